@@ -1,0 +1,75 @@
+"""The ``cryopick`` command line.
+
+Each sub-command lives in its own module ``_<name>.py`` with a
+``register(subparsers)`` function that adds its parser and sets
+``func=run`` where ``run(args) -> int`` returns the exit code.
+
+Exit codes: 0 success, 1 the job failed (e.g. a target not met), 2 bad
+input (missing or malformed file, bad option), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from napari_cryopick import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+_SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info")
+
+
+class CLIError(Exception):
+    """An error to show the user as one line, with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cryopick",
+        description="Cryo-EM particle, vesicle and fiber picking (napari-cryopick).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"napari_cryopick.cli._{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"napari_cryopick.cli._{name}":
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("cryopick: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CLIError, FileNotFoundError, ValueError) as error:
+        # Our readers raise ValueError subclasses whose message names the file.
+        if args.verbose:
+            raise
+        print(f"cryopick {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
