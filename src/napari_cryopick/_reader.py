@@ -1,0 +1,83 @@
+"""napari readers (npe2 ``get_reader`` hooks): micrographs and pick files.
+
+Each hook returns a reader function for paths it can read and ``None`` for the
+rest, so napari can try other plugins. The reader functions return
+``LayerDataTuple`` lists built by :mod:`napari_cryopick.layers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .io.formats.csv import looks_like_csv_picks
+from .io.formats.topaz import looks_like_topaz
+from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
+from .io.pickfiles import read_picks
+from .layers import micrograph_layer, picks_layer
+
+ReaderFunction = Callable[[str | Sequence[str]], list]
+
+_PICK_SUFFIXES = (".star", ".box", ".cbox", ".txt", ".csv")
+
+
+def _paths(path: str | Sequence[str]) -> list[Path]:
+    return [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
+
+
+def get_micrograph_reader(path: str | Sequence[str]) -> ReaderFunction | None:
+    """Reader for MRC/TIFF/PNG/JPG micrographs, ``None`` for other paths."""
+    paths = _paths(path)
+    if not paths or any(p.suffix.lower() not in MICROGRAPH_SUFFIXES for p in paths):
+        return None
+    return read_micrograph_layers
+
+
+def read_micrograph_layers(path: str | Sequence[str]) -> list:
+    """One image layer per micrograph file."""
+    return [micrograph_layer(read_micrograph(p)) for p in _paths(path)]
+
+
+def _head(path: Path, size: int = 65536) -> str:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _claims(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix not in _PICK_SUFFIXES or not path.is_file():
+        return False
+    if suffix == ".star":
+        return "rlnCoordinateX" in _head(path)
+    if suffix in (".box", ".cbox"):
+        return True
+    first_line = next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
+    return looks_like_topaz(first_line) or looks_like_csv_picks(first_line)
+
+
+def get_picks_reader(path: str | Sequence[str]) -> ReaderFunction | None:
+    """Reader for pick files (STAR, BOX, CBOX, Topaz, CSV), ``None`` for other files.
+
+    ``.star`` files must hold ``rlnCoordinateX``; ``.txt`` and ``.csv`` files
+    are claimed only when their header looks like picks (Topaz header, or a
+    CSV header with ``x`` and ``y``).
+    """
+    paths = _paths(path)
+    if not paths or not all(_claims(p) for p in paths):
+        return None
+    return read_picks_layers
+
+
+def read_picks_layers(path: str | Sequence[str]) -> list:
+    """One points layer per micrograph named in the pick file(s)."""
+    layers = []
+    for file_path in _paths(path):
+        table = read_picks(file_path)
+        groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
+        for micrograph, group in groups:
+            name = f"{micrograph or file_path.stem} picks"
+            layers.append(picks_layer(group, name))
+    return layers

@@ -1,0 +1,186 @@
+"""Shared helpers of the widgets: layer updates, micrograph layers, session registry.
+
+The registry (:func:`session`) is a small in-process store per viewer: the
+model trained in this session, the widgets that are open (so Evaluate can
+reach the Pick widget's threshold slider) and callbacks for "a new model is
+ready".
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from napari_cryopick.result_layers import ROLE_KEY
+
+_MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
+
+
+@dataclass
+class SessionState:
+    """What the widgets of one viewer share."""
+
+    model: Any = None  # the in-memory Detector the Pick widget uses
+    model_path: Path | None = None  # where it was saved (None: not saved)
+    model_metadata: dict = field(default_factory=dict)
+    widgets: dict[str, Any] = field(default_factory=dict)
+    pick_results: dict[str, Any] = field(default_factory=dict)  # micrograph -> PickResult
+    model_listeners: list[Callable[[Any, Path | None], None]] = field(default_factory=list)
+
+    def set_model(self, model: Any, path: Path | None = None, metadata: dict | None = None) -> None:
+        """Make ``model`` the session's current model and tell the listeners."""
+        self.model = model
+        self.model_path = None if path is None else Path(path)
+        self.model_metadata = dict(metadata or {})
+        for listener in list(self.model_listeners):
+            listener(model, self.model_path)
+
+
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def session(viewer: Any) -> SessionState:
+    """The shared state of the widgets docked in ``viewer``."""
+    state = _SESSIONS.get(viewer)
+    if state is None:
+        state = SessionState()
+        _SESSIONS[viewer] = state
+    return state
+
+
+def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
+    """Add a ``LayerDataTuple`` to ``viewer``, or update the layer of the same name.
+
+    Re-running a pick or a training preview then replaces the contents of its
+    layers instead of stacking duplicates.
+
+    Returns
+    -------
+    napari.layers.Layer
+        The added or updated layer.
+    """
+    data, kwargs = layer_data[0], dict(layer_data[1]) if len(layer_data) > 1 else {}
+    layer_type = layer_data[2] if len(layer_data) > 2 else "image"
+    kwargs = dict(kwargs)
+    name = kwargs.get("name")
+    existing = viewer.layers[name] if name in viewer.layers else None
+    if existing is not None and existing._type_string == layer_type:
+        _update_layer(existing, data, kwargs)
+        return existing
+    if existing is not None:
+        viewer.layers.remove(existing)
+    return getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+
+
+def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
+    kwargs.pop("name", None)
+    if layer._type_string == "shapes":
+        layer.data = []
+        shape_type = kwargs.pop("shape_type", "rectangle")
+        features = kwargs.pop("features", None)
+        edge_color = kwargs.pop("edge_color", None)
+        if len(data):
+            layer.add(data, shape_type=shape_type, edge_color=edge_color)
+        if features is not None:
+            layer.features = features
+    elif layer._type_string == "points":
+        features = kwargs.pop("features", None)
+        size = kwargs.pop("size", None)
+        layer.data = data
+        if features is not None:
+            layer.features = features
+        if size is not None:
+            layer.size = size
+        for key in ("face_color", "border_color"):
+            value = kwargs.pop(key, None)
+            if value is not None and len(data):
+                setattr(layer, key, value)
+    else:
+        layer.data = data
+    for key, value in kwargs.items():
+        if key in ("metadata", "feature_defaults", "symbol"):
+            if key == "metadata":
+                layer.metadata.update(value)
+            continue
+        try:
+            setattr(layer, key, value)
+        except (AttributeError, TypeError, ValueError):
+            pass  # construction-only keyword; the new data is what matters
+
+
+def layer_path(layer: Any) -> Path | None:
+    """The file a layer was read from (metadata ``path`` or napari's source)."""
+    path = layer.metadata.get("path") if hasattr(layer, "metadata") else None
+    if not path:
+        path = getattr(getattr(layer, "source", None), "path", None)
+    return Path(path) if path else None
+
+
+def micrograph_name(layer: Any) -> str:
+    """Name of the micrograph shown by an image layer (file stem, else layer name)."""
+    name = layer.metadata.get("name") if hasattr(layer, "metadata") else None
+    if name:
+        return str(name)
+    path = layer_path(layer)
+    if path is not None:
+        lower = path.name.lower()
+        for suffix in _MICROGRAPH_SUFFIXES:
+            if lower.endswith(suffix):
+                return path.name[: -len(suffix)]
+        return path.stem
+    return str(layer.name)
+
+
+def is_micrograph_layer(layer: Any) -> bool:
+    """An image layer that is a micrograph (not a heatmap or other result)."""
+    return (
+        layer._type_string == "image"
+        and layer.metadata.get(ROLE_KEY) != "heatmap"
+        and getattr(layer, "ndim", 2) == 2
+        and not getattr(layer, "rgb", False)
+    )
+
+
+def micrograph_layers(viewer: Any) -> list[Any]:
+    """Micrograph image layers of ``viewer``, bottom to top."""
+    return [layer for layer in viewer.layers if is_micrograph_layer(layer)]
+
+
+def current_micrograph_layer(viewer: Any) -> Any | None:
+    """The selected micrograph layer, else the top-most micrograph layer."""
+    active = viewer.layers.selection.active
+    if active is not None and is_micrograph_layer(active):
+        return active
+    layers = micrograph_layers(viewer)
+    return layers[-1] if layers else None
+
+
+def points_layers(viewer: Any) -> list[Any]:
+    """Points layers of ``viewer``."""
+    return [layer for layer in viewer.layers if layer._type_string == "points"]
+
+
+def register_widget(viewer: Any, key: str, widget: Any) -> None:
+    """Record an open widget in the session registry (weakly, by key)."""
+    session(viewer).widgets[key] = weakref.ref(widget)
+
+
+def find_widget(viewer: Any, key: str) -> Any | None:
+    """A widget registered under ``key`` for ``viewer``, if it still exists."""
+    ref = session(viewer).widgets.get(key)
+    return ref() if ref is not None else None
+
+
+def populate_layer_combo(combo: Any, layers: list[Any], keep: str | None = None) -> None:
+    """Fill a ``QComboBox`` with layer names, keeping the current choice if possible."""
+    keep = combo.currentText() if keep is None else keep
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems([layer.name for layer in layers])
+    index = combo.findText(keep)
+    if index >= 0:
+        combo.setCurrentIndex(index)
+    combo.blockSignals(False)

@@ -1,0 +1,411 @@
+"""Annotate widget: mark particles, vesicles, fibers and negatives on a micrograph.
+
+One annotation layer per micrograph and kind, named ``"<micrograph> <kind>"``:
+points sized by the particle diameter (particles), red crosses (negatives),
+circles (vesicles, each with its own radius) and paths (fibers). Every edit is
+saved, debounced, to the micrograph's sidecar (:mod:`napari_cryopick.annotations`)
+and reloaded when the micrograph is opened again.
+
+Keyboard shortcuts (on the viewer): ``Alt+1`` particle, ``Alt+2`` vesicle,
+``Alt+3`` fiber, ``Alt+4`` negative.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cryopick.annotations import (
+    AnnotationError,
+    Annotations,
+    load_annotations,
+    save_annotations,
+)
+from napari_cryopick.picks import KINDS, empty_picks, make_picks, napari_to_xy
+from napari_cryopick.result_layers import (
+    ROLE_KEY,
+    annotation_layer_name,
+    annotation_points_layer,
+    fibers_layer,
+    paths_to_picks,
+    picks_to_paths,
+    shapes_to_paths,
+    shapes_to_vesicles,
+    vesicles_layer,
+)
+
+from ._common import (
+    layer_path,
+    micrograph_layers,
+    micrograph_name,
+    populate_layer_combo,
+    register_widget,
+)
+
+SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
+DATASET_KEY = "cryopick_dataset"
+DIAMETER_KEY = "cryopick_diameter"
+DEFAULT_DIAMETER = 100.0
+SAVE_DELAY_MS = 400
+_ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
+
+
+# --- layer <-> annotation conversion (no widget state; Train and Pick use these too) ---
+
+
+def find_annotation_layer(viewer: Any, micrograph: str, kind: str) -> Any | None:
+    """The annotation layer of ``kind`` on the micrograph named ``micrograph``."""
+    for layer in viewer.layers:
+        meta = layer.metadata
+        if (
+            meta.get(ROLE_KEY) == "annotation"
+            and meta.get("micrograph") == micrograph
+            and meta.get("kind") == kind
+        ):
+            return layer
+    return None
+
+
+def annotation_layer_data(
+    table: pd.DataFrame, micrograph: str, kind: str, diameter_px: float | None
+) -> tuple:
+    """The ``LayerDataTuple`` of an annotation layer holding ``table``'s objects of ``kind``."""
+    name = annotation_layer_name(micrograph, kind)
+    table = table[table["kind"] == kind].reset_index(drop=True) if len(table) else empty_picks()
+    if kind in ("particle", "negative"):
+        if kind == "particle" and diameter_px:
+            table = table.assign(diameter=float(diameter_px))
+        return annotation_points_layer(
+            table, name, kind=kind, diameter_px=diameter_px, micrograph=micrograph
+        )
+    if kind == "vesicle":
+        return vesicles_layer(table, name, micrograph=micrograph, role="annotation")
+    return fibers_layer(picks_to_paths(table), name, micrograph=micrograph, role="annotation")
+
+
+def layer_to_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
+    """The objects an annotation (or pick) layer holds, as a pick table."""
+    kind = layer.metadata.get("kind", "particle")
+    if layer._type_string == "points":
+        x, y = napari_to_xy(layer.data)
+        size = np.asarray(layer.size, dtype=float)
+        diameter = np.broadcast_to(size, x.shape).copy() if x.size else None
+        if kind == "negative":
+            diameter = None
+        score = None
+        if "score" in layer.features and len(layer.features) == x.size:
+            score = layer.features["score"].to_numpy(float)
+        return make_picks(x, y, diameter=diameter, score=score, micrograph=micrograph, kind=kind)
+    if kind == "fiber":
+        return paths_to_picks(shapes_to_paths(layer.data), micrograph=micrograph)
+    return shapes_to_vesicles(layer.data, micrograph=micrograph)
+
+
+def annotations_from_layers(viewer: Any, micrograph_layer: Any) -> Annotations:
+    """Collect the annotation layers of ``micrograph_layer`` into one record."""
+    name = micrograph_name(micrograph_layer)
+    tables = []
+    for kind in KINDS:
+        layer = find_annotation_layer(viewer, name, kind)
+        if layer is not None and len(layer.data):
+            tables.append(layer_to_picks(layer, micrograph=name))
+    picks = pd.concat(tables, ignore_index=True) if tables else empty_picks()
+    diameter = micrograph_layer.metadata.get(DIAMETER_KEY)
+    return Annotations(
+        micrograph_path=layer_path(micrograph_layer) or Path(name),
+        picks=picks,
+        dataset=str(micrograph_layer.metadata.get(DATASET_KEY, "")),
+        diameter_px=None if diameter is None else float(diameter),
+    )
+
+
+class AnnotateWidget(QWidget):
+    """Choose micrograph and object kind, click objects; saved automatically."""
+
+    def __init__(self, napari_viewer: Any):
+        super().__init__()
+        self.viewer = napari_viewer
+        self._pending: set[str] = set()
+        self._loaded: set[str] = set()
+        self._measure_layer = None
+        self.last_saved: Path | None = None
+
+        self.micrograph_combo = QComboBox()
+        self.kind_combo = QComboBox()
+        self.kind_combo.addItems(list(KINDS))
+        self.diameter_spin = QDoubleSpinBox()
+        self.diameter_spin.setRange(1.0, 5000.0)
+        self.diameter_spin.setDecimals(1)
+        self.diameter_spin.setSuffix(" px")
+        self.diameter_spin.setValue(DEFAULT_DIAMETER)
+        self.measure_button = QPushButton("Measure")
+        self.measure_button.setCheckable(True)
+        self.measure_button.setToolTip(
+            "Drag a line across a particle: its length becomes the diameter"
+        )
+        self.dataset_edit = QLineEdit()
+        self.dataset_edit.setPlaceholderText("data-set name (e.g. ribosome)")
+        self.save_button = QPushButton("Save now")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        shortcuts = QLabel(
+            "Shortcuts: Alt+1 particle, Alt+2 vesicle, Alt+3 fiber, Alt+4 negative. "
+            "Edits are saved automatically beside the micrograph."
+        )
+        shortcuts.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Micrograph", self.micrograph_combo)
+        form.addRow("Object kind", self.kind_combo)
+        form.addRow("Diameter", self.diameter_spin)
+        form.addRow("", self.measure_button)
+        form.addRow("Data set", self.dataset_edit)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.save_button)
+        layout.addWidget(shortcuts)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save_pending)
+
+        self.micrograph_combo.currentTextChanged.connect(self._on_micrograph_changed)
+        self.kind_combo.currentTextChanged.connect(lambda _kind: self.activate())
+        self.diameter_spin.valueChanged.connect(self._on_diameter_changed)
+        self.dataset_edit.editingFinished.connect(self._on_dataset_changed)
+        self.measure_button.toggled.connect(self._on_measure_toggled)
+        self.save_button.clicked.connect(self.save_all)
+        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        for key, kind in SHORTCUTS.items():
+            self.viewer.bind_key(key, self._kind_shortcut(kind), overwrite=True)
+        register_widget(self.viewer, "annotate", self)
+        self._on_layers_changed()
+
+    # --- helpers ---
+
+    def _kind_shortcut(self, kind: str):
+        def _switch(_viewer):
+            self.set_kind(kind)
+
+        _switch.__name__ = f"cryopick_annotate_{kind}"
+        return _switch
+
+    def micrograph_layer(self) -> Any | None:
+        """The micrograph layer chosen in the combo box."""
+        name = self.micrograph_combo.currentText()
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def set_kind(self, kind: str) -> Any | None:
+        """Switch the object kind (and select its layer)."""
+        if self.kind_combo.currentText() != kind:
+            self.kind_combo.setCurrentText(kind)  # triggers activate()
+            return self.annotation_layer(kind, create=False)
+        return self.activate()
+
+    def annotation_layer(self, kind: str | None = None, *, create: bool = True) -> Any | None:
+        """The annotation layer of ``kind`` (default: current) on the chosen micrograph."""
+        mlayer = self.micrograph_layer()
+        if mlayer is None:
+            return None
+        kind = kind or self.kind_combo.currentText()
+        name = micrograph_name(mlayer)
+        layer = find_annotation_layer(self.viewer, name, kind)
+        if layer is None and create:
+            layer = self._add_annotation_layer(mlayer, kind, empty_picks())
+        return layer
+
+    def _add_annotation_layer(self, mlayer: Any, kind: str, table: pd.DataFrame) -> Any:
+        name = micrograph_name(mlayer)
+        diameter = mlayer.metadata.get(DIAMETER_KEY, self.diameter_spin.value())
+        data, kwargs, layer_type = annotation_layer_data(table, name, kind, diameter)
+        selection = list(self.viewer.layers.selection)
+        layer = getattr(self.viewer, f"add_{layer_type}")(data, **kwargs)
+        if layer_type == "points":
+            layer.current_size = diameter * (0.5 if kind == "negative" else 1.0)
+        layer.events.data.connect(lambda _event, key=mlayer.name: self.schedule_save(key))
+        self.viewer.layers.selection.update(selection)
+        return layer
+
+    def activate(self) -> Any | None:
+        """Select (creating if needed) the current kind's layer in its adding mode."""
+        if self.measure_button.isChecked():
+            self.measure_button.setChecked(False)
+        layer = self.annotation_layer()
+        if layer is None:
+            self.status.setText("Open a micrograph first.")
+            return None
+        self.viewer.layers.selection.active = layer
+        layer.mode = _ADD_MODES[layer.metadata.get("kind", "particle")]
+        return layer
+
+    # --- events ---
+
+    def _on_layers_changed(self, event: Any = None) -> None:
+        layers = micrograph_layers(self.viewer)
+        populate_layer_combo(self.micrograph_combo, layers)
+        keys = {str(layer_path(mlayer) or mlayer.name) for mlayer in layers}
+        self._loaded &= keys  # a micrograph closed and opened again is reloaded
+        for mlayer in layers:
+            key = str(layer_path(mlayer) or mlayer.name)
+            if key not in self._loaded:
+                self._loaded.add(key)
+                self.load(mlayer)
+        if self._measure_layer is not None and self._measure_layer not in self.viewer.layers:
+            self._measure_layer = None
+            self.measure_button.setChecked(False)
+        self._on_micrograph_changed(self.micrograph_combo.currentText())
+
+    def _on_micrograph_changed(self, _name: str) -> None:
+        mlayer = self.micrograph_layer()
+        if mlayer is None:
+            return
+        self.dataset_edit.setText(str(mlayer.metadata.get(DATASET_KEY, "")))
+        diameter = mlayer.metadata.get(DIAMETER_KEY)
+        if diameter:
+            self.diameter_spin.blockSignals(True)
+            self.diameter_spin.setValue(float(diameter))
+            self.diameter_spin.blockSignals(False)
+        self._show_counts(mlayer)
+
+    def _on_diameter_changed(self, value: float) -> None:
+        mlayer = self.micrograph_layer()
+        if mlayer is None:
+            return
+        mlayer.metadata[DIAMETER_KEY] = float(value)
+        layer = find_annotation_layer(self.viewer, micrograph_name(mlayer), "particle")
+        if layer is not None:
+            layer.current_size = value
+            if len(layer.data):
+                layer.size = np.full(len(layer.data), value)
+        self.schedule_save(mlayer.name)
+
+    def _on_dataset_changed(self) -> None:
+        mlayer = self.micrograph_layer()
+        if mlayer is None:
+            return
+        text = self.dataset_edit.text().strip()
+        if mlayer.metadata.get(DATASET_KEY, "") != text:
+            mlayer.metadata[DATASET_KEY] = text
+            self.schedule_save(mlayer.name)
+
+    def _on_measure_toggled(self, checked: bool) -> None:
+        if checked:
+            layer = self.viewer.add_shapes(
+                name="measure diameter", edge_color="orange", edge_width=2, ndim=2
+            )
+            layer.mode = "add_line"
+            layer.events.data.connect(self._on_measure_drawn)
+            self._measure_layer = layer
+            self.status.setText("Drag across a particle; its length becomes the diameter.")
+            return
+        layer, self._measure_layer = self._measure_layer, None
+        if layer is not None and layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+        annotation = self.annotation_layer(create=False)
+        if annotation is not None:
+            self.viewer.layers.selection.active = annotation
+
+    def _on_measure_drawn(self, _event: Any = None) -> None:
+        layer = self._measure_layer
+        if layer is None or not len(layer.data):
+            return
+        line = np.asarray(layer.data[-1], dtype=float)
+        length = float(np.linalg.norm(line[-1, -2:] - line[0, -2:]))
+        if length >= 1.0:
+            self.diameter_spin.setValue(length)
+            self.status.setText(f"Diameter measured: {length:.1f} px")
+
+    # --- load / save ---
+
+    def load(self, mlayer: Any) -> Annotations | None:
+        """Load the sidecar of ``mlayer`` (if any) into annotation layers."""
+        path = layer_path(mlayer)
+        if path is None:
+            return None
+        try:
+            annotations = load_annotations(path)
+        except AnnotationError as exc:
+            self.status.setText(str(exc))
+            return None
+        if annotations is None:
+            return None
+        mlayer.metadata[DATASET_KEY] = annotations.dataset
+        if annotations.diameter_px:
+            mlayer.metadata[DIAMETER_KEY] = annotations.diameter_px
+        name = micrograph_name(mlayer)
+        for kind in KINDS:
+            table = annotations.of_kind(kind)
+            if not len(table):
+                continue
+            existing = find_annotation_layer(self.viewer, name, kind)
+            if existing is not None:
+                self.viewer.layers.remove(existing)
+            self._add_annotation_layer(mlayer, kind, table)
+        self.status.setText(f"Loaded {sum(annotations.counts().values())} annotations.")
+        return annotations
+
+    def set_annotations(self, mlayer: Any, table: pd.DataFrame, kind: str = "particle") -> Path:
+        """Replace the ``kind`` annotations of ``mlayer`` with ``table`` and save now."""
+        name = micrograph_name(mlayer)
+        existing = find_annotation_layer(self.viewer, name, kind)
+        if existing is not None:
+            self.viewer.layers.remove(existing)
+        table = table.assign(kind=kind, micrograph=name)
+        self._add_annotation_layer(mlayer, kind, table)
+        return self.save(mlayer)
+
+    def schedule_save(self, micrograph_layer_name: str) -> None:
+        """Save the annotations of that micrograph after a short quiet period."""
+        self._pending.add(micrograph_layer_name)
+        self._save_timer.start()
+
+    def save_pending(self) -> None:
+        """Save every micrograph with unsaved edits."""
+        pending, self._pending = self._pending, set()
+        for name in pending:
+            if name in self.viewer.layers:
+                self.save(self.viewer.layers[name])
+
+    def save_all(self) -> None:
+        """Save the annotations of every open micrograph that has some."""
+        for mlayer in micrograph_layers(self.viewer):
+            self.save(mlayer)
+
+    def save(self, mlayer: Any) -> Path | None:
+        """Write the annotations of ``mlayer`` to its sidecar now."""
+        if layer_path(mlayer) is None:
+            self.status.setText(f"{mlayer.name}: no file, annotations are not saved")
+            return None
+        annotations = annotations_from_layers(self.viewer, mlayer)
+        try:
+            self.last_saved = save_annotations(annotations)
+        except OSError as exc:
+            self.status.setText(f"Could not save annotations: {exc}")
+            return None
+        self._show_counts(mlayer, saved=self.last_saved)
+        return self.last_saved
+
+    def _show_counts(self, mlayer: Any, saved: Path | None = None) -> None:
+        counts = annotations_from_layers(self.viewer, mlayer).counts()
+        text = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no annotations"
+        if saved is not None:
+            text += f"\nSaved to {saved}"
+        self.status.setText(text)

@@ -1,0 +1,191 @@
+"""Evaluate widget: predicted points against ground truth -> PR curve, AP, AR, best thresholds.
+
+All numbers come from :func:`napari_cryopick.evaluate.evaluate`; the widget
+only turns two points layers into pick tables and shows the report. A button
+sends the best-F1 or best-F2 threshold to the Pick widget's slider.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._common import find_widget, points_layers, populate_layer_combo, register_widget
+
+
+def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
+    """A points layer as a pick table, every row named ``micrograph`` when given."""
+    from napari_cryopick.layers import points_to_picks
+
+    features = layer.features if len(layer.features) == len(layer.data) else None
+    table = points_to_picks(layer.data, features, micrograph=micrograph)
+    if micrograph:
+        table["micrograph"] = micrograph
+    return table
+
+
+class EvaluateWidget(QWidget):
+    """Choose predicted and truth layers, IoU; shows PR curve, AP, AR, best F1/F2."""
+
+    def __init__(self, napari_viewer: Any):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.report = None
+
+        self.pred_combo = QComboBox()
+        self.truth_combo = QComboBox()
+        load_truth = QPushButton("Load truth file…")
+        load_truth.clicked.connect(self._browse_truth)
+        self.iou_combo = QComboBox()
+        self.iou_combo.addItems(["0.5", "0.6"])
+        self.diameter_spin = QDoubleSpinBox()
+        self.diameter_spin.setRange(1.0, 5000.0)
+        self.diameter_spin.setSuffix(" px")
+        self.diameter_spin.setValue(100.0)
+        self.diameter_spin.setToolTip("Diameter of picks that have none (for the IoU)")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.results_label = QLabel("")
+        self.results_label.setWordWrap(True)
+        self.apply_f1_button = QPushButton("Use best-F1 threshold")
+        self.apply_f2_button = QPushButton("Use best-F2 threshold")
+        for button in (self.apply_f1_button, self.apply_f2_button):
+            button.setEnabled(False)
+        self.figure = Figure(figsize=(3.2, 2.6), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(200)
+        self.axes = self.figure.add_subplot(111)
+
+        form = QFormLayout()
+        form.addRow("Predicted", self.pred_combo)
+        form.addRow("Ground truth", self.truth_combo)
+        form.addRow("", load_truth)
+        form.addRow("IoU", self.iou_combo)
+        form.addRow("Diameter", self.diameter_spin)
+        apply_row = QHBoxLayout()
+        apply_row.addWidget(self.apply_f1_button)
+        apply_row.addWidget(self.apply_f2_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.evaluate_button)
+        layout.addWidget(self.results_label)
+        layout.addLayout(apply_row)
+        layout.addWidget(self.canvas)
+
+        self.evaluate_button.clicked.connect(self.run)
+        self.apply_f1_button.clicked.connect(lambda: self.apply_threshold(beta=1))
+        self.apply_f2_button.clicked.connect(lambda: self.apply_threshold(beta=2))
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        register_widget(self.viewer, "evaluate", self)
+        self._refresh_layers()
+
+    def _refresh_layers(self, _event: Any = None) -> None:
+        layers = points_layers(self.viewer)
+        populate_layer_combo(self.pred_combo, layers)
+        populate_layer_combo(self.truth_combo, layers)
+
+    def load_truth(self, path: str | Path) -> Any:
+        """Read a pick file and add it as a points layer chosen as the ground truth."""
+        from napari_cryopick.io.pickfiles import read_picks
+        from napari_cryopick.layers import picks_layer
+
+        path = Path(path)
+        try:
+            table = read_picks(path)
+        except (ValueError, OSError) as exc:
+            self.results_label.setText(str(exc))
+            return None
+        data, kwargs, _ = picks_layer(table, f"{path.stem} truth", default_diameter=self.diameter_spin.value())
+        layer = self.viewer.add_points(data, **kwargs)
+        self.truth_combo.setCurrentText(layer.name)
+        return layer
+
+    def _browse_truth(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Ground-truth picks", "", "Picks (*.star *.box *.cbox *.txt *.csv)")
+        if path:
+            self.load_truth(path)
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Predicted and truth pick tables of the chosen layers (one micrograph name)."""
+        pred_layer = self.viewer.layers[self.pred_combo.currentText()]
+        truth_layer = self.viewer.layers[self.truth_combo.currentText()]
+        name = str(pred_layer.metadata.get("micrograph") or "micrograph")
+        return layer_picks(pred_layer, name), layer_picks(truth_layer, name)
+
+    def run(self) -> Any:
+        """Evaluate the chosen layers; returns the :class:`EvaluationReport`."""
+        from napari_cryopick.evaluate import evaluate
+
+        if not self.pred_combo.currentText() or not self.truth_combo.currentText():
+            self.results_label.setText("Choose a predicted and a ground-truth points layer.")
+            return None
+        pred, truth = self.tables()
+        iou = float(self.iou_combo.currentText())
+        try:
+            report = evaluate(pred, truth, iou_thresholds=(iou,), diameter_px=self.diameter_spin.value())
+        except ValueError as exc:
+            self.results_label.setText(str(exc))
+            return None
+        self.report = report
+        self._show(report)
+        return report
+
+    def _show(self, report: Any) -> None:
+        ap = report.ap.get(report.criterion, float("nan"))
+        f1, f2 = report.best_f1, report.best_f2
+        self.results_label.setText(
+            f"{report.criterion}: {ap:.3f}   AR: {report.ar:.3f}\n"
+            f"best F1 {f1[1]:.3f} at threshold {f1[0]:.2f} (P {f1[2]:.2f}, R {f1[3]:.2f})\n"
+            f"best F2 {f2[1]:.3f} at threshold {f2[0]:.2f} (P {f2[2]:.2f}, R {f2[3]:.2f})\n"
+            f"{report.n_pred} predicted, {report.n_truth} true"
+        )
+        self.axes.clear()
+        curve = report.pr_curves[report.criterion]
+        self.axes.plot(curve.recall, curve.precision, color="tab:blue", linewidth=1.5)
+        for best, label, colour in ((f1, "best F1", "tab:orange"), (f2, "best F2", "tab:green")):
+            if np.isfinite(best[2]) and np.isfinite(best[3]):
+                self.axes.plot([best[3]], [best[2]], "o", color=colour, label=label)
+        self.axes.set_xlim(0, 1.02)
+        self.axes.set_ylim(0, 1.02)
+        self.axes.set_xlabel("recall")
+        self.axes.set_ylabel("precision")
+        self.axes.set_title(f"{report.criterion} = {ap:.3f}", fontsize="small")
+        self.axes.legend(fontsize="x-small", loc="lower left")
+        self.axes.grid(True, alpha=0.3)
+        self.canvas.draw_idle()
+        for button in (self.apply_f1_button, self.apply_f2_button):
+            button.setEnabled(True)
+
+    def apply_threshold(self, beta: int = 1) -> float | None:
+        """Send the best-F1 (``beta=1``) or best-F2 threshold to the Pick widget."""
+        if self.report is None:
+            return None
+        threshold = float((self.report.best_f1 if beta == 1 else self.report.best_f2)[0])
+        pick = find_widget(self.viewer, "pick")
+        if pick is None:
+            for widget in self.viewer.window.dock_widgets.values():
+                inner = getattr(widget, "widget", lambda: None)()
+                if hasattr(inner, "set_threshold"):
+                    pick = inner
+                    break
+        if pick is None:
+            self.results_label.setText(f"Open the Pick widget to apply threshold {threshold:.2f}.")
+            return threshold
+        pick.set_threshold(threshold)
+        return threshold

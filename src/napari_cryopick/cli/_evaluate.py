@@ -1,0 +1,171 @@
+"""``cryopick evaluate``: compare predicted picks with ground truth.
+
+Reads pick files or folders of pick files (any format
+:func:`napari_cryopick.io.pickfiles.read_picks` detects; the micrograph name
+is the file stem when the format has none), prints AP at each IoU (and at a
+distance tolerance), AR, AUROC, the best F1 / F2 thresholds and per-micrograph
+counts, and optionally writes the report as JSON and the PR curves as CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from napari_cryopick.cli import EXIT_OK, CLIError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="precision, recall, AP, AR, AUROC and best F1/F2 threshold of picks against ground truth",
+        description=(
+            "Evaluate predicted picks against ground-truth picks, matched per micrograph "
+            "(see docs/evaluation.md). Paths are pick files or folders of them."
+        ),
+    )
+    parser.add_argument(
+        "--pred", nargs="+", type=Path, required=True, metavar="PATH", help="predicted picks"
+    )
+    parser.add_argument(
+        "--truth", nargs="+", type=Path, required=True, metavar="PATH", help="ground-truth picks"
+    )
+    parser.add_argument(
+        "--iou",
+        nargs="+",
+        type=float,
+        default=[0.5, 0.6],
+        metavar="T",
+        help="IoU thresholds for AP (default: 0.5 0.6)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="also match by centre distance <= PX; it then sets the F1/F2 thresholds",
+    )
+    parser.add_argument(
+        "--diameter",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="particle diameter for picks whose file has none (needed for IoU)",
+    )
+    parser.add_argument("--pred-format", default=None, help="format of the prediction files")
+    parser.add_argument("--truth-format", default=None, help="format of the ground-truth files")
+    parser.add_argument(
+        "--extra-micrographs",
+        choices=("ignore", "false-positive", "error"),
+        default="ignore",
+        help="predictions on micrographs absent from the ground truth (default: ignore, with a warning)",
+    )
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the report as JSON")
+    parser.add_argument(
+        "--pr-curve", type=Path, default=None, metavar="OUT", help="write the PR curves as CSV"
+    )
+    parser.set_defaults(func=run)
+
+
+def _pick_files(paths: list[Path], what: str) -> list[Path]:
+    from napari_cryopick.io.pickfiles import FORMATS
+
+    suffixes = {s for module in FORMATS.values() for s in module.SUFFIXES}
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+            )
+            if not found:
+                raise CLIError(
+                    f"{path}: no pick files in this folder (looked for {', '.join(sorted(suffixes))})"
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CLIError(f"{path}: {what} file or folder does not exist")
+    return files
+
+
+def read_pick_files(paths: list[Path], what: str, format: str | None = None) -> pd.DataFrame:
+    """Read and concatenate pick files (folders expand to their pick files)."""
+    from napari_cryopick.io.pickfiles import read_picks
+    from napari_cryopick.picks import empty_picks
+
+    tables = [read_picks(path, format) for path in _pick_files(paths, what)]
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return empty_picks()
+    return pd.concat(tables, ignore_index=True)
+
+
+def _names(names: set[str], limit: int = 6) -> str:
+    shown = sorted(names)
+    text = ", ".join(shown[:limit])
+    return text + (f", ... ({len(shown)} in all)" if len(shown) > limit else "")
+
+
+def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
+    pred_names = set(pred["micrograph"].astype(str))
+    truth_names = set(truth["micrograph"].astype(str))
+    if pred_names and truth_names and not pred_names & truth_names:
+        raise CLIError(
+            "predictions and ground truth share no micrograph name.\n"
+            f"  predictions:  {_names(pred_names)}\n"
+            f"  ground truth: {_names(truth_names)}\n"
+            "  Names come from the files' micrograph column, or the file stem where the "
+            "format has none; rename the files so the names agree."
+        )
+    missing = truth_names - pred_names
+    if missing and pred_names:
+        print(
+            f"cryopick evaluate: note: no predictions for {len(missing)} ground-truth "
+            f"micrograph(s), their picks count as missed: {_names(missing)}",
+            file=sys.stderr,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_cryopick.evaluate import evaluate
+
+    pred = read_pick_files(args.pred, "prediction", args.pred_format)
+    truth = read_pick_files(args.truth, "ground-truth", args.truth_format)
+    if len(truth) == 0:
+        raise CLIError("the ground truth holds no picks")
+    _check_names(pred, truth)
+    for value in args.iou:
+        if not 0 < value <= 1:
+            raise CLIError(f"--iou values must be in (0, 1], got {value}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        report = evaluate(
+            pred,
+            truth,
+            iou_thresholds=tuple(args.iou),
+            tolerance_px=args.tolerance,
+            diameter_px=args.diameter,
+            pred_only=args.extra_micrographs.replace("-", "_"),
+        )
+    for warning in caught:
+        print(f"cryopick evaluate: warning: {warning.message}", file=sys.stderr)
+    print(report.summary())
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        print(f"report written to {args.json}")
+    if args.pr_curve is not None:
+        frames = [
+            curve.to_frame().assign(criterion=name)[["criterion", "threshold", "precision", "recall"]]
+            for name, curve in report.pr_curves.items()
+        ]
+        pd.concat(frames, ignore_index=True).to_csv(args.pr_curve, index=False)
+        print(f"PR curves written to {args.pr_curve}")
+    return EXIT_OK

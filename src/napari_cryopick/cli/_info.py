@@ -1,0 +1,111 @@
+"""``cryopick info MODEL``: what a model file holds.
+
+Prints the heads, the data sets the model learned (with their exemplar
+counts), the particle diameter, the detector configuration and the training
+history stored in the checkpoint's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_OK
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="show the heads, data sets, exemplars and training history of a model file",
+        description="Show what a napari-cryopick model file holds.",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL", help="model file (.pt)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.set_defaults(func=run)
+
+
+def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
+    from napari_cryopick.continual import datasets_of, history_of
+    from napari_cryopick.exemplars import bank_from_metadata, bank_nbytes, bank_summary
+
+    bank = bank_from_metadata(metadata.get("exemplars"))
+    config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(model.config)
+    return {
+        "heads": list(model.head_names),
+        "default_head": model.default_head,
+        "datasets": datasets_of(metadata),
+        "exemplars": bank_summary(bank),
+        "exemplar_bytes": bank_nbytes(bank),
+        "exemplar_crop_size": bank.crop_size if bank.datasets else None,
+        "diameter_px": metadata.get("diameter_px"),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "config": config,
+        "history": history_of(metadata),
+    }
+
+
+def _format(path: Path, info: dict[str, Any]) -> str:
+    lines = [f"model: {path}"]
+    heads = ", ".join(f"{h} (default)" if h == info["default_head"] else h for h in info["heads"])
+    lines.append(f"heads: {heads}")
+    diameter = info["diameter_px"]
+    if isinstance(diameter, dict):
+        diameter = ", ".join(f"{k}: {v:g} px" for k, v in diameter.items())
+    elif diameter is not None:
+        diameter = f"{float(diameter):g} px"
+    lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
+    lines.append(f"parameters: {info['parameters']:,}")
+    datasets = info["datasets"] or sorted(info["exemplars"])
+    lines.append(f"data sets: {len(datasets)}")
+    for name in datasets:
+        count = info["exemplars"].get(name)
+        nbytes = info["exemplar_bytes"].get(name)
+        head = "own head" if name in info["heads"] else "no own head"
+        bank = (
+            f"{count} exemplar particles ({nbytes / 1024:.0f} KiB)"
+            if count is not None
+            else "no exemplars"
+        )
+        lines.append(f"  {name}: {bank}, {head}")
+    lines.append("config:")
+    for key, value in info["config"].items():
+        lines.append(f"  {key}: {value}")
+    history = info["history"]
+    lines.append(f"training history: {len(history)} run(s)")
+    for index, run in enumerate(history, 1):
+        losses = run.get("losses") or {}
+        loss_text = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+        lines.append(
+            f"  {index}. {run.get('date', '?')}  mode={run.get('mode', '?')}  "
+            f"data sets={','.join(run.get('datasets', []))}  steps={run.get('steps', '?')}  "
+            f"{float(run.get('seconds', 0.0)):.1f} s"
+            + (f"  losses: {loss_text}" if loss_text else "")
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_cryopick.model.checkpoint import load_checkpoint
+
+    path: Path = args.model
+    if not path.exists():
+        print(f"cryopick info: error: {path}: no such file", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        model, metadata = load_checkpoint(path)
+        info = model_info(model, metadata)
+    except ValueError as error:  # CheckpointError and malformed metadata
+        message = str(error)
+        if not message.startswith(str(path)):
+            message = f"{path}: {message}"
+        print(f"cryopick info: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print(_format(path, info))
+    return EXIT_OK

@@ -1,0 +1,175 @@
+"""One module per pick-file format, all behind the same small interface.
+
+Each format module exposes
+
+``NAME``
+    the format's short name (``"star"``, ``"box"``, ...);
+``SUFFIXES``
+    file suffixes it claims, lower case;
+``read(path) -> pandas.DataFrame``
+    the picks in the project's columns (:data:`napari_cryopick.picks.PICK_COLUMNS`),
+    centres, in the pixels of the micrograph the file refers to;
+``write(table, path, **options)``
+    writes a normalized pick table (already converted to the file's pixel
+    grid) to ``path``.
+
+Binning, the y flip, atomic writing and format detection live one level up,
+in :mod:`napari_cryopick.io.pickfiles`. This package holds what the modules
+share: :class:`PickFileError` and small text helpers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PickFileError"]
+
+# Missing values in STAR-like files: what starfile and crYOLO (pandas) write.
+NA_TEXT = "<NA>"
+
+
+class PickFileError(ValueError):
+    """A pick file that cannot be read or written; the message starts with its path."""
+
+
+def file_error(path: str | os.PathLike, message: str) -> PickFileError:
+    """A :class:`PickFileError` whose message starts with ``path``."""
+    return PickFileError(f"{path}: {message}")
+
+
+def check_readable(path: Path, *, allow_empty: bool = False) -> None:
+    """Raise :class:`PickFileError` for a missing file or, unless allowed, a 0-byte one."""
+    if not path.exists():
+        raise file_error(path, "file does not exist")
+    if path.is_dir():
+        raise file_error(path, "is a folder, not a pick file")
+    if not allow_empty and path.stat().st_size == 0:
+        raise file_error(path, "file is empty (0 bytes); a valid file with no picks has a header")
+
+
+def numeric_column(
+    frame: pd.DataFrame, column: str, path: Path, *, required: bool = True
+) -> np.ndarray:
+    """``frame[column]`` as float64, or a :class:`PickFileError` naming the bad value.
+
+    Missing values written as ``<NA>``, ``nan`` or ``None`` become NaN; in a
+    ``required`` column they are an error, as is any other non-number.
+    """
+    if column not in frame.columns:
+        if required:
+            raise file_error(
+                path,
+                f"missing column '{column}' (columns found: {', '.join(map(str, frame.columns))})",
+            )
+        return np.full(len(frame), np.nan)
+    values = frame[column]
+    as_text = values.astype(str).str.strip()
+    missing = (
+        values.isna().to_numpy() | as_text.isin([NA_TEXT, "nan", "NaN", "None", ""]).to_numpy()
+    )
+    numbers = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(numbers) & ~missing
+    if required:
+        bad |= missing
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise file_error(
+            path,
+            f"column '{column}' has a non-numeric value {values.iloc[row]!r} in data row {row + 1}",
+        )
+    return numbers
+
+
+def format_number(value: float, decimals: int = 3) -> str:
+    """Compact text for a number: ``12``, ``12.5``, ``0.125``; NaN gives ``<NA>``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NA_TEXT
+    value = float(value)
+    if math.isnan(value):
+        return NA_TEXT
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text
+
+
+def star_block(name: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Text of one STAR loop block (``data_<name>``, ``loop_``, labels, rows).
+
+    Written by hand rather than with ``starfile.write`` so that the output is
+    deterministic (no timestamp) and matches the golden files byte for byte.
+    """
+    lines = ["", f"data_{name}", "", "loop_"]
+    lines += [f"_{column} #{index}" for index, column in enumerate(columns, start=1)]
+    lines += ["\t".join(row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def star_pairs(name: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """Text of one STAR key-value block (no loop)."""
+    lines = ["", f"data_{name}", ""]
+    lines += [f"_{key} {value}" for key, value in pairs]
+    return "\n".join(lines) + "\n"
+
+
+def read_star_blocks(path: Path) -> dict[str, object]:
+    """All blocks of a STAR file as ``{name: DataFrame | dict}``, errors as :class:`PickFileError`."""
+    import starfile
+
+    try:
+        blocks = starfile.read(path, always_dict=True)
+    except Exception as exc:  # starfile/pandas raise many types on malformed text
+        raise file_error(path, f"not a valid STAR file: {exc}") from None
+    if not blocks:
+        raise file_error(path, "no STAR data block found (is it a STAR file?)")
+    return dict(blocks)
+
+
+def micrograph_stem(name: object) -> str:
+    """``"MotionCorr/job002/mic_001.mrc"`` -> ``"mic_001"``; empty for missing names.
+
+    Only micrograph suffixes (``.mrc``, ``.png``, ...) are stripped, so names
+    with dots such as ``May08_03.05.02`` stay whole.
+    """
+    from ..micrographs import MICROGRAPH_SUFFIXES
+
+    if name is None or (isinstance(name, float) and math.isnan(name)):
+        return ""
+    text = str(name).strip()
+    if not text or text == NA_TEXT:
+        return ""
+    base = text.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if dot and f".{suffix.lower()}" in MICROGRAPH_SUFFIXES:
+        return stem
+    return base
+
+
+def names_column(frame: pd.DataFrame, column: str) -> list[str]:
+    """Micrograph names of ``frame[column]`` as stems, empty strings when the column is absent."""
+    if column not in frame.columns:
+        return [""] * len(frame)
+    return [micrograph_stem(value) for value in frame[column].tolist()]
+
+
+def text_column(frame: pd.DataFrame, column: str, default: str) -> list[str]:
+    """``frame[column]`` as stripped strings, ``default`` where absent or missing."""
+    if column not in frame.columns:
+        return [default] * len(frame)
+    out = []
+    for value in frame[column].tolist():
+        text = (
+            ""
+            if value is None or (isinstance(value, float) and math.isnan(value))
+            else str(value).strip()
+        )
+        out.append(default if text in ("", NA_TEXT) else text)
+    return out

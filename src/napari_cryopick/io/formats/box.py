@@ -1,0 +1,113 @@
+"""EMAN ``.box`` files (EMAN1 box format, also written by crYOLO and e2boxer).
+
+One line per pick, tab-separated: ``x_corner  y_corner  box_width  box_height``
+with ``corner = centre - box / 2`` in pixels of the micrograph the file refers
+to (same axes as the project: x = column, y = row; the y flip some tools need
+is the explicit ``flip_y_height`` option of :mod:`~napari_cryopick.io.pickfiles`).
+
+The format has no header and no diameter: on reading, the box width is taken
+as the diameter; on writing the box size is ``box_size`` or else each pick's
+diameter. Extra columns (e.g. EMAN filament markers) are ignored; lines
+starting with ``#`` are comments. A 0-byte ``.box`` file is a valid file with
+no picks (crYOLO and EMAN write them for empty micrographs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import check_readable, file_error, format_number
+
+NAME = "box"
+SUFFIXES: tuple[str, ...] = (".box",)
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """Read an EMAN box file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Project pick columns with centres; ``diameter`` is the box width and
+        ``micrograph`` is empty (the caller names it after the file).
+    """
+    path = Path(path)
+    check_readable(path, allow_empty=True)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise file_error(path, "not a text file") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = text.split()
+        if len(fields) < 4:
+            raise file_error(
+                path, f"line {number} has {len(fields)} fields, expected x y width height"
+            )
+        try:
+            rows.append([float(v) for v in fields[:4]])
+        except ValueError:
+            raise file_error(path, f"line {number} is not numeric: {text!r}") from None
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    if not np.isfinite(values).all():
+        raise file_error(path, "contains non-finite numbers")
+    width, height = values[:, 2], values[:, 3]
+    return pd.DataFrame(
+        {
+            "micrograph": [""] * len(values),
+            "x": values[:, 0] + width / 2,
+            "y": values[:, 1] + height / 2,
+            "diameter": width,
+            "score": np.nan,
+            "kind": "particle",
+            "tube_id": 0,
+        }
+    )
+
+
+def box_sizes(table: pd.DataFrame, path: Path, box_size: float | None) -> np.ndarray:
+    """Per-pick box sizes: ``box_size`` if given, else the diameters (all must be known)."""
+    if box_size is not None:
+        if not np.isfinite(box_size) or box_size <= 0:
+            raise file_error(path, f"box size must be positive, got {box_size}")
+        return np.full(len(table), float(box_size))
+    sizes = table["diameter"].to_numpy(np.float64)
+    if not np.isfinite(sizes).all() or (sizes <= 0).any():
+        raise file_error(
+            path, "box size unknown: some picks have no diameter; pass box_size explicitly"
+        )
+    return sizes
+
+
+def write(
+    table: pd.DataFrame, path: str | Path, *, box_size: float | None = None, decimals: int = 0
+) -> None:
+    """Write an EMAN box file.
+
+    Parameters
+    ----------
+    table
+        Normalized pick table in the file's pixel grid.
+    path
+        Destination.
+    box_size
+        Box edge in the file's pixels; default: each pick's diameter.
+    decimals
+        Decimals of the written numbers; 0 (default) writes whole pixels, as
+        EMAN does, so a centre may move by up to half a pixel.
+    """
+    path = Path(path)
+    sizes = box_sizes(table, path, box_size)
+    x_corner = table["x"].to_numpy(np.float64) - sizes / 2
+    y_corner = table["y"].to_numpy(np.float64) - sizes / 2
+    lines = [
+        "\t".join(format_number(v, decimals) for v in (x, y, s, s))
+        for x, y, s in zip(x_corner, y_corner, sizes)
+    ]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -1,0 +1,181 @@
+"""crYOLO ``.cbox`` files.
+
+Since crYOLO 1.8 a CBOX file is a STAR file: a ``data_global`` block with
+``_cbox_format_version``, then ``data_cryolo`` with the loop columns
+
+``_CoordinateX _CoordinateY _CoordinateZ _Width _Height _Depth _EstWidth
+_EstHeight _Confidence _NumBoxes _Angle`` (and ``_filamentid`` for filaments).
+
+``_CoordinateX/Y`` is the box **corner** (``centre - width / 2``), as in EMAN
+box files; ``_Width``/``_Height`` the box size; ``_EstWidth``/``_EstHeight``
+crYOLO's estimate of the particle size (read as the diameter, their mean;
+the box width when absent); ``_Confidence`` the score. Missing values are
+written ``<NA>``, as crYOLO does. ``_filamentid`` is 0-based in crYOLO and
+becomes ``tube_id = filamentid + 1`` (kind ``fiber``).
+
+Older crYOLO (< 1.8) wrote whitespace columns ``x y w h confidence est_w
+est_h``; those files are read too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import (
+    check_readable,
+    file_error,
+    format_number,
+    numeric_column,
+    read_star_blocks,
+    star_block,
+    star_pairs,
+)
+from .box import box_sizes
+
+NAME = "cbox"
+SUFFIXES: tuple[str, ...] = (".cbox",)
+
+COLUMNS: tuple[str, ...] = (
+    "CoordinateX",
+    "CoordinateY",
+    "CoordinateZ",
+    "Width",
+    "Height",
+    "Depth",
+    "EstWidth",
+    "EstHeight",
+    "Confidence",
+    "NumBoxes",
+    "Angle",
+)
+FORMAT_VERSION = "1.0"
+
+
+def _read_legacy(path: Path, text: str) -> pd.DataFrame:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 4:
+            raise file_error(path, f"line {number} has {len(fields)} fields, expected at least 4")
+        try:
+            values = [float(v) for v in fields[:7]]
+        except ValueError:
+            raise file_error(path, f"line {number} is not numeric: {line.strip()!r}") from None
+        rows.append(values + [np.nan] * (7 - len(values)))
+    frame = pd.DataFrame(
+        np.asarray(rows, dtype=np.float64).reshape(-1, 7),
+        columns=[
+            "CoordinateX",
+            "CoordinateY",
+            "Width",
+            "Height",
+            "Confidence",
+            "EstWidth",
+            "EstHeight",
+        ],
+    )
+    return frame
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """Read a crYOLO CBOX file (STAR layout, or the pre-1.8 plain columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Project pick columns with centres; ``micrograph`` is empty.
+    """
+    path = Path(path)
+    check_readable(path, allow_empty=True)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise file_error(path, "not a text file") from None
+    if "data_" not in text:
+        frame = _read_legacy(path, text)
+    else:
+        blocks = read_star_blocks(path)
+        if "cryolo" not in blocks:
+            found = ", ".join(f"data_{name}" for name in blocks)
+            raise file_error(path, f"no data_cryolo block (blocks found: {found})")
+        frame = blocks["cryolo"]
+        if isinstance(frame, dict):
+            frame = pd.DataFrame([frame])
+    corner_x = numeric_column(frame, "CoordinateX", path)
+    corner_y = numeric_column(frame, "CoordinateY", path)
+    width = numeric_column(frame, "Width", path)
+    height = numeric_column(frame, "Height", path)
+    est_width = numeric_column(frame, "EstWidth", path, required=False)
+    est_height = numeric_column(frame, "EstHeight", path, required=False)
+    est_height = np.where(np.isfinite(est_height), est_height, est_width)
+    diameter = np.where(np.isfinite(est_width), (est_width + est_height) / 2, width)
+    filament = numeric_column(frame, "filamentid", path, required=False)
+    tube_id = np.where(np.isfinite(filament), filament + 1, 0).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "micrograph": [""] * len(frame),
+            "x": corner_x + width / 2,
+            "y": corner_y + height / 2,
+            "diameter": diameter,
+            "score": numeric_column(frame, "Confidence", path, required=False),
+            "kind": np.where(tube_id > 0, "fiber", "particle").astype(object),
+            "tube_id": tube_id,
+        }
+    )
+
+
+def write(
+    table: pd.DataFrame, path: str | Path, *, box_size: float | None = None, decimals: int = 3
+) -> None:
+    """Write a crYOLO ≥ 1.8 CBOX file.
+
+    Parameters
+    ----------
+    table
+        Normalized pick table in the file's pixel grid.
+    path
+        Destination.
+    box_size
+        ``_Width``/``_Height`` in the file's pixels; default: each diameter.
+    decimals
+        Decimals of coordinates and sizes (trailing zeros dropped).
+    """
+    path = Path(path)
+    sizes = box_sizes(table, path, box_size)
+    x = table["x"].to_numpy(np.float64)
+    y = table["y"].to_numpy(np.float64)
+    diameter = table["diameter"].to_numpy(np.float64)
+    score = table["score"].to_numpy(np.float64)
+    tube_id = table["tube_id"].to_numpy(np.int64)
+    with_filaments = bool((tube_id > 0).any())
+
+    def number(value: float) -> str:
+        return format_number(value, decimals)
+
+    rows = []
+    for i in range(len(table)):
+        row = [
+            number(x[i] - sizes[i] / 2),
+            number(y[i] - sizes[i] / 2),
+            number(np.nan),
+            number(sizes[i]),
+            number(sizes[i]),
+            number(np.nan),
+            number(diameter[i]),
+            number(diameter[i]),
+            format_number(score[i], max(decimals, 4)),
+            number(np.nan),
+            number(np.nan),
+        ]
+        if with_filaments:
+            row.append(str(int(tube_id[i]) - 1) if tube_id[i] > 0 else number(np.nan))
+        rows.append(row)
+    columns = list(COLUMNS) + (["filamentid"] if with_filaments else [])
+    text = star_pairs("global", [("cbox_format_version", FORMAT_VERSION)])
+    text += star_block("cryolo", columns, rows)
+    path.write_text(text, encoding="utf-8")

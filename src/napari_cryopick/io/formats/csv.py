@@ -1,0 +1,109 @@
+"""napari-cryopick CSV files (comma-separated, one header line).
+
+Columns ``x,y,diameter,score`` (centres, pixels, the project convention),
+then ``micrograph``, ``kind`` and ``tube_id`` when they carry information.
+Only ``x`` and ``y`` are required on reading, so plain ``x,y,diameter`` tables
+(the shared real-data picks, CryoPPP-derived sets) read as they are. Column
+names are matched case-insensitively; missing values are empty fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import (
+    check_readable,
+    file_error,
+    format_number,
+    names_column,
+    numeric_column,
+    text_column,
+)
+
+NAME = "csv"
+SUFFIXES: tuple[str, ...] = (".csv",)
+
+
+def looks_like_csv_picks(first_line: str) -> bool:
+    """Whether a header line names at least the ``x`` and ``y`` columns."""
+    names = [name.strip().lower() for name in first_line.strip().split(",")]
+    return "x" in names and "y" in names
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """Read a pick CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Project pick columns.
+    """
+    path = Path(path)
+    check_readable(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except UnicodeDecodeError:
+        raise file_error(path, "not a text file") from None
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise file_error(path, f"malformed CSV: {exc}") from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    tube = numeric_column(frame, "tube_id", path, required=False)
+    tube_id = np.where(np.isfinite(tube), tube, 0).astype(np.int64)
+    kinds = text_column(frame, "kind", "")
+    kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
+    return pd.DataFrame(
+        {
+            "micrograph": names_column(frame, "micrograph"),
+            "x": numeric_column(frame, "x", path),
+            "y": numeric_column(frame, "y", path),
+            "diameter": numeric_column(frame, "diameter", path, required=False),
+            "score": numeric_column(frame, "score", path, required=False),
+            "kind": kind,
+            "tube_id": tube_id,
+        }
+    )
+
+
+def write(table: pd.DataFrame, path: str | Path, *, decimals: int = 3) -> None:
+    """Write a pick CSV.
+
+    Parameters
+    ----------
+    table
+        Normalized pick table in the file's pixel grid.
+    path
+        Destination.
+    decimals
+        Decimals of coordinates and diameters (trailing zeros dropped);
+        scores keep at least 4.
+    """
+
+    def number(value: float, places: int = decimals) -> str:
+        text = format_number(value, places)
+        return "" if text == "<NA>" else text
+
+    columns: list[tuple[str, list[str]]] = [
+        ("x", [number(v) for v in table["x"]]),
+        ("y", [number(v) for v in table["y"]]),
+        ("diameter", [number(v) for v in table["diameter"]]),
+        ("score", [number(v, max(decimals, 4)) for v in table["score"]]),
+    ]
+    names = table["micrograph"].astype(str).tolist()
+    if any(names):
+        if any("," in n or '"' in n for n in names):
+            raise file_error(
+                path, "micrograph names with commas or quotes cannot be written to CSV"
+            )
+        columns.append(("micrograph", names))
+    kinds = table["kind"].astype(str).tolist()
+    if any(k != "particle" for k in kinds):
+        columns.append(("kind", kinds))
+    tubes = table["tube_id"].to_numpy(np.int64)
+    if (tubes != 0).any():
+        columns.append(("tube_id", [str(int(t)) for t in tubes]))
+    lines = [",".join(name for name, _ in columns)]
+    lines += [",".join(row) for row in zip(*(values for _, values in columns))]
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,157 @@
+"""RELION STAR coordinate files.
+
+Read: RELION 3.0 files (one loop block, e.g. ``data_`` or ``data_images``),
+RELION 3.1+ files with ``data_optics`` plus ``data_particles``, and per-
+micrograph coordinate files (``data_`` block). The picks come from the first
+block holding ``rlnCoordinateX``/``rlnCoordinateY`` (``particles`` first).
+
+Columns used (centres, pixels of the micrograph the file refers to):
+
+=============================  ==============================================
+``rlnCoordinateX/Y``           centre x (column) and y (row)
+``rlnMicrographName``          micrograph (folder and suffix stripped)
+``rlnAutopickFigureOfMerit``   score (RELION's FOM is not bounded to [0, 1])
+``rlnHelicalTubeID``           tube_id (1-based), kind ``fiber``
+``cryopickDiameter``           diameter in pixels (napari-cryopick's own label)
+``cryopickKind``               kind when not a plain particle (ours too)
+=============================  ==============================================
+
+RELION keeps labels it does not know and ignores them, so the two
+``cryopick*`` labels survive a trip through RELION jobs without harm.
+Origin offsets of refined particles (``rlnOriginXAngst``) are not applied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import (
+    check_readable,
+    file_error,
+    format_number,
+    names_column,
+    numeric_column,
+    read_star_blocks,
+    star_block,
+    text_column,
+)
+
+NAME = "star"
+SUFFIXES: tuple[str, ...] = (".star",)
+
+DIAMETER_LABEL = "cryopickDiameter"
+KIND_LABEL = "cryopickKind"
+VERSION_LINE = "# version 30001"
+
+
+def _pick_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
+    candidates = sorted(blocks, key=lambda name: name != "particles")
+    for name in candidates:
+        block = blocks[name]
+        if isinstance(block, dict):
+            block = pd.DataFrame([block])
+        if isinstance(block, pd.DataFrame) and {"rlnCoordinateX", "rlnCoordinateY"} <= set(
+            block.columns
+        ):
+            return block
+    found = ", ".join(f"data_{name}" for name in blocks)
+    raise file_error(
+        path, f"no block with rlnCoordinateX and rlnCoordinateY columns (blocks found: {found})"
+    )
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """Read picks from a RELION STAR file.
+
+    Parameters
+    ----------
+    path
+        STAR file (RELION 3.0 or 3.1+ layout, or a coordinate file).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Project pick columns; ``micrograph`` is empty when the file does not
+        name micrographs (per-micrograph coordinate files).
+    """
+    path = Path(path)
+    check_readable(path)
+    block = _pick_block(path, read_star_blocks(path))
+    x = numeric_column(block, "rlnCoordinateX", path)
+    y = numeric_column(block, "rlnCoordinateY", path)
+    score = numeric_column(block, "rlnAutopickFigureOfMerit", path, required=False)
+    diameter = numeric_column(block, DIAMETER_LABEL, path, required=False)
+    tube = numeric_column(block, "rlnHelicalTubeID", path, required=False)
+    tube_id = np.where(np.isfinite(tube), tube, 0).astype(np.int64)
+    default_kind = np.where(tube_id > 0, "fiber", "particle")
+    kinds = text_column(block, KIND_LABEL, "")
+    kind = [k if k else d for k, d in zip(kinds, default_kind)]
+    return pd.DataFrame(
+        {
+            "micrograph": names_column(block, "rlnMicrographName"),
+            "x": x,
+            "y": y,
+            "diameter": diameter,
+            "score": score,
+            "kind": kind,
+            "tube_id": tube_id,
+        }
+    )
+
+
+def write(
+    table: pd.DataFrame,
+    path: str | Path,
+    *,
+    micrograph_names: bool | None = None,
+    micrograph_suffix: str = "",
+    decimals: int = 3,
+) -> None:
+    """Write picks as a RELION STAR file (one ``data_`` loop block).
+
+    Parameters
+    ----------
+    table
+        Normalized pick table in the file's pixel grid.
+    path
+        Destination.
+    micrograph_names
+        Write ``rlnMicrographName``. ``None`` (default): when any pick has a
+        micrograph name. ``False`` gives a per-micrograph coordinate file as
+        RELION's picker writes them.
+    micrograph_suffix
+        Appended to names in ``rlnMicrographName`` (e.g. ``".mrc"``) so that
+        they match the micrograph file names RELION knows.
+    decimals
+        Decimals for coordinates and scores (trailing zeros dropped).
+    """
+    names = table["micrograph"].astype(str).tolist()
+    if micrograph_names is None:
+        micrograph_names = any(names)
+    columns: list[tuple[str, list[str]]] = [
+        ("rlnCoordinateX", [format_number(v, decimals) for v in table["x"]]),
+        ("rlnCoordinateY", [format_number(v, decimals) for v in table["y"]]),
+    ]
+    if micrograph_names:
+        columns.append(("rlnMicrographName", [f"{n}{micrograph_suffix}" for n in names]))
+    if np.isfinite(table["score"].to_numpy(float)).any():
+        columns.append(
+            (
+                "rlnAutopickFigureOfMerit",
+                [format_number(v, max(decimals, 4)) for v in table["score"]],
+            )
+        )
+    if (table["tube_id"].to_numpy() > 0).any():
+        columns.append(("rlnHelicalTubeID", [str(int(v)) for v in table["tube_id"]]))
+    if np.isfinite(table["diameter"].to_numpy(float)).any():
+        columns.append((DIAMETER_LABEL, [format_number(v, decimals) for v in table["diameter"]]))
+    kinds = table["kind"].astype(str).tolist()
+    if any(k != "particle" for k in kinds):
+        columns.append((KIND_LABEL, kinds))
+    labels = [name for name, _ in columns]
+    rows = zip(*(values for _, values in columns))
+    text = "\n" + VERSION_LINE + "\n" + star_block("", labels, rows)
+    Path(path).write_text(text, encoding="utf-8")

@@ -1,0 +1,112 @@
+"""Topaz particle coordinate text files.
+
+Tab-separated with a header line ``image_name  x_coord  y_coord  score``
+(``score`` optional), one pick per line, **centre** coordinates in pixels of
+the micrograph Topaz saw (often a downsampled one: use the ``binning`` option
+of :mod:`~napari_cryopick.io.pickfiles`). ``image_name`` is the micrograph
+name without extension. One file may hold many micrographs.
+
+Topaz writes integer coordinates and casts coordinates to integers when it
+reads training targets, so integers are written by default. Topaz scores are
+logits (log-likelihood ratios, unbounded; ``topaz extract -t 0`` keeps p >=
+0.5); they are converted to the project's [0, 1] score with the logistic
+function on reading and back with the logit on writing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import check_readable, file_error, format_number, names_column, numeric_column
+
+NAME = "topaz"
+SUFFIXES: tuple[str, ...] = (".txt",)
+HEADER: tuple[str, ...] = ("image_name", "x_coord", "y_coord", "score")
+_EPSILON = 1e-7
+
+
+def logit(probability: np.ndarray) -> np.ndarray:
+    """Probability in [0, 1] -> Topaz score (clipped to stay finite)."""
+    p = np.clip(np.asarray(probability, dtype=np.float64), _EPSILON, 1 - _EPSILON)
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(score: np.ndarray) -> np.ndarray:
+    """Topaz score -> probability in [0, 1]."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(score, dtype=np.float64)))
+
+
+def looks_like_topaz(first_line: str) -> bool:
+    """Whether a header line is a Topaz coordinate header."""
+    fields = first_line.strip().split()
+    return fields[:3] == list(HEADER[:3])
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """Read a Topaz coordinate file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Project pick columns; ``diameter`` is NaN (Topaz does not store it).
+    """
+    path = Path(path)
+    check_readable(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first_line = handle.readline()
+    except UnicodeDecodeError:
+        raise file_error(path, "not a text file") from None
+    if not looks_like_topaz(first_line):
+        raise file_error(
+            path,
+            f"not a Topaz coordinate file: the header should start with "
+            f"'image_name x_coord y_coord', found {first_line.strip()[:80]!r}",
+        )
+    separator = "\t" if "\t" in first_line else r"\s+"
+    try:
+        frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise file_error(path, f"malformed Topaz file: {exc}") from None
+    score = numeric_column(frame, "score", path, required=False)
+    return pd.DataFrame(
+        {
+            "micrograph": names_column(frame, "image_name"),
+            "x": numeric_column(frame, "x_coord", path),
+            "y": numeric_column(frame, "y_coord", path),
+            "diameter": np.nan,
+            "score": sigmoid(score),
+            "kind": "particle",
+            "tube_id": 0,
+        }
+    )
+
+
+def write(table: pd.DataFrame, path: str | Path, *, integer: bool = True) -> None:
+    """Write a Topaz coordinate file.
+
+    Parameters
+    ----------
+    table
+        Normalized pick table in the file's pixel grid.
+    path
+        Destination.
+    integer
+        Round coordinates to whole pixels (default, what Topaz writes and
+        uses); ``False`` keeps two decimals.
+    """
+    decimals = 0 if integer else 2
+    score = table["score"].to_numpy(np.float64)
+    with_score = bool(np.isfinite(score).any())
+    topaz_score = logit(score)
+    header = list(HEADER if with_score else HEADER[:3])
+    lines = ["\t".join(header)]
+    for i, (name, x, y) in enumerate(zip(table["micrograph"], table["x"], table["y"])):
+        fields = [str(name), format_number(x, decimals), format_number(y, decimals)]
+        if with_score:
+            fields.append(format_number(topaz_score[i] if np.isfinite(score[i]) else np.nan, 4))
+        lines.append("\t".join(fields))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,282 @@
+"""Reading micrographs (MRC, TIFF, PNG, JPG) into one small record.
+
+Every reader returns a :class:`Micrograph`: a float32 ``(rows, cols)`` array,
+the pixel size when the file knows it, and notes about anything that was
+repaired on the way in (non-finite pixels, colour images). Problems with the
+file itself raise :class:`MicrographError`, whose message starts with the path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "MICROGRAPH_SUFFIXES",
+    "Micrograph",
+    "MicrographError",
+    "read_micrograph",
+    "write_mrc",
+]
+
+logger = logging.getLogger(__name__)
+
+MICROGRAPH_SUFFIXES: tuple[str, ...] = (".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+_MRC_SUFFIXES = (".mrc", ".mrcs")
+_TIFF_SUFFIXES = (".tif", ".tiff")
+_PLAIN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# ITU-R BT.709 luma weights, the ones scikit-image's rgb2gray uses.
+_LUMA = np.array([0.2125, 0.7154, 0.0721])
+_MOTION_CORRECTION_HINT = (
+    "motion-correct the movie first (e.g. MotionCor2 or RELION's motioncorr) "
+    "and open the summed micrograph"
+)
+
+
+class MicrographError(ValueError):
+    """A micrograph file that cannot be read; the message starts with its path."""
+
+
+@dataclass(frozen=True, eq=False)
+class Micrograph:
+    """One 2D micrograph.
+
+    Attributes
+    ----------
+    data
+        float32 array of shape ``(rows, cols)``, every pixel finite.
+    pixel_size
+        Å per pixel when the file states it (MRC header), else ``None``.
+    name
+        File stem, the name pick tables use in their ``micrograph`` column.
+    path
+        Where it was read from, ``None`` for in-memory micrographs.
+    notes
+        Human-readable notes about repairs made while reading.
+    """
+
+    data: np.ndarray
+    pixel_size: float | None = None
+    name: str = ""
+    path: Path | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of :attr:`data`."""
+        return tuple(self.data.shape)  # type: ignore[return-value]
+
+
+def _error(path: Path, message: str) -> MicrographError:
+    return MicrographError(f"{path}: {message}")
+
+
+def read_micrograph(path: str | os.PathLike) -> Micrograph:
+    """Read a 2D micrograph from an MRC, TIFF, PNG or JPG file.
+
+    Parameters
+    ----------
+    path
+        File with one of :data:`MICROGRAPH_SUFFIXES` (case-insensitive).
+
+    Returns
+    -------
+    Micrograph
+        float32 ``(rows, cols)`` data. Colour images are converted to
+        grayscale (BT.709 luma, alpha dropped); non-finite pixels are replaced
+        by the median of the finite ones, which is reported in ``notes`` and
+        logged as a warning. ``pixel_size`` comes from the MRC header
+        (``voxel_size.x``) when it is positive and not exactly 1.0, the value
+        many programs write when they do not know it; TIFF, PNG and JPG give
+        ``None``.
+
+    Raises
+    ------
+    MicrographError
+        Missing, empty, truncated or corrupt file, unsupported suffix, a
+        multi-frame movie (needs motion correction first), a 3D volume, or an
+        image without any finite pixel.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MICROGRAPH_SUFFIXES:
+        raise _error(
+            path,
+            f"unsupported micrograph suffix '{path.suffix}' "
+            f"(supported: {', '.join(MICROGRAPH_SUFFIXES)})",
+        )
+    if not path.exists():
+        raise _error(path, "file does not exist")
+    if path.is_dir():
+        raise _error(path, "is a folder, not a micrograph file")
+    if path.stat().st_size == 0:
+        raise _error(path, "file is empty (0 bytes)")
+
+    notes: list[str] = []
+    pixel_size: float | None = None
+    if suffix in _MRC_SUFFIXES:
+        data, pixel_size = _read_mrc(path, notes)
+    elif suffix in _TIFF_SUFFIXES:
+        data = _read_tiff(path)
+    else:
+        data = _read_plain_image(path)
+
+    data = _to_grayscale(path, data, notes)
+    data = _replace_non_finite(path, data.astype(np.float32, copy=False), notes)
+    return Micrograph(
+        data=np.ascontiguousarray(data, dtype=np.float32),
+        pixel_size=pixel_size,
+        name=path.stem,
+        path=path,
+        notes=tuple(notes),
+    )
+
+
+def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
+    import mrcfile
+
+    try:
+        with warnings.catch_warnings():
+            # permissive=False already turns real problems into exceptions;
+            # the remaining warnings are about harmless header oddities.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            with mrcfile.open(path, mode="r", permissive=False) as mrc:
+                data = np.array(mrc.data)
+                voxel_x = float(mrc.voxel_size.x)
+                is_volume = bool(mrc.is_volume()) or bool(mrc.is_volume_stack())
+    except (ValueError, OSError, EOFError) as exc:
+        raise _error(path, f"not a valid MRC file (truncated or corrupt): {exc}") from None
+
+    if np.iscomplexobj(data):
+        raise _error(path, "MRC holds complex (Fourier-space) data, not a micrograph")
+    if data.ndim == 3 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim == 3:
+        frames = data.shape[0]
+        if is_volume:
+            raise _error(
+                path,
+                f"is a 3D volume with {frames} sections, not a 2D micrograph "
+                f"(if it is really a movie stored as a volume, {_MOTION_CORRECTION_HINT})",
+            )
+        raise _error(path, f"is a movie or stack with {frames} frames: {_MOTION_CORRECTION_HINT}")
+    if data.ndim != 2:
+        raise _error(path, f"has {data.ndim} dimensions, expected a 2D micrograph")
+
+    pixel_size: float | None = None
+    if np.isfinite(voxel_x) and voxel_x > 0:
+        if voxel_x == 1.0:
+            notes.append("header pixel size 1.0 Å treated as unknown (a common placeholder)")
+        else:
+            pixel_size = voxel_x
+    return data, pixel_size
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes = series.axes
+            data = series.asarray()
+    except Exception as exc:  # tifffile raises many types for bad files
+        raise _error(path, f"not a readable TIFF image: {exc}") from None
+    while data.ndim > 2 and data.shape[0] == 1:
+        data = data[0]
+    colour = axes.endswith("S") and data.shape[-1] in (3, 4)
+    if data.ndim == 3 and not colour:
+        raise _error(
+            path, f"is a movie or stack with {data.shape[0]} frames: {_MOTION_CORRECTION_HINT}"
+        )
+    if data.ndim > 3 or (data.ndim == 3 and not colour):
+        raise _error(path, f"has shape {data.shape}, expected a 2D micrograph")
+    return data
+
+
+def _read_plain_image(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    try:
+        data = iio.imread(path)
+    except Exception as exc:  # Pillow/imageio raise many types for non-images
+        raise _error(
+            path, f"not a readable {path.suffix.lstrip('.').upper()} image: {exc}"
+        ) from None
+    data = np.asarray(data)
+    if data.ndim == 3 and data.shape[-1] not in (1, 2, 3, 4):
+        raise _error(path, f"is an animated image with {data.shape[0]} frames, expected one")
+    return data
+
+
+def _to_grayscale(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
+    if data.ndim == 2:
+        return data
+    if data.ndim == 3 and data.shape[-1] in (1, 2):  # gray or gray + alpha
+        if data.shape[-1] == 2:
+            notes.append("dropped the alpha channel")
+        return data[..., 0]
+    if data.ndim == 3 and data.shape[-1] in (3, 4):
+        channels = data[..., :3].astype(np.float64)
+        if data.shape[-1] == 4:
+            notes.append("dropped the alpha channel")
+        if np.array_equal(channels[..., 0], channels[..., 1]) and np.array_equal(
+            channels[..., 0], channels[..., 2]
+        ):
+            notes.append("colour image with equal channels read as grayscale")
+            return channels[..., 0]
+        notes.append("converted colour image to grayscale (BT.709 luma)")
+        return channels @ _LUMA
+    raise _error(path, f"has shape {data.shape}, expected a 2D micrograph")
+
+
+def _replace_non_finite(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
+    finite = np.isfinite(data)
+    if finite.all():
+        return data
+    if not finite.any():
+        raise _error(path, "has no finite pixel (all NaN or infinite)")
+    count = int(data.size - finite.sum())
+    median = float(np.median(data[finite]))
+    data = np.where(finite, data, np.float32(median)).astype(np.float32)
+    note = f"replaced {count} non-finite pixels by the median {median:.6g}"
+    notes.append(note)
+    logger.warning("%s: %s", path, note)
+    return data
+
+
+def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | None = None) -> Path:
+    """Write a 2D array as a float32 MRC file.
+
+    Parameters
+    ----------
+    path
+        Destination (overwritten if it exists).
+    data
+        ``(rows, cols)`` array.
+    pixel_size
+        Å per pixel written to the header voxel size; ``None`` leaves it 0
+        (unknown).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import mrcfile
+
+    path = Path(path)
+    array = np.asarray(data, dtype=np.float32)
+    if array.ndim != 2:
+        raise ValueError(f"write_mrc expects a 2D array, got shape {array.shape}")
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.ascontiguousarray(array))
+        if pixel_size is not None:
+            mrc.voxel_size = float(pixel_size)
+    return path

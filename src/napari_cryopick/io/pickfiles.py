@@ -1,0 +1,302 @@
+"""Reading and writing pick files: one interface over every format.
+
+:func:`read_picks` and :func:`write_picks` dispatch to the format modules in
+:mod:`napari_cryopick.io.formats` (``star``, ``box``, ``cbox``, ``topaz``,
+``csv``) and do the parts every format shares: format detection, the change of
+pixel grid for binned micrographs, the explicit y flip, naming the micrograph
+of per-micrograph files, and atomic writing. Tables come back in the project
+convention of :mod:`napari_cryopick.picks` (centres, original pixels).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+
+from .. import picks as _picks
+from .formats import PickFileError, file_error, micrograph_stem
+from .formats import box as _box
+from .formats import cbox as _cbox
+from .formats import csv as _csv
+from .formats import star as _star
+from .formats import topaz as _topaz
+
+__all__ = [
+    "FORMATS",
+    "MULTI_MICROGRAPH_FORMATS",
+    "PickFileError",
+    "detect_format",
+    "read_picks",
+    "write_picks",
+    "write_picks_per_micrograph",
+]
+
+FORMATS: dict[str, ModuleType] = {
+    module.NAME: module for module in (_star, _box, _cbox, _topaz, _csv)
+}
+# Formats whose files can name the micrograph of every pick.
+MULTI_MICROGRAPH_FORMATS: tuple[str, ...] = ("star", "topaz", "csv")
+
+
+def _first_line(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    return line
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return ""
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Name of the format of a pick file, from its suffix (and header for ``.txt``).
+
+    ``.star`` -> ``star``, ``.box`` -> ``box``, ``.cbox`` -> ``cbox``,
+    ``.csv`` -> ``csv``; a ``.txt`` file is ``topaz`` when its header starts
+    with ``image_name x_coord y_coord`` and ``csv`` when it is a
+    comma-separated table with ``x`` and ``y`` columns.
+
+    Raises
+    ------
+    PickFileError
+        Unknown suffix, or a ``.txt`` file whose header matches no format.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        if not path.exists():
+            raise file_error(path, "file does not exist")
+        if path.is_file() and path.stat().st_size == 0:
+            raise file_error(
+                path, "file is empty (0 bytes); a valid file with no picks has a header"
+            )
+        header = _first_line(path)
+        if _topaz.looks_like_topaz(header):
+            return _topaz.NAME
+        if _csv.looks_like_csv_picks(header):
+            return _csv.NAME
+        raise file_error(
+            path,
+            "cannot tell the pick format of this .txt file: expected a Topaz header "
+            "'image_name<TAB>x_coord<TAB>y_coord' or a CSV header with x and y",
+        )
+    for name, module in FORMATS.items():
+        if name != _topaz.NAME and suffix in module.SUFFIXES:
+            return name
+    known = sorted({s for module in FORMATS.values() for s in module.SUFFIXES})
+    raise file_error(path, f"unknown pick file suffix '{path.suffix}' (known: {', '.join(known)})")
+
+
+def _module(format: str | None, path: Path) -> ModuleType:
+    name = detect_format(path) if format is None else format.lower()
+    if name not in FORMATS:
+        raise ValueError(f"unknown pick format {format!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+def read_picks(
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    binning: float = 1.0,
+    flip_y_height: float | None = None,
+    micrograph: str | None = None,
+) -> pd.DataFrame:
+    """Read a pick file into the project's pick table.
+
+    Parameters
+    ----------
+    path
+        Pick file.
+    format
+        ``"star"``, ``"box"``, ``"cbox"``, ``"topaz"`` or ``"csv"``; ``None``
+        detects it (:func:`detect_format`).
+    binning
+        The file's coordinates refer to the micrograph binned by this factor
+        (e.g. Topaz run on micrographs downsampled with ``-s 4``); positions
+        and diameters are converted to original pixels with
+        :func:`napari_cryopick.picks.binned_to_original`.
+    flip_y_height
+        When given, mirror the picks top-bottom on a micrograph of this many
+        rows (original pixels) after the binning conversion, for files whose
+        y axis points up. Never applied unless asked for.
+    micrograph
+        Name for picks whose file does not name their micrograph (``.box``,
+        ``.cbox``, per-micrograph STAR); for files that name micrographs,
+        only that micrograph's picks are kept. ``None``: the file's names, or
+        the file stem where the file has none.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`napari_cryopick.picks.PICK_COLUMNS`, centres in
+        original pixels; an empty table for a valid file without picks.
+
+    Raises
+    ------
+    PickFileError
+        Missing, empty or malformed file (missing columns, non-numeric values,
+        no coordinate block).
+    """
+    path = Path(path)
+    module = _module(format, path)
+    table = module.read(path)
+    names = table["micrograph"].astype(str)
+    unnamed = names == ""
+    if micrograph is not None:
+        wanted = micrograph_stem(micrograph) or str(micrograph)
+        table.loc[unnamed, "micrograph"] = wanted
+        table = table[table["micrograph"].astype(str) == wanted]
+    elif unnamed.any():
+        table.loc[unnamed, "micrograph"] = path.stem
+    table = _picks.normalize_picks(table)
+    if binning != 1.0:
+        _check_binning(binning)
+        table = _picks.binned_to_original(table, binning)
+    if flip_y_height is not None:
+        table = _picks.flip_y(table, flip_y_height)
+    return table
+
+
+def _check_binning(binning: float) -> None:
+    if not np.isfinite(binning) or binning <= 0:
+        raise ValueError(f"binning must be a positive number, got {binning}")
+
+
+def write_picks(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    box_size: float | None = None,
+    binning: float = 1.0,
+    flip_y_height: float | None = None,
+    **options,
+) -> Path:
+    """Write a pick table to a file, atomically.
+
+    Parameters
+    ----------
+    table
+        Picks in the project convention (original pixels).
+    path
+        Destination; its folder must exist.
+    format
+        Format name; ``None`` detects it from the suffix (``.txt`` is Topaz).
+    box_size
+        Box edge in **original** pixels for ``box`` and ``cbox`` (default:
+        each pick's diameter; an error when some diameter is unknown).
+    binning
+        Write coordinates for the micrograph binned by this factor
+        (:func:`napari_cryopick.picks.original_to_binned`).
+    flip_y_height
+        Mirror top-bottom on a micrograph of this many rows (original pixels)
+        before writing; never applied unless asked for.
+    **options
+        Passed to the format's ``write`` (e.g. ``micrograph_suffix=".mrc"``
+        for STAR, ``integer=False`` for Topaz, ``decimals``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. The file appears complete or not at all: it is written to a
+        temporary file in the same folder and moved into place.
+
+    Raises
+    ------
+    PickFileError
+        The table cannot be written in this format (unknown box size, several
+        micrographs in a per-micrograph format) or the folder is missing.
+    """
+    path = Path(path)
+    if format is None and path.suffix.lower() == ".txt":
+        module = _topaz
+    else:
+        module = _module(format, path)
+    table = _picks.normalize_picks(table)
+    if module.NAME not in MULTI_MICROGRAPH_FORMATS:
+        names = sorted(set(table["micrograph"].astype(str)) - {""})
+        if len(names) > 1:
+            raise file_error(
+                path,
+                f"{module.NAME} files hold one micrograph but the picks name {len(names)} "
+                "(use write_picks_per_micrograph)",
+            )
+    if flip_y_height is not None:
+        table = _picks.flip_y(table, flip_y_height)
+    if binning != 1.0:
+        _check_binning(binning)
+        table = _picks.original_to_binned(table, binning)
+        if box_size is not None:
+            box_size = box_size / binning
+    if box_size is not None:
+        options["box_size"] = box_size
+    if not path.parent.is_dir():
+        raise file_error(path, "the destination folder does not exist")
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    os.close(descriptor)
+    try:
+        module.write(table, temporary, **options)
+        os.replace(temporary, path)
+    except PickFileError as exc:
+        # The format module only saw the temporary name; report the real one.
+        raise PickFileError(str(exc).replace(temporary, str(path), 1)) from None
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def write_picks_per_micrograph(
+    table: pd.DataFrame,
+    folder: str | os.PathLike,
+    format: str,
+    *,
+    suffix: str | None = None,
+    **options,
+) -> list[Path]:
+    """Write one pick file per micrograph, named after it, as RELION, crYOLO and EMAN expect.
+
+    Parameters
+    ----------
+    table
+        Picks of one or many micrographs (project convention).
+    folder
+        Destination folder (created if missing).
+    format
+        Format name.
+    suffix
+        File name ending after the micrograph name; default: the format's
+        suffix (e.g. ``mic_001.box``). RELION's picker uses e.g.
+        ``"_autopick.star"``.
+    **options
+        Passed to :func:`write_picks` (``box_size``, ``binning``,
+        ``flip_y_height``, format options).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in micrograph order.
+    """
+    name = format.lower()
+    if name not in FORMATS:
+        raise ValueError(f"unknown pick format {format!r}; choose one of {', '.join(FORMATS)}")
+    suffix = FORMATS[name].SUFFIXES[0] if suffix is None else suffix
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = _picks.normalize_picks(table)
+    if name == _star.NAME:
+        options.setdefault("micrograph_names", False)
+    written = []
+    for micrograph, group in table.groupby("micrograph", sort=True):
+        stem = str(micrograph) or "picks"
+        written.append(write_picks(group, folder / f"{stem}{suffix}", name, **options))
+    return written

@@ -1,0 +1,98 @@
+"""Configuration of the detector network (saved inside every checkpoint)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Names of the per-head output maps.
+OUTPUT_NAMES: tuple[str, ...] = ("heatmap", "offset", "size", "features")
+
+
+@dataclass
+class DetectorConfig:
+    """Architecture and scale normalisation of a :class:`~.network.Detector`.
+
+    Parameters
+    ----------
+    kinds
+        Object kinds, one heatmap channel each (``"particle"``, ``"vesicle"``,
+        ``"fiber"``). ``"negative"`` is never a channel: negatives are a
+        training signal only.
+    size_head
+        Predict the object diameter (log scale) per heatmap cell.
+    stride
+        Output stride of the heatmap. The architecture is built for 4
+        (CenterNet/EPicker); other values are refused.
+    target_diameter_px
+        Every micrograph is resampled so that the object diameter covers this
+        many pixels before it enters the network (HydraPicker's scale
+        normalisation). 20 px = 5 heatmap cells at stride 4: enough cells for
+        a sub-pixel offset and a Gaussian peak, small enough that a 4096 px
+        micrograph of a 100 px particle shrinks to ~800 px (fast), and well
+        inside the ~150 px receptive field of the body so the network sees
+        each particle with a ring of context around it.
+    widths
+        Channel widths of the four encoder levels (strides 2, 4, 8, 16).
+    feature_channels
+        Channels of the stride-4 feature map shared by all heads (also
+        returned as ``"features"`` for distillation).
+    head_width
+        Hidden channels of each 1x1 sub-head.
+    head_names
+        Names of the detection heads (``"generic"`` is the default head).
+    """
+
+    kinds: tuple[str, ...] = ("particle",)
+    size_head: bool = True
+    stride: int = 4
+    target_diameter_px: float = 20.0
+    widths: tuple[int, ...] = (16, 24, 48, 96)
+    feature_channels: int = 32
+    head_width: int = 32
+    head_names: tuple[str, ...] = ("generic",)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.kinds = tuple(str(kind) for kind in self.kinds)
+        self.widths = tuple(int(width) for width in self.widths)
+        self.head_names = tuple(str(name) for name in self.head_names)
+        if not self.kinds:
+            raise ValueError("DetectorConfig.kinds must name at least one kind")
+        if "negative" in self.kinds:
+            raise ValueError("'negative' is a training label, not a heatmap kind")
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"DetectorConfig.kinds has duplicates: {self.kinds}")
+        if self.stride != 4:
+            raise ValueError(f"only stride 4 is supported, got {self.stride}")
+        if len(self.widths) != 4 or min(self.widths) < 1:
+            raise ValueError(f"widths must be 4 positive ints, got {self.widths}")
+        if not self.target_diameter_px > 0:
+            raise ValueError(f"target_diameter_px must be > 0, got {self.target_diameter_px}")
+        if not self.head_names or len(set(self.head_names)) != len(self.head_names):
+            raise ValueError(f"head_names must be unique and non-empty, got {self.head_names}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python types only (lists, str, int, float, bool), for ``weights_only`` loading."""
+        return {
+            "kinds": list(self.kinds),
+            "size_head": bool(self.size_head),
+            "stride": int(self.stride),
+            "target_diameter_px": float(self.target_diameter_px),
+            "widths": list(self.widths),
+            "feature_channels": int(self.feature_channels),
+            "head_width": int(self.head_width),
+            "head_names": list(self.head_names),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DetectorConfig:
+        """Inverse of :meth:`to_dict`; unknown keys (from a newer version) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {key: value for key, value in values.items() if key in known}
+        for key in ("kinds", "widths", "head_names"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)

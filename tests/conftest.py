@@ -1,0 +1,68 @@
+"""Shared fixtures and marker handling for the napari-cryopick tests.
+
+Kept light on purpose: importing this file imports neither torch nor napari.
+napari's ``make_napari_viewer`` fixture comes from napari's own pytest plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA_ENV = "CRYOPICK_REAL_DATA"
+
+
+def default_real_data_dir() -> Path:
+    """Folder of the real data sets: ``$CRYOPICK_REAL_DATA`` or ``<repo>/../shared/data/real``."""
+    configured = os.environ.get(REAL_DATA_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return REPO_ROOT.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """Root of the repository (the folder holding ``pyproject.toml``)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """Folder of the real data sets, ``<dataset>/{dataset.json, micrographs/, picks/}``.
+
+    Skips the test only when the folder does not exist.
+    """
+    path = default_real_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (set {REAL_DATA_ENV})")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> None:
+    """Use one torch thread when a test module imported torch (2 shared cores)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``gpu`` where CUDA is absent."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items or _cuda_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs CUDA (marker 'gpu'); none available")
+    for item in gpu_items:
+        item.add_marker(skip_gpu)

@@ -1,0 +1,83 @@
+"""Generic behaviour of the ``cryopick`` command line (sub-commands have their own tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import napari_cryopick
+from napari_cryopick import cli
+
+SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info")
+
+
+def _console_script() -> Path:
+    """The ``cryopick`` script installed beside this interpreter."""
+    script = Path(sys.executable).with_name("cryopick")
+    assert script.is_file(), f"console script not installed: {script} (run `make install`)"
+    return script
+
+
+def test_help_exits_zero_and_shows_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--help"])
+    assert raised.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: cryopick")
+    assert "--version" in out
+
+
+def test_help_lists_every_existing_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    assert set(cli._SUBCOMMANDS) == set(SUBCOMMANDS)
+    present = [
+        name for name in SUBCOMMANDS if importlib.util.find_spec(f"napari_cryopick.cli._{name}")
+    ]
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for name in present:
+        assert f"    {name}" in out, f"sub-command {name!r} exists but is not in --help"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--version"])
+    assert raised.value.code == 0
+    assert capsys.readouterr().out.strip() == f"cryopick {napari_cryopick.__version__}"
+
+
+def test_unknown_subcommand_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["no-such-command"])
+    assert raised.value.code == cli.EXIT_BAD_INPUT == 2
+    err = capsys.readouterr().err
+    assert "no-such-command" in err
+    assert err.startswith("usage: cryopick")
+
+
+def test_no_subcommand_prints_help_and_returns_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == cli.EXIT_BAD_INPUT
+    assert "usage: cryopick" in capsys.readouterr().out
+
+
+def test_console_script_help_and_version() -> None:
+    script = _console_script()
+    shown = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("usage: cryopick")
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"cryopick {napari_cryopick.__version__}"
+
+
+def test_console_script_unknown_subcommand_exits_2() -> None:
+    completed = subprocess.run(
+        [_console_script(), "no-such-command"], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 2
+    assert "invalid choice" in completed.stderr
+    assert "Traceback" not in completed.stderr

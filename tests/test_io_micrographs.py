@@ -1,0 +1,220 @@
+"""Micrograph reading: every format, every error case, one real file."""
+
+from __future__ import annotations
+
+import logging
+
+import imageio.v3 as iio
+import mrcfile
+import numpy as np
+import pytest
+import tifffile
+
+from napari_cryopick.io.micrographs import (
+    MICROGRAPH_SUFFIXES,
+    Micrograph,
+    MicrographError,
+    read_micrograph,
+    write_mrc,
+)
+
+
+def ramp(rows: int = 24, cols: int = 32) -> np.ndarray:
+    return np.arange(rows * cols, dtype=np.float32).reshape(rows, cols) / 7.0 - 20.0
+
+
+# --- formats ------------------------------------------------------------------
+
+
+def test_mrc_round_trip_with_pixel_size(tmp_path):
+    data = ramp()
+    path = write_mrc(tmp_path / "mic_001.mrc", data, pixel_size=1.34)
+    micrograph = read_micrograph(path)
+    assert isinstance(micrograph, Micrograph)
+    assert micrograph.data.dtype == np.float32
+    assert micrograph.data.shape == (24, 32)
+    np.testing.assert_array_equal(micrograph.data, data)
+    assert micrograph.pixel_size == pytest.approx(1.34, rel=1e-6)
+    assert micrograph.name == "mic_001"
+    assert micrograph.path == path
+    assert micrograph.notes == ()
+
+
+def test_mrc_without_pixel_size_and_placeholder_one(tmp_path):
+    assert read_micrograph(write_mrc(tmp_path / "a.mrc", ramp())).pixel_size is None
+    placeholder = read_micrograph(write_mrc(tmp_path / "b.mrc", ramp(), pixel_size=1.0))
+    assert placeholder.pixel_size is None
+    assert any("1.0" in note for note in placeholder.notes)
+
+
+def test_mrc_integer_modes_and_single_frame_stack(tmp_path):
+    data = (np.arange(12 * 10).reshape(12, 10) - 50).astype(np.int16)
+    path = tmp_path / "int16.mrcs"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(data[np.newaxis])  # a stack with exactly one frame
+    micrograph = read_micrograph(path)
+    assert micrograph.data.dtype == np.float32
+    np.testing.assert_array_equal(micrograph.data, data.astype(np.float32))
+
+
+def test_tiff_round_trip(tmp_path):
+    data = ramp()
+    tifffile.imwrite(tmp_path / "mic.tif", data)
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "mic.tif").data, data)
+    tifffile.imwrite(tmp_path / "mic16.TIFF", (data * 10 + 500).astype(np.uint16))
+    read = read_micrograph(tmp_path / "mic16.TIFF").data
+    np.testing.assert_array_equal(read, (data * 10 + 500).astype(np.uint16).astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_8_and_16_bit(tmp_path, dtype):
+    top = np.iinfo(dtype).max
+    data = np.linspace(0, top, 20 * 30).reshape(20, 30).astype(dtype)
+    iio.imwrite(tmp_path / "mic.png", data)
+    micrograph = read_micrograph(tmp_path / "mic.png")
+    np.testing.assert_array_equal(micrograph.data, data.astype(np.float32))
+    assert micrograph.data.max() == top
+    assert micrograph.pixel_size is None
+
+
+def test_jpg_is_read_as_gray(tmp_path):
+    data = np.tile(np.linspace(0, 255, 64), (48, 1)).astype(np.uint8)
+    iio.imwrite(tmp_path / "mic.JPG", data, quality=95)
+    read = read_micrograph(tmp_path / "mic.JPG").data
+    assert read.shape == (48, 64)
+    assert np.abs(read - data).mean() < 3.0  # lossy, but close
+
+
+def test_rgba_png_to_grayscale(tmp_path):
+    rgb = np.zeros((10, 12, 4), dtype=np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2], rgb[..., 3] = 200, 100, 50, 255
+    iio.imwrite(tmp_path / "colour.png", rgb)
+    micrograph = read_micrograph(tmp_path / "colour.png")
+    assert micrograph.data.shape == (10, 12)
+    expected = 0.2125 * 200 + 0.7154 * 100 + 0.0721 * 50
+    np.testing.assert_allclose(micrograph.data, expected, rtol=1e-5)
+    assert any("grayscale" in note for note in micrograph.notes)
+    assert any("alpha" in note for note in micrograph.notes)
+
+
+def test_gray_rgb_png_keeps_values(tmp_path):
+    gray = np.arange(10 * 12, dtype=np.uint8).reshape(10, 12)
+    iio.imwrite(tmp_path / "g.png", np.stack([gray] * 3, axis=-1))
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "g.png").data, gray)
+
+
+def test_non_finite_pixels_replaced_by_median(tmp_path, caplog):
+    data = ramp(10, 10)
+    median = float(np.median(data[2:]))  # finite pixels are rows 2..9
+    data[0, :] = np.nan
+    data[1, :] = np.inf
+    path = write_mrc(tmp_path / "nan.mrc", data)
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.io.micrographs"):
+        micrograph = read_micrograph(path)
+    assert np.isfinite(micrograph.data).all()
+    np.testing.assert_allclose(micrograph.data[:2], median)
+    np.testing.assert_array_equal(micrograph.data[2:], data[2:])
+    assert any("replaced 20 non-finite pixels" in note for note in micrograph.notes)
+    assert "replaced 20 non-finite pixels" in caplog.text
+
+
+def test_suffixes_cover_the_documented_formats():
+    assert set(MICROGRAPH_SUFFIXES) == {".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def assert_error(path, match):
+    with pytest.raises(MicrographError, match=match) as info:
+        read_micrograph(path)
+    assert str(info.value).startswith(str(path))
+    return info.value
+
+
+def test_missing_file(tmp_path):
+    assert_error(tmp_path / "nope.mrc", "does not exist")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "zero.mrc"
+    path.write_bytes(b"")
+    assert_error(path, r"empty \(0 bytes\)")
+
+
+def test_truncated_mrc(tmp_path):
+    path = write_mrc(tmp_path / "cut.mrc", ramp(64, 64))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 1000])
+    assert_error(path, "truncated or corrupt")
+
+
+def test_corrupt_mrc_header(tmp_path):
+    path = tmp_path / "junk.mrc"
+    path.write_bytes(b"\x07" * 2048)
+    assert_error(path, "not a valid MRC file")
+
+
+def test_movie_mrc_says_motion_correction(tmp_path):
+    path = tmp_path / "movie.mrcs"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((5, 16, 16), dtype=np.float32))
+        mrc.set_image_stack()
+    error = assert_error(path, "5 frames")
+    assert "motion" in str(error).lower()
+    assert "MotionCor2" in str(error)
+
+
+def test_volume_mrc(tmp_path):
+    path = tmp_path / "map.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((8, 16, 16), dtype=np.float32))
+        mrc.set_volume()
+    assert_error(path, "3D volume with 8 sections")
+
+
+def test_multi_frame_tiff_movie(tmp_path):
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, np.zeros((4, 16, 16), dtype=np.uint8))
+    assert_error(path, "4 frames.*motion-correct")
+
+
+def test_text_file_renamed_png(tmp_path):
+    path = tmp_path / "fake.png"
+    path.write_text("this is not an image\n" * 10)
+    assert_error(path, "not a readable PNG image")
+
+
+def test_unsupported_suffix(tmp_path):
+    path = tmp_path / "mic.dm4"
+    path.write_bytes(b"1234")
+    assert_error(path, "unsupported micrograph suffix '.dm4'")
+
+
+def test_all_nan_image(tmp_path):
+    path = write_mrc(tmp_path / "nan.mrc", np.full((8, 8), np.nan, dtype=np.float32))
+    assert_error(path, "no finite pixel")
+
+
+def test_micrograph_error_is_a_valueerror():
+    assert issubclass(MicrographError, ValueError)
+
+
+# --- real data ------------------------------------------------------------------
+
+
+def test_real_16bit_png(real_data_dir):
+    files = sorted((real_data_dir / "empiar10146_apoferritin" / "micrographs").glob("*.png"))
+    assert files
+    micrograph = read_micrograph(files[0])
+    assert micrograph.data.shape == (1200, 1240)
+    assert micrograph.data.dtype == np.float32
+    assert micrograph.data.max() > 255  # 16-bit values survive
+    assert micrograph.name == files[0].stem
+
+
+def test_real_rgba_png(real_data_dir):
+    files = sorted((real_data_dir / "vesicles" / "micrographs").glob("*.png"))
+    micrograph = read_micrograph(files[0])
+    assert micrograph.data.ndim == 2
+    assert micrograph.data.shape == (2217, 2217)
