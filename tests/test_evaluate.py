@@ -349,7 +349,13 @@ def test_cli_evaluate_bad_input_exit_2(tmp_path, capsys):
     _write_csv(tmp_path / "truth_a.csv", [0.0], [0.0])
     _write_csv(tmp_path / "pred_b.csv", [0.0], [0.0], [0.9])
     code = main(
-        ["evaluate", "--pred", str(tmp_path / "pred_b.csv"), "--truth", str(tmp_path / "truth_a.csv")]
+        [
+            "evaluate",
+            "--pred",
+            str(tmp_path / "pred_b.csv"),
+            "--truth",
+            str(tmp_path / "truth_a.csv"),
+        ]
     )
     assert code == 2
     err = capsys.readouterr().err

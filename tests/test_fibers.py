@@ -19,7 +19,7 @@ from napari_cryopick.fibers import (
 
 def _line_points(start, end, spacing, rng=None, noise=0.0):
     start, end = np.asarray(start, float), np.asarray(end, float)
-    n = int(round(np.hypot(*(end - start)) / spacing)) + 1
+    n = round(float(np.hypot(*(end - start))) / spacing) + 1
     t = np.linspace(0.0, 1.0, n)[:, None]
     points = start + t * (end - start)
     if rng is not None and noise:

@@ -261,7 +261,12 @@ def _near_any(
         if cand:
             cand = np.asarray(cand)
             overlap = box_iou(
-                pred_xy[i, 0], pred_xy[i, 1], pred_d[i], neg_xy[cand, 0], neg_xy[cand, 1], neg_d[cand]
+                pred_xy[i, 0],
+                pred_xy[i, 1],
+                pred_d[i],
+                neg_xy[cand, 0],
+                neg_xy[cand, 1],
+                neg_d[cand],
             )
             out[i] = bool((overlap >= iou).any())
     return out
@@ -823,7 +828,11 @@ def evaluate(
         name = f"AP@{threshold:g}"
         try:
             match = match_picks(
-                pred_kept, truth, iou=threshold, diameter_px=diameter_px, pred_only=effective_pred_only
+                pred_kept,
+                truth,
+                iou=threshold,
+                diameter_px=diameter_px,
+                pred_only=effective_pred_only,
             )
         except ValueError:
             if tolerance_px is None:

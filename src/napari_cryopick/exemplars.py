@@ -305,7 +305,7 @@ def add_exemplars(
         A new bank with the crop appended.
     """
     size = int(bank.crop_size)
-    x0, y0 = (int(round(v)) for v in origin)
+    x0, y0 = (round(v) for v in origin)
     image = np.asarray(image, dtype=np.float32)
     entry = bank.datasets.get(dataset_name)
     if entry is None:
@@ -407,8 +407,8 @@ def thumbnails(
         if max_count is not None and len(out) >= max_count:
             break
         crop = entry.crops[int(crop_index)].astype(np.float32)
-        half = max(int(round(0.75 * (diameter if np.isfinite(diameter) else 16.0))), 4)
-        window = _crop(crop, int(round(x)) - half, int(round(y)) - half, 2 * half + 1)
+        half = max(round(0.75 * (diameter if np.isfinite(diameter) else 16.0)), 4)
+        window = _crop(crop, round(x) - half, round(y) - half, 2 * half + 1)
         lo, hi = np.percentile(window, [1, 99])
         scaled = np.clip((window - lo) / max(hi - lo, 1e-6), 0, 1)
         small = resize(scaled, (size, size), order=1, anti_aliasing=True, preserve_range=True)

@@ -89,7 +89,9 @@ def resample_path(path: np.ndarray, spacing_px: float) -> np.ndarray:
     arc = np.r_[0.0, np.cumsum(np.hypot(*np.diff(path, axis=0).T))]
     # A tiny tolerance keeps the end point when the length is a multiple of the spacing.
     targets = np.arange(0.0, arc[-1] + 1e-9 * max(arc[-1], 1.0), spacing_px)
-    return np.column_stack([np.interp(targets, arc, path[:, 0]), np.interp(targets, arc, path[:, 1])])
+    return np.column_stack(
+        [np.interp(targets, arc, path[:, 0]), np.interp(targets, arc, path[:, 1])]
+    )
 
 
 def smooth_path(path: np.ndarray, window: int = 5) -> np.ndarray:
@@ -238,13 +240,16 @@ def trace_fibers(
 ) -> list[np.ndarray]:
     """Link detected points into fiber paths.
 
-    Seeds are taken by descending score; from a seed, the path grows in both
-    directions, each step to the unused point within ``link_radius_px`` that
-    is nearest, weighted by its bending angle, among those bending at most
-    ``max_angle_deg`` from the current direction (estimated from the last
-    three points). Each point belongs to at most one path. At a crossing the
-    other fiber bends too much, so two crossing straight fibers are traced as
-    two paths.
+    Seeds are taken on clean straight stretches first (the neighbourhood's
+    linearity times the score rank), never at a crossing. From a seed the
+    path grows along the seed's local axis in both directions; each step goes
+    to the unused point within ``link_radius_px`` with the lowest cost
+    ``d / r * (1 + 2 * angle / max_angle)`` among those bending at most
+    ``max_angle_deg`` from the current direction (the direction from the
+    third-last to the last point), except that a point it would jump over,
+    lying close to that step, is taken first. Each point belongs to at most
+    one path. At a crossing the other fiber bends too much, so two crossing
+    straight fibers are traced as two paths. See ``docs/fibers.md``.
 
     Parameters
     ----------

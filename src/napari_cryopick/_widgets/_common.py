@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from napari_cryopick.result_layers import ROLE_KEY
 
 _MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
@@ -65,6 +67,10 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
     data, kwargs = layer_data[0], dict(layer_data[1]) if len(layer_data) > 1 else {}
     layer_type = layer_data[2] if len(layer_data) > 2 else "image"
     kwargs = dict(kwargs)
+    for key in ("face_color", "border_color", "edge_color"):
+        # napari reads a tuple colour as a property name; an RGBA array is unambiguous
+        if isinstance(kwargs.get(key), tuple):
+            kwargs[key] = np.asarray(kwargs[key], dtype=float)
     name = kwargs.get("name")
     existing = viewer.layers[name] if name in viewer.layers else None
     if existing is not None and existing._type_string == layer_type:

@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="ignore",
         help="predictions on micrographs absent from the ground truth (default: ignore, with a warning)",
     )
-    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the report as JSON")
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="OUT", help="write the report as JSON"
+    )
     parser.add_argument(
         "--pr-curve", type=Path, default=None, metavar="OUT", help="write the PR curves as CSV"
     )
@@ -163,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"report written to {args.json}")
     if args.pr_curve is not None:
         frames = [
-            curve.to_frame().assign(criterion=name)[["criterion", "threshold", "precision", "recall"]]
+            curve.to_frame().assign(criterion=name)[
+                ["criterion", "threshold", "precision", "recall"]
+            ]
             for name, curve in report.pr_curves.items()
         ]
         pd.concat(frames, ignore_index=True).to_csv(args.pr_curve, index=False)
