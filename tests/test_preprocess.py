@@ -165,7 +165,8 @@ def test_preprocess_pipeline():
     out = pp.preprocess(image, scale=0.5, lowpass_px=8)
     assert out.shape == (60, 50)
     assert out.dtype == np.float32
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0
+    assert out.max() <= 1.0
     raw = pp.preprocess(image, equalize=False, clip=3.0)
     assert raw.shape == image.shape
     assert np.median(raw) == pytest.approx(0.0, abs=0.05)

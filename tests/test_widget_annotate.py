@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from napari.utils.key_bindings import coerce_keybinding
 
 from napari_cryopick.annotations import load_annotations

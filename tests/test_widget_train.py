@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -54,38 +55,44 @@ def test_training_set_lists_datasets(annotated):
 
 def test_train_to_the_end_stays_responsive(annotated, qtbot):
     viewer, train, tmp_path = annotated
-    gaps: list[float] = []
-    last = [time.perf_counter()]
+    train.preview_spin.setValue(0)  # previews: only the final one (after the timed window)
+    train.steps_spin.setValue(50)
+    ticks: list[tuple[float, int]] = []
 
     def tick():
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
+        ticks.append((time.perf_counter(), len(train.loss_plot.steps)))
 
     timer = QTimer()
     timer.setInterval(20)
     timer.timeout.connect(tick)
     worker = train.start()
     assert worker is not None, train.last_error
-    last[0] = time.perf_counter()
     timer.start()
+    tick()
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
     timer.stop()
 
     assert train.last_error == ""
     assert train.last_result is not None
     saved = tmp_path / "models" / "ribosome.pt"
-    assert train.last_saved == saved and saved.is_file()
+    assert train.last_saved == saved
+    assert saved.is_file()
     assert session(viewer).model is train.last_result.model
-    assert train.loss_plot.steps == list(range(1, 21)), train.loss_plot.steps
+    assert train.loss_plot.steps == list(range(1, 51)), train.loss_plot.steps
+    assert train.progress_bar.value() == 50
     assert f"{NAME} heatmap" in viewer.layers
     assert f"{NAME} picks" in viewer.layers
     assert viewer.layers[f"{NAME} heatmap"].scale[0] > 1
-    # the GUI thread kept running its 20 ms timer while the worker trained
+    # while the worker trained (until the last step arrived), the GUI thread's
+    # 20 ms timer kept firing: no gap above 100 ms
+    training = [t for t, steps in ticks if steps < 50]
+    gaps = np.diff(training)
     assert len(gaps) > 10
-    max_gap = max(gaps[1:])
-    print(f"timer ticks: {len(gaps)}, max gap {max_gap * 1000:.0f} ms")
-    assert max_gap < 0.1, f"GUI blocked for {max_gap * 1000:.0f} ms"
+    print(
+        f"\ntimer ticks while training: {len(training)}, max gap {gaps.max() * 1000:.0f} ms, "
+        f"median {np.median(gaps) * 1000:.0f} ms"
+    )
+    assert gaps.max() < 0.1, f"GUI blocked for {gaps.max() * 1000:.0f} ms"
 
 
 def test_cancel_keeps_previous_model(annotated, qtbot):
@@ -97,9 +104,12 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
     session(viewer).set_model(previous, None)
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
     train.steps_spin.setValue(10_000)
-    train.preview_spin.setValue(0)
+    train.preview_spin.setValue(2)
     assert train.start() is not None, train.last_error
-    qtbot.waitUntil(lambda: train.progress_bar.value() >= 3, timeout=60_000)
+    # a preview (heatmap + picks of the current micrograph) arrives while training runs
+    qtbot.waitUntil(lambda: f"{NAME} heatmap" in viewer.layers, timeout=60_000)
+    assert f"{NAME} picks" in viewer.layers
+    assert train.worker is not None
     train.cancel()
     qtbot.waitUntil(lambda: train.worker is None, timeout=30_000)
 

@@ -23,12 +23,11 @@ import imageio.v3 as iio
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.patches import Circle
 
-from napari_cryopick import preprocess as pp  # noqa: E402
+from napari_cryopick import preprocess as pp
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "empiar10146_apoferritin"

@@ -35,7 +35,9 @@ def _layers(simulated: SyntheticMicrograph, name: str) -> list[LayerDataTuple]:
         if len(table):
             layers.append(picks_layer(table, name=f"{name} {kind} truth", kind=kind))
     if simulated.fibers:
-        layers.append(fibers_layer(simulated.fibers, name=f"{name} fiber centre lines", micrograph=name))
+        layers.append(
+            fibers_layer(simulated.fibers, name=f"{name} fiber centre lines", micrograph=name)
+        )
     return layers
 
 
@@ -50,20 +52,25 @@ def sample_particles() -> list[LayerDataTuple]:
         carbon=1.0,
         n_contaminations=1,
     )
-    return _layers(simulate_micrograph(config, seed=1, name="synthetic-particles"), "synthetic-particles")
+    return _layers(
+        simulate_micrograph(config, seed=1, name="synthetic-particles"), "synthetic-particles"
+    )
 
 
 def sample_vesicles() -> list[LayerDataTuple]:
     """A 512 x 512 micrograph with vesicles (and a few particles)."""
     config = SimulationConfig(
         shape=_SAMPLE_SHAPE,
+        pixel_size=5.0,
         diameter_px=32.0,
         n_particles=10,
         n_vesicles=6,
         vesicle_radius_px=(30.0, 80.0),
         snr=0.5,
     )
-    return _layers(simulate_micrograph(config, seed=2, name="synthetic-vesicles"), "synthetic-vesicles")
+    return _layers(
+        simulate_micrograph(config, seed=2, name="synthetic-vesicles"), "synthetic-vesicles"
+    )
 
 
 def sample_fibers() -> list[LayerDataTuple]:

@@ -20,6 +20,7 @@ This module imports neither napari nor Qt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -211,7 +212,9 @@ def load_annotations(micrograph_path: str | os.PathLike) -> Annotations | None:
     return read_sidecar(path, micrograph_path=micrograph_path)
 
 
-def read_sidecar(path: str | os.PathLike, micrograph_path: str | os.PathLike | None = None) -> Annotations:
+def read_sidecar(
+    path: str | os.PathLike, micrograph_path: str | os.PathLike | None = None
+) -> Annotations:
     """Read one sidecar file.
 
     Parameters
@@ -275,10 +278,9 @@ def _add_to_index(micrograph_path: Path, dataset: str) -> None:
     if index.get(key) == dataset:
         return
     index[key] = dataset
-    try:
+    # the index is a convenience; the sidecar itself was written
+    with contextlib.suppress(OSError):
         _atomic_write_text(_index_path(), json.dumps(index, indent=1, sort_keys=True))
-    except OSError:
-        pass  # the index is a convenience; the sidecar itself was written
 
 
 def list_annotated(dataset: str | None = None) -> list[Path]:

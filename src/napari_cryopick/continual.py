@@ -66,7 +66,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from napari_cryopick.exemplars import (
@@ -403,7 +402,12 @@ class _ExtraLoss:
         outputs: dict[str, Tensor],
         generic_outputs: dict[str, Tensor] | None,
     ) -> Tensor:
-        """Mean squared difference student vs frozen teacher on the exemplar crops of the batch."""
+        """Squared difference student vs frozen teacher on the exemplar crops of the batch.
+
+        Normalised like the focal loss (sum over cells / number of labelled
+        objects) so ``distill_weight`` weighs it against the detection loss in
+        the same units; features are averaged over channels first.
+        """
         zero = outputs["heatmap"].new_zeros(())
         mask = torch.tensor(
             [name.startswith(_EXEMPLAR_PREFIX) for name in batch.names], device=batch.image.device
@@ -415,8 +419,10 @@ class _ExtraLoss:
         with torch.no_grad():
             teacher_features = _body_features(frozen, batch.image)
         total = zero
+        n_objects = batch.targets["reg_mask"][mask].sum().clamp(min=1.0)
         if self.config.distill_features:
-            total = total + F.mse_loss(outputs["features"][mask], teacher_features[mask])
+            difference = (outputs["features"][mask] - teacher_features[mask]).pow(2)
+            total = total + difference.mean(dim=1).sum() / n_objects
         if self.config.distill_heatmaps:
             pairs = []
             if batch.head in frozen.heads:
@@ -429,9 +435,8 @@ class _ExtraLoss:
             for head, student in pairs:
                 with torch.no_grad():
                     teacher = frozen.heads[head](teacher_features)["heatmap"]
-                total = total + F.mse_loss(
-                    torch.sigmoid(student["heatmap"][mask]), torch.sigmoid(teacher[mask])
-                )
+                difference = torch.sigmoid(student["heatmap"][mask]) - torch.sigmoid(teacher[mask])
+                total = total + difference.pow(2).sum() / n_objects
         return total
 
 

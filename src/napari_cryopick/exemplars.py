@@ -221,9 +221,18 @@ def build_bank(
                     windows.append((i, x0, y0))
         return windows
 
-    covered: dict[int, np.ndarray] = {
-        i: np.zeros(len(examples[i].picks), dtype=bool) for i in range(len(examples))
-    }
+    xs = [examples[i].picks["x"].to_numpy(float) for i in range(len(examples))]
+    ys = [examples[i].picks["y"].to_numpy(float) for i in range(len(examples))]
+    particle = [
+        examples[i].picks["kind"].astype(str).to_numpy() != negative for i in range(len(examples))
+    ]
+    covered = [np.zeros(len(x), dtype=bool) for x in xs]
+
+    def inside(window: tuple[int, int, int]) -> np.ndarray:
+        i, x0, y0 = window
+        x, y = xs[i], ys[i]
+        return (x >= x0) & (x <= x0 + size - 1) & (y >= y0) & (y <= y0 + size - 1) & particle[i]
+
     chosen: list[tuple[int, int, int]] = []
     total = 0
     for pool in (ranked[:max_micrographs], ranked[max_micrographs:]):
@@ -231,24 +240,18 @@ def build_bank(
         while total < max_particles and windows:
             best, best_gain = None, 0
             for window in windows:
-                i, x0, y0 = window
-                picks = examples[i].picks
-                is_particle = picks["kind"].astype(str).to_numpy() != negative
-                new = _inside(picks, x0, y0, size) & is_particle & ~covered[i]
+                members = inside(window)
                 # A crop brings all its particles (covered ones too) into the count.
-                count = int((_inside(picks, x0, y0, size) & is_particle).sum())
-                gain = int(new.sum())
+                count = int(members.sum())
+                gain = int((members & ~covered[window[0]]).sum())
                 if gain > best_gain and total + count <= max_particles:
                     best, best_gain = window, gain
             if best is None:
                 break
             windows.remove(best)
-            i, x0, y0 = best
-            picks = examples[i].picks
-            is_particle = picks["kind"].astype(str).to_numpy() != negative
-            inside = _inside(picks, x0, y0, size)
-            covered[i] |= inside & is_particle
-            total += int((inside & is_particle).sum())
+            members = inside(best)
+            covered[best[0]] |= members
+            total += int(members.sum())
             chosen.append(best)
 
     crops, labels, origins, names = [], [], [], []

@@ -30,6 +30,7 @@ __all__ = [
     "paths_to_picks",
     "picks_to_paths",
     "resample_path",
+    "simplify_path",
     "smooth_path",
     "trace_fibers",
 ]
@@ -92,6 +93,47 @@ def resample_path(path: np.ndarray, spacing_px: float) -> np.ndarray:
     return np.column_stack(
         [np.interp(targets, arc, path[:, 0]), np.interp(targets, arc, path[:, 1])]
     )
+
+
+def simplify_path(path: np.ndarray, max_deviation_px: float) -> np.ndarray:
+    """Fewest vertices of a path that stay within ``max_deviation_px`` of it (Douglas-Peucker).
+
+    Used to write a curved fiber as straight start-end pieces (RELION's
+    manual helical picking keeps only start and end of each straight piece).
+
+    Parameters
+    ----------
+    path
+        ``(N, 2)`` polyline in (x, y).
+    max_deviation_px
+        Largest distance of a dropped vertex from the simplified polyline, >= 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M, 2)`` vertices of ``path`` (first and last always kept), ``M <= N``.
+    """
+    if not max_deviation_px >= 0:
+        raise ValueError(f"max_deviation_px must be >= 0, got {max_deviation_px}")
+    path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    if len(path) < 3:
+        return path.copy()
+    keep = np.zeros(len(path), dtype=bool)
+    keep[0] = keep[-1] = True
+    stack = [(0, len(path) - 1)]
+    while stack:
+        first, last = stack.pop()
+        if last - first < 2:
+            continue
+        inner = path[first + 1 : last]
+        distance = _distance_to_polyline(inner, path[[first, last]])
+        worst = int(np.argmax(distance))
+        if distance[worst] > max_deviation_px:
+            split = first + 1 + worst
+            keep[split] = True
+            stack.append((first, split))
+            stack.append((split, last))
+    return path[keep].copy()
 
 
 def smooth_path(path: np.ndarray, window: int = 5) -> np.ndarray:

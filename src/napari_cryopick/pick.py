@@ -127,6 +127,9 @@ class PickConfig:
     score_floor
         Candidates are kept down to this score so a threshold can be changed
         later without running the network again.
+    kinds
+        Heatmap kinds to decode (e.g. ``("vesicle",)``); ``None``: all of
+        the model's kinds.
     """
 
     threshold: float = 0.3
@@ -143,8 +146,11 @@ class PickConfig:
     head: str | None = None
     device: str = "auto"
     score_floor: float = 0.05
+    kinds: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.kinds is not None:
+            self.kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
         if not 0.0 <= self.score_floor <= 1.0 or not 0.0 <= self.threshold <= 1.0:
             raise ValueError("threshold and score_floor must lie in [0, 1]")
         if self.min_distance < 0:
@@ -782,6 +788,8 @@ def pick_micrograph(
     tables = []
     for index, kind in enumerate(kinds):
         if kind in NON_PICK_KINDS or index >= maps["heatmap"].shape[0]:
+            continue
+        if config.kinds is not None and kind not in config.kinds:
             continue
         table = decode_picks(
             maps,

@@ -194,9 +194,7 @@ def downsample_to_diameter(
         :func:`output_scale` with the two shapes to map coordinates exactly.
     """
     if not diameter_px > 0 or not target_diameter_px > 0:
-        raise ValueError(
-            f"diameters must be positive, got {diameter_px} and {target_diameter_px}"
-        )
+        raise ValueError(f"diameters must be positive, got {diameter_px} and {target_diameter_px}")
     scale = float(target_diameter_px) / float(diameter_px)
     if not allow_upsample:
         scale = min(scale, 1.0)

@@ -322,7 +322,12 @@ def _shape_blobs(name: str) -> tuple[np.ndarray, float, float]:
         spine = np.vstack([arm_x, arm_y])
         # a thick tube: offset the spine over a disk of the tube radius
         offsets = np.array(
-            [[0, dy, dz] for dy in (-0.1, 0, 0.1) for dz in (-0.1, 0, 0.1) if dy * dy + dz * dz <= 0.02]
+            [
+                [0, dy, dz]
+                for dy in (-0.1, 0, 0.1)
+                for dz in (-0.1, 0, 0.1)
+                if dy * dy + dz * dz <= 0.02
+            ]
         )
         tube_x = (arm_x[:, None, :] + offsets[None]).reshape(-1, 3)
         offsets_y = offsets[:, [1, 0, 2]]
@@ -369,7 +374,7 @@ def particle_density_blobs(name: str) -> tuple[np.ndarray, float, np.ndarray]:
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     """Uniform random 3D rotation matrix (from a random unit quaternion)."""
-    w, x, y, z = rng.normal(size=4) / 1.0
+    w, x, y, z = rng.normal(size=4)
     norm = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
     w, x, y, z = w / norm, x / norm, y / norm, z / norm
     return np.array(
@@ -461,7 +466,10 @@ def _fiber_path(
     for _ in range(3):
         wavelength = rng.uniform(0.5, 1.5) * max(rows, cols)
         heading += (
-            curvature / 2.0 * rng.normal() * np.sin(2 * np.pi * s / wavelength + rng.uniform(0, 6.3))
+            curvature
+            / 2.0
+            * rng.normal()
+            * np.sin(2 * np.pi * s / wavelength + rng.uniform(0, 6.3))
         )
     start = np.array([rng.uniform(0, cols - 1), rng.uniform(0, rows - 1)])
     steps = np.column_stack([np.cos(heading), np.sin(heading)]) * step
@@ -499,7 +507,9 @@ def _splat_bilinear(shape: tuple[int, int], xy: np.ndarray, weights: np.ndarray)
     ):
         cx, cy = x0 + dx, y0 + dy
         ok = (cx >= 0) & (cx < cols) & (cy >= 0) & (cy < rows)
-        image += np.bincount(cy[ok] * cols + cx[ok], weights=(weights * w)[ok], minlength=rows * cols)
+        image += np.bincount(
+            cy[ok] * cols + cx[ok], weights=(weights * w)[ok], minlength=rows * cols
+        )
     return image.reshape(rows, cols)
 
 

@@ -72,7 +72,7 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
         if isinstance(kwargs.get(key), tuple):
             kwargs[key] = np.asarray(kwargs[key], dtype=float)
     name = kwargs.get("name")
-    existing = viewer.layers[name] if name in viewer.layers else None
+    existing = viewer.layers[name] if name in viewer.layers else None  # noqa: RUF019
     if existing is not None and existing._type_string == layer_type:
         _update_layer(existing, data, kwargs)
         return existing
@@ -81,38 +81,51 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
     return getattr(viewer, f"add_{layer_type}")(data, **kwargs)
 
 
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except (TypeError, ValueError):
+        return False
+
+
 def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
+    """Replace a layer's data; touch other properties only where they change (each refreshes)."""
     kwargs.pop("name", None)
-    if layer._type_string == "shapes":
-        layer.data = []
+    kind = layer._type_string
+    if kind == "shapes":
         shape_type = kwargs.pop("shape_type", "rectangle")
         features = kwargs.pop("features", None)
         edge_color = kwargs.pop("edge_color", None)
+        layer.data = []
         if len(data):
             layer.add(data, shape_type=shape_type, edge_color=edge_color)
-        if features is not None:
+        if features is not None and len(data):
             layer.features = features
-    elif layer._type_string == "points":
+    elif kind == "points":
         features = kwargs.pop("features", None)
         size = kwargs.pop("size", None)
-        layer.data = data
-        if features is not None:
-            layer.features = features
-        if size is not None:
-            layer.size = size
-        for key in ("face_color", "border_color"):
-            value = kwargs.pop(key, None)
-            if value is not None and len(data):
-                setattr(layer, key, value)
+        colours = {key: kwargs.pop(key, None) for key in ("face_color", "border_color")}
+        with layer.events.blocker_all():
+            layer.data = data
+            if features is not None:
+                layer.features = features
+            if size is not None and len(data):
+                layer.size = size
+            for key, value in colours.items():
+                if value is not None and len(data) and not isinstance(value, str):
+                    setattr(layer, key, value)
+        layer.refresh()
+        layer.events.data(value=layer.data, action="changed", data_indices=(), vertex_indices=())
     else:
         layer.data = data
     for key, value in kwargs.items():
-        if key in ("metadata", "feature_defaults", "symbol"):
+        if key in ("metadata", "feature_defaults", "symbol", "border_width_is_relative"):
             if key == "metadata":
                 layer.metadata.update(value)
             continue
         try:
-            setattr(layer, key, value)
+            if not _same(getattr(layer, key), value):
+                setattr(layer, key, value)
         except (AttributeError, TypeError, ValueError):
             pass  # construction-only keyword; the new data is what matters
 

@@ -1,13 +1,57 @@
-"""A small live loss plot (matplotlib in Qt), redrawn at most a few times a second."""
+"""A live loss plot: matplotlib renders off the GUI thread, Qt only shows the picture.
+
+Drawing even a small matplotlib figure costs 40-150 ms on a busy machine; done
+in the GUI thread (``FigureCanvasQTAgg``) every second it would make the viewer
+stutter while training runs. So :func:`render_loss_image` draws with the Agg
+canvas in a background thread and :class:`LossPlot` only swaps a pixmap (about
+a millisecond). Redraws are throttled: at most one in flight, at most one per
+``min_interval_s``; points arriving meanwhile are drawn with the next one.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+
+def render_loss_image(
+    steps: Sequence[int],
+    values: Mapping[str, Sequence[float]],
+    width_px: int = 360,
+    height_px: int = 220,
+    dpi: int = 100,
+) -> np.ndarray:
+    """Draw loss curves (log scale) into an RGBA array ``(height, width, 4)`` uint8.
+
+    Pure matplotlib (Agg): safe to call from a worker thread.
+    """
+    figure = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=0.17, right=0.97, top=0.95, bottom=0.2)
+    axes = figure.add_subplot(111)
+    axes.set_xlabel("step", fontsize="small")
+    axes.set_ylabel("loss", fontsize="small")
+    axes.tick_params(labelsize="x-small")
+    axes.grid(True, alpha=0.3)
+    positive = False
+    for name, series in values.items():
+        series = np.asarray(series, dtype=float)
+        axes.plot(steps, series, label=name, linewidth=1)
+        positive |= bool(np.any(series > 0))
+    if positive:
+        axes.set_yscale("log")
+    if values:
+        axes.legend(fontsize="xx-small", loc="upper right")
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
 
 
 class LossPlot(QWidget):
@@ -16,71 +60,101 @@ class LossPlot(QWidget):
     Parameters
     ----------
     min_interval_s
-        Minimum time between two redraws; points arriving in between are kept
-        and drawn with the next redraw, so a fast training loop never floods
-        the GUI thread with drawing.
+        Minimum time between two redraws.
     """
 
-    def __init__(self, parent: QWidget | None = None, min_interval_s: float = 0.5):
+    rendered = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None, min_interval_s: float = 1.0):
         super().__init__(parent)
-        self.figure = Figure(figsize=(3.2, 2.0), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.canvas.setMinimumHeight(160)
-        self.axes = self.figure.add_subplot(111)
         self.min_interval_s = float(min_interval_s)
-        self.steps: list[int] = []
-        self.values: dict[str, list[float]] = {}
         self.n_draws = 0
-        self._last_draw = 0.0
+        self.image: np.ndarray | None = None
+        self._points: dict[int, dict[str, float]] = {}
+        self._last_request = 0.0
+        self._busy = False
+        self._dirty = False
+        self._lock = threading.Lock()
+        self.label = QLabel()
+        self.label.setAlignment(Qt.AlignCenter)
+        self.label.setMinimumSize(240, 160)
+        self.label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
-        self._style_axes()
+        layout.addWidget(self.label)
+        self.rendered.connect(self._show)
+        self._show(render_loss_image([], {}))  # fonts load now, not mid-training
 
-    def _style_axes(self) -> None:
-        self.axes.set_xlabel("step")
-        self.axes.set_ylabel("loss")
-        self.axes.grid(True, alpha=0.3)
+    @property
+    def steps(self) -> list[int]:
+        """Steps received so far, ascending (events may arrive out of order)."""
+        return sorted(self._points)
+
+    @property
+    def values(self) -> dict[str, list[float]]:
+        """Loss name -> values at :attr:`steps` (NaN where a step lacks that loss)."""
+        steps = self.steps
+        names = dict.fromkeys(name for point in self._points.values() for name in point)
+        return {
+            name: [self._points[step].get(name, float("nan")) for step in steps] for name in names
+        }
 
     def clear(self) -> None:
-        """Forget all points and blank the plot."""
-        self.steps = []
-        self.values = {}
-        self.axes.clear()
-        self._style_axes()
-        self.canvas.draw_idle()
+        """Forget all points."""
+        self._points = {}
+        self.redraw()
 
     def add(self, step: int, losses: Mapping[str, float], force: bool = False) -> bool:
-        """Append one step's losses; redraw if enough time passed (or ``force``).
+        """Record one step's losses; request a redraw if enough time passed (or ``force``).
 
         Returns
         -------
         bool
-            Whether the plot was redrawn.
+            Whether a redraw was requested.
         """
-        self.steps.append(int(step))
-        for name, value in losses.items():
-            series = self.values.setdefault(name, [float("nan")] * (len(self.steps) - 1))
-            series.append(float(value))
-        for series in self.values.values():
-            while len(series) < len(self.steps):
-                series.append(float("nan"))
-        now = time.monotonic()
-        if force or now - self._last_draw >= self.min_interval_s:
+        self._points[int(step)] = {name: float(value) for name, value in losses.items()}
+        if force or time.monotonic() - self._last_request >= self.min_interval_s:
             self.redraw()
             return True
         return False
 
     def redraw(self) -> None:
-        """Draw all points now."""
-        self._last_draw = time.monotonic()
-        self.axes.clear()
-        self._style_axes()
-        for name, series in self.values.items():
-            self.axes.plot(self.steps, series, label=name, linewidth=1)
-        if self.values:
-            self.axes.set_yscale("log")
-            self.axes.legend(fontsize="x-small", loc="upper right")
-        self.canvas.draw_idle()
+        """Render the current points in a background thread, then show them."""
+        self._last_request = time.monotonic()
+        with self._lock:
+            if self._busy:
+                self._dirty = True
+                return
+            self._busy = True
+        steps, values = self.steps, self.values
+        size = (max(240, self.label.width()), max(160, self.label.height()))
+        threading.Thread(target=self._render, args=(steps, values, size), daemon=True).start()
+
+    def _render(self, steps: list[int], values: dict, size: tuple[int, int]) -> None:
+        try:
+            image = render_loss_image(steps, values, *size)
+        finally:
+            with self._lock:
+                self._busy = False
+                again, self._dirty = self._dirty, False
+        self.rendered.emit((image, again))
+
+    def _show(self, payload: object) -> None:
+        image, again = payload if isinstance(payload, tuple) else (payload, False)
+        self.image = image
+        height, width = image.shape[:2]
+        qimage = QImage(image.data, width, height, 4 * width, QImage.Format_RGBA8888)
+        self.label.setPixmap(QPixmap.fromImage(qimage.copy()))
         self.n_draws += 1
+        if again:
+            self.redraw()
+
+    def wait_idle(self, timeout_s: float = 5.0) -> bool:
+        """Block until no render is in flight (tests, screenshots)."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            with self._lock:
+                if not self._busy and not self._dirty:
+                    return True
+            time.sleep(0.01)
+        return False

@@ -111,13 +111,17 @@ class EvaluateWidget(QWidget):
         except (ValueError, OSError) as exc:
             self.results_label.setText(str(exc))
             return None
-        data, kwargs, _ = picks_layer(table, f"{path.stem} truth", default_diameter=self.diameter_spin.value())
+        data, kwargs, _ = picks_layer(
+            table, f"{path.stem} truth", default_diameter=self.diameter_spin.value()
+        )
         layer = self.viewer.add_points(data, **kwargs)
         self.truth_combo.setCurrentText(layer.name)
         return layer
 
     def _browse_truth(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Ground-truth picks", "", "Picks (*.star *.box *.cbox *.txt *.csv)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Ground-truth picks", "", "Picks (*.star *.box *.cbox *.txt *.csv)"
+        )
         if path:
             self.load_truth(path)
 
@@ -138,7 +142,9 @@ class EvaluateWidget(QWidget):
         pred, truth = self.tables()
         iou = float(self.iou_combo.currentText())
         try:
-            report = evaluate(pred, truth, iou_thresholds=(iou,), diameter_px=self.diameter_spin.value())
+            report = evaluate(
+                pred, truth, iou_thresholds=(iou,), diameter_px=self.diameter_spin.value()
+            )
         except ValueError as exc:
             self.results_label.setText(str(exc))
             return None
@@ -146,17 +152,23 @@ class EvaluateWidget(QWidget):
         self._show(report)
         return report
 
+    @staticmethod
+    def ap_name(report: Any) -> str:
+        """Key of the primary AP in ``report.ap`` and ``report.pr_curves`` (e.g. ``AP@0.5``)."""
+        return next(iter(report.pr_curves))
+
     def _show(self, report: Any) -> None:
-        ap = report.ap.get(report.criterion, float("nan"))
+        name = self.ap_name(report)
+        ap = report.ap.get(name, float("nan"))
         f1, f2 = report.best_f1, report.best_f2
         self.results_label.setText(
-            f"{report.criterion}: {ap:.3f}   AR: {report.ar:.3f}\n"
+            f"{name} ({report.criterion}): {ap:.3f}   AR: {report.ar:.3f}\n"
             f"best F1 {f1[1]:.3f} at threshold {f1[0]:.2f} (P {f1[2]:.2f}, R {f1[3]:.2f})\n"
             f"best F2 {f2[1]:.3f} at threshold {f2[0]:.2f} (P {f2[2]:.2f}, R {f2[3]:.2f})\n"
             f"{report.n_pred} predicted, {report.n_truth} true"
         )
         self.axes.clear()
-        curve = report.pr_curves[report.criterion]
+        curve = report.pr_curves[name]
         self.axes.plot(curve.recall, curve.precision, color="tab:blue", linewidth=1.5)
         for best, label, colour in ((f1, "best F1", "tab:orange"), (f2, "best F2", "tab:green")):
             if np.isfinite(best[2]) and np.isfinite(best[3]):
@@ -165,7 +177,7 @@ class EvaluateWidget(QWidget):
         self.axes.set_ylim(0, 1.02)
         self.axes.set_xlabel("recall")
         self.axes.set_ylabel("precision")
-        self.axes.set_title(f"{report.criterion} = {ap:.3f}", fontsize="small")
+        self.axes.set_title(f"{name} = {ap:.3f}", fontsize="small")
         self.axes.legend(fontsize="x-small", loc="lower left")
         self.axes.grid(True, alpha=0.3)
         self.canvas.draw_idle()

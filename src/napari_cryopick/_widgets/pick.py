@@ -11,7 +11,6 @@ picking again updates them in place.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +73,11 @@ def show_candidates(
     table = apply_threshold(candidates, threshold)
     particles = table[~table["kind"].isin(["vesicle", "fiber"])].reset_index(drop=True)
     data, kwargs, layer_type = picks_layer(particles, _picks_layer_name(micrograph))
-    kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result", "micrograph": micrograph}
+    kwargs["metadata"] = {
+        **kwargs.get("metadata", {}),
+        ROLE_KEY: "result",
+        "micrograph": micrograph,
+    }
     layer = update_or_add_layer(viewer, (data, kwargs, layer_type))
     if (candidates["kind"] == "vesicle").any():
         vesicles = table[table["kind"] == "vesicle"].reset_index(drop=True)
@@ -92,11 +95,15 @@ def show_candidates(
             if len(fibers)
             else []
         )
-        update_or_add_layer(viewer, fibers_layer(paths, f"{micrograph} fibers", micrograph=micrograph))
+        update_or_add_layer(
+            viewer, fibers_layer(paths, f"{micrograph} fibers", micrograph=micrograph)
+        )
     return layer
 
 
-def show_pick_result(viewer: Any, micrograph: str, result: Any, threshold: float | None = None) -> None:
+def show_pick_result(
+    viewer: Any, micrograph: str, result: Any, threshold: float | None = None
+) -> None:
     """Store a ``PickResult`` in the session and show heatmap and picks.
 
     The threshold is the Pick widget's slider when it is open, else the
@@ -134,12 +141,16 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
 
-def _pick_layers_job(model: Any, items: list[tuple[str, np.ndarray]], diameter_px: float, config: Any):
+def _pick_layers_job(
+    model: Any, items: list[tuple[str, np.ndarray]], diameter_px: float, config: Any
+):
     """Worker generator: pick each ``(name, image)``; yields ``(i, n, name, PickResult)``."""
     from napari_cryopick.pick import pick_micrograph
 
     for index, (name, image) in enumerate(items, start=1):
-        result = pick_micrograph(model, image, diameter_px=diameter_px, config=config, micrograph_name=name)
+        result = pick_micrograph(
+            model, image, diameter_px=diameter_px, config=config, micrograph_name=name
+        )
         yield index, len(items), name, result
 
 
@@ -311,7 +322,7 @@ class PickWidget(QWidget):
 
     def set_threshold(self, value: float) -> None:
         """Move the slider (and filter the shown picks) to ``value``."""
-        self.threshold_slider.setValue(int(round(float(value) * 100)))
+        self.threshold_slider.setValue(round(float(value) * 100))
 
     def pick_config(self) -> Any:
         """The core ``PickConfig`` of the current settings."""
@@ -390,7 +401,11 @@ class PickWidget(QWidget):
     def pick_current(self) -> Any:
         """Pick the current micrograph in the background; returns the worker."""
         mlayer = current_micrograph_layer(self.viewer)
-        items = [] if mlayer is None else [(micrograph_name(mlayer), np.asarray(mlayer.data, np.float32))]
+        items = (
+            []
+            if mlayer is None
+            else [(micrograph_name(mlayer), np.asarray(mlayer.data, np.float32))]
+        )
         return self._run(items)
 
     def pick_all_open(self) -> Any:
@@ -478,7 +493,9 @@ class PickWidget(QWidget):
             self.status.setText(f"Export failed: {exc}")
             return []
         self.last_exported = list(written)
-        self.status.setText(f"Exported {len(table)} picks to {len(written)} {format} file(s) in {folder}")
+        self.status.setText(
+            f"Exported {len(table)} picks to {len(written)} {format} file(s) in {folder}"
+        )
         return self.last_exported
 
     def use_as_labels(self) -> Path | None:
@@ -489,10 +506,14 @@ class PickWidget(QWidget):
             return None
         name = micrograph_name(mlayer)
         table = result_picks(self.viewer, name)
-        table = table[table["kind"] == "particle"].assign(score=np.nan, diameter=self.diameter_spin.value())
+        table = table[table["kind"] == "particle"].assign(
+            score=np.nan, diameter=self.diameter_spin.value()
+        )
         annotate = find_widget(self.viewer, "annotate")
         if annotate is None:
-            _dock, annotate = self.viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+            _dock, annotate = self.viewer.window.add_plugin_dock_widget(
+                "napari-cryopick", "Annotate"
+            )
         if annotate.micrograph_combo.findText(mlayer.name) >= 0:
             annotate.micrograph_combo.setCurrentText(mlayer.name)
         mlayer.metadata[DIAMETER_KEY] = self.diameter_spin.value()

@@ -39,6 +39,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+# The core is imported here, in the GUI thread, on purpose: importing torch and
+# scipy inside the worker would hold the GIL for hundreds of milliseconds while
+# their shared libraries load, freezing the viewer at the start of training.
+from napari_cryopick import preprocess  # noqa: F401  (scipy.fft loaded before the worker)
 from napari_cryopick.annotations import (
     AnnotationError,
     Annotations,
@@ -47,6 +51,10 @@ from napari_cryopick.annotations import (
     load_annotations,
     user_annotation_dir,
 )
+from napari_cryopick.io.micrographs import read_micrograph
+from napari_cryopick.model import Detector, DetectorConfig, save_checkpoint
+from napari_cryopick.pick import PickConfig, pick_micrograph
+from napari_cryopick.train import TrainConfig, build_examples, train_detector
 
 from ._common import (
     current_micrograph_layer,
@@ -139,10 +147,6 @@ def _start_training(job: TrainingJob) -> Generator[Any, None, Any]:
     Yields the core's ``TrainProgress`` events and returns its ``TrainResult``.
     ``job.base_model`` is never modified: training works on a copy.
     """
-    from napari_cryopick.io.micrographs import read_micrograph
-    from napari_cryopick.model import Detector, DetectorConfig
-    from napari_cryopick.train import TrainConfig, build_examples, train_detector
-
     train_config = TrainConfig(
         steps=job.steps,
         batch_size=job.batch_size,
@@ -208,9 +212,6 @@ def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tup
     Yields ``("train", TrainProgress)`` and ``("preview", name, PickResult)``;
     returns ``(TrainResult, saved path or None)`` or ``None`` when cancelled.
     """
-    from napari_cryopick.model import save_checkpoint
-    from napari_cryopick.pick import PickConfig, pick_micrograph
-
     generator = _start_training(job)
     result = None
     try:
@@ -271,6 +272,22 @@ def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tup
     return result, path
 
 
+def _warm_up_torch() -> None:
+    """Run the lazy one-time initialisation of torch's optimiser and autograd here.
+
+    The first ``torch.optim.AdamW`` lazily imports a large part of torch
+    (about 2 s, holding the GIL for up to ~0.3 s at a time); done inside the
+    worker it would freeze the viewer when training starts. Done once, in the
+    GUI thread, when the widget opens.
+    """
+    import torch
+
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.AdamW([weight], lr=1e-3)
+    (weight * 2.0).sum().backward()
+    optimizer.step()
+
+
 def default_model_path(dataset: str) -> Path:
     """Default file of a trained model: the per-user data folder, named after the data set."""
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset) or "model"
@@ -327,7 +344,9 @@ class TrainWidget(QWidget):
         output_row.addWidget(browse)
 
         self.datasets_table = QTableWidget(0, 4)
-        self.datasets_table.setHorizontalHeaderLabels(["data set", "micrographs", "particles", "negatives"])
+        self.datasets_table.setHorizontalHeaderLabels(
+            ["data set", "micrographs", "particles", "negatives"]
+        )
         self.datasets_table.verticalHeader().setVisible(False)
         self.datasets_table.setMaximumHeight(120)
         self.refresh_button = QPushButton("Refresh training set")
@@ -373,6 +392,7 @@ class TrainWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         register_widget(self.viewer, "train", self)
+        _warm_up_torch()
         self.refresh_datasets()
 
     # --- training set display ---
@@ -388,7 +408,12 @@ class TrainWidget(QWidget):
         summary = dataset_summary(training_set(self.viewer, self.include_saved.isChecked()))
         self.datasets_table.setRowCount(len(summary))
         for row, record in enumerate(summary.itertuples(index=False)):
-            values = [record.dataset or "(unnamed)", record.micrographs, record.particle, record.negative]
+            values = [
+                record.dataset or "(unnamed)",
+                record.micrographs,
+                record.particle,
+                record.negative,
+            ]
             for column, value in enumerate(values):
                 self.datasets_table.setItem(row, column, QTableWidgetItem(str(value)))
         current = self.dataset_combo.currentText()
@@ -506,10 +531,11 @@ class TrainWidget(QWidget):
     def _on_yielded(self, item: tuple) -> None:
         if item[0] == "train":
             event = item[1]
-            self.progress_bar.setValue(int(event.step))
-            if self._pbar is not None:
-                self._pbar.update(int(event.step) - self._pbar.n)
+            # the plot first: napari's progress bar may process events (re-entering here)
             self.loss_plot.add(event.step, event.losses, force=event.step >= event.total)
+            self.progress_bar.setValue(max(self.progress_bar.value(), int(event.step)))
+            if self._pbar is not None and event.step > self._pbar.n:
+                self._pbar.update(int(event.step) - self._pbar.n)
         elif item[0] == "preview":
             from .pick import show_pick_result
 

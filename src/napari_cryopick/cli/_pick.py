@@ -73,7 +73,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="reject picks whose local standard deviation is an outlier (carbon, ice)",
     )
-    parser.add_argument("--format", choices=FORMATS, default="star", help="pick file format")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="star",
+        help="pick file format (fibers: star = RELION helical, cbox = crYOLO filaments, csv)",
+    )
+    shapes = parser.add_argument_group(
+        "vesicles and fibers",
+        "--kind vesicle writes each vesicle's own diameter (STAR cryopickDiameter, CBOX "
+        "_EstWidth, CSV diameter); --kind fiber traces detected points into paths (EPicker) "
+        "and writes RELION helical STAR or crYOLO filament CBOX files.",
+    )
+    shapes.add_argument(
+        "--kind",
+        choices=("particle", "vesicle", "fiber"),
+        default=None,
+        help="object kind to pick (default: every kind of the model, as points)",
+    )
+    shapes.add_argument(
+        "--link-radius",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="fibers: neighbourhood radius of linking (default 100 px per 1024 px of width)",
+    )
+    shapes.add_argument(
+        "--max-angle",
+        type=float,
+        default=30.0,
+        metavar="DEG",
+        help="fibers: largest bend between consecutive links (default 30)",
+    )
+    shapes.add_argument(
+        "--box-distance",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="fibers: inter-box distance of written segments (default half the fiber width)",
+    )
+    shapes.add_argument(
+        "--box-size",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="fibers, cbox: box size (default twice the fiber width)",
+    )
+    shapes.add_argument(
+        "--helical-layout",
+        choices=("start_end", "segments"),
+        default="start_end",
+        help="fibers, star: start and end of each straight piece (RELION manual picking, "
+        "default) or segments every --box-distance with tube ids and angle priors",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("picks"), help="output folder (default ./picks)"
     )
@@ -152,6 +204,18 @@ def run(args: argparse.Namespace) -> int:
             )
         diameter_px = float(stored)
 
+    if args.kind is not None and args.kind not in model.config.kinds:
+        raise CLIError(
+            f"{model_path}: the model has no {args.kind!r} kind "
+            f"(its kinds: {', '.join(model.config.kinds)})"
+        )
+    for name in ("link_radius", "max_angle", "box_distance", "box_size"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    if args.kind == "fiber" and args.format not in ("star", "cbox", "csv"):
+        raise CLIError(f"fibers are written as star, cbox or csv, not {args.format}")
+
     config = PickConfig(
         threshold=args.threshold,
         min_distance=args.min_distance,
@@ -160,23 +224,56 @@ def run(args: argparse.Namespace) -> int:
         tile_size=args.tile_size,
         head=args.head,
         device=args.device,
+        kinds=None if args.kind is None else (args.kind,),
     )
     start = time.perf_counter()
-    job = pick_files(
-        model,
-        paths,
-        diameter_px=diameter_px,
-        diameter_angstrom=diameter_A,
-        config=config,
-        out_dir=args.out,
-        format=args.format,
-        flip_y=args.flip_y,
-    )
+    if args.kind == "fiber":
+        from napari_cryopick.shapes import pick_fiber_files
+
+        job = pick_fiber_files(
+            model,
+            paths,
+            diameter_px=diameter_px,
+            diameter_angstrom=diameter_A,
+            config=config,
+            out_dir=args.out,
+            format=args.format,
+            link_radius_px=args.link_radius,
+            max_angle_deg=args.max_angle,
+            box_distance_px=args.box_distance,
+            box_size_px=args.box_size,
+            helical_layout=args.helical_layout,
+            flip_y=args.flip_y,
+        )
+    else:
+        job = pick_files(
+            model,
+            paths,
+            diameter_px=diameter_px,
+            diameter_angstrom=diameter_A,
+            config=config,
+            out_dir=args.out,
+            format=args.format,
+            flip_y=args.flip_y,
+        )
     result = drive(job, progress_bar=True, description="picking")
     elapsed = time.perf_counter() - start
     for message in result.errors.values():
         print(f"cryopick pick: skipped {message}", file=sys.stderr)
     n_done = len(paths) - len(result.errors)
+    if args.kind == "fiber":
+        n_fibers = (
+            result.picks.groupby(["micrograph", "tube_id"]).ngroups if len(result.picks) else 0
+        )
+        print(
+            f"traced {n_fibers} fibers in {n_done} of {len(paths)} micrographs "
+            f"(threshold {config.threshold}) -> {args.out} ({args.format}), {elapsed:.1f} s"
+        )
+        return (
+            EXIT_BAD_INPUT
+            if result.errors and n_done == 0
+            else (EXIT_FAILED if result.errors else EXIT_OK)
+        )
     print(
         f"picked {len(result.picks)} objects in {n_done} of {len(paths)} micrographs "
         f"(threshold {config.threshold}) -> {args.out} ({args.format}), {elapsed:.1f} s"

@@ -64,14 +64,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-ctf", action="store_true", help="switch the CTF off")
     parser.add_argument(
-        "--pixel-size", type=float, default=defaults.pixel_size, help="Å per pixel (default %(default)s)"
+        "--pixel-size",
+        type=float,
+        default=defaults.pixel_size,
+        help="Å per pixel (default %(default)s)",
     )
     parser.add_argument("--vesicles", type=int, default=0, help="vesicles per micrograph")
     parser.add_argument("--fibers", type=int, default=0, help="fibers per micrograph")
     parser.add_argument(
-        "--fiber-width", type=float, default=defaults.fiber_width_px, help="fiber diameter in pixels"
+        "--fiber-width",
+        type=float,
+        default=defaults.fiber_width_px,
+        help="fiber diameter in pixels",
     )
-    parser.add_argument("--carbon", action="store_true", help="show a carbon edge on every micrograph")
+    parser.add_argument(
+        "--carbon", action="store_true", help="show a carbon edge on every micrograph"
+    )
     parser.add_argument(
         "--carbon-probability",
         type=float,

@@ -1,0 +1,409 @@
+"""Fiber (helical tube, filament) coordinate files: RELION helical STAR and crYOLO filament CBOX.
+
+Paths are ``(N, 2)`` arrays of (x, y) **centres** in pixels of the micrograph
+(the project convention of :mod:`napari_cryopick.picks`), ordered along the
+fiber.
+
+RELION helical STAR (one ``data_`` loop block, like RELION's coordinate files)
+    ``layout="start_end"``: what RELION's manual picking writes for helices and
+    what *Extract* reads with "Coordinates are start-end only? Yes": every two
+    consecutive rows are the start and the end of one straight tube piece
+    (``rlnCoordinateX/Y``). A curved fiber is cut into straight pieces that
+    stay within ``max_deviation_px`` of it (Douglas-Peucker); its pieces share
+    its ``rlnHelicalTubeID`` (1-based per micrograph), which RELION does not
+    need for start-end extraction but which lets a curved fiber be read back
+    as one path.
+
+    ``layout="segments"``: what RELION's helical auto-picking writes and
+    *Extract* reads with "start-end only? No": one row per segment, every
+    ``box_distance_px`` along the fiber, with ``rlnHelicalTubeID``,
+    ``rlnAngleTiltPrior`` (90), ``rlnAnglePsiPrior`` (in-plane direction of
+    the tube, degrees, ``-atan2(dy, dx)``), ``rlnHelicalTrackLengthAngst``
+    (distance from the tube start; ``rlnHelicalTrackLength`` in pixels when
+    the pixel size is unknown) and ``rlnAnglePsiFlipRatio`` (0.5, no polarity
+    known).
+
+crYOLO filament CBOX (``data_global`` + ``data_cryolo``, crYOLO >= 1.8)
+    One box per segment every ``box_distance_px`` along each filament;
+    ``_CoordinateX/Y`` is the box corner (centre - size / 2), ``_filamentid``
+    the 0-based filament number, ``_EstWidth/_EstHeight`` the fiber width,
+    ``_Confidence`` the filament's score (written by
+    :mod:`napari_cryopick.io.formats.cbox`).
+
+Writers are atomic (a temporary file moved into place). Readers raise
+:class:`~napari_cryopick.io.formats.PickFileError` for bad files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.fibers import resample_path, simplify_path
+from napari_cryopick.io.formats import (
+    check_readable,
+    file_error,
+    format_number,
+    names_column,
+    numeric_column,
+    read_star_blocks,
+    star_block,
+)
+from napari_cryopick.picks import make_picks
+
+__all__ = [
+    "HELICAL_LAYOUTS",
+    "read_cryolo_filaments",
+    "read_relion_helical",
+    "segment_directions",
+    "write_cryolo_filaments",
+    "write_relion_helical",
+]
+
+#: Layouts of :func:`write_relion_helical`.
+HELICAL_LAYOUTS: tuple[str, ...] = ("start_end", "segments")
+#: RELION's flip ratio for tubes of unknown polarity (bimodal psi prior).
+PSI_FLIP_RATIO = 0.5
+VERSION_LINE = "# version 30001"
+_SEGMENT_LABELS = (
+    "rlnAnglePsiPrior",
+    "rlnHelicalTrackLengthAngst",
+    "rlnHelicalTrackLength",
+    "rlnAngleTiltPrior",
+)
+
+
+def _atomic_write_text(path: Path, text: str) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise file_error(path, "the destination folder does not exist")
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def _as_path(path: np.ndarray) -> np.ndarray:
+    return np.asarray(path, dtype=np.float64).reshape(-1, 2)
+
+
+def segment_directions(points: np.ndarray) -> np.ndarray:
+    """In-plane direction of a path at each of its points, radians ``atan2(dy, dx)``.
+
+    Central differences inside, one-sided at the ends; 0 for a single point.
+    """
+    points = _as_path(points)
+    if len(points) < 2:
+        return np.zeros(len(points))
+    tangent = np.gradient(points, axis=0)
+    return np.arctan2(tangent[:, 1], tangent[:, 0])
+
+
+# --------------------------------------------------------------------------
+# RELION
+# --------------------------------------------------------------------------
+
+
+def write_relion_helical(
+    paths_by_micrograph: Mapping[str, Sequence[np.ndarray]],
+    path: str | os.PathLike,
+    *,
+    layout: str = "start_end",
+    box_distance_px: float | None = None,
+    max_deviation_px: float | None = 4.0,
+    pixel_size_A: float | None = None,
+    micrograph_names: bool | None = None,
+    micrograph_suffix: str = "",
+    decimals: int = 3,
+) -> Path:
+    """Write fiber paths as a RELION helical coordinate STAR file.
+
+    Parameters
+    ----------
+    paths_by_micrograph
+        ``{micrograph name: [path, ...]}``; each path ``(N, 2)`` (x, y) in the
+        micrograph's pixels. Tube ids count from 1 per micrograph in list order.
+    path
+        Destination (``.star``); its folder must exist.
+    layout
+        ``"start_end"`` or ``"segments"`` (see the module docstring).
+    box_distance_px
+        ``"segments"``: distance between consecutive segments along a tube
+        (required).
+    max_deviation_px
+        ``"start_end"``: a curved path is cut into straight pieces staying
+        within this distance of it; ``None``: one start-end pair per path.
+    pixel_size_A
+        ``"segments"``: Å per pixel, for ``rlnHelicalTrackLengthAngst``;
+        ``None`` writes ``rlnHelicalTrackLength`` in pixels instead.
+    micrograph_names
+        Write ``rlnMicrographName``; ``None``: when a name is not empty.
+        ``False`` gives a per-micrograph coordinate file.
+    micrograph_suffix
+        Appended to micrograph names (e.g. ``".mrc"``).
+    decimals
+        Decimals of coordinates (trailing zeros dropped).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    if layout not in HELICAL_LAYOUTS:
+        raise ValueError(f"layout must be one of {HELICAL_LAYOUTS}, got {layout!r}")
+    if layout == "segments" and not (box_distance_px and box_distance_px > 0):
+        raise ValueError("the 'segments' layout needs box_distance_px > 0")
+    if micrograph_names is None:
+        micrograph_names = any(str(name) for name in paths_by_micrograph)
+
+    def number(value: float) -> str:
+        return format_number(value, decimals)
+
+    labels = ["rlnCoordinateX", "rlnCoordinateY"]
+    if micrograph_names:
+        labels.append("rlnMicrographName")
+    labels.append("rlnHelicalTubeID")
+    if layout == "segments":
+        track = "rlnHelicalTrackLengthAngst" if pixel_size_A else "rlnHelicalTrackLength"
+        labels += ["rlnAngleTiltPrior", "rlnAnglePsiPrior", track, "rlnAnglePsiFlipRatio"]
+    rows: list[list[str]] = []
+    for micrograph, fibers in paths_by_micrograph.items():
+        name = [f"{micrograph}{micrograph_suffix}"] if micrograph_names else []
+        for tube, fiber in enumerate(fibers, start=1):
+            fiber = _as_path(fiber)
+            if len(fiber) < 2:
+                continue
+            if layout == "start_end":
+                vertices = (
+                    fiber[[0, -1]]
+                    if max_deviation_px is None
+                    else simplify_path(fiber, max_deviation_px)
+                )
+                for start, end in itertools.pairwise(vertices):
+                    for x, y in (start, end):
+                        rows.append([number(x), number(y), *name, str(tube)])
+            else:
+                segments = resample_path(fiber, float(box_distance_px))
+                directions = segment_directions(segments) if len(segments) > 1 else None
+                if directions is None:
+                    # A tube shorter than one box distance: its direction is the chord.
+                    chord = fiber[-1] - fiber[0]
+                    directions = np.array([math.atan2(chord[1], chord[0])])
+                arc = np.arange(len(segments)) * float(box_distance_px)
+                if pixel_size_A:
+                    arc = arc * float(pixel_size_A)
+                for (x, y), direction, length in zip(segments, directions, arc):
+                    psi = -math.degrees(direction)
+                    rows.append(
+                        [
+                            number(x),
+                            number(y),
+                            *name,
+                            str(tube),
+                            "90",
+                            number(psi + 0.0),
+                            number(length),
+                            format_number(PSI_FLIP_RATIO, 1),
+                        ]
+                    )
+    text = "\n" + VERSION_LINE + "\n" + star_block("", labels, rows)
+    return _atomic_write_text(path, text)
+
+
+def _coordinate_block(path: Path) -> pd.DataFrame:
+    blocks = read_star_blocks(path)
+    for name in sorted(blocks, key=lambda n: n != "particles"):
+        block = blocks[name]
+        if isinstance(block, dict):
+            block = pd.DataFrame([block])
+        if isinstance(block, pd.DataFrame) and {"rlnCoordinateX", "rlnCoordinateY"} <= set(
+            block.columns
+        ):
+            return block
+    found = ", ".join(f"data_{name}" for name in blocks)
+    raise file_error(
+        path, f"no block with rlnCoordinateX and rlnCoordinateY columns (blocks found: {found})"
+    )
+
+
+def read_relion_helical(
+    path: str | os.PathLike, *, layout: str = "auto"
+) -> dict[str, list[np.ndarray]]:
+    """Read fiber paths from a RELION helical coordinate STAR file.
+
+    Parameters
+    ----------
+    path
+        STAR file with ``rlnCoordinateX/Y`` (and ``rlnHelicalTubeID``,
+        ``rlnMicrographName`` where present).
+    layout
+        ``"start_end"``: consecutive row pairs are start and end of a straight
+        piece; pieces with the same tube id (in the same micrograph) are
+        joined into one path, others are one tube each. ``"segments"``: one
+        path per (micrograph, tube id), rows in order of the track length when
+        given. ``"auto"``: ``"segments"`` when the file has angle priors or a
+        track length, else ``"start_end"``.
+
+    Returns
+    -------
+    dict
+        ``{micrograph name: [path, ...]}`` (name ``""`` for per-micrograph
+        files), paths ``(N, 2)`` (x, y) in tube-id order.
+    """
+    path = Path(path)
+    check_readable(path)
+    block = _coordinate_block(path)
+    if layout not in ("auto", *HELICAL_LAYOUTS):
+        raise ValueError(f"layout must be 'auto' or one of {HELICAL_LAYOUTS}, got {layout!r}")
+    if layout == "auto":
+        layout = "segments" if any(lb in block.columns for lb in _SEGMENT_LABELS) else "start_end"
+    x = numeric_column(block, "rlnCoordinateX", path)
+    y = numeric_column(block, "rlnCoordinateY", path)
+    names = names_column(block, "rlnMicrographName")
+    tube = numeric_column(block, "rlnHelicalTubeID", path, required=layout == "segments")
+    out: dict[str, list[np.ndarray]] = {}
+    if layout == "segments":
+        track = np.full(len(x), np.nan)
+        for label in ("rlnHelicalTrackLengthAngst", "rlnHelicalTrackLength"):
+            if label in block.columns:
+                track = numeric_column(block, label, path)
+                break
+        frame = pd.DataFrame({"m": names, "t": tube, "s": track, "x": x, "y": y})
+        frame["order"] = np.arange(len(frame))
+        for (micrograph, _), group in frame.groupby(["m", "t"], sort=True):
+            if np.isfinite(group["s"]).all():
+                group = group.sort_values(["s", "order"], kind="stable")
+            out.setdefault(str(micrograph), []).append(group[["x", "y"]].to_numpy(np.float64))
+        return out
+    if len(x) % 2:
+        raise file_error(
+            path, f"start-end coordinates come in pairs of rows, but the file has {len(x)} rows"
+        )
+    pieces: dict[tuple[str, float], list[np.ndarray]] = {}
+    order: list[tuple[str, float]] = []
+    for i in range(0, len(x), 2):
+        if names[i] != names[i + 1]:
+            raise file_error(
+                path, f"rows {i + 1} and {i + 2} (a start-end pair) name two micrographs"
+            )
+        key = (names[i], tube[i] if np.isfinite(tube[i]) else -1.0 - i)
+        if key not in pieces:
+            pieces[key] = []
+            order.append(key)
+        pieces[key].append(np.array([[x[i], y[i]], [x[i + 1], y[i + 1]]]))
+    for key in order:
+        joined = pieces[key][0]
+        for piece in pieces[key][1:]:
+            if np.allclose(piece[0], joined[-1]):
+                joined = np.vstack([joined, piece[1:]])
+            else:
+                joined = np.vstack([joined, piece])
+        out.setdefault(key[0], []).append(joined)
+    return out
+
+
+# --------------------------------------------------------------------------
+# crYOLO
+# --------------------------------------------------------------------------
+
+
+def write_cryolo_filaments(
+    paths: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    *,
+    box_distance_px: float,
+    box_size_px: float,
+    diameter_px: float | None = None,
+    scores: Sequence[float] | None = None,
+    decimals: int = 3,
+) -> Path:
+    """Write filaments of one micrograph as a crYOLO filament CBOX file.
+
+    Parameters
+    ----------
+    paths
+        One ``(N, 2)`` (x, y) path per filament, in the micrograph's pixels.
+    path
+        Destination (``.cbox``).
+    box_distance_px
+        Distance between consecutive boxes along a filament (crYOLO's
+        ``--distance`` / inter-box distance), > 0.
+    box_size_px
+        Box edge (``_Width``/``_Height``), > 0.
+    diameter_px
+        Filament width (``_EstWidth``/``_EstHeight``); ``None``: the box size.
+    scores
+        One confidence per filament (``_Confidence``); ``None``: missing.
+    decimals
+        Decimals of coordinates.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from napari_cryopick.io.pickfiles import write_picks
+
+    if not box_distance_px > 0 or not box_size_px > 0:
+        raise ValueError(
+            f"box_distance_px and box_size_px must be > 0, got {box_distance_px}, {box_size_px}"
+        )
+    paths = [_as_path(p) for p in paths]
+    if scores is not None and len(scores) != len(paths):
+        raise ValueError(f"{len(paths)} filaments but {len(scores)} scores")
+    xs, ys, tubes, confidence = [], [], [], []
+    for number, fiber in enumerate(paths, start=1):
+        if len(fiber) == 0:
+            continue
+        boxes = resample_path(fiber, float(box_distance_px))
+        xs.append(boxes[:, 0])
+        ys.append(boxes[:, 1])
+        tubes.append(np.full(len(boxes), number))
+        score = np.nan if scores is None else float(scores[number - 1])
+        confidence.append(np.full(len(boxes), score))
+    width = float(diameter_px) if diameter_px else float(box_size_px)
+    if xs:
+        table = make_picks(
+            np.concatenate(xs),
+            np.concatenate(ys),
+            diameter=width,
+            score=np.concatenate(confidence),
+            kind="fiber",
+            tube_id=np.concatenate(tubes),
+        )
+    else:
+        table = make_picks()
+    return write_picks(table, Path(path), "cbox", box_size=float(box_size_px), decimals=decimals)
+
+
+def read_cryolo_filaments(path: str | os.PathLike) -> list[np.ndarray]:
+    """Read the filaments of a crYOLO CBOX file as paths (box centres in file order).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(N, 2)`` (x, y) array per ``_filamentid`` (ascending); boxes
+        without a filament id are ignored.
+    """
+    from napari_cryopick.io.formats import cbox
+
+    table = cbox.read(Path(path))
+    table = table[table["tube_id"] > 0]
+    return [
+        group[["x", "y"]].to_numpy(np.float64) for _, group in table.groupby("tube_id", sort=True)
+    ]

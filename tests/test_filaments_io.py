@@ -1,0 +1,147 @@
+"""RELION helical STAR and crYOLO filament CBOX files: golden files and round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_cryopick.io.filaments import (
+    read_cryolo_filaments,
+    read_relion_helical,
+    segment_directions,
+    write_cryolo_filaments,
+    write_relion_helical,
+)
+from napari_cryopick.io.formats import PickFileError
+from napari_cryopick.io.pickfiles import read_picks
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _golden_start_end_paths():
+    straight = np.array([[10.0, 20.0], [60.0, 20.0], [110.0, 20.0]])  # middle vertex is redundant
+    vertical = np.array([[50.0, 50.0], [50.0, 150.0]])
+    corner = np.array([[0.0, 0.0], [50.0, 0.0], [100.0, 0.0], [100.0, 50.0], [100.0, 100.0]])
+    return {"mic_001": [straight, vertical], "mic_002": [corner]}
+
+
+def test_start_end_matches_golden_and_reads_back(tmp_path):
+    target = write_relion_helical(
+        _golden_start_end_paths(), tmp_path / "helix.star", micrograph_suffix=".mrc"
+    )
+    assert target.read_text() == (GOLDEN / "relion_helical_start_end.star").read_text()
+    back = read_relion_helical(target)
+    assert sorted(back) == ["mic_001", "mic_002"]
+    np.testing.assert_allclose(back["mic_001"][0], [[10, 20], [110, 20]])
+    np.testing.assert_allclose(back["mic_001"][1], [[50, 50], [50, 150]])
+    # the curved fiber's two straight pieces join back into one path
+    np.testing.assert_allclose(back["mic_002"][0], [[0, 0], [100, 0], [100, 100]])
+
+
+def test_start_end_one_pair_per_tube_without_simplification(tmp_path):
+    curve = np.column_stack([np.linspace(0, 100, 11), 0.02 * np.linspace(0, 100, 11) ** 2])
+    target = write_relion_helical({"": [curve]}, tmp_path / "helix.star", max_deviation_px=None)
+    back = read_relion_helical(target)
+    np.testing.assert_allclose(back[""][0], curve[[0, -1]])
+    # with simplification every original vertex stays within the tolerance
+    target = write_relion_helical({"": [curve]}, tmp_path / "helix2.star", max_deviation_px=2.0)
+    pieces = read_relion_helical(target)[""][0]
+    assert 2 < len(pieces) < len(curve)
+
+
+def test_segments_match_golden_and_read_back(tmp_path):
+    paths = {"mic": [np.array([[0.0, 0.0], [30.0, 0.0]]), np.array([[5.0, 5.0], [5.0, 25.0]])]}
+    target = write_relion_helical(
+        paths,
+        tmp_path / "segments.star",
+        layout="segments",
+        box_distance_px=10.0,
+        pixel_size_A=2.0,
+        micrograph_names=False,
+    )
+    assert target.read_text() == (GOLDEN / "relion_helical_segments.star").read_text()
+    back = read_relion_helical(target)
+    np.testing.assert_allclose(back[""][0], [[0, 0], [10, 0], [20, 0], [30, 0]])
+    np.testing.assert_allclose(back[""][1], [[5, 5], [5, 15], [5, 25]])
+    # the generic pick reader sees the same segments as fiber picks with tube ids
+    picks = read_picks(target)
+    assert picks["tube_id"].tolist() == [1, 1, 1, 1, 2, 2, 2]
+    assert (picks["kind"] == "fiber").all()
+
+
+def test_segments_without_pixel_size_write_track_length_in_pixels(tmp_path):
+    target = write_relion_helical(
+        {"m": [np.array([[0.0, 0.0], [0.0, 20.0]])]},
+        tmp_path / "s.star",
+        layout="segments",
+        box_distance_px=10.0,
+    )
+    text = target.read_text()
+    assert "_rlnHelicalTrackLength #" in text
+    assert "Angst" not in text
+    back = read_relion_helical(target)
+    np.testing.assert_allclose(back["m"][0], [[0, 0], [0, 10], [0, 20]])
+
+
+def test_reads_relion_manual_pick_start_end_without_tube_ids():
+    back = read_relion_helical(GOLDEN / "relion_manualpick_helix.star")
+    assert list(back) == [""]
+    tubes = back[""]
+    assert len(tubes) == 2
+    np.testing.assert_allclose(tubes[0], [[512, 300], [900, 700]])
+    np.testing.assert_allclose(tubes[1], [[100, 800], [400, 820]])
+
+
+def test_odd_start_end_rows_is_a_file_error(tmp_path):
+    bad = tmp_path / "bad.star"
+    bad.write_text("data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n3 4\n5 6\n")
+    with pytest.raises(PickFileError, match=r"^.*bad\.star: start-end coordinates come in pairs"):
+        read_relion_helical(bad)
+
+
+def test_bad_layout_and_missing_box_distance(tmp_path):
+    with pytest.raises(ValueError, match="layout"):
+        write_relion_helical({"": []}, tmp_path / "x.star", layout="wiggly")
+    with pytest.raises(ValueError, match="box_distance_px"):
+        write_relion_helical({"": []}, tmp_path / "x.star", layout="segments")
+
+
+def test_cryolo_filaments_match_golden_and_read_back(tmp_path):
+    paths = [np.array([[100.0, 100.0], [100.0, 140.0]]), np.array([[10.0, 10.0], [30.0, 10.0]])]
+    target = write_cryolo_filaments(
+        paths,
+        tmp_path / "fil.cbox",
+        box_distance_px=20.0,
+        box_size_px=40.0,
+        diameter_px=24.0,
+        scores=[0.9, 0.5],
+    )
+    assert target.read_text() == (GOLDEN / "cryolo_filaments.cbox").read_text()
+    back = read_cryolo_filaments(target)
+    np.testing.assert_allclose(back[0], [[100, 100], [100, 120], [100, 140]])
+    np.testing.assert_allclose(back[1], [[10, 10], [30, 10]])
+    picks = read_picks(target)
+    assert picks["tube_id"].tolist() == [1, 1, 1, 2, 2]
+    np.testing.assert_allclose(picks["diameter"], 24.0)
+
+
+def test_cryolo_resampling_follows_a_curved_filament(tmp_path):
+    theta = np.linspace(0, np.pi / 2, 200)
+    arc = np.column_stack([200 + 100 * np.cos(theta), 200 + 100 * np.sin(theta)])
+    target = write_cryolo_filaments(
+        [arc], tmp_path / "arc.cbox", box_distance_px=15.0, box_size_px=30.0
+    )
+    boxes = read_cryolo_filaments(target)[0]
+    spacing = np.hypot(*np.diff(boxes, axis=0).T)
+    assert len(boxes) == int(np.pi / 2 * 100 // 15) + 1
+    np.testing.assert_allclose(spacing, 15.0, atol=0.2)  # chords of 15 px arcs
+    radius = np.hypot(boxes[:, 0] - 200, boxes[:, 1] - 200)
+    np.testing.assert_allclose(radius, 100.0, atol=0.1)
+
+
+def test_segment_directions():
+    square = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])
+    directions = np.degrees(segment_directions(square))
+    np.testing.assert_allclose(directions, [0.0, 45.0, 90.0])
