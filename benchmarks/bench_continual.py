@@ -148,7 +148,9 @@ def checkpoint_bytes(model, metadata):
         path = Path(folder) / "m.pt"
         save_checkpoint(path, model, metadata=metadata)
         with_bank = path.stat().st_size
-        save_checkpoint(path, model, metadata={k: v for k, v in metadata.items() if k != "exemplars"})
+        save_checkpoint(
+            path, model, metadata={k: v for k, v in metadata.items() if k != "exemplars"}
+        )
         without = path.stat().st_size
     return with_bank, without
 
@@ -247,14 +249,27 @@ def main(argv=None):
     fewshot, t_few = train(
         "fewshot", [five], tc(S, seed=2), base_model=base.model, base_metadata=base.metadata
     )
+    cont_result = runs["continual"][0]
+    fewshot_abc, t_few_abc = train(
+        "fewshot",
+        [five],
+        tc(S, seed=2),
+        base_model=cont_result.model,
+        base_metadata=cont_result.metadata,
+    )
     scratch, t_scratch = train("new", [five], tc(S, seed=2), config=config)
     report["fewshot_D"] = {
         "fewshot_head": {**evaluate_on(fewshot.model, D, "D"), "seconds": round(t_few, 1)},
+        "fewshot_head_on_ABC": {
+            **evaluate_on(fewshot_abc.model, D, "D"),
+            "seconds": round(t_few_abc, 1),
+        },
         "scratch_5_micrographs": {
             **evaluate_on(scratch.model, D, "generic"),
             "seconds": round(t_scratch, 1),
         },
         "generic_zero_shot": report["generic_zero_shot_D"],
+        "generic_zero_shot_ABC": evaluate_on(cont_result.model, D, "generic"),
     }
     print(json.dumps(report["fewshot_D"]), flush=True)
 
@@ -304,7 +319,9 @@ def time_scaling(args, config, tc, S):
         row = {
             "datasets": k,
             "continual_s_per_step": round(seconds / n, 4) if k > 1 else None,
-            "bank_bytes_total": int(sum(bank_nbytes(bank_from_metadata(metadata["exemplars"])).values())),
+            "bank_bytes_total": int(
+                sum(bank_nbytes(bank_from_metadata(metadata["exemplars"])).values())
+            ),
             "checkpoint_bytes": checkpoint_bytes(model, metadata)[0],
         }
         if k in (3, 5, 10):
@@ -328,7 +345,9 @@ def to_markdown(r):
         "",
         f"Steps per data set S = {r['steps_per_set']}, crop {r['crop_size']} px, batch {r['batch_size']}. "
         "Data sets: 512x512 simulated micrographs, 6 train + 4 test each; "
-        + "; ".join(f"{k}: {v['shape']} {v['diameter']:g} px, SNR {v['snr']}" for k, v in SETS.items())
+        + "; ".join(
+            f"{k}: {v['shape']} {v['diameter']:g} px, SNR {v['snr']}" for k, v in SETS.items()
+        )
         + ". AP@0.5 and AR (COCO, IoU 0.5:0.95) in percent on the test micrographs; "
         "'own' = the data set's head, 'generic' = the generic head.",
         "",
@@ -349,12 +368,25 @@ def to_markdown(r):
         cells.append(f"{steps}" if steps is not None else "-")
         return "| " + " | ".join(cells) + " |"
 
-    lines.append(row("base (joint A+B)", r["base"]["eval"], seconds=r["base"]["seconds"], steps=2 * r["steps_per_set"]))
+    lines.append(
+        row(
+            "base (joint A+B)",
+            r["base"]["eval"],
+            seconds=r["base"]["seconds"],
+            steps=2 * r["steps_per_set"],
+        )
+    )
     for mode, res in r["add_C"].items():
-        label = {"finetune": "+C finetune", "continual": "+C continual", "joint": "joint A+B+C (scratch)"}[mode]
+        label = {
+            "finetune": "+C finetune",
+            "continual": "+C continual",
+            "joint": "joint A+B+C (scratch)",
+        }[mode]
         lines.append(row(label, res["eval"], res["forgetting_AP"], res["seconds"], res["steps"]))
     lines += ["", "Stored bytes after adding C:", ""]
-    lines.append("| model | checkpoint bytes | without bank | bank bytes per data set | bank particles |")
+    lines.append(
+        "| model | checkpoint bytes | without bank | bank bytes per data set | bank particles |"
+    )
     lines.append("|---|---|---|---|---|")
     for mode, res in r["add_C"].items():
         lines.append(
@@ -370,8 +402,10 @@ def to_markdown(r):
         "| model | D AP@0.5 | D AR | train s |",
         "|---|---|---|---|",
         f"| few-shot head on the A+B base | {f['fewshot_head']['AP50']} | {f['fewshot_head']['AR']} | {f['fewshot_head']['seconds']} |",
+        f"| few-shot head on the A+B+C (continual) model | {f['fewshot_head_on_ABC']['AP50']} | {f['fewshot_head_on_ABC']['AR']} | {f['fewshot_head_on_ABC']['seconds']} |",
         f"| new model from scratch | {f['scratch_5_micrographs']['AP50']} | {f['scratch_5_micrographs']['AR']} | {f['scratch_5_micrographs']['seconds']} |",
         f"| generic head of the base, zero-shot | {f['generic_zero_shot']['AP50']} | {f['generic_zero_shot']['AR']} | 0 |",
+        f"| generic head of the A+B+C (continual) model, zero-shot | {f['generic_zero_shot_ABC']['AP50']} | {f['generic_zero_shot_ABC']['AR']} | 0 |",
         "",
         "## Time scaling as data sets accumulate",
         "",
@@ -387,8 +421,61 @@ def to_markdown(r):
             f"{s.get('projected_continual_s', '-')} | {s.get('projected_joint_s', '-')} | {s.get('ratio', '-')} | "
             f"{s['bank_bytes_total']:,} | {s['checkpoint_bytes']:,} |"
         )
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for target, measured, met in targets(r):
+        lines.append(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def targets(r):
+    add = r["add_C"]
+    cont, fine, joint = add["continual"], add["finetune"], add["joint"]
+    worst_cont = max(cont["forgetting_AP"].values())
+    rows = [
+        (
+            "continual loses <= 3 AP points on the old sets",
+            f"A {cont['forgetting_AP']['A']}, B {cont['forgetting_AP']['B']}",
+            worst_cont <= 3.0,
+        ),
+        (
+            "finetune loses clearly more",
+            f"A {fine['forgetting_AP']['A']}, B {fine['forgetting_AP']['B']} "
+            f"(mean {fine['mean_forgetting_AP']} vs {cont['mean_forgetting_AP']})",
+            fine["mean_forgetting_AP"] >= cont["mean_forgetting_AP"] + 3.0,
+        ),
+        (
+            "continual within 3 AP points of joint on the new set",
+            f"{cont['eval']['C']['own']['AP50']} vs {joint['eval']['C']['own']['AP50']}",
+            cont["eval"]["C"]["own"]["AP50"] >= joint["eval"]["C"]["own"]["AP50"] - 3.0,
+        ),
+        (
+            "continual <= half the time of joint retraining (3 sets, full runs)",
+            f"{cont['seconds']} s vs {joint['seconds']} s "
+            f"(ratio {cont['seconds'] / joint['seconds']:.2f})",
+            cont["seconds"] <= 0.5 * joint["seconds"],
+        ),
+    ]
+    for s in r["scaling"]:
+        if "ratio" in s:
+            rows.append(
+                (
+                    f"continual <= half the time of joint retraining ({s['datasets']} sets, projected)",
+                    f"ratio {s['ratio']}",
+                    s["ratio"] <= 0.5,
+                )
+            )
+    f = r["fewshot_D"]
+    best = max(f["fewshot_head"]["AP50"], f["fewshot_head_on_ABC"]["AP50"])
+    rows.append(
+        (
+            "few-shot head (5 micrographs) beats a model from scratch on them",
+            f"{f['fewshot_head']['AP50']} (A+B base) / {f['fewshot_head_on_ABC']['AP50']} "
+            f"(A+B+C base) vs {f['scratch_5_micrographs']['AP50']}",
+            best > f["scratch_5_micrographs"]["AP50"],
+        )
+    )
+    return rows
 
 
 if __name__ == "__main__":

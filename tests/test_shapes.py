@@ -218,3 +218,15 @@ def test_cli_pick_fibers_writes_helical_star_and_filament_cbox(tmp_path, monkeyp
     boxes = read_cryolo_filaments(tmp_path / "cbox" / "mic_1.cbox")
     assert len(boxes) == 1
     np.testing.assert_allclose(np.hypot(*np.diff(boxes[0], axis=0).T), 20.0, atol=0.5)
+
+
+def test_simplify_path_keeps_corners_within_tolerance():
+    from napari_cryopick.fibers import _distance_to_polyline, simplify_path
+
+    corner = np.array([[0.0, 0.0], [50.0, 0.5], [100.0, 0.0], [100.0, 50.0], [100.5, 100.0]])
+    simple = simplify_path(corner, 1.0)
+    np.testing.assert_allclose(simple, [[0, 0], [100, 0], [100.5, 100]])
+    assert _distance_to_polyline(corner, simple).max() <= 1.0
+    np.testing.assert_allclose(simplify_path(corner, 0.0), corner)
+    with pytest.raises(ValueError):
+        simplify_path(corner, -1.0)

@@ -58,6 +58,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as _dt
+import math
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -469,7 +470,9 @@ def _exemplar_examples(bank: ExemplarBank, model: Detector) -> dict[str, list[Tr
 
 def _with_head(examples: Sequence[TrainingExample], head: str | None) -> list[TrainingExample]:
     return [
-        TrainingExample(prepared=e.prepared, picks=e.picks, name=e.name, dataset=e.dataset, head=head)
+        TrainingExample(
+            prepared=e.prepared, picks=e.picks, name=e.name, dataset=e.dataset, head=head
+        )
         for e in examples
     ]
 
@@ -478,9 +481,7 @@ def _replicate(items: list[TrainingExample], times: int) -> list[TrainingExample
     return [item for _ in range(max(1, times)) for item in items]
 
 
-def _validate(
-    mode: str, datasets: Sequence[DatasetExamples], base_model: Detector | None
-) -> None:
+def _validate(mode: str, datasets: Sequence[DatasetExamples], base_model: Detector | None) -> None:
     if mode not in MODES:
         raise ValueError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
     if not datasets:
@@ -578,9 +579,12 @@ def train_model(
         examples = [e for d in datasets for e in _with_head(d.examples, d.name)]
         for name in names:
             if name not in model.heads:
-                model.add_head(name, init_from=GENERIC_HEAD if GENERIC_HEAD in model.heads else None)
+                model.add_head(
+                    name, init_from=GENERIC_HEAD if GENERIC_HEAD in model.heads else None
+                )
         if mode == "continual":
-            frozen = _frozen_copy(model if base_model is None else base_model)
+            assert base_model is not None
+            frozen = _frozen_copy(base_model)
             replay = _exemplar_examples(old_bank, model)
             replay = {k: v for k, v in replay.items() if k not in names}
             replay_items = [e for items in replay.values() for e in items]
@@ -591,6 +595,8 @@ def train_model(
                 n_new, n_old = len(examples), len(replay_items)
                 times_new = max(1, round((1 - share) * n_old * 10))
                 times_old = max(1, round(share * n_new * 10))
+                common = math.gcd(times_new, times_old)
+                times_new, times_old = times_new // common, times_old // common
                 examples = _replicate(examples, times_new) + _replicate(replay_items, times_old)
         tie_heads = [h for h in model.head_names if h != GENERIC_HEAD]
     else:  # fewshot
@@ -713,7 +719,9 @@ def _merge_metadata(
         info[dataset.name] = {
             "diameter_px": _dataset_diameter(dataset, model.config),
             "micrographs": len(dataset.examples),
-            "labels": int(sum(int((e.picks["kind"] != "negative").sum()) for e in dataset.examples)),
+            "labels": int(
+                sum(int((e.picks["kind"] != "negative").sum()) for e in dataset.examples)
+            ),
             "head": dataset.name if dataset.name in model.heads else model.default_head,
         }
     metadata["datasets"] = names

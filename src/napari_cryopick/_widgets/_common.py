@@ -72,7 +72,7 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
         if isinstance(kwargs.get(key), tuple):
             kwargs[key] = np.asarray(kwargs[key], dtype=float)
     name = kwargs.get("name")
-    existing = viewer.layers[name] if name in viewer.layers else None  # noqa: RUF019
+    existing = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401 (LayerList has no .get)
     if existing is not None and existing._type_string == layer_type:
         _update_layer(existing, data, kwargs)
         return existing

@@ -211,7 +211,7 @@ class AnnotateWidget(QWidget):
     def micrograph_layer(self) -> Any | None:
         """The micrograph layer chosen in the combo box."""
         name = self.micrograph_combo.currentText()
-        return self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: RUF019
+        return self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 (LayerList has no .get)
 
     def set_kind(self, kind: str) -> Any | None:
         """Switch the object kind (and select its layer)."""

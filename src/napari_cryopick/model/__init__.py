@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from napari_cryopick.model.bundled import bundled_model_path, load_bundled_model
 from napari_cryopick.model.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
@@ -73,7 +74,9 @@ __all__ = [
     "Detector",
     "DetectorConfig",
     "PreparedMicrograph",
+    "bundled_model_path",
     "diameter_from_angstrom",
+    "load_bundled_model",
     "load_checkpoint",
     "pad_to_multiple",
     "prepare_micrograph",

@@ -1,0 +1,135 @@
+"""Screenshots of the napari-cryopick widgets on a real micrograph, for docs/user-guide.md.
+
+Run under a (virtual) display from the repository root::
+
+    xvfb-run -a .venv/bin/python docs/scripts/screenshots.py [REAL_DATA_DIR]
+
+It copies one micrograph of ``empiar10028_ribosome`` to a temporary folder (so
+annotation sidecars never land in the shared data), clicks 40 of its labelled
+ribosomes, trains a small model in the Train widget's worker, picks, and
+evaluates against the labels, saving ``docs/images/gui_*.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ROOT / "docs" / "images"
+DATASET = "empiar10028_ribosome"
+NAME = "061_10028"
+
+
+def _wait(app, condition, timeout_s: float = 600.0) -> None:
+    end = time.monotonic() + timeout_s
+    while not condition():
+        app.processEvents()
+        time.sleep(0.02)
+        if time.monotonic() > end:
+            raise TimeoutError("gave up waiting")
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def _save(viewer, app, name: str) -> Path:
+    """Screenshot of the whole window, palette-quantised to stay small."""
+    from PIL import Image
+
+    for _ in range(10):
+        app.processEvents()
+    path = IMAGES / name
+    viewer.screenshot(str(path), canvas_only=False)
+    Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)
+    print(f"{path}: {path.stat().st_size // 1024} KB")
+    return path
+
+
+def _only(docks: dict, keep: str) -> None:
+    for name, dock in docks.items():
+        dock.setVisible(name == keep)
+
+
+def main(real_data: Path) -> None:
+    import napari
+    from napari.qt import get_qapp
+
+    work = Path(tempfile.mkdtemp(prefix="cryopick-shots-"))
+    os.environ["CRYOPICK_ANNOTATION_DIR"] = str(work / "user")
+    micrograph = work / f"{NAME}.png"
+    shutil.copy(real_data / DATASET / "micrographs" / f"{NAME}.png", micrograph)
+    truth_file = real_data / DATASET / "picks" / f"{NAME}.csv"
+    IMAGES.mkdir(parents=True, exist_ok=True)
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1280, 820)
+    app = get_qapp()
+    viewer.open(str(micrograph), plugin="napari-cryopick")
+    docks = {}
+
+    # --- Annotate: 40 clicked ribosomes, diameter 56 px ---
+    docks["annotate"], annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.diameter_spin.setValue(56.0)
+    annotate.dataset_edit.setText("ribosome")
+    annotate.dataset_edit.editingFinished.emit()
+    from napari_cryopick.picks import picks_to_napari
+
+    clicks = pd.read_csv(truth_file).head(40)
+    layer = annotate.set_kind("particle")
+    layer.add(picks_to_napari(clicks))
+    negatives = annotate.set_kind("negative")
+    negatives.add(np.array([[40.0, 980.0], [990.0, 30.0]]))
+    annotate.set_kind("particle")
+    _wait(app, lambda: annotate.last_saved is not None, 10)
+    _save(viewer, app, "gui_annotate.png")
+
+    # --- Train: a new model, in the background ---
+    docks["train"], train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    _only(docks, "train")
+    train.refresh_datasets()
+    train.steps_spin.setValue(int(os.environ.get("CRYOPICK_SHOT_STEPS", "300")))
+    train.batch_spin.setValue(4)
+    train.crop_spin.setValue(128)
+    train.diameter_spin.setValue(56.0)
+    train.preview_spin.setValue(100)
+    train.output_edit.setText(str(work / "ribosome.pt"))
+    train.start()
+    _wait(app, lambda: train.worker is None)
+    train.loss_plot.wait_idle()
+    _wait(app, lambda: True)
+    _save(viewer, app, "gui_train.png")
+
+    # --- Pick: threshold slider on the stored candidates ---
+    docks["pick"], pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    _only(docks, "pick")
+    viewer.layers[f"{NAME} particle"].visible = False
+    viewer.layers[f"{NAME} negative"].visible = False
+    pick.diameter_spin.setValue(56.0)
+    pick.pick_current()
+    _wait(app, lambda: pick.worker is None)
+    pick.set_threshold(0.3)
+    _save(viewer, app, "gui_pick.png")
+
+    # --- Evaluate against the labels ---
+    docks["evaluate"], evaluate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    _only(docks, "evaluate")
+    evaluate.diameter_spin.setValue(56.0)
+    evaluate.pred_combo.setCurrentText(f"{NAME} picks")
+    evaluate.load_truth(truth_file)
+    viewer.layers[f"{NAME} truth"].visible = False
+    evaluate.run()
+    _save(viewer, app, "gui_evaluate.png")
+    viewer.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/work/shared/data/real"))

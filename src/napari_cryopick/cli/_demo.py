@@ -1,0 +1,230 @@
+"""``cryopick demo``: pick a simulated micrograph with the bundled general model.
+
+No data and no training needed: a micrograph is simulated (seeded, with its
+truth), picked with the general model that ships inside the package, and the
+picks are written as a RELION STAR file next to a PNG of the micrograph with
+the picks drawn as circles. The summary compares the picks with the simulated
+truth. With a display (``DISPLAY`` or ``WAYLAND_DISPLAY`` set, napari
+importable) and without ``--no-viewer``, napari opens with the micrograph, the
+picks and the truth as layers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from napari_cryopick.cli import EXIT_OK, CLIError
+
+#: Particle diameter (pixels) of the demo micrograph.
+DEMO_DIAMETER_PX = 48.0
+#: Side (pixels) of the demo micrograph.
+DEMO_SIDE_PX = 768
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` sub-command."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="pick a simulated micrograph with the bundled general model (STAR + PNG)",
+        description=(
+            "Simulate a micrograph, pick it with the bundled general model and write "
+            "DIR/<name>.star, DIR/<name>_picks.png and DIR/<name>.mrc. Opens napari "
+            "with the layers when a display is available."
+        ),
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("cryopick-demo"),
+        metavar="DIR",
+        help="output folder (default ./cryopick-demo)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="score threshold in [0, 1] (default: picking's default)",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint to pick with (default: the bundled general model)",
+    )
+    parser.add_argument("--no-viewer", action="store_true", help="never open napari")
+    parser.set_defaults(func=run)
+
+
+def simulate_demo_micrograph(seed: int = 0):
+    """The demo micrograph: two particle shapes, a carbon edge and ice contamination.
+
+    Returns
+    -------
+    napari_cryopick.simulate.SyntheticMicrograph
+    """
+    from napari_cryopick.simulate import SimulationConfig, simulate_micrograph
+
+    config = SimulationConfig(
+        shape=(DEMO_SIDE_PX, DEMO_SIDE_PX),
+        pixel_size=1.5,
+        shapes=("ellipsoid", "dumbbell"),
+        diameter_px=DEMO_DIAMETER_PX,
+        n_particles=70,
+        snr=0.1,
+        defocus_um=1.5,
+        carbon=1.0,
+        n_contaminations=1,
+        contamination_radius_px=(30.0, 50.0),
+    )
+    return simulate_micrograph(config, seed=seed, name=f"demo_seed{seed}")
+
+
+def display_available() -> bool:
+    """Whether a GUI can open here: a display is set and napari is importable."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("napari") is not None
+
+
+def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
+    """PNG of ``image`` (contrast-stretched) with each pick drawn as a circle of its diameter.
+
+    Parameters
+    ----------
+    image
+        Micrograph ``(rows, cols)``.
+    picks
+        Pick table (project convention, original pixels).
+    path
+        PNG to write (written to a temporary name first, then moved).
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    from napari_cryopick.preprocess import lowpass, to_uint8
+
+    rows, cols = image.shape
+    diameters = picks["diameter"].to_numpy(float) if len(picks) else np.array([])
+    median = float(np.nanmedian(diameters)) if np.isfinite(diameters).any() else 20.0
+    shown = to_uint8(lowpass(np.asarray(image, np.float32), max(2.0, median / 8)))
+    figure = Figure(figsize=(8, 8 * rows / cols), dpi=100)
+    axes = figure.add_axes((0, 0, 1, 0.95 if title else 1))
+    axes.imshow(shown, cmap="gray", interpolation="bilinear")
+    for x, y, diameter in zip(picks["x"], picks["y"], diameters):
+        radius = (diameter if np.isfinite(diameter) else median) / 2
+        axes.add_patch(Circle((x, y), radius, fill=False, edgecolor="#00e676", linewidth=1.2))
+    axes.set_xlim(-0.5, cols - 0.5)
+    axes.set_ylim(rows - 0.5, -0.5)
+    axes.set_axis_off()
+    if title:
+        figure.suptitle(title, fontsize=11)
+    part = path.with_name(f".{path.name}.part")
+    figure.savefig(part, format="png")
+    os.replace(part, path)
+    return path
+
+
+def _open_viewer(simulated: Any, result: Any, selected: Any) -> None:
+    import napari
+
+    from napari_cryopick.io.micrographs import Micrograph
+    from napari_cryopick.layers import micrograph_layer, picks_layer
+    from napari_cryopick.result_layers import heatmap_layer
+
+    name = str(simulated.picks["micrograph"].iloc[0]) if len(simulated.picks) else "demo"
+    micrograph = Micrograph(data=simulated.image, pixel_size=simulated.pixel_size, name=name)
+    truth = simulated.picks[simulated.picks["kind"] == "particle"]
+    viewer = napari.Viewer(title="napari-cryopick demo")
+    layers = [
+        micrograph_layer(micrograph, name=name),
+        heatmap_layer(
+            result.heatmap,
+            result.heatmap_scale,
+            name=f"{name} heatmap",
+            translate=result.heatmap_translate,
+        ),
+        picks_layer(truth, name=f"{name} truth"),
+        picks_layer(selected, name=f"{name} picks"),
+    ]
+    for data, kwargs, layer_type in layers:
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    viewer.layers[f"{name} heatmap"].visible = False
+    viewer.layers[f"{name} truth"].visible = False
+    napari.run()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cryopick demo``; returns the exit code."""
+    from napari_cryopick.evaluate import match_picks
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.model import bundled_model_path, load_checkpoint
+    from napari_cryopick.pick import PickConfig, apply_threshold, pick_micrograph
+
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
+    model_path = args.model if args.model is not None else bundled_model_path()
+    model, _metadata = load_checkpoint(model_path)
+    config = PickConfig(device="cpu")
+    if args.threshold is not None:
+        config = PickConfig(device="cpu", threshold=args.threshold)
+
+    start = time.perf_counter()
+    simulated = simulate_demo_micrograph(args.seed)
+    name = f"demo_seed{args.seed}"
+    result = pick_micrograph(
+        model, simulated.image, diameter_px=DEMO_DIAMETER_PX, config=config, micrograph_name=name
+    )
+    selected = apply_threshold(result.picks, config.threshold)
+    elapsed = time.perf_counter() - start
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    star_path = write_picks(selected, out / f"{name}.star", "star")
+    mrc_path = write_mrc(out / f"{name}.mrc", simulated.image, simulated.pixel_size)
+    truth = simulated.picks[simulated.picks["kind"] != "vesicle"]
+    n_truth = int((truth["kind"] == "particle").sum())
+    match = match_picks(selected, truth, iou=0.5)
+    precision = match.n_matched / match.n_pred if match.n_pred else float("nan")
+    recall = match.n_matched / n_truth if n_truth else float("nan")
+    png_path = save_picks_figure(
+        simulated.image,
+        selected,
+        out / f"{name}_picks.png",
+        title=f"{name}: {len(selected)} picks (threshold {config.threshold:g}), "
+        f"precision {precision:.2f}, recall {recall:.2f}",
+    )
+    print(f"model: {model_path}")
+    print(
+        f"picked {len(selected)} particles in {name} ({DEMO_SIDE_PX} x {DEMO_SIDE_PX} px, "
+        f"diameter {DEMO_DIAMETER_PX:g} px, threshold {config.threshold:g}) in {elapsed:.1f} s"
+    )
+    print(
+        f"against the simulated truth ({n_truth} particles, IoU >= 0.5): "
+        f"precision {precision:.2f}, recall {recall:.2f}"
+    )
+    print(f"wrote {star_path}, {png_path} and {mrc_path}")
+    print(f"pick it yourself: cryopick pick {mrc_path} --diameter {DEMO_DIAMETER_PX:g}")
+    if not args.no_viewer and display_available():
+        _open_viewer(simulated, result, selected)
+    elif not args.no_viewer:
+        print("no display (DISPLAY unset or napari missing): not opening napari")
+    return EXIT_OK

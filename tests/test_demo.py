@@ -1,0 +1,88 @@
+"""``cryopick demo``: simulated micrograph picked with the bundled model -> STAR + PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from napari_cryopick import cli
+from napari_cryopick.cli import _demo
+
+
+def test_demo_writes_star_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from napari_cryopick.io.pickfiles import read_picks
+
+    out = tmp_path / "demo"
+    code = cli.main(["demo", "--no-viewer", "--out", str(out), "--seed", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    star = out / "demo_seed1.star"
+    png = out / "demo_seed1_picks.png"
+    assert star.is_file() and png.is_file() and (out / "demo_seed1.mrc").is_file()
+
+    picks = read_picks(star)
+    assert len(picks) > 0
+    assert f"picked {len(picks)} particles" in captured.out
+    assert picks["x"].between(0, _demo.DEMO_SIDE_PX - 1).all()
+    assert picks["y"].between(0, _demo.DEMO_SIDE_PX - 1).all()
+
+    image = iio.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    # circles are drawn in green over a grey micrograph
+    rgb = image[..., :3].astype(int)
+    green = (rgb[..., 1] > 180) & (rgb[..., 0] < 100) & (rgb[..., 2] < 160)
+    assert green.sum() > 100
+
+    # the summary compares with the simulated truth
+    assert "precision" in captured.out and "recall" in captured.out
+    recall = float(captured.out.split("recall ")[1].split()[0].rstrip(","))
+    assert recall > 0.5
+
+
+def test_demo_is_deterministic_given_the_seed(tmp_path: Path) -> None:
+    first = _demo.simulate_demo_micrograph(seed=2)
+    second = _demo.simulate_demo_micrograph(seed=2)
+    third = _demo.simulate_demo_micrograph(seed=3)
+    assert np.array_equal(first.image, second.image)
+    assert not np.array_equal(first.image, third.image)
+
+
+def test_demo_without_display_does_not_open_napari(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert not _demo.display_available()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("napari must not open without a display")
+
+    monkeypatch.setattr(_demo, "_open_viewer", fail)
+    code = cli.main(["demo", "--out", str(tmp_path / "d")])
+    assert code == 0
+    assert "no display" in capsys.readouterr().out
+
+
+def test_demo_opens_the_viewer_when_a_display_is_available(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    monkeypatch.setattr(_demo, "display_available", lambda: True)
+    monkeypatch.setattr(_demo, "_open_viewer", lambda *args: calls.append(args))
+    assert cli.main(["demo", "--out", str(tmp_path / "d")]) == 0
+    assert len(calls) == 1
+    simulated, result, selected = calls[0]
+    assert len(selected) > 0
+    assert result.heatmap.ndim == 2
+    calls.clear()
+    assert cli.main(["demo", "--no-viewer", "--out", str(tmp_path / "d")]) == 0
+    assert calls == []
+
+
+def test_demo_rejects_a_bad_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["demo", "--no-viewer", "--threshold", "2", "--out", str(tmp_path)])
+    assert code == cli.EXIT_BAD_INPUT
+    assert "--threshold" in capsys.readouterr().err
