@@ -193,6 +193,7 @@ def test_cli_train_writes_loadable_checkpoint(tmp_path, capsys):
     args = ["train", "--micrographs", str(mics), "--picks", str(picks), "--diameter", "20"]
     args += ["--negatives", str(negatives), "--out", str(out), "--steps", "3"]
     args += ["--batch-size", "2", "--crop-size", "64", "--device", "cpu", "--dataset", "toy"]
+    args += ["--threads", "1"]
     assert main(args) == 0
     model, metadata = load_checkpoint(out)
     assert model.head_names == ("generic",)

@@ -48,7 +48,7 @@ def _save(viewer, app, name: str) -> Path:
         app.processEvents()
     path = IMAGES / name
     viewer.screenshot(str(path), canvas_only=False)
-    Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)
+    Image.open(path).convert("RGB").quantize(colors=64).save(path, optimize=True)
     print(f"{path}: {path.stat().st_size // 1024} KB")
     return path
 
@@ -70,7 +70,7 @@ def main(real_data: Path) -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
 
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1280, 820)
+    viewer.window._qt_window.resize(1200, 780)
     app = get_qapp()
     viewer.open(str(micrograph), plugin="napari-cryopick")
     docks = {}
@@ -95,11 +95,11 @@ def main(real_data: Path) -> None:
     docks["train"], train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
     _only(docks, "train")
     train.refresh_datasets()
-    train.steps_spin.setValue(int(os.environ.get("CRYOPICK_SHOT_STEPS", "300")))
-    train.batch_spin.setValue(4)
-    train.crop_spin.setValue(128)
+    train.steps_spin.setValue(int(os.environ.get("CRYOPICK_SHOT_STEPS", "120")))
+    train.batch_spin.setValue(2)
+    train.crop_spin.setValue(96)
     train.diameter_spin.setValue(56.0)
-    train.preview_spin.setValue(100)
+    train.preview_spin.setValue(60)
     train.output_edit.setText(str(work / "ribosome.pt"))
     train.start()
     _wait(app, lambda: train.worker is None)

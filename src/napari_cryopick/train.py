@@ -96,6 +96,11 @@ class TrainConfig:
     preview_interval
         Attach the predicted heatmap of the first crop to the event every this
         many steps (0: never).
+    time_limit_s
+        Wall-clock budget in seconds (None: none). Training ends after the
+        step that reaches it, and the learning-rate schedule follows whichever
+        of steps and time is further along, so a slow (shared) CPU still gets
+        the full warm-up + cosine decay within the budget.
     """
 
     steps: int = 1500
@@ -122,6 +127,7 @@ class TrainConfig:
     device: str = "auto"
     log_interval: int = 1
     preview_interval: int = 0
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -130,6 +136,8 @@ class TrainConfig:
             raise ValueError(f"crop_size must be >= 16, got {self.crop_size}")
         if not 0.0 <= self.reduce_penalty_above <= self.pseudo_label_threshold <= 1.0:
             raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ValueError(f"time_limit_s must be > 0 or None, got {self.time_limit_s}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types, for checkpoint metadata."""
@@ -419,10 +427,16 @@ def sample_batch(
     return image, targets, names, datasets
 
 
-def _learning_rate(step: int, config: TrainConfig) -> float:
+def _learning_rate(step: int, config: TrainConfig, time_fraction: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 5 % of ``lr``.
+
+    ``time_fraction`` (elapsed / ``time_limit_s``) moves the decay on when the
+    time budget runs out before the steps do.
+    """
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    progress = max(progress, time_fraction)
     return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
@@ -503,8 +517,10 @@ def train_detector(
     start = time.perf_counter()
     completed = False
     try:
+        limit = train_config.time_limit_s
         for step in range(train_config.steps):
-            lr = _learning_rate(step, train_config)
+            elapsed = time.perf_counter() - start
+            lr = _learning_rate(step, train_config, elapsed / limit if limit else 0.0)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             head_name = heads[int(rng.choice(len(heads), p=head_weights))]
@@ -541,7 +557,12 @@ def train_detector(
             values = {key: float(value.detach()) for key, value in losses.items()}
             elapsed = time.perf_counter() - start
             history.append({"step": done, "lr": lr, "head": head_name, **values})
-            if done % max(1, train_config.log_interval) == 0 or done == train_config.steps:
+            out_of_time = limit is not None and elapsed >= limit
+            if (
+                done % max(1, train_config.log_interval) == 0
+                or done == train_config.steps
+                or out_of_time
+            ):
                 preview = None
                 if train_config.preview_interval and done % train_config.preview_interval == 0:
                     preview = torch.sigmoid(outputs["heatmap"][0, 0].detach()).cpu().numpy()
@@ -551,9 +572,11 @@ def train_detector(
                     losses=values,
                     lr=lr,
                     elapsed_s=elapsed,
-                    phase="done" if done == train_config.steps else "train",
+                    phase="done" if done == train_config.steps or out_of_time else "train",
                     preview=preview,
                 )
+            if out_of_time:
+                break
         completed = True
     finally:
         # Runs on normal end and on close() (GeneratorExit) alike.

@@ -113,6 +113,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="every particle is labelled: no sparse-label handling",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy machine",
+    )
     parser.set_defaults(func=run)
 
 
@@ -214,6 +220,12 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.batch_size < 1 or args.crop_size < 16:
         raise CLIError("--steps and --batch-size must be >= 1 and --crop-size >= 16")
     resolve_device(args.device)  # fail early on a bad device
+    if args.threads < 0:
+        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.out.is_dir():
         raise CLIError(f"{args.out}: is a folder; give the checkpoint file name")
     pick_suffixes = tuple(sorted({s for m in FORMATS.values() for s in m.SUFFIXES}))
