@@ -31,7 +31,7 @@ from napari_cryopick._progress import drive
 from napari_cryopick.fibers import fiber_metrics
 from napari_cryopick.model import DetectorConfig, load_checkpoint, save_checkpoint
 from napari_cryopick.pick import PickConfig
-from napari_cryopick.shapes import fiber_training_picks, pick_fibers
+from napari_cryopick.shapes import fiber_training_picks, pick_fibers, trace_fiber_candidates
 from napari_cryopick.simulate import SimulationConfig, simulate_micrograph
 from napari_cryopick.train import TrainConfig, build_examples, train_detector
 
@@ -80,7 +80,9 @@ def main() -> None:
     parser.add_argument("--train-micrographs", type=int, default=8)
     parser.add_argument("--test-per-case", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.3)
-    parser.add_argument("--max-angle", type=float, default=30.0)
+    parser.add_argument(
+        "--max-angle", type=float, nargs="+", default=[30.0, 45.0], help="traced at each"
+    )
     parser.add_argument("--save-model", type=Path, default=None, help="write the trained model")
     parser.add_argument("--load-model", type=Path, default=None, help="skip training")
     args = parser.parse_args()
@@ -126,8 +128,10 @@ def main() -> None:
     pick_config = PickConfig(threshold=args.threshold, tile_size=512, overlap=64)
     rows = []
     for name, snr, make in cases:
-        totals = {"n_true": 0, "n_recovered": 0, "n_traced": 0, "n_false": 0}
-        distances = []
+        per_angle = {
+            angle: {"n_true": 0, "n_recovered": 0, "n_traced": 0, "n_false": 0, "d": []}
+            for angle in args.max_angle
+        }
         for k in range(args.test_per_case):
             micrograph = make(5000 + 17 * k + int(snr * 10))
             fibers = pick_fibers(
@@ -135,37 +139,55 @@ def main() -> None:
                 micrograph.image,
                 diameter_px=WIDTH_PX,
                 config=pick_config,
-                max_angle_deg=args.max_angle,
+                max_angle_deg=args.max_angle[0],
             )
-            metrics = fiber_metrics(fibers.paths, micrograph.fibers, tolerance_px=WIDTH_PX / 2)
-            for key in totals:
-                totals[key] += metrics[key]
-            if np.isfinite(metrics["mean_distance_px"]):
-                distances.append((metrics["mean_distance_px"], metrics["n_traced"]))
-        weight = sum(n for _, n in distances)
-        row = {
-            "case": name,
-            "snr": snr,
-            "micrographs": args.test_per_case,
-            **totals,
-            "recovered_fraction": totals["n_recovered"] / max(totals["n_true"], 1),
-            "mean_distance_px": (
-                float(sum(d * n for d, n in distances) / weight) if weight else float("nan")
-            ),
-            "false_paths_per_micrograph": totals["n_false"] / args.test_per_case,
-        }
-        rows.append(row)
-        print(
-            f"{name:9s} snr={snr:<4} recovered {row['recovered_fraction']:.2f} "
-            f"({totals['n_recovered']}/{totals['n_true']}), distance "
-            f"{row['mean_distance_px']:.2f} px, false/mic {row['false_paths_per_micrograph']:.2f}"
-        )
+            for angle, totals in per_angle.items():
+                paths, _ = trace_fiber_candidates(
+                    fibers.candidates,
+                    threshold=args.threshold,
+                    link_radius_px=fibers.link_radius_px,
+                    max_angle_deg=angle,
+                )
+                metrics = fiber_metrics(paths, micrograph.fibers, tolerance_px=WIDTH_PX / 2)
+                for key in ("n_true", "n_recovered", "n_traced", "n_false"):
+                    totals[key] += metrics[key]
+                if np.isfinite(metrics["mean_distance_px"]):
+                    totals["d"].append((metrics["mean_distance_px"], metrics["n_traced"]))
+        for angle, totals in per_angle.items():
+            distances = totals.pop("d")
+            weight = sum(n for _, n in distances)
+            row = {
+                "case": name,
+                "snr": snr,
+                "max_angle_deg": angle,
+                "micrographs": args.test_per_case,
+                **totals,
+                "recovered_fraction": totals["n_recovered"] / max(totals["n_true"], 1),
+                "mean_distance_px": (
+                    float(sum(d * n for d, n in distances) / weight) if weight else float("nan")
+                ),
+                "false_paths_per_micrograph": totals["n_false"] / args.test_per_case,
+            }
+            rows.append(row)
+            print(
+                f"{name:9s} snr={snr:<4} angle={angle:g} recovered "
+                f"{row['recovered_fraction']:.2f} ({totals['n_recovered']}/{totals['n_true']}), "
+                f"distance {row['mean_distance_px']:.2f} px, "
+                f"false/mic {row['false_paths_per_micrograph']:.2f}"
+            )
     elapsed = time.perf_counter() - t0
     command = (
         "benchmarks/bench_fibers.py "
         f"--steps {args.steps} --train-micrographs {args.train_micrographs} "
         f"--test-per-case {args.test_per_case} --threshold {args.threshold} "
-        f"--max-angle {args.max_angle}"
+        f"--max-angle {' '.join(f'{a:g}' for a in args.max_angle)}"
+        + (f" --load-model {args.load_model}" if args.load_model else "")
+    )
+    trained = (
+        f"{args.steps} steps ({t_train:.0f} s)"
+        if args.load_model is None
+        else f"{args.steps} steps, model loaded from `{args.load_model}` (written by an earlier "
+        "run of this script with the same settings and `--save-model`)"
     )
     report = {
         "command": command,
@@ -193,21 +215,25 @@ def main() -> None:
         f"- Training: {args.train_micrographs} synthetic {SHAPE[0]}x{SHAPE[1]} micrographs "
         f"(2-4 fibers of width {WIDTH_PX:g} px, curvature 0/0.5/1, SNR 0.3/1/3, 20 particles "
         f"as distractors); the true centre lines are the drawn paths, turned into points every "
-        f"{WIDTH_PX / 2:g} px; {args.steps} steps ({t_train:.0f} s).",
-        f"- Picking: threshold {args.threshold}, link radius {100.0 * SHAPE[1] / 1024:g} px "
-        f"(EPicker's 100 px at 1024 px), max angle {args.max_angle:g} deg, 5-point smoothing.",
+        f"{WIDTH_PX / 2:g} px; {trained}.",
+        f"- Picking: `pick_fibers` (points on the fiber heatmap's crest, 0.35 widths apart), "
+        f"threshold {args.threshold}, link radius {100.0 * SHAPE[1] / 1024:g} px "
+        f"(EPicker's 100 px at 1024 px), max angle "
+        f"{' and '.join(f'{a:g}' for a in args.max_angle)} deg (EPicker's default: 30), "
+        "5-point smoothing.",
         f"- Metrics (`fiber_metrics`, tolerance {WIDTH_PX / 2:g} px = half the width): a true "
         "fiber is recovered when one traced path covers >= 80% of it; distance = mean distance "
         "of traced points to the nearest true centre line; a false path has < 50% of its "
         "points within tolerance of any true line.",
         "",
-        "| case | SNR | micrographs | true fibers | recovered as one path | recovered fraction "
-        "| mean distance (px) | traced paths | false paths / micrograph |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | SNR | max angle | micrographs | true fibers | recovered as one path "
+        "| recovered fraction | mean distance (px) | traced paths | false paths / micrograph |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['case']} | {row['snr']:g} | {row['micrographs']} | {row['n_true']} "
+            f"| {row['case']} | {row['snr']:g} | {row['max_angle_deg']:g} "
+            f"| {row['micrographs']} | {row['n_true']} "
             f"| {row['n_recovered']} | {row['recovered_fraction']:.2f} "
             f"| {row['mean_distance_px']:.2f} | {row['n_traced']} "
             f"| {row['false_paths_per_micrograph']:.2f} |"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from napari.utils.key_bindings import coerce_keybinding
 
+from napari_cryopick._widgets._common import layer_type
 from napari_cryopick.annotations import load_annotations
 from napari_cryopick.picks import make_picks, picks_to_napari
 
@@ -40,7 +41,7 @@ def test_kinds_get_styled_layers(annotate):
     assert particles.name == "061_10028 particle"
     assert particles.mode == "add"
     assert particles.current_size == pytest.approx(56.0)
-    for kind, layer_type, mode in (
+    for kind, expected_type, mode in (
         ("vesicle", "shapes", "add_ellipse"),
         ("fiber", "shapes", "add_path"),
         ("negative", "points", "add"),
@@ -48,7 +49,7 @@ def test_kinds_get_styled_layers(annotate):
         widget.set_kind(kind)
         layer = viewer.layers.selection.active
         assert layer.name == f"061_10028 {kind}"
-        assert layer._type_string == layer_type
+        assert layer_type(layer) == expected_type
         assert layer.mode == mode
     # re-selecting a kind reuses its layer
     widget.set_kind("particle")

@@ -59,10 +59,15 @@ def _only(docks: dict, keep: str) -> None:
 
 
 def main(real_data: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="cryopick-shots-"))
+    # napari saves its settings: point it at a throw-away file before importing it
+    os.environ["NAPARI_CONFIG"] = str(work / "napari_settings.yaml")
     import napari
     from napari.qt import get_qapp
+    from napari.settings import get_settings
 
-    work = Path(tempfile.mkdtemp(prefix="cryopick-shots-"))
+    get_settings().application.gui_notification_level = "none"  # no toasts in the pictures
+
     os.environ["CRYOPICK_ANNOTATION_DIR"] = str(work / "user")
     micrograph = work / f"{NAME}.png"
     shutil.copy(real_data / DATASET / "micrographs" / f"{NAME}.png", micrograph)
@@ -76,7 +81,9 @@ def main(real_data: Path) -> None:
     docks = {}
 
     # --- Annotate: 40 clicked ribosomes, diameter 56 px ---
-    docks["annotate"], annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    docks["annotate"], annotate = viewer.window.add_plugin_dock_widget(
+        "napari-cryopick", "Annotate"
+    )
     annotate.diameter_spin.setValue(56.0)
     annotate.dataset_edit.setText("ribosome")
     annotate.dataset_edit.editingFinished.emit()
@@ -87,7 +94,7 @@ def main(real_data: Path) -> None:
     layer.add(picks_to_napari(clicks))
     negatives = annotate.set_kind("negative")
     negatives.add(np.array([[40.0, 980.0], [990.0, 30.0]]))
-    annotate.set_kind("particle")
+    annotate.set_kind("particle").selected_data = set()
     _wait(app, lambda: annotate.last_saved is not None, 10)
     _save(viewer, app, "gui_annotate.png")
 
@@ -119,8 +126,11 @@ def main(real_data: Path) -> None:
     _save(viewer, app, "gui_pick.png")
 
     # --- Evaluate against the labels ---
-    docks["evaluate"], evaluate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    docks["evaluate"], evaluate = viewer.window.add_plugin_dock_widget(
+        "napari-cryopick", "Evaluate"
+    )
     _only(docks, "evaluate")
+    pick.set_threshold(0.05)  # evaluate the whole score range, not only the shown picks
     evaluate.diameter_spin.setValue(56.0)
     evaluate.pred_combo.setCurrentText(f"{NAME} picks")
     evaluate.load_truth(truth_file)

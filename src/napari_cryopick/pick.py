@@ -130,6 +130,10 @@ class PickConfig:
     kinds
         Heatmap kinds to decode (e.g. ``("vesicle",)``); ``None``: all of
         the model's kinds.
+    ridge
+        Candidates are all heatmap cells (not only local maxima), thinned by
+        the greedy ``min_distance`` suppression: evenly spaced points along a
+        flat ridge, e.g. a fiber, where local maxima are few and far apart.
     """
 
     threshold: float = 0.3
@@ -147,6 +151,7 @@ class PickConfig:
     device: str = "auto"
     score_floor: float = 0.05
     kinds: tuple[str, ...] | None = None
+    ridge: bool = False
 
     def __post_init__(self) -> None:
         if self.kinds is not None:
@@ -524,6 +529,7 @@ def find_peaks(
     min_distance_cells: float,
     threshold: float,
     top_k: int | None = None,
+    ridge: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local maxima of a heatmap, at least ``min_distance_cells`` apart.
 
@@ -544,6 +550,10 @@ def find_peaks(
         Minimum score.
     top_k
         Keep at most this many (highest scores).
+    ridge
+        Every cell ``>= threshold`` is a candidate (no local-maximum test);
+        the greedy suppression alone spaces them ``min_distance_cells`` apart,
+        best first, so a ridge yields points all along its crest.
 
     Returns
     -------
@@ -555,7 +565,10 @@ def find_peaks(
     local_max = ndimage.maximum_filter(
         heatmap_2d, size=2 * radius + 1, mode="constant", cval=-np.inf
     )
-    rows, cols = np.nonzero((heatmap_2d >= local_max) & (heatmap_2d >= threshold))
+    candidate = heatmap_2d >= threshold
+    if not ridge:
+        candidate &= heatmap_2d >= local_max
+    rows, cols = np.nonzero(candidate)
     scores = heatmap_2d[rows, cols]
     order = np.lexsort((cols, rows, -scores))
     rows, cols, scores = rows[order], cols[order], scores[order]
@@ -602,6 +615,7 @@ def decode_picks(
     kind: str = "particle",
     diameter_px: float | None = None,
     micrograph: str = "",
+    ridge: bool = False,
 ) -> pd.DataFrame:
     """Picks of one heatmap channel, in prepared pixels.
 
@@ -621,6 +635,8 @@ def decode_picks(
         Diameter (prepared pixels) used when ``maps`` has no ``"diameter"``.
     micrograph
         Micrograph name written in the table.
+    ridge
+        See :func:`find_peaks`.
 
     Returns
     -------
@@ -630,7 +646,7 @@ def decode_picks(
     heat = maps["heatmap"]
     heat = heat[kind_index] if heat.ndim == 3 else heat
     rows, cols, scores = find_peaks(
-        heat, min_distance_cells=min_distance_cells, threshold=threshold, top_k=top_k
+        heat, min_distance_cells=min_distance_cells, threshold=threshold, top_k=top_k, ridge=ridge
     )
     offset = maps["offset"]
     x = _cells_to_pixels(cols.astype(np.float64), offset[0][rows, cols].astype(np.float64), stride)
@@ -801,6 +817,7 @@ def pick_micrograph(
             kind=kind,
             diameter_px=prep_diameter,
             micrograph=micrograph_name,
+            ridge=config.ridge,
         )
         if config.reject_std and len(table):
             keep = local_std_filter(

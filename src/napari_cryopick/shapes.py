@@ -344,7 +344,8 @@ def pick_fibers(
     max_angle_deg: float = 30.0,
     min_points: int = 3,
     smooth: bool | int = True,
-    min_distance: float = 0.5,
+    min_distance: float = 0.35,
+    ridge: bool = True,
 ) -> FiberPickResult:
     """Pick fibers: detect points along fibers, then trace them into paths (EPicker).
 
@@ -375,13 +376,19 @@ def pick_fibers(
     min_distance
         Minimum distance between detected points, in fiber widths (smaller
         than for particles: points lie along a continuous ridge).
+    ridge
+        Take points anywhere on the fiber heatmap's crest, spaced
+        ``min_distance`` apart (:func:`napari_cryopick.pick.find_peaks` with
+        ``ridge=True``), instead of local maxima only: a fiber's heatmap is a
+        flat ridge whose local maxima are few and far apart, which breaks
+        paths.
 
     Returns
     -------
     FiberPickResult
     """
     _require_kind(model, "fiber")
-    config = _kind_config(config, "fiber", min_distance=min_distance)
+    config = _kind_config(config, "fiber", min_distance=min_distance, ridge=ridge)
     image = np.asarray(image)
     result = pick_micrograph(
         model, image, diameter_px=diameter_px, config=config, micrograph_name=micrograph_name

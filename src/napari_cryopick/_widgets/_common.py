@@ -65,7 +65,7 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
         The added or updated layer.
     """
     data, kwargs = layer_data[0], dict(layer_data[1]) if len(layer_data) > 1 else {}
-    layer_type = layer_data[2] if len(layer_data) > 2 else "image"
+    type_name = layer_data[2] if len(layer_data) > 2 else "image"
     kwargs = dict(kwargs)
     for key in ("face_color", "border_color", "edge_color"):
         # napari reads a tuple colour as a property name; an RGBA array is unambiguous
@@ -73,12 +73,17 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
             kwargs[key] = np.asarray(kwargs[key], dtype=float)
     name = kwargs.get("name")
     existing = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401 (LayerList has no .get)
-    if existing is not None and existing._type_string == layer_type:
+    if existing is not None and layer_type(existing) == type_name:
         _update_layer(existing, data, kwargs)
         return existing
     if existing is not None:
         viewer.layers.remove(existing)
-    return getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    return getattr(viewer, f"add_{type_name}")(data, **kwargs)
+
+
+def layer_type(layer: Any) -> str:
+    """``"image"``, ``"points"``, ``"shapes"``, ... (napari's private ``_type_string`` warns)."""
+    return type(layer).__name__.lower()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -91,7 +96,7 @@ def _same(a: Any, b: Any) -> bool:
 def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
     """Replace a layer's data; touch other properties only where they change (each refreshes)."""
     kwargs.pop("name", None)
-    kind = layer._type_string
+    kind = layer_type(layer)
     if kind == "shapes":
         shape_type = kwargs.pop("shape_type", "rectangle")
         features = kwargs.pop("features", None)
@@ -156,7 +161,7 @@ def micrograph_name(layer: Any) -> str:
 def is_micrograph_layer(layer: Any) -> bool:
     """An image layer that is a micrograph (not a heatmap or other result)."""
     return (
-        layer._type_string == "image"
+        layer_type(layer) == "image"
         and layer.metadata.get(ROLE_KEY) != "heatmap"
         and getattr(layer, "ndim", 2) == 2
         and not getattr(layer, "rgb", False)
@@ -179,7 +184,7 @@ def current_micrograph_layer(viewer: Any) -> Any | None:
 
 def points_layers(viewer: Any) -> list[Any]:
     """Points layers of ``viewer``."""
-    return [layer for layer in viewer.layers if layer._type_string == "points"]
+    return [layer for layer in viewer.layers if layer_type(layer) == "points"]
 
 
 def register_widget(viewer: Any, key: str, widget: Any) -> None:

@@ -50,6 +50,7 @@ from napari_cryopick.result_layers import (
 
 from ._common import (
     layer_path,
+    layer_type,
     micrograph_layers,
     micrograph_name,
     populate_layer_combo,
@@ -100,7 +101,7 @@ def annotation_layer_data(
 def layer_to_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
     """The objects an annotation (or pick) layer holds, as a pick table."""
     kind = layer.metadata.get("kind", "particle")
-    if layer._type_string == "points":
+    if layer_type(layer) == "points":
         x, y = napari_to_xy(layer.data)
         size = np.asarray(layer.size, dtype=float)
         diameter = np.broadcast_to(size, x.shape).copy() if x.size else None
@@ -235,10 +236,10 @@ class AnnotateWidget(QWidget):
     def _add_annotation_layer(self, mlayer: Any, kind: str, table: pd.DataFrame) -> Any:
         name = micrograph_name(mlayer)
         diameter = mlayer.metadata.get(DIAMETER_KEY, self.diameter_spin.value())
-        data, kwargs, layer_type = annotation_layer_data(table, name, kind, diameter)
+        data, kwargs, type_name = annotation_layer_data(table, name, kind, diameter)
         selection = list(self.viewer.layers.selection)
-        layer = getattr(self.viewer, f"add_{layer_type}")(data, **kwargs)
-        if layer_type == "points":
+        layer = getattr(self.viewer, f"add_{type_name}")(data, **kwargs)
+        if type_name == "points":
             layer.current_size = diameter * (0.5 if kind == "negative" else 1.0)
         layer.events.data.connect(lambda _event, key=mlayer.name: self.schedule_save(key))
         self.viewer.layers.selection.update(selection)

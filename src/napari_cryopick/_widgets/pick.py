@@ -72,13 +72,13 @@ def show_candidates(
 
     table = apply_threshold(candidates, threshold)
     particles = table[~table["kind"].isin(["vesicle", "fiber"])].reset_index(drop=True)
-    data, kwargs, layer_type = picks_layer(particles, _picks_layer_name(micrograph))
+    data, kwargs, type_name = picks_layer(particles, _picks_layer_name(micrograph))
     kwargs["metadata"] = {
         **kwargs.get("metadata", {}),
         ROLE_KEY: "result",
         "micrograph": micrograph,
     }
-    layer = update_or_add_layer(viewer, (data, kwargs, layer_type))
+    layer = update_or_add_layer(viewer, (data, kwargs, type_name))
     if (candidates["kind"] == "vesicle").any():
         vesicles = table[table["kind"] == "vesicle"].reset_index(drop=True)
         update_or_add_layer(

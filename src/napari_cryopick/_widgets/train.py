@@ -47,6 +47,7 @@ from napari_cryopick.annotations import (
     AnnotationError,
     Annotations,
     dataset_summary,
+    group_by_dataset,
     list_annotated,
     load_annotations,
     user_annotation_dir,
@@ -72,6 +73,7 @@ MODES = {
     "finetune": "Fine-tune current model",
     "continual": "Continual (keep old data sets)",
     "fewshot": "Few-shot head (per data set)",
+    "joint": "Joint (all data sets, one head each)",
 }
 TRAIN_KINDS = ("particle", "negative")
 
@@ -80,7 +82,7 @@ TRAIN_KINDS = ("particle", "negative")
 class TrainingJob:
     """Everything the worker needs, gathered in the GUI thread."""
 
-    annotations: list[Annotations]
+    annotations: list[Annotations]  # particles + negatives of each micrograph
     images: dict[str, np.ndarray]  # micrograph path -> image of open micrographs
     mode: str
     dataset: str
@@ -94,6 +96,7 @@ class TrainingJob:
     preview_every: int
     preview_image: np.ndarray | None = None
     preview_name: str = ""
+    base_metadata: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
 
 
@@ -134,18 +137,15 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
     return items
 
 
-def _head_parameters(head: str):
-    def parameters(model):
-        return model.heads[head].parameters()
-
-    return parameters
-
-
 def _start_training(job: TrainingJob) -> Generator[Any, None, Any]:
-    """The core training generator for ``job.mode`` (the one place to rewire modes).
+    """The core training generator for ``job.mode`` (the one place that maps modes).
 
-    Yields the core's ``TrainProgress`` events and returns its ``TrainResult``.
-    ``job.base_model`` is never modified: training works on a copy.
+    ``new`` trains a fresh detector with :func:`napari_cryopick.train.train_detector`
+    (the instance is kept in ``job.metadata["model"]`` so the worker can
+    preview it); every other mode goes through
+    :func:`napari_cryopick.continual.train_model`. Yields the core's
+    ``TrainProgress`` events and returns its result; ``job.base_model`` is
+    never modified.
     """
     train_config = TrainConfig(
         steps=job.steps,
@@ -154,56 +154,59 @@ def _start_training(job: TrainingJob) -> Generator[Any, None, Any]:
         device=job.device,
         log_interval=1,
     )
-    if job.mode == "new" or job.base_model is None:
-        if job.mode != "new":
-            raise ValueError(f"mode '{job.mode}' needs a current model: train a new one first")
-        model = Detector(DetectorConfig())
-    else:
-        model = copy.deepcopy(job.base_model)
+    if job.mode != "new":
+        return (yield from _multi_dataset_training(job, train_config))
+    model = Detector(DetectorConfig())
     job.metadata["model"] = model  # the worker previews this instance while it trains
-
-    if job.mode == "continual":
-        try:
-            from napari_cryopick import continual
-        except ImportError:
-            raise ValueError(
-                "continual mode needs napari_cryopick.continual, which is not available"
-            ) from None
-        yield from _continual_training(continual, job, model, train_config)
-        return job.metadata.get("result")
-
-    micrographs, picks, diameters, names = [], [], [], []
-    for item in job.annotations:
-        image = job.images.get(str(Path(item.micrograph_path).absolute()))
-        if image is None:
-            image = read_micrograph(item.micrograph_path).data
-        micrographs.append(image)
-        picks.append(item.picks)
-        diameters.append(float(item.diameter_px or job.diameter_px))
-        names.append(item.micrograph)
-    head = job.dataset if job.mode == "fewshot" else "generic"
-    examples = build_examples(micrographs, picks, diameters, model.config, names=names)
-    parameters = None
-    if job.mode == "fewshot":
-        if head not in model.heads:
-            model.add_head(head, init_from=model.default_head)
-        parameters = _head_parameters(head)
-    result = yield from train_detector(
-        examples, model=model, train_config=train_config, head=head, parameters=parameters
+    examples = build_examples(
+        [_image_of(job, item) for item in job.annotations],
+        [item.picks for item in job.annotations],
+        [float(item.diameter_px or job.diameter_px) for item in job.annotations],
+        model.config,
+        names=[item.micrograph for item in job.annotations],
     )
+    return (yield from train_detector(examples, model=model, train_config=train_config))
+
+
+def _multi_dataset_training(job: TrainingJob, train_config: Any):
+    """``continual`` / ``joint`` through :func:`napari_cryopick.continual.train_model`.
+
+    One ``DatasetExamples`` per data-set name; the exemplar bank and history
+    come back in ``result.metadata``. ``train_model`` trains its own copy of
+    the base model, so there are no previews before the end in these modes.
+    """
+    from napari_cryopick.continual import DatasetExamples, train_model
+
+    job.metadata.pop("model", None)
+    datasets = []
+    for name, items in group_by_dataset(job.annotations).items():
+        images = [_image_of(job, item) for item in items]
+        diameters = [float(item.diameter_px or job.diameter_px) for item in items]
+        examples = build_examples(
+            images,
+            [item.picks for item in items],
+            diameters,
+            (job.base_model.config if job.base_model is not None else DetectorConfig()),
+            names=[item.micrograph for item in items],
+            dataset=name or "default",
+        )
+        datasets.append(
+            DatasetExamples(name=name or "default", examples=examples, diameter_px=diameters[0])
+        )
+    result = yield from train_model(
+        job.mode,
+        datasets,
+        base_model=job.base_model,
+        base_metadata=job.base_metadata,
+        train_config=train_config,
+    )
+    job.metadata["checkpoint_metadata"] = dict(result.metadata)
     return result
 
 
-def _continual_training(continual: Any, job: TrainingJob, model: Any, train_config: Any):
-    """Continual learning through :mod:`napari_cryopick.continual` (when present)."""
-    run = getattr(continual, "train_continual", None)
-    if run is None:
-        raise ValueError("napari_cryopick.continual has no train_continual() yet")
-    result = yield from run(
-        job.annotations, model=model, train_config=train_config, dataset=job.dataset
-    )
-    job.metadata["result"] = result
-    return result
+def _image_of(job: TrainingJob, item: Annotations) -> np.ndarray:
+    image = job.images.get(str(Path(item.micrograph_path).absolute()))
+    return image if image is not None else read_micrograph(item.micrograph_path).data
 
 
 def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tuple, None, Any]:
@@ -227,7 +230,8 @@ def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tup
             yield ("train", event)
             step = getattr(event, "step", 0)
             if (
-                job.preview_image is not None
+                "model" in job.metadata
+                and job.preview_image is not None
                 and job.preview_every > 0
                 and step % job.preview_every == 0
                 and step < getattr(event, "total", step + 1)
@@ -268,7 +272,9 @@ def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tup
             for k, v in metadata["final_losses"].items()
             if isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
         }
+        metadata = {**job.metadata.get("checkpoint_metadata", {}), **metadata}
         path = save_checkpoint(job.output_path, result.model, metadata=metadata)
+    job.metadata["saved_metadata"] = metadata if job.output_path is not None else {}
     return result, path
 
 
@@ -420,14 +426,15 @@ class TrainWidget(QWidget):
         self.dataset_combo.blockSignals(True)
         self.dataset_combo.clear()
         self.dataset_combo.addItems([name for name in summary["dataset"] if name])
-        self.dataset_combo.setCurrentText(current)
+        names = [name for name in summary["dataset"] if name]
+        self.dataset_combo.setCurrentText(current or (names[0] if names else ""))
         self.dataset_combo.blockSignals(False)
         self._show_bank()
         return summary
 
     def _show_bank(self) -> None:
         metadata = session(self.viewer).model_metadata
-        bank = metadata.get("exemplar_bank") or metadata.get("bank")
+        bank = metadata.get("exemplars")
         if not bank:
             self.bank_label.setText("Exemplar bank: empty (filled by continual training).")
             return
@@ -481,6 +488,7 @@ class TrainWidget(QWidget):
             device=self.device_combo.currentText(),
             diameter_px=self.diameter_spin.value(),
             base_model=state.model,
+            base_metadata=dict(state.model_metadata),
             output_path=output,
             preview_every=self.preview_spin.value(),
             preview_image=None if current is None else np.asarray(current.data, dtype=np.float32),
@@ -549,9 +557,11 @@ class TrainWidget(QWidget):
         self.last_result = result
         self.last_saved = path
         self.loss_plot.redraw()
-        session(self.viewer).set_model(
-            result.model, path, {"datasets": [self.dataset_combo.currentText()]}
-        )
+        metadata = getattr(result, "metadata", None) or {
+            "datasets": [self.dataset_combo.currentText()]
+        }
+        session(self.viewer).set_model(result.model, path, metadata)
+        self._show_bank()
         self.status.setText(f"Training done; model saved to {path}.")
 
     def _on_errored(self, exc: Exception) -> None:
