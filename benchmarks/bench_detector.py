@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=3)
     parser.add_argument("--label-fraction", type=float, default=0.25)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-topaz", action="store_true")
     parser.add_argument("--skip-ours", action="store_true")
     parser.add_argument("--topaz-epochs", type=int, default=TOPAZ_EPOCHS)

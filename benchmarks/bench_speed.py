@@ -124,7 +124,7 @@ def peak_memory(model_path: Path, image_path: str, diameter: float, threads: int
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: quick model)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--micrographs", type=int, default=6, help="1024x1024 micrographs timed")
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed")

@@ -252,7 +252,8 @@ def test_cli_train_bad_input_exit_2(tmp_path, capsys):
 
 
 def test_cli_train_interrupt_writes_nothing(tmp_path, monkeypatch):
-    import napari_cryopick.train as train_module
+    # every training mode runs through continual.train_model -> train_detector
+    import napari_cryopick.continual as train_module
 
     mics, picks = _write_data(tmp_path, n=1)
     real = train_module.train_detector

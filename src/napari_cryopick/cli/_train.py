@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
+    from napari_cryopick.continual import add_mode_arguments
     from napari_cryopick.train import TrainConfig
 
     defaults = TrainConfig()
@@ -94,18 +95,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lr", type=float, default=defaults.lr, help=f"peak learning rate (default {defaults.lr})"
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--head", default="generic", help="head to train (default generic)")
+    parser.add_argument(
+        "--head",
+        default="generic",
+        help="head (data-set name) to train in fine-tune/continual/few-shot modes",
+    )
     parser.add_argument(
         "--init",
         type=Path,
         default=None,
         metavar="MODEL.pt",
-        help="start from this checkpoint (fine-tuning)",
+        help=(
+            "start from this checkpoint (fine-tune, continual, few-shot); continual and "
+            "few-shot start from the bundled general model when omitted"
+        ),
     )
     parser.add_argument(
         "--dataset",
         default=None,
-        help="data-set name stored in the model (default: from the folder)",
+        help=(
+            "data-set name stored in the model (default: each micrograph's folder, so "
+            "--mode joint over several folders trains one head per folder)"
+        ),
     )
     parser.add_argument(
         "--complete-labels",
@@ -113,6 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="every particle is labelled: no sparse-label handling",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
+    add_mode_arguments(parser)
     parser.add_argument(
         "--threads",
         type=int,
@@ -200,7 +212,7 @@ def _dataset_name(path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick train``; returns the exit code."""
     from napari_cryopick import __version__
-    from napari_cryopick._progress import drive
+    from napari_cryopick.continual import run_training_from_args
     from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
     from napari_cryopick.io.pickfiles import FORMATS
     from napari_cryopick.model import (
@@ -211,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         save_checkpoint,
     )
     from napari_cryopick.picks import KINDS
-    from napari_cryopick.train import TrainConfig, build_examples, train_detector
+    from napari_cryopick.train import TrainConfig, build_examples
 
     for name in ("diameter", "diameter_A"):
         value = getattr(args, name)
@@ -266,11 +278,15 @@ def run(args: argparse.Namespace) -> int:
         diameters = [float(args.diameter)] * len(micrographs)
 
     model = None
-    history: list = []
     metadata_in: dict = {}
-    if args.init is not None:
-        model, metadata_in = load_checkpoint(args.init)
-        history = list(metadata_in.get("history", []))
+    init = args.init
+    if init is None and args.mode in ("continual", "fewshot"):
+        from napari_cryopick.model.bundled import bundled_model_path
+
+        init = bundled_model_path()
+        print(f"--mode {args.mode} without --init: starting from the bundled model {init}")
+    if init is not None:
+        model, metadata_in = load_checkpoint(init)
         config = model.config
     else:
         present = set(positive["kind"])
@@ -280,11 +296,22 @@ def run(args: argparse.Namespace) -> int:
     if ignored:
         logger.warning("picks of kind %s are ignored (model kinds: %s)", ignored, config.kinds)
 
-    dataset = args.dataset or _dataset_name(micrograph_paths[0])
-    tables = [picks[picks["micrograph"] == n].reset_index(drop=True) for n in names]
-    examples = build_examples(
-        [m.data for m in micrographs], tables, diameters, config, names=names, dataset=dataset
-    )
+    # A data set trains the head of its name (continual/joint modes); --head names it too.
+    named = args.dataset or (args.head if args.head != "generic" else None)
+    datasets_of_micrographs = [named or _dataset_name(p) for p in micrograph_paths]
+    examples = []
+    for dataset in dict.fromkeys(datasets_of_micrographs):
+        members = [i for i, d in enumerate(datasets_of_micrographs) if d == dataset]
+        examples.extend(
+            build_examples(
+                [micrographs[i].data for i in members],
+                [picks[picks["micrograph"] == names[i]].reset_index(drop=True) for i in members],
+                [diameters[i] for i in members],
+                config,
+                names=[names[i] for i in members],
+                dataset=dataset,
+            )
+        )
     train_config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -301,39 +328,25 @@ def run(args: argparse.Namespace) -> int:
         f"{float(np.median(diameters)):.1f} px, {train_config.steps} steps"
     )
     start = time.perf_counter()
-    job = train_detector(
-        examples, model=model, config=config, train_config=train_config, head=args.head
+    result = run_training_from_args(
+        args,
+        examples,
+        base_model=model,
+        base_metadata=metadata_in,
+        config=config,
+        train_config=train_config,
     )
-    result = drive(job, progress_bar=True, description="training")
     elapsed = time.perf_counter() - start
-
     losses = result.history[-1] if result.history else {}
-    history.append(
-        {
-            "tool": f"napari-cryopick {__version__}",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "head": args.head,
-            "dataset": dataset,
-            "micrographs": names,
-            "picks": n_positive,
-            "diameter_px": float(np.median(diameters)),
-            "init": str(args.init) if args.init is not None else None,
-            "train_config": train_config.to_dict(),
-            "elapsed_s": round(elapsed, 2),
-            "final_losses": {k: v for k, v in losses.items() if isinstance(v, float)},
-            "loss_curve": [
-                [h["step"], h["total"]] for h in result.history[:: max(1, args.steps // 200)]
-            ],
-        }
+    metadata = result.metadata
+    metadata["history"][-1].update(
+        tool=f"napari-cryopick {__version__}",
+        micrographs=names,
+        picks=n_positive,
+        init=str(init) if init is not None else None,
     )
-    datasets = list(dict.fromkeys([*metadata_in.get("datasets", []), dataset]))
-    metadata = {
-        **metadata_in,
-        "history": history,
-        "datasets": datasets,
-        "diameter_px": float(np.median(diameters)),
-        "kinds": list(result.model.config.kinds),
-    }
+    metadata["diameter_px"] = float(np.median(diameters))
+    metadata["kinds"] = list(result.model.config.kinds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, result.model, metadata=metadata)
     print(
