@@ -30,7 +30,12 @@ CORE_MODULES = (
     "napari_cryopick.evaluate",
     "napari_cryopick.fibers",
     "napari_cryopick.continual",
+    "napari_cryopick.exemplars",
     "napari_cryopick.layers",
+    "napari_cryopick.result_layers",
+    "napari_cryopick.annotations",
+    "napari_cryopick.io.formats",
+    "napari_cryopick.model.checkpoint",
     "napari_cryopick.cli",
 )
 
