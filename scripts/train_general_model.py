@@ -70,13 +70,19 @@ def default_real_data_dir() -> Path:
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data" / "real"
 
 
+#: Range of the SNR of simulated micrographs after rescaling to the network's 20 px diameter.
+PREPARED_SNR_RANGE: tuple[float, float] = (0.15, 3.0)
+
+
 def random_simulation(
-    rng: np.random.Generator, shapes: tuple[str, ...]
+    rng: np.random.Generator,
+    shapes: tuple[str, ...],
+    snr_range: tuple[float, float] = PREPARED_SNR_RANGE,
 ) -> tuple[SimulationConfig, float]:
     """Draw one micrograph's simulation settings; returns the config and its diameter."""
     diameter = float(np.exp(rng.uniform(np.log(24.0), np.log(100.0))))
     # SNR after rescaling to 20 px: downsampling by d/20 averages (d/20)^2 noise pixels.
-    prepared_snr = float(np.exp(rng.uniform(np.log(0.15), np.log(3.0))))
+    prepared_snr = float(np.exp(rng.uniform(np.log(snr_range[0]), np.log(snr_range[1]))))
     snr = prepared_snr / (diameter / 20.0) ** 2
     prepared_side = rng.uniform(256, 384)
     side = int(round(prepared_side * diameter / 20.0 / 16) * 16)
@@ -108,6 +114,7 @@ def synthetic_datasets(
     shapes: tuple[str, ...] = TRAIN_SHAPES,
     micrographs_per_shape: int = 8,
     seed: int = 0,
+    snr_range: tuple[float, float] = PREPARED_SNR_RANGE,
 ) -> list[DatasetExamples]:
     """One simulated data set per shape, ``sim_<shape>``; labels complete, negatives included."""
     datasets = []
@@ -115,7 +122,7 @@ def synthetic_datasets(
         rng = np.random.default_rng([seed, index])
         examples = []
         for k in range(micrographs_per_shape):
-            config, diameter = random_simulation(rng, (shape,))
+            config, diameter = random_simulation(rng, (shape,), snr_range)
             name = f"sim_{shape}_{k:02d}"
             sim = simulate_micrograph(config, seed=int(rng.integers(2**31)), name=name)
             picks = sim.picks[sim.picks["kind"].isin(["particle", "negative"])]
@@ -184,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-real", action="store_true", help="simulated data only")
     parser.add_argument("--micrographs-per-shape", type=int, default=8)
     parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument(
+        "--snr-range",
+        type=float,
+        nargs=2,
+        default=PREPARED_SNR_RANGE,
+        metavar=("LOW", "HIGH"),
+        help="SNR of simulated micrographs after rescaling to 20 px (log-uniform)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-size", type=int, default=160)
     parser.add_argument("--max-exemplars", type=int, default=100)
@@ -203,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     model_config = DetectorConfig()
     datasets = synthetic_datasets(
-        model_config, micrographs_per_shape=args.micrographs_per_shape, seed=args.seed
+        model_config,
+        micrographs_per_shape=args.micrographs_per_shape,
+        seed=args.seed,
+        snr_range=tuple(args.snr_range),
     )
     real_root = args.real_data or default_real_data_dir()
     if not args.no_real:
