@@ -237,3 +237,20 @@ def test_simplify_path_keeps_corners_within_tolerance():
     np.testing.assert_allclose(simplify_path(corner, 0.0), corner)
     with pytest.raises(ValueError):
         simplify_path(corner, -1.0)
+
+
+def test_find_peaks_ridge_mode_spaces_points_along_a_flat_ridge():
+    from napari_cryopick.pick import find_peaks
+
+    heat = np.zeros((20, 60), np.float32)
+    # a crest that varies slowly along the ridge: local maxima only at its two bumps
+    heat[10, 5:55] = 0.85 + 0.05 * np.sin(2 * np.pi * np.arange(50) / 25)
+    heat[9, 5:55] = heat[11, 5:55] = 0.4
+    _, cols_max, _ = find_peaks(heat, min_distance_cells=3.0, threshold=0.3)
+    rows, cols, _ = find_peaks(heat, min_distance_cells=3.0, threshold=0.3, ridge=True)
+    assert len(cols_max) <= 3  # the two bumps and the ridge's end
+    assert len(cols) >= 12
+    assert set(rows.tolist()) == {10}  # crest cells win, flanks are suppressed
+    gaps = np.diff(np.sort(cols))
+    assert gaps.min() >= 3  # min_distance respected
+    assert gaps.max() <= 5  # and no holes along the crest

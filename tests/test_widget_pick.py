@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from napari_cryopick._progress import drive
-from napari_cryopick._widgets._common import session
+from napari_cryopick._widgets._common import BUNDLED_ORIGIN, session, update_or_add_layer
 from napari_cryopick.annotations import load_annotations
 from napari_cryopick.io.pickfiles import read_picks
 from napari_cryopick.model import Detector, DetectorConfig
@@ -112,3 +112,150 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
         np.testing.assert_allclose(
             np.sort(table["x"].to_numpy()), np.sort(kept[:, 1]), atol=1.0, err_msg=format
         )
+
+
+def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):
+    from napari_cryopick.model.bundled import load_bundled_model
+
+    viewer = make_napari_viewer()
+    viewer.open(
+        str(real_data_dir / DATASET / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick"
+    )
+    assert session(viewer).model is None
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.model_label.text() == f"Model: {BUNDLED_ORIGIN}"
+    bundled, _metadata = load_bundled_model()
+    assert widget.model.head_names == bundled.head_names
+    for key, value in bundled.state_dict().items():
+        assert torch.equal(widget.model.state_dict()[key], value), key
+    assert widget.head_combo.currentText() == "generic"
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert len(session(viewer).pick_results[NAME].picks) > 0
+    assert f"{NAME} picks" in viewer.layers
+
+
+def _write_png(path, image):
+    import imageio.v3 as iio
+
+    scaled = (image - image.min()) / (image.max() - image.min()) * 255
+    iio.imwrite(path, scaled.astype(np.uint8))
+
+
+def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, tmp_path, qtbot):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    _write_png(folder / "mic_a.png", rng.normal(size=(160, 192)))
+    _write_png(folder / "mic_b.png", rng.normal(size=(192, 160)))
+    (folder / "broken.mrc").write_bytes(b"not an MRC file" * 10)
+    (folder / "notes.txt").write_text("not a micrograph")
+    out = tmp_path / "picks"
+
+    viewer = make_napari_viewer()
+    session(viewer).set_model(Detector(DetectorConfig()).eval(), None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(20.0)
+    widget.device_combo.setCurrentText("cpu")
+    widget.format_combo.setCurrentText("box")
+    widget.export_edit.setText(str(out))
+    steps = []
+    worker = widget.pick_folder(folder)
+    assert worker is not None, widget.status.text()
+    worker.yielded.connect(lambda event: steps.append(event.step))
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+    assert sorted(p.name for p in out.iterdir()) == ["mic_a.box", "mic_b.box"]
+    for name in ("mic_a", "mic_b"):
+        read_picks(out / f"{name}.box")  # a valid (possibly empty) BOX file
+    batch = widget.last_batch
+    assert list(batch.errors) == [str(folder / "broken.mrc")]
+    assert batch.errors[str(folder / "broken.mrc")].startswith(str(folder / "broken.mrc"))
+    assert widget.progress_bar.maximum() == 3
+    assert widget.progress_bar.value() == 3
+    assert "1 skipped" in widget.status.text()
+    assert "broken.mrc" in widget.status.text()
+
+
+def test_empty_picks_layer_has_array_colour(make_napari_viewer):
+    from napari_cryopick.layers import picks_layer
+    from napari_cryopick.picks import empty_picks, make_picks
+
+    data, kwargs, kind = picks_layer(empty_picks(), "empty")
+    assert isinstance(kwargs["border_color"], np.ndarray)
+    viewer = make_napari_viewer()
+    layer = viewer.add_points(data, **kwargs)  # napari took the colour, not a property name
+    assert len(layer.data) == 0
+    table = make_picks([10.0, 20.0], [30.0, 40.0], score=[0.9, 0.4], diameter=10.0)
+    updated = update_or_add_layer(viewer, picks_layer(table, "empty"))
+    assert updated is layer
+    assert len(layer.data) == 2
+    assert list(layer.features["score"]) == [0.9, 0.4]
+    update_or_add_layer(viewer, picks_layer(empty_picks(), "empty"))
+    assert len(layer.data) == 0
+
+
+def test_vesicles_show_as_circles_and_fibers_as_paths(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A ("particle", "vesicle", "fiber") model: circles for vesicles, traced paths for fibers.
+
+    The worker, decoding, tracing and layers are real; only the network's
+    output maps are replaced by known ones (an untrained network's are noise).
+    """
+    import napari_cryopick.pick as core
+
+    config = DetectorConfig(kinds=("particle", "vesicle", "fiber"))
+    model = Detector(config).eval()
+    stride = config.stride
+
+    def fake_maps(model, prepared_image, **_kwargs):
+        rows, cols = (n // stride for n in prepared_image.shape)
+        heat = np.zeros((3, rows, cols), np.float32)
+        heat[0, 10, 10] = 0.9  # particle at x = y = 41.5
+        heat[1, 30, 30] = heat[1, 30, 70] = 0.8  # two vesicles
+        rr = np.arange(rows)[:, None]
+        heat[2] = np.where(
+            (np.arange(cols)[None, :] >= 10) & (np.arange(cols)[None, :] <= 80),
+            0.9 * np.exp(-0.5 * ((rr - 60) / 1.0) ** 2),
+            0.0,
+        )  # a horizontal fiber along row 60, columns 10-80
+        diameter = np.full((rows, cols), 20.0, np.float32)
+        diameter[30, 30] = diameter[30, 70] = 48.0  # the vesicles' own diameters
+        return {
+            "heatmap": heat,
+            "offset": np.zeros((2, rows, cols), np.float32),
+            "diameter": diameter,
+        }
+
+    monkeypatch.setattr(core, "predict_maps", fake_maps)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((400, 400), np.float32), name="mic", metadata={"name": "mic"})
+    session(viewer).set_model(model, None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(config.target_diameter_px)  # prepared = original pixels
+    widget.device_combo.setCurrentText("cpu")
+    widget.set_threshold(0.3)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+    points = viewer.layers["mic picks"]
+    np.testing.assert_allclose(points.data, [[41.5, 41.5]])
+    vesicles = viewer.layers["mic vesicles"]
+    assert list(vesicles.shape_type) == ["ellipse", "ellipse"]
+    centres = sorted(tuple(np.round(v.mean(axis=0), 1)) for v in vesicles.data)
+    assert centres == [(121.5, 121.5), (121.5, 281.5)]
+    widths = [np.ptp(v[:, 1]) for v in vesicles.data]
+    np.testing.assert_allclose(widths, [48.0, 48.0])
+    fibers = viewer.layers["mic fibers"]
+    assert list(fibers.shape_type) == ["path"]
+    path = fibers.data[0]
+    assert np.ptp(path[:, 1]) > 200  # spans the fiber's length along x
+    np.testing.assert_allclose(path[:, 0], 241.5, atol=2.0)  # on its row
+
+    widget.set_threshold(0.95)  # above every score: all shapes go, no network run
+    assert len(viewer.layers["mic vesicles"].data) == 0
+    assert len(viewer.layers["mic fibers"].data) == 0
+    assert len(viewer.layers["mic picks"].data) == 0

@@ -11,8 +11,18 @@ import pytest
 import torch
 from qtpy.QtCore import QTimer
 
-from napari_cryopick._widgets._common import session
-from napari_cryopick.picks import picks_to_napari
+from napari_cryopick._widgets._bank import MAX_THUMBNAILS
+from napari_cryopick._widgets._common import BUNDLED_ORIGIN, session
+from napari_cryopick.exemplars import (
+    add_micrograph_exemplars,
+    bank_from_metadata,
+    empty_bank,
+    thumbnail_crops,
+    thumbnails,
+)
+from napari_cryopick.model import load_checkpoint
+from napari_cryopick.model.bundled import load_bundled_model
+from napari_cryopick.picks import make_picks, picks_to_napari
 
 DATASET = "empiar10028_ribosome"
 NAME = "061_10028"
@@ -83,6 +93,16 @@ def test_train_to_the_end_stays_responsive(annotated, qtbot):
     assert f"{NAME} heatmap" in viewer.layers
     assert f"{NAME} picks" in viewer.layers
     assert viewer.layers[f"{NAME} heatmap"].scale[0] > 1
+    # the clicked particles seeded the new model's exemplar bank, in memory and in the file
+    bank = bank_from_metadata(session(viewer).model_metadata["exemplars"])
+    assert list(bank.datasets) == ["ribosome"]
+    assert bank.datasets["ribosome"].n_particles >= 30
+    _model, saved_metadata = load_checkpoint(saved)
+    assert bank_from_metadata(saved_metadata["exemplars"]).names == ("ribosome",)
+    assert train.bank_panel.current_dataset() == "ribosome"
+    assert train.bank_panel.thumbnails_list.count() == min(
+        bank.datasets["ribosome"].n_particles, MAX_THUMBNAILS
+    )
     # while the worker trained (until the last step arrived), the GUI thread's
     # 20 ms timer kept firing. The machine is shared (2 cores, other jobs), so
     # the OS alone can delay a tick now and then: allow at most 1 % of the
@@ -142,3 +162,123 @@ def test_previews_arrive_while_training(annotated, qtbot):
     assert steps_at_preview
     assert steps_at_preview[0] < 12
     assert len(viewer.layers[f"{NAME} heatmap"].data.shape) == 2
+
+
+# --- exemplar bank ---
+
+
+def test_add_micrograph_exemplars_replaces_crops_of_the_same_micrograph():
+    """Core helper behind the panel's Add button (exemplars.add_micrograph_exemplars)."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(300, 400)).astype(np.float32)
+    picks = make_picks(
+        [20, 30, 200, 390],
+        [20, 25, 150, 290],
+        diameter=20.0,
+        kind=["particle", "particle", "particle", "negative"],
+    )
+    bank = add_micrograph_exemplars(empty_bank(128), "d", image, picks, micrograph="m1")
+    entry = bank.datasets["d"]
+    assert entry.n_particles == 3  # every clicked particle is in some crop
+    assert set(entry.micrographs) == {"m1"}
+    assert entry.crops.shape[1:] == (128, 128)
+    again = add_micrograph_exemplars(bank, "d", image, picks.iloc[:2], micrograph="m1")
+    assert again.datasets["d"].n_particles == 2  # replaced, not duplicated
+    both = add_micrograph_exemplars(again, "d", image, picks, micrograph="m2")
+    assert both.datasets["d"].micrographs.count("m2") == entry.n_crops
+    crops = thumbnail_crops(both, "d")
+    assert len(crops) == len(thumbnails(both, "d")) == 5
+    assert list(crops) == sorted(crops)
+
+
+def test_bank_panel_shows_adds_removes_and_saves(annotated, qtbot):
+    viewer, train, tmp_path = annotated
+    panel = train.bank_panel
+    bundled_model, bundled_metadata = load_bundled_model()
+    bundled_bank = bank_from_metadata(bundled_metadata["exemplars"])
+    # no model trained yet: the bank shown is the bundled general model's
+    assert session(viewer).model is None
+    assert panel.model_label.text() == f"Model: {BUNDLED_ORIGIN}"
+    assert panel.datasets_list.count() == len(bundled_bank.datasets) > 0
+    first = bundled_bank.names[0]
+    assert panel.current_dataset() == first
+    assert f"{bundled_bank.datasets[first].n_particles} particles" in (
+        panel.datasets_list.item(0).text()
+    )
+    assert panel.thumbnails_list.count() == min(
+        bundled_bank.datasets[first].n_particles, MAX_THUMBNAILS
+    )
+    assert not panel.thumbnails_list.item(0).icon().isNull()
+
+    panel.add_button.click()
+    state = session(viewer)
+    assert state.model is not None  # the bundled model, now with an edited bank
+    assert "edited bank" in state.model_origin
+    bank = bank_from_metadata(state.model_metadata["exemplars"])
+    assert set(bank.names) == {*bundled_bank.names, "ribosome"}
+    ribosome = bank.datasets["ribosome"]
+    assert ribosome.n_particles >= 30
+    assert set(ribosome.micrographs) == {NAME}
+    assert panel.current_dataset() == "ribosome"
+    assert panel.thumbnails_list.count() == min(ribosome.n_particles, MAX_THUMBNAILS)
+    assert "ribosome" in panel.status.text()
+
+    # selecting one particle selects its whole crop; Remove removes that crop
+    item = panel.thumbnails_list.item(0)
+    crop = int(item.data(0x0100))  # Qt.UserRole
+    item.setSelected(True)
+    same_crop = [
+        row
+        for row in range(panel.thumbnails_list.count())
+        if int(panel.thumbnails_list.item(row).data(0x0100)) == crop
+    ]
+    assert len(panel.thumbnails_list.selectedItems()) == len(same_crop)
+    panel.remove_button.click()
+    edited = bank_from_metadata(state.model_metadata["exemplars"]).datasets["ribosome"]
+    assert edited.n_crops == ribosome.n_crops - 1
+
+    path = tmp_path / "models" / "edited.pt"
+    train.output_edit.setText(str(path))
+    panel.save_button.click()
+    assert panel.last_saved == path
+    assert state.model_path == path
+    _model, metadata = load_checkpoint(path)
+    saved = bank_from_metadata(metadata["exemplars"])
+    assert saved.datasets["ribosome"].n_crops == edited.n_crops
+    np.testing.assert_array_equal(saved.datasets["ribosome"].crops, edited.crops)
+    assert not list(path.parent.glob(".*.tmp"))  # atomic write left nothing behind
+
+
+def test_adapting_modes_start_from_bundled_model(annotated, qtbot):
+    viewer, train, tmp_path = annotated
+    bundled_model, bundled_metadata = load_bundled_model()
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("fewshot"))
+    train.dataset_combo.setCurrentText("ribosome")
+    job = train._gather_job()
+    assert job.base_model is not None
+    assert job.base_model.head_names == bundled_model.head_names
+    assert train.base_origin == BUNDLED_ORIGIN
+
+    # continual: starts from the bundled model, replays its (edited) bank
+    panel = train.bank_panel
+    dropped = panel.current_dataset()
+    panel.thumbnails_list.item(0).setSelected(True)
+    removed = panel.remove_selected()
+    assert removed == 1
+    edited = bank_from_metadata(session(viewer).model_metadata["exemplars"])
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    train.steps_spin.setValue(3)
+    train.preview_spin.setValue(0)
+    assert train.start() is not None, train.last_error
+    assert "bundled general model" in train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+    assert train.last_error == ""
+    model = session(viewer).model
+    assert model is train.last_result.model
+    assert set(bundled_model.head_names) < set(model.head_names)
+    assert "ribosome" in model.head_names
+    _model, metadata = load_checkpoint(tmp_path / "models" / "ribosome.pt")
+    saved = bank_from_metadata(metadata["exemplars"])
+    assert "ribosome" in saved.names
+    assert saved.datasets[dropped].n_crops == edited.datasets[dropped].n_crops
+    assert set(bundled_metadata["datasets"]) < set(metadata["datasets"])

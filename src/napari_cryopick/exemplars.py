@@ -331,6 +331,75 @@ def add_exemplars(
     return replace(bank, datasets=datasets)
 
 
+@dataclass(frozen=True)
+class _PreparedExample:
+    """A prepared image with its labels, shaped like a training example for :func:`build_bank`."""
+
+    image: np.ndarray
+    picks: pd.DataFrame
+    name: str = ""
+
+
+def add_micrograph_exemplars(
+    bank: ExemplarBank,
+    dataset_name: str,
+    image: np.ndarray,
+    picks: pd.DataFrame,
+    *,
+    micrograph: str = "",
+    max_particles: int = DEFAULT_MAX_PARTICLES,
+) -> ExemplarBank:
+    """Add the labelled objects of one annotated (prepared) micrograph to a data set.
+
+    The crops are chosen with the rule of :func:`build_bank` (greedy windows
+    covering the most labelled particles) on this micrograph alone and
+    appended to the data set's existing crops. Crops that came from the same
+    ``micrograph`` before are replaced, so adding a micrograph again after
+    more clicks does not duplicate it.
+
+    Parameters
+    ----------
+    bank
+        The bank; not modified.
+    dataset_name
+        Data set to add to (created if new).
+    image
+        Prepared micrograph (:func:`napari_cryopick.model.inputs.prepare_micrograph`).
+    picks
+        Its labels in prepared pixels (particles and user negatives; a crop
+        keeps every label inside it).
+    micrograph
+        Name of the micrograph (identifies its crops for replacement).
+    max_particles
+        At most this many labelled particles are added from this micrograph.
+
+    Returns
+    -------
+    ExemplarBank
+        A new bank; unchanged (but for removed old crops of ``micrograph``)
+        when ``picks`` holds no particle.
+    """
+    name = str(dataset_name)
+    entry = bank.datasets.get(name)
+    if entry is not None and micrograph:
+        old = [i for i, m in enumerate(entry.micrographs) if m == str(micrograph)]
+        if old:
+            bank = remove_exemplars(bank, name, old)
+    example = _PreparedExample(np.asarray(image, np.float32), picks, str(micrograph))
+    chosen = build_bank(
+        [example],
+        name,
+        max_particles=max_particles,
+        max_micrographs=1,
+        bank=empty_bank(bank.crop_size),
+    ).datasets[name]
+    for x0, y0 in chosen.origins:
+        bank = add_exemplars(
+            bank, name, example.image, picks, origin=(int(x0), int(y0)), micrograph=str(micrograph)
+        )
+    return bank
+
+
 def remove_exemplars(
     bank: ExemplarBank, dataset_name: str, crop_indices: Iterable[int] | None = None
 ) -> ExemplarBank:
@@ -417,6 +486,21 @@ def thumbnails(
         small = resize(scaled, (size, size), order=1, anti_aliasing=True, preserve_range=True)
         out.append(np.round(small * 255).astype(np.uint8))
     return out
+
+
+def thumbnail_crops(
+    bank: ExemplarBank, dataset_name: str, *, max_count: int | None = None
+) -> np.ndarray:
+    """Crop index of each picture :func:`thumbnails` returns (same order, same ``max_count``).
+
+    Lets a GUI map a selected particle thumbnail to the crop that holds it
+    (the unit :func:`remove_exemplars` removes).
+    """
+    entry = bank.datasets[dataset_name]
+    negative = KINDS.index("negative")
+    rows = entry.labels[entry.labels[:, 4].astype(np.int64) != negative]
+    indices = rows[:, 0].astype(np.int64)
+    return indices if max_count is None else indices[: max(int(max_count), 0)]
 
 
 # --- checkpoint metadata (plain types + tensors only) ---

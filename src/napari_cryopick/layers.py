@@ -161,7 +161,10 @@ def picks_layer(
             "micrograph": micrograph,
         },
         "face_color": "transparent",
-        "border_color": border if len(border) else KIND_COLOURS.get(kind, _UNSCORED_COLOUR),
+        # an array, never a tuple: napari reads a tuple of numbers as property names
+        "border_color": border
+        if len(border)
+        else np.asarray(KIND_COLOURS.get(kind, _UNSCORED_COLOUR), dtype=float),
         "border_width": 0.08,
         "border_width_is_relative": True,
         "symbol": "o",

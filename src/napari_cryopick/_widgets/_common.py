@@ -19,6 +19,8 @@ import numpy as np
 from napari_cryopick.result_layers import ROLE_KEY
 
 _MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
+BUNDLED_ORIGIN = "bundled general model"
+TRAINED_ORIGIN = "trained in this session"
 
 
 @dataclass
@@ -27,16 +29,25 @@ class SessionState:
 
     model: Any = None  # the in-memory Detector the Pick widget uses
     model_path: Path | None = None  # where it was saved (None: not saved)
-    model_metadata: dict = field(default_factory=dict)
+    model_metadata: dict = field(default_factory=dict)  # checkpoint metadata (exemplar bank)
+    model_origin: str = ""  # how the model came (shown by the widgets)
     widgets: dict[str, Any] = field(default_factory=dict)
     pick_results: dict[str, Any] = field(default_factory=dict)  # micrograph -> PickResult
     model_listeners: list[Callable[[Any, Path | None], None]] = field(default_factory=list)
+    bundled: tuple[Any, dict] | None = None  # the bundled general model, loaded once
 
-    def set_model(self, model: Any, path: Path | None = None, metadata: dict | None = None) -> None:
+    def set_model(
+        self,
+        model: Any,
+        path: Path | None = None,
+        metadata: dict | None = None,
+        origin: str = TRAINED_ORIGIN,
+    ) -> None:
         """Make ``model`` the session's current model and tell the listeners."""
         self.model = model
         self.model_path = None if path is None else Path(path)
         self.model_metadata = dict(metadata or {})
+        self.model_origin = origin
         for listener in list(self.model_listeners):
             listener(model, self.model_path)
 
@@ -53,6 +64,39 @@ def session(viewer: Any) -> SessionState:
     return state
 
 
+def bundled_model(viewer: Any) -> tuple[Any, dict] | None:
+    """The bundled general model and its metadata (loaded once per viewer; ~0.1 s).
+
+    Returns ``None`` when the installation has no bundled weights.
+    """
+    state = session(viewer)
+    if state.bundled is None:
+        from napari_cryopick.model.bundled import load_bundled_model
+
+        try:
+            state.bundled = load_bundled_model()
+        except (ValueError, OSError):
+            return None
+    return state.bundled
+
+
+def base_model(viewer: Any) -> tuple[Any, dict, str]:
+    """The model adaptation starts from: the session's model, else the bundled one.
+
+    Returns
+    -------
+    model, metadata, origin
+        ``(None, {}, "")`` when there is neither.
+    """
+    state = session(viewer)
+    if state.model is not None:
+        return state.model, state.model_metadata, state.model_origin or TRAINED_ORIGIN
+    bundled = bundled_model(viewer)
+    if bundled is None:
+        return None, {}, ""
+    return bundled[0], dict(bundled[1]), BUNDLED_ORIGIN
+
+
 def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
     """Add a ``LayerDataTuple`` to ``viewer``, or update the layer of the same name.
 
@@ -67,10 +111,6 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
     data, kwargs = layer_data[0], dict(layer_data[1]) if len(layer_data) > 1 else {}
     type_name = layer_data[2] if len(layer_data) > 2 else "image"
     kwargs = dict(kwargs)
-    for key in ("face_color", "border_color", "edge_color"):
-        # napari reads a tuple colour as a property name; an RGBA array is unambiguous
-        if isinstance(kwargs.get(key), tuple):
-            kwargs[key] = np.asarray(kwargs[key], dtype=float)
     name = kwargs.get("name")
     existing = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401 (LayerList has no .get)
     if existing is not None and layer_type(existing) == type_name:

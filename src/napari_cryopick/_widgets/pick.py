@@ -43,6 +43,8 @@ from napari_cryopick.result_layers import (
 )
 
 from ._common import (
+    BUNDLED_ORIGIN,
+    bundled_model,
     current_micrograph_layer,
     find_widget,
     micrograph_layers,
@@ -60,12 +62,29 @@ def _picks_layer_name(micrograph: str) -> str:
     return f"{micrograph} picks"
 
 
+def fiber_link_radius(result: Any) -> float:
+    """Linking radius of fiber tracing for a ``PickResult`` (EPicker's, scaled to the width)."""
+    from napari_cryopick.fibers import default_link_radius
+
+    width = float(result.prepared_shape[1]) / float(result.prepared_scale[1])
+    return float(default_link_radius(width))
+
+
 def show_candidates(
-    viewer: Any, micrograph: str, candidates: pd.DataFrame, threshold: float
+    viewer: Any,
+    micrograph: str,
+    candidates: pd.DataFrame,
+    threshold: float,
+    *,
+    link_radius_px: float | None = None,
 ) -> Any:
     """Show the candidates of one micrograph above ``threshold`` as result layers.
 
-    Returns the particle points layer.
+    Particles become scored points, vesicles circles (each its own diameter)
+    and fiber candidates are traced into paths
+    (:func:`napari_cryopick.shapes.trace_fiber_candidates`, no network).
+    ``link_radius_px`` is the fiber linking radius (default: EPicker's for a
+    1024-pixel-wide micrograph). Returns the particle points layer.
     """
     from napari_cryopick.layers import picks_layer
     from napari_cryopick.pick import apply_threshold
@@ -85,15 +104,17 @@ def show_candidates(
             viewer, vesicles_layer(vesicles, f"{micrograph} vesicles", micrograph=micrograph)
         )
     if (candidates["kind"] == "fiber").any():
-        from napari_cryopick.fibers import default_link_radius, trace_fibers
+        from napari_cryopick.fibers import default_link_radius
+        from napari_cryopick.shapes import trace_fiber_candidates
 
-        fibers = table[table["kind"] == "fiber"]
-        diameter = np.nanmedian(fibers["diameter"]) if len(fibers) else np.nan
-        radius = 2.0 * diameter if np.isfinite(diameter) else default_link_radius(1024)
-        paths = (
-            trace_fibers(fibers["x"], fibers["y"], fibers["score"], link_radius_px=radius)
-            if len(fibers)
-            else []
+        fibers = candidates[candidates["kind"] == "fiber"]
+        width = np.nanmedian(fibers["diameter"]) if fibers["diameter"].notna().any() else None
+        paths, _picks = trace_fiber_candidates(
+            fibers,
+            threshold=threshold,
+            link_radius_px=link_radius_px or default_link_radius(1024),
+            diameter_px=width,
+            micrograph=micrograph,
         )
         update_or_add_layer(
             viewer, fibers_layer(paths, f"{micrograph} fibers", micrograph=micrograph)
@@ -122,7 +143,9 @@ def show_pick_result(
             translate=result.heatmap_translate,
         ),
     )
-    show_candidates(viewer, micrograph, result.picks, threshold)
+    show_candidates(
+        viewer, micrograph, result.picks, threshold, link_radius_px=fiber_link_radius(result)
+    )
 
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
@@ -141,16 +164,52 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
 
+def pick_all_kinds(model: Any, image: np.ndarray, diameter_px: float, config: Any, name: str):
+    """Pick every kind of ``model`` on one micrograph; returns one ``PickResult``.
+
+    Particles and vesicles come from :func:`napari_cryopick.pick.pick_micrograph`
+    (vesicle diameters from the size head); fiber candidates from
+    :func:`napari_cryopick.shapes.pick_fibers` (points along the heatmap's
+    ridge, ready to be traced). A fiber model therefore runs the network twice.
+    """
+    from dataclasses import replace
+
+    from napari_cryopick.pick import pick_micrograph
+
+    kinds = tuple(getattr(model.config, "kinds", ("particle",)))
+    if "fiber" not in kinds:
+        return pick_micrograph(
+            model, image, diameter_px=diameter_px, config=config, micrograph_name=name
+        )
+    from napari_cryopick.shapes import pick_fibers
+
+    fibers = pick_fibers(model, image, diameter_px=diameter_px, config=config, micrograph_name=name)
+    others = tuple(k for k in kinds if k not in ("fiber", "negative"))
+    if not others:
+        result = pick_micrograph(
+            model, image, diameter_px=diameter_px, config=config, micrograph_name=name
+        )
+        return replace(result, picks=fibers.candidates)
+    values = dict(vars(config))
+    values["kinds"] = others
+    result = pick_micrograph(
+        model,
+        image,
+        diameter_px=diameter_px,
+        config=type(config)(**values),
+        micrograph_name=name,
+    )
+    picks = pd.concat([result.picks, fibers.candidates], ignore_index=True)
+    picks = picks.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    return replace(result, picks=picks)
+
+
 def _pick_layers_job(
     model: Any, items: list[tuple[str, np.ndarray]], diameter_px: float, config: Any
 ):
     """Worker generator: pick each ``(name, image)``; yields ``(i, n, name, PickResult)``."""
-    from napari_cryopick.pick import pick_micrograph
-
     for index, (name, image) in enumerate(items, start=1):
-        result = pick_micrograph(
-            model, image, diameter_px=diameter_px, config=config, micrograph_name=name
-        )
+        result = pick_all_kinds(model, image, diameter_px, config, name)
         yield index, len(items), name, result
 
 
@@ -256,25 +315,24 @@ class PickWidget(QWidget):
         state.model_listeners.append(self._on_session_model)
         register_widget(self.viewer, "pick", self)
         if state.model is not None:
-            self.set_model(state.model, state.model_path, "trained in this session")
+            self.set_model(state.model, state.model_path, state.model_origin)
         else:
-            self._load_bundled()
+            self.load_bundled()
         self._on_layers_changed()
 
     # --- model ---
 
-    def _load_bundled(self) -> None:
-        try:
-            from napari_cryopick import model as model_module
+    def load_bundled(self) -> bool:
+        """Pick with the bundled general model (the default until a model is trained/loaded)."""
+        from napari_cryopick.model.bundled import bundled_model_path
 
-            bundled = getattr(model_module, "bundled_model_path", None)
-            path = bundled() if bundled is not None else None
-        except (ImportError, OSError, ValueError):
-            path = None
-        if path is not None and Path(path).is_file():
-            self.load_model(path, origin="bundled general model")
-        else:
+        bundled = bundled_model(self.viewer)
+        if bundled is None:
             self.model_label.setText("No model: train one (Train widget) or load a file.")
+            return False
+        self.model_edit.setText(str(bundled_model_path()))
+        self.set_model(bundled[0], None, BUNDLED_ORIGIN)
+        return True
 
     def load_model(self, path: str | Path, origin: str = "") -> bool:
         """Load a checkpoint file as the model to pick with."""
@@ -307,7 +365,7 @@ class PickWidget(QWidget):
         self.model_label.setText(f"Model: {origin}{where}")
 
     def _on_session_model(self, model: Any, path: Path | None) -> None:
-        self.set_model(model, path, "trained in this session")
+        self.set_model(model, path, session(self.viewer).model_origin)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Model (*.pt)")
@@ -346,7 +404,13 @@ class PickWidget(QWidget):
         self.threshold_label.setText(f"{threshold:.2f}")
         counts = []
         for name, result in session(self.viewer).pick_results.items():
-            layer = show_candidates(self.viewer, name, result.picks, threshold)
+            layer = show_candidates(
+                self.viewer,
+                name,
+                result.picks,
+                threshold,
+                link_radius_px=fiber_link_radius(result),
+            )
             counts.append(len(layer.data))
         if counts:
             self.status.setText(f"{sum(counts)} picks at threshold {threshold:.2f}")
@@ -431,7 +495,16 @@ class PickWidget(QWidget):
         if self.model is None:
             self.status.setText("No model: train one or load a model file first.")
             return None
-        paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in MICROGRAPH_SUFFIXES)
+        if self.worker is not None:
+            return self.worker
+        paths = sorted(
+            p
+            for p in Path(folder).iterdir()
+            if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
+        )
+        if not paths:
+            self.status.setText(f"{folder}: no micrograph files in this folder.")
+            return None
         out_dir = self.export_edit.text().strip() or str(Path(folder) / "cryopick_picks")
         self.export_edit.setText(out_dir)
         worker = create_worker(
@@ -445,7 +518,8 @@ class PickWidget(QWidget):
             _start_thread=False,
         )
         self.progress_bar.setRange(0, len(paths))
-        worker.yielded.connect(lambda event: self.progress_bar.setValue(event.step))
+        self.progress_bar.setValue(0)
+        worker.yielded.connect(self._on_folder_progress)
         worker.returned.connect(self._on_folder_done)
         worker.errored.connect(lambda exc: self.status.setText(f"Picking failed: {exc}"))
         worker.finished.connect(self._on_finished)
@@ -454,12 +528,19 @@ class PickWidget(QWidget):
         worker.start()
         return worker
 
+    def _on_folder_progress(self, event: Any) -> None:
+        self.progress_bar.setValue(int(event.step))
+        self.status.setText(f"{event.step}/{event.total} {event.postfix()}")
+
     def _on_folder_done(self, batch: Any) -> None:
         self.last_batch = batch
-        failed = f", {len(batch.errors)} failed" if batch.errors else ""
-        self.status.setText(
-            f"{len(batch.picks)} picks in {len(batch.written)} files{failed} -> {self.export_edit.text()}"
+        text = (
+            f"{len(batch.picks)} picks in {len(batch.written)} files -> {self.export_edit.text()}"
         )
+        if batch.errors:
+            # one line per skipped file; each message starts with the file's path
+            text += f"\n{len(batch.errors)} skipped:\n" + "\n".join(batch.errors.values())
+        self.status.setText(text)
 
     # --- export and labels ---
 

@@ -52,12 +52,16 @@ from napari_cryopick.annotations import (
     load_annotations,
     user_annotation_dir,
 )
+from napari_cryopick.exemplars import bank_to_metadata, build_bank, empty_bank
 from napari_cryopick.io.micrographs import read_micrograph
 from napari_cryopick.model import Detector, DetectorConfig, save_checkpoint
 from napari_cryopick.pick import PickConfig, pick_micrograph
 from napari_cryopick.train import TrainConfig, build_examples, train_detector
 
+from ._bank import ExemplarBankPanel
 from ._common import (
+    TRAINED_ORIGIN,
+    base_model,
     current_micrograph_layer,
     layer_path,
     micrograph_layers,
@@ -76,6 +80,8 @@ MODES = {
     "joint": "Joint (all data sets, one head each)",
 }
 TRAIN_KINDS = ("particle", "negative")
+#: Modes that adapt an existing model: the session's model, else the bundled general model.
+ADAPT_MODES = ("finetune", "continual", "fewshot")
 
 
 @dataclass
@@ -165,7 +171,19 @@ def _start_training(job: TrainingJob) -> Generator[Any, None, Any]:
         model.config,
         names=[item.micrograph for item in job.annotations],
     )
-    return (yield from train_detector(examples, model=model, train_config=train_config))
+    result = yield from train_detector(examples, model=model, train_config=train_config)
+    # the clicked particles of each data set seed the new model's exemplar bank
+    bank = empty_bank(job.crop_size)
+    names = [item.dataset or job.dataset or "default" for item in job.annotations]
+    for name in dict.fromkeys(names):
+        chosen = [example for example, of in zip(examples, names) if of == name]
+        bank = build_bank(chosen, name, crop_size=job.crop_size, bank=bank)
+    job.metadata["checkpoint_metadata"] = {
+        "datasets": list(dict.fromkeys(names)),
+        "kinds": list(model.config.kinds),
+        "exemplars": bank_to_metadata(bank),
+    }
+    return result
 
 
 def _multi_dataset_training(job: TrainingJob, train_config: Any):
@@ -213,7 +231,9 @@ def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tup
     """Run the training generator, add previews, save the model at a normal end.
 
     Yields ``("train", TrainProgress)`` and ``("preview", name, PickResult)``;
-    returns ``(TrainResult, saved path or None)`` or ``None`` when cancelled.
+    returns ``(TrainResult, saved path or None, model metadata)`` or ``None``
+    when cancelled. The metadata (exemplar bank included) is what the
+    checkpoint holds.
     """
     generator = _start_training(job)
     result = None
@@ -258,24 +278,25 @@ def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tup
             micrograph_name=job.preview_name,
         )
         yield ("preview", job.preview_name, final)
+    metadata = {
+        "mode": job.mode,
+        "datasets": sorted({item.dataset for item in job.annotations}),
+        "diameter_px": float(job.diameter_px),
+        "steps": int(job.steps),
+        "final_losses": dict(result.history[-1]) if result.history else {},
+    }
+    metadata["final_losses"] = {
+        k: float(v)
+        for k, v in metadata["final_losses"].items()
+        if isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
+    }
+    # the core's metadata wins: its "datasets" lists every data set the model knows
+    metadata = {**metadata, **job.metadata.get("checkpoint_metadata", {})}
     path = None
     if job.output_path is not None:
-        metadata = {
-            "mode": job.mode,
-            "datasets": sorted({item.dataset for item in job.annotations}),
-            "diameter_px": float(job.diameter_px),
-            "steps": int(job.steps),
-            "final_losses": dict(result.history[-1]) if result.history else {},
-        }
-        metadata["final_losses"] = {
-            k: float(v)
-            for k, v in metadata["final_losses"].items()
-            if isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
-        }
-        metadata = {**job.metadata.get("checkpoint_metadata", {}), **metadata}
         path = save_checkpoint(job.output_path, result.model, metadata=metadata)
-    job.metadata["saved_metadata"] = metadata if job.output_path is not None else {}
-    return result, path
+    job.metadata["saved_metadata"] = metadata
+    return result, path, metadata
 
 
 def _warm_up_torch() -> None:
@@ -310,6 +331,7 @@ class TrainWidget(QWidget):
         self.last_result = None
         self.last_saved: Path | None = None
         self.last_error: str = ""
+        self.base_origin: str = ""  # where the last adapting run started from
         self._cancel = threading.Event()
         self._pbar = None
 
@@ -356,8 +378,7 @@ class TrainWidget(QWidget):
         self.datasets_table.verticalHeader().setVisible(False)
         self.datasets_table.setMaximumHeight(120)
         self.refresh_button = QPushButton("Refresh training set")
-        self.bank_label = QLabel("")
-        self.bank_label.setWordWrap(True)
+        self.bank_panel = ExemplarBankPanel(self.viewer, self)
 
         self.train_button = QPushButton("Train")
         self.cancel_button = QPushButton("Cancel")
@@ -385,11 +406,11 @@ class TrainWidget(QWidget):
         layout.addWidget(self.include_saved)
         layout.addWidget(self.datasets_table)
         layout.addWidget(self.refresh_button)
-        layout.addWidget(self.bank_label)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status)
         layout.addWidget(self.loss_plot)
+        layout.addWidget(self.bank_panel)
 
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
@@ -400,6 +421,7 @@ class TrainWidget(QWidget):
         register_widget(self.viewer, "train", self)
         _warm_up_torch()
         self.refresh_datasets()
+        self.bank_panel.refresh()
 
     # --- training set display ---
 
@@ -429,24 +451,13 @@ class TrainWidget(QWidget):
         names = [name for name in summary["dataset"] if name]
         self.dataset_combo.setCurrentText(current or (names[0] if names else ""))
         self.dataset_combo.blockSignals(False)
-        self._show_bank()
         return summary
 
-    def _show_bank(self) -> None:
-        metadata = session(self.viewer).model_metadata
-        bank = metadata.get("exemplars")
-        if not bank:
-            self.bank_label.setText("Exemplar bank: empty (filled by continual training).")
-            return
-        try:
-            from napari_cryopick.exemplars import bank_from_metadata, bank_summary
-
-            counts = bank_summary(bank_from_metadata(bank))
-        except (ImportError, ValueError, KeyError, TypeError):
-            self.bank_label.setText("Exemplar bank: present (unreadable by this version).")
-            return
-        text = ", ".join(f"{name}: {n}" for name, n in counts.items()) or "empty"
-        self.bank_label.setText(f"Exemplar bank (particles per data set): {text}")
+    def output_path(self) -> Path:
+        """The model file: 'Save model to', else the default file of the data set."""
+        text = self.output_edit.text().strip()
+        dataset = self.dataset_combo.currentText().strip()
+        return Path(text) if text else default_model_path(dataset or "model")
 
     def _browse_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model as", "", "Model (*.pt)")
@@ -473,10 +484,15 @@ class TrainWidget(QWidget):
             key = str(Path(path if path is not None else micrograph_name(mlayer)).absolute())
             images[key] = np.asarray(mlayer.data, dtype=np.float32)
         current = current_micrograph_layer(self.viewer)
-        output_text = self.output_edit.text().strip()
-        output = Path(output_text) if output_text else default_model_path(dataset or "model")
+        output = self.output_path()
         output.parent.mkdir(parents=True, exist_ok=True)
         state = session(self.viewer)
+        model, metadata = state.model, state.model_metadata
+        if mode in ADAPT_MODES:
+            model, metadata, origin = base_model(self.viewer)
+            if model is None:
+                raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
+            self.base_origin = origin
         return TrainingJob(
             annotations=annotations,
             images=images,
@@ -487,8 +503,8 @@ class TrainWidget(QWidget):
             crop_size=self.crop_spin.value(),
             device=self.device_combo.currentText(),
             diameter_px=self.diameter_spin.value(),
-            base_model=state.model,
-            base_metadata=dict(state.model_metadata),
+            base_model=model,
+            base_metadata=dict(metadata),
             output_path=output,
             preview_every=self.preview_spin.value(),
             preview_image=None if current is None else np.asarray(current.data, dtype=np.float32),
@@ -515,8 +531,9 @@ class TrainWidget(QWidget):
         self.progress_bar.setRange(0, job.steps)
         self.progress_bar.setValue(0)
         self._pbar = progress(total=job.steps, desc="cryopick training")
+        start = f", starting from the {self.base_origin}" if job.mode in ADAPT_MODES else ""
         self.status.setText(
-            f"Training ({MODES[job.mode]}) on {len(job.annotations)} micrograph(s)…"
+            f"Training ({MODES[job.mode]}) on {len(job.annotations)} micrograph(s){start}…"
         )
         worker = create_worker(_training_worker, job, self._cancel, _start_thread=False)
         worker.yielded.connect(self._on_yielded)
@@ -553,15 +570,11 @@ class TrainWidget(QWidget):
         if value is None:
             self.status.setText("Training cancelled: the previous model is unchanged.")
             return
-        result, path = value
+        result, path, metadata = value
         self.last_result = result
         self.last_saved = path
         self.loss_plot.redraw()
-        metadata = getattr(result, "metadata", None) or {
-            "datasets": [self.dataset_combo.currentText()]
-        }
-        session(self.viewer).set_model(result.model, path, metadata)
-        self._show_bank()
+        session(self.viewer).set_model(result.model, path, metadata, origin=TRAINED_ORIGIN)
         self.status.setText(f"Training done; model saved to {path}.")
 
     def _on_errored(self, exc: Exception) -> None:
