@@ -270,3 +270,30 @@ def test_cli_train_interrupt_writes_nothing(tmp_path, monkeypatch):
     assert main(args) == 130
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_cli_train_joint_over_folders_and_fiber_paths(tmp_path):
+    """--mode joint trains one head per data-set folder; fiber paths become fiber targets."""
+    first = tmp_path / "setA"
+    second = tmp_path / "setB"
+    first.mkdir()
+    second.mkdir()
+    mics_a, picks_a = _write_data(first, n=1)
+    mics_b, _ = _write_data(second, n=1)
+    (mics_b / "mic_0.tif").rename(mics_b / "fib_0.tif")
+    # a fiber drawn as a 3-vertex path (tube 1) on the second data set
+    fiber = pd.DataFrame(
+        {"x": [10.0, 60.0, 110.0], "y": [20.0, 60.0, 100.0], "diameter": 12.0, "tube_id": 1}
+    )
+    fiber.to_csv(tmp_path / "fib_0.csv", index=False)
+    out = tmp_path / "joint.pt"
+    args = ["train", "--micrographs", str(mics_a), str(mics_b / "fib_0.tif")]
+    args += ["--picks", str(picks_a), str(tmp_path / "fib_0.csv"), "--diameter", "20"]
+    args += ["--out", str(out), "--steps", "2", "--batch-size", "2", "--crop-size", "32"]
+    args += ["--device", "cpu", "--mode", "joint", "--threads", "1"]
+    assert main(args) == 0
+    model, metadata = load_checkpoint(out)
+    assert set(model.head_names) == {"generic", "setA", "setB"}
+    assert "fiber" in model.config.kinds
+    assert "particle" in model.config.kinds
+    assert set(metadata["datasets"]) == {"setA", "setB"}

@@ -172,12 +172,16 @@ def _read_pick_files(
     """
     from napari_cryopick.io.formats import micrograph_stem
     from napari_cryopick.io.pickfiles import read_picks
+    from napari_cryopick.shapes import densify_fiber_picks
 
     tables = []
     skipped = []
     for path, from_folder in paths:
         table = read_picks(path)
         table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
+        if (table["tube_id"] > 0).any():
+            # fiber paths (helical STAR, filament CBOX, CSV with tube_id): points along them
+            table = densify_fiber_picks(table)
         in_file = set(table["micrograph"])
         if not in_file & names and len(in_file) <= 1:
             # per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix
