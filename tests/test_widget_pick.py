@@ -214,7 +214,7 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     def fake_maps(model, prepared_image, **_kwargs):
         rows, cols = (n // stride for n in prepared_image.shape)
         heat = np.zeros((3, rows, cols), np.float32)
-        heat[0, 10, 10] = 0.9  # particle at x = y = 41.5
+        heat[0, 10, 10] = 0.9  # particle at x = y = 10 * stride - 0.5 (zero offset)
         heat[1, 30, 30] = heat[1, 30, 70] = 0.8  # two vesicles
         rr = np.arange(rows)[:, None]
         heat[2] = np.where(
@@ -242,18 +242,18 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
 
     points = viewer.layers["mic picks"]
-    np.testing.assert_allclose(points.data, [[41.5, 41.5]])
+    np.testing.assert_allclose(points.data, [[39.5, 39.5]])
     vesicles = viewer.layers["mic vesicles"]
     assert list(vesicles.shape_type) == ["ellipse", "ellipse"]
     centres = sorted(tuple(np.round(v.mean(axis=0), 1)) for v in vesicles.data)
-    assert centres == [(121.5, 121.5), (121.5, 281.5)]
+    assert centres == [(119.5, 119.5), (119.5, 279.5)]
     widths = [np.ptp(v[:, 1]) for v in vesicles.data]
     np.testing.assert_allclose(widths, [48.0, 48.0])
     fibers = viewer.layers["mic fibers"]
     assert list(fibers.shape_type) == ["path"]
     path = fibers.data[0]
     assert np.ptp(path[:, 1]) > 200  # spans the fiber's length along x
-    np.testing.assert_allclose(path[:, 0], 241.5, atol=2.0)  # on its row
+    np.testing.assert_allclose(path[:, 0], 239.5, atol=2.0)  # on its row
 
     widget.set_threshold(0.95)  # above every score: all shapes go, no network run
     assert len(viewer.layers["mic vesicles"].data) == 0

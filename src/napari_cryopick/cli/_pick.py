@@ -197,7 +197,10 @@ def run(args: argparse.Namespace) -> int:
 
     diameter_px, diameter_A = args.diameter, args.diameter_A
     if diameter_px is None and diameter_A is None:
-        stored = (metadata or {}).get("diameter_px")
+        from napari_cryopick.continual import diameter_for_head
+
+        # a data-set head picks at its own data set's diameter
+        stored = diameter_for_head(metadata, args.head)
         if not stored:
             raise CLIError(
                 f"{model_path}: no particle diameter stored in the model; give --diameter"
