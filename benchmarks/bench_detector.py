@@ -11,7 +11,7 @@ and COCO AR. Apoferritin and beta-galactosidase are completely labelled; the
 ribosome set is sparsely labelled, so its precision (and AP) are lower bounds
 and recall is the number to read.
 
-Run (about 60-70 minutes on the shared 2-core CPU, most of it Topaz)::
+Run (about 45 minutes on the shared 2-core CPU)::
 
     .venv/bin/python benchmarks/bench_detector.py
 
@@ -60,9 +60,10 @@ TOPAZ_RUNNER = ROOT / "benchmarks" / "topaz_runner.py"
 #: Our training settings on the real data (wall-clock bounded: the benchmark
 #: must reach its AP within 10 minutes of training on the 2-core CPU).
 
-#: Training budget of both tools: the same wall-clock time (the issue's 10
-#: minute target, less a margin for preparing the data).
-TIME_LIMIT_S = 540.0
+#: Training budget of both tools: the same wall-clock time, half the issue's
+#: 10 minute target (our AP saturates after ~1000 steps, ~2 minutes with one
+#: thread here; the whole benchmark then fits in about 45 minutes).
+TIME_LIMIT_S = 300.0
 
 #: Topaz training: many short epochs, stopped at TIME_LIMIT_S; the last epoch
 #: saved before the limit is used (one update of a 256-pixel minibatch takes
@@ -72,7 +73,7 @@ TOPAZ_EPOCH_SIZE = 50
 
 #: Our training settings on the real data (``time_limit_s`` ends it earlier on
 #: a busy CPU; the learning-rate schedule then follows the time).
-OUR_TRAIN = {"steps": 1000, "batch_size": 8, "crop_size": 128, "time_limit_s": TIME_LIMIT_S}
+OUR_TRAIN = {"steps": 3000, "batch_size": 8, "crop_size": 128, "time_limit_s": TIME_LIMIT_S}
 
 
 # --------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def load_split(
     truth = {}
     for name in names:
         table = pd.read_csv(folder / "picks" / f"{name}.csv")
-        diameters = table["diameter"] if "diameter" in table else diameter
+        diameters = table.get("diameter", diameter)
         truth[name] = make_picks(table["x"], table["y"], diameter=diameters, micrograph=name)
     rng = np.random.default_rng(seed)
     order = [names[i] for i in rng.permutation(len(names))]
@@ -231,7 +232,7 @@ def run_ours(
     metrics.update(
         train_s=train_s,
         pick_s_per_micrograph=float(np.mean(seconds)),
-        train_config={k: v for k, v in train_config.to_dict().items()},
+        train_config=dict(train_config.to_dict().items()),
         pick_config=dataclasses.asdict(pick_config),
     )
     return metrics
@@ -321,14 +322,14 @@ def run_topaz(
     for n in split.train:
         table = split.train_picks[n]
         for x, y in zip(table["x"], table["y"], strict=True):
-            rows.append((n, int(round(x / scale)), int(round(y / scale))))
+            rows.append((n, round(x / scale), round(y / scale)))
     targets = work / "targets.txt"
     pd.DataFrame(rows, columns=["image_name", "x_coord", "y_coord"]).to_csv(
         targets, sep="\t", index=False
     )
     # Expected particles per micrograph: the clicks scaled by the fraction the
     # user clicked (what a user who clicked a quarter would estimate).
-    expected = int(round(np.mean([len(split.train_picks[n]) for n in split.train]) / label_fraction))
+    expected = round(np.mean([len(split.train_picks[n]) for n in split.train]) / label_fraction)
     models = work / "models"
     models.mkdir()
     t_train = _topaz(
@@ -473,7 +474,9 @@ def write_markdown(results: dict, path: Path) -> None:
             if m is None:
                 continue
             if "error" in m:
-                lines.append(f"| {name} | {entry['completeness']} | {tool} | failed: {m['error']} |")
+                lines.append(
+                    f"| {name} | {entry['completeness']} | {tool} | failed: {m['error']} |"
+                )
                 continue
             f1 = m["best_f1"]
             lines.append(
@@ -506,7 +509,9 @@ def write_markdown(results: dict, path: Path) -> None:
             )
             + "."
         ]
-    topaz = next((e["topaz"] for e in results["datasets"].values() if "settings" in e.get("topaz", {})), None)
+    topaz = next(
+        (e["topaz"] for e in results["datasets"].values() if "settings" in e.get("topaz", {})), None
+    )
     if topaz is not None:
         s = topaz["settings"]
         lines += [
@@ -547,7 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--time-limit", type=float, default=TIME_LIMIT_S, help="training seconds of each tool"
     )
-    parser.add_argument("--rotations", action="store_true", help="DeepEM rotation averaging")
+    parser.add_argument(
+        "--no-rotations",
+        dest="rotations",
+        action="store_false",
+        help="no DeepEM rotation averaging at picking (on by default: +0.04 AP on apoferritin)",
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="TrainConfig override"
     )
@@ -577,7 +587,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in args.datasets:
         split = load_split(
-            args.data / name, seed=args.seed, n_train=args.n_train, label_fraction=args.label_fraction
+            args.data / name,
+            seed=args.seed,
+            n_train=args.n_train,
+            label_fraction=args.label_fraction,
         )
         entry = {
             "completeness": split.completeness,

@@ -11,7 +11,8 @@ Data
       :data:`HELD_OUT_SHAPES`, kept for the zero-shot benchmark), each of
       ``--micrographs-per-shape`` micrographs whose settings are drawn at
       random (seeded): particle diameter 24-100 px, SNR chosen so the SNR
-      after rescaling to the network's 20 px diameter lies in 0.15-3,
+      after rescaling to the network's 20 px diameter lies in 0.15-3
+      (``--snr-range``),
       defocus 0.8-3.5 µm, pixel size 1-2.5 Å, particle density, ice
       gradient, carbon edges (35 % of micrographs) and 0-3 ice contamination
       blobs; carbon-edge and contamination points are **negatives**;
@@ -25,9 +26,11 @@ Training
     per data set plus the ``generic`` head, trained on every batch
     (HydraPicker's general head); the exemplar bank of every data set is
     stored in the checkpoint, so continual training from this model replays
-    them. Settings: :class:`~napari_cryopick.train.TrainConfig` defaults
-    except those set on the command line (steps, crop and batch size), seed 0,
-    one CPU thread.
+    them (``--max-exemplars 100`` particles per data set). Settings:
+    :class:`~napari_cryopick.train.TrainConfig` defaults except ``steps=2500``,
+    ``crop_size=160``, ``batch_size=8``, ``sparse=False`` (most labels here
+    are complete), seed 0, CPU, one torch thread: about 21 minutes on the
+    shared 2-core CPU. No ``diameter_px`` is stored: the user gives it.
 
 Leave-one-out variants for the zero-shot benchmark: ``--exclude-real NAME``
 (same recipe without that real data set).

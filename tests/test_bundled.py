@@ -117,3 +117,32 @@ def test_cryopick_pick_without_diameter_asks_for_it(
     err = capsys.readouterr().err
     assert "general.pt" in err
     assert "--diameter" in err
+
+
+@pytest.mark.parametrize("mode", ["fewshot", "continual"])
+def test_bundled_model_is_a_starting_point_for_training(mode: str) -> None:
+    from napari_cryopick._progress import drive
+    from napari_cryopick.continual import DatasetExamples, train_model
+    from napari_cryopick.exemplars import bank_from_metadata
+    from napari_cryopick.train import TrainConfig, build_examples
+
+    simulated, _ = _held_out_micrograph(seed=6)
+    picks = simulated.picks[simulated.picks["kind"] == "particle"].head(10)
+    base, base_metadata = load_bundled_model()
+    examples = build_examples([simulated.image], [picks], 32.0, base.config, dataset="mine")
+    result = drive(
+        train_model(
+            mode,
+            [DatasetExamples("mine", examples, diameter_px=32.0)],
+            base_model=bundled_model_path(),
+            train_config=TrainConfig(steps=2, batch_size=2, crop_size=64, device="cpu"),
+        )
+    )
+    assert "mine" in result.model.head_names
+    assert set(base.head_names) <= set(result.model.head_names)
+    old_bank = bank_from_metadata(base_metadata["exemplars"])
+    assert set(old_bank.datasets) < set(result.bank.datasets)
+    if mode == "fewshot":  # body and generic head frozen
+        before = base.heads["generic"].state_dict()
+        after = result.model.heads["generic"].state_dict()
+        assert all(torch.equal(before[key], after[key]) for key in before)

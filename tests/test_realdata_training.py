@@ -90,7 +90,9 @@ def test_time_limit_ends_training_and_decays_the_learning_rate():
         steps=10_000, batch_size=1, crop_size=32, warmup_steps=1, time_limit_s=1.0, device="cpu"
     )
     events = []
-    result = drive(train_detector(examples, config=config, train_config=train_config), events.append)
+    result = drive(
+        train_detector(examples, config=config, train_config=train_config), events.append
+    )
     assert result.completed
     assert 1 <= len(result.history) < 10_000
     assert events[-1].phase == "done"

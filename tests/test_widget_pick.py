@@ -136,6 +136,14 @@ def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_pa
     assert len(session(viewer).pick_results[NAME].picks) > 0
     assert f"{NAME} picks" in viewer.layers
 
+    # a deleted widget stops listening for new models (no call into a deleted C++ object)
+    listeners = session(viewer).model_listeners
+    assert len(listeners) == 1
+    viewer.window.remove_dock_widget(_dock)
+    widget.deleteLater()
+    qtbot.waitUntil(lambda: not listeners, timeout=5_000)
+    session(viewer).set_model(Detector(DetectorConfig()), None)
+
 
 def _write_png(path, image):
     import imageio.v3 as iio
@@ -154,9 +162,17 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     (folder / "notes.txt").write_text("not a micrograph")
     out = tmp_path / "picks"
 
+    from napari_cryopick.model import save_checkpoint
+
+    model_file = save_checkpoint(
+        tmp_path / "tiny.pt", Detector(DetectorConfig()), metadata={"datasets": ["tiny"]}
+    )
     viewer = make_napari_viewer()
-    session(viewer).set_model(Detector(DetectorConfig()).eval(), None)
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(model_file)  # a loaded file becomes the session's model
+    assert session(viewer).model is widget.model
+    assert session(viewer).model_metadata == {"datasets": ["tiny"]}
+    assert widget.model_label.text() == "Model: model file (tiny.pt)"
     widget.diameter_spin.setValue(20.0)
     widget.device_combo.setCurrentText("cpu")
     widget.format_combo.setCurrentText("box")
@@ -183,7 +199,7 @@ def test_empty_picks_layer_has_array_colour(make_napari_viewer):
     from napari_cryopick.layers import picks_layer
     from napari_cryopick.picks import empty_picks, make_picks
 
-    data, kwargs, kind = picks_layer(empty_picks(), "empty")
+    data, kwargs, _kind = picks_layer(empty_picks(), "empty")
     assert isinstance(kwargs["border_color"], np.ndarray)
     viewer = make_napari_viewer()
     layer = viewer.add_points(data, **kwargs)  # napari took the colour, not a property name

@@ -194,7 +194,7 @@ def test_add_micrograph_exemplars_replaces_crops_of_the_same_micrograph():
 def test_bank_panel_shows_adds_removes_and_saves(annotated, qtbot):
     viewer, train, tmp_path = annotated
     panel = train.bank_panel
-    bundled_model, bundled_metadata = load_bundled_model()
+    _bundled_model, bundled_metadata = load_bundled_model()
     bundled_bank = bank_from_metadata(bundled_metadata["exemplars"])
     # no model trained yet: the bank shown is the bundled general model's
     assert session(viewer).model is None

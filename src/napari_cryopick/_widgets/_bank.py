@@ -42,7 +42,13 @@ from napari_cryopick.exemplars import (
     thumbnails,
 )
 
-from ._common import BUNDLED_ORIGIN, base_model, current_micrograph_layer, session
+from ._common import (
+    BUNDLED_ORIGIN,
+    base_model,
+    current_micrograph_layer,
+    listen_to_model,
+    session,
+)
 
 THUMBNAIL_SIZE = 48
 MAX_THUMBNAILS = 60  # per data set: enough to judge it, cheap to draw
@@ -68,7 +74,7 @@ class ExemplarBankPanel(QWidget):
         self.model_label = QLabel("")
         self.model_label.setWordWrap(True)
         self.datasets_list = QListWidget()
-        self.datasets_list.setMaximumHeight(90)
+        self.datasets_list.setMaximumHeight(64)
         self.thumbnails_list = QListWidget()
         self.thumbnails_list.setViewMode(QListView.IconMode)
         self.thumbnails_list.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
@@ -108,7 +114,10 @@ class ExemplarBankPanel(QWidget):
         self.add_button.clicked.connect(self.add_current_micrograph)
         self.remove_button.clicked.connect(self.remove_selected)
         self.save_button.clicked.connect(lambda: self.save_model())
-        session(self.viewer).model_listeners.append(lambda _model, _path: self.refresh())
+        listen_to_model(self.viewer, self, self._on_session_model)
+
+    def _on_session_model(self, _model: Any, _path: Path | None) -> None:
+        self.refresh()
 
     # --- the bank ---
 

@@ -227,6 +227,18 @@ def points_layers(viewer: Any) -> list[Any]:
     return [layer for layer in viewer.layers if layer_type(layer) == "points"]
 
 
+def listen_to_model(viewer: Any, widget: Any, listener: Callable[[Any, Path | None], None]) -> None:
+    """Call ``listener(model, path)`` when the session's model changes, while ``widget`` lives."""
+    listeners = session(viewer).model_listeners
+    listeners.append(listener)
+
+    def _forget(*_args: Any) -> None:
+        if listener in listeners:
+            listeners.remove(listener)
+
+    widget.destroyed.connect(_forget)
+
+
 def register_widget(viewer: Any, key: str, widget: Any) -> None:
     """Record an open widget in the session registry (weakly, by key)."""
     session(viewer).widgets[key] = weakref.ref(widget)

@@ -47,6 +47,7 @@ from ._common import (
     bundled_model,
     current_micrograph_layer,
     find_widget,
+    listen_to_model,
     micrograph_layers,
     micrograph_name,
     register_widget,
@@ -312,7 +313,7 @@ class PickWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
 
         state = session(self.viewer)
-        state.model_listeners.append(self._on_session_model)
+        listen_to_model(self.viewer, self, self._on_session_model)
         register_widget(self.viewer, "pick", self)
         if state.model is not None:
             self.set_model(state.model, state.model_path, state.model_origin)
@@ -335,7 +336,7 @@ class PickWidget(QWidget):
         return True
 
     def load_model(self, path: str | Path, origin: str = "") -> bool:
-        """Load a checkpoint file as the model to pick with."""
+        """Load a checkpoint file as the session's model (picked with, adapted by Train)."""
         from napari_cryopick.model import load_checkpoint
 
         path = Path(path)
@@ -348,7 +349,8 @@ class PickWidget(QWidget):
         diameter = metadata.get("diameter_px") if isinstance(metadata, dict) else None
         if diameter:
             self.diameter_spin.setValue(float(diameter))
-        self.set_model(model, path, origin or "file")
+        # the loaded model becomes the session's: Train adapts it, its bank is shown there
+        session(self.viewer).set_model(model, path, metadata, origin=origin or "model file")
         return True
 
     def set_model(self, model: Any, path: Path | None = None, origin: str = "") -> None:
