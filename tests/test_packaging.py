@@ -107,6 +107,8 @@ def test_wheel_ships_manifest_and_entry_points(wheel: Path) -> None:
         names = set(archive.namelist())
         assert "napari_cryopick/napari.yaml" in names
         assert "napari_cryopick/__init__.py" in names
+        # the bundled general model travels inside the wheel (no download at run time)
+        assert "napari_cryopick/model/weights/general.pt" in names
         (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
         text = archive.read(entry_points).decode()
     section = text.split("[napari.manifest]", 1)
