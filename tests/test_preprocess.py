@@ -162,7 +162,7 @@ def test_to_uint8_range():
 
 def test_preprocess_pipeline():
     image = np.random.default_rng(5).normal(100.0, 10.0, size=(120, 100)).astype(np.uint16)
-    out = pp.preprocess(image, scale=0.5, lowpass_px=8)
+    out = pp.preprocess(image, scale=0.5, lowpass_px=8, equalize=True)
     assert out.shape == (60, 50)
     assert out.dtype == np.float32
     assert out.min() >= 0.0
@@ -171,7 +171,21 @@ def test_preprocess_pipeline():
     assert raw.shape == image.shape
     assert np.median(raw) == pytest.approx(0.0, abs=0.05)
     assert np.abs(raw).max() <= 3.0
-    assert set(pp.DEFAULTS) == {"scale", "lowpass_px", "equalize", "clip"}
+    assert set(pp.DEFAULTS) == {"diameter_px", "scale", "lowpass_px", "equalize", "clip"}
+
+
+def test_preprocess_diameter_sets_scale_and_lowpass():
+    image = np.random.default_rng(6).normal(0.0, 1.0, size=(256, 192)).astype(np.float32)
+    # 64 px particles -> binned to 16 px: a quarter of the size
+    out = pp.preprocess(image, diameter_px=64)
+    assert out.shape == (64, 48)
+    assert np.array_equal(out, pp.preprocess(image, scale=0.25, lowpass_px=32))
+    # small particles are never enlarged, but still low-passed
+    small = pp.preprocess(image, diameter_px=8)
+    assert small.shape == image.shape
+    assert small.std() < pp.preprocess(image).std()
+    with pytest.raises(ValueError, match="diameter_px"):
+        pp.preprocess(image, diameter_px=-3)
 
 
 def test_rejects_non_2d():
@@ -207,7 +221,8 @@ def test_apoferritin_particles_visible_after_preprocessing(real_data_dir):
     path = sorted((folder / "micrographs").glob("*.png"))[0]
     picks = pd.read_csv(folder / "picks" / f"{path.stem}.csv")
     raw = iio.imread(path)
-    out = pp.preprocess(raw, scale=0.25, lowpass_px=31, equalize=False, clip=None)
+    # the default pipeline given the data set's particle diameter
+    out = pp.preprocess(raw, diameter_px=62)
     sy, sx = pp.output_scale(raw.shape, out.shape)
     rows = np.rint(picks["y"].to_numpy() * sy).astype(int)
     cols = np.rint(picks["x"].to_numpy() * sx).astype(int)

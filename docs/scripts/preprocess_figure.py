@@ -48,12 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     picks = pd.read_csv(folder / "picks" / f"{path.stem}.csv")
     raw = iio.imread(path)
 
-    # Pipeline used for the picture: bin to 1/4 (62 px -> 15.5 px particles),
-    # low-pass at half the particle diameter, clip the robust z-scores at 3.
-    # Histogram equalisation (the display default) is left out: on an image
-    # this noisy it stretches the noise as much as the particles.
-    scale = 0.25
-    after = pp.preprocess(raw, scale=scale, lowpass_px=diameter / 2, equalize=False, clip=3.0)
+    # The default pipeline, given the particle diameter as a user would:
+    # bin so particles are ~16 px, low-pass at half the diameter, clip at 3.
+    after = pp.preprocess(raw, diameter_px=diameter)
     sy, sx = pp.output_scale(raw.shape, after.shape)
 
     rows, cols = raw.shape
@@ -64,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     axes[0].imshow(pp.to_uint8(raw), cmap="gray", extent=extent_raw, interpolation="nearest")
     axes[0].set_title(f"raw {path.name} (16-bit PNG, {cols}x{rows})")
     axes[1].imshow(pp.to_uint8(after, 1, 99), cmap="gray", extent=extent_after)
-    axes[1].set_title(
-        f"preprocess(scale={scale}, lowpass_px={diameter / 2:g}, equalize=False, clip=3)"
-    )
+    axes[1].set_title(f"preprocess(image, diameter_px={diameter:g})  (the defaults)")
     quarter = picks[(picks["x"] < cols / 2) & (picks["y"] < rows / 2)]
     for x, y in zip(quarter["x"], quarter["y"]):
         axes[1].add_patch(Circle((x, y), diameter / 2, fill=False, color="yellow", lw=0.9))
