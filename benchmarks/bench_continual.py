@@ -469,7 +469,8 @@ def targets(r):
     best = max(f["fewshot_head"]["AP50"], f["fewshot_head_on_ABC"]["AP50"])
     rows.append(
         (
-            "few-shot head (5 micrographs) beats a model from scratch on them",
+            "few-shot head (5 micrographs) beats a model from scratch on them "
+            "(easy sets, body from 2 sets; new-protein case: fewshot.md)",
             f"{f['fewshot_head']['AP50']} (A+B base) / {f['fewshot_head_on_ABC']['AP50']} "
             f"(A+B+C base) vs {f['scratch_5_micrographs']['AP50']}",
             best > f["scratch_5_micrographs"]["AP50"],

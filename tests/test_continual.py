@@ -181,6 +181,36 @@ def test_fewshot_changes_only_the_new_head(joint_result):
     assert "delta" in bank_summary(bank_from_metadata(result.metadata["exemplars"]))
 
 
+def test_fewshot_head_starts_as_the_generic_head_and_trains_all_its_layers(joint_result):
+    """HydraPicker's few-shot head: a full head initialised from the generic one."""
+
+    def fewshot(lr: float):
+        config = TrainConfig(
+            steps=3, batch_size=2, crop_size=48, device="cpu", warmup_steps=1, seed=2, lr=lr
+        )
+        return drive(
+            continual.train_model(
+                "fewshot",
+                [_dataset("delta", 3)],
+                base_model=joint_result.model,
+                train_config=config,
+                continual_config=continual.ContinualConfig(max_exemplars=0),
+            )
+        ).model
+
+    generic = dict(joint_result.model.heads["generic"].named_parameters())
+    # learning rate 0: the new head is still an exact copy of the generic head
+    still = dict(fewshot(0.0).heads["delta"].named_parameters())
+    assert still.keys() == generic.keys()
+    assert all(torch.equal(still[k], generic[k]) for k in generic)
+    # trained: every layer of the head (heatmap, offset and size branches) has moved
+    moved = dict(fewshot(3e-3).heads["delta"].named_parameters())
+    unchanged = [k for k in generic if torch.equal(moved[k], generic[k])]
+    assert not unchanged
+    assert any(k.startswith("offset") for k in moved)
+    assert any(k.startswith("size") for k in moved)
+
+
 def test_new_mode_trains_the_generic_head_only():
     result = drive(
         continual.train_model(
