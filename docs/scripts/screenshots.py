@@ -48,7 +48,7 @@ def _save(viewer, app, name: str) -> Path:
     from PIL import Image
 
     for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()  # e.g. the PyQt5 deprecation warning raised before settings applied
+        toast.close()  # e.g. a backend warning raised before settings applied
     for _ in range(10):
         app.processEvents()
     path = IMAGES / name

@@ -1,0 +1,434 @@
+"""Continual-learning benchmark on the real data sets (GitHub issue 4, real part).
+
+Run (about 20 minutes of one core on the shared 2-core CPU)::
+
+    .venv/bin/python benchmarks/bench_continual_real.py --steps-per-set 500
+
+Protocol
+--------
+Each real data set of ``shared/data/real`` is split as in
+``benchmarks/bench_detector.py`` (:func:`bench_detector.load_split`, seed 0):
+3 training micrographs with a random quarter of their picks (sparse clicks),
+the other micrographs for testing against all their picks.
+
+For each scenario ``old1 + old2, then new`` (S = ``--steps-per-set``):
+
+1. base model: ``joint`` on old1 + old2 from scratch (2 S steps);
+2. add ``new`` from the base three ways: ``finetune`` (S steps),
+   ``continual`` (S steps, exemplar replay + distillation + drift penalty),
+   and ``joint`` retraining from scratch on all three (3 S steps: every data
+   set gets the same S steps of exposure);
+3. after each model: AP@0.5, AP@0.6 and AR (COCO, IoU 0.5:0.95) on the test
+   micrographs of all three data sets, with the data set's own head (the
+   generic head where the model has none) and with the generic head;
+   forgetting = own-head AP@0.5 of the base minus that of the model, on the
+   old sets; training seconds (the training loop); checkpoint bytes with and
+   without the exemplar bank.
+
+Scenarios: ``bgal + ribosome, then apoferritin`` (the default) and
+``bgal + apoferritin, then ribosome`` (apoferritin is a weak set for this
+detector, AP@0.5 ~0.4 when trained on it, so "continual ends within 3 AP of
+joint on the new set" is also judged with ribosome as the new set).
+
+Scoring: :func:`napari_cryopick.evaluate.evaluate` with boxes of the data
+set's particle diameter for every prediction and label (the detection
+quality, not the size regression); picking as in ``bench_detector.py``
+(``rotations=True``, ``min_distance=0.4``, ``score_floor=0.001``). The
+ribosome labels are sparse: its AP is a lower bound for every model alike.
+
+Results go to ``benchmarks/results/continual_real.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from napari_cryopick import continual
+from napari_cryopick._progress import drive
+from napari_cryopick.evaluate import evaluate
+from napari_cryopick.exemplars import bank_nbytes, bank_summary
+from napari_cryopick.io.micrographs import read_micrograph
+from napari_cryopick.model import DetectorConfig, save_checkpoint
+from napari_cryopick.pick import PickConfig, pick_micrograph
+from napari_cryopick.train import TrainConfig, build_examples
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_detector import DEFAULT_DATA, load_split, machine_info
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SHORT = {
+    "empiar10017_bgal": "bgal",
+    "empiar10028_ribosome": "ribosome",
+    "empiar10146_apoferritin": "apoferritin",
+}
+SCENARIOS = {
+    "bgal+ribosome->apoferritin": (
+        "empiar10017_bgal",
+        "empiar10028_ribosome",
+        "empiar10146_apoferritin",
+    ),
+    "bgal+apoferritin->ribosome": (
+        "empiar10017_bgal",
+        "empiar10146_apoferritin",
+        "empiar10028_ribosome",
+    ),
+}
+MODES = ("finetune", "continual", "joint")
+
+
+class RealSet:
+    """One real data set: split, training examples and cached test images."""
+
+    def __init__(self, folder: Path, *, seed: int, label_fraction: float, config: DetectorConfig):
+        split = load_split(folder, seed=seed, n_train=3, label_fraction=label_fraction)
+        self.name = SHORT.get(split.name, split.name)
+        self.folder_name = split.name
+        self.diameter = split.diameter_px
+        self.completeness = split.completeness
+        self.train = split.train
+        self.test = split.test
+        images = [read_micrograph(split.paths[n]).data for n in split.train]
+        examples = build_examples(
+            images,
+            [split.train_picks[n] for n in split.train],
+            self.diameter,
+            config,
+            names=split.train,
+            dataset=self.name,
+        )
+        self.examples = continual.DatasetExamples(self.name, examples, diameter_px=self.diameter)
+        self.test_images = {n: read_micrograph(split.paths[n]).data for n in split.test}
+        self.truth = pd.concat([split.truth[n] for n in split.test], ignore_index=True)
+        self.n_clicks = int(sum(len(t) for t in split.train_picks.values()))
+        self.n_train_all = int(sum(len(split.truth[n]) for n in split.train))
+
+
+def score(model, data: RealSet, head: str, pick_config: PickConfig) -> dict:
+    """AP@0.5, AP@0.6 and AR (percent) of ``head`` on the test micrographs of ``data``."""
+    if head not in model.head_names:
+        head = continual.GENERIC_HEAD
+    config = dataclasses.replace(pick_config, head=head)
+    tables = [
+        pick_micrograph(
+            model, image, diameter_px=data.diameter, config=config, micrograph_name=name
+        ).picks
+        for name, image in data.test_images.items()
+    ]
+    pred = pd.concat(tables, ignore_index=True).assign(diameter=data.diameter)
+    report = evaluate(pred, data.truth, iou_thresholds=(0.5, 0.6), diameter_px=data.diameter)
+    return {
+        "head": head,
+        "AP50": round(100 * float(report.ap["AP@0.5"]), 1),
+        "AP60": round(100 * float(report.ap["AP@0.6"]), 1),
+        "AR": round(100 * float(report.ar), 1),
+    }
+
+
+def evaluate_all(model, sets: list[RealSet], pick_config: PickConfig) -> dict:
+    return {
+        d.name: {
+            "own": score(model, d, d.name, pick_config),
+            "generic": score(model, d, continual.GENERIC_HEAD, pick_config),
+        }
+        for d in sets
+    }
+
+
+def checkpoint_bytes(model, metadata: dict) -> tuple[int, int]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.pt"
+        save_checkpoint(path, model, metadata=metadata)
+        with_bank = path.stat().st_size
+        save_checkpoint(
+            path, model, metadata={k: v for k, v in metadata.items() if k != "exemplars"}
+        )
+        return with_bank, path.stat().st_size
+
+
+def run_scenario(sets: dict[str, RealSet], names, args, pick_config) -> dict:
+    old1, old2, new = (sets[n] for n in names)
+    S = args.steps_per_set
+    config = DetectorConfig()
+
+    def tc(steps: int, seed: int) -> TrainConfig:
+        return TrainConfig(
+            steps=steps,
+            batch_size=args.batch_size,
+            crop_size=args.crop_size,
+            device="cpu",
+            seed=seed,
+            log_interval=max(1, steps // 5),
+        )
+
+    def log(event):
+        print(f"    step {event.step}/{event.total} loss {event.losses['total']:.3f}", flush=True)
+
+    everything = [old1, old2, new]
+    print(f"  base: joint {old1.name} + {old2.name} ({2 * S} steps)", flush=True)
+    base = drive(
+        continual.train_model(
+            "joint", [old1.examples, old2.examples], config=config, train_config=tc(2 * S, 0)
+        ),
+        on_event=log,
+    )
+    out: dict = {
+        "old": [old1.name, old2.name],
+        "new": new.name,
+        "base": {
+            "seconds": round(float(base.run["seconds"]), 1),
+            "steps": base.run["steps"],
+            "eval": evaluate_all(base.model, everything, pick_config),
+        },
+        "add": {},
+    }
+    print("  base", json.dumps(out["base"]["eval"]), flush=True)
+    cc = continual.ContinualConfig()
+    for mode in MODES:
+        print(f"  add {new.name}: {mode}", flush=True)
+        if mode == "joint":
+            job = continual.train_model(
+                "joint",
+                [old1.examples, old2.examples, new.examples],
+                config=config,
+                train_config=tc(3 * S, 1),
+                continual_config=cc,
+            )
+        else:
+            job = continual.train_model(
+                mode,
+                [new.examples],
+                base_model=base.model,
+                base_metadata=base.metadata,
+                train_config=tc(S, 1),
+                continual_config=cc,
+            )
+        result = drive(job, on_event=log)
+        ev = evaluate_all(result.model, everything, pick_config)
+        base_ev = out["base"]["eval"]
+        forgetting = {
+            d.name: round(base_ev[d.name]["own"]["AP50"] - ev[d.name]["own"]["AP50"], 1)
+            for d in (old1, old2)
+        }
+        forgetting_generic = {
+            d.name: round(base_ev[d.name]["generic"]["AP50"] - ev[d.name]["generic"]["AP50"], 1)
+            for d in (old1, old2)
+        }
+        with_bank, without = checkpoint_bytes(result.model, result.metadata)
+        out["add"][mode] = {
+            "seconds": round(float(result.run["seconds"]), 1),
+            "steps": result.run["steps"],
+            "eval": ev,
+            "forgetting_AP50": forgetting,
+            "max_forgetting_AP50": max(forgetting.values()),
+            "mean_forgetting_AP50": round(float(np.mean(list(forgetting.values()))), 1),
+            "forgetting_AP50_generic": forgetting_generic,
+            "checkpoint_bytes": with_bank,
+            "checkpoint_bytes_without_bank": without,
+            "bank_bytes": bank_nbytes(result.bank),
+            "bank_particles": bank_summary(result.bank),
+        }
+        print(f"  {mode}", json.dumps(out["add"][mode]), flush=True)
+    out["targets"] = targets(out)
+    return out
+
+
+def targets(sc: dict) -> list[dict]:
+    add = sc["add"]
+    cont, fine, joint = add["continual"], add["finetune"], add["joint"]
+    new = sc["new"]
+    c_new, j_new = cont["eval"][new]["own"]["AP50"], joint["eval"][new]["own"]["AP50"]
+    return [
+        {
+            "target": "continual loses <= 3 AP points on the old sets",
+            "measured": ", ".join(f"{k} {v}" for k, v in cont["forgetting_AP50"].items()),
+            "met": cont["max_forgetting_AP50"] <= 3.0,
+        },
+        {
+            "target": "finetune loses clearly more (mean >= continual's + 3)",
+            "measured": ", ".join(f"{k} {v}" for k, v in fine["forgetting_AP50"].items())
+            + f" (mean {fine['mean_forgetting_AP50']} vs {cont['mean_forgetting_AP50']})",
+            "met": fine["mean_forgetting_AP50"] >= cont["mean_forgetting_AP50"] + 3.0,
+        },
+        {
+            "target": f"continual within 3 AP points of joint on the new set ({new})",
+            "measured": f"{c_new} vs {j_new}",
+            "met": c_new >= j_new - 3.0,
+        },
+    ]
+
+
+def to_markdown(r: dict) -> str:
+    lines = [
+        "# Continual learning benchmark (real data sets)",
+        "",
+        f"Command: `{r['command']}`  ",
+        f"Machine: {r['machine']}  ",
+        f"Date: {r['date']}; load average (1 min) at start {r['load_start']}, at end "
+        f"{r['load_end']}; total wall time {r['total_wall_s']} s.",
+        "",
+        f"Steps per data set S = {r['steps_per_set']}, crop {r['crop_size']} px, batch "
+        f"{r['batch_size']}, one torch thread. Split as `bench_detector.py` (seed {r['seed']}): "
+        f"3 training micrographs per data set with a random {r['label_fraction']:.0%} of their "
+        "picks, the other micrographs for testing against all their picks. AP@0.5 / AP@0.6 "
+        "(boxes of the particle diameter) and AR (COCO, IoU 0.5:0.95) in percent on the test "
+        "micrographs; *own* = the data set's head (the generic head where the model has none), "
+        "*generic* = the generic head. Forgetting = base own-head AP@0.5 minus the model's.",
+        "",
+        "| data set | labels | diameter px | training micrographs (clicks / all picks) | test micrographs (picks) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, d in r["datasets"].items():
+        lines.append(
+            f"| {name} ({d['folder']}) | {d['completeness']} | {d['diameter']:g} | "
+            f"{len(d['train'])} ({d['clicks']} / {d['train_picks']}) | "
+            f"{len(d['test'])} ({d['test_picks']}) |"
+        )
+    for title, sc in r["scenarios"].items():
+        sets = [*sc["old"], sc["new"]]
+        lines += [
+            "",
+            f"## {title}: base = joint on {sc['old'][0]} + {sc['old'][1]}, then add {sc['new']}",
+            "",
+            "| model | "
+            + " | ".join(f"{s} own AP50 / AP60 / AR" for s in sets)
+            + " | "
+            + " | ".join(f"{s} generic AP50 / AP60 / AR" for s in sets)
+            + " | forgetting (own AP50 pts) | train s | steps |",
+            "|---" * (2 * len(sets) + 4) + "|",
+        ]
+
+        def row(label, res, forgetting=None, sets=sets):
+            ev = res["eval"]
+            cells = [label]
+            for s in sets:
+                e = ev[s]["own"]
+                head = "" if e["head"] == s else f" ({e['head']})"
+                cells.append(f"{e['AP50']} / {e['AP60']} / {e['AR']}{head}")
+            for s in sets:
+                e = ev[s]["generic"]
+                cells.append(f"{e['AP50']} / {e['AP60']} / {e['AR']}")
+            cells.append(
+                ", ".join(f"{k} {v}" for k, v in forgetting.items()) if forgetting else "-"
+            )
+            cells += [str(res["seconds"]), str(res["steps"])]
+            return "| " + " | ".join(cells) + " |"
+
+        lines.append(row(f"base (joint {' + '.join(sc['old'])})", sc["base"]))
+        labels = {
+            "finetune": f"+{sc['new']} finetune",
+            "continual": f"+{sc['new']} continual",
+            "joint": "joint on all three (scratch)",
+        }
+        for mode, res in sc["add"].items():
+            lines.append(row(labels[mode], res, res["forgetting_AP50"]))
+        lines += [
+            "",
+            "Forgetting with the generic head (AP@0.5 pts): "
+            + "; ".join(
+                f"{mode} "
+                + ", ".join(f"{k} {v}" for k, v in res["forgetting_AP50_generic"].items())
+                for mode, res in sc["add"].items()
+            )
+            + ".",
+            "",
+            "| model | checkpoint bytes | without bank | bank bytes per data set | bank particles |",
+            "|---|---|---|---|---|",
+        ]
+        for mode, res in sc["add"].items():
+            lines.append(
+                f"| {mode} | {res['checkpoint_bytes']:,} | {res['checkpoint_bytes_without_bank']:,} | "
+                + ", ".join(f"{k}: {v:,}" for k, v in res["bank_bytes"].items())
+                + " | "
+                + ", ".join(f"{k}: {v}" for k, v in res["bank_particles"].items())
+                + " |"
+            )
+        lines += ["", "| target | measured | met |", "|---|---|---|"]
+        for t in sc["targets"]:
+            lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--steps-per-set", type=int, default=500)
+    parser.add_argument("--crop-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="split and clicks (bench_detector)")
+    parser.add_argument("--label-fraction", type=float, default=0.25)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    wall = time.perf_counter()
+    pick_config = PickConfig(rotations=True, min_distance=0.4, score_floor=0.001, device="cpu")
+    machine = machine_info()
+    report: dict = {
+        "benchmark": "continual learning on real data (issue 4)",
+        "command": ".venv/bin/python benchmarks/bench_continual_real.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": f"{machine['cores']}-core CPU, no GPU ({machine['cpu']}, torch "
+        f"{machine['torch']}, {args.threads} thread(s), CPU shared with other jobs)",
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "load_start": round(os.getloadavg()[0], 2),
+        "steps_per_set": args.steps_per_set,
+        "crop_size": args.crop_size,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "label_fraction": args.label_fraction,
+        "pick_config": dataclasses.asdict(pick_config),
+        "datasets": {},
+        "scenarios": {},
+    }
+    config = DetectorConfig()
+    needed = sorted({n for s in args.scenarios for n in SCENARIOS[s]})
+    sets = {}
+    for folder_name in needed:
+        data = RealSet(
+            args.data / folder_name,
+            seed=args.seed,
+            label_fraction=args.label_fraction,
+            config=config,
+        )
+        sets[folder_name] = data
+        report["datasets"][data.name] = {
+            "folder": folder_name,
+            "completeness": data.completeness,
+            "diameter": data.diameter,
+            "train": data.train,
+            "test": data.test,
+            "clicks": data.n_clicks,
+            "train_picks": data.n_train_all,
+            "test_picks": len(data.truth),
+        }
+        print(f"{data.name}: {report['datasets'][data.name]}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for title in args.scenarios:
+        print(title, flush=True)
+        report["scenarios"][title] = run_scenario(sets, SCENARIOS[title], args, pick_config)
+        report["load_end"] = round(os.getloadavg()[0], 2)
+        report["total_wall_s"] = round(time.perf_counter() - wall, 1)
+        (args.out / "continual_real.json").write_text(json.dumps(report, indent=1))
+        (args.out / "continual_real.md").write_text(to_markdown(report))
+    print(to_markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())
