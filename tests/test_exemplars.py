@@ -164,3 +164,26 @@ def test_sample_exemplars_keeps_labels_on_particles():
         cols = np.round(table["x"].to_numpy()).astype(int)
         # the bright squares moved with their labels (augmentation is consistent)
         assert crop[rows, cols].mean() > crop.mean() + 2.0
+
+
+def test_particles_in_overlapping_crops_are_counted_once():
+    from napari_cryopick.exemplars import DatasetExemplars
+
+    crops = np.zeros((2, 32, 32), dtype=np.float16)
+    # one particle at (40, 20) in the micrograph lies in both crops (origins x0 = 20 and 30),
+    # plus one particle of crop 0 only and one negative
+    labels = np.array(
+        [
+            [0, 20.0, 20.0, 10.0, 0],
+            [1, 10.0, 20.0, 10.0, 0],
+            [0, 5.0, 5.0, 10.0, 0],
+            [0, 8.0, 8.0, 10.0, 3],
+        ],
+        dtype=np.float32,
+    )
+    origins = np.array([[20, 0], [30, 0]], dtype=np.int64)
+    entry = DatasetExemplars(crops, labels, origins, ("mic", "mic"))
+    assert entry.n_particles == 2
+    # the same position on another micrograph is another particle
+    other = DatasetExemplars(crops, labels, origins, ("mic", "other"))
+    assert other.n_particles == 3

@@ -70,11 +70,20 @@ class DatasetExemplars:
 
     @property
     def n_particles(self) -> int:
-        """Number of labelled objects that are not user negatives."""
+        """Number of distinct labelled objects that are not user negatives.
+
+        Crops may overlap, so one particle can be labelled in two crops; it is
+        counted once (same micrograph, same position to 0.01 prepared pixel).
+        """
         if self.labels.shape[0] == 0:
             return 0
         negative = KINDS.index("negative")
-        return int(np.count_nonzero(self.labels[:, 4] != negative))
+        rows = self.labels[self.labels[:, 4] != negative]
+        crop = rows[:, 0].astype(np.int64)
+        x = np.round((self.origins[crop, 0] + rows[:, 1]) * 100).astype(np.int64)
+        y = np.round((self.origins[crop, 1] + rows[:, 2]) * 100).astype(np.int64)
+        names = [self.micrographs[i] if self.micrographs else "" for i in crop]
+        return len(set(zip(names, x.tolist(), y.tolist())))
 
     def crop_picks(self, index: int) -> pd.DataFrame:
         """Labels of crop ``index`` as a pick table (prepared pixels, crop coordinates)."""
