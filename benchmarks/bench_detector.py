@@ -180,10 +180,11 @@ def run_ours(
     seed: int,
     pick_config: PickConfig,
     time_limit_s: float | None,
+    model_overrides: dict | None = None,
     log=print,
 ) -> dict:
     """Train on the sparse picks of the training micrographs, pick and evaluate the test ones."""
-    config = DetectorConfig()
+    config = DetectorConfig.from_dict({**DetectorConfig().to_dict(), **(model_overrides or {})})
     start = time.perf_counter()
     images = [read_micrograph(split.paths[n]).data for n in split.train]
     examples = build_examples(
@@ -235,6 +236,7 @@ def run_ours(
         train_s=train_s,
         pick_s_per_micrograph=float(np.mean(seconds)),
         train_config=dict(train_config.to_dict().items()),
+        detector_config=config.to_dict(),
         pick_config=dataclasses.asdict(pick_config),
     )
     return metrics
@@ -499,7 +501,15 @@ def write_markdown(results: dict, path: Path) -> None:
         keys = ("steps", "batch_size", "crop_size", "lr", "sparse", "pseudo_label_threshold")
         keys += ("reduce_penalty_above", "reduced_penalty")
         shown = ", ".join(f"{k}={ours['train_config'][k]}" for k in keys)
-        lines += ["", f"Our training: `TrainConfig({shown})`, default `DetectorConfig`; "]
+        dc = ours.get("detector_config")
+        default_dc = DetectorConfig().to_dict()
+        changed = {k: v for k, v in (dc or {}).items() if v != default_dc.get(k)}
+        model = (
+            "`DetectorConfig(" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")`"
+            if changed
+            else "default `DetectorConfig`"
+        )
+        lines += ["", f"Our training: `TrainConfig({shown})`, {model}; "]
         pc = ours["pick_config"]
         lines[-1] += (
             f"picking `PickConfig(rotations={pc['rotations']}, "
@@ -575,11 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--min-distance",
         type=float,
-        default=0.4,
+        default=PickConfig().min_distance,
         help=(
-            "our minimum distance between picks, fraction of the diameter (0.4: AP@0.5 on "
-            "apoferritin 0.51 vs 0.48 with PickConfig's 0.6, which suppresses true "
-            "neighbours in densely packed particles)"
+            "our minimum distance between picks, fraction of the diameter (PickConfig's "
+            "0.4: AP@0.5 on apoferritin 0.51 vs 0.48 with the earlier 0.6, which suppresses "
+            "true neighbours in densely packed particles)"
         ),
     )
     parser.add_argument(
@@ -598,6 +608,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="TrainConfig override"
     )
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="KEY=VALUE", help="DetectorConfig override"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "detector")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "detector")
     parser.add_argument("--note", action="append", default=[], help="line for the notes")
@@ -608,6 +621,10 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         key, value = item.split("=", 1)
         overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf.n" else value
+    model_overrides = {}
+    for item in args.model:
+        key, value = item.split("=", 1)
+        model_overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf.n" else value
     pick_config = PickConfig(
         rotations=args.rotations,
         score_floor=args.score_floor,
@@ -658,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 pick_config=pick_config,
                 time_limit_s=args.time_limit,
+                model_overrides=model_overrides,
                 log=_log,
             )
             _summary(name, "ours", entry["ours"])

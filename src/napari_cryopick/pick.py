@@ -90,8 +90,9 @@ class PickConfig:
         it per data set with :func:`choose_threshold` (best F2, DeepEM).
     min_distance
         Minimum distance between two picks of the same kind as a fraction of
-        the diameter. 0.6: touching particles (centre distance 1 diameter)
-        survive, duplicate peaks on one particle do not.
+        the diameter. 0.4: touching and slightly overlapping particles
+        (densely packed, projections of 3D neighbours) survive, duplicate
+        peaks on one particle do not (0.6 cost 0.03 AP@0.5 on apoferritin).
     top_k
         At most this many candidates per kind and micrograph.
     rotations
@@ -137,7 +138,7 @@ class PickConfig:
     """
 
     threshold: float = 0.3
-    min_distance: float = 0.6
+    min_distance: float = 0.4
     top_k: int = 2000
     rotations: bool = False
     reject_std: bool = False

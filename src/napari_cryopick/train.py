@@ -101,9 +101,12 @@ class TrainConfig:
         step that reaches it, and the learning-rate schedule follows whichever
         of steps and time is further along, so a slow (shared) CPU still gets
         the full warm-up + cosine decay within the budget.
+    ema_decay
+        Decay of an exponential moving average of the weights that replaces
+        the trained weights at the end (0: none, the last weights are kept).
     """
 
-    steps: int = 1500
+    steps: int = 1000
     batch_size: int = 8
     crop_size: int = 256
     lr: float = 3e-3
@@ -128,6 +131,7 @@ class TrainConfig:
     log_interval: int = 1
     preview_interval: int = 0
     time_limit_s: float | None = None
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -136,6 +140,8 @@ class TrainConfig:
             raise ValueError(f"crop_size must be >= 16, got {self.crop_size}")
         if not 0.0 <= self.reduce_penalty_above <= self.pseudo_label_threshold <= 1.0:
             raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise ValueError(f"time_limit_s must be > 0 or None, got {self.time_limit_s}")
 
@@ -427,6 +433,43 @@ def sample_batch(
     return image, targets, names, datasets
 
 
+class _ModelAverage:
+    """Exponential moving average of a model's floating-point state (weights and BN statistics).
+
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after ``n``
+    updates, so the average is not dominated by the random initialisation.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = float(decay)
+        self.updates = 0
+        self.state = {
+            key: value.detach().clone()
+            for key, value in model.state_dict().items()
+            if value.is_floating_point()
+        }
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        current = model.state_dict()
+        for key, average in self.state.items():
+            value = current.get(key)
+            if value is None or value.shape != average.shape:
+                # A head added or replaced after the average started.
+                self.state[key] = value.detach().clone() if value is not None else average
+                continue
+            average.mul_(decay).add_(value.detach(), alpha=1.0 - decay)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        current = model.state_dict()
+        for key, average in self.state.items():
+            if key in current and current[key].shape == average.shape:
+                current[key].copy_(average)
+
+
 def _learning_rate(step: int, config: TrainConfig, time_fraction: float = 0.0) -> float:
     """Linear warm-up, then cosine decay to 5 % of ``lr``.
 
@@ -514,6 +557,7 @@ def train_detector(
         params, lr=train_config.lr, weight_decay=train_config.weight_decay
     )
     history: list[dict[str, Any]] = []
+    ema = _ModelAverage(model, train_config.ema_decay) if train_config.ema_decay > 0 else None
     start = time.perf_counter()
     completed = False
     try:
@@ -552,6 +596,8 @@ def train_detector(
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()
+            if ema is not None:
+                ema.update(model)
 
             done = step + 1
             values = {key: float(value.detach()) for key, value in losses.items()}
@@ -580,6 +626,8 @@ def train_detector(
         completed = True
     finally:
         # Runs on normal end and on close() (GeneratorExit) alike.
+        if ema is not None:
+            ema.copy_to(model)
         model.eval()
         model.to("cpu")
     return TrainResult(model=model, history=history, completed=completed)

@@ -32,7 +32,10 @@ class DetectorConfig:
         a sub-pixel offset and a Gaussian peak, small enough that a 4096 px
         micrograph of a 100 px particle shrinks to ~800 px (fast), and well
         inside the ~150 px receptive field of the body so the network sees
-        each particle with a ring of context around it.
+        each particle with a ring of context around it. 28 px (7 cells, ~2x
+        the picking cost) gave AP@0.5 +0.03 to +0.04 on the three real data
+        sets (``benchmarks/results/detector.md``); checkpoints store their own
+        value.
     widths
         Channel widths of the four encoder levels (strides 2, 4, 8, 16).
     feature_channels
@@ -42,6 +45,11 @@ class DetectorConfig:
         Hidden channels of each 1x1 sub-head.
     head_names
         Names of the detection heads (``"generic"`` is the default head).
+    lowpass
+        Gaussian low-pass of the rescaled micrograph before normalisation, as
+        the period of the half-transmission frequency in fractions of
+        ``target_diameter_px`` (0: none, the behaviour of checkpoints saved
+        before this field existed).
     """
 
     kinds: tuple[str, ...] = ("particle",)
@@ -52,6 +60,7 @@ class DetectorConfig:
     feature_channels: int = 32
     head_width: int = 32
     head_names: tuple[str, ...] = ("generic",)
+    lowpass: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -70,6 +79,8 @@ class DetectorConfig:
             raise ValueError(f"widths must be 4 positive ints, got {self.widths}")
         if not self.target_diameter_px > 0:
             raise ValueError(f"target_diameter_px must be > 0, got {self.target_diameter_px}")
+        if not self.lowpass >= 0:
+            raise ValueError(f"lowpass must be >= 0, got {self.lowpass}")
         if not self.head_names or len(set(self.head_names)) != len(self.head_names):
             raise ValueError(f"head_names must be unique and non-empty, got {self.head_names}")
 
@@ -84,6 +95,7 @@ class DetectorConfig:
             "feature_channels": int(self.feature_channels),
             "head_width": int(self.head_width),
             "head_names": list(self.head_names),
+            "lowpass": float(self.lowpass),
             "extra": dict(self.extra),
         }
 

@@ -88,6 +88,9 @@ def prepare_micrograph(
         raise ValueError(f"expected a 2D micrograph, got shape {image.shape}")
     scale = preparation_scale(diameter_px, config)
     resampled = image if scale == 1.0 else preprocess.resample(image, scale)
+    lowpass = float(getattr(config, "lowpass", 0.0))  # duck-typed configs may lack it
+    if lowpass > 0:
+        resampled = preprocess.lowpass(resampled, lowpass * config.target_diameter_px)
     prepared = np.ascontiguousarray(preprocess.normalize(resampled), dtype=np.float32)
     return PreparedMicrograph(
         image=prepared,
