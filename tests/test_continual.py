@@ -19,7 +19,9 @@ from napari_cryopick.train import TrainConfig, build_examples
 
 torch.set_num_threads(1)
 
-CONFIG = DetectorConfig(widths=(4, 8, 8, 8), feature_channels=8, head_width=8)
+CONFIG = DetectorConfig(
+    widths=(4, 8, 8, 8), feature_channels=8, head_width=8, target_diameter_px=20.0
+)
 
 
 def _dataset(name: str, seed: int, n_micrographs: int = 2, size: int = 96, blob: float = 2.5):

@@ -120,7 +120,8 @@ def _image(rows: int, cols: int, seed: int = 0) -> np.ndarray:
 
 def _untrained_detector(seed: int = 0) -> Detector:
     torch.manual_seed(seed)
-    model = Detector(DetectorConfig())
+    # the hand-computed geometry below assumes a 20 px target diameter
+    model = Detector(DetectorConfig(target_diameter_px=20.0))
     # Non-trivial batch-norm statistics so eval mode is really exercised.
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):

@@ -47,7 +47,9 @@ def _blobs(seed: int, n: int = 6, size: int = 128) -> tuple[np.ndarray, pd.DataF
 
 def _examples(n: int = 2) -> tuple[list[TrainingExample], list[pd.DataFrame]]:
     images, picks = zip(*[_blobs(seed) for seed in range(n)])
-    return build_examples(list(images), list(picks), DIAMETER, DetectorConfig()), list(picks)
+    return build_examples(
+        list(images), list(picks), DIAMETER, DetectorConfig(target_diameter_px=DIAMETER)
+    ), list(picks)
 
 
 def test_build_examples_prepared_coordinates():
@@ -71,7 +73,9 @@ def test_sample_batch_targets_follow_augmented_crops():
     examples, _ = _examples(1)
     config = TrainConfig(batch_size=6, crop_size=64, seed=3, noise_range=(0.0, 0.0))
     rng = np.random.default_rng(3)
-    image, targets, names, _ = sample_batch(examples, DetectorConfig(), config, rng)
+    image, targets, names, _ = sample_batch(
+        examples, DetectorConfig(target_diameter_px=DIAMETER), config, rng
+    )
     assert image.shape == (6, 1, 64, 64)
     assert targets["heatmap"].shape == (6, 1, 16, 16)
     assert names == ["blobs_0"] * 6
@@ -165,7 +169,9 @@ def test_new_head_extra_loss_and_preview():
 
 def test_train_refuses_examples_without_labels():
     image, _ = _blobs(0)
-    (example,) = build_examples([image], [make_picks()], DIAMETER, DetectorConfig())
+    (example,) = build_examples(
+        [image], [make_picks()], DIAMETER, DetectorConfig(target_diameter_px=DIAMETER)
+    )
     with pytest.raises(ValueError, match="no labelled"):
         next(train_detector([example]))
 

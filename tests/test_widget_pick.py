@@ -60,7 +60,8 @@ def test_pick_shows_heatmap_and_scored_points(picker):
     heatmap = viewer.layers[f"{NAME} heatmap"]
     assert heatmap.colormap.name == "inferno"
     assert heatmap.blending == "additive"
-    assert heatmap.scale[0] == pytest.approx(56.0 / 20.0 * 4, rel=0.05)
+    target = widget.model.config.target_diameter_px
+    assert heatmap.scale[0] == pytest.approx(56.0 / target * 4, rel=0.05)
     points = viewer.layers[f"{NAME} picks"]
     candidates = session(viewer).pick_results[NAME].picks
     assert len(points.data) == len(apply_threshold(candidates, 0.05)) > 0

@@ -100,8 +100,9 @@ def test_train_to_the_end_stays_responsive(annotated, qtbot):
     _model, saved_metadata = load_checkpoint(saved)
     assert bank_from_metadata(saved_metadata["exemplars"]).names == ("ribosome",)
     assert train.bank_panel.current_dataset() == "ribosome"
-    assert train.bank_panel.thumbnails_list.count() == min(
-        bank.datasets["ribosome"].n_particles, MAX_THUMBNAILS
+    # one thumbnail per labelled particle per crop (removal works on crops)
+    assert train.bank_panel.thumbnails_list.count() == len(
+        thumbnail_crops(bank, "ribosome", max_count=MAX_THUMBNAILS)
     )
     # while the worker trained (until the last step arrived), the GUI thread's
     # 20 ms timer kept firing. The machine is shared (2 cores, other jobs), so
@@ -205,8 +206,8 @@ def test_bank_panel_shows_adds_removes_and_saves(annotated, qtbot):
     assert f"{bundled_bank.datasets[first].n_particles} particles" in (
         panel.datasets_list.item(0).text()
     )
-    assert panel.thumbnails_list.count() == min(
-        bundled_bank.datasets[first].n_particles, MAX_THUMBNAILS
+    assert panel.thumbnails_list.count() == len(
+        thumbnail_crops(bundled_bank, first, max_count=MAX_THUMBNAILS)
     )
     assert not panel.thumbnails_list.item(0).icon().isNull()
 
@@ -220,7 +221,9 @@ def test_bank_panel_shows_adds_removes_and_saves(annotated, qtbot):
     assert ribosome.n_particles >= 30
     assert set(ribosome.micrographs) == {NAME}
     assert panel.current_dataset() == "ribosome"
-    assert panel.thumbnails_list.count() == min(ribosome.n_particles, MAX_THUMBNAILS)
+    assert panel.thumbnails_list.count() == len(
+        thumbnail_crops(bank, "ribosome", max_count=MAX_THUMBNAILS)
+    )
     assert "ribosome" in panel.status.text()
 
     # selecting one particle selects its whole crop; Remove removes that crop

@@ -343,7 +343,7 @@ class TrainWidget(QWidget):
         self.dataset_combo.setToolTip("Data set to train (few-shot head name); empty: all")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 1_000_000)
-        self.steps_spin.setValue(1500)
+        self.steps_spin.setValue(TrainConfig().steps)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 256)
         self.batch_spin.setValue(8)

@@ -28,14 +28,14 @@ class DetectorConfig:
     target_diameter_px
         Every micrograph is resampled so that the object diameter covers this
         many pixels before it enters the network (HydraPicker's scale
-        normalisation). 20 px = 5 heatmap cells at stride 4: enough cells for
+        normalisation). 28 px = 7 heatmap cells at stride 4: enough cells for
         a sub-pixel offset and a Gaussian peak, small enough that a 4096 px
-        micrograph of a 100 px particle shrinks to ~800 px (fast), and well
-        inside the ~150 px receptive field of the body so the network sees
-        each particle with a ring of context around it. 28 px (7 cells, ~2x
-        the picking cost) gave AP@0.5 +0.03 to +0.04 on the three real data
-        sets (``benchmarks/results/detector.md``); checkpoints store their own
-        value.
+        micrograph of a 108 px particle shrinks to ~1060 px (fast), and well
+        inside the ~160 px receptive field of the body so the network sees
+        each particle with a ring of context around it. 28 px gave AP@0.5
+        +0.03 to +0.04 over 20 px on the three real data sets at ~2x the
+        picking cost (``benchmarks/results/detector.md``); checkpoints store
+        their own value (the bundled model: 20).
     widths
         Channel widths of the four encoder levels (strides 2, 4, 8, 16).
     feature_channels
@@ -55,7 +55,7 @@ class DetectorConfig:
     kinds: tuple[str, ...] = ("particle",)
     size_head: bool = True
     stride: int = 4
-    target_diameter_px: float = 20.0
+    target_diameter_px: float = 28.0
     widths: tuple[int, ...] = (16, 24, 48, 96)
     feature_channels: int = 32
     head_width: int = 32
