@@ -7,12 +7,12 @@ reading and preprocessing; at most 2 GB peak memory for a 4096x4096 one):
   timed from the file name to the pick table (``read_micrograph`` +
   ``pick_micrograph``: rescaling, normalisation, network on tiles, peak
   finding), for the real ribosome micrographs (diameter 56 px, rescaled to
-  the detector's 20 px) and for particles of 20 px (no rescaling: the
-  network runs on the full 1024x1024, the slowest case);
+  the detector's target diameter) and for particles of 20 px (upsampled to
+  the target: the network runs on more than 1024x1024, the slowest case);
 * peak resident memory (``ru_maxrss``) of a fresh process that imports the
   package, reads a 4096x4096 / 8192x8192 float32 MRC and picks it, for a
-  large particle (108 px, beta-galactosidase) and for 20 px particles (no
-  rescaling, the largest network input); also the baseline of a process that
+  large particle (108 px, beta-galactosidase) and for 20 px particles (the
+  largest network input); also the baseline of a process that
   only imports and loads the model.
 
 Run::
@@ -40,6 +40,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+
+from napari_cryopick.model.config import DetectorConfig
+
+# the default model's scale normalisation (the benchmark trains a default model)
+TARGET_DIAMETER_PX = DetectorConfig().target_diameter_px
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CRYOPICK_REAL_DATA", "/work/shared/data/real"))
@@ -225,7 +230,7 @@ def write_markdown(results: dict, path: Path) -> None:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for t in results["pick_1024"]:
-        prepared = round(1024 * 20.0 / t["diameter_px"])
+        prepared = round(1024 * TARGET_DIAMETER_PX / t["diameter_px"])
         lines.append(
             f"| {t['diameter_px']:.0f} px | {prepared}x{prepared} | {t['rotations']} | "
             f"{t['micrographs']} | "
@@ -245,7 +250,7 @@ def write_markdown(results: dict, path: Path) -> None:
         if e["size"] == 0:
             lines.append(f"| none (import + model) | - | - | {e['peak_mb']:.0f} | - |")
             continue
-        prepared = round(e["size"] * 20.0 / e["diameter_px"])
+        prepared = round(e["size"] * TARGET_DIAMETER_PX / e["diameter_px"])
         lines.append(
             f"| {e['size']}x{e['size']} | {e['diameter_px']:.0f} px | {prepared}x{prepared} | "
             f"{e['peak_mb']:.0f} | {e['seconds']:.1f} |"
