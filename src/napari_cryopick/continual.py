@@ -79,7 +79,6 @@ from napari_cryopick.exemplars import (
 )
 from napari_cryopick.model import Detector, DetectorConfig
 from napari_cryopick.model.inputs import PreparedMicrograph
-from napari_cryopick.model.losses import detection_losses
 from napari_cryopick.model.network import pad_to_multiple
 from napari_cryopick.train import (
     Batch,
@@ -87,6 +86,7 @@ from napari_cryopick.train import (
     TrainingExample,
     TrainProgress,
     TrainResult,
+    batch_losses,
     train_detector,
 )
 
@@ -334,16 +334,7 @@ def _body_features(model: Detector, image: Tensor) -> Tensor:
 
 
 def _detection(outputs: dict[str, Tensor], batch: Batch, train_config: TrainConfig) -> Tensor:
-    return detection_losses(
-        outputs,
-        batch.targets,
-        sparse=train_config.sparse,
-        pseudo_label_threshold=train_config.pseudo_label_threshold,
-        reduce_penalty_above=train_config.reduce_penalty_above,
-        reduced_penalty=train_config.reduced_penalty,
-        offset_weight=train_config.offset_weight,
-        size_weight=train_config.size_weight,
-    )["total"]
+    return batch_losses(outputs, batch, train_config)["total"]
 
 
 class _ExtraLoss:

@@ -433,6 +433,27 @@ def sample_batch(
     return image, targets, names, datasets
 
 
+def batch_losses(
+    outputs: dict[str, torch.Tensor], batch: Batch, train_config: TrainConfig
+) -> dict[str, torch.Tensor]:
+    """The detection losses of one batch with the sparse-label settings of ``train_config``.
+
+    Every training mode uses this one function, so the sparse-annotation
+    handling (pseudo-labels, reduced penalty, full penalty on user negatives)
+    applies everywhere.
+    """
+    return detection_losses(
+        outputs,
+        batch.targets,
+        sparse=train_config.sparse,
+        pseudo_label_threshold=train_config.pseudo_label_threshold,
+        reduce_penalty_above=train_config.reduce_penalty_above,
+        reduced_penalty=train_config.reduced_penalty,
+        offset_weight=train_config.offset_weight,
+        size_weight=train_config.size_weight,
+    )
+
+
 class _ModelAverage:
     """Exponential moving average of a model's floating-point state (weights and BN statistics).
 
@@ -579,16 +600,7 @@ def train_detector(
                 datasets=datasets,
             )
             outputs = model(batch.image, head=batch.head)
-            losses = detection_losses(
-                outputs,
-                batch.targets,
-                sparse=train_config.sparse,
-                pseudo_label_threshold=train_config.pseudo_label_threshold,
-                reduce_penalty_above=train_config.reduce_penalty_above,
-                reduced_penalty=train_config.reduced_penalty,
-                offset_weight=train_config.offset_weight,
-                size_weight=train_config.size_weight,
-            )
+            losses = batch_losses(outputs, batch, train_config)
             if extra_loss is not None:
                 for key, value in extra_loss(model, batch, outputs).items():
                     losses[key] = value
