@@ -56,6 +56,7 @@ from napari_cryopick.io.formats import (
     read_star_blocks,
     star_block,
 )
+from napari_cryopick.io.formats.star import coordinate_block
 from napari_cryopick.picks import make_picks
 
 __all__ = [
@@ -225,22 +226,6 @@ def write_relion_helical(
     return _atomic_write_text(path, text)
 
 
-def _coordinate_block(path: Path) -> pd.DataFrame:
-    blocks = read_star_blocks(path)
-    for name in sorted(blocks, key=lambda n: n != "particles"):
-        block = blocks[name]
-        if isinstance(block, dict):
-            block = pd.DataFrame([block])
-        if isinstance(block, pd.DataFrame) and {"rlnCoordinateX", "rlnCoordinateY"} <= set(
-            block.columns
-        ):
-            return block
-    found = ", ".join(f"data_{name}" for name in blocks)
-    raise file_error(
-        path, f"no block with rlnCoordinateX and rlnCoordinateY columns (blocks found: {found})"
-    )
-
-
 def read_relion_helical(
     path: str | os.PathLike, *, layout: str = "auto"
 ) -> dict[str, list[np.ndarray]]:
@@ -267,7 +252,7 @@ def read_relion_helical(
     """
     path = Path(path)
     check_readable(path)
-    block = _coordinate_block(path)
+    block = coordinate_block(path, read_star_blocks(path))
     if layout not in ("auto", *HELICAL_LAYOUTS):
         raise ValueError(f"layout must be 'auto' or one of {HELICAL_LAYOUTS}, got {layout!r}")
     if layout == "auto":

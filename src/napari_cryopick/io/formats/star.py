@@ -47,7 +47,8 @@ KIND_LABEL = "cryopickKind"
 VERSION_LINE = "# version 30001"
 
 
-def _pick_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
+def coordinate_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
+    """The first block (``data_particles`` preferred) with RELION coordinate columns."""
     candidates = sorted(blocks, key=lambda name: name != "particles")
     for name in candidates:
         block = blocks[name]
@@ -79,7 +80,7 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path)
-    block = _pick_block(path, read_star_blocks(path))
+    block = coordinate_block(path, read_star_blocks(path))
     x = numeric_column(block, "rlnCoordinateX", path)
     y = numeric_column(block, "rlnCoordinateY", path)
     score = numeric_column(block, "rlnAutopickFigureOfMerit", path, required=False)
