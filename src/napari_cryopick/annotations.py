@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_cryopick._atomic import atomic_write_text
 from napari_cryopick.picks import KINDS, empty_picks, normalize_picks
 
 SIDECAR_SUFFIX = ".cryopick.json"
@@ -138,14 +138,7 @@ def find_sidecar(micrograph_path: str | os.PathLike) -> Path | None:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def _picks_to_json(table: pd.DataFrame) -> dict[str, list]:

@@ -39,13 +39,13 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from napari_cryopick._atomic import atomic_write_text
 from napari_cryopick.fibers import resample_path, simplify_path
 from napari_cryopick.io.formats import (
     check_readable,
@@ -85,17 +85,7 @@ def _atomic_write_text(path: Path, text: str) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise file_error(path, "the destination folder does not exist")
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    return atomic_write_text(path, text)
 
 
 def _as_path(path: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ convention of :mod:`napari_cryopick.picks` (centres, original pixels).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import picks as _picks
+from .._atomic import atomic_path
 from .formats import PickFileError, file_error, micrograph_stem
 from .formats import box as _box
 from .formats import cbox as _cbox
@@ -239,19 +239,14 @@ def write_picks(
         options["box_size"] = box_size
     if not path.parent.is_dir():
         raise file_error(path, "the destination folder does not exist")
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    os.close(descriptor)
+    temporary = None
     try:
-        module.write(table, temporary, **options)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            module.write(table, temporary, **options)
     except PickFileError as exc:
         # The format module only saw the temporary name; report the real one.
-        raise PickFileError(str(exc).replace(temporary, str(path), 1)) from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        message = str(exc) if temporary is None else str(exc).replace(str(temporary), str(path), 1)
+        raise PickFileError(message) from None
     return path
 
 

@@ -19,15 +19,14 @@ never leaves a broken checkpoint (an existing file stays intact).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from napari_cryopick._atomic import atomic_path
 from napari_cryopick.model.config import DetectorConfig
 from napari_cryopick.model.network import Detector
 
@@ -69,19 +68,10 @@ def save_checkpoint(
         "state_dict": state_dict,
         "metadata": dict(metadata or {}),
     }
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            torch.save(checkpoint, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        torch.save(checkpoint, stream)
+        stream.flush()
+        os.fsync(stream.fileno())
     return path
 
 
