@@ -130,7 +130,16 @@ def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_pa
     for key, value in bundled.state_dict().items():
         assert torch.equal(widget.model.state_dict()[key], value), key
     assert widget.head_combo.currentText() == "generic"
+    # a data-set head picks at its data set's diameter (as `cryopick pick --head`)
+    widget.diameter_spin.setValue(33.0)
+    widget.head_combo.setCurrentText("empiar10017_bgal")
+    assert widget.diameter_spin.value() == pytest.approx(
+        _metadata["dataset_info"]["empiar10017_bgal"]["diameter_px"]
+    )
+    # the generic head keeps the diameter the user typed
     widget.diameter_spin.setValue(56.0)
+    widget.head_combo.setCurrentText("generic")
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
     widget.device_combo.setCurrentText("cpu")
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)

@@ -305,6 +305,7 @@ class PickWidget(QWidget):
         layout.addStretch(1)
 
         self.threshold_slider.valueChanged.connect(self._on_threshold_changed)
+        self.head_combo.currentTextChanged.connect(self._on_head_changed)
         self.pick_current_button.clicked.connect(self.pick_current)
         self.pick_all_button.clicked.connect(self.pick_all_open)
         self.pick_folder_button.clicked.connect(self._choose_folder)
@@ -365,6 +366,25 @@ class PickWidget(QWidget):
             self.head_combo.setCurrentText(current)
         where = f" ({self.model_path.name})" if self.model_path is not None else ""
         self.model_label.setText(f"Model: {origin}{where}")
+
+    def _model_metadata(self) -> dict:
+        """Metadata of the model picked with (session model or bundled model)."""
+        state = session(self.viewer)
+        if state.model is not None and state.model is self.model:
+            return dict(state.model_metadata or {})
+        if state.bundled is not None and state.bundled[0] is self.model:
+            return dict(state.bundled[1] or {})
+        return {}
+
+    def _on_head_changed(self, head: str) -> None:
+        """A data-set head picks at its own data set's diameter, as ``cryopick pick`` does."""
+        metadata = self._model_metadata()
+        if head and head in (metadata.get("dataset_info") or {}):
+            from napari_cryopick.continual import diameter_for_head
+
+            diameter = diameter_for_head(metadata, head)
+            if diameter:
+                self.diameter_spin.setValue(float(diameter))
 
     def _on_session_model(self, model: Any, path: Path | None) -> None:
         self.set_model(model, path, session(self.viewer).model_origin)
