@@ -285,3 +285,48 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     assert len(viewer.layers["mic vesicles"].data) == 0
     assert len(viewer.layers["mic fibers"].data) == 0
     assert len(viewer.layers["mic picks"].data) == 0
+
+
+def test_pick_folder_traces_fibers_into_helical_star(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A fiber model's folder picking writes traced tubes (start/end per tube), not points."""
+    import napari_cryopick.pick as core
+    from napari_cryopick.io.filaments import read_relion_helical
+
+    config = DetectorConfig(kinds=("fiber",))
+    stride = config.stride
+
+    def fake_maps(model, prepared_image, **_kwargs):
+        rows, cols = (n // stride for n in prepared_image.shape)
+        rr = np.arange(rows)[:, None]
+        cc = np.arange(cols)[None, :]
+        heat = np.where((cc >= 5) & (cc <= 40), 0.9 * np.exp(-0.5 * ((rr - 20) / 1.0) ** 2), 0.0)[
+            None
+        ].astype(np.float32)  # one horizontal fiber
+        return {
+            "heatmap": heat,
+            "offset": np.zeros((2, rows, cols), np.float32),
+            "diameter": np.full((rows, cols), 20.0, np.float32),
+        }
+
+    monkeypatch.setattr(core, "predict_maps", fake_maps)
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    _write_png(folder / "f0.png", np.random.default_rng(0).normal(size=(200, 200)))
+    viewer = make_napari_viewer()
+    session(viewer).set_model(Detector(config).eval(), None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(config.target_diameter_px)
+    widget.device_combo.setCurrentText("cpu")
+    widget.format_combo.setCurrentText("star")
+    widget.export_edit.setText(str(tmp_path / "out"))
+    (tmp_path / "out").mkdir()
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    paths_by_micrograph = read_relion_helical(tmp_path / "out" / "f0.star")
+    (paths,) = paths_by_micrograph.values()
+    assert len(paths) == 1  # one traced tube
+    (path,) = paths
+    assert np.ptp(path[:, 0]) > 100  # along the fiber (x)
+    np.testing.assert_allclose(path[:, 1], 20 * stride - 0.5, atol=2.0)  # on its row

@@ -529,8 +529,17 @@ class PickWidget(QWidget):
             return None
         out_dir = self.export_edit.text().strip() or str(Path(folder) / "cryopick_picks")
         self.export_edit.setText(out_dir)
+        job = pick_files
+        if tuple(self.model.config.kinds) == ("fiber",):
+            # fibers are written as traced paths (helical STAR / filament CBOX / CSV)
+            from napari_cryopick.shapes import pick_fiber_files
+
+            if self.format_combo.currentText() not in ("star", "cbox", "csv"):
+                self.status.setText("Fibers are written as star, cbox or csv: choose one.")
+                return None
+            job = pick_fiber_files
         worker = create_worker(
-            pick_files,
+            job,
             self.model,
             paths,
             diameter_px=self.diameter_spin.value(),
