@@ -458,9 +458,15 @@ class PickWidget(QWidget):
             self.pick_config(),
             _start_thread=False,
         )
-        self.progress_bar.setRange(0, len(items))
+        return self._start(worker, len(items), self._on_picked)
+
+    def _start(self, worker: Any, total: int, on_yielded: Any, on_returned: Any = None) -> Any:
+        """Wire a picking worker to the progress bar and status line, then start it."""
+        self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(0)
-        worker.yielded.connect(self._on_picked)
+        worker.yielded.connect(on_yielded)
+        if on_returned is not None:
+            worker.returned.connect(on_returned)
         worker.errored.connect(lambda exc: self.status.setText(f"Picking failed: {exc}"))
         worker.finished.connect(self._on_finished)
         self.worker = worker
@@ -548,16 +554,7 @@ class PickWidget(QWidget):
             format=self.format_combo.currentText(),
             _start_thread=False,
         )
-        self.progress_bar.setRange(0, len(paths))
-        self.progress_bar.setValue(0)
-        worker.yielded.connect(self._on_folder_progress)
-        worker.returned.connect(self._on_folder_done)
-        worker.errored.connect(lambda exc: self.status.setText(f"Picking failed: {exc}"))
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self._set_busy(True)
-        worker.start()
-        return worker
+        return self._start(worker, len(paths), self._on_folder_progress, self._on_folder_done)
 
     def _on_folder_progress(self, event: Any) -> None:
         self.progress_bar.setValue(int(event.step))
