@@ -42,14 +42,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick import continual
-from napari_cryopick._progress import drive
-from napari_cryopick.evaluate import average_precision, average_recall
-from napari_cryopick.exemplars import bank_from_metadata, bank_nbytes, bank_summary
-from napari_cryopick.model import DetectorConfig, save_checkpoint
-from napari_cryopick.pick import PickConfig, pick_micrograph
-from napari_cryopick.simulate import PARTICLE_SHAPES, SimulationConfig, simulate_micrograph
-from napari_cryopick.train import TrainConfig, build_examples
+from napari_cryopick.core import continual
+from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.evaluate import average_precision, average_recall
+from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
+from napari_cryopick.core.model import DetectorConfig, save_checkpoint
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.simulate import PARTICLE_SHAPES, SimulationConfig, simulate_micrograph
+from napari_cryopick.core.training import TrainConfig, build_examples
 
 SETS = {
     "A": {"shape": "ellipsoid", "diameter": 32.0, "snr": 0.1, "defocus": 1.5},

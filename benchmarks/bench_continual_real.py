@@ -38,7 +38,7 @@ Scenarios: ``bgal + ribosome, then apoferritin`` (the default) and
 detector, AP@0.5 ~0.4 when trained on it, so "continual ends within 3 AP of
 joint on the new set" is also judged with ribosome as the new set).
 
-Scoring: :func:`napari_cryopick.evaluate.evaluate` with boxes of the data
+Scoring: :func:`napari_cryopick.core.evaluate.evaluate` with boxes of the data
 set's particle diameter for every prediction and label (the detection
 quality, not the size regression); picking as in ``bench_detector.py``
 (``rotations=True``, ``min_distance=0.4``, ``score_floor=0.001``). The
@@ -63,14 +63,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick import continual
-from napari_cryopick._progress import drive
-from napari_cryopick.evaluate import evaluate
-from napari_cryopick.exemplars import bank_nbytes, bank_summary
+from napari_cryopick.core import continual
+from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.evaluate import evaluate
+from napari_cryopick.core.exemplars import bank_nbytes, bank_summary
+from napari_cryopick.core.model import DetectorConfig, save_checkpoint
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import TrainConfig, build_examples
 from napari_cryopick.io.micrographs import read_micrograph
-from napari_cryopick.model import DetectorConfig, save_checkpoint
-from napari_cryopick.pick import PickConfig, pick_micrograph
-from napari_cryopick.train import TrainConfig, build_examples
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_detector import DEFAULT_DATA, load_split, machine_info

@@ -5,7 +5,7 @@ micrographs are split with a fixed seed into 3 training micrographs and the
 rest for testing. On each training micrograph a random quarter of the picks is
 kept (a user clicking sparsely). Both pickers train on exactly these picks and
 pick the test micrographs; one evaluator
-(:func:`napari_cryopick.evaluate.evaluate`) scores both against *all* picks of
+(:func:`napari_cryopick.core.evaluate.evaluate`) scores both against *all* picks of
 the test micrographs: AP at IoU 0.5 and 0.6 (boxes of the particle diameter)
 and COCO AR. Apoferritin and beta-galactosidase are completely labelled; the
 ribosome set is sparsely labelled, so its precision (and AP) are lower bounds
@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick._progress import drive
-from napari_cryopick.evaluate import evaluate
+from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.evaluate import evaluate
+from napari_cryopick.core.model import DetectorConfig
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
 from napari_cryopick.io.micrographs import read_micrograph
-from napari_cryopick.model import DetectorConfig
-from napari_cryopick.pick import PickConfig, pick_micrograph
-from napari_cryopick.picks import make_picks
-from napari_cryopick.train import TrainConfig, build_examples, train_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("CRYOPICK_REAL_DATA", "/work/shared/data/real"))
@@ -464,7 +464,7 @@ def write_markdown(results: dict, path: Path) -> None:
         f"{results['seed']}; a random {results['label_fraction']:.0%} of their picks is the "
         "training set (same micrographs and picks for both tools); all remaining micrographs "
         "are the test set, scored against all their picks by "
-        "`napari_cryopick.evaluate.evaluate` (IoU of boxes of the particle diameter). Topaz "
+        "`napari_cryopick.core.evaluate.evaluate` (IoU of boxes of the particle diameter). Topaz "
         "picks carry the known diameter (Topaz predicts none). `pick s/mic` includes reading "
         "and preprocessing (Topaz: its `preprocess` share plus `extract`).",
         "",

@@ -16,7 +16,7 @@ training micrographs with the SAME sparse clicks and the SAME step budget:
 ``zero_shot``
     the base model's generic head, untrained on the scenario (reference);
 ``fewshot``
-    :func:`napari_cryopick.continual.train_model` mode ``fewshot`` from the
+    :func:`napari_cryopick.core.continual.train_model` mode ``fewshot`` from the
     base model: a new head initialised from the generic head, body frozen
     (batch-norm statistics too), learning rate ``--fewshot-lr``;
 ``fewshot_lr_default``
@@ -46,7 +46,7 @@ Scenarios
     (``benchmarks/_work/zero_shot/loo_empiar10028_ribosome.pt``, from
     ``benchmarks/bench_zero_shot.py``); skipped if it is absent.
 
-Evaluation: :func:`napari_cryopick.evaluate.evaluate`, AP@0.5 and AP@0.6 with
+Evaluation: :func:`napari_cryopick.core.evaluate.evaluate`, AP@0.5 and AP@0.6 with
 boxes of the given diameter, on the test micrographs. Results go to
 ``benchmarks/results/fewshot.md`` and ``.json``.
 """
@@ -66,13 +66,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick import continual
-from napari_cryopick._progress import drive
-from napari_cryopick.evaluate import evaluate
-from napari_cryopick.model import DetectorConfig, load_bundled_model, load_checkpoint
-from napari_cryopick.pick import PickConfig, pick_micrograph
-from napari_cryopick.simulate import SimulationConfig, simulate_micrograph
-from napari_cryopick.train import TrainConfig, build_examples
+from napari_cryopick.core import continual
+from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.evaluate import evaluate
+from napari_cryopick.core.model import DetectorConfig, load_bundled_model, load_checkpoint
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+from napari_cryopick.core.training import TrainConfig, build_examples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -108,8 +108,8 @@ def simulated_scenario(shape: str, prepared_snr: float, label_fraction: float, s
 
 def real_scenario(folder: Path, label_fraction: float, seed: int):
     """First 5 micrographs (by name) for training with sparse picks, the other 5 for testing."""
+    from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.micrographs import read_micrograph
-    from napari_cryopick.picks import make_picks
 
     info = json.loads((folder / "dataset.json").read_text())
     items = []

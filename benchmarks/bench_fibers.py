@@ -1,13 +1,13 @@
 """Fiber benchmark: train on drawn paths, pick held-out synthetic micrographs, trace, score.
 
 Training uses only the public API: synthetic micrographs
-(:func:`napari_cryopick.simulate.simulate_micrograph`) whose true centre lines
-play the part of drawn paths; :func:`napari_cryopick.shapes.fiber_training_picks`
-turns them into points along the fibers; :func:`napari_cryopick.train.train_detector`
+(:func:`napari_cryopick.core.simulate.simulate_micrograph`) whose true centre lines
+play the part of drawn paths; :func:`napari_cryopick.core.object_kinds.fiber_training_picks`
+turns them into points along the fibers; :func:`napari_cryopick.core.training.train_detector`
 trains a fiber-only detector. Held-out micrographs (straight, curved and
 crossing fibers at several SNRs) are picked with
-:func:`napari_cryopick.shapes.pick_fibers` and compared with the true centre
-lines by :func:`napari_cryopick.fibers.fiber_metrics`.
+:func:`napari_cryopick.core.object_kinds.pick_fibers` and compared with the true centre
+lines by :func:`napari_cryopick.core.fibers.fiber_metrics`.
 
 Run (about 6-8 minutes on 2 CPU cores)::
 
@@ -27,13 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_cryopick._progress import drive
-from napari_cryopick.fibers import fiber_metrics
-from napari_cryopick.model import DetectorConfig, load_checkpoint, save_checkpoint
-from napari_cryopick.pick import PickConfig
-from napari_cryopick.shapes import fiber_training_picks, pick_fibers, trace_fiber_candidates
-from napari_cryopick.simulate import SimulationConfig, simulate_micrograph
-from napari_cryopick.train import TrainConfig, build_examples, train_detector
+from napari_cryopick.core.detect import PickConfig
+from napari_cryopick.core.fibers import fiber_metrics
+from napari_cryopick.core.model import DetectorConfig, load_checkpoint, save_checkpoint
+from napari_cryopick.core.object_kinds import (
+    fiber_training_picks,
+    pick_fibers,
+    trace_fiber_candidates,
+)
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
 
 WIDTH_PX = 24.0
 SHAPE = (512, 512)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick.model.config import DetectorConfig
+from napari_cryopick.core.model.config import DetectorConfig
 
 # the default model's scale normalisation (the benchmark trains a default model)
 TARGET_DIAMETER_PX = DetectorConfig().target_diameter_px
@@ -55,8 +55,8 @@ import resource, sys, time, json
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 from napari_cryopick.io.micrographs import read_micrograph
-from napari_cryopick.model import load_checkpoint
-from napari_cryopick.pick import PickConfig, pick_micrograph
+from napari_cryopick.core.model import load_checkpoint
+from napari_cryopick.core.detect import PickConfig, pick_micrograph
 model, _ = load_checkpoint(sys.argv[1])
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
@@ -73,11 +73,11 @@ print(json.dumps({"peak_mb": peak / 1024, "after_load_mb": base / 1024, "seconds
 
 def _quick_model(path: Path, threads: int) -> str:
     """Train briefly on one ribosome micrograph (realistic heatmap peaks) and save it."""
-    from napari_cryopick._progress import drive
+    from napari_cryopick.core.model import DetectorConfig, save_checkpoint
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
     from napari_cryopick.io.micrographs import read_micrograph
-    from napari_cryopick.model import DetectorConfig, save_checkpoint
-    from napari_cryopick.picks import make_picks
-    from napari_cryopick.train import TrainConfig, build_examples, train_detector
 
     folder = DATA / "empiar10028_ribosome"
     name = sorted(p.stem for p in (folder / "micrographs").iterdir())[0]
@@ -96,8 +96,8 @@ def time_1024(
     model, paths: list[Path], diameter: float, repeats: int = 1, rotations: bool = False
 ) -> dict:
     """Seconds per micrograph from file to pick table (after one warm-up)."""
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
     from napari_cryopick.io.micrographs import read_micrograph
-    from napari_cryopick.pick import PickConfig, pick_micrograph
 
     config = PickConfig(device="cpu", rotations=rotations)
     read = read_micrograph(paths[0]).data
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    from napari_cryopick.core.model import load_checkpoint
     from napari_cryopick.io.micrographs import write_mrc
-    from napari_cryopick.model import load_checkpoint
 
     load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:

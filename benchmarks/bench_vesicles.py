@@ -1,10 +1,10 @@
 """Vesicle benchmark: centres and diameters on synthetic and real vesicle micrographs.
 
 Two parts, each trains a vesicle-only detector with the training API and picks
-held-out data with :func:`napari_cryopick.shapes.pick_vesicles`:
+held-out data with :func:`napari_cryopick.core.object_kinds.pick_vesicles`:
 
 ``synthetic``
-    768x768 micrographs from :func:`napari_cryopick.simulate.simulate_micrograph`
+    768x768 micrographs from :func:`napari_cryopick.core.simulate.simulate_micrograph`
     with vesicles of 60-160 px diameter. The simulator never lets vesicles
     overlap, so *overlapping* micrographs are the sum of two noise-free
     simulations (the CTF is linear, so the sum is a valid image of both sets
@@ -42,13 +42,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick._progress import drive
-from napari_cryopick.model import DetectorConfig
-from napari_cryopick.pick import PickConfig
-from napari_cryopick.picks import make_picks
-from napari_cryopick.shapes import pick_vesicles, typical_vesicle_diameter
-from napari_cryopick.simulate import SimulationConfig, simulate_micrograph
-from napari_cryopick.train import TrainConfig, build_examples, train_detector
+from napari_cryopick.core.detect import PickConfig
+from napari_cryopick.core.model import DetectorConfig
+from napari_cryopick.core.object_kinds import pick_vesicles, typical_vesicle_diameter
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
 
 SHAPE = (768, 768)
 RADIUS_RANGE = (30.0, 80.0)

@@ -22,7 +22,7 @@ Rows
   trained on.
 
 AP@0.5 / AP@0.6: all-point interpolated AP with IoU of square boxes
-(:mod:`napari_cryopick.evaluate`). Boxes: "given" uses the user-given
+(:mod:`napari_cryopick.core.evaluate`). Boxes: "given" uses the user-given
 diameter for every prediction (as crYOLO/EPicker boxes of one size), "size
 head" the diameter the network predicts. Truth boxes use each label's own
 diameter. Results go to ``benchmarks/results/zero_shot.md`` and ``.json``.
@@ -45,10 +45,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick.evaluate import evaluate
-from napari_cryopick.model import bundled_model_path, load_checkpoint
-from napari_cryopick.pick import PickConfig, pick_micrograph
-from napari_cryopick.simulate import simulate_micrograph
+from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.evaluate import evaluate
+from napari_cryopick.core.model import bundled_model_path, load_checkpoint
+from napari_cryopick.core.simulate import simulate_micrograph
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = REPO_ROOT / "scripts" / "train_general_model.py"

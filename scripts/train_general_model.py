@@ -1,4 +1,4 @@
-"""Rebuild the bundled general model (``src/napari_cryopick/model/weights/general.pt``).
+"""Rebuild the bundled general model (``src/napari_cryopick/core/model/weights/general.pt``).
 
 The exact recipe (documented in ``docs/general-model.md``)::
 
@@ -7,7 +7,7 @@ The exact recipe (documented in ``docs/general-model.md``)::
 Data
     * one simulated data set per training particle shape (``sim_<shape>``,
       :data:`TRAIN_SHAPES` = every shape of
-      :data:`napari_cryopick.simulate.PARTICLE_SHAPES` except the held-out
+      :data:`napari_cryopick.core.simulate.PARTICLE_SHAPES` except the held-out
       :data:`HELD_OUT_SHAPES`, kept for the zero-shot benchmark), each of
       ``--micrographs-per-shape`` micrographs whose settings are drawn at
       random (seeded): particle diameter 24-100 px, SNR chosen so the SNR
@@ -22,12 +22,12 @@ Data
       pick diameter where it is null), all labels as ``particle``.
 
 Training
-    :func:`napari_cryopick.continual.train_model` in mode ``joint``: one head
+    :func:`napari_cryopick.core.continual.train_model` in mode ``joint``: one head
     per data set plus the ``generic`` head, trained on every batch
     (HydraPicker's general head); the exemplar bank of every data set is
     stored in the checkpoint, so continual training from this model replays
     them (``--max-exemplars 100`` particles per data set). Settings:
-    :class:`~napari_cryopick.train.TrainConfig` defaults except ``steps=2500``,
+    :class:`~napari_cryopick.core.training.TrainConfig` defaults except ``steps=2500``,
     ``crop_size=160``, ``batch_size=8``, ``sparse=False`` (most labels here
     are complete), seed 0, CPU, one torch thread: about 21 minutes on the
     shared 2-core CPU. No ``diameter_px`` is stored: the user gives it.
@@ -52,12 +52,12 @@ import pandas as pd
 import torch
 
 from napari_cryopick import __version__
-from napari_cryopick.continual import ContinualConfig, DatasetExamples, train_model
+from napari_cryopick.core.continual import ContinualConfig, DatasetExamples, train_model
 from napari_cryopick.io.micrographs import read_micrograph
-from napari_cryopick.model import DetectorConfig, save_checkpoint
-from napari_cryopick.picks import make_picks
-from napari_cryopick.simulate import PARTICLE_SHAPES, SimulationConfig, simulate_micrograph
-from napari_cryopick.train import TrainConfig, build_examples
+from napari_cryopick.core.model import DetectorConfig, save_checkpoint
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.simulate import PARTICLE_SHAPES, SimulationConfig, simulate_micrograph
+from napari_cryopick.core.training import TrainConfig, build_examples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "src" / "napari_cryopick" / "model" / "weights" / "general.pt"

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import Circle
 
-from napari_cryopick import preprocess as pp
+from napari_cryopick.core import preprocess as pp
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "empiar10146_apoferritin"

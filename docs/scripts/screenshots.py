@@ -96,7 +96,7 @@ def main(real_data: Path) -> None:
     annotate.diameter_spin.setValue(56.0)
     annotate.dataset_edit.setText("ribosome")
     annotate.dataset_edit.editingFinished.emit()
-    from napari_cryopick.picks import picks_to_napari
+    from napari_cryopick.core.pick_table import picks_to_napari
 
     clicks = pd.read_csv(truth_file).head(40)
     layer = annotate.set_kind("particle")

@@ -2,7 +2,7 @@
 
 Each hook returns a reader function for paths it can read and ``None`` for the
 rest, so napari can try other plugins. The reader functions return
-``LayerDataTuple`` lists built by :mod:`napari_cryopick.layers`.
+``LayerDataTuple`` lists built by :mod:`napari_cryopick.layers.points`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
 from .io.pickfiles import read_picks
-from .layers import micrograph_layer, picks_layer
+from .layers.points import micrograph_layer, picks_layer
 
 ReaderFunction = Callable[[str | Sequence[str]], list]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from napari_cryopick.simulate import SimulationConfig, SyntheticMicrograph, simulate_micrograph
+from napari_cryopick.core.simulate import SimulationConfig, SyntheticMicrograph, simulate_micrograph
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
@@ -19,8 +19,8 @@ _SAMPLE_SHAPE = (512, 512)
 
 def _layers(simulated: SyntheticMicrograph, name: str) -> list[LayerDataTuple]:
     from napari_cryopick.io.micrographs import Micrograph
-    from napari_cryopick.layers import micrograph_layer, picks_layer
-    from napari_cryopick.result_layers import fibers_layer
+    from napari_cryopick.layers.points import micrograph_layer, picks_layer
+    from napari_cryopick.layers.results import fibers_layer
 
     micrograph = Micrograph(
         data=simulated.image,

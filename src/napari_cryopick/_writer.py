@@ -2,7 +2,7 @@
 
 Each writer has the npe2 signature ``(path, data, meta) -> list[str]``: the
 layer's points and features become a pick table via
-:func:`napari_cryopick.layers.points_to_picks` and are written by
+:func:`napari_cryopick.layers.points.points_to_picks` and are written by
 :func:`napari_cryopick.io.pickfiles.write_picks`. The micrograph name comes
 from ``meta["metadata"]["micrograph"]``, else the layer name. Points without a
 diameter feature take their displayed size as diameter.
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .io.pickfiles import write_picks
-from .layers import points_to_picks
+from .layers.points import points_to_picks
 
 
 def _table(data: Any, meta: dict) -> pd.DataFrame:

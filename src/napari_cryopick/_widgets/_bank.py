@@ -1,6 +1,6 @@
 """Exemplar-bank panel of the Train widget: see, grow and prune the model's exemplar bank.
 
-The bank (:mod:`napari_cryopick.exemplars`) lives in the metadata of the
+The bank (:mod:`napari_cryopick.core.exemplars`) lives in the metadata of the
 session's model (``session(viewer).model_metadata["exemplars"]``), or of the
 bundled general model while nothing else is loaded. The panel lists its data
 sets with their particle counts, shows the particles of the chosen data set as
@@ -30,7 +30,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryopick.exemplars import (
+from napari_cryopick.core.exemplars import (
     DEFAULT_CROP_SIZE,
     ExemplarBank,
     add_micrograph_exemplars,
@@ -218,7 +218,7 @@ class ExemplarBankPanel(QWidget):
 
     def add_current_micrograph(self) -> ExemplarBank | None:
         """Add the clicked particles of the current micrograph to its data set's exemplars."""
-        from napari_cryopick.model.inputs import prepare_micrograph, to_prepared
+        from napari_cryopick.core.model.inputs import prepare_micrograph, to_prepared
 
         from .annotate import DATASET_KEY, DIAMETER_KEY, annotations_from_layers
 
@@ -275,7 +275,7 @@ class ExemplarBankPanel(QWidget):
 
     def save_model(self, path: str | Path | None = None) -> Path | None:
         """Write the model with its (edited) bank, atomically, to ``path`` or 'Save model to'."""
-        from napari_cryopick.model import save_checkpoint
+        from napari_cryopick.core.model import save_checkpoint
 
         model, metadata, origin = base_model(self.viewer)
         if model is None:

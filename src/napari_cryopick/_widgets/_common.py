@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_cryopick.result_layers import ROLE_KEY
+from napari_cryopick.layers.results import ROLE_KEY
 
 _MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
 BUNDLED_ORIGIN = "bundled general model"
@@ -71,7 +71,7 @@ def bundled_model(viewer: Any) -> tuple[Any, dict] | None:
     """
     state = session(viewer)
     if state.bundled is None:
-        from napari_cryopick.model.bundled import load_bundled_model
+        from napari_cryopick.core.model.bundled import load_bundled_model
 
         try:
             state.bundled = load_bundled_model()

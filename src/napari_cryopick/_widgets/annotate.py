@@ -3,7 +3,7 @@
 One annotation layer per micrograph and kind, named ``"<micrograph> <kind>"``:
 points sized by the particle diameter (particles), red crosses (negatives),
 circles (vesicles, each with its own radius) and paths (fibers). Every edit is
-saved, debounced, to the micrograph's sidecar (:mod:`napari_cryopick.annotations`)
+saved, debounced, to the micrograph's sidecar (:mod:`napari_cryopick.io.annotations`)
 and reloaded when the micrograph is opened again.
 
 Keyboard shortcuts (on the viewer): ``Alt+1`` particle, ``Alt+2`` vesicle,
@@ -29,14 +29,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryopick.annotations import (
+from napari_cryopick.core.pick_table import KINDS, empty_picks, make_picks, napari_to_xy
+from napari_cryopick.io.annotations import (
     AnnotationError,
     Annotations,
     load_annotations,
     save_annotations,
 )
-from napari_cryopick.picks import KINDS, empty_picks, make_picks, napari_to_xy
-from napari_cryopick.result_layers import (
+from napari_cryopick.layers.results import (
     ROLE_KEY,
     annotation_layer_name,
     annotation_points_layer,

@@ -1,6 +1,6 @@
 """Evaluate widget: predicted points against ground truth -> PR curve, AP, AR, best thresholds.
 
-All numbers come from :func:`napari_cryopick.evaluate.evaluate`; the widget
+All numbers come from :func:`napari_cryopick.core.evaluate.evaluate`; the widget
 only turns two points layers into pick tables and shows the report. A button
 sends the best-F1 or best-F2 threshold to the Pick widget's slider.
 """
@@ -31,7 +31,7 @@ from ._common import find_widget, points_layers, populate_layer_combo, register_
 
 def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
     """A points layer as a pick table, every row named ``micrograph`` when given."""
-    from napari_cryopick.layers import points_to_picks
+    from napari_cryopick.layers.points import points_to_picks
 
     features = layer.features if len(layer.features) == len(layer.data) else None
     table = points_to_picks(layer.data, features, micrograph=micrograph)
@@ -103,7 +103,7 @@ class EvaluateWidget(QWidget):
     def load_truth(self, path: str | Path) -> Any:
         """Read a pick file and add it as a points layer chosen as the ground truth."""
         from napari_cryopick.io.pickfiles import read_picks
-        from napari_cryopick.layers import picks_layer
+        from napari_cryopick.layers.points import picks_layer
 
         path = Path(path)
         try:
@@ -134,7 +134,7 @@ class EvaluateWidget(QWidget):
 
     def run(self) -> Any:
         """Evaluate the chosen layers; returns the :class:`EvaluationReport`."""
-        from napari_cryopick.evaluate import evaluate
+        from napari_cryopick.core.evaluate import evaluate
 
         if not self.pred_combo.currentText() or not self.truth_combo.currentText():
             self.results_label.setText("Choose a predicted and a ground-truth points layer.")

@@ -2,7 +2,7 @@
 
 The network runs once per micrograph in a napari worker and keeps every
 candidate down to the score floor; the threshold slider then only filters the
-stored candidates (:func:`napari_cryopick.pick.apply_threshold`), so it is
+stored candidates (:func:`napari_cryopick.core.detect.apply_threshold`), so it is
 instant. Results become layers named ``"<micrograph> heatmap"``,
 ``"<micrograph> picks"`` (points coloured by score, score as a feature),
 ``"<micrograph> vesicles"`` (circles) and ``"<micrograph> fibers"`` (paths);
@@ -33,8 +33,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryopick.picks import empty_picks
-from napari_cryopick.result_layers import (
+from napari_cryopick.core.pick_table import empty_picks
+from napari_cryopick.layers.results import (
     ROLE_KEY,
     fibers_layer,
     heatmap_layer,
@@ -65,7 +65,7 @@ def _picks_layer_name(micrograph: str) -> str:
 
 def fiber_link_radius(result: Any) -> float:
     """Linking radius of fiber tracing for a ``PickResult`` (EPicker's, scaled to the width)."""
-    from napari_cryopick.fibers import default_link_radius
+    from napari_cryopick.core.fibers import default_link_radius
 
     width = float(result.prepared_shape[1]) / float(result.prepared_scale[1])
     return float(default_link_radius(width))
@@ -83,12 +83,12 @@ def show_candidates(
 
     Particles become scored points, vesicles circles (each its own diameter)
     and fiber candidates are traced into paths
-    (:func:`napari_cryopick.shapes.trace_fiber_candidates`, no network).
+    (:func:`napari_cryopick.core.object_kinds.trace_fiber_candidates`, no network).
     ``link_radius_px`` is the fiber linking radius (default: EPicker's for a
     1024-pixel-wide micrograph). Returns the particle points layer.
     """
-    from napari_cryopick.layers import picks_layer
-    from napari_cryopick.pick import apply_threshold
+    from napari_cryopick.core.detect import apply_threshold
+    from napari_cryopick.layers.points import picks_layer
 
     table = apply_threshold(candidates, threshold)
     particles = table[~table["kind"].isin(["vesicle", "fiber"])].reset_index(drop=True)
@@ -105,8 +105,8 @@ def show_candidates(
             viewer, vesicles_layer(vesicles, f"{micrograph} vesicles", micrograph=micrograph)
         )
     if (candidates["kind"] == "fiber").any():
-        from napari_cryopick.fibers import default_link_radius
-        from napari_cryopick.shapes import trace_fiber_candidates
+        from napari_cryopick.core.fibers import default_link_radius
+        from napari_cryopick.core.object_kinds import trace_fiber_candidates
 
         fibers = candidates[candidates["kind"] == "fiber"]
         width = np.nanmedian(fibers["diameter"]) if fibers["diameter"].notna().any() else None
@@ -151,7 +151,7 @@ def show_pick_result(
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     """The (possibly edited) picks shown for ``micrograph``: points and vesicle circles."""
-    from napari_cryopick.layers import points_to_picks
+    from napari_cryopick.layers.points import points_to_picks
 
     tables = []
     name = _picks_layer_name(micrograph)
@@ -168,21 +168,21 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
 def pick_all_kinds(model: Any, image: np.ndarray, diameter_px: float, config: Any, name: str):
     """Pick every kind of ``model`` on one micrograph; returns one ``PickResult``.
 
-    Particles and vesicles come from :func:`napari_cryopick.pick.pick_micrograph`
+    Particles and vesicles come from :func:`napari_cryopick.core.detect.pick_micrograph`
     (vesicle diameters from the size head); fiber candidates from
-    :func:`napari_cryopick.shapes.pick_fibers` (points along the heatmap's
+    :func:`napari_cryopick.core.object_kinds.pick_fibers` (points along the heatmap's
     ridge, ready to be traced). A fiber model therefore runs the network twice.
     """
     from dataclasses import replace
 
-    from napari_cryopick.pick import pick_micrograph
+    from napari_cryopick.core.detect import pick_micrograph
 
     kinds = tuple(getattr(model.config, "kinds", ("particle",)))
     if "fiber" not in kinds:
         return pick_micrograph(
             model, image, diameter_px=diameter_px, config=config, micrograph_name=name
         )
-    from napari_cryopick.shapes import pick_fibers
+    from napari_cryopick.core.object_kinds import pick_fibers
 
     fibers = pick_fibers(model, image, diameter_px=diameter_px, config=config, micrograph_name=name)
     others = tuple(k for k in kinds if k not in ("fiber", "negative"))
@@ -326,7 +326,7 @@ class PickWidget(QWidget):
 
     def load_bundled(self) -> bool:
         """Pick with the bundled general model (the default until a model is trained/loaded)."""
-        from napari_cryopick.model.bundled import bundled_model_path
+        from napari_cryopick.core.model.bundled import bundled_model_path
 
         bundled = bundled_model(self.viewer)
         if bundled is None:
@@ -338,7 +338,7 @@ class PickWidget(QWidget):
 
     def load_model(self, path: str | Path, origin: str = "") -> bool:
         """Load a checkpoint file as the session's model (picked with, adapted by Train)."""
-        from napari_cryopick.model import load_checkpoint
+        from napari_cryopick.core.model import load_checkpoint
 
         path = Path(path)
         try:
@@ -380,7 +380,7 @@ class PickWidget(QWidget):
         """A data-set head picks at its own data set's diameter, as ``cryopick pick`` does."""
         metadata = self._model_metadata()
         if head and head in (metadata.get("dataset_info") or {}):
-            from napari_cryopick.continual import diameter_for_head
+            from napari_cryopick.core.continual import diameter_for_head
 
             diameter = diameter_for_head(metadata, head)
             if diameter:
@@ -406,7 +406,7 @@ class PickWidget(QWidget):
 
     def pick_config(self) -> Any:
         """The core ``PickConfig`` of the current settings."""
-        from napari_cryopick.pick import PickConfig
+        from napari_cryopick.core.detect import PickConfig
 
         return PickConfig(
             threshold=self.threshold(),
@@ -517,8 +517,8 @@ class PickWidget(QWidget):
         """Pick every micrograph file in ``folder`` and write pick files (export folder/format)."""
         from napari.qt.threading import create_worker
 
+        from napari_cryopick.core.detect import pick_files
         from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
-        from napari_cryopick.pick import pick_files
 
         if self.model is None:
             self.status.setText("No model: train one or load a model file first.")
@@ -538,7 +538,7 @@ class PickWidget(QWidget):
         job = pick_files
         if tuple(self.model.config.kinds) == ("fiber",):
             # fibers are written as traced paths (helical STAR / filament CBOX / CSV)
-            from napari_cryopick.shapes import pick_fiber_files
+            from napari_cryopick.core.object_kinds import pick_fiber_files
 
             if self.format_combo.currentText() not in ("star", "cbox", "csv"):
                 self.status.setText("Fibers are written as star, cbox or csv: choose one.")

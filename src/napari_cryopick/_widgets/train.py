@@ -3,7 +3,7 @@
 The training set is every annotated micrograph (particle and negative
 annotations) open in the viewer, optionally plus the saved annotations of
 micrographs that are not open, grouped by data-set name. Training runs in a
-napari worker on the core generator (:func:`napari_cryopick.train.train_detector`);
+napari worker on the core generator (:func:`napari_cryopick.core.training.train_detector`);
 the widget shows progress, a live loss plot and, every few hundred steps and at
 the end, the heatmap and picks of the current micrograph. Cancel stops the
 generator: the previous model (in memory and on disk) stays as it was; a model
@@ -42,8 +42,12 @@ from qtpy.QtWidgets import (
 # The core is imported here, in the GUI thread, on purpose: importing torch and
 # scipy inside the worker would hold the GIL for hundreds of milliseconds while
 # their shared libraries load, freezing the viewer at the start of training.
-from napari_cryopick import preprocess  # noqa: F401  (scipy.fft loaded before the worker)
-from napari_cryopick.annotations import (
+from napari_cryopick.core import preprocess  # noqa: F401  (scipy.fft loaded before the worker)
+from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.exemplars import bank_to_metadata, build_bank, empty_bank
+from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
+from napari_cryopick.io.annotations import (
     AnnotationError,
     Annotations,
     dataset_summary,
@@ -52,11 +56,7 @@ from napari_cryopick.annotations import (
     load_annotations,
     user_annotation_dir,
 )
-from napari_cryopick.exemplars import bank_to_metadata, build_bank, empty_bank
 from napari_cryopick.io.micrographs import read_micrograph
-from napari_cryopick.model import Detector, DetectorConfig, save_checkpoint
-from napari_cryopick.pick import PickConfig, pick_micrograph
-from napari_cryopick.train import TrainConfig, build_examples, train_detector
 
 from ._bank import ExemplarBankPanel
 from ._common import (
@@ -115,7 +115,7 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
         Micrographs open in it are taken from their annotation layers.
     include_saved
         Also read the saved annotations of micrographs that are not open
-        (the per-user index of :mod:`napari_cryopick.annotations`).
+        (the per-user index of :mod:`napari_cryopick.io.annotations`).
     """
     items: list[Annotations] = []
     seen: set[str] = set()
@@ -146,10 +146,10 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
 def _start_training(job: TrainingJob) -> Generator[Any, None, Any]:
     """The core training generator for ``job.mode`` (the one place that maps modes).
 
-    ``new`` trains a fresh detector with :func:`napari_cryopick.train.train_detector`
+    ``new`` trains a fresh detector with :func:`napari_cryopick.core.training.train_detector`
     (the instance is kept in ``job.metadata["model"]`` so the worker can
     preview it); every other mode goes through
-    :func:`napari_cryopick.continual.train_model`. Yields the core's
+    :func:`napari_cryopick.core.continual.train_model`. Yields the core's
     ``TrainProgress`` events and returns its result; ``job.base_model`` is
     never modified.
     """
@@ -187,13 +187,13 @@ def _start_training(job: TrainingJob) -> Generator[Any, None, Any]:
 
 
 def _multi_dataset_training(job: TrainingJob, train_config: Any):
-    """``continual`` / ``joint`` through :func:`napari_cryopick.continual.train_model`.
+    """``continual`` / ``joint`` through :func:`napari_cryopick.core.continual.train_model`.
 
     One ``DatasetExamples`` per data-set name; the exemplar bank and history
     come back in ``result.metadata``. ``train_model`` trains its own copy of
     the base model, so there are no previews before the end in these modes.
     """
-    from napari_cryopick.continual import DatasetExamples, train_model
+    from napari_cryopick.core.continual import DatasetExamples, train_model
 
     job.metadata.pop("model", None)
     datasets = []

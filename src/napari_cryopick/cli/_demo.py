@@ -65,9 +65,9 @@ def simulate_demo_micrograph(seed: int = 0):
 
     Returns
     -------
-    napari_cryopick.simulate.SyntheticMicrograph
+    napari_cryopick.core.simulate.SyntheticMicrograph
     """
-    from napari_cryopick.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
 
     config = SimulationConfig(
         shape=(DEMO_SIDE_PX, DEMO_SIDE_PX),
@@ -119,7 +119,7 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle
 
-    from napari_cryopick.preprocess import lowpass, to_uint8
+    from napari_cryopick.core.preprocess import lowpass, to_uint8
 
     rows, cols = image.shape
     diameters = picks["diameter"].to_numpy(float) if len(picks) else np.array([])
@@ -146,8 +146,8 @@ def _open_viewer(simulated: Any, result: Any, selected: Any) -> None:
     import napari
 
     from napari_cryopick.io.micrographs import Micrograph
-    from napari_cryopick.layers import micrograph_layer, picks_layer
-    from napari_cryopick.result_layers import heatmap_layer
+    from napari_cryopick.layers.points import micrograph_layer, picks_layer
+    from napari_cryopick.layers.results import heatmap_layer
 
     name = str(simulated.picks["micrograph"].iloc[0]) if len(simulated.picks) else "demo"
     micrograph = Micrograph(data=simulated.image, pixel_size=simulated.pixel_size, name=name)
@@ -173,11 +173,11 @@ def _open_viewer(simulated: Any, result: Any, selected: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick demo``; returns the exit code."""
-    from napari_cryopick.evaluate import match_picks
+    from napari_cryopick.core.detect import PickConfig, apply_threshold, pick_micrograph
+    from napari_cryopick.core.evaluate import match_picks
+    from napari_cryopick.core.model import bundled_model_path, load_checkpoint
     from napari_cryopick.io.micrographs import write_mrc
     from napari_cryopick.io.pickfiles import write_picks
-    from napari_cryopick.model import bundled_model_path, load_checkpoint
-    from napari_cryopick.pick import PickConfig, apply_threshold, pick_micrograph
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")

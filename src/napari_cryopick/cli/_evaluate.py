@@ -100,8 +100,8 @@ def _pick_files(paths: list[Path], what: str) -> list[Path]:
 
 def read_pick_files(paths: list[Path], what: str, format: str | None = None) -> pd.DataFrame:
     """Read and concatenate pick files (folders expand to their pick files)."""
+    from napari_cryopick.core.pick_table import empty_picks
     from napari_cryopick.io.pickfiles import read_picks
-    from napari_cryopick.picks import empty_picks
 
     tables = [read_picks(path, format) for path in _pick_files(paths, what)]
     tables = [t for t in tables if len(t)]
@@ -137,7 +137,7 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_cryopick.evaluate import evaluate
+    from napari_cryopick.core.evaluate import evaluate
 
     pred = read_pick_files(args.pred, "prediction", args.pred_format)
     truth = read_pick_files(args.truth, "ground-truth", args.truth_format)

@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
-    from napari_cryopick.continual import datasets_of, history_of
-    from napari_cryopick.exemplars import bank_from_metadata, bank_nbytes, bank_summary
+    from napari_cryopick.core.continual import datasets_of, history_of
+    from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
 
     bank = bank_from_metadata(metadata.get("exemplars"))
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(model.config)
@@ -89,7 +89,7 @@ def _format(path: Path, info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_cryopick.model.checkpoint import load_checkpoint
+    from napari_cryopick.core.model.checkpoint import load_checkpoint
 
     path: Path = args.model
     if not path.exists():

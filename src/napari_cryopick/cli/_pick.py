@@ -14,7 +14,7 @@ FORMATS: tuple[str, ...] = ("star", "box", "cbox", "topaz", "csv")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``pick`` sub-command."""
-    from napari_cryopick.pick import PickConfig
+    from napari_cryopick.core.detect import PickConfig
 
     defaults = PickConfig()
     parser = subparsers.add_parser(
@@ -168,7 +168,7 @@ def _model_path(argument: Path | None) -> Path:
             raise CLIError(f"{argument}: model file does not exist")
         return argument
     try:
-        from napari_cryopick.model import bundled_model_path
+        from napari_cryopick.core.model import bundled_model_path
     except ImportError:
         raise CLIError("--model is required (no bundled model in this version)") from None
     path = Path(bundled_model_path())
@@ -179,9 +179,9 @@ def _model_path(argument: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick pick``; returns the exit code."""
-    from napari_cryopick._progress import drive
-    from napari_cryopick.model.checkpoint import load_checkpoint
-    from napari_cryopick.pick import PickConfig, pick_files
+    from napari_cryopick.core.detect import PickConfig, pick_files
+    from napari_cryopick.core.model.checkpoint import load_checkpoint
+    from napari_cryopick.core.progress import drive
 
     if not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
     diameter_px, diameter_A = args.diameter, args.diameter_A
     if diameter_px is None and diameter_A is None:
-        from napari_cryopick.continual import diameter_for_head
+        from napari_cryopick.core.continual import diameter_for_head
 
         # a data-set head picks at its own data set's diameter
         stored = diameter_for_head(metadata, args.head)
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     if args.kind == "fiber":
-        from napari_cryopick.shapes import pick_fiber_files
+        from napari_cryopick.core.object_kinds import pick_fiber_files
 
         job = pick_fiber_files(
             model,

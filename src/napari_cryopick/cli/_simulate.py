@@ -15,7 +15,7 @@ from napari_cryopick.cli import EXIT_OK, CLIError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from napari_cryopick.simulate import PARTICLE_SHAPES, SimulationConfig
+    from napari_cryopick.core.simulate import PARTICLE_SHAPES, SimulationConfig
 
     defaults = SimulationConfig()
     parser = subparsers.add_parser(
@@ -105,8 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_cryopick._progress import drive
-    from napari_cryopick.simulate import SimulationConfig, simulate_dataset
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_dataset
 
     if args.micrographs < 1:
         raise CLIError(f"-n must be at least 1, got {args.micrographs}")

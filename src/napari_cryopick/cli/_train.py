@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
-    from napari_cryopick.continual import add_mode_arguments
-    from napari_cryopick.train import TrainConfig
+    from napari_cryopick.core.continual import add_mode_arguments
+    from napari_cryopick.core.training import TrainConfig
 
     defaults = TrainConfig()
     parser = subparsers.add_parser(
@@ -170,9 +170,9 @@ def _read_pick_files(
     folder that match none are skipped (a folder of picks for a whole data set
     used to train on a few of its micrographs).
     """
+    from napari_cryopick.core.object_kinds import densify_fiber_picks
     from napari_cryopick.io.formats import micrograph_stem
     from napari_cryopick.io.pickfiles import read_picks
-    from napari_cryopick.shapes import densify_fiber_picks
 
     tables = []
     skipped = []
@@ -216,18 +216,18 @@ def _dataset_name(path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick train``; returns the exit code."""
     from napari_cryopick import __version__
-    from napari_cryopick.continual import run_training_from_args
-    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
-    from napari_cryopick.io.pickfiles import FORMATS
-    from napari_cryopick.model import (
+    from napari_cryopick.core.continual import run_training_from_args
+    from napari_cryopick.core.model import (
         DetectorConfig,
         diameter_from_angstrom,
         load_checkpoint,
         resolve_device,
         save_checkpoint,
     )
-    from napari_cryopick.picks import KINDS
-    from napari_cryopick.train import TrainConfig, build_examples
+    from napari_cryopick.core.pick_table import KINDS
+    from napari_cryopick.core.training import TrainConfig, build_examples
+    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
+    from napari_cryopick.io.pickfiles import FORMATS
 
     for name in ("diameter", "diameter_A"):
         value = getattr(args, name)
@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     metadata_in: dict = {}
     init = args.init
     if init is None and args.mode in ("continual", "fewshot"):
-        from napari_cryopick.model.bundled import bundled_model_path
+        from napari_cryopick.core.model.bundled import bundled_model_path
 
         init = bundled_model_path()
         print(f"--mode {args.mode} without --init: starting from the bundled model {init}")

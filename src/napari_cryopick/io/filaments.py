@@ -1,7 +1,7 @@
 """Fiber (helical tube, filament) coordinate files: RELION helical STAR and crYOLO filament CBOX.
 
 Paths are ``(N, 2)`` arrays of (x, y) **centres** in pixels of the micrograph
-(the project convention of :mod:`napari_cryopick.picks`), ordered along the
+(the project convention of :mod:`napari_cryopick.core.pick_table`), ordered along the
 fiber.
 
 RELION helical STAR (one ``data_`` loop block, like RELION's coordinate files)
@@ -45,8 +45,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_cryopick._atomic import atomic_write_text
-from napari_cryopick.fibers import resample_path, simplify_path
+from napari_cryopick.core.fibers import resample_path, simplify_path
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.io.atomic import atomic_write_text
 from napari_cryopick.io.formats import (
     check_readable,
     file_error,
@@ -57,7 +58,6 @@ from napari_cryopick.io.formats import (
     star_block,
 )
 from napari_cryopick.io.formats.star import coordinate_block
-from napari_cryopick.picks import make_picks
 
 __all__ = [
     "HELICAL_LAYOUTS",

@@ -5,7 +5,7 @@
 ``csv``) and do the parts every format shares: format detection, the change of
 pixel grid for binned micrographs, the explicit y flip, naming the micrograph
 of per-micrograph files, and atomic writing. Tables come back in the project
-convention of :mod:`napari_cryopick.picks` (centres, original pixels).
+convention of :mod:`napari_cryopick.core.pick_table` (centres, original pixels).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
-from .. import picks as _picks
-from .._atomic import atomic_path
+from ..core import pick_table as _picks
+from .atomic import atomic_path
 from .formats import PickFileError, file_error, micrograph_stem
 from .formats import box as _box
 from .formats import cbox as _cbox
@@ -121,7 +121,7 @@ def read_picks(
         The file's coordinates refer to the micrograph binned by this factor
         (e.g. Topaz run on micrographs downsampled with ``-s 4``); positions
         and diameters are converted to original pixels with
-        :func:`napari_cryopick.picks.binned_to_original`.
+        :func:`napari_cryopick.core.pick_table.binned_to_original`.
     flip_y_height
         When given, mirror the picks top-bottom on a micrograph of this many
         rows (original pixels) after the binning conversion, for files whose
@@ -135,7 +135,7 @@ def read_picks(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`napari_cryopick.picks.PICK_COLUMNS`, centres in
+        Columns :data:`napari_cryopick.core.pick_table.PICK_COLUMNS`, centres in
         original pixels; an empty table for a valid file without picks.
 
     Raises
@@ -194,7 +194,7 @@ def write_picks(
         each pick's diameter; an error when some diameter is unknown).
     binning
         Write coordinates for the micrograph binned by this factor
-        (:func:`napari_cryopick.picks.original_to_binned`).
+        (:func:`napari_cryopick.core.pick_table.original_to_binned`).
     flip_y_height
         Mirror top-bottom on a micrograph of this many rows (original pixels)
         before writing; never applied unless asked for.

@@ -7,7 +7,7 @@ Each format module exposes
 ``SUFFIXES``
     file suffixes it claims, lower case;
 ``read(path) -> pandas.DataFrame``
-    the picks in the project's columns (:data:`napari_cryopick.picks.PICK_COLUMNS`),
+    the picks in the project's columns (:data:`napari_cryopick.core.pick_table.PICK_COLUMNS`),
     centres, in the pixels of the micrograph the file refers to;
 ``write(table, path, **options)``
     writes a normalized pick table (already converted to the file's pixel

@@ -1,0 +1,1 @@
+"""The computation: detector, training, picking, evaluation, simulation (no napari, no Qt)."""

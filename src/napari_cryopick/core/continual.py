@@ -1,0 +1,820 @@
+"""Training modes over several data sets: joint, fine-tune, continual, few-shot, new.
+
+One API, :func:`train_model`, serves the command line (``cryopick train
+--mode ...``) and the napari Train widget. It is a generator of
+:class:`napari_cryopick.core.training.TrainProgress` events returning a
+:class:`ContinualResult` whose ``metadata`` is ready for
+:func:`napari_cryopick.core.model.save_checkpoint` (data sets, per-data-set
+diameters, exemplar bank, training history).
+
+Heads (HydraPicker)
+    One shared body; one named head per data set the model was trained on and
+    a ``"generic"`` head for unseen data. A batch of data set ``d`` trains
+    head ``d`` *and* the generic head (the generic head sees the union of all
+    data sets, as HydraPicker's general head), and an L2 tie
+    ``L_tie = sum_d ||theta_d - theta_generic||^2`` keeps the data-set heads
+    close to the generic one (so a data-set head with little data cannot
+    drift far, and the generic head stays a consensus of the data-set heads).
+    Data-set heads start as copies of the generic head, so ``L_tie`` starts
+    at 0.
+
+Modes (:data:`MODES`)
+    ``new``
+        A fresh model trained on the given data (all data sets merged) through
+        the generic head only: the single-data-set training of
+        :func:`napari_cryopick.core.training.train_detector`.
+    ``joint``
+        A fresh model (or a copy of ``base_model``) trained on several data
+        sets at once: one head per data set + generic, ``L = L_det(head_d) +
+        generic_weight * L_det(generic) + tie_weight * L_tie``. Batches come
+        from one data set each, drawn in proportion to its micrographs.
+    ``finetune``
+        Continue training ``base_model`` on the new data only, with the same
+        head structure as ``joint`` but nothing against forgetting (the
+        baseline).
+    ``continual`` (EPicker)
+        A frozen copy of ``base_model`` is kept. The new model trains on the
+        new data *plus* the exemplar bank of the old data sets (a
+        ``replay_fraction`` of the batches), with
+        ``L = L_det + distill_weight * L_distill + reg_weight * L_reg``
+        (+ the generic and tie terms), where ``L_distill`` is the mean squared
+        difference of the two models' shared features and heatmaps
+        (sigmoid; the exemplar's own head and the generic head) on exemplar
+        crops, and ``L_reg = sum ||theta - theta_old||^2`` over every
+        parameter the old model had.
+    ``fewshot``
+        A new head for one new data set; body and all other heads frozen (the
+        body's batch-norm statistics too). The tie term pulls the new head
+        toward the (frozen) generic head, a useful prior with 5 micrographs.
+
+The detector loss, :func:`napari_cryopick.core.model.losses.detection_losses`
+with the sparse-label handling of ``TrainConfig``, is used for every head and
+every mode (data-set heads through ``train_detector`` itself, the generic head
+through the same function in the extra-loss hook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import math
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from napari_cryopick.core.exemplars import (
+    DEFAULT_MAX_PARTICLES,
+    ExemplarBank,
+    bank_from_metadata,
+    bank_to_metadata,
+    build_bank,
+    empty_bank,
+)
+from napari_cryopick.core.model import Detector, DetectorConfig
+from napari_cryopick.core.model.inputs import PreparedMicrograph
+from napari_cryopick.core.model.network import pad_to_multiple
+from napari_cryopick.core.training import (
+    Batch,
+    TrainConfig,
+    TrainingExample,
+    TrainProgress,
+    TrainResult,
+    batch_losses,
+    train_detector,
+)
+
+__all__ = [
+    "GENERIC_HEAD",
+    "MODES",
+    "ContinualConfig",
+    "ContinualResult",
+    "DatasetExamples",
+    "add_mode_arguments",
+    "continual_config_from_args",
+    "datasets_of",
+    "diameter_for_head",
+    "group_by_dataset",
+    "history_of",
+    "run_training_from_args",
+    "train_model",
+]
+
+GENERIC_HEAD = "generic"
+MODES: tuple[str, ...] = ("new", "joint", "finetune", "continual", "fewshot")
+_EXEMPLAR_PREFIX = "exemplar:"
+
+
+@dataclass
+class ContinualConfig:
+    """Weights and settings of the multi-data-set modes.
+
+    Parameters
+    ----------
+    distill_weight
+        Weight of the distillation loss (``continual``), EPicker: 0.1.
+    reg_weight
+        Weight of the parameter-drift penalty (``continual``), EPicker: 0.01.
+    tie_weight
+        Weight of the HydraPicker L2 tie between data-set heads and the
+        generic head (``joint``, ``finetune``, ``continual``, ``fewshot``).
+    generic_weight
+        Weight of the generic head's detection loss on every batch of a
+        data-set head (0: the generic head learns only through the tie).
+    replay_fraction
+        Share of the ``continual`` batches drawn from the exemplar bank.
+    max_exemplars
+        Labelled particles kept per data set in the exemplar bank.
+    exemplar_crop_size
+        Side of the exemplar crops (prepared pixels); the training crop size if None.
+    exemplar_micrographs
+        Exemplars come preferably from this many most-labelled micrographs.
+    distill_features, distill_heatmaps
+        Which outputs the distillation compares.
+    """
+
+    distill_weight: float = 0.1
+    reg_weight: float = 0.01
+    tie_weight: float = 0.01
+    generic_weight: float = 1.0
+    replay_fraction: float = 0.5
+    max_exemplars: int = DEFAULT_MAX_PARTICLES
+    exemplar_crop_size: int | None = None
+    exemplar_micrographs: int = 2
+    distill_features: bool = True
+    distill_heatmaps: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.replay_fraction < 1.0:
+            raise ValueError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
+        for name in ("distill_weight", "reg_weight", "tie_weight", "generic_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.max_exemplars < 0:
+            raise ValueError("max_exemplars must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, for checkpoint metadata."""
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class DatasetExamples:
+    """The training examples of one data set.
+
+    Attributes
+    ----------
+    name
+        Data-set name; also the name of its head (not ``"generic"``).
+    examples
+        From :func:`napari_cryopick.core.training.build_examples`.
+    diameter_px
+        Particle diameter in original pixels; derived from the examples'
+        preparation scale if None.
+    """
+
+    name: str
+    examples: Sequence[TrainingExample]
+    diameter_px: float | None = None
+
+
+@dataclass
+class ContinualResult(TrainResult):
+    """Result of :func:`train_model`.
+
+    Attributes
+    ----------
+    model
+        The trained detector (eval mode, CPU).
+    history
+        Per-step loss records of this run.
+    completed
+        False when the run was stopped early.
+    metadata
+        Checkpoint metadata: ``datasets``, ``dataset_info``, ``diameter_px``,
+        ``exemplars`` (the bank), ``history`` (all runs, this one last).
+    bank
+        The exemplar bank stored in ``metadata``.
+    run
+        This run's history record.
+    """
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    bank: ExemplarBank = field(default_factory=empty_bank)
+    run: dict[str, Any] = field(default_factory=dict)
+
+
+# --- metadata helpers (also used by `cryopick info` and the GUI) ---
+
+
+def datasets_of(metadata: dict[str, Any] | None) -> list[str]:
+    """Names of the data sets a model was trained on, oldest first."""
+    metadata = metadata or {}
+    names = list(metadata.get("datasets") or [])
+    for run in metadata.get("history") or []:
+        for name in run.get("datasets") or ([run["dataset"]] if run.get("dataset") else []):
+            if name not in names:
+                names.append(name)
+    return [str(n) for n in names]
+
+
+def history_of(metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Training runs of a model, normalised to ``mode, datasets, steps, date, seconds, losses``.
+
+    Records written by ``cryopick train`` without a mode (``time``,
+    ``elapsed_s``, ``final_losses``, ``dataset``) are translated.
+    """
+    runs = []
+    for run in (metadata or {}).get("history") or []:
+        if not isinstance(run, dict):
+            continue
+        steps = run.get("steps")
+        if steps is None and isinstance(run.get("train_config"), dict):
+            steps = run["train_config"].get("steps")
+        runs.append(
+            {
+                "mode": run.get("mode", "finetune" if run.get("init") else "new"),
+                "datasets": list(run.get("datasets") or [run.get("dataset", "")]),
+                "steps": steps,
+                "date": run.get("date", run.get("time", "")),
+                "seconds": float(run.get("seconds", run.get("elapsed_s", 0.0)) or 0.0),
+                "losses": dict(run.get("losses", run.get("final_losses", {})) or {}),
+            }
+        )
+    return runs
+
+
+def diameter_for_head(metadata: dict[str, Any] | None, head: str | None) -> float | None:
+    """Particle diameter (original pixels) to pick with ``head``.
+
+    The data set's own diameter for a data-set head, else the model's
+    ``diameter_px`` (the last data set trained), else None.
+    """
+    metadata = metadata or {}
+    info = (metadata.get("dataset_info") or {}).get(head or "")
+    if info and info.get("diameter_px"):
+        return float(info["diameter_px"])
+    value = metadata.get("diameter_px")
+    return float(value) if value is not None else None
+
+
+def _dataset_diameter(dataset: DatasetExamples, config: DetectorConfig) -> float:
+    if dataset.diameter_px is not None:
+        return float(dataset.diameter_px)
+    scales = [
+        np.sqrt(ex.prepared.scale_x * ex.prepared.scale_y) for ex in dataset.examples if ex.prepared
+    ]
+    return float(config.target_diameter_px / np.median(scales)) if scales else float("nan")
+
+
+def group_by_dataset(
+    examples: Sequence[TrainingExample], default: str = "dataset"
+) -> list[DatasetExamples]:
+    """Group examples by their ``dataset`` attribute (empty names become ``default``)."""
+    groups: dict[str, list[TrainingExample]] = {}
+    for example in examples:
+        groups.setdefault(example.dataset or default, []).append(example)
+    return [DatasetExamples(name, items) for name, items in groups.items()]
+
+
+# --- loss terms ---
+
+
+def head_tie_loss(model: Detector, heads: Sequence[str], generic: str = GENERIC_HEAD) -> Tensor:
+    """HydraPicker tie ``sum_h ||theta_h - theta_generic||^2`` over the named heads."""
+    reference = dict(model.heads[generic].named_parameters())
+    total = next(model.parameters()).new_zeros(())
+    for name in heads:
+        if name == generic or name not in model.heads:
+            continue
+        for key, parameter in model.heads[name].named_parameters():
+            total = total + (parameter - reference[key]).pow(2).sum()
+    return total
+
+
+def drift_loss(model: nn.Module, old_parameters: dict[str, Tensor]) -> Tensor:
+    """EPicker drift penalty ``sum ||theta - theta_old||^2`` over the old model's parameters."""
+    total = next(model.parameters()).new_zeros(())
+    for name, parameter in model.named_parameters():
+        old = old_parameters.get(name)
+        if old is not None:
+            total = total + (parameter - old).pow(2).sum()
+    return total
+
+
+def _frozen_copy(model: Detector) -> Detector:
+    """A copy that never changes: no gradients, batch norm on batch statistics without updates.
+
+    The student trains in train mode (batch-norm on batch statistics); the
+    teacher computes the same way so that identical models give identical
+    outputs (distillation 0 at step 0) and its running statistics stay as saved.
+    """
+    frozen = copy.deepcopy(model)
+    frozen.train()
+    for module in frozen.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.track_running_stats = False
+    for parameter in frozen.parameters():
+        parameter.requires_grad_(False)
+    return frozen
+
+
+def _body_features(model: Detector, image: Tensor) -> Tensor:
+    padded, (height, width) = pad_to_multiple(image, model.size_multiple)
+    features = model.body(padded)  # [B, C, Hp/4, Wp/4]
+    out_h = -(-height // model.stride)
+    out_w = -(-width // model.stride)
+    return features[..., :out_h, :out_w]
+
+
+def _detection(outputs: dict[str, Tensor], batch: Batch, train_config: TrainConfig) -> Tensor:
+    return batch_losses(outputs, batch, train_config)["total"]
+
+
+class _ExtraLoss:
+    """The ``extra_loss`` hook of :func:`train_detector` for every mode.
+
+    Returns the *weighted* terms ``generic``, ``tie``, ``distill`` and
+    ``drift`` (those the mode has); ``train_detector`` adds them to ``total``
+    and records each in the loss history.
+    """
+
+    def __init__(
+        self,
+        *,
+        train_config: TrainConfig,
+        continual_config: ContinualConfig,
+        tie_heads: Sequence[str],
+        train_generic: bool,
+        frozen: Detector | None = None,
+    ):
+        self.train_config = train_config
+        self.config = continual_config
+        self.tie_heads = list(tie_heads)
+        self.train_generic = train_generic
+        self.frozen = frozen
+        self.old_parameters: dict[str, Tensor] = {}
+        if frozen is not None:
+            self.old_parameters = {n: p.detach() for n, p in frozen.named_parameters()}
+
+    def __call__(
+        self, model: Detector, batch: Batch, outputs: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        cfg = self.config
+        terms: dict[str, Tensor] = {}
+        has_generic = GENERIC_HEAD in model.heads
+        generic_outputs = None
+        if self.train_generic and has_generic and batch.head != GENERIC_HEAD:
+            generic_outputs = model.heads[GENERIC_HEAD](outputs["features"])
+            terms["generic"] = cfg.generic_weight * _detection(
+                generic_outputs, batch, self.train_config
+            )
+        if has_generic and cfg.tie_weight > 0 and self.tie_heads:
+            terms["tie"] = cfg.tie_weight * head_tie_loss(model, self.tie_heads)
+        if self.frozen is not None:
+            if self.frozen.body.stem[0].weight.device != batch.image.device:
+                self.frozen.to(batch.image.device)
+                self.old_parameters = {n: p.detach() for n, p in self.frozen.named_parameters()}
+            drift = drift_loss(model, self.old_parameters)
+            distill = self._distill(model, batch, outputs, generic_outputs)
+            terms["distill"] = cfg.distill_weight * distill
+            terms["drift"] = cfg.reg_weight * drift
+        return terms
+
+    def _distill(
+        self,
+        model: Detector,
+        batch: Batch,
+        outputs: dict[str, Tensor],
+        generic_outputs: dict[str, Tensor] | None,
+    ) -> Tensor:
+        """Squared difference student vs frozen teacher on the exemplar crops of the batch.
+
+        Normalised like the focal loss (sum over cells / number of labelled
+        objects) so ``distill_weight`` weighs it against the detection loss in
+        the same units; features are averaged over channels first.
+        """
+        zero = outputs["heatmap"].new_zeros(())
+        mask = torch.tensor(
+            [name.startswith(_EXEMPLAR_PREFIX) for name in batch.names], device=batch.image.device
+        )
+        if not bool(mask.any()):
+            return zero
+        frozen = self.frozen
+        assert frozen is not None
+        with torch.no_grad():
+            teacher_features = _body_features(frozen, batch.image)
+        total = zero
+        n_objects = batch.targets["reg_mask"][mask].sum().clamp(min=1.0)
+        if self.config.distill_features:
+            difference = (outputs["features"][mask] - teacher_features[mask]).pow(2)
+            total = total + difference.mean(dim=1).sum() / n_objects
+        if self.config.distill_heatmaps:
+            pairs = []
+            if batch.head in frozen.heads:
+                pairs.append((batch.head, outputs))
+            if batch.head != GENERIC_HEAD and GENERIC_HEAD in frozen.heads:
+                student = generic_outputs
+                if student is None:
+                    student = model.heads[GENERIC_HEAD](outputs["features"])
+                pairs.append((GENERIC_HEAD, student))
+            for head, student in pairs:
+                with torch.no_grad():
+                    teacher = frozen.heads[head](teacher_features)["heatmap"]
+                difference = torch.sigmoid(student["heatmap"][mask]) - torch.sigmoid(teacher[mask])
+                total = total + difference.pow(2).sum() / n_objects
+        return total
+
+
+# --- the one training API ---
+
+
+def _exemplar_examples(bank: ExemplarBank, model: Detector) -> dict[str, list[TrainingExample]]:
+    """Bank crops as training examples, grouped by data set (head: the data set's or generic)."""
+    out: dict[str, list[TrainingExample]] = {}
+    for name, entry in bank.datasets.items():
+        head = name if name in model.heads else model.default_head
+        items = []
+        for index in range(entry.n_crops):
+            picks = entry.crop_picks(index)
+            items.append(
+                TrainingExample(
+                    prepared=PreparedMicrograph(
+                        image=entry.crops[index].astype(np.float32), scale_y=1.0, scale_x=1.0
+                    ),
+                    picks=picks,
+                    name=f"{_EXEMPLAR_PREFIX}{entry.micrographs[index]}",
+                    dataset=name,
+                    head=head,
+                )
+            )
+        if items:
+            out[name] = items
+    return out
+
+
+def _with_head(examples: Sequence[TrainingExample], head: str | None) -> list[TrainingExample]:
+    return [
+        TrainingExample(
+            prepared=e.prepared, picks=e.picks, name=e.name, dataset=e.dataset, head=head
+        )
+        for e in examples
+    ]
+
+
+def _replicate(items: list[TrainingExample], times: int) -> list[TrainingExample]:
+    return [item for _ in range(max(1, times)) for item in items]
+
+
+def _validate(mode: str, datasets: Sequence[DatasetExamples], base_model: Detector | None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown training mode {mode!r}; choose one of {', '.join(MODES)}")
+    if not datasets:
+        raise ValueError("no data sets to train on")
+    names = [d.name for d in datasets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"data-set names must be unique, got {names}")
+    for dataset in datasets:
+        if not dataset.examples:
+            raise ValueError(f"data set {dataset.name!r} has no examples")
+        if mode != "new" and dataset.name in ("", GENERIC_HEAD):
+            raise ValueError(f"data-set name {dataset.name!r} is reserved; name the data set")
+    if mode in ("finetune", "continual", "fewshot") and base_model is None:
+        raise ValueError(f"mode {mode!r} needs a base model")
+    if mode == "fewshot" and len(datasets) != 1:
+        raise ValueError("mode 'fewshot' trains one new head: give exactly one data set")
+    if mode == "fewshot" and base_model is not None and GENERIC_HEAD not in base_model.heads:
+        raise ValueError("mode 'fewshot' needs a base model with a generic head")
+
+
+def train_model(
+    mode: str,
+    datasets: Sequence[DatasetExamples],
+    *,
+    base_model: Detector | str | Path | None = None,
+    base_metadata: dict[str, Any] | None = None,
+    config: DetectorConfig | None = None,
+    train_config: TrainConfig | None = None,
+    continual_config: ContinualConfig | None = None,
+) -> Generator[TrainProgress, None, ContinualResult]:
+    """Train in one of the :data:`MODES`, yielding progress events.
+
+    Parameters
+    ----------
+    mode
+        ``"new"``, ``"joint"``, ``"finetune"``, ``"continual"`` or ``"fewshot"``
+        (module docstring).
+    datasets
+        The data to train on, one entry per data set (the *new* data sets for
+        ``finetune``/``continual``/``fewshot``; exactly one for ``fewshot``).
+    base_model
+        Model to start from (required by ``finetune``, ``continual`` and
+        ``fewshot``; optional for ``joint``; ignored by ``new``) or the path of
+        its checkpoint. It is never modified: training works on a copy.
+    base_metadata
+        Metadata of ``base_model`` (exemplar bank, history, data sets); read
+        from the checkpoint when ``base_model`` is a path.
+    config
+        Architecture of a fresh model (``new``, ``joint`` without base).
+    train_config
+        Steps, crop size, learning rate, sparse-label settings, ...
+    continual_config
+        Loss weights and exemplar settings.
+
+    Yields
+    ------
+    TrainProgress
+        As :func:`napari_cryopick.core.training.train_detector`; ``losses`` also holds
+        the weighted ``generic``, ``tie``, ``distill`` and ``drift`` terms
+        where the mode has them.
+
+    Returns
+    -------
+    ContinualResult
+        Model, per-step history and checkpoint ``metadata`` (with the updated
+        exemplar bank and this run appended to the training history).
+    """
+    if isinstance(base_model, str | Path):
+        from napari_cryopick.core.model import load_checkpoint
+
+        base_model, loaded = load_checkpoint(base_model)
+        base_metadata = loaded if base_metadata is None else base_metadata
+    train_config = train_config or TrainConfig()
+    continual_config = continual_config or ContinualConfig()
+    datasets = list(datasets)
+    _validate(mode, datasets, base_model)
+    base_metadata = dict(base_metadata or {})
+    old_bank = bank_from_metadata(base_metadata.get("exemplars"))
+
+    if mode == "new" or (mode == "joint" and base_model is None):
+        model = Detector(config or DetectorConfig())
+    else:
+        assert base_model is not None
+        model = copy.deepcopy(base_model)
+    names = [d.name for d in datasets]
+
+    frozen = None
+    parameters = None
+    tie_heads: list[str] = []
+    train_generic = mode != "fewshot"
+    if mode == "new":
+        examples = _with_head([e for d in datasets for e in d.examples], GENERIC_HEAD)
+        train_generic = False
+    elif mode in ("joint", "finetune", "continual"):
+        examples = [e for d in datasets for e in _with_head(d.examples, d.name)]
+        for name in names:
+            if name not in model.heads:
+                model.add_head(
+                    name, init_from=GENERIC_HEAD if GENERIC_HEAD in model.heads else None
+                )
+        if mode == "continual":
+            assert base_model is not None
+            frozen = _frozen_copy(base_model)
+            replay = _exemplar_examples(old_bank, model)
+            replay = {k: v for k, v in replay.items() if k not in names}
+            replay_items = [e for items in replay.values() for e in items]
+            if replay_items and continual_config.replay_fraction > 0:
+                # train_detector draws a head in proportion to its examples:
+                # replicate so the exemplars get `replay_fraction` of the batches.
+                share = continual_config.replay_fraction
+                n_new, n_old = len(examples), len(replay_items)
+                times_new = max(1, round((1 - share) * n_old * 10))
+                times_old = max(1, round(share * n_new * 10))
+                common = math.gcd(times_new, times_old)
+                times_new, times_old = times_new // common, times_old // common
+                examples = _replicate(examples, times_new) + _replicate(replay_items, times_old)
+        tie_heads = [h for h in model.head_names if h != GENERIC_HEAD]
+    else:  # fewshot
+        (dataset,) = datasets
+        if dataset.name not in model.heads:
+            model.add_head(dataset.name, init_from=GENERIC_HEAD)
+        examples = _with_head(dataset.examples, dataset.name)
+        tie_heads = [dataset.name]
+        parameters = _fewshot_parameters(dataset.name)
+
+    extra = _ExtraLoss(
+        train_config=train_config,
+        continual_config=continual_config,
+        tie_heads=tie_heads,
+        train_generic=train_generic,
+        frozen=frozen,
+    )
+    needs_extra = train_generic or tie_heads or frozen is not None
+    start = time.perf_counter()
+    inner = train_detector(
+        examples,
+        model=model,
+        train_config=train_config,
+        head=GENERIC_HEAD,
+        extra_loss=extra if needs_extra else None,
+        parameters=parameters,
+    )
+    result: TrainResult = yield from inner
+    seconds = time.perf_counter() - start
+    if mode == "fewshot":
+        for parameter in result.model.parameters():
+            parameter.requires_grad_(True)
+
+    # exemplar bank: rebuilt for the data sets trained in this run
+    crop_size = continual_config.exemplar_crop_size or train_config.crop_size
+    bank = old_bank if old_bank.datasets and mode != "new" else empty_bank(crop_size)
+    for dataset in datasets:
+        pool = list(dataset.examples)
+        previous = _exemplar_examples(bank, result.model).get(dataset.name, [])
+        if continual_config.max_exemplars > 0:
+            bank = build_bank(
+                pool + previous,
+                dataset.name,
+                max_particles=continual_config.max_exemplars,
+                crop_size=bank.crop_size,
+                max_micrographs=continual_config.exemplar_micrographs,
+                bank=bank,
+            )
+
+    run = _run_record(mode, names, train_config, continual_config, result, seconds)
+    metadata = _merge_metadata(base_metadata if mode != "new" else {}, datasets, run, bank, model)
+    return ContinualResult(
+        model=result.model,
+        history=result.history,
+        completed=result.completed,
+        metadata=metadata,
+        bank=bank,
+        run=run,
+    )
+
+
+def _fewshot_parameters(head: str):
+    """Optimiser parameters of few-shot training: the new head only, body frozen in eval mode."""
+
+    def select(model: Detector):
+        # train_detector has just called model.train(); freeze everything but
+        # the head, batch-norm statistics of the body included.
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        model.body.eval()
+        for name, module in model.heads.items():
+            if name != head:
+                module.eval()
+        for parameter in model.heads[head].parameters():
+            parameter.requires_grad_(True)
+        return list(model.heads[head].parameters())
+
+    return select
+
+
+def _run_record(
+    mode: str,
+    names: list[str],
+    train_config: TrainConfig,
+    continual_config: ContinualConfig,
+    result: TrainResult,
+    seconds: float,
+) -> dict[str, Any]:
+    tail = result.history[-20:]
+    keys = sorted({k for h in tail for k, v in h.items() if isinstance(v, float)} - {"lr"})
+    losses = {k: float(np.mean([h[k] for h in tail if k in h])) for k in keys}
+    return {
+        "mode": mode,
+        "datasets": list(names),
+        "steps": len(result.history),
+        "planned_steps": int(train_config.steps),
+        "completed": bool(result.completed),
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "seconds": round(float(seconds), 2),
+        "losses": losses,
+        "heads": list(result.model.head_names),
+        "train_config": train_config.to_dict(),
+        "continual_config": continual_config.to_dict(),
+    }
+
+
+def _merge_metadata(
+    base: dict[str, Any],
+    datasets: Sequence[DatasetExamples],
+    run: dict[str, Any],
+    bank: ExemplarBank,
+    model: Detector,
+) -> dict[str, Any]:
+    metadata = dict(base)
+    names = datasets_of(base)
+    info = dict(base.get("dataset_info") or {})
+    for dataset in datasets:
+        if dataset.name not in names:
+            names.append(dataset.name)
+        info[dataset.name] = {
+            "diameter_px": _dataset_diameter(dataset, model.config),
+            "micrographs": len(dataset.examples),
+            "labels": int(
+                sum(int((e.picks["kind"] != "negative").sum()) for e in dataset.examples)
+            ),
+            "head": dataset.name if dataset.name in model.heads else model.default_head,
+        }
+    metadata["datasets"] = names
+    metadata["dataset_info"] = info
+    metadata["diameter_px"] = info[datasets[-1].name]["diameter_px"]
+    metadata["kinds"] = list(model.config.kinds)
+    metadata["history"] = [*list(base.get("history") or []), run]
+    metadata["exemplars"] = bank_to_metadata(bank)
+    return metadata
+
+
+# --- command line helpers (used by cli/_train.py) ---
+
+
+def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--mode`` and the continual-learning options to a ``train`` parser."""
+    defaults = ContinualConfig()
+    group = parser.add_argument_group("training mode (several data sets)")
+    group.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help=(
+            "new: fresh model; joint: several data sets, one head each + generic; "
+            "finetune: continue on new data (forgets); continual: new data + exemplars of "
+            "the old data sets with distillation (needs --init); fewshot: a new head only, "
+            "body frozen (needs --init). Default: new, or finetune with --init"
+        ),
+    )
+    group.add_argument(
+        "--exemplars",
+        type=int,
+        default=defaults.max_exemplars,
+        metavar="N",
+        help=f"labelled particles kept per data set in the model file (default {defaults.max_exemplars})",
+    )
+    group.add_argument(
+        "--distill-weight",
+        type=float,
+        default=defaults.distill_weight,
+        help=f"continual: distillation weight (default {defaults.distill_weight})",
+    )
+    group.add_argument(
+        "--reg-weight",
+        type=float,
+        default=defaults.reg_weight,
+        help=f"continual: parameter-drift weight (default {defaults.reg_weight})",
+    )
+    group.add_argument(
+        "--replay-fraction",
+        type=float,
+        default=defaults.replay_fraction,
+        help=f"continual: share of batches from the exemplar bank (default {defaults.replay_fraction})",
+    )
+
+
+def continual_config_from_args(args: argparse.Namespace) -> ContinualConfig:
+    """A :class:`ContinualConfig` from the options of :func:`add_mode_arguments`."""
+    defaults = ContinualConfig()
+    return ContinualConfig(
+        distill_weight=getattr(args, "distill_weight", defaults.distill_weight),
+        reg_weight=getattr(args, "reg_weight", defaults.reg_weight),
+        replay_fraction=getattr(args, "replay_fraction", defaults.replay_fraction),
+        max_exemplars=getattr(args, "exemplars", defaults.max_exemplars),
+    )
+
+
+def run_training_from_args(
+    args: argparse.Namespace,
+    examples: Sequence[TrainingExample],
+    *,
+    base_model: Detector | None,
+    base_metadata: dict[str, Any] | None,
+    config: DetectorConfig | None,
+    train_config: TrainConfig,
+) -> ContinualResult:
+    """Run :func:`train_model` for ``cryopick train`` with a progress bar.
+
+    The mode is ``args.mode``, or ``new`` / ``finetune`` (with ``--init``);
+    examples are grouped into data sets by their ``dataset`` name (``joint``
+    trains one head per group).
+
+    Raises
+    ------
+    napari_cryopick.cli.CLIError
+        For an impossible combination (e.g. ``continual`` without ``--init``).
+    """
+    from napari_cryopick.cli import CLIError
+    from napari_cryopick.core.progress import drive
+
+    mode = getattr(args, "mode", None) or ("finetune" if base_model is not None else "new")
+    datasets = group_by_dataset(examples)
+    try:
+        job = train_model(
+            mode,
+            datasets,
+            base_model=base_model,
+            base_metadata=base_metadata,
+            config=config,
+            train_config=train_config,
+            continual_config=continual_config_from_args(args),
+        )
+        return drive(job, progress_bar=True, description=f"training ({mode})")
+    except ValueError as error:
+        raise CLIError(str(error)) from None

@@ -1,0 +1,889 @@
+"""Evaluation of picks against ground truth: matching, PR curves, AP, AR, AUROC, F-beta.
+
+Every function takes pick tables in the project convention
+(:mod:`napari_cryopick.core.pick_table`). The definitions, with formulas, are in
+``docs/evaluation.md``; in short:
+
+* **Matching** is done per micrograph (``micrograph`` column). Predictions,
+  sorted by descending score, are greedily matched to a still unmatched
+  ground-truth pick (COCO / PASCAL VOC style): either the nearest one whose
+  centre lies within ``tolerance_px``, or the one of highest IoU when the IoU
+  of the axis-aligned square boxes (side = each pick's own diameter, falling
+  back to ``diameter_px``) is at least ``iou`` (0.5 as EPicker, 0.6 as
+  HydraPicker). Candidates are found with :class:`scipy.spatial.cKDTree`.
+* Ground truth of kind ``"negative"`` is never a positive: it is removed
+  before matching; false positives that land on a negative are counted
+  separately ("picks on junk"). Predictions of kind ``"negative"`` are
+  dropped.
+* **AP** is the area under the precision-recall curve with all-point
+  interpolation (monotone precision envelope, PASCAL VOC >= 2010 / COCO
+  without the 101-point sampling).
+* **AR** is COCO's average recall: recall with all predictions (or those
+  scoring at least ``score_threshold``), averaged over IoU thresholds
+  0.50:0.95:0.05.
+* **AUROC** treats each prediction as a TP/FP sample and adds every missed
+  ground-truth pick as a positive with score ``-inf``; it is the
+  Mann-Whitney probability that a positive outranks a false positive.
+
+Core module: numpy, scipy and pandas only.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from napari_cryopick.core.pick_table import normalize_picks
+
+__all__ = [
+    "AR_IOU_THRESHOLDS",
+    "EvaluationReport",
+    "MatchResult",
+    "MicrographMismatchError",
+    "PRCurve",
+    "auroc",
+    "average_precision",
+    "average_recall",
+    "best_threshold",
+    "box_iou",
+    "evaluate",
+    "match_picks",
+    "precision_recall_curve",
+]
+
+#: IoU thresholds averaged by :func:`average_recall` (COCO: 0.50, 0.55, ..., 0.95).
+AR_IOU_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
+
+PredOnly = Literal["ignore", "false_positive", "error"]
+
+
+class MicrographMismatchError(ValueError):
+    """Predictions and ground truth share no micrograph name (or some are unexpected)."""
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Result of :func:`match_picks`.
+
+    Attributes
+    ----------
+    matched
+        Per prediction (rows of the prediction table after dropping predictions
+        of kind ``"negative"`` and, with ``pred_only="ignore"``, those on
+        micrographs absent from the truth), whether it matched a ground-truth
+        pick. Order: as in the input table.
+    scores
+        Score of each prediction (NaN scores replaced by the highest finite
+        score, or 1.0 if none is finite).
+    truth_index
+        Row label (index of the truth table as given) of the matched truth
+        pick, or -1.
+    micrograph
+        Micrograph name of each prediction.
+    on_negative
+        False positives lying on a ground-truth ``"negative"`` pick (same
+        criterion as the matching).
+    n_truth
+        Number of positive ground-truth picks (kind not ``"negative"``) on the
+        evaluated micrographs.
+    truth_per_micrograph
+        Number of positive ground-truth picks per micrograph.
+    criterion
+        Human-readable matching criterion, e.g. ``"IoU>=0.5"`` or ``"dist<=10px"``.
+    """
+
+    matched: np.ndarray
+    scores: np.ndarray
+    truth_index: np.ndarray
+    micrograph: np.ndarray
+    on_negative: np.ndarray
+    n_truth: int
+    truth_per_micrograph: dict[str, int] = field(default_factory=dict)
+    criterion: str = ""
+
+    @property
+    def n_pred(self) -> int:
+        """Number of evaluated predictions."""
+        return int(self.matched.size)
+
+    @property
+    def n_matched(self) -> int:
+        """Number of true positives over all predictions."""
+        return int(self.matched.sum())
+
+
+@dataclass(frozen=True)
+class PRCurve:
+    """Precision and recall when keeping predictions with ``score >= threshold``.
+
+    One entry per distinct score, thresholds in descending order; ties are
+    added together.
+    """
+
+    thresholds: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+
+    def to_frame(self) -> pd.DataFrame:
+        """The curve as a DataFrame with columns threshold, precision, recall."""
+        return pd.DataFrame(
+            {"threshold": self.thresholds, "precision": self.precision, "recall": self.recall}
+        )
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def box_iou(
+    xa: np.ndarray,
+    ya: np.ndarray,
+    da: np.ndarray,
+    xb: np.ndarray,
+    yb: np.ndarray,
+    db: np.ndarray,
+) -> np.ndarray:
+    """IoU of axis-aligned square boxes centred on (x, y) with side ``d`` (element-wise).
+
+    Two boxes of side ``d`` offset by ``d/2`` along one axis have IoU 1/3.
+    """
+    xa, ya, da, xb, yb, db = (np.asarray(v, dtype=np.float64) for v in (xa, ya, da, xb, yb, db))
+    overlap_x = np.minimum(xa + da / 2, xb + db / 2) - np.maximum(xa - da / 2, xb - db / 2)
+    overlap_y = np.minimum(ya + da / 2, yb + db / 2) - np.maximum(ya - da / 2, yb - db / 2)
+    inter = np.clip(overlap_x, 0, None) * np.clip(overlap_y, 0, None)
+    union = da * da + db * db - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _diameters(table: pd.DataFrame, diameter_px: float | None, what: str) -> np.ndarray:
+    diameters = table["diameter"].to_numpy(np.float64).copy()
+    missing = ~np.isfinite(diameters) | (diameters <= 0)
+    if missing.any():
+        if diameter_px is None:
+            raise ValueError(
+                f"IoU matching needs a diameter: {int(missing.sum())} {what} pick(s) have none; "
+                "pass diameter_px (CLI: --diameter) or use a distance tolerance"
+            )
+        diameters[missing] = float(diameter_px)
+    return diameters
+
+
+def _fill_scores(scores: np.ndarray) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    finite = np.isfinite(scores)
+    if not finite.all():
+        fill = scores[finite].max() if finite.any() else 1.0
+        scores[~finite] = fill
+    return scores
+
+
+def _greedy_match(
+    pred_xy: np.ndarray,
+    pred_d: np.ndarray | None,
+    truth_xy: np.ndarray,
+    truth_d: np.ndarray | None,
+    order: np.ndarray,
+    *,
+    iou: float | None,
+    tolerance_px: float | None,
+) -> np.ndarray:
+    """Greedy matching on one micrograph; returns the matched truth position or -1."""
+    result = np.full(len(pred_xy), -1, dtype=np.int64)
+    if len(pred_xy) == 0 or len(truth_xy) == 0:
+        return result
+    tree = cKDTree(truth_xy)
+    if tolerance_px is not None:
+        candidates = tree.query_ball_point(pred_xy, r=float(tolerance_px))
+    else:
+        # IoU > 0 needs |dx|, |dy| < (d_pred + d_truth) / 2: a disc of radius
+        # sqrt(2) * (d_pred + max d_truth) / 2 contains every such truth pick.
+        radius = (pred_d + truth_d.max()) / 2 * math.sqrt(2) + 1e-9
+        candidates = tree.query_ball_point(pred_xy, r=radius)
+    lengths = np.fromiter((len(c) for c in candidates), dtype=np.int64, count=len(candidates))
+    if lengths.sum() == 0:
+        return result
+    pair_pred = np.repeat(np.arange(len(pred_xy)), lengths)
+    pair_truth = np.fromiter(
+        (j for c in candidates for j in c), dtype=np.int64, count=int(lengths.sum())
+    )
+    if tolerance_px is not None:
+        delta = truth_xy[pair_truth] - pred_xy[pair_pred]
+        quality = -np.hypot(delta[:, 0], delta[:, 1])  # nearest first
+    else:
+        quality = box_iou(
+            pred_xy[pair_pred, 0],
+            pred_xy[pair_pred, 1],
+            pred_d[pair_pred],
+            truth_xy[pair_truth, 0],
+            truth_xy[pair_truth, 1],
+            truth_d[pair_truth],
+        )
+        good = quality >= iou
+        pair_pred, pair_truth, quality = pair_pred[good], pair_truth[good], quality[good]
+    rank = np.empty(len(pred_xy), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    # Visit predictions by descending score, each one's candidates best first;
+    # a prediction takes its best candidate not already taken (COCO greedy).
+    visit = np.lexsort((-quality, rank[pair_pred]))
+    taken = np.zeros(len(truth_xy), dtype=bool)
+    for i, j in zip(pair_pred[visit].tolist(), pair_truth[visit].tolist()):
+        if result[i] < 0 and not taken[j]:
+            taken[j] = True
+            result[i] = j
+    return result
+
+
+def _near_any(
+    pred_xy: np.ndarray,
+    pred_d: np.ndarray | None,
+    neg_xy: np.ndarray,
+    neg_d: np.ndarray | None,
+    *,
+    iou: float | None,
+    tolerance_px: float | None,
+) -> np.ndarray:
+    """Whether each prediction meets the matching criterion with any negative pick."""
+    out = np.zeros(len(pred_xy), dtype=bool)
+    if len(pred_xy) == 0 or len(neg_xy) == 0:
+        return out
+    tree = cKDTree(neg_xy)
+    if tolerance_px is not None:
+        dist, _ = tree.query(pred_xy, k=1)
+        return dist <= tolerance_px
+    radius = (pred_d + neg_d.max()) / 2 * math.sqrt(2) + 1e-9
+    for i, cand in enumerate(tree.query_ball_point(pred_xy, r=radius)):
+        if cand:
+            cand = np.asarray(cand)
+            overlap = box_iou(
+                pred_xy[i, 0],
+                pred_xy[i, 1],
+                pred_d[i],
+                neg_xy[cand, 0],
+                neg_xy[cand, 1],
+                neg_d[cand],
+            )
+            out[i] = bool((overlap >= iou).any())
+    return out
+
+
+def _check_micrographs(
+    pred: pd.DataFrame, truth: pd.DataFrame, pred_only: PredOnly
+) -> tuple[pd.DataFrame, set[str]]:
+    """Apply the ``pred_only`` policy; return the predictions kept and the orphan names."""
+    if pred_only not in ("ignore", "false_positive", "error"):
+        raise ValueError(
+            f"pred_only must be 'ignore', 'false_positive' or 'error', not {pred_only!r}"
+        )
+    pred_names = set(pred["micrograph"].unique())
+    truth_names = set(truth["micrograph"].unique())
+    orphans = pred_names - truth_names
+    if pred_names and truth_names and not (pred_names & truth_names):
+        raise MicrographMismatchError(
+            "predictions and ground truth share no micrograph name: predictions have "
+            f"{_names(pred_names)}, ground truth has {_names(truth_names)}"
+        )
+    if orphans:
+        if pred_only == "error":
+            raise MicrographMismatchError(
+                f"predictions on micrographs absent from the ground truth: {_names(orphans)}"
+            )
+        if pred_only == "ignore":
+            warnings.warn(
+                f"ignoring predictions on {len(orphans)} micrograph(s) absent from the "
+                f"ground truth: {_names(orphans)}",
+                UserWarning,
+                stacklevel=3,
+            )
+            pred = pred[~pred["micrograph"].isin(orphans)]
+    return pred, orphans
+
+
+def _names(names: set[str], limit: int = 8) -> str:
+    shown = sorted(repr(n) for n in names)
+    text = ", ".join(shown[:limit])
+    if len(shown) > limit:
+        text += f", ... ({len(shown)} in all)"
+    return text
+
+
+def match_picks(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    iou: float | None = None,
+    tolerance_px: float | None = None,
+    diameter_px: float | None = None,
+    pred_only: PredOnly = "ignore",
+) -> MatchResult:
+    """Match predictions to ground truth, per micrograph, greedily by descending score.
+
+    Parameters
+    ----------
+    pred, truth
+        Pick tables (project convention). Missing columns get defaults; NaN
+        prediction scores count as the highest score present.
+    iou
+        Match when the IoU of the square boxes (side = diameter) is at least
+        this. The default criterion is ``iou=0.5`` when neither ``iou`` nor
+        ``tolerance_px`` is given.
+    tolerance_px
+        Match when the centre distance is at most this many pixels (the
+        nearest unmatched truth pick wins). Exclusive with ``iou``.
+    diameter_px
+        Diameter for picks whose own diameter is NaN (IoU matching only).
+    pred_only
+        Predictions on micrographs absent from the truth: ``"ignore"`` (drop
+        them with a warning naming the micrographs), ``"false_positive"``
+        (keep them; they are all false positives) or ``"error"``.
+
+    Returns
+    -------
+    MatchResult
+
+    Raises
+    ------
+    MicrographMismatchError
+        When the two tables share no micrograph name (both non-empty), or with
+        ``pred_only="error"``.
+    ValueError
+        IoU matching where a diameter is unknown and no ``diameter_px``.
+    """
+    if iou is not None and tolerance_px is not None:
+        raise ValueError("give either iou or tolerance_px, not both")
+    if iou is None and tolerance_px is None:
+        iou = 0.5
+    if tolerance_px is not None and not tolerance_px >= 0:
+        raise ValueError(f"tolerance_px must be >= 0, got {tolerance_px}")
+    if iou is not None and not 0 < iou <= 1:
+        raise ValueError(f"iou must be in (0, 1], got {iou}")
+    criterion = f"IoU>={iou:g}" if iou is not None else f"dist<={tolerance_px:g}px"
+
+    pred = normalize_picks(pred)
+    truth = normalize_picks(truth)
+    pred = pred[pred["kind"] != "negative"]
+    pred, _ = _check_micrographs(pred, truth, pred_only)
+    negative = truth["kind"] == "negative"
+    negatives = truth[negative]
+    positives = truth[~negative]
+
+    n = len(pred)
+    scores = _fill_scores(pred["score"].to_numpy())
+    matched_truth = np.full(n, -1, dtype=np.int64)
+    on_negative = np.zeros(n, dtype=bool)
+    pred_names = pred["micrograph"].to_numpy(object)
+    pred_xy_all = pred[["x", "y"]].to_numpy(np.float64)
+    truth_xy_all = positives[["x", "y"]].to_numpy(np.float64)
+    neg_xy_all = negatives[["x", "y"]].to_numpy(np.float64)
+    truth_labels = positives.index.to_numpy()
+
+    use_iou = iou is not None
+    pred_d_all = _diameters(pred, diameter_px, "predicted") if use_iou and n else None
+    truth_d_all = _diameters(positives, diameter_px, "ground-truth") if use_iou else None
+    neg_d_all = _diameters(negatives, diameter_px, "negative") if use_iou else None
+
+    truth_groups = positives.groupby("micrograph", sort=False).indices
+    neg_groups = negatives.groupby("micrograph", sort=False).indices
+    for name, rows in pred.groupby("micrograph", sort=False).indices.items():
+        # Stable sort: among equal scores, earlier rows are matched first.
+        order = np.argsort(-scores[rows], kind="stable")
+        pred_xy = pred_xy_all[rows]
+        pred_d = pred_d_all[rows] if use_iou else None
+        t_rows = truth_groups.get(name, np.zeros(0, dtype=np.int64))
+        truth_xy = truth_xy_all[t_rows]
+        truth_d = truth_d_all[t_rows] if use_iou else None
+        local = _greedy_match(
+            pred_xy, pred_d, truth_xy, truth_d, order, iou=iou, tolerance_px=tolerance_px
+        )
+        hit = local >= 0
+        matched_truth[rows[hit]] = truth_labels[t_rows[local[hit]]]
+        n_rows = neg_groups.get(name)
+        if n_rows is not None and (~hit).any():
+            miss = ~hit
+            near = _near_any(
+                pred_xy[miss],
+                pred_d[miss] if use_iou else None,
+                neg_xy_all[n_rows],
+                neg_d_all[n_rows] if use_iou else None,
+                iou=iou,
+                tolerance_px=tolerance_px,
+            )
+            on_negative[rows[miss]] = near
+
+    counts = positives["micrograph"].value_counts()
+    return MatchResult(
+        matched=matched_truth >= 0,
+        scores=scores,
+        truth_index=matched_truth,
+        micrograph=pred_names,
+        on_negative=on_negative,
+        n_truth=len(positives),
+        truth_per_micrograph={str(k): int(v) for k, v in counts.items()},
+        criterion=criterion,
+    )
+
+
+def _as_match(pred: Any, truth: pd.DataFrame | None, kwargs: dict) -> MatchResult:
+    if isinstance(pred, MatchResult):
+        return pred
+    if truth is None:
+        raise TypeError("truth is required unless a MatchResult is given")
+    return match_picks(pred, truth, **kwargs)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def precision_recall_curve(
+    pred: pd.DataFrame | MatchResult,
+    truth: pd.DataFrame | None = None,
+    **match_kwargs: Any,
+) -> PRCurve:
+    """Precision and recall for every score threshold.
+
+    Parameters
+    ----------
+    pred, truth
+        Pick tables, or a :class:`MatchResult` as ``pred`` (then ``truth`` is
+        not needed).
+    **match_kwargs
+        ``iou``, ``tolerance_px``, ``diameter_px``, ``pred_only`` for
+        :func:`match_picks`.
+
+    Returns
+    -------
+    PRCurve
+        ``precision = TP / (TP + FP)`` and ``recall = TP / n_truth`` over the
+        predictions with ``score >= threshold``; one entry per distinct score
+        (descending). Empty arrays when there are no predictions; recall is
+        NaN when there is no ground truth.
+    """
+    match = _as_match(pred, truth, match_kwargs)
+    if match.n_pred == 0:
+        empty = np.zeros(0)
+        return PRCurve(empty, empty.copy(), empty.copy())
+    order = np.argsort(-match.scores, kind="stable")
+    scores = match.scores[order]
+    tp = np.cumsum(match.matched[order])
+    fp = np.cumsum(~match.matched[order])
+    # Keep the last entry of each run of equal scores: ties enter together.
+    last = np.r_[scores[1:] != scores[:-1], True]
+    tp, fp, thresholds = tp[last], fp[last], scores[last]
+    precision = tp / (tp + fp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tp / match.n_truth if match.n_truth else np.full(tp.shape, np.nan)
+    return PRCurve(thresholds.astype(np.float64), precision.astype(np.float64), recall)
+
+
+def _ap_from_curve(curve: PRCurve, n_truth: int) -> float:
+    if n_truth == 0:
+        return float("nan")
+    if curve.precision.size == 0:
+        return 0.0
+    recall = np.r_[0.0, curve.recall]
+    # Monotone envelope: interpolated precision at recall r is max precision at recall >= r.
+    envelope = np.maximum.accumulate(curve.precision[::-1])[::-1]
+    return float(np.sum(np.diff(recall) * envelope))
+
+
+def average_precision(
+    pred: pd.DataFrame | MatchResult,
+    truth: pd.DataFrame | None = None,
+    **match_kwargs: Any,
+) -> float:
+    """Area under the precision-recall curve, all-point interpolation.
+
+    ``AP = sum_k (r_k - r_{k-1}) * max_{j >= k} p_j`` over the thresholds of
+    :func:`precision_recall_curve` (``r_0 = 0``), as PASCAL VOC >= 2010 and
+    COCO (without the 101-point sampling). 1.0 for perfect predictions, 0.0
+    for no predictions, NaN when there is no ground truth.
+
+    Parameters
+    ----------
+    pred, truth, **match_kwargs
+        As :func:`precision_recall_curve`.
+    """
+    match = _as_match(pred, truth, match_kwargs)
+    return _ap_from_curve(precision_recall_curve(match), match.n_truth)
+
+
+def average_recall(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    iou_thresholds: tuple[float, ...] = AR_IOU_THRESHOLDS,
+    score_threshold: float | None = None,
+    diameter_px: float | None = None,
+    pred_only: PredOnly = "ignore",
+) -> float:
+    """COCO-style average recall: recall averaged over IoU thresholds 0.50:0.95:0.05.
+
+    ``AR = mean_t recall(IoU >= t)`` using every prediction (or those with
+    ``score >= score_threshold``). Needs diameters (own or ``diameter_px``).
+    NaN when there is no ground truth.
+
+    Parameters
+    ----------
+    pred, truth
+        Pick tables.
+    iou_thresholds
+        IoU thresholds to average over.
+    score_threshold
+        Keep predictions with at least this score; ``None`` keeps all.
+    diameter_px, pred_only
+        As :func:`match_picks`.
+    """
+    pred = normalize_picks(pred)
+    if score_threshold is not None:
+        pred = pred[_fill_scores(pred["score"].to_numpy()) >= score_threshold]
+    recalls = []
+    with warnings.catch_warnings():
+        # The micrograph-name warning is given once by the caller, not per threshold.
+        if len(iou_thresholds) > 1:
+            warnings.simplefilter("ignore", UserWarning)
+        for threshold in iou_thresholds:
+            match = match_picks(
+                pred, truth, iou=float(threshold), diameter_px=diameter_px, pred_only=pred_only
+            )
+            if match.n_truth == 0:
+                return float("nan")
+            recalls.append(match.n_matched / match.n_truth)
+    return float(np.mean(recalls))
+
+
+def auroc(
+    pred: pd.DataFrame | MatchResult,
+    truth: pd.DataFrame | None = None,
+    **match_kwargs: Any,
+) -> float:
+    """Area under the ROC curve of the detections.
+
+    Each prediction is a sample labelled positive (matched) or negative (false
+    positive) with its score; every ground-truth pick that no prediction
+    matched is added as a positive with score ``-inf`` (it was never
+    detected). The AUROC is the Mann-Whitney statistic
+    ``P(score_pos > score_neg) + 0.5 P(score_pos == score_neg)`` over all
+    positive / false-positive pairs, so missed picks lower it. NaN when there
+    are no false positives or no ground truth.
+
+    Parameters
+    ----------
+    pred, truth, **match_kwargs
+        As :func:`precision_recall_curve`.
+    """
+    match = _as_match(pred, truth, match_kwargs)
+    negatives = np.sort(match.scores[~match.matched])
+    n_pos = match.n_truth
+    if negatives.size == 0 or n_pos == 0:
+        return float("nan")
+    positives = match.scores[match.matched]
+    below = np.searchsorted(negatives, positives, side="left")
+    equal = np.searchsorted(negatives, positives, side="right") - below
+    # Missed truth picks (score -inf) outrank no false positive: they add 0.
+    wins = below.sum() + 0.5 * equal.sum()
+    return float(wins / (n_pos * negatives.size))
+
+
+def _best_from_curve(curve: PRCurve, beta: float) -> tuple[float, float, float, float]:
+    if curve.precision.size == 0 or not np.isfinite(curve.recall).any():
+        return float("nan"), 0.0, float("nan"), float("nan")
+    p, r = curve.precision, np.nan_to_num(curve.recall)
+    b2 = beta * beta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.where(p + r > 0, (1 + b2) * p * r / (b2 * p + r), 0.0)
+    best = int(np.argmax(f))  # first maximum = highest threshold
+    return float(curve.thresholds[best]), float(f[best]), float(p[best]), float(r[best])
+
+
+def best_threshold(
+    pred: pd.DataFrame | MatchResult,
+    truth: pd.DataFrame | None = None,
+    *,
+    beta: float = 1.0,
+    **match_kwargs: Any,
+) -> tuple[float, float, float, float]:
+    """Score threshold that maximises the F-beta score.
+
+    ``F_beta = (1 + beta^2) P R / (beta^2 P + R)``; ``beta = 1`` is F1,
+    ``beta = 2`` (DeepEM) weighs recall four times as much as precision.
+
+    Parameters
+    ----------
+    pred, truth, **match_kwargs
+        As :func:`precision_recall_curve`.
+    beta
+        Weight of recall.
+
+    Returns
+    -------
+    tuple
+        ``(threshold, f_beta, precision, recall)`` keeping predictions with
+        ``score >= threshold``; the highest threshold wins ties. ``(nan, 0,
+        nan, nan)`` without predictions or ground truth.
+    """
+    match = _as_match(pred, truth, match_kwargs)
+    return _best_from_curve(precision_recall_curve(match), beta)
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Everything :func:`evaluate` measures.
+
+    Attributes
+    ----------
+    ap
+        Average precision per matching criterion, e.g. ``{"AP@0.5": ...,
+        "AP@0.6": ..., "AP@10px": ...}``.
+    ar
+        COCO average recall (IoU 0.50:0.95), NaN without diameters.
+    auroc
+        See :func:`auroc` (primary criterion).
+    criterion
+        The primary criterion (distance if given, else the first IoU), used
+        for the thresholds, counts and ``pr_curves[criterion]``.
+    best_f1, best_f2
+        ``(threshold, f, precision, recall)`` from :func:`best_threshold`.
+    n_pred, n_truth
+        Evaluated predictions and positive ground-truth picks.
+    n_on_negatives
+        False positives above the best-F1 threshold lying on ``"negative"``
+        ground truth ("picks on junk").
+    per_micrograph
+        Per micrograph at the best-F1 threshold: n_truth, n_pred, tp, fp, fn,
+        precision, recall.
+    pr_curves
+        One :class:`PRCurve` per criterion.
+    ignored_micrographs
+        Prediction micrographs absent from the truth (ignored or counted as FP).
+    """
+
+    ap: dict[str, float]
+    ar: float
+    auroc: float
+    criterion: str
+    best_f1: tuple[float, float, float, float]
+    best_f2: tuple[float, float, float, float]
+    n_pred: int
+    n_truth: int
+    n_on_negatives: int
+    per_micrograph: pd.DataFrame
+    pr_curves: dict[str, PRCurve]
+    ignored_micrographs: tuple[str, ...] = ()
+
+    @property
+    def precision(self) -> float:
+        """Precision at the best-F1 threshold."""
+        return self.best_f1[2]
+
+    @property
+    def recall(self) -> float:
+        """Recall at the best-F1 threshold."""
+        return self.best_f1[3]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (NaN becomes ``None``)."""
+
+        def clean(value):
+            if isinstance(value, (float, np.floating)):
+                return None if not math.isfinite(value) else float(value)
+            if isinstance(value, (np.integer,)):
+                return int(value)
+            return value
+
+        def best(values):
+            keys = ("threshold", "f", "precision", "recall")
+            return {k: clean(v) for k, v in zip(keys, values)}
+
+        return {
+            "criterion": self.criterion,
+            "ap": {k: clean(v) for k, v in self.ap.items()},
+            "ar": clean(self.ar),
+            "auroc": clean(self.auroc),
+            "best_f1": best(self.best_f1),
+            "best_f2": best(self.best_f2),
+            "precision": clean(self.precision),
+            "recall": clean(self.recall),
+            "n_pred": self.n_pred,
+            "n_truth": self.n_truth,
+            "n_on_negatives": self.n_on_negatives,
+            "ignored_micrographs": list(self.ignored_micrographs),
+            "per_micrograph": [
+                {k: clean(v) for k, v in row.items()}
+                for row in self.per_micrograph.to_dict(orient="records")
+            ],
+            "pr_curves": {
+                name: {
+                    "threshold": [clean(v) for v in curve.thresholds],
+                    "precision": [clean(v) for v in curve.precision],
+                    "recall": [clean(v) for v in curve.recall],
+                }
+                for name, curve in self.pr_curves.items()
+            },
+        }
+
+    def summary(self) -> str:
+        """A short text table for the terminal."""
+
+        def fmt(value: float, digits: int = 3) -> str:
+            return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+        lines = [f"predictions {self.n_pred}, ground truth {self.n_truth} ({self.criterion})"]
+        for name, value in self.ap.items():
+            lines.append(f"  {name:<14} {fmt(value)}")
+        lines.append(f"  {'AR@0.5:0.95':<14} {fmt(self.ar)}")
+        lines.append(f"  {'AUROC':<14} {fmt(self.auroc)}")
+        for label, (thr, f, p, r) in (("F1", self.best_f1), ("F2", self.best_f2)):
+            lines.append(
+                f"  best {label:<9} {fmt(f)} at score >= {fmt(thr, 4)} "
+                f"(precision {fmt(p)}, recall {fmt(r)})"
+            )
+        if self.n_on_negatives:
+            lines.append(f"  picks on junk  {self.n_on_negatives} (on 'negative' ground truth)")
+        if self.ignored_micrographs:
+            lines.append(
+                f"  ignored predictions on {len(self.ignored_micrographs)} micrograph(s) "
+                "absent from the ground truth"
+            )
+        if len(self.per_micrograph):
+            lines.append("")
+            lines.append(self.per_micrograph.to_string(index=False, float_format="%.3f"))
+        return "\n".join(lines)
+
+
+def _per_micrograph(match: MatchResult, threshold: float) -> pd.DataFrame:
+    names = sorted(set(match.truth_per_micrograph) | {str(n) for n in match.micrograph})
+    keep = match.scores >= threshold if math.isfinite(threshold) else np.ones(match.n_pred, bool)
+    rows = []
+    for name in names:
+        sel = (match.micrograph == name) & keep
+        tp = int(match.matched[sel].sum())
+        n_pred = int(sel.sum())
+        n_truth = match.truth_per_micrograph.get(name, 0)
+        rows.append(
+            {
+                "micrograph": name,
+                "n_truth": n_truth,
+                "n_pred": n_pred,
+                "tp": tp,
+                "fp": n_pred - tp,
+                "fn": n_truth - tp,
+                "precision": tp / n_pred if n_pred else float("nan"),
+                "recall": tp / n_truth if n_truth else float("nan"),
+            }
+        )
+    columns = ["micrograph", "n_truth", "n_pred", "tp", "fp", "fn", "precision", "recall"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def evaluate(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    iou_thresholds: tuple[float, ...] = (0.5, 0.6),
+    tolerance_px: float | None = None,
+    diameter_px: float | None = None,
+    pred_only: PredOnly = "ignore",
+) -> EvaluationReport:
+    """Evaluate predicted picks against ground truth.
+
+    Parameters
+    ----------
+    pred, truth
+        Pick tables (project convention).
+    iou_thresholds
+        IoU thresholds for the ``AP@<iou>`` entries (0.5 as EPicker, 0.6 as
+        HydraPicker). Skipped (NaN) when diameters are unknown and a
+        tolerance is given.
+    tolerance_px
+        Also match by centre distance (``AP@<tol>px``); it then becomes the
+        primary criterion for thresholds, AUROC and counts.
+    diameter_px
+        Diameter for picks without one.
+    pred_only
+        Predictions on micrographs absent from the truth, see
+        :func:`match_picks`. The warning is given once.
+
+    Returns
+    -------
+    EvaluationReport
+    """
+    pred = normalize_picks(pred)
+    truth = normalize_picks(truth)
+    pred_kept = pred[pred["kind"] != "negative"]
+    pred_kept, orphans = _check_micrographs(pred_kept, truth, pred_only)
+    effective_pred_only: PredOnly = "ignore" if pred_only == "ignore" else "false_positive"
+
+    matches: dict[str, MatchResult] = {}
+    ap: dict[str, float] = {}
+    have_diameters = True
+    for threshold in iou_thresholds:
+        name = f"AP@{threshold:g}"
+        try:
+            match = match_picks(
+                pred_kept,
+                truth,
+                iou=threshold,
+                diameter_px=diameter_px,
+                pred_only=effective_pred_only,
+            )
+        except ValueError:
+            if tolerance_px is None:
+                raise
+            have_diameters = False
+            ap[name] = float("nan")
+            continue
+        matches[name] = match
+        ap[name] = average_precision(match)
+    if tolerance_px is not None:
+        name = f"AP@{tolerance_px:g}px"
+        matches[name] = match_picks(
+            pred_kept, truth, tolerance_px=tolerance_px, pred_only=effective_pred_only
+        )
+        ap[name] = average_precision(matches[name])
+        primary = name
+    elif matches:
+        primary = next(iter(matches))
+    else:
+        primary = "AP@0.5"
+        matches[primary] = match_picks(
+            pred_kept, truth, iou=0.5, diameter_px=diameter_px, pred_only=effective_pred_only
+        )
+    main = matches[primary]
+
+    if have_diameters:
+        try:
+            ar = average_recall(
+                pred_kept, truth, diameter_px=diameter_px, pred_only=effective_pred_only
+            )
+        except ValueError:
+            ar = float("nan")
+    else:
+        ar = float("nan")
+    curves = {name: precision_recall_curve(m) for name, m in matches.items()}
+    best_f1 = _best_from_curve(curves[primary], 1.0)
+    best_f2 = _best_from_curve(curves[primary], 2.0)
+    threshold = best_f1[0]
+    keep = main.scores >= threshold if math.isfinite(threshold) else np.ones(main.n_pred, bool)
+    n_junk = int((main.on_negative & keep).sum())
+    return EvaluationReport(
+        ap=ap,
+        ar=ar,
+        auroc=auroc(main),
+        criterion=main.criterion,
+        best_f1=best_f1,
+        best_f2=best_f2,
+        n_pred=main.n_pred,
+        n_truth=main.n_truth,
+        n_on_negatives=n_junk,
+        per_micrograph=_per_micrograph(main, threshold),
+        pr_curves=curves,
+        ignored_micrographs=tuple(sorted(orphans)),
+    )

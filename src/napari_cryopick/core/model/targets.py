@@ -1,0 +1,146 @@
+"""Training targets at stride 4 (CenterNet style) from a pick table.
+
+For every labelled object of kind ``k`` (a heatmap channel):
+
+* ``heatmap[k]`` gets a Gaussian peak centred on the object's cell, value 1
+  exactly at that cell; ``sigma`` (in cells) is ``diameter / stride *
+  sigma_factor`` (at least ``min_sigma``) so larger objects get wider peaks;
+  overlapping peaks take the maximum.
+* ``offset`` (dx, dy) and ``size`` (``log(diameter / target_diameter_px)``)
+  are set at the centre cell, where ``reg_mask`` is 1.
+
+Cell ``(i, j)`` covers input pixels ``stride*j .. stride*j + stride - 1``
+(pixel centres), so ``u = (x + 0.5) / stride``, ``j = floor(u)``,
+``dx = u - j`` in ``[0, 1)`` (see :mod:`napari_cryopick.core.model.network`).
+
+Objects of kind ``"negative"`` (carbon, ice, junk clicked by the user) paint
+a disc of their diameter into ``negative_mask``: there the heatmap is pushed to
+0 with full penalty by the loss whatever the sparse-label handling does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+NEGATIVE_KIND = "negative"
+
+
+def _cell_index(coordinate: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    u = (coordinate + 0.5) / stride
+    cell = np.floor(u)
+    return cell.astype(np.int64), (u - cell).astype(np.float32)
+
+
+def build_targets(
+    picks: pd.DataFrame,
+    shape: tuple[int, int],
+    kinds: tuple[str, ...],
+    *,
+    stride: int = 4,
+    target_diameter_px: float = 20.0,
+    default_diameter_px: float | None = None,
+    sigma_factor: float = 1.0 / 6.0,
+    min_sigma: float = 0.5,
+) -> dict[str, np.ndarray]:
+    """Heatmap, offset, size and mask targets for one image.
+
+    Parameters
+    ----------
+    picks
+        Picks in the pixels of the image (prepared pixels, relative to the
+        crop): columns ``x``, ``y``, ``diameter`` and ``kind``. Picks outside
+        the image still contribute the visible part of their peak / disc.
+        Kinds neither in ``kinds`` nor ``"negative"`` are ignored.
+    shape
+        ``(rows, cols)`` of the image.
+    kinds
+        Heatmap channel names.
+    stride
+        Output stride.
+    target_diameter_px
+        Reference diameter of the log-size encoding.
+    default_diameter_px
+        Diameter for picks without one (NaN); ``target_diameter_px`` if None.
+    sigma_factor, min_sigma
+        Gaussian ``sigma = max(diameter / stride * sigma_factor, min_sigma)`` in cells.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``heatmap`` ``[K, h, w]``, ``offset`` ``[2, h, w]`` (dx, dy), ``size``
+        ``[1, h, w]``, ``reg_mask`` ``[1, h, w]`` and ``negative_mask``
+        ``[1, h, w]``, float32, ``h, w = ceil(rows/stride), ceil(cols/stride)``.
+    """
+    out_h = math.ceil(shape[0] / stride)
+    out_w = math.ceil(shape[1] / stride)
+    heatmap = np.zeros((len(kinds), out_h, out_w), np.float32)
+    offset = np.zeros((2, out_h, out_w), np.float32)
+    size = np.zeros((1, out_h, out_w), np.float32)
+    reg_mask = np.zeros((1, out_h, out_w), np.float32)
+    negative_mask = np.zeros((1, out_h, out_w), np.float32)
+    if len(picks) == 0:
+        return _pack(heatmap, offset, size, reg_mask, negative_mask)
+
+    default = target_diameter_px if default_diameter_px is None else default_diameter_px
+    x = picks["x"].to_numpy(np.float64)
+    y = picks["y"].to_numpy(np.float64)
+    diameter = (
+        picks["diameter"].to_numpy(np.float64)
+        if "diameter" in picks.columns
+        else np.full(len(picks), np.nan)
+    )
+    diameter = np.where(np.isfinite(diameter) & (diameter > 0), diameter, default)
+    kind = (
+        picks["kind"].astype(str).to_numpy()
+        if "kind" in picks.columns
+        else np.full(len(picks), kinds[0])
+    )
+    cols, dx = _cell_index(x, stride)
+    rows, dy = _cell_index(y, stride)
+    grid_rows = np.arange(out_h)[:, None]
+    grid_cols = np.arange(out_w)[None, :]
+
+    for index in np.flatnonzero(kind == NEGATIVE_KIND):
+        # Disc of the object's diameter, in continuous cell coordinates; at
+        # least the centre cell.
+        centre_r = (y[index] + 0.5) / stride - 0.5
+        centre_c = (x[index] + 0.5) / stride - 0.5
+        radius = max(diameter[index] / stride / 2.0, 0.5)
+        disc = (grid_rows - centre_r) ** 2 + (grid_cols - centre_c) ** 2 <= radius**2
+        negative_mask[0][disc] = 1.0
+
+    for channel, name in enumerate(kinds):
+        for index in np.flatnonzero(kind == name):
+            sigma = max(diameter[index] / stride * sigma_factor, min_sigma)
+            radius = math.ceil(3 * sigma)
+            row, col = int(rows[index]), int(cols[index])
+            r0, r1 = max(row - radius, 0), min(row + radius + 1, out_h)
+            c0, c1 = max(col - radius, 0), min(col + radius + 1, out_w)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            rr = np.arange(r0, r1)[:, None] - row
+            cc = np.arange(c0, c1)[None, :] - col
+            peak = np.exp(-(rr**2 + cc**2) / (2 * sigma**2)).astype(np.float32)
+            window = heatmap[channel, r0:r1, c0:c1]
+            np.maximum(window, peak, out=window)
+            if 0 <= row < out_h and 0 <= col < out_w:
+                offset[0, row, col] = dx[index]
+                offset[1, row, col] = dy[index]
+                size[0, row, col] = math.log(diameter[index] / target_diameter_px)
+                reg_mask[0, row, col] = 1.0
+    # A labelled centre is never a negative, even if a negative disc touches it.
+    negative_mask[0][heatmap.max(axis=0) >= 1.0] = 0.0
+    return _pack(heatmap, offset, size, reg_mask, negative_mask)
+
+
+def _pack(heatmap, offset, size, reg_mask, negative_mask) -> dict[str, np.ndarray]:
+    return {
+        "heatmap": heatmap,
+        "offset": offset,
+        "size": size,
+        "reg_mask": reg_mask,
+        "negative_mask": negative_mask,
+    }

@@ -1,0 +1,603 @@
+"""Vesicles (centre + diameter) and fibers (traced paths): training glue and picking.
+
+EPicker showed that one CenterNet-style detector picks proteins, vesicles and
+fibers alike; only what happens around the detector differs:
+
+* **Vesicles** are ordinary picks of kind ``"vesicle"`` whose size head
+  predicts each vesicle's own diameter (:func:`pick_vesicles`). The
+  ``diameter_px`` given to picking is only the *typical* diameter that sets
+  the rescaling; choose the geometric mean of the smallest and largest
+  vesicle so every vesicle stays within the detector's size range.
+* **Fibers** are taught as points along drawn paths
+  (:func:`fiber_training_picks`, :func:`densify_fiber_picks`); picking finds
+  points along fibers on the ``"fiber"`` heatmap and links them into paths
+  (:func:`pick_fibers`, tracing by :func:`napari_cryopick.core.fibers.trace_fibers`).
+  :func:`pick_fiber_files` picks many micrographs and writes RELION helical
+  STAR or crYOLO filament CBOX files (:mod:`napari_cryopick.io.filaments`).
+
+Core module: no napari or Qt import; torch only through the model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from napari_cryopick.core.detect import (
+    BatchPickResult,
+    PickConfig,
+    PickProgress,
+    PickResult,
+    apply_threshold,
+    pick_micrograph,
+)
+from napari_cryopick.core.fibers import (
+    default_link_radius,
+    paths_to_picks,
+    resample_path,
+    trace_fibers,
+)
+from napari_cryopick.core.pick_table import empty_picks, normalize_picks
+
+__all__ = [
+    "FIBER_FORMATS",
+    "FiberPickResult",
+    "densify_fiber_picks",
+    "fiber_training_picks",
+    "pick_fiber_files",
+    "pick_fibers",
+    "pick_vesicles",
+    "trace_fiber_candidates",
+    "typical_vesicle_diameter",
+]
+
+#: Output formats of :func:`pick_fiber_files`.
+FIBER_FORMATS: tuple[str, ...] = ("star", "cbox", "csv")
+
+#: Default spacing of training points along a fiber, in fiber widths: dense
+#: enough that the targets form a continuous ridge (sigma of a target peak is
+#: a sixth of the width, the peaks overlap at half a width).
+_TRAINING_SPACING_IN_WIDTHS = 0.5
+
+
+# --------------------------------------------------------------------------
+# training examples
+# --------------------------------------------------------------------------
+
+
+def fiber_training_picks(
+    paths: Iterable[np.ndarray],
+    spacing_px: float,
+    *,
+    diameter: float | None = None,
+    micrograph: str = "",
+) -> pd.DataFrame:
+    """Turn drawn fiber paths into point targets along their length.
+
+    Parameters
+    ----------
+    paths
+        One ``(N, 2)`` array of (x, y) vertices per fiber (original pixels),
+        e.g. from :func:`napari_cryopick.layers.results.shapes_to_paths`.
+    spacing_px
+        Distance between consecutive points along each path, > 0 (half the
+        fiber width is a good choice).
+    diameter
+        Fiber width in pixels, written in the ``diameter`` column.
+    micrograph
+        Micrograph name of every pick.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Picks of kind ``"fiber"`` (``tube_id`` 1, 2, ... in path order),
+        points every ``spacing_px`` from each path's start, plus its end point
+        when the last regular point falls short of it by more than a quarter
+        of the spacing. Paths of a single vertex give one point.
+    """
+    if not spacing_px > 0:
+        raise ValueError(f"spacing_px must be > 0, got {spacing_px}")
+    points = []
+    for path in paths:
+        path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+        if len(path) == 0:
+            continue
+        samples = resample_path(path, spacing_px)
+        if len(path) > 1 and np.hypot(*(path[-1] - samples[-1])) > 0.25 * spacing_px:
+            samples = np.vstack([samples, path[-1]])
+        points.append(samples)
+    return paths_to_picks(points, micrograph=micrograph, diameter=diameter)
+
+
+def densify_fiber_picks(table: pd.DataFrame, spacing_px: float | None = None) -> pd.DataFrame:
+    """Replace the fiber picks of a table by points every ``spacing_px`` along each tube.
+
+    Fiber files hold sparse vertices (RELION start-end pairs, a crYOLO
+    filament's boxes, the vertices of a napari path); a detector learns
+    fibers from points all along them.
+
+    Parameters
+    ----------
+    table
+        Picks; rows with ``tube_id > 0`` are fiber vertices in path order
+        per (micrograph, tube). Other rows are kept unchanged.
+    spacing_px
+        Distance between training points; ``None``: half the tube's median
+        ``diameter`` (half of 20 px where it is unknown).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Non-fiber rows, then the points of every tube (kind ``"fiber"``, the
+        tube's ``tube_id`` and diameter, score NaN).
+    """
+    table = normalize_picks(table)
+    fibers = table[table["tube_id"] > 0]
+    others = table[table["tube_id"] <= 0]
+    parts = [others]
+    for (micrograph, tube), group in fibers.groupby(["micrograph", "tube_id"], sort=True):
+        diameters = group["diameter"].to_numpy(np.float64)
+        finite = diameters[np.isfinite(diameters)]
+        diameter = float(np.median(finite)) if finite.size else None
+        spacing = spacing_px
+        if spacing is None:
+            spacing = _TRAINING_SPACING_IN_WIDTHS * (diameter if diameter else 20.0)
+        points = fiber_training_picks(
+            [group[["x", "y"]].to_numpy(np.float64)],
+            spacing,
+            diameter=diameter,
+            micrograph=str(micrograph),
+        )
+        points["tube_id"] = int(tube)
+        parts.append(points)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else others.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------
+# vesicles
+# --------------------------------------------------------------------------
+
+
+def _model_kinds(model: Any) -> tuple[str, ...]:
+    return tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
+
+
+def _require_kind(model: Any, kind: str) -> None:
+    kinds = _model_kinds(model)
+    if kind not in kinds:
+        raise ValueError(f"the model has no {kind!r} heatmap (its kinds: {', '.join(kinds)})")
+
+
+def _kind_config(config: PickConfig | None, kind: str, **overrides: Any) -> PickConfig:
+    values = dict(vars(config or PickConfig()))
+    values["kinds"] = (kind,)
+    values.update(overrides)
+    return PickConfig(**values)
+
+
+def pick_vesicles(
+    model: Any,
+    image: np.ndarray,
+    *,
+    diameter_px: float,
+    config: PickConfig | None = None,
+    micrograph_name: str = "",
+) -> PickResult:
+    """Pick vesicles: centres and each vesicle's own diameter from the size head.
+
+    Parameters
+    ----------
+    model
+        Detector with a ``"vesicle"`` kind (and, for diameters, a size head).
+    image
+        ``[H, W]`` original micrograph.
+    diameter_px
+        Typical vesicle diameter in original pixels; it only sets the
+        rescaling (use the geometric mean of the smallest and largest).
+    config
+        Picking options; only the vesicle heatmap is decoded.
+    micrograph_name
+        Written in the ``micrograph`` column.
+
+    Returns
+    -------
+    PickResult
+        As :func:`napari_cryopick.core.detect.pick_micrograph`, with vesicle picks
+        only; ``picks["diameter"]`` is each vesicle's predicted diameter in
+        original pixels (show them with
+        :func:`napari_cryopick.layers.results.vesicles_layer`).
+    """
+    _require_kind(model, "vesicle")
+    return pick_micrograph(
+        model,
+        image,
+        diameter_px=diameter_px,
+        config=_kind_config(config, "vesicle"),
+        micrograph_name=micrograph_name,
+    )
+
+
+# --------------------------------------------------------------------------
+# fibers
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FiberPickResult:
+    """Fibers picked on one micrograph.
+
+    Attributes
+    ----------
+    paths
+        One ``(N, 2)`` array of (x, y) per traced fiber (original pixels),
+        ordered along the fiber, longest first (napari:
+        :func:`napari_cryopick.layers.results.fibers_layer`).
+    picks
+        The path vertices as picks (kind ``"fiber"``, ``tube_id`` = path
+        number, ``score`` = the mean score of the candidates linked into the
+        path, ``diameter`` = the fiber width).
+    candidates
+        All fiber-heatmap candidates down to the score floor (re-trace at
+        another threshold with :func:`trace_fiber_candidates`, no network).
+    heatmap, heatmap_scale, heatmap_translate
+        Fiber heatmap and its placement over the micrograph (as
+        :class:`napari_cryopick.core.detect.PickResult`).
+    threshold, link_radius_px, max_angle_deg
+        Tracing settings used.
+    """
+
+    paths: list[np.ndarray]
+    picks: pd.DataFrame
+    candidates: pd.DataFrame
+    heatmap: np.ndarray
+    heatmap_scale: tuple[float, float]
+    heatmap_translate: tuple[float, float]
+    threshold: float
+    link_radius_px: float
+    max_angle_deg: float
+
+
+def _path_scores(paths: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, scores: np.ndarray):
+    """Mean score of the candidates nearest to each path's vertices."""
+    if not len(x):
+        return [float("nan")] * len(paths)
+    tree = cKDTree(np.column_stack([x, y]))
+    out = []
+    for path in paths:
+        _, index = tree.query(np.asarray(path, dtype=np.float64).reshape(-1, 2))
+        out.append(float(np.mean(scores[np.unique(index)])))
+    return out
+
+
+def trace_fiber_candidates(
+    candidates: pd.DataFrame,
+    *,
+    threshold: float,
+    link_radius_px: float,
+    max_angle_deg: float = 30.0,
+    min_points: int = 3,
+    smooth: bool | int = True,
+    diameter_px: float | None = None,
+    micrograph: str = "",
+) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """Trace fiber candidates above a threshold into paths (no network).
+
+    Parameters
+    ----------
+    candidates
+        Fiber candidates (``FiberPickResult.candidates``, or any picks with
+        ``x``, ``y``, ``score``).
+    threshold
+        Candidates with ``score >= threshold`` are linked.
+    link_radius_px, max_angle_deg, min_points, smooth
+        See :func:`napari_cryopick.core.fibers.trace_fibers`.
+    diameter_px
+        Fiber width written in the picks (NaN when ``None``).
+    micrograph
+        Micrograph name of the picks.
+
+    Returns
+    -------
+    paths, picks
+        The traced paths and their vertices as a pick table (see
+        :class:`FiberPickResult`).
+    """
+    selected = apply_threshold(candidates, threshold) if len(candidates) else candidates
+    if len(selected) == 0:
+        return [], empty_picks()
+    x = selected["x"].to_numpy(np.float64)
+    y = selected["y"].to_numpy(np.float64)
+    scores = selected["score"].to_numpy(np.float64)
+    paths = trace_fibers(
+        x,
+        y,
+        scores,
+        link_radius_px=link_radius_px,
+        max_angle_deg=max_angle_deg,
+        min_points=min_points,
+        smooth=smooth,
+    )
+    picks = paths_to_picks(paths, micrograph=micrograph, diameter=diameter_px)
+    if len(picks):
+        path_score = _path_scores(paths, x, y, scores)
+        picks["score"] = np.asarray(path_score, dtype=np.float64)[picks["tube_id"].to_numpy() - 1]
+    return paths, picks
+
+
+def pick_fibers(
+    model: Any,
+    image: np.ndarray,
+    *,
+    diameter_px: float,
+    config: PickConfig | None = None,
+    micrograph_name: str = "",
+    link_radius_px: float | None = None,
+    max_angle_deg: float = 30.0,
+    min_points: int = 3,
+    smooth: bool | int = True,
+    min_distance: float = 0.35,
+    ridge: bool = True,
+) -> FiberPickResult:
+    """Pick fibers: detect points along fibers, then trace them into paths (EPicker).
+
+    Parameters
+    ----------
+    model
+        Detector with a ``"fiber"`` kind.
+    image
+        ``[H, W]`` original micrograph.
+    diameter_px
+        Fiber width in original pixels (sets the rescaling).
+    config
+        Picking options (``threshold``: the score above which candidates are
+        linked; ``min_distance`` is replaced by the argument below).
+    micrograph_name
+        Written in the ``micrograph`` column.
+    link_radius_px
+        Neighbourhood radius of linking; ``None``: EPicker's 100 px at 1024 px
+        width, scaled to the micrograph width
+        (:func:`napari_cryopick.core.fibers.default_link_radius`).
+    max_angle_deg
+        Largest bend between the path direction and the next link.
+    min_points
+        Paths with fewer points are dropped.
+    smooth
+        Smooth away zig-zags (5-point moving average, ends kept); an int sets
+        the window; ``False`` keeps the detected positions.
+    min_distance
+        Minimum distance between detected points, in fiber widths (smaller
+        than for particles: points lie along a continuous ridge).
+    ridge
+        Take points anywhere on the fiber heatmap's crest, spaced
+        ``min_distance`` apart (:func:`napari_cryopick.core.detect.find_peaks` with
+        ``ridge=True``), instead of local maxima only: a fiber's heatmap is a
+        flat ridge whose local maxima are few and far apart, which breaks
+        paths.
+
+    Returns
+    -------
+    FiberPickResult
+    """
+    _require_kind(model, "fiber")
+    config = _kind_config(config, "fiber", min_distance=min_distance, ridge=ridge)
+    image = np.asarray(image)
+    result = pick_micrograph(
+        model, image, diameter_px=diameter_px, config=config, micrograph_name=micrograph_name
+    )
+    if link_radius_px is None:
+        link_radius_px = default_link_radius(image.shape[-1])
+    paths, picks = trace_fiber_candidates(
+        result.picks,
+        threshold=config.threshold,
+        link_radius_px=link_radius_px,
+        max_angle_deg=max_angle_deg,
+        min_points=min_points,
+        smooth=smooth,
+        diameter_px=diameter_px,
+        micrograph=micrograph_name,
+    )
+    heatmap = result.heatmap
+    if heatmap.ndim == 3:
+        heatmap = heatmap[list(result.kinds).index("fiber")]
+    return FiberPickResult(
+        paths=paths,
+        picks=picks,
+        candidates=result.picks,
+        heatmap=heatmap,
+        heatmap_scale=result.heatmap_scale,
+        heatmap_translate=result.heatmap_translate,
+        threshold=config.threshold,
+        link_radius_px=float(link_radius_px),
+        max_angle_deg=float(max_angle_deg),
+    )
+
+
+def _fiber_output_path(out_dir: Path, micrograph: str, format: str) -> Path:
+    suffix = {"star": ".star", "cbox": ".cbox", "csv": ".csv"}[format]
+    return out_dir / f"{micrograph or 'fibers'}{suffix}"
+
+
+def pick_fiber_files(
+    model: Any,
+    paths: Iterable[str | os.PathLike],
+    *,
+    diameter_px: float | None = None,
+    diameter_angstrom: float | None = None,
+    config: PickConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    format: str = "star",
+    link_radius_px: float | None = None,
+    max_angle_deg: float = 30.0,
+    box_distance_px: float | None = None,
+    box_size_px: float | None = None,
+    helical_layout: str = "start_end",
+    flip_y: bool = False,
+) -> Generator[PickProgress, None, BatchPickResult]:
+    """Pick fibers in many micrograph files and write one file each (a job generator).
+
+    Parameters
+    ----------
+    model
+        Detector with a ``"fiber"`` kind.
+    paths
+        Micrograph files.
+    diameter_px, diameter_angstrom
+        Fiber width in pixels, or in Angstrom (converted with each
+        micrograph's pixel size); exactly one.
+    config
+        Picking options (``threshold`` selects the points linked).
+    out_dir
+        Folder for the files (written atomically); ``None``: write nothing.
+    format
+        ``"star"``: RELION helical coordinates (``helical_layout``);
+        ``"cbox"``: crYOLO filament CBOX; ``"csv"``: the path vertices with
+        ``tube_id``.
+    link_radius_px, max_angle_deg
+        Tracing, see :func:`pick_fibers`.
+    box_distance_px
+        Inter-box distance of the written segments (``segments`` STAR layout
+        and CBOX); ``None``: half the fiber width.
+    box_size_px
+        CBOX box size; ``None``: twice the fiber width.
+    helical_layout
+        STAR only: ``"start_end"`` (start and end of each straight piece,
+        RELION manual picking) or ``"segments"`` (boxes every
+        ``box_distance_px`` with tube id and angle priors, RELION auto-picking).
+    flip_y
+        Mirror y in the written files (origin bottom-left).
+
+    Yields
+    ------
+    PickProgress
+        After each micrograph (``n_picks`` = number of fibers).
+
+    Returns
+    -------
+    BatchPickResult
+        Path vertices of all micrographs (kind ``"fiber"``), files written
+        and errors.
+    """
+    from napari_cryopick.io import filaments
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    format = format.lower()
+    if format not in FIBER_FORMATS:
+        raise ValueError(f"fibers are written as {', '.join(FIBER_FORMATS)}, not {format!r}")
+    if helical_layout not in filaments.HELICAL_LAYOUTS:
+        raise ValueError(
+            f"helical_layout must be one of {filaments.HELICAL_LAYOUTS}, got {helical_layout!r}"
+        )
+    if (diameter_px is None) == (diameter_angstrom is None):
+        raise ValueError("give exactly one of diameter_px and diameter_angstrom")
+    _require_kind(model, "fiber")
+    config = config or PickConfig()
+    paths = [Path(p) for p in paths]
+    out = None if out_dir is None else Path(out_dir)
+    tables: list[pd.DataFrame] = []
+    written: list[Path] = []
+    errors: dict[str, str] = {}
+    start = time.perf_counter()
+    for step, path in enumerate(paths, start=1):
+        name = path.stem
+        try:
+            micrograph = read_micrograph(path)
+            name = micrograph.name or name
+            pixel_size = micrograph.pixel_size
+            known_pixel = bool(pixel_size and np.isfinite(pixel_size) and pixel_size > 0)
+            width = diameter_px
+            if width is None:
+                if not known_pixel:
+                    raise ValueError(
+                        f"{path}: no pixel size known, give the diameter in pixels instead"
+                    )
+                width = diameter_angstrom / pixel_size
+            result = pick_fibers(
+                model,
+                micrograph.data,
+                diameter_px=width,
+                config=config,
+                micrograph_name=name,
+                link_radius_px=link_radius_px,
+                max_angle_deg=max_angle_deg,
+            )
+            fibers = result.paths
+            height = float(micrograph.data.shape[0])
+            if out is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                target = _fiber_output_path(out, name, format)
+                distance = box_distance_px if box_distance_px else width / 2.0
+                written_paths = fibers
+                if flip_y:
+                    written_paths = [
+                        np.column_stack([p[:, 0], (height - 1) - p[:, 1]]) for p in fibers
+                    ]
+                if format == "star":
+                    filaments.write_relion_helical(
+                        {name: written_paths},
+                        target,
+                        layout=helical_layout,
+                        box_distance_px=distance,
+                        pixel_size_A=pixel_size if known_pixel else None,
+                        micrograph_names=False,
+                    )
+                elif format == "cbox":
+                    filaments.write_cryolo_filaments(
+                        written_paths,
+                        target,
+                        box_distance_px=distance,
+                        box_size_px=box_size_px if box_size_px else 2.0 * width,
+                        diameter_px=width,
+                        scores=_path_scores_of(result.picks, len(fibers)),
+                    )
+                else:
+                    from napari_cryopick.io.pickfiles import write_picks
+
+                    table = result.picks
+                    write_picks(table, target, "csv", flip_y_height=height if flip_y else None)
+                written.append(target)
+            tables.append(result.picks)
+            event = PickProgress(step, len(paths), name, len(fibers), time.perf_counter() - start)
+        except (ValueError, OSError) as error:
+            message = str(error)
+            if str(path) not in message:
+                message = f"{path}: {message}"
+            errors[str(path)] = message
+            event = PickProgress(
+                step, len(paths), name, -1, time.perf_counter() - start, error=message
+            )
+        yield event
+    picks = pd.concat(tables, ignore_index=True) if tables else empty_picks()
+    return BatchPickResult(picks=picks, written=tuple(written), errors=errors)
+
+
+def _path_scores_of(picks: pd.DataFrame, n_paths: int) -> list[float]:
+    """Score of each tube (1..n_paths) in a fiber pick table."""
+    scores = [float("nan")] * n_paths
+    for tube, group in picks.groupby("tube_id"):
+        if 1 <= int(tube) <= n_paths:
+            scores[int(tube) - 1] = float(group["score"].iloc[0])
+    return scores
+
+
+def typical_vesicle_diameter(diameters: Sequence[float]) -> float:
+    """Typical diameter for rescaling: geometric mean of the smallest and largest.
+
+    Parameters
+    ----------
+    diameters
+        Vesicle diameters in pixels (e.g. of the training picks).
+    """
+    values = np.asarray(diameters, dtype=np.float64)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        raise ValueError("no positive diameters given")
+    return float(math.sqrt(values.min() * values.max()))

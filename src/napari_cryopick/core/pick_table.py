@@ -1,0 +1,208 @@
+"""The project's one pick convention and the conversions to and from it.
+
+Inside napari-cryopick every set of picks is a :class:`pandas.DataFrame` with
+these columns (see ``docs/file-conventions.md``):
+
+``micrograph``
+    micrograph name (file stem, no folder and no extension), str.
+``x``, ``y``
+    **centre** of the object in **pixels of the original micrograph**;
+    ``x`` is the column, ``y`` the row, origin at the centre of the top-left
+    pixel (``x = 0, y = 0``), float.
+``diameter``
+    object diameter in original pixels, float (NaN when unknown).
+``score``
+    detector confidence in [0, 1] (NaN for hand-made picks), float.
+``kind``
+    ``"particle"``, ``"vesicle"``, ``"fiber"`` or ``"negative"``, str.
+``tube_id``
+    fiber (helical tube) number, 1-based; 0 for non-fiber objects, int.
+
+napari speaks (row, col) = (y, x); every conversion between the two lives
+here, and so does every change of pixel grid (binning) and the y flip some
+tools need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+PICK_COLUMNS: tuple[str, ...] = ("micrograph", "x", "y", "diameter", "score", "kind", "tube_id")
+KINDS: tuple[str, ...] = ("particle", "vesicle", "fiber", "negative")
+
+_DTYPES = {
+    "micrograph": object,
+    "x": np.float64,
+    "y": np.float64,
+    "diameter": np.float64,
+    "score": np.float64,
+    "kind": object,
+    "tube_id": np.int64,
+}
+
+
+def make_picks(
+    x: Iterable[float] = (),
+    y: Iterable[float] = (),
+    *,
+    diameter: float | Iterable[float] | None = None,
+    score: float | Iterable[float] | None = None,
+    micrograph: str | Iterable[str] = "",
+    kind: str | Iterable[str] = "particle",
+    tube_id: int | Iterable[int] = 0,
+) -> pd.DataFrame:
+    """Build a pick table in the project convention.
+
+    Parameters
+    ----------
+    x, y
+        Centre coordinates (x = column, y = row) in original micrograph pixels.
+    diameter, score
+        Scalars or per-pick values; ``None`` gives NaN.
+    micrograph, kind, tube_id
+        Scalars or per-pick values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`PICK_COLUMNS`, one row per pick.
+    """
+    x_arr = np.asarray(list(x) if not isinstance(x, np.ndarray) else x, dtype=np.float64).ravel()
+    y_arr = np.asarray(list(y) if not isinstance(y, np.ndarray) else y, dtype=np.float64).ravel()
+    if x_arr.shape != y_arr.shape:
+        raise ValueError(f"x and y differ in length: {x_arr.size} != {y_arr.size}")
+    n = x_arr.size
+
+    def _column(value, fill, dtype):
+        if value is None:
+            return np.full(n, fill, dtype=dtype)
+        if np.isscalar(value):
+            return np.full(n, value, dtype=dtype)
+        arr = np.asarray(list(value) if not isinstance(value, np.ndarray) else value, dtype=dtype)
+        if arr.shape != (n,):
+            raise ValueError(f"expected {n} values, got {arr.shape}")
+        return arr
+
+    table = pd.DataFrame(
+        {
+            "micrograph": _column(micrograph, "", object),
+            "x": x_arr,
+            "y": y_arr,
+            "diameter": _column(diameter, np.nan, np.float64),
+            "score": _column(score, np.nan, np.float64),
+            "kind": _column(kind, "particle", object),
+            "tube_id": _column(tube_id, 0, np.int64),
+        }
+    )
+    return table
+
+
+def empty_picks() -> pd.DataFrame:
+    """A pick table with no rows and the project's columns."""
+    return make_picks()
+
+
+def normalize_picks(table: pd.DataFrame) -> pd.DataFrame:
+    """Return ``table`` with every project column present and typed.
+
+    Missing columns get their defaults (NaN diameter and score, kind
+    ``"particle"``, tube 0, empty micrograph name); extra columns are kept
+    after the project's own.
+    """
+    table = table.copy()
+    defaults = {
+        "micrograph": "",
+        "diameter": np.nan,
+        "score": np.nan,
+        "kind": "particle",
+        "tube_id": 0,
+    }
+    for column in ("x", "y"):
+        if column not in table.columns:
+            raise ValueError(f"pick table has no '{column}' column")
+    for column, default in defaults.items():
+        if column not in table.columns:
+            table[column] = default
+    for column, dtype in _DTYPES.items():
+        table[column] = table[column].astype(dtype)
+    table["micrograph"] = table["micrograph"].fillna("").astype(str)
+    extra = [c for c in table.columns if c not in PICK_COLUMNS]
+    return table[list(PICK_COLUMNS) + extra].reset_index(drop=True)
+
+
+# --- napari (row, col) <-> project (x, y): the one place this swap happens ---
+
+
+def picks_to_napari(table: pd.DataFrame) -> np.ndarray:
+    """Pick centres as napari point coordinates, shape ``(N, 2)`` in (row, col)."""
+    return np.column_stack([table["y"].to_numpy(float), table["x"].to_numpy(float)]).reshape(-1, 2)
+
+
+def napari_to_xy(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """napari (row, col) coordinates, shape ``(N, 2)`` or ``(N, D)``, to ``(x, y)``.
+
+    Only the last two axes are used, so points of a stacked (3D) layer work.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.size == 0:
+        return np.zeros(0), np.zeros(0)
+    points = points.reshape(-1, points.shape[-1])
+    return points[:, -1].copy(), points[:, -2].copy()
+
+
+# --- pixel grids ---
+
+
+def scale_picks(table: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """Multiply positions and diameters by ``factor``.
+
+    Picks made on a micrograph binned by ``b`` (one binned pixel covers ``b``
+    original pixels) go back to original pixels with ``factor = b``; the pixel
+    *centre* convention keeps the origin fixed for area-averaged binning
+    aligned on the first pixel, which is how :mod:`napari_cryopick.core.preprocess`
+    bins. Use :func:`binned_to_original` / :func:`original_to_binned` where the
+    half-pixel shift of block averaging matters.
+    """
+    out = table.copy()
+    out["x"] = out["x"] * factor
+    out["y"] = out["y"] * factor
+    out["diameter"] = out["diameter"] * factor
+    return out
+
+
+def binned_to_original(table: pd.DataFrame, binning: float) -> pd.DataFrame:
+    """Picks in the pixels of a micrograph block-averaged by ``binning`` → original pixels.
+
+    Binned pixel ``i`` averages original pixels ``i*b .. i*b + b - 1``, so its
+    centre is at original ``i*b + (b - 1)/2``.
+    """
+    out = scale_picks(table, binning)
+    shift = (binning - 1.0) / 2.0
+    out["x"] = out["x"] + shift
+    out["y"] = out["y"] + shift
+    return out
+
+
+def original_to_binned(table: pd.DataFrame, binning: float) -> pd.DataFrame:
+    """Inverse of :func:`binned_to_original`."""
+    out = table.copy()
+    shift = (binning - 1.0) / 2.0
+    out["x"] = (out["x"] - shift) / binning
+    out["y"] = (out["y"] - shift) / binning
+    out["diameter"] = out["diameter"] / binning
+    return out
+
+
+def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
+    """Mirror picks top-bottom on a micrograph of ``height`` rows.
+
+    Some tools put the origin at the bottom-left (EMAN ``.box`` read on an MRC
+    displayed bottom-up, images flipped by a JPG/PNG export). The flip is an
+    explicit option of every writer and reader, never applied silently.
+    """
+    out = table.copy()
+    out["y"] = (height - 1) - out["y"]
+    return out

@@ -1,0 +1,645 @@
+"""Training the detector from (sparse) clicks: a generator of progress events.
+
+:func:`train_detector` yields a :class:`TrainProgress` every
+``log_interval`` steps and returns a :class:`TrainResult`; the napari widget
+runs it in a worker, the command line with :func:`napari_cryopick.core.progress.drive`.
+Closing the generator stops training at the next step; it never writes files.
+
+Data flow: micrographs are *prepared* once (:func:`build_examples`, scale
+normalisation to ``config.target_diameter_px``); every step samples random
+crops (half of them centred near a labelled object, which matters for sparse
+clicks), augments them (the 8 flips/rotations of the square, intensity
+jitter, noise) and builds stride-4 targets (:mod:`napari_cryopick.core.model.targets`).
+
+Continual learning hooks: every :class:`Batch` carries the name of the head it
+trains, examples can name their own head (per-head batches), and
+``extra_loss(model, batch, outputs) -> dict[str, Tensor]`` adds terms (e.g.
+``0.1 * distill + 0.01 * drift``; weights are the hook's business) to the
+detection loss ``total``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from napari_cryopick.core.model import Detector, DetectorConfig, resolve_device
+from napari_cryopick.core.model.inputs import PreparedMicrograph, prepare_micrograph, to_prepared
+from napari_cryopick.core.model.losses import detection_losses
+from napari_cryopick.core.model.targets import NEGATIVE_KIND, build_targets
+
+__all__ = [
+    "Batch",
+    "TrainConfig",
+    "TrainProgress",
+    "TrainResult",
+    "TrainingExample",
+    "build_examples",
+    "sample_batch",
+    "train_detector",
+]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, sampling, augmentation and sparse-label settings.
+
+    Parameters
+    ----------
+    steps
+        Optimiser steps.
+    batch_size
+        Crops per step.
+    crop_size
+        Crop side in prepared pixels (a multiple of 16 keeps padding out of
+        the network; 256 = about 12 particle diameters).
+    lr, weight_decay
+        AdamW learning rate (peak of a warm-up + cosine schedule) and weight decay.
+    warmup_steps
+        Linear learning-rate warm-up.
+    sparse
+        Labels are incomplete (EPicker): pseudo-labels and reduced penalties,
+        see :mod:`napari_cryopick.core.model.losses`. False for complete labels.
+    pseudo_label_threshold
+        Unlabelled local maxima predicted above this are treated as positives.
+    reduce_penalty_above
+        Where the prediction is above this, unlabelled cells are penalised by
+        ``reduced_penalty`` only.
+    reduced_penalty
+        Factor of the negative penalty there (user negatives: always 1).
+    offset_weight, size_weight
+        Weights of the L1 offset and log-size losses.
+    positive_crop_fraction
+        Fraction of crops centred (with jitter) on a labelled object.
+    edge_margin
+        Fraction of ``crop_size`` a uniform crop may run past the micrograph
+        edge; the outside is filled with noise of the micrograph's mean/std
+        (or zeros, as in inference padding, with probability ``zero_pad_probability``).
+    augment
+        Dihedral flips/rotations and intensity jitter.
+    gain_range, offset_range, gamma_range, noise_range
+        Intensity jitter of normalised crops: ``sign(v)|gain*v + offset|^gamma``
+        plus Gaussian noise with std drawn from ``noise_range``.
+    seed
+        Random seed (crops, augmentation, initialisation of a new model).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    log_interval
+        Yield a :class:`TrainProgress` every this many steps (and at the last).
+    preview_interval
+        Attach the predicted heatmap of the first crop to the event every this
+        many steps (0: never).
+    time_limit_s
+        Wall-clock budget in seconds (None: none). Training ends after the
+        step that reaches it, and the learning-rate schedule follows whichever
+        of steps and time is further along, so a slow (shared) CPU still gets
+        the full warm-up + cosine decay within the budget.
+    ema_decay
+        Decay of an exponential moving average of the weights that replaces
+        the trained weights at the end (0: none, the last weights are kept).
+    """
+
+    steps: int = 1000
+    batch_size: int = 8
+    crop_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    sparse: bool = True
+    pseudo_label_threshold: float = 0.7
+    reduce_penalty_above: float = 0.5
+    reduced_penalty: float = 0.1
+    offset_weight: float = 1.0
+    size_weight: float = 1.0
+    positive_crop_fraction: float = 0.5
+    edge_margin: float = 0.125
+    zero_pad_probability: float = 0.3
+    augment: bool = True
+    gain_range: tuple[float, float] = (0.8, 1.25)
+    offset_range: tuple[float, float] = (-0.2, 0.2)
+    gamma_range: tuple[float, float] = (0.8, 1.25)
+    noise_range: tuple[float, float] = (0.0, 0.3)
+    seed: int = 0
+    device: str = "auto"
+    log_interval: int = 1
+    preview_interval: int = 0
+    time_limit_s: float | None = None
+    ema_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if self.crop_size < 16:
+            raise ValueError(f"crop_size must be >= 16, got {self.crop_size}")
+        if not 0.0 <= self.reduce_penalty_above <= self.pseudo_label_threshold <= 1.0:
+            raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ValueError(f"time_limit_s must be > 0 or None, got {self.time_limit_s}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, for checkpoint metadata."""
+        values = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One prepared micrograph with its labels.
+
+    Attributes
+    ----------
+    prepared
+        The rescaled, normalised micrograph and its scales.
+    picks
+        Labels in **prepared** pixels (project pick columns; ``kind`` may be
+        ``"negative"``; NaN diameters mean ``target_diameter_px``).
+    name
+        Micrograph name.
+    dataset
+        Data-set name (for the history and, later, per-data-set heads).
+    head
+        Head this example trains; None: the ``head`` argument of :func:`train_detector`.
+    """
+
+    prepared: PreparedMicrograph
+    picks: pd.DataFrame
+    name: str = ""
+    dataset: str = ""
+    head: str | None = None
+
+
+@dataclass
+class Batch:
+    """Tensors of one training step (all on the training device).
+
+    ``image`` ``[B, 1, S, S]``; ``targets``: ``heatmap`` ``[B, K, S/4, S/4]``,
+    ``offset`` ``[B, 2, ...]``, ``size``, ``reg_mask``, ``negative_mask``
+    ``[B, 1, ...]``; ``head``: the head it trains; ``names``: micrograph names.
+    """
+
+    image: torch.Tensor
+    targets: dict[str, torch.Tensor]
+    head: str
+    names: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Progress event of :func:`train_detector`.
+
+    Attributes
+    ----------
+    step, total
+        Steps done and planned.
+    losses
+        Loss values of the last step (``heatmap``, ``offset``, ``size``,
+        ``total`` and any ``extra_loss`` terms).
+    lr
+        Learning rate of the last step.
+    elapsed_s
+        Seconds since training started.
+    phase
+        ``"train"`` or ``"done"``.
+    preview
+        Predicted heatmap (sigmoid, first crop, first kind) ``[S/4, S/4]`` or None.
+    """
+
+    step: int
+    total: int
+    losses: dict[str, float]
+    lr: float
+    elapsed_s: float
+    phase: str = "train"
+    preview: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def postfix(self) -> str:
+        """Short text for a tqdm progress bar."""
+        parts = [f"loss={self.losses.get('total', float('nan')):.3f}"]
+        parts += [f"{k}={v:.3f}" for k, v in self.losses.items() if k not in ("total",)]
+        parts.append(f"lr={self.lr:.1e}")
+        return " ".join(parts)
+
+
+@dataclass
+class TrainResult:
+    """Result of :func:`train_detector`: the trained model (eval mode, CPU) and its history."""
+
+    model: Detector
+    history: list[dict[str, Any]]
+    completed: bool = True
+
+
+def build_examples(
+    micrographs: Sequence[np.ndarray],
+    picks: Sequence[pd.DataFrame],
+    diameter_px: float | Sequence[float],
+    config: DetectorConfig,
+    *,
+    names: Sequence[str] | None = None,
+    dataset: str = "",
+    head: str | None = None,
+) -> list[TrainingExample]:
+    """Prepare micrographs and convert their picks to prepared pixels.
+
+    Parameters
+    ----------
+    micrographs
+        Images ``(rows, cols)`` in original pixels.
+    picks
+        One pick table per micrograph, original pixels (negatives with
+        ``kind="negative"``). NaN diameters become ``diameter_px``.
+    diameter_px
+        Particle diameter in original pixels (one for all, or per micrograph).
+    config
+        Detector configuration (target diameter).
+    names
+        Micrograph names; the ``micrograph`` column of the picks or
+        ``micrograph_<i>`` if None.
+    dataset, head
+        Stored in every example.
+
+    Returns
+    -------
+    list of TrainingExample
+    """
+    if len(micrographs) != len(picks):
+        raise ValueError(f"{len(micrographs)} micrographs but {len(picks)} pick tables")
+    diameters = (
+        [float(diameter_px)] * len(micrographs)
+        if np.isscalar(diameter_px)
+        else [float(d) for d in diameter_px]  # type: ignore[union-attr]
+    )
+    if len(diameters) != len(micrographs):
+        raise ValueError("diameter_px must be one value or one per micrograph")
+    examples = []
+    for index, (image, table, diameter) in enumerate(zip(micrographs, picks, diameters)):
+        prepared = prepare_micrograph(image, diameter, config)
+        table = table.copy()
+        if "diameter" not in table.columns:
+            table["diameter"] = np.nan
+        if "kind" not in table.columns:
+            table["kind"] = config.kinds[0]
+        diameters_col = table["diameter"].to_numpy(np.float64)
+        table["diameter"] = np.where(np.isfinite(diameters_col), diameters_col, diameter)
+        if names is not None:
+            name = str(names[index])
+        elif "micrograph" in table.columns and len(table) and str(table["micrograph"].iloc[0]):
+            name = str(table["micrograph"].iloc[0])
+        else:
+            name = f"micrograph_{index}"
+        examples.append(
+            TrainingExample(
+                prepared=prepared,
+                picks=to_prepared(table, prepared).reset_index(drop=True),
+                name=name,
+                dataset=dataset,
+                head=head,
+            )
+        )
+    return examples
+
+
+# --- sampling and augmentation ---
+
+
+def _crop(
+    image: np.ndarray, top: int, left: int, size: int, rng: np.random.Generator, zero_pad: bool
+) -> np.ndarray:
+    """``size x size`` window at (top, left); outside the image: background noise or zeros."""
+    rows, cols = image.shape
+    r0, r1 = max(top, 0), min(top + size, rows)
+    c0, c1 = max(left, 0), min(left + size, cols)
+    inside = r0 < r1 and c0 < c1
+    if inside and r0 == top and c0 == left and r1 == top + size and c1 == left + size:
+        return image[r0:r1, c0:c1].copy()
+    if zero_pad:
+        crop = np.zeros((size, size), np.float32)
+    else:
+        stats = image[:: max(1, rows // 64), :: max(1, cols // 64)]
+        crop = rng.normal(float(stats.mean()), float(stats.std()) or 1.0, (size, size))
+        crop = crop.astype(np.float32)
+    if inside:
+        crop[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
+    return crop
+
+
+def _crop_origin(
+    example: TrainingExample, size: int, config: TrainConfig, rng: np.random.Generator
+) -> tuple[int, int]:
+    rows, cols = example.prepared.image.shape
+    positives = example.picks[example.picks["kind"] != NEGATIVE_KIND]
+    if len(positives) and rng.random() < config.positive_crop_fraction:
+        index = int(rng.integers(len(positives)))
+        jitter = rng.uniform(-0.4 * size, 0.4 * size, 2)
+        centre_y = float(positives["y"].iloc[index]) + jitter[0]
+        centre_x = float(positives["x"].iloc[index]) + jitter[1]
+        return round(centre_y - size / 2), round(centre_x - size / 2)
+    margin = int(config.edge_margin * size)
+    top = int(rng.integers(min(0, rows - size) - margin, max(0, rows - size) + margin + 1))
+    left = int(rng.integers(min(0, cols - size) - margin, max(0, cols - size) + margin + 1))
+    return top, left
+
+
+def _augment_intensity(
+    crop: np.ndarray, config: TrainConfig, rng: np.random.Generator
+) -> np.ndarray:
+    gain = rng.uniform(*config.gain_range)
+    offset = rng.uniform(*config.offset_range)
+    gamma = rng.uniform(*config.gamma_range)
+    out = gain * crop + offset
+    out = np.sign(out) * np.abs(out) ** gamma
+    noise = rng.uniform(*config.noise_range)
+    if noise > 0:
+        out = out + rng.normal(0.0, noise, out.shape)
+    return out.astype(np.float32)
+
+
+def _dihedral(
+    crop: np.ndarray, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random transpose / vertical / horizontal flip: the 8 symmetries of the square."""
+    size = crop.shape[0]
+    if rng.random() < 0.5:
+        crop, x, y = crop.T, y, x
+    if rng.random() < 0.5:
+        crop, y = crop[::-1, :], (size - 1) - y
+    if rng.random() < 0.5:
+        crop, x = crop[:, ::-1], (size - 1) - x
+    return np.ascontiguousarray(crop), x, y
+
+
+def sample_batch(
+    examples: Sequence[TrainingExample],
+    model_config: DetectorConfig,
+    config: TrainConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[str], list[str]]:
+    """Random augmented crops and their targets (numpy, not yet tensors).
+
+    Returns
+    -------
+    image, targets, names, datasets
+        ``image`` ``[B, 1, S, S]`` float32; targets as in
+        :func:`~napari_cryopick.core.model.targets.build_targets` with a batch axis.
+    """
+    size = config.crop_size
+    images, target_list, names, datasets = [], [], [], []
+    for _ in range(config.batch_size):
+        example = examples[int(rng.integers(len(examples)))]
+        top, left = _crop_origin(example, size, config, rng)
+        zero_pad = rng.random() < config.zero_pad_probability
+        crop = _crop(example.prepared.image, top, left, size, rng, zero_pad)
+        picks = example.picks
+        margin = 0.5 * size  # neighbours just outside still shape the visible heatmap
+        x = picks["x"].to_numpy(np.float64) - left
+        y = picks["y"].to_numpy(np.float64) - top
+        keep = (x > -margin) & (x < size + margin) & (y > -margin) & (y < size + margin)
+        x, y = x[keep], y[keep]
+        if config.augment:
+            crop, x, y = _dihedral(crop, x, y, rng)
+            crop = _augment_intensity(crop, config, rng)
+        local = pd.DataFrame(
+            {
+                "x": x,
+                "y": y,
+                "diameter": picks["diameter"].to_numpy(np.float64)[keep],
+                "kind": picks["kind"].to_numpy()[keep],
+            }
+        )
+        target_list.append(
+            build_targets(
+                local,
+                (size, size),
+                model_config.kinds,
+                stride=model_config.stride,
+                target_diameter_px=model_config.target_diameter_px,
+            )
+        )
+        images.append(crop)
+        names.append(example.name)
+        datasets.append(example.dataset)
+    image = np.stack(images)[:, None].astype(np.float32)
+    targets = {key: np.stack([t[key] for t in target_list]) for key in target_list[0]}
+    return image, targets, names, datasets
+
+
+def batch_losses(
+    outputs: dict[str, torch.Tensor], batch: Batch, train_config: TrainConfig
+) -> dict[str, torch.Tensor]:
+    """The detection losses of one batch with the sparse-label settings of ``train_config``.
+
+    Every training mode uses this one function, so the sparse-annotation
+    handling (pseudo-labels, reduced penalty, full penalty on user negatives)
+    applies everywhere.
+    """
+    return detection_losses(
+        outputs,
+        batch.targets,
+        sparse=train_config.sparse,
+        pseudo_label_threshold=train_config.pseudo_label_threshold,
+        reduce_penalty_above=train_config.reduce_penalty_above,
+        reduced_penalty=train_config.reduced_penalty,
+        offset_weight=train_config.offset_weight,
+        size_weight=train_config.size_weight,
+    )
+
+
+class _ModelAverage:
+    """Exponential moving average of a model's floating-point state (weights and BN statistics).
+
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after ``n``
+    updates, so the average is not dominated by the random initialisation.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = float(decay)
+        self.updates = 0
+        self.state = {
+            key: value.detach().clone()
+            for key, value in model.state_dict().items()
+            if value.is_floating_point()
+        }
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        current = model.state_dict()
+        for key, average in self.state.items():
+            value = current.get(key)
+            if value is None or value.shape != average.shape:
+                # A head added or replaced after the average started.
+                self.state[key] = value.detach().clone() if value is not None else average
+                continue
+            average.mul_(decay).add_(value.detach(), alpha=1.0 - decay)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        current = model.state_dict()
+        for key, average in self.state.items():
+            if key in current and current[key].shape == average.shape:
+                current[key].copy_(average)
+
+
+def _learning_rate(step: int, config: TrainConfig, time_fraction: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 5 % of ``lr``.
+
+    ``time_fraction`` (elapsed / ``time_limit_s``) moves the decay on when the
+    time budget runs out before the steps do.
+    """
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    progress = max(progress, time_fraction)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
+
+
+ExtraLoss = Callable[[Detector, Batch, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+def train_detector(
+    examples: Sequence[TrainingExample],
+    *,
+    model: Detector | None = None,
+    config: DetectorConfig | None = None,
+    train_config: TrainConfig | None = None,
+    head: str = "generic",
+    extra_loss: ExtraLoss | None = None,
+    parameters: Callable[[Detector], Any] | None = None,
+) -> Generator[TrainProgress, None, TrainResult]:
+    """Train a detector on prepared examples, yielding progress events.
+
+    Parameters
+    ----------
+    examples
+        From :func:`build_examples`; at least one with a labelled object.
+    model
+        Detector to train **in place** (fine-tuning / ``--init``); a new one
+        from ``config`` if None. Pass a copy to keep the original.
+    config
+        Architecture of a new model (ignored when ``model`` is given).
+    train_config
+        Settings; defaults if None.
+    head
+        Head trained by examples whose ``head`` is None; created (copied from
+        the default head) if the model does not have it.
+    extra_loss
+        ``extra_loss(model, batch, outputs) -> dict`` of scalar tensors added
+        to the total loss (continual learning: distillation, drift penalty).
+    parameters
+        ``parameters(model)`` -> parameters or parameter groups for the
+        optimiser (e.g. only a head); all parameters if None.
+
+    Yields
+    ------
+    TrainProgress
+        Every ``log_interval`` steps.
+
+    Returns
+    -------
+    TrainResult
+        The trained model (eval mode, on CPU) and the per-step loss history.
+        Closing the generator stops training (the model stays partly trained;
+        no files are written here in any case).
+    """
+    train_config = train_config or TrainConfig()
+    examples = list(examples)
+    if not examples:
+        raise ValueError("no training examples")
+    if not any((ex.picks["kind"] != NEGATIVE_KIND).any() for ex in examples):
+        raise ValueError("no labelled objects in the training examples")
+    device = resolve_device(train_config.device)
+    torch.manual_seed(train_config.seed)
+    rng = np.random.default_rng(train_config.seed)
+    if model is None:
+        model = Detector(config or DetectorConfig())
+    heads = sorted({ex.head or head for ex in examples})
+    for name in heads:
+        if name not in model.heads:
+            model.add_head(name, init_from=model.default_head)
+    by_head = {name: [ex for ex in examples if (ex.head or head) == name] for name in heads}
+    head_weights = np.array([len(by_head[name]) for name in heads], float)
+    head_weights /= head_weights.sum()
+
+    model.to(device)
+    model.train()
+    params = parameters(model) if parameters is not None else model.parameters()
+    optimizer = torch.optim.AdamW(
+        params, lr=train_config.lr, weight_decay=train_config.weight_decay
+    )
+    history: list[dict[str, Any]] = []
+    ema = _ModelAverage(model, train_config.ema_decay) if train_config.ema_decay > 0 else None
+    start = time.perf_counter()
+    completed = False
+    try:
+        limit = train_config.time_limit_s
+        for step in range(train_config.steps):
+            elapsed = time.perf_counter() - start
+            lr = _learning_rate(step, train_config, elapsed / limit if limit else 0.0)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group.get("lr_scale", 1.0)
+            head_name = heads[int(rng.choice(len(heads), p=head_weights))]
+            image, targets, names, datasets = sample_batch(
+                by_head[head_name], model.config, train_config, rng
+            )
+            batch = Batch(
+                image=torch.from_numpy(image).to(device),
+                targets={k: torch.from_numpy(v).to(device) for k, v in targets.items()},
+                head=head_name,
+                names=names,
+                datasets=datasets,
+            )
+            outputs = model(batch.image, head=batch.head)
+            losses = batch_losses(outputs, batch, train_config)
+            if extra_loss is not None:
+                for key, value in extra_loss(model, batch, outputs).items():
+                    losses[key] = value
+                    losses["total"] = losses["total"] + value
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            optimizer.step()
+            if ema is not None:
+                ema.update(model)
+
+            done = step + 1
+            values = {key: float(value.detach()) for key, value in losses.items()}
+            elapsed = time.perf_counter() - start
+            history.append({"step": done, "lr": lr, "head": head_name, **values})
+            out_of_time = limit is not None and elapsed >= limit
+            if (
+                done % max(1, train_config.log_interval) == 0
+                or done == train_config.steps
+                or out_of_time
+            ):
+                preview = None
+                if train_config.preview_interval and done % train_config.preview_interval == 0:
+                    preview = torch.sigmoid(outputs["heatmap"][0, 0].detach()).cpu().numpy()
+                yield TrainProgress(
+                    step=done,
+                    total=train_config.steps,
+                    losses=values,
+                    lr=lr,
+                    elapsed_s=elapsed,
+                    phase="done" if done == train_config.steps or out_of_time else "train",
+                    preview=preview,
+                )
+            if out_of_time:
+                break
+        completed = True
+    finally:
+        # Runs on normal end and on close() (GeneratorExit) alike.
+        if ema is not None:
+            ema.copy_to(model)
+        model.eval()
+        model.to("cpu")
+    return TrainResult(model=model, history=history, completed=completed)

@@ -1,0 +1,319 @@
+"""Hand annotations of a micrograph, saved in a sidecar file beside it.
+
+An annotation is a pick table (see :mod:`napari_cryopick.core.pick_table`) holding every
+object the user marked on one micrograph: particles, vesicles (centre and
+their own diameter), fibers (points along each tube, ``tube_id`` 1, 2, ...)
+and negatives (carbon, ice, junk), plus the name of the data set the
+micrograph belongs to and the particle diameter in pixels.
+
+The sidecar is ``<micrograph stem>.cryopick.json`` beside the micrograph when
+that folder is writable, otherwise
+``~/.local/share/napari-cryopick/annotations/<hash of the absolute path>.json``
+(``$XDG_DATA_HOME`` is honoured; ``$CRYOPICK_ANNOTATION_DIR`` overrides the
+folder). Writes are atomic (temporary file + :func:`os.replace`), so a crash
+never leaves half a file. Every saved micrograph is also listed in
+``index.json`` of that per-user folder, so annotations of micrographs that are
+not open can still join a training set (:func:`list_annotated`).
+
+This module imports neither napari nor Qt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.core.pick_table import KINDS, empty_picks, normalize_picks
+from napari_cryopick.io.atomic import atomic_write_text
+
+SIDECAR_SUFFIX = ".cryopick.json"
+FORMAT_NAME = "napari-cryopick-annotations"
+FORMAT_VERSION = 1
+_SAVED_COLUMNS = ("x", "y", "diameter", "score", "kind", "tube_id")
+
+
+class AnnotationError(ValueError):
+    """An annotation sidecar that cannot be read; the message starts with its path."""
+
+
+@dataclass
+class Annotations:
+    """Everything the user marked on one micrograph.
+
+    Attributes
+    ----------
+    micrograph_path
+        The micrograph file the annotations belong to.
+    picks
+        Pick table (project convention) with every annotated object; the
+        ``kind`` column tells particles, vesicles, fibers and negatives apart.
+    dataset
+        Name of the data set (training sets are grouped by it).
+    diameter_px
+        Particle diameter in original pixels, or ``None`` when not set.
+    """
+
+    micrograph_path: Path
+    picks: pd.DataFrame = field(default_factory=empty_picks)
+    dataset: str = ""
+    diameter_px: float | None = None
+
+    @property
+    def micrograph(self) -> str:
+        """Micrograph name (file stem)."""
+        return _stem(Path(self.micrograph_path))
+
+    def of_kind(self, kind: str) -> pd.DataFrame:
+        """The annotated objects of one ``kind`` (``"particle"``, ``"negative"``, ...)."""
+        table = self.picks[self.picks["kind"] == kind]
+        return table.reset_index(drop=True)
+
+    def counts(self) -> dict[str, int]:
+        """Number of annotated objects per kind (fibers count tubes, not points)."""
+        out = {}
+        for kind in KINDS:
+            table = self.picks[self.picks["kind"] == kind]
+            out[kind] = int(table["tube_id"].nunique()) if kind == "fiber" else len(table)
+        return out
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def user_annotation_dir() -> Path:
+    """Per-user folder for sidecars of micrographs in read-only folders, and the index."""
+    override = os.environ.get("CRYOPICK_ANNOTATION_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "napari-cryopick" / "annotations"
+
+
+def _beside_path(micrograph_path: Path) -> Path:
+    return micrograph_path.parent / (_stem(micrograph_path) + SIDECAR_SUFFIX)
+
+
+def _user_path(micrograph_path: Path) -> Path:
+    digest = hashlib.sha1(str(micrograph_path.resolve()).encode("utf-8")).hexdigest()[:16]
+    return user_annotation_dir() / f"{_stem(micrograph_path)}-{digest}.json"
+
+
+def sidecar_path(micrograph_path: str | os.PathLike) -> Path:
+    """Where the annotations of ``micrograph_path`` are (or will be) saved.
+
+    An existing sidecar wins (beside the micrograph first, then the per-user
+    folder); otherwise beside the micrograph if that folder is writable, else
+    the per-user folder.
+    """
+    micrograph_path = Path(micrograph_path).absolute()
+    existing = find_sidecar(micrograph_path)
+    if existing is not None:
+        return existing
+    if os.access(micrograph_path.parent, os.W_OK):
+        return _beside_path(micrograph_path)
+    return _user_path(micrograph_path)
+
+
+def find_sidecar(micrograph_path: str | os.PathLike) -> Path | None:
+    """The existing sidecar of ``micrograph_path``, or ``None``."""
+    micrograph_path = Path(micrograph_path).absolute()
+    for candidate in (_beside_path(micrograph_path), _user_path(micrograph_path)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+
+
+def _picks_to_json(table: pd.DataFrame) -> dict[str, list]:
+    table = normalize_picks(table)
+    out: dict[str, list] = {}
+    for column in _SAVED_COLUMNS:
+        values = table[column].tolist()
+        if column in ("x", "y", "diameter", "score"):
+            values = [None if not np.isfinite(v) else round(float(v), 3) for v in values]
+        elif column == "tube_id":
+            values = [int(v) for v in values]
+        else:
+            values = [str(v) for v in values]
+        out[column] = values
+    return out
+
+
+def save_annotations(annotations: Annotations) -> Path:
+    """Write ``annotations`` atomically to the micrograph's sidecar.
+
+    Parameters
+    ----------
+    annotations
+        The annotations; ``micrograph_path`` decides where they go.
+
+    Returns
+    -------
+    pathlib.Path
+        The sidecar written.
+    """
+    micrograph_path = Path(annotations.micrograph_path).absolute()
+    target = sidecar_path(micrograph_path)
+    picks = normalize_picks(annotations.picks) if len(annotations.picks) else empty_picks()
+    document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "micrograph": _stem(micrograph_path),
+        "micrograph_path": str(micrograph_path),
+        "dataset": annotations.dataset,
+        "diameter_px": annotations.diameter_px,
+        "picks": _picks_to_json(picks),
+    }
+    try:
+        _atomic_write_text(target, json.dumps(document, indent=1))
+    except PermissionError:
+        target = _user_path(micrograph_path)
+        _atomic_write_text(target, json.dumps(document, indent=1))
+    _add_to_index(micrograph_path, annotations.dataset)
+    return target
+
+
+def load_annotations(micrograph_path: str | os.PathLike) -> Annotations | None:
+    """Read the annotations of ``micrograph_path``; ``None`` when it has no sidecar.
+
+    Raises
+    ------
+    AnnotationError
+        The sidecar exists but is not a valid annotation file.
+    """
+    micrograph_path = Path(micrograph_path).absolute()
+    path = find_sidecar(micrograph_path)
+    if path is None:
+        return None
+    return read_sidecar(path, micrograph_path=micrograph_path)
+
+
+def read_sidecar(
+    path: str | os.PathLike, micrograph_path: str | os.PathLike | None = None
+) -> Annotations:
+    """Read one sidecar file.
+
+    Parameters
+    ----------
+    path
+        The ``.cryopick.json`` file.
+    micrograph_path
+        The micrograph it belongs to; default: the path stored in the file.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AnnotationError(f"{path}: not a readable annotation file ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise AnnotationError(f"{path}: not a napari-cryopick annotation file")
+    if int(document.get("version", 0)) > FORMAT_VERSION:
+        raise AnnotationError(
+            f"{path}: annotation format version {document.get('version')} is newer than "
+            f"this napari-cryopick understands ({FORMAT_VERSION})"
+        )
+    columns = document.get("picks") or {}
+    try:
+        table = pd.DataFrame({c: columns.get(c, []) for c in _SAVED_COLUMNS})
+        for column in ("x", "y", "diameter", "score"):
+            table[column] = pd.to_numeric(table[column], errors="raise").astype(float)
+        table["micrograph"] = str(document.get("micrograph", ""))
+        table = normalize_picks(table)
+    except (ValueError, TypeError) as exc:
+        raise AnnotationError(f"{path}: malformed pick columns ({exc})") from None
+    unknown = set(table["kind"]) - set(KINDS)
+    if unknown:
+        raise AnnotationError(f"{path}: unknown object kind(s) {sorted(unknown)}")
+    diameter = document.get("diameter_px")
+    return Annotations(
+        micrograph_path=Path(micrograph_path or document.get("micrograph_path", "")),
+        picks=table,
+        dataset=str(document.get("dataset") or ""),
+        diameter_px=None if diameter is None else float(diameter),
+    )
+
+
+# --- index of annotated micrographs (per user) ---
+
+
+def _index_path() -> Path:
+    return user_annotation_dir() / "index.json"
+
+
+def _read_index() -> dict[str, str]:
+    try:
+        data = json.loads(_index_path().read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _add_to_index(micrograph_path: Path, dataset: str) -> None:
+    index = _read_index()
+    key = str(micrograph_path)
+    if index.get(key) == dataset:
+        return
+    index[key] = dataset
+    # the index is a convenience; the sidecar itself was written
+    with contextlib.suppress(OSError):
+        _atomic_write_text(_index_path(), json.dumps(index, indent=1, sort_keys=True))
+
+
+def list_annotated(dataset: str | None = None) -> list[Path]:
+    """Micrographs with saved annotations (from the per-user index), still on disk.
+
+    Parameters
+    ----------
+    dataset
+        Keep only micrographs of this data set; ``None`` keeps all.
+    """
+    out = []
+    for key, name in sorted(_read_index().items()):
+        path = Path(key)
+        if dataset is not None and name != dataset:
+            continue
+        if path.is_file() and find_sidecar(path) is not None:
+            out.append(path)
+    return out
+
+
+def group_by_dataset(annotations: Iterable[Annotations]) -> dict[str, list[Annotations]]:
+    """Group annotations by data-set name (``""`` for unnamed), in order of appearance."""
+    groups: dict[str, list[Annotations]] = {}
+    for item in annotations:
+        groups.setdefault(item.dataset, []).append(item)
+    return groups
+
+
+def dataset_summary(annotations: Iterable[Annotations]) -> pd.DataFrame:
+    """One row per data set: number of micrographs and of objects per kind.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``dataset, micrographs, particle, vesicle, fiber, negative``.
+    """
+    rows = []
+    for name, items in group_by_dataset(annotations).items():
+        row: dict[str, object] = {"dataset": name, "micrographs": len(items)}
+        for kind in KINDS:
+            row[kind] = sum(item.counts()[kind] for item in items)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["dataset", "micrographs", *KINDS])

@@ -1,0 +1,280 @@
+"""Pure functions: results and annotations -> napari ``LayerDataTuple`` and back.
+
+No napari import: every function returns ``(data, kwargs, layer_type)`` tuples
+that napari turns into layers, or reads the plain arrays napari layers hold.
+The (x, y) <-> (row, col) swap goes through :mod:`napari_cryopick.core.pick_table`.
+
+Complements :mod:`napari_cryopick.layers.points` (micrograph and scored-pick layers)
+with heatmaps, vesicle circles, fiber paths and the styled annotation layers
+the Annotate widget edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.core.pick_table import empty_picks, make_picks, napari_to_xy, picks_to_napari
+
+LayerDataTuple = tuple[Any, dict[str, Any], str]
+
+#: napari metadata key telling which cryopick role a layer plays.
+ROLE_KEY = "cryopick_role"
+
+#: Colours of the annotation layers per kind (border colour for particles).
+KIND_COLORS = {
+    "particle": "yellow",
+    "vesicle": "cyan",
+    "fiber": "lime",
+    "negative": "red",
+}
+
+
+def annotation_layer_name(micrograph: str, kind: str) -> str:
+    """Name of the annotation layer of ``kind`` on ``micrograph``."""
+    return f"{micrograph} {kind}"
+
+
+def heatmap_layer(
+    heatmap: np.ndarray,
+    scale: float | Sequence[float],
+    name: str = "heatmap",
+    translate: Sequence[float] | None = None,
+) -> LayerDataTuple:
+    """A detector heatmap as an image layer over its micrograph.
+
+    Parameters
+    ----------
+    heatmap
+        Array ``(rows, cols)`` of scores in [0, 1], one cell per ``scale``
+        original pixels; ``(K, rows, cols)`` (one channel per object kind) is
+        shown as the maximum over kinds.
+    scale
+        Original pixels per heatmap cell, one number or ``(sy, sx)``.
+    name
+        Layer name.
+    translate
+        Original-pixel position of the centre of cell ``(0, 0)``; default
+        ``(scale - 1) / 2``, the centre of the block of pixels it covers.
+
+    Returns
+    -------
+    LayerDataTuple
+        Image layer, colormap ``inferno``, additive blending, opacity 0.5.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    if heatmap.ndim == 3:
+        heatmap = heatmap.max(axis=0)
+    sy, sx = (float(scale), float(scale)) if np.isscalar(scale) else map(float, scale)
+    if translate is None:
+        translate = ((sy - 1.0) / 2.0, (sx - 1.0) / 2.0)
+    kwargs = {
+        "name": name,
+        "scale": (sy, sx),
+        "translate": tuple(float(t) for t in translate),
+        "colormap": "inferno",
+        "blending": "additive",
+        "opacity": 0.5,
+        "contrast_limits": (0.0, 1.0),
+        "metadata": {ROLE_KEY: "heatmap"},
+    }
+    return heatmap, kwargs, "image"
+
+
+def _features(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        "score": table["score"].to_numpy(float),
+        "diameter": table["diameter"].to_numpy(float),
+        "kind": table["kind"].astype(str).to_numpy(),
+        "tube_id": table["tube_id"].to_numpy(int),
+        "micrograph": table["micrograph"].astype(str).to_numpy(),
+    }
+
+
+def annotation_points_layer(
+    table: pd.DataFrame,
+    name: str,
+    *,
+    kind: str = "particle",
+    diameter_px: float | None = None,
+    micrograph: str = "",
+) -> LayerDataTuple:
+    """Points layer for hand annotations of particles or negatives.
+
+    Particles are open circles the size of the particle diameter; negatives
+    (carbon, ice, junk) are red crosses, so the two never look alike.
+
+    Parameters
+    ----------
+    table
+        Pick table of the annotated objects.
+    name
+        Layer name.
+    kind
+        ``"particle"`` or ``"negative"``.
+    diameter_px
+        Marker size for points without their own diameter (default 20).
+    micrograph
+        Micrograph name, stored in the layer metadata.
+    """
+    size = float(diameter_px) if diameter_px and np.isfinite(diameter_px) else 20.0
+    table = table if len(table) else empty_picks()
+    sizes = table["diameter"].to_numpy(float)
+    sizes = np.where(np.isfinite(sizes), sizes, size) if len(sizes) else size
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "size": sizes,
+        "features": _features(table),
+        "feature_defaults": {
+            "score": np.nan,
+            "diameter": size,
+            "kind": kind,
+            "tube_id": 0,
+            "micrograph": micrograph,
+        },
+        "metadata": {ROLE_KEY: "annotation", "kind": kind, "micrograph": micrograph},
+    }
+    if kind == "negative":
+        kwargs.update(symbol="cross", face_color="red", border_color="red", border_width=0.0)
+        kwargs["size"] = np.asarray(sizes) * 0.5 if np.ndim(sizes) else size * 0.5
+    else:
+        kwargs.update(
+            symbol="o",
+            face_color="transparent",
+            border_color=KIND_COLORS.get(kind, "yellow"),
+            border_width=0.08,
+        )
+    return picks_to_napari(table), kwargs, "points"
+
+
+def vesicles_layer(
+    table: pd.DataFrame, name: str = "vesicles", *, micrograph: str = "", role: str = "result"
+) -> LayerDataTuple:
+    """Circles (shapes ellipses with their own radius) for vesicles.
+
+    Parameters
+    ----------
+    table
+        Pick table; ``diameter`` gives each circle its size (NaN -> 20 px).
+    name
+        Layer name.
+    micrograph
+        Micrograph name, stored in the layer metadata.
+    role
+        ``"result"`` (picked) or ``"annotation"`` (hand-made, editable).
+    """
+    centres = picks_to_napari(table)  # (N, 2) row, col
+    diameters = table["diameter"].to_numpy(float) if len(table) else np.zeros(0)
+    radii = np.where(np.isfinite(diameters), diameters, 20.0) / 2.0
+    shapes = [
+        np.array(
+            [
+                [row - r, col - r],
+                [row - r, col + r],
+                [row + r, col + r],
+                [row + r, col - r],
+            ]
+        )
+        for (row, col), r in zip(centres, radii)
+    ]
+    kwargs = {
+        "name": name,
+        "shape_type": "ellipse",
+        "edge_color": KIND_COLORS["vesicle"],
+        "face_color": "transparent",
+        "edge_width": 2,
+        "features": {"score": table["score"].to_numpy(float) if len(table) else np.zeros(0)},
+        "metadata": {ROLE_KEY: role, "kind": "vesicle", "micrograph": micrograph},
+    }
+    return shapes, kwargs, "shapes"
+
+
+def shapes_to_vesicles(data: Sequence[np.ndarray], micrograph: str = "") -> pd.DataFrame:
+    """Ellipses of a shapes layer (corner vertices, row/col) -> vesicle pick table.
+
+    The centre is the middle of the bounding box, the diameter the mean of
+    its width and height.
+    """
+    xs, ys, diameters = [], [], []
+    for vertices in data:
+        x, y = napari_to_xy(np.asarray(vertices))
+        if x.size == 0:
+            continue
+        xs.append((x.min() + x.max()) / 2.0)
+        ys.append((y.min() + y.max()) / 2.0)
+        diameters.append(((x.max() - x.min()) + (y.max() - y.min())) / 2.0)
+    return make_picks(xs, ys, diameter=diameters, micrograph=micrograph, kind="vesicle")
+
+
+def fibers_layer(
+    paths: Sequence[np.ndarray], name: str = "fibers", *, micrograph: str = "", role: str = "result"
+) -> LayerDataTuple:
+    """Traced fibers as shapes paths.
+
+    Parameters
+    ----------
+    paths
+        One ``(N, 2)`` array of ``(x, y)`` points per fiber.
+    name
+        Layer name.
+    micrograph
+        Micrograph name, stored in the layer metadata.
+    role
+        ``"result"`` or ``"annotation"``.
+    """
+    shapes = []
+    for path in paths:
+        path = np.asarray(path, dtype=float).reshape(-1, 2)
+        shapes.append(picks_to_napari(make_picks(path[:, 0], path[:, 1])))
+    kwargs = {
+        "name": name,
+        "shape_type": "path",
+        "edge_color": KIND_COLORS["fiber"],
+        "edge_width": 3,
+        "metadata": {ROLE_KEY: role, "kind": "fiber", "micrograph": micrograph},
+    }
+    return shapes, kwargs, "shapes"
+
+
+def shapes_to_paths(data: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Paths of a shapes layer (row/col vertices) -> list of ``(N, 2)`` (x, y) arrays."""
+    out = []
+    for vertices in data:
+        x, y = napari_to_xy(np.asarray(vertices))
+        out.append(np.column_stack([x, y]).reshape(-1, 2))
+    return out
+
+
+def paths_to_picks(
+    paths: Sequence[np.ndarray], micrograph: str = "", diameter: float | None = None
+) -> pd.DataFrame:
+    """Fiber paths -> pick table of their vertices, ``kind="fiber"``, ``tube_id`` 1, 2, ..."""
+    tables = []
+    for tube, path in enumerate(paths, start=1):
+        path = np.asarray(path, dtype=float).reshape(-1, 2)
+        tables.append(
+            make_picks(
+                path[:, 0],
+                path[:, 1],
+                diameter=diameter,
+                micrograph=micrograph,
+                kind="fiber",
+                tube_id=tube,
+            )
+        )
+    if not tables:
+        return empty_picks()
+    return pd.concat(tables, ignore_index=True)
+
+
+def picks_to_paths(table: pd.DataFrame) -> list[np.ndarray]:
+    """Fiber picks -> one ``(N, 2)`` (x, y) path per ``tube_id``, in table order."""
+    fibers = table[table["kind"] == "fiber"]
+    return [
+        group[["x", "y"]].to_numpy(float)
+        for _, group in fibers.groupby("tube_id", sort=True)
+        if len(group)
+    ]

@@ -1,0 +1,304 @@
+"""Training modes (joint, finetune, continual, fewshot, new) and ``cryopick info``."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from napari_cryopick.cli import main
+from napari_cryopick.core import continual
+from napari_cryopick.core.exemplars import bank_from_metadata, bank_summary
+from napari_cryopick.core.model import DetectorConfig, load_checkpoint, save_checkpoint
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import TrainConfig, build_examples
+
+torch.set_num_threads(1)
+
+CONFIG = DetectorConfig(
+    widths=(4, 8, 8, 8), feature_channels=8, head_width=8, target_diameter_px=20.0
+)
+
+
+def _dataset(name: str, seed: int, n_micrographs: int = 2, size: int = 96, blob: float = 2.5):
+    """Gaussian blobs on noise; diameter 20 px = the target, so no resampling."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    images, tables = [], []
+    for index in range(n_micrographs):
+        x = rng.uniform(12, size - 12, 8)
+        y = rng.uniform(12, size - 12, 8)
+        image = rng.normal(0, 0.3, (size, size))
+        for xi, yi in zip(x, y):
+            image += np.exp(-((cols - xi) ** 2 + (rows - yi) ** 2) / (2 * blob**2))
+        images.append(image.astype(np.float32))
+        tables.append(make_picks(x, y, diameter=20.0, micrograph=f"{name}_{index}"))
+    examples = build_examples(images, tables, 20.0, CONFIG, dataset=name)
+    return continual.DatasetExamples(name, examples)
+
+
+def _train_config(steps: int = 4) -> TrainConfig:
+    return TrainConfig(
+        steps=steps, batch_size=2, crop_size=48, device="cpu", warmup_steps=1, seed=1
+    )
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _continual_config() -> continual.ContinualConfig:
+    return continual.ContinualConfig(max_exemplars=10, exemplar_crop_size=48)
+
+
+@pytest.fixture(scope="module")
+def joint_result():
+    job = continual.train_model(
+        "joint",
+        [_dataset("alpha", 0), _dataset("beta", 1)],
+        config=CONFIG,
+        train_config=_train_config(6),
+        continual_config=_continual_config(),
+    )
+    return drive(job)
+
+
+def test_joint_builds_one_head_per_dataset_with_tie(joint_result):
+    model = joint_result.model
+    assert set(model.head_names) == {"generic", "alpha", "beta"}
+    history = joint_result.history
+    assert {"tie", "generic", "total", "heatmap"} <= set(history[0])
+    # data-set heads start as copies of the generic head: tie is 0 at step 0
+    assert history[0]["tie"] == 0.0
+    assert max(h["tie"] for h in history) > 0.0
+    assert {h["head"] for h in history} == {"alpha", "beta"}
+    fresh = continual.Detector(CONFIG)
+    for name in model.head_names:  # every head trained (generic through every batch)
+        assert not _same(_state(model.heads[name]), _state(fresh.heads["generic"]))
+    metadata = joint_result.metadata
+    assert metadata["datasets"] == ["alpha", "beta"]
+    assert metadata["history"][-1]["mode"] == "joint"
+    assert metadata["history"][-1]["steps"] == 6
+    counts = bank_summary(bank_from_metadata(metadata["exemplars"]))
+    assert set(counts) == {"alpha", "beta"}
+    assert all(0 < count <= 10 for count in counts.values())
+    assert continual.diameter_for_head(metadata, "alpha") == pytest.approx(20.0)
+
+
+def test_finetune_leaves_base_intact_and_has_no_anti_forgetting_terms(joint_result):
+    base = joint_result.model
+    before = _state(base)
+    result = drive(
+        continual.train_model(
+            "finetune",
+            [_dataset("gamma", 2)],
+            base_model=base,
+            base_metadata=joint_result.metadata,
+            train_config=_train_config(3),
+            continual_config=_continual_config(),
+        )
+    )
+    assert _same(_state(base), before)
+    assert "gamma" in result.model.head_names
+    assert "distill" not in result.history[0]
+    assert "drift" not in result.history[0]
+    assert not _same(_state(result.model.body), _state(base.body))
+    assert result.metadata["datasets"] == ["alpha", "beta", "gamma"]
+    assert [r["mode"] for r in result.metadata["history"]] == ["joint", "finetune"]
+
+
+def test_continual_distills_from_an_unchanged_frozen_copy(joint_result, monkeypatch):
+    base = joint_result.model
+    before = _state(base)
+    frozen_copies = []
+    original = continual._frozen_copy
+
+    def spy(model):
+        frozen = original(model)
+        frozen_copies.append((frozen, _state(frozen)))
+        return frozen
+
+    monkeypatch.setattr(continual, "_frozen_copy", spy)
+    result = drive(
+        continual.train_model(
+            "continual",
+            [_dataset("gamma", 2)],
+            base_model=base,
+            base_metadata=joint_result.metadata,
+            train_config=_train_config(8),
+            continual_config=_continual_config(),
+        )
+    )
+    ((frozen, frozen_before),) = frozen_copies
+    assert _same(_state(frozen), frozen_before)  # the frozen copy never changed
+    assert _same(_state(base), before)
+    history = result.history
+    assert {"distill", "drift", "tie", "generic"} <= set(history[0])
+    # identical models at step 0: no drift, and no distillation difference
+    assert history[0]["drift"] == 0.0
+    assert history[0]["distill"] == 0.0
+    assert history[-1]["drift"] > 0.0
+    # exemplar batches of the old data sets were replayed and distilled
+    assert {"alpha", "beta"} & {h["head"] for h in history}
+    replayed = [h for h in history[1:] if h["head"] in ("alpha", "beta")]
+    assert replayed
+    assert max(h["distill"] for h in replayed) > 0.0
+    assert "gamma" in {h["head"] for h in history}
+    bank = bank_from_metadata(result.metadata["exemplars"])
+    assert set(bank.names) == {"alpha", "beta", "gamma"}
+    # the old data sets' exemplars are carried over unchanged
+    old_bank = bank_from_metadata(joint_result.metadata["exemplars"])
+    np.testing.assert_array_equal(bank.datasets["alpha"].crops, old_bank.datasets["alpha"].crops)
+
+
+def test_fewshot_changes_only_the_new_head(joint_result):
+    base = joint_result.model
+    result = drive(
+        continual.train_model(
+            "fewshot",
+            [_dataset("delta", 3)],
+            base_model=base,
+            base_metadata=joint_result.metadata,
+            train_config=_train_config(4),
+            continual_config=_continual_config(),
+        )
+    )
+    model = result.model
+    # body (weights AND batch-norm statistics) and the other heads are bit-identical
+    assert _same(_state(model.body), _state(base.body))
+    for name in base.head_names:
+        assert _same(_state(model.heads[name]), _state(base.heads[name]))
+    assert not _same(_state(model.heads["delta"]), _state(base.heads["generic"]))
+    assert "tie" in result.history[0]
+    assert "generic" not in result.history[0]
+    assert result.metadata["history"][-1]["mode"] == "fewshot"
+    assert "delta" in bank_summary(bank_from_metadata(result.metadata["exemplars"]))
+
+
+def test_fewshot_head_starts_as_the_generic_head_and_trains_all_its_layers(joint_result):
+    """HydraPicker's few-shot head: a full head initialised from the generic one."""
+
+    def fewshot(lr: float):
+        config = TrainConfig(
+            steps=3, batch_size=2, crop_size=48, device="cpu", warmup_steps=1, seed=2, lr=lr
+        )
+        return drive(
+            continual.train_model(
+                "fewshot",
+                [_dataset("delta", 3)],
+                base_model=joint_result.model,
+                train_config=config,
+                continual_config=continual.ContinualConfig(max_exemplars=0),
+            )
+        ).model
+
+    generic = dict(joint_result.model.heads["generic"].named_parameters())
+    # learning rate 0: the new head is still an exact copy of the generic head
+    still = dict(fewshot(0.0).heads["delta"].named_parameters())
+    assert still.keys() == generic.keys()
+    assert all(torch.equal(still[k], generic[k]) for k in generic)
+    # trained: every layer of the head (heatmap, offset and size branches) has moved
+    moved = dict(fewshot(3e-3).heads["delta"].named_parameters())
+    unchanged = [k for k in generic if torch.equal(moved[k], generic[k])]
+    assert not unchanged
+    assert any(k.startswith("offset") for k in moved)
+    assert any(k.startswith("size") for k in moved)
+
+
+def test_new_mode_trains_the_generic_head_only():
+    result = drive(
+        continual.train_model(
+            "new",
+            [_dataset("alpha", 0)],
+            config=CONFIG,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    assert result.model.head_names == ("generic",)
+    assert {h["head"] for h in result.history} == {"generic"}
+    assert result.metadata["datasets"] == ["alpha"]
+
+
+def test_modes_validate_their_inputs(joint_result):
+    with pytest.raises(ValueError, match="needs a base model"):
+        next(continual.train_model("continual", [_dataset("a", 0)]))
+    with pytest.raises(ValueError, match="unknown training mode"):
+        next(continual.train_model("sideways", [_dataset("a", 0)]))
+    with pytest.raises(ValueError, match="exactly one"):
+        next(
+            continual.train_model(
+                "fewshot", [_dataset("a", 0), _dataset("b", 1)], base_model=joint_result.model
+            )
+        )
+    with pytest.raises(ValueError, match="reserved"):
+        next(continual.train_model("joint", [_dataset("generic", 0)]))
+
+
+def test_closing_the_job_stops_training(joint_result):
+    job = continual.train_model(
+        "continual",
+        [_dataset("gamma", 2)],
+        base_model=joint_result.model,
+        base_metadata=joint_result.metadata,
+        train_config=_train_config(50),
+        continual_config=_continual_config(),
+    )
+    steps = [next(job).step for _ in range(2)]
+    job.close()
+    assert steps == [1, 2]
+
+
+def test_checkpoint_round_trip_and_info(joint_result, tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, joint_result.model, metadata=joint_result.metadata)
+    # weights_only=True works on the whole file, bank included
+    raw = torch.load(path, weights_only=True)
+    assert "exemplars" in raw["metadata"]
+    model, metadata = load_checkpoint(path)
+    assert set(model.head_names) == {"generic", "alpha", "beta"}
+    counts = bank_summary(bank_from_metadata(metadata["exemplars"]))
+    assert counts == bank_summary(joint_result.bank)
+
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "heads: generic (default), alpha, beta" in out
+    for name, count in counts.items():
+        assert f"{name}: {count} exemplar particles" in out
+    assert "mode=joint" in out
+    assert "diameter: 20 px" in out
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert main(["info", str(bad)]) == 2
+    assert str(bad) in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_mode_arguments_and_cli_helper(joint_result):
+    parser = argparse.ArgumentParser()
+    continual.add_mode_arguments(parser)
+    args = parser.parse_args(
+        ["--mode", "continual", "--exemplars", "10", "--distill-weight", "0.5"]
+    )
+    cfg = continual.continual_config_from_args(args)
+    assert (cfg.max_exemplars, cfg.distill_weight, cfg.reg_weight) == (10, 0.5, 0.01)
+    examples = list(_dataset("gamma", 2).examples)
+    result = continual.run_training_from_args(
+        args,
+        examples,
+        base_model=copy.deepcopy(joint_result.model),
+        base_metadata=joint_result.metadata,
+        config=None,
+        train_config=_train_config(2),
+    )
+    assert result.run["mode"] == "continual"
+    assert result.metadata["datasets"] == ["alpha", "beta", "gamma"]

@@ -1,0 +1,490 @@
+"""Tests of picking: peaks, tiling, rotation averaging, std rejection, batch, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from napari_cryopick.core.detect import (
+    PickConfig,
+    PickResult,
+    apply_threshold,
+    choose_threshold,
+    decode_picks,
+    find_peaks,
+    local_std_filter,
+    pick_files,
+    pick_micrograph,
+    predict_maps,
+)
+from napari_cryopick.core.model.config import DetectorConfig
+from napari_cryopick.core.model.network import Detector
+from napari_cryopick.core.pick_table import PICK_COLUMNS
+
+torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------- toy models
+
+
+class _ToyConfig:
+    def __init__(self, size_head: bool = True):
+        self.kinds = ("particle",)
+        self.size_head = size_head
+        self.stride = 4
+        self.target_diameter_px = 20.0
+
+
+class CentroidToy(nn.Module):
+    """Rotation-equivariant toy: heatmap = mean of each 4x4 cell, offset = its centroid.
+
+    The offset is the intensity-weighted centroid of the cell in the project's
+    convention (``x = (j + dx) * 4 - 0.5``), a purely geometric quantity, so the
+    four rotations must agree once un-rotated.
+    """
+
+    size_multiple = 4
+
+    def __init__(self, heat_scale: float = 3.0, window: int = 4):
+        super().__init__()
+        self.config = _ToyConfig()
+        self.default_head = "generic"
+        self.head_names = ("generic",)
+        self.heat_scale = heat_scale
+        self.window = window  # heatmap = mean over a window centred on the cell
+
+    def forward(self, x, head=None):
+        weight = torch.relu(x) + 0.1  # [B, 1, H, W]
+        rows = torch.arange(x.shape[-2], dtype=x.dtype)[:, None].expand(x.shape[-2:])
+        cols = torch.arange(x.shape[-1], dtype=x.dtype)[None, :].expand(x.shape[-2:])
+        pool = nn.functional.avg_pool2d
+        mass = pool(weight, 4)  # [B, 1, H/4, W/4]
+        cx = pool(weight * cols, 4) / mass
+        cy = pool(weight * rows, 4) / mass
+        j = torch.arange(mass.shape[-1], dtype=x.dtype)[None, None, None, :]
+        i = torch.arange(mass.shape[-2], dtype=x.dtype)[None, None, :, None]
+        offset = torch.cat([(cx + 0.5) / 4 - j, (cy + 0.5) / 4 - i], dim=1)
+        return {
+            "heatmap": pool(x, self.window, 4, (self.window - 4) // 2) * self.heat_scale,
+            "offset": offset,
+            "size": pool(x * x, 4) * 0.1,
+            "features": mass,
+        }
+
+    def decode_size(self, size):
+        return 20.0 * torch.exp(size)
+
+
+class AsymmetricToy(nn.Module):
+    """A toy that is *not* rotation-equivariant (random asymmetric kernels)."""
+
+    size_multiple = 4
+
+    def __init__(self):
+        super().__init__()
+        self.config = _ToyConfig()
+        self.default_head = "generic"
+        self.head_names = ("generic",)
+        generator = torch.Generator().manual_seed(3)
+        self.conv = nn.Conv2d(1, 4, 5, padding=2)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=generator))
+            self.conv.bias.copy_(torch.randn(4, generator=generator))
+
+    def forward(self, x, head=None):
+        out = nn.functional.avg_pool2d(self.conv(x), 4)  # [B, 4, H/4, W/4]
+        return {
+            "heatmap": out[:, :1],
+            "offset": torch.sigmoid(out[:, 1:3]),
+            "size": 0.1 * out[:, 3:4],
+            "features": out,
+        }
+
+    def decode_size(self, size):
+        return 20.0 * torch.exp(size)
+
+
+def _positions(maps: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute centre maps (x, y) in pixels from the offset map, by the convention."""
+    _, rows, cols = maps["offset"].shape
+    ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    return (jj + maps["offset"][0]) * 4 - 0.5, (ii + maps["offset"][1]) * 4 - 0.5
+
+
+def _image(rows: int, cols: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
+
+
+def _untrained_detector(seed: int = 0) -> Detector:
+    torch.manual_seed(seed)
+    # the hand-computed geometry below assumes a 20 px target diameter
+    model = Detector(DetectorConfig(target_diameter_px=20.0))
+    # Non-trivial batch-norm statistics so eval mode is really exercised.
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(0.0, 0.1)
+            module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+# ---------------------------------------------------------------- peaks
+
+
+def _bump(shape, centre, amplitude, sigma=1.0):
+    ii, jj = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    return amplitude * np.exp(-((ii - centre[0]) ** 2 + (jj - centre[1]) ** 2) / (2 * sigma**2))
+
+
+def test_find_peaks_local_maxima_threshold_and_top_k():
+    heat = np.zeros((40, 50), np.float32)
+    for centre, amplitude in [((5, 5), 0.9), ((20, 30), 0.7), ((35, 10), 0.5), ((10, 40), 0.2)]:
+        heat = np.maximum(heat, _bump(heat.shape, centre, amplitude))
+    rows, cols, scores = find_peaks(heat, min_distance_cells=3, threshold=0.3)
+    assert list(zip(rows, cols)) == [(5, 5), (20, 30), (35, 10)]  # 0.2 is below threshold
+    np.testing.assert_allclose(scores, [0.9, 0.7, 0.5], rtol=1e-6)
+    rows, cols, _ = find_peaks(heat, min_distance_cells=3, threshold=0.3, top_k=2)
+    assert list(zip(rows, cols)) == [(5, 5), (20, 30)]
+
+
+def test_find_peaks_min_distance_suppresses_weaker_neighbour():
+    heat = np.maximum(_bump((30, 30), (10, 10), 0.9), _bump((30, 30), (10, 14), 0.8))
+    rows, cols, _ = find_peaks(heat, min_distance_cells=2, threshold=0.1)
+    assert {(10, 10), (10, 14)} <= set(zip(rows.tolist(), cols.tolist()))
+    rows, cols, _ = find_peaks(heat, min_distance_cells=5, threshold=0.1)
+    assert list(zip(rows, cols)) == [(10, 10)]
+    # a plateau (two equal neighbouring cells) gives one peak, not two
+    plateau = np.zeros((20, 20), np.float32)
+    plateau[8, 8] = plateau[8, 9] = 0.6
+    rows, cols, _ = find_peaks(plateau, min_distance_cells=2, threshold=0.1)
+    assert len(rows) == 1
+
+
+def test_thresholding_candidates_equals_picking_at_threshold():
+    rng = np.random.default_rng(1)
+    heat = ndimage_smooth(rng.random((60, 60)).astype(np.float32))
+    low = find_peaks(heat, min_distance_cells=3, threshold=0.0)
+    high = find_peaks(heat, min_distance_cells=3, threshold=0.5)
+    keep = low[2] >= 0.5
+    np.testing.assert_array_equal(low[0][keep], high[0])
+    np.testing.assert_array_equal(low[1][keep], high[1])
+
+
+def ndimage_smooth(array):
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(array, 2)
+    return (smooth - smooth.min()) / (smooth.max() - smooth.min())
+
+
+def test_decode_picks_applies_offsets_and_diameter():
+    heat = np.zeros((1, 20, 30), np.float32)
+    heat[0, 4, 7] = 0.8
+    heat[0, 15, 22] = 0.6
+    offset = np.zeros((2, 20, 30), np.float32)
+    offset[:, 4, 7] = (0.25, 0.75)  # dx, dy
+    offset[:, 15, 22] = (0.5, 0.0)
+    diameter = np.full((20, 30), 18.0, np.float32)
+    diameter[15, 22] = 24.0
+    maps = {"heatmap": heat, "offset": offset, "diameter": diameter}
+    table = decode_picks(maps, 0, min_distance_cells=2, threshold=0.3, stride=4, kind="vesicle")
+    assert list(table.columns) == list(PICK_COLUMNS)
+    np.testing.assert_allclose(table["x"], [(7 + 0.25) * 4 - 0.5, (22 + 0.5) * 4 - 0.5])
+    np.testing.assert_allclose(table["y"], [(4 + 0.75) * 4 - 0.5, 15 * 4 - 0.5])
+    np.testing.assert_allclose(table["diameter"], [18.0, 24.0])
+    np.testing.assert_allclose(table["score"], [0.8, 0.6], rtol=1e-6)
+    assert set(table["kind"]) == {"vesicle"}
+    # without a size map, the given diameter
+    no_size = decode_picks(
+        {"heatmap": heat, "offset": offset},
+        0,
+        min_distance_cells=2,
+        threshold=0.3,
+        diameter_px=11.0,
+    )
+    np.testing.assert_allclose(no_size["diameter"], [11.0, 11.0])
+
+
+def test_apply_threshold():
+    table = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.0, 0.0, 0.0], "score": [0.9, 0.2, 0.5]})
+    assert apply_threshold(table, 0.5)["x"].tolist() == [1.0, 3.0]
+
+
+# ---------------------------------------------------------------- tiling
+
+
+def test_tiled_prediction_equals_single_pass():
+    model = _untrained_detector()
+    image = _image(512, 512)
+    whole = predict_maps(model, image, tile_size=1024, device="cpu")
+    tiled = predict_maps(model, image, tile_size=256, overlap=192, device="cpu")
+    assert whole["heatmap"].shape == (1, 128, 128)
+    for key in ("heatmap", "offset", "diameter"):
+        assert np.abs(whole[key] - tiled[key]).max() < 1e-4, key
+    # the outputs are not trivially constant, so the comparison means something
+    assert whole["heatmap"].std() > 1e-4
+    assert model.training  # predict_maps restored the mode
+
+
+def test_tiled_prediction_odd_shape_and_batches():
+    model = _untrained_detector(1)
+    image = _image(300, 410, seed=2)
+    whole = predict_maps(model, image, tile_size=1024, device="cpu")
+    tiled = predict_maps(model, image, tile_size=240, overlap=192, batch_size=3, device="cpu")
+    assert whole["heatmap"].shape == (1, 75, 103)
+    assert np.abs(whole["heatmap"] - tiled["heatmap"]).max() < 1e-4
+
+
+# ---------------------------------------------------------------- rotations
+
+
+def test_rotation_averaging_of_equivariant_model_changes_nothing():
+    model = CentroidToy()
+    image = _image(64, 48, seed=4)
+    plain = predict_maps(model, image, device="cpu")
+    averaged = predict_maps(model, image, rotations=True, device="cpu")
+    for key in ("heatmap", "offset", "diameter"):
+        np.testing.assert_allclose(averaged[key], plain[key], atol=1e-5, err_msg=key)
+    # the centroid offsets are real sub-cell positions, not a constant
+    assert plain["offset"].std() > 0.01
+
+
+def test_rotation_averaging_makes_any_model_equivariant():
+    """Averaged maps of a rotated micrograph are the rotated maps (wrong un-rotation fails)."""
+    model = AsymmetricToy()
+    image = _image(64, 48, seed=5)
+    rotated = np.ascontiguousarray(np.rot90(image))  # point (y, x) -> (W-1-x, y)
+    width = image.shape[1]
+
+    def check(rotations: bool) -> bool:
+        maps = predict_maps(model, image, rotations=rotations, device="cpu")
+        maps_r = predict_maps(model, rotated, rotations=rotations, device="cpu")
+        px, py = _positions(maps)
+        px_r, py_r = _positions(maps_r)
+        return (
+            np.allclose(maps_r["heatmap"][0], np.rot90(maps["heatmap"][0]), atol=1e-5)
+            and np.allclose(maps_r["diameter"], np.rot90(maps["diameter"]), atol=1e-4)
+            and np.allclose(px_r, np.rot90(py), atol=1e-4)
+            and np.allclose(py_r, np.rot90(width - 1 - px), atol=1e-4)
+        )
+
+    assert not check(False), "toy model should not be equivariant on its own"
+    assert check(True)
+
+
+# ---------------------------------------------------------------- std rejection
+
+
+def test_local_std_filter_rejects_carbon_keeps_background():
+    rng = np.random.default_rng(6)
+    image = rng.normal(0, 1, size=(200, 300)).astype(np.float32)
+    image[:, 220:] = rng.normal(0, 6, size=(200, 80))  # carbon-like textured region
+    image[150:, :100] = 0.01 * rng.normal(size=(50, 100))  # flat (empty hole) region
+    background = [(x, y) for x in range(20, 200, 30) for y in range(20, 140, 30)]
+    carbon = [(250, 40), (260, 100), (280, 160)]
+    flat = [(40, 175), (70, 180)]
+    points = background + carbon + flat
+    table = pd.DataFrame({"x": [p[0] for p in points], "y": [p[1] for p in points]}, dtype=float)
+    n_bg, n_c = len(background), len(carbon)
+    keep = local_std_filter(image, table, window_px=20, z_cut=3.5)
+    assert keep[:n_bg].all()
+    assert not keep[n_bg : n_bg + n_c].any()
+    assert keep[n_bg + n_c :].all()  # "high" keeps flat candidates
+    keep_both = local_std_filter(image, table, window_px=20, z_cut=3.5, tails="both")
+    assert keep_both[:n_bg].all()
+    assert not keep_both[n_bg:].any()
+
+
+# ---------------------------------------------------------------- one micrograph
+
+
+def test_pick_micrograph_end_to_end_untrained():
+    model = _untrained_detector()
+    image = _image(700, 900, seed=7) * 10 + 100
+    config = PickConfig(device="cpu", score_floor=0.0, reject_std=True, tile_size=256)
+    result = pick_micrograph(model, image, diameter_px=40.0, config=config, micrograph_name="mic1")
+    assert isinstance(result, PickResult)
+    picks = result.picks
+    assert list(picks.columns) == list(PICK_COLUMNS)
+    assert len(picks) > 0
+    assert (picks["micrograph"] == "mic1").all()
+    assert (picks["kind"] == "particle").all()
+    assert picks["x"].between(0, 899).all()
+    assert picks["y"].between(0, 699).all()
+    assert (np.diff(picks["score"].to_numpy()) <= 0).all()
+    assert np.isfinite(picks["diameter"]).all()
+    assert (picks["diameter"] > 0).all()
+    # 40 px -> 20 px target: half size; heatmap cell = 4 prepared = 8 original px
+    assert result.prepared_shape == (350, 450)
+    np.testing.assert_allclose(result.heatmap_scale, (8.0, 8.0))
+    assert result.heatmap.shape == (88, 113)
+    assert (result.selected["score"] >= config.threshold).all()
+
+
+# (x, y) at heatmap-cell centres: prepared = original / 2, cell j centre = 4j + 1.5
+_BLOBS = [(99.0, 83.0), (299.0, 203.0), (203.0, 331.0)]
+
+
+def _blob_image(seed: int = 8) -> np.ndarray:
+    image = np.zeros((400, 480), np.float32)
+    yy, xx = np.mgrid[:400, :480]
+    for x, y in _BLOBS:
+        image += 4 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 6.0**2))
+    return image + np.random.default_rng(seed).normal(0, 1, image.shape).astype(np.float32)
+
+
+def _blob_toy() -> CentroidToy:
+    # the prepared image is clipped at 5 robust stds: a 12 px window finds the plateau's centre
+    return CentroidToy(heat_scale=1.0, window=12)
+
+
+def test_pick_micrograph_finds_planted_blobs_with_centroid_toy():
+    """Coordinates go back to original pixels: bright blobs are found where planted."""
+    config = PickConfig(device="cpu", threshold=0.8, min_distance=1.0)
+    result = pick_micrograph(_blob_toy(), _blob_image(), diameter_px=40.0, config=config)
+    found = result.selected
+    assert len(found) == 3
+    for x, y in _BLOBS:
+        distance = np.hypot(found["x"] - x, found["y"] - y).min()
+        assert distance < 1.0, (x, y, distance)
+    assert len(result.picks) > 3  # weaker candidates kept below the threshold
+
+
+def test_choose_threshold_separates_blobs_from_background():
+    from napari_cryopick.core.pick_table import make_picks
+
+    images = [_blob_image(seed) for seed in (1, 2)]
+    truth = make_picks([b[0] for b in _BLOBS], [b[1] for b in _BLOBS], diameter=40.0)
+    config = PickConfig(device="cpu", min_distance=1.0)
+    threshold, f_beta, precision, recall = choose_threshold(
+        _blob_toy(), images, [truth, truth], diameter_px=40.0, config=config, tolerance_px=4.0
+    )
+    assert f_beta == pytest.approx(1.0)
+    assert precision == pytest.approx(1.0)
+    assert recall == pytest.approx(1.0)
+    background = pick_micrograph(_blob_toy(), images[0], diameter_px=40.0, config=config).picks
+    assert (background["score"] >= threshold).sum() == 3
+
+
+# ---------------------------------------------------------------- batch
+
+
+def _write_png(path, image):
+    import imageio.v3 as iio
+
+    scaled = (image - image.min()) / (image.max() - image.min()) * 255
+    iio.imwrite(path, scaled.astype(np.uint8))
+
+
+def test_pick_files_writes_skips_corrupt_and_cancels_cleanly(tmp_path):
+    from napari_cryopick.io.pickfiles import read_picks
+
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    for index in range(3):
+        _write_png(folder / f"m{index}.png", _image(160, 200, seed=index))
+    (folder / "m1.png").write_bytes(b"not a png at all")
+    paths = sorted(folder.glob("*.png"))
+    model = CentroidToy()
+    config = PickConfig(device="cpu", threshold=0.0, score_floor=0.0)
+    out = tmp_path / "out"
+    job = pick_files(model, paths, diameter_px=20.0, config=config, out_dir=out, format="star")
+    events = []
+    try:
+        while True:
+            events.append(next(job))
+    except StopIteration as stop:
+        result = stop.value
+    assert [e.step for e in events] == [1, 2, 3]
+    assert events[1].error
+    assert "m1.png" in events[1].error
+    assert events[1].n_picks == -1
+    assert set(result.errors) == {str(folder / "m1.png")}
+    assert sorted(p.name for p in out.iterdir()) == ["m0.star", "m2.star"]
+    written = read_picks(out / "m0.star")
+    assert len(written) == events[0].n_picks > 0
+    assert set(result.picks["micrograph"]) == {"m0", "m2"}
+
+    # cancelling after the first micrograph: one complete file, nothing partial
+    out2 = tmp_path / "out2"
+    job = pick_files(model, paths, diameter_px=20.0, config=config, out_dir=out2, format="csv")
+    next(job)
+    job.close()
+    assert [p.name for p in out2.iterdir()] == ["m0.csv"]
+
+
+def test_pick_files_diameter_in_angstrom_needs_pixel_size(tmp_path):
+    path = tmp_path / "a.png"
+    _write_png(path, _image(64, 64))
+    job = pick_files(
+        CentroidToy(), [path], diameter_angstrom=100.0, config=PickConfig(device="cpu")
+    )
+    events = list(_drain(job))
+    assert "pixel size" in events[0].error
+
+
+def _drain(job):
+    try:
+        while True:
+            yield next(job)
+    except StopIteration:
+        return
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_pick_writes_star(tmp_path, capsys):
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+    from napari_cryopick.io.pickfiles import read_picks
+
+    model_path = tmp_path / "model.pt"
+    save_checkpoint(model_path, _untrained_detector(), metadata={"diameter_px": 24.0})
+    mics = tmp_path / "mics"
+    mics.mkdir()
+    for index in range(2):
+        _write_png(mics / f"mic{index}.png", _image(200, 240, seed=index))
+    out = tmp_path / "picks"
+    code = main(
+        [
+            "pick",
+            str(mics),
+            "--model",
+            str(model_path),
+            "--out",
+            str(out),
+            "--threshold",
+            "0.05",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mic0.star", "mic1.star"]
+    table = read_picks(out / "mic0.star")
+    assert table["x"].between(0, 239).all()
+    assert table["y"].between(0, 199).all()
+    assert "2 of 2 micrographs" in capsys.readouterr().out
+
+
+def test_cli_pick_missing_model_is_bad_input(tmp_path, capsys):
+    from napari_cryopick.cli import main
+
+    _write_png(tmp_path / "a.png", _image(64, 64))
+    code = main(["pick", str(tmp_path / "a.png"), "--model", str(tmp_path / "nope.pt")])
+    assert code == 2
+    assert "nope.pt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argument", [["--threshold", "1.5"], ["--diameter", "-3"]])
+def test_cli_pick_bad_options(tmp_path, argument):
+    from napari_cryopick.cli import main
+
+    _write_png(tmp_path / "a.png", _image(64, 64))
+    (tmp_path / "m.pt").write_bytes(b"x")
+    assert (
+        main(["pick", str(tmp_path / "a.png"), "--model", str(tmp_path / "m.pt"), *argument]) == 2
+    )

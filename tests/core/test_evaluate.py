@@ -1,0 +1,367 @@
+"""Evaluation metrics on small cases worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick.core.evaluate import (
+    MicrographMismatchError,
+    auroc,
+    average_precision,
+    average_recall,
+    best_threshold,
+    box_iou,
+    evaluate,
+    match_picks,
+    precision_recall_curve,
+)
+from napari_cryopick.core.pick_table import make_picks
+
+
+def _truth_row(n: int, micrograph: str = "m1", spacing: float = 100.0) -> pd.DataFrame:
+    """``n`` truth picks on a row, 100 px apart, diameter 20."""
+    return make_picks(np.arange(n) * spacing, np.zeros(n), diameter=20.0, micrograph=micrograph)
+
+
+def _pred_from_labels(labels: list[bool], scores: list[float], n_truth: int) -> pd.DataFrame:
+    """Predictions that hit the next unused truth pick (TP) or empty space (FP)."""
+    xs, next_truth = [], 0
+    for is_tp in labels:
+        if is_tp:
+            xs.append(next_truth * 100.0 + 1.0)
+            next_truth += 1
+        else:
+            xs.append(10_000.0 + 100.0 * len(xs))  # far from every truth pick
+    assert next_truth <= n_truth
+    return make_picks(xs, np.zeros(len(xs)), diameter=20.0, score=scores, micrograph="m1")
+
+
+def test_perfect_predictions_give_ap_one():
+    truth = _truth_row(5)
+    pred = truth.assign(score=np.linspace(0.9, 0.5, 5))
+    assert average_precision(pred, truth) == pytest.approx(1.0)
+    report = evaluate(pred, truth)
+    assert report.ap["AP@0.5"] == pytest.approx(1.0)
+    assert report.ap["AP@0.6"] == pytest.approx(1.0)
+    assert report.ar == pytest.approx(1.0)  # IoU 1 passes every threshold up to 0.95
+    assert report.best_f1[1:] == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_one_false_positive_ranked_first():
+    # 2 truth picks; predictions FP(0.9), TP(0.8), TP(0.7).
+    # precision 0, 1/2, 2/3; recall 0, 1/2, 1 → envelope 2/3, 2/3, 2/3
+    # AP = 0.5 * 2/3 + 0.5 * 2/3 = 2/3.
+    truth = _truth_row(2)
+    pred = _pred_from_labels([False, True, True], [0.9, 0.8, 0.7], 2)
+    curve = precision_recall_curve(pred, truth)
+    np.testing.assert_allclose(curve.precision, [0.0, 0.5, 2 / 3])
+    np.testing.assert_allclose(curve.recall, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(curve.thresholds, [0.9, 0.8, 0.7])
+    assert average_precision(pred, truth) == pytest.approx(2 / 3)
+    # AUROC: positives 0.8, 0.7 vs the FP 0.9 → both lose → 0.
+    assert auroc(pred, truth) == pytest.approx(0.0)
+
+
+def test_duplicates_are_matched_once():
+    truth = _truth_row(1)
+    pred = make_picks([0.0, 2.0, -1.0], [0.0, 0.0, 1.0], diameter=20.0, score=[0.9, 0.8, 0.7])
+    pred["micrograph"] = "m1"
+    match = match_picks(pred, truth, iou=0.5)
+    # Highest score takes the truth pick; the two duplicates are false positives.
+    np.testing.assert_array_equal(match.matched, [True, False, False])
+    assert match.n_truth == 1
+    # precision 1, 1/2, 1/3 at recall 1 → AP = 1.
+    assert average_precision(match) == pytest.approx(1.0)
+    # The duplicates lower the precision at the lowest threshold: 1/3.
+    assert precision_recall_curve(match).precision[-1] == pytest.approx(1 / 3)
+
+
+def test_iou_of_half_diameter_offset_is_one_third():
+    # Boxes of side d offset by d/2: intersection d*d/2, union 2d² - d²/2 = 1.5d² → 1/3.
+    d = 30.0
+    assert box_iou(0.0, 0.0, d, d / 2, 0.0, d) == pytest.approx(1 / 3)
+    truth = make_picks([100.0], [100.0], diameter=d, micrograph="m")
+    pred = make_picks([100.0 + d / 2], [100.0], diameter=d, score=[1.0], micrograph="m")
+    assert not match_picks(pred, truth, iou=0.5).matched[0]
+    assert match_picks(pred, truth, iou=0.3).matched[0]
+    # Same pair by distance: d/2 = 15 px.
+    assert match_picks(pred, truth, tolerance_px=15.0).matched[0]
+    assert not match_picks(pred, truth, tolerance_px=14.9).matched[0]
+
+
+def test_iou_uses_own_diameter_then_fallback():
+    truth = make_picks([0.0], [0.0], diameter=np.nan, micrograph="m")
+    pred = make_picks([5.0], [0.0], diameter=np.nan, score=[1.0], micrograph="m")
+    with pytest.raises(ValueError, match="diameter"):
+        match_picks(pred, truth, iou=0.5)
+    # d = 20: overlap 15 x 20 = 300, union 800 - 300 = 500 → IoU 0.6.
+    assert box_iou(0.0, 0.0, 20.0, 5.0, 0.0, 20.0) == pytest.approx(0.6)
+    assert match_picks(pred, truth, iou=0.6, diameter_px=20.0).matched[0]
+    assert not match_picks(pred, truth, iou=0.61, diameter_px=20.0).matched[0]
+
+
+def test_average_precision_of_five_predictions_by_hand():
+    # 4 truth picks; scores 0.9 TP, 0.8 FP, 0.7 TP, 0.6 FP, 0.5 TP.
+    # precision: 1, 1/2, 2/3, 1/2, 3/5; recall: 1/4, 1/4, 1/2, 1/2, 3/4.
+    # envelope at r=1/4: 1; r=1/2: 2/3; r=3/4: 3/5.
+    # AP = 1/4 * 1 + 1/4 * 2/3 + 1/4 * 3/5 = 0.25 + 0.16667 + 0.15 = 0.56667.
+    truth = _truth_row(4)
+    pred = _pred_from_labels([True, False, True, False, True], [0.9, 0.8, 0.7, 0.6, 0.5], 4)
+    assert average_precision(pred, truth) == pytest.approx(0.25 + 1 / 6 + 0.15)
+    # AUROC: positives 0.9, 0.7, 0.5 + one missed (-inf); FPs 0.8, 0.6.
+    # wins: 0.9 beats 2, 0.7 beats 1, 0.5 beats 0, missed 0 → 3 / (4 * 2) = 0.375.
+    assert auroc(pred, truth) == pytest.approx(0.375)
+    # Best F1: t=0.9: P1 R.25 F.4; t=.7: P2/3 R.5 F.5714; t=.5: P.6 R.75 F.6667.
+    threshold, f1, precision, recall = best_threshold(pred, truth, beta=1)
+    assert threshold == pytest.approx(0.5)
+    assert f1 == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+    assert (precision, recall) == pytest.approx((0.6, 0.75))
+
+
+def test_best_f2_and_f1_thresholds_differ():
+    # 4 truth; 0.9 TP, 0.8 TP, 0.7 TP, 0.6 FP, 0.5 FP, 0.4 FP, 0.3 TP.
+    # t=0.7: P=1, R=3/4 → F1 = 0.857, F2 = 5*.75/(4+.75) = 0.789
+    # t=0.3: P=4/7, R=1 → F1 = 0.727, F2 = 5*(4/7)/(4*(4/7)+1) = 0.870
+    truth = _truth_row(4)
+    pred = _pred_from_labels(
+        [True, True, True, False, False, False, True], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3], 4
+    )
+    t1, f1, _, _ = best_threshold(pred, truth, beta=1)
+    t2, f2, p2, r2 = best_threshold(pred, truth, beta=2)
+    assert t1 == pytest.approx(0.7)
+    assert f1 == pytest.approx(6 / 7)
+    assert t2 == pytest.approx(0.3)
+    assert f2 == pytest.approx(5 * (4 / 7) / (4 * (4 / 7) + 1))
+    assert (p2, r2) == pytest.approx((4 / 7, 1.0))
+    report = evaluate(pred, truth)
+    assert report.best_f1[0] == pytest.approx(0.7)
+    assert report.best_f2[0] == pytest.approx(0.3)
+    assert report.precision == pytest.approx(1.0)
+    assert report.recall == pytest.approx(0.75)
+
+
+def test_picks_on_another_micrograph_never_match():
+    truth = pd.concat(
+        [_truth_row(2, micrograph="a"), _truth_row(1, micrograph="b")], ignore_index=True
+    )
+    # Prediction on "b" at the position of a truth pick of "a" only.
+    pred = make_picks([0.0, 100.0, 100.0], [0.0, 0.0, 0.0], diameter=20.0, score=0.9).assign(
+        micrograph=["a", "a", "b"]
+    )
+    match = match_picks(pred, truth, tolerance_px=5.0)
+    np.testing.assert_array_equal(match.matched, [True, True, False])
+    assert match.n_truth == 3
+    report = evaluate(pred, truth, tolerance_px=5.0)  # one score: all predictions kept
+    per = report.per_micrograph.set_index("micrograph")
+    assert per.loc["a", "tp"] == 2
+    assert per.loc["b", "tp"] == 0
+    assert per.loc["b", "fn"] == 1
+    assert per.loc["b", "fp"] == 1
+
+
+def test_prediction_micrographs_absent_from_truth():
+    truth = _truth_row(2, micrograph="a")
+    pred = make_picks([0.0, 0.0], [0.0, 0.0], diameter=20.0, score=[0.9, 0.8]).assign(
+        micrograph=["a", "typo"]
+    )
+    with pytest.warns(UserWarning, match="typo"):
+        ignored = match_picks(pred, truth)
+    assert ignored.n_pred == 1
+    counted = match_picks(pred, truth, pred_only="false_positive")
+    assert counted.n_pred == 2
+    assert counted.n_matched == 1
+    with pytest.raises(MicrographMismatchError, match="typo"):
+        match_picks(pred, truth, pred_only="error")
+    with pytest.raises(MicrographMismatchError, match="share no micrograph"):
+        match_picks(pred.assign(micrograph="x"), truth)
+
+
+def test_negative_truth_is_never_a_positive():
+    truth = make_picks(
+        [0.0, 100.0], [0.0, 0.0], diameter=20.0, kind=["particle", "negative"], micrograph="m"
+    )
+    pred = make_picks([0.0, 100.0], [0.0, 0.0], diameter=20.0, score=[0.9, 0.8], micrograph="m")
+    match = match_picks(pred, truth)
+    assert match.n_truth == 1
+    np.testing.assert_array_equal(match.matched, [True, False])
+    np.testing.assert_array_equal(match.on_negative, [False, True])
+    report = evaluate(pred, truth)
+    # Best F1 keeps only the 0.9 pick (P 1, R 1), so no junk pick is kept at that threshold.
+    assert report.n_on_negatives == 0
+    assert evaluate(pred.assign(score=0.5), truth).n_on_negatives == 1
+
+
+def test_empty_predictions_and_empty_truth():
+    truth = _truth_row(3)
+    empty = make_picks()
+    assert average_precision(empty, truth) == 0.0
+    curve = precision_recall_curve(empty, truth)
+    assert curve.thresholds.size == 0
+    threshold, f1, _, _ = best_threshold(empty, truth)
+    assert np.isnan(threshold)
+    assert f1 == 0.0
+    report = evaluate(empty, truth)
+    assert report.n_pred == 0
+    assert report.n_truth == 3
+    assert report.ap["AP@0.5"] == 0.0
+    assert report.ar == 0.0
+    pred = truth.assign(score=0.5)
+    # No ground truth at all: every prediction is on a micrograph absent from it.
+    with pytest.warns(UserWarning, match="absent from the ground truth"):
+        assert np.isnan(average_precision(pred, empty))
+    with pytest.warns(UserWarning, match="absent from the ground truth"):
+        report = evaluate(pred, empty)
+    assert report.n_truth == 0
+    assert np.isnan(report.ap["AP@0.5"])
+    json.dumps(report.to_dict())  # NaN → None, still valid JSON
+
+
+def test_average_recall_over_iou_thresholds():
+    # Offset of 2 px along x, d = 20: IoU = 18*20 / (800 - 360) = 360/440 = 0.818.
+    # Passes thresholds 0.50..0.80 (7 of 10) → AR = 0.7.
+    truth = make_picks([0.0], [0.0], diameter=20.0, micrograph="m")
+    pred = make_picks([2.0], [0.0], diameter=20.0, score=[1.0], micrograph="m")
+    assert box_iou(0.0, 0.0, 20.0, 2.0, 0.0, 20.0) == pytest.approx(360 / 440)
+    assert average_recall(pred, truth) == pytest.approx(0.7)
+    assert average_recall(pred, truth, score_threshold=1.5) == pytest.approx(0.0)
+
+
+def test_ties_enter_together_and_nan_scores():
+    truth = _truth_row(2)
+    pred = _pred_from_labels([True, False, True], [0.5, 0.5, 0.5], 2)
+    curve = precision_recall_curve(pred, truth)
+    assert curve.thresholds.tolist() == [0.5]
+    assert curve.precision[0] == pytest.approx(2 / 3)
+    # Hand-made picks (NaN scores) are evaluated as one group.
+    hand = pred.assign(score=np.nan)
+    assert average_precision(hand, truth) == pytest.approx(2 / 3)
+
+
+def test_report_json_and_summary():
+    truth = _truth_row(4)
+    pred = _pred_from_labels([True, False, True, False, True], [0.9, 0.8, 0.7, 0.6, 0.5], 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = evaluate(pred, truth, tolerance_px=5.0)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["criterion"] == "dist<=5px"
+    assert data["ap"]["AP@5px"] == pytest.approx(0.25 + 1 / 6 + 0.15)
+    assert data["n_pred"] == 5
+    assert data["n_truth"] == 4
+    assert len(data["pr_curves"]["AP@5px"]["precision"]) == 5
+    text = report.summary()
+    assert "AP@0.5" in text
+    assert "AP@5px" in text
+    assert "best F2" in text
+
+
+def test_large_matching_is_fast():
+    rng = np.random.default_rng(0)
+    n = 10_000
+    truth = make_picks(rng.uniform(0, 4000, n), rng.uniform(0, 4000, n), diameter=40.0)
+    pred = make_picks(
+        truth["x"] + rng.normal(0, 2, n),
+        truth["y"] + rng.normal(0, 2, n),
+        diameter=40.0,
+        score=rng.uniform(size=n),
+    )
+    start = time.perf_counter()
+    match = match_picks(pred, truth, iou=0.5)
+    assert time.perf_counter() - start < 5.0
+    # With 2 px jitter on 40 px boxes nearly all predictions find their own pick.
+    assert match.n_matched > 0.95 * n
+
+
+def test_real_data_truth_against_itself(real_data_dir):
+    picks_dir = real_data_dir / "empiar10028_ribosome" / "picks"
+    tables = [
+        pd.read_csv(path).assign(micrograph=path.stem) for path in sorted(picks_dir.glob("*.csv"))
+    ]
+    truth = pd.concat(tables, ignore_index=True)
+    pred = truth.assign(score=1.0, x=truth["x"] + 3.0)
+    report = evaluate(pred, truth)
+    assert report.n_truth == len(truth)
+    assert report.ap["AP@0.5"] == pytest.approx(1.0)
+    # 3 px shift on 56 px boxes: IoU = 53/59 = 0.898 → passes 0.50..0.85 (8 of 10).
+    assert report.ar == pytest.approx(0.8)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _write_csv(path, xs, ys, scores=None):
+    frame = pd.DataFrame({"x": xs, "y": ys, "diameter": 20.0})
+    if scores is not None:
+        frame["score"] = scores
+    frame.to_csv(path, index=False)
+
+
+def test_cli_evaluate_folders_json_and_pr_curve(tmp_path, capsys):
+    from napari_cryopick.cli import main
+
+    truth_dir, pred_dir = tmp_path / "truth", tmp_path / "pred"
+    truth_dir.mkdir()
+    pred_dir.mkdir()
+    _write_csv(truth_dir / "mic1.csv", [0.0, 100.0], [0.0, 0.0])
+    _write_csv(truth_dir / "mic2.csv", [50.0], [50.0])
+    # mic1: one hit (0.9) and one miss far away (0.8); mic2: a hit (0.7).
+    _write_csv(pred_dir / "mic1.csv", [1.0, 900.0], [0.0, 900.0], [0.9, 0.8])
+    _write_csv(pred_dir / "mic2.csv", [50.0], [51.0], [0.7])
+    out_json, out_csv = tmp_path / "report.json", tmp_path / "pr.csv"
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(pred_dir),
+            "--truth",
+            str(truth_dir),
+            "--tolerance",
+            "5",
+            "--json",
+            str(out_json),
+            "--pr-curve",
+            str(out_csv),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "AP@0.5" in printed
+    assert "mic2" in printed
+    report = json.loads(out_json.read_text())
+    # 3 truth; TP(0.9), FP(0.8), TP(0.7): precision 1, 1/2, 2/3; recall 1/3, 1/3, 2/3.
+    # AP = 1/3 * 1 + 1/3 * 2/3 = 5/9.
+    assert report["ap"]["AP@5px"] == pytest.approx(5 / 9)
+    assert report["n_truth"] == 3
+    curves = pd.read_csv(out_csv)
+    assert set(curves["criterion"]) == {"AP@0.5", "AP@0.6", "AP@5px"}
+    assert len(curves[curves["criterion"] == "AP@5px"]) == 3
+
+
+def test_cli_evaluate_bad_input_exit_2(tmp_path, capsys):
+    from napari_cryopick.cli import main
+
+    _write_csv(tmp_path / "truth_a.csv", [0.0], [0.0])
+    _write_csv(tmp_path / "pred_b.csv", [0.0], [0.0], [0.9])
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(tmp_path / "pred_b.csv"),
+            "--truth",
+            str(tmp_path / "truth_a.csv"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "share no micrograph name" in err
+    assert "pred_b" in err
+    assert "truth_a" in err
+    code = main(["evaluate", "--pred", str(tmp_path / "missing.csv"), "--truth", str(tmp_path)])
+    assert code == 2
+    assert "missing.csv" in capsys.readouterr().err

@@ -1,0 +1,196 @@
+"""Fiber tracing, resampling, pick-table round trip and fiber metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryopick.core.fibers import (
+    default_link_radius,
+    fiber_metrics,
+    path_length,
+    paths_to_picks,
+    picks_to_paths,
+    resample_path,
+    smooth_path,
+    trace_fibers,
+)
+
+
+def _line_points(start, end, spacing, rng=None, noise=0.0):
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    n = round(float(np.hypot(*(end - start))) / spacing) + 1
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    points = start + t * (end - start)
+    if rng is not None and noise:
+        points = points + rng.normal(0.0, noise, points.shape)
+    return points
+
+
+def _distance_to_line(points, start, end):
+    """Perpendicular distance of points to the infinite line through start and end."""
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    direction = (end - start) / np.hypot(*(end - start))
+    rel = points - start
+    return np.abs(rel[:, 0] * direction[1] - rel[:, 1] * direction[0])
+
+
+def test_default_link_radius_scales_with_width():
+    assert default_link_radius(1024) == pytest.approx(100.0)
+    assert default_link_radius(4096) == pytest.approx(400.0)
+
+
+def test_noisy_straight_line_is_one_ordered_path():
+    rng = np.random.default_rng(1)
+    points = _line_points((0, 100), (400, 300), 20.0, rng, noise=2.0)
+    shuffled = rng.permutation(len(points))
+    scores = rng.uniform(0.5, 1.0, len(points))
+    paths = trace_fibers(
+        points[shuffled, 0], points[shuffled, 1], scores, link_radius_px=50.0, smooth=False
+    )
+    assert len(paths) == 1
+    path = paths[0]
+    assert len(path) == len(points)
+    # Ordered along the fiber: the projection on the line direction is monotone.
+    direction = np.array([400.0, 200.0]) / np.hypot(400.0, 200.0)
+    projection = path @ direction
+    steps = np.diff(projection)
+    assert np.all(steps > 0) or np.all(steps < 0)
+
+
+def test_two_crossing_lines_are_two_paths():
+    rng = np.random.default_rng(2)
+    # Points at ±10, ±30, ... so that no point sits on the crossing: the nearest
+    # neighbours of the central points belong to the other fiber (14 px away).
+    horizontal = np.column_stack([np.arange(-190, 200, 20.0), np.zeros(20)])
+    vertical = np.column_stack([np.zeros(20), np.arange(-190, 200, 20.0)])
+    points = np.vstack([horizontal, vertical]) + rng.normal(0.0, 1.5, (40, 2))
+    paths = trace_fibers(points[:, 0], points[:, 1], link_radius_px=50.0, smooth=False)
+    assert len(paths) == 2
+    assert sorted(len(p) for p in paths) == [20, 20]
+    for path in paths:
+        off_h = _distance_to_line(path, (0, 0), (1, 0)).max()
+        off_v = _distance_to_line(path, (0, 0), (0, 1)).max()
+        # Every point of a path lies close to one and the same line.
+        assert min(off_h, off_v) < 8.0
+        assert max(off_h, off_v) > 150.0
+
+
+def test_u_turn_beyond_max_angle_is_split():
+    # Hairpin: right along y=0, then back along y=30 (both 10 points, 20 px apart).
+    out = np.column_stack([np.arange(10) * 20.0, np.zeros(10)])
+    back = np.column_stack([np.arange(9, -1, -1) * 20.0, np.full(10, 30.0)])
+    points = np.vstack([out, back])
+    paths = trace_fibers(points[:, 0], points[:, 1], link_radius_px=45.0, smooth=False)
+    assert len(paths) == 2
+    for path in paths:
+        assert np.ptp(path[:, 1]) == pytest.approx(0.0)  # each path stays on its own row
+    # With no angle limit the hairpin is one path.
+    joined = trace_fibers(
+        points[:, 0], points[:, 1], link_radius_px=45.0, max_angle_deg=180, smooth=False
+    )
+    assert len(joined) == 1
+    assert len(joined[0]) == 20
+
+
+def test_gentle_curve_is_followed():
+    # Quarter circle of radius 300 sampled every ~20 px: 3.8° bend per step.
+    angles = np.linspace(0, np.pi / 2, 25)
+    points = 300.0 * np.column_stack([np.cos(angles), np.sin(angles)])
+    paths = trace_fibers(points[:, 0], points[:, 1], link_radius_px=50.0, smooth=False)
+    assert len(paths) == 1
+    assert len(paths[0]) == 25
+
+
+def test_smoothing_reduces_zig_zag_and_keeps_ends():
+    # Detections alternately 3 px left and right of the axis, 20 px apart (17° zig-zag).
+    x = np.arange(30) * 20.0
+    y = np.where(np.arange(30) % 2 == 0, 3.0, -3.0)
+    raw = trace_fibers(x, y, link_radius_px=45.0, smooth=False)
+    smoothed = trace_fibers(x, y, link_radius_px=45.0, smooth=True)
+    # One path through every point: the jitter neither splits it nor makes it skip points.
+    assert len(raw) == len(smoothed) == 1
+    assert len(raw[0]) == 30
+    raw_path, smooth_path_ = raw[0], smoothed[0]
+    interior = slice(2, -2)
+    assert np.abs(smooth_path_[interior, 1]).max() < 0.5 * np.abs(raw_path[interior, 1]).max()
+    np.testing.assert_allclose(smooth_path_[[0, -1]], raw_path[[0, -1]])
+    # A straight evenly spaced path is unchanged by smoothing.
+    line = np.column_stack([np.arange(10.0), 2 * np.arange(10.0)])
+    np.testing.assert_allclose(smooth_path(line), line)
+
+
+def test_short_paths_are_dropped():
+    paths = trace_fibers([0.0, 10.0, 500.0], [0.0, 0.0, 500.0], link_radius_px=30.0)
+    assert paths == []
+    paths = trace_fibers([0.0, 10.0], [0.0, 0.0], link_radius_px=30.0, min_points=2)
+    assert len(paths) == 1
+
+
+def test_resample_spacing_and_length():
+    path = np.array([[0.0, 0.0], [30.0, 0.0], [30.0, 40.0]])  # L-shape, length 70
+    assert path_length(path) == pytest.approx(70.0)
+    resampled = resample_path(path, 10.0)
+    assert len(resampled) == 8  # arc 0, 10, ..., 70
+    np.testing.assert_allclose(resampled[0], [0.0, 0.0])
+    np.testing.assert_allclose(resampled[-1], [30.0, 40.0])
+    np.testing.assert_allclose(resampled[3], [30.0, 0.0])
+    np.testing.assert_allclose(resampled[5], [30.0, 20.0])
+    # Consecutive points are 10 px apart along the path (straight within each leg).
+    steps = np.hypot(*np.diff(resampled[:4], axis=0).T)
+    np.testing.assert_allclose(steps, 10.0)
+    assert len(resample_path(path, 25.0)) == 3  # 0, 25, 50
+    with pytest.raises(ValueError):
+        resample_path(path, 0.0)
+
+
+def test_paths_picks_round_trip():
+    paths = [
+        np.array([[0.0, 0.0], [10.0, 1.0], [20.0, 3.0]]),
+        np.array([[100.0, 50.0], [100.0, 70.0]]),
+    ]
+    table = paths_to_picks(paths, micrograph="mic_001", diameter=80.0)
+    assert list(table["kind"].unique()) == ["fiber"]
+    assert table["tube_id"].tolist() == [1, 1, 1, 2, 2]
+    assert (table["micrograph"] == "mic_001").all()
+    assert (table["diameter"] == 80.0).all()
+    back = picks_to_paths(table)
+    assert len(back) == 2
+    for original, restored in zip(paths, back):
+        np.testing.assert_allclose(restored, original)
+    assert picks_to_paths(table.assign(tube_id=0)) == []
+    assert len(paths_to_picks([])) == 0
+
+
+def test_fiber_metrics_on_hand_made_case():
+    true_paths = [
+        np.array([[0.0, 0.0], [100.0, 0.0]]),
+        np.array([[0.0, 100.0], [100.0, 100.0]]),
+    ]
+    traced = [
+        # On fiber 1, 2 px off, covering x 0..100 → recovered; distance 2 px.
+        np.array([[0.0, 2.0], [50.0, 2.0], [100.0, 2.0]]),
+        # On fiber 2 but only x 0..50 → half of it, not recovered; distance 0.
+        np.array([[0.0, 100.0], [25.0, 100.0], [50.0, 100.0]]),
+        # Far from both (y = 50, 50 px away) → a false path.
+        np.array([[0.0, 50.0], [100.0, 50.0]]),
+    ]
+    metrics = fiber_metrics(traced, true_paths, tolerance_px=5.0)
+    assert metrics["n_true"] == 2
+    assert metrics["n_traced"] == 3
+    assert metrics["n_recovered"] == 1
+    assert metrics["recovered_fraction"] == pytest.approx(0.5)
+    assert metrics["n_false"] == 1
+    # Mean over 8 traced points: 3 x 2 px, 3 x 0 px, 2 x 50 px = 106 / 8.
+    assert metrics["mean_distance_px"] == pytest.approx(106 / 8)
+
+
+def test_traced_fibers_recover_simulated_crossing():
+    rng = np.random.default_rng(3)
+    lines = [((0, 50), (500, 450)), ((0, 450), (500, 50))]  # cross at 90° in the middle
+    points = np.vstack([_line_points(a, b, 15.0, rng, noise=1.5) for a, b in lines])
+    paths = trace_fibers(points[:, 0], points[:, 1], link_radius_px=40.0)
+    metrics = fiber_metrics(paths, [np.array(line, float) for line in lines], tolerance_px=6.0)
+    assert metrics["recovered_fraction"] == pytest.approx(1.0)
+    assert metrics["n_false"] == 0
+    assert metrics["mean_distance_px"] < 2.0

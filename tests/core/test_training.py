@@ -1,0 +1,305 @@
+"""Training loop, sampling, cancellation and ``cryopick train`` (tiny synthetic data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.ndimage import maximum_filter
+
+from napari_cryopick.cli import main
+from napari_cryopick.core.model import DetectorConfig, load_checkpoint
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import (
+    TrainConfig,
+    TrainingExample,
+    TrainProgress,
+    TrainResult,
+    build_examples,
+    sample_batch,
+    train_detector,
+)
+
+torch.set_num_threads(1)
+
+DIAMETER = 20.0
+
+
+def _blobs(seed: int, n: int = 6, size: int = 128) -> tuple[np.ndarray, pd.DataFrame]:
+    """Bright Gaussian blobs of diameter ~20 px on noise, and their centres."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    image = rng.normal(0.0, 0.3, (size, size))
+    centres: list[np.ndarray] = []
+    while len(centres) < n:
+        point = rng.uniform(12, size - 12, 2)
+        if all(np.hypot(*(point - other)) > 1.3 * DIAMETER for other in centres):
+            centres.append(point)
+    for x, y in centres:
+        image += np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * (DIAMETER / 4) ** 2))
+    xy = np.array(centres)
+    return image.astype(np.float32), make_picks(
+        xy[:, 0], xy[:, 1], diameter=DIAMETER, micrograph=f"blobs_{seed}"
+    )
+
+
+def _examples(n: int = 2) -> tuple[list[TrainingExample], list[pd.DataFrame]]:
+    images, picks = zip(*[_blobs(seed) for seed in range(n)])
+    return build_examples(
+        list(images), list(picks), DIAMETER, DetectorConfig(target_diameter_px=DIAMETER)
+    ), list(picks)
+
+
+def test_build_examples_prepared_coordinates():
+    image, picks = _blobs(0)
+    negatives = make_picks([5.0], [5.0], kind="negative")
+    both = pd.concat([picks, negatives], ignore_index=True)
+    config = DetectorConfig(target_diameter_px=10.0)
+    (example,) = build_examples([image], [both], DIAMETER, config, dataset="toy")
+    assert example.prepared.image.shape == (64, 64)
+    assert example.name == "blobs_0"
+    assert example.dataset == "toy"
+    assert example.picks["x"].to_numpy() == pytest.approx(both["x"].to_numpy() / 2)
+    # NaN diameter of the negative became the given diameter, then scaled
+    assert example.picks["diameter"].to_numpy() == pytest.approx(np.full(7, 10.0))
+    assert (example.picks["kind"] == "negative").sum() == 1
+    with pytest.raises(ValueError, match="pick tables"):
+        build_examples([image], [], DIAMETER, config)
+
+
+def test_sample_batch_targets_follow_augmented_crops():
+    examples, _ = _examples(1)
+    config = TrainConfig(batch_size=6, crop_size=64, seed=3, noise_range=(0.0, 0.0))
+    rng = np.random.default_rng(3)
+    image, targets, names, _ = sample_batch(
+        examples, DetectorConfig(target_diameter_px=DIAMETER), config, rng
+    )
+    assert image.shape == (6, 1, 64, 64)
+    assert targets["heatmap"].shape == (6, 1, 16, 16)
+    assert names == ["blobs_0"] * 6
+    # Every labelled centre cell lies on a bright blob of the augmented crop:
+    # the coordinates were transformed together with the image.
+    checked = 0
+    for b, row, col in zip(*np.nonzero(targets["reg_mask"][:, 0])):
+        x = (col + targets["offset"][b, 0, row, col]) * 4 - 0.5
+        y = (row + targets["offset"][b, 1, row, col]) * 4 - 0.5
+        r, c = round(float(y)), round(float(x))
+        window = image[b, 0, max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3]
+        assert window.mean() > image[b, 0].mean() + 0.5
+        checked += 1
+    assert checked >= 3
+
+
+def test_training_lowers_loss_and_finds_blobs():
+    examples, picks = _examples(2)
+    train_config = TrainConfig(
+        steps=60, batch_size=4, crop_size=64, seed=0, device="cpu", log_interval=10
+    )
+    events: list[TrainProgress] = []
+    result = drive(train_detector(examples, train_config=train_config), events.append)
+    assert isinstance(result, TrainResult)
+    assert result.completed
+    assert [e.step for e in events] == [10, 20, 30, 40, 50, 60]
+    assert events[-1].phase == "done"
+    assert set(events[-1].losses) == {"heatmap", "offset", "size", "total"}
+    assert "loss=" in events[-1].postfix()
+    assert len(result.history) == 60
+    first = np.mean([h["total"] for h in result.history[:10]])
+    last = np.mean([h["total"] for h in result.history[-10:]])
+    assert last < 0.5 * first
+
+    model = result.model
+    assert not model.training
+    with torch.no_grad():
+        out = model(torch.from_numpy(examples[0].prepared.image)[None, None])
+    heatmap = torch.sigmoid(out["heatmap"][0, 0]).numpy()
+    peaks = np.argwhere((heatmap == maximum_filter(heatmap, 3)) & (heatmap > 0.25))
+    truth = picks[0][["x", "y"]].to_numpy()
+    assert len(peaks) >= 4
+    for row, col in peaks:
+        distance = np.hypot(*(truth - [col * 4 + 1.5, row * 4 + 1.5]).T).min()
+        assert distance < 5.0
+    # and the background stays low
+    assert np.median(heatmap) < 0.05
+
+
+def test_closing_the_generator_stops_training():
+    examples, _ = _examples(1)
+    job = train_detector(
+        examples, train_config=TrainConfig(steps=1000, batch_size=1, crop_size=32, device="cpu")
+    )
+    first = next(job)
+    second = next(job)
+    assert (first.step, second.step) == (1, 2)
+    job.close()
+    with pytest.raises(StopIteration):
+        next(job)
+
+
+def test_new_head_extra_loss_and_preview():
+    examples, _ = _examples(1)
+    calls = []
+
+    def extra_loss(model, batch, outputs):
+        calls.append(batch.head)
+        return {"drift": 0.01 * outputs["features"].pow(2).mean()}
+
+    job = train_detector(
+        examples,
+        head="dataset_a",
+        extra_loss=extra_loss,
+        train_config=TrainConfig(
+            steps=4, batch_size=2, crop_size=32, device="cpu", preview_interval=2
+        ),
+    )
+    events = []
+    result = drive(job, events.append)
+    assert calls == ["dataset_a"] * 4
+    assert result.model.head_names == ("generic", "dataset_a")
+    assert "drift" in events[-1].losses
+    assert events[-1].losses["total"] == pytest.approx(
+        sum(events[-1].losses[k] for k in ("heatmap", "offset", "size", "drift")), rel=1e-5
+    )
+    assert events[1].preview is not None
+    assert events[1].preview.shape == (8, 8)
+    assert events[0].preview is None
+
+
+def test_train_refuses_examples_without_labels():
+    image, _ = _blobs(0)
+    (example,) = build_examples(
+        [image], [make_picks()], DIAMETER, DetectorConfig(target_diameter_px=DIAMETER)
+    )
+    with pytest.raises(ValueError, match="no labelled"):
+        next(train_detector([example]))
+
+
+# --- command line ---
+
+
+def _write_data(folder, n=2):
+    import tifffile
+
+    (folder / "mics").mkdir()
+    (folder / "picks").mkdir()
+    for seed in range(n):
+        image, picks = _blobs(seed)
+        tifffile.imwrite(folder / "mics" / f"mic_{seed}.tif", image)
+        picks[["x", "y"]].to_csv(folder / "picks" / f"mic_{seed}.csv", index=False)
+    return folder / "mics", folder / "picks"
+
+
+def test_cli_train_writes_loadable_checkpoint(tmp_path, capsys):
+    mics, picks = _write_data(tmp_path)
+    negatives = tmp_path / "mic_0_negatives.csv"
+    pd.DataFrame({"x": [3.0], "y": [3.0]}).to_csv(negatives, index=False)
+    out = tmp_path / "model.pt"
+    args = ["train", "--micrographs", str(mics), "--picks", str(picks), "--diameter", "20"]
+    args += ["--negatives", str(negatives), "--out", str(out), "--steps", "3"]
+    args += ["--batch-size", "2", "--crop-size", "64", "--device", "cpu", "--dataset", "toy"]
+    args += ["--threads", "1"]
+    assert main(args) == 0
+    model, metadata = load_checkpoint(out)
+    assert model.head_names == ("generic",)
+    assert metadata["diameter_px"] == 20.0
+    assert metadata["datasets"] == ["toy"]
+    assert metadata["history"][-1]["micrographs"] == ["mic_0", "mic_1"]
+    assert "-> " in capsys.readouterr().out
+
+    # fine-tune into a new head from that checkpoint
+    out2 = tmp_path / "model2.pt"
+    args2 = ["train", "--micrographs", str(mics / "mic_1.tif"), "--picks", str(picks)]
+    args2 += ["--diameter", "20", "--out", str(out2), "--steps", "2", "--batch-size", "1"]
+    args2 += ["--crop-size", "32", "--init", str(out), "--head", "b", "--device", "cpu"]
+    assert main(args2) == 0
+    model2, metadata2 = load_checkpoint(out2)
+    assert model2.head_names == ("generic", "b")
+    assert len(metadata2["history"]) == 2
+
+
+def test_cli_train_bad_input_exit_2(tmp_path, capsys):
+    mics, picks = _write_data(tmp_path)
+    out = tmp_path / "model.pt"
+    base = ["--diameter", "20", "--out", str(out), "--steps", "2", "--device", "cpu"]
+
+    # a micrograph without picks is named
+    (tmp_path / "mics" / "mic_9.tif").write_bytes((tmp_path / "mics" / "mic_0.tif").read_bytes())
+    assert main(["train", "--micrographs", str(mics), "--picks", str(picks), *base]) == 2
+    assert "mic_9" in capsys.readouterr().err
+    (tmp_path / "mics" / "mic_9.tif").unlink()
+
+    # a pick file matching no micrograph is named
+    stray = tmp_path / "other.csv"
+    pd.DataFrame({"x": [1.0], "y": [1.0]}).to_csv(stray, index=False)
+    assert (
+        main(["train", "--micrographs", str(mics), "--picks", str(picks), str(stray), *base]) == 2
+    )
+    assert "other.csv" in capsys.readouterr().err
+
+    # missing file; no labels; diameter in Å without a pixel size
+    assert (
+        main(["train", "--micrographs", str(tmp_path / "nope.mrc"), "--picks", str(picks), *base])
+        == 2
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pd.DataFrame({"x": [], "y": []}).to_csv(empty / "mic_0.csv", index=False)
+    assert (
+        main(["train", "--micrographs", str(mics / "mic_0.tif"), "--picks", str(empty), *base]) == 2
+    )
+    assert "no labelled" in capsys.readouterr().err
+    args = ["train", "--micrographs", str(mics), "--picks", str(picks), "--diameter-A", "200"]
+    assert main([*args, "--out", str(out), "--steps", "1", "--device", "cpu"]) == 2
+    assert "pixel size" in capsys.readouterr().err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mics", "other.csv", "picks"]
+
+
+def test_cli_train_interrupt_writes_nothing(tmp_path, monkeypatch):
+    # every training mode runs through continual.train_model -> train_detector
+    import napari_cryopick.core.continual as train_module
+
+    mics, picks = _write_data(tmp_path, n=1)
+    real = train_module.train_detector
+
+    def interrupted(*args, **kwargs):
+        job = real(*args, **kwargs)
+        yield next(job)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "train_detector", interrupted)
+    out = tmp_path / "model.pt"
+    args = ["train", "--micrographs", str(mics), "--picks", str(picks), "--diameter", "20"]
+    args += ["--out", str(out), "--steps", "50", "--crop-size", "32", "--device", "cpu"]
+    assert main(args) == 130
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_cli_train_joint_over_folders_and_fiber_paths(tmp_path):
+    """--mode joint trains one head per data-set folder; fiber paths become fiber targets."""
+    first = tmp_path / "setA"
+    second = tmp_path / "setB"
+    first.mkdir()
+    second.mkdir()
+    mics_a, picks_a = _write_data(first, n=1)
+    mics_b, _ = _write_data(second, n=1)
+    (mics_b / "mic_0.tif").rename(mics_b / "fib_0.tif")
+    # a fiber drawn as a 3-vertex path (tube 1) on the second data set
+    fiber = pd.DataFrame(
+        {"x": [10.0, 60.0, 110.0], "y": [20.0, 60.0, 100.0], "diameter": 12.0, "tube_id": 1}
+    )
+    fiber.to_csv(tmp_path / "fib_0.csv", index=False)
+    out = tmp_path / "joint.pt"
+    args = ["train", "--micrographs", str(mics_a), str(mics_b / "fib_0.tif")]
+    args += ["--picks", str(picks_a), str(tmp_path / "fib_0.csv"), "--diameter", "20"]
+    args += ["--out", str(out), "--steps", "2", "--batch-size", "2", "--crop-size", "32"]
+    args += ["--device", "cpu", "--mode", "joint", "--threads", "1"]
+    assert main(args) == 0
+    model, metadata = load_checkpoint(out)
+    assert set(model.head_names) == {"generic", "setA", "setB"}
+    assert "fiber" in model.config.kinds
+    assert "particle" in model.config.kinds
+    assert set(metadata["datasets"]) == {"setA", "setB"}

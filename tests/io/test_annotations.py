@@ -1,0 +1,136 @@
+"""Annotation sidecars: round trip, atomic writes, read-only folders, index, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.io.annotations import (
+    SIDECAR_SUFFIX,
+    AnnotationError,
+    Annotations,
+    dataset_summary,
+    find_sidecar,
+    list_annotated,
+    load_annotations,
+    read_sidecar,
+    save_annotations,
+    sidecar_path,
+)
+
+
+@pytest.fixture(autouse=True)
+def _user_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+
+
+def _micrograph(folder, name="mic_001.mrc"):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(b"\0" * 16)
+    return path
+
+
+def _table():
+    particles = make_picks([10.5, 20.0], [30.0, 40.25], diameter=56.0, kind="particle")
+    negatives = make_picks([5.0], [6.0], kind="negative")
+    vesicles = make_picks([100.0], [120.0], diameter=80.0, kind="vesicle")
+    fibers = make_picks([1, 2, 3, 50, 60], [1, 2, 3, 5, 6], kind="fiber", tube_id=[1, 1, 1, 2, 2])
+    import pandas as pd
+
+    return pd.concat([particles, negatives, vesicles, fibers], ignore_index=True)
+
+
+def test_round_trip_beside_micrograph(tmp_path):
+    path = _micrograph(tmp_path / "data")
+    written = save_annotations(
+        Annotations(micrograph_path=path, picks=_table(), dataset="ribo", diameter_px=56.0)
+    )
+    assert written == tmp_path / "data" / ("mic_001" + SIDECAR_SUFFIX)
+    loaded = load_annotations(path)
+    assert loaded.dataset == "ribo"
+    assert loaded.diameter_px == 56.0
+    assert loaded.counts() == {"particle": 2, "vesicle": 1, "fiber": 2, "negative": 1}
+    np.testing.assert_allclose(
+        loaded.of_kind("particle")[["x", "y"]], [[10.5, 30.0], [20.0, 40.25]]
+    )
+    assert np.isnan(loaded.of_kind("negative")["diameter"]).all()
+    assert (loaded.picks["micrograph"] == "mic_001").all()
+    assert list(loaded.of_kind("fiber")["tube_id"]) == [1, 1, 1, 2, 2]
+    assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_no_sidecar_gives_none(tmp_path):
+    assert load_annotations(_micrograph(tmp_path)) is None
+
+
+def test_read_only_folder_goes_to_user_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "ro"
+    path = _micrograph(folder)
+    real_access = os.access
+    # a read-only folder (chmod is ignored when the tests run as root)
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(folder) else real_access(p, mode)
+    )
+    written = save_annotations(Annotations(micrograph_path=path, picks=_table()))
+    assert written.parent == tmp_path / "user"
+    assert not list(folder.glob("*" + SIDECAR_SUFFIX))
+    assert find_sidecar(path) == written
+    assert load_annotations(path).counts()["particle"] == 2
+
+
+def test_existing_sidecar_is_reused(tmp_path):
+    path = _micrograph(tmp_path / "d")
+    assert sidecar_path(path).parent == tmp_path / "d"
+    save_annotations(Annotations(micrograph_path=path, picks=_table()[:1]))
+    save_annotations(Annotations(micrograph_path=path, picks=_table()[:3], dataset="b"))
+    assert len(list((tmp_path / "d").glob("*" + SIDECAR_SUFFIX))) == 1
+    assert len(load_annotations(path).picks) == 3
+
+
+def test_index_lists_annotated_by_dataset(tmp_path):
+    a = _micrograph(tmp_path / "a", "a.png")
+    b = _micrograph(tmp_path / "b", "b.png")
+    save_annotations(Annotations(micrograph_path=a, picks=_table(), dataset="one"))
+    save_annotations(Annotations(micrograph_path=b, picks=_table(), dataset="two"))
+    assert list_annotated() == [a.absolute(), b.absolute()]
+    assert list_annotated("two") == [b.absolute()]
+    b.unlink()
+    assert list_annotated() == [a.absolute()]
+
+
+def test_dataset_summary_counts():
+    items = [
+        Annotations(micrograph_path="x.png", picks=_table(), dataset="one"),
+        Annotations(micrograph_path="y.png", picks=_table(), dataset="one"),
+        Annotations(micrograph_path="z.png", picks=_table()[:2], dataset="two"),
+    ]
+    summary = dataset_summary(items).set_index("dataset")
+    assert summary.loc["one", "micrographs"] == 2
+    assert summary.loc["one", "particle"] == 4
+    assert summary.loc["one", "fiber"] == 4
+    assert summary.loc["two", "negative"] == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps({"format": "other"}),
+        json.dumps(
+            {
+                "format": "napari-cryopick-annotations",
+                "picks": {"x": [1], "y": [2], "kind": ["blob"]},
+            }
+        ),
+    ],
+)
+def test_bad_sidecar_raises_with_path(tmp_path, content):
+    bad = tmp_path / ("m" + SIDECAR_SUFFIX)
+    bad.write_text(content)
+    with pytest.raises(AnnotationError, match=str(bad).replace("\\", "\\\\")):
+        read_sidecar(bad)

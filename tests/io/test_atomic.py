@@ -1,0 +1,45 @@
+"""Atomic writes: nothing half-written, and files readable like any other."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.io.atomic import atomic_path, atomic_write_text
+from napari_cryopick.io.pickfiles import write_picks
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_written_files_get_umask_permissions_not_private(tmp_path):
+    # the module read the process umask at import (022 or 002 on usual systems)
+    from napari_cryopick.io import atomic as _atomic
+
+    expected = 0o666 & ~_atomic._UMASK
+    text = atomic_write_text(tmp_path / "a.txt", "hello")
+    assert text.read_text() == "hello"
+    assert _mode(text) == expected
+    star = write_picks(make_picks([1.0], [2.0], diameter=10.0), tmp_path / "m.star")
+    assert _mode(star) == expected
+    # group/other can read what RELION on a shared cluster account must read
+    assert _mode(star) & 0o044
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "model.pt"
+    target.write_text("old")
+
+    def crash_while_writing():
+        with atomic_path(target) as temporary:
+            temporary.write_text("half")
+            raise RuntimeError("crash in the middle")
+
+    with pytest.raises(RuntimeError):
+        crash_while_writing()
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]

@@ -1,0 +1,389 @@
+"""Pick files: golden files written by hand from each format's documentation,
+round trips, binning, the y flip and malformed files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick.core import pick_table as picks
+from napari_cryopick.io import pickfiles
+from napari_cryopick.io.pickfiles import (
+    FORMATS,
+    PickFileError,
+    detect_format,
+    read_picks,
+    write_picks,
+    write_picks_per_micrograph,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+SUFFIX = {"star": ".star", "box": ".box", "cbox": ".cbox", "topaz": ".txt", "csv": ".csv"}
+
+
+def golden_table() -> pd.DataFrame:
+    """The table behind the hand-written ``golden/written*`` files."""
+    return picks.make_picks(
+        [120.0, 800.0, 1500.75],
+        [340.0, 64.0, 1020.25],
+        diameter=[100.0, 100.0, 110.0],
+        score=[0.95, 0.5, 0.125],
+        micrograph="mic_001",
+    )
+
+
+def sample_table(n: int = 7, micrograph: str = "mic_001", seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return picks.make_picks(
+        rng.uniform(60, 900, n).round(2),
+        rng.uniform(60, 700, n).round(2),
+        diameter=rng.uniform(40, 90, n).round(1),
+        score=rng.uniform(0.05, 0.95, n).round(3),
+        micrograph=micrograph,
+    )
+
+
+# --- golden files: reading -------------------------------------------------------
+
+
+def test_golden_relion30_multi_micrograph_star():
+    table = read_picks(GOLDEN / "relion30_multi.star")
+    assert list(table.columns[:7]) == list(picks.PICK_COLUMNS)
+    assert table["micrograph"].tolist() == ["mic_001", "mic_001", "mic_002"]
+    np.testing.assert_allclose(table["x"], [1024.0, 512.5, 30.0])
+    np.testing.assert_allclose(table["y"], [2048.0, 100.0, 40.0])
+    np.testing.assert_allclose(table["score"], [1.234, 0.875, -0.25])
+    assert table["diameter"].isna().all()
+    assert (table["kind"] == "particle").all()
+
+
+def test_golden_relion31_particles_with_optics_and_tubes():
+    table = read_picks(GOLDEN / "relion31_particles.star")
+    assert len(table) == 3
+    assert set(table["micrograph"]) == {"fil_01"}
+    np.testing.assert_allclose(table["x"], [1500.0, 1520.0, 300.5])
+    np.testing.assert_allclose(table["y"], [2000.0, 2010.0, 410.25])
+    assert table["tube_id"].tolist() == [1, 1, 2]
+    assert (table["kind"] == "fiber").all()
+
+
+def test_golden_relion_autopick_coordinate_file_named_after_file_or_argument():
+    table = read_picks(GOLDEN / "relion_autopick.star")
+    assert table["micrograph"].tolist() == ["relion_autopick"] * 2
+    np.testing.assert_allclose(table[["x", "y"]].to_numpy(), [[1219, 2107], [384, 150]])
+    np.testing.assert_allclose(table["score"], [1.822016, 0.512203])
+    named = read_picks(GOLDEN / "relion_autopick.star", micrograph="Movies/mic_009.mrc")
+    assert set(named["micrograph"]) == {"mic_009"}
+
+
+def test_micrograph_argument_selects_from_multi_micrograph_file():
+    table = read_picks(GOLDEN / "relion30_multi.star", micrograph="mic_002")
+    assert len(table) == 1
+    assert table["x"].iloc[0] == 30.0
+
+
+def test_golden_eman_box_corner_to_centre():
+    table = read_picks(GOLDEN / "eman.box")
+    # corner + box/2 = centre; the box edge is read as the diameter
+    np.testing.assert_allclose(table["x"], [1219.0, 384.0])
+    np.testing.assert_allclose(table["y"], [2107.0, 150.0])
+    np.testing.assert_allclose(table["diameter"], [100.0, 100.0])
+    assert table["micrograph"].tolist() == ["eman", "eman"]
+
+
+@pytest.mark.parametrize("name", ["cryolo18.cbox", "cryolo_legacy.cbox"])
+def test_golden_cryolo_cbox(name):
+    table = read_picks(GOLDEN / name)
+    np.testing.assert_allclose(table["x"], [1279.0, 444.0])
+    np.testing.assert_allclose(table["y"], [2167.0, 210.0])
+    np.testing.assert_allclose(table["diameter"], [182.0, 170.0])  # mean of EstWidth/EstHeight
+    np.testing.assert_allclose(table["score"], [0.87, 0.31])
+
+
+def test_golden_topaz_extract_scores_are_logits():
+    table = read_picks(GOLDEN / "topaz_extract.txt")
+    assert table["micrograph"].tolist() == ["mic_001", "mic_001", "mic_002"]
+    np.testing.assert_allclose(table["x"], [1279, 444, 64])
+    np.testing.assert_allclose(table["y"], [2167, 210, 96])
+    expected = [1 / (1 + math.exp(-s)) for s in (2.5, -1.0, 0.0)]
+    np.testing.assert_allclose(table["score"], expected, rtol=1e-9)
+    assert table["diameter"].isna().all()
+
+
+def test_golden_csv_plain_and_full():
+    plain = read_picks(GOLDEN / "plain.csv")
+    np.testing.assert_allclose(
+        plain[["x", "y", "diameter"]], [[406.0, 32.2, 62.0], [133.3, 36.9, 62.0]]
+    )
+    assert plain["score"].isna().all()
+    full = read_picks(GOLDEN / "full.csv")
+    assert full["micrograph"].tolist() == ["mic_a", "mic_b"]
+    assert full["kind"].tolist() == ["vesicle", "fiber"]
+    assert full["tube_id"].tolist() == [0, 3]
+    assert math.isnan(full["diameter"].iloc[1])
+    assert math.isnan(full["score"].iloc[1])
+
+
+# --- golden files: writing is deterministic ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("format", "golden"),
+    [
+        ("star", "written.star"),
+        ("box", "written.box"),
+        ("cbox", "written.cbox"),
+        ("topaz", "written_topaz.txt"),
+        ("csv", "written.csv"),
+    ],
+)
+def test_write_matches_golden_text(tmp_path, format, golden):
+    path = write_picks(golden_table(), tmp_path / f"out{SUFFIX[format]}", format)
+    assert path.read_text() == (GOLDEN / golden).read_text()
+
+
+def test_write_fibers_star_matches_golden(tmp_path):
+    table = picks.make_picks(
+        [100, 110, 400],
+        [200, 205, 50.5],
+        diameter=24,
+        micrograph="fil_007",
+        kind="fiber",
+        tube_id=[1, 1, 2],
+    )
+    path = write_picks(table, tmp_path / "fibers.star")
+    assert path.read_text() == (GOLDEN / "written_fibers.star").read_text()
+    back = read_picks(path)
+    assert back["tube_id"].tolist() == [1, 1, 2]
+    assert (back["kind"] == "fiber").all()
+    np.testing.assert_allclose(back["diameter"], 24)
+
+
+# --- round trips --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", list(FORMATS))
+def test_round_trip(tmp_path, format):
+    table = sample_table()
+    options = {"integer": False} if format == "topaz" else {}
+    if format == "box":
+        options = {"decimals": 3}
+    path = write_picks(table, tmp_path / f"mic_001{SUFFIX[format]}", format, **options)
+    back = read_picks(path, format)
+    assert list(back.columns[:7]) == list(picks.PICK_COLUMNS)
+    assert len(back) == len(table)
+    assert (back["micrograph"] == "mic_001").all()
+    np.testing.assert_allclose(back["x"], table["x"], atol=1e-3)
+    np.testing.assert_allclose(back["y"], table["y"], atol=1e-3)
+    if format != "topaz":  # Topaz has no diameter
+        np.testing.assert_allclose(back["diameter"], table["diameter"], atol=1e-3)
+    if format in ("star", "cbox", "topaz", "csv"):
+        np.testing.assert_allclose(back["score"], table["score"], atol=1e-4)
+
+
+@pytest.mark.parametrize("format", list(FORMATS))
+def test_empty_table_round_trip(tmp_path, format):
+    path = write_picks(picks.empty_picks(), tmp_path / f"none{SUFFIX[format]}", format)
+    back = read_picks(path, format)
+    assert len(back) == 0
+    assert list(back.columns) == list(picks.PICK_COLUMNS)
+
+
+def test_box_writes_whole_pixels_by_default(tmp_path):
+    table = picks.make_picks([100.3], [50.8], diameter=40)
+    path = write_picks(table, tmp_path / "a.box")
+    assert path.read_text() == "80\t31\t40\t40\n"
+    back = read_picks(path)
+    assert abs(back["x"].iloc[0] - 100.3) <= 0.5
+    assert abs(back["y"].iloc[0] - 50.8) <= 0.5
+
+
+def test_box_size_option_and_unknown_diameter(tmp_path):
+    table = picks.make_picks([100.0], [200.0])  # no diameter
+    with pytest.raises(PickFileError, match="box size unknown") as info:
+        write_picks(table, tmp_path / "a.box")
+    assert str(info.value).startswith(str(tmp_path / "a.box"))
+    assert not (tmp_path / "a.box").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary left behind
+    path = write_picks(table, tmp_path / "a.box", box_size=64)
+    assert path.read_text() == "68\t168\t64\t64\n"
+
+
+def test_star_micrograph_suffix_and_per_micrograph_files(tmp_path):
+    table = pd.concat([sample_table(3, "mic_a", 1), sample_table(2, "mic_b", 2)], ignore_index=True)
+    path = write_picks(table, tmp_path / "all.star", micrograph_suffix=".mrc")
+    assert "mic_a.mrc" in path.read_text()
+    assert read_picks(path)["micrograph"].tolist() == ["mic_a"] * 3 + ["mic_b"] * 2
+    written = write_picks_per_micrograph(
+        table, tmp_path / "coords", "star", suffix="_autopick.star"
+    )
+    assert [p.name for p in written] == ["mic_a_autopick.star", "mic_b_autopick.star"]
+    assert "rlnMicrographName" not in written[0].read_text()
+    back = read_picks(written[1], micrograph="mic_b")
+    np.testing.assert_allclose(back["x"], table["x"].iloc[3:])
+
+
+def test_per_micrograph_box_files(tmp_path):
+    table = pd.concat([sample_table(3, "mic_a", 1), sample_table(2, "mic_b", 2)], ignore_index=True)
+    with pytest.raises(PickFileError, match="write_picks_per_micrograph"):
+        write_picks(table, tmp_path / "all.box")
+    written = write_picks_per_micrograph(table, tmp_path / "boxes", "box", box_size=80)
+    assert [p.name for p in written] == ["mic_a.box", "mic_b.box"]
+    assert len(read_picks(written[0])) == 3
+    assert set(read_picks(written[1])["micrograph"]) == {"mic_b"}
+
+
+def test_multi_micrograph_topaz_round_trip(tmp_path):
+    table = pd.concat([sample_table(3, "mic_a", 1), sample_table(2, "mic_b", 2)], ignore_index=True)
+    path = write_picks(table, tmp_path / "picks.txt")
+    back = read_picks(path)
+    assert back["micrograph"].tolist() == table["micrograph"].tolist()
+    np.testing.assert_allclose(back["x"], table["x"].round(), atol=1e-9)
+
+
+# --- binning and flip -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["star", "csv", "cbox"])
+def test_binning_writes_binned_pixels_and_reads_back_original(tmp_path, format):
+    table = picks.make_picks([401.5, 81.5], [201.5, 1.5], diameter=[80.0, 40.0], score=0.5)
+    path = write_picks(table, tmp_path / f"b{SUFFIX[format]}", format, binning=4)
+    raw = read_picks(path, format)  # the file itself holds binned pixels
+    np.testing.assert_allclose(raw["x"], [100.0, 20.0])
+    np.testing.assert_allclose(raw["y"], [50.0, 0.0])
+    np.testing.assert_allclose(raw["diameter"], [20.0, 10.0])
+    back = read_picks(path, format, binning=4)
+    np.testing.assert_allclose(back[["x", "y", "diameter"]], table[["x", "y", "diameter"]])
+
+
+def test_binning_box_size_is_in_original_pixels(tmp_path):
+    table = picks.make_picks([401.5], [201.5])
+    path = write_picks(table, tmp_path / "b.box", binning=4, box_size=80)
+    assert path.read_text() == "90\t40\t20\t20\n"
+
+
+def test_flip_is_explicit_and_reversible(tmp_path):
+    table = picks.make_picks([10.0, 20.0], [0.0, 99.0], diameter=10)
+    plain = read_picks(write_picks(table, tmp_path / "plain.csv"))
+    np.testing.assert_allclose(plain["y"], [0.0, 99.0])  # never flipped silently
+    path = write_picks(table, tmp_path / "flipped.csv", flip_y_height=100)
+    np.testing.assert_allclose(read_picks(path)["y"], [99.0, 0.0])
+    np.testing.assert_allclose(read_picks(path, flip_y_height=100)["y"], [0.0, 99.0])
+    np.testing.assert_allclose(read_picks(path)["x"], [10.0, 20.0])
+
+
+def test_flip_and_binning_commute_for_whole_binned_heights(tmp_path):
+    table = picks.make_picks([401.5], [21.5], diameter=8)
+    path = write_picks(table, tmp_path / "b.star", binning=4, flip_y_height=400)
+    raw = read_picks(path)
+    np.testing.assert_allclose(raw["y"], [(100 - 1) - 5.0])  # flipped on the 100-row binned grid
+    back = read_picks(path, binning=4, flip_y_height=400)
+    np.testing.assert_allclose(back[["x", "y"]], table[["x", "y"]])
+
+
+# --- detection and malformed files -------------------------------------------------
+
+
+def test_detect_format(tmp_path):
+    assert detect_format("a.star") == "star"
+    assert detect_format("a.BOX") == "box"
+    assert detect_format("a.cbox") == "cbox"
+    assert detect_format("a.csv") == "csv"
+    assert detect_format(GOLDEN / "topaz_extract.txt") == "topaz"
+    csv_txt = tmp_path / "p.txt"
+    csv_txt.write_text("x,y\n1,2\n")
+    assert detect_format(csv_txt) == "csv"
+    other = tmp_path / "notes.txt"
+    other.write_text("hello\n")
+    with pytest.raises(PickFileError, match="cannot tell"):
+        detect_format(other)
+    with pytest.raises(PickFileError, match="unknown pick file suffix"):
+        detect_format(tmp_path / "a.xyz")
+
+
+MALFORMED = {
+    "missing_column.star": (
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnAnglePsi\n1 2\n",
+        "rlnCoordinateY",
+    ),
+    "non_numeric.star": (
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\nabc 3\n",
+        "non-numeric",
+    ),
+    "not_star.star": ("hello world\n", "no STAR data block"),
+    "non_numeric.box": ("10\t20\t30\tforty\n", "not numeric"),
+    "short_line.box": ("10\t20\t30\n", "expected x y width height"),
+    "wrong_block.cbox": ("data_global\n\n_cbox_format_version 1.0\n", "no data_cryolo"),
+    "missing_width.cbox": (
+        "data_cryolo\n\nloop_\n_CoordinateX\n_CoordinateY\n1\t2\n",
+        "Width",
+    ),
+    "bad_header.txt": ("image_name\tx\ty\nm\t1\t2\n", "cannot tell"),
+    "non_numeric_topaz.txt": ("image_name\tx_coord\ty_coord\nm\t1\toops\n", "non-numeric"),
+    "missing_y.csv": ("x,diameter\n1,2\n", "missing column 'y'"),
+    "non_numeric.csv": ("x,y\n1,2\n3,four\n", "non-numeric value 'four' in data row 2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_files_raise_pickfileerror_naming_the_file(tmp_path, name):
+    text, message = MALFORMED[name]
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PickFileError, match=message) as info:
+        read_picks(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_wrong_star_block_lists_blocks():
+    with pytest.raises(PickFileError, match="data_optics"):
+        read_picks(GOLDEN / "relion_optics_only.star")
+
+
+@pytest.mark.parametrize("suffix", [".star", ".csv", ".txt"])
+def test_zero_byte_files_with_headers_are_errors(tmp_path, suffix):
+    path = tmp_path / f"zero{suffix}"
+    path.write_bytes(b"")
+    with pytest.raises(PickFileError, match=r"empty \(0 bytes\)"):
+        read_picks(path)
+
+
+@pytest.mark.parametrize("suffix", [".box", ".cbox"])
+def test_zero_byte_box_and_cbox_are_valid_empty_files(tmp_path, suffix):
+    path = tmp_path / f"none{suffix}"
+    path.write_bytes(b"")
+    assert len(read_picks(path)) == 0
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(PickFileError, match="does not exist"):
+        read_picks(tmp_path / "nope.star")
+
+
+def test_pickfileerror_is_a_valueerror():
+    assert issubclass(PickFileError, ValueError)
+    assert pickfiles.PickFileError is PickFileError
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    path = write_picks(golden_table(), tmp_path / "keep.box")
+    before = path.read_text()
+    with pytest.raises(PickFileError):
+        write_picks(picks.make_picks([1.0], [2.0]), path)  # no box size
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.box"]
+
+
+def test_real_data_csv(real_data_dir):
+    files = sorted((real_data_dir / "empiar10146_apoferritin" / "picks").glob("*.csv"))
+    assert files
+    table = read_picks(files[0])
+    assert len(table) > 10
+    assert (table["micrograph"] == files[0].stem).all()
+    np.testing.assert_allclose(table["diameter"], 62.0)
+    assert table["x"].between(0, 1240).all()
+    assert table["y"].between(0, 1200).all()

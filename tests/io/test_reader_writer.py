@@ -1,0 +1,175 @@
+"""napari contributions: readers and writers through a real viewer, plus the
+pure layer functions they are built on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick import _reader, _writer
+from napari_cryopick.core import pick_table as picks
+from napari_cryopick.io.micrographs import Micrograph, write_mrc
+from napari_cryopick.io.pickfiles import read_picks, write_picks
+from napari_cryopick.layers.points import micrograph_layer, picks_layer, points_to_picks
+
+PLUGIN = "napari-cryopick"
+SUFFIX = {"star": ".star", "box": ".box", "cbox": ".cbox", "topaz": ".txt", "csv": ".csv"}
+WRITERS = {
+    "star": _writer.write_star,
+    "box": _writer.write_box,
+    "cbox": _writer.write_cbox,
+    "topaz": _writer.write_topaz,
+    "csv": _writer.write_csv,
+}
+
+
+def sample_picks(micrograph: str = "mic_001") -> pd.DataFrame:
+    return picks.make_picks(
+        [30.0, 75.0, 120.0],
+        [40.0, 20.0, 90.0],
+        diameter=[20.0, 24.0, 30.0],
+        score=[0.9, 0.4, 0.7],
+        micrograph=micrograph,
+    )
+
+
+# --- pure layer functions ----------------------------------------------------
+
+
+def test_micrograph_layer_metadata_and_contrast():
+    data = np.zeros((50, 60), dtype=np.float32)
+    data[10, 10] = 1e6  # a hot pixel must not set the contrast
+    data[20:, :] = 1.0
+    micrograph = Micrograph(data=data, pixel_size=1.5, name="m", path=Path("/x/m.mrc"))
+    layer_data, kwargs, layer_type = micrograph_layer(micrograph)
+    assert layer_type == "image"
+    assert layer_data is data
+    assert kwargs["name"] == "m"
+    assert kwargs["metadata"]["pixel_size"] == 1.5
+    assert kwargs["metadata"]["path"] == str(Path("/x/m.mrc"))
+    low, high = kwargs["contrast_limits"]
+    assert low == 0.0
+    assert high <= 1.0
+
+
+def test_picks_layer_is_row_col_with_features_and_sizes():
+    table = sample_picks()
+    data, kwargs, layer_type = picks_layer(table, "p", kind="vesicle")
+    assert layer_type == "points"
+    np.testing.assert_array_equal(data, table[["y", "x"]].to_numpy())
+    np.testing.assert_array_equal(kwargs["size"], table["diameter"])
+    assert list(kwargs["features"]["score"]) == [0.9, 0.4, 0.7]
+    assert kwargs["face_color"] == "transparent"
+    border = np.asarray(kwargs["border_color"])
+    assert border.shape == (3, 4)
+    assert not np.allclose(border[0], border[1])  # coloured by score
+    assert kwargs["feature_defaults"]["kind"] == "vesicle"
+    assert kwargs["metadata"]["micrograph"] == "mic_001"
+
+
+def test_picks_layer_unknown_diameter_uses_default():
+    table = picks.make_picks([1.0, 2.0], [3.0, 4.0])
+    _, kwargs, _ = picks_layer(table, default_diameter=55)
+    np.testing.assert_array_equal(kwargs["size"], [55, 55])
+
+
+def test_points_to_picks_inverts_picks_layer_and_uses_last_two_axes():
+    table = sample_picks()
+    data, kwargs, _ = picks_layer(table)
+    back = points_to_picks(data, kwargs["features"])
+    np.testing.assert_allclose(
+        back[["x", "y", "diameter", "score"]], table[["x", "y", "diameter", "score"]]
+    )
+    assert back["micrograph"].tolist() == table["micrograph"].tolist()
+    stacked = np.column_stack([np.full(3, 2.0), data])  # (plane, row, col)
+    back3d = points_to_picks(stacked, micrograph="m", default_diameter=12)
+    np.testing.assert_allclose(back3d[["x", "y"]], table[["x", "y"]])
+    assert (back3d["micrograph"] == "m").all()
+    assert (back3d["diameter"] == 12).all()
+
+
+# --- reader hooks ---------------------------------------------------------------
+
+
+def test_readers_claim_only_their_files(tmp_path):
+    mrc = write_mrc(tmp_path / "m.mrc", np.zeros((8, 8)))
+    assert _reader.get_micrograph_reader(str(mrc)) is not None
+    assert _reader.get_micrograph_reader(str(tmp_path / "m.star")) is None
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n")
+    table_csv = tmp_path / "other.csv"
+    table_csv.write_text("a,b\n1,2\n")
+    model_star = tmp_path / "model.star"
+    model_star.write_text("data_model\n\nloop_\n_rlnClassDistribution\n1\n")
+    for path in (notes, table_csv, model_star, mrc):
+        assert _reader.get_picks_reader(str(path)) is None
+    picks_csv = write_picks(sample_picks(), tmp_path / "p.csv")
+    picks_txt = write_picks(sample_picks(), tmp_path / "p.txt")
+    picks_star = write_picks(sample_picks(), tmp_path / "p.star")
+    for path in (picks_csv, picks_txt, picks_star):
+        assert _reader.get_picks_reader(str(path)) is not None
+
+
+def test_picks_reader_one_layer_per_micrograph(tmp_path):
+    table = pd.concat([sample_picks("a"), sample_picks("b")], ignore_index=True)
+    path = write_picks(table, tmp_path / "both.star")
+    layers = _reader.get_picks_reader(str(path))(str(path))
+    assert [kwargs["name"] for _, kwargs, _ in layers] == ["a picks", "b picks"]
+    assert [kwargs["metadata"]["micrograph"] for _, kwargs, _ in layers] == ["a", "b"]
+
+
+# --- through a viewer ---------------------------------------------------------------
+
+
+@pytest.mark.gui
+def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    data = np.random.default_rng(0).normal(size=(64, 80)).astype(np.float32)
+    mrc = write_mrc(tmp_path / "mic_001.mrc", data, pixel_size=2.5)
+    star = write_picks(sample_picks(), tmp_path / "mic_001.star")
+    viewer.open(str(mrc), plugin=PLUGIN)
+    viewer.open(str(star), plugin=PLUGIN)
+    image, points = viewer.layers["mic_001"], viewer.layers["mic_001 picks"]
+    np.testing.assert_array_equal(image.data, data)
+    assert image.metadata["pixel_size"] == 2.5
+    np.testing.assert_allclose(points.data, sample_picks()[["y", "x"]].to_numpy())
+    np.testing.assert_allclose(points.features["score"], [0.9, 0.4, 0.7])
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("format", list(WRITERS))
+def test_viewer_saves_points_with_each_writer(make_napari_viewer, tmp_path, format):
+    viewer = make_napari_viewer()
+    table = sample_picks()
+    layer = viewer.add_points(table[["y", "x"]].to_numpy(), name="mic_001", size=table["diameter"])
+    layer.features = table[["score"]].reset_index(drop=True)
+    path = tmp_path / f"saved{SUFFIX[format]}"
+    data, meta, _ = layer.as_layer_data_tuple()
+    written = WRITERS[format](str(path), data, meta)
+    assert written == [str(path)]
+    back = read_picks(path)
+    # box and cbox files hold one micrograph, named by the file
+    expected_name = "saved" if format in ("box", "cbox") else "mic_001"
+    assert (back["micrograph"] == expected_name).all()
+    atol = 0.5 if format in ("box", "topaz") else 1e-6
+    np.testing.assert_allclose(back["x"], table["x"], atol=atol)
+    np.testing.assert_allclose(back["y"], table["y"], atol=atol)
+    if format != "topaz":
+        np.testing.assert_allclose(back["diameter"], table["diameter"], atol=atol)  # from size
+    if format in ("star", "cbox", "csv", "topaz"):
+        np.testing.assert_allclose(back["score"], table["score"], atol=1e-4)
+
+
+@pytest.mark.gui
+def test_viewer_layers_save_uses_plugin_writer(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    table = sample_picks()
+    viewer.add_points(table[["y", "x"]].to_numpy(), name="mic_009", size=table["diameter"])
+    path = tmp_path / "saved.star"
+    viewer.layers.save(str(path), plugin=PLUGIN)
+    back = read_picks(path)
+    assert (back["micrograph"] == "mic_009").all()
+    np.testing.assert_allclose(back[["x", "y", "diameter"]], table[["x", "y", "diameter"]])

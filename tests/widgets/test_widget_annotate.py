@@ -1,0 +1,131 @@
+"""Annotate widget through the manifest: layers per kind, autosave, reload, shortcuts, measure."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from napari.utils.key_bindings import coerce_keybinding
+
+from napari_cryopick._widgets._common import layer_type
+from napari_cryopick.core.pick_table import make_picks, picks_to_napari
+from napari_cryopick.io.annotations import load_annotations
+
+MICROGRAPH = "empiar10028_ribosome/micrographs/061_10028.png"
+
+
+@pytest.fixture
+def micrograph_path(real_data_dir, tmp_path, monkeypatch):
+    """A copy of a real micrograph in a writable folder (sidecars never go to the shared data)."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    target = tmp_path / "data" / "061_10028.png"
+    target.parent.mkdir()
+    shutil.copy(real_data_dir / MICROGRAPH, target)
+    return target
+
+
+@pytest.fixture
+def annotate(make_napari_viewer, micrograph_path):
+    viewer = make_napari_viewer()
+    viewer.open(str(micrograph_path), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    return viewer, widget
+
+
+def test_kinds_get_styled_layers(annotate):
+    viewer, widget = annotate
+    assert widget.micrograph_combo.currentText() == "061_10028"
+    widget.diameter_spin.setValue(56.0)
+    particles = widget.set_kind("particle")
+    assert particles.name == "061_10028 particle"
+    assert particles.mode == "add"
+    assert particles.current_size == pytest.approx(56.0)
+    for kind, expected_type, mode in (
+        ("vesicle", "shapes", "add_ellipse"),
+        ("fiber", "shapes", "add_path"),
+        ("negative", "points", "add"),
+    ):
+        widget.set_kind(kind)
+        layer = viewer.layers.selection.active
+        assert layer.name == f"061_10028 {kind}"
+        assert layer_type(layer) == expected_type
+        assert layer.mode == mode
+    # re-selecting a kind reuses its layer
+    widget.set_kind("particle")
+    assert sum(layer.name == "061_10028 particle" for layer in viewer.layers) == 1
+
+
+def test_shortcuts_switch_kind(annotate):
+    viewer, widget = annotate
+    from napari_cryopick._widgets.annotate import SHORTCUTS
+
+    assert set(SHORTCUTS.values()) == {"particle", "vesicle", "fiber", "negative"}
+    for key, kind in SHORTCUTS.items():
+        viewer.keymap[coerce_keybinding(key)](viewer)
+        assert widget.kind_combo.currentText() == kind
+        assert viewer.layers.selection.active.metadata["kind"] == kind
+
+
+def test_autosave_and_reload(annotate, micrograph_path, qtbot):
+    viewer, widget = annotate
+    widget.diameter_spin.setValue(56.0)
+    widget.dataset_edit.setText("ribosome")
+    widget.dataset_edit.editingFinished.emit()
+    particles = widget.set_kind("particle")
+    clicks = make_picks([100.0, 300.5, 700.0], [200.0, 250.0, 900.25])
+    for point in picks_to_napari(clicks):
+        particles.add(point)
+    negatives = widget.set_kind("negative")
+    negatives.add([50.0, 60.0])
+    vesicles = widget.set_kind("vesicle")
+    vesicles.add(
+        np.array([[400.0, 400.0], [400.0, 480.0], [480.0, 480.0], [480.0, 400.0]]),
+        shape_type="ellipse",
+    )
+    fibers = widget.set_kind("fiber")
+    fibers.add(np.array([[10.0, 10.0], [20.0, 30.0], [30.0, 50.0]]), shape_type="path")
+
+    sidecar = micrograph_path.with_name("061_10028.cryopick.json")
+    qtbot.waitUntil(
+        lambda: sidecar.exists() and load_annotations(micrograph_path).counts()["fiber"] == 1,
+        timeout=5000,
+    )
+    saved = load_annotations(micrograph_path)
+    assert saved.dataset == "ribosome"
+    assert saved.diameter_px == pytest.approx(56.0)
+    assert saved.counts() == {"particle": 3, "vesicle": 1, "fiber": 1, "negative": 1}
+    np.testing.assert_allclose(saved.of_kind("particle")[["x", "y"]], clicks[["x", "y"]])
+    np.testing.assert_allclose(saved.of_kind("particle")["diameter"], 56.0)
+    vesicle = saved.of_kind("vesicle").iloc[0]
+    assert (vesicle.x, vesicle.y, vesicle.diameter) == pytest.approx((440.0, 440.0, 80.0))
+    np.testing.assert_allclose(saved.of_kind("negative")[["x", "y"]], [[60.0, 50.0]])
+
+    # delete one particle: saved again
+    particles.selected_data = {0}
+    particles.remove_selected()
+    qtbot.waitUntil(
+        lambda: load_annotations(micrograph_path).counts()["particle"] == 2, timeout=5000
+    )
+
+    # close everything, open the micrograph again: annotations come back
+    viewer.layers.clear()
+    assert widget.micrograph_combo.count() == 0
+    viewer.open(str(micrograph_path), plugin="napari-cryopick")
+    reloaded = viewer.layers["061_10028 particle"]
+    np.testing.assert_allclose(reloaded.data, picks_to_napari(clicks.iloc[1:]))
+    assert "061_10028 vesicle" in viewer.layers
+    assert len(viewer.layers["061_10028 fiber"].data) == 1
+    assert widget.dataset_edit.text() == "ribosome"
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
+
+
+def test_measure_sets_diameter(annotate):
+    viewer, widget = annotate
+    widget.measure_button.setChecked(True)
+    measure = viewer.layers["measure diameter"]
+    assert measure.mode == "add_line"
+    measure.add(np.array([[100.0, 100.0], [130.0, 140.0]]), shape_type="line")
+    assert widget.diameter_spin.value() == pytest.approx(50.0)
+    widget.measure_button.setChecked(False)
+    assert "measure diameter" not in viewer.layers

@@ -1,0 +1,76 @@
+"""Evaluate widget through the manifest: its numbers are evaluate()'s; thresholds reach Pick."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryopick.core.evaluate import evaluate
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.io.pickfiles import read_picks
+from napari_cryopick.layers.points import picks_layer
+
+DATASET = "empiar10028_ribosome"
+NAME = "061_10028"
+
+
+@pytest.fixture
+def evaluation(make_napari_viewer, real_data_dir):
+    """Truth = the real labels (from file); prediction = jittered labels + junk with scores."""
+    truth_file = real_data_dir / DATASET / "picks" / f"{NAME}.csv"
+    truth = read_picks(truth_file)
+    rng = np.random.default_rng(0)
+    found = truth.sample(frac=0.7, random_state=0)
+    junk = make_picks(rng.uniform(0, 1023, 30), rng.uniform(0, 1023, 30))
+    pred = make_picks(
+        np.concatenate([found["x"] + rng.normal(0, 3, len(found)), junk["x"]]),
+        np.concatenate([found["y"] + rng.normal(0, 3, len(found)), junk["y"]]),
+        diameter=56.0,
+        score=np.concatenate([rng.uniform(0.4, 1.0, len(found)), rng.uniform(0.0, 0.6, 30)]),
+        micrograph=NAME,
+    )
+    viewer = make_napari_viewer()
+    viewer.open(
+        str(real_data_dir / DATASET / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick"
+    )
+    data, kwargs, _ = picks_layer(pred, f"{NAME} picks")
+    viewer.add_points(data, **kwargs)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    widget.diameter_spin.setValue(56.0)
+    widget.pred_combo.setCurrentText(f"{NAME} picks")
+    assert widget.load_truth(truth_file) is not None
+    return viewer, widget, pred, truth
+
+
+@pytest.mark.parametrize("iou", ["0.5", "0.6"])
+def test_numbers_equal_core_evaluate(evaluation, iou):
+    _viewer, widget, pred, truth = evaluation
+    widget.iou_combo.setCurrentText(iou)
+    report = widget.run()
+    assert report is not None, widget.results_label.text()
+    direct = evaluate(
+        pred, truth.assign(micrograph=NAME), iou_thresholds=(float(iou),), diameter_px=56.0
+    )
+    name = f"AP@{float(iou):g}"
+    assert list(report.ap) == [name]
+    assert report.ap[name] == pytest.approx(direct.ap[name])
+    assert report.ar == pytest.approx(direct.ar, nan_ok=True)
+    assert report.best_f1 == pytest.approx(direct.best_f1)
+    assert report.best_f2 == pytest.approx(direct.best_f2)
+    assert report.n_truth == len(truth)
+    assert report.n_pred == len(pred)
+    assert 0.3 < report.ap[name] < 0.95  # 70 % found, some junk
+    assert f"{report.ap[name]:.3f}" in widget.results_label.text()
+    curve = report.pr_curves[name]
+    line = widget.axes.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), curve.recall)
+
+
+def test_threshold_goes_to_pick_slider(evaluation):
+    viewer, widget, _pred, _truth = evaluation
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    report = widget.run()
+    assert widget.apply_threshold(beta=2) == pytest.approx(report.best_f2[0])
+    assert pick.threshold() == pytest.approx(round(report.best_f2[0], 2))
+    widget.apply_threshold(beta=1)
+    assert pick.threshold() == pytest.approx(round(report.best_f1[0], 2))

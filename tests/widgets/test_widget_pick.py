@@ -1,0 +1,332 @@
+"""Pick widget through the manifest: pick in the worker, live threshold, edit, labels, export."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from napari_cryopick._widgets._common import BUNDLED_ORIGIN, session, update_or_add_layer
+from napari_cryopick.core.detect import apply_threshold
+from napari_cryopick.core.model import Detector, DetectorConfig
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
+from napari_cryopick.io.annotations import load_annotations
+from napari_cryopick.io.pickfiles import read_picks
+
+DATASET = "empiar10028_ribosome"
+NAME = "061_10028"
+
+
+@pytest.fixture(scope="module")
+def ribosome_model(real_data_dir):
+    """A small detector trained for a few steps on one real micrograph (the core, no GUI)."""
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    micrograph = read_micrograph(real_data_dir / DATASET / "micrographs" / f"{NAME}.png")
+    truth = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv")
+    model = Detector(DetectorConfig())
+    examples = build_examples([micrograph.data], [truth], 56.0, model.config, names=[NAME])
+    torch.set_num_threads(1)
+    config = TrainConfig(steps=25, batch_size=2, crop_size=64, device="cpu")
+    return drive(train_detector(examples, model=model, train_config=config)).model
+
+
+@pytest.fixture
+def picker(make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot):
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    session(viewer).set_model(ribosome_model, None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    widget.set_threshold(0.05)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    return viewer, widget, path
+
+
+def test_pick_shows_heatmap_and_scored_points(picker):
+    viewer, widget, _ = picker
+    assert widget.model is session(viewer).model
+    assert widget.head_combo.currentText() == "generic"
+    heatmap = viewer.layers[f"{NAME} heatmap"]
+    assert heatmap.colormap.name == "inferno"
+    assert heatmap.blending == "additive"
+    target = widget.model.config.target_diameter_px
+    assert heatmap.scale[0] == pytest.approx(56.0 / target * 4, rel=0.05)
+    points = viewer.layers[f"{NAME} picks"]
+    candidates = session(viewer).pick_results[NAME].picks
+    assert len(points.data) == len(apply_threshold(candidates, 0.05)) > 0
+    assert "score" in points.features
+    assert (points.features["score"] >= 0.05).all()
+
+
+def test_threshold_filters_without_repicking(picker, monkeypatch):
+    viewer, widget, _ = picker
+    import napari_cryopick.core.detect as core
+
+    monkeypatch.setattr(core, "pick_micrograph", lambda *a, **k: pytest.fail("network re-run"))
+    candidates = session(viewer).pick_results[NAME].picks
+    counts = []
+    for threshold in (0.05, float(np.median(candidates["score"])) + 0.005, 0.99):
+        widget.set_threshold(threshold)
+        expected = len(apply_threshold(candidates, widget.threshold()))
+        counts.append(len(viewer.layers[f"{NAME} picks"].data))
+        assert counts[-1] == expected
+    assert counts[0] > counts[1] > counts[2] or (counts[0] > counts[1] and counts[2] == 0)
+    assert "picks at threshold 0.99" in widget.status.text()
+
+
+def test_edit_use_as_labels_and_export(picker, tmp_path):
+    viewer, widget, micrograph_path = picker
+    widget.set_threshold(0.1)
+    points = viewer.layers[f"{NAME} picks"]
+    n = len(points.data)
+    assert n > 2
+    points.selected_data = {0}
+    points.remove_selected()  # delete a false pick
+    points.add([500.0, 500.0])  # add a missed one
+    kept = points.data.copy()
+
+    assert widget.use_as_labels() is not None
+    labels = viewer.layers[f"{NAME} particle"]
+    np.testing.assert_allclose(labels.data, kept)
+    saved = load_annotations(micrograph_path)
+    assert saved.counts()["particle"] == n
+    assert np.isnan(saved.picks["score"]).all()
+
+    for format in ("star", "box", "cbox", "topaz", "csv"):
+        folder = tmp_path / f"export_{format}"
+        written = widget.export(folder, format)
+        assert len(written) == 1
+        assert written[0].stem.startswith(NAME)
+        table = read_picks(written[0])
+        assert len(table) == n, format
+        np.testing.assert_allclose(
+            np.sort(table["x"].to_numpy()), np.sort(kept[:, 1]), atol=1.0, err_msg=format
+        )
+
+
+def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):
+    from napari_cryopick.core.model.bundled import load_bundled_model
+
+    viewer = make_napari_viewer()
+    viewer.open(
+        str(real_data_dir / DATASET / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick"
+    )
+    assert session(viewer).model is None
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.model_label.text() == f"Model: {BUNDLED_ORIGIN}"
+    bundled, _metadata = load_bundled_model()
+    assert widget.model.head_names == bundled.head_names
+    for key, value in bundled.state_dict().items():
+        assert torch.equal(widget.model.state_dict()[key], value), key
+    assert widget.head_combo.currentText() == "generic"
+    # a data-set head picks at its data set's diameter (as `cryopick pick --head`)
+    widget.diameter_spin.setValue(33.0)
+    widget.head_combo.setCurrentText("empiar10017_bgal")
+    assert widget.diameter_spin.value() == pytest.approx(
+        _metadata["dataset_info"]["empiar10017_bgal"]["diameter_px"]
+    )
+    # the generic head keeps the diameter the user typed
+    widget.diameter_spin.setValue(56.0)
+    widget.head_combo.setCurrentText("generic")
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert len(session(viewer).pick_results[NAME].picks) > 0
+    assert f"{NAME} picks" in viewer.layers
+
+    # a deleted widget stops listening for new models (no call into a deleted C++ object)
+    listeners = session(viewer).model_listeners
+    assert len(listeners) == 1
+    viewer.window.remove_dock_widget(_dock)
+    widget.deleteLater()
+    qtbot.waitUntil(lambda: not listeners, timeout=5_000)
+    session(viewer).set_model(Detector(DetectorConfig()), None)
+
+
+def _write_png(path, image):
+    import imageio.v3 as iio
+
+    scaled = (image - image.min()) / (image.max() - image.min()) * 255
+    iio.imwrite(path, scaled.astype(np.uint8))
+
+
+def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, tmp_path, qtbot):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    _write_png(folder / "mic_a.png", rng.normal(size=(160, 192)))
+    _write_png(folder / "mic_b.png", rng.normal(size=(192, 160)))
+    (folder / "broken.mrc").write_bytes(b"not an MRC file" * 10)
+    (folder / "notes.txt").write_text("not a micrograph")
+    out = tmp_path / "picks"
+
+    from napari_cryopick.core.model import save_checkpoint
+
+    model_file = save_checkpoint(
+        tmp_path / "tiny.pt", Detector(DetectorConfig()), metadata={"datasets": ["tiny"]}
+    )
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(model_file)  # a loaded file becomes the session's model
+    assert session(viewer).model is widget.model
+    assert session(viewer).model_metadata == {"datasets": ["tiny"]}
+    assert widget.model_label.text() == "Model: model file (tiny.pt)"
+    widget.diameter_spin.setValue(20.0)
+    widget.device_combo.setCurrentText("cpu")
+    widget.format_combo.setCurrentText("box")
+    widget.export_edit.setText(str(out))
+    steps = []
+    worker = widget.pick_folder(folder)
+    assert worker is not None, widget.status.text()
+    worker.yielded.connect(lambda event: steps.append(event.step))
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+    assert sorted(p.name for p in out.iterdir()) == ["mic_a.box", "mic_b.box"]
+    for name in ("mic_a", "mic_b"):
+        read_picks(out / f"{name}.box")  # a valid (possibly empty) BOX file
+    batch = widget.last_batch
+    assert list(batch.errors) == [str(folder / "broken.mrc")]
+    assert batch.errors[str(folder / "broken.mrc")].startswith(str(folder / "broken.mrc"))
+    assert widget.progress_bar.maximum() == 3
+    assert widget.progress_bar.value() == 3
+    assert "1 skipped" in widget.status.text()
+    assert "broken.mrc" in widget.status.text()
+
+
+def test_empty_picks_layer_has_array_colour(make_napari_viewer):
+    from napari_cryopick.core.pick_table import empty_picks, make_picks
+    from napari_cryopick.layers.points import picks_layer
+
+    data, kwargs, _kind = picks_layer(empty_picks(), "empty")
+    assert isinstance(kwargs["border_color"], np.ndarray)
+    viewer = make_napari_viewer()
+    layer = viewer.add_points(data, **kwargs)  # napari took the colour, not a property name
+    assert len(layer.data) == 0
+    table = make_picks([10.0, 20.0], [30.0, 40.0], score=[0.9, 0.4], diameter=10.0)
+    updated = update_or_add_layer(viewer, picks_layer(table, "empty"))
+    assert updated is layer
+    assert len(layer.data) == 2
+    assert list(layer.features["score"]) == [0.9, 0.4]
+    update_or_add_layer(viewer, picks_layer(empty_picks(), "empty"))
+    assert len(layer.data) == 0
+
+
+def test_vesicles_show_as_circles_and_fibers_as_paths(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A ("particle", "vesicle", "fiber") model: circles for vesicles, traced paths for fibers.
+
+    The worker, decoding, tracing and layers are real; only the network's
+    output maps are replaced by known ones (an untrained network's are noise).
+    """
+    import napari_cryopick.core.detect as core
+
+    config = DetectorConfig(kinds=("particle", "vesicle", "fiber"))
+    model = Detector(config).eval()
+    stride = config.stride
+
+    def fake_maps(model, prepared_image, **_kwargs):
+        rows, cols = (n // stride for n in prepared_image.shape)
+        heat = np.zeros((3, rows, cols), np.float32)
+        heat[0, 10, 10] = 0.9  # particle at x = y = 10 * stride - 0.5 (zero offset)
+        heat[1, 30, 30] = heat[1, 30, 70] = 0.8  # two vesicles
+        rr = np.arange(rows)[:, None]
+        heat[2] = np.where(
+            (np.arange(cols)[None, :] >= 10) & (np.arange(cols)[None, :] <= 80),
+            0.9 * np.exp(-0.5 * ((rr - 60) / 1.0) ** 2),
+            0.0,
+        )  # a horizontal fiber along row 60, columns 10-80
+        diameter = np.full((rows, cols), 20.0, np.float32)
+        diameter[30, 30] = diameter[30, 70] = 48.0  # the vesicles' own diameters
+        return {
+            "heatmap": heat,
+            "offset": np.zeros((2, rows, cols), np.float32),
+            "diameter": diameter,
+        }
+
+    monkeypatch.setattr(core, "predict_maps", fake_maps)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((400, 400), np.float32), name="mic", metadata={"name": "mic"})
+    session(viewer).set_model(model, None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(config.target_diameter_px)  # prepared = original pixels
+    widget.device_combo.setCurrentText("cpu")
+    widget.set_threshold(0.3)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+    points = viewer.layers["mic picks"]
+    np.testing.assert_allclose(points.data, [[39.5, 39.5]])
+    vesicles = viewer.layers["mic vesicles"]
+    assert list(vesicles.shape_type) == ["ellipse", "ellipse"]
+    centres = sorted(tuple(np.round(v.mean(axis=0), 1)) for v in vesicles.data)
+    assert centres == [(119.5, 119.5), (119.5, 279.5)]
+    widths = [np.ptp(v[:, 1]) for v in vesicles.data]
+    np.testing.assert_allclose(widths, [48.0, 48.0])
+    fibers = viewer.layers["mic fibers"]
+    assert list(fibers.shape_type) == ["path"]
+    path = fibers.data[0]
+    assert np.ptp(path[:, 1]) > 200  # spans the fiber's length along x
+    np.testing.assert_allclose(path[:, 0], 239.5, atol=2.0)  # on its row
+
+    widget.set_threshold(0.95)  # above every score: all shapes go, no network run
+    assert len(viewer.layers["mic vesicles"].data) == 0
+    assert len(viewer.layers["mic fibers"].data) == 0
+    assert len(viewer.layers["mic picks"].data) == 0
+
+
+def test_pick_folder_traces_fibers_into_helical_star(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A fiber model's folder picking writes traced tubes (start/end per tube), not points."""
+    import napari_cryopick.core.detect as core
+    from napari_cryopick.io.filaments import read_relion_helical
+
+    config = DetectorConfig(kinds=("fiber",))
+    stride = config.stride
+
+    def fake_maps(model, prepared_image, **_kwargs):
+        rows, cols = (n // stride for n in prepared_image.shape)
+        rr = np.arange(rows)[:, None]
+        cc = np.arange(cols)[None, :]
+        heat = np.where((cc >= 5) & (cc <= 40), 0.9 * np.exp(-0.5 * ((rr - 20) / 1.0) ** 2), 0.0)[
+            None
+        ].astype(np.float32)  # one horizontal fiber
+        return {
+            "heatmap": heat,
+            "offset": np.zeros((2, rows, cols), np.float32),
+            "diameter": np.full((rows, cols), 20.0, np.float32),
+        }
+
+    monkeypatch.setattr(core, "predict_maps", fake_maps)
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    _write_png(folder / "f0.png", np.random.default_rng(0).normal(size=(200, 200)))
+    viewer = make_napari_viewer()
+    session(viewer).set_model(Detector(config).eval(), None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(config.target_diameter_px)
+    widget.device_combo.setCurrentText("cpu")
+    widget.format_combo.setCurrentText("star")
+    widget.export_edit.setText(str(tmp_path / "out"))
+    (tmp_path / "out").mkdir()
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    paths_by_micrograph = read_relion_helical(tmp_path / "out" / "f0.star")
+    (paths,) = paths_by_micrograph.values()
+    assert len(paths) == 1  # one traced tube
+    (path,) = paths
+    assert np.ptp(path[:, 0]) > 100  # along the fiber (x)
+    np.testing.assert_allclose(path[:, 1], 20 * stride - 0.5, atol=2.0)  # on its row
