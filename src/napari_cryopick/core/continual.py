@@ -1,11 +1,13 @@
 """Training modes over several data sets: joint, fine-tune, continual, few-shot, new.
 
-One API, :func:`train_model`, serves the command line (``cryopick train
---mode ...``) and the napari Train widget. It is a generator of
+:func:`train_model` is the algorithm behind the training workflow
+(:func:`napari_cryopick.workflows.train.train`, which the command line, the
+napari Train widget and the benchmarks call). It is a generator of
 :class:`napari_cryopick.core.training.TrainProgress` events returning a
-:class:`ContinualResult` whose ``metadata`` is ready for
-:func:`napari_cryopick.core.model.save_checkpoint` (data sets, per-data-set
-diameters, exemplar bank, training history).
+:class:`ContinualResult` whose ``card`` (:class:`napari_cryopick.core.model.card.ModelCard`:
+data sets, per-data-set diameters, exemplar bank, training history) becomes
+the checkpoint's metadata. This module knows nothing of files or the command
+line.
 
 Heads (HydraPicker)
     One shared body; one named head per data set the model was trained on and
@@ -55,12 +57,11 @@ through the same function in the extra-loss hook).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as _dt
 import math
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ from napari_cryopick.core.exemplars import (
     empty_bank,
 )
 from napari_cryopick.core.model import Detector, DetectorConfig
+from napari_cryopick.core.model.card import DatasetCard, ModelCard
 from napari_cryopick.core.model.inputs import PreparedMicrograph
 from napari_cryopick.core.model.network import pad_to_multiple
 from napari_cryopick.core.training import (
@@ -96,13 +98,10 @@ __all__ = [
     "ContinualConfig",
     "ContinualResult",
     "DatasetExamples",
-    "add_mode_arguments",
-    "continual_config_from_args",
     "datasets_of",
     "diameter_for_head",
     "group_by_dataset",
     "history_of",
-    "run_training_from_args",
     "train_model",
 ]
 
@@ -203,65 +202,42 @@ class ContinualResult(TrainResult):
         The exemplar bank stored in ``metadata``.
     run
         This run's history record.
+    card
+        The model card; ``metadata`` is ``card.to_metadata()``.
     """
 
     metadata: dict[str, Any] = field(default_factory=dict)
     bank: ExemplarBank = field(default_factory=empty_bank)
     run: dict[str, Any] = field(default_factory=dict)
+    card: ModelCard = field(default_factory=ModelCard)
 
 
 # --- metadata helpers (also used by `cryopick info` and the GUI) ---
 
 
 def datasets_of(metadata: dict[str, Any] | None) -> list[str]:
-    """Names of the data sets a model was trained on, oldest first."""
-    metadata = metadata or {}
-    names = list(metadata.get("datasets") or [])
-    for run in metadata.get("history") or []:
-        for name in run.get("datasets") or ([run["dataset"]] if run.get("dataset") else []):
-            if name not in names:
-                names.append(name)
-    return [str(n) for n in names]
+    """Names of the data sets a model was trained on, oldest first (see ``ModelCard``)."""
+    return ModelCard.from_metadata(metadata).dataset_names
 
 
 def history_of(metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Training runs of a model, normalised to ``mode, datasets, steps, date, seconds, losses``.
 
     Records written by ``cryopick train`` without a mode (``time``,
-    ``elapsed_s``, ``final_losses``, ``dataset``) are translated.
+    ``elapsed_s``, ``final_losses``, ``dataset``) are translated
+    (:meth:`napari_cryopick.core.model.card.ModelCard.runs`).
     """
-    runs = []
-    for run in (metadata or {}).get("history") or []:
-        if not isinstance(run, dict):
-            continue
-        steps = run.get("steps")
-        if steps is None and isinstance(run.get("train_config"), dict):
-            steps = run["train_config"].get("steps")
-        runs.append(
-            {
-                "mode": run.get("mode", "finetune" if run.get("init") else "new"),
-                "datasets": list(run.get("datasets") or [run.get("dataset", "")]),
-                "steps": steps,
-                "date": run.get("date", run.get("time", "")),
-                "seconds": float(run.get("seconds", run.get("elapsed_s", 0.0)) or 0.0),
-                "losses": dict(run.get("losses", run.get("final_losses", {})) or {}),
-            }
-        )
-    return runs
+    return ModelCard.from_metadata(metadata).runs()
 
 
 def diameter_for_head(metadata: dict[str, Any] | None, head: str | None) -> float | None:
     """Particle diameter (original pixels) to pick with ``head``.
 
     The data set's own diameter for a data-set head, else the model's
-    ``diameter_px`` (the last data set trained), else None.
+    ``diameter_px`` (the last data set trained), else None
+    (:meth:`napari_cryopick.core.model.card.ModelCard.diameter_for_head`).
     """
-    metadata = metadata or {}
-    info = (metadata.get("dataset_info") or {}).get(head or "")
-    if info and info.get("diameter_px"):
-        return float(info["diameter_px"])
-    value = metadata.get("diameter_px")
-    return float(value) if value is not None else None
+    return ModelCard.from_metadata(metadata).diameter_for_head(head)
 
 
 def _dataset_diameter(dataset: DatasetExamples, config: DetectorConfig) -> float:
@@ -502,6 +478,7 @@ def train_model(
     config: DetectorConfig | None = None,
     train_config: TrainConfig | None = None,
     continual_config: ContinualConfig | None = None,
+    on_model: Callable[[Detector], None] | None = None,
 ) -> Generator[TrainProgress, None, ContinualResult]:
     """Train in one of the :data:`MODES`, yielding progress events.
 
@@ -526,6 +503,9 @@ def train_model(
         Steps, crop size, learning rate, sparse-label settings, ...
     continual_config
         Loss weights and exemplar settings.
+    on_model
+        Called once with the model being trained, before the first step (a
+        caller previews it between steps; it must not change it).
 
     Yields
     ------
@@ -606,6 +586,8 @@ def train_model(
         frozen=frozen,
     )
     needs_extra = train_generic or tie_heads or frozen is not None
+    if on_model is not None:
+        on_model(model)
     start = time.perf_counter()
     inner = train_detector(
         examples,
@@ -638,12 +620,13 @@ def train_model(
             )
 
     run = _run_record(mode, names, train_config, continual_config, result, seconds)
-    metadata = _merge_metadata(base_metadata if mode != "new" else {}, datasets, run, bank, model)
+    card = _run_card(base_metadata if mode != "new" else {}, datasets, run, bank, model)
     return ContinualResult(
         model=result.model,
         history=result.history,
         completed=result.completed,
-        metadata=metadata,
+        metadata=card.to_metadata(),
+        card=card,
         bank=bank,
         run=run,
     )
@@ -694,127 +677,29 @@ def _run_record(
     }
 
 
-def _merge_metadata(
+def _run_card(
     base: dict[str, Any],
     datasets: Sequence[DatasetExamples],
     run: dict[str, Any],
     bank: ExemplarBank,
     model: Detector,
-) -> dict[str, Any]:
-    metadata = dict(base)
-    names = datasets_of(base)
-    info = dict(base.get("dataset_info") or {})
-    for dataset in datasets:
-        if dataset.name not in names:
-            names.append(dataset.name)
-        info[dataset.name] = {
-            "diameter_px": _dataset_diameter(dataset, model.config),
-            "micrographs": len(dataset.examples),
-            "labels": int(
-                sum(int((e.picks["kind"] != "negative").sum()) for e in dataset.examples)
-            ),
-            "head": dataset.name if dataset.name in model.heads else model.default_head,
-        }
-    metadata["datasets"] = names
-    metadata["dataset_info"] = info
-    metadata["diameter_px"] = info[datasets[-1].name]["diameter_px"]
-    metadata["kinds"] = list(model.config.kinds)
-    metadata["history"] = [*list(base.get("history") or []), run]
-    metadata["exemplars"] = bank_to_metadata(bank)
-    return metadata
-
-
-# --- command line helpers (used by cli/_train.py) ---
-
-
-def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--mode`` and the continual-learning options to a ``train`` parser."""
-    defaults = ContinualConfig()
-    group = parser.add_argument_group("training mode (several data sets)")
-    group.add_argument(
-        "--mode",
-        choices=MODES,
-        default=None,
-        help=(
-            "new: fresh model; joint: several data sets, one head each + generic; "
-            "finetune: continue on new data (forgets); continual: new data + exemplars of "
-            "the old data sets with distillation (needs --init); fewshot: a new head only, "
-            "body frozen (needs --init). Default: new, or finetune with --init"
-        ),
-    )
-    group.add_argument(
-        "--exemplars",
-        type=int,
-        default=defaults.max_exemplars,
-        metavar="N",
-        help=f"labelled particles kept per data set in the model file (default {defaults.max_exemplars})",
-    )
-    group.add_argument(
-        "--distill-weight",
-        type=float,
-        default=defaults.distill_weight,
-        help=f"continual: distillation weight (default {defaults.distill_weight})",
-    )
-    group.add_argument(
-        "--reg-weight",
-        type=float,
-        default=defaults.reg_weight,
-        help=f"continual: parameter-drift weight (default {defaults.reg_weight})",
-    )
-    group.add_argument(
-        "--replay-fraction",
-        type=float,
-        default=defaults.replay_fraction,
-        help=f"continual: share of batches from the exemplar bank (default {defaults.replay_fraction})",
-    )
-
-
-def continual_config_from_args(args: argparse.Namespace) -> ContinualConfig:
-    """A :class:`ContinualConfig` from the options of :func:`add_mode_arguments`."""
-    defaults = ContinualConfig()
-    return ContinualConfig(
-        distill_weight=getattr(args, "distill_weight", defaults.distill_weight),
-        reg_weight=getattr(args, "reg_weight", defaults.reg_weight),
-        replay_fraction=getattr(args, "replay_fraction", defaults.replay_fraction),
-        max_exemplars=getattr(args, "exemplars", defaults.max_exemplars),
-    )
-
-
-def run_training_from_args(
-    args: argparse.Namespace,
-    examples: Sequence[TrainingExample],
-    *,
-    base_model: Detector | None,
-    base_metadata: dict[str, Any] | None,
-    config: DetectorConfig | None,
-    train_config: TrainConfig,
-) -> ContinualResult:
-    """Run :func:`train_model` for ``cryopick train`` with a progress bar.
-
-    The mode is ``args.mode``, or ``new`` / ``finetune`` (with ``--init``);
-    examples are grouped into data sets by their ``dataset`` name (``joint``
-    trains one head per group).
-
-    Raises
-    ------
-    napari_cryopick.cli.CLIError
-        For an impossible combination (e.g. ``continual`` without ``--init``).
-    """
-    from napari_cryopick.cli import CLIError
-    from napari_cryopick.core.progress import drive
-
-    mode = getattr(args, "mode", None) or ("finetune" if base_model is not None else "new")
-    datasets = group_by_dataset(examples)
-    try:
-        job = train_model(
-            mode,
-            datasets,
-            base_model=base_model,
-            base_metadata=base_metadata,
-            config=config,
-            train_config=train_config,
-            continual_config=continual_config_from_args(args),
+) -> ModelCard:
+    """The model card after this run: the base model's card plus the run's data sets."""
+    card = ModelCard.from_metadata(base)
+    trained = [
+        DatasetCard(
+            name=dataset.name,
+            diameter_px=_dataset_diameter(dataset, model.config),
+            micrographs=len(dataset.examples),
+            labels=int(sum(int((e.picks["kind"] != "negative").sum()) for e in dataset.examples)),
+            head=dataset.name if dataset.name in model.heads else model.default_head,
         )
-        return drive(job, progress_bar=True, description=f"training ({mode})")
-    except ValueError as error:
-        raise CLIError(str(error)) from None
+        for dataset in datasets
+    ]
+    return card.with_run(
+        run,
+        trained,
+        heads=model.head_names,
+        kinds=model.config.kinds,
+        exemplars=bank_to_metadata(bank),
+    )

@@ -1,0 +1,82 @@
+"""Turning what a user names (files and folders) into the files to read.
+
+The one place that expands folders into micrograph or pick files, used by the
+command line, the widgets and the workflows alike. Folders are searched one
+level deep (not recursively), in sorted order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = [
+    "expand_inputs",
+    "micrograph_files",
+    "pick_file_suffixes",
+    "pick_files",
+]
+
+
+def pick_file_suffixes() -> tuple[str, ...]:
+    """File suffixes of every pick-file format (``.star``, ``.box``, ...), sorted."""
+    from napari_cryopick.io.pickfiles import FORMATS
+
+    return tuple(sorted({s for module in FORMATS.values() for s in module.SUFFIXES}))
+
+
+def expand_inputs(
+    items: Iterable[str | os.PathLike], suffixes: Iterable[str], what: str
+) -> list[tuple[Path, bool]]:
+    """Files named directly, and files found in named folders.
+
+    Parameters
+    ----------
+    items
+        File and folder paths.
+    suffixes
+        File suffixes (lower case, with the dot) looked for in folders.
+    what
+        What the files are ("micrographs", "pick files"), for messages.
+
+    Returns
+    -------
+    list of (path, from_folder)
+        ``from_folder`` tells a file found in a folder from one named directly.
+
+    Raises
+    ------
+    FileNotFoundError
+        An item that does not exist.
+    ValueError
+        A folder without any file of the suffixes.
+    """
+    suffixes = tuple(s.lower() for s in suffixes)
+    found: list[tuple[Path, bool]] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            inside = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+            )
+            if not inside:
+                raise ValueError(f"{path}: no {what} ({', '.join(suffixes)}) found")
+            found.extend((p, True) for p in inside)
+        elif path.is_file():
+            found.append((path, False))
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return found
+
+
+def micrograph_files(items: Iterable[str | os.PathLike]) -> list[Path]:
+    """Micrograph files named directly or found in the named folders."""
+    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+
+    return [path for path, _ in expand_inputs(items, MICROGRAPH_SUFFIXES, "micrographs")]
+
+
+def pick_files(items: Iterable[str | os.PathLike]) -> list[tuple[Path, bool]]:
+    """Pick files named directly or found in the named folders: ``(path, from_folder)``."""
+    return expand_inputs(items, pick_file_suffixes(), "pick files")

@@ -1,0 +1,703 @@
+"""Picking, one path for every caller: a :class:`PickRequest` served by :func:`pick`.
+
+The current micrograph, all open micrographs, a folder and ``cryopick pick``
+all run :func:`pick`. It yields one :class:`PickProgress` per micrograph (with
+that micrograph's :class:`MicrographPicks`, so a viewer can show it at once)
+and returns a :class:`PickOutcome`.
+
+Per micrograph (:func:`pick_one`), each object kind has one strategy:
+
+* points (``particle`` and any other point kind) and ``vesicle`` (points with
+  each vesicle's own diameter from the size head):
+  :func:`napari_cryopick.core.detect.pick_micrograph`, one network pass;
+* ``fiber``: points along the fiber heatmap's ridge traced into paths,
+  :func:`napari_cryopick.core.object_kinds.pick_fibers`.
+
+Writing (:func:`write_outputs`) is the one writer of pick files: point kinds
+go to the pick-file formats (:data:`napari_cryopick.io.pickfiles.FORMATS`),
+traced fibers to RELION helical STAR, crYOLO filament CBOX or CSV. When a
+model picks fibers *and* other kinds, the fibers go to ``<stem>_fibers.<ext>``.
+
+Output layout (:func:`output_stems`): the input folders are mirrored below
+their common parent (micrographs of one folder: files directly in
+``out_dir``; ``a/m1.mrc`` and ``b/m1.mrc``: ``out/a/m1.star`` and
+``out/b/m1.star``). Two inputs that would write the same file (``a/m1.mrc``
+and ``a/m1.png``) are refused before anything is picked: an output is never
+overwritten by another input of the same run.
+
+The particle diameter has one owner per request: ``diameter_px``, else
+``diameter_A`` with each micrograph's pixel size, else the model card's
+diameter for the head (:meth:`napari_cryopick.core.model.card.ModelCard.diameter_for_head`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FIBER_FORMATS",
+    "PICK_FORMATS",
+    "FiberOptions",
+    "MicrographPicks",
+    "PickOutcome",
+    "PickProgress",
+    "PickRequest",
+    "PreparedPick",
+    "output_stems",
+    "pick",
+    "pick_one",
+    "prepare",
+    "resolve_diameter",
+    "write_outputs",
+]
+
+#: Pick-file formats of point picks: the keys of ``io.pickfiles.FORMATS`` (a test keeps
+#: them equal), here so that building a command line or a form needs no file-format import.
+PICK_FORMATS: tuple[str, ...] = ("star", "box", "cbox", "topaz", "csv")
+#: Formats of traced fibers.
+FIBER_FORMATS: tuple[str, ...] = ("star", "cbox", "csv")
+#: Kinds that never become picks.
+_NON_PICK_KINDS = ("negative",)
+
+
+@dataclass(frozen=True)
+class FiberOptions:
+    """Tracing and writing of fibers.
+
+    Attributes
+    ----------
+    link_radius_px
+        Neighbourhood radius of linking; None: EPicker's 100 px per 1024 px
+        of micrograph width.
+    max_angle_deg
+        Largest bend between consecutive links.
+    box_distance_px
+        Inter-box distance of written segments; None: half the fiber width.
+    box_size_px
+        CBOX box size; None: twice the fiber width.
+    helical_layout
+        STAR: ``"start_end"`` (RELION manual picking) or ``"segments"``.
+    """
+
+    link_radius_px: float | None = None
+    max_angle_deg: float = 30.0
+    box_distance_px: float | None = None
+    box_size_px: float | None = None
+    helical_layout: str = "start_end"
+
+    def __post_init__(self) -> None:
+        for name in ("link_radius_px", "max_angle_deg", "box_distance_px", "box_size_px"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.helical_layout not in ("start_end", "segments"):
+            raise ValueError(
+                f"helical_layout must be 'start_end' or 'segments', got {self.helical_layout!r}"
+            )
+
+
+@dataclass(frozen=True)
+class PickRequest:
+    """What to pick, with which model, and where to write it.
+
+    Attributes
+    ----------
+    micrographs
+        Micrograph files, or in-memory micrographs
+        (:class:`napari_cryopick.io.micrographs.Micrograph`, with a name).
+    model
+        Checkpoint path, a loaded detector, or None for the bundled model.
+    metadata
+        Checkpoint metadata of a loaded ``model`` (its model card); read from
+        the file when ``model`` is a path.
+    head
+        Head to pick with (None: the model's default head).
+    kinds
+        Object kinds to pick (None: every kind of the model).
+    diameter_px, diameter_A
+        Particle diameter in pixels, or in Angstrom (each micrograph's pixel
+        size converts it); at most one. Neither: the model card's diameter.
+    threshold
+        Score threshold of the picks returned and written (None: PickConfig's).
+    options
+        Other :class:`napari_cryopick.core.detect.PickConfig` fields
+        (``min_distance``, ``rotations``, ``reject_std``, ``tile_size``, ...).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    out_dir
+        Folder of the pick files (None: write nothing).
+    formats
+        Formats to write, one file each per micrograph.
+    flip_y
+        Write y from the bottom (origin bottom-left).
+    keep_candidates
+        Score floor of the written files: every candidate above it is written
+        (with its score) so it can be re-thresholded later without the
+        network. None: only picks above ``threshold`` are written.
+    fibers
+        Fiber tracing and writing options.
+    """
+
+    micrographs: Sequence[Any]
+    model: Any = None
+    metadata: Mapping[str, Any] | None = None
+    head: str | None = None
+    kinds: tuple[str, ...] | None = None
+    diameter_px: float | None = None
+    diameter_A: float | None = None
+    threshold: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+    out_dir: Path | None = None
+    formats: tuple[str, ...] = ("star",)
+    flip_y: bool = False
+    keep_candidates: float | None = None
+    fibers: FiberOptions = field(default_factory=FiberOptions)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.formats, str):
+            object.__setattr__(self, "formats", (self.formats,))
+        if isinstance(self.kinds, str):
+            object.__setattr__(self, "kinds", (self.kinds,))
+        if self.out_dir is not None:
+            object.__setattr__(self, "out_dir", Path(self.out_dir))
+        for name in ("diameter_px", "diameter_A"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                option = name.replace("_px", "").replace("_", "-")
+                raise ValueError(f"--{option} must be > 0, got {value}")
+        if self.diameter_px is not None and self.diameter_A is not None:
+            raise ValueError("give the diameter in pixels or in Angstrom, not both")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"--threshold must lie in [0, 1], got {self.threshold}")
+        if self.keep_candidates is not None and not 0.0 <= self.keep_candidates <= 1.0:
+            raise ValueError(f"--keep-candidates must lie in [0, 1], got {self.keep_candidates}")
+        for format in self.formats:
+            if format not in PICK_FORMATS:
+                raise ValueError(
+                    f"unknown pick format {format!r}; choose one of {', '.join(PICK_FORMATS)}"
+                )
+
+
+@dataclass(frozen=True)
+class MicrographPicks:
+    """Everything picked on one micrograph.
+
+    Attributes
+    ----------
+    name
+        Micrograph name (file stem).
+    path
+        File it was read from (None: in memory).
+    shape
+        ``(rows, cols)``.
+    pixel_size
+        Angstrom per pixel, where known.
+    diameter_px
+        Diameter it was picked at.
+    candidates
+        Every candidate down to the score floor (all kinds; fiber candidates
+        untraced), sorted by score: re-threshold without the network.
+    picks
+        Picks above the threshold: points and vesicles, plus the vertices of
+        the traced fibers (``tube_id`` > 0).
+    fiber_paths
+        Traced fibers, ``(N, 2)`` arrays of (x, y).
+    result
+        The point kinds' :class:`napari_cryopick.core.detect.PickResult`
+        (heatmap and its placement), or the fiber result for a fiber-only model.
+    threshold
+        Threshold used.
+    """
+
+    name: str
+    path: Path | None
+    shape: tuple[int, int]
+    pixel_size: float | None
+    diameter_px: float
+    candidates: Any
+    picks: Any
+    fiber_paths: list = field(default_factory=list, repr=False)
+    result: Any = field(default=None, repr=False)
+    threshold: float = 0.3
+
+
+@dataclass(frozen=True)
+class PickProgress:
+    """Event of :func:`pick`: one micrograph done (or failed).
+
+    ``n_picks`` counts picks above the threshold (fibers for fiber-only
+    models), -1 if it failed (``error`` says why). ``item`` is the
+    micrograph's result (None if it failed), ``written`` its files.
+    """
+
+    step: int
+    total: int
+    micrograph: str
+    n_picks: int
+    elapsed_s: float
+    error: str = ""
+    item: MicrographPicks | None = field(default=None, repr=False, compare=False)
+    written: tuple[Path, ...] = ()
+
+    def postfix(self) -> str:
+        """One-line summary for a progress bar."""
+        if self.error:
+            return f"{self.micrograph}: FAILED"
+        return f"{self.micrograph}: {self.n_picks} picks"
+
+
+@dataclass(frozen=True)
+class PickOutcome:
+    """Result of :func:`pick`.
+
+    Attributes
+    ----------
+    picks
+        Picks above the threshold of every micrograph (one table).
+    written
+        Files written.
+    errors
+        ``{micrograph: message}`` of the micrographs that failed.
+    n_micrographs
+        Micrographs asked for.
+    seconds
+        Wall-clock time.
+    """
+
+    picks: Any
+    written: tuple[Path, ...] = ()
+    errors: dict[str, str] = field(default_factory=dict)
+    n_micrographs: int = 0
+    seconds: float = 0.0
+
+    @property
+    def n_done(self) -> int:
+        """Micrographs picked without error."""
+        return self.n_micrographs - len(self.errors)
+
+
+@dataclass(frozen=True)
+class PreparedPick:
+    """A request resolved once for a run: model, card, configuration, output stems.
+
+    Built by :func:`prepare`; :func:`pick_one` and :func:`write_outputs` take
+    it, so a batch runner (shards, a Dask worker) prepares once and then picks
+    micrograph by micrograph.
+    """
+
+    request: PickRequest
+    model: Any
+    card: Any
+    config: Any
+    kinds: tuple[str, ...]
+    model_name: str
+    stems: dict[int, Path] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------
+# resolving a request
+# --------------------------------------------------------------------------
+
+
+def _source_name(source: Any) -> str:
+    return str(getattr(source, "name", "") or "")
+
+
+def _is_path(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike))
+
+
+def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, Path]:
+    """Output path without suffix of each micrograph (by index): the layout of written files.
+
+    File inputs mirror their folders below the folders' common parent;
+    in-memory micrographs go directly into ``out_dir`` under their name.
+
+    Raises
+    ------
+    ValueError
+        Two inputs would write the same files (same name in the same folder),
+        naming both.
+    """
+    base = Path(out_dir) if out_dir is not None else Path(".")
+    parents = [Path(os.path.abspath(Path(m).parent)) for m in micrographs if _is_path(m)]
+    common = Path(os.path.commonpath([str(p) for p in parents])) if parents else None
+    stems: dict[int, Path] = {}
+    owner: dict[Path, Any] = {}
+    for index, source in enumerate(micrographs):
+        if _is_path(source):
+            path = Path(source)
+            relative = Path(os.path.abspath(path.parent)).relative_to(common)  # type: ignore[arg-type]
+            stem = base / relative / path.stem
+        else:
+            name = _source_name(source)
+            if not name:
+                raise ValueError(f"in-memory micrograph #{index + 1} has no name")
+            stem = base / name
+        if stem in owner:
+            raise ValueError(
+                f"{owner[stem]} and {source}: both would be written as {stem}.*; "
+                "rename one of them or pick them in separate runs (outputs are never "
+                "overwritten by another micrograph of the same run)"
+            )
+        owner[stem] = source
+        stems[index] = stem
+    return stems
+
+
+def resolve_diameter(
+    request: PickRequest, card: Any, pixel_size: float | None, *, micrograph: str, model_name: str
+) -> float:
+    """The particle diameter in pixels for one micrograph (the request's one owner of it).
+
+    ``request.diameter_px``; else ``request.diameter_A`` over the micrograph's
+    pixel size; else the model card's diameter for the request's head.
+
+    Raises
+    ------
+    ValueError
+        Naming the micrograph (no pixel size) or the model (no stored diameter).
+    """
+    if request.diameter_px is not None:
+        return float(request.diameter_px)
+    if request.diameter_A is not None:
+        if not pixel_size or not math.isfinite(pixel_size) or pixel_size <= 0:
+            raise ValueError(
+                f"{micrograph}: no pixel size known, give the diameter in pixels instead"
+            )
+        return float(request.diameter_A) / float(pixel_size)
+    stored = card.diameter_for_head(request.head) if card is not None else None
+    if not stored or not math.isfinite(stored) or stored <= 0:
+        raise ValueError(
+            f"{model_name}: no usable particle diameter stored in the model "
+            f"({stored!r}); give --diameter or --diameter-A"
+        )
+    return float(stored)
+
+
+def _load_model(request: PickRequest) -> tuple[Any, dict[str, Any], str]:
+    from napari_cryopick.core.model import bundled_model_path, load_checkpoint
+
+    model = request.model
+    if model is None:
+        model = bundled_model_path()
+    if _is_path(model):
+        path = Path(model)
+        loaded, metadata = load_checkpoint(path)
+        return loaded, metadata, str(path)
+    return model, dict(request.metadata or {}), "the model"
+
+
+def prepare(request: PickRequest) -> PreparedPick:
+    """Resolve a request once: load the model, check kinds and head, lay out outputs.
+
+    Raises
+    ------
+    ValueError
+        A bad model, head, kind or format combination, or duplicate outputs.
+    """
+    from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.core.model.card import ModelCard
+
+    model, metadata, model_name = _load_model(request)
+    card = ModelCard.of_model(model, metadata)
+    heads = tuple(getattr(model, "head_names", ()) or ())
+    if request.head is not None and heads and request.head not in heads:
+        raise ValueError(f"{model_name}: no head {request.head!r}; heads are {list(heads)}")
+    model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
+    kinds = request.kinds or tuple(k for k in model_kinds if k not in _NON_PICK_KINDS)
+    for kind in kinds:
+        if kind not in model_kinds:
+            raise ValueError(
+                f"{model_name}: the model has no {kind!r} kind "
+                f"(its kinds: {', '.join(model_kinds)})"
+            )
+    if "fiber" in kinds and request.out_dir is not None:
+        wrong = [f for f in request.formats if f not in FIBER_FORMATS]
+        if wrong:
+            raise ValueError(
+                f"fibers are written as {', '.join(FIBER_FORMATS)}, not {', '.join(wrong)}"
+            )
+    values = dict(request.options)
+    values.update(head=request.head, device=request.device)
+    if request.threshold is not None:
+        values["threshold"] = request.threshold
+    config = PickConfig(**values)
+    if request.keep_candidates is not None and request.keep_candidates < config.score_floor:
+        config = PickConfig(**{**vars(config), "score_floor": request.keep_candidates})
+    stems = output_stems(request.micrographs, request.out_dir)
+    return PreparedPick(
+        request=request,
+        model=model,
+        card=card,
+        config=config,
+        kinds=tuple(kinds),
+        model_name=model_name,
+        stems=stems,
+    )
+
+
+# --------------------------------------------------------------------------
+# one micrograph
+# --------------------------------------------------------------------------
+
+
+def _read(source: Any) -> Any:
+    from napari_cryopick.io.micrographs import Micrograph, read_micrograph
+
+    if _is_path(source):
+        return read_micrograph(source)
+    if isinstance(source, Micrograph):
+        return source
+    raise TypeError(f"not a micrograph file or Micrograph: {type(source).__name__}")
+
+
+def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
+    """Pick one micrograph (a file or an in-memory micrograph): the unit of work.
+
+    Runs one strategy per object kind (module docstring) and combines them.
+    Writes nothing (see :func:`write_outputs`).
+
+    Raises
+    ------
+    ValueError, OSError
+        The micrograph cannot be read or picked (the message names it).
+    """
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from napari_cryopick.core.detect import apply_threshold, pick_micrograph
+    from napari_cryopick.core.pick_table import empty_picks
+
+    micrograph = _read(source)
+    name = micrograph.name or (Path(source).stem if _is_path(source) else "")
+    label = str(source) if _is_path(source) else name
+    request = prepared.request
+    diameter = resolve_diameter(
+        request,
+        prepared.card,
+        micrograph.pixel_size,
+        micrograph=label,
+        model_name=prepared.model_name,
+    )
+    config = prepared.config
+    point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
+    tables, candidates, fiber_paths, result = [], [], [], None
+    if point_kinds:
+        result = pick_micrograph(
+            prepared.model,
+            micrograph.data,
+            diameter_px=diameter,
+            config=replace(config, kinds=point_kinds),
+            micrograph_name=name,
+        )
+        candidates.append(result.picks)
+        tables.append(apply_threshold(result.picks, config.threshold))
+    if "fiber" in prepared.kinds:
+        from napari_cryopick.core.object_kinds import pick_fibers
+
+        fibers = pick_fibers(
+            prepared.model,
+            micrograph.data,
+            diameter_px=diameter,
+            config=config,
+            micrograph_name=name,
+            link_radius_px=request.fibers.link_radius_px,
+            max_angle_deg=request.fibers.max_angle_deg,
+        )
+        fiber_paths = list(fibers.paths)
+        candidates.append(fibers.candidates)
+        tables.append(fibers.picks)
+        if result is None:
+            result = fibers
+    frames = [t for t in candidates if len(t)]
+    all_candidates = pd.concat(frames, ignore_index=True) if frames else empty_picks()
+    all_candidates = all_candidates.sort_values("score", ascending=False, kind="stable")
+    frames = [t for t in tables if len(t)]
+    picks = pd.concat(frames, ignore_index=True) if frames else empty_picks()
+    return MicrographPicks(
+        name=name,
+        path=Path(source) if _is_path(source) else micrograph.path,
+        shape=tuple(micrograph.data.shape),
+        pixel_size=micrograph.pixel_size,
+        diameter_px=diameter,
+        candidates=all_candidates.reset_index(drop=True),
+        picks=picks,
+        fiber_paths=fiber_paths,
+        result=result,
+        threshold=float(config.threshold),
+    )
+
+
+def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> list[Path]:
+    """Write one micrograph's pick files (every requested format) below ``stem``.
+
+    Each file is written atomically (a temporary file renamed into place).
+    Point kinds go to ``<stem>.<ext>``; traced fibers to ``<stem>.<ext>`` for
+    a fiber-only request, else to ``<stem>_fibers.<ext>``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    import numpy as np
+
+    from napari_cryopick.io.pickfiles import FORMATS, write_picks
+
+    request = prepared.request
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    height = float(item.shape[0])
+    point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
+    points = item.picks[item.picks["kind"].isin(point_kinds)] if len(item.picks) else item.picks
+    if request.keep_candidates is not None and len(item.candidates):
+        keep = item.candidates["kind"].isin(point_kinds) & (
+            item.candidates["score"].to_numpy(float) >= request.keep_candidates
+        )
+        points = item.candidates[keep]
+    written: list[Path] = []
+    for format in request.formats:
+        if point_kinds:
+            target = stem.with_name(stem.name + FORMATS[format].SUFFIXES[0])
+            options: dict[str, Any] = {}
+            if format == "star":
+                options["micrograph_names"] = False  # RELION autopick style
+            write_picks(
+                points.reset_index(drop=True),
+                target,
+                format,
+                flip_y_height=height if request.flip_y else None,
+                **options,
+            )
+            written.append(target)
+        if "fiber" in prepared.kinds:
+            suffix = ("_fibers" if point_kinds else "") + FORMATS[format].SUFFIXES[0]
+            target = stem.with_name(stem.name + suffix)
+            paths = item.fiber_paths
+            if request.flip_y:
+                paths = [np.column_stack([p[:, 0], (height - 1) - p[:, 1]]) for p in paths]
+            _write_fibers(prepared, item, paths, target, format)
+            written.append(target)
+    return written
+
+
+def _write_fibers(
+    prepared: PreparedPick, item: MicrographPicks, paths: list, target: Path, format: str
+) -> None:
+    from napari_cryopick.io import filaments
+    from napari_cryopick.io.pickfiles import write_picks
+
+    options = prepared.request.fibers
+    width = item.diameter_px
+    distance = options.box_distance_px or width / 2.0
+    fibers = item.picks[item.picks["tube_id"] > 0] if len(item.picks) else item.picks
+    if format == "star":
+        pixel = item.pixel_size
+        known = bool(pixel and math.isfinite(pixel) and pixel > 0)
+        filaments.write_relion_helical(
+            {item.name: paths},
+            target,
+            layout=options.helical_layout,
+            box_distance_px=distance,
+            pixel_size_A=pixel if known else None,
+            micrograph_names=False,
+        )
+    elif format == "cbox":
+        scores = [float("nan")] * len(paths)
+        for tube, group in fibers.groupby("tube_id"):
+            if 1 <= int(tube) <= len(paths):
+                scores[int(tube) - 1] = float(group["score"].iloc[0])
+        filaments.write_cryolo_filaments(
+            paths,
+            target,
+            box_distance_px=distance,
+            box_size_px=options.box_size_px or 2.0 * width,
+            diameter_px=width,
+            scores=scores,
+        )
+    else:
+        height = float(item.shape[0])
+        write_picks(
+            fibers.reset_index(drop=True),
+            target,
+            "csv",
+            flip_y_height=height if prepared.request.flip_y else None,
+        )
+
+
+# --------------------------------------------------------------------------
+# the job
+# --------------------------------------------------------------------------
+
+
+def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
+    """Pick every micrograph of ``request``, yielding one event per micrograph.
+
+    A micrograph that cannot be read or picked is recorded in
+    ``PickOutcome.errors`` and the run goes on. Closing the generator stops
+    between micrographs; every file is written atomically, so nothing is left
+    half-written.
+
+    Raises
+    ------
+    ValueError
+        Before picking anything: bad model, head, kind, format, or two inputs
+        that would write the same file.
+    """
+    import pandas as pd
+
+    from napari_cryopick.core.pick_table import empty_picks
+
+    start = time.perf_counter()
+    prepared = prepare(request)
+    total = len(request.micrographs)
+    tables = []
+    written: list[Path] = []
+    errors: dict[str, str] = {}
+    for index, source in enumerate(request.micrographs):
+        label = str(source) if _is_path(source) else _source_name(source)
+        name = Path(source).stem if _is_path(source) else label
+        try:
+            item = pick_one(prepared, source)
+            files: list[Path] = []
+            if request.out_dir is not None:
+                files = write_outputs(prepared, item, prepared.stems[index])
+            written.extend(files)
+            tables.append(item.picks)
+            only_fibers = prepared.kinds == ("fiber",)
+            count = len(item.fiber_paths) if only_fibers else len(item.picks)
+            event = PickProgress(
+                index + 1,
+                total,
+                item.name,
+                count,
+                time.perf_counter() - start,
+                item=item,
+                written=tuple(files),
+            )
+        except (ValueError, OSError) as error:
+            message = str(error)
+            if label not in message:
+                message = f"{label}: {message}"
+            errors[label] = message
+            event = PickProgress(
+                index + 1, total, name, -1, time.perf_counter() - start, error=message
+            )
+        yield event
+    frames = [t for t in tables if len(t)]
+    picks = pd.concat(frames, ignore_index=True) if frames else empty_picks()
+    return PickOutcome(
+        picks=picks,
+        written=tuple(written),
+        errors=errors,
+        n_micrographs=total,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,527 @@
+"""Training, one path for every caller: a :class:`TrainRequest` served by :func:`train`.
+
+``cryopick train``, the napari Train widget, the benchmarks and the tests
+all run :func:`train`. It
+
+1. checks the request and that the output file can be written, *before*
+   anything is trained;
+2. prepares the data sets (micrographs + picks at their particle diameter);
+3. dispatches the training mode (``new``, ``joint``, ``finetune``,
+   ``continual``, ``fewshot``) to :func:`napari_cryopick.core.continual.train_model`,
+   which maintains the exemplar bank and the model card;
+4. yields :class:`napari_cryopick.core.training.TrainProgress` events and, every
+   ``preview_every`` steps and at the end, a :class:`TrainPreview` of a
+   micrograph picked with the model being trained (every mode);
+5. writes the checkpoint atomically (metadata = the model card) and returns
+   a :class:`TrainOutcome`.
+
+Closing the generator cancels training: nothing is written, an existing
+output file stays as it was. If the output cannot be written at the end (a
+full disk), the trained model is saved in the temporary folder and the
+error says where (:class:`TrainOutputError`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MODES",
+    "TrainOutcome",
+    "TrainOutputError",
+    "TrainPreview",
+    "TrainRequest",
+    "TrainingSet",
+    "check_writable",
+    "train",
+]
+
+#: Training modes (see :mod:`napari_cryopick.core.continual`).
+MODES: tuple[str, ...] = ("new", "joint", "finetune", "continual", "fewshot")
+#: Modes that adapt an existing model (the bundled one when none is given).
+ADAPT_MODES: tuple[str, ...] = ("finetune", "continual", "fewshot")
+
+
+class TrainOutputError(OSError):
+    """The checkpoint could not be written; the message says where the model went instead."""
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """One data set: micrographs, their picks and the particle diameter.
+
+    Attributes
+    ----------
+    name
+        Data-set name (the name of its head in multi-head modes).
+    micrographs
+        Micrograph files, :class:`napari_cryopick.io.micrographs.Micrograph`
+        objects or ``[H, W]`` arrays.
+    picks
+        One pick table per micrograph (original pixels; negatives with
+        ``kind="negative"``).
+    diameter_px
+        Particle diameter in pixels: one for the set or one per micrograph.
+        None: the median of the picks' own diameters (e.g. BOX widths).
+    names
+        Micrograph names (default: the file stems / ``Micrograph.name``).
+    """
+
+    name: str
+    micrographs: Sequence[Any]
+    picks: Sequence[Any]
+    diameter_px: float | Sequence[float] | None = None
+    names: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.micrographs) != len(self.picks):
+            raise ValueError(
+                f"data set {self.name!r}: {len(self.micrographs)} micrographs but "
+                f"{len(self.picks)} pick tables"
+            )
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train, from what, and where to write it.
+
+    Attributes
+    ----------
+    datasets
+        The data to train on (exactly one for ``fewshot``).
+    out
+        Checkpoint to write (None: write nothing; the outcome holds the model).
+    mode
+        One of :data:`MODES`; None: ``new``, or ``finetune`` with a base model.
+    base_model
+        Checkpoint path or loaded detector to start from; None: the bundled
+        general model where the mode needs one (``finetune``, ``continual``,
+        ``fewshot``).
+    base_metadata
+        Metadata (model card) of a loaded ``base_model``.
+    kinds
+        Kinds of a fresh model (None: the kinds present in the picks).
+    train_options
+        :class:`napari_cryopick.core.training.TrainConfig` fields (``steps``,
+        ``batch_size``, ``crop_size``, ``lr``, ``sparse``, ``seed``, ...).
+    continual_options
+        :class:`napari_cryopick.core.continual.ContinualConfig` fields
+        (``max_exemplars``, ``distill_weight``, ...).
+    time_limit_s
+        Wall-clock budget (None: TrainConfig's).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    unlabelled
+        Micrographs without labels of the same data (for methods that use
+        them; stored with the request, not used by every mode).
+    preview
+        Micrograph to preview while training (file, Micrograph or array), or None.
+    preview_every
+        Preview every this many steps (0: only at the end).
+    run_info
+        Extra plain-type fields for this run's history record (tool version,
+        micrograph names, ...).
+    """
+
+    datasets: Sequence[TrainingSet]
+    out: Path | None = None
+    mode: str | None = None
+    base_model: Any = None
+    base_metadata: Mapping[str, Any] | None = None
+    kinds: tuple[str, ...] | None = None
+    train_options: Mapping[str, Any] = field(default_factory=dict)
+    continual_options: Mapping[str, Any] = field(default_factory=dict)
+    time_limit_s: float | None = None
+    device: str = "auto"
+    unlabelled: Sequence[Path] = ()
+    preview: Any = None
+    preview_every: int = 0
+    run_info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.out is not None:
+            object.__setattr__(self, "out", Path(self.out))
+        if self.mode is not None and self.mode not in MODES:
+            raise ValueError(
+                f"unknown training mode {self.mode!r}; choose one of {', '.join(MODES)}"
+            )
+        if self.time_limit_s is not None and not (
+            math.isfinite(self.time_limit_s) and self.time_limit_s > 0
+        ):
+            raise ValueError(f"time limit must be > 0 seconds, got {self.time_limit_s}")
+        if self.preview_every < 0:
+            raise ValueError(f"preview interval must be >= 0, got {self.preview_every}")
+        if not self.datasets:
+            raise ValueError("no data sets to train on")
+
+    @property
+    def resolved_mode(self) -> str:
+        """The mode to run: :attr:`mode`, else ``finetune`` with a base model, else ``new``."""
+        if self.mode is not None:
+            return self.mode
+        return "finetune" if self.base_model is not None else "new"
+
+
+@dataclass(frozen=True)
+class TrainPreview:
+    """A micrograph picked with the model being trained.
+
+    ``result`` is a :class:`napari_cryopick.core.detect.PickResult`; ``final``
+    marks the preview of the finished model.
+    """
+
+    step: int
+    total: int
+    micrograph: str
+    result: Any = field(repr=False)
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """Result of :func:`train`.
+
+    Attributes
+    ----------
+    model
+        The trained detector (eval mode, CPU).
+    card
+        Its :class:`napari_cryopick.core.model.card.ModelCard`.
+    metadata
+        The checkpoint metadata (``card.to_metadata()``).
+    path
+        The checkpoint written, or None.
+    history
+        Per-step loss records of this run.
+    completed
+        False when a time limit ended training before the planned steps.
+    seconds
+        Wall-clock time of the whole job.
+    mode
+        The mode that ran.
+    """
+
+    model: Any
+    card: Any
+    metadata: dict[str, Any]
+    path: Path | None
+    history: list[dict[str, Any]]
+    completed: bool
+    seconds: float
+    mode: str
+
+
+# --------------------------------------------------------------------------
+# checks
+# --------------------------------------------------------------------------
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, not after training, if ``path`` cannot be written.
+
+    Creates the parent folder if needed and writes (then removes) a probe
+    file next to ``path``.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is a folder, or its parent is a file.
+    OSError
+        The folder cannot be created or written (the message names it).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give the checkpoint file name")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{path}: {parent} is not a folder")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise OSError(error.errno, f"{path}: cannot write the model there ({reason})") from None
+
+
+def _median_diameter(training_set: TrainingSet, tables: Sequence[Any]) -> float:
+    import numpy as np
+
+    values = []
+    for table in tables:
+        if "diameter" in table.columns and len(table):
+            kept = table[table["kind"] != "negative"] if "kind" in table.columns else table
+            values.extend(kept["diameter"].to_numpy(np.float64).tolist())
+    finite = [v for v in values if math.isfinite(v) and v > 0]
+    if not finite:
+        raise ValueError(
+            f"data set {training_set.name!r}: no particle diameter given and none in its picks; "
+            "give --diameter or --diameter-A"
+        )
+    return float(np.median(finite))
+
+
+def _diameters(training_set: TrainingSet) -> list[float]:
+    count = len(training_set.micrographs)
+    value = training_set.diameter_px
+    if value is None:
+        diameters = [_median_diameter(training_set, training_set.picks)] * count
+    elif isinstance(value, (int, float)):
+        diameters = [float(value)] * count
+    else:
+        diameters = [float(v) for v in value]
+        if len(diameters) != count:
+            raise ValueError(
+                f"data set {training_set.name!r}: {len(diameters)} diameters for {count} micrographs"
+            )
+    for diameter in diameters:
+        if not (math.isfinite(diameter) and diameter > 0):
+            raise ValueError(
+                f"data set {training_set.name!r}: particle diameter must be > 0, got {diameter}"
+            )
+    return diameters
+
+
+def _image(source: Any) -> tuple[Any, str]:
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import Micrograph, read_micrograph
+
+    if isinstance(source, (str, os.PathLike)):
+        micrograph = read_micrograph(source)
+        return micrograph.data, micrograph.name
+    if isinstance(source, Micrograph):
+        return source.data, source.name
+    return np.asarray(source, dtype=np.float32), ""
+
+
+# --------------------------------------------------------------------------
+# the job
+# --------------------------------------------------------------------------
+
+
+def _base(request: TrainRequest, mode: str) -> tuple[Any, dict[str, Any], str | None]:
+    """Base model, its metadata and where it came from (for the history)."""
+    from napari_cryopick.core.model import load_checkpoint
+
+    base = request.base_model
+    if mode == "new":
+        return None, {}, None
+    if base is None and mode in ADAPT_MODES:
+        from napari_cryopick.core.model.bundled import bundled_model_path
+
+        base = bundled_model_path()
+    if base is None:
+        return None, {}, None
+    if isinstance(base, (str, os.PathLike)):
+        model, metadata = load_checkpoint(base)
+        return model, metadata, str(base)
+    return base, dict(request.base_metadata or {}), "model in memory"
+
+
+def _kinds(request: TrainRequest, tables: Sequence[Any]) -> tuple[str, ...]:
+    from napari_cryopick.core.pick_table import KINDS
+
+    if request.kinds:
+        return tuple(request.kinds)
+    present = {str(k) for table in tables if "kind" in table.columns for k in table["kind"]}
+    return tuple(k for k in KINDS if k in present and k != "negative") or ("particle",)
+
+
+def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
+    """Train as ``request`` says, yielding progress (and previews); returns the outcome.
+
+    Yields
+    ------
+    napari_cryopick.core.training.TrainProgress
+        After training steps (``losses`` include the mode's extra terms).
+    TrainPreview
+        Every ``request.preview_every`` steps and at the end, when
+        ``request.preview`` is set.
+
+    Returns
+    -------
+    TrainOutcome
+
+    Raises
+    ------
+    ValueError
+        A bad request (mode without a base model, no labels, ...), before
+        training.
+    OSError
+        The output cannot be written (checked before training).
+    TrainOutputError
+        Writing failed at the end; the model was saved elsewhere (the
+        message says where).
+    """
+    from napari_cryopick.core.continual import (
+        ContinualConfig,
+        DatasetExamples,
+        train_model,
+    )
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+    from napari_cryopick.core.model import DetectorConfig, resolve_device
+    from napari_cryopick.core.training import TrainConfig, build_examples
+
+    start = time.perf_counter()
+    mode = request.resolved_mode
+    resolve_device(request.device)  # a bad device fails now
+    if request.out is not None:
+        check_writable(request.out)
+    options = dict(request.train_options)
+    options["device"] = request.device
+    if request.time_limit_s is not None:
+        options["time_limit_s"] = request.time_limit_s
+    train_config = TrainConfig(**options)
+    continual_config = ContinualConfig(**dict(request.continual_options))
+    base_model, base_metadata, base_origin = _base(request, mode)
+    all_tables = [t for s in request.datasets for t in s.picks]
+    config = (
+        base_model.config
+        if base_model is not None
+        else DetectorConfig(kinds=_kinds(request, all_tables))
+    )
+
+    datasets = []
+    for training_set in request.datasets:
+        diameters = _diameters(training_set)
+        images, names = [], []
+        for index, source in enumerate(training_set.micrographs):
+            image, name = _image(source)
+            images.append(image)
+            given = training_set.names[index] if training_set.names is not None else ""
+            names.append(given or name or f"{training_set.name}_{index}")
+        examples = build_examples(
+            images,
+            list(training_set.picks),
+            diameters,
+            config,
+            names=names,
+            dataset=training_set.name,
+        )
+        datasets.append(
+            DatasetExamples(
+                training_set.name,
+                examples,
+                diameter_px=float(sorted(diameters)[len(diameters) // 2]),
+            )
+        )
+        del images
+
+    preview_image, preview_name = (None, "")
+    if request.preview is not None:
+        preview_image, preview_name = _image(request.preview)
+        preview_name = preview_name or "preview"
+    preview_diameter = datasets[-1].diameter_px
+    # a multi-head mode previews (and picks) with the head of the data set it trains
+    head = None if mode == "new" else request.datasets[-1].name
+    preview_config = PickConfig(device=request.device, head=head)
+    trained: list[Any] = []
+    job = train_model(
+        mode,
+        datasets,
+        base_model=base_model,
+        base_metadata=base_metadata,
+        config=config,
+        train_config=train_config,
+        continual_config=continual_config,
+        on_model=trained.append,
+    )
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            yield event
+            every = request.preview_every
+            if (
+                preview_image is not None
+                and every > 0
+                and trained
+                and event.step % every == 0
+                and event.step < event.total
+            ):
+                snapshot = copy.deepcopy(trained[0]).eval()
+                yield TrainPreview(
+                    event.step,
+                    event.total,
+                    preview_name,
+                    pick_micrograph(
+                        snapshot,
+                        preview_image,
+                        diameter_px=preview_diameter,
+                        config=preview_config,
+                        micrograph_name=preview_name,
+                    ),
+                )
+    finally:
+        job.close()
+
+    card = result.card
+    if request.run_info or base_origin:
+        history = list(card.history)
+        run = dict(history[-1])
+        run.update(dict(request.run_info))
+        if base_origin is not None:
+            run.setdefault("init", base_origin)
+        history[-1] = run
+        from dataclasses import replace
+
+        card = replace(card, history=tuple(history))
+    metadata = card.to_metadata()
+    if preview_image is not None:
+        final = pick_micrograph(
+            result.model,
+            preview_image,
+            diameter_px=preview_diameter,
+            config=preview_config,
+            micrograph_name=preview_name,
+        )
+        steps = len(result.history)
+        yield TrainPreview(steps, steps, preview_name, final, final=True)
+    path = None
+    if request.out is not None:
+        path = _save(request.out, result.model, metadata)
+    return TrainOutcome(
+        model=result.model,
+        card=card,
+        metadata=metadata,
+        path=path,
+        history=list(result.history),
+        completed=bool(result.completed),
+        seconds=time.perf_counter() - start,
+        mode=mode,
+    )
+
+
+def _save(path: Path, model: Any, metadata: dict[str, Any]) -> Path:
+    """Write the checkpoint atomically; on failure keep the model in the temporary folder."""
+    from napari_cryopick.core.model import save_checkpoint
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return save_checkpoint(path, model, metadata=metadata)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        fallback = Path(tempfile.gettempdir()) / f"cryopick-{path.stem}-{os.getpid()}.pt"
+        try:
+            save_checkpoint(fallback, model, metadata=metadata)
+        except OSError:
+            raise TrainOutputError(
+                error.errno, f"{path}: could not write the trained model ({reason}); it is lost"
+            ) from None
+        raise TrainOutputError(
+            error.errno,
+            f"{path}: could not write the trained model ({reason}); it was saved to {fallback}",
+        ) from None
