@@ -1,0 +1,323 @@
+"""cryoSPARC files: ``.cs`` exposures and particles in, an importable STAR file out.
+
+A ``.cs`` file is a NumPy ``.npy`` file holding one structured array (one
+row per exposure or particle, fields named ``group/field``); it is read with
+:func:`numpy.load` and ``allow_pickle=False``, so no code in the file can
+run. The newer compressed dataset format is read through ``cryosparc-tools``
+when it is installed (``pip install cryosparc-tools``; optional).
+
+Fields used
+-----------
+exposures (``J*_exposures*.cs``, ``J*_micrographs*.cs``)
+    ``micrograph_blob/path`` (relative to the cryoSPARC project folder),
+    ``micrograph_blob/psize_A`` (Angstrom per pixel),
+    ``micrograph_blob/shape`` (``[ny, nx]``), ``uid``.
+particles (``J*_particles*.cs``, ``*_passthrough_particles*.cs``)
+    ``location/micrograph_path``, ``location/center_x_frac``,
+    ``location/center_y_frac`` (fractions of the width and height),
+    ``location/micrograph_shape`` (``[ny, nx]``); the score from
+    ``pick_stats/ncc_score`` when present.
+
+Coordinates and the y axis
+--------------------------
+``x = center_x_frac * nx`` and ``y = center_y_frac * ny``: pixels of the
+micrograph as stored (row 0 = the first row in the MRC file), the project's
+and RELION's convention. :func:`write_import_star` writes the same
+convention (``rlnCoordinateX/Y``), which cryoSPARC's *Import Particle Stack*
+reads for RELION files. Micrographs whose rows cryoSPARC holds in the other
+order (motion-corrected outside cryoSPARC from TIFF movies, say) show the
+picks mirrored top-bottom; ``flip_y=True`` writes ``y' = H - 1 - y`` with
+``H`` the micrograph's height (the one flip of :func:`napari_cryopick.core.
+pick_table.flip_y`), and reading takes the same option. See
+``docs/pipelines.md``.
+
+cryoSPARC prefixes the files it writes with a 21-digit UID
+(``012345678901234567890_mic_001.mrc``); micrograph names drop it by
+default so that picks match the original micrographs' stems.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_write_text
+from .formats import format_number, star_block
+
+__all__ = [
+    "CryosparcError",
+    "CryosparcExposure",
+    "micrograph_name",
+    "read_cs",
+    "read_exposures",
+    "read_particles",
+    "write_import_star",
+]
+
+_UID_PREFIX = re.compile(r"^\d{15,}_")
+_VERSION_LINE = "# version 30001"
+_MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+class CryosparcError(ValueError):
+    """A ``.cs`` file that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class CryosparcExposure:
+    """One exposure (micrograph) of a cryoSPARC ``.cs`` file."""
+
+    uid: int
+    path: Path
+    pixel_size: float | None
+    shape: tuple[int, int] | None
+
+    @property
+    def name(self) -> str:
+        """Micrograph name (stem, cryoSPARC's UID prefix removed)."""
+        return micrograph_name(str(self.path))
+
+
+def micrograph_name(path: str, *, strip_uid: bool = True) -> str:
+    """Stem of a micrograph path, without cryoSPARC's UID prefix when ``strip_uid``."""
+    base = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if dot and f".{suffix.lower()}" in _MICROGRAPH_SUFFIXES:
+        base = stem
+    return _UID_PREFIX.sub("", base) if strip_uid else base
+
+
+def _error(path: Path, message: str) -> CryosparcError:
+    return CryosparcError(f"{path}: {message}")
+
+
+def read_cs(path: str | os.PathLike) -> np.ndarray:
+    """Read a ``.cs`` file as a NumPy structured array (no pickled objects)."""
+    path = Path(path)
+    if not path.is_file():
+        raise _error(path, "no such file")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise _error(path, "holds Python objects; refusing to unpickle it") from None
+        data = _read_with_cryosparc_tools(path, exc)
+    except OSError as exc:
+        data = _read_with_cryosparc_tools(path, exc)
+    if not isinstance(data, np.ndarray) or data.dtype.names is None:
+        raise _error(path, "not a cryoSPARC .cs file (no structured array inside)")
+    return data
+
+
+def _read_with_cryosparc_tools(path: Path, original: Exception) -> np.ndarray:
+    try:
+        from cryosparc.dataset import Dataset  # optional: pip install cryosparc-tools
+    except ImportError:
+        raise _error(
+            path,
+            f"not a NumPy .cs file ({original}); newer compressed .cs files need "
+            "'pip install cryosparc-tools'",
+        ) from None
+    try:
+        dataset = Dataset.load(path)
+    except Exception as exc:  # the library raises many types on bad input
+        raise _error(path, f"not a cryoSPARC .cs file ({exc})") from None
+    return dataset.to_records() if hasattr(dataset, "to_records") else np.asarray(dataset)
+
+
+def _require(path: Path, data: np.ndarray, fields: tuple[str, ...]) -> None:
+    missing = [field for field in fields if field not in data.dtype.names]
+    if missing:
+        raise _error(
+            path,
+            f"missing field(s) {', '.join(missing)} "
+            f"(fields found: {', '.join(data.dtype.names[:12])}"
+            f"{', ...' if len(data.dtype.names) > 12 else ''})",
+        )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").rstrip("\x00")
+    return str(value)
+
+
+def _resolve(name: str, project_dir: Path | None) -> Path:
+    path = Path(name)
+    if path.is_absolute() or project_dir is None:
+        return path
+    return project_dir / path
+
+
+def read_exposures(
+    path: str | os.PathLike, project_dir: str | os.PathLike | None = None
+) -> list[CryosparcExposure]:
+    """Micrograph paths and pixel sizes of an exposures ``.cs`` file.
+
+    Parameters
+    ----------
+    path
+        Exposures ``.cs`` file (e.g. from Patch CTF or Curate Exposures).
+    project_dir
+        cryoSPARC project folder the blob paths are relative to (``P12/``);
+        default: the folder two levels above ``path`` (``P12/J5/x.cs``).
+    """
+    path = Path(path)
+    data = read_cs(path)
+    _require(path, data, ("micrograph_blob/path",))
+    project = Path(project_dir) if project_dir is not None else path.resolve().parent.parent
+    names = data.dtype.names
+    exposures = []
+    for index, row in enumerate(data):
+        size = float(row["micrograph_blob/psize_A"]) if "micrograph_blob/psize_A" in names else 0.0
+        shape = (
+            tuple(int(v) for v in row["micrograph_blob/shape"])
+            if "micrograph_blob/shape" in names
+            else None
+        )
+        exposures.append(
+            CryosparcExposure(
+                uid=int(row["uid"]) if "uid" in names else index,
+                path=_resolve(_text(row["micrograph_blob/path"]), project),
+                pixel_size=size if math.isfinite(size) and size > 0 else None,
+                shape=shape,  # type: ignore[arg-type]
+            )
+        )
+    return exposures
+
+
+def read_particles(
+    path: str | os.PathLike,
+    *,
+    diameter_px: float | None = None,
+    flip_y: bool = False,
+    strip_uid: bool = True,
+) -> pd.DataFrame:
+    """Particle locations of a particles ``.cs`` file as a pick table.
+
+    Parameters
+    ----------
+    path
+        Particles (or passthrough particles) ``.cs`` file.
+    diameter_px
+        Written in the ``diameter`` column (``.cs`` files hold none).
+    flip_y
+        Mirror y (``H - 1 - y``), see the module notes.
+    strip_uid
+        Drop cryoSPARC's UID prefix from micrograph names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The project's pick columns, in pixels of each micrograph.
+    """
+    from napari_cryopick.core.pick_table import make_picks
+
+    path = Path(path)
+    data = read_cs(path)
+    _require(
+        path,
+        data,
+        (
+            "location/micrograph_path",
+            "location/center_x_frac",
+            "location/center_y_frac",
+            "location/micrograph_shape",
+        ),
+    )
+    shape = np.asarray(data["location/micrograph_shape"], dtype=float).reshape(len(data), -1)
+    if shape.shape[1] != 2 or (len(shape) and not (shape > 0).all()):
+        raise _error(path, "location/micrograph_shape must hold [ny, nx] > 0 for every particle")
+    ny, nx = shape[:, 0], shape[:, 1]
+    x = np.asarray(data["location/center_x_frac"], dtype=float) * nx
+    y = np.asarray(data["location/center_y_frac"], dtype=float) * ny
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise _error(path, "non-finite particle locations")
+    if flip_y:
+        y = (ny - 1) - y
+    names = [
+        micrograph_name(_text(value), strip_uid=strip_uid)
+        for value in data["location/micrograph_path"]
+    ]
+    score = (
+        np.asarray(data["pick_stats/ncc_score"], dtype=float)
+        if "pick_stats/ncc_score" in data.dtype.names
+        else None
+    )
+    return make_picks(
+        x,
+        y,
+        diameter=diameter_px,
+        score=score,
+        micrograph=names,
+    )
+
+
+def write_import_star(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    micrograph_files: dict[str, str] | None = None,
+    heights: dict[str, int] | None = None,
+    flip_y: bool = False,
+    decimals: int = 2,
+) -> Path:
+    """Write picks of many micrographs as one STAR file cryoSPARC imports.
+
+    One row per particle (``data_particles``: ``rlnMicrographName``,
+    ``rlnCoordinateX``, ``rlnCoordinateY``, ``rlnAutopickFigureOfMerit`` when
+    scores exist). Import it with *Import Particle Stack* (meta path only),
+    linked to the exposures; cryoSPARC matches ``rlnMicrographName`` to the
+    exposure file names.
+
+    Parameters
+    ----------
+    table
+        Pick table (``micrograph`` = stem).
+    path
+        Output file (written atomically).
+    micrograph_files
+        ``{stem: file name}`` written as ``rlnMicrographName`` (default:
+        ``<stem>.mrc``).
+    heights
+        ``{stem: rows}``; needed for ``flip_y``.
+    flip_y
+        Write ``y' = H - 1 - y``.
+    decimals
+        Decimals of the coordinates.
+    """
+    from napari_cryopick.core.pick_table import flip_y as mirror
+
+    path = Path(path)
+    files = micrograph_files or {}
+    parts = []
+    for stem, group in table.groupby("micrograph", sort=False):
+        if flip_y:
+            if not heights or stem not in heights:
+                raise ValueError(f"{path}: flip_y needs the height of micrograph {stem!r}")
+            group = mirror(group, heights[stem])
+        parts.append(group)
+    rows_table = pd.concat(parts, ignore_index=True) if parts else table.iloc[0:0]
+    labels = ["rlnMicrographName", "rlnCoordinateX", "rlnCoordinateY"]
+    scores = rows_table["score"].to_numpy(float)
+    with_scores = bool(np.isfinite(scores).any())
+    if with_scores:
+        labels.append("rlnAutopickFigureOfMerit")
+    rows = []
+    for record in rows_table.itertuples(index=False):
+        row = [
+            files.get(record.micrograph, f"{record.micrograph}.mrc"),
+            format_number(record.x, decimals),
+            format_number(record.y, decimals),
+        ]
+        if with_scores:
+            row.append(format_number(record.score, 4))
+        rows.append(row)
+    text = "\n" + _VERSION_LINE + "\n" + star_block("particles", labels, rows)
+    return atomic_write_text(path, text)

@@ -1,0 +1,328 @@
+"""RELION project files: micrograph lists in, coordinate files and job markers out.
+
+What an External job needs from a RELION 3.0, 3.1, 4 or 5 project:
+
+- :func:`read_micrographs_star` reads ``micrographs_ctf.star`` (or any
+  micrograph list: ``corrected_micrographs.star``, ``micrographs_selected.star``)
+  and the pixel size of every micrograph. RELION 3.1+ keeps it in the
+  ``data_optics`` table (``rlnMicrographPixelSize``, joined on
+  ``rlnOpticsGroup``); RELION 3.0 files have one loop block and, at most,
+  ``rlnDetectorPixelSize`` (micrometres) and ``rlnMagnification`` per row.
+- :func:`coordinate_file_path` names the per-micrograph coordinate file the
+  way RELION's own picker does: the input's folders below its job folder are
+  mirrored below the output job folder, so ``MotionCorr/job002/Movies/a.mrc``
+  becomes ``<JOBDIR>/Movies/a_autopick.star`` and two micrographs with one
+  name in different folders never share a file.
+- :func:`write_coordinate_files_star` writes ``<JOBDIR>/autopick.star``, the
+  ``data_coordinate_files`` table (``rlnMicrographName``,
+  ``rlnMicrographCoordinates``) RELION 4/5 Extract jobs take as input.
+- :func:`write_output_nodes` and :func:`write_exit_marker` are the RELION
+  External-job contract: ``RELION_OUTPUT_NODES.star`` declares the job's
+  output node, ``RELION_JOB_EXIT_SUCCESS`` / ``_FAILURE`` / ``_ABORTED`` tell
+  the GUI how the job ended, and ``RELION_JOB_ABORT_NOW`` (written by the GUI)
+  asks it to stop (:func:`abort_requested`).
+
+Every file is written atomically (:mod:`napari_cryopick.io.atomic`).
+Paths inside RELION files are relative to the project folder, RELION's
+working directory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from .atomic import atomic_write_text
+from .formats import star_block
+
+__all__ = [
+    "ABORT_NOW",
+    "COORDINATES_NODE_TYPE",
+    "EXIT_MARKERS",
+    "RelionMicrograph",
+    "RelionStarError",
+    "abort_requested",
+    "clear_exit_markers",
+    "coordinate_file_path",
+    "read_micrographs_star",
+    "write_coordinate_files_star",
+    "write_exit_marker",
+    "write_output_nodes",
+]
+
+#: Marker files of a finished External job, by outcome.
+EXIT_MARKERS: dict[str, str] = {
+    "success": "RELION_JOB_EXIT_SUCCESS",
+    "failure": "RELION_JOB_EXIT_FAILURE",
+    "aborted": "RELION_JOB_EXIT_ABORTED",
+}
+#: Written by the RELION GUI into the job folder when the user presses "Abort".
+ABORT_NOW = "RELION_JOB_ABORT_NOW"
+#: RELION 4/5 node type label of a coordinate-file list (as AutoPick's own output).
+COORDINATES_NODE_TYPE = "MicrographsCoords.star.relion.autopick"
+#: RELION 3.1 used integer node types; 2 is a coordinate list.
+_COORDINATES_NODE_TYPE_31 = "2"
+_VERSION_LINE = "# version 30001"
+# "<Process>/jobNNN/rest": RELION's pipeline file names (decomposePipelineFileName).
+_PIPELINE_NAME = re.compile(r"^[^/]+/job\d+/(.+)$")
+
+
+class RelionStarError(ValueError):
+    """A RELION STAR file that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class RelionMicrograph:
+    """One row of a RELION micrograph list.
+
+    Attributes
+    ----------
+    name
+        ``rlnMicrographName`` as written (relative to the project folder).
+    path
+        The micrograph file: ``name`` resolved against the project folder.
+    pixel_size
+        Angstrom per pixel from the optics table (RELION 3.1+) or the
+        detector pixel size and magnification (RELION 3.0); ``None`` when the
+        file has neither (the MRC header is then used).
+    optics_group
+        ``rlnOpticsGroup`` (0 where the file has none).
+    """
+
+    name: str
+    path: Path
+    pixel_size: float | None
+    optics_group: int = 0
+
+
+def _error(path: Path, message: str) -> RelionStarError:
+    return RelionStarError(f"{path}: {message}")
+
+
+def _read_blocks(path: Path) -> dict[str, object]:
+    import starfile
+
+    if not path.is_file():
+        raise _error(path, "no such file")
+    try:
+        blocks = starfile.read(path, always_dict=True)
+    except Exception as exc:  # starfile/pandas raise many types on malformed text
+        raise _error(path, f"not a valid STAR file ({exc})") from None
+    if not blocks:
+        raise _error(path, "no STAR data block found")
+    return {
+        name: (pd.DataFrame([block]) if isinstance(block, dict) else block)
+        for name, block in blocks.items()
+    }
+
+
+def _positive(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _micrograph_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
+    # RELION 3.1+: data_micrographs; 3.0: one unnamed block. Any block with names will do.
+    names = sorted(blocks, key=lambda name: name != "micrographs")
+    for name in names:
+        block = blocks[name]
+        if isinstance(block, pd.DataFrame) and "rlnMicrographName" in block.columns:
+            return block
+    found = ", ".join(f"data_{name}" for name in blocks) or "none"
+    raise _error(path, f"no block with rlnMicrographName (blocks found: {found})")
+
+
+def _optics_pixel_sizes(path: Path, blocks: dict[str, object]) -> dict[int, float]:
+    optics = blocks.get("optics")
+    if not isinstance(optics, pd.DataFrame) or "rlnOpticsGroup" not in optics.columns:
+        return {}
+    sizes: dict[int, float] = {}
+    for _, row in optics.iterrows():
+        size = _positive(row.get("rlnMicrographPixelSize"))
+        if size is None:
+            # A movie list has only the movies' pixel size; micrograph lists have both.
+            size = _positive(row.get("rlnMicrographOriginalPixelSize"))
+        if size is not None:
+            sizes[int(row["rlnOpticsGroup"])] = size
+    return sizes
+
+
+def read_micrographs_star(
+    path: str | os.PathLike, project_dir: str | os.PathLike | None = None
+) -> list[RelionMicrograph]:
+    """Read a RELION micrograph list (RELION 3.0 or 3.1+ layout).
+
+    Parameters
+    ----------
+    path
+        ``micrographs_ctf.star``, ``corrected_micrographs.star``, ...
+    project_dir
+        RELION project folder the names are relative to (default: the
+        current folder, where RELION starts External jobs).
+
+    Returns
+    -------
+    list of RelionMicrograph
+        In file order; duplicates names are kept (the caller decides).
+
+    Raises
+    ------
+    RelionStarError
+        The file is missing, not STAR, has no ``rlnMicrographName`` column or
+        names an optics group the optics table lacks.
+    """
+    path = Path(path)
+    project = Path(project_dir) if project_dir is not None else Path.cwd()
+    blocks = _read_blocks(path)
+    block = _micrograph_block(path, blocks)
+    optics = _optics_pixel_sizes(path, blocks)
+    has_groups = "rlnOpticsGroup" in block.columns
+    micrographs: list[RelionMicrograph] = []
+    for index, row in enumerate(block.to_dict("records"), start=1):
+        name = str(row["rlnMicrographName"]).strip()
+        if not name or name == "<NA>":
+            raise _error(path, f"row {index}: empty rlnMicrographName")
+        group = int(row["rlnOpticsGroup"]) if has_groups else 0
+        pixel_size = _positive(row.get("rlnMicrographPixelSize"))
+        if pixel_size is None and has_groups and optics:
+            if group not in optics:
+                raise _error(
+                    path,
+                    f"row {index}: optics group {group} is not in data_optics "
+                    f"(groups: {', '.join(map(str, sorted(optics)))})",
+                )
+            pixel_size = optics[group]
+        if pixel_size is None:
+            detector_um = _positive(row.get("rlnDetectorPixelSize"))
+            magnification = _positive(row.get("rlnMagnification"))
+            if detector_um and magnification:
+                pixel_size = detector_um * 1e4 / magnification
+        file = Path(name) if Path(name).is_absolute() else project / name
+        micrographs.append(RelionMicrograph(name, file, pixel_size, group))
+    return micrographs
+
+
+def _mirrored_part(micrograph_name: str) -> PurePosixPath:
+    """The part of a micrograph name that is mirrored below the output job folder."""
+    name = micrograph_name.replace("\\", "/")
+    match = _PIPELINE_NAME.match(name)
+    rest = match.group(1) if match else name
+    # no absolute paths and no escapes out of the job folder
+    parts = [part for part in PurePosixPath(rest).parts if part not in ("/", "", ".", "..")]
+    return PurePosixPath(*parts)
+
+
+def coordinate_file_path(
+    job_dir: str | os.PathLike, micrograph_name: str, suffix: str = "_autopick.star"
+) -> Path:
+    """Per-micrograph coordinate file of ``micrograph_name`` in ``job_dir``.
+
+    ``MotionCorr/job002/Movies/a.mrc`` -> ``<job_dir>/Movies/a_autopick.star``
+    (RELION's ``<Process>/jobNNN/`` prefix is dropped, the folders below it
+    are kept). Names outside a job folder keep all their folders; an
+    absolute name keeps its folders below the root and ``..`` parts are
+    dropped, so the file always lies inside ``job_dir``.
+    """
+    mirrored = _mirrored_part(micrograph_name)
+    stem = mirrored.name
+    if "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+    return Path(job_dir) / mirrored.parent / f"{stem}{suffix}"
+
+
+def _project_relative(path: Path, project_dir: Path) -> str:
+    """``path`` as RELION writes it: relative to the project folder where possible."""
+    try:
+        return Path(os.path.relpath(path.resolve(), project_dir.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+
+
+def write_coordinate_files_star(
+    job_dir: str | os.PathLike,
+    entries: list[tuple[str, str | os.PathLike]],
+    project_dir: str | os.PathLike | None = None,
+    name: str = "autopick.star",
+) -> Path:
+    """Write ``<job_dir>/autopick.star``: which coordinate file belongs to which micrograph.
+
+    Parameters
+    ----------
+    job_dir
+        The job folder (``--o``).
+    entries
+        ``(rlnMicrographName, coordinate file)`` pairs, in the order to write.
+    project_dir
+        Folder the coordinate paths are written relative to (default: the
+        current folder).
+    name
+        File name inside ``job_dir``.
+    """
+    project = Path(project_dir) if project_dir is not None else Path.cwd()
+    rows = [
+        (micrograph, _project_relative(Path(coordinates), project))
+        for micrograph, coordinates in entries
+    ]
+    text = (
+        "\n"
+        + _VERSION_LINE
+        + "\n"
+        + star_block("coordinate_files", ["rlnMicrographName", "rlnMicrographCoordinates"], rows)
+    )
+    return atomic_write_text(Path(job_dir) / name, text)
+
+
+def write_output_nodes(
+    job_dir: str | os.PathLike,
+    node: str | os.PathLike,
+    project_dir: str | os.PathLike | None = None,
+    *,
+    relion31: bool = False,
+) -> Path:
+    """Write ``RELION_OUTPUT_NODES.star`` declaring ``node`` as a coordinate list.
+
+    RELION 4/5 read ``rlnPipeLineNodeTypeLabel``
+    (``MicrographsCoords.star.relion.autopick``); ``relion31=True`` writes
+    RELION 3.1's integer ``rlnPipeLineNodeType`` (2) instead.
+    """
+    project = Path(project_dir) if project_dir is not None else Path.cwd()
+    node_name = _project_relative(Path(node), project)
+    if relion31:
+        label, value = "rlnPipeLineNodeType", _COORDINATES_NODE_TYPE_31
+    else:
+        label, value = "rlnPipeLineNodeTypeLabel", COORDINATES_NODE_TYPE
+    text = (
+        "\n"
+        + _VERSION_LINE
+        + "\n"
+        + star_block("output_nodes", ["rlnPipeLineNodeName", label], [(node_name, value)])
+    )
+    return atomic_write_text(Path(job_dir) / "RELION_OUTPUT_NODES.star", text)
+
+
+def clear_exit_markers(job_dir: str | os.PathLike) -> None:
+    """Remove the exit markers and the abort request of an earlier run of the job."""
+    for marker in (*EXIT_MARKERS.values(), ABORT_NOW):
+        (Path(job_dir) / marker).unlink(missing_ok=True)
+
+
+def write_exit_marker(job_dir: str | os.PathLike, outcome: str) -> Path:
+    """Write the ``RELION_JOB_EXIT_*`` file of ``outcome`` (success, failure, aborted)."""
+    if outcome not in EXIT_MARKERS:
+        raise ValueError(f"outcome must be one of {', '.join(EXIT_MARKERS)}, got {outcome!r}")
+    for other in EXIT_MARKERS.values():
+        (Path(job_dir) / other).unlink(missing_ok=True)
+    return atomic_write_text(Path(job_dir) / EXIT_MARKERS[outcome], "")
+
+
+def abort_requested(pipeline_control: str | os.PathLike | None) -> bool:
+    """Whether the RELION GUI asked the job to stop (``RELION_JOB_ABORT_NOW``)."""
+    return pipeline_control is not None and (Path(pipeline_control) / ABORT_NOW).exists()

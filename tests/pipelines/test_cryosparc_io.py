@@ -1,0 +1,129 @@
+"""cryoSPARC .cs files (NumPy structured arrays) and the importable STAR file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import starfile
+
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.io.cryosparc import (
+    CryosparcError,
+    read_cs,
+    read_exposures,
+    read_particles,
+    write_import_star,
+)
+
+UID = "012345678901234567890"
+
+
+def _save(path, fields):
+    n = len(next(iter(fields.values())))
+    dtype = [(name, values.dtype, values.shape[1:]) for name, values in fields.items()]
+    data = np.zeros(n, dtype=dtype)
+    for name, values in fields.items():
+        data[name] = values
+    with open(path, "wb") as handle:  # cryoSPARC writes .cs files with np.save
+        np.save(handle, data)
+    return path
+
+
+def test_exposures_give_paths_pixel_sizes_and_shapes(tmp_path):
+    project = tmp_path / "P3"
+    (project / "J5").mkdir(parents=True)
+    cs = _save(
+        project / "J5/J5_exposures_ctf_estimated.cs",
+        {
+            "uid": np.array([11, 12], np.uint64),
+            "micrograph_blob/path": np.array(
+                [f"J4/motioncorrected/{UID}_mic_a.mrc", f"J4/motioncorrected/{UID}_mic_b.mrc"],
+                dtype="S80",
+            ),
+            "micrograph_blob/psize_A": np.array([0.83, 0.83], np.float32),
+            "micrograph_blob/shape": np.array([[400, 600], [400, 600]], np.uint32),
+        },
+    )
+    exposures = read_exposures(cs)
+    assert [e.uid for e in exposures] == [11, 12]
+    assert exposures[0].path == project / f"J4/motioncorrected/{UID}_mic_a.mrc"
+    assert exposures[0].name == "mic_a"
+    assert exposures[1].pixel_size == pytest.approx(0.83)
+    assert exposures[1].shape == (400, 600)
+
+
+def test_particles_become_picks_in_pixels(tmp_path):
+    cs = _save(
+        tmp_path / "particles.cs",
+        {
+            "location/micrograph_path": np.array([f"J4/m/{UID}_mic_a.mrc"] * 2, dtype="S64"),
+            "location/center_x_frac": np.array([0.25, 0.5], np.float32),
+            "location/center_y_frac": np.array([0.5, 0.75], np.float32),
+            "location/micrograph_shape": np.array([[400, 600]] * 2, np.uint32),
+        },
+    )
+    picks = read_particles(cs, diameter_px=30)
+    assert picks["micrograph"].tolist() == ["mic_a", "mic_a"]
+    # shape is [ny, nx]: x scales with 600, y with 400
+    np.testing.assert_allclose(picks["x"], [150.0, 300.0])
+    np.testing.assert_allclose(picks["y"], [200.0, 300.0])
+    assert (picks["diameter"] == 30).all()
+    flipped = read_particles(cs, flip_y=True)
+    np.testing.assert_allclose(flipped["y"], [399 - 200.0, 399 - 300.0])
+
+
+def test_missing_fields_and_pickles_are_refused(tmp_path):
+    cs = _save(tmp_path / "x.cs", {"uid": np.array([1], np.uint64)})
+    with pytest.raises(CryosparcError, match=r"x\.cs: missing field\(s\) location/"):
+        read_particles(cs)
+    pickled = tmp_path / "p.cs"
+    with open(pickled, "wb") as handle:
+        np.save(handle, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(CryosparcError, match="refusing to unpickle"):
+        read_cs(pickled)
+    text = tmp_path / "t.cs"
+    text.write_text("not numpy")
+    with pytest.raises(CryosparcError, match=r"t\.cs"):
+        read_cs(text)
+
+
+def test_import_star_has_one_row_per_particle_across_micrographs(tmp_path):
+    picks = make_picks(
+        [10.0, 20.0, 30.0],
+        [5.0, 6.0, 7.0],
+        score=[0.9, 0.8, 0.7],
+        micrograph=["a", "a", "b"],
+    )
+    path = write_import_star(
+        picks, tmp_path / "picks.star", micrograph_files={"a": "a.mrc", "b": "b.tif"}
+    )
+    table = starfile.read(path, always_dict=True)["particles"]
+    assert table["rlnMicrographName"].tolist() == ["a.mrc", "a.mrc", "b.tif"]
+    np.testing.assert_allclose(table["rlnCoordinateY"], [5.0, 6.0, 7.0])
+    np.testing.assert_allclose(table["rlnAutopickFigureOfMerit"], [0.9, 0.8, 0.7])
+    flipped = write_import_star(
+        picks, tmp_path / "flipped.star", heights={"a": 100, "b": 50}, flip_y=True
+    )
+    table = starfile.read(flipped, always_dict=True)["particles"]
+    np.testing.assert_allclose(table["rlnCoordinateY"], [94.0, 93.0, 42.0])
+    with pytest.raises(ValueError, match="height of micrograph"):
+        write_import_star(picks, tmp_path / "x.star", flip_y=True)
+
+
+def test_cs_round_trip_through_the_import_star(tmp_path):
+    """Picks read from a .cs file and written for import keep their pixel positions."""
+    cs = _save(
+        tmp_path / "particles.cs",
+        {
+            "location/micrograph_path": np.array(["m/a.mrc", "m/b.mrc"], dtype="S16"),
+            "location/center_x_frac": np.array([0.1, 0.9], np.float32),
+            "location/center_y_frac": np.array([0.2, 0.3], np.float32),
+            "location/micrograph_shape": np.array([[1000, 2000]] * 2, np.uint32),
+        },
+    )
+    picks = read_particles(cs)
+    table = starfile.read(write_import_star(picks, tmp_path / "o.star"), always_dict=True)[
+        "particles"
+    ]
+    np.testing.assert_allclose(table["rlnCoordinateX"], [200.0, 1800.0], atol=0.01)
+    np.testing.assert_allclose(table["rlnCoordinateY"], [200.0, 300.0], atol=0.01)

@@ -1,0 +1,138 @@
+"""RELION files: micrograph lists (3.0 and 3.1+), mirrored coordinate paths, job files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import starfile
+
+from napari_cryopick.io.relion import (
+    COORDINATES_NODE_TYPE,
+    RelionStarError,
+    abort_requested,
+    clear_exit_markers,
+    coordinate_file_path,
+    read_micrographs_star,
+    write_coordinate_files_star,
+    write_exit_marker,
+    write_output_nodes,
+)
+
+RELION31 = """
+# version 30001
+
+data_optics
+
+loop_
+_rlnOpticsGroupName #1
+_rlnOpticsGroup #2
+_rlnMicrographOriginalPixelSize #3
+_rlnVoltage #4
+_rlnMicrographPixelSize #5
+opticsGroup1 1 0.885 300.0 1.77
+opticsGroup2 2 0.885 300.0 1.5
+
+# version 30001
+
+data_micrographs
+
+loop_
+_rlnMicrographName #1
+_rlnOpticsGroup #2
+_rlnDefocusU #3
+MotionCorr/job002/Movies/a.mrc 1 10000
+MotionCorr/job002/Movies/sub/a.mrc 2 12000
+"""
+
+RELION30 = """
+data_
+
+loop_
+_rlnMicrographName #1
+_rlnDetectorPixelSize #2
+_rlnMagnification #3
+MotionCorr/job002/Movies/x.mrc 5.0 50000
+"""
+
+
+def test_relion31_list_gives_optics_pixel_size_per_group(tmp_path):
+    star = tmp_path / "micrographs_ctf.star"
+    star.write_text(RELION31)
+    micrographs = read_micrographs_star(star, project_dir=tmp_path)
+    assert [m.name for m in micrographs] == [
+        "MotionCorr/job002/Movies/a.mrc",
+        "MotionCorr/job002/Movies/sub/a.mrc",
+    ]
+    assert [m.pixel_size for m in micrographs] == [1.77, 1.5]
+    assert micrographs[1].path == tmp_path / "MotionCorr/job002/Movies/sub/a.mrc"
+
+
+def test_relion30_list_gives_detector_pixel_size(tmp_path):
+    star = tmp_path / "micrographs_ctf.star"
+    star.write_text(RELION30)
+    (micrograph,) = read_micrographs_star(star, project_dir=tmp_path)
+    # 5 um detector pixels at 50,000x: 1 Angstrom per pixel
+    assert micrograph.pixel_size == pytest.approx(1.0)
+    assert micrograph.optics_group == 0
+
+
+def test_unknown_optics_group_is_one_line_naming_the_file(tmp_path):
+    star = tmp_path / "bad.star"
+    star.write_text(RELION31.replace("Movies/sub/a.mrc 2", "Movies/sub/a.mrc 7"))
+    with pytest.raises(RelionStarError, match=r"bad\.star: row 2: optics group 7"):
+        read_micrographs_star(star, project_dir=tmp_path)
+
+
+def test_list_without_micrograph_names_is_refused(tmp_path):
+    star = tmp_path / "particles.star"
+    star.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 2\n")
+    with pytest.raises(RelionStarError, match="no block with rlnMicrographName"):
+        read_micrographs_star(star)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("MotionCorr/job002/Movies/a.mrc", "J/Movies/a_autopick.star"),
+        ("MotionCorr/job002/Movies/sub/a.mrc", "J/Movies/sub/a_autopick.star"),
+        ("Movies/May08_03.05.02.mrc", "J/Movies/May08_03.05.02_autopick.star"),
+        ("/data/../scope/m.tif", "J/data/scope/m_autopick.star"),
+    ],
+)
+def test_coordinate_paths_mirror_folders_below_the_job(name, expected):
+    assert coordinate_file_path("J", name) == Path(expected)
+
+
+def test_coordinate_files_star_is_read_back_by_starfile(tmp_path):
+    job = tmp_path / "External/job012"
+    job.mkdir(parents=True)
+    entries = [
+        ("MotionCorr/job002/Movies/a.mrc", job / "Movies/a_autopick.star"),
+        ("MotionCorr/job002/Movies/sub/a.mrc", job / "Movies/sub/a_autopick.star"),
+    ]
+    path = write_coordinate_files_star(job, entries, project_dir=tmp_path)
+    table = starfile.read(path, always_dict=True)["coordinate_files"]
+    assert table["rlnMicrographName"].tolist() == [e[0] for e in entries]
+    assert table["rlnMicrographCoordinates"].tolist() == [
+        "External/job012/Movies/a_autopick.star",
+        "External/job012/Movies/sub/a_autopick.star",
+    ]
+
+
+def test_output_nodes_and_exit_markers(tmp_path):
+    job = tmp_path / "External/job012"
+    job.mkdir(parents=True)
+    nodes = write_output_nodes(job, job / "autopick.star", project_dir=tmp_path)
+    table = starfile.read(nodes, always_dict=True)["output_nodes"]
+    assert table["rlnPipeLineNodeName"].tolist() == ["External/job012/autopick.star"]
+    assert table["rlnPipeLineNodeTypeLabel"].tolist() == [COORDINATES_NODE_TYPE]
+
+    write_exit_marker(job, "failure")
+    write_exit_marker(job, "success")
+    assert sorted(p.name for p in job.glob("RELION_JOB_EXIT_*")) == ["RELION_JOB_EXIT_SUCCESS"]
+    (job / "RELION_JOB_ABORT_NOW").touch()
+    assert abort_requested(job)
+    clear_exit_markers(job)
+    assert not list(job.glob("RELION_JOB_*"))
+    assert not abort_requested(job)
