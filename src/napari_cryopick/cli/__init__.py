@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``cryopick``; every failure becomes one line and an exit code (``cli._errors``)."""
+    from napari_cryopick.cli._errors import run_main
+
+    return run_main(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -58,17 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("cryopick: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (CLIError, FileNotFoundError, ValueError) as error:
-        # Our readers raise ValueError subclasses whose message names the file.
-        if args.verbose:
-            raise
-        print(f"cryopick {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    # errors, interrupts, OS errors and MemoryError: cli._errors.run_main
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

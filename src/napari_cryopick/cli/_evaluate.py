@@ -137,8 +137,13 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from napari_cryopick.cli._errors import check_output_file
     from napari_cryopick.core.evaluate import evaluate
+    from napari_cryopick.io.atomic import atomic_write_text
 
+    # before the (possibly long) evaluation: a bad output path fails at once
+    check_output_file(args.json, "--json")
+    check_output_file(args.pr_curve, "--pr-curve")
     pred = read_pick_files(args.pred, "prediction", args.pred_format)
     truth = read_pick_files(args.truth, "ground-truth", args.truth_format)
     if len(truth) == 0:
@@ -161,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"cryopick evaluate: warning: {warning.message}", file=sys.stderr)
     print(report.summary())
     if args.json is not None:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
         print(f"report written to {args.json}")
     if args.pr_curve is not None:
         frames = [
@@ -170,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             ]
             for name, curve in report.pr_curves.items()
         ]
-        pd.concat(frames, ignore_index=True).to_csv(args.pr_curve, index=False)
+        curves = pd.concat(frames, ignore_index=True).to_csv(index=False, lineterminator="\n")
+        atomic_write_text(args.pr_curve, curves)
         print(f"PR curves written to {args.pr_curve}")
     return EXIT_OK

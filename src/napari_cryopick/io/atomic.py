@@ -1,45 +1,266 @@
 """Atomic file writes: a cancelled or crashed job never leaves a broken file.
 
-Every writer of the project (pick files, checkpoints, annotation sidecars,
-helical files) writes to a temporary file in the destination folder and
-renames it over the destination only when the write succeeded. The file gets
-the permissions an ordinary ``open()`` would give (``0o666`` minus the umask),
-not the private ``0o600`` of :func:`tempfile.mkstemp`, so RELION or cryoSPARC
-jobs run by other users of the group can read it.
+Every writer of the project (pick files, checkpoints, micrographs, reports,
+figures, annotation sidecars, helical files) writes to a temporary file in the
+destination folder and renames it over the destination only when the write
+succeeded. So:
+
+* an existing file is either left as it was or replaced by a complete one,
+  also when the disk fills up (``ENOSPC``) or the process is killed;
+* on an exception, Ctrl-C (``KeyboardInterrupt``) or a closed generator the
+  temporary file is removed;
+* a temporary file left by a process that was killed (``SIGKILL``, power
+  loss) is named after its process (``.<name>.~<pid>-<host>.<random>.tmp``)
+  and removed by the next write of the same file once that process is gone;
+* several files that belong together (a micrograph and its truth) are
+  published by :func:`atomic_paths` with Ctrl-C and ``SIGTERM`` held back
+  between the renames, the main file last, so the main file never appears
+  without its companions.
+
+The file gets the permissions an ordinary ``open()`` would give (``0o666``
+minus the umask), not the private ``0o600`` of :func:`tempfile.mkstemp`, so
+RELION or cryoSPARC jobs run by other users of the group can read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
+import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+__all__ = [
+    "atomic_open",
+    "atomic_path",
+    "atomic_paths",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "is_temporary",
+    "remove_stale_temporaries",
+]
+
 # The process umask, read once (os.umask can only be read by setting it).
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
+# ".<name>.~<pid>-<host>.<random>.tmp"
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.~(?P<pid>\d+)-(?P<host>[A-Za-z0-9]*)\.[^.]+\.tmp$")
+_HELD_SIGNALS = tuple(
+    s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s
+)
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a temporary file of this module (to skip when listing folders)."""
+    return bool(_TEMPORARY.match(Path(path).name))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's) or we cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary files of ``path`` left by killed processes of this host.
+
+    Only files named by :func:`atomic_path` for the same destination, written
+    on this host by a process that no longer runs, are removed; a write in
+    progress in another process is never touched.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    prefix = f".{path.name}.~"
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TEMPORARY.match(entry.name)
+        if not match or match["name"] != path.name or match["host"] != _HOST:
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _named(error: OSError, path: Path, action: str) -> OSError:
+    """The same kind of OSError, naming the destination instead of the temporary file."""
+    if error.errno is None:
+        return error
+    strerror = error.strerror or os.strerror(error.errno)
+    return type(error)(error.errno, f"cannot {action}: {strerror}", str(path))
+
+
+def _new_temporary(path: Path) -> Path:
+    folder = path.parent if str(path.parent) else Path(".")
+    remove_stale_temporaries(path)
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.~{os.getpid()}-{_HOST}.", suffix=".tmp", dir=folder
+        )
+    except OSError as error:
+        raise _named(error, path, "write") from None
+    os.close(descriptor)
+    return Path(temporary)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _publish(temporary: Path, path: Path) -> None:
+    os.chmod(temporary, 0o666 & ~_UMASK)
+    _fsync(temporary)
+    os.replace(temporary, path)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back Ctrl-C and SIGTERM (delivered on exit) in the main thread on POSIX."""
+    can_block = (
+        hasattr(signal, "pthread_sigmask")
+        and _HELD_SIGNALS
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not can_block:
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; publish it as ``path`` on success.
 
-    On an exception (or a ``GeneratorExit``/``KeyboardInterrupt``) the
-    temporary file is removed and ``path`` is left as it was.
+    The temporary file exists (empty) when the block starts; the block writes
+    it by name. On success it is flushed to disk (``fsync``), given ordinary
+    permissions and renamed over ``path``. On an exception (or a
+    ``GeneratorExit``/``KeyboardInterrupt``) the temporary file is removed and
+    ``path`` is left as it was.
+
+    Raises
+    ------
+    OSError
+        The same kind (``PermissionError``, ``FileNotFoundError`` for a missing
+        folder, ``OSError`` with ``errno.ENOSPC`` for a full disk, ...), its
+        ``filename`` the destination ``path``.
     """
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-    )
-    os.close(descriptor)
+    temporary = _new_temporary(path)
     try:
-        yield Path(temporary)
-        os.chmod(temporary, 0o666 & ~_UMASK)
-        os.replace(temporary, path)
+        try:
+            yield temporary
+        except OSError as error:
+            if error.filename in (None, str(temporary)):
+                raise _named(error, path, "write") from None
+            raise
+        try:
+            _publish(temporary, path)
+        except OSError as error:
+            raise _named(error, path, "write") from None
     finally:
-        if os.path.exists(temporary):
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
+
+
+@contextmanager
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[tuple[Path, ...]]:
+    """Temporary paths for files that belong together; all are published or none.
+
+    Parameters
+    ----------
+    *paths
+        Destinations, published in this order: put the main file (e.g. the
+        micrograph whose truth the others hold) last, so that it never
+        appears without its companions.
+
+    Notes
+    -----
+    The renames run with Ctrl-C and ``SIGTERM`` held back, so an interrupt
+    cannot split the group. If a rename fails, the files of the group
+    published before it that did not exist before are removed again. Only a
+    ``SIGKILL`` or a power loss in the microseconds between two renames can
+    leave the first files without the last.
+    """
+    destinations = [Path(p) for p in paths]
+    temporaries: list[Path] = []
+    try:
+        for destination in destinations:
+            temporaries.append(_new_temporary(destination))
+        try:
+            yield tuple(temporaries)
+        except OSError as error:
+            names = [str(t) for t in temporaries]
+            if error.filename is None:
+                raise _named(error, destinations[0], "write") from None
+            if str(error.filename) in names:
+                raise _named(
+                    error, destinations[names.index(str(error.filename))], "write"
+                ) from None
+            raise
+        existed = [d.exists() for d in destinations]
+        published: list[Path] = []
+        with _signals_held():
+            for temporary, destination in zip(temporaries, destinations):
+                try:
+                    _publish(temporary, destination)
+                except OSError as error:
+                    for done, was_there in zip(published, existed):
+                        if not was_there:
+                            with contextlib.suppress(OSError):
+                                os.unlink(done)
+                    raise _named(error, destination, "write") from None
+                published.append(destination)
+    finally:
+        for temporary in temporaries:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
+    """``open()`` a file for writing that appears at ``path`` only when the block succeeds.
+
+    ``mode`` is ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', got {mode!r}")
+    if mode == "w":
+        kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path) as temporary, open(temporary, mode, **kwargs) as stream:
+        yield stream
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -47,4 +268,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
     return path

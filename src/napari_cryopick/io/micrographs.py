@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
+
 __all__ = [
     "MICROGRAPH_SUFFIXES",
     "Micrograph",
@@ -151,7 +153,9 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
                 voxel_x = float(mrc.voxel_size.x)
                 is_volume = bool(mrc.is_volume()) or bool(mrc.is_volume_stack())
     except (ValueError, OSError, EOFError) as exc:
-        raise _error(path, f"not a valid MRC file (truncated or corrupt): {exc}") from None
+        raise _error(
+            path, f"not a valid MRC file (truncated or corrupt): {_first_line(exc)}"
+        ) from None
 
     if np.iscomplexobj(data):
         raise _error(path, "MRC holds complex (Fourier-space) data, not a micrograph")
@@ -187,7 +191,7 @@ def _read_tiff(path: Path) -> np.ndarray:
             axes = series.axes
             data = series.asarray()
     except Exception as exc:  # tifffile raises many types for bad files
-        raise _error(path, f"not a readable TIFF image: {exc}") from None
+        raise _error(path, f"not a readable TIFF image: {_first_line(exc)}") from None
     while data.ndim > 2 and data.shape[0] == 1:
         data = data[0]
     colour = axes.endswith("S") and data.shape[-1] in (3, 4)
@@ -200,15 +204,34 @@ def _read_tiff(path: Path) -> np.ndarray:
     return data
 
 
+# File signatures ("magic numbers") of the plain image formats.
+_SIGNATURES = {
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _read_plain_image(path: Path) -> np.ndarray:
     import imageio.v3 as iio
 
+    kind = path.suffix.lstrip(".").upper()
+    with path.open("rb") as stream:
+        head = stream.read(8)
+    if not head.startswith(_SIGNATURES[path.suffix.lower()]):
+        raise _error(
+            path, f"not a readable {kind} image (the file does not start with the {kind} signature)"
+        )
     try:
         data = iio.imread(path)
     except Exception as exc:  # Pillow/imageio raise many types for non-images
-        raise _error(
-            path, f"not a readable {path.suffix.lstrip('.').upper()} image: {exc}"
-        ) from None
+        # one line: imageio appends install hints for other backends
+        raise _error(path, f"not a readable {kind} image: {_first_line(exc)}") from None
     data = np.asarray(data)
     if data.ndim == 3 and data.shape[-1] not in (1, 2, 3, 4):
         raise _error(path, f"is an animated image with {data.shape[0]} frames, expected one")
@@ -267,7 +290,8 @@ def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | Non
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path``, written atomically (:mod:`napari_cryopick.io.atomic`): it
+        appears complete or not at all.
     """
     import mrcfile
 
@@ -275,7 +299,7 @@ def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | Non
     array = np.asarray(data, dtype=np.float32)
     if array.ndim != 2:
         raise ValueError(f"write_mrc expects a 2D array, got shape {array.shape}")
-    with mrcfile.new(path, overwrite=True) as mrc:
+    with atomic_path(path) as temporary, mrcfile.new(temporary, overwrite=True) as mrc:
         mrc.set_data(np.ascontiguousarray(array))
         if pixel_size is not None:
             mrc.voxel_size = float(pixel_size)
