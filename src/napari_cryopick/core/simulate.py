@@ -41,6 +41,7 @@ from scipy import fft as sfft
 
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.progress import Progress
+from napari_cryopick.io.atomic import atomic_paths, atomic_write_text
 
 __all__ = [
     "PARTICLE_SHAPES",
@@ -933,24 +934,12 @@ def simulate_micrograph(
 # data sets on disk
 
 
-def _atomic_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.part")
-
-
-def _write_mrc_atomic(path: Path, data: np.ndarray, pixel_size: float) -> None:
+def _write_mrc(path: Path, data: np.ndarray, pixel_size: float) -> None:
     import mrcfile
 
-    part = _atomic_path(path)
-    with mrcfile.new(part, overwrite=True) as mrc:
+    with mrcfile.new(path, overwrite=True) as mrc:
         mrc.set_data(np.ascontiguousarray(data, dtype=np.float32))
         mrc.voxel_size = pixel_size
-    os.replace(part, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    part = _atomic_path(path)
-    part.write_text(text, encoding="utf-8")
-    os.replace(part, path)
 
 
 def _picks_csv(picks: pd.DataFrame) -> str:
@@ -1010,8 +999,9 @@ def simulate_dataset(
         name = f"{name_prefix}_{i:04d}"
         micrograph = simulate_micrograph(config, seed=int(seeds[i]), name=name)
         mrc_path = out / "micrographs" / f"{name}.mrc"
-        _write_mrc_atomic(mrc_path, micrograph.image, micrograph.pixel_size)
-        _write_text_atomic(out / "picks" / f"{name}.csv", _picks_csv(micrograph.picks))
+        # The micrograph and its truth appear together or not at all: the
+        # truth files are published first, the micrograph last.
+        texts = {out / "picks" / f"{name}.csv": _picks_csv(micrograph.picks)}
         if micrograph.fibers:
             (out / "fibers").mkdir(exist_ok=True)
             payload = {
@@ -1022,7 +1012,11 @@ def simulate_dataset(
                     for k, line in enumerate(micrograph.fibers)
                 ],
             }
-            _write_text_atomic(out / "fibers" / f"{name}.json", json.dumps(payload))
+            texts[out / "fibers" / f"{name}.json"] = json.dumps(payload)
+        with atomic_paths(*texts, mrc_path) as temporaries:
+            for temporary, text in zip(temporaries, texts.values()):
+                temporary.write_text(text, encoding="utf-8")
+            _write_mrc(temporaries[-1], micrograph.image, micrograph.pixel_size)
         for kind, count in micrograph.picks["kind"].value_counts().items():
             counts[kind] = counts.get(kind, 0) + int(count)
         written.append(mrc_path)
@@ -1044,7 +1038,7 @@ def simulate_dataset(
         "seed": int(seed),
         "config": _jsonable(asdict(config)),
     }
-    _write_text_atomic(out / "dataset.json", json.dumps(description, indent=1))
+    atomic_write_text(out / "dataset.json", json.dumps(description, indent=1))
     return written
 
 
