@@ -120,6 +120,7 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     from matplotlib.patches import Circle
 
     from napari_cryopick.core.preprocess import lowpass, to_uint8
+    from napari_cryopick.io.atomic import atomic_path
 
     rows, cols = image.shape
     diameters = picks["diameter"].to_numpy(float) if len(picks) else np.array([])
@@ -136,9 +137,8 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     axes.set_axis_off()
     if title:
         figure.suptitle(title, fontsize=11)
-    part = path.with_name(f".{path.name}.part")
-    figure.savefig(part, format="png")
-    os.replace(part, path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
     return path
 
 
