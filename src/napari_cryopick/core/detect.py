@@ -135,6 +135,11 @@ class PickConfig:
         Candidates are all heatmap cells (not only local maxima), thinned by
         the greedy ``min_distance`` suppression: evenly spaced points along a
         flat ridge, e.g. a fiber, where local maxima are few and far apart.
+    border
+        Reject candidates whose centre lies closer than this fraction of the
+        diameter to the micrograph's edge (0: keep all). 0.5: a particle cut
+        by the edge cannot be extracted whole, human pickers skip it, and
+        false picks on the edge rank high.
     """
 
     threshold: float = 0.3
@@ -153,6 +158,7 @@ class PickConfig:
     score_floor: float = 0.05
     kinds: tuple[str, ...] | None = None
     ridge: bool = False
+    border: float = 0.5
 
     def __post_init__(self) -> None:
         if self.kinds is not None:
@@ -172,6 +178,8 @@ class PickConfig:
             raise ValueError(f"std_tails must be 'high' or 'both', got {self.std_tails!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.border < 0:
+            raise ValueError(f"border must be >= 0, got {self.border}")
 
 
 @dataclass(frozen=True)
@@ -838,6 +846,8 @@ def pick_micrograph(
         table["x"] = table["x"].clip(0.0, cols - 1.0)
         table["y"] = table["y"].clip(0.0, rows - 1.0)
     table = to_original(table, prepared)
+    if config.border > 0 and len(table):
+        table = table[_inside_border(table, image.shape, config.border * diameter_px)]
     table = table.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
     table["micrograph"] = micrograph_name
     table = table[list(PICK_COLUMNS)]
@@ -859,6 +869,14 @@ def pick_micrograph(
         prepared_shape=tuple(prep_image.shape),
         prepared_scale=(scale_y, scale_x),
     )
+
+
+def _inside_border(table: pd.DataFrame, shape: tuple[int, ...], margin: float) -> np.ndarray:
+    """Rows whose centre lies at least ``margin`` pixels inside the image (pixel centres 0..n-1)."""
+    rows, cols = shape[:2]
+    x = table["x"].to_numpy(float)
+    y = table["y"].to_numpy(float)
+    return (x >= margin) & (x <= cols - 1 - margin) & (y >= margin) & (y <= rows - 1 - margin)
 
 
 def _std_reference(table: pd.DataFrame, threshold: float) -> np.ndarray | None:

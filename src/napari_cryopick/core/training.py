@@ -42,6 +42,7 @@ __all__ = [
     "TrainResult",
     "TrainingExample",
     "build_examples",
+    "resolve_time_limit",
     "sample_batch",
     "train_detector",
 ]
@@ -97,10 +98,12 @@ class TrainConfig:
         Attach the predicted heatmap of the first crop to the event every this
         many steps (0: never).
     time_limit_s
-        Wall-clock budget in seconds (None: none). Training ends after the
-        step that reaches it, and the learning-rate schedule follows whichever
-        of steps and time is further along, so a slow (shared) CPU still gets
-        the full warm-up + cosine decay within the budget.
+        Wall-clock budget in seconds; ``"auto"`` (default): 120 s on a CPU,
+        20 s on a GPU (:func:`resolve_time_limit`); None: none (``steps``
+        only). Training ends after the step that reaches it, and the
+        learning-rate schedule follows whichever of steps and time is further
+        along, so a slow (shared) CPU still gets the full warm-up + cosine
+        decay within the budget.
     ema_decay
         Decay of an exponential moving average of the weights that replaces
         the trained weights at the end (0: none, the last weights are kept).
@@ -130,7 +133,7 @@ class TrainConfig:
     device: str = "auto"
     log_interval: int = 1
     preview_interval: int = 0
-    time_limit_s: float | None = None
+    time_limit_s: float | str | None = "auto"
     ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
@@ -142,13 +145,34 @@ class TrainConfig:
             raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.time_limit_s is not None and not self.time_limit_s > 0:
-            raise ValueError(f"time_limit_s must be > 0 or None, got {self.time_limit_s}")
+        if isinstance(self.time_limit_s, str):
+            if self.time_limit_s != "auto":
+                raise ValueError(
+                    f"time_limit_s must be > 0, 'auto' or None, got {self.time_limit_s!r}"
+                )
+        elif self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ValueError(f"time_limit_s must be > 0, 'auto' or None, got {self.time_limit_s}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types, for checkpoint metadata."""
         values = asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+#: Default training budgets ("auto"): what users accept waiting for (issue 10).
+AUTO_TIME_LIMIT_S = {"cpu": 120.0, "gpu": 20.0}
+
+
+def resolve_time_limit(
+    config: TrainConfig, device: torch.device | str | None = None
+) -> float | None:
+    """Seconds of training for ``config`` on ``device``: ``"auto"`` is 120 s on a CPU, 20 s on a GPU."""
+    if config.time_limit_s != "auto":
+        return None if config.time_limit_s is None else float(config.time_limit_s)
+    if device is None:
+        device = resolve_device(config.device)
+    kind = torch.device(device).type
+    return AUTO_TIME_LIMIT_S["cpu" if kind == "cpu" else "gpu"]
 
 
 @dataclass(frozen=True)
@@ -212,6 +236,9 @@ class TrainProgress:
         ``"train"`` or ``"done"``.
     preview
         Predicted heatmap (sigmoid, first crop, first kind) ``[S/4, S/4]`` or None.
+    eta_s
+        Estimated seconds left: the sooner of the time budget's end and the
+        remaining steps at the mean step time so far (None: unknown).
     """
 
     step: int
@@ -221,12 +248,15 @@ class TrainProgress:
     elapsed_s: float
     phase: str = "train"
     preview: np.ndarray | None = field(default=None, compare=False, repr=False)
+    eta_s: float | None = None
 
     def postfix(self) -> str:
         """Short text for a tqdm progress bar."""
         parts = [f"loss={self.losses.get('total', float('nan')):.3f}"]
         parts += [f"{k}={v:.3f}" for k, v in self.losses.items() if k not in ("total",)]
         parts.append(f"lr={self.lr:.1e}")
+        if self.eta_s is not None and self.phase != "done":
+            parts.append(f"eta={self.eta_s:.0f}s")
         return " ".join(parts)
 
 
@@ -504,6 +534,14 @@ def _learning_rate(step: int, config: TrainConfig, time_fraction: float = 0.0) -
     return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def _eta(done: int, total: int, elapsed: float, limit: float | None) -> float:
+    """Seconds left: remaining steps at the mean step time, capped by the time budget."""
+    left = (total - done) * elapsed / max(done, 1)
+    if limit is not None:
+        left = min(left, max(limit - elapsed, 0.0))
+    return float(left)
+
+
 ExtraLoss = Callable[[Detector, Batch, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
@@ -582,7 +620,7 @@ def train_detector(
     start = time.perf_counter()
     completed = False
     try:
-        limit = train_config.time_limit_s
+        limit = resolve_time_limit(train_config, device)
         for step in range(train_config.steps):
             elapsed = time.perf_counter() - start
             lr = _learning_rate(step, train_config, elapsed / limit if limit else 0.0)
@@ -632,6 +670,7 @@ def train_detector(
                     elapsed_s=elapsed,
                     phase="done" if done == train_config.steps or out_of_time else "train",
                     preview=preview,
+                    eta_s=_eta(done, train_config.steps, elapsed, limit),
                 )
             if out_of_time:
                 break

@@ -1,0 +1,672 @@
+"""Accuracy of what users get: the installed ``cryopick`` commands with their defaults, vs Topaz.
+
+GitHub issue 10. Every figure comes from the ``cryopick train`` and ``cryopick
+pick`` commands run as subprocesses with their default settings; the only
+arguments are what a user must give (micrographs, pick files, the particle
+diameter from the data set's ``dataset.json``, output paths). Each data set is
+left out in turn:
+
+* real sets with complete labels (apoferritin, beta-galactosidase), the
+  sparsely labelled ribosome set (marked sparse: its precision and AP are lower
+  bounds), and two simulated shapes (``ring``, ``L``: 512 px micrographs, 40 px
+  particles) that no model of the project was trained on;
+* split: micrographs sorted by name; the first 3 are the training micrographs,
+  the rest the test micrographs, scored against all their picks;
+* clicks: a random quarter of the training micrographs' picks, drawn per
+  micrograph (in name order) with ``numpy.random.default_rng(0)``;
+* conditions: ``zeroshot`` (``cryopick pick`` with the general model, no
+  clicks), ``fewshot`` (``cryopick train --mode fewshot`` from the general
+  model), ``fresh`` (``cryopick train``, a new model) and ``topaz`` (Topaz on
+  the same clicks and test micrographs with the same wall-clock training
+  budget as our default training);
+* the clicks curve: AP against the number of clicked particles (10, 25, 50,
+  100, spread evenly over the 3 training micrographs, drawn with
+  ``default_rng(0)``) for ``cryopick train`` (defaults) and Topaz.
+
+The general model of a left-out set is ``DIR/general_without_<set>.pt`` when
+``--general-without DIR`` holds it (trained without that set), otherwise the
+bundled model (which saw the real sets: recorded as not held out).
+
+One evaluator (:func:`napari_cryopick.core.evaluate.evaluate`, boxes of the
+data set's diameter, AP at IoU 0.5 and 0.6, AR) scores both tools; the picks a
+user gets are scored (``cryopick pick`` writes those above its default
+threshold; Topaz ``extract`` writes all down to its default ``-t -6``).
+Picking time is the ``cryopick pick`` run's own time per micrograph (reading
+included).
+
+Every (set, condition) is cached in ``benchmarks/_work/accuracy/<tag>/`` with
+its result, so a killed run continues where it stopped. Run (background; the
+full run takes about 2 hours on the shared 2-core CPU)::
+
+    nohup .venv/bin/python benchmarks/bench_accuracy.py > benchmarks/_work/accuracy.log 2>&1 &
+
+Subsets: ``--sets empiar10146_apoferritin --conditions fresh,topaz``;
+``--curve-sets`` picks the sets of the clicks curve (``none`` skips it).
+Torch and Topaz run with 1 thread (``OMP_NUM_THREADS=1``; the machine is
+shared). Results: ``benchmarks/results/accuracy.json`` and ``accuracy.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_detector import (  # noqa: E402
+    TOPAZ_PYTHON,
+    DataSplit,
+    machine_info,
+    run_topaz,
+    topaz_version,
+)
+from napari_cryopick.core.evaluate import evaluate  # noqa: E402
+from napari_cryopick.core.pick_table import make_picks  # noqa: E402
+from napari_cryopick.io.pickfiles import read_picks  # noqa: E402
+
+DEFAULT_DATA = Path(os.environ.get("CRYOPICK_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+REAL_SETS = ("empiar10146_apoferritin", "empiar10017_bgal", "empiar10028_ribosome")
+SIM_SETS = ("sim_ring", "sim_L")
+CONDITIONS = ("fresh", "fewshot", "zeroshot", "topaz")
+CURVE_CLICKS = (10, 25, 50, 100)
+CURVE_SETS = ("empiar10146_apoferritin", "empiar10017_bgal")
+N_TRAIN = 3
+LABEL_FRACTION = 0.25
+#: The few-shot arguments of ``cryopick train`` (the adapt mode of the defaults).
+FEWSHOT_ARGS = ("--mode", "fewshot")
+#: Simulated sets: 10 micrographs of 512 px, 40 px particles of one held-out shape.
+SIM_SIZE, SIM_DIAMETER, SIM_PREPARED_SNR = 512, 40.0, 0.2
+
+
+# --------------------------------------------------------------------------
+# data sets on disk (the CLI reads files)
+# --------------------------------------------------------------------------
+
+
+def write_simulated(name: str, folder: Path) -> Path:
+    """Write a simulated set (float32 TIFF micrographs, CSV picks, dataset.json) once."""
+    from PIL import Image
+
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+
+    if (folder / "dataset.json").exists():
+        return folder
+    shape = name.removeprefix("sim_")
+    config = SimulationConfig(
+        shape=(SIM_SIZE, SIM_SIZE),
+        shapes=(shape,),
+        diameter_px=SIM_DIAMETER,
+        diameter_jitter=0.05,
+        n_particles=int(0.2 * SIM_SIZE**2 / (np.pi * (SIM_DIAMETER / 2) ** 2)),
+        snr=SIM_PREPARED_SNR / (SIM_DIAMETER / 20.0) ** 2,
+        defocus_um=2.0,
+        ice_gradient=0.5,
+    )
+    base_seed = {"ring": 100, "L": 200}.get(shape, 300)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "micrographs").mkdir(parents=True)
+    (tmp / "picks").mkdir()
+    for i in range(10):
+        mic = f"{shape}_{i:02d}"
+        sim = simulate_micrograph(config, seed=base_seed + i, name=mic)
+        Image.fromarray(sim.image.astype(np.float32), mode="F").save(
+            tmp / "micrographs" / f"{mic}.tif"
+        )
+        picks = sim.picks[sim.picks["kind"] == "particle"]
+        picks[["x", "y"]].assign(diameter=SIM_DIAMETER).to_csv(
+            tmp / "picks" / f"{mic}.csv", index=False
+        )
+    info = {
+        "particle_diameter_px": SIM_DIAMETER,
+        "completeness": "complete (simulated)",
+        "origin": f"napari_cryopick.core.simulate, shape {shape!r} (held out), seeds {base_seed}+",
+    }
+    (tmp / "dataset.json").write_text(json.dumps(info, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder
+
+
+def load_set(folder: Path) -> DataSplit:
+    """First 3 micrographs (by name) for training with a random quarter of their picks."""
+    info = json.loads((folder / "dataset.json").read_text())
+    diameter = float(info["particle_diameter_px"])
+    paths = {
+        p.stem: p
+        for p in sorted((folder / "micrographs").iterdir())
+        if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".mrc")
+        and (folder / "picks" / f"{p.stem}.csv").exists()
+    }
+    names = sorted(paths)
+    truth = {}
+    for name in names:
+        table = pd.read_csv(folder / "picks" / f"{name}.csv")
+        truth[name] = make_picks(table["x"], table["y"], diameter=diameter, micrograph=name)
+    train, test = names[:N_TRAIN], names[N_TRAIN:]
+    rng = np.random.default_rng(0)
+    train_picks = {}
+    for name in train:
+        n_keep = max(1, math.ceil(LABEL_FRACTION * len(truth[name])))
+        keep = np.sort(rng.choice(len(truth[name]), n_keep, replace=False))
+        train_picks[name] = truth[name].iloc[keep].reset_index(drop=True)
+    return DataSplit(
+        name=folder.name,
+        folder=folder,
+        diameter_px=diameter,
+        completeness=str(info.get("completeness", "")),
+        train=train,
+        test=test,
+        paths=paths,
+        truth=truth,
+        train_picks=train_picks,
+    )
+
+
+def curve_clicks(split: DataSplit, n_clicks: int) -> dict[str, pd.DataFrame]:
+    """``n_clicks`` picks spread evenly over the training micrographs (``default_rng(0)``)."""
+    rng = np.random.default_rng(0)
+    counts = [n_clicks // len(split.train)] * len(split.train)
+    for i in range(n_clicks - sum(counts)):
+        counts[i] += 1
+    clicks = {}
+    for name, count in zip(split.train, counts, strict=True):
+        table = split.truth[name]
+        keep = np.sort(rng.choice(len(table), min(count, len(table)), replace=False))
+        clicks[name] = table.iloc[keep].reset_index(drop=True)
+    return clicks
+
+
+# --------------------------------------------------------------------------
+# running the commands
+# --------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _run(command: list[str], log: Path) -> tuple[float, str]:
+    """Run a command, appending its output to ``log``; (seconds, output) or RuntimeError."""
+    start = time.perf_counter()
+    out = subprocess.run(command, capture_output=True, text=True, env=_env())
+    seconds = time.perf_counter() - start
+    text = out.stdout + out.stderr
+    # progress bars redraw with carriage returns: keep the last state of each line
+    text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines())
+    with log.open("a") as stream:
+        stream.write(f"$ {' '.join(command)}\n{text}\n({seconds:.1f} s, exit {out.returncode})\n")
+    if out.returncode != 0:
+        raise RuntimeError(f"{Path(command[0]).name} {command[1]} failed: {text.strip()[-300:]}")
+    return seconds, text
+
+
+def write_clicks(clicks: dict[str, pd.DataFrame], folder: Path) -> None:
+    """One CSV of x, y per training micrograph (a user's clicks carry no diameter)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in clicks.items():
+        table[["x", "y"]].to_csv(folder / f"{name}.csv", index=False)
+
+
+def cryopick_train(
+    cryopick: str,
+    split: DataSplit,
+    clicks: dict[str, pd.DataFrame],
+    work: Path,
+    extra: list[str],
+) -> dict:
+    """``cryopick train`` on the training micrographs with ``clicks``; returns timing."""
+    write_clicks(clicks, work / "clicks")
+    model = work / "model.pt"
+    command = [
+        cryopick,
+        "train",
+        "--micrographs",
+        *[str(split.paths[n]) for n in split.train],
+        "--picks",
+        str(work / "clicks"),
+        "--diameter",
+        f"{split.diameter_px:g}",
+        "--out",
+        str(model),
+        *extra,
+    ]
+    seconds, text = _run(command, work / "log.txt")
+    steps = re.findall(r"trained (\d+) steps in ([\d.]+) s", text)
+    done = re.findall(r"step[s]? (\d+)/(\d+)", text)
+    return {
+        "train_wall_s": seconds,
+        "train_s": float(steps[-1][1]) if steps else None,
+        "train_output": text.strip().splitlines()[-1] if text.strip() else "",
+        "steps_done": _steps_done(model, done),
+        "model": model,
+    }
+
+
+def _steps_done(model: Path, fallback) -> int | None:
+    """Optimiser steps the checkpoint's history records (the last training run)."""
+    try:
+        from napari_cryopick.core.model import load_checkpoint
+
+        _, metadata = load_checkpoint(model)
+        last = metadata.get("history", [{}])[-1]
+        for key in ("steps", "steps_done", "completed_steps"):
+            if key in last:
+                return int(last[key])
+    except (OSError, ValueError, KeyError, RuntimeError):
+        pass
+    return int(fallback[-1][0]) if fallback else None
+
+
+def cryopick_pick(
+    cryopick: str, split: DataSplit, model: Path | None, work: Path
+) -> tuple[pd.DataFrame, dict]:
+    """``cryopick pick`` on the test micrographs (CSV out); picks and timing."""
+    out = work / "picks"
+    shutil.rmtree(out, ignore_errors=True)
+    command = [cryopick, "pick", *[str(split.paths[n]) for n in split.test]]
+    if model is not None:
+        command += ["--model", str(model)]
+    command += ["--diameter", f"{split.diameter_px:g}", "--format", "csv", "--out", str(out)]
+    seconds, text = _run(command, work / "log.txt")
+    inner = re.findall(r"micrographs \(threshold [\d.]+\) -> .*, ([\d.]+) s", text)
+    tables = []
+    for name in split.test:
+        path = out / f"{name}.csv"
+        table = read_picks(path) if path.exists() else pd.DataFrame()
+        if len(table):
+            table["micrograph"] = name
+            tables.append(table)
+    pred = pd.concat(tables, ignore_index=True) if tables else make_picks([], [])
+    n = len(split.test)
+    timing = {
+        "pick_wall_s": seconds,
+        "pick_s": float(inner[-1]) if inner else None,
+        "pick_s_per_micrograph": (float(inner[-1]) if inner else seconds) / n,
+    }
+    return pred, timing
+
+
+def score(split: DataSplit, pred: pd.DataFrame) -> dict:
+    """AP@0.5, AP@0.6, AR with boxes of the data set's diameter (both tools alike)."""
+    truth = pd.concat([split.truth[n] for n in split.test], ignore_index=True)
+    fixed = pred.assign(diameter=split.diameter_px)
+    report = evaluate(fixed, truth, iou_thresholds=(0.5, 0.6), diameter_px=split.diameter_px)
+    f1 = report.to_dict().get("best_f1", {})
+    return {
+        "AP@0.5": float(report.ap["AP@0.5"]),
+        "AP@0.6": float(report.ap["AP@0.6"]),
+        "AR": float(report.ar),
+        "best_f1": f1,
+        "n_pred": int(report.n_pred),
+        "n_truth": int(report.n_truth),
+    }
+
+
+# --------------------------------------------------------------------------
+# conditions
+# --------------------------------------------------------------------------
+
+
+def general_model(split: DataSplit, directory: Path | None) -> tuple[Path | None, str]:
+    """The leave-one-out general model of ``split`` if present, else None (bundled)."""
+    if directory is not None:
+        path = directory / f"general_without_{split.name}.pt"
+        if path.is_file():
+            return path, f"{path} (trained without {split.name})"
+    held_out = split.name.startswith("sim_")
+    return None, "bundled model" + (
+        " (never saw this shape)" if held_out else " (NOT held out: it saw this set)"
+    )
+
+
+def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
+    """One (set, condition); the result dict (also cached in ``work/result.json``)."""
+    work.mkdir(parents=True, exist_ok=True)
+    general, general_note = general_model(split, args.general_without)
+    clicks_n = re.fullmatch(r"clicks(\d+)_(ours|topaz)", condition)
+    if clicks_n:
+        clicks = curve_clicks(split, int(clicks_n.group(1)))
+        tool = clicks_n.group(2)
+    else:
+        clicks = split.train_picks
+        tool = "topaz" if condition == "topaz" else "ours"
+    n_clicks = int(sum(len(t) for t in clicks.values()))
+    result: dict = {"condition": condition, "n_clicks": n_clicks, "tool": tool}
+    if tool == "topaz":
+        n_train_particles = sum(len(split.truth[n]) for n in split.train)
+        topaz_split = DataSplit(**{**split.__dict__, "train_picks": clicks})
+        metrics = run_topaz(
+            topaz_split,
+            args.work / "topaz",
+            threads=1,
+            epochs=40,
+            epoch_size=50,
+            time_limit_s=args.train_budget,
+            # --num-particles: the particles per micrograph a user expects
+            label_fraction=n_clicks / n_train_particles,
+            seed=0,
+            log=print,
+        )
+        result.update(
+            {k: metrics[k] for k in ("train_s", "pick_s_per_micrograph", "settings")},
+            **score(split, metrics_pred(args.work / "topaz" / split.name, split)),
+        )
+        return result
+    if condition == "zeroshot":
+        pred, timing = cryopick_pick(args.cryopick, split, general, work)
+        result.update(timing, general=general_note, **score(split, pred))
+        return result
+    extra = []
+    if condition == "fewshot":
+        extra = list(FEWSHOT_ARGS) + (["--init", str(general)] if general is not None else [])
+        result["general"] = general_note
+    extra += args.train_arg
+    trained = cryopick_train(args.cryopick, split, clicks, work, extra)
+    model = trained.pop("model")
+    pred, timing = cryopick_pick(args.cryopick, split, model, work)
+    result.update(trained, **timing, **score(split, pred), train_args=extra)
+    # The predicted diameter (size head) instead of the data set's, for reference.
+    truth = pd.concat([split.truth[n] for n in split.test], ignore_index=True)
+    if "diameter" in pred.columns and pred["diameter"].notna().all() and len(pred):
+        report = evaluate(pred, truth, iou_thresholds=(0.5,), diameter_px=split.diameter_px)
+        result["AP@0.5_predicted_diameter"] = float(report.ap["AP@0.5"])
+    if not args.keep_models:
+        model.unlink(missing_ok=True)
+    return result
+
+
+def metrics_pred(work: Path, split: DataSplit) -> pd.DataFrame:
+    """Topaz's extracted picks (written by :func:`bench_detector.run_topaz`)."""
+    table = pd.read_csv(work / "picks_topaz.txt", sep="\t")
+    return make_picks(
+        table["x_coord"].astype(float),
+        table["y_coord"].astype(float),
+        diameter=split.diameter_px,
+        score=table["score"].astype(float),
+        micrograph=table["image_name"].astype(str),
+    )
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    m = results["machine"]
+    lines = [
+        "# Accuracy of the defaults users get (with Topaz)",
+        "",
+        f"Date: {results['date']} (finished {results.get('finished', 'running')}). Machine: "
+        f"{m['cpu']}, {m['cores']} cores, no GPU; 1 torch/Topaz thread (`OMP_NUM_THREADS=1`). "
+        f"Load average (1 min) at start {results['load_start']}, at end "
+        f"{results.get('load_end')} (other engineers share the 2 cores: time-bounded training "
+        "gets fewer steps when the machine is busy). napari-cryopick commit "
+        f"{results['commit']}.",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        "Protocol (issue 10): `cryopick train` and `cryopick pick` run as subprocesses with "
+        "their default settings (only micrographs, click files, `--diameter` from the data "
+        "set's `dataset.json`, output paths; few-shot adds "
+        f"`{' '.join(FEWSHOT_ARGS)}`). Per data set, the first {N_TRAIN} micrographs by name "
+        f"are the training micrographs with a random {LABEL_FRACTION:.0%} of their picks "
+        "(`numpy.random.default_rng(0)`); all other micrographs are scored against all their "
+        "picks by `napari_cryopick.core.evaluate.evaluate` (boxes of the data set's diameter "
+        "for both tools). Topaz gets the same clicks, test micrographs and training "
+        f"wall-clock budget ({results['train_budget_s']:.0f} s, our default on a CPU). "
+        "`pick s/mic` is `cryopick pick`'s own time per micrograph, reading included "
+        "(Topaz: its preprocessing share plus `extract`).",
+        "",
+        "| data set | labels | condition | clicks | AP@0.5 | AP@0.6 | AR | train s | steps "
+        "| pick s/mic | general model |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, entry in results["sets"].items():
+        for condition in CONDITIONS:
+            r = entry["conditions"].get(condition)
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"| {name} | {entry['labels']} | {condition} | failed: {r['error']} |")
+                continue
+            steps = r.get("steps_done") or r.get("settings", {}).get("updates")
+            lines.append(
+                f"| {name} | {entry['labels']} | {condition} | {r['n_clicks']} | "
+                f"{_fmt(r['AP@0.5'])} | {_fmt(r['AP@0.6'])} | {_fmt(r['AR'])} | "
+                f"{_fmt(r.get('train_s'), 0)} | {_fmt(steps)} | "
+                f"{_fmt(r.get('pick_s_per_micrograph'), 2)} | {r.get('general', '')} |"
+            )
+    curve = [
+        (name, entry)
+        for name, entry in results["sets"].items()
+        if any(k.startswith("clicks") for k in entry["conditions"])
+    ]
+    if curve:
+        lines += [
+            "",
+            "## AP@0.5 against the number of clicks",
+            "",
+            "Clicks spread evenly over the 3 training micrographs (`default_rng(0)`); "
+            "ours = `cryopick train` defaults (a new model), Topaz with the same budget.",
+            "",
+            "| data set | tool | " + " | ".join(f"{n} clicks" for n in CURVE_CLICKS) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in CURVE_CLICKS) + " |",
+        ]
+        for name, entry in curve:
+            for tool in ("ours", "topaz"):
+                cells = []
+                for n in CURVE_CLICKS:
+                    r = entry["conditions"].get(f"clicks{n}_{tool}")
+                    cells.append(
+                        "-" if r is None else ("failed" if "error" in r else _fmt(r["AP@0.5"]))
+                    )
+                lines.append(f"| {name} | {tool} | " + " | ".join(cells) + " |")
+    lines += ["", "## Targets (issue 10)", ""]
+    lines += _targets(results)
+    lines += ["", "Splits:", ""]
+    for name, entry in results["sets"].items():
+        lines.append(
+            f"- {name} ({entry['diameter_px']:g} px): train {', '.join(entry['train'])} "
+            f"({entry['n_clicks']} of {entry['n_train_all']} picks); test "
+            f"{len(entry['test'])} micrographs, {entry['n_test_truth']} picks."
+        )
+    for note in results.get("notes", []):
+        lines.append(f"- {note}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _targets(results: dict) -> list[str]:
+    lines = []
+    picks_1024 = []
+    for name, entry in results["sets"].items():
+        c = entry["conditions"]
+        few, topaz, zero = c.get("fewshot", {}), c.get("topaz", {}), c.get("zeroshot", {})
+        if "sparse" in entry["labels"] or name.startswith("sim_"):
+            pass
+        elif "AP@0.5" in few:
+            t_ok = few["AP@0.5"] >= 0.80
+            tz = topaz.get("AP@0.5")
+            tz_ok = tz is not None and few["AP@0.5"] >= tz + 0.15
+            lines.append(
+                f"- {name}: few-shot AP@0.5 {few['AP@0.5']:.3f} (target 0.80: "
+                f"{'met' if t_ok else 'MISSED'}); Topaz {_fmt(tz)} (target Topaz + 0.15: "
+                f"{'met' if tz_ok else 'MISSED'}); zero-shot "
+                f"{_fmt(zero.get('AP@0.5'))} (target 0.70: "
+                f"{'met' if zero.get('AP@0.5', 0) >= 0.70 else 'MISSED'})."
+            )
+        for r in c.values():
+            if r.get("tool") == "ours" and r.get("pick_s_per_micrograph") is not None:
+                picks_1024.append((name, r["pick_s_per_micrograph"] / entry["megapixels"]))
+    if picks_1024:
+        per_set = {}
+        for name, value in picks_1024:
+            per_set.setdefault(name, []).append(value)
+        lines.append(
+            "- Picking time per 1024x1024 px (1.05 MP) of micrograph, reading included "
+            "(target 0.5 s; median over the runs of each set, scaled by its pixel count): "
+            + "; ".join(f"{n} {np.median(v) * 1024 * 1024 / 1e6:.2f} s" for n, v in per_set.items())
+            + "."
+        )
+    return lines
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        return head + (" (with uncommitted changes in src/)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def _megapixels(path: Path) -> float:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size[0] * image.size[1] / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sets", default=",".join(REAL_SETS + SIM_SETS))
+    parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument(
+        "--curve-sets",
+        default=",".join(CURVE_SETS),
+        help="sets of the clicks curve, or 'none'",
+    )
+    parser.add_argument("--general-without", type=Path, default=None, metavar="DIR")
+    parser.add_argument("--cryopick", default=str(ROOT / ".venv" / "bin" / "cryopick"))
+    parser.add_argument(
+        "--train-budget",
+        type=float,
+        default=None,
+        help="Topaz training seconds (default: our default training budget on a CPU)",
+    )
+    parser.add_argument(
+        "--train-arg",
+        action="append",
+        default=[],
+        help="extra cryopick train argument (experiments only: not the defaults)",
+    )
+    parser.add_argument("--tag", default="default", help="cache folder under _work/accuracy")
+    parser.add_argument("--restart", action="store_true", help="ignore cached results")
+    parser.add_argument("--keep-models", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
+    parser.add_argument("--note", action="append", default=[])
+    args = parser.parse_args(argv)
+    args.train_arg = [a for item in args.train_arg for a in item.split()]
+    if args.train_budget is None:
+        from napari_cryopick.core.training import TrainConfig, resolve_time_limit
+
+        args.train_budget = resolve_time_limit(TrainConfig(device="cpu"), "cpu") or 120.0
+    args.work = ROOT / "benchmarks" / "_work" / "accuracy" / args.tag
+    args.work.mkdir(parents=True, exist_ok=True)
+    sets = [s for s in args.sets.split(",") if s]
+    conditions = [c for c in args.conditions.split(",") if c]
+    curve_sets = [] if args.curve_sets == "none" else args.curve_sets.split(",")
+    if "topaz" in conditions and not TOPAZ_PYTHON.exists():
+        print("Topaz is not installed (bash benchmarks/topaz_env.sh): skipping it", flush=True)
+        conditions.remove("topaz")
+
+    results = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", "benchmarks/bench_accuracy.py", *sys.argv[1:]]),
+        "machine": machine_info(),
+        "load_start": round(os.getloadavg()[0], 2),
+        "commit": _commit(),
+        "train_budget_s": args.train_budget,
+        "topaz_version": topaz_version() if "topaz" in conditions else None,
+        "sets": {},
+        "notes": list(args.note),
+    }
+    splits = {}
+    for name in dict.fromkeys(sets + curve_sets):
+        folder = (
+            write_simulated(name, args.work.parent / "sims" / name)
+            if name.startswith("sim_")
+            else args.data / name
+        )
+        split = splits[name] = load_set(folder)
+        results["sets"][name] = {
+            "labels": split.completeness.split(":")[0].split(",")[0] or "?",
+            "diameter_px": split.diameter_px,
+            "train": split.train,
+            "test": split.test,
+            "n_clicks": int(sum(len(t) for t in split.train_picks.values())),
+            "n_train_all": int(sum(len(split.truth[n]) for n in split.train)),
+            "n_test_truth": int(sum(len(split.truth[n]) for n in split.test)),
+            "megapixels": float(np.mean([_megapixels(split.paths[n]) for n in split.test])),
+            "conditions": {},
+        }
+    jobs = [(s, c) for s in sets for c in conditions]
+    for name in curve_sets:
+        for n in CURVE_CLICKS:
+            jobs += [(name, f"clicks{n}_ours")]
+            if "topaz" in conditions:
+                jobs += [(name, f"clicks{n}_topaz")]
+    per_job = args.train_budget + 60
+    print(f"{len(jobs)} runs, roughly {len(jobs) * per_job / 60:.0f} min", flush=True)
+    for name, condition in jobs:
+        work = args.work / name / condition
+        cached = work / "result.json"
+        if cached.exists() and not args.restart:
+            result = json.loads(cached.read_text())
+            print(f"{name} {condition}: cached AP@0.5 {result.get('AP@0.5')}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            start = time.perf_counter()
+            try:
+                result = run_condition(condition, splits[name], work, args)
+            except (RuntimeError, OSError, ValueError, KeyError) as error:
+                result = {"condition": condition, "error": str(error).splitlines()[-1][:300]}
+            result["wall_s"] = time.perf_counter() - start
+            result["commit"] = _commit()
+            result["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            if "error" not in result:
+                cached.write_text(json.dumps(result, indent=1, default=str))
+            print(
+                f"{name} {condition}: AP@0.5 {_fmt(result.get('AP@0.5'))} "
+                f"AP@0.6 {_fmt(result.get('AP@0.6'))} AR {_fmt(result.get('AR'))} "
+                f"({result['wall_s']:.0f} s) {result.get('error', '')}",
+                flush=True,
+            )
+        results["sets"][name]["conditions"][condition] = result
+        results["load_end"] = round(os.getloadavg()[0], 2)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+        write_markdown(results, args.out.with_suffix(".md"))
+    results["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+    write_markdown(results, args.out.with_suffix(".md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
