@@ -61,7 +61,7 @@ def test_round_trip_same_outputs(tmp_path):
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == "napari-cryopick-detector"
     assert raw["format_version"] == FORMAT_VERSION == 1
-    assert set(raw) == {"format", "format_version", "config", "state_dict", "metadata"}
+    assert set(raw) == {"format", "format_version", "config", "state_dict", "metadata", "checksums"}
 
 
 def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):

@@ -15,12 +15,23 @@ runs on load)::
 Saving is atomic: the file is written to a temporary file in the same folder
 and moved over the target with ``os.replace``, so a crash or a cancelled run
 never leaves a broken checkpoint (an existing file stays intact).
+
+Integrity: the checkpoint also stores ``"checksums"``, the SHA-256 of every
+tensor it holds (weights and the tensors in the metadata, e.g. the exemplar
+bank), with its dtype and shape. Loading recomputes them and refuses a file
+whose tensors changed (a flipped bit, a truncated copy) and weights that are
+not finite. Checkpoints written before the checksums existed (the bundled
+model until it is rebuilt) load without that check; the finite-weights check
+applies to them too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +48,77 @@ _REQUIRED_KEYS = ("format", "format_version", "config", "state_dict")
 
 class CheckpointError(ValueError):
     """A file that is not a readable napari-cryopick checkpoint (message starts with the path)."""
+
+
+CHECKSUM_ALGORITHM = "sha256"
+
+
+def _tensors(value: Any, where: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor inside nested dicts, lists and tuples, with a path such as ``metadata/exemplars/0``."""
+    if isinstance(value, torch.Tensor):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tensors(item, f"{where}/{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _tensors(item, f"{where}/{index}")
+
+
+def tensor_checksum(tensor: torch.Tensor) -> str:
+    """SHA-256 (hex) of a tensor's dtype, shape and bytes."""
+    data = tensor.detach().cpu().contiguous().reshape(-1)
+    digest = hashlib.sha256(f"{data.dtype}|{tuple(tensor.shape)}|".encode())
+    if data.numel():
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def checkpoint_checksums(checkpoint: dict) -> dict[str, str]:
+    """``{tensor path: sha256}`` of the weights and of every tensor in the metadata."""
+    tensors = list(_tensors(checkpoint.get("state_dict", {}), "state_dict"))
+    tensors += _tensors(checkpoint.get("metadata", {}), "metadata")
+    return {where: tensor_checksum(tensor) for where, tensor in tensors}
+
+
+def _verify(path: Path, checkpoint: dict) -> None:
+    """Refuse non-finite weights and, where stored, tensors that do not match their checksums."""
+    for where, tensor in _tensors(checkpoint["state_dict"], "state_dict"):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{path}: weight {where.split('/', 1)[1]} holds NaN or infinite values; "
+                "the model is broken (retrain it or use another checkpoint)"
+            )
+    stored = checkpoint.get("checksums")
+    if stored is None:
+        return  # written before checksums existed
+    if not isinstance(stored, dict) or stored.get("algorithm") != CHECKSUM_ALGORITHM:
+        raise CheckpointError(f"{path}: unknown checksum record in the checkpoint")
+    expected = stored.get("tensors")
+    actual = checkpoint_checksums(checkpoint)
+    if not isinstance(expected, dict) or set(expected) != set(actual):
+        raise CheckpointError(
+            f"{path}: the checkpoint's tensors do not match its checksum list "
+            "(tensors added or removed after saving); the file is damaged or was altered"
+        )
+    for where, digest in actual.items():
+        if expected[where] != digest:
+            raise CheckpointError(
+                f"{path}: tensor {where} does not match its {CHECKSUM_ALGORITHM} checksum; "
+                "the file is damaged or was altered (copy it again or retrain)"
+            )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _refusal_reason(error: BaseException) -> str:
+    """Why torch's safe loader refused a file, without torch's advice to load it unsafely."""
+    text = _ANSI.sub("", str(error))
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return f"it asks to import {found.group(1)}, which is not a tensor or a plain type"
+    return "it holds objects other than tensors and plain types"
 
 
 def save_checkpoint(
@@ -68,6 +150,10 @@ def save_checkpoint(
         "state_dict": state_dict,
         "metadata": dict(metadata or {}),
     }
+    checkpoint["checksums"] = {
+        "algorithm": CHECKSUM_ALGORITHM,
+        "tensors": checkpoint_checksums(checkpoint),
+    }
     with atomic_path(path) as temporary, open(temporary, "wb") as stream:
         torch.save(checkpoint, stream)
         stream.flush()
@@ -90,14 +176,16 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        # never repeat torch's advice to retry with weights_only=False: that runs
+        # code from the file
         raise CheckpointError(
-            f"{path}: not a napari-cryopick checkpoint (it holds objects that cannot be "
-            f"loaded safely with weights_only=True: {str(error).splitlines()[0]})"
+            f"{path}: not a napari-cryopick checkpoint and not loaded: {_refusal_reason(error)}"
         ) from None
     except Exception as error:  # torch raises RuntimeError, EOFError, ... on non-torch files
+        first = _ANSI.sub("", str(error)).strip().splitlines()
         raise CheckpointError(
             f"{path}: not a napari-cryopick checkpoint (torch cannot read it: "
-            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            f"{type(error).__name__}{': ' + first[0] if first else ''})"
         ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT_NAME:
         kind = type(checkpoint).__name__
@@ -116,6 +204,13 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path}: checkpoint format_version {version} is newer than this napari-cryopick "
             f"supports ({FORMAT_VERSION}); update napari-cryopick"
         )
+    for key in ("config", "state_dict", "metadata"):
+        if key in checkpoint and not isinstance(checkpoint[key], dict | type(None)):
+            raise CheckpointError(
+                f"{path}: checkpoint entry {key!r} is a {type(checkpoint[key]).__name__}, "
+                "not a dictionary"
+            )
+    _verify(path, checkpoint)
     return checkpoint
 
 
