@@ -34,6 +34,7 @@ This module imports neither napari nor Qt.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -828,6 +829,15 @@ def pick_micrograph(
             micrograph=micrograph_name,
             ridge=config.ridge,
         )
+        if len(table) >= config.top_k and float(table["score"].min()) >= config.threshold:
+            logging.getLogger(__name__).warning(
+                "%s: the cap of %d %s picks was reached; picks with lower scores above the "
+                "threshold %.2f were dropped (raise PickConfig.top_k or the threshold)",
+                micrograph_name or "micrograph",
+                config.top_k,
+                kind,
+                config.threshold,
+            )
         if config.reject_std and len(table):
             keep = local_std_filter(
                 prep_image,
