@@ -10,6 +10,7 @@ convention of :mod:`napari_cryopick.core.pick_table` (centres, original pixels).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from types import ModuleType
@@ -30,11 +31,15 @@ __all__ = [
     "FORMATS",
     "MULTI_MICROGRAPH_FORMATS",
     "PickFileError",
+    "check_pick_values",
     "detect_format",
+    "picks_on_micrograph",
     "read_picks",
     "write_picks",
     "write_picks_per_micrograph",
 ]
+
+logger = logging.getLogger(__name__)
 
 FORMATS: dict[str, ModuleType] = {
     module.NAME: module for module in (_star, _box, _cbox, _topaz, _csv)
@@ -142,11 +147,14 @@ def read_picks(
     ------
     PickFileError
         Missing, empty or malformed file (missing columns, non-numeric values,
-        no coordinate block).
+        no coordinate block), and picks that cannot be right: an infinite
+        coordinate, a zero, negative or infinite diameter or box size, an
+        infinite score. The message names the file and the data row.
     """
     path = Path(path)
     module = _module(format, path)
     table = module.read(path)
+    check_pick_values(table, path)
     names = table["micrograph"].astype(str)
     unnamed = names == ""
     if micrograph is not None:
@@ -161,6 +169,101 @@ def read_picks(
         table = _picks.binned_to_original(table, binning)
     if flip_y_height is not None:
         table = _picks.flip_y(table, flip_y_height)
+    return table
+
+
+def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Raise :class:`PickFileError` naming ``path`` and the row of the first impossible pick.
+
+    Coordinates must be finite; a diameter is either unknown (NaN) or a
+    finite number > 0; a score is unknown (NaN) or finite. Rows are counted
+    from 1 in the order the file lists its picks.
+    """
+    x = table["x"].to_numpy(np.float64)
+    y = table["y"].to_numpy(np.float64)
+    diameter = table["diameter"].to_numpy(np.float64)
+    score = table["score"].to_numpy(np.float64)
+    problems = [
+        (~np.isfinite(x) | ~np.isfinite(y), "a NaN or infinite coordinate"),
+        (np.isinf(diameter), "an infinite diameter"),
+        (diameter <= 0, "a diameter (or box size) that is not > 0"),
+        (np.isinf(score), "an infinite score"),
+    ]
+    for bad, what in problems:
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise file_error(
+                path,
+                f"data row {row + 1} has {what} (x={x[row]:g}, y={y[row]:g}, "
+                f"diameter={diameter[row]:g})",
+            )
+
+
+def picks_on_micrograph(
+    table: pd.DataFrame,
+    shape: tuple[int, int],
+    *,
+    source: str | os.PathLike = "",
+    strict: bool = True,
+) -> pd.DataFrame:
+    """Picks whose centre lies on a micrograph of ``shape``; edge picks just outside are dropped.
+
+    A centre up to half a diameter (at least one pixel) beyond the border is
+    an edge pick: it is dropped and counted in a logged warning. A centre
+    farther out means the picks do not belong to this micrograph (another
+    micrograph, a binning or a y flip not applied): :class:`PickFileError`
+    naming ``source`` and the row (counted from 1 in ``table``). With
+    ``strict=False`` those are dropped with a warning too, and only a table
+    whose every pick lies outside is an error.
+
+    Parameters
+    ----------
+    table
+        Picks in original pixels (project convention).
+    shape
+        ``(rows, cols)`` of the micrograph.
+    source
+        The pick file (or micrograph) named in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The picks on the micrograph (index reset).
+    """
+    if not len(table):
+        return table
+    rows, cols = int(shape[0]), int(shape[1])
+    x = table["x"].to_numpy(np.float64)
+    y = table["y"].to_numpy(np.float64)
+    diameter = (
+        table["diameter"].to_numpy(np.float64)
+        if "diameter" in table.columns
+        else np.full(len(table), np.nan)
+    )
+    slack = np.maximum(np.where(np.isfinite(diameter), diameter / 2, 0.0), 1.0)
+    beyond = np.maximum.reduce(
+        [-0.5 - x, x - (cols - 0.5), -0.5 - y, y - (rows - 0.5), np.zeros(len(table))]
+    )
+    far = beyond > slack
+    if far.all() or (strict and far.any()):
+        row = int(np.flatnonzero(far)[0])
+        raise file_error(
+            source,
+            f"data row {row + 1}: pick at (x={x[row]:g}, y={y[row]:g}) lies outside the "
+            f"{cols} x {rows} px micrograph ({int(far.sum())} of {len(table)} picks do); "
+            "wrong micrograph, binning or y flip?",
+        )
+    edge = beyond > 0
+    if edge.any():
+        logger.warning(
+            "%s: dropped %d of %d picks whose centre lies outside the %d x %d px micrograph",
+            source,
+            int(edge.sum()),
+            len(table),
+            cols,
+            rows,
+        )
+        table = table[~edge].reset_index(drop=True)
     return table
 
 

@@ -83,6 +83,13 @@ def numeric_column(
             path,
             f"column '{column}' has a non-numeric value {values.iloc[row]!r} in data row {row + 1}",
         )
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise file_error(
+            path,
+            f"column '{column}' has an infinite value {values.iloc[row]!r} in data row {row + 1}",
+        )
     return numbers
 
 

@@ -55,8 +55,10 @@ def read(path: str | Path) -> pd.DataFrame:
         except ValueError:
             raise file_error(path, f"line {number} is not numeric: {text!r}") from None
     values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    if not np.isfinite(values).all():
-        raise file_error(path, "contains non-finite numbers")
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise file_error(path, f"data row {row + 1} has a NaN or infinite number")
     width, height = values[:, 2], values[:, 3]
     return pd.DataFrame(
         {
