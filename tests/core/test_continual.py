@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 
 import numpy as np
@@ -283,22 +282,50 @@ def test_checkpoint_round_trip_and_info(joint_result, tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.pt")]) == 2
 
 
-def test_mode_arguments_and_cli_helper(joint_result):
-    parser = argparse.ArgumentParser()
-    continual.add_mode_arguments(parser)
-    args = parser.parse_args(
-        ["--mode", "continual", "--exemplars", "10", "--distill-weight", "0.5"]
-    )
-    cfg = continual.continual_config_from_args(args)
+def test_cli_mode_options_reach_the_training_request(tmp_path):
+    """``cryopick train --mode ... --exemplars ... --distill-weight ...`` -> TrainRequest."""
+    from napari_cryopick.cli import build_parser
+    from napari_cryopick.cli._train import request_from_args
+    from napari_cryopick.io.micrographs import write_mrc
+
+    rng = np.random.default_rng(0)
+    write_mrc(tmp_path / "m.mrc", rng.normal(size=(64, 64)).astype(np.float32), 2.0)
+    make_picks([20.0], [30.0], micrograph="m").to_csv(tmp_path / "m.csv", index=False)
+    argv = ["train", "--micrographs", str(tmp_path / "m.mrc"), "--picks", str(tmp_path / "m.csv")]
+    argv += ["--diameter", "20", "--out", str(tmp_path / "o.pt"), "--mode", "continual"]
+    argv += ["--exemplars", "10", "--distill-weight", "0.5"]
+    args = build_parser().parse_args(argv)
+    request, _picks = request_from_args(args)
+    cfg = continual.ContinualConfig(**request.continual_options)
     assert (cfg.max_exemplars, cfg.distill_weight, cfg.reg_weight) == (10, 0.5, 0.01)
-    examples = list(_dataset("gamma", 2).examples)
-    result = continual.run_training_from_args(
-        args,
-        examples,
+    assert request.resolved_mode == "continual"
+
+
+def test_continual_through_the_workflow_appends_a_data_set(joint_result):
+    from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
+
+    rng = np.random.default_rng(2)
+    size = 96
+    rows, cols = np.mgrid[0:size, 0:size]
+    images, tables = [], []
+    for index in range(2):
+        x, y = rng.uniform(12, size - 12, 8), rng.uniform(12, size - 12, 8)
+        image = rng.normal(0, 0.3, (size, size))
+        for xi, yi in zip(x, y):
+            image += np.exp(-((cols - xi) ** 2 + (rows - yi) ** 2) / (2 * 2.5**2))
+        images.append(image.astype(np.float32))
+        tables.append(make_picks(x, y, diameter=20.0, micrograph=f"gamma_{index}"))
+    request = TrainRequest(
+        datasets=[TrainingSet("gamma", images, tables, 20.0)],
+        mode="continual",
         base_model=copy.deepcopy(joint_result.model),
         base_metadata=joint_result.metadata,
-        config=None,
-        train_config=_train_config(2),
+        train_options={"steps": 2, "batch_size": 2, "crop_size": 48, "warmup_steps": 1},
+        continual_options={"max_exemplars": 10, "exemplar_crop_size": 48},
+        time_limit_s=None,
+        device="cpu",
     )
-    assert result.run["mode"] == "continual"
-    assert result.metadata["datasets"] == ["alpha", "beta", "gamma"]
+    outcome = drive(train(request))
+    assert outcome.mode == "continual"
+    assert outcome.metadata["history"][-1]["mode"] == "continual"
+    assert outcome.metadata["datasets"] == ["alpha", "beta", "gamma"]

@@ -14,10 +14,12 @@ import json
 import sys
 import warnings
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from napari_cryopick.cli import EXIT_OK, CLIError
+
+if TYPE_CHECKING:  # pandas is imported when the command runs: --help stays fast
+    import pandas as pd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,6 +102,8 @@ def _pick_files(paths: list[Path], what: str) -> list[Path]:
 
 def read_pick_files(paths: list[Path], what: str, format: str | None = None) -> pd.DataFrame:
     """Read and concatenate pick files (folders expand to their pick files)."""
+    import pandas as pd
+
     from napari_cryopick.core.pick_table import empty_picks
     from napari_cryopick.io.pickfiles import read_picks
 
@@ -137,6 +141,8 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from napari_cryopick.cli._errors import check_output_file
     from napari_cryopick.core.evaluate import evaluate
     from napari_cryopick.io.atomic import atomic_write_text

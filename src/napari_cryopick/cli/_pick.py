@@ -1,28 +1,27 @@
-"""``cryopick pick``: pick micrographs with a trained detector."""
+"""``cryopick pick``: argparse -> :class:`~napari_cryopick.workflows.pick.PickRequest` -> progress bar."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
-
-FORMATS: tuple[str, ...] = ("star", "box", "cbox", "topaz", "csv")
+from napari_cryopick.cli._defaults import dataclass_defaults
+from napari_cryopick.workflows.pick import PICK_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``pick`` sub-command."""
-    from napari_cryopick.core.detect import PickConfig
-
-    defaults = PickConfig()
+    """Add the ``pick`` sub-command (imports no torch: ``--help`` stays fast)."""
+    defaults = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")
     parser = subparsers.add_parser(
         "pick",
         help="pick particles in micrographs with a trained model",
         description=(
             "Pick micrographs (MRC, TIFF, PNG, JPG; folders are searched for them) "
-            "and write one pick file per micrograph."
+            "and write one pick file per micrograph. Micrographs from several folders "
+            "are written into the same folders below --out (a/m1.mrc -> OUT/a/m1.star); "
+            "two inputs that would write the same file are refused."
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="MICROGRAPH_OR_FOLDER")
@@ -30,8 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         type=Path,
         default=None,
-        help="checkpoint (.pt) from 'cryopick train' (default: the bundled general model, "
-        "where available)",
+        help="checkpoint (.pt) from 'cryopick train' (default: the bundled general model)",
     )
     parser.add_argument("--head", default=None, help="detector head (default: the model's)")
     size = parser.add_mutually_exclusive_group()
@@ -40,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="PX",
-        help="particle diameter in pixels (default: the one stored in the model)",
+        help="particle diameter in pixels (default: the one stored in the model for the head)",
     )
     size.add_argument(
         "--diameter-A",
@@ -53,15 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=defaults.threshold,
-        help=f"score threshold in [0, 1] (default {defaults.threshold})",
+        default=defaults["threshold"],
+        help=f"score threshold in [0, 1] (default {defaults['threshold']})",
     )
     parser.add_argument(
         "--min-distance",
         type=float,
-        default=defaults.min_distance,
+        default=defaults["min_distance"],
         help=f"minimum distance between picks, fraction of the diameter "
-        f"(default {defaults.min_distance})",
+        f"(default {defaults['min_distance']})",
     )
     parser.add_argument(
         "--rotations",
@@ -75,21 +73,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=PICK_FORMATS,
         default="star",
         help="pick file format (fibers: star = RELION helical, cbox = crYOLO filaments, csv)",
+    )
+    parser.add_argument(
+        "--keep-candidates",
+        type=float,
+        default=None,
+        metavar="FLOOR",
+        help="write every candidate scoring at least FLOOR (with its score), not only those "
+        "above --threshold, so files can be re-thresholded later without the network",
     )
     shapes = parser.add_argument_group(
         "vesicles and fibers",
         "--kind vesicle writes each vesicle's own diameter (STAR cryopickDiameter, CBOX "
         "_EstWidth, CSV diameter); --kind fiber traces detected points into paths (EPicker) "
-        "and writes RELION helical STAR or crYOLO filament CBOX files.",
+        "and writes RELION helical STAR or crYOLO filament CBOX files. A model with fibers "
+        "and other kinds writes the fibers to <name>_fibers.<ext>.",
     )
     shapes.add_argument(
         "--kind",
         choices=("particle", "vesicle", "fiber"),
         default=None,
-        help="object kind to pick (default: every kind of the model, as points)",
+        help="object kind to pick (default: every kind of the model)",
     )
     shapes.add_argument(
         "--link-radius",
@@ -133,8 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tile-size",
         type=int,
-        default=defaults.tile_size,
-        help=f"tile side in rescaled pixels (default {defaults.tile_size})",
+        default=defaults["tile_size"],
+        help=f"tile side in rescaled pixels (default {defaults['tile_size']})",
     )
     parser.add_argument(
         "--flip-y", action="store_true", help="write y from the bottom (origin bottom-left)"
@@ -142,145 +149,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _micrograph_paths(inputs: list[str]) -> list[Path]:
-    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None = None):
+    """The :class:`~napari_cryopick.workflows.pick.PickRequest` of the parsed options.
 
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
-            )
-            if not found:
-                raise CLIError(f"{path}: no micrographs ({', '.join(MICROGRAPH_SUFFIXES)}) found")
-            paths.extend(found)
-        elif path.exists():
-            paths.append(path)
-        else:
-            raise CLIError(f"{path}: no such file or folder")
-    return paths
+    ``micrographs`` replaces the expanded inputs (a batch runner that skips
+    or shards them).
+    """
+    from napari_cryopick.io.paths import micrograph_files
+    from napari_cryopick.workflows.pick import FiberOptions, PickRequest
 
-
-def _model_path(argument: Path | None) -> Path:
-    if argument is not None:
-        if not argument.is_file():
-            raise CLIError(f"{argument}: model file does not exist")
-        return argument
+    if args.model is not None and not args.model.is_file():
+        raise CLIError(f"{args.model}: model file does not exist")
+    if micrographs is None:
+        micrographs = micrograph_files(args.inputs)
     try:
-        from napari_cryopick.core.model import bundled_model_path
-    except ImportError:
-        raise CLIError("--model is required (no bundled model in this version)") from None
-    path = Path(bundled_model_path())
-    if not path.is_file():
-        raise CLIError(f"{path}: bundled model is missing; give --model")
-    return path
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``cryopick pick``; returns the exit code."""
-    from napari_cryopick.core.detect import PickConfig, pick_files
-    from napari_cryopick.core.model.checkpoint import load_checkpoint
-    from napari_cryopick.core.progress import drive
-
-    if not 0.0 <= args.threshold <= 1.0:
-        raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
-    for name in ("diameter", "diameter_A"):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    model_path = _model_path(args.model)
-    paths = _micrograph_paths(args.inputs)
-    model, metadata = load_checkpoint(model_path)
-    if args.head is not None and args.head not in model.head_names:
-        raise CLIError(f"{model_path}: no head {args.head!r}; heads are {list(model.head_names)}")
-
-    diameter_px, diameter_A = args.diameter, args.diameter_A
-    if diameter_px is None and diameter_A is None:
-        from napari_cryopick.core.continual import diameter_for_head
-
-        # a data-set head picks at its own data set's diameter
-        stored = diameter_for_head(metadata, args.head)
-        if not stored:
-            raise CLIError(
-                f"{model_path}: no particle diameter stored in the model; give --diameter"
-            )
-        diameter_px = float(stored)
-
-    if args.kind is not None and args.kind not in model.config.kinds:
-        raise CLIError(
-            f"{model_path}: the model has no {args.kind!r} kind "
-            f"(its kinds: {', '.join(model.config.kinds)})"
-        )
-    for name in ("link_radius", "max_angle", "box_distance", "box_size"):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    if args.kind == "fiber" and args.format not in ("star", "cbox", "csv"):
-        raise CLIError(f"fibers are written as star, cbox or csv, not {args.format}")
-
-    config = PickConfig(
-        threshold=args.threshold,
-        min_distance=args.min_distance,
-        rotations=args.rotations,
-        reject_std=args.reject_std,
-        tile_size=args.tile_size,
-        head=args.head,
-        device=args.device,
-        kinds=None if args.kind is None else (args.kind,),
-    )
-    start = time.perf_counter()
-    if args.kind == "fiber":
-        from napari_cryopick.core.object_kinds import pick_fiber_files
-
-        job = pick_fiber_files(
-            model,
-            paths,
-            diameter_px=diameter_px,
-            diameter_angstrom=diameter_A,
-            config=config,
-            out_dir=args.out,
-            format=args.format,
+        fibers = FiberOptions(
             link_radius_px=args.link_radius,
             max_angle_deg=args.max_angle,
             box_distance_px=args.box_distance,
             box_size_px=args.box_size,
             helical_layout=args.helical_layout,
-            flip_y=args.flip_y,
         )
-    else:
-        job = pick_files(
-            model,
-            paths,
-            diameter_px=diameter_px,
-            diameter_angstrom=diameter_A,
-            config=config,
-            out_dir=args.out,
-            format=args.format,
-            flip_y=args.flip_y,
-        )
-    result = drive(job, progress_bar=True, description="picking")
-    elapsed = time.perf_counter() - start
-    for message in result.errors.values():
-        print(f"cryopick pick: skipped {message}", file=sys.stderr)
-    n_done = len(paths) - len(result.errors)
-    if args.kind == "fiber":
-        n_fibers = (
-            result.picks.groupby(["micrograph", "tube_id"]).ngroups if len(result.picks) else 0
-        )
-        print(
-            f"traced {n_fibers} fibers in {n_done} of {len(paths)} micrographs "
-            f"(threshold {config.threshold}) -> {args.out} ({args.format}), {elapsed:.1f} s"
-        )
-        return (
-            EXIT_BAD_INPUT
-            if result.errors and n_done == 0
-            else (EXIT_FAILED if result.errors else EXIT_OK)
-        )
-    print(
-        f"picked {len(result.picks)} objects in {n_done} of {len(paths)} micrographs "
-        f"(threshold {config.threshold}) -> {args.out} ({args.format}), {elapsed:.1f} s"
+    except ValueError as error:
+        # FiberOptions names its fields; the user knows the options
+        message = str(error)
+        for field, option in (
+            ("link_radius_px", "--link-radius"),
+            ("max_angle_deg", "--max-angle"),
+            ("box_distance_px", "--box-distance"),
+            ("box_size_px", "--box-size"),
+        ):
+            message = message.replace(field, option)
+        raise CLIError(message) from None
+    return PickRequest(
+        micrographs=micrographs,
+        model=args.model,
+        head=args.head,
+        kinds=None if args.kind is None else (args.kind,),
+        diameter_px=args.diameter,
+        diameter_A=args.diameter_A,
+        threshold=args.threshold,
+        options={
+            "min_distance": args.min_distance,
+            "rotations": args.rotations,
+            "reject_std": args.reject_std,
+            "tile_size": args.tile_size,
+        },
+        device=args.device,
+        out_dir=args.out,
+        formats=(args.format,),
+        flip_y=args.flip_y,
+        keep_candidates=args.keep_candidates,
+        fibers=fibers,
     )
-    if result.errors:
-        return EXIT_BAD_INPUT if n_done == 0 else EXIT_FAILED
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cryopick pick``; returns the exit code."""
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.workflows.pick import pick
+
+    request = request_from_args(args)
+    outcome = drive(pick(request), progress_bar=True, description="picking")
+    for message in outcome.errors.values():
+        print(f"cryopick pick: skipped {message}", file=sys.stderr)
+    total = outcome.n_micrographs
+    if request.kinds == ("fiber",):
+        n_fibers = (
+            outcome.picks.groupby(["micrograph", "tube_id"]).ngroups if len(outcome.picks) else 0
+        )
+        what = f"traced {n_fibers} fibers"
+    else:
+        what = f"picked {len(outcome.picks)} objects"
+    print(
+        f"{what} in {outcome.n_done} of {total} micrographs (threshold {args.threshold}) "
+        f"-> {args.out} ({args.format}), {outcome.seconds:.1f} s"
+    )
+    if outcome.errors:
+        return EXIT_BAD_INPUT if outcome.n_done == 0 else EXIT_FAILED
     return EXIT_OK

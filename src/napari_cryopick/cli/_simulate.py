@@ -15,9 +15,15 @@ from napari_cryopick.cli import EXIT_OK, CLIError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from napari_cryopick.core.simulate import PARTICLE_SHAPES, SimulationConfig
+    from types import SimpleNamespace
 
-    defaults = SimulationConfig()
+    from napari_cryopick.cli._defaults import dataclass_defaults, module_constant
+
+    # read from the source, not imported: simulate imports torch, --help must stay fast
+    PARTICLE_SHAPES = module_constant("napari_cryopick.core.simulate", "PARTICLE_SHAPES")
+    defaults = SimpleNamespace(
+        **dataclass_defaults("napari_cryopick.core.simulate", "SimulationConfig")
+    )
     parser = subparsers.add_parser(
         "simulate",
         help="write synthetic micrographs (MRC) with their truth picks (CSV)",

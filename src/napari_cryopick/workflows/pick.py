@@ -383,7 +383,8 @@ def resolve_diameter(
 
 
 def _load_model(request: PickRequest) -> tuple[Any, dict[str, Any], str]:
-    from napari_cryopick.core.model import bundled_model_path, load_checkpoint
+    from napari_cryopick.core.model.bundled import bundled_model_path
+    from napari_cryopick.core.model.checkpoint import load_checkpoint
 
     model = request.model
     if model is None:
@@ -425,6 +426,9 @@ def prepare(request: PickRequest) -> PreparedPick:
             raise ValueError(
                 f"fibers are written as {', '.join(FIBER_FORMATS)}, not {', '.join(wrong)}"
             )
+    if request.diameter_px is None and request.diameter_A is None:
+        # fail before picking anything when the model cannot say the diameter
+        resolve_diameter(request, card, None, micrograph="", model_name=model_name)
     values = dict(request.options)
     values.update(head=request.head, device=request.device)
     if request.threshold is not None:

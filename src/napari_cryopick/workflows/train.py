@@ -24,6 +24,7 @@ error says where (:class:`TrainOutputError`).
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import tempfile
@@ -43,6 +44,8 @@ __all__ = [
     "check_writable",
     "train",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Training modes (see :mod:`napari_cryopick.core.continual`).
 MODES: tuple[str, ...] = ("new", "joint", "finetune", "continual", "fewshot")
@@ -116,7 +119,8 @@ class TrainRequest:
         :class:`napari_cryopick.core.continual.ContinualConfig` fields
         (``max_exemplars``, ``distill_weight``, ...).
     time_limit_s
-        Wall-clock budget (None: TrainConfig's).
+        Wall-clock budget in seconds; ``"auto"``: TrainConfig's automatic
+        budget; None: no limit (``steps`` only).
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     unlabelled
@@ -139,7 +143,7 @@ class TrainRequest:
     kinds: tuple[str, ...] | None = None
     train_options: Mapping[str, Any] = field(default_factory=dict)
     continual_options: Mapping[str, Any] = field(default_factory=dict)
-    time_limit_s: float | None = None
+    time_limit_s: float | str | None = "auto"
     device: str = "auto"
     unlabelled: Sequence[Path] = ()
     preview: Any = None
@@ -153,10 +157,12 @@ class TrainRequest:
             raise ValueError(
                 f"unknown training mode {self.mode!r}; choose one of {', '.join(MODES)}"
             )
-        if self.time_limit_s is not None and not (
-            math.isfinite(self.time_limit_s) and self.time_limit_s > 0
-        ):
-            raise ValueError(f"time limit must be > 0 seconds, got {self.time_limit_s}")
+        limit = self.time_limit_s
+        if isinstance(limit, str):
+            if limit != "auto":
+                raise ValueError(f"time limit must be seconds, 'auto' or None, got {limit!r}")
+        elif limit is not None and not (math.isfinite(limit) and limit > 0):
+            raise ValueError(f"time limit must be > 0 seconds, got {limit}")
         if self.preview_every < 0:
             raise ValueError(f"preview interval must be >= 0, got {self.preview_every}")
         if not self.datasets:
@@ -379,8 +385,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         check_writable(request.out)
     options = dict(request.train_options)
     options["device"] = request.device
-    if request.time_limit_s is not None:
-        options["time_limit_s"] = request.time_limit_s
+    options["time_limit_s"] = request.time_limit_s
     train_config = TrainConfig(**options)
     continual_config = ContinualConfig(**dict(request.continual_options))
     base_model, base_metadata, base_origin = _base(request, mode)
@@ -390,6 +395,11 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         if base_model is not None
         else DetectorConfig(kinds=_kinds(request, all_tables))
     )
+
+    present = {str(k) for t in all_tables if "kind" in t.columns and len(t) for k in t["kind"]}
+    ignored = sorted(present - set(config.kinds) - {"negative"})
+    if ignored:
+        logger.warning("picks of kind %s are ignored (model kinds: %s)", ignored, config.kinds)
 
     datasets = []
     for training_set in request.datasets:

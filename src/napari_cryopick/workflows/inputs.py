@@ -1,0 +1,186 @@
+"""Training data from files: micrographs and pick files matched by name, grouped into data sets.
+
+Used by ``cryopick train`` (and any script) to turn what the user names into
+:class:`napari_cryopick.workflows.train.TrainingSet` objects. Pick files are
+matched to micrographs by the micrograph named in the file, or by the file
+name (possibly with a suffix such as ``_autopick``). The particle diameter is
+given once, in pixels or in Angstrom (converted with each micrograph's pixel
+size); it then belongs to the training set.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from napari_cryopick.workflows.train import TrainingSet
+
+__all__ = ["match_name", "read_training_picks", "training_sets_from_files"]
+
+logger = logging.getLogger(__name__)
+
+
+def match_name(file_stem: str, names: set[str]) -> str | None:
+    """Micrograph name for a pick file: exact, else the longest ``name + _/-/.`` prefix."""
+    if file_stem in names:
+        return file_stem
+    candidates = [n for n in names if file_stem.startswith(n) and file_stem[len(n)] in "_-."]
+    return max(candidates, key=len) if candidates else None
+
+
+def read_training_picks(
+    paths: Sequence[tuple[Path, bool]], names: set[str], kind: str | None = None
+) -> Any:
+    """Read pick files and keep the picks of the given micrographs.
+
+    A file named directly must match a micrograph; files found in a folder
+    that match none are skipped (a folder of picks for a whole data set used
+    to train on a few of its micrographs). Fiber paths (helical STAR, filament
+    CBOX, CSV with ``tube_id``) become points along them.
+
+    Parameters
+    ----------
+    paths
+        ``(path, from_folder)`` as :func:`napari_cryopick.io.paths.pick_files` gives.
+    names
+        Micrograph names.
+    kind
+        Overrides the kind of every pick (``"negative"`` for negatives).
+    """
+    import pandas as pd
+
+    from napari_cryopick.core.object_kinds import densify_fiber_picks
+    from napari_cryopick.io.formats import micrograph_stem
+    from napari_cryopick.io.pickfiles import read_picks
+
+    tables = []
+    skipped = []
+    for path, from_folder in paths:
+        table = read_picks(path)
+        table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
+        if (table["tube_id"] > 0).any():
+            table = densify_fiber_picks(table)
+        in_file = set(table["micrograph"])
+        if not in_file & names and len(in_file) <= 1:
+            # per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix
+            match = match_name(path.stem, names)
+            if match is not None:
+                table["micrograph"] = match
+        matched = table[table["micrograph"].isin(names)]
+        if len(table) and matched.empty and from_folder:
+            skipped.append(path.name)
+            continue
+        if len(table) and matched.empty:
+            shown = ", ".join(sorted(in_file)[:5]) + (" ..." if len(in_file) > 5 else "")
+            raise ValueError(
+                f"{path}: its picks belong to no given micrograph (file names: {shown}; "
+                f"micrographs: {', '.join(sorted(names)[:5])}{' ...' if len(names) > 5 else ''})"
+            )
+        if kind is not None:
+            matched = matched.assign(kind=kind)
+        tables.append(matched)
+    if skipped:
+        logger.info("skipped %d pick file(s) of other micrographs", len(skipped))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _dataset_name(path: Path) -> str:
+    folder = path.resolve().parent
+    if folder.name.lower() in ("micrographs", "mics", "images") and folder.parent.name:
+        return folder.parent.name
+    return folder.name
+
+
+def training_sets_from_files(
+    micrographs: Sequence[str | os.PathLike],
+    picks: Sequence[str | os.PathLike],
+    *,
+    negatives: Sequence[str | os.PathLike] = (),
+    diameter_px: float | None = None,
+    diameter_A: float | None = None,
+    dataset: str | None = None,
+) -> tuple[list[TrainingSet], Any]:
+    """Data sets from micrograph and pick files or folders.
+
+    Parameters
+    ----------
+    micrographs, picks, negatives
+        Files or folders (folders are searched one level deep).
+    diameter_px, diameter_A
+        The particle diameter in pixels or in Angstrom (exactly one).
+    dataset
+        Data-set name of every micrograph; default: each micrograph's folder
+        (``.../ribosome/micrographs/x.mrc`` -> ``ribosome``), so micrographs
+        from several folders make several data sets.
+
+    Returns
+    -------
+    sets, picks
+        The training sets (loaded micrographs, one pick table each) and all
+        picks read (for summaries).
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        One line naming the file or option.
+    """
+    import pandas as pd
+
+    from napari_cryopick.core.model.inputs import diameter_from_angstrom
+    from napari_cryopick.io.micrographs import read_micrograph
+    from napari_cryopick.io.paths import micrograph_files, pick_files
+
+    if (diameter_px is None) == (diameter_A is None):
+        raise ValueError("give the particle diameter: --diameter (pixels) or --diameter-A")
+    for option, value in (("--diameter", diameter_px), ("--diameter-A", diameter_A)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{option} must be > 0, got {value}")
+    paths = micrograph_files(micrographs)
+    loaded = [read_micrograph(path) for path in paths]
+    names = [m.name for m in loaded]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
+    name_set = set(names)
+    table = read_training_picks(pick_files(picks), name_set)
+    if negatives:
+        negative_table = read_training_picks(pick_files(negatives), name_set, "negative")
+        table = pd.concat([table, negative_table], ignore_index=True)
+    positive = table[table["kind"] != "negative"] if len(table) else table
+    unlabelled = [n for n in names if n not in set(positive.get("micrograph", []))]
+    if len(unlabelled) == len(names):
+        raise ValueError("no labelled particles in the pick files for the given micrographs")
+    if unlabelled:
+        raise ValueError(
+            f"no picks for micrograph(s): {', '.join(unlabelled)} "
+            f"(pick files are matched by micrograph name)"
+        )
+    if diameter_A is not None:
+        diameters = []
+        for micrograph in loaded:
+            try:
+                diameters.append(diameter_from_angstrom(diameter_A, micrograph.pixel_size))
+            except ValueError as error:
+                raise ValueError(f"{micrograph.path}: {error}") from None
+    else:
+        diameters = [float(diameter_px)] * len(loaded)  # type: ignore[arg-type]
+    groups = [dataset or _dataset_name(path) for path in paths]
+    sets = []
+    for name in dict.fromkeys(groups):
+        members = [i for i, group in enumerate(groups) if group == name]
+        sets.append(
+            TrainingSet(
+                name=name,
+                micrographs=[loaded[i] for i in members],
+                picks=[
+                    table[table["micrograph"] == names[i]].reset_index(drop=True) for i in members
+                ],
+                diameter_px=[diameters[i] for i in members],
+                names=[names[i] for i in members],
+            )
+        )
+    return sets, table
