@@ -795,6 +795,17 @@ def pick_micrograph(
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"expected a 2D micrograph, got shape {image.shape}")
+    from napari_cryopick.core.tiled_picking import needs_tiles, pick_in_tiles
+
+    if needs_tiles(image.shape, diameter_px, model.config):  # bounded memory (issue 14)
+        return pick_in_tiles(
+            pick_micrograph,
+            model,
+            image,
+            diameter_px=diameter_px,
+            config=config,
+            micrograph_name=micrograph_name,
+        )
     prepared = prepare_micrograph(image, diameter_px, model.config)
     prep_image = np.asarray(prepared.image, dtype=np.float32)
     scale_y, scale_x = float(prepared.scale_y), float(prepared.scale_x)

@@ -19,6 +19,12 @@ import pandas as pd
 
 from napari_cryopick.core.model.config import DetectorConfig
 
+#: Largest enlargement of a micrograph for the detector. Objects smaller than
+#: ``target_diameter_px / MAX_UPSCALE`` pixels (7 px at the default 28 px)
+#: carry too little signal to upsample, and a mistyped diameter (0.01 px,
+#: a diameter in Å given as pixels of a binned image) would ask for terabytes.
+MAX_UPSCALE = 4.0
+
 
 @dataclass(frozen=True)
 class PreparedMicrograph:
@@ -55,10 +61,25 @@ def diameter_from_angstrom(diameter_A: float, pixel_size: float | None) -> float
 
 
 def preparation_scale(diameter_px: float, config: DetectorConfig) -> float:
-    """Resampling factor that makes ``diameter_px`` become ``config.target_diameter_px``."""
+    """Resampling factor that makes ``diameter_px`` become ``config.target_diameter_px``.
+
+    Raises
+    ------
+    ValueError
+        A diameter that is not a positive number, or so small that the
+        factor exceeds :data:`MAX_UPSCALE`.
+    """
     if not (diameter_px > 0 and math.isfinite(diameter_px)):
         raise ValueError(f"diameter must be a positive number of pixels, got {diameter_px!r}")
-    return float(config.target_diameter_px) / float(diameter_px)
+    scale = float(config.target_diameter_px) / float(diameter_px)
+    if scale > MAX_UPSCALE:
+        smallest = float(config.target_diameter_px) / MAX_UPSCALE
+        raise ValueError(
+            f"diameter {diameter_px:g} px is too small: the detector would enlarge the "
+            f"micrograph {scale:.3g} times (at most {MAX_UPSCALE:g}, i.e. a diameter of at "
+            f"least {smallest:g} px); give the diameter in pixels of this micrograph"
+        )
+    return scale
 
 
 def prepare_micrograph(
