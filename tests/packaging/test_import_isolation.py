@@ -1,17 +1,24 @@
 """The core imports neither napari nor Qt (docs/architecture.md, STYLE.md rule 1).
 
-Every core module is imported in a fresh interpreter, one after the other. The
-modules each one brings in are recorded, so a GUI import is blamed on the first
-core module that pulled it in. The list is explicit: a listed module that does
-not exist fails the test; it is never skipped.
+Two checks:
+
+* at run time, every core module is imported in a fresh interpreter, one after
+  the other. The modules each one brings in are recorded, so a GUI import is
+  blamed on the first core module that pulled it in. The list is explicit: a
+  listed module that does not exist fails the test; it is never skipped;
+* statically, the import graph: no module under ``core/``, ``io/``,
+  ``workflows/`` or ``layers/`` imports ``cli``, ``_widgets``, napari, Qt,
+  vispy or magicgui anywhere (lazy imports inside functions included).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +43,12 @@ CORE_MODULES = (
     "napari_cryopick.io.annotations",
     "napari_cryopick.io.formats",
     "napari_cryopick.core.model.checkpoint",
+    "napari_cryopick.core.model.card",
+    "napari_cryopick.io.paths",
+    "napari_cryopick.workflows",
+    "napari_cryopick.workflows.train",
+    "napari_cryopick.workflows.pick",
+    "napari_cryopick.workflows.inputs",
     "napari_cryopick.cli",
 )
 
@@ -131,3 +144,76 @@ def test_probe_detects_a_gui_import() -> None:
     report = json.loads(completed.stdout)
     assert report["json"]["gui_imported"] == []
     assert "qtpy" in report["qtpy"]["gui_imported"]
+
+
+# --------------------------------------------------------------------- import graph
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "src" / "napari_cryopick"
+#: Layers below the user interfaces: they never import what sits above them.
+LOWER_LAYERS = ("core", "io", "workflows", "layers")
+FORBIDDEN = (
+    "napari_cryopick.cli",
+    "napari_cryopick._widgets",
+    "napari",
+    "qtpy",
+    "PyQt5",
+    "PyQt6",
+    "PySide2",
+    "PySide6",
+    "vispy",
+    "magicgui",
+    "superqt",
+)
+
+
+def _imported_names(path: Path) -> list[tuple[int, str]]:
+    """``(line, absolute module name)`` of every import in a file (nested ones too)."""
+    package = ".".join(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts)
+    if path.name == "__init__.py":
+        package = package.rsplit(".", 1)[0] + "._"  # relative imports start at the package
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level)[0]
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            names.append((node.lineno, module))
+            names += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return names
+
+
+def _violations(paths) -> list[str]:
+    found = {}
+    for path in paths:
+        for line, name in _imported_names(path):
+            if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN):
+                found.setdefault(f"{path.relative_to(PACKAGE_ROOT)}:{line}", name)
+    return [f"{where} imports {name}" for where, name in sorted(found.items())]
+
+
+def test_lower_layers_never_import_interfaces_or_gui() -> None:
+    files = [f for layer in LOWER_LAYERS for f in sorted((PACKAGE_ROOT / layer).rglob("*.py"))]
+    assert len(files) > 30  # the walk really found the package
+    assert _violations(files) == []
+
+
+def test_import_graph_check_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lazy cli import and a relative _widgets import are both caught."""
+    fake = tmp_path / "napari_cryopick" / "core"
+    fake.mkdir(parents=True)
+    module = fake / "bad.py"
+    module.write_text(
+        "def f():\n    from napari_cryopick.cli import CLIError\n"
+        "from .._widgets import pick\nimport qtpy.QtCore\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE_ROOT", tmp_path / "napari_cryopick")
+    found = _violations([module])
+    assert [item.split(" ")[0] for item in found] == [
+        "core/bad.py:2",
+        "core/bad.py:3",
+        "core/bad.py:4",
+    ]

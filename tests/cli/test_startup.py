@@ -1,0 +1,86 @@
+"""Fast start-up: ``cryopick --version`` and ``cryopick COMMAND --help`` import no torch.
+
+Checked in a fresh interpreter through ``sys.modules``, not by timing (a shared
+machine makes timings flaky); importing torch is what costs seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from napari_cryopick import cli
+
+HEAVY = ("torch", "scipy", "pandas", "napari", "matplotlib", "skimage")
+
+_PROBE = """
+import json, sys
+from napari_cryopick.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+else:
+    code = None
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+def _run(*argv: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"]] + [[name, "--help"] for name in cli._SUBCOMMANDS]
+)
+def test_version_and_help_import_no_heavy_library(argv: list[str]) -> None:
+    report = _run(*argv)
+    assert report["code"] == 0
+    assert [name for name in HEAVY if name in report["modules"]] == []
+
+
+def test_startup_probe_sees_torch_when_a_command_runs(tmp_path) -> None:
+    """The probe can fail: running ``info`` on a file really imports torch."""
+    model = tmp_path / "missing.pt"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PROBE.replace("except SystemExit", "except BaseException"),
+            "info",
+            str(model),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert "torch" in report["modules"]
+
+
+def test_help_defaults_match_the_configuration_classes() -> None:
+    """The defaults read from the source are the classes' real defaults."""
+    from dataclasses import MISSING, fields
+
+    from napari_cryopick.cli._defaults import dataclass_defaults
+    from napari_cryopick.core.continual import ContinualConfig
+    from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.core.simulate import SimulationConfig
+    from napari_cryopick.core.training import TrainConfig
+
+    for cls in (TrainConfig, PickConfig, ContinualConfig, SimulationConfig):
+        read = dataclass_defaults(cls.__module__, cls.__name__)
+        for item in fields(cls):
+            if item.default is not MISSING:
+                assert read[item.name] == item.default, (cls.__name__, item.name)
