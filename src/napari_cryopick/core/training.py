@@ -21,6 +21,7 @@ detection loss ``total``.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ from napari_cryopick.core.model import Detector, DetectorConfig, resolve_device
 from napari_cryopick.core.model.inputs import PreparedMicrograph, prepare_micrograph, to_prepared
 from napari_cryopick.core.model.losses import detection_losses
 from napari_cryopick.core.model.targets import NEGATIVE_KIND, build_targets
+from napari_cryopick.io.pickfiles import picks_on_micrograph
 
 __all__ = [
     "Batch",
@@ -284,7 +286,8 @@ def build_examples(
     Parameters
     ----------
     micrographs
-        Images ``(rows, cols)`` in original pixels.
+        Images ``(rows, cols)`` in original pixels, or micrograph files read
+        one at a time (memory then holds one original at a time).
     picks
         One pick table per micrograph, original pixels (negatives with
         ``kind="negative"``). NaN diameters become ``diameter_px``.
@@ -313,7 +316,16 @@ def build_examples(
         raise ValueError("diameter_px must be one value or one per micrograph")
     examples = []
     for index, (image, table, diameter) in enumerate(zip(micrographs, picks, diameters)):
-        prepared = prepare_micrograph(image, diameter, config)
+        if isinstance(image, str | os.PathLike):
+            # streamed: one original micrograph in memory at a time (issue 14)
+            from napari_cryopick.io.micrographs import read_micrograph
+
+            image = read_micrograph(image).data
+        # large prepared images go to a memory-mapped cache (inputs.CACHE_PIXELS)
+        prepared = prepare_micrograph(image, diameter, config, cache=True)
+        # picks off the micrograph: edge picks dropped with a count, all-outside an error
+        source = str(names[index]) if names is not None else f"micrograph {index + 1}"
+        table = picks_on_micrograph(table, image.shape, source=source, strict=False)
         table = table.copy()
         if "diameter" not in table.columns:
             table["diameter"] = np.nan

@@ -12,7 +12,10 @@ keeps pixel ``(0, 0)`` fixed and puts output pixel ``i`` at input position
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,11 @@ from napari_cryopick.core.model.config import DetectorConfig
 #: carry too little signal to upsample, and a mistyped diameter (0.01 px,
 #: a diameter in Å given as pixels of a binned image) would ask for terabytes.
 MAX_UPSCALE = 4.0
+#: Prepared images larger than this (pixels; 64 MB as float32) go to a
+#: memory-mapped cache file when :func:`prepare_micrograph` is asked to cache.
+CACHE_PIXELS = 4096 * 4096
+#: Rows or columns processed at once by :func:`prepare_in_cache`.
+_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ def preparation_scale(diameter_px: float, config: DetectorConfig) -> float:
 
 
 def prepare_micrograph(
-    image: np.ndarray, diameter_px: float, config: DetectorConfig
+    image: np.ndarray, diameter_px: float, config: DetectorConfig, *, cache: bool = False
 ) -> PreparedMicrograph:
     """Resample ``image`` so objects of ``diameter_px`` become ``config.target_diameter_px`` and normalise it.
 
@@ -95,6 +103,11 @@ def prepare_micrograph(
         Object diameter in original pixels.
     config
         Detector configuration (target diameter).
+    cache
+        When the prepared image has more than :data:`CACHE_PIXELS` pixels,
+        build it block by block in a memory-mapped cache file (see
+        :func:`prepare_in_cache`) instead of in memory: for training sets
+        whose prepared micrographs would not fit in memory together.
 
     Returns
     -------
@@ -108,6 +121,9 @@ def prepare_micrograph(
     if image.ndim != 2:
         raise ValueError(f"expected a 2D micrograph, got shape {image.shape}")
     scale = preparation_scale(diameter_px, config)
+    out_shape = tuple(max(1, round(n * scale)) for n in image.shape)
+    if cache and out_shape[0] * out_shape[1] > CACHE_PIXELS:
+        return prepare_in_cache(image, diameter_px, config)
     resampled = image if scale == 1.0 else preprocess.resample(image, scale)
     lowpass = float(getattr(config, "lowpass", 0.0))  # duck-typed configs may lack it
     if lowpass > 0:
@@ -138,3 +154,91 @@ def to_prepared(table: pd.DataFrame, prepared: PreparedMicrograph) -> pd.DataFra
 def to_original(table: pd.DataFrame, prepared: PreparedMicrograph) -> pd.DataFrame:
     """Pick table in prepared pixels -> original pixels (positions and diameters)."""
     return _scaled(table, 1.0 / prepared.scale_y, 1.0 / prepared.scale_x)
+
+
+def cache_folder() -> Path:
+    """Folder of the memory-mapped cache files: ``$CRYOPICK_CACHE`` or the system's temporary folder."""
+    return Path(os.environ.get("CRYOPICK_CACHE") or tempfile.gettempdir())
+
+
+def _cache_array(shape: tuple[int, int]) -> np.ndarray:
+    """A float32 array backed by a file that is already deleted (no file is ever left behind).
+
+    The disk space is reserved first (``posix_fallocate``), so a full disk is
+    an ``OSError`` here rather than a crash (``SIGBUS``) while writing.
+    """
+    folder = cache_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(prefix=".cryopick-prepared.", suffix=".f32", dir=folder)
+    try:
+        size = int(shape[0]) * int(shape[1]) * 4
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(descriptor, 0, size)
+        else:  # pragma: no cover - not POSIX
+            os.ftruncate(descriptor, size)
+        array = np.memmap(name, dtype=np.float32, mode="r+", shape=tuple(shape))
+    finally:
+        os.close(descriptor)
+        os.unlink(name)
+    return array
+
+
+def _robust_stats(sample: np.ndarray) -> tuple[float, float]:
+    """Median and robust spread, as :func:`napari_cryopick.core.preprocess.normalize` computes them."""
+    if sample.size == 0:
+        return 0.0, 1.0
+    median = float(np.median(sample))
+    spread = 1.4826 * float(np.median(np.abs(sample - median)))
+    if not spread > 0:
+        spread = float(np.std(sample))
+    if not spread > 0:
+        spread = 1.0
+    return median, spread
+
+
+def prepare_in_cache(
+    image: np.ndarray, diameter_px: float, config: DetectorConfig
+) -> PreparedMicrograph:
+    """:func:`prepare_micrograph` block by block into a memory-mapped cache file.
+
+    The Fourier resampling is separable: the rows are resampled in blocks of
+    columns, then the columns in blocks of rows, which gives the same image
+    as one pass; the optional low-pass runs on row blocks with a margin, and
+    the normalisation uses the same sub-grid statistics. Memory in use is
+    the original micrograph plus a few blocks; the prepared image lives in
+    the page cache of a deleted file, which the system can evict.
+    """
+    from napari_cryopick.core import preprocess
+
+    image = np.asarray(image, dtype=np.float32)
+    rows, cols = image.shape
+    scale = preparation_scale(diameter_px, config)
+    out_rows, out_cols = (max(1, round(n * scale)) for n in image.shape)
+
+    middle = _cache_array((out_rows, cols))
+    for c0 in range(0, cols, _BLOCK):
+        block = image[:, c0 : c0 + _BLOCK]
+        middle[:, c0 : c0 + _BLOCK] = preprocess._resample_axis(block, out_rows, 0)
+    prepared = _cache_array((out_rows, out_cols))
+    for r0 in range(0, out_rows, _BLOCK):
+        block = np.asarray(middle[r0 : r0 + _BLOCK])
+        prepared[r0 : r0 + _BLOCK] = preprocess._resample_axis(block, out_cols, 1)
+    del middle
+
+    lowpass = float(getattr(config, "lowpass", 0.0))
+    if lowpass > 0:
+        resolution = lowpass * config.target_diameter_px
+        margin = math.ceil(4 * resolution)
+        filtered = _cache_array((out_rows, out_cols))
+        for r0 in range(0, out_rows, _BLOCK):
+            top, bottom = max(0, r0 - margin), min(out_rows, r0 + _BLOCK + margin)
+            block = preprocess.lowpass(np.asarray(prepared[top:bottom]), resolution)
+            stop = min(out_rows, r0 + _BLOCK)
+            filtered[r0:stop] = block[r0 - top : stop - top]
+        prepared = filtered
+
+    median, spread = _robust_stats(preprocess._stat_sample(prepared))
+    for r0 in range(0, out_rows, _BLOCK):
+        block = (np.asarray(prepared[r0 : r0 + _BLOCK]) - median) / spread
+        prepared[r0 : r0 + _BLOCK] = np.clip(block, -5.0, 5.0)
+    return PreparedMicrograph(image=prepared, scale_y=out_rows / rows, scale_x=out_cols / cols)
