@@ -112,6 +112,9 @@ class TrainRequest:
         Metadata (model card) of a loaded ``base_model``.
     kinds
         Kinds of a fresh model (None: the kinds present in the picks).
+    model_options
+        :class:`napari_cryopick.core.model.DetectorConfig` fields of a fresh
+        model (``widths``, ``target_diameter_px``, ...).
     train_options
         :class:`napari_cryopick.core.training.TrainConfig` fields (``steps``,
         ``batch_size``, ``crop_size``, ``lr``, ``sparse``, ``seed``, ...).
@@ -141,6 +144,7 @@ class TrainRequest:
     base_model: Any = None
     base_metadata: Mapping[str, Any] | None = None
     kinds: tuple[str, ...] | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
     train_options: Mapping[str, Any] = field(default_factory=dict)
     continual_options: Mapping[str, Any] = field(default_factory=dict)
     time_limit_s: float | str | None = "auto"
@@ -393,7 +397,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     config = (
         base_model.config
         if base_model is not None
-        else DetectorConfig(kinds=_kinds(request, all_tables))
+        else DetectorConfig(**{**request.model_options, "kinds": _kinds(request, all_tables)})
     )
 
     present = {str(k) for t in all_tables if "kind" in t.columns and len(t) for k in t["kind"]}

@@ -1,0 +1,171 @@
+"""workflows.pick: one path for every caller, one writer, a layout that never overwrites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryopick.core.progress import drive
+from napari_cryopick.io.micrographs import Micrograph
+from napari_cryopick.io.pickfiles import FORMATS, read_picks
+from napari_cryopick.workflows.pick import (
+    PICK_FORMATS,
+    PickRequest,
+    output_stems,
+    pick,
+    pick_one,
+    prepare,
+)
+
+DIAMETER = 20.0
+
+
+def _request(paths, model, out, **options):
+    values = {"threshold": 0.0, "device": "cpu", "out_dir": out, "diameter_px": DIAMETER}
+    values.update(options)
+    return PickRequest(micrographs=paths, model=model, **values)
+
+
+def test_format_list_is_the_pick_file_registry():
+    assert set(PICK_FORMATS) == set(FORMATS)
+
+
+def test_folders_are_mirrored_and_events_carry_results(tmp_path, micrograph_files, tiny_checkpoint):
+    out = tmp_path / "out"
+    events = []
+    outcome = drive(pick(_request(micrograph_files, tiny_checkpoint, out)), events.append)
+    assert [e.step for e in events] == [1, 2, 3, 4]
+    assert all(e.item is not None and e.n_picks == len(e.item.picks) for e in events)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.star"))
+    assert written == ["a/m0.star", "a/m1.star", "b/m0.star", "b/m1.star"]
+    assert sorted(outcome.written) == sorted(out.rglob("*.star"))
+    # the same stem in two folders: two different files, neither overwritten
+    first, second = read_picks(out / "a" / "m0.star"), read_picks(out / "b" / "m0.star")
+    assert len(first) == events[0].n_picks
+    assert len(second) == events[2].n_picks
+    assert not np.array_equal(
+        first[["x", "y"]].to_numpy(), second[["x", "y"]].to_numpy()[: len(first)]
+    )
+    assert outcome.n_done == 4
+    assert not outcome.errors
+
+
+def test_duplicate_outputs_are_refused_before_picking(
+    tmp_path, micrograph_files, tiny_checkpoint, make_blobs
+):
+    import shutil
+
+    png_twin = tmp_path / "a" / "m0.tif"
+    shutil.copy(micrograph_files[0], png_twin)  # same folder, same stem, other suffix
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"m0\.mrc and .*m0\.tif") as raised:
+        drive(pick(_request([*micrograph_files, png_twin], tiny_checkpoint, out)))
+    assert "never" in str(raised.value)
+    assert not out.exists()
+    # in-memory micrographs with one name: refused as well
+    image, _ = make_blobs(0)
+    with pytest.raises(ValueError, match="both would be written"):
+        output_stems([Micrograph(image, name="x"), Micrograph(image, name="x")], out)
+
+
+def test_one_folder_writes_flat_and_cli_refuses_duplicates(
+    tmp_path, micrograph_files, tiny_checkpoint, capsys
+):
+    from napari_cryopick.cli import main
+
+    stems = output_stems(micrograph_files[:2], tmp_path / "o")
+    assert [p.name for p in stems.values()] == ["m0", "m1"]
+    assert {p.parent for p in stems.values()} == {tmp_path / "o"}
+    twin = tmp_path / "a" / "m0.tif"
+    twin.write_bytes(micrograph_files[0].read_bytes())
+    code = main(["pick", str(tmp_path / "a"), "--model", str(tiny_checkpoint), "--diameter", "20",
+                 "--out", str(tmp_path / "cli"), "--device", "cpu"])  # fmt: skip
+    assert code == 2
+    assert "m0.tif" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_corrupt_micrograph_is_skipped_and_closing_leaves_whole_files(
+    tmp_path, micrograph_files, tiny_checkpoint
+):
+    broken = micrograph_files[1]
+    broken.write_bytes(b"not an MRC file")
+    out = tmp_path / "out"
+    events = []
+    outcome = drive(pick(_request(micrograph_files[:3], tiny_checkpoint, out)), events.append)
+    assert str(broken) in events[1].error
+    assert events[1].n_picks == -1
+    assert set(outcome.errors) == {str(broken)}
+    assert sorted(p.name for p in out.rglob("*.star")) == ["m0.star", "m0.star"]
+
+    # cancelling after the first micrograph: one complete file, nothing partial
+    out2 = tmp_path / "out2"
+    job = pick(_request(micrograph_files, tiny_checkpoint, out2, formats=("csv", "star")))
+    first = next(job)
+    job.close()
+    files = sorted(p.relative_to(out2) for p in out2.rglob("*") if p.is_file())
+    assert [str(p) for p in files] == ["a/m0.csv", "a/m0.star"]
+    assert len(read_picks(out2 / "a" / "m0.csv")) == first.n_picks
+
+
+def test_diameter_has_one_owner(tmp_path, micrograph_files, tiny_checkpoint, make_blobs):
+    # the card's diameter (20 px), the head's data set's (30 px), Angstrom over the pixel size
+    prepared = prepare(_request(micrograph_files[:1], tiny_checkpoint, None, diameter_px=None))
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(20.0)
+    prepared = prepare(
+        _request(micrograph_files[:1], tiny_checkpoint, None, diameter_px=None, head="setA")
+    )
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(30.0)
+    prepared = prepare(
+        _request(micrograph_files[:1], tiny_checkpoint, None, diameter_px=None, diameter_A=50.0)
+    )
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(25.0)
+    # no pixel size: Angstrom cannot convert; the micrograph is named
+    image, _ = make_blobs(1)
+    outcome = drive(pick(_request([Micrograph(image, name="mem")], tiny_checkpoint, None,
+                                  diameter_px=None, diameter_A=50.0)))  # fmt: skip
+    assert "pixel size" in outcome.errors["mem"]
+
+
+def test_model_without_a_diameter_is_named(tmp_path, micrograph_files, make_config):
+    from napari_cryopick.core.model import Detector, save_checkpoint
+
+    bare = save_checkpoint(tmp_path / "bare.pt", Detector(make_config()), metadata={})
+    with pytest.raises(ValueError, match=r"bare\.pt.*--diameter"):
+        drive(pick(_request(micrograph_files, bare, tmp_path / "o", diameter_px=None)))
+    assert not (tmp_path / "o").exists()
+
+
+def test_keep_candidates_writes_the_scores_above_the_floor(
+    tmp_path, micrograph_files, tiny_checkpoint
+):
+    scores = {}
+    for floor in (None, 0.0):
+        out = tmp_path / f"out{floor}"
+        request = _request(micrograph_files[:1], tiny_checkpoint, out, threshold=0.9,
+                           keep_candidates=floor, formats=("csv",))  # fmt: skip
+        outcome = drive(pick(request))
+        scores[floor] = read_picks(out / "m0.csv")["score"].to_numpy()
+        assert (outcome.picks["score"] >= 0.9).all()
+    assert (scores[None] >= 0.9).all()
+    assert len(scores[0.0]) > len(scores[None])
+    assert scores[0.0].min() < 0.9
+
+
+def test_in_memory_micrographs_and_bad_requests(tmp_path, tiny_checkpoint, make_blobs):
+    from napari_cryopick.core.model import load_checkpoint
+
+    model, metadata = load_checkpoint(tiny_checkpoint)
+    images = [Micrograph(make_blobs(i)[0], name=f"open{i}") for i in range(2)]
+    request = PickRequest(micrographs=images, model=model, metadata=metadata, device="cpu",
+                          threshold=0.0, out_dir=tmp_path / "o", formats=("box",))  # fmt: skip
+    outcome = drive(pick(request))
+    assert sorted(p.name for p in outcome.written) == ["open0.box", "open1.box"]
+    assert set(outcome.picks["micrograph"]) == {"open0", "open1"}
+    with pytest.raises(ValueError, match="head"):
+        drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, head="nope")))
+    with pytest.raises(ValueError, match="no 'fiber' kind"):
+        drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, kinds="fiber")))
+    for bad in ({"threshold": 2.0}, {"diameter_px": -1.0}, {"formats": ("pdf",)}):
+        with pytest.raises(ValueError):
+            PickRequest(micrographs=images, **bad)

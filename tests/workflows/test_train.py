@@ -1,0 +1,148 @@
+"""workflows.train: one training path; output checked first; cancel writes nothing."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from napari_cryopick.core.model import load_checkpoint
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import TrainProgress
+from napari_cryopick.workflows import train as train_workflow
+from napari_cryopick.workflows.train import (
+    TrainingSet,
+    TrainOutputError,
+    TrainPreview,
+    TrainRequest,
+    train,
+)
+
+FAST = {"steps": 4, "batch_size": 2, "crop_size": 48, "warmup_steps": 1}
+TINY = {"widths": (4, 8, 8, 8), "feature_channels": 8, "head_width": 8}
+
+
+@pytest.fixture
+def training_set(make_blobs):
+    images, tables = zip(*(make_blobs(seed) for seed in range(2)))
+    return TrainingSet("toy", list(images), list(tables), 20.0, names=["t0", "t1"])
+
+
+def _request(training_set, out, **options):
+    values = {"train_options": FAST, "time_limit_s": None, "device": "cpu", "out": out}
+    values["model_options"] = TINY
+    values.update(options)
+    return TrainRequest(datasets=[training_set], **values)
+
+
+@pytest.fixture
+def tiny_base(tmp_path, make_config):
+    """A tiny saved model to adapt (the bundled one is too slow for these tests)."""
+    from napari_cryopick.core.model import Detector, save_checkpoint
+
+    return save_checkpoint(tmp_path / "base.pt", Detector(make_config()), metadata={})
+
+
+def test_new_model_is_written_with_its_card_and_previews(tmp_path, training_set, make_blobs):
+    out = tmp_path / "models" / "new.pt"
+    events = []
+    request = _request(
+        training_set,
+        out,
+        kinds=("particle",),
+        preview=make_blobs(5)[0],
+        preview_every=2,
+        run_info={"tool": "test"},
+    )
+    outcome = drive(train(request), events.append)
+    progress = [e for e in events if isinstance(e, TrainProgress)]
+    previews = [e for e in events if isinstance(e, TrainPreview)]
+    assert [e.step for e in progress] == [1, 2, 3, 4]
+    assert [(p.step, p.final) for p in previews] == [(2, False), (4, True)]
+    assert previews[0].result.heatmap.ndim == 2
+    assert outcome.path == out
+    _model, metadata = load_checkpoint(out)
+    assert metadata["card_version"] == 1
+    assert metadata["datasets"] == ["toy"]
+    assert metadata["dataset_info"]["toy"]["diameter_px"] == 20.0
+    assert metadata["dataset_info"]["toy"]["labels"] == 16
+    assert metadata["history"][-1]["mode"] == "new"
+    assert metadata["history"][-1]["tool"] == "test"
+    assert metadata["exemplars"]["datasets"]["toy"]
+    assert outcome.card.diameter_for_head("generic") == 20.0
+
+
+def test_closing_the_generator_writes_nothing(tmp_path, training_set, tiny_base):
+    out = tmp_path / "model.pt"
+    out.write_bytes(b"the previous model")
+    job = train(_request(training_set, out, mode="finetune", base_model=tiny_base))
+    first = next(job)
+    assert isinstance(first, TrainProgress)
+    job.close()
+    assert out.read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.pt", "model.pt"]
+
+
+def test_output_is_checked_before_training(tmp_path, training_set, monkeypatch):
+    called = []
+    monkeypatch.setattr(
+        "napari_cryopick.core.continual.train_model", lambda *a, **k: called.append(1)
+    )
+    with pytest.raises(ValueError, match="is a folder"):
+        next(train(_request(training_set, tmp_path)))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="not a folder"):
+        next(train(_request(training_set, blocker / "model.pt")))
+    assert called == []
+
+
+def test_failed_save_keeps_the_model_elsewhere(tmp_path, training_set, monkeypatch):
+    from napari_cryopick.core.model import checkpoint
+
+    real = checkpoint.save_checkpoint
+    target = tmp_path / "model.pt"
+
+    def full_disk(path, *args, **kwargs):
+        if Path(path) == target:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr("napari_cryopick.core.model.save_checkpoint", full_disk)
+    monkeypatch.setattr(train_workflow.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(TrainOutputError, match="No space left") as raised:
+        drive(train(_request(training_set, target)))
+    saved = next((tmp_path / "tmp").glob("cryopick-model-*.pt"))
+    assert str(saved) in str(raised.value)
+    assert load_checkpoint(saved)[1]["datasets"] == ["toy"]
+    assert not target.exists()
+
+
+def test_fewshot_adds_a_head_and_previews_with_it(tmp_path, training_set, tiny_base, make_blobs):
+    request = _request(
+        training_set, tmp_path / "fs.pt", mode="fewshot", base_model=tiny_base,
+        preview=make_blobs(3)[0],
+    )  # fmt: skip
+    events = []
+    outcome = drive(train(request), events.append)
+    assert outcome.model.head_names == ("generic", "toy")
+    assert outcome.card.dataset("toy").head == "toy"
+    assert outcome.metadata["history"][-1]["init"] == str(tiny_base)
+    final = [e for e in events if isinstance(e, TrainPreview)][-1]
+    assert final.final
+
+
+def test_bad_requests_fail_at_once(training_set):
+    with pytest.raises(ValueError, match="mode"):
+        TrainRequest(datasets=[training_set], mode="sideways")
+    with pytest.raises(ValueError, match="no data sets"):
+        TrainRequest(datasets=[])
+    with pytest.raises(ValueError, match="2 micrographs but 1"):
+        TrainingSet("x", training_set.micrographs, training_set.picks[:1])
+    no_diameter = TrainingSet(
+        "x", training_set.micrographs, [t.drop(columns="diameter") for t in training_set.picks]
+    )
+    with pytest.raises(ValueError, match="diameter"):
+        next(train(_request(no_diameter, None)))
