@@ -22,7 +22,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-_SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info")
+_SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info", "relion", "filter")
 
 
 class CLIError(Exception):

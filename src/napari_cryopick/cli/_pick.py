@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "two inputs that would write the same file are refused."
         ),
     )
-    parser.add_argument("inputs", nargs="+", metavar="MICROGRAPH_OR_FOLDER")
+    parser.add_argument("inputs", nargs="*", metavar="MICROGRAPH_OR_FOLDER")
     parser.add_argument(
         "--model",
         type=Path,
@@ -146,6 +146,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--flip-y", action="store_true", help="write y from the bottom (origin bottom-left)"
     )
+    from napari_cryopick.cli._batch import add_batch_arguments
+
+    add_batch_arguments(parser, keep_candidates=False)  # --skip, --shard, --dask, --monitor
     parser.set_defaults(func=run)
 
 
@@ -206,9 +209,12 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick pick``; returns the exit code."""
+    from napari_cryopick.cli._batch import run_pick_batch, wants_batch
     from napari_cryopick.core.progress import drive
     from napari_cryopick.workflows.pick import pick
 
+    if wants_batch(args):  # resume, shards, Dask, monitor: workflows/batch.py
+        return run_pick_batch(args, request_from_args(args))
     request = request_from_args(args)
     outcome = drive(pick(request), progress_bar=True, description="picking")
     for message in outcome.errors.values():

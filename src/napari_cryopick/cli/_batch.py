@@ -1,0 +1,226 @@
+"""Batch options of ``cryopick pick`` (resume, shards, read-ahead, Dask, monitor).
+
+Kept apart from ``_pick.py`` so that the pick command only adds a hook:
+:func:`add_batch_arguments` in its parser and :func:`run_pick_batch` once it
+has built its :class:`~napari_cryopick.workflows.pick.PickRequest`. Nothing
+here imports torch or dask until a run starts (fast ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError
+
+#: Default score floor of ``--keep-candidates`` without a value (PickConfig.score_floor).
+DEFAULT_CANDIDATE_FLOOR = 0.05
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: bool = True) -> None:
+    """Add the batch, cluster and streaming options to ``parser``."""
+    batch = parser.add_argument_group(
+        "batches and pipelines",
+        "Every run records what it wrote in <out>/cryopick_manifest.jsonl and writes "
+        "<out>/summary.csv and summary.png (picks, mean score and seconds per micrograph).",
+    )
+    batch.add_argument(
+        "--skip",
+        action="store_true",
+        help="do not pick micrographs whose outputs are complete (recorded in the manifest "
+        "with the same settings and still on disk): a killed run resumes",
+    )
+    batch.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="pick only every N-th micrograph starting with the I-th (1-based), e.g. "
+        "--shard $SLURM_ARRAY_TASK_ID/20 in a job array",
+    )
+    batch.add_argument(
+        "--read-ahead",
+        type=int,
+        default=1,
+        metavar="N",
+        help="micrographs read ahead by a background thread while the model runs (default 1; "
+        "0: off)",
+    )
+    if keep_candidates:
+        batch.add_argument(
+            "--keep-candidates",
+            nargs="?",
+            type=float,
+            const=DEFAULT_CANDIDATE_FLOOR,
+            default=None,
+            metavar="FLOOR",
+            help="write every candidate scoring at least FLOOR (default "
+            f"{DEFAULT_CANDIDATE_FLOOR}) with its score; re-threshold later with "
+            "'cryopick filter' (no network)",
+        )
+    batch.add_argument(
+        "--summary",
+        action="store_true",
+        help="record the run and write summary.csv / summary.png (implied by --skip, "
+        "--shard, --dask and --monitor)",
+    )
+    batch.add_argument(
+        "--no-summary", action="store_true", help="do not write summary.csv / summary.png"
+    )
+    cluster = parser.add_argument_group(
+        "Dask cluster",
+        "--dask local:N starts N single-threaded worker processes on this machine; "
+        "--dask tcp://HOST:PORT uses a running scheduler (workers need napari-cryopick "
+        "installed); --dask slurm:N submits N SLURM jobs of one worker each (dask-jobqueue; "
+        "settings also from ~/.config/dask/jobqueue.yaml). Needs the 'cluster' extra.",
+    )
+    cluster.add_argument(
+        "--dask", default=None, metavar="SPEC", help="local:N, tcp://HOST:PORT, slurm:N"
+    )
+    cluster.add_argument("--slurm-queue", default=None, help="SLURM partition (slurm:N)")
+    cluster.add_argument("--slurm-account", default=None, help="SLURM account (slurm:N)")
+    cluster.add_argument(
+        "--slurm-walltime",
+        default=None,
+        metavar="HH:MM:SS",
+        help="job time limit (default 04:00:00)",
+    )
+    cluster.add_argument(
+        "--slurm-memory", default=None, metavar="SIZE", help="memory per job (default 8GB)"
+    )
+    cluster.add_argument(
+        "--slurm-gpus", type=int, default=0, metavar="N", help="GPUs per job (--gres=gpu:N)"
+    )
+    cluster.add_argument(
+        "--slurm-extra",
+        action="append",
+        default=[],
+        metavar="DIRECTIVE",
+        help="extra #SBATCH directive, e.g. --slurm-extra=--constraint=a100 (repeatable)",
+    )
+    stream = parser.add_argument_group(
+        "streaming",
+        "--monitor FOLDER picks micrographs as they appear (sub-folders too) once a file has "
+        "stopped growing, as crYOLO's monitor mode; Ctrl-C stops with every file whole.",
+    )
+    stream.add_argument("--monitor", type=Path, default=None, metavar="FOLDER")
+    stream.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="monitor: stop when no new micrograph came for S seconds (default 600)",
+    )
+    stream.add_argument(
+        "--poll",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="monitor: seconds between two looks at the folder (default 5)",
+    )
+
+
+def wants_batch(args: argparse.Namespace) -> bool:
+    """Whether the options ask for the batch runner (else the plain pick workflow runs).
+
+    Raises
+    ------
+    CLIError
+        Neither micrographs nor ``--monitor``, or both.
+    """
+    inputs = getattr(args, "inputs", None)
+    if args.monitor is not None and inputs:
+        raise CLIError("give micrographs or --monitor FOLDER, not both")
+    if args.monitor is None and not inputs:
+        raise CLIError("give micrographs or folders to pick, or --monitor FOLDER")
+    return bool(args.skip or args.shard or args.dask or args.monitor is not None or args.summary)
+
+
+def batch_options(args: argparse.Namespace, **overrides: Any) -> Any:
+    """:class:`~napari_cryopick.workflows.batch.BatchOptions` from parsed arguments."""
+    from napari_cryopick.workflows.batch import BatchOptions, parse_dask, parse_shard
+
+    try:
+        shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
+        if args.dask:
+            parse_dask(args.dask)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    if args.read_ahead < 0:
+        raise CLIError(f"--read-ahead must be >= 0, got {args.read_ahead}")
+    dask_options: dict[str, Any] = {}
+    if args.dask and args.dask.startswith("slurm:"):
+        for name in ("queue", "account", "walltime", "memory"):
+            value = getattr(args, f"slurm_{name}", None)
+            if value:
+                dask_options[name] = value
+        extra = list(args.slurm_extra or [])
+        if args.slurm_gpus:
+            extra.append(f"--gres=gpu:{args.slurm_gpus}")
+        if extra:
+            dask_options["job_extra_directives"] = extra
+    values: dict[str, Any] = {
+        "skip": args.skip,
+        "shard": shard,
+        "read_ahead": args.read_ahead,
+        "dask": args.dask,
+        "dask_options": dask_options,
+        "summary": not args.no_summary,
+    }
+    values.update(overrides)
+    return BatchOptions(**values)
+
+
+def _exit_code(outcome: Any) -> int:
+    if outcome.errors:
+        return EXIT_BAD_INPUT if outcome.n_picked == 0 and outcome.n_skipped == 0 else EXIT_FAILED
+    return EXIT_OK
+
+
+def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pick") -> int:
+    """Run a built pick request through the batch runner; print one summary line.
+
+    ``--monitor`` streams a folder; otherwise the request's micrographs are
+    picked (``--skip``, ``--shard``, ``--dask`` as given).
+    """
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.workflows import batch
+
+    if request.out_dir is None:
+        raise CLIError("--out is required")
+    options = batch_options(args)
+    if args.monitor is not None:
+        if args.idle_timeout <= 0 or args.poll <= 0:
+            raise CLIError("--idle-timeout and --poll must be > 0")
+        if not args.monitor.is_dir():
+            raise CLIError(f"{args.monitor}: no such folder (--monitor)")
+        job = batch.monitor(
+            request, args.monitor, options, idle_timeout=args.idle_timeout, poll_s=args.poll
+        )
+        description = f"monitoring {args.monitor}"
+    else:
+        job = batch.run_batch(request, options)
+        description = "picking"
+    try:
+        outcome = drive(job, progress_bar=True, description=description)
+    except KeyboardInterrupt:
+        job.close()  # the manifest is closed and Dask is shut down; files are whole
+        print(
+            f"cryopick {command}: interrupted; every micrograph finished so far is recorded "
+            f"in {request.out_dir} (re-run with --skip to continue)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    for message in outcome.errors.values():
+        print(f"cryopick {command}: skipped {message}", file=sys.stderr)
+    skipped = f", {outcome.n_skipped} already done (--skip)" if outcome.n_skipped else ""
+    summary = f"; summary: {outcome.summary[0]}" if outcome.summary else ""
+    print(
+        f"picked {outcome.n_picks} objects in {outcome.n_picked} of {outcome.n_micrographs} "
+        f"micrographs{skipped} -> {request.out_dir} ({', '.join(request.formats)}), "
+        f"{outcome.seconds:.1f} s{summary}"
+    )
+    return _exit_code(outcome)

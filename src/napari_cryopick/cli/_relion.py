@@ -1,0 +1,221 @@
+"""``cryopick relion``: pick as a RELION 4/5 External job.
+
+RELION starts the job from the project folder as::
+
+    cryopick relion --o External/job012/ --in_mics CtfFind/job003/micrographs_ctf.star \\
+        --j 4 --pipeline_control External/job012/ --model my.pt --diameter-A 150
+
+and this command writes, in the job folder, one ``<stem>_autopick.star`` per
+micrograph below the micrographs' folders (mirrored as RELION's AutoPick does),
+``autopick.star`` (``data_coordinate_files``: what Extract takes),
+``RELION_OUTPUT_NODES.star``, ``summary.csv``/``summary.png`` and, last,
+``RELION_JOB_EXIT_SUCCESS`` (or ``_FAILURE``, or ``_ABORTED`` after the GUI's
+abort button). Running the job again ("Continue") picks only what is not
+complete yet. See docs/pipelines.md for the GUI set-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``relion`` sub-command."""
+    parser = subparsers.add_parser(
+        "relion",
+        help="pick as a RELION External job (--o, --in_mics, --j, --pipeline_control)",
+        description=(
+            "Pick the micrographs of a RELION micrograph list (micrographs_ctf.star, RELION "
+            "3.0 or 3.1+) into a RELION job folder: <JOBDIR>/<folders>/<stem>_autopick.star "
+            "and <JOBDIR>/autopick.star for Extract. The pixel size comes from the optics "
+            "table. Run from the RELION project folder; running again continues."
+        ),
+    )
+    relion = parser.add_argument_group("arguments RELION passes")
+    relion.add_argument("--o", required=True, type=Path, metavar="JOBDIR", help="job folder")
+    relion.add_argument(
+        "--in_mics", required=True, type=Path, metavar="STAR", help="micrograph list"
+    )
+    relion.add_argument(
+        "--j",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes: N > 1 picks with a local Dask cluster of N single-threaded workers",
+    )
+    relion.add_argument(
+        "--pipeline_control",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder RELION watches (RELION_JOB_ABORT_NOW); default the job folder",
+    )
+    own = parser.add_argument_group("picking (Params tab of the External job)")
+    own.add_argument("--model", type=Path, default=None, help="checkpoint (default: bundled)")
+    own.add_argument("--head", default=None, help="detector head (default: the model's)")
+    size = own.add_mutually_exclusive_group()
+    size.add_argument("--diameter", type=float, default=None, metavar="PX", help="in pixels")
+    size.add_argument(
+        "--diameter-A",
+        "--diameter_A",
+        dest="diameter_A",
+        type=float,
+        default=None,
+        metavar="A",
+        help="in Angstrom, converted with each micrograph's optics-group pixel size",
+    )
+    own.add_argument("--threshold", type=float, default=None, help="score threshold in [0, 1]")
+    own.add_argument(
+        "--min-distance",
+        "--min_distance",
+        dest="min_distance",
+        type=float,
+        default=None,
+        help="minimum distance between picks, fraction of the diameter",
+    )
+    own.add_argument(
+        "--keep-candidates",
+        "--keep_candidates",
+        dest="keep_candidates",
+        type=float,
+        default=None,
+        metavar="FLOOR",
+        help="write every candidate scoring at least FLOOR (re-threshold with cryopick filter)",
+    )
+    own.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    own.add_argument(
+        "--dask",
+        default=None,
+        metavar="SPEC",
+        help="local:N, tcp://HOST:PORT or slurm:N (overrides --j)",
+    )
+    own.add_argument(
+        "--relion31",
+        action="store_true",
+        help="write RELION 3.1's integer node type in RELION_OUTPUT_NODES.star",
+    )
+    parser.set_defaults(func=run)
+
+
+def _items(job_dir: Path, star: Path) -> tuple[list, list]:
+    from napari_cryopick.io.relion import coordinate_file_path, read_micrographs_star
+    from napari_cryopick.workflows.batch import WorkItem
+
+    micrographs = read_micrographs_star(star)
+    if not micrographs:
+        raise CLIError(f"{star}: lists no micrographs")
+    items, owners = [], {}
+    for micrograph in micrographs:
+        coordinates = coordinate_file_path(job_dir, micrograph.name)
+        if coordinates in owners:
+            raise CLIError(
+                f"{star}: {owners[coordinates]} and {micrograph.name} would both be picked "
+                f"into {coordinates}"
+            )
+        owners[coordinates] = micrograph.name
+        stem = coordinates.with_name(coordinates.name[: -len(".star")])
+        items.append(WorkItem(micrograph.path, stem, micrograph.pixel_size))
+    return micrographs, items
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cryopick relion``; returns the exit code (and leaves RELION's exit marker)."""
+    from napari_cryopick.io.relion import clear_exit_markers, write_exit_marker
+
+    job_dir = args.o
+    try:
+        job_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"cryopick relion: error: {job_dir}: {error.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    clear_exit_markers(job_dir)
+    try:
+        code = _run(args, job_dir)
+    except KeyboardInterrupt:
+        write_exit_marker(job_dir, "aborted")
+        print("cryopick relion: interrupted (RELION_JOB_EXIT_ABORTED)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CLIError, ValueError, OSError) as error:
+        write_exit_marker(job_dir, "failure")
+        if args.verbose:
+            raise
+        print(f"cryopick relion: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BaseException:
+        write_exit_marker(job_dir, "failure")
+        raise
+    return code
+
+
+def _run(args: argparse.Namespace, job_dir: Path) -> int:
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.io.relion import (
+        abort_requested,
+        write_coordinate_files_star,
+        write_exit_marker,
+        write_output_nodes,
+    )
+    from napari_cryopick.workflows.batch import (
+        BatchOptions,
+        complete_items,
+        run_batch,
+        settings_fingerprint,
+    )
+    from napari_cryopick.workflows.pick import PickRequest
+
+    if args.j < 1:
+        raise CLIError(f"--j must be >= 1, got {args.j}")
+    if args.model is not None and not args.model.is_file():
+        raise CLIError(f"{args.model}: model file does not exist")
+    micrographs, items = _items(job_dir, args.in_mics)
+    options = {}
+    if args.min_distance is not None:
+        options["min_distance"] = args.min_distance
+    request = PickRequest(
+        micrographs=(),
+        model=args.model,
+        head=args.head,
+        diameter_px=args.diameter,
+        diameter_A=args.diameter_A,
+        threshold=args.threshold,
+        options=options,
+        device=args.device,
+        out_dir=job_dir,
+        formats=("star",),
+        keep_candidates=args.keep_candidates,
+    )
+    control = args.pipeline_control or job_dir
+    dask = args.dask or (f"local:{args.j}" if args.j > 1 else None)
+    batch = BatchOptions(skip=True, dask=dask, should_stop=lambda: abort_requested(control))
+    outcome = drive(run_batch(request, batch, items), progress_bar=True, description="picking")
+
+    # autopick.star lists every complete micrograph of the list, in its order
+    _todo, complete = complete_items(items, job_dir, settings_fingerprint(request))
+    done = {item.key for item in complete}
+    entries = [
+        (micrograph.name, item.stem.with_name(item.stem.name + ".star"))
+        for micrograph, item in zip(micrographs, items)
+        if item.key in done
+    ]
+    autopick = write_coordinate_files_star(job_dir, entries)
+    write_output_nodes(job_dir, autopick, relion31=args.relion31)
+    for message in outcome.errors.values():
+        print(f"cryopick relion: failed {message}", file=sys.stderr)
+    print(
+        f"picked {outcome.n_picks} particles in {outcome.n_picked} micrographs "
+        f"({outcome.n_skipped} done before); {len(entries)} of {len(items)} micrographs in "
+        f"{autopick}, {outcome.seconds:.1f} s"
+    )
+    if outcome.stopped:
+        write_exit_marker(job_dir, "aborted")
+        print("cryopick relion: aborted by RELION (RELION_JOB_ABORT_NOW)", file=sys.stderr)
+        return EXIT_FAILED
+    if outcome.errors:
+        write_exit_marker(job_dir, "failure")
+        return EXIT_FAILED
+    write_exit_marker(job_dir, "success")
+    return EXIT_OK

@@ -1,0 +1,960 @@
+"""Batch picking that survives real life: resume, shards, read-ahead, Dask, streaming.
+
+Built on the one pick path (:mod:`napari_cryopick.workflows.pick`): a run is
+:func:`~napari_cryopick.workflows.pick.prepare` once, then
+:func:`~napari_cryopick.workflows.pick.pick_one` per micrograph (here, in a
+read-ahead loop, or on Dask workers) and
+:func:`~napari_cryopick.workflows.pick.write_outputs` per micrograph, always
+by this process (the *driver*), so a file is written by one writer only.
+
+Resume (``skip``)
+    Every micrograph done is recorded, after its files were written
+    atomically, as one JSON line in the run manifest
+    ``<out>/cryopick_manifest.jsonl`` (``cryopick_manifest.shard-I-of-N.jsonl``
+    for a shard). A micrograph is **complete** when a manifest of the folder
+    records it as done with the same *settings fingerprint* (model file
+    digest, head, kinds, diameter, threshold, picking options, formats, y
+    flip, candidate floor) and every output file it lists exists with the
+    recorded size. With ``skip`` complete micrographs are not picked again; a
+    run killed at any moment resumes where it stopped (at worst the one
+    micrograph between its write and its record is picked again, and its
+    files are replaced by identical ones).
+Shards (``shard=(i, N)``)
+    Micrograph ``k`` (0-based, in input order) belongs to shard
+    ``k % N + 1``: ``--shard $SLURM_ARRAY_TASK_ID/N`` in a 1-based job array.
+Read-ahead
+    A thread reads the next micrographs while the model runs.
+Dask (``dask="local:N" | "tcp://host:port" | "slurm:N"``)
+    One task per micrograph; the model travels to each worker once inside
+    a worker plugin (the checkpoint's bytes), workers run torch with one
+    thread, and tasks only compute (no files), so a task retried after a lost
+    worker cannot write anything twice. Results are the same as sequential
+    picking (same code, same single-threaded torch).
+Summary
+    ``summary.csv`` (micrograph, picks, mean score, seconds) and
+    ``summary.png`` (histograms of picks and of mean scores per micrograph),
+    from the manifests of the folder, so shards of one folder share them.
+Streaming (:func:`monitor`)
+    Picks micrographs as they appear in a folder once their size has stopped
+    changing, until no new micrograph came for ``idle_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from napari_cryopick.workflows.pick import (
+    MicrographPicks,
+    PickProgress,
+    PickRequest,
+    PreparedPick,
+    pick_one,
+    prepare,
+    write_outputs,
+)
+
+__all__ = [
+    "MANIFEST_NAME",
+    "BatchOptions",
+    "BatchOutcome",
+    "WorkItem",
+    "complete_items",
+    "monitor",
+    "parse_dask",
+    "parse_shard",
+    "plan_items",
+    "read_manifests",
+    "run_batch",
+    "settings_fingerprint",
+    "shard_items",
+    "write_summary",
+]
+
+MANIFEST_NAME = "cryopick_manifest"
+SUMMARY_CSV = "summary.csv"
+SUMMARY_PNG = "summary.png"
+
+
+# --------------------------------------------------------------------------
+# options, work items, outcome
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs (what is picked is the :class:`PickRequest`).
+
+    Attributes
+    ----------
+    skip
+        Do not pick micrographs whose outputs are complete (module notes).
+    shard
+        ``(i, N)``: only every N-th micrograph, starting with the i-th (1-based).
+    read_ahead
+        Micrographs read ahead by a background thread (0: none).
+    dask
+        ``None`` (this process), ``"local:N"``, ``"tcp://host:port"`` or
+        ``"slurm:N"``.
+    dask_options
+        Keyword arguments of ``dask_jobqueue.SLURMCluster`` for ``slurm:N``
+        (``queue``, ``account``, ``walltime``, ``memory``,
+        ``job_extra_directives``, ...).
+    max_in_flight
+        Tasks submitted to Dask at once (default: 2 per worker + 2); bounds
+        the driver's memory on long lists.
+    summary
+        Write ``summary.csv`` and ``summary.png`` at the end.
+    should_stop
+        Called between micrographs; True stops the run (e.g. RELION's abort
+        file). The micrographs done so far stay recorded.
+    """
+
+    skip: bool = False
+    shard: tuple[int, int] | None = None
+    read_ahead: int = 1
+    dask: str | None = None
+    dask_options: Mapping[str, Any] = field(default_factory=dict)
+    max_in_flight: int | None = None
+    summary: bool = True
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.shard is not None:
+            index, count = self.shard
+            if not (count >= 1 and 1 <= index <= count):
+                raise ValueError(f"--shard must be i/N with 1 <= i <= N, got {index}/{count}")
+        if self.read_ahead < 0:
+            raise ValueError(f"read_ahead must be >= 0, got {self.read_ahead}")
+        if self.dask is not None:
+            parse_dask(self.dask)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One micrograph of a batch and where its files go.
+
+    Attributes
+    ----------
+    source
+        Micrograph file.
+    stem
+        Output path without suffix (``write_outputs`` adds ``.star``, ...).
+    pixel_size
+        Angstrom per pixel overriding the file header (RELION optics tables).
+    """
+
+    source: Path
+    stem: Path
+    pixel_size: float | None = None
+
+    @property
+    def key(self) -> str:
+        """Manifest key: the absolute input path."""
+        return os.path.abspath(self.source)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Result of :func:`run_batch` (counts only: a 100,000-micrograph run stays small).
+
+    Attributes
+    ----------
+    n_micrographs
+        Micrographs of the run (after sharding).
+    n_picked
+        Micrographs picked by this run.
+    n_skipped
+        Micrographs already complete (``skip``).
+    n_picks
+        Picks above the threshold written by this run.
+    errors
+        ``{micrograph: message}`` of micrographs that failed.
+    stopped
+        The run was stopped by ``should_stop`` before the end.
+    seconds
+        Wall-clock time.
+    manifest
+        This run's manifest file.
+    summary
+        ``(summary.csv, summary.png)`` if written.
+    """
+
+    n_micrographs: int
+    n_picked: int
+    n_skipped: int
+    n_picks: int
+    errors: dict[str, str]
+    stopped: bool
+    seconds: float
+    manifest: Path | None
+    summary: tuple[Path, ...] = ()
+
+
+# --------------------------------------------------------------------------
+# parsing and planning
+# --------------------------------------------------------------------------
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``; 1-based, one line of error otherwise."""
+    index, slash, count = str(text).partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        raise ValueError(f"--shard must be i/N (e.g. 1/4), got {text!r}") from None
+    if not slash or not (shard[1] >= 1 and 1 <= shard[0] <= shard[1]):
+        raise ValueError(f"--shard must be i/N with 1 <= i <= N, got {text!r}")
+    return shard
+
+
+def parse_dask(text: str) -> tuple[str, Any]:
+    """``"local:2"`` -> ``("local", 2)``, ``"slurm:20"``, ``"tcp://h:8786"`` -> ``("address", ...)``."""
+    text = str(text).strip()
+    if "://" in text:
+        return "address", text
+    kind, colon, number = text.partition(":")
+    if kind in ("local", "slurm") and colon:
+        try:
+            count = int(number)
+        except ValueError:
+            count = 0
+        if count >= 1:
+            return kind, count
+    raise ValueError(
+        f"--dask must be local:N, slurm:N (N >= 1) or a scheduler address tcp://HOST:PORT, "
+        f"got {text!r}"
+    )
+
+
+def shard_items(items: Sequence[WorkItem], shard: tuple[int, int] | None) -> list[WorkItem]:
+    """The items of shard ``(i, N)``: every N-th, starting with the i-th (1-based)."""
+    if shard is None:
+        return list(items)
+    index, count = shard
+    return list(items)[index - 1 :: count]
+
+
+def plan_items(prepared: PreparedPick) -> list[WorkItem]:
+    """Work items of a prepared request: its micrograph files and output stems."""
+    items = []
+    for index, source in enumerate(prepared.request.micrographs):
+        if not isinstance(source, (str, os.PathLike)):
+            raise ValueError("batch picking takes micrograph files, not in-memory micrographs")
+        items.append(WorkItem(Path(source), prepared.stems[index]))
+    return items
+
+
+# --------------------------------------------------------------------------
+# the manifest: what is complete
+# --------------------------------------------------------------------------
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def settings_fingerprint(request: PickRequest) -> str:
+    """Digest of everything that changes what a run writes (not where, not the device)."""
+    model = request.model
+    if model is None:
+        from napari_cryopick.core.model import bundled_model_path
+
+        model = bundled_model_path()
+    if isinstance(model, (str, os.PathLike)):
+        model_id = _file_digest(Path(model))
+    else:  # a loaded model: its weights
+        digest = hashlib.sha256()
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+        model_id = digest.hexdigest()
+    settings = {
+        "model": model_id,
+        "head": request.head,
+        "kinds": list(request.kinds) if request.kinds else None,
+        "diameter_px": request.diameter_px,
+        "diameter_A": request.diameter_A,
+        "threshold": request.threshold,
+        "options": {k: request.options[k] for k in sorted(request.options)},
+        "formats": list(request.formats),
+        "flip_y": request.flip_y,
+        "keep_candidates": request.keep_candidates,
+        "fibers": dataclasses.asdict(request.fibers),
+    }
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _manifest_path(out_dir: Path, shard: tuple[int, int] | None) -> Path:
+    if shard is None:
+        return out_dir / f"{MANIFEST_NAME}.jsonl"
+    return out_dir / f"{MANIFEST_NAME}.shard-{shard[0]}-of-{shard[1]}.jsonl"
+
+
+def read_manifests(out_dir: Path, fingerprint: str | None = None) -> dict[str, dict[str, Any]]:
+    """Latest record per input of every manifest in ``out_dir`` (of ``fingerprint`` only).
+
+    A line cut short by a kill is ignored.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(out_dir).glob(f"{MANIFEST_NAME}*.jsonl")):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the last line of a killed run
+                if not isinstance(record, dict) or "input" not in record:
+                    continue
+                if fingerprint is not None and record.get("fingerprint") != fingerprint:
+                    continue
+                records[record["input"]] = record
+    return records
+
+
+def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
+    outputs = record.get("outputs") or []
+    sizes = record.get("sizes") or []
+    if record.get("status") != "done" or len(outputs) != len(sizes) or not outputs:
+        return False
+    for name, size in zip(outputs, sizes):
+        path = out_dir / name
+        try:
+            if path.stat().st_size != size:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def complete_items(
+    items: Iterable[WorkItem], out_dir: Path, fingerprint: str
+) -> tuple[list[WorkItem], list[WorkItem]]:
+    """Split ``items`` into (to do, complete) by the manifests of ``out_dir``."""
+    records = read_manifests(out_dir, fingerprint)
+    todo, done = [], []
+    for item in items:
+        record = records.get(item.key)
+        (done if record and _outputs_intact(out_dir, record) else todo).append(item)
+    return todo, done
+
+
+class _Manifest:
+    """Append-only JSON-lines record of one run; every line is flushed and fsynced."""
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fingerprint = fingerprint
+        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def add(self, record: dict[str, Any]) -> None:
+        record = {**record, "fingerprint": self.fingerprint}
+        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+# --------------------------------------------------------------------------
+# executors: where pick_one runs
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Result:
+    item: WorkItem
+    picks: MicrographPicks | None
+    error: str
+    seconds: float
+
+
+def _load(item: WorkItem) -> Any:
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    micrograph = read_micrograph(item.source)
+    if item.pixel_size is not None:
+        micrograph = dataclasses.replace(micrograph, pixel_size=float(item.pixel_size))
+    return micrograph
+
+
+def _compute(prepared: PreparedPick, item: WorkItem, micrograph: Any) -> _Result:
+    start = time.perf_counter()
+    try:
+        picks = pick_one(prepared, micrograph)
+    except (ValueError, OSError) as error:
+        return _Result(item, None, _message(item, error), time.perf_counter() - start)
+    # the heatmap stays behind: only the tables travel and are written
+    return _Result(item, dataclasses.replace(picks, result=None), "", time.perf_counter() - start)
+
+
+def _message(item: WorkItem, error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if str(item.source) in text else f"{item.source}: {text}"
+
+
+class _Sequential:
+    """This process, with a thread reading ``read_ahead`` micrographs ahead."""
+
+    def __init__(self, prepared: PreparedPick, read_ahead: int) -> None:
+        self.prepared = prepared
+        self.read_ahead = read_ahead
+
+    def run(self, items: Iterable[WorkItem]) -> Iterator[_Result]:
+        items = iter(items)
+        if self.read_ahead <= 0:
+            for item in items:
+                try:
+                    micrograph = _load(item)
+                except (ValueError, OSError) as error:
+                    yield _Result(item, None, _message(item, error), 0.0)
+                    continue
+                yield _compute(self.prepared, item, micrograph)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cryopick-read") as pool:
+            pending: deque = deque()
+            for item in items:
+                pending.append((item, pool.submit(_load, item)))
+                if len(pending) > self.read_ahead:
+                    yield self._finish(*pending.popleft())
+            while pending:
+                yield self._finish(*pending.popleft())
+
+    def _finish(self, item: WorkItem, future: Any) -> _Result:
+        try:
+            micrograph = future.result()
+        except (ValueError, OSError) as error:
+            return _Result(item, None, _message(item, error), 0.0)
+        return _compute(self.prepared, item, micrograph)
+
+    def close(self) -> None:
+        pass
+
+
+# Dask: the worker side. Module-level so workers import it by name.
+
+
+def _plugin_class() -> type:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class ModelPlugin(WorkerPlugin):
+        """Carries the request and the checkpoint's bytes to each worker, once."""
+
+        def __init__(self, name: str, request: PickRequest, checkpoint: bytes | None) -> None:
+            self.name = name
+            self.request = request
+            self.checkpoint = checkpoint
+            self.prepared: PreparedPick | None = None
+
+        def setup(self, worker: Any) -> None:
+            import tempfile
+
+            import torch
+
+            torch.set_num_threads(1)
+            request = self.request
+            if self.checkpoint is not None:
+                folder = Path(tempfile.mkdtemp(prefix="cryopick-model-"))
+                path = folder / "model.pt"
+                path.write_bytes(self.checkpoint)
+                request = dataclasses.replace(request, model=path)
+            self.prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
+
+    return ModelPlugin
+
+
+def _dask_task(plugin_name: str, item: WorkItem) -> _Result:
+    from distributed import get_worker
+
+    plugin = get_worker().plugins[plugin_name]
+    try:
+        micrograph = _load(item)
+    except (ValueError, OSError) as error:
+        return _Result(item, None, _message(item, error), 0.0)
+    return _compute(plugin.prepared, item, micrograph)
+
+
+def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
+    """(client, cluster or None, expected workers) for ``--dask``."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError(
+            "--dask needs dask.distributed: pip install 'napari-cryopick[cluster]'"
+        ) from None
+    kind, value = parse_dask(spec)
+    if kind == "address":
+        client = Client(value, timeout="30s")
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        return client, None, workers
+    if kind == "local":
+        cluster = LocalCluster(
+            n_workers=value,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,  # logging.ERROR
+        )
+        return Client(cluster), cluster, value
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise ValueError("--dask slurm:N needs dask-jobqueue: pip install dask-jobqueue") from None
+    settings = {"cores": 1, "processes": 1, "memory": "8GB", "walltime": "04:00:00"}
+    settings.update(options)
+    cluster = SLURMCluster(**settings)
+    cluster.scale(jobs=value)
+    return Client(cluster), cluster, value
+
+
+class _Dask:
+    """One task per micrograph on a Dask cluster; the model goes to each worker once."""
+
+    def __init__(
+        self,
+        prepared: PreparedPick,
+        spec: str,
+        options: Mapping[str, Any],
+        max_in_flight: int | None,
+        fingerprint: str,
+    ) -> None:
+        request = prepared.request
+        model = request.model
+        if model is None:
+            from napari_cryopick.core.model import bundled_model_path
+
+            model = bundled_model_path()
+        checkpoint = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else None
+        shipped = dataclasses.replace(
+            request, model=None if checkpoint is not None else model, micrographs=()
+        )
+        self.client, self.cluster, workers = _make_client(spec, options)
+        self.plugin_name = f"cryopick-model-{fingerprint}"
+        try:
+            self.client.register_plugin(
+                _plugin_class()(self.plugin_name, shipped, checkpoint), name=self.plugin_name
+            )
+        except Exception:
+            self.close()
+            raise
+        self.max_in_flight = max_in_flight or 2 * workers + 2
+
+    def run(self, items: Iterable[WorkItem]) -> Iterator[_Result]:
+        from distributed import as_completed
+
+        items = iter(items)
+        futures = as_completed(with_results=False)
+        submitted: dict[Any, WorkItem] = {}
+
+        def submit_next() -> bool:
+            item = next(items, None)
+            if item is None:
+                return False
+            future = self.client.submit(
+                _dask_task, self.plugin_name, item, pure=False, retries=2, key=_task_key(item)
+            )
+            submitted[future] = item
+            futures.add(future)
+            return True
+
+        for _ in range(self.max_in_flight):
+            if not submit_next():
+                break
+        for future in futures:
+            item = submitted.pop(future)
+            try:
+                result = future.result()
+            except Exception as error:  # a task lost with its workers too often (KilledWorker)
+                result = _Result(item, None, _message(item, error), 0.0)
+            future.release()
+            submit_next()
+            yield result
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def _task_key(item: WorkItem) -> str:
+    digest = hashlib.sha1(item.key.encode()).hexdigest()[:12]
+    return f"cryopick-{item.source.stem[:40]}-{digest}-{time.monotonic_ns()}"
+
+
+def _executor(
+    prepared: PreparedPick, options: BatchOptions, fingerprint: str
+) -> _Sequential | _Dask:
+    if options.dask is None:
+        return _Sequential(prepared, options.read_ahead)
+    return _Dask(prepared, options.dask, options.dask_options, options.max_in_flight, fingerprint)
+
+
+# --------------------------------------------------------------------------
+# the driver
+# --------------------------------------------------------------------------
+
+
+def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "input": result.item.key,
+        "micrograph": result.item.source.stem,
+        "seconds": round(result.seconds, 4),
+    }
+    if result.picks is None:
+        record.update(status="failed", error=result.error)
+        return record
+    scores = result.picks.picks["score"].to_numpy(float)
+    finite = scores[scores == scores]
+    record.update(
+        status="done",
+        picks=len(result.picks.picks),
+        mean_score=round(float(finite.mean()), 6) if len(finite) else None,
+        outputs=[os.path.relpath(path, out_dir) for path in written],
+        sizes=[path.stat().st_size for path in written],
+    )
+    return record
+
+
+def _drive(
+    prepared: PreparedPick,
+    executor: _Sequential | _Dask,
+    items: Iterable[WorkItem],
+    manifest: _Manifest,
+    out_dir: Path,
+    total: int,
+    should_stop: Callable[[], bool] | None,
+    start: float,
+    state: dict[str, Any],
+) -> Generator[PickProgress, None, None]:
+    """Write and record each result as it comes; one event per micrograph."""
+    for result in executor.run(items):
+        state["step"] += 1
+        written: list[Path] = []
+        error = result.error
+        if result.picks is not None:
+            try:
+                written = write_outputs(prepared, result.picks, result.item.stem)
+            except (ValueError, OSError) as write_error:
+                error = _message(result.item, write_error)
+                result = dataclasses.replace(result, picks=None, error=error)
+        manifest.add(_record(result, written, out_dir))
+        if result.picks is None:
+            state["errors"][str(result.item.source)] = error
+            event = PickProgress(
+                state["step"],
+                total,
+                result.item.source.stem,
+                -1,
+                time.perf_counter() - start,
+                error=error,
+            )
+        else:
+            state["picked"] += 1
+            state["picks"] += len(result.picks.picks)
+            event = PickProgress(
+                state["step"],
+                total,
+                result.picks.name,
+                len(result.picks.picks),
+                time.perf_counter() - start,
+                item=result.picks,
+                written=tuple(written),
+            )
+        yield event
+        if should_stop is not None and should_stop():
+            state["stopped"] = True
+            return
+
+
+def run_batch(
+    request: PickRequest,
+    options: BatchOptions | None = None,
+    items: Sequence[WorkItem] | None = None,
+) -> Generator[PickProgress, None, BatchOutcome]:
+    """Pick a list of micrograph files with resume, shards, read-ahead or Dask.
+
+    Parameters
+    ----------
+    request
+        What to pick; ``request.out_dir`` is required (the manifest lives there).
+    options
+        How to run (:class:`BatchOptions`).
+    items
+        Work items with their own output stems and pixel sizes (RELION jobs);
+        default: ``request.micrographs`` laid out by the pick workflow.
+
+    Yields
+    ------
+    PickProgress
+        One per micrograph picked (or failed) by this run; the picks travel in
+        ``item`` without the heatmap.
+
+    Returns
+    -------
+    BatchOutcome
+    """
+    options = options or BatchOptions()
+    if request.out_dir is None:
+        raise ValueError("batch picking needs an output folder")
+    start = time.perf_counter()
+    out_dir = Path(request.out_dir)
+    if items is None:
+        prepared = prepare(request)
+        items = plan_items(prepared)
+    else:
+        prepared = prepare(dataclasses.replace(request, micrographs=()))
+    fingerprint = settings_fingerprint(request)
+    items = shard_items(items, options.shard)
+    todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
+    state: dict[str, Any] = {"step": 0, "picked": 0, "picks": 0, "errors": {}, "stopped": False}
+    executor = None
+    try:
+        if todo:
+            executor = _executor(prepared, options, fingerprint)
+            yield from _drive(
+                prepared,
+                executor,
+                todo,
+                manifest,
+                out_dir,
+                len(todo),
+                options.should_stop,
+                start,
+                state,
+            )
+    finally:
+        manifest.close()
+        if executor is not None:
+            executor.close()
+    summary = write_summary(out_dir, fingerprint) if options.summary else ()
+    return BatchOutcome(
+        n_micrographs=len(items),
+        n_picked=state["picked"],
+        n_skipped=len(done),
+        n_picks=state["picks"],
+        errors=dict(state["errors"]),
+        stopped=state["stopped"],
+        seconds=time.perf_counter() - start,
+        manifest=manifest.path,
+        summary=summary,
+    )
+
+
+# --------------------------------------------------------------------------
+# summary
+# --------------------------------------------------------------------------
+
+
+def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, ...]:
+    """``summary.csv`` and ``summary.png`` of the micrographs recorded in ``out_dir``.
+
+    Returns the files written (none if nothing is recorded).
+    """
+    import io
+
+    from napari_cryopick.io.atomic import atomic_write_bytes, atomic_write_text
+
+    records = list(read_manifests(out_dir, fingerprint).values())
+    if not records:
+        return ()
+    records.sort(key=lambda r: r["input"])
+    lines = ["micrograph,input,status,picks,mean_score,seconds"]
+    for record in records:
+        mean = record.get("mean_score")
+        lines.append(
+            ",".join(
+                [
+                    _csv_field(record.get("micrograph", "")),
+                    _csv_field(record["input"]),
+                    record.get("status", ""),
+                    str(record.get("picks", "")),
+                    "" if mean is None else f"{mean:.4f}",
+                    f"{record.get('seconds', float('nan')):.3f}",
+                ]
+            )
+        )
+    csv_path = atomic_write_text(out_dir / SUMMARY_CSV, "\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    done = [r for r in records if r.get("status") == "done"]
+    picks = [r.get("picks", 0) for r in done]
+    scores = [r["mean_score"] for r in done if r.get("mean_score") is not None]
+    figure = Figure(figsize=(8, 3.2), dpi=100)
+    left, right = figure.subplots(1, 2)
+    left.hist(picks, bins=min(30, max(5, int(math.sqrt(len(picks) or 1)) * 2)), color="#3572a5")
+    left.set_xlabel("picks per micrograph")
+    left.set_ylabel("micrographs")
+    right.hist(scores, bins=20, range=(0.0, 1.0), color="#d9822b")
+    right.set_xlabel("mean score per micrograph")
+    failed = len(records) - len(done)
+    figure.suptitle(
+        f"{len(done)} micrographs, {sum(picks)} picks" + (f", {failed} failed" if failed else "")
+    )
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    png_path = atomic_write_bytes(out_dir / SUMMARY_PNG, buffer.getvalue())
+    return csv_path, png_path
+
+
+def _csv_field(text: str) -> str:
+    text = str(text)
+    if any(c in text for c in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+# --------------------------------------------------------------------------
+# streaming
+# --------------------------------------------------------------------------
+
+
+def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, float]]:
+    found: dict[Path, tuple[int, float]] = {}
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if name.startswith(".") or Path(name).suffix.lower() not in suffixes:
+                continue
+            path = Path(root) / name
+            try:
+                status = path.stat()
+            except OSError:
+                continue  # vanished between listing and stat
+            found[path] = (status.st_size, status.st_mtime)
+    return found
+
+
+def monitor(
+    request: PickRequest,
+    folder: str | os.PathLike,
+    options: BatchOptions | None = None,
+    *,
+    idle_timeout: float = 600.0,
+    poll_s: float = 2.0,
+    settle_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Generator[PickProgress, None, BatchOutcome]:
+    """Pick micrographs as they appear in ``folder`` (crYOLO's monitor mode).
+
+    A file is picked once its size and modification time did not change
+    between two scans and it is at least ``settle_s`` seconds old (default
+    ``poll_s``): a micrograph still being copied is not read half-written.
+    Files already complete (manifest) are never picked again, so a
+    restarted monitor continues. Sub-folders are mirrored below
+    ``request.out_dir``. Stops when no new micrograph arrived for
+    ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops between
+    micrographs with every file written whole.
+    """
+    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+
+    options = dataclasses.replace(options or BatchOptions(), skip=True)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if request.out_dir is None:
+        raise ValueError("monitor mode needs an output folder")
+    out_dir = Path(request.out_dir)
+    settle = poll_s if settle_s is None else settle_s
+    start = time.perf_counter()
+    prepared = prepare(dataclasses.replace(request, micrographs=()))
+    fingerprint = settings_fingerprint(request)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
+    state: dict[str, Any] = {"step": 0, "picked": 0, "picks": 0, "errors": {}, "stopped": False}
+    seen: dict[Path, tuple[int, float]] = {}
+    handled: set[Path] = set()
+    stems: dict[Path, Path] = {}
+    skipped = 0
+    executor = None
+    last_new = clock()
+    try:
+        executor = _executor(prepared, options, fingerprint)
+        while True:
+            now_scan = _scan(folder, MICROGRAPH_SUFFIXES)
+            wall = time.time()
+            ready: list[WorkItem] = []
+            for path in sorted(now_scan):
+                if path in handled:
+                    continue
+                size, mtime = now_scan[path]
+                if seen.get(path) != (size, mtime) or wall - mtime < settle:
+                    continue  # new, still growing, or too fresh
+                relative = path.relative_to(folder)
+                stem = out_dir / relative.parent / relative.stem
+                handled.add(path)
+                if stem in stems:
+                    state["errors"][str(path)] = (
+                        f"{path}: would overwrite the picks of {stems[stem]}; skipped"
+                    )
+                    continue
+                stems[stem] = path
+                ready.append(WorkItem(path, stem))
+            seen = now_scan
+            ready = shard_items(ready, options.shard)
+            if ready:
+                todo, done = complete_items(ready, out_dir, fingerprint)
+                skipped += len(done)
+                if todo:
+                    last_new = clock()
+                    yield from _drive(
+                        prepared,
+                        executor,
+                        todo,
+                        manifest,
+                        out_dir,
+                        state["step"] + len(todo),
+                        options.should_stop,
+                        start,
+                        state,
+                    )
+                    last_new = clock()
+                    if state["stopped"]:
+                        break
+            if options.should_stop is not None and options.should_stop():
+                state["stopped"] = True
+                break
+            if clock() - last_new >= idle_timeout:
+                break
+            sleep(poll_s)
+    finally:
+        manifest.close()
+        if executor is not None:
+            executor.close()
+    summary = write_summary(out_dir, fingerprint) if options.summary else ()
+    return BatchOutcome(
+        n_micrographs=state["step"] + skipped,
+        n_picked=state["picked"],
+        n_skipped=skipped,
+        n_picks=state["picks"],
+        errors=dict(state["errors"]),
+        stopped=state["stopped"],
+        seconds=time.perf_counter() - start,
+        manifest=manifest.path,
+        summary=summary,
+    )

@@ -1,0 +1,232 @@
+"""Batch picking: resume (--skip), shards, read-ahead, summary, monitor, Dask."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+
+import pytest
+from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
+
+from napari_cryopick.core.progress import drive
+from napari_cryopick.io.pickfiles import read_picks
+from napari_cryopick.workflows.batch import (
+    BatchOptions,
+    WorkItem,
+    monitor,
+    parse_dask,
+    parse_shard,
+    read_manifests,
+    run_batch,
+)
+from napari_cryopick.workflows.pick import PickRequest
+
+NAMES = ["a/m0.mrc", "a/m1.mrc", "b/m0.mrc", "b/m1.mrc", "b/m2.mrc", "m9.mrc"]
+
+
+def _request(paths, model, out, **changes):
+    values = {
+        "micrographs": paths,
+        "model": model,
+        "diameter_px": 20.0,
+        "threshold": THRESHOLD,
+        "out_dir": out,
+    }
+    values.update(changes)
+    return PickRequest(**values)
+
+
+@pytest.fixture(scope="module")
+def micrographs(tmp_path_factory):
+    return write_micrographs(tmp_path_factory.mktemp("mics"), NAMES)
+
+
+@pytest.fixture(scope="module")
+def reference(micrographs, tiny_model, tmp_path_factory):
+    """Pick files of one uninterrupted sequential run."""
+    out = tmp_path_factory.mktemp("reference")
+    outcome = drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions(read_ahead=0)))
+    assert outcome.n_picked == len(NAMES)
+    assert not outcome.errors
+    return tree_bytes(out)
+
+
+def test_interrupted_run_resumes_with_skip_and_matches(
+    micrographs, tiny_model, tmp_path, reference
+):
+    out = tmp_path / "out"
+    request = _request(micrographs, tiny_model, out)
+    job = run_batch(request, BatchOptions(skip=True))
+    for _ in range(3):
+        next(job)
+    job.close()  # a kill between micrographs: three recorded, three to do
+    assert len(read_manifests(out)) == 3
+    outcome = drive(run_batch(request, BatchOptions(skip=True)))
+    assert (outcome.n_picked, outcome.n_skipped) == (3, 3)
+    assert tree_bytes(out) == reference
+    # every micrograph picked exactly once across both runs
+    lines = (out / "cryopick_manifest.jsonl").read_text().splitlines()
+    inputs = [json.loads(line)["input"] for line in lines]
+    assert sorted(inputs) == sorted(os.path.abspath(p) for p in micrographs)
+
+
+def test_skip_redoes_changed_settings_missing_files_and_cut_records(
+    micrographs, tiny_model, tmp_path
+):
+    out = tmp_path / "out"
+    drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions(skip=True)))
+    (out / "b" / "m1.star").unlink()
+    manifest = out / "cryopick_manifest.jsonl"
+    manifest.write_text(manifest.read_text() + '{"input": "cut sh')  # a killed write
+    again = drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped) == (1, 5)
+    changed = _request(micrographs, tiny_model, out, threshold=0.2)
+    redo = drive(run_batch(changed, BatchOptions(skip=True)))
+    assert (redo.n_picked, redo.n_skipped) == (6, 0)
+
+
+def test_shards_partition_the_micrographs_and_share_the_summary(
+    micrographs, tiny_model, tmp_path, reference
+):
+    out = tmp_path / "out"
+    picked = []
+    for index in (1, 2, 3):
+        outcome = drive(
+            run_batch(_request(micrographs, tiny_model, out), BatchOptions(shard=(index, 3)))
+        )
+        picked.append(outcome.n_picked)
+        assert (out / f"cryopick_manifest.shard-{index}-of-3.jsonl").is_file()
+    assert picked == [2, 2, 2]
+    assert tree_bytes(out) == reference
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert rows[0] == "micrograph,input,status,picks,mean_score,seconds"
+    assert len(rows) == 1 + len(NAMES)
+    assert all(",done," in row for row in rows[1:])
+    assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_read_ahead_gives_the_same_files(micrographs, tiny_model, tmp_path, reference):
+    out = tmp_path / "ahead"
+    drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions(read_ahead=3)))
+    assert tree_bytes(out) == reference
+
+
+def test_unreadable_micrograph_is_recorded_as_failed_and_retried(micrographs, tiny_model, tmp_path):
+    broken = tmp_path / "broken.mrc"
+    broken.write_bytes(b"not an mrc file")
+    out = tmp_path / "out"
+    request = _request([*micrographs, broken], tiny_model, out)
+    outcome = drive(run_batch(request, BatchOptions(skip=True)))
+    assert list(outcome.errors) == [str(broken)]
+    assert str(broken) in outcome.errors[str(broken)]
+    again = drive(run_batch(request, BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped, len(again.errors)) == (0, len(NAMES), 1)
+
+
+def test_work_items_with_their_own_stems_and_pixel_sizes(micrographs, tiny_model, tmp_path):
+    out = tmp_path / "job"
+    items = [
+        WorkItem(path, out / f"x{i}_autopick", pixel_size=1.0)
+        for i, path in enumerate(micrographs[:2])
+    ]
+    request = _request((), tiny_model, out, diameter_px=None, diameter_A=30.0, formats=("csv",))
+    outcome = drive(run_batch(request, BatchOptions(), items))
+    assert outcome.n_picked == 2
+    header = tmp_path / "header"
+    plain = [WorkItem(path, header / f"x{i}") for i, path in enumerate(micrographs[:2])]
+    drive(run_batch(dataclasses.replace(request, out_dir=header), BatchOptions(), plain))
+    sizes = read_picks(out / "x0_autopick.csv")["diameter"].mean()
+    header_sizes = read_picks(header / "x0.csv")["diameter"].mean()
+    # the item's 1 A/px beats the MRC header's 2 A/px: picked at 30 px, not 15
+    assert sizes > 1.5 * header_sizes
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1/4", (1, 4)), ("4/4", (4, 4))])
+def test_parse_shard(text, expected):
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "1/0"])
+def test_bad_shard_is_refused(text):
+    with pytest.raises(ValueError, match="--shard"):
+        parse_shard(text)
+
+
+def test_parse_dask():
+    assert parse_dask("local:2") == ("local", 2)
+    assert parse_dask("slurm:20") == ("slurm", 20)
+    assert parse_dask("tcp://10.0.0.1:8786") == ("address", "tcp://10.0.0.1:8786")
+    for bad in ("local", "local:0", "kube:3", "slurm:x"):
+        with pytest.raises(ValueError, match="--dask"):
+            parse_dask(bad)
+
+
+def test_monitor_picks_files_once_they_stop_growing(tiny_model, tmp_path):
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    out = tmp_path / "out"
+    clock = {"t": 0.0}
+    growing = incoming / "sub" / "late.mrc"
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        tick = clock["t"]
+        if tick == 1.0:
+            write_micrographs(incoming, ["first.mrc"])
+        elif tick in (2.0, 3.0):  # still being copied: a bit more at every look
+            write_micrographs(incoming, ["sub/late.mrc"])
+            growing.write_bytes(growing.read_bytes()[: int(500 * tick)])
+        elif tick == 4.0:
+            write_micrographs(incoming, ["sub/late.mrc"])  # the copy completes
+
+    request = _request((), tiny_model, out)
+    job = monitor(
+        request, incoming, idle_timeout=5.0, poll_s=1.0, settle_s=0.0,
+        clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    events = []
+    outcome = None
+    try:
+        while True:
+            events.append((next(job).micrograph, clock["t"]))
+    except StopIteration as stop:
+        outcome = stop.value
+    assert [name for name, _ in events] == ["first", "late"]
+    assert events[1][1] >= 5.0  # not while it was growing
+    assert not outcome.errors
+    assert outcome.n_picked == 2
+    assert (out / "sub" / "late.star").is_file()
+    # a restarted monitor does not pick them again
+    again = drive(monitor(request, incoming, idle_timeout=0.5, poll_s=0.1, settle_s=0.0))
+    assert (again.n_picked, again.n_skipped) == (0, 2)
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
+    micrographs, tiny_model, tmp_path, reference
+):
+    """Two worker processes; one is killed mid-run: every micrograph is written once, identically."""
+    pytest.importorskip("distributed")
+    from napari_cryopick.workflows import batch
+
+    request = _request(micrographs, tiny_model, tmp_path / "unused")
+    prepared = batch.prepare(request)
+    executor = batch._Dask(prepared, "local:2", {}, None, "test")
+    try:
+        pids = list(executor.client.run(os.getpid).values())
+        results = []
+        for result in executor.run(batch.plan_items(prepared)):
+            if not results:
+                os.kill(pids[0], signal.SIGKILL)
+            results.append(result)
+    finally:
+        executor.close()
+    assert sorted(r.item.key for r in results) == sorted(os.path.abspath(p) for p in micrographs)
+    assert all(r.picks is not None for r in results)
+
+    out = tmp_path / "dask"
+    outcome = drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions(dask="local:2")))
+    assert outcome.n_picked == len(NAMES)
+    assert tree_bytes(out) == reference
