@@ -368,18 +368,6 @@ def _pad_image(image: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(image, pad)
 
 
-def _resolve_device(device: str) -> torch.device:
-    import torch
-
-    try:
-        from napari_cryopick.core.model import resolve_device
-    except ImportError:  # pragma: no cover - model package missing
-        if device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(device)
-    return torch.device(resolve_device(device))
-
-
 def _model_stride(model: Any) -> int:
     return int(getattr(model.config, "stride", 4))
 
@@ -461,7 +449,9 @@ def predict_maps(
     col_owned = _ownership(col_starts, tile_cols, stride)
 
     heat_full = offset_full = size_full = None
-    torch_device = device if isinstance(device, torch.device) else _resolve_device(device)
+    from napari_cryopick.core.model import resolve_device
+
+    torch_device = resolve_device(device)
     was_training = model.training
     model.eval()
     model.to(torch_device)

@@ -441,19 +441,6 @@ def remove_exemplars(
     return replace(bank, datasets=datasets)
 
 
-def merge_banks(*banks: ExemplarBank) -> ExemplarBank:
-    """Union of banks (later banks win for a data set present in several)."""
-    if not banks:
-        return empty_bank()
-    crop_size = banks[0].crop_size
-    datasets: dict[str, DatasetExemplars] = {}
-    for bank in banks:
-        if bank.datasets and bank.crop_size != crop_size:
-            raise ValueError(f"exemplar banks differ in crop size: {bank.crop_size} != {crop_size}")
-        datasets.update(bank.datasets)
-    return ExemplarBank(crop_size=crop_size, datasets=datasets)
-
-
 def bank_summary(bank: ExemplarBank | None) -> dict[str, int]:
     """Number of labelled particles (negatives not counted) per data set."""
     if bank is None:
@@ -575,70 +562,3 @@ def _as_numpy(value: Any, dtype: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=dtype)
-
-
-# --- replay at training time ---
-
-
-def sample_exemplars(
-    bank: ExemplarBank,
-    batch_size: int,
-    rng: np.random.Generator,
-    *,
-    datasets: Sequence[str] | None = None,
-    augment: bool = True,
-) -> tuple[np.ndarray, list[pd.DataFrame], list[str]]:
-    """Draw an augmented batch of exemplar crops.
-
-    Augmentation: one of the 8 dihedral transforms (90-degree rotations and
-    flips, labels transformed with the image) and an intensity jitter (gain
-    0.9-1.1, offset +-0.1 on the normalised image).
-
-    Returns
-    -------
-    crops
-        float32 ``[B, S, S]``.
-    picks
-        one pick table per crop (prepared pixels, crop coordinates).
-    names
-        the data set of each crop.
-    """
-    names = [n for n in (datasets or bank.names) if bank.datasets[n].n_crops > 0]
-    if not names:
-        raise ValueError("exemplar bank holds no crops to sample")
-    size = bank.crop_size
-    crops = np.empty((batch_size, size, size), np.float32)
-    tables: list[pd.DataFrame] = []
-    chosen: list[str] = []
-    for b in range(batch_size):
-        name = names[int(rng.integers(len(names)))]
-        entry = bank.datasets[name]
-        index = int(rng.integers(entry.n_crops))
-        crop = entry.crops[index].astype(np.float32)
-        table = entry.crop_picks(index)
-        if augment:
-            crop, table = _dihedral(crop, table, int(rng.integers(8)))
-            crop = crop * float(rng.uniform(0.9, 1.1)) + float(rng.uniform(-0.1, 0.1))
-        crops[b] = crop
-        tables.append(table)
-        chosen.append(name)
-    return crops, tables, chosen
-
-
-def _dihedral(crop: np.ndarray, table: pd.DataFrame, k: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """Apply dihedral transform ``k`` (0-7) to a square crop and its labels."""
-    size = crop.shape[0]
-    x = table["x"].to_numpy(float)
-    y = table["y"].to_numpy(float)
-    if k >= 4:  # left-right flip first
-        crop = crop[:, ::-1]
-        x = (size - 1) - x
-    for _ in range(k % 4):
-        # np.rot90 (counter-clockwise): new[r, c] = old[c, size-1-r]
-        # => old (x, y) goes to new (x', y') = (y, size-1-x)
-        crop = np.rot90(crop)
-        x, y = y, (size - 1) - x
-    out = table.copy()
-    out["x"] = x
-    out["y"] = y
-    return np.ascontiguousarray(crop), out
