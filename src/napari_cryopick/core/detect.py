@@ -166,8 +166,12 @@ class PickConfig:
             self.kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
         if not 0.0 <= self.score_floor <= 1.0 or not 0.0 <= self.threshold <= 1.0:
             raise ValueError("threshold and score_floor must lie in [0, 1]")
-        if self.min_distance < 0:
-            raise ValueError(f"min_distance must be >= 0, got {self.min_distance}")
+        if not 0 <= self.min_distance <= 10:
+            # a fraction of the diameter; huge values make every pair of candidates neighbours
+            raise ValueError(
+                f"min_distance must lie in [0, 10] (a fraction of the diameter), "
+                f"got {self.min_distance}"
+            )
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.tile_size < 16 or self.overlap < 0 or self.overlap >= self.tile_size:
