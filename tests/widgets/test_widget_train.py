@@ -65,6 +65,7 @@ def test_training_set_lists_datasets(annotated):
 
 def test_train_to_the_end_stays_responsive(annotated, qtbot):
     viewer, train, tmp_path = annotated
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     train.preview_spin.setValue(0)  # previews: only the final one (after the timed window)
     train.steps_spin.setValue(50)
     ticks: list[tuple[float, int]] = []
@@ -257,9 +258,9 @@ def test_adapting_modes_start_from_bundled_model(annotated, qtbot):
     bundled_model, bundled_metadata = load_bundled_model()
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("fewshot"))
     train.dataset_combo.setCurrentText("ribosome")
-    job = train._gather_job()
-    assert job.base_model is not None
-    assert job.base_model.head_names == bundled_model.head_names
+    request = train.build_request()
+    assert request.base_model is not None
+    assert request.base_model.head_names == bundled_model.head_names
     assert train.base_origin == BUNDLED_ORIGIN
 
     # continual: starts from the bundled model, replays its (edited) bank

@@ -1,40 +1,83 @@
-"""Shared helpers of the widgets: layer updates, micrograph layers, session registry.
+"""Shared helpers of the widgets: the session model, layer updates, micrograph layers.
 
-The registry (:func:`session`) is a small in-process store per viewer: the
-model trained in this session, the widgets that are open (so Evaluate can
-reach the Pick widget's threshold slider) and callbacks for "a new model is
-ready".
+The widgets of one viewer never reach into each other's controls. They share
+two things: the viewer's layers (annotations, picks, micrographs with their
+measured diameter in the metadata) and a small :class:`SessionState` per
+viewer: the current model (with the head and threshold it suggests) and the
+pick results, with signals the widgets listen to.
+
+napari gives plugin widgets a ``PublicOnlyProxy`` of the viewer and of every
+layer read through it; the helpers here work with proxies and real objects
+alike (types are read through ``__class__``, the session is keyed by the
+viewer behind the proxy).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from psygnal import Signal
 
 from napari_cryopick.layers.results import ROLE_KEY
 
 _MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
 BUNDLED_ORIGIN = "bundled general model"
 TRAINED_ORIGIN = "trained in this session"
+#: Micrograph-layer metadata key of the particle diameter the user measured or set (pixels).
+DIAMETER_KEY = "cryopick_diameter"
+#: Micrograph-layer metadata key of the data-set name the user gave.
+DATASET_KEY = "cryopick_dataset"
 
 
-@dataclass
 class SessionState:
-    """What the widgets of one viewer share."""
+    """What the widgets of one viewer share (no widget references).
 
-    model: Any = None  # the in-memory Detector the Pick widget uses
-    model_path: Path | None = None  # where it was saved (None: not saved)
-    model_metadata: dict = field(default_factory=dict)  # checkpoint metadata (exemplar bank)
-    model_origin: str = ""  # how the model came (shown by the widgets)
-    widgets: dict[str, Any] = field(default_factory=dict)
-    pick_results: dict[str, Any] = field(default_factory=dict)  # micrograph -> PickResult
-    model_listeners: list[Callable[[Any, Path | None], None]] = field(default_factory=list)
-    bundled: tuple[Any, dict] | None = None  # the bundled general model, loaded once
+    Attributes
+    ----------
+    model
+        The in-memory Detector the Pick widget uses (None: the bundled one).
+    model_path
+        Where it was saved (None: not saved).
+    model_metadata
+        Its checkpoint metadata (exemplar bank, data sets, diameters).
+    model_origin
+        How the model came (shown by the widgets).
+    head
+        Head the model's producer suggests picking with ("" : keep the choice).
+    threshold
+        Threshold suggested with the model (None: keep the slider).
+    display_threshold
+        The threshold picks are shown at now (the Pick slider's).
+    pick_results
+        Micrograph name -> ``PickResult`` of the last picking.
+    reviewed
+        Names of the micrographs the user marked as reviewed.
+    bundled
+        The bundled general model and its metadata, loaded once.
+    """
+
+    #: ``(model, path)``: a new current model (after training or loading).
+    model_changed = Signal(object, object)
+    #: A threshold chosen elsewhere (Evaluate's best F1/F2): Pick applies it.
+    threshold_requested = Signal(float)
+    #: The micrograph whose pick results changed (picked again or closed).
+    picks_changed = Signal(str)
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.model_path: Path | None = None
+        self.model_metadata: dict = {}
+        self.model_origin: str = ""
+        self.head: str = ""
+        self.threshold: float | None = None
+        self.display_threshold: float | None = None
+        self.pick_results: dict[str, Any] = {}
+        self.reviewed: set[str] = set()
+        self.bundled: tuple[Any, dict] | None = None
 
     def set_model(
         self,
@@ -42,21 +85,35 @@ class SessionState:
         path: Path | None = None,
         metadata: dict | None = None,
         origin: str = TRAINED_ORIGIN,
+        *,
+        head: str = "",
+        threshold: float | None = None,
     ) -> None:
-        """Make ``model`` the session's current model and tell the listeners."""
+        """Make ``model`` the session's current model and tell the listeners.
+
+        ``head`` and ``threshold`` are suggestions for picking with it (the
+        head just trained, a threshold at which its picks show).
+        """
         self.model = model
         self.model_path = None if path is None else Path(path)
         self.model_metadata = dict(metadata or {})
         self.model_origin = origin
-        for listener in list(self.model_listeners):
-            listener(model, self.model_path)
+        self.head = head
+        self.threshold = threshold
+        self.model_changed.emit(model, self.model_path)
 
 
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def unproxy(obj: Any) -> Any:
+    """The object behind napari's ``PublicOnlyProxy`` (``obj`` itself if not proxied)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
 def session(viewer: Any) -> SessionState:
-    """The shared state of the widgets docked in ``viewer``."""
+    """The shared state of the widgets docked in ``viewer`` (proxied or not)."""
+    viewer = unproxy(viewer)
     state = _SESSIONS.get(viewer)
     if state is None:
         state = SessionState()
@@ -122,8 +179,12 @@ def update_or_add_layer(viewer: Any, layer_data: tuple) -> Any:
 
 
 def layer_type(layer: Any) -> str:
-    """``"image"``, ``"points"``, ``"shapes"``, ... (napari's private ``_type_string`` warns)."""
-    return type(layer).__name__.lower()
+    """``"image"``, ``"points"``, ``"shapes"``, ...
+
+    Read through ``__class__``: ``type()`` of a layer napari hands a plugin is
+    ``PublicOnlyProxy``, and napari's ``_type_string`` is private.
+    """
+    return layer.__class__.__name__.lower()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -229,25 +290,15 @@ def points_layers(viewer: Any) -> list[Any]:
 
 def listen_to_model(viewer: Any, widget: Any, listener: Callable[[Any, Path | None], None]) -> None:
     """Call ``listener(model, path)`` when the session's model changes, while ``widget`` lives."""
-    listeners = session(viewer).model_listeners
-    listeners.append(listener)
-
-    def _forget(*_args: Any) -> None:
-        if listener in listeners:
-            listeners.remove(listener)
-
-    widget.destroyed.connect(_forget)
+    signal = session(viewer).model_changed
+    signal.connect(listener)
+    widget.destroyed.connect(lambda *_args: signal.disconnect(listener, missing_ok=True))
 
 
-def register_widget(viewer: Any, key: str, widget: Any) -> None:
-    """Record an open widget in the session registry (weakly, by key)."""
-    session(viewer).widgets[key] = weakref.ref(widget)
-
-
-def find_widget(viewer: Any, key: str) -> Any | None:
-    """A widget registered under ``key`` for ``viewer``, if it still exists."""
-    ref = session(viewer).widgets.get(key)
-    return ref() if ref is not None else None
+def connect_while_alive(signal: Any, widget: Any, slot: Callable) -> None:
+    """Connect ``slot`` to a session ``signal`` until ``widget`` is destroyed."""
+    signal.connect(slot)
+    widget.destroyed.connect(lambda *_args: signal.disconnect(slot, missing_ok=True))
 
 
 def populate_layer_combo(combo: Any, layers: list[Any], keep: str | None = None) -> None:
@@ -260,3 +311,61 @@ def populate_layer_combo(combo: Any, layers: list[Any], keep: str | None = None)
     if index >= 0:
         combo.setCurrentIndex(index)
     combo.blockSignals(False)
+
+
+def cancellable(generator: Any, cancel: Any):
+    """Run a job generator until it ends or ``cancel`` (a ``threading.Event``) is set.
+
+    The generator is closed either way: ``GeneratorExit`` inside the job at
+    its current ``yield``, where the workflows leave nothing half-written
+    (files are written atomically, a model only at a normal end). Returns the
+    job's result, or None when cancelled. The napari worker runs this
+    wrapper; napari's own ``quit()`` would stop without closing the job.
+    """
+    try:
+        while not cancel.is_set():
+            try:
+                event = next(generator)
+            except StopIteration as stop:
+                return stop.value
+            yield event
+        return None
+    finally:
+        generator.close()
+
+
+def scroll_layout(widget: Any) -> Any:
+    """Put a scroll area into ``widget`` and return the layout of its contents.
+
+    Docked widgets then fit any window height: the dock shrinks and the
+    contents scroll, instead of the window refusing to be shorter.
+    """
+    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    area = QScrollArea(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    contents = QWidget()
+    area.setWidget(contents)
+    outer.addWidget(area)
+    widget.scroll_area = area
+    return QVBoxLayout(contents)
+
+
+def show_only_micrograph(viewer: Any, micrograph: str) -> None:
+    """Show the micrograph named ``micrograph`` and its layers; hide other micrographs' layers.
+
+    Several micrographs open at once lie on top of each other; the one being
+    annotated or reviewed must be the one seen. Layers that belong to no
+    micrograph are left alone.
+    """
+    for layer in list(viewer.layers):
+        of = layer.metadata.get("micrograph") if hasattr(layer, "metadata") else None
+        if not of and is_micrograph_layer(layer):
+            of = micrograph_name(layer)
+        if of:
+            visible = of == micrograph
+            if layer.visible != visible:
+                layer.visible = visible

@@ -6,12 +6,20 @@ circles (vesicles, each with its own radius) and paths (fibers). Every edit is
 saved, debounced, to the micrograph's sidecar (:mod:`napari_cryopick.io.annotations`)
 and reloaded when the micrograph is opened again.
 
+The widget follows the active micrograph: opening a micrograph, choosing it
+in the layer list or in the widget makes it the one annotated, shows it (and
+its annotation layers) alone, and puts its annotation layer of the current
+kind in adding mode, so the first click adds an object. Annotation layers
+added by anyone (the Pick widget's "Use as training labels", a reader) are
+saved automatically too.
+
 Keyboard shortcuts (on the viewer): ``Alt+1`` particle, ``Alt+2`` vesicle,
 ``Alt+3`` fiber, ``Alt+4`` negative.
 """
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +33,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -49,17 +56,21 @@ from napari_cryopick.layers.results import (
 )
 
 from ._common import (
+    DATASET_KEY,
+    DIAMETER_KEY,
+    is_micrograph_layer,
     layer_path,
     layer_type,
     micrograph_layers,
     micrograph_name,
     populate_layer_combo,
-    register_widget,
+    scroll_layout,
+    show_only_micrograph,
+    unproxy,
+    update_or_add_layer,
 )
 
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
-DATASET_KEY = "cryopick_dataset"
-DIAMETER_KEY = "cryopick_diameter"
 DEFAULT_DIAMETER = 100.0
 SAVE_DELAY_MS = 400
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
@@ -134,6 +145,64 @@ def annotations_from_layers(viewer: Any, micrograph_layer: Any) -> Annotations:
     )
 
 
+def find_micrograph_layer(viewer: Any, micrograph: str) -> Any | None:
+    """The open micrograph layer named ``micrograph`` (file stem), if any."""
+    for layer in micrograph_layers(viewer):
+        if micrograph_name(layer) == micrograph:
+            return layer
+    return None
+
+
+def save_sidecar(viewer: Any, micrograph_layer: Any) -> Path | None:
+    """Write the annotation layers of ``micrograph_layer`` to its sidecar (None: no file)."""
+    if layer_path(micrograph_layer) is None:
+        return None
+    return save_annotations(annotations_from_layers(viewer, micrograph_layer))
+
+
+def replace_annotations(
+    viewer: Any, micrograph_layer: Any, table: pd.DataFrame, kind: str = "particle"
+) -> Path | None:
+    """Make ``table`` the ``kind`` annotations of the micrograph and save its sidecar now.
+
+    The annotation layer is updated in place when it exists (an open
+    Annotate widget keeps saving it), else added.
+    """
+    name = micrograph_name(micrograph_layer)
+    table = table.assign(kind=kind, micrograph=name)
+    diameter = micrograph_layer.metadata.get(DIAMETER_KEY)
+    layer_data = annotation_layer_data(table, name, kind, diameter)
+    existing = find_annotation_layer(viewer, name, kind)
+    if existing is not None and existing.name != layer_data[1]["name"]:
+        viewer.layers.remove(existing)
+    update_or_add_layer(viewer, layer_data)
+    return save_sidecar(viewer, micrograph_layer)
+
+
+def merge_particle_labels(
+    viewer: Any, micrograph_layer: Any, picks: pd.DataFrame, diameter_px: float
+) -> tuple[pd.DataFrame, int]:
+    """The user's particle clicks plus the picks that are not already clicked.
+
+    A pick within half a diameter of a click is the same particle: the click
+    is kept where the user put it. Returns the merged table and how many
+    picks were added.
+    """
+    name = micrograph_name(micrograph_layer)
+    layer = find_annotation_layer(viewer, name, "particle")
+    clicks = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
+    picks = picks.assign(score=np.nan, diameter=float(diameter_px), micrograph=name)
+    if len(clicks) and len(picks):
+        from scipy.spatial import cKDTree
+
+        distance, _index = cKDTree(clicks[["x", "y"]].to_numpy(float)).query(
+            picks[["x", "y"]].to_numpy(float)
+        )
+        picks = picks[distance > 0.5 * float(diameter_px)]
+    merged = pd.concat([t for t in (clicks, picks) if len(t)] or [empty_picks()], ignore_index=True)
+    return merged, len(picks)
+
+
 class AnnotateWidget(QWidget):
     """Choose micrograph and object kind, click objects; saved automatically."""
 
@@ -142,17 +211,28 @@ class AnnotateWidget(QWidget):
         self.viewer = napari_viewer
         self._pending: set[str] = set()
         self._loaded: set[str] = set()
+        self._hooked: weakref.WeakSet = weakref.WeakSet()  # annotation layers saved on edit
         self._measure_layer = None
         self.last_saved: Path | None = None
 
         self.micrograph_combo = QComboBox()
+        self.micrograph_combo.setToolTip(
+            "The micrograph annotated: follows the micrograph you open or select"
+        )
         self.kind_combo = QComboBox()
         self.kind_combo.addItems(list(KINDS))
+        self.kind_combo.setToolTip(
+            "What your clicks mark: particle (circle), vesicle (drag a circle), "
+            "fiber (click along it, double-click to end), negative (carbon, ice, junk)"
+        )
         self.diameter_spin = QDoubleSpinBox()
         self.diameter_spin.setRange(1.0, 5000.0)
         self.diameter_spin.setDecimals(1)
         self.diameter_spin.setSuffix(" px")
         self.diameter_spin.setValue(DEFAULT_DIAMETER)
+        self.diameter_spin.setToolTip(
+            "Particle diameter on this micrograph (pixels); Train and Pick use it"
+        )
         self.measure_button = QPushButton("Measure")
         self.measure_button.setCheckable(True)
         self.measure_button.setToolTip(
@@ -160,7 +240,11 @@ class AnnotateWidget(QWidget):
         )
         self.dataset_edit = QLineEdit()
         self.dataset_edit.setPlaceholderText("data-set name (e.g. ribosome)")
+        self.dataset_edit.setToolTip(
+            "Micrographs of one data set train one few-shot head of this name"
+        )
         self.save_button = QPushButton("Save now")
+        self.save_button.setToolTip("Edits are saved automatically; this saves at once")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         shortcuts = QLabel(
@@ -175,7 +259,7 @@ class AnnotateWidget(QWidget):
         form.addRow("Diameter", self.diameter_spin)
         form.addRow("", self.measure_button)
         form.addRow("Data set", self.dataset_edit)
-        layout = QVBoxLayout(self)
+        layout = scroll_layout(self)
         layout.addLayout(form)
         layout.addWidget(self.save_button)
         layout.addWidget(shortcuts)
@@ -187,7 +271,7 @@ class AnnotateWidget(QWidget):
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save_pending)
 
-        self.micrograph_combo.currentTextChanged.connect(self._on_micrograph_changed)
+        self.micrograph_combo.currentTextChanged.connect(self._on_micrograph_chosen)
         self.kind_combo.currentTextChanged.connect(lambda _kind: self.activate())
         self.diameter_spin.valueChanged.connect(self._on_diameter_changed)
         self.dataset_edit.editingFinished.connect(self._on_dataset_changed)
@@ -195,10 +279,12 @@ class AnnotateWidget(QWidget):
         self.save_button.clicked.connect(self.save_all)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.viewer.layers.selection.events.active.connect(self._on_active_layer)
         for key, kind in SHORTCUTS.items():
             self.viewer.bind_key(key, self._kind_shortcut(kind), overwrite=True)
-        register_widget(self.viewer, "annotate", self)
         self._on_layers_changed()
+        if self.micrograph_layer() is not None:
+            self.activate()
 
     # --- helpers ---
 
@@ -221,6 +307,16 @@ class AnnotateWidget(QWidget):
             return self.annotation_layer(kind, create=False)
         return self.activate()
 
+    def set_micrograph(self, micrograph_layer: Any) -> Any | None:
+        """Annotate ``micrograph_layer`` from now on: show it alone, select its annotation layer."""
+        if self.micrograph_combo.findText(micrograph_layer.name) < 0:
+            populate_layer_combo(self.micrograph_combo, micrograph_layers(self.viewer))
+        self.micrograph_combo.blockSignals(True)
+        self.micrograph_combo.setCurrentText(micrograph_layer.name)
+        self.micrograph_combo.blockSignals(False)
+        self._on_micrograph_changed()
+        return self.activate()
+
     def annotation_layer(self, kind: str | None = None, *, create: bool = True) -> Any | None:
         """The annotation layer of ``kind`` (default: current) on the chosen micrograph."""
         mlayer = self.micrograph_layer()
@@ -241,9 +337,18 @@ class AnnotateWidget(QWidget):
         layer = getattr(self.viewer, f"add_{type_name}")(data, **kwargs)
         if type_name == "points":
             layer.current_size = diameter * (0.5 if kind == "negative" else 1.0)
-        layer.events.data.connect(lambda _event, key=mlayer.name: self.schedule_save(key))
+        self._hook(layer)
         self.viewer.layers.selection.update(selection)
         return layer
+
+    def _hook(self, layer: Any) -> None:
+        """Save the micrograph of an annotation layer whenever the layer is edited."""
+        real = unproxy(layer)
+        if real in self._hooked:
+            return
+        self._hooked.add(real)
+        micrograph = layer.metadata.get("micrograph", "")
+        layer.events.data.connect(lambda _event, name=micrograph: self.schedule_save(name))
 
     def activate(self) -> Any | None:
         """Select (creating if needed) the current kind's layer in its adding mode."""
@@ -253,6 +358,8 @@ class AnnotateWidget(QWidget):
         if layer is None:
             self.status.setText("Open a micrograph first.")
             return None
+        if not layer.visible:
+            layer.visible = True
         self.viewer.layers.selection.active = layer
         layer.mode = _ADD_MODES[layer.metadata.get("kind", "particle")]
         return layer
@@ -264,20 +371,68 @@ class AnnotateWidget(QWidget):
         populate_layer_combo(self.micrograph_combo, layers)
         keys = {str(layer_path(mlayer) or mlayer.name) for mlayer in layers}
         self._loaded &= keys  # a micrograph closed and opened again is reloaded
+        opened = []
         for mlayer in layers:
             key = str(layer_path(mlayer) or mlayer.name)
             if key not in self._loaded:
                 self._loaded.add(key)
                 self.load(mlayer)
+                opened.append(mlayer)
+        for layer in self.viewer.layers:
+            if layer.metadata.get(ROLE_KEY) == "annotation":
+                self._hook(layer)
         if self._measure_layer is not None and self._measure_layer not in self.viewer.layers:
             self._measure_layer = None
             self.measure_button.setChecked(False)
-        self._on_micrograph_changed(self.micrograph_combo.currentText())
+        if opened and event is not None:
+            # after napari has finished inserting (and selecting) the new layer
+            newest = opened[-1]
+            QTimer.singleShot(0, lambda: self._follow(newest))
+        else:
+            self._on_micrograph_changed()
 
-    def _on_micrograph_changed(self, _name: str) -> None:
+    def _follow(self, micrograph_layer: Any) -> None:
+        if micrograph_layer in self.viewer.layers:
+            self.set_micrograph(micrograph_layer)
+
+    def _on_active_layer(self, event: Any = None) -> None:
+        """Follow the layer the user selects: a micrograph, or an annotation layer of one."""
+        active = self.viewer.layers.selection.active
+        if active is None:
+            return
+        if is_micrograph_layer(active):
+            mlayer = active
+        elif active.metadata.get(ROLE_KEY) == "annotation":
+            mlayer = find_micrograph_layer(self.viewer, active.metadata.get("micrograph", ""))
+        else:
+            return
+        if mlayer is None or mlayer.name == self.micrograph_combo.currentText():
+            return
+        self.micrograph_combo.blockSignals(True)
+        self.micrograph_combo.setCurrentText(mlayer.name)
+        self.micrograph_combo.blockSignals(False)
+        self._on_micrograph_changed()
+        if active.metadata.get(ROLE_KEY) == "annotation":
+            kind = active.metadata.get("kind", "particle")
+            if kind != self.kind_combo.currentText():
+                self.kind_combo.blockSignals(True)
+                self.kind_combo.setCurrentText(kind)
+                self.kind_combo.blockSignals(False)
+        else:
+            self.annotation_layer()  # exists before the first click
+
+    def _on_micrograph_chosen(self, _name: str) -> None:
+        """The user chose a micrograph in the combo box: annotate it now."""
+        self._on_micrograph_changed()
+        if self.micrograph_layer() is not None:
+            self.activate()
+
+    def _on_micrograph_changed(self, _name: str = "") -> None:
         mlayer = self.micrograph_layer()
         if mlayer is None:
             return
+        if len(micrograph_layers(self.viewer)) > 1:
+            show_only_micrograph(self.viewer, micrograph_name(mlayer))
         self.dataset_edit.setText(str(mlayer.metadata.get(DATASET_KEY, "")))
         diameter = mlayer.metadata.get(DIAMETER_KEY)
         if diameter:
@@ -296,7 +451,7 @@ class AnnotateWidget(QWidget):
             layer.current_size = value
             if len(layer.data):
                 layer.size = np.full(len(layer.data), value)
-        self.schedule_save(mlayer.name)
+        self.schedule_save(micrograph_name(mlayer))
 
     def _on_dataset_changed(self) -> None:
         mlayer = self.micrograph_layer()
@@ -305,7 +460,7 @@ class AnnotateWidget(QWidget):
         text = self.dataset_edit.text().strip()
         if mlayer.metadata.get(DATASET_KEY, "") != text:
             mlayer.metadata[DATASET_KEY] = text
-            self.schedule_save(mlayer.name)
+            self.schedule_save(micrograph_name(mlayer))
 
     def _on_measure_toggled(self, checked: bool) -> None:
         if checked:
@@ -365,25 +520,22 @@ class AnnotateWidget(QWidget):
 
     def set_annotations(self, mlayer: Any, table: pd.DataFrame, kind: str = "particle") -> Path:
         """Replace the ``kind`` annotations of ``mlayer`` with ``table`` and save now."""
-        name = micrograph_name(mlayer)
-        existing = find_annotation_layer(self.viewer, name, kind)
-        if existing is not None:
-            self.viewer.layers.remove(existing)
-        table = table.assign(kind=kind, micrograph=name)
-        self._add_annotation_layer(mlayer, kind, table)
-        return self.save(mlayer)
+        saved = replace_annotations(self.viewer, mlayer, table, kind)
+        self._on_layers_changed()
+        return saved
 
-    def schedule_save(self, micrograph_layer_name: str) -> None:
-        """Save the annotations of that micrograph after a short quiet period."""
-        self._pending.add(micrograph_layer_name)
+    def schedule_save(self, micrograph: str) -> None:
+        """Save the annotations of the micrograph named ``micrograph`` after a quiet period."""
+        self._pending.add(micrograph)
         self._save_timer.start()
 
     def save_pending(self) -> None:
-        """Save every micrograph with unsaved edits."""
+        """Save every micrograph with unsaved edits (to its own sidecar)."""
         pending, self._pending = self._pending, set()
         for name in pending:
-            if name in self.viewer.layers:
-                self.save(self.viewer.layers[name])
+            mlayer = find_micrograph_layer(self.viewer, name)
+            if mlayer is not None:
+                self.save(mlayer)
 
     def save_all(self) -> None:
         """Save the annotations of every open micrograph that has some."""
@@ -395,9 +547,8 @@ class AnnotateWidget(QWidget):
         if layer_path(mlayer) is None:
             self.status.setText(f"{mlayer.name}: no file, annotations are not saved")
             return None
-        annotations = annotations_from_layers(self.viewer, mlayer)
         try:
-            self.last_saved = save_annotations(annotations)
+            self.last_saved = save_sidecar(self.viewer, mlayer)
         except OSError as exc:
             self.status.setText(f"Could not save annotations: {exc}")
             return None

@@ -2,7 +2,13 @@
 
 All numbers come from :func:`napari_cryopick.core.evaluate.evaluate`; the widget
 only turns two points layers into pick tables and shows the report. A button
-sends the best-F1 or best-F2 threshold to the Pick widget's slider.
+sends the best-F1 or best-F2 threshold to the Pick widget's slider (through the
+session's ``threshold_requested`` signal, not through the Pick widget).
+
+The predicted layer is preselected among the result layers (``"<micrograph>
+picks"``: every candidate with its score, so the PR curve spans all
+thresholds) and the truth among truth and particle-annotation layers, never the
+same layer for both and never a "negative" layer.
 """
 
 from __future__ import annotations
@@ -22,11 +28,38 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
-from ._common import find_widget, points_layers, populate_layer_combo, register_widget
+from napari_cryopick.layers.results import ROLE_KEY
+
+from ._common import points_layers, populate_layer_combo, scroll_layout, session
+
+
+def _prediction_rank(layer: Any) -> int:
+    """Lower is a likelier "predicted" layer: results first, negatives never."""
+    meta = layer.metadata
+    if meta.get("kind") == "negative":
+        return 9
+    if meta.get(ROLE_KEY) == "result":
+        return 0
+    if meta.get(ROLE_KEY) == "annotation":
+        return 5
+    return 2
+
+
+def _truth_rank(layer: Any) -> int:
+    """Lower is a likelier ground truth: truth files, then particle annotations."""
+    meta = layer.metadata
+    if meta.get("kind") == "negative":
+        return 9
+    if layer.name.endswith("truth") or meta.get(ROLE_KEY) == "truth":
+        return 0
+    if meta.get(ROLE_KEY) == "annotation":
+        return 1
+    if meta.get(ROLE_KEY) == "result":
+        return 6
+    return 3
 
 
 def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
@@ -40,6 +73,13 @@ def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
     return table
 
 
+def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Predicted picks without a score (added by hand) count as sure ones (score 1)."""
+    if table["score"].isna().any():
+        table = table.assign(score=table["score"].fillna(1.0))
+    return table
+
+
 class EvaluateWidget(QWidget):
     """Choose predicted and truth layers, IoU; shows PR curve, AP, AR, best F1/F2."""
 
@@ -49,8 +89,11 @@ class EvaluateWidget(QWidget):
         self.report = None
 
         self.pred_combo = QComboBox()
+        self.pred_combo.setToolTip("Points layer of predicted picks (scores give the PR curve)")
         self.truth_combo = QComboBox()
+        self.truth_combo.setToolTip("Points layer of true particles (truth file or your clicks)")
         load_truth = QPushButton("Load truth file…")
+        load_truth.setToolTip("Read a STAR/BOX/CBOX/Topaz/CSV pick file as ground truth")
         load_truth.clicked.connect(self._browse_truth)
         self.iou_combo = QComboBox()
         self.iou_combo.addItems(["0.5", "0.6"])
@@ -66,7 +109,9 @@ class EvaluateWidget(QWidget):
         self.apply_f2_button = QPushButton("Use best-F2 threshold")
         for button in (self.apply_f1_button, self.apply_f2_button):
             button.setEnabled(False)
-        self.figure = Figure(figsize=(3.2, 2.6), tight_layout=True)
+        # fixed margins: tight_layout warns (a napari toast) when the dock is narrow
+        self.figure = Figure(figsize=(3.2, 2.6))
+        self.figure.subplots_adjust(left=0.17, right=0.96, top=0.9, bottom=0.17)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(200)
         self.axes = self.figure.add_subplot(111)
@@ -80,7 +125,7 @@ class EvaluateWidget(QWidget):
         apply_row = QHBoxLayout()
         apply_row.addWidget(self.apply_f1_button)
         apply_row.addWidget(self.apply_f2_button)
-        layout = QVBoxLayout(self)
+        layout = scroll_layout(self)
         layout.addLayout(form)
         layout.addWidget(self.evaluate_button)
         layout.addWidget(self.results_label)
@@ -92,13 +137,23 @@ class EvaluateWidget(QWidget):
         self.apply_f2_button.clicked.connect(lambda: self.apply_threshold(beta=2))
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
-        register_widget(self.viewer, "evaluate", self)
         self._refresh_layers()
 
     def _refresh_layers(self, _event: Any = None) -> None:
+        """Refill the layer lists; keep the user's choices, else pick sensible ones."""
         layers = points_layers(self.viewer)
-        populate_layer_combo(self.pred_combo, layers)
-        populate_layer_combo(self.truth_combo, layers)
+        keep_pred = self.pred_combo.currentText()
+        keep_truth = self.truth_combo.currentText()
+        by_pred = sorted(layers, key=_prediction_rank)
+        by_truth = [layer for layer in sorted(layers, key=_truth_rank) if _truth_rank(layer) < 9]
+        populate_layer_combo(self.pred_combo, by_pred, keep_pred)
+        if keep_pred not in [layer.name for layer in layers] and by_pred:
+            self.pred_combo.setCurrentIndex(0)
+        populate_layer_combo(self.truth_combo, by_truth, keep_truth)
+        if keep_truth not in [layer.name for layer in by_truth]:
+            others = [layer for layer in by_truth if layer.name != self.pred_combo.currentText()]
+            if others:
+                self.truth_combo.setCurrentText(others[0].name)
 
     def load_truth(self, path: str | Path) -> Any:
         """Read a pick file and add it as a points layer chosen as the ground truth."""
@@ -139,7 +194,17 @@ class EvaluateWidget(QWidget):
         if not self.pred_combo.currentText() or not self.truth_combo.currentText():
             self.results_label.setText("Choose a predicted and a ground-truth points layer.")
             return None
+        if self.pred_combo.currentText() == self.truth_combo.currentText():
+            self.results_label.setText("Choose two different layers: predicted and ground truth.")
+            return None
         pred, truth = self.tables()
+        pred = _sure_scores(pred)
+        if not len(truth):
+            self.results_label.setText("The ground-truth layer has no points: nothing to compare.")
+            return None
+        if not len(pred):
+            self.results_label.setText("The predicted layer has no points: pick first.")
+            return None
         iou = float(self.iou_combo.currentText())
         try:
             report = evaluate(
@@ -161,6 +226,13 @@ class EvaluateWidget(QWidget):
         name = self.ap_name(report)
         ap = report.ap.get(name, float("nan"))
         f1, f2 = report.best_f1, report.best_f2
+        if not np.isfinite(ap):
+            self.results_label.setText(
+                f"No {name}: no predicted pick matches the truth "
+                f"({report.n_pred} predicted, {report.n_truth} true). Check the layers and "
+                "the diameter."
+            )
+            return
         self.results_label.setText(
             f"{name} ({report.criterion}): {ap:.3f}   AR: {report.ar:.3f}\n"
             f"best F1 {f1[1]:.3f} at threshold {f1[0]:.2f} (P {f1[2]:.2f}, R {f1[3]:.2f})\n"
@@ -178,7 +250,8 @@ class EvaluateWidget(QWidget):
         self.axes.set_xlabel("recall")
         self.axes.set_ylabel("precision")
         self.axes.set_title(f"{name} = {ap:.3f}", fontsize="small")
-        self.axes.legend(fontsize="x-small", loc="lower left")
+        if self.axes.get_legend_handles_labels()[1]:
+            self.axes.legend(fontsize="x-small", loc="lower left")
         self.axes.grid(True, alpha=0.3)
         self.canvas.draw_idle()
         for button in (self.apply_f1_button, self.apply_f2_button):
@@ -189,15 +262,9 @@ class EvaluateWidget(QWidget):
         if self.report is None:
             return None
         threshold = float((self.report.best_f1 if beta == 1 else self.report.best_f2)[0])
-        pick = find_widget(self.viewer, "pick")
-        if pick is None:
-            for widget in self.viewer.window.dock_widgets.values():
-                inner = getattr(widget, "widget", lambda: None)()
-                if hasattr(inner, "set_threshold"):
-                    pick = inner
-                    break
-        if pick is None:
+        state = session(self.viewer)
+        if not len(state.threshold_requested):
             self.results_label.setText(f"Open the Pick widget to apply threshold {threshold:.2f}.")
             return threshold
-        pick.set_threshold(threshold)
+        state.threshold_requested.emit(threshold)
         return threshold

@@ -1,16 +1,19 @@
 """Pick widget: run the detector, filter by threshold live, export, correct and retrain.
 
 The network runs once per micrograph in a napari worker and keeps every
-candidate down to the score floor; the threshold slider then only filters the
-stored candidates (:func:`napari_cryopick.core.detect.apply_threshold`), so it is
-instant. Results become layers named ``"<micrograph> heatmap"``,
-``"<micrograph> picks"`` (points coloured by score, score as a feature),
-``"<micrograph> vesicles"`` (circles) and ``"<micrograph> fibers"`` (paths);
-picking again updates them in place.
+candidate down to the score floor. The points layer ``"<micrograph> picks"``
+holds all of them (points coloured by score, score as a feature) and the
+threshold slider only changes which are shown (``layer.shown``): the same
+layer object, instant, and the picks the user added, deleted or moved stay as
+they are. ``"<micrograph> heatmap"``, ``"<micrograph> vesicles"`` (circles)
+and ``"<micrograph> fibers"`` (paths) are updated in place; a result layer the
+user deleted is not brought back by the slider, and the results of a closed
+micrograph leave the session.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
-    QVBoxLayout,
+    QTableWidget,
+    QTableWidgetItem,
     QWidget,
 )
 
@@ -44,23 +48,28 @@ from napari_cryopick.layers.results import (
 
 from ._common import (
     BUNDLED_ORIGIN,
+    DIAMETER_KEY,
     bundled_model,
+    cancellable,
+    connect_while_alive,
     current_micrograph_layer,
-    find_widget,
     listen_to_model,
     micrograph_layers,
     micrograph_name,
-    register_widget,
+    scroll_layout,
     session,
+    show_only_micrograph,
     update_or_add_layer,
 )
-from .annotate import DIAMETER_KEY
 
 FORMATS = ("star", "box", "cbox", "topaz", "csv")
 
 
 def _picks_layer_name(micrograph: str) -> str:
     return f"{micrograph} picks"
+
+
+_MANUAL_COLOUR = np.array([1.0, 1.0, 1.0, 1.0])
 
 
 def fiber_link_radius(result: Any) -> float:
@@ -71,40 +80,70 @@ def fiber_link_radius(result: Any) -> float:
     return float(default_link_radius(width))
 
 
-def show_candidates(
+def result_layer(viewer: Any, micrograph: str, what: str = "picks") -> Any | None:
+    """The result layer ``"<micrograph> <what>"`` if the user still has it (else None)."""
+    name = f"{micrograph} {what}"
+    if name not in viewer.layers:
+        return None
+    layer = viewer.layers[name]
+    return layer if layer.metadata.get(ROLE_KEY) in ("result", "heatmap") else None
+
+
+def _mark_added_picks(event: Any) -> None:
+    """Points the user adds by hand have no network score: NaN, drawn white.
+
+    napari gives an added point the features of the last selected point (its
+    score too); without this a hand-added pick would be written to STAR files
+    with a score it never had.
+    """
+    if str(getattr(event, "action", "")) != "added":
+        return
+    indices = np.asarray(getattr(event, "data_indices", ()) or (), dtype=np.int64)
+    if not indices.size or (indices >= 0).any():
+        return  # not a hand-added point (the data setter reports every index)
+    layer = event.source
+    n = len(layer.data)
+    rows = np.unique(indices % n)
+    features = layer.features
+    if "score" in features.columns:
+        features.loc[rows, "score"] = np.nan
+    colours = np.array(layer.border_color, dtype=float)
+    if len(colours) == n:
+        colours[rows] = _MANUAL_COLOUR
+        layer.border_color = colours
+
+
+def _shown_mask(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Points shown at ``threshold``: scored ones above it and every unscored (hand-added) one."""
+    scores = np.asarray(scores, dtype=float)
+    return ~(scores < threshold)  # NaN compares False: hand-added picks always show
+
+
+def _particle_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
+    return candidates[~candidates["kind"].isin(["vesicle", "fiber"])].reset_index(drop=True)
+
+
+def _show_shapes(
     viewer: Any,
     micrograph: str,
     candidates: pd.DataFrame,
     threshold: float,
-    *,
-    link_radius_px: float | None = None,
-) -> Any:
-    """Show the candidates of one micrograph above ``threshold`` as result layers.
-
-    Particles become scored points, vesicles circles (each its own diameter)
-    and fiber candidates are traced into paths
-    (:func:`napari_cryopick.core.object_kinds.trace_fiber_candidates`, no network).
-    ``link_radius_px`` is the fiber linking radius (default: EPicker's for a
-    1024-pixel-wide micrograph). Returns the particle points layer.
-    """
+    link_radius_px: float | None,
+    add: bool,
+) -> None:
+    """Vesicle circles and traced fibers above ``threshold`` (updated in place)."""
     from napari_cryopick.core.detect import apply_threshold
-    from napari_cryopick.layers.points import picks_layer
 
-    table = apply_threshold(candidates, threshold)
-    particles = table[~table["kind"].isin(["vesicle", "fiber"])].reset_index(drop=True)
-    data, kwargs, type_name = picks_layer(particles, _picks_layer_name(micrograph))
-    kwargs["metadata"] = {
-        **kwargs.get("metadata", {}),
-        ROLE_KEY: "result",
-        "micrograph": micrograph,
-    }
-    layer = update_or_add_layer(viewer, (data, kwargs, type_name))
-    if (candidates["kind"] == "vesicle").any():
-        vesicles = table[table["kind"] == "vesicle"].reset_index(drop=True)
+    if (candidates["kind"] == "vesicle").any() and (
+        add or result_layer(viewer, micrograph, "vesicles") is not None
+    ):
+        table = apply_threshold(candidates[candidates["kind"] == "vesicle"], threshold)
         update_or_add_layer(
-            viewer, vesicles_layer(vesicles, f"{micrograph} vesicles", micrograph=micrograph)
+            viewer, vesicles_layer(table, f"{micrograph} vesicles", micrograph=micrograph)
         )
-    if (candidates["kind"] == "fiber").any():
+    if (candidates["kind"] == "fiber").any() and (
+        add or result_layer(viewer, micrograph, "fibers") is not None
+    ):
         from napari_cryopick.core.fibers import default_link_radius
         from napari_cryopick.core.object_kinds import trace_fiber_candidates
 
@@ -120,7 +159,68 @@ def show_candidates(
         update_or_add_layer(
             viewer, fibers_layer(paths, f"{micrograph} fibers", micrograph=micrograph)
         )
+
+
+def show_candidates(
+    viewer: Any,
+    micrograph: str,
+    candidates: pd.DataFrame,
+    threshold: float,
+    *,
+    link_radius_px: float | None = None,
+) -> Any:
+    """Put every particle candidate of one micrograph in its points layer; show those above.
+
+    The points layer holds all candidates down to the score floor and shows
+    (``layer.shown``) those scoring ``threshold`` or more, so moving the
+    threshold (:func:`apply_display_threshold`) changes no data and keeps the
+    user's corrections. Picks the user added by hand to an earlier version of
+    the layer are kept. The layer is updated in place when it exists.
+    Vesicles become circles (each its own diameter) and fiber candidates are
+    traced into paths. Returns the particle points layer.
+    """
+    from napari_cryopick.layers.points import picks_layer, points_to_picks
+
+    particles = _particle_candidates(candidates)
+    existing = result_layer(viewer, micrograph)
+    if existing is not None and len(existing.data):
+        kept = points_to_picks(existing.data, existing.features, micrograph=micrograph)
+        manual = kept[kept["score"].isna()]
+        if len(manual):
+            particles = pd.concat([particles, manual], ignore_index=True)
+    data, kwargs, type_name = picks_layer(particles, _picks_layer_name(micrograph))
+    kwargs["metadata"] = {
+        **kwargs.get("metadata", {}),
+        ROLE_KEY: "result",
+        "micrograph": micrograph,
+    }
+    kwargs["shown"] = _shown_mask(particles["score"].to_numpy(float), threshold)
+    layer = update_or_add_layer(viewer, (data, kwargs, type_name))
+    if existing is None:
+        layer.events.data.connect(_mark_added_picks)
+    _show_shapes(viewer, micrograph, candidates, threshold, link_radius_px, add=True)
     return layer
+
+
+def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> int | None:
+    """Show the picks of ``micrograph`` scoring ``threshold`` or more; returns how many.
+
+    Only ``layer.shown`` changes on the points layer (no data, no new layer):
+    the same layer object, the user's added, deleted and moved picks as they
+    left them. A layer the user deleted is not brought back (returns None).
+    """
+    result = session(viewer).pick_results.get(micrograph)
+    layer = result_layer(viewer, micrograph)
+    count = None
+    if layer is not None:
+        shown = _shown_mask(layer.features["score"].to_numpy(float), threshold)
+        if len(shown) == len(layer.data) and not np.array_equal(shown, layer.shown):
+            layer.shown = shown
+        count = int(shown.sum())
+    if result is not None:
+        link = fiber_link_radius(result)
+        _show_shapes(viewer, micrograph, result.picks, threshold, link, add=False)
+    return count
 
 
 def show_pick_result(
@@ -128,13 +228,15 @@ def show_pick_result(
 ) -> None:
     """Store a ``PickResult`` in the session and show heatmap and picks.
 
-    The threshold is the Pick widget's slider when it is open, else the
-    result's own.
+    The threshold is the session's display threshold (the Pick slider) when
+    not given, else the result's own.
     """
-    session(viewer).pick_results[micrograph] = result
+    state = session(viewer)
+    state.pick_results[micrograph] = result
     if threshold is None:
-        widget = find_widget(viewer, "pick")
-        threshold = widget.threshold() if widget is not None else float(result.threshold)
+        threshold = state.display_threshold
+    if threshold is None:
+        threshold = float(result.threshold)
     update_or_add_layer(
         viewer,
         heatmap_layer(
@@ -147,20 +249,22 @@ def show_pick_result(
     show_candidates(
         viewer, micrograph, result.picks, threshold, link_radius_px=fiber_link_radius(result)
     )
+    state.picks_changed.emit(micrograph)
 
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
-    """The (possibly edited) picks shown for ``micrograph``: points and vesicle circles."""
+    """The picks the user sees for ``micrograph`` (shown points, edited; vesicle circles)."""
     from napari_cryopick.layers.points import points_to_picks
 
     tables = []
-    name = _picks_layer_name(micrograph)
-    if name in viewer.layers:
-        layer = viewer.layers[name]
-        tables.append(points_to_picks(layer.data, layer.features, micrograph=micrograph))
-    vesicles = f"{micrograph} vesicles"
-    if vesicles in viewer.layers:
-        tables.append(shapes_to_vesicles(viewer.layers[vesicles].data, micrograph=micrograph))
+    layer = result_layer(viewer, micrograph)
+    if layer is not None and len(layer.data):
+        table = points_to_picks(layer.data, layer.features, micrograph=micrograph)
+        shown = np.asarray(layer.shown, dtype=bool)
+        tables.append(table[shown].reset_index(drop=True) if len(shown) == len(table) else table)
+    vesicles = result_layer(viewer, micrograph, "vesicles")
+    if vesicles is not None:
+        tables.append(shapes_to_vesicles(vesicles.data, micrograph=micrograph))
     tables = [t for t in tables if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
@@ -214,8 +318,12 @@ def _pick_layers_job(
         yield index, len(items), name, result
 
 
+#: Relative difference between the Pick diameter and the measured one that earns a warning.
+DIAMETER_MISMATCH = 0.25
+
+
 class PickWidget(QWidget):
-    """Model, head, diameter, threshold; pick current/all/folder; export; use as labels."""
+    """Model, head, diameter, threshold; pick current/all/folder; review; export; labels."""
 
     def __init__(self, napari_viewer: Any):
         super().__init__()
@@ -225,13 +333,18 @@ class PickWidget(QWidget):
         self.worker = None
         self.last_batch = None
         self.last_exported: list[Path] = []
+        self._cancel = threading.Event()
+        self._pbar = None
 
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("model file (.pt)")
+        self.model_edit.setToolTip("The model picked with; Train puts the model it trains here")
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
+        browse.setToolTip("Choose a model file")
         browse.clicked.connect(self._browse_model)
         self.load_button = QPushButton("Load")
+        self.load_button.setToolTip("Load the model file typed on the left")
         self.load_button.clicked.connect(lambda: self.load_model(self.model_edit.text()))
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_edit)
@@ -240,32 +353,77 @@ class PickWidget(QWidget):
         self.model_label = QLabel("No model")
         self.model_label.setWordWrap(True)
         self.head_combo = QComboBox()
+        self.head_combo.setToolTip(
+            "Head of the model: 'generic', or a data set's own head (trained few-shot)"
+        )
         self.diameter_spin = QDoubleSpinBox()
         self.diameter_spin.setRange(1.0, 5000.0)
         self.diameter_spin.setSuffix(" px")
         self.diameter_spin.setValue(100.0)
+        self.diameter_spin.setToolTip(
+            "Particle diameter in pixels: follows the diameter measured or clicked in Annotate"
+        )
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", "cpu", "cuda"])
+        self.device_combo.setToolTip("Where the network runs (auto: CUDA when available)")
         self.rotations_check = QCheckBox("Average 4 rotations")
+        self.rotations_check.setToolTip("Slower (4x), slightly more robust heatmaps")
         self.reject_std_check = QCheckBox("Reject carbon/ice (local std)")
+        self.reject_std_check.setToolTip("Drop picks on flat carbon or thick ice")
         self.threshold_slider = QSlider(Qt.Horizontal)
         self.threshold_slider.setRange(0, 100)
         self.threshold_slider.setValue(30)
+        self.threshold_slider.setToolTip(
+            "Show picks scoring at least this; instant, the network does not run again"
+        )
         self.threshold_label = QLabel("0.30")
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold_slider)
         threshold_row.addWidget(self.threshold_label)
 
         self.pick_current_button = QPushButton("Pick current")
+        self.pick_current_button.setToolTip("Pick the selected micrograph (in the background)")
         self.pick_all_button = QPushButton("Pick all open")
+        self.pick_all_button.setToolTip("Pick every open micrograph")
         self.pick_folder_button = QPushButton("Pick folder…")
+        self.pick_folder_button.setToolTip(
+            "Pick every micrograph file of a folder and write one pick file each "
+            "(export format and folder below)"
+        )
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the current micrograph; nothing half-written")
+        self.cancel_button.setEnabled(False)
         pick_row = QHBoxLayout()
         for button in (self.pick_current_button, self.pick_all_button, self.pick_folder_button):
             pick_row.addWidget(button)
         self.progress_bar = QProgressBar()
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_bar)
+        progress_row.addWidget(self.cancel_button)
+
+        self.review_table = QTableWidget(0, 4)
+        self.review_table.setHorizontalHeaderLabels(
+            ["micrograph", "picks", "mean score", "reviewed"]
+        )
+        self.review_table.verticalHeader().setVisible(False)
+        self.review_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.review_table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.review_table.setSelectionMode(QTableWidget.SingleSelection)
+        self.review_table.setMinimumHeight(90)
+        self.review_table.setMaximumHeight(160)
+        self.review_table.setToolTip("Picked micrographs; click one to show it alone")
+        self.previous_button = QPushButton("◀ Previous")
+        self.next_button = QPushButton("Next ▶")
+        self.reviewed_check = QCheckBox("Reviewed")
+        self.reviewed_check.setToolTip("Mark the shown micrograph as reviewed")
+        review_row = QHBoxLayout()
+        review_row.addWidget(self.previous_button)
+        review_row.addWidget(self.reviewed_check)
+        review_row.addWidget(self.next_button)
 
         self.format_combo = QComboBox()
         self.format_combo.addItems(list(FORMATS))
+        self.format_combo.setToolTip("Pick-file format for export and folder picking")
         self.export_edit = QLineEdit()
         self.export_edit.setPlaceholderText("output folder")
         export_browse = QPushButton("…")
@@ -275,9 +433,14 @@ class PickWidget(QWidget):
         export_row.addWidget(self.export_edit)
         export_row.addWidget(export_browse)
         self.export_button = QPushButton("Export picks")
+        self.export_button.setToolTip(
+            "Write the shown (edited) picks, one file per micrograph; hand-added picks "
+            "have no score"
+        )
         self.labels_button = QPushButton("Use as training labels")
         self.labels_button.setToolTip(
-            "The edited picks of the current micrograph become its particle annotations"
+            "Add the shown picks of the current micrograph to its particle annotations; "
+            "your own clicks stay where you put them"
         )
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -291,17 +454,19 @@ class PickWidget(QWidget):
         form.addRow("", self.rotations_check)
         form.addRow("", self.reject_std_check)
         form.addRow("Threshold", threshold_row)
-        layout = QVBoxLayout(self)
+        layout = scroll_layout(self)
         layout.addLayout(form)
         layout.addLayout(pick_row)
-        layout.addWidget(self.progress_bar)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.review_table)
+        layout.addLayout(review_row)
         export_form = QFormLayout()
         export_form.addRow("Format", self.format_combo)
         export_form.addRow("Folder", export_row)
         layout.addLayout(export_form)
         layout.addWidget(self.export_button)
         layout.addWidget(self.labels_button)
-        layout.addWidget(self.status)
         layout.addStretch(1)
 
         self.threshold_slider.valueChanged.connect(self._on_threshold_changed)
@@ -309,18 +474,32 @@ class PickWidget(QWidget):
         self.pick_current_button.clicked.connect(self.pick_current)
         self.pick_all_button.clicked.connect(self.pick_all_open)
         self.pick_folder_button.clicked.connect(self._choose_folder)
+        self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._choose_export)
         self.labels_button.clicked.connect(self.use_as_labels)
+        self.review_table.cellClicked.connect(lambda row, _col: self.show_micrograph(row))
+        self.previous_button.clicked.connect(lambda: self.step_micrograph(-1))
+        self.next_button.clicked.connect(lambda: self.step_micrograph(+1))
+        self.reviewed_check.toggled.connect(self._on_reviewed_toggled)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._on_layers_removed)
+        self.viewer.layers.selection.events.active.connect(self._on_layers_changed)
+
+        # imported here, in the GUI thread: loading torch inside the worker would
+        # hold the GIL for long stretches and freeze the viewer on the first pick
+        import napari_cryopick.core.detect  # noqa: F401
 
         state = session(self.viewer)
+        state.display_threshold = self.threshold()
         listen_to_model(self.viewer, self, self._on_session_model)
-        register_widget(self.viewer, "pick", self)
+        connect_while_alive(state.threshold_requested, self, self.set_threshold)
+        connect_while_alive(state.picks_changed, self, self._on_picks_changed)
         if state.model is not None:
-            self.set_model(state.model, state.model_path, state.model_origin)
+            self._on_session_model(state.model, state.model_path)
         else:
             self.load_bundled()
         self._on_layers_changed()
+        self.refresh_review_table()
 
     # --- model ---
 
@@ -360,10 +539,17 @@ class PickWidget(QWidget):
         self.model_path = None if path is None else Path(path)
         heads = list(getattr(model, "head_names", ()) or ())
         current = self.head_combo.currentText()
+        self.head_combo.blockSignals(True)
         self.head_combo.clear()
         self.head_combo.addItems(heads)
         if current in heads:
             self.head_combo.setCurrentText(current)
+        self.head_combo.blockSignals(False)
+        if self.model_path is not None:
+            self.model_edit.setText(str(self.model_path))
+        elif origin != BUNDLED_ORIGIN:
+            self.model_edit.clear()
+            self.model_edit.setPlaceholderText("(in memory, not saved)")
         where = f" ({self.model_path.name})" if self.model_path is not None else ""
         self.model_label.setText(f"Model: {origin}{where}")
 
@@ -387,7 +573,13 @@ class PickWidget(QWidget):
                 self.diameter_spin.setValue(float(diameter))
 
     def _on_session_model(self, model: Any, path: Path | None) -> None:
-        self.set_model(model, path, session(self.viewer).model_origin)
+        """A new session model: pick with it, with the head and threshold it comes with."""
+        state = session(self.viewer)
+        self.set_model(model, path, state.model_origin)
+        if state.head and self.head_combo.findText(state.head) >= 0:
+            self.head_combo.setCurrentText(state.head)
+        if state.threshold is not None:
+            self.set_threshold(state.threshold)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Model (*.pt)")
@@ -416,25 +608,47 @@ class PickWidget(QWidget):
             device=self.device_combo.currentText(),
         )
 
-    def _on_layers_changed(self, _event: Any = None) -> None:
+    def measured_diameter(self) -> float | None:
+        """The diameter the user measured or clicked on the current micrograph (pixels)."""
         mlayer = current_micrograph_layer(self.viewer)
-        if mlayer is not None and mlayer.metadata.get(DIAMETER_KEY):
-            self.diameter_spin.setValue(float(mlayer.metadata[DIAMETER_KEY]))
+        if mlayer is None:
+            return None
+        diameter = mlayer.metadata.get(DIAMETER_KEY)
+        return float(diameter) if diameter else None
+
+    def _on_layers_changed(self, _event: Any = None) -> None:
+        diameter = self.measured_diameter()
+        if diameter and abs(self.diameter_spin.value() - diameter) > 0.05:
+            self.diameter_spin.setValue(diameter)
+
+    def _on_layers_removed(self, _event: Any = None) -> None:
+        """A closed micrograph's results leave the session (and are never shown again)."""
+        open_names = {micrograph_name(layer) for layer in micrograph_layers(self.viewer)}
+        state = session(self.viewer)
+        for name in [name for name in state.pick_results if name not in open_names]:
+            del state.pick_results[name]
+        self.refresh_review_table()
+
+    def _diameter_warning(self) -> str:
+        measured = self.measured_diameter()
+        value = self.diameter_spin.value()
+        if measured and abs(value - measured) > DIAMETER_MISMATCH * measured:
+            return (
+                f"Warning: diameter {value:.0f} px, but the particles measured/clicked on this "
+                f"micrograph are {measured:.0f} px. "
+            )
+        return ""
 
     def _on_threshold_changed(self, value: int) -> None:
         threshold = value / 100.0
         self.threshold_label.setText(f"{threshold:.2f}")
-        counts = []
-        for name, result in session(self.viewer).pick_results.items():
-            layer = show_candidates(
-                self.viewer,
-                name,
-                result.picks,
-                threshold,
-                link_radius_px=fiber_link_radius(result),
-            )
-            counts.append(len(layer.data))
-        if counts:
+        session(self.viewer).display_threshold = threshold
+        counts = [
+            apply_display_threshold(self.viewer, name, threshold)
+            for name in list(session(self.viewer).pick_results)
+        ]
+        counts = [n for n in counts if n is not None]
+        if counts and self.worker is None:
             self.status.setText(f"{sum(counts)} picks at threshold {threshold:.2f}")
 
     # --- picking ---
@@ -450,20 +664,22 @@ class PickWidget(QWidget):
         if not items:
             self.status.setText("Open a micrograph first.")
             return None
-        worker = create_worker(
-            _pick_layers_job,
-            self.model,
-            items,
-            self.diameter_spin.value(),
-            self.pick_config(),
-            _start_thread=False,
-        )
-        return self._start(worker, len(items), self._on_picked)
+        self._cancel = threading.Event()
+        job = _pick_layers_job(self.model, items, self.diameter_spin.value(), self.pick_config())
+        worker = create_worker(cancellable, job, self._cancel, _start_thread=False)
+        warning = self._diameter_warning()
+        worker = self._start(worker, len(items), self._on_picked)
+        if warning:
+            self.status.setText(warning + "Picking…")
+        return worker
 
     def _start(self, worker: Any, total: int, on_yielded: Any, on_returned: Any = None) -> Any:
-        """Wire a picking worker to the progress bar and status line, then start it."""
+        """Wire a picking worker to the progress bars and status line, then start it."""
+        from napari.utils import progress
+
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(0)
+        self._pbar = progress(total=total, desc="cryopick picking")
         worker.yielded.connect(on_yielded)
         if on_returned is not None:
             worker.returned.connect(on_returned)
@@ -471,24 +687,48 @@ class PickWidget(QWidget):
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self._set_busy(True)
+        self.status.setText("Picking…")
         worker.start()
         return worker
+
+    def cancel(self) -> None:
+        """Stop picking after the current micrograph (files written so far are complete)."""
+        if self.worker is None:
+            return
+        self._cancel.set()
+        self.status.setText("Cancelling after the current micrograph…")
 
     def _set_busy(self, busy: bool) -> None:
         for button in (self.pick_current_button, self.pick_all_button, self.pick_folder_button):
             button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    def _advance(self, step: int) -> None:
+        self.progress_bar.setValue(step)
+        if self._pbar is not None and step > self._pbar.n:
+            self._pbar.update(step - self._pbar.n)
 
     def _on_picked(self, item: tuple) -> None:
         index, total, name, result = item
-        self.progress_bar.setValue(index)
         show_pick_result(self.viewer, name, result, self.threshold())
-        n = len(result.selected) if result.threshold == self.threshold() else None
-        self.status.setText(f"{name}: {n if n is not None else '…'} picks ({index}/{total})")
+        count = apply_display_threshold(self.viewer, name, self.threshold())
+        self.status.setText(
+            f"{self._diameter_warning()}{name}: {count} picks at threshold "
+            f"{self.threshold():.2f} ({index}/{total})"
+        )
+        self._advance(index)  # last: napari's progress bar may process events
 
     def _on_finished(self) -> None:
         self.worker = None
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
         self._set_busy(False)
-        self._on_threshold_changed(self.threshold_slider.value())
+        if self._cancel.is_set():
+            self.status.setText(
+                f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
+                "micrograph(s); files written so far are complete."
+            )
 
     def pick_current(self) -> Any:
         """Pick the current micrograph in the background; returns the worker."""
@@ -544,23 +784,26 @@ class PickWidget(QWidget):
                 self.status.setText("Fibers are written as star, cbox or csv: choose one.")
                 return None
             job = pick_fiber_files
-        worker = create_worker(
-            job,
+        self._cancel = threading.Event()
+        generator = job(
             self.model,
             paths,
             diameter_px=self.diameter_spin.value(),
             config=self.pick_config(),
             out_dir=out_dir,
             format=self.format_combo.currentText(),
-            _start_thread=False,
         )
+        worker = create_worker(cancellable, generator, self._cancel, _start_thread=False)
         return self._start(worker, len(paths), self._on_folder_progress, self._on_folder_done)
 
     def _on_folder_progress(self, event: Any) -> None:
-        self.progress_bar.setValue(int(event.step))
+        # the status first: napari's progress bar may process events (the end, re-entering)
         self.status.setText(f"{event.step}/{event.total} {event.postfix()}")
+        self._advance(int(event.step))
 
     def _on_folder_done(self, batch: Any) -> None:
+        if batch is None:
+            return  # cancelled: _on_finished says so
         self.last_batch = batch
         text = (
             f"{len(batch.picks)} picks in {len(batch.written)} files -> {self.export_edit.text()}"
@@ -569,6 +812,75 @@ class PickWidget(QWidget):
             # one line per skipped file; each message starts with the file's path
             text += f"\n{len(batch.errors)} skipped:\n" + "\n".join(batch.errors.values())
         self.status.setText(text)
+
+    # --- reviewing many micrographs ---
+
+    def _review_names(self) -> list[str]:
+        return sorted(session(self.viewer).pick_results)
+
+    def _on_picks_changed(self, _name: str) -> None:
+        self.refresh_review_table()
+
+    def refresh_review_table(self) -> list[tuple[str, int, float, bool]]:
+        """Fill the table: micrograph, shown picks, their mean score, reviewed flag."""
+        state = session(self.viewer)
+        rows = []
+        for name in self._review_names():
+            table = result_picks(self.viewer, name)
+            scores = table["score"].to_numpy(float)
+            mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
+            rows.append((name, len(table), mean, name in state.reviewed))
+        self.review_table.setRowCount(len(rows))
+        for row, (name, count, mean, reviewed) in enumerate(rows):
+            values = (
+                name,
+                str(count),
+                "–" if not np.isfinite(mean) else f"{mean:.2f}",
+                "yes" if reviewed else "",
+            )
+            for column, value in enumerate(values):
+                self.review_table.setItem(row, column, QTableWidgetItem(value))
+        return rows
+
+    def show_micrograph(self, row: int) -> str | None:
+        """Show the micrograph of table row ``row`` and its layers alone; select it."""
+        names = self._review_names()
+        if not 0 <= row < len(names):
+            return None
+        name = names[row]
+        show_only_micrograph(self.viewer, name)
+        for mlayer in micrograph_layers(self.viewer):
+            if micrograph_name(mlayer) == name:
+                self.viewer.layers.selection.active = mlayer
+        self.review_table.selectRow(row)
+        self.reviewed_check.blockSignals(True)
+        self.reviewed_check.setChecked(name in session(self.viewer).reviewed)
+        self.reviewed_check.blockSignals(False)
+        return name
+
+    def step_micrograph(self, step: int) -> str | None:
+        """Show the next (``+1``) or previous (``-1``) picked micrograph."""
+        names = self._review_names()
+        if not names:
+            return None
+        rows = self.review_table.selectionModel().selectedRows()
+        current = rows[0].row() if rows else -1
+        return self.show_micrograph(min(max(current + step, 0), len(names) - 1))
+
+    def _on_reviewed_toggled(self, checked: bool) -> None:
+        rows = self.review_table.selectionModel().selectedRows()
+        names = self._review_names()
+        if not rows or rows[0].row() >= len(names):
+            return
+        reviewed = session(self.viewer).reviewed
+        name = names[rows[0].row()]
+        if checked:
+            reviewed.add(name)
+        else:
+            reviewed.discard(name)
+        row = rows[0].row()
+        self.refresh_review_table()
+        self.review_table.selectRow(row)
 
     # --- export and labels ---
 
@@ -584,7 +896,11 @@ class PickWidget(QWidget):
             self.export()
 
     def export(self, folder: str | Path | None = None, format: str | None = None) -> list[Path]:
-        """Write the shown (edited) picks, one file per micrograph."""
+        """Write the shown (edited) picks, one file per micrograph.
+
+        Hand-added picks are written without a score (NaN / no score column
+        value), never with one borrowed from another pick.
+        """
         from napari_cryopick.io.pickfiles import write_picks_per_micrograph
 
         folder = Path(folder or self.export_edit.text().strip())
@@ -602,30 +918,36 @@ class PickWidget(QWidget):
             self.status.setText(f"Export failed: {exc}")
             return []
         self.last_exported = list(written)
+        manual = int(table["score"].isna().sum())
         self.status.setText(
-            f"Exported {len(table)} picks to {len(written)} {format} file(s) in {folder}"
+            f"Exported {len(table)} picks ({manual} added by hand, no score) to "
+            f"{len(written)} {format} file(s) in {folder}"
         )
         return self.last_exported
 
     def use_as_labels(self) -> Path | None:
-        """The edited picks of the current micrograph become its particle annotations."""
+        """Add the shown picks of the current micrograph to its particle annotations.
+
+        The user's own clicks stay exactly where they are; a pick within half
+        a diameter of a click is the same particle and is not added again.
+        The annotations are saved to the micrograph's sidecar at once.
+        """
+        from .annotate import merge_particle_labels, replace_annotations
+
         mlayer = current_micrograph_layer(self.viewer)
         if mlayer is None:
             self.status.setText("Open a micrograph first.")
             return None
         name = micrograph_name(mlayer)
-        table = result_picks(self.viewer, name)
-        table = table[table["kind"] == "particle"].assign(
-            score=np.nan, diameter=self.diameter_spin.value()
+        picks = result_picks(self.viewer, name)
+        picks = picks[picks["kind"] == "particle"]
+        diameter = self.diameter_spin.value()
+        if not mlayer.metadata.get(DIAMETER_KEY):
+            mlayer.metadata[DIAMETER_KEY] = diameter
+        table, added = merge_particle_labels(self.viewer, mlayer, picks, diameter)
+        saved = replace_annotations(self.viewer, mlayer, table, "particle")
+        self.status.setText(
+            f"{len(table)} particle labels on {name} ({added} added from the picks, "
+            "your clicks unchanged)."
         )
-        annotate = find_widget(self.viewer, "annotate")
-        if annotate is None:
-            _dock, annotate = self.viewer.window.add_plugin_dock_widget(
-                "napari-cryopick", "Annotate"
-            )
-        if annotate.micrograph_combo.findText(mlayer.name) >= 0:
-            annotate.micrograph_combo.setCurrentText(mlayer.name)
-        mlayer.metadata[DIAMETER_KEY] = self.diameter_spin.value()
-        saved = annotate.set_annotations(mlayer, table, "particle")
-        self.status.setText(f"{len(table)} picks are now the particle labels of {name}.")
         return saved

@@ -1,21 +1,25 @@
 """Train widget: train or adapt the detector in the background from the annotations.
 
-The training set is every annotated micrograph (particle and negative
-annotations) open in the viewer, optionally plus the saved annotations of
-micrographs that are not open, grouped by data-set name. Training runs in a
-napari worker on the core generator (:func:`napari_cryopick.core.training.train_detector`);
-the widget shows progress, a live loss plot and, every few hundred steps and at
-the end, the heatmap and picks of the current micrograph. Cancel stops the
-generator: the previous model (in memory and on disk) stays as it was; a model
-file is only written, atomically, when training ends normally.
+The training set is every annotated micrograph open in the viewer (particle,
+vesicle, fiber and negative annotations), optionally plus the saved
+annotations of micrographs that are not open, grouped by data-set name. The
+widget turns them into a :class:`napari_cryopick.workflows.train.TrainRequest`
+and runs :func:`napari_cryopick.workflows.train.train` (the one training path,
+shared with ``cryopick train``) in a napari worker: progress with an ETA
+(training is time-bounded by default), a live loss plot and, every few
+steps and at the end, the heatmap and picks of the current micrograph,
+picked with the head being trained. Cancel closes the generator: the
+previous model (in memory and on disk) stays as it was.
+
+After training, the new model becomes the session's model with its new head
+and a threshold at which its picks show (the best-F2 threshold against the
+user's clicks on the previewed micrograph), so the Pick widget uses them.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,6 @@ from qtpy.QtWidgets import (
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -43,10 +46,7 @@ from qtpy.QtWidgets import (
 # scipy inside the worker would hold the GIL for hundreds of milliseconds while
 # their shared libraries load, freezing the viewer at the start of training.
 from napari_cryopick.core import preprocess  # noqa: F401  (scipy.fft loaded before the worker)
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
-from napari_cryopick.core.exemplars import bank_to_metadata, build_bank, empty_bank
-from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
-from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
+from napari_cryopick.core.training import TrainConfig
 from napari_cryopick.io.annotations import (
     AnnotationError,
     Annotations,
@@ -56,21 +56,24 @@ from napari_cryopick.io.annotations import (
     load_annotations,
     user_annotation_dir,
 )
-from napari_cryopick.io.micrographs import read_micrograph
+from napari_cryopick.io.micrographs import Micrograph
+from napari_cryopick.workflows.train import TrainingSet, TrainPreview, TrainRequest, train
 
 from ._bank import ExemplarBankPanel
 from ._common import (
+    DIAMETER_KEY,
     TRAINED_ORIGIN,
     base_model,
+    cancellable,
     current_micrograph_layer,
     layer_path,
     micrograph_layers,
     micrograph_name,
-    register_widget,
+    scroll_layout,
     session,
 )
 from ._loss_plot import LossPlot
-from .annotate import DIAMETER_KEY, annotations_from_layers
+from .annotate import annotations_from_layers
 
 MODES = {
     "new": "New model",
@@ -79,35 +82,18 @@ MODES = {
     "fewshot": "Few-shot head (per data set)",
     "joint": "Joint (all data sets, one head each)",
 }
-TRAIN_KINDS = ("particle", "negative")
+#: Annotation kinds training learns from (negatives teach what is not an object).
+TRAIN_KINDS = ("particle", "vesicle", "fiber", "negative")
+#: Kinds that are objects to pick.
+OBJECT_KINDS = ("particle", "vesicle", "fiber")
 #: Modes that adapt an existing model: the session's model, else the bundled general model.
 ADAPT_MODES = ("finetune", "continual", "fewshot")
-
-
-@dataclass
-class TrainingJob:
-    """Everything the worker needs, gathered in the GUI thread."""
-
-    annotations: list[Annotations]  # particles + negatives of each micrograph
-    images: dict[str, np.ndarray]  # micrograph path -> image of open micrographs
-    mode: str
-    dataset: str
-    steps: int
-    batch_size: int
-    crop_size: int
-    device: str
-    diameter_px: float
-    base_model: Any
-    output_path: Path | None
-    preview_every: int
-    preview_image: np.ndarray | None = None
-    preview_name: str = ""
-    base_metadata: dict = field(default_factory=dict)
-    metadata: dict = field(default_factory=dict)
+#: Default mode: a few-shot head on the bundled model learns from a few clicks in minutes.
+DEFAULT_MODE = "fewshot"
 
 
 def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
-    """Annotated micrographs (particles and negatives) for training.
+    """Annotated micrographs (objects and negatives) for training.
 
     Parameters
     ----------
@@ -125,7 +111,7 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
         if path is not None:
             seen.add(str(Path(path).absolute()))
         annotations.picks = annotations.picks[annotations.picks["kind"].isin(TRAIN_KINDS)]
-        if (annotations.picks["kind"] == "particle").any():
+        if annotations.picks["kind"].isin(OBJECT_KINDS).any():
             items.append(annotations)
     if include_saved:
         for path in list_annotated():
@@ -138,165 +124,82 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
             if annotations is None:
                 continue
             annotations.picks = annotations.picks[annotations.picks["kind"].isin(TRAIN_KINDS)]
-            if (annotations.picks["kind"] == "particle").any():
+            if annotations.picks["kind"].isin(OBJECT_KINDS).any():
                 items.append(annotations)
     return items
 
 
-def _start_training(job: TrainingJob) -> Generator[Any, None, Any]:
-    """The core training generator for ``job.mode`` (the one place that maps modes).
+def annotated_kinds(items: list[Annotations]) -> tuple[str, ...]:
+    """Object kinds present in the annotations, in the project's order."""
+    present = {str(k) for item in items for k in item.picks["kind"]}
+    return tuple(kind for kind in OBJECT_KINDS if kind in present)
 
-    ``new`` trains a fresh detector with :func:`napari_cryopick.core.training.train_detector`
-    (the instance is kept in ``job.metadata["model"]`` so the worker can
-    preview it); every other mode goes through
-    :func:`napari_cryopick.core.continual.train_model`. Yields the core's
-    ``TrainProgress`` events and returns its result; ``job.base_model`` is
-    never modified.
+
+def suggest_threshold(
+    candidates: pd.DataFrame, clicks: pd.DataFrame, diameter_px: float
+) -> float | None:
+    """A threshold at which a freshly trained model's picks show.
+
+    The best-F2 threshold of the candidates against the user's clicks on the
+    same micrograph (F2: the clicks are usually incomplete, so recall counts
+    more than precision), else half the best score. None without candidates.
     """
-    train_config = TrainConfig(
-        steps=job.steps,
-        batch_size=job.batch_size,
-        crop_size=job.crop_size,
-        device=job.device,
-        log_interval=1,
-    )
-    if job.mode != "new":
-        return (yield from _multi_dataset_training(job, train_config))
-    model = Detector(DetectorConfig())
-    job.metadata["model"] = model  # the worker previews this instance while it trains
-    examples = build_examples(
-        [_image_of(job, item) for item in job.annotations],
-        [item.picks for item in job.annotations],
-        [float(item.diameter_px or job.diameter_px) for item in job.annotations],
-        model.config,
-        names=[item.micrograph for item in job.annotations],
-    )
-    result = yield from train_detector(examples, model=model, train_config=train_config)
-    # the clicked particles of each data set seed the new model's exemplar bank
-    bank = empty_bank(job.crop_size)
-    names = [item.dataset or job.dataset or "default" for item in job.annotations]
-    for name in dict.fromkeys(names):
-        chosen = [example for example, of in zip(examples, names) if of == name]
-        bank = build_bank(chosen, name, crop_size=job.crop_size, bank=bank)
-    job.metadata["checkpoint_metadata"] = {
-        "datasets": list(dict.fromkeys(names)),
-        "kinds": list(model.config.kinds),
-        "exemplars": bank_to_metadata(bank),
-    }
-    return result
+    from napari_cryopick.core.evaluate import evaluate
 
-
-def _multi_dataset_training(job: TrainingJob, train_config: Any):
-    """``continual`` / ``joint`` through :func:`napari_cryopick.core.continual.train_model`.
-
-    One ``DatasetExamples`` per data-set name; the exemplar bank and history
-    come back in ``result.metadata``. ``train_model`` trains its own copy of
-    the base model, so there are no previews before the end in these modes.
-    """
-    from napari_cryopick.core.continual import DatasetExamples, train_model
-
-    job.metadata.pop("model", None)
-    datasets = []
-    for name, items in group_by_dataset(job.annotations).items():
-        images = [_image_of(job, item) for item in items]
-        diameters = [float(item.diameter_px or job.diameter_px) for item in items]
-        examples = build_examples(
-            images,
-            [item.picks for item in items],
-            diameters,
-            (job.base_model.config if job.base_model is not None else DetectorConfig()),
-            names=[item.micrograph for item in items],
-            dataset=name or "default",
+    if not len(candidates):
+        return None
+    scores = candidates["score"].to_numpy(float)
+    fallback = float(np.clip(0.5 * np.nanmax(scores), 0.01, 0.9))
+    clicks = clicks[clicks["kind"].isin(OBJECT_KINDS)]
+    if len(clicks) < 3:
+        return fallback
+    kinds = set(clicks["kind"])
+    pred = candidates[candidates["kind"].isin(kinds)].assign(micrograph="m")
+    try:
+        report = evaluate(
+            pred, clicks.assign(micrograph="m"), iou_thresholds=(0.5,), diameter_px=diameter_px
         )
-        datasets.append(
-            DatasetExamples(name=name or "default", examples=examples, diameter_px=diameters[0])
-        )
-    result = yield from train_model(
-        job.mode,
-        datasets,
-        base_model=job.base_model,
-        base_metadata=job.base_metadata,
-        train_config=train_config,
-    )
-    job.metadata["checkpoint_metadata"] = dict(result.metadata)
-    return result
+    except ValueError:
+        return fallback
+    threshold, score = float(report.best_f2[0]), float(report.best_f2[1])
+    if not (np.isfinite(threshold) and np.isfinite(score) and score > 0):
+        return fallback
+    return float(np.clip(threshold, 0.01, 0.99))
 
 
-def _image_of(job: TrainingJob, item: Annotations) -> np.ndarray:
-    image = job.images.get(str(Path(item.micrograph_path).absolute()))
-    return image if image is not None else read_micrograph(item.micrograph_path).data
+def _training_job(
+    request: TrainRequest, cancel: threading.Event, clicks: pd.DataFrame, diameter_px: float
+) -> Generator[Any, None, Any]:
+    """Run :func:`napari_cryopick.workflows.train.train` until done or cancelled.
 
-
-def _training_worker(job: TrainingJob, cancel: threading.Event) -> Generator[tuple, None, Any]:
-    """Run the training generator, add previews, save the model at a normal end.
-
-    Yields ``("train", TrainProgress)`` and ``("preview", name, PickResult)``;
-    returns ``(TrainResult, saved path or None, model metadata)`` or ``None``
-    when cancelled. The metadata (exemplar bank included) is what the
-    checkpoint holds.
+    Yields its events; returns ``(TrainOutcome, suggested threshold)`` or
+    None when cancelled (nothing written).
     """
-    generator = _start_training(job)
-    result = None
+    final: list[Any] = []
+
+    def _events():
+        outcome = yield from train(request)
+        return outcome
+
+    job = cancellable(_events(), cancel)
     try:
         while True:
-            if cancel.is_set():
-                generator.close()  # GeneratorExit inside the core: nothing is written
-                return None
             try:
-                event = next(generator)
+                event = next(job)
             except StopIteration as stop:
-                result = stop.value
+                outcome = stop.value
                 break
-            yield ("train", event)
-            step = getattr(event, "step", 0)
-            if (
-                "model" in job.metadata
-                and job.preview_image is not None
-                and job.preview_every > 0
-                and step % job.preview_every == 0
-                and step < getattr(event, "total", step + 1)
-            ):
-                preview_model = copy.deepcopy(job.metadata["model"]).eval()
-                preview = pick_micrograph(
-                    preview_model,
-                    job.preview_image,
-                    diameter_px=job.diameter_px,
-                    config=PickConfig(device=job.device),
-                    micrograph_name=job.preview_name,
-                )
-                yield ("preview", job.preview_name, preview)
+            if isinstance(event, TrainPreview) and event.final:
+                final.append(event)
+            yield event
     finally:
-        generator.close()
-    if cancel.is_set() or result is None:
+        job.close()
+    if outcome is None:
         return None
-    if job.preview_image is not None:
-        final = pick_micrograph(
-            result.model,
-            job.preview_image,
-            diameter_px=job.diameter_px,
-            config=PickConfig(device=job.device),
-            micrograph_name=job.preview_name,
-        )
-        yield ("preview", job.preview_name, final)
-    metadata = {
-        "mode": job.mode,
-        "datasets": sorted({item.dataset for item in job.annotations}),
-        "diameter_px": float(job.diameter_px),
-        "steps": int(job.steps),
-        "final_losses": dict(result.history[-1]) if result.history else {},
-    }
-    metadata["final_losses"] = {
-        k: float(v)
-        for k, v in metadata["final_losses"].items()
-        if isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
-    }
-    # the core's metadata wins: its "datasets" lists every data set the model knows
-    metadata = {**metadata, **job.metadata.get("checkpoint_metadata", {})}
-    path = None
-    if job.output_path is not None:
-        path = save_checkpoint(job.output_path, result.model, metadata=metadata)
-    job.metadata["saved_metadata"] = metadata
-    return result, path, metadata
+    threshold = None
+    if final:
+        threshold = suggest_threshold(final[-1].result.picks, clicks, diameter_px)
+    return outcome, threshold
 
 
 def _warm_up_torch() -> None:
@@ -322,48 +225,77 @@ def default_model_path(dataset: str) -> Path:
 
 
 class TrainWidget(QWidget):
-    """Mode, data set, steps, device; Train / Cancel; live loss and previews."""
+    """Mode, data set, steps, time limit, device; Train / Cancel; live loss and previews."""
 
     def __init__(self, napari_viewer: Any):
         super().__init__()
         self.viewer = napari_viewer
         self.worker = None
-        self.last_result = None
+        self.last_result = None  # the last TrainOutcome
         self.last_saved: Path | None = None
         self.last_error: str = ""
+        self.last_request: TrainRequest | None = None
+        self.suggested_threshold: float | None = None
         self.base_origin: str = ""  # where the last adapting run started from
         self._cancel = threading.Event()
         self._pbar = None
+        self._preview_name = ""
 
+        defaults = TrainConfig()
         self.mode_combo = QComboBox()
         for key, label in MODES.items():
             self.mode_combo.addItem(label, key)
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData(DEFAULT_MODE))
+        self.mode_combo.setToolTip(
+            "Few-shot: a new head for your data set on the current model (fast, a few clicks "
+            "suffice). New: a model from scratch (needed for vesicles or fibers when the "
+            "current model has no such kind). Fine-tune / continual / joint: adapt the model."
+        )
         self.dataset_combo = QComboBox()
         self.dataset_combo.setEditable(True)
         self.dataset_combo.setToolTip("Data set to train (few-shot head name); empty: all")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 1_000_000)
-        self.steps_spin.setValue(TrainConfig().steps)
+        self.steps_spin.setValue(defaults.steps)
+        self.steps_spin.setToolTip("Most optimiser steps; the time limit may end training sooner")
+        self.time_spin = QDoubleSpinBox()
+        self.time_spin.setRange(0.0, 24 * 60.0)
+        self.time_spin.setDecimals(1)
+        self.time_spin.setSuffix(" min")
+        self.time_spin.setSpecialValueText("auto")
+        self.time_spin.setValue(0.0)
+        self.time_spin.setToolTip(
+            "Wall-clock budget: training stops at the end of it with the best model so far "
+            "(auto: the budget TrainConfig chooses for the device)"
+        )
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 256)
-        self.batch_spin.setValue(8)
+        self.batch_spin.setValue(defaults.batch_size)
+        self.batch_spin.setToolTip("Crops per step")
         self.crop_spin = QSpinBox()
         self.crop_spin.setRange(32, 1024)
         self.crop_spin.setSingleStep(32)
-        self.crop_spin.setValue(256)
+        self.crop_spin.setValue(defaults.crop_size)
+        self.crop_spin.setToolTip("Crop side in prepared pixels (about 10 particle diameters)")
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", "cpu", "cuda"])
+        self.device_combo.setToolTip("Where training runs (auto: CUDA when available)")
         self.diameter_spin = QDoubleSpinBox()
         self.diameter_spin.setRange(1.0, 5000.0)
         self.diameter_spin.setSuffix(" px")
         self.diameter_spin.setValue(100.0)
+        self.diameter_spin.setToolTip(
+            "Particle diameter of micrographs without a measured one (Annotate sets it)"
+        )
         self.preview_spin = QSpinBox()
         self.preview_spin.setRange(0, 100_000)
-        self.preview_spin.setValue(250)
+        self.preview_spin.setValue(100)
         self.preview_spin.setToolTip("Refresh heatmap and picks every N steps (0: only at the end)")
         self.include_saved = QCheckBox("Include saved annotations of closed micrographs")
+        self.include_saved.setToolTip("Also train on micrographs annotated earlier")
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText(str(default_model_path("<data set>")))
+        self.output_edit.setToolTip("Model file written at the end (atomically)")
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
         browse.clicked.connect(self._browse_output)
@@ -376,12 +308,15 @@ class TrainWidget(QWidget):
             ["data set", "micrographs", "particles", "negatives"]
         )
         self.datasets_table.verticalHeader().setVisible(False)
+        self.datasets_table.setMinimumHeight(70)
         self.datasets_table.setMaximumHeight(120)
         self.refresh_button = QPushButton("Refresh training set")
         self.bank_panel = ExemplarBankPanel(self.viewer, self)
 
         self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train in the background; the viewer stays usable")
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop now; the previous model stays as it was")
         self.cancel_button.setEnabled(False)
         self.progress_bar = QProgressBar()
         self.status = QLabel("")
@@ -392,6 +327,7 @@ class TrainWidget(QWidget):
         form.addRow("Mode", self.mode_combo)
         form.addRow("Data set", self.dataset_combo)
         form.addRow("Steps", self.steps_spin)
+        form.addRow("Time limit", self.time_spin)
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Crop size", self.crop_spin)
         form.addRow("Device", self.device_combo)
@@ -401,7 +337,7 @@ class TrainWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
+        layout = scroll_layout(self)
         layout.addLayout(form)
         layout.addWidget(self.include_saved)
         layout.addWidget(self.datasets_table)
@@ -418,7 +354,6 @@ class TrainWidget(QWidget):
         self.include_saved.toggled.connect(lambda _checked: self.refresh_datasets())
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
-        register_widget(self.viewer, "train", self)
         _warm_up_torch()
         self.refresh_datasets()
         self.bank_panel.refresh()
@@ -436,12 +371,8 @@ class TrainWidget(QWidget):
         summary = dataset_summary(training_set(self.viewer, self.include_saved.isChecked()))
         self.datasets_table.setRowCount(len(summary))
         for row, record in enumerate(summary.itertuples(index=False)):
-            values = [
-                record.dataset or "(unnamed)",
-                record.micrographs,
-                record.particle,
-                record.negative,
-            ]
+            objects = sum(int(getattr(record, kind, 0) or 0) for kind in OBJECT_KINDS)
+            values = [record.dataset or "(unnamed)", record.micrographs, objects, record.negative]
             for column, value in enumerate(values):
                 self.datasets_table.setItem(row, column, QTableWidgetItem(str(value)))
         current = self.dataset_combo.currentText()
@@ -466,7 +397,14 @@ class TrainWidget(QWidget):
 
     # --- run ---
 
-    def _gather_job(self) -> TrainingJob:
+    def build_request(self) -> TrainRequest:
+        """The :class:`TrainRequest` of the form and the annotations (GUI thread).
+
+        Raises
+        ------
+        ValueError
+            Nothing to train on, or a mode the annotations cannot use.
+        """
         mode = self.mode_combo.currentData()
         dataset = self.dataset_combo.currentText().strip()
         annotations = training_set(self.viewer, self.include_saved.isChecked())
@@ -474,42 +412,104 @@ class TrainWidget(QWidget):
             annotations = [item for item in annotations if item.dataset == dataset]
         if not annotations:
             raise ValueError(
-                "No annotated micrographs: click some particles with the Annotate widget first."
+                "No annotated micrographs: click some particles, vesicles or fibers with the "
+                "Annotate widget first."
             )
         if mode == "fewshot" and not dataset:
             raise ValueError("Few-shot training needs a data-set name (the new head's name).")
+        kinds = annotated_kinds(annotations)
+        model, metadata = None, {}
+        self.base_origin = ""
+        if mode in ADAPT_MODES or mode == "joint":
+            model, metadata, origin = base_model(self.viewer)
+            if mode in ADAPT_MODES and model is None:
+                raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
+            missing = [k for k in kinds if model is not None and k not in model.config.kinds]
+            if missing:
+                raise ValueError(
+                    f"The current model has no {', '.join(missing)} kind: choose "
+                    f"'{MODES['new']}' to train one for {', '.join(kinds)}."
+                )
+            self.base_origin = origin
         images = {}
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
             key = str(Path(path if path is not None else micrograph_name(mlayer)).absolute())
-            images[key] = np.asarray(mlayer.data, dtype=np.float32)
+            images[key] = mlayer
+        sets = []
+        for name, items in group_by_dataset(annotations).items():
+            micrographs, tables, diameters, names = [], [], [], []
+            for item in items:
+                key = str(Path(item.micrograph_path).absolute())
+                mlayer = images.get(key)
+                micrographs.append(
+                    Micrograph(
+                        np.asarray(mlayer.data, dtype=np.float32),
+                        name=item.micrograph,
+                        path=Path(item.micrograph_path),
+                    )
+                    if mlayer is not None
+                    else Path(item.micrograph_path)
+                )
+                tables.append(item.picks.reset_index(drop=True))
+                names.append(item.micrograph)
+                diameters.append(self._diameter_of(item))
+            sets.append(
+                TrainingSet(
+                    name=name or dataset or "default",
+                    micrographs=micrographs,
+                    picks=tables,
+                    diameter_px=diameters,
+                    names=names,
+                )
+            )
         current = current_micrograph_layer(self.viewer)
-        output = self.output_path()
-        output.parent.mkdir(parents=True, exist_ok=True)
-        state = session(self.viewer)
-        model, metadata = state.model, state.model_metadata
-        if mode in ADAPT_MODES:
-            model, metadata, origin = base_model(self.viewer)
-            if model is None:
-                raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
-            self.base_origin = origin
-        return TrainingJob(
-            annotations=annotations,
-            images=images,
+        preview = None
+        self._preview_name = ""
+        if current is not None:
+            self._preview_name = micrograph_name(current)
+            preview = Micrograph(
+                np.asarray(current.data, dtype=np.float32), name=self._preview_name
+            )
+        minutes = self.time_spin.value()
+        return TrainRequest(
+            datasets=sets,
+            out=self.output_path(),
             mode=mode,
-            dataset=dataset,
-            steps=self.steps_spin.value(),
-            batch_size=self.batch_spin.value(),
-            crop_size=self.crop_spin.value(),
-            device=self.device_combo.currentText(),
-            diameter_px=self.diameter_spin.value(),
             base_model=model,
-            base_metadata=dict(metadata),
-            output_path=output,
+            base_metadata=dict(metadata) if metadata else None,
+            kinds=kinds if mode in ("new",) else None,
+            train_options={
+                "steps": self.steps_spin.value(),
+                "batch_size": self.batch_spin.value(),
+                "crop_size": self.crop_spin.value(),
+                "log_interval": 1,
+            },
+            time_limit_s="auto" if minutes <= 0 else minutes * 60.0,
+            device=self.device_combo.currentText(),
+            preview=preview,
             preview_every=self.preview_spin.value(),
-            preview_image=None if current is None else np.asarray(current.data, dtype=np.float32),
-            preview_name="" if current is None else micrograph_name(current),
+            run_info={"source": "napari Train widget"},
         )
+
+    def _diameter_of(self, item: Annotations) -> float:
+        """Scale of one micrograph: its particle diameter, or its objects' median size."""
+        picks = item.picks
+        if not (picks["kind"] == "particle").any():
+            sizes = picks.loc[picks["kind"] != "negative", "diameter"].to_numpy(float)
+            sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
+            if sizes.size:
+                return float(np.median(sizes))
+        return float(item.diameter_px or self.diameter_spin.value())
+
+    def _clicks_on_preview(self) -> pd.DataFrame:
+        """The user's annotations on the previewed micrograph (to choose a threshold)."""
+        current = current_micrograph_layer(self.viewer)
+        if current is None:
+            from napari_cryopick.core.pick_table import empty_picks
+
+            return empty_picks()
+        return annotations_from_layers(self.viewer, current).picks
 
     def start(self) -> Any:
         """Start training in a napari worker; returns the worker (None on bad input)."""
@@ -519,23 +519,33 @@ class TrainWidget(QWidget):
         if self.worker is not None:
             return self.worker
         try:
-            job = self._gather_job()
+            request = self.build_request()
         except ValueError as exc:
             self.status.setText(str(exc))
             self.last_error = str(exc)
             return None
         self.last_error = ""
         self.last_result = None
+        self.last_request = request
+        self.suggested_threshold = None
         self._cancel = threading.Event()
         self.loss_plot.clear()
-        self.progress_bar.setRange(0, job.steps)
+        steps = self.steps_spin.value()
+        self.progress_bar.setRange(0, steps)
         self.progress_bar.setValue(0)
-        self._pbar = progress(total=job.steps, desc="cryopick training")
-        start = f", starting from the {self.base_origin}" if job.mode in ADAPT_MODES else ""
-        self.status.setText(
-            f"Training ({MODES[job.mode]}) on {len(job.annotations)} micrograph(s){start}…"
+        self._pbar = progress(total=steps, desc="cryopick training")
+        start = f", starting from the {self.base_origin}" if self.base_origin else ""
+        count = sum(len(s.micrographs) for s in request.datasets)
+        self._mode_text = (
+            f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){start}"
         )
-        worker = create_worker(_training_worker, job, self._cancel, _start_thread=False)
+        self.status.setText(self._mode_text + "…")
+        clicks = self._clicks_on_preview()
+        diameter = request.datasets[-1].diameter_px
+        diameter = float(np.median(diameter)) if np.ndim(diameter) else float(diameter or 0)
+        worker = create_worker(
+            _training_job, request, self._cancel, clicks, diameter, _start_thread=False
+        )
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -553,29 +563,59 @@ class TrainWidget(QWidget):
         self._cancel.set()
         self.status.setText("Cancelling…")
 
-    def _on_yielded(self, item: tuple) -> None:
-        if item[0] == "train":
-            event = item[1]
-            # the plot first: napari's progress bar may process events (re-entering here)
-            self.loss_plot.add(event.step, event.losses, force=event.step >= event.total)
-            self.progress_bar.setValue(max(self.progress_bar.value(), int(event.step)))
-            if self._pbar is not None and event.step > self._pbar.n:
-                self._pbar.update(int(event.step) - self._pbar.n)
-        elif item[0] == "preview":
+    def _on_yielded(self, event: Any) -> None:
+        if isinstance(event, TrainPreview):
             from .pick import show_pick_result
 
-            show_pick_result(self.viewer, item[1], item[2])
+            show_pick_result(self.viewer, event.micrograph, event.result)
+            return
+        # the plot first: napari's progress bar may process events (re-entering here)
+        self.loss_plot.add(event.step, event.losses, force=event.step >= event.total)
+        if self.progress_bar.maximum() != event.total:
+            self.progress_bar.setMaximum(int(event.total))
+        self.progress_bar.setValue(max(self.progress_bar.value(), int(event.step)))
+        if self._pbar is not None and event.step > self._pbar.n:
+            self._pbar.update(int(event.step) - self._pbar.n)
+        eta = getattr(event, "eta_s", None)
+        if eta is not None and not self._cancel.is_set():
+            self.status.setText(
+                f"{self._mode_text}: step {event.step}/{event.total}, about {_duration(eta)} left"
+            )
 
     def _on_returned(self, value: Any) -> None:
         if value is None:
             self.status.setText("Training cancelled: the previous model is unchanged.")
             return
-        result, path, metadata = value
-        self.last_result = result
-        self.last_saved = path
+        outcome, threshold = value
+        self.last_result = outcome
+        self.last_saved = outcome.path
+        self.suggested_threshold = threshold
         self.loss_plot.redraw()
-        session(self.viewer).set_model(result.model, path, metadata, origin=TRAINED_ORIGIN)
-        self.status.setText(f"Training done; model saved to {path}.")
+        request = self.last_request
+        head = ""
+        if outcome.mode != "new" and request is not None:
+            head = request.datasets[-1].name
+        state = session(self.viewer)
+        if threshold is not None and self._preview_name:
+            from .pick import apply_display_threshold
+
+            state.display_threshold = threshold
+            apply_display_threshold(self.viewer, self._preview_name, threshold)
+        state.set_model(
+            outcome.model,
+            outcome.path,
+            outcome.metadata,
+            origin=TRAINED_ORIGIN,
+            head=head if head in getattr(outcome.model, "head_names", ()) else "",
+            threshold=threshold,
+        )
+        ended = "" if outcome.completed else " (time limit reached)"
+        picked = f"; picks shown at threshold {threshold:.2f}" if threshold is not None else ""
+        using = f", head '{head}'" if head else ""
+        self.status.setText(
+            f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
+            f"{outcome.path}{using}{picked}."
+        )
 
     def _on_errored(self, exc: Exception) -> None:
         self.last_error = str(exc)
@@ -588,3 +628,10 @@ class TrainWidget(QWidget):
             self._pbar = None
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
