@@ -13,12 +13,13 @@ from pathlib import Path
 from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
+from .io.paths import pick_file_suffixes
 from .io.pickfiles import read_picks
 from .layers.points import micrograph_layer, picks_layer
 
 ReaderFunction = Callable[[str | Sequence[str]], list]
 
-_PICK_SUFFIXES = (".star", ".box", ".cbox", ".txt", ".csv")
+_PICK_SUFFIXES = pick_file_suffixes()
 
 
 def _paths(path: str | Sequence[str]) -> list[Path]:

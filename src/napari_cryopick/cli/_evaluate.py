@@ -77,27 +77,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _pick_files(paths: list[Path], what: str) -> list[Path]:
-    from napari_cryopick.io.pickfiles import FORMATS
+    from napari_cryopick.io.paths import pick_files
 
-    suffixes = {s for module in FORMATS.values() for s in module.SUFFIXES}
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-            )
-            if not found:
-                raise CLIError(
-                    f"{path}: no pick files in this folder (looked for {', '.join(sorted(suffixes))})"
-                )
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise CLIError(f"{path}: {what} file or folder does not exist")
-    return files
+    try:
+        return [path for path, _ in pick_files(paths)]
+    except FileNotFoundError:
+        missing = next(p for p in paths if not Path(p).exists())
+        raise CLIError(f"{missing}: {what} file or folder does not exist") from None
 
 
 def read_pick_files(paths: list[Path], what: str, format: str | None = None) -> pd.DataFrame:

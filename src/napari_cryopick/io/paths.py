@@ -2,7 +2,8 @@
 
 The one place that expands folders into micrograph or pick files, used by the
 command line, the widgets and the workflows alike. Folders are searched one
-level deep (not recursively), in sorted order.
+level deep (not recursively), in sorted order; hidden files (``.name``, e.g.
+an interrupted writer's temporary file) are never taken.
 """
 
 from __future__ import annotations
@@ -58,10 +59,14 @@ def expand_inputs(
         path = Path(item)
         if path.is_dir():
             inside = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+                p
+                for p in path.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
             )
             if not inside:
-                raise ValueError(f"{path}: no {what} ({', '.join(suffixes)}) found")
+                raise ValueError(
+                    f"{path}: no {what} in this folder (looked for {', '.join(suffixes)})"
+                )
             found.extend((p, True) for p in inside)
         elif path.is_file():
             found.append((path, False))
