@@ -29,22 +29,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
-    from napari_cryopick.core.continual import datasets_of, history_of
     from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
+    from napari_cryopick.core.model.card import ModelCard
 
-    bank = bank_from_metadata(metadata.get("exemplars"))
+    card = ModelCard.of_model(model, metadata)
+    bank = bank_from_metadata(card.exemplars)
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(model.config)
     return {
         "heads": list(model.head_names),
         "default_head": model.default_head,
-        "datasets": datasets_of(metadata),
+        "datasets": card.dataset_names,
+        "dataset_diameters_px": {d.name: d.diameter_px for d in card.datasets},
         "exemplars": bank_summary(bank),
         "exemplar_bytes": bank_nbytes(bank),
         "exemplar_crop_size": bank.crop_size if bank.datasets else None,
-        "diameter_px": metadata.get("diameter_px"),
+        "diameter_px": card.diameter_px,
+        "kinds": list(card.kinds),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "config": config,
-        "history": history_of(metadata),
+        "history": card.runs(),
     }
 
 
@@ -70,7 +73,9 @@ def _format(path: Path, info: dict[str, Any]) -> str:
             if count is not None
             else "no exemplars"
         )
-        lines.append(f"  {name}: {bank}, {head}")
+        size = info.get("dataset_diameters_px", {}).get(name)
+        size = f", diameter {size:.4g} px" if size else ""
+        lines.append(f"  {name}: {bank}, {head}{size}")
     lines.append("config:")
     for key, value in info["config"].items():
         lines.append(f"  {key}: {value}")
