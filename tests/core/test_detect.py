@@ -16,7 +16,6 @@ from napari_cryopick.core.detect import (
     decode_picks,
     find_peaks,
     local_std_filter,
-    pick_files,
     pick_micrograph,
     predict_maps,
 )
@@ -376,61 +375,6 @@ def _write_png(path, image):
 
     scaled = (image - image.min()) / (image.max() - image.min()) * 255
     iio.imwrite(path, scaled.astype(np.uint8))
-
-
-def test_pick_files_writes_skips_corrupt_and_cancels_cleanly(tmp_path):
-    from napari_cryopick.io.pickfiles import read_picks
-
-    folder = tmp_path / "mics"
-    folder.mkdir()
-    for index in range(3):
-        _write_png(folder / f"m{index}.png", _image(160, 200, seed=index))
-    (folder / "m1.png").write_bytes(b"not a png at all")
-    paths = sorted(folder.glob("*.png"))
-    model = CentroidToy()
-    config = PickConfig(device="cpu", threshold=0.0, score_floor=0.0)
-    out = tmp_path / "out"
-    job = pick_files(model, paths, diameter_px=20.0, config=config, out_dir=out, format="star")
-    events = []
-    try:
-        while True:
-            events.append(next(job))
-    except StopIteration as stop:
-        result = stop.value
-    assert [e.step for e in events] == [1, 2, 3]
-    assert events[1].error
-    assert "m1.png" in events[1].error
-    assert events[1].n_picks == -1
-    assert set(result.errors) == {str(folder / "m1.png")}
-    assert sorted(p.name for p in out.iterdir()) == ["m0.star", "m2.star"]
-    written = read_picks(out / "m0.star")
-    assert len(written) == events[0].n_picks > 0
-    assert set(result.picks["micrograph"]) == {"m0", "m2"}
-
-    # cancelling after the first micrograph: one complete file, nothing partial
-    out2 = tmp_path / "out2"
-    job = pick_files(model, paths, diameter_px=20.0, config=config, out_dir=out2, format="csv")
-    next(job)
-    job.close()
-    assert [p.name for p in out2.iterdir()] == ["m0.csv"]
-
-
-def test_pick_files_diameter_in_angstrom_needs_pixel_size(tmp_path):
-    path = tmp_path / "a.png"
-    _write_png(path, _image(64, 64))
-    job = pick_files(
-        CentroidToy(), [path], diameter_angstrom=100.0, config=PickConfig(device="cpu")
-    )
-    events = list(_drain(job))
-    assert "pixel size" in events[0].error
-
-
-def _drain(job):
-    try:
-        while True:
-            yield next(job)
-    except StopIteration:
-        return
 
 
 # ---------------------------------------------------------------- command line

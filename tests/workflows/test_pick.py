@@ -1,4 +1,8 @@
-"""workflows.pick: one path for every caller, one writer, a layout that never overwrites."""
+"""workflows.pick: one path for every caller, one writer, a layout that never overwrites.
+
+(The tests of the former ``detect.pick_files`` and ``object_kinds.pick_fiber_files``
+live here and in tests/core/test_object_kinds.py's command-line test.)
+"""
 
 from __future__ import annotations
 
@@ -96,6 +100,8 @@ def test_corrupt_micrograph_is_skipped_and_closing_leaves_whole_files(
     assert str(broken) in events[1].error
     assert events[1].n_picks == -1
     assert set(outcome.errors) == {str(broken)}
+    assert events[0].n_picks > 0
+    assert set(outcome.picks["micrograph"]) == {"m0"}  # a/m0 and b/m0, not the broken a/m1
     assert sorted(p.name for p in out.rglob("*.star")) == ["m0.star", "m0.star"]
 
     # cancelling after the first micrograph: one complete file, nothing partial

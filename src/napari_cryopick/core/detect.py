@@ -36,11 +36,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import time
-from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -53,18 +50,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
-    "BatchPickResult",
     "PickConfig",
-    "PickProgress",
     "PickResult",
     "apply_threshold",
     "choose_threshold",
     "decode_picks",
     "find_peaks",
     "local_std_filter",
-    "pick_files",
     "pick_micrograph",
-    "pick_output_path",
     "predict_maps",
 ]
 
@@ -228,37 +221,6 @@ class PickResult:
     def selected(self) -> pd.DataFrame:
         """Candidates with ``score >= threshold``."""
         return apply_threshold(self.picks, self.threshold)
-
-
-@dataclass(frozen=True)
-class PickProgress:
-    """Progress of batch picking (:func:`pick_files`).
-
-    ``micrograph`` is the micrograph just done; ``n_picks`` its number of
-    picks above the threshold (-1 if it failed, see ``error``).
-    """
-
-    step: int
-    total: int
-    micrograph: str
-    n_picks: int
-    elapsed_s: float
-    error: str = ""
-
-    def postfix(self) -> str:
-        """One-line summary for a progress bar."""
-        if self.error:
-            return f"{self.micrograph}: FAILED"
-        return f"{self.micrograph}: {self.n_picks} picks"
-
-
-@dataclass(frozen=True)
-class BatchPickResult:
-    """Result of :func:`pick_files`: all picks and the micrographs that failed."""
-
-    picks: pd.DataFrame
-    written: tuple[Path, ...] = ()
-    errors: dict[str, str] = field(default_factory=dict)
 
 
 def apply_threshold(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -898,130 +860,6 @@ def _std_reference(table: pd.DataFrame, threshold: float) -> np.ndarray | None:
     """Rows that define "normal" local std: candidates above the threshold if enough."""
     above = table["score"].to_numpy(float) >= threshold
     return above if above.sum() >= 8 else None
-
-
-# --------------------------------------------------------------------------
-# many micrographs
-# --------------------------------------------------------------------------
-
-
-def pick_output_path(out_dir: str | os.PathLike, micrograph: str, format: str) -> Path:
-    """File that :func:`pick_files` writes for ``micrograph`` in ``format``.
-
-    Named like :func:`napari_cryopick.io.pickfiles.write_picks_per_micrograph`
-    does: micrograph name + the format's suffix (``mic_001.star``).
-    """
-    from napari_cryopick.io.pickfiles import FORMATS
-
-    name = format.lower()
-    if name not in FORMATS:
-        raise ValueError(f"unknown pick format {format!r}; choose one of {', '.join(FORMATS)}")
-    return Path(out_dir) / f"{micrograph or 'picks'}{FORMATS[name].SUFFIXES[0]}"
-
-
-def _write_one(table: pd.DataFrame, path: Path, format: str, flip_y_height: float | None) -> None:
-    """One micrograph's picks (possibly none) to ``path``; atomic (``write_picks``)."""
-    from napari_cryopick.io.pickfiles import write_picks
-
-    options: dict[str, Any] = {}
-    if format.lower() == "star":
-        # per-micrograph STAR files do not repeat the name (RELION autopick style)
-        options["micrograph_names"] = False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_picks(table, path, format.lower(), flip_y_height=flip_y_height, **options)
-
-
-def pick_files(
-    model: Any,
-    paths: Iterable[str | os.PathLike],
-    *,
-    diameter_px: float | None = None,
-    diameter_angstrom: float | None = None,
-    config: PickConfig | None = None,
-    out_dir: str | os.PathLike | None = None,
-    format: str = "star",
-    flip_y: bool = False,
-) -> Generator[PickProgress, None, BatchPickResult]:
-    """Pick many micrograph files (a job generator).
-
-    Parameters
-    ----------
-    model
-        Detector.
-    paths
-        Micrograph files (anything ``read_micrograph`` reads).
-    diameter_px
-        Particle diameter in original pixels, or
-    diameter_angstrom
-        the diameter in Angstrom, converted with each micrograph's pixel size.
-    config
-        Picking options; ``config.threshold`` selects the picks written.
-    out_dir
-        If given, one pick file per micrograph is written there atomically
-        (a temporary file renamed into place; cancelling leaves no partial
-        file), also for micrographs without picks.
-    format
-        ``"star"``, ``"box"``, ``"cbox"``, ``"topaz"`` or ``"csv"``.
-    flip_y
-        Mirror y in the written files (origin bottom-left).
-
-    Yields
-    ------
-    PickProgress
-        After each micrograph (``error`` set if it failed; the batch goes on).
-
-    Returns
-    -------
-    BatchPickResult
-        Picks above the threshold of all micrographs, the files written and
-        ``{path: message}`` for micrographs that failed.
-    """
-    from napari_cryopick.io.micrographs import read_micrograph
-
-    config = config or PickConfig()
-    if (diameter_px is None) == (diameter_angstrom is None):
-        raise ValueError("give exactly one of diameter_px and diameter_angstrom")
-    if out_dir is not None:
-        pick_output_path(out_dir, "x", format)  # validates the format early
-    paths = [Path(p) for p in paths]
-    total = len(paths)
-    start = time.perf_counter()
-    tables: list[pd.DataFrame] = []
-    written: list[Path] = []
-    errors: dict[str, str] = {}
-    for step, path in enumerate(paths, start=1):
-        name = path.stem
-        try:
-            micrograph = read_micrograph(path)
-            name = micrograph.name or name
-            diameter = diameter_px
-            if diameter is None:
-                pixel_size = micrograph.pixel_size
-                if not pixel_size or not np.isfinite(pixel_size) or pixel_size <= 0:
-                    raise ValueError(
-                        f"{path}: no pixel size known, give the diameter in pixels instead"
-                    )
-                diameter = diameter_angstrom / pixel_size
-            result = pick_micrograph(
-                model, micrograph.data, diameter_px=diameter, config=config, micrograph_name=name
-            )
-            picks = result.selected
-            if out_dir is not None:
-                target = pick_output_path(out_dir, name, format)
-                height = float(micrograph.data.shape[0]) if flip_y else None
-                _write_one(picks, target, format, height)
-                written.append(target)
-            tables.append(picks)
-            event = PickProgress(step, total, name, len(picks), time.perf_counter() - start)
-        except (ValueError, OSError) as error:
-            message = str(error)
-            if str(path) not in message:
-                message = f"{path}: {message}"
-            errors[str(path)] = message
-            event = PickProgress(step, total, name, -1, time.perf_counter() - start, error=message)
-        yield event
-    picks = pd.concat(tables, ignore_index=True) if tables else empty_picks()
-    return BatchPickResult(picks=picks, written=tuple(written), errors=errors)
 
 
 # --------------------------------------------------------------------------

@@ -12,8 +12,8 @@ fibers alike; only what happens around the detector differs:
   (:func:`fiber_training_picks`, :func:`densify_fiber_picks`); picking finds
   points along fibers on the ``"fiber"`` heatmap and links them into paths
   (:func:`pick_fibers`, tracing by :func:`napari_cryopick.core.fibers.trace_fibers`).
-  :func:`pick_fiber_files` picks many micrographs and writes RELION helical
-  STAR or crYOLO filament CBOX files (:mod:`napari_cryopick.io.filaments`).
+  Picking many micrographs and writing RELION helical STAR or crYOLO filament
+  CBOX files is the pick workflow's (:mod:`napari_cryopick.workflows.pick`).
 
 Core module: no napari or Qt import; torch only through the model.
 """
@@ -21,11 +21,8 @@ Core module: no napari or Qt import; torch only through the model.
 from __future__ import annotations
 
 import math
-import os
-import time
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,9 +30,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from napari_cryopick.core.detect import (
-    BatchPickResult,
     PickConfig,
-    PickProgress,
     PickResult,
     apply_threshold,
     pick_micrograph,
@@ -49,19 +44,14 @@ from napari_cryopick.core.fibers import (
 from napari_cryopick.core.pick_table import empty_picks, normalize_picks
 
 __all__ = [
-    "FIBER_FORMATS",
     "FiberPickResult",
     "densify_fiber_picks",
     "fiber_training_picks",
-    "pick_fiber_files",
     "pick_fibers",
     "pick_vesicles",
     "trace_fiber_candidates",
     "typical_vesicle_diameter",
 ]
-
-#: Output formats of :func:`pick_fiber_files`.
-FIBER_FORMATS: tuple[str, ...] = ("star", "cbox", "csv")
 
 #: Default spacing of training points along a fiber, in fiber widths: dense
 #: enough that the targets form a continuous ridge (sigma of a target peak is
@@ -419,173 +409,6 @@ def pick_fibers(
         link_radius_px=float(link_radius_px),
         max_angle_deg=float(max_angle_deg),
     )
-
-
-def _fiber_output_path(out_dir: Path, micrograph: str, format: str) -> Path:
-    suffix = {"star": ".star", "cbox": ".cbox", "csv": ".csv"}[format]
-    return out_dir / f"{micrograph or 'fibers'}{suffix}"
-
-
-def pick_fiber_files(
-    model: Any,
-    paths: Iterable[str | os.PathLike],
-    *,
-    diameter_px: float | None = None,
-    diameter_angstrom: float | None = None,
-    config: PickConfig | None = None,
-    out_dir: str | os.PathLike | None = None,
-    format: str = "star",
-    link_radius_px: float | None = None,
-    max_angle_deg: float = 30.0,
-    box_distance_px: float | None = None,
-    box_size_px: float | None = None,
-    helical_layout: str = "start_end",
-    flip_y: bool = False,
-) -> Generator[PickProgress, None, BatchPickResult]:
-    """Pick fibers in many micrograph files and write one file each (a job generator).
-
-    Parameters
-    ----------
-    model
-        Detector with a ``"fiber"`` kind.
-    paths
-        Micrograph files.
-    diameter_px, diameter_angstrom
-        Fiber width in pixels, or in Angstrom (converted with each
-        micrograph's pixel size); exactly one.
-    config
-        Picking options (``threshold`` selects the points linked).
-    out_dir
-        Folder for the files (written atomically); ``None``: write nothing.
-    format
-        ``"star"``: RELION helical coordinates (``helical_layout``);
-        ``"cbox"``: crYOLO filament CBOX; ``"csv"``: the path vertices with
-        ``tube_id``.
-    link_radius_px, max_angle_deg
-        Tracing, see :func:`pick_fibers`.
-    box_distance_px
-        Inter-box distance of the written segments (``segments`` STAR layout
-        and CBOX); ``None``: half the fiber width.
-    box_size_px
-        CBOX box size; ``None``: twice the fiber width.
-    helical_layout
-        STAR only: ``"start_end"`` (start and end of each straight piece,
-        RELION manual picking) or ``"segments"`` (boxes every
-        ``box_distance_px`` with tube id and angle priors, RELION auto-picking).
-    flip_y
-        Mirror y in the written files (origin bottom-left).
-
-    Yields
-    ------
-    PickProgress
-        After each micrograph (``n_picks`` = number of fibers).
-
-    Returns
-    -------
-    BatchPickResult
-        Path vertices of all micrographs (kind ``"fiber"``), files written
-        and errors.
-    """
-    from napari_cryopick.io import filaments
-    from napari_cryopick.io.micrographs import read_micrograph
-
-    format = format.lower()
-    if format not in FIBER_FORMATS:
-        raise ValueError(f"fibers are written as {', '.join(FIBER_FORMATS)}, not {format!r}")
-    if helical_layout not in filaments.HELICAL_LAYOUTS:
-        raise ValueError(
-            f"helical_layout must be one of {filaments.HELICAL_LAYOUTS}, got {helical_layout!r}"
-        )
-    if (diameter_px is None) == (diameter_angstrom is None):
-        raise ValueError("give exactly one of diameter_px and diameter_angstrom")
-    _require_kind(model, "fiber")
-    config = config or PickConfig()
-    paths = [Path(p) for p in paths]
-    out = None if out_dir is None else Path(out_dir)
-    tables: list[pd.DataFrame] = []
-    written: list[Path] = []
-    errors: dict[str, str] = {}
-    start = time.perf_counter()
-    for step, path in enumerate(paths, start=1):
-        name = path.stem
-        try:
-            micrograph = read_micrograph(path)
-            name = micrograph.name or name
-            pixel_size = micrograph.pixel_size
-            known_pixel = bool(pixel_size and np.isfinite(pixel_size) and pixel_size > 0)
-            width = diameter_px
-            if width is None:
-                if not known_pixel:
-                    raise ValueError(
-                        f"{path}: no pixel size known, give the diameter in pixels instead"
-                    )
-                width = diameter_angstrom / pixel_size
-            result = pick_fibers(
-                model,
-                micrograph.data,
-                diameter_px=width,
-                config=config,
-                micrograph_name=name,
-                link_radius_px=link_radius_px,
-                max_angle_deg=max_angle_deg,
-            )
-            fibers = result.paths
-            height = float(micrograph.data.shape[0])
-            if out is not None:
-                out.mkdir(parents=True, exist_ok=True)
-                target = _fiber_output_path(out, name, format)
-                distance = box_distance_px if box_distance_px else width / 2.0
-                written_paths = fibers
-                if flip_y:
-                    written_paths = [
-                        np.column_stack([p[:, 0], (height - 1) - p[:, 1]]) for p in fibers
-                    ]
-                if format == "star":
-                    filaments.write_relion_helical(
-                        {name: written_paths},
-                        target,
-                        layout=helical_layout,
-                        box_distance_px=distance,
-                        pixel_size_A=pixel_size if known_pixel else None,
-                        micrograph_names=False,
-                    )
-                elif format == "cbox":
-                    filaments.write_cryolo_filaments(
-                        written_paths,
-                        target,
-                        box_distance_px=distance,
-                        box_size_px=box_size_px if box_size_px else 2.0 * width,
-                        diameter_px=width,
-                        scores=_path_scores_of(result.picks, len(fibers)),
-                    )
-                else:
-                    from napari_cryopick.io.pickfiles import write_picks
-
-                    table = result.picks
-                    write_picks(table, target, "csv", flip_y_height=height if flip_y else None)
-                written.append(target)
-            tables.append(result.picks)
-            event = PickProgress(step, len(paths), name, len(fibers), time.perf_counter() - start)
-        except (ValueError, OSError) as error:
-            message = str(error)
-            if str(path) not in message:
-                message = f"{path}: {message}"
-            errors[str(path)] = message
-            event = PickProgress(
-                step, len(paths), name, -1, time.perf_counter() - start, error=message
-            )
-        yield event
-    picks = pd.concat(tables, ignore_index=True) if tables else empty_picks()
-    return BatchPickResult(picks=picks, written=tuple(written), errors=errors)
-
-
-def _path_scores_of(picks: pd.DataFrame, n_paths: int) -> list[float]:
-    """Score of each tube (1..n_paths) in a fiber pick table."""
-    scores = [float("nan")] * n_paths
-    for tube, group in picks.groupby("tube_id"):
-        if 1 <= int(tube) <= n_paths:
-            scores[int(tube) - 1] = float(group["score"].iloc[0])
-    return scores
 
 
 def typical_vesicle_diameter(diameters: Sequence[float]) -> float:
