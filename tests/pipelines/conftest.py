@@ -16,8 +16,10 @@ def tiny_model(tmp_path_factory) -> Path:
     from napari_cryopick.core.model.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
+    model = Detector(DetectorConfig(target_diameter_px=20.0))
+    with torch.no_grad():  # spread the scores (an untrained head gives ~0.10 everywhere)
+        model.heads["generic"].heatmap[2].weight.mul_(300.0)
+        model.heads["generic"].heatmap[2].bias.sub_(3.5)
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(
-        path, Detector(DetectorConfig(target_diameter_px=20.0)), metadata={"diameter_px": 20.0}
-    )
+    save_checkpoint(path, model, metadata={"diameter_px": 20.0})
     return path

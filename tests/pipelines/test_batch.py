@@ -205,28 +205,37 @@ def test_monitor_picks_files_once_they_stop_growing(tiny_model, tmp_path):
 
 @pytest.mark.slow
 def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
-    micrographs, tiny_model, tmp_path, reference
+    micrographs, tiny_model, tmp_path, reference, monkeypatch
 ):
     """Two worker processes; one is killed mid-run: every micrograph is written once, identically."""
     pytest.importorskip("distributed")
     from napari_cryopick.workflows import batch
 
-    request = _request(micrographs, tiny_model, tmp_path / "unused")
-    prepared = batch.prepare(request)
-    executor = batch._Dask(prepared, "local:2", {}, None, "test")
-    try:
-        pids = list(executor.client.run(os.getpid).values())
-        results = []
-        for result in executor.run(batch.plan_items(prepared)):
-            if not results:
-                os.kill(pids[0], signal.SIGKILL)
-            results.append(result)
-    finally:
-        executor.close()
-    assert sorted(r.item.key for r in results) == sorted(os.path.abspath(p) for p in micrographs)
-    assert all(r.picks is not None for r in results)
+    clients = []
+    make_client = batch._make_client
 
+    def keep_client(*args, **kwargs):
+        made = make_client(*args, **kwargs)
+        clients.append(made[0])
+        return made
+
+    monkeypatch.setattr(batch, "_make_client", keep_client)
     out = tmp_path / "dask"
-    outcome = drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions(dask="local:2")))
+    job = run_batch(_request(micrographs, tiny_model, out), BatchOptions(dask="local:2"))
+    first = next(job)
+    pids = list(clients[0].run(os.getpid).values())
+    assert len(pids) == 2
+    os.kill(pids[0], signal.SIGKILL)  # a worker lost with its running task
+    events = [first]
+    try:
+        while True:
+            events.append(next(job))
+    except StopIteration as stop:
+        outcome = stop.value
     assert outcome.n_picked == len(NAMES)
+    assert not outcome.errors
+    assert len(events) == len(NAMES)
+    lines = (out / "cryopick_manifest.jsonl").read_text().splitlines()
+    inputs = [json.loads(line)["input"] for line in lines]
+    assert sorted(inputs) == sorted(os.path.abspath(p) for p in micrographs)  # each once
     assert tree_bytes(out) == reference

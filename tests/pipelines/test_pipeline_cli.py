@@ -1,0 +1,191 @@
+"""The pipeline commands end to end: cryopick relion, cryopick filter, pick --skip/--shard/--monitor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import starfile
+from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
+
+from napari_cryopick.cli import main
+from napari_cryopick.io.pickfiles import read_picks
+
+MICROGRAPHS_CTF = """
+# version 30001
+
+data_optics
+
+loop_
+_rlnOpticsGroupName #1
+_rlnOpticsGroup #2
+_rlnMicrographOriginalPixelSize #3
+_rlnVoltage #4
+_rlnSphericalAberration #5
+_rlnAmplitudeContrast #6
+_rlnMicrographPixelSize #7
+opticsGroup1 1 0.5 300.0 2.7 0.1 1.0
+
+# version 30001
+
+data_micrographs
+
+loop_
+_rlnMicrographName #1
+_rlnOpticsGroup #2
+_rlnCtfMaxResolution #3
+MotionCorr/job002/Movies/GridA/mic_001.mrc 1 4.1
+MotionCorr/job002/Movies/GridB/mic_001.mrc 1 3.9
+MotionCorr/job002/Movies/GridB/mic_002.mrc 1 5.0
+"""
+
+
+@pytest.fixture
+def relion_project(tmp_path, monkeypatch):
+    """A small RELION project: motion-corrected MRCs and a CtfFind micrograph list."""
+    names = [
+        "MotionCorr/job002/Movies/GridA/mic_001.mrc",
+        "MotionCorr/job002/Movies/GridB/mic_001.mrc",
+        "MotionCorr/job002/Movies/GridB/mic_002.mrc",
+    ]
+    # the MRC headers say 2 A/px; the optics table's 1 A/px must win
+    write_micrographs(tmp_path, names, pixel_size=2.0)
+    (tmp_path / "CtfFind/job003").mkdir(parents=True)
+    (tmp_path / "CtfFind/job003/micrographs_ctf.star").write_text(MICROGRAPHS_CTF)
+    monkeypatch.chdir(tmp_path)  # RELION runs External jobs from the project folder
+    return tmp_path
+
+
+def _relion(model, *extra, size=("--diameter-A", "24"), job="External/job004/"):
+    return main(
+        [
+            "relion",
+            "--o",
+            job,
+            "--in_mics",
+            "CtfFind/job003/micrographs_ctf.star",
+            "--j",
+            "1",
+            "--pipeline_control",
+            job,
+            "--model",
+            str(model),
+            *size,
+            "--threshold",
+            str(THRESHOLD),
+            *extra,
+        ]
+    )
+
+
+def test_relion_external_job_writes_what_extract_reads(relion_project, tiny_model, capsys):
+    assert _relion(tiny_model) == 0, capsys.readouterr().err
+    job = relion_project / "External/job004"
+    assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
+    assert not (job / "RELION_JOB_EXIT_FAILURE").exists()
+    table = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]
+    assert table["rlnMicrographName"].tolist() == [
+        "MotionCorr/job002/Movies/GridA/mic_001.mrc",
+        "MotionCorr/job002/Movies/GridB/mic_001.mrc",
+        "MotionCorr/job002/Movies/GridB/mic_002.mrc",
+    ]
+    # same stem in two folders: two files, folders mirrored below the job
+    assert table["rlnMicrographCoordinates"].tolist() == [
+        "External/job004/Movies/GridA/mic_001_autopick.star",
+        "External/job004/Movies/GridB/mic_001_autopick.star",
+        "External/job004/Movies/GridB/mic_002_autopick.star",
+    ]
+    for name in table["rlnMicrographCoordinates"]:
+        blocks = starfile.read(relion_project / name, always_dict=True)
+        coordinates = next(iter(blocks.values()))
+        assert {"rlnCoordinateX", "rlnCoordinateY"} <= set(coordinates.columns)
+        assert len(coordinates) > 0
+    nodes = starfile.read(job / "RELION_OUTPUT_NODES.star", always_dict=True)["output_nodes"]
+    assert nodes["rlnPipeLineNodeName"].tolist() == ["External/job004/autopick.star"]
+    assert (job / "summary.csv").is_file()
+
+
+def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):
+    assert _relion(tiny_model) == 0
+    job = relion_project / "External/job004"
+    before = tree_bytes(job)
+    capsys.readouterr()
+    assert _relion(tiny_model) == 0
+    assert "picked 0 particles in 0 micrographs (3 done before)" in capsys.readouterr().out
+    assert tree_bytes(job) == before
+    # 24 A at the optics table's 1 A/px: picked at 24 px (the MRC header would give 12)
+    assert _relion(tiny_model, size=("--diameter", "12"), job="External/job005/") == 0
+    at_24 = read_picks(job / "Movies/GridA/mic_001_autopick.star")["diameter"].mean()
+    at_12 = read_picks(relion_project / "External/job005/Movies/GridA/mic_001_autopick.star")[
+        "diameter"
+    ].mean()
+    assert at_24 > 1.5 * at_12
+
+
+def test_relion_job_failure_leaves_the_failure_marker(relion_project, tmp_path, capsys):
+    code = _relion(tmp_path / "missing.pt")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "missing.pt" in err
+    assert len(err.strip().splitlines()) == 1
+    job = relion_project / "External/job004"
+    assert (job / "RELION_JOB_EXIT_FAILURE").is_file()
+    assert not (job / "RELION_JOB_EXIT_SUCCESS").exists()
+
+
+def _threshold_between_scores(scores: np.ndarray) -> float:
+    """A threshold in a clear gap of the written (4-decimal) scores, with picks on both sides."""
+    values = np.unique(np.round(scores, 4))
+    gaps = np.diff(values)
+    middle = len(values) // 2
+    order = sorted(np.flatnonzero(gaps >= 0.0002), key=lambda k: abs(k - middle))
+    assert order, "the untrained detector gave no spread of scores"
+    return float((values[order[0]] + values[order[0] + 1]) / 2)
+
+
+def test_keep_candidates_then_filter_equals_picking_at_the_threshold(tmp_path, tiny_model, capsys):
+    mics = write_micrographs(tmp_path / "mics", ["a/m0.mrc", "b/m0.mrc"])
+    common = [*map(str, mics), "--model", str(tiny_model), "--diameter", "20"]
+    candidates, direct, filtered = tmp_path / "cand", tmp_path / "direct", tmp_path / "filtered"
+    assert main(["pick", *common, "--out", str(candidates), "--keep-candidates", "0.05"]) == 0
+    threshold = _threshold_between_scores(read_picks(candidates / "a/m0.star")["score"])
+    assert main(["pick", *common, "--out", str(direct), "--threshold", str(threshold)]) == 0
+    assert main(["filter", str(candidates / "a"), str(candidates / "b"), "--threshold",
+                 str(threshold), "--out", str(filtered)]) == 0  # fmt: skip
+    assert "kept" in capsys.readouterr().out
+    got = read_picks(filtered / "a/m0.star")
+    assert 0 < len(got) < len(read_picks(candidates / "a/m0.star"))
+    for name in ("a/m0.star", "b/m0.star"):
+        wanted = read_picks(direct / name)
+        got = read_picks(filtered / name)
+        np.testing.assert_allclose(got[["x", "y", "score"]], wanted[["x", "y", "score"]])
+
+
+def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
+    picks = tmp_path / "p.star"
+    picks.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 2\n")
+    assert main(["filter", str(picks), "--out", str(tmp_path / "o")]) == 2
+    assert main(["filter", str(picks), "--out", str(tmp_path / "o"), "--threshold", "2"]) == 2
+    assert main(["filter", str(picks), "--out", str(tmp_path), "--threshold", "0.5"]) == 2
+    # no scores in the file: nothing to threshold
+    assert main(["filter", str(picks), "--out", str(tmp_path / "o"), "--threshold", "0.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4
+    assert "has no scores" in err[-1]
+
+
+def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc", "m1.mrc", "m2.mrc"])
+    out = tmp_path / "out"
+    common = ["--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
+    assert main(["pick", str(mics), *common, "--shard", "1/2"]) == 0
+    assert sorted(p.name for p in out.glob("*.star")) == ["m0.star", "m2.star"]
+    assert main(["pick", str(mics), *common, "--skip"]) == 0
+    assert "1 of 3 micrographs, 2 already done" in capsys.readouterr().out
+    monitored = tmp_path / "monitored"
+    assert main(["pick", "--monitor", str(mics), "--idle-timeout", "0.3", "--poll", "0.1",
+                 "--model", str(tiny_model), "--diameter", "20", "--out", str(monitored)]) == 0  # fmt: skip
+    assert tree_bytes(monitored) == tree_bytes(out)
+    assert main(["pick", str(mics), *common, "--shard", "3/2"]) == 2
+    assert main(["pick", *common]) == 2  # neither micrographs nor --monitor
+    assert main(["pick", str(mics), *common, "--dask", "local:0"]) == 2
