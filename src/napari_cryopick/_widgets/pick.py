@@ -14,6 +14,7 @@ micrograph leave the session.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryopick.core.pick_table import empty_picks
+from napari_cryopick.io.pickfiles import FORMATS as PICK_FORMATS
 from napari_cryopick.layers.results import (
     ROLE_KEY,
     fibers_layer,
@@ -62,7 +64,6 @@ from ._common import (
     update_or_add_layer,
 )
 
-FORMATS = ("star", "box", "cbox", "topaz", "csv")
 
 
 def _picks_layer_name(micrograph: str) -> str:
@@ -72,12 +73,48 @@ def _picks_layer_name(micrograph: str) -> str:
 _MANUAL_COLOUR = np.array([1.0, 1.0, 1.0, 1.0])
 
 
-def fiber_link_radius(result: Any) -> float:
-    """Linking radius of fiber tracing for a ``PickResult`` (EPicker's, scaled to the width)."""
+@dataclass(frozen=True)
+class ShownResult:
+    """What the layers of one picked micrograph are made from.
+
+    ``picks`` holds every candidate down to the score floor (all kinds; fiber
+    candidates untraced), so any threshold can be shown without the network.
+    """
+
+    picks: pd.DataFrame
+    heatmap: np.ndarray
+    heatmap_scale: tuple[float, float]
+    heatmap_translate: tuple[float, float]
+    link_radius_px: float | None = None
+    threshold: float = 0.3
+
+
+def as_shown(result: Any) -> ShownResult:
+    """A ``ShownResult`` of a workflow ``MicrographPicks`` or a core ``PickResult``."""
     from napari_cryopick.core.fibers import default_link_radius
 
+    if isinstance(result, ShownResult):
+        return result
+    if hasattr(result, "candidates") and hasattr(result, "result"):  # MicrographPicks
+        inner = result.result
+        link = getattr(inner, "link_radius_px", None) or default_link_radius(result.shape[1])
+        return ShownResult(
+            result.candidates,
+            inner.heatmap,
+            tuple(inner.heatmap_scale),
+            tuple(inner.heatmap_translate),
+            float(link),
+            float(result.threshold),
+        )
     width = float(result.prepared_shape[1]) / float(result.prepared_scale[1])
-    return float(default_link_radius(width))
+    return ShownResult(
+        result.picks,
+        result.heatmap,
+        tuple(result.heatmap_scale),
+        tuple(result.heatmap_translate),
+        float(default_link_radius(width)),
+        float(result.threshold),
+    )
 
 
 def result_layer(viewer: Any, micrograph: str, what: str = "picks") -> Any | None:
@@ -218,37 +255,37 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
             layer.shown = shown
         count = int(shown.sum())
     if result is not None:
-        link = fiber_link_radius(result)
-        _show_shapes(viewer, micrograph, result.picks, threshold, link, add=False)
+        _show_shapes(viewer, micrograph, result.picks, threshold, result.link_radius_px, add=False)
     return count
 
 
 def show_pick_result(
     viewer: Any, micrograph: str, result: Any, threshold: float | None = None
 ) -> None:
-    """Store a ``PickResult`` in the session and show heatmap and picks.
+    """Store a picking result in the session and show heatmap and picks.
 
-    The threshold is the session's display threshold (the Pick slider) when
-    not given, else the result's own.
+    ``result`` is a workflow ``MicrographPicks`` or a core ``PickResult`` (a
+    training preview). The threshold is the session's display threshold (the
+    Pick slider) when not given, else the result's own.
     """
     state = session(viewer)
-    state.pick_results[micrograph] = result
+    shown = as_shown(result)
+    state.pick_results[micrograph] = shown
     if threshold is None:
         threshold = state.display_threshold
     if threshold is None:
-        threshold = float(result.threshold)
+        threshold = shown.threshold
     update_or_add_layer(
         viewer,
         heatmap_layer(
-            result.heatmap,
-            result.heatmap_scale,
+            shown.heatmap,
+            shown.heatmap_scale,
             f"{micrograph} heatmap",
-            translate=result.heatmap_translate,
+            translate=shown.heatmap_translate,
+            micrograph=micrograph,
         ),
     )
-    show_candidates(
-        viewer, micrograph, result.picks, threshold, link_radius_px=fiber_link_radius(result)
-    )
+    show_candidates(viewer, micrograph, shown.picks, threshold, link_radius_px=shown.link_radius_px)
     state.picks_changed.emit(micrograph)
 
 
@@ -269,57 +306,17 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
 
-def pick_all_kinds(model: Any, image: np.ndarray, diameter_px: float, config: Any, name: str):
-    """Pick every kind of ``model`` on one micrograph; returns one ``PickResult``.
+def _picking_job(request: Any, cancel: threading.Event):
+    """The workflow's pick generator, cancellable; yields ``PickProgress``, returns ``PickOutcome``."""
+    from napari_cryopick.workflows.pick import pick
 
-    Particles and vesicles come from :func:`napari_cryopick.core.detect.pick_micrograph`
-    (vesicle diameters from the size head); fiber candidates from
-    :func:`napari_cryopick.core.object_kinds.pick_fibers` (points along the heatmap's
-    ridge, ready to be traced). A fiber model therefore runs the network twice.
-    """
-    from dataclasses import replace
-
-    from napari_cryopick.core.detect import pick_micrograph
-
-    kinds = tuple(getattr(model.config, "kinds", ("particle",)))
-    if "fiber" not in kinds:
-        return pick_micrograph(
-            model, image, diameter_px=diameter_px, config=config, micrograph_name=name
-        )
-    from napari_cryopick.core.object_kinds import pick_fibers
-
-    fibers = pick_fibers(model, image, diameter_px=diameter_px, config=config, micrograph_name=name)
-    others = tuple(k for k in kinds if k not in ("fiber", "negative"))
-    if not others:
-        result = pick_micrograph(
-            model, image, diameter_px=diameter_px, config=config, micrograph_name=name
-        )
-        return replace(result, picks=fibers.candidates)
-    values = dict(vars(config))
-    values["kinds"] = others
-    result = pick_micrograph(
-        model,
-        image,
-        diameter_px=diameter_px,
-        config=type(config)(**values),
-        micrograph_name=name,
-    )
-    picks = pd.concat([result.picks, fibers.candidates], ignore_index=True)
-    picks = picks.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-    return replace(result, picks=picks)
-
-
-def _pick_layers_job(
-    model: Any, items: list[tuple[str, np.ndarray]], diameter_px: float, config: Any
-):
-    """Worker generator: pick each ``(name, image)``; yields ``(i, n, name, PickResult)``."""
-    for index, (name, image) in enumerate(items, start=1):
-        result = pick_all_kinds(model, image, diameter_px, config, name)
-        yield index, len(items), name, result
+    return (yield from cancellable(pick(request), cancel))
 
 
 #: Relative difference between the Pick diameter and the measured one that earns a warning.
 DIAMETER_MISMATCH = 0.25
+#: Score floor of the files "Pick folder…" writes when candidates are kept (re-threshold later).
+KEEP_CANDIDATES = 0.05
 
 
 class PickWidget(QWidget):
@@ -421,8 +418,13 @@ class PickWidget(QWidget):
         review_row.addWidget(self.reviewed_check)
         review_row.addWidget(self.next_button)
 
+        self.keep_candidates_check = QCheckBox(f"Keep candidates down to {KEEP_CANDIDATES}")
+        self.keep_candidates_check.setToolTip(
+            "Pick folder… writes every candidate scoring at least this, with its score, so the "
+            "threshold can still be changed after reloading (cryopick filter, or Load picks)"
+        )
         self.format_combo = QComboBox()
-        self.format_combo.addItems(list(FORMATS))
+        self.format_combo.addItems(list(PICK_FORMATS))
         self.format_combo.setToolTip("Pick-file format for export and folder picking")
         self.export_edit = QLineEdit()
         self.export_edit.setPlaceholderText("output folder")
@@ -464,6 +466,7 @@ class PickWidget(QWidget):
         export_form = QFormLayout()
         export_form.addRow("Format", self.format_combo)
         export_form.addRow("Folder", export_row)
+        export_form.addRow("", self.keep_candidates_check)
         layout.addLayout(export_form)
         layout.addWidget(self.export_button)
         layout.addWidget(self.labels_button)
@@ -487,7 +490,8 @@ class PickWidget(QWidget):
 
         # imported here, in the GUI thread: loading torch inside the worker would
         # hold the GIL for long stretches and freeze the viewer on the first pick
-        import napari_cryopick.core.detect  # noqa: F401
+        import napari_cryopick.core.detect
+        import napari_cryopick.workflows.pick  # noqa: F401
 
         state = session(self.viewer)
         state.display_threshold = self.threshold()
@@ -622,11 +626,16 @@ class PickWidget(QWidget):
             self.diameter_spin.setValue(diameter)
 
     def _on_layers_removed(self, _event: Any = None) -> None:
-        """A closed micrograph's results leave the session (and are never shown again)."""
+        """A closed micrograph's results leave the session and the viewer (never shown again)."""
         open_names = {micrograph_name(layer) for layer in micrograph_layers(self.viewer)}
         state = session(self.viewer)
-        for name in [name for name in state.pick_results if name not in open_names]:
+        closed = [name for name in state.pick_results if name not in open_names]
+        for name in closed:
             del state.pick_results[name]
+        for layer in list(self.viewer.layers):
+            meta = layer.metadata
+            if meta.get(ROLE_KEY) in ("result", "heatmap") and meta.get("micrograph") in closed:
+                self.viewer.layers.remove(layer)  # its results go with a closed micrograph
         self.refresh_review_table()
 
     def _diameter_warning(self) -> str:
@@ -653,7 +662,26 @@ class PickWidget(QWidget):
 
     # --- picking ---
 
-    def _run(self, items: list[tuple[str, np.ndarray]]) -> Any:
+    def pick_request(self, micrographs: list[Any], **fields: Any) -> Any:
+        """The workflow ``PickRequest`` of the form for ``micrographs``."""
+        from napari_cryopick.workflows.pick import PickRequest
+
+        return PickRequest(
+            micrographs=micrographs,
+            model=self.model,
+            metadata=self._model_metadata() or None,
+            head=self.head_combo.currentText() or None,
+            diameter_px=self.diameter_spin.value(),
+            threshold=self.threshold(),
+            options={
+                "rotations": self.rotations_check.isChecked(),
+                "reject_std": self.reject_std_check.isChecked(),
+            },
+            device=self.device_combo.currentText(),
+            **fields,
+        )
+
+    def _run(self, micrographs: list[Any]) -> Any:
         from napari.qt.threading import create_worker
 
         if self.model is None:
@@ -661,14 +689,18 @@ class PickWidget(QWidget):
             return None
         if self.worker is not None:
             return self.worker
-        if not items:
+        if not micrographs:
             self.status.setText("Open a micrograph first.")
             return None
+        try:
+            request = self.pick_request(micrographs)
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
         self._cancel = threading.Event()
-        job = _pick_layers_job(self.model, items, self.diameter_spin.value(), self.pick_config())
-        worker = create_worker(cancellable, job, self._cancel, _start_thread=False)
+        worker = create_worker(_picking_job, request, self._cancel, _start_thread=False)
         warning = self._diameter_warning()
-        worker = self._start(worker, len(items), self._on_picked)
+        worker = self._start(worker, len(micrographs), self._on_picked)
         if warning:
             self.status.setText(warning + "Picking…")
         return worker
@@ -708,15 +740,18 @@ class PickWidget(QWidget):
         if self._pbar is not None and step > self._pbar.n:
             self._pbar.update(step - self._pbar.n)
 
-    def _on_picked(self, item: tuple) -> None:
-        index, total, name, result = item
-        show_pick_result(self.viewer, name, result, self.threshold())
-        count = apply_display_threshold(self.viewer, name, self.threshold())
-        self.status.setText(
-            f"{self._diameter_warning()}{name}: {count} picks at threshold "
-            f"{self.threshold():.2f} ({index}/{total})"
-        )
-        self._advance(index)  # last: napari's progress bar may process events
+    def _on_picked(self, event: Any) -> None:
+        if event.item is None:
+            self.status.setText(f"{event.step}/{event.total} {event.error}")
+        else:
+            name = event.item.name
+            show_pick_result(self.viewer, name, event.item, self.threshold())
+            count = apply_display_threshold(self.viewer, name, self.threshold())
+            self.status.setText(
+                f"{self._diameter_warning()}{name}: {count} picks at threshold "
+                f"{self.threshold():.2f} ({event.step}/{event.total})"
+            )
+        self._advance(event.step)  # last: napari's progress bar may process events
 
     def _on_finished(self) -> None:
         self.worker = None
@@ -730,23 +765,23 @@ class PickWidget(QWidget):
                 "micrograph(s); files written so far are complete."
             )
 
+    def _micrograph(self, layer: Any) -> Any:
+        from napari_cryopick.io.micrographs import Micrograph
+
+        return Micrograph(
+            np.asarray(layer.data, np.float32),
+            pixel_size=layer.metadata.get("pixel_size"),
+            name=micrograph_name(layer),
+        )
+
     def pick_current(self) -> Any:
         """Pick the current micrograph in the background; returns the worker."""
         mlayer = current_micrograph_layer(self.viewer)
-        items = (
-            []
-            if mlayer is None
-            else [(micrograph_name(mlayer), np.asarray(mlayer.data, np.float32))]
-        )
-        return self._run(items)
+        return self._run([] if mlayer is None else [self._micrograph(mlayer)])
 
     def pick_all_open(self) -> Any:
         """Pick every open micrograph in the background; returns the worker."""
-        items = [
-            (micrograph_name(layer), np.asarray(layer.data, np.float32))
-            for layer in micrograph_layers(self.viewer)
-        ]
-        return self._run(items)
+        return self._run([self._micrograph(layer) for layer in micrograph_layers(self.viewer)])
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs")
@@ -757,7 +792,6 @@ class PickWidget(QWidget):
         """Pick every micrograph file in ``folder`` and write pick files (export folder/format)."""
         from napari.qt.threading import create_worker
 
-        from napari_cryopick.core.detect import pick_files
         from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
 
         if self.model is None:
@@ -775,25 +809,22 @@ class PickWidget(QWidget):
             return None
         out_dir = self.export_edit.text().strip() or str(Path(folder) / "cryopick_picks")
         self.export_edit.setText(out_dir)
-        job = pick_files
-        if tuple(self.model.config.kinds) == ("fiber",):
-            # fibers are written as traced paths (helical STAR / filament CBOX / CSV)
-            from napari_cryopick.core.object_kinds import pick_fiber_files
+        from napari_cryopick.workflows.pick import prepare
 
-            if self.format_combo.currentText() not in ("star", "cbox", "csv"):
-                self.status.setText("Fibers are written as star, cbox or csv: choose one.")
-                return None
-            job = pick_fiber_files
+        floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
+        try:
+            request = self.pick_request(
+                paths,
+                out_dir=Path(out_dir),
+                formats=(self.format_combo.currentText(),),
+                keep_candidates=floor,
+            )
+            prepare(request)  # a bad format/kind combination is reported now, not in the worker
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
         self._cancel = threading.Event()
-        generator = job(
-            self.model,
-            paths,
-            diameter_px=self.diameter_spin.value(),
-            config=self.pick_config(),
-            out_dir=out_dir,
-            format=self.format_combo.currentText(),
-        )
-        worker = create_worker(cancellable, generator, self._cancel, _start_thread=False)
+        worker = create_worker(_picking_job, request, self._cancel, _start_thread=False)
         return self._start(worker, len(paths), self._on_folder_progress, self._on_folder_done)
 
     def _on_folder_progress(self, event: Any) -> None:

@@ -43,6 +43,8 @@ def heatmap_layer(
     scale: float | Sequence[float],
     name: str = "heatmap",
     translate: Sequence[float] | None = None,
+    *,
+    micrograph: str = "",
 ) -> LayerDataTuple:
     """A detector heatmap as an image layer over its micrograph.
 
@@ -59,6 +61,8 @@ def heatmap_layer(
     translate
         Original-pixel position of the centre of cell ``(0, 0)``; default
         ``(scale - 1) / 2``, the centre of the block of pixels it covers.
+    micrograph
+        Name of the micrograph it belongs to (``metadata["micrograph"]``).
 
     Returns
     -------
@@ -79,7 +83,7 @@ def heatmap_layer(
         "blending": "additive",
         "opacity": 0.5,
         "contrast_limits": (0.0, 1.0),
-        "metadata": {ROLE_KEY: "heatmap"},
+        "metadata": {ROLE_KEY: "heatmap", "micrograph": micrograph},
     }
     return heatmap, kwargs, "image"
 
