@@ -14,13 +14,12 @@ import os
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 from qtpy.QtCore import QPoint, Qt, QTimer
 
 from napari_cryopick._widgets._common import session
 from napari_cryopick._widgets.pick import ShownResult, show_pick_result
-from napari_cryopick.core.pick_table import make_picks, picks_to_napari
+from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.io.annotations import load_annotations
 from napari_cryopick.io.micrographs import write_mrc
 

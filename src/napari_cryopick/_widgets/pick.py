@@ -65,7 +65,6 @@ from ._common import (
 )
 
 
-
 def _picks_layer_name(micrograph: str) -> str:
     return f"{micrograph} picks"
 
