@@ -426,9 +426,25 @@ def prepare(request: PickRequest) -> PreparedPick:
             raise ValueError(
                 f"fibers are written as {', '.join(FIBER_FORMATS)}, not {', '.join(wrong)}"
             )
-    if request.diameter_px is None and request.diameter_A is None:
+    from napari_cryopick.core.model.inputs import preparation_scale
+
+    if request.diameter_px is not None:
+        try:  # a diameter the detector cannot use is the request's fault, not a micrograph's
+            preparation_scale(request.diameter_px, model.config)
+        except ValueError as error:
+            raise ValueError(f"requested {error}") from None
+    elif request.diameter_A is None:
         # fail before picking anything when the model cannot say the diameter
-        resolve_diameter(request, card, None, micrograph="", model_name=model_name)
+        stored = resolve_diameter(request, card, None, micrograph="", model_name=model_name)
+        try:
+            preparation_scale(stored, model.config)
+        except ValueError as error:
+            raise ValueError(f"{model_name}: stored {error}; give --diameter") from None
+    if request.out_dir is not None:
+        out_dir = Path(request.out_dir)
+        for folder in (out_dir, *out_dir.parents):
+            if folder.exists() and not folder.is_dir():
+                raise ValueError(f"{out_dir}: cannot write picks there, {folder} is a file")
     values = dict(request.options)
     values.update(head=request.head, device=request.device)
     if request.threshold is not None:
