@@ -14,6 +14,10 @@ from pathlib import Path
 from napari_cryopick.cli import EXIT_OK, CLIError
 
 
+#: Largest micrograph simulated (pixels).
+_MAX_PIXELS = 16384 * 16384
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from types import SimpleNamespace
 
@@ -116,6 +120,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.micrographs < 1:
         raise CLIError(f"-n must be at least 1, got {args.micrographs}")
+    rows, cols = args.size
+    if rows * cols > _MAX_PIXELS:  # the simulation holds several float64 copies
+        raise CLIError(
+            f"--size {rows} {cols}: {rows * cols:,} pixels is too large "
+            f"(at most {_MAX_PIXELS:,}, e.g. 16384 x 16384)"
+        )
     carbon = 1.0 if args.carbon else 0.0
     if args.carbon_probability is not None:
         carbon = args.carbon_probability
