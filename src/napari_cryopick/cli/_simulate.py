@@ -13,7 +13,6 @@ from pathlib import Path
 
 from napari_cryopick.cli import EXIT_OK, CLIError
 
-
 #: Largest micrograph simulated (pixels).
 _MAX_PIXELS = 16384 * 16384
 
