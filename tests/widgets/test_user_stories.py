@@ -19,7 +19,7 @@ from qtpy.QtCore import QPoint, Qt, QTimer
 
 from napari_cryopick._widgets._common import session
 from napari_cryopick._widgets.pick import ShownResult, show_pick_result
-from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.pick_table import make_picks, picks_to_napari
 from napari_cryopick.io.annotations import load_annotations
 from napari_cryopick.io.micrographs import write_mrc
 
@@ -322,3 +322,70 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
         f"load factor {load_factor():.1f}"
     )
     assert meter.max_gap <= 0.1 * load_factor()
+
+
+# --- 2. few-shot training with the widget's defaults: new head used, picks shown ---
+
+
+def _simulated_file(folder, name, config, seed):
+    from napari_cryopick.core.simulate import simulate_micrograph
+
+    simulated = simulate_micrograph(config, seed=seed, name=name)
+    path = folder / f"{name}.mrc"
+    write_mrc(path, simulated.image, pixel_size=simulated.pixel_size)
+    return path, simulated.picks
+
+
+def test_fewshot_training_selects_the_new_head_and_shows_picks(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    from napari_cryopick.core.simulate import SimulationConfig
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    config = SimulationConfig(shape=(512, 512), diameter_px=40.0, n_particles=40, snr=0.5)
+    path, truth = _simulated_file(tmp_path, "fewshot", config, seed=3)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    annotate.diameter_spin.setValue(40.0)
+    annotate.dataset_edit.setText("synthetic")
+    annotate.dataset_edit.editingFinished.emit()
+    particles = truth[truth["kind"] == "particle"].head(15)
+    annotate.set_kind("particle").add(picks_to_napari(particles))
+    train.refresh_datasets()
+
+    # the widget's defaults, except a 15-second budget instead of the CPU's 2 minutes
+    assert train.mode_combo.currentData() == "fewshot"
+    assert train.time_spin.text() == "auto"
+    train.time_spin.setValue(0.25)
+    train.device_combo.setCurrentText("cpu")
+    train.output_edit.setText(str(tmp_path / "synthetic.pt"))
+    statuses = []
+    train.status.setText = lambda text, _set=train.status.setText: (
+        statuses.append(text),
+        _set(text),
+    )[-1]
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=180_000)
+    assert train.last_error == ""
+    outcome = train.last_result
+    assert outcome is not None
+    assert any("left" in text for text in statuses), statuses[:5]  # an ETA was shown
+    assert outcome.seconds <= 15 * load_factor() + 45, outcome.seconds
+    assert len(outcome.history) < train.steps_spin.value()  # the time limit ended it
+
+    assert "synthetic" in outcome.model.head_names
+    assert pick.head_combo.currentText() == "synthetic"
+    assert pick.model is outcome.model
+    assert pick.model_edit.text() == str(tmp_path / "synthetic.pt")
+    threshold = train.suggested_threshold
+    assert threshold is not None
+    assert pick.threshold() == pytest.approx(round(threshold, 2))
+    layer = viewer.layers["fewshot picks"]
+    assert int(layer.shown.sum()) > 0  # the new head's picks show at that threshold
+    print(
+        f"\nfew-shot: {outcome.seconds:.1f} s, {len(outcome.history)} steps, threshold "
+        f"{threshold:.2f}, {int(layer.shown.sum())} picks shown"
+    )

@@ -237,6 +237,7 @@ class TrainWidget(QWidget):
         self.last_request: TrainRequest | None = None
         self.suggested_threshold: float | None = None
         self.base_origin: str = ""  # where the last adapting run started from
+        self.mode_note: str = ""  # why the mode run differs from the chosen one
         self._cancel = threading.Event()
         self._pbar = None
         self._preview_name = ""
@@ -420,17 +421,21 @@ class TrainWidget(QWidget):
         kinds = annotated_kinds(annotations)
         model, metadata = None, {}
         self.base_origin = ""
+        self.mode_note = ""
         if mode in ADAPT_MODES or mode == "joint":
             model, metadata, origin = base_model(self.viewer)
             if mode in ADAPT_MODES and model is None:
                 raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
             missing = [k for k in kinds if model is not None and k not in model.config.kinds]
             if missing:
-                raise ValueError(
-                    f"The current model has no {', '.join(missing)} kind: choose "
-                    f"'{MODES['new']}' to train one for {', '.join(kinds)}."
+                # an adapted model keeps its kinds: vesicles or fibers need a model of their own
+                self.mode_note = (
+                    f" (the current model has no {', '.join(missing)} kind, so a new model "
+                    f"for {', '.join(kinds)} is trained)"
                 )
-            self.base_origin = origin
+                mode, model, metadata = "new", None, {}
+            else:
+                self.base_origin = origin
         images = {}
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
@@ -538,6 +543,7 @@ class TrainWidget(QWidget):
         count = sum(len(s.micrographs) for s in request.datasets)
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){start}"
+            f"{self.mode_note}"
         )
         self.status.setText(self._mode_text + "…")
         clicks = self._clicks_on_preview()
