@@ -16,7 +16,7 @@ training micrographs with the SAME sparse clicks and the SAME step budget:
 ``zero_shot``
     the base model's generic head, untrained on the scenario (reference);
 ``fewshot``
-    :func:`napari_cryopick.core.continual.train_model` mode ``fewshot`` from the
+    :func:`napari_cryopick.workflows.train.train` mode ``fewshot`` from the
     base model: a new head initialised from the generic head, body frozen
     (batch-norm statistics too), learning rate ``--fewshot-lr``;
 ``fewshot_lr_default``
@@ -66,13 +66,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick.core import continual
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
 from napari_cryopick.core.evaluate import evaluate
-from napari_cryopick.core.model import DetectorConfig, load_bundled_model, load_checkpoint
+from napari_cryopick.core.model import load_bundled_model, load_checkpoint
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
-from napari_cryopick.core.training import TrainConfig, build_examples
+from napari_cryopick.core.training import TrainConfig
+from napari_cryopick.io.micrographs import Micrograph
+from napari_cryopick.workflows.pick import PickRequest, pick
+from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -151,14 +152,21 @@ def _split(name, items, diameter, label_fraction, seed):
 
 def score(model, data, head: str) -> dict:
     """AP@0.5 / AP@0.6 (boxes of the given diameter) and best F1 on the test micrographs."""
-    config = PickConfig(head=head, device="cpu", score_floor=0.02, top_k=5000)
-    preds, truths = [], []
-    for name, image, truth in data["test"]:
-        result = pick_micrograph(
-            model, image, diameter_px=data["diameter"], config=config, micrograph_name=name
-        )
-        preds.append(result.picks)
-        truths.append(truth)
+    # the pick workflow users run; every candidate down to 0.02 for the AP curve
+    request = PickRequest(
+        micrographs=[Micrograph(image, name=name) for name, image, _ in data["test"]],
+        model=model,
+        head=head,
+        diameter_px=data["diameter"],
+        options={"score_floor": 0.02, "top_k": 5000},
+        device="cpu",
+    )
+    preds = []
+    for event in pick(request):
+        if event.item is None:
+            raise RuntimeError(event.error)
+        preds.append(event.item.candidates)
+    truths = [truth for _, _, truth in data["test"]]
     pred = pd.concat(preds, ignore_index=True).assign(diameter=data["diameter"])
     truth = pd.concat(truths, ignore_index=True)
     report = evaluate(pred, truth, iou_thresholds=(0.5, 0.6))
@@ -170,27 +178,24 @@ def score(model, data, head: str) -> dict:
 
 
 def run_scenario(data, base_model, base_metadata, args, seed: int) -> dict:
-    examples = build_examples(
+    dataset = TrainingSet(
+        data["name"],
         [image for _, image, _ in data["train"]],
         [picks for _, _, picks in data["train"]],
         data["diameter"],
-        base_model.config,
         names=[name for name, _, _ in data["train"]],
-        dataset=data["name"],
     )
-    dataset = continual.DatasetExamples(data["name"], examples, diameter_px=data["diameter"])
 
-    def tc(lr: float) -> TrainConfig:
-        return TrainConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            crop_size=args.crop_size,
-            lr=lr,
-            sparse=True,
-            device="cpu",
-            seed=seed,
-            log_interval=max(1, args.steps // 5),
-        )
+    def tc(lr: float) -> dict:
+        return {
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "crop_size": args.crop_size,
+            "lr": lr,
+            "sparse": True,
+            "seed": seed,
+            "log_interval": max(1, args.steps // 5),
+        }
 
     default_lr = TrainConfig().lr
     row: dict = {"seed": seed, "clicks": data["clicks"]}
@@ -209,15 +214,19 @@ def run_scenario(data, base_model, base_metadata, args, seed: int) -> dict:
             continue
         pretrained = mode in ("fewshot", "finetune")
         start = time.perf_counter()
+        # the training workflow users run (cryopick train / the Train widget)
         result = drive(
-            continual.train_model(
-                mode,
-                [dataset],
-                base_model=base_model if pretrained else None,
-                base_metadata=base_metadata if pretrained else None,
-                config=DetectorConfig(),
-                train_config=tc(lr),
-                continual_config=continual.ContinualConfig(max_exemplars=0),
+            train(
+                TrainRequest(
+                    datasets=[dataset],
+                    mode=mode,
+                    base_model=base_model if pretrained else None,
+                    base_metadata=base_metadata if pretrained else None,
+                    train_options=tc(lr),
+                    continual_options={"max_exemplars": 0},
+                    time_limit_s=None,  # step-bounded, as the recorded results
+                    device="cpu",
+                )
             )
         )
         seconds = time.perf_counter() - start

@@ -1,7 +1,7 @@
 """Vesicle benchmark: centres and diameters on synthetic and real vesicle micrographs.
 
 Two parts, each trains a vesicle-only detector with the training API and picks
-held-out data with :func:`napari_cryopick.core.object_kinds.pick_vesicles`:
+held-out data with the pick workflow (:func:`napari_cryopick.workflows.pick.pick`, kind ``vesicle``):
 
 ``synthetic``
     768x768 micrographs from :func:`napari_cryopick.core.simulate.simulate_micrograph`
@@ -42,13 +42,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick.core.detect import PickConfig
-from napari_cryopick.core.model import DetectorConfig
-from napari_cryopick.core.object_kinds import pick_vesicles, typical_vesicle_diameter
+from napari_cryopick.core.object_kinds import typical_vesicle_diameter
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
-from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
+from napari_cryopick.io.micrographs import Micrograph
+from napari_cryopick.workflows.pick import PickRequest, pick
+from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
 
 SHAPE = (768, 768)
 RADIUS_RANGE = (30.0, 80.0)
@@ -146,13 +146,47 @@ def summarize(parts: list[dict]) -> dict:
 
 
 def _train(images, tables, diameter, steps, crop_size):
-    config = DetectorConfig(kinds=("vesicle",))
-    examples = build_examples(images, tables, diameter, config)
-    train_config = TrainConfig(
-        steps=steps, batch_size=6, crop_size=crop_size, sparse=False, seed=0, log_interval=50
+    """A fresh vesicle model through the training workflow (as ``cryopick train``)."""
+    request = TrainRequest(
+        datasets=[TrainingSet("vesicles", images, tables, diameter)],
+        mode="new",
+        kinds=("vesicle",),
+        train_options={
+            "steps": steps,
+            "batch_size": 6,
+            "crop_size": crop_size,
+            "sparse": False,
+            "seed": 0,
+            "log_interval": 50,
+        },
+        time_limit_s=None,  # step-bounded, as the recorded results
     )
-    result = drive(train_detector(examples, config=config, train_config=train_config))
+    result = drive(train(request))
     return result.model, float(result.history[-1]["total"])
+
+
+def _pick_vesicles(model, image, diameter, threshold, **options):
+    """Vesicles above ``threshold`` through the pick workflow (each its own diameter)."""
+    request = PickRequest(
+        micrographs=[Micrograph(np.asarray(image, np.float32), name="vesicles")],
+        model=model,
+        kinds=("vesicle",),
+        diameter_px=diameter,
+        threshold=threshold,
+        options=options,
+    )
+    (event,) = list(_events(pick(request)))
+    if event.item is None:
+        raise RuntimeError(event.error)
+    return event.item.picks
+
+
+def _events(job):
+    try:
+        while True:
+            yield next(job)
+    except StopIteration:
+        return
 
 
 def run_synthetic(args) -> dict:
@@ -168,14 +202,15 @@ def run_synthetic(args) -> dict:
     model, loss = _train(images, tables, diameter, args.steps, 128)
     t_train = time.perf_counter() - t0
     rows = []
-    config = PickConfig(threshold=args.threshold, tile_size=512, overlap=64)
     for overlapping in (False, True):
         for snr in (1.0, 0.3):
             parts, n_over = [], 0
             for k in range(args.test_per_case):
                 image, truth = synthetic_vesicles(9000 + 31 * k, snr, overlapping)
                 n_over += n_overlapping(truth)
-                picks = pick_vesicles(model, image, diameter_px=diameter, config=config).selected
+                picks = _pick_vesicles(
+                    model, image, diameter, args.threshold, tile_size=512, overlap=64
+                )
                 parts.append(match(picks, truth))
             row = {
                 "case": "overlapping" if overlapping else "separate",
@@ -221,8 +256,7 @@ def run_real(args) -> dict | None:
         [image[:, :cut]], [left.reset_index(drop=True)], diameter, args.real_steps, 96
     )
     t_train = time.perf_counter() - t0
-    config = PickConfig(threshold=args.threshold)
-    picks = pick_vesicles(model, image[:, cut:], diameter_px=diameter, config=config).selected
+    picks = _pick_vesicles(model, image[:, cut:], diameter, args.threshold)
     row = {
         "case": "real, right half",
         "snr": None,

@@ -45,10 +45,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
 from napari_cryopick.core.evaluate import evaluate
 from napari_cryopick.core.model import bundled_model_path, load_checkpoint
 from napari_cryopick.core.simulate import simulate_micrograph
+from napari_cryopick.io.micrographs import Micrograph
+from napari_cryopick.workflows.pick import PickRequest, pick
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = REPO_ROOT / "scripts" / "train_general_model.py"
@@ -65,13 +66,19 @@ def _recipe_module():
 
 
 def _pick_all(model, images, names, diameter: float) -> pd.DataFrame:
-    config = PickConfig(device="cpu", score_floor=0.02, top_k=5000)
+    """Every candidate down to 0.02, through the pick workflow users run."""
+    request = PickRequest(
+        micrographs=[Micrograph(image, name=name) for image, name in zip(images, names)],
+        model=model,
+        diameter_px=diameter,
+        options={"score_floor": 0.02, "top_k": 5000},
+        device="cpu",
+    )
     tables = []
-    for image, name in zip(images, names):
-        result = pick_micrograph(
-            model, image, diameter_px=diameter, config=config, micrograph_name=name
-        )
-        tables.append(result.picks)
+    for event in pick(request):
+        if event.item is None:
+            raise RuntimeError(event.error)
+        tables.append(event.item.candidates)
     return pd.concat(tables, ignore_index=True)
 
 
@@ -188,14 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 mic = f"{name}_{k:02d}"
                 sim = simulate_micrograph(config, seed=int(rng.integers(2**31)), name=mic)
                 truth = sim.picks[sim.picks["kind"].isin(["particle", "negative"])]
-                result = pick_micrograph(
-                    model,
-                    sim.image,
-                    diameter_px=diameter,
-                    config=PickConfig(device="cpu", score_floor=0.02, top_k=5000),
-                    micrograph_name=mic,
-                )
-                preds.append(result.picks)
+                preds.append(_pick_all(model, [sim.image], [mic], diameter))
                 truths.append(truth)
                 diameters.append(diameter)
             pred = pd.concat(preds, ignore_index=True)

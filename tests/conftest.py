@@ -58,8 +58,29 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+#: Fixtures whose use makes a test ``gui`` / ``realdata`` (markers follow what a test needs).
+_GUI_FIXTURES = frozenset({"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "viewer"})
+_REALDATA_FIXTURES = frozenset({"real_data_dir"})
+
+
+def _mark_by_need(items: list[pytest.Item]) -> None:
+    """Mark tests ``gui`` (a viewer, Qt, or under tests/widgets) and ``realdata`` (real data).
+
+    So ``-m "not gui"`` and ``-m "not realdata"`` select consistently, whoever
+    wrote the test.
+    """
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        in_widgets = "widgets" in Path(str(item.fspath)).parts
+        if (fixtures & _GUI_FIXTURES or in_widgets) and item.get_closest_marker("gui") is None:
+            item.add_marker(pytest.mark.gui)
+        if fixtures & _REALDATA_FIXTURES and item.get_closest_marker("realdata") is None:
+            item.add_marker(pytest.mark.realdata)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked ``gpu`` where CUDA is absent."""
+    """Mark tests by what they need; skip tests marked ``gpu`` where CUDA is absent."""
+    _mark_by_need(items)
     gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
     if not gpu_items or _cuda_available():
         return

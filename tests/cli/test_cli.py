@@ -12,7 +12,7 @@ import pytest
 import napari_cryopick
 from napari_cryopick import cli
 
-SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info")
+SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info", "relion", "filter")
 
 
 def _console_script() -> Path:

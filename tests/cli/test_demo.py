@@ -69,6 +69,7 @@ def test_demo_without_display_does_not_open_napari(
     assert "no display" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_demo_opens_the_viewer_when_a_display_is_available(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

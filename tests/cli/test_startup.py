@@ -49,6 +49,7 @@ def test_version_and_help_import_no_heavy_library(argv: list[str]) -> None:
     assert [name for name in HEAVY if name in report["modules"]] == []
 
 
+@pytest.mark.slow
 def test_startup_probe_sees_torch_when_a_command_runs(tmp_path) -> None:
     """The probe can fail: running ``info`` on a file really imports torch."""
     model = tmp_path / "missing.pt"

@@ -120,6 +120,7 @@ def test_cryopick_pick_without_diameter_asks_for_it(
 
 
 @pytest.mark.parametrize("mode", ["fewshot", "continual"])
+@pytest.mark.slow
 def test_bundled_model_is_a_starting_point_for_training(mode: str) -> None:
     from napari_cryopick.core.continual import DatasetExamples, train_model
     from napari_cryopick.core.exemplars import bank_from_metadata

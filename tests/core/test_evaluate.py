@@ -222,6 +222,7 @@ def test_empty_predictions_and_empty_truth():
     json.dumps(report.to_dict())  # NaN → None, still valid JSON
 
 
+@pytest.mark.slow
 def test_average_recall_over_iou_thresholds():
     # Offset of 2 px along x, d = 20: IoU = 18*20 / (800 - 360) = 360/440 = 0.818.
     # Passes thresholds 0.50..0.80 (7 of 10) → AR = 0.7.
@@ -243,6 +244,7 @@ def test_ties_enter_together_and_nan_scores():
     assert average_precision(hand, truth) == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_report_json_and_summary():
     truth = _truth_row(4)
     pred = _pred_from_labels([True, False, True, False, True], [0.9, 0.8, 0.7, 0.6, 0.5], 4)
@@ -261,6 +263,7 @@ def test_report_json_and_summary():
     assert "best F2" in text
 
 
+@pytest.mark.slow
 def test_large_matching_is_fast():
     rng = np.random.default_rng(0)
     n = 10_000
@@ -278,6 +281,7 @@ def test_large_matching_is_fast():
     assert match.n_matched > 0.95 * n
 
 
+@pytest.mark.slow
 def test_real_data_truth_against_itself(real_data_dir):
     picks_dir = real_data_dir / "empiar10028_ribosome" / "picks"
     tables = [
@@ -302,6 +306,7 @@ def _write_csv(path, xs, ys, scores=None):
     frame.to_csv(path, index=False)
 
 
+@pytest.mark.slow
 def test_cli_evaluate_folders_json_and_pr_curve(tmp_path, capsys):
     from napari_cryopick.cli import main
 

@@ -65,6 +65,7 @@ def test_build_bank_respects_budget_and_prefers_dense_micrographs():
         assert distance.max() < 1e-3
 
 
+@pytest.mark.slow
 def test_build_bank_gets_close_to_budget_with_enough_labels():
     examples = [_example(f"m{i}", 80, i) for i in range(4)]
     bank = exemplars.build_bank(examples, "ds", max_particles=200, crop_size=64)

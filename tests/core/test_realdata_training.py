@@ -54,6 +54,7 @@ def _ap(model, image, truth, diameter):
     return report.ap["AP@0.5"]
 
 
+@pytest.mark.slow
 def test_short_training_on_one_real_micrograph_finds_particles(real_data_dir):
     folder = real_data_dir / DATASET
     if not folder.is_dir():

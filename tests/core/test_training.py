@@ -92,6 +92,7 @@ def test_sample_batch_targets_follow_augmented_crops():
     assert checked >= 3
 
 
+@pytest.mark.slow
 def test_training_lowers_loss_and_finds_blobs():
     examples, picks = _examples(2)
     train_config = TrainConfig(
