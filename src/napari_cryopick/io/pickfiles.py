@@ -212,7 +212,8 @@ def picks_on_micrograph(
     an edge pick: it is dropped and counted in a logged warning. A centre
     farther out means the picks do not belong to this micrograph (another
     micrograph, a binning or a y flip not applied): :class:`PickFileError`
-    naming ``source`` and the row (counted from 1 in ``table``). With
+    naming ``source`` and the row (a ``file_row`` column, else counted from
+    1 in ``table``). With
     ``strict=False`` those are dropped with a warning too, and only a table
     whose every pick lies outside is an error.
 
@@ -247,9 +248,10 @@ def picks_on_micrograph(
     far = beyond > slack
     if far.all() or (strict and far.any()):
         row = int(np.flatnonzero(far)[0])
+        number = int(table["file_row"].iloc[row]) if "file_row" in table.columns else row + 1
         raise file_error(
             source,
-            f"data row {row + 1}: pick at (x={x[row]:g}, y={y[row]:g}) lies outside the "
+            f"data row {number}: pick at (x={x[row]:g}, y={y[row]:g}) lies outside the "
             f"{cols} x {rows} px micrograph ({int(far.sum())} of {len(table)} picks do); "
             "wrong micrograph, binning or y flip?",
         )

@@ -33,7 +33,10 @@ def match_name(file_stem: str, names: set[str]) -> str | None:
 
 
 def read_training_picks(
-    paths: Sequence[tuple[Path, bool]], names: set[str], kind: str | None = None
+    paths: Sequence[tuple[Path, bool]],
+    names: set[str],
+    kind: str | None = None,
+    shapes: dict[str, tuple[int, int]] | None = None,
 ) -> Any:
     """Read pick files and keep the picks of the given micrographs.
 
@@ -50,6 +53,10 @@ def read_training_picks(
         Micrograph names.
     kind
         Overrides the kind of every pick (``"negative"`` for negatives).
+    shapes
+        ``{name: (rows, cols)}`` of the micrographs: picks far off their
+        micrograph are refused naming the file and row, edge picks dropped
+        with a counted warning (:func:`napari_cryopick.io.pickfiles.picks_on_micrograph`).
     """
     import pandas as pd
 
@@ -66,11 +73,26 @@ def read_training_picks(
             table = densify_fiber_picks(table)
         in_file = set(table["micrograph"])
         if not in_file & names and len(in_file) <= 1:
-            # per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix
-            match = match_name(path.stem, names)
+            # per-micrograph file (.box, .cbox, ...) named after the micrograph plus a
+            # suffix; a file whose rows name a micrograph is matched by that name only
+            # (rows naming another micrograph are never reassigned to this one)
+            named = next(iter(in_file), "")
+            match = match_name(named or path.stem, names)
             if match is not None:
                 table["micrograph"] = match
+        table["file_row"] = range(1, len(table) + 1)
         matched = table[table["micrograph"].isin(names)]
+        if shapes is not None and len(matched):
+            from napari_cryopick.io.pickfiles import picks_on_micrograph
+
+            matched = pd.concat(
+                [
+                    picks_on_micrograph(group, shapes[name], source=path)
+                    for name, group in matched.groupby("micrograph", sort=False)
+                ],
+                ignore_index=True,
+            )
+        matched = matched.drop(columns="file_row")
         if len(table) and matched.empty and from_folder:
             skipped.append(path.name)
             continue
@@ -146,9 +168,12 @@ def training_sets_from_files(
     if duplicates:
         raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
     name_set = set(names)
-    table = read_training_picks(pick_files(picks), name_set)
+    shapes = {m.name: m.shape for m in loaded}
+    table = read_training_picks(pick_files(picks), name_set, shapes=shapes)
     if negatives:
-        negative_table = read_training_picks(pick_files(negatives), name_set, "negative")
+        negative_table = read_training_picks(
+            pick_files(negatives), name_set, "negative", shapes=shapes
+        )
         table = pd.concat([table, negative_table], ignore_index=True)
     positive = table[table["kind"] != "negative"] if len(table) else table
     unlabelled = [n for n in names if n not in set(positive.get("micrograph", []))]
