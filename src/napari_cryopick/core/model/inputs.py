@@ -183,6 +183,20 @@ def _cache_array(shape: tuple[int, int]) -> np.ndarray:
     return array
 
 
+def _release(array: np.ndarray) -> None:
+    """Drop the pages of a cache mapping from this process (the page cache keeps the data).
+
+    For a shared file mapping, ``MADV_DONTNEED`` only unmaps: later reads
+    come back from the page cache or the file, so the process's resident
+    memory stays the blocks in use, not the whole prepared image.
+    """
+    import mmap
+
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+        handle.madvise(mmap.MADV_DONTNEED)
+
+
 def _robust_stats(sample: np.ndarray) -> tuple[float, float]:
     """Median and robust spread, as :func:`napari_cryopick.core.preprocess.normalize` computes them."""
     if sample.size == 0:
@@ -219,10 +233,13 @@ def prepare_in_cache(
     for c0 in range(0, cols, _BLOCK):
         block = image[:, c0 : c0 + _BLOCK]
         middle[:, c0 : c0 + _BLOCK] = preprocess._resample_axis(block, out_rows, 0)
+        _release(middle)
     prepared = _cache_array((out_rows, out_cols))
     for r0 in range(0, out_rows, _BLOCK):
         block = np.asarray(middle[r0 : r0 + _BLOCK])
         prepared[r0 : r0 + _BLOCK] = preprocess._resample_axis(block, out_cols, 1)
+        _release(middle)
+        _release(prepared)
     del middle
 
     lowpass = float(getattr(config, "lowpass", 0.0))
@@ -235,10 +252,13 @@ def prepare_in_cache(
             block = preprocess.lowpass(np.asarray(prepared[top:bottom]), resolution)
             stop = min(out_rows, r0 + _BLOCK)
             filtered[r0:stop] = block[r0 - top : stop - top]
+            _release(prepared)
+            _release(filtered)
         prepared = filtered
 
     median, spread = _robust_stats(preprocess._stat_sample(prepared))
     for r0 in range(0, out_rows, _BLOCK):
         block = (np.asarray(prepared[r0 : r0 + _BLOCK]) - median) / spread
         prepared[r0 : r0 + _BLOCK] = np.clip(block, -5.0, 5.0)
+        _release(prepared)
     return PreparedMicrograph(image=prepared, scale_y=out_rows / rows, scale_x=out_cols / cols)
