@@ -98,10 +98,8 @@ __all__ = [
     "ContinualConfig",
     "ContinualResult",
     "DatasetExamples",
-    "datasets_of",
     "diameter_for_head",
     "group_by_dataset",
-    "history_of",
     "train_model",
 ]
 
@@ -212,26 +210,11 @@ class ContinualResult(TrainResult):
     card: ModelCard = field(default_factory=ModelCard)
 
 
-# --- metadata helpers (also used by `cryopick info` and the GUI) ---
-
-
-def datasets_of(metadata: dict[str, Any] | None) -> list[str]:
-    """Names of the data sets a model was trained on, oldest first (see ``ModelCard``)."""
-    return ModelCard.from_metadata(metadata).dataset_names
-
-
-def history_of(metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Training runs of a model, normalised to ``mode, datasets, steps, date, seconds, losses``.
-
-    Records written by ``cryopick train`` without a mode (``time``,
-    ``elapsed_s``, ``final_losses``, ``dataset``) are translated
-    (:meth:`napari_cryopick.core.model.card.ModelCard.runs`).
-    """
-    return ModelCard.from_metadata(metadata).runs()
+# --- metadata helpers (the model card owns them; kept for the GUI) ---
 
 
 def diameter_for_head(metadata: dict[str, Any] | None, head: str | None) -> float | None:
-    """Particle diameter (original pixels) to pick with ``head``.
+    """Particle diameter (original pixels) to pick with ``head`` (shorthand for the model card's).
 
     The data set's own diameter for a data-set head, else the model's
     ``diameter_px`` (the last data set trained), else None
