@@ -9,8 +9,13 @@ runs on load)::
         "format_version": 1,
         "config": DetectorConfig.to_dict(),
         "state_dict": {name: tensor},   # CPU tensors
-        "metadata": {...},              # history, data sets, diameter_px, ...
+        "metadata": {...},              # the model card: ModelCard.to_metadata()
     }
+
+The metadata is the model's :class:`napari_cryopick.core.model.card.ModelCard`
+(data sets, heads, per-data-set diameters, kinds, history, exemplar bank),
+assembled in one place, ``ModelCard.to_metadata()``; read it back with
+``ModelCard.of_model(model, metadata)``, which also migrates older metadata.
 
 Saving is atomic: the file is written to a temporary file in the same folder
 and moved over the target with ``os.replace``, so a crash or a cancelled run
