@@ -396,6 +396,18 @@ def _load_model(request: PickRequest) -> tuple[Any, dict[str, Any], str]:
     return model, dict(request.metadata or {}), "the model"
 
 
+def _default_head(head: str | None, card: Any, heads: tuple[str, ...]) -> str | None:
+    """``head``, else the data-set head the model's last training run trained (few-shot,
+    continual, fine-tune on one data set): ``cryopick train --mode fewshot`` then
+    ``cryopick pick`` picks with the head just trained, not the untrained generic one."""
+    if head is not None or card is None or not card.history:
+        return head
+    names = list(card.history[-1].get("datasets", ()) or ())
+    trained = [card.dataset(name) for name in names]
+    own = {d.head for d in trained if d is not None and d.head in heads}
+    return own.pop() if len(names) == 1 and len(own) == 1 else None
+
+
 def prepare(request: PickRequest) -> PreparedPick:
     """Resolve a request once: load the model, check kinds and head, lay out outputs.
 
@@ -446,7 +458,7 @@ def prepare(request: PickRequest) -> PreparedPick:
             if folder.exists() and not folder.is_dir():
                 raise ValueError(f"{out_dir}: cannot write picks there, {folder} is a file")
     values = dict(request.options)
-    values.update(head=request.head, device=request.device)
+    values.update(head=_default_head(request.head, card, heads), device=request.device)
     if request.threshold is not None:
         values["threshold"] = request.threshold
     config = PickConfig(**values)
