@@ -3,10 +3,12 @@
 Training uses only the public API: synthetic micrographs
 (:func:`napari_cryopick.core.simulate.simulate_micrograph`) whose true centre lines
 play the part of drawn paths; :func:`napari_cryopick.core.object_kinds.fiber_training_picks`
-turns them into points along the fibers; :func:`napari_cryopick.core.training.train_detector`
-trains a fiber-only detector. Held-out micrographs (straight, curved and
-crossing fibers at several SNRs) are picked with
-:func:`napari_cryopick.core.object_kinds.pick_fibers` and compared with the true centre
+turns them into points along the fibers; the training workflow
+(:func:`napari_cryopick.workflows.train.train`, as ``cryopick train``) trains a
+fiber-only detector. Held-out micrographs (straight, curved and crossing fibers
+at several SNRs) are picked with the pick workflow's fiber strategy
+(:func:`napari_cryopick.workflows.pick.pick`, which runs
+:func:`napari_cryopick.core.object_kinds.pick_fibers`) and compared with the true centre
 lines by :func:`napari_cryopick.core.fibers.fiber_metrics`.
 
 Run (about 6-8 minutes on 2 CPU cores)::
@@ -27,17 +29,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_cryopick.core.detect import PickConfig
 from napari_cryopick.core.fibers import fiber_metrics
-from napari_cryopick.core.model import DetectorConfig, load_checkpoint, save_checkpoint
+from napari_cryopick.core.model import load_checkpoint
 from napari_cryopick.core.object_kinds import (
     fiber_training_picks,
-    pick_fibers,
     trace_fiber_candidates,
 )
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
-from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
+from napari_cryopick.io.micrographs import Micrograph
+from napari_cryopick.workflows.pick import FiberOptions, PickRequest, pick
+from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
 
 WIDTH_PX = 24.0
 SHAPE = (512, 512)
@@ -69,6 +71,31 @@ def _crossing(snr: float, seed: int):
         if distance < 1.0 and angle > 30.0 and inside:
             return micrograph
     raise RuntimeError("no crossing pair found")
+
+
+def _pick_fibers(model, image, threshold: float, max_angle_deg: float):
+    """Fibers of one micrograph through the pick workflow (its fiber strategy)."""
+    request = PickRequest(
+        micrographs=[Micrograph(np.asarray(image, np.float32), name="fibers")],
+        model=model,
+        kinds=("fiber",),
+        diameter_px=WIDTH_PX,
+        threshold=threshold,
+        options={"tile_size": 512, "overlap": 64},
+        fibers=FiberOptions(max_angle_deg=max_angle_deg),
+    )
+    (event,) = list(_events(pick(request)))
+    if event.item is None:
+        raise RuntimeError(event.error)
+    return event.item.result  # FiberPickResult: paths, candidates, link radius
+
+
+def _events(job):
+    try:
+        while True:
+            yield next(job)
+    except StopIteration:
+        return
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:
@@ -107,20 +134,29 @@ def main() -> None:
         )
         images.append(micrograph.image)
         tables.append(fiber_training_picks(micrograph.fibers, WIDTH_PX / 2, diameter=WIDTH_PX))
-    config = DetectorConfig(kinds=("fiber",))
-    examples = build_examples(images, tables, WIDTH_PX, config)
-    train_config = TrainConfig(
-        steps=args.steps, batch_size=6, crop_size=128, sparse=False, seed=0, log_interval=50
-    )
     if args.load_model is not None:
         model, _ = load_checkpoint(args.load_model)
     else:
-        result = drive(train_detector(examples, config=config, train_config=train_config))
+        # the training workflow users run (cryopick train / the Train widget)
+        request = TrainRequest(
+            datasets=[TrainingSet("fibers", images, tables, WIDTH_PX)],
+            mode="new",
+            kinds=("fiber",),
+            train_options={
+                "steps": args.steps,
+                "batch_size": 6,
+                "crop_size": 128,
+                "sparse": False,
+                "seed": 0,
+                "log_interval": 50,
+            },
+            time_limit_s=None,  # step-bounded, as the recorded results
+            out=args.save_model,
+        )
+        result = drive(train(request))
         model = result.model
         loss = result.history[-1]["total"]
         print(f"trained {args.steps} steps in {time.perf_counter() - t0:.0f} s, loss {loss:.3f}")
-        if args.save_model is not None:
-            save_checkpoint(args.save_model, model, metadata={"diameter_px": WIDTH_PX})
     t_train = time.perf_counter() - t0
 
     # --- held-out cases
@@ -129,7 +165,6 @@ def main() -> None:
         cases.append(("straight", snr, lambda s, snr=snr: _simulate(3, 0.0, snr, s)))
         cases.append(("curved", snr, lambda s, snr=snr: _simulate(3, 1.0, snr, s)))
         cases.append(("crossing", snr, lambda s, snr=snr: _crossing(snr, s)))
-    pick_config = PickConfig(threshold=args.threshold, tile_size=512, overlap=64)
     rows = []
     for name, snr, make in cases:
         per_angle = {
@@ -138,13 +173,7 @@ def main() -> None:
         }
         for k in range(args.test_per_case):
             micrograph = make(5000 + 17 * k + int(snr * 10))
-            fibers = pick_fibers(
-                model,
-                micrograph.image,
-                diameter_px=WIDTH_PX,
-                config=pick_config,
-                max_angle_deg=args.max_angle[0],
-            )
+            fibers = _pick_fibers(model, micrograph.image, args.threshold, args.max_angle[0])
             for angle, totals in per_angle.items():
                 paths, _ = trace_fiber_candidates(
                     fibers.candidates,

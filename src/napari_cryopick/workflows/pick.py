@@ -183,6 +183,8 @@ class PickRequest:
                 raise ValueError(
                     f"unknown pick format {format!r}; choose one of {', '.join(PICK_FORMATS)}"
                 )
+        if self.out_dir is not None:
+            output_stems(self.micrographs, self.out_dir)  # duplicate outputs: refused now
 
 
 @dataclass(frozen=True)
