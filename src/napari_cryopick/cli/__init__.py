@@ -2,7 +2,10 @@
 
 Each sub-command lives in its own module ``_<name>.py`` with a
 ``register(subparsers)`` function that adds its parser and sets
-``func=run`` where ``run(args) -> int`` returns the exit code.
+``func=run`` where ``run(args) -> int`` returns the exit code. A command
+turns its options into a workflow request (``workflows.train.TrainRequest``,
+``workflows.pick.PickRequest``) and drives the workflow with a progress bar;
+``register`` imports no torch, so ``--version`` and ``--help`` are fast.
 
 Exit codes: 0 success, 1 the job failed (e.g. a target not met), 2 bad
 input (missing or malformed file, bad option), 130 interrupted.
@@ -38,13 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"napari_cryopick.cli._{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"napari_cryopick.cli._{name}":
-                continue
-            raise
-        module.register(subparsers)
+        # each sub-command module imports the core only when it runs: --help stays fast
+        importlib.import_module(f"napari_cryopick.cli._{name}").register(subparsers)
     return parser
 
 
