@@ -1,0 +1,306 @@
+"""Bad inputs and faults through the real ``cryopick`` entry point: one case per problem of issue 14.
+
+Every failure must be one line on stderr that names the file or the option,
+exit code 2, no traceback, no colour codes, and never torch's advice to load
+a file with ``weights_only=False``.
+"""
+
+from __future__ import annotations
+
+import errno
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_cryopick import cli
+from napari_cryopick.io.micrographs import write_mrc
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """Exit code, stdout and the ``cryopick`` lines of stderr (progress bars left out)."""
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("cryopick")]
+    return code, captured.out, "\n".join(lines)
+
+
+def assert_one_line(message: str, *names: str) -> None:
+    assert message.count("\n") == 0, message
+    assert "Traceback" not in message
+    assert "\x1b" not in message
+    assert "weights_only=False" not in message
+    for name in names:
+        assert name in message, f"{name!r} not in {message!r}"
+
+
+@pytest.fixture
+def micrograph(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    return write_mrc(tmp_path / "m1.mrc", rng.normal(size=(96, 96)).astype(np.float32), 2.0)
+
+
+# --- 1. duplicate stems never overwrite -----------------------------------------------------
+
+
+def test_pick_never_overwrites_outputs_of_same_named_micrographs(tmp_path, capsys, micrograph):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "m1.mrc").write_bytes(micrograph.read_bytes())
+    (tmp_path / "a" / "m1.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # same stem as a/m1.mrc
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys, "pick", tmp_path / "a/m1.mrc", tmp_path / "b/m1.mrc", tmp_path / "a/m1.png",
+        "--diameter", 20, "--out", out,
+    )  # fmt: skip
+    assert code == 2
+    assert_one_line(err, "m1")
+    assert not out.exists() or not list(out.rglob("*.star")), "nothing written when outputs clash"
+
+
+# --- 2. train checks its output before training ---------------------------------------------
+
+
+def test_train_refuses_an_unwritable_output_before_training(tmp_path, capsys, micrograph):
+    picks = tmp_path / "m1.csv"
+    picks.write_text("x,y,diameter\n40,40,20\n")
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    code, out, err = run(
+        capsys, "train", "--micrographs", micrograph, "--picks", picks, "--diameter", 20,
+        "--out", blocker / "model.pt", "--steps", 1,
+    )  # fmt: skip
+    assert code == 2
+    assert_one_line(err, "afile")
+    assert "training" not in out, "the output is checked before any training"
+
+
+# --- 4. OS errors and MemoryError: one line, exit 2 -----------------------------------------
+
+
+def test_evaluate_json_into_a_folder(tmp_path, capsys):
+    picks = tmp_path / "m1.csv"
+    picks.write_text("x,y,diameter\n40,40,20\n")
+    code, _, err = run(capsys, "evaluate", "--pred", picks, "--truth", picks, "--json", tmp_path)
+    assert code == 2
+    assert_one_line(err, "--json", str(tmp_path))
+
+
+def test_evaluate_json_below_a_file(tmp_path, capsys):
+    picks = tmp_path / "m1.csv"
+    picks.write_text("x,y,diameter\n40,40,20\n")
+    code, _, err = run(
+        capsys, "evaluate", "--pred", picks, "--truth", picks, "--json", picks / "report.json"
+    )
+    assert code == 2
+    assert_one_line(err, "--json", "m1.csv")
+
+
+def test_pick_out_pointing_at_a_file(tmp_path, capsys, micrograph):
+    blocker = tmp_path / "picks"
+    blocker.write_text("a file")
+    code, _, err = run(capsys, "pick", micrograph, "--diameter", 20, "--out", blocker)
+    assert code == 2
+    assert_one_line(err, str(blocker))
+    assert blocker.read_text() == "a file"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "names"),
+    [
+        ("--diameter", "0.01", ("diameter 0.01",)),
+        ("--min-distance", "1e9", ("min_distance",)),
+    ],
+)
+def test_pick_options_that_ask_for_unbounded_memory(
+    tmp_path, capsys, micrograph, option, value, names
+):
+    extra = [] if option == "--diameter" else ["--diameter", "20"]
+    code, _, err = run(capsys, "pick", micrograph, option, value, *extra, "--out", tmp_path / "p")
+    assert code == 2
+    assert_one_line(err, *names)
+    assert "m1.mrc" not in err, "the option is at fault, not the micrograph"
+
+
+def test_simulate_a_huge_micrograph(tmp_path, capsys):
+    code, _, err = run(capsys, "simulate", tmp_path / "sim", "--size", 200000, 200000)
+    assert code == 2
+    assert_one_line(err, "--size")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/data/out/m1.star"), "no space left"),
+        (PermissionError(errno.EACCES, "Permission denied", "/data/out"), "permission denied"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory", "/data/report.json"), "is a folder"),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory", "/data/f/x"), "not a folder"),
+        (FileExistsError(errno.EEXIST, "File exists", "/data/out"), "already exists"),
+        (MemoryError("Unable to allocate 3.8 TiB"), "out of memory"),
+    ],
+)
+def test_os_errors_and_memory_errors_are_one_line_with_exit_2(capsys, monkeypatch, error, expected):
+    from napari_cryopick.cli import _evaluate
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(_evaluate, "run", fail)
+    code, _, err = run(capsys, "evaluate", "--pred", "p.csv", "--truth", "t.csv")
+    assert code == 2
+    assert_one_line(err, expected)
+    if getattr(error, "filename", None):
+        assert error.filename in err
+
+
+# --- 6. bad picks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ("40,40,20\n50,inf,20\n", "data row 2"),
+        ("40,40,0\n", "data row 1"),
+        ("40,40,-20\n", "data row 1"),
+    ],
+)
+def test_evaluate_refuses_impossible_picks_naming_file_and_row(tmp_path, capsys, rows, expected):
+    good = tmp_path / "m1.csv"
+    good.write_text("x,y,diameter\n40,40,20\n")
+    bad = tmp_path / "bad" / "m1.csv"
+    bad.parent.mkdir()
+    bad.write_text("x,y,diameter\n" + rows)
+    code, _, err = run(capsys, "evaluate", "--pred", bad, "--truth", good)
+    assert code == 2
+    assert_one_line(err, str(bad), expected)
+
+
+def test_train_refuses_picks_off_the_micrograph_and_foreign_rows(tmp_path, capsys, micrograph):
+    picks = tmp_path / "m1.csv"
+    picks.write_text("x,y,diameter\n" + "".join(f"{900 + i},{900 + i},20\n" for i in range(30)))
+    argv = ["train", "--micrographs", micrograph, "--picks", picks, "--diameter", 20]
+    argv += ["--out", tmp_path / "model.pt", "--steps", 1]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert_one_line(err, str(picks), "data row 1", "outside")
+    # rows naming another micrograph are not reassigned to m1 because of the file name
+    picks.write_text("x,y,diameter,micrograph\n40,40,20,other\n50,50,20,other\n")
+    code, _out, err = run(capsys, *argv)
+    assert code == 2
+    assert_one_line(err, str(picks), "other")
+    assert not (tmp_path / "model.pt").exists()
+
+
+# --- 7. checkpoints -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory) -> Path:
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    model = Detector(DetectorConfig(widths=(8, 8, 16, 16), feature_channels=8, head_width=8))
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    return save_checkpoint(path, model, metadata={"diameter_px": 20.0})
+
+
+def test_bit_flipped_checkpoint_is_refused(tmp_path, capsys, saved_model):
+    data = bytearray(saved_model.read_bytes())
+    raw = torch.load(saved_model, weights_only=True)
+    weight = next(t for t in raw["state_dict"].values() if t.numel() > 100)
+    needle = weight.flatten()[:4].numpy().tobytes()
+    at = bytes(data).index(needle)
+    data[at + 1] ^= 0x10
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(data))
+    code, _, err = run(capsys, "info", flipped)
+    assert code == 2
+    assert_one_line(err, str(flipped), "checksum")
+
+
+def test_nan_weights_are_refused(tmp_path, capsys, saved_model):
+    raw = torch.load(saved_model, weights_only=True)
+    name = next(iter(k for k, v in raw["state_dict"].items() if v.is_floating_point()))
+    raw["state_dict"][name].view(-1)[0] = float("nan")
+    del raw["checksums"]  # even a file without checksums (older format) is checked
+    broken = tmp_path / "nan.pt"
+    torch.save(raw, broken)
+    code, _, err = run(capsys, "info", broken)
+    assert code == 2
+    assert_one_line(err, str(broken), "NaN")
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_malicious_checkpoint_is_refused_without_unsafe_advice(tmp_path, capsys, micrograph):
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "napari-cryopick-detector", "payload": Payload()}, evil)
+    for command in (["info", evil], ["pick", micrograph, "--model", evil, "--diameter", 20]):
+        code, out, err = run(capsys, *command)
+        assert code == 2
+        assert "code ran" not in out
+        assert_one_line(err, str(evil))
+        assert "weights_only" not in err
+
+
+def test_a_checkpoint_without_checksums_still_loads(tmp_path, saved_model):
+    from napari_cryopick.core.model import load_checkpoint
+
+    raw = torch.load(saved_model, weights_only=True)
+    del raw["checksums"]
+    old = tmp_path / "old.pt"
+    torch.save(raw, old)
+    _model, metadata = load_checkpoint(old)
+    assert metadata["diameter_px"] == 20.0
+
+
+def test_pickle_of_plain_types_is_not_a_checkpoint(tmp_path, capsys):
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"a": 1}))
+    code, _, err = run(capsys, "info", path)
+    assert code == 2
+    assert_one_line(err, str(path))
+
+
+# --- 8. messages ----------------------------------------------------------------------------
+
+
+def test_non_image_png_is_one_line(tmp_path, capsys):
+    fake = tmp_path / "m1.png"
+    fake.write_text("not an image\n" * 5)
+    code, _, err = run(capsys, "pick", fake, "--diameter", 20, "--out", tmp_path / "p")
+    assert code == 2
+    assert_one_line(err.splitlines()[0], str(fake))
+    assert "pip install" not in err
+
+
+def test_the_pick_cap_warns(caplog):
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+    from napari_cryopick.core.model import Detector, DetectorConfig
+
+    class Everywhere(Detector):
+        def forward(self, x, head=None):
+            out = super().forward(x, head=head)
+            heatmap = torch.full_like(out["heatmap"], -5.0)
+            heatmap[..., 15:25, 15:25] = 5.0  # a plateau away from the border: every cell a peak
+            out["heatmap"] = heatmap
+            return out
+
+    torch.manual_seed(0)
+    model = Everywhere(
+        DetectorConfig(
+            widths=(8, 8, 16, 16), feature_channels=8, head_width=8, target_diameter_px=20.0
+        )
+    )
+    image = np.zeros((160, 160), np.float32)
+    config = PickConfig(device="cpu", top_k=5, min_distance=0.0)
+    result = pick_micrograph(model, image, diameter_px=20.0, config=config)
+    assert len(result.picks) == 5
+    assert "cap of 5" in caplog.text
