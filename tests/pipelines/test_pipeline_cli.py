@@ -102,6 +102,13 @@ def test_relion_external_job_writes_what_extract_reads(relion_project, tiny_mode
     nodes = starfile.read(job / "RELION_OUTPUT_NODES.star", always_dict=True)["output_nodes"]
     assert nodes["rlnPipeLineNodeName"].tolist() == ["External/job004/autopick.star"]
     assert (job / "summary.csv").is_file()
+    # RELION 3.1: continuing the job adds the coords_suffix file and the integer node type
+    assert _relion(tiny_model, "--relion31") == 0
+    suffix = job / "coords_suffix_autopick.star"
+    assert suffix.read_text().strip() == "CtfFind/job003/micrographs_ctf.star"
+    nodes = starfile.read(job / "RELION_OUTPUT_NODES.star", always_dict=True)["output_nodes"]
+    assert nodes["rlnPipeLineNodeName"].tolist() == ["External/job004/coords_suffix_autopick.star"]
+    assert nodes["rlnPipeLineNodeType"].tolist() == [2]
 
 
 def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):

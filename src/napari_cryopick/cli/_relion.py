@@ -96,7 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     own.add_argument(
         "--relion31",
         action="store_true",
-        help="write RELION 3.1's integer node type in RELION_OUTPUT_NODES.star",
+        help="RELION 3.1: also write coords_suffix_autopick.star and declare it (integer node "
+        "type 2) in RELION_OUTPUT_NODES.star",
     )
     parser.set_defaults(func=run)
 
@@ -202,7 +203,13 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         if item.key in done
     ]
     autopick = write_coordinate_files_star(job_dir, entries)
-    write_output_nodes(job_dir, autopick, relion31=args.relion31)
+    node = autopick
+    if args.relion31:
+        # RELION 3.1's Extract takes a coords_suffix file naming the micrograph list
+        from napari_cryopick.io.atomic import atomic_write_text
+
+        node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
+    write_output_nodes(job_dir, node, relion31=args.relion31)
     for message in outcome.errors.values():
         print(f"cryopick relion: failed {message}", file=sys.stderr)
     print(

@@ -618,6 +618,7 @@ def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, An
         "input": result.item.key,
         "micrograph": result.item.source.stem,
         "seconds": round(result.seconds, 4),
+        "finished": round(time.time(), 3),
     }
     if result.picks is None:
         record.update(status="failed", error=result.error)
