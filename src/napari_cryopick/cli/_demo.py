@@ -173,27 +173,34 @@ def _open_viewer(simulated: Any, result: Any, selected: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick demo``; returns the exit code."""
-    from napari_cryopick.core.detect import PickConfig, apply_threshold, pick_micrograph
     from napari_cryopick.core.evaluate import match_picks
-    from napari_cryopick.core.model import bundled_model_path, load_checkpoint
-    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.core.model import bundled_model_path
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.io.micrographs import Micrograph, write_mrc
     from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.pick import PickRequest, pick
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
     model_path = args.model if args.model is not None else bundled_model_path()
-    model, _metadata = load_checkpoint(model_path)
-    config = PickConfig(device="cpu")
-    if args.threshold is not None:
-        config = PickConfig(device="cpu", threshold=args.threshold)
 
     start = time.perf_counter()
     simulated = simulate_demo_micrograph(args.seed)
     name = f"demo_seed{args.seed}"
-    result = pick_micrograph(
-        model, simulated.image, diameter_px=DEMO_DIAMETER_PX, config=config, micrograph_name=name
+    # the pick workflow `cryopick pick` and the Pick widget run
+    events: list = []
+    request = PickRequest(
+        micrographs=[Micrograph(simulated.image, simulated.pixel_size, name)],
+        model=model_path,
+        diameter_px=DEMO_DIAMETER_PX,
+        threshold=args.threshold,
+        device="cpu",
     )
-    selected = apply_threshold(result.picks, config.threshold)
+    drive(pick(request), events.append)
+    (event,) = events
+    if event.item is None:
+        raise CLIError(event.error)
+    result, selected, threshold = event.item.result, event.item.picks, event.item.threshold
     elapsed = time.perf_counter() - start
 
     out = Path(args.out)
@@ -209,13 +216,13 @@ def run(args: argparse.Namespace) -> int:
         simulated.image,
         selected,
         out / f"{name}_picks.png",
-        title=f"{name}: {len(selected)} picks (threshold {config.threshold:g}), "
+        title=f"{name}: {len(selected)} picks (threshold {threshold:g}), "
         f"precision {precision:.2f}, recall {recall:.2f}",
     )
     print(f"model: {model_path}")
     print(
         f"picked {len(selected)} particles in {name} ({DEMO_SIDE_PX} x {DEMO_SIDE_PX} px, "
-        f"diameter {DEMO_DIAMETER_PX:g} px, threshold {config.threshold:g}) in {elapsed:.1f} s"
+        f"diameter {DEMO_DIAMETER_PX:g} px, threshold {threshold:g}) in {elapsed:.1f} s"
     )
     print(
         f"against the simulated truth ({n_truth} particles, IoU >= 0.5): "
