@@ -50,12 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="pick files of things that are NOT particles (carbon, ice, junk)",
     )
-    size = parser.add_mutually_exclusive_group(required=True)
+    size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--diameter",
         type=float,
         metavar="PX",
-        help="particle diameter in pixels (used where picks have none)",
+        help=(
+            "particle diameter in pixels (used where picks have none; default: estimated "
+            "from the clicks, with a warning when a given one differs from them by > 25%%)"
+        ),
     )
     size.add_argument(
         "--diameter-A",

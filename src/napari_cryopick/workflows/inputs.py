@@ -156,8 +156,8 @@ def training_sets_from_files(
     from napari_cryopick.io.micrographs import read_micrograph
     from napari_cryopick.io.paths import micrograph_files, pick_files
 
-    if (diameter_px is None) == (diameter_A is None):
-        raise ValueError("give the particle diameter: --diameter (pixels) or --diameter-A")
+    if diameter_px is not None and diameter_A is not None:
+        raise ValueError("give the particle diameter once: --diameter (pixels) or --diameter-A")
     for option, value in (("--diameter", diameter_px), ("--diameter-A", diameter_A)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"{option} must be > 0, got {value}")
@@ -191,8 +191,11 @@ def training_sets_from_files(
                 diameters.append(diameter_from_angstrom(diameter_A, micrograph.pixel_size))
             except ValueError as error:
                 raise ValueError(f"{micrograph.path}: {error}") from None
+    elif diameter_px is not None:
+        diameters = [float(diameter_px)] * len(loaded)
     else:
-        diameters = [float(diameter_px)] * len(loaded)  # type: ignore[arg-type]
+        diameters = []
+    diameters = _check_diameters(loaded, names, positive, diameters)
     groups = [dataset or _dataset_name(path) for path in paths]
     sets = []
     for name in dict.fromkeys(groups):
@@ -209,3 +212,33 @@ def training_sets_from_files(
             )
         )
     return sets, table
+
+
+def _check_diameters(
+    loaded: Sequence[Any], names: Sequence[str], positive: Any, diameters: list[float]
+) -> list[float]:
+    """The given diameters (a warning if the clicks show another size), or the clicks' estimate."""
+    from napari_cryopick.core.diameter import check_diameter, estimate_diameter
+
+    tables = [positive[positive["micrograph"] == name] for name in names]
+    try:
+        estimate = estimate_diameter([m.data for m in loaded], tables)
+    except ValueError as error:
+        if diameters:
+            return diameters
+        raise ValueError(
+            f"no particle diameter given and none can be estimated ({error}); give --diameter"
+        ) from None
+    if not diameters:
+        logger.warning(
+            "no particle diameter given: %.0f px, estimated from %d clicks (%s); "
+            "give --diameter if that is wrong",
+            estimate.diameter_px,
+            estimate.n_picks,
+            "the pick files' diameters" if estimate.source == "picks" else "the micrographs",
+        )
+        return [estimate.diameter_px] * len(loaded)
+    message = check_diameter(sorted(diameters)[len(diameters) // 2], estimate)
+    if message is not None:
+        logger.warning(message)
+    return diameters

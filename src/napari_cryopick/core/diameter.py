@@ -1,0 +1,196 @@
+"""The particle diameter from the user's clicks, when the user gives none.
+
+A user who clicks particles has shown their size: every click sits on a
+particle's centre. :func:`estimate_diameter` averages the micrograph around
+all clicks (a rough "class average"), takes its rotational average (the radial
+contrast profile ``c(r)`` against the background far out) and finds the
+particle's edge: phase contrast (the CTF) puts a fringe of opposite contrast
+just outside every particle, so ``c(r)`` falls through zero at the edge and is
+most negative just beyond it; the diameter is twice the radius of that minimum
+(without a fringe: where the contrast has fallen to a tenth). Averaging over
+the clicks (dozens of them) keeps the noise of single low-contrast particles
+out. Pick files that carry a diameter (STAR ``cryopickDiameter``, CBOX box
+sizes, CSV ``diameter``) win over the image.
+
+Measured on the first 3 micrographs with a quarter of the picks (see
+``docs/benchmarks.md``): within 25 % on the real apoferritin,
+beta-galactosidase and ribosome sets and on simulated spheres and ellipsoids;
+hollow or very elongated shapes (simulated rings, L shapes) come out too small.
+
+:func:`check_diameter` compares a diameter the user gave with the estimate and
+returns a warning when they disagree by more than 25 %.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+__all__ = ["DiameterEstimate", "check_diameter", "estimate_diameter"]
+
+#: Relative disagreement between a given and an estimated diameter that warns.
+DISAGREEMENT = 0.25
+
+
+@dataclass(frozen=True)
+class DiameterEstimate:
+    """An estimated particle diameter.
+
+    Attributes
+    ----------
+    diameter_px
+        Diameter in pixels of the micrographs.
+    source
+        ``"picks"`` (the pick files' own diameters) or ``"image"`` (scale space at the clicks).
+    n_picks
+        Clicks used.
+    """
+
+    diameter_px: float
+    source: str
+    n_picks: int
+
+
+def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    if factor <= 1:
+        return image
+    rows, cols = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    view = image[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor)
+    return view.mean(axis=(1, 3))
+
+
+def _radial_profile(
+    micrographs: Sequence[np.ndarray], points: Sequence[np.ndarray], max_radius_px: float
+) -> tuple[np.ndarray, int]:
+    """Rotationally averaged mean patch around the clicks, in bins of ``factor`` pixels."""
+    factor = max(1, int(max_radius_px // 128))
+    half = math.ceil(max_radius_px / factor)
+    total = np.zeros((2 * half + 1, 2 * half + 1))
+    weight = np.zeros_like(total)
+    for image, xy in zip(micrographs, points, strict=True):
+        if not len(xy):
+            continue
+        image = np.asarray(image, dtype=np.float32)
+        image = (image - float(image.mean())) / (float(image.std()) or 1.0)
+        # one binned pixel of smoothing: noise out, the edge stays
+        binned = ndimage.gaussian_filter(_block_mean(image, factor), 1.0)
+        padded = np.pad(binned, half)
+        inside = np.pad(np.ones_like(binned), half)
+        for x, y in xy:
+            col = min(max(round(x / factor), 0), binned.shape[1] - 1) + half
+            row = min(max(round(y / factor), 0), binned.shape[0] - 1) + half
+            window = (slice(row - half, row + half + 1), slice(col - half, col + half + 1))
+            total += padded[window]
+            weight += inside[window]
+    mean = total / np.maximum(weight, 1.0)
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    rings = np.rint(np.hypot(yy, xx)).astype(int)
+    profile = np.asarray(ndimage.mean(mean, rings, np.arange(half + 1)), dtype=float)
+    return profile, factor
+
+
+def _edge_radius(profile: np.ndarray) -> float:
+    """Radius (profile bins) of the particle edge: the fringe's minimum, else a tenth of the contrast."""
+    background = float(np.median(profile[int(0.75 * len(profile)) :]))
+    contrast = profile - background
+    centre = float(contrast[:3].mean())
+    if centre < 0:
+        contrast = -contrast
+        centre = -centre
+    below = np.flatnonzero(contrast <= 0)
+    if len(below) and below[0] > 0:
+        zero = int(below[0])
+        stop = min(len(contrast) - 1, 2 * zero + 1)
+        best = zero + int(np.argmin(contrast[zero : stop + 1]))
+        if 0 < best < len(contrast) - 1:
+            # parabola through the minimum and its neighbours
+            y0, y1, y2 = contrast[best - 1 : best + 2]
+            curvature = y0 - 2 * y1 + y2
+            if curvature > 0:
+                return best + 0.5 * (y0 - y2) / curvature
+        return float(best)
+    faded = np.flatnonzero(contrast <= 0.1 * centre)
+    return float(faded[0]) if len(faded) else float(len(contrast) - 1)
+
+
+def estimate_diameter(
+    micrographs: Sequence[np.ndarray],
+    picks: Sequence[pd.DataFrame],
+    *,
+    min_diameter_px: float = 8.0,
+    max_diameter_px: float | None = None,
+    max_picks: int = 300,
+    seed: int = 0,
+) -> DiameterEstimate:
+    """Estimate the particle diameter from clicked centres.
+
+    Parameters
+    ----------
+    micrographs
+        Images ``(rows, cols)``.
+    picks
+        One pick table per micrograph (``x``, ``y`` in pixels; an optional
+        ``diameter`` column; rows of ``kind == "negative"`` are ignored).
+    min_diameter_px, max_diameter_px
+        Search range (default maximum: a quarter of the smallest micrograph side).
+    max_picks
+        At most this many clicks (a seeded random subset) are measured.
+    seed
+        Seed of that subset.
+
+    Returns
+    -------
+    DiameterEstimate
+
+    Raises
+    ------
+    ValueError
+        Without any click, or when the micrographs and pick tables do not pair up.
+    """
+    if len(micrographs) != len(picks):
+        raise ValueError(f"{len(micrographs)} micrographs but {len(picks)} pick tables")
+    tables = []
+    for table in picks:
+        if "kind" in table.columns:
+            table = table[table["kind"] != "negative"]
+        tables.append(table)
+    n_picks = int(sum(len(t) for t in tables))
+    if n_picks == 0:
+        raise ValueError("no clicks to estimate the particle diameter from")
+    given = pd.concat([t.get("diameter", pd.Series(dtype=float)) for t in tables])
+    given = pd.to_numeric(given, errors="coerce").to_numpy(float)
+    given = given[np.isfinite(given) & (given > 0)]
+    if len(given) >= max(1, n_picks // 2):
+        return DiameterEstimate(float(np.median(given)), "picks", n_picks)
+
+    rng = np.random.default_rng(seed)
+    points = [t[["x", "y"]].to_numpy(float) for t in tables]
+    if n_picks > max_picks:
+        owner = np.concatenate([np.full(len(p), i) for i, p in enumerate(points)])
+        chosen = np.sort(rng.choice(n_picks, max_picks, replace=False))
+        flat = np.concatenate(points)
+        points = [flat[chosen[owner[chosen] == i]] for i in range(len(points))]
+    smallest = min(min(np.shape(m)[:2]) for m in micrographs)
+    top = max_diameter_px or smallest / 4.0
+    if top <= min_diameter_px:
+        raise ValueError(f"micrographs too small ({smallest} px) to estimate a diameter")
+    profile, factor = _radial_profile(micrographs, points, top)
+    diameter = 2.0 * factor * _edge_radius(profile)
+    return DiameterEstimate(float(np.clip(diameter, min_diameter_px, top)), "image", n_picks)
+
+
+def check_diameter(given_px: float, estimate: DiameterEstimate) -> str | None:
+    """A warning when ``given_px`` and the estimate disagree by more than 25 %, else None."""
+    ratio = given_px / estimate.diameter_px
+    if abs(ratio - 1.0) <= DISAGREEMENT and abs(1.0 / ratio - 1.0) <= DISAGREEMENT:
+        return None
+    return (
+        f"the given particle diameter {given_px:.0f} px differs by more than "
+        f"{DISAGREEMENT:.0%} from the {estimate.diameter_px:.0f} px that the "
+        f"{estimate.n_picks} clicks show; check the diameter (and the pixel size)"
+    )

@@ -1,0 +1,89 @@
+"""The particle diameter estimated from clicks (issue 10)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick.core.diameter import DiameterEstimate, check_diameter, estimate_diameter
+from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+
+DIAMETER = 32.0
+
+
+@pytest.fixture(scope="module")
+def spheres() -> tuple[list[np.ndarray], list[pd.DataFrame]]:
+    config = SimulationConfig(
+        shape=(384, 384),
+        shapes=("sphere",),
+        diameter_px=DIAMETER,
+        n_particles=25,
+        snr=0.2 / (DIAMETER / 20.0) ** 2,
+        defocus_um=2.0,
+    )
+    sims = [simulate_micrograph(config, seed=seed) for seed in (1, 2)]
+    # sparse clicks: every other particle
+    clicks = [s.picks[s.picks["kind"] == "particle"].iloc[::2][["x", "y"]] for s in sims]
+    return [s.image for s in sims], clicks
+
+
+def test_diameter_of_simulated_spheres_within_a_quarter(spheres) -> None:
+    images, clicks = spheres
+    estimate = estimate_diameter(images, clicks)
+    assert estimate.source == "image"
+    assert estimate.n_picks == sum(len(c) for c in clicks)
+    assert abs(estimate.diameter_px / DIAMETER - 1.0) < 0.25
+
+
+def test_pick_files_own_diameters_win(spheres) -> None:
+    images, clicks = spheres
+    sized = [c.assign(diameter=50.0) for c in clicks]
+    estimate = estimate_diameter(images, sized)
+    assert estimate == DiameterEstimate(50.0, "picks", sum(len(c) for c in clicks))
+
+
+def test_no_clicks_is_an_error(spheres) -> None:
+    images, _ = spheres
+    with pytest.raises(ValueError, match="no clicks"):
+        estimate_diameter(images, [pd.DataFrame({"x": [], "y": []})] * len(images))
+
+
+def test_check_diameter_warns_beyond_25_percent() -> None:
+    estimate = DiameterEstimate(100.0, "image", 40)
+    assert check_diameter(110.0, estimate) is None
+    assert check_diameter(85.0, estimate) is None
+    assert "differs by more than 25%" in check_diameter(140.0, estimate)
+    assert check_diameter(70.0, estimate) is not None
+
+
+def test_training_sets_estimate_and_warn(spheres, tmp_path, caplog) -> None:
+    from PIL import Image
+
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    images, clicks = spheres
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    for index, (image, table) in enumerate(zip(images, clicks, strict=True)):
+        Image.fromarray(image.astype(np.float32), mode="F").save(
+            tmp_path / "mics" / f"m{index}.tif"
+        )
+        table.to_csv(tmp_path / "picks" / f"m{index}.csv", index=False)
+    mics, picks = [str(tmp_path / "mics")], [str(tmp_path / "picks")]
+    with caplog.at_level(logging.WARNING):
+        sets, _ = training_sets_from_files(mics, picks)
+    estimated = sets[0].diameter_px[0]
+    assert abs(estimated / DIAMETER - 1.0) < 0.25
+    assert "no particle diameter given" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        sets, _ = training_sets_from_files(mics, picks, diameter_px=2.5 * DIAMETER)
+    assert sets[0].diameter_px == [2.5 * DIAMETER] * 2
+    assert "differs by more than 25%" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        training_sets_from_files(mics, picks, diameter_px=DIAMETER)
+    assert "differs" not in caplog.text
