@@ -2,7 +2,7 @@
 
 The exact recipe (documented in ``docs/general-model.md``)::
 
-    .venv/bin/python scripts/train_general_model.py
+    .venv/bin/python scripts/train_general_model.py --device cuda --time-limit 240
 
 Data
     * one simulated data set per training particle shape (``sim_<shape>``,
@@ -10,41 +10,44 @@ Data
       :data:`napari_cryopick.core.simulate.PARTICLE_SHAPES` except the held-out
       :data:`HELD_OUT_SHAPES`, kept for the zero-shot benchmark), each of
       ``--micrographs-per-shape`` micrographs whose settings are drawn at
-      random (seeded): particle diameter 24-100 px, SNR chosen so the SNR
-      after rescaling to the network's 20 px diameter lies in 0.15-3
-      (``--snr-range``),
-      defocus 0.8-3.5 µm, pixel size 1-2.5 Å, particle density, ice
-      gradient, carbon edges (35 % of micrographs) and 0-3 ice contamination
-      blobs; carbon-edge and contamination points are **negatives**;
+      random (seeded, :func:`random_simulation`): particle diameter 24-120 px,
+      SNR after rescaling to the network's diameter 0.03-3, defocus 0.5-4 µm,
+      white or coloured noise (power spectrum ``(f + f0)^-a``, ``a`` 0-1.5),
+      sometimes blurred as by upstream denoising, particle density, ice
+      gradient, carbon edges and ice contamination; carbon-edge and
+      contamination points are **negatives**;
     * every real data set in ``--real-data`` (default ``../shared/data/real``
       or ``$CRYOPICK_REAL_DATA``), ``<set>/{dataset.json, micrographs/,
       picks/*.csv}``, with the diameter of its ``dataset.json`` (the median
-      pick diameter where it is null), all labels as ``particle``.
+      pick diameter where it is null). Micrographs may also be ``.npy``
+      arrays (a set packed by :func:`pack_real` is already rescaled: its
+      ``particle_diameter_px`` is the network's target diameter).
 
-Training
-    :func:`napari_cryopick.core.continual.train_model` in mode ``joint``: one head
-    per data set plus the ``generic`` head, trained on every batch
-    (HydraPicker's general head); the exemplar bank of every data set is
-    stored in the checkpoint, so continual training from this model replays
-    them (``--max-exemplars 100`` particles per data set). Settings:
-    :class:`~napari_cryopick.core.training.TrainConfig` defaults except ``steps=2500``,
-    ``crop_size=160``, ``batch_size=8``, ``sparse=False`` (most labels here
-    are complete), seed 0, CPU, one torch thread: about 21 minutes on the
-    shared 2-core CPU. No ``diameter_px`` is stored: the user gives it.
+Training (:func:`pretrain`)
+    One batch = crops of one data set, drawn with weight 1/2 for the
+    simulated sets together and 1/2 for the real sets together; the
+    sparse-label loss for sets whose ``completeness`` is ``sparse``, complete
+    labels otherwise; AdamW with warm-up and cosine decay by time or steps;
+    ``--workers`` processes make the crops (the bottleneck on a GPU). The
+    generic head learns everything (HydraPicker's general head); the
+    checkpoint stores an exemplar bank per data set for continual training.
 
-Leave-one-out variants for the zero-shot benchmark: ``--exclude-real NAME``
-(same recipe without that real data set).
+Leave-one-out variants for the zero-shot and few-shot benchmarks:
+``--exclude-real NAME`` (same recipe without that real data set).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,19 +55,25 @@ import pandas as pd
 import torch
 
 from napari_cryopick import __version__
-from napari_cryopick.core.continual import ContinualConfig, DatasetExamples, train_model
-from napari_cryopick.io.micrographs import read_micrograph
-from napari_cryopick.core.model import DetectorConfig, save_checkpoint
+from napari_cryopick.core.model import Detector, DetectorConfig, resolve_device, save_checkpoint
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.simulate import PARTICLE_SHAPES, SimulationConfig, simulate_micrograph
-from napari_cryopick.core.training import TrainConfig, build_examples
+from napari_cryopick.core.training import (
+    TrainConfig,
+    TrainingExample,
+    batch_losses,
+    build_examples,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO_ROOT / "src" / "napari_cryopick" / "model" / "weights" / "general.pt"
+DEFAULT_OUT = REPO_ROOT / "src" / "napari_cryopick" / "core" / "model" / "weights" / "general.pt"
 #: Particle shapes the general model never sees (zero-shot benchmark on them).
 HELD_OUT_SHAPES: tuple[str, ...] = ("ring", "L")
 TRAIN_SHAPES: tuple[str, ...] = tuple(s for s in PARTICLE_SHAPES if s not in HELD_OUT_SHAPES)
-MICROGRAPH_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".mrc")
+MICROGRAPH_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".mrc", ".npy")
+
+#: Range of the SNR of simulated micrographs after rescaling to the network's diameter.
+PREPARED_SNR_RANGE: tuple[float, float] = (0.03, 3.0)
 
 
 def default_real_data_dir() -> Path:
@@ -73,73 +82,118 @@ def default_real_data_dir() -> Path:
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data" / "real"
 
 
-#: Range of the SNR of simulated micrographs after rescaling to the network's 20 px diameter.
-PREPARED_SNR_RANGE: tuple[float, float] = (0.15, 3.0)
-
-
 def random_simulation(
     rng: np.random.Generator,
     shapes: tuple[str, ...],
     snr_range: tuple[float, float] = PREPARED_SNR_RANGE,
+    target_diameter_px: float = 28.0,
 ) -> tuple[SimulationConfig, float]:
     """Draw one micrograph's simulation settings; returns the config and its diameter."""
-    diameter = float(np.exp(rng.uniform(np.log(24.0), np.log(100.0))))
-    # SNR after rescaling to 20 px: downsampling by d/20 averages (d/20)^2 noise pixels.
+    diameter = float(np.exp(rng.uniform(np.log(24.0), np.log(120.0))))
+    bin_factor = diameter / target_diameter_px
+    # SNR after rescaling: downsampling by d/target averages (d/target)^2 noise pixels.
     prepared_snr = float(np.exp(rng.uniform(np.log(snr_range[0]), np.log(snr_range[1]))))
-    snr = prepared_snr / (diameter / 20.0) ** 2
-    prepared_side = rng.uniform(256, 384)
-    side = int(round(prepared_side * diameter / 20.0 / 16) * 16)
-    density = rng.uniform(0.08, 0.35)
+    snr = prepared_snr / max(bin_factor, 1.0) ** 2
+    prepared_side = rng.uniform(288, 448)
+    side = int(round(prepared_side * bin_factor / 16) * 16)
+    density = rng.uniform(0.05, 0.4)
     n_particles = int(density * side * side / (math.pi * (diameter / 2) ** 2))
+    blurred = rng.random() < 0.3
     config = SimulationConfig(
         shape=(side, side),
-        pixel_size=float(rng.uniform(1.0, 2.5)),
+        pixel_size=float(rng.uniform(0.8, 2.5)),
         shapes=shapes,
         diameter_px=diameter,
-        diameter_jitter=float(rng.uniform(0.02, 0.1)),
+        diameter_jitter=float(rng.uniform(0.02, 0.12)),
         n_particles=max(4, n_particles),
-        min_separation=float(rng.uniform(0.9, 1.3)),
+        min_separation=float(rng.uniform(0.85, 1.4)),
         snr=snr,
-        defocus_um=float(rng.uniform(0.8, 3.5)),
-        ice_gradient=float(rng.uniform(0.0, 1.5)),
+        defocus_um=float(rng.uniform(0.5, 4.0)),
+        amplitude_contrast=float(rng.uniform(0.05, 0.15)),
+        b_factor=float(rng.uniform(50.0, 250.0)),
+        ice_gradient=float(rng.uniform(0.0, 2.0)),
         carbon=0.35,
-        carbon_darkness=float(rng.uniform(0.5, 2.0)),
-        n_contaminations=int(rng.integers(0, 4)),
-        contamination_radius_px=(0.5 * diameter, 1.5 * diameter),
-        contamination_darkness=float(rng.uniform(2.0, 5.0)),
+        carbon_darkness=float(rng.uniform(0.3, 3.0)),
+        n_contaminations=int(rng.integers(0, 5)),
+        contamination_radius_px=(0.4 * diameter, 2.0 * diameter),
+        contamination_darkness=float(rng.uniform(1.5, 6.0)),
+        noise_exponent=float(rng.choice([0.0, rng.uniform(0.3, 1.5)])),
+        blur_px=float(rng.uniform(0.1, 0.25) * diameter) if blurred else 0.0,
     )
     return config, diameter
+
+
+@dataclass
+class DataSet:
+    """Prepared examples of one data set and how to train on them."""
+
+    name: str
+    examples: list[TrainingExample]
+    diameter_px: float
+    sparse: bool = False
+    simulated: bool = False
+
+
+def _simulate_one(job: tuple[str, int, int, tuple[float, float], dict]) -> TrainingExample:
+    shape, k, seed, snr_range, config_dict = job
+    model_config = DetectorConfig.from_dict(config_dict)
+    rng = np.random.default_rng([seed, PARTICLE_SHAPES.index(shape), k])
+    sim_config, diameter = random_simulation(
+        rng, (shape,), snr_range, model_config.target_diameter_px
+    )
+    name = f"sim_{shape}_{k:02d}"
+    sim = simulate_micrograph(sim_config, seed=int(rng.integers(2**31)), name=name)
+    picks = sim.picks[sim.picks["kind"].isin(["particle", "negative"])]
+    (example,) = build_examples(
+        [sim.image], [picks], diameter, model_config, names=[name], dataset=f"sim_{shape}"
+    )
+    return example
 
 
 def synthetic_datasets(
     model_config: DetectorConfig,
     *,
     shapes: tuple[str, ...] = TRAIN_SHAPES,
-    micrographs_per_shape: int = 8,
+    micrographs_per_shape: int = 24,
     seed: int = 0,
     snr_range: tuple[float, float] = PREPARED_SNR_RANGE,
-) -> list[DatasetExamples]:
+    processes: int = 1,
+) -> list[DataSet]:
     """One simulated data set per shape, ``sim_<shape>``; labels complete, negatives included."""
-    datasets = []
-    for index, shape in enumerate(shapes):
-        rng = np.random.default_rng([seed, index])
-        examples = []
-        for k in range(micrographs_per_shape):
-            config, diameter = random_simulation(rng, (shape,), snr_range)
-            name = f"sim_{shape}_{k:02d}"
-            sim = simulate_micrograph(config, seed=int(rng.integers(2**31)), name=name)
-            picks = sim.picks[sim.picks["kind"].isin(["particle", "negative"])]
-            examples += build_examples(
-                [sim.image], [picks], diameter, model_config, names=[name], dataset=f"sim_{shape}"
-            )
-        datasets.append(DatasetExamples(f"sim_{shape}", examples))
-    return datasets
+    jobs = [
+        (shape, k, seed, tuple(snr_range), model_config.to_dict())
+        for shape in shapes
+        for k in range(micrographs_per_shape)
+    ]
+    if processes > 1:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            examples = pool.map(_simulate_one, jobs, chunksize=1)
+    else:
+        examples = [_simulate_one(job) for job in jobs]
+    return [
+        DataSet(
+            f"sim_{shape}",
+            [e for e in examples if e.dataset == f"sim_{shape}"],
+            model_config.target_diameter_px,
+            sparse=False,
+            simulated=True,
+        )
+        for shape in shapes
+    ]
+
+
+def _read_image(path: Path) -> np.ndarray:
+    if path.suffix.lower() == ".npy":
+        return np.load(path).astype(np.float32)
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    return read_micrograph(path).data
 
 
 def read_real_dataset(
     folder: Path,
-) -> tuple[list[np.ndarray], list[pd.DataFrame], list[str], float]:
-    """Micrographs, picks (kind particle), names and the diameter of one real data set."""
+) -> tuple[list[np.ndarray], list[pd.DataFrame], list[str], float, dict]:
+    """Micrographs, picks (kind particle), names, diameter and ``dataset.json`` of one set."""
     info = json.loads((folder / "dataset.json").read_text())
     images, tables, names = [], [], []
     for path in sorted((folder / "micrographs").iterdir()):
@@ -149,8 +203,7 @@ def read_real_dataset(
         if not picks_path.is_file():
             continue
         raw = pd.read_csv(picks_path)
-        micrograph = read_micrograph(path)
-        images.append(micrograph.data)
+        images.append(_read_image(path))
         tables.append(
             make_picks(
                 raw["x"].to_numpy(float),
@@ -163,27 +216,418 @@ def read_real_dataset(
     diameter = info.get("particle_diameter_px")
     if not diameter:
         diameter = float(np.nanmedian(pd.concat(tables)["diameter"].to_numpy(float)))
-    return images, tables, names, float(diameter)
+    return images, tables, names, float(diameter), info
 
 
 def real_datasets(
     root: Path, model_config: DetectorConfig, exclude: tuple[str, ...] = ()
-) -> list[DatasetExamples]:
+) -> list[DataSet]:
     """Every real data set under ``root`` except ``exclude``."""
-    datasets = []
+    datasets: list[DataSet] = []
     if not root.is_dir():
         return datasets
     for folder in sorted(p for p in root.iterdir() if (p / "dataset.json").is_file()):
         if folder.name in exclude:
             continue
-        images, tables, names, diameter = read_real_dataset(folder)
+        images, tables, names, diameter, info = read_real_dataset(folder)
         if not images:
             continue
         examples = build_examples(
             images, tables, diameter, model_config, names=names, dataset=folder.name
         )
-        datasets.append(DatasetExamples(folder.name, examples, diameter_px=diameter))
+        sparse = str(info.get("completeness", "")).lower() == "sparse"
+        datasets.append(DataSet(folder.name, examples, diameter, sparse=sparse))
     return datasets
+
+
+def pack_real(root: Path, out: Path, model_config: DetectorConfig) -> None:
+    """Write every real set under ``root`` rescaled and normalised (float16 ``.npy``) to ``out``.
+
+    The packed sets have the layout of the real data with
+    ``particle_diameter_px`` = the network's target diameter, so they are
+    prepared already (scale 1) and travel small (a GPU machine).
+    """
+    for folder in sorted(p for p in root.iterdir() if (p / "dataset.json").is_file()):
+        images, tables, names, diameter, info = read_real_dataset(folder)
+        examples = build_examples(images, tables, diameter, model_config, names=names)
+        target = out / folder.name
+        (target / "micrographs").mkdir(parents=True, exist_ok=True)
+        (target / "picks").mkdir(parents=True, exist_ok=True)
+        for example in examples:
+            np.save(
+                target / "micrographs" / f"{example.name}.npy",
+                example.prepared.image.astype(np.float16),
+            )
+            example.picks[["x", "y", "diameter"]].to_csv(
+                target / "picks" / f"{example.name}.csv", index=False
+            )
+        info = {
+            **info,
+            "particle_diameter_px": model_config.target_diameter_px,
+            "original_diameter_px": diameter,
+        }
+        (target / "dataset.json").write_text(json.dumps(info, indent=1))
+
+
+# --------------------------------------------------------------------------
+# training
+
+
+class FastSampler:
+    """:func:`~napari_cryopick.core.training.sample_batch` without pandas, targets vectorised.
+
+    Same crops, augmentation and targets as ``sample_batch`` (one kind per
+    heatmap channel, negatives as discs), about 5x faster: the crop makers
+    are the bottleneck of training on a GPU.
+    """
+
+    def __init__(self, examples, model_config: DetectorConfig, train_config: TrainConfig):
+        self.model_config = model_config
+        self.config = train_config
+        kinds = list(model_config.kinds)
+        self.items = []
+        for example in examples:
+            picks = example.picks
+            kind = picks["kind"].astype(str).to_numpy()
+            code = np.array(
+                [kinds.index(k) if k in kinds else (-1 if k == "negative" else -2) for k in kind],
+                np.int64,
+            )
+            keep = code > -2
+            diameter = picks["diameter"].to_numpy(np.float64)
+            diameter = np.where(
+                np.isfinite(diameter) & (diameter > 0), diameter, model_config.target_diameter_px
+            )
+            image = example.prepared.image
+            stats = image[:: max(1, image.shape[0] // 64), :: max(1, image.shape[1] // 64)]
+            self.items.append(
+                (
+                    image,
+                    picks["x"].to_numpy(np.float64)[keep],
+                    picks["y"].to_numpy(np.float64)[keep],
+                    diameter[keep],
+                    code[keep],
+                    float(stats.mean()),
+                    float(stats.std()) or 1.0,
+                )
+            )
+
+    def _targets(self, x, y, diameter, code, size):
+        stride = self.model_config.stride
+        out = math.ceil(size / stride)
+        n_kinds = len(self.model_config.kinds)
+        heatmap = np.zeros((n_kinds, out, out), np.float32)
+        offset = np.zeros((2, out, out), np.float32)
+        size_map = np.zeros((1, out, out), np.float32)
+        reg_mask = np.zeros((1, out, out), np.float32)
+        negative = np.zeros((1, out, out), np.float32)
+        grid = np.arange(out, dtype=np.float64)
+        neg = code == -1
+        if neg.any():
+            centre_r = (y[neg] + 0.5) / stride - 0.5
+            centre_c = (x[neg] + 0.5) / stride - 0.5
+            radius = np.maximum(diameter[neg] / stride / 2.0, 0.5)
+            disc = (grid[None, :, None] - centre_r[:, None, None]) ** 2 + (
+                grid[None, None, :] - centre_c[:, None, None]
+            ) ** 2 <= radius[:, None, None] ** 2
+            negative[0] = disc.any(axis=0)
+        u_x, u_y = (x + 0.5) / stride, (y + 0.5) / stride
+        cols, rows = np.floor(u_x), np.floor(u_y)
+        dx, dy = (u_x - cols).astype(np.float32), (u_y - rows).astype(np.float32)
+        cols, rows = cols.astype(np.int64), rows.astype(np.int64)
+        for channel in range(n_kinds):
+            sel = np.flatnonzero(code == channel)
+            if not len(sel):
+                continue
+            sigma = np.maximum(diameter[sel] / stride / 6.0, 0.5)
+            radius = np.ceil(3 * sigma)
+            rr = grid[None, :] - rows[sel][:, None]  # [N, out]
+            cc = grid[None, :] - cols[sel][:, None]
+            gr = np.where(
+                np.abs(rr) <= radius[:, None], np.exp(-(rr**2) / (2 * sigma[:, None] ** 2)), 0.0
+            )
+            gc = np.where(
+                np.abs(cc) <= radius[:, None], np.exp(-(cc**2) / (2 * sigma[:, None] ** 2)), 0.0
+            )
+            peaks = np.einsum("nr,nc->nrc", gr, gc) if len(sel) else None
+            heatmap[channel] = peaks.max(axis=0)
+            inside = (rows[sel] >= 0) & (rows[sel] < out) & (cols[sel] >= 0) & (cols[sel] < out)
+            idx = sel[inside]
+            r, c = rows[idx], cols[idx]
+            offset[0, r, c] = dx[idx]
+            offset[1, r, c] = dy[idx]
+            size_map[0, r, c] = np.log(diameter[idx] / self.model_config.target_diameter_px)
+            reg_mask[0, r, c] = 1.0
+        negative[0][heatmap.max(axis=0) >= 1.0] = 0.0
+        return {
+            "heatmap": heatmap,
+            "offset": offset,
+            "size": size_map,
+            "reg_mask": reg_mask,
+            "negative_mask": negative,
+        }
+
+    def sample(self, rng: np.random.Generator):
+        config = self.config
+        size = config.crop_size
+        images, targets = [], []
+        for _ in range(config.batch_size):
+            image, x_all, y_all, d_all, code, mean, std = self.items[
+                int(rng.integers(len(self.items)))
+            ]
+            rows, cols = image.shape
+            positive = np.flatnonzero(code >= 0)
+            if len(positive) and rng.random() < config.positive_crop_fraction:
+                index = positive[int(rng.integers(len(positive)))]
+                jitter = rng.uniform(-0.4 * size, 0.4 * size, 2)
+                top = round(y_all[index] + jitter[0] - size / 2)
+                left = round(x_all[index] + jitter[1] - size / 2)
+            else:
+                margin = int(config.edge_margin * size)
+                top = int(
+                    rng.integers(min(0, rows - size) - margin, max(0, rows - size) + margin + 1)
+                )
+                left = int(
+                    rng.integers(min(0, cols - size) - margin, max(0, cols - size) + margin + 1)
+                )
+            r0, r1 = max(top, 0), min(top + size, rows)
+            c0, c1 = max(left, 0), min(left + size, cols)
+            if r0 == top and c0 == left and r1 == top + size and c1 == left + size:
+                crop = image[r0:r1, c0:c1].astype(np.float32)
+            else:
+                if rng.random() < config.zero_pad_probability:
+                    crop = np.zeros((size, size), np.float32)
+                else:
+                    crop = rng.normal(mean, std, (size, size)).astype(np.float32)
+                if r0 < r1 and c0 < c1:
+                    crop[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
+            x, y = x_all - left, y_all - top
+            m = 0.5 * size
+            keep = (x > -m) & (x < size + m) & (y > -m) & (y < size + m)
+            x, y, d, k = x[keep], y[keep], d_all[keep], code[keep]
+            if config.augment:
+                if rng.random() < 0.5:
+                    crop, x, y = crop.T, y, x
+                if rng.random() < 0.5:
+                    crop, y = crop[::-1, :], (size - 1) - y
+                if rng.random() < 0.5:
+                    crop, x = crop[:, ::-1], (size - 1) - x
+                crop = np.ascontiguousarray(crop)
+                gain = rng.uniform(*config.gain_range)
+                offset_ = rng.uniform(*config.offset_range)
+                gamma = rng.uniform(*config.gamma_range)
+                out = np.float32(gain) * crop + np.float32(offset_)
+                out = np.copysign(np.power(np.abs(out), np.float32(gamma)), out)
+                noise = rng.uniform(*config.noise_range)
+                if noise > 0:
+                    out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(noise)
+                crop = out.astype(np.float32)
+            images.append(crop)
+            targets.append(self._targets(x, y, d, k, size))
+        image = np.stack(images)[:, None]
+        return image, {key: np.stack([t[key] for t in targets]) for key in targets[0]}
+
+
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Endless batches, each from one data set drawn by weight (numpy, in worker processes)."""
+
+    def __init__(self, datasets, weights, model_config, train_config, seed):
+        super().__init__()
+        self.datasets = datasets
+        self.weights = np.asarray(weights, float) / np.sum(weights)
+        self.model_config = model_config
+        self.train_config = train_config
+        self.seed = seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = 0 if info is None else info.id
+        rng = np.random.default_rng([self.seed, worker])
+        samplers = [
+            FastSampler(d.examples, self.model_config, self.train_config) for d in self.datasets
+        ]
+        while True:
+            index = int(rng.choice(len(self.datasets), p=self.weights))
+            image, targets = samplers[index].sample(rng)
+            yield (
+                index,
+                torch.from_numpy(image),
+                {k: torch.from_numpy(v) for k, v in targets.items()},
+            )
+
+
+def dataset_weights(datasets: list[DataSet], real_share: float = 0.5) -> list[float]:
+    """Simulated sets share ``1 - real_share`` equally, real sets ``real_share``."""
+    n_sim = sum(d.simulated for d in datasets)
+    n_real = len(datasets) - n_sim
+    if n_sim == 0 or n_real == 0:
+        return [1.0] * len(datasets)
+    return [(1 - real_share) / n_sim if d.simulated else real_share / n_real for d in datasets]
+
+
+def pretrain(
+    datasets: list[DataSet],
+    model_config: DetectorConfig,
+    *,
+    steps: int = 100_000,
+    time_limit_s: float | None = 240.0,
+    batch_size: int = 32,
+    crop_size: int = 192,
+    lr: float = 3e-3,
+    device: str = "auto",
+    workers: int = 2,
+    seed: int = 0,
+    model: Detector | None = None,
+    log=print,
+    log_every: int = 100,
+) -> tuple[Detector, dict]:
+    """Train the generic head and body on all data sets; returns the model (CPU, eval) and a record."""
+    torch.manual_seed(seed)
+    train_config = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        crop_size=crop_size,
+        lr=lr,
+        seed=seed,
+        warmup_steps=min(200, max(1, steps // 10)),
+        time_limit_s=time_limit_s,
+        device="cpu",
+    )
+    sparse_config = dataclasses.replace(train_config, sparse=True)
+    complete_config = dataclasses.replace(train_config, sparse=False)
+    target_device = resolve_device(device)
+    if target_device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size
+    model = model or Detector(model_config)
+    model.to(target_device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    stream = _BatchStream(datasets, dataset_weights(datasets), model.config, complete_config, seed)
+    loader = torch.utils.data.DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        multiprocessing_context="fork" if workers > 0 else None,
+    )
+    start = time.perf_counter()
+    losses_tail: list[float] = []
+    done = 0
+    from napari_cryopick.core.training import Batch, _learning_rate
+
+    for done, (index, image, targets) in enumerate(loader, start=1):
+        elapsed = time.perf_counter() - start
+        fraction = elapsed / time_limit_s if time_limit_s else 0.0
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(done - 1, train_config, fraction)
+        batch = Batch(
+            image=image.to(target_device, non_blocking=True),
+            targets={k: v.to(target_device, non_blocking=True) for k, v in targets.items()},
+            head=model.default_head,
+        )
+        outputs = model(batch.image)
+        dataset = datasets[int(index)]
+        losses = batch_losses(outputs, batch, sparse_config if dataset.sparse else complete_config)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        losses_tail = (
+            ([*losses_tail, float(losses["total"].detach())])[-200:]
+            if done % 10 == 0
+            else losses_tail
+        )
+        if done % log_every == 0:
+            log(
+                f"step {done} {elapsed:.0f}s loss {np.mean(losses_tail):.3f} lr {optimizer.param_groups[0]['lr']:.1e}"
+            )
+        if done >= steps or (time_limit_s and elapsed >= time_limit_s):
+            break
+    seconds = time.perf_counter() - start
+    model.eval().to("cpu")
+    record = {
+        "steps": done,
+        "seconds": round(seconds, 1),
+        "batch_size": batch_size,
+        "crop_size": crop_size,
+        "lr": lr,
+        "device": str(target_device),
+        "workers": workers,
+        "final_loss": float(np.mean(losses_tail)) if losses_tail else None,
+        "datasets": {
+            d.name: {"micrographs": len(d.examples), "sparse": d.sparse} for d in datasets
+        },
+    }
+    return model, record
+
+
+def general_metadata(
+    model: Detector,
+    datasets: list[DataSet],
+    record: dict,
+    argv: list[str],
+    excluded: list[str],
+    *,
+    max_exemplars: int = 100,
+    exemplar_crop_size: int = 64,
+) -> dict:
+    """Checkpoint metadata (a model card): data sets, history, exemplar bank, recipe.
+
+    No ``diameter_px``: a general model has no single particle diameter.
+    """
+    from napari_cryopick.core.exemplars import bank_to_metadata, build_bank, empty_bank
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    bank = empty_bank(exemplar_crop_size)
+    if max_exemplars > 0:
+        for dataset in datasets:
+            bank = build_bank(
+                dataset.examples,
+                dataset.name,
+                max_particles=max_exemplars,
+                crop_size=exemplar_crop_size,
+                bank=bank,
+            )
+    cards = tuple(
+        DatasetCard(
+            d.name,
+            diameter_px=d.diameter_px,
+            micrographs=len(d.examples),
+            labels=int(sum(int((e.picks["kind"] != "negative").sum()) for e in d.examples)),
+            head=model.default_head,
+        )
+        for d in datasets
+    )
+    run = {
+        "mode": "joint",
+        "datasets": [d.name for d in datasets],
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **record,
+    }
+    recipe = {
+        "recipe": "scripts/train_general_model.py",
+        "argv": list(argv),
+        "train_shapes": list(TRAIN_SHAPES),
+        "held_out_shapes": list(HELD_OUT_SHAPES),
+        "real_datasets": [d.name for d in datasets if not d.simulated],
+        "excluded_real": list(excluded),
+        "napari_cryopick_version": __version__,
+        "torch_version": str(torch.__version__),
+        "machine": record.get(
+            "machine", f"{platform.machine()} {os.cpu_count()} CPU cores, {record.get('device')}"
+        ),
+        "seconds": record.get("seconds"),
+    }
+    card = ModelCard(
+        kinds=tuple(model.config.kinds),
+        heads=tuple(model.head_names),
+        datasets=cards,
+        history=(run,),
+        exemplars=bank_to_metadata(bank),
+        extra={"general_model": recipe},
+    )
+    metadata = card.to_metadata()
+    metadata.pop("diameter_px", None)
+    return metadata
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,92 +636,135 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--real-data", type=Path, default=None)
     parser.add_argument("--exclude-real", action="append", default=[], metavar="NAME")
     parser.add_argument("--no-real", action="store_true", help="simulated data only")
-    parser.add_argument("--micrographs-per-shape", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--micrographs-per-shape", type=int, default=24)
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--time-limit", type=float, default=240.0, help="seconds of training")
     parser.add_argument(
-        "--snr-range",
-        type=float,
-        nargs=2,
-        default=PREPARED_SNR_RANGE,
-        metavar=("LOW", "HIGH"),
-        help="SNR of simulated micrographs after rescaling to 20 px (log-uniform)",
+        "--snr-range", type=float, nargs=2, default=PREPARED_SNR_RANGE, metavar=("LOW", "HIGH")
     )
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--crop-size", type=int, default=160)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--crop-size", type=int, default=192)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--widths", type=int, nargs=4, default=None)
+    parser.add_argument("--feature-channels", type=int, default=None)
     parser.add_argument("--max-exemplars", type=int, default=100)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=2, help="processes making crops")
+    parser.add_argument("--sim-processes", type=int, default=1)
+    parser.add_argument("--init", type=Path, default=None, help="resume from this checkpoint")
     parser.add_argument(
-        "--sparse",
-        action="store_true",
-        help="sparse-label loss (EPicker); off: most data here are completely labelled",
+        "--finalise",
+        type=Path,
+        default=None,
+        metavar="CKPT",
+        help="no training: give the trained CKPT (e.g. from a GPU run) the data sets' "
+        "exemplar bank and the recipe metadata, write --out",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     return parser
 
 
+def model_config_from_args(args: argparse.Namespace) -> DetectorConfig:
+    config = DetectorConfig()
+    if args.widths:
+        config.widths = tuple(args.widths)
+    if args.feature_channels:
+        config.feature_channels = args.feature_channels
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    model_config = DetectorConfig()
+    model = None
+    if args.finalise is not None:
+        return finalise(args, argv)
+    if args.init is not None:
+        from napari_cryopick.core.model import load_checkpoint
+
+        model, _ = load_checkpoint(args.init)
+        model_config = model.config
+    else:
+        model_config = model_config_from_args(args)
     datasets = synthetic_datasets(
         model_config,
         micrographs_per_shape=args.micrographs_per_shape,
         seed=args.seed,
         snr_range=tuple(args.snr_range),
+        processes=args.sim_processes,
     )
-    real_root = args.real_data or default_real_data_dir()
     if not args.no_real:
+        real_root = args.real_data or default_real_data_dir()
         datasets += real_datasets(real_root, model_config, tuple(args.exclude_real))
     for dataset in datasets:
         n_labels = sum(int((e.picks["kind"] == "particle").sum()) for e in dataset.examples)
         print(f"{dataset.name}: {len(dataset.examples)} micrographs, {n_labels} particles")
     print(f"data ready in {time.perf_counter() - started:.0f} s", flush=True)
-
-    train_config = TrainConfig(
+    model, record = pretrain(
+        datasets,
+        model_config,
         steps=args.steps,
+        time_limit_s=args.time_limit,
         batch_size=args.batch_size,
         crop_size=args.crop_size,
-        sparse=args.sparse,
+        lr=args.lr,
+        device=args.device,
+        workers=args.workers,
         seed=args.seed,
-        device="cpu",
-        log_interval=50,
+        model=model,
+        log=lambda text: print(text, flush=True),
     )
-    job = train_model(
-        "joint",
+    metadata = general_metadata(
+        model,
         datasets,
-        config=model_config,
-        train_config=train_config,
-        continual_config=ContinualConfig(max_exemplars=args.max_exemplars),
+        record,
+        list(sys.argv[1:] if argv is None else argv),
+        list(args.exclude_real),
+        max_exemplars=args.max_exemplars,
     )
-    step_start = time.perf_counter()
-    while True:
-        try:
-            event = next(job)
-        except StopIteration as stop:
-            result = stop.value
-            break
-        rate = (time.perf_counter() - step_start) / event.step
-        print(f"step {event.step}/{event.total} {event.postfix()} {rate:.2f} s/step", flush=True)
-    metadata = dict(result.metadata)
-    # A general model has no single particle diameter: the user gives it.
-    metadata.pop("diameter_px", None)
-    metadata["general_model"] = {
-        "recipe": "scripts/train_general_model.py",
-        "argv": list(sys.argv[1:] if argv is None else argv),
-        "train_shapes": list(TRAIN_SHAPES),
-        "held_out_shapes": list(HELD_OUT_SHAPES),
-        "real_datasets": [d.name for d in datasets if not d.name.startswith("sim_")],
-        "excluded_real": list(args.exclude_real),
-        "napari_cryopick_version": __version__,
-        "torch_version": str(torch.__version__),
-        "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch threads {args.threads}",
-        "seconds": round(time.perf_counter() - started, 1),
-    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(args.out, result.model, metadata=metadata)
+    save_checkpoint(args.out, model, metadata=metadata)
     size_mb = args.out.stat().st_size / 1e6
     print(f"wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def finalise(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Metadata and exemplar bank for a model trained elsewhere (``--finalise``)."""
+    from napari_cryopick.core.model import load_checkpoint
+
+    model, metadata = load_checkpoint(args.finalise)
+    trained = dict((metadata.get("history") or [{}])[-1])
+    record = {k: v for k, v in trained.items() if k not in ("mode", "datasets", "date")}
+    record["machine"] = (metadata.get("general_model") or {}).get("machine")
+    # the exemplars come from the first micrographs of each set (same seeds as training)
+    datasets = synthetic_datasets(
+        model.config, micrographs_per_shape=2, seed=args.seed, snr_range=tuple(args.snr_range)
+    )
+    datasets += real_datasets(
+        args.real_data or default_real_data_dir(), model.config, tuple(args.exclude_real)
+    )
+    original = (metadata.get("general_model") or {}).get("argv", [])
+    out = general_metadata(
+        model,
+        datasets,
+        record,
+        [*original, "--finalise", str(args.finalise.name)],
+        list(args.exclude_real),
+        max_exemplars=args.max_exemplars,
+    )
+    out["dataset_info"].update(
+        {
+            k: {**out["dataset_info"][k], "micrographs": v["micrographs"], "labels": v["labels"]}
+            for k, v in (metadata.get("dataset_info") or {}).items()
+            if k in out["dataset_info"]
+        }
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(args.out, model, metadata=out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 

@@ -304,3 +304,33 @@ def test_cli_simulate_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", str(tmp_path / "c"), "--shape", "banana"])
     assert exit_info.value.code == 2
+
+
+def _radial_power(image, low, high):
+    spectrum = np.abs(np.fft.rfft2(image - image.mean())) ** 2
+    fy = np.fft.fftfreq(image.shape[0])[:, None]
+    fx = np.fft.rfftfreq(image.shape[1])[None, :]
+    f = np.hypot(fy, fx)
+    return float(spectrum[(f >= low) & (f < high)].mean())
+
+
+def test_coloured_noise_has_unit_variance_and_more_low_frequency_power():
+    base = {"shape": (256, 256), "n_particles": 0, "snr": 1.0, "ice_gradient": 0.0}
+    white = sim.simulate_micrograph(sim.SimulationConfig(**base), seed=1).image
+    coloured = sim.simulate_micrograph(
+        sim.SimulationConfig(**base, noise_exponent=1.5), seed=1
+    ).image
+    assert abs(float(coloured.std()) - 1.0) < 0.05
+    white_ratio = _radial_power(white, 0.01, 0.05) / _radial_power(white, 0.3, 0.5)
+    coloured_ratio = _radial_power(coloured, 0.01, 0.05) / _radial_power(coloured, 0.3, 0.5)
+    assert 0.7 < white_ratio < 1.4
+    assert coloured_ratio > 5 * white_ratio
+
+
+def test_blur_smooths_the_final_image_and_bad_values_are_rejected():
+    base = {"shape": (128, 128), "n_particles": 0, "snr": 1.0, "ice_gradient": 0.0}
+    sharp = sim.simulate_micrograph(sim.SimulationConfig(**base), seed=2).image
+    blurred = sim.simulate_micrograph(sim.SimulationConfig(**base, blur_px=2.0), seed=2).image
+    assert float(blurred.std()) < 0.5 * float(sharp.std())
+    with pytest.raises(ValueError, match="noise_exponent and blur_px"):
+        sim.SimulationConfig(noise_exponent=-1.0)

@@ -58,6 +58,7 @@ through the same function in the extra-loss hook).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import math
 import time
@@ -134,6 +135,12 @@ class ContinualConfig:
         Exemplars come preferably from this many most-labelled micrographs.
     distill_features, distill_heatmaps
         Which outputs the distillation compares.
+    pretrained
+        Mode ``new`` starts from the general model's body and generic head
+        (:func:`napari_cryopick.core.model.pretrained.initialise_from_general`)
+        when the architecture matches; False: random weights.
+    pretrained_lr_scale
+        Learning rate of a pretrained ``new`` model relative to ``TrainConfig.lr``.
     """
 
     distill_weight: float = 0.1
@@ -146,6 +153,8 @@ class ContinualConfig:
     exemplar_micrographs: int = 2
     distill_features: bool = True
     distill_heatmaps: bool = True
+    pretrained: bool = True
+    pretrained_lr_scale: float = 1.0 / 3.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_fraction < 1.0:
@@ -515,8 +524,16 @@ def train_model(
     base_metadata = dict(base_metadata or {})
     old_bank = bank_from_metadata(base_metadata.get("exemplars"))
 
+    pretrained = None
     if mode == "new" or (mode == "joint" and base_model is None):
         model = Detector(config or DetectorConfig())
+        if mode == "new" and continual_config.pretrained:
+            from napari_cryopick.core.model.pretrained import initialise_from_general
+
+            pretrained = initialise_from_general(model)
+            if pretrained is not None:
+                scale = continual_config.pretrained_lr_scale
+                train_config = dataclasses.replace(train_config, lr=train_config.lr * scale)
     else:
         assert base_model is not None
         model = copy.deepcopy(base_model)
@@ -603,6 +620,8 @@ def train_model(
             )
 
     run = _run_record(mode, names, train_config, continual_config, result, seconds)
+    if pretrained is not None:
+        run["pretrained"] = str(pretrained)
     card = _run_card(base_metadata if mode != "new" else {}, datasets, run, bank, model)
     return ContinualResult(
         model=result.model,

@@ -15,6 +15,7 @@ How it is rebuilt: ``scripts/train_general_model.py`` (recipe and settings in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def bundled_model_path() -> Path:
     Returns
     -------
     pathlib.Path
-        ``<package>/model/weights/general.pt``.
+        ``<package>/core/model/weights/general.pt``, or ``$CRYOPICK_GENERAL_MODEL``
+        when set.
 
     Raises
     ------
@@ -43,7 +45,10 @@ def bundled_model_path() -> Path:
         The weights file is missing (a broken installation, or a source tree
         in which ``scripts/train_general_model.py`` has not been run).
     """
-    path = _WEIGHTS_DIR / BUNDLED_MODEL_NAME
+    override = os.environ.get("CRYOPICK_GENERAL_MODEL")
+    # $CRYOPICK_GENERAL_MODEL: another general model (benchmarks: one trained
+    # without the data set they leave out)
+    path = Path(override) if override else _WEIGHTS_DIR / BUNDLED_MODEL_NAME
     if not path.is_file():
         raise CheckpointError(
             f"{path}: the bundled general model is missing from this installation; "

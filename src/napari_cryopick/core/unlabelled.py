@@ -1,0 +1,169 @@
+"""Learning from the user's unlabelled micrographs: rounds of confident pseudo-labels.
+
+A user clicks particles on a few micrographs but always has the rest of the
+data set. :func:`train_with_unlabelled` trains in rounds (DeepEM's iterative
+retraining, EPicker's sparse loss extended to whole micrographs):
+
+1. train on the clicked micrographs for a share of the budget;
+2. pick the unlabelled micrographs with the current model and keep the
+   confident picks (score >= ``threshold``) as labels;
+3. continue training on the clicked micrographs plus the pseudo-labelled
+   ones with the sparse-label loss (an unlabelled cell the model scores high
+   is only lightly penalised), for the rest of the budget.
+
+Everything works in prepared pixels (:class:`~napari_cryopick.core.training.TrainingExample`):
+unlabelled micrographs are examples without picks.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.core.model import Detector, DetectorConfig
+from napari_cryopick.core.training import (
+    TrainConfig,
+    TrainingExample,
+    TrainProgress,
+    TrainResult,
+    resolve_time_limit,
+    train_detector,
+)
+
+__all__ = ["UnlabelledConfig", "pseudo_label", "train_with_unlabelled"]
+
+
+@dataclass
+class UnlabelledConfig:
+    """Settings of pseudo-label rounds.
+
+    Parameters
+    ----------
+    rounds
+        Pseudo-label rounds after the first training on the clicks (0: off).
+    first_share
+        Share of the step / time budget spent before the first round.
+    threshold
+        Picks of the unlabelled micrographs scoring at least this become labels.
+    max_micrographs
+        At most this many unlabelled micrographs are picked per round (the
+        first ones given), which bounds the picking time.
+    lr_scale
+        Learning rate of the later rounds relative to ``TrainConfig.lr``.
+    """
+
+    rounds: int = 1
+    first_share: float = 0.6
+    threshold: float = 0.5
+    max_micrographs: int = 8
+    lr_scale: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0 or not 0.0 < self.first_share <= 1.0:
+            raise ValueError("rounds must be >= 0 and first_share in (0, 1]")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+
+
+def pseudo_label(
+    model: Detector,
+    examples: Sequence[TrainingExample],
+    *,
+    threshold: float = 0.5,
+    device: str = "cpu",
+) -> list[TrainingExample]:
+    """The examples with the model's confident picks (prepared pixels) as labels."""
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+
+    config = PickConfig(threshold=threshold, device=device, score_floor=threshold)
+    diameter = float(model.config.target_diameter_px)
+    kind = model.config.kinds[0]
+    labelled = []
+    for example in examples:
+        result = pick_micrograph(model, example.prepared.image, diameter_px=diameter, config=config)
+        picks = result.selected
+        table = pd.DataFrame(
+            {
+                "x": picks["x"].to_numpy(np.float64),
+                "y": picks["y"].to_numpy(np.float64),
+                "diameter": np.full(len(picks), diameter),
+                "kind": np.full(len(picks), kind, dtype=object),
+            }
+        )
+        labelled.append(dataclasses.replace(example, picks=table))
+    return labelled
+
+
+def train_with_unlabelled(
+    examples: Sequence[TrainingExample],
+    unlabelled: Sequence[TrainingExample],
+    *,
+    model: Detector | None = None,
+    config: DetectorConfig | None = None,
+    train_config: TrainConfig | None = None,
+    unlabelled_config: UnlabelledConfig | None = None,
+    head: str = "generic",
+) -> Generator[TrainProgress, None, TrainResult]:
+    """:func:`~napari_cryopick.core.training.train_detector` plus pseudo-label rounds.
+
+    The step and time budgets of ``train_config`` cover all rounds together
+    (picking the unlabelled micrographs included). Without unlabelled
+    micrographs or with ``rounds=0`` this is plain ``train_detector``.
+    """
+    train_config = train_config or TrainConfig()
+    options = unlabelled_config or UnlabelledConfig()
+    pool = list(unlabelled)[: options.max_micrographs]
+    if not pool or options.rounds == 0:
+        return (
+            yield from train_detector(
+                examples, model=model, config=config, train_config=train_config, head=head
+            )
+        )
+    start = time.perf_counter()
+    limit = resolve_time_limit(train_config)
+    share = options.first_share
+    first = dataclasses.replace(
+        train_config,
+        steps=max(1, round(train_config.steps * share)),
+        time_limit_s=None if limit is None else limit * share,
+    )
+    result = yield from train_detector(
+        examples, model=model, config=config, train_config=first, head=head
+    )
+    history = list(result.history)
+    model = result.model
+    done = len(history)
+    for round_index in range(options.rounds):
+        pseudo = pseudo_label(model, pool, threshold=options.threshold, device="cpu")
+        pseudo = [e for e in pseudo if len(e.picks)]
+        elapsed = time.perf_counter() - start
+        steps_left = max(1, round((train_config.steps - done) / (options.rounds - round_index)))
+        rounds_left = options.rounds - round_index
+        time_left = None if limit is None else max(1.0, (limit - elapsed) / rounds_left)
+        later = dataclasses.replace(
+            train_config,
+            steps=steps_left,
+            time_limit_s=time_left,
+            lr=train_config.lr * options.lr_scale,
+            warmup_steps=min(train_config.warmup_steps, max(1, steps_left // 10)),
+            sparse=True,
+            seed=train_config.seed + round_index + 1,
+        )
+        result = yield from train_detector(
+            list(examples) + pseudo, model=model, train_config=later, head=head
+        )
+        history += result.history
+        model = result.model
+        done = len(history)
+    return TrainResult(model=model, history=history, completed=result.completed)
+
+
+def copy_model(model: Detector) -> Detector:
+    """A deep copy (training works in place)."""
+    return copy.deepcopy(model)

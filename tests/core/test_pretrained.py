@@ -1,0 +1,76 @@
+"""New models start from the general model's weights (core/model/pretrained.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_cryopick.core.continual import ContinualConfig, DatasetExamples, train_model
+from napari_cryopick.core.model import Detector, DetectorConfig, load_bundled_model, save_checkpoint
+from napari_cryopick.core.model.pretrained import compatible, initialise_from_general
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import TrainConfig, build_examples
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_a_compatible_new_model_gets_the_general_body_and_generic_head() -> None:
+    general, _ = load_bundled_model()
+    model = Detector(DetectorConfig())
+    assert compatible(model.config, general.config)
+    assert not _same(model.body, general.body)
+    assert initialise_from_general(model) is not None
+    assert _same(model.body, general.body)
+    assert _same(model.heads["generic"], general.heads["generic"])
+
+
+def test_an_incompatible_architecture_keeps_its_random_weights() -> None:
+    model = Detector(DetectorConfig(target_diameter_px=20.0))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert initialise_from_general(model) is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_environment_selects_another_general_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.manual_seed(3)
+    other = Detector(DetectorConfig())
+    path = tmp_path / "general_without_x.pt"
+    save_checkpoint(path, other, metadata={})
+    monkeypatch.setenv("CRYOPICK_GENERAL_MODEL", str(path))
+    model = Detector(DetectorConfig())
+    assert initialise_from_general(model) == path
+    assert _same(model.body, other.body)
+
+
+def _dataset() -> DatasetExamples:
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 1, (128, 128)).astype(np.float32)
+    picks = make_picks([40.0, 90.0], [50.0, 80.0], diameter=28.0)
+    examples = build_examples([image], [picks], 28.0, DetectorConfig(), dataset="d")
+    return DatasetExamples("d", examples, diameter_px=28.0)
+
+
+def test_mode_new_is_pretrained_by_default_with_a_lower_learning_rate() -> None:
+    settings = TrainConfig(steps=1, batch_size=1, crop_size=64, device="cpu", lr=0.003)
+    result = drive(train_model("new", [_dataset()], train_config=settings))
+    assert result.run["pretrained"].endswith("general.pt")
+    assert result.run["train_config"]["lr"] == pytest.approx(0.001)
+    plain = drive(
+        train_model(
+            "new",
+            [_dataset()],
+            train_config=settings,
+            continual_config=ContinualConfig(pretrained=False),
+        )
+    )
+    assert "pretrained" not in plain.run
+    assert plain.run["train_config"]["lr"] == pytest.approx(0.003)
