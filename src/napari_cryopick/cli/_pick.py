@@ -207,15 +207,44 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
     )
 
 
+def _note_earlier_runs(request) -> None:
+    """Say so when the output folder holds picks of a run with other settings."""
+    from napari_cryopick.workflows.batch import read_manifests, settings_fingerprint
+
+    out = Path(request.out_dir)
+    if not out.is_dir():
+        return
+    records = read_manifests(out)
+    if not records:
+        return
+    fingerprint = settings_fingerprint(request)
+    other = [r for r in records.values() if r.get("fingerprint") != fingerprint]
+    if other:
+        print(
+            f"cryopick pick: note: {out} already holds the picks of {len(other)} micrograph(s) "
+            "made with other settings (model, diameter, threshold, format, ...); every run "
+            f"is recorded in {out}/cryopick_manifest.jsonl",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick pick``; returns the exit code."""
     from napari_cryopick.cli._batch import run_pick_batch, wants_batch
     from napari_cryopick.core.progress import drive
     from napari_cryopick.workflows.pick import pick
 
-    if wants_batch(args):  # resume, shards, Dask, monitor: workflows/batch.py
-        return run_pick_batch(args, request_from_args(args))
+    batch = wants_batch(args)
     request = request_from_args(args)
+    if request.out_dir is not None:
+        # every run into a folder is recorded in its manifest (issue 14: two runs into
+        # one folder never mix without notice)
+        _note_earlier_runs(request)
+        if not batch:
+            args.no_summary = True  # a plain run: the manifest only, no summary files
+        batch = True
+    if batch:  # resume, shards, Dask, monitor: workflows/batch.py
+        return run_pick_batch(args, request)
     outcome = drive(pick(request), progress_bar=True, description="picking")
     for message in outcome.errors.values():
         print(f"cryopick pick: skipped {message}", file=sys.stderr)
