@@ -3,16 +3,17 @@
 ``cryopick --help`` shows the defaults of ``TrainConfig``, ``PickConfig`` and
 ``ContinualConfig``, but importing their modules loads torch (seconds). This
 module reads the defaults from the classes' source instead: the dataclass
-stays the one place a default is defined, and the help stays fast. Only
-literal defaults and module-level constants (also imported ones) are
-understood; anything else reads as None. A test compares the result with the
-real classes.
+stays the one place a default is defined, and the help stays fast. Literal
+defaults, plain arithmetic on numbers (``1.0 / 3.0``) and module-level
+constants (also imported ones) are understood; anything else reads as None.
+A test compares the result with the real classes.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import operator
 from functools import cache
 from typing import Any
 
@@ -47,9 +48,26 @@ def _constant(module: str, name: str, depth: int = 0) -> Any:
     return None
 
 
+_ARITHMETIC = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Pow: operator.pow,
+}
+
+
 def _value(module: str, node: ast.expr, depth: int) -> Any:
     if isinstance(node, ast.Name):
         return _constant(module, node.id, depth + 1)
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        # plain arithmetic on numbers, e.g. ``1 / 3``
+        left, right = _value(module, node.left, depth), _value(module, node.right, depth)
+        numbers = (int, float)
+        if isinstance(left, numbers) and isinstance(right, numbers):
+            return _ARITHMETIC[type(node.op)](left, right)
+        return None
     try:
         return ast.literal_eval(node)
     except ValueError:
