@@ -367,9 +367,6 @@ def test_choose_threshold_separates_blobs_from_background():
     assert (background["score"] >= threshold).sum() == 3
 
 
-# ---------------------------------------------------------------- batch
-
-
 def _write_png(path, image):
     import imageio.v3 as iio
 
