@@ -154,7 +154,7 @@ class ContinualConfig:
     distill_features: bool = True
     distill_heatmaps: bool = True
     pretrained: bool = True
-    pretrained_lr_scale: float = 1.0 / 3.0
+    pretrained_lr_scale: float = 0.3333
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_fraction < 1.0:
