@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError
+from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 
 #: Default score floor of ``--keep-candidates`` without a value (PickConfig.score_floor).
 DEFAULT_CANDIDATE_FLOOR = 0.05
@@ -207,11 +207,11 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     except KeyboardInterrupt:
         job.close()  # the manifest is closed and Dask is shut down; files are whole
         print(
-            f"cryopick {command}: interrupted; every micrograph finished so far is recorded "
-            f"in {request.out_dir} (re-run with --skip to continue)",
+            f"cryopick {command}: every micrograph finished so far is recorded in "
+            f"{request.out_dir} (run again with --skip to continue)",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        raise  # the command line's handler says "interrupted" / "terminated" (130 / 143)
     except ValueError as error:
         raise CLIError(str(error)) from None
     for message in outcome.errors.values():

@@ -451,6 +451,26 @@ class _Sequential:
 # Dask: the worker side. Module-level so workers import it by name.
 
 
+def _tune_malloc() -> None:
+    """Give a Dask worker the malloc behaviour of a plain process (glibc only).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; setting
+    it switches off glibc's adaptive mmap threshold, so every array above
+    128 KiB is mapped and unmapped afresh and its pages zeroed again: picking
+    ran 3-4x slower in a worker than in a plain process here (measured
+    1.48 s against 0.38 s per 1024x1024 micrograph). Large blocks from the
+    heap again, trimmed above 128 MiB.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD: glibc's largest
+        libc.mallopt(-1, 128 * 2**20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _plugin_class() -> type:
     from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -469,6 +489,7 @@ def _plugin_class() -> type:
             import torch
 
             torch.set_num_threads(1)
+            _tune_malloc()
             request = self.request
             if self.checkpoint is not None:
                 folder = Path(tempfile.mkdtemp(prefix="cryopick-model-"))
