@@ -175,3 +175,23 @@ def test_in_memory_micrographs_and_bad_requests(tmp_path, tiny_checkpoint, make_
     for bad in ({"threshold": 2.0}, {"diameter_px": -1.0}, {"formats": ("pdf",)}):
         with pytest.raises(ValueError):
             PickRequest(micrographs=images, **bad)
+
+
+def test_the_default_head_brings_its_diameter(tmp_path, micrograph_files, make_config):
+    """After few-shot training of ``setA``, picking without --head and --diameter uses
+    setA's head and setA's diameter (30 px), not the model's default (20 px)."""
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(make_config())
+    model.add_head("setA", init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=(DatasetCard("setA", diameter_px=30.0, head="setA"),),
+        diameter_px=20.0,
+        history=({"mode": "fewshot", "datasets": ["setA"]},),
+    )
+    path = save_checkpoint(tmp_path / "fs.pt", model, metadata=card.to_metadata())
+    prepared = prepare(_request(micrograph_files[:1], path, None, diameter_px=None))
+    assert prepared.config.head == "setA"
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(30.0)

@@ -355,12 +355,19 @@ def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, 
 
 
 def resolve_diameter(
-    request: PickRequest, card: Any, pixel_size: float | None, *, micrograph: str, model_name: str
+    request: PickRequest,
+    card: Any,
+    pixel_size: float | None,
+    *,
+    micrograph: str,
+    model_name: str,
+    head: str | None = None,
 ) -> float:
     """The particle diameter in pixels for one micrograph (the request's one owner of it).
 
     ``request.diameter_px``; else ``request.diameter_A`` over the micrograph's
-    pixel size; else the model card's diameter for the request's head.
+    pixel size; else the model card's diameter for the head picked with
+    (``head``, default the request's).
 
     Raises
     ------
@@ -375,7 +382,8 @@ def resolve_diameter(
                 f"{micrograph}: no pixel size known, give the diameter in pixels instead"
             )
         return float(request.diameter_A) / float(pixel_size)
-    stored = card.diameter_for_head(request.head) if card is not None else None
+    head = request.head if head is None else head
+    stored = card.diameter_for_head(head) if card is not None else None
     if not stored or not math.isfinite(stored) or stored <= 0:
         raise ValueError(
             f"{model_name}: no usable particle diameter stored in the model "
@@ -449,7 +457,14 @@ def prepare(request: PickRequest) -> PreparedPick:
             raise ValueError(f"requested {error}") from None
     elif request.diameter_A is None:
         # fail before picking anything when the model cannot say the diameter
-        stored = resolve_diameter(request, card, None, micrograph="", model_name=model_name)
+        stored = resolve_diameter(
+            request,
+            card,
+            None,
+            micrograph="",
+            model_name=model_name,
+            head=_default_head(request.head, card, heads),
+        )
         try:
             preparation_scale(stored, model.config)
         except ValueError as error:
@@ -521,6 +536,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         micrograph.pixel_size,
         micrograph=label,
         model_name=prepared.model_name,
+        head=prepared.config.head,
     )
     config = prepared.config
     point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
