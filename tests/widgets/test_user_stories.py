@@ -230,15 +230,25 @@ def test_four_widgets_fit_a_full_hd_window(make_napari_viewer, qtbot):
         # everything is reachable: what does not fit scrolls
         hidden = contents.height() - area.viewport().height()
         assert hidden <= area.verticalScrollBar().maximum() + 1, name
-        children = [
+        # no two visible controls overlap (the widget's own and its panels', e.g. the
+        # exemplar bank's thumbnails and buttons, the loss plot)
+        from qtpy.QtWidgets import QWidget
+
+        parents = [contents] + [
             child
-            for child in contents.findChildren(type(contents))
-            if child.parent() is contents and child.isVisible()
+            for child in contents.findChildren(QWidget)
+            if type(child).__module__.startswith("napari_cryopick")
         ]
-        boxes = [child.geometry() for child in children]
-        for i, box in enumerate(boxes):
-            for other in boxes[i + 1 :]:
-                assert not box.intersects(other), (name, box, other)
+        for parent in parents:
+            children = [
+                child
+                for child in parent.findChildren(QWidget)
+                if child.parent() is parent and child.isVisible()
+            ]
+            boxes = [child.geometry() for child in children]
+            for i, box in enumerate(boxes):
+                for other in boxes[i + 1 :]:
+                    assert not box.intersects(other), (name, type(parent).__name__, box, other)
 
 
 # --- 6. Evaluate with its default layer choices ---
@@ -324,6 +334,52 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
     assert meter.max_gap <= 0.1 * load_factor()
 
 
+# --- 8. picking one micrograph does not freeze the viewer ---
+
+
+def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer, qtbot, tmp_path):
+    """The network runs in the worker; picking again only updates the layers in place.
+
+    The first pick of a micrograph creates its heatmap and picks layers: that
+    is napari's own layer construction in the GUI thread (measured and
+    printed, bounded loosely); everything else must keep the loop ticking.
+    """
+    path = _micrograph_file(tmp_path, "big", shape=(1024, 1024), seed=4)
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(path), plugin=PLUGIN)
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")  # the bundled model
+    pick.device_combo.setCurrentText("cpu")
+    pick.diameter_spin.setValue(30.0)
+    arrived = []
+    with GapMeter() as first:
+        worker = pick.pick_current()
+        assert worker is not None, pick.status.text()
+        worker.yielded.connect(lambda _event: arrived.append(time.perf_counter()))
+        qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+        qtbot.wait(200)  # the new layers are drawn
+    assert "big picks" in viewer.layers
+    ticks = np.asarray(first.ticks)
+    network = ticks[ticks <= arrived[0]]
+    network_gap = float(np.diff(network).max())
+    layer = viewer.layers["big picks"]
+    with GapMeter() as again:
+        assert pick.pick_current() is not None
+        qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+        qtbot.wait(200)
+    assert viewer.layers["big picks"] is layer
+    print(
+        f"\npick one 1024x1024 micrograph: loop max gap while the network ran "
+        f"{network_gap * 1000:.0f} ms; first pick overall {first.max_gap * 1000:.0f} ms "
+        f"(creating the two layers); picking again {again.max_gap * 1000:.0f} ms; "
+        f"load factor {load_factor():.1f}"
+    )
+    assert network_gap <= 0.1 * load_factor()
+    # updating the layers in place: well under the first pick's, not yet under 100 ms
+    # on a loaded 2-core runner (see docs/user-guide.md)
+    assert again.max_gap <= 0.25 * load_factor()
+    assert first.max_gap <= 1.0 * load_factor()
+
+
 # --- 2. few-shot training with the widget's defaults: new head used, picks shown ---
 
 
@@ -389,3 +445,69 @@ def test_fewshot_training_selects_the_new_head_and_shows_picks(
         f"\nfew-shot: {outcome.seconds:.1f} s, {len(outcome.history)} steps, threshold "
         f"{threshold:.2f}, {int(layer.shown.sum())} picks shown"
     )
+
+
+# --- 4. vesicles: annotate circles, train, pick circles of their own size ---
+
+
+@pytest.mark.slow
+def test_vesicles_trained_from_the_gui_have_their_own_radius(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.simulate import SimulationConfig
+    from napari_cryopick.layers.results import vesicles_layer
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    config = SimulationConfig(
+        shape=(512, 512),
+        pixel_size=5.0,
+        diameter_px=32.0,
+        n_particles=0,
+        n_vesicles=8,
+        vesicle_radius_px=(30.0, 80.0),
+        snr=0.5,
+    )
+    path, truth = _simulated_file(tmp_path, "vesicles", config, seed=2)
+    truth = truth[truth["kind"] == "vesicle"].reset_index(drop=True)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    annotate.dataset_edit.setText("vesicles")
+    annotate.dataset_edit.editingFinished.emit()
+    circles = annotate.set_kind("vesicle")
+    assert circles.mode == "add_ellipse"
+    circles.add(vesicles_layer(truth)[0], shape_type="ellipse")
+    train.refresh_datasets()
+    assert train.datasets_table.item(0, 2).text() == str(len(truth))  # vesicles count
+
+    # a step budget, not a time budget: the same training on a busy or an idle machine
+    train.steps_spin.setValue(120)
+    train.time_spin.setValue(10.0)
+    train.device_combo.setCurrentText("cpu")
+    train.output_edit.setText(str(tmp_path / "vesicles.pt"))
+    assert train.start() is not None, train.last_error
+    assert "new model for vesicle" in train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=240_000)
+    assert train.last_error == ""
+    assert train.last_result.model.config.kinds == ("vesicle",)
+
+    pick.device_combo.setCurrentText("cpu")
+    pick.set_threshold(0.3)
+    assert pick.pick_current() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    layer = viewer.layers["vesicles vesicles"]
+    assert list(set(layer.shape_type)) == ["ellipse"]
+    centres = np.array([v.mean(axis=0)[::-1] for v in layer.data])  # (x, y)
+    widths = np.array([np.ptp(v[:, 1]) for v in layer.data])
+    assert len(centres) >= 0.75 * len(truth)
+    distance, index = cKDTree(centres).query(truth[["x", "y"]].to_numpy())
+    found = distance < 0.25 * truth["diameter"].to_numpy()
+    assert found.mean() >= 0.75
+    error = widths[index[found]] / truth["diameter"].to_numpy()[found] - 1
+    print(f"\nvesicle circle size errors: {np.round(error, 2).tolist()}")
+    assert np.std(widths) > 5  # each circle has its own radius
+    assert (np.abs(error) <= 0.15).mean() >= 0.85

@@ -336,3 +336,23 @@ def test_pick_folder_traces_fibers_into_helical_star(
     (path,) = paths
     assert np.ptp(path[:, 0]) > 100  # along the fiber (x)
     np.testing.assert_allclose(path[:, 1], 20 * stride - 0.5, atol=2.0)  # on its row
+
+
+def test_saving_a_picks_layer_writes_the_shown_picks(make_napari_viewer, tmp_path):
+    """File > Save of a picks layer writes what the user sees, not every stored candidate."""
+    from napari_cryopick._widgets.pick import ShownResult, show_pick_result
+    from napari_cryopick.core.pick_table import make_picks
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((256, 256), np.float32), name="m", metadata={"name": "m"})
+    rng = np.random.default_rng(0)
+    candidates = make_picks(
+        rng.uniform(0, 256, 50), rng.uniform(0, 256, 50), score=np.linspace(1, 0.05, 50)
+    )
+    shown = ShownResult(candidates, np.zeros((16, 16), np.float32), (16.0, 16.0), (7.5, 7.5))
+    show_pick_result(viewer, "m", shown, threshold=0.5)
+    layer = viewer.layers["m picks"]
+    assert len(layer.data) == 50
+    written = layer.save(str(tmp_path / "m.csv"), plugin="napari-cryopick")
+    table = read_picks(written[0] if isinstance(written, list) else written)
+    assert len(table) == int(layer.shown.sum()) == int((candidates["score"] >= 0.5).sum())

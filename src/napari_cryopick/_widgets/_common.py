@@ -188,8 +188,12 @@ def layer_type(layer: Any) -> str:
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Whether setting ``b`` would change nothing (a per-point array equal to a scalar counts)."""
     try:
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape == b.shape:
+            return bool(np.array_equal(a, b))
+        return bool(b.ndim == 0 and a.size and np.all(a == b))
     except (TypeError, ValueError):
         return False
 

@@ -54,6 +54,10 @@ def render_loss_image(
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
+#: Height of the plot in pixels.
+PLOT_HEIGHT = 200
+
+
 class LossPlot(QWidget):
     """Training losses against the step, one line per loss term.
 
@@ -77,8 +81,10 @@ class LossPlot(QWidget):
         self._lock = threading.Lock()
         self.label = QLabel()
         self.label.setAlignment(Qt.AlignCenter)
-        self.label.setMinimumSize(240, 160)
-        self.label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        # a fixed height: a squeezed label would crop the picture (the axis labels first)
+        self.label.setMinimumWidth(240)
+        self.label.setFixedHeight(PLOT_HEIGHT)
+        self.label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
@@ -127,7 +133,7 @@ class LossPlot(QWidget):
                 return
             self._busy = True
         steps, values = self.steps, self.values
-        size = (max(240, self.label.width()), max(160, self.label.height()))
+        size = (max(240, self.label.width()), PLOT_HEIGHT)
         threading.Thread(target=self._render, args=(steps, values, size), daemon=True).start()
 
     def _render(self, steps: list[int], values: dict, size: tuple[int, int]) -> None:
@@ -144,7 +150,12 @@ class LossPlot(QWidget):
         self.image = image
         height, width = image.shape[:2]
         qimage = QImage(image.data, width, height, 4 * width, QImage.Format_RGBA8888)
-        self.label.setPixmap(QPixmap.fromImage(qimage.copy()))
+        pixmap = QPixmap.fromImage(qimage.copy())
+        if pixmap.width() > self.label.width() > 0:  # the dock got narrower: shrink, never crop
+            pixmap = pixmap.scaled(
+                self.label.width(), PLOT_HEIGHT, Qt.KeepAspectRatio, Qt.SmoothTransformation
+            )
+        self.label.setPixmap(pixmap)
         self.n_draws += 1
         if again:
             self.redraw()

@@ -30,8 +30,10 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 
 # Display size of picks whose diameter is unknown, when nothing better is known.
 FALLBACK_DIAMETER = 32.0
+# Unscored picks (truth files, hand-made pick files) by kind: particles light blue,
+# apart from the orange annotations and the score-coloured (viridis) picks.
 KIND_COLOURS: dict[str, tuple[float, float, float, float]] = {
-    "particle": (1.0, 0.85, 0.0, 1.0),
+    "particle": (0.35, 0.7, 1.0, 1.0),
     "vesicle": (0.0, 0.9, 1.0, 1.0),
     "fiber": (1.0, 0.2, 1.0, 1.0),
     "negative": (1.0, 0.2, 0.2, 1.0),

@@ -24,9 +24,11 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 #: napari metadata key telling which cryopick role a layer plays.
 ROLE_KEY = "cryopick_role"
 
-#: Colours of the annotation layers per kind (border colour for particles).
+#: Colours of the annotation layers per kind (border colour for particles). The
+#: user's particle clicks are orange: picks are coloured by score (viridis, whose
+#: top is yellow) and truth files light blue, so the three never look alike.
 KIND_COLORS = {
-    "particle": "yellow",
+    "particle": "#ff7f0e",
     "vesicle": "cyan",
     "fiber": "lime",
     "negative": "red",
