@@ -35,6 +35,10 @@ def _table(data: Any, meta: dict) -> pd.DataFrame:
         )
         missing = ~np.isfinite(table["diameter"].to_numpy(np.float64))
         table.loc[missing, "diameter"] = size[missing]
+    shown = meta.get("shown")
+    if shown is not None and len(np.asarray(shown)) == len(table):
+        # a picks layer holds every candidate; the ones below the threshold are hidden
+        table = table[np.asarray(shown, dtype=bool)].reset_index(drop=True)
     return table
 
 
