@@ -319,6 +319,7 @@ def _preload_picking_modules() -> None:
     modules hold the GIL while they load: measured 1.7 s without a single
     event-loop tick on the first "Pick current".
     """
+    import contextlib
     import importlib
 
     for name in (
@@ -336,10 +337,8 @@ def _preload_picking_modules() -> None:
         "napari_cryopick.core.tiled_picking",
         "napari_cryopick.workflows.pick",
     ):
-        try:
+        with contextlib.suppress(ImportError):  # optional (pyarrow): nothing to preload
             importlib.import_module(name)
-        except ImportError:  # optional (pyarrow): then nothing to preload
-            pass
 
 
 #: Relative difference between the Pick diameter and the measured one that earns a warning.
