@@ -29,6 +29,7 @@ Results go to ``benchmarks/results/continual.md`` and ``.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,9 @@ from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank
 from napari_cryopick.core.model import DetectorConfig, save_checkpoint
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.simulate import PARTICLE_SHAPES, SimulationConfig, simulate_micrograph
-from napari_cryopick.core.training import TrainConfig, build_examples
+from napari_cryopick.core.training import TrainConfig
+from napari_cryopick.workflows.train import TrainingSet, TrainRequest
+from napari_cryopick.workflows.train import train as train_workflow
 
 SETS = {
     "A": {"shape": "ellipsoid", "diameter": 32.0, "snr": 0.1, "defocus": 1.5},
@@ -91,16 +95,15 @@ def simulate_set(name, spec, seed, n_train=6, n_test=4, size=512, label_fraction
 
 
 def dataset_examples(data, config, n=None):
+    """The training set of a data set (``config`` unused: the workflow prepares it)."""
     train = data["train"][:n] if n else data["train"]
-    examples = build_examples(
+    return TrainingSet(
+        data["name"],
         [image for _, image, _ in train],
         [picks for _, _, picks in train],
         data["diameter"],
-        config,
         names=[name for name, _, _ in train],
-        dataset=data["name"],
     )
-    return continual.DatasetExamples(data["name"], examples, diameter_px=data["diameter"])
 
 
 def evaluate_on(model, data, head):
@@ -133,14 +136,40 @@ def evaluate_all(model, sets):
     }
 
 
-def train(mode, datasets, train_config, **kwargs):
-    """Run a mode; returns the result and the seconds of the training loop itself.
+def train(mode, datasets, train_config, *, config=None, continual_config=None, **base):
+    """Run a mode through the training workflow users run; returns the result and the
+    seconds of the training loop itself (the run record's ``seconds``).
 
-    (The exemplar selection after training, ~0.1-1 s, is left out so the
-    per-step timing is not distorted at small step counts.)
+    (Preparing the micrographs and the exemplar selection after training are left
+    out so the per-step timing is not distorted at small step counts.)
     """
-    result = drive(continual.train_model(mode, datasets, train_config=train_config, **kwargs))
-    return result, float(result.run["seconds"])
+    options = dataclasses.asdict(train_config)
+    architecture = {} if config is None else dataclasses.asdict(config)
+    architecture.pop("kinds", None)
+    request = TrainRequest(
+        datasets=datasets,
+        mode=mode,
+        base_model=base.get("base_model"),
+        base_metadata=base.get("base_metadata"),
+        model_options=architecture,
+        train_options={k: v for k, v in options.items() if k not in ("device", "time_limit_s")},
+        continual_options={
+            **dataclasses.asdict(continual_config or continual.ContinualConfig()),
+            # "new" is the from-scratch reference here, not the pretrained start
+            "pretrained": False,
+        },
+        time_limit_s=train_config.time_limit_s,
+        device=train_config.device,
+    )
+    outcome = drive(train_workflow(request))
+    run = outcome.card.history[-1]
+    result = SimpleNamespace(
+        model=outcome.model,
+        metadata=outcome.metadata,
+        run=run,
+        bank=bank_from_metadata(outcome.metadata.get("exemplars")),
+    )
+    return result, float(run["seconds"])
 
 
 def checkpoint_bytes(model, metadata):

@@ -223,7 +223,8 @@ def run_scenario(data, base_model, base_metadata, args, seed: int) -> dict:
                     base_model=base_model if pretrained else None,
                     base_metadata=base_metadata if pretrained else None,
                     train_options=tc(lr),
-                    continual_options={"max_exemplars": 0},
+                    # "new" is the from-scratch reference, not the pretrained start
+                    continual_options={"max_exemplars": 0, "pretrained": False},
                     time_limit_s=None,  # step-bounded, as the recorded results
                     device="cpu",
                 )
