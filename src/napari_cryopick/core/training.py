@@ -229,7 +229,8 @@ class TrainProgress:
     Attributes
     ----------
     step, total
-        Steps done and planned.
+        Steps done and planned (with a time budget: the steps projected to fit
+        in it at the speed so far, at most ``steps``).
     losses
         Loss values of the last step (``heatmap``, ``offset``, ``size``,
         ``total`` and any ``extra_loss`` terms).
@@ -549,6 +550,20 @@ def _learning_rate(step: int, config: TrainConfig, time_fraction: float = 0.0) -
     return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def _planned_steps(
+    done: int, steps: int, elapsed: float, limit: float | None, out_of_time: bool
+) -> int:
+    """Steps training will reach: ``steps``, or fewer where the time budget ends first.
+
+    Progress bars then end at the budget and their remaining time is right.
+    """
+    if limit is None or done >= steps:
+        return steps
+    if out_of_time:
+        return done
+    return int(min(steps, max(done + 1, round(done * limit / max(elapsed, 1e-6)))))
+
+
 def _eta(done: int, total: int, elapsed: float, limit: float | None) -> float:
     """Seconds left: remaining steps at the mean step time, capped by the time budget."""
     left = (total - done) * elapsed / max(done, 1)
@@ -679,7 +694,7 @@ def train_detector(
                     preview = torch.sigmoid(outputs["heatmap"][0, 0].detach()).cpu().numpy()
                 yield TrainProgress(
                     step=done,
-                    total=train_config.steps,
+                    total=_planned_steps(done, train_config.steps, elapsed, limit, out_of_time),
                     losses=values,
                     lr=lr,
                     elapsed_s=elapsed,

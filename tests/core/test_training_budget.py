@@ -1,0 +1,51 @@
+"""Default training is bounded by time (issue 10) and reports an ETA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryopick.core.model import DetectorConfig
+from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.progress import drive
+from napari_cryopick.core.training import (
+    TrainConfig,
+    build_examples,
+    resolve_time_limit,
+    train_detector,
+)
+
+
+def test_default_budget_is_two_minutes_on_cpu_and_20_s_on_gpu() -> None:
+    assert TrainConfig().time_limit_s == "auto"
+    assert resolve_time_limit(TrainConfig(), "cpu") == 120.0
+    assert resolve_time_limit(TrainConfig(), "cuda:0") == 20.0
+    assert resolve_time_limit(TrainConfig(time_limit_s=None), "cpu") is None
+    assert resolve_time_limit(TrainConfig(time_limit_s=7), "cuda") == 7.0
+    with pytest.raises(ValueError, match="time_limit_s"):
+        TrainConfig(time_limit_s="soon")
+
+
+def test_progress_plans_the_steps_that_fit_and_counts_down() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.normal(0.0, 1.0, (64, 64)).astype("float32")
+    picks = make_picks([20.0, 40.0], [20.0, 44.0], diameter=20.0, micrograph="m")
+    config = DetectorConfig(widths=(4, 4, 4, 4), feature_channels=4, head_width=4)
+    examples = build_examples([image], [picks], 20.0, config)
+    train_config = TrainConfig(
+        steps=100_000, batch_size=1, crop_size=32, warmup_steps=1, time_limit_s=1.0, device="cpu"
+    )
+    events = []
+    result = drive(
+        train_detector(examples, config=config, train_config=train_config), events.append
+    )
+    assert len(result.history) < 100_000
+    last = events[-1]
+    # the bar ends where the budget ended it, not at 100 000 steps
+    assert last.phase == "done"
+    assert last.total == last.step == len(result.history)
+    middle = events[len(events) // 2]
+    assert middle.step < middle.total < 100_000
+    assert 0.0 <= middle.eta_s <= 1.0
+    assert events[1].eta_s >= middle.eta_s
+    assert "eta=" in middle.postfix()
