@@ -127,8 +127,9 @@ class TrainRequest:
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     unlabelled
-        Micrographs without labels of the same data (for methods that use
-        them; stored with the request, not used by every mode).
+        Micrographs without labels of the same data. Not used by :func:`train`
+        yet (pseudo-label rounds, :mod:`napari_cryopick.core.unlabelled`, are
+        not wired into the modes); a warning says so when some are given.
     preview
         Micrograph to preview while training (file, Micrograph or array), or None.
     preview_every
@@ -400,6 +401,12 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         else DetectorConfig(**{**request.model_options, "kinds": _kinds(request, all_tables)})
     )
 
+    if request.unlabelled:
+        logger.warning(
+            "%d unlabelled micrograph(s) given but not used: the training modes do not "
+            "take unlabelled micrographs yet",
+            len(request.unlabelled),
+        )
     present = {str(k) for t in all_tables if "kind" in t.columns and len(t) for k in t["kind"]}
     ignored = sorted(present - set(config.kinds) - {"negative"})
     if ignored:
