@@ -593,7 +593,7 @@ def general_metadata(
             diameter_px=d.diameter_px,
             micrographs=len(d.examples),
             labels=int(sum(int((e.picks["kind"] != "negative").sum()) for e in d.examples)),
-            head=model.default_head,
+            head=d.name if d.name in model.heads else model.default_head,
         )
         for d in datasets
     )
@@ -746,6 +746,11 @@ def finalise(args: argparse.Namespace, argv: list[str] | None) -> int:
     datasets += real_datasets(
         args.real_data or default_real_data_dir(), model.config, tuple(args.exclude_real)
     )
+    # one head per data set (HydraPicker layout: `--head NAME` picks at that set's
+    # diameter), each a copy of the generic head, which learnt from every set
+    for dataset in datasets:
+        if dataset.name not in model.heads:
+            model.add_head(dataset.name, init_from="generic")
     original = (metadata.get("general_model") or {}).get("argv", [])
     out = general_metadata(
         model,
