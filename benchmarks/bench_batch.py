@@ -117,8 +117,8 @@ class _Sampler:
         return {"driver_mb": round(root, 1), "children_mb": [round(v, 1) for v in others]}
 
 
-def _manifest_times(out: Path) -> list[float]:
-    times = []
+def _records(out: Path) -> list[dict]:
+    records = []
     for path in out.glob("cryopick_manifest*.jsonl"):
         for line in path.read_text().splitlines():
             try:
@@ -126,8 +126,17 @@ def _manifest_times(out: Path) -> list[float]:
             except json.JSONDecodeError:
                 continue
             if record.get("status") == "done":
-                times.append(record["finished"])
-    return sorted(times)
+                records.append(record)
+    return records
+
+
+def _manifest_times(out: Path) -> list[float]:
+    return sorted(record["finished"] for record in _records(out))
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2] if values else float("nan")
 
 
 def run_pick(
@@ -168,6 +177,7 @@ def run_pick(
         time.sleep(0.5)
     times = _manifest_times(out)
     steady = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else float("nan")
+    records = _records(out)
     return {
         "command": " ".join(["cryopick", *command[1:]]),
         "exit": process.returncode,
@@ -175,6 +185,9 @@ def run_pick(
         "wall_s": round(wall, 2),
         "recorded": len(times),
         "steady_mic_per_s": round(steady, 3),
+        # per micrograph, in the process that picked it: wall time and CPU time of its thread
+        "median_pick_s": round(_median([r["seconds"] for r in records]), 3),
+        "median_cpu_s": round(_median([r.get("cpu_seconds", float("nan")) for r in records]), 3),
         "load_start": round(load, 2),
         "load_end": round(_load(), 2),
         "memory": memory,
@@ -291,14 +304,16 @@ def report(results: dict) -> str:
         "",
         "## Throughput",
         "",
-        "| run | wall s | steady micrographs/s | vs sequential | identical files | load start/end |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| run | wall s | steady micrographs/s | vs sequential | median s / micrograph "
+        "(CPU s) | identical files | load start/end |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, run in runs.items():
         ratio = run["steady_mic_per_s"] / seq["steady_mic_per_s"]
         same = "reference" if name == "sequential" else str(run["identical_to_sequential"]).lower()
         lines.append(
-            f"| {name} | {run['wall_s']} | {run['steady_mic_per_s']} | {ratio:.2f}x | {same} | "
+            f"| {name} | {run['wall_s']} | {run['steady_mic_per_s']} | {ratio:.2f}x | "
+            f"{run.get('median_pick_s', 'n/a')} ({run.get('median_cpu_s', 'n/a')}) | {same} | "
             f"{run['load_start']} / {run['load_end']} |"
         )
     one, two = runs["dask local:1"], runs["dask local:2"]

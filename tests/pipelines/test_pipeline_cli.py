@@ -196,3 +196,28 @@ def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     assert main(["pick", str(mics), *common, "--shard", "3/2"]) == 2
     assert main(["pick", *common]) == 2  # neither micrographs nor --monitor
     assert main(["pick", str(mics), *common, "--dask", "local:0"]) == 2
+
+
+def test_slurm_options_reach_the_job_script():
+    pytest.importorskip("dask_jobqueue")
+    import argparse
+
+    from napari_cryopick.cli._batch import add_batch_arguments, batch_options
+    from napari_cryopick.workflows.batch import slurm_cluster
+
+    parser = argparse.ArgumentParser()
+    add_batch_arguments(parser)
+    args = parser.parse_args(
+        ["--dask", "slurm:20", "--slurm-queue", "gpu", "--slurm-account", "lab42",
+         "--slurm-walltime", "02:00:00", "--slurm-gpus", "1", "--slurm-extra=--constraint=h100"]
+    )  # fmt: skip
+    options = batch_options(args)
+    assert options.dask == "slurm:20"
+    cluster = slurm_cluster(options.dask_options)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    for directive in ("-p gpu", "-A lab42", "-t 02:00:00", "--gres=gpu:1", "--constraint=h100"):
+        assert f"#SBATCH {directive}" in script
+    assert "--nthreads 1" in script

@@ -78,6 +78,7 @@ __all__ = [
     "run_batch",
     "settings_fingerprint",
     "shard_items",
+    "slurm_cluster",
     "write_summary",
 ]
 
@@ -384,6 +385,7 @@ class _Result:
     picks: MicrographPicks | None
     error: str
     seconds: float
+    cpu_seconds: float = 0.0
 
 
 def _load(item: WorkItem) -> Any:
@@ -396,13 +398,14 @@ def _load(item: WorkItem) -> Any:
 
 
 def _compute(prepared: PreparedPick, item: WorkItem, micrograph: Any) -> _Result:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     try:
         picks = pick_one(prepared, micrograph)
     except (ValueError, OSError) as error:
         return _Result(item, None, _message(item, error), time.perf_counter() - start)
+    seconds, cpu = time.perf_counter() - start, time.thread_time() - cpu
     # the heatmap stays behind: only the tables travel and are written
-    return _Result(item, dataclasses.replace(picks, result=None), "", time.perf_counter() - start)
+    return _Result(item, dataclasses.replace(picks, result=None), "", seconds, cpu)
 
 
 def _message(item: WorkItem, error: BaseException) -> str:
@@ -512,6 +515,33 @@ def _dask_task(plugin_name: str, item: WorkItem) -> _Result:
     return _compute(plugin.prepared, item, micrograph)
 
 
+def slurm_cluster(options: Mapping[str, Any]) -> Any:
+    """A ``dask_jobqueue.SLURMCluster`` of single-threaded workers (no job submitted yet).
+
+    ``options`` are SLURMCluster keyword arguments (``queue``, ``account``,
+    ``walltime``, ``memory``, ``job_extra_directives``, ...); ``cores``,
+    ``processes``, ``memory`` and ``walltime`` default to 1, 1, 8GB and
+    04:00:00 unless ``~/.config/dask/jobqueue.yaml`` sets them.
+    """
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise ValueError("--dask slurm:N needs dask-jobqueue: pip install dask-jobqueue") from None
+    import dask
+
+    settings: dict[str, Any] = {}
+    for name, default in (
+        ("cores", 1),
+        ("processes", 1),
+        ("memory", "8GB"),
+        ("walltime", "04:00:00"),
+    ):
+        if dask.config.get(f"jobqueue.slurm.{name}", None) is None:
+            settings[name] = default
+    settings.update(options)
+    return SLURMCluster(**settings)
+
+
 def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
     """(client, cluster or None, expected workers) for ``--dask``."""
     try:
@@ -534,13 +564,7 @@ def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
             silence_logs=40,  # logging.ERROR
         )
         return Client(cluster), cluster, value
-    try:
-        from dask_jobqueue import SLURMCluster
-    except ImportError:
-        raise ValueError("--dask slurm:N needs dask-jobqueue: pip install dask-jobqueue") from None
-    settings = {"cores": 1, "processes": 1, "memory": "8GB", "walltime": "04:00:00"}
-    settings.update(options)
-    cluster = SLURMCluster(**settings)
+    cluster = slurm_cluster(options)
     cluster.scale(jobs=value)
     return Client(cluster), cluster, value
 
@@ -639,6 +663,7 @@ def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, An
         "input": result.item.key,
         "micrograph": result.item.source.stem,
         "seconds": round(result.seconds, 4),
+        "cpu_seconds": round(result.cpu_seconds, 4),  # of the picking thread
         "finished": round(time.time(), 3),
     }
     if result.picks is None:
