@@ -41,6 +41,8 @@ def needs_tiles(shape: tuple[int, int], diameter_px: float, config: Any) -> bool
     """Whether a micrograph of ``shape`` picked at ``diameter_px`` is prepared in tiles."""
     scale = preparation_scale(diameter_px, config)
     rows, cols = (max(1, round(n * scale)) for n in shape)
+    if rows <= TILE_PREPARED_PX and cols <= TILE_PREPARED_PX:
+        return False  # one tile already (tiles themselves are never tiled again)
     return rows * cols > MAX_PREPARED_PIXELS
 
 
