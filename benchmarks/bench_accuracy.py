@@ -28,11 +28,18 @@ The general model of a left-out set is ``DIR/general_without_<set>.pt`` when
 bundled model (which saw the real sets: recorded as not held out).
 
 One evaluator (:func:`napari_cryopick.core.evaluate.evaluate`, boxes of the
-data set's diameter, AP at IoU 0.5 and 0.6, AR) scores both tools; the picks a
-user gets are scored (``cryopick pick`` writes those above its default
-threshold; Topaz ``extract`` writes all down to its default ``-t -6``).
-Picking time is the ``cryopick pick`` run's own time per micrograph (reading
-included).
+data set's diameter, AP at IoU 0.5 and 0.6, AR) scores both tools. AP is a
+property of the ranking: ours is measured on every candidate (a second
+``cryopick pick --threshold 0`` run), Topaz's on what ``extract`` writes at its
+default ``-t -6`` (every candidate too). The picks ``cryopick pick`` writes
+with its default threshold (the files a user gets) are reported as precision,
+recall and count. Picking time is the default ``cryopick pick`` run's own time
+per micrograph (reading included).
+
+``--ablation`` trains one default model per set and scores picking options
+in-process on it (border rejection off / at a quarter diameter, rotation
+averaging, local-std rejection), with their time per micrograph:
+``benchmarks/results/accuracy_ablation.md``.
 
 Every (set, condition) is cached in ``benchmarks/_work/accuracy/<tag>/`` with
 its result, so a killed run continues where it stopped. Run (background; the
@@ -87,6 +94,9 @@ N_TRAIN = 3
 LABEL_FRACTION = 0.25
 #: The few-shot arguments of ``cryopick train`` (the adapt mode of the defaults).
 FEWSHOT_ARGS = ("--mode", "fewshot")
+#: Topaz training: epochs of 10 updates (one update takes ~1-2 s on the busy
+#: CPU), stopped at the budget; the last saved epoch picks.
+TOPAZ_EPOCHS, TOPAZ_EPOCH_SIZE = 400, 10
 #: Simulated sets: 10 micrographs of 512 px, 40 px particles of one held-out shape.
 SIM_SIZE, SIM_DIAMETER, SIM_PREPARED_SNR = 512, 40.0, 0.2
 
@@ -195,8 +205,44 @@ def curve_clicks(split: DataSplit, n_clicks: int) -> dict[str, pd.DataFrame]:
 # --------------------------------------------------------------------------
 
 
+#: Source tree the commands import (``--snapshot``: a frozen copy of a commit).
+_SOURCE: dict[str, str] = {}
+
+
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if "src" in _SOURCE:
+        # ahead of the editable install's path entry: the commands run this copy
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SOURCE["src"], env.get("PYTHONPATH")]))
+    return env
+
+
+def snapshot_source(commit: str, folder: Path) -> str:
+    """Export ``src/`` of ``commit`` to ``folder`` (other people edit the working tree).
+
+    ``commit="worktree"`` copies the working tree's ``src/`` as it is now.
+    """
+    if Path(commit, "src").is_dir():  # an earlier snapshot: the same code again
+        _SOURCE["src"] = str(Path(commit, "src"))
+        return f"snapshot {Path(commit).name}"
+    if commit == "worktree":
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("worktree-%Y%m%dT%H%M%S")
+        target = folder / stamp
+        shutil.copytree(ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        _SOURCE["src"] = str(target / "src")
+        return f"{_commit()}, working tree copied at {stamp[9:]}"
+    full = subprocess.run(
+        ["git", "rev-parse", commit], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    target = folder / full[:12]
+    if not (target / "src").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", full, "src"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    _SOURCE["src"] = str(target / "src")
+    return full[:12]
 
 
 def _run(command: list[str], log: Path) -> tuple[float, str]:
@@ -272,12 +318,17 @@ def _steps_done(model: Path, fallback) -> int | None:
 
 
 def cryopick_pick(
-    cryopick: str, split: DataSplit, model: Path | None, work: Path
+    cryopick: str,
+    split: DataSplit,
+    model: Path | None,
+    work: Path,
+    extra: tuple[str, ...] = (),
+    out_name: str = "picks",
 ) -> tuple[pd.DataFrame, dict]:
     """``cryopick pick`` on the test micrographs (CSV out); picks and timing."""
-    out = work / "picks"
+    out = work / out_name
     shutil.rmtree(out, ignore_errors=True)
-    command = [cryopick, "pick", *[str(split.paths[n]) for n in split.test]]
+    command = [cryopick, "pick", *[str(split.paths[n]) for n in split.test], *extra]
     if model is not None:
         command += ["--model", str(model)]
     command += ["--diameter", f"{split.diameter_px:g}", "--format", "csv", "--out", str(out)]
@@ -285,8 +336,8 @@ def cryopick_pick(
     inner = re.findall(r"micrographs \(threshold [\d.]+\) -> .*, ([\d.]+) s", text)
     tables = []
     for name in split.test:
-        path = out / f"{name}.csv"
-        table = read_picks(path) if path.exists() else pd.DataFrame()
+        found = sorted(out.rglob(f"{name}.csv"))  # flat or mirroring the input folders
+        table = read_picks(found[0]) if found else pd.DataFrame()
         if len(table):
             table["micrograph"] = name
             tables.append(table)
@@ -301,16 +352,26 @@ def cryopick_pick(
 
 
 def score(split: DataSplit, pred: pd.DataFrame) -> dict:
-    """AP@0.5, AP@0.6, AR with boxes of the data set's diameter (both tools alike)."""
+    """AP@0.5, AP@0.6, AR with boxes of the data set's diameter (both tools alike).
+
+    ``precision``, ``recall`` and ``f1`` are those of all of ``pred`` at IoU
+    0.5 (the end of the PR curve): for the picks ``cryopick pick`` writes with
+    its default threshold, what a user gets in the files.
+    """
     truth = pd.concat([split.truth[n] for n in split.test], ignore_index=True)
     fixed = pred.assign(diameter=split.diameter_px)
     report = evaluate(fixed, truth, iou_thresholds=(0.5, 0.6), diameter_px=split.diameter_px)
-    f1 = report.to_dict().get("best_f1", {})
+    curve = report.pr_curves["AP@0.5"]
+    precision = float(curve.precision[-1]) if curve.precision.size else 0.0
+    recall = float(np.nan_to_num(curve.recall[-1])) if curve.recall.size else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return {
         "AP@0.5": float(report.ap["AP@0.5"]),
         "AP@0.6": float(report.ap["AP@0.6"]),
         "AR": float(report.ar),
-        "best_f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
         "n_pred": int(report.n_pred),
         "n_truth": int(report.n_truth),
     }
@@ -322,10 +383,17 @@ def score(split: DataSplit, pred: pd.DataFrame) -> dict:
 
 
 def general_model(split: DataSplit, directory: Path | None) -> tuple[Path | None, str]:
-    """The leave-one-out general model of ``split`` if present, else None (bundled)."""
+    """The leave-one-out general model of ``split`` if present, else None (bundled).
+
+    Also sets ``$CRYOPICK_GENERAL_MODEL`` for the ``cryopick`` subprocesses of
+    this set: a default ``cryopick train`` starts from the general model's
+    weights, which must not have seen the left-out set.
+    """
+    os.environ.pop("CRYOPICK_GENERAL_MODEL", None)
     if directory is not None:
         path = directory / f"general_without_{split.name}.pt"
         if path.is_file():
+            os.environ["CRYOPICK_GENERAL_MODEL"] = str(path.resolve())
             return path, f"{path} (trained without {split.name})"
     held_out = split.name.startswith("sim_")
     return None, "bundled model" + (
@@ -344,7 +412,7 @@ def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
     else:
         clicks = split.train_picks
         tool = "topaz" if condition == "topaz" else "ours"
-    n_clicks = int(sum(len(t) for t in clicks.values()))
+    n_clicks = 0 if condition == "zeroshot" else int(sum(len(t) for t in clicks.values()))
     result: dict = {"condition": condition, "n_clicks": n_clicks, "tool": tool}
     if tool == "topaz":
         n_train_particles = sum(len(split.truth[n]) for n in split.train)
@@ -353,8 +421,9 @@ def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
             topaz_split,
             args.work / "topaz",
             threads=1,
-            epochs=40,
-            epoch_size=50,
+            # short epochs: a model is saved every ~10-20 s of the budget
+            epochs=TOPAZ_EPOCHS,
+            epoch_size=TOPAZ_EPOCH_SIZE,
             time_limit_s=args.train_budget,
             # --num-particles: the particles per micrograph a user expects
             label_fraction=n_clicks / n_train_particles,
@@ -369,6 +438,7 @@ def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
     if condition == "zeroshot":
         pred, timing = cryopick_pick(args.cryopick, split, general, work)
         result.update(timing, general=general_note, **score(split, pred))
+        result["all_candidates"] = score_all(args.cryopick, split, general, work)
         return result
     extra = []
     if condition == "fewshot":
@@ -384,9 +454,19 @@ def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
     if "diameter" in pred.columns and pred["diameter"].notna().all() and len(pred):
         report = evaluate(pred, truth, iou_thresholds=(0.5,), diameter_px=split.diameter_px)
         result["AP@0.5_predicted_diameter"] = float(report.ap["AP@0.5"])
+    result["all_candidates"] = score_all(args.cryopick, split, model, work)
     if not args.keep_models:
         model.unlink(missing_ok=True)
     return result
+
+
+def score_all(cryopick: str, split: DataSplit, model: Path | None, work: Path) -> dict:
+    """Diagnostic: AP of every candidate (``--threshold 0``): ranking apart from the threshold."""
+    pred, _ = cryopick_pick(
+        cryopick, split, model, work, extra=("--threshold", "0"), out_name="picks_all"
+    )
+    shutil.rmtree(work / "picks_all", ignore_errors=True)
+    return score(split, pred)
 
 
 def metrics_pred(work: Path, split: DataSplit) -> pd.DataFrame:
@@ -399,6 +479,35 @@ def metrics_pred(work: Path, split: DataSplit) -> pd.DataFrame:
         score=table["score"].astype(float),
         micrograph=table["image_name"].astype(str),
     )
+
+
+def normalise(result: dict, split: DataSplit, work: Path) -> dict:
+    """Add ``headline`` (AP of the ranked candidates) and ``at_threshold`` (the files' picks).
+
+    AP is a property of the ranking: ours from ``cryopick pick --threshold 0``
+    (every candidate), Topaz from ``extract`` at its default ``-t -6`` (every
+    candidate too). ``at_threshold``: precision, recall and F1 of the picks
+    ``cryopick pick`` writes with its default threshold.
+    """
+    if "error" in result:
+        return result
+    if result.get("tool") == "ours" and "all_candidates" in result:
+        allc = result["all_candidates"]
+        result["headline"] = {k: allc[k] for k in ("AP@0.5", "AP@0.6", "AR")}
+        if "f1" not in result and (work / "picks").is_dir():
+            tables = [
+                read_picks(path).assign(micrograph=path.stem)
+                for path in sorted((work / "picks").rglob("*.csv"))
+            ]
+            tables = [t for t in tables if len(t)]
+            pred = pd.concat(tables, ignore_index=True) if tables else make_picks([], [])
+            result.update({k: v for k, v in score(split, pred).items() if k not in ("AP@0.5",)})
+    else:
+        result["headline"] = {k: result[k] for k in ("AP@0.5", "AP@0.6", "AR")}
+    result["at_threshold"] = {
+        k: result.get(k) for k in ("precision", "recall", "f1", "n_pred") if k in result
+    }
+    return result
 
 
 # --------------------------------------------------------------------------
@@ -438,9 +547,14 @@ def write_markdown(results: dict, path: Path) -> None:
         "`pick s/mic` is `cryopick pick`'s own time per micrograph, reading included "
         "(Topaz: its preprocessing share plus `extract`).",
         "",
-        "| data set | labels | condition | clicks | AP@0.5 | AP@0.6 | AR | train s | steps "
-        "| pick s/mic | general model |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "AP@0.5, AP@0.6 and AR rank every candidate (ours: `cryopick pick --threshold 0`; "
+        "Topaz: `extract` at its default `-t -6`). `picks P/R (n)`: precision and recall "
+        "at IoU 0.5 of the picks `cryopick pick` writes with its default threshold (Topaz: "
+        "of everything it extracts), i.e. the files a user gets.",
+        "",
+        "| data set | labels | condition | clicks | AP@0.5 | AP@0.6 | AR | picks P/R (n) "
+        "| train s | steps | pick s/mic | general model |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, entry in results["sets"].items():
         for condition in CONDITIONS:
@@ -451,9 +565,15 @@ def write_markdown(results: dict, path: Path) -> None:
                 lines.append(f"| {name} | {entry['labels']} | {condition} | failed: {r['error']} |")
                 continue
             steps = r.get("steps_done") or r.get("settings", {}).get("updates")
+            h, t = r["headline"], r.get("at_threshold", {})
+            files = (
+                f"{_fmt(t.get('precision'), 2)}/{_fmt(t.get('recall'), 2)} ({t.get('n_pred')})"
+                if "precision" in t
+                else "-"
+            )
             lines.append(
                 f"| {name} | {entry['labels']} | {condition} | {r['n_clicks']} | "
-                f"{_fmt(r['AP@0.5'])} | {_fmt(r['AP@0.6'])} | {_fmt(r['AR'])} | "
+                f"{_fmt(h['AP@0.5'])} | {_fmt(h['AP@0.6'])} | {_fmt(h['AR'])} | {files} | "
                 f"{_fmt(r.get('train_s'), 0)} | {_fmt(steps)} | "
                 f"{_fmt(r.get('pick_s_per_micrograph'), 2)} | {r.get('general', '')} |"
             )
@@ -479,7 +599,9 @@ def write_markdown(results: dict, path: Path) -> None:
                 for n in CURVE_CLICKS:
                     r = entry["conditions"].get(f"clicks{n}_{tool}")
                     cells.append(
-                        "-" if r is None else ("failed" if "error" in r else _fmt(r["AP@0.5"]))
+                        "-"
+                        if r is None
+                        else ("failed" if "error" in r else _fmt(r["headline"]["AP@0.5"]))
                     )
                 lines.append(f"| {name} | {tool} | " + " | ".join(cells) + " |")
     lines += ["", "## Targets (issue 10)", ""]
@@ -501,7 +623,9 @@ def _targets(results: dict) -> list[str]:
     picks_1024 = []
     for name, entry in results["sets"].items():
         c = entry["conditions"]
-        few, topaz, zero = c.get("fewshot", {}), c.get("topaz", {}), c.get("zeroshot", {})
+        few, topaz, zero = (
+            c.get(k, {}).get("headline", {}) for k in ("fewshot", "topaz", "zeroshot")
+        )
         if "sparse" in entry["labels"] or name.startswith("sim_"):
             pass
         elif "AP@0.5" in few:
@@ -517,18 +641,117 @@ def _targets(results: dict) -> list[str]:
             )
         for r in c.values():
             if r.get("tool") == "ours" and r.get("pick_s_per_micrograph") is not None:
-                picks_1024.append((name, r["pick_s_per_micrograph"] / entry["megapixels"]))
+                picks_1024.append((name, r["pick_s_per_micrograph"]))
     if picks_1024:
-        per_set = {}
+        per_set: dict[str, list[float]] = {}
         for name, value in picks_1024:
             per_set.setdefault(name, []).append(value)
         lines.append(
-            "- Picking time per 1024x1024 px (1.05 MP) of micrograph, reading included "
-            "(target 0.5 s; median over the runs of each set, scaled by its pixel count): "
-            + "; ".join(f"{n} {np.median(v) * 1024 * 1024 / 1e6:.2f} s" for n, v in per_set.items())
+            "- Picking time per micrograph, reading included (target 0.5 s for a 1024x1024 "
+            "micrograph; median of the `cryopick pick` runs of each set; the cost follows the "
+            "micrograph's size after rescaling to the network's particle size): "
+            + "; ".join(
+                f"{n} ({results['sets'][n]['megapixels']:.1f} MP) {np.median(v):.2f} s"
+                for n, v in per_set.items()
+            )
             + "."
         )
     return lines
+
+
+#: Picking variants of the ablation (``--ablation``): PickConfig overrides.
+ABLATION_VARIANTS = {
+    "default": {},
+    "no_border": {"border": 0.0},
+    "border_quarter": {"border": 0.25},
+    "rotations": {"rotations": True},
+    "reject_std": {"reject_std": True},
+}
+
+
+def ablation(split: DataSplit, args) -> dict:
+    """One default ``cryopick train`` model; picking variants scored in-process.
+
+    The variants (border rejection off, rotation averaging, local-std
+    rejection) run :func:`napari_cryopick.core.detect.pick_micrograph` on the
+    same model with all candidates (threshold 0), timed per micrograph with
+    reading, 1 torch thread.
+    """
+    import torch
+
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    torch.set_num_threads(1)
+    work = args.work / split.name / "ablation"
+    model_path = work / "model.pt"
+    if not model_path.is_file():
+        work.mkdir(parents=True, exist_ok=True)
+        cryopick_train(args.cryopick, split, split.train_picks, work, list(args.train_arg))
+    model, metadata = load_checkpoint(model_path)
+    head = _default_head_of(metadata, model)
+    out = {}
+    for variant, overrides in ABLATION_VARIANTS.items():
+        config = PickConfig(device="cpu", threshold=0.0, head=head, **overrides)
+        tables, seconds = [], []
+        for name in split.test:
+            start = time.perf_counter()
+            image = read_micrograph(split.paths[name]).data
+            result = pick_micrograph(
+                model, image, diameter_px=split.diameter_px, config=config, micrograph_name=name
+            )
+            seconds.append(time.perf_counter() - start)
+            tables.append(result.picks)
+        values = score(split, pd.concat(tables, ignore_index=True))
+        values["pick_s_per_micrograph"] = float(np.median(seconds))
+        out[variant] = values
+        print(
+            f"{split.name} ablation {variant}: AP@0.5 {values['AP@0.5']:.3f} "
+            f"AR {values['AR']:.3f} {values['pick_s_per_micrograph']:.2f} s/mic",
+            flush=True,
+        )
+    return out
+
+
+def _default_head_of(metadata: dict, model) -> str | None:
+    """The head ``cryopick pick`` picks with by default (the last run's data-set head)."""
+    try:
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import _default_head
+
+        card = ModelCard.of_model(model, metadata)
+        return _default_head(None, card, tuple(model.head_names))
+    except ImportError:
+        return None
+
+
+def write_ablation(results: dict, path: Path) -> None:
+    m = results["machine"]
+    lines = [
+        "# Picking options on a default-trained model (ablation)",
+        "",
+        f"Date: {results['date']}. Machine: {m['cpu']}, {m['cores']} cores, 1 torch thread; "
+        f"load average (1 min) {results['load_start']} at start, {results['load_end']} at end. "
+        f"Commit {results['commit']}.",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        "One model per set from `cryopick train` with its defaults on the benchmark's clicks "
+        "(see above); the test micrographs picked in-process by `pick_micrograph` with every "
+        "candidate (threshold 0) and one option changed. Time: median per micrograph, "
+        "reading included.",
+        "",
+        "| data set | variant | AP@0.5 | AP@0.6 | AR | s/micrograph |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, variants in results["ablation"].items():
+        for variant, v in variants.items():
+            lines.append(
+                f"| {name} | {variant} | {v['AP@0.5']:.3f} | {v['AP@0.6']:.3f} | "
+                f"{v['AR']:.3f} | {v['pick_s_per_micrograph']:.2f} |"
+            )
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _commit() -> str:
@@ -575,8 +798,25 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="extra cryopick train argument (experiments only: not the defaults)",
     )
+    parser.add_argument(
+        "--snapshot",
+        default="HEAD",
+        metavar="COMMIT",
+        help=(
+            "run the commands from src/ of this commit (default HEAD), 'worktree' (a copy "
+            "of the working tree now) or 'none' (the live working tree)"
+        ),
+    )
     parser.add_argument("--tag", default="default", help="cache folder under _work/accuracy")
     parser.add_argument("--restart", action="store_true", help="ignore cached results")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="picking options (border, rotations, local std) on one default model per set",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="only rewrite the report from cached results"
+    )
     parser.add_argument("--keep-models", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
     parser.add_argument("--note", action="append", default=[])
@@ -595,12 +835,16 @@ def main(argv: list[str] | None = None) -> int:
         print("Topaz is not installed (bash benchmarks/topaz_env.sh): skipping it", flush=True)
         conditions.remove("topaz")
 
+    commit = _commit()
+    if args.snapshot != "none":
+        commit = snapshot_source(args.snapshot, args.work.parent / "src")
+        print(f"commands run from src/ of commit {commit}", flush=True)
     results = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([".venv/bin/python", "benchmarks/bench_accuracy.py", *sys.argv[1:]]),
         "machine": machine_info(),
         "load_start": round(os.getloadavg()[0], 2),
-        "commit": _commit(),
+        "commit": commit,
         "train_budget_s": args.train_budget,
         "topaz_version": topaz_version() if "topaz" in conditions else None,
         "sets": {},
@@ -625,6 +869,14 @@ def main(argv: list[str] | None = None) -> int:
             "megapixels": float(np.mean([_megapixels(split.paths[n]) for n in split.test])),
             "conditions": {},
         }
+    if args.ablation:
+        results["ablation"] = {}
+        for name in sets:
+            results["ablation"][name] = ablation(splits[name], args)
+            results["load_end"] = round(os.getloadavg()[0], 2)
+            args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+            write_ablation(results, args.out.with_suffix(".md"))
+        return 0
     jobs = [(s, c) for s in sets for c in conditions]
     for name in curve_sets:
         for n in CURVE_CLICKS:
@@ -639,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
         if cached.exists() and not args.restart:
             result = json.loads(cached.read_text())
             print(f"{name} {condition}: cached AP@0.5 {result.get('AP@0.5')}", flush=True)
+        elif args.report_only:
+            continue
         else:
             shutil.rmtree(work, ignore_errors=True)
             start = time.perf_counter()
@@ -647,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
             except (RuntimeError, OSError, ValueError, KeyError) as error:
                 result = {"condition": condition, "error": str(error).splitlines()[-1][:300]}
             result["wall_s"] = time.perf_counter() - start
-            result["commit"] = _commit()
+            result["commit"] = commit
             result["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             if "error" not in result:
                 cached.write_text(json.dumps(result, indent=1, default=str))
@@ -657,7 +911,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"({result['wall_s']:.0f} s) {result.get('error', '')}",
                 flush=True,
             )
-        results["sets"][name]["conditions"][condition] = result
+        results["sets"][name]["conditions"][condition] = normalise(result, splits[name], work)
         results["load_end"] = round(os.getloadavg()[0], 2)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = (
+    "accuracy",
+    "accuracy_ablation",
     "detector",
     "speed",
     "continual",
