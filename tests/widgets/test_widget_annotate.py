@@ -129,3 +129,25 @@ def test_measure_sets_diameter(annotate):
     assert widget.diameter_spin.value() == pytest.approx(50.0)
     widget.measure_button.setChecked(False)
     assert "measure diameter" not in viewer.layers
+
+
+def test_picks_as_labels_keep_the_users_clicks(make_napari_viewer, tmp_path):
+    """'Use as training labels' adds picks; a click stays where the user put it."""
+    from napari_cryopick._widgets.annotate import merge_particle_labels, replace_annotations
+    from napari_cryopick.io.micrographs import write_mrc
+
+    path = tmp_path / "m.mrc"
+    write_mrc(path, np.zeros((200, 200), np.float32), pixel_size=1.0)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    mlayer = viewer.layers["m"]
+    clicks = make_picks([50.0, 150.0], [50.0, 150.0], diameter=20.0, micrograph="m")
+    replace_annotations(viewer, mlayer, clicks, "particle")
+    picks = make_picks([54.0, 100.0], [52.0, 30.0], score=[0.9, 0.8], micrograph="m")
+    merged, added = merge_particle_labels(viewer, mlayer, picks, 20.0)
+    assert added == 1  # the pick 4.5 px from a click is that click's particle
+    assert sorted(merged["x"].round(3)) == [50.0, 100.0, 150.0]  # the click did not move
+    assert merged["score"].isna().all()
+    saved = replace_annotations(viewer, mlayer, merged, "particle")
+    assert saved is not None
+    assert load_annotations(path).counts()["particle"] == 3

@@ -143,7 +143,10 @@ class LossPlot(QWidget):
             with self._lock:
                 self._busy = False
                 again, self._dirty = self._dirty, False
-        self.rendered.emit((image, again))
+        try:
+            self.rendered.emit((image, again))
+        except RuntimeError:  # the widget was closed while this thread drew
+            return
 
     def _show(self, payload: object) -> None:
         image, again = payload if isinstance(payload, tuple) else (payload, False)
