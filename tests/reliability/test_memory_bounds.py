@@ -24,6 +24,10 @@ def test_the_cache_gives_the_in_memory_image_and_leaves_no_file(tmp_path, monkey
     monkeypatch.setenv("CRYOPICK_CACHE", str(tmp_path))
     monkeypatch.setattr(inputs, "CACHE_PIXELS", 1000)
     monkeypatch.setattr(inputs, "_BLOCK", 40)
+    from napari_cryopick.core import preprocess
+
+    # statistics from a sub-grid (every 8th row and column), as on large micrographs
+    monkeypatch.setattr(preprocess, "_MAX_STAT_PIXELS", 2000)
     image = np.random.default_rng(0).normal(size=(150, 205)).astype(np.float32)
     config = DetectorConfig(lowpass=lowpass)
     in_memory = inputs.prepare_micrograph(image, 14.0, config)

@@ -234,10 +234,20 @@ def prepare_in_cache(
         block = image[:, c0 : c0 + _BLOCK]
         middle[:, c0 : c0 + _BLOCK] = preprocess._resample_axis(block, out_rows, 0)
         _release(middle)
+    # the normalisation statistics come from the sub-grid preprocess.normalize uses,
+    # gathered from the blocks while they are in memory (reading them back from the
+    # mapping would make the whole file resident)
+    stride = max(1, math.ceil(math.sqrt(out_rows * out_cols / preprocess._MAX_STAT_PIXELS)))
+
+    def sub_grid(block: np.ndarray, r0: int) -> np.ndarray:
+        return block[(-r0) % stride :: stride, ::stride]
+
     prepared = _cache_array((out_rows, out_cols))
+    samples = []
     for r0 in range(0, out_rows, _BLOCK):
-        block = np.asarray(middle[r0 : r0 + _BLOCK])
-        prepared[r0 : r0 + _BLOCK] = preprocess._resample_axis(block, out_cols, 1)
+        block = preprocess._resample_axis(np.asarray(middle[r0 : r0 + _BLOCK]), out_cols, 1)
+        prepared[r0 : r0 + _BLOCK] = block
+        samples.append(sub_grid(block, r0).copy())
         _release(middle)
         _release(prepared)
     del middle
@@ -247,16 +257,19 @@ def prepare_in_cache(
         resolution = lowpass * config.target_diameter_px
         margin = math.ceil(4 * resolution)
         filtered = _cache_array((out_rows, out_cols))
+        samples = []
         for r0 in range(0, out_rows, _BLOCK):
             top, bottom = max(0, r0 - margin), min(out_rows, r0 + _BLOCK + margin)
             block = preprocess.lowpass(np.asarray(prepared[top:bottom]), resolution)
             stop = min(out_rows, r0 + _BLOCK)
             filtered[r0:stop] = block[r0 - top : stop - top]
+            samples.append(sub_grid(block[r0 - top : stop - top], r0).copy())
             _release(prepared)
             _release(filtered)
         prepared = filtered
 
-    median, spread = _robust_stats(preprocess._stat_sample(prepared))
+    sample = np.concatenate(samples, axis=0)
+    median, spread = _robust_stats(sample[np.isfinite(sample)])
     for r0 in range(0, out_rows, _BLOCK):
         block = (np.asarray(prepared[r0 : r0 + _BLOCK]) - median) / spread
         prepared[r0 : r0 + _BLOCK] = np.clip(block, -5.0, 5.0)
