@@ -187,6 +187,12 @@ def run(args: argparse.Namespace) -> dict:
     pred = pd.concat(preds, ignore_index=True)
     truth = pd.concat(split["truth"][n_train:], ignore_index=True)
     report = evaluate(pred, truth, iou_thresholds=(0.5, 0.6), diameter_px=split["diameter"])
+    # AP of the picks a user gets at a pick threshold (cryopick pick writes score >= threshold)
+    at_threshold = {}
+    for threshold in (0.1, 0.15, 0.2, 0.25, 0.3):
+        kept = pred[pred["score"] >= threshold]
+        cut = evaluate(kept, truth, iou_thresholds=(0.5,), diameter_px=split["diameter"])
+        at_threshold[str(threshold)] = round(float(cut.ap["AP@0.5"]), 4)
     return {
         "set": args.set,
         "condition": condition,
@@ -202,6 +208,8 @@ def run(args: argparse.Namespace) -> dict:
         "time_limit": args.time_limit,
         "max_steps": args.steps,
         "model": args.model,
+        "AP@0.5_at_threshold": at_threshold,
+        "best_f1": report.to_dict().get("best_f1"),
         "rotations": args.rotations,
         "seed": args.seed,
         "pretrained": pretrained_from,
