@@ -146,3 +146,10 @@ def test_bad_requests_fail_at_once(training_set):
     )
     with pytest.raises(ValueError, match="diameter"):
         next(train(_request(no_diameter, None)))
+
+
+def test_mode_list_is_the_cores():
+    from napari_cryopick.core import continual
+
+    assert train_workflow.MODES == continual.MODES
+    assert set(train_workflow.ADAPT_MODES) < set(continual.MODES)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_OK, CLIError
 from napari_cryopick.cli._defaults import dataclass_defaults
+from napari_cryopick.workflows.train import MODES
 
 logger = logging.getLogger(__name__)
-
-_MODES = ("new", "joint", "finetune", "continual", "fewshot")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -138,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_argument_group("training mode (several data sets)")
     group.add_argument(
         "--mode",
-        choices=_MODES,
+        choices=MODES,
         default=None,
         help=(
             "new: fresh model; joint: several data sets, one head each + generic; "

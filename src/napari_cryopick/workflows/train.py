@@ -47,7 +47,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Training modes (see :mod:`napari_cryopick.core.continual`).
+#: Training modes (see :mod:`napari_cryopick.core.continual`, whose ``MODES`` a test keeps
+#: equal), here so that a command line or a form needs no torch import.
 MODES: tuple[str, ...] = ("new", "joint", "finetune", "continual", "fewshot")
 #: Modes that adapt an existing model (the bundled one when none is given).
 ADAPT_MODES: tuple[str, ...] = ("finetune", "continual", "fewshot")
