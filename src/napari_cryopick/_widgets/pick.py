@@ -831,20 +831,17 @@ class PickWidget(QWidget):
         """Pick every micrograph file in ``folder`` and write pick files (export folder/format)."""
         from napari.qt.threading import create_worker
 
-        from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+        from napari_cryopick.io.paths import micrograph_files
 
         if self.model is None:
             self.status.setText("No model: train one or load a model file first.")
             return None
         if self.worker is not None:
             return self.worker
-        paths = sorted(
-            p
-            for p in Path(folder).iterdir()
-            if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
-        )
-        if not paths:
-            self.status.setText(f"{folder}: no micrograph files in this folder.")
+        try:  # the one folder expansion (io.paths), as cryopick pick does
+            paths = micrograph_files([folder])
+        except (ValueError, OSError) as exc:
+            self.status.setText(str(exc))
             return None
         out_dir = self.export_edit.text().strip() or str(Path(folder) / "cryopick_picks")
         self.export_edit.setText(out_dir)

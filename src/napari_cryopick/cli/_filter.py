@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
-
-_FORMATS = ("star", "box", "cbox", "topaz", "csv")
+from napari_cryopick.workflows.pick import PICK_FORMATS as _FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
