@@ -511,3 +511,18 @@ def test_vesicles_trained_from_the_gui_have_their_own_radius(
     print(f"\nvesicle circle size errors: {np.round(error, 2).tolist()}")
     assert np.std(widths) > 5  # each circle has its own radius
     assert (np.abs(error) <= 0.15).mean() >= 0.85
+
+
+def test_evaluate_never_preselects_one_layer_for_both(make_napari_viewer):
+    from napari_cryopick.layers.results import annotation_points_layer
+
+    viewer = make_napari_viewer()
+    data, kwargs, _ = annotation_points_layer(
+        _candidates(5), "mic particle", kind="particle", micrograph="mic"
+    )
+    viewer.add_points(data, **kwargs)
+    _dock, evaluate = viewer.window.add_plugin_dock_widget(PLUGIN, "Evaluate")
+    assert evaluate.truth_combo.currentText() == "mic particle"
+    assert evaluate.pred_combo.currentText() == ""
+    assert evaluate.run() is None
+    assert "Choose" in evaluate.results_label.text()

@@ -338,19 +338,41 @@ def cancellable(generator: Any, cancel: Any):
         generator.close()
 
 
-def scroll_layout(widget: Any) -> Any:
-    """Put a scroll area into ``widget`` and return the layout of its contents.
+#: Height a docked widget asks for at most (four docks share a 1080-pixel screen).
+DOCK_HEIGHT_HINT = 400
+#: Height a docked widget can shrink to (its contents scroll).
+DOCK_MIN_HEIGHT = 140
 
-    Docked widgets then fit any window height: the dock shrinks and the
-    contents scroll, instead of the window refusing to be shorter.
+
+def scroll_layout(widget: Any) -> Any:
+    """Put a vertical scroll area into ``widget`` and return the layout of its contents.
+
+    Docked widgets then fit any window height: each dock asks for at most
+    :data:`DOCK_HEIGHT_HINT` pixels, can shrink to :data:`DOCK_MIN_HEIGHT`,
+    and its contents scroll, instead of the window refusing to be shorter.
+    The width is the contents' own (no horizontal scrolling: the dock widens).
     """
+    from qtpy.QtCore import QSize, Qt
     from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+
+    class _VerticalScrollArea(QScrollArea):
+        def _width(self, hint: Any) -> int:
+            bar = self.verticalScrollBar().sizeHint().width()
+            return hint.width() + bar + 2 * self.frameWidth()
+
+        def sizeHint(self) -> Any:
+            hint = self.widget().sizeHint()
+            return QSize(self._width(hint), min(hint.height(), DOCK_HEIGHT_HINT))
+
+        def minimumSizeHint(self) -> Any:
+            return QSize(self._width(self.widget().minimumSizeHint()), DOCK_MIN_HEIGHT)
 
     outer = QVBoxLayout(widget)
     outer.setContentsMargins(0, 0, 0, 0)
-    area = QScrollArea(widget)
+    area = _VerticalScrollArea(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
     contents = QWidget()
     area.setWidget(contents)
     outer.addWidget(area)

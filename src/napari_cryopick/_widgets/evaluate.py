@@ -154,6 +154,20 @@ class EvaluateWidget(QWidget):
             others = [layer for layer in by_truth if layer.name != self.pred_combo.currentText()]
             if others:
                 self.truth_combo.setCurrentText(others[0].name)
+        self._keep_apart()
+
+    def _keep_apart(self) -> None:
+        """One layer cannot be both: move the truth, else the prediction, else leave it empty."""
+        pred, truth = self.pred_combo.currentText(), self.truth_combo.currentText()
+        if not pred or pred != truth:
+            return
+        for combo, other in ((self.truth_combo, pred), (self.pred_combo, truth)):
+            names = [combo.itemText(i) for i in range(combo.count())]
+            choices = [name for name in names if name != other]
+            if choices:
+                combo.setCurrentText(choices[0])
+                return
+        self.pred_combo.setCurrentIndex(-1)  # a single layer: the user chooses
 
     def load_truth(self, path: str | Path) -> Any:
         """Read a pick file and add it as a points layer chosen as the ground truth."""
@@ -171,6 +185,9 @@ class EvaluateWidget(QWidget):
         )
         layer = self.viewer.add_points(data, **kwargs)
         self.truth_combo.setCurrentText(layer.name)
+        if not self.pred_combo.currentText():
+            self.pred_combo.setCurrentIndex(0)
+        self._keep_apart()
         return layer
 
     def _browse_truth(self) -> None:
