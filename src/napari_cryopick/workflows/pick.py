@@ -325,14 +325,14 @@ def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, 
     Raises
     ------
     ValueError
-        Two inputs would write the same files (same name in the same folder),
-        naming both.
+        Two inputs would write the same files (same name in the same folder,
+        also when the names differ only in case), naming both.
     """
     base = Path(out_dir) if out_dir is not None else Path(".")
     parents = [Path(os.path.abspath(Path(m).parent)) for m in micrographs if _is_path(m)]
     common = Path(os.path.commonpath([str(p) for p in parents])) if parents else None
     stems: dict[int, Path] = {}
-    owner: dict[Path, Any] = {}
+    owner: dict[str, Any] = {}
     for index, source in enumerate(micrographs):
         if _is_path(source):
             path = Path(source)
@@ -343,13 +343,14 @@ def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, 
             if not name:
                 raise ValueError(f"in-memory micrograph #{index + 1} has no name")
             stem = base / name
-        if stem in owner:
+        key = str(stem).casefold()  # m1 and M1 are one file on macOS and Windows
+        if key in owner:
             raise ValueError(
-                f"{owner[stem]} and {source}: both would be written as {stem}.*; "
+                f"{owner[key]} and {source}: both would be written as {stem}.*; "
                 "rename one of them or pick them in separate runs (outputs are never "
                 "overwritten by another micrograph of the same run)"
             )
-        owner[stem] = source
+        owner[key] = source
         stems[index] = stem
     return stems
 
