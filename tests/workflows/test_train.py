@@ -153,3 +153,18 @@ def test_mode_list_is_the_cores():
 
     assert train_workflow.MODES == continual.MODES
     assert set(train_workflow.ADAPT_MODES) < set(continual.MODES)
+
+
+def test_numpy_diameters_are_accepted(training_set):
+    import numpy as np
+
+    one = TrainingSet("np", training_set.micrographs, training_set.picks, np.float32(20.0))
+    job = train(_request(one, None))
+    assert isinstance(next(job), TrainProgress)
+    job.close()
+    per_micrograph = TrainingSet(
+        "np", training_set.micrographs, training_set.picks, np.array([20.0, 22.0])
+    )
+    job = train(_request(per_micrograph, None))
+    assert isinstance(next(job), TrainProgress)
+    job.close()

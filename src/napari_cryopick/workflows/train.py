@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import numbers
 import os
 import tempfile
 import time
@@ -287,7 +288,7 @@ def _diameters(training_set: TrainingSet) -> list[float]:
     value = training_set.diameter_px
     if value is None:
         diameters = [_median_diameter(training_set, training_set.picks)] * count
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, numbers.Real):  # numpy scalars too
         diameters = [float(value)] * count
     else:
         diameters = [float(v) for v in value]
