@@ -78,10 +78,14 @@ class PickConfig:
     Parameters
     ----------
     threshold
-        Score above which a candidate is a pick. 0.3 because the CenterNet
+        Score above which a candidate is a pick. 0.15 because the CenterNet
         focal-loss heatmap of a detector trained on sparse (partially labelled)
-        clicks is conservative: true particles often peak at 0.3-0.6. Choose
-        it per data set with :func:`choose_threshold` (best F2, DeepEM).
+        clicks in the default 120 s is conservative: on the leave-one-out
+        experiments (docs/general-model.md) true particles often peaked at
+        0.15-0.3, the best-F1 thresholds were 0.15-0.21, and the AP@0.5 of the
+        picks written was 0.35 / 0.78 / 0.83 (apoferritin / beta-gal /
+        ribosome) at 0.15 against 0.03 / 0.44 / 0.64 at 0.3. Choose it per data
+        set with :func:`choose_threshold` (best F2, DeepEM).
     min_distance
         Minimum distance between two picks of the same kind as a fraction of
         the diameter. 0.4: touching and slightly overlapping particles
@@ -136,7 +140,7 @@ class PickConfig:
         false picks on the edge rank high.
     """
 
-    threshold: float = 0.3
+    threshold: float = 0.15
     min_distance: float = 0.4
     top_k: int = 2000
     rotations: bool = False
