@@ -101,12 +101,16 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
-def install_signal_handlers() -> None:
-    """Turn ``SIGTERM`` into an exception so atomic writers clean up (main thread only)."""
+def install_signal_handlers() -> object:
+    """Turn ``SIGTERM`` into an exception so atomic writers clean up (main thread only).
+
+    Returns the previous handler (``None`` when nothing was installed).
+    """
     import threading
 
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _terminate)
+        return signal.signal(signal.SIGTERM, _terminate)
+    return None
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
@@ -116,8 +120,9 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     words = list(sys.argv[1:] if argv is None else argv)
     command, verbose = _command_of(words)
     prefix = f"cryopick {command}: error:" if command else "cryopick: error:"
+    previous = None
     try:
-        install_signal_handlers()
+        previous = install_signal_handlers()
         return main(argv)
     except Terminated:
         print("cryopick: terminated", file=sys.stderr)
@@ -146,6 +151,9 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    finally:
+        if previous is not None:  # main() called from Python: give SIGTERM back
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _probe_folder(folder: Path, option: str) -> None:
