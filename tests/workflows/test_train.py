@@ -123,15 +123,16 @@ def test_failed_save_keeps_the_model_elsewhere(tmp_path, training_set, monkeypat
 def test_fewshot_adds_a_head_and_previews_with_it(tmp_path, training_set, tiny_base, make_blobs):
     request = _request(
         training_set, tmp_path / "fs.pt", mode="fewshot", base_model=tiny_base,
-        preview=make_blobs(3)[0],
+        preview=make_blobs(3)[0], preview_every=2,
     )  # fmt: skip
     events = []
     outcome = drive(train(request), events.append)
     assert outcome.model.head_names == ("generic", "toy")
     assert outcome.card.dataset("toy").head == "toy"
     assert outcome.metadata["history"][-1]["init"] == str(tiny_base)
-    final = [e for e in events if isinstance(e, TrainPreview)][-1]
-    assert final.final
+    previews = [e for e in events if isinstance(e, TrainPreview)]
+    # "preview every" works in the adapt modes too (issue 12.4), then the final preview
+    assert [(p.step, p.final) for p in previews] == [(2, False), (4, True)]
 
 
 def test_bad_requests_fail_at_once(training_set):
