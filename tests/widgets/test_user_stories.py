@@ -526,3 +526,39 @@ def test_evaluate_never_preselects_one_layer_for_both(make_napari_viewer):
     assert evaluate.pred_combo.currentText() == ""
     assert evaluate.run() is None
     assert "Choose" in evaluate.results_label.text()
+
+
+# --- 9. reviewing picks written earlier: reload candidates, re-threshold, export ---
+
+
+def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path):
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    viewer = make_napari_viewer()
+    for name in ("mic_a", "mic_b"):
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=(2048, 2048))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    candidates = _candidates(300)
+    write_picks(candidates.assign(micrograph="mic_a"), folder / "mic_a.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.5)
+    assert pick.load_picks(folder) == ["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    assert len(layer.data) == 300  # every candidate, shown above the threshold
+    assert int(layer.shown.sum()) == int((candidates["score"] >= 0.5).sum())
+    pick.set_threshold(0.8)
+    assert int(layer.shown.sum()) == int((candidates["score"] >= 0.8).sum())
+    rows = pick.refresh_review_table()
+    assert rows[0][0] == "mic_a"
+    assert rows[0][1] == int((candidates["score"] >= 0.8).sum())
+    assert pick.show_micrograph(0) == "mic_a"
+    assert viewer.layers["mic_a"].visible and not viewer.layers["mic_b"].visible
+    pick.reviewed_check.setChecked(True)
+    assert pick.refresh_review_table()[0][3] is True
+
+    pick.export_edit.setText(str(tmp_path / "out"))
+    assert pick.export_in_background() is not None  # the files are written in a worker
+    qtbot.waitUntil(lambda: bool(pick.last_exported), timeout=10_000)
+    (written,) = pick.last_exported
+    assert len(read_picks(written)) == int((candidates["score"] >= 0.8).sum())

@@ -81,9 +81,9 @@ class ShownResult:
     """
 
     picks: pd.DataFrame
-    heatmap: np.ndarray
-    heatmap_scale: tuple[float, float]
-    heatmap_translate: tuple[float, float]
+    heatmap: np.ndarray | None
+    heatmap_scale: tuple[float, float] = (1.0, 1.0)
+    heatmap_translate: tuple[float, float] = (0.0, 0.0)
     link_radius_px: float | None = None
     threshold: float = 0.3
 
@@ -274,16 +274,17 @@ def show_pick_result(
         threshold = state.display_threshold
     if threshold is None:
         threshold = shown.threshold
-    update_or_add_layer(
-        viewer,
-        heatmap_layer(
-            shown.heatmap,
-            shown.heatmap_scale,
-            f"{micrograph} heatmap",
-            translate=shown.heatmap_translate,
-            micrograph=micrograph,
-        ),
-    )
+    if shown.heatmap is not None:
+        update_or_add_layer(
+            viewer,
+            heatmap_layer(
+                shown.heatmap,
+                shown.heatmap_scale,
+                f"{micrograph} heatmap",
+                translate=shown.heatmap_translate,
+                micrograph=micrograph,
+            ),
+        )
     show_candidates(viewer, micrograph, shown.picks, threshold, link_radius_px=shown.link_radius_px)
     state.picks_changed.emit(micrograph)
 
@@ -303,6 +304,13 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
         tables.append(shapes_to_vesicles(vesicles.data, micrograph=micrograph))
     tables = [t for t in tables if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
+
+
+def _write_per_micrograph(table: pd.DataFrame, folder: Path, format: str) -> list[Path]:
+    """One pick file per micrograph (each written atomically); runs in a worker."""
+    from napari_cryopick.io.pickfiles import write_picks_per_micrograph
+
+    return list(write_picks_per_micrograph(table, folder, format))
 
 
 def _picking_job(request: Any, cancel: threading.Event):
@@ -437,11 +445,17 @@ class PickWidget(QWidget):
         self.review_table.setMinimumHeight(90)
         self.review_table.setMaximumHeight(160)
         self.review_table.setToolTip("Picked micrographs; click one to show it alone")
+        self.load_picks_button = QPushButton("Load picks…")
+        self.load_picks_button.setToolTip(
+            "Read the pick files of the open micrographs from a folder (e.g. written by "
+            "Pick folder… with candidates kept) and review them at any threshold"
+        )
         self.previous_button = QPushButton("◀ Previous")
         self.next_button = QPushButton("Next ▶")
         self.reviewed_check = QCheckBox("Reviewed")
         self.reviewed_check.setToolTip("Mark the shown micrograph as reviewed")
         review_row = QHBoxLayout()
+        review_row.addWidget(self.load_picks_button)
         review_row.addWidget(self.previous_button)
         review_row.addWidget(self.reviewed_check)
         review_row.addWidget(self.next_button)
@@ -509,6 +523,7 @@ class PickWidget(QWidget):
         self.export_button.clicked.connect(self._choose_export)
         self.labels_button.clicked.connect(self.use_as_labels)
         self.review_table.cellClicked.connect(lambda row, _col: self.show_micrograph(row))
+        self.load_picks_button.clicked.connect(self._choose_picks_folder)
         self.previous_button.clicked.connect(lambda: self.step_micrograph(-1))
         self.next_button.clicked.connect(lambda: self.step_micrograph(+1))
         self.reviewed_check.toggled.connect(self._on_reviewed_toggled)
@@ -938,6 +953,41 @@ class PickWidget(QWidget):
         current = rows[0].row() if rows else -1
         return self.show_micrograph(min(max(current + step, 0), len(names) - 1))
 
+    def _choose_picks_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of pick files")
+        if folder:
+            self.load_picks(folder)
+
+    def load_picks(self, folder: str | Path) -> list[str]:
+        """Load ``<micrograph>.<format>`` of each open micrograph from ``folder`` for review.
+
+        Every row of a file becomes a candidate (with its score, where the
+        file has one), shown at the slider's threshold like freshly picked
+        ones. Returns the micrographs loaded.
+        """
+        from napari_cryopick.io.pickfiles import read_picks
+
+        folder = Path(folder)
+        loaded, problems = [], []
+        for mlayer in micrograph_layers(self.viewer):
+            name = micrograph_name(mlayer)
+            files = [folder / f"{name}.{ext}" for ext in ("star", "cbox", "box", "txt", "csv")]
+            path = next((f for f in files if f.is_file()), None)
+            if path is None:
+                continue
+            try:
+                table = read_picks(path, micrograph=name)
+            except (ValueError, OSError) as exc:
+                problems.append(str(exc))
+                continue
+            table = table.sort_values("score", ascending=False, na_position="first")
+            show_pick_result(self.viewer, name, ShownResult(table.reset_index(drop=True), None))
+            apply_display_threshold(self.viewer, name, self.threshold())
+            loaded.append(name)
+        text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
+        self.status.setText("\n".join([text, *problems]))
+        return loaded
+
     def _on_reviewed_toggled(self, checked: bool) -> None:
         rows = self.review_table.selectionModel().selectedRows()
         names = self._review_names()
@@ -964,7 +1014,40 @@ class PickWidget(QWidget):
         if not self.export_edit.text().strip():
             self._browse_export()
         if self.export_edit.text().strip():
-            self.export()
+            self.export_in_background()
+
+    def export_in_background(self) -> Any:
+        """:meth:`export` with the files written in a worker; returns the worker."""
+        from napari.qt.threading import create_worker
+
+        table = self._shown_picks()
+        if table is None:
+            return None
+        folder = Path(self.export_edit.text().strip())
+        format = self.format_combo.currentText()
+        worker = create_worker(_write_per_micrograph, table, folder, format, _start_thread=False)
+        worker.returned.connect(lambda written: self._exported(table, written, folder, format))
+        worker.errored.connect(lambda exc: self.status.setText(f"Export failed: {exc}"))
+        self.status.setText(f"Writing {len(table)} picks to {folder}…")
+        worker.start()
+        return worker
+
+    def _shown_picks(self) -> pd.DataFrame | None:
+        names = list(session(self.viewer).pick_results)
+        tables = [result_picks(self.viewer, name) for name in names]
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            self.status.setText("Nothing to export: pick first.")
+            return None
+        return pd.concat(tables, ignore_index=True)
+
+    def _exported(self, table: pd.DataFrame, written: list, folder: Path, format: str) -> None:
+        self.last_exported = list(written)
+        manual = int(table["score"].isna().sum())
+        self.status.setText(
+            f"Exported {len(table)} picks ({manual} added by hand, no score) to "
+            f"{len(written)} {format} file(s) in {folder}"
+        )
 
     def export(self, folder: str | Path | None = None, format: str | None = None) -> list[Path]:
         """Write the shown (edited) picks, one file per micrograph.
@@ -972,28 +1055,17 @@ class PickWidget(QWidget):
         Hand-added picks are written without a score (NaN / no score column
         value), never with one borrowed from another pick.
         """
-        from napari_cryopick.io.pickfiles import write_picks_per_micrograph
-
         folder = Path(folder or self.export_edit.text().strip())
         format = format or self.format_combo.currentText()
-        names = list(session(self.viewer).pick_results)
-        tables = [result_picks(self.viewer, name) for name in names]
-        tables = [t for t in tables if len(t)]
-        if not tables:
-            self.status.setText("Nothing to export: pick first.")
+        table = self._shown_picks()
+        if table is None:
             return []
-        table = pd.concat(tables, ignore_index=True)
         try:
-            written = write_picks_per_micrograph(table, folder, format)
+            written = _write_per_micrograph(table, folder, format)
         except (ValueError, OSError) as exc:
             self.status.setText(f"Export failed: {exc}")
             return []
-        self.last_exported = list(written)
-        manual = int(table["score"].isna().sum())
-        self.status.setText(
-            f"Exported {len(table)} picks ({manual} added by hand, no score) to "
-            f"{len(written)} {format} file(s) in {folder}"
-        )
+        self._exported(table, written, folder, format)
         return self.last_exported
 
     def use_as_labels(self) -> Path | None:
