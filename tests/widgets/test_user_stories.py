@@ -553,7 +553,8 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     assert rows[0][0] == "mic_a"
     assert rows[0][1] == int((candidates["score"] >= 0.8).sum())
     assert pick.show_micrograph(0) == "mic_a"
-    assert viewer.layers["mic_a"].visible and not viewer.layers["mic_b"].visible
+    assert viewer.layers["mic_a"].visible
+    assert not viewer.layers["mic_b"].visible
     pick.reviewed_check.setChecked(True)
     assert pick.refresh_review_table()[0][3] is True
 
