@@ -194,6 +194,19 @@ def _time_limit(text: str) -> float | str | None:
     return None if value == 0 else value
 
 
+def _budget_text(limit: float | str | None, device: str) -> str:
+    """`` or 120 s, whichever ends first`` for the summary line ("" without a limit)."""
+    if limit is None:
+        return ""
+    if limit == "auto":
+        from napari_cryopick.core.training import TrainConfig, resolve_time_limit
+
+        limit = resolve_time_limit(TrainConfig(device=device))
+        if limit is None:
+            return ""
+    return f" or {float(limit):g} s, whichever ends first"
+
+
 def request_from_args(args: argparse.Namespace):
     """The :class:`~napari_cryopick.workflows.train.TrainRequest` of the parsed options."""
     from napari_cryopick import __version__
@@ -269,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"training ({mode}) on {n_micrographs} micrograph(s), {n_labels} picks, "
         f"{n_negatives} negatives, diameter {float(np.median(diameters)):.1f} px, "
-        f"{args.steps} steps"
+        f"{args.steps} steps{_budget_text(request.time_limit_s, request.device)}"
     )
     try:
         outcome = drive(train(request), progress_bar=True, description=f"training ({mode})")
