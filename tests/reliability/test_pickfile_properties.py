@@ -247,3 +247,45 @@ def test_mrc_round_trip(tmp_path, image):
     back = read_micrograph(path)
     np.testing.assert_array_equal(back.data, image)
     assert math.isclose(back.pixel_size, 1.5, rel_tol=1e-6)
+
+
+# --- helical / filament files ---------------------------------------------------------------
+
+
+point = st.tuples(coordinate, coordinate)
+
+
+@SETTINGS
+@given(
+    pieces=st.lists(st.tuples(point, point).filter(lambda p: math.dist(p[0], p[1]) > 1), max_size=5)
+)
+def test_helical_star_round_trip(tmp_path, pieces):
+    from napari_cryopick.io.filaments import read_relion_helical, write_relion_helical
+
+    paths = [np.array(piece, dtype=np.float64) for piece in pieces]
+    target = tmp_path / "m.star"
+    write_relion_helical({"m": paths}, target, layout="start_end")
+    back = read_relion_helical(target)
+    got = [p for name in back for p in back[name]]
+    assert len(got) == len(paths)
+    for written, read in zip(paths, got):
+        np.testing.assert_allclose(read, written, atol=0.0006)
+
+
+@pytest.mark.parametrize("suffix", [".star", ".cbox"])
+@SETTINGS
+@given(data=st.binary(max_size=400))
+def test_filament_readers_raise_only_pick_file_error(tmp_path, suffix, data):
+    from napari_cryopick.io.filaments import read_cryolo_filaments, read_relion_helical
+
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    read = read_relion_helical if suffix == ".star" else read_cryolo_filaments
+    paths, error = _attempt(read, path, PickFileError)
+    if error is not None:
+        assert str(error).startswith(str(path))
+    else:
+        flat = list(paths.values()) if isinstance(paths, dict) else [paths]
+        for group in flat:
+            for line in group:
+                assert np.isfinite(line).all()
