@@ -195,6 +195,44 @@ def run_pick(
     }
 
 
+def breakdown(paths: list[Path], diameter: float, repeats: int = 10) -> dict:
+    """Median seconds per step of one micrograph, in this process with one torch thread."""
+    import torch
+
+    from napari_cryopick.core.detect import predict_maps
+    from napari_cryopick.core.model.inputs import prepare_micrograph
+    from napari_cryopick.io.micrographs import read_micrograph
+    from napari_cryopick.workflows.pick import PickRequest, pick_one, prepare
+
+    torch.set_num_threads(1)
+    prepared = prepare(PickRequest(micrographs=(), diameter_px=diameter, device="cpu"))
+    steps: dict[str, list[float]] = {"read": [], "prepare": [], "network": [], "pick_one": []}
+    load = _load()
+    for path in paths[: repeats + 1]:
+        start = time.perf_counter()
+        micrograph = read_micrograph(path)
+        read = time.perf_counter() - start
+        start = time.perf_counter()
+        image = prepare_micrograph(micrograph.data, diameter, prepared.model.config).image
+        prep = time.perf_counter() - start
+        start = time.perf_counter()
+        predict_maps(prepared.model, image, device="cpu")
+        network = time.perf_counter() - start
+        start = time.perf_counter()
+        pick_one(prepared, micrograph)
+        whole = time.perf_counter() - start
+        if path == paths[0]:
+            continue  # warm-up
+        for name, value in zip(steps, (read, prep, network, whole)):
+            steps[name].append(value)
+    result = {name: round(_median(values), 4) for name, values in steps.items()}
+    result["decode_and_rest"] = round(result["pick_one"] - result["prepare"] - result["network"], 4)
+    result["prepared_shape"] = list(image.shape)
+    result["load"] = round(load, 2)
+    result["micrographs"] = repeats
+    return result
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.star"))}
 
@@ -206,7 +244,17 @@ def main() -> int:
     parser.add_argument("--long", type=int, default=200, help="long list of the memory runs")
     parser.add_argument("--distinct", type=int, default=20, help="distinct simulated micrographs")
     parser.add_argument("--note", action="append", default=[], help="note for the result file")
+    parser.add_argument(
+        "--throughput-only",
+        type=int,
+        default=0,
+        metavar="R",
+        help="only the throughput runs, R rounds interleaved (sequential, local:1, local:2, ...), "
+        "into batch_throughput.json; batch.md is then rewritten with them",
+    )
     args = parser.parse_args()
+    if args.throughput_only:
+        return throughput_rounds(args)
 
     WORK.mkdir(parents=True, exist_ok=True)
     mics = WORK / "mics"
@@ -275,6 +323,10 @@ def main() -> int:
             memory[f"{name}, {n} micrographs"] = run
             print("memory", name, n, run["memory"], run["wall_s"], flush=True)
     results["memory"] = memory
+
+    # 4. where the time of one micrograph goes
+    results["breakdown"] = breakdown(sorted(mics.glob("*.mrc")), diameter)
+    print("breakdown", results["breakdown"], flush=True)
     results["notes"] = args.note
 
     RESULTS.mkdir(exist_ok=True)
@@ -282,6 +334,71 @@ def main() -> int:
     (RESULTS / "batch.md").write_text(report(results))
     print(f"wrote {RESULTS / 'batch.md'}")
     return 0
+
+
+def throughput_rounds(args: argparse.Namespace) -> int:
+    """Interleaved rounds of the three throughput runs (the load of other jobs drifts)."""
+    mics = WORK / "mics"
+    _, diameter = make_micrographs(mics, args.n, args.distinct)
+    rounds = []
+    for index in range(args.throughput_only):
+        runs = {}
+        for name, extra in (
+            ("sequential", ["--summary"]),
+            ("dask local:1", ["--dask", "local:1"]),
+            ("dask local:2", ["--dask", "local:2"]),
+        ):
+            out = WORK / f"round{index}_{name.replace(' ', '_').replace(':', '')}"
+            shutil.rmtree(out, ignore_errors=True)
+            runs[name] = run_pick(mics, out, diameter, extra)
+            print(index, name, runs[name], flush=True)
+        rounds.append(runs)
+    data = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": "python benchmarks/bench_batch.py " + " ".join(sys.argv[1:]),
+        "nice": os.nice(0),
+        "rounds": rounds,
+    }
+    (RESULTS / "batch_throughput.json").write_text(json.dumps(data, indent=2) + "\n")
+    results = json.loads((RESULTS / "batch.json").read_text())
+    (RESULTS / "batch.md").write_text(report(results))
+    print(f"wrote {RESULTS / 'batch.md'}")
+    return 0
+
+
+def _rounds_section() -> list[str]:
+    path = RESULTS / "batch_throughput.json"
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    lines = [
+        "",
+        "### Interleaved rounds",
+        "",
+        f"{data['date']}, `{data['command']}` (niceness {data['nice']}): the three runs one "
+        "after another, repeated, so that each sees a similar load.",
+        "",
+        "| round | run | wall s | steady micrographs/s | median s (CPU s) / micrograph | load |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for index, runs in enumerate(data["rounds"]):
+        for name, run in runs.items():
+            lines.append(
+                f"| {index + 1} | {name} | {run['wall_s']} | {run['steady_mic_per_s']} | "
+                f"{run['median_pick_s']} ({run['median_cpu_s']}) | "
+                f"{run['load_start']} / {run['load_end']} |"
+            )
+    ratios = [
+        runs["dask local:2"]["steady_mic_per_s"] / runs["dask local:1"]["steady_mic_per_s"]
+        for runs in data["rounds"]
+    ]
+    lines += [
+        "",
+        "Two workers against one, per round: "
+        + ", ".join(f"**{ratio:.2f}x**" for ratio in ratios)
+        + " (target 1.7x).",
+    ]
+    return lines
 
 
 def report(results: dict) -> str:
@@ -323,6 +440,7 @@ def report(results: dict) -> str:
         f"steady rate, {one['wall_s'] / two['wall_s']:.2f}x wall time (target 1.7x).",
         "",
         "Commands: " + "; ".join(f"`{run['command']}`" for run in runs.values()),
+        *_rounds_section(),
         "",
         "## Kill at ~50% and resume",
         "",
@@ -351,6 +469,22 @@ def report(results: dict) -> str:
             f"| {name} | {run['memory']['driver_mb']} | {children} | {run['wall_s']} | "
             f"{run['load_start']} |"
         )
+    steps = results.get("breakdown")
+    if steps:
+        lines += [
+            "",
+            "## Where the time of one micrograph goes",
+            "",
+            f"Median of {steps['micrographs']} micrographs in one process, one torch thread, "
+            f"load {steps['load']} (`breakdown()` in the script): network input "
+            f"{steps['prepared_shape'][1]}x{steps['prepared_shape'][0]} px.",
+            "",
+            "| read MRC | prepare (rescale, normalise) | network | decode, suppression, rest "
+            "| whole `pick_one` |",
+            "| --- | --- | --- | --- | --- |",
+            f"| {steps['read']} s | {steps['prepare']} s | {steps['network']} s | "
+            f"{steps['decode_and_rest']} s | {steps['pick_one']} s |",
+        ]
     for note in results.get("notes", []):
         lines += ["", note]
     return "\n".join(lines) + "\n"
