@@ -563,3 +563,37 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     qtbot.waitUntil(lambda: bool(pick.last_exported), timeout=10_000)
     (written,) = pick.last_exported
     assert len(read_picks(written)) == int((candidates["score"] >= 0.8).sum())
+
+
+def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
+    from napari_cryopick.io.pickfiles import write_picks
+
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for index, name in enumerate(("m0", "m1", "m2")):
+        _micrograph_file(folder, name, shape=(2048, 2048), seed=index)
+        if name != "m2":  # m2 has no pick file
+            table = _candidates(100 + 50 * index, seed=index).assign(micrograph=name)
+            write_picks(table, picks / f"{name}.star", "star")
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.05)
+    assert pick.review_folder(folder, picks) == 3
+    assert [row[0] for row in pick.refresh_review_table()] == ["m0", "m1", "m2"]
+    assert pick.step_micrograph(+1) == "m0"
+    assert [layer.name for layer in viewer.layers if layer.name.startswith("m0")] == [
+        "m0",
+        "m0 picks",
+    ]
+    assert len(viewer.layers["m0 picks"].data) == 100
+    pick.reviewed_check.setChecked(True)
+    assert pick.step_micrograph(+1) == "m1"
+    assert "m0" not in viewer.layers  # one micrograph open at a time
+    assert "m0 picks" not in viewer.layers
+    assert len(viewer.layers["m1 picks"].data) == 150
+    assert pick.step_micrograph(+1) == "m2"
+    assert "m2" in viewer.layers
+    rows = pick.refresh_review_table()
+    assert [row[3] for row in rows] == [True, False, False]

@@ -366,6 +366,9 @@ class PickWidget(QWidget):
         self.worker = None
         self.last_batch = None
         self.last_exported: list[Path] = []
+        self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
+        self._picks_folder: Path | None = None
+        self._review_open: str | None = None  # the micrograph the review opened last
         self._cancel = threading.Event()
         self._pbar = None
 
@@ -454,8 +457,14 @@ class PickWidget(QWidget):
         self.next_button = QPushButton("Next ▶")
         self.reviewed_check = QCheckBox("Reviewed")
         self.reviewed_check.setToolTip("Mark the shown micrograph as reviewed")
+        self.review_folder_button = QPushButton("Review folder…")
+        self.review_folder_button.setToolTip(
+            "Step through the micrographs of a folder, one open at a time, with their pick files"
+        )
+        review_files_row = QHBoxLayout()
+        review_files_row.addWidget(self.review_folder_button)
+        review_files_row.addWidget(self.load_picks_button)
         review_row = QHBoxLayout()
-        review_row.addWidget(self.load_picks_button)
         review_row.addWidget(self.previous_button)
         review_row.addWidget(self.reviewed_check)
         review_row.addWidget(self.next_button)
@@ -504,6 +513,7 @@ class PickWidget(QWidget):
         layout.addLayout(progress_row)
         layout.addWidget(self.status)
         layout.addWidget(self.review_table)
+        layout.addLayout(review_files_row)
         layout.addLayout(review_row)
         export_form = QFormLayout()
         export_form.addRow("Format", self.format_combo)
@@ -524,6 +534,7 @@ class PickWidget(QWidget):
         self.labels_button.clicked.connect(self.use_as_labels)
         self.review_table.cellClicked.connect(lambda row, _col: self.show_micrograph(row))
         self.load_picks_button.clicked.connect(self._choose_picks_folder)
+        self.review_folder_button.clicked.connect(self._choose_review_folder)
         self.previous_button.clicked.connect(lambda: self.step_micrograph(-1))
         self.next_button.clicked.connect(lambda: self.step_micrograph(+1))
         self.reviewed_check.toggled.connect(self._on_reviewed_toggled)
@@ -898,7 +909,48 @@ class PickWidget(QWidget):
     # --- reviewing many micrographs ---
 
     def _review_names(self) -> list[str]:
+        if self._folder_files:  # reviewing a folder: one row per micrograph file
+            return [path.stem for path in self._folder_files]
         return sorted(session(self.viewer).pick_results)
+
+    def _choose_review_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs to review")
+        if folder:
+            picks = QFileDialog.getExistingDirectory(self, "Folder of their pick files")
+            self.review_folder(folder, picks or None)
+
+    def review_folder(self, folder: str | Path, picks_folder: str | Path | None = None) -> int:
+        """Step through the micrograph files of ``folder``, one open at a time.
+
+        Showing a row (click, Previous, Next) opens that micrograph, closes
+        the one opened before by the review, and loads its pick file from
+        ``picks_folder`` (every candidate, see :meth:`load_picks`). Returns
+        the number of micrographs.
+        """
+        from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+
+        self._folder_files = sorted(
+            p
+            for p in Path(folder).iterdir()
+            if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
+        )
+        self._picks_folder = None if picks_folder is None else Path(picks_folder)
+        self.refresh_review_table()
+        self.status.setText(f"Reviewing {len(self._folder_files)} micrograph(s) of {folder}")
+        return len(self._folder_files)
+
+    def _open_for_review(self, name: str) -> None:
+        """Open the folder micrograph ``name`` (closing the previous one) with its picks."""
+        path = next((p for p in self._folder_files if p.stem == name), None)
+        if path is None or any(micrograph_name(m) == name for m in micrograph_layers(self.viewer)):
+            return
+        previous, self._review_open = self._review_open, name
+        for mlayer in micrograph_layers(self.viewer):
+            if previous is not None and micrograph_name(mlayer) == previous:
+                self.viewer.layers.remove(mlayer)  # its result layers go with it
+        self.viewer.open(str(path), plugin="napari-cryopick")
+        if self._picks_folder is not None:
+            self.load_picks(self._picks_folder, only=name)
 
     def _on_picks_changed(self, _name: str) -> None:
         self.refresh_review_table()
@@ -934,6 +986,9 @@ class PickWidget(QWidget):
         if not 0 <= row < len(names):
             return None
         name = names[row]
+        if self._folder_files:
+            self._open_for_review(name)
+            self.refresh_review_table()
         show_only_micrograph(self.viewer, name)
         for mlayer in micrograph_layers(self.viewer):
             if micrograph_name(mlayer) == name:
@@ -958,7 +1013,7 @@ class PickWidget(QWidget):
         if folder:
             self.load_picks(folder)
 
-    def load_picks(self, folder: str | Path) -> list[str]:
+    def load_picks(self, folder: str | Path, only: str | None = None) -> list[str]:
         """Load ``<micrograph>.<format>`` of each open micrograph from ``folder`` for review.
 
         Every row of a file becomes a candidate (with its score, where the
@@ -971,6 +1026,8 @@ class PickWidget(QWidget):
         loaded, problems = [], []
         for mlayer in micrograph_layers(self.viewer):
             name = micrograph_name(mlayer)
+            if only is not None and name != only:
+                continue
             files = [folder / f"{name}.{ext}" for ext in ("star", "cbox", "box", "txt", "csv")]
             path = next((f for f in files if f.is_file()), None)
             if path is None:
