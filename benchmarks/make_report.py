@@ -27,6 +27,7 @@ ORDER = (
     "zero_shot",
     "vesicles",
     "fibers",
+    "batch",
 )
 
 
