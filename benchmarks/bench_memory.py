@@ -4,6 +4,13 @@ Usage (one torch thread, a noise micrograph of SIDE x SIDE pixels made once)::
 
     OMP_NUM_THREADS=1 /usr/bin/time -v python benchmarks/bench_memory.py pick 10
     OMP_NUM_THREADS=1 /usr/bin/time -v python benchmarks/bench_memory.py train 10 --steps 20
+    OMP_NUM_THREADS=1 /usr/bin/time -v python benchmarks/bench_memory.py train-files 56 \
+        --count 3 --steps 5
+
+``train-files DIAMETER`` runs ``cryopick train`` (the whole command: reading,
+the diameter check from the clicks, preparation, training) on ``--count``
+noise micrographs of SIDE x SIDE pixels with 30 CSV clicks each (no diameter
+column, so the clicks' estimate reads the images).
 
 ``pick DIAMETER`` picks with the bundled model (target diameter 20 px);
 ``train DIAMETER`` prepares the micrograph for a new detector (target 28 px)
@@ -42,20 +49,27 @@ def main(argv: list[str] | None = None) -> int:
     from napari_cryopick.io.micrographs import read_micrograph, write_mrc
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("pick", "train"))
+    parser.add_argument("mode", choices=("pick", "train", "train-files"))
     parser.add_argument("diameter", type=float, help="particle diameter in pixels")
     parser.add_argument("--side", type=int, default=8192)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--count", type=int, default=3, help="micrographs (train-files)")
     parser.add_argument("--micrograph", type=Path, default=Path("benchmarks/_work/noise.mrc"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    path = args.micrograph.with_name(f"{args.micrograph.stem}_{args.side}.mrc")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        noise = np.random.default_rng(0).normal(size=(args.side, args.side)).astype(np.float32)
-        write_mrc(path, noise, 1.0)
-        del noise
+    paths = []
+    for index in range(args.count if args.mode == "train-files" else 1):
+        suffix = f"_{index}" if index else ""
+        path = args.micrograph.with_name(f"{args.micrograph.stem}_{args.side}{suffix}.mrc")
+        paths.append(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rng = np.random.default_rng(index)
+            noise = rng.normal(size=(args.side, args.side)).astype(np.float32)
+            write_mrc(path, noise, 1.0)
+            del noise
+    path = paths[0]
 
     peak = {"MiB": 0, "phase": ""}
     phase = ["start"]
@@ -85,6 +99,24 @@ def main(argv: list[str] | None = None) -> int:
             f"picked {len(result.selected)} (prepared {result.prepared_shape}) "
             f"in {time.perf_counter() - start:.1f} s"
         )
+    elif args.mode == "train-files":
+        from napari_cryopick.cli import main as cryopick
+
+        rng = np.random.default_rng(0)
+        pick_paths = []
+        for mic in paths:
+            xy = rng.uniform(20, args.side - 20, (30, 2))
+            pick_path = mic.with_name(f"{mic.stem}_clicks.csv")
+            pick_path.write_text("x,y\n" + "".join(f"{x:.1f},{y:.1f}\n" for x, y in xy))
+            pick_paths.append(pick_path)
+        phase[0] = "train"
+        out = path.with_name("bench_memory_model.pt")
+        code = cryopick(
+            ["train", "--micrographs", *map(str, paths), "--picks", *map(str, pick_paths),
+             "--diameter", str(args.diameter), "--steps", str(args.steps), "--batch-size", "4",
+             "--time-limit", "0", "--device", "cpu", "--out", str(out)]
+        )  # fmt: skip
+        print(f"cryopick train exit {code} in {time.perf_counter() - start:.1f} s")
     else:
         from napari_cryopick.core.model.config import DetectorConfig
         from napari_cryopick.core.pick_table import make_picks

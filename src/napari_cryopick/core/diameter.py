@@ -24,6 +24,7 @@ returns a warning when they disagree by more than 25 %.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ import pandas as pd
 from scipy import ndimage
 
 __all__ = ["DiameterEstimate", "check_diameter", "estimate_diameter"]
+
+#: An image ``(rows, cols)`` or a micrograph file (read when needed).
+MicrographSource = np.ndarray | str | os.PathLike
 
 #: Relative disagreement between a given and an estimated diameter that warns.
 DISAGREEMENT = 0.25
@@ -64,18 +68,31 @@ def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     return view.mean(axis=(1, 3))
 
 
+def _load(source: MicrographSource) -> np.ndarray:
+    """The image of an array, or of a micrograph file (read now)."""
+    if isinstance(source, str | os.PathLike):
+        from napari_cryopick.io.micrographs import read_micrograph
+
+        return read_micrograph(source, quiet=True).data  # reported when first read
+    return np.asarray(source)
+
+
 def _radial_profile(
-    micrographs: Sequence[np.ndarray], points: Sequence[np.ndarray], max_radius_px: float
+    micrographs: Sequence[MicrographSource], points: Sequence[np.ndarray], max_radius_px: float
 ) -> tuple[np.ndarray, int]:
-    """Rotationally averaged mean patch around the clicks, in bins of ``factor`` pixels."""
+    """Rotationally averaged mean patch around the clicks, in bins of ``factor`` pixels.
+
+    Micrograph files are read one at a time: only the windows around the
+    clicks are kept, so memory holds one micrograph at a time.
+    """
     factor = max(1, int(max_radius_px // 128))
     half = math.ceil(max_radius_px / factor)
     total = np.zeros((2 * half + 1, 2 * half + 1))
     weight = np.zeros_like(total)
-    for image, xy in zip(micrographs, points, strict=True):
+    for source, xy in zip(micrographs, points, strict=True):
         if not len(xy):
             continue
-        image = np.asarray(image, dtype=np.float32)
+        image = np.asarray(_load(source), dtype=np.float32)
         image = (image - float(image.mean())) / (float(image.std()) or 1.0)
         # one binned pixel of smoothing: noise out, the edge stays
         binned = ndimage.gaussian_filter(_block_mean(image, factor), 1.0)
@@ -87,6 +104,7 @@ def _radial_profile(
             window = (slice(row - half, row + half + 1), slice(col - half, col + half + 1))
             total += padded[window]
             weight += inside[window]
+        del image, binned, padded, inside  # the next micrograph replaces this one
     mean = total / np.maximum(weight, 1.0)
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
     rings = np.rint(np.hypot(yy, xx)).astype(int)
@@ -119,9 +137,10 @@ def _edge_radius(profile: np.ndarray) -> float:
 
 
 def estimate_diameter(
-    micrographs: Sequence[np.ndarray],
+    micrographs: Sequence[MicrographSource],
     picks: Sequence[pd.DataFrame],
     *,
+    shapes: Sequence[tuple[int, int]] | None = None,
     min_diameter_px: float = 8.0,
     max_diameter_px: float | None = None,
     max_picks: int = 300,
@@ -132,10 +151,15 @@ def estimate_diameter(
     Parameters
     ----------
     micrographs
-        Images ``(rows, cols)``.
+        Images ``(rows, cols)``, or micrograph files: those are read one at a
+        time and dropped once the windows around their clicks are taken, so
+        memory holds one micrograph, not all of them.
     picks
         One pick table per micrograph (``x``, ``y`` in pixels; an optional
         ``diameter`` column; rows of ``kind == "negative"`` are ignored).
+    shapes
+        ``(rows, cols)`` of every micrograph; needed with files only (default:
+        read from the files, one at a time).
     min_diameter_px, max_diameter_px
         Search range (default maximum: a quarter of the smallest micrograph side).
     max_picks
@@ -175,7 +199,14 @@ def estimate_diameter(
         chosen = np.sort(rng.choice(n_picks, max_picks, replace=False))
         flat = np.concatenate(points)
         points = [flat[chosen[owner[chosen] == i]] for i in range(len(points))]
-    smallest = min(min(np.shape(m)[:2]) for m in micrographs)
+    if shapes is None:
+        shapes = [
+            np.shape(m)[:2] if not isinstance(m, str | os.PathLike) else _load(m).shape
+            for m in micrographs
+        ]
+    if len(shapes) != len(micrographs):
+        raise ValueError(f"{len(micrographs)} micrographs but {len(shapes)} shapes")
+    smallest = min(min(shape[:2]) for shape in shapes)
     top = max_diameter_px or smallest / 4.0
     if top <= min_diameter_px:
         raise ValueError(f"micrographs too small ({smallest} px) to estimate a diameter")

@@ -79,13 +79,16 @@ def _error(path: Path, message: str) -> MicrographError:
     return MicrographError(f"{path}: {message}")
 
 
-def read_micrograph(path: str | os.PathLike) -> Micrograph:
+def read_micrograph(path: str | os.PathLike, *, quiet: bool = False) -> Micrograph:
     """Read a 2D micrograph from an MRC, TIFF, PNG or JPG file.
 
     Parameters
     ----------
     path
         File with one of :data:`MICROGRAPH_SUFFIXES` (case-insensitive).
+    quiet
+        Do not log the repairs (a file read again, already reported); they
+        are in ``notes`` still.
 
     Returns
     -------
@@ -130,7 +133,7 @@ def read_micrograph(path: str | os.PathLike) -> Micrograph:
         data = _read_plain_image(path)
 
     data = _to_grayscale(path, data, notes)
-    data = _replace_non_finite(path, data.astype(np.float32, copy=False), notes)
+    data = _replace_non_finite(path, data.astype(np.float32, copy=False), notes, not quiet)
     return Micrograph(
         data=np.ascontiguousarray(data, dtype=np.float32),
         pixel_size=pixel_size,
@@ -259,7 +262,9 @@ def _to_grayscale(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
     raise _error(path, f"has shape {data.shape}, expected a 2D micrograph")
 
 
-def _replace_non_finite(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
+def _replace_non_finite(
+    path: Path, data: np.ndarray, notes: list[str], log: bool = True
+) -> np.ndarray:
     finite = np.isfinite(data)
     if finite.all():
         return data
@@ -270,7 +275,8 @@ def _replace_non_finite(path: Path, data: np.ndarray, notes: list[str]) -> np.nd
     data = np.where(finite, data, np.float32(median)).astype(np.float32)
     note = f"replaced {count} non-finite pixels by the median {median:.6g}"
     notes.append(note)
-    logger.warning("%s: %s", path, note)
+    if log:
+        logger.warning("%s: %s", path, note)
     return data
 
 

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,20 @@ def read_training_picks(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class _Header:
+    """What the checks need of a micrograph that is not kept in memory."""
+
+    name: str
+    shape: tuple[int, int]
+    pixel_size: float | None
+    path: Path
+
+
+def _header(micrograph: Any) -> _Header:
+    return _Header(micrograph.name, micrograph.shape, micrograph.pixel_size, micrograph.path)
+
+
 def _dataset_name(path: Path) -> str:
     folder = path.resolve().parent
     if folder.name.lower() in ("micrographs", "mics", "images") and folder.parent.name:
@@ -142,8 +157,8 @@ def training_sets_from_files(
     Returns
     -------
     sets, picks
-        The training sets (loaded micrographs, one pick table each) and all
-        picks read (for summaries).
+        The training sets (micrograph files, read when needed, one pick
+        table each) and all picks read (for summaries).
 
     Raises
     ------
@@ -162,7 +177,9 @@ def training_sets_from_files(
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"{option} must be > 0, got {value}")
     paths = micrograph_files(micrographs)
-    loaded = [read_micrograph(path) for path in paths]
+    # one micrograph in memory at a time (issue 14): keep what the checks need, not
+    # the pixels; the diameter estimate and the training re-read the files
+    loaded = [_header(read_micrograph(path)) for path in paths]
     names = [m.name for m in loaded]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -203,7 +220,7 @@ def training_sets_from_files(
         sets.append(
             TrainingSet(
                 name=name,
-                micrographs=[loaded[i] for i in members],
+                micrographs=[paths[i] for i in members],
                 picks=[
                     table[table["micrograph"] == names[i]].reset_index(drop=True) for i in members
                 ],
@@ -222,7 +239,9 @@ def _check_diameters(
 
     tables = [positive[positive["micrograph"] == name] for name in names]
     try:
-        estimate = estimate_diameter([m.data for m in loaded], tables)
+        estimate = estimate_diameter(
+            [m.path for m in loaded], tables, shapes=[m.shape for m in loaded]
+        )
     except ValueError as error:
         if diameters:
             return diameters

@@ -304,11 +304,13 @@ def _diameters(training_set: TrainingSet) -> list[float]:
     return diameters
 
 
-def _image(source: Any) -> tuple[Any, str]:
+def _image(source: Any, lazy: bool = False) -> tuple[Any, str]:
     import numpy as np
 
     from napari_cryopick.io.micrographs import Micrograph, read_micrograph
 
+    if lazy and isinstance(source, (str, os.PathLike)):
+        return source, Path(source).stem  # read_micrograph's name
     if isinstance(source, (str, os.PathLike)):
         micrograph = read_micrograph(source)
         return micrograph.data, micrograph.name
@@ -419,7 +421,8 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         diameters = _diameters(training_set)
         images, names = [], []
         for index, source in enumerate(training_set.micrographs):
-            image, name = _image(source)
+            # files stay files: build_examples reads them one at a time (issue 14)
+            image, name = _image(source, lazy=True)
             images.append(image)
             given = training_set.names[index] if training_set.names is not None else ""
             names.append(given or name or f"{training_set.name}_{index}")
