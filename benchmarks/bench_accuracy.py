@@ -211,6 +211,11 @@ _SOURCE: dict[str, str] = {}
 
 def _env() -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if "general" in _SOURCE:
+        # the leave-one-out general model is "the bundled model" of every command
+        env["CRYOPICK_GENERAL_MODEL"] = _SOURCE["general"]
+    else:
+        env.pop("CRYOPICK_GENERAL_MODEL", None)
     if "src" in _SOURCE:
         # ahead of the editable install's path entry: the commands run this copy
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SOURCE["src"], env.get("PYTHONPATH")]))
@@ -405,6 +410,9 @@ def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
     """One (set, condition); the result dict (also cached in ``work/result.json``)."""
     work.mkdir(parents=True, exist_ok=True)
     general, general_note = general_model(split, args.general_without)
+    _SOURCE.pop("general", None)
+    if general is not None:
+        _SOURCE["general"] = str(general.resolve())
     clicks_n = re.fullmatch(r"clicks(\d+)_(ours|topaz)", condition)
     if clicks_n:
         clicks = curve_clicks(split, int(clicks_n.group(1)))
@@ -441,9 +449,10 @@ def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
         result["all_candidates"] = score_all(args.cryopick, split, general, work)
         return result
     extra = []
+    # a new model starts from the general model too (pretrained body)
+    result["general"] = general_note
     if condition == "fewshot":
         extra = list(FEWSHOT_ARGS) + (["--init", str(general)] if general is not None else [])
-        result["general"] = general_note
     extra += args.train_arg
     trained = cryopick_train(args.cryopick, split, clicks, work, extra)
     model = trained.pop("model")
@@ -891,6 +900,8 @@ def main(argv: list[str] | None = None) -> int:
         if cached.exists() and not args.restart:
             result = json.loads(cached.read_text())
             print(f"{name} {condition}: cached AP@0.5 {result.get('AP@0.5')}", flush=True)
+        elif args.report_only and (work / "error.json").exists():
+            result = json.loads((work / "error.json").read_text())
         elif args.report_only:
             continue
         else:
@@ -903,8 +914,9 @@ def main(argv: list[str] | None = None) -> int:
             result["wall_s"] = time.perf_counter() - start
             result["commit"] = commit
             result["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-            if "error" not in result:
-                cached.write_text(json.dumps(result, indent=1, default=str))
+            # a failure is reported, and tried again by the next run
+            name_out = "error.json" if "error" in result else "result.json"
+            (work / name_out).write_text(json.dumps(result, indent=1, default=str))
             print(
                 f"{name} {condition}: AP@0.5 {_fmt(result.get('AP@0.5'))} "
                 f"AP@0.6 {_fmt(result.get('AP@0.6'))} AR {_fmt(result.get('AR'))} "
@@ -917,6 +929,17 @@ def main(argv: list[str] | None = None) -> int:
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
         write_markdown(results, args.out.with_suffix(".md"))
     results["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    if args.report_only:
+        # the runs' own times, not the report's
+        stamps = sorted(
+            r["finished"]
+            for entry in results["sets"].values()
+            for r in entry["conditions"].values()
+            if "finished" in r
+        )
+        if stamps:
+            results["date"], results["finished"] = stamps[0], stamps[-1]
+        results["load_start"] = results["load_end"] = "see notes"
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     write_markdown(results, args.out.with_suffix(".md"))
     return 0
