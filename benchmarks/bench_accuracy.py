@@ -939,6 +939,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         if stamps:
             results["date"], results["finished"] = stamps[0], stamps[-1]
+        commits = sorted(
+            {
+                r["commit"]
+                for entry in results["sets"].values()
+                for r in entry["conditions"].values()
+                if "commit" in r and r.get("tool") != "topaz"
+            }
+        )
+        results["commit"] = "; ".join(commits) or results["commit"]
         results["load_start"] = results["load_end"] = "see notes"
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     write_markdown(results, args.out.with_suffix(".md"))
