@@ -113,7 +113,7 @@ def main(real_data: Path) -> None:
     _only(docks, "train")
     viewer.window._qt_window.resize(1200, 940)  # room for the exemplar-bank panel
     train.refresh_datasets()
-    # the widget's defaults (few-shot head on the bundled model), with a short time limit
+    # the widget's defaults (a new model started from the general model), short time limit
     train.time_spin.setValue(float(os.environ.get("CRYOPICK_SHOT_MINUTES", "0.5")))
     train.output_edit.setText(str(work / "ribosome.pt"))
     train.start()

@@ -10,6 +10,7 @@ receiving the annotation, an event loop that keeps running.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -19,7 +20,7 @@ from qtpy.QtCore import QPoint, Qt, QTimer
 
 from napari_cryopick._widgets._common import session
 from napari_cryopick._widgets.pick import ShownResult, show_pick_result
-from napari_cryopick.core.pick_table import make_picks, picks_to_napari
+from napari_cryopick.core.pick_table import empty_picks, make_picks, picks_to_napari
 from napari_cryopick.io.annotations import load_annotations
 from napari_cryopick.io.micrographs import write_mrc
 
@@ -392,14 +393,13 @@ def _simulated_file(folder, name, config, seed):
     return path, simulated.picks
 
 
-def test_fewshot_training_selects_the_new_head_and_shows_picks(
-    make_napari_viewer, qtbot, tmp_path, monkeypatch
-):
+def _annotated_for_training(make_napari_viewer, tmp_path, monkeypatch):
+    """A simulated micrograph with 15 particles clicked; the Annotate, Train and Pick widgets."""
     from napari_cryopick.core.simulate import SimulationConfig
 
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     config = SimulationConfig(shape=(512, 512), diameter_px=40.0, n_particles=40, snr=0.5)
-    path, truth = _simulated_file(tmp_path, "fewshot", config, seed=3)
+    path, truth = _simulated_file(tmp_path, "trained", config, seed=3)
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin=PLUGIN)
     _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
@@ -411,10 +411,11 @@ def test_fewshot_training_selects_the_new_head_and_shows_picks(
     particles = truth[truth["kind"] == "particle"].head(15)
     annotate.set_kind("particle").add(picks_to_napari(particles))
     train.refresh_datasets()
+    return viewer, train, pick
 
-    # the widget's defaults, except a 15-second budget instead of the CPU's 2 minutes
-    assert train.mode_combo.currentData() == "fewshot"
-    assert train.time_spin.text() == "auto"
+
+def _train_in_15_s(train, qtbot, tmp_path):
+    """Train with the form as it is, except a 15-second budget (the CPU default is 2 min)."""
     train.time_spin.setValue(0.25)
     train.device_combo.setCurrentText("cpu")
     train.output_edit.setText(str(tmp_path / "synthetic.pt"))
@@ -431,7 +432,58 @@ def test_fewshot_training_selects_the_new_head_and_shows_picks(
     assert any("left" in text for text in statuses), statuses[:5]  # an ETA was shown
     assert outcome.seconds <= 15 * load_factor() + 45, outcome.seconds
     assert len(outcome.history) < train.steps_spin.value()  # the time limit ended it
+    return outcome
 
+
+def test_default_training_is_the_clis_and_its_picks_show(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    from napari_cryopick.core.continual import ContinualConfig
+    from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.core.training import TrainConfig
+    from napari_cryopick.workflows.train import TrainingSet, TrainRequest
+
+    viewer, train, pick = _annotated_for_training(make_napari_viewer, tmp_path, monkeypatch)
+    # the widgets' defaults are the CLI's: mode of a TrainRequest without mode/base model
+    # (cryopick train without --mode/--init), TrainConfig's budget, PickConfig's threshold
+    cli_request = TrainRequest(
+        [TrainingSet("s", [np.zeros((64, 64), np.float32)], [empty_picks()], 10.0)]
+    )
+    assert train.mode_combo.currentData() == cli_request.resolved_mode == "new"
+    assert ContinualConfig().pretrained  # "new" starts from the general model
+    assert TrainConfig().time_limit_s == "auto"
+    assert train.time_spin.text() == "auto"
+    assert pick.threshold() == pytest.approx(PickConfig().threshold)
+    assert pick.pick_config() == dataclasses.replace(
+        PickConfig(), head=pick.head_combo.currentText() or None
+    )
+
+    outcome = _train_in_15_s(train, qtbot, tmp_path)
+    assert outcome.mode == "new"
+    run = outcome.card.history[-1]
+    assert run.get("pretrained")  # started from the general model, as cryopick train does
+    assert pick.model is outcome.model
+    assert pick.head_combo.currentText() == outcome.model.default_head
+    assert pick.model_edit.text() == str(tmp_path / "synthetic.pt")
+    threshold = train.suggested_threshold
+    assert threshold is not None
+    assert pick.threshold() == pytest.approx(round(threshold, 2))
+    layer = viewer.layers["trained picks"]
+    assert int(layer.shown.sum()) > 0  # the new model's picks show at that threshold
+    print(
+        f"\ndefault (new, pretrained): {outcome.seconds:.1f} s, {len(outcome.history)} steps, "
+        f"threshold {threshold:.2f}, {int(layer.shown.sum())} picks shown"
+    )
+
+
+def test_fewshot_training_selects_the_new_head_and_shows_picks(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    viewer, train, pick = _annotated_for_training(make_napari_viewer, tmp_path, monkeypatch)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("fewshot"))
+    outcome = _train_in_15_s(train, qtbot, tmp_path)
+
+    assert outcome.mode == "fewshot"
     assert "synthetic" in outcome.model.head_names
     assert pick.head_combo.currentText() == "synthetic"
     assert pick.model is outcome.model
@@ -439,7 +491,7 @@ def test_fewshot_training_selects_the_new_head_and_shows_picks(
     threshold = train.suggested_threshold
     assert threshold is not None
     assert pick.threshold() == pytest.approx(round(threshold, 2))
-    layer = viewer.layers["fewshot picks"]
+    layer = viewer.layers["trained picks"]
     assert int(layer.shown.sum()) > 0  # the new head's picks show at that threshold
     print(
         f"\nfew-shot: {outcome.seconds:.1f} s, {len(outcome.history)} steps, threshold "
@@ -484,8 +536,10 @@ def test_vesicles_trained_from_the_gui_have_their_own_radius(
     train.refresh_datasets()
     assert train.datasets_table.item(0, 2).text() == str(len(truth))  # vesicles count
 
-    # a step budget, not a time budget: the same training on a busy or an idle machine
-    train.steps_spin.setValue(120)
+    # a step budget, not a time budget: the same training on a busy or an idle machine;
+    # 100 steps of 8 crops, no preview until the end (60 steps of 4 crops: flaky radii)
+    train.steps_spin.setValue(100)
+    train.preview_spin.setValue(0)
     train.time_spin.setValue(10.0)
     train.device_combo.setCurrentText("cpu")
     train.output_edit.setText(str(tmp_path / "vesicles.pt"))
@@ -494,6 +548,7 @@ def test_vesicles_trained_from_the_gui_have_their_own_radius(
     qtbot.waitUntil(lambda: train.worker is None, timeout=240_000)
     assert train.last_error == ""
     assert train.last_result.model.config.kinds == ("vesicle",)
+    assert len(train.last_result.history) == 100  # the steps, not the time limit, ended it
 
     pick.device_combo.setCurrentText("cpu")
     pick.set_threshold(0.3)
@@ -508,7 +563,10 @@ def test_vesicles_trained_from_the_gui_have_their_own_radius(
     found = distance < 0.25 * truth["diameter"].to_numpy()
     assert found.mean() >= 0.75
     error = widths[index[found]] / truth["diameter"].to_numpy()[found] - 1
-    print(f"\nvesicle circle size errors: {np.round(error, 2).tolist()}")
+    print(
+        f"\nvesicles: trained {train.last_result.seconds:.1f} s; circle size errors: "
+        f"{np.round(error, 2).tolist()}"
+    )
     assert np.std(widths) > 5  # each circle has its own radius
     assert (np.abs(error) <= 0.15).mean() >= 0.85
 

@@ -14,7 +14,7 @@ micrograph leave the session.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,14 @@ class ShownResult:
     heatmap_scale: tuple[float, float] = (1.0, 1.0)
     heatmap_translate: tuple[float, float] = (0.0, 0.0)
     link_radius_px: float | None = None
-    threshold: float = 0.3
+    threshold: float = field(default_factory=lambda: default_pick_config().threshold)
+
+
+def default_pick_config() -> Any:
+    """Core ``PickConfig()``: the defaults of ``cryopick pick``, also the widget's."""
+    from napari_cryopick.core.detect import PickConfig
+
+    return PickConfig()
 
 
 def as_shown(result: Any) -> ShownResult:
@@ -399,20 +406,26 @@ class PickWidget(QWidget):
         self.diameter_spin.setToolTip(
             "Particle diameter in pixels: follows the diameter measured or clicked in Annotate"
         )
+        defaults = default_pick_config()  # the widget's defaults are cryopick pick's
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", "cpu", "cuda"])
+        if self.device_combo.findText(defaults.device) >= 0:
+            self.device_combo.setCurrentText(defaults.device)
         self.device_combo.setToolTip("Where the network runs (auto: CUDA when available)")
         self.rotations_check = QCheckBox("Average 4 rotations")
+        self.rotations_check.setChecked(defaults.rotations)
         self.rotations_check.setToolTip("Slower (4x), slightly more robust heatmaps")
         self.reject_std_check = QCheckBox("Reject carbon/ice (local std)")
+        self.reject_std_check.setChecked(defaults.reject_std)
         self.reject_std_check.setToolTip("Drop picks on flat carbon or thick ice")
         self.threshold_slider = QSlider(Qt.Horizontal)
         self.threshold_slider.setRange(0, 100)
-        self.threshold_slider.setValue(30)
+        self.threshold_slider.setValue(round(defaults.threshold * 100))
         self.threshold_slider.setToolTip(
-            "Show picks scoring at least this; instant, the network does not run again"
+            "Show picks scoring at least this; instant, the network does not run again "
+            f"(default {defaults.threshold:.2f}, as cryopick pick)"
         )
-        self.threshold_label = QLabel("0.30")
+        self.threshold_label = QLabel(f"{self.threshold():.2f}")
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold_slider)
         threshold_row.addWidget(self.threshold_label)

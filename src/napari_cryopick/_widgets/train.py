@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -88,8 +89,30 @@ TRAIN_KINDS = ("particle", "vesicle", "fiber", "negative")
 OBJECT_KINDS = ("particle", "vesicle", "fiber")
 #: Modes that adapt an existing model: the session's model, else the bundled general model.
 ADAPT_MODES = ("finetune", "continual", "fewshot")
-#: Default mode: a few-shot head on the bundled model learns from a few clicks in minutes.
-DEFAULT_MODE = "fewshot"
+
+
+def default_mode() -> str:
+    """The mode ``cryopick train`` runs by default (no ``--mode``, no ``--init``).
+
+    Read from :attr:`TrainRequest.resolved_mode` (no mode, no base model), so
+    the CLI and the widget share one default: ``new``, a new model started
+    from the general model (``ContinualConfig.pretrained``), the best measured
+    start (docs/general-model.md: AP@0.5 0.45 / 0.82 / 0.83 against 0.14 /
+    0.69 / 0.84 for a few-shot head on apoferritin / beta-gal / ribosome).
+    """
+    return TrainRequest.resolved_mode.fget(SimpleNamespace(mode=None, base_model=None))
+
+
+#: Default mode: the CLI's (:func:`default_mode`).
+DEFAULT_MODE = default_mode()
+
+
+def default_time_limit_minutes() -> float:
+    """TrainConfig's default budget in the Time limit field (0 shows "auto")."""
+    limit = TrainConfig().time_limit_s
+    if limit is None or isinstance(limit, str):  # "auto": the budget of the device
+        return 0.0
+    return float(limit) / 60.0
 
 
 def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
@@ -248,9 +271,10 @@ class TrainWidget(QWidget):
             self.mode_combo.addItem(label, key)
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(DEFAULT_MODE))
         self.mode_combo.setToolTip(
-            "Few-shot: a new head for your data set on the current model (fast, a few clicks "
-            "suffice). New: a model from scratch (needed for vesicles or fibers when the "
-            "current model has no such kind). Fine-tune / continual / joint: adapt the model."
+            "New (default, as cryopick train): a new model started from the general model "
+            "(vesicles or fibers: from scratch). Few-shot: only a new head for your data "
+            "set on the current model (fastest, less accurate). Fine-tune / continual / "
+            "joint: adapt the current model."
         )
         self.dataset_combo = QComboBox()
         self.dataset_combo.setEditable(True)
@@ -264,7 +288,7 @@ class TrainWidget(QWidget):
         self.time_spin.setDecimals(1)
         self.time_spin.setSuffix(" min")
         self.time_spin.setSpecialValueText("auto")
-        self.time_spin.setValue(0.0)
+        self.time_spin.setValue(default_time_limit_minutes())
         self.time_spin.setToolTip(
             "Wall-clock budget: training stops at the end of it with the best model so far "
             "(auto: the budget TrainConfig chooses for the device)"
@@ -436,6 +460,8 @@ class TrainWidget(QWidget):
                 mode, model, metadata = "new", None, {}
             else:
                 self.base_origin = origin
+        if mode == "new" and not self.mode_note:
+            self.mode_note = f" (a new model for {', '.join(kinds)})"
         images = {}
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
@@ -598,9 +624,12 @@ class TrainWidget(QWidget):
         self.suggested_threshold = threshold
         self.loss_plot.redraw()
         request = self.last_request
-        head = ""
-        if outcome.mode != "new" and request is not None:
-            head = request.datasets[-1].name
+        heads = tuple(getattr(outcome.model, "head_names", ()) or ())
+        # the head just trained: the data set's own (few-shot, joint, ...), else the
+        # model's default head (a new model trains its generic head)
+        head = request.datasets[-1].name if request is not None else ""
+        if head not in heads:
+            head = str(getattr(outcome.model, "default_head", "") or "")
         state = session(self.viewer)
         if threshold is not None and self._preview_name:
             from .pick import apply_display_threshold
