@@ -15,6 +15,9 @@ Run (about 45 minutes on the shared 2-core CPU)::
 
     .venv/bin/python benchmarks/bench_detector.py
 
+Our detector is trained and picks through the workflows users run
+(``workflows.train`` with ``mode="new"`` from scratch, ``workflows.pick``);
+``--smoke`` is a quick end-to-end check (2 steps, one test micrograph).
 ``--skip-topaz`` runs only our detector, ``--datasets`` selects data sets and
 ``--set key=value`` overrides a ``TrainConfig`` field (tuning runs). Topaz
 runs in its own environment (``bash benchmarks/topaz_env.sh``; see
@@ -43,13 +46,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.detect import PickConfig
 from napari_cryopick.core.evaluate import evaluate
 from napari_cryopick.core.model import DetectorConfig
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.progress import drive
-from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
-from napari_cryopick.io.micrographs import read_micrograph
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("CRYOPICK_REAL_DATA", "/work/shared/data/real"))
@@ -178,52 +179,71 @@ def run_ours(
     train_overrides: dict,
     *,
     seed: int,
-    pick_config: PickConfig,
+    pick_options: dict,
     time_limit_s: float | None,
     model_overrides: dict | None = None,
     log=print,
 ) -> dict:
-    """Train on the sparse picks of the training micrographs, pick and evaluate the test ones."""
-    config = DetectorConfig.from_dict({**DetectorConfig().to_dict(), **(model_overrides or {})})
-    start = time.perf_counter()
-    images = [read_micrograph(split.paths[n]).data for n in split.train]
-    examples = build_examples(
-        images,
-        [split.train_picks[n] for n in split.train],
-        split.diameter_px,
-        config,
-        names=split.train,
-        dataset=split.name,
-    )
-    prepare_s = time.perf_counter() - start
-    settings = {**OUR_TRAIN, "seed": seed, "device": "cpu", "log_interval": 50}
-    settings["time_limit_s"] = time_limit_s
+    """Train on the sparse picks of the training micrographs, pick and evaluate the test ones.
+
+    Training and picking go through the workflows users run
+    (:func:`napari_cryopick.workflows.train.train`, :func:`napari_cryopick.workflows.pick.pick_one`).
+    The protocol trains a fresh model from scratch (``mode="new"``,
+    ``pretrained=False``: the detector's own accuracy, not the bundled general model's).
+    """
+    from napari_cryopick.workflows.pick import PickRequest, pick_one, prepare
+    from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
+
+    settings = {**OUR_TRAIN, "seed": seed, "log_interval": 50}
+    settings.pop("time_limit_s")
     settings.update(train_overrides)
-    train_config = TrainConfig(**settings)
-    last = {}
+    # request fields, not TrainConfig fields
+    time_limit_s = settings.pop("time_limit_s", time_limit_s)
+    device = settings.pop("device", "cpu")
+    request = TrainRequest(
+        datasets=[
+            TrainingSet(
+                name=split.name,
+                micrographs=[split.paths[n] for n in split.train],
+                picks=[split.train_picks[n] for n in split.train],
+                diameter_px=split.diameter_px,
+                names=split.train,
+            )
+        ],
+        mode="new",
+        model_options=dict(model_overrides or {}),
+        train_options=settings,
+        continual_options={"pretrained": False},
+        time_limit_s=time_limit_s,
+        device=device,
+    )
 
     def on_event(event):
-        last["event"] = event
         log(
             f"  [ours {split.name}] step {event.step}/{event.total} "
             f"loss {event.losses['total']:.3f} {event.elapsed_s:.0f}s"
         )
 
     start = time.perf_counter()
-    result = drive(
-        train_detector(examples, config=config, train_config=train_config), on_event=on_event
+    outcome = drive(train(request), on_event=on_event)
+    train_s = time.perf_counter() - start  # data preparation + training, as before
+    run = outcome.card.history[-1]
+    prepared = prepare(
+        PickRequest(
+            micrographs=[split.paths[n] for n in split.test],
+            model=outcome.model,
+            metadata=outcome.metadata,
+            diameter_px=split.diameter_px,
+            options=pick_options,
+            device=device,
+        )
     )
-    train_s = time.perf_counter() - start + prepare_s
-    model = result.model
     tables, seconds = [], []
     for name in split.test:
         t0 = time.perf_counter()
-        image = read_micrograph(split.paths[name]).data
-        picked = pick_micrograph(
-            model, image, diameter_px=split.diameter_px, config=pick_config, micrograph_name=name
-        )
+        item = pick_one(prepared, split.paths[name])  # reads the file and picks it
         seconds.append(time.perf_counter() - t0)
-        tables.append(picked.picks)
+        tables.append(item.candidates)  # every candidate down to the score floor (AP curve)
     pred = pd.concat(tables, ignore_index=True)
     metrics = evaluate_picks(split, pred)
     # Same picks with the known diameter instead of the size head's (isolates
@@ -235,9 +255,9 @@ def run_ours(
     metrics.update(
         train_s=train_s,
         pick_s_per_micrograph=float(np.mean(seconds)),
-        train_config=dict(train_config.to_dict().items()),
-        detector_config=config.to_dict(),
-        pick_config=dataclasses.asdict(pick_config),
+        train_config=dict(run["train_config"]),
+        detector_config=outcome.model.config.to_dict(),
+        pick_config=dataclasses.asdict(prepared.config),
     )
     return metrics
 
@@ -614,7 +634,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "detector")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "detector")
     parser.add_argument("--note", action="append", default=[], help="line for the notes")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="end-to-end check only: first data set, our detector, 2 training steps, one "
+        "test micrograph, results in benchmarks/_work/smoke/ (unless --out)",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.datasets = args.datasets[:1]
+        args.skip_topaz = True
+        args.set = ["steps=2", *args.set]
+        if args.out == parser.get_default("out"):
+            args.out = ROOT / "benchmarks" / "_work" / "smoke" / "detector"
 
     torch.set_num_threads(args.threads)
     overrides = {}
@@ -625,12 +657,12 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.model:
         key, value = item.split("=", 1)
         model_overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf.n" else value
-    pick_config = PickConfig(
-        rotations=args.rotations,
-        score_floor=args.score_floor,
-        min_distance=args.min_distance,
-        device="cpu",
-    )
+    # picking options of the protocol, passed through the pick request
+    pick_options = {
+        "rotations": args.rotations,
+        "score_floor": args.score_floor,
+        "min_distance": args.min_distance,
+    }
     previous_topaz = {}
     if args.topaz_from is not None:
         previous = json.loads(args.topaz_from.read_text())
@@ -657,6 +689,8 @@ def main(argv: list[str] | None = None) -> int:
             n_train=args.n_train,
             label_fraction=args.label_fraction,
         )
+        if args.smoke:
+            split.test = split.test[:1]
         entry = {
             "completeness": split.completeness,
             "diameter_px": split.diameter_px,
@@ -673,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
                 split,
                 overrides,
                 seed=args.seed,
-                pick_config=pick_config,
+                pick_options=pick_options,
                 time_limit_s=args.time_limit,
                 model_overrides=model_overrides,
                 log=_log,

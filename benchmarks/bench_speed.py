@@ -4,9 +4,9 @@ Measures (issue 3 targets: at most 1 s per 1024x1024 micrograph including
 reading and preprocessing; at most 2 GB peak memory for a 4096x4096 one):
 
 * seconds per 1024x1024 micrograph, averaged over several micrographs,
-  timed from the file name to the pick table (``read_micrograph`` +
-  ``pick_micrograph``: rescaling, normalisation, network on tiles, peak
-  finding), for the real ribosome micrographs (diameter 56 px, rescaled to
+  timed from the file name to the pick table through the pick workflow
+  (``workflows.pick.pick_one``: reading, rescaling, normalisation, network
+  on tiles, peak finding, thresholding; the request prepared once), for the real ribosome micrographs (diameter 56 px, rescaled to
   the detector's target diameter) and for particles of 20 px (upsampled to
   the target: the network runs on more than 1024x1024, the slowest case);
 * peak resident memory (``ru_maxrss``) of a fresh process that imports the
@@ -19,7 +19,9 @@ Run::
 
     .venv/bin/python benchmarks/bench_speed.py [--model MODEL.pt]
 
-Without ``--model`` a detector is trained for a few steps on one ribosome
+``--smoke`` is a quick end-to-end check (results in ``benchmarks/_work/smoke/``).
+Without ``--model`` a detector is trained (training workflow, from scratch)
+for a few steps on one ribosome
 micrograph so that the heatmap has realistic peaks (an untrained heatmap
 yields thousands of candidates and times the peak finder, not the picker).
 Results: ``benchmarks/results/speed.md`` and ``speed.json``.
@@ -54,60 +56,79 @@ _CHILD = r"""
 import resource, sys, time, json
 import torch
 torch.set_num_threads(int(sys.argv[4]))
-from napari_cryopick.io.micrographs import read_micrograph
-from napari_cryopick.core.model import load_checkpoint
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
-model, _ = load_checkpoint(sys.argv[1])
+from napari_cryopick.workflows.pick import PickRequest, pick_one, prepare
+micrographs = [sys.argv[2]] if sys.argv[2] != "-" else []
+prepared = prepare(PickRequest(micrographs, model=sys.argv[1], diameter_px=float(sys.argv[3]), device="cpu"))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 n = -1
-if sys.argv[2] != "-":
-    image = read_micrograph(sys.argv[2]).data
-    result = pick_micrograph(model, image, diameter_px=float(sys.argv[3]), config=PickConfig(device="cpu"))
-    n = len(result.selected)
+if micrographs:
+    n = len(pick_one(prepared, micrographs[0]).picks)
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"peak_mb": peak / 1024, "after_load_mb": base / 1024, "seconds": seconds, "picks": n}))
 """
 
 
-def _quick_model(path: Path, threads: int) -> str:
-    """Train briefly on one ribosome micrograph (realistic heatmap peaks) and save it."""
-    from napari_cryopick.core.model import DetectorConfig, save_checkpoint
+def _quick_model(path: Path, steps: int = 60) -> str:
+    """Train briefly on one ribosome micrograph (realistic heatmap peaks) and save it.
+
+    Through the training workflow, a fresh model from scratch (``mode="new"``,
+    ``pretrained=False``), ``steps`` steps (60), batch 4, crops of 128 px.
+    """
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.core.progress import drive
-    from napari_cryopick.core.training import TrainConfig, build_examples, train_detector
-    from napari_cryopick.io.micrographs import read_micrograph
+    from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
 
     folder = DATA / "empiar10028_ribosome"
     name = sorted(p.stem for p in (folder / "micrographs").iterdir())[0]
-    image = read_micrograph(next((folder / "micrographs").glob(name + ".*"))).data
     table = pd.read_csv(folder / "picks" / f"{name}.csv")
     picks = make_picks(table["x"], table["y"], diameter=table["diameter"], micrograph=name)
-    config = DetectorConfig()
-    examples = build_examples([image], [picks], 56.0, config, names=[name])
-    train_config = TrainConfig(steps=60, batch_size=4, crop_size=128, device="cpu", seed=0)
-    model = drive(train_detector(examples, config=config, train_config=train_config)).model
-    save_checkpoint(path, model, metadata={"note": "bench_speed quick model"})
-    return f"60 steps on {name} (ribosome)"
+    request = TrainRequest(
+        datasets=[
+            TrainingSet(
+                name="ribosome",
+                micrographs=[next((folder / "micrographs").glob(name + ".*"))],
+                picks=[picks],
+                diameter_px=56.0,
+            )
+        ],
+        out=path,
+        mode="new",
+        train_options={"steps": steps, "batch_size": 4, "crop_size": 128, "seed": 0},
+        continual_options={"pretrained": False},
+        device="cpu",
+        run_info={"note": "bench_speed quick model"},
+    )
+    drive(train(request))
+    return f"{steps} steps on {name} (ribosome)"
 
 
 def time_1024(
-    model, paths: list[Path], diameter: float, repeats: int = 1, rotations: bool = False
+    model_path: Path, paths: list[Path], diameter: float, repeats: int = 1, rotations: bool = False
 ) -> dict:
-    """Seconds per micrograph from file to pick table (after one warm-up)."""
-    from napari_cryopick.core.detect import PickConfig, pick_micrograph
-    from napari_cryopick.io.micrographs import read_micrograph
+    """Seconds per micrograph from file to pick table (after one warm-up).
 
-    config = PickConfig(device="cpu", rotations=rotations)
-    read = read_micrograph(paths[0]).data
-    pick_micrograph(model, read, diameter_px=diameter, config=config)  # warm-up
+    Through the pick workflow: the request is prepared once (model loaded),
+    then :func:`~napari_cryopick.workflows.pick.pick_one` reads and picks
+    each file (what ``pick()`` does per micrograph, without writing files).
+    """
+    from napari_cryopick.workflows.pick import PickRequest, pick_one, prepare
+
+    request = PickRequest(
+        paths,
+        model=model_path,
+        diameter_px=diameter,
+        options={"rotations": rotations},
+        device="cpu",
+    )
+    prepared = prepare(request)
+    pick_one(prepared, paths[0])  # warm-up
     seconds = []
     for _ in range(repeats):
         for path in paths:
             t0 = time.perf_counter()
-            image = read_micrograph(path).data
-            pick_micrograph(model, image, diameter_px=diameter, config=config)
+            pick_one(prepared, path)
             seconds.append(time.perf_counter() - t0)
     return {
         "diameter_px": diameter,
@@ -138,10 +159,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--micrographs", type=int, default=6, help="1024x1024 micrographs timed")
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed")
+    parser.add_argument(
+        "--quick-steps", type=int, default=60, help="training steps of the quick model"
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="end-to-end check only: 2-step quick model, one micrograph, one 1024x1024 memory "
+        "run, results in benchmarks/_work/smoke/ (unless --out)",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick_steps, args.micrographs, args.sizes = 2, 1, [1024]
+        if args.out == parser.get_default("out"):
+            args.out = ROOT / "benchmarks" / "_work" / "smoke" / "speed"
     torch.set_num_threads(args.threads)
 
-    from napari_cryopick.core.model import load_checkpoint
     from napari_cryopick.io.micrographs import write_mrc
 
     load_start = round(os.getloadavg()[0], 2)
@@ -149,17 +182,16 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         if args.model is None:
             model_path = tmp / "quick.pt"
-            model_note = _quick_model(model_path, args.threads)
+            model_note = _quick_model(model_path, args.quick_steps)
         else:
             model_path, model_note = args.model, str(args.model)
-        model, _ = load_checkpoint(model_path)
         ribosome = sorted((DATA / "empiar10028_ribosome" / "micrographs").iterdir())
         ribosome = ribosome[: args.micrographs]
         timing = [
-            time_1024(model, ribosome, 56.0),
-            time_1024(model, ribosome, 56.0, rotations=True),
-            time_1024(model, ribosome, 20.0),
-            time_1024(model, ribosome, 20.0, rotations=True),
+            time_1024(model_path, ribosome, 56.0),
+            time_1024(model_path, ribosome, 56.0, rotations=True),
+            time_1024(model_path, ribosome, 20.0),
+            time_1024(model_path, ribosome, 20.0, rotations=True),
         ]
         for entry in timing:
             print(
@@ -168,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         memory = [
-            {"size": 0, "diameter_px": None, **peak_memory(model_path, "-", 1.0, args.threads)}
+            {
+                "size": 0,
+                "diameter_px": None,
+                **peak_memory(model_path, "-", TARGET_DIAMETER_PX, args.threads),
+            }
         ]
         rng = np.random.default_rng(0)
         for size in args.sizes:
@@ -220,8 +256,9 @@ def write_markdown(results: dict, path: Path) -> None:
         "",
         "## 1024x1024 micrograph, file to pick table (target <= 1 s)",
         "",
-        "Reading (`read_micrograph`), rescaling + normalisation, network on tiles, peak "
-        "finding (`pick_micrograph`, default `PickConfig`, with and without DeepEM rotation "
+        "The pick workflow per micrograph (`workflows.pick.pick_one`: reading, rescaling + "
+        "normalisation, network on tiles, peak finding; default `PickConfig`, with and "
+        "without DeepEM rotation "
         "averaging (4 network passes; used by the detector benchmark)); mean over the first "
         "real ribosome micrographs after one warm-up.",
         "",
@@ -240,8 +277,9 @@ def write_markdown(results: dict, path: Path) -> None:
         "",
         "## Peak memory of a picking process (target <= 2 GB for 4096x4096)",
         "",
-        "A fresh process imports the package, loads the model, reads a float32 MRC of "
-        "Gaussian noise and picks it; `ru_maxrss` of that process.",
+        "A fresh process imports the package, prepares a pick request (loads the model), "
+        "reads a float32 MRC of Gaussian noise and picks it (`workflows.pick.pick_one`); "
+        "`ru_maxrss` of that process.",
         "",
         "| micrograph | particle diameter | prepared size | peak RSS MB | seconds |",
         "| --- | --- | --- | --- | --- |",
