@@ -38,6 +38,13 @@ Scenarios: ``bgal + ribosome, then apoferritin`` (the default) and
 detector, AP@0.5 ~0.4 when trained on it, so "continual ends within 3 AP of
 joint on the new set" is also judged with ribosome as the new set).
 
+Training goes through :func:`napari_cryopick.workflows.train.train`
+(``TrainRequest`` with the protocol's steps, batch and crop size, fixed
+seeds, ``pretrained=False``), picking through
+:func:`napari_cryopick.workflows.pick.pick_one` (a ``PickRequest`` per
+model and head). ``--smoke`` is a quick end-to-end check (2 steps per set,
+first scenario, one test micrograph per set, results in ``benchmarks/_work/smoke/``).
+
 Scoring: :func:`napari_cryopick.core.evaluate.evaluate` with boxes of the data
 set's particle diameter for every prediction and label (the detection
 quality, not the size regression); picking as in ``bench_detector.py``
@@ -64,13 +71,14 @@ import pandas as pd
 import torch
 
 from napari_cryopick.core import continual
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.detect import PickConfig
 from napari_cryopick.core.evaluate import evaluate
-from napari_cryopick.core.exemplars import bank_nbytes, bank_summary
-from napari_cryopick.core.model import DetectorConfig, save_checkpoint
+from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
+from napari_cryopick.core.model import save_checkpoint
 from napari_cryopick.core.progress import drive
-from napari_cryopick.core.training import TrainConfig, build_examples
 from napari_cryopick.io.micrographs import read_micrograph
+from napari_cryopick.workflows.pick import PickRequest, pick_one, prepare
+from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_detector import DEFAULT_DATA, load_split, machine_info
@@ -109,43 +117,54 @@ LABELS = {
 
 
 class RealSet:
-    """One real data set: split, training examples and cached test images."""
+    """One real data set: split, its training set (sparse clicks) and cached micrographs.
 
-    def __init__(self, folder: Path, *, seed: int, label_fraction: float, config: DetectorConfig):
+    The micrographs are read once and handed to the workflows in memory
+    (:class:`napari_cryopick.io.micrographs.Micrograph`); each training run
+    prepares its examples from them as ``cryopick train`` does.
+    """
+
+    def __init__(self, folder: Path, *, seed: int, label_fraction: float, max_test: int | None):
         split = load_split(folder, seed=seed, n_train=3, label_fraction=label_fraction)
         self.name = SHORT.get(split.name, split.name)
         self.folder_name = split.name
         self.diameter = split.diameter_px
         self.completeness = split.completeness
         self.train = split.train
-        self.test = split.test
-        images = [read_micrograph(split.paths[n]).data for n in split.train]
-        examples = build_examples(
-            images,
-            [split.train_picks[n] for n in split.train],
-            self.diameter,
-            config,
+        self.test = split.test[:max_test] if max_test else split.test
+        self.training_set = TrainingSet(
+            name=self.name,
+            micrographs=[read_micrograph(split.paths[n]) for n in split.train],
+            picks=[split.train_picks[n] for n in split.train],
+            diameter_px=self.diameter,
             names=split.train,
-            dataset=self.name,
         )
-        self.examples = continual.DatasetExamples(self.name, examples, diameter_px=self.diameter)
-        self.test_images = {n: read_micrograph(split.paths[n]).data for n in split.test}
-        self.truth = pd.concat([split.truth[n] for n in split.test], ignore_index=True)
+        self.test_micrographs = [read_micrograph(split.paths[n]) for n in self.test]
+        self.truth = pd.concat([split.truth[n] for n in self.test], ignore_index=True)
         self.n_clicks = int(sum(len(t) for t in split.train_picks.values()))
         self.n_train_all = int(sum(len(split.truth[n]) for n in split.train))
 
 
-def score(model, data: RealSet, head: str, pick_config: PickConfig) -> dict:
-    """AP@0.5, AP@0.6 and AR (percent) of ``head`` on the test micrographs of ``data``."""
-    if head not in model.head_names:
+def score(outcome, data: RealSet, head: str, pick_options: dict) -> dict:
+    """AP@0.5, AP@0.6 and AR (percent) of ``head`` on the test micrographs of ``data``.
+
+    Picks through the pick workflow (request prepared once, ``pick_one`` per
+    micrograph); every candidate down to the score floor is scored.
+    """
+    if head not in outcome.model.head_names:
         head = continual.GENERIC_HEAD
-    config = dataclasses.replace(pick_config, head=head)
-    tables = [
-        pick_micrograph(
-            model, image, diameter_px=data.diameter, config=config, micrograph_name=name
-        ).picks
-        for name, image in data.test_images.items()
-    ]
+    prepared = prepare(
+        PickRequest(
+            data.test_micrographs,
+            model=outcome.model,
+            metadata=outcome.metadata,
+            head=head,
+            diameter_px=data.diameter,
+            options=pick_options,
+            device="cpu",
+        )
+    )
+    tables = [pick_one(prepared, m).candidates for m in data.test_micrographs]
     pred = pd.concat(tables, ignore_index=True).assign(diameter=data.diameter)
     report = evaluate(pred, data.truth, iou_thresholds=(0.5, 0.6), diameter_px=data.diameter)
     return {
@@ -156,11 +175,11 @@ def score(model, data: RealSet, head: str, pick_config: PickConfig) -> dict:
     }
 
 
-def evaluate_all(model, sets: list[RealSet], pick_config: PickConfig) -> dict:
+def evaluate_all(outcome, sets: list[RealSet], pick_options: dict) -> dict:
     return {
         d.name: {
-            "own": score(model, d, d.name, pick_config),
-            "generic": score(model, d, continual.GENERIC_HEAD, pick_config),
+            "own": score(outcome, d, d.name, pick_options),
+            "generic": score(outcome, d, continual.GENERIC_HEAD, pick_options),
         }
         for d in sets
     }
@@ -177,19 +196,29 @@ def checkpoint_bytes(model, metadata: dict) -> tuple[int, int]:
         return with_bank, path.stat().st_size
 
 
-def run_scenario(sets: dict[str, RealSet], names, args, pick_config) -> dict:
+def run_scenario(sets: dict[str, RealSet], names, args, pick_options: dict) -> dict:
+    """Base model, then the new set added in each mode, all through the training workflow."""
     old1, old2, new = (sets[n] for n in names)
     S = args.steps_per_set
-    config = DetectorConfig()
 
-    def tc(steps: int, seed: int) -> TrainConfig:
-        return TrainConfig(
-            steps=steps,
-            batch_size=args.batch_size,
-            crop_size=args.crop_size,
+    def request(mode, datasets, steps, seed, base=None) -> TrainRequest:
+        # the protocol's settings, explicit: fixed steps (no time limit), fresh models
+        # from scratch (joint never starts from the general model; the base is given)
+        return TrainRequest(
+            datasets=[d.training_set for d in datasets],
+            mode=mode,
+            base_model=None if base is None else base.model,
+            base_metadata=None if base is None else base.metadata,
+            train_options={
+                "steps": steps,
+                "batch_size": args.batch_size,
+                "crop_size": args.crop_size,
+                "seed": seed,
+                "log_interval": max(1, steps // 5),
+            },
+            continual_options={"pretrained": False},
+            time_limit_s="auto",  # TrainConfig's default, as the recorded runs had
             device="cpu",
-            seed=seed,
-            log_interval=max(1, steps // 5),
         )
 
     def log(event):
@@ -197,22 +226,18 @@ def run_scenario(sets: dict[str, RealSet], names, args, pick_config) -> dict:
 
     everything = [old1, old2, new]
     print(f"  base: joint {old1.name} + {old2.name} ({2 * S} steps)", flush=True)
-    base = drive(
-        continual.train_model(
-            "joint", [old1.examples, old2.examples], config=config, train_config=tc(2 * S, 0)
-        ),
-        on_event=log,
-    )
+    base = drive(train(request("joint", [old1, old2], 2 * S, 0)), on_event=log)
     args.work.mkdir(parents=True, exist_ok=True)
     base_path = args.work / f"base_{old1.name}_{old2.name}_S{S}.pt"
     save_checkpoint(base_path, base.model, metadata=base.metadata)
+    base_run = base.card.history[-1]
     out: dict = {
         "old": [old1.name, old2.name],
         "new": new.name,
         "base": {
-            "seconds": round(float(base.run["seconds"]), 1),
-            "steps": base.run["steps"],
-            "eval": evaluate_all(base.model, everything, pick_config),
+            "seconds": round(float(base_run["seconds"]), 1),
+            "steps": base_run["steps"],
+            "eval": evaluate_all(base, everything, pick_options),
             "checkpoint": str(
                 base_path.relative_to(ROOT) if base_path.is_relative_to(ROOT) else base_path
             ),
@@ -220,28 +245,18 @@ def run_scenario(sets: dict[str, RealSet], names, args, pick_config) -> dict:
         "add": {},
     }
     print("  base", json.dumps(out["base"]["eval"]), flush=True)
-    cc = continual.ContinualConfig()
     for mode in args.modes:
         print(f"  add {new.name}: {mode}", flush=True)
         if mode == "joint":
-            job = continual.train_model(
-                "joint",
-                [old1.examples, old2.examples, new.examples],
-                config=config,
-                train_config=tc(3 * S, 1),
-                continual_config=cc,
-            )
+            job = train(request("joint", everything, 3 * S, 1))
         else:
-            job = continual.train_model(
-                "continual" if mode == "continual2x" else mode,
-                [new.examples],
-                base_model=base.model,
-                base_metadata=base.metadata,
-                train_config=tc(2 * S if mode == "continual2x" else S, 1),
-                continual_config=cc,
+            steps = 2 * S if mode == "continual2x" else S
+            job = train(
+                request("continual" if mode == "continual2x" else mode, [new], steps, 1, base)
             )
         result = drive(job, on_event=log)
-        ev = evaluate_all(result.model, everything, pick_config)
+        run = result.card.history[-1]
+        ev = evaluate_all(result, everything, pick_options)
         base_ev = out["base"]["eval"]
         forgetting = {
             d.name: round(base_ev[d.name]["own"]["AP50"] - ev[d.name]["own"]["AP50"], 1)
@@ -252,9 +267,10 @@ def run_scenario(sets: dict[str, RealSet], names, args, pick_config) -> dict:
             for d in (old1, old2)
         }
         with_bank, without = checkpoint_bytes(result.model, result.metadata)
+        bank = bank_from_metadata(result.metadata.get("exemplars"))
         out["add"][mode] = {
-            "seconds": round(float(result.run["seconds"]), 1),
-            "steps": result.run["steps"],
+            "seconds": round(float(run["seconds"]), 1),  # the training loop, as before
+            "steps": run["steps"],
             "eval": ev,
             "forgetting_AP50": forgetting,
             "max_forgetting_AP50": max(forgetting.values()),
@@ -262,8 +278,8 @@ def run_scenario(sets: dict[str, RealSet], names, args, pick_config) -> dict:
             "forgetting_AP50_generic": forgetting_generic,
             "checkpoint_bytes": with_bank,
             "checkpoint_bytes_without_bank": without,
-            "bank_bytes": bank_nbytes(result.bank),
-            "bank_particles": bank_summary(result.bank),
+            "bank_bytes": bank_nbytes(bank),
+            "bank_particles": bank_summary(bank),
         }
         print(f"  {mode}", json.dumps(out["add"][mode]), flush=True)
     return out
@@ -440,11 +456,23 @@ def main(argv: list[str] | None = None) -> int:
         help="recompute the targets and rewrite continual_real.md from continual_real.json",
     )
     parser.add_argument("--note", action="append", default=[], help="line for the notes")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="end-to-end check only: 2 steps per set, the first scenario, one test micrograph "
+        "per data set, results in benchmarks/_work/smoke/ (unless --out)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--work", type=Path, default=ROOT / "benchmarks" / "_work" / "continual_real"
     )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.steps_per_set, args.scenarios = 2, args.scenarios[:1]
+        if args.out == parser.get_default("out"):
+            args.out = ROOT / "benchmarks" / "_work" / "smoke" / "continual_real"
+        if args.work == parser.get_default("work"):
+            args.work = ROOT / "benchmarks" / "_work" / "smoke" / "continual_real"
     if args.markdown_only:
         report = json.loads((args.out / "continual_real.json").read_text())
         for scenario in report["scenarios"].values():
@@ -457,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(args.threads)
     wall = time.perf_counter()
-    pick_config = PickConfig(rotations=True, min_distance=0.4, score_floor=0.001, device="cpu")
+    # the protocol's picking options (bench_detector's), passed through the pick request
+    pick_options = {"rotations": True, "min_distance": 0.4, "score_floor": 0.001}
     machine = machine_info()
     report: dict = {
         "benchmark": "continual learning on real data (issue 4)",
@@ -472,11 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "label_fraction": args.label_fraction,
-        "pick_config": dataclasses.asdict(pick_config),
+        "pick_config": dataclasses.asdict(PickConfig(**pick_options, device="cpu")),
         "datasets": {},
         "scenarios": {},
     }
-    config = DetectorConfig()
     needed = sorted({n for s in args.scenarios for n in SCENARIOS[s]})
     sets = {}
     for folder_name in needed:
@@ -484,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             args.data / folder_name,
             seed=args.seed,
             label_fraction=args.label_fraction,
-            config=config,
+            max_test=1 if args.smoke else None,
         )
         sets[folder_name] = data
         report["datasets"][data.name] = {
@@ -509,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         report = previous
     for title in args.scenarios:
         print(title, flush=True)
-        scenario = run_scenario(sets, SCENARIOS[title], args, pick_config)
+        scenario = run_scenario(sets, SCENARIOS[title], args, pick_options)
         if previous is not None and title in previous["scenarios"]:
             old = previous["scenarios"][title]
             for mode, res in scenario["add"].items():
