@@ -6,6 +6,7 @@ import errno
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_cryopick.core.model import inputs
@@ -93,3 +94,27 @@ def test_tiled_picking_finds_what_one_pass_finds(monkeypatch):
     assert float(np.abs(tiled.heatmap - whole.heatmap).mean()) < 0.35 * float(
         np.abs(whole.heatmap).mean()
     )
+
+
+def test_build_examples_keeps_the_training_set_beyond_the_budget_in_the_cache(
+    tmp_path, monkeypatch
+):
+    from napari_cryopick.core import training
+    from napari_cryopick.core.pick_table import make_picks
+
+    monkeypatch.setenv("CRYOPICK_CACHE", str(tmp_path))
+    rng = np.random.default_rng(3)
+    images = [rng.normal(size=(96, 112)).astype(np.float32) for _ in range(4)]
+    picks = [make_picks([30.0, 60.0], [30.0, 50.0], diameter=14.0) for _ in images]
+    config = DetectorConfig()
+    in_memory = training.build_examples(images, picks, 14.0, config)
+    assert not any(isinstance(e.prepared.image, np.memmap) for e in in_memory)
+
+    # a budget of just over one prepared image: the first stays in memory, the rest are cached
+    monkeypatch.setattr(training, "IN_MEMORY_PREPARED_BYTES", in_memory[0].prepared.image.nbytes)
+    budgeted = training.build_examples(images, picks, 14.0, config)
+    cached = [isinstance(e.prepared.image, np.memmap) for e in budgeted]
+    assert cached == [False, True, True, True]
+    for plain, bounded in zip(in_memory, budgeted):
+        np.testing.assert_allclose(bounded.prepared.image, plain.prepared.image, atol=1e-5)
+        pd.testing.assert_frame_equal(bounded.picks, plain.picks)

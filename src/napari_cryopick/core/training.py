@@ -32,7 +32,12 @@ import pandas as pd
 import torch
 
 from napari_cryopick.core.model import Detector, DetectorConfig, resolve_device
-from napari_cryopick.core.model.inputs import PreparedMicrograph, prepare_micrograph, to_prepared
+from napari_cryopick.core.model.inputs import (
+    PreparedMicrograph,
+    prepare_in_cache,
+    prepare_micrograph,
+    to_prepared,
+)
 from napari_cryopick.core.model.losses import detection_losses
 from napari_cryopick.core.model.targets import NEGATIVE_KIND, build_targets
 from napari_cryopick.io.pickfiles import picks_on_micrograph
@@ -275,6 +280,13 @@ class TrainResult:
     completed: bool = True
 
 
+#: Prepared training images kept in memory by :func:`build_examples`, in bytes;
+#: the images after the first that reach it go to the memory-mapped cache
+#: (:func:`napari_cryopick.core.model.inputs.prepare_in_cache`), so a training set
+#: of many micrographs costs this much plus crops, not one image per micrograph.
+IN_MEMORY_PREPARED_BYTES = 1 << 30
+
+
 def build_examples(
     micrographs: Sequence[np.ndarray],
     picks: Sequence[pd.DataFrame],
@@ -319,14 +331,22 @@ def build_examples(
     if len(diameters) != len(micrographs):
         raise ValueError("diameter_px must be one value or one per micrograph")
     examples = []
+    in_memory_bytes = 0
     for index, (image, table, diameter) in enumerate(zip(micrographs, picks, diameters)):
         if isinstance(image, str | os.PathLike):
             # streamed: one original micrograph in memory at a time (issue 14)
             from napari_cryopick.io.micrographs import read_micrograph
 
             image = read_micrograph(image).data
-        # large prepared images go to a memory-mapped cache (inputs.CACHE_PIXELS)
-        prepared = prepare_micrograph(image, diameter, config, cache=True)
+        if in_memory_bytes >= IN_MEMORY_PREPARED_BYTES:
+            # the training set's prepared images already fill the budget: the rest
+            # live in the memory-mapped cache, so memory does not grow with the set
+            prepared = prepare_in_cache(image, diameter, config)
+        else:
+            # large prepared images go to a memory-mapped cache (inputs.CACHE_PIXELS)
+            prepared = prepare_micrograph(image, diameter, config, cache=True)
+        if not isinstance(prepared.image, np.memmap):
+            in_memory_bytes += prepared.image.nbytes
         # picks off the micrograph: edge picks dropped with a count, all-outside an error
         source = str(names[index]) if names is not None else f"micrograph {index + 1}"
         table = picks_on_micrograph(table, image.shape, source=source, strict=False)
