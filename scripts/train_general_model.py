@@ -61,6 +61,7 @@ from napari_cryopick.core.simulate import PARTICLE_SHAPES, SimulationConfig, sim
 from napari_cryopick.core.training import (
     TrainConfig,
     TrainingExample,
+    _dihedral,
     batch_losses,
     build_examples,
 )
@@ -406,13 +407,7 @@ class FastSampler:
             keep = (x > -m) & (x < size + m) & (y > -m) & (y < size + m)
             x, y, d, k = x[keep], y[keep], d_all[keep], code[keep]
             if config.augment:
-                if rng.random() < 0.5:
-                    crop, x, y = crop.T, y, x
-                if rng.random() < 0.5:
-                    crop, y = crop[::-1, :], (size - 1) - y
-                if rng.random() < 0.5:
-                    crop, x = crop[:, ::-1], (size - 1) - x
-                crop = np.ascontiguousarray(crop)
+                crop, x, y = _dihedral(crop, x, y, rng)
                 gain = rng.uniform(*config.gain_range)
                 offset_ = rng.uniform(*config.offset_range)
                 gamma = rng.uniform(*config.gamma_range)

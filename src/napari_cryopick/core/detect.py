@@ -713,9 +713,9 @@ def _local_std_at(image: np.ndarray, x: np.ndarray, y: np.ndarray, window_px: fl
 # --------------------------------------------------------------------------
 
 
-def _pick_kinds(model: Any) -> tuple[str, ...]:
-    kinds = tuple(getattr(model.config, "kinds", ("particle",)))
-    return kinds or ("particle",)
+def model_kinds(model: Any) -> tuple[str, ...]:
+    """Heatmap kinds of a detector (``("particle",)`` for a model that names none)."""
+    return tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
 
 
 def pick_micrograph(
@@ -781,7 +781,7 @@ def pick_micrograph(
         device=config.device,
     )
     prep_diameter = diameter_px * math.sqrt(scale_x * scale_y)
-    kinds = _pick_kinds(model)
+    kinds = model_kinds(model)
     tables = []
     for index, kind in enumerate(kinds):
         if kind in NON_PICK_KINDS or index >= maps["heatmap"].shape[0]:

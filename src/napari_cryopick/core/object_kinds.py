@@ -33,6 +33,7 @@ from napari_cryopick.core.detect import (
     PickConfig,
     PickResult,
     apply_threshold,
+    model_kinds,
     pick_micrograph,
 )
 from napari_cryopick.core.fibers import (
@@ -157,12 +158,8 @@ def densify_fiber_picks(table: pd.DataFrame, spacing_px: float | None = None) ->
 # --------------------------------------------------------------------------
 
 
-def _model_kinds(model: Any) -> tuple[str, ...]:
-    return tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
-
-
 def _require_kind(model: Any, kind: str) -> None:
-    kinds = _model_kinds(model)
+    kinds = model_kinds(model)
     if kind not in kinds:
         raise ValueError(f"the model has no {kind!r} heatmap (its kinds: {', '.join(kinds)})")
 

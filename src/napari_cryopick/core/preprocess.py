@@ -260,6 +260,24 @@ def _stat_sample(data: np.ndarray) -> np.ndarray:
     return sample[np.isfinite(sample)]
 
 
+def robust_stats(sample: np.ndarray) -> tuple[float, float]:
+    """Median and robust spread (``1.4826 * MAD``, else the std, else 1) of finite values.
+
+    The statistics of :func:`normalize`, also used by the block-wise preparation of
+    large micrographs (:func:`napari_cryopick.core.model.inputs.prepare_in_cache`).
+    An empty sample gives ``(0.0, 1.0)``.
+    """
+    if sample.size == 0:
+        return 0.0, 1.0
+    median = float(np.median(sample))
+    spread = 1.4826 * float(np.median(np.abs(sample - median)))
+    if not spread > 0:
+        spread = float(np.std(sample))
+    if not spread > 0:
+        spread = 1.0
+    return median, spread
+
+
 def normalize(image: np.ndarray, *, clip: float | None = 5.0) -> np.ndarray:
     """Robust z-scores: subtract the median, divide by ``1.4826 * MAD``.
 
@@ -283,12 +301,7 @@ def normalize(image: np.ndarray, *, clip: float | None = 5.0) -> np.ndarray:
     sample = _stat_sample(data)
     if sample.size == 0:
         return np.zeros(data.shape, dtype=np.float32)
-    median = float(np.median(sample))
-    spread = 1.4826 * float(np.median(np.abs(sample - median)))
-    if not spread > 0:
-        spread = float(np.std(sample))
-    if not spread > 0:
-        spread = 1.0
+    median, spread = robust_stats(sample)
     out = (data - median) / spread
     if clip is not None:
         out = np.clip(out, -float(clip), float(clip))

@@ -197,19 +197,6 @@ def _release(array: np.ndarray) -> None:
         handle.madvise(mmap.MADV_DONTNEED)
 
 
-def _robust_stats(sample: np.ndarray) -> tuple[float, float]:
-    """Median and robust spread, as :func:`napari_cryopick.core.preprocess.normalize` computes them."""
-    if sample.size == 0:
-        return 0.0, 1.0
-    median = float(np.median(sample))
-    spread = 1.4826 * float(np.median(np.abs(sample - median)))
-    if not spread > 0:
-        spread = float(np.std(sample))
-    if not spread > 0:
-        spread = 1.0
-    return median, spread
-
-
 def prepare_in_cache(
     image: np.ndarray, diameter_px: float, config: DetectorConfig
 ) -> PreparedMicrograph:
@@ -269,7 +256,7 @@ def prepare_in_cache(
         prepared = filtered
 
     sample = np.concatenate(samples, axis=0)
-    median, spread = _robust_stats(sample[np.isfinite(sample)])
+    median, spread = preprocess.robust_stats(sample[np.isfinite(sample)])
     for r0 in range(0, out_rows, _BLOCK):
         block = (np.asarray(prepared[r0 : r0 + _BLOCK]) - median) / spread
         prepared[r0 : r0 + _BLOCK] = np.clip(block, -5.0, 5.0)
