@@ -12,7 +12,17 @@ import pytest
 import napari_cryopick
 from napari_cryopick import cli
 
-SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info", "relion", "filter")
+SUBCOMMANDS = (
+    "demo",
+    "simulate",
+    "train",
+    "pick",
+    "evaluate",
+    "info",
+    "relion",
+    "filter",
+    "cryosparc",
+)
 
 
 def _console_script() -> Path:

@@ -25,7 +25,17 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-_SUBCOMMANDS = ("demo", "simulate", "train", "pick", "evaluate", "info", "relion", "filter")
+_SUBCOMMANDS = (
+    "demo",
+    "simulate",
+    "train",
+    "pick",
+    "evaluate",
+    "info",
+    "relion",
+    "filter",
+    "cryosparc",
+)
 
 
 class CLIError(Exception):

@@ -200,7 +200,11 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         )
         description = f"monitoring {args.monitor}"
     else:
-        job = batch.run_batch(request, options)
+        from napari_cryopick.io.paths import micrograph_pixel_sizes
+
+        # the pixel size of a cryoSPARC exposures list (psize_A) beats the MRC header
+        sizes = micrograph_pixel_sizes(getattr(args, "inputs", None) or [])
+        job = batch.run_batch(request, options, pixel_sizes=sizes)
         description = "picking"
     try:
         outcome = drive(job, progress_bar=True, description=description)

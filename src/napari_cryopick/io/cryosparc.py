@@ -53,6 +53,8 @@ from .formats import format_number, star_block
 __all__ = [
     "CryosparcError",
     "CryosparcExposure",
+    "find_project_dir",
+    "is_exposures",
     "micrograph_name",
     "read_cs",
     "read_exposures",
@@ -155,6 +157,28 @@ def _resolve(name: str, project_dir: Path | None) -> Path:
     return project_dir / path
 
 
+def is_exposures(data: np.ndarray) -> bool:
+    """Whether a ``.cs`` array lists exposures (micrographs) rather than particles."""
+    return "micrograph_blob/path" in (data.dtype.names or ())
+
+
+def find_project_dir(path: str | os.PathLike, blob_path: str) -> Path | None:
+    """The folder that ``blob_path`` (relative, as cryoSPARC writes it) exists in.
+
+    cryoSPARC writes paths relative to the project folder (``P12/``) and the
+    ``.cs`` file of job ``J5`` lies in ``P12/J5/``; an exported file lies
+    deeper (``P12/exports/groups/...``). The folders above ``path`` are
+    tried from the nearest; ``None`` when the file exists in none of them.
+    """
+    relative = Path(blob_path)
+    if relative.is_absolute():
+        return None
+    for folder in Path(path).resolve().parents:
+        if (folder / relative).exists():
+            return folder
+    return None
+
+
 def read_exposures(
     path: str | os.PathLike, project_dir: str | os.PathLike | None = None
 ) -> list[CryosparcExposure]:
@@ -166,12 +190,18 @@ def read_exposures(
         Exposures ``.cs`` file (e.g. from Patch CTF or Curate Exposures).
     project_dir
         cryoSPARC project folder the blob paths are relative to (``P12/``);
-        default: the folder two levels above ``path`` (``P12/J5/x.cs``).
+        default: the nearest folder above ``path`` in which the first
+        exposure's file exists (:func:`find_project_dir`), else the folder
+        two levels above ``path`` (``P12/J5/x.cs``).
     """
     path = Path(path)
     data = read_cs(path)
     _require(path, data, ("micrograph_blob/path",))
-    project = Path(project_dir) if project_dir is not None else path.resolve().parent.parent
+    project = Path(project_dir) if project_dir is not None else None
+    if project is None and len(data):
+        project = find_project_dir(path, _text(data["micrograph_blob/path"][0]))
+    if project is None:
+        project = path.resolve().parent.parent
     names = data.dtype.names
     exposures = []
     for index, row in enumerate(data):

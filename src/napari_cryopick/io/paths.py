@@ -15,6 +15,7 @@ from pathlib import Path
 __all__ = [
     "expand_inputs",
     "micrograph_files",
+    "micrograph_pixel_sizes",
     "pick_file_suffixes",
     "pick_files",
 ]
@@ -75,11 +76,56 @@ def expand_inputs(
     return found
 
 
-def micrograph_files(items: Iterable[str | os.PathLike]) -> list[Path]:
-    """Micrograph files named directly or found in the named folders."""
+#: Micrograph lists that may be named among micrographs: cryoSPARC exposures ``.cs``.
+MICROGRAPH_LIST_SUFFIXES: tuple[str, ...] = (".cs",)
+
+
+def _listed_micrographs(path: Path) -> list[tuple[Path, float | None]]:
+    """``(file, pixel size)`` of the micrographs a cryoSPARC exposures ``.cs`` lists."""
+    from napari_cryopick.io.cryosparc import read_exposures
+
+    exposures = read_exposures(path)
+    if not exposures:
+        raise ValueError(f"{path}: lists no exposures")
+    first = exposures[0].path
+    if not first.exists():
+        raise FileNotFoundError(
+            f"{path}: its first micrograph ({first.name}) is in no folder above the .cs file; "
+            "keep the .cs file inside its cryoSPARC project folder"
+        )
+    return [(e.path, e.pixel_size) for e in exposures]
+
+
+def _micrograph_inputs(items: Iterable[str | os.PathLike]) -> list[tuple[Path, float | None]]:
     from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
 
-    return [path for path, _ in expand_inputs(items, MICROGRAPH_SUFFIXES, "micrographs")]
+    found: list[tuple[Path, float | None]] = []
+    for path, from_folder in expand_inputs(items, MICROGRAPH_SUFFIXES, "micrographs"):
+        if not from_folder and path.suffix.lower() in MICROGRAPH_LIST_SUFFIXES:
+            found.extend(_listed_micrographs(path))
+        else:
+            found.append((path, None))
+    return found
+
+
+def micrograph_files(items: Iterable[str | os.PathLike]) -> list[Path]:
+    """Micrograph files named directly, found in the named folders, or listed.
+
+    A cryoSPARC exposures ``.cs`` file (``J5_exposures_ctf_estimated.cs``)
+    named directly stands for the micrographs it lists, resolved in its
+    project folder (:func:`napari_cryopick.io.cryosparc.read_exposures`).
+    """
+    return [path for path, _ in _micrograph_inputs(items)]
+
+
+def micrograph_pixel_sizes(items: Iterable[str | os.PathLike]) -> dict[str, float]:
+    """Pixel sizes that micrograph lists state (``psize_A`` of a ``.cs``), by absolute path.
+
+    They beat the micrograph files' headers. Empty when no list is named.
+    """
+    listed = [Path(i) for i in items if Path(i).suffix.lower() in MICROGRAPH_LIST_SUFFIXES]
+    sizes = _micrograph_inputs([p for p in listed if p.is_file()])
+    return {os.path.abspath(path): size for path, size in sizes if size is not None}
 
 
 def pick_files(items: Iterable[str | os.PathLike]) -> list[tuple[Path, bool]]:

@@ -23,6 +23,7 @@ from .atomic import atomic_path
 from .formats import PickFileError, file_error, micrograph_stem
 from .formats import box as _box
 from .formats import cbox as _cbox
+from .formats import cryosparc as _cryosparc
 from .formats import csv as _csv
 from .formats import star as _star
 from .formats import topaz as _topaz
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 FORMATS: dict[str, ModuleType] = {
     module.NAME: module for module in (_star, _box, _cbox, _topaz, _csv)
 }
+# Formats that are read but never written: cryoSPARC's particles .cs (picks go back to
+# cryoSPARC as one STAR file, io.cryosparc.write_import_star).
+READ_ONLY_FORMATS: dict[str, ModuleType] = {_cryosparc.NAME: _cryosparc}
 # Formats whose files can name the micrograph of every pick.
 MULTI_MICROGRAPH_FORMATS: tuple[str, ...] = ("star", "topaz", "csv")
 
@@ -63,7 +67,7 @@ def detect_format(path: str | os.PathLike) -> str:
     """Name of the format of a pick file, from its suffix (and header for ``.txt``).
 
     ``.star`` -> ``star``, ``.box`` -> ``box``, ``.cbox`` -> ``cbox``,
-    ``.csv`` -> ``csv``; a ``.txt`` file is ``topaz`` when its header starts
+    ``.csv`` -> ``csv``, ``.cs`` -> ``cryosparc`` (particles, read only); a ``.txt`` file is ``topaz`` when its header starts
     with ``image_name x_coord y_coord`` and ``csv`` when it is a
     comma-separated table with ``x`` and ``y`` columns.
 
@@ -91,18 +95,21 @@ def detect_format(path: str | os.PathLike) -> str:
             "cannot tell the pick format of this .txt file: expected a Topaz header "
             "'image_name<TAB>x_coord<TAB>y_coord' or a CSV header with x and y",
         )
-    for name, module in FORMATS.items():
+    for name, module in {**FORMATS, **READ_ONLY_FORMATS}.items():
         if name != _topaz.NAME and suffix in module.SUFFIXES:
             return name
-    known = sorted({s for module in FORMATS.values() for s in module.SUFFIXES})
+    known = sorted(
+        {s for module in (*FORMATS.values(), *READ_ONLY_FORMATS.values()) for s in module.SUFFIXES}
+    )
     raise file_error(path, f"unknown pick file suffix '{path.suffix}' (known: {', '.join(known)})")
 
 
-def _module(format: str | None, path: Path) -> ModuleType:
+def _module(format: str | None, path: Path, *, reading: bool = False) -> ModuleType:
     name = detect_format(path) if format is None else format.lower()
-    if name not in FORMATS:
-        raise ValueError(f"unknown pick format {format!r}; choose one of {', '.join(FORMATS)}")
-    return FORMATS[name]
+    known = {**FORMATS, **READ_ONLY_FORMATS} if reading else FORMATS
+    if name not in known:
+        raise ValueError(f"unknown pick format {format!r}; choose one of {', '.join(known)}")
+    return known[name]
 
 
 def read_picks(
@@ -152,7 +159,7 @@ def read_picks(
         infinite score. The message names the file and the data row.
     """
     path = Path(path)
-    module = _module(format, path)
+    module = _module(format, path, reading=True)
     table = module.read(path)
     check_pick_values(table, path)
     names = table["micrograph"].astype(str)

@@ -246,13 +246,21 @@ def shard_items(items: Sequence[WorkItem], shard: tuple[int, int] | None) -> lis
     return list(items)[index - 1 :: count]
 
 
-def plan_items(prepared: PreparedPick) -> list[WorkItem]:
-    """Work items of a prepared request: its micrograph files and output stems."""
+def plan_items(
+    prepared: PreparedPick, pixel_sizes: Mapping[str, float] | None = None
+) -> list[WorkItem]:
+    """Work items of a prepared request: its micrograph files and output stems.
+
+    ``pixel_sizes`` (by absolute path, e.g. from a cryoSPARC exposures list,
+    :func:`napari_cryopick.io.paths.micrograph_pixel_sizes`) beat the headers.
+    """
+    sizes = pixel_sizes or {}
     items = []
     for index, source in enumerate(prepared.request.micrographs):
         if not isinstance(source, (str, os.PathLike)):
             raise ValueError("batch picking takes micrograph files, not in-memory micrographs")
-        items.append(WorkItem(Path(source), prepared.stems[index]))
+        size = sizes.get(os.path.abspath(source))
+        items.append(WorkItem(Path(source), prepared.stems[index], size))
     return items
 
 
@@ -736,6 +744,7 @@ def run_batch(
     request: PickRequest,
     options: BatchOptions | None = None,
     items: Sequence[WorkItem] | None = None,
+    pixel_sizes: Mapping[str, float] | None = None,
 ) -> Generator[PickProgress, None, BatchOutcome]:
     """Pick a list of micrograph files with resume, shards, read-ahead or Dask.
 
@@ -748,6 +757,9 @@ def run_batch(
     items
         Work items with their own output stems and pixel sizes (RELION jobs);
         default: ``request.micrographs`` laid out by the pick workflow.
+    pixel_sizes
+        ``{absolute path: Angstrom per pixel}`` beating the micrographs'
+        headers (a cryoSPARC exposures list), for the default items.
 
     Yields
     ------
@@ -766,7 +778,7 @@ def run_batch(
     out_dir = Path(request.out_dir)
     if items is None:
         prepared = prepare(request)
-        items = plan_items(prepared)
+        items = plan_items(prepared, pixel_sizes)
     else:
         prepared = prepare(dataclasses.replace(request, micrographs=()))
     fingerprint = settings_fingerprint(request)

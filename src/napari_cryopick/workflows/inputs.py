@@ -121,8 +121,11 @@ class _Header:
     path: Path
 
 
-def _header(micrograph: Any) -> _Header:
-    return _Header(micrograph.name, micrograph.shape, micrograph.pixel_size, micrograph.path)
+def _header(micrograph: Any, pixel_sizes: dict[str, float] | None = None) -> _Header:
+    # a micrograph list's pixel size (cryoSPARC psize_A) beats the file header
+    listed = (pixel_sizes or {}).get(os.path.abspath(micrograph.path))
+    pixel_size = listed if listed is not None else micrograph.pixel_size
+    return _Header(micrograph.name, micrograph.shape, pixel_size, micrograph.path)
 
 
 def _dataset_name(path: Path) -> str:
@@ -169,7 +172,7 @@ def training_sets_from_files(
 
     from napari_cryopick.core.model.inputs import diameter_from_angstrom
     from napari_cryopick.io.micrographs import read_micrograph
-    from napari_cryopick.io.paths import micrograph_files, pick_files
+    from napari_cryopick.io.paths import micrograph_files, micrograph_pixel_sizes, pick_files
 
     if diameter_px is not None and diameter_A is not None:
         raise ValueError("give the particle diameter once: --diameter (pixels) or --diameter-A")
@@ -179,7 +182,8 @@ def training_sets_from_files(
     paths = micrograph_files(micrographs)
     # one micrograph in memory at a time (issue 14): keep what the checks need, not
     # the pixels; the diameter estimate and the training re-read the files
-    loaded = [_header(read_micrograph(path)) for path in paths]
+    listed_sizes = micrograph_pixel_sizes(micrographs)
+    loaded = [_header(read_micrograph(path), listed_sizes) for path in paths]
     names = [m.name for m in loaded]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -1,0 +1,181 @@
+"""``cryopick cryosparc export``: picks as one STAR file that cryoSPARC imports.
+
+cryoSPARC files as inputs need no command of their own: an exposures ``.cs``
+is a micrograph list wherever micrographs are named (``cryopick pick``,
+``cryopick train --micrographs``), and a particles ``.cs`` is a pick file
+wherever pick files are read (``cryopick train --picks``, ``cryopick evaluate
+--truth``). Going back to cryoSPARC needs one STAR file with the picks of
+every micrograph (:func:`napari_cryopick.io.cryosparc.write_import_star`),
+which this command writes from the per-micrograph files of ``cryopick pick``
+(or any pick files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from napari_cryopick.cli import EXIT_OK, CLIError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``cryosparc`` sub-command and its ``export`` action."""
+    parser = subparsers.add_parser(
+        "cryosparc",
+        help="write picks as one STAR file for cryoSPARC's Import Particle Stack",
+        description=(
+            "cryoSPARC .cs files are read where micrographs (exposures .cs) or pick files "
+            "(particles .cs) are named; 'cryopick cryosparc export' writes picks back as one "
+            "STAR file across micrographs (see docs/pipelines.md)."
+        ),
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    export = actions.add_parser(
+        "export",
+        help="pick files or folders -> one STAR file (rlnMicrographName, rlnCoordinateX/Y)",
+        description=(
+            "Gather pick files (a 'cryopick pick' output folder: the files its manifest "
+            "records, sub-folders included; or pick files and folders of them) into one STAR "
+            "file with a row per particle, for cryoSPARC's Import Particle Stack (particle "
+            "meta path only), linked to the exposures. Coordinates keep RELION's convention "
+            "(y = row of the micrograph file), which is what cryoSPARC imports from STAR files."
+        ),
+    )
+    export.add_argument("inputs", nargs="+", metavar="PICKFILE_OR_FOLDER")
+    export.add_argument(
+        "--out", type=Path, required=True, metavar="FILE.star", help="STAR file to write"
+    )
+    export.add_argument(
+        "--exposures",
+        type=Path,
+        default=None,
+        metavar="EXPOSURES.cs",
+        help="exposures the picks belong to: rlnMicrographName is then each exposure's file "
+        "name as cryoSPARC knows it (UID prefix included), and picks of micrographs it lacks "
+        "are an error (default: <micrograph name>.mrc)",
+    )
+    export.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="keep picks scoring at least this (files written with --keep-candidates)",
+    )
+    export.add_argument(
+        "--flip-y",
+        action="store_true",
+        help="write y' = H - 1 - y (H: each micrograph's height from --exposures) for "
+        "micrographs whose rows cryoSPARC holds in the other order",
+    )
+    export.set_defaults(func=run_export)
+    parser.set_defaults(func=_no_action(parser))
+
+
+def _no_action(parser: argparse.ArgumentParser):
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help()
+        raise CLIError("choose an action: export")
+
+    return run
+
+
+def export_pick_files(items: list[Path]) -> list[Path]:
+    """Pick files of ``items``: files as given; folders through their manifest, else searched.
+
+    A folder written by ``cryopick pick`` lists its outputs in its manifest
+    (sub-folders mirrored, summary files left out); other folders are searched
+    one level deep for pick files.
+    """
+    from napari_cryopick.io.paths import pick_file_suffixes, pick_files
+    from napari_cryopick.workflows.batch import read_manifests
+
+    suffixes = pick_file_suffixes()
+    files: list[Path] = []
+    for item in items:
+        item = Path(item)
+        records = read_manifests(item) if item.is_dir() else {}
+        if records:
+            for record in sorted(records.values(), key=lambda r: r["input"]):
+                if record.get("status") != "done":
+                    continue
+                files.extend(
+                    item / name
+                    for name in record.get("outputs", [])
+                    if Path(name).suffix.lower() in suffixes
+                )
+        else:
+            files.extend(path for path, _ in pick_files([item]))
+    return files
+
+
+def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """``{micrograph name: file name}`` and ``{micrograph name: rows}`` of an exposures .cs.
+
+    Names are the files' stems, and the stems without cryoSPARC's UID prefix
+    where that is unambiguous (micrographs picked from copies without it).
+    """
+    from napari_cryopick.io.cryosparc import micrograph_name, read_exposures
+
+    files: dict[str, str] = {}
+    heights: dict[str, int] = {}
+    stripped: dict[str, list[str]] = {}
+    for exposure in read_exposures(path):
+        stem = micrograph_name(str(exposure.path), strip_uid=False)
+        files[stem] = exposure.path.name
+        if exposure.shape is not None:
+            heights[stem] = int(exposure.shape[0])  # cryoSPARC's shape is [ny, nx]
+        stripped.setdefault(micrograph_name(str(exposure.path)), []).append(stem)
+    for short, stems in stripped.items():
+        if short not in files and len(stems) == 1:
+            files[short] = files[stems[0]]
+            if stems[0] in heights:
+                heights[short] = heights[stems[0]]
+    return files, heights
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run ``cryopick cryosparc export``; returns the exit code."""
+    import pandas as pd
+
+    from napari_cryopick.cli._errors import check_output_file
+    from napari_cryopick.core.pick_table import empty_picks
+    from napari_cryopick.io.cryosparc import write_import_star
+    from napari_cryopick.io.pickfiles import read_picks
+
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
+    if args.flip_y and args.exposures is None:
+        raise CLIError("--flip-y needs --exposures (the micrographs' heights)")
+    if args.out.suffix.lower() != ".star":
+        raise CLIError(f"{args.out}: --out must be a .star file")
+    check_output_file(args.out, "--out")
+    for item in args.inputs:
+        if not Path(item).exists():
+            raise CLIError(f"{item}: no such pick file or folder")
+    files = export_pick_files([Path(item) for item in args.inputs])
+    if not files:
+        raise CLIError(f"no pick files in {', '.join(map(str, args.inputs))}")
+    tables = [read_picks(path) for path in files]
+    tables = [t for t in tables if len(t)]
+    picks = pd.concat(tables, ignore_index=True) if tables else empty_picks()
+    if args.threshold is not None and len(picks):
+        scores = picks["score"].to_numpy(float)
+        picks = picks[~(scores < args.threshold)].reset_index(drop=True)  # unscored stay
+    names, heights = (None, None)
+    if args.exposures is not None:
+        names, heights = _exposure_names(args.exposures)
+        unknown = sorted(set(picks["micrograph"].astype(str)) - set(names))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise CLIError(
+                f"{args.exposures}: lists no exposure for the picks of {len(unknown)} "
+                f"micrograph(s): {shown}"
+            )
+    write_import_star(picks, args.out, micrograph_files=names, heights=heights, flip_y=args.flip_y)
+    n_micrographs = picks["micrograph"].nunique() if len(picks) else 0
+    flip = ", y flipped" if args.flip_y else ""
+    print(
+        f"wrote {len(picks)} picks of {n_micrographs} micrographs from {len(files)} pick "
+        f"file(s) -> {os.fspath(args.out)}{flip}"
+    )
+    return EXIT_OK

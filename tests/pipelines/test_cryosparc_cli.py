@@ -1,0 +1,251 @@
+"""cryoSPARC files on the command line: exposures as micrographs, particles as picks, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import starfile
+from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
+
+from napari_cryopick.cli import main
+
+UID = "012345678901234567890"
+SHAPE = (96, 128)  # rows, cols
+
+
+def _save(path, fields):
+    n = len(next(iter(fields.values())))
+    dtype = [(name, values.dtype, values.shape[1:]) for name, values in fields.items()]
+    data = np.zeros(n, dtype=dtype)
+    for name, values in fields.items():
+        data[name] = values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:  # cryoSPARC writes .cs files with np.save
+        np.save(handle, data)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    """P3/: two motion-corrected micrographs (header 2 A/px), exposures (1 A/px), particles."""
+    root = tmp_path / "P3"
+    names = [f"J4/motioncorrected/{UID}_mic_{m}.mrc" for m in ("a", "b")]
+    write_micrographs(root, names, shape=SHAPE, pixel_size=2.0)
+    exposures = _save(
+        root / "J5/J5_exposures_ctf_estimated.cs",
+        {
+            "uid": np.array([11, 12], np.uint64),
+            "micrograph_blob/path": np.array(names, dtype="S80"),
+            "micrograph_blob/psize_A": np.array([1.0, 1.0], np.float32),
+            "micrograph_blob/shape": np.array([SHAPE, SHAPE], np.uint32),
+        },
+    )
+    x = np.array([0.25, 0.5, 0.75, 0.5])
+    y = np.array([0.25, 0.5, 0.5, 0.75])
+    particles = _save(
+        root / "J6/J6_particles.cs",
+        {
+            "location/micrograph_path": np.array([names[0]] * 3 + [names[1]], dtype="S80"),
+            "location/center_x_frac": x.astype(np.float32),
+            "location/center_y_frac": y.astype(np.float32),
+            "location/micrograph_shape": np.array([SHAPE] * 4, np.uint32),
+            "pick_stats/ncc_score": np.array([0.9, 0.8, 0.7, 0.6], np.float32),
+        },
+    )
+    return root, exposures, particles, [root / n for n in names]
+
+
+def test_pick_takes_exposures_with_their_pixel_size(project, tmp_path, tiny_model, capsys):
+    _, exposures, _, files = project
+    common = ["--model", str(tiny_model), "--threshold", str(THRESHOLD)]
+    # 20 A at the list's 1 A/px is 20 px (the MRC header's 2 A/px would give 10 px)
+    assert (
+        main(
+            [
+                "pick",
+                str(exposures),
+                *common,
+                "--diameter-A",
+                "20",
+                "--out",
+                str(tmp_path / "listed"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "pick",
+                *map(str, files),
+                *common,
+                "--diameter",
+                "20",
+                "--out",
+                str(tmp_path / "direct"),
+            ]
+        )
+        == 0
+    )
+    listed = tree_bytes(tmp_path / "listed")
+    assert sorted(listed) == [f"{UID}_mic_a.star", f"{UID}_mic_b.star"]
+    assert listed == tree_bytes(tmp_path / "direct")
+    assert (
+        main(
+            [
+                "pick",
+                *map(str, files),
+                *common,
+                "--diameter-A",
+                "20",
+                "--out",
+                str(tmp_path / "header"),
+            ]
+        )
+        == 0
+    )
+    assert tree_bytes(tmp_path / "header") != listed  # the header's pixel size differs
+
+
+def test_export_writes_one_star_cryosparc_imports(project, tmp_path, tiny_model, capsys):
+    _, exposures, _, files = project
+    picks = tmp_path / "picks"
+    assert (
+        main(
+            [
+                "pick",
+                str(exposures),
+                "--model",
+                str(tiny_model),
+                "--threshold",
+                str(THRESHOLD),
+                "--diameter",
+                "20",
+                "--out",
+                str(picks),
+                "--summary",
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "for_cryosparc.star"
+    assert (
+        main(["cryosparc", "export", str(picks), "--exposures", str(exposures), "--out", str(out)])
+        == 0
+    )
+    table = starfile.read(out, always_dict=True)["particles"]
+    per_file = {
+        name: starfile.read(picks / f"{name}.star", always_dict=True)[""]
+        for name in (f"{UID}_mic_a", f"{UID}_mic_b")
+    }
+    assert len(table) == sum(len(t) for t in per_file.values()) > 0
+    # rlnMicrographName: the exposure's file name as cryoSPARC knows it, UID included
+    assert set(table["rlnMicrographName"]) == {f.name for f in files}
+    rows_a = table[table["rlnMicrographName"] == files[0].name]
+    np.testing.assert_allclose(
+        rows_a["rlnCoordinateY"], per_file[f"{UID}_mic_a"]["rlnCoordinateY"], atol=0.01
+    )
+    flipped = tmp_path / "flipped.star"
+    assert (
+        main(
+            [
+                "cryosparc",
+                "export",
+                str(picks),
+                "--exposures",
+                str(exposures),
+                "--out",
+                str(flipped),
+                "--flip-y",
+            ]
+        )
+        == 0
+    )
+    table_flipped = starfile.read(flipped, always_dict=True)["particles"]
+    np.testing.assert_allclose(
+        table_flipped["rlnCoordinateY"], (SHAPE[0] - 1) - table["rlnCoordinateY"], atol=0.01
+    )
+
+
+def test_particles_are_truth_for_evaluate_and_labels_for_train(project, tmp_path, capsys):
+    from napari_cryopick.cli import build_parser
+    from napari_cryopick.cli._train import request_from_args
+
+    _, exposures, particles, _ = project
+    exported = tmp_path / "particles.star"
+    assert (
+        main(
+            [
+                "cryosparc",
+                "export",
+                str(particles),
+                "--exposures",
+                str(exposures),
+                "--out",
+                str(exported),
+            ]
+        )
+        == 0
+    )
+    report = tmp_path / "report.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(exported),
+                "--truth",
+                str(particles),
+                "--diameter",
+                "20",
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
+    result = json.loads(report.read_text())
+    assert result["n_truth"] == 4
+    assert result["n_pred"] == 4
+    assert next(iter(result["ap"].values())) == pytest.approx(1.0)  # AP at IoU 0.5
+
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--micrographs",
+            str(exposures),
+            "--picks",
+            str(particles),
+            "--diameter-A",
+            "20",
+            "--out",
+            str(tmp_path / "m.pt"),
+        ]
+    )
+    request, _picks = request_from_args(args)
+    (dataset,) = request.datasets
+    assert dataset.names == [f"{UID}_mic_a", f"{UID}_mic_b"]
+    assert [len(t) for t in dataset.picks] == [3, 1]
+    assert dataset.diameter_px == [20.0, 20.0]  # the list's 1 A/px, not the header's 2
+    np.testing.assert_allclose(dataset.picks[0]["x"], [32.0, 64.0, 96.0])
+    np.testing.assert_allclose(dataset.picks[0]["y"], [24.0, 48.0, 48.0])
+
+
+def test_cryosparc_inputs_refused_in_one_line(project, tmp_path, capsys):
+    _root, exposures, particles, _ = project
+    assert main(["evaluate", "--pred", str(particles), "--truth", str(exposures)]) == 2
+    assert "lists exposures" in capsys.readouterr().err
+    assert (
+        main(["cryosparc", "export", str(particles), "--out", str(tmp_path / "x.star"), "--flip-y"])
+        == 2
+    )
+    assert "--flip-y needs --exposures" in capsys.readouterr().err
+    moved = tmp_path / "elsewhere.cs"
+    moved.write_bytes(exposures.read_bytes())  # outside its project folder
+    assert main(["pick", str(moved), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "elsewhere.cs" in err
+    assert "project folder" in err
+    assert len(err.strip().splitlines()) == 1
