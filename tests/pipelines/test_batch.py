@@ -239,3 +239,54 @@ def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
     inputs = [json.loads(line)["input"] for line in lines]
     assert sorted(inputs) == sorted(os.path.abspath(p) for p in micrographs)  # each once
     assert tree_bytes(out) == reference
+
+
+@pytest.mark.slow
+def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
+    micrographs, tiny_model, tmp_path, reference, capsys
+):
+    """``cryopick pick --dask tcp://...`` against a scheduler and worker started here."""
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    from napari_cryopick.cli import main
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        out = tmp_path / "tcp"
+        code = main(
+            [
+                "pick",
+                *map(str, micrographs),
+                "--model",
+                str(tiny_model),
+                "--diameter",
+                "20",
+                "--threshold",
+                str(THRESHOLD),
+                "--out",
+                str(out),
+                "--dask",
+                address,
+            ]
+        )
+        assert code == 0
+        # the micrographs were picked on that cluster's worker: the model plugin is there
+        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+        (names,) = plugins.values()
+        assert any(name.startswith("cryopick-model-") for name in names)
+        assert cluster.scheduler.address == address  # the cluster outlived the run
+    assert tree_bytes(out) == reference
+    records = read_manifests(out)
+    assert len(records) == len(NAMES)
+    assert {r["status"] for r in records.values()} == {"done"}
