@@ -154,6 +154,16 @@ def test_bad_shard_is_refused(text):
         parse_shard(text)
 
 
+def test_dask_tasks_hold_a_few_micrographs():
+    from napari_cryopick.workflows.batch import _auto_task_size
+
+    assert _auto_task_size(6, 2) == 1  # short lists: every worker gets several tasks
+    assert _auto_task_size(40, 2) == 4
+    assert _auto_task_size(100_000, 20) == 4
+    with pytest.raises(ValueError, match="task_size"):
+        BatchOptions(task_size=0)
+
+
 def test_parse_dask():
     assert parse_dask("local:2") == ("local", 2)
     assert parse_dask("slurm:20") == ("slurm", 20)
@@ -207,7 +217,8 @@ def test_monitor_picks_files_once_they_stop_growing(tiny_model, tmp_path):
 def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
     micrographs, tiny_model, tmp_path, reference, monkeypatch
 ):
-    """Two worker processes; one is killed mid-run: every micrograph is written once, identically."""
+    """Two worker processes, tasks of two micrographs; one worker is killed mid-run: every
+    micrograph is written once, identically."""
     pytest.importorskip("distributed")
     from napari_cryopick.workflows import batch
 
@@ -221,7 +232,9 @@ def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
 
     monkeypatch.setattr(batch, "_make_client", keep_client)
     out = tmp_path / "dask"
-    job = run_batch(_request(micrographs, tiny_model, out), BatchOptions(dask="local:2"))
+    job = run_batch(
+        _request(micrographs, tiny_model, out), BatchOptions(dask="local:2", task_size=2)
+    )
     first = next(job)
     pids = list(clients[0].run(os.getpid).values())
     assert len(pids) == 2

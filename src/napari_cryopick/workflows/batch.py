@@ -25,11 +25,16 @@ Shards (``shard=(i, N)``)
 Read-ahead
     A thread reads the next micrographs while the model runs.
 Dask (``dask="local:N" | "tcp://host:port" | "slurm:N"``)
-    One task per micrograph; the model travels to each worker once inside
-    a worker plugin (the checkpoint's bytes), workers run torch with one
-    thread, and tasks only compute (no files), so a task retried after a lost
-    worker cannot write anything twice. Results are the same as sequential
-    picking (same code, same single-threaded torch).
+    One task per few micrographs (up to 4, :class:`BatchOptions` ``task_size``);
+    the model travels to each worker once inside a worker plugin (the
+    checkpoint's bytes), workers run torch with one thread. A task reads its
+    micrographs (absolute paths), picks them and *renders* their output files
+    with the same :func:`~napari_cryopick.workflows.pick.write_outputs` into a
+    private folder, returning the bytes and the pick tables (no heatmap, no
+    candidates); the driver only publishes the bytes atomically and records
+    them, so a task retried after a lost worker cannot write anything twice
+    and the driver's work per micrograph stays small. Results are the same as
+    sequential picking (same code, same single-threaded torch).
 Summary
     ``summary.csv`` (micrograph, picks, mean score, seconds) and
     ``summary.png`` (histograms of picks and of mean scores per micrograph),
@@ -114,6 +119,9 @@ class BatchOptions:
     max_in_flight
         Tasks submitted to Dask at once (default: 2 per worker + 2); bounds
         the driver's memory on long lists.
+    task_size
+        Micrographs per Dask task (default: up to 4, at least 4 tasks per
+        worker): fewer round trips through the scheduler and the driver.
     summary
         Write ``summary.csv`` and ``summary.png`` at the end.
     should_stop
@@ -127,6 +135,7 @@ class BatchOptions:
     dask: str | None = None
     dask_options: Mapping[str, Any] = field(default_factory=dict)
     max_in_flight: int | None = None
+    task_size: int | None = None
     summary: bool = True
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
 
@@ -137,6 +146,8 @@ class BatchOptions:
                 raise ValueError(f"--shard must be i/N with 1 <= i <= N, got {index}/{count}")
         if self.read_ahead < 0:
             raise ValueError(f"read_ahead must be >= 0, got {self.read_ahead}")
+        if self.task_size is not None and self.task_size < 1:
+            raise ValueError(f"task_size must be >= 1, got {self.task_size}")
         if self.dask is not None:
             parse_dask(self.dask)
 
@@ -394,6 +405,9 @@ class _Result:
     error: str
     seconds: float
     cpu_seconds: float = 0.0
+    #: ``(file name, content)`` of the outputs rendered by a Dask worker; the driver
+    #: publishes them beside ``item.stem`` (None: the driver writes them itself)
+    files: tuple[tuple[str, bytes], ...] | None = None
 
 
 def _load(item: WorkItem) -> Any:
@@ -512,15 +526,50 @@ def _plugin_class() -> type:
     return ModelPlugin
 
 
-def _dask_task(plugin_name: str, item: WorkItem) -> _Result:
+def _render(prepared: PreparedPick, result: _Result) -> _Result:
+    """The result with its output files rendered (written to a private folder, read back).
+
+    The same :func:`~napari_cryopick.workflows.pick.write_outputs` as a
+    sequential run makes the bytes, so the files are identical; the driver
+    only publishes them. The candidates stay behind (the files hold what was
+    asked for); the picks travel for the progress events and the manifest.
+    """
+    import tempfile
+
+    if result.picks is None:
+        return result
+    start, cpu = time.perf_counter(), time.thread_time()
+    try:
+        with tempfile.TemporaryDirectory(prefix="cryopick-render-") as folder:
+            written = write_outputs(prepared, result.picks, Path(folder) / result.item.stem.name)
+            files = tuple((path.name, path.read_bytes()) for path in written)
+    except (ValueError, OSError) as error:
+        return dataclasses.replace(result, picks=None, error=_message(result.item, error))
+    picks = dataclasses.replace(result.picks, candidates=result.picks.candidates.iloc[0:0])
+    return dataclasses.replace(
+        result,
+        picks=picks,
+        files=files,
+        seconds=result.seconds + time.perf_counter() - start,
+        cpu_seconds=result.cpu_seconds + time.thread_time() - cpu,
+    )
+
+
+def _dask_task(plugin_name: str, items: tuple[WorkItem, ...]) -> list[_Result]:
+    """Pick a few micrographs on a worker: read, pick, render the files (nothing published)."""
     from distributed import get_worker
 
-    plugin = get_worker().plugins[plugin_name]
-    try:
-        micrograph = _load(item)
-    except (ValueError, OSError) as error:
-        return _Result(item, None, _message(item, error), 0.0)
-    return _compute(plugin.prepared, item, micrograph)
+    prepared = get_worker().plugins[plugin_name].prepared
+    results = []
+    for item in items:
+        try:
+            micrograph = _load(item)
+        except (ValueError, OSError) as error:
+            results.append(_Result(item, None, _message(item, error), 0.0))
+            continue
+        results.append(_render(prepared, _compute(prepared, item, micrograph)))
+        del micrograph
+    return results
 
 
 def slurm_cluster(options: Mapping[str, Any]) -> Any:
@@ -587,6 +636,7 @@ class _Dask:
         options: Mapping[str, Any],
         max_in_flight: int | None,
         fingerprint: str,
+        task_size: int | None = None,
     ) -> None:
         request = prepared.request
         model = request.model
@@ -607,23 +657,37 @@ class _Dask:
         except Exception:
             self.close()
             raise
+        self.workers = workers
+        self.task_size = task_size
         self.max_in_flight = max_in_flight or 2 * workers + 2
+
+    def _chunks(self, items: list[WorkItem]) -> Iterator[tuple[WorkItem, ...]]:
+        size = self.task_size or _auto_task_size(len(items), self.workers)
+        for start in range(0, len(items), size):
+            yield tuple(items[start : start + size])
 
     def run(self, items: Iterable[WorkItem]) -> Iterator[_Result]:
         from distributed import as_completed
 
-        items = iter(items)
+        chunks = self._chunks(list(items))
         futures = as_completed(with_results=False)
-        submitted: dict[Any, WorkItem] = {}
+        submitted: dict[Any, tuple[WorkItem, ...]] = {}
 
         def submit_next() -> bool:
-            item = next(items, None)
-            if item is None:
+            chunk = next(chunks, None)
+            if chunk is None:
                 return False
+            # workers resolve paths in their own working folder: send absolute ones
+            shipped = tuple(dataclasses.replace(i, source=Path(i.key)) for i in chunk)
             future = self.client.submit(
-                _dask_task, self.plugin_name, item, pure=False, retries=2, key=_task_key(item)
+                _dask_task,
+                self.plugin_name,
+                shipped,
+                pure=False,
+                retries=2,
+                key=_task_key(chunk[0]),
             )
-            submitted[future] = item
+            submitted[future] = chunk
             futures.add(future)
             return True
 
@@ -631,14 +695,15 @@ class _Dask:
             if not submit_next():
                 break
         for future in futures:
-            item = submitted.pop(future)
+            chunk = submitted.pop(future)
             try:
-                result = future.result()
+                results = future.result()
             except Exception as error:  # a task lost with its workers too often (KilledWorker)
-                result = _Result(item, None, _message(item, error), 0.0)
+                results = [_Result(item, None, _message(item, error), 0.0) for item in chunk]
             future.release()
             submit_next()
-            yield result
+            for item, result in zip(chunk, results):
+                yield dataclasses.replace(result, item=item)
 
     def close(self) -> None:
         try:
@@ -646,6 +711,11 @@ class _Dask:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+
+
+def _auto_task_size(n_items: int, workers: int) -> int:
+    """Micrographs per Dask task: up to 4 (fewer round trips), at least 4 tasks per worker."""
+    return max(1, min(4, math.ceil(n_items / (4 * max(1, workers)))))
 
 
 def _task_key(item: WorkItem) -> str:
@@ -658,7 +728,14 @@ def _executor(
 ) -> _Sequential | _Dask:
     if options.dask is None:
         return _Sequential(prepared, options.read_ahead)
-    return _Dask(prepared, options.dask, options.dask_options, options.max_in_flight, fingerprint)
+    return _Dask(
+        prepared,
+        options.dask,
+        options.dask_options,
+        options.max_in_flight,
+        fingerprint,
+        options.task_size,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -689,6 +766,14 @@ def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, An
     return record
 
 
+def _publish(stem: Path, files: Sequence[tuple[str, bytes]]) -> list[Path]:
+    """Write files rendered by a worker beside ``stem``, each atomically."""
+    from napari_cryopick.io.atomic import atomic_write_bytes
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return [atomic_write_bytes(stem.parent / name, data) for name, data in files]
+
+
 def _drive(
     prepared: PreparedPick,
     executor: _Sequential | _Dask,
@@ -707,7 +792,10 @@ def _drive(
         error = result.error
         if result.picks is not None:
             try:
-                written = write_outputs(prepared, result.picks, result.item.stem)
+                if result.files is not None:
+                    written = _publish(result.item.stem, result.files)
+                else:
+                    written = write_outputs(prepared, result.picks, result.item.stem)
             except (ValueError, OSError) as write_error:
                 error = _message(result.item, write_error)
                 result = dataclasses.replace(result, picks=None, error=error)
