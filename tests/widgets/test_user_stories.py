@@ -11,6 +11,7 @@ receiving the annotation, an event loop that keeps running.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import time
 
@@ -47,16 +48,26 @@ def load_factor() -> float:
 
 
 class GapMeter:
-    """A 10 ms QTimer; the largest gap between its ticks is how long the event loop stalled."""
+    """A 10 ms QTimer; the largest gap between its ticks is how long the event loop stalled.
+
+    Each tick also reads the GUI thread's CPU time: the most it used between
+    two ticks (``max_cpu_gap``) is the work of the longest turn, which another
+    process on the machine cannot inflate.
+    """
 
     def __init__(self, interval_ms: int = 10):
         self.ticks: list[float] = []
+        self.cpu: list[float] = []
         self.timer = QTimer()
         self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self):
+        self.ticks.append(time.perf_counter())
+        self.cpu.append(time.thread_time())
 
     def __enter__(self):
-        self.ticks.append(time.perf_counter())
+        self._tick()
         self.timer.start()
         return self
 
@@ -66,6 +77,10 @@ class GapMeter:
     @property
     def max_gap(self) -> float:
         return float(np.diff(self.ticks).max()) if len(self.ticks) > 1 else float("inf")
+
+    @property
+    def max_cpu_gap(self) -> float:
+        return float(np.diff(self.cpu).max()) if len(self.cpu) > 1 else float("inf")
 
 
 def _click(viewer, qtbot, offset=(0, 0)):
@@ -339,11 +354,13 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
 
 
 def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer, qtbot, tmp_path):
-    """The network runs in the worker; picking again only updates the layers in place.
+    """The network runs in the worker; its result is shown one step per event-loop turn.
 
-    The first pick of a micrograph creates its heatmap and picks layers: that
-    is napari's own layer construction in the GUI thread (measured and
-    printed, bounded loosely); everything else must keep the loop ticking.
+    The first pick of a micrograph creates its heatmap and picks layers:
+    napari builds each layer (controls, vispy visual) in one turn and draws
+    it (shaders) in the next; the widget adds them hidden and shows them a
+    turn later, so no turn does two of these. Picking again updates the
+    layers in place.
     """
     path = _micrograph_file(tmp_path, "big", shape=(1024, 1024), seed=4)
     viewer = make_napari_viewer(show=True)
@@ -351,6 +368,10 @@ def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer,
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")  # the bundled model
     pick.device_combo.setCurrentText("cpu")
     pick.diameter_spin.setValue(30.0)
+    qtbot.wait(100)  # docked: the one-time font glyphs are rendered on their own turn
+    # a full cyclic garbage collection of the napari process takes 0.4-0.6 s here and
+    # comes whenever Python decides (not the widget's doing): not in the measurement
+    gc.collect()
     arrived = []
     with GapMeter() as first:
         worker = pick.pick_current()
@@ -358,11 +379,14 @@ def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer,
         worker.yielded.connect(lambda _event: arrived.append(time.perf_counter()))
         qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
         qtbot.wait(200)  # the new layers are drawn
-    assert "big picks" in viewer.layers
+    assert viewer.layers["big picks"].visible
+    assert viewer.layers["big heatmap"].visible
+    assert int(viewer.layers["big picks"].shown.sum()) > 0
     ticks = np.asarray(first.ticks)
     network = ticks[ticks <= arrived[0]]
     network_gap = float(np.diff(network).max())
     layer = viewer.layers["big picks"]
+    gc.collect()
     with GapMeter() as again:
         assert pick.pick_current() is not None
         qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
@@ -371,14 +395,17 @@ def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer,
     print(
         f"\npick one 1024x1024 micrograph: loop max gap while the network ran "
         f"{network_gap * 1000:.0f} ms; first pick overall {first.max_gap * 1000:.0f} ms "
-        f"(creating the two layers); picking again {again.max_gap * 1000:.0f} ms; "
+        f"(GUI-thread CPU {first.max_cpu_gap * 1000:.0f} ms in the longest turn); picking "
+        f"again {again.max_gap * 1000:.0f} ms (CPU {again.max_cpu_gap * 1000:.0f} ms); "
         f"load factor {load_factor():.1f}"
     )
     assert network_gap <= 0.1 * load_factor()
-    # updating the layers in place: well under the first pick's, not yet under 100 ms
-    # on a loaded 2-core runner (see docs/user-guide.md)
-    assert again.max_gap <= 0.25 * load_factor()
-    assert first.max_gap <= 1.0 * load_factor()
+    # one layer built or first drawn per turn: 750-930 ms in one turn before (all at once),
+    # 250-300 ms now on the 2-core box in software GL (see docs/user-guide.md)
+    assert first.max_cpu_gap <= 0.3
+    assert first.max_gap <= 0.4 * load_factor()
+    assert again.max_cpu_gap <= 0.15
+    assert again.max_gap <= 0.2 * load_factor()
 
 
 # --- 2. few-shot training with the widget's defaults: new head used, picks shown ---
@@ -655,3 +682,127 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     assert "m2" in viewer.layers
     rows = pick.refresh_review_table()
     assert [row[3] for row in rows] == [True, False, False]
+
+
+def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
+    """The reviewed flag is kept with the pick files and comes back in a new session."""
+    import json
+
+    from napari_cryopick._widgets.pick import REVIEW_FILE
+    from napari_cryopick.io.pickfiles import write_picks
+
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for index, name in enumerate(("m0", "m1", "m2")):
+        _micrograph_file(folder, name, shape=(256, 256), seed=index)
+        write_picks(
+            _candidates(20, seed=index).assign(micrograph=name), picks / f"{name}.star", "star"
+        )
+
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review_folder(folder, picks)
+    assert pick.step_micrograph(+1) == "m0"
+    pick.reviewed_check.setChecked(True)
+    assert pick.step_micrograph(+1) == "m1"
+    assert pick.step_micrograph(+1) == "m2"
+    pick.reviewed_check.setChecked(True)
+    pick.reviewed_check.setChecked(False)  # changed their mind: m2 not reviewed
+    assert pick.step_micrograph(-1) == "m1"
+    pick.reviewed_check.setChecked(True)
+    record = json.loads((picks / REVIEW_FILE).read_text())
+    assert record["reviewed"] == ["m0", "m1"]
+    assert not [p.name for p in picks.iterdir() if p.name.endswith(".tmp")]
+    viewer.close()
+
+    # napari closed and opened again: Review folder… shows the flags saved
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert not session(again).reviewed
+    pick.review_folder(folder, picks)
+    assert [row[3] for row in pick.refresh_review_table()] == [True, True, False]
+    assert pick.step_micrograph(+1) == "m0"
+    assert pick.reviewed_check.isChecked()
+    again.close()
+
+    # and with Load picks… on micrographs opened by hand
+    third = make_napari_viewer()
+    third.open(str(folder / "m1.mrc"), plugin=PLUGIN)
+    third.open(str(folder / "m2.mrc"), plugin=PLUGIN)
+    _dock, pick = third.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.load_picks(picks) == ["m1", "m2"]
+    assert [(row[0], row[3]) for row in pick.refresh_review_table()] == [
+        ("m1", True),
+        ("m2", False),
+    ]
+
+    # a broken review file is reported in one line, and the picks still load
+    (picks / REVIEW_FILE).write_text("{not json")
+    assert pick.load_picks(picks) == ["m1", "m2"]
+    assert f"{picks / REVIEW_FILE}: not a cryopick review file" in pick.status.text()
+
+
+def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_viewer, tmp_path):
+    """Score threshold and diameter range on reloaded CBOX candidates, all micrographs at once.
+
+    What the widget shows is what ``cryopick filter`` writes for the same
+    values, and the user's corrections stay as the slider keeps them.
+    """
+    from napari_cryopick.cli import main
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    rng = np.random.default_rng(5)
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    viewer = make_napari_viewer()
+    for index, name in enumerate(("mic_a", "mic_b")):
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=(2048, 2048))), plugin=PLUGIN)
+        table = _candidates(200, seed=index).assign(
+            micrograph=name, diameter=rng.uniform(20.0, 80.0, 200).round(1)
+        )
+        write_picks(table, picks / f"{name}.cbox", "cbox")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.3)
+    assert pick.load_picks(picks) == ["mic_a", "mic_b"]
+    layer = viewer.layers["mic_a picks"]
+    assert len(layer.data) == 200  # every candidate is in the layer
+    # the user deletes a shown pick and adds one of their own on mic_a
+    deleted = np.asarray(layer.data[layer.shown][0])
+    layer.selected_data = {int(np.flatnonzero(layer.shown)[0])}
+    layer.remove_selected()
+    added = np.array([[1000.0, 1000.0]])
+    layer.add(added)
+
+    pick.set_threshold(0.4)
+    pick.set_diameter_range(35.0, 60.0)
+    assert pick.diameter_range() == (35.0, 60.0)
+    out = tmp_path / "filtered"
+    assert main([
+        "filter", str(picks), "--threshold", "0.4", "--min-diameter", "35",
+        "--max-diameter", "60", "--out", str(out),
+    ]) == 0  # fmt: skip
+    for name in ("mic_a", "mic_b"):
+        now = viewer.layers[f"{name} picks"]
+        scored = np.isfinite(now.features["score"].to_numpy(float))
+        shown = now.data[now.shown & scored][:, ::-1]  # (x, y) of the shown network picks
+        expected = read_picks(out / f"{name}.cbox")[["x", "y"]].to_numpy()
+        if name == "mic_a":  # the pick the user deleted stays deleted
+            assert not np.any(np.all(np.isclose(now.data, deleted), axis=1))
+            expected = expected[~np.all(np.isclose(expected, deleted[::-1], atol=0.01), axis=1)]
+        assert len(shown) == len(expected) > 0, name
+        assert np.allclose(np.sort(shown, axis=0), np.sort(expected, axis=0), atol=0.01)
+        diameters = now.features["diameter"].to_numpy(float)[now.shown & scored]
+        assert diameters.min() >= 35.0
+        assert diameters.max() <= 60.0
+    layer = viewer.layers["mic_a picks"]
+    assert np.any(np.all(np.isclose(layer.data[layer.shown], added), axis=1))  # theirs stays
+    assert "diameter 35–60 px" in pick.status.text()
+    counts = {row[0]: row[1] for row in pick.refresh_review_table()}
+    assert counts["mic_b"] == len(read_picks(out / "mic_b.cbox"))
+
+    # "any" again: the whole range is back
+    pick.set_diameter_range(None, None)
+    layer = viewer.layers["mic_b picks"]
+    assert int(layer.shown.sum()) == int((layer.features["score"] >= 0.4).sum())

@@ -52,6 +52,8 @@ class SessionState:
         Threshold suggested with the model (None: keep the slider).
     display_threshold
         The threshold picks are shown at now (the Pick slider's).
+    display_diameter
+        ``(min, max)`` diameter in pixels of the picks shown now (None: no bound).
     pick_results
         Micrograph name -> ``PickResult`` of the last picking.
     reviewed
@@ -75,6 +77,7 @@ class SessionState:
         self.head: str = ""
         self.threshold: float | None = None
         self.display_threshold: float | None = None
+        self.display_diameter: tuple[float | None, float | None] = (None, None)
         self.pick_results: dict[str, Any] = {}
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None

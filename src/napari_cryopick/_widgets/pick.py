@@ -14,13 +14,15 @@ micrograph leave the session.
 from __future__ import annotations
 
 import threading
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -61,6 +63,7 @@ from ._common import (
     scroll_layout,
     session,
     show_only_micrograph,
+    unproxy,
     update_or_add_layer,
 )
 
@@ -156,10 +159,31 @@ def _mark_added_picks(event: Any) -> None:
         layer.border_color = colours
 
 
-def _shown_mask(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Points shown at ``threshold``: scored ones above it and every unscored (hand-added) one."""
-    scores = np.asarray(scores, dtype=float)
-    return ~(scores < threshold)  # NaN compares False: hand-added picks always show
+def _shown_mask(
+    table: pd.DataFrame,
+    threshold: float,
+    diameters: tuple[float | None, float | None] = (None, None),
+) -> np.ndarray:
+    """Points shown: scoring ``threshold`` or more, diameter in range, and every hand-added one.
+
+    The filter of ``cryopick filter`` (core ``pick_table.filter_mask``); picks
+    without a score (added by hand) always show. A size range on picks that
+    have no diameters is not applied (the Pick widget says so).
+    """
+    from napari_cryopick.core.pick_table import filter_mask
+
+    low, high = diameters
+    try:
+        return filter_mask(
+            table, threshold=threshold, min_diameter=low, max_diameter=high, keep_unscored=True
+        )
+    except ValueError:  # no diameters to filter: the threshold alone
+        return filter_mask(table, threshold=threshold, keep_unscored=True)
+
+
+def _has_diameters(table: pd.DataFrame) -> bool:
+    scored = np.isfinite(table["score"].to_numpy(float))
+    return bool(np.isfinite(table["diameter"].to_numpy(float)[scored]).any())
 
 
 def _particle_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -176,11 +200,16 @@ def _show_shapes(
 ) -> None:
     """Vesicle circles and traced fibers above ``threshold`` (updated in place)."""
     from napari_cryopick.core.detect import apply_threshold
+    from napari_cryopick.core.pick_table import filter_mask
 
     if (candidates["kind"] == "vesicle").any() and (
         add or result_layer(viewer, micrograph, "vesicles") is not None
     ):
-        table = apply_threshold(candidates[candidates["kind"] == "vesicle"], threshold)
+        table = candidates[candidates["kind"] == "vesicle"]
+        low, high = session(viewer).display_diameter
+        if (low is not None or high is not None) and _has_diameters(table):
+            table = table[filter_mask(table, min_diameter=low, max_diameter=high)]
+        table = apply_threshold(table, threshold)
         update_or_add_layer(
             viewer, vesicles_layer(table, f"{micrograph} vesicles", micrograph=micrograph)
         )
@@ -204,6 +233,67 @@ def _show_shapes(
         )
 
 
+def _add_hidden(viewer: Any, layer_data: tuple) -> tuple[Any, bool]:
+    """:func:`update_or_add_layer`, a new layer added hidden; returns ``(layer, new)``.
+
+    A new layer's first draw (its shaders, textures, glyphs) is then the work
+    of a later event-loop turn (:func:`_reveal`), not of the one creating it.
+    """
+    name = layer_data[1]["name"]
+    new = name not in viewer.layers
+    if new:
+        layer_data = (layer_data[0], {**layer_data[1], "visible": False}, layer_data[2])
+    return update_or_add_layer(viewer, layer_data), new
+
+
+def _reveal(viewer: Any, layer: Any, micrograph: str) -> None:
+    """Show a layer added hidden, unless its micrograph is hidden (reviewing another)."""
+    if layer.name not in viewer.layers or unproxy(viewer.layers[layer.name]) is not unproxy(layer):
+        return  # the user removed it meanwhile
+    mlayers = [m for m in micrograph_layers(viewer) if micrograph_name(m) == micrograph]
+    layer.visible = not mlayers or any(m.visible for m in mlayers)
+
+
+def _showing_candidates(
+    viewer: Any,
+    micrograph: str,
+    candidates: pd.DataFrame,
+    threshold: float,
+    link_radius_px: float | None = None,
+) -> Iterator[Any]:
+    """:func:`show_candidates` in steps: each ``yield`` ends one event-loop turn's work.
+
+    Yields the points layer first (added hidden when new), then reveals it,
+    then draws the circles/paths.
+    """
+    from napari_cryopick.layers.points import picks_layer, points_to_picks
+
+    particles = _particle_candidates(candidates)
+    existing = result_layer(viewer, micrograph)
+    if existing is not None and len(existing.data):
+        kept = points_to_picks(existing.data, existing.features, micrograph=micrograph)
+        manual = kept[kept["score"].isna()]
+        if len(manual):
+            particles = pd.concat([particles, manual], ignore_index=True)
+    data, kwargs, type_name = picks_layer(particles, _picks_layer_name(micrograph))
+    kwargs["metadata"] = {
+        **kwargs.get("metadata", {}),
+        ROLE_KEY: "result",
+        "micrograph": micrograph,
+    }
+    kwargs["shown"] = _shown_mask(particles, threshold, session(viewer).display_diameter)
+    layer, new = _add_hidden(viewer, (data, kwargs, type_name))
+    if existing is None:
+        layer.events.data.connect(_mark_added_picks)
+    yield layer
+    if new:
+        _reveal(viewer, layer, micrograph)
+        yield layer
+    if candidates["kind"].isin(["vesicle", "fiber"]).any():
+        _show_shapes(viewer, micrograph, candidates, threshold, link_radius_px, add=True)
+        yield layer
+
+
 def show_candidates(
     viewer: Any,
     micrograph: str,
@@ -222,32 +312,18 @@ def show_candidates(
     Vesicles become circles (each its own diameter) and fiber candidates are
     traced into paths. Returns the particle points layer.
     """
-    from napari_cryopick.layers.points import picks_layer, points_to_picks
-
-    particles = _particle_candidates(candidates)
-    existing = result_layer(viewer, micrograph)
-    if existing is not None and len(existing.data):
-        kept = points_to_picks(existing.data, existing.features, micrograph=micrograph)
-        manual = kept[kept["score"].isna()]
-        if len(manual):
-            particles = pd.concat([particles, manual], ignore_index=True)
-    data, kwargs, type_name = picks_layer(particles, _picks_layer_name(micrograph))
-    kwargs["metadata"] = {
-        **kwargs.get("metadata", {}),
-        ROLE_KEY: "result",
-        "micrograph": micrograph,
-    }
-    kwargs["shown"] = _shown_mask(particles["score"].to_numpy(float), threshold)
-    layer = update_or_add_layer(viewer, (data, kwargs, type_name))
-    if existing is None:
-        layer.events.data.connect(_mark_added_picks)
-    _show_shapes(viewer, micrograph, candidates, threshold, link_radius_px, add=True)
+    steps = _showing_candidates(viewer, micrograph, candidates, threshold, link_radius_px)
+    layer = next(steps)
+    for _ in steps:
+        pass
     return layer
 
 
 def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> int | None:
     """Show the picks of ``micrograph`` scoring ``threshold`` or more; returns how many.
 
+    Picks outside the session's diameter range (``display_diameter``, the
+    Pick widget's size filter) are hidden too; hand-added picks always show.
     Only ``layer.shown`` changes on the points layer (no data, no new layer):
     the same layer object, the user's added, deleted and moved picks as they
     left them. A layer the user deleted is not brought back (returns None).
@@ -256,7 +332,7 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     layer = result_layer(viewer, micrograph)
     count = None
     if layer is not None:
-        shown = _shown_mask(layer.features["score"].to_numpy(float), threshold)
+        shown = _shown_mask(layer.features, threshold, session(viewer).display_diameter)
         if len(shown) == len(layer.data) and not np.array_equal(shown, layer.shown):
             layer.shown = shown
         count = int(shown.sum())
@@ -265,14 +341,17 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     return count
 
 
-def show_pick_result(
+def showing_pick_result(
     viewer: Any, micrograph: str, result: Any, threshold: float | None = None
-) -> None:
-    """Store a picking result in the session and show heatmap and picks.
+) -> Iterator[None]:
+    """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
 
-    ``result`` is a workflow ``MicrographPicks`` or a core ``PickResult`` (a
-    training preview). The threshold is the session's display threshold (the
-    Pick slider) when not given, else the result's own.
+    Creating a napari layer and drawing it the first time each take much of
+    the 100 ms an event-loop turn may last on a slow machine (layer controls,
+    vispy visuals, shaders, font glyphs), so the Pick widget shows its
+    worker's results one step per turn and the viewer keeps answering:
+    store the result; add the heatmap (hidden); show it; add the picks
+    (hidden); show them; circles/paths; tell the listeners.
     """
     state = session(viewer)
     shown = as_shown(result)
@@ -282,7 +361,7 @@ def show_pick_result(
     if threshold is None:
         threshold = shown.threshold
     if shown.heatmap is not None:
-        update_or_add_layer(
+        layer, new = _add_hidden(
             viewer,
             heatmap_layer(
                 shown.heatmap,
@@ -292,8 +371,29 @@ def show_pick_result(
                 micrograph=micrograph,
             ),
         )
-    show_candidates(viewer, micrograph, shown.picks, threshold, link_radius_px=shown.link_radius_px)
+        yield
+        if new:
+            _reveal(viewer, layer, micrograph)
+            yield
+    for _layer in _showing_candidates(
+        viewer, micrograph, shown.picks, threshold, shown.link_radius_px
+    ):
+        yield
     state.picks_changed.emit(micrograph)
+
+
+def show_pick_result(
+    viewer: Any, micrograph: str, result: Any, threshold: float | None = None
+) -> None:
+    """Store a picking result in the session and show heatmap and picks.
+
+    ``result`` is a workflow ``MicrographPicks`` or a core ``PickResult`` (a
+    training preview). The threshold is the session's display threshold (the
+    Pick slider) when not given, else the result's own. All at once; the Pick
+    widget spreads it over event-loop turns (:func:`showing_pick_result`).
+    """
+    for _ in showing_pick_result(viewer, micrograph, result, threshold):
+        pass
 
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
@@ -356,6 +456,78 @@ def _preload_picking_modules() -> None:
             importlib.import_module(name)
 
 
+#: File in a folder of pick files that records which micrographs the user reviewed.
+REVIEW_FILE = "cryopick_review.json"
+
+
+def read_reviewed(folder: str | Path) -> set[str]:
+    """Names of the micrographs marked reviewed in ``folder``'s :data:`REVIEW_FILE`.
+
+    An empty set when there is none. Raises ``ValueError`` naming the file when
+    it is not a review file (broken JSON, wrong layout).
+    """
+    import json
+
+    path = Path(folder) / REVIEW_FILE
+    if not path.is_file():
+        return set()
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        names = record["reviewed"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError("'reviewed' is not a list of names")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a cryopick review file ({exc})") from None
+    return set(names)
+
+
+def write_reviewed(folder: str | Path, name: str, reviewed: bool) -> Path:
+    """Mark (or unmark) micrograph ``name`` as reviewed in ``folder``'s :data:`REVIEW_FILE`.
+
+    Other micrographs' flags in the file are kept; the file is replaced
+    atomically (``io.atomic``), so a crash never leaves half a file.
+    """
+    import json
+
+    from napari_cryopick.io.atomic import atomic_write_text
+
+    try:
+        names = read_reviewed(folder)
+    except ValueError:
+        names = set()  # a broken file is replaced by a good one
+    if reviewed:
+        names.add(name)
+    else:
+        names.discard(name)
+    record = {"format": "cryopick review", "version": 1, "reviewed": sorted(names)}
+    return atomic_write_text(Path(folder) / REVIEW_FILE, json.dumps(record, indent=1) + "\n")
+
+
+#: Characters every napari text visual loads on its first draw (vispy's ``_text_to_vbo``
+#: measures ascender and descender with them; a points layer has a text visual).
+_GLYPHS = "ÅÉÑŐjgpqy "
+
+
+def prewarm_text_glyphs(viewer: Any) -> bool:
+    """Render the font glyphs napari's text visuals need, once per viewer, now.
+
+    The first points layer drawn in a viewer (picks, annotations) renders these
+    glyphs into the canvas's font atlas: measured 100-190 ms of one event-loop
+    turn on a 2-core box. Done when the Pick widget opens, on its own turn, the
+    first picks draw without it. Returns False where the canvas is not reachable
+    (napari internals changed; nothing is lost but the head start).
+    """
+    try:
+        font_info = unproxy(viewer).window._qt_viewer.canvas.font_info
+        font_info = font_info() if callable(font_info) else font_info
+        font = font_info.font_manager.get_font(font_info.face)
+        for char in _GLYPHS:
+            font[char]  # renders and caches the glyph
+    except (AttributeError, TypeError, KeyError, RuntimeError):
+        return False
+    return True
+
+
 #: Relative difference between the Pick diameter and the measured one that earns a warning.
 DIAMETER_MISMATCH = 0.25
 #: Score floor of the files "Pick folder…" writes when candidates are kept (re-threshold later).
@@ -378,6 +550,13 @@ class PickWidget(QWidget):
         self._review_open: str | None = None  # the micrograph the review opened last
         self._cancel = threading.Event()
         self._pbar = None
+        # results being shown, one step per event-loop turn (see showing_pick_result)
+        self._showing: deque[Iterator[Any]] = deque()
+        self._show_busy = False
+        self._show_timer = QTimer(self)
+        self._show_timer.setSingleShot(True)
+        self._show_timer.setInterval(0)
+        self._show_timer.timeout.connect(self._show_step)
 
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("model file (.pt)")
@@ -477,6 +656,24 @@ class PickWidget(QWidget):
         review_files_row = QHBoxLayout()
         review_files_row.addWidget(self.review_folder_button)
         review_files_row.addWidget(self.load_picks_button)
+        self.min_diameter_spin, self.max_diameter_spin = QDoubleSpinBox(), QDoubleSpinBox()
+        for spin, which in (
+            (self.min_diameter_spin, "smaller"),
+            (self.max_diameter_spin, "larger"),
+        ):
+            spin.setRange(0.0, 5000.0)
+            spin.setDecimals(0)
+            spin.setSuffix(" px")
+            spin.setSpecialValueText("any")  # 0: no bound
+            spin.setToolTip(
+                f"Hide picks {which} than this, on every micrograph in the table; instant, "
+                "no network (as cryopick filter --min/--max-diameter). Your own picks stay."
+            )
+        size_row = QHBoxLayout()
+        size_row.addWidget(QLabel("Diameter"))
+        size_row.addWidget(self.min_diameter_spin)
+        size_row.addWidget(QLabel("to"))
+        size_row.addWidget(self.max_diameter_spin)
         review_row = QHBoxLayout()
         review_row.addWidget(self.previous_button)
         review_row.addWidget(self.reviewed_check)
@@ -527,6 +724,7 @@ class PickWidget(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.review_table)
         layout.addLayout(review_files_row)
+        layout.addLayout(size_row)
         layout.addLayout(review_row)
         export_form = QFormLayout()
         export_form.addRow("Format", self.format_combo)
@@ -538,6 +736,8 @@ class PickWidget(QWidget):
         layout.addStretch(1)
 
         self.threshold_slider.valueChanged.connect(self._on_threshold_changed)
+        self.min_diameter_spin.valueChanged.connect(self._on_size_changed)
+        self.max_diameter_spin.valueChanged.connect(self._on_size_changed)
         self.head_combo.currentTextChanged.connect(self._on_head_changed)
         self.pick_current_button.clicked.connect(self.pick_current)
         self.pick_all_button.clicked.connect(self.pick_all_open)
@@ -556,9 +756,11 @@ class PickWidget(QWidget):
         self.viewer.layers.selection.events.active.connect(self._on_layers_changed)
 
         _preload_picking_modules()
+        QTimer.singleShot(0, lambda: prewarm_text_glyphs(self.viewer))
 
         state = session(self.viewer)
         state.display_threshold = self.threshold()
+        state.display_diameter = self.diameter_range()
         listen_to_model(self.viewer, self, self._on_session_model)
         connect_while_alive(state.threshold_requested, self, self.set_threshold)
         connect_while_alive(state.picks_changed, self, self._on_picks_changed)
@@ -730,13 +932,39 @@ class PickWidget(QWidget):
         threshold = value / 100.0
         self.threshold_label.setText(f"{threshold:.2f}")
         session(self.viewer).display_threshold = threshold
-        counts = [
-            apply_display_threshold(self.viewer, name, threshold)
-            for name in list(session(self.viewer).pick_results)
-        ]
-        counts = [n for n in counts if n is not None]
-        if counts and self.worker is None:
-            self.status.setText(f"{sum(counts)} picks at threshold {threshold:.2f}")
+        self._refilter()
+
+    def diameter_range(self) -> tuple[float | None, float | None]:
+        """The size filter ``(min, max)`` in pixels; None where the box says "any"."""
+        low, high = self.min_diameter_spin.value(), self.max_diameter_spin.value()
+        return (low if low > 0 else None, high if high > 0 else None)
+
+    def set_diameter_range(self, low: float | None = None, high: float | None = None) -> None:
+        """Show only picks of diameter ``low`` to ``high`` pixels (None: no bound)."""
+        self.min_diameter_spin.setValue(low or 0.0)
+        self.max_diameter_spin.setValue(high or 0.0)
+
+    def _on_size_changed(self, _value: float = 0.0) -> None:
+        session(self.viewer).display_diameter = self.diameter_range()
+        self._refilter()
+
+    def _refilter(self) -> None:
+        """Apply the threshold and size filter to every picked micrograph (no network)."""
+        threshold = self.threshold()
+        state = session(self.viewer)
+        names = list(state.pick_results)
+        counts = [apply_display_threshold(self.viewer, name, threshold) for name in names]
+        shown = [n for n in counts if n is not None]
+        if not shown or self.worker is not None:
+            return
+        text = f"{sum(shown)} picks at threshold {threshold:.2f}"
+        low, high = state.display_diameter
+        if low is not None or high is not None:
+            text += f", diameter {low or 0:.0f}–{high or float('inf'):.0f} px"
+            sizeless = [n for n in names if not _has_diameters(state.pick_results[n].picks)]
+            if sizeless:
+                text += f" (no diameters in the picks of {', '.join(sizeless)}: not size-filtered)"
+        self.status.setText(text)
 
     # --- picking ---
 
@@ -821,17 +1049,27 @@ class PickWidget(QWidget):
     def _on_picked(self, event: Any) -> None:
         if event.item is None:
             self.status.setText(f"{event.step}/{event.total} {event.error}")
+            self._advance(event.step)
         else:
-            name = event.item.name
-            show_pick_result(self.viewer, name, event.item, self.threshold())
-            count = apply_display_threshold(self.viewer, name, self.threshold())
-            self.status.setText(
-                f"{self._diameter_warning()}{name}: {count} picks at threshold "
-                f"{self.threshold():.2f} ({event.step}/{event.total})"
-            )
+            self._queue_showing(self._showing_picked(event))
+
+    def _showing_picked(self, event: Any) -> Iterator[None]:
+        """Show one picked micrograph step by step (layers, count, progress)."""
+        name = event.item.name
+        yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
+        count = apply_display_threshold(self.viewer, name, self.threshold())
+        self.status.setText(
+            f"{self._diameter_warning()}{name}: {count} picks at threshold "
+            f"{self.threshold():.2f} ({event.step}/{event.total})"
+        )
+        yield
         self._advance(event.step)  # last: napari's progress bar may process events
 
     def _on_finished(self) -> None:
+        self._queue_showing(self._finishing())
+
+    def _finishing(self) -> Iterator[None]:
+        """After the worker: wait for its results to be shown, then free the buttons."""
         self.worker = None
         if self._pbar is not None:
             self._pbar.close()
@@ -842,6 +1080,30 @@ class PickWidget(QWidget):
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
                 "micrograph(s); files written so far are complete."
             )
+        yield
+
+    def _queue_showing(self, steps: Iterator[Any]) -> None:
+        """Run ``steps`` (a generator) one step per event-loop turn, after those queued before."""
+        self._showing.append(steps)
+        if not self._show_busy and not self._show_timer.isActive():
+            self._show_timer.start()
+
+    def _show_step(self) -> None:
+        """One step of the oldest queued generator; the next step on the next turn."""
+        if self._show_busy:  # a step processing events (the progress bar) re-entered
+            return
+        self._show_busy = True
+        try:
+            while self._showing:
+                try:
+                    next(self._showing[0])
+                    break
+                except StopIteration:
+                    self._showing.popleft()
+        finally:
+            self._show_busy = False
+            if self._showing:
+                self._show_timer.start()
 
     def _micrograph(self, layer: Any) -> Any:
         from napari_cryopick.io.micrographs import Micrograph
@@ -948,8 +1210,15 @@ class PickWidget(QWidget):
             if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
         )
         self._picks_folder = None if picks_folder is None else Path(picks_folder)
+        problem = "" if self._picks_folder is None else self._load_reviewed(self._picks_folder)
         self.refresh_review_table()
-        self.status.setText(f"Reviewing {len(self._folder_files)} micrograph(s) of {folder}")
+        self.status.setText(
+            "\n".join(
+                t
+                for t in (f"Reviewing {len(self._folder_files)} micrograph(s) of {folder}", problem)
+                if t
+            )
+        )
         return len(self._folder_files)
 
     def _open_for_review(self, name: str) -> None:
@@ -1031,12 +1300,18 @@ class PickWidget(QWidget):
 
         Every row of a file becomes a candidate (with its score, where the
         file has one), shown at the slider's threshold like freshly picked
-        ones. Returns the micrographs loaded.
+        ones. The reviewed flags saved in the folder (:data:`REVIEW_FILE`)
+        come back, and marking a micrograph reviewed saves there from now on.
+        Returns the micrographs loaded.
         """
         from napari_cryopick.io.pickfiles import read_picks
 
         folder = Path(folder)
+        self._picks_folder = folder  # the reviewed flags are saved here
         loaded, problems = [], []
+        problem = self._load_reviewed(folder)
+        if problem:
+            problems.append(problem)
         for mlayer in micrograph_layers(self.viewer):
             name = micrograph_name(mlayer)
             if only is not None and name != only:
@@ -1069,9 +1344,22 @@ class PickWidget(QWidget):
             reviewed.add(name)
         else:
             reviewed.discard(name)
+        if self._picks_folder is not None:  # kept with the pick files, for the next session
+            try:
+                write_reviewed(self._picks_folder, name, checked)
+            except OSError as exc:
+                self.status.setText(f"Could not save the reviewed flag: {exc}")
         row = rows[0].row()
         self.refresh_review_table()
         self.review_table.selectRow(row)
+
+    def _load_reviewed(self, folder: Path) -> str:
+        """Add the reviewed flags saved in ``folder`` to the session; a problem as one line."""
+        try:
+            session(self.viewer).reviewed.update(read_reviewed(folder))
+        except ValueError as exc:
+            return str(exc)
+        return ""
 
     # --- export and labels ---
 

@@ -77,25 +77,22 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def filter_picks(table, path: Path, args: argparse.Namespace):
-    """Rows of ``table`` passing the filters of ``args`` (messages name ``path``)."""
-    import numpy as np
+    """Rows of ``table`` passing the filters of ``args`` (messages name ``path``).
 
-    keep = np.ones(len(table), dtype=bool)
-    if args.threshold is not None and len(table):
-        scores = table["score"].to_numpy(float)
-        if not np.isfinite(scores).any():
-            raise CLIError(f"{path}: has no scores to threshold (was it written by a picker?)")
-        keep &= scores >= args.threshold
-    if (args.min_diameter is not None or args.max_diameter is not None) and len(table):
-        diameters = table["diameter"].to_numpy(float)
-        if not np.isfinite(diameters).any():
-            raise CLIError(f"{path}: has no diameters to filter")
-        if args.min_diameter is not None:
-            keep &= diameters >= args.min_diameter
-        if args.max_diameter is not None:
-            keep &= diameters <= args.max_diameter
-    if args.kind is not None and len(table):
-        keep &= table["kind"].astype(str).to_numpy() == args.kind
+    The filter is core ``pick_table.filter_mask``, the one the Pick widget shows with.
+    """
+    from napari_cryopick.core.pick_table import filter_mask
+
+    try:
+        keep = filter_mask(
+            table,
+            threshold=args.threshold,
+            min_diameter=args.min_diameter,
+            max_diameter=args.max_diameter,
+            kind=args.kind,
+        )
+    except ValueError as error:
+        raise CLIError(f"{path}: {error}") from None
     return table[keep].reset_index(drop=True)
 
 

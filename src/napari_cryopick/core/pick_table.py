@@ -206,3 +206,60 @@ def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
     out = table.copy()
     out["y"] = (height - 1) - out["y"]
     return out
+
+
+def filter_mask(
+    table: pd.DataFrame,
+    *,
+    threshold: float | None = None,
+    min_diameter: float | None = None,
+    max_diameter: float | None = None,
+    kind: str | None = None,
+    keep_unscored: bool = False,
+) -> np.ndarray:
+    """Rows of ``table`` with a score of at least ``threshold`` and a diameter in range.
+
+    The one filter of picks kept with all their candidates: ``cryopick filter``
+    writes the rows it passes, the Pick widget shows them (threshold slider,
+    size range), so a file re-filtered later equals one picked at those values.
+
+    Parameters
+    ----------
+    table
+        Picks (needs ``score``, ``diameter``, ``kind`` for the filters given).
+    threshold, min_diameter, max_diameter
+        Bounds, inclusive; None: no bound.
+    kind
+        Keep only this object kind; None: all.
+    keep_unscored
+        Rows without a score (picks the user added by hand) pass the score
+        and size filters: they are the user's, not the detector's.
+
+    Raises
+    ------
+    ValueError
+        A threshold on picks without any score, or a diameter range on picks
+        without any diameter (the message says which; callers prefix the file).
+    """
+    keep = np.ones(len(table), dtype=bool)
+    if not len(table):
+        return keep
+    scores = table["score"].to_numpy(np.float64)
+    unscored = ~np.isfinite(scores) if keep_unscored else np.zeros(len(table), dtype=bool)
+    if threshold is not None:
+        if not keep_unscored and not np.isfinite(scores).any():
+            raise ValueError("has no scores to threshold (was it written by a picker?)")
+        keep &= unscored | (scores >= threshold)
+    if min_diameter is not None or max_diameter is not None:
+        diameters = table["diameter"].to_numpy(np.float64)
+        if not np.isfinite(diameters[~unscored]).any() and (~unscored).any():
+            raise ValueError("has no diameters to filter")
+        in_range = np.isfinite(diameters)
+        if min_diameter is not None:
+            in_range &= diameters >= min_diameter
+        if max_diameter is not None:
+            in_range &= diameters <= max_diameter
+        keep &= unscored | in_range
+    if kind is not None:
+        keep &= table["kind"].astype(str).to_numpy() == kind
+    return keep
