@@ -612,7 +612,8 @@ def report(results: dict) -> str:
         "",
         f"Data: {results['n']} simulated 1024x1024 micrographs "
         f"(`SimulationConfig(shape=(1024, 1024))`, {results['diameter_px']:g} px particles), "
-        f"{results['distinct']} of them simulated and the others variations of those "
+        f"{min(results['n'], results['distinct'])} of them simulated and the others "
+        "variations of those "
         "(a 90-degree turn or mirror, a roll and a fresh draw of noise: `_variant()` in the "
         "script), so that every micrograph differs; simulating one takes about 4 s here.",
         "",
