@@ -15,12 +15,12 @@ from napari_cryopick.io.pickfiles import read_picks
 from napari_cryopick.workflows.batch import (
     BatchOptions,
     WorkItem,
-    monitor,
     parse_dask,
     parse_shard,
     read_manifests,
     run_batch,
 )
+from napari_cryopick.workflows.monitor import monitor
 from napari_cryopick.workflows.pick import PickRequest
 
 NAMES = ["a/m0.mrc", "a/m1.mrc", "b/m0.mrc", "b/m1.mrc", "b/m2.mrc", "m9.mrc"]

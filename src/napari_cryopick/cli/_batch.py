@@ -195,7 +195,9 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
             raise CLIError("--idle-timeout and --poll must be > 0")
         if not args.monitor.is_dir():
             raise CLIError(f"{args.monitor}: no such folder (--monitor)")
-        job = batch.monitor(
+        from napari_cryopick.workflows.monitor import monitor
+
+        job = monitor(
             request, args.monitor, options, idle_timeout=args.idle_timeout, poll_s=args.poll
         )
         description = f"monitoring {args.monitor}"

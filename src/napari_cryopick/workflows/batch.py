@@ -39,9 +39,9 @@ Summary
     ``summary.csv`` (micrograph, picks, mean score, seconds) and
     ``summary.png`` (histograms of picks and of mean scores per micrograph),
     from the manifests of the folder, so shards of one folder share them.
-Streaming (:func:`monitor`)
-    Picks micrographs as they appear in a folder once their size has stopped
-    changing, until no new micrograph came for ``idle_timeout`` seconds.
+Streaming
+    :func:`napari_cryopick.workflows.monitor.monitor` picks micrographs as
+    they appear in a folder, through the same driver.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ __all__ = [
     "BatchOutcome",
     "WorkItem",
     "complete_items",
-    "monitor",
     "parse_dask",
     "parse_shard",
     "plan_items",
@@ -974,134 +973,3 @@ def _csv_field(text: str) -> str:
     if any(c in text for c in ',"\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-# --------------------------------------------------------------------------
-# streaming
-# --------------------------------------------------------------------------
-
-
-def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, float]]:
-    found: dict[Path, tuple[int, float]] = {}
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            if name.startswith(".") or Path(name).suffix.lower() not in suffixes:
-                continue
-            path = Path(root) / name
-            try:
-                status = path.stat()
-            except OSError:
-                continue  # vanished between listing and stat
-            found[path] = (status.st_size, status.st_mtime)
-    return found
-
-
-def monitor(
-    request: PickRequest,
-    folder: str | os.PathLike,
-    options: BatchOptions | None = None,
-    *,
-    idle_timeout: float = 600.0,
-    poll_s: float = 2.0,
-    settle_s: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Generator[PickProgress, None, BatchOutcome]:
-    """Pick micrographs as they appear in ``folder`` (crYOLO's monitor mode).
-
-    A file is picked once its size and modification time did not change
-    between two scans and it is at least ``settle_s`` seconds old (default
-    ``poll_s``): a micrograph still being copied is not read half-written.
-    Files already complete (manifest) are never picked again, so a
-    restarted monitor continues. Sub-folders are mirrored below
-    ``request.out_dir``. Stops when no new micrograph arrived for
-    ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops between
-    micrographs with every file written whole.
-    """
-    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
-
-    options = dataclasses.replace(options or BatchOptions(), skip=True)
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    if request.out_dir is None:
-        raise ValueError("monitor mode needs an output folder")
-    out_dir = Path(request.out_dir)
-    settle = poll_s if settle_s is None else settle_s
-    start = time.perf_counter()
-    prepared = prepare(dataclasses.replace(request, micrographs=()))
-    fingerprint = settings_fingerprint(request)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
-    state: dict[str, Any] = {"step": 0, "picked": 0, "picks": 0, "errors": {}, "stopped": False}
-    seen: dict[Path, tuple[int, float]] = {}
-    handled: set[Path] = set()
-    stems: dict[Path, Path] = {}
-    skipped = 0
-    executor = None
-    last_new = clock()
-    try:
-        executor = _executor(prepared, options, fingerprint)
-        while True:
-            now_scan = _scan(folder, MICROGRAPH_SUFFIXES)
-            wall = time.time()
-            ready: list[WorkItem] = []
-            for path in sorted(now_scan):
-                if path in handled:
-                    continue
-                size, mtime = now_scan[path]
-                if seen.get(path) != (size, mtime) or wall - mtime < settle:
-                    continue  # new, still growing, or too fresh
-                relative = path.relative_to(folder)
-                stem = out_dir / relative.parent / relative.stem
-                handled.add(path)
-                if stem in stems:
-                    state["errors"][str(path)] = (
-                        f"{path}: would overwrite the picks of {stems[stem]}; skipped"
-                    )
-                    continue
-                stems[stem] = path
-                ready.append(WorkItem(path, stem))
-            seen = now_scan
-            ready = shard_items(ready, options.shard)
-            if ready:
-                todo, done = complete_items(ready, out_dir, fingerprint)
-                skipped += len(done)
-                if todo:
-                    last_new = clock()
-                    yield from _drive(
-                        prepared,
-                        executor,
-                        todo,
-                        manifest,
-                        out_dir,
-                        state["step"] + len(todo),
-                        options.should_stop,
-                        start,
-                        state,
-                    )
-                    last_new = clock()
-                    if state["stopped"]:
-                        break
-            if options.should_stop is not None and options.should_stop():
-                state["stopped"] = True
-                break
-            if clock() - last_new >= idle_timeout:
-                break
-            sleep(poll_s)
-    finally:
-        manifest.close()
-        if executor is not None:
-            executor.close()
-    summary = write_summary(out_dir, fingerprint) if options.summary else ()
-    return BatchOutcome(
-        n_micrographs=state["step"] + skipped,
-        n_picked=state["picked"],
-        n_skipped=skipped,
-        n_picks=state["picks"],
-        errors=dict(state["errors"]),
-        stopped=state["stopped"],
-        seconds=time.perf_counter() - start,
-        manifest=manifest.path,
-        summary=summary,
-    )

@@ -1,0 +1,162 @@
+"""Streaming: pick micrographs as they appear in a folder (``cryopick pick --monitor``).
+
+crYOLO's monitor mode for this project: the folder is scanned every few
+seconds; a micrograph is picked once its size and modification time stopped
+changing (a file still being copied is never read half-written). Picking,
+writing and recording go through the batch driver of
+:mod:`napari_cryopick.workflows.batch` (sequential or Dask, the same
+manifest), so a restarted monitor continues and never picks a micrograph
+twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+from napari_cryopick.workflows.batch import (
+    BatchOptions,
+    BatchOutcome,
+    WorkItem,
+    _drive,
+    _executor,
+    _Manifest,
+    _manifest_path,
+    complete_items,
+    settings_fingerprint,
+    shard_items,
+    write_summary,
+)
+from napari_cryopick.workflows.pick import PickProgress, PickRequest, prepare
+
+__all__ = ["monitor"]
+
+
+def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, float]]:
+    found: dict[Path, tuple[int, float]] = {}
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if name.startswith(".") or Path(name).suffix.lower() not in suffixes:
+                continue
+            path = Path(root) / name
+            try:
+                status = path.stat()
+            except OSError:
+                continue  # vanished between listing and stat
+            found[path] = (status.st_size, status.st_mtime)
+    return found
+
+
+def monitor(
+    request: PickRequest,
+    folder: str | os.PathLike,
+    options: BatchOptions | None = None,
+    *,
+    idle_timeout: float = 600.0,
+    poll_s: float = 2.0,
+    settle_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Generator[PickProgress, None, BatchOutcome]:
+    """Pick micrographs as they appear in ``folder`` (crYOLO's monitor mode).
+
+    A file is picked once its size and modification time did not change
+    between two scans and it is at least ``settle_s`` seconds old (default
+    ``poll_s``): a micrograph still being copied is not read half-written.
+    Files already complete (manifest) are never picked again, so a
+    restarted monitor continues. Sub-folders are mirrored below
+    ``request.out_dir``. Stops when no new micrograph arrived for
+    ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops between
+    micrographs with every file written whole.
+    """
+    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+
+    options = dataclasses.replace(options or BatchOptions(), skip=True)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if request.out_dir is None:
+        raise ValueError("monitor mode needs an output folder")
+    out_dir = Path(request.out_dir)
+    settle = poll_s if settle_s is None else settle_s
+    start = time.perf_counter()
+    prepared = prepare(dataclasses.replace(request, micrographs=()))
+    fingerprint = settings_fingerprint(request)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
+    state: dict[str, Any] = {"step": 0, "picked": 0, "picks": 0, "errors": {}, "stopped": False}
+    seen: dict[Path, tuple[int, float]] = {}
+    handled: set[Path] = set()
+    stems: dict[Path, Path] = {}
+    skipped = 0
+    executor = None
+    last_new = clock()
+    try:
+        executor = _executor(prepared, options, fingerprint)
+        while True:
+            now_scan = _scan(folder, MICROGRAPH_SUFFIXES)
+            wall = time.time()
+            ready: list[WorkItem] = []
+            for path in sorted(now_scan):
+                if path in handled:
+                    continue
+                size, mtime = now_scan[path]
+                if seen.get(path) != (size, mtime) or wall - mtime < settle:
+                    continue  # new, still growing, or too fresh
+                relative = path.relative_to(folder)
+                stem = out_dir / relative.parent / relative.stem
+                handled.add(path)
+                if stem in stems:
+                    state["errors"][str(path)] = (
+                        f"{path}: would overwrite the picks of {stems[stem]}; skipped"
+                    )
+                    continue
+                stems[stem] = path
+                ready.append(WorkItem(path, stem))
+            seen = now_scan
+            ready = shard_items(ready, options.shard)
+            if ready:
+                todo, done = complete_items(ready, out_dir, fingerprint)
+                skipped += len(done)
+                if todo:
+                    last_new = clock()
+                    yield from _drive(
+                        prepared,
+                        executor,
+                        todo,
+                        manifest,
+                        out_dir,
+                        state["step"] + len(todo),
+                        options.should_stop,
+                        start,
+                        state,
+                    )
+                    last_new = clock()
+                    if state["stopped"]:
+                        break
+            if options.should_stop is not None and options.should_stop():
+                state["stopped"] = True
+                break
+            if clock() - last_new >= idle_timeout:
+                break
+            sleep(poll_s)
+    finally:
+        manifest.close()
+        if executor is not None:
+            executor.close()
+    summary = write_summary(out_dir, fingerprint) if options.summary else ()
+    return BatchOutcome(
+        n_micrographs=state["step"] + skipped,
+        n_picked=state["picked"],
+        n_skipped=skipped,
+        n_picks=state["picks"],
+        errors=dict(state["errors"]),
+        stopped=state["stopped"],
+        seconds=time.perf_counter() - start,
+        manifest=manifest.path,
+        summary=summary,
+    )
