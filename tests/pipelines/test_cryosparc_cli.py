@@ -249,3 +249,12 @@ def test_cryosparc_inputs_refused_in_one_line(project, tmp_path, capsys):
     assert "elsewhere.cs" in err
     assert "project folder" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_filter_thresholds_particles_into_a_star_file(project, tmp_path, capsys):
+    _, _, particles, _ = project
+    out = tmp_path / "kept"
+    assert main(["filter", str(particles), "--threshold", "0.75", "--out", str(out)]) == 0
+    table = starfile.read(out / "J6_particles.star", always_dict=True)[""]
+    np.testing.assert_allclose(table["rlnAutopickFigureOfMerit"], [0.9, 0.8], atol=1e-4)
+    assert set(table["rlnMicrographName"]) == {f"{UID}_mic_a"}

@@ -35,7 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--pred", nargs="+", type=Path, required=True, metavar="PATH", help="predicted picks"
     )
     parser.add_argument(
-        "--truth", nargs="+", type=Path, required=True, metavar="PATH", help="ground-truth picks"
+        "--truth",
+        nargs="+",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="ground-truth picks (pick files, folders, a cryoSPARC particles .cs)",
     )
     parser.add_argument(
         "--iou",

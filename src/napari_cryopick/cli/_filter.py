@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "filter",
         help="re-threshold or size-filter pick files (no network)",
         description=(
-            "Keep the picks of pick files (STAR, BOX, CBOX, Topaz, CSV; folders are searched "
-            "for them) that pass a score threshold and a diameter range, and write them to "
+            "Keep the picks of pick files (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles "
+            ".cs, written as STAR; folders are searched for them) that pass a score threshold and a diameter range, and write them to "
             "--out, keeping the files' folder layout."
         ),
     )
@@ -96,10 +96,18 @@ def filter_picks(table, path: Path, args: argparse.Namespace):
     return table[keep].reset_index(drop=True)
 
 
+def _output_format(path: Path, chosen: str | None) -> str:
+    """``--format``, else the input's own; read-only inputs (cryoSPARC ``.cs``) give STAR."""
+    from napari_cryopick.io.pickfiles import FORMATS, detect_format
+
+    format = chosen or detect_format(path)
+    return format if format in FORMATS else "star"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick filter``; returns the exit code."""
     from napari_cryopick.io.paths import pick_files
-    from napari_cryopick.io.pickfiles import FORMATS, detect_format, read_picks, write_picks
+    from napari_cryopick.io.pickfiles import FORMATS, read_picks, write_picks
 
     _check(args)
     files = [path for path, _ in pick_files(args.inputs)]
@@ -110,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.out}: --out must not be a folder of the input files")
     targets: dict[Path, Path] = {}
     for path in files:
-        format = args.format or detect_format(path)
+        format = _output_format(path, args.format)
         relative = Path(os.path.abspath(path.parent)).relative_to(common)
         target = out / relative / (path.stem + FORMATS[format].SUFFIXES[0])
         if target in targets:
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"cryopick filter: skipped {error}", file=sys.stderr)
             errors += 1
             continue
-        format = args.format or detect_format(path)
+        format = _output_format(path, args.format)
         options = {}
         if format == "star":
             # per-micrograph coordinate files name no micrograph (read_picks used the stem)

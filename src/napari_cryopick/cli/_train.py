@@ -33,14 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="micrograph files or folders",
+        help="micrograph files or folders, or a cryoSPARC exposures .cs",
     )
     parser.add_argument(
         "--picks",
         nargs="+",
         required=True,
         metavar="PATH",
-        help="pick files or folders (STAR, BOX, CBOX, Topaz, CSV)",
+        help="pick files or folders (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles .cs)",
     )
     parser.add_argument(
         "--negatives",

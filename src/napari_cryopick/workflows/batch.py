@@ -852,7 +852,8 @@ def run_batch(
     ------
     PickProgress
         One per micrograph picked (or failed) by this run; the picks travel in
-        ``item`` without the heatmap.
+        ``item`` without the heatmap (and, from Dask workers, without the
+        candidate list: the files hold what was asked for).
 
     Returns
     -------
