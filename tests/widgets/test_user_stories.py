@@ -806,3 +806,84 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
     pick.set_diameter_range(None, None)
     layer = viewer.layers["mic_b picks"]
     assert int(layer.shown.sum()) == int((layer.features["score"] >= 0.4).sum())
+
+
+# --- fibers: draw paths, train, pick traced paths ---
+
+
+@pytest.mark.slow
+def test_fibers_traced_from_the_gui_follow_the_fibers(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Paths drawn with Annotate's fiber tool train a fiber model; Pick traces the fibers."""
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    width = 24.0
+    config = SimulationConfig(
+        shape=(512, 512),
+        n_particles=0,
+        n_fibers=3,
+        fiber_width_px=width,
+        fiber_curvature=0.3,
+        snr=2.0,
+    )
+    simulated = simulate_micrograph(config, seed=7, name="fibers")
+    path = tmp_path / "fibers.mrc"
+    write_mrc(path, simulated.image, pixel_size=simulated.pixel_size)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    annotate.dataset_edit.setText("fibers")
+    annotate.dataset_edit.editingFinished.emit()
+    annotate.diameter_spin.setValue(width)  # for fibers: their width
+    paths = annotate.set_kind("fiber")
+    assert paths.mode == "add_path"
+    # the user clicks along each fiber every ~2 widths (napari rows/cols)
+    drawn = [picks_to_napari(make_picks(line[::4, 0], line[::4, 1])) for line in simulated.fibers]
+    paths.add(drawn, shape_type="path")
+    train.refresh_datasets()
+
+    # step-bounded (the same training on a busy or an idle machine), small
+    train.steps_spin.setValue(60)
+    train.batch_spin.setValue(4)
+    train.preview_spin.setValue(0)
+    train.time_spin.setValue(10.0)
+    train.device_combo.setCurrentText("cpu")
+    train.output_edit.setText(str(tmp_path / "fibers.pt"))
+    assert train.start() is not None, train.last_error
+    assert "new model for fiber" in train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=240_000)
+    assert train.last_error == ""
+    assert train.last_result.model.config.kinds == ("fiber",)
+    assert len(train.last_result.history) == 60  # the steps, not the time limit, ended it
+
+    pick.device_combo.setCurrentText("cpu")
+    pick.set_threshold(0.3)
+    assert pick.pick_current() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    layer = viewer.layers["fibers fibers"]
+    assert set(layer.shape_type) == {"path"}
+    traced = [v[:, ::-1] for v in layer.data]  # (x, y) vertices of each traced path
+    truth = np.concatenate([np.asarray(line, float) for line in simulated.fibers])
+    tree = cKDTree(truth)
+    distances = [tree.query(v)[0] for v in traced]
+    mean = float(np.mean(np.concatenate(distances)))
+    # each true fiber is followed by a traced path over most of its length
+    covered = [
+        float(
+            np.mean(cKDTree(np.concatenate(traced)).query(np.asarray(line, float))[0] < width / 2)
+        )
+        for line in simulated.fibers
+    ]
+    print(
+        f"\nfibers: trained {train.last_result.seconds:.1f} s, {len(traced)} paths, "
+        f"mean distance {mean:.1f} px, coverage {np.round(covered, 2).tolist()}"
+    )
+    assert mean < width / 2
+    assert min(covered) >= 0.6

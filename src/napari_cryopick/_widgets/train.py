@@ -247,6 +247,27 @@ def default_model_path(dataset: str) -> Path:
     return user_annotation_dir().parent / "models" / f"{name}.pt"
 
 
+def fiber_training_table(table: pd.DataFrame, width_px: float | None) -> pd.DataFrame:
+    """An annotation table with its drawn fiber paths as points all along them.
+
+    A fiber path drawn in napari holds only the vertices the user clicked
+    (bends, ends), maybe widths apart; the detector learns fibers from points
+    every half width along them, as ``cryopick train`` reads fiber files
+    (``workflows.inputs`` -> core ``densify_fiber_picks``). The fiber width is
+    the diameter set in Annotate (``width_px``) where a path has none.
+    """
+    table = table.reset_index(drop=True)
+    fibers = (table["kind"] == "fiber").to_numpy()
+    if not fibers.any():
+        return table
+    from napari_cryopick.core.object_kinds import densify_fiber_picks
+
+    if width_px and np.isfinite(width_px):
+        unknown = fibers & ~np.isfinite(table["diameter"].to_numpy(float))
+        table.loc[unknown, "diameter"] = float(width_px)
+    return densify_fiber_picks(table).reset_index(drop=True)
+
+
 class TrainWidget(QWidget):
     """Mode, data set, steps, time limit, device; Train / Cancel; live loss and previews."""
 
@@ -482,7 +503,7 @@ class TrainWidget(QWidget):
                     if mlayer is not None
                     else Path(item.micrograph_path)
                 )
-                tables.append(item.picks.reset_index(drop=True))
+                tables.append(fiber_training_table(item.picks, item.diameter_px))
                 names.append(item.micrograph)
                 diameters.append(self._diameter_of(item))
             sets.append(
