@@ -539,7 +539,11 @@ def _render(prepared: PreparedPick, result: _Result) -> _Result:
         return result
     start, cpu = time.perf_counter(), time.thread_time()
     try:
-        with tempfile.TemporaryDirectory(prefix="cryopick-render-") as folder:
+        # in memory where there is a tmpfs: the files are read back at once, and the
+        # writer's fsync costs nothing there
+        shm = Path("/dev/shm")
+        memory = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+        with tempfile.TemporaryDirectory(prefix="cryopick-render-", dir=memory) as folder:
             written = write_outputs(prepared, result.picks, Path(folder) / result.item.stem.name)
             files = tuple((path.name, path.read_bytes()) for path in written)
     except (ValueError, OSError) as error:
