@@ -597,6 +597,32 @@ def _rounds_section() -> list[str]:
     return lines
 
 
+def _overhead_section() -> list[str]:
+    path = RESULTS / "batch_overhead.json"
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    lines = [
+        "",
+        "### Dask overhead: CPU seconds per micrograph",
+        "",
+        "`python benchmarks/bench_batch.py --overhead 60 --label ...`: an external scheduler and "
+        "two single-threaded workers, the driver in the script (`run_batch` with `tcp://`); CPU "
+        "times between the 6th and the last micrograph recorded (`overhead()` in the script). "
+        "Labels starting with 'before' ran the code of commit ecfd1e0 (`PYTHONPATH`).",
+        "",
+        "| run | date | driver | scheduler | workers | wall s / micrograph | load |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, run in data.items():
+        per = run["per_micrograph"]
+        lines.append(
+            f"| {label} | {run['date']} | {per['driver_cpu_s']} | {per['scheduler_cpu_s']} | "
+            f"{per['worker_cpu_s']} | {per['wall_s']} | {run['load']} |"
+        )
+    return lines
+
+
 def report(results: dict) -> str:
     """The Markdown result file."""
     runs = results["runs"]
@@ -639,6 +665,7 @@ def report(results: dict) -> str:
         "",
         "Commands: " + "; ".join(f"`{run['command']}`" for run in runs.values()),
         *_rounds_section(),
+        *_overhead_section(),
         "",
         "## Kill at ~50% and resume",
         "",
