@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Gather pick files (a 'cryopick pick' output folder: the files its manifest "
             "records, sub-folders included; or pick files and folders of them) into one STAR "
             "file with a row per particle, for cryoSPARC's Import Particle Stack (particle "
-            "meta path only), linked to the exposures. Coordinates keep RELION's convention "
+            "meta path; not tried against a running cryoSPARC), linked to the exposures. "
+            "Coordinates keep RELION's convention "
             "(y = row of the micrograph file), which is what cryoSPARC imports from STAR files."
         ),
     )

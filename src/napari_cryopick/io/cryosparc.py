@@ -302,7 +302,7 @@ def write_import_star(
 
     One row per particle (``data_particles``: ``rlnMicrographName``,
     ``rlnCoordinateX``, ``rlnCoordinateY``, ``rlnAutopickFigureOfMerit`` when
-    scores exist). Import it with *Import Particle Stack* (meta path only),
+    scores exist). Import it with *Import Particle Stack* (particle meta path; see docs),
     linked to the exposures; cryoSPARC matches ``rlnMicrographName`` to the
     exposure file names.
 
