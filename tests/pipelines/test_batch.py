@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -258,13 +259,20 @@ def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
 def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
     micrographs, tiny_model, tmp_path, reference, capsys
 ):
-    """``cryopick pick --dask tcp://...`` against a scheduler and worker started here."""
+    """``cryopick pick --dask tcp://...`` against a scheduler and worker started here.
+
+    One more micrograph is corrupt: the worker reports it, the driver records it as
+    failed, the others are written as in a sequential run.
+    """
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
     from napari_cryopick.cli import main
 
+    corrupt = micrographs[-1].parent / "zz_corrupt.mrc"  # beside m9.mrc: same layout
+    corrupt.write_bytes(b"not an MRC file")
     with (
+        _removed_after(corrupt),
         LocalCluster(
             n_workers=1,
             threads_per_worker=1,
@@ -281,6 +289,7 @@ def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
             [
                 "pick",
                 *map(str, micrographs),
+                str(corrupt),
                 "--model",
                 str(tiny_model),
                 "--diameter",
@@ -293,7 +302,7 @@ def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
                 address,
             ]
         )
-        assert code == 0
+        assert code == 1  # one micrograph failed, the others were picked
         # the micrographs were picked on that cluster's worker: the model plugin is there
         plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
         (names,) = plugins.values()
@@ -301,5 +310,17 @@ def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
         assert cluster.scheduler.address == address  # the cluster outlived the run
     assert tree_bytes(out) == reference
     records = read_manifests(out)
-    assert len(records) == len(NAMES)
+    assert len(records) == len(NAMES) + 1
+    failed = records.pop(os.path.abspath(corrupt))
+    assert failed["status"] == "failed"
+    assert "zz_corrupt.mrc" in failed["error"]
     assert {r["status"] for r in records.values()} == {"done"}
+    assert "zz_corrupt.mrc" in capsys.readouterr().err
+
+
+@contextlib.contextmanager
+def _removed_after(path):
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
