@@ -88,7 +88,7 @@ def load_split(folder: Path, n_train: int = 3, fraction: float = 0.25, seed: int
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    split = load_split(args.data / args.set, n_train=args.n_train)
+    split = load_split(args.data / args.set, n_train=args.n_train, fraction=args.fraction)
     n_train = split["n_train"]
     condition = args.condition
     base, pseudo = condition.split("+")[0], condition.endswith("+pseudo")
@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> dict:
         device="cpu",
         log_interval=50,
         seed=args.seed,
+        **json.loads(args.train_config),
     )
     examples = build_examples(
         split["images"][:n_train],
@@ -212,6 +213,8 @@ def run(args: argparse.Namespace) -> dict:
         "best_f1": report.to_dict().get("best_f1"),
         "rotations": args.rotations,
         "seed": args.seed,
+        "fraction": args.fraction,
+        "train_config": args.train_config,
         "pretrained": pretrained_from,
     }
 
@@ -237,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rotations", action="store_true")
     parser.add_argument("--n-train", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-config", default="{}", help="JSON TrainConfig overrides")
+    parser.add_argument(
+        "--fraction", type=float, default=0.25, help="fraction of the picks that are clicks"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     return parser
