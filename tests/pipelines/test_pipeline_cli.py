@@ -221,3 +221,23 @@ def test_slurm_options_reach_the_job_script():
     for directive in ("-p gpu", "-A lab42", "-t 02:00:00", "--gres=gpu:1", "--constraint=h100"):
         assert f"#SBATCH {directive}" in script
     assert "--nthreads 1" in script
+
+
+def test_pick_takes_a_relion_micrograph_list(relion_project, tiny_model, monkeypatch, capsys):
+    """micrographs_ctf.star as the micrographs: files and the optics table's pixel size."""
+    common = ["--model", str(tiny_model), "--threshold", str(THRESHOLD)]
+    star = relion_project / "CtfFind/job003/micrographs_ctf.star"
+    # the optics table says 1 A/px (the MRC headers 2): --diameter-A 24 is 24 px
+    assert main(["pick", str(star), *common, "--diameter-A", "24", "--out", "listed"]) == 0
+    files = sorted((relion_project / "MotionCorr").rglob("*.mrc"))
+    assert main(["pick", *map(str, files), *common, "--diameter", "24", "--out", "direct"]) == 0
+    listed = tree_bytes(relion_project / "listed")
+    assert sorted(listed) == ["GridA/mic_001.star", "GridB/mic_001.star", "GridB/mic_002.star"]
+    assert listed == tree_bytes(relion_project / "direct")
+    # run from another folder: the project folder is found above the list
+    elsewhere = relion_project / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out = relion_project / "from_elsewhere"
+    assert main(["pick", str(star), *common, "--diameter-A", "24", "--out", str(out)]) == 0
+    assert tree_bytes(out) == listed

@@ -168,15 +168,12 @@ def find_project_dir(path: str | os.PathLike, blob_path: str) -> Path | None:
     cryoSPARC writes paths relative to the project folder (``P12/``) and the
     ``.cs`` file of job ``J5`` lies in ``P12/J5/``; an exported file lies
     deeper (``P12/exports/groups/...``). The folders above ``path`` are
-    tried from the nearest; ``None`` when the file exists in none of them.
+    tried from the nearest (:func:`napari_cryopick.io.paths.find_project_dir`);
+    ``None`` when the file exists in none of them.
     """
-    relative = Path(blob_path)
-    if relative.is_absolute():
-        return None
-    for folder in Path(path).resolve().parents:
-        if (folder / relative).exists():
-            return folder
-    return None
+    from .paths import find_project_dir as nearest
+
+    return nearest(path, blob_path)
 
 
 def read_exposures(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 __all__ = [
     "expand_inputs",
+    "find_project_dir",
     "micrograph_files",
     "micrograph_pixel_sizes",
     "pick_file_suffixes",
@@ -76,24 +77,51 @@ def expand_inputs(
     return found
 
 
-#: Micrograph lists that may be named among micrographs: cryoSPARC exposures ``.cs``.
-MICROGRAPH_LIST_SUFFIXES: tuple[str, ...] = (".cs",)
+#: Micrograph lists that may be named among micrographs: cryoSPARC exposures ``.cs`` and
+#: RELION micrograph STAR files (``micrographs_ctf.star``, ``corrected_micrographs.star``).
+MICROGRAPH_LIST_SUFFIXES: tuple[str, ...] = (".cs", ".star")
+
+
+def find_project_dir(listing: str | os.PathLike, relative: str) -> Path | None:
+    """The nearest folder above ``listing`` in which the path ``relative`` exists.
+
+    cryoSPARC and RELION list micrographs relative to their project folder
+    (``P12/``, the RELION project); a list lies somewhere below it
+    (``P12/J5/x.cs``, ``CtfFind/job003/micrographs_ctf.star``). ``None`` when
+    ``relative`` is absolute or exists in no folder above ``listing``.
+    """
+    path = Path(relative)
+    if path.is_absolute():
+        return None
+    for folder in Path(listing).resolve().parents:
+        if (folder / path).exists():
+            return folder
+    return None
 
 
 def _listed_micrographs(path: Path) -> list[tuple[Path, float | None]]:
-    """``(file, pixel size)`` of the micrographs a cryoSPARC exposures ``.cs`` lists."""
-    from napari_cryopick.io.cryosparc import read_exposures
+    """``(file, pixel size)`` of the micrographs a micrograph list names."""
+    if path.suffix.lower() == ".star":
+        from napari_cryopick.io.relion import read_micrographs_star
 
-    exposures = read_exposures(path)
-    if not exposures:
-        raise ValueError(f"{path}: lists no exposures")
-    first = exposures[0].path
+        micrographs = read_micrographs_star(path)  # names relative to the current folder
+        if micrographs and not micrographs[0].path.exists():
+            project = find_project_dir(path, micrographs[0].name)
+            if project is not None:
+                micrographs = read_micrographs_star(path, project)
+        listed = [(m.path, m.pixel_size) for m in micrographs]
+        home = "the current folder or a folder above the .star file (RELION's project folder)"
+    else:
+        from napari_cryopick.io.cryosparc import read_exposures
+
+        listed = [(e.path, e.pixel_size) for e in read_exposures(path)]
+        home = "any folder above the .cs file; keep it inside its cryoSPARC project folder"
+    if not listed:
+        raise ValueError(f"{path}: lists no micrographs")
+    first = listed[0][0]
     if not first.exists():
-        raise FileNotFoundError(
-            f"{path}: its first micrograph ({first.name}) is in no folder above the .cs file; "
-            "keep the .cs file inside its cryoSPARC project folder"
-        )
-    return [(e.path, e.pixel_size) for e in exposures]
+        raise FileNotFoundError(f"{path}: its first micrograph ({first.name}) is not in {home}")
+    return listed
 
 
 def _micrograph_inputs(items: Iterable[str | os.PathLike]) -> list[tuple[Path, float | None]]:
@@ -111,15 +139,17 @@ def _micrograph_inputs(items: Iterable[str | os.PathLike]) -> list[tuple[Path, f
 def micrograph_files(items: Iterable[str | os.PathLike]) -> list[Path]:
     """Micrograph files named directly, found in the named folders, or listed.
 
-    A cryoSPARC exposures ``.cs`` file (``J5_exposures_ctf_estimated.cs``)
-    named directly stands for the micrographs it lists, resolved in its
-    project folder (:func:`napari_cryopick.io.cryosparc.read_exposures`).
+    A micrograph list named directly stands for the micrographs it lists,
+    resolved in its project folder (:func:`find_project_dir`): a cryoSPARC
+    exposures ``.cs`` (:func:`napari_cryopick.io.cryosparc.read_exposures`) or
+    a RELION micrograph STAR file
+    (:func:`napari_cryopick.io.relion.read_micrographs_star`).
     """
     return [path for path, _ in _micrograph_inputs(items)]
 
 
 def micrograph_pixel_sizes(items: Iterable[str | os.PathLike]) -> dict[str, float]:
-    """Pixel sizes that micrograph lists state (``psize_A`` of a ``.cs``), by absolute path.
+    """Pixel sizes that micrograph lists state (``psize_A``, the optics table), by absolute path.
 
     They beat the micrograph files' headers. Empty when no list is named.
     """
