@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pick particles in micrographs with a trained model",
         description=(
             "Pick micrographs (MRC, TIFF, PNG, JPG; folders are searched for them; a "
-            "cryoSPARC exposures .cs stands for the micrographs it lists) "
+            "cryoSPARC exposures .cs or a RELION micrographs .star stands for the "
+            "micrographs it lists) "
             "and write one pick file per micrograph. Micrographs from several folders "
             "are written into the same folders below --out (a/m1.mrc -> OUT/a/m1.star); "
             "two inputs that would write the same file are refused."

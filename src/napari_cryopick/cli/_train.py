@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="micrograph files or folders, or a cryoSPARC exposures .cs",
+        help="micrograph files or folders, or a list: cryoSPARC exposures .cs, RELION .star",
     )
     parser.add_argument(
         "--picks",
