@@ -15,7 +15,8 @@ viewer behind the proxy).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -398,3 +399,50 @@ def show_only_micrograph(viewer: Any, micrograph: str) -> None:
             visible = of == micrograph
             if layer.visible != visible:
                 layer.visible = visible
+
+
+class StepQueue:
+    """Run generators in the GUI thread one step per event-loop turn, in the order queued.
+
+    Showing a worker's result means creating napari layers and drawing them
+    the first time, each a large share of an event-loop turn on a slow
+    machine; a generator that yields between such pieces lets the viewer
+    redraw and answer input in between. Whatever must happen after a
+    result is shown (the end of the job) is queued after it. A step that
+    processes events (napari's progress bar does) cannot re-enter the queue.
+    """
+
+    def __init__(self, parent: Any):
+        from qtpy.QtCore import QTimer
+
+        self._pending: deque[Iterator[Any]] = deque()
+        self._busy = False
+        self._timer = QTimer(parent)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._step)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, steps: Iterator[Any]) -> None:
+        """Queue a generator; its first step runs on a coming turn."""
+        self._pending.append(steps)
+        if not self._busy and not self._timer.isActive():
+            self._timer.start()
+
+    def _step(self) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._pending:
+                try:
+                    next(self._pending[0])
+                    break
+                except StopIteration:
+                    self._pending.popleft()
+        finally:
+            self._busy = False
+            if self._pending:
+                self._timer.start()

@@ -14,7 +14,6 @@ micrograph leave the session.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ from napari_cryopick.layers.results import (
 from ._common import (
     BUNDLED_ORIGIN,
     DIAMETER_KEY,
+    StepQueue,
     bundled_model,
     cancellable,
     connect_while_alive,
@@ -551,12 +551,7 @@ class PickWidget(QWidget):
         self._cancel = threading.Event()
         self._pbar = None
         # results being shown, one step per event-loop turn (see showing_pick_result)
-        self._showing: deque[Iterator[Any]] = deque()
-        self._show_busy = False
-        self._show_timer = QTimer(self)
-        self._show_timer.setSingleShot(True)
-        self._show_timer.setInterval(0)
-        self._show_timer.timeout.connect(self._show_step)
+        self._showing = StepQueue(self)
 
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("model file (.pt)")
@@ -1051,7 +1046,7 @@ class PickWidget(QWidget):
             self.status.setText(f"{event.step}/{event.total} {event.error}")
             self._advance(event.step)
         else:
-            self._queue_showing(self._showing_picked(event))
+            self._showing.add(self._showing_picked(event))
 
     def _showing_picked(self, event: Any) -> Iterator[None]:
         """Show one picked micrograph step by step (layers, count, progress)."""
@@ -1066,7 +1061,7 @@ class PickWidget(QWidget):
         self._advance(event.step)  # last: napari's progress bar may process events
 
     def _on_finished(self) -> None:
-        self._queue_showing(self._finishing())
+        self._showing.add(self._finishing())
 
     def _finishing(self) -> Iterator[None]:
         """After the worker: wait for its results to be shown, then free the buttons."""
@@ -1081,29 +1076,6 @@ class PickWidget(QWidget):
                 "micrograph(s); files written so far are complete."
             )
         yield
-
-    def _queue_showing(self, steps: Iterator[Any]) -> None:
-        """Run ``steps`` (a generator) one step per event-loop turn, after those queued before."""
-        self._showing.append(steps)
-        if not self._show_busy and not self._show_timer.isActive():
-            self._show_timer.start()
-
-    def _show_step(self) -> None:
-        """One step of the oldest queued generator; the next step on the next turn."""
-        if self._show_busy:  # a step processing events (the progress bar) re-entered
-            return
-        self._show_busy = True
-        try:
-            while self._showing:
-                try:
-                    next(self._showing[0])
-                    break
-                except StopIteration:
-                    self._showing.popleft()
-        finally:
-            self._show_busy = False
-            if self._showing:
-                self._show_timer.start()
 
     def _micrograph(self, layer: Any) -> Any:
         from napari_cryopick.io.micrographs import Micrograph

@@ -19,7 +19,7 @@ user's clicks on the previewed micrograph), so the Pick widget uses them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -64,6 +64,7 @@ from ._bank import ExemplarBankPanel
 from ._common import (
     DIAMETER_KEY,
     TRAINED_ORIGIN,
+    StepQueue,
     base_model,
     cancellable,
     current_micrograph_layer,
@@ -283,6 +284,7 @@ class TrainWidget(QWidget):
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
         self._cancel = threading.Event()
+        self._showing = StepQueue(self)  # previews and the end of training, in order
         self._pbar = None
         self._preview_name = ""
 
@@ -618,9 +620,10 @@ class TrainWidget(QWidget):
 
     def _on_yielded(self, event: Any) -> None:
         if isinstance(event, TrainPreview):
-            from .pick import show_pick_result
+            from .pick import showing_pick_result
 
-            show_pick_result(self.viewer, event.micrograph, event.result)
+            # one step per event-loop turn (layers built, then drawn): the viewer answers
+            self._showing.add(showing_pick_result(self.viewer, event.micrograph, event.result))
             return
         # the plot first: napari's progress bar may process events (re-entering here)
         self.loss_plot.add(event.step, event.losses, force=event.step >= event.total)
@@ -636,6 +639,10 @@ class TrainWidget(QWidget):
             )
 
     def _on_returned(self, value: Any) -> None:
+        self._showing.add(self._returned(value))  # after the previews still being shown
+
+    def _returned(self, value: Any) -> Iterator[None]:
+        yield from ()
         if value is None:
             self.status.setText("Training cancelled: the previous model is unchanged.")
             return
@@ -678,6 +685,10 @@ class TrainWidget(QWidget):
         self.status.setText(f"Training failed: {exc}")
 
     def _on_finished(self) -> None:
+        self._showing.add(self._finishing())
+
+    def _finishing(self) -> Iterator[None]:
+        yield from ()
         self.worker = None
         if self._pbar is not None:
             self._pbar.close()
