@@ -665,7 +665,7 @@ class PickWidget(QWidget):
                 "no network (as cryopick filter --min/--max-diameter). Your own picks stay."
             )
         size_row = QHBoxLayout()
-        size_row.addWidget(QLabel("Diameter"))
+        size_row.addWidget(QLabel("Size filter"))
         size_row.addWidget(self.min_diameter_spin)
         size_row.addWidget(QLabel("to"))
         size_row.addWidget(self.max_diameter_spin)
