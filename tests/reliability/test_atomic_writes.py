@@ -77,6 +77,25 @@ def test_temporaries_of_killed_processes_are_removed_by_the_next_write(tmp_path)
     assert remove_stale_temporaries(target) == []
 
 
+def test_a_folder_is_listed_only_when_it_changed(tmp_path, monkeypatch):
+    """Writing many files into one folder does not list it each time; new leftovers are still found."""
+    listed = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(
+        atomic.os, "scandir", lambda folder: listed.append(folder) or real_scandir(folder)
+    )
+    for i in range(20):
+        atomic_write_text(tmp_path / f"mic_{i:03d}.star", "data_\n")
+    assert len(listed) == 1, "an unchanged folder (only our own writes) is listed once"
+    # a process killed meanwhile left a temporary of another file: the folder changed
+    stale = tmp_path / f".mic_999.star.~{_dead_pid()}-{atomic._HOST}.abc123.tmp"
+    stale.write_bytes(b"half")
+    atomic_write_text(tmp_path / "mic_020.star", "data_\n")
+    assert len(listed) == 2
+    assert not stale.exists(), "the next write into the folder removes it"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"mic_{i:03d}.star" for i in range(21)]
+
+
 def test_a_group_is_published_together_and_rolled_back_when_a_rename_fails(tmp_path, monkeypatch):
     truth, micrograph = tmp_path / "m.csv", tmp_path / "m.mrc"
     with atomic_paths(truth, micrograph) as (truth_tmp, micrograph_tmp):

@@ -11,7 +11,10 @@ succeeded. So:
   temporary file is removed;
 * a temporary file left by a process that was killed (``SIGKILL``, power
   loss) is named after its process (``.<name>.~<pid>-<host>.<random>.tmp``)
-  and removed by the next write of the same file once that process is gone;
+  and removed by the next write into the same folder once that process is
+  gone. The folder is listed only when it changed since this process last
+  looked (its modification time), so writing the 100,000th file of a folder
+  costs what writing the first did, not a listing of 100,000 names;
 * several files that belong together (a micrograph and its truth) are
   published by :func:`atomic_paths` with Ctrl-C and ``SIGTERM`` held back
   between the renames, the main file last, so the main file never appears
@@ -85,18 +88,57 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         The files removed.
     """
     path = Path(path)
+    return _remove_stale(path.parent if str(path.parent) else Path("."), path.name)
+
+
+#: Folder (absolute) -> its modification time (ns) when this process last
+#: listed it for stale temporaries or published a file into it.
+_LOOKED_AT: dict[str, int] = {}
+
+
+def _modified_ns(folder: Path) -> int | None:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _remove_stale_in_folder(folder: Path) -> None:
+    """:func:`remove_stale_temporaries` for every file of ``folder``, if it changed since we looked."""
+    key = os.path.abspath(folder)
+    modified = _modified_ns(folder)
+    if modified is not None and _LOOKED_AT.get(key) == modified:
+        return  # nothing was created or renamed there since this process looked
+    _remove_stale(folder, None)
+    if modified is not None:
+        _LOOKED_AT[key] = modified
+
+
+def _remember_folder(path: Path) -> None:
+    """After publishing ``path``: its folder's new state is one this process has seen."""
     folder = path.parent if str(path.parent) else Path(".")
+    key = os.path.abspath(folder)
+    if key in _LOOKED_AT:
+        modified = _modified_ns(folder)
+        if modified is not None:
+            _LOOKED_AT[key] = modified
+
+
+def _remove_stale(folder: Path, name: str | None) -> list[Path]:
+    """Remove dead processes' temporaries in ``folder`` (of destination ``name``, or of any)."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
-    prefix = f".{path.name}.~"
+    prefix = "." if name is None else f".{name}.~"
     for entry in entries:
         if not entry.name.startswith(prefix):
             continue
         match = _TEMPORARY.match(entry.name)
-        if not match or match["name"] != path.name or match["host"] != _HOST:
+        if not match or match["host"] != _HOST:
+            continue
+        if name is not None and match["name"] != name:
             continue
         pid = int(match["pid"])
         if pid == os.getpid() or _process_alive(pid):
@@ -117,7 +159,7 @@ def _named(error: OSError, path: Path, action: str) -> OSError:
 
 def _new_temporary(path: Path) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
-    remove_stale_temporaries(path)
+    _remove_stale_in_folder(folder)
     try:
         descriptor, temporary = tempfile.mkstemp(
             prefix=f".{path.name}.~{os.getpid()}-{_HOST}.", suffix=".tmp", dir=folder
@@ -140,6 +182,7 @@ def _publish(temporary: Path, path: Path) -> None:
     os.chmod(temporary, 0o666 & ~_UMASK)
     _fsync(temporary)
     os.replace(temporary, path)
+    _remember_folder(path)
 
 
 @contextmanager
