@@ -223,6 +223,14 @@ def _training_job(
     threshold = None
     if final:
         threshold = suggest_threshold(final[-1].result.picks, clicks, diameter_px)
+    if threshold is not None:
+        # cryopick pick's default (PickConfig.threshold), lowered only when the
+        # clicks say this model scores particles lower (a short training): the
+        # best-F2 threshold above the default lost AP on every real set
+        # (docs/general-model.md), so the GUI shows what the CLI writes
+        from napari_cryopick.core.detect import PickConfig
+
+        threshold = min(threshold, PickConfig().threshold)
     return outcome, threshold
 
 
