@@ -675,7 +675,7 @@ def report(results: dict) -> str:
         f"- `{resume['killed_run']['command']}` killed with SIGKILL after "
         f"{resume['recorded_before_kill']} of {results['n']} micrographs were recorded "
         f"({resume['killed_run']['wall_s']} s); temporary files left by the kill: "
-        f"{len(resume['temporaries_left_by_kill'])} (cleaned by the next write of that file).",
+        f"{len(resume['temporaries_left_by_kill'])} (any would be removed by the next write into that folder).",
         f"- The same command again: {resume['resumed_run']['stdout'][0] if resume['resumed_run']['stdout'] else ''}",
         f"- Micrographs recorded as done: {resume['records_done']}, distinct "
         f"{resume['distinct_done']}: every micrograph exactly once: "
