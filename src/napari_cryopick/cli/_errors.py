@@ -184,7 +184,7 @@ def check_output_file(path: Path | None, option: str, *, create_folder: bool = F
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"{option} {path}: is a folder; give a file name")
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     for parent in (folder, *folder.parents):
         if parent.exists() and not parent.is_dir():
             raise CLIError(f"{option} {path}: {parent} is a file, not a folder")

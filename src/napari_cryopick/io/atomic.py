@@ -88,7 +88,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         The files removed.
     """
     path = Path(path)
-    return _remove_stale(path.parent if str(path.parent) else Path("."), path.name)
+    return _remove_stale(path.parent, path.name)
 
 
 #: Folder (absolute) -> its modification time (ns) when this process last
@@ -116,7 +116,7 @@ def _remove_stale_in_folder(folder: Path) -> None:
 
 def _remember_folder(path: Path) -> None:
     """After publishing ``path``: its folder's new state is one this process has seen."""
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     key = os.path.abspath(folder)
     if key in _LOOKED_AT:
         modified = _modified_ns(folder)
@@ -158,7 +158,7 @@ def _named(error: OSError, path: Path, action: str) -> OSError:
 
 
 def _new_temporary(path: Path) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     _remove_stale_in_folder(folder)
     try:
         descriptor, temporary = tempfile.mkstemp(
