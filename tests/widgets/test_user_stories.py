@@ -529,6 +529,26 @@ def test_fewshot_training_selects_the_new_head_and_shows_picks(
     )
 
 
+def _train_new_model_for_steps_and_pick(train, pick, qtbot, tmp_path, kind: str, *, steps: int):
+    """Train a new ``kind`` model for ``steps`` steps (no preview) and pick the current micrograph at 0.3."""
+    train.steps_spin.setValue(steps)
+    train.preview_spin.setValue(0)
+    train.time_spin.setValue(10.0)
+    train.device_combo.setCurrentText("cpu")
+    train.output_edit.setText(str(tmp_path / f"{kind}s.pt"))
+    assert train.start() is not None, train.last_error
+    assert f"new model for {kind}" in train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=240_000)
+    assert train.last_error == ""
+    assert train.last_result.model.config.kinds == (kind,)
+    assert len(train.last_result.history) == steps  # the steps, not the time limit, ended it
+
+    pick.device_combo.setCurrentText("cpu")
+    pick.set_threshold(0.3)
+    assert pick.pick_current() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+
+
 # --- 4. vesicles: annotate circles, train, pick circles of their own size ---
 
 
@@ -568,22 +588,7 @@ def test_vesicles_trained_from_the_gui_have_their_own_radius(
 
     # a step budget, not a time budget: the same training on a busy or an idle machine;
     # 100 steps of 8 crops, no preview until the end (60 steps of 4 crops: flaky radii)
-    train.steps_spin.setValue(100)
-    train.preview_spin.setValue(0)
-    train.time_spin.setValue(10.0)
-    train.device_combo.setCurrentText("cpu")
-    train.output_edit.setText(str(tmp_path / "vesicles.pt"))
-    assert train.start() is not None, train.last_error
-    assert "new model for vesicle" in train.status.text()
-    qtbot.waitUntil(lambda: train.worker is None, timeout=240_000)
-    assert train.last_error == ""
-    assert train.last_result.model.config.kinds == ("vesicle",)
-    assert len(train.last_result.history) == 100  # the steps, not the time limit, ended it
-
-    pick.device_combo.setCurrentText("cpu")
-    pick.set_threshold(0.3)
-    assert pick.pick_current() is not None, pick.status.text()
-    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    _train_new_model_for_steps_and_pick(train, pick, qtbot, tmp_path, "vesicle", steps=100)
     layer = viewer.layers["vesicles vesicles"]
     assert list(set(layer.shape_type)) == ["ellipse"]
     centres = np.array([v.mean(axis=0)[::-1] for v in layer.data])  # (x, y)
@@ -853,23 +858,8 @@ def test_fibers_traced_from_the_gui_follow_the_fibers(
     train.refresh_datasets()
 
     # step-bounded (the same training on a busy or an idle machine), small
-    train.steps_spin.setValue(60)
     train.batch_spin.setValue(4)
-    train.preview_spin.setValue(0)
-    train.time_spin.setValue(10.0)
-    train.device_combo.setCurrentText("cpu")
-    train.output_edit.setText(str(tmp_path / "fibers.pt"))
-    assert train.start() is not None, train.last_error
-    assert "new model for fiber" in train.status.text()
-    qtbot.waitUntil(lambda: train.worker is None, timeout=240_000)
-    assert train.last_error == ""
-    assert train.last_result.model.config.kinds == ("fiber",)
-    assert len(train.last_result.history) == 60  # the steps, not the time limit, ended it
-
-    pick.device_combo.setCurrentText("cpu")
-    pick.set_threshold(0.3)
-    assert pick.pick_current() is not None, pick.status.text()
-    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    _train_new_model_for_steps_and_pick(train, pick, qtbot, tmp_path, "fiber", steps=60)
     layer = viewer.layers["fibers fibers"]
     assert set(layer.shape_type) == {"path"}
     traced = [v[:, ::-1] for v in layer.data]  # (x, y) vertices of each traced path
