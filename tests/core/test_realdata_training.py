@@ -76,28 +76,3 @@ def test_short_training_on_one_real_micrograph_finds_particles(real_data_dir):
 
     assert untrained_ap < MAX_UNTRAINED_AP
     assert trained_ap >= MIN_TRAINED_AP, f"AP@0.5 {trained_ap:.3f} (untrained {untrained_ap:.3f})"
-
-
-def test_time_limit_ends_training_and_decays_the_learning_rate():
-    """``TrainConfig.time_limit_s`` (used by the real-data benchmark) stops early."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    image = rng.normal(0.0, 1.0, (64, 64)).astype("float32")
-    picks = make_picks([20.0, 40.0], [20.0, 44.0], diameter=20.0, micrograph="m")
-    config = DetectorConfig(widths=(4, 4, 4, 4), feature_channels=4, head_width=4)
-    examples = build_examples([image], [picks], 20.0, config)
-    train_config = TrainConfig(
-        steps=10_000, batch_size=1, crop_size=32, warmup_steps=1, time_limit_s=1.0, device="cpu"
-    )
-    events = []
-    result = drive(
-        train_detector(examples, config=config, train_config=train_config), events.append
-    )
-    assert result.completed
-    assert 1 <= len(result.history) < 10_000
-    assert events[-1].phase == "done"
-    # The schedule follows the time: the last steps run near the final 5 % of lr.
-    assert result.history[-1]["lr"] < 0.2 * train_config.lr
-    with pytest.raises(ValueError):
-        TrainConfig(time_limit_s=0.0)

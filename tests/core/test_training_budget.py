@@ -26,12 +26,17 @@ def test_default_budget_is_two_minutes_on_cpu_and_20_s_on_gpu() -> None:
         TrainConfig(time_limit_s="soon")
 
 
-def test_progress_plans_the_steps_that_fit_and_counts_down() -> None:
+def _tiny_examples():
+    """A tiny detector configuration and one 64 px noise micrograph with two picks."""
     rng = np.random.default_rng(0)
     image = rng.normal(0.0, 1.0, (64, 64)).astype("float32")
     picks = make_picks([20.0, 40.0], [20.0, 44.0], diameter=20.0, micrograph="m")
     config = DetectorConfig(widths=(4, 4, 4, 4), feature_channels=4, head_width=4)
-    examples = build_examples([image], [picks], 20.0, config)
+    return config, build_examples([image], [picks], 20.0, config)
+
+
+def test_progress_plans_the_steps_that_fit_and_counts_down() -> None:
+    config, examples = _tiny_examples()
     train_config = TrainConfig(
         steps=100_000, batch_size=1, crop_size=32, warmup_steps=1, time_limit_s=1.0, device="cpu"
     )
@@ -49,3 +54,22 @@ def test_progress_plans_the_steps_that_fit_and_counts_down() -> None:
     assert 0.0 <= middle.eta_s <= 1.0
     assert events[1].eta_s >= middle.eta_s
     assert "eta=" in middle.postfix()
+
+
+def test_time_limit_ends_training_and_decays_the_learning_rate():
+    """``TrainConfig.time_limit_s`` (used by the real-data benchmark) stops early."""
+    config, examples = _tiny_examples()
+    train_config = TrainConfig(
+        steps=10_000, batch_size=1, crop_size=32, warmup_steps=1, time_limit_s=1.0, device="cpu"
+    )
+    events = []
+    result = drive(
+        train_detector(examples, config=config, train_config=train_config), events.append
+    )
+    assert result.completed
+    assert 1 <= len(result.history) < 10_000
+    assert events[-1].phase == "done"
+    # The schedule follows the time: the last steps run near the final 5 % of lr.
+    assert result.history[-1]["lr"] < 0.2 * train_config.lr
+    with pytest.raises(ValueError):
+        TrainConfig(time_limit_s=0.0)
