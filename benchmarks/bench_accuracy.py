@@ -38,7 +38,8 @@ per micrograph (reading included).
 
 ``--ablation`` trains one default model per set and scores picking options
 in-process on it (border rejection off / at a quarter diameter, rotation
-averaging, local-std rejection), with their time per micrograph:
+averaging off (on by default since commit 3babe83; the variant was "on"
+before), local-std rejection), with their time per micrograph:
 ``benchmarks/results/accuracy_ablation.md``.
 
 Every (set, condition) is cached in ``benchmarks/_work/accuracy/<tag>/`` with
@@ -673,7 +674,7 @@ ABLATION_VARIANTS = {
     "default": {},
     "no_border": {"border": 0.0},
     "border_quarter": {"border": 0.25},
-    "rotations": {"rotations": True},
+    "no_rotations": {"rotations": False},
     "reject_std": {"reject_std": True},
 }
 
@@ -681,16 +682,15 @@ ABLATION_VARIANTS = {
 def ablation(split: DataSplit, args) -> dict:
     """One default ``cryopick train`` model; picking variants scored in-process.
 
-    The variants (border rejection off, rotation averaging, local-std
+    The variants (border rejection off, rotation averaging off, local-std
     rejection) run :func:`napari_cryopick.core.detect.pick_micrograph` on the
     same model with all candidates (threshold 0), timed per micrograph with
     reading, 1 torch thread.
     """
     import torch
 
-    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+    from napari_cryopick.core.detect import PickConfig
     from napari_cryopick.core.model import load_checkpoint
-    from napari_cryopick.io.micrographs import read_micrograph
 
     torch.set_num_threads(1)
     work = args.work / split.name / "ablation"
@@ -703,16 +703,8 @@ def ablation(split: DataSplit, args) -> dict:
     out = {}
     for variant, overrides in ABLATION_VARIANTS.items():
         config = PickConfig(device="cpu", threshold=0.0, head=head, **overrides)
-        tables, seconds = [], []
-        for name in split.test:
-            start = time.perf_counter()
-            image = read_micrograph(split.paths[name]).data
-            result = pick_micrograph(
-                model, image, diameter_px=split.diameter_px, config=config, micrograph_name=name
-            )
-            seconds.append(time.perf_counter() - start)
-            tables.append(result.picks)
-        values = score(split, pd.concat(tables, ignore_index=True))
+        picks, seconds = pick_in_process(split, model, config, split.test)
+        values = score(split, picks)
         values["pick_s_per_micrograph"] = float(np.median(seconds))
         out[variant] = values
         print(
@@ -721,6 +713,23 @@ def ablation(split: DataSplit, args) -> dict:
             flush=True,
         )
     return out
+
+
+def pick_in_process(split: DataSplit, model, config, names: list[str]):
+    """Picks of ``names`` by ``pick_micrograph`` (one table) and each micrograph's seconds, reading included."""
+    from napari_cryopick.core.detect import pick_micrograph
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    tables, seconds = [], []
+    for name in names:
+        start = time.perf_counter()
+        image = read_micrograph(split.paths[name]).data
+        result = pick_micrograph(
+            model, image, diameter_px=split.diameter_px, config=config, micrograph_name=name
+        )
+        seconds.append(time.perf_counter() - start)
+        tables.append(result.picks)
+    return pd.concat(tables, ignore_index=True), seconds
 
 
 def _default_head_of(metadata: dict, model) -> str | None:

@@ -22,10 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_accuracy as ba
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
+from napari_cryopick.core.detect import PickConfig
 from napari_cryopick.core.evaluate import evaluate
 from napari_cryopick.core.model import load_checkpoint
-from napari_cryopick.io.micrographs import read_micrograph
 
 
 def probe(name: str, tag: str, data: Path) -> dict:
@@ -38,15 +37,7 @@ def probe(name: str, tag: str, data: Path) -> dict:
     )
     config = PickConfig(device="cpu", threshold=0.0, head=ba._default_head_of(metadata, model))
 
-    def candidates(names: list[str]) -> pd.DataFrame:
-        tables = []
-        for n in names:
-            image = read_micrograph(split.paths[n]).data
-            result = pick_micrograph(model, image, diameter_px=split.diameter_px, config=config)
-            tables.append(result.picks.assign(micrograph=n))
-        return pd.concat(tables, ignore_index=True)
-
-    train = candidates(split.train)
+    train, _ = ba.pick_in_process(split, model, config, split.train)
     clicks = pd.concat(
         [split.train_picks[n].assign(micrograph=n) for n in split.train], ignore_index=True
     )
@@ -57,7 +48,7 @@ def probe(name: str, tag: str, data: Path) -> dict:
         diameter_px=split.diameter_px,
     )
     calibrated = float(report.best_f2[0])
-    test = candidates(split.test)
+    test, _ = ba.pick_in_process(split, model, config, split.test)
     out: dict = {"set": name, "calibrated_threshold": calibrated}
     for label, threshold in [("fixed 0.15", 0.15), ("calibrated", calibrated)]:
         values = ba.score(split, test[test["score"] >= threshold])
