@@ -29,6 +29,7 @@ ORDER = (
     "vesicles",
     "fibers",
     "batch",
+    "atomic_writes",
 )
 
 
