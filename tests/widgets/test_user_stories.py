@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import threading
 import time
 
 import numpy as np
@@ -47,17 +48,41 @@ def load_factor() -> float:
     return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
+def _run_queue_waits() -> dict[str, float] | None:
+    """Seconds each thread of this process has waited for a CPU so far (Linux; else None).
+
+    The second field of ``/proc/self/task/<tid>/schedstat``: time runnable but
+    not running, i.e. time other processes (or the machine's overload) took.
+    """
+    waits = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as stream:
+                waits[task] = int(stream.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return waits or None
+
+
 class GapMeter:
     """A 10 ms QTimer; the largest gap between its ticks is how long the event loop stalled.
 
     Each tick also reads the GUI thread's CPU time: the most it used between
     two ticks (``max_cpu_gap``) is the work of the longest turn, which another
-    process on the machine cannot inflate.
+    process on the machine cannot inflate. With ``waits=True`` it also reads
+    how long this process's threads waited for a CPU (Linux), for
+    ``max_own_gap``.
     """
 
-    def __init__(self, interval_ms: int = 10):
+    def __init__(self, interval_ms: int = 10, *, waits: bool = False):
         self.ticks: list[float] = []
         self.cpu: list[float] = []
+        self.waits: list[dict[str, float] | None] = []
+        self._read_waits = waits
         self.timer = QTimer()
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._tick)
@@ -65,6 +90,8 @@ class GapMeter:
     def _tick(self):
         self.ticks.append(time.perf_counter())
         self.cpu.append(time.thread_time())
+        if self._read_waits:
+            self.waits.append(_run_queue_waits())
 
     def __enter__(self):
         self._tick()
@@ -81,6 +108,28 @@ class GapMeter:
     @property
     def max_cpu_gap(self) -> float:
         return float(np.diff(self.cpu).max()) if len(self.cpu) > 1 else float("inf")
+
+    @property
+    def max_own_gap(self) -> float:
+        """The longest gap less the time this process's threads waited for a CPU in it.
+
+        What the process itself took: its GUI thread's work, waiting for the
+        GIL or for its own helper threads' work (Mesa's software-GL threads
+        compose the window in a test without a GPU). Subtracted: the GUI
+        thread's wait for a CPU plus the longest wait of any other thread of
+        the process (they wait in parallel, so not their sum). Without
+        ``/proc`` (not Linux) the plain gap.
+        """
+        if len(self.ticks) < 2 or None in self.waits or len(self.waits) != len(self.ticks):
+            return self.max_gap
+        gui = str(threading.get_native_id())
+        own = []
+        for index, gap in enumerate(np.diff(self.ticks)):
+            before, after = self.waits[index], self.waits[index + 1]
+            waited = {t: after[t] - before[t] for t in after if t in before}
+            gui_wait = waited.pop(gui, 0.0)
+            own.append(gap - gui_wait - max(waited.values(), default=0.0))
+        return float(max(own))
 
 
 def _click(viewer, qtbot, offset=(0, 0)):
@@ -309,6 +358,12 @@ def test_evaluate_defaults_give_a_number_without_warnings(make_napari_viewer, qt
 
 
 def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
+    """ "Pick folder…" runs in a child process: the viewer's loop never waits for the picking.
+
+    The GUI thread only shows progress (one posted repaint per micrograph);
+    napari's progress bar and the job's start take turns of their own after
+    the click.
+    """
     import torch
 
     from napari_cryopick.core.model import Detector, DetectorConfig
@@ -321,7 +376,7 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
         _micrograph_file(folder, f"m{index:02d}", shape=(512, 512), seed=index)
     out = tmp_path / "picks"
     viewer = make_napari_viewer(show=True)
-    session(viewer).set_model(Detector(DetectorConfig()).eval(), None)
+    session(viewer).set_model(Detector(DetectorConfig()).eval(), None)  # in memory, unsaved
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.diameter_spin.setValue(24.0)
     pick.device_combo.setCurrentText("cpu")
@@ -329,8 +384,9 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
     pick.export_edit.setText(str(out))
     qtbot.wait(100)  # docked: the widget's one-time font-glyph turn is done (as for a user)
     gc.collect()  # a full collection of the napari process (0.2-0.6 s) is not the widget's
-    with GapMeter() as meter:
-        assert pick.pick_folder(folder) is not None, pick.status.text()
+    with GapMeter(waits=True) as meter:
+        worker = pick.pick_folder(folder)
+        assert worker is not None, pick.status.text()
         assert pick.cancel_button.isEnabled()
         qtbot.waitUntil(lambda: pick.progress_bar.value() >= 10, timeout=60_000)
         qtbot.mouseClick(pick.cancel_button, Qt.LeftButton)
@@ -347,16 +403,18 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
     print(
         f"\nfolder picking: {done}/20 before cancel, event loop max gap "
         f"{meter.max_gap * 1000:.0f} ms over {len(meter.ticks)} ticks (GUI-thread CPU "
-        f"{meter.max_cpu_gap * 1000:.0f} ms), load factor {load_factor():.1f}"
+        f"{meter.max_cpu_gap * 1000:.0f} ms; without this process's waits for a CPU "
+        f"{meter.max_own_gap * 1000:.0f} ms), load {os.getloadavg()[0]:.1f}"
     )
-    # The GUI thread's own work stays within the issue's 100 ms. The wall-clock gap adds
-    # the time the GUI thread waits for the GIL held by the picking thread (numpy/scipy
-    # calls that do not release it, more of them since rotation averaging became the
-    # default): 75-103 ms on the idle machine (103 ms failed a fresh-clone CI run at a
-    # 100 ms bound), so the wall bound has a 50 % margin; the 100 ms wall target itself
-    # is not met reliably (issue 12, open).
+    # The issue's 100 ms, unscaled, for what this process does: its GUI thread's work, and
+    # waiting for the GIL or for its own threads (in a thread of this process the picking
+    # held the GIL: 66-175 ms gaps with 35-63 ms of GUI-thread CPU, session 3). What other
+    # processes take from it (time its threads wait for a CPU, read from /proc) cannot be
+    # bounded by the widget: on this box, with two benchmarks at higher priority, the
+    # GUI thread and Mesa's software-GL threads waited up to 70 ms for a core in one gap.
     assert meter.max_cpu_gap <= 0.1
-    assert meter.max_gap <= 0.15 * load_factor()
+    assert meter.max_own_gap <= 0.1
+    assert meter.max_gap <= 0.1 * load_factor()
 
 
 # --- 8. picking one micrograph does not freeze the viewer ---

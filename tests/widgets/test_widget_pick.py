@@ -317,6 +317,8 @@ def test_pick_folder_traces_fibers_into_helical_star(
         }
 
     monkeypatch.setattr(core, "predict_maps", fake_maps)
+    # the fake network exists in this process only: pick the folder in a thread here
+    monkeypatch.setattr("napari_cryopick._widgets.pick.FOLDER_PICKING_IN_CHILD", False)
     folder = tmp_path / "mics"
     folder.mkdir()
     _write_png(folder / "f0.png", np.random.default_rng(0).normal(size=(200, 200)))

@@ -532,6 +532,9 @@ def prewarm_text_glyphs(viewer: Any) -> bool:
 DIAMETER_MISMATCH = 0.25
 #: Score floor of the files "Pick folder…" writes when candidates are kept (re-threshold later).
 KEEP_CANDIDATES = 0.05
+#: "Pick folder…" runs the pick workflow in a child process (``_child_picking``); False: in
+#: a thread of napari's process (tests that replace the network in this process only).
+FOLDER_PICKING_IN_CHILD = True
 
 
 class PickWidget(QWidget):
@@ -1008,11 +1011,8 @@ class PickWidget(QWidget):
 
     def _start(self, worker: Any, total: int, on_yielded: Any, on_returned: Any = None) -> Any:
         """Wire a picking worker to the progress bars and status line, then start it."""
-        from napari.utils import progress
-
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(0)
-        self._pbar = progress(total=total, desc="cryopick picking")
         worker.yielded.connect(on_yielded)
         if on_returned is not None:
             worker.returned.connect(on_returned)
@@ -1021,8 +1021,20 @@ class PickWidget(QWidget):
         self.worker = worker
         self._set_busy(True)
         self.status.setText("Picking…")
-        worker.start()
+        # napari's progress bar and the worker's start each on a turn of their own, after
+        # the click's: creating the bar builds and shows its widgets and processes events
+        # (85 ms on the 2-core box), and a starting job takes the GIL for a while
+        self._showing.add(self._starting(worker, total))
         return worker
+
+    def _starting(self, worker: Any, total: int) -> Iterator[None]:
+        """napari's progress bar of the job; then the job starts."""
+        from napari.utils import progress
+
+        self._pbar = progress(total=total, desc="cryopick picking")
+        yield
+        worker.start()
+        yield
 
     def cancel(self) -> None:
         """Stop picking after the current micrograph (files written so far are complete)."""
@@ -1037,7 +1049,12 @@ class PickWidget(QWidget):
         self.cancel_button.setEnabled(busy)
 
     def _advance(self, step: int) -> None:
+        # QProgressBar.setValue repaints at once; each repaint composes the whole window (a
+        # software-GL pass on a machine without a GPU). Posted instead: it is painted with
+        # the status line in one pass (napari's progress bar below processes events).
+        self.progress_bar.setUpdatesEnabled(False)
         self.progress_bar.setValue(step)
+        self.progress_bar.setUpdatesEnabled(True)
         if self._pbar is not None and step > self._pbar.n:
             self._pbar.update(step - self._pbar.n)
 
@@ -1132,8 +1149,12 @@ class PickWidget(QWidget):
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
+        from ._child_picking import pick_in_child
+
         self._cancel = threading.Event()
-        worker = create_worker(_picking_job, request, self._cancel, _start_thread=False)
+        # a child process: its numpy/torch work never holds this process's GIL or its cores
+        job = pick_in_child if FOLDER_PICKING_IN_CHILD else _picking_job
+        worker = create_worker(job, request, self._cancel, _start_thread=False)
         return self._start(worker, len(paths), self._on_folder_progress, self._on_folder_done)
 
     def _on_folder_progress(self, event: Any) -> None:
