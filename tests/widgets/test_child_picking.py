@@ -46,13 +46,16 @@ def test_child_picks_an_in_memory_model_and_reports_each_micrograph(tmp_path):
     )
     job = pick_in_child(request, threading.Event())
     events = []
-    with pytest.raises(StopIteration) as end:
-        while True:
+    while True:
+        try:
             events.append(next(job))
-    outcome = end.value.value
+        except StopIteration as end:
+            outcome = end.value
+            break
     assert [(e.step, e.total, e.micrograph) for e in events] == [(1, 2, "m0"), (2, 2, "m1")]
     assert [e.written for e in events] == [(out / "m0.star",), (out / "m1.star",)]
-    assert outcome.n_micrographs == 2 and not outcome.errors
+    assert outcome.n_micrographs == 2
+    assert not outcome.errors
     assert sorted(p.name for p in out.iterdir()) == ["m0.star", "m1.star"]
     # the picks the parent gets back are the ones written (threshold 0: every candidate)
     assert len(outcome.picks) == sum(len(read_picks(out / f"m{i}.star")) for i in range(2))
@@ -64,7 +67,7 @@ def test_child_failure_is_one_line_and_cancel_writes_nothing(tmp_path):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a model")
     request = PickRequest(paths, model=broken, diameter_px=24.0, device="cpu", out_dir=tmp_path)
-    with pytest.raises(ChildPickingError, match="broken.pt"):
+    with pytest.raises(ChildPickingError, match=r"broken\.pt"):
         list(pick_in_child(request, threading.Event()))
 
     cancel = threading.Event()
