@@ -62,8 +62,18 @@ sys.modules["train_general_model"] = recipe
 _spec.loader.exec_module(recipe)  # type: ignore[union-attr]
 
 
-def load_split(folder: Path, n_train: int = 3, fraction: float = 0.25, seed: int = 0):
-    """Images, all picks, clicks and the train/test names of one data set."""
+def load_split(
+    folder: Path,
+    n_train: int = 3,
+    fraction: float = 0.25,
+    seed: int = 0,
+    n_clicks: int | None = None,
+):
+    """Images, all picks, clicks and the train/test names of one data set.
+
+    ``n_clicks``: that many clicks spread evenly over the training micrographs
+    instead of ``fraction`` of each (the clicks curve of ``bench_accuracy.py``).
+    """
     images, tables, names, diameter, info = recipe.read_real_dataset(folder)
     order = np.argsort(names)
     names = [names[i] for i in order]
@@ -71,8 +81,16 @@ def load_split(folder: Path, n_train: int = 3, fraction: float = 0.25, seed: int
     tables = [tables[i].assign(micrograph=names[k]) for k, i in enumerate(order)]
     rng = np.random.default_rng(seed)
     clicks = []
-    for table in tables[:n_train]:
-        n_keep = max(1, math.ceil(fraction * len(table)))
+    counts = None
+    if n_clicks is not None:
+        counts = [n_clicks // n_train] * n_train
+        for i in range(n_clicks - sum(counts)):
+            counts[i] += 1
+    for index, table in enumerate(tables[:n_train]):
+        if counts is None:
+            n_keep = max(1, math.ceil(fraction * len(table)))
+        else:
+            n_keep = min(counts[index], len(table))
         keep = np.sort(rng.choice(len(table), n_keep, replace=False))
         clicks.append(table.iloc[keep].reset_index(drop=True))
     return {
@@ -88,7 +106,9 @@ def load_split(folder: Path, n_train: int = 3, fraction: float = 0.25, seed: int
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    split = load_split(args.data / args.set, n_train=args.n_train, fraction=args.fraction)
+    split = load_split(
+        args.data / args.set, n_train=args.n_train, fraction=args.fraction, n_clicks=args.clicks
+    )
     n_train = split["n_train"]
     condition = args.condition
     base, pseudo = condition.split("+")[0], condition.endswith("+pseudo")
@@ -110,7 +130,7 @@ def run(args: argparse.Namespace) -> dict:
         device="cpu",
         log_interval=50,
         seed=args.seed,
-        **json.loads(args.train_config),
+        **{"views_per_label": None, **json.loads(args.train_config)},
     )
     examples = build_examples(
         split["images"][:n_train],
@@ -121,6 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         dataset=args.set,
     )
     steps_done = 0
+    protected = None
     if base == "zeroshot":
         trained = model
     elif base in ("new", "new-random"):
@@ -132,13 +153,16 @@ def run(args: argparse.Namespace) -> dict:
                 [DatasetExamples(args.set, examples, diameter_px=split["diameter"])],
                 config=config,
                 train_config=train_config,
-                continual_config=ContinualConfig(pretrained=base == "new"),
+                continual_config=ContinualConfig(
+                    pretrained=base == "new", **json.loads(args.continual_config)
+                ),
             )
         )
         trained, steps_done = result.model, len(result.history)
         pretrained_from = result.run.get("pretrained")
+        protected = result.run.get("protected")
     elif base in ("fewshot", "cfinetune"):
-        from napari_cryopick.core.continual import DatasetExamples, train_model
+        from napari_cryopick.core.continual import ContinualConfig, DatasetExamples, train_model
 
         result = drive(
             train_model(
@@ -146,9 +170,11 @@ def run(args: argparse.Namespace) -> dict:
                 [DatasetExamples(args.set, examples, diameter_px=split["diameter"])],
                 base_model=model,
                 train_config=train_config,
+                continual_config=ContinualConfig(**json.loads(args.continual_config)),
             )
         )
         trained, steps_done = result.model, len(result.history)
+        protected = result.run.get("protected")
     elif pseudo:
         unlabelled = build_examples(
             split["images"][n_train:],
@@ -215,6 +241,9 @@ def run(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "fraction": args.fraction,
         "train_config": args.train_config,
+        "continual_config": args.continual_config,
+        "clicks": args.clicks,
+        "protected": protected,
         "pretrained": pretrained_from,
     }
 
@@ -243,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-config", default="{}", help="JSON TrainConfig overrides")
     parser.add_argument(
         "--fraction", type=float, default=0.25, help="fraction of the picks that are clicks"
+    )
+    parser.add_argument(
+        "--clicks", type=int, default=None, help="this many clicks over the training micrographs"
+    )
+    parser.add_argument(
+        "--continual-config", default="{}", help="JSON ContinualConfig overrides (new, fewshot)"
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)

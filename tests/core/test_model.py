@@ -262,6 +262,21 @@ def test_targets_negatives_and_kinds():
     assert targets["reg_mask"].sum() == 2
 
 
+def test_unknown_picks_mark_a_disc_but_are_no_label():
+    picks = make_picks(
+        [20.0, 60.0], [20.0, 60.0], diameter=[20.0, 24.0], kind=["particle", "unknown"]
+    )
+    targets = build_targets(picks, (80, 80), ("particle",))
+    unknown = targets["unknown_mask"][0]
+    assert unknown[15, 15] == 1.0
+    assert unknown[15, 12] == 1.0  # disc of radius 3 cells
+    assert unknown[15, 11] == 0.0
+    assert unknown[:8].sum() == 0
+    assert targets["negative_mask"].sum() == 0
+    assert targets["heatmap"][0, 15, 15] == 0.0
+    assert targets["reg_mask"].sum() == 1
+
+
 def test_targets_empty_and_edge():
     empty = build_targets(make_picks(), (17, 17), ("particle",))
     assert empty["heatmap"].shape == (1, 5, 5)
@@ -344,6 +359,36 @@ def _loss_gradient(logits, target, negative_mask, sparse):
     losses["total"].backward()
     assert set(losses) == {"heatmap", "offset", "size", "total"}
     return logits.grad[0, 0], losses
+
+
+def test_unknown_cells_get_the_reduced_penalty_unless_a_user_negative_covers_them():
+    logits, target, negative_mask = _sparse_case()
+    unknown = torch.zeros(1, 1, 8, 8)
+    unknown[0, 0, 3, 1] = 1.0  # low-scoring unlabelled cell the starting model found
+    unknown[0, 0, 6, 6] = 1.0  # also inside the user negative
+    _, plain = sparse_label_weights(logits, target, negative_mask)
+    _, weight = sparse_label_weights(logits, target, negative_mask, unknown_mask=unknown)
+    assert plain[0, 0, 3, 1] == 1.0
+    assert weight[0, 0, 3, 1] == pytest.approx(0.1)
+    assert weight[0, 0, 6, 6] == 1.0
+    assert torch.equal(weight[unknown == 0], plain[unknown == 0])
+    # the same in the complete-label loss: the gradient at the unknown cell shrinks tenfold
+    for sparse in (False, True):
+        base, _ = _loss_gradient(logits, target, negative_mask, sparse)
+        logits_u = logits.clone().requires_grad_(True)
+        zeros = torch.zeros(1, 2, 8, 8)
+        targets = {
+            "heatmap": target,
+            "offset": zeros,
+            "size": zeros[:, :1],
+            "reg_mask": (target >= 1).float(),
+            "negative_mask": negative_mask,
+            "unknown_mask": unknown,
+        }
+        outputs = {"heatmap": logits_u, "offset": zeros, "size": zeros[:, :1]}
+        detection_losses(outputs, targets, sparse=sparse)["total"].backward()
+        assert logits_u.grad[0, 0, 3, 1] == pytest.approx(0.1 * float(base[3, 1]), rel=1e-5)
+        assert logits_u.grad[0, 0, 6, 6] == pytest.approx(float(base[6, 6]), rel=1e-5)
 
 
 def test_sparse_loss_spares_confident_unlabelled_but_not_user_negatives():

@@ -64,6 +64,9 @@ def test_mode_new_is_pretrained_by_default_with_a_lower_learning_rate() -> None:
     result = drive(train_model("new", [_dataset()], train_config=settings))
     assert result.run["pretrained"].endswith("general.pt")
     assert result.run["train_config"]["lr"] == pytest.approx(0.001, rel=1e-3)
+    # the general model's own detections were looked for, calibrated on the clicks
+    assert result.run["protected"]["threshold"] >= 0.15
+    assert result.run["protected"]["detections"] >= 0
     plain = drive(
         train_model(
             "new",
@@ -73,4 +76,14 @@ def test_mode_new_is_pretrained_by_default_with_a_lower_learning_rate() -> None:
         )
     )
     assert "pretrained" not in plain.run
+    assert "protected" not in plain.run  # random weights: nothing to protect
     assert plain.run["train_config"]["lr"] == pytest.approx(0.003)
+    unprotected = drive(
+        train_model(
+            "new",
+            [_dataset()],
+            train_config=settings,
+            continual_config=ContinualConfig(protect_prior=False),
+        )
+    )
+    assert "protected" not in unprotected.run

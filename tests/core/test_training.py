@@ -18,6 +18,8 @@ from napari_cryopick.core.training import (
     TrainProgress,
     TrainResult,
     build_examples,
+    count_labels,
+    label_step_limit,
     sample_batch,
     train_detector,
 )
@@ -175,6 +177,61 @@ def test_train_refuses_examples_without_labels():
     )
     with pytest.raises(ValueError, match="no labelled"):
         next(train_detector([example]))
+    # "unknown" places (protected prior detections) are no labels either
+    unknown = make_picks([40.0], [40.0], diameter=DIAMETER, kind="unknown")
+    (only_unknown,) = build_examples(
+        [image], [unknown], DIAMETER, DetectorConfig(target_diameter_px=DIAMETER)
+    )
+    with pytest.raises(ValueError, match="no labelled"):
+        next(train_detector([only_unknown]))
+
+
+def test_unknown_places_reach_the_batch_mask_and_no_crop_centres_on_them():
+    image, _ = _blobs(0, n=1)
+    picks = make_picks([30.0], [30.0], diameter=DIAMETER)
+    unknown = make_picks([100.0], [100.0], diameter=DIAMETER, kind="unknown")
+    config = DetectorConfig(target_diameter_px=DIAMETER)
+    (example,) = build_examples([image], [pd.concat([picks, unknown])], DIAMETER, config)
+    settings = TrainConfig(
+        batch_size=32, crop_size=32, positive_crop_fraction=1.0, augment=False, edge_margin=0.0
+    )
+    _, targets, _, _ = sample_batch([example], config, settings, np.random.default_rng(0))
+    assert targets["unknown_mask"].shape == (32, 1, 8, 8)
+    # every crop is centred (with jitter) on the particle, 99 px from the unknown place
+    assert targets["reg_mask"].sum() == 32
+    assert targets["unknown_mask"].sum() == 0
+    uniform = TrainConfig(batch_size=64, crop_size=48, positive_crop_fraction=0.0, augment=False)
+    _, targets, _, _ = sample_batch([example], config, uniform, np.random.default_rng(0))
+    assert targets["unknown_mask"].sum() > 0
+    assert targets["negative_mask"].sum() == 0
+
+
+def test_a_few_labels_limit_the_steps():
+    config = TrainConfig(steps=1000, batch_size=8, warmup_steps=50)
+    # 60 crops per label, 4 label-centred crops per step: 15 steps per label
+    assert label_step_limit(config, 10) == 150
+    assert label_step_limit(config, 67) == 1000  # enough labels: the step budget decides
+    assert label_step_limit(config, 1) == 100  # at least twice the warm-up
+    assert label_step_limit(TrainConfig(views_per_label=120), 10) == 300
+    assert label_step_limit(TrainConfig(views_per_label=None), 1) == 1000
+    with pytest.raises(ValueError, match="views_per_label"):
+        TrainConfig(views_per_label=0)
+    image, _ = _blobs(0)
+    picks = make_picks([30.0, 90.0], [40.0, 80.0], diameter=DIAMETER)
+    negative = make_picks([60.0], [60.0], diameter=DIAMETER, kind="negative")
+    examples = build_examples(
+        [image, image],
+        [pd.concat([picks, negative]), picks.iloc[:1]],
+        DIAMETER,
+        DetectorConfig(target_diameter_px=DIAMETER),
+    )
+    assert count_labels(examples + examples[:1]) == 3  # negatives and replicas do not count
+    settings = TrainConfig(
+        steps=50, batch_size=2, crop_size=32, warmup_steps=1, device="cpu", views_per_label=4
+    )
+    result = drive(train_detector(examples, train_config=settings))
+    assert len(result.history) == 12  # 4 crops x 3 labels, one label-centred crop per step
+    assert result.history[-1]["lr"] < 0.1 * settings.lr  # the schedule ends with the steps
 
 
 # --- command line ---
@@ -218,6 +275,21 @@ def test_cli_train_writes_loadable_checkpoint(tmp_path, capsys):
     model2, metadata2 = load_checkpoint(out2)
     assert model2.head_names == ("generic", "b")
     assert len(metadata2["history"]) == 2
+
+
+def test_cli_train_says_how_many_steps_the_picks_allow(tmp_path, capsys):
+    mics, picks = _write_data(tmp_path)  # 12 picks
+    out = tmp_path / "model.pt"
+    args = ["train", "--micrographs", str(mics), "--picks", str(picks), "--diameter", "20"]
+    args += ["--out", str(out), "--batch-size", "2", "--crop-size", "64", "--device", "cpu"]
+    args += ["--steps", "500", "--views-per-label", "2", "--time-limit", "1", "--threads", "1"]
+    assert main(args) == 0
+    assert "12 picks, 0 negatives, diameter 20.0 px, 100 steps (2 crops per pick)" in (
+        capsys.readouterr().out
+    )
+    _, metadata = load_checkpoint(out)
+    assert metadata["history"][-1]["planned_steps"] == 100
+    assert main([*args[:-6], "--steps", "3", "--views-per-label", "-1"]) == 2
 
 
 def test_cli_train_bad_input_exit_2(tmp_path, capsys):

@@ -10,7 +10,12 @@ import torch
 from napari_cryopick.core.model import Detector, DetectorConfig
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.training import TrainConfig, build_examples
-from napari_cryopick.core.unlabelled import UnlabelledConfig, pseudo_label, train_with_unlabelled
+from napari_cryopick.core.unlabelled import (
+    UnlabelledConfig,
+    protect_prior_detections,
+    pseudo_label,
+    train_with_unlabelled,
+)
 
 
 def _examples(n: int, with_picks: bool, config: DetectorConfig):
@@ -76,3 +81,44 @@ def test_bad_options_are_rejected() -> None:
         UnlabelledConfig(first_share=0.0)
     with pytest.raises(ValueError, match="threshold"):
         UnlabelledConfig(threshold=0.0)
+
+
+def _blob_maps(blobs: list[tuple[float, float, float]], shape=(32, 32)):
+    """Heatmap maps with one Gaussian peak per (x, y, score) in prepared pixels (stride 4)."""
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    heatmap = np.zeros(shape, np.float32)
+    for x, y, score in blobs:
+        peak = score * np.exp(-((cols - x / 4) ** 2 + (rows - y / 4) ** 2) / 2.0)
+        heatmap = np.maximum(heatmap, peak.astype(np.float32))
+    offset = np.full((2, *shape), 0.5, np.float32)
+    return {"heatmap": heatmap[None], "offset": offset}
+
+
+def test_prior_detections_that_score_like_the_clicks_are_protected(monkeypatch) -> None:
+    import napari_cryopick.core.detect as detect
+
+    config = DetectorConfig()
+    image = np.zeros((128, 128), np.float32)
+    clicks = pd.DataFrame({"x": [16.0, 56.0, 96.0], "y": [16.0, 16.0, 16.0]})
+    (example,) = build_examples([image], [clicks], 28.0, config, names=["m"])
+    # the starting model scores the clicks 0.6 / 0.7 / 0.8 (25 % quantile: 0.65)
+    # and finds three more: 0.75 and 0.66 (protected) and 0.3 (not)
+    blobs = [(16, 16, 0.6), (56, 16, 0.7), (96, 16, 0.8)]
+    blobs += [(16, 88, 0.75), (56, 88, 0.66), (96, 88, 0.3)]
+    monkeypatch.setattr(detect, "predict_maps", lambda *a, **k: _blob_maps(blobs))
+    (marked,), threshold = protect_prior_detections(_constant_model(0.0), [example])
+    assert threshold == pytest.approx(0.65, abs=0.005)
+    unknown = marked.picks[marked.picks["kind"] == "unknown"].sort_values("x")
+    assert np.allclose(unknown["x"], [16.0, 56.0], atol=2.0)
+    assert np.allclose(unknown["y"], 88.0, atol=2.0)
+    assert (marked.picks["kind"] == "particle").sum() == 3  # the clicks are kept as they were
+    # a starting model that does not see the protein protects nothing
+    monkeypatch.setattr(
+        detect, "predict_maps", lambda *a, **k: _blob_maps([(16, 88, 0.1), (96, 88, 0.12)])
+    )
+    (unchanged,), floor = protect_prior_detections(_constant_model(0.0), [example])
+    assert floor == pytest.approx(0.15)
+    assert (unchanged.picks["kind"] == "unknown").sum() == 0
+    # without clicks there is nothing to calibrate against
+    (empty,) = build_examples([image], [clicks.iloc[:0]], 28.0, config, names=["e"])
+    assert protect_prior_detections(_constant_model(0.0), [empty])[1] is None

@@ -80,6 +80,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"training steps (default {defaults['steps']})",
     )
     parser.add_argument(
+        "--views-per-label",
+        type=float,
+        default=defaults["views_per_label"],
+        metavar="N",
+        help=(
+            "stop once each pick has been the centre of N training crops on average, so a "
+            "few clicks are not over-learned (at most N * picks / (batch-size / 2) steps; "
+            f"0: no such limit; default {defaults['views_per_label']:g})"
+        ),
+    )
+    parser.add_argument(
         "--time-limit",
         default=defaults["time_limit_s"],
         metavar="SECONDS",
@@ -207,6 +218,21 @@ def _budget_text(limit: float | str | None, device: str) -> str:
     return f" or {float(limit):g} s, whichever ends first"
 
 
+def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
+    """``1000 steps``, or the fewer steps ``--views-per-label`` allows for these picks."""
+    if mode == "continual" or not args.views_per_label:  # continual adds exemplar picks
+        return f"{args.steps} steps"
+    from napari_cryopick.core.training import TrainConfig, label_step_limit
+
+    config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, views_per_label=args.views_per_label
+    )
+    steps = label_step_limit(config, n_labels)
+    if steps >= args.steps:
+        return f"{args.steps} steps"
+    return f"{steps} steps ({args.views_per_label:g} crops per pick)"
+
+
 def request_from_args(args: argparse.Namespace):
     """The :class:`~napari_cryopick.workflows.train.TrainRequest` of the parsed options."""
     from napari_cryopick import __version__
@@ -215,6 +241,8 @@ def request_from_args(args: argparse.Namespace):
 
     if args.steps < 1 or args.batch_size < 1 or args.crop_size < 16:
         raise CLIError("--steps and --batch-size must be >= 1 and --crop-size >= 16")
+    if args.views_per_label < 0:
+        raise CLIError(f"--views-per-label must be >= 0, got {args.views_per_label:g}")
     # A data set trains the head of its name (multi-head modes); --head names it too.
     named = args.dataset or (args.head if args.head != "generic" else None)
     sets, picks = training_sets_from_files(
@@ -237,6 +265,7 @@ def request_from_args(args: argparse.Namespace):
             "lr": args.lr,
             "sparse": not args.complete_labels,
             "seed": args.seed,
+            "views_per_label": args.views_per_label or None,
         },
         continual_options={
             "max_exemplars": args.exemplars,
@@ -282,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"training ({mode}) on {n_micrographs} micrograph(s), {n_labels} picks, "
         f"{n_negatives} negatives, diameter {float(np.median(diameters)):.1f} px, "
-        f"{args.steps} steps{_budget_text(request.time_limit_s, request.device)}"
+        f"{_steps_text(args, mode, n_labels)}{_budget_text(request.time_limit_s, request.device)}"
     )
     try:
         outcome = drive(train(request), progress_bar=True, description=f"training ({mode})")

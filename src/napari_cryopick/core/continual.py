@@ -83,6 +83,7 @@ from napari_cryopick.core.model import Detector, DetectorConfig
 from napari_cryopick.core.model.card import DatasetCard, ModelCard
 from napari_cryopick.core.model.inputs import PreparedMicrograph
 from napari_cryopick.core.model.network import pad_to_multiple
+from napari_cryopick.core.model.targets import UNKNOWN_KIND
 from napari_cryopick.core.training import (
     Batch,
     TrainConfig,
@@ -90,6 +91,8 @@ from napari_cryopick.core.training import (
     TrainProgress,
     TrainResult,
     batch_losses,
+    count_labels,
+    label_step_limit,
     train_detector,
 )
 
@@ -141,6 +144,12 @@ class ContinualConfig:
         when the architecture matches; False: random weights.
     pretrained_lr_scale
         Learning rate of a pretrained ``new`` model relative to ``TrainConfig.lr``.
+    protect_prior
+        Before training from a starting model (pretrained ``new``, or a base
+        model with a generic head), its own detections on the training
+        micrographs that score like the user's clicks get a reduced negative
+        penalty (:func:`napari_cryopick.core.unlabelled.protect_prior_detections`),
+        so training on a few clicks does not unlearn the unclicked particles.
     """
 
     distill_weight: float = 0.1
@@ -155,6 +164,7 @@ class ContinualConfig:
     distill_heatmaps: bool = True
     pretrained: bool = True
     pretrained_lr_scale: float = 0.3333
+    protect_prior: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_fraction < 1.0:
@@ -578,6 +588,17 @@ def train_model(
         tie_heads = [dataset.name]
         parameters = _fewshot_parameters(dataset.name)
 
+    # the step limit of a few labels (TrainConfig.views_per_label), here so the run
+    # record's planned steps are the ones trained
+    steps = label_step_limit(train_config, count_labels(examples))
+    if steps < train_config.steps:
+        train_config = dataclasses.replace(train_config, steps=steps)
+
+    protected = None
+    starts_trained = pretrained is not None or (mode != "new" and base_model is not None)
+    if continual_config.protect_prior and starts_trained and GENERIC_HEAD in model.heads:
+        examples, protected = _protect(model, examples, train_config, names)
+
     extra = _ExtraLoss(
         train_config=train_config,
         continual_config=continual_config,
@@ -622,6 +643,8 @@ def train_model(
     run = _run_record(mode, names, train_config, continual_config, result, seconds)
     if pretrained is not None:
         run["pretrained"] = str(pretrained)
+    if protected is not None:
+        run["protected"] = protected
     card = _run_card(base_metadata if mode != "new" else {}, datasets, run, bank, model)
     return ContinualResult(
         model=result.model,
@@ -632,6 +655,37 @@ def train_model(
         bank=bank,
         run=run,
     )
+
+
+def _protect(
+    model: Detector,
+    examples: list[TrainingExample],
+    train_config: TrainConfig,
+    names: Sequence[str],
+) -> tuple[list[TrainingExample], dict[str, Any] | None]:
+    """The starting model's detections as "unknown" picks (see ``ContinualConfig.protect_prior``).
+
+    Only the micrographs of the data sets trained now (not exemplar replays);
+    replicated examples are detected once.
+    """
+    from napari_cryopick.core.model import resolve_device
+    from napari_cryopick.core.unlabelled import protect_prior_detections
+
+    unique: dict[int, TrainingExample] = {
+        id(e): e for e in examples if e.dataset in names or e.head in names
+    }
+    marked, threshold = protect_prior_detections(
+        model,
+        list(unique.values()),
+        head=GENERIC_HEAD,
+        device=str(resolve_device(train_config.device)),
+    )
+    if threshold is None:
+        return examples, None
+    by_id = dict(zip(unique, marked, strict=True))
+    count = sum(int((e.picks["kind"] == UNKNOWN_KIND).sum()) for e in marked)
+    protected = [by_id.get(id(e), e) for e in examples]
+    return protected, {"threshold": round(threshold, 4), "detections": count}
 
 
 def _fewshot_parameters(head: str):

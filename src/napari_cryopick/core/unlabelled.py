@@ -36,7 +36,12 @@ from napari_cryopick.core.training import (
     train_detector,
 )
 
-__all__ = ["UnlabelledConfig", "pseudo_label", "train_with_unlabelled"]
+__all__ = [
+    "UnlabelledConfig",
+    "protect_prior_detections",
+    "pseudo_label",
+    "train_with_unlabelled",
+]
 
 
 @dataclass
@@ -98,6 +103,118 @@ def pseudo_label(
         )
         labelled.append(dataclasses.replace(example, picks=table))
     return labelled
+
+
+def _peak_scores(maps: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, stride: int):
+    """The heatmap's maximum within a quarter diameter-sized window (3x3 cells) around each point."""
+    from scipy.ndimage import maximum_filter
+
+    heatmap = maximum_filter(maps["heatmap"][0], size=3, mode="constant")
+    rows = np.clip(((y + 0.5) / stride).astype(int), 0, heatmap.shape[0] - 1)
+    cols = np.clip(((x + 0.5) / stride).astype(int), 0, heatmap.shape[1] - 1)
+    return heatmap[rows, cols]
+
+
+def protect_prior_detections(
+    model: Detector,
+    examples: Sequence[TrainingExample],
+    *,
+    head: str | None = None,
+    floor: float = 0.15,
+    quantile: float = 0.25,
+    min_distance: float = 0.4,
+    device: str = "cpu",
+) -> tuple[list[TrainingExample], float | None]:
+    """Mark the starting model's own detections on the training micrographs as "unknown".
+
+    A user clicks a few particles; the hundreds of unlabelled particles around
+    them are background to the detection loss, so a model trained from 10
+    clicks learns to suppress exactly what the general model it started from
+    could already find (β-gal: AP 0.09 after training from 10 clicks, 0.66
+    before). As EPicker keeps a frozen copy of the old model, this keeps the
+    starting model's view: its detections on the training micrographs that
+    score like the user's clicks become ``kind="unknown"`` picks, where the
+    loss reduces the negative penalty (:mod:`napari_cryopick.core.model.losses`).
+    They are not labels: nothing pushes them up.
+
+    "Score like the clicks": the threshold is the ``quantile`` of the starting
+    model's scores at the clicked positions, and at least ``floor`` (the
+    default pick threshold). Where the starting model does not see the
+    protein (its scores at the clicks are about 0), few or no detections pass
+    and training is unchanged.
+
+    Parameters
+    ----------
+    model
+        The starting model (not changed).
+    examples
+        Training examples with the user's picks (prepared pixels).
+    head
+        Head to detect with (the model's default if None).
+    floor, quantile
+        Threshold = ``max(floor, quantile of the click scores)``.
+    min_distance
+        Minimum distance between detections in diameters (as picking).
+    device
+        Torch device of the detection pass.
+
+    Returns
+    -------
+    examples, threshold
+        The examples with the protected detections appended (detections
+        within half a diameter of a pick or a negative are not added), and
+        the threshold used (None when no example has a click).
+    """
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.detect import decode_picks, predict_maps
+    from napari_cryopick.core.model.targets import UNKNOWN_KIND
+
+    diameter = float(model.config.target_diameter_px)
+    stride = int(model.config.stride)
+    kind = model.config.kinds[0]
+    maps_of, scores = [], []
+    for example in examples:
+        maps = predict_maps(model, example.prepared.image, head=head, device=device)
+        maps_of.append(maps)
+        clicks = example.picks[example.picks["kind"] == kind]
+        if len(clicks):
+            x = clicks["x"].to_numpy(np.float64)
+            y = clicks["y"].to_numpy(np.float64)
+            scores.append(_peak_scores(maps, x, y, stride))
+    if not scores:
+        return list(examples), None
+    threshold = max(floor, float(np.quantile(np.concatenate(scores), quantile)))
+    protected = []
+    for example, maps in zip(examples, maps_of, strict=True):
+        found = decode_picks(
+            maps,
+            0,
+            min_distance_cells=min_distance * diameter / stride,
+            threshold=threshold,
+            stride=stride,
+            kind=UNKNOWN_KIND,
+            diameter_px=diameter,
+        )
+        picks = example.picks
+        if len(found) and len(picks):
+            known = picks[["x", "y"]].to_numpy(np.float64)
+            distance, _ = cKDTree(known).query(found[["x", "y"]].to_numpy(np.float64))
+            found = found[distance > diameter / 2]
+        if not len(found):
+            protected.append(example)
+            continue
+        extra = pd.DataFrame(
+            {
+                "x": found["x"].to_numpy(np.float64),
+                "y": found["y"].to_numpy(np.float64),
+                "diameter": np.full(len(found), diameter),
+                "kind": np.full(len(found), UNKNOWN_KIND, dtype=object),
+            }
+        )
+        table = pd.concat([picks, extra], ignore_index=True)
+        protected.append(dataclasses.replace(example, picks=table))
+    return protected, threshold
 
 
 def train_with_unlabelled(

@@ -73,6 +73,7 @@ def sparse_label_weights(
     pseudo_label_threshold: float = 0.7,
     reduce_penalty_above: float = 0.5,
     reduced_penalty: float = 0.1,
+    unknown_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Positives (labels + pseudo-labels) and negative weights for sparse labels.
 
@@ -90,6 +91,9 @@ def sparse_label_weights(
         Where the prediction is above this the negative penalty is reduced.
     reduced_penalty
         Factor applied to the negative penalty there.
+    unknown_mask
+        ``[B, 1, h, w]``: 1 where an unlabelled particle may be; the negative
+        penalty is reduced there too (None: nowhere).
 
     Returns
     -------
@@ -103,7 +107,10 @@ def sparse_label_weights(
         pseudo = (p > pseudo_label_threshold) & local_max & (target < 1.0) & ~user_negative
         positive = (target >= 1.0) | pseudo
         negative_weight = torch.ones_like(p)
-        negative_weight[(p > reduce_penalty_above) & ~user_negative] = reduced_penalty
+        reduced = p > reduce_penalty_above
+        if unknown_mask is not None:
+            reduced |= unknown_mask.expand_as(p) > 0
+        negative_weight[reduced & ~user_negative] = reduced_penalty
     return positive, negative_weight
 
 
@@ -132,7 +139,8 @@ def detection_losses(
         :class:`~.network.Detector` outputs (``heatmap``, ``offset``, optional ``size``).
     targets
         Tensors from :func:`~.targets.build_targets`, batched: ``heatmap``,
-        ``offset``, ``size``, ``reg_mask``, ``negative_mask``.
+        ``offset``, ``size``, ``reg_mask``, ``negative_mask`` and optionally
+        ``unknown_mask``.
     sparse
         Apply the sparse-label handling (pseudo-labels, reduced penalty).
     pseudo_label_threshold, reduce_penalty_above, reduced_penalty
@@ -148,6 +156,9 @@ def detection_losses(
     logits = outputs["heatmap"]  # [B, K, h, w]
     heatmap_target = targets["heatmap"]  # [B, K, h, w]
     negative_mask = targets["negative_mask"]  # [B, 1, h, w]
+    unknown_mask = targets.get("unknown_mask")  # [B, 1, h, w] or None
+    if unknown_mask is not None and not bool(unknown_mask.any()):
+        unknown_mask = None
     if sparse:
         positive, negative_weight = sparse_label_weights(
             logits,
@@ -156,7 +167,14 @@ def detection_losses(
             pseudo_label_threshold=pseudo_label_threshold,
             reduce_penalty_above=reduce_penalty_above,
             reduced_penalty=reduced_penalty,
+            unknown_mask=unknown_mask,
         )
+    elif unknown_mask is not None:
+        positive = heatmap_target >= 1.0
+        with torch.no_grad():
+            user_negative = negative_mask.expand_as(logits) > 0
+            negative_weight = torch.ones_like(logits)
+            negative_weight[(unknown_mask.expand_as(logits) > 0) & ~user_negative] = reduced_penalty
     else:
         positive, negative_weight = heatmap_target >= 1.0, None
     heatmap_loss = focal_loss(

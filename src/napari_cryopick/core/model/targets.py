@@ -16,6 +16,12 @@ Cell ``(i, j)`` covers input pixels ``stride*j .. stride*j + stride - 1``
 Objects of kind ``"negative"`` (carbon, ice, junk clicked by the user) paint
 a disc of their diameter into ``negative_mask``: there the heatmap is pushed to
 0 with full penalty by the loss whatever the sparse-label handling does.
+
+Objects of kind ``"unknown"`` are not labels: they mark places that may hold
+an unlabelled particle (the general model's own detections on the training
+micrographs, :func:`napari_cryopick.core.unlabelled.protect_prior_detections`).
+They paint a disc of their diameter into ``unknown_mask``, where the loss
+reduces the negative penalty (a user negative still wins).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 NEGATIVE_KIND = "negative"
+UNKNOWN_KIND = "unknown"
 
 
 def _cell_index(coordinate: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +60,7 @@ def build_targets(
         Picks in the pixels of the image (prepared pixels, relative to the
         crop): columns ``x``, ``y``, ``diameter`` and ``kind``. Picks outside
         the image still contribute the visible part of their peak / disc.
-        Kinds neither in ``kinds`` nor ``"negative"`` are ignored.
+        Kinds neither in ``kinds`` nor ``"negative"`` / ``"unknown"`` are ignored.
     shape
         ``(rows, cols)`` of the image.
     kinds
@@ -71,8 +78,8 @@ def build_targets(
     -------
     dict of numpy.ndarray
         ``heatmap`` ``[K, h, w]``, ``offset`` ``[2, h, w]`` (dx, dy), ``size``
-        ``[1, h, w]``, ``reg_mask`` ``[1, h, w]`` and ``negative_mask``
-        ``[1, h, w]``, float32, ``h, w = ceil(rows/stride), ceil(cols/stride)``.
+        ``[1, h, w]``, ``reg_mask`` ``[1, h, w]``, ``negative_mask`` and
+        ``unknown_mask`` ``[1, h, w]``, float32, ``h, w = ceil(rows/stride), ceil(cols/stride)``.
     """
     out_h = math.ceil(shape[0] / stride)
     out_w = math.ceil(shape[1] / stride)
@@ -81,8 +88,9 @@ def build_targets(
     size = np.zeros((1, out_h, out_w), np.float32)
     reg_mask = np.zeros((1, out_h, out_w), np.float32)
     negative_mask = np.zeros((1, out_h, out_w), np.float32)
+    unknown_mask = np.zeros((1, out_h, out_w), np.float32)
     if len(picks) == 0:
-        return _pack(heatmap, offset, size, reg_mask, negative_mask)
+        return _pack(heatmap, offset, size, reg_mask, negative_mask, unknown_mask)
 
     default = target_diameter_px if default_diameter_px is None else default_diameter_px
     x = picks["x"].to_numpy(np.float64)
@@ -103,14 +111,15 @@ def build_targets(
     grid_rows = np.arange(out_h)[:, None]
     grid_cols = np.arange(out_w)[None, :]
 
-    for index in np.flatnonzero(kind == NEGATIVE_KIND):
-        # Disc of the object's diameter, in continuous cell coordinates; at
-        # least the centre cell.
-        centre_r = (y[index] + 0.5) / stride - 0.5
-        centre_c = (x[index] + 0.5) / stride - 0.5
-        radius = max(diameter[index] / stride / 2.0, 0.5)
-        disc = (grid_rows - centre_r) ** 2 + (grid_cols - centre_c) ** 2 <= radius**2
-        negative_mask[0][disc] = 1.0
+    for mask, mask_kind in ((negative_mask, NEGATIVE_KIND), (unknown_mask, UNKNOWN_KIND)):
+        for index in np.flatnonzero(kind == mask_kind):
+            # Disc of the object's diameter, in continuous cell coordinates; at
+            # least the centre cell.
+            centre_r = (y[index] + 0.5) / stride - 0.5
+            centre_c = (x[index] + 0.5) / stride - 0.5
+            radius = max(diameter[index] / stride / 2.0, 0.5)
+            disc = (grid_rows - centre_r) ** 2 + (grid_cols - centre_c) ** 2 <= radius**2
+            mask[0][disc] = 1.0
 
     for channel, name in enumerate(kinds):
         for index in np.flatnonzero(kind == name):
@@ -133,14 +142,15 @@ def build_targets(
                 reg_mask[0, row, col] = 1.0
     # A labelled centre is never a negative, even if a negative disc touches it.
     negative_mask[0][heatmap.max(axis=0) >= 1.0] = 0.0
-    return _pack(heatmap, offset, size, reg_mask, negative_mask)
+    return _pack(heatmap, offset, size, reg_mask, negative_mask, unknown_mask)
 
 
-def _pack(heatmap, offset, size, reg_mask, negative_mask) -> dict[str, np.ndarray]:
+def _pack(heatmap, offset, size, reg_mask, negative_mask, unknown_mask) -> dict[str, np.ndarray]:
     return {
         "heatmap": heatmap,
         "offset": offset,
         "size": size,
         "reg_mask": reg_mask,
         "negative_mask": negative_mask,
+        "unknown_mask": unknown_mask,
     }
