@@ -1,25 +1,167 @@
-"""A live loss plot: matplotlib renders off the GUI thread, Qt only shows the picture.
+"""A live loss plot, drawn by Qt in the GUI thread: no matplotlib while training runs.
 
-Drawing even a small matplotlib figure costs 40-150 ms on a busy machine; done
-in the GUI thread (``FigureCanvasQTAgg``) every second it would make the viewer
-stutter while training runs. So :func:`render_loss_image` draws with the Agg
-canvas in a background thread and :class:`LossPlot` only swaps a pixmap (about
-a millisecond). Redraws are throttled: at most one in flight, at most one per
-``min_interval_s``; points arriving meanwhile are drawn with the next one.
+The plot used to be a matplotlib figure rendered with Agg in a background
+thread every second. matplotlib is pure Python: each render held the GIL for
+100-300 ms of work, and the GUI thread, which gives the GIL back and takes it
+again for every Qt and OpenGL call of a repaint, starved meanwhile. At the
+end of a training (a forced render while the training thread built the
+exemplar bank) the viewer froze 0.75-0.9 s with 6-15 ms of GUI-thread work
+(issue 12). Now :func:`paint_losses` draws the curves with ``QPainter``: a few
+polylines and labels, about a millisecond, in the GUI thread's own paint
+event, at most once per ``min_interval_s``.
 """
 
 from __future__ import annotations
 
-import threading
+import math
 import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from qtpy.QtCore import Qt, Signal
-from qtpy.QtGui import QImage, QPixmap
-from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from qtpy.QtCore import QPointF, QRectF, Qt
+from qtpy.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF
+from qtpy.QtWidgets import QSizePolicy, QWidget
+
+#: Line colours, one per loss term (matplotlib's default cycle).
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+#: Most points drawn per curve (longer histories are thinned evenly; the last point kept).
+MAX_POINTS = 600
+
+
+def _y_axis(values: Mapping[str, Sequence[float]]) -> tuple[bool, float, float]:
+    """``(log scale?, low, high)`` of the y axis (log10 units on a log scale)."""
+    finite = [np.asarray(v, float) for v in values.values()]
+    finite = [v[np.isfinite(v)] for v in finite]
+    data = np.concatenate(finite) if finite else np.zeros(0)
+    positive = data[data > 0]
+    if positive.size:  # log scale, whole decades
+        low, high = math.floor(np.log10(positive.min())), math.ceil(np.log10(positive.max()))
+        return True, float(low), float(max(high, low + 1))
+    if data.size:
+        low, high = float(data.min()), float(data.max())
+        return False, low, high if high > low else low + 1.0
+    return True, -2.0, 0.0
+
+
+def _decade_label(exponent: int) -> str:
+    return f"1e{exponent}" if not 0 <= exponent <= 3 else f"{10**exponent:g}"
+
+
+def paint_losses(
+    painter: QPainter,
+    rect: QRectF,
+    steps: Sequence[int],
+    values: Mapping[str, Sequence[float]],
+) -> None:
+    """Draw loss curves against the step into ``rect``: log y axis when any loss is positive.
+
+    A white plot with axes, decade ticks, labels ``step`` and ``loss`` and a
+    legend; NaN breaks a curve.
+    """
+    painter.save()
+    painter.setRenderHint(QPainter.Antialiasing, True)
+    painter.fillRect(rect, QColor("white"))
+    font = QFont(painter.font())
+    font.setPointSizeF(7.0)
+    painter.setFont(font)
+    metrics = painter.fontMetrics()
+    text_h = metrics.height()
+    left = rect.left() + 2 * text_h + metrics.horizontalAdvance("1e-10") * 0.6 + 6
+    bottom = rect.bottom() - 2 * text_h - 4
+    plot = QRectF(QPointF(left, rect.top() + 6), QPointF(rect.right() - 8, bottom))
+    if plot.width() < 20 or plot.height() < 20:
+        painter.restore()
+        return
+    log, low, high = _y_axis(values)
+    first, last = (min(steps), max(steps)) if len(steps) else (0, 1)
+    last = last if last > first else first + 1
+
+    def x_of(step: float) -> float:
+        return plot.left() + (step - first) / (last - first) * plot.width()
+
+    def y_of(value: float) -> float:
+        return plot.bottom() - (value - low) / (high - low) * plot.height()
+
+    grid = QPen(QColor(0, 0, 0, 60), 1, Qt.DotLine)
+    axis = QPen(QColor("black"), 1)
+    # y ticks: decades (log) or 5 even steps (linear)
+    if log:
+        exponents = range(int(low), int(high) + 1)
+        every = max(1, math.ceil(len(exponents) / 6))
+        ticks = [(float(e), _decade_label(e)) for e in exponents if (e - int(low)) % every == 0]
+    else:
+        ticks = [
+            (low + i * (high - low) / 4, f"{low + i * (high - low) / 4:.3g}") for i in range(5)
+        ]
+    for value, label in ticks:
+        y = y_of(value)
+        painter.setPen(grid)
+        painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+        painter.setPen(axis)
+        width = metrics.horizontalAdvance(label)
+        painter.drawText(QPointF(plot.left() - width - 4, y + metrics.ascent() / 2 - 1), label)
+    # x ticks: about 5 round steps
+    span = last - first
+    raw = span / 5
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    spacing = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    step = math.ceil(first / spacing) * spacing
+    while step <= last:
+        x = x_of(step)
+        painter.setPen(grid)
+        painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
+        painter.setPen(axis)
+        label = f"{step:g}"
+        width = metrics.horizontalAdvance(label)
+        painter.drawText(QPointF(x - width / 2, plot.bottom() + metrics.ascent() + 3), label)
+        step += spacing
+    painter.setPen(axis)
+    painter.drawRect(plot)
+    painter.drawText(
+        QPointF(plot.center().x() - metrics.horizontalAdvance("step") / 2, rect.bottom() - 3),
+        "step",
+    )
+    painter.save()
+    painter.translate(
+        rect.left() + text_h, plot.center().y() + metrics.horizontalAdvance("loss") / 2
+    )
+    painter.rotate(-90)
+    painter.drawText(QPointF(0, 0), "loss")
+    painter.restore()
+    # the curves, clipped to the plot, broken at NaN (and at non-positive values on a log axis)
+    steps_array = np.asarray(steps, float)
+    painter.setClipRect(plot)
+    for index, series in enumerate(values.values()):
+        series = np.asarray(series, float)
+        if log:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                series = np.where(series > 0, np.log10(np.where(series > 0, series, 1)), np.nan)
+        keep = slice(None)
+        if len(series) > MAX_POINTS:  # evenly thinned, first and last point kept
+            keep = np.unique(np.linspace(0, len(series) - 1, MAX_POINTS).astype(int))
+        xs, ys = steps_array[keep], series[keep]
+        painter.setPen(QPen(QColor(COLOURS[index % len(COLOURS)]), 1.2))
+        ok = np.isfinite(ys)
+        breaks = np.flatnonzero(np.diff(ok.astype(np.int8)) != 0) + 1
+        for segment in np.split(np.arange(len(ys)), breaks):
+            if segment.size and ok[segment[0]]:
+                points = [QPointF(x_of(x), y_of(y)) for x, y in zip(xs[segment], ys[segment])]
+                if len(points) == 1:
+                    painter.drawPoint(points[0])
+                else:
+                    painter.drawPolyline(QPolygonF(points))
+    painter.setClipping(False)
+    # legend, top right
+    y = plot.top() + 4
+    for index, name in enumerate(values):
+        width = metrics.horizontalAdvance(name)
+        x = plot.right() - width - 26
+        painter.setPen(QPen(QColor(COLOURS[index % len(COLOURS)]), 1.5))
+        painter.drawLine(QPointF(x, y + text_h / 2), QPointF(x + 16, y + text_h / 2))
+        painter.setPen(axis)
+        painter.drawText(QPointF(x + 20, y + metrics.ascent()), name)
+        y += text_h
+    painter.restore()
 
 
 def render_loss_image(
@@ -29,29 +171,21 @@ def render_loss_image(
     height_px: int = 220,
     dpi: int = 100,
 ) -> np.ndarray:
-    """Draw loss curves (log scale) into an RGBA array ``(height, width, 4)`` uint8.
+    """The plot as an RGBA array ``(height, width, 4)`` uint8 (needs a Qt application).
 
-    Pure matplotlib (Agg): safe to call from a worker thread.
+    ``dpi`` is accepted for compatibility and unused.
     """
-    figure = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
-    canvas = FigureCanvasAgg(figure)
-    figure.subplots_adjust(left=0.17, right=0.97, top=0.95, bottom=0.2)
-    axes = figure.add_subplot(111)
-    axes.set_xlabel("step", fontsize="small")
-    axes.set_ylabel("loss", fontsize="small")
-    axes.tick_params(labelsize="x-small")
-    axes.grid(True, alpha=0.3)
-    positive = False
-    for name, series in values.items():
-        series = np.asarray(series, dtype=float)
-        axes.plot(steps, series, label=name, linewidth=1)
-        positive |= bool(np.any(series > 0))
-    if positive:
-        axes.set_yscale("log")
-    if values:
-        axes.legend(fontsize="xx-small", loc="upper right")
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba()).copy()
+    image = QImage(int(width_px), int(height_px), QImage.Format_RGBA8888)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    try:
+        paint_losses(painter, QRectF(0, 0, width_px, height_px), steps, values)
+    finally:
+        painter.end()
+    pointer = image.constBits()
+    pointer.setsize(image.sizeInBytes())
+    rows = np.frombuffer(pointer, np.uint8).reshape(height_px, image.bytesPerLine())
+    return rows[:, : 4 * width_px].reshape(height_px, width_px, 4).copy()
 
 
 #: Height of the plot in pixels.
@@ -67,29 +201,17 @@ class LossPlot(QWidget):
         Minimum time between two redraws.
     """
 
-    rendered = Signal(object)
-
     def __init__(self, parent: QWidget | None = None, min_interval_s: float = 1.0):
         super().__init__(parent)
         self.min_interval_s = float(min_interval_s)
         self.n_draws = 0
-        self.image: np.ndarray | None = None
         self._points: dict[int, dict[str, float]] = {}
+        self._shown: tuple[list[int], dict[str, list[float]]] = ([], {})
         self._last_request = 0.0
-        self._busy = False
-        self._dirty = False
-        self._lock = threading.Lock()
-        self.label = QLabel()
-        self.label.setAlignment(Qt.AlignCenter)
-        # a fixed height: a squeezed label would crop the picture (the axis labels first)
-        self.label.setMinimumWidth(240)
-        self.label.setFixedHeight(PLOT_HEIGHT)
-        self.label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
-        self.rendered.connect(self._show)
-        self._show(render_loss_image([], {}))  # fonts load now, not mid-training
+        # a fixed height: a squeezed plot would lose its axis labels first
+        self.setMinimumWidth(240)
+        self.setFixedHeight(PLOT_HEIGHT)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
 
     @property
     def steps(self) -> list[int]:
@@ -104,6 +226,17 @@ class LossPlot(QWidget):
         return {
             name: [self._points[step].get(name, float("nan")) for step in steps] for name in names
         }
+
+    @property
+    def shown_steps(self) -> list[int]:
+        """Steps of the curves shown (painted when the plot is next on screen)."""
+        return list(self._shown[0])
+
+    @property
+    def image(self) -> np.ndarray:
+        """What the plot shows now, as an RGBA array (tests, screenshots)."""
+        steps, values = self._shown
+        return render_loss_image(steps, values, max(240, self.width()), PLOT_HEIGHT)
 
     def clear(self) -> None:
         """Forget all points."""
@@ -125,50 +258,20 @@ class LossPlot(QWidget):
         return False
 
     def redraw(self) -> None:
-        """Render the current points in a background thread, then show them."""
+        """Show the current points (painted on the next event-loop turn)."""
         self._last_request = time.monotonic()
-        with self._lock:
-            if self._busy:
-                self._dirty = True
-                return
-            self._busy = True
-        steps, values = self.steps, self.values
-        size = (max(240, self.label.width()), PLOT_HEIGHT)
-        threading.Thread(target=self._render, args=(steps, values, size), daemon=True).start()
+        self._shown = (self.steps, self.values)
+        self.update()
 
-    def _render(self, steps: list[int], values: dict, size: tuple[int, int]) -> None:
+    def paintEvent(self, _event: object) -> None:
+        painter = QPainter(self)
         try:
-            image = render_loss_image(steps, values, *size)
+            steps, values = self._shown
+            paint_losses(painter, QRectF(self.rect()), steps, values)
         finally:
-            with self._lock:
-                self._busy = False
-                again, self._dirty = self._dirty, False
-        try:
-            self.rendered.emit((image, again))
-        except RuntimeError:  # the widget was closed while this thread drew
-            return
-
-    def _show(self, payload: object) -> None:
-        image, again = payload if isinstance(payload, tuple) else (payload, False)
-        self.image = image
-        height, width = image.shape[:2]
-        qimage = QImage(image.data, width, height, 4 * width, QImage.Format_RGBA8888)
-        pixmap = QPixmap.fromImage(qimage.copy())
-        if pixmap.width() > self.label.width() > 0:  # the dock got narrower: shrink, never crop
-            pixmap = pixmap.scaled(
-                self.label.width(), PLOT_HEIGHT, Qt.KeepAspectRatio, Qt.SmoothTransformation
-            )
-        self.label.setPixmap(pixmap)
+            painter.end()
         self.n_draws += 1
-        if again:
-            self.redraw()
 
     def wait_idle(self, timeout_s: float = 5.0) -> bool:
-        """Block until no render is in flight (tests, screenshots)."""
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            with self._lock:
-                if not self._busy and not self._dirty:
-                    return True
-            time.sleep(0.01)
-        return False
+        """Nothing is drawn in the background any more: always True (kept for callers)."""
+        return True
