@@ -576,7 +576,6 @@ class TrainWidget(QWidget):
     def start(self) -> Any:
         """Start training in a napari worker; returns the worker (None on bad input)."""
         from napari.qt.threading import create_worker
-        from napari.utils import progress
 
         if self.worker is not None:
             return self.worker
@@ -595,7 +594,6 @@ class TrainWidget(QWidget):
         steps = self.steps_spin.value()
         self.progress_bar.setRange(0, steps)
         self.progress_bar.setValue(0)
-        self._pbar = progress(total=steps, desc="cryopick training")
         start = f", starting from the {self.base_origin}" if self.base_origin else ""
         count = sum(len(s.micrographs) for s in request.datasets)
         self._mode_text = (
@@ -616,8 +614,19 @@ class TrainWidget(QWidget):
         self.worker = worker
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        worker.start()
+        # napari's progress bar and the worker's start each on a turn of their own, after
+        # the click's (creating the bar builds its widgets and processes events)
+        self._showing.add(self._starting(worker, steps))
         return worker
+
+    def _starting(self, worker: Any, steps: int) -> Iterator[None]:
+        """napari's progress bar of the training; then the training starts."""
+        from napari.utils import progress
+
+        self._pbar = progress(total=steps, desc="cryopick training")
+        yield
+        worker.start()
+        yield
 
     def cancel(self) -> None:
         """Stop training at the next step; nothing is saved, the old model stays."""
