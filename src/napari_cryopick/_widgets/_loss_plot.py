@@ -113,7 +113,8 @@ def paint_losses(
         painter.setPen(axis)
         label = f"{step:g}"
         width = metrics.horizontalAdvance(label)
-        painter.drawText(QPointF(x - width / 2, plot.bottom() + metrics.ascent() + 3), label)
+        left_edge = min(x - width / 2, rect.right() - width - 1)  # the last label stays inside
+        painter.drawText(QPointF(left_edge, plot.bottom() + metrics.ascent() + 3), label)
         step += spacing
     painter.setPen(axis)
     painter.drawRect(plot)
@@ -137,8 +138,9 @@ def paint_losses(
             with np.errstate(divide="ignore", invalid="ignore"):
                 series = np.where(series > 0, np.log10(np.where(series > 0, series, 1)), np.nan)
         keep = slice(None)
-        if len(series) > MAX_POINTS:  # evenly thinned, first and last point kept
-            keep = np.unique(np.linspace(0, len(series) - 1, MAX_POINTS).astype(int))
+        most = max(2, min(MAX_POINTS, int(plot.width())))  # no more points than pixels
+        if len(series) > most:  # evenly thinned, first and last point kept
+            keep = np.unique(np.linspace(0, len(series) - 1, most).astype(int))
         xs, ys = steps_array[keep], series[keep]
         painter.setPen(QPen(QColor(COLOURS[index % len(COLOURS)]), 1.2))
         ok = np.isfinite(ys)
