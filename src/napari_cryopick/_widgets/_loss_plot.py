@@ -153,7 +153,15 @@ def paint_losses(
                 else:
                     painter.drawPolyline(QPolygonF(points))
     painter.setClipping(False)
-    # legend, top right
+    # legend, top right, on a white box over the curves
+    if values:
+        widest = max(metrics.horizontalAdvance(name) for name in values)
+        box = QRectF(
+            plot.right() - widest - 30, plot.top() + 2, widest + 28, len(values) * text_h + 4
+        )
+        painter.fillRect(box, QColor(255, 255, 255, 230))
+        painter.setPen(QPen(QColor(0, 0, 0, 60), 1))
+        painter.drawRect(box)
     y = plot.top() + 4
     for index, name in enumerate(values):
         width = metrics.horizontalAdvance(name)
@@ -269,7 +277,12 @@ class LossPlot(QWidget):
         painter = QPainter(self)
         try:
             steps, values = self._shown
-            paint_losses(painter, QRectF(self.rect()), steps, values)
+            rect = QRectF(self.rect())
+            # a dock narrower than its contents clips the right part: plot into what shows
+            visible = self.visibleRegion().boundingRect()
+            if not visible.isEmpty() and visible.right() + 1 < rect.right():
+                rect.setRight(visible.right() + 1)
+            paint_losses(painter, rect, steps, values)
         finally:
             painter.end()
         self.n_draws += 1
