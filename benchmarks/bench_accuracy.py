@@ -633,8 +633,11 @@ def _targets(results: dict) -> list[str]:
     picks_1024 = []
     for name, entry in results["sets"].items():
         c = entry["conditions"]
-        few, topaz, zero = (
-            c.get(k, {}).get("headline", {}) for k in ("fewshot", "topaz", "zeroshot")
+        # "few-shot" in the sense: a few clicks and the defaults of
+        # `cryopick train` (condition "fresh": a new model from the general body);
+        # `--mode fewshot` (a new head on a frozen body) is reported beside it
+        few, head_only, topaz, zero = (
+            c.get(k, {}).get("headline", {}) for k in ("fresh", "fewshot", "topaz", "zeroshot")
         )
         if "sparse" in entry["labels"] or name.startswith("sim_"):
             pass
@@ -643,11 +646,12 @@ def _targets(results: dict) -> list[str]:
             tz = topaz.get("AP@0.5")
             tz_ok = tz is not None and few["AP@0.5"] >= tz + 0.15
             lines.append(
-                f"- {name}: few-shot AP@0.5 {few['AP@0.5']:.3f} (target 0.80: "
-                f"{'met' if t_ok else 'MISSED'}); Topaz {_fmt(tz)} (target Topaz + 0.15: "
-                f"{'met' if tz_ok else 'MISSED'}); zero-shot "
+                f"- {name}: few-shot (clicks, `cryopick train` defaults) AP@0.5 "
+                f"{few['AP@0.5']:.3f} (target 0.80: {'met' if t_ok else 'MISSED'}); Topaz "
+                f"{_fmt(tz)} (target Topaz + 0.15: {'met' if tz_ok else 'MISSED'}); zero-shot "
                 f"{_fmt(zero.get('AP@0.5'))} (target 0.70: "
-                f"{'met' if zero.get('AP@0.5', 0) >= 0.70 else 'MISSED'})."
+                f"{'met' if zero.get('AP@0.5', 0) >= 0.70 else 'MISSED'}); `--mode fewshot` "
+                f"{_fmt(head_only.get('AP@0.5'))}."
             )
         for r in c.values():
             if r.get("tool") == "ours" and r.get("pick_s_per_micrograph") is not None:
