@@ -182,6 +182,31 @@ def test_fewshot_changes_only_the_new_head(joint_result):
     assert "delta" in bank_summary(bank_from_metadata(result.metadata["exemplars"]))
 
 
+def test_step_limit_and_protection_apply_to_finetune_but_not_to_a_fewshot_head(joint_result):
+    import dataclasses
+
+    # 16 labels, one label-centred crop per step, 0.5 crops per label: 8 steps
+    settings = dataclasses.replace(_train_config(12), views_per_label=0.5)
+    runs = {}
+    for mode in ("finetune", "fewshot"):
+        result = drive(
+            continual.train_model(
+                mode,
+                [_dataset("delta", 3)],
+                base_model=joint_result.model,
+                base_metadata=joint_result.metadata,
+                train_config=settings,
+                continual_config=_continual_config(),
+            )
+        )
+        runs[mode] = result.metadata["history"][-1]
+        assert len(result.history) == runs[mode]["planned_steps"]
+    assert runs["finetune"]["planned_steps"] == 8
+    assert "protected" in runs["finetune"]  # the base model's detections were looked for
+    assert runs["fewshot"]["planned_steps"] == 12
+    assert "protected" not in runs["fewshot"]
+
+
 def test_fewshot_head_starts_as_the_generic_head_and_trains_all_its_layers(joint_result):
     """HydraPicker's few-shot head: a full head initialised from the generic one."""
 

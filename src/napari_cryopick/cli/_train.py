@@ -220,7 +220,8 @@ def _budget_text(limit: float | str | None, device: str) -> str:
 
 def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
     """``1000 steps``, or the fewer steps ``--views-per-label`` allows for these picks."""
-    if mode == "continual" or not args.views_per_label:  # continual adds exemplar picks
+    # continual adds exemplar picks; a few-shot head has no such limit (core.continual)
+    if mode in ("continual", "fewshot") or not args.views_per_label:
         return f"{args.steps} steps"
     from napari_cryopick.core.training import TrainConfig, label_step_limit
 
