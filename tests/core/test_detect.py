@@ -236,6 +236,25 @@ def test_tiled_prediction_odd_shape_and_batches():
     assert np.abs(whole["heatmap"] - tiled["heatmap"]).max() < 1e-4
 
 
+def test_tiles_just_larger_than_the_image_are_balanced(monkeypatch):
+    import napari_cryopick.core.detect as detect
+
+    model = _untrained_detector(1)
+    image = _image(300, 300, seed=3)  # two tiles per axis of at most 256 with overlap 96
+    whole = predict_maps(model, image, tile_size=1024, device="cpu")
+    seen = []
+    forward = detect._forward_maps
+    monkeypatch.setattr(
+        detect, "_forward_maps", lambda m, x, h: (seen.append(x.shape[-1]), forward(m, x, h))[1]
+    )
+    tiled = predict_maps(model, image, tile_size=256, overlap=96, device="cpu")
+    assert np.abs(whole["heatmap"] - tiled["heatmap"]).max() < 1e-4
+    # 4 tiles of 208 (not 256): the network sees 1.9x the image's pixels, not 2.9x
+    assert seen == [208] * 4
+    assert detect._balanced_tile(1072, 1024, 192, 16) == 640
+    assert detect._balanced_tile(900, 1024, 192, 16) == 900
+
+
 # ---------------------------------------------------------------- rotations
 
 

@@ -279,6 +279,20 @@ def _tile_starts(length: int, tile: int, step: int, multiple: int) -> list[int]:
     return starts
 
 
+def _balanced_tile(length: int, tile: int, margin: int, multiple: int) -> int:
+    """The smallest tile side (a multiple of ``multiple``, at most ``tile``) that covers
+    ``length`` with as few tiles as ``tile`` does.
+
+    A 1,062-pixel image in tiles of 1,024 with a 192-pixel overlap needs two
+    tiles per axis either way; tiles of 640 instead of 1,024 make the network
+    see 1.5 times the image's pixels instead of 3.7 times.
+    """
+    if length <= tile:
+        return length
+    count = math.ceil((length - margin) / (tile - margin))
+    return min(tile, _round_up(math.ceil((length + (count - 1) * margin) / count), multiple))
+
+
 def _ownership(starts: list[int], tile: int, stride: int) -> list[tuple[int, int]]:
     """Heatmap-cell range each tile owns: cut half-way between tile centres."""
     cells = [s // stride for s in starts]
@@ -420,7 +434,8 @@ def predict_maps(
         raise ValueError(f"overlap {overlap} leaves no room in tiles of {tile} pixels")
     padded = _pad_image(prepared_image, multiple)
     pad_rows, pad_cols = padded.shape
-    tile_rows, tile_cols = min(tile, pad_rows), min(tile, pad_cols)
+    tile_rows = _balanced_tile(pad_rows, tile, margin, multiple)
+    tile_cols = _balanced_tile(pad_cols, tile, margin, multiple)
     row_starts = _tile_starts(pad_rows, tile_rows, tile_rows - margin, multiple)
     col_starts = _tile_starts(pad_cols, tile_cols, tile_cols - margin, multiple)
     row_owned = _ownership(row_starts, tile_rows, stride)
