@@ -107,7 +107,11 @@ def load_split(
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     split = load_split(
-        args.data / args.set, n_train=args.n_train, fraction=args.fraction, n_clicks=args.clicks
+        args.data / args.set,
+        n_train=args.n_train,
+        fraction=args.fraction,
+        seed=args.click_seed,
+        n_clicks=args.clicks,
     )
     n_train = split["n_train"]
     condition = args.condition
@@ -243,6 +247,7 @@ def run(args: argparse.Namespace) -> dict:
         "train_config": args.train_config,
         "continual_config": args.continual_config,
         "clicks": args.clicks,
+        "click_seed": args.click_seed,
         "protected": protected,
         "pretrained": pretrained_from,
     }
@@ -275,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--clicks", type=int, default=None, help="this many clicks over the training micrographs"
+    )
+    parser.add_argument(
+        "--click-seed", type=int, default=0, help="seed of the click draw (the protocol: 0)"
     )
     parser.add_argument(
         "--continual-config", default="{}", help="JSON ContinualConfig overrides (new, fewshot)"
