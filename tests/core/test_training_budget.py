@@ -35,11 +35,22 @@ def _tiny_examples():
     return config, build_examples([image], [picks], 20.0, config)
 
 
+def _one_second_budget(steps: int) -> TrainConfig:
+    """A 1 s budget far below ``steps``; no few-label step limit, so only the time can end it."""
+    return TrainConfig(
+        steps=steps,
+        batch_size=1,
+        crop_size=32,
+        warmup_steps=1,
+        time_limit_s=1.0,
+        device="cpu",
+        views_per_label=None,
+    )
+
+
 def test_progress_plans_the_steps_that_fit_and_counts_down() -> None:
     config, examples = _tiny_examples()
-    train_config = TrainConfig(
-        steps=100_000, batch_size=1, crop_size=32, warmup_steps=1, time_limit_s=1.0, device="cpu"
-    )
+    train_config = _one_second_budget(100_000)
     events = []
     result = drive(
         train_detector(examples, config=config, train_config=train_config), events.append
@@ -59,9 +70,7 @@ def test_progress_plans_the_steps_that_fit_and_counts_down() -> None:
 def test_time_limit_ends_training_and_decays_the_learning_rate():
     """``TrainConfig.time_limit_s`` (used by the real-data benchmark) stops early."""
     config, examples = _tiny_examples()
-    train_config = TrainConfig(
-        steps=10_000, batch_size=1, crop_size=32, warmup_steps=1, time_limit_s=1.0, device="cpu"
-    )
+    train_config = _one_second_budget(10_000)
     events = []
     result = drive(
         train_detector(examples, config=config, train_config=train_config), events.append
