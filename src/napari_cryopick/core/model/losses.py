@@ -65,6 +65,16 @@ def focal_loss(
     return (positive_loss.sum() + negative_loss.sum()) / num_positive
 
 
+def _reduce_where_unknown(
+    negative_weight: Tensor, unknown_mask: Tensor, negative_mask: Tensor, reduced_penalty: float
+) -> Tensor:
+    """``negative_weight`` set to ``reduced_penalty`` inside ``unknown_mask``, except on user negatives."""
+    user_negative = negative_mask.expand_as(negative_weight) > 0
+    unknown = unknown_mask.expand_as(negative_weight) > 0
+    negative_weight[unknown & ~user_negative] = reduced_penalty
+    return negative_weight
+
+
 def sparse_label_weights(
     logits: Tensor,
     target: Tensor,
@@ -107,10 +117,9 @@ def sparse_label_weights(
         pseudo = (p > pseudo_label_threshold) & local_max & (target < 1.0) & ~user_negative
         positive = (target >= 1.0) | pseudo
         negative_weight = torch.ones_like(p)
-        reduced = p > reduce_penalty_above
+        negative_weight[(p > reduce_penalty_above) & ~user_negative] = reduced_penalty
         if unknown_mask is not None:
-            reduced |= unknown_mask.expand_as(p) > 0
-        negative_weight[reduced & ~user_negative] = reduced_penalty
+            _reduce_where_unknown(negative_weight, unknown_mask, negative_mask, reduced_penalty)
     return positive, negative_weight
 
 
@@ -171,10 +180,9 @@ def detection_losses(
         )
     elif unknown_mask is not None:
         positive = heatmap_target >= 1.0
-        with torch.no_grad():
-            user_negative = negative_mask.expand_as(logits) > 0
-            negative_weight = torch.ones_like(logits)
-            negative_weight[(unknown_mask.expand_as(logits) > 0) & ~user_negative] = reduced_penalty
+        negative_weight = _reduce_where_unknown(
+            torch.ones_like(logits.detach()), unknown_mask, negative_mask, reduced_penalty
+        )
     else:
         positive, negative_weight = heatmap_target >= 1.0, None
     heatmap_loss = focal_loss(
