@@ -220,15 +220,15 @@ def _budget_text(limit: float | str | None, device: str) -> str:
 
 def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
     """``1000 steps``, or the fewer steps ``--views-per-label`` allows for these picks."""
-    # continual adds exemplar picks; a few-shot head has no such limit (core.continual)
-    if mode in ("continual", "fewshot") or not args.views_per_label:
+    if mode == "continual" or not args.views_per_label:  # continual adds exemplar picks
         return f"{args.steps} steps"
+    from napari_cryopick.core.continual import train_config_for_mode
     from napari_cryopick.core.training import TrainConfig, label_step_limit
 
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, views_per_label=args.views_per_label
     )
-    steps = label_step_limit(config, n_labels)
+    steps = label_step_limit(train_config_for_mode(mode, config), n_labels)
     if steps >= args.steps:
         return f"{args.steps} steps"
     return f"{steps} steps ({args.views_per_label:g} crops per pick)"

@@ -91,8 +91,6 @@ from napari_cryopick.core.training import (
     TrainProgress,
     TrainResult,
     batch_losses,
-    count_labels,
-    label_step_limit,
     train_detector,
 )
 
@@ -104,6 +102,7 @@ __all__ = [
     "DatasetExamples",
     "diameter_for_head",
     "group_by_dataset",
+    "train_config_for_mode",
     "train_model",
 ]
 
@@ -589,23 +588,14 @@ def train_model(
         tie_heads = [dataset.name]
         parameters = _fewshot_parameters(dataset.name)
 
-    # The step limit of a few labels (TrainConfig.views_per_label), here so the run
-    # record's planned steps are the ones trained. A few-shot head on a frozen body
-    # does not over-learn a few clicks the same way: neither the limit nor the
-    # protection below helped it (held-out shapes, 1000 steps: ring 0.899 without
-    # protection, 0.878 with; L 0.569 / 0.566, and 0.539 at the limit's 495 steps).
-    if mode == "fewshot":
-        train_config = dataclasses.replace(train_config, views_per_label=None)
-    steps = label_step_limit(train_config, count_labels(examples))
-    if steps < train_config.steps:
-        train_config = dataclasses.replace(train_config, steps=steps)
-
+    train_config = train_config_for_mode(mode, train_config)
     protected = None
+    # A few-shot head is not protected either (see train_config_for_mode).
     starts_trained = pretrained is not None or (
         mode in ("joint", "finetune", "continual") and base_model is not None
     )
     if continual_config.protect_prior and starts_trained and GENERIC_HEAD in model.heads:
-        examples, protected = _protect(model, examples, train_config, names)
+        examples, protected = _protect(model, examples, train_config)
 
     extra = _ExtraLoss(
         train_config=train_config,
@@ -665,22 +655,34 @@ def train_model(
     )
 
 
+def train_config_for_mode(mode: str, train_config: TrainConfig) -> TrainConfig:
+    """``train_config`` as :func:`train_model` trains ``mode`` with it.
+
+    A few-shot head on a frozen body does not over-learn a few clicks the way
+    a whole network does: neither the few-label step limit
+    (``TrainConfig.views_per_label``) nor the protection of the starting
+    model's detections helped it (held-out shapes, 1000 steps: ring 0.899
+    without protection, 0.878 with; L 0.569 / 0.566, and 0.539 at the limit's
+    495 steps), so it trains without the limit.
+    """
+    if mode == "fewshot":
+        return dataclasses.replace(train_config, views_per_label=None)
+    return train_config
+
+
 def _protect(
-    model: Detector,
-    examples: list[TrainingExample],
-    train_config: TrainConfig,
-    names: Sequence[str],
+    model: Detector, examples: list[TrainingExample], train_config: TrainConfig
 ) -> tuple[list[TrainingExample], dict[str, Any] | None]:
     """The starting model's detections as "unknown" picks (see ``ContinualConfig.protect_prior``).
 
-    Only the micrographs of the data sets trained now (not exemplar replays);
-    replicated examples are detected once.
+    Only the micrographs trained now, not exemplar replays; replicated
+    examples are detected once.
     """
     from napari_cryopick.core.model import resolve_device
     from napari_cryopick.core.unlabelled import protect_prior_detections
 
     unique: dict[int, TrainingExample] = {
-        id(e): e for e in examples if e.dataset in names or e.head in names
+        id(e): e for e in examples if not e.name.startswith(_EXEMPLAR_PREFIX)
     }
     marked, threshold = protect_prior_detections(
         model,
@@ -730,7 +732,7 @@ def _run_record(
         "mode": mode,
         "datasets": list(names),
         "steps": len(result.history),
-        "planned_steps": int(train_config.steps),
+        "planned_steps": int(result.planned_steps or train_config.steps),
         "completed": bool(result.completed),
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "seconds": round(float(seconds), 2),

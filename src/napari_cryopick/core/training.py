@@ -293,11 +293,16 @@ class TrainProgress:
 
 @dataclass
 class TrainResult:
-    """Result of :func:`train_detector`: the trained model (eval mode, CPU) and its history."""
+    """Result of :func:`train_detector`: the trained model (eval mode, CPU) and its history.
+
+    ``planned_steps``: the steps training set out to do, after the few-label
+    limit (``TrainConfig.views_per_label``); None where unknown.
+    """
 
     model: Detector
     history: list[dict[str, Any]]
     completed: bool = True
+    planned_steps: int | None = None
 
 
 #: Prepared training images kept in memory by :func:`build_examples`, in bytes;
@@ -679,9 +684,10 @@ def train_detector(
     examples = list(examples)
     if not examples:
         raise ValueError("no training examples")
-    if not any((~ex.picks["kind"].isin(NOT_LABELS)).any() for ex in examples):
+    labels = count_labels(examples)
+    if not labels:
         raise ValueError("no labelled objects in the training examples")
-    steps = label_step_limit(train_config, count_labels(examples))
+    steps = label_step_limit(train_config, labels)
     if steps < train_config.steps:
         train_config = dataclasses.replace(train_config, steps=steps)
     device = resolve_device(train_config.device)
@@ -769,4 +775,6 @@ def train_detector(
             ema.copy_to(model)
         model.eval()
         model.to("cpu")
-    return TrainResult(model=model, history=history, completed=completed)
+    return TrainResult(
+        model=model, history=history, completed=completed, planned_steps=train_config.steps
+    )
