@@ -59,31 +59,24 @@ def _dataset() -> DatasetExamples:
     return DatasetExamples("d", examples, diameter_px=28.0)
 
 
-def test_mode_new_is_pretrained_by_default_with_a_lower_learning_rate() -> None:
+def _train_new(**continual_options) -> dict:
+    """The run record of one step of mode ``new`` with these ContinualConfig options."""
     settings = TrainConfig(steps=1, batch_size=1, crop_size=64, device="cpu", lr=0.003)
-    result = drive(train_model("new", [_dataset()], train_config=settings))
-    assert result.run["pretrained"].endswith("general.pt")
-    assert result.run["train_config"]["lr"] == pytest.approx(0.001, rel=1e-3)
+    continual_config = ContinualConfig(**continual_options)
+    return drive(
+        train_model("new", [_dataset()], train_config=settings, continual_config=continual_config)
+    ).run
+
+
+def test_mode_new_is_pretrained_by_default_with_a_lower_learning_rate() -> None:
+    run = _train_new()
+    assert run["pretrained"].endswith("general.pt")
+    assert run["train_config"]["lr"] == pytest.approx(0.001, rel=1e-3)
     # the general model's own detections were looked for, calibrated on the clicks
-    assert result.run["protected"]["threshold"] >= 0.15
-    assert result.run["protected"]["detections"] >= 0
-    plain = drive(
-        train_model(
-            "new",
-            [_dataset()],
-            train_config=settings,
-            continual_config=ContinualConfig(pretrained=False),
-        )
-    )
-    assert "pretrained" not in plain.run
-    assert "protected" not in plain.run  # random weights: nothing to protect
-    assert plain.run["train_config"]["lr"] == pytest.approx(0.003)
-    unprotected = drive(
-        train_model(
-            "new",
-            [_dataset()],
-            train_config=settings,
-            continual_config=ContinualConfig(protect_prior=False),
-        )
-    )
-    assert "protected" not in unprotected.run
+    assert run["protected"]["threshold"] >= 0.15
+    assert run["protected"]["detections"] >= 0
+    plain = _train_new(pretrained=False)
+    assert "pretrained" not in plain
+    assert "protected" not in plain  # random weights: nothing to protect
+    assert plain["train_config"]["lr"] == pytest.approx(0.003)
+    assert "protected" not in _train_new(protect_prior=False)
