@@ -6,7 +6,9 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
+import time
 
 import pytest
 from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
@@ -324,3 +326,35 @@ def _removed_after(path):
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_start_up_is_reported_apart_from_the_time_per_micrograph(
+    micrographs, tiny_model, tmp_path, monkeypatch, capsys
+):
+    """Loading the model is a one-off cost: the outcome and the CLI line keep it apart."""
+    from napari_cryopick.cli import main
+    from napari_cryopick.workflows import batch
+
+    slow_start = 0.5
+    prepare = batch.prepare
+
+    def slow_prepare(request):
+        time.sleep(slow_start)
+        return prepare(request)
+
+    monkeypatch.setattr(batch, "prepare", slow_prepare)
+    outcome = drive(run_batch(_request(micrographs, tiny_model, tmp_path / "out")))
+    assert outcome.n_picked == len(NAMES)
+    assert slow_start <= outcome.startup_seconds < outcome.seconds
+    per = outcome.seconds_per_micrograph
+    assert per * outcome.n_picked == pytest.approx(outcome.seconds - outcome.startup_seconds)
+    assert per < (outcome.seconds - slow_start) / outcome.n_picked + 1e-9
+
+    common = ["--model", str(tiny_model), "--diameter", "20", "--out", str(tmp_path / "cli")]
+    assert main(["pick", *map(str, micrographs[:2]), *common]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.search(r", ([\d.]+) s \(start-up ([\d.]+) s, then ([\d.]+) s per micrograph\)", line)
+    assert match, line
+    total, startup, per = map(float, match.groups())
+    assert startup >= slow_start - 0.05  # printed to 0.1 s
+    assert total >= startup + 2 * per - 0.1

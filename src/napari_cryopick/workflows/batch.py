@@ -199,6 +199,10 @@ class BatchOutcome:
         This run's manifest file.
     summary
         ``(summary.csv, summary.png)`` if written.
+    startup_seconds
+        Part of ``seconds`` before the first micrograph: loading the model
+        (and torch) and starting the workers. What remains, divided by
+        ``n_picked``, is the time per micrograph of a long run.
     """
 
     n_micrographs: int
@@ -210,6 +214,14 @@ class BatchOutcome:
     seconds: float
     manifest: Path | None
     summary: tuple[Path, ...] = ()
+    startup_seconds: float = 0.0
+
+    @property
+    def seconds_per_micrograph(self) -> float | None:
+        """Wall-clock seconds per picked micrograph after start-up (None: none picked)."""
+        if self.n_picked == 0:
+            return None
+        return max(self.seconds - self.startup_seconds, 0.0) / self.n_picked
 
 
 # --------------------------------------------------------------------------
@@ -880,9 +892,11 @@ def run_batch(
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
     state: dict[str, Any] = {"step": 0, "picked": 0, "picks": 0, "errors": {}, "stopped": False}
     executor = None
+    startup = time.perf_counter() - start
     try:
         if todo:
             executor = _executor(prepared, options, fingerprint)
+            startup = time.perf_counter() - start
             yield from _drive(
                 prepared,
                 executor,
@@ -909,6 +923,7 @@ def run_batch(
         seconds=time.perf_counter() - start,
         manifest=manifest.path,
         summary=summary,
+        startup_seconds=startup,
     )
 
 
