@@ -52,6 +52,7 @@ from napari_cryopick.layers.results import (
 from ._common import (
     BUNDLED_ORIGIN,
     DIAMETER_KEY,
+    JobProgress,
     StepQueue,
     bundled_model,
     cancellable,
@@ -552,7 +553,7 @@ class PickWidget(QWidget):
         self._picks_folder: Path | None = None
         self._review_open: str | None = None  # the micrograph the review opened last
         self._cancel = threading.Event()
-        self._pbar = None
+        self._progress = JobProgress()
         # results being shown, one step per event-loop turn (see showing_pick_result)
         self._showing = StepQueue(self)
 
@@ -1021,20 +1022,8 @@ class PickWidget(QWidget):
         self.worker = worker
         self._set_busy(True)
         self.status.setText("Picking…")
-        # napari's progress bar and the worker's start each on a turn of their own, after
-        # the click's: creating the bar builds and shows its widgets and processes events
-        # (85 ms on the 2-core box), and a starting job takes the GIL for a while
-        self._showing.add(self._starting(worker, total))
+        self._showing.add(self._progress.starting(worker, total, "cryopick picking"))
         return worker
-
-    def _starting(self, worker: Any, total: int) -> Iterator[None]:
-        """napari's progress bar of the job; then the job starts."""
-        from napari.utils import progress
-
-        self._pbar = progress(total=total, desc="cryopick picking")
-        yield
-        worker.start()
-        yield
 
     def cancel(self) -> None:
         """Stop picking after the current micrograph (files written so far are complete)."""
@@ -1055,8 +1044,7 @@ class PickWidget(QWidget):
         self.progress_bar.setUpdatesEnabled(False)
         self.progress_bar.setValue(step)
         self.progress_bar.setUpdatesEnabled(True)
-        if self._pbar is not None and step > self._pbar.n:
-            self._pbar.update(step - self._pbar.n)
+        self._progress.advance_to(step)
 
     def _on_picked(self, event: Any) -> None:
         if event.item is None:
@@ -1083,9 +1071,7 @@ class PickWidget(QWidget):
     def _finishing(self) -> Iterator[None]:
         """After the worker: wait for its results to be shown, then free the buttons."""
         self.worker = None
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self._progress.close()
         self._set_busy(False)
         if self._cancel.is_set():
             self.status.setText(

@@ -64,6 +64,7 @@ from ._bank import ExemplarBankPanel
 from ._common import (
     DIAMETER_KEY,
     TRAINED_ORIGIN,
+    JobProgress,
     StepQueue,
     base_model,
     cancellable,
@@ -293,7 +294,7 @@ class TrainWidget(QWidget):
         self.mode_note: str = ""  # why the mode run differs from the chosen one
         self._cancel = threading.Event()
         self._showing = StepQueue(self)  # previews and the end of training, in order
-        self._pbar = None
+        self._progress = JobProgress()
         self._preview_name = ""
 
         defaults = TrainConfig()
@@ -614,19 +615,8 @@ class TrainWidget(QWidget):
         self.worker = worker
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        # napari's progress bar and the worker's start each on a turn of their own, after
-        # the click's (creating the bar builds its widgets and processes events)
-        self._showing.add(self._starting(worker, steps))
+        self._showing.add(self._progress.starting(worker, steps, "cryopick training"))
         return worker
-
-    def _starting(self, worker: Any, steps: int) -> Iterator[None]:
-        """napari's progress bar of the training; then the training starts."""
-        from napari.utils import progress
-
-        self._pbar = progress(total=steps, desc="cryopick training")
-        yield
-        worker.start()
-        yield
 
     def cancel(self) -> None:
         """Stop training at the next step; nothing is saved, the old model stays."""
@@ -647,8 +637,7 @@ class TrainWidget(QWidget):
         if self.progress_bar.maximum() != event.total:
             self.progress_bar.setMaximum(int(event.total))
         self.progress_bar.setValue(max(self.progress_bar.value(), int(event.step)))
-        if self._pbar is not None and event.step > self._pbar.n:
-            self._pbar.update(int(event.step) - self._pbar.n)
+        self._progress.advance_to(event.step)
         eta = getattr(event, "eta_s", None)
         if eta is not None and not self._cancel.is_set():
             self.status.setText(
@@ -707,9 +696,7 @@ class TrainWidget(QWidget):
     def _finishing(self) -> Iterator[None]:
         yield from ()
         self.worker = None
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self._progress.close()
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
