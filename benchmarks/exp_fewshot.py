@@ -104,6 +104,11 @@ def load_split(
     }
 
 
+def vars_for_json(args: argparse.Namespace) -> dict:
+    """The experiment's arguments as plain types (for a checkpoint's metadata)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     split = load_split(
@@ -205,6 +210,11 @@ def run(args: argparse.Namespace) -> dict:
         )
         trained, steps_done = result.model, len(result.history)
     train_s = time.perf_counter() - start
+    if args.save_model is not None:
+        from napari_cryopick.core.model import save_checkpoint
+
+        args.save_model.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(args.save_model, trained, metadata={"experiment": vars_for_json(args)})
     head = None
     if base in ("fewshot", "cfinetune"):
         head = args.set
@@ -289,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--save-model", type=Path, default=None, help="checkpoint of the model")
     return parser
 
 
