@@ -225,10 +225,12 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     skipped = f", {outcome.n_skipped} already done (--skip)" if outcome.n_skipped else ""
     summary = f"; summary: {outcome.summary[0]}" if outcome.summary else ""
     per = outcome.seconds_per_micrograph
-    timing = f" (start-up {outcome.startup_seconds:.1f} s, then {per:.2f} s per micrograph)"
+    timing = ""
+    if per is not None:  # none picked: no time per micrograph
+        timing = f" (start-up {outcome.startup_seconds:.1f} s, then {per:.2f} s per micrograph)"
     print(
         f"picked {outcome.n_picks} objects in {outcome.n_picked} of {outcome.n_micrographs} "
         f"micrographs{skipped} -> {request.out_dir} ({', '.join(request.formats)}), "
-        f"{outcome.seconds:.1f} s{timing if per is not None else ''}{summary}"
+        f"{outcome.seconds:.1f} s{timing}{summary}"
     )
     return _exit_code(outcome)
