@@ -169,3 +169,57 @@ def test_numpy_diameters_are_accepted(training_set):
     job = train(_request(per_micrograph, None))
     assert isinstance(next(job), TrainProgress)
     job.close()
+
+
+def test_calibrated_threshold_only_lowers_the_default(training_set, make_config, monkeypatch):
+    """Best F2 on the training clicks, capped at PickConfig's threshold; None without a verdict."""
+    from napari_cryopick.core import detect
+    from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.core.model import Detector
+    from napari_cryopick.workflows.train import calibrate_threshold
+
+    model = Detector(make_config())
+    seen = []
+
+    def best(verdict):
+        def choose(model, images, truths, **options):
+            seen.append((len(images), sum(len(t) for t in truths), options["config"].threshold))
+            return verdict
+
+        return choose
+
+    default = PickConfig().threshold
+    for verdict, expected in [
+        ((0.05, 0.8, 0.7, 0.9), 0.05),  # the model scores low: its picks still show
+        ((0.6, 0.9, 0.9, 0.9), default),  # never above the default
+        ((float("nan"), 0.0, float("nan"), float("nan")), None),  # nothing found
+    ]:
+        monkeypatch.setattr(detect, "choose_threshold", best(verdict))
+        assert calibrate_threshold(model, training_set, 20.0, device="cpu") == expected
+    assert seen[-1] == (2, 16, 0.0)  # both labelled micrographs, every candidate
+    few = TrainingSet("few", training_set.micrographs[:1], [training_set.picks[0][:2]], 20.0)
+    seen.clear()
+    assert calibrate_threshold(model, few, 20.0, device="cpu") is None
+    assert not seen  # two clicks say nothing: not even picked
+
+
+def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, monkeypatch):
+    """cryopick train stores it in the run record; cryopick pick uses it unless told otherwise."""
+    from napari_cryopick.core import detect
+    from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.workflows.pick import PickRequest, prepare
+
+    monkeypatch.setattr(detect, "choose_threshold", lambda *a, **k: (0.042, 0.8, 0.7, 0.9))
+    out = tmp_path / "new.pt"
+    outcome = drive(train(_request(training_set, out, kinds=("particle",))))
+    assert outcome.pick_threshold == pytest.approx(0.042)
+    _model, metadata = load_checkpoint(out)
+    assert metadata["history"][-1]["pick_threshold"] == pytest.approx(0.042)
+
+    def threshold(**options):
+        request = PickRequest(micrographs=[], model=out, device="cpu", diameter_px=20.0, **options)
+        return prepare(request).config.threshold
+
+    assert threshold() == pytest.approx(0.042)
+    assert threshold(threshold=0.3) == 0.3  # the user's threshold wins
+    assert threshold(head="generic") == PickConfig().threshold  # another head: not calibrated

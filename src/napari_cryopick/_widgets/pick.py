@@ -798,8 +798,18 @@ class PickWidget(QWidget):
         diameter = metadata.get("diameter_px") if isinstance(metadata, dict) else None
         if diameter:
             self.diameter_spin.setValue(float(diameter))
-        # the loaded model becomes the session's: Train adapts it, its bank is shown there
-        session(self.viewer).set_model(model, path, metadata, origin=origin or "model file")
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import model_threshold
+
+        # the loaded model becomes the session's: Train adapts it, its bank is shown there;
+        # picked at the threshold its training calibrated, as cryopick pick does
+        session(self.viewer).set_model(
+            model,
+            path,
+            metadata,
+            origin=origin or "model file",
+            threshold=model_threshold(ModelCard.of_model(model, metadata)),
+        )
         return True
 
     def set_model(self, model: Any, path: Path | None = None, origin: str = "") -> None:

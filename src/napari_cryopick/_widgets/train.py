@@ -12,8 +12,9 @@ picked with the head being trained. Cancel closes the generator: the
 previous model (in memory and on disk) stays as it was.
 
 After training, the new model becomes the session's model with its new head
-and a threshold at which its picks show (the best-F2 threshold against the
-user's clicks on the previewed micrograph), so the Pick widget uses them.
+and the threshold the training calibrated on the user's clicks (best F2,
+never above the default; the one ``cryopick pick`` uses), so the Pick widget
+uses them.
 """
 
 from __future__ import annotations
@@ -160,47 +161,13 @@ def annotated_kinds(items: list[Annotations]) -> tuple[str, ...]:
     return tuple(kind for kind in OBJECT_KINDS if kind in present)
 
 
-def suggest_threshold(
-    candidates: pd.DataFrame, clicks: pd.DataFrame, diameter_px: float
-) -> float | None:
-    """A threshold at which a freshly trained model's picks show.
-
-    The best-F2 threshold of the candidates against the user's clicks on the
-    same micrograph (F2: the clicks are usually incomplete, so recall counts
-    more than precision), else half the best score. None without candidates.
-    """
-    from napari_cryopick.core.evaluate import evaluate
-
-    if not len(candidates):
-        return None
-    scores = candidates["score"].to_numpy(float)
-    fallback = float(np.clip(0.5 * np.nanmax(scores), 0.01, 0.9))
-    clicks = clicks[clicks["kind"].isin(OBJECT_KINDS)]
-    if len(clicks) < 3:
-        return fallback
-    kinds = set(clicks["kind"])
-    pred = candidates[candidates["kind"].isin(kinds)].assign(micrograph="m")
-    try:
-        report = evaluate(
-            pred, clicks.assign(micrograph="m"), iou_thresholds=(0.5,), diameter_px=diameter_px
-        )
-    except ValueError:
-        return fallback
-    threshold, score = float(report.best_f2[0]), float(report.best_f2[1])
-    if not (np.isfinite(threshold) and np.isfinite(score) and score > 0):
-        return fallback
-    return float(np.clip(threshold, 0.01, 0.99))
-
-
-def _training_job(
-    request: TrainRequest, cancel: threading.Event, clicks: pd.DataFrame, diameter_px: float
-) -> Generator[Any, None, Any]:
+def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[Any, None, Any]:
     """Run :func:`napari_cryopick.workflows.train.train` until done or cancelled.
 
-    Yields its events; returns ``(TrainOutcome, suggested threshold)`` or
+    Yields its events; returns the ``TrainOutcome`` (its ``pick_threshold`` is
+    the threshold ``cryopick pick`` would use, calibrated on the clicks), or
     None when cancelled (nothing written).
     """
-    final: list[Any] = []
 
     def _events():
         outcome = yield from train(request)
@@ -212,27 +179,10 @@ def _training_job(
             try:
                 event = next(job)
             except StopIteration as stop:
-                outcome = stop.value
-                break
-            if isinstance(event, TrainPreview) and event.final:
-                final.append(event)
+                return stop.value
             yield event
     finally:
         job.close()
-    if outcome is None:
-        return None
-    threshold = None
-    if final:
-        threshold = suggest_threshold(final[-1].result.picks, clicks, diameter_px)
-    if threshold is not None:
-        # cryopick pick's default (PickConfig.threshold), lowered only when the
-        # clicks say this model scores particles lower (a short training): the
-        # best-F2 threshold above the default lost AP on every real set
-        # (docs/general-model.md), so the GUI shows what the CLI writes
-        from napari_cryopick.core.detect import PickConfig
-
-        threshold = min(threshold, PickConfig().threshold)
-    return outcome, threshold
 
 
 def _warm_up_torch() -> None:
@@ -565,15 +515,6 @@ class TrainWidget(QWidget):
                 return float(np.median(sizes))
         return float(item.diameter_px or self.diameter_spin.value())
 
-    def _clicks_on_preview(self) -> pd.DataFrame:
-        """The user's annotations on the previewed micrograph (to choose a threshold)."""
-        current = current_micrograph_layer(self.viewer)
-        if current is None:
-            from napari_cryopick.core.pick_table import empty_picks
-
-            return empty_picks()
-        return annotations_from_layers(self.viewer, current).picks
-
     def start(self) -> Any:
         """Start training in a napari worker; returns the worker (None on bad input)."""
         from napari.qt.threading import create_worker
@@ -602,12 +543,7 @@ class TrainWidget(QWidget):
             f"{self.mode_note}"
         )
         self.status.setText(self._mode_text + "…")
-        clicks = self._clicks_on_preview()
-        diameter = request.datasets[-1].diameter_px
-        diameter = float(np.median(diameter)) if np.ndim(diameter) else float(diameter or 0)
-        worker = create_worker(
-            _training_job, request, self._cancel, clicks, diameter, _start_thread=False
-        )
+        worker = create_worker(_training_job, request, self._cancel, _start_thread=False)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -652,7 +588,8 @@ class TrainWidget(QWidget):
         if value is None:
             self.status.setText("Training cancelled: the previous model is unchanged.")
             return
-        outcome, threshold = value
+        outcome = value
+        threshold = outcome.pick_threshold
         self.last_result = outcome
         self.last_saved = outcome.path
         self.suggested_threshold = threshold

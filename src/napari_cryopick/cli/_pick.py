@@ -53,8 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=defaults["threshold"],
-        help=f"score threshold in [0, 1] (default {defaults['threshold']})",
+        default=None,
+        help="score threshold in [0, 1] (default: the one 'cryopick train' calibrated on "
+        f"the model's clicks, never above {defaults['threshold']}; else {defaults['threshold']})",
     )
     parser.add_argument(
         "--min-distance",
@@ -261,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         what = f"picked {len(outcome.picks)} objects"
     print(
-        f"{what} in {outcome.n_done} of {total} micrographs (threshold {args.threshold}) "
+        f"{what} in {outcome.n_done} of {total} micrographs (threshold {outcome.threshold:.3g}) "
         f"-> {args.out} ({args.format}), {outcome.seconds:.1f} s"
     )
     if outcome.errors:

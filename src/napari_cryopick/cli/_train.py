@@ -324,4 +324,9 @@ def run(args: argparse.Namespace) -> int:
         f"trained {len(outcome.history)} steps in {outcome.seconds:.1f} s "
         f"(final loss {losses.get('total', float('nan')):.3f}) -> {outcome.path}"
     )
+    if outcome.pick_threshold is not None:
+        print(
+            f"picks at threshold {outcome.pick_threshold:.3g} by default (best F2 on the "
+            "training clicks, never above the default; 'cryopick pick --threshold' overrides)"
+        )
     return EXIT_OK

@@ -124,7 +124,9 @@ class PickRequest:
         Particle diameter in pixels, or in Angstrom (each micrograph's pixel
         size converts it); at most one. Neither: the model card's diameter.
     threshold
-        Score threshold of the picks returned and written (None: PickConfig's).
+        Score threshold of the picks returned and written (None: the one the
+        model's last training calibrated, :func:`model_threshold`, when the
+        default head picks; else PickConfig's).
     options
         Other :class:`napari_cryopick.core.detect.PickConfig` fields
         (``min_distance``, ``rotations``, ``reject_std``, ``tile_size``, ...).
@@ -271,6 +273,8 @@ class PickOutcome:
         Micrographs asked for.
     seconds
         Wall-clock time.
+    threshold
+        The score threshold the picks were taken at (None: not known).
     """
 
     picks: Any
@@ -278,6 +282,7 @@ class PickOutcome:
     errors: dict[str, str] = field(default_factory=dict)
     n_micrographs: int = 0
     seconds: float = 0.0
+    threshold: float | None = None
 
     @property
     def n_done(self) -> int:
@@ -419,6 +424,23 @@ def _default_head(head: str | None, card: Any, heads: tuple[str, ...]) -> str | 
     return own.pop() if len(names) == 1 and len(own) == 1 else None
 
 
+def model_threshold(card: Any) -> float | None:
+    """The threshold the model's last training calibrated for its default head, or None.
+
+    ``cryopick train`` (and the Train widget) store it in the run's history
+    record (:func:`napari_cryopick.workflows.train.calibrate_threshold`: the
+    best-F2 threshold on the training clicks, never above ``PickConfig``'s).
+    """
+    if card is None or not card.history:
+        return None
+    value = card.history[-1].get("pick_threshold")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= 1.0 else None
+
+
 def prepare(request: PickRequest) -> PreparedPick:
     """Resolve a request once: load the model, check kinds and head, lay out outputs.
 
@@ -477,8 +499,11 @@ def prepare(request: PickRequest) -> PreparedPick:
                 raise ValueError(f"{out_dir}: cannot write picks there, {folder} is a file")
     values = dict(request.options)
     values.update(head=_default_head(request.head, card, heads), device=request.device)
-    if request.threshold is not None:
-        values["threshold"] = request.threshold
+    threshold = request.threshold
+    if threshold is None and request.head is None:
+        threshold = model_threshold(card)
+    if threshold is not None:
+        values["threshold"] = threshold
     config = PickConfig(**values)
     if request.keep_candidates is not None and request.keep_candidates < config.score_floor:
         config = PickConfig(**{**vars(config), "score_floor": request.keep_candidates})
@@ -751,4 +776,5 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
         errors=errors,
         n_micrographs=total,
         seconds=time.perf_counter() - start,
+        threshold=float(prepared.config.threshold),
     )

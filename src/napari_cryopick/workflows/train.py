@@ -220,6 +220,10 @@ class TrainOutcome:
         Wall-clock time of the whole job.
     mode
         The mode that ran.
+    pick_threshold
+        The threshold the model picks at by default
+        (:func:`calibrate_threshold`, stored in the run's history record);
+        None: ``PickConfig``'s.
     """
 
     model: Any
@@ -230,6 +234,7 @@ class TrainOutcome:
     completed: bool
     seconds: float
     mode: str
+    pick_threshold: float | None = None
 
 
 # --------------------------------------------------------------------------
@@ -317,6 +322,67 @@ def _image(source: Any, lazy: bool = False) -> tuple[Any, str]:
     if isinstance(source, Micrograph):
         return source.data, source.name
     return np.asarray(source, dtype=np.float32), ""
+
+
+#: Training micrographs the pick threshold is calibrated on (at most).
+CALIBRATION_MICROGRAPHS = 3
+
+
+def calibrate_threshold(
+    model: Any,
+    training_set: TrainingSet,
+    diameter_px: float,
+    *,
+    head: str | None = None,
+    device: str = "auto",
+) -> float | None:
+    """The pick threshold of a freshly trained model, from its own training clicks.
+
+    DeepEM's best-F2 threshold of the model's candidates on (the first
+    :data:`CALIBRATION_MICROGRAPHS` labelled) training micrographs against
+    the picks there, capped at ``PickConfig``'s default: clicks are a part
+    of the particles, so F2 (recall weighs more) and only ever lower. A
+    model that scores particles low (a few-shot head, a short training)
+    then still writes its picks, while the best-F2 threshold above the
+    default lost AP on every real set (docs/general-model.md) and is not
+    used. Particles and vesicles only; None when fewer than 3 of them are
+    labelled, the model has none of their kinds, or no threshold finds any.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from napari_cryopick.core.detect import PickConfig, choose_threshold
+
+    model_kinds = tuple(getattr(model.config, "kinds", ("particle",)))
+    wanted = [k for k in ("particle", "vesicle") if k in model_kinds]
+    images, truths = [], []
+    for source, table in zip(training_set.micrographs, training_set.picks, strict=False):
+        kinds = table["kind"] if "kind" in table.columns else np.full(len(table), "particle")
+        labelled = table[np.isin(kinds, wanted)]
+        if len(labelled):
+            sizes = labelled["diameter"] if "diameter" in labelled.columns else np.nan
+            images.append(source)
+            truths.append(labelled.assign(diameter=pd.Series(sizes).fillna(diameter_px).values))
+        if len(images) == CALIBRATION_MICROGRAPHS:
+            break
+    if sum(len(t) for t in truths) < 3:
+        return None
+    clicked = tuple(sorted({str(k) for t in truths for k in t.get("kind", ["particle"])}))
+    config = PickConfig(device=device, head=head, threshold=0.0, kinds=clicked)
+    try:
+        threshold, score, _, _ = choose_threshold(
+            model,
+            [_image(source)[0] for source in images],
+            truths,
+            diameter_px=diameter_px,
+            config=config,
+        )
+    except (ValueError, OSError) as error:  # the trained model is not lost over this
+        logger.warning("pick threshold not calibrated (the default stays): %s", error)
+        return None
+    if not (np.isfinite(threshold) and np.isfinite(score) and score > 0):
+        return None
+    return float(np.clip(min(threshold, PickConfig().threshold), 0.01, 0.99))
 
 
 # --------------------------------------------------------------------------
@@ -495,12 +561,17 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         job.close()
 
     card = result.card
-    if request.run_info or base_origin:
+    pick_threshold = calibrate_threshold(
+        result.model, request.datasets[-1], preview_diameter, head=head, device=request.device
+    )
+    if request.run_info or base_origin or pick_threshold is not None:
         history = list(card.history)
         run = dict(history[-1])
         run.update(dict(request.run_info))
         if base_origin is not None:
             run.setdefault("init", base_origin)
+        if pick_threshold is not None:
+            run["pick_threshold"] = round(pick_threshold, 4)
         history[-1] = run
         from dataclasses import replace
 
@@ -528,6 +599,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         completed=bool(result.completed),
         seconds=time.perf_counter() - start,
         mode=mode,
+        pick_threshold=pick_threshold,
     )
 
 
