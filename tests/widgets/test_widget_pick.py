@@ -358,3 +358,22 @@ def test_saving_a_picks_layer_writes_the_shown_picks(make_napari_viewer, tmp_pat
     written = layer.save(str(tmp_path / "m.csv"), plugin="napari-cryopick")
     table = read_picks(written[0] if isinstance(written, list) else written)
     assert len(table) == int(layer.shown.sum()) == int((candidates["score"] >= 0.5).sum())
+
+
+def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tmp_path):
+    """As cryopick pick does: the threshold the model's training stored (workflows.pick)."""
+    from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.core.model import save_checkpoint
+
+    history = [{"mode": "fewshot", "datasets": ["tiny"], "pick_threshold": 0.04}]
+    calibrated = save_checkpoint(
+        tmp_path / "calibrated.pt", Detector(DetectorConfig()), metadata={"history": history}
+    )
+    plain = save_checkpoint(tmp_path / "plain.pt", Detector(DetectorConfig()), metadata={})
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.threshold() == pytest.approx(PickConfig().threshold)
+    assert widget.load_model(calibrated)
+    assert widget.threshold() == pytest.approx(0.04)
+    assert widget.load_model(plain)  # nothing stored: the slider stays where it is
+    assert widget.threshold() == pytest.approx(0.04)
