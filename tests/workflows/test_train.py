@@ -203,7 +203,7 @@ def test_calibrated_threshold_only_lowers_the_default(training_set, make_config,
     assert not seen  # two clicks say nothing: not even picked
 
 
-def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, monkeypatch):
+def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, monkeypatch, capsys):
     """cryopick train stores it in the run record; cryopick pick uses it unless told otherwise."""
     from napari_cryopick.core import detect
     from napari_cryopick.core.detect import PickConfig
@@ -223,3 +223,7 @@ def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, mo
     assert threshold() == pytest.approx(0.042)
     assert threshold(threshold=0.3) == 0.3  # the user's threshold wins
     assert threshold(head="generic") == PickConfig().threshold  # another head: not calibrated
+    from napari_cryopick.cli import main
+
+    assert main(["info", str(out)]) == 0
+    assert "pick threshold: 0.042 (calibrated" in capsys.readouterr().out

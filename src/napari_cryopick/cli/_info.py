@@ -31,6 +31,7 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
     from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
     from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import model_threshold
 
     card = ModelCard.of_model(model, metadata)
     bank = bank_from_metadata(card.exemplars)
@@ -48,6 +49,7 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "config": config,
         "history": card.runs(),
+        "pick_threshold": model_threshold(card),
     }
 
 
@@ -62,6 +64,12 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         diameter = f"{float(diameter):g} px"
     lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
     lines.append(f"parameters: {info['parameters']:,}")
+    threshold = info.get("pick_threshold")
+    lines.append(
+        f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks)"
+        if threshold is not None
+        else "pick threshold: the default (none calibrated)"
+    )
     datasets = info["datasets"] or sorted(info["exemplars"])
     lines.append(f"data sets: {len(datasets)}")
     for name in datasets:
