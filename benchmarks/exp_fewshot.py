@@ -303,17 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def emit(row: dict, out: Path | None) -> None:
+    """Print one result as a JSON line and append it to ``out`` (if given)."""
+    text = json.dumps(row)
+    print(text, flush=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a") as handle:
+            handle.write(text + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.time_limit <= 0:
         args.time_limit = None
-    values = run(args)
-    text = json.dumps(values)
-    print(text, flush=True)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("a") as handle:
-            handle.write(text + "\n")
+    emit(run(args), args.out)
     return 0
 
 

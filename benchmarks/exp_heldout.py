@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import sys
 import time
@@ -152,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 "AP@0.5": round(test_ap(snapshot, split, pick_config), 4),
                 "seconds": round(time.perf_counter() - start, 1),
             }
-            print(json.dumps(row), flush=True)
-            if args.out is not None:
-                with args.out.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+            ef.emit(row, args.out)
     return 0
 
 

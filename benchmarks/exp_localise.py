@@ -28,7 +28,6 @@ simulated shapes, ``benchmarks/_work/accuracy/sims``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_accuracy as ba
+import exp_fewshot as ef
 from napari_cryopick.core import detect
 from napari_cryopick.core.detect import PickConfig
 from napari_cryopick.core.model import load_checkpoint
@@ -129,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 "AP@0.6": round(values["AP@0.6"], 4),
                 "median_distance_px": round(median_distance(split, picks, 0.15), 2),
             }
-            print(json.dumps(row), flush=True)
-            if args.out is not None:
-                with args.out.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+            ef.emit(row, args.out)
     return 0
 
 
