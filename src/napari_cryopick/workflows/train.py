@@ -349,25 +349,24 @@ def calibrate_threshold(
     labelled, the model has none of their kinds, or no threshold finds any.
     """
     import numpy as np
-    import pandas as pd
 
     from napari_cryopick.core.detect import PickConfig, choose_threshold
+    from napari_cryopick.core.pick_table import normalize_picks
 
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",)))
     wanted = [k for k in ("particle", "vesicle") if k in model_kinds]
     images, truths = [], []
     for source, table in zip(training_set.micrographs, training_set.picks, strict=False):
-        kinds = table["kind"] if "kind" in table.columns else np.full(len(table), "particle")
-        labelled = table[np.isin(kinds, wanted)]
+        table = normalize_picks(table)
+        labelled = table[table["kind"].isin(wanted)]
         if len(labelled):
-            sizes = labelled["diameter"] if "diameter" in labelled.columns else np.nan
             images.append(source)
-            truths.append(labelled.assign(diameter=pd.Series(sizes).fillna(diameter_px).values))
+            truths.append(labelled.fillna({"diameter": diameter_px}))
         if len(images) == CALIBRATION_MICROGRAPHS:
             break
     if sum(len(t) for t in truths) < 3:
         return None
-    clicked = tuple(sorted({str(k) for t in truths for k in t.get("kind", ["particle"])}))
+    clicked = tuple(sorted({str(k) for t in truths for k in t["kind"]}))
     config = PickConfig(device=device, head=head, threshold=0.0, kinds=clicked)
     try:
         threshold, score, _, _ = choose_threshold(
