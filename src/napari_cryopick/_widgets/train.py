@@ -168,21 +168,7 @@ def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[A
     the threshold ``cryopick pick`` would use, calibrated on the clicks), or
     None when cancelled (nothing written).
     """
-
-    def _events():
-        outcome = yield from train(request)
-        return outcome
-
-    job = cancellable(_events(), cancel)
-    try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                return stop.value
-            yield event
-    finally:
-        job.close()
+    return (yield from cancellable(train(request), cancel))
 
 
 def _warm_up_torch() -> None:
@@ -239,7 +225,6 @@ class TrainWidget(QWidget):
         self.last_saved: Path | None = None
         self.last_error: str = ""
         self.last_request: TrainRequest | None = None
-        self.suggested_threshold: float | None = None
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
         self._cancel = threading.Event()
@@ -366,6 +351,11 @@ class TrainWidget(QWidget):
         self.bank_panel.refresh()
 
     # --- training set display ---
+
+    @property
+    def suggested_threshold(self) -> float | None:
+        """The threshold the last training calibrated (None: none, or PickConfig's)."""
+        return None if self.last_result is None else self.last_result.pick_threshold
 
     def _on_layers_changed(self, _event: Any = None) -> None:
         mlayer = current_micrograph_layer(self.viewer)
@@ -530,7 +520,6 @@ class TrainWidget(QWidget):
         self.last_error = ""
         self.last_result = None
         self.last_request = request
-        self.suggested_threshold = None
         self._cancel = threading.Event()
         self.loss_plot.clear()
         steps = self.steps_spin.value()
@@ -592,7 +581,6 @@ class TrainWidget(QWidget):
         threshold = outcome.pick_threshold
         self.last_result = outcome
         self.last_saved = outcome.path
-        self.suggested_threshold = threshold
         self.loss_plot.redraw()
         request = self.last_request
         heads = tuple(getattr(outcome.model, "head_names", ()) or ())
