@@ -118,7 +118,6 @@ def main(real_data: Path) -> None:
     train.output_edit.setText(str(work / "ribosome.pt"))
     train.start()
     _wait(app, lambda: train.worker is None)
-    train.loss_plot.wait_idle()
     # the new model's exemplar bank holds the clicked ribosomes: show their thumbnails
     train.bank_panel.select_dataset("ribosome")
     _wait(app, lambda: True)

@@ -179,12 +179,8 @@ def render_loss_image(
     values: Mapping[str, Sequence[float]],
     width_px: int = 360,
     height_px: int = 220,
-    dpi: int = 100,
 ) -> np.ndarray:
-    """The plot as an RGBA array ``(height, width, 4)`` uint8 (needs a Qt application).
-
-    ``dpi`` is accepted for compatibility and unused.
-    """
+    """The plot as an RGBA array ``(height, width, 4)`` uint8 (needs a Qt application)."""
     image = QImage(int(width_px), int(height_px), QImage.Format_RGBA8888)
     image.fill(QColor("white"))
     painter = QPainter(image)
@@ -286,7 +282,3 @@ class LossPlot(QWidget):
         finally:
             painter.end()
         self.n_draws += 1
-
-    def wait_idle(self, timeout_s: float = 5.0) -> bool:
-        """Nothing is drawn in the background any more: always True (kept for callers)."""
-        return True
