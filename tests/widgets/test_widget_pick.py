@@ -360,8 +360,9 @@ def test_saving_a_picks_layer_writes_the_shown_picks(make_napari_viewer, tmp_pat
     assert len(table) == int(layer.shown.sum()) == int((candidates["score"] >= 0.5).sum())
 
 
-def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tmp_path):
+def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tmp_path, qtbot):
     """As cryopick pick does: the threshold the model's training stored (workflows.pick)."""
+    from napari_cryopick._widgets.pick import result_layer
     from napari_cryopick.core.detect import PickConfig
     from napari_cryopick.core.model import save_checkpoint
 
@@ -371,9 +372,21 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     )
     plain = save_checkpoint(tmp_path / "plain.pt", Detector(DetectorConfig()), metadata={})
     viewer = make_napari_viewer()
+    rng = np.random.default_rng(3)
+    for name in ("mic_a", "mic_b"):  # two micrographs open, mic_b the current one
+        _write_png(tmp_path / f"{name}.png", rng.normal(size=(160, 192)))
+        viewer.open(str(tmp_path / f"{name}.png"), plugin="napari-cryopick")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     assert widget.threshold() == pytest.approx(PickConfig().threshold)
     assert widget.load_model(calibrated)
     assert widget.threshold() == pytest.approx(0.04)
+    widget.diameter_spin.setValue(20.0)
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    layer = result_layer(viewer, "mic_b")
+    assert result_layer(viewer, "mic_a") is None  # only the current micrograph was picked
+    scores = layer.features["score"].to_numpy()
+    assert int(layer.shown.sum()) == int((scores >= 0.04).sum()) > 0  # shown at 0.04
     assert widget.load_model(plain)  # nothing stored: the slider stays where it is
     assert widget.threshold() == pytest.approx(0.04)
