@@ -21,7 +21,7 @@ import pytest
 from qtpy.QtCore import QPoint, Qt, QTimer
 
 from napari_cryopick._widgets._common import session
-from napari_cryopick._widgets.pick import ShownResult, show_pick_result
+from napari_cryopick._widgets.pick import ShownResult, shared_layer, show_pick_result
 from napari_cryopick.core.pick_table import empty_picks, make_picks, picks_to_napari
 from napari_cryopick.io.annotations import load_annotations
 from napari_cryopick.io.micrographs import write_mrc
@@ -222,13 +222,18 @@ def test_threshold_slider_keeps_layer_and_corrections(make_napari_viewer, qtbot)
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.set_threshold(0.2)
     candidates = _candidates()
-    show_pick_result(viewer, "mic", _shown(candidates))  # as the picking worker does
-    show_pick_result(viewer, "other", _shown(_candidates(seed=1)))
+    other_candidates = _candidates(seed=1)
+    show_pick_result(viewer, "other", _shown(other_candidates))  # as the picking worker does
+    show_pick_result(viewer, "mic", _shown(candidates))
+    # one set of result layers shows the micrograph the user works on: "mic" once selected
+    viewer.layers.selection.active = viewer.layers["mic"]
     layer = viewer.layers["mic picks"]
     layer_id = id(layer)
     heatmap = viewer.layers["mic heatmap"]
+    assert len(layer.data) == len(candidates)
+    assert "other picks" not in viewer.layers
 
-    # the user deletes two confident picks, adds two, hides the heatmap, deletes "other"
+    # the user deletes two confident picks, adds two, hides the heatmap
     deleted = np.asarray(layer.data[[0, 1]])
     layer.selected_data = {0, 1}
     layer.remove_selected()
@@ -236,7 +241,15 @@ def test_threshold_slider_keeps_layer_and_corrections(make_napari_viewer, qtbot)
     added = np.array([[10.0, 10.0], [2000.0, 30.0]])
     layer.add(added)
     heatmap.visible = False
-    viewer.layers.remove(viewer.layers["other picks"])
+
+    def check_corrections(now):
+        shown = now.data[now.shown]
+        for point in added:  # the user's picks stay, at every threshold
+            assert np.any(np.all(np.isclose(shown, point), axis=1))
+        for point in deleted:  # and what they deleted stays deleted
+            assert not np.any(np.all(np.isclose(now.data, point), axis=1))
+        expected = int((candidates["score"].to_numpy()[2:] >= pick.threshold()).sum()) + 2
+        assert int(now.shown.sum()) == expected
 
     durations, cpu_times, values = [], [], []
     pick.threshold_slider.setFocus()
@@ -249,15 +262,8 @@ def test_threshold_slider_keeps_layer_and_corrections(make_napari_viewer, qtbot)
         values.append(pick.threshold())
         now = viewer.layers["mic picks"]
         assert id(now) == layer_id
-        shown = now.data[now.shown]
-        for point in added:  # the user's picks stay, at every threshold
-            assert np.any(np.all(np.isclose(shown, point), axis=1))
-        for point in deleted:  # and what they deleted stays deleted
-            assert not np.any(np.all(np.isclose(now.data, point), axis=1))
-        expected = int((candidates["score"].to_numpy()[2:] >= pick.threshold()).sum()) + 2
-        assert int(now.shown.sum()) == expected
+        check_corrections(now)
     assert len(set(values)) > 10  # the slider really moved
-    assert "other picks" not in viewer.layers  # not brought back
     assert not heatmap.visible
     assert np.isnan(layer.features["score"].iloc[-2:]).all()  # no borrowed score
     print(
@@ -268,11 +274,39 @@ def test_threshold_slider_keeps_layer_and_corrections(make_napari_viewer, qtbot)
     assert max(cpu_times) <= 0.05, [round(t * 1000) for t in cpu_times]
     assert max(durations) <= 0.05 * load_factor(), [round(d * 1000) for d in durations]
 
+    # the other micrograph: the same layer objects show its results (no new layer), and
+    # mic's corrections come back with mic
+    start = time.perf_counter()
+    viewer.layers.selection.active = viewer.layers["other"]
+    switch = time.perf_counter() - start
+    assert viewer.layers["other picks"] is layer
+    assert viewer.layers["other heatmap"] is heatmap
+    assert "mic picks" not in viewer.layers
+    assert len(layer.data) == len(other_candidates)
+    expected = int((other_candidates["score"] >= pick.threshold()).sum())
+    assert int(layer.shown.sum()) == expected
+    assert np.isfinite(layer.features["score"]).all()  # mic's hand-added picks stay with mic
+    layer.add(np.array([[500.0, 600.0]]))  # one of the user's own, on "other"
+    viewer.layers.selection.active = viewer.layers["mic"]
+    assert viewer.layers["mic picks"] is layer
+    check_corrections(layer)
+    assert np.isnan(layer.features["score"].iloc[-2:]).all()
+    from napari_cryopick._widgets.pick import result_picks
+
+    other = result_picks(viewer, "other")  # not displayed: from the session's store
+    own = other[other["score"].isna()]
+    assert own[["x", "y", "micrograph"]].values.tolist() == [[600.0, 500.0, "other"]]
+    assert not result_picks(viewer, "mic")["x"].eq(600.0).any()
+    print(f"switching micrographs: {switch * 1000:.0f} ms")
+
     # closing a micrograph removes its results: nothing of it comes back
     viewer.layers.remove(viewer.layers["other"])
     pick.set_threshold(0.5)
     assert "other" not in session(viewer).pick_results
     assert not [name for name in viewer.layers if str(name).startswith("other")]
+    viewer.layers.remove(viewer.layers["mic"])  # the last one: the result layers show nothing
+    assert len(layer.data) == 0
+    assert not session(viewer).pick_results
 
 
 # --- 5. all four widgets docked on a 1920 x 1080 screen ---
@@ -421,58 +455,69 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
 
 
 def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer, qtbot, tmp_path):
-    """The network runs in the worker; its result is shown one step per event-loop turn.
+    """The network runs in the worker; its result fills layers made before, in place.
 
-    The first pick of a micrograph creates its heatmap and picks layers:
-    napari builds each layer (controls, vispy visual) in one turn and draws
-    it (shaders) in the next; the widget adds them hidden and shows them a
-    turn later, so no turn does two of these. Picking again updates the
-    layers in place.
+    Adding a napari layer and drawing it the first time take 0.15-0.3 s each
+    on this 2-core box in software GL (napari/vispy, not the widget's). The
+    one set of result layers is made once, on the turns after the first
+    micrograph opens, one layer per turn; picking any micrograph, the first
+    time or again, only updates them.
     """
-    path = _micrograph_file(tmp_path, "big", shape=(1024, 1024), seed=4)
+    paths = [_micrograph_file(tmp_path, name, (1024, 1024), seed) for seed, name in
+             enumerate(("big", "next"), start=4)]  # fmt: skip
     viewer = make_napari_viewer(show=True)
-    viewer.open(str(path), plugin=PLUGIN)
+    viewer.open(str(paths[0]), plugin=PLUGIN)
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")  # the bundled model
     pick.device_combo.setCurrentText("cpu")
     pick.diameter_spin.setValue(30.0)
-    qtbot.wait(100)  # docked: the one-time font glyphs are rendered on their own turn
-    # a full cyclic garbage collection of the napari process takes 0.4-0.6 s here and
-    # comes whenever Python decides (not the widget's doing): not in the measurement
-    gc.collect()
-    arrived = []
-    with GapMeter() as first:
-        worker = pick.pick_current()
-        assert worker is not None, pick.status.text()
-        worker.yielded.connect(lambda _event: arrived.append(time.perf_counter()))
-        qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
-        qtbot.wait(200)  # the new layers are drawn
-    assert viewer.layers["big picks"].visible
-    assert viewer.layers["big heatmap"].visible
-    assert int(viewer.layers["big picks"].shown.sum()) > 0
-    ticks = np.asarray(first.ticks)
-    network = ticks[ticks <= arrived[0]]
-    network_gap = float(np.diff(network).max())
-    layer = viewer.layers["big picks"]
-    gc.collect()
-    with GapMeter() as again:
-        assert pick.pick_current() is not None
-        qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
-        qtbot.wait(200)
-    assert viewer.layers["big picks"] is layer
+
+    def layers_ready():
+        layers = [shared_layer(viewer, what) for what in ("heatmap", "picks")]
+        return all(layer is not None and layer.visible for layer in layers)
+
+    qtbot.waitUntil(layers_ready, timeout=10_000)  # made once, as the micrograph opened
+    qtbot.wait(300)  # and drawn
+    picks_layer, heatmap_layer = shared_layer(viewer, "picks"), shared_layer(viewer, "heatmap")
+    assert viewer.layers["big picks"] is picks_layer
+    assert len(picks_layer.data) == 0
+    assert viewer.layers.selection.active is viewer.layers["big"]  # not taken by them
+
+    def pick_and_measure(name):
+        # a full cyclic garbage collection of the napari process takes 0.4-0.6 s here
+        # and comes whenever Python decides (not the widget's doing): not measured
+        gc.collect()
+        arrived = []
+        with GapMeter() as meter:
+            worker = pick.pick_current()
+            assert worker is not None, pick.status.text()
+            worker.yielded.connect(lambda _event: arrived.append(time.perf_counter()))
+            qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+            qtbot.wait(200)  # the picks are drawn
+        assert viewer.layers[f"{name} picks"] is picks_layer  # the same layers, filled
+        assert viewer.layers[f"{name} heatmap"] is heatmap_layer
+        assert heatmap_layer.data.shape[0] > 1
+        assert int(picks_layer.shown.sum()) > 0
+        ticks = np.asarray(meter.ticks)
+        return meter, float(np.diff(ticks[ticks <= arrived[0]]).max())
+
+    first, network_gap = pick_and_measure("big")
+    again, _ = pick_and_measure("big")
+    viewer.open(str(paths[1]), plugin=PLUGIN)  # a second micrograph, picked the first time
+    qtbot.wait(300)
+    assert len(picks_layer.data) == 0  # shows "next", which has no picks yet
+    second, _ = pick_and_measure("next")
     print(
-        f"\npick one 1024x1024 micrograph: loop max gap while the network ran "
+        f"\npick a 1024x1024 micrograph: loop max gap while the network ran "
         f"{network_gap * 1000:.0f} ms; first pick overall {first.max_gap * 1000:.0f} ms "
         f"(GUI-thread CPU {first.max_cpu_gap * 1000:.0f} ms in the longest turn); picking "
         f"again {again.max_gap * 1000:.0f} ms (CPU {again.max_cpu_gap * 1000:.0f} ms); "
-        f"load factor {load_factor():.1f}"
+        f"a second micrograph {second.max_gap * 1000:.0f} ms "
+        f"(CPU {second.max_cpu_gap * 1000:.0f} ms); load factor {load_factor():.1f}"
     )
     assert network_gap <= 0.1 * load_factor()
-    # one layer built or first drawn per turn: 750-930 ms in one turn before (all at once),
-    # 250-300 ms now on the 2-core box in software GL (see docs/user-guide.md)
-    assert first.max_cpu_gap <= 0.3
-    assert first.max_gap <= 0.4 * load_factor()
-    assert again.max_cpu_gap <= 0.15
-    assert again.max_gap <= 0.2 * load_factor()
+    for meter in (first, again, second):  # the issue's 100 ms, every time
+        assert meter.max_cpu_gap <= 0.1
+        assert meter.max_gap <= 0.1 * load_factor()
 
 
 # --- 2. few-shot training with the widget's defaults: new head used, picks shown ---
@@ -787,14 +832,17 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     assert pick.step_micrograph(+1) == "m0"
     assert [layer.name for layer in viewer.layers if layer.name.startswith("m0")] == [
         "m0",
+        "m0 heatmap",  # the shared result layers show m0 (pick files have no heatmap)
         "m0 picks",
     ]
+    layer = viewer.layers["m0 picks"]
     assert len(viewer.layers["m0 picks"].data) == 100
     pick.reviewed_check.setChecked(True)
     assert pick.step_micrograph(+1) == "m1"
     assert "m0" not in viewer.layers  # one micrograph open at a time
     assert "m0 picks" not in viewer.layers
-    assert len(viewer.layers["m1 picks"].data) == 150
+    assert viewer.layers["m1 picks"] is layer  # the same layer, now m1's
+    assert len(layer.data) == 150
     assert pick.step_micrograph(+1) == "m2"
     assert "m2" in viewer.layers
     rows = pick.refresh_review_table()
@@ -883,6 +931,7 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.set_threshold(0.3)
     assert pick.load_picks(picks) == ["mic_a", "mic_b"]
+    viewer.layers.selection.active = viewer.layers["mic_a"]  # the result layers show mic_a
     layer = viewer.layers["mic_a picks"]
     assert len(layer.data) == 200  # every candidate is in the layer
     # the user deletes a shown pick and adds one of their own on mic_a
@@ -900,7 +949,10 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
         "filter", str(picks), "--threshold", "0.4", "--min-diameter", "35",
         "--max-diameter", "60", "--out", str(out),
     ]) == 0  # fmt: skip
+    counts = {row[0]: row[1] for row in pick.refresh_review_table()}
+    assert counts["mic_b"] == len(read_picks(out / "mic_b.cbox"))  # not displayed: the store
     for name in ("mic_a", "mic_b"):
+        viewer.layers.selection.active = viewer.layers[name]  # mic_a's corrections are kept
         now = viewer.layers[f"{name} picks"]
         scored = np.isfinite(now.features["score"].to_numpy(float))
         shown = now.data[now.shown & scored][:, ::-1]  # (x, y) of the shown network picks
@@ -913,6 +965,7 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
         diameters = now.features["diameter"].to_numpy(float)[now.shown & scored]
         assert diameters.min() >= 35.0
         assert diameters.max() <= 60.0
+    viewer.layers.selection.active = viewer.layers["mic_a"]
     layer = viewer.layers["mic_a picks"]
     assert np.any(np.all(np.isclose(layer.data[layer.shown], added), axis=1))  # theirs stays
     assert "diameter 35–60 px" in pick.status.text()
@@ -921,6 +974,7 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
 
     # "any" again: the whole range is back
     pick.set_diameter_range(None, None)
+    viewer.layers.selection.active = viewer.layers["mic_b"]
     layer = viewer.layers["mic_b picks"]
     assert int(layer.shown.sum()) == int((layer.features["score"] >= 0.4).sum())
 

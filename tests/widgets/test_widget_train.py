@@ -146,24 +146,25 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
 
 
 def test_previews_arrive_while_training(annotated, qtbot):
+    from napari_cryopick._widgets.pick import shared_layer
+
     viewer, train, _ = annotated
     train.steps_spin.setValue(12)
     train.preview_spin.setValue(4)
+    # the widget made the result layers ahead (once per viewer): previews fill them in place
+    qtbot.waitUntil(lambda: shared_layer(viewer, "heatmap") is not None, timeout=10_000)
+    heatmap = shared_layer(viewer, "heatmap")
+    assert heatmap.data.shape == (1, 1)  # empty until a result arrives
     steps_at_preview = []
-    viewer.layers.events.inserted.connect(
-        lambda event: (
-            steps_at_preview.append(train.progress_bar.value())
-            if event.value.name == f"{NAME} heatmap"
-            else None
-        )
-    )
+    heatmap.events.data.connect(lambda _event: steps_at_preview.append(train.progress_bar.value()))
     assert train.start() is not None, train.last_error
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
     assert train.last_error == ""
-    # the heatmap layer appeared with the first preview (step 4), before the end
+    # the heatmap came with the first preview (step 4), before the end, in the same layer
     assert steps_at_preview
     assert steps_at_preview[0] < 12
-    assert len(viewer.layers[f"{NAME} heatmap"].data.shape) == 2
+    assert viewer.layers[f"{NAME} heatmap"] is heatmap
+    assert heatmap.data.shape[0] > 1
 
 
 # --- exemplar bank ---

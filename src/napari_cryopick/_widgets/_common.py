@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from napari_cryopick.layers.results import ROLE_KEY
+from napari_cryopick.layers.results import ROLE_KEY, SHOWS_KEY
 
 _MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
 BUNDLED_ORIGIN = "bundled general model"
@@ -56,7 +56,13 @@ class SessionState:
     display_diameter
         ``(min, max)`` diameter in pixels of the picks shown now (None: no bound).
     pick_results
-        Micrograph name -> ``PickResult`` of the last picking.
+        Micrograph name -> ``ShownResult`` of the last picking (every candidate; the
+        user's corrections of the displayed micrograph are stored here when the
+        result layers show another one).
+    displayed
+        The micrograph the shared result layers show (None: none).
+    following
+        Whether the result layers follow the micrograph the user works on yet.
     reviewed
         Names of the micrographs the user marked as reviewed.
     bundled
@@ -69,6 +75,8 @@ class SessionState:
     threshold_requested = Signal(float)
     #: The micrograph whose pick results changed (picked again or closed).
     picks_changed = Signal(str)
+    #: A micrograph was brought to the front (``show_only_micrograph``).
+    micrograph_shown = Signal(str)
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -80,6 +88,8 @@ class SessionState:
         self.display_threshold: float | None = None
         self.display_diameter: tuple[float | None, float | None] = (None, None)
         self.pick_results: dict[str, Any] = {}
+        self.displayed: str | None = None
+        self.following = False
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None
 
@@ -219,6 +229,7 @@ def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
         features = kwargs.pop("features", None)
         size = kwargs.pop("size", None)
         colours = {key: kwargs.pop(key, None) for key in ("face_color", "border_color")}
+        shown = kwargs.pop("shown", None)
         with layer.events.blocker_all():
             layer.data = data
             if features is not None:
@@ -228,6 +239,8 @@ def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
             for key, value in colours.items():
                 if value is not None and len(data) and not isinstance(value, str):
                     setattr(layer, key, value)
+            if shown is not None and len(shown) == len(data):
+                layer.shown = shown  # in the one refresh below
         layer.refresh()
         layer.events.data(value=layer.data, action="changed", data_indices=(), vertex_indices=())
     else:
@@ -237,6 +250,8 @@ def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
             if key == "metadata":
                 layer.metadata.update(value)
             continue
+        if key == "colormap" and getattr(getattr(layer, key, None), "name", None) == value:
+            continue  # the same colormap by name (setting it again redraws the layer)
         try:
             if not _same(getattr(layer, key), value):
                 setattr(layer, key, value)
@@ -283,12 +298,23 @@ def micrograph_layers(viewer: Any) -> list[Any]:
 
 
 def current_micrograph_layer(viewer: Any) -> Any | None:
-    """The selected micrograph layer, else the top-most micrograph layer."""
+    """The micrograph the user works on.
+
+    The selected micrograph layer; else the micrograph of the selected layer
+    (an annotation layer, a result layer: ``metadata["micrograph"]``); else the
+    top-most visible micrograph layer, else the top-most one.
+    """
     active = viewer.layers.selection.active
     if active is not None and is_micrograph_layer(active):
         return active
     layers = micrograph_layers(viewer)
-    return layers[-1] if layers else None
+    of = active.metadata.get("micrograph") if active is not None else None
+    if of:
+        for layer in reversed(layers):
+            if micrograph_name(layer) == of:
+                return layer
+    visible = [layer for layer in layers if layer.visible]
+    return (visible or layers)[-1] if layers else None
 
 
 def points_layers(viewer: Any) -> list[Any]:
@@ -389,9 +415,12 @@ def show_only_micrograph(viewer: Any, micrograph: str) -> None:
 
     Several micrographs open at once lie on top of each other; the one being
     annotated or reviewed must be the one seen. Layers that belong to no
-    micrograph are left alone.
+    micrograph are left alone; the shared result layers are told to show the
+    micrograph's results (``SessionState.micrograph_shown``).
     """
     for layer in list(viewer.layers):
+        if layer.metadata.get(SHOWS_KEY):
+            continue
         of = layer.metadata.get("micrograph") if hasattr(layer, "metadata") else None
         if not of and is_micrograph_layer(layer):
             of = micrograph_name(layer)
@@ -399,6 +428,7 @@ def show_only_micrograph(viewer: Any, micrograph: str) -> None:
             visible = of == micrograph
             if layer.visible != visible:
                 layer.visible = visible
+    session(viewer).micrograph_shown.emit(micrograph)
 
 
 class StepQueue:

@@ -1,21 +1,26 @@
 """Pick widget: run the detector, filter by threshold live, export, correct and retrain.
 
 The network runs once per micrograph in a napari worker and keeps every
-candidate down to the score floor. The points layer ``"<micrograph> picks"``
-holds all of them (points coloured by score, score as a feature) and the
+candidate down to the score floor. One set of result layers serves every
+micrograph (napari needs 0.15-0.3 s to create and first draw a layer on a slow
+machine; filling one takes tens of milliseconds): ``"<micrograph> heatmap"``,
+``"<micrograph> picks"``, ``"<micrograph> vesicles"`` (circles) and
+``"<micrograph> fibers"`` (paths), renamed after the micrograph they show,
+which follows the one the user works on (:func:`follow_micrographs`). The
+session keeps each micrograph's candidates with the user's corrections
+(``SessionState.pick_results``; the displayed one's are stored from its layer
+before the layers switch). The points layer holds every candidate and the
 threshold slider only changes which are shown (``layer.shown``): the same
 layer object, instant, and the picks the user added, deleted or moved stay as
-they are. ``"<micrograph> heatmap"``, ``"<micrograph> vesicles"`` (circles)
-and ``"<micrograph> fibers"`` (paths) are updated in place; a result layer the
-user deleted is not brought back by the slider, and the results of a closed
-micrograph leave the session.
+they are; a result layer the user deleted is not brought back by the slider,
+and the results of a closed micrograph leave the session.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,7 @@ from napari_cryopick.core.pick_table import empty_picks
 from napari_cryopick.io.pickfiles import FORMATS as PICK_FORMATS
 from napari_cryopick.layers.results import (
     ROLE_KEY,
+    SHOWS_KEY,
     fibers_layer,
     heatmap_layer,
     shapes_to_vesicles,
@@ -54,10 +60,13 @@ from ._common import (
     DIAMETER_KEY,
     JobProgress,
     StepQueue,
+    _update_layer,
     bundled_model,
     cancellable,
     connect_while_alive,
     current_micrograph_layer,
+    is_micrograph_layer,
+    layer_type,
     listen_to_model,
     micrograph_layers,
     micrograph_name,
@@ -65,13 +74,7 @@ from ._common import (
     session,
     show_only_micrograph,
     unproxy,
-    update_or_add_layer,
 )
-
-
-def _picks_layer_name(micrograph: str) -> str:
-    return f"{micrograph} picks"
-
 
 _MANUAL_COLOUR = np.array([1.0, 1.0, 1.0, 1.0])
 
@@ -127,13 +130,29 @@ def as_shown(result: Any) -> ShownResult:
     )
 
 
+#: What the shared result layers show, in the order they are created and filled.
+RESULT_LAYERS = ("heatmap", "picks", "vesicles", "fibers")
+
+
+def shared_layer(viewer: Any, what: str = "picks") -> Any | None:
+    """The viewer's one result layer showing ``what`` (``RESULT_LAYERS``), if it has one."""
+    for layer in viewer.layers:
+        if layer.metadata.get(SHOWS_KEY) == what:
+            return layer
+    return None
+
+
 def result_layer(viewer: Any, micrograph: str, what: str = "picks") -> Any | None:
-    """The result layer ``"<micrograph> <what>"`` if the user still has it (else None)."""
-    name = f"{micrograph} {what}"
-    if name not in viewer.layers:
+    """The result layer showing ``what`` when it shows ``micrograph`` now (else None).
+
+    One set of result layers serves every micrograph (:func:`displaying`):
+    the layer exists for ``micrograph`` only while that micrograph is the
+    one displayed and the user has not deleted the layer.
+    """
+    layer = shared_layer(viewer, what)
+    if layer is None or layer.metadata.get("micrograph") != micrograph:
         return None
-    layer = viewer.layers[name]
-    return layer if layer.metadata.get(ROLE_KEY) in ("result", "heatmap") else None
+    return layer
 
 
 def _mark_added_picks(event: Any) -> None:
@@ -141,7 +160,8 @@ def _mark_added_picks(event: Any) -> None:
 
     napari gives an added point the features of the last selected point (its
     score too); without this a hand-added pick would be written to STAR files
-    with a score it never had.
+    with a score it never had, or, selected on another micrograph shown
+    before, with that micrograph's name.
     """
     if str(getattr(event, "action", "")) != "added":
         return
@@ -154,6 +174,8 @@ def _mark_added_picks(event: Any) -> None:
     features = layer.features
     if "score" in features.columns:
         features.loc[rows, "score"] = np.nan
+    if "micrograph" in features.columns:  # not the selected point's: the one displayed
+        features.loc[rows, "micrograph"] = layer.metadata.get("micrograph") or ""
     colours = np.array(layer.border_color, dtype=float)
     if len(colours) == n:
         colours[rows] = _MANUAL_COLOUR
@@ -191,6 +213,57 @@ def _particle_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
     return candidates[~candidates["kind"].isin(["vesicle", "fiber"])].reset_index(drop=True)
 
 
+def _put(viewer: Any, what: str, micrograph: str, layer_data: tuple, create: bool) -> tuple:
+    """Fill the shared layer showing ``what`` with ``layer_data`` for ``micrograph``.
+
+    The layer is updated in place (renamed ``"<micrograph> <what>"``); a
+    missing one is added, hidden, when ``create`` (its first draw is a later
+    turn's work, :func:`_reveal`), without taking the layer selection from
+    the user (clicks keep going to the annotation layer they chose). Returns
+    ``(layer or None, new)``.
+    """
+    data, kwargs, type_name = layer_data
+    name = f"{micrograph} {what}" if micrograph else f"cryopick {what}"
+    kwargs = {
+        **kwargs,
+        "name": name,
+        "metadata": {**kwargs.get("metadata", {}), SHOWS_KEY: what, "micrograph": micrograph},
+    }
+    if "feature_defaults" in kwargs:
+        # a point added by hand belongs to the micrograph displayed when it is added
+        # (read back with the displayed name), never to the one the layer was made for
+        kwargs["feature_defaults"] = {**kwargs["feature_defaults"], "micrograph": ""}
+    layer = shared_layer(viewer, what)
+    if layer is not None and layer_type(layer) == type_name:
+        _update_layer(layer, data, dict(kwargs))
+        if layer.name != name:
+            layer.name = name
+        return layer, False
+    if layer is not None:
+        viewer.layers.remove(layer)
+    if not create:
+        return None, False
+    active = viewer.layers.selection.active
+    layer = getattr(viewer, f"add_{type_name}")(data, **{**kwargs, "visible": False})
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layer, True
+
+
+def _reveal(viewer: Any, layer: Any) -> None:
+    """Show a result layer added hidden (unless the user removed it meanwhile)."""
+    if layer.name in viewer.layers and unproxy(viewer.layers[layer.name]) is unproxy(layer):
+        layer.visible = True
+
+
+def _empty_heatmap(layer: Any = None) -> tuple:
+    """An all-zero heatmap; of ``layer``'s shape and scale when given (cheaper to update)."""
+    if layer is None or layer_type(layer) != "image" or np.ndim(layer.data) != 2:
+        return heatmap_layer(np.zeros((1, 1), np.float32), 1.0, translate=(0.0, 0.0))
+    zeros = np.zeros(np.shape(layer.data), np.float32)
+    return heatmap_layer(zeros, tuple(layer.scale), translate=tuple(layer.translate))
+
+
 def _show_shapes(
     viewer: Any,
     micrograph: str,
@@ -199,100 +272,181 @@ def _show_shapes(
     link_radius_px: float | None,
     add: bool,
 ) -> None:
-    """Vesicle circles and traced fibers above ``threshold`` (updated in place)."""
+    """Vesicle circles and traced fibers above ``threshold`` in their shared layers.
+
+    A micrograph without vesicles (fibers) empties the circles (paths) layer,
+    which then shows none of another micrograph's; the layer is created only
+    when ``add`` and there is something to show.
+    """
     from napari_cryopick.core.detect import apply_threshold
     from napari_cryopick.core.pick_table import filter_mask
 
-    if (candidates["kind"] == "vesicle").any() and (
-        add or result_layer(viewer, micrograph, "vesicles") is not None
-    ):
-        table = candidates[candidates["kind"] == "vesicle"]
+    vesicles = candidates[candidates["kind"] == "vesicle"]
+    if len(vesicles) or shared_layer(viewer, "vesicles") is not None:
         low, high = session(viewer).display_diameter
-        if (low is not None or high is not None) and _has_diameters(table):
-            table = table[filter_mask(table, min_diameter=low, max_diameter=high)]
-        table = apply_threshold(table, threshold)
-        update_or_add_layer(
-            viewer, vesicles_layer(table, f"{micrograph} vesicles", micrograph=micrograph)
-        )
-    if (candidates["kind"] == "fiber").any() and (
-        add or result_layer(viewer, micrograph, "fibers") is not None
-    ):
-        from napari_cryopick.core.fibers import default_link_radius
-        from napari_cryopick.core.object_kinds import trace_fiber_candidates
+        if (low is not None or high is not None) and len(vesicles) and _has_diameters(vesicles):
+            vesicles = vesicles[filter_mask(vesicles, min_diameter=low, max_diameter=high)]
+        vesicles = apply_threshold(vesicles, threshold)
+        data = vesicles_layer(vesicles, "vesicles", micrograph=micrograph)
+        _put(viewer, "vesicles", micrograph, data, add and len(vesicles) > 0)
+    fibers = candidates[candidates["kind"] == "fiber"]
+    if len(fibers) or shared_layer(viewer, "fibers") is not None:
+        paths: list = []
+        if len(fibers):
+            from napari_cryopick.core.fibers import default_link_radius
+            from napari_cryopick.core.object_kinds import trace_fiber_candidates
 
-        fibers = candidates[candidates["kind"] == "fiber"]
-        width = np.nanmedian(fibers["diameter"]) if fibers["diameter"].notna().any() else None
-        paths, _picks = trace_fiber_candidates(
-            fibers,
-            threshold=threshold,
-            link_radius_px=link_radius_px or default_link_radius(1024),
-            diameter_px=width,
+            width = np.nanmedian(fibers["diameter"]) if fibers["diameter"].notna().any() else None
+            paths, _picks = trace_fiber_candidates(
+                fibers,
+                threshold=threshold,
+                link_radius_px=link_radius_px or default_link_radius(1024),
+                diameter_px=width,
+                micrograph=micrograph,
+            )
+        _put(viewer, "fibers", micrograph, fibers_layer(paths, "fibers", micrograph=micrograph),
+             add and len(fibers) > 0)  # fmt: skip
+
+
+def _threshold_of(viewer: Any, shown: ShownResult | None, threshold: float | None) -> float:
+    if threshold is None:
+        threshold = session(viewer).display_threshold
+    if threshold is None:
+        threshold = shown.threshold if shown is not None else default_pick_config().threshold
+    return float(threshold)
+
+
+def _filling(
+    viewer: Any, micrograph: str, threshold: float | None = None, create: bool = False
+) -> Iterator[None]:
+    """Fill the shared result layers with ``micrograph``'s stored result, one layer per turn.
+
+    Heatmap, then the points (every particle candidate; ``layer.shown`` those
+    at ``threshold`` and in the size range), then circles and paths. A
+    micrograph without a result empties them. Missing layers are created
+    only when ``create`` (a new result arrives), each added hidden on one
+    turn and shown on the next.
+    """
+    from napari_cryopick.layers.points import picks_layer
+
+    shown = session(viewer).pick_results.get(micrograph)
+    threshold = _threshold_of(viewer, shown, threshold)
+    if shown is not None and shown.heatmap is not None:
+        data = heatmap_layer(
+            shown.heatmap,
+            shown.heatmap_scale,
+            translate=shown.heatmap_translate,
             micrograph=micrograph,
         )
-        update_or_add_layer(
-            viewer, fibers_layer(paths, f"{micrograph} fibers", micrograph=micrograph)
-        )
-
-
-def _add_hidden(viewer: Any, layer_data: tuple) -> tuple[Any, bool]:
-    """:func:`update_or_add_layer`, a new layer added hidden; returns ``(layer, new)``.
-
-    A new layer's first draw (its shaders, textures, glyphs) is then the work
-    of a later event-loop turn (:func:`_reveal`), not of the one creating it.
-    """
-    name = layer_data[1]["name"]
-    new = name not in viewer.layers
+    else:
+        data = _empty_heatmap(shared_layer(viewer, "heatmap"))
+    layer, new = _put(viewer, "heatmap", micrograph, data, create)
+    yield
     if new:
-        layer_data = (layer_data[0], {**layer_data[1], "visible": False}, layer_data[2])
-    return update_or_add_layer(viewer, layer_data), new
+        _reveal(viewer, layer)
+        yield
+    particles = _particle_candidates(shown.picks) if shown is not None else empty_picks()
+    data, kwargs, type_name = picks_layer(particles, "picks")
+    kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
+    kwargs["shown"] = _shown_mask(particles, threshold, session(viewer).display_diameter)
+    yield  # prepared on a turn of its own: the update and its redraw fill the next
+    layer, new = _put(viewer, "picks", micrograph, (data, kwargs, type_name), create)
+    if new:
+        layer.events.data.connect(_mark_added_picks)
+    yield
+    if new:
+        _reveal(viewer, layer)
+        yield
+    if shown is not None:
+        _show_shapes(viewer, micrograph, shown.picks, threshold, shown.link_radius_px, create)
+    else:
+        _show_shapes(viewer, micrograph, empty_picks(), threshold, None, False)
+    yield
 
 
-def _reveal(viewer: Any, layer: Any, micrograph: str) -> None:
-    """Show a layer added hidden, unless its micrograph is hidden (reviewing another)."""
-    if layer.name not in viewer.layers or unproxy(viewer.layers[layer.name]) is not unproxy(layer):
-        return  # the user removed it meanwhile
-    mlayers = [m for m in micrograph_layers(viewer) if micrograph_name(m) == micrograph]
-    layer.visible = not mlayers or any(m.visible for m in mlayers)
+def _store_edits(viewer: Any) -> None:
+    """Keep the user's corrections of the displayed micrograph in the session's store.
+
+    The points layer holds every particle candidate of the displayed
+    micrograph as the user left them (deleted, moved, added by hand); before
+    the layers show another micrograph, that table replaces the stored one.
+    """
+    from napari_cryopick.layers.points import points_to_picks
+
+    state = session(viewer)
+    name = state.displayed
+    stored = state.pick_results.get(name) if name is not None else None
+    layer = result_layer(viewer, name) if name is not None else None
+    if stored is None or layer is None:
+        return
+    table = points_to_picks(layer.data, layer.features, micrograph=name)
+    others = stored.picks[stored.picks["kind"].isin(["vesicle", "fiber"])]
+    picks = pd.concat([t for t in (table, others) if len(t)], ignore_index=True)
+    state.pick_results[name] = replace(stored, picks=picks if len(picks) else table)
 
 
-def _showing_candidates(
+def displaying(viewer: Any, micrograph: str | None, create: bool = False) -> Iterator[None]:
+    """Make the shared result layers show ``micrograph`` (None: nothing), in steps.
+
+    The corrections of the micrograph shown before are kept in the session
+    first (:func:`_store_edits`). Updating layers in place costs a few tens
+    of milliseconds; creating a napari layer costs 0.15-0.3 s on a slow
+    machine without a GPU, which is why there is one set for all micrographs.
+    """
+    state = session(viewer)
+    if state.displayed != micrograph:
+        _store_edits(viewer)
+    state.displayed = micrograph
+    yield from _filling(viewer, micrograph or "", create=create)
+
+
+def display(viewer: Any, micrograph: str | None) -> None:
+    """:func:`displaying` at once (existing layers only)."""
+    for _ in displaying(viewer, micrograph):
+        pass
+
+
+def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
+    """``shown`` plus the picks the user added by hand to an earlier result (no score)."""
+    if old is None or not len(old.picks):
+        return shown
+    manual = _particle_candidates(old.picks)
+    manual = manual[manual["score"].isna()]
+    if not len(manual):
+        return shown
+    return replace(shown, picks=pd.concat([shown.picks, manual], ignore_index=True))
+
+
+def _to_display(viewer: Any, micrograph: str) -> bool:
+    """Whether a new result of ``micrograph`` goes into the layers now.
+
+    Yes when it is the micrograph displayed or the current one (selected,
+    or top-most), or when nothing open is displayed.
+    """
+    state = session(viewer)
+    if micrograph == state.displayed:
+        return True
+    current = current_micrograph_layer(viewer)
+    if current is not None and micrograph_name(current) == micrograph:
+        return True
+    open_names = {micrograph_name(m) for m in micrograph_layers(viewer)}
+    return state.displayed is None or state.displayed not in open_names
+
+
+def showing_candidates(
     viewer: Any,
     micrograph: str,
     candidates: pd.DataFrame,
-    threshold: float,
+    threshold: float | None = None,
     link_radius_px: float | None = None,
-) -> Iterator[Any]:
-    """:func:`show_candidates` in steps: each ``yield`` ends one event-loop turn's work.
-
-    Yields the points layer first (added hidden when new), then reveals it,
-    then draws the circles/paths.
-    """
-    from napari_cryopick.layers.points import picks_layer, points_to_picks
-
-    particles = _particle_candidates(candidates)
-    existing = result_layer(viewer, micrograph)
-    if existing is not None and len(existing.data):
-        kept = points_to_picks(existing.data, existing.features, micrograph=micrograph)
-        manual = kept[kept["score"].isna()]
-        if len(manual):
-            particles = pd.concat([particles, manual], ignore_index=True)
-    data, kwargs, type_name = picks_layer(particles, _picks_layer_name(micrograph))
-    kwargs["metadata"] = {
-        **kwargs.get("metadata", {}),
-        ROLE_KEY: "result",
-        "micrograph": micrograph,
-    }
-    kwargs["shown"] = _shown_mask(particles, threshold, session(viewer).display_diameter)
-    layer, new = _add_hidden(viewer, (data, kwargs, type_name))
-    if existing is None:
-        layer.events.data.connect(_mark_added_picks)
-    yield layer
-    if new:
-        _reveal(viewer, layer, micrograph)
-        yield layer
-    if candidates["kind"].isin(["vesicle", "fiber"]).any():
-        _show_shapes(viewer, micrograph, candidates, threshold, link_radius_px, add=True)
-        yield layer
+) -> Iterator[None]:
+    """Store ``candidates`` as ``micrograph``'s result (no heatmap) and show them, in steps."""
+    yield from showing_pick_result(
+        viewer,
+        micrograph,
+        ShownResult(candidates, None, link_radius_px=link_radius_px),
+        threshold,
+    )
 
 
 def show_candidates(
@@ -303,21 +457,19 @@ def show_candidates(
     *,
     link_radius_px: float | None = None,
 ) -> Any:
-    """Put every particle candidate of one micrograph in its points layer; show those above.
+    """Put every particle candidate of one micrograph in the points layer; show those above.
 
     The points layer holds all candidates down to the score floor and shows
     (``layer.shown``) those scoring ``threshold`` or more, so moving the
     threshold (:func:`apply_display_threshold`) changes no data and keeps the
-    user's corrections. Picks the user added by hand to an earlier version of
-    the layer are kept. The layer is updated in place when it exists.
-    Vesicles become circles (each its own diameter) and fiber candidates are
-    traced into paths. Returns the particle points layer.
+    user's corrections. Picks the user added by hand to an earlier result of
+    the micrograph are kept. Vesicles become circles (each its own diameter)
+    and fiber candidates are traced into paths. Returns the particle points
+    layer when the micrograph is displayed (see :func:`showing_pick_result`).
     """
-    steps = _showing_candidates(viewer, micrograph, candidates, threshold, link_radius_px)
-    layer = next(steps)
-    for _ in steps:
+    for _ in showing_candidates(viewer, micrograph, candidates, threshold, link_radius_px):
         pass
-    return layer
+    return result_layer(viewer, micrograph)
 
 
 def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> int | None:
@@ -327,17 +479,23 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     Pick widget's size filter) are hidden too; hand-added picks always show.
     Only ``layer.shown`` changes on the points layer (no data, no new layer):
     the same layer object, the user's added, deleted and moved picks as they
-    left them. A layer the user deleted is not brought back (returns None).
+    left them. A micrograph not displayed is counted from the session's
+    store; a layer the user deleted is not brought back. None: no result.
     """
-    result = session(viewer).pick_results.get(micrograph)
+    state = session(viewer)
+    result = state.pick_results.get(micrograph)
     layer = result_layer(viewer, micrograph)
-    count = None
     if layer is not None:
-        shown = _shown_mask(layer.features, threshold, session(viewer).display_diameter)
+        shown = _shown_mask(layer.features, threshold, state.display_diameter)
         if len(shown) == len(layer.data) and not np.array_equal(shown, layer.shown):
             layer.shown = shown
-        count = int(shown.sum())
-    if result is not None:
+        count: int | None = int(shown.sum())
+    elif result is not None:
+        particles = _particle_candidates(result.picks)
+        count = int(_shown_mask(particles, threshold, state.display_diameter).sum())
+    else:
+        count = None
+    if result is not None and state.displayed == micrograph:
         _show_shapes(viewer, micrograph, result.picks, threshold, result.link_radius_px, add=False)
     return count
 
@@ -347,39 +505,25 @@ def showing_pick_result(
 ) -> Iterator[None]:
     """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
 
-    Creating a napari layer and drawing it the first time each take much of
-    the 100 ms an event-loop turn may last on a slow machine (layer controls,
-    vispy visuals, shaders, font glyphs), so the Pick widget shows its
-    worker's results one step per turn and the viewer keeps answering:
-    store the result; add the heatmap (hidden); show it; add the picks
-    (hidden); show them; circles/paths; tell the listeners.
+    The result is stored in the session (with the picks the user added by
+    hand to an earlier result of the micrograph). When the micrograph is the
+    one displayed or the current one, the shared result layers show it:
+    updated in place, a layer at a time; a missing layer is added hidden on
+    one turn and shown on the next. Then the listeners are told.
     """
     state = session(viewer)
-    shown = as_shown(result)
-    state.pick_results[micrograph] = shown
-    if threshold is None:
-        threshold = state.display_threshold
-    if threshold is None:
-        threshold = shown.threshold
-    if shown.heatmap is not None:
-        layer, new = _add_hidden(
-            viewer,
-            heatmap_layer(
-                shown.heatmap,
-                shown.heatmap_scale,
-                f"{micrograph} heatmap",
-                translate=shown.heatmap_translate,
-                micrograph=micrograph,
-            ),
-        )
-        yield
-        if new:
-            _reveal(viewer, layer, micrograph)
-            yield
-    for _layer in _showing_candidates(
-        viewer, micrograph, shown.picks, threshold, shown.link_radius_px
-    ):
-        yield
+    follow_micrographs(viewer)
+    if state.displayed == micrograph:
+        _store_edits(viewer)
+    state.pick_results[micrograph] = _with_manual(
+        as_shown(result), state.pick_results.get(micrograph)
+    )
+    if _to_display(viewer, micrograph):
+        if state.displayed != micrograph:
+            _store_edits(viewer)
+        state.displayed = micrograph
+        yield  # stored on a turn of its own; each layer update and its redraw on the next
+        yield from _filling(viewer, micrograph, threshold, create=True)
     state.picks_changed.emit(micrograph)
 
 
@@ -397,19 +541,140 @@ def show_pick_result(
         pass
 
 
+def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator[None]:
+    """Create the shared heatmap and points layers (and circles/paths for ``kinds``) ahead.
+
+    Run on the turns after a micrograph opens (or a widget docks): adding a
+    napari layer and drawing it the first time takes 0.15-0.3 s each on a
+    slow machine without a GPU, so a result arriving later only updates
+    layers in place (tens of milliseconds) and the picking never stalls the
+    viewer. One layer per turn; nothing without an open micrograph.
+    """
+    follow_micrographs(viewer)
+    wanted = ["heatmap", "picks"]
+    wanted += [w for w, kind in (("vesicles", "vesicle"), ("fibers", "fiber")) if kind in kinds]
+    for what in wanted:
+        if shared_layer(viewer, what) is not None or not micrograph_layers(viewer):
+            continue
+        state = session(viewer)
+        if state.displayed is None:
+            current = current_micrograph_layer(viewer)
+            state.displayed = micrograph_name(current) if current is not None else None
+        name = state.displayed or ""
+        if what == "heatmap":
+            data = _empty_heatmap()
+        elif what == "picks":
+            from napari_cryopick.layers.points import picks_layer
+
+            data, kwargs, type_name = picks_layer(empty_picks(), "picks")
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
+            data = (data, kwargs, type_name)
+        elif what == "vesicles":
+            data = vesicles_layer(empty_picks(), "vesicles", micrograph=name)
+        else:
+            data = fibers_layer([], "fibers", micrograph=name)
+        layer, new = _put(viewer, what, name, data, create=True)
+        if new and what == "picks":
+            layer.events.data.connect(_mark_added_picks)
+        yield
+        if new:
+            _reveal(viewer, layer)
+            yield
+        if name and name in state.pick_results:
+            display_now = name
+            state.displayed = None  # refill from the store
+            display(viewer, display_now)
+
+
+def _micrograph_of(layer: Any) -> str | None:
+    """The micrograph a layer belongs to: a micrograph layer's own, an annotation's."""
+    if layer is None or layer.metadata.get(SHOWS_KEY):
+        return None
+    if is_micrograph_layer(layer):
+        return micrograph_name(layer)
+    return layer.metadata.get("micrograph") or None
+
+
+def follow_micrographs(viewer: Any) -> None:
+    """Once per viewer: the result layers follow the micrograph the user works on.
+
+    Selecting a micrograph (or one of its annotation layers), opening one,
+    showing one (``show_only_micrograph``: Annotate, the review table) makes
+    the shared result layers show its results; closing the displayed one
+    shows the current one's. Results of closed micrographs leave the session.
+    """
+    state = session(viewer)
+    if state.following:
+        return
+    state.following = True
+    real = unproxy(viewer)
+
+    def _follow(name: str | None) -> None:
+        if name and name != state.displayed:
+            display(real, name)
+
+    def _on_active(event: Any) -> None:
+        _follow(_micrograph_of(event.value))
+
+    def _on_removed(_event: Any) -> None:
+        open_names = {micrograph_name(m) for m in micrograph_layers(real)}
+        closed = [name for name in state.pick_results if name not in open_names]
+        for name in closed:
+            del state.pick_results[name]
+        if state.displayed is not None and state.displayed not in open_names:
+            current = current_micrograph_layer(real)
+            state.displayed = None
+            display(real, micrograph_name(current) if current is not None else None)
+        for name in closed:
+            state.picks_changed.emit(name)
+
+    def _on_inserted(event: Any) -> None:
+        if not is_micrograph_layer(event.value):
+            return
+        # a micrograph opened on top: the result layers go above it again
+        shared = [index for index, layer in enumerate(real.layers) if layer.metadata.get(SHOWS_KEY)]
+        if shared and max(shared) < real.layers.index(event.value):
+            real.layers.move_multiple(shared, len(real.layers))
+
+    real.layers.selection.events.active.connect(_on_active)
+    real.layers.events.removed.connect(_on_removed)
+    real.layers.events.inserted.connect(_on_inserted)
+    state.micrograph_shown.connect(_follow)
+
+
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
-    """The picks the user sees for ``micrograph`` (shown points, edited; vesicle circles)."""
+    """The picks the user sees for ``micrograph`` (shown points, edited; vesicle circles).
+
+    The displayed micrograph is read from its layers; another one from the
+    session's store (its corrections were stored when it was last
+    displayed), filtered at the display threshold and size range.
+    """
+    from napari_cryopick.core.detect import apply_threshold
+    from napari_cryopick.core.pick_table import filter_mask
     from napari_cryopick.layers.points import points_to_picks
 
+    state = session(viewer)
+    stored = state.pick_results.get(micrograph)
     tables = []
     layer = result_layer(viewer, micrograph)
     if layer is not None and len(layer.data):
         table = points_to_picks(layer.data, layer.features, micrograph=micrograph)
         shown = np.asarray(layer.shown, dtype=bool)
         tables.append(table[shown].reset_index(drop=True) if len(shown) == len(table) else table)
+    elif layer is None and stored is not None:
+        particles = _particle_candidates(stored.picks)
+        threshold = _threshold_of(viewer, stored, None)
+        mask = _shown_mask(particles, threshold, state.display_diameter)
+        tables.append(particles[mask].reset_index(drop=True))
     vesicles = result_layer(viewer, micrograph, "vesicles")
     if vesicles is not None:
         tables.append(shapes_to_vesicles(vesicles.data, micrograph=micrograph))
+    elif stored is not None:
+        table = stored.picks[stored.picks["kind"] == "vesicle"]
+        low, high = state.display_diameter
+        if (low is not None or high is not None) and len(table) and _has_diameters(table):
+            table = table[filter_mask(table, min_diameter=low, max_diameter=high)]
+        tables.append(apply_threshold(table, _threshold_of(viewer, stored, None)))
     tables = [t for t in tables if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
@@ -750,8 +1015,8 @@ class PickWidget(QWidget):
         self.previous_button.clicked.connect(lambda: self.step_micrograph(-1))
         self.next_button.clicked.connect(lambda: self.step_micrograph(+1))
         self.reviewed_check.toggled.connect(self._on_reviewed_toggled)
-        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
-        self.viewer.layers.events.removed.connect(self._on_layers_removed)
+        self.viewer.layers.events.inserted.connect(self._on_layers_inserted)
+        self.viewer.layers.events.removed.connect(lambda _event: self.refresh_review_table())
         self.viewer.layers.selection.events.active.connect(self._on_layers_changed)
 
         _preload_picking_modules()
@@ -769,6 +1034,8 @@ class PickWidget(QWidget):
             self.load_bundled()
         self._on_layers_changed()
         self.refresh_review_table()
+        follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
+        self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
     # --- model ---
 
@@ -831,6 +1098,8 @@ class PickWidget(QWidget):
             self.model_edit.setPlaceholderText("(in memory, not saved)")
         where = f" ({self.model_path.name})" if self.model_path is not None else ""
         self.model_label.setText(f"Model: {origin}{where}")
+        if set(self._model_kinds()) - {"particle"}:  # circles/paths layers made ahead too
+            self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
     def _model_metadata(self) -> dict:
         """Metadata of the model picked with (session model or bundled model)."""
@@ -914,18 +1183,20 @@ class PickWidget(QWidget):
         if diameter and abs(self.diameter_spin.value() - diameter) > 0.05:
             self.diameter_spin.setValue(diameter)
 
-    def _on_layers_removed(self, _event: Any = None) -> None:
-        """A closed micrograph's results leave the session and the viewer (never shown again)."""
-        open_names = {micrograph_name(layer) for layer in micrograph_layers(self.viewer)}
-        state = session(self.viewer)
-        closed = [name for name in state.pick_results if name not in open_names]
-        for name in closed:
-            del state.pick_results[name]
-        for layer in list(self.viewer.layers):
-            meta = layer.metadata
-            if meta.get(ROLE_KEY) in ("result", "heatmap") and meta.get("micrograph") in closed:
-                self.viewer.layers.remove(layer)  # its results go with a closed micrograph
-        self.refresh_review_table()
+    def _on_layers_inserted(self, event: Any) -> None:
+        """A micrograph opened: the result layers are made now if the viewer has none.
+
+        (``ensuring_result_layers``: one layer per turn, so picking later only
+        updates them.) A closed micrograph's results leave the session with it
+        (``follow_micrographs``), and the review table follows
+        (``picks_changed``).
+        """
+        self._on_layers_changed()
+        if is_micrograph_layer(event.value):
+            self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
+
+    def _model_kinds(self) -> tuple[str, ...]:
+        return tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
 
     def _diameter_warning(self) -> str:
         measured = self.measured_diameter()
@@ -1231,12 +1502,8 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         rows = []
         for name in self._review_names():
-            layer = result_layer(self.viewer, name)
-            scores = np.zeros(0)
-            if layer is not None and len(layer.data):
-                scores = layer.features["score"].to_numpy(float)
-                if len(scores) == len(layer.shown):
-                    scores = scores[np.asarray(layer.shown, dtype=bool)]
+            # the displayed micrograph from its layers, the others from the session's store
+            scores = result_picks(self.viewer, name)["score"].to_numpy(float)
             mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
             rows.append((name, len(scores), mean, name in state.reviewed))
         self.review_table.setRowCount(len(rows))

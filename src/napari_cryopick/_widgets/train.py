@@ -70,6 +70,7 @@ from ._common import (
     base_model,
     cancellable,
     current_micrograph_layer,
+    is_micrograph_layer,
     layer_path,
     micrograph_layers,
     micrograph_name,
@@ -78,6 +79,7 @@ from ._common import (
 )
 from ._loss_plot import LossPlot
 from .annotate import annotations_from_layers
+from .pick import ensuring_result_layers
 
 MODES = {
     "new": "New model",
@@ -346,9 +348,16 @@ class TrainWidget(QWidget):
         self.include_saved.toggled.connect(lambda _checked: self.refresh_datasets())
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         _warm_up_torch()
         self.refresh_datasets()
         self.bank_panel.refresh()
+        self._showing.add(ensuring_result_layers(self.viewer))  # where previews show
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        """A micrograph opened: make the shared result layers now if there are none."""
+        if is_micrograph_layer(event.value):
+            self._showing.add(ensuring_result_layers(self.viewer))
 
     # --- training set display ---
 

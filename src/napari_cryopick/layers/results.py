@@ -23,6 +23,9 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 
 #: napari metadata key telling which cryopick role a layer plays.
 ROLE_KEY = "cryopick_role"
+#: napari metadata key of the Pick widget's shared result layers: what the layer shows
+#: ("heatmap", "picks", "vesicles", "fibers"); ``"micrograph"`` says whose results.
+SHOWS_KEY = "cryopick_shows"
 
 #: Colours of the annotation layers per kind (border colour for particles). The
 #: user's particle clicks are orange: picks are coloured by score (viridis, whose
