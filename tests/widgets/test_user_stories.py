@@ -739,11 +739,18 @@ def test_vesicles_trained_from_the_gui_have_their_own_radius(
     circles.add(vesicles_layer(truth)[0], shape_type="ellipse")
     train.refresh_datasets()
     assert train.datasets_table.item(0, 2).text() == str(len(truth))  # vesicles count
+    from napari_cryopick._widgets.pick import shared_layer
+
+    # the vesicle annotations made the circles result layer ahead (empty), on later turns
+    qtbot.waitUntil(lambda: shared_layer(viewer, "vesicles") is not None, timeout=10_000)
+    ahead = shared_layer(viewer, "vesicles")
+    assert len(ahead.data) == 0
 
     # a step budget, not a time budget: the same training on a busy or an idle machine;
     # 100 steps of 8 crops, no preview until the end (60 steps of 4 crops: flaky radii)
     _train_new_model_for_steps_and_pick(train, pick, qtbot, tmp_path, "vesicle", steps=100)
     layer = viewer.layers["vesicles vesicles"]
+    assert layer is ahead  # filled in place
     assert list(set(layer.shape_type)) == ["ellipse"]
     centres = np.array([v.mean(axis=0)[::-1] for v in layer.data])  # (x, y)
     widths = np.array([np.ptp(v[:, 1]) for v in layer.data])

@@ -59,6 +59,7 @@ from napari_cryopick.io.annotations import (
     user_annotation_dir,
 )
 from napari_cryopick.io.micrographs import Micrograph
+from napari_cryopick.layers.results import ROLE_KEY
 from napari_cryopick.workflows.train import TrainingSet, TrainPreview, TrainRequest, train
 
 from ._bank import ExemplarBankPanel
@@ -352,12 +353,24 @@ class TrainWidget(QWidget):
         _warm_up_torch()
         self.refresh_datasets()
         self.bank_panel.refresh()
-        self._showing.add(ensuring_result_layers(self.viewer))  # where previews show
+        # where previews show: made ahead, with circles/paths for vesicle/fiber annotations
+        self._showing.add(ensuring_result_layers(self.viewer, self._annotated_kinds()))
+
+    def _annotated_kinds(self) -> tuple[str, ...]:
+        return tuple(
+            str(layer.metadata.get("kind"))
+            for layer in self.viewer.layers
+            if layer.metadata.get(ROLE_KEY) == "annotation"
+        )
 
     def _on_layer_inserted(self, event: Any) -> None:
-        """A micrograph opened: make the shared result layers now if there are none."""
-        if is_micrograph_layer(event.value):
-            self._showing.add(ensuring_result_layers(self.viewer))
+        """A micrograph or annotation layer came: make the missing result layers now.
+
+        (Once per viewer: a vesicle or fiber annotation layer brings the
+        circles or paths layer its model's previews will fill.)
+        """
+        if is_micrograph_layer(event.value) or event.value.metadata.get(ROLE_KEY) == "annotation":
+            self._showing.add(ensuring_result_layers(self.viewer, self._annotated_kinds()))
 
     # --- training set display ---
 
