@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ef.recipe.default_real_data_dir())
     parser.add_argument("--set", required=True)
     parser.add_argument("--general", type=Path, required=True)
-    parser.add_argument("--clicks", type=int, default=25)
+    parser.add_argument(
+        "--clicks", type=int, default=25, help="0: a quarter of each training micrograph's picks"
+    )
     parser.add_argument("--held-out", type=float, default=0.2, help="fraction of the clicks")
     parser.add_argument("--steps", type=int, default=750)
     parser.add_argument("--at", default="100,188,375,750", help="steps to evaluate at")
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ["CRYOPICK_GENERAL_MODEL"] = str(args.general)
-    split = ef.load_split(args.data / args.set, n_clicks=args.clicks)
+    split = ef.load_split(args.data / args.set, n_clicks=args.clicks or None)
     n_train = split["n_train"]
     rng = np.random.default_rng(0)
     train_clicks, held = [], []
