@@ -798,6 +798,10 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.set_threshold(0.5)
     assert pick.load_picks(folder) == ["mic_a"]
+    assert "mic_a picks" not in viewer.layers  # the result layers show mic_b, the current one
+    rows = pick.refresh_review_table()  # mic_a is counted from the session's store
+    assert rows[0][:2] == ("mic_a", int((candidates["score"] >= 0.5).sum()))
+    viewer.layers.selection.active = viewer.layers["mic_a"]
     layer = viewer.layers["mic_a picks"]
     assert len(layer.data) == 300  # every candidate, shown above the threshold
     assert int(layer.shown.sum()) == int((candidates["score"] >= 0.5).sum())

@@ -74,3 +74,14 @@ def test_threshold_goes_to_pick_slider(evaluation):
     assert pick.threshold() == pytest.approx(round(report.best_f2[0], 2))
     widget.apply_threshold(beta=1)
     assert pick.threshold() == pytest.approx(round(report.best_f1[0], 2))
+
+
+def test_result_layer_renamed_after_another_micrograph_is_a_message(evaluation):
+    """The shared result layers take the name of the micrograph they show: no KeyError."""
+    viewer, widget, _pred, _truth = evaluation
+    viewer.layers[f"{NAME} picks"].name = "other picks"  # as when the layers switch
+    assert widget.run() is None
+    assert "chosen layers changed" in widget.results_label.text()
+    widget.pred_combo.setCurrentText("other picks")  # listed again
+    assert widget.pred_combo.currentText() == "other picks"
+    assert widget.run() is not None, widget.results_label.text()

@@ -390,3 +390,71 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     assert int(layer.shown.sum()) == int((scores >= 0.04).sum()) > 0  # shown at 0.04
     assert widget.load_model(plain)  # nothing stored: the slider stays where it is
     assert widget.threshold() == pytest.approx(0.04)
+
+
+def _two_micrographs_with_results(make_napari_viewer):
+    from napari_cryopick._widgets.pick import ShownResult, show_pick_result
+    from napari_cryopick.core.pick_table import make_picks
+
+    viewer = make_napari_viewer()
+    for name in ("a", "b"):
+        viewer.add_image(np.zeros((512, 512), np.float32), name=name, metadata={"name": name})
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    pick.set_threshold(0.1)
+    results = {}
+    for index, name in enumerate(("a", "b")):
+        rng = np.random.default_rng(index)
+        table = make_picks(
+            rng.uniform(0, 512, 20), rng.uniform(0, 512, 20), score=rng.uniform(0.5, 1, 20),
+            diameter=20.0, micrograph=name,
+        )  # fmt: skip
+        results[name] = ShownResult(table, np.zeros((64, 64), np.float32), (8.0, 8.0))
+        show_pick_result(viewer, name, results[name])
+    viewer.layers.selection.active = viewer.layers["a"]
+    return viewer, pick, results
+
+
+def test_shared_result_layers_switch_safely(make_napari_viewer):
+    """Emptied, re-picked mid-way, deleted: the shared result layers keep every micrograph's picks."""
+    from napari_cryopick._widgets._common import current_micrograph_layer
+    from napari_cryopick._widgets.pick import result_picks, shared_layer, showing_pick_result
+
+    viewer, _pick, results = _two_micrographs_with_results(make_napari_viewer)
+    layer = shared_layer(viewer, "picks")
+    assert viewer.layers["a picks"] is layer
+    assert len(layer.data) == 20
+
+    # every pick of "a" deleted (a bad micrograph), then "b" shown and "a" again
+    layer.selected_data = set(range(len(layer.data)))
+    layer.remove_selected()
+    viewer.layers.selection.active = viewer.layers["b"]
+    assert viewer.layers["b picks"] is layer
+    assert len(layer.data) == 20
+    viewer.layers.selection.active = viewer.layers["a"]
+    assert len(layer.data) == 0
+    assert len(result_picks(viewer, "a")) == 0
+
+    # nothing selected: the micrograph the layers show is the current one
+    viewer.layers.selection.clear()
+    assert current_micrograph_layer(viewer).name == "a"
+
+    # "a" picked again; the user shows "b" before the new result is drawn
+    steps = showing_pick_result(viewer, "a", results["a"])
+    next(steps)  # stored, not drawn yet
+    viewer.layers.selection.active = viewer.layers["b"]
+    for _ in steps:
+        pass
+    assert viewer.layers["b picks"] is layer  # the late fill did not take the layers back
+    assert layer.features["micrograph"].eq("b").all()
+    assert len(result_picks(viewer, "a")) == 20  # and "a" has its new result
+    viewer.layers.selection.active = viewer.layers["a"]
+    assert len(layer.data) == 20
+
+    # a pick deleted, then the layer itself: the correction stays for the export
+    deleted = tuple(layer.data[0])
+    layer.selected_data = {0}
+    layer.remove_selected()
+    viewer.layers.remove(layer)
+    kept = result_picks(viewer, "a")
+    assert len(kept) == 19
+    assert (deleted[1], deleted[0]) not in set(zip(kept["x"], kept["y"], strict=True))

@@ -29,7 +29,7 @@ NAME = "061_10028"
 
 
 @pytest.fixture
-def annotated(make_napari_viewer, real_data_dir, tmp_path, monkeypatch):
+def annotated(make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot):
     """Viewer with a real micrograph and 30 clicked ribosomes (from the real labels)."""
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     path = tmp_path / "data" / f"{NAME}.png"
@@ -52,6 +52,17 @@ def annotated(make_napari_viewer, real_data_dir, tmp_path, monkeypatch):
     train.diameter_spin.setValue(56.0)
     train.preview_spin.setValue(10)
     train.output_edit.setText(str(tmp_path / "models" / "ribosome.pt"))
+    from napari_cryopick._widgets.pick import shared_layer
+
+    # as for a user: the result layers are made (once) on the turns after the widget docks
+    qtbot.waitUntil(
+        lambda: all(
+            shared_layer(viewer, what) is not None and shared_layer(viewer, what).visible
+            for what in ("heatmap", "picks")
+        ),
+        timeout=10_000,
+    )
+    qtbot.wait(200)  # and drawn
     return viewer, train, tmp_path
 
 

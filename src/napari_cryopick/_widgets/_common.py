@@ -302,6 +302,7 @@ def current_micrograph_layer(viewer: Any) -> Any | None:
 
     The selected micrograph layer; else the micrograph of the selected layer
     (an annotation layer, a result layer: ``metadata["micrograph"]``); else the
+    one the result layers show (``SessionState.displayed``); else the
     top-most visible micrograph layer, else the top-most one.
     """
     active = viewer.layers.selection.active
@@ -309,9 +310,9 @@ def current_micrograph_layer(viewer: Any) -> Any | None:
         return active
     layers = micrograph_layers(viewer)
     of = active.metadata.get("micrograph") if active is not None else None
-    if of:
-        for layer in reversed(layers):
-            if micrograph_name(layer) == of:
+    for name in (of, session(viewer).displayed):  # then the one the result layers show
+        for layer in reversed(layers if name else ()):
+            if micrograph_name(layer) == name:
                 return layer
     visible = [layer for layer in layers if layer.visible]
     return (visible or layers)[-1] if layers else None

@@ -214,6 +214,15 @@ class EvaluateWidget(QWidget):
         if self.pred_combo.currentText() == self.truth_combo.currentText():
             self.results_label.setText("Choose two different layers: predicted and ground truth.")
             return None
+        chosen = (self.pred_combo.currentText(), self.truth_combo.currentText())
+        if any(name not in self.viewer.layers for name in chosen):
+            # the result layers are renamed after the micrograph they show
+            self._refresh_layers()
+            self.results_label.setText(
+                "The chosen layers changed (the result layers now show another micrograph): "
+                "check the choice and evaluate again."
+            )
+            return None
         pred, truth = self.tables()
         pred = _sure_scores(pred)
         if not len(truth):

@@ -340,16 +340,21 @@ def _filling(
         )
     else:
         data = _empty_heatmap(shared_layer(viewer, "heatmap"))
+    state = session(viewer)
     layer, new = _put(viewer, "heatmap", micrograph, data, create)
     yield
     if new:
         _reveal(viewer, layer)
         yield
+    if (state.displayed or "") != micrograph:
+        return  # another micrograph was displayed meanwhile: its fill wins
     particles = _particle_candidates(shown.picks) if shown is not None else empty_picks()
     data, kwargs, type_name = picks_layer(particles, "picks")
     kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
     kwargs["shown"] = _shown_mask(particles, threshold, session(viewer).display_diameter)
     yield  # prepared on a turn of its own: the update and its redraw fill the next
+    if (state.displayed or "") != micrograph:
+        return
     layer, new = _put(viewer, "picks", micrograph, (data, kwargs, type_name), create)
     if new:
         layer.events.data.connect(_mark_added_picks)
@@ -357,6 +362,8 @@ def _filling(
     if new:
         _reveal(viewer, layer)
         yield
+    if (state.displayed or "") != micrograph:
+        return
     if shown is not None:
         _show_shapes(viewer, micrograph, shown.picks, threshold, shown.link_radius_px, create)
     else:
@@ -364,7 +371,14 @@ def _filling(
     yield
 
 
-def _store_edits(viewer: Any) -> None:
+def _release(viewer: Any) -> None:
+    """Mark the points layer as nobody's until :func:`_filling` fills it again."""
+    layer = shared_layer(viewer, "picks")
+    if layer is not None:
+        layer.metadata["micrograph"] = ""
+
+
+def _store_edits(viewer: Any, layer: Any = None) -> None:
     """Keep the user's corrections of the displayed micrograph in the session's store.
 
     The points layer holds every particle candidate of the displayed
@@ -376,13 +390,15 @@ def _store_edits(viewer: Any) -> None:
     state = session(viewer)
     name = state.displayed
     stored = state.pick_results.get(name) if name is not None else None
-    layer = result_layer(viewer, name) if name is not None else None
-    if stored is None or layer is None:
+    if layer is None:
+        layer = result_layer(viewer, name) if name is not None else None
+    if stored is None or layer is None or layer.metadata.get("micrograph") != name:
         return
     table = points_to_picks(layer.data, layer.features, micrograph=name)
     others = stored.picks[stored.picks["kind"].isin(["vesicle", "fiber"])]
-    picks = pd.concat([t for t in (table, others) if len(t)], ignore_index=True)
-    state.pick_results[name] = replace(stored, picks=picks if len(picks) else table)
+    parts = [t for t in (table, others) if len(t)]
+    picks = pd.concat(parts, ignore_index=True) if parts else table
+    state.pick_results[name] = replace(stored, picks=picks)
 
 
 def displaying(viewer: Any, micrograph: str | None, create: bool = False) -> Iterator[None]:
@@ -394,15 +410,16 @@ def displaying(viewer: Any, micrograph: str | None, create: bool = False) -> Ite
     machine without a GPU, which is why there is one set for all micrographs.
     """
     state = session(viewer)
-    if state.displayed != micrograph:
+    if (state.displayed or "") != micrograph:
         _store_edits(viewer)
     state.displayed = micrograph
     yield from _filling(viewer, micrograph or "", create=create)
 
 
 def display(viewer: Any, micrograph: str | None) -> None:
-    """:func:`displaying` at once (existing layers only)."""
-    for _ in displaying(viewer, micrograph):
+    """:func:`displaying` at once; missing layers are made only for a micrograph with results."""
+    create = micrograph is not None and micrograph in session(viewer).pick_results
+    for _ in displaying(viewer, micrograph, create=create):
         pass
 
 
@@ -519,11 +536,13 @@ def showing_pick_result(
         as_shown(result), state.pick_results.get(micrograph)
     )
     if _to_display(viewer, micrograph):
-        if state.displayed != micrograph:
+        if (state.displayed or "") != micrograph:
             _store_edits(viewer)
         state.displayed = micrograph
+        _release(viewer)  # stale until filled: a switch meanwhile must not store it
         yield  # stored on a turn of its own; each layer update and its redraw on the next
-        yield from _filling(viewer, micrograph, threshold, create=True)
+        if state.displayed == micrograph:  # not switched meanwhile
+            yield from _filling(viewer, micrograph, threshold, create=True)
     state.picks_changed.emit(micrograph)
 
 
@@ -573,17 +592,18 @@ def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator
             data = vesicles_layer(empty_picks(), "vesicles", micrograph=name)
         else:
             data = fibers_layer([], "fibers", micrograph=name)
-        layer, new = _put(viewer, what, name, data, create=True)
+        # nobody's until filled below: a switch in between must not store it as name's picks
+        layer, new = _put(viewer, what, "", data, create=True)
         if new and what == "picks":
             layer.events.data.connect(_mark_added_picks)
         yield
         if new:
             _reveal(viewer, layer)
             yield
-        if name and name in state.pick_results:
-            display_now = name
-            state.displayed = None  # refill from the store
-            display(viewer, display_now)
+        shown_now = state.displayed
+        _store_edits(viewer)  # the other layers' state (their edits) before they are refilled
+        for _ in _filling(viewer, shown_now or ""):
+            pass
 
 
 def _micrograph_of(layer: Any) -> str | None:
@@ -616,7 +636,9 @@ def follow_micrographs(viewer: Any) -> None:
     def _on_active(event: Any) -> None:
         _follow(_micrograph_of(event.value))
 
-    def _on_removed(_event: Any) -> None:
+    def _on_removed(event: Any) -> None:
+        if event.value.metadata.get(SHOWS_KEY) == "picks":
+            _store_edits(real, event.value)  # deleting the layer does not undo corrections
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
         closed = [name for name in state.pick_results if name not in open_names]
         for name in closed:
