@@ -854,9 +854,16 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     assert "m0 picks" not in viewer.layers
     assert viewer.layers["m1 picks"] is layer  # the same layer, now m1's
     assert len(layer.data) == 150
+    layer.selected_data = {0, 1}  # two corrections on m1, then on and back again
+    layer.remove_selected()
+    assert pick.step_micrograph(+1) == "m2"
+    assert pick.step_micrograph(-1) == "m1"
+    assert viewer.layers["m1 picks"] is layer
+    assert len(layer.data) == 148  # as the user left it, not reloaded from the file
     assert pick.step_micrograph(+1) == "m2"
     assert "m2" in viewer.layers
     rows = pick.refresh_review_table()
+    assert rows[1][1] == int((_candidates(150, seed=1)["score"] >= 0.05).sum()) - 2  # m1, closed
     assert [row[3] for row in rows] == [True, False, False]
 
 

@@ -458,3 +458,28 @@ def test_shared_result_layers_switch_safely(make_napari_viewer):
     kept = result_picks(viewer, "a")
     assert len(kept) == 19
     assert (deleted[1], deleted[0]) not in set(zip(kept["x"], kept["y"], strict=True))
+
+
+def test_picks_without_score_are_never_doubled(make_napari_viewer, tmp_path):
+    """A hand-added pick exported and loaded back, or loaded picks picked over: each once."""
+    from napari_cryopick._widgets.pick import ShownResult, result_picks, show_pick_result
+    from napari_cryopick.core.pick_table import make_picks
+
+    viewer, pick, results = _two_micrographs_with_results(make_napari_viewer)
+    layer = viewer.layers["a picks"]
+    layer.add(np.array([[400.0, 300.0]]))  # by hand: (x, y) = (300, 400)
+    written = pick.export(tmp_path / "out", "star")
+    assert len(written) == 2
+    assert pick.load_picks(tmp_path / "out", only="a") == ["a"]
+    table = result_picks(viewer, "a")
+    assert len(table) == 21  # the file replaced the session's picks: no second copy
+    assert int(table["score"].isna().sum()) == 1
+
+    # picks without scores (a human's file) on "b", then the network picks "b" again
+    human = results["b"].picks[["x", "y", "diameter"]].assign(micrograph="b", score=np.nan)
+    show_pick_result(viewer, "b", ShownResult(make_picks(**human.to_dict("list")), None),
+                     keep_manual=False)  # fmt: skip
+    show_pick_result(viewer, "b", results["b"])  # the same 20 particles found again
+    again = session(viewer).pick_results["b"].picks
+    assert len(again) == 20  # the human's picks kept, the network's duplicates dropped
+    assert again["score"].isna().all()

@@ -63,6 +63,8 @@ class SessionState:
         The micrograph the shared result layers show (None: none).
     following
         Whether the result layers follow the micrograph the user works on yet.
+    retained
+        Micrographs the review closed whose picks (corrected) stay in ``pick_results``.
     reviewed
         Names of the micrographs the user marked as reviewed.
     bundled
@@ -90,6 +92,7 @@ class SessionState:
         self.pick_results: dict[str, Any] = {}
         self.displayed: str | None = None
         self.following = False
+        self.retained: set[str] = set()
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None
 

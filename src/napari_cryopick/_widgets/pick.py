@@ -424,14 +424,31 @@ def display(viewer: Any, micrograph: str | None) -> None:
 
 
 def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
-    """``shown`` plus the picks the user added by hand to an earlier result (no score)."""
+    """``shown`` plus the picks without a score of an earlier result (the user's own).
+
+    A network candidate within half a diameter of one of them is the same
+    particle: it is dropped, so a re-pick never doubles a particle the user
+    picked (by hand, or in a loaded file without scores).
+    """
     if old is None or not len(old.picks):
         return shown
     manual = _particle_candidates(old.picks)
     manual = manual[manual["score"].isna()]
     if not len(manual):
         return shown
-    return replace(shown, picks=pd.concat([shown.picks, manual], ignore_index=True))
+    from scipy.spatial import cKDTree
+
+    picks = shown.picks
+    particle = ~picks["kind"].isin(["vesicle", "fiber"]).to_numpy()
+    diameter = pd.concat([manual["diameter"], picks["diameter"]]).astype(float)
+    radius = 0.5 * float(np.nanmedian(diameter)) if diameter.notna().any() else 0.0
+    if radius > 0 and particle.any():
+        tree = cKDTree(manual[["x", "y"]].to_numpy(float))
+        distance, _ = tree.query(picks.loc[particle, ["x", "y"]].to_numpy(float))
+        same = np.zeros(len(picks), bool)
+        same[np.flatnonzero(particle)] = distance < radius
+        picks = picks[~same]
+    return replace(shown, picks=pd.concat([picks, manual], ignore_index=True))
 
 
 def _to_display(viewer: Any, micrograph: str) -> bool:
@@ -518,7 +535,12 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
 
 
 def showing_pick_result(
-    viewer: Any, micrograph: str, result: Any, threshold: float | None = None
+    viewer: Any,
+    micrograph: str,
+    result: Any,
+    threshold: float | None = None,
+    *,
+    keep_manual: bool = True,
 ) -> Iterator[None]:
     """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
 
@@ -532,9 +554,8 @@ def showing_pick_result(
     follow_micrographs(viewer)
     if state.displayed == micrograph:
         _store_edits(viewer)
-    state.pick_results[micrograph] = _with_manual(
-        as_shown(result), state.pick_results.get(micrograph)
-    )
+    old = state.pick_results.get(micrograph) if keep_manual else None
+    state.pick_results[micrograph] = _with_manual(as_shown(result), old)
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
             _store_edits(viewer)
@@ -547,7 +568,12 @@ def showing_pick_result(
 
 
 def show_pick_result(
-    viewer: Any, micrograph: str, result: Any, threshold: float | None = None
+    viewer: Any,
+    micrograph: str,
+    result: Any,
+    threshold: float | None = None,
+    *,
+    keep_manual: bool = True,
 ) -> None:
     """Store a picking result in the session and show heatmap and picks.
 
@@ -556,7 +582,8 @@ def show_pick_result(
     Pick slider) when not given, else the result's own. All at once; the Pick
     widget spreads it over event-loop turns (:func:`showing_pick_result`).
     """
-    for _ in showing_pick_result(viewer, micrograph, result, threshold):
+    steps = showing_pick_result(viewer, micrograph, result, threshold, keep_manual=keep_manual)
+    for _ in steps:
         pass
 
 
@@ -639,8 +666,14 @@ def follow_micrographs(viewer: Any) -> None:
     def _on_removed(event: Any) -> None:
         if event.value.metadata.get(SHOWS_KEY) == "picks":
             _store_edits(real, event.value)  # deleting the layer does not undo corrections
+        else:
+            _store_edits(real)  # a micrograph the review closes keeps its corrections
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
-        closed = [name for name in state.pick_results if name not in open_names]
+        closed = [
+            name
+            for name in state.pick_results
+            if name not in open_names and name not in state.retained
+        ]
         for name in closed:
             del state.pick_results[name]
         if state.displayed is not None and state.displayed not in open_names:
@@ -1509,11 +1542,15 @@ class PickWidget(QWidget):
         if path is None or any(micrograph_name(m) == name for m in micrograph_layers(self.viewer)):
             return
         previous, self._review_open = self._review_open, name
+        state = session(self.viewer)
         for mlayer in micrograph_layers(self.viewer):
             if previous is not None and micrograph_name(mlayer) == previous:
-                self.viewer.layers.remove(mlayer)  # its result layers go with it
+                state.retained.add(previous)  # its picks, corrected, stay for export and return
+                self.viewer.layers.remove(mlayer)
         self.viewer.open(str(path), plugin="napari-cryopick")
-        if self._picks_folder is not None:
+        if name in state.pick_results:
+            display(self.viewer, name)  # back to a reviewed one: as the user left it
+        elif self._picks_folder is not None:
             self.load_picks(self._picks_folder, only=name)
 
     def _on_picks_changed(self, _name: str) -> None:
@@ -1604,7 +1641,9 @@ class PickWidget(QWidget):
                 problems.append(str(exc))
                 continue
             table = table.sort_values("score", ascending=False, na_position="first")
-            show_pick_result(self.viewer, name, ShownResult(table.reset_index(drop=True), None))
+            # the file replaces what the session had (its picks without score included)
+            result = ShownResult(table.reset_index(drop=True), None)
+            show_pick_result(self.viewer, name, result, keep_manual=False)
             apply_display_threshold(self.viewer, name, self.threshold())
             loaded.append(name)
         text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
