@@ -483,3 +483,25 @@ def test_picks_without_score_are_never_doubled(make_napari_viewer, tmp_path):
     again = session(viewer).pick_results["b"].picks
     assert len(again) == 20  # the human's picks kept, the network's duplicates dropped
     assert again["score"].isna().all()
+
+
+def test_export_runs_as_a_job_with_progress_and_cancel(make_napari_viewer, qtbot, tmp_path):
+    """Export writes a micrograph at a time in a worker; Cancel stops it between files."""
+    _viewer, pick, _results = _two_micrographs_with_results(make_napari_viewer)
+    pick.export_edit.setText(str(tmp_path / "all"))
+    assert pick.export_in_background() is not None
+    assert not pick.export_button.isEnabled()  # one job at a time
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=10_000)
+    assert sorted(p.name for p in pick.last_exported) == ["a.star", "b.star"]
+    assert pick.progress_bar.value() == 2
+    assert pick.export_button.isEnabled()
+
+    pick.export_edit.setText(str(tmp_path / "cancelled"))
+    assert pick.export_in_background() is not None
+    pick.cancel()  # before its first file: the worker starts on a later turn
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=10_000)
+    assert "Cancelled after 0 of 2" in pick.status.text()
+    cancelled = tmp_path / "cancelled"
+    assert not cancelled.exists() or not any(cancelled.iterdir())  # nothing, not half a file
+    assert pick.export(tmp_path / "again", "star")  # a later export is not cancelled
+    assert "Exported 40 picks" in pick.status.text()

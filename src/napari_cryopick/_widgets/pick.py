@@ -735,10 +735,27 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
 
 
 def _write_per_micrograph(table: pd.DataFrame, folder: Path, format: str) -> list[Path]:
-    """One pick file per micrograph (each written atomically); runs in a worker."""
+    """One pick file per micrograph (each written atomically)."""
     from napari_cryopick.io.pickfiles import write_picks_per_micrograph
 
     return list(write_picks_per_micrograph(table, folder, format))
+
+
+def _exporting(table: pd.DataFrame, folder: Path, format: str, cancel: threading.Event):
+    """:func:`_write_per_micrograph` a micrograph at a time, for a worker.
+
+    Yields ``(done, total)`` after each file; stops between two files when
+    ``cancel`` is set (every file written is complete). Returns the files.
+    """
+    written: list[Path] = []
+    names = list(dict.fromkeys(table["micrograph"].astype(str)))
+    for done, name in enumerate(names, start=1):
+        if cancel.is_set():
+            break
+        part = table[table["micrograph"].astype(str) == name]
+        written += _write_per_micrograph(part, folder, format)
+        yield done, len(names)
+    return written
 
 
 def _picking_job(request: Any, cancel: threading.Event):
@@ -1346,19 +1363,26 @@ class PickWidget(QWidget):
             self.status.setText(warning + "Picking…")
         return worker
 
-    def _start(self, worker: Any, total: int, on_yielded: Any, on_returned: Any = None) -> Any:
-        """Wire a picking worker to the progress bars and status line, then start it."""
+    def _start(
+        self,
+        worker: Any,
+        total: int,
+        on_yielded: Any,
+        on_returned: Any = None,
+        what: str = "Picking",
+    ) -> Any:
+        """Wire a worker (picking, export) to the progress bars, Cancel and status; start it."""
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(0)
         worker.yielded.connect(on_yielded)
         if on_returned is not None:
             worker.returned.connect(on_returned)
-        worker.errored.connect(lambda exc: self.status.setText(f"Picking failed: {exc}"))
+        worker.errored.connect(lambda exc: self.status.setText(f"{what} failed: {exc}"))
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self._set_busy(True)
-        self.status.setText("Picking…")
-        self._showing.add(self._progress.starting(worker, total, "cryopick picking"))
+        self.status.setText(f"{what}…")
+        self._showing.add(self._progress.starting(worker, total, f"cryopick {what.lower()}"))
         return worker
 
     def cancel(self) -> None:
@@ -1369,7 +1393,13 @@ class PickWidget(QWidget):
         self.status.setText("Cancelling after the current micrograph…")
 
     def _set_busy(self, busy: bool) -> None:
-        for button in (self.pick_current_button, self.pick_all_button, self.pick_folder_button):
+        buttons = (
+            self.pick_current_button,
+            self.pick_all_button,
+            self.pick_folder_button,
+            self.export_button,
+        )
+        for button in buttons:
             button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
@@ -1698,13 +1728,21 @@ class PickWidget(QWidget):
         table = self._shown_picks()
         if table is None:
             return None
+        if self.worker is not None:
+            return self.worker
         folder = Path(self.export_edit.text().strip())
         format = self.format_combo.currentText()
-        worker = create_worker(_write_per_micrograph, table, folder, format, _start_thread=False)
-        worker.returned.connect(lambda written: self._exported(table, written, folder, format))
-        worker.errored.connect(lambda exc: self.status.setText(f"Export failed: {exc}"))
+        self._cancel = threading.Event()
+        worker = create_worker(_exporting, table, folder, format, self._cancel, _start_thread=False)
+        total = int(table["micrograph"].astype(str).nunique())
+        self._start(
+            worker,
+            total,
+            lambda done: self._advance(int(done[0])),
+            lambda written: self._exported(table, written, folder, format),
+            what="Export",
+        )
         self.status.setText(f"Writing {len(table)} picks to {folder}…")
-        worker.start()
         return worker
 
     def _shown_picks(self) -> pd.DataFrame | None:
@@ -1718,6 +1756,8 @@ class PickWidget(QWidget):
 
     def _exported(self, table: pd.DataFrame, written: list, folder: Path, format: str) -> None:
         self.last_exported = list(written)
+        if self._cancel.is_set():
+            return  # the end of the job says how far it came
         manual = int(table["score"].isna().sum())
         self.status.setText(
             f"Exported {len(table)} picks ({manual} added by hand, no score) to "
@@ -1735,6 +1775,7 @@ class PickWidget(QWidget):
         table = self._shown_picks()
         if table is None:
             return []
+        self._cancel = threading.Event()  # nothing to cancel here (a job's flag is done with)
         try:
             written = _write_per_micrograph(table, folder, format)
         except (ValueError, OSError) as exc:
