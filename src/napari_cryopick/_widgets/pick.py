@@ -130,12 +130,8 @@ def as_shown(result: Any) -> ShownResult:
     )
 
 
-#: What the shared result layers show, in the order they are created and filled.
-RESULT_LAYERS = ("heatmap", "picks", "vesicles", "fibers")
-
-
 def shared_layer(viewer: Any, what: str = "picks") -> Any | None:
-    """The viewer's one result layer showing ``what`` (``RESULT_LAYERS``), if it has one."""
+    """The viewer's one result layer showing ``what`` (heatmap, picks, vesicles, fibers)."""
     for layer in viewer.layers:
         if layer.metadata.get(SHOWS_KEY) == what:
             return layer
@@ -229,10 +225,6 @@ def _put(viewer: Any, what: str, micrograph: str, layer_data: tuple, create: boo
         "name": name,
         "metadata": {**kwargs.get("metadata", {}), SHOWS_KEY: what, "micrograph": micrograph},
     }
-    if "feature_defaults" in kwargs:
-        # a point added by hand belongs to the micrograph displayed when it is added
-        # (read back with the displayed name), never to the one the layer was made for
-        kwargs["feature_defaults"] = {**kwargs["feature_defaults"], "micrograph": ""}
     layer = shared_layer(viewer, what)
     if layer is not None and layer_type(layer) == type_name:
         _update_layer(layer, data, dict(kwargs))
@@ -264,6 +256,18 @@ def _empty_heatmap(layer: Any = None) -> tuple:
     return heatmap_layer(zeros, tuple(layer.scale), translate=tuple(layer.translate))
 
 
+def _shown_vesicles(viewer: Any, candidates: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The vesicle candidates shown: at ``threshold`` or more, in the session's size range."""
+    from napari_cryopick.core.detect import apply_threshold
+    from napari_cryopick.core.pick_table import filter_mask
+
+    vesicles = candidates[candidates["kind"] == "vesicle"]
+    low, high = session(viewer).display_diameter
+    if (low is not None or high is not None) and len(vesicles) and _has_diameters(vesicles):
+        vesicles = vesicles[filter_mask(vesicles, min_diameter=low, max_diameter=high)]
+    return apply_threshold(vesicles, threshold)
+
+
 def _show_shapes(
     viewer: Any,
     micrograph: str,
@@ -278,15 +282,8 @@ def _show_shapes(
     which then shows none of another micrograph's; the layer is created only
     when ``add`` and there is something to show.
     """
-    from napari_cryopick.core.detect import apply_threshold
-    from napari_cryopick.core.pick_table import filter_mask
-
-    vesicles = candidates[candidates["kind"] == "vesicle"]
+    vesicles = _shown_vesicles(viewer, candidates, threshold)
     if len(vesicles) or shared_layer(viewer, "vesicles") is not None:
-        low, high = session(viewer).display_diameter
-        if (low is not None or high is not None) and len(vesicles) and _has_diameters(vesicles):
-            vesicles = vesicles[filter_mask(vesicles, min_diameter=low, max_diameter=high)]
-        vesicles = apply_threshold(vesicles, threshold)
         data = vesicles_layer(vesicles, "vesicles", micrograph=micrograph)
         _put(viewer, "vesicles", micrograph, data, add and len(vesicles) > 0)
     fibers = candidates[candidates["kind"] == "fiber"]
@@ -329,7 +326,8 @@ def _filling(
     """
     from napari_cryopick.layers.points import picks_layer
 
-    shown = session(viewer).pick_results.get(micrograph)
+    state = session(viewer)
+    shown = state.pick_results.get(micrograph)
     threshold = _threshold_of(viewer, shown, threshold)
     if shown is not None and shown.heatmap is not None:
         data = heatmap_layer(
@@ -340,7 +338,6 @@ def _filling(
         )
     else:
         data = _empty_heatmap(shared_layer(viewer, "heatmap"))
-    state = session(viewer)
     layer, new = _put(viewer, "heatmap", micrograph, data, create)
     yield
     if new:
@@ -351,7 +348,7 @@ def _filling(
     particles = _particle_candidates(shown.picks) if shown is not None else empty_picks()
     data, kwargs, type_name = picks_layer(particles, "picks")
     kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
-    kwargs["shown"] = _shown_mask(particles, threshold, session(viewer).display_diameter)
+    kwargs["shown"] = _shown_mask(particles, threshold, state.display_diameter)
     yield  # prepared on a turn of its own: the update and its redraw fill the next
     if (state.displayed or "") != micrograph:
         return
@@ -597,12 +594,13 @@ def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator
     viewer. One layer per turn; nothing without an open micrograph.
     """
     follow_micrographs(viewer)
+    state = session(viewer)
     wanted = ["heatmap", "picks"]
     wanted += [w for w, kind in (("vesicles", "vesicle"), ("fibers", "fiber")) if kind in kinds]
+    made = False
     for what in wanted:
         if shared_layer(viewer, what) is not None or not micrograph_layers(viewer):
             continue
-        state = session(viewer)
         if state.displayed is None:
             current = current_micrograph_layer(viewer)
             state.displayed = micrograph_name(current) if current is not None else None
@@ -626,10 +624,11 @@ def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator
         yield
         if new:
             _reveal(viewer, layer)
+            made = True
             yield
-        shown_now = state.displayed
-        _store_edits(viewer)  # the other layers' state (their edits) before they are refilled
-        for _ in _filling(viewer, shown_now or ""):
+    if made:  # once, after the last new layer: all of them show the displayed micrograph
+        _store_edits(viewer)  # the older layers' state (the user's edits) before the refill
+        for _ in _filling(viewer, state.displayed or ""):
             pass
 
 
@@ -704,8 +703,6 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     session's store (its corrections were stored when it was last
     displayed), filtered at the display threshold and size range.
     """
-    from napari_cryopick.core.detect import apply_threshold
-    from napari_cryopick.core.pick_table import filter_mask
     from napari_cryopick.layers.points import points_to_picks
 
     state = session(viewer)
@@ -725,11 +722,7 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     if vesicles is not None:
         tables.append(shapes_to_vesicles(vesicles.data, micrograph=micrograph))
     elif stored is not None:
-        table = stored.picks[stored.picks["kind"] == "vesicle"]
-        low, high = state.display_diameter
-        if (low is not None or high is not None) and len(table) and _has_diameters(table):
-            table = table[filter_mask(table, min_diameter=low, max_diameter=high)]
-        tables.append(apply_threshold(table, _threshold_of(viewer, stored, None)))
+        tables.append(_shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None)))
     tables = [t for t in tables if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
@@ -748,13 +741,12 @@ def _exporting(table: pd.DataFrame, folder: Path, format: str, cancel: threading
     ``cancel`` is set (every file written is complete). Returns the files.
     """
     written: list[Path] = []
-    names = list(dict.fromkeys(table["micrograph"].astype(str)))
-    for done, name in enumerate(names, start=1):
+    groups = table.groupby(table["micrograph"].astype(str), sort=False)
+    for done, (_name, part) in enumerate(groups, start=1):
         if cancel.is_set():
             break
-        part = table[table["micrograph"].astype(str) == name]
         written += _write_per_micrograph(part, folder, format)
-        yield done, len(names)
+        yield done, groups.ngroups
     return written
 
 

@@ -347,9 +347,8 @@ class TrainWidget(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.refresh_button.clicked.connect(self.refresh_datasets)
         self.include_saved.toggled.connect(lambda _checked: self.refresh_datasets())
-        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
-        self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.viewer.layers.events.removed.connect(self._on_layers_changed)
         _warm_up_torch()
         self.refresh_datasets()
         self.bank_panel.refresh()
@@ -369,6 +368,7 @@ class TrainWidget(QWidget):
         (Once per viewer: a vesicle or fiber annotation layer brings the
         circles or paths layer its model's previews will fill.)
         """
+        self._on_layers_changed()
         if is_micrograph_layer(event.value) or event.value.metadata.get(ROLE_KEY) == "annotation":
             self._showing.add(ensuring_result_layers(self.viewer, self._annotated_kinds()))
 
