@@ -39,6 +39,7 @@ Leave-one-out variants for the zero-shot and few-shot benchmarks:
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -475,8 +476,15 @@ def pretrain(
     model: Detector | None = None,
     log=print,
     log_every: int = 100,
+    checkpoint_every_s: float | None = None,
+    on_checkpoint=None,
 ) -> tuple[Detector, dict]:
-    """Train the generic head and body on all data sets; returns the model (CPU, eval) and a record."""
+    """Train the generic head and body on all data sets; returns the model (CPU, eval) and a record.
+
+    ``on_checkpoint(model, record)`` is called every ``checkpoint_every_s``
+    seconds of training with a CPU copy of the model (a long CPU run writes
+    its checkpoint as it goes, so a killed run resumes with ``--init``).
+    """
     torch.manual_seed(seed)
     train_config = TrainConfig(
         steps=steps,
@@ -508,7 +516,23 @@ def pretrain(
     start = time.perf_counter()
     losses_tail: list[float] = []
     done = 0
+    last_checkpoint = start
     from napari_cryopick.core.training import Batch, _learning_rate
+
+    def record_of(done: int, seconds: float) -> dict:
+        return {
+            "steps": done,
+            "seconds": round(seconds, 1),
+            "batch_size": batch_size,
+            "crop_size": crop_size,
+            "lr": lr,
+            "device": str(target_device),
+            "workers": workers,
+            "final_loss": float(np.mean(losses_tail)) if losses_tail else None,
+            "datasets": {
+                d.name: {"micrographs": len(d.examples), "sparse": d.sparse} for d in datasets
+            },
+        }
 
     for done, (index, image, targets) in enumerate(loader, start=1):
         elapsed = time.perf_counter() - start
@@ -537,22 +561,18 @@ def pretrain(
             )
         if done >= steps or (time_limit_s and elapsed >= time_limit_s):
             break
+        now = time.perf_counter()
+        if (
+            on_checkpoint is not None
+            and checkpoint_every_s
+            and now - last_checkpoint >= checkpoint_every_s
+        ):
+            snapshot = copy.deepcopy(model).eval().to("cpu")
+            on_checkpoint(snapshot, record_of(done, now - start))
+            last_checkpoint = now
     seconds = time.perf_counter() - start
     model.eval().to("cpu")
-    record = {
-        "steps": done,
-        "seconds": round(seconds, 1),
-        "batch_size": batch_size,
-        "crop_size": crop_size,
-        "lr": lr,
-        "device": str(target_device),
-        "workers": workers,
-        "final_loss": float(np.mean(losses_tail)) if losses_tail else None,
-        "datasets": {
-            d.name: {"micrographs": len(d.examples), "sparse": d.sparse} for d in datasets
-        },
-    }
-    return model, record
+    return model, record_of(done, seconds)
 
 
 def general_metadata(
@@ -657,6 +677,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="also write --out every SECONDS of training (a long CPU run; resume with --init)",
+    )
     return parser
 
 
@@ -710,6 +737,10 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         model=model,
         log=lambda text: print(text, flush=True),
+        checkpoint_every_s=args.checkpoint_every,
+        on_checkpoint=lambda snapshot, record: _write_checkpoint(
+            args, argv, snapshot, datasets, record
+        ),
     )
     metadata = general_metadata(
         model,
@@ -724,6 +755,23 @@ def main(argv: list[str] | None = None) -> int:
     size_mb = args.out.stat().st_size / 1e6
     print(f"wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _write_checkpoint(args, argv, model, datasets, record) -> None:
+    """An interim checkpoint of a long run (no exemplar bank: ``--finalise`` adds it)."""
+    metadata = general_metadata(
+        model,
+        datasets,
+        record,
+        list(sys.argv[1:] if argv is None else argv),
+        list(args.exclude_real),
+        max_exemplars=0,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(args.out, model, metadata=metadata)
+    print(
+        f"checkpoint {args.out} at step {record['steps']} ({record['seconds']:.0f} s)", flush=True
+    )
 
 
 def finalise(args: argparse.Namespace, argv: list[str] | None) -> int:
