@@ -584,6 +584,7 @@ def general_metadata(
     *,
     max_exemplars: int = 100,
     exemplar_crop_size: int = 64,
+    previous_history: tuple[dict, ...] = (),
 ) -> dict:
     """Checkpoint metadata (a model card): data sets, history, exemplar bank, recipe.
 
@@ -636,7 +637,7 @@ def general_metadata(
         kinds=tuple(model.config.kinds),
         heads=tuple(model.head_names),
         datasets=cards,
-        history=(run,),
+        history=(*previous_history, run),
         exemplars=bank_to_metadata(bank),
         extra={"general_model": recipe},
     )
@@ -701,13 +702,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = None
+    previous_history: tuple[dict, ...] = ()
     if args.finalise is not None:
         return finalise(args, argv)
     if args.init is not None:
         from napari_cryopick.core.model import load_checkpoint
 
-        model, _ = load_checkpoint(args.init)
+        model, init_metadata = load_checkpoint(args.init)
         model_config = model.config
+        previous_history = tuple(init_metadata.get("history") or ())
     else:
         model_config = model_config_from_args(args)
     datasets = synthetic_datasets(
@@ -739,9 +742,10 @@ def main(argv: list[str] | None = None) -> int:
         log=lambda text: print(text, flush=True),
         checkpoint_every_s=args.checkpoint_every,
         on_checkpoint=lambda snapshot, record: _write_checkpoint(
-            args, argv, snapshot, datasets, record
+            args, argv, snapshot, datasets, record, previous_history
         ),
     )
+    copy_generic_to_dataset_heads(model, datasets, add=False)
     metadata = general_metadata(
         model,
         datasets,
@@ -749,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
         list(sys.argv[1:] if argv is None else argv),
         list(args.exclude_real),
         max_exemplars=args.max_exemplars,
+        previous_history=previous_history,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, metadata=metadata)
@@ -757,8 +762,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write_checkpoint(args, argv, model, datasets, record) -> None:
+def _write_checkpoint(args, argv, model, datasets, record, previous_history) -> None:
     """An interim checkpoint of a long run (no exemplar bank: ``--finalise`` adds it)."""
+    copy_generic_to_dataset_heads(model, datasets, add=False)
     metadata = general_metadata(
         model,
         datasets,
@@ -766,6 +772,7 @@ def _write_checkpoint(args, argv, model, datasets, record) -> None:
         list(sys.argv[1:] if argv is None else argv),
         list(args.exclude_real),
         max_exemplars=0,
+        previous_history=previous_history,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, metadata=metadata)
@@ -774,12 +781,31 @@ def _write_checkpoint(args, argv, model, datasets, record) -> None:
     )
 
 
+def copy_generic_to_dataset_heads(
+    model: Detector, datasets: list[DataSet], *, add: bool = True
+) -> None:
+    """One head per data set, each a copy of the generic head (HydraPicker layout).
+
+    ``--head NAME`` then picks at that set's diameter. The generic head learnt
+    from every set; a head that exists already (a run resumed with ``--init``
+    from a finalised model) is overwritten, so no head is left from before.
+    ``add=False``: only the heads that exist are overwritten.
+    """
+    generic = model.heads["generic"].state_dict()
+    for dataset in datasets:
+        if dataset.name in model.heads:
+            model.heads[dataset.name].load_state_dict(generic)
+        elif add:
+            model.add_head(dataset.name, init_from="generic")
+
+
 def finalise(args: argparse.Namespace, argv: list[str] | None) -> int:
     """Metadata and exemplar bank for a model trained elsewhere (``--finalise``)."""
     from napari_cryopick.core.model import load_checkpoint
 
     model, metadata = load_checkpoint(args.finalise)
-    trained = dict((metadata.get("history") or [{}])[-1])
+    history = tuple(metadata.get("history") or ({},))
+    trained = dict(history[-1])
     record = {k: v for k, v in trained.items() if k not in ("mode", "datasets", "date")}
     record["machine"] = (metadata.get("general_model") or {}).get("machine")
     # the exemplars come from the first micrographs of each set (same seeds as training)
@@ -789,11 +815,7 @@ def finalise(args: argparse.Namespace, argv: list[str] | None) -> int:
     datasets += real_datasets(
         args.real_data or default_real_data_dir(), model.config, tuple(args.exclude_real)
     )
-    # one head per data set (HydraPicker layout: `--head NAME` picks at that set's
-    # diameter), each a copy of the generic head, which learnt from every set
-    for dataset in datasets:
-        if dataset.name not in model.heads:
-            model.add_head(dataset.name, init_from="generic")
+    copy_generic_to_dataset_heads(model, datasets)
     original = (metadata.get("general_model") or {}).get("argv", [])
     out = general_metadata(
         model,
@@ -802,6 +824,7 @@ def finalise(args: argparse.Namespace, argv: list[str] | None) -> int:
         [*original, "--finalise", str(args.finalise.name)],
         list(args.exclude_real),
         max_exemplars=args.max_exemplars,
+        previous_history=history[:-1],
     )
     out["dataset_info"].update(
         {

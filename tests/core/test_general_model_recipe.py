@@ -1,0 +1,95 @@
+"""The recipe that rebuilds the bundled general model (``scripts/train_general_model.py``).
+
+A long CPU run writes its checkpoint as it goes and a resumed run keeps the
+history of the runs before it; the per-data-set heads are copies of the
+trained generic head, never heads left from an earlier run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+from napari_cryopick.core.model import Detector, DetectorConfig, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _recipe():
+    name = "train_general_model_under_test"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "train_general_model.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _small_run(tmp_path: Path, out: Path, *extra: str) -> int:
+    return _recipe().main(
+        [
+            "--no-real",
+            "--micrographs-per-shape",
+            "1",
+            "--steps",
+            "4",
+            "--time-limit",
+            "600",
+            "--batch-size",
+            "2",
+            "--crop-size",
+            "64",
+            "--workers",
+            "0",
+            "--sim-processes",
+            "1",
+            "--max-exemplars",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+def test_resumed_run_keeps_history_and_refreshes_dataset_heads(tmp_path: Path) -> None:
+    recipe = _recipe()
+    # a "finalised" starting model: generic head plus a stale per-set head
+    start = Detector(DetectorConfig())
+    stale = start.add_head("sim_sphere")
+    with torch.no_grad():
+        for parameter in stale.parameters():
+            parameter.fill_(0.123)
+    first_run = {"mode": "joint", "steps": 99, "seconds": 1.0, "device": "cuda"}
+    save_checkpoint(tmp_path / "start.pt", start, metadata={"history": [first_run]})
+
+    out = tmp_path / "resumed.pt"
+    assert _small_run(tmp_path, out, "--init", str(tmp_path / "start.pt")) == 0
+
+    model, metadata = load_checkpoint(out)
+    history = metadata["history"]
+    assert [run["steps"] for run in history] == [99, 4]
+    assert metadata["general_model"]["argv"][-2:] == ["--init", str(tmp_path / "start.pt")]
+    generic = model.heads["generic"].state_dict()
+    refreshed = model.heads["sim_sphere"].state_dict()
+    assert all(torch.equal(generic[key], refreshed[key]) for key in generic)
+    # only existing heads are refreshed by a training run; --finalise adds the rest
+    assert "sim_cube" not in model.head_names
+    assert recipe.TRAIN_SHAPES  # the shapes the finalised model gets heads for
+
+
+def test_checkpoint_every_writes_the_model_while_training(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "general.pt"
+    assert _small_run(tmp_path, out, "--checkpoint-every", "1e-9") == 0
+    printed = capsys.readouterr().out
+    # one interim checkpoint per step after the first, then the final file
+    assert printed.count(f"checkpoint {out} at step") == 3
+    model, metadata = load_checkpoint(out)
+    assert metadata["history"][-1]["steps"] == 4
+    assert "generic" in model.head_names
