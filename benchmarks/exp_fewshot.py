@@ -104,6 +104,22 @@ def load_split(
     }
 
 
+def score_test_micrographs(model, split: dict, config: PickConfig, iou_thresholds=(0.5,)):
+    """Evaluation of ``model`` on the split's test micrographs (all after the training ones)."""
+    n_train = split["n_train"]
+    preds = []
+    for image, name in zip(split["images"][n_train:], split["names"][n_train:], strict=True):
+        result = pick_micrograph(model, image, diameter_px=split["diameter"], config=config)
+        preds.append(result.picks.assign(micrograph=name))
+    truth = pd.concat(split["truth"][n_train:], ignore_index=True)
+    return evaluate(
+        pd.concat(preds, ignore_index=True),
+        truth,
+        iou_thresholds=iou_thresholds,
+        diameter_px=split["diameter"],
+    )
+
+
 def vars_for_json(args: argparse.Namespace) -> dict:
     """The experiment's arguments as plain types (for a checkpoint's metadata)."""
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 
@@ -40,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import exp_fewshot as ef
 from napari_cryopick.core.continual import ContinualConfig, DatasetExamples, train_model
 from napari_cryopick.core.detect import PickConfig, pick_micrograph
-from napari_cryopick.core.evaluate import evaluate
 from napari_cryopick.core.model import DetectorConfig
 from napari_cryopick.core.training import TrainConfig, build_examples
 
@@ -63,19 +61,7 @@ def held_out_score(model, images, held, diameter, config) -> float:
 
 
 def test_ap(model, split, config) -> float:
-    n_train = split["n_train"]
-    preds = []
-    for image, name in zip(split["images"][n_train:], split["names"][n_train:], strict=True):
-        result = pick_micrograph(model, image, diameter_px=split["diameter"], config=config)
-        preds.append(result.picks.assign(micrograph=name))
-    truth = pd.concat(split["truth"][n_train:], ignore_index=True)
-    report = evaluate(
-        pd.concat(preds, ignore_index=True),
-        truth,
-        iou_thresholds=(0.5,),
-        diameter_px=split["diameter"],
-    )
-    return float(report.ap["AP@0.5"])
+    return float(ef.score_test_micrographs(model, split, config).ap["AP@0.5"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,35 +16,26 @@ general model it started from). Results in ``docs/general-model.md``.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from napari_cryopick.core.detect import PickConfig, pick_micrograph
-from napari_cryopick.core.evaluate import evaluate
+sys.path.insert(0, str(Path(__file__).parent))
+import exp_fewshot as ef
+from napari_cryopick.core.detect import PickConfig
 from napari_cryopick.core.model import load_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "exp_fewshot", ROOT / "benchmarks" / "exp_fewshot.py"
-)
-exp_fewshot = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(exp_fewshot)  # type: ignore[union-attr]
 
 
 def main(argv: list[str]) -> int:
     data, name, finetuned_path, general_path, alphas = argv[:5]
     out = Path(argv[5]) if len(argv) > 5 else None
     torch.set_num_threads(1)
-    split = exp_fewshot.load_split(Path(data) / name)
+    split = ef.load_split(Path(data) / name)
     finetuned, _ = load_checkpoint(finetuned_path)
     general, _ = load_checkpoint(general_path)
     tuned, start = finetuned.state_dict(), general.state_dict()
-    truth = pd.concat(split["truth"][3:], ignore_index=True)
     for alpha in (float(a) for a in alphas.split(",")):
         model = copy.deepcopy(finetuned)
         model.load_state_dict(
@@ -56,20 +47,8 @@ def main(argv: list[str]) -> int:
             }
         )
         model.eval()
-        preds = []
-        for image, micrograph in zip(split["images"][3:], split["names"][3:]):
-            result = pick_micrograph(
-                model,
-                image,
-                diameter_px=split["diameter"],
-                config=PickConfig(device="cpu", rotations=True),
-            )
-            preds.append(result.picks.assign(micrograph=micrograph))
-        report = evaluate(
-            pd.concat(preds, ignore_index=True),
-            truth,
-            iou_thresholds=(0.5, 0.6),
-            diameter_px=split["diameter"],
+        report = ef.score_test_micrographs(
+            model, split, PickConfig(device="cpu", rotations=True), iou_thresholds=(0.5, 0.6)
         )
         row = {
             "set": name,

@@ -745,25 +745,14 @@ def main(argv: list[str] | None = None) -> int:
             args, argv, snapshot, datasets, record, previous_history
         ),
     )
-    copy_generic_to_dataset_heads(model, datasets, add=False)
-    metadata = general_metadata(
-        model,
-        datasets,
-        record,
-        list(sys.argv[1:] if argv is None else argv),
-        list(args.exclude_real),
-        max_exemplars=args.max_exemplars,
-        previous_history=previous_history,
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(args.out, model, metadata=metadata)
+    _write_trained(args, argv, model, datasets, record, previous_history, args.max_exemplars)
     size_mb = args.out.stat().st_size / 1e6
     print(f"wrote {args.out} ({size_mb:.1f} MB) in {time.perf_counter() - started:.0f} s")
     return 0
 
 
-def _write_checkpoint(args, argv, model, datasets, record, previous_history) -> None:
-    """An interim checkpoint of a long run (no exemplar bank: ``--finalise`` adds it)."""
+def _write_trained(args, argv, model, datasets, record, previous_history, max_exemplars) -> None:
+    """Write ``--out``: the trained model, its existing per-set heads refreshed, and its card."""
     copy_generic_to_dataset_heads(model, datasets, add=False)
     metadata = general_metadata(
         model,
@@ -771,11 +760,16 @@ def _write_checkpoint(args, argv, model, datasets, record, previous_history) -> 
         record,
         list(sys.argv[1:] if argv is None else argv),
         list(args.exclude_real),
-        max_exemplars=0,
+        max_exemplars=max_exemplars,
         previous_history=previous_history,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, metadata=metadata)
+
+
+def _write_checkpoint(args, argv, model, datasets, record, previous_history) -> None:
+    """An interim checkpoint of a long run (no exemplar bank: ``--finalise`` adds it)."""
+    _write_trained(args, argv, model, datasets, record, previous_history, max_exemplars=0)
     print(
         f"checkpoint {args.out} at step {record['steps']} ({record['seconds']:.0f} s)", flush=True
     )
