@@ -67,33 +67,49 @@ def model_config(arch: str) -> DetectorConfig:
     return config
 
 
-def _train_variant(arch, excluded, sim, real, args, out_dir):
-    torch.set_num_threads(1)
+def variant_name(arch, excluded, train_s, args) -> str:
     name = f"general_{arch}_" + (f"without_{excluded}" if excluded else "full")
+    if train_s != args.train_s:
+        name += f"_{int(train_s)}s"
+    if args.seed:
+        name += f"_seed{args.seed}"
+    return name
+
+
+def _train_variant(arch, excluded, sim, real, args, out_dir, train_s):
+    torch.set_num_threads(1)
+    name = variant_name(arch, excluded, train_s, args)
     try:
         datasets = list(sim[arch]) + [d for d in real[arch] if d.name != excluded]
+
+        def save(model, record, path):
+            metadata = recipe.general_metadata(
+                model,
+                datasets,
+                record,
+                [f"exp_device {name}"],
+                [excluded] if excluded else [],
+                max_exemplars=0,
+            )
+            save_checkpoint(path, model, metadata=metadata)
+
         model, record = recipe.pretrain(
             datasets,
             model_config(arch),
-            time_limit_s=args.train_s,
+            time_limit_s=train_s,
             batch_size=args.batch,
             crop_size=args.crop,
             device=args.device,
             workers=args.workers,
-            seed=0,
+            seed=args.seed,
             log=lambda text: log(f"{name}: {text}"),
             log_every=500,
+            average_from=args.average_from if args.average_from >= 0 else None,
+            on_raw=lambda raw, record: save(raw, record, out_dir / f"{name}.pt"),
         )
-        metadata = recipe.general_metadata(
-            model,
-            datasets,
-            record,
-            [f"exp_device {name}"],
-            [excluded] if excluded else [],
-            max_exemplars=0,
-        )
-        path = out_dir / f"{name}.pt"
-        save_checkpoint(path, model, metadata=metadata)
+        # with --average-from the averaged weights go beside the last ones
+        path = out_dir / (f"{name}_swa.pt" if args.average_from >= 0 else f"{name}.pt")
+        save(model, record, path)
         log(f"{name}: wrote {path.name} after {record['steps']} steps ({record['final_loss']})")
         return name, record
     except Exception:
@@ -102,30 +118,49 @@ def _train_variant(arch, excluded, sim, real, args, out_dir):
 
 
 def phase_pretrain(args, models_dir: Path) -> dict:
+    """Train every variant at once; each group of one duration is packed (tar) when done."""
     sim, real = {}, {}
-    for arch in ARCHS:
+    for arch in args.archs:
         config = model_config(arch)
-        if arch == "default":
-            sim[arch] = recipe.synthetic_datasets(
+        if arch == args.archs[0]:
+            shared = recipe.synthetic_datasets(
                 config, micrographs_per_shape=args.per_shape, processes=args.sim_processes
             )
-        else:  # same prepared images: the target diameter is the same
-            sim[arch] = sim["default"]
+        sim[arch] = shared  # same prepared images: the target diameter is the same
         real[arch] = recipe.real_datasets(args.data, config)
+    first = real[args.archs[0]]
     log(
-        f"data ready: {sum(len(d.examples) for d in sim['default'])} simulated micrographs, "
-        f"real sets {[d.name for d in real['default']]}"
+        f"data ready: {sum(len(d.examples) for d in sim[args.archs[0]])} simulated micrographs, "
+        f"real sets {[d.name for d in first]}"
     )
-    variants = [(arch, ex) for arch in args.archs for ex in (None, *REAL)]
+    durations = [args.train_s] + ([args.long_s] if args.long_s else [])
+    variants = [
+        (arch, ex, seconds) for seconds in durations for arch in args.archs for ex in (None, *REAL)
+    ]
     context = multiprocessing.get_context("fork")
     records = {}
     with cf.ProcessPoolExecutor(len(variants), mp_context=context) as pool:
-        futures = [
-            pool.submit(_train_variant, a, e, sim, real, args, models_dir) for a, e in variants
-        ]
-        for future in futures:
+        futures = {
+            pool.submit(_train_variant, a, e, sim, real, args, models_dir, t): t
+            for a, e, t in variants
+        }
+        left = {
+            t: [variant_name(a, e, t, args) for a, e, u in variants if u == t] for t in durations
+        }
+        for future in cf.as_completed(futures):
             name, record = future.result()
             records[name] = record
+            seconds = futures[future]
+            left[seconds].remove(name)
+            if not left[seconds]:  # this group is done: pack it now (a timeout keeps it)
+                names = [variant_name(a, e, u, args) for a, e, u in variants if u == seconds]
+                target = args.out / f"models_{int(seconds)}s.tar"
+                with tarfile.open(target, "w") as tar:
+                    for path in sorted(models_dir.glob("general_*.pt")):
+                        if path.stem.removesuffix("_swa") in names:
+                            tar.add(path, arcname=path.name)
+                log(f"packed {target.name}")
+                (args.out / "summary.json").write_text(json.dumps({"pretrain": records}, indent=1))
     return records
 
 
@@ -356,6 +391,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--archs", nargs="+", default=list(ARCHS))
     parser.add_argument("--train-s", type=float, default=210.0)
+    parser.add_argument(
+        "--long-s", type=float, default=None, help="also train every variant this long"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed of the variants")
+    parser.add_argument(
+        "--average-from",
+        type=float,
+        default=0.5,
+        help="also write each variant's weight average from this fraction of the run on "
+        "(the recipe: 0.5; -1: none)",
+    )
     parser.add_argument("--per-shape", type=int, default=24)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--crop", type=int, default=192)
@@ -403,13 +449,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     if "pretrain" not in args.skip:
         summary["pretrain"] = phase_pretrain(args, models_dir)
-        for arch in args.archs:
-            paths = sorted(models_dir.glob(f"general_{arch}_*.pt"))
-            groups = [paths] if arch == "default" else [paths[:2], paths[2:]]
-            for number, group in enumerate(groups):
-                with tarfile.open(args.out / f"models_{arch}_{number}.tar", "w") as tar:
-                    for path in group:
-                        tar.add(path, arcname=path.name)
         (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     if "timing" not in args.skip:
         try:

@@ -478,12 +478,23 @@ def pretrain(
     log_every: int = 100,
     checkpoint_every_s: float | None = None,
     on_checkpoint=None,
+    average_from: float | None = None,
+    average_every: int = 10,
+    bn_batches: int = 50,
+    on_raw=None,
 ) -> tuple[Detector, dict]:
     """Train the generic head and body on all data sets; returns the model (CPU, eval) and a record.
 
     ``on_checkpoint(model, record)`` is called every ``checkpoint_every_s``
     seconds of training with a CPU copy of the model (a long CPU run writes
     its checkpoint as it goes, so a killed run resumes with ``--init``).
+
+    ``average_from`` (a fraction of the run, by time or steps): the returned
+    model is the uniform average of the weights every ``average_every`` steps
+    from there on (stochastic weight averaging,
+    :class:`torch.optim.swa_utils.AveragedModel`), its batch-norm statistics
+    recomputed on ``bn_batches`` batches; ``on_raw(model, record)`` then
+    receives the last weights as trained.
     """
     torch.manual_seed(seed)
     train_config = TrainConfig(
@@ -513,6 +524,7 @@ def pretrain(
         prefetch_factor=4 if workers > 0 else None,
         multiprocessing_context="fork" if workers > 0 else None,
     )
+    averaged = torch.optim.swa_utils.AveragedModel(model) if average_from is not None else None
     start = time.perf_counter()
     losses_tail: list[float] = []
     done = 0
@@ -529,12 +541,19 @@ def pretrain(
             "device": str(target_device),
             "workers": workers,
             "final_loss": float(np.mean(losses_tail)) if losses_tail else None,
+            **(
+                {"average": {"from": average_from, "every": average_every, "models": n_averaged}}
+                if averaged is not None
+                else {}
+            ),
             "datasets": {
                 d.name: {"micrographs": len(d.examples), "sparse": d.sparse} for d in datasets
             },
         }
 
-    for done, (index, image, targets) in enumerate(loader, start=1):
+    n_averaged = 0
+    batches = iter(loader)
+    for done, (index, image, targets) in enumerate(batches, start=1):
         elapsed = time.perf_counter() - start
         fraction = elapsed / time_limit_s if time_limit_s else 0.0
         for group in optimizer.param_groups:
@@ -550,6 +569,13 @@ def pretrain(
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
+        if (
+            averaged is not None
+            and max(fraction, done / steps) >= average_from
+            and done % average_every == 0
+        ):
+            averaged.update_parameters(model)
+            n_averaged += 1
         losses_tail = (
             ([*losses_tail, float(losses["total"].detach())])[-200:]
             if done % 10 == 0
@@ -571,6 +597,15 @@ def pretrain(
             on_checkpoint(snapshot, record_of(done, now - start))
             last_checkpoint = now
     seconds = time.perf_counter() - start
+    if averaged is not None and n_averaged > 0:
+        if on_raw is not None:
+            on_raw(copy.deepcopy(model).eval().to("cpu"), record_of(done, seconds))
+        model = averaged.module
+        with torch.no_grad():
+            images = (
+                image.to(target_device) for _, (_, image, _) in zip(range(bn_batches), batches)
+            )
+            torch.optim.swa_utils.update_bn(images, model)
     model.eval().to("cpu")
     return model, record_of(done, seconds)
 
@@ -685,6 +720,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="also write --out every SECONDS of training (a long CPU run; resume with --init)",
     )
+    parser.add_argument(
+        "--average-from",
+        type=float,
+        default=0.5,
+        metavar="FRACTION",
+        help="write the average of the weights from this fraction of the run on "
+        "(stochastic weight averaging; the recipe: 0.5) instead of the last weights; "
+        "'--average-from -1' keeps the last weights",
+    )
     return parser
 
 
@@ -744,6 +788,7 @@ def main(argv: list[str] | None = None) -> int:
         on_checkpoint=lambda snapshot, record: _write_checkpoint(
             args, argv, snapshot, datasets, record, previous_history
         ),
+        average_from=args.average_from if args.average_from >= 0 else None,
     )
     _write_trained(args, argv, model, datasets, record, previous_history, args.max_exemplars)
     size_mb = args.out.stat().st_size / 1e6

@@ -93,3 +93,43 @@ def test_checkpoint_every_writes_the_model_while_training(tmp_path: Path, capsys
     model, metadata = load_checkpoint(out)
     assert metadata["history"][-1]["steps"] == 4
     assert "generic" in model.head_names
+
+
+def test_weight_averaging_returns_the_mean_of_the_late_weights() -> None:
+    recipe = _recipe()
+    config = DetectorConfig()
+    datasets = recipe.synthetic_datasets(config, micrographs_per_shape=1, processes=1)[:2]
+    kwargs = {"steps": 6, "time_limit_s": None, "batch_size": 2, "crop_size": 64}
+    kwargs.update(workers=0, device="cpu", seed=3)
+    raws = []
+
+    def keep(raw, record):
+        raws.append((raw, record))
+
+    # averaging only the last step: the weights are the last ones, statistics recomputed
+    last, record = recipe.pretrain(
+        datasets, config, average_from=1.0, average_every=1, bn_batches=2, on_raw=keep, **kwargs
+    )
+    assert record["average"] == {"from": 1.0, "every": 1, "models": 1}
+    raw, raw_record = raws.pop()
+    assert raw_record["steps"] == record["steps"] == 6
+    last_parameters = dict(last.named_parameters())
+    for key, value in raw.named_parameters():
+        assert torch.equal(value, last_parameters[key]), key
+    raw_state, last_state = raw.state_dict(), last.state_dict()
+    running = [key for key in raw_state if key.endswith("running_var")]
+    assert running
+    assert any(not torch.equal(raw_state[k], last_state[k]) for k in running)
+
+    # from half-way: steps 3-6 averaged, so the weights differ from the last ones
+    averaged, record = recipe.pretrain(
+        datasets, config, average_from=0.5, average_every=1, bn_batches=2, on_raw=keep, **kwargs
+    )
+    assert record["average"]["models"] == 4
+    raw, _ = raws.pop()
+    assert not torch.equal(
+        raw.state_dict()["body.stem.0.weight"], averaged.state_dict()["body.stem.0.weight"]
+    )
+    assert all(
+        torch.isfinite(v).all() for v in averaged.state_dict().values() if v.is_floating_point()
+    )
