@@ -4,7 +4,13 @@ Phase 1 (GPU): simulate the training micrographs once (a process pool), then
 train the general-model variants in parallel, one process each (the GPU is
 shared; each process has ``--workers`` crop-making workers):
 ``default`` architecture and ``wide`` (widths 24/48/96/192, 48 features),
-each ``full`` (all real sets) and without each real set (leave one out).
+each ``full`` (all real sets) and without each real set (leave one out);
+``--long-s S`` trains every variant a second time for S seconds, at once;
+``--seed`` sets the training seed. Each model is written twice: its last
+weights (``<name>.pt``) and the average of its weights from
+``--average-from`` of the run on (``<name>_swa.pt``; default 0.5, -1: none).
+Each group of one duration is packed into ``models_<S>s.tar`` as soon as it
+is done, so a time-out keeps what finished.
 
 Phase 2: GPU timings (picking a 1024 px and a 4096 px micrograph; training
 steps in 20 s).
@@ -14,8 +20,8 @@ per left-out real set, with the step counts that 120 s of training give on
 the developers' 2-core CPU (measured there: crop 256 about 240 steps, crop 128
 about 520, the wide body at crop 128 about 360).
 
-Everything is written under ``--out`` (``$OUT`` on the device machine);
-models go in two tar files. Test it locally with tiny settings::
+Everything is written under ``--out`` (``$OUT`` on the device machine).
+Test it locally with tiny settings::
 
     .venv/bin/python benchmarks/exp_device.py --out /tmp/dev --tiny
 """
