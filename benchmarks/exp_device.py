@@ -113,8 +113,9 @@ def _train_variant(arch, excluded, sim, real, args, out_dir, train_s):
             average_from=args.average_from if args.average_from >= 0 else None,
             on_raw=lambda raw, record: save(raw, record, out_dir / f"{name}.pt"),
         )
-        # with --average-from the averaged weights go beside the last ones
-        path = out_dir / (f"{name}_swa.pt" if args.average_from >= 0 else f"{name}.pt")
+        # averaged weights (the record counts them) go beside the last ones
+        averaged = record.get("average", {}).get("models", 0) > 0
+        path = out_dir / (f"{name}_swa.pt" if averaged else f"{name}.pt")
         save(model, record, path)
         log(f"{name}: wrote {path.name} after {record['steps']} steps ({record['final_loss']})")
         return name, record
@@ -150,20 +151,20 @@ def phase_pretrain(args, models_dir: Path) -> dict:
             pool.submit(_train_variant, a, e, sim, real, args, models_dir, t): t
             for a, e, t in variants
         }
-        left = {
-            t: [variant_name(a, e, t, args) for a, e, u in variants if u == t] for t in durations
+        groups = {
+            t: {variant_name(a, e, t, args) for a, e, u in variants if u == t} for t in durations
         }
+        left = {t: set(names) for t, names in groups.items()}
         for future in cf.as_completed(futures):
             name, record = future.result()
             records[name] = record
             seconds = futures[future]
-            left[seconds].remove(name)
+            left[seconds].discard(name)
             if not left[seconds]:  # this group is done: pack it now (a timeout keeps it)
-                names = [variant_name(a, e, u, args) for a, e, u in variants if u == seconds]
                 target = args.out / f"models_{int(seconds)}s.tar"
                 with tarfile.open(target, "w") as tar:
                     for path in sorted(models_dir.glob("general_*.pt")):
-                        if path.stem.removesuffix("_swa") in names:
+                        if path.stem.removesuffix("_swa") in groups[seconds]:
                             tar.add(path, arcname=path.name)
                 log(f"packed {target.name}")
                 (args.out / "summary.json").write_text(json.dumps({"pretrain": records}, indent=1))

@@ -494,7 +494,9 @@ def pretrain(
     from there on (stochastic weight averaging,
     :class:`torch.optim.swa_utils.AveragedModel`), its batch-norm statistics
     recomputed on ``bn_batches`` batches; ``on_raw(model, record)`` then
-    receives the last weights as trained.
+    receives the last weights as trained. ``record["average"]["models"]``
+    counts the averaged weights; a run too short to average any returns its
+    last weights (count 0) and does not call ``on_raw``.
     """
     torch.manual_seed(seed)
     train_config = TrainConfig(
