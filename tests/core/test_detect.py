@@ -12,6 +12,7 @@ from napari_cryopick.core.detect import (
     PickConfig,
     PickResult,
     apply_threshold,
+    border_from_clicks,
     choose_threshold,
     decode_picks,
     find_peaks,
@@ -368,6 +369,27 @@ def test_pick_micrograph_finds_planted_blobs_with_centroid_toy():
         distance = np.hypot(found["x"] - x, found["y"] - y).min()
         assert distance < 1.0, (x, y, distance)
     assert len(result.picks) > 3  # weaker candidates kept below the threshold
+
+
+def test_border_margin_follows_the_clicks_closest_to_the_edge():
+    """Half a diameter unless a clicked particle sits closer; rounded down; other kinds ignored."""
+    shape = (200, 300)
+    far = pd.DataFrame({"x": [100.0, 150.0], "y": [100.0, 60.0]})  # >= 2 diameters inside
+    assert border_from_clicks([(far, shape)], 20.0) == PickConfig().border
+    near = pd.DataFrame({"x": [100.0, 6.5], "y": [100.0, 50.0]})  # 6.5 px = 0.325 diameters
+    assert border_from_clicks([(far, shape), (near, shape)], 20.0) == pytest.approx(0.3)
+    right = pd.DataFrame({"x": [299.0 - 3.0], "y": [100.0]})  # the far edge counts too
+    assert border_from_clicks([(right, shape)], 20.0) == pytest.approx(0.15)
+    exact = pd.DataFrame({"x": [6.0], "y": [100.0]})  # exactly 0.3: not rounded to 0.25
+    assert border_from_clicks([(exact, shape)], 20.0) == pytest.approx(0.3)
+    junk = pd.DataFrame({"x": [1.0, 100.0], "y": [100.0, 100.0], "kind": ["negative", "particle"]})
+    assert border_from_clicks([(junk, shape)], 20.0) == PickConfig().border
+    outside = pd.DataFrame({"x": [-4.0], "y": [100.0]})  # a click off the image: keep all
+    assert border_from_clicks([(outside, shape)], 20.0) == 0.0
+    assert border_from_clicks([(near, shape)], 20.0, default=0.2) == pytest.approx(0.2)
+    assert border_from_clicks([(far.iloc[:0], shape)], 20.0) is None
+    with pytest.raises(ValueError, match="diameter"):
+        border_from_clicks([(far, shape)], 0.0)
 
 
 def test_choose_threshold_separates_blobs_from_background():

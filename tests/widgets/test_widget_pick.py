@@ -366,7 +366,9 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     from napari_cryopick.core.detect import PickConfig
     from napari_cryopick.core.model import save_checkpoint
 
-    history = [{"mode": "fewshot", "datasets": ["tiny"], "pick_threshold": 0.04}]
+    history = [
+        {"mode": "fewshot", "datasets": ["tiny"], "pick_threshold": 0.04, "pick_border": 0.2}
+    ]
     calibrated = save_checkpoint(
         tmp_path / "calibrated.pt", Detector(DetectorConfig()), metadata={"history": history}
     )
@@ -382,6 +384,9 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     assert widget.threshold() == pytest.approx(0.04)
     widget.diameter_spin.setValue(20.0)
     widget.device_combo.setCurrentText("cpu")
+    from napari_cryopick.workflows.pick import prepare
+
+    assert prepare(widget.pick_request([])).config.border == pytest.approx(0.2)  # learned
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     layer = result_layer(viewer, "mic_b")
@@ -390,6 +395,7 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     assert int(layer.shown.sum()) == int((scores >= 0.04).sum()) > 0  # shown at 0.04
     assert widget.load_model(plain)  # nothing stored: the slider stays where it is
     assert widget.threshold() == pytest.approx(0.04)
+    assert prepare(widget.pick_request([])).config.border == PickConfig().border
 
 
 def _two_micrographs_with_results(make_napari_viewer):

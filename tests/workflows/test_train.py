@@ -227,3 +227,44 @@ def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, mo
 
     assert main(["info", str(out)]) == 0
     assert "pick threshold: 0.042 (calibrated" in capsys.readouterr().out
+
+
+def test_border_learned_from_the_clicks_is_stored_and_picked_with(
+    tmp_path, training_set, make_blobs, capsys
+):
+    """A click near the edge lowers the model's border margin; cryopick pick uses it."""
+    import pandas as pd
+
+    from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.workflows.pick import PickRequest, prepare
+
+    default = drive(train(_request(training_set, tmp_path / "far.pt")))
+    assert default.pick_border == PickConfig().border  # the blobs keep 12 px (0.6 D) inside
+    image, picks = make_blobs(7)
+    edge = make_picks([5.0], [48.0], diameter=20.0)  # a particle clicked 0.25 D from the edge
+    clicked = TrainingSet(
+        "edge",
+        [*training_set.micrographs, image],
+        [*training_set.picks, pd.concat([picks, edge], ignore_index=True)],
+        20.0,
+    )
+    out = tmp_path / "edge.pt"
+    outcome = drive(train(_request(clicked, out)))
+    assert outcome.pick_border == pytest.approx(0.25)
+    _model, metadata = load_checkpoint(out)
+    assert metadata["history"][-1]["pick_border"] == pytest.approx(0.25)
+
+    def border(model, **options):
+        request = PickRequest(
+            micrographs=[], model=model, device="cpu", diameter_px=20.0, **options
+        )
+        return prepare(request).config.border
+
+    assert border(out) == pytest.approx(0.25)
+    assert border(out, options={"border": 0.5}) == 0.5  # the user's margin wins
+    assert border(tmp_path / "far.pt") == PickConfig().border
+    from napari_cryopick.cli import main
+
+    assert main(["info", str(out)]) == 0
+    assert "pick border: 0.25 diameters (learned" in capsys.readouterr().out

@@ -31,7 +31,7 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
     from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
     from napari_cryopick.core.model.card import ModelCard
-    from napari_cryopick.workflows.pick import model_threshold
+    from napari_cryopick.workflows.pick import model_border, model_threshold
 
     card = ModelCard.of_model(model, metadata)
     bank = bank_from_metadata(card.exemplars)
@@ -50,6 +50,7 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "config": config,
         "history": card.runs(),
         "pick_threshold": model_threshold(card),
+        "pick_border": model_border(card),
     }
 
 
@@ -69,6 +70,12 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks)"
         if threshold is not None
         else "pick threshold: the default (none calibrated)"
+    )
+    border = info.get("pick_border")
+    lines.append(
+        f"pick border: {border:g} diameters (learned from the last training's clicks)"
+        if border is not None
+        else "pick border: the default"
     )
     datasets = info["datasets"] or sorted(info["exemplars"])
     lines.append(f"data sets: {len(datasets)}")

@@ -72,6 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "picking time on a CPU, higher AP (default: on; --no-rotations for large CPU jobs)",
     )
     parser.add_argument(
+        "--border",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="reject picks closer than this fraction of the diameter to the micrograph's "
+        f"edge; 0 keeps all (default: the margin 'cryopick train' learned from the model's "
+        f"clicks, {defaults['border']} unless you clicked particles closer to the edge)",
+    )
+    parser.add_argument(
         "--reject-std",
         action="store_true",
         help="reject picks whose local standard deviation is an outlier (carbon, ice)",
@@ -202,6 +211,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
             "rotations": args.rotations,
             "reject_std": args.reject_std,
             "tile_size": args.tile_size,
+            **({} if args.border is None else {"border": args.border}),
         },
         device=args.device,
         out_dir=args.out,

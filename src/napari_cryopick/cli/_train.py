@@ -329,4 +329,11 @@ def run(args: argparse.Namespace) -> int:
             f"picks at threshold {outcome.pick_threshold:.3g} by default (best F2 on the "
             "training clicks, never above the default; 'cryopick pick --threshold' overrides)"
         )
+    default_border = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")["border"]
+    if outcome.pick_border is not None and outcome.pick_border < default_border:
+        print(
+            f"keeps picks from {outcome.pick_border:.2g} diameters of the micrograph's edge "
+            f"on (you clicked particles that close to it; the default is {default_border:g}; "
+            "'cryopick pick --border' overrides)"
+        )
     return EXIT_OK

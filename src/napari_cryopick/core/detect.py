@@ -53,6 +53,7 @@ __all__ = [
     "PickConfig",
     "PickResult",
     "apply_threshold",
+    "border_from_clicks",
     "choose_threshold",
     "decode_picks",
     "find_peaks",
@@ -881,6 +882,67 @@ def _inside_border(table: pd.DataFrame, shape: tuple[int, ...], margin: float) -
     x = table["x"].to_numpy(float)
     y = table["y"].to_numpy(float)
     return (x >= margin) & (x <= cols - 1 - margin) & (y >= margin) & (y <= rows - 1 - margin)
+
+
+#: Steps of the border margin learned from clicks (fractions of the diameter).
+BORDER_STEP = 0.05
+
+
+def border_from_clicks(
+    clicks: Sequence[tuple[pd.DataFrame, tuple[int, ...]]],
+    diameter_px: float,
+    *,
+    default: float | None = None,
+) -> float | None:
+    """The border margin the user's own clicks allow (a fraction of the diameter).
+
+    Picking rejects candidates closer than ``PickConfig.border`` (half a
+    diameter) to the edge: most pickers skip particles the edge cuts. Some
+    users (and labelling conventions) do pick them. A user who clicked a
+    particle at 0.32 diameters from the edge has shown that such particles
+    count, so a model trained on those clicks keeps candidates from that
+    distance on: the smallest edge distance of a clicked particle (to 0.01
+    diameters), rounded down to :data:`BORDER_STEP`, never above ``default``
+    (``PickConfig``'s 0.5). Clicks that all keep half a diameter from the edge change nothing.
+
+    Parameters
+    ----------
+    clicks
+        ``(picks, shape)`` per micrograph: pick table (``x``, ``y`` and,
+        when present, ``kind``; kinds other than ``"particle"`` are ignored)
+        in the pixels of an image of ``shape``.
+    diameter_px
+        Particle diameter in those pixels.
+    default
+        The margin without such clicks (None: ``PickConfig().border``).
+
+    Returns
+    -------
+    float or None
+        The margin; None when no particle was clicked.
+    """
+    default = PickConfig().border if default is None else float(default)
+    if not diameter_px > 0:
+        raise ValueError(f"diameter must be > 0 px, got {diameter_px!r}")
+    nearest = math.inf
+    for table, shape in clicks:
+        if not len(table):
+            continue
+        if "kind" in table.columns:
+            table = table[table["kind"].fillna("particle") == "particle"]
+        rows, cols = shape[:2]
+        x = table["x"].to_numpy(float)
+        y = table["y"].to_numpy(float)
+        if x.size:
+            edge = np.minimum.reduce([x, cols - 1 - x, y, rows - 1 - y])
+            nearest = min(nearest, float(np.min(edge)))
+    if not math.isfinite(nearest):
+        return None
+    # to 0.01 diameters first: clicks in the pixels of a resampled micrograph move by
+    # well under that, and 0.2499 should stay 0.25; then down to the step
+    fraction = round(max(0.0, nearest / float(diameter_px)), 2)
+    stepped = math.floor(fraction / BORDER_STEP + 1e-9) * BORDER_STEP
+    return round(min(default, stepped), 4)
 
 
 def _std_reference(table: pd.DataFrame, threshold: float) -> np.ndarray | None:

@@ -130,6 +130,8 @@ class PickRequest:
     options
         Other :class:`napari_cryopick.core.detect.PickConfig` fields
         (``min_distance``, ``rotations``, ``reject_std``, ``tile_size``, ...).
+        Without ``border``: the margin the model's last training learned from
+        its clicks (:func:`model_border`), else PickConfig's.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     out_dir
@@ -441,6 +443,23 @@ def model_threshold(card: Any) -> float | None:
     return value if 0.0 <= value <= 1.0 else None
 
 
+def model_border(card: Any) -> float | None:
+    """The border margin the model's last training learned from its clicks, or None.
+
+    ``cryopick train`` (and the Train widget) store it in the run's history
+    record (:func:`napari_cryopick.core.detect.border_from_clicks`: half a
+    diameter unless the user clicked particles closer to the edge).
+    """
+    if card is None or not card.history:
+        return None
+    value = card.history[-1].get("pick_border")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= 10.0 else None
+
+
 def prepare(request: PickRequest) -> PreparedPick:
     """Resolve a request once: load the model, check kinds and head, lay out outputs.
 
@@ -504,6 +523,10 @@ def prepare(request: PickRequest) -> PreparedPick:
         threshold = model_threshold(card)
     if threshold is not None:
         values["threshold"] = threshold
+    if "border" not in values:
+        border = model_border(card)
+        if border is not None:
+            values["border"] = border
     config = PickConfig(**values)
     if request.keep_candidates is not None and request.keep_candidates < config.score_floor:
         config = PickConfig(**{**vars(config), "score_floor": request.keep_candidates})

@@ -224,6 +224,11 @@ class TrainOutcome:
         The threshold the model picks at by default
         (:func:`calibrate_threshold`, stored in the run's history record);
         None: ``PickConfig``'s.
+    pick_border
+        The border margin the model picks with by default
+        (:func:`napari_cryopick.core.detect.border_from_clicks` on the
+        trained data set's clicks, stored in the run's history record);
+        None: ``PickConfig``'s.
     """
 
     model: Any
@@ -235,6 +240,7 @@ class TrainOutcome:
     seconds: float
     mode: str
     pick_threshold: float | None = None
+    pick_border: float | None = None
 
 
 # --------------------------------------------------------------------------
@@ -448,7 +454,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         DatasetExamples,
         train_model,
     )
-    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+    from napari_cryopick.core.detect import PickConfig, border_from_clicks, pick_micrograph
     from napari_cryopick.core.model import DetectorConfig, resolve_device
     from napari_cryopick.core.training import TrainConfig, build_examples
 
@@ -563,7 +569,11 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     pick_threshold = calibrate_threshold(
         result.model, request.datasets[-1], preview_diameter, head=head, device=request.device
     )
-    if request.run_info or base_origin or pick_threshold is not None:
+    pick_border = border_from_clicks(
+        [(e.picks, e.prepared.shape) for e in datasets[-1].examples],
+        config.target_diameter_px,
+    )
+    if request.run_info or base_origin or pick_threshold is not None or pick_border is not None:
         history = list(card.history)
         run = dict(history[-1])
         run.update(dict(request.run_info))
@@ -571,12 +581,16 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             run.setdefault("init", base_origin)
         if pick_threshold is not None:
             run["pick_threshold"] = round(pick_threshold, 4)
+        if pick_border is not None:
+            run["pick_border"] = pick_border
         history[-1] = run
         from dataclasses import replace
 
         card = replace(card, history=tuple(history))
     metadata = card.to_metadata()
     if preview_image is not None:
+        if pick_border is not None:  # the final picks as the model will pick
+            preview_config = PickConfig(device=request.device, head=head, border=pick_border)
         final = pick_micrograph(
             result.model,
             preview_image,
@@ -599,6 +613,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         seconds=time.perf_counter() - start,
         mode=mode,
         pick_threshold=pick_threshold,
+        pick_border=pick_border,
     )
 
 
