@@ -80,3 +80,38 @@ def test_mode_new_is_pretrained_by_default_with_a_lower_learning_rate() -> None:
     assert "protected" not in plain  # random weights: nothing to protect
     assert plain["train_config"]["lr"] == pytest.approx(0.003)
     assert "protected" not in _train_new(protect_prior=False)
+
+
+def test_a_pretrained_new_model_keeps_the_general_batchnorm_statistics() -> None:
+    """The general model's running statistics normalise during training and stay saved."""
+    general, _ = load_bundled_model()
+
+    def statistics(model):
+        return {
+            k: v
+            for k, v in model.state_dict().items()
+            if k.endswith(("running_mean", "running_var"))
+        }
+
+    def train(**continual_options):
+        settings = TrainConfig(steps=3, batch_size=2, crop_size=64, device="cpu", lr=0.003)
+        config = ContinualConfig(**continual_options)
+        return drive(
+            train_model("new", [_dataset()], train_config=settings, continual_config=config)
+        )
+
+    kept = train()
+    assert kept.run["train_config"]["frozen_batchnorm"] is True
+    assert statistics(kept.model).keys() == statistics(general).keys() != set()
+    for key, value in statistics(general).items():
+        assert torch.equal(
+            statistics(kept.model)[key], value.to(statistics(kept.model)[key].device)
+        )
+    assert not _same(kept.model.body, general.body)  # the weights did train
+    moved = train(pretrained_batchnorm=False)
+    assert moved.run["train_config"]["frozen_batchnorm"] is False
+    assert any(
+        not torch.equal(statistics(moved.model)[k], v) for k, v in statistics(general).items()
+    )
+    random_start = train(pretrained=False)  # random weights have no statistics worth keeping
+    assert random_start.run["train_config"]["frozen_batchnorm"] is False

@@ -150,6 +150,12 @@ class ContinualConfig:
         detections on the training micrographs that score like the user's clicks get a reduced negative
         penalty (:func:`napari_cryopick.core.unlabelled.protect_prior_detections`),
         so training on a few clicks does not unlearn the unclicked particles.
+    pretrained_batchnorm
+        A pretrained ``new`` model normalises with the general model's
+        batch-norm statistics while it trains (``TrainConfig.frozen_batchnorm``)
+        instead of each batch of the user's crops: the statistics of many
+        data sets, not of eight crops of one (docs/general-model.md,
+        session 9).
     """
 
     distill_weight: float = 0.1
@@ -165,6 +171,7 @@ class ContinualConfig:
     pretrained: bool = True
     pretrained_lr_scale: float = 0.3333
     protect_prior: bool = True
+    pretrained_batchnorm: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_fraction < 1.0:
@@ -544,6 +551,8 @@ def train_model(
             if pretrained is not None:
                 scale = continual_config.pretrained_lr_scale
                 train_config = dataclasses.replace(train_config, lr=train_config.lr * scale)
+                if continual_config.pretrained_batchnorm:
+                    train_config = dataclasses.replace(train_config, frozen_batchnorm=True)
     else:
         assert base_model is not None
         model = copy.deepcopy(base_model)

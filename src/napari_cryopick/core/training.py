@@ -121,6 +121,10 @@ class TrainConfig:
         learning-rate schedule follows whichever of steps and time is further
         along, so a slow (shared) CPU still gets the full warm-up + cosine
         decay within the budget.
+    frozen_batchnorm
+        Batch-norm layers normalise with their saved statistics during
+        training (eval mode; their scale and shift still train) instead of
+        each batch's, and the saved statistics stay.
     ema_decay
         Decay of an exponential moving average of the weights that replaces
         the trained weights at the end (0: none, the last weights are kept).
@@ -162,6 +166,7 @@ class TrainConfig:
     preview_interval: int = 0
     time_limit_s: float | str | None = "auto"
     ema_decay: float = 0.0
+    frozen_batchnorm: bool = False
     views_per_label: float | None = 60.0
 
     def __post_init__(self) -> None:
@@ -705,6 +710,10 @@ def train_detector(
 
     model.to(device)
     model.train()
+    if train_config.frozen_batchnorm:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
     params = parameters(model) if parameters is not None else model.parameters()
     optimizer = torch.optim.AdamW(
         params, lr=train_config.lr, weight_decay=train_config.weight_decay
