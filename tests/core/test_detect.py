@@ -382,14 +382,21 @@ def test_border_margin_follows_the_clicks_closest_to_the_edge():
     assert border_from_clicks([(right, shape)], 20.0) == pytest.approx(0.15)
     exact = pd.DataFrame({"x": [6.0], "y": [100.0]})  # exactly 0.3: not rounded to 0.25
     assert border_from_clicks([(exact, shape)], 20.0) == pytest.approx(0.3)
-    junk = pd.DataFrame({"x": [1.0, 100.0], "y": [100.0, 100.0], "kind": ["negative", "particle"]})
+    junk = pd.DataFrame(
+        {"x": [1.0, 2.0, 100.0], "y": [100.0] * 3, "kind": ["negative", None, "particle"]}
+    )  # negatives and rows of no kind (training ignores them too) do not count
     assert border_from_clicks([(junk, shape)], 20.0) == PickConfig().border
+    # each micrograph's own diameter: 6.5 px is 0.65 of 10 px but 0.1625 of 40 px
+    assert border_from_clicks([(near, shape, 10.0)], 20.0) == PickConfig().border
+    assert border_from_clicks([(near, shape, 40.0), (far, shape)], 20.0) == pytest.approx(0.15)
     outside = pd.DataFrame({"x": [-4.0], "y": [100.0]})  # a click off the image: keep all
     assert border_from_clicks([(outside, shape)], 20.0) == 0.0
     assert border_from_clicks([(near, shape)], 20.0, default=0.2) == pytest.approx(0.2)
     assert border_from_clicks([(far.iloc[:0], shape)], 20.0) is None
     with pytest.raises(ValueError, match="diameter"):
         border_from_clicks([(far, shape)], 0.0)
+    with pytest.raises(ValueError, match="diameter"):
+        border_from_clicks([(far, shape)])  # no diameter at all
 
 
 def test_choose_threshold_separates_blobs_from_background():

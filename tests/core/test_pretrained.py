@@ -96,22 +96,41 @@ def test_a_pretrained_new_model_keeps_the_general_batchnorm_statistics() -> None
     def train(**continual_options):
         settings = TrainConfig(steps=3, batch_size=2, crop_size=64, device="cpu", lr=0.003)
         config = ContinualConfig(**continual_options)
-        return drive(
-            train_model("new", [_dataset()], train_config=settings, continual_config=config)
+        models: list = []
+        job = train_model(
+            "new",
+            [_dataset()],
+            train_config=settings,
+            continual_config=config,
+            on_model=models.append,
         )
+        modes = []
+        while True:  # the modes while the steps run, not only what is saved
+            try:
+                next(job)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            norms = [m for m in models[0].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+            modes.append({m.training for m in norms})
+        return result, modes
 
-    kept = train()
+    kept, modes = train()
     assert kept.run["train_config"]["frozen_batchnorm"] is True
+    assert modes
+    assert all(m == {False} for m in modes)  # the saved statistics normalise
     assert statistics(kept.model).keys() == statistics(general).keys() != set()
     for key, value in statistics(general).items():
         assert torch.equal(
             statistics(kept.model)[key], value.to(statistics(kept.model)[key].device)
         )
     assert not _same(kept.model.body, general.body)  # the weights did train
-    moved = train(pretrained_batchnorm=False)
+    moved, modes = train(pretrained_batchnorm=False)
     assert moved.run["train_config"]["frozen_batchnorm"] is False
+    assert modes
+    assert all(m == {True} for m in modes)  # batch statistics
     assert any(
         not torch.equal(statistics(moved.model)[k], v) for k, v in statistics(general).items()
     )
-    random_start = train(pretrained=False)  # random weights have no statistics worth keeping
+    random_start, _ = train(pretrained=False)  # random weights have no statistics worth keeping
     assert random_start.run["train_config"]["frozen_batchnorm"] is False

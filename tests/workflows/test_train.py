@@ -263,7 +263,16 @@ def test_border_learned_from_the_clicks_is_stored_and_picked_with(
 
     assert border(out) == pytest.approx(0.25)
     assert border(out, options={"border": 0.5}) == 0.5  # the user's margin wins
+    assert border(out, head="generic") == pytest.approx(0.25)  # the head it trained, named
     assert border(tmp_path / "far.pt") == PickConfig().border
+
+    # measured in original pixels: a downsampled micrograph (40 px particles, prepared
+    # at 28 px) clicked exactly half a diameter and 0.32 diameters from the far edges
+    size = image.shape[1]
+    for x, expected in ((size - 1 - 20.0, 0.5), (size - 1 - 12.8, 0.3)):
+        right = make_picks([x, 48.0], [48.0, size - 1 - 20.0], diameter=40.0)
+        far_edges = TrainingSet("right", [image], [right], 40.0)
+        assert drive(train(_request(far_edges, None))).pick_border == pytest.approx(expected)
     from napari_cryopick.cli import main
 
     assert main(["info", str(out)]) == 0

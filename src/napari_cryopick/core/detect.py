@@ -889,8 +889,8 @@ BORDER_STEP = 0.05
 
 
 def border_from_clicks(
-    clicks: Sequence[tuple[pd.DataFrame, tuple[int, ...]]],
-    diameter_px: float,
+    clicks: Sequence[tuple[Any, ...]],
+    diameter_px: float | None = None,
     *,
     default: float | None = None,
 ) -> float | None:
@@ -903,16 +903,21 @@ def border_from_clicks(
     count, so a model trained on those clicks keeps candidates from that
     distance on: the smallest edge distance of a clicked particle (to 0.01
     diameters), rounded down to :data:`BORDER_STEP`, never above ``default``
-    (``PickConfig``'s 0.5). Clicks that all keep half a diameter from the edge change nothing.
+    (``PickConfig``'s 0.5). Clicks that all keep half a diameter from the
+    edge change nothing. Only particles count (rows of kind ``"particle"``,
+    or every row of a table without a ``kind`` column); the margin then
+    applies to every kind the model picks.
 
     Parameters
     ----------
     clicks
-        ``(picks, shape)`` per micrograph: pick table (``x``, ``y`` and,
-        when present, ``kind``; kinds other than ``"particle"`` are ignored)
-        in the pixels of an image of ``shape``.
+        ``(picks, shape)`` or ``(picks, shape, diameter_px)`` per micrograph:
+        pick table (``x``, ``y``, optionally ``kind``) in the pixels of the
+        micrograph of ``shape`` (original pixels: the margin is applied there,
+        centres 0 .. n-1 as :func:`pick_micrograph`), and that micrograph's
+        particle diameter.
     diameter_px
-        Particle diameter in those pixels.
+        Particle diameter for items that carry none.
     default
         The margin without such clicks (None: ``PickConfig().border``).
 
@@ -922,25 +927,25 @@ def border_from_clicks(
         The margin; None when no particle was clicked.
     """
     default = PickConfig().border if default is None else float(default)
-    if not diameter_px > 0:
-        raise ValueError(f"diameter must be > 0 px, got {diameter_px!r}")
     nearest = math.inf
-    for table, shape in clicks:
+    for item in clicks:
+        table, shape = item[0], item[1]
+        diameter = float(item[2]) if len(item) > 2 else diameter_px
+        if diameter is None or not diameter > 0:
+            raise ValueError(f"diameter must be > 0 px, got {diameter!r}")
+        if "kind" in table.columns:
+            table = table[table["kind"] == "particle"]  # NaN kinds train nothing either
         if not len(table):
             continue
-        if "kind" in table.columns:
-            table = table[table["kind"].fillna("particle") == "particle"]
         rows, cols = shape[:2]
         x = table["x"].to_numpy(float)
         y = table["y"].to_numpy(float)
-        if x.size:
-            edge = np.minimum.reduce([x, cols - 1 - x, y, rows - 1 - y])
-            nearest = min(nearest, float(np.min(edge)))
+        edge = np.minimum.reduce([x, cols - 1 - x, y, rows - 1 - y])
+        nearest = min(nearest, float(np.min(edge)) / float(diameter))
     if not math.isfinite(nearest):
         return None
-    # to 0.01 diameters first: clicks in the pixels of a resampled micrograph move by
-    # well under that, and 0.2499 should stay 0.25; then down to the step
-    fraction = round(max(0.0, nearest / float(diameter_px)), 2)
+    # to 0.01 diameters first (0.2499 stays 0.25), then down to the step
+    fraction = round(max(0.0, nearest), 2)
     stepped = math.floor(fraction / BORDER_STEP + 1e-9) * BORDER_STEP
     return round(min(default, stepped), 4)
 

@@ -131,7 +131,8 @@ class PickRequest:
         Other :class:`napari_cryopick.core.detect.PickConfig` fields
         (``min_distance``, ``rotations``, ``reject_std``, ``tile_size``, ...).
         Without ``border``: the margin the model's last training learned from
-        its clicks (:func:`model_border`), else PickConfig's.
+        its clicks (:func:`model_border`) when the head it trained picks (the
+        default head, or that head named), else PickConfig's.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     out_dir
@@ -523,7 +524,9 @@ def prepare(request: PickRequest) -> PreparedPick:
         threshold = model_threshold(card)
     if threshold is not None:
         values["threshold"] = threshold
-    if "border" not in values:
+    trained_head = _default_head(None, card, heads) or getattr(model, "default_head", None)
+    if "border" not in values and request.head in (None, trained_head):
+        # learned from the clicks of the data set the last training trained that head on
         border = model_border(card)
         if border is not None:
             values["border"] = border

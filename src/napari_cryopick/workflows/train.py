@@ -456,6 +456,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     )
     from napari_cryopick.core.detect import PickConfig, border_from_clicks, pick_micrograph
     from napari_cryopick.core.model import DetectorConfig, resolve_device
+    from napari_cryopick.core.model.inputs import to_original
     from napari_cryopick.core.training import TrainConfig, build_examples
 
     start = time.perf_counter()
@@ -488,6 +489,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         logger.warning("picks of kind %s are ignored (model kinds: %s)", ignored, config.kinds)
 
     datasets = []
+    last_diameters: list[float] = []
     for training_set in request.datasets:
         diameters = _diameters(training_set)
         images, names = [], []
@@ -512,6 +514,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
                 diameter_px=float(sorted(diameters)[len(diameters) // 2]),
             )
         )
+        last_diameters = diameters
         del images
 
     preview_image, preview_name = (None, "")
@@ -570,8 +573,17 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         result.model, request.datasets[-1], preview_diameter, head=head, device=request.device
     )
     pick_border = border_from_clicks(
-        [(e.picks, e.prepared.shape) for e in datasets[-1].examples],
-        config.target_diameter_px,
+        [  # in original pixels, where pick_micrograph applies the margin
+            (
+                to_original(e.picks, e.prepared),
+                (
+                    e.prepared.shape[0] / e.prepared.scale_y,
+                    e.prepared.shape[1] / e.prepared.scale_x,
+                ),
+                diameter,
+            )
+            for e, diameter in zip(datasets[-1].examples, last_diameters, strict=True)
+        ]
     )
     if request.run_info or base_origin or pick_threshold is not None or pick_border is not None:
         history = list(card.history)
