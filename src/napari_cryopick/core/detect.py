@@ -876,12 +876,17 @@ def pick_micrograph(
     )
 
 
-def _inside_border(table: pd.DataFrame, shape: tuple[int, ...], margin: float) -> np.ndarray:
-    """Rows whose centre lies at least ``margin`` pixels inside the image (pixel centres 0..n-1)."""
+def _edge_distance(table: pd.DataFrame, shape: tuple[float, ...]) -> np.ndarray:
+    """Each row's distance in pixels from its centre to the nearest image edge (centres 0..n-1)."""
     rows, cols = shape[:2]
     x = table["x"].to_numpy(float)
     y = table["y"].to_numpy(float)
-    return (x >= margin) & (x <= cols - 1 - margin) & (y >= margin) & (y <= rows - 1 - margin)
+    return np.minimum.reduce([x, cols - 1 - x, y, rows - 1 - y])
+
+
+def _inside_border(table: pd.DataFrame, shape: tuple[int, ...], margin: float) -> np.ndarray:
+    """Rows whose centre lies at least ``margin`` pixels inside the image (pixel centres 0..n-1)."""
+    return _edge_distance(table, shape) >= margin
 
 
 #: Steps of the border margin learned from clicks (fractions of the diameter).
@@ -937,11 +942,7 @@ def border_from_clicks(
             table = table[table["kind"] == "particle"]  # NaN kinds train nothing either
         if not len(table):
             continue
-        rows, cols = shape[:2]
-        x = table["x"].to_numpy(float)
-        y = table["y"].to_numpy(float)
-        edge = np.minimum.reduce([x, cols - 1 - x, y, rows - 1 - y])
-        nearest = min(nearest, float(np.min(edge)) / float(diameter))
+        nearest = min(nearest, float(np.min(_edge_distance(table, shape))) / float(diameter))
     if not math.isfinite(nearest):
         return None
     # to 0.01 diameters first (0.2499 stays 0.25), then down to the step

@@ -427,6 +427,18 @@ def _default_head(head: str | None, card: Any, heads: tuple[str, ...]) -> str | 
     return own.pop() if len(names) == 1 and len(own) == 1 else None
 
 
+def _last_run_value(card: Any, key: str, upper: float) -> float | None:
+    """A number in ``[0, upper]`` the model's last training stored under ``key``, or None."""
+    if card is None or not card.history:
+        return None
+    value = card.history[-1].get(key)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= upper else None
+
+
 def model_threshold(card: Any) -> float | None:
     """The threshold the model's last training calibrated for its default head, or None.
 
@@ -434,14 +446,7 @@ def model_threshold(card: Any) -> float | None:
     record (:func:`napari_cryopick.workflows.train.calibrate_threshold`: the
     best-F2 threshold on the training clicks, never above ``PickConfig``'s).
     """
-    if card is None or not card.history:
-        return None
-    value = card.history[-1].get("pick_threshold")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if 0.0 <= value <= 1.0 else None
+    return _last_run_value(card, "pick_threshold", 1.0)
 
 
 def model_border(card: Any) -> float | None:
@@ -451,14 +456,7 @@ def model_border(card: Any) -> float | None:
     record (:func:`napari_cryopick.core.detect.border_from_clicks`: half a
     diameter unless the user clicked particles closer to the edge).
     """
-    if card is None or not card.history:
-        return None
-    value = card.history[-1].get("pick_border")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if 0.0 <= value <= 10.0 else None
+    return _last_run_value(card, "pick_border", 10.0)
 
 
 def prepare(request: PickRequest) -> PreparedPick:

@@ -31,7 +31,7 @@ import os
 import tempfile
 import time
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -596,13 +596,11 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         if pick_border is not None:
             run["pick_border"] = pick_border
         history[-1] = run
-        from dataclasses import replace
-
         card = replace(card, history=tuple(history))
     metadata = card.to_metadata()
     if preview_image is not None:
         if pick_border is not None:  # the final picks as the model will pick
-            preview_config = PickConfig(device=request.device, head=head, border=pick_border)
+            preview_config = replace(preview_config, border=pick_border)
         final = pick_micrograph(
             result.model,
             preview_image,
