@@ -167,11 +167,9 @@ class TrainConfig:
     time_limit_s: float | str | None = "auto"
     ema_decay: float = 0.0
     frozen_batchnorm: bool = False
-    frozen_modules: tuple[str, ...] = ()
     views_per_label: float | None = 60.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "frozen_modules", tuple(str(n) for n in self.frozen_modules))
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
         if self.crop_size < 16:
@@ -716,15 +714,7 @@ def train_detector(
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
-    frozen = [model.get_submodule(name) for name in train_config.frozen_modules]
-    for module in frozen:
-        module.eval()
-        module.requires_grad_(False)
-    params = (
-        parameters(model)
-        if parameters is not None
-        else [p for p in model.parameters() if p.requires_grad]
-    )
+    params = parameters(model) if parameters is not None else model.parameters()
     optimizer = torch.optim.AdamW(
         params, lr=train_config.lr, weight_decay=train_config.weight_decay
     )
@@ -792,8 +782,6 @@ def train_detector(
         # Runs on normal end and on close() (GeneratorExit) alike.
         if ema is not None:
             ema.copy_to(model)
-        for module in frozen:
-            module.requires_grad_(True)
         model.eval()
         model.to("cpu")
     return TrainResult(
