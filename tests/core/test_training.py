@@ -206,6 +206,57 @@ def test_unknown_places_reach_the_batch_mask_and_no_crop_centres_on_them():
     assert targets["negative_mask"].sum() == 0
 
 
+def test_sampling_reads_the_picks_of_each_example_not_a_stale_copy():
+    """The sampling loop keeps numpy copies of an example's picks; a replaced example has its own."""
+    import dataclasses
+
+    from napari_cryopick.core.model.targets import build_targets, build_targets_from_arrays
+
+    examples, _ = _examples(1)
+    (example,) = examples
+    config = DetectorConfig(target_diameter_px=DIAMETER)
+    # uniform crops without augmentation: the crop windows do not depend on the picks
+    settings = TrainConfig(batch_size=32, crop_size=64, positive_crop_fraction=0.0, augment=False)
+
+    def labelled_cells(ex):
+        _, targets, _, _ = sample_batch([ex], config, settings, np.random.default_rng(0))
+        return {tuple(cell) for cell in np.argwhere(targets["reg_mask"][:, 0] > 0)}
+
+    before = labelled_cells(example)  # fills the example's copies
+    assert len(before) >= 10
+    moved = dataclasses.replace(example, picks=example.picks.assign(x=example.picks["x"] + 8.0))
+    after = labelled_cells(moved)
+    # 8 prepared pixels right = 2 heatmap cells, in every crop
+    assert {(b, r, c + 2) for b, r, c in before if c + 2 < 16} == {
+        (b, r, c) for b, r, c in after if c >= 2
+    }
+    assert labelled_cells(example) == before  # the original keeps its own
+    # the table path and the array path give the same targets
+    table = pd.DataFrame(
+        {
+            "x": [5.0, 20.0, 40.0, 50.0],
+            "y": [6.0, 30.0, 10.0, 50.0],
+            "diameter": [np.nan, 12.0, 30.0, 16.0],
+            "kind": ["particle", "negative", "unknown", "particle"],
+        }
+    )
+    from_table = build_targets(table, (64, 64), ("particle",), target_diameter_px=DIAMETER)
+    from_arrays = build_targets_from_arrays(
+        table["x"].to_numpy(),
+        table["y"].to_numpy(),
+        np.array([DIAMETER, 12.0, 30.0, 16.0]),
+        table["kind"].to_numpy(),
+        (64, 64),
+        ("particle",),
+        target_diameter_px=DIAMETER,
+    )
+    assert from_table["reg_mask"].sum() == 2
+    assert from_table["negative_mask"].sum() > 0
+    assert from_table["unknown_mask"].sum() > 0
+    for key, value in from_table.items():
+        np.testing.assert_array_equal(from_arrays[key], value)
+
+
 def test_a_few_labels_limit_the_steps():
     config = TrainConfig(steps=1000, batch_size=8, warmup_steps=50)
     # 60 crops per label, 4 label-centred crops per step: 15 steps per label

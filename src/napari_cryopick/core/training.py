@@ -40,7 +40,11 @@ from napari_cryopick.core.model.inputs import (
     to_prepared,
 )
 from napari_cryopick.core.model.losses import detection_losses
-from napari_cryopick.core.model.targets import NEGATIVE_KIND, UNKNOWN_KIND, build_targets
+from napari_cryopick.core.model.targets import (
+    NEGATIVE_KIND,
+    UNKNOWN_KIND,
+    build_targets_from_arrays,
+)
 from napari_cryopick.io.pickfiles import picks_on_micrograph
 
 __all__ = [
@@ -234,6 +238,35 @@ class TrainingExample:
     name: str = ""
     dataset: str = ""
     head: str | None = None
+    # numpy copies of ``picks`` for the sampling loop, made on first use
+    # (``dataclasses.replace`` with new picks starts without them)
+    _arrays: _PickArrays | None = field(default=None, init=False, repr=False, compare=False)
+
+    def pick_arrays(self) -> _PickArrays:
+        """``picks`` as numpy arrays (cached: the picks of an example never change)."""
+        if self._arrays is None:
+            picks = self.picks
+            kind = picks["kind"].astype(str).to_numpy()
+            arrays = _PickArrays(
+                x=picks["x"].to_numpy(np.float64),
+                y=picks["y"].to_numpy(np.float64),
+                diameter=picks["diameter"].to_numpy(np.float64),
+                kind=kind,
+                labels=np.flatnonzero(~np.isin(kind, NOT_LABELS)),
+            )
+            object.__setattr__(self, "_arrays", arrays)
+        return self._arrays  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _PickArrays:
+    """Pick columns of a :class:`TrainingExample`; ``labels``: indices of the labelled objects."""
+
+    x: np.ndarray
+    y: np.ndarray
+    diameter: np.ndarray
+    kind: np.ndarray
+    labels: np.ndarray
 
 
 @dataclass
@@ -433,12 +466,12 @@ def _crop_origin(
     example: TrainingExample, size: int, config: TrainConfig, rng: np.random.Generator
 ) -> tuple[int, int]:
     rows, cols = example.prepared.image.shape
-    positives = example.picks[~example.picks["kind"].isin(NOT_LABELS)]
-    if len(positives) and rng.random() < config.positive_crop_fraction:
-        index = int(rng.integers(len(positives)))
+    arrays = example.pick_arrays()
+    if len(arrays.labels) and rng.random() < config.positive_crop_fraction:
+        index = int(arrays.labels[int(rng.integers(len(arrays.labels)))])
         jitter = rng.uniform(-0.4 * size, 0.4 * size, 2)
-        centre_y = float(positives["y"].iloc[index]) + jitter[0]
-        centre_x = float(positives["x"].iloc[index]) + jitter[1]
+        centre_y = float(arrays.y[index]) + jitter[0]
+        centre_x = float(arrays.x[index]) + jitter[1]
         return round(centre_y - size / 2), round(centre_x - size / 2)
     margin = int(config.edge_margin * size)
     top = int(rng.integers(min(0, rows - size) - margin, max(0, rows - size) + margin + 1))
@@ -489,32 +522,29 @@ def sample_batch(
         :func:`~napari_cryopick.core.model.targets.build_targets` with a batch axis.
     """
     size = config.crop_size
+    target_diameter = float(model_config.target_diameter_px)
     images, target_list, names, datasets = [], [], [], []
     for _ in range(config.batch_size):
         example = examples[int(rng.integers(len(examples)))]
         top, left = _crop_origin(example, size, config, rng)
         zero_pad = rng.random() < config.zero_pad_probability
         crop = _crop(example.prepared.image, top, left, size, rng, zero_pad)
-        picks = example.picks
+        picks = example.pick_arrays()
         margin = 0.5 * size  # neighbours just outside still shape the visible heatmap
-        x = picks["x"].to_numpy(np.float64) - left
-        y = picks["y"].to_numpy(np.float64) - top
+        x = picks.x - left
+        y = picks.y - top
         keep = (x > -margin) & (x < size + margin) & (y > -margin) & (y < size + margin)
         x, y = x[keep], y[keep]
         if config.augment:
             crop, x, y = _dihedral(crop, x, y, rng)
             crop = _augment_intensity(crop, config, rng)
-        local = pd.DataFrame(
-            {
-                "x": x,
-                "y": y,
-                "diameter": picks["diameter"].to_numpy(np.float64)[keep],
-                "kind": picks["kind"].to_numpy()[keep],
-            }
-        )
+        diameter = picks.diameter[keep]
         target_list.append(
-            build_targets(
-                local,
+            build_targets_from_arrays(
+                x,
+                y,
+                np.where(np.isfinite(diameter) & (diameter > 0), diameter, target_diameter),
+                picks.kind[keep],
                 (size, size),
                 model_config.kinds,
                 stride=model_config.stride,

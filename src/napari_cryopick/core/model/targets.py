@@ -81,6 +81,63 @@ def build_targets(
         ``[1, h, w]``, ``reg_mask`` ``[1, h, w]``, ``negative_mask`` and
         ``unknown_mask`` ``[1, h, w]``, float32, ``h, w = ceil(rows/stride), ceil(cols/stride)``.
     """
+    if len(picks) == 0:
+        empty = np.zeros(0)
+        return build_targets_from_arrays(
+            empty,
+            empty,
+            empty,
+            np.zeros(0, dtype=str),
+            shape,
+            kinds,
+            stride=stride,
+            target_diameter_px=target_diameter_px,
+            sigma_factor=sigma_factor,
+            min_sigma=min_sigma,
+        )
+    default = target_diameter_px if default_diameter_px is None else default_diameter_px
+    diameter = (
+        picks["diameter"].to_numpy(np.float64)
+        if "diameter" in picks.columns
+        else np.full(len(picks), np.nan)
+    )
+    kind = (
+        picks["kind"].astype(str).to_numpy()
+        if "kind" in picks.columns
+        else np.full(len(picks), kinds[0])
+    )
+    return build_targets_from_arrays(
+        picks["x"].to_numpy(np.float64),
+        picks["y"].to_numpy(np.float64),
+        np.where(np.isfinite(diameter) & (diameter > 0), diameter, default),
+        kind,
+        shape,
+        kinds,
+        stride=stride,
+        target_diameter_px=target_diameter_px,
+        sigma_factor=sigma_factor,
+        min_sigma=min_sigma,
+    )
+
+
+def build_targets_from_arrays(
+    x: np.ndarray,
+    y: np.ndarray,
+    diameter: np.ndarray,
+    kind: np.ndarray,
+    shape: tuple[int, int],
+    kinds: tuple[str, ...],
+    *,
+    stride: int = 4,
+    target_diameter_px: float = 20.0,
+    sigma_factor: float = 1.0 / 6.0,
+    min_sigma: float = 0.5,
+) -> dict[str, np.ndarray]:
+    """:func:`build_targets` on plain arrays (the training loop's fast path).
+
+    ``x``, ``y`` and ``diameter`` (positive, already defaulted) in the image's
+    pixels; ``kind`` a string array. Same targets as :func:`build_targets`.
+    """
     out_h = math.ceil(shape[0] / stride)
     out_w = math.ceil(shape[1] / stride)
     heatmap = np.zeros((len(kinds), out_h, out_w), np.float32)
@@ -89,23 +146,8 @@ def build_targets(
     reg_mask = np.zeros((1, out_h, out_w), np.float32)
     negative_mask = np.zeros((1, out_h, out_w), np.float32)
     unknown_mask = np.zeros((1, out_h, out_w), np.float32)
-    if len(picks) == 0:
+    if len(x) == 0:
         return _pack(heatmap, offset, size, reg_mask, negative_mask, unknown_mask)
-
-    default = target_diameter_px if default_diameter_px is None else default_diameter_px
-    x = picks["x"].to_numpy(np.float64)
-    y = picks["y"].to_numpy(np.float64)
-    diameter = (
-        picks["diameter"].to_numpy(np.float64)
-        if "diameter" in picks.columns
-        else np.full(len(picks), np.nan)
-    )
-    diameter = np.where(np.isfinite(diameter) & (diameter > 0), diameter, default)
-    kind = (
-        picks["kind"].astype(str).to_numpy()
-        if "kind" in picks.columns
-        else np.full(len(picks), kinds[0])
-    )
     cols, dx = _cell_index(x, stride)
     rows, dy = _cell_index(y, stride)
     grid_rows = np.arange(out_h)[:, None]
