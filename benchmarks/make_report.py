@@ -20,6 +20,7 @@ ORDER = (
     "accuracy",
     "accuracy_lowload",
     "accuracy_ablation",
+    "sizes",
     "accuracy_s8_swa",
     "detector",
     "speed",
