@@ -172,7 +172,6 @@ class ContinualConfig:
     pretrained_lr_scale: float = 0.3333
     protect_prior: bool = True
     pretrained_batchnorm: bool = True
-    prior_distill_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.replay_fraction < 1.0:
@@ -339,9 +338,7 @@ class _ExtraLoss:
         tie_heads: Sequence[str],
         train_generic: bool,
         frozen: Detector | None = None,
-        prior: Detector | None = None,
     ):
-        self.prior = prior
         self.train_config = train_config
         self.config = continual_config
         self.tie_heads = list(tie_heads)
@@ -373,22 +370,7 @@ class _ExtraLoss:
             distill = self._distill(model, batch, outputs, generic_outputs)
             terms["distill"] = cfg.distill_weight * distill
             terms["drift"] = cfg.reg_weight * drift
-        if self.prior is not None:
-            terms["prior"] = cfg.prior_distill_weight * self._prior_distill(batch, outputs)
         return terms
-
-    def _prior_distill(self, batch: Batch, outputs: dict[str, Tensor]) -> Tensor:
-        """Squared difference of heatmap probabilities to the starting model, away from labels."""
-        prior = self.prior
-        assert prior is not None
-        if prior.body.stem[0].weight.device != batch.image.device:
-            prior.to(batch.image.device)
-        with torch.no_grad():
-            teacher = torch.sigmoid(prior(batch.image, head=GENERIC_HEAD)["heatmap"])
-        targets = batch.targets
-        free = (targets["heatmap"] <= 0) & (targets["negative_mask"] <= 0)
-        difference = (torch.sigmoid(outputs["heatmap"]) - teacher).pow(2) * free
-        return difference.sum() / targets["reg_mask"].sum().clamp(min=1.0)
 
     def _distill(
         self,
@@ -624,19 +606,14 @@ def train_model(
     if continual_config.protect_prior and starts_trained and GENERIC_HEAD in model.heads:
         examples, protected = _protect(model, examples, train_config)
 
-    prior_teacher = None
-    if pretrained is not None and continual_config.prior_distill_weight > 0:
-        # the starting model as it is, batch norm on its saved statistics (the student's too)
-        prior_teacher = copy.deepcopy(model).eval().requires_grad_(False)
     extra = _ExtraLoss(
         train_config=train_config,
         continual_config=continual_config,
         tie_heads=tie_heads,
         train_generic=train_generic,
         frozen=frozen,
-        prior=prior_teacher,
     )
-    needs_extra = train_generic or tie_heads or frozen is not None or prior_teacher is not None
+    needs_extra = train_generic or tie_heads or frozen is not None
     if on_model is not None:
         on_model(model)
     start = time.perf_counter()
