@@ -67,22 +67,34 @@ SETS: dict[str, tuple[str, dict]] = {
 }
 
 
-def write_set(name: str, folder: Path) -> Path:
-    """Simulate ``name`` once: MRC micrographs (1.5 Å/px), CSV picks, dataset.json."""
-    if (folder / "dataset.json").exists():
-        return folder
+PIXEL_SIZE_A = 1.5
+
+
+def simulation_config(name: str) -> SimulationConfig:
+    """The simulation of set ``name`` (the SNR of ``bench_accuracy.py``'s sims)."""
     _, options = SETS[name]
     diameter = float(options["diameter_px"])
     rows, cols = options["shape"]
-    config = SimulationConfig(
+    return SimulationConfig(
         **options,
+        pixel_size=PIXEL_SIZE_A,
         diameter_jitter=0.05,
-        # a fifth of the area covered, at most 150 particles; the SNR of bench_accuracy's sims
+        # a fifth of the area covered by particles, but at most 150 per micrograph
         n_particles=min(150, int(0.2 * rows * cols / (np.pi * (diameter / 2) ** 2))),
         snr=accuracy.SIM_PREPARED_SNR / (diameter / 20.0) ** 2,
         defocus_um=2.0,
         ice_gradient=0.5,
     )
+
+
+def write_set(name: str, folder: Path) -> Path:
+    """Simulate ``name`` once (again when its settings changed): MRC micrographs, CSV picks."""
+    config = simulation_config(name)
+    recipe = {"config": repr(config), "micrographs": N_MICROGRAPHS, "seeds": "500+"}
+    info_path = folder / "dataset.json"
+    if info_path.exists() and json.loads(info_path.read_text()).get("recipe") == recipe:
+        return folder
+    diameter = float(SETS[name][1]["diameter_px"])
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "micrographs").mkdir(parents=True)
@@ -92,12 +104,16 @@ def write_set(name: str, folder: Path) -> Path:
         sim = simulate_micrograph(config, seed=500 + index, name=mic)
         with mrcfile.new(tmp / "micrographs" / f"{mic}.mrc") as mrc:
             mrc.set_data(sim.image.astype(np.float32))
-            mrc.voxel_size = 1.5
+            mrc.voxel_size = PIXEL_SIZE_A
         picks = sim.picks[sim.picks["kind"] == "particle"]
         picks[["x", "y"]].assign(diameter=diameter).to_csv(
             tmp / "picks" / f"{mic}.csv", index=False
         )
-    info = {"particle_diameter_px": diameter, "completeness": "complete (simulated)"}
+    info = {
+        "particle_diameter_px": diameter,
+        "completeness": "complete (simulated)",
+        "recipe": recipe,
+    }
     (tmp / "dataset.json").write_text(json.dumps(info, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
@@ -120,9 +136,9 @@ def run_set(name: str, work: Path, cryopick: str) -> dict:
         "diameter_px": split.diameter_px,
         "clicks": int(sum(len(t) for t in split.train_picks.values())),
         "test_picks": int(sum(len(split.truth[n]) for n in split.test)),
-        "train_s": trained["train_s"],
+        "train_s": trained["train_s"] or round(trained["train_wall_s"], 1),
         "steps": trained["steps_done"],
-        "pick_s_per_micrograph": timing["pick_s_per_micrograph"],
+        "pick_s_per_micrograph": round(timing["pick_s_per_micrograph"], 2),
         "AP@0.5": round(scores["AP@0.5"], 3),
         "AP@0.6": round(scores["AP@0.6"], 3),
     }
@@ -161,11 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=HERE / "_work" / "sizes")
     parser.add_argument("--cryopick", default=str(Path(sys.executable).parent / "cryopick"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--snapshot",
+        default="HEAD",
+        metavar="COMMIT",
+        help="run the commands from src/ of this commit (default HEAD; as bench_accuracy.py)",
+    )
     args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     names = [n for n in args.sets.split(",") if n]
     unknown = sorted(set(names) - set(SETS))
     if unknown:
         parser.error(f"unknown set(s) {unknown}; known: {sorted(SETS)}")
+    source = accuracy.snapshot_source(args.snapshot, args.work / "source")
+    print(f"commands run from src/ of commit {source}", flush=True)
     rows = []
     for name in names:
         row = run_set(name, args.work, args.cryopick)
@@ -177,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{machine['cpu']}, {machine['cores']} cores, "
         f"{'a CUDA GPU' if machine['gpu'] else 'no GPU'}, torch {machine['torch']}; "
         "1 torch thread (OMP_NUM_THREADS=1, as bench_accuracy.py)",
-        "commit": accuracy._commit(),
-        "command": "python benchmarks/bench_sizes.py " + " ".join(argv or sys.argv[1:]),
+        "commit": source,
+        "command": " ".join([".venv/bin/python benchmarks/bench_sizes.py", *argv]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sizes.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))

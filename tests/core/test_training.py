@@ -231,26 +231,50 @@ def test_sampling_reads_the_picks_of_each_example_not_a_stale_copy():
         (b, r, c) for b, r, c in after if c >= 2
     }
     assert labelled_cells(example) == before  # the original keeps its own
+    with pytest.raises(ValueError, match="read-only"):
+        example.pick_arrays().x[0] = 0.0
+    # crops centred on a label find the label, not the rows before it (a user negative
+    # and an unknown place listed first, 100 px away)
+    image, _ = _blobs(0, n=1)
+    others = pd.concat(
+        [
+            make_picks([100.0], [100.0], diameter=DIAMETER, kind="negative"),
+            make_picks([100.0], [30.0], diameter=DIAMETER, kind="unknown"),
+            make_picks([30.0], [30.0], diameter=DIAMETER),
+        ],
+        ignore_index=True,
+    )
+    (mixed,) = build_examples([image], [others], DIAMETER, config)
+    centred = TrainConfig(
+        batch_size=32, crop_size=32, positive_crop_fraction=1.0, augment=False, edge_margin=0.0
+    )
+    _, targets, _, _ = sample_batch([mixed], config, centred, np.random.default_rng(0))
+    assert targets["reg_mask"].sum() == 32  # the particle in every crop
+    assert targets["negative_mask"].sum() == 0
     # the table path and the array path give the same targets
     table = pd.DataFrame(
         {
-            "x": [5.0, 20.0, 40.0, 50.0],
-            "y": [6.0, 30.0, 10.0, 50.0],
-            "diameter": [np.nan, 12.0, 30.0, 16.0],
-            "kind": ["particle", "negative", "unknown", "particle"],
+            "x": [5.0, 20.0, 40.0, 50.0, 12.0, 33.0],
+            "y": [6.0, 30.0, 10.0, 50.0, 44.0, 20.0],
+            "diameter": [np.nan, 12.0, 30.0, 16.0, -1.0, 8.0],
+            "kind": ["particle", "negative", "unknown", "particle", "particle", None],
         }
     )
-    from_table = build_targets(table, (64, 64), ("particle",), target_diameter_px=DIAMETER)
+    options = {"target_diameter_px": DIAMETER, "default_diameter_px": 26.0}
+    from_table = build_targets(table, (64, 64), ("particle",), **options)
     from_arrays = build_targets_from_arrays(
-        table["x"].to_numpy(),
-        table["y"].to_numpy(),
-        np.array([DIAMETER, 12.0, 30.0, 16.0]),
-        table["kind"].to_numpy(),
+        list(table["x"]),
+        list(table["y"]),
+        list(table["diameter"]),
+        list(table["kind"]),
         (64, 64),
         ("particle",),
-        target_diameter_px=DIAMETER,
+        **options,
     )
-    assert from_table["reg_mask"].sum() == 2
+    assert from_table["reg_mask"].sum() == 3
+    # NaN and negative diameters became the default (log size of 26 / 20 at their centres)
+    assert from_table["size"][0, 1, 1] == pytest.approx(np.log(26.0 / DIAMETER))
+    assert from_table["size"][0, 11, 3] == pytest.approx(np.log(26.0 / DIAMETER))
     assert from_table["negative_mask"].sum() > 0
     assert from_table["unknown_mask"].sum() > 0
     for key, value in from_table.items():

@@ -446,12 +446,12 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
     # processes take from it (time its threads wait for a CPU, read from /proc) cannot be
     # bounded by the widget: on this box, with two benchmarks at higher priority, the
     # GUI thread and Mesa's software-GL threads waited up to 70 ms for a core in one gap.
-    # The wall-clock gaps get the same 50 % room as when picking one micrograph (below):
-    # a repaint composed in software GL alone takes 50-100 ms on this 2-core box (this
-    # test, quiet machine, 2026-11-30: gaps 62-73 ms, GUI-thread CPU 43-49 ms, own 51-59 ms;
-    # the one-micrograph test measured 102 ms once in the same three runs).
+    # The plain wall-clock gap gets the same 50 % room as when picking one micrograph
+    # (below): a repaint composed in software GL alone takes 50-100 ms on this 2-core box,
+    # and the one-micrograph test measured 102 ms once (this test, quiet machine,
+    # 2026-11-30, three runs: gaps 62-73 ms, GUI-thread CPU 43-49 ms, own gaps 51-59 ms).
     assert meter.max_cpu_gap <= 0.1
-    assert meter.max_own_gap <= 0.15
+    assert meter.max_own_gap <= 0.1
     assert meter.max_gap <= 0.15 * load_factor()
 
 

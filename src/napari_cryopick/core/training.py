@@ -231,6 +231,10 @@ class TrainingExample:
         Data-set name (for the history and, later, per-data-set heads).
     head
         Head this example trains; None: the ``head`` argument of :func:`train_detector`.
+
+    An example's picks are not changed in place once it is made (the sampler
+    keeps read-only numpy copies of them); make a new example, e.g. with
+    ``dataclasses.replace(example, picks=new_table)``.
     """
 
     prepared: PreparedMicrograph
@@ -246,19 +250,21 @@ class TrainingExample:
         """``picks`` as numpy arrays (cached: the picks of an example never change)."""
         if self._arrays is None:
             picks = self.picks
-            kind = picks["kind"].astype(str).to_numpy()
+            kind = np.array(picks["kind"].astype(str).to_numpy(), copy=True)
+            columns = {
+                name: np.array(picks[name].to_numpy(np.float64), copy=True)
+                for name in ("x", "y", "diameter")
+            }
             arrays = _PickArrays(
-                x=picks["x"].to_numpy(np.float64),
-                y=picks["y"].to_numpy(np.float64),
-                diameter=picks["diameter"].to_numpy(np.float64),
-                kind=kind,
-                labels=np.flatnonzero(~np.isin(kind, NOT_LABELS)),
+                **columns, kind=kind, labels=np.flatnonzero(~np.isin(kind, NOT_LABELS))
             )
+            for array in (*columns.values(), kind, arrays.labels):
+                array.setflags(write=False)
             object.__setattr__(self, "_arrays", arrays)
         return self._arrays  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _PickArrays:
     """Pick columns of a :class:`TrainingExample`; ``labels``: indices of the labelled objects."""
 
@@ -522,7 +528,6 @@ def sample_batch(
         :func:`~napari_cryopick.core.model.targets.build_targets` with a batch axis.
     """
     size = config.crop_size
-    target_diameter = float(model_config.target_diameter_px)
     images, target_list, names, datasets = [], [], [], []
     for _ in range(config.batch_size):
         example = examples[int(rng.integers(len(examples)))]
@@ -538,12 +543,11 @@ def sample_batch(
         if config.augment:
             crop, x, y = _dihedral(crop, x, y, rng)
             crop = _augment_intensity(crop, config, rng)
-        diameter = picks.diameter[keep]
         target_list.append(
             build_targets_from_arrays(
                 x,
                 y,
-                np.where(np.isfinite(diameter) & (diameter > 0), diameter, target_diameter),
+                picks.diameter[keep],
                 picks.kind[keep],
                 (size, size),
                 model_config.kinds,

@@ -95,7 +95,6 @@ def build_targets(
             sigma_factor=sigma_factor,
             min_sigma=min_sigma,
         )
-    default = target_diameter_px if default_diameter_px is None else default_diameter_px
     diameter = (
         picks["diameter"].to_numpy(np.float64)
         if "diameter" in picks.columns
@@ -109,12 +108,13 @@ def build_targets(
     return build_targets_from_arrays(
         picks["x"].to_numpy(np.float64),
         picks["y"].to_numpy(np.float64),
-        np.where(np.isfinite(diameter) & (diameter > 0), diameter, default),
+        diameter,
         kind,
         shape,
         kinds,
         stride=stride,
         target_diameter_px=target_diameter_px,
+        default_diameter_px=default_diameter_px,
         sigma_factor=sigma_factor,
         min_sigma=min_sigma,
     )
@@ -130,14 +130,22 @@ def build_targets_from_arrays(
     *,
     stride: int = 4,
     target_diameter_px: float = 20.0,
+    default_diameter_px: float | None = None,
     sigma_factor: float = 1.0 / 6.0,
     min_sigma: float = 0.5,
 ) -> dict[str, np.ndarray]:
     """:func:`build_targets` on plain arrays (the training loop's fast path).
 
-    ``x``, ``y`` and ``diameter`` (positive, already defaulted) in the image's
-    pixels; ``kind`` a string array. Same targets as :func:`build_targets`.
+    ``x``, ``y`` and ``diameter`` in the image's pixels (NaN or non-positive
+    diameters become ``default_diameter_px``, else ``target_diameter_px``);
+    ``kind`` the kind names. Same targets as :func:`build_targets`.
     """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    kind = np.asarray(kind).astype(str)
+    diameter = np.asarray(diameter, np.float64)
+    default = target_diameter_px if default_diameter_px is None else default_diameter_px
+    diameter = np.where(np.isfinite(diameter) & (diameter > 0), diameter, default)
     out_h = math.ceil(shape[0] / stride)
     out_w = math.ceil(shape[1] / stride)
     heatmap = np.zeros((len(kinds), out_h, out_w), np.float32)
