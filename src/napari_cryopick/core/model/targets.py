@@ -81,35 +81,13 @@ def build_targets(
         ``[1, h, w]``, ``reg_mask`` ``[1, h, w]``, ``negative_mask`` and
         ``unknown_mask`` ``[1, h, w]``, float32, ``h, w = ceil(rows/stride), ceil(cols/stride)``.
     """
-    if len(picks) == 0:
-        empty = np.zeros(0)
-        return build_targets_from_arrays(
-            empty,
-            empty,
-            empty,
-            np.zeros(0, dtype=str),
-            shape,
-            kinds,
-            stride=stride,
-            target_diameter_px=target_diameter_px,
-            sigma_factor=sigma_factor,
-            min_sigma=min_sigma,
-        )
-    diameter = (
-        picks["diameter"].to_numpy(np.float64)
-        if "diameter" in picks.columns
-        else np.full(len(picks), np.nan)
-    )
-    kind = (
-        picks["kind"].astype(str).to_numpy()
-        if "kind" in picks.columns
-        else np.full(len(picks), kinds[0])
-    )
+    n = len(picks)
+    columns = picks.columns
     return build_targets_from_arrays(
-        picks["x"].to_numpy(np.float64),
-        picks["y"].to_numpy(np.float64),
-        diameter,
-        kind,
+        picks["x"].to_numpy(np.float64) if n else np.zeros(0),
+        picks["y"].to_numpy(np.float64) if n else np.zeros(0),
+        picks["diameter"].to_numpy(np.float64) if "diameter" in columns else np.full(n, np.nan),
+        picks["kind"].astype(str).to_numpy() if "kind" in columns else np.full(n, kinds[0]),
         shape,
         kinds,
         stride=stride,
