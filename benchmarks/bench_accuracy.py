@@ -111,7 +111,7 @@ def write_simulated(name: str, folder: Path) -> Path:
     """Write a simulated set (float32 TIFF micrographs, CSV picks, dataset.json) once."""
     from PIL import Image
 
-    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.core.simulate import SimulationConfig
 
     if (folder / "dataset.json").exists():
         return folder
@@ -127,24 +127,52 @@ def write_simulated(name: str, folder: Path) -> Path:
         ice_gradient=0.5,
     )
     base_seed = {"ring": 100, "L": 200}.get(shape, 300)
+
+    def save_tiff(path: Path, image: np.ndarray) -> None:
+        Image.fromarray(image.astype(np.float32), mode="F").save(path.with_suffix(".tif"))
+
+    info = {
+        "origin": f"napari_cryopick.core.simulate, shape {shape!r} (held out), seeds {base_seed}+",
+    }
+    return write_simulated_files(
+        folder, config, shape, base_seed, 10, SIM_DIAMETER, info, save_tiff
+    )
+
+
+def write_simulated_files(
+    folder: Path,
+    config,
+    prefix: str,
+    base_seed: int,
+    count: int,
+    diameter: float,
+    info: dict,
+    save_image,
+) -> Path:
+    """``count`` micrographs of ``config`` (seeds ``base_seed``+) in ``folder``, written atomically.
+
+    ``micrographs/<prefix>_NN`` by ``save_image(path_without_suffix, image)``,
+    ``picks/<prefix>_NN.csv`` (the particles' x, y and ``diameter``) and
+    ``dataset.json`` (``info`` with the diameter and completeness).
+    """
+    from napari_cryopick.core.simulate import simulate_micrograph
+
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "micrographs").mkdir(parents=True)
     (tmp / "picks").mkdir()
-    for i in range(10):
-        mic = f"{shape}_{i:02d}"
+    for i in range(count):
+        mic = f"{prefix}_{i:02d}"
         sim = simulate_micrograph(config, seed=base_seed + i, name=mic)
-        Image.fromarray(sim.image.astype(np.float32), mode="F").save(
-            tmp / "micrographs" / f"{mic}.tif"
-        )
+        save_image(tmp / "micrographs" / mic, sim.image)
         picks = sim.picks[sim.picks["kind"] == "particle"]
-        picks[["x", "y"]].assign(diameter=SIM_DIAMETER).to_csv(
+        picks[["x", "y"]].assign(diameter=diameter).to_csv(
             tmp / "picks" / f"{mic}.csv", index=False
         )
     info = {
-        "particle_diameter_px": SIM_DIAMETER,
+        "particle_diameter_px": diameter,
         "completeness": "complete (simulated)",
-        "origin": f"napari_cryopick.core.simulate, shape {shape!r} (held out), seeds {base_seed}+",
+        **info,
     }
     (tmp / "dataset.json").write_text(json.dumps(info, indent=1))
     shutil.rmtree(folder, ignore_errors=True)

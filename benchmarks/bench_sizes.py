@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_accuracy as accuracy
-from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+from napari_cryopick.core.simulate import SimulationConfig
 
 HERE = Path(__file__).parent
 N_MICROGRAPHS = 8
@@ -94,30 +94,16 @@ def write_set(name: str, folder: Path) -> Path:
     info_path = folder / "dataset.json"
     if info_path.exists() and json.loads(info_path.read_text()).get("recipe") == recipe:
         return folder
-    diameter = float(SETS[name][1]["diameter_px"])
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "micrographs").mkdir(parents=True)
-    (tmp / "picks").mkdir()
-    for index in range(N_MICROGRAPHS):
-        mic = f"{name}_{index:02d}"
-        sim = simulate_micrograph(config, seed=500 + index, name=mic)
-        with mrcfile.new(tmp / "micrographs" / f"{mic}.mrc") as mrc:
-            mrc.set_data(sim.image.astype(np.float32))
+
+    def save_mrc(path: Path, image: np.ndarray) -> None:
+        with mrcfile.new(path.with_suffix(".mrc")) as mrc:
+            mrc.set_data(image.astype(np.float32))
             mrc.voxel_size = PIXEL_SIZE_A
-        picks = sim.picks[sim.picks["kind"] == "particle"]
-        picks[["x", "y"]].assign(diameter=diameter).to_csv(
-            tmp / "picks" / f"{mic}.csv", index=False
-        )
-    info = {
-        "particle_diameter_px": diameter,
-        "completeness": "complete (simulated)",
-        "recipe": recipe,
-    }
-    (tmp / "dataset.json").write_text(json.dumps(info, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return folder
+
+    diameter = float(SETS[name][1]["diameter_px"])
+    return accuracy.write_simulated_files(
+        folder, config, name, 500, N_MICROGRAPHS, diameter, {"recipe": recipe}, save_mrc
+    )
 
 
 def run_set(name: str, work: Path, cryopick: str) -> dict:
