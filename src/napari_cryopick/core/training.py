@@ -637,7 +637,7 @@ def _learning_rate(step: int, config: TrainConfig, time_fraction: float = 0.0) -
 def count_labels(examples: Sequence[TrainingExample]) -> int:
     """Labelled objects in the examples (negatives and "unknown" places excluded; replicas once)."""
     unique = {id(e): e for e in examples}.values()
-    return sum(int((~e.picks["kind"].isin(NOT_LABELS)).sum()) for e in unique)
+    return sum(len(e.pick_arrays().labels) for e in unique)
 
 
 def label_step_limit(config: TrainConfig, labels: int) -> int:
