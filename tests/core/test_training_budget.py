@@ -9,8 +9,10 @@ from napari_cryopick.core.model import DetectorConfig
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.training import (
+    MIN_LOOP_FRACTION,
     TrainConfig,
     build_examples,
+    loop_time_limit,
     resolve_time_limit,
     train_detector,
 )
@@ -82,3 +84,35 @@ def test_time_limit_ends_training_and_decays_the_learning_rate():
     assert result.history[-1]["lr"] < 0.2 * train_config.lr
     with pytest.raises(ValueError):
         TrainConfig(time_limit_s=0.0)
+
+
+def test_the_loop_leaves_the_budget_the_job_spent_before_it_and_as_much_after() -> None:
+    """``loop_time_limit``: the budget is the whole job's (issue 10: 2 minutes in all)."""
+    import time
+
+    assert loop_time_limit(120.0, None) == 120.0
+    assert loop_time_limit(None, time.perf_counter() - 10.0) is None
+    # 10 s spent reading: 10 s reserved for the threshold pass and the checkpoint
+    assert loop_time_limit(120.0, time.perf_counter() - 10.0) == pytest.approx(100.0, abs=0.5)
+    # reading took most of the budget: the loop still gets a quarter of it
+    assert loop_time_limit(120.0, time.perf_counter() - 100.0) == pytest.approx(
+        MIN_LOOP_FRACTION * 120.0
+    )
+
+
+def test_a_budget_that_started_before_the_loop_ends_it_sooner() -> None:
+    import time
+
+    config, examples = _tiny_examples()
+    train_config = _one_second_budget(100_000)
+    own = drive(train_detector(examples, config=config, train_config=train_config))
+    # the job began 0.45 s before the loop: 1 - 2 * 0.45 = 0.1 s, floored at a quarter
+    late = drive(
+        train_detector(
+            examples,
+            config=config,
+            train_config=train_config,
+            budget_start=time.perf_counter() - 0.45,
+        )
+    )
+    assert 1 <= len(late.history) < 0.6 * len(own.history)

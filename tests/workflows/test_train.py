@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,18 @@ def test_border_learned_from_the_clicks_is_stored_and_picked_with(
 
     assert main(["info", str(out)]) == 0
     assert "pick border: 0.25 diameters (learned" in capsys.readouterr().out
+
+
+def test_the_time_budget_counts_from_the_users_start_of_the_job(training_set):
+    """TrainRequest.started_at (cryopick train: its own start): the budget is the job's."""
+    import time
+
+    options = {**FAST, "steps": 100_000, "views_per_label": None}
+    now = _request(training_set, None, train_options=options, time_limit_s=3.0)
+    # started 2.2 s before train(): the loop gets the floor, a quarter of the budget
+    late = drive(train(replace(now, started_at=time.perf_counter() - 2.2)))
+    fresh = drive(train(now))
+    # the job's seconds run from its start, and the loop got what was left of the budget
+    assert late.seconds >= 2.2
+    assert fresh.seconds < 3.5
+    assert 1 <= len(late.history) < 0.6 * len(fresh.history)

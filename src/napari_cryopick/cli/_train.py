@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
+import time
 from pathlib import Path
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_OK, CLIError
@@ -94,7 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--time-limit",
         default=defaults["time_limit_s"],
         metavar="SECONDS",
-        help=f"wall-clock budget; 'auto' (120 s on a CPU, 20 s on a GPU) or 0 for none "
+        help="wall-clock budget of the whole command (reading the micrographs, training, "
+        "the pick threshold); 'auto' (120 s on a CPU, 20 s on a GPU) or 0 for none "
         f"(default {defaults['time_limit_s']})",
     )
     parser.add_argument(
@@ -286,6 +289,7 @@ def request_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick train``; returns the exit code."""
+    started = time.perf_counter()  # the time budget counts the command's own start-up too
     import numpy as np
 
     from napari_cryopick.core.progress import drive
@@ -302,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise CLIError(str(error.strerror or error)) from None
     request, picks = request_from_args(args)
+    request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
         print(f"--mode {mode} without --init: starting from the bundled general model")

@@ -488,6 +488,7 @@ def train_model(
     train_config: TrainConfig | None = None,
     continual_config: ContinualConfig | None = None,
     on_model: Callable[[Detector], None] | None = None,
+    budget_start: float | None = None,
 ) -> Generator[TrainProgress, None, ContinualResult]:
     """Train in one of the :data:`MODES`, yielding progress events.
 
@@ -515,6 +516,11 @@ def train_model(
     on_model
         Called once with the model being trained, before the first step (a
         caller previews it between steps; it must not change it).
+    budget_start
+        :func:`time.perf_counter` value at which the time budget began (the
+        job's start: reading the micrographs, the starting model's pass over
+        them); None: the budget is the training loop's own (see
+        :func:`napari_cryopick.core.training.loop_time_limit`).
 
     Yields
     ------
@@ -624,6 +630,7 @@ def train_model(
         head=GENERIC_HEAD,
         extra_loss=extra if needs_extra else None,
         parameters=parameters,
+        budget_start=budget_start,
     )
     result: TrainResult = yield from inner
     seconds = time.perf_counter() - start

@@ -56,6 +56,7 @@ __all__ = [
     "build_examples",
     "count_labels",
     "label_step_limit",
+    "loop_time_limit",
     "resolve_time_limit",
     "sample_batch",
     "train_detector",
@@ -201,6 +202,10 @@ class TrainConfig:
 #: Default training budgets ("auto"): what users accept waiting for (issue 10).
 AUTO_TIME_LIMIT_S = {"cpu": 120.0, "gpu": 20.0}
 
+#: The training loop keeps at least this fraction of the budget, however long
+#: the work before it took (see :func:`loop_time_limit`).
+MIN_LOOP_FRACTION = 0.25
+
 
 def resolve_time_limit(
     config: TrainConfig, device: torch.device | str | None = None
@@ -212,6 +217,27 @@ def resolve_time_limit(
         device = resolve_device(config.device)
     kind = torch.device(device).type
     return AUTO_TIME_LIMIT_S["cpu" if kind == "cpu" else "gpu"]
+
+
+def loop_time_limit(limit: float | None, budget_start: float | None) -> float | None:
+    """Seconds the training loop may run when the budget ``limit`` counts from ``budget_start``.
+
+    ``budget_start`` is a :func:`time.perf_counter` value: when the whole
+    training job began (a ``cryopick train`` command, a press of Train), so
+    that reading and preparing the micrographs and the starting model's pass
+    over them count against the budget, not only the loop. The work after the
+    loop (the pick threshold from a picking pass over the training
+    micrographs, the checkpoint) repeats the work before it (reading the
+    micrographs, a pass of the network over them), so the loop also leaves as
+    much time after it as the job spent before it. The loop keeps at least
+    :data:`MIN_LOOP_FRACTION` of the budget: with thousands of training
+    micrographs, reading alone can take longer than the budget, and a
+    model trained for no time would be worth nothing. None: ``limit`` as is.
+    """
+    if limit is None or budget_start is None:
+        return limit
+    spent = max(0.0, time.perf_counter() - budget_start)
+    return max(limit - 2.0 * spent, MIN_LOOP_FRACTION * limit)
 
 
 @dataclass(frozen=True)
@@ -683,6 +709,7 @@ def train_detector(
     head: str = "generic",
     extra_loss: ExtraLoss | None = None,
     parameters: Callable[[Detector], Any] | None = None,
+    budget_start: float | None = None,
 ) -> Generator[TrainProgress, None, TrainResult]:
     """Train a detector on prepared examples, yielding progress events.
 
@@ -706,6 +733,11 @@ def train_detector(
     parameters
         ``parameters(model)`` -> parameters or parameter groups for the
         optimiser (e.g. only a head); all parameters if None.
+    budget_start
+        :func:`time.perf_counter` value at which the time budget began (the
+        training job's start); the loop then ends in time for the whole job
+        to fit the budget (:func:`loop_time_limit`). None: the budget is the
+        loop's own.
 
     Yields
     ------
@@ -757,7 +789,7 @@ def train_detector(
     start = time.perf_counter()
     completed = False
     try:
-        limit = resolve_time_limit(train_config, device)
+        limit = loop_time_limit(resolve_time_limit(train_config, device), budget_start)
         for step in range(train_config.steps):
             elapsed = time.perf_counter() - start
             lr = _learning_rate(step, train_config, elapsed / limit if limit else 0.0)

@@ -124,8 +124,16 @@ class TrainRequest:
         :class:`napari_cryopick.core.continual.ContinualConfig` fields
         (``max_exemplars``, ``distill_weight``, ...).
     time_limit_s
-        Wall-clock budget in seconds; ``"auto"``: TrainConfig's automatic
-        budget; None: no limit (``steps`` only).
+        Wall-clock budget in seconds of the whole job, from ``started_at``
+        (reading the micrographs, the starting model's pass over them, the
+        training loop, the pick threshold and the checkpoint; see
+        :func:`napari_cryopick.core.training.loop_time_limit`); ``"auto"``:
+        TrainConfig's automatic budget (120 s on a CPU, 20 s on a GPU); None:
+        no limit (``steps`` only).
+    started_at
+        :func:`time.perf_counter` value at which the user started the job
+        (the command's start, the press of Train), from which the budget
+        counts; None: when :func:`train` starts.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     unlabelled
@@ -151,6 +159,7 @@ class TrainRequest:
     train_options: Mapping[str, Any] = field(default_factory=dict)
     continual_options: Mapping[str, Any] = field(default_factory=dict)
     time_limit_s: float | str | None = "auto"
+    started_at: float | None = None
     device: str = "auto"
     unlabelled: Sequence[Path] = ()
     preview: Any = None
@@ -217,7 +226,8 @@ class TrainOutcome:
     completed
         False when a time limit ended training before the planned steps.
     seconds
-        Wall-clock time of the whole job.
+        Wall-clock time of the whole job (from ``TrainRequest.started_at``
+        when given).
     mode
         The mode that ran.
     pick_threshold
@@ -459,7 +469,8 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     from napari_cryopick.core.model.inputs import to_original
     from napari_cryopick.core.training import TrainConfig, build_examples
 
-    start = time.perf_counter()
+    # the budget, and the outcome's seconds, count from the user's start of the job
+    start = time.perf_counter() if request.started_at is None else request.started_at
     mode = request.resolved_mode
     resolve_device(request.device)  # a bad device fails now
     if request.out is not None:
@@ -535,6 +546,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         train_config=train_config,
         continual_config=continual_config,
         on_model=trained.append,
+        budget_start=start,
     )
     try:
         while True:
