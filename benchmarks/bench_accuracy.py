@@ -24,8 +24,9 @@ left out in turn:
   ``default_rng(0)``) for ``cryopick train`` (defaults) and Topaz.
 
 The general model of a left-out set is ``DIR/general_without_<set>.pt`` when
-``--general-without DIR`` holds it (trained without that set), otherwise the
-bundled model (which saw the real sets: recorded as not held out).
+``--general-without DIR`` holds it (trained without that set; default DIR:
+``benchmarks/models``, committed, see its README), otherwise the bundled model
+(which saw the real sets: recorded as not held out).
 
 One evaluator (:func:`napari_cryopick.core.evaluate.evaluate`, boxes of the
 data set's diameter, AP at IoU 0.5 and 0.6, AR) scores both tools. AP is a
@@ -842,7 +843,13 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(CURVE_SETS),
         help="sets of the clicks curve, or 'none'",
     )
-    parser.add_argument("--general-without", type=Path, default=None, metavar="DIR")
+    parser.add_argument(
+        "--general-without",
+        type=Path,
+        default=ROOT / "benchmarks" / "models",
+        metavar="DIR",
+        help="folder of the leave-one-out general models (default: the committed ones)",
+    )
     parser.add_argument("--cryopick", default=str(ROOT / ".venv" / "bin" / "cryopick"))
     parser.add_argument(
         "--train-budget",
