@@ -21,6 +21,7 @@ ORDER = (
     "accuracy_lowload",
     "accuracy_ablation",
     "sizes",
+    "accuracy_s10",
     "accuracy_s8_swa",
     "detector",
     "speed",

@@ -1,0 +1,97 @@
+"""How a candidate is scored: the heatmap's peak value against a smoothed heatmap.
+
+An experiment for issue 10 (not a default). AP ranks the candidates, and on
+apoferritin most of what is lost is ranking, not position
+(``docs/general-model.md``, session 9). A peak of one noisy heatmap cell
+ranks as high as a broad, well-supported blob; smoothing the heatmap before
+finding and scoring the peaks (a Gaussian of ``sigma`` heatmap cells) scores
+each candidate by the evidence around it instead. Each model picks its set's
+test micrographs (the ``bench_accuracy.py`` split, every candidate, default
+``PickConfig``, rotation averaging) once per ``--sigmas`` value (0: the
+default, the raw heatmap); positions still come from the offset head at the
+peak cell. Reports AP at IoU 0.5 and 0.6 (boxes of the data set's diameter).
+
+Usage::
+
+    .venv/bin/python benchmarks/exp_scoring.py \\
+        empiar10146_apoferritin=benchmarks/_work/s11/models/apo.pt ... \\
+        --sigmas 0,0.5,1 --out benchmarks/results/exp_session11.jsonl
+
+Models: ``benchmarks/exp_fewshot.py ... --save-model PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_accuracy as ba
+import exp_fewshot as ef
+from exp_localise import folder_of
+from napari_cryopick.core import detect
+from napari_cryopick.core.detect import PickConfig
+from napari_cryopick.core.model import load_checkpoint
+
+
+def patched_decode(sigma: float):
+    """``decode_picks`` on the heatmap smoothed by a Gaussian of ``sigma`` cells."""
+    original = detect.decode_picks
+
+    def decode(maps, kind_index, **kwargs):
+        maps = dict(maps)
+        heat = np.asarray(maps["heatmap"], dtype=np.float32)
+        if heat.ndim == 3:
+            heat = heat.copy()
+            heat[kind_index] = gaussian_filter(heat[kind_index], sigma, mode="nearest")
+        else:
+            heat = gaussian_filter(heat, sigma, mode="nearest")
+        maps["heatmap"] = heat
+        return original(maps, kind_index, **kwargs)
+
+    return original, decode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="SET=CHECKPOINT")
+    parser.add_argument("--sigmas", default="0,0.5,1", help="comma-separated, heatmap cells")
+    parser.add_argument("--out", type=Path, default=None, help="JSON lines appended here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    sigmas = [float(s) for s in args.sigmas.split(",")]
+    for item in args.models:
+        name, _, path = item.partition("=")
+        split = ba.load_set(folder_of(name))
+        model, metadata = load_checkpoint(path)
+        config = PickConfig(device="cpu", threshold=0.0, head=ba._default_head_of(metadata, model))
+        for sigma in sigmas:
+            original, decode = patched_decode(sigma)
+            if sigma > 0:
+                detect.decode_picks = decode
+            try:
+                picks, _ = ba.pick_in_process(split, model, config, split.test)
+            finally:
+                detect.decode_picks = original
+            values = ba.score(split, picks)
+            ef.emit(
+                {
+                    "experiment": "scoring",
+                    "set": name,
+                    "model": path,
+                    "sigma_cells": sigma,
+                    "AP@0.5": round(values["AP@0.5"], 4),
+                    "AP@0.6": round(values["AP@0.6"], 4),
+                },
+                args.out,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
