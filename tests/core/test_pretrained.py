@@ -134,3 +134,30 @@ def test_a_pretrained_new_model_keeps_the_general_batchnorm_statistics() -> None
     )
     random_start, _ = train(pretrained=False)  # random weights have no statistics worth keeping
     assert random_start.run["train_config"]["frozen_batchnorm"] is False
+
+
+def test_a_starting_model_that_sees_the_clicks_trains_fewer_views_per_click() -> None:
+    """ContinualConfig.seen_separation / seen_views_factor (docs/general-model.md, session 11)."""
+    settings = TrainConfig(
+        steps=100, batch_size=1, crop_size=64, device="cpu", warmup_steps=1, views_per_label=2
+    )
+
+    def run(**continual_options) -> dict:
+        config = ContinualConfig(**continual_options)
+        job = train_model("new", [_dataset()], train_config=settings, continual_config=config)
+        return drive(job).run
+
+    # the separation of the clicks from random places is recorded; a factor of 1 keeps the views
+    plain = run(seen_separation=0.0, seen_views_factor=1.0)
+    assert 0.0 <= plain["protected"]["separation"] <= 1.0
+    assert plain["planned_steps"] == 8  # 2 views x 2 labels / (1 crop x 0.5 centred)
+    unseen = run(seen_separation=1.01)  # no starting model separates better than 1
+    assert "views_per_label" not in unseen["protected"]
+    assert unseen["planned_steps"] == 8
+    # a starting model counted as seeing them adapts with half the views per click
+    seen = run(seen_separation=0.0)
+    assert seen["protected"]["views_per_label"] == pytest.approx(1.0)
+    assert seen["train_config"]["views_per_label"] == pytest.approx(1.0)
+    assert seen["planned_steps"] == 4
+    with pytest.raises(ValueError, match="seen_views_factor"):
+        ContinualConfig(seen_views_factor=0.0)

@@ -359,7 +359,7 @@ def test_cli_train_says_how_many_steps_the_picks_allow(tmp_path, capsys):
     args += ["--out", str(out), "--batch-size", "2", "--crop-size", "64", "--device", "cpu"]
     args += ["--steps", "500", "--views-per-label", "2", "--time-limit", "1", "--threads", "1"]
     assert main(args) == 0
-    assert "12 picks, 0 negatives, diameter 20.0 px, 100 steps (2 crops per pick)" in (
+    assert "12 picks, 0 negatives, diameter 20.0 px, up to 100 steps (2 crops per pick)" in (
         capsys.readouterr().out
     )
     _, metadata = load_checkpoint(out)

@@ -106,8 +106,9 @@ def test_prior_detections_that_score_like_the_clicks_are_protected(monkeypatch) 
     blobs = [(16, 16, 0.6), (56, 16, 0.7), (96, 16, 0.8)]
     blobs += [(16, 88, 0.75), (56, 88, 0.66), (96, 88, 0.3)]
     monkeypatch.setattr(detect, "predict_maps", lambda *a, **k: _blob_maps(blobs))
-    (marked,), threshold = protect_prior_detections(_constant_model(0.0), [example])
+    (marked,), threshold, seen = protect_prior_detections(_constant_model(0.0), [example])
     assert threshold == pytest.approx(0.65, abs=0.005)
+    assert seen > 0.9  # the clicks outscore random places
     unknown = marked.picks[marked.picks["kind"] == "unknown"].sort_values("x")
     assert np.allclose(unknown["x"], [16.0, 56.0], atol=2.0)
     assert np.allclose(unknown["y"], 88.0, atol=2.0)
@@ -116,8 +117,9 @@ def test_prior_detections_that_score_like_the_clicks_are_protected(monkeypatch) 
     monkeypatch.setattr(
         detect, "predict_maps", lambda *a, **k: _blob_maps([(16, 88, 0.1), (96, 88, 0.12)])
     )
-    (unchanged,), floor = protect_prior_detections(_constant_model(0.0), [example])
+    (unchanged,), floor, unseen = protect_prior_detections(_constant_model(0.0), [example])
     assert floor == pytest.approx(0.15)
+    assert unseen < 0.75
     assert (unchanged.picks["kind"] == "unknown").sum() == 0
     # without clicks there is nothing to calibrate against
     (empty,) = build_examples([image], [clicks.iloc[:0]], 28.0, config, names=["e"])

@@ -89,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=(
             "stop once each pick has been the centre of N training crops on average, so a "
             "few clicks are not over-learned (at most N * picks / (batch-size / 2) steps; "
+            "half of N for a new model whose general model already sees the particles; "
             f"0: no such limit; default {defaults['views_per_label']:g})"
         ),
     )
@@ -234,7 +235,8 @@ def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
     steps = label_step_limit(train_config_for_mode(mode, config), n_labels)
     if steps >= args.steps:
         return f"{args.steps} steps"
-    return f"{steps} steps ({args.views_per_label:g} crops per pick)"
+    # a new model from a general model that already sees the particles takes half the crops
+    return f"up to {steps} steps ({args.views_per_label:g} crops per pick)"
 
 
 def request_from_args(args: argparse.Namespace):
