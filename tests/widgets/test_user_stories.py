@@ -634,6 +634,9 @@ def test_fewshot_training_selects_the_new_head_and_shows_picks(
 ):
     viewer, train, pick = _annotated_for_training(make_napari_viewer, tmp_path, monkeypatch)
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("fewshot"))
+    # a few-shot head has no few-label step limit, and a fast CPU fits the default
+    # 1000 steps into 15 s: the most steps the form takes leave the budget to end it
+    train.steps_spin.setValue(train.steps_spin.maximum())
     outcome = _train_in_15_s(train, qtbot, tmp_path)
 
     assert outcome.mode == "fewshot"
