@@ -105,6 +105,11 @@ def pseudo_label(
     return labelled
 
 
+#: Random places per micrograph that the clicks' scores are compared with
+#: (the separation of :func:`protect_prior_detections`).
+RANDOM_PLACES = 200
+
+
 def _peak_scores(maps: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, stride: int):
     """The heatmap's maximum over the 3x3 cells around each point (prepared pixels)."""
     from scipy.ndimage import maximum_filter
@@ -167,7 +172,8 @@ def protect_prior_detections(
         threshold used, and how well the model already sees the protein: the
         probability that it scores a click above a random place of the same
         micrographs (the area under the ROC curve of click scores against the
-        scores of 200 seeded random places per micrograph; 0.5: chance).
+        scores of :data:`RANDOM_PLACES` seeded random places per micrograph;
+        0.5: chance).
         Threshold and separation are None when no example has a click.
     """
     from scipy.spatial import cKDTree
@@ -190,15 +196,15 @@ def protect_prior_detections(
             y = clicks["y"].to_numpy(np.float64)
             scores.append(_peak_scores(maps, x, y, stride))
             rows, cols = example.prepared.image.shape[:2]
-            places.append(
-                _peak_scores(maps, rng.uniform(0, cols, 200), rng.uniform(0, rows, 200), stride)
-            )
+            at_x, at_y = rng.uniform(0, cols, RANDOM_PLACES), rng.uniform(0, rows, RANDOM_PLACES)
+            places.append(_peak_scores(maps, at_x, at_y, stride))
     if not scores:
         return list(examples), None, None
     click_scores = np.concatenate(scores)
     threshold = max(floor, float(np.quantile(click_scores, quantile)))
-    separation = mannwhitneyu(click_scores, np.concatenate(places)).statistic / (
-        click_scores.size * 200 * len(places)
+    background = np.concatenate(places)
+    separation = mannwhitneyu(click_scores, background).statistic / (
+        click_scores.size * background.size
     )
     protected = []
     for example, maps in zip(examples, maps_of, strict=True):
