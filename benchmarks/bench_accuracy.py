@@ -973,9 +973,16 @@ def main(argv: list[str] | None = None) -> int:
             # a failure is reported, and tried again by the next run
             name_out = "error.json" if "error" in result else "result.json"
             (work / name_out).write_text(json.dumps(result, indent=1, default=str))
+            # the report's headline: every candidate (ours: the --threshold 0 run)
+            ranked = result.get("all_candidates", result)
+            written = (
+                f"; written picks AP@0.5 {_fmt(result.get('AP@0.5'))}"
+                if "all_candidates" in result
+                else ""
+            )
             print(
-                f"{name} {condition}: AP@0.5 {_fmt(result.get('AP@0.5'))} "
-                f"AP@0.6 {_fmt(result.get('AP@0.6'))} AR {_fmt(result.get('AR'))} "
+                f"{name} {condition}: AP@0.5 {_fmt(ranked.get('AP@0.5'))} "
+                f"AP@0.6 {_fmt(ranked.get('AP@0.6'))} AR {_fmt(ranked.get('AR'))}{written} "
                 f"({result['wall_s']:.0f} s) {result.get('error', '')}",
                 flush=True,
             )
