@@ -101,24 +101,36 @@ def folder_of(name: str) -> Path:
     raise SystemExit(f"exp_localise: no data set {name!r}")
 
 
+def models_to_score(items: list[str]):
+    """``(name, path, split, model, config)`` of each ``SET=CHECKPOINT``: every candidate, one thread."""
+    torch.set_num_threads(1)
+    for item in items:
+        name, _, path = item.partition("=")
+        split = ba.load_set(folder_of(name))
+        model, metadata = load_checkpoint(path)
+        config = PickConfig(device="cpu", threshold=0.0, head=ba._default_head_of(metadata, model))
+        yield name, path, split, model, config
+
+
+def pick_test_with(decode, split: ba.DataSplit, model, config: PickConfig) -> pd.DataFrame:
+    """The test micrographs' candidates with ``detect.decode_picks`` replaced by ``decode``."""
+    original = detect.decode_picks
+    detect.decode_picks = decode
+    try:
+        picks, _ = ba.pick_in_process(split, model, config, split.test)
+    finally:
+        detect.decode_picks = original
+    return picks
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="SET=CHECKPOINT")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines appended here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    for item in args.models:
-        name, _, path = item.partition("=")
-        split = ba.load_set(folder_of(name))
-        model, metadata = load_checkpoint(path)
-        config = PickConfig(device="cpu", threshold=0.0, head=ba._default_head_of(metadata, model))
+    for name, path, split, model, config in models_to_score(args.models):
         for mode in MODES:
-            original, decode = patched_decode(mode)
-            detect.decode_picks = decode
-            try:
-                picks, _ = ba.pick_in_process(split, model, config, split.test)
-            finally:
-                detect.decode_picks = original
+            picks = pick_test_with(patched_decode(mode)[1], split, model, config)
             values = ba.score(split, picks)
             row = {
                 "experiment": "localise",

@@ -27,16 +27,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.ndimage import gaussian_filter
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_accuracy as ba
 import exp_fewshot as ef
-from exp_localise import folder_of
+from exp_localise import models_to_score, pick_test_with
 from napari_cryopick.core import detect
-from napari_cryopick.core.detect import PickConfig
-from napari_cryopick.core.model import load_checkpoint
 
 
 def patched_decode(sigma: float):
@@ -63,21 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sigmas", default="0,0.5,1", help="comma-separated, heatmap cells")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines appended here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
     sigmas = [float(s) for s in args.sigmas.split(",")]
-    for item in args.models:
-        name, _, path = item.partition("=")
-        split = ba.load_set(folder_of(name))
-        model, metadata = load_checkpoint(path)
-        config = PickConfig(device="cpu", threshold=0.0, head=ba._default_head_of(metadata, model))
+    for name, path, split, model, config in models_to_score(args.models):
         for sigma in sigmas:
             original, decode = patched_decode(sigma)
-            if sigma > 0:
-                detect.decode_picks = decode
-            try:
-                picks, _ = ba.pick_in_process(split, model, config, split.test)
-            finally:
-                detect.decode_picks = original
+            picks = pick_test_with(decode if sigma > 0 else original, split, model, config)
             values = ba.score(split, picks)
             ef.emit(
                 {
