@@ -19,7 +19,9 @@ uses them.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -533,8 +535,11 @@ class TrainWidget(QWidget):
 
         if self.worker is not None:
             return self.worker
+        # the time budget is the whole job's, from the press of Train (as the CLI's
+        # from its start): reading the micrographs and the starting model's pass count
+        pressed = time.perf_counter()
         try:
-            request = self.build_request()
+            request = dataclasses.replace(self.build_request(), started_at=pressed)
         except ValueError as exc:
             self.status.setText(str(exc))
             self.last_error = str(exc)
