@@ -1,0 +1,58 @@
+"""The command-line progress bar of ``drive``: few redraws in a log, the last step always shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from napari_cryopick.core import progress
+from napari_cryopick.core.progress import Progress, drive
+
+
+@dataclass(frozen=True)
+class _Step:
+    step: int
+    total: int
+
+    def postfix(self) -> str:
+        return f"at {self.step}"
+
+
+def _job(n: int, total: int | None = None):
+    for step in range(1, n + 1):
+        yield _Step(step, n if total is None else total)
+    return "done"
+
+
+def test_a_log_gets_a_few_bars_not_one_per_step(capsys):
+    # pytest's captured standard error is not a terminal: the log interval applies
+    assert drive(_job(500), progress_bar=True, description="training") == "done"
+    err = capsys.readouterr().err
+    drawn = err.count("training")
+    assert 2 <= drawn <= 5, drawn  # the first step, the last step, the close
+    assert "500/500" in err
+    assert "at 500" in err  # the last event's postfix, not a stale one
+
+
+def test_a_job_that_stops_early_shows_where_it_stopped(capsys):
+    # a time budget ends training before its planned steps: no "last step" event
+    drive(_job(30, total=1000), progress_bar=True, description="training")
+    err = capsys.readouterr().err
+    assert "30/1000" in err
+    assert "at 30" in err
+
+
+def test_a_terminal_redraws_at_the_short_interval(capsys, monkeypatch):
+    redraws = []
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True, raising=False)
+    ticks = iter(range(0, 10_000))
+    # every event 1 s after the one before: on a terminal each one is drawn
+    monkeypatch.setattr(progress, "_clock", lambda: float(next(ticks)))
+    drive(
+        (Progress(i, 20) for i in range(1, 21)),
+        on_event=redraws.append,
+        progress_bar=True,
+        description="picking",
+    )
+    err = capsys.readouterr().err
+    assert len(redraws) == 20
+    assert err.count("picking") >= 20
