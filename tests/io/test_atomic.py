@@ -43,3 +43,30 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         crash_while_writing()
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(tmp_path, monkeypatch, many):
+    # Ctrl-C / SIGTERM arriving between creating the temporary file and owning it
+    # left it behind (a `cryopick simulate` stopped by SIGTERM, 2026-11-30)
+    import signal
+    import tempfile
+
+    from napari_cryopick.io import atomic
+
+    real = tempfile.mkstemp
+
+    def mkstemp_then_interrupt(*args, **kwargs):
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        if many:
+            with atomic.atomic_paths(tmp_path / "a.csv", tmp_path / "a.mrc") as paths:
+                for path in paths:
+                    path.write_text("x")
+        else:
+            atomic_write_text(tmp_path / "a.txt", "x")
+    assert list(tmp_path.iterdir()) == []

@@ -221,8 +221,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         ``filename`` the destination ``path``.
     """
     path = Path(path)
-    temporary = _new_temporary(path)
+    created: list[Path] = []
     try:
+        # an interrupt cannot fall between creating the temporary file and owning it
+        # (delivered when the signals are let through, the file is already in `created`)
+        with _signals_held():
+            created.append(_new_temporary(path))
+        (temporary,) = created
         try:
             yield temporary
         except OSError as error:
@@ -234,8 +239,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         except OSError as error:
             raise _named(error, path, "write") from None
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        for temporary in created:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 @contextmanager
@@ -260,8 +266,9 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[tuple[Path, ...]]:
     destinations = [Path(p) for p in paths]
     temporaries: list[Path] = []
     try:
-        for destination in destinations:
-            temporaries.append(_new_temporary(destination))
+        with _signals_held():  # as in atomic_path: every file created is in `temporaries`
+            for destination in destinations:
+                temporaries.append(_new_temporary(destination))
         try:
             yield tuple(temporaries)
         except OSError as error:
