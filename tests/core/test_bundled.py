@@ -106,6 +106,31 @@ def test_cryopick_pick_defaults_to_the_bundled_model(
     assert len(picks) > 10
 
 
+def test_cryopick_pick_zero_shot_says_the_scale_it_chose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.pickfiles import read_picks
+
+    simulated, _ = _held_out_micrograph(seed=4)
+    mrc = write_mrc(tmp_path / "unseen.mrc", simulated.image, 1.5)
+    code = cli.main(["pick", str(mrc), "--diameter", "32", "--out", str(tmp_path / "a")])
+    assert code == 0, capsys.readouterr().err
+    said = capsys.readouterr().out
+    assert "zero-shot: picked at" in said
+    assert "x the diameter" in said
+    # off, or a factor given: no search, nothing said, the same files otherwise
+    for option in (["--no-scale-search"], ["--diameter-factor", "1"]):
+        out = tmp_path / option[0].strip("-")
+        code = cli.main(["pick", str(mrc), "--diameter", "32", "--out", str(out), *option])
+        assert code == 0
+        assert "zero-shot" not in capsys.readouterr().out
+        assert len(read_picks(out / "unseen.star")) > 10
+    code = cli.main(["pick", str(mrc), "--diameter", "32", "--diameter-factor", "-1"])
+    assert code == cli.EXIT_BAD_INPUT
+    assert "--diameter-factor must be > 0" in capsys.readouterr().err
+
+
 def test_cryopick_pick_without_diameter_asks_for_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

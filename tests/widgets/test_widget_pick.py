@@ -151,6 +151,18 @@ def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_pa
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert len(session(viewer).pick_results[NAME].picks) > 0
     assert f"{NAME} picks" in viewer.layers
+    assert "zero-shot scale" not in widget.status.text()  # 56 px: the scale as given
+
+    # zero-shot at a diameter 25 % too large: the general model's most confident
+    # scale is chosen once, shown, and kept for the next picks at these settings
+    widget.diameter_spin.setValue(70.0)
+    assert widget.pick_request([]).diameter_factor is None
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "at 0.8 x the diameter (zero-shot scale)" in widget.status.text()
+    assert widget.pick_request([]).diameter_factor == 0.8
+    widget.diameter_spin.setValue(56.0)
+    assert widget.pick_request([]).diameter_factor is None
 
     # a deleted widget stops listening for new models (no call into a deleted C++ object)
     signal = session(viewer).model_changed

@@ -878,6 +878,9 @@ class PickWidget(QWidget):
         self.worker = None
         self.last_batch = None
         self.last_exported: list[Path] = []
+        # zero-shot: (model, diameter, head) -> the diameter factor its first pick chose
+        self._scale_choice: tuple[tuple, float] | None = None
+        self._request_scale_key: tuple | None = None
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
         self._picks_folder: Path | None = None
         self._review_open: str | None = None  # the micrograph the review opened last
@@ -1316,6 +1319,14 @@ class PickWidget(QWidget):
         """The workflow ``PickRequest`` of the form for ``micrographs``."""
         from napari_cryopick.workflows.pick import PickRequest
 
+        if (
+            "diameter_factor" not in fields
+            and self._scale_choice is not None
+            and self._scale_choice[0] == self._scale_key()
+        ):
+            # zero-shot: the scale chosen on the first micrographs picked with this
+            # model, diameter and head, so every micrograph of the session gets it
+            fields["diameter_factor"] = self._scale_choice[1]
         return PickRequest(
             micrographs=micrographs,
             model=self.model,
@@ -1330,6 +1341,10 @@ class PickWidget(QWidget):
             device=self.device_combo.currentText(),
             **fields,
         )
+
+    def _scale_key(self) -> tuple:
+        """What a zero-shot scale choice holds for: the model, the diameter and the head."""
+        return (id(self.model), round(self.diameter_spin.value(), 3), self.head_combo.currentText())
 
     def _run(self, micrographs: list[Any]) -> Any:
         from napari.qt.threading import create_worker
@@ -1347,6 +1362,7 @@ class PickWidget(QWidget):
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
+        self._request_scale_key = self._scale_key()
         self._cancel = threading.Event()
         worker = create_worker(_picking_job, request, self._cancel, _start_thread=False)
         warning = self._diameter_warning()
@@ -1414,11 +1430,14 @@ class PickWidget(QWidget):
     def _showing_picked(self, event: Any) -> Iterator[None]:
         """Show one picked micrograph step by step (layers, count, progress)."""
         name = event.item.name
+        factor = float(getattr(event.item, "diameter_factor", 1.0))
+        self._scale_choice = (self._request_scale_key, factor)
         yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
         count = apply_display_threshold(self.viewer, name, self.threshold())
+        scale = f", at {factor:g} x the diameter (zero-shot scale)" if factor != 1.0 else ""
         self.status.setText(
             f"{self._diameter_warning()}{name}: {count} picks at threshold "
-            f"{self.threshold():.2f} ({event.step}/{event.total})"
+            f"{self.threshold():.2f}{scale} ({event.step}/{event.total})"
         )
         yield
         self._advance(event.step)  # last: napari's progress bar may process events

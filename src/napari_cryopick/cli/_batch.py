@@ -220,6 +220,9 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         raise  # the command line's handler says "interrupted" / "terminated" (130 / 143)
     except ValueError as error:
         raise CLIError(str(error)) from None
+    from napari_cryopick.cli._pick import print_scale
+
+    print_scale(outcome)
     for message in outcome.errors.values():
         print(f"cryopick {command}: skipped {message}", file=sys.stderr)
     skipped = f", {outcome.n_skipped} already done (--skip)" if outcome.n_skipped else ""

@@ -58,6 +58,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"the model's clicks, never above {defaults['threshold']}; else {defaults['threshold']})",
     )
     parser.add_argument(
+        "--scale-search",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="zero-shot (the bundled or a general model, its generic head): pick the first "
+        "micrographs at 0.8-1.25 times the diameter and use the factor the model is most "
+        "confident at (default: on; not in --monitor mode)",
+    )
+    parser.add_argument(
+        "--diameter-factor",
+        type=float,
+        default=None,
+        metavar="F",
+        help="rescale micrographs as if the diameter were F times the given one (the "
+        "diameters written stay the given ones); skips the zero-shot scale search",
+    )
+    parser.add_argument(
         "--min-distance",
         type=float,
         default=defaults["min_distance"],
@@ -219,6 +235,21 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         flip_y=args.flip_y,
         keep_candidates=args.keep_candidates,
         fibers=fibers,
+        diameter_factor=args.diameter_factor,
+        scale_search=args.scale_search,
+    )
+
+
+def print_scale(outcome) -> None:
+    """Say which factor of the diameter the zero-shot scale search chose (nothing if none ran)."""
+    confidences = getattr(outcome, "scale_confidences", None)
+    if not confidences:
+        return
+    tried = ", ".join(f"{f:g}: {c:.3f}" for f, c in sorted(confidences.items()))
+    print(
+        f"zero-shot: picked at {outcome.diameter_factor:g} x the diameter, the scale the "
+        f"general model is most confident at (confidence by factor {tried}; "
+        "--no-scale-search or --diameter-factor F to choose)"
     )
 
 
@@ -232,8 +263,17 @@ def _note_earlier_runs(request) -> None:
     records = read_manifests(out)
     if not records:
         return
-    fingerprint = settings_fingerprint(request)
-    other = [r for r in records.values() if r.get("fingerprint") != fingerprint]
+    fingerprints = {settings_fingerprint(request)}
+    if request.diameter_factor is None and request.scale_search:
+        # a zero-shot run chooses its factor later: any of them is these settings
+        from dataclasses import replace
+
+        from napari_cryopick.core.scale_search import SCALE_FACTORS
+
+        fingerprints |= {
+            settings_fingerprint(replace(request, diameter_factor=f)) for f in SCALE_FACTORS
+        }
+    other = [r for r in records.values() if r.get("fingerprint") not in fingerprints]
     if other:
         print(
             f"cryopick pick: note: {out} already holds the picks of {len(other)} micrograph(s) "
@@ -261,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
     if batch:  # resume, shards, Dask, monitor: workflows/batch.py
         return run_pick_batch(args, request)
     outcome = drive(pick(request), progress_bar=True, description="picking")
+    print_scale(outcome)
     for message in outcome.errors.values():
         print(f"cryopick pick: skipped {message}", file=sys.stderr)
     total = outcome.n_micrographs

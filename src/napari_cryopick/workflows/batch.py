@@ -66,6 +66,7 @@ from napari_cryopick.workflows.pick import (
     PreparedPick,
     pick_one,
     prepare,
+    with_scale,
     write_outputs,
 )
 
@@ -203,6 +204,9 @@ class BatchOutcome:
         Part of ``seconds`` before the first micrograph: loading the model
         (and torch) and starting the workers. What remains, divided by
         ``n_picked``, is the time per micrograph of a long run.
+    diameter_factor, scale_confidences
+        As in :class:`~napari_cryopick.workflows.pick.PickOutcome` (the
+        zero-shot scale search, :func:`~napari_cryopick.workflows.pick.with_scale`).
     """
 
     n_micrographs: int
@@ -215,6 +219,8 @@ class BatchOutcome:
     manifest: Path | None
     summary: tuple[Path, ...] = ()
     startup_seconds: float = 0.0
+    diameter_factor: float = 1.0
+    scale_confidences: dict[float, float] = field(default_factory=dict)
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -327,6 +333,8 @@ def settings_fingerprint(request: PickRequest) -> str:
         "keep_candidates": request.keep_candidates,
         "fibers": dataclasses.asdict(request.fibers),
     }
+    if request.diameter_factor not in (None, 1.0):  # absent at 1: older manifests still match
+        settings["diameter_factor"] = request.diameter_factor
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -885,6 +893,10 @@ def run_batch(
         items = plan_items(prepared, pixel_sizes)
     else:
         prepared = prepare(dataclasses.replace(request, micrographs=()))
+    # zero-shot: the scale on the first micrographs of the whole run, so every
+    # shard (and a resumed run) picks at the same one
+    prepared, confidences = with_scale(prepared, [item.source for item in items])
+    request = dataclasses.replace(request, diameter_factor=prepared.request.diameter_factor)
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard)
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
@@ -924,6 +936,8 @@ def run_batch(
         manifest=manifest.path,
         summary=summary,
         startup_seconds=startup,
+        diameter_factor=float(request.diameter_factor or 1.0),
+        scale_confidences=confidences,
     )
 
 

@@ -32,6 +32,7 @@ diameter for the head (:meth:`napari_cryopick.core.model.card.ModelCard.diameter
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -43,6 +44,7 @@ from typing import Any
 __all__ = [
     "FIBER_FORMATS",
     "PICK_FORMATS",
+    "SCALE_SEARCH_MICROGRAPHS",
     "FiberOptions",
     "MicrographPicks",
     "PickOutcome",
@@ -54,7 +56,9 @@ __all__ = [
     "pick_one",
     "prepare",
     "resolve_diameter",
+    "with_scale",
     "write_outputs",
+    "zero_shot",
 ]
 
 #: Pick-file formats of point picks: the keys of ``io.pickfiles.FORMATS`` (a test keeps
@@ -147,6 +151,15 @@ class PickRequest:
         network. None: only picks above ``threshold`` are written.
     fibers
         Fiber tracing and writing options.
+    diameter_factor
+        The network rescales each micrograph as if the diameter were this
+        times the given one; the diameters written stay the given ones.
+        None: 1, except for zero-shot picking (:func:`zero_shot`), where
+        :func:`with_scale` chooses it from the first micrographs
+        (:func:`napari_cryopick.core.scale_search.choose_scale`).
+    scale_search
+        Let zero-shot picking choose ``diameter_factor`` (False: 1; CLI
+        ``--no-scale-search``).
     """
 
     micrographs: Sequence[Any]
@@ -164,6 +177,8 @@ class PickRequest:
     flip_y: bool = False
     keep_candidates: float | None = None
     fibers: FiberOptions = field(default_factory=FiberOptions)
+    diameter_factor: float | None = None
+    scale_search: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str):
@@ -177,6 +192,10 @@ class PickRequest:
             if value is not None and not (math.isfinite(value) and value > 0):
                 option = name.replace("_px", "").replace("_", "-")
                 raise ValueError(f"--{option} must be > 0, got {value}")
+        if self.diameter_factor is not None and not (
+            math.isfinite(self.diameter_factor) and self.diameter_factor > 0
+        ):
+            raise ValueError(f"--diameter-factor must be > 0, got {self.diameter_factor}")
         if self.diameter_px is not None and self.diameter_A is not None:
             raise ValueError("give the diameter in pixels or in Angstrom, not both")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
@@ -221,6 +240,9 @@ class MicrographPicks:
         (heatmap and its placement), or the fiber result for a fiber-only model.
     threshold
         Threshold used.
+    diameter_factor
+        Factor of ``diameter_px`` the network rescaled with
+        (``PickRequest.diameter_factor``; the zero-shot scale search).
     """
 
     name: str
@@ -233,6 +255,7 @@ class MicrographPicks:
     fiber_paths: list = field(default_factory=list, repr=False)
     result: Any = field(default=None, repr=False)
     threshold: float = 0.3
+    diameter_factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -278,6 +301,11 @@ class PickOutcome:
         Wall-clock time.
     threshold
         The score threshold the picks were taken at (None: not known).
+    diameter_factor
+        Factor of the diameter the network rescaled with (see
+        ``PickRequest.diameter_factor``).
+    scale_confidences
+        ``{factor: confidence}`` of the zero-shot scale search (empty: none ran).
     """
 
     picks: Any
@@ -286,6 +314,8 @@ class PickOutcome:
     n_micrographs: int = 0
     seconds: float = 0.0
     threshold: float | None = None
+    diameter_factor: float = 1.0
+    scale_confidences: dict[float, float] = field(default_factory=dict)
 
     @property
     def n_done(self) -> int:
@@ -590,17 +620,22 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     )
     config = prepared.config
     point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
+    factor = request.diameter_factor or 1.0
     tables, candidates, fiber_paths, result = [], [], [], None
     if point_kinds:
         result = pick_micrograph(
             prepared.model,
             micrograph.data,
-            diameter_px=diameter,
+            diameter_px=diameter * factor,
             config=replace(config, kinds=point_kinds),
             micrograph_name=name,
         )
-        candidates.append(result.picks)
-        tables.append(apply_threshold(result.picks, config.threshold))
+        found = result.picks
+        if factor != 1.0 and len(found):
+            # picked at another scale; sizes written in the user's notion of the diameter
+            found = found.assign(diameter=found["diameter"] / factor)
+        candidates.append(found)
+        tables.append(apply_threshold(found, config.threshold))
     if "fiber" in prepared.kinds:
         from napari_cryopick.core.object_kinds import pick_fibers
 
@@ -634,6 +669,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         fiber_paths=fiber_paths,
         result=result,
         threshold=float(config.threshold),
+        diameter_factor=float(factor),
     )
 
 
@@ -738,6 +774,72 @@ def _write_fibers(
 # --------------------------------------------------------------------------
 
 
+#: Micrographs the zero-shot scale search picks (the first ones of a run).
+SCALE_SEARCH_MICROGRAPHS = 3
+
+
+def zero_shot(prepared: PreparedPick) -> bool:
+    """True when a general model picks particles with its generic head (no training on the data).
+
+    A general model (the bundled one, or one of ``scripts/train_general_model.py``)
+    carries its recipe as ``general_model`` in its metadata; a model trained
+    by ``cryopick train --mode new`` does not, and few-shot / continual models
+    pick with their data-set head by default.
+    """
+    from napari_cryopick.core.model.card import GENERIC_HEAD
+
+    card = prepared.card
+    extra = getattr(card, "extra", None) or {}
+    is_general = "general_model" in extra
+    head = prepared.config.head or getattr(prepared.model, "default_head", None)
+    return bool(is_general and head == GENERIC_HEAD and prepared.kinds == ("particle",))
+
+
+def with_scale(
+    prepared: PreparedPick, sources: Sequence[Any]
+) -> tuple[PreparedPick, dict[float, float]]:
+    """``prepared`` with its request's ``diameter_factor`` resolved.
+
+    Zero-shot picking (:func:`zero_shot`) with ``scale_search`` and no factor
+    given chooses it on the first :data:`SCALE_SEARCH_MICROGRAPHS` readable
+    micrographs of ``sources``
+    (:func:`napari_cryopick.core.scale_search.choose_scale`); anything else
+    keeps the request's factor. Returns the confidences of the search
+    (empty when none ran).
+    """
+    request = prepared.request
+    if request.diameter_factor is not None or not request.scale_search:
+        return prepared, {}
+    if not zero_shot(prepared) or not len(sources):
+        return prepared, {}
+    from napari_cryopick.core.scale_search import choose_scale
+
+    images, diameters = [], []
+    for source in sources:
+        try:
+            micrograph = _read(source)
+            label = str(source) if _is_path(source) else micrograph.name
+            diameter = resolve_diameter(
+                request,
+                prepared.card,
+                micrograph.pixel_size,
+                micrograph=label,
+                model_name=prepared.model_name,
+                head=prepared.config.head,
+            )
+        except (ValueError, OSError, TypeError):
+            continue  # reported when it is picked
+        images.append(micrograph.data)
+        diameters.append(diameter)
+        if len(images) == SCALE_SEARCH_MICROGRAPHS:
+            break
+    if not images:
+        return prepared, {}
+    factor, confidences = choose_scale(prepared.model, images, diameters, prepared.config)
+    request = dataclasses.replace(request, diameter_factor=factor)
+    return dataclasses.replace(prepared, request=request), confidences
+
+
 def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
     """Pick every micrograph of ``request``, yielding one event per micrograph.
 
@@ -758,6 +860,8 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
 
     start = time.perf_counter()
     prepared = prepare(request)
+    prepared, confidences = with_scale(prepared, request.micrographs)
+    request = prepared.request
     total = len(request.micrographs)
     tables = []
     written: list[Path] = []
@@ -801,4 +905,6 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
         n_micrographs=total,
         seconds=time.perf_counter() - start,
         threshold=float(prepared.config.threshold),
+        diameter_factor=float(request.diameter_factor or 1.0),
+        scale_confidences=confidences,
     )

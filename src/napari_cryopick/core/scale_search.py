@@ -1,0 +1,115 @@
+"""The scale a general model picks an unseen protein at, chosen by its own confidence.
+
+A general model rescales every micrograph so that a particle of the given
+diameter spans the network's target size (28 px). What "the diameter" means
+differs between data sets and users: the box size, the longest extent, the
+size of the densest core. The general model learned one notion of it from
+its training sets, and on a protein it never saw, zero-shot picking is very
+sensitive to the mismatch. Leave-one-out general models, AP@0.5 at
+0.8 / 1.0 / 1.25 times the data set's diameter (``docs/general-model.md``,
+session 12): beta-galactosidase 0.751 / 0.677 / 0.393, simulated ring
+0.395 / 0.651 / 0.729, simulated L 0.530 / 0.430 / 0.280, ribosome
+0.818 / 0.827 / 0.740.
+
+:func:`choose_scale` picks a few micrographs at each factor of
+:data:`SCALE_FACTORS` (within the 25 % a given diameter may be off) and keeps
+the factor at which the model is most confident: the mean score of its
+``K`` best candidates, ``K`` the number of particles that would cover
+:data:`CONFIDENCE_COVERAGE` of the micrograph (:func:`pick_confidence`).
+A model that sees the particles at the right size scores them high. Only
+zero-shot picking searches (``napari_cryopick.workflows.pick``): a model
+trained on the user's clicks learned the user's notion of the diameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CONFIDENCE_COVERAGE",
+    "SCALE_FACTORS",
+    "choose_scale",
+    "pick_confidence",
+]
+
+#: Factors of the given diameter tried, 1 (the diameter as given) among them.
+SCALE_FACTORS: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.25)
+#: Share of a micrograph's area that the ``K`` particles of the confidence cover.
+CONFIDENCE_COVERAGE = 0.1
+
+
+def pick_confidence(
+    scores: Sequence[float] | np.ndarray,
+    shape: tuple[int, ...],
+    diameter_px: float,
+    coverage: float = CONFIDENCE_COVERAGE,
+) -> float:
+    """Mean of the ``K`` highest candidate scores of one micrograph (missing ones count 0).
+
+    ``K = max(1, floor(coverage * rows * cols / (pi * (diameter_px / 2) ** 2)))``:
+    as many particles as would cover ``coverage`` of the micrograph at the
+    given diameter (the same ``K`` whatever scale the model picked at).
+    """
+    if not diameter_px > 0 or not 0 < coverage <= 1:
+        raise ValueError(
+            f"need diameter_px > 0 and 0 < coverage <= 1, got {diameter_px}, {coverage}"
+        )
+    rows, cols = int(shape[0]), int(shape[1])
+    k = max(1, int(coverage * rows * cols / (math.pi * (diameter_px / 2.0) ** 2)))
+    values = np.sort(np.asarray(scores, dtype=np.float64))[::-1][:k]
+    return float(values.sum() / k)
+
+
+def choose_scale(
+    model: Any,
+    images: Sequence[np.ndarray],
+    diameters_px: Sequence[float],
+    config: Any = None,
+    *,
+    factors: Sequence[float] = SCALE_FACTORS,
+) -> tuple[float, dict[float, float]]:
+    """The factor of the diameter at which ``model`` picks ``images`` most confidently.
+
+    Parameters
+    ----------
+    model
+        A detector (its default head, or ``config.head``, picks).
+    images
+        A few micrographs of the data set (``(rows, cols)`` arrays).
+    diameters_px
+        The given particle diameter of each image, in its pixels.
+    config
+        :class:`~napari_cryopick.core.detect.PickConfig` to pick with (its
+        threshold does not matter: every candidate above the score floor counts).
+    factors
+        Factors tried.
+
+    Returns
+    -------
+    factor, confidences
+        The chosen factor, and the mean :func:`pick_confidence` over the
+        images of every factor. Ties go to the factor nearest 1.
+    """
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+
+    if len(images) == 0 or len(images) != len(diameters_px):
+        raise ValueError("need one diameter per image, and at least one image")
+    factors = tuple(float(f) for f in factors)
+    if not factors or any(not f > 0 for f in factors):
+        raise ValueError(f"factors must be > 0, got {factors}")
+    config = PickConfig() if config is None else config
+    config = replace(config, kinds=("particle",)) if hasattr(config, "kinds") else config
+    confidences: dict[float, float] = {}
+    for factor in factors:
+        values = []
+        for image, diameter in zip(images, diameters_px, strict=True):
+            result = pick_micrograph(model, image, diameter_px=diameter * factor, config=config)
+            values.append(pick_confidence(result.picks["score"], image.shape, diameter))
+        confidences[factor] = float(np.mean(values))
+    best = max(factors, key=lambda f: (round(confidences[f], 12), -abs(math.log(f))))
+    return best, confidences

@@ -1,0 +1,76 @@
+"""The zero-shot scale search: the confidence, and the factor it chooses."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick.core import detect
+from napari_cryopick.core.scale_search import SCALE_FACTORS, choose_scale, pick_confidence
+
+
+def test_confidence_is_the_mean_of_the_k_best_scores_missing_ones_counting_zero():
+    # 100 x 100 px, diameter 20: one particle covers pi * 100 px^2; 10 % of the
+    # area is 1000 px^2, so K = floor(1000 / 314.16) = 3
+    shape, diameter = (100, 100), 20.0
+    assert pick_confidence([0.9, 0.1, 0.6, 0.3], shape, diameter) == pytest.approx(
+        (0.9 + 0.6 + 0.3) / 3
+    )
+    assert pick_confidence([0.9], shape, diameter) == pytest.approx(0.9 / 3)
+    assert pick_confidence([], shape, diameter) == 0.0
+    # K follows the given diameter, not the scale the model picked at
+    big = pick_confidence(np.linspace(1, 0, 50), (400, 400), 20.0)  # K = 50
+    assert big == pytest.approx(float(np.mean(np.linspace(1, 0, 50))))
+    with pytest.raises(ValueError):
+        pick_confidence([0.5], shape, 0.0)
+
+
+class _Result:
+    def __init__(self, scores):
+        self.picks = pd.DataFrame({"score": scores})
+
+
+def _fake_pick(best_diameter):
+    """A model most confident when the micrograph is rescaled for ``best_diameter``."""
+    calls = []
+
+    def pick_micrograph(model, image, *, diameter_px, config):
+        calls.append(diameter_px)
+        quality = math.exp(-abs(math.log(diameter_px / best_diameter)) * 5)
+        return _Result([quality] * 40)
+
+    return pick_micrograph, calls
+
+
+def test_the_factor_the_model_is_most_confident_at_is_chosen(monkeypatch):
+    fake, calls = _fake_pick(best_diameter=45.0)
+    monkeypatch.setattr(detect, "pick_micrograph", fake)
+    images = [np.zeros((256, 256), np.float32)] * 2
+    factor, confidences = choose_scale(object(), images, [50.0, 50.0])
+    assert factor == 0.9  # 45 / 50
+    assert set(confidences) == set(SCALE_FACTORS)
+    assert max(confidences, key=confidences.get) == 0.9
+    # every factor on every image, at the factor times the given diameter
+    assert sorted(set(calls)) == sorted(50.0 * f for f in SCALE_FACTORS)
+    assert len(calls) == len(SCALE_FACTORS) * 2
+
+
+def test_ties_go_to_the_factor_nearest_one(monkeypatch):
+    def flat(model, image, *, diameter_px, config):
+        return _Result([0.5] * 10)
+
+    monkeypatch.setattr(detect, "pick_micrograph", flat)
+    factor, _ = choose_scale(object(), [np.zeros((64, 64), np.float32)], [20.0])
+    assert factor == 1.0
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError):
+        choose_scale(object(), [], [])
+    with pytest.raises(ValueError):
+        choose_scale(object(), [np.zeros((8, 8))], [10.0, 12.0])
+    with pytest.raises(ValueError):
+        choose_scale(object(), [np.zeros((8, 8))], [10.0], factors=(0.0, 1.0))
