@@ -61,12 +61,15 @@ def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(tmp_path, 
         os.kill(os.getpid(), signal.SIGINT)
         return made
 
-    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    def write() -> None:
         if many:
             with atomic.atomic_paths(tmp_path / "a.csv", tmp_path / "a.mrc") as paths:
                 for path in paths:
                     path.write_text("x")
         else:
             atomic_write_text(tmp_path / "a.txt", "x")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write()
     assert list(tmp_path.iterdir()) == []
