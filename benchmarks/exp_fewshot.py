@@ -135,6 +135,19 @@ def run(args: argparse.Namespace) -> dict:
         n_clicks=args.clicks,
     )
     n_train = split["n_train"]
+    true_diameter = split["diameter"]
+    if args.diameter_factor is not None:
+        # the network's scale from a diameter off by this factor (clicks' diameters too);
+        # scored with boxes of the true diameter
+        split["diameter"] = true_diameter * args.diameter_factor
+        split["clicks"] = [
+            c.assign(diameter=c["diameter"] * args.diameter_factor) if "diameter" in c else c
+            for c in split["clicks"]
+        ]
+        split["truth"] = [
+            t.assign(diameter=t["diameter"] * args.diameter_factor) if "diameter" in t else t
+            for t in split["truth"]
+        ]
     condition = args.condition
     base, pseudo = condition.split("+")[0], condition.endswith("+pseudo")
     start = time.perf_counter()
@@ -157,9 +170,25 @@ def run(args: argparse.Namespace) -> dict:
         seed=args.seed,
         **{"views_per_label": None, **json.loads(args.train_config)},
     )
+    clicks = split["clicks"]
+    if args.oracle_unknown:
+        # ceiling of protecting unclicked particles: every other true pick of the
+        # training micrographs marked "unknown" (reduced penalty, not a label)
+        clicks = []
+        for click, table in zip(split["clicks"], split["truth"][:n_train], strict=True):
+            key = set(zip(click["x"].round(3), click["y"].round(3)))
+            rest = table[
+                [(x, y) not in key for x, y in zip(table["x"].round(3), table["y"].round(3))]
+            ]
+            clicks.append(
+                pd.concat(
+                    [click.assign(kind="particle"), rest.assign(kind="unknown")],
+                    ignore_index=True,
+                )
+            )
     examples = build_examples(
         split["images"][:n_train],
-        split["clicks"],
+        clicks,
         split["diameter"],
         config,
         names=split["names"][:n_train],
@@ -243,6 +272,10 @@ def run(args: argparse.Namespace) -> dict:
         preds.append(result.picks.assign(micrograph=name))
     pred = pd.concat(preds, ignore_index=True)
     truth = pd.concat(split["truth"][n_train:], ignore_index=True)
+    if args.diameter_factor is not None:
+        pred = pred.assign(diameter=true_diameter)
+        truth = truth.assign(diameter=true_diameter)
+        split["diameter"] = true_diameter
     report = evaluate(pred, truth, iou_thresholds=(0.5, 0.6), diameter_px=split["diameter"])
     # AP of the picks a user gets at a pick threshold (cryopick pick writes score >= threshold)
     at_threshold = {}
@@ -275,6 +308,8 @@ def run(args: argparse.Namespace) -> dict:
         "clicks": args.clicks,
         "click_seed": args.click_seed,
         "protected": protected,
+        "oracle_unknown": args.oracle_unknown,
+        "diameter_factor": args.diameter_factor,
         "pretrained": pretrained_from,
     }
 
@@ -312,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--continual-config", default="{}", help="JSON ContinualConfig overrides (new, fewshot)"
+    )
+    parser.add_argument(
+        "--oracle-unknown",
+        action="store_true",
+        help="mark every unclicked true pick of the training micrographs 'unknown' (a ceiling)",
+    )
+    parser.add_argument(
+        "--diameter-factor",
+        type=float,
+        default=None,
+        help="train and pick as if the diameter were this times the data set's",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
