@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         device="cpu",
     )
-    drive(pick(request), events.append)
+    outcome = drive(pick(request), events.append)
     (event,) = events
     if event.item is None:
         raise CLIError(event.error)
@@ -220,6 +220,9 @@ def run(args: argparse.Namespace) -> int:
         f"precision {precision:.2f}, recall {recall:.2f}",
     )
     print(f"model: {model_path}")
+    from napari_cryopick.cli._pick import print_scale
+
+    print_scale(outcome)  # the bundled model picks zero-shot: the scale it chose
     print(
         f"picked {len(selected)} particles in {name} ({DEMO_SIDE_PX} x {DEMO_SIDE_PX} px, "
         f"diameter {DEMO_DIAMETER_PX:g} px, threshold {threshold:g}) in {elapsed:.1f} s"
