@@ -70,6 +70,23 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for coverage in COVERAGES
             }
+            # K from the diameter the factor assumes (d * f) instead of the given one
+            confidence["confidence_0.1_own_k"] = round(
+                float(
+                    np.mean(
+                        [
+                            pick_confidence(
+                                picks.loc[picks["micrograph"] == m, "score"],
+                                shapes[m],
+                                diameter * factor,
+                                0.1,
+                            )
+                            for m in split.test
+                        ]
+                    )
+                ),
+                4,
+            )
             ef.emit(
                 {
                     "experiment": "zero_shot_scale",
