@@ -36,6 +36,17 @@ from napari_cryopick.io.micrographs import read_micrograph
 COVERAGES = (0.05, 0.1, 0.2)
 
 
+def mean_confidence(picks, shapes: dict, diameter_for_k: float, coverage: float) -> float:
+    """``pick_confidence`` of each micrograph of ``shapes`` (name -> shape), averaged."""
+    values = [
+        pick_confidence(
+            picks.loc[picks["micrograph"] == name, "score"], shape, diameter_for_k, coverage
+        )
+        for name, shape in shapes.items()
+    ]
+    return round(float(np.mean(values)), 4)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="SET=CHECKPOINT")
@@ -52,40 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             picks = picks.assign(diameter=diameter)
             values = ba.score(split, picks)
             confidence = {
-                f"confidence_{coverage}": round(
-                    float(
-                        np.mean(
-                            [
-                                pick_confidence(
-                                    picks.loc[picks["micrograph"] == m, "score"],
-                                    shapes[m],
-                                    diameter,
-                                    coverage,
-                                )
-                                for m in split.test
-                            ]
-                        )
-                    ),
-                    4,
-                )
-                for coverage in COVERAGES
+                f"confidence_{c}": mean_confidence(picks, shapes, diameter, c) for c in COVERAGES
             }
             # K from the diameter the factor assumes (d * f) instead of the given one
-            confidence["confidence_0.1_own_k"] = round(
-                float(
-                    np.mean(
-                        [
-                            pick_confidence(
-                                picks.loc[picks["micrograph"] == m, "score"],
-                                shapes[m],
-                                diameter * factor,
-                                0.1,
-                            )
-                            for m in split.test
-                        ]
-                    )
-                ),
-                4,
+            confidence["confidence_0.1_own_k"] = mean_confidence(
+                picks, shapes, diameter * factor, 0.1
             )
             ef.emit(
                 {

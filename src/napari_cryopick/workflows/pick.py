@@ -588,6 +588,21 @@ def _read(source: Any) -> Any:
     raise TypeError(f"not a micrograph file or Micrograph: {type(source).__name__}")
 
 
+def _read_with_diameter(prepared: PreparedPick, source: Any) -> tuple[Any, str, float]:
+    """One micrograph, its name and its particle diameter in pixels (errors name it)."""
+    micrograph = _read(source)
+    name = micrograph.name or (Path(source).stem if _is_path(source) else "")
+    diameter = resolve_diameter(
+        prepared.request,
+        prepared.card,
+        micrograph.pixel_size,
+        micrograph=str(source) if _is_path(source) else name,
+        model_name=prepared.model_name,
+        head=prepared.config.head,
+    )
+    return micrograph, name, diameter
+
+
 def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     """Pick one micrograph (a file or an in-memory micrograph): the unit of work.
 
@@ -606,18 +621,8 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     from napari_cryopick.core.detect import apply_threshold, pick_micrograph
     from napari_cryopick.core.pick_table import empty_picks
 
-    micrograph = _read(source)
-    name = micrograph.name or (Path(source).stem if _is_path(source) else "")
-    label = str(source) if _is_path(source) else name
+    micrograph, name, diameter = _read_with_diameter(prepared, source)
     request = prepared.request
-    diameter = resolve_diameter(
-        request,
-        prepared.card,
-        micrograph.pixel_size,
-        micrograph=label,
-        model_name=prepared.model_name,
-        head=prepared.config.head,
-    )
     config = prepared.config
     point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
     factor = request.diameter_factor or 1.0
@@ -817,16 +822,7 @@ def with_scale(
     images, diameters = [], []
     for source in sources:
         try:
-            micrograph = _read(source)
-            label = str(source) if _is_path(source) else micrograph.name
-            diameter = resolve_diameter(
-                request,
-                prepared.card,
-                micrograph.pixel_size,
-                micrograph=label,
-                model_name=prepared.model_name,
-                head=prepared.config.head,
-            )
+            micrograph, _name, diameter = _read_with_diameter(prepared, source)
         except (ValueError, OSError, TypeError):
             continue  # reported when it is picked
         images.append(micrograph.data)
