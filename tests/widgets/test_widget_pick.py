@@ -173,6 +173,31 @@ def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_pa
     session(viewer).set_model(Detector(DetectorConfig()), None)
 
 
+def test_zero_shot_scale_serves_every_open_micrograph(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+):
+    # two micrographs open, the bundled model, a diameter 25 % too large for these
+    # 56 px ribosomes: one search for both, then kept for the session
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    names = [NAME, "062_10028"]
+    for name in names:
+        viewer.open(
+            str(real_data_dir / DATASET / "micrographs" / f"{name}.png"), plugin="napari-cryopick"
+        )
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.head_combo.currentText() == "generic"
+    widget.device_combo.setCurrentText("cpu")
+    widget.diameter_spin.setValue(70.0)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
+    results = session(viewer).pick_results
+    assert all(len(results[name].picks) > 0 for name in names)
+    assert "at 0.8 x the diameter (zero-shot scale)" in widget.status.text()
+    # the next pick (either micrograph) reuses the factor instead of searching again
+    assert widget.pick_request([]).diameter_factor == 0.8
+
+
 def _write_png(path, image):
     import imageio.v3 as iio
 
