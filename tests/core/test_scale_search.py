@@ -74,3 +74,22 @@ def test_bad_arguments_are_refused():
         choose_scale(object(), [np.zeros((8, 8))], [10.0, 12.0])
     with pytest.raises(ValueError):
         choose_scale(object(), [np.zeros((8, 8))], [10.0], factors=(0.0, 1.0))
+
+
+def test_factors_the_detector_cannot_rescale_with_are_left_out(monkeypatch):
+    from napari_cryopick.core.model import DetectorConfig
+    from napari_cryopick.core.model.inputs import MAX_UPSCALE
+
+    fake, calls = _fake_pick(best_diameter=6.0)
+
+    class _Model:
+        config = DetectorConfig()
+
+    monkeypatch.setattr(detect, "pick_micrograph", fake)
+    smallest = DetectorConfig().target_diameter_px / MAX_UPSCALE  # 7 px
+    factor, confidences = choose_scale(_Model(), [np.zeros((64, 64), np.float32)], [smallest])
+    assert set(confidences) == {1.0, 1.1, 1.25}  # 0.8 and 0.9 would enlarge too much
+    assert factor == 1.0
+    assert min(calls) == pytest.approx(smallest)
+    with pytest.raises(ValueError, match="cannot rescale"):
+        choose_scale(_Model(), [np.zeros((64, 64), np.float32)], [smallest * 0.5])

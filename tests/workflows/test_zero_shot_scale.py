@@ -109,3 +109,17 @@ def test_every_shard_of_a_batch_picks_at_the_run_s_scale(simulated, tmp_path):
     assert settings_fingerprint(request) == settings_fingerprint(
         dataclasses.replace(request, diameter_factor=1.0)
     )
+
+
+def test_a_diameter_near_the_smallest_searches_only_usable_factors():
+    # 7.2 px: 0.8 and 0.9 times it would enlarge the micrograph more than the detector may
+    image = simulate_micrograph(
+        SimulationConfig(shape=(128, 128), diameter_px=8.0, n_particles=10), seed=3
+    ).image
+    request = PickRequest(micrographs=[Micrograph(image, name="small")], diameter_px=7.2)
+    outcome = drive(pick(dataclasses.replace(request, device="cpu")))
+    assert not outcome.errors
+    assert set(outcome.scale_confidences) == {1.0, 1.1, 1.25}
+    # a factor given that the detector cannot use is refused before anything is picked
+    with pytest.raises(ValueError, match="--diameter-factor"):
+        drive(pick(dataclasses.replace(request, diameter_factor=0.5)))

@@ -87,7 +87,7 @@ def choose_scale(
         :class:`~napari_cryopick.core.detect.PickConfig` to pick with (its
         threshold does not matter: every candidate above the score floor counts).
     factors
-        Factors tried.
+        Factors tried (those at which the detector cannot rescale an image are left out).
 
     Returns
     -------
@@ -102,6 +102,23 @@ def choose_scale(
     factors = tuple(float(f) for f in factors)
     if not factors or any(not f > 0 for f in factors):
         raise ValueError(f"factors must be > 0, got {factors}")
+    model_config = getattr(model, "config", None)
+    if model_config is not None:
+        # only factors at which the detector can rescale every image (a small
+        # diameter cannot be enlarged without limit)
+        from napari_cryopick.core.model.inputs import preparation_scale
+
+        def usable(factor: float) -> bool:
+            try:
+                for diameter in diameters_px:
+                    preparation_scale(diameter * factor, model_config)
+            except ValueError:
+                return False
+            return True
+
+        factors = tuple(f for f in factors if usable(f))
+        if not factors:
+            raise ValueError("the detector cannot rescale these images at any factor tried")
     config = PickConfig() if config is None else config
     config = replace(config, kinds=("particle",)) if hasattr(config, "kinds") else config
     confidences: dict[float, float] = {}

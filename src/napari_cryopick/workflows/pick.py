@@ -522,10 +522,12 @@ def prepare(request: PickRequest) -> PreparedPick:
     from napari_cryopick.core.model.inputs import preparation_scale
 
     if request.diameter_px is not None:
+        factor = request.diameter_factor or 1.0
         try:  # a diameter the detector cannot use is the request's fault, not a micrograph's
-            preparation_scale(request.diameter_px, model.config)
+            preparation_scale(request.diameter_px * factor, model.config)
         except ValueError as error:
-            raise ValueError(f"requested {error}") from None
+            given = "" if factor == 1.0 else f" (--diameter x --diameter-factor {factor:g})"
+            raise ValueError(f"requested {error}{given}") from None
     elif request.diameter_A is None:
         # fail before picking anything when the model cannot say the diameter
         stored = resolve_diameter(
@@ -831,7 +833,10 @@ def with_scale(
             break
     if not images:
         return prepared, {}
-    factor, confidences = choose_scale(prepared.model, images, diameters, prepared.config)
+    try:
+        factor, confidences = choose_scale(prepared.model, images, diameters, prepared.config)
+    except ValueError:  # no usable factor: picking reports the diameter per micrograph
+        return prepared, {}
     request = dataclasses.replace(request, diameter_factor=factor)
     return dataclasses.replace(prepared, request=request), confidences
 
