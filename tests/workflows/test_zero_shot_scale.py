@@ -123,3 +123,22 @@ def test_a_diameter_near_the_smallest_searches_only_usable_factors():
     # a factor given that the detector cannot use is refused before anything is picked
     with pytest.raises(ValueError, match="--diameter-factor"):
         drive(pick(dataclasses.replace(request, diameter_factor=0.5)))
+
+
+def test_monitor_mode_says_it_does_not_search(tmp_path, caplog):
+    from napari_cryopick.workflows.monitor import monitor
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    request = PickRequest(micrographs=(), diameter_px=40.0, device="cpu", out_dir=tmp_path / "o")
+    for factor, warned in ((None, True), (0.9, False)):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            job = monitor(
+                dataclasses.replace(request, diameter_factor=factor),
+                incoming,
+                idle_timeout=0.05,
+                poll_s=0.01,
+            )
+            drive(job)
+        assert ("--diameter-factor" in caplog.text) is warned

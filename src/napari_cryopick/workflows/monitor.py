@@ -12,6 +12,7 @@ twice.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from collections.abc import Callable, Generator
@@ -31,7 +32,9 @@ from napari_cryopick.workflows.batch import (
     shard_items,
     write_summary,
 )
-from napari_cryopick.workflows.pick import PickProgress, PickRequest, prepare
+from napari_cryopick.workflows.pick import PickProgress, PickRequest, prepare, zero_shot
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["monitor"]
 
@@ -85,6 +88,13 @@ def monitor(
     settle = poll_s if settle_s is None else settle_s
     start = time.perf_counter()
     prepared = prepare(dataclasses.replace(request, micrographs=()))
+    if request.diameter_factor is None and request.scale_search and zero_shot(prepared):
+        # micrographs arrive one by one: no first micrographs to choose the scale on
+        logger.warning(
+            "monitor mode picks zero-shot at the diameter as given, without the scale "
+            "search; pick a few micrographs with 'cryopick pick' first and give the factor "
+            "it prints with --diameter-factor"
+        )
     fingerprint = settings_fingerprint(request)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
