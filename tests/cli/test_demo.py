@@ -28,7 +28,7 @@ def test_demo_writes_star_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[
     picks = read_picks(star)
     assert len(picks) > 0
     assert f"picked {len(picks)} particles" in captured.out
-    assert "zero-shot: picked at" in captured.out  # the bundled model says its scale
+    assert "zero-shot: picked as if the diameter were" in captured.out  # says its scale
     assert picks["x"].between(0, _demo.DEMO_SIDE_PX - 1).all()
     assert picks["y"].between(0, _demo.DEMO_SIDE_PX - 1).all()
 

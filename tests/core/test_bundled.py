@@ -117,9 +117,9 @@ def test_cryopick_pick_zero_shot_says_the_scale_it_chose(
     code = cli.main(["pick", str(mrc), "--diameter", "32", "--out", str(tmp_path / "a")])
     assert code == 0, capsys.readouterr().err
     said = capsys.readouterr().out
-    assert "zero-shot: picked at" in said
-    assert "x the diameter" in said
-    # off, or a factor given: no search, nothing said, the same files otherwise
+    assert "zero-shot: picked as if the diameter were" in said
+    assert "the pick files keep 32 px" in said
+    # off, or a factor of 1 given: no search, nothing said, the same files otherwise
     for option in (["--no-scale-search"], ["--diameter-factor", "1"]):
         out = tmp_path / option[0].strip("-")
         code = cli.main(["pick", str(mrc), "--diameter", "32", "--out", str(out), *option])
@@ -129,6 +129,21 @@ def test_cryopick_pick_zero_shot_says_the_scale_it_chose(
     code = cli.main(["pick", str(mrc), "--diameter", "32", "--diameter-factor", "-1"])
     assert code == cli.EXIT_BAD_INPUT
     assert "--diameter-factor must be > 0" in capsys.readouterr().err
+    # another factor given is confirmed
+    out = tmp_path / "factor"
+    code = cli.main(
+        ["pick", str(mrc), "--diameter", "32", "--diameter-factor", "0.8", "--out", str(out)]
+    )
+    assert code == 0
+    said = capsys.readouterr().out
+    assert "picked as if the diameter were 26 px" in said
+    assert "(--diameter-factor)" in said
+    # asking for the search and giving the factor contradict each other
+    code = cli.main(
+        ["pick", str(mrc), "--diameter", "32", "--diameter-factor", "0.8", "--scale-search"]
+    )
+    assert code == cli.EXIT_BAD_INPUT
+    assert "exclude each other" in capsys.readouterr().err
 
 
 def test_cryopick_pick_without_diameter_asks_for_it(
@@ -142,6 +157,7 @@ def test_cryopick_pick_without_diameter_asks_for_it(
     err = capsys.readouterr().err
     assert "general.pt" in err
     assert "--diameter" in err
+    assert "(none)" in err  # what the model stores, said in words, not Python's None
 
 
 @pytest.mark.parametrize("mode", ["fewshot", "continual"])

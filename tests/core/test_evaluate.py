@@ -261,6 +261,10 @@ def test_report_json_and_summary():
     assert "AP@0.5" in text
     assert "AP@5px" in text
     assert "best F2" in text
+    # the per-micrograph table says at which threshold its counts are
+    threshold = report.best_f1[0]
+    assert f"per micrograph, picks with score >= {threshold:.4f} (the best-F1 threshold" in text
+    assert report.per_micrograph["n_pred"].sum() == (pred["score"] >= threshold).sum()
 
 
 @pytest.mark.slow

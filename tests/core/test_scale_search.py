@@ -93,3 +93,38 @@ def test_factors_the_detector_cannot_rescale_with_are_left_out(monkeypatch):
     assert min(calls) == pytest.approx(smallest)
     with pytest.raises(ValueError, match="cannot rescale"):
         choose_scale(_Model(), [np.zeros((64, 64), np.float32)], [smallest * 0.5])
+
+
+def test_at_an_edge_one_factor_beyond_is_tried_but_never_chosen(monkeypatch):
+    from napari_cryopick.core.scale_search import EDGE_PROBE_RATIO, beyond_range
+
+    fake, calls = _fake_pick(best_diameter=30.0)  # 0.6 x the given 50 px
+    monkeypatch.setattr(detect, "pick_micrograph", fake)
+    factor, confidences = choose_scale(object(), [np.zeros((64, 64), np.float32)], [50.0])
+    assert factor == min(SCALE_FACTORS)
+    probe = round(min(SCALE_FACTORS) * EDGE_PROBE_RATIO, 4)
+    assert set(confidences) == set(SCALE_FACTORS) | {probe}
+    assert calls[-1] == pytest.approx(50.0 * probe)
+    assert beyond_range(factor, confidences) == probe
+    # the upper edge likewise
+    fake, _ = _fake_pick(best_diameter=90.0)
+    monkeypatch.setattr(detect, "pick_micrograph", fake)
+    factor, confidences = choose_scale(object(), [np.zeros((64, 64), np.float32)], [50.0])
+    assert factor == max(SCALE_FACTORS)
+    assert beyond_range(factor, confidences) == round(max(SCALE_FACTORS) / EDGE_PROBE_RATIO, 4)
+    # inside the range: nothing beyond is tried, nothing to warn about
+    fake, calls = _fake_pick(best_diameter=45.0)
+    monkeypatch.setattr(detect, "pick_micrograph", fake)
+    factor, confidences = choose_scale(object(), [np.zeros((64, 64), np.float32)], [50.0])
+    assert set(confidences) == set(SCALE_FACTORS)
+    assert beyond_range(factor, confidences) is None
+    # at the edge but less confident beyond it: the edge was right
+    assert beyond_range(0.8, {0.64: 0.5, 0.8: 0.6, 0.9: 0.55}) is None
+
+
+def test_a_model_confident_nowhere_barely_sees_the_particles():
+    from napari_cryopick.core.scale_search import LOW_CONFIDENCE, barely_sees
+
+    assert barely_sees({0.8: LOW_CONFIDENCE * 0.9, 1.0: LOW_CONFIDENCE * 0.5})
+    assert not barely_sees({0.8: LOW_CONFIDENCE * 0.9, 1.0: LOW_CONFIDENCE * 1.1})
+    assert not barely_sees({})  # no search ran

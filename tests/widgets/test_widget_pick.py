@@ -159,10 +159,15 @@ def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_pa
     assert widget.pick_request([]).diameter_factor is None
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert "at 0.8 x the diameter (zero-shot scale)" in widget.status.text()
+    assert "at 0.8 x the diameter (zero-shot scale: as if 56 px)" in widget.status.text()
     assert widget.pick_request([]).diameter_factor == 0.8
     widget.diameter_spin.setValue(56.0)
     assert widget.pick_request([]).diameter_factor is None
+    # far too large (1.8 x): the search stops at its edge and says the diameter may be off
+    widget.diameter_spin.setValue(100.0)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.status.text().startswith("Warning: The model is more confident still at 0.64")
 
     # a deleted widget stops listening for new models (no call into a deleted C++ object)
     signal = session(viewer).model_changed
@@ -193,7 +198,7 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
     results = session(viewer).pick_results
     assert all(len(results[name].picks) > 0 for name in names)
-    assert "at 0.8 x the diameter (zero-shot scale)" in widget.status.text()
+    assert "at 0.8 x the diameter (zero-shot scale: as if 56 px)" in widget.status.text()
     # the next pick (either micrograph) reuses the factor instead of searching again
     assert widget.pick_request([]).diameter_factor == 0.8
 

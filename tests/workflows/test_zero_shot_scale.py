@@ -14,6 +14,7 @@ import pytest
 
 from napari_cryopick.core.evaluate import evaluate
 from napari_cryopick.core.progress import drive
+from napari_cryopick.core.scale_search import SCALE_FACTORS
 from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
 from napari_cryopick.io.micrographs import Micrograph, write_mrc
 from napari_cryopick.workflows.batch import BatchOptions, run_batch, settings_fingerprint
@@ -21,6 +22,7 @@ from napari_cryopick.workflows.pick import (
     PickRequest,
     pick,
     prepare,
+    scale_lines,
     with_scale,
     zero_shot,
 )
@@ -58,9 +60,10 @@ def test_zero_shot_picks_at_the_scale_the_model_is_most_confident_at(simulated):
     searched = drive(pick(request))
     fixed = drive(pick(dataclasses.replace(request, scale_search=False)))
     assert searched.diameter_factor < 1.0  # the given diameter is too large
-    assert max(searched.scale_confidences, key=searched.scale_confidences.get) == (
-        searched.diameter_factor
-    )
+    confidences = searched.scale_confidences
+    in_range = {f: c for f, c in confidences.items() if f in SCALE_FACTORS}
+    assert set(in_range) == set(SCALE_FACTORS)
+    assert max(in_range, key=in_range.get) == searched.diameter_factor
     assert fixed.diameter_factor == 1.0
     assert fixed.scale_confidences == {}
     assert _ap(searched, truth) > _ap(fixed, truth) + 0.02
@@ -70,6 +73,21 @@ def test_zero_shot_picks_at_the_scale_the_model_is_most_confident_at(simulated):
     given = drive(pick(dataclasses.replace(request, diameter_factor=0.8)))
     assert given.diameter_factor == 0.8
     assert given.scale_confidences == {}
+
+
+@pytest.mark.parametrize(("given", "warns"), [(TRUE_DIAMETER, False), (1.7 * TRUE_DIAMETER, True)])
+def test_a_diameter_far_off_is_warned_about_the_right_one_is_not(simulated, given, warns):
+    images, _ = simulated
+    outcome = drive(pick(PickRequest(micrographs=images, diameter_px=given, device="cpu")))
+    line, warnings = scale_lines(outcome.diameter_factor, outcome.scale_confidences, given)
+    assert f"as if the diameter were {given * outcome.diameter_factor:.0f} px" in line
+    assert f"the pick files keep {given:g} px" in line
+    assert bool(warnings) == warns
+    if warns:
+        # the search stopped at its edge; the model is more confident still beyond it
+        assert outcome.diameter_factor == min(SCALE_FACTORS)
+        assert min(outcome.scale_confidences) < min(SCALE_FACTORS)
+        assert "the diameter given may be off" in warnings[0]
 
 
 def test_only_a_general_model_picking_with_its_generic_head_searches(simulated, tiny_checkpoint):
@@ -142,3 +160,72 @@ def test_monitor_mode_says_it_does_not_search(tmp_path, caplog):
             )
             drive(job)
         assert ("--diameter-factor" in caplog.text) is warned
+
+
+def test_what_the_user_is_told_about_the_scale():
+    # nothing searched and nothing changed: nothing to say
+    assert scale_lines(1.0, {}, 50.0) == ("", ())
+    line, warnings = scale_lines(0.8, {}, 50.0, "option")
+    assert "as if the diameter were 40 px" in line
+    assert "factor given" in line
+    assert warnings == ()
+    line, _ = scale_lines(0.9, {}, None, "earlier run")
+    assert "0.9 x the diameter" in line
+    assert "earlier run" in line
+    # a model confident nowhere: that warning, not the one about the diameter
+    low = {0.64: 0.11, 0.8: 0.10, 0.9: 0.09, 1.0: 0.08}
+    line, warnings = scale_lines(0.8, low, 62.0)
+    assert "0.8: 0.100" in line
+    assert len(warnings) == 1
+    assert "barely sees" in warnings[0]
+
+
+def test_a_resumed_zero_shot_batch_picks_at_the_earlier_run_s_scale_without_a_search(
+    simulated, tmp_path, monkeypatch
+):
+    from napari_cryopick.core import scale_search
+
+    images, _ = simulated
+    (tmp_path / "mics").mkdir()
+    paths = [write_mrc(tmp_path / "mics" / f"{m.name}.mrc", m.data) for m in images]
+    request = PickRequest(
+        micrographs=paths, diameter_px=GIVEN_DIAMETER, device="cpu", out_dir=tmp_path / "out"
+    )
+    first = drive(run_batch(request, BatchOptions(shard=(1, 2), summary=False)))
+    assert first.scale_source == "search"
+    assert first.scale_confidences
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("a resumed run must not search again")
+
+    monkeypatch.setattr(scale_search, "choose_scale", no_search)
+    resumed = drive(run_batch(request, BatchOptions(skip=True, summary=False)))
+    assert resumed.scale_source == "earlier run"
+    assert resumed.diameter_factor == first.diameter_factor
+    assert resumed.n_skipped == first.n_picked
+    assert resumed.n_picked == 3 - first.n_picked
+    # the other shard's micrographs were picked at the same settings: all complete now
+    again = drive(run_batch(request, BatchOptions(skip=True, summary=False)))
+    assert again.n_picked == 0
+    assert again.n_skipped == 3
+    # without --skip a run searches as usual
+    monkeypatch.undo()
+    fresh = drive(run_batch(request, BatchOptions(summary=False)))
+    assert fresh.scale_source == "search"
+    assert fresh.scale_confidences
+
+
+def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
+    simulated, tmp_path, capsys, tiny_checkpoint
+):
+    from napari_cryopick import cli
+
+    images, _ = simulated
+    mrc = write_mrc(tmp_path / "sim0.mrc", images[0].data, 1.5)
+    args = ["pick", str(mrc), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "a")]
+    assert cli.main([*args, "--scale-search"]) == 0
+    captured = capsys.readouterr()
+    assert "no scale search ran" in captured.err
+    assert "zero-shot" not in captured.out
+    assert cli.main(args) == 0  # not asked: not said
+    assert "no scale search ran" not in capsys.readouterr().err

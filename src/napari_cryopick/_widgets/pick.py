@@ -1275,6 +1275,17 @@ class PickWidget(QWidget):
             )
         return ""
 
+    @staticmethod
+    def _scale_warning(item: Any) -> str:
+        """The zero-shot scale search's warning for a picked micrograph ("" if none)."""
+        from napari_cryopick.workflows.pick import scale_lines
+
+        confidences = getattr(item, "scale_confidences", None)
+        if not confidences:
+            return ""
+        _line, warnings = scale_lines(item.diameter_factor, confidences, item.diameter_px)
+        return "".join(f"Warning: {w[0].upper()}{w[1:]}. " for w in warnings)
+
     def _on_threshold_changed(self, value: int) -> None:
         threshold = value / 100.0
         self.threshold_label.setText(f"{threshold:.2f}")
@@ -1434,10 +1445,15 @@ class PickWidget(QWidget):
         self._scale_choice = (self._request_scale_key, factor)
         yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
         count = apply_display_threshold(self.viewer, name, self.threshold())
-        scale = f", at {factor:g} x the diameter (zero-shot scale)" if factor != 1.0 else ""
+        scale = ""
+        if factor != 1.0:
+            scale = (
+                f", at {factor:g} x the diameter (zero-shot scale: as if "
+                f"{event.item.diameter_px * factor:.0f} px)"
+            )
         self.status.setText(
-            f"{self._diameter_warning()}{name}: {count} picks at threshold "
-            f"{self.threshold():.2f}{scale} ({event.step}/{event.total})"
+            f"{self._diameter_warning()}{self._scale_warning(event.item)}{name}: {count} "
+            f"picks at threshold {self.threshold():.2f}{scale} ({event.step}/{event.total})"
         )
         yield
         self._advance(event.step)  # last: napari's progress bar may process events

@@ -23,7 +23,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: boo
     """Add the batch, cluster and streaming options to ``parser``."""
     batch = parser.add_argument_group(
         "batches and pipelines",
-        "Every run records what it wrote in <out>/cryopick_manifest.jsonl and writes "
+        "Every run into a folder records what it wrote in <out>/cryopick_manifest.jsonl; "
+        "with --summary (implied by --skip, --shard, --dask and --monitor) it also writes "
         "<out>/summary.csv and summary.png (picks, mean score and seconds per micrograph).",
     )
     batch.add_argument(
@@ -222,7 +223,7 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         raise CLIError(str(error)) from None
     from napari_cryopick.cli._pick import print_scale
 
-    print_scale(outcome)
+    print_scale(outcome, request, command, asked=getattr(args, "scale_search", None) is True)
     for message in outcome.errors.values():
         print(f"cryopick {command}: skipped {message}", file=sys.stderr)
     skipped = f", {outcome.n_skipped} already done (--skip)" if outcome.n_skipped else ""

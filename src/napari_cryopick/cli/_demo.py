@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"model: {model_path}")
     from napari_cryopick.cli._pick import print_scale
 
-    print_scale(outcome)  # the bundled model picks zero-shot: the scale it chose
+    print_scale(outcome, request, "demo")  # the bundled model picks zero-shot: the scale it chose
     print(
         f"picked {len(selected)} particles in {name} ({DEMO_SIDE_PX} x {DEMO_SIDE_PX} px, "
         f"diameter {DEMO_DIAMETER_PX:g} px, threshold {threshold:g}) in {elapsed:.1f} s"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.cli._defaults import dataclass_defaults
-from napari_cryopick.workflows.pick import PICK_FORMATS
+from napari_cryopick.workflows.pick import PICK_FORMATS, SCALE_SEARCH_MICROGRAPHS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,10 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--scale-search",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="zero-shot (the bundled or a general model, its generic head): pick the first "
-        "micrographs at 0.8-1.25 times the diameter and use the factor the model is most "
-        "confident at (default: on; not in --monitor mode)",
+        f"{SCALE_SEARCH_MICROGRAPHS} micrographs at 0.8-1.25 times the diameter and use the "
+        "factor the model is most confident at; warns when the diameter looks off (default: "
+        "on; not in --monitor mode; a trained model never searches)",
     )
     parser.add_argument(
         "--diameter-factor",
@@ -71,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="F",
         help="rescale micrographs as if the diameter were F times the given one (the "
-        "diameters written stay the given ones); skips the zero-shot scale search",
+        "diameters written stay the given ones); instead of the zero-shot scale search",
     )
     parser.add_argument(
         "--min-distance",
@@ -193,6 +194,11 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
 
     if args.model is not None and not args.model.is_file():
         raise CLIError(f"{args.model}: model file does not exist")
+    if args.scale_search is True and args.diameter_factor is not None:
+        raise CLIError(
+            "--scale-search and --diameter-factor exclude each other: the search chooses "
+            "the factor, --diameter-factor gives it"
+        )
     if micrographs is None:
         micrographs = micrograph_files(args.inputs)
     try:
@@ -236,21 +242,39 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         keep_candidates=args.keep_candidates,
         fibers=fibers,
         diameter_factor=args.diameter_factor,
-        scale_search=args.scale_search,
+        scale_search=args.scale_search is not False,
     )
 
 
-def print_scale(outcome) -> None:
-    """Say which factor of the diameter the zero-shot scale search chose (nothing if none ran)."""
-    confidences = getattr(outcome, "scale_confidences", None)
-    if not confidences:
-        return
-    tried = ", ".join(f"{f:g}: {c:.3f}" for f, c in sorted(confidences.items()))
-    print(
-        f"zero-shot: picked at {outcome.diameter_factor:g} x the diameter, the scale the "
-        f"general model is most confident at (confidence by factor {tried}; "
-        "--no-scale-search or --diameter-factor F to choose)"
+def print_scale(outcome, request, command: str = "pick", asked: bool = False) -> None:
+    """Say at which factor of the diameter the run picked, and warn where it looks wrong.
+
+    ``asked``: the user gave ``--scale-search`` (a note when none could run).
+    """
+    from napari_cryopick.workflows.pick import scale_lines
+
+    confidences = getattr(outcome, "scale_confidences", None) or {}
+    source = getattr(outcome, "scale_source", None)
+    if source is None:
+        source = "search" if request.diameter_factor is None else "option"
+    line, warnings = scale_lines(
+        float(outcome.diameter_factor), confidences, request.diameter_px, source
     )
+    if line:
+        if source == "search":
+            line += "; --no-scale-search or --diameter-factor F to choose"
+        elif source == "option":
+            line += " (--diameter-factor)"
+        print(line)
+    for warning in warnings:
+        print(f"cryopick {command}: warning: {warning}", file=sys.stderr)
+    if asked and source == "search" and not confidences:
+        print(
+            f"cryopick {command}: note: no scale search ran (--scale-search): only a general "
+            "model picking with its generic head searches; a model trained on your clicks "
+            "learned the diameter from them",
+            file=sys.stderr,
+        )
 
 
 def _note_earlier_runs(request) -> None:
@@ -301,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
     if batch:  # resume, shards, Dask, monitor: workflows/batch.py
         return run_pick_batch(args, request)
     outcome = drive(pick(request), progress_bar=True, description="picking")
-    print_scale(outcome)
+    print_scale(outcome, request, asked=args.scale_search is True)
     for message in outcome.errors.values():
         print(f"cryopick pick: skipped {message}", file=sys.stderr)
     total = outcome.n_micrographs

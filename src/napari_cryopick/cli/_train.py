@@ -236,7 +236,11 @@ def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
     if steps >= args.steps:
         return f"{args.steps} steps"
     # a new model from a general model that already sees the particles takes half the crops
-    return f"up to {steps} steps ({args.views_per_label:g} crops per pick)"
+    # (known after the starting model's pass over the clicks)
+    return (
+        f"up to {steps} steps ({args.views_per_label:g} crops per pick; half as many if the "
+        "starting model already finds your clicks)"
+    )
 
 
 def request_from_args(args: argparse.Namespace):

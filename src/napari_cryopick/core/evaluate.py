@@ -754,6 +754,10 @@ class EvaluationReport:
             )
         if len(self.per_micrograph):
             lines.append("")
+            lines.append(
+                f"per micrograph, picks with score >= {fmt(self.best_f1[0], 4)} (the best-F1 "
+                f"threshold, {self.criterion}):"
+            )
             lines.append(self.per_micrograph.to_string(index=False, float_format="%.3f"))
         return "\n".join(lines)
 

@@ -16,8 +16,14 @@ session 12): beta-galactosidase 0.751 / 0.677 / 0.393, simulated ring
 the factor at which the model is most confident: the mean score of its
 ``K`` best candidates, ``K`` the number of particles that would cover
 :data:`CONFIDENCE_COVERAGE` of the micrograph (:func:`pick_confidence`).
-A model that sees the particles at the right size scores them high. Only
-zero-shot picking searches (``napari_cryopick.workflows.pick``): a model
+A model that sees the particles at the right size scores them high.
+
+When the best factor is an edge of the range, one factor beyond it is tried
+as well (:data:`EDGE_PROBE_RATIO`: 0.64 or 1.5625) but never chosen: a model
+more confident still out there says the given diameter may be off
+(:func:`beyond_range`). A model that is not confident at any factor barely
+sees these particles (:func:`barely_sees`). Both only warn (session 13,
+``docs/picking.md``). Only zero-shot picking searches (``napari_cryopick.workflows.pick``): a model
 trained on the user's clicks learned the user's notion of the diameter.
 """
 
@@ -32,7 +38,11 @@ import numpy as np
 
 __all__ = [
     "CONFIDENCE_COVERAGE",
+    "EDGE_PROBE_RATIO",
+    "LOW_CONFIDENCE",
     "SCALE_FACTORS",
+    "barely_sees",
+    "beyond_range",
     "choose_scale",
     "pick_confidence",
 ]
@@ -41,6 +51,14 @@ __all__ = [
 SCALE_FACTORS: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.25)
 #: Share of a micrograph's area that the ``K`` particles of the confidence cover.
 CONFIDENCE_COVERAGE = 0.1
+#: The factor tried beyond an edge of the range: the edge times this (0.8 * 0.8),
+#: or divided by it (1.25 / 0.8). Only to warn; it is never chosen.
+EDGE_PROBE_RATIO = 0.8
+#: Below this best confidence the general model barely sees the particles.
+#: Measured (leave-one-out models, their own data set's diameter): ribosome 0.53,
+#: beta-galactosidase 0.42, simulated ring 0.38 and L 0.21, where zero-shot AP@0.5
+#: is 0.48-0.82, against apoferritin 0.10, where it is 0.004.
+LOW_CONFIDENCE = 0.15
 
 
 def pick_confidence(
@@ -72,6 +90,7 @@ def choose_scale(
     config: Any = None,
     *,
     factors: Sequence[float] = SCALE_FACTORS,
+    probe_beyond: bool = True,
 ) -> tuple[float, dict[float, float]]:
     """The factor of the diameter at which ``model`` picks ``images`` most confidently.
 
@@ -88,12 +107,17 @@ def choose_scale(
         threshold does not matter: every candidate above the score floor counts).
     factors
         Factors tried (those at which the detector cannot rescale an image are left out).
+    probe_beyond
+        When the best factor is the smallest or largest tried, also try one
+        factor beyond it (:data:`EDGE_PROBE_RATIO`), never chosen
+        (:func:`beyond_range` reads it).
 
     Returns
     -------
     factor, confidences
         The chosen factor, and the mean :func:`pick_confidence` over the
-        images of every factor. Ties go to the factor nearest 1.
+        images of every factor tried (the probe beyond the edge included).
+        Ties go to the factor nearest 1.
     """
     from napari_cryopick.core.detect import PickConfig, pick_micrograph
 
@@ -103,30 +127,59 @@ def choose_scale(
     if not factors or any(not f > 0 for f in factors):
         raise ValueError(f"factors must be > 0, got {factors}")
     model_config = getattr(model, "config", None)
-    if model_config is not None:
-        # only factors at which the detector can rescale every image (a small
-        # diameter cannot be enlarged without limit)
+
+    def usable(factor: float) -> bool:
+        """The detector can rescale every image at ``factor`` (a small diameter cannot be
+        enlarged without limit)."""
+        if model_config is None:
+            return True
         from napari_cryopick.core.model.inputs import preparation_scale
 
-        def usable(factor: float) -> bool:
-            try:
-                for diameter in diameters_px:
-                    preparation_scale(diameter * factor, model_config)
-            except ValueError:
-                return False
-            return True
+        try:
+            for diameter in diameters_px:
+                preparation_scale(diameter * factor, model_config)
+        except ValueError:
+            return False
+        return True
 
-        factors = tuple(f for f in factors if usable(f))
-        if not factors:
-            raise ValueError("the detector cannot rescale these images at any factor tried")
+    factors = tuple(f for f in factors if usable(f))
+    if not factors:
+        raise ValueError("the detector cannot rescale these images at any factor tried")
     config = PickConfig() if config is None else config
     config = replace(config, kinds=("particle",)) if hasattr(config, "kinds") else config
-    confidences: dict[float, float] = {}
-    for factor in factors:
+
+    def confidence(factor: float) -> float:
         values = []
         for image, diameter in zip(images, diameters_px, strict=True):
             result = pick_micrograph(model, image, diameter_px=diameter * factor, config=config)
             values.append(pick_confidence(result.picks["score"], image.shape, diameter))
-        confidences[factor] = float(np.mean(values))
+        return float(np.mean(values))
+
+    confidences = {factor: confidence(factor) for factor in factors}
     best = max(factors, key=lambda f: (round(confidences[f], 12), -abs(math.log(f))))
+    if probe_beyond and len(factors) > 1 and best in (min(factors), max(factors)):
+        beyond = best * EDGE_PROBE_RATIO if best == min(factors) else best / EDGE_PROBE_RATIO
+        beyond = round(beyond, 4)
+        if usable(beyond):
+            confidences[beyond] = confidence(beyond)
     return best, confidences
+
+
+def beyond_range(factor: float, confidences: dict[float, float]) -> float | None:
+    """The factor tried beyond the range's edge, if the model was more confident there.
+
+    ``factor`` is the chosen one (:func:`choose_scale`). Such a factor says the
+    given diameter may be off: on three real and two simulated data sets, a
+    diameter 1.7 times too large always ended this way, the data set's own
+    diameter did on two of five (apoferritin, where the model sees nothing,
+    and the simulated L, whose AP is best at 0.64).
+    """
+    if not confidences or factor not in confidences:
+        return None
+    best = max(confidences, key=lambda f: confidences[f])
+    return best if best != factor and confidences[best] > confidences[factor] else None
+
+
+def barely_sees(confidences: dict[float, float]) -> bool:
+    """True when the model is not confident at any factor tried (:data:`LOW_CONFIDENCE`)."""
+    return bool(confidences) and max(confidences.values()) < LOW_CONFIDENCE

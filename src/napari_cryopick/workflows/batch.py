@@ -68,6 +68,7 @@ from napari_cryopick.workflows.pick import (
     prepare,
     with_scale,
     write_outputs,
+    zero_shot,
 )
 
 __all__ = [
@@ -207,6 +208,11 @@ class BatchOutcome:
     diameter_factor, scale_confidences
         As in :class:`~napari_cryopick.workflows.pick.PickOutcome` (the
         zero-shot scale search, :func:`~napari_cryopick.workflows.pick.with_scale`).
+    scale_source
+        Where ``diameter_factor`` came from: ``"search"`` (the search, or
+        nothing to search), ``"option"`` (the request) or ``"earlier run"``
+        (``skip``: the factor an earlier run into the folder recorded, so a
+        resumed run picks at the scale it started with and searches no more).
     """
 
     n_micrographs: int
@@ -221,6 +227,7 @@ class BatchOutcome:
     startup_seconds: float = 0.0
     diameter_factor: float = 1.0
     scale_confidences: dict[float, float] = field(default_factory=dict)
+    scale_source: str = "search"
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -379,6 +386,34 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
         except OSError:
             return False
     return True
+
+
+def earlier_factor(prepared: PreparedPick, out_dir: Path) -> float | None:
+    """The zero-shot scale an earlier run into ``out_dir`` picked at with these settings.
+
+    None unless the request would search (:func:`~napari_cryopick.workflows.pick.with_scale`)
+    and the manifests hold records of the same settings at one of the factors
+    searched (the most frequent one when several).
+    """
+    from collections import Counter
+
+    from napari_cryopick.core.scale_search import SCALE_FACTORS
+
+    request = prepared.request
+    if request.diameter_factor is not None or not request.scale_search:
+        return None
+    if not zero_shot(prepared) or not Path(out_dir).is_dir():
+        return None
+    by_fingerprint = {
+        settings_fingerprint(dataclasses.replace(request, diameter_factor=f)): f
+        for f in SCALE_FACTORS
+    }
+    found = Counter(
+        by_fingerprint[record["fingerprint"]]
+        for record in read_manifests(out_dir).values()
+        if record.get("fingerprint") in by_fingerprint
+    )
+    return found.most_common(1)[0][0] if found else None
 
 
 def complete_items(
@@ -895,6 +930,13 @@ def run_batch(
         prepared = prepare(dataclasses.replace(request, micrographs=()))
     # zero-shot: the scale on the first micrographs of the whole run, so every
     # shard (and a resumed run) picks at the same one
+    scale_source = "search" if request.diameter_factor is None else "option"
+    earlier = earlier_factor(prepared, out_dir) if options.skip else None
+    if earlier is not None:
+        prepared = dataclasses.replace(
+            prepared, request=dataclasses.replace(prepared.request, diameter_factor=earlier)
+        )
+        scale_source = "earlier run"
     prepared, confidences = with_scale(prepared, [item.source for item in items])
     request = dataclasses.replace(request, diameter_factor=prepared.request.diameter_factor)
     fingerprint = settings_fingerprint(request)
@@ -938,6 +980,7 @@ def run_batch(
         startup_seconds=startup,
         diameter_factor=float(request.diameter_factor or 1.0),
         scale_confidences=confidences,
+        scale_source=scale_source,
     )
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "pick_one",
     "prepare",
     "resolve_diameter",
+    "scale_lines",
     "with_scale",
     "write_outputs",
     "zero_shot",
@@ -243,6 +244,9 @@ class MicrographPicks:
     diameter_factor
         Factor of ``diameter_px`` the network rescaled with
         (``PickRequest.diameter_factor``; the zero-shot scale search).
+    scale_confidences
+        ``{factor: confidence}`` of the zero-shot scale search of the run
+        (empty: none ran); :func:`scale_lines` says what they mean.
     """
 
     name: str
@@ -256,6 +260,7 @@ class MicrographPicks:
     result: Any = field(default=None, repr=False)
     threshold: float = 0.3
     diameter_factor: float = 1.0
+    scale_confidences: dict[float, float] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -339,6 +344,7 @@ class PreparedPick:
     kinds: tuple[str, ...]
     model_name: str
     stems: dict[int, Path] = field(default_factory=dict)
+    scale_confidences: dict[float, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------
@@ -424,9 +430,11 @@ def resolve_diameter(
     head = request.head if head is None else head
     stored = card.diameter_for_head(head) if card is not None else None
     if not stored or not math.isfinite(stored) or stored <= 0:
+        what = "none" if stored is None else repr(stored)
         raise ValueError(
-            f"{model_name}: no usable particle diameter stored in the model "
-            f"({stored!r}); give --diameter or --diameter-A"
+            f"{model_name}: no usable particle diameter stored in the model ({what}); give "
+            "--diameter or --diameter-A (the general model picks any protein at the diameter "
+            "you give)"
         )
     return float(stored)
 
@@ -677,6 +685,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         result=result,
         threshold=float(config.threshold),
         diameter_factor=float(factor),
+        scale_confidences=dict(prepared.scale_confidences),
     )
 
 
@@ -838,7 +847,81 @@ def with_scale(
     except ValueError:  # no usable factor: picking reports the diameter per micrograph
         return prepared, {}
     request = dataclasses.replace(request, diameter_factor=factor)
-    return dataclasses.replace(prepared, request=request), confidences
+    prepared = dataclasses.replace(prepared, request=request, scale_confidences=confidences)
+    return prepared, confidences
+
+
+def scale_lines(
+    factor: float,
+    confidences: Mapping[float, float],
+    diameter_px: float | None = None,
+    source: str = "search",
+) -> tuple[str, tuple[str, ...]]:
+    """What to tell the user about the scale a run picked at: a line, and warnings.
+
+    Parameters
+    ----------
+    factor
+        Factor of the diameter the network rescaled with.
+    confidences
+        The zero-shot scale search's ``{factor: confidence}`` (empty: none ran).
+    diameter_px
+        The diameter given, where one holds for the whole run.
+    source
+        ``"search"`` (the zero-shot scale search, or nothing), ``"option"``
+        (the user set the factor) or ``"earlier run"`` (a resumed run reuses
+        the factor its manifest records).
+
+    Returns
+    -------
+    line, warnings
+        ``line`` is empty when there is nothing to say (no search ran and the
+        factor is 1). Warnings: the general model barely sees the particles
+        (:func:`~napari_cryopick.core.scale_search.barely_sees`), or it is more
+        confident still beyond the range searched, so the diameter may be off
+        (:func:`~napari_cryopick.core.scale_search.beyond_range`).
+    """
+    from napari_cryopick.core.scale_search import (
+        LOW_CONFIDENCE,
+        SCALE_FACTORS,
+        barely_sees,
+        beyond_range,
+    )
+
+    if not confidences and (factor == 1.0 or source == "search"):
+        return "", ()
+    if diameter_px:
+        at = (
+            f"as if the diameter were {diameter_px * factor:.0f} px ({factor:g} x the "
+            f"{diameter_px:g} px given; the pick files keep {diameter_px:g} px)"
+        )
+    else:
+        at = f"at {factor:g} x the diameter (the pick files keep the diameter given)"
+    if source == "option":
+        return f"picked {at}, the factor given", ()
+    if source == "earlier run":
+        return f"zero-shot: picked {at}, the factor the earlier run in this folder chose", ()
+    tried = ", ".join(f"{f:g}: {c:.3f}" for f, c in sorted(confidences.items()))
+    line = (
+        f"zero-shot: picked {at}, the scale the general model is most confident at "
+        f"(confidence by factor {tried})"
+    )
+    warnings: list[str] = []
+    beyond = beyond_range(factor, confidences)
+    if barely_sees(confidences):
+        warnings.append(
+            f"the general model barely sees these particles (best confidence "
+            f"{max(confidences.values()):.2f}, below {LOW_CONFIDENCE:g}): zero-shot picks "
+            "will be poor; click a few particles and train a model on them"
+        )
+    elif beyond is not None:
+        size = f" ({diameter_px * beyond:.0f} px)" if diameter_px else ""
+        warnings.append(
+            f"the model is more confident still at {beyond:g} x the diameter{size}, beyond "
+            f"the {min(SCALE_FACTORS):g}-{max(SCALE_FACTORS):g} x searched: the diameter "
+            "given may be off; measure a few particles and give their diameter"
+        )
+    return line, tuple(warnings)
 
 
 def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
