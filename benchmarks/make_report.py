@@ -29,6 +29,7 @@ ORDER = (
     "continual_real",
     "fewshot",
     "zero_shot",
+    "zero_shot_scale_edge",
     "vesicles",
     "fibers",
     "batch",

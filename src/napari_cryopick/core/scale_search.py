@@ -169,10 +169,10 @@ def beyond_range(factor: float, confidences: dict[float, float]) -> float | None
     """The factor tried beyond the range's edge, if the model was more confident there.
 
     ``factor`` is the chosen one (:func:`choose_scale`). Such a factor says the
-    given diameter may be off: on three real and two simulated data sets, a
-    diameter 1.7 times too large always ended this way, the data set's own
-    diameter did on two of five (apoferritin, where the model sees nothing,
-    and the simulated L, whose AP is best at 0.64).
+    given diameter may be off. Replayed on three real and two simulated data
+    sets (``benchmarks/results/zero_shot_scale_edge.md``): no set's own
+    diameter ends this way; a diameter 1.7 times too large does on three of
+    five, one 0.6 times too small on two.
     """
     if not confidences or factor not in confidences:
         return None
