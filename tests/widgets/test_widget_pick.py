@@ -253,6 +253,32 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     assert "broken.mrc" in widget.status.text()
 
 
+def test_pick_folder_zero_shot_says_its_scale_and_warns_of_a_diameter_far_off(
+    make_napari_viewer, tmp_path, qtbot
+):
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.io.micrographs import write_mrc
+
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    config = SimulationConfig(shape=(512, 512), diameter_px=40.0, n_particles=40)
+    for seed in (0, 1, 2):
+        write_mrc(folder / f"sim{seed}.mrc", simulate_micrograph(config, seed=seed).image)
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    widget.diameter_spin.setValue(68.0)  # the particles are 40 px
+    widget.export_edit.setText(str(tmp_path / "picks"))
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    text = widget.status.text()
+    assert widget.last_batch.diameter_factor == 0.8
+    assert text.startswith("Warning: The model is more confident still at 0.64"), text
+    assert "as if the diameter were 54 px (0.8 x the 68 px given" in text
+    # picks of the open micrographs with these settings reuse the folder's scale
+    assert widget.pick_request([]).diameter_factor == 0.8
+
+
 def test_empty_picks_layer_has_array_colour(make_napari_viewer):
     from napari_cryopick.core.pick_table import empty_picks, make_picks
     from napari_cryopick.layers.points import picks_layer

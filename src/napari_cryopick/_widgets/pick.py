@@ -786,6 +786,14 @@ def _preload_picking_modules() -> None:
             importlib.import_module(name)
 
 
+def _scale_texts(factor: float, confidences: Any, diameter_px: float) -> tuple[str, str]:
+    """``("Warning: ... ", line)`` of the zero-shot scale search for the status line."""
+    from napari_cryopick.workflows.pick import scale_lines
+
+    line, warnings = scale_lines(factor, confidences, diameter_px)
+    return "".join(f"Warning: {w[0].upper()}{w[1:]}. " for w in warnings), line
+
+
 #: File in a folder of pick files that records which micrographs the user reviewed.
 REVIEW_FILE = "cryopick_review.json"
 
@@ -1278,13 +1286,10 @@ class PickWidget(QWidget):
     @staticmethod
     def _scale_warning(item: Any) -> str:
         """The zero-shot scale search's warning for a picked micrograph ("" if none)."""
-        from napari_cryopick.workflows.pick import scale_lines
-
         confidences = getattr(item, "scale_confidences", None)
         if not confidences:
             return ""
-        _line, warnings = scale_lines(item.diameter_factor, confidences, item.diameter_px)
-        return "".join(f"Warning: {w[0].upper()}{w[1:]}. " for w in warnings)
+        return _scale_texts(item.diameter_factor, confidences, item.diameter_px)[0]
 
     def _on_threshold_changed(self, value: int) -> None:
         threshold = value / 100.0
@@ -1530,6 +1535,7 @@ class PickWidget(QWidget):
             return None
         from ._child_picking import pick_in_child
 
+        self._request_scale_key = self._scale_key()
         self._cancel = threading.Event()
         # a child process: its numpy/torch work never holds this process's GIL or its cores
         job = pick_in_child if FOLDER_PICKING_IN_CHILD else _picking_job
@@ -1548,6 +1554,12 @@ class PickWidget(QWidget):
         text = (
             f"{len(batch.picks)} picks in {len(batch.written)} files -> {self.export_edit.text()}"
         )
+        if batch.scale_confidences:  # zero-shot: the scale chosen on the folder's first files
+            self._scale_choice = (self._request_scale_key, float(batch.diameter_factor))
+            warned, line = _scale_texts(
+                batch.diameter_factor, batch.scale_confidences, self._request_scale_key[1]
+            )
+            text = f"{warned}{text}; {line}"
         if batch.errors:
             # one line per skipped file; each message starts with the file's path
             text += f"\n{len(batch.errors)} skipped:\n" + "\n".join(batch.errors.values())
