@@ -911,8 +911,9 @@ def scale_lines(
     if barely_sees(confidences):
         warnings.append(
             f"the general model barely sees these particles (best confidence "
-            f"{max(confidences.values()):.2f}, below {LOW_CONFIDENCE:g}): zero-shot picks "
-            "will be poor; click a few particles and train a model on them"
+            f"{max(confidences.values()):.2f}, below {LOW_CONFIDENCE:g}; or the micrographs "
+            "hold few): zero-shot picks are likely poor; click a few particles and train a "
+            "model on them"
         )
     elif beyond is not None:
         size = f" ({diameter_px * beyond:.0f} px)" if diameter_px else ""
