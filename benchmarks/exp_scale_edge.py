@@ -11,6 +11,11 @@ the data set's diameter: where the picks are, not the size written) and the
 search's confidence (``pick_confidence``, K from the given diameter) on the
 first three test micrographs (``conf3``, what the search sees) and on all.
 
+``--polarity`` instead picks the test micrographs as given and inverted
+(particles lighter than the background), at factors 0.8 and 1, and reports
+AP@0.5 and the confidence (experiment ``polarity``): what
+``choose_polarity`` decides on.
+
 ``--report JSONL`` instead replays what the search would do with those
 confidences (``choose_scale``'s rule on ``conf3``: the best of 0.8-1.25, the
 probe beyond an edge, ``beyond_range`` and ``barely_sees``) and writes
@@ -41,6 +46,7 @@ from exp_localise import models_to_score
 from exp_zero_shot_scale import mean_confidence
 from napari_cryopick.core.scale_search import (
     EDGE_PROBE_RATIO,
+    POLARITY_MARGIN,
     SCALE_FACTORS,
     barely_sees,
     beyond_range,
@@ -49,6 +55,47 @@ from napari_cryopick.io.micrographs import read_micrograph
 
 FACTORS = (0.5, 0.64, 0.8, 0.9, 1.0, 1.1, 1.25, 1.56, 2.0)
 GIVEN = (1.0, 0.6, 1.7)
+
+
+def polarity(models: list[str], out: Path | None) -> int:
+    """AP and confidence of every ``SET=CHECKPOINT`` on its micrographs as given and inverted."""
+    import numpy as np
+    import pandas as pd
+
+    from napari_cryopick.core.detect import pick_micrograph
+    from napari_cryopick.core.scale_search import invert
+
+    for name, path, split, model, config in models_to_score(models):
+        diameter = split.diameter_px
+        images = {m: read_micrograph(split.paths[m]).data for m in split.test}
+        shapes = {m: image.shape for m, image in images.items()}
+        first3 = {m: shapes[m] for m in list(shapes)[:3]}
+        for inverted in (False, True):
+            for factor in (0.8, 1.0):
+                tables = [
+                    pick_micrograph(
+                        model,
+                        invert(image) if inverted else np.asarray(image),
+                        diameter_px=diameter * factor,
+                        config=config,
+                        micrograph_name=m,
+                    ).picks
+                    for m, image in images.items()
+                ]
+                picks = pd.concat(tables, ignore_index=True).assign(diameter=diameter)
+                ef.emit(
+                    {
+                        "experiment": "polarity",
+                        "set": name,
+                        "model": path,
+                        "inverted": inverted,
+                        "factor": factor,
+                        "AP@0.5": round(ba.score(split, picks)["AP@0.5"], 4),
+                        "conf3": mean_confidence(picks, first3, diameter, 0.1),
+                    },
+                    out,
+                )
+    return 0
 
 
 def replay(rows: list[dict]) -> dict:
@@ -107,6 +154,37 @@ def report(path: Path) -> str:
             f"{r['AP_given']:.3f} | {r['AP_best']:.3f} | {r['best_confidence']:.3f} | "
             f"{r['warning']} |"
         )
+    polarity_rows = {
+        (r["set"], r["inverted"], r["factor"]): r for r in rows if r.get("experiment") == "polarity"
+    }
+    if polarity_rows:
+        lines += [
+            "",
+            "## Contrast: the micrographs as given and inverted",
+            "",
+            "Command: `.venv/bin/python benchmarks/exp_scale_edge.py --polarity SET=MODEL ... "
+            "--out benchmarks/results/exp_session13.jsonl`. The same models and test "
+            "micrographs; every set's particles are darker than the background as given. "
+            "`confidence` at the data set's diameter on the first three test micrographs, the "
+            "value `choose_polarity` compares (it inverts when inverted / as given > "
+            f"{POLARITY_MARGIN:g}); the rows *inverted* are what a data set with lighter "
+            "particles looks like to the model.",
+            "",
+            "| data set | AP@0.5 as given (0.8 / 1) | AP@0.5 inverted (0.8 / 1) | confidence as "
+            "given / inverted | ratio | micrographs with dark particles | with light particles |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for name in dict.fromkeys(key[0] for key in polarity_rows):
+            get = {k[1:]: v for k, v in polarity_rows.items() if k[0] == name}
+            given, inverted = get[(False, 1.0)]["conf3"], get[(True, 1.0)]["conf3"]
+            ratio = given / inverted if inverted else float("inf")
+            dark = "inverted (wrong)" if inverted > POLARITY_MARGIN * given else "as given"
+            light = "inverted" if given > POLARITY_MARGIN * inverted else "as given (missed)"
+            lines.append(
+                f"| {name} | {get[(False, 0.8)]['AP@0.5']:.3f} / {get[(False, 1.0)]['AP@0.5']:.3f}"
+                f" | {get[(True, 0.8)]['AP@0.5']:.3f} / {get[(True, 1.0)]['AP@0.5']:.3f} | "
+                f"{given:.3f} / {inverted:.3f} | {ratio:.2f} | {dark} | {light} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="*", help="SET=CHECKPOINT")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines appended here")
     parser.add_argument("--report", type=Path, default=None, metavar="JSONL")
+    parser.add_argument("--polarity", action="store_true", help="as given against inverted")
     args = parser.parse_args(argv)
+    if args.polarity:
+        return polarity(args.models, args.out)
     if args.report is not None:
         out = Path(__file__).parent / "results" / "zero_shot_scale_edge.md"
         out.write_text(report(args.report))

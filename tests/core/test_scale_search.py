@@ -128,3 +128,31 @@ def test_a_model_confident_nowhere_barely_sees_the_particles():
     assert barely_sees({0.8: LOW_CONFIDENCE * 0.9, 1.0: LOW_CONFIDENCE * 0.5})
     assert not barely_sees({0.8: LOW_CONFIDENCE * 0.9, 1.0: LOW_CONFIDENCE * 1.1})
     assert not barely_sees({})  # no search ran
+
+
+def test_the_micrographs_are_inverted_only_when_the_model_is_clearly_more_confident(
+    monkeypatch,
+):
+    from napari_cryopick.core.scale_search import POLARITY_MARGIN, choose_polarity
+
+    def sees_dark(model, image, *, diameter_px, config):
+        # a model that sees dark particles: confident on images darker at the centre
+        return _Result([0.8 if image[32, 32] < image.mean() else 0.2] * 40)
+
+    monkeypatch.setattr(detect, "pick_micrograph", sees_dark)
+    dark = np.zeros((64, 64), np.float32)
+    dark[28:36, 28:36] = -1.0
+    light = np.zeros((64, 64), np.uint16)  # unsigned: inverting must not wrap around
+    light[28:36, 28:36] = 1000
+    assert choose_polarity(object(), [dark], [8.0]) == (False, {False: 0.8, True: 0.2})
+    invert, confidences = choose_polarity(object(), [light, light], [8.0, 8.0])
+    assert invert
+    assert confidences == {False: 0.2, True: 0.8}
+
+    # within the margin the micrographs stay as they are
+    def almost_flat(model, image, *, diameter_px, config):
+        better = image[32, 32] < image.mean()
+        return _Result([0.5 * (POLARITY_MARGIN * 0.99 if better else 1.0)] * 40)
+
+    monkeypatch.setattr(detect, "pick_micrograph", almost_flat)
+    assert choose_polarity(object(), [light], [8.0])[0] is False

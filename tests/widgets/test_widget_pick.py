@@ -279,6 +279,31 @@ def test_pick_folder_zero_shot_says_its_scale_and_warns_of_a_diameter_far_off(
     assert widget.pick_request([]).diameter_factor == 0.8
 
 
+def test_zero_shot_inverts_open_micrographs_with_lighter_particles(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    config = SimulationConfig(shape=(384, 384), diameter_px=40.0, n_particles=25)
+    viewer = make_napari_viewer()
+    names = ["light0", "light1"]
+    for seed, name in enumerate(names):
+        image = -simulate_micrograph(config, seed=seed).image  # particles lighter
+        viewer.open(str(write_mrc(tmp_path / f"{name}.mrc", image)), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    widget.diameter_spin.setValue(40.0)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
+    assert "on the inverted micrograph (particles lighter" in widget.status.text()
+    results = session(viewer).pick_results
+    assert all(len(results[name].picks) >= 10 for name in names)
+    # later picks of the session keep the contrast without choosing again
+    assert widget.pick_request([]).invert_contrast is True
+
+
 def test_empty_picks_layer_has_array_colour(make_napari_viewer):
     from napari_cryopick.core.pick_table import empty_picks, make_picks
     from napari_cryopick.layers.points import picks_layer

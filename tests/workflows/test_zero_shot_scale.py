@@ -60,6 +60,9 @@ def test_zero_shot_picks_at_the_scale_the_model_is_most_confident_at(simulated):
     searched = drive(pick(request))
     fixed = drive(pick(dataclasses.replace(request, scale_search=False)))
     assert searched.diameter_factor < 1.0  # the given diameter is too large
+    # dark particles (the rule): the micrographs stay as they are
+    assert not searched.inverted
+    assert searched.polarity_confidences[False] > searched.polarity_confidences[True]
     confidences = searched.scale_confidences
     in_range = {f: c for f, c in confidences.items() if f in SCALE_FACTORS}
     assert set(in_range) == set(SCALE_FACTORS)
@@ -103,7 +106,11 @@ def test_only_a_general_model_picking_with_its_generic_head_searches(simulated, 
     assert with_scale(one_head, images)[1] == {}
     trained = prepare(PickRequest(micrographs=images, model=tiny_checkpoint, device="cpu"))
     assert not zero_shot(trained)  # a model trained on the user's data has no general recipe
-    assert with_scale(trained, images) == (trained, {})
+    resolved, confidences = with_scale(trained, images)
+    assert confidences == {}
+    assert resolved.polarity_confidences == {}
+    assert resolved.request.diameter_factor is None  # the diameter as given
+    assert resolved.request.invert_contrast is False  # the micrographs as they are
 
 
 def test_every_shard_of_a_batch_picks_at_the_run_s_scale(simulated, tmp_path):
@@ -149,11 +156,12 @@ def test_monitor_mode_says_it_does_not_search(tmp_path, caplog):
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     request = PickRequest(micrographs=(), diameter_px=40.0, device="cpu", out_dir=tmp_path / "o")
-    for factor, warned in ((None, True), (0.9, False)):
+    # nothing is chosen in monitor mode: said unless both the factor and the contrast are given
+    for factor, inverted, warned in ((None, None, True), (0.9, None, True), (0.9, False, False)):
         caplog.clear()
         with caplog.at_level("WARNING"):
             job = monitor(
-                dataclasses.replace(request, diameter_factor=factor),
+                dataclasses.replace(request, diameter_factor=factor, invert_contrast=inverted),
                 incoming,
                 idle_timeout=0.05,
                 poll_s=0.01,
@@ -229,3 +237,37 @@ def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
     assert "zero-shot" not in captured.out
     assert cli.main(args) == 0  # not asked: not said
     assert "no scale search ran" not in capsys.readouterr().err
+
+
+def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(simulated, tmp_path, capsys):
+    from napari_cryopick import cli
+
+    images, truth = simulated
+    light = [Micrograph(-m.data, name=m.name) for m in images]
+    request = PickRequest(micrographs=light, diameter_px=TRUE_DIAMETER, threshold=0.0, device="cpu")
+    chosen = drive(pick(request))
+    assert chosen.inverted
+    assert chosen.polarity_confidences[True] > chosen.polarity_confidences[False]
+    as_given = drive(pick(dataclasses.replace(request, invert_contrast=False)))
+    assert not as_given.inverted
+    assert as_given.polarity_confidences == {}
+    assert _ap(chosen, truth) > _ap(as_given, truth) + 0.3
+    # the command line says so, and a resumed batch keeps the contrast without choosing again
+    (tmp_path / "mics").mkdir()
+    for m in light:
+        write_mrc(tmp_path / "mics" / f"{m.name}.mrc", m.data)
+    args = ["pick", str(tmp_path / "mics"), "--diameter", "40", "--out", str(tmp_path / "out")]
+    args += ["--no-rotations", "--diameter-factor", "1"]
+    assert cli.main(args) == 0
+    said = capsys.readouterr().out
+    assert "the particles look lighter than the background: picked on the inverted" in said
+    assert cli.main([*args, "--skip"]) == 0
+    said = capsys.readouterr().out
+    assert "picked on the inverted micrographs, as the earlier run in this folder did" in said
+    assert "0 of 3 micrographs, 3 already done" in said
+    # picking them as given is other settings (a resumed run would pick them again)
+    inverted = dataclasses.replace(request, invert_contrast=True)
+    assert settings_fingerprint(inverted) != settings_fingerprint(request)
+    assert settings_fingerprint(request) == settings_fingerprint(
+        dataclasses.replace(request, invert_contrast=False)
+    )

@@ -887,7 +887,8 @@ class PickWidget(QWidget):
         self.last_batch = None
         self.last_exported: list[Path] = []
         # zero-shot: (model, diameter, head) -> the diameter factor its first pick chose
-        self._scale_choice: tuple[tuple, float] | None = None
+        # zero-shot: (settings key, diameter factor, inverted) chosen on the first picks
+        self._scale_choice: tuple[tuple, float, bool] | None = None
         self._request_scale_key: tuple | None = None
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
         self._picks_folder: Path | None = None
@@ -1340,9 +1341,10 @@ class PickWidget(QWidget):
             and self._scale_choice is not None
             and self._scale_choice[0] == self._scale_key()
         ):
-            # zero-shot: the scale chosen on the first micrographs picked with this
-            # model, diameter and head, so every micrograph of the session gets it
+            # zero-shot: the scale and contrast chosen on the first micrographs picked
+            # with this model, diameter and head, so every micrograph of the session gets them
             fields["diameter_factor"] = self._scale_choice[1]
+            fields.setdefault("invert_contrast", self._scale_choice[2])
         return PickRequest(
             micrographs=micrographs,
             model=self.model,
@@ -1447,7 +1449,8 @@ class PickWidget(QWidget):
         """Show one picked micrograph step by step (layers, count, progress)."""
         name = event.item.name
         factor = float(getattr(event.item, "diameter_factor", 1.0))
-        self._scale_choice = (self._request_scale_key, factor)
+        inverted = bool(getattr(event.item, "inverted", False))
+        self._scale_choice = (self._request_scale_key, factor, inverted)
         yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
         count = apply_display_threshold(self.viewer, name, self.threshold())
         scale = ""
@@ -1456,6 +1459,8 @@ class PickWidget(QWidget):
                 f", at {factor:g} x the diameter (zero-shot scale: as if "
                 f"{event.item.diameter_px * factor:.0f} px)"
             )
+        if inverted:
+            scale += ", on the inverted micrograph (particles lighter than the background)"
         self.status.setText(
             f"{self._diameter_warning()}{self._scale_warning(event.item)}{name}: {count} "
             f"picks at threshold {self.threshold():.2f}{scale} ({event.step}/{event.total})"
@@ -1554,8 +1559,14 @@ class PickWidget(QWidget):
         text = (
             f"{len(batch.picks)} picks in {len(batch.written)} files -> {self.export_edit.text()}"
         )
+        if batch.inverted:
+            text += "; picked on the inverted micrographs (particles lighter than the background)"
         if batch.scale_confidences:  # zero-shot: the scale chosen on the folder's first files
-            self._scale_choice = (self._request_scale_key, float(batch.diameter_factor))
+            self._scale_choice = (
+                self._request_scale_key,
+                float(batch.diameter_factor),
+                bool(batch.inverted),
+            )
             warned, line = _scale_texts(
                 batch.diameter_factor, batch.scale_confidences, self._request_scale_key[1]
             )

@@ -67,6 +67,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "on; not in --monitor mode; a trained model never searches)",
     )
     parser.add_argument(
+        "--invert-contrast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pick on the inverted micrographs (particles lighter than the background, e.g. "
+        "negative stain). Default: zero-shot picking (the bundled or a general model) inverts "
+        "when the model is clearly more confident so, on the first "
+        f"{SCALE_SEARCH_MICROGRAPHS} micrographs; a trained model picks them as they are",
+    )
+    parser.add_argument(
         "--diameter-factor",
         type=float,
         default=None,
@@ -243,6 +252,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         fibers=fibers,
         diameter_factor=args.diameter_factor,
         scale_search=args.scale_search is not False,
+        invert_contrast=getattr(args, "invert_contrast", None),
     )
 
 
@@ -251,12 +261,21 @@ def print_scale(outcome, request, command: str = "pick", asked: bool = False) ->
 
     ``asked``: the user gave ``--scale-search`` (a note when none could run).
     """
-    from napari_cryopick.workflows.pick import scale_lines
+    from napari_cryopick.workflows.pick import polarity_line, scale_lines
 
     confidences = getattr(outcome, "scale_confidences", None) or {}
-    source = getattr(outcome, "scale_source", None)
-    if source is None:
-        source = "search" if request.diameter_factor is None else "option"
+    earlier = getattr(outcome, "scale_source", None) == "earlier run"  # a resumed batch
+    polarity_source = "search" if request.invert_contrast is None else "option"
+    source = "search" if request.diameter_factor is None else "option"
+    if earlier:
+        polarity_source = "earlier run" if request.invert_contrast is None else polarity_source
+        source = "earlier run" if request.diameter_factor is None else source
+    contrast = polarity_line(
+        bool(outcome.inverted), outcome.polarity_confidences or {}, polarity_source
+    )
+    if contrast:
+        hint = "--no-invert-contrast to pick them as given"
+        print(f"{contrast} ({'--invert-contrast' if polarity_source == 'option' else hint})")
     line, warnings = scale_lines(
         float(outcome.diameter_factor), confidences, request.diameter_px, source
     )
@@ -287,16 +306,19 @@ def _note_earlier_runs(request) -> None:
     records = read_manifests(out)
     if not records:
         return
-    fingerprints = {settings_fingerprint(request)}
-    if request.diameter_factor is None and request.scale_search:
-        # a zero-shot run chooses its factor later: any of them is these settings
-        from dataclasses import replace
+    from dataclasses import replace
 
-        from napari_cryopick.core.scale_search import SCALE_FACTORS
+    from napari_cryopick.core.scale_search import SCALE_FACTORS
 
-        fingerprints |= {
-            settings_fingerprint(replace(request, diameter_factor=f)) for f in SCALE_FACTORS
-        }
+    # a zero-shot run chooses its factor and contrast later: any of them is these settings
+    search = request.diameter_factor is None and request.scale_search
+    factors = SCALE_FACTORS if search else (request.diameter_factor,)
+    polarities = (False, True) if request.invert_contrast is None else (request.invert_contrast,)
+    fingerprints = {
+        settings_fingerprint(replace(request, diameter_factor=f, invert_contrast=inverted))
+        for f in factors
+        for inverted in polarities
+    }
     other = [r for r in records.values() if r.get("fingerprint") not in fingerprints]
     if other:
         print(

@@ -23,7 +23,15 @@ as well (:data:`EDGE_PROBE_RATIO`: 0.64 or 1.5625) but never chosen: a model
 more confident still out there says the given diameter may be off
 (:func:`beyond_range`). A model that is not confident at any factor barely
 sees these particles (:func:`barely_sees`). Both only warn (session 13,
-``docs/picking.md``). Only zero-shot picking searches (``napari_cryopick.workflows.pick``): a model
+``docs/picking.md``).
+
+The general model learned particles darker than the background (cryo-EM
+bright field at underfocus). Micrographs where they are lighter (negative
+stain, an inverted export) give it nothing to see: zero-shot AP@0.5 0.00-0.03
+on inverted ribosome, beta-galactosidase, ring and L micrographs. So
+:func:`choose_polarity` compares the confidence on the micrographs as given
+and inverted, and inverts only when that is clearly better
+(:data:`POLARITY_MARGIN`). Only zero-shot picking searches (``napari_cryopick.workflows.pick``): a model
 trained on the user's clicks learned the user's notion of the diameter.
 """
 
@@ -40,10 +48,14 @@ __all__ = [
     "CONFIDENCE_COVERAGE",
     "EDGE_PROBE_RATIO",
     "LOW_CONFIDENCE",
+    "POLARITY_MARGIN",
     "SCALE_FACTORS",
     "barely_sees",
     "beyond_range",
+    "choose_polarity",
     "choose_scale",
+    "invert",
+    "mean_confidence",
     "pick_confidence",
 ]
 
@@ -59,6 +71,12 @@ EDGE_PROBE_RATIO = 0.8
 #: beta-galactosidase 0.42, simulated ring 0.38 and L 0.21, where zero-shot AP@0.5
 #: is 0.48-0.82, against apoferritin 0.10, where it is 0.004.
 LOW_CONFIDENCE = 0.15
+#: The micrographs are inverted when the confidence on the inverted ones is this
+#: many times the confidence on them as given. Measured at the right polarity
+#: against the wrong one (factor 1, leave-one-out or bundled models): ribosome
+#: 7.7, beta-galactosidase 2.0, ring 2.1, L 1.29; apoferritin, which the model
+#: does not see either way, 1.07 the wrong way (so it is left as given).
+POLARITY_MARGIN = 1.2
 
 
 def pick_confidence(
@@ -91,6 +109,7 @@ def choose_scale(
     *,
     factors: Sequence[float] = SCALE_FACTORS,
     probe_beyond: bool = True,
+    known: dict[float, float] | None = None,
 ) -> tuple[float, dict[float, float]]:
     """The factor of the diameter at which ``model`` picks ``images`` most confidently.
 
@@ -111,6 +130,9 @@ def choose_scale(
         When the best factor is the smallest or largest tried, also try one
         factor beyond it (:data:`EDGE_PROBE_RATIO`), never chosen
         (:func:`beyond_range` reads it).
+    known
+        Confidences already measured on these images (``{factor: confidence}``,
+        e.g. factor 1 by :func:`choose_polarity`), not measured again.
 
     Returns
     -------
@@ -119,8 +141,6 @@ def choose_scale(
         images of every factor tried (the probe beyond the edge included).
         Ties go to the factor nearest 1.
     """
-    from napari_cryopick.core.detect import PickConfig, pick_micrograph
-
     if len(images) == 0 or len(images) != len(diameters_px):
         raise ValueError("need one diameter per image, and at least one image")
     factors = tuple(float(f) for f in factors)
@@ -145,15 +165,11 @@ def choose_scale(
     factors = tuple(f for f in factors if usable(f))
     if not factors:
         raise ValueError("the detector cannot rescale these images at any factor tried")
-    config = PickConfig() if config is None else config
-    config = replace(config, kinds=("particle",)) if hasattr(config, "kinds") else config
 
     def confidence(factor: float) -> float:
-        values = []
-        for image, diameter in zip(images, diameters_px, strict=True):
-            result = pick_micrograph(model, image, diameter_px=diameter * factor, config=config)
-            values.append(pick_confidence(result.picks["score"], image.shape, diameter))
-        return float(np.mean(values))
+        if known and factor in known:
+            return float(known[factor])
+        return mean_confidence(model, images, diameters_px, factor, config)
 
     confidences = {factor: confidence(factor) for factor in factors}
     best = max(factors, key=lambda f: (round(confidences[f], 12), -abs(math.log(f))))
@@ -163,6 +179,54 @@ def choose_scale(
         if usable(beyond):
             confidences[beyond] = confidence(beyond)
     return best, confidences
+
+
+def mean_confidence(
+    model: Any,
+    images: Sequence[np.ndarray],
+    diameters_px: Sequence[float],
+    factor: float = 1.0,
+    config: Any = None,
+) -> float:
+    """:func:`pick_confidence` of ``model`` on ``images`` at ``factor`` times their diameters, averaged."""
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+
+    config = PickConfig() if config is None else config
+    config = replace(config, kinds=("particle",)) if hasattr(config, "kinds") else config
+    values = []
+    for image, diameter in zip(images, diameters_px, strict=True):
+        result = pick_micrograph(model, image, diameter_px=diameter * factor, config=config)
+        values.append(pick_confidence(result.picks["score"], image.shape, diameter))
+    return float(np.mean(values))
+
+
+def choose_polarity(
+    model: Any,
+    images: Sequence[np.ndarray],
+    diameters_px: Sequence[float],
+    config: Any = None,
+) -> tuple[bool, dict[bool, float]]:
+    """Whether ``model`` sees the particles of ``images`` better inverted (lighter particles).
+
+    Returns
+    -------
+    invert, confidences
+        True when the confidence at the given diameter on the inverted images
+        is :data:`POLARITY_MARGIN` times that on the images as given, and
+        ``{False: as given, True: inverted}``.
+    """
+    if len(images) == 0 or len(images) != len(diameters_px):
+        raise ValueError("need one diameter per image, and at least one image")
+    as_given = mean_confidence(model, images, diameters_px, 1.0, config)
+    inverted = mean_confidence(
+        model, [invert(image) for image in images], diameters_px, 1.0, config
+    )
+    return inverted > POLARITY_MARGIN * as_given, {False: as_given, True: inverted}
+
+
+def invert(image: np.ndarray) -> np.ndarray:
+    """``image`` with its contrast inverted (float32: unsigned pixels cannot be negated)."""
+    return np.negative(np.asarray(image, dtype=np.float32))
 
 
 def beyond_range(factor: float, confidences: dict[float, float]) -> float | None:

@@ -209,10 +209,13 @@ class BatchOutcome:
         As in :class:`~napari_cryopick.workflows.pick.PickOutcome` (the
         zero-shot scale search, :func:`~napari_cryopick.workflows.pick.with_scale`).
     scale_source
-        Where ``diameter_factor`` came from: ``"search"`` (the search, or
-        nothing to search), ``"option"`` (the request) or ``"earlier run"``
-        (``skip``: the factor an earlier run into the folder recorded, so a
-        resumed run picks at the scale it started with and searches no more).
+        Where ``diameter_factor`` and ``inverted`` came from: ``"search"``
+        (the zero-shot choice, or nothing to choose), ``"option"`` (the
+        request) or ``"earlier run"`` (``skip``: what an earlier run into the
+        folder recorded, so a resumed run picks as it started and searches no
+        more).
+    inverted, polarity_confidences
+        As in :class:`~napari_cryopick.workflows.pick.PickOutcome`.
     """
 
     n_micrographs: int
@@ -228,6 +231,8 @@ class BatchOutcome:
     diameter_factor: float = 1.0
     scale_confidences: dict[float, float] = field(default_factory=dict)
     scale_source: str = "search"
+    inverted: bool = False
+    polarity_confidences: dict[bool, float] = field(default_factory=dict)
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -342,6 +347,8 @@ def settings_fingerprint(request: PickRequest) -> str:
     }
     if request.diameter_factor not in (None, 1.0):  # absent at 1: older manifests still match
         settings["diameter_factor"] = request.diameter_factor
+    if request.invert_contrast:  # likewise absent when not inverted
+        settings["invert_contrast"] = True
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -388,25 +395,32 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
     return True
 
 
-def earlier_factor(prepared: PreparedPick, out_dir: Path) -> float | None:
-    """The zero-shot scale an earlier run into ``out_dir`` picked at with these settings.
+def earlier_view(prepared: PreparedPick, out_dir: Path) -> tuple[float, bool] | None:
+    """``(factor, inverted)`` an earlier zero-shot run into ``out_dir`` picked with.
 
-    None unless the request would search (:func:`~napari_cryopick.workflows.pick.with_scale`)
-    and the manifests hold records of the same settings at one of the factors
-    searched (the most frequent one when several).
+    None unless the request leaves something for zero-shot picking to choose
+    (:func:`~napari_cryopick.workflows.pick.with_scale`) and the manifests
+    hold records of the same settings at one of the choices (the most
+    frequent one when several).
     """
     from collections import Counter
 
     from napari_cryopick.core.scale_search import SCALE_FACTORS
 
     request = prepared.request
-    if request.diameter_factor is not None or not request.scale_search:
+    search = request.diameter_factor is None and request.scale_search
+    if not (search or request.invert_contrast is None):
         return None
     if not zero_shot(prepared) or not Path(out_dir).is_dir():
         return None
+    factors = SCALE_FACTORS if search else (request.diameter_factor or 1.0,)
+    polarities = (False, True) if request.invert_contrast is None else (request.invert_contrast,)
     by_fingerprint = {
-        settings_fingerprint(dataclasses.replace(request, diameter_factor=f)): f
-        for f in SCALE_FACTORS
+        settings_fingerprint(
+            dataclasses.replace(request, diameter_factor=f, invert_contrast=inverted)
+        ): (f, inverted)
+        for f in factors
+        for inverted in polarities
     }
     found = Counter(
         by_fingerprint[record["fingerprint"]]
@@ -931,14 +945,22 @@ def run_batch(
     # zero-shot: the scale on the first micrographs of the whole run, so every
     # shard (and a resumed run) picks at the same one
     scale_source = "search" if request.diameter_factor is None else "option"
-    earlier = earlier_factor(prepared, out_dir) if options.skip else None
+    earlier = earlier_view(prepared, out_dir) if options.skip else None
     if earlier is not None:
+        factor, inverted = earlier
         prepared = dataclasses.replace(
-            prepared, request=dataclasses.replace(prepared.request, diameter_factor=earlier)
+            prepared,
+            request=dataclasses.replace(
+                prepared.request, diameter_factor=factor, invert_contrast=inverted
+            ),
         )
         scale_source = "earlier run"
     prepared, confidences = with_scale(prepared, [item.source for item in items])
-    request = dataclasses.replace(request, diameter_factor=prepared.request.diameter_factor)
+    request = dataclasses.replace(
+        request,
+        diameter_factor=prepared.request.diameter_factor,
+        invert_contrast=prepared.request.invert_contrast,
+    )
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard)
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
@@ -981,6 +1003,8 @@ def run_batch(
         diameter_factor=float(request.diameter_factor or 1.0),
         scale_confidences=confidences,
         scale_source=scale_source,
+        inverted=bool(request.invert_contrast),
+        polarity_confidences=dict(prepared.polarity_confidences),
     )
 
 

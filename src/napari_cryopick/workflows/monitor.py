@@ -88,12 +88,16 @@ def monitor(
     settle = poll_s if settle_s is None else settle_s
     start = time.perf_counter()
     prepared = prepare(dataclasses.replace(request, micrographs=()))
-    if request.diameter_factor is None and request.scale_search and zero_shot(prepared):
+    chooses = request.invert_contrast is None or (
+        request.diameter_factor is None and request.scale_search
+    )
+    if chooses and zero_shot(prepared):
         # micrographs arrive one by one: no first micrographs to choose the scale on
         logger.warning(
-            "monitor mode picks zero-shot at the diameter as given, without the scale "
-            "search; pick a few micrographs with 'cryopick pick' first and give the factor "
-            "it prints with --diameter-factor"
+            "monitor mode picks zero-shot at the diameter and contrast as given, without "
+            "the scale search; pick a few micrographs with 'cryopick pick' first and give "
+            "the factor it prints with --diameter-factor (and --invert-contrast if it "
+            "inverted them)"
         )
     fingerprint = settings_fingerprint(request)
     out_dir.mkdir(parents=True, exist_ok=True)

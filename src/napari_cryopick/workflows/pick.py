@@ -54,6 +54,7 @@ __all__ = [
     "output_stems",
     "pick",
     "pick_one",
+    "polarity_line",
     "prepare",
     "resolve_diameter",
     "scale_lines",
@@ -161,6 +162,11 @@ class PickRequest:
     scale_search
         Let zero-shot picking choose ``diameter_factor`` (False: 1; CLI
         ``--no-scale-search``).
+    invert_contrast
+        Pick on the inverted micrographs (particles lighter than the
+        background). None: zero-shot picking chooses
+        (:func:`napari_cryopick.core.scale_search.choose_polarity`); anything
+        else picks the micrographs as they are.
     """
 
     micrographs: Sequence[Any]
@@ -180,6 +186,7 @@ class PickRequest:
     fibers: FiberOptions = field(default_factory=FiberOptions)
     diameter_factor: float | None = None
     scale_search: bool = True
+    invert_contrast: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str):
@@ -247,6 +254,10 @@ class MicrographPicks:
     scale_confidences
         ``{factor: confidence}`` of the zero-shot scale search of the run
         (empty: none ran); :func:`scale_lines` says what they mean.
+    inverted
+        Picked on the inverted micrograph (``PickRequest.invert_contrast``).
+    polarity_confidences
+        ``{inverted: confidence}`` of the zero-shot polarity choice (empty: none ran).
     """
 
     name: str
@@ -261,6 +272,8 @@ class MicrographPicks:
     threshold: float = 0.3
     diameter_factor: float = 1.0
     scale_confidences: dict[float, float] = field(default_factory=dict, repr=False)
+    inverted: bool = False
+    polarity_confidences: dict[bool, float] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -311,6 +324,9 @@ class PickOutcome:
         ``PickRequest.diameter_factor``).
     scale_confidences
         ``{factor: confidence}`` of the zero-shot scale search (empty: none ran).
+    inverted, polarity_confidences
+        Picked on inverted micrographs, and the zero-shot polarity choice's
+        ``{inverted: confidence}`` (empty: none ran).
     """
 
     picks: Any
@@ -321,6 +337,8 @@ class PickOutcome:
     threshold: float | None = None
     diameter_factor: float = 1.0
     scale_confidences: dict[float, float] = field(default_factory=dict)
+    inverted: bool = False
+    polarity_confidences: dict[bool, float] = field(default_factory=dict)
 
     @property
     def n_done(self) -> int:
@@ -345,6 +363,7 @@ class PreparedPick:
     model_name: str
     stems: dict[int, Path] = field(default_factory=dict)
     scale_confidences: dict[float, float] = field(default_factory=dict)
+    polarity_confidences: dict[bool, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------
@@ -636,11 +655,16 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     config = prepared.config
     point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
     factor = request.diameter_factor or 1.0
+    data = micrograph.data
+    if request.invert_contrast:
+        from napari_cryopick.core.scale_search import invert
+
+        data = invert(data)
     tables, candidates, fiber_paths, result = [], [], [], None
     if point_kinds:
         result = pick_micrograph(
             prepared.model,
-            micrograph.data,
+            data,
             diameter_px=diameter * factor,
             config=replace(config, kinds=point_kinds),
             micrograph_name=name,
@@ -656,7 +680,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
 
         fibers = pick_fibers(
             prepared.model,
-            micrograph.data,
+            data,
             diameter_px=diameter,
             config=config,
             micrograph_name=name,
@@ -686,6 +710,8 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         threshold=float(config.threshold),
         diameter_factor=float(factor),
         scale_confidences=dict(prepared.scale_confidences),
+        inverted=bool(request.invert_contrast),
+        polarity_confidences=dict(prepared.polarity_confidences),
     )
 
 
@@ -814,21 +840,24 @@ def zero_shot(prepared: PreparedPick) -> bool:
 def with_scale(
     prepared: PreparedPick, sources: Sequence[Any]
 ) -> tuple[PreparedPick, dict[float, float]]:
-    """``prepared`` with its request's ``diameter_factor`` resolved.
+    """``prepared`` with its request's polarity and ``diameter_factor`` resolved.
 
-    Zero-shot picking (:func:`zero_shot`) with ``scale_search`` and no factor
-    given chooses it on the first :data:`SCALE_SEARCH_MICROGRAPHS` readable
-    micrographs of ``sources``
+    Zero-shot picking (:func:`zero_shot`) chooses, on the first
+    :data:`SCALE_SEARCH_MICROGRAPHS` readable micrographs of ``sources``,
+    whether to pick them inverted when ``invert_contrast`` is None
+    (:func:`napari_cryopick.core.scale_search.choose_polarity`), then the
+    factor when ``scale_search`` is on and none is given
     (:func:`napari_cryopick.core.scale_search.choose_scale`); anything else
-    keeps the request's factor. Returns the confidences of the search
-    (empty when none ran).
+    keeps the request's settings (``invert_contrast`` None counts as False).
+    Returns the confidences of the scale search (empty when none ran); the
+    polarity's are in ``prepared.polarity_confidences``.
     """
     request = prepared.request
-    if request.diameter_factor is not None or not request.scale_search:
-        return prepared, {}
-    if not zero_shot(prepared) or not len(sources):
-        return prepared, {}
-    from napari_cryopick.core.scale_search import choose_scale
+    choose_factor = request.diameter_factor is None and request.scale_search
+    choose_invert = request.invert_contrast is None
+    if not (choose_factor or choose_invert) or not zero_shot(prepared) or not len(sources):
+        return _resolved(prepared, {}, {}), {}
+    from napari_cryopick.core.scale_search import choose_polarity, choose_scale, invert
 
     images, diameters = [], []
     for source in sources:
@@ -841,14 +870,70 @@ def with_scale(
         if len(images) == SCALE_SEARCH_MICROGRAPHS:
             break
     if not images:
-        return prepared, {}
+        return _resolved(prepared, {}, {}), {}
+    polarity: dict[bool, float] = {}
+    inverted = bool(request.invert_contrast)
     try:
-        factor, confidences = choose_scale(prepared.model, images, diameters, prepared.config)
+        if choose_invert:
+            inverted, polarity = choose_polarity(prepared.model, images, diameters, prepared.config)
+        if inverted:
+            images = [invert(image) for image in images]
+        if not choose_factor:
+            return _resolved(prepared, {}, polarity, inverted=inverted), {}
+        factor, confidences = choose_scale(
+            prepared.model,
+            images,
+            diameters,
+            prepared.config,
+            known={1.0: polarity[inverted]} if polarity else None,
+        )
     except ValueError:  # no usable factor: picking reports the diameter per micrograph
-        return prepared, {}
-    request = dataclasses.replace(request, diameter_factor=factor)
-    prepared = dataclasses.replace(prepared, request=request, scale_confidences=confidences)
-    return prepared, confidences
+        return _resolved(prepared, {}, polarity, inverted=inverted), {}
+    return _resolved(prepared, confidences, polarity, factor, inverted), confidences
+
+
+def _resolved(
+    prepared: PreparedPick,
+    confidences: dict[float, float],
+    polarity: dict[bool, float],
+    factor: float | None = None,
+    inverted: bool | None = None,
+) -> PreparedPick:
+    """``prepared`` with the factor and polarity chosen (None: the request's) filled in."""
+    request = prepared.request
+    request = dataclasses.replace(
+        request,
+        diameter_factor=request.diameter_factor if factor is None else factor,
+        invert_contrast=bool(request.invert_contrast if inverted is None else inverted),
+    )
+    return dataclasses.replace(
+        prepared,
+        request=request,
+        scale_confidences=confidences,
+        polarity_confidences=polarity,
+    )
+
+
+def polarity_line(inverted: bool, polarity: Mapping[bool, float], source: str = "search") -> str:
+    """What to tell the user about the contrast a run picked at ("" when nothing to say).
+
+    ``polarity``: :func:`~napari_cryopick.core.scale_search.choose_polarity`'s
+    confidences (empty: no choice ran); ``source`` as in :func:`scale_lines`.
+    Only an inversion is worth a line: the micrographs as given are the rule.
+    """
+    if not inverted:
+        return ""
+    if source == "option":
+        return "picked on the inverted micrographs (particles lighter than the background)"
+    if source == "earlier run":
+        return "picked on the inverted micrographs, as the earlier run in this folder did"
+    seen = ""
+    if polarity:
+        seen = f" (confidence {polarity[True]:.3f} inverted, {polarity[False]:.3f} as given)"
+    return (
+        "zero-shot: the particles look lighter than the background: picked on the inverted "
+        f"micrographs{seen}"
+    )
 
 
 def scale_lines(
@@ -992,4 +1077,6 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
         threshold=float(prepared.config.threshold),
         diameter_factor=float(request.diameter_factor or 1.0),
         scale_confidences=confidences,
+        inverted=bool(request.invert_contrast),
+        polarity_confidences=dict(prepared.polarity_confidences),
     )
