@@ -293,3 +293,46 @@ def test_the_time_budget_counts_from_the_users_start_of_the_job(training_set):
     assert late.seconds >= 2.2
     assert fresh.seconds < 3.5
     assert 1 <= len(late.history) < 0.6 * len(fresh.history)
+
+
+def test_training_notes_say_when_the_start_already_saw_the_particles():
+    from types import SimpleNamespace
+
+    from napari_cryopick.workflows.train import FEW_CLICKS, training_notes
+
+    def outcome(protected):
+        run = {"steps": 10} if protected is None else {"steps": 10, "protected": protected}
+        return SimpleNamespace(metadata={"history": [run]})
+
+    assert training_notes(outcome(None), 5) == []
+    # protected but not seen (no halving): nothing to say
+    assert training_notes(outcome({"separation": 0.6, "threshold": 0.2}), 5) == []
+    seen = {"separation": 0.93, "threshold": 0.2, "views_per_label": 30.0}
+    notes = training_notes(outcome(seen), 21)
+    assert len(notes) == 2
+    assert "probability 0.93" in notes[0]
+    assert "30 crops per click" in notes[0]
+    assert "few clicks (21)" in notes[1]
+    assert len(training_notes(outcome(seen), FEW_CLICKS)) == 1
+
+
+def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path, capsys):
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.io.micrographs import write_mrc
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    config = SimulationConfig(shape=(384, 384), diameter_px=40.0, n_particles=30)
+    for seed in range(2):
+        simulated = simulate_micrograph(config, seed=seed)
+        write_mrc(tmp_path / "mics" / f"m{seed}.mrc", simulated.image)
+        clicks = simulated.picks[simulated.picks["kind"] == "particle"].iloc[::3]
+        clicks[["x", "y"]].to_csv(tmp_path / "picks" / f"m{seed}.csv", index=False)
+    args = ["train", "--micrographs", str(tmp_path / "mics"), "--picks", str(tmp_path / "picks")]
+    args += ["--diameter", "40", "--out", str(tmp_path / "m.pt"), "--steps", "8"]
+    args += ["--batch-size", "2", "--crop-size", "128", "--device", "cpu", "--threads", "1"]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "note: the starting model already sees these particles" in said
+    assert "note: with few clicks (" in said

@@ -633,9 +633,18 @@ class TrainWidget(QWidget):
         ended = "" if outcome.completed else " (time limit reached)"
         picked = f"; picks shown at threshold {threshold:.2f}" if threshold is not None else ""
         using = f", head '{head}'" if head else ""
+        from napari_cryopick.workflows.train import training_notes
+
+        clicks = sum(
+            int((table["kind"] != "negative").sum())
+            for training_set in (request.datasets if request is not None else ())
+            for table in training_set.picks
+            if "kind" in getattr(table, "columns", ())
+        )
+        notes = "".join(f"\nNote: {n[0].upper()}{n[1:]}." for n in training_notes(outcome, clicks))
         self.status.setText(
             f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
-            f"{outcome.path}{using}{picked}."
+            f"{outcome.path}{using}{picked}.{notes}"
         )
 
     def _on_errored(self, exc: Exception) -> None:

@@ -299,7 +299,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from napari_cryopick.core.progress import drive
-    from napari_cryopick.workflows.train import TrainOutputError, check_writable, train
+    from napari_cryopick.workflows.train import (
+        TrainOutputError,
+        check_writable,
+        train,
+        training_notes,
+    )
 
     if args.threads < 0:
         raise CLIError(f"--threads must be >= 0, got {args.threads}")
@@ -335,6 +340,8 @@ def run(args: argparse.Namespace) -> int:
         f"trained {len(outcome.history)} steps in {outcome.seconds:.1f} s "
         f"(final loss {losses.get('total', float('nan')):.3f}) -> {outcome.path}"
     )
+    for note in training_notes(outcome, n_labels):
+        print(f"note: {note}")
     if outcome.pick_threshold is not None:
         print(
             f"picks at threshold {outcome.pick_threshold:.3g} by default (best F2 on the "

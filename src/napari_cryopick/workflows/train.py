@@ -44,6 +44,7 @@ __all__ = [
     "TrainingSet",
     "check_writable",
     "train",
+    "training_notes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,41 @@ class TrainOutcome:
     mode: str
     pick_threshold: float | None = None
     pick_border: float | None = None
+
+
+#: Below this many clicks, a model trained from a general model that already sees
+#: the particles can pick worse than the general model itself: the leave-one-out
+#: beta-galactosidase clicks curve (``bench_accuracy.py``, tags s11b / s12) scores
+#: 0.735 / 0.703 / 0.744 / 0.808 at 10 / 25 / 50 / 100 clicks against 0.751 zero-shot.
+FEW_CLICKS = 100
+
+
+def training_notes(outcome: TrainOutcome, n_clicks: int) -> list[str]:
+    """What the user should know about a finished training, beyond its numbers.
+
+    When the starting (general) model already saw the particles, training took
+    half the crops per click (``ContinualConfig.seen_views_factor``), which the
+    step count announced before training could not know; with fewer than
+    :data:`FEW_CLICKS` clicks it can also end below the general model's own
+    zero-shot picks, which is worth comparing.
+    """
+    history = outcome.metadata.get("history") if isinstance(outcome.metadata, dict) else None
+    run = history[-1] if history else {}
+    protected = run.get("protected") if isinstance(run, dict) else None
+    if not isinstance(protected, dict) or protected.get("views_per_label") is None:
+        return []
+    notes = [
+        f"the starting model already sees these particles (it ranks your clicks above "
+        f"random places with probability {protected['separation']:.2f}), so training took "
+        f"{protected['views_per_label']:g} crops per click, half the default"
+    ]
+    if n_clicks < FEW_CLICKS:
+        notes.append(
+            f"with few clicks ({n_clicks}), a model trained from one that already sees the "
+            "particles can pick worse than that model itself; compare on a few micrographs "
+            "with zero-shot picking (the bundled model, no --model) before picking them all"
+        )
+    return notes
 
 
 # --------------------------------------------------------------------------
