@@ -107,6 +107,9 @@ def test_train_to_the_end_stays_responsive(annotated, qtbot):
     assert session(viewer).model is train.last_result.model
     assert train.loss_plot.steps == list(range(1, 51)), train.loss_plot.steps
     assert train.progress_bar.value() == 50
+    # the bundled model it started from already sees ribosomes: said, with 30 clicks
+    assert "Note: The starting model already sees these particles" in train.status.text()
+    assert "Note: With few clicks (30)" in train.status.text()
     assert f"{NAME} heatmap" in viewer.layers
     assert f"{NAME} picks" in viewer.layers
     assert viewer.layers[f"{NAME} heatmap"].scale[0] > 1
