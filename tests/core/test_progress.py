@@ -56,3 +56,25 @@ def test_a_terminal_redraws_at_the_short_interval(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert len(redraws) == 20
     assert err.count("picking") >= 20
+
+
+@dataclass(frozen=True)
+class _Timed:
+    step: int
+    total: int
+    eta_s: float
+
+    def postfix(self) -> str:
+        return f"eta={self.eta_s:.0f}s"
+
+
+def test_a_job_with_its_own_time_estimate_shows_one_estimate(capsys):
+    # a time budget ends training before tqdm's estimate from the steps left would
+    drive((_Timed(i, 1000, 60.0 - i) for i in range(1, 31)), progress_bar=True, description="t")
+    err = capsys.readouterr().err
+    assert "eta=30s" in err
+    assert "30/1000" in err
+    assert "<" not in err  # tqdm's "[elapsed<remaining, ...]" is left out
+    # without one, tqdm's estimate stays
+    drive(_job(30, total=1000), progress_bar=True, description="t")
+    assert "<" in capsys.readouterr().err

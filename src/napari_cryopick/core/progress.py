@@ -34,6 +34,11 @@ class Progress:
     message: str = ""
 
 
+#: Bar of a job whose events carry their own estimate of the time left (``eta_s``):
+#: elapsed time and rate, without tqdm's own remaining-time estimate.
+_OWN_ETA_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+
+
 def drive(
     job: Generator[Any, None, T],
     on_event: Callable[[Any], None] | None = None,
@@ -52,7 +57,9 @@ def drive(
     progress_bar
         Show a tqdm progress bar (command line) on standard error, redrawn at
         most every :data:`REFRESH_S_TERMINAL` s on a terminal and every
-        :data:`REFRESH_S_LOG` s elsewhere, and at the last step.
+        :data:`REFRESH_S_LOG` s elsewhere, and at the last step. Events with an
+        ``eta_s`` (training: the sooner of its time budget and its steps) say
+        the time left in their postfix; the bar then leaves out its own estimate.
     description
         Label of the progress bar.
     """
@@ -80,6 +87,10 @@ def drive(
                     bar.total = total
                 if step is not None:
                     bar.n = step
+                if getattr(event, "eta_s", None) is not None and bar.bar_format != _OWN_ETA_FORMAT:
+                    # the job estimates its own end (a time budget): tqdm's estimate from
+                    # the steps left would be a second, different one
+                    bar.bar_format = _OWN_ETA_FORMAT
                 now = _clock()
                 last_step = step is not None and total is not None and step >= total
                 if now - last_drawn >= interval or last_step:
