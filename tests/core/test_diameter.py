@@ -87,3 +87,14 @@ def test_training_sets_estimate_and_warn(spheres, tmp_path, caplog) -> None:
     with caplog.at_level(logging.WARNING):
         training_sets_from_files(mics, picks, diameter_px=DIAMETER)
     assert "differs" not in caplog.text
+    # pick files that carry the diameter: taken from them, said without a warning
+    sized = tmp_path / "sized"
+    sized.mkdir()
+    for index, table in enumerate(clicks):
+        table.assign(diameter=DIAMETER).to_csv(sized / f"m{index}.csv", index=False)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        sets, _ = training_sets_from_files(mics, [str(sized)])
+    assert sets[0].diameter_px == [DIAMETER] * 2
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"particle diameter {DIAMETER:.0f} px, the median of the" in caplog.text

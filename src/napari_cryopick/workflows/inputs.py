@@ -253,13 +253,19 @@ def _check_diameters(
             f"no particle diameter given and none can be estimated ({error}); give --diameter"
         ) from None
     if not diameters:
-        logger.warning(
-            "no particle diameter given: %.0f px, estimated from %d clicks (%s); "
-            "give --diameter if that is wrong",
-            estimate.diameter_px,
-            estimate.n_picks,
-            "the pick files' diameters" if estimate.source == "picks" else "the micrographs",
-        )
+        if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
+            logger.info(
+                "particle diameter %.0f px, the median of the %d pick files' diameters",
+                estimate.diameter_px,
+                estimate.n_picks,
+            )
+        else:
+            logger.warning(
+                "no particle diameter given: %.0f px, estimated from the micrographs around "
+                "%d clicks; give --diameter if that is wrong",
+                estimate.diameter_px,
+                estimate.n_picks,
+            )
         return [estimate.diameter_px] * len(loaded)
     message = check_diameter(sorted(diameters)[len(diameters) // 2], estimate)
     if message is not None:
