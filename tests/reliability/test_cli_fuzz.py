@@ -113,7 +113,10 @@ def test_pick_out_pointing_at_a_file(tmp_path, capsys, micrograph):
     ("option", "value", "names"),
     [
         ("--diameter", "0.01", ("diameter 0.01",)),
-        ("--min-distance", "1e9", ("min_distance",)),
+        ("--min-distance", "1e9", ("--min-distance",)),
+        ("--min-distance", "-1", ("--min-distance", "[0, 10]")),
+        ("--tile-size", "200", ("--tile-size", "at least 384")),
+        ("--border", "-0.5", ("--border",)),
     ],
 )
 def test_pick_options_that_ask_for_unbounded_memory(

@@ -66,10 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if args.verbose:  # this package's debug output, not every library's (Pillow's chunks, ...)
+        logging.getLogger("napari_cryopick").setLevel(logging.DEBUG)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -181,7 +181,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tile-size",
         type=int,
         default=defaults["tile_size"],
-        help=f"tile side in rescaled pixels (default {defaults['tile_size']})",
+        help=f"tile side in rescaled pixels (default {defaults['tile_size']}; at least "
+        f"{2 * defaults['overlap']}, twice the pixels neighbouring tiles share)",
     )
     parser.add_argument(
         "--flip-y", action="store_true", help="write y from the bottom (origin bottom-left)"
@@ -208,6 +209,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
             "--scale-search and --diameter-factor exclude each other: the search chooses "
             "the factor, --diameter-factor gives it"
         )
+    _check_pick_options(args)
     if micrographs is None:
         micrographs = micrograph_files(args.inputs)
     try:
@@ -254,6 +256,24 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         scale_search=args.scale_search is not False,
         invert_contrast=getattr(args, "invert_contrast", None),
     )
+
+
+def _check_pick_options(args: argparse.Namespace) -> None:
+    """Refuse picking options out of range, naming the option (before any model is loaded)."""
+    defaults = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")
+    overlap = int(defaults["overlap"])
+    if args.tile_size < 2 * overlap:
+        raise CLIError(
+            f"--tile-size must be at least {2 * overlap} (twice the {overlap} px neighbouring "
+            f"tiles share; smaller tiles repeat most of their work), got {args.tile_size}"
+        )
+    if not 0 <= args.min_distance <= 10:
+        raise CLIError(
+            f"--min-distance must lie in [0, 10] (a fraction of the diameter), "
+            f"got {args.min_distance:g}"
+        )
+    if args.border is not None and not args.border >= 0:
+        raise CLIError(f"--border must be >= 0 (a fraction of the diameter), got {args.border:g}")
 
 
 def print_scale(outcome, request, command: str = "pick", asked: bool = False) -> None:
@@ -323,8 +343,10 @@ def _note_earlier_runs(request) -> None:
     if other:
         print(
             f"cryopick pick: note: {out} already holds the picks of {len(other)} micrograph(s) "
-            "made with other settings (model, diameter, threshold, format, ...); every run "
-            f"is recorded in {out}/cryopick_manifest.jsonl",
+            "made with other settings (model, diameter, threshold, format, ...); this run "
+            "writes over their files where it writes the same names (--skip does not skip "
+            f"them: their settings differ); every run is recorded in "
+            f"{out}/cryopick_manifest.jsonl",
             file=sys.stderr,
         )
 
