@@ -374,3 +374,18 @@ def test_cli_evaluate_bad_input_exit_2(tmp_path, capsys):
     code = main(["evaluate", "--pred", str(tmp_path / "missing.csv"), "--truth", str(tmp_path)])
     assert code == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_picks_of_another_size_than_the_truth_are_warned_about():
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(100, 900, 30), rng.uniform(100, 900, 30)
+    truth = make_picks(x, y, diameter=56.0)
+    placed_well = make_picks(x + 2, y - 2, diameter=100.0, score=rng.uniform(size=30))
+    with pytest.warns(UserWarning, match=r"median 100 px\) differ from the ground truth's \(56"):
+        report = evaluate(placed_well, truth, tolerance_px=14.0)
+    # what the warning says: IoU fails, the centre distance does not
+    assert report.ap["AP@0.5"] == 0.0
+    assert report.ap["AP@14px"] > 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(placed_well.assign(diameter=60.0), truth)  # within 25 %: silent

@@ -787,6 +787,33 @@ def _per_micrograph(match: MatchResult, threshold: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+#: Predicted and true diameters further apart than this (relative) make box IoU fail.
+SIZE_MISMATCH = 0.25
+
+
+def _warn_if_sizes_differ(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
+    """Warn when the picks' sizes differ so much that IoU matching fails whatever the positions.
+
+    Two boxes of 100 and 56 px have IoU 0.31 even when centred on each other,
+    so AP@0.5 is 0 for picks written with a wrong diameter (a user trial:
+    0.000, against F1 0.80 by centre distance).
+    """
+    positives = truth[truth["kind"] != "negative"]
+    pred_d = float(pd.to_numeric(pred["diameter"], errors="coerce").median())
+    truth_d = float(pd.to_numeric(positives["diameter"], errors="coerce").median())
+    if not (math.isfinite(pred_d) and math.isfinite(truth_d)) or pred_d <= 0 or truth_d <= 0:
+        return
+    if abs(pred_d / truth_d - 1.0) > SIZE_MISMATCH:
+        warnings.warn(
+            f"the predictions' diameters (median {pred_d:.0f} px) differ from the ground "
+            f"truth's ({truth_d:.0f} px) by more than {SIZE_MISMATCH:.0%}: box overlap (IoU) "
+            "fails even for well-placed picks; match by centre distance instead "
+            f"(--tolerance PX, e.g. {truth_d / 4:.0f} px)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def evaluate(
     pred: pd.DataFrame,
     truth: pd.DataFrame,
@@ -823,6 +850,8 @@ def evaluate(
     truth = normalize_picks(truth)
     pred_kept = pred[pred["kind"] != "negative"]
     pred_kept, orphans = _check_micrographs(pred_kept, truth, pred_only)
+    if iou_thresholds:
+        _warn_if_sizes_differ(pred_kept, truth)
     effective_pred_only: PredOnly = "ignore" if pred_only == "ignore" else "false_positive"
 
     matches: dict[str, MatchResult] = {}
