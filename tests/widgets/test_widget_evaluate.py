@@ -85,3 +85,19 @@ def test_result_layer_renamed_after_another_micrograph_is_a_message(evaluation):
     widget.pred_combo.setCurrentText("other picks")  # listed again
     assert widget.pred_combo.currentText() == "other picks"
     assert widget.run() is not None, widget.results_label.text()
+
+
+def test_picks_of_another_size_than_the_truth_are_warned_about_under_the_figures(evaluation):
+    viewer, widget, pred, _truth = evaluation
+    data, kwargs, _ = picks_layer(pred.assign(diameter=100.0), "big picks")
+    viewer.add_points(data, **kwargs)
+    widget._refresh_layers()
+    widget.pred_combo.setCurrentText("big picks")
+    assert widget.run() is not None, widget.results_label.text()
+    text = widget.results_label.text()
+    assert "AP@0.5" in text
+    assert "Warning: The predictions' diameters (median 100 px) differ" in text
+    # the right size: no warning
+    widget.pred_combo.setCurrentText(f"{NAME} picks")
+    assert widget.run() is not None
+    assert "Warning" not in widget.results_label.text()

@@ -232,15 +232,23 @@ class EvaluateWidget(QWidget):
             self.results_label.setText("The predicted layer has no points: pick first.")
             return None
         iou = float(self.iou_combo.currentText())
+        import warnings
+
         try:
-            report = evaluate(
-                pred, truth, iou_thresholds=(iou,), diameter_px=self.diameter_spin.value()
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                report = evaluate(
+                    pred, truth, iou_thresholds=(iou,), diameter_px=self.diameter_spin.value()
+                )
         except ValueError as exc:
             self.results_label.setText(str(exc))
             return None
         self.report = report
         self._show(report)
+        said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        if said:  # e.g. predicted and true sizes too different for IoU: under the figures
+            text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
+            self.results_label.setText(self.results_label.text() + text)
         return report
 
     @staticmethod
