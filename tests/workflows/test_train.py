@@ -293,6 +293,9 @@ def test_the_time_budget_counts_from_the_users_start_of_the_job(training_set):
     assert late.seconds >= 2.2
     assert fresh.seconds < 3.5
     assert 1 <= len(late.history) < 0.6 * len(fresh.history)
+    # the model records the loop's seconds and the whole job's (cryopick info shows both)
+    run = late.metadata["history"][-1]
+    assert run["job_seconds"] >= 2.2 > run["seconds"]
 
 
 def test_training_notes_say_when_the_start_already_saw_the_particles():
@@ -336,3 +339,5 @@ def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path
     said = capsys.readouterr().out
     assert "note: the starting model already sees these particles" in said
     assert "note: with few clicks (" in said
+    assert main(["info", str(tmp_path / "m.pt")]) == 0
+    assert "s the whole job)" in capsys.readouterr().out

@@ -102,7 +102,12 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         lines.append(
             f"  {index}. {run.get('date', '?')}  mode={run.get('mode', '?')}  "
             f"data sets={','.join(run.get('datasets', []))}  steps={run.get('steps', '?')}  "
-            f"{float(run.get('seconds', 0.0)):.1f} s"
+            f"{float(run.get('seconds', 0.0)):.1f} s training"
+            + (
+                f" ({float(run['job_seconds']):.1f} s the whole job)"
+                if "job_seconds" in run
+                else ""
+            )
             + (f"  losses: {loss_text}" if loss_text else "")
         )
     return "\n".join(lines)

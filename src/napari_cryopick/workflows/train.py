@@ -633,10 +633,13 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             for e, diameter in zip(datasets[-1].examples, last_diameters, strict=True)
         ]
     )
-    if request.run_info or base_origin or pick_threshold is not None or pick_border is not None:
+    if card.history:
         history = list(card.history)
         run = dict(history[-1])
         run.update(dict(request.run_info))
+        # the whole job from the user's start (reading, the starting model's pass, the
+        # threshold's picking pass); "seconds" is the training loop's
+        run["job_seconds"] = round(time.perf_counter() - start, 2)
         if base_origin is not None:
             run.setdefault("init", base_origin)
         if pick_threshold is not None:

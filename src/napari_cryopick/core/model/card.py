@@ -158,7 +158,11 @@ class ModelCard:
         return self.diameter_px
 
     def runs(self) -> list[dict[str, Any]]:
-        """Training runs normalised to ``mode, datasets, steps, date, seconds, losses``."""
+        """Training runs normalised to ``mode, datasets, steps, date, seconds, losses``.
+
+        ``seconds`` is the training loop's; ``job_seconds``, where recorded, the
+        whole job's from the user's start.
+        """
         runs = []
         for run in self.history:
             steps = run.get("steps")
@@ -173,6 +177,7 @@ class ModelCard:
                     "date": run.get("date", run.get("time", "")),
                     "seconds": float(run.get("seconds", run.get("elapsed_s", 0.0)) or 0.0),
                     "losses": dict(run.get("losses", run.get("final_losses", {})) or {}),
+                    **({"job_seconds": float(run["job_seconds"])} if "job_seconds" in run else {}),
                 }
             )
         return runs
