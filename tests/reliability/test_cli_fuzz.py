@@ -117,6 +117,7 @@ def test_pick_out_pointing_at_a_file(tmp_path, capsys, micrograph):
         ("--min-distance", "-1", ("--min-distance", "[0, 10]")),
         ("--tile-size", "200", ("--tile-size", "at least 384")),
         ("--border", "-0.5", ("--border",)),
+        ("--device", "cuda:99", ("cuda",)),  # said once, before any micrograph
     ],
 )
 def test_pick_options_that_ask_for_unbounded_memory(

@@ -522,11 +522,14 @@ def prepare(request: PickRequest) -> PreparedPick:
     Raises
     ------
     ValueError
-        A bad model, head, kind or format combination, or duplicate outputs.
+        A bad model, head, kind or format combination, duplicate outputs, or a
+        device that is not there.
     """
     from napari_cryopick.core.detect import PickConfig
+    from napari_cryopick.core.model import resolve_device
     from napari_cryopick.core.model.card import ModelCard
 
+    resolve_device(request.device)  # CUDA asked for but absent: the request's fault, said once
     model, metadata, model_name = _load_model(request)
     card = ModelCard.of_model(model, metadata)
     heads = tuple(getattr(model, "head_names", ()) or ())
