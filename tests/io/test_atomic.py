@@ -73,3 +73,58 @@ def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         write()
     assert list(tmp_path.iterdir()) == []
+    _assert_signals_as_before()
+
+
+def _assert_signals_as_before() -> None:
+    import signal
+
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert signal.SIGINT not in blocked
+    assert signal.SIGTERM not in blocked
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_while_the_handlers_are_put_back_still_unblocks_everything(monkeypatch):
+    # a Ctrl-C landing between putting back the first handler and the rest raised
+    # out of the clean-up and left SIGINT/SIGTERM blocked in the main thread: every
+    # `cryopick` started from that process afterwards ignored both (2026-12-01)
+    import signal
+
+    from napari_cryopick.io import atomic
+
+    real = signal.signal
+    calls = []
+
+    def signal_interrupted_once(signum, handler):
+        calls.append(signum)
+        if len(calls) == len(atomic._HELD_SIGNALS) + 1:  # the first restoring call
+            raise KeyboardInterrupt
+        return real(signum, handler)
+
+    before_term = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(atomic.signal, "signal", signal_interrupted_once)
+    with pytest.raises(KeyboardInterrupt), atomic._signals_held():
+        pass
+    monkeypatch.undo()
+    _assert_signals_as_before()
+    assert signal.getsignal(signal.SIGTERM) is before_term
+
+
+def test_signals_sent_inside_the_block_arrive_after_it():
+    import signal
+
+    from napari_cryopick.io import atomic
+
+    order = []
+
+    def block() -> None:
+        with atomic._signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            order.append("block finished")
+        order.append("not reached")
+
+    with pytest.raises(KeyboardInterrupt):
+        block()
+    assert order == ["block finished"]
+    _assert_signals_as_before()

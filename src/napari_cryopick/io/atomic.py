@@ -187,20 +187,60 @@ def _publish(temporary: Path, path: Path) -> None:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold back Ctrl-C and SIGTERM (delivered on exit) in the main thread on POSIX."""
-    can_block = (
-        hasattr(signal, "pthread_sigmask")
-        and _HELD_SIGNALS
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not can_block:
+    """Hold back Ctrl-C and SIGTERM (delivered on exit) in the main thread on POSIX.
+
+    Blocking them with ``pthread_sigmask`` covers only the calling thread: the
+    kernel hands a process's signal to any thread that does not block it (a
+    reader or worker thread), and Python then runs its handler in the main
+    thread at once, inside the block (a `.tmp` left by the test of this,
+    2026-12-01, with other threads alive). So the Python handlers are also
+    replaced for the block by ones that only record the signal, which is
+    raised again once the block is over.
+
+    Every step of putting things back is finished even when a handler that is
+    back already raises in the middle (a signal arriving then): a step left
+    undone kept the signals blocked for good, and every process started
+    afterwards inherited the mask and could no longer be interrupted.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    if not (_HELD_SIGNALS and in_main):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    arrived: list[int] = []
+
+    def later(signum: int, _frame: object) -> None:
+        arrived.append(signum)
+
+    handlers: dict[int, object] = {}
+    previous = None
     try:
+        for signum in _HELD_SIGNALS:
+            try:
+                handlers[signum] = signal.signal(signum, later)
+            except (OSError, ValueError):  # not settable here: leave it as it is
+                continue
+        if hasattr(signal, "pthread_sigmask"):
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        # unblock first: signals pending in the kernel still reach `later`
+        steps = [] if previous is None else [(signal.pthread_sigmask, signal.SIG_SETMASK, previous)]
+        steps += [
+            (signal.signal, signum, signal.SIG_DFL if handler is None else handler)
+            for signum, handler in handlers.items()
+        ]
+        raised: BaseException | None = None
+        for function, *arguments in steps:
+            for _attempt in range(100):  # each step is idempotent: redo it until it returns
+                try:
+                    function(*arguments)
+                    break
+                except BaseException as error:  # a restored handler's Ctrl-C, say
+                    raised = raised or error
+        if raised is not None:
+            raise raised
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
 
 
 @contextmanager
