@@ -386,6 +386,53 @@ def test_picks_of_another_size_than_the_truth_are_warned_about():
     # what the warning says: IoU fails, the centre distance does not
     assert report.ap["AP@0.5"] == 0.0
     assert report.ap["AP@14px"] > 0.9
+    # it points to --tolerance only when none was given (a trial: it did with one given)
+    with pytest.warns(UserWarning, match="figures at 14 px") as given:
+        evaluate(placed_well, truth, tolerance_px=14.0)
+    assert "--tolerance" not in str(given[0].message)
+    with pytest.warns(UserWarning, match=r"--tolerance PX, e.g. 14 px"):
+        evaluate(placed_well, truth)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(placed_well.assign(diameter=60.0), truth)  # within 25 %: silent
+
+
+def test_cli_evaluate_says_how_to_score_only_the_picked_micrographs(tmp_path, capsys):
+    # a trial picked 2 of 7 micrographs, evaluated against the whole truth folder and
+    # read the recall of the other 5 as its own: the note now says what to give
+    from napari_cryopick.cli import main
+
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "pred").mkdir()
+    for name in ("mic1", "mic2"):
+        _write_csv(tmp_path / "truth" / f"{name}.csv", [100.0, 300.0], [100.0, 300.0])
+    _write_csv(tmp_path / "pred" / "mic1.csv", [100.0, 300.0], [100.0, 300.0], [0.9, 0.8])
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(tmp_path / "pred"),
+            "--truth",
+            str(tmp_path / "truth"),
+            "--tolerance",
+            "5",
+        ]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "no predictions for 1 ground-truth micrograph(s)" in err
+    assert "mic2" in err
+    assert "give --truth only their files" in err
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(tmp_path / "pred"),
+            "--truth",
+            str(tmp_path / "truth" / "mic1.csv"),
+            "--tolerance",
+            "5",
+        ]
+    )
+    assert code == 0
+    assert "no predictions" not in capsys.readouterr().err

@@ -339,7 +339,11 @@ def test_cli_train_writes_loadable_checkpoint(tmp_path, capsys):
     assert metadata["diameter_px"] == 20.0
     assert metadata["datasets"] == ["toy"]
     assert metadata["history"][-1]["micrographs"] == ["mic_0", "mic_1"]
-    assert "-> " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "-> " in printed
+    # the loss printed is the one cryopick info shows (a trial found two different ones)
+    recorded = metadata["history"][-1]["losses"]["total"]
+    assert f"(loss {recorded:.3f}, the mean of the last 3 steps" in printed
 
     # fine-tune into a new head from that checkpoint
     out2 = tmp_path / "model2.pt"

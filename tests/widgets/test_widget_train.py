@@ -91,10 +91,14 @@ def test_train_to_the_end_stays_responsive(annotated, qtbot):
     worker = train.start()
     started = time.perf_counter()
     assert worker is not None, train.last_error
+    statuses = []  # the status after each event (connected after the widget's own slot)
+    worker.yielded.connect(lambda _event: statuses.append(train.status.text()))
     timer.start()
     tick()
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
     timer.stop()
+    # after the last step, while the model picks for its threshold, the status says so
+    assert any("choosing the pick threshold" in text for text in statuses), statuses[-3:]
 
     # the time budget counts from the press of Train, as the CLI's from its start
     assert pressed <= train.last_request.started_at <= started

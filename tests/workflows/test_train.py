@@ -13,6 +13,7 @@ from napari_cryopick.core.progress import drive
 from napari_cryopick.core.training import TrainProgress
 from napari_cryopick.workflows import train as train_workflow
 from napari_cryopick.workflows.train import (
+    CALIBRATING,
     TrainingSet,
     TrainOutputError,
     TrainPreview,
@@ -59,7 +60,12 @@ def test_new_model_is_written_with_its_card_and_previews(tmp_path, training_set,
     outcome = drive(train(request), events.append)
     progress = [e for e in events if isinstance(e, TrainProgress)]
     previews = [e for e in events if isinstance(e, TrainPreview)]
-    assert [e.step for e in progress] == [1, 2, 3, 4]
+    assert [e.step for e in progress] == [1, 2, 3, 4, 4]
+    # after the loop the model picks training micrographs for its threshold: one event
+    # says so (a trial saw the bar stand at the end with nothing said)
+    assert [e.phase for e in progress][-2:] == ["done", CALIBRATING]
+    assert "choosing the pick threshold" in progress[-1].postfix()
+    assert events.index(progress[-1]) < events.index(previews[-1])
     assert [(p.step, p.final) for p in previews] == [(2, False), (4, True)]
     assert previews[0].result.heatmap.ndim == 2
     assert outcome.path == out

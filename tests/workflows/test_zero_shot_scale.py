@@ -180,12 +180,28 @@ def test_what_the_user_is_told_about_the_scale():
     line, _ = scale_lines(0.9, {}, None, "earlier run")
     assert "0.9 x the diameter" in line
     assert "earlier run" in line
+    # a resumed run whose earlier run chose 1 says so too (it was silent, a user trial)
+    line, _ = scale_lines(1.0, {}, 50.0, "earlier run")
+    assert "1 x the 50 px given" in line
+    assert "earlier run" in line
     # a model confident nowhere: that warning, not the one about the diameter
     low = {0.64: 0.11, 0.8: 0.10, 0.9: 0.09, 1.0: 0.08}
     line, warnings = scale_lines(0.8, low, 62.0)
     assert "0.8: 0.100" in line
     assert len(warnings) == 1
     assert "barely sees" in warnings[0]
+    assert "contrast" not in warnings[0]
+    # the probe beyond the edge is the most confident: the line does not claim the
+    # chosen factor is the most confident overall, and the warning names the probe
+    edge = {0.64: 0.40, 0.8: 0.35, 0.9: 0.30, 1.0: 0.25, 1.1: 0.2, 1.25: 0.2, 1.5625: 0.1}
+    line, warnings = scale_lines(0.8, edge, 50.0)
+    assert "most confident of the 0.8-1.25 x searched" in line
+    assert "0.64 x the diameter (32 px)" in warnings[0]
+    assert "contrast" not in warnings[0]
+    # with the contrast forced by the user, both warnings name it as a possible cause
+    for confidences in (low, edge):
+        _, warnings = scale_lines(0.8, confidences, 50.0, contrast_forced=True)
+        assert "--invert-contrast" in warnings[0]
 
 
 def test_a_resumed_zero_shot_batch_picks_at_the_earlier_run_s_scale_without_a_search(
@@ -237,6 +253,11 @@ def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
     assert "zero-shot" not in captured.out
     assert cli.main(args) == 0  # not asked: not said
     assert "no scale search ran" not in capsys.readouterr().err
+    # a run with another threshold into the folder: said, with the way to avoid re-picking
+    assert cli.main([*args, "--threshold", "0.5"]) == 0
+    note = " ".join(capsys.readouterr().err.split())
+    assert "already holds the picks of 1 micrograph(s) made with other settings" in note
+    assert "--keep-candidates and use cryopick filter" in note
 
 
 def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(simulated, tmp_path, capsys):

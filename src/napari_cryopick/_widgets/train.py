@@ -62,7 +62,13 @@ from napari_cryopick.io.annotations import (
 )
 from napari_cryopick.io.micrographs import Micrograph
 from napari_cryopick.layers.results import ROLE_KEY
-from napari_cryopick.workflows.train import TrainingSet, TrainPreview, TrainRequest, train
+from napari_cryopick.workflows.train import (
+    CALIBRATING,
+    TrainingSet,
+    TrainPreview,
+    TrainRequest,
+    train,
+)
 
 from ._bank import ExemplarBankPanel
 from ._common import (
@@ -583,6 +589,12 @@ class TrainWidget(QWidget):
 
             # one step per event-loop turn (layers built, then drawn): the viewer answers
             self._showing.add(showing_pick_result(self.viewer, event.micrograph, event.result))
+            return
+        if getattr(event, "phase", None) == CALIBRATING:  # the loop is over
+            if not self._cancel.is_set():
+                self.status.setText(
+                    f"{self._mode_text}: choosing the pick threshold on the training micrographs…"
+                )
             return
         # the plot first: napari's progress bar may process events (re-entering here)
         self.loss_plot.add(event.step, event.losses, force=event.step >= event.total)

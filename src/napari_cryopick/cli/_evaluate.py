@@ -126,7 +126,8 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
     if missing and pred_names:
         print(
             f"cryopick evaluate: note: no predictions for {len(missing)} ground-truth "
-            f"micrograph(s), their picks count as missed: {_names(missing)}",
+            f"micrograph(s), their picks count as missed: {_names(missing)}; to score only "
+            "the micrographs you picked, give --truth only their files",
             file=sys.stderr,
         )
 

@@ -108,7 +108,7 @@ def _format(path: Path, info: dict[str, Any]) -> str:
                 if "job_seconds" in run
                 else ""
             )
-            + (f"  losses: {loss_text}" if loss_text else "")
+            + (f"  losses (mean of the last steps): {loss_text}" if loss_text else "")
         )
     return "\n".join(lines)
 

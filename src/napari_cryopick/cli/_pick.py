@@ -297,7 +297,11 @@ def print_scale(outcome, request, command: str = "pick", asked: bool = False) ->
         hint = "--no-invert-contrast to pick them as given"
         print(f"{contrast} ({'--invert-contrast' if polarity_source == 'option' else hint})")
     line, warnings = scale_lines(
-        float(outcome.diameter_factor), confidences, request.diameter_px, source
+        float(outcome.diameter_factor),
+        confidences,
+        request.diameter_px,
+        source,
+        contrast_forced=request.invert_contrast is not None,
     )
     if line:
         if source == "search":
@@ -346,7 +350,8 @@ def _note_earlier_runs(request) -> None:
             "made with other settings (model, diameter, threshold, format, ...); this run "
             "writes over their files where it writes the same names (--skip does not skip "
             f"them: their settings differ); every run is recorded in "
-            f"{out}/cryopick_manifest.jsonl",
+            f"{out}/cryopick_manifest.jsonl. To try other thresholds without picking "
+            "again, pick once with --keep-candidates and use cryopick filter",
             file=sys.stderr,
         )
 

@@ -335,10 +335,14 @@ def run(args: argparse.Namespace) -> int:
     except TrainOutputError as error:
         print(f"cryopick train: error: {error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    losses = outcome.history[-1] if outcome.history else {}
+    from napari_cryopick.core.continual import LOSS_TAIL_STEPS
+
+    tail = [h["total"] for h in outcome.history[-LOSS_TAIL_STEPS:] if "total" in h]
+    loss = float(np.mean(tail)) if tail else float("nan")
     print(
         f"trained {len(outcome.history)} steps in {outcome.seconds:.1f} s "
-        f"(final loss {losses.get('total', float('nan')):.3f}) -> {outcome.path}"
+        f"(loss {loss:.3f}, the mean of the last {min(len(tail), LOSS_TAIL_STEPS)} steps, "
+        f"as cryopick info shows) -> {outcome.path}"
     )
     for note in training_notes(outcome, n_labels):
         print(f"note: {note}")

@@ -111,6 +111,11 @@ MODES: tuple[str, ...] = ("new", "joint", "finetune", "continual", "fewshot")
 _EXEMPLAR_PREFIX = "exemplar:"
 
 
+#: A run's recorded losses (``cryopick info``, the train command's line) are their
+#: mean over this many last steps: one step's loss jumps with its batch.
+LOSS_TAIL_STEPS = 20
+
+
 @dataclass
 class ContinualConfig:
     """Weights and settings of the multi-data-set modes.
@@ -774,7 +779,7 @@ def _run_record(
     result: TrainResult,
     seconds: float,
 ) -> dict[str, Any]:
-    tail = result.history[-20:]
+    tail = result.history[-LOSS_TAIL_STEPS:]
     keys = sorted({k for h in tail for k, v in h.items() if isinstance(v, float)} - {"lr"})
     losses = {k: float(np.mean([h[k] for h in tail if k in h])) for k in keys}
     return {

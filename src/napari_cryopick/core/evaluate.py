@@ -791,7 +791,9 @@ def _per_micrograph(match: MatchResult, threshold: float) -> pd.DataFrame:
 SIZE_MISMATCH = 0.25
 
 
-def _warn_if_sizes_differ(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
+def _warn_if_sizes_differ(
+    pred: pd.DataFrame, truth: pd.DataFrame, tolerance_px: float | None = None
+) -> None:
     """Warn when the picks' sizes differ so much that IoU matching fails whatever the positions.
 
     Two boxes of 100 and 56 px have IoU 0.31 even when centred on each other,
@@ -804,11 +806,16 @@ def _warn_if_sizes_differ(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
     if not (math.isfinite(pred_d) and math.isfinite(truth_d)) or pred_d <= 0 or truth_d <= 0:
         return
     if abs(pred_d / truth_d - 1.0) > SIZE_MISMATCH:
+        if tolerance_px is None:
+            advice = f"match by centre distance instead (--tolerance PX, e.g. {truth_d / 4:.0f} px)"
+        else:  # the user already matches by distance: say which figures to read
+            advice = (
+                f"read the figures at {tolerance_px:g} px (centre distance), not the AP@IoU ones"
+            )
         warnings.warn(
             f"the predictions' diameters (median {pred_d:.0f} px) differ from the ground "
             f"truth's ({truth_d:.0f} px) by more than {SIZE_MISMATCH:.0%}: box overlap (IoU) "
-            "fails even for well-placed picks; match by centre distance instead "
-            f"(--tolerance PX, e.g. {truth_d / 4:.0f} px)",
+            f"fails even for well-placed picks; {advice}",
             UserWarning,
             stacklevel=3,
         )
@@ -851,7 +858,7 @@ def evaluate(
     pred_kept = pred[pred["kind"] != "negative"]
     pred_kept, orphans = _check_micrographs(pred_kept, truth, pred_only)
     if iou_thresholds:
-        _warn_if_sizes_differ(pred_kept, truth)
+        _warn_if_sizes_differ(pred_kept, truth, tolerance_px)
     effective_pred_only: PredOnly = "ignore" if pred_only == "ignore" else "false_positive"
 
     matches: dict[str, MatchResult] = {}

@@ -334,7 +334,9 @@ class TrainProgress:
     elapsed_s
         Seconds since training started.
     phase
-        ``"train"`` or ``"done"``.
+        ``"train"`` or ``"done"``; ``"calibrating"`` (yielded by
+        :func:`napari_cryopick.workflows.train.train` after the loop) while the
+        trained model picks training micrographs to choose its threshold.
     preview
         Predicted heatmap (sigmoid, first crop, first kind) ``[S/4, S/4]`` or None.
     eta_s
@@ -353,6 +355,8 @@ class TrainProgress:
 
     def postfix(self) -> str:
         """Short text for a tqdm progress bar."""
+        if self.phase == "calibrating":  # workflows.train: the loop is over
+            return "choosing the pick threshold on the training micrographs"
         parts = [f"loss={self.losses.get('total', float('nan')):.3f}"]
         parts += [f"{k}={v:.3f}" for k, v in self.losses.items() if k not in ("total",)]
         parts.append(f"lr={self.lr:.1e}")

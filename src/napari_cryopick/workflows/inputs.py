@@ -255,7 +255,7 @@ def _check_diameters(
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             logger.info(
-                "particle diameter %.0f px, the median of the %d pick files' diameters",
+                "particle diameter %.0f px, the median of the %d picks' diameters in the pick files",
                 estimate.diameter_px,
                 estimate.n_picks,
             )

@@ -944,6 +944,7 @@ def scale_lines(
     confidences: Mapping[float, float],
     diameter_px: float | None = None,
     source: str = "search",
+    contrast_forced: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """What to tell the user about the scale a run picked at: a line, and warnings.
 
@@ -959,6 +960,10 @@ def scale_lines(
         ``"search"`` (the zero-shot scale search, or nothing), ``"option"``
         (the user set the factor) or ``"earlier run"`` (a resumed run reuses
         the factor its manifest records).
+    contrast_forced
+        The user chose the contrast (inverted or not) instead of the search:
+        a model that barely sees the particles or prefers another scale may
+        be looking at them with the wrong contrast, so the warnings say so.
 
     Returns
     -------
@@ -976,7 +981,7 @@ def scale_lines(
         beyond_range,
     )
 
-    if not confidences and (factor == 1.0 or source == "search"):
+    if not confidences and source == "search":  # nothing searched, nothing chosen
         return "", ()
     if diameter_px:
         at = (
@@ -990,9 +995,15 @@ def scale_lines(
     if source == "earlier run":
         return f"zero-shot: picked {at}, the factor the earlier run in this folder chose", ()
     tried = ", ".join(f"{f:g}: {c:.3f}" for f, c in sorted(confidences.items()))
+    searched = f"{min(SCALE_FACTORS):g}-{max(SCALE_FACTORS):g} x"
     line = (
-        f"zero-shot: picked {at}, the scale the general model is most confident at "
-        f"(confidence by factor {tried})"
+        f"zero-shot: picked {at}, where the general model is most confident of the "
+        f"{searched} searched (confidence by factor {tried})"
+    )
+    contrast = (
+        "; or the contrast given (--invert-contrast / --no-invert-contrast) is the wrong one"
+        if contrast_forced
+        else ""
     )
     warnings: list[str] = []
     beyond = beyond_range(factor, confidences)
@@ -1000,15 +1011,15 @@ def scale_lines(
         warnings.append(
             f"the general model barely sees these particles (best confidence "
             f"{max(confidences.values()):.2f}, below {LOW_CONFIDENCE:g}; or the micrographs "
-            "hold few): zero-shot picks are likely poor; click a few particles and train a "
-            "model on them"
+            f"hold few{contrast}): zero-shot picks are likely poor; click a few particles "
+            "and train a model on them"
         )
     elif beyond is not None:
         size = f" ({diameter_px * beyond:.0f} px)" if diameter_px else ""
         warnings.append(
             f"the model is more confident still at {beyond:g} x the diameter{size}, beyond "
-            f"the {min(SCALE_FACTORS):g}-{max(SCALE_FACTORS):g} x searched: the diameter "
-            "given may be off; measure a few particles and give their diameter"
+            f"the {searched} searched: the diameter given may be off; measure a few "
+            f"particles and give their diameter{contrast}"
         )
     return line, tuple(warnings)
 

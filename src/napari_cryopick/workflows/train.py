@@ -378,6 +378,9 @@ def _image(source: Any, lazy: bool = False) -> tuple[Any, str]:
 
 #: Training micrographs the pick threshold is calibrated on (at most).
 CALIBRATION_MICROGRAPHS = 3
+#: ``TrainProgress.phase`` of the event yielded once the loop is over, while the
+#: trained model picks training micrographs to choose its threshold.
+CALIBRATING = "calibrating"
 
 
 def calibrate_threshold(
@@ -617,6 +620,19 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         job.close()
 
     card = result.card
+    if result.history:  # a picking pass over training micrographs: say what runs
+        from napari_cryopick.core.training import TrainProgress
+
+        last = result.history[-1]
+        steps = len(result.history)
+        yield TrainProgress(
+            steps,
+            steps,
+            {k: v for k, v in last.items() if k != "lr" and isinstance(v, float)},
+            float(last.get("lr", 0.0)),
+            time.perf_counter() - start,
+            phase=CALIBRATING,
+        )
     pick_threshold = calibrate_threshold(
         result.model, request.datasets[-1], preview_diameter, head=head, device=request.device
     )
