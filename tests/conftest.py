@@ -87,3 +87,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_gpu = pytest.mark.skip(reason="needs CUDA (marker 'gpu'); none available")
     for item in gpu_items:
         item.add_marker(skip_gpu)
+
+
+#: GUI-thread CPU seconds of :func:`_calibration_work` on the slower of the
+#: developers' 2-core machines (Intel Xeon, 2026-12-01, best of 7).
+REFERENCE_WORK_S = 0.215
+
+
+def _calibration_work() -> float:
+    """CPU seconds of this thread for a fixed mix of numpy FFTs and Python arithmetic."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    image = rng.standard_normal((512, 512)).astype(np.float32)
+    start = time.thread_time()
+    for _ in range(20):
+        image = np.fft.irfft2(np.fft.rfft2(image), s=image.shape).astype(np.float32)
+    total = 0
+    for i in range(200_000):
+        total += i * i
+    return time.thread_time() - start
+
+
+@pytest.fixture(scope="session")
+def cpu_slowness() -> float:
+    """How much slower this CPU is than the reference one (at least 1).
+
+    Bounds on CPU time are scaled by it: the same turn of the event loop
+    costs more CPU time on a slower processor (the suite took 213 s on one of
+    the developers' machines and 560 s on the other).
+    """
+    return max(1.0, min(_calibration_work() for _ in range(3)) / REFERENCE_WORK_S)

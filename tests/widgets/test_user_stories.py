@@ -48,34 +48,6 @@ def load_factor() -> float:
     return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
-#: GUI-thread CPU seconds of :func:`_calibration_work` on the slower of the
-#: developers' 2-core machines (Intel Xeon, 2026-12-01, best of 7).
-REFERENCE_WORK_S = 0.215
-
-
-def _calibration_work() -> float:
-    """CPU seconds of this thread for a fixed mix of numpy FFTs and Python arithmetic."""
-    rng = np.random.default_rng(0)
-    image = rng.standard_normal((512, 512)).astype(np.float32)
-    start = time.thread_time()
-    for _ in range(20):
-        image = np.fft.irfft2(np.fft.rfft2(image), s=image.shape).astype(np.float32)
-    total = 0
-    for i in range(200_000):
-        total += i * i
-    return time.thread_time() - start
-
-
-def cpu_slowness() -> float:
-    """How much slower this CPU is than the reference one (at least 1).
-
-    Bounds on CPU time are scaled by it: the same turn of the event loop
-    costs more CPU time on a slower processor (the suite took 213 s on one of
-    the developers' machines and 560 s on the other).
-    """
-    return max(1.0, min(_calibration_work() for _ in range(3)) / REFERENCE_WORK_S)
-
-
 def _run_queue_waits() -> dict[str, float] | None:
     """Seconds each thread of this process has waited for a CPU so far (Linux; else None).
 
@@ -486,7 +458,9 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path):
 # --- 8. picking one micrograph does not freeze the viewer ---
 
 
-def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer, qtbot, tmp_path):
+def test_picking_one_micrograph_keeps_the_event_loop_running(
+    make_napari_viewer, qtbot, tmp_path, cpu_slowness
+):
     """The network runs in the worker; its result fills layers made before, in place.
 
     Adding a napari layer and drawing it the first time take 0.15-0.3 s each
@@ -547,7 +521,7 @@ def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer,
         f"(CPU {second.max_cpu_gap * 1000:.0f} ms); without this process's waits for a "
         f"CPU {first.max_own_gap * 1000:.0f} / {again.max_own_gap * 1000:.0f} / "
         f"{second.max_own_gap * 1000:.0f} ms; load factor {load_factor():.1f}; "
-        f"CPU slowness {cpu_slowness():.2f}"
+        f"CPU slowness {cpu_slowness:.2f}"
     )
     # The issue's 100 ms is the benchmark's figure (docs/benchmarks.md, issue 12): the
     # GUI thread's CPU time in its longest turn was 37-63 ms on the faster developers'
@@ -556,7 +530,7 @@ def test_picking_one_micrograph_keeps_the_event_loop_running(make_napari_viewer,
     # with 50 % room over the slower machine, scaled by how much slower still this CPU
     # is: a network run on the GUI thread (0.3-0.4 s of CPU on the faster machine, about
     # twice that on the slower) still exceeds them.
-    slowness = cpu_slowness()
+    slowness = cpu_slowness
     assert network_gap <= 0.15 * load_factor() * slowness
     for meter in (first, again, second):
         assert meter.max_cpu_gap <= 0.15 * slowness

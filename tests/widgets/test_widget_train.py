@@ -74,7 +74,7 @@ def test_training_set_lists_datasets(annotated):
     assert train.datasets_table.item(0, 2).text() == "30"
 
 
-def test_train_to_the_end_stays_responsive(annotated, qtbot):
+def test_train_to_the_end_stays_responsive(annotated, qtbot, cpu_slowness):
     viewer, train, tmp_path = annotated
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     train.preview_spin.setValue(0)  # previews: only the final one (after the timed window)
@@ -133,16 +133,18 @@ def test_train_to_the_end_stays_responsive(annotated, qtbot):
     # the OS alone can delay a tick now and then: allow at most 1 % of the
     # gaps above 100 ms, none above 250 ms (a GIL-holding import or a matplotlib
     # draw in the GUI thread took 150-2000 ms before they were moved away).
+    # On a slower CPU than the developers' slower one the bounds grow with it.
     training = [t for t, steps in ticks if steps < 50]
     gaps = np.diff(training)
     assert len(gaps) > 10
-    slow = int((gaps > 0.1).sum())
+    slow = int((gaps > 0.1 * cpu_slowness).sum())
     print(
         f"\ntimer ticks while training: {len(training)}, max gap {gaps.max() * 1000:.0f} ms, "
-        f"median {np.median(gaps) * 1000:.0f} ms, gaps > 100 ms: {slow}"
+        f"median {np.median(gaps) * 1000:.0f} ms, gaps > 100 ms: {slow}, "
+        f"CPU slowness {cpu_slowness:.2f}"
     )
     assert slow <= max(1, len(gaps) // 100), f"{slow} gaps > 100 ms"
-    assert gaps.max() < 0.25, f"GUI blocked for {gaps.max() * 1000:.0f} ms"
+    assert gaps.max() < 0.25 * cpu_slowness, f"GUI blocked for {gaps.max() * 1000:.0f} ms"
 
 
 def test_cancel_keeps_previous_model(annotated, qtbot):
