@@ -312,3 +312,36 @@ def test_adapting_modes_start_from_bundled_model(annotated, qtbot):
     assert "ribosome" in saved.names
     assert saved.datasets[dropped].n_crops == edited.datasets[dropped].n_crops
     assert set(bundled_metadata["datasets"]) < set(metadata["datasets"])
+
+
+def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, qtbot):
+    # a trial named the data set of one micrograph and not of two others: both groups
+    # were called "ribosome" and training failed ("data-set names must be unique")
+    viewer, train, tmp_path = annotated
+    other = "062_10028"
+    path = tmp_path / "data" / f"{other}.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{other}.png", path)
+    viewer.open(str(path), plugin="napari-cryopick")
+    annotate = viewer.window.dock_widgets["Annotate (napari-cryopick)"]
+    annotate.dataset_edit.setText("")
+    annotate.dataset_edit.editingFinished.emit()
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{other}.csv").head(10)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    summary = train.refresh_datasets()
+    assert sorted(summary["dataset"]) == ["", "ribosome"]
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    # the form names a data set: the unnamed micrograph joins it
+    train.dataset_combo.setCurrentText("ribosome")
+    request = train.build_request()
+    assert [(s.name, list(s.names)) for s in request.datasets] == [
+        ("ribosome", [NAME, other])
+    ]
+    # the form names none: the unnamed one is the "default" set beside "ribosome"
+    train.dataset_combo.setCurrentText("")
+    request = train.build_request()
+    assert sorted(s.name for s in request.datasets) == ["default", "ribosome"]
+    worker = train.start()
+    assert worker is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+    assert train.last_error == ""
+    assert train.last_result is not None

@@ -470,7 +470,13 @@ class TrainWidget(QWidget):
             key = str(Path(path if path is not None else micrograph_name(mlayer)).absolute())
             images[key] = mlayer
         sets = []
-        for name, items in group_by_dataset(annotations).items():
+        # unnamed micrographs belong to the form's data set (or "default"): grouped under
+        # that name, not as a second set of the same name (which training refused)
+        fallback = dataset or "default"
+        named = [
+            dataclasses.replace(item, dataset=item.dataset or fallback) for item in annotations
+        ]
+        for name, items in group_by_dataset(named).items():
             micrographs, tables, diameters, names = [], [], [], []
             for item in items:
                 key = str(Path(item.micrograph_path).absolute())
@@ -489,7 +495,7 @@ class TrainWidget(QWidget):
                 diameters.append(self._diameter_of(item))
             sets.append(
                 TrainingSet(
-                    name=name or dataset or "default",
+                    name=name,
                     micrographs=micrographs,
                     picks=tables,
                     diameter_px=diameters,
