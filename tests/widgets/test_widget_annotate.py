@@ -151,3 +151,34 @@ def test_picks_as_labels_keep_the_users_clicks(make_napari_viewer, tmp_path):
     saved = replace_annotations(viewer, mlayer, merged, "particle")
     assert saved is not None
     assert load_annotations(path).counts()["particle"] == 3
+
+
+def test_closing_a_micrograph_saves_its_last_click_and_closes_its_layers(
+    annotate, micrograph_path, real_data_dir, qtbot
+):
+    # a trial clicked and closed the micrograph 50 ms later: the click was lost (the
+    # quiet-period save found no micrograph), and its annotation layers stayed open,
+    # where further clicks were never saved while "Save now" named another micrograph
+    viewer, widget = annotate
+    other = micrograph_path.with_name("062_10028.png")
+    shutil.copy(real_data_dir / "empiar10028_ribosome/micrographs/062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    qtbot.wait(50)
+    widget.micrograph_combo.setCurrentText("061_10028")
+    particles = widget.set_kind("particle")
+    assert particles.metadata["micrograph"] == "061_10028"
+    particles.add([200.0, 100.0])
+    particles.add([400.0, 300.0])
+    viewer.layers.remove(viewer.layers["061_10028"])  # at once, before the quiet period
+    assert load_annotations(micrograph_path).counts()["particle"] == 2
+    qtbot.waitUntil(lambda: "061_10028 particle" not in viewer.layers, timeout=2000)
+    assert "062_10028" in viewer.layers  # the other micrograph and its layers stay
+    viewer.open(str(micrograph_path), plugin="napari-cryopick")
+    np.testing.assert_allclose(
+        viewer.layers["061_10028 particle"].data, [[200.0, 100.0], [400.0, 300.0]]
+    )
+    # closing everything at once right after a click (layers go one by one, in any
+    # order): the click is saved, and nothing saved before is lost
+    viewer.layers["061_10028 particle"].add([600.0, 500.0])
+    viewer.layers.clear()
+    assert load_annotations(micrograph_path).counts()["particle"] == 3

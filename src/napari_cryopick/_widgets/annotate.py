@@ -19,6 +19,7 @@ Keyboard shortcuts (on the viewer): ``Alt+1`` particle, ``Alt+2`` vesicle,
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,8 @@ class AnnotateWidget(QWidget):
         self.measure_button.toggled.connect(self._on_measure_toggled)
         self.save_button.clicked.connect(self.save_all)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removing.connect(self._on_layer_removing)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self.viewer.layers.selection.events.active.connect(self._on_active_layer)
         for key, kind in SHORTCUTS.items():
@@ -390,6 +393,59 @@ class AnnotateWidget(QWidget):
             QTimer.singleShot(0, lambda: self._follow(newest))
         else:
             self._on_micrograph_changed()
+
+    def _on_layer_removing(self, event: Any) -> None:
+        """Save a micrograph's unsaved edits before it or one of its annotation layers goes.
+
+        A click made just before closing was lost (the quiet-period save ran when
+        the micrograph was gone). Saving here, while every layer of the
+        micrograph is still open, keeps the sidecar whole whatever the order in
+        which layers are removed (``layers.clear()`` removes them one by one).
+        """
+        try:
+            layer = self.viewer.layers[event.index]
+        except (AttributeError, IndexError, KeyError, TypeError):
+            return
+        if is_micrograph_layer(layer):
+            name, mlayer = micrograph_name(layer), layer
+        elif layer.metadata.get(ROLE_KEY) == "annotation":
+            name = layer.metadata.get("micrograph", "")
+            mlayer = find_micrograph_layer(self.viewer, name)
+        else:
+            return
+        if name in self._pending and mlayer is not None and layer_path(mlayer) is not None:
+            self._pending.discard(name)
+            self.save(mlayer)
+
+    def _on_layer_removed(self, event: Any) -> None:
+        """A micrograph closed: close its annotation layers too.
+
+        Edits on the annotation layers of a closed micrograph were never saved
+        (and "Save now" named another micrograph). Its annotations come back
+        from the sidecar when it is opened again. A micrograph with no file
+        keeps its layers (there is nowhere to save them).
+        """
+        mlayer = getattr(event, "value", None)
+        if mlayer is None or not is_micrograph_layer(mlayer) or layer_path(mlayer) is None:
+            return
+        name = micrograph_name(mlayer)
+        if find_micrograph_layer(self.viewer, name) is not None:
+            return  # another open layer shows the same micrograph: its layers stay
+        own = [
+            layer
+            for layer in self.viewer.layers
+            if layer.metadata.get(ROLE_KEY) == "annotation"
+            and layer.metadata.get("micrograph") == name
+        ]
+
+        def close_own() -> None:  # after napari has finished removing the micrograph
+            for layer in own:
+                with contextlib.suppress(KeyError, ValueError, RuntimeError):
+                    if layer in self.viewer.layers:
+                        self.viewer.layers.remove(layer)
+
+        if own:
+            QTimer.singleShot(0, close_own)
 
     def _follow(self, micrograph_layer: Any) -> None:
         if micrograph_layer in self.viewer.layers:
