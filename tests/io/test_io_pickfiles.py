@@ -387,3 +387,20 @@ def test_real_data_csv(real_data_dir):
     np.testing.assert_allclose(table["diameter"], 62.0)
     assert table["x"].between(0, 1240).all()
     assert table["y"].between(0, 1200).all()
+
+
+def test_star_writes_relion_s_no_score_value_for_hand_added_picks(tmp_path):
+    # a trial exported a hand-added pick to STAR: its FOM was "<NA>", which RELION
+    # cannot read as a number; RELION's manual picker writes -999
+    table = sample_table(3, "mic_a", 1)
+    table.loc[1, "score"] = np.nan
+    path = write_picks(table, tmp_path / "picks.star")
+    text = path.read_text()
+    assert "<NA>" not in text
+    import starfile
+
+    written = starfile.read(path)  # as another STAR reader sees it
+    assert written["rlnAutopickFigureOfMerit"].iloc[1] == -999
+    back = read_picks(path)
+    assert math.isnan(back["score"].iloc[1])  # read back as no score
+    np.testing.assert_allclose(back["score"].iloc[[0, 2]], table["score"].iloc[[0, 2]], atol=1e-4)

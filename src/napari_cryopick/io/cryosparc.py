@@ -343,8 +343,8 @@ def write_import_star(
             format_number(record.x, decimals),
             format_number(record.y, decimals),
         ]
-        if with_scores:
-            row.append(format_number(record.score, 4))
+        if with_scores:  # RELION's value for a pick with no score (a hand-added one)
+            row.append(format_number(record.score, 4) if np.isfinite(record.score) else "-999")
         rows.append(row)
     text = "\n" + _VERSION_LINE + "\n" + star_block("particles", labels, rows)
     return atomic_write_text(path, text)

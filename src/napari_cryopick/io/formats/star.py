@@ -10,7 +10,10 @@ Columns used (centres, pixels of the micrograph the file refers to):
 =============================  ==============================================
 ``rlnCoordinateX/Y``           centre x (column) and y (row)
 ``rlnMicrographName``          micrograph (folder and suffix stripped)
-``rlnAutopickFigureOfMerit``   score (RELION's FOM is not bounded to [0, 1])
+``rlnAutopickFigureOfMerit``   score (RELION's FOM is not bounded to [0, 1]);
+                               a pick with no score (added by hand) is
+                               written ``-999``, as RELION's manual picker
+                               does, and read back as no score
 ``rlnHelicalTubeID``           tube_id (1-based), kind ``fiber``
 ``cryopickDiameter``           diameter in pixels (napari-cryopick's own label)
 ``cryopickKind``               kind when not a plain particle (ours too)
@@ -45,6 +48,13 @@ SUFFIXES: tuple[str, ...] = (".star",)
 DIAMETER_LABEL = "cryopickDiameter"
 KIND_LABEL = "cryopickKind"
 VERSION_LINE = "# version 30001"
+
+
+#: RELION's figure of merit for a pick with none (its manual picker writes it):
+#: written for picks with no score, read back as no score (NaN). An empty or
+#: ``<NA>`` field is not a number RELION can read.
+NO_SCORE_FOM = -999.0
+NO_SCORE_TEXT = "-999"
 
 
 def coordinate_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
@@ -84,6 +94,7 @@ def read(path: str | Path) -> pd.DataFrame:
     x = numeric_column(block, "rlnCoordinateX", path)
     y = numeric_column(block, "rlnCoordinateY", path)
     score = numeric_column(block, "rlnAutopickFigureOfMerit", path, required=False)
+    score = np.where(score == NO_SCORE_FOM, np.nan, score)  # a manual pick
     diameter = numeric_column(block, DIAMETER_LABEL, path, required=False)
     tube = numeric_column(block, "rlnHelicalTubeID", path, required=False)
     tube_id = np.where(np.isfinite(tube), tube, 0).astype(np.int64)
@@ -142,7 +153,10 @@ def write(
         columns.append(
             (
                 "rlnAutopickFigureOfMerit",
-                [format_number(v, max(decimals, 4)) for v in table["score"]],
+                [
+                    format_number(v, max(decimals, 4)) if np.isfinite(v) else NO_SCORE_TEXT
+                    for v in table["score"].to_numpy(float)
+                ],
             )
         )
     if (table["tube_id"].to_numpy() > 0).any():
