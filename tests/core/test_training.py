@@ -363,12 +363,18 @@ def test_cli_train_says_how_many_steps_the_picks_allow(tmp_path, capsys):
     args += ["--out", str(out), "--batch-size", "2", "--crop-size", "64", "--device", "cpu"]
     args += ["--steps", "500", "--views-per-label", "2", "--time-limit", "1", "--threads", "1"]
     assert main(args) == 0
+    printed = capsys.readouterr().out
     assert (
         "12 picks, 0 negatives, diameter 20.0 px, up to 100 steps (2 crops per pick; half as many"
-        in (capsys.readouterr().out)
+        in printed
     )
     _, metadata = load_checkpoint(out)
     assert metadata["history"][-1]["planned_steps"] == 100
+    done = metadata["history"][-1]["steps"]
+    if done < 100:  # the one-second budget ended it: said, with the steps planned
+        assert f"the time limit ended it after {done} of 100 planned steps" in printed
+    else:
+        assert "the time limit ended it" not in printed
     assert main([*args[:-6], "--steps", "3", "--views-per-label", "-1"]) == 2
 
 

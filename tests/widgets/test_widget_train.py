@@ -333,9 +333,7 @@ def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, q
     # the form names a data set: the unnamed micrograph joins it
     train.dataset_combo.setCurrentText("ribosome")
     request = train.build_request()
-    assert [(s.name, list(s.names)) for s in request.datasets] == [
-        ("ribosome", [NAME, other])
-    ]
+    assert [(s.name, list(s.names)) for s in request.datasets] == [("ribosome", [NAME, other])]
     # the form names none: the unnamed one is the "default" set beside "ribosome"
     train.dataset_combo.setCurrentText("")
     request = train.build_request()

@@ -564,7 +564,10 @@ class TrainWidget(QWidget):
         steps = self.steps_spin.value()
         self.progress_bar.setRange(0, steps)
         self.progress_bar.setValue(0)
-        start = f", starting from the {self.base_origin}" if self.base_origin else ""
+        origin = self.base_origin
+        if origin == TRAINED_ORIGIN:  # "the trained in this session" read garbled
+            origin = f"model {origin}"
+        start = f", starting from the {origin}" if origin else ""
         count = sum(len(s.micrographs) for s in request.datasets)
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){start}"
@@ -648,7 +651,10 @@ class TrainWidget(QWidget):
             head=head if head in getattr(outcome.model, "head_names", ()) else "",
             threshold=threshold,
         )
-        ended = "" if outcome.completed else " (time limit reached)"
+        from napari_cryopick.workflows.train import steps_cut_short
+
+        cut = steps_cut_short(outcome)
+        ended = f" (the time limit ended it after {cut[0]} of {cut[1]} steps)" if cut else ""
         picked = f"; picks shown at threshold {threshold:.2f}" if threshold is not None else ""
         using = f", head '{head}'" if head else ""
         from napari_cryopick.workflows.train import training_notes
@@ -659,7 +665,9 @@ class TrainWidget(QWidget):
             for table in training_set.picks
             if "kind" in getattr(table, "columns", ())
         )
-        notes = "".join(f"\nNote: {n[0].upper()}{n[1:]}." for n in training_notes(outcome, clicks))
+        notes = "".join(
+            f"\nNote: {n[0].upper()}{n[1:]}." for n in training_notes(outcome, clicks, gui=True)
+        )
         self.status.setText(
             f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
             f"{outcome.path}{using}{picked}.{notes}"

@@ -302,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_cryopick.workflows.train import (
         TrainOutputError,
         check_writable,
+        steps_cut_short,
         train,
         training_notes,
     )
@@ -339,8 +340,14 @@ def run(args: argparse.Namespace) -> int:
 
     tail = [h["total"] for h in outcome.history[-LOSS_TAIL_STEPS:] if "total" in h]
     loss = float(np.mean(tail)) if tail else float("nan")
+    cut = steps_cut_short(outcome)
+    ended = (
+        f", the time limit ended it after {cut[0]} of {cut[1]} planned steps"
+        if cut is not None
+        else ""
+    )
     print(
-        f"trained {len(outcome.history)} steps in {outcome.seconds:.1f} s "
+        f"trained {len(outcome.history)} steps in {outcome.seconds:.1f} s{ended} "
         f"(loss {loss:.3f}, the mean of the last {min(len(tail), LOSS_TAIL_STEPS)} steps, "
         f"as cryopick info shows) -> {outcome.path}"
     )

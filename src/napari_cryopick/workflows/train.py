@@ -261,14 +261,26 @@ class TrainOutcome:
 FEW_CLICKS = 100
 
 
-def training_notes(outcome: TrainOutcome, n_clicks: int) -> list[str]:
+def steps_cut_short(outcome: TrainOutcome) -> tuple[int, int] | None:
+    """``(steps done, steps planned)`` when the time budget ended training early, else None."""
+    history = outcome.metadata.get("history") if isinstance(outcome.metadata, dict) else None
+    run = history[-1] if history else {}
+    planned = run.get("planned_steps") if isinstance(run, dict) else None
+    done = len(outcome.history)
+    if not isinstance(planned, numbers.Number) or done >= int(planned) or not outcome.completed:
+        return None
+    return done, int(planned)
+
+
+def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -> list[str]:
     """What the user should know about a finished training, beyond its numbers.
 
     When the starting (general) model already saw the particles, training took
     half the crops per click (``ContinualConfig.seen_views_factor``), which the
     step count announced before training could not know; with fewer than
     :data:`FEW_CLICKS` clicks it can also end below the general model's own
-    zero-shot picks, which is worth comparing.
+    zero-shot picks, which is worth comparing. ``gui``: the Train widget's
+    wording (no command-line options).
     """
     history = outcome.metadata.get("history") if isinstance(outcome.metadata, dict) else None
     run = history[-1] if history else {}
@@ -277,14 +289,17 @@ def training_notes(outcome: TrainOutcome, n_clicks: int) -> list[str]:
         return []
     notes = [
         f"the starting model already sees these particles (it ranks your clicks above "
-        f"random places with probability {protected['separation']:.2f}), so training took "
-        f"{protected['views_per_label']:g} crops per click, half the default"
+        f"random places with probability {protected['separation']:.2f}), so training was "
+        f"planned at {protected['views_per_label']:g} crops per click, half the default"
     ]
     if n_clicks < FEW_CLICKS:
+        zero_shot = (
+            "the Pick widget's bundled general model" if gui else "the bundled model, no --model"
+        )
         notes.append(
             f"with few clicks ({n_clicks}), a model trained from one that already sees the "
             "particles can pick worse than that model itself; compare on a few micrographs "
-            "with zero-shot picking (the bundled model, no --model) before picking them all"
+            f"with zero-shot picking ({zero_shot}) before picking them all"
         )
     return notes
 
