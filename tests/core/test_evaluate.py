@@ -436,3 +436,17 @@ def test_cli_evaluate_says_how_to_score_only_the_picked_micrographs(tmp_path, ca
     )
     assert code == 0
     assert "no predictions" not in capsys.readouterr().err
+
+
+def test_predictions_without_scores_are_warned_about():
+    # a trial evaluated BOX files (no scores) and read AUROC 0.497 and a "best F1 at
+    # score >= 1.0" as results
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(100, 900, 20), rng.uniform(100, 900, 20)
+    truth = make_picks(x, y, diameter=56.0)
+    unscored = make_picks(x + 1, y, diameter=56.0)
+    with pytest.warns(UserWarning, match="carry no scores"):
+        evaluate(unscored, truth)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(unscored.assign(score=rng.uniform(size=20)), truth)  # scored: silent
