@@ -182,3 +182,24 @@ def test_closing_a_micrograph_saves_its_last_click_and_closes_its_layers(
     viewer.layers["061_10028 particle"].add([600.0, 500.0])
     viewer.layers.clear()
     assert load_annotations(micrograph_path).counts()["particle"] == 3
+
+
+def test_selecting_a_micrograph_keeps_one_active_layer(
+    annotate, micrograph_path, real_data_dir, qtbot
+):
+    # a trial selected another micrograph with kind "negative": its new negative layer
+    # and the micrograph were both selected with no active layer, so a click went nowhere
+    viewer, widget = annotate
+    other = micrograph_path.with_name("062_10028.png")
+    shutil.copy(real_data_dir / "empiar10028_ribosome/micrographs/062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: widget.micrograph_combo.currentText() == "062_10028", timeout=2000)
+    widget.kind_combo.setCurrentText("negative")
+    assert "061_10028 negative" not in viewer.layers
+    viewer.layers.selection.active = viewer.layers["061_10028"]
+    assert widget.micrograph_combo.currentText() == "061_10028"  # followed
+    assert "061_10028 negative" in viewer.layers  # made for the first click
+    assert viewer.layers.selection.active is viewer.layers["061_10028"]
+    assert set(viewer.layers.selection) == {viewer.layers["061_10028"]}
+    assert widget.activate() is viewer.layers["061_10028 negative"]
+    assert viewer.layers.selection.active.mode == "add"

@@ -336,12 +336,15 @@ class AnnotateWidget(QWidget):
         name = micrograph_name(mlayer)
         diameter = mlayer.metadata.get(DIAMETER_KEY, self.diameter_spin.value())
         data, kwargs, type_name = annotation_layer_data(table, name, kind, diameter)
-        selection = list(self.viewer.layers.selection)
+        active = self.viewer.layers.selection.active
         layer = getattr(self.viewer, f"add_{type_name}")(data, **kwargs)
         if type_name == "points":
             layer.current_size = diameter * (0.5 if kind == "negative" else 1.0)
         self._hook(layer)
-        self.viewer.layers.selection.update(selection)
+        if active is not None:
+            # the layer the user had selected stays the active one (not a selection of
+            # two with no active layer, where a click went nowhere: a user trial)
+            self.viewer.layers.selection.active = active
         return layer
 
     def _hook(self, layer: Any) -> None:
