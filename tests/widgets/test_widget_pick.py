@@ -93,8 +93,13 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     points = viewer.layers[f"{NAME} picks"]
     n = int(points.shown.sum())
     assert n > 2
+    false_pick = points.data[0].copy()
     points.selected_data = {0}
     points.remove_selected()  # delete a false pick
+    moved = points.data[1].copy()
+    data = points.data.copy()
+    data[1] += [6.0, -4.0]  # move one a little: the same particle, not a deletion
+    points.data = data
     points.selected_data = {1}  # napari copies the selected point's features to new points
     points.add([500.0, 500.0])  # add a missed one
     assert np.isnan(points.features["score"].iloc[-1])  # no borrowed score
@@ -106,6 +111,14 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     saved = load_annotations(micrograph_path)
     assert saved.counts()["particle"] == n
     assert np.isnan(saved.picks["score"]).all()
+    # the deleted pick is junk to learn from: a negative there, the moved one is not
+    negatives = saved.of_kind("negative")
+    np.testing.assert_allclose(negatives[["y", "x"]].to_numpy(), [false_pick], atol=1e-2)
+    assert "1 deleted picks as negatives" in widget.status.text()
+    assert np.abs(negatives[["y", "x"]].to_numpy() - moved).max() > 20
+    # pressing it again adds nothing twice
+    widget.use_as_labels()
+    assert load_annotations(micrograph_path).counts()["negative"] == 1
 
     for format in ("star", "box", "cbox", "topaz", "csv"):
         folder = tmp_path / f"export_{format}"

@@ -204,6 +204,37 @@ def merge_particle_labels(
     return merged, len(picks)
 
 
+def merge_negative_labels(
+    viewer: Any,
+    micrograph_layer: Any,
+    deleted: pd.DataFrame,
+    particles: pd.DataFrame,
+    diameter_px: float,
+) -> tuple[pd.DataFrame, int]:
+    """The user's negatives plus the deleted picks that are neither negatives nor particles.
+
+    A deleted pick within half a diameter of a negative is already marked,
+    and one within half a diameter of a particle label (a click, a kept pick)
+    is not junk. Returns the merged negatives and how many were added.
+    """
+    from scipy.spatial import cKDTree
+
+    name = micrograph_name(micrograph_layer)
+    layer = find_annotation_layer(viewer, name, "negative")
+    marked = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
+    new = make_picks(
+        deleted["x"].to_numpy(float), deleted["y"].to_numpy(float), micrograph=name
+    ).assign(kind="negative")
+    for others in (marked, particles):
+        if len(others) and len(new):
+            distance, _ = cKDTree(others[["x", "y"]].to_numpy(float)).query(
+                new[["x", "y"]].to_numpy(float)
+            )
+            new = new[distance > 0.5 * float(diameter_px)]
+    merged = pd.concat([t for t in (marked, new) if len(t)] or [empty_picks()], ignore_index=True)
+    return merged, len(new)
+
+
 class AnnotateWidget(QWidget):
     """Choose micrograph and object kind, click objects; saved automatically."""
 

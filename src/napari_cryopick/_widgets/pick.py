@@ -93,6 +93,10 @@ class ShownResult:
     heatmap_translate: tuple[float, float] = (0.0, 0.0)
     link_radius_px: float | None = None
     threshold: float = field(default_factory=lambda: default_pick_config().threshold)
+    #: The particle candidates as the picking (or the loaded file) gave them, before
+    #: the user's corrections: a candidate missing from the corrected picks was
+    #: deleted by the user (:func:`deleted_picks`). None: not known.
+    original: pd.DataFrame | None = None
 
 
 def default_pick_config() -> Any:
@@ -552,7 +556,9 @@ def showing_pick_result(
     if state.displayed == micrograph:
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
-    state.pick_results[micrograph] = _with_manual(as_shown(result), old)
+    shown = as_shown(result)
+    original = _particle_candidates(shown.picks)
+    state.pick_results[micrograph] = replace(_with_manual(shown, old), original=original)
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
             _store_edits(viewer)
@@ -725,6 +731,34 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
         tables.append(_shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None)))
     tables = [t for t in tables if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
+
+
+def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFrame:
+    """The particle picks of ``micrograph`` the user deleted (false picks: junk, carbon).
+
+    A candidate of the picking's result with no pick of the corrected ones
+    (shown or hidden by the threshold) within half a diameter: a moved pick
+    or one replaced by a hand-added pick is the same particle, not a deletion.
+    """
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.layers.points import points_to_picks
+
+    stored = session(viewer).pick_results.get(micrograph)
+    original = getattr(stored, "original", None)
+    if original is None or not len(original):
+        return empty_picks()
+    layer = result_layer(viewer, micrograph)
+    if layer is not None:  # displayed: the layer holds every candidate as corrected
+        current = points_to_picks(layer.data, layer.features, micrograph=micrograph)
+    else:
+        current = _particle_candidates(stored.picks)
+    if not len(current):
+        return original.reset_index(drop=True)
+    distance, _ = cKDTree(current[["x", "y"]].to_numpy(float)).query(
+        original[["x", "y"]].to_numpy(float)
+    )
+    return original[distance >= 0.5 * float(diameter_px)].reset_index(drop=True)
 
 
 def _write_per_micrograph(table: pd.DataFrame, folder: Path, format: str) -> list[Path]:
@@ -1839,9 +1873,12 @@ class PickWidget(QWidget):
 
         The user's own clicks stay exactly where they are; a pick within half
         a diameter of a click is the same particle and is not added again.
-        The annotations are saved to the micrograph's sidecar at once.
+        The picks the user deleted (:func:`deleted_picks`) become negatives
+        (junk the next training learns to score low), unless a particle label
+        or a negative lies within half a diameter. The annotations are saved
+        to the micrograph's sidecar at once.
         """
-        from .annotate import merge_particle_labels, replace_annotations
+        from .annotate import merge_negative_labels, merge_particle_labels, replace_annotations
 
         mlayer = current_micrograph_layer(self.viewer)
         if mlayer is None:
@@ -1854,9 +1891,15 @@ class PickWidget(QWidget):
         if not mlayer.metadata.get(DIAMETER_KEY):
             mlayer.metadata[DIAMETER_KEY] = diameter
         table, added = merge_particle_labels(self.viewer, mlayer, picks, diameter)
+        negatives, junk = merge_negative_labels(
+            self.viewer, mlayer, deleted_picks(self.viewer, name, diameter), table, diameter
+        )
+        if junk:  # the picks the user deleted are junk: negatives to train on
+            replace_annotations(self.viewer, mlayer, negatives, "negative")
         saved = replace_annotations(self.viewer, mlayer, table, "particle")
+        deleted = f", {junk} deleted picks as negatives" if junk else ""
         self.status.setText(
-            f"{len(table)} particle labels on {name} ({added} added from the picks, "
-            "your clicks unchanged)."
+            f"{len(table)} particle labels on {name} ({added} added from the picks"
+            f"{deleted}, your clicks unchanged)."
         )
         return saved
