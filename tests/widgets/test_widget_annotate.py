@@ -153,6 +153,13 @@ def test_picks_as_labels_keep_the_users_clicks(make_napari_viewer, tmp_path):
     assert load_annotations(path).counts()["particle"] == 3
 
 
+def _open_second(viewer, micrograph_path, real_data_dir) -> None:
+    """Open a copy of a second real micrograph (062) beside the first."""
+    other = micrograph_path.with_name("062_10028.png")
+    shutil.copy(real_data_dir / "empiar10028_ribosome/micrographs/062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+
+
 def test_closing_a_micrograph_saves_its_last_click_and_closes_its_layers(
     annotate, micrograph_path, real_data_dir, qtbot
 ):
@@ -160,9 +167,7 @@ def test_closing_a_micrograph_saves_its_last_click_and_closes_its_layers(
     # quiet-period save found no micrograph), and its annotation layers stayed open,
     # where further clicks were never saved while "Save now" named another micrograph
     viewer, widget = annotate
-    other = micrograph_path.with_name("062_10028.png")
-    shutil.copy(real_data_dir / "empiar10028_ribosome/micrographs/062_10028.png", other)
-    viewer.open(str(other), plugin="napari-cryopick")
+    _open_second(viewer, micrograph_path, real_data_dir)
     qtbot.wait(50)
     widget.micrograph_combo.setCurrentText("061_10028")
     particles = widget.set_kind("particle")
@@ -190,9 +195,7 @@ def test_selecting_a_micrograph_keeps_one_active_layer(
     # a trial selected another micrograph with kind "negative": its new negative layer
     # and the micrograph were both selected with no active layer, so a click went nowhere
     viewer, widget = annotate
-    other = micrograph_path.with_name("062_10028.png")
-    shutil.copy(real_data_dir / "empiar10028_ribosome/micrographs/062_10028.png", other)
-    viewer.open(str(other), plugin="napari-cryopick")
+    _open_second(viewer, micrograph_path, real_data_dir)
     qtbot.waitUntil(lambda: widget.micrograph_combo.currentText() == "062_10028", timeout=2000)
     widget.kind_combo.setCurrentText("negative")
     assert "061_10028 negative" not in viewer.layers

@@ -180,6 +180,18 @@ def replace_annotations(
     return save_sidecar(viewer, micrograph_layer)
 
 
+def far_from(table: pd.DataFrame, others: pd.DataFrame, radius: float) -> pd.DataFrame:
+    """The rows of ``table`` farther than ``radius`` from every row of ``others`` (x, y)."""
+    if not (len(table) and len(others)):
+        return table
+    from scipy.spatial import cKDTree
+
+    distance, _ = cKDTree(others[["x", "y"]].to_numpy(float)).query(
+        table[["x", "y"]].to_numpy(float)
+    )
+    return table[distance > radius]
+
+
 def merge_particle_labels(
     viewer: Any, micrograph_layer: Any, picks: pd.DataFrame, diameter_px: float
 ) -> tuple[pd.DataFrame, int]:
@@ -193,13 +205,7 @@ def merge_particle_labels(
     layer = find_annotation_layer(viewer, name, "particle")
     clicks = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
     picks = picks.assign(score=np.nan, diameter=float(diameter_px), micrograph=name)
-    if len(clicks) and len(picks):
-        from scipy.spatial import cKDTree
-
-        distance, _index = cKDTree(clicks[["x", "y"]].to_numpy(float)).query(
-            picks[["x", "y"]].to_numpy(float)
-        )
-        picks = picks[distance > 0.5 * float(diameter_px)]
+    picks = far_from(picks, clicks, 0.5 * float(diameter_px))
     merged = pd.concat([t for t in (clicks, picks) if len(t)] or [empty_picks()], ignore_index=True)
     return merged, len(picks)
 
@@ -217,8 +223,6 @@ def merge_negative_labels(
     and one within half a diameter of a particle label (a click, a kept pick)
     is not junk. Returns the merged negatives and how many were added.
     """
-    from scipy.spatial import cKDTree
-
     name = micrograph_name(micrograph_layer)
     layer = find_annotation_layer(viewer, name, "negative")
     marked = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
@@ -226,11 +230,7 @@ def merge_negative_labels(
         deleted["x"].to_numpy(float), deleted["y"].to_numpy(float), micrograph=name
     ).assign(kind="negative")
     for others in (marked, particles):
-        if len(others) and len(new):
-            distance, _ = cKDTree(others[["x", "y"]].to_numpy(float)).query(
-                new[["x", "y"]].to_numpy(float)
-            )
-            new = new[distance > 0.5 * float(diameter_px)]
+        new = far_from(new, others, 0.5 * float(diameter_px))
     merged = pd.concat([t for t in (marked, new) if len(t)] or [empty_picks()], ignore_index=True)
     return merged, len(new)
 

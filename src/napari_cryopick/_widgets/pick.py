@@ -740,9 +740,9 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     (shown or hidden by the threshold) within half a diameter: a moved pick
     or one replaced by a hand-added pick is the same particle, not a deletion.
     """
-    from scipy.spatial import cKDTree
-
     from napari_cryopick.layers.points import points_to_picks
+
+    from .annotate import far_from
 
     stored = session(viewer).pick_results.get(micrograph)
     original = getattr(stored, "original", None)
@@ -753,12 +753,7 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
         current = points_to_picks(layer.data, layer.features, micrograph=micrograph)
     else:
         current = _particle_candidates(stored.picks)
-    if not len(current):
-        return original.reset_index(drop=True)
-    distance, _ = cKDTree(current[["x", "y"]].to_numpy(float)).query(
-        original[["x", "y"]].to_numpy(float)
-    )
-    return original[distance >= 0.5 * float(diameter_px)].reset_index(drop=True)
+    return far_from(original, current, 0.5 * float(diameter_px)).reset_index(drop=True)
 
 
 def _write_per_micrograph(table: pd.DataFrame, folder: Path, format: str) -> list[Path]:
