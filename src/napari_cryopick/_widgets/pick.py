@@ -93,10 +93,11 @@ class ShownResult:
     heatmap_translate: tuple[float, float] = (0.0, 0.0)
     link_radius_px: float | None = None
     threshold: float = field(default_factory=lambda: default_pick_config().threshold)
-    #: The particle candidates as the picking (or the loaded file) gave them, before
-    #: the user's corrections: a candidate missing from the corrected picks was
-    #: deleted by the user (:func:`deleted_picks`). None: not known.
-    original: pd.DataFrame | None = None
+    #: Positions (x, y; float32, 8 bytes a candidate, so a folder of thousands stays
+    #: small) of the particle candidates as the picking (or the loaded file) gave them,
+    #: before the user's corrections: a candidate missing from the corrected picks
+    #: was deleted by the user (:func:`deleted_picks`). None: not known.
+    original: np.ndarray | None = None
 
 
 def default_pick_config() -> Any:
@@ -557,7 +558,7 @@ def showing_pick_result(
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
     shown = as_shown(result)
-    original = _particle_candidates(shown.picks)
+    original = _particle_candidates(shown.picks)[["x", "y"]].to_numpy(np.float32)
     state.pick_results[micrograph] = replace(_with_manual(shown, old), original=original)
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
@@ -753,7 +754,8 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
         current = points_to_picks(layer.data, layer.features, micrograph=micrograph)
     else:
         current = _particle_candidates(stored.picks)
-    return far_from(original, current, 0.5 * float(diameter_px)).reset_index(drop=True)
+    positions = pd.DataFrame(np.asarray(original, dtype=float), columns=["x", "y"])
+    return far_from(positions, current, 0.5 * float(diameter_px)).reset_index(drop=True)
 
 
 def _write_per_micrograph(table: pd.DataFrame, folder: Path, format: str) -> list[Path]:
