@@ -196,6 +196,10 @@ def test_what_the_user_is_told_about_the_scale():
     edge = {0.64: 0.40, 0.8: 0.35, 0.9: 0.30, 1.0: 0.25, 1.1: 0.2, 1.25: 0.2, 1.5625: 0.1}
     line, warnings = scale_lines(0.8, edge, 50.0)
     assert "most confident of the 0.8-1.25 x searched" in line
+    # the probe is listed apart, not among the factors of the range (a trial read
+    # "of the 0.8-1.25 x searched (confidence by factor 0.64: ...")
+    assert "(confidence by factor 0.8: 0.350," in line
+    assert "; beyond the range 0.64: 0.400, 1.5625: 0.100)" in line
     assert "0.64 x the diameter (32 px)" in warnings[0]
     assert "contrast" not in warnings[0]
     # with the contrast forced by the user, both warnings name it as a possible cause

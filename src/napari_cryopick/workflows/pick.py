@@ -994,8 +994,15 @@ def scale_lines(
         return f"picked {at}, the factor given", ()
     if source == "earlier run":
         return f"zero-shot: picked {at}, the factor the earlier run in this folder chose", ()
-    tried = ", ".join(f"{f:g}: {c:.3f}" for f, c in sorted(confidences.items()))
-    searched = f"{min(SCALE_FACTORS):g}-{max(SCALE_FACTORS):g} x"
+    lo, hi = min(SCALE_FACTORS), max(SCALE_FACTORS)
+    inside = {f: c for f, c in confidences.items() if lo <= f <= hi}
+    probes = {f: c for f, c in confidences.items() if not lo <= f <= hi}
+    tried = ", ".join(f"{f:g}: {c:.3f}" for f, c in sorted(inside.items()))
+    if probes:  # the factor tried beyond an edge (never chosen): apart from the range
+        tried += "; beyond the range " + ", ".join(
+            f"{f:g}: {c:.3f}" for f, c in sorted(probes.items())
+        )
+    searched = f"{lo:g}-{hi:g} x"
     line = (
         f"zero-shot: picked {at}, where the general model is most confident of the "
         f"{searched} searched (confidence by factor {tried})"
