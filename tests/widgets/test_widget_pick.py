@@ -392,6 +392,11 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     path = fibers.data[0]
     assert np.ptp(path[:, 1]) > 200  # spans the fiber's length along x
     np.testing.assert_allclose(path[:, 0], 239.5, atol=2.0)  # on its row
+    # the status counts what is shown: picks, vesicles and fibers (a vesicle model's
+    # status read "0 picks" with circles on screen)
+    assert "mic: 1 picks, 2 vesicles, 1 fibers at threshold 0.30" in widget.status.text()
+    widget.set_threshold(0.85)
+    assert widget.status.text().startswith("1 picks, 1 fibers at threshold 0.85")
 
     widget.set_threshold(0.95)  # above every score: all shapes go, no network run
     assert len(viewer.layers["mic vesicles"].data) == 0
@@ -617,3 +622,39 @@ def test_export_runs_as_a_job_with_progress_and_cancel(make_napari_viewer, qtbot
     assert not cancelled.exists() or not any(cancelled.iterdir())  # nothing, not half a file
     assert pick.export(tmp_path / "again", "star")  # a later export is not cancelled
     assert "Exported 40 picks" in pick.status.text()
+
+
+def test_picking_the_selected_micrograph_shows_it_while_annotate_shows_another(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+):
+    # a trial annotated a second micrograph, selected the first in the layer list and
+    # pressed Pick current: the first was picked, but its picks never appeared (the
+    # selection held two layers and no active one, so "current" fell to the top one)
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    names = (NAME, "062_10028")
+    (tmp_path / "data").mkdir()
+    for name in names:
+        shutil.copy(
+            real_data_dir / DATASET / "micrographs" / f"{name}.png", tmp_path / "data" / name
+        )
+        (tmp_path / "data" / name).rename(tmp_path / "data" / f"{name}.png")
+    viewer = make_napari_viewer()
+    for name in names:
+        viewer.open(str(tmp_path / "data" / f"{name}.png"), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    annotate.set_micrograph(viewer.layers[names[1]])
+    assert widget.pick_current() is not None, widget.status.text()  # the second one first
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert f"{names[1]} picks" in viewer.layers
+    annotate.set_kind("negative")  # the first micrograph has no layer of this kind yet
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.wait(100)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    qtbot.wait(200)
+    assert f"{NAME} picks" in viewer.layers
+    assert int(viewer.layers[f"{NAME} picks"].shown.sum()) > 0
+    assert widget.status.text().startswith(f"{NAME}: ")

@@ -536,6 +536,26 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     return count
 
 
+def shown_objects(viewer: Any, micrograph: str, threshold: float, particles: int | None) -> str:
+    """What the user sees of ``micrograph``: ``particles`` picks, vesicles and traced fibers.
+
+    The particle count comes from :func:`apply_display_threshold`; vesicles
+    are counted from the session's store (circles at ``threshold`` in the
+    size range) and fibers from the paths layer when it shows the micrograph.
+    A vesicle model's status read "0 picks" with circles on screen (a trial).
+    """
+    parts = [f"{particles} picks"] if particles else []
+    result = session(viewer).pick_results.get(micrograph)
+    if result is not None:
+        vesicles = len(_shown_vesicles(viewer, result.picks, threshold))
+        if vesicles:
+            parts.append(f"{vesicles} vesicles")
+    paths = result_layer(viewer, micrograph, "fibers")
+    if paths is not None and len(paths.data):
+        parts.append(f"{len(paths.data)} fibers")
+    return ", ".join(parts) or "0 picks"
+
+
 def showing_pick_result(
     viewer: Any,
     micrograph: str,
@@ -1352,7 +1372,11 @@ class PickWidget(QWidget):
         shown = [n for n in counts if n is not None]
         if not shown or self.worker is not None:
             return
-        text = f"{sum(shown)} picks at threshold {threshold:.2f}"
+        if len(names) == 1:  # with its vesicles and fibers
+            text = f"{shown_objects(self.viewer, names[0], threshold, shown[0])} at threshold "
+        else:
+            text = f"{sum(shown)} picks at threshold "
+        text += f"{threshold:.2f}"
         low, high = state.display_diameter
         if low is not None or high is not None:
             text += f", diameter {low or 0:.0f}–{high or float('inf'):.0f} px"
@@ -1484,6 +1508,7 @@ class PickWidget(QWidget):
         self._scale_choice = (self._request_scale_key, factor, inverted)
         yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
         count = apply_display_threshold(self.viewer, name, self.threshold())
+        shown = shown_objects(self.viewer, name, self.threshold(), count)
         scale = ""
         if factor != 1.0:
             scale = (
@@ -1493,8 +1518,8 @@ class PickWidget(QWidget):
         if inverted:
             scale += ", on the inverted micrograph (particles lighter than the background)"
         self.status.setText(
-            f"{self._diameter_warning()}{self._scale_warning(event.item)}{name}: {count} "
-            f"picks at threshold {self.threshold():.2f}{scale} ({event.step}/{event.total})"
+            f"{self._diameter_warning()}{self._scale_warning(event.item)}{name}: {shown} "
+            f"at threshold {self.threshold():.2f}{scale} ({event.step}/{event.total})"
         )
         yield
         self._advance(event.step)  # last: napari's progress bar may process events
