@@ -98,3 +98,42 @@ def test_training_sets_estimate_and_warn(spheres, tmp_path, caplog) -> None:
     assert sets[0].diameter_px == [DIAMETER] * 2
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert f"particle diameter {DIAMETER:.0f} px, the median of the" in caplog.text
+
+
+def test_vesicle_training_sets_rescale_by_the_geometric_mean_and_mixed_sizes_warn(
+    spheres, tmp_path, caplog
+) -> None:
+    # a trial trained vesicles of 148-319 px: the median put the largest far outside the
+    # detector's range; and a vesicle + fiber set (24 px vs 268 px) trained at one scale
+    # without a word
+    from PIL import Image
+
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    images, clicks = spheres
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "ves").mkdir()
+    (tmp_path / "mixed").mkdir()
+    for index, (image, table) in enumerate(zip(images, clicks, strict=True)):
+        Image.fromarray(image.astype(np.float32), mode="F").save(
+            tmp_path / "mics" / f"m{index}.tif"
+        )
+        sizes = np.linspace(100.0, 400.0, len(table))  # median 250, geometric mean 200
+        table.assign(diameter=sizes, kind="vesicle").to_csv(
+            tmp_path / "ves" / f"m{index}.csv", index=False
+        )
+        kinds = np.where(np.arange(len(table)) % 2, "vesicle", "particle")
+        table.assign(diameter=np.where(kinds == "vesicle", 268.0, 24.0), kind=kinds).to_csv(
+            tmp_path / "mixed" / f"m{index}.csv", index=False
+        )
+    mics = [str(tmp_path / "mics")]
+    with caplog.at_level(logging.INFO):
+        sets, _ = training_sets_from_files(mics, [str(tmp_path / "ves")])
+    assert sets[0].diameter_px == [pytest.approx(200.0)] * 2
+    assert "the geometric mean of the smallest and largest" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        training_sets_from_files(mics, [str(tmp_path / "mixed")], diameter_px=30.0)
+    assert "train a model per kind" in caplog.text
+    assert "particle (median 24 px) and the vesicle (median 268 px)" in caplog.text

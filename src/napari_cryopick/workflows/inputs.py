@@ -235,12 +235,83 @@ def training_sets_from_files(
     return sets, table
 
 
+#: Median diameters of two kinds of one training set further apart than this
+#: factor: one model rescales every kind by one diameter, so one kind ends far
+#: outside the detector's range (a trial: 24 px fibers with 268 px vesicles).
+KIND_SIZE_RATIO = 3.0
+
+
+def _kind_diameters(positive: Any) -> dict[str, Any]:
+    import numpy as np
+
+    if not len(positive) or "kind" not in positive:
+        return {}
+    out = {}
+    for kind, group in positive.groupby("kind"):
+        values = np.asarray(group["diameter"], dtype=float)
+        values = values[np.isfinite(values) & (values > 0)]
+        if values.size:
+            out[str(kind)] = values
+    return out
+
+
+def _vesicle_diameters(positive: Any) -> float | None:
+    """The rescaling diameter of a training set of vesicles only (None: not such a set).
+
+    The geometric mean of the smallest and largest vesicle
+    (:func:`~napari_cryopick.core.object_kinds.typical_vesicle_diameter`), so
+    every vesicle stays in the detector's range; the median put the largest
+    of a wide range outside it (docs/vesicles-and-fibers.md).
+    """
+    from napari_cryopick.core.object_kinds import typical_vesicle_diameter
+
+    by_kind = _kind_diameters(positive)
+    if set(by_kind) != {"vesicle"}:
+        return None
+    values = by_kind["vesicle"]
+    typical = typical_vesicle_diameter(values)
+    logger.info(
+        "vesicle diameter %.0f px: the geometric mean of the smallest and largest of the "
+        "%d vesicles' diameters (%.0f-%.0f px), so every vesicle stays in the detector's range",
+        typical,
+        values.size,
+        values.min(),
+        values.max(),
+    )
+    return typical
+
+
+def _warn_if_kinds_differ_in_size(positive: Any) -> None:
+    """Warn when the kinds of one training set differ in size more than :data:`KIND_SIZE_RATIO`."""
+    import numpy as np
+
+    medians = {kind: float(np.median(v)) for kind, v in _kind_diameters(positive).items()}
+    if len(medians) < 2:
+        return
+    small, large = min(medians, key=medians.get), max(medians, key=medians.get)
+    if medians[large] > KIND_SIZE_RATIO * medians[small]:
+        logger.warning(
+            "the %s (median %.0f px) and the %s (median %.0f px) differ more than %gx in size, "
+            "but one model sees every kind at one scale: one of them will be far too small "
+            "or too large for it; train a model per kind",
+            small,
+            medians[small],
+            large,
+            medians[large],
+            KIND_SIZE_RATIO,
+        )
+
+
 def _check_diameters(
     loaded: Sequence[Any], names: Sequence[str], positive: Any, diameters: list[float]
 ) -> list[float]:
     """The given diameters (a warning if the clicks show another size), or the clicks' estimate."""
     from napari_cryopick.core.diameter import check_diameter, estimate_diameter
 
+    _warn_if_kinds_differ_in_size(positive)
+    vesicles = _vesicle_diameters(positive)
+    if not diameters and vesicles is not None:
+        return [vesicles] * len(loaded)
     tables = [positive[positive["micrograph"] == name] for name in names]
     try:
         estimate = estimate_diameter(
