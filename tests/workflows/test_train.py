@@ -209,6 +209,24 @@ def test_calibrated_threshold_only_lowers_the_default(training_set, make_config,
     seen.clear()
     assert calibrate_threshold(model, few, 20.0, device="cpu") is None
     assert not seen  # two clicks say nothing: not even picked
+    # a fiber model is calibrated on the points of its clicked paths too (it had no
+    # threshold and picked nothing at the default, a trial)
+    fibers = TrainingSet(
+        "fibers",
+        training_set.micrographs,
+        [table.assign(kind="fiber", tube_id=1) for table in training_set.picks],
+        20.0,
+    )
+    kinds = []
+
+    def choose(model, images, truths, **options):
+        kinds.append(options["config"].kinds)
+        return (0.08, 0.8, 0.7, 0.9)
+
+    monkeypatch.setattr(detect, "choose_threshold", choose)
+    fiber_model = Detector(make_config(kinds=("fiber",)))
+    assert calibrate_threshold(fiber_model, fibers, 20.0, device="cpu") == 0.08
+    assert kinds == [("fiber",)]
 
 
 def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, monkeypatch, capsys):

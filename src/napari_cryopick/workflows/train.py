@@ -415,8 +415,11 @@ def calibrate_threshold(
     model that scores particles low (a few-shot head, a short training)
     then still writes its picks, while the best-F2 threshold above the
     default lost AP on every real set (docs/general-model.md) and is not
-    used. Particles and vesicles only; None when fewer than 3 of them are
-    labelled, the model has none of their kinds, or no threshold finds any.
+    used. Particles, vesicles and fibers (the points along the clicked paths
+    against the fiber candidates: a fiber model had none and picked nothing at
+    the default, a trial; 0.098 calibrated there); None when fewer than 3 of
+    them are labelled, the model has none of their kinds, or no threshold
+    finds any.
     """
     import numpy as np
 
@@ -424,7 +427,7 @@ def calibrate_threshold(
     from napari_cryopick.core.pick_table import normalize_picks
 
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",)))
-    wanted = [k for k in ("particle", "vesicle") if k in model_kinds]
+    wanted = [k for k in ("particle", "vesicle", "fiber") if k in model_kinds]
     images, truths = [], []
     for source, table in zip(training_set.micrographs, training_set.picks, strict=False):
         table = normalize_picks(table)
