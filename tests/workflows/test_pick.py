@@ -197,3 +197,43 @@ def test_the_default_head_brings_its_diameter(tmp_path, micrograph_files, make_c
     prepared = prepare(_request(micrograph_files[:1], path, None, diameter_px=None))
     assert prepared.config.head == "setA"
     assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(30.0)
+
+
+def test_cli_pick_into_a_folder_says_how_many_fibers_it_traced(tmp_path, monkeypatch, capsys):
+    # a trial read "picked 661 objects" for a fiber model whose files held 65 tubes: the
+    # objects are the fibers' points, and the fibers were not counted
+    import napari_cryopick.core.detect as core
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.io.micrographs import write_mrc
+
+    config = DetectorConfig(
+        kinds=("fiber",), widths=(4, 8, 8, 8), feature_channels=8, head_width=8,
+        target_diameter_px=DIAMETER,
+    )  # fmt: skip
+    card = ModelCard(kinds=("fiber",), heads=("generic",), diameter_px=DIAMETER)
+    model = save_checkpoint(
+        tmp_path / "fiber.pt", Detector(config).eval(), metadata=card.to_metadata()
+    )
+    stride = config.stride
+
+    def one_fiber(model, prepared_image, **_kwargs):  # a horizontal fiber on row 20
+        rows, cols = (n // stride for n in prepared_image.shape)
+        rr = np.arange(rows)[:, None]
+        along = (np.arange(cols)[None, :] >= 4) & (np.arange(cols)[None, :] <= cols - 5)
+        heat = np.where(along, 0.9 * np.exp(-0.5 * ((rr - 20) / 1.0) ** 2), 0.0)
+        return {
+            "heatmap": heat[None].astype(np.float32),
+            "offset": np.zeros((2, rows, cols), np.float32),
+            "diameter": np.full((rows, cols), DIAMETER, np.float32),
+        }
+
+    monkeypatch.setattr(core, "predict_maps", one_fiber)
+    (tmp_path / "mics").mkdir()
+    for index in range(2):
+        write_mrc(tmp_path / "mics" / f"m{index}.mrc", np.zeros((200, 300), np.float32))
+    args = ["pick", str(tmp_path / "mics"), "--model", str(model), "--diameter", "20"]
+    assert main([*args, "--no-rotations", "--out", str(tmp_path / "out")]) == 0
+    said = capsys.readouterr().out
+    assert "(2 fibers traced, written as paths of those points)" in said

@@ -232,8 +232,11 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     timing = ""
     if per is not None:  # none picked: no time per micrograph
         timing = f" (start-up {outcome.startup_seconds:.1f} s, then {per:.2f} s per micrograph)"
+    what = f"picked {outcome.n_picks} objects"
+    if outcome.n_fibers:  # fiber points, traced into paths (a trial: "661 objects"?)
+        what += f" ({outcome.n_fibers} fibers traced, written as paths of those points)"
     print(
-        f"picked {outcome.n_picks} objects in {outcome.n_picked} of {outcome.n_micrographs} "
+        f"{what} in {outcome.n_picked} of {outcome.n_micrographs} "
         f"micrographs{skipped} -> {request.out_dir} ({', '.join(request.formats)}), "
         f"{outcome.seconds:.1f} s{timing}{summary}"
     )

@@ -191,6 +191,8 @@ class BatchOutcome:
         Micrographs already complete (``skip``).
     n_picks
         Picks above the threshold written by this run.
+    n_fibers
+        Fibers traced among them (each a path of ``n_picks``' fiber points).
     errors
         ``{micrograph: message}`` of micrographs that failed.
     stopped
@@ -231,6 +233,7 @@ class BatchOutcome:
     diameter_factor: float = 1.0
     scale_confidences: dict[float, float] = field(default_factory=dict)
     scale_source: str = "search"
+    n_fibers: int = 0
     inverted: bool = False
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
 
@@ -884,7 +887,11 @@ def _drive(
             )
         else:
             state["picked"] += 1
-            state["picks"] += len(result.picks.picks)
+            written = result.picks.picks
+            state["picks"] += len(written)
+            if len(written) and "tube_id" in written:
+                fibers = written[(written["kind"] == "fiber") & (written["tube_id"] > 0)]
+                state["fibers"] += fibers["tube_id"].nunique()
             event = PickProgress(
                 state["step"],
                 total,
@@ -966,7 +973,14 @@ def run_batch(
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
-    state: dict[str, Any] = {"step": 0, "picked": 0, "picks": 0, "errors": {}, "stopped": False}
+    state: dict[str, Any] = {
+        "step": 0,
+        "picked": 0,
+        "picks": 0,
+        "fibers": 0,
+        "errors": {},
+        "stopped": False,
+    }
     executor = None
     startup = time.perf_counter() - start
     try:
@@ -994,6 +1008,7 @@ def run_batch(
         n_picked=state["picked"],
         n_skipped=len(done),
         n_picks=state["picks"],
+        n_fibers=state["fibers"],
         errors=dict(state["errors"]),
         stopped=state["stopped"],
         seconds=time.perf_counter() - start,
