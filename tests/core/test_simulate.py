@@ -334,3 +334,21 @@ def test_blur_smooths_the_final_image_and_bad_values_are_rejected():
     assert float(blurred.std()) < 0.5 * float(sharp.std())
     with pytest.raises(ValueError, match="noise_exponent and blur_px"):
         sim.SimulationConfig(noise_exponent=-1.0)
+
+
+def test_cli_simulate_says_when_fewer_objects_fit_than_asked(tmp_path, capsys):
+    # a trial asked for 8 vesicles per 512 px micrograph, got 3-4, and was not told
+    from napari_cryopick.cli import main
+
+    out = tmp_path / "out"
+    args = ["simulate", str(out), "-n", "2", "--size", "256", "256", "--particles", "0"]
+    assert main([*args, "--vesicles", "8"]) == 0
+    note = capsys.readouterr().err
+    placed = sum(
+        int((pd.read_csv(path)["kind"] == "vesicle").sum())
+        for path in sorted((out / "picks").glob("*.csv"))
+    )
+    assert 0 < placed < 16
+    assert f"placed {placed} of the 16 vesicles asked for (8 per micrograph)" in note
+    assert main([*args, "--vesicles", "1"]) == 0  # room enough: nothing said
+    assert "placed" not in capsys.readouterr().err

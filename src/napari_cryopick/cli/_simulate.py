@@ -147,4 +147,33 @@ def run(args: argparse.Namespace) -> int:
     )
     paths = drive(job, progress_bar=True, description="simulate")
     print(f"wrote {len(paths)} micrograph(s) and their truth to {args.out_dir}", file=sys.stderr)
+    asked = {"particle": args.particles, "vesicle": args.vesicles, "fiber": args.fibers}
+    for line in _fewer_than_asked(Path(args.out_dir), paths, asked):
+        print(f"cryopick simulate: note: {line}", file=sys.stderr)
     return EXIT_OK
+
+
+def _fewer_than_asked(out_dir: Path, paths: list[Path], asked: dict[str, int]) -> list[str]:
+    """Say which kinds got fewer objects than asked (no room left without overlap).
+
+    A trial asked for 8 vesicles per micrograph of 512 px and got 3-4, with
+    ``dataset.json`` still saying 8; the truth files hold what was placed.
+    """
+    import pandas as pd
+
+    placed = dict.fromkeys(asked, 0)
+    for path in paths:
+        table = pd.read_csv(out_dir / "picks" / f"{Path(path).stem}.csv")
+        for kind in asked:
+            rows = table[table["kind"] == kind]
+            placed[kind] += rows["tube_id"].nunique() if kind == "fiber" else len(rows)
+    lines = []
+    for kind, per_micrograph in asked.items():
+        wanted = per_micrograph * len(paths)
+        if placed[kind] < wanted:
+            lines.append(
+                f"placed {placed[kind]} of the {wanted} {kind}s asked for "
+                f"({per_micrograph} per micrograph): no more fit without overlapping "
+                "(larger micrographs or fewer objects); the truth files hold what was placed"
+            )
+    return lines
