@@ -120,3 +120,21 @@ def cpu_slowness() -> float:
     the developers' machines and 560 s on the other).
     """
     return max(1.0, min(_calibration_work() for _ in range(3)) / REFERENCE_WORK_S)
+
+
+@pytest.fixture
+def interruptible():
+    """Ctrl-C raises KeyboardInterrupt in this process and its children during the test.
+
+    A job started in the background by a non-interactive shell inherits SIGINT
+    ignored (a CI launched with ``&``: the interrupt tests saw no interrupt);
+    Python's own handler is installed for the test, and children started
+    meanwhile get SIGINT's default, since exec resets a handled signal.
+    """
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -46,7 +46,9 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 
 
 @pytest.mark.parametrize("many", [False, True])
-def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(tmp_path, monkeypatch, many):
+def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(
+    tmp_path, monkeypatch, many, interruptible
+):
     # Ctrl-C / SIGTERM arriving between creating the temporary file and owning it
     # left it behind (a `cryopick simulate` stopped by SIGTERM, 2026-11-30)
     import signal
@@ -85,7 +87,9 @@ def _assert_signals_as_before() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_signal_while_the_handlers_are_put_back_still_unblocks_everything(monkeypatch):
+def test_a_signal_while_the_handlers_are_put_back_still_unblocks_everything(
+    monkeypatch, interruptible
+):
     # a Ctrl-C landing between putting back the first handler and the rest raised
     # out of the clean-up and left SIGINT/SIGTERM blocked in the main thread: every
     # `cryopick` started from that process afterwards ignored both (2026-12-01)
@@ -111,7 +115,7 @@ def test_a_signal_while_the_handlers_are_put_back_still_unblocks_everything(monk
     assert signal.getsignal(signal.SIGTERM) is before_term
 
 
-def test_signals_sent_inside_the_block_arrive_after_it():
+def test_signals_sent_inside_the_block_arrive_after_it(interruptible):
     import signal
 
     from napari_cryopick.io import atomic
