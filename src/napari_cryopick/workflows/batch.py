@@ -887,11 +887,11 @@ def _drive(
             )
         else:
             state["picked"] += 1
-            written = result.picks.picks
-            state["picks"] += len(written)
-            if len(written) and "tube_id" in written:
-                fibers = written[(written["kind"] == "fiber") & (written["tube_id"] > 0)]
-                state["fibers"] += fibers["tube_id"].nunique()
+            table = result.picks.picks
+            state["picks"] += len(table)
+            if len(table) and "tube_id" in table:
+                fibers = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
+                state["fibers"] = state.get("fibers", 0) + fibers["tube_id"].nunique()
             event = PickProgress(
                 state["step"],
                 total,

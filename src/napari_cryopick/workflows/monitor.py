@@ -102,7 +102,14 @@ def monitor(
     fingerprint = settings_fingerprint(request)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
-    state: dict[str, Any] = {"step": 0, "picked": 0, "picks": 0, "errors": {}, "stopped": False}
+    state: dict[str, Any] = {
+        "step": 0,
+        "picked": 0,
+        "picks": 0,
+        "fibers": 0,
+        "errors": {},
+        "stopped": False,
+    }
     seen: dict[Path, tuple[int, float]] = {}
     handled: set[Path] = set()
     stems: dict[Path, Path] = {}
@@ -168,6 +175,7 @@ def monitor(
         n_picked=state["picked"],
         n_skipped=skipped,
         n_picks=state["picks"],
+        n_fibers=state["fibers"],
         errors=dict(state["errors"]),
         stopped=state["stopped"],
         seconds=time.perf_counter() - start,
