@@ -398,6 +398,11 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
     return True
 
 
+def _run_state() -> dict[str, Any]:
+    """The counters a batch or monitor run keeps while it goes (see :class:`BatchOutcome`)."""
+    return {"step": 0, "picked": 0, "picks": 0, "fibers": 0, "errors": {}, "stopped": False}
+
+
 def earlier_view(prepared: PreparedPick, out_dir: Path) -> tuple[float, bool] | None:
     """``(factor, inverted)`` an earlier zero-shot run into ``out_dir`` picked with.
 
@@ -891,7 +896,7 @@ def _drive(
             state["picks"] += len(table)
             if len(table) and "tube_id" in table:
                 fibers = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
-                state["fibers"] = state.get("fibers", 0) + fibers["tube_id"].nunique()
+                state["fibers"] += fibers["tube_id"].nunique()
             event = PickProgress(
                 state["step"],
                 total,
@@ -973,14 +978,7 @@ def run_batch(
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
-    state: dict[str, Any] = {
-        "step": 0,
-        "picked": 0,
-        "picks": 0,
-        "fibers": 0,
-        "errors": {},
-        "stopped": False,
-    }
+    state = _run_state()
     executor = None
     startup = time.perf_counter() - start
     try:

@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
 
 from napari_cryopick.workflows.batch import (
     BatchOptions,
@@ -27,6 +26,7 @@ from napari_cryopick.workflows.batch import (
     _executor,
     _Manifest,
     _manifest_path,
+    _run_state,
     complete_items,
     settings_fingerprint,
     shard_items,
@@ -102,14 +102,7 @@ def monitor(
     fingerprint = settings_fingerprint(request)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
-    state: dict[str, Any] = {
-        "step": 0,
-        "picked": 0,
-        "picks": 0,
-        "fibers": 0,
-        "errors": {},
-        "stopped": False,
-    }
+    state = _run_state()
     seen: dict[Path, tuple[int, float]] = {}
     handled: set[Path] = set()
     stems: dict[Path, Path] = {}
