@@ -343,3 +343,26 @@ def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, q
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
     assert train.last_error == ""
     assert train.last_result is not None
+
+
+def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, real_data_dir):
+    # a trial trained 24 px fibers with 268 px vesicles in one model without a word;
+    # cryopick train warns, and so does the Train widget
+    viewer, train, tmp_path = annotated
+    other = "062_10028"
+    path = tmp_path / "data" / f"{other}.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{other}.png", path)
+    viewer.open(str(path), plugin="napari-cryopick")
+    annotate = viewer.window.dock_widgets["Annotate (napari-cryopick)"]
+    annotate.set_micrograph(viewer.layers[other])
+    vesicles = annotate.set_kind("vesicle")
+    for centre in (300.0, 700.0):
+        low, high = centre - 150.0, centre + 150.0
+        vesicles.add_ellipses(np.array([[low, low], [low, high], [high, high], [high, low]]))
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.build_request()
+    assert "particle (median 56 px) and the vesicle (median 300 px)" in train.size_note
+    assert "train a model per kind" in train.size_note
+    viewer.layers.remove(viewer.layers[f"{other} vesicle"])
+    train.build_request()  # particles only: nothing to say
+    assert train.size_note == ""

@@ -238,6 +238,7 @@ class TrainWidget(QWidget):
         self.last_request: TrainRequest | None = None
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
+        self.size_note: str = ""  # kinds too different in size for one model
         self._cancel = threading.Event()
         self._showing = StepQueue(self)  # previews and the end of training, in order
         self._progress = JobProgress()
@@ -448,6 +449,7 @@ class TrainWidget(QWidget):
         model, metadata = None, {}
         self.base_origin = ""
         self.mode_note = ""
+        self.size_note = ""
         if mode in ADAPT_MODES or mode == "joint":
             model, metadata, origin = base_model(self.viewer)
             if mode in ADAPT_MODES and model is None:
@@ -502,6 +504,11 @@ class TrainWidget(QWidget):
                     names=names,
                 )
             )
+        from napari_cryopick.workflows.inputs import kind_size_warning
+
+        labelled = [t[t["kind"] != "negative"] for s in sets for t in s.picks if len(t)]
+        warning = kind_size_warning(pd.concat(labelled, ignore_index=True)) if labelled else None
+        self.size_note = f" (Warning: {warning[0].upper()}{warning[1:]}.)" if warning else ""
         current = current_micrograph_layer(self.viewer)
         preview = None
         self._preview_name = ""
@@ -571,7 +578,7 @@ class TrainWidget(QWidget):
         count = sum(len(s.micrographs) for s in request.datasets)
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){start}"
-            f"{self.mode_note}"
+            f"{self.mode_note}{self.size_note}"
         )
         self.status.setText(self._mode_text + "…")
         worker = create_worker(_training_job, request, self._cancel, _start_thread=False)

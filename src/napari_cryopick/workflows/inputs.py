@@ -281,25 +281,33 @@ def _vesicle_diameters(positive: Any) -> float | None:
     return typical
 
 
-def _warn_if_kinds_differ_in_size(positive: Any) -> None:
-    """Warn when the kinds of one training set differ in size more than :data:`KIND_SIZE_RATIO`."""
+def kind_size_warning(positive: Any) -> str | None:
+    """Why one model should not learn these kinds together (None: their sizes are close).
+
+    ``positive``: labelled objects with ``kind`` and ``diameter`` columns. Said
+    when two kinds' median diameters differ more than :data:`KIND_SIZE_RATIO`
+    (``cryopick train`` logs it, the Train widget shows it).
+    """
     import numpy as np
 
     medians = {kind: float(np.median(v)) for kind, v in _kind_diameters(positive).items()}
     if len(medians) < 2:
-        return
+        return None
     small, large = min(medians, key=medians.get), max(medians, key=medians.get)
-    if medians[large] > KIND_SIZE_RATIO * medians[small]:
-        logger.warning(
-            "the %s (median %.0f px) and the %s (median %.0f px) differ more than %gx in size, "
-            "but one model sees every kind at one scale: one of them will be far too small "
-            "or too large for it; train a model per kind",
-            small,
-            medians[small],
-            large,
-            medians[large],
-            KIND_SIZE_RATIO,
-        )
+    if medians[large] <= KIND_SIZE_RATIO * medians[small]:
+        return None
+    return (
+        f"the {small} (median {medians[small]:.0f} px) and the {large} (median "
+        f"{medians[large]:.0f} px) differ more than {KIND_SIZE_RATIO:g}x in size, but one "
+        "model sees every kind at one scale: one of them will be far too small or too "
+        "large for it; train a model per kind"
+    )
+
+
+def _warn_if_kinds_differ_in_size(positive: Any) -> None:
+    message = kind_size_warning(positive)
+    if message is not None:
+        logger.warning(message)
 
 
 def _check_diameters(
