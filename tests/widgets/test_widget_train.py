@@ -363,6 +363,16 @@ def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, rea
     train.build_request()
     assert "particle (median 56 px) and the vesicle (median 300 px)" in train.size_note
     assert "train a model per kind" in train.size_note
+    # a micrograph of vesicles only is scaled as cryopick train scales a vesicle set:
+    # the geometric mean of the smallest and largest (the median before)
+    from napari_cryopick.io.annotations import Annotations
+
+    sizes = [100.0, 150.0, 400.0]
+    item = Annotations(
+        micrograph_path=path,
+        picks=make_picks([100.0] * 3, [200.0, 400.0, 600.0], diameter=sizes, kind="vesicle"),
+    )
+    assert train._diameter_of(item) == pytest.approx(200.0)  # median 150
     viewer.layers.remove(viewer.layers[f"{other} vesicle"])
     train.build_request()  # particles only: nothing to say
     assert train.size_note == ""

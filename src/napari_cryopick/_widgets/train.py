@@ -539,13 +539,23 @@ class TrainWidget(QWidget):
         )
 
     def _diameter_of(self, item: Annotations) -> float:
-        """Scale of one micrograph: its particle diameter, or its objects' median size."""
+        """Scale of one micrograph: its particle diameter, or its objects' typical size.
+
+        Vesicles only: the geometric mean of the smallest and largest
+        (``typical_vesicle_diameter``, as ``cryopick train``), so every vesicle
+        stays in the detector's range; other objects: their median size.
+        """
+        from napari_cryopick.core.object_kinds import typical_vesicle_diameter
+
         picks = item.picks
         if not (picks["kind"] == "particle").any():
-            sizes = picks.loc[picks["kind"] != "negative", "diameter"].to_numpy(float)
-            sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
-            if sizes.size:
-                return float(np.median(sizes))
+            objects = picks[picks["kind"] != "negative"]
+            sizes = objects["diameter"].to_numpy(float)
+            keep = np.isfinite(sizes) & (sizes > 0)
+            if keep.any():
+                if (objects["kind"] == "vesicle").all():
+                    return typical_vesicle_diameter(sizes[keep])
+                return float(np.median(sizes[keep]))
         return float(item.diameter_px or self.diameter_spin.value())
 
     def start(self) -> Any:
