@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from napari_cryopick.core import progress
 from napari_cryopick.core.progress import Progress, drive
 
@@ -78,3 +80,16 @@ def test_a_job_with_its_own_time_estimate_shows_one_estimate(capsys):
     # without one, tqdm's estimate stays
     drive(_job(30, total=1000), progress_bar=True, description="t")
     assert "<" in capsys.readouterr().err
+
+
+def test_a_job_refused_before_its_first_step_draws_no_bar(capsys):
+    # a trial saw "picking: 0step" above the error of a model without the kind asked
+    def refused():
+        raise ValueError("the model has no 'vesicle' kind")
+        yield  # a generator
+
+    with pytest.raises(ValueError, match="no 'vesicle' kind"):
+        drive(refused(), progress_bar=True, description="picking")
+    assert "picking" not in capsys.readouterr().err
+    drive(_job(3), progress_bar=True, description="picking")  # a job that runs: drawn
+    assert "3/3" in capsys.readouterr().err

@@ -67,11 +67,8 @@ def drive(
     event = None
     interval, last_drawn = REFRESH_S_TERMINAL, -float("inf")
     if progress_bar:
-        from tqdm.auto import tqdm
-
         terminal = bool(getattr(sys.stderr, "isatty", lambda: False)())
         interval = REFRESH_S_TERMINAL if terminal else REFRESH_S_LOG
-        bar = tqdm(desc=description, unit="step", dynamic_ncols=True, mininterval=interval)
     try:
         while True:
             try:
@@ -80,6 +77,12 @@ def drive(
                 return stop.value
             if on_event is not None:
                 on_event(event)
+            if progress_bar and bar is None:
+                # made at the first event: a job refused before it starts (bad input)
+                # leaves its one error line alone, not an empty "0step" bar above it
+                from tqdm.auto import tqdm
+
+                bar = tqdm(desc=description, unit="step", dynamic_ncols=True, mininterval=interval)
             if bar is not None:
                 total = getattr(event, "total", None)
                 step = getattr(event, "step", None)
