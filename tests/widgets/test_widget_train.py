@@ -314,15 +314,20 @@ def test_adapting_modes_start_from_bundled_model(annotated, qtbot):
     assert set(bundled_metadata["datasets"]) < set(metadata["datasets"])
 
 
+def _open_second(viewer, tmp_path, real_data_dir, name):
+    """Open a copy of another ribosome micrograph; its path and the docked Annotate widget."""
+    path = tmp_path / "data" / f"{name}.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{name}.png", path)
+    viewer.open(str(path), plugin="napari-cryopick")
+    return path, viewer.window.dock_widgets["Annotate (napari-cryopick)"]
+
+
 def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, qtbot):
     # a trial named the data set of one micrograph and not of two others: both groups
     # were called "ribosome" and training failed ("data-set names must be unique")
     viewer, train, tmp_path = annotated
     other = "062_10028"
-    path = tmp_path / "data" / f"{other}.png"
-    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{other}.png", path)
-    viewer.open(str(path), plugin="napari-cryopick")
-    annotate = viewer.window.dock_widgets["Annotate (napari-cryopick)"]
+    _path, annotate = _open_second(viewer, tmp_path, real_data_dir, other)
     annotate.dataset_edit.setText("")
     annotate.dataset_edit.editingFinished.emit()
     clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{other}.csv").head(10)
@@ -350,10 +355,7 @@ def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, rea
     # cryopick train warns, and so does the Train widget
     viewer, train, tmp_path = annotated
     other = "062_10028"
-    path = tmp_path / "data" / f"{other}.png"
-    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{other}.png", path)
-    viewer.open(str(path), plugin="napari-cryopick")
-    annotate = viewer.window.dock_widgets["Annotate (napari-cryopick)"]
+    path, annotate = _open_second(viewer, tmp_path, real_data_dir, other)
     annotate.set_micrograph(viewer.layers[other])
     vesicles = annotate.set_kind("vesicle")
     for centre in (300.0, 700.0):
