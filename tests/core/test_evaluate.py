@@ -450,3 +450,63 @@ def test_predictions_without_scores_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(unscored.assign(score=rng.uniform(size=20)), truth)  # scored: silent
+
+
+def test_cli_evaluate_refuses_one_file_name_in_two_folders(tmp_path, capsys):
+    """Two micrographs FoilHole_1 in GridA/ and GridB/: swapped picks never score as perfect."""
+    from napari_cryopick.cli import main
+
+    for folder, x in (("GridA", 10.0), ("GridB", 300.0)):
+        (tmp_path / folder).mkdir()
+        _write_csv(tmp_path / folder / "FoilHole_1.csv", [x], [x], [0.9])
+    truth = tmp_path / "truth.csv"
+    pd.DataFrame(
+        {"micrograph": ["GridA/FoilHole_1.mrc", "GridB/FoilHole_1.mrc"], "x": [300.0, 10.0]}
+    ).assign(y=lambda t: t["x"], diameter=20.0).to_csv(truth, index=False)
+    code = main(
+        ["evaluate", "--pred", str(tmp_path / "GridA"), str(tmp_path / "GridB"),
+         "--truth", str(tmp_path / "GridA" / "FoilHole_1.csv"), "--tolerance", "8"]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert "micrograph names must be unique" in err
+    assert "GridA/FoilHole_1.csv" in err
+    assert "GridB/FoilHole_1.csv" in err
+    assert len(err.splitlines()) == 1
+    code = main(["evaluate", "--pred", str(tmp_path / "GridA"), "--truth", str(truth)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "truth.csv: micrograph names must be unique" in err
+
+
+def test_cli_evaluate_reads_relion_autopick_files_and_their_index(tmp_path, capsys):
+    from napari_cryopick.cli import main
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.io.relion import write_coordinate_files_star
+
+    truth = tmp_path / "truth"
+    job = tmp_path / "External" / "job010"
+    (job / "Movies").mkdir(parents=True)
+    truth.mkdir()
+    entries = []
+    for name, x in (("mic1", 40.0), ("mic2", 90.0)):
+        _write_csv(truth / f"{name}.csv", [x], [x])
+        coordinates = job / "Movies" / f"{name}_autopick.star"
+        write_picks(make_picks([x + 1], [x], diameter=20.0, score=0.9), coordinates)
+        entries.append((f"MotionCorr/job003/Movies/{name}.mrc", coordinates))
+    index = write_coordinate_files_star(job, entries, project_dir=tmp_path)
+    for pred in (job / "Movies", index):
+        code = main(["evaluate", "--pred", str(pred), "--truth", str(truth), "--tolerance", "5"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "AP@5px         1.000" in captured.out
+        assert "no predictions" not in captured.err
+    # the other way round: ground truth as RELION manual-picking files
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    for name, x in (("mic1", 40.0), ("mic2", 90.0)):
+        write_picks(make_picks([x], [x], diameter=20.0), manual / f"{name}_manualpick.star")
+    code = main(["evaluate", "--pred", str(index), "--truth", str(manual), "--tolerance", "5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "AP@5px         1.000" in captured.out

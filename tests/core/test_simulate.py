@@ -301,9 +301,22 @@ def test_cli_simulate_bad_input(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "a"), "--particles", "-1"]) == 2
     assert "n_particles" in capsys.readouterr().err
     assert main(["simulate", str(tmp_path / "b"), "-n", "0"]) == 2
-    with pytest.raises(SystemExit) as exit_info:
-        main(["simulate", str(tmp_path / "c"), "--shape", "banana"])
-    assert exit_info.value.code == 2
+    assert main(["simulate", str(tmp_path / "c"), "--shape", "banana"]) == 2
+    assert "unknown particle shape 'banana'" in capsys.readouterr().err
+    assert main(["simulate", "--shape", "sphere"]) == 2
+    assert "OUT_DIR" in capsys.readouterr().err
+
+
+def test_cli_simulate_takes_out_dir_after_the_shapes(tmp_path):
+    """``--shape`` takes one or more names; a folder after them is OUT_DIR (usage order)."""
+    from napari_cryopick.cli import main
+
+    small = ["--size", "64", "64", "--particles", "2", "--diameter", "12"]
+    for shapes in (["sphere"], ["rod", "ring"]):
+        out = tmp_path / "_".join(shapes)
+        assert main(["simulate", "-n", "1", *small, "--shape", *shapes, str(out)]) == 0
+        info = json.loads((out / "dataset.json").read_text())
+        assert info["config"]["shapes"] == shapes
 
 
 def _radial_power(image, low, high):

@@ -404,3 +404,123 @@ def test_star_writes_relion_s_no_score_value_for_hand_added_picks(tmp_path):
     back = read_picks(path)
     assert math.isnan(back["score"].iloc[1])  # read back as no score
     np.testing.assert_allclose(back["score"].iloc[[0, 2]], table["score"].iloc[[0, 2]], atol=1e-4)
+
+
+# --- micrograph names: spaces, one name per micrograph, RELION's index -------------------
+
+
+def _spaced_writers(tmp_path: Path, table: pd.DataFrame) -> dict[str, Path]:
+    from napari_cryopick.io.cryosparc import write_import_star
+    from napari_cryopick.io.relion import write_coordinate_files_star
+
+    star = write_picks(table, tmp_path / "picks.star", micrograph_suffix=".mrc")
+    cryosparc = tmp_path / "import.star"
+    write_import_star(table, cryosparc)
+    index = write_coordinate_files_star(
+        tmp_path,
+        [("Movies/sim 0000 v1.2.mrc", tmp_path / "Movies" / "sim 0000 v1.2_autopick.star")],
+        project_dir=tmp_path,
+    )
+    return {"star": star, "cryosparc": cryosparc, "index": index}
+
+
+def test_star_writers_quote_names_with_spaces_so_starfile_reads_them_back(tmp_path):
+    import starfile
+
+    table = sample_table(3, micrograph="sim 0000 v1.2")
+    for kind, path in _spaced_writers(tmp_path, table).items():
+        block = starfile.read(path, always_dict=True)
+        name = next(iter(block.values()))["rlnMicrographName"].tolist()[0]
+        assert name == ("Movies/sim 0000 v1.2.mrc" if kind == "index" else "sim 0000 v1.2.mrc")
+        assert '"' in path.read_text()
+    back = read_picks(tmp_path / "picks.star")
+    assert set(back["micrograph"]) == {"sim 0000 v1.2"}
+    np.testing.assert_allclose(back["x"], table["x"])
+
+
+def test_star_value_refuses_what_no_reader_takes_back(tmp_path):
+    from napari_cryopick.io.formats import star_value
+
+    assert star_value("mic_001.mrc") == "mic_001.mrc"
+    assert star_value("a b.mrc") == '"a b.mrc"'
+    assert star_value("") == '""'
+    with pytest.raises(PickFileError, match=r"b\.star: .*double quote"):
+        write_picks(sample_table(1, micrograph='a "b c'), tmp_path / "b.star")
+    assert not (tmp_path / "b.star").exists()
+
+
+def test_one_file_naming_two_micrographs_of_one_name_is_refused(tmp_path):
+    path = tmp_path / "picks.star"
+    path.write_text(
+        "data_particles\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
+        "_rlnMicrographName #3\n"
+        "10\t20\tMotionCorr/job003/GridA/FoilHole_1.mrc\n"
+        "30\t40\tMotionCorr/job003/GridB/FoilHole_1.mrc\n"
+    )
+    with pytest.raises(
+        PickFileError, match=r"picks\.star: micrograph names must be unique"
+    ) as error:
+        read_picks(path)
+    assert "GridA/FoilHole_1.mrc" in str(error.value)
+    assert "GridB" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_read_pick_files_refuses_one_micrograph_from_two_files(tmp_path):
+    for folder in ("GridA", "GridB"):
+        (tmp_path / folder).mkdir()
+        write_picks(sample_table(2, micrograph=""), tmp_path / folder / "FoilHole_1.csv")
+    files = [tmp_path / "GridA" / "FoilHole_1.csv", tmp_path / "GridB" / "FoilHole_1.csv"]
+    with pytest.raises(PickFileError, match="micrograph names must be unique") as error:
+        pickfiles.read_pick_files(files)
+    assert str(files[0]) in str(error.value)
+    assert str(files[1]) in str(error.value)
+
+
+def test_read_pick_files_takes_the_fibers_file_of_a_mixed_model_with_its_micrograph(tmp_path):
+    # `cryopick pick` with a model of fibers and particles writes mic.star and
+    # mic_fibers.star: one micrograph, other kinds, so no name clash
+    particles = sample_table(3, micrograph="")
+    fibers = sample_table(4, micrograph="").assign(kind="fiber", tube_id=1)
+    write_picks(particles, tmp_path / "mic.csv")
+    write_picks(fibers, tmp_path / "mic_fibers.csv")
+    table = pickfiles.read_pick_files(sorted(tmp_path.glob("*.csv")), names={"mic"})
+    assert table.groupby("kind").size().to_dict() == {"fiber": 4, "particle": 3}
+    assert set(table["micrograph"]) == {"mic"}
+    # the same kind from both files is still refused
+    write_picks(sample_table(2, micrograph=""), tmp_path / "mic_fibers.csv")
+    with pytest.raises(PickFileError, match="micrograph names must be unique"):
+        pickfiles.read_pick_files(sorted(tmp_path.glob("*.csv")), names={"mic"})
+
+
+def test_read_pick_files_matches_per_micrograph_files_as_training_does(tmp_path):
+    write_picks(sample_table(2, micrograph=""), tmp_path / "mic_001_autopick.star")
+    write_picks(sample_table(3, micrograph=""), tmp_path / "mic_002_manualpick.star")
+    files = sorted(tmp_path.glob("*.star"))
+    table = pickfiles.read_pick_files(files, names={"mic_001", "mic_002", "mic"})
+    assert table.groupby("micrograph").size().to_dict() == {"mic_001": 2, "mic_002": 3}
+    unmatched = pickfiles.read_pick_files(files)
+    assert set(unmatched["micrograph"]) == {"mic_001_autopick", "mic_002_manualpick"}
+    assert pickfiles.match_name("mic_001.mrc", {"mic_001"}) == "mic_001"
+    assert pickfiles.match_name("mic_0011", {"mic_001"}) is None
+
+
+def test_relion_coordinate_file_index_reads_the_files_it_lists(tmp_path, monkeypatch):
+    from napari_cryopick.io.relion import write_coordinate_files_star
+
+    project = tmp_path / "project"
+    job = project / "External" / "job010"
+    (job / "Movies").mkdir(parents=True)
+    entries = []
+    for index, name in enumerate(("mic_001", "mic_002")):
+        coordinates = job / "Movies" / f"{name}_autopick.star"
+        write_picks(sample_table(2 + index, micrograph=name), coordinates, micrograph_names=False)
+        entries.append((f"MotionCorr/job003/Movies/{name}.mrc", coordinates))
+    index = write_coordinate_files_star(job, entries, project_dir=project)
+    monkeypatch.chdir(tmp_path)  # not the project folder: found above the index
+    table = read_picks(index)
+    assert table.groupby("micrograph").size().to_dict() == {"mic_001": 2, "mic_002": 3}
+    assert len(read_picks(index, micrograph="mic_002")) == 3
+    (job / "Movies" / "mic_002_autopick.star").unlink()
+    with pytest.raises(PickFileError, match=r"autopick\.star: data row 2: coordinate file"):
+        read_picks(index)

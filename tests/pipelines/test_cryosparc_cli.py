@@ -258,3 +258,25 @@ def test_filter_thresholds_particles_into_a_star_file(project, tmp_path, capsys)
     table = starfile.read(out / "J6_particles.star", always_dict=True)[""]
     np.testing.assert_allclose(table["rlnAutopickFigureOfMerit"], [0.9, 0.8], atol=1e-4)
     assert set(table["rlnMicrographName"]) == {f"{UID}_mic_a"}
+
+
+def test_export_refuses_two_micrographs_of_one_name(tmp_path, capsys):
+    """GridA/FoilHole_1 and GridB/FoilHole_1 are two micrographs: never merged into one name."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    for folder in ("GridA", "GridB"):
+        (tmp_path / folder).mkdir()
+        write_picks(
+            make_picks([10.0], [20.0], diameter=20.0), tmp_path / folder / "FoilHole_1.star"
+        )
+    out = tmp_path / "export.star"
+    code = main(
+        ["cryosparc", "export", str(tmp_path / "GridA"), str(tmp_path / "GridB"), "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert "micrograph names must be unique" in err
+    assert "GridA/FoilHole_1.star" in err
+    assert "GridB/FoilHole_1.star" in err
+    assert not out.exists()

@@ -231,9 +231,78 @@ def test_cli_pick_into_a_folder_says_how_many_fibers_it_traced(tmp_path, monkeyp
 
     monkeypatch.setattr(core, "predict_maps", one_fiber)
     (tmp_path / "mics").mkdir()
+    noise = np.random.default_rng(0)  # a blank micrograph is skipped: no contrast
     for index in range(2):
-        write_mrc(tmp_path / "mics" / f"m{index}.mrc", np.zeros((200, 300), np.float32))
+        image = noise.normal(0, 1, (200, 300)).astype(np.float32)
+        write_mrc(tmp_path / "mics" / f"m{index}.mrc", image)
     args = ["pick", str(tmp_path / "mics"), "--model", str(model), "--diameter", "20"]
     assert main([*args, "--no-rotations", "--out", str(tmp_path / "out")]) == 0
     said = capsys.readouterr().out
     assert "(2 fibers traced, written as paths of those points)" in said
+
+
+def test_box_size_sets_the_boxes_of_particles_not_their_centres(
+    tmp_path, micrograph_files, tiny_checkpoint
+):
+    import starfile
+
+    from napari_cryopick.io.formats.box import read as read_box_rows
+
+    centres = {}
+    for box in (None, 64.0):
+        out = tmp_path / f"box{box}"
+        drive(pick(_request(micrograph_files[:1], tiny_checkpoint, out, box_size_px=box,
+                            formats=("box", "cbox", "star"))))  # fmt: skip
+        boxes = read_box_rows(out / "m0.box")
+        assert len(boxes)
+        assert (boxes["diameter"] == (box or DIAMETER)).all()
+        widths = starfile.read(out / "m0.cbox", always_dict=True)["cryolo"]["Width"]
+        expected = box or read_picks(out / "m0.cbox")["diameter"].round(3)
+        np.testing.assert_allclose(widths, expected)
+        centres[box] = read_picks(out / "m0.star")[["x", "y"]].to_numpy()
+        np.testing.assert_allclose(read_picks(out / "m0.cbox")[["x", "y"]], centres[box], atol=1e-3)
+        # BOX corners are whole pixels
+        np.testing.assert_allclose(read_picks(out / "m0.box")[["x", "y"]], centres[box], atol=1)
+    np.testing.assert_allclose(centres[None], centres[64.0])
+    with pytest.raises(ValueError, match="--box-size must be > 0"):
+        _request(micrograph_files[:1], tiny_checkpoint, None, box_size_px=0.0)
+
+
+def test_trained_model_far_from_its_diameter_warns(
+    tmp_path, micrograph_files, tiny_checkpoint, caplog
+):
+    """The model learned 20 px: 40 px (2x) warns naming both, 22 px and 40 px x 0.5 do not."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="napari_cryopick")
+    outcome = drive(pick(_request(micrograph_files[:1], tiny_checkpoint, None, diameter_px=40.0)))
+    assert len(outcome.warnings) == 1
+    assert "40 px" in outcome.warnings[0]
+    assert "trained at 20 px" in outcome.warnings[0]
+    assert str(tiny_checkpoint) in outcome.warnings[0]
+    assert outcome.warnings[0] in caplog.text
+    for options in ({"diameter_px": 22.0}, {"diameter_px": 40.0, "diameter_factor": 0.5}, {}):
+        options = {"diameter_px": None, **options}
+        assert not prepare(
+            _request(micrograph_files[:1], tiny_checkpoint, None, **options)
+        ).warnings
+
+
+def test_micrograph_without_contrast_is_skipped_with_its_reason(
+    tmp_path, tiny_checkpoint, make_blobs
+):
+    import imageio.v3 as iio
+
+    blank = tmp_path / "mics" / "const.png"
+    blank.parent.mkdir()
+    iio.imwrite(blank, np.full((96, 96), 7, dtype=np.uint8))
+    image, _ = make_blobs(3)
+    good = Micrograph(image, name="good")
+    outcome = drive(pick(_request([blank], tiny_checkpoint, tmp_path / "out")))
+    assert outcome.n_done == 0
+    assert "no contrast" in outcome.errors[str(blank)]
+    assert str(blank) in outcome.errors[str(blank)]
+    assert not list((tmp_path / "out").glob("*.star"))
+    assert not len(outcome.picks)
+    outcome = drive(pick(_request([good], tiny_checkpoint, None)))
+    assert outcome.n_done == 1

@@ -136,12 +136,9 @@ def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, int]]:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run ``cryopick cryosparc export``; returns the exit code."""
-    import pandas as pd
-
     from napari_cryopick.cli._errors import check_output_file
-    from napari_cryopick.core.pick_table import empty_picks
     from napari_cryopick.io.cryosparc import write_import_star
-    from napari_cryopick.io.pickfiles import read_picks
+    from napari_cryopick.io.pickfiles import read_pick_files
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
@@ -156,9 +153,7 @@ def run_export(args: argparse.Namespace) -> int:
     files = export_pick_files([Path(item) for item in args.inputs])
     if not files:
         raise CLIError(f"no pick files in {', '.join(map(str, args.inputs))}")
-    tables = [read_picks(path) for path in files]
-    tables = [t for t in tables if len(t)]
-    picks = pd.concat(tables, ignore_index=True) if tables else empty_picks()
+    picks = read_pick_files(files)  # one micrograph name, one file: never merged
     if args.threshold is not None and len(picks):
         scores = picks["score"].to_numpy(float)
         picks = picks[~(scores < args.threshold)].reset_index(drop=True)  # unscored stay

@@ -2,7 +2,8 @@
 
 Reads pick files or folders of pick files (any format
 :func:`napari_cryopick.io.pickfiles.read_picks` detects; the micrograph name
-is the file stem when the format has none), prints AP at each IoU (and at a
+is the file stem when the format has none, matched to the other side's names
+as ``cryopick train`` matches them: ``mic_autopick.star`` -> ``mic``), prints AP at each IoU (and at a
 distance tolerance), AR, AUROC, the best F1 / F2 thresholds and per-micrograph
 counts, and optionally writes the report as JSON and the PR curves as CSV.
 """
@@ -91,18 +92,31 @@ def _pick_files(paths: list[Path], what: str) -> list[Path]:
         raise CLIError(f"{missing}: {what} file or folder does not exist") from None
 
 
-def read_pick_files(paths: list[Path], what: str, format: str | None = None) -> pd.DataFrame:
-    """Read and concatenate pick files (folders expand to their pick files)."""
-    import pandas as pd
+def read_pick_files(
+    paths: list[Path], what: str, format: str | None = None, names: set[str] | None = None
+) -> pd.DataFrame:
+    """Read pick files (folders expand to their pick files) into one table.
 
-    from napari_cryopick.core.pick_table import empty_picks
-    from napari_cryopick.io.pickfiles import read_picks
+    ``names``: micrograph names per-micrograph files are matched to, as
+    ``cryopick train`` matches them (``mic_autopick.star`` -> ``mic``;
+    :func:`napari_cryopick.io.pickfiles.match_micrograph`). Two files with
+    picks of one micrograph name are refused, naming both.
+    """
+    from napari_cryopick.io import pickfiles
 
-    tables = [read_picks(path, format) for path in _pick_files(paths, what)]
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return empty_picks()
-    return pd.concat(tables, ignore_index=True)
+    return pickfiles.read_pick_files(_pick_files(paths, what), format, names=names)
+
+
+def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions and ground truth, each side's per-micrograph files matched to the other's names."""
+    truth = read_pick_files(args.truth, "ground-truth", args.truth_format)
+    truth_names = set(truth["micrograph"].astype(str))
+    pred = read_pick_files(args.pred, "prediction", args.pred_format, truth_names)
+    pred_names = set(pred["micrograph"].astype(str))
+    if truth_names - pred_names and pred_names:
+        # e.g. the truth as RELION *_manualpick.star files, the predictions in one STAR file
+        truth = read_pick_files(args.truth, "ground-truth", args.truth_format, pred_names)
+    return pred, truth
 
 
 def _names(names: set[str], limit: int = 6) -> str:
@@ -142,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
     # before the (possibly long) evaluation: a bad output path fails at once
     check_output_file(args.json, "--json")
     check_output_file(args.pr_curve, "--pr-curve")
-    pred = read_pick_files(args.pred, "prediction", args.pred_format)
-    truth = read_pick_files(args.truth, "ground-truth", args.truth_format)
+    pred, truth = _read_both(args)
     if len(truth) == 0:
         raise CLIError("the ground truth holds no picks")
     _check_names(pred, truth)

@@ -118,6 +118,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pick file format (fibers: star = RELION helical, cbox = crYOLO filaments, csv)",
     )
     parser.add_argument(
+        "--box-size",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="box edge of box and cbox files, particles and fibers alike (centres stay; "
+        "default: each particle's diameter, twice the width of a fiber)",
+    )
+    parser.add_argument(
         "--keep-candidates",
         type=float,
         default=None,
@@ -158,13 +166,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PX",
         help="fibers: inter-box distance of written segments (default half the fiber width)",
-    )
-    shapes.add_argument(
-        "--box-size",
-        type=float,
-        default=None,
-        metavar="PX",
-        help="fibers, cbox: box size (default twice the fiber width)",
     )
     shapes.add_argument(
         "--helical-layout",
@@ -217,7 +218,6 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
             link_radius_px=args.link_radius,
             max_angle_deg=args.max_angle,
             box_distance_px=args.box_distance,
-            box_size_px=args.box_size,
             helical_layout=args.helical_layout,
         )
     except ValueError as error:
@@ -227,7 +227,6 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
             ("link_radius_px", "--link-radius"),
             ("max_angle_deg", "--max-angle"),
             ("box_distance_px", "--box-distance"),
-            ("box_size_px", "--box-size"),
         ):
             message = message.replace(field, option)
         raise CLIError(message) from None
@@ -251,6 +250,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         formats=(args.format,),
         flip_y=args.flip_y,
         keep_candidates=args.keep_candidates,
+        box_size_px=args.box_size,
         fibers=fibers,
         diameter_factor=args.diameter_factor,
         scale_search=args.scale_search is not False,

@@ -36,16 +36,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "CTF and Gaussian noise. Deterministic given --seed."
         ),
     )
-    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder")
+    # optional for argparse only: "--shape sphere OUT_DIR" gives --shape both (_split_shapes)
+    parser.add_argument(
+        "out_dir", type=Path, nargs="?", default=None, metavar="OUT_DIR", help="output folder"
+    )
     parser.add_argument("-n", "--micrographs", type=int, default=1, help="number of micrographs")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--shape",
         nargs="+",
-        choices=PARTICLE_SHAPES,
         default=list(defaults.shapes),
         metavar="NAME",
-        help=f"particle shape(s), one of {', '.join(PARTICLE_SHAPES)} (default %(default)s)",
+        help=f"particle shape(s), one or more of {', '.join(PARTICLE_SHAPES)} "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--diameter",
@@ -113,10 +116,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _split_shapes(args: argparse.Namespace) -> None:
+    """Check ``--shape``; a last value that is no shape is OUT_DIR when none came before.
+
+    ``--shape`` takes one or more names, so in ``cryopick simulate -n 1 --shape
+    sphere OUT`` argparse hands it ``OUT`` too.
+    """
+    from napari_cryopick.cli._defaults import module_constant
+
+    known = module_constant("napari_cryopick.core.simulate", "PARTICLE_SHAPES")
+    shapes = list(args.shape)
+    if args.out_dir is None and len(shapes) > 1 and shapes[-1] not in known:
+        args.out_dir = Path(shapes.pop())
+    if args.out_dir is None:
+        raise CLIError("give the output folder OUT_DIR (cryopick simulate OUT_DIR [options])")
+    unknown = [shape for shape in shapes if shape not in known]
+    if unknown:
+        raise CLIError(
+            f"--shape: unknown particle shape {unknown[0]!r} (choose from {', '.join(known)})"
+        )
+    args.shape = shapes
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_cryopick.core.progress import drive
     from napari_cryopick.core.simulate import SimulationConfig, simulate_dataset
 
+    _split_shapes(args)
     if args.micrographs < 1:
         raise CLIError(f"-n must be at least 1, got {args.micrographs}")
     rows, cols = args.size

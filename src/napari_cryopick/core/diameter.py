@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-__all__ = ["DiameterEstimate", "check_diameter", "estimate_diameter"]
+__all__ = ["DiameterEstimate", "check_diameter", "diameters_disagree", "estimate_diameter"]
 
 #: An image ``(rows, cols)`` or a micrograph file (read when needed).
 MicrographSource = np.ndarray | str | os.PathLike
@@ -215,10 +215,15 @@ def estimate_diameter(
     return DiameterEstimate(float(np.clip(diameter, min_diameter_px, top)), "image", n_picks)
 
 
+def diameters_disagree(first_px: float, second_px: float) -> bool:
+    """True when two diameters differ by more than :data:`DISAGREEMENT` (25 %) either way."""
+    ratio = first_px / second_px
+    return abs(ratio - 1.0) > DISAGREEMENT or abs(1.0 / ratio - 1.0) > DISAGREEMENT
+
+
 def check_diameter(given_px: float, estimate: DiameterEstimate) -> str | None:
     """A warning when ``given_px`` and the estimate disagree by more than 25 %, else None."""
-    ratio = given_px / estimate.diameter_px
-    if abs(ratio - 1.0) <= DISAGREEMENT and abs(1.0 / ratio - 1.0) <= DISAGREEMENT:
+    if not diameters_disagree(given_px, estimate.diameter_px):
         return None
     return (
         f"the given particle diameter {given_px:.0f} px differs by more than "

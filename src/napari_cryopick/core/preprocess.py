@@ -260,6 +260,21 @@ def _stat_sample(data: np.ndarray) -> np.ndarray:
     return sample[np.isfinite(sample)]
 
 
+def check_contrast(image: np.ndarray) -> None:
+    """Raise :class:`ValueError` for an image with no contrast: every pixel the same value.
+
+    :func:`normalize` gives such an image unit spread, so a detector would
+    still score its flat field (a trial: confident picks on a blank PNG);
+    there is nothing to pick in it.
+    """
+    image = np.asarray(image)
+    if image.size and float(np.min(image)) == float(np.max(image)):
+        raise ValueError(
+            f"the micrograph has no contrast (every pixel is {float(image.flat[0]):g}): "
+            "nothing to pick"
+        )
+
+
 def robust_stats(sample: np.ndarray) -> tuple[float, float]:
     """Median and robust spread (``1.4826 * MAD``, else the std, else 1) of finite values.
 

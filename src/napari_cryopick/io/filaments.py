@@ -249,7 +249,7 @@ def read_relion_helical(
         layout = "segments" if any(lb in block.columns for lb in _SEGMENT_LABELS) else "start_end"
     x = numeric_column(block, "rlnCoordinateX", path)
     y = numeric_column(block, "rlnCoordinateY", path)
-    names = names_column(block, "rlnMicrographName")
+    names = names_column(block, "rlnMicrographName", path)
     tube = numeric_column(block, "rlnHelicalTubeID", path, required=layout == "segments")
     out: dict[str, list[np.ndarray]] = {}
     if layout == "segments":

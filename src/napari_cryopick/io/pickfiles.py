@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -29,12 +30,16 @@ from .formats import star as _star
 from .formats import topaz as _topaz
 
 __all__ = [
+    "BOXED_FORMATS",
     "FORMATS",
     "MULTI_MICROGRAPH_FORMATS",
     "PickFileError",
     "check_pick_values",
     "detect_format",
+    "match_micrograph",
+    "match_name",
     "picks_on_micrograph",
+    "read_pick_files",
     "read_picks",
     "write_picks",
     "write_picks_per_micrograph",
@@ -50,6 +55,8 @@ FORMATS: dict[str, ModuleType] = {
 READ_ONLY_FORMATS: dict[str, ModuleType] = {_cryosparc.NAME: _cryosparc}
 # Formats whose files can name the micrograph of every pick.
 MULTI_MICROGRAPH_FORMATS: tuple[str, ...] = ("star", "topaz", "csv")
+# Formats that write a box around each pick (``box_size`` of :func:`write_picks`).
+BOXED_FORMATS: tuple[str, ...] = ("box", "cbox")
 
 
 def _first_line(path: Path) -> str:
@@ -177,6 +184,88 @@ def read_picks(
     if flip_y_height is not None:
         table = _picks.flip_y(table, flip_y_height)
     return table
+
+
+def match_name(file_stem: str, names: Collection[str]) -> str | None:
+    """Micrograph name for a pick file: exact, else the longest ``name + _/-/.`` prefix.
+
+    ``mic_001_autopick`` and ``mic_001_manualpick`` (RELION), ``mic_001-picks``
+    or ``mic_001.mrc`` match ``mic_001``; None when no name fits.
+    """
+    if file_stem in names:
+        return file_stem
+    candidates = [n for n in names if n and file_stem.startswith(n) and file_stem[len(n)] in "_-."]
+    return max(candidates, key=len) if candidates else None
+
+
+def match_micrograph(table: pd.DataFrame, names: Collection[str]) -> pd.DataFrame:
+    """Picks of a per-micrograph file renamed after the micrograph of ``names`` it belongs to.
+
+    A file whose picks all carry one name that is not in ``names`` (a
+    per-micrograph file is named after its file, ``mic_001_autopick.star``)
+    takes the name :func:`match_name` finds; a file whose rows name several
+    micrographs, or a known one, is left as it is (rows naming another
+    micrograph are never reassigned). The one rule of ``cryopick train``
+    and ``cryopick evaluate``.
+    """
+    in_file = set(table["micrograph"].astype(str))
+    if len(in_file) != 1 or in_file & set(names):
+        return table
+    match = match_name(next(iter(in_file)), names)
+    return table if match is None else table.assign(micrograph=match)
+
+
+def read_pick_files(
+    paths: Iterable[str | os.PathLike],
+    format: str | None = None,
+    *,
+    names: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """Read pick files into one table, each micrograph's picks from one file.
+
+    Parameters
+    ----------
+    paths
+        Pick files (:func:`napari_cryopick.io.paths.pick_files` expands folders).
+    format
+        As in :func:`read_picks` (None: detected per file).
+    names
+        Micrograph names that per-micrograph files are matched to
+        (:func:`match_micrograph`: ``mic_001_autopick.star`` -> ``mic_001``).
+
+    Raises
+    ------
+    PickFileError
+        A file cannot be read, or two files hold objects of one kind on one
+        micrograph name (``GridA/FoilHole_1.star`` and ``GridB/FoilHole_1.star``;
+        ``mic.star`` with particles and ``mic_fibers.star`` with fibers are
+        fine): micrographs
+        are known by their file names without folders, so their picks would be
+        merged. The message names both files.
+    """
+    tables = []
+    source: dict[tuple[str, str], Path] = {}
+    for path in map(Path, paths):
+        table = read_picks(path, format)
+        if names is not None and len(table):
+            table = match_micrograph(table, names)
+        pairs = table[["micrograph", "kind"]].astype(str).drop_duplicates()
+        for name, kind in pairs.itertuples(index=False):
+            # one micrograph's kinds may come from several files (`cryopick pick`
+            # writes the fibers of a mixed model to <stem>_fibers.star)
+            first = source.setdefault((name, kind), path)
+            if first != path:
+                raise file_error(
+                    path,
+                    f"micrograph names must be unique: {first} also holds picks of "
+                    f"micrograph {name!r} (names are file names without folders); "
+                    "give the files of one folder at a time",
+                )
+        if len(table):
+            tables.append(table)
+    if not tables:
+        return _picks.empty_picks()
+    return pd.concat(tables, ignore_index=True)
 
 
 def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -355,8 +444,10 @@ def write_picks(
     try:
         with atomic_path(path) as temporary:
             module.write(table, temporary, **options)
-    except PickFileError as exc:
+    except ValueError as exc:  # PickFileError, or a value the format cannot hold
         # The format module only saw the temporary name; report the real one.
+        if not isinstance(exc, PickFileError):
+            raise file_error(path, str(exc)) from None
         message = str(exc) if temporary is None else str(exc).replace(str(temporary), str(path), 1)
         raise PickFileError(message) from None
     return path

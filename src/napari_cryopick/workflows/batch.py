@@ -346,7 +346,9 @@ def settings_fingerprint(request: PickRequest) -> str:
         "formats": list(request.formats),
         "flip_y": request.flip_y,
         "keep_candidates": request.keep_candidates,
-        "fibers": dataclasses.asdict(request.fibers),
+        # the box size sat in the fiber options before it applied to particles too: kept
+        # there so that the manifests of earlier runs still match
+        "fibers": {**dataclasses.asdict(request.fibers), "box_size_px": request.box_size_px},
     }
     if request.diameter_factor not in (None, 1.0):  # absent at 1: older manifests still match
         settings["diameter_factor"] = request.diameter_factor

@@ -18,19 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from napari_cryopick.io.pickfiles import match_micrograph, match_name
 from napari_cryopick.workflows.train import TrainingSet
 
 __all__ = ["match_name", "read_training_picks", "training_sets_from_files"]
 
 logger = logging.getLogger(__name__)
-
-
-def match_name(file_stem: str, names: set[str]) -> str | None:
-    """Micrograph name for a pick file: exact, else the longest ``name + _/-/.`` prefix."""
-    if file_stem in names:
-        return file_stem
-    candidates = [n for n in names if file_stem.startswith(n) and file_stem[len(n)] in "_-."]
-    return max(candidates, key=len) if candidates else None
 
 
 def read_training_picks(
@@ -67,22 +60,20 @@ def read_training_picks(
 
     tables = []
     skipped = []
+    unused: dict[str, int] = {}  # picks of micrographs not given, by micrograph
     for path, from_folder in paths:
         table = read_picks(path)
         table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
         if (table["tube_id"] > 0).any():
             table = densify_fiber_picks(table)
         in_file = set(table["micrograph"])
-        if not in_file & names and len(in_file) <= 1:
-            # per-micrograph file (.box, .cbox, ...) named after the micrograph plus a
-            # suffix; a file whose rows name a micrograph is matched by that name only
-            # (rows naming another micrograph are never reassigned to this one)
-            named = next(iter(in_file), "")
-            match = match_name(named or path.stem, names)
-            if match is not None:
-                table["micrograph"] = match
+        # a per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix
+        table = match_micrograph(table, names)
         table["file_row"] = range(1, len(table) + 1)
-        matched = table[table["micrograph"].isin(names)]
+        given = table["micrograph"].isin(names)
+        matched = table[given]
+        for name, count in table.loc[~given, "micrograph"].value_counts().items():
+            unused[str(name)] = unused.get(str(name), 0) + int(count)
         if shapes is not None and len(matched):
             from napari_cryopick.io.pickfiles import picks_on_micrograph
 
@@ -106,9 +97,28 @@ def read_training_picks(
         if kind is not None:
             matched = matched.assign(kind=kind)
         tables.append(matched)
-    if skipped:
-        logger.info("skipped %d pick file(s) of other micrographs", len(skipped))
+    if unused:
+        _log_unused(unused, skipped)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _log_unused(unused: dict[str, int], skipped: list[str], shown: int = 5) -> None:
+    """Say how many picks of the pick files belong to micrographs not given, naming a few."""
+
+    def some(names: Sequence[str]) -> str:
+        names = sorted(names)
+        return ", ".join(names[:shown]) + (
+            f", ... ({len(names)} in all)" if len(names) > shown else ""
+        )
+
+    files = f" ({len(skipped)} file(s) wholly: {some(skipped)})" if skipped else ""
+    logger.info(
+        "not used: %d pick(s) of %d micrograph(s) that are not among the micrographs given: %s%s",
+        sum(unused.values()),
+        len(unused),
+        some(list(unused)),
+        files,
+    )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ diameter for the head (:meth:`napari_cryopick.core.model.card.ModelCard.diameter
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -58,10 +59,13 @@ __all__ = [
     "prepare",
     "resolve_diameter",
     "scale_lines",
+    "trained_diameter_warning",
     "with_scale",
     "write_outputs",
     "zero_shot",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Pick-file formats of point picks: the keys of ``io.pickfiles.FORMATS`` (a test keeps
 #: them equal), here so that building a command line or a form needs no file-format import.
@@ -85,8 +89,6 @@ class FiberOptions:
         Largest bend between consecutive links.
     box_distance_px
         Inter-box distance of written segments; None: half the fiber width.
-    box_size_px
-        CBOX box size; None: twice the fiber width.
     helical_layout
         STAR: ``"start_end"`` (RELION manual picking) or ``"segments"``.
     """
@@ -94,11 +96,10 @@ class FiberOptions:
     link_radius_px: float | None = None
     max_angle_deg: float = 30.0
     box_distance_px: float | None = None
-    box_size_px: float | None = None
     helical_layout: str = "start_end"
 
     def __post_init__(self) -> None:
-        for name in ("link_radius_px", "max_angle_deg", "box_distance_px", "box_size_px"):
+        for name in ("link_radius_px", "max_angle_deg", "box_distance_px"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be > 0, got {value}")
@@ -151,6 +152,10 @@ class PickRequest:
         Score floor of the written files: every candidate above it is written
         (with its score) so it can be re-thresholded later without the
         network. None: only picks above ``threshold`` are written.
+    box_size_px
+        Box edge in pixels of BOX and CBOX files, for particles and fibers
+        alike (centres stay; a BOX corner is the centre minus half the box).
+        None: each pick's diameter, and twice the width for fiber CBOX files.
     fibers
         Fiber tracing and writing options.
     diameter_factor
@@ -183,6 +188,7 @@ class PickRequest:
     formats: tuple[str, ...] = ("star",)
     flip_y: bool = False
     keep_candidates: float | None = None
+    box_size_px: float | None = None
     fibers: FiberOptions = field(default_factory=FiberOptions)
     diameter_factor: float | None = None
     scale_search: bool = True
@@ -195,7 +201,7 @@ class PickRequest:
             object.__setattr__(self, "kinds", (self.kinds,))
         if self.out_dir is not None:
             object.__setattr__(self, "out_dir", Path(self.out_dir))
-        for name in ("diameter_px", "diameter_A"):
+        for name in ("diameter_px", "diameter_A", "box_size_px"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 option = name.replace("_px", "").replace("_", "-")
@@ -327,6 +333,10 @@ class PickOutcome:
     inverted, polarity_confidences
         Picked on inverted micrographs, and the zero-shot polarity choice's
         ``{inverted: confidence}`` (empty: none ran).
+    warnings
+        What the run found doubtful before picking (also logged), e.g. a
+        trained model asked to pick far from its diameter
+        (:func:`trained_diameter_warning`).
     """
 
     picks: Any
@@ -339,6 +349,7 @@ class PickOutcome:
     scale_confidences: dict[float, float] = field(default_factory=dict)
     inverted: bool = False
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @property
     def n_done(self) -> int:
@@ -364,6 +375,7 @@ class PreparedPick:
     stems: dict[int, Path] = field(default_factory=dict)
     scale_confidences: dict[float, float] = field(default_factory=dict)
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -594,7 +606,7 @@ def prepare(request: PickRequest) -> PreparedPick:
     if request.keep_candidates is not None and request.keep_candidates < config.score_floor:
         config = PickConfig(**{**vars(config), "score_floor": request.keep_candidates})
     stems = output_stems(request.micrographs, request.out_dir)
-    return PreparedPick(
+    prepared = PreparedPick(
         request=request,
         model=model,
         card=card,
@@ -602,6 +614,41 @@ def prepare(request: PickRequest) -> PreparedPick:
         kinds=tuple(kinds),
         model_name=model_name,
         stems=stems,
+    )
+    message = trained_diameter_warning(prepared)
+    if message is not None:
+        logger.warning(message)
+        prepared = dataclasses.replace(prepared, warnings=(message,))
+    return prepared
+
+
+def trained_diameter_warning(prepared: PreparedPick) -> str | None:
+    """A warning when a trained model picks at a diameter far from the one it learned, else None.
+
+    A model trained on clicks finds particles near the size it learned
+    (stored in its model card for the head): a ``diameter_px`` (times
+    ``diameter_factor``) more than 25 % away from it
+    (:func:`napari_cryopick.core.diameter.diameters_disagree`) loses most
+    picks without an error. A general model picking zero-shot
+    (:func:`zero_shot`) picks at any diameter given and is not checked.
+    """
+    from napari_cryopick.core.diameter import DISAGREEMENT, diameters_disagree
+
+    request = prepared.request
+    if request.diameter_px is None or zero_shot(prepared) or prepared.card is None:
+        return None
+    stored = prepared.card.diameter_for_head(prepared.config.head)
+    if not stored or not math.isfinite(stored) or stored <= 0:
+        return None
+    factor = request.diameter_factor or 1.0
+    if not diameters_disagree(request.diameter_px * factor, stored):
+        return None
+    given = f"{request.diameter_px:g} px" + ("" if factor == 1.0 else f" x {factor:g}")
+    return (
+        f"{prepared.model_name}: picking at a particle diameter of {given}, but the model "
+        f"was trained at {stored:g} px (more than {DISAGREEMENT:.0%} apart): a trained model "
+        f"finds particles near the size it learned; leave out --diameter to pick at {stored:g} "
+        "px"
     )
 
 
@@ -621,8 +668,15 @@ def _read(source: Any) -> Any:
 
 
 def _read_with_diameter(prepared: PreparedPick, source: Any) -> tuple[Any, str, float]:
-    """One micrograph, its name and its particle diameter in pixels (errors name it)."""
+    """One micrograph, its name and its particle diameter in pixels (errors name it).
+
+    A micrograph without contrast is refused
+    (:func:`napari_cryopick.core.preprocess.check_contrast`).
+    """
+    from napari_cryopick.core.preprocess import check_contrast
+
     micrograph = _read(source)
+    check_contrast(micrograph.data)
     name = micrograph.name or (Path(source).stem if _is_path(source) else "")
     diameter = resolve_diameter(
         prepared.request,
@@ -732,7 +786,7 @@ def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> 
     """
     import numpy as np
 
-    from napari_cryopick.io.pickfiles import FORMATS, write_picks
+    from napari_cryopick.io.pickfiles import BOXED_FORMATS, FORMATS, write_picks
 
     request = prepared.request
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -751,6 +805,8 @@ def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> 
             options: dict[str, Any] = {}
             if format == "star":
                 options["micrograph_names"] = False  # RELION autopick style
+            if format in BOXED_FORMATS and request.box_size_px is not None:
+                options["box_size"] = request.box_size_px
             write_picks(
                 points.reset_index(drop=True),
                 target,
@@ -800,7 +856,7 @@ def _write_fibers(
             paths,
             target,
             box_distance_px=distance,
-            box_size_px=options.box_size_px or 2.0 * width,
+            box_size_px=prepared.request.box_size_px or 2.0 * width,
             diameter_px=width,
             scores=scores,
         )
@@ -1100,4 +1156,5 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
         scale_confidences=confidences,
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
+        warnings=prepared.warnings,
     )

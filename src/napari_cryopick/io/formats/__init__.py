@@ -108,22 +108,49 @@ def format_number(value: float, decimals: int = 3) -> str:
     return text
 
 
+def star_value(text: str) -> str:
+    """``text`` as one STAR field: double-quoted when it is empty or holds whitespace.
+
+    STAR fields are separated by whitespace, so a micrograph name with a
+    space (``sim 0000 v1.2.mrc``) is written ``"sim 0000 v1.2.mrc"``, as
+    ``starfile.write`` does and RELION (3.1+) and ``starfile.read`` read back.
+
+    Raises
+    ------
+    ValueError
+        Text no STAR reader can take back: a line break, or a double quote
+        in text that must be quoted.
+    """
+    text = str(text)
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{text!r}: a line break cannot be written in a STAR field")
+    if text and not any(character.isspace() for character in text):
+        return text
+    if '"' in text:
+        raise ValueError(
+            f"{text!r}: a STAR field with whitespace is quoted and cannot hold a double quote"
+        )
+    return f'"{text}"'
+
+
 def star_block(name: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Text of one STAR loop block (``data_<name>``, ``loop_``, labels, rows).
 
     Written by hand rather than with ``starfile.write`` so that the output is
     deterministic (no timestamp) and matches the golden files byte for byte.
+    Every value goes through :func:`star_value` (quoted where it holds
+    whitespace).
     """
     lines = ["", f"data_{name}", "", "loop_"]
     lines += [f"_{column} #{index}" for index, column in enumerate(columns, start=1)]
-    lines += ["\t".join(row) for row in rows]
+    lines += ["\t".join(star_value(value) for value in row) for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def star_pairs(name: str, pairs: Sequence[tuple[str, str]]) -> str:
-    """Text of one STAR key-value block (no loop)."""
+    """Text of one STAR key-value block (no loop); values as :func:`star_value`."""
     lines = ["", f"data_{name}", ""]
-    lines += [f"_{key} {value}" for key, value in pairs]
+    lines += [f"_{key} {star_value(value)}" for key, value in pairs]
     return "\n".join(lines) + "\n"
 
 
@@ -160,11 +187,31 @@ def micrograph_stem(name: object) -> str:
     return base
 
 
-def names_column(frame: pd.DataFrame, column: str) -> list[str]:
-    """Micrograph names of ``frame[column]`` as stems, empty strings when the column is absent."""
+def names_column(frame: pd.DataFrame, column: str, path: str | os.PathLike) -> list[str]:
+    """Micrograph names of ``frame[column]`` as stems, empty strings when the column is absent.
+
+    A micrograph is known by its stem everywhere (pick files, evaluation,
+    training), so two different names with one stem (``GridA/FoilHole_1.mrc``
+    and ``GridB/FoilHole_1.mrc``) would merge two micrographs' picks: a
+    :class:`PickFileError` naming ``path`` and both names.
+    """
     if column not in frame.columns:
         return [""] * len(frame)
-    return [micrograph_stem(value) for value in frame[column].tolist()]
+    values = frame[column].tolist()
+    stem_of: dict[object, str] = {}  # a particles file repeats each name many times
+    named: dict[str, str] = {}
+    for value in values:
+        if value in stem_of:
+            continue
+        stem = stem_of[value] = micrograph_stem(value)
+        text = str(value).strip()
+        if stem and named.setdefault(stem, text) != text:
+            raise file_error(
+                path,
+                f"micrograph names must be unique: {named[stem]!r} and {text!r} are both "
+                f"micrograph {stem!r} (names are file names without folders)",
+            )
+    return [stem_of[value] for value in values]
 
 
 def text_column(frame: pd.DataFrame, column: str, default: str) -> list[str]:

@@ -56,7 +56,7 @@ def read(path: str | Path) -> pd.DataFrame:
     kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
     return pd.DataFrame(
         {
-            "micrograph": names_column(frame, "micrograph"),
+            "micrograph": names_column(frame, "micrograph", path),
             "x": numeric_column(frame, "x", path),
             "y": numeric_column(frame, "y", path),
             "diameter": numeric_column(frame, "diameter", path, required=False),

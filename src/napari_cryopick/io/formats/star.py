@@ -4,6 +4,10 @@ Read: RELION 3.0 files (one loop block, e.g. ``data_`` or ``data_images``),
 RELION 3.1+ files with ``data_optics`` plus ``data_particles``, and per-
 micrograph coordinate files (``data_`` block). The picks come from the first
 block holding ``rlnCoordinateX``/``rlnCoordinateY`` (``particles`` first).
+RELION's coordinate-file index (``autopick.star``: a ``data_coordinate_files``
+table of ``rlnMicrographName`` and ``rlnMicrographCoordinates``, which
+``cryopick relion`` writes too) reads as the picks of every file it lists,
+each named after its micrograph.
 
 Columns used (centres, pixels of the micrograph the file refers to):
 
@@ -48,6 +52,8 @@ SUFFIXES: tuple[str, ...] = (".star",)
 DIAMETER_LABEL = "cryopickDiameter"
 KIND_LABEL = "cryopickKind"
 VERSION_LINE = "# version 30001"
+#: Column of RELION's coordinate-file index (``autopick.star``, ``data_coordinate_files``).
+INDEX_LABEL = "rlnMicrographCoordinates"
 
 
 #: RELION's figure of merit for a pick with none (its manual picker writes it):
@@ -90,7 +96,11 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path)
-    block = coordinate_block(path, read_star_blocks(path))
+    blocks = read_star_blocks(path)
+    index = blocks.get("coordinate_files")
+    if isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns:
+        return _read_coordinate_index(path, index)
+    block = coordinate_block(path, blocks)
     x = numeric_column(block, "rlnCoordinateX", path)
     y = numeric_column(block, "rlnCoordinateY", path)
     score = numeric_column(block, "rlnAutopickFigureOfMerit", path, required=False)
@@ -103,7 +113,7 @@ def read(path: str | Path) -> pd.DataFrame:
     kind = [k if k else d for k, d in zip(kinds, default_kind)]
     return pd.DataFrame(
         {
-            "micrograph": names_column(block, "rlnMicrographName"),
+            "micrograph": names_column(block, "rlnMicrographName", path),
             "x": x,
             "y": y,
             "diameter": diameter,
@@ -112,6 +122,43 @@ def read(path: str | Path) -> pd.DataFrame:
             "tube_id": tube_id,
         }
     )
+
+
+def _read_coordinate_index(path: Path, index: pd.DataFrame) -> pd.DataFrame:
+    """The picks of every coordinate file a ``data_coordinate_files`` table lists, by micrograph.
+
+    RELION 4/5 (and ``cryopick relion``) write the listed paths relative to
+    the project folder: the nearest folder above ``path`` in which they
+    exist (:func:`napari_cryopick.io.paths.find_project_dir`).
+    """
+    from ..paths import find_project_dir
+
+    names = names_column(index, "rlnMicrographName", path)
+    files = text_column(index, INDEX_LABEL, "")
+    tables = []
+    for row, (name, file) in enumerate(zip(names, files), start=1):
+        listed = Path(file)
+        if not listed.is_absolute():
+            project = find_project_dir(path, file) if file else None
+            if project is None:
+                raise file_error(
+                    path,
+                    f"data row {row}: coordinate file {file!r} is in no folder above this "
+                    "file (RELION's project folder)",
+                )
+            listed = project / listed
+        if listed.resolve() == path.resolve():
+            raise file_error(path, f"data row {row}: the coordinate file listed is this file")
+        picks = read(listed)
+        if name:
+            picks["micrograph"] = [n or name for n in picks["micrograph"].astype(str)]
+        tables.append(picks)
+    frames = [t for t in tables if len(t)]
+    if not frames:
+        from ...core.pick_table import empty_picks
+
+        return empty_picks()
+    return pd.concat(frames, ignore_index=True)
 
 
 def write(

@@ -74,7 +74,7 @@ def read(path: str | Path) -> pd.DataFrame:
     score = numeric_column(frame, "score", path, required=False)
     return pd.DataFrame(
         {
-            "micrograph": names_column(frame, "image_name"),
+            "micrograph": names_column(frame, "image_name", path),
             "x": numeric_column(frame, "x_coord", path),
             "y": numeric_column(frame, "y_coord", path),
             "diameter": np.nan,
