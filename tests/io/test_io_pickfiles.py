@@ -326,6 +326,11 @@ MALFORMED = {
     "non_numeric_topaz.txt": ("image_name\tx_coord\ty_coord\nm\t1\toops\n", "non-numeric"),
     "missing_y.csv": ("x,diameter\n1,2\n", "missing column 'y'"),
     "non_numeric.csv": ("x,y\n1,2\n3,four\n", "non-numeric value 'four' in data row 2"),
+    "nan_x.star": (
+        "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10\t20\nnan\t30\n",
+        r"column 'rlnCoordinateX' has no value \(empty or NaN\) in data row 2",
+    ),
+    "empty_y.csv": ("x,y\n1,2\n3,\n", r"column 'y' has no value \(empty or NaN\) in data row 2"),
 }
 
 

@@ -273,6 +273,29 @@ def test_pickle_of_plain_types_is_not_a_checkpoint(tmp_path, capsys):
     assert_one_line(err, str(path))
 
 
+def test_train_refuses_a_bad_starting_model_before_reading_micrographs(tmp_path, capsys):
+    # the micrographs do not exist: a check of --init after reading them would
+    # name a micrograph instead (a trial waited for every micrograph to be read)
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"a": 1}))
+    missing = tmp_path / "never_read.mrc"
+    code, _, err = run(
+        capsys,
+        "train",
+        "--micrographs",
+        missing,
+        "--picks",
+        tmp_path / "never_read.star",
+        "--init",
+        path,
+        "--out",
+        tmp_path / "m.pt",
+    )
+    assert code == 2
+    assert_one_line(err, str(path))
+    assert "never_read" not in err
+
+
 # --- 8. messages ----------------------------------------------------------------------------
 
 

@@ -144,4 +144,8 @@ def test_ctrl_c_during_start_up_imports_prints_no_traceback(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert "Traceback" not in stderr
-    assert process.returncode in (130, 2), stderr  # 2 if the imports were already done
+    # 130: stopped by the CLI's handler; 2: the run had already refused the empty
+    # folder; -SIGINT: the signal came while the interpreter was shutting down after
+    # that refusal (Python has put back the default handler by then; a shell shows
+    # 130 for both), seen on a fast quiet machine
+    assert process.returncode in (130, 2, -signal.SIGINT), stderr

@@ -101,3 +101,49 @@ def test_picks_of_another_size_than_the_truth_are_warned_about_under_the_figures
     widget.pred_combo.setCurrentText(f"{NAME} picks")
     assert widget.run() is not None
     assert "Warning" not in widget.results_label.text()
+
+
+def test_a_best_f1_of_zero_offers_no_threshold(evaluation):
+    # a user trial: "Use best-F1 threshold" moved the slider although no pick matched
+    viewer, widget, pred, _truth = evaluation
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.run() is not None  # a report with a best F1: the buttons are on
+    assert widget.apply_f1_button.isEnabled()
+    far = pred.assign(x=pred["x"] + 2000.0)  # nothing within reach of a true particle
+    data, kwargs, _ = picks_layer(far, "far picks")
+    viewer.add_points(data, **kwargs)
+    widget._refresh_layers()
+    widget.pred_combo.setCurrentText("far picks")
+    widget.run()
+    assert not widget.apply_f1_button.isEnabled()
+    assert not widget.apply_f2_button.isEnabled()
+    before = pick.threshold()
+    assert widget.apply_threshold(beta=1) is None
+    assert pick.threshold() == before
+    assert "no threshold to use" in widget.results_label.text()
+
+
+def test_size_warning_speaks_of_the_widgets_tolerance_box_which_matches_by_distance(evaluation):
+    # the warning named `--tolerance PX`, an option of the command, not of the widget
+    viewer, widget, pred, truth = evaluation
+    big = pred.assign(diameter=100.0)
+    data, kwargs, _ = picks_layer(big, "big picks")
+    viewer.add_points(data, **kwargs)
+    widget._refresh_layers()
+    widget.pred_combo.setCurrentText("big picks")
+    assert widget.run() is not None
+    text = widget.results_label.text()
+    assert "--tolerance" not in text
+    assert "the Tolerance box" in text
+    widget.tolerance_spin.setValue(14.0)
+    report = widget.run()
+    with pytest.warns(UserWarning, match="centre distance"):
+        direct = evaluate(
+            big, truth.assign(micrograph=NAME), iou_thresholds=(0.5,), tolerance_px=14.0
+        )
+    assert widget.ap_name(report) == "AP@14px"
+    assert report.ap["AP@14px"] == pytest.approx(direct.ap["AP@14px"])
+    assert report.ap["AP@14px"] > 0.3  # the well-placed picks match by distance
+    assert (
+        f"AP@14px ({report.criterion}): {report.ap['AP@14px']:.3f}" in widget.results_label.text()
+    )

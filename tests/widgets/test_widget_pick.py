@@ -370,7 +370,11 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
 
     monkeypatch.setattr(core, "predict_maps", fake_maps)
     viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((400, 400), np.float32), name="mic", metadata={"name": "mic"})
+    viewer.add_image(
+        np.random.default_rng(0).normal(size=(400, 400)).astype(np.float32),  # blank: skipped
+        name="mic",
+        metadata={"name": "mic"},
+    )
     session(viewer).set_model(model, None)
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     widget.diameter_spin.setValue(config.target_diameter_px)  # prepared = original pixels

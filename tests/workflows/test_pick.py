@@ -68,8 +68,11 @@ def test_duplicate_outputs_are_refused_before_picking(
     assert not out.exists()
     # in-memory micrographs with one name: refused as well
     image, _ = make_blobs(0)
-    with pytest.raises(ValueError, match="both would be written"):
+    with pytest.raises(ValueError, match="both would be written") as raised:
         output_stems([Micrograph(image, name="x"), Micrograph(image, name="x")], out)
+    # named, not printed as the object with its pixel array (the Pick widget showed it)
+    assert str(raised.value).startswith("micrograph 'x' and micrograph 'x':")
+    assert "array" not in str(raised.value)
     with pytest.raises(ValueError, match="both would be written"):  # one file on macOS
         output_stems([Micrograph(image, name="Mic"), Micrograph(image, name="mic")], out)
 

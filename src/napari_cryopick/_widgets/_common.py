@@ -32,6 +32,8 @@ TRAINED_ORIGIN = "trained in this session"
 DIAMETER_KEY = "cryopick_diameter"
 #: Micrograph-layer metadata key of the data-set name the user gave.
 DATASET_KEY = "cryopick_dataset"
+#: The diameter shown (and drawn) for a micrograph nobody gave one (pixels).
+DEFAULT_DIAMETER = 100.0
 
 
 class SessionState:
@@ -69,6 +71,13 @@ class SessionState:
         Names of the micrographs the user marked as reviewed.
     bundled
         The bundled general model and its metadata, loaded once.
+    typed_diameter
+        The particle diameter the user typed or measured last (pixels; None:
+        none yet): a micrograph shown without a diameter of its own, and with
+        no open micrograph of its data set that has one, takes it.
+    typed_dataset
+        The data-set name the user typed last (None: none yet): a micrograph
+        shown without a data-set name takes it.
     """
 
     #: ``(model, path)``: a new current model (after training or loading).
@@ -79,6 +88,8 @@ class SessionState:
     picks_changed = Signal(str)
     #: A micrograph was brought to the front (``show_only_micrograph``).
     micrograph_shown = Signal(str)
+    #: The particle diameter or data-set name of a micrograph changed (its name).
+    settings_changed = Signal(str)
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -95,6 +106,8 @@ class SessionState:
         self.retained: set[str] = set()
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None
+        self.typed_diameter: float | None = None
+        self.typed_dataset: str | None = None
 
     def set_model(
         self,
@@ -319,6 +332,124 @@ def current_micrograph_layer(viewer: Any) -> Any | None:
                 return layer
     visible = [layer for layer in layers if layer.visible]
     return (visible or layers)[-1] if layers else None
+
+
+def micrograph_diameter(layer: Any) -> float | None:
+    """The particle diameter recorded for a micrograph layer (pixels; None: none)."""
+    value = layer.metadata.get(DIAMETER_KEY)
+    return float(value) if value else None
+
+
+def micrograph_dataset(layer: Any) -> str:
+    """The data-set name recorded for a micrograph layer ("": none)."""
+    return str(layer.metadata.get(DATASET_KEY) or "").strip()
+
+
+def set_micrograph_settings(
+    viewer: Any,
+    micrograph_layer: Any,
+    *,
+    diameter_px: float | None = None,
+    dataset: str | None = None,
+    typed: bool = False,
+) -> bool:
+    """Record a micrograph's particle diameter and/or data-set name (None: leave it).
+
+    The micrograph layer's metadata is the one owner of both; the widgets
+    hear of a change through ``SessionState.settings_changed``. ``typed``:
+    the user gave them, so micrographs shown later without their own take
+    them (:func:`inherited_settings`). Returns whether anything changed.
+    """
+    state = session(viewer)
+    changed = False
+    if diameter_px is not None:
+        diameter_px = float(diameter_px)
+        if typed:
+            state.typed_diameter = diameter_px
+        if micrograph_diameter(micrograph_layer) != diameter_px:
+            micrograph_layer.metadata[DIAMETER_KEY] = diameter_px
+            changed = True
+    if dataset is not None:
+        dataset = dataset.strip()
+        if typed:
+            state.typed_dataset = dataset
+        if micrograph_dataset(micrograph_layer) != dataset or DATASET_KEY not in (
+            micrograph_layer.metadata
+        ):
+            micrograph_layer.metadata[DATASET_KEY] = dataset
+            changed = True
+    if changed:
+        state.settings_changed.emit(micrograph_name(micrograph_layer))
+    return changed
+
+
+def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None, str | None]:
+    """What a micrograph lacking a diameter or data-set name of its own takes: ``(diameter, dataset)``.
+
+    A missing data-set name: the one typed last in the session. A missing
+    diameter: that of the top-most other open micrograph of the same data set
+    which has one, else the one typed last in the session. None where the
+    micrograph has its own, or there is nothing to take.
+    """
+    state = session(viewer)
+    dataset = None
+    if not micrograph_dataset(micrograph_layer) and state.typed_dataset:
+        dataset = state.typed_dataset
+    diameter = None
+    if micrograph_diameter(micrograph_layer) is None:
+        own_set = dataset if dataset is not None else micrograph_dataset(micrograph_layer)
+        for other in reversed(micrograph_layers(viewer)):
+            if unproxy(other) is unproxy(micrograph_layer) or micrograph_dataset(other) != own_set:
+                continue
+            diameter = micrograph_diameter(other)
+            if diameter is not None:
+                break
+        if diameter is None:
+            diameter = state.typed_diameter
+    return diameter, dataset
+
+
+def distinct_micrographs(layers: list[Any]) -> tuple[list[Any], dict[str, list[str]]]:
+    """The layers of distinct micrographs, and the names that different files share.
+
+    A file open twice (two layers, one path) counts once: its first layer.
+    Returns ``(layers, clashes)``; ``clashes`` maps a micrograph name to the
+    files (or layer names) that share it: results and pick files are named
+    after the micrograph, so those cannot be told apart.
+    """
+    kept: list[Any] = []
+    seen: set[str] = set()
+    by_name: dict[str, list[str]] = {}
+    for layer in layers:
+        path = layer_path(layer)
+        key = str(path.absolute()) if path is not None else f"layer:{layer.name}"
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(layer)
+        by_name.setdefault(micrograph_name(layer), []).append(
+            str(path) if path is not None else f"layer {layer.name!r}"
+        )
+    clashes = {name: sources for name, sources in by_name.items() if len(sources) > 1}
+    return kept, clashes
+
+
+def clash_message(clashes: dict[str, list[str]]) -> str:
+    """One short line naming micrographs that different files share (for a status line)."""
+    parts = [f"{name} ({' and '.join(sources)})" for name, sources in clashes.items()]
+    return (
+        f"Different files share a micrograph name: {'; '.join(parts)}. Results and pick "
+        "files are named after the micrograph: close one of each, or rename it."
+    )
+
+
+def short_error(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line for a status label (never a multi-line array repr)."""
+    import re
+
+    text = re.sub(r"array\([^)]*\)", "array(…)", " ".join(str(exc).split()))
+    text = text or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def points_layers(viewer: Any) -> list[Any]:

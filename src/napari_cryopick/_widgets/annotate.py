@@ -58,21 +58,26 @@ from napari_cryopick.layers.results import (
 
 from ._common import (
     DATASET_KEY,
+    DEFAULT_DIAMETER,
     DIAMETER_KEY,
+    current_micrograph_layer,
+    inherited_settings,
     is_micrograph_layer,
     layer_path,
     layer_type,
+    micrograph_dataset,
+    micrograph_diameter,
     micrograph_layers,
     micrograph_name,
     populate_layer_combo,
     scroll_layout,
+    set_micrograph_settings,
     show_only_micrograph,
     unproxy,
     update_or_add_layer,
 )
 
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
-DEFAULT_DIAMETER = 100.0
 SAVE_DELAY_MS = 400
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
 
@@ -263,7 +268,8 @@ class AnnotateWidget(QWidget):
         self.diameter_spin.setSuffix(" px")
         self.diameter_spin.setValue(DEFAULT_DIAMETER)
         self.diameter_spin.setToolTip(
-            "Particle diameter on this micrograph (pixels); Train and Pick use it"
+            "Particle diameter on this micrograph (pixels); Train and Pick use it. A "
+            "micrograph without one takes its data set's, else the one typed last"
         )
         self.measure_button = QPushButton("Measure")
         self.measure_button.setCheckable(True)
@@ -306,6 +312,10 @@ class AnnotateWidget(QWidget):
         self.micrograph_combo.currentTextChanged.connect(self._on_micrograph_chosen)
         self.kind_combo.currentTextChanged.connect(lambda _kind: self.activate())
         self.diameter_spin.valueChanged.connect(self._on_diameter_changed)
+        # typing the value already shown still records it for this micrograph
+        self.diameter_spin.editingFinished.connect(
+            lambda: self._on_diameter_changed(self.diameter_spin.value())
+        )
         self.dataset_edit.editingFinished.connect(self._on_dataset_changed)
         self.measure_button.toggled.connect(self._on_measure_toggled)
         self.save_button.clicked.connect(self.save_all)
@@ -316,6 +326,11 @@ class AnnotateWidget(QWidget):
         self.viewer.layers.selection.events.active.connect(self._on_active_layer)
         for key, kind in SHORTCUTS.items():
             self.viewer.bind_key(key, self._kind_shortcut(kind), overwrite=True)
+        current = current_micrograph_layer(self.viewer)  # docked later: the one opened last
+        if current is not None:
+            populate_layer_combo(
+                self.micrograph_combo, micrograph_layers(self.viewer), keep=current.name
+            )
         self._on_layers_changed()
         if self.micrograph_layer() is not None:
             self.activate()
@@ -365,7 +380,7 @@ class AnnotateWidget(QWidget):
 
     def _add_annotation_layer(self, mlayer: Any, kind: str, table: pd.DataFrame) -> Any:
         name = micrograph_name(mlayer)
-        diameter = mlayer.metadata.get(DIAMETER_KEY, self.diameter_spin.value())
+        diameter = micrograph_diameter(mlayer) or DEFAULT_DIAMETER  # what the box shows for it
         data, kwargs, type_name = annotation_layer_data(table, name, kind, diameter)
         active = self.viewer.layers.selection.active
         layer = getattr(self.viewer, f"add_{type_name}")(data, **kwargs)
@@ -523,33 +538,46 @@ class AnnotateWidget(QWidget):
             return
         if len(micrograph_layers(self.viewer)) > 1:
             show_only_micrograph(self.viewer, micrograph_name(mlayer))
-        self.dataset_edit.setText(str(mlayer.metadata.get(DATASET_KEY, "")))
-        diameter = mlayer.metadata.get(DIAMETER_KEY)
-        if diameter:
-            self.diameter_spin.blockSignals(True)
-            self.diameter_spin.setValue(float(diameter))
-            self.diameter_spin.blockSignals(False)
+        self._inherit_settings(mlayer)
+        # the boxes show what this micrograph uses, never the previous one's values
+        self.dataset_edit.setText(micrograph_dataset(mlayer))
+        self.diameter_spin.blockSignals(True)
+        self.diameter_spin.setValue(micrograph_diameter(mlayer) or DEFAULT_DIAMETER)
+        self.diameter_spin.blockSignals(False)
         self._show_counts(mlayer)
+
+    def _inherit_settings(self, mlayer: Any) -> None:
+        """A micrograph without a diameter or data-set name takes the session's, and keeps them."""
+        diameter, dataset = inherited_settings(self.viewer, mlayer)
+        if not set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter, dataset=dataset):
+            return
+        if diameter is not None:
+            self._resize_particles(mlayer, diameter)
+        name = micrograph_name(mlayer)
+        if any(annotations_from_layers(self.viewer, mlayer).counts().values()):
+            self.schedule_save(name)  # recorded in its sidecar (none is made for it alone)
+
+    def _resize_particles(self, mlayer: Any, diameter: float) -> None:
+        layer = find_annotation_layer(self.viewer, micrograph_name(mlayer), "particle")
+        if layer is not None:
+            layer.current_size = diameter
+            if len(layer.data):
+                layer.size = np.full(len(layer.data), diameter)
 
     def _on_diameter_changed(self, value: float) -> None:
         mlayer = self.micrograph_layer()
         if mlayer is None:
             return
-        mlayer.metadata[DIAMETER_KEY] = float(value)
-        layer = find_annotation_layer(self.viewer, micrograph_name(mlayer), "particle")
-        if layer is not None:
-            layer.current_size = value
-            if len(layer.data):
-                layer.size = np.full(len(layer.data), value)
-        self.schedule_save(micrograph_name(mlayer))
+        if set_micrograph_settings(self.viewer, mlayer, diameter_px=value, typed=True):
+            self._resize_particles(mlayer, float(value))
+            self.schedule_save(micrograph_name(mlayer))
 
     def _on_dataset_changed(self) -> None:
         mlayer = self.micrograph_layer()
         if mlayer is None:
             return
         text = self.dataset_edit.text().strip()
-        if mlayer.metadata.get(DATASET_KEY, "") != text:
-            mlayer.metadata[DATASET_KEY] = text
+        if set_micrograph_settings(self.viewer, mlayer, dataset=text, typed=True):
             self.schedule_save(micrograph_name(mlayer))
 
     def _on_measure_toggled(self, checked: bool) -> None:
@@ -593,9 +621,12 @@ class AnnotateWidget(QWidget):
             return None
         if annotations is None:
             return None
-        mlayer.metadata[DATASET_KEY] = annotations.dataset
-        if annotations.diameter_px:
-            mlayer.metadata[DIAMETER_KEY] = annotations.diameter_px
+        set_micrograph_settings(
+            self.viewer,
+            mlayer,
+            diameter_px=annotations.diameter_px or None,
+            dataset=annotations.dataset,
+        )
         name = micrograph_name(mlayer)
         for kind in KINDS:
             table = annotations.of_kind(kind)

@@ -73,6 +73,13 @@ def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
     return table
 
 
+def _for_the_widget(message: str) -> str:
+    """A core warning worded for this widget (its controls, not the command's options)."""
+    return message.replace("--tolerance PX", "the Tolerance box").replace(
+        "--diameter", "the Diameter box"
+    )
+
+
 def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Predicted picks without a score (added by hand) count as sure ones (score 1)."""
     if table["score"].isna().any():
@@ -102,6 +109,15 @@ class EvaluateWidget(QWidget):
         self.diameter_spin.setSuffix(" px")
         self.diameter_spin.setValue(100.0)
         self.diameter_spin.setToolTip("Diameter of picks that have none (for the IoU)")
+        self.tolerance_spin = QDoubleSpinBox()
+        self.tolerance_spin.setRange(0.0, 5000.0)
+        self.tolerance_spin.setDecimals(1)
+        self.tolerance_spin.setSuffix(" px")
+        self.tolerance_spin.setSpecialValueText("off (IoU)")  # 0: match by box overlap
+        self.tolerance_spin.setToolTip(
+            "Match a pick to a true particle whose centre lies this close instead of by box "
+            "overlap (IoU), e.g. a quarter of the diameter; as cryopick evaluate --tolerance"
+        )
         self.evaluate_button = QPushButton("Evaluate")
         self.results_label = QLabel("")
         self.results_label.setWordWrap(True)
@@ -122,6 +138,7 @@ class EvaluateWidget(QWidget):
         form.addRow("", load_truth)
         form.addRow("IoU", self.iou_combo)
         form.addRow("Diameter", self.diameter_spin)
+        form.addRow("Tolerance", self.tolerance_spin)
         apply_row = QHBoxLayout()
         apply_row.addWidget(self.apply_f1_button)
         apply_row.addWidget(self.apply_f2_button)
@@ -238,28 +255,47 @@ class EvaluateWidget(QWidget):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserWarning)
                 report = evaluate(
-                    pred, truth, iou_thresholds=(iou,), diameter_px=self.diameter_spin.value()
+                    pred,
+                    truth,
+                    iou_thresholds=(iou,),
+                    tolerance_px=self.tolerance(),
+                    diameter_px=self.diameter_spin.value(),
                 )
         except ValueError as exc:
             self.results_label.setText(str(exc))
             return None
         self.report = report
         self._show(report)
-        said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        said = [
+            _for_the_widget(str(w.message)) for w in caught if issubclass(w.category, UserWarning)
+        ]
         if said:  # e.g. predicted and true sizes too different for IoU: under the figures
             text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
             self.results_label.setText(self.results_label.text() + text)
         return report
 
+    def tolerance(self) -> float | None:
+        """The centre-distance tolerance in pixels (None: match by IoU)."""
+        value = self.tolerance_spin.value()
+        return value if value > 0 else None
+
     @staticmethod
     def ap_name(report: Any) -> str:
-        """Key of the primary AP in ``report.ap`` and ``report.pr_curves`` (e.g. ``AP@0.5``)."""
-        return next(iter(report.pr_curves))
+        """Key of the primary AP in ``report.ap`` and ``report.pr_curves`` (e.g. ``AP@0.5``).
+
+        The distance one (``AP@12px``) when matched by centre distance.
+        """
+        names = list(report.pr_curves)
+        if str(report.criterion).startswith("dist"):
+            names = [name for name in names if name.endswith("px")] or names
+        return names[0]
 
     def _show(self, report: Any) -> None:
         name = self.ap_name(report)
         ap = report.ap.get(name, float("nan"))
         f1, f2 = report.best_f1, report.best_f2
+        for button in (self.apply_f1_button, self.apply_f2_button):
+            button.setEnabled(False)
         if not np.isfinite(ap):
             self.results_label.setText(
                 f"No {name}: no predicted pick matches the truth "
@@ -288,14 +324,22 @@ class EvaluateWidget(QWidget):
             self.axes.legend(fontsize="x-small", loc="lower left")
         self.axes.grid(True, alpha=0.3)
         self.canvas.draw_idle()
-        for button in (self.apply_f1_button, self.apply_f2_button):
-            button.setEnabled(True)
+        # a best F1/F2 of 0 matches nothing at any threshold: there is no threshold to use
+        for button, best in ((self.apply_f1_button, f1), (self.apply_f2_button, f2)):
+            button.setEnabled(bool(np.isfinite(best[1]) and best[1] > 0))
 
     def apply_threshold(self, beta: int = 1) -> float | None:
         """Send the best-F1 (``beta=1``) or best-F2 threshold to the Pick widget."""
         if self.report is None:
             return None
-        threshold = float((self.report.best_f1 if beta == 1 else self.report.best_f2)[0])
+        best = self.report.best_f1 if beta == 1 else self.report.best_f2
+        if not (np.isfinite(best[1]) and best[1] > 0):
+            self.results_label.setText(
+                f"Best F{beta} is 0: no pick matches the truth at any threshold, so there is "
+                "no threshold to use. Check the layers, the diameter and the tolerance."
+            )
+            return None
+        threshold = float(best[0])
         state = session(self.viewer)
         if not len(state.threshold_requested):
             self.results_label.setText(f"Open the Pick widget to apply threshold {threshold:.2f}.")

@@ -63,8 +63,10 @@ from ._common import (
     _update_layer,
     bundled_model,
     cancellable,
+    clash_message,
     connect_while_alive,
     current_micrograph_layer,
+    distinct_micrographs,
     is_micrograph_layer,
     layer_type,
     listen_to_model,
@@ -72,6 +74,7 @@ from ._common import (
     micrograph_name,
     scroll_layout,
     session,
+    short_error,
     show_only_micrograph,
     unproxy,
 )
@@ -687,7 +690,12 @@ def follow_micrographs(viewer: Any) -> None:
             display(real, name)
 
     def _on_active(event: Any) -> None:
-        _follow(_micrograph_of(event.value))
+        name = _micrograph_of(event.value)
+        names = [micrograph_name(layer) for layer in micrograph_layers(real)]
+        if name in names and len(names) > 1:
+            # the micrograph worked on is the one seen (the result layers follow it)
+            show_only_micrograph(real, name)
+        _follow(name)
 
     def _on_removed(event: Any) -> None:
         if event.value.metadata.get(SHOWS_KEY) == "picks":
@@ -705,7 +713,10 @@ def follow_micrographs(viewer: Any) -> None:
         if state.displayed is not None and state.displayed not in open_names:
             current = current_micrograph_layer(real)
             state.displayed = None
-            display(real, micrograph_name(current) if current is not None else None)
+            if current is not None:  # the one now worked on shows (it may have been hidden)
+                show_only_micrograph(real, micrograph_name(current))
+            if state.displayed is None:
+                display(real, micrograph_name(current) if current is not None else None)
         for name in closed:
             state.picks_changed.emit(name)
 
@@ -1155,6 +1166,8 @@ class PickWidget(QWidget):
         listen_to_model(self.viewer, self, self._on_session_model)
         connect_while_alive(state.threshold_requested, self, self.set_threshold)
         connect_while_alive(state.picks_changed, self, self._on_picks_changed)
+        # the diameter typed or measured in Annotate for the current micrograph
+        connect_while_alive(state.settings_changed, self, lambda _name: self._on_layers_changed())
         if state.model is not None:
             self._on_session_model(state.model, state.model_path)
         else:
@@ -1458,7 +1471,9 @@ class PickWidget(QWidget):
         worker.yielded.connect(on_yielded)
         if on_returned is not None:
             worker.returned.connect(on_returned)
-        worker.errored.connect(lambda exc: self.status.setText(f"{what} failed: {exc}"))
+        worker.errored.connect(
+            lambda exc: self.status.setText(f"{what} failed: {short_error(exc)}")
+        )
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self._set_busy(True)
@@ -1503,6 +1518,15 @@ class PickWidget(QWidget):
     def _showing_picked(self, event: Any) -> Iterator[None]:
         """Show one picked micrograph step by step (layers, count, progress)."""
         name = event.item.name
+        state = session(self.viewer)
+        open_names = {micrograph_name(layer) for layer in micrograph_layers(self.viewer)}
+        if name not in open_names and name not in state.retained:
+            # closed while it was being picked: its results left the session with it
+            self.status.setText(
+                f"{name}: closed while picking, its picks are dropped ({event.step}/{event.total})"
+            )
+            self._advance(event.step)
+            return
         factor = float(getattr(event.item, "diameter_factor", 1.0))
         inverted = bool(getattr(event.item, "inverted", False))
         self._scale_choice = (self._request_scale_key, factor, inverted)
@@ -1554,8 +1578,16 @@ class PickWidget(QWidget):
         return self._run([] if mlayer is None else [self._micrograph(mlayer)])
 
     def pick_all_open(self) -> Any:
-        """Pick every open micrograph in the background; returns the worker."""
-        return self._run([self._micrograph(layer) for layer in micrograph_layers(self.viewer)])
+        """Pick every open micrograph in the background; returns the worker.
+
+        A file open twice is picked once; different files of the same name are
+        refused (their results and pick files would be one), with their paths.
+        """
+        layers, clashes = distinct_micrographs(micrograph_layers(self.viewer))
+        if clashes:
+            self.status.setText(clash_message(clashes))
+            return None
+        return self._run([self._micrograph(layer) for layer in layers])
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs")

@@ -78,6 +78,7 @@ from ._common import (
     StepQueue,
     base_model,
     cancellable,
+    connect_while_alive,
     current_micrograph_layer,
     is_micrograph_layer,
     layer_path,
@@ -143,10 +144,12 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
     items: list[Annotations] = []
     seen: set[str] = set()
     for mlayer in micrograph_layers(viewer):
-        annotations = annotations_from_layers(viewer, mlayer)
         path = layer_path(mlayer)
         if path is not None:
+            if str(Path(path).absolute()) in seen:
+                continue  # the same file open twice is one micrograph
             seen.add(str(Path(path).absolute()))
+        annotations = annotations_from_layers(viewer, mlayer)
         annotations.picks = annotations.picks[annotations.picks["kind"].isin(TRAIN_KINDS)]
         if annotations.picks["kind"].isin(OBJECT_KINDS).any():
             items.append(annotations)
@@ -358,6 +361,10 @@ class TrainWidget(QWidget):
         self.include_saved.toggled.connect(lambda _checked: self.refresh_datasets())
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        # a diameter or data-set name typed in Annotate: the form and the table follow
+        connect_while_alive(
+            session(self.viewer).settings_changed, self, lambda _name: self._on_layers_changed()
+        )
         _warm_up_torch()
         self.refresh_datasets()
         self.bank_panel.refresh()

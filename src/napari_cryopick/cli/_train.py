@@ -317,6 +317,10 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.out)  # before reading any micrograph
     except OSError as error:
         raise CLIError(str(error.strerror or error)) from None
+    if args.init is not None:  # a bad starting model is refused before reading micrographs
+        from napari_cryopick.core.model import load_checkpoint
+
+        load_checkpoint(args.init)
     request, picks = request_from_args(args)
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode

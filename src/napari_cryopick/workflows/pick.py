@@ -419,13 +419,14 @@ def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, 
                 raise ValueError(f"in-memory micrograph #{index + 1} has no name")
             stem = base / name
         key = str(stem).casefold()  # m1 and M1 are one file on macOS and Windows
+        label = str(source) if _is_path(source) else f"micrograph {_source_name(source)!r}"
         if key in owner:
             raise ValueError(
-                f"{owner[key]} and {source}: both would be written as {stem}.*; "
+                f"{owner[key]} and {label}: both would be written as {stem}.*; "
                 "rename one of them or pick them in separate runs (outputs are never "
                 "overwritten by another micrograph of the same run)"
             )
-        owner[key] = source
+        owner[key] = label
         stems[index] = stem
     return stems
 

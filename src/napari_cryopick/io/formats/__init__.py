@@ -79,10 +79,12 @@ def numeric_column(
         bad |= missing
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise file_error(
-            path,
-            f"column '{column}' has a non-numeric value {values.iloc[row]!r} in data row {row + 1}",
+        what = (
+            "no value (empty or NaN)"
+            if missing[row]
+            else f"a non-numeric value {str(values.iloc[row])!r}"
         )
+        raise file_error(path, f"column '{column}' has {what} in data row {row + 1}")
     infinite = np.isinf(numbers)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])

@@ -1,0 +1,205 @@
+"""Several micrographs open: the diameter and data set each uses, which one shows, duplicates.
+
+Issues of a user trial driving napari with ``add_plugin_dock_widget``: the
+Annotate boxes showed values the micrograph did not use, Pick's diameter did
+not follow Annotate's, the Pick widget alone left every micrograph visible, a
+file open twice was trained on twice and broke "Pick all open", and the
+results of a micrograph closed while picking stayed in the session.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryopick._widgets._common import (
+    clash_message,
+    micrograph_dataset,
+    micrograph_diameter,
+    session,
+    short_error,
+)
+from napari_cryopick.io.annotations import load_annotations
+from napari_cryopick.io.micrographs import write_mrc
+
+pytestmark = pytest.mark.gui
+
+PLUGIN = "napari-cryopick"
+
+
+def _micrograph_file(folder, name, shape=(256, 256), seed=0):
+    rng = np.random.default_rng(seed)
+    path = folder / f"{name}.mrc"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mrc(path, rng.normal(size=shape).astype(np.float32), pixel_size=2.0)
+    return path
+
+
+@pytest.fixture
+def three_open(make_napari_viewer, tmp_path, monkeypatch, qtbot):
+    """Annotate, Train and Pick docked; three micrographs opened one after the other."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    paths = [_micrograph_file(tmp_path / "data", f"mic_{i}", seed=i) for i in range(3)]
+    for path in paths:
+        viewer.open(str(path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "mic_2", timeout=5000)
+    return viewer, annotate, train, pick, paths
+
+
+def _click(annotate, count=3, offset=0.0):
+    layer = annotate.set_kind("particle")
+    layer.add(np.array([[40.0 + 50 * i + offset, 60.0] for i in range(count)]))
+    return layer
+
+
+def test_the_diameter_and_data_set_shown_are_those_each_micrograph_uses(three_open, qtbot):
+    viewer, annotate, train, pick, paths = three_open
+    annotate.diameter_spin.setValue(56.0)  # typed once, on mic_2
+    annotate.dataset_edit.setText("ribo")
+    annotate.dataset_edit.editingFinished.emit()
+    for name in ("mic_0", "mic_1", "mic_2"):
+        annotate.micrograph_combo.setCurrentText(name)
+        layer = _click(annotate)
+        mlayer = viewer.layers[name]
+        # what the boxes show is what this micrograph uses and records
+        assert annotate.diameter_spin.value() == pytest.approx(56.0)
+        assert micrograph_diameter(mlayer) == pytest.approx(56.0)
+        assert annotate.dataset_edit.text() == micrograph_dataset(mlayer) == "ribo"
+        assert np.allclose(layer.size, 56.0)
+        assert pick.diameter_spin.value() == pytest.approx(56.0)
+    annotate.save_all()
+    for path in paths:
+        saved = load_annotations(path)
+        assert saved.diameter_px == pytest.approx(56.0)
+        assert saved.dataset == "ribo"
+        assert np.allclose(saved.picks["diameter"], 56.0)
+    summary = train.refresh_datasets()
+    assert list(summary["dataset"]) == ["ribo"]  # not "(unnamed)" beside "ribo"
+
+    # a micrograph's own diameter stays its own, and the box shows it when it comes back
+    annotate.micrograph_combo.setCurrentText("mic_0")
+    annotate.diameter_spin.setValue(80.0)
+    annotate.micrograph_combo.setCurrentText("mic_1")
+    assert annotate.diameter_spin.value() == pytest.approx(56.0)
+    annotate.micrograph_combo.setCurrentText("mic_0")
+    assert annotate.diameter_spin.value() == pytest.approx(80.0)
+    assert np.allclose(viewer.layers["mic_0 particle"].size, 80.0)
+
+
+def test_typing_the_value_shown_records_it(three_open):
+    viewer, annotate, _train, _pick, _paths = three_open
+    mlayer = viewer.layers["mic_2"]
+    assert micrograph_diameter(mlayer) is None  # nobody gave one: the box shows the default
+    shown = annotate.diameter_spin.value()
+    annotate.diameter_spin.editingFinished.emit()  # the user typed the value already shown
+    assert micrograph_diameter(mlayer) == pytest.approx(shown)
+    assert session(viewer).typed_diameter == pytest.approx(shown)
+
+
+def test_pick_and_train_diameters_follow_annotate_at_once(three_open):
+    _viewer, annotate, train, pick, _paths = three_open
+    assert pick.diameter_spin.value() == pytest.approx(100.0)
+    annotate.diameter_spin.setValue(56.0)  # no switch of micrograph
+    assert pick.diameter_spin.value() == pytest.approx(56.0)
+    assert train.diameter_spin.value() == pytest.approx(56.0)
+    annotate.dataset_edit.setText("ribo")
+    _click(annotate)
+    annotate.dataset_edit.editingFinished.emit()
+    table = train.datasets_table
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["ribo"]
+
+
+def test_docked_after_opening_annotate_takes_the_micrograph_opened_last(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    for i in range(2):
+        viewer.open(str(_micrograph_file(tmp_path, f"mic_{i}", seed=i)), plugin=PLUGIN)
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    assert annotate.micrograph_combo.currentText() == "mic_1"
+    assert viewer.layers["mic_1"].visible
+    assert not viewer.layers["mic_0"].visible
+
+
+def test_pick_alone_shows_the_selected_micrograph_only(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, _pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")  # no Annotate
+    for i in range(2):
+        viewer.open(str(_micrograph_file(tmp_path, f"mic_{i}", seed=i)), plugin=PLUGIN)
+    for name, other in (("mic_0", "mic_1"), ("mic_1", "mic_0"), ("mic_0", "mic_1")):
+        viewer.layers.selection.active = viewer.layers[name]
+        assert viewer.layers[name].visible
+        assert not viewer.layers[other].visible
+    # closing the micrograph shown brings the other one back into view
+    viewer.layers.remove(viewer.layers["mic_0"])
+    assert viewer.layers["mic_1"].visible
+
+
+def test_a_file_open_twice_is_one_micrograph(three_open, qtbot):
+    viewer, annotate, train, pick, paths = three_open
+    _click(annotate, count=6)
+    viewer.open(str(paths[2]), plugin=PLUGIN)  # the same file again
+    summary = train.refresh_datasets()
+    assert int(summary["micrographs"].sum()) == 1
+    request = train.build_request()
+    assert [list(s.names) for s in request.datasets] == [["mic_2"]]
+    assert [len(t) for t in request.datasets[0].picks] == [6]
+    for name in ("mic_0", "mic_1"):
+        viewer.layers.remove(viewer.layers[name])
+    worker = pick.pick_all_open()
+    assert worker is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    assert "failed" not in pick.status.text()
+    assert list(session(viewer).pick_results) == ["mic_2"]
+
+
+def test_different_files_of_one_name_are_refused_by_name(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    first = _micrograph_file(tmp_path / "a", "mic", seed=1)
+    second = _micrograph_file(tmp_path / "b", "mic", seed=2)
+    for path in (first, second):
+        viewer.open(str(path), plugin=PLUGIN)
+    assert pick.pick_all_open() is None
+    text = pick.status.text()
+    assert str(first) in text
+    assert str(second) in text
+    assert "array" not in text
+    assert len(text) < 400
+
+
+def test_error_messages_never_hold_an_array_repr():
+    exc = ValueError(f"Micrograph(data={np.zeros((50, 50))!r}, name='a') and another: both mic.*")
+    text = short_error(exc)
+    assert "0., 0." not in text
+    assert "\n" not in text
+    assert text.endswith("both mic.*")
+    assert "mic (a.mrc and b.mrc)" in clash_message({"mic": ["a.mrc", "b.mrc"]})
+
+
+def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
+    three_open, qtbot, tmp_path
+):
+    viewer, _annotate, _train, pick, _paths = three_open
+    worker = pick.pick_all_open()
+    assert worker is not None, pick.status.text()
+    viewer.layers.remove(viewer.layers["mic_1"])  # before its result arrives
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    qtbot.wait(200)
+    results = session(viewer).pick_results
+    assert sorted(results) == ["mic_0", "mic_2"]
+    rows = [pick.review_table.item(r, 0).text() for r in range(pick.review_table.rowCount())]
+    assert "mic_1" not in rows
+    written = pick.export(tmp_path / "export", "star")
+    assert "mic_1.star" not in {p.name for p in written}
