@@ -513,6 +513,32 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     assert prepare(widget.pick_request([])).config.border == PickConfig().border
 
 
+def test_a_loaded_model_picks_with_the_head_its_last_training_trained(make_napari_viewer, tmp_path):
+    """As cryopick pick does: a fine-tuned/few-shot file picks with its data set's head.
+
+    The Pick widget selected the generic head of a saved fine-tuned model, so a new
+    viewer gave other picks than the session that trained it (a user trial).
+    """
+    from napari_cryopick.core.model import save_checkpoint
+
+    model = Detector(DetectorConfig())
+    model.add_head("ribo", init_from="generic")
+    metadata = {
+        "datasets": ["ribo"],
+        "dataset_info": {"ribo": {"name": "ribo", "diameter_px": 56.0, "head": "ribo"}},
+        "history": [{"mode": "finetune", "datasets": ["ribo"]}],
+    }
+    path = save_checkpoint(tmp_path / "ft.pt", model, metadata=metadata)
+    viewer = make_napari_viewer()
+    _write_png(tmp_path / "mic.png", np.random.default_rng(0).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "mic.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    assert widget.head_combo.currentText() == "ribo"
+    assert widget.pick_request([]).head == "ribo"
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
+
+
 def _two_micrographs_with_results(make_napari_viewer):
     from napari_cryopick._widgets.pick import ShownResult, show_pick_result
     from napari_cryopick.core.pick_table import make_picks

@@ -1206,16 +1206,19 @@ class PickWidget(QWidget):
         if diameter:
             self.diameter_spin.setValue(float(diameter))
         from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import model_threshold
+        from napari_cryopick.workflows.pick import model_threshold, trained_head
 
         # the loaded model becomes the session's: Train adapts it, its bank is shown there;
-        # picked at the threshold its training calibrated, as cryopick pick does
+        # picked with the head its last training trained and at the threshold that
+        # training calibrated, as cryopick pick does
+        card = ModelCard.of_model(model, metadata)
         session(self.viewer).set_model(
             model,
             path,
             metadata,
             origin=origin or "model file",
-            threshold=model_threshold(ModelCard.of_model(model, metadata)),
+            head=trained_head(card, tuple(model.head_names)) or "",
+            threshold=model_threshold(card),
         )
         return True
 

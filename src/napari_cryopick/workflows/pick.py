@@ -497,6 +497,15 @@ def _default_head(head: str | None, card: Any, heads: tuple[str, ...]) -> str | 
     return own.pop() if len(names) == 1 and len(own) == 1 else None
 
 
+def trained_head(card: Any, heads: tuple[str, ...]) -> str | None:
+    """The head ``cryopick pick`` uses without ``--head``: the one the last run trained.
+
+    None: the model's default head (a new or jointly trained model). The Pick
+    widget selects the same head when it loads a model file.
+    """
+    return _default_head(None, card, heads)
+
+
 def _last_run_value(card: Any, key: str, upper: float) -> float | None:
     """A number in ``[0, upper]`` the model's last training stored under ``key``, or None."""
     if card is None or not card.history:
