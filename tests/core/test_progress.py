@@ -93,3 +93,11 @@ def test_a_job_refused_before_its_first_step_draws_no_bar(capsys):
     assert "picking" not in capsys.readouterr().err
     drive(_job(3), progress_bar=True, description="picking")  # a job that runs: drawn
     assert "3/3" in capsys.readouterr().err
+
+
+def test_the_first_draw_of_a_bar_knows_its_total(capsys):
+    # a trial saw "picking: 0step [00:00, ?step/s]" drawn before "1/1"
+    drive(_job(3), progress_bar=True, description="picking")
+    err = capsys.readouterr().err
+    assert "0step" not in err
+    assert "/3" in err.split("\r")[1]  # the first drawn line

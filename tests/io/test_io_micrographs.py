@@ -47,6 +47,21 @@ def test_mrc_without_pixel_size_and_placeholder_one(tmp_path):
     assert any("1.0" in note for note in placeholder.notes)
 
 
+def test_mrc_with_other_pixel_sizes_along_x_and_y_says_which_is_used(tmp_path):
+    path = tmp_path / "aniso.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(ramp().astype(np.float32))
+        mrc.voxel_size = (1.5, 1.6, 1.0)
+    micrograph = read_micrograph(path)
+    assert micrograph.pixel_size == pytest.approx(1.5)
+    assert any("1.5 and 1.6" in note for note in micrograph.notes)
+    square = tmp_path / "square.mrc"
+    with mrcfile.new(square) as mrc:
+        mrc.set_data(ramp().astype(np.float32))
+        mrc.voxel_size = (1.5, 1.5, 1.5)
+    assert read_micrograph(square).notes == ()
+
+
 def test_mrc_integer_modes_and_single_frame_stack(tmp_path):
     data = (np.arange(12 * 10).reshape(12, 10) - 50).astype(np.int16)
     path = tmp_path / "int16.mrcs"

@@ -273,6 +273,16 @@ def test_pickle_of_plain_types_is_not_a_checkpoint(tmp_path, capsys):
     assert_one_line(err, str(path))
 
 
+@pytest.mark.parametrize("content", [b"data_\nloop_\n_rlnCoordinateX\n1\n", b""])
+def test_a_file_that_is_no_torch_file_is_named_as_such(tmp_path, capsys, content):
+    # a STAR file given as a model said "it holds objects other than tensors"
+    path = tmp_path / "picks.star"
+    path.write_bytes(content)
+    code, _, err = run(capsys, "info", path)
+    assert code == 2
+    assert_one_line(err, str(path), "not a PyTorch file" if content else "an empty file")
+
+
 def test_train_refuses_a_bad_starting_model_before_reading_micrographs(tmp_path, capsys):
     # the micrographs do not exist: a check of --init after reading them would
     # name a micrograph instead (a trial waited for every micrograph to be read)

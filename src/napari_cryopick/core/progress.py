@@ -82,7 +82,16 @@ def drive(
                 # leaves its one error line alone, not an empty "0step" bar above it
                 from tqdm.auto import tqdm
 
-                bar = tqdm(desc=description, unit="step", dynamic_ncols=True, mininterval=interval)
+                bar = tqdm(
+                    desc=description,
+                    unit="step",
+                    total=getattr(event, "total", None),  # not a first "0step" of no total
+                    bar_format=(
+                        _OWN_ETA_FORMAT if getattr(event, "eta_s", None) is not None else None
+                    ),
+                    dynamic_ncols=True,
+                    mininterval=interval,
+                )
             if bar is not None:
                 total = getattr(event, "total", None)
                 step = getattr(event, "step", None)

@@ -154,6 +154,7 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
             with mrcfile.open(path, mode="r", permissive=False) as mrc:
                 data = np.array(mrc.data)
                 voxel_x = float(mrc.voxel_size.x)
+                voxel_y = float(mrc.voxel_size.y)
                 is_volume = bool(mrc.is_volume()) or bool(mrc.is_volume_stack())
     except (ValueError, OSError, EOFError) as exc:
         raise _error(
@@ -182,6 +183,11 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
             notes.append("header pixel size 1.0 Å treated as unknown (a common placeholder)")
         else:
             pixel_size = voxel_x
+            if np.isfinite(voxel_y) and voxel_y > 0 and abs(voxel_y / voxel_x - 1) > 0.01:
+                notes.append(
+                    f"header pixel sizes differ along x and y ({voxel_x:g} and {voxel_y:g} Å); "
+                    f"{voxel_x:g} Å (x) is used for diameters given in Å"
+                )
     return data, pixel_size
 
 

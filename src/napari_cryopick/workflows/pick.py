@@ -456,7 +456,8 @@ def resolve_diameter(
     if request.diameter_A is not None:
         if not pixel_size or not math.isfinite(pixel_size) or pixel_size <= 0:
             raise ValueError(
-                f"{micrograph}: no pixel size known, give the diameter in pixels instead"
+                f"{micrograph}: no pixel size known (none in the file, or the placeholder "
+                "1.0 Å), give the diameter in pixels instead"
             )
         return float(request.diameter_A) / float(pixel_size)
     head = request.head if head is None else head

@@ -178,6 +178,15 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as stream:
+        head = stream.read(4)
+    # torch.save writes a zip archive; files of torch < 1.6 are bare pickles
+    if head != b"PK\x03\x04" and head[:1] != b"\x80":
+        what = "an empty file" if not head else "not a PyTorch file"
+        raise CheckpointError(
+            f"{path}: not a napari-cryopick checkpoint ({what}; a model is the .pt file "
+            "that cryopick train writes)"
+        )
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
