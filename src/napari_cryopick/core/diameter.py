@@ -225,8 +225,17 @@ def check_diameter(given_px: float, estimate: DiameterEstimate) -> str | None:
     """A warning when ``given_px`` and the estimate disagree by more than 25 %, else None."""
     if not diameters_disagree(given_px, estimate.diameter_px):
         return None
+    if estimate.source == "picks":
+        # BOX and CBOX files hold box sizes, which extraction wants larger than the
+        # particle: the pick files' size is then no particle diameter
+        return (
+            f"the given particle diameter {given_px:.0f} px differs by more than "
+            f"{DISAGREEMENT:.0%} from the {estimate.diameter_px:.0f} px that the pick files "
+            f"give their {estimate.n_picks} picks; the given diameter is used (right if "
+            "those are box sizes, as in BOX files); check it (and the pixel size)"
+        )
     return (
         f"the given particle diameter {given_px:.0f} px differs by more than "
-        f"{DISAGREEMENT:.0%} from the {estimate.diameter_px:.0f} px that the "
-        f"{estimate.n_picks} clicks show; check the diameter (and the pixel size)"
+        f"{DISAGREEMENT:.0%} from the {estimate.diameter_px:.0f} px that the micrographs "
+        f"show around the {estimate.n_picks} clicks; check the diameter (and the pixel size)"
     )

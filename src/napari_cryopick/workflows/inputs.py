@@ -344,7 +344,9 @@ def _check_diameters(
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             logger.info(
-                "particle diameter %.0f px, the median of the %d picks' diameters in the pick files",
+                "particle diameter %.0f px, the median of the %d picks' diameters in the pick "
+                "files (BOX files give box sizes, often larger than the particle: give "
+                "--diameter if so)",
                 estimate.diameter_px,
                 estimate.n_picks,
             )
