@@ -479,6 +479,24 @@ def test_cli_evaluate_refuses_one_file_name_in_two_folders(tmp_path, capsys):
     assert "truth.csv: micrograph names must be unique" in err
 
 
+def test_cli_evaluate_keeps_a_micrograph_whose_name_extends_another(tmp_path, capsys):
+    """Truth on mic_1 and mic_1_b, predictions on mic_1: scored, not refused (a review)."""
+    from napari_cryopick.cli import main
+
+    for side in ("truth", "pred"):
+        (tmp_path / side).mkdir()
+    _write_csv(tmp_path / "truth" / "mic_1.csv", [50.0, 150.0], [50.0, 150.0], [1.0, 1.0])
+    _write_csv(tmp_path / "truth" / "mic_1_b.csv", [80.0], [80.0], [1.0])
+    _write_csv(tmp_path / "pred" / "mic_1.csv", [50.0, 150.0], [50.0, 150.0], [0.9, 0.8])
+    code = main(
+        ["evaluate", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth"),
+         "--diameter", "20"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "mic_1_b" in out + err  # a ground-truth micrograph without predictions
+
+
 def test_cli_evaluate_reads_relion_autopick_files_and_their_index(tmp_path, capsys):
     from napari_cryopick.cli import main
     from napari_cryopick.io.pickfiles import write_picks

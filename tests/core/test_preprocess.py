@@ -234,3 +234,17 @@ def test_apoferritin_particles_visible_after_preprocessing(real_data_dir):
     # a bright centre inside a dark shell at the picks, nothing special elsewhere
     assert on_particles.mean() - background.mean() > 0.15
     assert abs(background.mean()) < 0.1
+
+
+def test_check_contrast_refuses_flat_images_also_with_nan_pixels():
+    flat = np.full((64, 64), 7.0)
+    with pytest.raises(ValueError, match="every pixel is 7"):
+        pp.check_contrast(flat)
+    flat[3, 4] = np.nan  # NaN-padded crops: a review saw min/max NaN let it through
+    with pytest.raises(ValueError, match="every pixel is 7"):
+        pp.check_contrast(flat)
+    with pytest.raises(ValueError, match="no finite pixel"):
+        pp.check_contrast(np.full((4, 4), np.nan))
+    noisy = np.random.default_rng(0).normal(size=(64, 64))
+    noisy[0, 0] = np.nan
+    pp.check_contrast(noisy)  # contrast: nothing raised

@@ -24,11 +24,33 @@ def test_picks_of_micrographs_not_given_are_counted_and_named(tmp_path, caplog):
     write_picks(make_picks([5.0, 6.0], [5.0, 6.0]), folder / "m0_manualpick.star")
     paths = [(star, False), *((p, True) for p in sorted(folder.glob("*.star")))]
     table = read_training_picks(paths, {"m0", "m1"})
-    assert table.groupby("micrograph").size().to_dict() == {"m0": 3, "m1": 2}
+    # m0_manualpick.star is not taken for m0, whose picks all.star holds under that
+    # very name (the rule of cryopick evaluate: mic_1_b next to mic_1 stays mic_1_b)
+    assert table.groupby("micrograph").size().to_dict() == {"m0": 1, "m1": 2}
     line = next(r.getMessage() for r in caplog.records if "not used" in r.getMessage())
-    # m2 (3 picks), m3 (4), other1_autopick (1), other2_autopick (1)
-    assert "9 pick(s) of 4 micrograph(s)" in line
-    assert "m2, m3" in line
+    # m2 (3 picks), m3 (4), m0_manualpick (2), other1_autopick (1), other2_autopick (1)
+    assert "11 pick(s) of 5 micrograph(s)" in line
+    assert "m0_manualpick, m2, m3" in line
     assert "other1_autopick" in line
     assert "other1_autopick.star" in line
-    assert "2 file(s)" in line
+    assert "3 file(s)" in line
+
+
+def test_training_refuses_one_micrograph_name_from_two_folders(tmp_path):
+    """GridA/FoilHole_1 and GridB/FoilHole_1 were merged into one micrograph (a review)."""
+    import pytest
+
+    from napari_cryopick.io.formats import PickFileError
+
+    files = []
+    for folder in ("GridA", "GridB"):
+        (tmp_path / folder).mkdir()
+        files.append(write_picks(make_picks([10.0], [10.0]), tmp_path / folder / "FoilHole_1.star"))
+    with pytest.raises(PickFileError, match="micrograph names must be unique"):
+        read_training_picks([(f, True) for f in files], {"FoilHole_1"})
+    # mic_1_b.star next to mic_1.star, training on mic_1: mic_1's own picks only
+    write_picks(make_picks([1.0, 2.0], [1.0, 2.0]), tmp_path / "mic_1.star")
+    write_picks(make_picks([3.0], [3.0]), tmp_path / "mic_1_b.star")
+    both = [(tmp_path / "mic_1.star", True), (tmp_path / "mic_1_b.star", True)]
+    table = read_training_picks(both, {"mic_1"})
+    assert table.groupby("micrograph").size().to_dict() == {"mic_1": 2}

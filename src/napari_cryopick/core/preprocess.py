@@ -261,17 +261,21 @@ def _stat_sample(data: np.ndarray) -> np.ndarray:
 
 
 def check_contrast(image: np.ndarray) -> None:
-    """Raise :class:`ValueError` for an image with no contrast: every pixel the same value.
+    """Raise :class:`ValueError` for an image with no contrast: every finite pixel the same value.
 
     :func:`normalize` gives such an image unit spread, so a detector would
     still score its flat field (a trial: confident picks on a blank PNG);
     there is nothing to pick in it.
     """
     image = np.asarray(image)
-    if image.size and float(np.min(image)) == float(np.max(image)):
+    if not image.size:
+        return
+    finite = image[np.isfinite(image)]
+    if not finite.size:
+        raise ValueError("the micrograph has no finite pixel value: nothing to pick")
+    if float(finite.min()) == float(finite.max()):
         raise ValueError(
-            f"the micrograph has no contrast (every pixel is {float(image.flat[0]):g}): "
-            "nothing to pick"
+            f"the micrograph has no contrast (every pixel is {float(finite[0]):g}): nothing to pick"
         )
 
 

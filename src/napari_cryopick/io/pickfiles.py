@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -243,29 +243,61 @@ def read_pick_files(
         are known by their file names without folders, so their picks would be
         merged. The message names both files.
     """
-    tables = []
-    source: dict[tuple[str, str], Path] = {}
-    for path in map(Path, paths):
-        table = read_picks(path, format)
-        if names is not None and len(table):
-            table = match_micrograph(table, names)
-        pairs = table[["micrograph", "kind"]].astype(str).drop_duplicates()
-        for name, kind in pairs.itertuples(index=False):
-            # one micrograph's kinds may come from several files (`cryopick pick`
-            # writes the fibers of a mixed model to <stem>_fibers.star)
-            first = source.setdefault((name, kind), path)
-            if first != path:
-                raise file_error(
-                    path,
-                    f"micrograph names must be unique: {first} also holds picks of "
-                    f"micrograph {name!r} (names are file names without folders); "
-                    "give the files of one folder at a time",
-                )
-        if len(table):
-            tables.append(table)
+    read = [(Path(path), read_picks(path, format)) for path in paths]
+    tables = [table for _path, table in match_files(read, names) if len(table)]
     if not tables:
         return _picks.empty_picks()
     return pd.concat(tables, ignore_index=True)
+
+
+def _pairs(table: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(table[["micrograph", "kind"]].astype(str).itertuples(index=False, name=None))
+
+
+def match_files(
+    read: Sequence[tuple[Path, pd.DataFrame]], names: Collection[str] | None = None
+) -> list[tuple[Path, pd.DataFrame]]:
+    """Pick tables of several files, matched to ``names`` and checked for clashes.
+
+    The one rule of ``cryopick train``, ``evaluate`` and ``cryosparc export``.
+    A per-micrograph file takes the micrograph name :func:`match_micrograph`
+    finds (``mic_001_autopick.star`` -> ``mic_001``), unless another of the
+    files holds that micrograph's objects of that kind under its own name
+    (``mic_1_b.star`` next to ``mic_1.star`` stays ``mic_1_b``). One
+    micrograph's kinds may come from several files (``cryopick pick`` writes
+    a mixed model's fibers to ``<stem>_fibers.star``).
+
+    Raises
+    ------
+    PickFileError
+        Two files hold objects of one kind on one micrograph name, naming both.
+    """
+    own = set().union(*(_pairs(table) for _path, table in read)) if read else set()
+    matched = []
+    for path, table in read:
+        if names is not None and len(table):
+            renamed = match_micrograph(table, names)
+            if not (_pairs(renamed) - _pairs(table)) & own:
+                table = renamed
+        matched.append((path, table))
+    source: dict[tuple[str, str], Path] = {}
+    for path, table in matched:
+        for name, kind in sorted(_pairs(table)):
+            first = source.setdefault((name, kind), path)
+            if first != path:
+                same_folder = Path(first).parent == Path(path).parent
+                raise file_error(
+                    path,
+                    f"micrograph names must be unique: {first} also holds {kind} picks of "
+                    f"micrograph {name!r}"
+                    + (
+                        " (two files of one micrograph: give one of them, e.g. one format)"
+                        if same_folder
+                        else " (names are file names without folders); give the files of "
+                        "one folder at a time"
+                    ),
+                )
+    return matched
 
 
 def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from napari_cryopick.io.pickfiles import match_micrograph, match_name
+from napari_cryopick.io.pickfiles import match_name
 from napari_cryopick.workflows.train import TrainingSet
 
 __all__ = ["match_name", "read_training_picks", "training_sets_from_files"]
@@ -56,19 +56,26 @@ def read_training_picks(
 
     from napari_cryopick.core.object_kinds import densify_fiber_picks
     from napari_cryopick.io.formats import micrograph_stem
-    from napari_cryopick.io.pickfiles import read_picks
+    from napari_cryopick.io.pickfiles import match_files, read_picks
 
-    tables = []
-    skipped = []
-    unused: dict[str, int] = {}  # picks of micrographs not given, by micrograph
-    for path, from_folder in paths:
+    read = []
+    for path, _from_folder in paths:
         table = read_picks(path)
         table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
         if (table["tube_id"] > 0).any():
             table = densify_fiber_picks(table)
-        in_file = set(table["micrograph"])
-        # a per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix
-        table = match_micrograph(table, names)
+        read.append((Path(path), table))
+    in_files = [set(table["micrograph"]) for _path, table in read]
+    # a per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix;
+    # two files of one micrograph are refused (the rule of cryopick evaluate)
+    matched_files = match_files(read, names)
+    tables = []
+    skipped = []
+    unused: dict[str, int] = {}  # picks of micrographs not given, by micrograph
+    for (path, table), in_file, (_path, from_folder) in zip(
+        matched_files, in_files, paths, strict=True
+    ):
+        table = table.copy()
         table["file_row"] = range(1, len(table) + 1)
         given = table["micrograph"].isin(names)
         matched = table[given]

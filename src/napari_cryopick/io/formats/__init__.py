@@ -111,7 +111,8 @@ def format_number(value: float, decimals: int = 3) -> str:
 
 
 def star_value(text: str) -> str:
-    """``text`` as one STAR field: double-quoted when it is empty or holds whitespace.
+    """``text`` as one STAR field: double-quoted when it is empty, holds whitespace or
+    starts like STAR syntax (``#`` comment, ``_`` label, ``data_``, ``loop_``).
 
     STAR fields are separated by whitespace, so a micrograph name with a
     space (``sim 0000 v1.2.mrc``) is written ``"sim 0000 v1.2.mrc"``, as
@@ -126,7 +127,8 @@ def star_value(text: str) -> str:
     text = str(text)
     if "\n" in text or "\r" in text:
         raise ValueError(f"{text!r}: a line break cannot be written in a STAR field")
-    if text and not any(character.isspace() for character in text):
+    reserved = text[:1] in ("#", "_", "'", ";") or text.lower().startswith(("data_", "loop_"))
+    if text and not reserved and not any(character.isspace() for character in text):
         return text
     if '"' in text:
         raise ValueError(
