@@ -80,6 +80,7 @@ from ._common import (
     cancellable,
     connect_while_alive,
     current_micrograph_layer,
+    distinct_micrographs,
     is_micrograph_layer,
     layer_path,
     micrograph_layers,
@@ -142,13 +143,11 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
         (the per-user index of :mod:`napari_cryopick.io.annotations`).
     """
     items: list[Annotations] = []
-    seen: set[str] = set()
-    for mlayer in micrograph_layers(viewer):
-        path = layer_path(mlayer)
-        if path is not None:
-            if str(Path(path).absolute()) in seen:
-                continue  # the same file open twice is one micrograph
-            seen.add(str(Path(path).absolute()))
+    # the same file open twice is one micrograph (the rule of Pick all open)
+    layers, _clashes = distinct_micrographs(micrograph_layers(viewer))
+    paths = (layer_path(mlayer) for mlayer in layers)
+    seen = {str(Path(path).absolute()) for path in paths if path is not None}
+    for mlayer in layers:
         annotations = annotations_from_layers(viewer, mlayer)
         annotations.picks = annotations.picks[annotations.picks["kind"].isin(TRAIN_KINDS)]
         if annotations.picks["kind"].isin(OBJECT_KINDS).any():
