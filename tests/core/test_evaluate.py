@@ -497,6 +497,32 @@ def test_cli_evaluate_keeps_a_micrograph_whose_name_extends_another(tmp_path, ca
     assert "mic_1_b" in out + err  # a ground-truth micrograph without predictions
 
 
+def test_cli_evaluate_and_filter_leave_out_the_bookkeeping_of_an_output_folder(tmp_path, capsys):
+    """summary.csv and RELION_OUTPUT_NODES.star were read as pick files (a trial)."""
+    from napari_cryopick.cli import main
+
+    for side in ("truth", "pred"):
+        (tmp_path / side).mkdir()
+    _write_csv(tmp_path / "truth" / "mic_1.csv", [50.0, 150.0], [50.0, 150.0], [1.0, 1.0])
+    _write_csv(tmp_path / "pred" / "mic_1.csv", [50.0, 150.0], [50.0, 150.0], [0.9, 0.3])
+    (tmp_path / "pred" / "summary.csv").write_text(
+        "micrograph,input,status,picks\nmic_1,x,done,2\n"
+    )
+    (tmp_path / "pred" / "RELION_OUTPUT_NODES.star").write_text(
+        "data_output_nodes\nloop_\n_rlnPipeLineNodeName #1\n_rlnPipeLineNodeType #2\nx 2\n"
+    )
+    code = main(["evaluate", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth"),
+                 "--diameter", "20"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["filter", str(tmp_path / "pred"), "--threshold", "0.5", "--out",
+                 str(tmp_path / "kept")])  # fmt: skip
+    _out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "summary" not in err
+    assert [p.name for p in (tmp_path / "kept").iterdir() if p.suffix == ".csv"] == ["mic_1.csv"]
+
+
 def test_cli_evaluate_reads_relion_autopick_files_and_their_index(tmp_path, capsys):
     from napari_cryopick.cli import main
     from napari_cryopick.io.pickfiles import write_picks

@@ -134,6 +134,18 @@ def test_every_shard_of_a_batch_picks_at_the_run_s_scale(simulated, tmp_path):
     assert settings_fingerprint(request) == settings_fingerprint(
         dataclasses.replace(request, diameter_factor=1.0)
     )
+    # the outcome carries the fingerprint the run recorded its micrographs under: the
+    # RELION job lists autopick.star by it (by the request's own it listed none)
+    from napari_cryopick.workflows.batch import complete_items, plan_items
+
+    assert {o.fingerprint for o in outcomes} == {
+        settings_fingerprint(
+            dataclasses.replace(request, diameter_factor=outcomes[0].diameter_factor)
+        )
+    }
+    items = plan_items(prepare(request))
+    _todo, done = complete_items(items, tmp_path / "out", outcomes[0].fingerprint)
+    assert len(done) == 3
 
 
 def test_a_diameter_near_the_smallest_searches_only_usable_factors():

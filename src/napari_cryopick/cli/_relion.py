@@ -195,7 +195,11 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     outcome = drive(run_batch(request, batch, items), progress_bar=True, description="picking")
 
     # autopick.star lists every complete micrograph of the list, in its order
-    _todo, complete = complete_items(items, job_dir, settings_fingerprint(request))
+    # with the settings the run picked with (a zero-shot run chooses its scale and
+    # contrast: the request's own fingerprint listed nothing then)
+    _todo, complete = complete_items(
+        items, job_dir, outcome.fingerprint or settings_fingerprint(request)
+    )
     done = {item.key for item in complete}
     entries = [
         (micrograph.name, item.stem.with_name(item.stem.name + ".star"))

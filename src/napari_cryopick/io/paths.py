@@ -158,6 +158,25 @@ def micrograph_pixel_sizes(items: Iterable[str | os.PathLike]) -> dict[str, floa
     return {os.path.abspath(path): size for path, size in sizes if size is not None}
 
 
+#: Files cryopick and RELION write next to pick files that hold no picks: a folder
+#: search for pick files leaves them out (``cryopick evaluate --pred`` and
+#: ``cryopick filter`` on an output folder or a RELION job folder). Named
+#: directly, they are read (and refused) as any other file.
+BOOKKEEPING_FILES = frozenset(
+    {"summary.csv", "RELION_OUTPUT_NODES.star", "coords_suffix_autopick.star"}
+)
+
+
 def pick_files(items: Iterable[str | os.PathLike]) -> list[tuple[Path, bool]]:
-    """Pick files named directly or found in the named folders: ``(path, from_folder)``."""
-    return expand_inputs(items, pick_file_suffixes(), "pick files")
+    """Pick files named directly or found in the named folders: ``(path, from_folder)``.
+
+    A folder's :data:`BOOKKEEPING_FILES` are left out.
+    """
+    found = expand_inputs(items, pick_file_suffixes(), "pick files")
+    kept = [(p, folder) for p, folder in found if not (folder and p.name in BOOKKEEPING_FILES)]
+    if found and not kept:
+        raise ValueError(
+            f"{found[0][0].parent}: no pick files in this folder (only "
+            f"{', '.join(sorted({p.name for p, _ in found}))})"
+        )
+    return kept

@@ -201,6 +201,10 @@ class BatchOutcome:
         Wall-clock time.
     manifest
         This run's manifest file.
+    fingerprint
+        The settings fingerprint this run recorded its micrographs under (after
+        the zero-shot scale and contrast choice): what ``--skip`` and the RELION
+        job's ``autopick.star`` look for.
     summary
         ``(summary.csv, summary.png)`` if written.
     startup_seconds
@@ -236,6 +240,7 @@ class BatchOutcome:
     n_fibers: int = 0
     inverted: bool = False
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
+    fingerprint: str = ""
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -1018,6 +1023,7 @@ def run_batch(
         diameter_factor=float(request.diameter_factor or 1.0),
         scale_confidences=confidences,
         scale_source=scale_source,
+        fingerprint=fingerprint,
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
     )
