@@ -70,6 +70,7 @@ from ._common import (
     is_micrograph_layer,
     layer_type,
     listen_to_model,
+    micrograph_diameter,
     micrograph_layers,
     micrograph_name,
     scroll_layout,
@@ -1318,8 +1319,7 @@ class PickWidget(QWidget):
         mlayer = current_micrograph_layer(self.viewer)
         if mlayer is None:
             return None
-        diameter = mlayer.metadata.get(DIAMETER_KEY)
-        return float(diameter) if diameter else None
+        return micrograph_diameter(mlayer)
 
     def _on_layers_changed(self, _event: Any = None) -> None:
         diameter = self.measured_diameter()

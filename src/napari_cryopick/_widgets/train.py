@@ -72,7 +72,6 @@ from napari_cryopick.workflows.train import (
 
 from ._bank import ExemplarBankPanel
 from ._common import (
-    DIAMETER_KEY,
     TRAINED_ORIGIN,
     JobProgress,
     StepQueue,
@@ -83,6 +82,7 @@ from ._common import (
     distinct_micrographs,
     is_micrograph_layer,
     layer_path,
+    micrograph_diameter,
     micrograph_layers,
     micrograph_name,
     scroll_layout,
@@ -396,8 +396,9 @@ class TrainWidget(QWidget):
 
     def _on_layers_changed(self, _event: Any = None) -> None:
         mlayer = current_micrograph_layer(self.viewer)
-        if mlayer is not None and mlayer.metadata.get(DIAMETER_KEY):
-            self.diameter_spin.setValue(float(mlayer.metadata[DIAMETER_KEY]))
+        diameter = micrograph_diameter(mlayer) if mlayer is not None else None
+        if diameter is not None:
+            self.diameter_spin.setValue(diameter)
         self.refresh_datasets()
 
     def refresh_datasets(self) -> pd.DataFrame:
