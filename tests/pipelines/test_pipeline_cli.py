@@ -241,3 +241,36 @@ def test_pick_takes_a_relion_micrograph_list(relion_project, tiny_model, monkeyp
     out = relion_project / "from_elsewhere"
     assert main(["pick", str(star), *common, "--diameter-A", "24", "--out", str(out)]) == 0
     assert tree_bytes(out) == listed
+
+
+def test_relion_job_with_a_refused_option_leaves_the_failure_marker(relion_project, capsys):
+    """A typo in the External job's Params tab must not leave the job 'running' in RELION."""
+    with pytest.raises(SystemExit) as refused:
+        main(["relion", "--o", "External/job006/", "--in_mics", "x.star", "--treshold", "0.2"])
+    assert refused.value.code == 2
+    assert "--treshold" in capsys.readouterr().err
+    job = relion_project / "External/job006"
+    assert sorted(p.name for p in job.glob("RELION_JOB_EXIT_*")) == ["RELION_JOB_EXIT_FAILURE"]
+    # other commands' refusals and --help write nothing
+    with pytest.raises(SystemExit):
+        main(["pick", "--o", "External/job007/", "--treshold", "0.2"])
+    with pytest.raises(SystemExit) as shown:
+        main(["relion", "--o", "External/job008/", "--help"])
+    assert shown.value.code == 0
+    assert not (relion_project / "External/job007").exists()
+    assert not (relion_project / "External/job008").exists()
+
+
+def test_relion_job_takes_the_pick_commands_view_options(relion_project, tiny_model, capsys):
+    """--diameter-factor, --no-rotations, --border: as cryopick pick, and the factor is said."""
+    assert _relion(tiny_model, "--no-rotations", "--diameter-factor", "0.8", "--border", "0") == 0
+    out = capsys.readouterr().out
+    assert "0.8" in out
+    assert "--diameter-factor" in out
+    job = relion_project / "External/job004"
+    assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
+    capsys.readouterr()
+    code = _relion(tiny_model, "--scale-search", "--diameter-factor", "0.8", job="External/job009/")
+    assert code == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert (relion_project / "External/job009/RELION_JOB_EXIT_FAILURE").is_file()

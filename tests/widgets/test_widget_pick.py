@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from napari_cryopick._widgets._common import BUNDLED_ORIGIN, session, update_or_add_layer
+from napari_cryopick._widgets._common import (
+    BUNDLED_ORIGIN,
+    micrograph_diameter,
+    session,
+    update_or_add_layer,
+)
 from napari_cryopick.core.detect import apply_threshold
 from napari_cryopick.core.model import Detector, DetectorConfig
 from napari_cryopick.core.progress import drive
@@ -104,8 +109,15 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     points.add([500.0, 500.0])  # add a missed one
     assert np.isnan(points.features["score"].iloc[-1])  # no borrowed score
     kept = points.data[points.shown].copy()
+    micrograph = viewer.layers[NAME]
+    assert micrograph_diameter(micrograph) is None  # nothing clicked or typed in Annotate
+    heard = []
+    session(viewer).settings_changed.connect(heard.append)
 
     assert widget.use_as_labels() is not None
+    # the labels' diameter is recorded through the one owner: Annotate and Train hear of it
+    assert micrograph_diameter(micrograph) == 56.0
+    assert heard == [NAME]
     labels = viewer.layers[f"{NAME} particle"]
     np.testing.assert_allclose(labels.data, kept)
     saved = load_annotations(micrograph_path)

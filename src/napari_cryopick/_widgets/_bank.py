@@ -47,6 +47,8 @@ from ._common import (
     base_model,
     current_micrograph_layer,
     listen_to_model,
+    micrograph_dataset,
+    micrograph_diameter,
     session,
 )
 
@@ -220,7 +222,7 @@ class ExemplarBankPanel(QWidget):
         """Add the clicked particles of the current micrograph to its data set's exemplars."""
         from napari_cryopick.core.model.inputs import prepare_micrograph, to_prepared
 
-        from .annotate import DATASET_KEY, DIAMETER_KEY, annotations_from_layers
+        from .annotate import annotations_from_layers
 
         mlayer = current_micrograph_layer(self.viewer)
         model, _metadata, _origin = base_model(self.viewer)
@@ -235,14 +237,11 @@ class ExemplarBankPanel(QWidget):
         if not (labels["kind"] == "particle").any():
             self.status.setText(f"{mlayer.name}: no clicked particles to add.")
             return None
-        dataset = (
-            str(mlayer.metadata.get(DATASET_KEY, "")).strip()
-            or self.owner.dataset_combo.currentText().strip()
-        )
+        dataset = micrograph_dataset(mlayer) or self.owner.dataset_combo.currentText().strip()
         if not dataset:
             self.status.setText("Name the data set first (Annotate widget or Data set box).")
             return None
-        diameter = float(mlayer.metadata.get(DIAMETER_KEY) or self.owner.diameter_spin.value())
+        diameter = micrograph_diameter(mlayer) or float(self.owner.diameter_spin.value())
         labels = labels.assign(diameter=labels["diameter"].fillna(diameter))
         prepared = prepare_micrograph(np.asarray(mlayer.data, np.float32), diameter, model.config)
         bank = self.bank()

@@ -57,7 +57,6 @@ from napari_cryopick.layers.results import (
 
 from ._common import (
     BUNDLED_ORIGIN,
-    DIAMETER_KEY,
     JobProgress,
     StepQueue,
     _update_layer,
@@ -75,6 +74,7 @@ from ._common import (
     micrograph_name,
     scroll_layout,
     session,
+    set_micrograph_settings,
     short_error,
     show_only_micrograph,
     unproxy,
@@ -1945,8 +1945,8 @@ class PickWidget(QWidget):
         picks = result_picks(self.viewer, name)
         picks = picks[picks["kind"] == "particle"]
         diameter = self.diameter_spin.value()
-        if not mlayer.metadata.get(DIAMETER_KEY):
-            mlayer.metadata[DIAMETER_KEY] = diameter
+        if micrograph_diameter(mlayer) is None:  # the labels' diameter: Annotate shows it
+            set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)
         table, added = merge_particle_labels(self.viewer, mlayer, picks, diameter)
         negatives, junk = merge_negative_labels(
             self.viewer, mlayer, deleted_picks(self.viewer, name, diameter), table, diameter

@@ -65,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as refused:
+        if refused.code:  # not --help / --version: a RELION job must not look running
+            from napari_cryopick.cli._relion import mark_refused_options
+
+            mark_refused_options(list(sys.argv[1:] if argv is None else argv))
+        raise
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if args.verbose:  # this package's debug output, not every library's (Pillow's chunks, ...)
         logging.getLogger("napari_cryopick").setLevel(logging.DEBUG)

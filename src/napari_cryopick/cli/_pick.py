@@ -57,54 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score threshold in [0, 1] (default: the one 'cryopick train' calibrated on "
         f"the model's clicks, never above {defaults['threshold']}; else {defaults['threshold']})",
     )
-    parser.add_argument(
-        "--scale-search",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="zero-shot (the bundled or a general model, its generic head): pick the first "
-        f"{SCALE_SEARCH_MICROGRAPHS} micrographs at 0.8-1.25 times the diameter and use the "
-        "factor the model is most confident at; warns when the diameter looks off (default: "
-        "on; not in --monitor mode; a trained model never searches)",
-    )
-    parser.add_argument(
-        "--invert-contrast",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="pick on the inverted micrographs (particles lighter than the background, e.g. "
-        "negative stain). Default: zero-shot picking (the bundled or a general model) inverts "
-        "when the model is clearly more confident so, on the first "
-        f"{SCALE_SEARCH_MICROGRAPHS} micrographs; a trained model picks them as they are",
-    )
-    parser.add_argument(
-        "--diameter-factor",
-        type=float,
-        default=None,
-        metavar="F",
-        help="rescale micrographs as if the diameter were F times the given one (the "
-        "diameters written stay the given ones); instead of the zero-shot scale search",
-    )
+    add_scale_and_view_options(parser)
     parser.add_argument(
         "--min-distance",
         type=float,
         default=defaults["min_distance"],
         help=f"minimum distance between picks, fraction of the diameter "
         f"(default {defaults['min_distance']})",
-    )
-    parser.add_argument(
-        "--rotations",
-        action=argparse.BooleanOptionalAction,
-        default=defaults["rotations"],
-        help="average predictions over the four 90-degree rotations: about 2.5x the "
-        "picking time on a CPU, higher AP (default: on; --no-rotations for large CPU jobs)",
-    )
-    parser.add_argument(
-        "--border",
-        type=float,
-        default=None,
-        metavar="FRACTION",
-        help="reject picks closer than this fraction of the diameter to the micrograph's "
-        f"edge; 0 keeps all (default: the margin 'cryopick train' learned from the model's "
-        f"clicks, {defaults['border']} unless you clicked particles closer to the edge)",
     )
     parser.add_argument(
         "--reject-std",
@@ -194,6 +153,81 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def add_scale_and_view_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The options of how micrographs are seen, shared by ``pick`` and ``relion``.
+
+    ``--scale-search``, ``--invert-contrast``, ``--diameter-factor``,
+    ``--rotations`` and ``--border``; :func:`view_request_fields` reads them.
+    """
+    defaults = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")
+    parser.add_argument(
+        "--scale-search",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="zero-shot (the bundled or a general model, its generic head): pick the first "
+        f"{SCALE_SEARCH_MICROGRAPHS} micrographs at 0.8-1.25 times the diameter and use the "
+        "factor the model is most confident at; warns when the diameter looks off (default: "
+        "on; not in --monitor mode; a trained model never searches)",
+    )
+    parser.add_argument(
+        "--invert-contrast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pick on the inverted micrographs (particles lighter than the background, e.g. "
+        "negative stain). Default: zero-shot picking (the bundled or a general model) inverts "
+        "when the model is clearly more confident so, on the first "
+        f"{SCALE_SEARCH_MICROGRAPHS} micrographs; a trained model picks them as they are",
+    )
+    parser.add_argument(
+        "--diameter-factor",
+        type=float,
+        default=None,
+        metavar="F",
+        help="rescale micrographs as if the diameter were F times the given one (the "
+        "diameters written stay the given ones); instead of the zero-shot scale search",
+    )
+    parser.add_argument(
+        "--rotations",
+        action=argparse.BooleanOptionalAction,
+        default=defaults["rotations"],
+        help="average predictions over the four 90-degree rotations: about 2.5x the "
+        "picking time on a CPU, higher AP (default: on; --no-rotations for large CPU jobs)",
+    )
+    parser.add_argument(
+        "--border",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="reject picks closer than this fraction of the diameter to the micrograph's "
+        f"edge; 0 keeps all (default: the margin 'cryopick train' learned from the model's "
+        f"clicks, {defaults['border']} unless you clicked particles closer to the edge)",
+    )
+
+
+def view_request_fields(args: argparse.Namespace) -> dict:
+    """The :class:`PickRequest` fields of :func:`add_scale_and_view_options`' options.
+
+    Returns ``{"options": {...}, "diameter_factor": ..., "scale_search": ...,
+    "invert_contrast": ...}``; refuses contradicting or out-of-range values.
+    """
+    if args.scale_search is True and args.diameter_factor is not None:
+        raise CLIError(
+            "--scale-search and --diameter-factor exclude each other: the search chooses "
+            "the factor, --diameter-factor gives it"
+        )
+    if args.border is not None and not args.border >= 0:
+        raise CLIError(f"--border must be >= 0 (a fraction of the diameter), got {args.border:g}")
+    options = {"rotations": args.rotations}
+    if args.border is not None:
+        options["border"] = args.border
+    return {
+        "options": options,
+        "diameter_factor": args.diameter_factor,
+        "scale_search": args.scale_search is not False,
+        "invert_contrast": args.invert_contrast,
+    }
+
+
 def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None = None):
     """The :class:`~napari_cryopick.workflows.pick.PickRequest` of the parsed options.
 
@@ -205,11 +239,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
 
     if args.model is not None and not args.model.is_file():
         raise CLIError(f"{args.model}: model file does not exist")
-    if args.scale_search is True and args.diameter_factor is not None:
-        raise CLIError(
-            "--scale-search and --diameter-factor exclude each other: the search chooses "
-            "the factor, --diameter-factor gives it"
-        )
+    view = view_request_fields(args)
     _check_pick_options(args)
     if micrographs is None:
         micrographs = micrograph_files(args.inputs)
@@ -240,10 +270,9 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         threshold=args.threshold,
         options={
             "min_distance": args.min_distance,
-            "rotations": args.rotations,
             "reject_std": args.reject_std,
             "tile_size": args.tile_size,
-            **({} if args.border is None else {"border": args.border}),
+            **view["options"],
         },
         device=args.device,
         out_dir=args.out,
@@ -252,9 +281,9 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         keep_candidates=args.keep_candidates,
         box_size_px=args.box_size,
         fibers=fibers,
-        diameter_factor=args.diameter_factor,
-        scale_search=args.scale_search is not False,
-        invert_contrast=getattr(args, "invert_contrast", None),
+        diameter_factor=view["diameter_factor"],
+        scale_search=view["scale_search"],
+        invert_contrast=view["invert_contrast"],
     )
 
 
@@ -272,8 +301,6 @@ def _check_pick_options(args: argparse.Namespace) -> None:
             f"--min-distance must lie in [0, 10] (a fraction of the diameter), "
             f"got {args.min_distance:g}"
         )
-    if args.border is not None and not args.border >= 0:
-        raise CLIError(f"--border must be >= 0 (a fraction of the diameter), got {args.border:g}")
 
 
 def print_scale(outcome, request, command: str = "pick", asked: bool = False) -> None:

@@ -86,6 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FLOOR",
         help="write every candidate scoring at least FLOOR (re-threshold with cryopick filter)",
     )
+    from napari_cryopick.cli._pick import add_scale_and_view_options
+
+    add_scale_and_view_options(own)  # --scale-search, --invert-contrast, --rotations, ...
     own.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     own.add_argument(
         "--dask",
@@ -100,6 +103,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "type 2) in RELION_OUTPUT_NODES.star",
     )
     parser.set_defaults(func=run)
+
+
+def mark_refused_options(words: list[str]) -> None:
+    """Leave ``RELION_JOB_EXIT_FAILURE`` when RELION's command line was refused.
+
+    argparse exits before :func:`run` on an unknown or malformed option (a
+    typo in the External job's Params tab); without the marker the RELION GUI
+    would show the job as running for ever. ``words``: the command line after
+    ``cryopick``; nothing is written unless it is a ``relion`` command with
+    ``--o``.
+    """
+    from napari_cryopick.io.relion import write_exit_marker
+
+    commands = [word for word in words if not word.startswith("-")]
+    if not commands or commands[0] != "relion":
+        return
+    job_dir = None
+    for index, word in enumerate(words):
+        if word == "--o" and index + 1 < len(words):
+            job_dir = words[index + 1]
+        elif word.startswith("--o="):
+            job_dir = word[len("--o=") :]
+    if not job_dir:
+        return
+    try:
+        Path(job_dir).mkdir(parents=True, exist_ok=True)
+        write_exit_marker(job_dir, "failure")
+    except OSError:
+        pass  # the command line's own message is what the user sees
 
 
 def _items(job_dir: Path, star: Path) -> tuple[list, list]:
@@ -153,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, job_dir: Path) -> int:
+    from napari_cryopick.cli._pick import print_scale, view_request_fields
     from napari_cryopick.core.progress import drive
     from napari_cryopick.io.relion import (
         abort_requested,
@@ -172,8 +205,9 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         raise CLIError(f"--j must be >= 1, got {args.j}")
     if args.model is not None and not args.model.is_file():
         raise CLIError(f"{args.model}: model file does not exist")
+    view = view_request_fields(args)
     micrographs, items = _items(job_dir, args.in_mics)
-    options = {}
+    options = dict(view["options"])
     if args.min_distance is not None:
         options["min_distance"] = args.min_distance
     request = PickRequest(
@@ -188,6 +222,9 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         out_dir=job_dir,
         formats=("star",),
         keep_candidates=args.keep_candidates,
+        diameter_factor=view["diameter_factor"],
+        scale_search=view["scale_search"],
+        invert_contrast=view["invert_contrast"],
     )
     control = args.pipeline_control or job_dir
     dask = args.dask or (f"local:{args.j}" if args.j > 1 else None)
@@ -214,6 +251,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
 
         node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
     write_output_nodes(job_dir, node, relion31=args.relion31)
+    print_scale(outcome, request, "relion", asked=args.scale_search is True)
     for message in outcome.errors.values():
         print(f"cryopick relion: failed {message}", file=sys.stderr)
     print(
