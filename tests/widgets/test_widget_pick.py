@@ -700,3 +700,35 @@ def test_picking_the_selected_micrograph_shows_it_while_annotate_shows_another(
     assert f"{NAME} picks" in viewer.layers
     assert int(viewer.layers[f"{NAME} picks"].shown.sum()) > 0
     assert widget.status.text().startswith(f"{NAME}: ")
+
+
+def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    """The check cryopick pick makes: a model trained at 20 px asked to pick at 40 px says so."""
+    from napari_cryopick.core.model import save_checkpoint
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    torch.manual_seed(0)
+    model = Detector(
+        DetectorConfig(widths=(4, 8, 8, 8), feature_channels=8, head_width=8, target_diameter_px=20)
+    )
+    card = ModelCard(kinds=("particle",), heads=model.head_names, diameter_px=20.0)
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", model, metadata=card.to_metadata())
+    rng = np.random.default_rng(0)
+    path = write_mrc(tmp_path / "m0.mrc", rng.normal(size=(128, 128)).astype(np.float32))
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(checkpoint), widget.status.text()
+    widget.device_combo.setCurrentText("cpu")
+    for diameter, warned in ((40.0, True), (22.0, False)):
+        widget.diameter_spin.setValue(diameter)
+        assert widget.pick_current() is not None, widget.status.text()
+        assert ("trained at 20 px" in widget.status.text()) is warned  # when it starts
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        said = widget.status.text()
+        assert ("trained at 20 px" in said) is warned, said  # and with the picks
+        assert "m0" in said

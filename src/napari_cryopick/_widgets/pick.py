@@ -849,6 +849,21 @@ def _preload_picking_modules() -> None:
             importlib.import_module(name)
 
 
+def _trained_diameter_text(request: Any) -> str:
+    """``"Warning: ... "`` when a trained model is asked to pick far from its diameter, else "".
+
+    The check ``cryopick pick`` makes (``workflows.pick.trained_diameter_warning``):
+    a model trained on clicks finds particles near the size it learned.
+    """
+    from napari_cryopick.workflows.pick import prepare
+
+    try:
+        warnings = prepare(request).warnings
+    except ValueError:
+        return ""  # the worker reports a bad request
+    return "".join(f"Warning: {text} " for text in warnings)
+
+
 def _scale_texts(factor: float, confidences: Any, diameter_px: float) -> tuple[str, str]:
     """``("Warning: ... ", line)`` of the zero-shot scale search for the status line."""
     from napari_cryopick.workflows.pick import scale_lines
@@ -953,6 +968,7 @@ class PickWidget(QWidget):
         # zero-shot: (settings key, diameter factor, inverted) chosen on the first picks
         self._scale_choice: tuple[tuple, float, bool] | None = None
         self._request_scale_key: tuple | None = None
+        self._trained_warning = ""  # a trained model asked far from its diameter (last run)
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
         self._picks_folder: Path | None = None
         self._review_open: str | None = None  # the micrograph the review opened last
@@ -1454,7 +1470,8 @@ class PickWidget(QWidget):
         self._request_scale_key = self._scale_key()
         self._cancel = threading.Event()
         worker = create_worker(_picking_job, request, self._cancel, _start_thread=False)
-        warning = self._diameter_warning()
+        self._trained_warning = _trained_diameter_text(request)  # shown with each result too
+        warning = self._diameter_warning() + self._trained_warning
         worker = self._start(worker, len(micrographs), self._on_picked)
         if warning:
             self.status.setText(warning + "Picking…")
@@ -1545,7 +1562,8 @@ class PickWidget(QWidget):
         if inverted:
             scale += ", on the inverted micrograph (particles lighter than the background)"
         self.status.setText(
-            f"{self._diameter_warning()}{self._scale_warning(event.item)}{name}: {shown} "
+            f"{self._diameter_warning()}{self._trained_warning}"
+            f"{self._scale_warning(event.item)}{name}: {shown} "
             f"at threshold {self.threshold():.2f}{scale} ({event.step}/{event.total})"
         )
         yield

@@ -658,8 +658,8 @@ def trained_diameter_warning(prepared: PreparedPick) -> str | None:
     return (
         f"{prepared.model_name}: picking at a particle diameter of {given}, but the model "
         f"was trained at {stored:g} px (more than {DISAGREEMENT:.0%} apart): a trained model "
-        f"finds particles near the size it learned; leave out --diameter to pick at {stored:g} "
-        "px"
+        f"finds particles near the size it learned: pick at {stored:g} px (the command line: "
+        "leave out --diameter)"
     )
 
 
