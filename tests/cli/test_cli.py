@@ -91,3 +91,33 @@ def test_console_script_unknown_subcommand_exits_2() -> None:
     assert completed.returncode == 2
     assert "invalid choice" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+LOGGING_SCRIPT = """
+import logging, sys
+from napari_cryopick.cli import _simulate, main
+
+def run(args):
+    logging.getLogger("distributed.scheduler").info("State start")
+    logging.getLogger("distributed.comm").warning("comm lost")
+    logging.getLogger("napari_cryopick.workflows").info("own info")
+    return 0
+
+_simulate.run = run
+sys.exit(main(sys.argv[1:] + ["simulate", "out"]))
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_other_libraries_info_lines_are_not_shown(verbose):
+    """--dask printed ~30 INFO lines of the scheduler's start and stop; -v still shows them."""
+    completed = subprocess.run(
+        [sys.executable, "-c", LOGGING_SCRIPT, *(["-v"] if verbose else [])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "INFO: own info" in completed.stderr
+    assert "WARNING: comm lost" in completed.stderr
+    assert ("State start" in completed.stderr) is verbose

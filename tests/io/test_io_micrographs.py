@@ -233,3 +233,22 @@ def test_real_rgba_png(real_data_dir):
     micrograph = read_micrograph(files[0])
     assert micrograph.data.ndim == 2
     assert micrograph.data.shape == (2217, 2217)
+
+
+def test_a_folder_without_micrographs_names_its_subfolders_that_hold_some(tmp_path):
+    """`cryopick simulate OUT` writes OUT/micrographs/: giving OUT said only 'no micrographs'."""
+    from napari_cryopick.io.paths import micrograph_files
+
+    (tmp_path / "run" / "micrographs").mkdir(parents=True)
+    (tmp_path / "run" / "picks").mkdir()
+    (tmp_path / "run" / "picks" / "a.star").write_text("")
+    np.save(tmp_path / "run" / "a.npy", np.zeros(2))
+    iio.imwrite(tmp_path / "run" / "micrographs" / "a.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"no micrographs in this folder") as refused:
+        micrograph_files([tmp_path / "run"])
+    assert "subfolder(s) micrographs/ hold some, give that" in str(refused.value)
+    assert "picks/" not in str(refused.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"no micrographs in this folder") as refused:
+        micrograph_files([tmp_path / "empty"])
+    assert "subfolder" not in str(refused.value)

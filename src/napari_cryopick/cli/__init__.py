@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_main(_main, argv)
 
 
+def _own_info_and_warnings(record: logging.LogRecord) -> bool:
+    """This package's log records, and every library's warnings and errors."""
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] == "napari_cryopick"
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -76,6 +81,9 @@ def _main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if args.verbose:  # this package's debug output, not every library's (Pillow's chunks, ...)
         logging.getLogger("napari_cryopick").setLevel(logging.DEBUG)
+    else:  # other libraries' info (--dask: the scheduler's start and stop chatter) is not shown
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_own_info_and_warnings)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -29,6 +29,20 @@ def pick_file_suffixes() -> tuple[str, ...]:
     return tuple(sorted({s for module in FORMATS.values() for s in module.SUFFIXES}))
 
 
+def _subfolders_holding(folder: Path, suffixes: tuple[str, ...], most: int = 3) -> list[str]:
+    """Names of ``folder``'s subfolders (one level) holding files of ``suffixes``, a few at most."""
+    names = []
+    try:
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if any(f.suffix.lower() in suffixes for f in sub.iterdir() if f.is_file()):
+                names.append(f"{sub.name}/")
+                if len(names) == most:
+                    break
+    except OSError:
+        pass  # a hint only
+    return names
+
+
 def expand_inputs(
     items: Iterable[str | os.PathLike], suffixes: Iterable[str], what: str
 ) -> list[tuple[Path, bool]]:
@@ -66,8 +80,15 @@ def expand_inputs(
                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
             )
             if not inside:
+                holding = _subfolders_holding(path, suffixes)
+                hint = (
+                    f"; folders are not searched below: its subfolder(s) {', '.join(holding)} "
+                    f"hold some, give {'that' if len(holding) == 1 else 'those'}"
+                    if holding
+                    else ""
+                )
                 raise ValueError(
-                    f"{path}: no {what} in this folder (looked for {', '.join(suffixes)})"
+                    f"{path}: no {what} in this folder (looked for {', '.join(suffixes)}){hint}"
                 )
             found.extend((p, True) for p in inside)
         elif path.is_file():
