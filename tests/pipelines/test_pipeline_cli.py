@@ -274,3 +274,32 @@ def test_relion_job_takes_the_pick_commands_view_options(relion_project, tiny_mo
     assert code == 2
     assert "exclude each other" in capsys.readouterr().err
     assert (relion_project / "External/job009/RELION_JOB_EXIT_FAILURE").is_file()
+
+
+def test_ctrl_c_ends_a_monitor_session_with_its_summary(tmp_path, tiny_model, monkeypatch, capsys):
+    """Ctrl-C is how a monitor session usually ends: what it picked is said and summarised."""
+    import time
+
+    from napari_cryopick.workflows import monitor as streaming
+
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc", "m1.mrc", "m2.mrc"])
+    out = tmp_path / "out"
+    original = streaming.monitor
+
+    def interrupted_when_all_are_picked(*args, **kwargs):
+        def sleep(seconds):
+            if len(list(out.glob("*.star"))) == 3:
+                raise KeyboardInterrupt
+            time.sleep(seconds)
+
+        return original(*args, **kwargs, sleep=sleep)
+
+    monkeypatch.setattr(streaming, "monitor", interrupted_when_all_are_picked)
+    code = main(["pick", "--monitor", str(mics), "--idle-timeout", "30", "--poll", "0.1",
+                 "--model", str(tiny_model), "--diameter", "20", "--out", str(out)])  # fmt: skip
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "monitoring stopped; 3 micrographs picked" in err
+    assert "--skip" not in err  # monitoring always continues where it stopped
+    assert (out / "summary.csv").read_text().count("\n") == 4  # header and 3 micrographs

@@ -179,6 +179,28 @@ def _exit_code(outcome: Any) -> int:
     return EXIT_OK
 
 
+def _monitor_stopped(request: Any, options: Any, command: str) -> None:
+    """What a stopped monitor session picked, and its summary files (as at its idle end)."""
+    from napari_cryopick.workflows.batch import (
+        read_manifests,
+        settings_fingerprint,
+        write_summary,
+    )
+
+    out = Path(request.out_dir)
+    fingerprint = settings_fingerprint(request)
+    records = read_manifests(out, fingerprint) if out.is_dir() else {}
+    done = [r for r in records.values() if r.get("status") == "done"]
+    picks = sum(int(r.get("picks") or 0) for r in done)
+    summary = write_summary(out, fingerprint) if options.summary and records else ()
+    written = f"; summary: {summary[0]}" if summary else ""
+    print(
+        f"cryopick {command}: monitoring stopped; {len(done)} micrographs picked into {out} "
+        f"so far ({picks} objects){written}. The same command continues where it stopped.",
+        file=sys.stderr,
+    )
+
+
 def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pick") -> int:
     """Run a built pick request through the batch runner; print one summary line.
 
@@ -213,11 +235,15 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         outcome = drive(job, progress_bar=True, description=description)
     except KeyboardInterrupt:
         job.close()  # the manifest is closed and Dask is shut down; files are whole
-        print(
-            f"cryopick {command}: every micrograph finished so far is recorded in "
-            f"{request.out_dir} (run again with --skip to continue)",
-            file=sys.stderr,
-        )
+        if args.monitor is not None:
+            # Ctrl-C is how a monitor session usually ends: say what it did
+            _monitor_stopped(request, options, command)
+        else:
+            print(
+                f"cryopick {command}: every micrograph finished so far is recorded in "
+                f"{request.out_dir} (run again with --skip to continue)",
+                file=sys.stderr,
+            )
         raise  # the command line's handler says "interrupted" / "terminated" (130 / 143)
     except ValueError as error:
         raise CLIError(str(error)) from None
