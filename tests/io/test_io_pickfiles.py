@@ -551,3 +551,12 @@ def test_relion_coordinate_file_index_reads_the_files_it_lists(tmp_path, monkeyp
     (job / "Movies" / "mic_002_autopick.star").unlink()
     with pytest.raises(PickFileError, match=r"autopick\.star: data row 2: coordinate file"):
         read_picks(index)
+
+
+def test_coordinate_file_indices_listing_each_other_are_refused_by_name(tmp_path):
+    """A lists B lists A: a clear error naming the file, not a RecursionError."""
+    header = "data_coordinate_files\n\nloop_\n_rlnMicrographName #1\n_rlnMicrographCoordinates #2\n"
+    (tmp_path / "a.star").write_text(header + "mic1.mrc b.star\n")
+    (tmp_path / "b.star").write_text(header + "mic1.mrc a.star\n")
+    with pytest.raises(PickFileError, match=r"a\.star: lists .*b\.star, itself a coordinate-file"):
+        read_picks(tmp_path / "a.star")

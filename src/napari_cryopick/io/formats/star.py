@@ -94,11 +94,21 @@ def read(path: str | Path) -> pd.DataFrame:
         Project pick columns; ``micrograph`` is empty when the file does not
         name micrographs (per-micrograph coordinate files).
     """
-    path = Path(path)
+    return _read(Path(path), listed_by=None)
+
+
+def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
+    """:func:`read`; ``listed_by``: the coordinate-file index that lists ``path``."""
     check_readable(path)
     blocks = read_star_blocks(path)
     index = blocks.get("coordinate_files")
     if isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns:
+        if listed_by is not None:  # A lists B lists A ... would never end
+            raise file_error(
+                listed_by,
+                f"lists {path}, itself a coordinate-file index (data_coordinate_files); "
+                "an index lists coordinate files",
+            )
         return _read_coordinate_index(path, index)
     block = coordinate_block(path, blocks)
     x = numeric_column(block, "rlnCoordinateX", path)
@@ -149,7 +159,7 @@ def _read_coordinate_index(path: Path, index: pd.DataFrame) -> pd.DataFrame:
             listed = project / listed
         if listed.resolve() == path.resolve():
             raise file_error(path, f"data row {row}: the coordinate file listed is this file")
-        picks = read(listed)
+        picks = _read(listed, listed_by=path)
         if name:
             picks["micrograph"] = [n or name for n in picks["micrograph"].astype(str)]
         tables.append(picks)
