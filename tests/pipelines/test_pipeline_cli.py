@@ -251,9 +251,12 @@ def test_relion_job_with_a_refused_option_leaves_the_failure_marker(relion_proje
     assert "--treshold" in capsys.readouterr().err
     job = relion_project / "External/job006"
     assert sorted(p.name for p in job.glob("RELION_JOB_EXIT_*")) == ["RELION_JOB_EXIT_FAILURE"]
-    # other commands' refusals and --help write nothing
+    # other commands' refusals, --help and an empty output field write nothing
     with pytest.raises(SystemExit):
         main(["pick", "--o", "External/job007/", "--treshold", "0.2"])
+    with pytest.raises(SystemExit):
+        main(["relion", "--o", "--in_mics", "x.star"])
+    assert not (relion_project / "--in_mics").exists()
     with pytest.raises(SystemExit) as shown:
         main(["relion", "--o", "External/job008/", "--help"])
     assert shown.value.code == 0
@@ -261,9 +264,29 @@ def test_relion_job_with_a_refused_option_leaves_the_failure_marker(relion_proje
     assert not (relion_project / "External/job008").exists()
 
 
-def test_relion_job_takes_the_pick_commands_view_options(relion_project, tiny_model, capsys):
+def test_relion_job_takes_the_pick_commands_view_options(
+    relion_project, tiny_model, capsys, monkeypatch
+):
     """--diameter-factor, --no-rotations, --border: as cryopick pick, and the factor is said."""
-    assert _relion(tiny_model, "--no-rotations", "--diameter-factor", "0.8", "--border", "0") == 0
+    from napari_cryopick.workflows import batch
+
+    requests = []
+    original = batch.run_batch
+
+    def recording(request, *args, **kwargs):
+        requests.append(request)
+        return original(request, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "run_batch", recording)
+    assert _relion(tiny_model, job="External/job010/") == 0
+    # the defaults leave the options as before they existed: a job continued after an
+    # upgrade keeps its settings fingerprint (what it picked stays done)
+    assert requests[-1].options == {}
+    assert (requests[-1].diameter_factor, requests[-1].invert_contrast) == (None, None)
+    assert _relion(tiny_model, "--no-rotations", "--diameter-factor", "0.8", "--border", "0",
+                   "--invert-contrast") == 0  # fmt: skip
+    assert requests[-1].options == {"rotations": False, "border": 0.0}
+    assert (requests[-1].diameter_factor, requests[-1].invert_contrast) == (0.8, True)
     out = capsys.readouterr().out
     assert "0.8" in out
     assert "--diameter-factor" in out
@@ -303,3 +326,18 @@ def test_ctrl_c_ends_a_monitor_session_with_its_summary(tmp_path, tiny_model, mo
     assert "monitoring stopped; 3 micrographs picked" in err
     assert "--skip" not in err  # monitoring always continues where it stopped
     assert (out / "summary.csv").read_text().count("\n") == 4  # header and 3 micrographs
+
+
+def test_relion_params_labels_as_the_docs_give_them(relion_project, tiny_model, capsys):
+    """RELION builds the command as ' --' + label + ' ' + value: labels carry no dashes."""
+    import shlex
+
+    command = "relion --o External/job011/ --in_mics CtfFind/job003/micrographs_ctf.star --j 1"
+    params = [("model", str(tiny_model)), ("diameter-A", "24"), ("threshold", str(THRESHOLD)),
+              ("no-rotations", ""), ("relion31", ""), ("diameter-factor", "0.9")]  # fmt: skip
+    for label, value in params:  # RELION's pipeline_jobs.cpp, External job
+        command += " --" + label + " " + value
+    assert main(shlex.split(command)) == 0, capsys.readouterr().err
+    job = relion_project / "External/job011"
+    assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
+    assert (job / "coords_suffix_autopick.star").is_file()

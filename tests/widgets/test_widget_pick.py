@@ -718,7 +718,8 @@ def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
     card = ModelCard(kinds=("particle",), heads=model.head_names, diameter_px=20.0)
     checkpoint = save_checkpoint(tmp_path / "tiny.pt", model, metadata=card.to_metadata())
     rng = np.random.default_rng(0)
-    path = write_mrc(tmp_path / "m0.mrc", rng.normal(size=(128, 128)).astype(np.float32))
+    (tmp_path / "mics").mkdir()
+    path = write_mrc(tmp_path / "mics" / "m0.mrc", rng.normal(size=(128, 128)).astype(np.float32))
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin="napari-cryopick")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
@@ -732,3 +733,11 @@ def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
         said = widget.status.text()
         assert ("trained at 20 px" in said) is warned, said  # and with the picks
         assert "m0" in said
+    # "Pick folder…", the path that writes pick files in bulk, warns too
+    widget.diameter_spin.setValue(40.0)
+    widget.export_edit.setText(str(tmp_path / "picks"))
+    assert widget.pick_folder(tmp_path / "mics") is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    said = widget.status.text()
+    assert "trained at 20 px" in said, said
+    assert "1 files" in said, said

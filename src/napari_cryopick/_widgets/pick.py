@@ -858,9 +858,12 @@ def _trained_diameter_text(request: Any) -> str:
     from napari_cryopick.workflows.pick import prepare
 
     try:
-        warnings = prepare(request).warnings
-    except ValueError:
-        return ""  # the worker reports a bad request
+        return _warning_texts(prepare(request).warnings)
+    except Exception:  # a hint only: the worker reports a bad request
+        return ""
+
+
+def _warning_texts(warnings: Any) -> str:
     return "".join(f"Warning: {text} " for text in warnings)
 
 
@@ -1643,7 +1646,8 @@ class PickWidget(QWidget):
                 formats=(self.format_combo.currentText(),),
                 keep_candidates=floor,
             )
-            prepare(request)  # a bad format/kind combination is reported now, not in the worker
+            # a bad format/kind combination is reported now, not in the worker
+            self._trained_warning = _warning_texts(prepare(request).warnings)
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
@@ -1658,7 +1662,7 @@ class PickWidget(QWidget):
 
     def _on_folder_progress(self, event: Any) -> None:
         # the status first: napari's progress bar may process events (the end, re-entering)
-        self.status.setText(f"{event.step}/{event.total} {event.postfix()}")
+        self.status.setText(f"{self._trained_warning}{event.step}/{event.total} {event.postfix()}")
         self._advance(int(event.step))
 
     def _on_folder_done(self, batch: Any) -> None:
@@ -1666,7 +1670,8 @@ class PickWidget(QWidget):
             return  # cancelled: _on_finished says so
         self.last_batch = batch
         text = (
-            f"{len(batch.picks)} picks in {len(batch.written)} files -> {self.export_edit.text()}"
+            f"{self._trained_warning}{len(batch.picks)} picks in {len(batch.written)} files -> "
+            f"{self.export_edit.text()}"
         )
         if batch.inverted:
             text += "; picked on the inverted micrographs (particles lighter than the background)"

@@ -79,16 +79,20 @@ def _main(argv: list[str] | None = None) -> int:
             mark_refused_options(list(sys.argv[1:] if argv is None else argv))
         raise
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    handlers = [] if args.verbose else list(logging.getLogger().handlers)
     if args.verbose:  # this package's debug output, not every library's (Pillow's chunks, ...)
         logging.getLogger("napari_cryopick").setLevel(logging.DEBUG)
-    else:  # other libraries' info (--dask: the scheduler's start and stop chatter) is not shown
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_own_info_and_warnings)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_BAD_INPUT
-    # errors, interrupts, OS errors and MemoryError: cli._errors.run_main
-    return int(args.func(args) or 0)
+    for handler in handlers:  # other libraries' info (--dask: the scheduler's chatter) is not shown
+        handler.addFilter(_own_info_and_warnings)
+    try:
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        # errors, interrupts, OS errors and MemoryError: cli._errors.run_main
+        return int(args.func(args) or 0)
+    finally:  # main() called from Python: the caller's logging is its own again
+        for handler in handlers:
+            handler.removeFilter(_own_info_and_warnings)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -237,7 +237,10 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         job.close()  # the manifest is closed and Dask is shut down; files are whole
         if args.monitor is not None:
             # Ctrl-C is how a monitor session usually ends: say what it did
-            _monitor_stopped(request, options, command)
+            try:
+                _monitor_stopped(request, options, command)
+            except Exception as error:  # the interrupt stays the outcome (exit code 130)
+                print(f"cryopick {command}: no summary written: {error}", file=sys.stderr)
         else:
             print(
                 f"cryopick {command}: every micrograph finished so far is recorded in "

@@ -125,7 +125,7 @@ def mark_refused_options(words: list[str]) -> None:
             job_dir = words[index + 1]
         elif word.startswith("--o="):
             job_dir = word[len("--o=") :]
-    if not job_dir:
+    if not job_dir or job_dir.startswith("-"):  # an empty output field: no job folder known
         return
     try:
         Path(job_dir).mkdir(parents=True, exist_ok=True)
@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, job_dir: Path) -> int:
+    from napari_cryopick.cli._defaults import dataclass_defaults
     from napari_cryopick.cli._pick import print_scale, view_request_fields
     from napari_cryopick.core.progress import drive
     from napari_cryopick.io.relion import (
@@ -208,6 +209,13 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     view = view_request_fields(args)
     micrographs, items = _items(job_dir, args.in_mics)
     options = dict(view["options"])
+    if (
+        options["rotations"]
+        == dataclass_defaults("napari_cryopick.core.detect", "PickConfig")["rotations"]
+    ):
+        # as before the option existed: a job continued after an upgrade keeps its
+        # settings fingerprint, so what it picked counts as done
+        del options["rotations"]
     if args.min_distance is not None:
         options["min_distance"] = args.min_distance
     request = PickRequest(

@@ -31,15 +31,25 @@ def pick_file_suffixes() -> tuple[str, ...]:
 
 def _subfolders_holding(folder: Path, suffixes: tuple[str, ...], most: int = 3) -> list[str]:
     """Names of ``folder``'s subfolders (one level) holding files of ``suffixes``, a few at most."""
-    names = []
+    names: list[str] = []
     try:
-        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-            if any(f.suffix.lower() in suffixes for f in sub.iterdir() if f.is_file()):
-                names.append(f"{sub.name}/")
-                if len(names) == most:
-                    break
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
     except OSError:
-        pass  # a hint only
+        return names  # a hint only
+    for sub in subfolders:
+        if sub.name.startswith("."):
+            continue  # hidden, as the folder's own scan skips them
+        try:
+            holds = any(
+                f.suffix.lower() in suffixes and not f.name.startswith(".") and f.is_file()
+                for f in sub.iterdir()
+            )
+        except OSError:
+            continue
+        if holds:
+            names.append(f"{sub.name}/")
+            if len(names) == most:
+                break
     return names
 
 
