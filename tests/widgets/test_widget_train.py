@@ -192,6 +192,37 @@ def test_previews_arrive_while_training(annotated, qtbot):
     assert heatmap.data.shape[0] > 1
 
 
+def test_training_keeps_the_users_corrections_and_forgets_closed_micrographs(annotated, qtbot):
+    """A preview never replaces corrected picks, nor brings back a micrograph closed meanwhile."""
+    from napari_cryopick.workflows.train import TrainPreview
+
+    viewer, train, _ = annotated
+    train.steps_spin.setValue(8)
+    train.preview_spin.setValue(4)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    points = viewer.layers[f"{NAME} picks"]
+    assert len(points.data) > 3
+    deleted = points.data[:2].copy()
+    points.selected_data = {0, 1}
+    points.remove_selected()  # two false picks deleted, not yet used as labels
+    kept = points.data.copy()
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    points = viewer.layers[f"{NAME} picks"]
+    np.testing.assert_allclose(points.data, kept)  # the deleted picks did not come back
+    assert not any(np.allclose(p, d) for p in points.data for d in deleted)
+    assert f"previews not drawn on {NAME}: it holds your corrections" in train.status.text()
+    # a preview arriving for a micrograph closed during training is dropped
+    state = session(viewer)
+    result = state.pick_results[NAME]
+    viewer.layers.remove(viewer.layers[NAME])
+    assert NAME not in state.pick_results
+    train._on_yielded(TrainPreview(step=4, total=8, micrograph=NAME, result=result))
+    qtbot.wait(300)
+    assert NAME not in state.pick_results
+
+
 # --- exemplar bank ---
 
 

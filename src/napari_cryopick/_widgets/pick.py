@@ -790,6 +790,32 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     return far_from(positions, current, 0.5 * float(diameter_px)).reset_index(drop=True)
 
 
+def has_corrections(viewer: Any, micrograph: str) -> bool:
+    """Whether the user changed the particle picks of ``micrograph``'s result.
+
+    Deleted, moved or hand-added picks: the corrected candidates are not the
+    ones the picking gave (``ShownResult.original``). A new result of the
+    micrograph (a training preview) would replace them.
+    """
+    from napari_cryopick.layers.points import points_to_picks
+
+    stored = session(viewer).pick_results.get(micrograph)
+    original = getattr(stored, "original", None)
+    if stored is None or original is None:
+        return False
+    layer = result_layer(viewer, micrograph)
+    if layer is not None:  # displayed: the layer holds every candidate as corrected
+        current = points_to_picks(layer.data, layer.features, micrograph=micrograph)
+    else:
+        current = _particle_candidates(stored.picks)
+    positions = current[["x", "y"]].to_numpy(np.float32)
+    if len(positions) != len(original):
+        return True
+    order = np.lexsort(positions.T[::-1])
+    before = np.asarray(original, np.float32)
+    return not np.allclose(positions[order], before[np.lexsort(before.T[::-1])], atol=0.01)
+
+
 def _write_per_micrograph(table: pd.DataFrame, folder: Path, format: str) -> list[Path]:
     """One pick file per micrograph (each written atomically)."""
     from napari_cryopick.io.pickfiles import write_picks_per_micrograph

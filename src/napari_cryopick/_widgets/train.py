@@ -245,6 +245,7 @@ class TrainWidget(QWidget):
         self._showing = StepQueue(self)  # previews and the end of training, in order
         self._progress = JobProgress()
         self._preview_name = ""
+        self._preview_note = ""  # why previews were not drawn (the user's corrections)
 
         defaults = TrainConfig()
         self.mode_combo = QComboBox()
@@ -519,6 +520,7 @@ class TrainWidget(QWidget):
         current = current_micrograph_layer(self.viewer)
         preview = None
         self._preview_name = ""
+        self._preview_note = ""
         if current is not None:
             self._preview_name = micrograph_name(current)
             preview = Micrograph(
@@ -618,8 +620,19 @@ class TrainWidget(QWidget):
 
     def _on_yielded(self, event: Any) -> None:
         if isinstance(event, TrainPreview):
-            from .pick import showing_pick_result
+            from .pick import has_corrections, showing_pick_result
 
+            state = session(self.viewer)
+            open_names = {micrograph_name(m) for m in micrograph_layers(self.viewer)}
+            if event.micrograph not in open_names and event.micrograph not in state.retained:
+                return  # closed while training: its results left the session with it
+            if has_corrections(self.viewer, event.micrograph):
+                # a preview would replace the user's deleted, moved and added picks
+                self._preview_note = (
+                    f" (previews not drawn on {event.micrograph}: it holds your corrections; "
+                    "'Use as training labels' keeps them, Pick re-picks it)"
+                )
+                return
             # one step per event-loop turn (layers built, then drawn): the viewer answers
             self._showing.add(showing_pick_result(self.viewer, event.micrograph, event.result))
             return
@@ -638,7 +651,8 @@ class TrainWidget(QWidget):
         eta = getattr(event, "eta_s", None)
         if eta is not None and not self._cancel.is_set():
             self.status.setText(
-                f"{self._mode_text}: step {event.step}/{event.total}, about {_duration(eta)} left"
+                f"{self._mode_text}: step {event.step}/{event.total}, about {_duration(eta)} "
+                f"left{self._preview_note}"
             )
 
     def _on_returned(self, value: Any) -> None:
@@ -694,7 +708,7 @@ class TrainWidget(QWidget):
         )
         self.status.setText(
             f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
-            f"{outcome.path}{using}{picked}.{notes}"
+            f"{outcome.path}{using}{picked}{self._preview_note}.{notes}"
         )
 
     def _on_errored(self, exc: Exception) -> None:
