@@ -308,3 +308,23 @@ def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(simulated, tm
     assert settings_fingerprint(request) == settings_fingerprint(
         dataclasses.replace(request, invert_contrast=False)
     )
+
+
+def test_the_search_reads_micrographs_with_the_pixel_size_of_their_list(simulated, tmp_path):
+    """A RELION / cryoSPARC list's pixel size beats the MRC header in the search too.
+
+    Headers without a pixel size made every search read fail: the run picked at
+    the diameter and contrast as given, silently (user trial helper-29: AP 0.79 → 0.00
+    on inverted micrographs listed in a micrographs_ctf.star).
+    """
+    images, _ = simulated
+    (tmp_path / "mics").mkdir()
+    paths = [write_mrc(tmp_path / "mics" / f"{m.name}.mrc", m.data) for m in images]
+    request = PickRequest(
+        micrographs=paths, diameter_A=2 * GIVEN_DIAMETER, device="cpu", out_dir=tmp_path / "out"
+    )
+    sizes = {str(path.resolve()): 2.0 for path in paths}  # 2 A/px: 50 px
+    outcome = drive(run_batch(request, BatchOptions(summary=False), pixel_sizes=sizes))
+    assert outcome.n_picked == 3
+    assert set(SCALE_FACTORS) <= set(outcome.scale_confidences)  # the search ran
+    assert outcome.diameter_factor < 1.0

@@ -974,7 +974,8 @@ def run_batch(
             ),
         )
         scale_source = "earlier run"
-    prepared, confidences = with_scale(prepared, [item.source for item in items])
+    # read as they are picked: with the pixel size of a RELION or cryoSPARC list
+    prepared, confidences = with_scale(prepared, items, read=_load)
     request = dataclasses.replace(
         request,
         diameter_factor=prepared.request.diameter_factor,

@@ -37,7 +37,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -678,15 +678,18 @@ def _read(source: Any) -> Any:
     raise TypeError(f"not a micrograph file or Micrograph: {type(source).__name__}")
 
 
-def _read_with_diameter(prepared: PreparedPick, source: Any) -> tuple[Any, str, float]:
+def _read_with_diameter(
+    prepared: PreparedPick, source: Any, read: Callable[[Any], Any] | None = None
+) -> tuple[Any, str, float]:
     """One micrograph, its name and its particle diameter in pixels (errors name it).
 
     A micrograph without contrast is refused
-    (:func:`napari_cryopick.core.preprocess.check_contrast`).
+    (:func:`napari_cryopick.core.preprocess.check_contrast`). ``read``: how
+    ``source`` becomes a ``Micrograph`` (default: a file or a ``Micrograph``).
     """
     from napari_cryopick.core.preprocess import check_contrast
 
-    micrograph = _read(source)
+    micrograph = (read or _read)(source)
     check_contrast(micrograph.data)
     name = micrograph.name or (Path(source).stem if _is_path(source) else "")
     diameter = resolve_diameter(
@@ -908,7 +911,7 @@ def zero_shot(prepared: PreparedPick) -> bool:
 
 
 def with_scale(
-    prepared: PreparedPick, sources: Sequence[Any]
+    prepared: PreparedPick, sources: Sequence[Any], read: Callable[[Any], Any] | None = None
 ) -> tuple[PreparedPick, dict[float, float]]:
     """``prepared`` with its request's polarity and ``diameter_factor`` resolved.
 
@@ -920,7 +923,9 @@ def with_scale(
     (:func:`napari_cryopick.core.scale_search.choose_scale`); anything else
     keeps the request's settings (``invert_contrast`` None counts as False).
     Returns the confidences of the scale search (empty when none ran); the
-    polarity's are in ``prepared.polarity_confidences``.
+    polarity's are in ``prepared.polarity_confidences``. ``read``: how a
+    source becomes a ``Micrograph`` (the batch runner's gives it the pixel size
+    of a RELION or cryoSPARC micrograph list).
     """
     request = prepared.request
     choose_factor = request.diameter_factor is None and request.scale_search
@@ -929,17 +934,23 @@ def with_scale(
         return _resolved(prepared, {}, {}), {}
     from napari_cryopick.core.scale_search import choose_polarity, choose_scale, invert
 
-    images, diameters = [], []
+    images, diameters, problems = [], [], []
     for source in sources:
         try:
-            micrograph, _name, diameter = _read_with_diameter(prepared, source)
-        except (ValueError, OSError, TypeError):
+            micrograph, _name, diameter = _read_with_diameter(prepared, source, read)
+        except (ValueError, OSError, TypeError) as error:
+            problems.append(str(error))
             continue  # reported when it is picked
         images.append(micrograph.data)
         diameters.append(diameter)
         if len(images) == SCALE_SEARCH_MICROGRAPHS:
             break
     if not images:
+        logger.warning(
+            "zero-shot: the scale and contrast search read none of the micrographs (%s); "
+            "they are picked at the diameter and contrast as given",
+            problems[0] if problems else "none given",
+        )
         return _resolved(prepared, {}, {}), {}
     polarity: dict[bool, float] = {}
     inverted = bool(request.invert_contrast)
