@@ -377,3 +377,29 @@ def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path
     assert "note: with few clicks (" in said
     assert main(["info", str(tmp_path / "m.pt")]) == 0
     assert "s the whole job)" in capsys.readouterr().out
+
+
+def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, capsys, caplog):
+    """The rest of a data set in --micrographs is not refused: named, left out of training."""
+    import logging
+
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.io.micrographs import write_mrc
+
+    caplog.set_level(logging.WARNING, logger="napari_cryopick")
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    config = SimulationConfig(shape=(256, 256), diameter_px=40.0, n_particles=12)
+    for seed in range(3):
+        simulated = simulate_micrograph(config, seed=seed)
+        write_mrc(tmp_path / "mics" / f"m{seed}.mrc", simulated.image)
+        if seed < 2:  # m2: not clicked
+            clicks = simulated.picks[simulated.picks["kind"] == "particle"].iloc[::3]
+            clicks[["x", "y"]].to_csv(tmp_path / "picks" / f"m{seed}.csv", index=False)
+    args = ["train", "--micrographs", str(tmp_path / "mics"), "--picks", str(tmp_path / "picks")]
+    args += ["--diameter", "40", "--out", str(tmp_path / "m.pt"), "--steps", "2"]
+    args += ["--batch-size", "2", "--crop-size", "64", "--device", "cpu", "--threads", "1"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "on 2 micrograph(s)" in capsys.readouterr().out
+    assert "1 of 3 micrographs have no picks and are not trained on (m2)" in caplog.text

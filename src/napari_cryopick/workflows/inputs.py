@@ -218,10 +218,23 @@ def training_sets_from_files(
     if len(unlabelled) == len(names):
         raise ValueError("no labelled particles in the pick files for the given micrographs")
     if unlabelled:
-        raise ValueError(
-            f"no picks for micrograph(s): {', '.join(unlabelled)} "
-            f"(pick files are matched by micrograph name)"
+        # the rest of the data set is what a user has besides the clicks: welcome, but a
+        # new model does not learn from it (pseudo-label rounds measured +0.005 AP:
+        # docs/general-model.md); a typo in the pick files' names shows here too
+        shown = ", ".join(unlabelled[:5]) + (", ..." if len(unlabelled) > 5 else "")
+        logger.warning(
+            "%d of %d micrographs have no picks and are not trained on (%s): pick them with "
+            "the trained model (pick files are matched by micrograph name)",
+            len(unlabelled),
+            len(names),
+            shown,
         )
+        keep = [i for i, name in enumerate(names) if name not in set(unlabelled)]
+        paths = [paths[i] for i in keep]
+        loaded = [loaded[i] for i in keep]
+        names = [names[i] for i in keep]
+        if len(table) and "micrograph" in table:
+            table = table[table["micrograph"].isin(set(names))].reset_index(drop=True)
     if diameter_A is not None:
         diameters = []
         for micrograph in loaded:
