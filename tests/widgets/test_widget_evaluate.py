@@ -9,6 +9,7 @@ from napari_cryopick.core.evaluate import evaluate
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.io.pickfiles import read_picks
 from napari_cryopick.layers.points import picks_layer
+from napari_cryopick.layers.results import ROLE_KEY
 
 DATASET = "empiar10028_ribosome"
 NAME = "061_10028"
@@ -76,15 +77,47 @@ def test_threshold_goes_to_pick_slider(evaluation):
     assert pick.threshold() == pytest.approx(round(report.best_f1[0], 2))
 
 
-def test_result_layer_renamed_after_another_micrograph_is_a_message(evaluation):
-    """The shared result layers take the name of the micrograph they show: no KeyError."""
+def test_a_chosen_layer_renamed_stays_chosen_under_its_new_name(evaluation):
+    """The shared result layers take the name of the micrograph they show (user trial
+    helper-28: the lists kept the old name, and the picks could not be chosen)."""
     viewer, widget, _pred, _truth = evaluation
     viewer.layers[f"{NAME} picks"].name = "other picks"  # as when the layers switch
-    assert widget.run() is None
-    assert "chosen layers changed" in widget.results_label.text()
-    widget.pred_combo.setCurrentText("other picks")  # listed again
+    items = [widget.pred_combo.itemText(i) for i in range(widget.pred_combo.count())]
+    assert "other picks" in items
+    assert f"{NAME} picks" not in items
     assert widget.pred_combo.currentText() == "other picks"
     assert widget.run() is not None, widget.results_label.text()
+
+
+def test_layers_of_the_micrograph_on_screen_are_preselected_and_a_mismatch_is_said(
+    make_napari_viewer, real_data_dir
+):
+    """Predicted: the results of the micrograph shown; truth: that micrograph's; else a warning."""
+    viewer = make_napari_viewer()
+    folder = real_data_dir / DATASET
+    for name in ("062_10028", NAME):  # NAME opened last: on screen
+        viewer.open(str(folder / "micrographs" / f"{name}.png"), plugin="napari-cryopick")
+    tables = {name: read_picks(folder / "picks" / f"{name}.csv") for name in ("062_10028", NAME)}
+    for name, table in tables.items():
+        data, kwargs, _ = picks_layer(table.assign(micrograph=name, score=0.5), f"{name} results")
+        kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "result"}
+        viewer.add_points(data, **kwargs)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    widget.diameter_spin.setValue(56.0)
+    for name in ("062_10028", NAME):
+        assert widget.load_truth(folder / "picks" / f"{name}.csv") is not None
+    viewer.layers.selection.active = viewer.layers[NAME]
+    widget._refresh_layers()
+    assert widget.pred_combo.currentText() == f"{NAME} results"
+    widget.truth_combo.setCurrentText(f"{NAME} truth")
+    assert widget.run() is not None
+    assert "Warning: the predicted picks are" not in widget.results_label.text()
+    widget.truth_combo.setCurrentText("062_10028 truth")
+    assert widget.run() is not None
+    assert (
+        f"Warning: the predicted picks are {NAME}'s, the ground truth is 062_10028's"
+        in widget.results_label.text()
+    )
 
 
 def test_picks_of_another_size_than_the_truth_are_warned_about_under_the_figures(evaluation):

@@ -33,7 +33,16 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick.layers.results import ROLE_KEY
 
-from ._common import points_layers, populate_layer_combo, scroll_layout, session
+from ._common import (
+    current_micrograph_layer,
+    micrograph_layers,
+    micrograph_name,
+    points_layers,
+    populate_layer_combo,
+    scroll_layout,
+    session,
+    unproxy,
+)
 
 
 def _prediction_rank(layer: Any) -> int:
@@ -60,6 +69,11 @@ def _truth_rank(layer: Any) -> int:
     if meta.get(ROLE_KEY) == "result":
         return 6
     return 3
+
+
+def _of(layer: Any) -> str:
+    """The micrograph a points layer belongs to ("": not known)."""
+    return str(layer.metadata.get("micrograph") or "")
 
 
 def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
@@ -154,24 +168,63 @@ class EvaluateWidget(QWidget):
         self.apply_f2_button.clicked.connect(lambda: self.apply_threshold(beta=2))
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._named: set[int] = set()  # layers whose renaming refreshes the lists
         self._refresh_layers()
 
+    def _follow_names(self) -> None:
+        """Refresh the lists when a layer is renamed (the result layers take the name of
+        the micrograph they show: a stale name could not be chosen)."""
+        for layer in self.viewer.layers:
+            key = id(unproxy(layer))
+            if key not in self._named:
+                self._named.add(key)
+                layer.events.name.connect(self._refresh_layers)
+
     def _refresh_layers(self, _event: Any = None) -> None:
-        """Refill the layer lists; keep the user's choices, else pick sensible ones."""
+        """Refill the layer lists; keep the user's choices, else pick sensible ones.
+
+        Sensible: results of the micrograph on screen as predicted, and a truth
+        (else the particle clicks) of the same micrograph as ground truth.
+        """
+        self._follow_names()
         layers = points_layers(self.viewer)
-        keep_pred = self.pred_combo.currentText()
-        keep_truth = self.truth_combo.currentText()
-        by_pred = sorted(layers, key=_prediction_rank)
-        by_truth = [layer for layer in sorted(layers, key=_truth_rank) if _truth_rank(layer) < 9]
+        # a chosen layer renamed stays chosen under its new name
+        keep_pred = self._listed.get(self.pred_combo.currentText(), self.pred_combo.currentText())
+        keep_truth = self._listed.get(
+            self.truth_combo.currentText(), self.truth_combo.currentText()
+        )
+        current = current_micrograph_layer(self.viewer)
+        shown = micrograph_name(current) if current is not None else ""
+        by_pred = sorted(layers, key=lambda layer: (_prediction_rank(layer), _of(layer) != shown))
         populate_layer_combo(self.pred_combo, by_pred, keep_pred)
         if keep_pred not in [layer.name for layer in layers] and by_pred:
             self.pred_combo.setCurrentIndex(0)
+        chosen = self.pred_combo.currentText()
+        pred_of = next((_of(layer) for layer in layers if layer.name == chosen), "") or shown
+        by_truth = [
+            layer
+            for layer in sorted(
+                layers, key=lambda layer: (_truth_rank(layer), _of(layer) != pred_of)
+            )
+            if _truth_rank(layer) < 9
+        ]
         populate_layer_combo(self.truth_combo, by_truth, keep_truth)
         if keep_truth not in [layer.name for layer in by_truth]:
             others = [layer for layer in by_truth if layer.name != self.pred_combo.currentText()]
             if others:
                 self.truth_combo.setCurrentText(others[0].name)
         self._keep_apart()
+        self._layers_by_name = {layer.name: unproxy(layer) for layer in layers}
+
+    @property
+    def _listed(self) -> dict[str, str]:
+        """Each name listed at the last refresh -> that layer's name now (if still open)."""
+        now = {id(unproxy(layer)): layer.name for layer in self.viewer.layers}
+        return {
+            old: now[id(layer)]
+            for old, layer in getattr(self, "_layers_by_name", {}).items()
+            if id(layer) in now
+        }
 
     def _keep_apart(self) -> None:
         """One layer cannot be both: move the truth, else the prediction, else leave it empty."""
@@ -200,6 +253,12 @@ class EvaluateWidget(QWidget):
         data, kwargs, _ = picks_layer(
             table, f"{path.stem} truth", default_diameter=self.diameter_spin.value()
         )
+        from napari_cryopick.io.pickfiles import match_name
+
+        names = {micrograph_name(m) for m in micrograph_layers(self.viewer)}
+        owner = match_name(path.stem, names)  # 061_autopick.star: micrograph 061
+        if owner and kwargs["metadata"].get("micrograph") not in names:
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), "micrograph": owner}
         layer = self.viewer.add_points(data, **kwargs)
         self.truth_combo.setCurrentText(layer.name)
         if not self.pred_combo.currentText():
@@ -240,6 +299,13 @@ class EvaluateWidget(QWidget):
                 "check the choice and evaluate again."
             )
             return None
+        pred_of, truth_of = (_of(self.viewer.layers[name]) for name in chosen)
+        mismatch = ""
+        if pred_of and truth_of and pred_of != truth_of:
+            mismatch = (
+                f"\nWarning: the predicted picks are {pred_of}'s, the ground truth is "
+                f"{truth_of}'s: choose layers of one micrograph."
+            )
         pred, truth = self.tables()
         pred = _sure_scores(pred)
         if not len(truth):
@@ -269,9 +335,9 @@ class EvaluateWidget(QWidget):
         said = [
             _for_the_widget(str(w.message)) for w in caught if issubclass(w.category, UserWarning)
         ]
-        if said:  # e.g. predicted and true sizes too different for IoU: under the figures
-            text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
-            self.results_label.setText(self.results_label.text() + text)
+        text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
+        # e.g. predicted and true sizes too different for IoU: under the figures
+        self.results_label.setText(self.results_label.text() + text + mismatch)
         return report
 
     def tolerance(self) -> float | None:
