@@ -206,3 +206,23 @@ def test_selecting_a_micrograph_keeps_one_active_layer(
     assert set(viewer.layers.selection) == {viewer.layers["061_10028"]}
     assert widget.activate() is viewer.layers["061_10028 negative"]
     assert viewer.layers.selection.active.mode == "add"
+
+
+def test_a_renamed_micrograph_layer_stays_listed_and_its_clicks_its_own(
+    annotate, micrograph_path, qtbot
+):
+    """Renaming the layer in the layer list (user trial helper-28: the box kept the old name,
+    'Open a micrograph first.', the click was lost)."""
+    viewer, widget = annotate
+    widget.diameter_spin.setValue(56.0)
+    viewer.layers["061_10028"].name = "my best micrograph"
+    items = [widget.micrograph_combo.itemText(i) for i in range(widget.micrograph_combo.count())]
+    assert items == ["my best micrograph"]
+    assert widget.micrograph_combo.currentText() == "my best micrograph"
+    layer = widget.set_kind("particle")
+    assert layer is not None, widget.status.text()
+    assert layer.name == "061_10028 particle"  # the micrograph keeps its file's name
+    layer.add(picks_to_napari(make_picks([100.0], [200.0])))
+    widget.save_all()
+    saved = load_annotations(micrograph_path)
+    assert saved.counts()["particle"] == 1

@@ -319,6 +319,7 @@ class AnnotateWidget(QWidget):
         self.dataset_edit.editingFinished.connect(self._on_dataset_changed)
         self.measure_button.toggled.connect(self._on_measure_toggled)
         self.save_button.clicked.connect(self.save_all)
+        self._named: set[int] = set()  # micrograph layers whose renaming refreshes the box
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removing.connect(self._on_layer_removing)
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -418,9 +419,25 @@ class AnnotateWidget(QWidget):
 
     # --- events ---
 
+    def _on_micrograph_renamed(self, event: Any) -> None:
+        """A micrograph layer renamed in the layer list stays listed (and chosen).
+
+        The micrograph itself keeps its name (its file's), so its annotations,
+        sidecar and results are unchanged; only the box lists layer names.
+        """
+        chosen = self.micrograph_combo.currentText()
+        if chosen not in self.viewer.layers:  # the chosen layer is the renamed one
+            chosen = getattr(event, "source", None).name if getattr(event, "source", None) else ""
+        populate_layer_combo(self.micrograph_combo, micrograph_layers(self.viewer), keep=chosen)
+
     def _on_layers_changed(self, event: Any = None) -> None:
         layers = micrograph_layers(self.viewer)
         populate_layer_combo(self.micrograph_combo, layers)
+        for mlayer in layers:
+            real = unproxy(mlayer)
+            if id(real) not in self._named:
+                self._named.add(id(real))
+                mlayer.events.name.connect(self._on_micrograph_renamed)
         keys = {str(layer_path(mlayer) or mlayer.name) for mlayer in layers}
         self._loaded &= keys  # a micrograph closed and opened again is reloaded
         opened = []
