@@ -203,3 +203,37 @@ def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
     assert "mic_1" not in rows
     written = pick.export(tmp_path / "export", "star")
     assert "mic_1.star" not in {p.name for p in written}
+
+
+def test_new_micrographs_opened_with_annotated_ones_take_their_shared_settings(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    """Yesterday's micrographs (56 px, 'ribo' in their sidecars) opened with two new ones:
+    the new ones showed and saved 100 px while Pick picked them at 56 (user trial helper-28)."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    paths = [_micrograph_file(tmp_path / "data", f"mic_{i}", seed=i) for i in range(4)]
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    for path in paths[:2]:
+        viewer.open(str(path), plugin=PLUGIN)
+    annotate.diameter_spin.setValue(56.0)
+    annotate.dataset_edit.setText("ribo")
+    annotate.dataset_edit.editingFinished.emit()
+    for name in ("mic_0", "mic_1"):
+        annotate.micrograph_combo.setCurrentText(name)
+        _click(annotate)
+    annotate.save_all()
+    viewer.close()
+
+    viewer = make_napari_viewer()  # the next day
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    for path in paths:
+        viewer.open(str(path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "mic_3", timeout=5000)
+    assert annotate.diameter_spin.value() == pytest.approx(56.0)
+    assert annotate.dataset_edit.text() == "ribo"
+    _click(annotate)
+    annotate.save_all()
+    saved = load_annotations(paths[3])
+    assert saved.diameter_px == pytest.approx(56.0)
+    assert saved.dataset == "ribo"

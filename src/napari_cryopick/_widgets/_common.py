@@ -386,26 +386,37 @@ def set_micrograph_settings(
 def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None, str | None]:
     """What a micrograph lacking a diameter or data-set name of its own takes: ``(diameter, dataset)``.
 
-    A missing data-set name: the one typed last in the session. A missing
-    diameter: that of the top-most other open micrograph of the same data set
-    which has one, else the one typed last in the session. None where the
+    A missing data-set name: the one typed last in the session, else the one
+    name every other open micrograph that has one shares. A missing diameter:
+    that of the top-most other open micrograph of the same data set which has
+    one, else the one typed last in the session, else the one diameter every
+    other open micrograph that has one shares (yesterday's annotated
+    micrographs opened with new ones: a user trial). None where the
     micrograph has its own, or there is nothing to take.
     """
     state = session(viewer)
+    others = [m for m in micrograph_layers(viewer) if unproxy(m) is not unproxy(micrograph_layer)]
     dataset = None
-    if not micrograph_dataset(micrograph_layer) and state.typed_dataset:
-        dataset = state.typed_dataset
+    if not micrograph_dataset(micrograph_layer):
+        if state.typed_dataset:
+            dataset = state.typed_dataset
+        else:
+            names = {micrograph_dataset(m) for m in others} - {""}
+            dataset = names.pop() if len(names) == 1 else None
     diameter = None
     if micrograph_diameter(micrograph_layer) is None:
         own_set = dataset if dataset is not None else micrograph_dataset(micrograph_layer)
-        for other in reversed(micrograph_layers(viewer)):
-            if unproxy(other) is unproxy(micrograph_layer) or micrograph_dataset(other) != own_set:
+        for other in reversed(others):
+            if micrograph_dataset(other) != own_set:
                 continue
             diameter = micrograph_diameter(other)
             if diameter is not None:
                 break
         if diameter is None:
             diameter = state.typed_diameter
+        if diameter is None:
+            values = {micrograph_diameter(m) for m in others} - {None}
+            diameter = values.pop() if len(values) == 1 else None
     return diameter, dataset
 
 
