@@ -328,3 +328,32 @@ def test_the_search_reads_micrographs_with_the_pixel_size_of_their_list(simulate
     assert outcome.n_picked == 3
     assert set(SCALE_FACTORS) <= set(outcome.scale_confidences)  # the search ran
     assert outcome.diameter_factor < 1.0
+
+
+def test_a_thumbnail_among_the_micrographs_does_not_choose_the_scale(simulated, monkeypatch):
+    """A 64 px noise image first in the folder decided the scale of all (user trial helper-29)."""
+    import numpy as np
+
+    from napari_cryopick.core import scale_search
+
+    images, _ = simulated
+    seen = []
+    original = scale_search.choose_scale
+
+    def recording(model, images, diameters, *args, **kwargs):
+        seen.append([image.shape for image in images])
+        return original(model, images, diameters, *args, **kwargs)
+
+    monkeypatch.setattr(scale_search, "choose_scale", recording)
+    thumbnail = Micrograph(np.random.default_rng(0).normal(size=(64, 64)), name="gain_small")
+    request = PickRequest(
+        micrographs=[thumbnail, *images], diameter_px=GIVEN_DIAMETER, device="cpu"
+    )
+    _prepared, confidences = with_scale(prepare(request), request.micrographs)
+    assert confidences
+    assert seen == [[(512, 512)] * 3]
+    # thumbnails only: they are searched on (nothing else to search on)
+    seen.clear()
+    request = dataclasses.replace(request, micrographs=[thumbnail])
+    with_scale(prepare(request), request.micrographs)
+    assert seen == [[(64, 64)]]

@@ -910,13 +910,19 @@ def zero_shot(prepared: PreparedPick) -> bool:
     return bool(is_general and head == GENERIC_HEAD and prepared.kinds == ("particle",))
 
 
+#: The zero-shot search skips micrographs whose shorter side holds fewer particle
+#: diameters than this (unless all are that small).
+SEARCH_MIN_DIAMETERS = 4.0
+
+
 def with_scale(
     prepared: PreparedPick, sources: Sequence[Any], read: Callable[[Any], Any] | None = None
 ) -> tuple[PreparedPick, dict[float, float]]:
     """``prepared`` with its request's polarity and ``diameter_factor`` resolved.
 
     Zero-shot picking (:func:`zero_shot`) chooses, on the first
-    :data:`SCALE_SEARCH_MICROGRAPHS` readable micrographs of ``sources``,
+    :data:`SCALE_SEARCH_MICROGRAPHS` readable micrographs of ``sources``
+    at least :data:`SEARCH_MIN_DIAMETERS` diameters on a side,
     whether to pick them inverted when ``invert_contrast`` is None
     (:func:`napari_cryopick.core.scale_search.choose_polarity`), then the
     factor when ``scale_search`` is on and none is given
@@ -934,17 +940,25 @@ def with_scale(
         return _resolved(prepared, {}, {}), {}
     from napari_cryopick.core.scale_search import choose_polarity, choose_scale, invert
 
-    images, diameters, problems = [], [], []
+    images, diameters, problems, small = [], [], [], []
     for source in sources:
         try:
             micrograph, _name, diameter = _read_with_diameter(prepared, source, read)
         except (ValueError, OSError, TypeError) as error:
             problems.append(str(error))
             continue  # reported when it is picked
+        if min(micrograph.data.shape) < SEARCH_MIN_DIAMETERS * diameter:
+            # a thumbnail or gain reference in the folder holds a few particles at most:
+            # its confidence would decide the scale of every micrograph (a user trial)
+            small.append((micrograph.data, diameter))
+            continue
         images.append(micrograph.data)
         diameters.append(diameter)
         if len(images) == SCALE_SEARCH_MICROGRAPHS:
             break
+    if not images and small:  # micrographs that small are all there is
+        images = [image for image, _ in small[:SCALE_SEARCH_MICROGRAPHS]]
+        diameters = [diameter for _, diameter in small[:SCALE_SEARCH_MICROGRAPHS]]
     if not images:
         logger.warning(
             "zero-shot: the scale and contrast search read none of the micrographs (%s); "
