@@ -341,3 +341,29 @@ def test_relion_params_labels_as_the_docs_give_them(relion_project, tiny_model, 
     job = relion_project / "External/job011"
     assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
     assert (job / "coords_suffix_autopick.star").is_file()
+
+
+def test_ctrl_c_before_anything_was_picked_says_so(tmp_path, tiny_model, monkeypatch, capsys):
+    """Not 'every micrograph finished so far is recorded in OUT' for a folder never made."""
+    from napari_cryopick.workflows import batch
+
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc"])
+    out = tmp_path / "out"
+    common = [str(mics), "--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
+    original = batch.run_batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield  # a generator, as the batch runner
+
+    monkeypatch.setattr(batch, "run_batch", interrupted)
+    assert main(["pick", *common]) == 130
+    err = capsys.readouterr().err
+    assert "stopped before any micrograph was picked" in err
+    assert "recorded in" not in err
+    monkeypatch.setattr(batch, "run_batch", original)
+    assert main(["pick", *common]) == 0
+    monkeypatch.setattr(batch, "run_batch", interrupted)
+    assert main(["pick", *common, "--skip"]) == 130
+    assert "every micrograph finished so far is recorded in" in capsys.readouterr().err

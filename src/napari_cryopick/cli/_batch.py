@@ -241,6 +241,8 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
                 _monitor_stopped(request, options, command)
             except Exception as error:  # the interrupt stays the outcome (exit code 130)
                 print(f"cryopick {command}: no summary written: {error}", file=sys.stderr)
+        elif not (Path(request.out_dir).is_dir() and batch.read_manifests(Path(request.out_dir))):
+            print(f"cryopick {command}: stopped before any micrograph was picked", file=sys.stderr)
         else:
             print(
                 f"cryopick {command}: every micrograph finished so far is recorded in "
