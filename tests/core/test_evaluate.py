@@ -554,3 +554,22 @@ def test_cli_evaluate_reads_relion_autopick_files_and_their_index(tmp_path, caps
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "AP@5px         1.000" in captured.out
+
+
+def test_cli_evaluate_scales_binned_coordinates(tmp_path, capsys):
+    """Topaz run on micrographs binned 4x writes binned coordinates (user trial: AP 0.002)."""
+    from napari_cryopick.cli import main
+    from napari_cryopick.io.pickfiles import write_picks
+
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    _write_csv(truth / "mic1.csv", [400.0, 800.0], [400.0, 120.0])
+    topaz = tmp_path / "topaz.txt"
+    write_picks(make_picks([100.0, 200.0], [100.0, 30.0], score=0.9, micrograph="mic1"), topaz)
+    common = ["evaluate", "--pred", str(topaz), "--truth", str(truth), "--tolerance", "8"]
+    assert main(common) == 0
+    assert "AP@8px         0.000" in capsys.readouterr().out
+    assert main([*common, "--pred-binning", "4"]) == 0
+    assert "AP@8px         1.000" in capsys.readouterr().out
+    assert main([*common, "--pred-binning", "0"]) == 2
+    assert "--pred-binning must be > 0" in capsys.readouterr().err

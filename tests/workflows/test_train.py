@@ -403,3 +403,26 @@ def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, caps
     assert main(args) == 0, capsys.readouterr().err
     assert "on 2 micrograph(s)" in capsys.readouterr().out
     assert "1 of 3 micrographs have no picks and are not trained on (m2)" in caplog.text
+
+
+def test_training_picks_of_binned_micrographs_are_scaled(tmp_path):
+    """--picks-binning: Topaz coordinates of 4x binned micrographs land on the particles."""
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    write_mrc(tmp_path / "mics" / "m0.mrc", np.random.default_rng(0).normal(size=(256, 256)))
+    (tmp_path / "picks" / "m0.csv").write_text("x,y\n10,20\n40,50\n")
+    # pixel centres: (x + 0.5) * 4 - 0.5 (core.pick_table.binned_to_original)
+    for binning, expected in ((1.0, [10.0, 40.0]), (4.0, [41.5, 161.5])):
+        _sets, picks = training_sets_from_files(
+            [tmp_path / "mics"], [tmp_path / "picks"], diameter_px=20.0, picks_binning=binning
+        )
+        np.testing.assert_allclose(sorted(picks["x"]), expected)
+    with pytest.raises(ValueError, match="--picks-binning must be > 0"):
+        training_sets_from_files(
+            [tmp_path / "mics"], [tmp_path / "picks"], diameter_px=20.0, picks_binning=0.0
+        )

@@ -67,6 +67,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--pred-format", default=None, help="format of the prediction files")
     parser.add_argument("--truth-format", default=None, help="format of the ground-truth files")
+    for side, what in (("pred", "prediction"), ("truth", "ground-truth")):
+        parser.add_argument(
+            f"--{side}-binning",
+            type=float,
+            default=1.0,
+            metavar="F",
+            help=f"the {what} files' coordinates are of micrographs binned F times (e.g. "
+            "Topaz run with -s F); they are scaled to the original pixels (default 1)",
+        )
     parser.add_argument(
         "--extra-micrographs",
         choices=("ignore", "false-positive", "error"),
@@ -93,7 +102,11 @@ def _pick_files(paths: list[Path], what: str) -> list[Path]:
 
 
 def read_pick_files(
-    paths: list[Path], what: str, format: str | None = None, names: set[str] | None = None
+    paths: list[Path],
+    what: str,
+    format: str | None = None,
+    names: set[str] | None = None,
+    binning: float = 1.0,
 ) -> pd.DataFrame:
     """Read pick files (folders expand to their pick files) into one table.
 
@@ -104,18 +117,30 @@ def read_pick_files(
     """
     from napari_cryopick.io import pickfiles
 
-    return pickfiles.read_pick_files(_pick_files(paths, what), format, names=names)
+    return pickfiles.read_pick_files(_pick_files(paths, what), format, names=names, binning=binning)
 
 
 def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predictions and ground truth, each side's per-micrograph files matched to the other's names."""
-    truth = read_pick_files(args.truth, "ground-truth", args.truth_format)
+    for option, value in (
+        ("--pred-binning", args.pred_binning),
+        ("--truth-binning", args.truth_binning),
+    ):
+        if not value > 0:
+            raise CLIError(f"{option} must be > 0, got {value:g}")
+    truth = read_pick_files(
+        args.truth, "ground-truth", args.truth_format, binning=args.truth_binning
+    )
     truth_names = set(truth["micrograph"].astype(str))
-    pred = read_pick_files(args.pred, "prediction", args.pred_format, truth_names)
+    pred = read_pick_files(
+        args.pred, "prediction", args.pred_format, truth_names, binning=args.pred_binning
+    )
     pred_names = set(pred["micrograph"].astype(str))
     if truth_names - pred_names and pred_names:
         # e.g. the truth as RELION *_manualpick.star files, the predictions in one STAR file
-        truth = read_pick_files(args.truth, "ground-truth", args.truth_format, pred_names)
+        truth = read_pick_files(
+            args.truth, "ground-truth", args.truth_format, pred_names, binning=args.truth_binning
+        )
     return pred, truth
 
 

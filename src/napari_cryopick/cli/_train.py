@@ -51,6 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="pick files of things that are NOT particles (carbon, ice, junk)",
     )
+    parser.add_argument(
+        "--picks-binning",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="the pick (and negative) files' coordinates are of micrographs binned F times "
+        "(e.g. Topaz run with -s F); they are scaled to the micrographs' pixels (default 1)",
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--diameter",
@@ -262,6 +270,7 @@ def request_from_args(args: argparse.Namespace):
         diameter_px=args.diameter,
         diameter_A=args.diameter_A,
         dataset=named,
+        picks_binning=args.picks_binning,
     )
     return TrainRequest(
         datasets=sets,

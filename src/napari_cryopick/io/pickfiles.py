@@ -220,6 +220,7 @@ def read_pick_files(
     format: str | None = None,
     *,
     names: Collection[str] | None = None,
+    binning: float = 1.0,
 ) -> pd.DataFrame:
     """Read pick files into one table, each micrograph's picks from one file.
 
@@ -232,6 +233,9 @@ def read_pick_files(
     names
         Micrograph names that per-micrograph files are matched to
         (:func:`match_micrograph`: ``mic_001_autopick.star`` -> ``mic_001``).
+    binning
+        As in :func:`read_picks`: the files' coordinates are of micrographs
+        binned this many times (Topaz run with ``-s``).
 
     Raises
     ------
@@ -243,7 +247,7 @@ def read_pick_files(
         are known by their file names without folders, so their picks would be
         merged. The message names both files.
     """
-    read = [(Path(path), read_picks(path, format)) for path in paths]
+    read = [(Path(path), read_picks(path, format, binning=binning)) for path in paths]
     tables = [table for _path, table in match_files(read, names) if len(table)]
     if not tables:
         return _picks.empty_picks()

@@ -31,6 +31,7 @@ def read_training_picks(
     names: set[str],
     kind: str | None = None,
     shapes: dict[str, tuple[int, int]] | None = None,
+    binning: float = 1.0,
 ) -> Any:
     """Read pick files and keep the picks of the given micrographs.
 
@@ -51,6 +52,9 @@ def read_training_picks(
         ``{name: (rows, cols)}`` of the micrographs: picks far off their
         micrograph are refused naming the file and row, edge picks dropped
         with a counted warning (:func:`napari_cryopick.io.pickfiles.picks_on_micrograph`).
+    binning
+        The files' coordinates are of micrographs binned this many times
+        (Topaz run with ``-s``): scaled to the original pixels.
     """
     import pandas as pd
 
@@ -60,7 +64,7 @@ def read_training_picks(
 
     read = []
     for path, _from_folder in paths:
-        table = read_picks(path)
+        table = read_picks(path, binning=binning)
         table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
         if (table["tube_id"] > 0).any():
             table = densify_fiber_picks(table)
@@ -160,6 +164,7 @@ def training_sets_from_files(
     diameter_px: float | None = None,
     diameter_A: float | None = None,
     dataset: str | None = None,
+    picks_binning: float = 1.0,
 ) -> tuple[list[TrainingSet], Any]:
     """Data sets from micrograph and pick files or folders.
 
@@ -173,6 +178,9 @@ def training_sets_from_files(
         Data-set name of every micrograph; default: each micrograph's folder
         (``.../ribosome/micrographs/x.mrc`` -> ``ribosome``), so micrographs
         from several folders make several data sets.
+    picks_binning
+        The pick (and negative) files' coordinates are of micrographs binned
+        this many times (Topaz run with ``-s``).
 
     Returns
     -------
@@ -207,10 +215,12 @@ def training_sets_from_files(
         raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
     name_set = set(names)
     shapes = {m.name: m.shape for m in loaded}
-    table = read_training_picks(pick_files(picks), name_set, shapes=shapes)
+    if not (math.isfinite(picks_binning) and picks_binning > 0):
+        raise ValueError(f"--picks-binning must be > 0, got {picks_binning}")
+    table = read_training_picks(pick_files(picks), name_set, shapes=shapes, binning=picks_binning)
     if negatives:
         negative_table = read_training_picks(
-            pick_files(negatives), name_set, "negative", shapes=shapes
+            pick_files(negatives), name_set, "negative", shapes=shapes, binning=picks_binning
         )
         table = pd.concat([table, negative_table], ignore_index=True)
     positive = table[table["kind"] != "negative"] if len(table) else table
