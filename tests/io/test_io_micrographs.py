@@ -252,3 +252,19 @@ def test_a_folder_without_micrographs_names_its_subfolders_that_hold_some(tmp_pa
     with pytest.raises(ValueError, match=r"no micrographs in this folder") as refused:
         micrograph_files([tmp_path / "empty"])
     assert "subfolder" not in str(refused.value)
+
+
+def test_a_folder_whose_subfolders_hold_micrographs_too_says_they_are_not_taken(tmp_path, caplog):
+    """mics/sub/062.mrc beside mics/061.mrc was left out silently (user trial helper-29)."""
+    import logging
+
+    from napari_cryopick.io.paths import micrograph_files
+
+    (tmp_path / "mics" / "sub").mkdir(parents=True)
+    iio.imwrite(tmp_path / "mics" / "a.png", np.zeros((8, 8), np.uint8))
+    iio.imwrite(tmp_path / "mics" / "sub" / "b.png", np.zeros((8, 8), np.uint8))
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    assert [p.name for p in micrograph_files([tmp_path / "mics"])] == ["a.png"]
+    assert "its subfolder(s) sub/ hold micrographs too; folders are not searched below" in (
+        caplog.text
+    )

@@ -8,6 +8,7 @@ an interrupted writer's temporary file) are never taken.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,9 @@ __all__ = [
     "pick_file_suffixes",
     "pick_files",
 ]
+
+
+logger = logging.getLogger(__name__)
 
 
 def pick_file_suffixes() -> tuple[str, ...]:
@@ -99,6 +103,15 @@ def expand_inputs(
                 )
                 raise ValueError(
                     f"{path}: no {what} in this folder (looked for {', '.join(suffixes)}){hint}"
+                )
+            below = _subfolders_holding(path, suffixes)
+            if below:  # not searched: say so, a user may expect them to be
+                logger.info(
+                    "%s: its subfolder(s) %s hold %s too; folders are not searched below "
+                    "(give them to include them)",
+                    path,
+                    ", ".join(below),
+                    what,
                 )
             found.extend((p, True) for p in inside)
         elif path.is_file():
