@@ -102,14 +102,14 @@ def test_layers_of_the_micrograph_on_screen_are_preselected_and_a_mismatch_is_sa
         data, kwargs, _ = picks_layer(table.assign(micrograph=name, score=0.5), f"{name} results")
         kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "result"}
         viewer.add_points(data, **kwargs)
+    for name, table in tables.items():  # truth layers, as a script or another plugin adds
+        data, kwargs, _ = picks_layer(table.assign(micrograph=name), f"{name} truth")
+        viewer.add_points(data, **kwargs)
+    viewer.layers.selection.active = viewer.layers[NAME]
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
     widget.diameter_spin.setValue(56.0)
-    for name in ("062_10028", NAME):
-        assert widget.load_truth(folder / "picks" / f"{name}.csv") is not None
-    viewer.layers.selection.active = viewer.layers[NAME]
-    widget._refresh_layers()
     assert widget.pred_combo.currentText() == f"{NAME} results"
-    widget.truth_combo.setCurrentText(f"{NAME} truth")
+    assert widget.truth_combo.currentText() == f"{NAME} truth"
     assert widget.run() is not None
     assert "Warning: the predicted picks are" not in widget.results_label.text()
     widget.truth_combo.setCurrentText("062_10028 truth")

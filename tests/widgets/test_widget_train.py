@@ -212,7 +212,23 @@ def test_training_keeps_the_users_corrections_and_forgets_closed_micrographs(ann
     points = viewer.layers[f"{NAME} picks"]
     np.testing.assert_allclose(points.data, kept)  # the deleted picks did not come back
     assert not any(np.allclose(p, d) for p in points.data for d in deleted)
-    assert f"previews not drawn on {NAME}: it holds your corrections" in train.status.text()
+    assert f"previews not drawn on {NAME}: it holds corrections not yet used" in train.status.text()
+    # a pick added by hand alone is no reason: a preview keeps it
+    from napari_cryopick._widgets.pick import has_corrections
+
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert pick.use_as_labels() is not None  # the corrections are saved as labels now
+    assert not has_corrections(viewer, NAME)
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = set()
+    points.add([500.0, 500.0])
+    assert not has_corrections(viewer, NAME)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert "previews not drawn" not in train.status.text()
+    points = viewer.layers[f"{NAME} picks"]
+    assert len(points.data) != len(kept) + 1 or not np.allclose(points.data[:-1], kept)
+    assert any(np.allclose(p, [500.0, 500.0]) for p in points.data)  # kept by the preview
     # a preview arriving for a micrograph closed during training is dropped
     state = session(viewer)
     result = state.pick_results[NAME]

@@ -387,11 +387,10 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
     """What a micrograph lacking a diameter or data-set name of its own takes: ``(diameter, dataset)``.
 
     A missing data-set name: the one typed last in the session, else the one
-    name every other open micrograph that has one shares. A missing diameter:
-    that of the top-most other open micrograph of the same data set which has
-    one, else the one typed last in the session, else the one diameter every
-    other open micrograph that has one shares (yesterday's annotated
-    micrographs opened with new ones: a user trial). None where the
+    name every other open micrograph that has one shares (yesterday's
+    annotated micrographs opened with new ones: a user trial). A missing
+    diameter: that of the top-most other open micrograph of the same data set
+    which has one, else the one typed last in the session. None where the
     micrograph has its own, or there is nothing to take.
     """
     state = session(viewer)
@@ -414,9 +413,6 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
                 break
         if diameter is None:
             diameter = state.typed_diameter
-        if diameter is None:
-            values = {micrograph_diameter(m) for m in others} - {None}
-            diameter = values.pop() if len(values) == 1 else None
     return diameter, dataset
 
 

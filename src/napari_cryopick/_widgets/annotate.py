@@ -319,7 +319,7 @@ class AnnotateWidget(QWidget):
         self.dataset_edit.editingFinished.connect(self._on_dataset_changed)
         self.measure_button.toggled.connect(self._on_measure_toggled)
         self.save_button.clicked.connect(self.save_all)
-        self._named: set[int] = set()  # micrograph layers whose renaming refreshes the box
+        self._named: weakref.WeakSet = weakref.WeakSet()  # renaming these refreshes the box
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removing.connect(self._on_layer_removing)
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -435,8 +435,8 @@ class AnnotateWidget(QWidget):
         populate_layer_combo(self.micrograph_combo, layers)
         for mlayer in layers:
             real = unproxy(mlayer)
-            if id(real) not in self._named:
-                self._named.add(id(real))
+            if real not in self._named:  # a weak set: a closed layer's id may come back
+                self._named.add(real)
                 mlayer.events.name.connect(self._on_micrograph_renamed)
         keys = {str(layer_path(mlayer) or mlayer.name) for mlayer in layers}
         self._loaded &= keys  # a micrograph closed and opened again is reloaded

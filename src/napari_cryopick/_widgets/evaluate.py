@@ -13,6 +13,7 @@ same layer for both and never a "negative" layer.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -168,16 +169,16 @@ class EvaluateWidget(QWidget):
         self.apply_f2_button.clicked.connect(lambda: self.apply_threshold(beta=2))
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._named: set[int] = set()  # layers whose renaming refreshes the lists
+        self._named: weakref.WeakSet = weakref.WeakSet()  # renaming these refreshes the lists
         self._refresh_layers()
 
     def _follow_names(self) -> None:
         """Refresh the lists when a layer is renamed (the result layers take the name of
         the micrograph they show: a stale name could not be chosen)."""
         for layer in self.viewer.layers:
-            key = id(unproxy(layer))
-            if key not in self._named:
-                self._named.add(key)
+            real = unproxy(layer)
+            if real not in self._named:  # a weak set: a closed layer's id may come back
+                self._named.add(real)
                 layer.events.name.connect(self._refresh_layers)
 
     def _refresh_layers(self, _event: Any = None) -> None:

@@ -581,9 +581,8 @@ def showing_pick_result(
     if state.displayed == micrograph:
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
-    shown = as_shown(result)
-    original = _particle_candidates(shown.picks)[["x", "y"]].to_numpy(np.float32)
-    state.pick_results[micrograph] = replace(_with_manual(shown, old), original=original)
+    shown = _with_manual(as_shown(result), old)
+    state.pick_results[micrograph] = replace(shown, original=_scored_positions(shown.picks))
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
             _store_edits(viewer)
@@ -790,25 +789,40 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     return far_from(positions, current, 0.5 * float(diameter_px)).reset_index(drop=True)
 
 
-def has_corrections(viewer: Any, micrograph: str) -> bool:
-    """Whether the user changed the particle picks of ``micrograph``'s result.
+def _scored_positions(picks: pd.DataFrame) -> np.ndarray:
+    """``(x, y)`` float32 of the scored particle picks (the network's, not the user's)."""
+    particles = _particle_candidates(picks)
+    return particles.loc[particles["score"].notna(), ["x", "y"]].to_numpy(np.float32)
 
-    Deleted, moved or hand-added picks: the corrected candidates are not the
-    ones the picking gave (``ShownResult.original``). A new result of the
-    micrograph (a training preview) would replace them.
-    """
+
+def _current_picks(viewer: Any, micrograph: str) -> pd.DataFrame | None:
+    """Every particle candidate of ``micrograph`` as the user left them (None: no result)."""
     from napari_cryopick.layers.points import points_to_picks
 
     stored = session(viewer).pick_results.get(micrograph)
-    original = getattr(stored, "original", None)
-    if stored is None or original is None:
-        return False
+    if stored is None:
+        return None
     layer = result_layer(viewer, micrograph)
     if layer is not None:  # displayed: the layer holds every candidate as corrected
-        current = points_to_picks(layer.data, layer.features, micrograph=micrograph)
-    else:
-        current = _particle_candidates(stored.picks)
-    positions = current[["x", "y"]].to_numpy(np.float32)
+        return points_to_picks(layer.data, layer.features, micrograph=micrograph)
+    return _particle_candidates(stored.picks)
+
+
+def has_corrections(viewer: Any, micrograph: str) -> bool:
+    """Whether ``micrograph`` holds corrections a new result would lose.
+
+    Deleted or moved picks of the network, not yet used as training labels:
+    the scored candidates are not those of ``ShownResult.original`` (the
+    result as picked, or as "Use as training labels" last saved it). Picks
+    added by hand are not counted: a new result keeps them
+    (:func:`_with_manual`).
+    """
+    stored = session(viewer).pick_results.get(micrograph)
+    original = getattr(stored, "original", None)
+    current = _current_picks(viewer, micrograph)
+    if original is None or current is None:
+        return False
+    positions = _scored_positions(current)
     if len(positions) != len(original):
         return True
     order = np.lexsort(positions.T[::-1])
@@ -2003,6 +2017,14 @@ class PickWidget(QWidget):
         if junk:  # the picks the user deleted are junk: negatives to train on
             replace_annotations(self.viewer, mlayer, negatives, "negative")
         saved = replace_annotations(self.viewer, mlayer, table, "particle")
+        state = session(self.viewer)
+        current = _current_picks(self.viewer, name)
+        if name in state.pick_results and current is not None:
+            # saved as labels: the corrections are safe, a training preview may redraw
+            # the micrograph, and later deletions count from here
+            state.pick_results[name] = replace(
+                state.pick_results[name], original=_scored_positions(current)
+            )
         deleted = f", {junk} deleted picks as negatives" if junk else ""
         self.status.setText(
             f"{len(table)} particle labels on {name} ({added} added from the picks"

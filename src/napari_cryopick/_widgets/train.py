@@ -629,8 +629,9 @@ class TrainWidget(QWidget):
             if has_corrections(self.viewer, event.micrograph):
                 # a preview would replace the user's deleted, moved and added picks
                 self._preview_note = (
-                    f" (previews not drawn on {event.micrograph}: it holds your corrections; "
-                    "'Use as training labels' keeps them, Pick re-picks it)"
+                    f" (previews not drawn on {event.micrograph}: it holds corrections not "
+                    "yet used as training labels; 'Use as training labels' keeps them, Pick "
+                    "re-picks it)"
                 )
                 return
             # one step per event-loop turn (layers built, then drawn): the viewer answers
@@ -676,10 +677,13 @@ class TrainWidget(QWidget):
         if head not in heads:
             head = str(getattr(outcome.model, "default_head", "") or "")
         state = session(self.viewer)
-        if threshold is not None and self._preview_name:
+        if threshold is not None:
+            state.display_threshold = threshold  # the new model's picks are shown at it
+        if threshold is not None and self._preview_name and not self._preview_note:
+            # (not on a micrograph whose corrected picks the previews left alone: they
+            # are the old model's, scored on another scale)
             from .pick import apply_display_threshold
 
-            state.display_threshold = threshold
             apply_display_threshold(self.viewer, self._preview_name, threshold)
         state.set_model(
             outcome.model,
@@ -693,7 +697,13 @@ class TrainWidget(QWidget):
 
         cut = steps_cut_short(outcome)
         ended = f" (the time limit ended it after {cut[0]} of {cut[1]} steps)" if cut else ""
-        picked = f"; picks shown at threshold {threshold:.2f}" if threshold is not None else ""
+        picked = ""
+        if threshold is not None:
+            picked = (
+                f"; its threshold {threshold:.2f}"
+                if self._preview_note
+                else f"; picks shown at threshold {threshold:.2f}"
+            )
         using = f", head '{head}'" if head else ""
         from napari_cryopick.workflows.train import training_notes
 

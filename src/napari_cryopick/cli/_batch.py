@@ -179,6 +179,16 @@ def _exit_code(outcome: Any) -> int:
     return EXIT_OK
 
 
+def _anything_recorded(out: Path) -> bool:
+    """Whether ``out`` holds a manifest record (True when it cannot be read: say the usual)."""
+    from napari_cryopick.workflows.batch import read_manifests
+
+    try:
+        return out.is_dir() and bool(read_manifests(out))
+    except (OSError, ValueError):
+        return True
+
+
 def _monitor_stopped(request: Any, options: Any, command: str) -> None:
     """What a stopped monitor session picked, and its summary files (as at its idle end)."""
     from napari_cryopick.workflows.batch import (
@@ -241,7 +251,7 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
                 _monitor_stopped(request, options, command)
             except Exception as error:  # the interrupt stays the outcome (exit code 130)
                 print(f"cryopick {command}: no summary written: {error}", file=sys.stderr)
-        elif not (Path(request.out_dir).is_dir() and batch.read_manifests(Path(request.out_dir))):
+        elif not _anything_recorded(Path(request.out_dir)):
             print(f"cryopick {command}: stopped before any micrograph was picked", file=sys.stderr)
         else:
             print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -126,7 +127,7 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
         ("--pred-binning", args.pred_binning),
         ("--truth-binning", args.truth_binning),
     ):
-        if not value > 0:
+        if not (math.isfinite(value) and value > 0):
             raise CLIError(f"{option} must be > 0, got {value:g}")
     truth = read_pick_files(
         args.truth, "ground-truth", args.truth_format, binning=args.truth_binning

@@ -104,7 +104,9 @@ def expand_inputs(
                 raise ValueError(
                     f"{path}: no {what} in this folder (looked for {', '.join(suffixes)}){hint}"
                 )
-            below = _subfolders_holding(path, suffixes)
+            # micrographs only: a RELION job folder's pick files below are read through
+            # its autopick.star index
+            below = _subfolders_holding(path, suffixes) if what == "micrographs" else []
             if below:  # not searched: say so, a user may expect them to be
                 logger.info(
                     "%s: its subfolder(s) %s hold %s too; folders are not searched below "

@@ -232,12 +232,16 @@ def training_sets_from_files(
         # new model does not learn from it (pseudo-label rounds measured +0.005 AP:
         # docs/general-model.md); a typo in the pick files' names shows here too
         shown = ", ".join(unlabelled[:5]) + (", ..." if len(unlabelled) > 5 else "")
+        dropped = 0
+        if len(table) and "micrograph" in table:
+            dropped = int(table["micrograph"].isin(set(unlabelled)).sum())  # negatives only
         logger.warning(
-            "%d of %d micrographs have no picks and are not trained on (%s): pick them with "
-            "the trained model (pick files are matched by micrograph name)",
+            "%d of %d micrographs have no picks and are not trained on (%s%s): pick them "
+            "with the trained model (pick files are matched by micrograph name)",
             len(unlabelled),
             len(names),
             shown,
+            f"; their {dropped} negatives are not used either" if dropped else "",
         )
         keep = [i for i, name in enumerate(names) if name not in set(unlabelled)]
         paths = [paths[i] for i in keep]

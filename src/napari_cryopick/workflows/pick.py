@@ -696,7 +696,9 @@ def _read_with_diameter(
         prepared.request,
         prepared.card,
         micrograph.pixel_size,
-        micrograph=str(source) if _is_path(source) else name,
+        micrograph=str(getattr(source, "source", source))
+        if _is_path(getattr(source, "source", source))
+        else name,
         model_name=prepared.model_name,
         head=prepared.config.head,
     )
@@ -913,6 +915,8 @@ def zero_shot(prepared: PreparedPick) -> bool:
 #: The zero-shot search skips micrographs whose shorter side holds fewer particle
 #: diameters than this (unless all are that small).
 SEARCH_MIN_DIAMETERS = 4.0
+#: ... and reads at most this many micrographs looking for the ones to search on.
+SEARCH_MAX_READS = 12
 
 
 def with_scale(
@@ -941,7 +945,9 @@ def with_scale(
     from napari_cryopick.core.scale_search import choose_polarity, choose_scale, invert
 
     images, diameters, problems, small = [], [], [], []
-    for source in sources:
+    for tried, source in enumerate(sources):
+        if tried == SEARCH_MAX_READS:
+            break  # micrographs too small to search on: do not read the whole run for it
         try:
             micrograph, _name, diameter = _read_with_diameter(prepared, source, read)
         except (ValueError, OSError, TypeError) as error:
@@ -950,7 +956,8 @@ def with_scale(
         if min(micrograph.data.shape) < SEARCH_MIN_DIAMETERS * diameter:
             # a thumbnail or gain reference in the folder holds a few particles at most:
             # its confidence would decide the scale of every micrograph (a user trial)
-            small.append((micrograph.data, diameter))
+            if len(small) < SCALE_SEARCH_MICROGRAPHS:
+                small.append((micrograph.data, diameter))
             continue
         images.append(micrograph.data)
         diameters.append(diameter)
