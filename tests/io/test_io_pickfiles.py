@@ -560,3 +560,13 @@ def test_coordinate_file_indices_listing_each_other_are_refused_by_name(tmp_path
     (tmp_path / "b.star").write_text(header + "mic1.mrc a.star\n")
     with pytest.raises(PickFileError, match=r"a\.star: lists .*b\.star, itself a coordinate-file"):
         read_picks(tmp_path / "a.star")
+
+
+@pytest.mark.parametrize("column", ["micrograph_name", "Micrograph_Path", "image_name"])
+def test_csv_reads_the_micrograph_under_other_tools_column_names(tmp_path, column):
+    """A CSV naming its micrographs 'micrograph_name' was read as one micrograph named
+    after the file (user trial helper-29)."""
+    path = tmp_path / "exported.csv"
+    path.write_text(f"{column},x,y\nJ5/mic_1.mrc,10,20\nJ5/mic_2.mrc,30,40\n")
+    table = read_picks(path)
+    assert list(table["micrograph"]) == ["mic_1", "mic_2"]

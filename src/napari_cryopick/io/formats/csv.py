@@ -2,6 +2,8 @@
 
 Columns ``x,y,diameter,score`` (centres, pixels, the project convention),
 then ``micrograph``, ``kind`` and ``tube_id`` when they carry information.
+The micrograph may also come as ``micrograph_name``, ``micrograph_path`` or
+``image_name`` (other tools' exports; :data:`MICROGRAPH_COLUMNS`).
 Only ``x`` and ``y`` are required on reading, so plain ``x,y,diameter`` tables
 (the shared real-data picks, CryoPPP-derived sets) read as they are. Column
 names are matched case-insensitively; missing values are empty fields.
@@ -25,6 +27,13 @@ from . import (
 
 NAME = "csv"
 SUFFIXES: tuple[str, ...] = (".csv",)
+#: Column names read as the micrograph name, first present wins (case-insensitive).
+MICROGRAPH_COLUMNS: tuple[str, ...] = (
+    "micrograph",
+    "micrograph_name",
+    "micrograph_path",
+    "image_name",
+)
 
 
 def looks_like_csv_picks(first_line: str) -> bool:
@@ -54,9 +63,11 @@ def read(path: str | Path) -> pd.DataFrame:
     tube_id = np.where(np.isfinite(tube), tube, 0).astype(np.int64)
     kinds = text_column(frame, "kind", "")
     kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
+    # the micrograph under the names other tools' CSV exports give it
+    name_label = next((c for c in MICROGRAPH_COLUMNS if c in frame.columns), "micrograph")
     return pd.DataFrame(
         {
-            "micrograph": names_column(frame, "micrograph", path),
+            "micrograph": names_column(frame, name_label, path),
             "x": numeric_column(frame, "x", path),
             "y": numeric_column(frame, "y", path),
             "diameter": numeric_column(frame, "diameter", path, required=False),
