@@ -570,3 +570,15 @@ def test_csv_reads_the_micrograph_under_other_tools_column_names(tmp_path, colum
     path.write_text(f"{column},x,y\nJ5/mic_1.mrc,10,20\nJ5/mic_2.mrc,30,40\n")
     table = read_picks(path)
     assert list(table["micrograph"]) == ["mic_1", "mic_2"]
+
+
+def test_topaz_binning_follows_topaz_s_own_rule(tmp_path):
+    """topaz preprocess -s 4 crops in Fourier space: original = 4 x downsampled, no half-block
+    shift (the block-averaging rule put every pick 1.5 px off; user trial helper-32)."""
+    path = tmp_path / "picks.txt"
+    path.write_text("image_name\tx_coord\ty_coord\tscore\nmic_1\t37\t13\t2.0\n")
+    table = read_picks(path, binning=4)
+    np.testing.assert_allclose(table[["x", "y"]].to_numpy(), [[148.0, 52.0]])
+    written = write_picks(table, tmp_path / "back.txt", binning=4)
+    back = read_picks(written)
+    np.testing.assert_allclose(back[["x", "y"]].to_numpy(), [[37.0, 13.0]])

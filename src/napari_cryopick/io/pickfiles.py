@@ -140,7 +140,9 @@ def read_picks(
         The file's coordinates refer to the micrograph binned by this factor
         (e.g. Topaz run on micrographs downsampled with ``-s 4``); positions
         and diameters are converted to original pixels with
-        :func:`napari_cryopick.core.pick_table.binned_to_original`.
+        :func:`napari_cryopick.core.pick_table.binned_to_original` (block
+        averaging: pixel centres), Topaz files by Topaz's own rule
+        ``x = S * x_ds`` (its Fourier cropping keeps pixel 0 at pixel 0).
     flip_y_height
         When given, mirror the picks top-bottom on a micrograph of this many
         rows (original pixels) after the binning conversion, for files whose
@@ -180,7 +182,10 @@ def read_picks(
     table = _picks.normalize_picks(table)
     if binning != 1.0:
         _check_binning(binning)
-        table = _picks.binned_to_original(table, binning)
+        if module.NAME == "topaz":  # Fourier-cropped by topaz preprocess: x = S * x_ds
+            table = _picks.scale_picks(table, binning)
+        else:
+            table = _picks.binned_to_original(table, binning)
     if flip_y_height is not None:
         table = _picks.flip_y(table, flip_y_height)
     return table
@@ -469,7 +474,10 @@ def write_picks(
         table = _picks.flip_y(table, flip_y_height)
     if binning != 1.0:
         _check_binning(binning)
-        table = _picks.original_to_binned(table, binning)
+        if module.NAME == "topaz":  # Topaz's own convention (topaz convert --down-scale)
+            table = _picks.scale_picks(table, 1.0 / binning)
+        else:
+            table = _picks.original_to_binned(table, binning)
         if box_size is not None:
             box_size = box_size / binning
     if box_size is not None:
