@@ -112,12 +112,22 @@ def test_layers_of_the_micrograph_on_screen_are_preselected_and_a_mismatch_is_sa
     assert widget.truth_combo.currentText() == f"{NAME} truth"
     assert widget.run() is not None
     assert "Warning: the predicted picks are" not in widget.results_label.text()
+    assert widget.apply_f1_button.isEnabled()
     widget.truth_combo.setCurrentText("062_10028 truth")
-    assert widget.run() is not None
+    assert widget.run() is None  # one micrograph's picks against another's truth: refused
     assert (
-        f"Warning: the predicted picks are {NAME}'s, the ground truth is 062_10028's"
+        f"The predicted picks are {NAME}'s, the ground truth is 062_10028's"
         in widget.results_label.text()
     )
+    assert not widget.apply_f1_button.isEnabled()
+    # the picks layer comes to show the other micrograph (renamed, its micrograph changed):
+    # the truth follows to that micrograph's (user trial helper-32)
+    widget.truth_combo.setCurrentText(f"{NAME} truth")
+    results = viewer.layers[f"{NAME} results"]
+    results.metadata["micrograph"] = "062_10028"
+    results.name = "062_10028 picks"
+    assert widget.pred_combo.currentText() == "062_10028 picks"
+    assert widget.truth_combo.currentText() == "062_10028 truth"
 
 
 def test_picks_of_another_size_than_the_truth_are_warned_about_under_the_figures(evaluation):

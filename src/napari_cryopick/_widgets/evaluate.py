@@ -202,13 +202,22 @@ class EvaluateWidget(QWidget):
             self.pred_combo.setCurrentIndex(0)
         chosen = self.pred_combo.currentText()
         pred_of = next((_of(layer) for layer in layers if layer.name == chosen), "") or shown
+
+        def elsewhere(layer: Any) -> bool:  # a layer of another micrograph than the picks
+            return bool(pred_of) and _of(layer) not in ("", pred_of)
+
         by_truth = [
             layer
             for layer in sorted(
-                layers, key=lambda layer: (_truth_rank(layer), _of(layer) != pred_of)
+                layers,
+                key=lambda layer: (elsewhere(layer), len(layer.data) == 0, _truth_rank(layer)),
             )
             if _truth_rank(layer) < 9
         ]
+        kept = next((layer for layer in by_truth if layer.name == keep_truth), None)
+        if kept is not None and elsewhere(kept):
+            # the picks layer now shows another micrograph: its truth, not the old one's
+            keep_truth = ""
         populate_layer_combo(self.truth_combo, by_truth, keep_truth)
         if keep_truth not in [layer.name for layer in by_truth]:
             others = [layer for layer in by_truth if layer.name != self.pred_combo.currentText()]
@@ -301,12 +310,14 @@ class EvaluateWidget(QWidget):
             )
             return None
         pred_of, truth_of = (_of(self.viewer.layers[name]) for name in chosen)
-        mismatch = ""
         if pred_of and truth_of and pred_of != truth_of:
-            mismatch = (
-                f"\nWarning: the predicted picks are {pred_of}'s, the ground truth is "
-                f"{truth_of}'s: choose layers of one micrograph."
+            for button in (self.apply_f1_button, self.apply_f2_button):
+                button.setEnabled(False)
+            self.results_label.setText(
+                f"The predicted picks are {pred_of}'s, the ground truth is {truth_of}'s: "
+                f"choose layers of one micrograph (or load {pred_of}'s truth file)."
             )
+            return None
         pred, truth = self.tables()
         pred = _sure_scores(pred)
         if not len(truth):
@@ -338,7 +349,7 @@ class EvaluateWidget(QWidget):
         ]
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         # e.g. predicted and true sizes too different for IoU: under the figures
-        self.results_label.setText(self.results_label.text() + text + mismatch)
+        self.results_label.setText(self.results_label.text() + text)
         return report
 
     def tolerance(self) -> float | None:
