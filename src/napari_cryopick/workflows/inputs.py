@@ -231,7 +231,8 @@ def training_sets_from_files(
         # the rest of the data set is what a user has besides the clicks: welcome, but a
         # new model does not learn from it (pseudo-label rounds measured +0.005 AP:
         # docs/general-model.md); a typo in the pick files' names shows here too
-        shown = ", ".join(unlabelled[:5]) + (", ..." if len(unlabelled) > 5 else "")
+        most = 20  # all of them, unless a whole folder of thousands
+        shown = ", ".join(unlabelled[:most]) + (", ..." if len(unlabelled) > most else "")
         dropped = 0
         if len(table) and "micrograph" in table:
             dropped = int(table["micrograph"].isin(set(unlabelled)).sum())  # negatives only
