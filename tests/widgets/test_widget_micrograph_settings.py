@@ -147,6 +147,12 @@ def test_a_file_open_twice_is_one_micrograph(three_open, qtbot):
     viewer, annotate, train, pick, paths = three_open
     _click(annotate, count=6)
     viewer.open(str(paths[2]), plugin=PLUGIN)  # the same file again
+    # its first click adds a particle, as after any open (user trial helper-28)
+    qtbot.waitUntil(
+        lambda: (viewer.layers.selection.active or viewer.layers[0]).name == "mic_2 particle",
+        timeout=5000,
+    )
+    assert viewer.layers.selection.active.mode == "add"
     summary = train.refresh_datasets()
     assert int(summary["micrographs"].sum()) == 1
     request = train.build_request()

@@ -447,6 +447,11 @@ class AnnotateWidget(QWidget):
                 self._loaded.add(key)
                 self.load(mlayer)
                 opened.append(mlayer)
+        inserted = (
+            getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        )
+        if not opened and inserted is not None and is_micrograph_layer(inserted):
+            opened.append(inserted)  # a file opened again: its first click must add a particle
         for layer in self.viewer.layers:
             if layer.metadata.get(ROLE_KEY) == "annotation":
                 self._hook(layer)
