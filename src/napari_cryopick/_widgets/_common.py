@@ -313,6 +313,17 @@ def micrograph_layers(viewer: Any) -> list[Any]:
     return [layer for layer in viewer.layers if is_micrograph_layer(layer)]
 
 
+def session_micrographs(viewer: Any) -> set[str]:
+    """Names of the micrographs whose results belong in the session: open or retained.
+
+    A result arriving for any other micrograph (closed while it was being
+    picked or trained on) is dropped, and closing one drops its results.
+    """
+    return {micrograph_name(layer) for layer in micrograph_layers(viewer)} | session(
+        viewer
+    ).retained
+
+
 def current_micrograph_layer(viewer: Any) -> Any | None:
     """The micrograph the user works on.
 

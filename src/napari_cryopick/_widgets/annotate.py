@@ -426,8 +426,9 @@ class AnnotateWidget(QWidget):
         sidecar and results are unchanged; only the box lists layer names.
         """
         chosen = self.micrograph_combo.currentText()
-        if chosen not in self.viewer.layers:  # the chosen layer is the renamed one
-            chosen = getattr(event, "source", None).name if getattr(event, "source", None) else ""
+        renamed = getattr(event, "source", None)
+        if chosen not in self.viewer.layers and renamed is not None:  # the chosen one
+            chosen = renamed.name
         populate_layer_combo(self.micrograph_combo, micrograph_layers(self.viewer), keep=chosen)
 
     def _on_layers_changed(self, event: Any = None) -> None:

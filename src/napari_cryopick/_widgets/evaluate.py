@@ -170,6 +170,7 @@ class EvaluateWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self._named: weakref.WeakSet = weakref.WeakSet()  # renaming these refreshes the lists
+        self._layers_by_name: dict[str, Any] = {}  # the layers listed at the last refresh
         self._refresh_layers()
 
     def _follow_names(self) -> None:
@@ -231,9 +232,7 @@ class EvaluateWidget(QWidget):
         """Each name listed at the last refresh -> that layer's name now (if still open)."""
         now = {id(unproxy(layer)): layer.name for layer in self.viewer.layers}
         return {
-            old: now[id(layer)]
-            for old, layer in getattr(self, "_layers_by_name", {}).items()
-            if id(layer) in now
+            old: now[id(layer)] for old, layer in self._layers_by_name.items() if id(layer) in now
         }
 
     def _keep_apart(self) -> None:

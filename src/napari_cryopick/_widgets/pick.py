@@ -74,6 +74,7 @@ from ._common import (
     micrograph_name,
     scroll_layout,
     session,
+    session_micrographs,
     set_micrograph_settings,
     short_error,
     show_only_micrograph,
@@ -702,14 +703,11 @@ def follow_micrographs(viewer: Any) -> None:
             _store_edits(real, event.value)  # deleting the layer does not undo corrections
         else:
             _store_edits(real)  # a micrograph the review closes keeps its corrections
-        open_names = {micrograph_name(m) for m in micrograph_layers(real)}
-        closed = [
-            name
-            for name in state.pick_results
-            if name not in open_names and name not in state.retained
-        ]
+        kept = session_micrographs(real)
+        closed = [name for name in state.pick_results if name not in kept]
         for name in closed:
             del state.pick_results[name]
+        open_names = {micrograph_name(m) for m in micrograph_layers(real)}
         if state.displayed is not None and state.displayed not in open_names:
             current = current_micrograph_layer(real)
             state.displayed = None
@@ -772,19 +770,13 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     (shown or hidden by the threshold) within half a diameter: a moved pick
     or one replaced by a hand-added pick is the same particle, not a deletion.
     """
-    from napari_cryopick.layers.points import points_to_picks
-
     from .annotate import far_from
 
     stored = session(viewer).pick_results.get(micrograph)
     original = getattr(stored, "original", None)
     if original is None or not len(original):
         return empty_picks()
-    layer = result_layer(viewer, micrograph)
-    if layer is not None:  # displayed: the layer holds every candidate as corrected
-        current = points_to_picks(layer.data, layer.features, micrograph=micrograph)
-    else:
-        current = _particle_candidates(stored.picks)
+    current = _current_picks(viewer, micrograph)
     positions = pd.DataFrame(np.asarray(original, dtype=float), columns=["x", "y"])
     return far_from(positions, current, 0.5 * float(diameter_px)).reset_index(drop=True)
 
@@ -1581,9 +1573,7 @@ class PickWidget(QWidget):
     def _showing_picked(self, event: Any) -> Iterator[None]:
         """Show one picked micrograph step by step (layers, count, progress)."""
         name = event.item.name
-        state = session(self.viewer)
-        open_names = {micrograph_name(layer) for layer in micrograph_layers(self.viewer)}
-        if name not in open_names and name not in state.retained:
+        if name not in session_micrographs(self.viewer):
             # closed while it was being picked: its results left the session with it
             self.status.setText(
                 f"{name}: closed while picking, its picks are dropped ({event.step}/{event.total})"

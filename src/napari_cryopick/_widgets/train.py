@@ -87,6 +87,7 @@ from ._common import (
     micrograph_name,
     scroll_layout,
     session,
+    session_micrographs,
 )
 from ._loss_plot import LossPlot
 from .annotate import annotations_from_layers
@@ -622,9 +623,7 @@ class TrainWidget(QWidget):
         if isinstance(event, TrainPreview):
             from .pick import has_corrections, showing_pick_result
 
-            state = session(self.viewer)
-            open_names = {micrograph_name(m) for m in micrograph_layers(self.viewer)}
-            if event.micrograph not in open_names and event.micrograph not in state.retained:
+            if event.micrograph not in session_micrographs(self.viewer):
                 return  # closed while training: its results left the session with it
             if has_corrections(self.viewer, event.micrograph):
                 # a preview would replace the user's deleted, moved and added picks
