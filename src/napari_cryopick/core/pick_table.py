@@ -173,23 +173,25 @@ def scale_picks(table: pd.DataFrame, factor: float) -> pd.DataFrame:
     return out
 
 
-def binned_to_original(table: pd.DataFrame, binning: float) -> pd.DataFrame:
-    """Picks in the pixels of a micrograph block-averaged by ``binning`` → original pixels.
+def binned_to_original(table: pd.DataFrame, binning: float, *, block: bool = True) -> pd.DataFrame:
+    """Picks in the pixels of a micrograph binned by ``binning`` → original pixels.
 
-    Binned pixel ``i`` averages original pixels ``i*b .. i*b + b - 1``, so its
-    centre is at original ``i*b + (b - 1)/2``.
+    ``block``: binned by block averaging, where binned pixel ``i`` averages
+    original pixels ``i*b .. i*b + b - 1``, so its centre is at original
+    ``i*b + (b - 1)/2``. Otherwise by Fourier cropping (``topaz preprocess
+    -s``), which keeps pixel 0 at pixel 0: original ``i*b``.
     """
     out = scale_picks(table, binning)
-    shift = (binning - 1.0) / 2.0
+    shift = (binning - 1.0) / 2.0 if block else 0.0
     out["x"] = out["x"] + shift
     out["y"] = out["y"] + shift
     return out
 
 
-def original_to_binned(table: pd.DataFrame, binning: float) -> pd.DataFrame:
+def original_to_binned(table: pd.DataFrame, binning: float, *, block: bool = True) -> pd.DataFrame:
     """Inverse of :func:`binned_to_original`."""
     out = table.copy()
-    shift = (binning - 1.0) / 2.0
+    shift = (binning - 1.0) / 2.0 if block else 0.0
     out["x"] = (out["x"] - shift) / binning
     out["y"] = (out["y"] - shift) / binning
     out["diameter"] = out["diameter"] / binning

@@ -182,10 +182,9 @@ def read_picks(
     table = _picks.normalize_picks(table)
     if binning != 1.0:
         _check_binning(binning)
-        if module.NAME == "topaz":  # Fourier-cropped by topaz preprocess: x = S * x_ds
-            table = _picks.scale_picks(table, binning)
-        else:
-            table = _picks.binned_to_original(table, binning)
+        # block averaging's pixel centres, unless the format says otherwise (Topaz)
+        block = getattr(module, "BLOCK_BINNING", True)
+        table = _picks.binned_to_original(table, binning, block=block)
     if flip_y_height is not None:
         table = _picks.flip_y(table, flip_y_height)
     return table
@@ -474,10 +473,8 @@ def write_picks(
         table = _picks.flip_y(table, flip_y_height)
     if binning != 1.0:
         _check_binning(binning)
-        if module.NAME == "topaz":  # Topaz's own convention (topaz convert --down-scale)
-            table = _picks.scale_picks(table, 1.0 / binning)
-        else:
-            table = _picks.original_to_binned(table, binning)
+        block = getattr(module, "BLOCK_BINNING", True)  # (Topaz: Fourier cropping)
+        table = _picks.original_to_binned(table, binning, block=block)
         if box_size is not None:
             box_size = box_size / binning
     if box_size is not None:

@@ -24,6 +24,10 @@ from . import check_readable, file_error, format_number, names_column, numeric_c
 
 NAME = "topaz"
 SUFFIXES: tuple[str, ...] = (".txt",)
+#: ``topaz preprocess -s S`` downsamples by Fourier cropping, which keeps pixel 0 at
+#: pixel 0: original = S x downsampled, as ``topaz extract -x`` and ``topaz convert
+#: --up-scale`` scale (no half-block shift; ``core.pick_table.binned_to_original``).
+BLOCK_BINNING = False
 HEADER: tuple[str, ...] = ("image_name", "x_coord", "y_coord", "score")
 _EPSILON = 1e-7
 
