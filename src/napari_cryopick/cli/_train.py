@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import sys
 import time
 from pathlib import Path
@@ -262,8 +261,6 @@ def request_from_args(args: argparse.Namespace):
         raise CLIError("--steps and --batch-size must be >= 1 and --crop-size >= 16")
     if args.views_per_label < 0:
         raise CLIError(f"--views-per-label must be >= 0, got {args.views_per_label:g}")
-    if not (math.isfinite(args.picks_binning) and args.picks_binning > 0):
-        raise CLIError(f"--picks-binning must be > 0, got {args.picks_binning:g}")
     # A data set trains the head of its name (multi-head modes); --head names it too.
     named = args.dataset or (args.head if args.head != "generic" else None)
     sets, picks = training_sets_from_files(

@@ -113,21 +113,20 @@ def read_training_picks(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def _log_unused(unused: dict[str, int], skipped: list[str], shown: int = 5) -> None:
+def _some(names: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``names`` (sorted), and how many there are when not all are shown."""
+    names = sorted(names)
+    return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
+
+
+def _log_unused(unused: dict[str, int], skipped: list[str]) -> None:
     """Say how many picks of the pick files belong to micrographs not given, naming a few."""
-
-    def some(names: Sequence[str]) -> str:
-        names = sorted(names)
-        return ", ".join(names[:shown]) + (
-            f", ... ({len(names)} in all)" if len(names) > shown else ""
-        )
-
-    files = f" ({len(skipped)} file(s) wholly: {some(skipped)})" if skipped else ""
+    files = f" ({len(skipped)} file(s) wholly: {_some(skipped)})" if skipped else ""
     logger.info(
         "not used: %d pick(s) of %d micrograph(s) that are not among the micrographs given: %s%s",
         sum(unused.values()),
         len(unused),
-        some(list(unused)),
+        _some(list(unused)),
         files,
     )
 
@@ -204,6 +203,8 @@ def training_sets_from_files(
     for option, value in (("--diameter", diameter_px), ("--diameter-A", diameter_A)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"{option} must be > 0, got {value}")
+    if not (math.isfinite(picks_binning) and picks_binning > 0):
+        raise ValueError(f"--picks-binning must be > 0, got {picks_binning}")
     paths = micrograph_files(micrographs)
     # one micrograph in memory at a time (issue 14): keep what the checks need, not
     # the pixels; the diameter estimate and the training re-read the files
@@ -215,8 +216,6 @@ def training_sets_from_files(
         raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
     name_set = set(names)
     shapes = {m.name: m.shape for m in loaded}
-    if not (math.isfinite(picks_binning) and picks_binning > 0):
-        raise ValueError(f"--picks-binning must be > 0, got {picks_binning}")
     table = read_training_picks(pick_files(picks), name_set, shapes=shapes, binning=picks_binning)
     if negatives:
         negative_table = read_training_picks(
@@ -231,20 +230,19 @@ def training_sets_from_files(
         # the rest of the data set is what a user has besides the clicks: welcome, but a
         # new model does not learn from it (pseudo-label rounds measured +0.005 AP:
         # docs/general-model.md); a typo in the pick files' names shows here too
-        most = 20  # all of them, unless a whole folder of thousands
-        shown = ", ".join(unlabelled[:most]) + (", ..." if len(unlabelled) > most else "")
+        left_out = set(unlabelled)
         dropped = 0
         if len(table) and "micrograph" in table:
-            dropped = int(table["micrograph"].isin(set(unlabelled)).sum())  # negatives only
+            dropped = int(table["micrograph"].isin(left_out).sum())  # negatives only
         logger.warning(
             "%d of %d micrographs have no picks and are not trained on (%s%s): pick them "
             "with the trained model (pick files are matched by micrograph name)",
             len(unlabelled),
             len(names),
-            shown,
+            _some(unlabelled, shown=20),  # all of them, unless a folder of thousands
             f"; their {dropped} negatives are not used either" if dropped else "",
         )
-        keep = [i for i, name in enumerate(names) if name not in set(unlabelled)]
+        keep = [i for i, name in enumerate(names) if name not in left_out]
         paths = [paths[i] for i in keep]
         loaded = [loaded[i] for i in keep]
         names = [names[i] for i in keep]

@@ -691,14 +691,13 @@ def _read_with_diameter(
 
     micrograph = (read or _read)(source)
     check_contrast(micrograph.data)
-    name = micrograph.name or (Path(source).stem if _is_path(source) else "")
+    origin = getattr(source, "source", source)  # the file of a batch work item
+    name = micrograph.name or (Path(origin).stem if _is_path(origin) else "")
     diameter = resolve_diameter(
         prepared.request,
         prepared.card,
         micrograph.pixel_size,
-        micrograph=str(getattr(source, "source", source))
-        if _is_path(getattr(source, "source", source))
-        else name,
+        micrograph=str(origin) if _is_path(origin) else name,
         model_name=prepared.model_name,
         head=prepared.config.head,
     )
@@ -963,9 +962,9 @@ def with_scale(
         diameters.append(diameter)
         if len(images) == SCALE_SEARCH_MICROGRAPHS:
             break
-    if not images and small:  # micrographs that small are all there is
-        images = [image for image, _ in small[:SCALE_SEARCH_MICROGRAPHS]]
-        diameters = [diameter for _, diameter in small[:SCALE_SEARCH_MICROGRAPHS]]
+    if not images and small:  # micrographs that small are all there is (at most 3 kept)
+        images = [image for image, _ in small]
+        diameters = [diameter for _, diameter in small]
     if not images:
         logger.warning(
             "zero-shot: the scale and contrast search read none of the micrographs (%s); "
