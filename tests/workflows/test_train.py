@@ -355,22 +355,30 @@ def test_training_notes_say_when_the_start_already_saw_the_particles():
     assert "Pick widget's bundled general model" in gui[1]
 
 
-def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path, capsys):
-    from napari_cryopick.cli import main
+def _simulated_clicks(folder, shape, n_particles, micrographs, clicked):
+    """``folder/mics/m<i>.mrc`` of 40 px particles, and every third particle of the first
+    ``clicked`` as ``folder/picks/m<i>.csv``; the ``cryopick train`` arguments for them."""
     from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
     from napari_cryopick.io.micrographs import write_mrc
 
-    (tmp_path / "mics").mkdir()
-    (tmp_path / "picks").mkdir()
-    config = SimulationConfig(shape=(384, 384), diameter_px=40.0, n_particles=30)
-    for seed in range(2):
+    (folder / "mics").mkdir()
+    (folder / "picks").mkdir()
+    config = SimulationConfig(shape=shape, diameter_px=40.0, n_particles=n_particles)
+    for seed in range(micrographs):
         simulated = simulate_micrograph(config, seed=seed)
-        write_mrc(tmp_path / "mics" / f"m{seed}.mrc", simulated.image)
-        clicks = simulated.picks[simulated.picks["kind"] == "particle"].iloc[::3]
-        clicks[["x", "y"]].to_csv(tmp_path / "picks" / f"m{seed}.csv", index=False)
-    args = ["train", "--micrographs", str(tmp_path / "mics"), "--picks", str(tmp_path / "picks")]
-    args += ["--diameter", "40", "--out", str(tmp_path / "m.pt"), "--steps", "8"]
-    args += ["--batch-size", "2", "--crop-size", "128", "--device", "cpu", "--threads", "1"]
+        write_mrc(folder / "mics" / f"m{seed}.mrc", simulated.image)
+        if seed < clicked:
+            clicks = simulated.picks[simulated.picks["kind"] == "particle"].iloc[::3]
+            clicks[["x", "y"]].to_csv(folder / "picks" / f"m{seed}.csv", index=False)
+    args = ["train", "--micrographs", str(folder / "mics"), "--picks", str(folder / "picks")]
+    return [*args, "--diameter", "40", "--out", str(folder / "m.pt"), "--device", "cpu"]
+
+
+def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path, capsys):
+    from napari_cryopick.cli import main
+
+    args = _simulated_clicks(tmp_path, (384, 384), 30, micrographs=2, clicked=2)
+    args += ["--steps", "8", "--batch-size", "2", "--crop-size", "128", "--threads", "1"]
     assert main(args) == 0
     said = capsys.readouterr().out
     assert "note: the starting model already sees these particles" in said
@@ -384,22 +392,11 @@ def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, caps
     import logging
 
     from napari_cryopick.cli import main
-    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
-    from napari_cryopick.io.micrographs import write_mrc
 
     caplog.set_level(logging.WARNING, logger="napari_cryopick")
-    (tmp_path / "mics").mkdir()
-    (tmp_path / "picks").mkdir()
-    config = SimulationConfig(shape=(256, 256), diameter_px=40.0, n_particles=12)
-    for seed in range(3):
-        simulated = simulate_micrograph(config, seed=seed)
-        write_mrc(tmp_path / "mics" / f"m{seed}.mrc", simulated.image)
-        if seed < 2:  # m2: not clicked
-            clicks = simulated.picks[simulated.picks["kind"] == "particle"].iloc[::3]
-            clicks[["x", "y"]].to_csv(tmp_path / "picks" / f"m{seed}.csv", index=False)
-    args = ["train", "--micrographs", str(tmp_path / "mics"), "--picks", str(tmp_path / "picks")]
-    args += ["--diameter", "40", "--out", str(tmp_path / "m.pt"), "--steps", "2"]
-    args += ["--batch-size", "2", "--crop-size", "64", "--device", "cpu", "--threads", "1"]
+    # m2: not clicked
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=3, clicked=2)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
     assert main(args) == 0, capsys.readouterr().err
     assert "on 2 micrograph(s)" in capsys.readouterr().out
     assert "1 of 3 micrographs have no picks and are not trained on (m2)" in caplog.text
