@@ -24,15 +24,12 @@ general model of a simulated set is the bundled one (``bundled``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import bench_accuracy as ba
 import exp_fewshot as ef
-from exp_localise import models_to_score
+from exp_localise import models_to_score, scored_test_picks
 from napari_cryopick.core import detect
 from napari_cryopick.core.model import bundled_model_path, load_checkpoint
 
@@ -68,12 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         for weight in (float(w) for w in args.weights.split(",")):
             detect.predict_maps = averaged_predict_maps(original, general, weight)
             try:
-                start = time.perf_counter()
-                picks, _ = ba.pick_in_process(split, model, dataclasses.replace(config), split.test)
-                seconds = (time.perf_counter() - start) / max(len(split.test), 1)
+                scored = scored_test_picks(split, model, config)
             finally:
                 detect.predict_maps = original
-            values = ba.score(split, picks)
             ef.emit(
                 {
                     "experiment": "ensemble",
@@ -82,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                     "model": path,
                     "general": str(general_path),
                     "weight": weight,
-                    "AP@0.5": round(values["AP@0.5"], 4),
-                    "AP@0.6": round(values["AP@0.6"], 4),
-                    "s_per_mic": round(seconds, 3),
+                    **scored,
                 },
                 args.out,
             )

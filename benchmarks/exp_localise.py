@@ -112,6 +112,18 @@ def models_to_score(items: list[str]):
         yield name, path, split, model, config
 
 
+def scored_test_picks(split: ba.DataSplit, model, config: PickConfig) -> dict[str, float]:
+    """AP@0.5 / AP@0.6 of ``model``'s candidates on the test micrographs, and the mean
+    seconds per micrograph (reading included): the row fields of the picking experiments."""
+    picks, seconds = ba.pick_in_process(split, model, config, split.test)
+    values = ba.score(split, picks)
+    return {
+        "AP@0.5": round(values["AP@0.5"], 4),
+        "AP@0.6": round(values["AP@0.6"], 4),
+        "s_per_mic": round(float(np.mean(seconds)) if seconds else 0.0, 3),
+    }
+
+
 def pick_test_with(decode, split: ba.DataSplit, model, config: PickConfig) -> pd.DataFrame:
     """The test micrographs' candidates with ``detect.decode_picks`` replaced by ``decode``."""
     original = detect.decode_picks

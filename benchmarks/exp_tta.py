@@ -31,15 +31,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import bench_accuracy as ba
 import exp_fewshot as ef
-from exp_localise import models_to_score
+from exp_localise import models_to_score, scored_test_picks
 from napari_cryopick.core import detect
 
 
@@ -78,21 +76,16 @@ def main(argv: list[str] | None = None) -> int:
             config_v = dataclasses.replace(config, rotations=variant != "none")
             detect.predict_maps = dihedral_predict_maps(original) if variant == "d8" else original
             try:
-                start = time.perf_counter()
-                picks, _ = ba.pick_in_process(split, model, config_v, split.test)
-                seconds = (time.perf_counter() - start) / max(len(split.test), 1)
+                scored = scored_test_picks(split, model, config_v)
             finally:
                 detect.predict_maps = original
-            values = ba.score(split, picks)
             ef.emit(
                 {
                     "experiment": "tta",
                     "set": name,
                     "model": path,
                     "variant": variant,
-                    "AP@0.5": round(values["AP@0.5"], 4),
-                    "AP@0.6": round(values["AP@0.6"], 4),
-                    "s_per_mic": round(seconds, 3),
+                    **scored,
                 },
                 args.out,
             )
