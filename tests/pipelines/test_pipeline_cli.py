@@ -367,3 +367,64 @@ def test_ctrl_c_before_anything_was_picked_says_so(tmp_path, tiny_model, monkeyp
     monkeypatch.setattr(batch, "run_batch", interrupted)
     assert main(["pick", *common, "--skip"]) == 130
     assert "every micrograph finished so far is recorded in" in capsys.readouterr().err
+
+
+def test_relion_threads_without_dask_pick_in_one_process(
+    relion_project, tiny_model, monkeypatch, capsys
+):
+    import importlib.util
+
+    from napari_cryopick.cli._relion import threads_cluster
+
+    assert threads_cluster(1) is None
+    real_find_spec = importlib.util.find_spec
+    if real_find_spec("distributed") is not None:
+        assert threads_cluster(3) == "local:3"
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "distributed" else real_find_spec(name, *a),
+    )
+    # RELION's "Number of threads" 3 on an install without the cluster extra
+    assert _relion(tiny_model, "--j", "3") == 0
+    err = capsys.readouterr().err
+    assert "Number of threads (--j 3) needs dask.distributed" in err
+    assert "picking in one process" in err
+    job = relion_project / "External/job004"
+    assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
+    table = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]
+    assert len(table) == 3
+
+
+def test_filter_of_a_relion_job_writes_what_extract_reads(relion_project, tiny_model, capsys):
+    assert _relion(tiny_model, "--keep-candidates", "0.05") == 0
+    job = relion_project / "External/job004"
+    old = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]
+    old_files = [relion_project / name for name in old["rlnMicrographCoordinates"]]
+    threshold = _threshold_between_scores(read_picks(old_files[0])["score"])
+    capsys.readouterr()
+    # run from the project folder, as a RELION user would
+    assert main(["filter", "External/job004", "--threshold", str(threshold),
+                 "--out", "External/job004_filtered"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "3 of 3 coordinate files listed" in out
+    index = relion_project / "External/job004_filtered/autopick.star"
+    table = starfile.read(index, always_dict=True)["coordinate_files"]
+    assert table["rlnMicrographName"].tolist() == [
+        "MotionCorr/job002/Movies/GridA/mic_001.mrc",
+        "MotionCorr/job002/Movies/GridB/mic_001.mrc",
+        "MotionCorr/job002/Movies/GridB/mic_002.mrc",
+    ]
+    # one filtered file per micrograph, mirrored below the new folder, project-relative
+    assert table["rlnMicrographCoordinates"].tolist() == [
+        "External/job004_filtered/Movies/GridA/mic_001_autopick.star",
+        "External/job004_filtered/Movies/GridB/mic_001_autopick.star",
+        "External/job004_filtered/Movies/GridB/mic_002_autopick.star",
+    ]
+    kept = total = 0
+    for old_file, name in zip(old_files, table["rlnMicrographCoordinates"]):
+        before, after = read_picks(old_file), read_picks(relion_project / name)
+        wanted = before[before["score"] >= threshold].reset_index(drop=True)
+        np.testing.assert_allclose(after[["x", "y", "score"]], wanted[["x", "y", "score"]])
+        kept, total = kept + len(after), total + len(before)
+    assert 0 < kept < total

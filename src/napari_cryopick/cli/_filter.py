@@ -13,7 +13,7 @@ import argparse
 import math
 import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.workflows.pick import PICK_FORMATS as _FORMATS
@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Keep the picks of pick files (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles "
             ".cs, written as STAR; folders are searched for them) that pass a score threshold and a diameter range, and write them to "
-            "--out, keeping the files' folder layout."
+            "--out, keeping the files' folder layout. A RELION coordinate-file index "
+            "(autopick.star) stands for the files it lists: each is filtered, and a new "
+            "index lists the results, as Particle extraction reads them."
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="PICKFILE_OR_FOLDER")
@@ -104,31 +106,79 @@ def _output_format(path: Path, chosen: str | None) -> str:
     return format if format in FORMATS else "star"
 
 
+def _expand_indexes(
+    files: list[Path],
+) -> tuple[list[tuple[Path, str | None, Path | None]], list[tuple[Path, list]]]:
+    """``(file, micrograph name, index)`` to filter (name and index None: a file given
+    directly), and the indexes met with their ``(name, file)`` entries.
+
+    A RELION coordinate-file index (``autopick.star`` of a ``cryopick relion``
+    or RELION Auto-picking job) stands for the coordinate files it lists: each
+    is filtered into its own file, and a new index lists them, so the output
+    is what RELION's Extract reads.
+    """
+    from napari_cryopick.io.formats.star import coordinate_index_entries
+
+    expanded: list[tuple[Path, str | None, Path | None]] = []
+    indexes: list[tuple[Path, list]] = []
+    seen: set[Path] = set()
+    for path in files:
+        entries = None
+        if path.suffix.lower() == ".star":
+            try:
+                entries = coordinate_index_entries(path)
+            except ValueError:
+                entries = None  # read as an ordinary file below, which reports the problem
+        listed = (
+            [(file, PurePosixPath(name).stem, path) for name, file in entries]
+            if entries is not None
+            else [(path, None, None)]
+        )
+        if entries is not None:
+            indexes.append((path, entries))
+        for file, name, index in listed:
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                expanded.append((file, name, index))
+    return expanded, indexes
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick filter``; returns the exit code."""
+    from napari_cryopick.io.formats.star import index_project_dir, read_listed
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks, write_picks
+    from napari_cryopick.io.relion import write_coordinate_files_star
 
     _check(args)
-    files = [path for path, _ in pick_files(args.inputs)]
-    parents = [os.path.abspath(path.parent) for path in files]
+    files, indexes = _expand_indexes([path for path, _ in pick_files(args.inputs)])
+    parents = [os.path.abspath(path.parent) for path, _, _ in files]
+    parents += [os.path.abspath(index.parent) for index, _ in indexes]
     common = Path(os.path.commonpath(parents))
     out = Path(os.path.abspath(args.out))
     if out in {Path(p) for p in parents}:
         raise CLIError(f"{args.out}: --out must not be a folder of the input files")
-    targets: dict[Path, Path] = {}
-    for path in files:
-        format = _output_format(path, args.format)
+
+    def target_of(path: Path, format: str) -> Path:
         relative = Path(os.path.abspath(path.parent)).relative_to(common)
-        target = out / relative / (path.stem + FORMATS[format].SUFFIXES[0])
+        return out / relative / (path.stem + FORMATS[format].SUFFIXES[0])
+
+    targets: dict[Path, tuple[Path, str | None, Path | None]] = {}
+    written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
+    for path, name, listed_by in files:
+        target = target_of(path, _output_format(path, args.format))
         if target in targets:
-            raise CLIError(f"{targets[target]} and {path}: both would be written to {target}")
-        targets[target] = path
+            raise CLIError(f"{targets[target][0]} and {path}: both would be written to {target}")
+        targets[target] = (path, name, listed_by)
+    for index, _ in indexes:
+        target = out / Path(os.path.abspath(index.parent)).relative_to(common) / index.name
+        if target in targets:
+            raise CLIError(f"{index} and {targets[target][0]}: both would be written to {target}")
     kept = total = 0
     errors = 0
-    for target, path in targets.items():
+    for target, (path, name, listed_by) in targets.items():
         try:
-            table = read_picks(path)
+            table = read_picks(path) if listed_by is None else read_listed(path, name, listed_by)
             passed = filter_picks(table, path, args)
         except (ValueError, OSError) as error:
             print(f"cryopick filter: skipped {error}", file=sys.stderr)
@@ -139,13 +189,24 @@ def run(args: argparse.Namespace) -> int:
         if format == "star":
             # per-micrograph coordinate files name no micrograph (read_picks used the stem)
             names = set(table["micrograph"].astype(str))
-            options["micrograph_names"] = names != {path.stem}
+            options["micrograph_names"] = listed_by is None and names != {path.stem}
         target.parent.mkdir(parents=True, exist_ok=True)
         write_picks(passed, target, format, **options)
+        written[path.resolve()] = target
         kept += len(passed)
         total += len(table)
     done = len(targets) - errors
     print(f"kept {kept} of {total} picks in {done} of {len(targets)} files -> {args.out}")
+    for index, entries in indexes:
+        # the new index lists the filtered files, relative to the input's RELION project
+        listed = [(n, written[f.resolve()]) for n, f in entries if f.resolve() in written]
+        new_index = write_coordinate_files_star(
+            out / Path(os.path.abspath(index.parent)).relative_to(common),
+            listed,
+            project_dir=index_project_dir(index) or Path.cwd(),
+            name=index.name,
+        )
+        print(f"{index}: {len(listed)} of {len(entries)} coordinate files listed in {new_index}")
     if errors:
         return EXIT_BAD_INPUT if done == 0 else EXIT_FAILED
     return EXIT_OK

@@ -235,7 +235,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         invert_contrast=view["invert_contrast"],
     )
     control = args.pipeline_control or job_dir
-    dask = args.dask or (f"local:{args.j}" if args.j > 1 else None)
+    dask = args.dask or threads_cluster(args.j)
     batch = BatchOptions(skip=True, dask=dask, should_stop=lambda: abort_requested(control))
     outcome = drive(run_batch(request, batch, items), progress_bar=True, description="picking")
 
@@ -276,3 +276,24 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         return EXIT_FAILED
     write_exit_marker(job_dir, "success")
     return EXIT_OK
+
+
+def threads_cluster(threads: int) -> str | None:
+    """The ``--dask`` spec of RELION's *Number of threads* (``--j``): ``local:J`` for J > 1.
+
+    Without dask.distributed (the ``cluster`` extra) the job picks in one
+    process and says so, rather than failing on a field the user set out of
+    habit.
+    """
+    import importlib.util
+
+    if threads <= 1:
+        return None
+    if importlib.util.find_spec("distributed") is None:
+        print(
+            f"cryopick relion: warning: Number of threads (--j {threads}) needs dask.distributed "
+            "(pip install 'napari-cryopick[cluster]'); picking in one process",
+            file=sys.stderr,
+        )
+        return None
+    return f"local:{threads}"

@@ -134,19 +134,30 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
     )
 
 
-def _read_coordinate_index(path: Path, index: pd.DataFrame) -> pd.DataFrame:
-    """The picks of every coordinate file a ``data_coordinate_files`` table lists, by micrograph.
+def coordinate_index_entries(path: str | Path) -> list[tuple[str, Path]] | None:
+    """``(rlnMicrographName, coordinate file)`` of each row of a coordinate-file index, else None.
 
-    RELION 4/5 (and ``cryopick relion``) write the listed paths relative to
-    the project folder: the nearest folder above ``path`` in which they
-    exist (:func:`napari_cryopick.io.paths.find_project_dir`).
+    ``None`` when ``path`` is not a ``data_coordinate_files`` index (an
+    ordinary pick file). The names are as written (folders kept: RELION
+    matches them to its micrograph list). RELION 4/5 (and ``cryopick
+    relion``) write the listed paths relative to the project folder: the
+    nearest folder above ``path`` in which they exist
+    (:func:`napari_cryopick.io.paths.find_project_dir`).
     """
+    path = Path(path)
+    check_readable(path)
+    index = read_star_blocks(path).get("coordinate_files")
+    if not (isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns):
+        return None
+    names = text_column(index, "rlnMicrographName", "")
+    return list(zip(names, _index_files(path, index)))
+
+
+def _index_files(path: Path, index: pd.DataFrame) -> list[Path]:
     from ..paths import find_project_dir
 
-    names = names_column(index, "rlnMicrographName", path)
-    files = text_column(index, INDEX_LABEL, "")
-    tables = []
-    for row, (name, file) in enumerate(zip(names, files), start=1):
+    files = []
+    for row, file in enumerate(text_column(index, INDEX_LABEL, ""), start=1):
         listed = Path(file)
         if not listed.is_absolute():
             project = find_project_dir(path, file) if file else None
@@ -159,10 +170,36 @@ def _read_coordinate_index(path: Path, index: pd.DataFrame) -> pd.DataFrame:
             listed = project / listed
         if listed.resolve() == path.resolve():
             raise file_error(path, f"data row {row}: the coordinate file listed is this file")
-        picks = _read(listed, listed_by=path)
-        if name:
-            picks["micrograph"] = [n or name for n in picks["micrograph"].astype(str)]
-        tables.append(picks)
+        files.append(listed)
+    return files
+
+
+def index_project_dir(path: str | Path) -> Path | None:
+    """The folder a coordinate-file index's relative paths start from (RELION's project), if any."""
+    from ..paths import find_project_dir
+
+    path = Path(path)
+    index = read_star_blocks(path).get("coordinate_files")
+    if not (isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns):
+        return None
+    for file in text_column(index, INDEX_LABEL, ""):
+        if file and not Path(file).is_absolute():
+            return find_project_dir(path, file)
+    return None
+
+
+def read_listed(path: str | Path, name: str, listed_by: str | Path) -> pd.DataFrame:
+    """The picks of one coordinate file that the index ``listed_by`` lists for micrograph ``name``."""
+    picks = _read(Path(path), listed_by=Path(listed_by))
+    if name:
+        picks["micrograph"] = [n or name for n in picks["micrograph"].astype(str)]
+    return picks
+
+
+def _read_coordinate_index(path: Path, index: pd.DataFrame) -> pd.DataFrame:
+    """The picks of every coordinate file a ``data_coordinate_files`` table lists, by micrograph."""
+    names = names_column(index, "rlnMicrographName", path)
+    tables = [read_listed(file, name, path) for name, file in zip(names, _index_files(path, index))]
     frames = [t for t in tables if len(t)]
     if not frames:
         from ...core.pick_table import empty_picks
