@@ -133,3 +133,17 @@ def test_weight_averaging_returns_the_mean_of_the_late_weights() -> None:
     assert all(
         torch.isfinite(v).all() for v in averaged.state_dict().values() if v.is_floating_point()
     )
+
+
+def test_train_shapes_choose_the_simulated_sets_and_the_card_records_them(tmp_path: Path) -> None:
+    from napari_cryopick.core.model import bundled_model_path
+
+    recipe = _recipe()
+    # the default is the shipped file's recipe: the model card of the bundled model agrees
+    _, bundled = load_checkpoint(bundled_model_path())
+    assert list(recipe.TRAIN_SHAPES) == bundled["general_model"]["train_shapes"]
+    out = tmp_path / "shapes.pt"
+    assert _small_run(tmp_path, out, "--train-shapes", "shell,lumpy") == 0
+    _, metadata = load_checkpoint(out)
+    assert metadata["general_model"]["train_shapes"] == ["shell", "lumpy"]
+    assert list(metadata["history"][-1]["datasets"]) == ["sim_shell", "sim_lumpy"]

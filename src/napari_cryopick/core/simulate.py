@@ -63,6 +63,8 @@ PARTICLE_SHAPES: tuple[str, ...] = (
     "rod",
     "cube",
     "L",
+    "shell",
+    "lumpy",
 )
 
 # Electron wavelength needs the accelerating voltage; relativistic formula.
@@ -348,6 +350,31 @@ def _shape_blobs(name: str) -> tuple[np.ndarray, float, float]:
         volume = (np.pi * radius**2) * (len(spine) * h)
         centres = np.vstack([tube_x, tube_y])
         return centres, 0.09, volume / len(centres)
+    if name == "shell":
+        # A hollow sphere (apoferritin, virus capsids, encapsulins): inner radius
+        # about two thirds of the outer one.
+        h = 0.15
+        return _grid_in(lambda p: np.abs(np.linalg.norm(p, axis=1) - 0.72) <= 0.14, h), 0.1, h**3
+    if name == "lumpy":
+        # An asymmetric multi-domain complex: five overlapping domains of
+        # different sizes at fixed positions (most proteins are neither round
+        # nor symmetric).
+        h = 0.13
+        domains = np.array(
+            [
+                [-0.35, -0.2, 0.05, 0.38],
+                [0.3, -0.3, -0.1, 0.3],
+                [0.15, 0.35, 0.15, 0.33],
+                [-0.2, 0.45, -0.2, 0.2],
+                [0.55, 0.15, 0.25, 0.2],
+            ]
+        )
+
+        def inside(p):
+            d = np.linalg.norm(p[:, None, :] - domains[None, :, :3], axis=2)
+            return np.any(d <= domains[None, :, 3], axis=1)
+
+        return _grid_in(inside, h), 0.1, h**3
     raise ValueError(f"unknown particle shape {name!r}; choose from {PARTICLE_SHAPES}")
 
 
