@@ -6,9 +6,10 @@ The exact recipe (documented in ``docs/general-model.md``)::
 
 Data
     * one simulated data set per training particle shape (``sim_<shape>``,
-      :data:`TRAIN_SHAPES` = every shape of
-      :data:`napari_cryopick.core.simulate.PARTICLE_SHAPES` except the held-out
-      :data:`HELD_OUT_SHAPES`, kept for the zero-shot benchmark), each of
+      ``--train-shapes``, default :data:`TRAIN_SHAPES`: six of the shapes of
+      :data:`napari_cryopick.core.simulate.PARTICLE_SHAPES`, not the held-out
+      :data:`HELD_OUT_SHAPES`, kept for the zero-shot benchmark, nor the later
+      ``shell`` and ``lumpy``), each of
       ``--micrographs-per-shape`` micrographs whose settings are drawn at
       random (seeded, :func:`random_simulation`): particle diameter 24-120 px,
       SNR after rescaling to the network's diameter 0.03-3, defocus 0.5-4 µm,
@@ -659,11 +660,13 @@ def general_metadata(
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **record,
     }
+    trained_shapes = [d.name.removeprefix("sim_") for d in datasets if d.simulated]
     recipe = {
         "recipe": "scripts/train_general_model.py",
         "argv": list(argv),
-        "train_shapes": [d.name.removeprefix("sim_") for d in datasets if d.simulated],
-        "held_out_shapes": list(HELD_OUT_SHAPES),
+        "train_shapes": trained_shapes,
+        # a held-out shape trained on is no longer held out for the zero-shot benchmark
+        "held_out_shapes": [s for s in HELD_OUT_SHAPES if s not in trained_shapes],
         "real_datasets": [d.name for d in datasets if not d.simulated],
         "excluded_real": list(excluded),
         "napari_cryopick_version": __version__,
@@ -687,11 +690,12 @@ def general_metadata(
 
 
 def _shape_list(text: str) -> tuple[str, ...]:
-    shapes = tuple(s.strip() for s in text.split(",") if s.strip())
+    shapes = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     unknown = [s for s in shapes if s not in PARTICLE_SHAPES]
     if unknown or not shapes:
         raise argparse.ArgumentTypeError(
-            f"unknown shape(s) {unknown}; choose from {', '.join(PARTICLE_SHAPES)}"
+            f"{'unknown shape(s) ' + ', '.join(unknown) if unknown else 'no shape'}; "
+            f"choose from {', '.join(PARTICLE_SHAPES)}"
         )
     return shapes
 
@@ -706,9 +710,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--train-shapes",
         type=_shape_list,
-        default=TRAIN_SHAPES,
+        default=None,
         metavar="A,B,...",
-        help=f"simulated particle shapes to train on (default: {','.join(TRAIN_SHAPES)})",
+        help=f"simulated particle shapes to train on (default: {','.join(TRAIN_SHAPES)}; "
+        "--finalise: the model card's)",
     )
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--time-limit", type=float, default=240.0, help="seconds of training")
@@ -781,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
         model_config = model_config_from_args(args)
     datasets = synthetic_datasets(
         model_config,
-        shapes=args.train_shapes,
+        shapes=args.train_shapes or TRAIN_SHAPES,
         micrographs_per_shape=args.micrographs_per_shape,
         seed=args.seed,
         snr_range=tuple(args.snr_range),
@@ -871,8 +876,9 @@ def finalise(args: argparse.Namespace, argv: list[str] | None) -> int:
     record = {k: v for k, v in trained.items() if k not in ("mode", "datasets", "date")}
     record["machine"] = (metadata.get("general_model") or {}).get("machine")
     # the exemplars come from the first micrographs of each set (same seeds as training)
-    # the shapes the model was trained on (its card), else --train-shapes
-    shapes = (metadata.get("general_model") or {}).get("train_shapes") or args.train_shapes
+    # --train-shapes, else the shapes the model was trained on (its card)
+    card_shapes = (metadata.get("general_model") or {}).get("train_shapes")
+    shapes = args.train_shapes or card_shapes or TRAIN_SHAPES
     datasets = synthetic_datasets(
         model.config,
         shapes=tuple(shapes),

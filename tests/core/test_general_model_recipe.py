@@ -147,3 +147,10 @@ def test_train_shapes_choose_the_simulated_sets_and_the_card_records_them(tmp_pa
     _, metadata = load_checkpoint(out)
     assert metadata["general_model"]["train_shapes"] == ["shell", "lumpy"]
     assert list(metadata["history"][-1]["datasets"]) == ["sim_shell", "sim_lumpy"]
+    assert metadata["general_model"]["held_out_shapes"] == list(recipe.HELD_OUT_SHAPES)
+    # a held-out shape trained on is no longer listed as held out; repeats count once
+    out = tmp_path / "ring.pt"
+    assert _small_run(tmp_path, out, "--train-shapes", "ring,sphere,ring") == 0
+    card = load_checkpoint(out)[1]["general_model"]
+    assert card["train_shapes"] == ["ring", "sphere"]
+    assert "ring" not in card["held_out_shapes"]

@@ -383,7 +383,7 @@ def test_relion_threads_without_dask_pick_in_one_process(
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *a: None if name == "distributed" else real_find_spec(name, *a),
+        lambda name, *a, **k: None if name == "distributed" else real_find_spec(name, *a, **k),
     )
     # RELION's "Number of threads" 3 on an install without the cluster extra
     assert _relion(tiny_model, "--j", "3") == 0
@@ -402,6 +402,8 @@ def test_filter_of_a_relion_job_writes_what_extract_reads(relion_project, tiny_m
     old = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]
     old_files = [relion_project / name for name in old["rlnMicrographCoordinates"]]
     threshold = _threshold_between_scores(read_picks(old_files[0])["score"])
+    for name in ("note.txt", "job.star", "job_pipeline.star"):  # RELION writes these too
+        (job / name).write_text("data_job\n\n_rlnJobTypeLabel relion.external\n")
     capsys.readouterr()
     # run from the project folder, as a RELION user would
     assert main(["filter", "External/job004", "--threshold", str(threshold),
@@ -428,3 +430,48 @@ def test_filter_of_a_relion_job_writes_what_extract_reads(relion_project, tiny_m
         np.testing.assert_allclose(after[["x", "y", "score"]], wanted[["x", "y", "score"]])
         kept, total = kept + len(after), total + len(before)
     assert 0 < kept < total
+
+
+def test_filter_of_a_relion_index_outside_the_project_and_with_a_missing_file(
+    relion_project, tiny_model, tmp_path_factory, capsys
+):
+    assert _relion(tiny_model, "--keep-candidates", "0.05") == 0
+    job = relion_project / "External/job004"
+    index = job / "autopick.star"
+    table = starfile.read(index, always_dict=True)["coordinate_files"]
+    files = [relion_project / name for name in table["rlnMicrographCoordinates"]]
+    before = files[0].read_bytes()
+    # the inputs' common folder as the output folder would overwrite them
+    assert main(["filter", str(files[0]), str(files[1]), "--threshold", "0.5",
+                 "--out", str(job / "Movies")]) == 2  # fmt: skip
+    assert "would replace an input file" in capsys.readouterr().err
+    assert files[0].read_bytes() == before
+    # outside the project: absolute paths, which RELION resolves from anywhere
+    outside = tmp_path_factory.mktemp("elsewhere")  # not below the project folder
+    files[2].unlink()  # one listed file missing: reported, the others filtered
+    assert main(["filter", str(index), "--threshold", "0.05", "--out", str(outside)]) == 1
+    captured = capsys.readouterr()
+    assert "data row 3" in captured.err
+    assert "2 of 3 coordinate files listed" in captured.out
+    new = starfile.read(outside / "autopick.star", always_dict=True)["coordinate_files"]
+    assert new["rlnMicrographName"].tolist() == table["rlnMicrographName"].tolist()[:2]
+    for name in new["rlnMicrographCoordinates"]:
+        assert name.startswith("/")
+        assert read_picks(name)["score"].notna().all()
+    # BOX files need a box size where a file has no diameters (RELION's own
+    # autopicker writes none); no STAR index is written for them
+    files[1].write_text(
+        "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
+        "_rlnAutopickFigureOfMerit #3\n40 50 0.9\n60 70 0.8\n"
+    )
+    boxes = outside / "boxes"
+    assert main(["filter", str(index), "--threshold", "0.05", "--out", str(boxes),
+                 "--format", "box"]) == 1  # fmt: skip
+    captured = capsys.readouterr()
+    assert f"skipped {files[1]}: " in captured.err
+    assert "--box-size" in captured.err
+    assert main(["filter", str(index), "--threshold", "0.05", "--out", str(boxes),
+                 "--format", "box", "--box-size", "24"]) == 1  # fmt: skip
+    assert "no new index written" in capsys.readouterr().out
+    assert (boxes / "Movies/GridA/mic_001_autopick.box").is_file()
+    assert not (boxes / "autopick.star").exists()

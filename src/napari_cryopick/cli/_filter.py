@@ -55,13 +55,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="output format (default: each input file's own)",
     )
+    parser.add_argument(
+        "--box-size",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="box edge for BOX/CBOX output (default: each pick's diameter)",
+    )
     parser.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> None:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
-    for name in ("min_diameter", "max_diameter"):
+    for name in ("min_diameter", "max_diameter", "box_size"):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
@@ -108,20 +115,29 @@ def _output_format(path: Path, chosen: str | None) -> str:
 
 def _expand_indexes(
     files: list[Path],
-) -> tuple[list[tuple[Path, str | None, Path | None]], list[tuple[Path, list]]]:
-    """``(file, micrograph name, index)`` to filter (name and index None: a file given
-    directly), and the indexes met with their ``(name, file)`` entries.
+) -> tuple[list[tuple[Path, str | None, Path | None]], list[tuple[Path, list]], list[str]]:
+    """What to filter, the indexes met and the rows that could not be followed.
 
-    A RELION coordinate-file index (``autopick.star`` of a ``cryopick relion``
-    or RELION Auto-picking job) stands for the coordinate files it lists: each
-    is filtered into its own file, and a new index lists them, so the output
-    is what RELION's Extract reads.
+    ``(file, micrograph name, index)`` for each file to filter (name and index
+    None: a file given directly); ``(index, entries)`` with the ``(name, file,
+    problem)`` rows of each RELION coordinate-file index (``autopick.star`` of a
+    ``cryopick relion`` or RELION Auto-picking job), which stands for the files it
+    lists: each is filtered into its own file, and a new index lists them, so the
+    output is what RELION's Extract reads; and one message per listed file that
+    is missing.
     """
     from napari_cryopick.io.formats.star import coordinate_index_entries
 
     expanded: list[tuple[Path, str | None, Path | None]] = []
     indexes: list[tuple[Path, list]] = []
+    problems: list[str] = []
     seen: set[Path] = set()
+
+    def add(file: Path, name: str | None, index: Path | None) -> None:
+        if file.resolve() not in seen:
+            seen.add(file.resolve())
+            expanded.append((file, name, index))
+
     for path in files:
         entries = None
         if path.suffix.lower() == ".star":
@@ -129,84 +145,109 @@ def _expand_indexes(
                 entries = coordinate_index_entries(path)
             except ValueError:
                 entries = None  # read as an ordinary file below, which reports the problem
-        listed = (
-            [(file, PurePosixPath(name).stem, path) for name, file in entries]
-            if entries is not None
-            else [(path, None, None)]
-        )
-        if entries is not None:
-            indexes.append((path, entries))
-        for file, name, index in listed:
-            if file.resolve() not in seen:
-                seen.add(file.resolve())
-                expanded.append((file, name, index))
-    return expanded, indexes
+        if entries is None:
+            add(path, None, None)
+            continue
+        indexes.append((path, entries))
+        for name, file, problem in entries:
+            if file is None:
+                problems.append(f"{path}: {problem}")
+            else:
+                add(file, PurePosixPath(name).stem, path)
+    return expanded, indexes, problems
+
+
+def _write_index(index: Path, entries: list, written: dict, folder: Path, args) -> str:
+    """Write the new coordinate-file index of ``index`` into ``folder``; the line to print."""
+    from napari_cryopick.io.formats.star import index_project_dir
+    from napari_cryopick.io.relion import write_coordinate_files_star
+
+    listed = [
+        (name, written[file.resolve()])
+        for name, file, _ in entries
+        if file is not None and file.resolve() in written
+    ]
+    if args.format not in (None, "star"):
+        return f"{index}: no new index written (RELION's Extract reads STAR coordinate files, not --format {args.format})"
+    if not listed:
+        return f"{index}: no new index written (none of its coordinate files was filtered)"
+    # RELION resolves the paths from its project folder: relative to it when the
+    # input index was and the output lies inside it, else absolute
+    project = index_project_dir(index)
+    inside = project is not None and Path(os.path.abspath(folder)).is_relative_to(
+        os.path.abspath(project)
+    )
+    new_index = write_coordinate_files_star(
+        folder, listed, project_dir=project, name=index.name, absolute=not inside
+    )
+    return f"{index}: {len(listed)} of {len(entries)} coordinate files listed in {new_index}"
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick filter``; returns the exit code."""
-    from napari_cryopick.io.formats.star import index_project_dir, read_listed
+    from napari_cryopick.io.formats.star import read_listed
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks, write_picks
-    from napari_cryopick.io.relion import write_coordinate_files_star
 
     _check(args)
-    files, indexes = _expand_indexes([path for path, _ in pick_files(args.inputs)])
+    files, indexes, problems = _expand_indexes([path for path, _ in pick_files(args.inputs)])
     parents = [os.path.abspath(path.parent) for path, _, _ in files]
     parents += [os.path.abspath(index.parent) for index, _ in indexes]
+    if not parents:
+        raise CLIError("; ".join(problems) or "no pick files to filter")
     common = Path(os.path.commonpath(parents))
     out = Path(os.path.abspath(args.out))
     if out in {Path(p) for p in parents}:
         raise CLIError(f"{args.out}: --out must not be a folder of the input files")
 
-    def target_of(path: Path, format: str) -> Path:
-        relative = Path(os.path.abspath(path.parent)).relative_to(common)
-        return out / relative / (path.stem + FORMATS[format].SUFFIXES[0])
+    def folder_of(path: Path) -> Path:
+        return out / Path(os.path.abspath(path.parent)).relative_to(common)
 
+    inputs = {path.resolve() for path, _, _ in files} | {index.resolve() for index, _ in indexes}
     targets: dict[Path, tuple[Path, str | None, Path | None]] = {}
-    written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
     for path, name, listed_by in files:
-        target = target_of(path, _output_format(path, args.format))
+        format = _output_format(path, args.format)
+        target = folder_of(path) / (path.stem + FORMATS[format].SUFFIXES[0])
         if target in targets:
             raise CLIError(f"{targets[target][0]} and {path}: both would be written to {target}")
         targets[target] = (path, name, listed_by)
-    for index, _ in indexes:
-        target = out / Path(os.path.abspath(index.parent)).relative_to(common) / index.name
-        if target in targets:
-            raise CLIError(f"{index} and {targets[target][0]}: both would be written to {target}")
+    new_indexes = [folder_of(index) / index.name for index, _ in indexes]
+    for target in [*targets, *new_indexes]:
+        if target.resolve() in inputs:
+            raise CLIError(f"{args.out}: the output {target} would replace an input file")
+    if len(set(new_indexes)) < len(new_indexes) or set(new_indexes) & set(targets):
+        raise CLIError(f"{args.out}: two outputs would have the same name; filter them apart")
+    for problem in problems:
+        print(f"cryopick filter: skipped {problem}", file=sys.stderr)
     kept = total = 0
-    errors = 0
+    errors = len(problems)
+    written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
     for target, (path, name, listed_by) in targets.items():
+        format = _output_format(path, args.format)
         try:
             table = read_picks(path) if listed_by is None else read_listed(path, name, listed_by)
             passed = filter_picks(table, path, args)
+            options = {}
+            if format in ("box", "cbox"):
+                options["box_size"] = args.box_size
+            if format == "star":
+                # per-micrograph coordinate files name no micrograph (read_picks used the stem)
+                names = set(table["micrograph"].astype(str))
+                options["micrograph_names"] = listed_by is None and names != {path.stem}
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_picks(passed, target, format, **options)
         except (ValueError, OSError) as error:
-            print(f"cryopick filter: skipped {error}", file=sys.stderr)
+            print(f"cryopick filter: skipped {path}: {error}", file=sys.stderr)
             errors += 1
             continue
-        format = _output_format(path, args.format)
-        options = {}
-        if format == "star":
-            # per-micrograph coordinate files name no micrograph (read_picks used the stem)
-            names = set(table["micrograph"].astype(str))
-            options["micrograph_names"] = listed_by is None and names != {path.stem}
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_picks(passed, target, format, **options)
         written[path.resolve()] = target
         kept += len(passed)
         total += len(table)
-    done = len(targets) - errors
-    print(f"kept {kept} of {total} picks in {done} of {len(targets)} files -> {args.out}")
-    for index, entries in indexes:
-        # the new index lists the filtered files, relative to the input's RELION project
-        listed = [(n, written[f.resolve()]) for n, f in entries if f.resolve() in written]
-        new_index = write_coordinate_files_star(
-            out / Path(os.path.abspath(index.parent)).relative_to(common),
-            listed,
-            project_dir=index_project_dir(index) or Path.cwd(),
-            name=index.name,
-        )
-        print(f"{index}: {len(listed)} of {len(entries)} coordinate files listed in {new_index}")
+    count = len(targets) + len(problems)
+    done = count - errors
+    print(f"kept {kept} of {total} picks in {done} of {count} files -> {args.out}")
+    for (index, entries), folder in zip(indexes, new_indexes):
+        print(_write_index(index, entries, written, folder.parent, args))
     if errors:
         return EXIT_BAD_INPUT if done == 0 else EXIT_FAILED
     return EXIT_OK

@@ -209,7 +209,16 @@ def micrograph_pixel_sizes(items: Iterable[str | os.PathLike]) -> dict[str, floa
 #: ``cryopick filter`` on an output folder or a RELION job folder). Named
 #: directly, they are read (and refused) as any other file.
 BOOKKEEPING_FILES = frozenset(
-    {"summary.csv", "RELION_OUTPUT_NODES.star", "coords_suffix_autopick.star"}
+    {
+        "summary.csv",
+        "RELION_OUTPUT_NODES.star",
+        "coords_suffix_autopick.star",
+        # what RELION writes into every job folder
+        "note.txt",
+        "job.star",
+        "job_pipeline.star",
+        "default_pipeline.star",
+    }
 )
 
 

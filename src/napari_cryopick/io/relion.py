@@ -251,6 +251,8 @@ def write_coordinate_files_star(
     entries: list[tuple[str, str | os.PathLike]],
     project_dir: str | os.PathLike | None = None,
     name: str = "autopick.star",
+    *,
+    absolute: bool = False,
 ) -> Path:
     """Write ``<job_dir>/autopick.star``: which coordinate file belongs to which micrograph.
 
@@ -265,10 +267,18 @@ def write_coordinate_files_star(
         current folder).
     name
         File name inside ``job_dir``.
+    absolute
+        Write absolute paths (files outside the project folder, or an index
+        that listed absolute paths) instead of project-relative ones.
     """
     project = Path(project_dir) if project_dir is not None else Path.cwd()
     rows = [
-        (micrograph, _project_relative(Path(coordinates), project))
+        (
+            micrograph,
+            Path(coordinates).resolve().as_posix()
+            if absolute
+            else _project_relative(Path(coordinates), project),
+        )
         for micrograph, coordinates in entries
     ]
     text = (

@@ -82,7 +82,9 @@ def box_sizes(table: pd.DataFrame, path: Path, box_size: float | None) -> np.nda
     sizes = table["diameter"].to_numpy(np.float64)
     if not np.isfinite(sizes).all() or (sizes <= 0).any():
         raise file_error(
-            path, "box size unknown: some picks have no diameter; pass box_size explicitly"
+            path,
+            "box size unknown: some picks have no diameter; give the box size "
+            "(--box-size PX on the command line)",
         )
     return sizes
 

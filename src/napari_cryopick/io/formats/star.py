@@ -134,15 +134,17 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
     )
 
 
-def coordinate_index_entries(path: str | Path) -> list[tuple[str, Path]] | None:
-    """``(rlnMicrographName, coordinate file)`` of each row of a coordinate-file index, else None.
+def coordinate_index_entries(path: str | Path) -> list[tuple[str, Path | None, str]] | None:
+    """``(rlnMicrographName, coordinate file, problem)`` of each row of a coordinate-file index.
 
     ``None`` when ``path`` is not a ``data_coordinate_files`` index (an
     ordinary pick file). The names are as written (folders kept: RELION
     matches them to its micrograph list). RELION 4/5 (and ``cryopick
     relion``) write the listed paths relative to the project folder: the
     nearest folder above ``path`` in which they exist
-    (:func:`napari_cryopick.io.paths.find_project_dir`).
+    (:func:`napari_cryopick.io.paths.find_project_dir`). A row whose file
+    cannot be found has file ``None`` and says why in ``problem`` (else ``""``),
+    so that one missing file does not hide the others.
     """
     path = Path(path)
     check_readable(path)
@@ -150,27 +152,32 @@ def coordinate_index_entries(path: str | Path) -> list[tuple[str, Path]] | None:
     if not (isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns):
         return None
     names = text_column(index, "rlnMicrographName", "")
-    return list(zip(names, _index_files(path, index)))
+    return [(name, *found) for name, found in zip(names, _index_files(path, index))]
 
 
-def _index_files(path: Path, index: pd.DataFrame) -> list[Path]:
+def _index_files(path: Path, index: pd.DataFrame) -> list[tuple[Path | None, str]]:
+    """``(file, problem)`` of each row: the file, or None and why."""
     from ..paths import find_project_dir
 
-    files = []
+    files: list[tuple[Path | None, str]] = []
     for row, file in enumerate(text_column(index, INDEX_LABEL, ""), start=1):
         listed = Path(file)
         if not listed.is_absolute():
             project = find_project_dir(path, file) if file else None
             if project is None:
-                raise file_error(
-                    path,
-                    f"data row {row}: coordinate file {file!r} is in no folder above this "
-                    "file (RELION's project folder)",
+                files.append(
+                    (
+                        None,
+                        f"data row {row}: coordinate file {file!r} is in no folder above this "
+                        "file (RELION's project folder)",
+                    )
                 )
+                continue
             listed = project / listed
         if listed.resolve() == path.resolve():
-            raise file_error(path, f"data row {row}: the coordinate file listed is this file")
-        files.append(listed)
+            files.append((None, f"data row {row}: the coordinate file listed is this file"))
+            continue
+        files.append((listed, ""))
     return files
 
 
@@ -199,7 +206,11 @@ def read_listed(path: str | Path, name: str, listed_by: str | Path) -> pd.DataFr
 def _read_coordinate_index(path: Path, index: pd.DataFrame) -> pd.DataFrame:
     """The picks of every coordinate file a ``data_coordinate_files`` table lists, by micrograph."""
     names = names_column(index, "rlnMicrographName", path)
-    tables = [read_listed(file, name, path) for name, file in zip(names, _index_files(path, index))]
+    tables = []
+    for name, (file, problem) in zip(names, _index_files(path, index)):
+        if file is None:
+            raise file_error(path, problem)
+        tables.append(read_listed(file, name, path))
     frames = [t for t in tables if len(t)]
     if not frames:
         from ...core.pick_table import empty_picks
