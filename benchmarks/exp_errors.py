@@ -34,7 +34,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from skimage.feature import match_template, peak_local_max
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_accuracy as ba
 import exp_fewshot as ef
-from exp_localise import models_to_score
+from exp_localise import models_arguments, models_to_score
 from napari_cryopick.core import preprocess
 from napari_cryopick.core.evaluate import average_precision
 from napari_cryopick.core.pick_table import make_picks
@@ -166,10 +165,7 @@ def template_z(split: ba.DataSplit, picks: pd.DataFrame, template: np.ndarray, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="SET=CHECKPOINT")
-    parser.add_argument("--out", type=Path, default=None, help="JSON lines appended here")
-    args = parser.parse_args(argv)
+    args = models_arguments(__doc__, argv)
     for name, path, split, model, config in models_to_score(args.models):
         picks, _ = ba.pick_in_process(split, model, config, split.test)
         base = {"experiment": "errors", "set": name, "model": path}

@@ -135,11 +135,16 @@ def pick_test_with(decode, split: ba.DataSplit, model, config: PickConfig) -> pd
     return picks
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def models_arguments(doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """``models`` (``SET=CHECKPOINT`` ...) and ``--out`` of the experiments that score saved models."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("models", nargs="+", help="SET=CHECKPOINT")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines appended here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = models_arguments(__doc__, argv)
     for name, path, split, model, config in models_to_score(args.models):
         for mode in MODES:
             picks = pick_test_with(patched_decode(mode)[1], split, model, config)
