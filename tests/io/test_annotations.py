@@ -83,6 +83,18 @@ def test_read_only_folder_goes_to_user_dir(tmp_path, monkeypatch):
     assert load_annotations(path).counts()["particle"] == 2
 
 
+def test_folder_without_write_bits_goes_to_user_dir_even_for_root(tmp_path):
+    folder = tmp_path / "shared"
+    path = _micrograph(folder)
+    folder.chmod(0o555)  # a shared raw-data folder; root may still write, but must not
+    try:
+        written = save_annotations(Annotations(micrograph_path=path, picks=_table()))
+        assert written.parent == tmp_path / "user"
+        assert not list(folder.glob("*" + SIDECAR_SUFFIX))
+    finally:
+        folder.chmod(0o755)
+
+
 def test_existing_sidecar_is_reused(tmp_path):
     path = _micrograph(tmp_path / "d")
     assert sidecar_path(path).parent == tmp_path / "d"

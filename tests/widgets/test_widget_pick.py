@@ -347,13 +347,12 @@ def test_empty_picks_layer_has_array_colour(make_napari_viewer):
     assert len(layer.data) == 0
 
 
-def test_vesicles_show_as_circles_and_fibers_as_paths(
-    make_napari_viewer, tmp_path, qtbot, monkeypatch
-):
-    """A ("particle", "vesicle", "fiber") model: circles for vesicles, traced paths for fibers.
+def _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch):
+    """A ("particle", "vesicle", "fiber") model has picked micrograph "mic" at 0.3.
 
     The worker, decoding, tracing and layers are real; only the network's
-    output maps are replaced by known ones (an untrained network's are noise).
+    output maps are replaced by known ones (an untrained network's are noise):
+    one particle, two vesicles of 48 px, one horizontal fiber.
     """
     import napari_cryopick.core.detect as core
 
@@ -394,6 +393,14 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     widget.set_threshold(0.3)
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    return viewer, widget
+
+
+def test_vesicles_show_as_circles_and_fibers_as_paths(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A ("particle", "vesicle", "fiber") model: circles for vesicles, traced paths for fibers."""
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
 
     points = viewer.layers["mic picks"]
     np.testing.assert_allclose(points.data[points.shown], [[39.5, 39.5]])
@@ -418,6 +425,44 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     assert len(viewer.layers["mic vesicles"].data) == 0
     assert len(viewer.layers["mic fibers"].data) == 0
     assert int(viewer.layers["mic picks"].shown.sum()) == 0
+
+
+def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """Circles deleted, resized or drawn stay so at every threshold, across a switch of
+    micrograph and in the export, with their scores; the traced fibers export too."""
+    from napari_cryopick._widgets.pick import display
+    from napari_cryopick.io.pickfiles import read_picks
+
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {0}
+    vesicles.remove_selected()  # a false vesicle
+    vesicles.selected_data = {0}  # napari would give a drawn circle this one's score
+    vesicles.add_ellipses(
+        np.array([[300.0, 100.0], [300.0, 160.0], [360.0, 160.0], [360.0, 100.0]])
+    )
+    assert np.isnan(vesicles.features["score"].iloc[-1])
+    widget.set_threshold(0.31)  # the circles are drawn again from the corrected store
+    widget.set_threshold(0.3)
+    vesicles = viewer.layers["mic vesicles"]
+    assert len(vesicles.data) == 2
+    widths = sorted(np.ptp(v[:, 1]) for v in vesicles.data)
+    np.testing.assert_allclose(widths, [48.0, 60.0])
+    display(viewer, None)  # another micrograph shown, then this one again
+    display(viewer, "mic")
+    assert len(viewer.layers["mic vesicles"].data) == 2
+    paths = widget.export(tmp_path / "out", "star")
+    picks = read_picks(paths[0])
+    circles = picks[picks["kind"] == "vesicle"].sort_values("diameter")
+    np.testing.assert_allclose(circles["diameter"], [48.0, 60.0])
+    assert circles["score"].iloc[0] == pytest.approx(0.8, abs=0.01)  # the network's
+    assert np.isnan(circles["score"].iloc[1])  # drawn by hand
+    fibers = picks[picks["kind"] == "fiber"]
+    assert len(fibers) >= 2
+    assert set(fibers["tube_id"]) == {1}
+    np.testing.assert_allclose(fibers["y"], 239.5, atol=2.0)
 
 
 def test_pick_folder_traces_fibers_into_helical_star(

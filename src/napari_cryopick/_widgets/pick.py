@@ -267,15 +267,57 @@ def _empty_heatmap(layer: Any = None) -> tuple:
 
 
 def _shown_vesicles(viewer: Any, candidates: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """The vesicle candidates shown: at ``threshold`` or more, in the session's size range."""
-    from napari_cryopick.core.detect import apply_threshold
+    """The vesicle candidates shown: at ``threshold`` or more (or drawn by hand, no
+    score), in the session's size range; the index is their rows in ``candidates``."""
     from napari_cryopick.core.pick_table import filter_mask
 
     vesicles = candidates[candidates["kind"] == "vesicle"]
+    if not len(vesicles):
+        return vesicles
+    keep = filter_mask(vesicles, threshold=threshold, keep_unscored=True)
     low, high = session(viewer).display_diameter
-    if (low is not None or high is not None) and len(vesicles) and _has_diameters(vesicles):
-        vesicles = vesicles[filter_mask(vesicles, min_diameter=low, max_diameter=high)]
-    return apply_threshold(vesicles, threshold)
+    if (low is not None or high is not None) and _has_diameters(vesicles):
+        keep &= filter_mask(vesicles, min_diameter=low, max_diameter=high)
+    return vesicles[keep]
+
+
+def _mark_added_vesicles(event: Any) -> None:
+    """Circles the user draws have no network score (napari copies the selected one's)."""
+    if str(getattr(event, "action", "")) != "added":
+        return
+    indices = tuple(getattr(event, "data_indices", ()) or ())
+    if not indices or any(i >= 0 for i in indices):
+        return
+    layer = event.source
+    features = layer.features
+    if "score" in features.columns and len(features) == len(layer.data):
+        features.loc[len(features) - len(indices) :, "score"] = np.nan
+
+
+def _store_vesicle_edits(viewer: Any, micrograph: str) -> None:
+    """Keep the user's edits of ``micrograph``'s circles (deleted, moved, resized, drawn).
+
+    The circles layer shows the stored vesicles of rows ``metadata["rows"]``;
+    the stored table becomes the vesicles not shown (below the threshold, out
+    of the size range) plus the circles as the user left them, with their
+    scores. Re-thresholding, switching micrograph and exporting then start
+    from the corrected vesicles, as they do for points.
+    """
+    state = session(viewer)
+    stored = state.pick_results.get(micrograph)
+    layer = result_layer(viewer, micrograph, "vesicles")
+    if stored is None or layer is None or "rows" not in layer.metadata:
+        return
+    picks = stored.picks
+    shown_rows = set(layer.metadata["rows"])
+    vesicles = picks["kind"] == "vesicle"
+    hidden = picks[vesicles & ~picks.index.isin(shown_rows)]
+    scores = layer.features["score"] if "score" in layer.features.columns else None
+    circles = shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+    parts = [t for t in (picks[~vesicles], hidden, circles) if len(t)]
+    table = pd.concat(parts, ignore_index=True) if parts else empty_picks()
+    state.pick_results[micrograph] = replace(stored, picks=table)
+    layer.metadata["rows"] = list(range(len(table) - len(circles), len(table)))
 
 
 def _show_shapes(
@@ -294,8 +336,12 @@ def _show_shapes(
     """
     vesicles = _shown_vesicles(viewer, candidates, threshold)
     if len(vesicles) or shared_layer(viewer, "vesicles") is not None:
-        data = vesicles_layer(vesicles, "vesicles", micrograph=micrograph)
-        _put(viewer, "vesicles", micrograph, data, add and len(vesicles) > 0)
+        data, kwargs, type_name = vesicles_layer(vesicles, "vesicles", micrograph=micrograph)
+        kwargs["metadata"] = {**kwargs["metadata"], "rows": [int(i) for i in vesicles.index]}
+        layer, new = _put(viewer, "vesicles", micrograph, (data, kwargs, type_name),
+                          add and len(vesicles) > 0)  # fmt: skip
+        if new:
+            layer.events.data.connect(_mark_added_vesicles)
     fibers = candidates[candidates["kind"] == "fiber"]
     if len(fibers) or shared_layer(viewer, "fibers") is not None:
         paths: list = []
@@ -396,6 +442,8 @@ def _store_edits(viewer: Any, layer: Any = None) -> None:
 
     state = session(viewer)
     name = state.displayed
+    if name is not None:
+        _store_vesicle_edits(viewer, name)
     stored = state.pick_results.get(name) if name is not None else None
     if layer is None:
         layer = result_layer(viewer, name) if name is not None else None
@@ -537,6 +585,8 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     else:
         count = None
     if result is not None and state.displayed == micrograph:
+        _store_vesicle_edits(viewer, micrograph)  # the circles are redrawn from the store
+        result = state.pick_results[micrograph]
         _show_shapes(viewer, micrograph, result.picks, threshold, result.link_radius_px, add=False)
     return count
 
@@ -652,6 +702,8 @@ def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator
         layer, new = _put(viewer, what, "", data, create=True)
         if new and what == "picks":
             layer.events.data.connect(_mark_added_picks)
+        if new and what == "vesicles":
+            layer.events.data.connect(_mark_added_vesicles)
         yield
         if new:
             _reveal(viewer, layer)
@@ -756,11 +808,43 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
         tables.append(particles[mask].reset_index(drop=True))
     vesicles = result_layer(viewer, micrograph, "vesicles")
     if vesicles is not None:
-        tables.append(shapes_to_vesicles(vesicles.data, micrograph=micrograph))
+        scores = vesicles.features["score"] if "score" in vesicles.features.columns else None
+        tables.append(shapes_to_vesicles(vesicles.data, micrograph=micrograph, scores=scores))
     elif stored is not None:
-        tables.append(_shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None)))
+        shown = _shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None))
+        tables.append(shown.reset_index(drop=True))
+    tables.append(_result_fibers(viewer, micrograph))
     tables = [t for t in tables if len(t)]
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
+
+
+def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
+    """The traced fibers of ``micrograph`` as the user sees them: one tube per path.
+
+    The displayed micrograph's paths layer as edited; another micrograph's
+    fiber candidates traced at the display threshold, as they would be shown.
+    """
+    from napari_cryopick.layers.results import paths_to_picks, shapes_to_paths
+
+    stored = session(viewer).pick_results.get(micrograph)
+    fibers = stored.picks[stored.picks["kind"] == "fiber"] if stored is not None else empty_picks()
+    width = float(np.nanmedian(fibers["diameter"])) if fibers["diameter"].notna().any() else None
+    layer = result_layer(viewer, micrograph, "fibers")
+    if layer is not None:
+        return paths_to_picks(shapes_to_paths(layer.data), micrograph=micrograph, diameter=width)
+    if not len(fibers):
+        return empty_picks()
+    from napari_cryopick.core.fibers import default_link_radius
+    from napari_cryopick.core.object_kinds import trace_fiber_candidates
+
+    _paths, picks = trace_fiber_candidates(
+        fibers,
+        threshold=_threshold_of(viewer, stored, None),
+        link_radius_px=stored.link_radius_px or default_link_radius(1024),
+        diameter_px=width,
+        micrograph=micrograph,
+    )
+    return picks
 
 
 def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFrame:

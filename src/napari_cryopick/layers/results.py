@@ -201,21 +201,30 @@ def vesicles_layer(
     return shapes, kwargs, "shapes"
 
 
-def shapes_to_vesicles(data: Sequence[np.ndarray], micrograph: str = "") -> pd.DataFrame:
+def shapes_to_vesicles(
+    data: Sequence[np.ndarray], micrograph: str = "", scores: Sequence[float] | None = None
+) -> pd.DataFrame:
     """Ellipses of a shapes layer (corner vertices, row/col) -> vesicle pick table.
 
     The centre is the middle of the bounding box, the diameter the mean of
-    its width and height.
+    its width and height. ``scores``: one per shape (the layer's ``score``
+    feature; NaN for circles drawn by hand), else no scores.
     """
-    xs, ys, diameters = [], [], []
-    for vertices in data:
+    xs, ys, diameters, kept = [], [], [], []
+    for i, vertices in enumerate(data):
         x, y = napari_to_xy(np.asarray(vertices))
         if x.size == 0:
             continue
         xs.append((x.min() + x.max()) / 2.0)
         ys.append((y.min() + y.max()) / 2.0)
         diameters.append(((x.max() - x.min()) + (y.max() - y.min())) / 2.0)
-    return make_picks(xs, ys, diameter=diameters, micrograph=micrograph, kind="vesicle")
+        kept.append(i)
+    score = None
+    if scores is not None and len(scores) == len(data):
+        score = np.asarray(scores, dtype=float)[kept]
+    return make_picks(
+        xs, ys, diameter=diameters, score=score, micrograph=micrograph, kind="vesicle"
+    )
 
 
 def fibers_layer(
