@@ -689,6 +689,38 @@ def test_picks_without_score_are_never_doubled(make_napari_viewer, tmp_path):
     assert again["score"].isna().all()
 
 
+def test_a_loaded_fiber_file_shows_its_own_tubes(make_napari_viewer, tmp_path):
+    """Fibers of a RELION helical STAR come back as the file's tubes, not traced again
+    (tracing would join two collinear tubes with a small gap, or split them)."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((512, 512), np.float32), name="f", metadata={"name": "f"})
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    pick.set_threshold(0.5)
+    x = np.arange(40.0, 400.0, 20.0)
+    scores = np.linspace(0.9, 0.6, len(x))  # vertex scores that a sort would reorder
+    first, second = x[x < 200], x[x >= 220]  # one line, a 40 px gap between the tubes
+    table = pd.concat(
+        [
+            make_picks(first, np.full(len(first), 256.0), score=scores[: len(first)],
+                       diameter=24.0, micrograph="f", kind="fiber", tube_id=1),
+            make_picks(second[::-1], np.full(len(second), 256.0), score=scores[-len(second):],
+                       diameter=24.0, micrograph="f", kind="fiber", tube_id=2),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    (tmp_path / "picks").mkdir()
+    write_picks(table, tmp_path / "picks" / "f.star", "star")
+    assert pick.load_picks(tmp_path / "picks") == ["f"]
+    paths = viewer.layers["f fibers"].data
+    assert len(paths) == 2
+    columns = sorted(path[:, 1].tolist() for path in paths)
+    assert columns[0] == first.tolist()  # every vertex, in the file's order
+    assert columns[1] == second[::-1].tolist()
+
+
 def test_export_runs_as_a_job_with_progress_and_cancel(make_napari_viewer, qtbot, tmp_path):
     """Export writes a micrograph at a time in a worker; Cancel stops it between files."""
     _viewer, pick, _results = _two_micrographs_with_results(make_napari_viewer)

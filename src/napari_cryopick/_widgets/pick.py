@@ -344,21 +344,41 @@ def _show_shapes(
             layer.events.data.connect(_mark_added_vesicles)
     fibers = candidates[candidates["kind"] == "fiber"]
     if len(fibers) or shared_layer(viewer, "fibers") is not None:
-        paths: list = []
-        if len(fibers):
-            from napari_cryopick.core.fibers import default_link_radius
-            from napari_cryopick.core.object_kinds import trace_fiber_candidates
-
-            width = np.nanmedian(fibers["diameter"]) if fibers["diameter"].notna().any() else None
-            paths, _picks = trace_fiber_candidates(
-                fibers,
-                threshold=threshold,
-                link_radius_px=link_radius_px or default_link_radius(1024),
-                diameter_px=width,
-                micrograph=micrograph,
-            )
+        paths = _fiber_paths(fibers, threshold, link_radius_px)
         _put(viewer, "fibers", micrograph, fibers_layer(paths, "fibers", micrograph=micrograph),
              add and len(fibers) > 0)  # fmt: skip
+
+
+def _fiber_paths(fibers: pd.DataFrame, threshold: float, link_radius_px: float | None) -> list:
+    """The fiber paths shown at ``threshold``: fibers traced already keep their tubes.
+
+    Rows with a ``tube_id`` (a loaded RELION helical STAR or crYOLO filament
+    file) are paths as the file has them, shown when unscored or any vertex
+    scores ``threshold`` or more; candidates without one (a picking's result)
+    are traced at ``threshold``.
+    """
+    if not len(fibers):
+        return []
+    from napari_cryopick.core.pick_table import filter_mask
+    from napari_cryopick.layers.results import picks_to_paths
+
+    traced = fibers[fibers["tube_id"] > 0]
+    paths = []
+    for _tube, tube in traced.groupby("tube_id", sort=True):
+        if filter_mask(tube, threshold=threshold, keep_unscored=True).any():
+            paths += picks_to_paths(tube)
+    candidates = fibers[fibers["tube_id"] <= 0]
+    if len(candidates):
+        from napari_cryopick.core.fibers import default_link_radius
+        from napari_cryopick.core.object_kinds import trace_fiber_candidates
+
+        found, _picks = trace_fiber_candidates(
+            candidates,
+            threshold=threshold,
+            link_radius_px=link_radius_px or default_link_radius(1024),
+        )
+        paths += list(found)
+    return paths
 
 
 def _threshold_of(viewer: Any, shown: ShownResult | None, threshold: float | None) -> float:
@@ -831,20 +851,13 @@ def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
     width = float(np.nanmedian(fibers["diameter"])) if fibers["diameter"].notna().any() else None
     layer = result_layer(viewer, micrograph, "fibers")
     if layer is not None:
-        return paths_to_picks(shapes_to_paths(layer.data), micrograph=micrograph, diameter=width)
-    if not len(fibers):
-        return empty_picks()
-    from napari_cryopick.core.fibers import default_link_radius
-    from napari_cryopick.core.object_kinds import trace_fiber_candidates
-
-    _paths, picks = trace_fiber_candidates(
-        fibers,
-        threshold=_threshold_of(viewer, stored, None),
-        link_radius_px=stored.link_radius_px or default_link_radius(1024),
-        diameter_px=width,
-        micrograph=micrograph,
-    )
-    return picks
+        paths = shapes_to_paths(layer.data)
+    elif stored is not None:
+        threshold = _threshold_of(viewer, stored, None)
+        paths = _fiber_paths(fibers, threshold, stored.link_radius_px)
+    else:
+        paths = []
+    return paths_to_picks(paths, micrograph=micrograph, diameter=width)
 
 
 def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFrame:
@@ -1948,7 +1961,10 @@ class PickWidget(QWidget):
             except (ValueError, OSError) as exc:
                 problems.append(str(exc))
                 continue
-            table = table.sort_values("score", ascending=False, na_position="first")
+            # best first; a fiber's vertices stay in the file's order (its path)
+            traced = table["tube_id"] > 0
+            ranked = table[~traced].sort_values("score", ascending=False, na_position="first")
+            table = pd.concat([ranked, table[traced]]) if traced.any() else ranked
             # the file replaces what the session had (its picks without score included)
             result = ShownResult(table.reset_index(drop=True), None)
             show_pick_result(self.viewer, name, result, keep_manual=False)
