@@ -137,6 +137,13 @@ def test_vesicle_training_sets_rescale_by_the_geometric_mean_and_mixed_sizes_war
     assert sets[0].diameter_px == [pytest.approx(200.0)] * 2
     assert "the geometric mean of the smallest and largest" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # a file of vesicles without a kind column (the real vesicle labels): --kind vesicle
+    (tmp_path / "plain").mkdir()
+    for path in (tmp_path / "ves").iterdir():
+        pd.read_csv(path).drop(columns="kind").to_csv(tmp_path / "plain" / path.name, index=False)
+    sets, table = training_sets_from_files(mics, [str(tmp_path / "plain")], kind="vesicle")
+    assert set(table["kind"]) == {"vesicle"}
+    assert sets[0].diameter_px == [pytest.approx(200.0)] * 2
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         training_sets_from_files(mics, [str(tmp_path / "mixed")], diameter_px=30.0)

@@ -45,6 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pick files or folders (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles .cs)",
     )
     parser.add_argument(
+        "--kind",
+        choices=("particle", "vesicle", "fiber"),
+        default=None,
+        help="what the --picks files mark (default: as each file says; particles for files "
+        "without a kind column, fibers for files of fiber paths); e.g. --kind vesicle for "
+        "a CSV of vesicle centres and diameters",
+    )
+    parser.add_argument(
         "--negatives",
         nargs="+",
         default=[],
@@ -271,6 +279,7 @@ def request_from_args(args: argparse.Namespace):
         diameter_A=args.diameter_A,
         dataset=named,
         picks_binning=args.picks_binning,
+        kind=args.kind,
     )
     return TrainRequest(
         datasets=sets,

@@ -164,6 +164,7 @@ def training_sets_from_files(
     diameter_A: float | None = None,
     dataset: str | None = None,
     picks_binning: float = 1.0,
+    kind: str | None = None,
 ) -> tuple[list[TrainingSet], Any]:
     """Data sets from micrograph and pick files or folders.
 
@@ -180,6 +181,10 @@ def training_sets_from_files(
     picks_binning
         The pick (and negative) files' coordinates are of micrographs binned
         this many times (Topaz run with ``-s``).
+    kind
+        The kind of every pick of ``picks`` (``"vesicle"`` for a file of
+        vesicle centres and diameters without a ``kind`` column); None: as the
+        files say (particles unless they name a kind or hold fiber paths).
 
     Returns
     -------
@@ -216,7 +221,9 @@ def training_sets_from_files(
         raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
     name_set = set(names)
     shapes = {m.name: m.shape for m in loaded}
-    table = read_training_picks(pick_files(picks), name_set, shapes=shapes, binning=picks_binning)
+    table = read_training_picks(
+        pick_files(picks), name_set, kind, shapes=shapes, binning=picks_binning
+    )
     if negatives:
         negative_table = read_training_picks(
             pick_files(negatives), name_set, "negative", shapes=shapes, binning=picks_binning
