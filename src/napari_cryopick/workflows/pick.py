@@ -602,12 +602,13 @@ def prepare(request: PickRequest) -> PreparedPick:
                 raise ValueError(f"{out_dir}: cannot write picks there, {folder} is a file")
     values = dict(request.options)
     values.update(head=_default_head(request.head, card, heads), device=request.device)
+    trained_head = _default_head(None, card, heads) or getattr(model, "default_head", None)
     threshold = request.threshold
-    if threshold is None and request.head is None:
+    if threshold is None and request.head in (None, trained_head):
+        # calibrated for the head the last training trained, named or not
         threshold = model_threshold(card)
     if threshold is not None:
         values["threshold"] = threshold
-    trained_head = _default_head(None, card, heads) or getattr(model, "default_head", None)
     if "border" not in values and request.head in (None, trained_head):
         # learned from the clicks of the data set the last training trained that head on
         border = model_border(card)
