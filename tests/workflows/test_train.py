@@ -143,6 +143,54 @@ def test_fewshot_adds_a_head_and_previews_with_it(tmp_path, training_set, tiny_b
     assert [(p.step, p.final) for p in previews] == [(2, False), (4, True)]
 
 
+def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, training_set, caplog):
+    """Three ways a trial wiped an earlier protein without a word."""
+    import logging
+
+    def warnings(**options):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            outcome = drive(train(_request(training_set, None, **options)))
+        return " ".join(r.getMessage() for r in caplog.records), outcome
+
+    new, first = warnings(mode="new")  # "toy" held by the generic head only
+    assert "no own head" not in new
+    other = replace(training_set, name="other")
+
+    def continual(base, dataset):
+        caplog.clear()
+        request = TrainRequest(
+            datasets=[dataset], mode="continual", base_model=base.model,
+            base_metadata=base.metadata, train_options=FAST, time_limit_s=None, device="cpu",
+        )  # fmt: skip
+        with caplog.at_level(logging.WARNING):
+            outcome = drive(train(request))
+        return " ".join(r.getMessage() for r in caplog.records), outcome
+
+    text, _ = continual(first, other)
+    assert "toy has no own head in this model (trained with --mode new)" in text
+    assert "--mode joint first" in text
+    joint = drive(train(_request(training_set, None, mode="joint")))
+    text, both = continual(joint, other)
+    assert "no own head" not in text
+    assert "already in the model" not in text
+    # the same name again: its head and exemplars would be replaced
+    text, _ = continual(both, replace(training_set, diameter_px=40.0))
+    assert "data set 'toy' is already in the model" in text
+    assert "trained at 20 px, this run at 40 px" in text
+    # finetune of a model with data-set heads
+    caplog.clear()
+    request = TrainRequest(
+        datasets=[other], mode="finetune", base_model=both.model, base_metadata=both.metadata,
+        train_options=FAST, time_limit_s=None, device="cpu",
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        drive(train(request))
+    assert "the heads of toy will forget their data sets; --mode continual keeps them" in (
+        caplog.text
+    )
+
+
 def test_bad_requests_fail_at_once(training_set):
     with pytest.raises(ValueError, match="mode"):
         TrainRequest(datasets=[training_set], mode="sideways")

@@ -481,6 +481,57 @@ def _base(request: TrainRequest, mode: str) -> tuple[Any, dict[str, Any], str | 
     return base, dict(request.base_metadata or {}), "model in memory"
 
 
+def base_model_warnings(
+    mode: str, base_model: Any, base_metadata: dict[str, Any], trained: dict[str, float]
+) -> list[str]:
+    """What a training from ``base_model`` would lose of the data sets it already holds.
+
+    ``trained``: the data sets of this run and their diameters (pixels).
+    Three ways a user can wipe an earlier protein without a word (a trial):
+    retraining a data-set name the model already holds (its head and
+    exemplars are replaced), ``finetune`` of a model with data-set heads
+    (they drift with the body), and ``continual`` from a model whose earlier
+    data sets have no own head (a ``--mode new`` model: only the generic
+    head, which continual moves to the new data set, knew them).
+    """
+    from napari_cryopick.core.model.card import GENERIC_HEAD, ModelCard
+
+    if base_model is None or mode == "new":
+        return []
+    held = {d.name: d for d in ModelCard.from_metadata(base_metadata).datasets}
+    heads = [h for h in base_model.head_names if h != GENERIC_HEAD]
+    notes = []
+    for name, diameter in trained.items():
+        old = held.get(name)
+        if old is None or mode not in ("continual", "fewshot"):
+            continue
+        size = ""
+        if old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25:
+            size = f"; it was trained at {old.diameter_px:.0f} px, this run at {diameter:.0f} px"
+        notes.append(
+            f"data set {name!r} is already in the model ({old.labels} labels{size}): "
+            f"--mode {mode} retrains its head and replaces its exemplars; give another "
+            "--dataset name to keep it"
+        )
+    if mode == "finetune":
+        others = [h for h in heads if h not in trained]
+        if others:
+            notes.append(
+                f"--mode finetune retrains the whole model on {', '.join(trained)}: the heads "
+                f"of {', '.join(others)} will forget their data sets; --mode continual keeps them"
+            )
+    if mode == "continual":
+        headless = [n for n, d in held.items() if n not in trained and n not in heads]
+        if headless:
+            notes.append(
+                f"{', '.join(headless)} {'has' if len(headless) == 1 else 'have'} no own head "
+                "in this model (trained with --mode new): only the generic head knew "
+                f"{'it' if len(headless) == 1 else 'them'}, and continual training moves it "
+                "to the new data; train with --mode joint first to keep them"
+            )
+    return notes
+
+
 def _kinds(request: TrainRequest, tables: Sequence[Any]) -> tuple[str, ...]:
     from napari_cryopick.core.pick_table import KINDS
 
@@ -584,6 +635,10 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         )
         last_diameters = diameters
         del images
+
+    trained_sizes = {d.name: d.diameter_px for d in datasets}
+    for note in base_model_warnings(mode, base_model, base_metadata, trained_sizes):
+        logger.warning("%s", note)
 
     preview_image, preview_name = (None, "")
     if request.preview is not None:
