@@ -137,6 +137,10 @@ def test_fewshot_adds_a_head_and_previews_with_it(tmp_path, training_set, tiny_b
     outcome = drive(train(request), events.append)
     assert outcome.model.head_names == ("generic", "toy")
     assert outcome.card.dataset("toy").head == "toy"
+    from napari_cryopick.cli._info import model_info
+
+    # cryopick info names the head cryopick pick uses without --head: the one trained
+    assert model_info(outcome.model, outcome.metadata)["default_head"] == "toy"
     assert outcome.metadata["history"][-1]["init"] == str(tiny_base)
     previews = [e for e in events if isinstance(e, TrainPreview)]
     # "preview every" works in the adapt modes too (issue 12.4), then the final preview

@@ -31,14 +31,16 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
     from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
     from napari_cryopick.core.model.card import ModelCard
-    from napari_cryopick.workflows.pick import model_border, model_threshold
+    from napari_cryopick.workflows.pick import model_border, model_threshold, trained_head
 
     card = ModelCard.of_model(model, metadata)
     bank = bank_from_metadata(card.exemplars)
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(model.config)
     return {
         "heads": list(model.head_names),
-        "default_head": model.default_head,
+        # the head cryopick pick (and the Pick widget) use without --head: the one the
+        # last training trained, else the model's own default
+        "default_head": trained_head(card, tuple(model.head_names)) or model.default_head,
         "datasets": card.dataset_names,
         "dataset_diameters_px": {d.name: d.diameter_px for d in card.datasets},
         "exemplars": bank_summary(bank),
