@@ -358,3 +358,21 @@ def test_start_up_is_reported_apart_from_the_time_per_micrograph(
     total, startup, per = map(float, match.groups())
     assert startup >= slow_start - 0.05  # printed to 0.1 s
     assert total >= startup + 2 * per - 0.1
+
+
+def test_a_dask_worker_removes_its_copy_of_the_model_when_it_closes(
+    micrographs, tiny_model, tmp_path, monkeypatch
+):
+    pytest.importorskip("distributed")
+    import tempfile
+
+    from napari_cryopick.workflows import batch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp puts it
+    plugin = batch._plugin_class()("cryopick-model-test", _request([], tiny_model, None),
+                                   tiny_model.read_bytes())  # fmt: skip
+    plugin.setup(worker=None)
+    (copy,) = tmp_path.glob("cryopick-model-*")
+    assert plugin.prepared is not None
+    plugin.teardown(worker=None)
+    assert not copy.exists()  # each run left one behind in the temporary folder

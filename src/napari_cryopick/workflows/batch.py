@@ -590,6 +590,7 @@ def _plugin_class() -> type:
             self.request = request
             self.checkpoint = checkpoint
             self.prepared: PreparedPick | None = None
+            self.folder: Path | None = None
 
         def setup(self, worker: Any) -> None:
             import tempfile
@@ -600,11 +601,19 @@ def _plugin_class() -> type:
             _tune_malloc()
             request = self.request
             if self.checkpoint is not None:
-                folder = Path(tempfile.mkdtemp(prefix="cryopick-model-"))
+                folder = self.folder = Path(tempfile.mkdtemp(prefix="cryopick-model-"))
                 path = folder / "model.pt"
                 path.write_bytes(self.checkpoint)
                 request = dataclasses.replace(request, model=path)
             self.prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
+
+        def teardown(self, worker: Any) -> None:
+            import shutil
+
+            # the worker's copy of the model file (each run left one in the temporary folder)
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self.folder = None
 
     return ModelPlugin
 
