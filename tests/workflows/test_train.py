@@ -171,8 +171,17 @@ def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, traini
             outcome = drive(train(request))
         return " ".join(r.getMessage() for r in caplog.records), outcome
 
-    text, _ = continual(first, other)
-    assert "toy has no own head in this model (trained with --mode new)" in text
+    # a --mode new model's data set: only the generic head knew it; continual training
+    # gives it its own head from the generic one, kept by replaying its exemplars
+    text, adopted = continual(first, other)
+    assert "toy had no own head (trained with --mode new): it gets one" in text
+    assert adopted.model.head_names == ("generic", "other", "toy")
+    assert adopted.card.dataset("toy").head == "toy"
+    assert adopted.metadata["history"][-1]["adopted_heads"] == ["toy"]
+    # without exemplars nothing can keep it: said so
+    bare = {**first.metadata, "exemplars": None}
+    text, _ = continual(replace(first, metadata=bare), other)
+    assert "toy: no own head and no exemplars" in text
     assert "--mode joint first" in text
     joint = drive(train(_request(training_set, None, mode="joint")))
     text, both = continual(joint, other)

@@ -591,6 +591,7 @@ def train_model(
     frozen = None
     parameters = None
     tie_heads: list[str] = []
+    adopted: list[str] = []  # earlier data sets given their own head by this run
     train_generic = mode != "fewshot"
     if mode == "new":
         examples = _with_head([e for d in datasets for e in d.examples], GENERIC_HEAD)
@@ -605,6 +606,13 @@ def train_model(
         if mode == "continual":
             assert base_model is not None
             frozen = _frozen_copy(base_model)
+            # an earlier data set with exemplars but no own head (a --mode new model:
+            # only the generic head knew it, and this run moves the generic head to the
+            # new data) gets its own head, a copy of the generic head, kept by replay
+            for name in old_bank.datasets:
+                if name not in model.heads and name not in names and GENERIC_HEAD in model.heads:
+                    model.add_head(name, init_from=GENERIC_HEAD)
+                    adopted.append(name)
             replay = _exemplar_examples(old_bank, model)
             replay = {k: v for k, v in replay.items() if k not in names}
             replay_items = [e for items in replay.values() for e in items]
@@ -693,7 +701,17 @@ def train_model(
         run["pretrained"] = str(pretrained)
     if protected is not None:
         run["protected"] = protected
+    if adopted:
+        run["adopted_heads"] = list(adopted)
     card = _run_card(base_metadata if mode != "new" else {}, datasets, run, bank, model)
+    if adopted:
+        card = dataclasses.replace(
+            card,
+            datasets=tuple(
+                dataclasses.replace(d, head=d.name) if d.name in adopted else d
+                for d in card.datasets
+            ),
+        )
     return ContinualResult(
         model=result.model,
         history=result.history,

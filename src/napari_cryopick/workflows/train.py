@@ -491,8 +491,10 @@ def base_model_warnings(
     retraining a data-set name the model already holds (its head and
     exemplars are replaced), ``finetune`` of a model with data-set heads
     (they drift with the body), and ``continual`` from a model whose earlier
-    data sets have no own head (a ``--mode new`` model: only the generic
-    head, which continual moves to the new data set, knew them).
+    data sets have no own head nor exemplars (only the generic head, which
+    continual moves to the new data set, knew them). A ``--mode new`` model's
+    data set has exemplars: continual training gives it its own head
+    (:func:`napari_cryopick.core.continual.train_model`), which is said too.
     """
     from napari_cryopick.core.model.card import GENERIC_HEAD, ModelCard
 
@@ -521,14 +523,24 @@ def base_model_warnings(
                 f"of {', '.join(others)} will forget their data sets; --mode continual keeps them"
             )
     if mode == "continual":
-        headless = [n for n, d in held.items() if n not in trained and n not in heads]
-        if headless:
+        from napari_cryopick.core.exemplars import bank_from_metadata
+
+        banked = set(bank_from_metadata(base_metadata.get("exemplars")).datasets)
+        headless = [n for n in held if n not in trained and n not in heads]
+        lost = [n for n in headless if n not in banked]
+        if lost:
             notes.append(
-                f"{', '.join(headless)} {'has' if len(headless) == 1 else 'have'} no own head "
-                "in this model (trained with --mode new): only the generic head knew "
-                f"{'it' if len(headless) == 1 else 'them'}, and continual training moves it "
-                "to the new data; train with --mode joint first to keep them"
+                f"{', '.join(lost)}: no own head and no exemplars in this model: only the "
+                "generic head knew it, and continual training moves it to the new data; "
+                "train with --mode joint first to keep it"
             )
+        for name in headless:
+            if name in banked:  # core.continual gives it its own head (a copy of the generic)
+                notes.append(
+                    f"{name} had no own head (trained with --mode new): it gets one, copied "
+                    f"from the generic head and kept by replaying its exemplars; pick it "
+                    f"with --head {name}"
+                )
     return notes
 
 
