@@ -432,13 +432,15 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
 ):
     """Circles deleted, resized or drawn stay so at every threshold, across a switch of
     micrograph and in the export, with their scores; the traced fibers export too."""
-    from napari_cryopick._widgets.pick import display
+    from napari_cryopick._widgets.pick import display, has_corrections
     from napari_cryopick.io.pickfiles import read_picks
 
     viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    assert not has_corrections(viewer, "mic")
     vesicles = viewer.layers["mic vesicles"]
     vesicles.selected_data = {0}
     vesicles.remove_selected()  # a false vesicle
+    assert has_corrections(viewer, "mic")  # a training preview must not replace it
     vesicles.selected_data = {0}  # napari would give a drawn circle this one's score
     vesicles.add_ellipses(
         np.array([[300.0, 100.0], [300.0, 160.0], [360.0, 160.0], [360.0, 100.0]])
@@ -451,6 +453,7 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     widths = sorted(np.ptp(v[:, 1]) for v in vesicles.data)
     np.testing.assert_allclose(widths, [48.0, 60.0])
     display(viewer, None)  # another micrograph shown, then this one again
+    assert has_corrections(viewer, "mic")  # from the store
     display(viewer, "mic")
     assert len(viewer.layers["mic vesicles"].data) == 2
     paths = widget.export(tmp_path / "out", "star")

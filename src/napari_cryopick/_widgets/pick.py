@@ -103,6 +103,9 @@ class ShownResult:
     #: before the user's corrections: a candidate missing from the corrected picks
     #: was deleted by the user (:func:`deleted_picks`). None: not known.
     original: np.ndarray | None = None
+    #: The user deleted, moved, resized or drew vesicle circles (a new result
+    #: would lose them: :func:`has_corrections`).
+    vesicles_edited: bool = False
 
 
 def default_pick_config() -> Any:
@@ -294,6 +297,21 @@ def _mark_added_vesicles(event: Any) -> None:
         features.loc[len(features) - len(indices) :, "score"] = np.nan
 
 
+def _circles(layer: Any, micrograph: str) -> pd.DataFrame:
+    """The circles of a vesicles layer as a pick table, with their scores."""
+    scores = layer.features["score"] if "score" in layer.features.columns else None
+    return shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+
+
+def _circles_changed(picks: pd.DataFrame, layer: Any, circles: pd.DataFrame) -> bool:
+    """Whether the circles differ from the stored vesicles the layer was filled with."""
+    rows = [r for r in layer.metadata.get("rows", []) if r in picks.index]
+    shown = picks.loc[rows, ["x", "y", "diameter"]].to_numpy(float)
+    shown[:, 2] = np.where(np.isfinite(shown[:, 2]), shown[:, 2], 20.0)  # as drawn
+    now = circles[["x", "y", "diameter"]].to_numpy(float)
+    return shown.shape != now.shape or not np.allclose(shown, now, atol=0.5, equal_nan=True)
+
+
 def _store_vesicle_edits(viewer: Any, micrograph: str) -> None:
     """Keep the user's edits of ``micrograph``'s circles (deleted, moved, resized, drawn).
 
@@ -312,11 +330,11 @@ def _store_vesicle_edits(viewer: Any, micrograph: str) -> None:
     shown_rows = set(layer.metadata["rows"])
     vesicles = picks["kind"] == "vesicle"
     hidden = picks[vesicles & ~picks.index.isin(shown_rows)]
-    scores = layer.features["score"] if "score" in layer.features.columns else None
-    circles = shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+    circles = _circles(layer, micrograph)
+    edited = stored.vesicles_edited or _circles_changed(picks, layer, circles)
     parts = [t for t in (picks[~vesicles], hidden, circles) if len(t)]
     table = pd.concat(parts, ignore_index=True) if parts else empty_picks()
-    state.pick_results[micrograph] = replace(stored, picks=table)
+    state.pick_results[micrograph] = replace(stored, picks=table, vesicles_edited=edited)
     layer.metadata["rows"] = list(range(len(table) - len(circles), len(table)))
 
 
@@ -904,9 +922,20 @@ def has_corrections(viewer: Any, micrograph: str) -> bool:
     the scored candidates are not those of ``ShownResult.original`` (the
     result as picked, or as "Use as training labels" last saved it). Picks
     added by hand are not counted: a new result keeps them
-    (:func:`_with_manual`).
+    (:func:`_with_manual`). Vesicle circles deleted, moved, resized or drawn
+    count too (stored, or on screen now).
     """
     stored = session(viewer).pick_results.get(micrograph)
+    if stored is not None and stored.vesicles_edited:
+        return True
+    circles = result_layer(viewer, micrograph, "vesicles")
+    if (
+        stored is not None
+        and circles is not None
+        and "rows" in circles.metadata
+        and _circles_changed(stored.picks, circles, _circles(circles, micrograph))
+    ):
+        return True
     original = getattr(stored, "original", None)
     current = _current_picks(viewer, micrograph)
     if original is None or current is None:
