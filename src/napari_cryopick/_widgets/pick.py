@@ -306,7 +306,7 @@ def _circles(layer: Any, micrograph: str) -> pd.DataFrame:
 def _circles_changed(picks: pd.DataFrame, layer: Any, circles: pd.DataFrame) -> bool:
     """Whether the circles differ from the stored vesicles the layer was filled with."""
     rows = [r for r in layer.metadata.get("rows", []) if r in picks.index]
-    shown = picks.loc[rows, ["x", "y", "diameter"]].to_numpy(float)
+    shown = np.array(picks.loc[rows, ["x", "y", "diameter"]], dtype=float)  # a copy
     shown[:, 2] = np.where(np.isfinite(shown[:, 2]), shown[:, 2], 20.0)  # as drawn
     now = circles[["x", "y", "diameter"]].to_numpy(float)
     return shown.shape != now.shape or not np.allclose(shown, now, atol=0.5, equal_nan=True)
