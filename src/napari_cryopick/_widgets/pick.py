@@ -164,6 +164,20 @@ def result_layer(viewer: Any, micrograph: str, what: str = "picks") -> Any | Non
     return layer
 
 
+def _hand_added_rows(event: Any) -> np.ndarray | None:
+    """Rows a data event of a points or shapes layer says the user added by hand, or None.
+
+    napari reports an addition with negative indices (from the end); the data
+    setter reports every index, which is not an addition by hand.
+    """
+    if str(getattr(event, "action", "")) != "added":
+        return None
+    indices = np.asarray(getattr(event, "data_indices", ()) or (), dtype=np.int64)
+    if not indices.size or (indices >= 0).any():
+        return None
+    return np.unique(indices % len(event.source.data))
+
+
 def _mark_added_picks(event: Any) -> None:
     """Points the user adds by hand have no network score: NaN, drawn white.
 
@@ -172,14 +186,11 @@ def _mark_added_picks(event: Any) -> None:
     with a score it never had, or, selected on another micrograph shown
     before, with that micrograph's name.
     """
-    if str(getattr(event, "action", "")) != "added":
+    rows = _hand_added_rows(event)
+    if rows is None:
         return
-    indices = np.asarray(getattr(event, "data_indices", ()) or (), dtype=np.int64)
-    if not indices.size or (indices >= 0).any():
-        return  # not a hand-added point (the data setter reports every index)
     layer = event.source
     n = len(layer.data)
-    rows = np.unique(indices % n)
     features = layer.features
     if "score" in features.columns:
         features.loc[rows, "score"] = np.nan
@@ -286,15 +297,10 @@ def _shown_vesicles(viewer: Any, candidates: pd.DataFrame, threshold: float) -> 
 
 def _mark_added_vesicles(event: Any) -> None:
     """Circles the user draws have no network score (napari copies the selected one's)."""
-    if str(getattr(event, "action", "")) != "added":
-        return
-    indices = tuple(getattr(event, "data_indices", ()) or ())
-    if not indices or any(i >= 0 for i in indices):
-        return
-    layer = event.source
-    features = layer.features
-    if "score" in features.columns and len(features) == len(layer.data):
-        features.loc[len(features) - len(indices) :, "score"] = np.nan
+    rows = _hand_added_rows(event)
+    features = event.source.features
+    if rows is not None and "score" in features.columns and len(features) == len(event.source.data):
+        features.loc[rows, "score"] = np.nan
 
 
 def _circles(layer: Any, micrograph: str) -> pd.DataFrame:
@@ -846,8 +852,7 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
         tables.append(particles[mask].reset_index(drop=True))
     vesicles = result_layer(viewer, micrograph, "vesicles")
     if vesicles is not None:
-        scores = vesicles.features["score"] if "score" in vesicles.features.columns else None
-        tables.append(shapes_to_vesicles(vesicles.data, micrograph=micrograph, scores=scores))
+        tables.append(_circles(vesicles, micrograph))
     elif stored is not None:
         shown = _shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None))
         tables.append(shown.reset_index(drop=True))
