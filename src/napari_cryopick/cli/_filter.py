@@ -13,10 +13,14 @@ import argparse
 import math
 import os
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.workflows.pick import PICK_FORMATS as _FORMATS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_cryopick.io.formats.star import CoordinateIndex
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -115,21 +119,24 @@ def _output_format(path: Path, chosen: str | None) -> str:
 
 def _expand_indexes(
     files: list[Path],
-) -> tuple[list[tuple[Path, str | None, Path | None]], list[tuple[Path, list]], list[str]]:
+) -> tuple[
+    list[tuple[Path, str | None, Path | None]], list[tuple[Path, CoordinateIndex]], list[str]
+]:
     """What to filter, the indexes met and the rows that could not be followed.
 
     ``(file, micrograph name, index)`` for each file to filter (name and index
-    None: a file given directly); ``(index, entries)`` with the ``(name, file,
-    problem)`` rows of each RELION coordinate-file index (``autopick.star`` of a
-    ``cryopick relion`` or RELION Auto-picking job), which stands for the files it
-    lists: each is filtered into its own file, and a new index lists them, so the
-    output is what RELION's Extract reads; and one message per listed file that
-    is missing.
+    None: a file given directly); ``(path, index)`` of each RELION coordinate-file
+    index (``autopick.star`` of a ``cryopick relion`` or RELION Auto-picking job,
+    read by :func:`~napari_cryopick.io.formats.star.read_coordinate_index`), which
+    stands for the files it lists: each is filtered into its own file, and a new
+    index lists them, so the output is what RELION's Extract reads; and one
+    message per listed file that is missing.
     """
-    from napari_cryopick.io.formats.star import coordinate_index_entries
+    from napari_cryopick.io.formats import micrograph_stem
+    from napari_cryopick.io.formats.star import read_coordinate_index
 
     expanded: list[tuple[Path, str | None, Path | None]] = []
-    indexes: list[tuple[Path, list]] = []
+    indexes: list[tuple[Path, CoordinateIndex]] = []
     problems: list[str] = []
     seen: set[Path] = set()
 
@@ -139,29 +146,30 @@ def _expand_indexes(
             expanded.append((file, name, index))
 
     for path in files:
-        entries = None
+        index = None
         if path.suffix.lower() == ".star":
             try:
-                entries = coordinate_index_entries(path)
+                index = read_coordinate_index(path)
             except ValueError:
-                entries = None  # read as an ordinary file below, which reports the problem
-        if entries is None:
+                index = None  # read as an ordinary file below, which reports the problem
+        if index is None:
             add(path, None, None)
             continue
-        indexes.append((path, entries))
-        for name, file, problem in entries:
+        indexes.append((path, index))
+        for name, file, problem in index.entries:
             if file is None:
                 problems.append(f"{path}: {problem}")
             else:
-                add(file, PurePosixPath(name).stem, path)
+                add(file, micrograph_stem(name), path)
     return expanded, indexes, problems
 
 
-def _write_index(index: Path, entries: list, written: dict, folder: Path, args) -> str:
-    """Write the new coordinate-file index of ``index`` into ``folder``; the line to print."""
-    from napari_cryopick.io.formats.star import index_project_dir
+def _write_index(index: Path, read: CoordinateIndex, written: dict, folder: Path, args) -> str:
+    """Write the new coordinate-file index of ``index`` (as ``read``) into ``folder``;
+    the line to print."""
     from napari_cryopick.io.relion import write_coordinate_files_star
 
+    entries = read.entries
     listed = [
         (name, written[file.resolve()])
         for name, file, _ in entries
@@ -173,7 +181,7 @@ def _write_index(index: Path, entries: list, written: dict, folder: Path, args) 
         return f"{index}: no new index written (none of its coordinate files was filtered)"
     # RELION resolves the paths from its project folder: relative to it when the
     # input index was and the output lies inside it, else absolute
-    project = index_project_dir(index)
+    project = read.project_dir
     inside = project is not None and Path(os.path.abspath(folder)).is_relative_to(
         os.path.abspath(project)
     )

@@ -30,6 +30,7 @@ Origin offsets of refined particles (``rlnOriginXAngst``) are not applied.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,17 +135,28 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
     )
 
 
-def coordinate_index_entries(path: str | Path) -> list[tuple[str, Path | None, str]] | None:
-    """``(rlnMicrographName, coordinate file, problem)`` of each row of a coordinate-file index.
+@dataclass(frozen=True)
+class CoordinateIndex:
+    """A RELION coordinate-file index (``data_coordinate_files``) as read.
 
-    ``None`` when ``path`` is not a ``data_coordinate_files`` index (an
-    ordinary pick file). The names are as written (folders kept: RELION
-    matches them to its micrograph list). RELION 4/5 (and ``cryopick
-    relion``) write the listed paths relative to the project folder: the
-    nearest folder above ``path`` in which they exist
-    (:func:`napari_cryopick.io.paths.find_project_dir`). A row whose file
-    cannot be found has file ``None`` and says why in ``problem`` (else ``""``),
-    so that one missing file does not hide the others.
+    ``entries``: ``(rlnMicrographName, coordinate file, problem)`` per row;
+    a row whose file cannot be found has file ``None`` and says why in
+    ``problem`` (else ``""``). ``project_dir``: the folder its relative paths
+    start from (RELION's project), None when they are all absolute.
+    """
+
+    entries: list[tuple[str, Path | None, str]]
+    project_dir: Path | None
+
+
+def read_coordinate_index(path: str | Path) -> CoordinateIndex | None:
+    """The rows of a coordinate-file index, or ``None`` for an ordinary pick file.
+
+    The names are as written (folders kept: RELION matches them to its
+    micrograph list). RELION 4/5 (and ``cryopick relion``) write the listed
+    paths relative to the project folder: the nearest folder above ``path``
+    in which they exist (:func:`napari_cryopick.io.paths.find_project_dir`).
+    One missing file does not hide the others (its row says why).
     """
     path = Path(path)
     check_readable(path)
@@ -152,14 +164,18 @@ def coordinate_index_entries(path: str | Path) -> list[tuple[str, Path | None, s
     if not (isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns):
         return None
     names = text_column(index, "rlnMicrographName", "")
-    return [(name, *found) for name, found in zip(names, _index_files(path, index))]
+    files, project = _index_files(path, index)
+    return CoordinateIndex([(n, *found) for n, found in zip(names, files)], project)
 
 
-def _index_files(path: Path, index: pd.DataFrame) -> list[tuple[Path | None, str]]:
-    """``(file, problem)`` of each row: the file, or None and why."""
+def _index_files(
+    path: Path, index: pd.DataFrame
+) -> tuple[list[tuple[Path | None, str]], Path | None]:
+    """``(file, problem)`` of each row (the file, or None and why), and the project folder."""
     from ..paths import find_project_dir
 
     files: list[tuple[Path | None, str]] = []
+    first_project = None
     for row, file in enumerate(text_column(index, INDEX_LABEL, ""), start=1):
         listed = Path(file)
         if not listed.is_absolute():
@@ -173,26 +189,13 @@ def _index_files(path: Path, index: pd.DataFrame) -> list[tuple[Path | None, str
                     )
                 )
                 continue
+            first_project = first_project or project
             listed = project / listed
         if listed.resolve() == path.resolve():
             files.append((None, f"data row {row}: the coordinate file listed is this file"))
             continue
         files.append((listed, ""))
-    return files
-
-
-def index_project_dir(path: str | Path) -> Path | None:
-    """The folder a coordinate-file index's relative paths start from (RELION's project), if any."""
-    from ..paths import find_project_dir
-
-    path = Path(path)
-    index = read_star_blocks(path).get("coordinate_files")
-    if not (isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns):
-        return None
-    for file in text_column(index, INDEX_LABEL, ""):
-        if file and not Path(file).is_absolute():
-            return find_project_dir(path, file)
-    return None
+    return files, first_project
 
 
 def read_listed(path: str | Path, name: str, listed_by: str | Path) -> pd.DataFrame:
@@ -207,7 +210,7 @@ def _read_coordinate_index(path: Path, index: pd.DataFrame) -> pd.DataFrame:
     """The picks of every coordinate file a ``data_coordinate_files`` table lists, by micrograph."""
     names = names_column(index, "rlnMicrographName", path)
     tables = []
-    for name, (file, problem) in zip(names, _index_files(path, index)):
+    for name, (file, problem) in zip(names, _index_files(path, index)[0]):
         if file is None:
             raise file_error(path, problem)
         tables.append(read_listed(file, name, path))
