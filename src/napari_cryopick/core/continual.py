@@ -444,6 +444,18 @@ class _ExtraLoss:
 # --- the one training API ---
 
 
+def heads_to_adopt(model: Detector, bank: ExemplarBank, names: Sequence[str]) -> list[str]:
+    """Earlier data sets a ``continual`` run gives their own head (a copy of the generic).
+
+    A data set with exemplars but no own head (a ``--mode new`` model's: only
+    the generic head knew it, and continual training moves the generic head
+    to the new data) is kept by its own head and the replay of its exemplars.
+    """
+    if GENERIC_HEAD not in model.heads:
+        return []
+    return [n for n in bank.datasets if n not in model.heads and n not in names]
+
+
 def _exemplar_examples(bank: ExemplarBank, model: Detector) -> dict[str, list[TrainingExample]]:
     """Bank crops as training examples, grouped by data set (head: the data set's or generic)."""
     out: dict[str, list[TrainingExample]] = {}
@@ -606,13 +618,9 @@ def train_model(
         if mode == "continual":
             assert base_model is not None
             frozen = _frozen_copy(base_model)
-            # an earlier data set with exemplars but no own head (a --mode new model:
-            # only the generic head knew it, and this run moves the generic head to the
-            # new data) gets its own head, a copy of the generic head, kept by replay
-            for name in old_bank.datasets:
-                if name not in model.heads and name not in names and GENERIC_HEAD in model.heads:
-                    model.add_head(name, init_from=GENERIC_HEAD)
-                    adopted.append(name)
+            adopted = heads_to_adopt(model, old_bank, names)
+            for name in adopted:
+                model.add_head(name, init_from=GENERIC_HEAD)
             replay = _exemplar_examples(old_bank, model)
             replay = {k: v for k, v in replay.items() if k not in names}
             replay_items = [e for items in replay.values() for e in items]

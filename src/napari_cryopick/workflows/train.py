@@ -523,24 +523,25 @@ def base_model_warnings(
                 f"of {', '.join(others)} will forget their data sets; --mode continual keeps them"
             )
     if mode == "continual":
+        from napari_cryopick.core.continual import heads_to_adopt
         from napari_cryopick.core.exemplars import bank_from_metadata
 
-        banked = set(bank_from_metadata(base_metadata.get("exemplars")).datasets)
+        bank = bank_from_metadata(base_metadata.get("exemplars"))
+        adopted = heads_to_adopt(base_model, bank, list(trained))
         headless = [n for n in held if n not in trained and n not in heads]
-        lost = [n for n in headless if n not in banked]
+        lost = [n for n in headless if n not in bank.datasets]
         if lost:
             notes.append(
                 f"{', '.join(lost)}: no own head and no exemplars in this model: only the "
                 "generic head knew it, and continual training moves it to the new data; "
                 "train with --mode joint first to keep it"
             )
-        for name in headless:
-            if name in banked:  # core.continual gives it its own head (a copy of the generic)
-                notes.append(
-                    f"{name} had no own head (trained with --mode new): it gets one, copied "
-                    f"from the generic head and kept by replaying its exemplars; pick it "
-                    f"with --head {name}"
-                )
+        for name in adopted:
+            notes.append(
+                f"{name} had no own head (trained with --mode new): it gets one, copied "
+                f"from the generic head and kept by replaying its exemplars; pick it "
+                f"with --head {name}"
+            )
     return notes
 
 
