@@ -10,6 +10,13 @@ from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
 from napari_cryopick.cli import main
 from napari_cryopick.io.pickfiles import read_picks
 
+#: The micrographs of MICROGRAPHS_CTF, as RELION names them (folders kept).
+LISTED = [
+    "MotionCorr/job002/Movies/GridA/mic_001.mrc",
+    "MotionCorr/job002/Movies/GridB/mic_001.mrc",
+    "MotionCorr/job002/Movies/GridB/mic_002.mrc",
+]
+
 MICROGRAPHS_CTF = """
 # version 30001
 
@@ -42,13 +49,8 @@ MotionCorr/job002/Movies/GridB/mic_002.mrc 1 5.0
 @pytest.fixture
 def relion_project(tmp_path, monkeypatch):
     """A small RELION project: motion-corrected MRCs and a CtfFind micrograph list."""
-    names = [
-        "MotionCorr/job002/Movies/GridA/mic_001.mrc",
-        "MotionCorr/job002/Movies/GridB/mic_001.mrc",
-        "MotionCorr/job002/Movies/GridB/mic_002.mrc",
-    ]
     # the MRC headers say 2 A/px; the optics table's 1 A/px must win
-    write_micrographs(tmp_path, names, pixel_size=2.0)
+    write_micrographs(tmp_path, LISTED, pixel_size=2.0)
     (tmp_path / "CtfFind/job003").mkdir(parents=True)
     (tmp_path / "CtfFind/job003/micrographs_ctf.star").write_text(MICROGRAPHS_CTF)
     monkeypatch.chdir(tmp_path)  # RELION runs External jobs from the project folder
@@ -83,11 +85,7 @@ def test_relion_external_job_writes_what_extract_reads(relion_project, tiny_mode
     assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
     assert not (job / "RELION_JOB_EXIT_FAILURE").exists()
     table = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]
-    assert table["rlnMicrographName"].tolist() == [
-        "MotionCorr/job002/Movies/GridA/mic_001.mrc",
-        "MotionCorr/job002/Movies/GridB/mic_001.mrc",
-        "MotionCorr/job002/Movies/GridB/mic_002.mrc",
-    ]
+    assert table["rlnMicrographName"].tolist() == LISTED
     # same stem in two folders: two files, folders mirrored below the job
     assert table["rlnMicrographCoordinates"].tolist() == [
         "External/job004/Movies/GridA/mic_001_autopick.star",
@@ -412,11 +410,7 @@ def test_filter_of_a_relion_job_writes_what_extract_reads(relion_project, tiny_m
     assert "3 of 3 coordinate files listed" in out
     index = relion_project / "External/job004_filtered/autopick.star"
     table = starfile.read(index, always_dict=True)["coordinate_files"]
-    assert table["rlnMicrographName"].tolist() == [
-        "MotionCorr/job002/Movies/GridA/mic_001.mrc",
-        "MotionCorr/job002/Movies/GridB/mic_001.mrc",
-        "MotionCorr/job002/Movies/GridB/mic_002.mrc",
-    ]
+    assert table["rlnMicrographName"].tolist() == LISTED
     # one filtered file per micrograph, mirrored below the new folder, project-relative
     assert table["rlnMicrographCoordinates"].tolist() == [
         "External/job004_filtered/Movies/GridA/mic_001_autopick.star",
