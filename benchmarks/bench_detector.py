@@ -53,7 +53,11 @@ from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.progress import drive
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("CRYOPICK_REAL_DATA", "/work/shared/data/real"))
+DEFAULT_DATA = Path(
+    os.environ.get(
+        "CRYOPICK_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+    )
+)
 DATASETS = ("empiar10146_apoferritin", "empiar10017_bgal", "empiar10028_ribosome")
 TOPAZ_PYTHON = ROOT / "benchmarks" / ".topaz-venv" / "bin" / "python"
 TOPAZ_RUNNER = ROOT / "benchmarks" / "topaz_runner.py"

@@ -49,7 +49,11 @@ from napari_cryopick.core.model.config import DetectorConfig
 TARGET_DIAMETER_PX = DetectorConfig().target_diameter_px
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CRYOPICK_REAL_DATA", "/work/shared/data/real"))
+DATA = Path(
+    os.environ.get(
+        "CRYOPICK_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+    )
+)
 
 # Run in a child process: read + pick one micrograph, print the peak RSS.
 _CHILD = r"""
