@@ -92,6 +92,26 @@ def test_closing_the_generator_writes_nothing(tmp_path, training_set, tiny_base)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.pt", "model.pt"]
 
 
+def test_a_model_file_replaced_by_training_is_kept_as_previous(tmp_path, training_set):
+    # `cryopick train --out model.pt` (and the Train widget's default file) replaced an
+    # existing model without a word: a week's continual learning could be lost to one
+    # command with the wrong --out
+    from napari_cryopick.workflows.train import previous_model_path, training_notes
+
+    out = tmp_path / "model.pt"
+    first = drive(train(_request(training_set, out, run_info={"tool": "first"})))
+    assert first.previous is None
+    assert not [n for n in training_notes(first, 16) if "already existed" in n]
+    second = drive(train(_request(training_set, out, run_info={"tool": "second"})))
+    kept = previous_model_path(out)
+    assert kept == tmp_path / "model.previous.pt"
+    assert second.previous == kept
+    assert load_checkpoint(kept)[1]["history"][-1]["tool"] == "first"
+    assert load_checkpoint(out)[1]["history"][-1]["tool"] == "second"
+    [note] = [n for n in training_notes(second, 16) if "already existed" in n]
+    assert str(kept) in note
+
+
 def test_output_is_checked_before_training(tmp_path, training_set, monkeypatch):
     called = []
     monkeypatch.setattr(
@@ -398,7 +418,7 @@ def test_training_notes_say_when_the_start_already_saw_the_particles():
 
     def outcome(protected):
         run = {"steps": 10} if protected is None else {"steps": 10, "protected": protected}
-        return SimpleNamespace(metadata={"history": [run]})
+        return SimpleNamespace(metadata={"history": [run]}, previous=None)
 
     assert training_notes(outcome(None), 5) == []
     # protected but not seen (no halving): nothing to say

@@ -89,7 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         required=True,
         metavar="MODEL.pt",
-        help="checkpoint to write (checked before training, written atomically at the end)",
+        help="checkpoint to write (checked before training, written atomically at the end; "
+        "a model file it replaces is kept as MODEL.previous.pt)",
     )
     parser.add_argument(
         "--steps",

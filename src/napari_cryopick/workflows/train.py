@@ -28,6 +28,7 @@ import logging
 import math
 import numbers
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Generator, Mapping, Sequence
@@ -240,6 +241,9 @@ class TrainOutcome:
         (:func:`napari_cryopick.core.detect.border_from_clicks` on the
         trained data set's clicks, stored in the run's history record);
         None: ``PickConfig``'s.
+    previous
+        Where the file that ``path`` replaced was kept
+        (:func:`previous_model_path`), or None when nothing was replaced.
     """
 
     model: Any
@@ -252,6 +256,7 @@ class TrainOutcome:
     mode: str
     pick_threshold: float | None = None
     pick_border: float | None = None
+    previous: Path | None = None
 
 
 #: Below this many clicks, a model trained from a general model that already sees
@@ -282,16 +287,22 @@ def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -
     zero-shot picks, which is worth comparing. ``gui``: the Train widget's
     wording (no command-line options).
     """
+    notes = []
+    if outcome.previous is not None:
+        notes.append(
+            f"{outcome.path} already existed: the model it held is kept as {outcome.previous} "
+            "(one earlier version is kept; the next training into the same file replaces it)"
+        )
     history = outcome.metadata.get("history") if isinstance(outcome.metadata, dict) else None
     run = history[-1] if history else {}
     protected = run.get("protected") if isinstance(run, dict) else None
     if not isinstance(protected, dict) or protected.get("views_per_label") is None:
-        return []
-    notes = [
+        return notes
+    notes.append(
         f"the starting model already sees these particles (it ranks your clicks above "
         f"random places with probability {protected['separation']:.2f}), so training was "
         f"planned at {protected['views_per_label']:g} crops per click, half the default"
-    ]
+    )
     if n_clicks < FEW_CLICKS:
         zero_shot = (
             "the Pick widget's bundled general model" if gui else "the bundled model, no --model"
@@ -763,9 +774,9 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         )
         steps = len(result.history)
         yield TrainPreview(steps, steps, preview_name, final, final=True)
-    path = None
+    path = previous = None
     if request.out is not None:
-        path = _save(request.out, result.model, metadata)
+        path, previous = _save(request.out, result.model, metadata)
     return TrainOutcome(
         model=result.model,
         card=card,
@@ -777,16 +788,37 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         mode=mode,
         pick_threshold=pick_threshold,
         pick_border=pick_border,
+        previous=previous,
     )
 
 
-def _save(path: Path, model: Any, metadata: dict[str, Any]) -> Path:
-    """Write the checkpoint atomically; on failure keep the model in the temporary folder."""
+def previous_model_path(path: Path) -> Path:
+    """Where a model file that a training replaces is kept: ``model.pt`` -> ``model.previous.pt``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.previous{path.suffix or '.pt'}")
+
+
+def _save(path: Path, model: Any, metadata: dict[str, Any]) -> tuple[Path, Path | None]:
+    """Write the checkpoint atomically; keep a file it replaces (:func:`previous_model_path`).
+
+    On failure the model is kept in the temporary folder. Returns the path
+    written and where the replaced file was kept (None when there was none).
+    """
     from napari_cryopick.core.model import save_checkpoint
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return save_checkpoint(path, model, metadata=metadata)
+        previous = None
+        if path.is_file():
+            # a hard link keeps the old model under its new name without copying it; the
+            # atomic save then replaces only the original name
+            previous = previous_model_path(path)
+            previous.unlink(missing_ok=True)
+            try:
+                os.link(path, previous)
+            except OSError:  # a file system without hard links
+                shutil.copy2(path, previous)
+        return save_checkpoint(path, model, metadata=metadata), previous
     except OSError as error:
         reason = error.strerror or str(error)
         fallback = Path(tempfile.gettempdir()) / f"cryopick-{path.stem}-{os.getpid()}.pt"
