@@ -239,6 +239,24 @@ def test_training_keeps_the_users_corrections_and_forgets_closed_micrographs(ann
     assert NAME not in state.pick_results
 
 
+def test_status_after_training_says_the_closed_micrograph_shows_no_picks(annotated, qtbot):
+    """The micrograph a training previews on is closed meanwhile: the status does not
+    claim its picks are shown (its previews and final picks left with it)."""
+    viewer, train, _ = annotated
+    train.steps_spin.setValue(6)
+    train.preview_spin.setValue(3)
+    assert train.start() is not None, train.last_error
+    viewer.layers.remove(viewer.layers[NAME])  # closed while the worker trains on it
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert train.last_result is not None, train.last_error
+    text = train.status.text()
+    assert text.startswith("Training done"), text
+    assert "; picks shown at threshold" not in text
+    assert f"{NAME} was closed during training: no picks shown" in text
+    assert NAME not in session(viewer).pick_results
+    assert not any(NAME in layer.name for layer in viewer.layers)
+
+
 # --- exemplar bank ---
 
 

@@ -697,12 +697,19 @@ class TrainWidget(QWidget):
         cut = steps_cut_short(outcome)
         ended = f" (the time limit ended it after {cut[0]} of {cut[1]} steps)" if cut else ""
         picked = ""
+        closed = bool(self._preview_name) and self._preview_name not in session_micrographs(
+            self.viewer
+        )
         if threshold is not None:
             picked = (
                 f"; its threshold {threshold:.2f}"
-                if self._preview_note
+                if self._preview_note or closed
                 else f"; picks shown at threshold {threshold:.2f}"
             )
+        note = self._preview_note
+        if closed:  # its previews and final picks left the session with it
+            picked += f" ({self._preview_name} was closed during training: no picks shown)"
+            note = ""  # why previews were not drawn on it no longer matters
         using = f", head '{head}'" if head else ""
         from napari_cryopick.workflows.train import training_notes
 
@@ -717,7 +724,7 @@ class TrainWidget(QWidget):
         )
         self.status.setText(
             f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
-            f"{outcome.path}{using}{picked}{self._preview_note}.{notes}"
+            f"{outcome.path}{using}{picked}{note}.{notes}"
         )
 
     def _on_errored(self, exc: Exception) -> None:
