@@ -468,6 +468,27 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     np.testing.assert_allclose(fibers["y"], 239.5, atol=2.0)
 
 
+def test_review_table_counts_each_traced_fiber_once(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """The review table counts what is shown: 1 pick, 2 vesicle circles and 1 traced
+    fiber are 4 objects (a fiber is one, not one per vertex of its path), shown or not."""
+    from napari_cryopick._widgets.pick import display
+
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    assert len(viewer.layers["mic fibers"].data[0]) > 2  # a path of many vertices
+    rows = widget.refresh_review_table()
+    assert [row[:2] for row in rows] == [("mic", 4)]
+    assert widget.review_table.item(0, 1).text() == "4 (2 vesicles, 1 fibers)"
+    assert rows[0][2] == pytest.approx((0.9 + 0.8 + 0.8) / 3, abs=0.02)
+    display(viewer, None)  # not displayed: counted from the session's store
+    assert widget.refresh_review_table()[0][1] == 4
+    display(viewer, "mic")
+    widget.set_threshold(0.85)  # the vesicles go, the fiber stays
+    assert widget.refresh_review_table()[0][1] == 2
+    assert widget.review_table.item(0, 1).text() == "2 (1 fibers)"
+
+
 def test_pick_folder_traces_fibers_into_helical_star(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):

@@ -883,6 +883,21 @@ def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
     return paths_to_picks(paths, micrograph=micrograph, diameter=width)
 
 
+def _object_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Objects of a pick table as the user sees them: picks, vesicles and fibers.
+
+    One per particle pick and vesicle circle; one per fiber (tube), not one
+    per vertex of its path.
+    """
+    kinds = table["kind"].astype(str)
+    fibers = table[kinds == "fiber"]
+    return {
+        "picks": int((~kinds.isin(["vesicle", "fiber"])).sum()),
+        "vesicles": int((kinds == "vesicle").sum()),
+        "fibers": int(fibers["tube_id"].nunique()),
+    }
+
+
 def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFrame:
     """The particle picks of ``micrograph`` the user deleted (false picks: junk, carbon).
 
@@ -1912,19 +1927,29 @@ class PickWidget(QWidget):
         self.refresh_review_table()
 
     def refresh_review_table(self) -> list[tuple[str, int, float, bool]]:
-        """Fill the table: micrograph, shown picks, their mean score, reviewed flag."""
+        """Fill the table: micrograph, shown objects, their mean score, reviewed flag.
+
+        Objects are counted as the user sees them: one per particle pick,
+        vesicle circle and traced fiber (not one per vertex of its path); the
+        cell names the vesicles and fibers among them, e.g. ``"4 (2 vesicles,
+        1 fibers)"``.
+        """
         state = session(self.viewer)
-        rows = []
+        rows, texts = [], []
         for name in self._review_names():
             # the displayed micrograph from its layers, the others from the session's store
-            scores = result_picks(self.viewer, name)["score"].to_numpy(float)
+            table = result_picks(self.viewer, name)
+            counts = _object_counts(table)
+            scores = table["score"].to_numpy(float)
             mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
-            rows.append((name, len(scores), mean, name in state.reviewed))
+            rows.append((name, sum(counts.values()), mean, name in state.reviewed))
+            others = [f"{n} {kind}" for kind, n in counts.items() if kind != "picks" and n]
+            texts.append(f"{rows[-1][1]} ({', '.join(others)})" if others else str(rows[-1][1]))
         self.review_table.setRowCount(len(rows))
-        for row, (name, count, mean, reviewed) in enumerate(rows):
+        for row, ((name, _count, mean, reviewed), text) in enumerate(zip(rows, texts)):
             values = (
                 name,
-                str(count),
+                text,
                 "–" if not np.isfinite(mean) else f"{mean:.2f}",
                 "yes" if reviewed else "",
             )
