@@ -376,3 +376,49 @@ def test_a_dask_worker_removes_its_copy_of_the_model_when_it_closes(
     assert plugin.prepared is not None
     plugin.teardown(worker=None)
     assert not copy.exists()  # each run left one behind in the temporary folder
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(
+    micrographs, tiny_model, tmp_path, caplog
+):
+    # two `cryopick pick` runs into one --out wrote the same files and manifest at once
+    # without a word
+    import socket
+    import subprocess
+    import sys
+
+    from napari_cryopick.workflows.batch import OutputBusyError
+
+    out = tmp_path / "out"
+    request = _request(micrographs[:2], tiny_model, out)
+    first = run_batch(request, BatchOptions(read_ahead=0))
+    next(first)  # the first run is writing
+    lock = out / "cryopick_manifest.jsonl.lock"
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    with pytest.raises(OutputBusyError, match="another cryopick run is writing here"):
+        drive(run_batch(request, BatchOptions(read_ahead=0)))
+    # another shard of the same folder is another lock: allowed
+    drive(run_batch(request, BatchOptions(read_ahead=0, shard=(2, 2))))
+    drive(first)
+    assert not lock.exists()
+    assert not list(out.glob("*.lock"))
+
+    # a run killed without releasing its lock (SIGKILL): its process is gone
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    lock.write_text(json.dumps({"host": host, "pid": dead.pid, "started": "then"}))
+    with caplog.at_level("WARNING"):
+        outcome = drive(run_batch(request, BatchOptions(read_ahead=0)))
+    assert outcome.n_picked == 2
+    assert "ended without releasing it" in caplog.text
+    assert not lock.exists()
+
+    # another host's lock: refused while fresh, taken over once it is old
+    lock.write_text(json.dumps({"host": host + "-node7", "pid": 12, "started": "now"}))
+    with pytest.raises(OutputBusyError, match="node7"):
+        drive(run_batch(request, BatchOptions(read_ahead=0)))
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    assert drive(run_batch(request, BatchOptions(read_ahead=0))).n_picked == 2
+    assert not lock.exists()

@@ -46,9 +46,11 @@ Streaming
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -75,6 +77,7 @@ __all__ = [
     "MANIFEST_NAME",
     "BatchOptions",
     "BatchOutcome",
+    "OutputBusyError",
     "WorkItem",
     "complete_items",
     "parse_dask",
@@ -87,6 +90,8 @@ __all__ = [
     "slurm_cluster",
     "write_summary",
 ]
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "cryopick_manifest"
 SUMMARY_CSV = "summary.csv"
@@ -457,23 +462,137 @@ def complete_items(
     return todo, done
 
 
-class _Manifest:
-    """Append-only JSON-lines record of one run; every line is flushed and fsynced."""
+#: A lock of another host whose run has recorded nothing (nor beaten) for this long is
+#: taken as left behind by a killed job (a SLURM task past its wall time).
+LOCK_STALE_S = 600.0
 
-    def __init__(self, path: Path, fingerprint: str) -> None:
+
+class OutputBusyError(ValueError):
+    """Another run is writing the same manifest (same output folder and shard)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+class _OutputLock:
+    """``<manifest>.lock``: one run at a time per output folder and shard.
+
+    Two ``cryopick pick`` runs into one folder (or one shard of it) used to
+    write the same files and manifest at once without a word. The lock file
+    names its run (host, process, start, command); it is created exclusively
+    and removed when the run ends. A lock whose process is gone (same host),
+    or, from another host, whose run has not recorded a micrograph for
+    :data:`LOCK_STALE_S` (its file's time, touched by :meth:`beat`), was left
+    by a killed run and is taken over; any other refuses the new run.
+    """
+
+    def __init__(self, manifest: Path) -> None:
+        import socket
+        import sys
+
+        self.path = manifest.with_name(manifest.name + ".lock")
+        self._host = socket.gethostname()
+        owner = {
+            "host": self._host,
+            "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv),
+        }
+        text = json.dumps(owner)
+        for _attempt in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                self._check_holder()  # raises, or removes a stale lock
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+            return
+        raise OutputBusyError(f"{self.path}: could not take the output folder's lock")
+
+    def _check_holder(self) -> None:
+        try:
+            holder = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return  # released meanwhile
+        except (OSError, ValueError):
+            holder, age = {}, 0.0
+        host, pid = holder.get("host"), holder.get("pid")
+        if host == self._host and isinstance(pid, int):
+            stale = not _pid_alive(pid)
+        else:
+            stale = age > LOCK_STALE_S
+        if stale:
+            logger.warning(
+                "%s: taking over the lock of a run that ended without releasing it (%s, "
+                "process %s on %s)",
+                self.path,
+                holder.get("started", "?"),
+                pid,
+                host,
+            )
+            self.path.unlink(missing_ok=True)
+            return
+        raise OutputBusyError(
+            f"{self.path.parent}: another cryopick run is writing here (process {pid} on "
+            f"{host}, started {holder.get('started', '?')}, last active {age:.0f} s ago: "
+            f"{holder.get('command', '?')}); two runs into one folder would mix their picks. "
+            "Wait for it, give another --out, or split the work with --shard I/N. If no such "
+            f"run is going on, delete {self.path}"
+        )
+
+    def beat(self) -> None:
+        """Say the run is alive (the lock file's time)."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class _Manifest:
+    """Append-only JSON-lines record of one run; every line is flushed and fsynced.
+
+    Holds the output folder's :class:`_OutputLock` (per shard) while open, or
+    beats the one its caller took (and releases).
+    """
+
+    def __init__(self, path: Path, fingerprint: str, lock: _OutputLock | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.fingerprint = fingerprint
-        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._owns_lock = lock is None  # else the caller releases it
+        self._lock = lock or _OutputLock(path)
+        try:
+            self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        except BaseException:
+            if self._owns_lock:
+                self._lock.release()
+            raise
 
     def add(self, record: dict[str, Any]) -> None:
         record = {**record, "fingerprint": self.fingerprint}
         self._handle.write(json.dumps(record, sort_keys=True) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
+        self._lock.beat()
+
+    def beat(self) -> None:
+        """Say the run is alive while it waits (``--monitor``)."""
+        self._lock.beat()
 
     def close(self) -> None:
         self._handle.close()
+        if self._owns_lock:
+            self._lock.release()
 
 
 # --------------------------------------------------------------------------
@@ -965,6 +1084,25 @@ def run_batch(
         raise ValueError("batch picking needs an output folder")
     start = time.perf_counter()
     out_dir = Path(request.out_dir)
+    manifest_path = _manifest_path(out_dir, options.shard)
+    # one run per folder (and shard), refused before the start-up's work
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = _OutputLock(manifest_path)
+    try:
+        return (yield from _run_locked(request, options, items, pixel_sizes, lock, start))
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    request: PickRequest,
+    options: BatchOptions,
+    items: Sequence[WorkItem] | None,
+    pixel_sizes: Mapping[str, float] | None,
+    lock: _OutputLock,
+    start: float,
+) -> Generator[PickProgress, None, BatchOutcome]:
+    out_dir = Path(request.out_dir)
     if items is None:
         prepared = prepare(request)
         items = plan_items(prepared, pixel_sizes)
@@ -993,8 +1131,7 @@ def run_batch(
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard)
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
+    manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint, lock)
     state = _run_state()
     executor = None
     startup = time.perf_counter() - start

@@ -157,6 +157,7 @@ def monitor(
                 break
             if clock() - last_new >= idle_timeout:
                 break
+            manifest.beat()
             sleep(poll_s)
     finally:
         manifest.close()
