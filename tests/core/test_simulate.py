@@ -244,6 +244,9 @@ def test_simulate_dataset_writes_readable_files(tmp_path):
     info = json.loads((tmp_path / "dataset.json").read_text())
     assert info["completeness"] == "complete"
     assert info["particle_diameter_px"] == 20.0
+    assert info["protein"].startswith("synthetic particles (")
+    assert "fibers" in info["protein"]
+    assert info["fiber_width_px"] == config.fiber_width_px
     assert info["pixel_size_A"] == config.pixel_size
     assert info["micrographs"] == 2
     assert not list(tmp_path.rglob("*.part"))
@@ -365,3 +368,15 @@ def test_cli_simulate_says_when_fewer_objects_fit_than_asked(tmp_path, capsys):
     assert f"placed {placed} of the 16 vesicles asked for (8 per micrograph)" in note
     assert main([*args, "--vesicles", "1"]) == 0  # room enough: nothing said
     assert "placed" not in capsys.readouterr().err
+
+
+def test_a_fibers_only_data_set_does_not_describe_particles(tmp_path):
+    # dataset.json of `cryopick simulate --fibers 3 --particles 0` said "synthetic
+    # particles" with a particle diameter
+    config = sim.SimulationConfig(shape=(128, 128), n_particles=0, n_fibers=2, fiber_width_px=9.0)
+    drive(sim.simulate_dataset(tmp_path, 1, config, seed=1))
+    info = json.loads((tmp_path / "dataset.json").read_text())
+    assert info["protein"] == "synthetic fibers (9 px wide)"
+    assert info["particle_diameter_px"] is None
+    assert info["fiber_width_px"] == 9.0
+    assert info["picks_by_kind"]["particle"] == 0

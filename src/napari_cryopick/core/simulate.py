@@ -1077,12 +1077,21 @@ def simulate_dataset(
         written.append(mrc_path)
         yield Progress(step=i + 1, total=n_micrographs, message=name)
     rows, cols = config.shape
+    contents = []
+    if counts["particle"]:
+        contents.append(f"particles ({', '.join(config.shapes)})")
+    if counts["vesicle"]:
+        contents.append("vesicles")
+    if counts["fiber"]:
+        contents.append(f"fibers ({config.fiber_width_px:g} px wide)")
     description = {
-        "protein": f"synthetic particles ({', '.join(config.shapes)})",
+        "protein": f"synthetic {', '.join(contents) or 'micrographs without objects'}",
         "empiar": None,
         "image": f"{cols}x{rows} float32 MRC, simulated (napari-cryopick simulate)",
         "pixel_size_A": float(config.pixel_size),
-        "particle_diameter_px": config.mean_diameter(),
+        # no particle diameter for a set without particles (vesicles carry their own
+        # diameters, fibers their width)
+        "particle_diameter_px": config.mean_diameter() if counts["particle"] else None,
         "completeness": "complete",
         "labels": "simulation truth: kinds particle, vesicle, fiber, negative",
         "notes": "picks/*.csv: x = column, y = row, pixel centres, origin at the first pixel",
@@ -1090,6 +1099,7 @@ def simulate_dataset(
         "micrographs": len(written),
         "picks": counts["particle"],
         "picks_by_kind": counts,
+        **({"fiber_width_px": float(config.fiber_width_px)} if counts["fiber"] else {}),
         "seed": int(seed),
         "config": _jsonable(asdict(config)),
     }
