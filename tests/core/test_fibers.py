@@ -8,6 +8,7 @@ import pytest
 from napari_cryopick.core.fibers import (
     default_link_radius,
     fiber_metrics,
+    path_coverage,
     path_length,
     paths_to_picks,
     picks_to_paths,
@@ -194,3 +195,17 @@ def test_traced_fibers_recover_simulated_crossing():
     assert metrics["recovered_fraction"] == pytest.approx(1.0)
     assert metrics["n_false"] == 0
     assert metrics["mean_distance_px"] < 2.0
+
+
+def test_path_coverage_is_the_share_along_one_other_path():
+    """A dense traced path along a sparse drawn one (two clicks) is covered; half of
+    it along one path and half along another is covered half, not whole."""
+    traced = _line_points((0.0, 100.0), (200.0, 100.0), 5.0) + np.array([0.0, 3.0])  # off
+    drawn = np.array([[0.0, 100.0], [200.0, 100.0]])
+    assert path_coverage(traced, [drawn], tolerance_px=12.0) == 1.0
+    halves = [np.array([[0.0, 100.0], [100.0, 100.0]]), np.array([[100.0, 100.0], [200.0, 100.0]])]
+    assert 0.45 < path_coverage(traced, halves, tolerance_px=12.0) < 0.6
+    assert path_coverage(traced, [drawn + np.array([0.0, 40.0])], tolerance_px=12.0) == 0
+    assert path_coverage(traced, [], tolerance_px=12.0) == 0.0
+    with pytest.raises(ValueError, match="tolerance_px"):
+        path_coverage(traced, [drawn], tolerance_px=0.0)

@@ -347,12 +347,13 @@ def test_empty_picks_layer_has_array_colour(make_napari_viewer):
     assert len(layer.data) == 0
 
 
-def _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch):
+def _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch, folder=None):
     """A ("particle", "vesicle", "fiber") model has picked micrograph "mic" at 0.3.
 
     The worker, decoding, tracing and layers are real; only the network's
     output maps are replaced by known ones (an untrained network's are noise):
-    one particle, two vesicles of 48 px, one horizontal fiber.
+    one particle, two vesicles of 48 px, one horizontal fiber. With a
+    ``folder``, "mic" is the file ``folder/mic.mrc`` opened in napari.
     """
     import napari_cryopick.core.detect as core
 
@@ -381,11 +382,13 @@ def _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch):
 
     monkeypatch.setattr(core, "predict_maps", fake_maps)
     viewer = make_napari_viewer()
-    viewer.add_image(
-        np.random.default_rng(0).normal(size=(400, 400)).astype(np.float32),  # blank: skipped
-        name="mic",
-        metadata={"name": "mic"},
-    )
+    image = np.random.default_rng(0).normal(size=(400, 400)).astype(np.float32)  # blank: skipped
+    if folder is None:
+        viewer.add_image(image, name="mic", metadata={"name": "mic"})
+    else:
+        from napari_cryopick.io.micrographs import write_mrc
+
+        viewer.open(str(write_mrc(folder / "mic.mrc", image)), plugin="napari-cryopick")
     session(viewer).set_model(model, None)
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     widget.diameter_spin.setValue(config.target_diameter_px)  # prepared = original pixels
@@ -466,6 +469,54 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     assert len(fibers) >= 2
     assert set(fibers["tube_id"]) == {1}
     np.testing.assert_allclose(fibers["y"], 239.5, atol=2.0)
+
+
+def test_corrected_vesicles_and_fibers_become_training_labels(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """ "Use as training labels" on a vesicle and fiber result stores the circles as
+    corrected (centre, diameter; kind vesicle) and the traced fiber (its vertices, one
+    tube) as the micrograph's annotations, beside its particle; pressing again adds
+    nothing twice."""
+    from napari_cryopick._widgets.pick import has_corrections
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {0}
+    vesicles.remove_selected()  # a false vesicle
+    vesicles.add_ellipses(
+        np.array([[300.0, 100.0], [300.0, 160.0], [360.0, 160.0], [360.0, 100.0]])
+    )  # a missed one, drawn: centre (x, y) = (130, 330), 60 px
+    kept = vesicles.data[0].mean(axis=0)[::-1]  # (x, y) of the network's other vesicle
+    path = viewer.layers["mic fibers"].data[0][:, ::-1]  # (x, y) along the traced fiber
+    assert has_corrections(viewer, "mic")
+
+    assert widget.use_as_labels() is not None
+    saved = load_annotations(tmp_path / "mic.mrc")
+    circles = saved.of_kind("vesicle").sort_values("diameter")
+    np.testing.assert_allclose(circles["diameter"], [48.0, 60.0])
+    np.testing.assert_allclose(circles[["x", "y"]], [kept, [130.0, 330.0]], atol=0.01)
+    assert circles["score"].isna().all()  # labels, not scores
+    fiber = saved.of_kind("fiber")
+    assert set(fiber["tube_id"]) == {1}
+    np.testing.assert_allclose(fiber[["x", "y"]], path, atol=0.01)  # every vertex, in order
+    assert saved.counts()["particle"] == 1
+    assert saved.diameter_px == widget.diameter_spin.value()  # no diameter was set before
+    # the Annotate widget's layers hold them: circles and a path to edit
+    assert list(viewer.layers["mic vesicle"].shape_type) == ["ellipse", "ellipse"]
+    assert list(viewer.layers["mic fiber"].shape_type) == ["path"]
+    status = widget.status.text()
+    assert "2 vesicle labels (2 added from the circles)" in status
+    assert "1 fiber labels (1 added from the traced fibers)" in status
+    assert not has_corrections(viewer, "mic")  # used as labels: a preview may redraw
+
+    widget.use_as_labels()  # again: the same vesicles and fiber are not added twice
+    again = load_annotations(tmp_path / "mic.mrc")
+    assert again.counts() == saved.counts()
+    assert "(0 added from the circles)" in widget.status.text()
 
 
 def test_review_table_counts_each_traced_fiber_once(

@@ -79,6 +79,8 @@ from ._common import (
 
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
 SAVE_DELAY_MS = 400
+#: Share of a fiber's length along one drawn path that makes it that (annotated) fiber.
+SAME_FIBER_COVERAGE = 0.5
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
 
 
@@ -185,8 +187,11 @@ def replace_annotations(
     return save_sidecar(viewer, micrograph_layer)
 
 
-def far_from(table: pd.DataFrame, others: pd.DataFrame, radius: float) -> pd.DataFrame:
-    """The rows of ``table`` farther than ``radius`` from every row of ``others`` (x, y)."""
+def far_from(table: pd.DataFrame, others: pd.DataFrame, radius: float | np.ndarray) -> pd.DataFrame:
+    """The rows of ``table`` farther than ``radius`` from every row of ``others`` (x, y).
+
+    ``radius``: one for every row, or one per row of ``table`` (a vesicle's own).
+    """
     if not (len(table) and len(others)):
         return table
     from scipy.spatial import cKDTree
@@ -213,6 +218,54 @@ def merge_particle_labels(
     picks = far_from(picks, clicks, 0.5 * float(diameter_px))
     merged = pd.concat([t for t in (clicks, picks) if len(t)] or [empty_picks()], ignore_index=True)
     return merged, len(picks)
+
+
+def merge_vesicle_labels(
+    viewer: Any, micrograph_layer: Any, vesicles: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """The user's vesicle circles plus the vesicles that are not already among them.
+
+    A vesicle whose centre lies within its own radius of an annotated
+    circle's centre is the same vesicle: the annotated circle is kept as it
+    is. Returns the merged table (centre and diameter of each circle) and how
+    many vesicles were added.
+    """
+    name = micrograph_name(micrograph_layer)
+    layer = find_annotation_layer(viewer, name, "vesicle")
+    drawn = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
+    vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
+    diameter = vesicles["diameter"].to_numpy(float)
+    radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)
+    vesicles = far_from(vesicles, drawn, radius)
+    merged = pd.concat(
+        [t for t in (drawn, vesicles) if len(t)] or [empty_picks()], ignore_index=True
+    )
+    return merged, len(vesicles)
+
+
+def merge_fiber_labels(
+    viewer: Any, micrograph_layer: Any, fibers: pd.DataFrame, width_px: float
+) -> tuple[pd.DataFrame, int]:
+    """The user's fiber paths plus the fibers (one ``tube_id`` each) not already drawn.
+
+    A fiber that runs along one drawn path for at least half its length
+    (within half a width: core ``fibers.path_coverage``) is that fiber: the
+    drawn path is kept as it is. The merged table holds the vertices of every
+    path, kind ``"fiber"``, one ``tube_id`` per path, as the Annotate widget
+    stores drawn fibers. Returns it and how many fibers were added.
+    """
+    from napari_cryopick.core.fibers import path_coverage
+
+    name = micrograph_name(micrograph_layer)
+    layer = find_annotation_layer(viewer, name, "fiber")
+    drawn = shapes_to_paths(layer.data) if layer is not None else []
+    tolerance = 0.5 * float(width_px)
+    new = [
+        path
+        for path in picks_to_paths(fibers)
+        if path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE
+    ]
+    return paths_to_picks([*drawn, *new], micrograph=name), len(new)
 
 
 def merge_negative_labels(

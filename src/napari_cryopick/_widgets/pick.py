@@ -1302,8 +1302,8 @@ class PickWidget(QWidget):
         )
         self.labels_button = QPushButton("Use as training labels")
         self.labels_button.setToolTip(
-            "Add the shown picks of the current micrograph to its particle annotations; "
-            "your own clicks stay where you put them"
+            "Add the shown picks, vesicle circles and fiber paths of the current micrograph "
+            "to its annotations; your own clicks and drawings stay as they are"
         )
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -2138,16 +2138,27 @@ class PickWidget(QWidget):
         return self.last_exported
 
     def use_as_labels(self) -> Path | None:
-        """Add the shown picks of the current micrograph to its particle annotations.
+        """Add the shown picks, circles and fibers of the current micrograph to its annotations.
 
-        The user's own clicks stay exactly where they are; a pick within half
-        a diameter of a click is the same particle and is not added again.
-        The picks the user deleted (:func:`deleted_picks`) become negatives
-        (junk the next training learns to score low), unless a particle label
-        or a negative lies within half a diameter. The annotations are saved
-        to the micrograph's sidecar at once.
+        Particles: the user's own clicks stay exactly where they are; a pick
+        within half a diameter of a click is the same particle and is not
+        added again. The picks the user deleted (:func:`deleted_picks`)
+        become negatives (junk the next training learns to score low), unless
+        a particle label or a negative lies within half a diameter. Vesicles:
+        the shown circles (centre and diameter, as corrected) join the vesicle
+        annotations, unless an annotated circle's centre lies within their
+        radius. Fibers: the shown paths join the fiber annotations (their
+        vertices, one tube each, as drawn fibers are kept), unless one runs
+        along a drawn path. The annotations are saved to the micrograph's
+        sidecar at once.
         """
-        from .annotate import merge_negative_labels, merge_particle_labels, replace_annotations
+        from .annotate import (
+            merge_fiber_labels,
+            merge_negative_labels,
+            merge_particle_labels,
+            merge_vesicle_labels,
+            replace_annotations,
+        )
 
         mlayer = current_micrograph_layer(self.viewer)
         if mlayer is None:
@@ -2155,28 +2166,48 @@ class PickWidget(QWidget):
             return None
         name = micrograph_name(mlayer)
         picks = result_picks(self.viewer, name)
-        picks = picks[picks["kind"] == "particle"]
+        vesicles = picks[picks["kind"] == "vesicle"]
+        fibers = picks[picks["kind"] == "fiber"]
         diameter = self.diameter_spin.value()
-        if micrograph_diameter(mlayer) is None:  # the labels' diameter: Annotate shows it
-            set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)
-        table, added = merge_particle_labels(self.viewer, mlayer, picks, diameter)
-        negatives, junk = merge_negative_labels(
-            self.viewer, mlayer, deleted_picks(self.viewer, name, diameter), table, diameter
-        )
-        if junk:  # the picks the user deleted are junk: negatives to train on
-            replace_annotations(self.viewer, mlayer, negatives, "negative")
-        saved = replace_annotations(self.viewer, mlayer, table, "particle")
         state = session(self.viewer)
         current = _current_picks(self.viewer, name)
-        if name in state.pick_results and current is not None:
-            # saved as labels: the corrections are safe, a training preview may redraw
-            # the micrograph, and later deletions count from here
-            state.pick_results[name] = replace(
-                state.pick_results[name], original=_scored_positions(current)
+        texts, saved = [], None
+        # a vesicle or fiber model's result without particle picks adds no particle labels
+        if (current is not None and len(current)) or not (len(vesicles) or len(fibers)):
+            particles = picks[picks["kind"] == "particle"]
+            if micrograph_diameter(mlayer) is None:  # the labels' diameter: Annotate shows it
+                set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)
+            table, added = merge_particle_labels(self.viewer, mlayer, particles, diameter)
+            negatives, junk = merge_negative_labels(
+                self.viewer, mlayer, deleted_picks(self.viewer, name, diameter), table, diameter
             )
-        deleted = f", {junk} deleted picks as negatives" if junk else ""
-        self.status.setText(
-            f"{len(table)} particle labels on {name} ({added} added from the picks"
-            f"{deleted}, your clicks unchanged)."
-        )
+            if junk:  # the picks the user deleted are junk: negatives to train on
+                replace_annotations(self.viewer, mlayer, negatives, "negative")
+            saved = replace_annotations(self.viewer, mlayer, table, "particle")
+            deleted = f", {junk} deleted picks as negatives" if junk else ""
+            texts.append(
+                f"{len(table)} particle labels ({added} added from the picks{deleted}, "
+                "your clicks unchanged)"
+            )
+        if len(vesicles):
+            table, added = merge_vesicle_labels(self.viewer, mlayer, vesicles)
+            saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
+            texts.append(f"{len(table)} vesicle labels ({added} added from the circles)")
+        if len(fibers):
+            known = fibers["diameter"].notna()
+            width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
+            if micrograph_diameter(mlayer) is None:  # the width training densifies paths at
+                set_micrograph_settings(self.viewer, mlayer, diameter_px=width)
+            table, added = merge_fiber_labels(self.viewer, mlayer, fibers, width)
+            saved = replace_annotations(self.viewer, mlayer, table, "fiber")
+            count = int(table["tube_id"].nunique())
+            texts.append(f"{count} fiber labels ({added} added from the traced fibers)")
+        if name in state.pick_results:
+            # saved as labels: the corrections are safe, a training preview may redraw
+            # the micrograph, and later deletions and circle edits count from here
+            _store_vesicle_edits(self.viewer, name)
+            stored = state.pick_results[name]
+            original = _scored_positions(current) if current is not None else stored.original
+            state.pick_results[name] = replace(stored, original=original, vesicles_edited=False)
+        self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.")
         return saved

@@ -26,6 +26,7 @@ from napari_cryopick.core.pick_table import make_picks, normalize_picks
 __all__ = [
     "default_link_radius",
     "fiber_metrics",
+    "path_coverage",
     "path_length",
     "paths_to_picks",
     "picks_to_paths",
@@ -450,6 +451,32 @@ def _distance_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarra
     return best
 
 
+def path_coverage(path: np.ndarray, others: Sequence[np.ndarray], tolerance_px: float) -> float:
+    """How much of ``path`` one of ``others`` runs along, as a fraction in [0, 1].
+
+    ``path`` is sampled every ``tolerance_px / 2`` along its length (plus its
+    end point); the result is the largest fraction of those samples lying
+    within ``tolerance_px`` of a single path of ``others`` (0 without others).
+    :func:`fiber_metrics` counts a true fiber recovered by it; "Use as
+    training labels" (napari) counts a traced fiber already annotated by it.
+    """
+    if not tolerance_px > 0:
+        raise ValueError(f"tolerance_px must be > 0, got {tolerance_px}")
+    line = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    if not len(line):
+        return 0.0
+    samples = line
+    if len(line) > 1:
+        samples = np.vstack([resample_path(line, tolerance_px / 2), line[-1]])
+    best = 0.0
+    for other in others:
+        other = np.asarray(other, dtype=np.float64).reshape(-1, 2)
+        if len(other):
+            covered = float(np.mean(_distance_to_polyline(samples, other) <= tolerance_px))
+            best = max(best, covered)
+    return best
+
+
 def fiber_metrics(
     traced_paths: Sequence[np.ndarray],
     true_paths: Sequence[np.ndarray],
@@ -487,16 +514,7 @@ def fiber_metrics(
     truths = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in true_paths]
     truths = [p for p in truths if len(p)]
 
-    n_recovered = 0
-    for line in truths:
-        samples = resample_path(line, tolerance_px / 2) if len(line) > 1 else line
-        if len(line) > 1:
-            samples = np.vstack([samples, line[-1]])
-        best = 0.0
-        for path in traced:
-            covered = float(np.mean(_distance_to_polyline(samples, path) <= tolerance_px))
-            best = max(best, covered)
-        n_recovered += best >= coverage
+    n_recovered = sum(path_coverage(line, traced, tolerance_px) >= coverage for line in truths)
 
     distances = []
     n_false = 0
