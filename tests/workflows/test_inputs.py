@@ -54,3 +54,26 @@ def test_training_refuses_one_micrograph_name_from_two_folders(tmp_path):
     both = [(tmp_path / "mic_1.star", True), (tmp_path / "mic_1_b.star", True)]
     table = read_training_picks(both, {"mic_1"})
     assert table.groupby("micrograph").size().to_dict() == {"mic_1": 2}
+
+
+def test_default_data_set_name_is_the_folder_given_not_the_link_target(tmp_path):
+    # micrographs linked into newprotein/micrographs from another data set's folder trained
+    # (and replaced) that other data set's head: the name came from the link's target
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    raw = tmp_path / "empiar10028_ribosome" / "micrographs"
+    raw.mkdir(parents=True)
+    linked = tmp_path / "newprotein" / "micrographs"
+    linked.mkdir(parents=True)
+    picks = tmp_path / "newprotein" / "picks"
+    picks.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        write_mrc(raw / f"m{index}.mrc", rng.normal(size=(64, 64)).astype(np.float32))
+        (linked / f"m{index}.mrc").symlink_to(raw / f"m{index}.mrc")
+        write_picks(make_picks([20.0, 40.0], [20.0, 40.0]), picks / f"m{index}.star")
+    sets, _ = training_sets_from_files([str(linked)], [str(picks)], diameter_px=16.0)
+    assert [s.name for s in sets] == ["newprotein"]

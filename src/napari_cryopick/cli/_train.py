@@ -156,8 +156,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dataset",
         default=None,
         help=(
-            "data-set name stored in the model (default: each micrograph's folder, so "
-            "--mode joint over several folders trains one head per folder)"
+            "data-set name stored in the model (default: each micrograph's folder as "
+            "given, links not followed; a folder named micrographs, mics or images gives "
+            "its parent's name; so --mode joint over several folders trains one head per "
+            "folder)"
         ),
     )
     parser.add_argument(

@@ -149,7 +149,13 @@ def _header(micrograph: Any, pixel_sizes: dict[str, float] | None = None) -> _He
 
 
 def _dataset_name(path: Path) -> str:
-    folder = path.resolve().parent
+    """The default data-set name: the micrograph's folder as the user named it.
+
+    Not the folder a symbolic link points into: RELION projects and
+    benchmark folders link their micrographs from elsewhere, and the target's
+    folder (``Movies``, another data set's name) named the head wrongly.
+    """
+    folder = Path(os.path.abspath(path)).parent
     if folder.name.lower() in ("micrographs", "mics", "images") and folder.parent.name:
         return folder.parent.name
     return folder.name
