@@ -77,3 +77,30 @@ def test_default_data_set_name_is_the_folder_given_not_the_link_target(tmp_path)
         write_picks(make_picks([20.0, 40.0], [20.0, 40.0]), picks / f"m{index}.star")
     sets, _ = training_sets_from_files([str(linked)], [str(picks)], diameter_px=16.0)
     assert [s.name for s in sets] == ["newprotein"]
+
+
+def test_train_reads_pick_files_that_count_y_from_the_bottom(tmp_path):
+    # `cryopick pick --flip-y` wrote files `cryopick train` could not read back right
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics = tmp_path / "mics"
+    mics.mkdir()
+    write_mrc(mics / "m0.mrc", np.random.default_rng(0).normal(size=(100, 80)).astype(np.float32))
+    write_picks(make_picks([30.0], [10.0]), tmp_path / "m0.star")
+    plain, _ = training_sets_from_files([str(mics)], [str(tmp_path / "m0.star")], diameter_px=8.0)
+    flipped, _ = training_sets_from_files(
+        [str(mics)], [str(tmp_path / "m0.star")], diameter_px=8.0, flip_y=True
+    )
+    assert plain[0].picks[0]["y"].tolist() == [10.0]
+    assert flipped[0].picks[0]["y"].tolist() == [89.0]  # 100 rows: row 10 from the bottom
+    assert flipped[0].picks[0]["x"].tolist() == [30.0]
+    # the command line has it
+    from napari_cryopick.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "--micrographs", str(mics), "--picks", str(tmp_path), "--out", "m.pt", "--flip-y"]
+    )
+    assert args.flip_y

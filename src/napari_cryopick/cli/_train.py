@@ -67,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the pick (and negative) files' coordinates are of micrographs binned F times "
         "(e.g. Topaz run with -s F); they are scaled to the micrographs' pixels (default 1)",
     )
+    parser.add_argument(
+        "--flip-y",
+        action="store_true",
+        help="the pick (and negative) files count y from the bottom (origin bottom-left, as "
+        "written by 'cryopick pick --flip-y'); they are mirrored on each micrograph's height",
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--diameter",
@@ -283,6 +289,7 @@ def request_from_args(args: argparse.Namespace):
         dataset=named,
         picks_binning=args.picks_binning,
         kind=args.kind,
+        flip_y=args.flip_y,
     )
     return TrainRequest(
         datasets=sets,

@@ -32,6 +32,7 @@ def read_training_picks(
     kind: str | None = None,
     shapes: dict[str, tuple[int, int]] | None = None,
     binning: float = 1.0,
+    flip_y: bool = False,
 ) -> Any:
     """Read pick files and keep the picks of the given micrographs.
 
@@ -55,8 +56,14 @@ def read_training_picks(
     binning
         The files' coordinates are of micrographs binned this many times
         (Topaz run with ``-s``): scaled to the original pixels.
+    flip_y
+        The files count y from the bottom (origin bottom-left): mirrored on
+        each micrograph's height (needs ``shapes``).
     """
     import pandas as pd
+
+    if flip_y and shapes is None:
+        raise ValueError("flipping y needs the micrographs' heights")
 
     from napari_cryopick.core.object_kinds import densify_fiber_picks
     from napari_cryopick.io.formats import micrograph_stem
@@ -86,11 +93,16 @@ def read_training_picks(
         for name, count in table.loc[~given, "micrograph"].value_counts().items():
             unused[str(name)] = unused.get(str(name), 0) + int(count)
         if shapes is not None and len(matched):
+            from napari_cryopick.core.pick_table import flip_y as mirrored
             from napari_cryopick.io.pickfiles import picks_on_micrograph
 
             matched = pd.concat(
                 [
-                    picks_on_micrograph(group, shapes[name], source=path)
+                    picks_on_micrograph(
+                        mirrored(group, shapes[name][0]) if flip_y else group,
+                        shapes[name],
+                        source=path,
+                    )
                     for name, group in matched.groupby("micrograph", sort=False)
                 ],
                 ignore_index=True,
@@ -171,6 +183,7 @@ def training_sets_from_files(
     dataset: str | None = None,
     picks_binning: float = 1.0,
     kind: str | None = None,
+    flip_y: bool = False,
 ) -> tuple[list[TrainingSet], Any]:
     """Data sets from micrograph and pick files or folders.
 
@@ -191,6 +204,9 @@ def training_sets_from_files(
         The kind of every pick of ``picks`` (``"vesicle"`` for a file of
         vesicle centres and diameters without a ``kind`` column); None: as the
         files say (particles unless they name a kind or hold fiber paths).
+    flip_y
+        The pick (and negative) files count y from the bottom (origin
+        bottom-left): mirrored on each micrograph's height.
 
     Returns
     -------
@@ -228,11 +244,16 @@ def training_sets_from_files(
     name_set = set(names)
     shapes = {m.name: m.shape for m in loaded}
     table = read_training_picks(
-        pick_files(picks), name_set, kind, shapes=shapes, binning=picks_binning
+        pick_files(picks), name_set, kind, shapes=shapes, binning=picks_binning, flip_y=flip_y
     )
     if negatives:
         negative_table = read_training_picks(
-            pick_files(negatives), name_set, "negative", shapes=shapes, binning=picks_binning
+            pick_files(negatives),
+            name_set,
+            "negative",
+            shapes=shapes,
+            binning=picks_binning,
+            flip_y=flip_y,
         )
         table = pd.concat([table, negative_table], ignore_index=True)
     positive = table[table["kind"] != "negative"] if len(table) else table
