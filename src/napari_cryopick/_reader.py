@@ -2,7 +2,8 @@
 
 Each hook returns a reader function for paths it can read and ``None`` for the
 rest, so napari can try other plugins. The reader functions return
-``LayerDataTuple`` lists built by :mod:`napari_cryopick.layers.points`.
+``LayerDataTuple`` lists built by :mod:`napari_cryopick.layers.points` and
+:mod:`napari_cryopick.layers.results` (vesicle circles, fiber paths).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .io.filaments import CENTRE_LINES_SUFFIX, looks_like_centre_lines, read_centre_lines
 from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
 from .io.paths import pick_file_suffixes
 from .io.pickfiles import read_picks
-from .layers.points import micrograph_layer, picks_layer
+from .layers.points import micrograph_layer
+from .layers.results import pick_file_layers
 
 ReaderFunction = Callable[[str | Sequence[str]], list]
 
@@ -49,6 +52,8 @@ def _head(path: Path, size: int = 65536) -> str:
 
 def _claims(path: Path) -> bool:
     suffix = path.suffix.lower()
+    if suffix == CENTRE_LINES_SUFFIX:
+        return path.is_file() and looks_like_centre_lines(_head(path, 4096))
     if suffix not in _PICK_SUFFIXES or not path.is_file():
         return False
     if suffix == ".star":
@@ -64,7 +69,8 @@ def get_picks_reader(path: str | Sequence[str]) -> ReaderFunction | None:
 
     ``.star`` files must hold ``rlnCoordinateX``; ``.txt`` and ``.csv`` files
     are claimed only when their header looks like picks (Topaz header, or a
-    CSV header with ``x`` and ``y``).
+    CSV header with ``x`` and ``y``); ``.json`` files only when they are fiber
+    centre lines (``cryopick simulate``'s ``fibers/<micrograph>.json``).
     """
     paths = _paths(path)
     if not paths or not all(_claims(p) for p in paths):
@@ -73,12 +79,19 @@ def get_picks_reader(path: str | Sequence[str]) -> ReaderFunction | None:
 
 
 def read_picks_layers(path: str | Sequence[str]) -> list:
-    """One points layer per micrograph named in the pick file(s)."""
+    """The layers of every micrograph named in the pick file(s).
+
+    Per micrograph: vesicles as circles, traced fibers (with a ``tube_id``) as
+    paths and the other picks as points, the look of the Pick widget's results
+    (:func:`napari_cryopick.layers.results.pick_file_layers`).
+    """
     layers = []
     for file_path in _paths(path):
-        table = read_picks(file_path)
+        if file_path.suffix.lower() == CENTRE_LINES_SUFFIX:
+            table = read_centre_lines(file_path)
+        else:
+            table = read_picks(file_path)
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
         for micrograph, group in groups:
-            name = f"{micrograph or file_path.stem} picks"
-            layers.append(picks_layer(group, name))
+            layers += pick_file_layers(group, str(micrograph or file_path.stem))
     return layers

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from napari_cryopick.io.filaments import (
+    looks_like_centre_lines,
+    read_centre_lines,
     read_cryolo_filaments,
     read_relion_helical,
     segment_directions,
@@ -145,3 +147,53 @@ def test_segment_directions():
     square = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])
     directions = np.degrees(segment_directions(square))
     np.testing.assert_allclose(directions, [0.0, 45.0, 90.0])
+
+
+def test_centre_lines_golden_reads_as_fiber_picks():
+    """``cryopick simulate``'s fibers/<micrograph>.json: one tube per centre line."""
+    path = GOLDEN / "simulate_fibers.json"
+    assert looks_like_centre_lines(path.read_text())
+    table = read_centre_lines(path)
+    assert table["tube_id"].tolist() == [1, 1, 1, 2, 2]
+    assert (table["kind"] == "fiber").all()
+    assert (table["micrograph"] == "sim_0000").all()
+    np.testing.assert_allclose(table["diameter"], 24.0)  # the fiber width
+    assert table["score"].isna().all()
+    np.testing.assert_allclose(table[["x", "y"]].to_numpy()[:3], [[10, 20], [11, 20.5], [12, 21]])
+
+
+def test_centre_lines_read_back_what_the_simulator_wrote(tmp_path):
+    """The simulator's centre lines, read back, carry its fiber picks (picks/*.csv, one
+    every half width along each tube) within a pixel of the line of the same tube."""
+    from napari_cryopick.core import simulate as sim
+    from napari_cryopick.core.fibers import path_coverage
+    from napari_cryopick.core.progress import drive
+
+    config = sim.SimulationConfig(shape=(128, 128), n_particles=0, n_fibers=2)
+    drive(sim.simulate_dataset(tmp_path, 1, config, seed=3))
+    (path,) = sorted((tmp_path / "fibers").glob("*.json"))
+    table = read_centre_lines(path)
+    assert (table["micrograph"] == path.stem).all()
+    np.testing.assert_allclose(table["diameter"], config.fiber_width_px)
+    truth = read_picks(tmp_path / "picks" / f"{path.stem}.csv")
+    truth = truth[truth["kind"] == "fiber"]
+    assert len(truth) > 0
+    assert set(table["tube_id"]) == set(truth["tube_id"])
+    for tube, points in truth.groupby("tube_id"):
+        line = table.loc[table["tube_id"] == tube, ["x", "y"]].to_numpy()
+        assert path_coverage(points[["x", "y"]].to_numpy(), [line], tolerance_px=1.0) == 1.0
+
+
+def test_centre_lines_bad_files_are_file_errors(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"fibers": [{"points_xy": [1, 2, 3]}]}')
+    with pytest.raises(PickFileError, match="points_xy"):
+        read_centre_lines(broken)
+    other = tmp_path / "other.json"
+    other.write_text('{"reviewed": ["a"]}')
+    assert not looks_like_centre_lines(other.read_text())
+    with pytest.raises(PickFileError, match="fibers"):
+        read_centre_lines(other)
+    (tmp_path / "not.json").write_text("not json")
+    with pytest.raises(PickFileError, match="JSON"):
+        read_centre_lines(tmp_path / "not.json")

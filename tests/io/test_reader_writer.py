@@ -121,7 +121,100 @@ def test_picks_reader_one_layer_per_micrograph(tmp_path):
     assert [kwargs["metadata"]["micrograph"] for _, kwargs, _ in layers] == ["a", "b"]
 
 
+def mixed_picks(micrograph: str = "mic_001") -> pd.DataFrame:
+    """One particle, two vesicles (48 and 60 px) and two traced fibers, without scores."""
+    return pd.concat(
+        [
+            picks.make_picks([30.0], [40.0], diameter=20.0, micrograph=micrograph),
+            picks.make_picks([100.0, 200.0], [100.0, 150.0], diameter=[48.0, 60.0],
+                             micrograph=micrograph, kind="vesicle"),
+            picks.make_picks([20.0, 60.0, 100.0], [200.0, 205.0, 210.0], diameter=24.0,
+                             micrograph=micrograph, kind="fiber", tube_id=1),
+            picks.make_picks([250.0, 250.0], [20.0, 120.0], diameter=24.0,
+                             micrograph=micrograph, kind="fiber", tube_id=2),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+
+
+def test_picks_reader_gives_circles_for_vesicles_and_paths_for_fibers(tmp_path):
+    from napari_cryopick.layers.results import shapes_to_paths, shapes_to_vesicles
+
+    path = write_picks(mixed_picks(), tmp_path / "mic_001.csv", "csv")
+    layers = _reader.get_picks_reader(str(path))(str(path))
+    assert [(kwargs["name"], kind) for _, kwargs, kind in layers] == [
+        ("mic_001 picks", "points"),
+        ("mic_001 vesicles", "shapes"),
+        ("mic_001 fibers", "shapes"),
+    ]
+    (points, _, _), (circles, circle_kwargs, _), (paths, path_kwargs, _) = layers
+    np.testing.assert_allclose(points, [[40.0, 30.0]])  # particles stay points
+    assert circle_kwargs["shape_type"] == "ellipse"
+    back = shapes_to_vesicles(circles)
+    np.testing.assert_allclose(back[["x", "y", "diameter"]], [[100, 100, 48], [200, 150, 60]])
+    assert circle_kwargs["metadata"]["kind"] == "vesicle"
+    assert path_kwargs["shape_type"] == "path"
+    assert path_kwargs["metadata"]["kind"] == "fiber"
+    np.testing.assert_allclose(shapes_to_paths(paths)[1], [[250, 20], [250, 120]])
+    # a file of vesicles only opens as circles only
+    only = write_picks(mixed_picks().iloc[1:3], tmp_path / "v.star", "star")
+    assert [kind for *_, kind in _reader.read_picks_layers(str(only))] == ["shapes"]
+
+
+def test_picks_reader_opens_simulated_fiber_centre_lines_as_paths(tmp_path):
+    golden = Path(__file__).parent / "golden" / "simulate_fibers.json"
+    reader = _reader.get_picks_reader(str(golden))
+    assert reader is not None
+    ((paths, kwargs, kind),) = reader(str(golden))
+    assert (kwargs["name"], kind, kwargs["shape_type"]) == ("sim_0000 fibers", "shapes", "path")
+    assert [len(path) for path in paths] == [3, 2]
+    np.testing.assert_allclose(paths[1], [[50.0, 50.0], [51.0, 50.0]])  # (row, col)
+    # other JSON files (an annotation sidecar, a review file) are not claimed
+    sidecar = tmp_path / "m.cryopick.json"
+    sidecar.write_text('{"micrograph": "m.mrc", "picks": {"x": [1.0], "y": [2.0]}}')
+    review = tmp_path / "cryopick_review.json"
+    review.write_text('{"format": "cryopick review", "reviewed": ["fibers"]}')
+    for path in (sidecar, review):
+        assert _reader.get_picks_reader(str(path)) is None
+
+
 # --- through a viewer ---------------------------------------------------------------
+
+
+@pytest.mark.gui
+def test_opened_vesicles_and_fibers_look_like_the_pick_widget_results(make_napari_viewer, tmp_path):
+    """File > Open of a vesicle and fiber file gives the circles and paths the Pick
+    widget shows for the same picks: same names, colours, widths and metadata."""
+    from napari_cryopick.layers.results import SHOWS_KEY
+
+    viewer = make_napari_viewer()
+    viewer.open(str(write_mrc(tmp_path / "mic_001.mrc", np.zeros((300, 300)))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    path = write_picks(mixed_picks(), folder / "mic_001.csv", "csv")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.load_picks(folder) == ["mic_001"]
+    shown = {what: viewer.layers[f"mic_001 {what}"] for what in ("picks", "vesicles", "fibers")}
+    opened = viewer.open(str(path), plugin=PLUGIN)
+    assert len(opened) == 3
+    for layer, what in zip(opened, ("picks", "vesicles", "fibers"), strict=True):
+        result = shown[what]
+        assert layer.name.startswith(f"mic_001 {what}")  # napari numbers a second one
+        assert type(layer) is type(result), what
+        if what == "picks":
+            continue
+        assert list(layer.shape_type) == list(result.shape_type)
+        for a, b in zip(layer.data, result.data, strict=True):
+            np.testing.assert_allclose(a, b)
+        np.testing.assert_allclose(layer.edge_color, result.edge_color)
+        np.testing.assert_allclose(layer.face_color, result.face_color)
+        np.testing.assert_allclose(layer.edge_width, result.edge_width)
+        own = {k: v for k, v in result.metadata.items() if k not in (SHOWS_KEY, "rows")}
+        assert dict(layer.metadata) == own
+    # the simulator's centre lines open as paths too (napari.yaml claims *.json)
+    golden = Path(__file__).parent / "golden" / "simulate_fibers.json"
+    (lines,) = viewer.open(str(golden), plugin=PLUGIN)
+    assert (lines.name, list(lines.shape_type)) == ("sim_0000 fibers", ["path", "path"])
 
 
 @pytest.mark.gui

@@ -23,6 +23,12 @@ RELION helical STAR (one ``data_`` loop block, like RELION's coordinate files)
     the pixel size is unknown) and ``rlnAnglePsiFlipRatio`` (0.5, no polarity
     known).
 
+Fiber centre lines (JSON; ``cryopick simulate`` writes ``fibers/<micrograph>.json``)
+    ``{"micrograph": name, "width_px": w, "fibers": [{"tube_id": k,
+    "points_xy": [[x, y], ...]}, ...]}``: each fiber's centre line, densely
+    (about 1 px apart), in (x, y) pixel centres. Read only
+    (:func:`read_centre_lines`).
+
 crYOLO filament CBOX (``data_global`` + ``data_cryolo``, crYOLO >= 1.8)
     One box per segment every ``box_distance_px`` along each filament;
     ``_CoordinateX/Y`` is the box corner (centre - size / 2), ``_filamentid``
@@ -60,7 +66,10 @@ from napari_cryopick.io.formats import (
 from napari_cryopick.io.formats.star import coordinate_block
 
 __all__ = [
+    "CENTRE_LINES_SUFFIX",
     "HELICAL_LAYOUTS",
+    "looks_like_centre_lines",
+    "read_centre_lines",
     "read_cryolo_filaments",
     "read_relion_helical",
     "segment_directions",
@@ -70,6 +79,8 @@ __all__ = [
 
 #: Layouts of :func:`write_relion_helical`.
 HELICAL_LAYOUTS: tuple[str, ...] = ("start_end", "segments")
+#: Suffix of fiber centre-line files (:func:`read_centre_lines`).
+CENTRE_LINES_SUFFIX = ".json"
 #: RELION's flip ratio for tubes of unknown polarity (bimodal psi prior).
 PSI_FLIP_RATIO = 0.5
 VERSION_LINE = "# version 30001"
@@ -382,3 +393,73 @@ def read_cryolo_filaments(path: str | os.PathLike) -> list[np.ndarray]:
     return [
         group[["x", "y"]].to_numpy(np.float64) for _, group in table.groupby("tube_id", sort=True)
     ]
+
+
+# --------------------------------------------------------------------------
+# Centre lines (JSON, cryopick simulate)
+# --------------------------------------------------------------------------
+
+
+def looks_like_centre_lines(head: str) -> bool:
+    """Whether the start of a ``.json`` file is a fiber centre-line file (a cheap test)."""
+    return head.lstrip().startswith("{") and '"points_xy"' in head and '"fibers"' in head
+
+
+def read_centre_lines(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a fiber centre-line JSON file as a pick table.
+
+    Parameters
+    ----------
+    path
+        ``{"micrograph", "width_px", "fibers": [{"tube_id", "points_xy"}]}``,
+        as ``cryopick simulate`` writes to ``fibers/<micrograph>.json``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per centre-line point, in path order: kind ``"fiber"``, the
+        fiber's ``tube_id`` (its position in the file, 1-based, when the file
+        has none), ``diameter`` = ``width_px`` (NaN without), no score,
+        ``micrograph`` = the file's (its stem when it names none).
+
+    Raises
+    ------
+    PickFileError
+        Not JSON, or not laid out as above.
+    """
+    import json
+
+    path = Path(path)
+    check_readable(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise file_error(path, f"not a JSON file ({exc})") from None
+    fibers = payload.get("fibers") if isinstance(payload, dict) else None
+    if not isinstance(fibers, list):
+        raise file_error(path, 'not a fiber centre-line file: no "fibers" list')
+    width = payload.get("width_px")
+    micrograph = str(payload.get("micrograph") or path.stem)
+    xs, ys, tubes = [], [], []
+    for index, fiber in enumerate(fibers, start=1):
+        points = fiber.get("points_xy") if isinstance(fiber, dict) else None
+        try:
+            points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+            tube = int(fiber.get("tube_id", index))
+        except (TypeError, ValueError):
+            raise file_error(
+                path, f'fiber {index}: "points_xy" must be [[x, y], ...] and "tube_id" a number'
+            ) from None
+        xs.append(points[:, 0])
+        ys.append(points[:, 1])
+        tubes.append(np.full(len(points), tube, dtype=np.int64))
+    if not xs:
+        return make_picks()
+    return make_picks(
+        np.concatenate(xs),
+        np.concatenate(ys),
+        diameter=float(width) if isinstance(width, int | float) else None,
+        micrograph=micrograph,
+        kind="fiber",
+        tube_id=np.concatenate(tubes),
+    )

@@ -296,3 +296,32 @@ def picks_to_paths(table: pd.DataFrame) -> list[np.ndarray]:
         for _, group in fibers.groupby("tube_id", sort=True)
         if len(group)
     ]
+
+
+def pick_file_layers(table: pd.DataFrame, micrograph: str) -> list[LayerDataTuple]:
+    """The layers a pick table of one micrograph is shown as, one per look.
+
+    Vesicles become circles (:func:`vesicles_layer`, ``"<micrograph>
+    vesicles"``) and fibers with a ``tube_id`` paths (:func:`fibers_layer`,
+    ``"<micrograph> fibers"``), as the Pick widget shows its vesicle and
+    fiber results (same names, colours and metadata); every other pick
+    (particles, negatives, fiber points without a tube) stays a points layer
+    (:func:`napari_cryopick.layers.points.picks_layer`, ``"<micrograph>
+    picks"``), which is also what an empty table gives.
+    """
+    from napari_cryopick.layers.points import picks_layer
+
+    kinds = table["kind"].astype(str)
+    vesicles = kinds == "vesicle"
+    traced = (kinds == "fiber") & (table["tube_id"] > 0)
+    rest = table[~(vesicles | traced)]
+    layers = []
+    if len(rest) or not (vesicles.any() or traced.any()):
+        layers.append(picks_layer(rest, f"{micrograph} picks"))
+    if vesicles.any():
+        circles = table[vesicles].reset_index(drop=True)
+        layers.append(vesicles_layer(circles, f"{micrograph} vesicles", micrograph=micrograph))
+    if traced.any():
+        paths = picks_to_paths(table[traced])
+        layers.append(fibers_layer(paths, f"{micrograph} fibers", micrograph=micrograph))
+    return layers
