@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari_cryopick.cli import EXIT_OK, CLIError
+from napari_cryopick.core.text import name_list
 
 if TYPE_CHECKING:  # pandas is imported when the command runs: --help stays fast
     import pandas as pd
@@ -145,20 +146,14 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pred, truth
 
 
-def _names(names: set[str], limit: int = 6) -> str:
-    shown = sorted(names)
-    text = ", ".join(shown[:limit])
-    return text + (f", ... ({len(shown)} in all)" if len(shown) > limit else "")
-
-
 def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
     pred_names = set(pred["micrograph"].astype(str))
     truth_names = set(truth["micrograph"].astype(str))
     if pred_names and truth_names and not pred_names & truth_names:
         raise CLIError(
             "predictions and ground truth share no micrograph name.\n"
-            f"  predictions:  {_names(pred_names)}\n"
-            f"  ground truth: {_names(truth_names)}\n"
+            f"  predictions:  {name_list(pred_names)}\n"
+            f"  ground truth: {name_list(truth_names)}\n"
             "  Names come from the files' micrograph column, or the file stem where the "
             "format has none; rename the files so the names agree."
         )
@@ -166,7 +161,7 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
     if missing and pred_names:
         print(
             f"cryopick evaluate: note: no predictions for {len(missing)} ground-truth "
-            f"micrograph(s), their picks count as missed: {_names(missing)}; to score only "
+            f"micrograph(s), their picks count as missed: {name_list(missing)}; to score only "
             "the micrographs you picked, give --truth only their files",
             file=sys.stderr,
         )

@@ -40,6 +40,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from napari_cryopick.core.pick_table import normalize_picks
+from napari_cryopick.core.text import name_list
 
 __all__ = [
     "AR_IOU_THRESHOLDS",
@@ -286,30 +287,22 @@ def _check_micrographs(
     if pred_names and truth_names and not (pred_names & truth_names):
         raise MicrographMismatchError(
             "predictions and ground truth share no micrograph name: predictions have "
-            f"{_names(pred_names)}, ground truth has {_names(truth_names)}"
+            f"{name_list(pred_names, 8, quoted=True)}, ground truth has {name_list(truth_names, 8, quoted=True)}"
         )
     if orphans:
         if pred_only == "error":
             raise MicrographMismatchError(
-                f"predictions on micrographs absent from the ground truth: {_names(orphans)}"
+                f"predictions on micrographs absent from the ground truth: {name_list(orphans, 8, quoted=True)}"
             )
         if pred_only == "ignore":
             warnings.warn(
                 f"ignoring predictions on {len(orphans)} micrograph(s) absent from the "
-                f"ground truth: {_names(orphans)}",
+                f"ground truth: {name_list(orphans, 8, quoted=True)}",
                 UserWarning,
                 stacklevel=3,
             )
             pred = pred[~pred["micrograph"].isin(orphans)]
     return pred, orphans
-
-
-def _names(names: set[str], limit: int = 8) -> str:
-    shown = sorted(repr(n) for n in names)
-    text = ", ".join(shown[:limit])
-    if len(shown) > limit:
-        text += f", ... ({len(shown)} in all)"
-    return text
 
 
 def match_picks(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from napari_cryopick.core.text import name_list
 from napari_cryopick.io.pickfiles import match_name
 from napari_cryopick.workflows.train import TrainingSet
 
@@ -125,20 +126,14 @@ def read_training_picks(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def _some(names: Sequence[str], shown: int = 5) -> str:
-    """The first ``shown`` of ``names`` (sorted), and how many there are when not all are shown."""
-    names = sorted(names)
-    return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
-
-
 def _log_unused(unused: dict[str, int], skipped: list[str]) -> None:
     """Say how many picks of the pick files belong to micrographs not given, naming a few."""
-    files = f" ({len(skipped)} file(s) wholly: {_some(skipped)})" if skipped else ""
+    files = f" ({len(skipped)} file(s) wholly: {name_list(skipped, 5)})" if skipped else ""
     logger.info(
         "not used: %d pick(s) of %d micrograph(s) that are not among the micrographs given: %s%s",
         sum(unused.values()),
         len(unused),
-        _some(list(unused)),
+        name_list(unused, 5),
         files,
     )
 
@@ -273,7 +268,7 @@ def training_sets_from_files(
             "with the trained model (pick files are matched by micrograph name)",
             len(unlabelled),
             len(names),
-            _some(unlabelled, shown=20),  # all of them, unless a folder of thousands
+            name_list(unlabelled, 20),  # all of them, unless a folder of thousands
             f"; their {dropped} negatives are not used either" if dropped else "",
         )
         keep = [i for i, name in enumerate(names) if name not in left_out]
