@@ -362,12 +362,16 @@ class _ExtraLoss:
         tie_heads: Sequence[str],
         train_generic: bool,
         frozen: Detector | None = None,
+        adopted: Sequence[str] = (),
     ):
         self.train_config = train_config
         self.config = continual_config
         self.tie_heads = list(tie_heads)
         self.train_generic = train_generic
         self.frozen = frozen
+        # earlier data sets given their own head by this run: the frozen model picked
+        # them with its generic head, which their heads are distilled towards
+        self.adopted = frozenset(adopted)
         self.old_parameters: dict[str, Tensor] = {}
         if frozen is not None:
             self.old_parameters = {n: p.detach() for n, p in frozen.named_parameters()}
@@ -428,6 +432,9 @@ class _ExtraLoss:
             pairs = []
             if batch.head in frozen.heads:
                 pairs.append((batch.head, outputs))
+            elif batch.head in self.adopted and GENERIC_HEAD in frozen.heads:
+                # an adopted head keeps what the old generic head picked of its data set
+                pairs.append((GENERIC_HEAD, outputs))
             if batch.head != GENERIC_HEAD and GENERIC_HEAD in frozen.heads:
                 student = generic_outputs
                 if student is None:
@@ -668,6 +675,7 @@ def train_model(
         tie_heads=tie_heads,
         train_generic=train_generic,
         frozen=frozen,
+        adopted=adopted,
     )
     needs_extra = train_generic or tie_heads or frozen is not None
     if on_model is not None:
