@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cryopick.core.fibers import paths_to_picks, picks_to_paths
 from napari_cryopick.core.pick_table import KINDS, empty_picks, make_picks, napari_to_xy
 from napari_cryopick.io.annotations import (
     AnnotationError,
@@ -49,8 +50,6 @@ from napari_cryopick.layers.results import (
     annotation_layer_name,
     annotation_points_layer,
     fibers_layer,
-    paths_to_picks,
-    picks_to_paths,
     shapes_to_paths,
     shapes_to_vesicles,
     vesicles_layer,

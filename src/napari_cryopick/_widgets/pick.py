@@ -383,8 +383,8 @@ def _fiber_paths(fibers: pd.DataFrame, threshold: float, link_radius_px: float |
     """
     if not len(fibers):
         return []
+    from napari_cryopick.core.fibers import picks_to_paths
     from napari_cryopick.core.pick_table import filter_mask
-    from napari_cryopick.layers.results import picks_to_paths
 
     traced = fibers[fibers["tube_id"] > 0]
     paths = []
@@ -867,7 +867,8 @@ def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
     The displayed micrograph's paths layer as edited; another micrograph's
     fiber candidates traced at the display threshold, as they would be shown.
     """
-    from napari_cryopick.layers.results import paths_to_picks, shapes_to_paths
+    from napari_cryopick.core.fibers import paths_to_picks
+    from napari_cryopick.layers.results import shapes_to_paths
 
     stored = session(viewer).pick_results.get(micrograph)
     fibers = stored.picks[stored.picks["kind"] == "fiber"] if stored is not None else empty_picks()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_cryopick.core.fibers import picks_to_paths
 from napari_cryopick.core.pick_table import empty_picks, make_picks, napari_to_xy, picks_to_napari
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
@@ -264,38 +265,6 @@ def shapes_to_paths(data: Sequence[np.ndarray]) -> list[np.ndarray]:
         x, y = napari_to_xy(np.asarray(vertices))
         out.append(np.column_stack([x, y]).reshape(-1, 2))
     return out
-
-
-def paths_to_picks(
-    paths: Sequence[np.ndarray], micrograph: str = "", diameter: float | None = None
-) -> pd.DataFrame:
-    """Fiber paths -> pick table of their vertices, ``kind="fiber"``, ``tube_id`` 1, 2, ..."""
-    tables = []
-    for tube, path in enumerate(paths, start=1):
-        path = np.asarray(path, dtype=float).reshape(-1, 2)
-        tables.append(
-            make_picks(
-                path[:, 0],
-                path[:, 1],
-                diameter=diameter,
-                micrograph=micrograph,
-                kind="fiber",
-                tube_id=tube,
-            )
-        )
-    if not tables:
-        return empty_picks()
-    return pd.concat(tables, ignore_index=True)
-
-
-def picks_to_paths(table: pd.DataFrame) -> list[np.ndarray]:
-    """Fiber picks -> one ``(N, 2)`` (x, y) path per ``tube_id``, in table order."""
-    fibers = table[table["kind"] == "fiber"]
-    return [
-        group[["x", "y"]].to_numpy(float)
-        for _, group in fibers.groupby("tube_id", sort=True)
-        if len(group)
-    ]
 
 
 def pick_file_layers(table: pd.DataFrame, micrograph: str) -> list[LayerDataTuple]:
