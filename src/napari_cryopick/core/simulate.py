@@ -42,6 +42,7 @@ from scipy import fft as sfft
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.progress import Progress
 from napari_cryopick.io.atomic import atomic_paths, atomic_write_text
+from napari_cryopick.io.filaments import centre_lines_json
 
 __all__ = [
     "PARTICLE_SHAPES",
@@ -1059,15 +1060,9 @@ def simulate_dataset(
         texts = {out / "picks" / f"{name}.csv": _picks_csv(micrograph.picks)}
         if micrograph.fibers:
             (out / "fibers").mkdir(exist_ok=True)
-            payload = {
-                "micrograph": name,
-                "width_px": float(config.fiber_width_px),
-                "fibers": [
-                    {"tube_id": k + 1, "points_xy": np.round(line, 3).tolist()}
-                    for k, line in enumerate(micrograph.fibers)
-                ],
-            }
-            texts[out / "fibers" / f"{name}.json"] = json.dumps(payload)
+            texts[out / "fibers" / f"{name}.json"] = centre_lines_json(
+                name, config.fiber_width_px, micrograph.fibers
+            )
         with atomic_paths(*texts, mrc_path) as temporaries:
             for temporary, text in zip(temporaries, texts.values()):
                 temporary.write_text(text, encoding="utf-8")

@@ -68,6 +68,7 @@ from napari_cryopick.io.formats.star import coordinate_block
 __all__ = [
     "CENTRE_LINES_SUFFIX",
     "HELICAL_LAYOUTS",
+    "centre_lines_json",
     "looks_like_centre_lines",
     "read_centre_lines",
     "read_cryolo_filaments",
@@ -403,6 +404,26 @@ def read_cryolo_filaments(path: str | os.PathLike) -> list[np.ndarray]:
 def looks_like_centre_lines(head: str) -> bool:
     """Whether the start of a ``.json`` file is a fiber centre-line file (a cheap test)."""
     return head.lstrip().startswith("{") and '"points_xy"' in head and '"fibers"' in head
+
+
+def centre_lines_json(micrograph: str, width_px: float, fibers: Sequence[np.ndarray]) -> str:
+    """The fiber centre-line JSON text that :func:`read_centre_lines` reads.
+
+    ``{"micrograph", "width_px", "fibers": [{"tube_id", "points_xy"}]}``:
+    one entry per ``(N, 2)`` (x, y) path, ``tube_id`` 1, 2, ..., points
+    rounded to 1/1000 px (``cryopick simulate``'s ``fibers/<micrograph>.json``).
+    """
+    import json
+
+    payload = {
+        "micrograph": micrograph,
+        "width_px": float(width_px),
+        "fibers": [
+            {"tube_id": k + 1, "points_xy": np.round(np.asarray(line, float), 3).tolist()}
+            for k, line in enumerate(fibers)
+        ],
+    }
+    return json.dumps(payload)
 
 
 def read_centre_lines(path: str | os.PathLike) -> pd.DataFrame:
