@@ -131,6 +131,29 @@ def test_measure_sets_diameter(annotate):
     assert "measure diameter" not in viewer.layers
 
 
+def test_clicks_record_the_diameter_typed_before_and_after_them(annotate):
+    # a trial typed 56 px before clicking: the circles showed 56 but every click recorded
+    # the layer's first 100 px, so Evaluate against the clicks gave AP 0 and File > Save
+    # wrote 100
+    from napari_cryopick._widgets._common import current_micrograph_layer, set_micrograph_settings
+    from napari_cryopick._widgets.annotate import annotations_from_layers
+
+    viewer, widget = annotate
+    particles = widget.set_kind("particle")
+    widget.diameter_spin.setValue(56.0)
+    particles.add(np.array([[100.0, 120.0], [300.0, 320.0]]))
+    assert particles.features["diameter"].tolist() == [56.0, 56.0]
+    mlayer = current_micrograph_layer(viewer)
+    table = annotations_from_layers(viewer, mlayer).picks
+    assert table.loc[table["kind"] == "particle", "diameter"].tolist() == [56.0, 56.0]
+    # another widget sets the micrograph's diameter: the clicks follow it
+    set_micrograph_settings(viewer, mlayer, diameter_px=60.0, typed=True)
+    assert particles.features["diameter"].tolist() == [60.0, 60.0]
+    particles.add(np.array([[500.0, 520.0]]))
+    assert particles.features["diameter"].tolist() == [60.0, 60.0, 60.0]
+    assert particles.size.tolist() == [60.0, 60.0, 60.0]
+
+
 def test_picks_as_labels_keep_the_users_clicks(make_napari_viewer, tmp_path):
     """'Use as training labels' adds picks; a click stays where the user put it."""
     from napari_cryopick._widgets.annotate import merge_particle_labels, replace_annotations

@@ -59,6 +59,7 @@ from ._common import (
     DATASET_KEY,
     DEFAULT_DIAMETER,
     DIAMETER_KEY,
+    connect_while_alive,
     current_micrograph_layer,
     inherited_settings,
     is_micrograph_layer,
@@ -70,6 +71,7 @@ from ._common import (
     micrograph_name,
     populate_layer_combo,
     scroll_layout,
+    session,
     set_micrograph_settings,
     show_only_micrograph,
     unproxy,
@@ -377,6 +379,7 @@ class AnnotateWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self.viewer.layers.selection.events.active.connect(self._on_active_layer)
+        connect_while_alive(session(self.viewer).settings_changed, self, self._on_settings_changed)
         for key, kind in SHORTCUTS.items():
             self.viewer.bind_key(key, self._kind_shortcut(kind), overwrite=True)
         current = current_micrograph_layer(self.viewer)  # docked later: the one opened last
@@ -633,11 +636,35 @@ class AnnotateWidget(QWidget):
             self.schedule_save(name)  # recorded in its sidecar (none is made for it alone)
 
     def _resize_particles(self, mlayer: Any, diameter: float) -> None:
+        """The micrograph's particle clicks take its diameter: drawn size and recorded value.
+
+        The recorded value (``features["diameter"]``, and ``feature_defaults`` for
+        the next clicks) is what Evaluate, File > Save and the pick writers
+        read; the drawn size alone left clicks at the layer's first diameter.
+        """
         layer = find_annotation_layer(self.viewer, micrograph_name(mlayer), "particle")
-        if layer is not None:
-            layer.current_size = diameter
-            if len(layer.data):
-                layer.size = np.full(len(layer.data), diameter)
+        if layer is None:
+            return
+        layer.current_size = diameter
+        defaults = layer.feature_defaults
+        if "diameter" in defaults.columns:
+            defaults.loc[:, "diameter"] = float(diameter)
+            layer.feature_defaults = defaults
+        if len(layer.data):
+            layer.size = np.full(len(layer.data), diameter)
+            if "diameter" in layer.features.columns:
+                features = layer.features.copy()
+                features["diameter"] = float(diameter)
+                layer.features = features
+
+    def _on_settings_changed(self, name: str) -> None:
+        """Another widget set a micrograph's diameter: its particle clicks follow."""
+        mlayer = next(
+            (m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name), None
+        )
+        diameter = micrograph_diameter(mlayer) if mlayer is not None else None
+        if diameter is not None:
+            self._resize_particles(mlayer, diameter)
 
     def _on_diameter_changed(self, value: float) -> None:
         mlayer = self.micrograph_layer()
