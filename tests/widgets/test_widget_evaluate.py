@@ -190,3 +190,24 @@ def test_size_warning_speaks_of_the_widgets_tolerance_box_which_matches_by_dista
     assert (
         f"AP@14px ({report.criterion}): {report.ap['AP@14px']:.3f}" in widget.results_label.text()
     )
+
+
+def test_the_diameter_box_follows_the_micrograph_until_the_user_types_one(
+    make_napari_viewer, real_data_dir
+):
+    # a trial's Evaluate box stayed at 100 px while every other widget said 56
+    from napari_cryopick._widgets._common import current_micrograph_layer, set_micrograph_settings
+
+    viewer = make_napari_viewer()
+    viewer.open(
+        str(real_data_dir / DATASET / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick"
+    )
+    set_micrograph_settings(viewer, current_micrograph_layer(viewer), diameter_px=56.0)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    assert widget.diameter_spin.value() == 56.0
+    set_micrograph_settings(viewer, current_micrograph_layer(viewer), diameter_px=60.0)
+    assert widget.diameter_spin.value() == 60.0
+    widget.diameter_spin.setValue(70.0)
+    widget.diameter_spin.editingFinished.emit()  # the user typed it
+    set_micrograph_settings(viewer, current_micrograph_layer(viewer), diameter_px=64.0)
+    assert widget.diameter_spin.value() == 70.0

@@ -35,7 +35,9 @@ from qtpy.QtWidgets import (
 from napari_cryopick.layers.results import ROLE_KEY
 
 from ._common import (
+    connect_while_alive,
     current_micrograph_layer,
+    micrograph_diameter,
     micrograph_layers,
     micrograph_name,
     points_layers,
@@ -123,7 +125,11 @@ class EvaluateWidget(QWidget):
         self.diameter_spin.setRange(1.0, 5000.0)
         self.diameter_spin.setSuffix(" px")
         self.diameter_spin.setValue(100.0)
-        self.diameter_spin.setToolTip("Diameter of picks that have none (for the IoU)")
+        self.diameter_spin.setToolTip(
+            "Diameter of picks that have none (for the IoU); follows the micrograph's "
+            "diameter until you type one here"
+        )
+        self._diameter_typed = False  # the user's own value is kept
         self.tolerance_spin = QDoubleSpinBox()
         self.tolerance_spin.setRange(0.0, 5000.0)
         self.tolerance_spin.setDecimals(1)
@@ -167,11 +173,29 @@ class EvaluateWidget(QWidget):
         self.evaluate_button.clicked.connect(self.run)
         self.apply_f1_button.clicked.connect(lambda: self.apply_threshold(beta=1))
         self.apply_f2_button.clicked.connect(lambda: self.apply_threshold(beta=2))
+        self.diameter_spin.editingFinished.connect(self._on_diameter_typed)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        connect_while_alive(
+            session(self.viewer).settings_changed, self, lambda _name: self._follow_diameter()
+        )
         self._named: weakref.WeakSet = weakref.WeakSet()  # renaming these refreshes the lists
         self._layers_by_name: dict[str, Any] = {}  # the layers listed at the last refresh
         self._refresh_layers()
+
+    def _on_diameter_typed(self) -> None:
+        self._diameter_typed = True
+
+    def _follow_diameter(self) -> None:
+        """The box shows the diameter of the micrograph on screen, until the user types one."""
+        if self._diameter_typed:
+            return
+        current = current_micrograph_layer(self.viewer)
+        diameter = micrograph_diameter(current) if current is not None else None
+        if diameter:
+            self.diameter_spin.blockSignals(True)
+            self.diameter_spin.setValue(diameter)
+            self.diameter_spin.blockSignals(False)
 
     def _follow_names(self) -> None:
         """Refresh the lists when a layer is renamed (the result layers take the name of
@@ -189,6 +213,7 @@ class EvaluateWidget(QWidget):
         (else the particle clicks) of the same micrograph as ground truth.
         """
         self._follow_names()
+        self._follow_diameter()
         layers = points_layers(self.viewer)
         # a chosen layer renamed stays chosen under its new name
         keep_pred = self._listed.get(self.pred_combo.currentText(), self.pred_combo.currentText())
