@@ -789,7 +789,11 @@ def follow_micrographs(viewer: Any) -> None:
     def _on_active(event: Any) -> None:
         name = _micrograph_of(event.value)
         names = [micrograph_name(layer) for layer in micrograph_layers(real)]
-        if name in names and len(names) > 1:
+        if name not in names:
+            # a layer of a micrograph that is not open (a pick file opened on its own):
+            # the result layers stay with the micrograph on screen
+            return
+        if len(names) > 1:
             # the micrograph worked on is the one seen (the result layers follow it)
             show_only_micrograph(real, name)
         _follow(name)

@@ -1,0 +1,41 @@
+"""File > Open of a pick file while the Pick widget shows another micrograph's results."""
+
+from __future__ import annotations
+
+from napari_cryopick._widgets._common import SHOWS_KEY
+from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+DATASET = "empiar10028_ribosome"
+
+
+def test_a_pick_file_of_a_micrograph_not_open_leaves_the_results_where_they_are(
+    make_napari_viewer, real_data_dir, tmp_path, qtbot
+):
+    # a trial opened 062's STAR file with 061 on screen: the shared result layers were
+    # renamed to 062 (heatmap zeroed) and the opened picks were hidden
+    viewer = make_napari_viewer()
+    folder = real_data_dir / DATASET
+    viewer.open(str(folder / "micrographs" / "061_10028.png"), plugin="napari-cryopick")
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+
+    def shared_layers():
+        return [layer for layer in viewer.layers if layer.metadata.get(SHOWS_KEY)]
+
+    # the result layers are made one per event-loop turn, then show the micrograph
+    qtbot.waitUntil(
+        lambda: (
+            len(shared_layers()) >= 2
+            and all(layer.metadata.get("micrograph") == "061_10028" for layer in shared_layers())
+        ),
+        timeout=10000,
+    )
+    shared = shared_layers()
+    names_before = sorted(layer.name for layer in shared)
+    assert all(name.startswith("061_10028") for name in names_before)
+    other = write_picks(read_picks(folder / "picks" / "062_10028.csv"), tmp_path / "062_10028.star")
+    [opened] = viewer.open(str(other), plugin="napari-cryopick")
+    qtbot.wait(300)
+    assert sorted(layer.name for layer in shared) == names_before
+    assert all(layer.metadata.get("micrograph") == "061_10028" for layer in shared)
+    assert opened.visible
+    assert len(opened.data) == len(read_picks(other))
