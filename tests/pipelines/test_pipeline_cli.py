@@ -469,3 +469,28 @@ def test_filter_of_a_relion_index_outside_the_project_and_with_a_missing_file(
     assert "no new index written" in capsys.readouterr().out
     assert (boxes / "Movies/GridA/mic_001_autopick.box").is_file()
     assert not (boxes / "autopick.star").exists()
+
+
+def test_filter_of_a_folder_with_box_files_filters_the_others(tmp_path, capsys):
+    # a trial filtered a folder `cryopick pick` wrote in every format: the BOX files (no
+    # scores) stopped the whole run and nothing was filtered
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    table = make_picks([10.0, 20.0, 30.0], [10.0, 20.0, 30.0], diameter=8.0, score=[0.1, 0.5, 0.9])
+    write_picks(table, folder / "m0.star")
+    write_picks(table, folder / "m1.cbox")
+    write_picks(table, folder / "m2.box", box_size=8)
+    out = tmp_path / "out"
+    assert main(["filter", str(folder), "--threshold", "0.4", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "kept 4 of 6 picks in 2 of 2 files" in captured.out
+    assert "no scores to threshold: 1 file(s) (m2.box" in captured.err
+    assert len(read_picks(out / "m0.star")) == 2
+    assert len(read_picks(out / "m1.cbox")) == 2
+    assert not (out / "m2.box").exists()
+    # only score-less files: refused in one line (exit 2)
+    assert main(["filter", str(folder / "m2.box"), "--threshold", "0.4", "--out", str(out)]) == 2
+    assert "no scores" in capsys.readouterr().err

@@ -193,6 +193,9 @@ def _write_index(index: Path, read: CoordinateIndex, written: dict, folder: Path
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick filter``; returns the exit code."""
+    import numpy as np
+
+    from napari_cryopick.core.text import name_list
     from napari_cryopick.io.formats.star import read_listed
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks, write_picks
@@ -230,10 +233,20 @@ def run(args: argparse.Namespace) -> int:
     kept = total = 0
     errors = len(problems)
     written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
+    unscored: list[Path] = []  # files without scores (BOX): nothing to threshold
     for target, (path, name, listed_by) in targets.items():
         format = _output_format(path, args.format)
         try:
             table = read_picks(path) if listed_by is None else read_listed(path, name, listed_by)
+            scores = table["score"].to_numpy(np.float64)
+            if (
+                args.threshold is not None
+                and len(targets) > 1
+                and len(scores)
+                and not np.isfinite(scores).any()
+            ):
+                unscored.append(path)  # e.g. the BOX files beside a picker's STAR files
+                continue
             passed = filter_picks(table, path, args)
             options = {}
             if format in ("box", "cbox"):
@@ -251,9 +264,19 @@ def run(args: argparse.Namespace) -> int:
         written[path.resolve()] = target
         kept += len(passed)
         total += len(table)
-    count = len(targets) + len(problems)
+    if unscored and not written and not errors:
+        raise CLIError(
+            f"{name_list(unscored)}: no scores to threshold (was it written by a picker?)"
+        )
+    count = len(targets) + len(problems) - len(unscored)
     done = count - errors
     print(f"kept {kept} of {total} picks in {done} of {count} files -> {args.out}")
+    if unscored:
+        print(
+            f"cryopick filter: not filtered, no scores to threshold: {len(unscored)} file(s) "
+            f"({name_list(p.name for p in unscored)}; BOX files keep none)",
+            file=sys.stderr,
+        )
     for (index, entries), folder in zip(indexes, new_indexes):
         print(_write_index(index, entries, written, folder.parent, args))
     if errors:
