@@ -573,3 +573,27 @@ def test_cli_evaluate_scales_binned_coordinates(tmp_path, capsys):
     assert "AP@8px         1.000" in capsys.readouterr().out
     assert main([*common, "--pred-binning", "0"]) == 2
     assert "--pred-binning must be > 0" in capsys.readouterr().err
+
+
+def test_cli_evaluate_format_option_chooses_the_files_of_a_folder(tmp_path, capsys):
+    # a picker's folder held each micrograph in STAR, BOX and CSV: --pred-format star
+    # forced STAR parsing on the BOX file instead of choosing the STAR files
+    from napari_cryopick.cli import main
+    from napari_cryopick.io.pickfiles import write_picks
+
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "truth").mkdir()
+    table = make_picks([50.0, 150.0], [50.0, 150.0], diameter=20.0, score=[0.9, 0.8])
+    for suffix in ("star", "box", "csv"):
+        options = {"box_size": 20} if suffix == "box" else {}
+        write_picks(table, tmp_path / "pred" / f"mic_1.{suffix}", **options)
+    _write_csv(tmp_path / "truth" / "mic_1.csv", [50.0, 150.0], [50.0, 150.0], [1.0, 1.0])
+    common = ["--truth", str(tmp_path / "truth"), "--json", str(tmp_path / "r.json")]
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), *common]) == 2
+    assert "--pred-format" in capsys.readouterr().err
+    code = main(["evaluate", "--pred", str(tmp_path / "pred"), "--pred-format", "star", *common])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["n_pred"] == 2
+    code = main(["evaluate", "--pred", str(tmp_path / "pred"), "--pred-format", "topaz", *common])
+    assert code == 2
+    assert "no topaz files" in capsys.readouterr().err

@@ -93,14 +93,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _pick_files(paths: list[Path], what: str) -> list[Path]:
+def _pick_files(paths: list[Path], what: str, format: str | None = None) -> list[Path]:
+    """The pick files of ``paths``; with ``format``, a folder gives only files of that format.
+
+    (A folder a picker wrote in several formats holds each micrograph's picks
+    once per format: ``--pred-format star`` chooses the STAR files.)
+    """
     from napari_cryopick.io.paths import pick_files
+    from napari_cryopick.io.pickfiles import FORMATS
 
     try:
-        return [path for path, _ in pick_files(paths)]
+        found = pick_files(paths)
     except FileNotFoundError:
         missing = next(p for p in paths if not Path(p).exists())
         raise CLIError(f"{missing}: {what} file or folder does not exist") from None
+    if format is None or format not in FORMATS:
+        return [path for path, _ in found]
+    suffixes = {suffix.lower() for suffix in FORMATS[format].SUFFIXES}
+    chosen = [path for path, in_folder in found if not in_folder or path.suffix.lower() in suffixes]
+    if not chosen:
+        raise CLIError(
+            f"{', '.join(map(str, paths))}: no {format} files ({', '.join(sorted(suffixes))}) "
+            f"among the {what} files"
+        )
+    return chosen
 
 
 def read_pick_files(
@@ -119,7 +135,8 @@ def read_pick_files(
     """
     from napari_cryopick.io import pickfiles
 
-    return pickfiles.read_pick_files(_pick_files(paths, what), format, names=names, binning=binning)
+    files = _pick_files(paths, what, format)
+    return pickfiles.read_pick_files(files, format, names=names, binning=binning)
 
 
 def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:

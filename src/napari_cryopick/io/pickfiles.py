@@ -299,7 +299,8 @@ def match_files(
                     f"micrograph names must be unique: {first} also holds {kind} picks of "
                     f"micrograph {name!r}"
                     + (
-                        " (two files of one micrograph: give one of them, e.g. one format)"
+                        " (two files of one micrograph: give one of them, e.g. one format; "
+                        "cryopick evaluate: --pred-format / --truth-format choose one in a folder)"
                         if same_folder
                         else " (names are file names without folders); give the files of "
                         "one folder at a time"
