@@ -196,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from napari_cryopick.core.text import name_list
+    from napari_cryopick.io.formats import micrograph_stem
     from napari_cryopick.io.formats.star import read_listed
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks, write_picks
@@ -218,7 +219,10 @@ def run(args: argparse.Namespace) -> int:
     targets: dict[Path, tuple[Path, str | None, Path | None]] = {}
     for path, name, listed_by in files:
         format = _output_format(path, args.format)
-        target = folder_of(path) / (path.stem + FORMATS[format].SUFFIXES[0])
+        # RELION's coordinate files are <micrograph>_autopick.star; other formats are
+        # named like the micrograph (crYOLO, EMAN2, Topaz find them so)
+        stem = micrograph_stem(name) if format != "star" and listed_by is not None else ""
+        target = folder_of(path) / ((stem or path.stem) + FORMATS[format].SUFFIXES[0])
         if target in targets:
             raise CLIError(f"{targets[target][0]} and {path}: both would be written to {target}")
         targets[target] = (path, name, listed_by)
