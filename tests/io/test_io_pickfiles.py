@@ -532,6 +532,17 @@ def test_read_pick_files_matches_per_micrograph_files_as_training_does(tmp_path)
     assert pickfiles.match_name("mic_0011", {"mic_001"}) is None
 
 
+def test_pick_files_named_without_the_micrographs_dw_suffix_match_them():
+    # a trial trained on MotionCor2's sim_000N_DW.mrc with picks sim_000N.star: "no
+    # labelled particles", naming neither side
+    names = {"sim_0000_DW", "sim_0001_DW", "mic_001_DW", "mic_001_noDW"}
+    assert pickfiles.match_name("sim_0000", names) == "sim_0000_DW"
+    assert pickfiles.match_name("sim_0000_autopick", names) is None  # not a prefix either way
+    assert pickfiles.match_name("mic_001", names) is None  # two micrographs extend it
+    assert pickfiles.match_name("sim_000", names) is None  # no separator after it
+    assert pickfiles.match_name("sim_0001_DW", names) == "sim_0001_DW"
+
+
 def test_relion_coordinate_file_index_reads_the_files_it_lists(tmp_path, monkeypatch):
     from napari_cryopick.io.relion import write_coordinate_files_star
 

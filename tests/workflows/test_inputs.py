@@ -104,3 +104,28 @@ def test_train_reads_pick_files_that_count_y_from_the_bottom(tmp_path):
         ["train", "--micrographs", str(mics), "--picks", str(tmp_path), "--out", "m.pt", "--flip-y"]
     )
     assert args.flip_y
+
+
+def test_training_matches_picks_to_dose_weighted_micrographs_and_names_them_when_not(tmp_path):
+    import numpy as np
+    import pytest
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics = tmp_path / "mics"
+    mics.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        write_mrc(mics / f"sim_000{index}_DW.mrc", rng.normal(size=(64, 64)).astype(np.float32))
+        write_picks(make_picks([20.0, 40.0], [20.0, 40.0]), tmp_path / f"sim_000{index}.star")
+    picks = [str(tmp_path / f"sim_000{index}.star") for index in range(2)]
+    sets, _ = training_sets_from_files([str(mics)], picks, diameter_px=16.0)
+    assert sets[0].names == ["sim_0000_DW", "sim_0001_DW"]
+    assert [len(t) for t in sets[0].picks] == [2, 2]
+    # a folder of pick files of other micrographs: the error names the micrographs
+    folder = tmp_path / "others"
+    folder.mkdir()
+    write_picks(make_picks([20.0], [20.0]), folder / "elsewhere.star")
+    with pytest.raises(ValueError, match=r"given micrographs \(sim_0000_DW, sim_0001_DW\)"):
+        training_sets_from_files([str(mics)], [str(folder)], diameter_px=16.0)

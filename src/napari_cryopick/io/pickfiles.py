@@ -194,12 +194,20 @@ def match_name(file_stem: str, names: Collection[str]) -> str | None:
     """Micrograph name for a pick file: exact, else the longest ``name + _/-/.`` prefix.
 
     ``mic_001_autopick`` and ``mic_001_manualpick`` (RELION), ``mic_001-picks``
-    or ``mic_001.mrc`` match ``mic_001``; None when no name fits.
+    or ``mic_001.mrc`` match ``mic_001``. Failing that, the one micrograph
+    whose name extends the file's by ``_/-/.`` and more: ``mic_001`` matches
+    ``mic_001_DW`` (MotionCor2's dose-weighted sums, picked before they were
+    renamed), unless several names do. None when no name fits.
     """
     if file_stem in names:
         return file_stem
     candidates = [n for n in names if n and file_stem.startswith(n) and file_stem[len(n)] in "_-."]
-    return max(candidates, key=len) if candidates else None
+    if candidates:
+        return max(candidates, key=len)
+    longer = [
+        n for n in names if file_stem and n.startswith(file_stem) and n[len(file_stem)] in "_-."
+    ]
+    return longer[0] if len(longer) == 1 else None
 
 
 def match_micrograph(table: pd.DataFrame, names: Collection[str]) -> pd.DataFrame:

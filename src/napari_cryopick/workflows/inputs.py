@@ -254,7 +254,12 @@ def training_sets_from_files(
     positive = table[table["kind"] != "negative"] if len(table) else table
     unlabelled = [n for n in names if n not in set(positive.get("micrograph", []))]
     if len(unlabelled) == len(names):
-        raise ValueError("no labelled particles in the pick files for the given micrographs")
+        raise ValueError(
+            f"no labelled particles in the pick files for the given micrographs "
+            f"({name_list(names)}); a pick file is matched by its name: the micrograph's, "
+            "or the micrograph's with a suffix (mic_001_autopick.star), or one micrograph's "
+            "without its suffix (mic_001.star for mic_001_DW.mrc)"
+        )
     if unlabelled:
         # the rest of the data set is what a user has besides the clicks: welcome, but a
         # new model does not learn from it (pseudo-label rounds measured +0.005 AP:
