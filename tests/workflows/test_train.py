@@ -505,3 +505,24 @@ def test_training_picks_of_binned_micrographs_are_scaled(tmp_path):
         training_sets_from_files(
             [tmp_path / "mics"], [tmp_path / "picks"], diameter_px=20.0, picks_binning=0.0
         )
+
+
+def test_cli_train_stopped_by_ctrl_c_says_what_became_of_the_model(tmp_path, capsys, monkeypatch):
+    # a trial's Ctrl-C during `cryopick train` printed only "cryopick: interrupted"
+    from napari_cryopick.cli import main
+    from napari_cryopick.core import progress
+
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=2, clicked=2)
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress, "drive", interrupted)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'm.pt'} is not written" in err
+    assert "cryopick: interrupted" in err
+    (tmp_path / "m.pt").write_bytes(b"an earlier model")
+    assert main(args) == 130
+    assert "is left as it was" in capsys.readouterr().err
+    assert (tmp_path / "m.pt").read_bytes() == b"an earlier model"

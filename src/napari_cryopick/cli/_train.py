@@ -368,6 +368,14 @@ def run(args: argparse.Namespace) -> int:
     except TrainOutputError as error:
         print(f"cryopick train: error: {error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (a job's wall time)
+        kept = "left as it was" if Path(args.out).exists() else "not written"
+        print(
+            f"cryopick train: stopped before the end of training: {args.out} is {kept} "
+            "(a model is written only when training finishes; --time-limit bounds it)",
+            file=sys.stderr,
+        )
+        raise
     from napari_cryopick.core.continual import LOSS_TAIL_STEPS
 
     tail = [h["total"] for h in outcome.history[-LOSS_TAIL_STEPS:] if "total" in h]

@@ -270,7 +270,8 @@ def training_sets_from_files(
             dropped = int(table["micrograph"].isin(left_out).sum())  # negatives only
         logger.warning(
             "%d of %d micrographs have no picks and are not trained on (%s%s): pick them "
-            "with the trained model (pick files are matched by micrograph name)",
+            "with the trained model (pick files are matched by micrograph name; a file "
+            "without rows holds no picks)",
             len(unlabelled),
             len(names),
             name_list(unlabelled, 20),  # all of them, unless a folder of thousands
