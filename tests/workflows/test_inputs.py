@@ -129,3 +129,31 @@ def test_training_matches_picks_to_dose_weighted_micrographs_and_names_them_when
     write_picks(make_picks([20.0], [20.0]), folder / "elsewhere.star")
     with pytest.raises(ValueError, match=r"given micrographs \(sim_0000_DW, sim_0001_DW\)"):
         training_sets_from_files([str(mics)], [str(folder)], diameter_px=16.0)
+
+
+def test_pixel_size_option_gives_png_micrographs_a_diameter_in_angstrom(tmp_path):
+    # a trial could not use --diameter-A on JPG/PNG micrographs: no header, no option
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from napari_cryopick.cli import build_parser
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics = tmp_path / "mics"
+    mics.mkdir()
+    image = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(mics / "m0.png")
+    write_picks(make_picks([20.0, 40.0], [20.0, 40.0]), tmp_path / "m0.star")
+    picks = [str(tmp_path / "m0.star")]
+    with pytest.raises(ValueError, match="pixel size"):
+        training_sets_from_files([str(mics)], picks, diameter_A=150.0)
+    sets, _ = training_sets_from_files([str(mics)], picks, diameter_A=150.0, pixel_size_A=1.5)
+    assert sets[0].diameter_px == [100.0]
+    with pytest.raises(ValueError, match="--pixel-size must be > 0"):
+        training_sets_from_files([str(mics)], picks, diameter_A=150.0, pixel_size_A=0.0)
+    args = build_parser().parse_args(
+        ["train", "--micrographs", str(mics), "--picks", picks[0], "--out", "m.pt",
+         "--diameter-A", "150", "--pixel-size", "1.5"]
+    )  # fmt: skip
+    assert args.pixel_size == 1.5

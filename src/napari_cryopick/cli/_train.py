@@ -73,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the pick (and negative) files count y from the bottom (origin bottom-left, as "
         "written by 'cryopick pick --flip-y'); they are mirrored on each micrograph's height",
     )
+    parser.add_argument(
+        "--pixel-size",
+        type=float,
+        metavar="A",
+        help="Å per pixel of the micrographs, for --diameter-A (beats the MRC header; PNG, "
+        "JPEG and TIFF carry none)",
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--diameter",
@@ -286,6 +293,7 @@ def request_from_args(args: argparse.Namespace):
         negatives=args.negatives,
         diameter_px=args.diameter,
         diameter_A=args.diameter_A,
+        pixel_size_A=args.pixel_size,
         dataset=named,
         picks_binning=args.picks_binning,
         kind=args.kind,

@@ -10,6 +10,7 @@ size); it then belongs to the training set.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -175,6 +176,7 @@ def training_sets_from_files(
     negatives: Sequence[str | os.PathLike] = (),
     diameter_px: float | None = None,
     diameter_A: float | None = None,
+    pixel_size_A: float | None = None,
     dataset: str | None = None,
     picks_binning: float = 1.0,
     kind: str | None = None,
@@ -188,6 +190,9 @@ def training_sets_from_files(
         Files or folders (folders are searched one level deep).
     diameter_px, diameter_A
         The particle diameter in pixels or in Angstrom (exactly one).
+    pixel_size_A
+        Å per pixel of every micrograph, beating the files' headers and lists
+        (PNG, JPEG and TIFF carry none); None: theirs.
     dataset
         Data-set name of every micrograph; default: each micrograph's folder
         (``.../ribosome/micrographs/x.mrc`` -> ``ribosome``), so micrographs
@@ -230,8 +235,12 @@ def training_sets_from_files(
     paths = micrograph_files(micrographs)
     # one micrograph in memory at a time (issue 14): keep what the checks need, not
     # the pixels; the diameter estimate and the training re-read the files
+    if pixel_size_A is not None and not (math.isfinite(pixel_size_A) and pixel_size_A > 0):
+        raise ValueError(f"--pixel-size must be > 0, got {pixel_size_A}")
     listed_sizes = micrograph_pixel_sizes(micrographs)
     loaded = [_header(read_micrograph(path), listed_sizes) for path in paths]
+    if pixel_size_A is not None:
+        loaded = [dataclasses.replace(m, pixel_size=float(pixel_size_A)) for m in loaded]
     names = [m.name for m in loaded]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
