@@ -41,6 +41,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", default="empiar10028_ribosome")
     parser.add_argument("--second", default="empiar10017_bgal")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument(
+        "--continual-steps",
+        type=int,
+        default=None,
+        help="steps of the continual training (default: --steps); a 2-minute CPU budget "
+        "on a busy machine gives about 100",
+    )
+    parser.add_argument(
+        "--continual-options",
+        default="",
+        help="more `cryopick train` options of the continual training, e.g. '--lr 0.001'",
+    )
+    parser.add_argument(
+        "--first-model",
+        type=Path,
+        default=None,
+        help="the first protein's model of an earlier run (its `first.pt`): not trained again",
+    )
     parser.add_argument("--cryopick", default=str(ROOT / ".venv" / "bin" / "cryopick"))
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "adopted")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines appended here")
@@ -68,13 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     work = args.work / "first"
-    trained = ba.cryopick_train(
-        args.cryopick, first, first.train_picks, work, ["--dataset", "first", *steps]
-    )
     model_first = args.work / "first.pt"
-    shutil.move(trained["model"], model_first)
+    if args.first_model is not None:
+        work.mkdir(parents=True)
+        shutil.copy(args.first_model, model_first)
+    else:
+        trained = ba.cryopick_train(
+            args.cryopick, first, first.train_picks, work, ["--dataset", "first", *steps]
+        )
+        shutil.move(trained["model"], model_first)
     row = {"experiment": "adopted-head", "first": args.first, "second": args.second}
     row["steps"] = args.steps
+    row["continual_steps"] = args.continual_steps or args.steps
+    row["continual_options"] = args.continual_options
     row["first_before"] = ap(first, model_first, work)
     work = args.work / "second"
     trained = ba.cryopick_train(
@@ -82,7 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         second,
         second.train_picks,
         work,
-        ["--dataset", "second", "--mode", "continual", "--init", str(model_first), *steps],
+        [
+            "--dataset",
+            "second",
+            "--mode",
+            "continual",
+            "--init",
+            str(model_first),
+            "--steps",
+            str(args.continual_steps or args.steps),
+            "--time-limit",
+            "0",
+            *args.continual_options.split(),
+        ],
     )
     both = trained["model"]
     row["first_after_own_head"] = ap(first, both, work, "--head", "first")

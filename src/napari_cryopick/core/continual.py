@@ -160,7 +160,10 @@ class ContinualConfig:
         batch-norm statistics while it trains (``TrainConfig.frozen_batchnorm``)
         instead of each batch of the user's crops: the statistics of many
         data sets, not of eight crops of one (docs/general-model.md,
-        session 9).
+        session 9). A ``continual`` run keeps its base model's statistics
+        the same way: its old heads were trained on them (session 18: after
+        100 continual steps on β-gal the ribosome kept AP 0.86 instead of
+        falling to 0.67; docs/continual-learning.md).
     seen_separation, seen_views_factor
         A pretrained ``new`` model whose starting model already sees the
         protein trains for ``seen_views_factor`` times
@@ -605,6 +608,11 @@ def train_model(
     else:
         assert base_model is not None
         model = copy.deepcopy(base_model)
+        if mode == "continual" and continual_config.pretrained_batchnorm:
+            # the old heads were trained on the base model's statistics: batches of one
+            # data set's crops (or running statistics drifting to the new data) would
+            # move every old head's input at once (docs/continual-learning.md)
+            train_config = dataclasses.replace(train_config, frozen_batchnorm=True)
     names = [d.name for d in datasets]
 
     frozen = None
