@@ -337,6 +337,21 @@ def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, mo
     assert "pick threshold: 0.042 (calibrated" in capsys.readouterr().out
 
 
+def test_info_says_which_head_the_calibrated_threshold_is_for(
+    tmp_path, training_set, tiny_base, monkeypatch, capsys
+):
+    # a trial read "pick threshold: 0.15" on a continual model and took it for every head
+    from napari_cryopick.cli import main
+    from napari_cryopick.core import detect
+
+    monkeypatch.setattr(detect, "choose_threshold", lambda *a, **k: (0.042, 0.8, 0.7, 0.9))
+    out = tmp_path / "fewshot.pt"
+    drive(train(_request(training_set, out, mode="fewshot", base_model=tiny_base)))
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "pick threshold: 0.042 (calibrated on the last training's clicks; head toy only" in text
+
+
 def test_border_learned_from_the_clicks_is_stored_and_picked_with(
     tmp_path, training_set, make_blobs, capsys
 ):

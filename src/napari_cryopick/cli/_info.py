@@ -68,14 +68,16 @@ def _format(path: Path, info: dict[str, Any]) -> str:
     lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
     lines.append(f"parameters: {info['parameters']:,}")
     threshold = info.get("pick_threshold")
+    others = len(info["heads"]) > 1
+    scope = f"; head {info['default_head']} only, other heads the default" if others else ""
     lines.append(
-        f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks)"
+        f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks{scope})"
         if threshold is not None
         else "pick threshold: the default (none calibrated)"
     )
     border = info.get("pick_border")
     lines.append(
-        f"pick border: {border:g} diameters (learned from the last training's clicks)"
+        f"pick border: {border:g} diameters (learned from the last training's clicks{scope})"
         if border is not None
         else "pick border: the default"
     )
