@@ -168,8 +168,9 @@ def _diameters(table: pd.DataFrame, diameter_px: float | None, what: str) -> np.
     if missing.any():
         if diameter_px is None:
             raise ValueError(
-                f"IoU matching needs a diameter: {int(missing.sum())} {what} pick(s) have none; "
-                "pass diameter_px (CLI: --diameter) or use a distance tolerance"
+                f"IoU matching needs a diameter: {int(missing.sum())} {what} pick(s) have none "
+                "(Topaz and some STAR files store none); give the particle diameter "
+                "(--diameter PX; diameter_px=) or match by centre distance (--tolerance PX)"
             )
         diameters[missing] = float(diameter_px)
     return diameters
