@@ -597,3 +597,12 @@ def test_cli_evaluate_format_option_chooses_the_files_of_a_folder(tmp_path, caps
     code = main(["evaluate", "--pred", str(tmp_path / "pred"), "--pred-format", "topaz", *common])
     assert code == 2
     assert "no topaz files" in capsys.readouterr().err
+
+
+def test_picks_without_a_diameter_name_the_options_that_score_them():
+    # a trial evaluated Topaz files (no diameter) and read "pass diameter_px"
+    pred = make_picks([10.0], [10.0], score=[0.9], micrograph="m")
+    truth = make_picks([10.0], [10.0], micrograph="m")
+    with pytest.raises(ValueError, match=r"--diameter PX.*--tolerance PX"):
+        evaluate(pred, truth)
+    assert evaluate(pred, truth, diameter_px=20.0).ap["AP@0.5"] == pytest.approx(1.0)
