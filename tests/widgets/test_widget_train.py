@@ -443,3 +443,33 @@ def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, rea
     viewer.layers.remove(viewer.layers[f"{other} vesicle"])
     train.build_request()  # particles only: nothing to say
     assert train.size_note == ""
+
+
+def test_train_table_names_the_kinds_it_counts_and_the_default_file(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    # a trial: a vesicle data set showed "vesicles | 1 | 14" under "particles", and the
+    # "Save model to" placeholder read ".../models/_data_set_.pt"
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    image = np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
+    path = write_mrc(tmp_path / "ves.mrc", image)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.dataset_edit.setText("vesicles")
+    annotate.dataset_edit.editingFinished.emit()
+    circles = annotate.set_kind("vesicle")
+    for low in (20.0, 120.0):
+        high = low + 80.0
+        circles.add_ellipses(np.array([[low, low], [low, high], [high, high], [high, low]]))
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    train.refresh_datasets()
+    table = train.datasets_table
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    assert headers == ["data set", "micrographs", "vesicles", "negatives"]
+    assert [table.item(0, c).text() for c in range(4)] == ["vesicles", "1", "2", "0"]
+    placeholder = train.output_edit.placeholderText()
+    assert placeholder.endswith("/models/<data set>.pt"), placeholder
+    assert train.output_path().name == "vesicles.pt"  # the file the placeholder stands for

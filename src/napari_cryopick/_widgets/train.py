@@ -201,6 +201,16 @@ def _warm_up_torch() -> None:
     optimizer.step()
 
 
+def _dataset_columns(kinds: tuple[str, ...]) -> list[str]:
+    """Columns of the training-set table: one per object kind counted (``particle`` -> particles)."""
+    return [
+        "data set",
+        "micrographs",
+        *(f"{kind}s" for kind in kinds or ("particle",)),
+        "negatives",
+    ]
+
+
 def default_model_path(dataset: str) -> Path:
     """Default file of a trained model: the per-user data folder, named after the data set."""
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset) or "model"
@@ -302,7 +312,10 @@ class TrainWidget(QWidget):
         self.include_saved = QCheckBox("Include saved annotations of closed micrographs")
         self.include_saved.setToolTip("Also train on micrographs annotated earlier")
         self.output_edit = QLineEdit()
-        self.output_edit.setPlaceholderText(str(default_model_path("<data set>")))
+        # the default file, named after the data set (not a file name made of "<data set>")
+        self.output_edit.setPlaceholderText(
+            str(default_model_path("model").with_name("<data set>.pt"))
+        )
         self.output_edit.setToolTip("Model file written at the end (atomically)")
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
@@ -312,9 +325,7 @@ class TrainWidget(QWidget):
         output_row.addWidget(browse)
 
         self.datasets_table = QTableWidget(0, 4)
-        self.datasets_table.setHorizontalHeaderLabels(
-            ["data set", "micrographs", "particles", "negatives"]
-        )
+        self.datasets_table.setHorizontalHeaderLabels(_dataset_columns(()))
         self.datasets_table.verticalHeader().setVisible(False)
         self.datasets_table.setMinimumHeight(70)
         self.datasets_table.setMaximumHeight(120)
@@ -404,12 +415,21 @@ class TrainWidget(QWidget):
         self.refresh_datasets()
 
     def refresh_datasets(self) -> pd.DataFrame:
-        """Show the training set: micrographs and objects per data set."""
+        """Show the training set: micrographs, objects of each kind and negatives per data set.
+
+        One column per kind of object annotated (particles, vesicles, fibers;
+        fibers count paths, not their points); particles when none is.
+        """
         summary = dataset_summary(training_set(self.viewer, self.include_saved.isChecked()))
+        kinds = tuple(kind for kind in OBJECT_KINDS if len(summary) and summary[kind].sum() > 0)
+        kinds = kinds or ("particle",)
+        columns = _dataset_columns(kinds)
+        self.datasets_table.setColumnCount(len(columns))
+        self.datasets_table.setHorizontalHeaderLabels(columns)
         self.datasets_table.setRowCount(len(summary))
         for row, record in enumerate(summary.itertuples(index=False)):
-            objects = sum(int(getattr(record, kind, 0) or 0) for kind in OBJECT_KINDS)
-            values = [record.dataset or "(unnamed)", record.micrographs, objects, record.negative]
+            counts = [int(getattr(record, kind, 0) or 0) for kind in kinds]
+            values = [record.dataset or "(unnamed)", record.micrographs, *counts, record.negative]
             for column, value in enumerate(values):
                 self.datasets_table.setItem(row, column, QTableWidgetItem(str(value)))
         current = self.dataset_combo.currentText()
