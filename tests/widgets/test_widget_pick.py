@@ -436,6 +436,7 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     """Circles deleted, resized or drawn stay so at every threshold, across a switch of
     micrograph and in the export, with their scores; the traced fibers export too."""
     from napari_cryopick._widgets.pick import display, has_corrections
+    from napari_cryopick.io.filaments import read_relion_helical
     from napari_cryopick.io.pickfiles import read_picks
 
     viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
@@ -460,15 +461,17 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     display(viewer, "mic")
     assert len(viewer.layers["mic vesicles"].data) == 2
     paths = widget.export(tmp_path / "out", "star")
-    picks = read_picks(paths[0])
+    # as cryopick pick writes a model of several kinds: the fibers in a file of their own
+    assert sorted(path.name for path in paths) == ["mic.star", "mic_fibers.star"]
+    picks = read_picks(tmp_path / "out" / "mic.star")
     circles = picks[picks["kind"] == "vesicle"].sort_values("diameter")
     np.testing.assert_allclose(circles["diameter"], [48.0, 60.0])
     assert circles["score"].iloc[0] == pytest.approx(0.8, abs=0.01)  # the network's
     assert np.isnan(circles["score"].iloc[1])  # drawn by hand
-    fibers = picks[picks["kind"] == "fiber"]
-    assert len(fibers) >= 2
-    assert set(fibers["tube_id"]) == {1}
-    np.testing.assert_allclose(fibers["y"], 239.5, atol=2.0)
+    assert not (picks["kind"] == "fiber").any()
+    (tubes,) = read_relion_helical(tmp_path / "out" / "mic_fibers.star").values()
+    assert len(tubes) == 1
+    np.testing.assert_allclose(tubes[0][:, 1], 239.5, atol=2.0)
 
 
 def test_corrected_vesicles_and_fibers_become_training_labels(
@@ -531,7 +534,8 @@ def test_review_table_counts_each_traced_fiber_once(
     rows = widget.refresh_review_table()
     assert [row[:2] for row in rows] == [("mic", 4)]
     assert widget.review_table.item(0, 1).text() == "4 (2 vesicles, 1 fibers)"
-    assert rows[0][2] == pytest.approx((0.9 + 0.8 + 0.8) / 3, abs=0.02)
+    fiber = viewer.layers["mic fibers"].features["score"].iloc[0]  # its path's score
+    assert rows[0][2] == pytest.approx((0.9 + 0.8 + 0.8 + fiber) / 4, abs=0.01)  # per object
     display(viewer, None)  # not displayed: counted from the session's store
     assert widget.refresh_review_table()[0][1] == 4
     display(viewer, "mic")

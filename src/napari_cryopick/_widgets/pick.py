@@ -19,6 +19,7 @@ and the results of a closed micrograph leave the session.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryopick.core.pick_table import empty_picks
+from napari_cryopick.core.progress import drive
 from napari_cryopick.io.pickfiles import FORMATS as PICK_FORMATS
 from napari_cryopick.layers.results import (
     ROLE_KEY,
@@ -103,9 +105,17 @@ class ShownResult:
     #: before the user's corrections: a candidate missing from the corrected picks
     #: was deleted by the user (:func:`deleted_picks`). None: not known.
     original: np.ndarray | None = None
-    #: The user deleted, moved, resized or drew vesicle circles (a new result
-    #: would lose them: :func:`has_corrections`).
-    vesicles_edited: bool = False
+    #: Fiber width in pixels the micrograph was picked at (``MicrographPicks.diameter_px``,
+    #: the width ``cryopick pick`` writes fibers with); None: the fibers' median diameter.
+    fiber_width_px: float | None = None
+    #: Kinds whose shapes the user edited (``"vesicle"`` circles deleted, moved,
+    #: resized or drawn; ``"fiber"`` paths deleted, reshaped or drawn) and not yet
+    #: used as training labels: a new result would lose them (:func:`has_corrections`).
+    edited: frozenset[str] = frozenset()
+    #: Fibers as shown at a threshold, ``{threshold: (paths, scores, rows)}``
+    #: (:func:`_shown_fibers`): tracing again only at a threshold not seen yet.
+    #: A new result (``dataclasses.replace``) starts with an empty one.
+    traced: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def default_pick_config() -> Any:
@@ -131,6 +141,7 @@ def as_shown(result: Any) -> ShownResult:
             tuple(inner.heatmap_translate),
             float(link),
             float(result.threshold),
+            fiber_width_px=float(result.diameter_px),
         )
     width = float(result.prepared_shape[1]) / float(result.prepared_scale[1])
     return ShownResult(
@@ -295,62 +306,251 @@ def _shown_vesicles(viewer: Any, candidates: pd.DataFrame, threshold: float) -> 
     return vesicles[keep]
 
 
-def _mark_added_vesicles(event: Any) -> None:
-    """Circles the user draws have no network score (napari copies the selected one's)."""
+#: The shapes layers the user edits: what a layer shows -> the kind of its objects.
+_SHAPE_KINDS = {"vesicles": "vesicle", "fibers": "fiber"}
+
+
+def _mark_added_shapes(event: Any) -> None:
+    """Circles and paths the user draws have no network score (napari copies the selected one's)."""
     rows = _hand_added_rows(event)
     features = event.source.features
     if rows is not None and "score" in features.columns and len(features) == len(event.source.data):
         features.loc[rows, "score"] = np.nan
 
 
-def _circles(layer: Any, micrograph: str) -> pd.DataFrame:
-    """The circles of a vesicles layer as a pick table, with their scores."""
-    scores = layer.features["score"] if "score" in layer.features.columns else None
-    return shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+def _fiber_width(fibers: pd.DataFrame, result: ShownResult | None = None) -> float | None:
+    """The fiber width: the one ``result`` was picked at, else the median diameter of
+    ``fibers`` (picks); None where unknown."""
+    if result is not None and result.fiber_width_px:
+        return float(result.fiber_width_px)
+    diameters = fibers["diameter"].to_numpy(float)
+    return float(np.nanmedian(diameters)) if np.isfinite(diameters).any() else None
 
 
-def _circles_changed(picks: pd.DataFrame, layer: Any, circles: pd.DataFrame) -> bool:
-    """Whether the circles differ from the stored vesicles the layer was filled with."""
-    rows = [r for r in layer.metadata.get("rows", []) if r in picks.index]
-    shown = np.array(picks.loc[rows, ["x", "y", "diameter"]], dtype=float)  # a copy
-    shown[:, 2] = np.where(np.isfinite(shown[:, 2]), shown[:, 2], 20.0)  # as drawn
-    now = circles[["x", "y", "diameter"]].to_numpy(float)
-    return shown.shape != now.shape or not np.allclose(shown, now, atol=0.5, equal_nan=True)
+def _fiber_table(paths: list, scores: Any, micrograph: str, width: float | None) -> pd.DataFrame:
+    """Fiber paths as a pick table: their vertices, one ``tube_id`` per path (1, 2, ...),
+    the path's score on each of its vertices (NaN: none)."""
+    from napari_cryopick.core.fibers import paths_to_picks
+
+    table = paths_to_picks(paths, micrograph=micrograph, diameter=width)
+    if len(table) and scores is not None and len(scores) == len(paths):
+        table["score"] = np.asarray(scores, dtype=float)[table["tube_id"].to_numpy() - 1]
+    return table
 
 
-def _store_vesicle_edits(viewer: Any, micrograph: str) -> None:
-    """Keep the user's edits of ``micrograph``'s circles (deleted, moved, resized, drawn).
+@dataclass(frozen=True)
+class _Fill:
+    """What a circles or paths result layer was last filled with (not in its metadata:
+    napari and File > Save see that; a table there is neither small nor comparable)."""
 
-    The circles layer shows the stored vesicles of rows ``metadata["rows"]``;
-    the stored table becomes the vesicles not shown (below the threshold, out
-    of the size range) plus the circles as the user left them, with their
-    scores. Re-thresholding, switching micrograph and exporting then start
-    from the corrected vesicles, as they do for points.
+    table: pd.DataFrame | None = None  # the shapes as a pick table (:func:`_shapes_table`)
+    width: float | None = None  # the fiber width of the paths
+
+
+#: Result layer (unproxied) -> its :class:`_Fill`; a layer deleted leaves.
+_FILLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _filled(layer: Any) -> _Fill:
+    return _FILLS.get(unproxy(layer)) or _Fill()
+
+
+def _shapes_table(layer: Any, micrograph: str) -> pd.DataFrame:
+    """The circles or paths of a vesicles or fibers result layer as a pick table.
+
+    A circle is a vesicle (centre, diameter); a path is a fiber (its vertices,
+    one ``tube_id`` per path, the layer's fiber width as diameter). Scores
+    come from the layer's ``score`` feature (NaN: drawn by hand).
+    """
+    from napari_cryopick.layers.results import shapes_to_paths
+
+    features = layer.features
+    scores = None
+    if "score" in features.columns and len(features) == len(layer.data):
+        scores = features["score"].to_numpy(float)
+    if layer.metadata.get(SHOWS_KEY) == "vesicles":
+        return shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+    paths = shapes_to_paths(layer.data)
+    return _fiber_table(paths, scores, micrograph, _filled(layer).width)
+
+
+def _shapes_differ(filled: pd.DataFrame | None, now: pd.DataFrame) -> bool:
+    """Whether a layer's circles or paths differ from those it was filled with (by 0.5 px).
+
+    Deleted, drawn, moved, resized or reshaped. Not known (None): no.
+    """
+    if filled is None:
+        return False
+    if len(filled) != len(now):
+        return True
+    if not np.array_equal(filled["tube_id"].to_numpy(), now["tube_id"].to_numpy()):
+        return True
+    before = filled[["x", "y", "diameter"]].to_numpy(float)
+    after = now[["x", "y", "diameter"]].to_numpy(float)
+    return not np.allclose(before, after, atol=0.5, equal_nan=True)
+
+
+def _shapes_edited(layer: Any, micrograph: str) -> bool:
+    """Whether the user changed a circles or paths layer since it was filled."""
+    if layer is None or "rows" not in layer.metadata:
+        return False
+    return _shapes_differ(_filled(layer).table, _shapes_table(layer, micrograph))
+
+
+def _appended(table: pd.DataFrame, added: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+    """``table`` with ``added`` after it; returns the new table and the rows of ``added``.
+
+    The rows of ``table`` keep their index labels (a result layer's
+    ``metadata["rows"]`` names stored rows by them); ``added`` is numbered on.
+    """
+    start = int(table.index.max()) + 1 if len(table) else 0
+    rows = list(range(start, start + len(added)))
+    added = added.set_axis(pd.RangeIndex(start, start + len(added)), axis=0)
+    parts = [t for t in (table, added) if len(t)]
+    return (pd.concat(parts) if parts else empty_picks()), rows
+
+
+def _store_shape_edits(viewer: Any, micrograph: str) -> None:
+    """Keep the user's edits of ``micrograph``'s circles and paths in the session's store.
+
+    A circles (paths) layer shows the stored rows ``metadata["rows"]`` as it
+    was filled (:func:`_filled`). When the user changed it (deleted,
+    moved, resized, reshaped or drew a shape), those rows become the shapes as
+    the user left them, with their scores (NaN: drawn by hand), and the kind
+    counts as edited (:func:`has_corrections`). A paths layer's rows are the
+    traced tubes it shows and every untraced fiber candidate: once edited, the
+    micrograph's fibers are its paths as edited, hidden by the threshold when
+    they score below it, never traced again (picking again traces anew).
+    Re-thresholding, switching micrograph, the review table, exporting and
+    "Use as training labels" then start from the corrected store, as they do
+    for points.
     """
     state = session(viewer)
-    stored = state.pick_results.get(micrograph)
-    layer = result_layer(viewer, micrograph, "vesicles")
-    if stored is None or layer is None or "rows" not in layer.metadata:
-        return
-    picks = stored.picks
-    shown_rows = set(layer.metadata["rows"])
-    vesicles = picks["kind"] == "vesicle"
-    hidden = picks[vesicles & ~picks.index.isin(shown_rows)]
-    circles = _circles(layer, micrograph)
-    edited = stored.vesicles_edited or _circles_changed(picks, layer, circles)
-    parts = [t for t in (picks[~vesicles], hidden, circles) if len(t)]
-    table = pd.concat(parts, ignore_index=True) if parts else empty_picks()
-    state.pick_results[micrograph] = replace(stored, picks=table, vesicles_edited=edited)
-    layer.metadata["rows"] = list(range(len(table) - len(circles), len(table)))
+    for what, kind in _SHAPE_KINDS.items():
+        stored = state.pick_results.get(micrograph)
+        layer = result_layer(viewer, micrograph, what)
+        if stored is None or layer is None or "rows" not in layer.metadata:
+            continue
+        now = _shapes_table(layer, micrograph)
+        if not _shapes_differ(_filled(layer).table, now):
+            continue
+        picks = stored.picks
+        kept = picks[~picks.index.isin(layer.metadata["rows"])]
+        added = now
+        if kind == "fiber" and len(now):  # numbered after the tubes kept (hidden ones)
+            tubes = kept.loc[kept["kind"] == "fiber", "tube_id"]
+            added = now.assign(
+                tube_id=now["tube_id"] + (max(int(tubes.max()), 0) if len(tubes) else 0)
+            )
+        table, rows = _appended(kept, added)
+        state.pick_results[micrograph] = replace(stored, picks=table, edited=stored.edited | {kind})
+        layer.metadata["rows"] = rows
+        _FILLS[unproxy(layer)] = replace(_filled(layer), table=now)
+
+
+def _traced_key(threshold: float) -> float:
+    return round(float(threshold), 6)
+
+
+def _counts_without_tracing(
+    viewer: Any, micrograph: str, threshold: float, particles: int
+) -> dict[str, int] | None:
+    """The objects of ``micrograph`` shown at ``threshold``, when counting them traces nothing.
+
+    ``particles`` are the picks shown (:func:`apply_display_threshold`).
+    Fibers are counted from the paths layer when it shows the micrograph, or
+    from the store when its fibers are tubes only (loaded, edited) or were
+    traced at this threshold before; None when they would be traced (0.1-0.7 s
+    a micrograph: the review table counts them, :meth:`PickWidget._schedule_review`).
+    """
+    result = session(viewer).pick_results.get(micrograph)
+    if result is None:
+        return None
+    vesicles = len(_shown_vesicles(viewer, result.picks, threshold))
+    layer = result_layer(viewer, micrograph, "fibers")
+    if layer is not None:
+        fibers = len(layer.data)
+    else:
+        rows = result.picks[result.picks["kind"] == "fiber"]
+        untraced = bool((rows["tube_id"] <= 0).any())
+        if untraced and _traced_key(threshold) not in result.traced:
+            return None
+        fibers = len(_shown_fibers(result, threshold)[0]) if len(rows) else 0
+    return {"picks": int(particles), "vesicles": vesicles, "fibers": fibers}
+
+
+def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, list]:
+    """The fiber paths of ``result`` shown at ``threshold``, their scores and stored rows.
+
+    Rows with a ``tube_id`` (a loaded RELION helical STAR or crYOLO filament
+    file, or paths the user edited) are paths as they are, shown when
+    unscored or any vertex scores ``threshold`` or more, each with its best
+    vertex score; candidates without one (a picking's result) are traced at
+    ``threshold``, each path with the mean score of its candidates (as
+    ``cryopick pick`` traces them). The rows are those of the tubes shown and
+    every candidate's. Kept in ``result.traced``: a threshold seen before (the
+    review table, the status, an export) is not traced again.
+    """
+    key = _traced_key(threshold)
+    cached = result.traced.get(key)
+    if cached is not None:
+        return cached
+    from napari_cryopick.core.pick_table import filter_mask
+
+    picks = result.picks
+    fibers = picks[picks["kind"] == "fiber"]
+    paths: list = []
+    scores: list[float] = []
+    rows: list[int] = []
+    traced = fibers[fibers["tube_id"] > 0]
+    for _tube, tube in traced.groupby("tube_id", sort=True):
+        if filter_mask(tube, threshold=threshold, keep_unscored=True).any():
+            paths.append(tube[["x", "y"]].to_numpy(np.float64))
+            vertex = tube["score"].to_numpy(float)
+            scores.append(float(np.nanmax(vertex)) if np.isfinite(vertex).any() else np.nan)
+            rows += [int(i) for i in tube.index]
+    candidates = fibers[fibers["tube_id"] <= 0]
+    if len(candidates):
+        from napari_cryopick.core.fibers import default_link_radius
+        from napari_cryopick.core.object_kinds import trace_fiber_candidates
+
+        found, found_picks = trace_fiber_candidates(
+            candidates,
+            threshold=threshold,
+            link_radius_px=result.link_radius_px or default_link_radius(1024),
+        )
+        path_scores = np.full(len(found), np.nan)
+        for tube, group in found_picks.groupby("tube_id"):
+            path_scores[int(tube) - 1] = float(group["score"].iloc[0])
+        paths += list(found)
+        scores += path_scores.tolist()
+        rows += [int(i) for i in candidates.index]
+    if len(result.traced) >= 8:  # a slider dragged over many values: keep a few
+        result.traced.clear()
+    result.traced[key] = (paths, scores, rows)
+    return paths, scores, rows
+
+
+def _put_shapes(
+    viewer: Any,
+    what: str,
+    micrograph: str,
+    layer_data: tuple,
+    create: bool,
+    width: float | None = None,
+) -> None:
+    """:func:`_put` for circles and paths; records what the layer was filled with
+    (:func:`_filled`; ``width``: the fiber width of paths)."""
+    layer, new = _put(viewer, what, micrograph, layer_data, create)
+    if new:
+        layer.events.data.connect(_mark_added_shapes)
+    if layer is not None:
+        _FILLS[unproxy(layer)] = _Fill(width=width)  # the paths' width first: read below
+        _FILLS[unproxy(layer)] = _Fill(_shapes_table(layer, micrograph), width)
 
 
 def _show_shapes(
-    viewer: Any,
-    micrograph: str,
-    candidates: pd.DataFrame,
-    threshold: float,
-    link_radius_px: float | None,
-    add: bool,
+    viewer: Any, micrograph: str, result: ShownResult | None, threshold: float, add: bool
 ) -> None:
     """Vesicle circles and traced fibers above ``threshold`` in their shared layers.
 
@@ -358,51 +558,23 @@ def _show_shapes(
     which then shows none of another micrograph's; the layer is created only
     when ``add`` and there is something to show.
     """
-    vesicles = _shown_vesicles(viewer, candidates, threshold)
+    picks = result.picks if result is not None else empty_picks()
+    vesicles = _shown_vesicles(viewer, picks, threshold)
     if len(vesicles) or shared_layer(viewer, "vesicles") is not None:
         data, kwargs, type_name = vesicles_layer(vesicles, "vesicles", micrograph=micrograph)
         kwargs["metadata"] = {**kwargs["metadata"], "rows": [int(i) for i in vesicles.index]}
-        layer, new = _put(viewer, "vesicles", micrograph, (data, kwargs, type_name),
-                          add and len(vesicles) > 0)  # fmt: skip
-        if new:
-            layer.events.data.connect(_mark_added_vesicles)
-    fibers = candidates[candidates["kind"] == "fiber"]
+        _put_shapes(viewer, "vesicles", micrograph, (data, kwargs, type_name),
+                    add and len(vesicles) > 0)  # fmt: skip
+    fibers = picks[picks["kind"] == "fiber"]
     if len(fibers) or shared_layer(viewer, "fibers") is not None:
-        paths = _fiber_paths(fibers, threshold, link_radius_px)
-        _put(viewer, "fibers", micrograph, fibers_layer(paths, "fibers", micrograph=micrograph),
-             add and len(fibers) > 0)  # fmt: skip
-
-
-def _fiber_paths(fibers: pd.DataFrame, threshold: float, link_radius_px: float | None) -> list:
-    """The fiber paths shown at ``threshold``: fibers traced already keep their tubes.
-
-    Rows with a ``tube_id`` (a loaded RELION helical STAR or crYOLO filament
-    file) are paths as the file has them, shown when unscored or any vertex
-    scores ``threshold`` or more; candidates without one (a picking's result)
-    are traced at ``threshold``.
-    """
-    if not len(fibers):
-        return []
-    from napari_cryopick.core.fibers import picks_to_paths
-    from napari_cryopick.core.pick_table import filter_mask
-
-    traced = fibers[fibers["tube_id"] > 0]
-    paths = []
-    for _tube, tube in traced.groupby("tube_id", sort=True):
-        if filter_mask(tube, threshold=threshold, keep_unscored=True).any():
-            paths += picks_to_paths(tube)
-    candidates = fibers[fibers["tube_id"] <= 0]
-    if len(candidates):
-        from napari_cryopick.core.fibers import default_link_radius
-        from napari_cryopick.core.object_kinds import trace_fiber_candidates
-
-        found, _picks = trace_fiber_candidates(
-            candidates,
-            threshold=threshold,
-            link_radius_px=link_radius_px or default_link_radius(1024),
+        paths, scores, rows = _shown_fibers(result, threshold) if len(fibers) else ([], [], [])
+        data, kwargs, type_name = fibers_layer(
+            paths, "fibers", micrograph=micrograph, scores=scores
         )
-        paths += list(found)
-    return paths
+        width = _fiber_width(fibers, result)
+        kwargs["metadata"] = {**kwargs["metadata"], "rows": rows}
+        _put_shapes(viewer, "fibers", micrograph, (data, kwargs, type_name),
+                    add and len(fibers) > 0, width)  # fmt: skip
 
 
 def _threshold_of(viewer: Any, shown: ShownResult | None, threshold: float | None) -> float:
@@ -461,10 +633,7 @@ def _filling(
         yield
     if (state.displayed or "") != micrograph:
         return
-    if shown is not None:
-        _show_shapes(viewer, micrograph, shown.picks, threshold, shown.link_radius_px, create)
-    else:
-        _show_shapes(viewer, micrograph, empty_picks(), threshold, None, False)
+    _show_shapes(viewer, micrograph, shown, threshold, create and shown is not None)
     yield
 
 
@@ -487,7 +656,7 @@ def _store_edits(viewer: Any, layer: Any = None) -> None:
     state = session(viewer)
     name = state.displayed
     if name is not None:
-        _store_vesicle_edits(viewer, name)
+        _store_shape_edits(viewer, name)
     stored = state.pick_results.get(name) if name is not None else None
     if layer is None:
         layer = result_layer(viewer, name) if name is not None else None
@@ -495,8 +664,7 @@ def _store_edits(viewer: Any, layer: Any = None) -> None:
         return
     table = points_to_picks(layer.data, layer.features, micrograph=name)
     others = stored.picks[stored.picks["kind"].isin(["vesicle", "fiber"])]
-    parts = [t for t in (table, others) if len(t)]
-    picks = pd.concat(parts, ignore_index=True) if parts else table
+    picks, _rows = _appended(others, table)  # the circles' and paths' rows keep their labels
     state.pick_results[name] = replace(stored, picks=picks)
 
 
@@ -629,29 +797,27 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     else:
         count = None
     if result is not None and state.displayed == micrograph:
-        _store_vesicle_edits(viewer, micrograph)  # the circles are redrawn from the store
+        _store_shape_edits(viewer, micrograph)  # circles and paths are redrawn from the store
         result = state.pick_results[micrograph]
-        _show_shapes(viewer, micrograph, result.picks, threshold, result.link_radius_px, add=False)
+        _show_shapes(viewer, micrograph, result, threshold, add=False)
     return count
 
 
-def shown_objects(viewer: Any, micrograph: str, threshold: float, particles: int | None) -> str:
-    """What the user sees of ``micrograph``: ``particles`` picks, vesicles and traced fibers.
+def shown_objects(viewer: Any, micrograph: str) -> str:
+    """What the user sees of ``micrograph``, e.g. ``"1 picks, 2 vesicles, 4 fibers"``.
 
-    The particle count comes from :func:`apply_display_threshold`; vesicles
-    are counted from the session's store (circles at ``threshold`` in the
-    size range) and fibers from the paths layer when it shows the micrograph.
-    A vesicle model's status read "0 picks" with circles on screen (a trial).
+    Counted as the review table counts (:func:`result_picks`,
+    :func:`_object_counts`): the displayed micrograph from its layers,
+    another one from the session's store. A vesicle model's status read
+    "0 picks" with circles on screen, and a fiber model's "0 picks" for a
+    micrograph of "Pick all open" not displayed (trials).
     """
-    parts = [f"{particles} picks"] if particles else []
-    result = session(viewer).pick_results.get(micrograph)
-    if result is not None:
-        vesicles = len(_shown_vesicles(viewer, result.picks, threshold))
-        if vesicles:
-            parts.append(f"{vesicles} vesicles")
-    paths = result_layer(viewer, micrograph, "fibers")
-    if paths is not None and len(paths.data):
-        parts.append(f"{len(paths.data)} fibers")
+    return _objects_text(_object_counts(result_picks(viewer, micrograph)))
+
+
+def _objects_text(counts: dict[str, int]) -> str:
+    """``"1 picks, 2 vesicles, 4 fibers"`` (the kinds there are), ``"0 picks"`` for none."""
+    parts = [f"{n} {what}" for what, n in counts.items() if n]
     return ", ".join(parts) or "0 picks"
 
 
@@ -746,8 +912,8 @@ def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator
         layer, new = _put(viewer, what, "", data, create=True)
         if new and what == "picks":
             layer.events.data.connect(_mark_added_picks)
-        if new and what == "vesicles":
-            layer.events.data.connect(_mark_added_vesicles)
+        if new and what in _SHAPE_KINDS:
+            layer.events.data.connect(_mark_added_shapes)
         yield
         if new:
             _reveal(viewer, layer)
@@ -833,7 +999,7 @@ def follow_micrographs(viewer: Any) -> None:
 
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
-    """The picks the user sees for ``micrograph`` (shown points, edited; vesicle circles).
+    """The picks the user sees for ``micrograph`` (shown points, circles, paths; edited).
 
     The displayed micrograph is read from its layers; another one from the
     session's store (its corrections were stored when it was last
@@ -856,7 +1022,7 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
         tables.append(particles[mask].reset_index(drop=True))
     vesicles = result_layer(viewer, micrograph, "vesicles")
     if vesicles is not None:
-        tables.append(_circles(vesicles, micrograph))
+        tables.append(_shapes_table(vesicles, micrograph))
     elif stored is not None:
         shown = _shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None))
         tables.append(shown.reset_index(drop=True))
@@ -866,41 +1032,46 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
 
 
 def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
-    """The traced fibers of ``micrograph`` as the user sees them: one tube per path.
+    """The fibers of ``micrograph`` as the user sees them: one tube per path, with its score.
 
     The displayed micrograph's paths layer as edited; another micrograph's
-    fiber candidates traced at the display threshold, as they would be shown.
+    fibers from the session's store as they would be shown at the display
+    threshold (:func:`_shown_fibers`: its edited paths, or its candidates
+    traced).
     """
-    from napari_cryopick.core.fibers import paths_to_picks
-    from napari_cryopick.layers.results import shapes_to_paths
-
-    stored = session(viewer).pick_results.get(micrograph)
-    fibers = stored.picks[stored.picks["kind"] == "fiber"] if stored is not None else empty_picks()
-    width = float(np.nanmedian(fibers["diameter"])) if fibers["diameter"].notna().any() else None
     layer = result_layer(viewer, micrograph, "fibers")
     if layer is not None:
-        paths = shapes_to_paths(layer.data)
-    elif stored is not None:
-        threshold = _threshold_of(viewer, stored, None)
-        paths = _fiber_paths(fibers, threshold, stored.link_radius_px)
-    else:
-        paths = []
-    return paths_to_picks(paths, micrograph=micrograph, diameter=width)
+        return _shapes_table(layer, micrograph)
+    stored = session(viewer).pick_results.get(micrograph)
+    if stored is None:
+        return empty_picks()
+    fibers = stored.picks[stored.picks["kind"] == "fiber"]
+    if not len(fibers):
+        return empty_picks()
+    paths, scores, _rows = _shown_fibers(stored, _threshold_of(viewer, stored, None))
+    return _fiber_table(paths, scores, micrograph, _fiber_width(fibers, stored))
 
 
 def _object_counts(table: pd.DataFrame) -> dict[str, int]:
     """Objects of a pick table as the user sees them: picks, vesicles and fibers.
 
-    One per particle pick and vesicle circle; one per fiber (tube), not one
-    per vertex of its path.
+    One per particle pick and vesicle circle; one per fiber (a tube of a
+    micrograph), not one per vertex of its path.
     """
     kinds = table["kind"].astype(str)
     fibers = table[kinds == "fiber"]
     return {
         "picks": int((~kinds.isin(["vesicle", "fiber"])).sum()),
         "vesicles": int((kinds == "vesicle").sum()),
-        "fibers": int(fibers["tube_id"].nunique()),
+        "fibers": len(fibers[["micrograph", "tube_id"]].drop_duplicates()),
     }
+
+
+def _object_scores(table: pd.DataFrame) -> np.ndarray:
+    """One score per object of a pick table (per pick, circle and fiber; NaN: none)."""
+    fiber = (table["kind"].astype(str) == "fiber").to_numpy()
+    tubes = table[fiber].drop_duplicates(["micrograph", "tube_id"])["score"].to_numpy(float)
+    return np.concatenate([table.loc[~fiber, "score"].to_numpy(float), tubes])
 
 
 def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFrame:
@@ -947,18 +1118,15 @@ def has_corrections(viewer: Any, micrograph: str) -> bool:
     the scored candidates are not those of ``ShownResult.original`` (the
     result as picked, or as "Use as training labels" last saved it). Picks
     added by hand are not counted: a new result keeps them
-    (:func:`_with_manual`). Vesicle circles deleted, moved, resized or drawn
-    count too (stored, or on screen now).
+    (:func:`_with_manual`). Vesicle circles and fiber paths deleted, moved,
+    resized, reshaped or drawn count too (stored, ``ShownResult.edited``, or
+    on screen now).
     """
     stored = session(viewer).pick_results.get(micrograph)
-    if stored is not None and stored.vesicles_edited:
+    if stored is not None and stored.edited:
         return True
-    circles = result_layer(viewer, micrograph, "vesicles")
-    if (
-        stored is not None
-        and circles is not None
-        and "rows" in circles.metadata
-        and _circles_changed(stored.picks, circles, _circles(circles, micrograph))
+    if stored is not None and any(
+        _shapes_edited(result_layer(viewer, micrograph, what), micrograph) for what in _SHAPE_KINDS
     ):
         return True
     original = getattr(stored, "original", None)
@@ -973,26 +1141,64 @@ def has_corrections(viewer: Any, micrograph: str) -> bool:
     return not np.allclose(positions[order], before[np.lexsort(before.T[::-1])], atol=0.01)
 
 
-def _write_per_micrograph(table: pd.DataFrame, folder: Path, format: str) -> list[Path]:
-    """One pick file per micrograph (each written atomically)."""
-    from napari_cryopick.io.pickfiles import write_picks_per_micrograph
+def _export_items(viewer: Any, table: pd.DataFrame, width_px: float) -> list[tuple[Any, tuple]]:
+    """What ``cryopick pick``'s writer takes, per micrograph of ``table`` (the shown picks).
 
-    return list(write_picks_per_micrograph(table, folder, format))
-
-
-def _exporting(table: pd.DataFrame, folder: Path, format: str, cancel: threading.Event):
-    """:func:`_write_per_micrograph` a micrograph at a time, for a worker.
-
-    Yields ``(done, total)`` after each file; stops between two files when
-    ``cancel`` is set (every file written is complete). Returns the files.
+    A workflow ``MicrographPicks`` (the points; the fibers' vertices with
+    their ``tube_id`` and score, and their paths; the fiber width, else
+    ``width_px``; the micrograph's shape and pixel size where it is open) and
+    the kinds of its result: fibers alone write ``<micrograph>.<ext>``, fibers
+    beside particles or vesicles ``<micrograph>_fibers.<ext>``, as a model of
+    several kinds writes them (``workflows.pick.write_micrograph_picks``).
     """
+    from napari_cryopick.core.fibers import picks_to_paths
+    from napari_cryopick.workflows.pick import MicrographPicks
+
+    state = session(viewer)
+    open_layers = {micrograph_name(layer): layer for layer in micrograph_layers(viewer)}
+    items = []
+    for name, part in table.groupby(table["micrograph"].astype(str), sort=True):
+        part = part.reset_index(drop=True)
+        kinds = set(part["kind"].astype(str))
+        stored = state.pick_results.get(name)
+        if stored is not None:  # the kinds picked, shown now or not
+            kinds |= set(stored.picks["kind"].astype(str))
+        fibers = part[(part["kind"] == "fiber") & (part["tube_id"] > 0)]
+        mlayer = open_layers.get(name)
+        shape = tuple(np.shape(mlayer.data)[-2:]) if mlayer is not None else (0, 0)
+        pixel = mlayer.metadata.get("pixel_size") if mlayer is not None else None
+        item = MicrographPicks(
+            name=name,
+            path=None,
+            shape=shape,
+            pixel_size=pixel,
+            diameter_px=_fiber_width(fibers) or float(width_px),
+            candidates=empty_picks(),
+            picks=part,
+            fiber_paths=picks_to_paths(fibers),
+        )
+        items.append((item, tuple(sorted(kinds))))
+    return items
+
+
+def _exporting(items: list, folder: Path, format: str, cancel: threading.Event):
+    """Write each micrograph's files (:func:`_export_items`), a micrograph at a time, for a worker.
+
+    The writer of ``cryopick pick`` (``workflows.pick.write_micrograph_picks``
+    with its defaults: RELION helical start/end pairs for fibers in STAR,
+    crYOLO filaments in CBOX), each file atomically. Yields ``(done, total)``
+    after each micrograph; stops between two when ``cancel`` is set (every
+    file written is complete). Returns the files.
+    """
+    from napari_cryopick.workflows.pick import PickRequest, write_micrograph_picks
+
+    request = PickRequest(micrographs=(), formats=(format,))
     written: list[Path] = []
-    groups = table.groupby(table["micrograph"].astype(str), sort=False)
-    for done, (_name, part) in enumerate(groups, start=1):
+    for done, (item, kinds) in enumerate(items, start=1):
         if cancel.is_set():
             break
-        written += _write_per_micrograph(part, folder, format)
-        yield done, groups.ngroups
+        written += write_micrograph_picks(item, folder / (item.name or "picks"), request, kinds)
+        yield done, len(items)
     return written
 
 
@@ -1130,6 +1336,8 @@ def prewarm_text_glyphs(viewer: Any) -> bool:
     return True
 
 
+#: Milliseconds the review table waits after the last slider move or edit before it follows.
+REVIEW_DELAY_MS = 150
 #: Relative difference between the Pick diameter and the measured one that earns a warning.
 DIAMETER_MISMATCH = 0.25
 #: Score floor of the files "Pick folder…" writes when candidates are kept (re-threshold later).
@@ -1312,6 +1520,16 @@ class PickWidget(QWidget):
         )
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        # the review table follows edits and the threshold once the user rests
+        self._review_order: dict[str, int] = {}  # micrograph -> its row
+        self._review_counts: dict[str, dict[str, int]] = {}  # objects shown per micrograph
+        self._review_pending: set[str] = set()
+        self._review_all = False
+        self._status_with_review = False  # the status of several micrographs comes with it
+        self._review_timer = QTimer(self)
+        self._review_timer.setSingleShot(True)
+        self._review_timer.setInterval(REVIEW_DELAY_MS)
+        self._review_timer.timeout.connect(self._refresh_scheduled_review)
 
         form = QFormLayout()
         form.addRow("Model", model_row)
@@ -1377,6 +1595,8 @@ class PickWidget(QWidget):
             self.load_bundled()
         self._on_layers_changed()
         self.refresh_review_table()
+        for layer in self.viewer.layers:  # result layers another widget made already
+            self._listen_to_edits(layer)
         follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
         self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
@@ -1537,6 +1757,7 @@ class PickWidget(QWidget):
         (``picks_changed``).
         """
         self._on_layers_changed()
+        self._listen_to_edits(event.value)
         if is_micrograph_layer(event.value):
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
@@ -1582,26 +1803,58 @@ class PickWidget(QWidget):
         self._refilter()
 
     def _refilter(self) -> None:
-        """Apply the threshold and size filter to every picked micrograph (no network)."""
+        """Apply the threshold and size filter to every picked micrograph (no network).
+
+        The displayed micrograph's layers and the status line at once; the
+        review table's counts (every row changes) a moment later, once the
+        slider rests (:meth:`_schedule_review`). With several micrographs
+        whose fibers are traced at the new threshold, the status comes with
+        the table (tracing costs 0.1-0.7 s a micrograph).
+        """
         threshold = self.threshold()
         state = session(self.viewer)
         names = list(state.pick_results)
-        counts = [apply_display_threshold(self.viewer, name, threshold) for name in names]
-        shown = [n for n in counts if n is not None]
-        if not shown or self.worker is not None:
+        shown = {name: apply_display_threshold(self.viewer, name, threshold) for name in names}
+        if not names:
             return
+        self._schedule_review(None)
         if len(names) == 1:  # with its vesicles and fibers
-            text = f"{shown_objects(self.viewer, names[0], threshold, shown[0])} at threshold "
-        else:
-            text = f"{sum(shown)} picks at threshold "
-        text += f"{threshold:.2f}"
+            self._status_with_review = False
+            if self.worker is None:
+                self.status.setText(self._filter_text(shown_objects(self.viewer, names[0])))
+            return
+        totals = {"picks": 0, "vesicles": 0, "fibers": 0}
+        for name, particles in shown.items():
+            counts = _counts_without_tracing(self.viewer, name, threshold, particles or 0)
+            if counts is None:  # its fibers are traced first: the table's refresh says
+                self._status_with_review = True
+                return
+            for kind, n in counts.items():
+                totals[kind] += n
+        self._status_with_review = False
+        if self.worker is None:
+            self.status.setText(self._filter_text(_objects_text(totals)))
+
+    def _filter_text(self, objects: str) -> str:
+        """``"<objects> at threshold 0.15"``, with the size filter and what it does not change."""
+        from napari_cryopick.core.text import name_list
+
+        state = session(self.viewer)
+        names = list(state.pick_results)
+        text = f"{objects} at threshold {self.threshold():.2f}"
         low, high = state.display_diameter
         if low is not None or high is not None:
             text += f", diameter {low or 0:.0f}–{high or float('inf'):.0f} px"
             sizeless = [n for n in names if not _has_diameters(state.pick_results[n].picks)]
             if sizeless:
                 text += f" (no diameters in the picks of {', '.join(sizeless)}: not size-filtered)"
-        self.status.setText(text)
+        edited = [n for n in names if "fiber" in state.pick_results[n].edited]
+        if edited:
+            text += (
+                f"; the fiber paths of {name_list(edited)} stay as you edited them (those scoring "
+                "below the threshold hidden, none traced again: Pick traces anew)"
+            )
+        return text
 
     # --- picking ---
 
@@ -1735,8 +1988,8 @@ class PickWidget(QWidget):
         inverted = bool(getattr(event.item, "inverted", False))
         self._scale_choice = (self._request_scale_key, factor, inverted)
         yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
-        count = apply_display_threshold(self.viewer, name, self.threshold())
-        shown = shown_objects(self.viewer, name, self.threshold(), count)
+        apply_display_threshold(self.viewer, name, self.threshold())
+        shown = shown_objects(self.viewer, name)
         scale = ""
         if factor != 1.0:
             scale = (
@@ -1851,7 +2104,8 @@ class PickWidget(QWidget):
             return  # cancelled: _on_finished says so
         self.last_batch = batch
         text = (
-            f"{self._trained_warning}{len(batch.picks)} picks in {len(batch.written)} files -> "
+            f"{self._trained_warning}{_objects_text(_object_counts(batch.picks))} in "
+            f"{len(batch.written)} files -> "
             f"{self.export_edit.text()}"
         )
         if batch.inverted:
@@ -1928,39 +2182,116 @@ class PickWidget(QWidget):
         elif self._picks_folder is not None:
             self.load_picks(self._picks_folder, only=name)
 
-    def _on_picks_changed(self, _name: str) -> None:
-        self.refresh_review_table()
+    def _on_picks_changed(self, name: str) -> None:
+        self.refresh_review_rows([name])
+
+    def _listen_to_edits(self, layer: Any) -> None:
+        """Edits of a shared result layer (picks, circles, paths) refresh its micrograph's row."""
+        if layer.metadata.get(SHOWS_KEY) not in ("picks", *_SHAPE_KINDS):
+            return
+        layer.events.data.connect(self._on_result_edited)
+        self.destroyed.connect(lambda *_args: layer.events.data.disconnect(self._on_result_edited))
+
+    def _on_result_edited(self, _event: Any = None) -> None:
+        displayed = session(self.viewer).displayed
+        if displayed:
+            self._schedule_review(displayed)
+
+    def _schedule_review(self, name: str | None) -> None:
+        """Refresh ``name``'s row of the review table (None: every row) when the user rests.
+
+        A slider drag or a path being reshaped changes the counts many times a
+        second; the table follows once, :data:`REVIEW_DELAY_MS` after the last.
+        """
+        if name is None:
+            self._review_all = True
+        else:
+            self._review_pending.add(name)
+        self._review_timer.start()
+
+    def _refresh_scheduled_review(self) -> None:
+        names, self._review_pending = self._review_pending, set()
+        everything, self._review_all = self._review_all, False
+        if everything:
+            self.refresh_review_table()
+        else:
+            self.refresh_review_rows(names)
+        if everything and self._status_with_review and self.worker is None:
+            self._status_with_review = False
+            state = session(self.viewer)
+            totals = {"picks": 0, "vesicles": 0, "fibers": 0}
+            for name, counts in self._review_counts.items():
+                if name in state.pick_results:
+                    for kind, n in counts.items():
+                        totals[kind] += n
+            self.status.setText(self._filter_text(_objects_text(totals)))
+
+    def _review_row(self, name: str) -> tuple[tuple[str, int, float, bool], str]:
+        """``(name, objects, mean score, reviewed)`` of a micrograph and its count's text.
+
+        Objects are counted as the user sees them (:func:`result_picks`): one
+        per particle pick, vesicle circle and fiber (not one per vertex of its
+        path); the text names the vesicles and fibers among them, e.g.
+        ``"4 (2 vesicles, 1 fibers)"``. The mean score is one score per object.
+        """
+        # the displayed micrograph from its layers, the others from the session's store
+        table = result_picks(self.viewer, name)
+        counts = _object_counts(table)
+        self._review_counts[name] = counts
+        scores = _object_scores(table)
+        mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
+        total = sum(counts.values())
+        others = [f"{n} {kind}" for kind, n in counts.items() if kind != "picks" and n]
+        text = f"{total} ({', '.join(others)})" if others else str(total)
+        return (name, total, mean, name in session(self.viewer).reviewed), text
+
+    def _set_review_row(self, row: int, values: tuple[str, int, float, bool], text: str) -> None:
+        name, _count, mean, reviewed = values
+        cells = (
+            name,
+            text,
+            "–" if not np.isfinite(mean) else f"{mean:.2f}",
+            "yes" if reviewed else "",
+        )
+        for column, value in enumerate(cells):
+            self.review_table.setItem(row, column, QTableWidgetItem(value))
 
     def refresh_review_table(self) -> list[tuple[str, int, float, bool]]:
         """Fill the table: micrograph, shown objects, their mean score, reviewed flag.
 
-        Objects are counted as the user sees them: one per particle pick,
-        vesicle circle and traced fiber (not one per vertex of its path); the
-        cell names the vesicles and fibers among them, e.g. ``"4 (2 vesicles,
-        1 fibers)"``.
+        Every row (:meth:`_review_row`); :meth:`refresh_review_rows` refreshes
+        some.
         """
-        state = session(self.viewer)
-        rows, texts = [], []
-        for name in self._review_names():
-            # the displayed micrograph from its layers, the others from the session's store
-            table = result_picks(self.viewer, name)
-            counts = _object_counts(table)
-            scores = table["score"].to_numpy(float)
-            mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
-            rows.append((name, sum(counts.values()), mean, name in state.reviewed))
-            others = [f"{n} {kind}" for kind, n in counts.items() if kind != "picks" and n]
-            texts.append(f"{rows[-1][1]} ({', '.join(others)})" if others else str(rows[-1][1]))
+        names = self._review_names()
+        rows = [self._review_row(name) for name in names]
+        self._review_counts = {name: self._review_counts[name] for name in names}
         self.review_table.setRowCount(len(rows))
-        for row, ((name, _count, mean, reviewed), text) in enumerate(zip(rows, texts)):
-            values = (
-                name,
-                text,
-                "–" if not np.isfinite(mean) else f"{mean:.2f}",
-                "yes" if reviewed else "",
-            )
-            for column, value in enumerate(values):
-                self.review_table.setItem(row, column, QTableWidgetItem(value))
-        return rows
+        for row, (values, text) in enumerate(rows):
+            self._set_review_row(row, values, text)
+        self._review_order = {name: row for row, name in enumerate(names)}
+        return [values for values, _text in rows]
+
+    def refresh_review_rows(self, names: Any) -> None:
+        """Refresh the rows of ``names`` only (and insert those of micrographs new to it).
+
+        Counting a micrograph traces its fibers: a table of thousands of
+        micrographs is refreshed whole only when micrographs left it.
+        """
+        order = self._review_names()
+        before = self._review_order
+        if [name for name in order if name in before] != list(before):
+            self.refresh_review_table()  # micrographs went (closed): renumber every row
+            return
+        names = list(names)
+        for row, name in enumerate(order):  # a new micrograph picked: its row is inserted
+            if name not in before:
+                self.review_table.insertRow(row)
+                names.append(name)
+        self._review_order = {name: row for row, name in enumerate(order)}
+        for name in dict.fromkeys(names):
+            row = self._review_order.get(name)
+            if row is not None:
+                self._set_review_row(row, *self._review_row(name))
 
     def show_micrograph(self, row: int) -> str | None:
         """Show the micrograph of table row ``row`` and its layers alone; select it."""
@@ -2090,18 +2421,34 @@ class PickWidget(QWidget):
             return self.worker
         folder = Path(self.export_edit.text().strip())
         format = self.format_combo.currentText()
+        items = self._export_items(table, format)
+        if items is None:
+            return None
         self._cancel = threading.Event()
-        worker = create_worker(_exporting, table, folder, format, self._cancel, _start_thread=False)
-        total = int(table["micrograph"].astype(str).nunique())
+        worker = create_worker(_exporting, items, folder, format, self._cancel, _start_thread=False)
         self._start(
             worker,
-            total,
+            len(items),
             lambda done: self._advance(int(done[0])),
             lambda written: self._exported(table, written, folder, format),
             what="Export",
         )
-        self.status.setText(f"Writing {len(table)} picks to {folder}…")
+        self.status.setText(f"Writing {_objects_text(_object_counts(table))} to {folder}…")
         return worker
+
+    def _export_items(self, table: pd.DataFrame, format: str) -> list | None:
+        """:func:`_export_items`; None (and the status says why) when fibers cannot be written
+        in ``format`` (``cryopick pick`` refuses the same)."""
+        from napari_cryopick.workflows.pick import check_fiber_formats
+
+        items = _export_items(self.viewer, table, self.diameter_spin.value())
+        try:
+            for _item, kinds in items:
+                check_fiber_formats(kinds, (format,))
+        except ValueError as exc:
+            self.status.setText(f"Export: {exc} (choose another format)")
+            return None
+        return items
 
     def _shown_picks(self) -> pd.DataFrame | None:
         names = list(session(self.viewer).pick_results)
@@ -2116,17 +2463,39 @@ class PickWidget(QWidget):
         self.last_exported = list(written)
         if self._cancel.is_set():
             return  # the end of the job says how far it came
-        manual = int(table["score"].isna().sum())
         self.status.setText(
-            f"Exported {len(table)} picks ({manual} added by hand, no score) to "
+            f"Exported {_objects_text(_object_counts(table))}{self._unscored_text(table)} to "
             f"{len(written)} {format} file(s) in {folder}"
         )
 
+    def _unscored_text(self, table: pd.DataFrame) -> str:
+        """``" (2 added by hand, no score)"``: the objects (picks, circles, paths) without a score.
+
+        Those of a micrograph whose result has scores were added by hand; a
+        micrograph read from a file without scores says so instead.
+        """
+        stored = session(self.viewer).pick_results
+        by_hand = unscored = 0
+        for name, part in table.groupby(table["micrograph"].astype(str)):
+            count = int(np.isnan(_object_scores(part)).sum())
+            result = stored.get(name)
+            if result is not None and not result.picks["score"].notna().any():
+                unscored += count
+            else:
+                by_hand += count
+        parts = [f"{by_hand} added by hand, no score"] if by_hand else []
+        if unscored:
+            parts.append(f"{unscored} read from files without scores")
+        return f" ({'; '.join(parts)})" if parts else ""
+
     def export(self, folder: str | Path | None = None, format: str | None = None) -> list[Path]:
-        """Write the shown (edited) picks, one file per micrograph.
+        """Write the shown (edited) picks, one file per micrograph, as ``cryopick pick`` does.
 
         Hand-added picks are written without a score (NaN / no score column
-        value), never with one borrowed from another pick.
+        value), never with one borrowed from another pick. Fibers are written
+        as the command line writes them (RELION helical start/end pairs,
+        crYOLO filaments, CSV with ``tube_id``; beside particles or vesicles in
+        ``<micrograph>_fibers.<ext>``).
         """
         folder = Path(folder or self.export_edit.text().strip())
         format = format or self.format_combo.currentText()
@@ -2134,8 +2503,11 @@ class PickWidget(QWidget):
         if table is None:
             return []
         self._cancel = threading.Event()  # nothing to cancel here (a job's flag is done with)
+        items = self._export_items(table, format)
+        if items is None:
+            return []
         try:
-            written = _write_per_micrograph(table, folder, format)
+            written = drive(_exporting(items, folder, format, self._cancel))
         except (ValueError, OSError) as exc:
             self.status.setText(f"Export failed: {exc}")
             return []
@@ -2210,9 +2582,9 @@ class PickWidget(QWidget):
         if name in state.pick_results:
             # saved as labels: the corrections are safe, a training preview may redraw
             # the micrograph, and later deletions and circle edits count from here
-            _store_vesicle_edits(self.viewer, name)
+            _store_shape_edits(self.viewer, name)
             stored = state.pick_results[name]
             original = _scored_positions(current) if current is not None else stored.original
-            state.pick_results[name] = replace(stored, original=original, vesicles_edited=False)
+            state.pick_results[name] = replace(stored, original=original, edited=frozenset())
         self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.")
         return saved

@@ -229,7 +229,12 @@ def shapes_to_vesicles(
 
 
 def fibers_layer(
-    paths: Sequence[np.ndarray], name: str = "fibers", *, micrograph: str = "", role: str = "result"
+    paths: Sequence[np.ndarray],
+    name: str = "fibers",
+    *,
+    micrograph: str = "",
+    role: str = "result",
+    scores: Sequence[float] | None = None,
 ) -> LayerDataTuple:
     """Traced fibers as shapes paths.
 
@@ -243,6 +248,8 @@ def fibers_layer(
         Micrograph name, stored in the layer metadata.
     role
         ``"result"`` or ``"annotation"``.
+    scores
+        One score per fiber (the ``score`` feature; NaN: none), or None.
     """
     shapes = []
     for path in paths:
@@ -255,6 +262,10 @@ def fibers_layer(
         "edge_width": 3,
         "metadata": {ROLE_KEY: role, "kind": "fiber", "micrograph": micrograph},
     }
+    if scores is not None:
+        if len(scores) != len(shapes):
+            raise ValueError(f"{len(shapes)} fibers but {len(scores)} scores")
+        kwargs["features"] = {"score": np.asarray(scores, dtype=float).reshape(-1)}
     return shapes, kwargs, "shapes"
 
 

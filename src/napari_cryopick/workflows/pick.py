@@ -13,7 +13,8 @@ Per micrograph (:func:`pick_one`), each object kind has one strategy:
 * ``fiber``: points along the fiber heatmap's ridge traced into paths,
   :func:`napari_cryopick.core.object_kinds.pick_fibers`.
 
-Writing (:func:`write_outputs`) is the one writer of pick files: point kinds
+Writing (:func:`write_micrograph_picks`, behind :func:`write_outputs` and the
+Pick widget's export) is the one writer of pick files: point kinds
 go to the pick-file formats (:data:`napari_cryopick.io.pickfiles.FORMATS`),
 traced fibers to RELION helical STAR, crYOLO filament CBOX or CSV. When a
 model picks fibers *and* other kinds, the fibers go to ``<stem>_fibers.<ext>``.
@@ -52,6 +53,7 @@ __all__ = [
     "PickProgress",
     "PickRequest",
     "PreparedPick",
+    "check_fiber_formats",
     "output_stems",
     "pick",
     "pick_one",
@@ -61,6 +63,7 @@ __all__ = [
     "scale_lines",
     "trained_diameter_warning",
     "with_scale",
+    "write_micrograph_picks",
     "write_outputs",
     "zero_shot",
 ]
@@ -566,12 +569,8 @@ def prepare(request: PickRequest) -> PreparedPick:
                 f"{model_name}: the model has no {kind!r} kind "
                 f"(its kinds: {', '.join(model_kinds)})"
             )
-    if "fiber" in kinds and request.out_dir is not None:
-        wrong = [f for f in request.formats if f not in FIBER_FORMATS]
-        if wrong:
-            raise ValueError(
-                f"fibers are written as {', '.join(FIBER_FORMATS)}, not {', '.join(wrong)}"
-            )
+    if request.out_dir is not None:
+        check_fiber_formats(kinds, request.formats)
     from napari_cryopick.core.model.inputs import preparation_scale
 
     if request.diameter_px is not None:
@@ -791,23 +790,74 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
 def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> list[Path]:
     """Write one micrograph's pick files (every requested format) below ``stem``.
 
-    Each file is written atomically (a temporary file renamed into place).
-    Point kinds go to ``<stem>.<ext>``; traced fibers to ``<stem>.<ext>`` for
-    a fiber-only request, else to ``<stem>_fibers.<ext>``.
+    :func:`write_micrograph_picks` with the request and the kinds of a run.
 
     Returns
     -------
     list of pathlib.Path
         The files written.
     """
+    return write_micrograph_picks(item, stem, prepared.request, prepared.kinds)
+
+
+def check_fiber_formats(kinds: Sequence[str], formats: Sequence[str]) -> None:
+    """Raise ``ValueError`` when fibers (a ``kinds`` with ``fiber``) cannot go to ``formats``."""
+    wrong = [f for f in formats if f not in FIBER_FORMATS]
+    if "fiber" in kinds and wrong:
+        raise ValueError(
+            f"fibers are written as {', '.join(FIBER_FORMATS)}, not {', '.join(wrong)}"
+        )
+
+
+def write_micrograph_picks(
+    item: MicrographPicks, stem: Path, request: PickRequest, kinds: Sequence[str]
+) -> list[Path]:
+    """Write one micrograph's picks as ``request`` asks, below ``stem``: the one writer.
+
+    ``cryopick pick`` (through :func:`write_outputs`) and the Pick widget's
+    export both write with it. Each file is written atomically (a temporary
+    file renamed into place). The point kinds among ``kinds`` (every kind but
+    ``fiber``) go to ``<stem>.<ext>`` in the pick-file formats; the traced
+    fibers (``item.fiber_paths``) to ``<stem>.<ext>`` when ``kinds`` holds
+    ``fiber`` alone, else to ``<stem>_fibers.<ext>``: RELION helical STAR in
+    ``request.fibers.helical_layout`` (start/end pairs by default), crYOLO
+    filament CBOX (one box every ``box_distance_px``, a confidence per
+    filament from its vertices' ``score`` in ``item.picks``) or CSV of the
+    vertices with their ``tube_id``.
+
+    Parameters
+    ----------
+    item
+        The micrograph's picks: ``picks`` (points; fiber vertices with a
+        ``tube_id``), ``candidates`` (with ``request.keep_candidates``),
+        ``fiber_paths``, ``shape`` (for ``request.flip_y``), ``diameter_px``
+        (the fiber width), ``pixel_size``, ``name``.
+    stem
+        Output path without suffix; its folder is created.
+    request
+        ``formats``, ``flip_y``, ``keep_candidates``, ``box_size_px`` and
+        ``fibers`` (:class:`FiberOptions`) are used.
+    kinds
+        The kinds picked (``PreparedPick.kinds``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    ValueError
+        Fibers in a format that cannot hold them (:func:`check_fiber_formats`).
+    """
     import numpy as np
 
     from napari_cryopick.io.pickfiles import BOXED_FORMATS, FORMATS, write_picks
 
-    request = prepared.request
+    check_fiber_formats(kinds, request.formats)
     stem.parent.mkdir(parents=True, exist_ok=True)
     height = float(item.shape[0])
-    point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
+    point_kinds = tuple(k for k in kinds if k != "fiber")
     points = item.picks[item.picks["kind"].isin(point_kinds)] if len(item.picks) else item.picks
     if request.keep_candidates is not None and len(item.candidates):
         keep = item.candidates["kind"].isin(point_kinds) & (
@@ -831,24 +881,24 @@ def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> 
                 **options,
             )
             written.append(target)
-        if "fiber" in prepared.kinds:
+        if "fiber" in kinds:
             suffix = ("_fibers" if point_kinds else "") + FORMATS[format].SUFFIXES[0]
             target = stem.with_name(stem.name + suffix)
             paths = item.fiber_paths
             if request.flip_y:
                 paths = [np.column_stack([p[:, 0], (height - 1) - p[:, 1]]) for p in paths]
-            _write_fibers(prepared, item, paths, target, format)
+            _write_fibers(request, item, paths, target, format)
             written.append(target)
     return written
 
 
 def _write_fibers(
-    prepared: PreparedPick, item: MicrographPicks, paths: list, target: Path, format: str
+    request: PickRequest, item: MicrographPicks, paths: list, target: Path, format: str
 ) -> None:
     from napari_cryopick.io import filaments
     from napari_cryopick.io.pickfiles import write_picks
 
-    options = prepared.request.fibers
+    options = request.fibers
     width = item.diameter_px
     distance = options.box_distance_px or width / 2.0
     fibers = item.picks[item.picks["tube_id"] > 0] if len(item.picks) else item.picks
@@ -872,7 +922,7 @@ def _write_fibers(
             paths,
             target,
             box_distance_px=distance,
-            box_size_px=prepared.request.box_size_px or 2.0 * width,
+            box_size_px=request.box_size_px or 2.0 * width,
             diameter_px=width,
             scores=scores,
         )
@@ -882,7 +932,7 @@ def _write_fibers(
             fibers.reset_index(drop=True),
             target,
             "csv",
-            flip_y_height=height if prepared.request.flip_y else None,
+            flip_y_height=height if request.flip_y else None,
         )
 
 
