@@ -136,6 +136,15 @@ def test_diameter_has_one_owner(tmp_path, micrograph_files, tiny_checkpoint, mak
     outcome = drive(pick(_request([Micrograph(image, name="mem")], tiny_checkpoint, None,
                                   diameter_px=None, diameter_A=50.0)))  # fmt: skip
     assert "pixel size" in outcome.errors["mem"]
+    # the user's pixel size (PNG, JPEG and TIFF carry none) converts it, and beats the header
+    prepared = prepare(_request([Micrograph(image, name="mem")], tiny_checkpoint, None,
+                                diameter_px=None, diameter_A=50.0, pixel_size_A=2.5))  # fmt: skip
+    assert pick_one(prepared, Micrograph(image, name="mem")).diameter_px == pytest.approx(20.0)
+    prepared = prepare(_request(micrograph_files[:1], tiny_checkpoint, None, diameter_px=None,
+                                diameter_A=50.0, pixel_size_A=5.0))  # fmt: skip
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="--pixel-size must be > 0"):
+        _request(micrograph_files[:1], tiny_checkpoint, None, pixel_size_A=0.0)
 
 
 def test_model_without_a_diameter_is_named(tmp_path, micrograph_files, make_config):
@@ -309,3 +318,15 @@ def test_micrograph_without_contrast_is_skipped_with_its_reason(
     assert not len(outcome.picks)
     outcome = drive(pick(_request([good], tiny_checkpoint, None)))
     assert outcome.n_done == 1
+
+
+def test_cli_pick_pixel_size_reaches_the_request_and_the_fingerprint(tmp_path, micrograph_files):
+    from napari_cryopick.cli import build_parser
+    from napari_cryopick.cli._pick import request_from_args
+    from napari_cryopick.workflows.batch import settings_fingerprint
+
+    common = ["pick", str(micrograph_files[0]), "--diameter-A", "150", "--out", str(tmp_path)]
+    plain = request_from_args(build_parser().parse_args(common))
+    sized = request_from_args(build_parser().parse_args([*common, "--pixel-size", "1.5"]))
+    assert (plain.pixel_size_A, sized.pixel_size_A) == (None, 1.5)
+    assert settings_fingerprint(plain) != settings_fingerprint(sized)  # --skip redoes them

@@ -48,7 +48,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="A",
-        help="particle diameter in Angstrom (needs the pixel size in the MRC header)",
+        help="particle diameter in Angstrom (needs the pixel size: the MRC header, a "
+        "micrograph list, or --pixel-size)",
+    )
+    parser.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="A",
+        help="Å per pixel of every micrograph, for --diameter-A (beats the MRC header and "
+        "micrograph lists; PNG, JPEG and TIFF carry none)",
     )
     parser.add_argument(
         "--threshold",
@@ -267,6 +276,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         kinds=None if args.kind is None else (args.kind,),
         diameter_px=args.diameter,
         diameter_A=args.diameter_A,
+        pixel_size_A=args.pixel_size,
         threshold=args.threshold,
         options={
             "min_distance": args.min_distance,

@@ -95,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="diameter_A",
         type=float,
         metavar="A",
-        help="particle diameter in Angstrom (needs the pixel size in the MRC header)",
+        help="particle diameter in Angstrom (needs the pixel size: the MRC header, a "
+        "micrograph list, or --pixel-size)",
     )
     parser.add_argument(
         "--out",

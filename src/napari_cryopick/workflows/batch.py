@@ -364,6 +364,8 @@ def settings_fingerprint(request: PickRequest) -> str:
         settings["diameter_factor"] = request.diameter_factor
     if request.invert_contrast:  # likewise absent when not inverted
         settings["invert_contrast"] = True
+    if request.pixel_size_A is not None:  # likewise absent when the files' own are used
+        settings["pixel_size_A"] = request.pixel_size_A
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

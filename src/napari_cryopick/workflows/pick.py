@@ -133,6 +133,9 @@ class PickRequest:
     diameter_px, diameter_A
         Particle diameter in pixels, or in Angstrom (each micrograph's pixel
         size converts it); at most one. Neither: the model card's diameter.
+    pixel_size_A
+        Angstrom per pixel of every micrograph, beating the files' headers and
+        micrograph lists (PNG, JPEG and TIFF carry none); None: theirs.
     threshold
         Score threshold of the picks returned and written (None: the one the
         model's last training calibrated, :func:`model_threshold`, when the
@@ -184,6 +187,7 @@ class PickRequest:
     kinds: tuple[str, ...] | None = None
     diameter_px: float | None = None
     diameter_A: float | None = None
+    pixel_size_A: float | None = None
     threshold: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
@@ -209,6 +213,10 @@ class PickRequest:
             if value is not None and not (math.isfinite(value) and value > 0):
                 option = name.replace("_px", "").replace("_", "-")
                 raise ValueError(f"--{option} must be > 0, got {value}")
+        if self.pixel_size_A is not None and not (
+            math.isfinite(self.pixel_size_A) and self.pixel_size_A > 0
+        ):
+            raise ValueError(f"--pixel-size must be > 0, got {self.pixel_size_A}")
         if self.diameter_factor is not None and not (
             math.isfinite(self.diameter_factor) and self.diameter_factor > 0
         ):
@@ -690,6 +698,8 @@ def _read_with_diameter(
     from napari_cryopick.core.preprocess import check_contrast
 
     micrograph = (read or _read)(source)
+    if prepared.request.pixel_size_A is not None:  # the user's beats the header and lists
+        micrograph = dataclasses.replace(micrograph, pixel_size=prepared.request.pixel_size_A)
     check_contrast(micrograph.data)
     origin = getattr(source, "source", source)  # the file of a batch work item
     name = micrograph.name or (Path(origin).stem if _is_path(origin) else "")
