@@ -422,3 +422,35 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(
     os.utime(lock, (old, old))
     assert drive(run_batch(request, BatchOptions(read_ahead=0))).n_picked == 2
     assert not lock.exists()
+
+
+def test_a_run_releases_only_its_own_lock_and_an_unreadable_old_lock_is_taken_over(tmp_path):
+    # a review: a run whose lock had been taken over deleted the new owner's lock at its
+    # end, and a lock file that was not JSON blocked every later run for ever
+    from napari_cryopick.workflows.batch import OutputBusyError, _OutputLock
+
+    manifest = tmp_path / "cryopick_manifest.jsonl"
+    first = _OutputLock(manifest)
+    lock = first.path
+    record = json.loads(lock.read_text())
+    record["host"] = "another-node"  # as if first ran elsewhere and stopped beating
+    lock.write_text(json.dumps(record))
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    second = _OutputLock(manifest)  # takes the stale lock over
+    assert json.loads(lock.read_text())["token"] != record["token"]
+    first.release()  # the first run ends late: the second's lock stays
+    assert lock.exists()
+    with pytest.raises(OutputBusyError):
+        _OutputLock(manifest)
+    first.beat()  # nor does it touch it
+    second.release()
+    assert not lock.exists()
+    lock.write_text("not json")
+    with pytest.raises(OutputBusyError, match="another cryopick run"):
+        _OutputLock(manifest)  # fresh: a run may be writing its record
+    os.utime(lock, (old, old))
+    third = _OutputLock(manifest)
+    assert json.loads(lock.read_text())["token"]
+    third.release()
+    assert not list(tmp_path.iterdir())

@@ -467,6 +467,8 @@ def complete_items(
 #: A lock of another host whose run has recorded nothing (nor beaten) for this long is
 #: taken as left behind by a killed job (a SLURM task past its wall time).
 LOCK_STALE_S = 600.0
+#: How often a run touches its lock file while it holds it.
+LOCK_BEAT_S = 30.0
 
 
 class OutputBusyError(ValueError):
@@ -488,51 +490,84 @@ class _OutputLock:
 
     Two ``cryopick pick`` runs into one folder (or one shard of it) used to
     write the same files and manifest at once without a word. The lock file
-    names its run (host, process, start, command); it is created exclusively
-    and removed when the run ends. A lock whose process is gone (same host),
-    or, from another host, whose run has not recorded a micrograph for
-    :data:`LOCK_STALE_S` (its file's time, touched by :meth:`beat`), was left
-    by a killed run and is taken over; any other refuses the new run.
+    names its run (host, process, start, a token, the command); it is created
+    exclusively, kept fresh by a background beat (its file's time, every
+    :data:`LOCK_BEAT_S`, also through a long start-up) and removed when the
+    run ends, by that run only. A lock whose process is gone (same host), or
+    whose file has not been touched for :data:`LOCK_STALE_S` (another host, or
+    a lock that names no run), was left by a killed run and is taken over: it
+    is renamed away first, so of two runs taking over one lock only one gets
+    it. Any other lock refuses the new run.
     """
 
     def __init__(self, manifest: Path) -> None:
         import socket
         import sys
+        import threading
+        import uuid
 
         self.path = manifest.with_name(manifest.name + ".lock")
         self._host = socket.gethostname()
+        self._token = uuid.uuid4().hex
         owner = {
             "host": self._host,
             "pid": os.getpid(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "token": self._token,
             "command": " ".join(sys.argv),
         }
-        text = json.dumps(owner)
-        for _attempt in range(2):
+        text = json.dumps(owner) + "\n"
+        for _attempt in range(3):
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
-                self._check_holder()  # raises, or removes a stale lock
+                self._check_holder()  # raises, or moves a stale lock away
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-            return
-        raise OutputBusyError(f"{self.path}: could not take the output folder's lock")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            except BaseException:
+                self.path.unlink(missing_ok=True)  # never leave a lock that names no run
+                raise
+            break
+        else:
+            raise OutputBusyError(f"{self.path}: could not take the output folder's lock")
+        self._stop = threading.Event()
+        self._beater = threading.Thread(target=self._beat_until_released, daemon=True)
+        self._beater.start()
 
-    def _check_holder(self) -> None:
+    def _holder(self) -> tuple[dict[str, Any], float] | None:
+        """The lock's owner record (empty if unreadable) and age in seconds; None if gone."""
         try:
-            holder = json.loads(self.path.read_text(encoding="utf-8") or "{}")
             age = time.time() - self.path.stat().st_mtime
         except FileNotFoundError:
-            return  # released meanwhile
+            return None
+        try:
+            holder = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except FileNotFoundError:
+            return None
         except (OSError, ValueError):
-            holder, age = {}, 0.0
+            holder = {}
+        return (holder if isinstance(holder, dict) else {}), age
+
+    def _check_holder(self) -> None:
+        found = self._holder()
+        if found is None:
+            return  # released meanwhile
+        holder, age = found
         host, pid = holder.get("host"), holder.get("pid")
         if host == self._host and isinstance(pid, int):
             stale = not _pid_alive(pid)
         else:
             stale = age > LOCK_STALE_S
         if stale:
+            # renamed away, not deleted: of two runs taking over, only one moves it, and
+            # neither deletes the lock the other has just made
+            moved = self.path.with_name(f"{self.path.name}.stale-{self._token}")
+            try:
+                os.rename(self.path, moved)
+            except FileNotFoundError:
+                return
             logger.warning(
                 "%s: taking over the lock of a run that ended without releasing it (%s, "
                 "process %s on %s)",
@@ -541,23 +576,35 @@ class _OutputLock:
                 pid,
                 host,
             )
-            self.path.unlink(missing_ok=True)
+            moved.unlink(missing_ok=True)
             return
         raise OutputBusyError(
             f"{self.path.parent}: another cryopick run is writing here (process {pid} on "
             f"{host}, started {holder.get('started', '?')}, last active {age:.0f} s ago: "
             f"{holder.get('command', '?')}); two runs into one folder would mix their picks. "
-            "Wait for it, give another --out, or split the work with --shard I/N. If no such "
-            f"run is going on, delete {self.path}"
+            "Wait for it, give another --out, or split the work with --shard I/N (every run "
+            f"with its own shard of the same N). If no such run is going on, delete {self.path}"
         )
 
+    def _mine(self) -> bool:
+        found = self._holder()
+        return found is not None and found[0].get("token") == self._token
+
+    def _beat_until_released(self) -> None:
+        while not self._stop.wait(LOCK_BEAT_S):
+            self.beat()
+
     def beat(self) -> None:
-        """Say the run is alive (the lock file's time)."""
-        with contextlib.suppress(OSError):
-            os.utime(self.path)
+        """Say the run is alive (the lock file's time), if the lock is still this run's."""
+        if self._mine():
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
 
     def release(self) -> None:
-        self.path.unlink(missing_ok=True)
+        """Remove the lock, if it is still this run's (idempotent)."""
+        self._stop.set()
+        if self._mine():
+            self.path.unlink(missing_ok=True)
 
 
 class _Manifest:
