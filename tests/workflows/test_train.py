@@ -110,6 +110,19 @@ def test_a_model_file_replaced_by_training_is_kept_as_previous(tmp_path, trainin
     assert load_checkpoint(out)[1]["history"][-1]["tool"] == "second"
     [note] = [n for n in training_notes(second, 16) if "already existed" in n]
     assert str(kept) in note
+    # training again from the kept version into the same file (a review: the starting
+    # model.previous.pt was replaced by the disliked model.pt): the start stays
+    third = drive(
+        train(
+            _request(
+                training_set, out, mode="finetune", base_model=kept, run_info={"tool": "third"}
+            )
+        )
+    )
+    assert load_checkpoint(kept)[1]["history"][-1]["tool"] == "first"
+    assert third.previous == tmp_path / "model.previous-2.pt"
+    assert load_checkpoint(third.previous)[1]["history"][-1]["tool"] == "second"
+    assert not list(tmp_path.glob(".*part"))
 
 
 def test_output_is_checked_before_training(tmp_path, training_set, monkeypatch):

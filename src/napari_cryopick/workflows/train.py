@@ -776,7 +776,10 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         yield TrainPreview(steps, steps, preview_name, final, final=True)
     path = previous = None
     if request.out is not None:
-        path, previous = _save(request.out, result.model, metadata)
+        start_from = (
+            request.base_model if isinstance(request.base_model, (str, os.PathLike)) else None
+        )
+        path, previous = _save(request.out, result.model, metadata, keep=start_from)
     return TrainOutcome(
         model=result.model,
         card=card,
@@ -792,17 +795,39 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     )
 
 
-def previous_model_path(path: Path) -> Path:
-    """Where a model file that a training replaces is kept: ``model.pt`` -> ``model.previous.pt``."""
+def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Path:
+    """Where a model file that a training replaces is kept: ``model.pt`` -> ``model.previous.pt``.
+
+    ``keep``: a file that must not be replaced there (the training's starting
+    model, e.g. ``--init model.previous.pt``): then ``model.previous-2.pt``,
+    ``-3``, ... the first that is not it.
+    """
     path = Path(path)
-    return path.with_name(f"{path.stem}.previous{path.suffix or '.pt'}")
+    suffix = path.suffix or ".pt"
+    candidate = path.with_name(f"{path.stem}.previous{suffix}")
+    number = 1
+    while keep is not None and candidate.exists() and _same_file(candidate, keep):
+        number += 1
+        candidate = path.with_name(f"{path.stem}.previous-{number}{suffix}")
+    return candidate
 
 
-def _save(path: Path, model: Any, metadata: dict[str, Any]) -> tuple[Path, Path | None]:
+def _same_file(first: Path, second: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _save(
+    path: Path, model: Any, metadata: dict[str, Any], keep: str | os.PathLike | None = None
+) -> tuple[Path, Path | None]:
     """Write the checkpoint atomically; keep a file it replaces (:func:`previous_model_path`).
 
-    On failure the model is kept in the temporary folder. Returns the path
-    written and where the replaced file was kept (None when there was none).
+    The replaced file is linked (else copied) to a temporary name first and
+    moved over the previous copy only once it is whole, so a failure loses
+    neither. On failure the model is kept in the temporary folder. Returns
+    the path written and where the replaced file was kept (None: none was).
     """
     from napari_cryopick.core.model import save_checkpoint
 
@@ -812,12 +837,14 @@ def _save(path: Path, model: Any, metadata: dict[str, Any]) -> tuple[Path, Path 
         if path.is_file():
             # a hard link keeps the old model under its new name without copying it; the
             # atomic save then replaces only the original name
-            previous = previous_model_path(path)
-            previous.unlink(missing_ok=True)
+            previous = previous_model_path(path, keep)
+            staged = previous.with_name(f".{previous.name}.{os.getpid()}.part")
+            staged.unlink(missing_ok=True)
             try:
-                os.link(path, previous)
+                os.link(path, staged)
             except OSError:  # a file system without hard links
-                shutil.copy2(path, previous)
+                shutil.copy2(path, staged)
+            os.replace(staged, previous)
         return save_checkpoint(path, model, metadata=metadata), previous
     except OSError as error:
         reason = error.strerror or str(error)
