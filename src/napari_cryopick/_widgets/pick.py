@@ -2421,7 +2421,7 @@ class PickWidget(QWidget):
             return self.worker
         folder = Path(self.export_edit.text().strip())
         format = self.format_combo.currentText()
-        items = self._export_items(table, format)
+        items = self._checked_export_items(table, format)
         if items is None:
             return None
         self._cancel = threading.Event()
@@ -2436,7 +2436,7 @@ class PickWidget(QWidget):
         self.status.setText(f"Writing {_objects_text(_object_counts(table))} to {folder}…")
         return worker
 
-    def _export_items(self, table: pd.DataFrame, format: str) -> list | None:
+    def _checked_export_items(self, table: pd.DataFrame, format: str) -> list | None:
         """:func:`_export_items`; None (and the status says why) when fibers cannot be written
         in ``format`` (``cryopick pick`` refuses the same)."""
         from napari_cryopick.workflows.pick import check_fiber_formats
@@ -2503,7 +2503,7 @@ class PickWidget(QWidget):
         if table is None:
             return []
         self._cancel = threading.Event()  # nothing to cancel here (a job's flag is done with)
-        items = self._export_items(table, format)
+        items = self._checked_export_items(table, format)
         if items is None:
             return []
         try:

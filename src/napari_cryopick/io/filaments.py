@@ -26,8 +26,9 @@ RELION helical STAR (one ``data_`` loop block, like RELION's coordinate files)
 Fiber centre lines (JSON; ``cryopick simulate`` writes ``fibers/<micrograph>.json``)
     ``{"micrograph": name, "width_px": w, "fibers": [{"tube_id": k,
     "points_xy": [[x, y], ...]}, ...]}``: each fiber's centre line, densely
-    (about 1 px apart), in (x, y) pixel centres. Read only
-    (:func:`read_centre_lines`).
+    (about 1 px apart), in (x, y) pixel centres. Written by
+    :func:`centre_lines_json` (the simulator), read by :func:`read_centre_lines`;
+    not a pick-file format of ``cryopick pick``.
 
 crYOLO filament CBOX (``data_global`` + ``data_cryolo``, crYOLO >= 1.8)
     One box per segment every ``box_distance_px`` along each filament;
