@@ -131,14 +131,23 @@ def test_measure_sets_diameter(annotate):
     assert "measure diameter" not in viewer.layers
 
 
-def test_clicks_record_the_diameter_typed_before_and_after_them(annotate):
+def test_clicks_record_the_diameter_typed_before_and_after_them(
+    annotate, micrograph_path, real_data_dir
+):
     # a trial typed 56 px before clicking: the circles showed 56 but every click recorded
     # the layer's first 100 px, so Evaluate against the clicks gave AP 0 and File > Save
     # wrote 100
-    from napari_cryopick._widgets._common import current_micrograph_layer, set_micrograph_settings
+    from napari_cryopick._widgets._common import (
+        current_micrograph_layer,
+        micrograph_layers,
+        micrograph_name,
+        set_micrograph_settings,
+    )
     from napari_cryopick._widgets.annotate import annotations_from_layers
 
     viewer, widget = annotate
+    _open_second(viewer, micrograph_path, real_data_dir)
+    widget.micrograph_combo.setCurrentText("061_10028")
     particles = widget.set_kind("particle")
     widget.diameter_spin.setValue(56.0)
     particles.add(np.array([[100.0, 120.0], [300.0, 320.0]]))
@@ -152,6 +161,10 @@ def test_clicks_record_the_diameter_typed_before_and_after_them(annotate):
     particles.add(np.array([[500.0, 520.0]]))
     assert particles.features["diameter"].tolist() == [60.0, 60.0, 60.0]
     assert particles.size.tolist() == [60.0, 60.0, 60.0]
+    # the other open micrograph's diameter is its own: these clicks keep theirs
+    [other] = [m for m in micrograph_layers(viewer) if micrograph_name(m) == "062_10028"]
+    set_micrograph_settings(viewer, other, diameter_px=90.0)
+    assert particles.features["diameter"].tolist() == [60.0, 60.0, 60.0]
 
 
 def test_picks_as_labels_keep_the_users_clicks(make_napari_viewer, tmp_path):

@@ -196,18 +196,25 @@ def test_the_diameter_box_follows_the_micrograph_until_the_user_types_one(
     make_napari_viewer, real_data_dir
 ):
     # a trial's Evaluate box stayed at 100 px while every other widget said 56
-    from napari_cryopick._widgets._common import current_micrograph_layer, set_micrograph_settings
+    from napari_cryopick._widgets._common import micrograph_layers, set_micrograph_settings
 
     viewer = make_napari_viewer()
-    viewer.open(
-        str(real_data_dir / DATASET / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick"
-    )
-    set_micrograph_settings(viewer, current_micrograph_layer(viewer), diameter_px=56.0)
+    folder = real_data_dir / DATASET / "micrographs"
+    for name in ("062_10028", NAME):  # NAME opened last: on screen
+        viewer.open(str(folder / f"{name}.png"), plugin="napari-cryopick")
+    layers = {layer.name: layer for layer in micrograph_layers(viewer)}
+    set_micrograph_settings(viewer, layers["062_10028"], diameter_px=80.0)
+    set_micrograph_settings(viewer, layers[NAME], diameter_px=56.0)
+    viewer.layers.selection.active = layers[NAME]
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
     assert widget.diameter_spin.value() == 56.0
-    set_micrograph_settings(viewer, current_micrograph_layer(viewer), diameter_px=60.0)
+    set_micrograph_settings(viewer, layers[NAME], diameter_px=60.0)
     assert widget.diameter_spin.value() == 60.0
+    # the other micrograph worked on: its diameter
+    viewer.layers.selection.active = layers["062_10028"]
+    set_micrograph_settings(viewer, layers["062_10028"], diameter_px=82.0)
+    assert widget.diameter_spin.value() == 82.0
     widget.diameter_spin.setValue(70.0)
     widget.diameter_spin.editingFinished.emit()  # the user typed it
-    set_micrograph_settings(viewer, current_micrograph_layer(viewer), diameter_px=64.0)
+    set_micrograph_settings(viewer, layers["062_10028"], diameter_px=64.0)
     assert widget.diameter_spin.value() == 70.0
