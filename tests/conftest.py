@@ -138,3 +138,27 @@ def interruptible():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def thread_calls(monkeypatch):
+    """``record(module, name)``: patch ``module.name`` to note, at each call, whether it ran
+    on the main (GUI) thread; returns the list of those notes.
+
+    Responsiveness is held structurally this way (the work runs in a worker thread
+    or another process); how long the event loop waits is the benchmarks'.
+    """
+    import threading
+
+    def record(module, name: str) -> list[bool]:
+        calls: list[bool] = []
+        original = getattr(module, name)
+
+        def recorded(*args, **kwargs):
+            calls.append(threading.current_thread() is threading.main_thread())
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+        return calls
+
+    return record
