@@ -412,7 +412,8 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path, thre
     torch.manual_seed(0)
     folder = tmp_path / "micrographs"
     folder.mkdir()
-    for index in range(20):
+    total = 60  # far more than the 10 before the click: a loaded machine's slow cancel
+    for index in range(total):  # still stops the folder well before its end
         _micrograph_file(folder, f"m{index:02d}", shape=(512, 512), seed=index)
     out = tmp_path / "picks"
     viewer = make_napari_viewer(show=True)
@@ -432,7 +433,7 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path, thre
         qtbot.mouseClick(pick.cancel_button, Qt.LeftButton)
         qtbot.waitUntil(lambda: pick.worker is None, timeout=30_000)
     done = pick.progress_bar.value()
-    assert 10 <= done < 20
+    assert 10 <= done < total
     assert "Cancelled" in pick.status.text()
     files = sorted(out.rglob("*"))
     names = sorted(p.name for p in files if p.is_file())
@@ -441,7 +442,7 @@ def test_cancel_folder_picking_halfway(make_napari_viewer, qtbot, tmp_path, thre
         if path.is_file():
             read_picks(path)  # each one complete
     print(
-        f"\nfolder picking: {done}/20 before cancel, event loop max gap "
+        f"\nfolder picking: {done}/{total} before cancel, event loop max gap "
         f"{meter.max_gap * 1000:.0f} ms over {len(meter.ticks)} ticks (GUI-thread CPU "
         f"{meter.max_cpu_gap * 1000:.0f} ms; without this process's waits for a CPU "
         f"{meter.max_own_gap * 1000:.0f} ms), load {os.getloadavg()[0]:.1f}"
