@@ -85,3 +85,24 @@ def test_help_defaults_match_the_configuration_classes() -> None:
         for item in fields(cls):
             if item.default is not MISSING:
                 assert read[item.name] == item.default, (cls.__name__, item.name)
+
+
+def test_time_budgets_count_from_the_commands_process_start(monkeypatch, capsys):
+    """`cryopick train`'s 2 minutes include Python's start-up (1-4 s on a busy 2-core box)."""
+    import time
+
+    import psutil
+
+    from napari_cryopick import cli
+
+    monkeypatch.setattr(cli, "_PROCESS_STARTED", None)
+    before = time.perf_counter()
+    assert cli.command_started() >= before  # main() called from a program: from now
+    age = time.time() - psutil.Process().create_time()
+    assert age > 1.0  # this test process started a while ago
+    monkeypatch.setattr("sys.argv", ["cryopick", "info", "missing.pt"])
+    assert cli.main() == cli.EXIT_BAD_INPUT  # run as the command: argv from sys.argv
+    capsys.readouterr()
+    assert cli.command_started() == pytest.approx(before - age, abs=0.5)
+    assert cli.main(["info", "missing.pt"]) == cli.EXIT_BAD_INPUT  # a program's call
+    assert cli.command_started() >= before

@@ -415,6 +415,49 @@ def test_choose_threshold_separates_blobs_from_background():
     assert (background["score"] >= threshold).sum() == 3
 
 
+def test_choose_threshold_stops_at_the_deadline(monkeypatch):
+    """Past a training's time budget, only the first micrograph is picked (and read)."""
+    import time
+
+    from napari_cryopick.core import detect
+    from napari_cryopick.core.pick_table import make_picks
+
+    truth = make_picks([b[0] for b in _BLOBS], [b[1] for b in _BLOBS], diameter=40.0)
+    read = []
+
+    class Lazy:
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            read.append(index)
+            return _blob_image(index + 1)
+
+    config = PickConfig(device="cpu", min_distance=1.0)
+    options = {"diameter_px": 40.0, "config": config, "tolerance_px": 4.0}
+    picked = []
+    original = detect.pick_micrograph
+    monkeypatch.setattr(
+        detect,
+        "pick_micrograph",
+        lambda *a, **k: (picked.append(k["micrograph_name"]), original(*a, **k))[1],
+    )
+    _threshold, f_beta, _, recall = choose_threshold(
+        _blob_toy(), Lazy(), [truth] * 3, deadline=time.perf_counter() - 1.0, **options
+    )
+    assert read == [0]
+    assert picked == ["0"]
+    assert recall == pytest.approx(1.0)  # scored against the picked micrograph's truth only
+    assert f_beta == pytest.approx(1.0)
+    read.clear()
+    picked.clear()
+    choose_threshold(
+        _blob_toy(), Lazy(), [truth] * 3, deadline=time.perf_counter() + 600, **options
+    )
+    assert read == [0, 1, 2]
+    assert picked == ["0", "1", "2"]
+
+
 def _write_png(path, image):
     import imageio.v3 as iio
 

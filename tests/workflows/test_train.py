@@ -350,6 +350,28 @@ def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, mo
     assert "pick threshold: 0.042 (calibrated" in capsys.readouterr().out
 
 
+def test_calibration_picking_ends_with_the_time_budget(tmp_path, training_set, monkeypatch):
+    """The threshold's picking pass gets the budget's end (it overran 120 s under load)."""
+    import time
+
+    from napari_cryopick.core import detect
+
+    deadlines = []
+
+    def choose(model, images, truths, **options):
+        deadlines.append(options["deadline"])
+        return (0.042, 0.8, 0.7, 0.9)
+
+    monkeypatch.setattr(detect, "choose_threshold", choose)
+    started = time.perf_counter()
+    request = replace(
+        _request(training_set, tmp_path / "timed.pt"), time_limit_s=30.0, started_at=started
+    )
+    drive(train(request))
+    drive(train(_request(training_set, tmp_path / "untimed.pt")))  # no budget: no deadline
+    assert deadlines == [pytest.approx(started + 30.0), None]
+
+
 def test_info_says_which_head_the_calibrated_threshold_is_for(
     tmp_path, training_set, tiny_base, monkeypatch, capsys
 ):

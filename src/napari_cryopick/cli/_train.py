@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import logging
 import sys
-import time
 from pathlib import Path
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_OK, CLIError
@@ -332,7 +331,9 @@ def request_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick train``; returns the exit code."""
-    started = time.perf_counter()  # the time budget counts the command's own start-up too
+    from napari_cryopick.cli import command_started
+
+    started = command_started()  # the time budget counts the command's own start-up too
     import numpy as np
 
     from napari_cryopick.core.progress import drive

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -971,13 +972,16 @@ def choose_threshold(
     config: PickConfig | None = None,
     names: Sequence[str] | None = None,
     beta: float = 2.0,
+    deadline: float | None = None,
     **evaluate_options: Any,
 ) -> Any:
     """DeepEM: the threshold with the best F-beta score on labelled micrographs.
 
     Picks every micrograph down to ``config.score_floor`` and lets
     :func:`napari_cryopick.core.evaluate.best_threshold` match the candidates with
-    the truth and scan the threshold.
+    the truth and scan the threshold. With a ``deadline``, the micrographs
+    after the first are picked only while the next one, taking as long as the
+    last, ends by then.
 
     Parameters
     ----------
@@ -996,6 +1000,10 @@ def choose_threshold(
         and truth.
     beta
         2 (F2: recall weighs more, DeepEM) or 1 (F1).
+    deadline
+        A :func:`time.perf_counter` value (a training's time budget ends
+        then); None: every micrograph. ``images`` is read one item at a time,
+        so a lazy sequence reads only the micrographs picked.
     **evaluate_options
         Passed to ``best_threshold`` (e.g. the matching distance).
 
@@ -1009,10 +1017,15 @@ def choose_threshold(
         raise ValueError(f"{len(images)} micrographs but {len(truths)} truth tables")
     names = [str(i) for i in range(len(images))] if names is None else list(names)
     candidates, labelled = [], []
-    for image, truth, name in zip(images, truths, names, strict=True):
+    last = 0.0  # seconds the last micrograph took
+    for index, (truth, name) in enumerate(zip(truths, names, strict=True)):
+        began = time.perf_counter()
+        if candidates and deadline is not None and began + last > deadline:
+            break
         result = pick_micrograph(
-            model, image, diameter_px=diameter_px, config=config, micrograph_name=name
+            model, images[index], diameter_px=diameter_px, config=config, micrograph_name=name
         )
+        last = time.perf_counter() - began
         candidates.append(result.picks)
         truth = truth.copy()
         truth["micrograph"] = name

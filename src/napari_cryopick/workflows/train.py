@@ -402,6 +402,19 @@ def _image(source: Any, lazy: bool = False) -> tuple[Any, str]:
     return np.asarray(source, dtype=np.float32), ""
 
 
+class _ReadOnUse(Sequence):
+    """Micrograph sources (files or arrays) read when an item is asked for."""
+
+    def __init__(self, sources: list) -> None:
+        self._sources = sources
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def __getitem__(self, index):
+        return _image(self._sources[index])[0]
+
+
 #: Training micrographs the pick threshold is calibrated on (at most).
 CALIBRATION_MICROGRAPHS = 3
 #: ``TrainProgress.phase`` of the event yielded once the loop is over, while the
@@ -416,6 +429,7 @@ def calibrate_threshold(
     *,
     head: str | None = None,
     device: str = "auto",
+    deadline: float | None = None,
 ) -> float | None:
     """The pick threshold of a freshly trained model, from its own training clicks.
 
@@ -430,7 +444,9 @@ def calibrate_threshold(
     against the fiber candidates: a fiber model had none and picked nothing at
     the default, a trial; 0.098 calibrated there); None when fewer than 3 of
     them are labelled, the model has none of their kinds, or no threshold
-    finds any.
+    finds any. ``deadline`` (a :func:`time.perf_counter` value: the end of the
+    training's time budget) stops the picking after the first micrograph
+    once the next would end past it (:func:`~napari_cryopick.core.detect.choose_threshold`).
     """
     import numpy as np
 
@@ -455,10 +471,11 @@ def calibrate_threshold(
     try:
         threshold, score, _, _ = choose_threshold(
             model,
-            [_image(source)[0] for source in images],
+            _ReadOnUse(images),  # a micrograph the deadline skips is not read
             truths,
             diameter_px=diameter_px,
             config=config,
+            deadline=deadline,
         )
     except (ValueError, OSError) as error:  # the trained model is not lost over this
         logger.warning("pick threshold not calibrated (the default stays): %s", error)
@@ -599,7 +616,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     from napari_cryopick.core.detect import PickConfig, border_from_clicks, pick_micrograph
     from napari_cryopick.core.model import DetectorConfig, resolve_device
     from napari_cryopick.core.model.inputs import to_original
-    from napari_cryopick.core.training import TrainConfig, build_examples
+    from napari_cryopick.core.training import TrainConfig, build_examples, resolve_time_limit
 
     # the budget, and the outcome's seconds, count from the user's start of the job
     start = time.perf_counter() if request.started_at is None else request.started_at
@@ -730,8 +747,14 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             time.perf_counter() - start,
             phase=CALIBRATING,
         )
+    limit = resolve_time_limit(train_config, resolve_device(request.device))
     pick_threshold = calibrate_threshold(
-        result.model, request.datasets[-1], preview_diameter, head=head, device=request.device
+        result.model,
+        request.datasets[-1],
+        preview_diameter,
+        head=head,
+        device=request.device,
+        deadline=None if limit is None else start + limit,
     )
     pick_border = border_from_clicks(
         [  # in original pixels, where pick_micrograph applies the margin
