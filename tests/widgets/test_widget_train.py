@@ -444,7 +444,14 @@ def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, rea
         picks=make_picks([100.0] * 3, [200.0, 400.0, 600.0], diameter=sizes, kind="vesicle"),
     )
     assert train._diameter_of(item) == pytest.approx(200.0)  # median 150
-    viewer.layers.remove(viewer.layers[f"{other} vesicle"])
+    drawn = viewer.layers[f"{other} vesicle"]
+    viewer.layers.remove(drawn)  # closing the layer hides the vesicles, keeps them
+    train.build_request()
+    assert "the vesicle (median 300 px)" in train.size_note
+    vesicles = annotate.set_kind("vesicle")  # back, from the sidecar
+    assert len(vesicles.data) == 2
+    vesicles.selected_data = set(range(len(vesicles.data)))
+    vesicles.remove_selected()  # deleting them is what takes them out
     train.build_request()  # particles only: nothing to say
     assert train.size_note == ""
 
