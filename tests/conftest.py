@@ -43,6 +43,15 @@ def real_data_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _own_user_folders(tmp_path_factory, monkeypatch) -> None:
+    """Per-user files (the annotation index, sidecars of read-only micrographs) go to a
+    temporary folder: never the home directory, never another test's or the user's."""
+    folder = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(folder / "annotations"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder / "data"))
+
+
+@pytest.fixture(autouse=True)
 def _one_torch_thread() -> None:
     """Use one torch thread when a test module imported torch (2 shared cores)."""
     torch = sys.modules.get("torch")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -80,8 +82,9 @@ def test_time_limit_ends_training_and_decays_the_learning_rate():
     assert result.completed
     assert 1 <= len(result.history) < 10_000
     assert events[-1].phase == "done"
-    # The schedule follows the time: the last steps run near the final 5 % of lr.
-    assert result.history[-1]["lr"] < 0.2 * train_config.lr
+    # The schedule follows the time: the last steps run near the final 5 % of lr (the
+    # lowest step's, not the last's: a stall of a loaded machine may end the loop early)
+    assert min(step["lr"] for step in result.history) < 0.2 * train_config.lr
     with pytest.raises(ValueError):
         TrainConfig(time_limit_s=0.0)
 
@@ -104,7 +107,7 @@ def test_a_budget_that_started_before_the_loop_ends_it_sooner() -> None:
     import time
 
     config, examples = _tiny_examples()
-    train_config = _one_second_budget(100_000)
+    train_config = replace(_one_second_budget(100_000), time_limit_s=2.0)
 
     def loop_seconds(**kwargs) -> float:
         """The training loop's own time (its last event; the set-up before it excluded)."""
@@ -116,8 +119,10 @@ def test_a_budget_that_started_before_the_loop_ends_it_sooner() -> None:
         return max(event.elapsed_s for event in events if hasattr(event, "elapsed_s"))
 
     own = loop_seconds()
-    # the job began 0.45 s before the loop: 1 - 2 * 0.45 = 0.1 s, floored at a quarter
-    late = loop_seconds(budget_start=time.perf_counter() - 0.45)
-    # times, not step counts (the steps a second holds change with the machine's load)
-    assert own >= 1.0
-    assert late < 0.6
+    # the job began 0.9 s before the loop: 2 - 2 * 0.9 = 0.2 s, floored at a quarter (0.5 s)
+    late = loop_seconds(budget_start=time.perf_counter() - 0.9)
+    # times, not step counts (the steps a second holds change with the machine's load);
+    # each loop ends with the step that crosses its limit, however long a loaded machine
+    # makes that step: 1.5 s between the limits, 1 s asserted
+    assert own >= 2.0
+    assert late < own - 1.0

@@ -188,7 +188,9 @@ def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     assert main(["pick", str(mics), *common, "--skip"]) == 0
     assert "1 of 3 micrographs, 2 already done" in capsys.readouterr().out
     monitored = tmp_path / "monitored"
-    assert main(["pick", "--monitor", str(mics), "--idle-timeout", "0.3", "--poll", "0.1",
+    # (the monitor ends after --idle-timeout seconds with nothing new: 3 s, so that a loaded
+    # machine's slow start and first scan do not end it before it picked anything)
+    assert main(["pick", "--monitor", str(mics), "--idle-timeout", "3", "--poll", "0.1",
                  "--model", str(tiny_model), "--diameter", "20", "--out", str(monitored)]) == 0  # fmt: skip
     assert tree_bytes(monitored) == tree_bytes(out)
     assert main(["pick", str(mics), *common, "--shard", "3/2"]) == 2

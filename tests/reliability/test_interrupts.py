@@ -133,6 +133,26 @@ def test_kill_keeps_earlier_output_and_the_next_run_removes_leftovers(first_run)
     _check_pairs(out)
 
 
+def _wait_for_torch_to_load(process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Return once the process has mapped libtorch (it is inside ``import torch``).
+
+    A fixed sleep could land before Python's own start-up had finished on a loaded
+    machine (a signal there is not the CLI's to handle). Without ``/proc``: 0.6 s.
+    """
+    maps = Path(f"/proc/{process.pid}/maps")
+    if not maps.exists():
+        time.sleep(0.6)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if "libtorch" in maps.read_text():
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
 def test_ctrl_c_during_start_up_imports_prints_no_traceback(tmp_path):
     process = subprocess.Popen(
         [*_cryopick(), "pick", str(tmp_path), "--diameter", "20", "--out", str(tmp_path / "p")],
@@ -140,7 +160,7 @@ def test_ctrl_c_during_start_up_imports_prints_no_traceback(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.6)  # inside the imports (torch takes seconds)
+    _wait_for_torch_to_load(process)  # inside the imports (torch takes seconds)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert "Traceback" not in stderr

@@ -33,6 +33,7 @@ def ribosome_model(real_data_dir):
 
     micrograph = read_micrograph(real_data_dir / DATASET / "micrographs" / f"{NAME}.png")
     truth = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv")
+    torch.manual_seed(0)  # the same weights whatever the tests before left in torch's RNG
     model = Detector(DetectorConfig())
     examples = build_examples([micrograph.data], [truth], 56.0, model.config, names=[NAME])
     torch.set_num_threads(1)
@@ -295,7 +296,8 @@ def test_pick_folder_zero_shot_says_its_scale_and_warns_of_a_diameter_far_off(
     widget.diameter_spin.setValue(68.0)  # the particles are 40 px
     widget.export_edit.setText(str(tmp_path / "picks"))
     assert widget.pick_folder(folder) is not None, widget.status.text()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    # the folder is picked by a child at nice +5: slow on a loaded machine
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=300_000)
     text = widget.status.text()
     assert widget.last_batch.diameter_factor == 0.8
     assert text.startswith("Warning: The model is more confident still at 0.64"), text
