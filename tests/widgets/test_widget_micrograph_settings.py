@@ -17,6 +17,7 @@ from napari_cryopick._widgets._common import (
     micrograph_dataset,
     micrograph_diameter,
     session,
+    set_micrograph_settings,
     short_error,
 )
 from napari_cryopick.io.annotations import load_annotations
@@ -165,6 +166,27 @@ def test_a_file_open_twice_is_one_micrograph(three_open, qtbot):
     qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
     assert "failed" not in pick.status.text()
     assert list(session(viewer).pick_results) == ["mic_2"]
+
+
+def test_pick_all_open_picks_each_micrograph_at_its_own_diameter(three_open, qtbot):
+    """A trial picked a 56 px ribosome micrograph at the 27 px of the β-gal one shown."""
+    viewer, _annotate, _train, pick, _paths = three_open
+    for name, diameter in (("mic_0", 24.0), ("mic_1", 40.0)):  # mic_2: none of its own
+        set_micrograph_settings(viewer, viewer.layers[name], diameter_px=diameter)
+    viewer.layers.selection.active = viewer.layers["mic_0"]
+    qtbot.waitUntil(lambda: pick.diameter_spin.value() == pytest.approx(24.0), timeout=5000)
+    steps = []
+    worker = pick.pick_all_open()
+    assert worker is not None, pick.status.text()
+    worker.yielded.connect(lambda event: steps.append((event.step, event.total)))
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    assert "failed" not in pick.status.text()
+    results = session(viewer).pick_results
+    picked_at = {name: results[name].picks["diameter"].median() for name in results}
+    # mic_2 has no diameter of its own: the box's, as shown
+    assert picked_at == pytest.approx({"mic_0": 24.0, "mic_1": 40.0, "mic_2": 24.0}, rel=0.05)
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # one job of three, in two requests
+    assert pick.progress_bar.value() == 3
 
 
 def test_different_files_of_one_name_are_refused_by_name(

@@ -1203,10 +1203,30 @@ def _exporting(items: list, folder: Path, format: str, cancel: threading.Event):
 
 
 def _picking_job(request: Any, cancel: threading.Event):
-    """The workflow's pick generator, cancellable; yields ``PickProgress``, returns ``PickOutcome``."""
+    """The workflow's pick generator, cancellable; yields ``PickProgress``, returns ``PickOutcome``.
+
+    ``request`` may be a list of requests (micrographs of different
+    diameters): they run one after the other, their events counted as one
+    job's (``step`` and ``total`` over all); the last one's outcome is returned.
+    """
     from napari_cryopick.workflows.pick import pick
 
-    return (yield from cancellable(pick(request), cancel))
+    requests = list(request) if isinstance(request, (list, tuple)) else [request]
+    total = sum(len(one.micrographs) for one in requests)
+    done, outcome = 0, None
+    for one in requests:
+        if cancel.is_set():
+            return None
+        job = cancellable(pick(one), cancel)
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                outcome = stop.value
+                break
+            yield replace(event, step=event.step + done, total=total)
+        done += len(one.micrographs)
+    return outcome
 
 
 def _preload_picking_modules() -> None:
@@ -1859,13 +1879,17 @@ class PickWidget(QWidget):
     # --- picking ---
 
     def pick_request(self, micrographs: list[Any], **fields: Any) -> Any:
-        """The workflow ``PickRequest`` of the form for ``micrographs``."""
+        """The workflow ``PickRequest`` of the form for ``micrographs``.
+
+        ``diameter_px`` (a field) overrides the Diameter box.
+        """
         from napari_cryopick.workflows.pick import PickRequest
 
+        diameter = float(fields.pop("diameter_px", self.diameter_spin.value()))
         if (
             "diameter_factor" not in fields
             and self._scale_choice is not None
-            and self._scale_choice[0] == self._scale_key()
+            and self._scale_choice[0] == self._scale_key(diameter)
         ):
             # zero-shot: the scale and contrast chosen on the first micrographs picked
             # with this model, diameter and head, so every micrograph of the session gets them
@@ -1876,7 +1900,7 @@ class PickWidget(QWidget):
             model=self.model,
             metadata=self._model_metadata() or None,
             head=self.head_combo.currentText() or None,
-            diameter_px=self.diameter_spin.value(),
+            diameter_px=diameter,
             threshold=self.threshold(),
             options={
                 "rotations": self.rotations_check.isChecked(),
@@ -1886,11 +1910,12 @@ class PickWidget(QWidget):
             **fields,
         )
 
-    def _scale_key(self) -> tuple:
+    def _scale_key(self, diameter: float | None = None) -> tuple:
         """What a zero-shot scale choice holds for: the model, the diameter and the head."""
-        return (id(self.model), round(self.diameter_spin.value(), 3), self.head_combo.currentText())
+        diameter = self.diameter_spin.value() if diameter is None else diameter
+        return (id(self.model), round(float(diameter), 3), self.head_combo.currentText())
 
-    def _run(self, micrographs: list[Any]) -> Any:
+    def _run(self, micrographs: list[Any], diameters: list[float] | None = None) -> Any:
         from napari.qt.threading import create_worker
 
         if self.model is None:
@@ -1901,15 +1926,22 @@ class PickWidget(QWidget):
         if not micrographs:
             self.status.setText("Open a micrograph first.")
             return None
+        groups: dict[float, list[Any]] = {}  # one request per diameter, in their order
+        if diameters is None:
+            diameters = [self.diameter_spin.value()] * len(micrographs)
+        for micrograph, diameter in zip(micrographs, diameters, strict=True):
+            groups.setdefault(float(diameter), []).append(micrograph)
         try:
-            request = self.pick_request(micrographs)
+            requests = [self.pick_request(mics, diameter_px=d) for d, mics in groups.items()]
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
-        self._request_scale_key = self._scale_key()
         self._cancel = threading.Event()
-        worker = create_worker(_picking_job, request, self._cancel, _start_thread=False)
-        self._trained_warning = _trained_diameter_text(request)  # shown with each result too
+        job = requests[0] if len(requests) == 1 else requests
+        worker = create_worker(_picking_job, job, self._cancel, _start_thread=False)
+        self._trained_warning = "".join(  # shown with each result too
+            dict.fromkeys(_trained_diameter_text(request) for request in requests)
+        )
         warning = self._diameter_warning() + self._trained_warning
         worker = self._start(worker, len(micrographs), self._on_picked)
         if warning:
@@ -1986,7 +2018,7 @@ class PickWidget(QWidget):
             return
         factor = float(getattr(event.item, "diameter_factor", 1.0))
         inverted = bool(getattr(event.item, "inverted", False))
-        self._scale_choice = (self._request_scale_key, factor, inverted)
+        self._scale_choice = (self._scale_key(event.item.diameter_px), factor, inverted)
         yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
         apply_display_threshold(self.viewer, name, self.threshold())
         shown = shown_objects(self.viewer, name)
@@ -2045,7 +2077,20 @@ class PickWidget(QWidget):
         if clashes:
             self.status.setText(clash_message(clashes))
             return None
-        return self._run([self._micrograph(layer) for layer in layers])
+        return self._run(
+            [self._micrograph(layer) for layer in layers],
+            [self._diameter_of(layer) for layer in layers],
+        )
+
+    def _diameter_of(self, layer: Any) -> float:
+        """The diameter ``layer`` is picked at: its own (Annotate's, clicked or measured)
+        for a model of particles; else the Diameter box (a vesicle or fiber model's card).
+
+        A trial picked a ribosome micrograph (56 px) at the 27 px of the β-gal
+        micrograph shown, with "Pick all open".
+        """
+        own = micrograph_diameter(layer) if "particle" in self._model_kinds() else None
+        return float(own) if own else self.diameter_spin.value()
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs")
