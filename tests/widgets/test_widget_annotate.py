@@ -57,6 +57,16 @@ def test_kinds_get_styled_layers(annotate):
     assert sum(layer.name == "061_10028 particle" for layer in viewer.layers) == 1
 
 
+def test_choosing_the_kind_shown_selects_its_layer_again(annotate):
+    viewer, widget = annotate
+    particles = widget.set_kind("particle")
+    viewer.layers.selection.active = viewer.layers["061_10028"]  # e.g. for its contrast
+    assert viewer.layers.selection.active is not particles
+    widget.kind_combo.activated.emit(widget.kind_combo.currentIndex())  # "particle" again
+    assert viewer.layers.selection.active is particles
+    assert particles.mode == "add"
+
+
 def test_shortcuts_switch_kind(annotate):
     viewer, widget = annotate
     from napari_cryopick._widgets.annotate import SHORTCUTS

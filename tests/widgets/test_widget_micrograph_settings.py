@@ -189,6 +189,33 @@ def test_pick_all_open_picks_each_micrograph_at_its_own_diameter(three_open, qtb
     assert pick.progress_bar.value() == 3
 
 
+def test_docked_after_opening_annotated_files_annotate_shows_the_last(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    """A trial reopened A, B, C (each with a sidecar), then docked: B was shown, C hidden."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    paths = [_micrograph_file(tmp_path / "data", f"mic_{i}", seed=i) for i in range(3)]
+    for path in paths:
+        clicks = make_picks([40.0, 90.0], [60.0, 60.0], diameter=30.0, micrograph=path.stem)
+        save_annotations(Annotations(path, clicks, dataset="d", diameter_px=30.0))
+    viewer = make_napari_viewer()
+    for path in paths:
+        viewer.open(str(path), plugin=PLUGIN)
+    qtbot.wait(50)
+    assert viewer.layers.selection.active.name == "mic_2"
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    qtbot.wait(50)
+    assert annotate.micrograph_combo.currentText() == "mic_2"
+    assert viewer.layers["mic_2"].visible
+    assert not viewer.layers["mic_1"].visible
+    layer = annotate.set_kind("particle")  # and its clicks go to mic_2
+    assert layer.metadata["micrograph"] == "mic_2"
+    assert len(layer.data) == 2
+
+
 def test_different_files_of_one_name_are_refused_by_name(
     make_napari_viewer, tmp_path, monkeypatch, qtbot
 ):

@@ -408,6 +408,9 @@ class AnnotateWidget(QWidget):
 
         self.micrograph_combo.currentTextChanged.connect(self._on_micrograph_chosen)
         self.kind_combo.currentTextChanged.connect(lambda _kind: self.activate())
+        # choosing the kind already shown selects its layer again (a trial had selected
+        # the micrograph, chose "particle" again: nothing happened, clicks went nowhere)
+        self.kind_combo.activated.connect(lambda _index: self.activate())
         self.diameter_spin.valueChanged.connect(self._on_diameter_changed)
         # typing the value already shown still records it for this micrograph
         self.diameter_spin.editingFinished.connect(
@@ -417,6 +420,7 @@ class AnnotateWidget(QWidget):
         self.measure_button.toggled.connect(self._on_measure_toggled)
         self.save_button.clicked.connect(self.save_all)
         self._named: weakref.WeakSet = weakref.WeakSet()  # renaming these refreshes the box
+        self._loading = False  # _on_layers_changed is loading sidecars
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removing.connect(self._on_layer_removing)
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -430,7 +434,7 @@ class AnnotateWidget(QWidget):
             populate_layer_combo(
                 self.micrograph_combo, micrograph_layers(self.viewer), keep=current.name
             )
-        self._on_layers_changed()
+        self._on_layers_changed(show=current)
         if self.micrograph_layer() is not None:
             self.activate()
 
@@ -531,7 +535,11 @@ class AnnotateWidget(QWidget):
             chosen = renamed.name
         populate_layer_combo(self.micrograph_combo, micrograph_layers(self.viewer), keep=chosen)
 
-    def _on_layers_changed(self, event: Any = None) -> None:
+    def _on_layers_changed(self, event: Any = None, *, show: Any = None) -> None:
+        """The micrograph layers changed (``event``), or the widget was docked (``show``:
+        the micrograph to annotate then)."""
+        if self._loading:  # a sidecar's layers being added: the call loading it goes on
+            return
         layers = micrograph_layers(self.viewer)
         populate_layer_combo(self.micrograph_combo, layers)
         for mlayer in layers:
@@ -542,12 +550,16 @@ class AnnotateWidget(QWidget):
         keys = {str(layer_path(mlayer) or mlayer.name) for mlayer in layers}
         self._loaded &= keys  # a micrograph closed and opened again is reloaded
         opened = []
-        for mlayer in layers:
-            key = str(layer_path(mlayer) or mlayer.name)
-            if key not in self._loaded:
-                self._loaded.add(key)
-                self.load(mlayer)
-                opened.append(mlayer)
+        self._loading = True  # (each layer a sidecar adds calls this again: ignored)
+        try:
+            for mlayer in layers:
+                key = str(layer_path(mlayer) or mlayer.name)
+                if key not in self._loaded:
+                    self._loaded.add(key)
+                    self.load(mlayer)
+                    opened.append(mlayer)
+        finally:
+            self._loading = False
         inserted = (
             getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
         )
@@ -563,8 +575,28 @@ class AnnotateWidget(QWidget):
             # after napari has finished inserting (and selecting) the new layer
             newest = opened[-1]
             QTimer.singleShot(0, lambda: self._follow(newest))
+        elif show is not None and show in self.viewer.layers:
+            # docked after the files were opened: the micrograph the user worked on then
+            # (the one opened last, unless they selected another), as when docked first;
+            # loading the sidecars above selected each new annotation layer in turn (a
+            # trial opened A, B, C and docked: B was shown, C active)
+            target = show
+            self.micrograph_combo.blockSignals(True)
+            self.micrograph_combo.setCurrentText(target.name)
+            self.micrograph_combo.blockSignals(False)
+            self._on_micrograph_changed()
         else:
             self._on_micrograph_changed()
+
+    def _micrograph_of(self, layer: Any) -> Any | None:
+        """The micrograph layer ``layer`` is, or annotates; None for any other layer."""
+        if layer is None:
+            return None
+        if is_micrograph_layer(layer):
+            return layer
+        if layer.metadata.get(ROLE_KEY) == "annotation":
+            return find_micrograph_layer(self.viewer, layer.metadata.get("micrograph", ""))
+        return None
 
     def _on_layer_removing(self, event: Any) -> None:
         """Save a micrograph's unsaved edits before it or one of its annotation layers goes.
@@ -626,14 +658,7 @@ class AnnotateWidget(QWidget):
     def _on_active_layer(self, event: Any = None) -> None:
         """Follow the layer the user selects: a micrograph, or an annotation layer of one."""
         active = self.viewer.layers.selection.active
-        if active is None:
-            return
-        if is_micrograph_layer(active):
-            mlayer = active
-        elif active.metadata.get(ROLE_KEY) == "annotation":
-            mlayer = find_micrograph_layer(self.viewer, active.metadata.get("micrograph", ""))
-        else:
-            return
+        mlayer = self._micrograph_of(active)
         if mlayer is None or mlayer.name == self.micrograph_combo.currentText():
             return
         self.micrograph_combo.blockSignals(True)
