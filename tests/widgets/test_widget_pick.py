@@ -128,10 +128,14 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     negatives = saved.of_kind("negative")
     np.testing.assert_allclose(negatives[["y", "x"]].to_numpy(), [false_pick], atol=1e-2)
     assert "1 deleted picks as negatives" in widget.status.text()
+    # not marked reviewed: said that every shown pick is a label now
+    assert f"Note: {NAME} is not marked Reviewed" in widget.status.text()
     assert np.abs(negatives[["y", "x"]].to_numpy() - moved).max() > 20
-    # pressing it again adds nothing twice
+    # pressing it again adds nothing twice (and nothing added: no note)
+    widget.reviewed_check.setChecked(True)
     widget.use_as_labels()
     assert load_annotations(micrograph_path).counts()["negative"] == 1
+    assert "Reviewed" not in widget.status.text()
 
     for format in ("star", "box", "cbox", "topaz", "csv"):
         folder = tmp_path / f"export_{format}"

@@ -2593,7 +2593,7 @@ class PickWidget(QWidget):
         diameter = self.diameter_spin.value()
         state = session(self.viewer)
         current = _current_picks(self.viewer, name)
-        texts, saved = [], None
+        texts, saved, unreviewed = [], None, ""
         # a vesicle or fiber model's result without particle picks adds no particle labels
         if (current is not None and len(current)) or not (len(vesicles) or len(fibers)):
             particles = picks[picks["kind"] == "particle"]
@@ -2611,6 +2611,13 @@ class PickWidget(QWidget):
                 f"{len(table)} particle labels ({added} added from the picks{deleted}, "
                 "your clicks unchanged)"
             )
+            if added and name not in state.reviewed:
+                # a trial pressed it on 723 shown picks, 340 of them false: all labels now
+                unreviewed = (
+                    f" Note: {name} is not marked Reviewed: every shown pick became a "
+                    f"particle label; delete the false ones in the '{mlayer.name} particle' "
+                    "layer (they are not picks any more)."
+                )
         if len(vesicles):
             table, added = merge_vesicle_labels(self.viewer, mlayer, vesicles)
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
@@ -2631,5 +2638,5 @@ class PickWidget(QWidget):
             stored = state.pick_results[name]
             original = _scored_positions(current) if current is not None else stored.original
             state.pick_results[name] = replace(stored, original=original, edited=frozenset())
-        self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.")
+        self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.{unreviewed}")
         return saved
