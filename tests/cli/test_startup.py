@@ -96,6 +96,7 @@ def test_time_budgets_count_from_the_commands_process_start(monkeypatch, capsys)
     from napari_cryopick import cli
 
     monkeypatch.setattr(cli, "_PROCESS_STARTED", None)
+    monkeypatch.setattr(cli, "MAX_STARTUP_S", 1e9)  # this test process is old
     before = time.perf_counter()
     assert cli.command_started() >= before  # main() called from a program: from now
     age = time.time() - psutil.Process().create_time()
@@ -106,3 +107,10 @@ def test_time_budgets_count_from_the_commands_process_start(monkeypatch, capsys)
     assert cli.command_started() == pytest.approx(before - age, abs=0.5)
     assert cli.main(["info", "missing.pt"]) == cli.EXIT_BAD_INPUT  # a program's call
     assert cli.command_started() >= before
+    # a process that ran for longer than a start-up before main (a job script that
+    # ends in `exec cryopick train`): its budget counts from main, not from its start
+    monkeypatch.setattr(cli, "MAX_STARTUP_S", min(1.0, age / 2))
+    now = time.perf_counter()
+    assert cli.main() == cli.EXIT_BAD_INPUT
+    capsys.readouterr()
+    assert cli.command_started() >= now

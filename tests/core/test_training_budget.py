@@ -74,7 +74,8 @@ def test_progress_plans_the_steps_that_fit_and_counts_down() -> None:
 def test_time_limit_ends_training_and_decays_the_learning_rate():
     """``TrainConfig.time_limit_s`` (used by the real-data benchmark) stops early."""
     config, examples = _tiny_examples()
-    train_config = _one_second_budget(10_000)
+    # 2 s: the last step starts late in the budget unless the machine stalls for 0.5 s
+    train_config = replace(_one_second_budget(10_000), time_limit_s=2.0)
     events = []
     result = drive(
         train_detector(examples, config=config, train_config=train_config), events.append
@@ -82,9 +83,8 @@ def test_time_limit_ends_training_and_decays_the_learning_rate():
     assert result.completed
     assert 1 <= len(result.history) < 10_000
     assert events[-1].phase == "done"
-    # The schedule follows the time: the last steps run near the final 5 % of lr (the
-    # lowest step's, not the last's: a stall of a loaded machine may end the loop early)
-    assert min(step["lr"] for step in result.history) < 0.2 * train_config.lr
+    # The schedule follows the time: the last steps run near the final 5 % of lr.
+    assert result.history[-1]["lr"] < 0.2 * train_config.lr
     with pytest.raises(ValueError):
         TrainConfig(time_limit_s=0.0)
 

@@ -139,6 +139,10 @@ def test_dataset_summary_counts():
                 "picks": {"x": [1], "y": [2], "kind": ["blob"]},
             }
         ),
+        # edited by hand (a review: ValueError and AttributeError escaped the reader)
+        json.dumps({"format": "napari-cryopick-annotations", "version": "1.0"}),
+        json.dumps({"format": "napari-cryopick-annotations", "picks": [[1, 2]]}),
+        json.dumps({"format": "napari-cryopick-annotations", "diameter_px": "wide"}),
     ],
 )
 def test_bad_sidecar_raises_with_path(tmp_path, content):

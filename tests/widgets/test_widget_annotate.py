@@ -173,6 +173,45 @@ def test_closing_an_annotation_layer_keeps_its_annotations(annotate, micrograph_
     assert len(widget.set_kind("particle").data) == 0
 
 
+def test_saved_annotations_never_stale_after_a_save_in_the_same_tick(
+    annotate, micrograph_path, qtbot
+):
+    """A review: the sidecar cache keyed on (mtime, size) returned a moved point's old
+    place when the save landed in the same timestamp tick (FAT, NFS: 1-2 s ticks)."""
+    import os
+
+    from napari_cryopick._widgets.annotate import save_sidecar, saved_annotations
+
+    viewer, widget = annotate
+    mlayer = viewer.layers["061_10028"]
+    particles = widget.set_kind("particle")
+    particles.add([100.0, 200.0])
+    widget.save_all()
+    sidecar = micrograph_path.with_name("061_10028.cryopick.json")
+    before = sidecar.stat()
+    assert saved_annotations(mlayer).of_kind("particle")[["x", "y"]].values.tolist() == [
+        [200.0, 100.0]
+    ]
+    particles.data = np.array([[300.0, 400.0]])  # moved: the same file size
+    save_sidecar(viewer, mlayer)  # as "Use as training labels" saves (no read after)
+    os.utime(sidecar, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same tick
+    assert sidecar.stat().st_size == before.st_size
+    assert saved_annotations(mlayer).of_kind("particle")[["x", "y"]].values.tolist() == [
+        [400.0, 300.0]
+    ]
+
+
+def test_an_unreadable_sidecar_is_kept_aside_not_overwritten(annotate, micrograph_path):
+    _viewer, widget = annotate
+    sidecar = micrograph_path.with_name("061_10028.cryopick.json")
+    sidecar.write_text('{"format": "napari-cryopick-annotations", "picks": [[1, 2]]}')
+    widget.set_kind("particle").add([100.0, 200.0])
+    widget.save_all()
+    (kept,) = sidecar.parent.glob("061_10028.cryopick.json.unreadable-*")
+    assert kept.read_text().endswith("[[1, 2]]}")
+    assert load_annotations(micrograph_path).counts()["particle"] == 1
+
+
 def test_measure_sets_diameter(annotate):
     viewer, widget = annotate
     widget.measure_button.setChecked(True)

@@ -151,6 +151,27 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
         )
 
 
+def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
+    """A review: with Annotate not docked (or a kind's layer closed) the merge saw no
+    clicks, and the sidecar was saved with the picks alone."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    viewer, widget, path = picker
+    clicks = make_picks([5.0, 9.0, 13.0, 17.0], [5.0] * 4, diameter=56.0, micrograph=NAME)
+    junk = make_picks([900.0], [5.0], micrograph=NAME).assign(kind="negative")
+    save_annotations(Annotations(path, pd.concat([clicks, junk]), dataset="r", diameter_px=56.0))
+    assert f"{NAME} particle" not in viewer.layers  # Annotate never docked
+    shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
+    assert widget.use_as_labels() is not None
+    saved = load_annotations(path)
+    particles = saved.of_kind("particle")
+    for x, y in clicks[["x", "y"]].to_numpy():  # the saved clicks are still there
+        assert np.any(np.hypot(particles["x"] - x, particles["y"] - y) < 1e-6)
+    assert 4 < len(particles) <= 4 + shown
+    np.testing.assert_allclose(saved.of_kind("negative")[["x", "y"]], [[900.0, 5.0]])
+
+
 def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):
     from napari_cryopick.core.model.bundled import load_bundled_model
 
@@ -191,7 +212,9 @@ def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_pa
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "at 0.8 x the diameter (zero-shot scale: as if 56 px)" in widget.status.text()
     assert widget.pick_request([]).diameter_factor == 0.8
-    widget.diameter_spin.setValue(56.0)
+    widget.diameter_spin.setValue(56.0)  # the choice made at 56 px is kept with it
+    assert widget.pick_request([]).diameter_factor == 1.0
+    widget.diameter_spin.setValue(60.0)  # a diameter not picked at yet: a search
     assert widget.pick_request([]).diameter_factor is None
     # far too large (1.8 x): the search stops at its edge and says the diameter may be off
     widget.diameter_spin.setValue(100.0)

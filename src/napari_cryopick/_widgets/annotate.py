@@ -20,6 +20,8 @@ Keyboard shortcuts (on the viewer): ``Alt+1`` particle, ``Alt+2`` vesicle,
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,8 @@ from ._common import (
     update_or_add_layer,
 )
 
+logger = logging.getLogger(__name__)
+
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
 SAVE_DELAY_MS = 400
 #: Share of a fiber's length along one drawn path that makes it that (annotated) fiber.
@@ -138,8 +142,10 @@ def layer_to_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
     return shapes_to_vesicles(layer.data, micrograph=micrograph)
 
 
-#: The last sidecar read per file: ``{path: ((mtime_ns, size), annotations)}``.
-_SAVED: dict[Path, tuple[tuple[int, int], Annotations]] = {}
+#: The last sidecar read per file: ``{path: (stat key, annotations)}``; the key holds
+#: the inode (an atomic save makes a new file), times and size. Saving drops it.
+_SAVED: dict[Path, tuple[tuple[int, ...], Annotations]] = {}
+_SAVED_MAX = 256
 
 
 def saved_annotations(micrograph_layer: Any) -> Annotations | None:
@@ -154,10 +160,12 @@ def saved_annotations(micrograph_layer: Any) -> Annotations | None:
         return None
     try:
         stat = sidecar.stat()
-        key = (stat.st_mtime_ns, stat.st_size)
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
         cached = _SAVED.get(sidecar)
         if cached is None or cached[0] != key:
             cached = (key, read_sidecar(sidecar, micrograph_path=Path(path).absolute()))
+            if len(_SAVED) >= _SAVED_MAX:
+                _SAVED.clear()
             _SAVED[sidecar] = cached
     except (OSError, AnnotationError):
         return None
@@ -197,6 +205,22 @@ def annotations_from_layers(viewer: Any, micrograph_layer: Any) -> Annotations:
     )
 
 
+def current_labels(viewer: Any, micrograph_layer: Any, kind: str) -> pd.DataFrame:
+    """The ``kind`` annotations of a micrograph: its open layer's, else its sidecar's.
+
+    What merging new labels into the annotations must start from: a kind
+    whose layer is closed (or not made yet, Annotate not docked) still has
+    the user's saved objects.
+    """
+    name = micrograph_name(micrograph_layer)
+    layer = find_annotation_layer(viewer, name, kind)
+    if layer is not None:
+        return layer_to_picks(layer, micrograph=name)
+    saved = saved_annotations(micrograph_layer)
+    table = saved.of_kind(kind) if saved is not None else empty_picks()
+    return table.assign(micrograph=name) if len(table) else empty_picks()
+
+
 def find_micrograph_layer(viewer: Any, micrograph: str) -> Any | None:
     """The open micrograph layer named ``micrograph`` (file stem), if any."""
     for layer in micrograph_layers(viewer):
@@ -206,10 +230,26 @@ def find_micrograph_layer(viewer: Any, micrograph: str) -> Any | None:
 
 
 def save_sidecar(viewer: Any, micrograph_layer: Any) -> Path | None:
-    """Write the annotation layers of ``micrograph_layer`` to its sidecar (None: no file)."""
-    if layer_path(micrograph_layer) is None:
+    """Write the annotation layers of ``micrograph_layer`` to its sidecar (None: no file).
+
+    Kinds without an open layer keep the sidecar's objects
+    (:func:`annotations_from_layers`).
+    """
+    path = layer_path(micrograph_layer)
+    if path is None:
         return None
-    return save_annotations(annotations_from_layers(viewer, micrograph_layer))
+    annotations = annotations_from_layers(viewer, micrograph_layer)
+    sidecar = find_sidecar(path)
+    if sidecar is not None:
+        if saved_annotations(micrograph_layer) is None and sidecar.is_file():
+            # unreadable (edited by hand, another program's): kept beside, not overwritten
+            backup = sidecar.with_name(
+                f"{sidecar.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
+            )
+            sidecar.replace(backup)
+            logger.warning("%s could not be read; kept as %s", sidecar, backup)
+        _SAVED.pop(sidecar, None)
+    return save_annotations(annotations)
 
 
 def replace_annotations(
@@ -256,8 +296,7 @@ def merge_particle_labels(
     picks were added.
     """
     name = micrograph_name(micrograph_layer)
-    layer = find_annotation_layer(viewer, name, "particle")
-    clicks = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
+    clicks = current_labels(viewer, micrograph_layer, "particle")
     picks = picks.assign(score=np.nan, diameter=float(diameter_px), micrograph=name)
     picks = far_from(picks, clicks, 0.5 * float(diameter_px))
     merged = pd.concat([t for t in (clicks, picks) if len(t)] or [empty_picks()], ignore_index=True)
@@ -275,8 +314,7 @@ def merge_vesicle_labels(
     many vesicles were added.
     """
     name = micrograph_name(micrograph_layer)
-    layer = find_annotation_layer(viewer, name, "vesicle")
-    drawn = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
+    drawn = current_labels(viewer, micrograph_layer, "vesicle")
     vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
     diameter = vesicles["diameter"].to_numpy(float)
     radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)
@@ -301,8 +339,7 @@ def merge_fiber_labels(
     from napari_cryopick.core.fibers import path_coverage
 
     name = micrograph_name(micrograph_layer)
-    layer = find_annotation_layer(viewer, name, "fiber")
-    drawn = shapes_to_paths(layer.data) if layer is not None else []
+    drawn = picks_to_paths(current_labels(viewer, micrograph_layer, "fiber"))
     tolerance = 0.5 * float(width_px)
     new = [
         path
@@ -326,8 +363,7 @@ def merge_negative_labels(
     is not junk. Returns the merged negatives and how many were added.
     """
     name = micrograph_name(micrograph_layer)
-    layer = find_annotation_layer(viewer, name, "negative")
-    marked = layer_to_picks(layer, micrograph=name) if layer is not None else empty_picks()
+    marked = current_labels(viewer, micrograph_layer, "negative")
     new = make_picks(
         deleted["x"].to_numpy(float), deleted["y"].to_numpy(float), micrograph=name
     ).assign(kind="negative")

@@ -1380,7 +1380,10 @@ class PickWidget(QWidget):
         self.last_exported: list[Path] = []
         # zero-shot: (model, diameter, head) -> the diameter factor its first pick chose
         # zero-shot: (settings key, diameter factor, inverted) chosen on the first picks
-        self._scale_choice: tuple[tuple, float, bool] | None = None
+        #: zero-shot scale choices: ``{(model, diameter, head): (factor, inverted)}``
+        self._scale_choices: dict[tuple, tuple[float, bool]] = {}
+        #: the keys of the running job's requests, by diameter (made when it started)
+        self._request_scale_keys: dict[float, tuple] = {}
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
@@ -1886,15 +1889,12 @@ class PickWidget(QWidget):
         from napari_cryopick.workflows.pick import PickRequest
 
         diameter = float(fields.pop("diameter_px", self.diameter_spin.value()))
-        if (
-            "diameter_factor" not in fields
-            and self._scale_choice is not None
-            and self._scale_choice[0] == self._scale_key(diameter)
-        ):
+        if "diameter_factor" not in fields and self._scale_key(diameter) in self._scale_choices:
             # zero-shot: the scale and contrast chosen on the first micrographs picked
             # with this model, diameter and head, so every micrograph of the session gets them
-            fields["diameter_factor"] = self._scale_choice[1]
-            fields.setdefault("invert_contrast", self._scale_choice[2])
+            factor, inverted = self._scale_choices[self._scale_key(diameter)]
+            fields["diameter_factor"] = factor
+            fields.setdefault("invert_contrast", inverted)
         return PickRequest(
             micrographs=micrographs,
             model=self.model,
@@ -1936,6 +1936,7 @@ class PickWidget(QWidget):
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
+        self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
         job = requests[0] if len(requests) == 1 else requests
         worker = create_worker(_picking_job, job, self._cancel, _start_thread=False)
@@ -2018,7 +2019,9 @@ class PickWidget(QWidget):
             return
         factor = float(getattr(event.item, "diameter_factor", 1.0))
         inverted = bool(getattr(event.item, "inverted", False))
-        self._scale_choice = (self._scale_key(event.item.diameter_px), factor, inverted)
+        key = self._request_scale_keys.get(round(float(event.item.diameter_px), 3))
+        if key is not None:  # (the model, diameter and head the job was started with)
+            self._scale_choices[key] = (factor, inverted)
         yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
         apply_display_threshold(self.viewer, name, self.threshold())
         shown = shown_objects(self.viewer, name)
@@ -2156,8 +2159,7 @@ class PickWidget(QWidget):
         if batch.inverted:
             text += "; picked on the inverted micrographs (particles lighter than the background)"
         if batch.scale_confidences:  # zero-shot: the scale chosen on the folder's first files
-            self._scale_choice = (
-                self._request_scale_key,
+            self._scale_choices[self._request_scale_key] = (
                 float(batch.diameter_factor),
                 bool(batch.inverted),
             )

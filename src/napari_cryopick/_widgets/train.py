@@ -138,7 +138,9 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
     Parameters
     ----------
     viewer
-        Micrographs open in it are taken from their annotation layers.
+        Micrographs open in it are taken from their annotation layers, and
+        a kind without an open layer from the micrograph's sidecar
+        (:func:`~napari_cryopick._widgets.annotate.annotations_from_layers`).
     include_saved
         Also read the saved annotations of micrographs that are not open
         (the per-user index of :mod:`napari_cryopick.io.annotations`).

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: A process older than this when ``main`` runs did something else first (a job
+#: script that ends in ``exec cryopick``): its budgets count from ``main``.
+MAX_STARTUP_S = 60.0
+
 #: :func:`time.perf_counter` at this process's start, when ``cryopick`` runs as
 #: the command (``main()`` without ``argv``); None when called in a program.
 _PROCESS_STARTED: float | None = None
@@ -75,13 +79,13 @@ def command_started() -> float:
 def _process_started() -> float | None:
     try:
         import psutil
-    except ImportError:
-        return None
-    try:
+
         age = time.time() - psutil.Process().create_time()
-    except (psutil.Error, OSError):  # no process table to read: count from now
+    except Exception:  # any failure (no psutil, no /proc/stat btime): count from now
         return None
-    return time.perf_counter() - max(0.0, age)
+    if not 0.0 <= age <= MAX_STARTUP_S:  # e.g. `exec cryopick` at the end of a long job script
+        return None
+    return time.perf_counter() - age
 
 
 def main(argv: list[str] | None = None) -> int:

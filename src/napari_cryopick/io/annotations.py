@@ -239,12 +239,17 @@ def read_sidecar(
         raise AnnotationError(f"{path}: not a readable annotation file ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise AnnotationError(f"{path}: not a napari-cryopick annotation file")
-    if int(document.get("version", 0)) > FORMAT_VERSION:
+    version = document.get("version", 0)
+    if not isinstance(version, (int, float)) or isinstance(version, bool):
+        raise AnnotationError(f"{path}: annotation format version {version!r} is not a number")
+    if version > FORMAT_VERSION:
         raise AnnotationError(
-            f"{path}: annotation format version {document.get('version')} is newer than "
+            f"{path}: annotation format version {version} is newer than "
             f"this napari-cryopick understands ({FORMAT_VERSION})"
         )
     columns = document.get("picks") or {}
+    if not isinstance(columns, dict):
+        raise AnnotationError(f"{path}: 'picks' is not a table of columns")
     try:
         table = pd.DataFrame({c: columns.get(c, []) for c in _SAVED_COLUMNS})
         for column in ("x", "y", "diameter", "score"):
@@ -257,11 +262,15 @@ def read_sidecar(
     if unknown:
         raise AnnotationError(f"{path}: unknown object kind(s) {sorted(unknown)}")
     diameter = document.get("diameter_px")
+    try:
+        diameter = None if diameter is None else float(diameter)
+    except (TypeError, ValueError):
+        raise AnnotationError(f"{path}: diameter_px {diameter!r} is not a number") from None
     return Annotations(
         micrograph_path=Path(micrograph_path or document.get("micrograph_path", "")),
         picks=table,
         dataset=str(document.get("dataset") or ""),
-        diameter_px=None if diameter is None else float(diameter),
+        diameter_px=diameter,
     )
 
 
