@@ -235,6 +235,22 @@ def test_real_rgba_png(real_data_dir):
     assert micrograph.data.shape == (2217, 2217)
 
 
+def test_a_micrograph_named_twice_is_taken_once(tmp_path, monkeypatch):
+    """Overlapping shell globs: `cryopick pick mrc/a.mrc mrc/a.mrc` said "both would be
+    written as ... rename one of them"."""
+    from napari_cryopick.io.paths import micrograph_files
+    from napari_cryopick.workflows.pick import output_stems
+
+    folder = tmp_path / "mrc"
+    folder.mkdir()
+    for name in ("a", "b"):
+        iio.imwrite(folder / f"{name}.png", np.zeros((8, 8), np.uint8))
+    monkeypatch.chdir(tmp_path)
+    files = micrograph_files(["mrc/a.png", folder / "a.png", folder, "mrc/b.png"])
+    assert [p.name for p in files] == ["a.png", "b.png"]
+    assert len(output_stems(files, tmp_path / "out")) == 2
+
+
 def test_a_folder_without_micrographs_names_its_subfolders_that_hold_some(tmp_path):
     """`cryopick simulate OUT` writes OUT/micrographs/: giving OUT said only 'no micrographs'."""
     from napari_cryopick.io.paths import micrograph_files

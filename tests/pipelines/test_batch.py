@@ -90,6 +90,29 @@ def test_skip_redoes_changed_settings_missing_files_and_cut_records(
     assert (redo.n_picked, redo.n_skipped) == (6, 0)
 
 
+def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_path):
+    """A trial: the same folder through a symlink was picked again; a micrograph replaced
+    under the same path was taken as done."""
+    import shutil
+
+    folder = tmp_path / "mics"
+    paths = write_micrographs(folder, ["m0.mrc", "m1.mrc", "m2.mrc"])
+    out = tmp_path / "out"
+    first = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    assert first.n_picked == 3
+    link = tmp_path / "link"
+    link.symlink_to(folder, target_is_directory=True)
+    linked = [link / p.name for p in paths]
+    again = drive(run_batch(_request(linked, tiny_model, out), BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped) == (0, 3)
+    # m1 replaced by another micrograph under the same name: picked again
+    shutil.copyfile(paths[2], paths[1])
+    stat = paths[1].stat()
+    os.utime(paths[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    redo = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    assert (redo.n_picked, redo.n_skipped) == (1, 2)
+
+
 def test_shards_partition_the_micrographs_and_share_the_summary(
     micrographs, tiny_model, tmp_path, reference
 ):

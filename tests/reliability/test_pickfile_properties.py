@@ -188,6 +188,20 @@ def test_picks_far_off_the_micrograph_are_refused_edge_picks_dropped(caplog):
         picks_on_micrograph(all_out, (100, 100), source="m.csv", strict=False)
 
 
+def test_edge_picks_without_a_diameter_get_the_given_one_or_a_share_of_the_side(caplog):
+    """RELION's STAR, Topaz and CSV files carry no diameter: a trial's pick 3 px off the
+    edge of a 1024 px micrograph stopped the training (the slack was 1 px)."""
+    table = make_picks([-3.0, 500.0], [50.0, 50.0])  # no diameter
+    assert len(picks_on_micrograph(table, (1024, 1024), source="m.star")) == 1
+    assert "dropped 1 of 2" in caplog.text
+    off = make_picks([-25.0, 500.0], [50.0, 50.0])
+    assert len(picks_on_micrograph(off, (1024, 1024), source="m.star", diameter_px=56.0)) == 1
+    with pytest.raises(PickFileError, match="data row 1"):  # 25 px: beyond 2 % of 1024 px
+        picks_on_micrograph(off, (1024, 1024), source="m.star")
+    with pytest.raises(PickFileError, match="data row 1"):  # and beyond half of 40 px
+        picks_on_micrograph(off, (1024, 1024), source="m.star", diameter_px=40.0)
+
+
 # --- micrograph readers ---------------------------------------------------------------------
 
 

@@ -157,3 +157,31 @@ def test_pixel_size_option_gives_png_micrographs_a_diameter_in_angstrom(tmp_path
          "--diameter-A", "150", "--pixel-size", "1.5"]
     )  # fmt: skip
     assert args.pixel_size == 1.5
+
+
+def test_picks_of_binned_micrographs_are_warned_about(tmp_path, caplog):
+    """A trial trained on a Topaz file of 4 x binned micrographs (no --picks-binning): all
+    clicks in the top-left quarter, exit 0, not a word."""
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics = tmp_path / "mics"
+    mics.mkdir()
+    write_mrc(mics / "m0.mrc", np.zeros((400, 400), np.float32))
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(10, 390, 30), rng.uniform(10, 390, 30)
+    write_picks(make_picks(x, y), tmp_path / "right.star")
+    write_picks(make_picks(x / 4, y / 4), tmp_path / "binned.star")
+    caplog.set_level(logging.WARNING, logger="napari_cryopick")
+    for name in ("right", "binned"):
+        (tmp_path / "m0.star").unlink(missing_ok=True)
+        (tmp_path / f"{name}.star").rename(tmp_path / "m0.star")
+        training_sets_from_files([str(mics)], [str(tmp_path / "m0.star")], diameter_px=8.0)
+        warned = [r.getMessage() for r in caplog.records if "binned" in r.getMessage()]
+        if name == "right":
+            assert warned == []
+    assert len(warned) == 1
+    assert "all 30 picks lie in the top-left 24 %" in warned[0]  # 390 / 4 of 400 px
+    assert "--picks-binning 4" in warned[0]

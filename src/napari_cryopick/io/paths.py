@@ -179,7 +179,16 @@ def _micrograph_inputs(items: Iterable[str | os.PathLike]) -> list[tuple[Path, f
             found.extend(_listed_micrographs(path))
         else:
             found.append((path, None))
-    return found
+    # one file named twice (overlapping shell globs, a folder and a file in it) is one
+    # micrograph: taken once (it was refused as "both would be written as ...")
+    seen: set[str] = set()
+    unique = []
+    for path, size in found:
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append((path, size))
+    return unique
 
 
 def micrograph_files(items: Iterable[str | os.PathLike]) -> list[Path]:

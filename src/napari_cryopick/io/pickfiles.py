@@ -344,17 +344,27 @@ def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
             )
 
 
+#: How far beyond the border a pick without a diameter may lie and still count as
+#: an edge pick (of the micrograph's shorter side), when no diameter is known.
+EDGE_SLACK_FRACTION = 0.02
+
+
 def picks_on_micrograph(
     table: pd.DataFrame,
     shape: tuple[int, int],
     *,
     source: str | os.PathLike = "",
     strict: bool = True,
+    diameter_px: float | None = None,
 ) -> pd.DataFrame:
     """Picks whose centre lies on a micrograph of ``shape``; edge picks just outside are dropped.
 
     A centre up to half a diameter (at least one pixel) beyond the border is
-    an edge pick: it is dropped and counted in a logged warning. A centre
+    an edge pick: it is dropped and counted in a logged warning. A pick
+    without a diameter gets half of ``diameter_px``, else
+    :data:`EDGE_SLACK_FRACTION` of the micrograph's shorter side (RELION's
+    STAR, Topaz and plain CSV files carry no diameter: a trial's pick 3 px
+    off the edge stopped the training). A centre
     farther out means the picks do not belong to this micrograph (another
     micrograph, a binning or a y flip not applied): :class:`PickFileError`
     naming ``source`` and the row (a ``file_row`` column, else counted from
@@ -386,7 +396,12 @@ def picks_on_micrograph(
         if "diameter" in table.columns
         else np.full(len(table), np.nan)
     )
-    slack = np.maximum(np.where(np.isfinite(diameter), diameter / 2, 0.0), 1.0)
+    default = (
+        float(diameter_px) / 2
+        if diameter_px is not None and np.isfinite(diameter_px) and diameter_px > 0
+        else EDGE_SLACK_FRACTION * min(rows, cols)
+    )
+    slack = np.maximum(np.where(np.isfinite(diameter), diameter / 2, default), 1.0)
     beyond = np.maximum.reduce(
         [-0.5 - x, x - (cols - 0.5), -0.5 - y, y - (rows - 0.5), np.zeros(len(table))]
     )

@@ -457,11 +457,45 @@ def complete_items(
 ) -> tuple[list[WorkItem], list[WorkItem]]:
     """Split ``items`` into (to do, complete) by the manifests of ``out_dir``."""
     records = read_manifests(out_dir, fingerprint)
+    # the same file through another path (a symlinked or moved folder: RELION projects
+    # link everything) is the same micrograph: a trial's --skip picked all of it again
+    by_file = {r["real"]: r for r in records.values() if isinstance(r.get("real"), str)}
     todo, done = [], []
     for item in items:
-        record = records.get(item.key)
-        (done if record and _outputs_intact(out_dir, record) else todo).append(item)
+        record = records.get(item.key) or by_file.get(os.path.realpath(item.source))
+        complete = (
+            record is not None
+            and _outputs_intact(out_dir, record)
+            and _input_unchanged(item, record)
+        )
+        (done if complete else todo).append(item)
     return todo, done
+
+
+def _input_stat(path: Path) -> dict[str, Any]:
+    """What a manifest record keeps of the micrograph file, to notice it replaced."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return {}
+    return {
+        "real": os.path.realpath(path),
+        "input_size": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
+    }
+
+
+def _input_unchanged(item: WorkItem, record: Mapping[str, Any]) -> bool:
+    """False when the micrograph file is not the one the record picked (replaced in place).
+
+    Records of older versions keep no size or time: taken as unchanged.
+    """
+    if "input_size" not in record:
+        return True
+    now = _input_stat(item.source)
+    return bool(now) and all(
+        now[key] == record.get(key) for key in ("input_size", "input_mtime_ns")
+    )
 
 
 #: A lock of another host whose run has recorded nothing (nor beaten) for this long is
@@ -1010,6 +1044,7 @@ def _executor(
 def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, Any]:
     record: dict[str, Any] = {
         "input": result.item.key,
+        **_input_stat(result.item.source),
         "micrograph": result.item.source.stem,
         "seconds": round(result.seconds, 4),
         "cpu_seconds": round(result.cpu_seconds, 4),  # of the picking thread

@@ -28,6 +28,29 @@ __all__ = ["match_name", "read_training_picks", "training_sets_from_files"]
 logger = logging.getLogger(__name__)
 
 
+#: Picks fewer than this say nothing of where a data set's particles lie.
+CORNER_MIN_PICKS = 20
+
+
+def clicks_in_a_corner(picks: Any, shapes: dict[str, tuple[int, int]] | None) -> float | None:
+    """The share of the width and height all ``picks`` stay within, when at most a half.
+
+    Clicks on a data set's particles spread over their micrographs; when all
+    of :data:`CORNER_MIN_PICKS` or more lie in the top-left quarter (or less),
+    their coordinates are most likely those of binned micrographs (a trial
+    trained on a Topaz file of 4-times binned micrographs without a word).
+    None: spread as clicks are, too few, or no shapes.
+    """
+    if shapes is None or len(picks) < CORNER_MIN_PICKS or "micrograph" not in picks:
+        return None
+    rows = picks["micrograph"].map(lambda name: shapes.get(name, (0, 0))[0]).to_numpy(float)
+    cols = picks["micrograph"].map(lambda name: shapes.get(name, (0, 0))[1]).to_numpy(float)
+    if not (rows > 0).all() or not (cols > 0).all():
+        return None
+    extent = max(float((picks["x"] / cols).max()), float((picks["y"] / rows).max()))
+    return extent if extent <= 0.5 else None
+
+
 def read_training_picks(
     paths: Sequence[tuple[Path, bool]],
     names: set[str],
@@ -35,6 +58,7 @@ def read_training_picks(
     shapes: dict[str, tuple[int, int]] | None = None,
     binning: float = 1.0,
     flip_y: bool = False,
+    diameter_px: float | None = None,
 ) -> Any:
     """Read pick files and keep the picks of the given micrographs.
 
@@ -61,6 +85,9 @@ def read_training_picks(
     flip_y
         The files count y from the bottom (origin bottom-left): mirrored on
         each micrograph's height (needs ``shapes``).
+    diameter_px
+        The particle diameter (pixels), for how far beyond the edge a pick
+        without one may lie (``picks_on_micrograph``); None: not known.
     """
     import pandas as pd
 
@@ -104,6 +131,7 @@ def read_training_picks(
                         mirrored(group, shapes[name][0]) if flip_y else group,
                         shapes[name],
                         source=path,
+                        diameter_px=diameter_px,
                     )
                     for name, group in matched.groupby("micrograph", sort=False)
                 ],
@@ -248,7 +276,13 @@ def training_sets_from_files(
     name_set = set(names)
     shapes = {m.name: m.shape for m in loaded}
     table = read_training_picks(
-        pick_files(picks), name_set, kind, shapes=shapes, binning=picks_binning, flip_y=flip_y
+        pick_files(picks),
+        name_set,
+        kind,
+        shapes=shapes,
+        binning=picks_binning,
+        flip_y=flip_y,
+        diameter_px=diameter_px,
     )
     if negatives:
         negative_table = read_training_picks(
@@ -258,6 +292,7 @@ def training_sets_from_files(
             shapes=shapes,
             binning=picks_binning,
             flip_y=flip_y,
+            diameter_px=diameter_px,
         )
         table = pd.concat([table, negative_table], ignore_index=True)
     positive = table[table["kind"] != "negative"] if len(table) else table
@@ -268,6 +303,17 @@ def training_sets_from_files(
             f"({name_list(names)}); a pick file is matched by its name: the micrograph's, "
             "or the micrograph's with a suffix (mic_001_autopick.star), or one micrograph's "
             "without its suffix (mic_001.star for mic_001_DW.mrc)"
+        )
+    crowded = clicks_in_a_corner(positive, shapes)
+    if crowded is not None:
+        logger.warning(
+            "all %d picks lie in the top-left %.0f %% of their micrographs' width and "
+            "height: coordinates of micrographs binned about %g times? (--picks-binning %g "
+            "scales them; a Topaz run with -s writes such files)",
+            len(positive),
+            100 * crowded,
+            round(1 / crowded),
+            round(1 / crowded),
         )
     if unlabelled:
         # the rest of the data set is what a user has besides the clicks: welcome, but a

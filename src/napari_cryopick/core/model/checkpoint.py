@@ -36,6 +36,7 @@ import hashlib
 import os
 import pickle
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,11 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "that cryopick train writes)"
         )
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch's "Detected pickle protocol ... please file an issue" on a bare
+            # pickle (not ours): the refusal below says what the file is
+            warnings.filterwarnings("ignore", message=".*pickle protocol.*", category=UserWarning)
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         # never repeat torch's advice to retry with weights_only=False: that runs
         # code from the file
