@@ -499,3 +499,15 @@ def test_filter_of_a_folder_with_box_files_filters_the_others(tmp_path, capsys):
     # only score-less files: refused in one line (exit 2)
     assert main(["filter", str(folder / "m2.box"), "--threshold", "0.4", "--out", str(out)]) == 2
     assert "no scores" in capsys.readouterr().err
+
+
+def test_box_size_without_a_boxed_format_is_refused(tmp_path, tiny_model, capsys):
+    # a trial's `--box-size 100 --format star` was silently ignored
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc"])
+    common = ["--model", str(tiny_model), "--diameter", "20", "--out", str(tmp_path / "o")]
+    assert main(["pick", str(mics), *common, "--box-size", "100"]) == 2
+    assert "--box-size sets the boxes of box and cbox files" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert main(["pick", str(mics), *common, "--box-size", "100", "--format", "box"]) == 0
+    assert (tmp_path / "o" / "m0.box").read_text().split("\t")[2] == "100"

@@ -299,12 +299,21 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
 
 def _check_pick_options(args: argparse.Namespace) -> None:
     """Refuse picking options out of range, naming the option (before any model is loaded)."""
+    from napari_cryopick.io.pickfiles import BOXED_FORMATS
+
     defaults = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")
     overlap = int(defaults["overlap"])
     if args.tile_size < 2 * overlap:
         raise CLIError(
             f"--tile-size must be at least {2 * overlap} (twice the {overlap} px neighbouring "
             f"tiles share; smaller tiles repeat most of their work), got {args.tile_size}"
+        )
+    if getattr(args, "box_size", None) is not None and args.format not in BOXED_FORMATS:
+        # a trial's --box-size 100 with --format star was silently ignored
+        raise CLIError(
+            f"--box-size sets the boxes of box and cbox files; --format {args.format} "
+            "writes none (STAR and Topaz files hold centres: RELION and Topaz take the box "
+            "size as their own option)"
         )
     if not 0 <= args.min_distance <= 10:
         raise CLIError(
