@@ -121,3 +121,24 @@ def test_other_libraries_info_lines_are_not_shown(verbose):
     assert "INFO: own info" in completed.stderr
     assert "WARNING: comm lost" in completed.stderr
     assert ("State start" in completed.stderr) is verbose
+
+
+def test_evaluate_warns_when_one_side_looks_binned(tmp_path, capsys):
+    """A trial read AP 0.000 for the picks of 4 x binned micrographs, with no hint."""
+    import numpy as np
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(30, 1000, 40), rng.uniform(30, 1000, 40)
+    truth = write_picks(make_picks(x, y, diameter=40.0, micrograph="m"), tmp_path / "t.star")
+    scores = {"score": rng.uniform(0.2, 1, 40), "diameter": 40.0, "micrograph": "m"}
+    same = write_picks(make_picks(x, y, **scores), tmp_path / "same.star")
+    binned = write_picks(make_picks(x / 4, y / 4, **scores), tmp_path / "binned.star")
+    for pred, warned in ((same, False), (binned, True)):
+        assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth)]) == 0
+        err = capsys.readouterr().err
+        assert ("try --pred-binning 4" in err) is warned, err
+    assert cli.main(["evaluate", "--pred", str(truth), "--truth", str(binned)]) == 0
+    assert "try --truth-binning 4" in capsys.readouterr().err

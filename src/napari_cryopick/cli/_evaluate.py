@@ -184,6 +184,35 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
         )
 
 
+#: Picks fewer than this on either side say nothing of a scale between them.
+SCALE_MIN_PICKS = 20
+
+
+def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
+    """How many times the ground truth's extent exceeds the predictions' (or the reverse,
+    as a factor below 1), when it is 2 or more: one side's coordinates are of binned
+    micrographs. None: the two spread alike, or too few picks.
+
+    Both sides' picks cover their micrographs alike; the 95th percentile of x and y
+    (of the micrographs both name) stands for the extent.
+    """
+    import numpy as np
+
+    shared = set(pred["micrograph"].astype(str)) & set(truth["micrograph"].astype(str))
+    pred = pred[pred["micrograph"].astype(str).isin(shared)]
+    truth = truth[truth["micrograph"].astype(str).isin(shared)]
+    if len(pred) < SCALE_MIN_PICKS or len(truth) < SCALE_MIN_PICKS:
+        return None
+    extents = [
+        max(np.percentile(table["x"], 95), np.percentile(table["y"], 95))
+        for table in (pred, truth)
+    ]
+    if min(extents) <= 0:
+        return None
+    ratio = extents[1] / extents[0]
+    return ratio if ratio >= 2 or ratio <= 0.5 else None
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -213,6 +242,15 @@ def run(args: argparse.Namespace) -> int:
         )
     for warning in caught:
         print(f"cryopick evaluate: warning: {warning.message}", file=sys.stderr)
+    ratio = scale_mismatch(pred, truth)
+    if ratio is not None:  # a trial read AP 0.000 for Topaz picks of 4 x binned micrographs
+        side, factor = ("--pred-binning", ratio) if ratio > 1 else ("--truth-binning", 1 / ratio)
+        print(
+            f"cryopick evaluate: warning: the ground truth spreads {ratio:.2g} times as far "
+            f"as the predictions: one side's coordinates look like those of binned "
+            f"micrographs (try {side} {round(factor)})",
+            file=sys.stderr,
+        )
     print(report.summary())
     if args.json is not None:
         atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
