@@ -432,3 +432,56 @@ def test_continual_training_keeps_the_base_models_batchnorm_statistics(joint_res
     # a continual run may still turn it off
     config = dataclasses.replace(_continual_config(), pretrained_batchnorm=False)
     assert moved_norms(config)
+
+
+def test_continual_on_a_data_set_again_replaces_its_exemplars_not_adds_copies(
+    joint_result, monkeypatch
+):
+    """A trial: three continual runs on the same 15 clicks grew the bank 15 -> 31 -> 47."""
+    metadata, model = joint_result.metadata, joint_result.model
+    # room for every particle: only the clicks themselves limit the bank (16 of alpha)
+    roomy = continual.ContinualConfig(max_exemplars=100, exemplar_crop_size=48)
+    counts = []
+    for _ in range(2):
+        result = drive(
+            continual.train_model(
+                "continual",
+                [_dataset("alpha", 0)],  # the same micrographs and picks again
+                base_model=model,
+                base_metadata=metadata,
+                train_config=_train_config(2),
+                continual_config=roomy,
+            )
+        )
+        metadata, model = result.metadata, result.model
+        bank = bank_from_metadata(metadata["exemplars"])
+        counts.append(bank.datasets["alpha"].n_particles)
+        assert not any(name.startswith("exemplar:") for name in bank.datasets["alpha"].micrographs)
+    assert counts[0] == counts[1] <= 16, counts
+    # new micrographs of the data set still add to its earlier exemplars
+    more = _dataset("alpha", 5)
+    more = continual.DatasetExamples(
+        "alpha",
+        [dataclasses.replace(e, name=e.name.replace("alpha", "alpha_new")) for e in more.examples],
+    )
+    offered = []
+    original = continual.build_bank
+
+    def spy(examples, *args, **kwargs):
+        offered.append([e.name for e in examples])
+        return original(examples, *args, **kwargs)
+
+    monkeypatch.setattr(continual, "build_bank", spy)
+    drive(
+        continual.train_model(
+            "continual",
+            [more],
+            base_model=model,
+            base_metadata=metadata,
+            train_config=_train_config(2),
+            continual_config=roomy,
+        )
+    )
+    (names,) = offered  # the bank is built from the new micrographs and the old exemplars
+    assert any("alpha_new" in name for name in names)
+    assert any(name.startswith("exemplar:") for name in names)

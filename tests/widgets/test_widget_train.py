@@ -391,6 +391,36 @@ def _open_second(viewer, tmp_path, real_data_dir, name):
     return path, viewer.window.dock_widgets["Annotate (napari-cryopick)"]
 
 
+def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotated, real_data_dir):
+    # a trial trained continual on "bgal" with a ribosome micrograph still open: the
+    # ribosome set was retrained too (its head and exemplars replaced), said only in
+    # the terminal
+    viewer, train, tmp_path = annotated
+    other = "062_10028"
+    _path, annotate = _open_second(viewer, tmp_path, real_data_dir, other)
+    annotate.dataset_edit.setText("second")
+    annotate.dataset_edit.editingFinished.emit()
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{other}.csv").head(10)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    train.dataset_combo.setCurrentText("second")
+    request = train.build_request()
+    assert [s.name for s in request.datasets] == ["second"]
+    assert "Warning" not in train.mode_note  # a new name: nothing of the model's replaced
+    # the bundled model holds these data sets: training one of them again is said
+    from napari_cryopick.core.model.card import ModelCard
+
+    held = ModelCard.from_metadata(request.base_metadata or {}).datasets
+    assert held
+    annotate.dataset_edit.setText(held[0].name)
+    annotate.dataset_edit.editingFinished.emit()
+    train.dataset_combo.setCurrentText(held[0].name)
+    train.build_request()
+    assert f"Warning: Data set {held[0].name!r} is already in the model" in train.mode_note
+    assert "data-set name" in train.mode_note
+    assert "--" not in train.mode_note
+
+
 def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, qtbot):
     # a trial named the data set of one micrograph and not of two others: both groups
     # were called "ribosome" and training failed ("data-set names must be unique")

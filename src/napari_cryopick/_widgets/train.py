@@ -467,7 +467,10 @@ class TrainWidget(QWidget):
         mode = self.mode_combo.currentData()
         dataset = self.dataset_combo.currentText().strip()
         annotations = training_set(self.viewer, self.include_saved.isChecked())
-        if dataset and mode == "fewshot":
+        if dataset and mode in ("fewshot", "continual"):
+            # the data set chosen is the one trained: the model's others are kept by their
+            # heads and exemplars (a trial's continual run on "bgal" retrained "ribosome",
+            # whose micrograph was still open, replacing its head and exemplars)
             annotations = [item for item in annotations if item.dataset == dataset]
         if not annotations:
             raise ValueError(
@@ -535,6 +538,13 @@ class TrainWidget(QWidget):
                     names=names,
                 )
             )
+        if model is not None:  # what this run would lose of the model's data sets, said here
+            from napari_cryopick.workflows.train import base_model_warnings
+
+            sizes = {t.name: float(np.median(t.diameter_px)) for t in sets}
+            for note in base_model_warnings(mode, model, metadata, sizes):
+                note = note.replace("--mode ", "").replace("--dataset name", "data-set name")
+                self.mode_note += f" (Warning: {note[0].upper()}{note[1:]}.)"
         from napari_cryopick.workflows.inputs import kind_size_warning
 
         labelled = [t[t["kind"] != "negative"] for s in sets for t in s.picks if len(t)]

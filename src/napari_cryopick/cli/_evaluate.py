@@ -204,8 +204,7 @@ def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
     if len(pred) < SCALE_MIN_PICKS or len(truth) < SCALE_MIN_PICKS:
         return None
     extents = [
-        max(np.percentile(table["x"], 95), np.percentile(table["y"], 95))
-        for table in (pred, truth)
+        max(np.percentile(table["x"], 95), np.percentile(table["y"], 95)) for table in (pred, truth)
     ]
     if min(extents) <= 0:
         return None

@@ -709,7 +709,15 @@ def train_model(
     bank = old_bank if old_bank.datasets and mode != "new" else empty_bank(crop_size)
     for dataset in datasets:
         pool = list(dataset.examples)
-        previous = _exemplar_examples(bank, result.model).get(dataset.name, [])
+        # the data set's earlier exemplars, except those of micrographs trained again now
+        # (their crops come anew from the pool: a trial's bank grew 15 -> 31 -> 47
+        # particles over three continual runs on the same 15 clicks)
+        again = {e.name for e in pool}
+        previous = [
+            e
+            for e in _exemplar_examples(bank, result.model).get(dataset.name, [])
+            if e.name.removeprefix(_EXEMPLAR_PREFIX) not in again
+        ]
         if continual_config.max_exemplars > 0:
             bank = build_bank(
                 pool + previous,
