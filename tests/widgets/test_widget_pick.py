@@ -172,6 +172,24 @@ def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
     np.testing.assert_allclose(saved.of_kind("negative")[["x", "y"]], [[900.0, 5.0]])
 
 
+def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):
+    """A trial loaded a model during Pick current: the result showed under its name."""
+    from napari_cryopick.core.model import save_checkpoint
+
+    viewer, widget, _ = picker
+    saved = save_checkpoint(tmp_path / "other.pt", widget.model, metadata={})
+    before = session(viewer).model
+    assert widget.pick_current() is not None, widget.status.text()
+    assert not widget.load_button.isEnabled()
+    assert widget.load_model(saved) is False
+    assert "load the model when it is done" in widget.status.text()
+    assert session(viewer).model is before
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.load_button.isEnabled()
+    assert widget.load_model(saved) is True
+    assert session(viewer).model is not before
+
+
 def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):
     from napari_cryopick.core.model.bundled import load_bundled_model
 

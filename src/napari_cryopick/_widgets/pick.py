@@ -1641,6 +1641,13 @@ class PickWidget(QWidget):
         """Load a checkpoint file as the session's model (picked with, adapted by Train)."""
         from napari_cryopick.core.model import load_checkpoint
 
+        if self.worker is not None:
+            # the running job picks with the model it started with: its results would be
+            # shown under the new model's name (a trial)
+            self.status.setText(
+                "Picking or exporting runs: load the model when it is done (or Cancel)."
+            )
+            return False
         path = Path(path)
         try:
             model, metadata = load_checkpoint(path)
@@ -1986,6 +1993,7 @@ class PickWidget(QWidget):
             self.pick_all_button,
             self.pick_folder_button,
             self.export_button,
+            self.load_button,
         )
         for button in buttons:
             button.setEnabled(not busy)
