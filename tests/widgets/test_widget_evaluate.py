@@ -43,6 +43,27 @@ def evaluation(make_napari_viewer, real_data_dir):
     return viewer, widget, pred, truth
 
 
+def test_an_empty_truth_gives_way_to_a_truth_opened_later(make_napari_viewer, real_data_dir):
+    # a trial picked, then opened the truth file: the empty particle annotation layer
+    # stayed chosen and Evaluate said "the ground-truth layer has no points"
+    viewer = make_napari_viewer()
+    folder = real_data_dir / DATASET
+    viewer.open(str(folder / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    empty = annotate.set_kind("particle")
+    assert len(empty.data) == 0
+    table = read_picks(folder / "picks" / f"{NAME}.csv")
+    data, kwargs, _ = picks_layer(table.assign(micrograph=NAME, score=0.5), f"{NAME} results")
+    kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "result"}  # picked first
+    viewer.add_points(data, **kwargs)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    assert widget.pred_combo.currentText() == f"{NAME} results"
+    assert widget.truth_combo.currentText() == empty.name  # the only candidate
+    data, kwargs, _ = picks_layer(table.assign(micrograph=NAME), f"{NAME} truth")
+    viewer.add_points(data, **kwargs)
+    assert widget.truth_combo.currentText() == f"{NAME} truth"
+
+
 @pytest.mark.parametrize("iou", ["0.5", "0.6"])
 def test_numbers_equal_core_evaluate(evaluation, iou):
     _viewer, widget, pred, truth = evaluation

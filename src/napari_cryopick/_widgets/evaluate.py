@@ -244,6 +244,10 @@ class EvaluateWidget(QWidget):
         if kept is not None and elsewhere(kept):
             # the picks layer now shows another micrograph: its truth, not the old one's
             keep_truth = ""
+        elif kept is not None and len(kept.data) == 0 and by_truth and len(by_truth[0].data):
+            # an empty truth scores nothing: a layer with points (a truth file opened
+            # after an empty annotation layer was chosen, a trial) takes its place
+            keep_truth = ""
         populate_layer_combo(self.truth_combo, by_truth, keep_truth)
         if keep_truth not in [layer.name for layer in by_truth]:
             others = [layer for layer in by_truth if layer.name != self.pred_combo.currentText()]
