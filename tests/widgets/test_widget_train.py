@@ -391,17 +391,25 @@ def _open_second(viewer, tmp_path, real_data_dir, name):
     return path, viewer.window.dock_widgets["Annotate (napari-cryopick)"]
 
 
+SECOND = "062_10028"  # another ribosome micrograph
+
+
+def _annotate_second(viewer, tmp_path, real_data_dir, dataset):
+    """Open :data:`SECOND`, name its data set ``dataset`` and click 10 of its particles."""
+    _path, annotate = _open_second(viewer, tmp_path, real_data_dir, SECOND)
+    annotate.dataset_edit.setText(dataset)
+    annotate.dataset_edit.editingFinished.emit()
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{SECOND}.csv").head(10)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    return annotate
+
+
 def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotated, real_data_dir):
     # a trial trained continual on "bgal" with a ribosome micrograph still open: the
     # ribosome set was retrained too (its head and exemplars replaced), said only in
     # the terminal
     viewer, train, tmp_path = annotated
-    other = "062_10028"
-    _path, annotate = _open_second(viewer, tmp_path, real_data_dir, other)
-    annotate.dataset_edit.setText("second")
-    annotate.dataset_edit.editingFinished.emit()
-    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{other}.csv").head(10)
-    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    annotate = _annotate_second(viewer, tmp_path, real_data_dir, dataset="second")
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
     train.dataset_combo.setCurrentText("second")
     request = train.build_request()
@@ -425,19 +433,14 @@ def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, q
     # a trial named the data set of one micrograph and not of two others: both groups
     # were called "ribosome" and training failed ("data-set names must be unique")
     viewer, train, tmp_path = annotated
-    other = "062_10028"
-    _path, annotate = _open_second(viewer, tmp_path, real_data_dir, other)
-    annotate.dataset_edit.setText("")
-    annotate.dataset_edit.editingFinished.emit()
-    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{other}.csv").head(10)
-    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    _annotate_second(viewer, tmp_path, real_data_dir, dataset="")
     summary = train.refresh_datasets()
     assert sorted(summary["dataset"]) == ["", "ribosome"]
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     # the form names a data set: the unnamed micrograph joins it
     train.dataset_combo.setCurrentText("ribosome")
     request = train.build_request()
-    assert [(s.name, list(s.names)) for s in request.datasets] == [("ribosome", [NAME, other])]
+    assert [(s.name, list(s.names)) for s in request.datasets] == [("ribosome", [NAME, SECOND])]
     # the form names none: the unnamed one is the "default" set beside "ribosome"
     train.dataset_combo.setCurrentText("")
     request = train.build_request()

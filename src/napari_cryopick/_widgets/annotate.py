@@ -182,19 +182,8 @@ def annotations_from_layers(viewer: Any, micrograph_layer: Any) -> Annotations:
     and its first click saved the sidecar with that click alone.
     """
     name = micrograph_name(micrograph_layer)
-    tables = []
-    saved: Annotations | None = None
-    for kind in KINDS:
-        layer = find_annotation_layer(viewer, name, kind)
-        if layer is not None:
-            if len(layer.data):
-                tables.append(layer_to_picks(layer, micrograph=name))
-            continue
-        if saved is None:
-            saved = saved_annotations(micrograph_layer) or Annotations(Path(name))
-        table = saved.of_kind(kind)
-        if len(table):
-            tables.append(table.assign(micrograph=name))
+    tables = [current_labels(viewer, micrograph_layer, kind) for kind in KINDS]
+    tables = [table for table in tables if len(table)]
     picks = pd.concat(tables, ignore_index=True) if tables else empty_picks()
     diameter = micrograph_layer.metadata.get(DIAMETER_KEY)
     return Annotations(
@@ -514,8 +503,7 @@ class AnnotateWidget(QWidget):
         name = micrograph_name(mlayer)
         layer = find_annotation_layer(self.viewer, name, kind)
         if layer is None and create:  # a closed layer comes back with its saved objects
-            saved = saved_annotations(mlayer)
-            table = saved.of_kind(kind) if saved is not None else empty_picks()
+            table = current_labels(self.viewer, mlayer, kind)  # (the sidecar's: no layer)
             layer = self._add_annotation_layer(mlayer, kind, table)
         return layer
 

@@ -1896,10 +1896,11 @@ class PickWidget(QWidget):
         from napari_cryopick.workflows.pick import PickRequest
 
         diameter = float(fields.pop("diameter_px", self.diameter_spin.value()))
-        if "diameter_factor" not in fields and self._scale_key(diameter) in self._scale_choices:
+        key = self._scale_key(diameter)
+        if "diameter_factor" not in fields and key in self._scale_choices:
             # zero-shot: the scale and contrast chosen on the first micrographs picked
             # with this model, diameter and head, so every micrograph of the session gets them
-            factor, inverted = self._scale_choices[self._scale_key(diameter)]
+            factor, inverted = self._scale_choices[key]
             fields["diameter_factor"] = factor
             fields.setdefault("invert_contrast", inverted)
         return PickRequest(
