@@ -425,7 +425,8 @@ def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotate
     train.dataset_combo.setCurrentText(held[0].name)
     train.build_request()
     assert f"Warning: Data set {held[0].name!r} is already in the model" in train.mode_note
-    assert "data-set name" in train.mode_note
+    assert "the Continual mode retrains its head" in train.mode_note
+    assert "another name in the Data set box" in train.mode_note
     assert "--" not in train.mode_note
 
 

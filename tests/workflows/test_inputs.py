@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.io.pickfiles import write_picks
@@ -185,3 +187,37 @@ def test_picks_of_binned_micrographs_are_warned_about(tmp_path, caplog):
     assert len(warned) == 1
     assert "all 30 picks lie in the top-left 24 %" in warned[0]  # 390 / 4 of 400 px
     assert "--picks-binning 4" in warned[0]
+
+
+def test_training_reads_only_the_micrographs_with_picks(tmp_path, make_blobs, monkeypatch):
+    """A folder of a whole data set, three clicked: the rest is neither read nor a reason to stop.
+
+    One truncated micrograph without picks aborted ``cryopick train`` (it read every
+    micrograph of the folder before knowing which had picks), and a folder of
+    thousands was read whole before training three clicked ones.
+    """
+    from napari_cryopick.io import micrographs as micrograph_io
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    for seed in range(5):
+        image, table = make_blobs(seed, size=96, n=6)
+        write_mrc(tmp_path / "mics" / f"m{seed}.mrc", image, pixel_size=2.0)
+        if seed < 2:
+            table[["x", "y"]].to_csv(tmp_path / "picks" / f"m{seed}.csv", index=False)
+    good = (tmp_path / "mics" / "m4.mrc").read_bytes()
+    (tmp_path / "mics" / "m4.mrc").write_bytes(good[: len(good) // 2])  # truncated, no picks
+    read = []
+    real = micrograph_io.read_micrograph
+    monkeypatch.setattr(
+        micrograph_io, "read_micrograph", lambda path, **kw: read.append(path) or real(path, **kw)
+    )
+    sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "picks"], diameter_px=12.0)
+    assert [s.names for s in sets] == [["m0", "m1"]]
+    assert {Path(p).name for p in read} == {"m0.mrc", "m1.mrc"}  # checks, diameter estimate
+    # a clicked micrograph that cannot be read still stops it, naming the file
+    (tmp_path / "mics" / "m1.mrc").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match=r"m1\.mrc"):
+        training_sets_from_files([tmp_path / "mics"], [tmp_path / "picks"], diameter_px=12.0)

@@ -585,3 +585,24 @@ def test_cli_train_stopped_by_ctrl_c_says_what_became_of_the_model(tmp_path, cap
     assert main(args) == 130
     assert "is left as it was" in capsys.readouterr().err
     assert (tmp_path / "m.pt").read_bytes() == b"an earlier model"
+
+
+def test_base_model_warnings_name_the_callers_controls(training_set):
+    """The CLI's advice names options; the widget's names its boxes (no "--mode" in napari)."""
+    first = drive(train(_request(training_set, None, mode="new")))
+    other = {"other": 20.0}
+    cli = train_workflow.base_model_warnings("continual", first.model, first.metadata, other)
+    widget = train_workflow.base_model_warnings(
+        "continual", first.model, first.metadata, other, train_workflow.WIDGET_WORDING
+    )
+    assert len(cli) == len(widget) == 1
+    assert "(trained with --mode new)" in cli[0]
+    assert "--head toy" in cli[0]
+    assert "(trained with the New model mode)" in widget[0]
+    assert "the head toy in Pick's Head box" in widget[0]
+    assert "--" not in widget[0]
+    again = train_workflow.base_model_warnings(
+        "fewshot", first.model, first.metadata, {"toy": 20.0}, train_workflow.WIDGET_WORDING
+    )
+    assert "the Few-shot mode retrains its head" in again[0]
+    assert "another name in the Data set box" in again[0]

@@ -539,11 +539,10 @@ class TrainWidget(QWidget):
                 )
             )
         if model is not None:  # what this run would lose of the model's data sets, said here
-            from napari_cryopick.workflows.train import base_model_warnings
+            from napari_cryopick.workflows.train import WIDGET_WORDING, base_model_warnings
 
             sizes = {t.name: float(np.median(t.diameter_px)) for t in sets}
-            for note in base_model_warnings(mode, model, metadata, sizes):
-                note = note.replace("--mode ", "").replace("--dataset name", "data-set name")
+            for note in base_model_warnings(mode, model, metadata, sizes, WIDGET_WORDING):
                 self.mode_note += f" (Warning: {note[0].upper()}{note[1:]}.)"
         from napari_cryopick.workflows.inputs import kind_size_warning
 

@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="micrograph files or folders, or a list: cryoSPARC exposures .cs, RELION .star",
+        help=(
+            "micrograph files or folders, or a list: cryoSPARC exposures .cs, RELION .star "
+            "(only those with picks are read and trained on: the whole data set's folder "
+            "is fine)"
+        ),
     )
     parser.add_argument(
         "--picks",

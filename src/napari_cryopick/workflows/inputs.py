@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,56 @@ def _header(micrograph: Any, pixel_sizes: dict[str, float] | None = None) -> _He
     return _Header(micrograph.name, micrograph.shape, pixel_size, micrograph.path)
 
 
+class _Headers(Mapping):
+    """Micrograph name -> :class:`_Header`, each file read when first asked for.
+
+    ``cryopick train --micrographs folder/`` names the whole data set; only the
+    micrographs with picks are trained on, so only they are read: a folder of
+    thousands of micrographs (or one unreadable micrograph without picks) does
+    not stop or slow the training of three clicked ones.
+    """
+
+    def __init__(
+        self, paths: Sequence[Path], listed: dict[str, float], pixel_size_A: float | None
+    ) -> None:
+        self._paths = {Path(path).stem: Path(path) for path in paths}
+        self._listed = listed
+        self._pixel_size = pixel_size_A
+        self._read: dict[str, _Header] = {}
+
+    def __getitem__(self, name: str) -> _Header:
+        if name not in self._read:
+            from napari_cryopick.io.micrographs import read_micrograph
+
+            header = _header(read_micrograph(self._paths[name]), self._listed)
+            if self._pixel_size is not None:
+                header = dataclasses.replace(header, pixel_size=float(self._pixel_size))
+            self._read[name] = header
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+class _Shapes(Mapping):
+    """Micrograph name -> (rows, cols), read through :class:`_Headers` when first asked for."""
+
+    def __init__(self, headers: _Headers) -> None:
+        self._headers = headers
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        return self._headers[name].shape
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers)
+
+    def __len__(self) -> int:
+        return len(self._headers)
+
+
 def _dataset_name(path: Path) -> str:
     """The default data-set name: the micrograph's folder as the user named it.
 
@@ -250,7 +300,6 @@ def training_sets_from_files(
     import pandas as pd
 
     from napari_cryopick.core.model.inputs import diameter_from_angstrom
-    from napari_cryopick.io.micrographs import read_micrograph
     from napari_cryopick.io.paths import micrograph_files, micrograph_pixel_sizes, pick_files
 
     if diameter_px is not None and diameter_A is not None:
@@ -265,16 +314,15 @@ def training_sets_from_files(
     # the pixels; the diameter estimate and the training re-read the files
     if pixel_size_A is not None and not (math.isfinite(pixel_size_A) and pixel_size_A > 0):
         raise ValueError(f"--pixel-size must be > 0, got {pixel_size_A}")
-    listed_sizes = micrograph_pixel_sizes(micrographs)
-    loaded = [_header(read_micrograph(path), listed_sizes) for path in paths]
-    if pixel_size_A is not None:
-        loaded = [dataclasses.replace(m, pixel_size=float(pixel_size_A)) for m in loaded]
-    names = [m.name for m in loaded]
+    # only the micrographs with picks are read (their shapes check the picks; they
+    # are trained on): the rest of a folder may be thousands, or unreadable
+    names = [Path(path).stem for path in paths]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
+    headers = _Headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A)
     name_set = set(names)
-    shapes = {m.name: m.shape for m in loaded}
+    shapes = _Shapes(headers)
     table = read_training_picks(
         pick_files(picks),
         name_set,
@@ -334,10 +382,10 @@ def training_sets_from_files(
         )
         keep = [i for i, name in enumerate(names) if name not in left_out]
         paths = [paths[i] for i in keep]
-        loaded = [loaded[i] for i in keep]
         names = [names[i] for i in keep]
         if len(table) and "micrograph" in table:
             table = table[table["micrograph"].isin(set(names))].reset_index(drop=True)
+    loaded = [headers[name] for name in names]
     if diameter_A is not None:
         diameters = []
         for micrograph in loaded:

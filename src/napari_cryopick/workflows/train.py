@@ -509,12 +509,49 @@ def _base(request: TrainRequest, mode: str) -> tuple[Any, dict[str, Any], str | 
     return base, dict(request.base_metadata or {}), "model in memory"
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How :func:`base_model_warnings` names the controls its advice points to.
+
+    The command line names options (``--mode continual``); the Train widget
+    names its boxes (``WIDGET_WORDING``).
+    """
+
+    mode: str = "--mode {mode}"
+    dataset: str = "another --dataset name"
+    head: str = "--head {name}"
+    modes: dict[str, str] | None = None
+
+    def mode_name(self, mode: str) -> str:
+        return self.mode.format(mode=(self.modes or {}).get(mode, mode))
+
+
+#: The Train and Pick widgets' names for the same advice.
+WIDGET_WORDING = Wording(
+    mode="the {mode} mode",
+    dataset="another name in the Data set box",
+    head="the head {name} in Pick's Head box",
+    modes={
+        "new": "New model",
+        "finetune": "Fine-tune",
+        "continual": "Continual",
+        "fewshot": "Few-shot",
+        "joint": "Joint",
+    },
+)
+
+
 def base_model_warnings(
-    mode: str, base_model: Any, base_metadata: dict[str, Any], trained: dict[str, float]
+    mode: str,
+    base_model: Any,
+    base_metadata: dict[str, Any],
+    trained: dict[str, float],
+    wording: Wording = Wording(),
 ) -> list[str]:
     """What a training from ``base_model`` would lose of the data sets it already holds.
 
     ``trained``: the data sets of this run and their diameters (pixels).
+    ``wording``: how the advice names the controls (options or widget boxes).
     Three ways a user can wipe an earlier protein without a word (a trial):
     retraining a data-set name the model already holds (its head and
     exemplars are replaced), ``finetune`` of a model with data-set heads
@@ -540,15 +577,16 @@ def base_model_warnings(
             size = f"; it was trained at {old.diameter_px:.0f} px, this run at {diameter:.0f} px"
         notes.append(
             f"data set {name!r} is already in the model ({old.labels} labels{size}): "
-            f"--mode {mode} retrains its head and replaces its exemplars; give another "
-            "--dataset name to keep it"
+            f"{wording.mode_name(mode)} retrains its head and replaces its exemplars; give "
+            f"{wording.dataset} to keep it"
         )
     if mode == "finetune":
         others = [h for h in heads if h not in trained]
         if others:
             notes.append(
-                f"--mode finetune retrains the whole model on {', '.join(trained)}: the heads "
-                f"of {', '.join(others)} will forget their data sets; --mode continual keeps them"
+                f"{wording.mode_name('finetune')} retrains the whole model on "
+                f"{', '.join(trained)}: the heads of {', '.join(others)} will forget their "
+                f"data sets; {wording.mode_name('continual')} keeps them"
             )
     if mode == "continual":
         from napari_cryopick.core.continual import heads_to_adopt
@@ -562,13 +600,14 @@ def base_model_warnings(
             notes.append(
                 f"{', '.join(lost)}: no own head and no exemplars in this model: only the "
                 "generic head knew it, and continual training moves it to the new data; "
-                "train with --mode joint first to keep it"
+                f"train with {wording.mode_name('joint')} first to keep it"
             )
         for name in adopted:
             notes.append(
-                f"{name} had no own head (trained with --mode new): it gets one, copied "
-                f"from the generic head and kept by replaying its exemplars; pick it "
-                f"with --head {name}"
+                f"{name} had no own head (trained with {wording.mode_name('new')}): it gets "
+                "one, copied "
+                "from the generic head and kept by replaying its exemplars; pick it "
+                f"with {wording.head.format(name=name)}"
             )
     return notes
 
