@@ -151,6 +151,26 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
         )
 
 
+def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_path):
+    """A junk micrograph reviewed after a first export: every pick deleted, exported again.
+
+    Nothing was written for it, so the first export's file (every pick) stayed
+    for RELION to extract; ``cryopick pick`` writes an empty file there.
+    """
+    viewer, widget, _ = picker
+    folder = tmp_path / "export"
+    first = widget.export(folder, "star")
+    assert len(first) == 1
+    assert len(read_picks(first[0])) > 0
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = set(range(len(points.data)))
+    points.remove_selected()
+    again = widget.export(folder, "star")
+    assert again == first  # the same file, now without rows
+    assert len(read_picks(again[0])) == 0
+    assert "Exported 0 picks" in widget.status.text()
+
+
 def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
     """A review: with Annotate not docked (or a kind's layer closed) the merge saw no
     clicks, and the sidecar was saved with the picks alone."""

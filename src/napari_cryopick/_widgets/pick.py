@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1141,8 +1141,15 @@ def has_corrections(viewer: Any, micrograph: str) -> bool:
     return not np.allclose(positions[order], before[np.lexsort(before.T[::-1])], atol=0.01)
 
 
-def _export_items(viewer: Any, table: pd.DataFrame, width_px: float) -> list[tuple[Any, tuple]]:
+def _export_items(
+    viewer: Any, table: pd.DataFrame, width_px: float, names: Sequence[str] | None = None
+) -> list[tuple[Any, tuple]]:
     """What ``cryopick pick``'s writer takes, per micrograph of ``table`` (the shown picks).
+
+    ``names``: the micrographs to write, those without rows in ``table`` too
+    (an empty file, as ``cryopick pick`` writes for a micrograph without
+    picks: one whose picks the user deleted replaces its earlier export);
+    default: the micrographs of ``table``.
 
     A workflow ``MicrographPicks`` (the points; the fibers' vertices with
     their ``tube_id`` and score, and their paths; the fiber width, else
@@ -1157,8 +1164,9 @@ def _export_items(viewer: Any, table: pd.DataFrame, width_px: float) -> list[tup
     state = session(viewer)
     open_layers = {micrograph_name(layer): layer for layer in micrograph_layers(viewer)}
     items = []
-    for name, part in table.groupby(table["micrograph"].astype(str), sort=True):
-        part = part.reset_index(drop=True)
+    micrographs = table["micrograph"].astype(str)
+    for name in sorted(set(micrographs) if names is None else set(names)):
+        part = table[micrographs == name].reset_index(drop=True)
         kinds = set(part["kind"].astype(str))
         stored = state.pick_results.get(name)
         if stored is not None:  # the kinds picked, shown now or not
@@ -2497,7 +2505,8 @@ class PickWidget(QWidget):
         in ``format`` (``cryopick pick`` refuses the same)."""
         from napari_cryopick.workflows.pick import check_fiber_formats
 
-        items = _export_items(self.viewer, table, self.diameter_spin.value())
+        names = list(session(self.viewer).pick_results)
+        items = _export_items(self.viewer, table, self.diameter_spin.value(), names)
         try:
             for _item, kinds in items:
                 check_fiber_formats(kinds, (format,))
@@ -2507,13 +2516,17 @@ class PickWidget(QWidget):
         return items
 
     def _shown_picks(self) -> pd.DataFrame | None:
+        """The shown picks of every picked micrograph (None: none picked yet).
+
+        A picked micrograph whose picks were all deleted adds no rows but is
+        exported still (an empty file, :func:`_export_items`).
+        """
         names = list(session(self.viewer).pick_results)
-        tables = [result_picks(self.viewer, name) for name in names]
-        tables = [t for t in tables if len(t)]
-        if not tables:
+        if not names:
             self.status.setText("Nothing to export: pick first.")
             return None
-        return pd.concat(tables, ignore_index=True)
+        tables = [t for t in (result_picks(self.viewer, name) for name in names) if len(t)]
+        return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
     def _exported(self, table: pd.DataFrame, written: list, folder: Path, format: str) -> None:
         self.last_exported = list(written)
