@@ -45,7 +45,7 @@ def read_micrograph_layers(path: str | Sequence[str]) -> list:
 def _head(path: Path, size: int = 65536) -> str:
     try:
         with path.open("rb") as handle:
-            return handle.read(size).decode("utf-8", errors="replace")
+            return handle.read(size).decode("utf-8-sig", errors="replace")
     except OSError:
         return ""
 

@@ -142,3 +142,13 @@ def test_evaluate_warns_when_one_side_looks_binned(tmp_path, capsys):
         assert ("try --pred-binning 4" in err) is warned, err
     assert cli.main(["evaluate", "--pred", str(truth), "--truth", str(binned)]) == 0
     assert "try --truth-binning 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["pick", "info"])
+def test_a_folder_given_as_model_is_called_a_folder(tmp_path, capsys, command):
+    """A fuzzing review: "model file does not exist" (pick), "no such checkpoint" (info)."""
+    folder = tmp_path / "model.pt"
+    folder.mkdir()
+    args = ["pick", str(tmp_path), "--model", str(folder), "--out", str(tmp_path / "o")]
+    assert cli.main(args if command == "pick" else ["info", str(folder)]) == 2
+    assert f"{folder}: is a folder, not a model file" in capsys.readouterr().err

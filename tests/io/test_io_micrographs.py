@@ -190,8 +190,26 @@ def test_volume_mrc(tmp_path):
 
 def test_multi_frame_tiff_movie(tmp_path):
     path = tmp_path / "movie.tif"
-    tifffile.imwrite(path, np.zeros((4, 16, 16), dtype=np.uint8))
+    tifffile.imwrite(path, np.zeros((4, 16, 16), dtype=np.uint8), photometric="minisblack")
     assert_error(path, "4 frames.*motion-correct")
+
+
+def test_colour_tiff_stored_as_planes_is_read_as_grayscale(tmp_path):
+    """A fuzzing review: an RGB TIFF with separate planes was refused as "a movie"."""
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 16, 20), dtype=np.uint8)
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb", planarconfig="separate")
+    planar = read_micrograph(path)
+    tifffile.imwrite(tmp_path / "contig.tif", np.moveaxis(rgb, 0, -1), photometric="rgb")
+    np.testing.assert_allclose(planar.data, read_micrograph(tmp_path / "contig.tif").data)
+    assert planar.shape == (16, 20)
+
+
+def test_complex_tiff_is_refused(tmp_path):
+    """A fuzzing review: the imaginary part was dropped with a raw ComplexWarning."""
+    path = tmp_path / "fft.tif"
+    tifffile.imwrite(path, np.ones((16, 16), dtype=np.complex64))
+    assert_error(path, "complex")
 
 
 def test_text_file_renamed_png(tmp_path):
@@ -284,3 +302,17 @@ def test_a_folder_whose_subfolders_hold_micrographs_too_says_they_are_not_taken(
     assert "its subfolder(s) sub/ hold micrographs too; folders are not searched below" in (
         caplog.text
     )
+
+
+def test_mrc_with_more_data_than_its_header_says_is_refused(tmp_path):
+    """A fuzzing review: a float32 MRC with mode 0 in its header read as int8 garbage."""
+    from napari_cryopick.io.micrographs import write_mrc
+
+    path = write_mrc(tmp_path / "m.mrc", np.ones((16, 16), np.float32))
+    raw = bytearray(path.read_bytes())
+    raw[12:16] = (0).to_bytes(4, "little")  # mode 0 (int8): a quarter of the data
+    path.write_bytes(bytes(raw))
+    assert_error(path, "768 bytes larger than expected.*wrong mode or corrupt")
+    padded = write_mrc(tmp_path / "p.mrc", np.ones((16, 16), np.float32))
+    padded.write_bytes(padded.read_bytes() + b"0" * 100)
+    assert_error(padded, "100 bytes larger")

@@ -602,3 +602,97 @@ def test_topaz_binning_follows_topaz_s_own_rule(tmp_path):
     written = write_picks(table, tmp_path / "back.txt", binning=4)
     back = read_picks(written)
     np.testing.assert_allclose(back[["x", "y"]].to_numpy(), [[37.0, 13.0]])
+
+
+# --- malformed files (a fuzzing review) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        # one field more than the header: pandas took the first as an index and
+        # shifted every value a column over (x=20 for x=10), silently
+        ("extra.csv", "x,y,diameter\n10,20,30,0.9\n40,50,60,0.8\n", "data row 1 has 4 fields"),
+        ("short.csv", "x,y,diameter\n10,20\n", "data row 1 has 2 fields"),
+        ("twice.csv", "x,y,x\n1,2,3\n", "column 'x' more than once"),
+        (
+            "extra.txt",
+            "image_name\tx_coord\ty_coord\n10\t20\t30\t1.5\n",
+            "data row 1 has 4 fields",
+        ),
+        ("short.txt", "image_name x_coord y_coord score\nm 1 2\n", "data row 1 has 3 fields"),
+        (
+            "labels.star",
+            "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnCoordinateX #3\n1 2 3\n",
+            "'rlnCoordinateX' .*more than once",
+        ),
+        (
+            "labels.cbox",
+            "data_cryolo\nloop_\n_CoordinateX\n_CoordinateY\n_Width\n_Width\n_Height\n1 2 3 3 3\n",
+            "'Width' .*more than once",
+        ),
+        (
+            "tube.star",
+            "data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n1 2 1.7\n",
+            "tube id is a whole number",
+        ),
+        ("tube.csv", "x,y,tube_id\n1,2,-1\n", "tube id is a whole number"),
+        ("huge.csv", "x,y,tube_id\n1,2,1e30\n", "tube id is a whole number"),
+        ("kind.csv", "x,y,kind\n1,2,banana\n", "the kind 'banana'"),
+    ],
+)
+def test_malformed_pick_files_are_refused_naming_file_and_row(tmp_path, name, text, match):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PickFileError, match=match) as info:
+        read_picks(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_a_trailing_separator_is_no_extra_field(tmp_path):
+    path = tmp_path / "trailing.csv"
+    path.write_text("x,y,diameter,\n10,20,30,\n")
+    table = read_picks(path)
+    assert table[["x", "y", "diameter"]].to_numpy().tolist() == [[10.0, 20.0, 30.0]]
+
+
+@pytest.mark.parametrize("format", ["box", "topaz", "csv", "star", "cbox"])
+def test_a_byte_order_mark_is_read_past(tmp_path, format):
+    """BOX and Topaz files written by Windows tools with a BOM were refused."""
+    plain = write_picks(sample_table(3), tmp_path / f"plain{SUFFIX[format]}", format)
+    marked = tmp_path / f"marked{SUFFIX[format]}"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    pd.testing.assert_frame_equal(
+        read_picks(marked, micrograph="mic_001"), read_picks(plain, micrograph="mic_001")
+    )
+    from napari_cryopick._reader import get_picks_reader
+
+    assert get_picks_reader(str(marked)) is not None  # napari opens it too
+
+
+def test_a_star_file_not_in_utf8_says_so(tmp_path):
+    path = tmp_path / "latin.star"
+    path.write_bytes("data_\nloop_\n_rlnMicrographName\n_rlnCoordinateX\n_rlnCoordinateY\n"
+                     "caf\xe9.mrc 1 2\n".encode("latin-1"))  # fmt: skip
+    with pytest.raises(PickFileError, match="not a UTF-8 text file"):
+        read_picks(path)
+
+
+@pytest.mark.parametrize("format", ["star", "box", "cbox", "topaz", "csv"])
+def test_nothing_is_written_that_cannot_be_read_back(tmp_path, format):
+    """The napari writers wrote NaN positions and names with line breaks."""
+    nan = picks.make_picks([10.0, np.nan], [5.0, 6.0], diameter=20.0, micrograph="m")
+    with pytest.raises(PickFileError, match="data row 2 has a NaN or infinite coordinate"):
+        write_picks(nan, tmp_path / f"nan{SUFFIX[format]}", format)
+    broken = picks.make_picks([10.0], [5.0], diameter=20.0, micrograph="m\nx")
+    with pytest.raises(PickFileError, match="line break"):
+        write_picks(broken, tmp_path / f"name{SUFFIX[format]}", format)
+    assert not list(tmp_path.iterdir())
+
+
+def test_scores_outside_0_1_are_warned_about(tmp_path, caplog):
+    path = tmp_path / "logits.csv"
+    path.write_text("x,y,score\n1,2,5\n3,4,-3\n")
+    with caplog.at_level("WARNING"):
+        read_picks(path)
+    assert "scores from -3 to 5, outside 0-1" in caplog.text

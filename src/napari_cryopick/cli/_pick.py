@@ -247,7 +247,9 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
     from napari_cryopick.workflows.pick import FiberOptions, PickRequest
 
     if args.model is not None and not args.model.is_file():
-        raise CLIError(f"{args.model}: model file does not exist")
+        from napari_cryopick.core.model.checkpoint import not_a_model_file
+
+        raise CLIError(not_a_model_file(args.model) or f"{args.model}: not a model file")
     view = view_request_fields(args)
     _check_pick_options(args)
     if micrographs is None:

@@ -205,7 +205,9 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     if args.j < 1:
         raise CLIError(f"--j must be >= 1, got {args.j}")
     if args.model is not None and not args.model.is_file():
-        raise CLIError(f"{args.model}: model file does not exist")
+        from napari_cryopick.core.model.checkpoint import not_a_model_file
+
+        raise CLIError(not_a_model_file(args.model) or f"{args.model}: not a model file")
     view = view_request_fields(args)
     micrographs, items = _items(job_dir, args.in_mics)
     options = dict(view["options"])

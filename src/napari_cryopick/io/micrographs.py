@@ -147,10 +147,11 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
     import mrcfile
 
     try:
-        with warnings.catch_warnings():
-            # permissive=False already turns real problems into exceptions;
-            # the remaining warnings are about harmless header oddities.
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            # permissive=False turns real problems into exceptions; of the
+            # warnings only the file's size matters (the rest are harmless
+            # header oddities)
+            warnings.simplefilter("always", RuntimeWarning)
             with mrcfile.open(path, mode="r", permissive=False) as mrc:
                 data = np.array(mrc.data)
                 voxel_x = float(mrc.voxel_size.x)
@@ -160,6 +161,15 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
         raise _error(
             path, f"not a valid MRC file (truncated or corrupt): {_first_line(exc)}"
         ) from None
+    larger = [str(w.message) for w in caught if "larger than expected" in str(w.message)]
+    if larger:
+        # more data than the header's size and mode say: a wrong mode word reads
+        # float32 pixels as int8 garbage (a fuzzing review), so nothing is guessed
+        raise _error(
+            path,
+            f"not a valid MRC file: {larger[0]} from its header's size and mode "
+            f"({'x'.join(map(str, data.shape[::-1]))}, {data.dtype}): wrong mode or corrupt",
+        )
 
     if np.iscomplexobj(data):
         raise _error(path, "MRC holds complex (Fourier-space) data, not a micrograph")
@@ -201,8 +211,12 @@ def _read_tiff(path: Path) -> np.ndarray:
             data = series.asarray()
     except Exception as exc:  # tifffile raises many types for bad files
         raise _error(path, f"not a readable TIFF image: {_first_line(exc)}") from None
+    if np.iscomplexobj(data):
+        raise _error(path, "TIFF holds complex (Fourier-space) data, not a micrograph")
     while data.ndim > 2 and data.shape[0] == 1:
-        data = data[0]
+        data, axes = data[0], axes[1:]
+    if data.ndim == 3 and axes.startswith("S") and data.shape[0] in (3, 4):
+        data, axes = np.moveaxis(data, 0, -1), axes[1:] + "S"  # colour stored as planes
     colour = axes.endswith("S") and data.shape[-1] in (3, 4)
     if data.ndim == 3 and not colour:
         raise _error(

@@ -61,7 +61,7 @@ BOXED_FORMATS: tuple[str, ...] = ("box", "cbox")
 
 def _first_line(path: Path) -> str:
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8-sig") as handle:  # a byte-order mark is no header
             for line in handle:
                 if line.strip():
                     return line
@@ -171,6 +171,16 @@ def read_picks(
     module = _module(format, path, reading=True)
     table = module.read(path)
     check_pick_values(table, path)
+    scores = table["score"].to_numpy(np.float64)
+    scores = scores[np.isfinite(scores)]
+    if scores.size and (scores.min() < 0 or scores.max() > 1):
+        logger.warning(
+            "%s: scores from %g to %g, outside 0-1: thresholds (--threshold, the widgets') "
+            "are probabilities from 0 to 1",
+            path,
+            scores.min(),
+            scores.max(),
+        )
     names = table["micrograph"].astype(str)
     unnamed = names == ""
     if micrograph is not None:
@@ -342,6 +352,25 @@ def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
                 f"data row {row + 1} has {what} (x={x[row]:g}, y={y[row]:g}, "
                 f"diameter={diameter[row]:g})",
             )
+    if "kind" in table:
+        kinds = table["kind"].astype(str)
+        unknown = ~kinds.isin(_picks.KINDS)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise file_error(
+                path,
+                f"data row {row + 1} has the kind {kinds.iloc[row]!r}; kinds are "
+                f"{', '.join(_picks.KINDS)}",
+            )
+    if "micrograph" in table:
+        names = table["micrograph"].astype(str)
+        broken = names.str.contains("[\r\n]", regex=True)
+        if broken.any():
+            row = int(np.flatnonzero(broken.to_numpy())[0])
+            raise file_error(
+                path,
+                f"data row {row + 1}: the micrograph name {names.iloc[row]!r} holds a line break",
+            )
 
 
 #: How far beyond the border a pick without a diameter may lie and still count as
@@ -485,6 +514,8 @@ def write_picks(
     else:
         module = _module(format, path)
     table = _picks.normalize_picks(table)
+    # nothing is written that no reader takes back (a NaN position, a line break)
+    check_pick_values(table, path)
     if module.NAME not in MULTI_MICROGRAPH_FORMATS:
         names = sorted(set(table["micrograph"].astype(str)) - {""})
         if len(names) > 1:

@@ -177,8 +177,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         keys, or a ``format_version`` newer than :data:`FORMAT_VERSION`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    problem = not_a_model_file(path)
+    if problem is not None:
+        raise CheckpointError(problem)
     with open(path, "rb") as stream:
         head = stream.read(4)
     # torch.save writes a zip archive; files of torch < 1.6 are bare pickles
@@ -231,6 +232,16 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             )
     _verify(path, checkpoint)
     return checkpoint
+
+
+def not_a_model_file(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be a model file (a folder, missing), naming it; None: a file."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path}: is a folder, not a model file"
+    if not path.is_file():
+        return f"{path}: no such model file"
+    return None
 
 
 def load_checkpoint(

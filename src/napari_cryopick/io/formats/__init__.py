@@ -53,6 +53,69 @@ def check_readable(path: Path, *, allow_empty: bool = False) -> None:
         raise file_error(path, "file is empty (0 bytes); a valid file with no picks has a header")
 
 
+def read_text(path: Path) -> str:
+    """The text of a pick file (UTF-8, a byte-order mark dropped), errors naming the file."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise file_error(
+            path,
+            f"not a UTF-8 text file (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})",
+        ) from None
+
+
+def read_delimited(path: Path, *, separator: str | None, lower: bool = False) -> pd.DataFrame:
+    """A text table with a header line: every field as text, one column per header name.
+
+    ``separator``: ``","`` (CSV, quoted fields as the ``csv`` module reads
+    them), ``"\t"``, or None (runs of whitespace). Blank lines are skipped.
+    A row with more fields than the header (empty trailing fields excepted)
+    or fewer, and a header naming a column twice, are a
+    :class:`PickFileError` naming the line: pandas read a row with one field
+    too many as if its first field were an index and shifted every value one
+    column over, silently (a fuzzing review).
+    """
+    import csv
+
+    lines = [line for line in read_text(path).splitlines() if line.strip()]
+    if separator == ",":
+        rows = list(csv.reader(lines, skipinitialspace=True))
+    elif separator is None:
+        rows = [line.split() for line in lines]
+    else:
+        rows = [line.rstrip("\r").split(separator) for line in lines]
+    if not rows:
+        raise file_error(path, "no header line")
+    header = [name.strip().lower() if lower else name.strip() for name in rows[0]]
+    while header and not header[-1]:
+        header.pop()  # a trailing separator
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise file_error(path, f"the header names column {repeated[0]!r} more than once")
+    body = []
+    for number, fields in enumerate(rows[1:], start=1):
+        fields = [field.strip() for field in fields]
+        if len(fields) > len(header) and not any(fields[len(header) :]):
+            fields = fields[: len(header)]
+        if len(fields) != len(header):
+            raise file_error(
+                path,
+                f"data row {number} has {len(fields)} fields, the header names "
+                f"{len(header)} ({', '.join(header)})",
+            )
+        body.append(fields)
+    return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def repeated_labels(frame: pd.DataFrame, path: Path, block: str = "") -> None:
+    """A :class:`PickFileError` when a table (a STAR loop) names a column twice."""
+    columns = [str(c) for c in frame.columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        where = f" of block data_{block}" if block else ""
+        raise file_error(path, f"the label {repeated[0]!r}{where} appears more than once")
+
+
 def numeric_column(
     frame: pd.DataFrame, column: str, path: Path, *, required: bool = True
 ) -> np.ndarray:
@@ -93,6 +156,30 @@ def numeric_column(
             f"column '{column}' has an infinite value {values.iloc[row]!r} in data row {row + 1}",
         )
     return numbers
+
+
+#: The largest tube (filament) id read: RELION and crYOLO count tubes in int32.
+MAX_TUBE_ID = 2**31 - 1
+
+
+def tube_id_column(frame: pd.DataFrame, column: str, path: Path, *, offset: int = 0) -> np.ndarray:
+    """Tube ids of ``frame[column]`` plus ``offset`` as int64, 0 where missing (no fiber).
+
+    A tube id is a whole number from 0 to :data:`MAX_TUBE_ID`; anything else
+    (``1.7``, ``-3``, ``1e30``) is a :class:`PickFileError` naming the row: it
+    was truncated, read as a particle, or overflowed without a word.
+    """
+    values = numeric_column(frame, column, path, required=False)
+    known = np.isfinite(values)
+    bad = known & ((values != np.round(values)) | (values < 0) | (values > MAX_TUBE_ID))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise file_error(
+            path,
+            f"column '{column}' has {frame[column].iloc[row]!r} in data row {row + 1}: a "
+            f"tube id is a whole number from 0 to {MAX_TUBE_ID}",
+        )
+    return np.where(known, values + offset, 0).astype(np.int64)
 
 
 def format_number(value: float, decimals: int = 3) -> str:
@@ -162,12 +249,16 @@ def read_star_blocks(path: Path) -> dict[str, object]:
     """All blocks of a STAR file as ``{name: DataFrame | dict}``, errors as :class:`PickFileError`."""
     import starfile
 
+    read_text(path)  # not UTF-8: said so (starfile reports no data block)
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
         raise file_error(path, f"not a valid STAR file: {exc}") from None
     if not blocks:
         raise file_error(path, "no STAR data block found (is it a STAR file?)")
+    for name, block in blocks.items():
+        if isinstance(block, pd.DataFrame):
+            repeated_labels(block, path, str(name))
     return dict(blocks)
 
 

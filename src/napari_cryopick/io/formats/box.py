@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import check_readable, file_error, format_number
+from . import check_readable, file_error, format_number, read_text
 
 NAME = "box"
 SUFFIXES: tuple[str, ...] = (".box",)
@@ -36,10 +36,7 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path, allow_empty=True)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise file_error(path, "not a text file") from None
+    lines = read_text(path).splitlines()
     rows = []
     for number, line in enumerate(lines, start=1):
         text = line.strip()

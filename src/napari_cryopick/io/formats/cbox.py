@@ -30,8 +30,10 @@ from . import (
     format_number,
     numeric_column,
     read_star_blocks,
+    read_text,
     star_block,
     star_pairs,
+    tube_id_column,
 )
 from .box import box_sizes
 
@@ -92,10 +94,7 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path, allow_empty=True)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise file_error(path, "not a text file") from None
+    text = read_text(path)
     if "data_" not in text:
         frame = _read_legacy(path, text)
     else:
@@ -114,8 +113,7 @@ def read(path: str | Path) -> pd.DataFrame:
     est_height = numeric_column(frame, "EstHeight", path, required=False)
     est_height = np.where(np.isfinite(est_height), est_height, est_width)
     diameter = np.where(np.isfinite(est_width), (est_width + est_height) / 2, width)
-    filament = numeric_column(frame, "filamentid", path, required=False)
-    tube_id = np.where(np.isfinite(filament), filament + 1, 0).astype(np.int64)
+    tube_id = tube_id_column(frame, "filamentid", path, offset=1)
     return pd.DataFrame(
         {
             "micrograph": [""] * len(frame),

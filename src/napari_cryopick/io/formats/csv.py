@@ -22,7 +22,9 @@ from . import (
     format_number,
     names_column,
     numeric_column,
+    read_delimited,
     text_column,
+    tube_id_column,
 )
 
 NAME = "csv"
@@ -52,15 +54,8 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except UnicodeDecodeError:
-        raise file_error(path, "not a text file") from None
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise file_error(path, f"malformed CSV: {exc}") from None
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    tube = numeric_column(frame, "tube_id", path, required=False)
-    tube_id = np.where(np.isfinite(tube), tube, 0).astype(np.int64)
+    frame = read_delimited(path, separator=",", lower=True)
+    tube_id = tube_id_column(frame, "tube_id", path)
     kinds = text_column(frame, "kind", "")
     kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
     # the micrograph under the names other tools' CSV exports give it

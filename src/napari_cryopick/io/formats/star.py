@@ -45,6 +45,7 @@ from . import (
     read_star_blocks,
     star_block,
     text_column,
+    tube_id_column,
 )
 
 NAME = "star"
@@ -117,8 +118,7 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
     score = numeric_column(block, "rlnAutopickFigureOfMerit", path, required=False)
     score = np.where(score == NO_SCORE_FOM, np.nan, score)  # a manual pick
     diameter = numeric_column(block, DIAMETER_LABEL, path, required=False)
-    tube = numeric_column(block, "rlnHelicalTubeID", path, required=False)
-    tube_id = np.where(np.isfinite(tube), tube, 0).astype(np.int64)
+    tube_id = tube_id_column(block, "rlnHelicalTubeID", path)
     default_kind = np.where(tube_id > 0, "fiber", "particle")
     kinds = text_column(block, KIND_LABEL, "")
     kind = [k if k else d for k, d in zip(kinds, default_kind)]

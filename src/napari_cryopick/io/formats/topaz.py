@@ -20,7 +20,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import check_readable, file_error, format_number, names_column, numeric_column
+from . import (
+    check_readable,
+    file_error,
+    format_number,
+    names_column,
+    numeric_column,
+    read_delimited,
+    read_text,
+)
 
 NAME = "topaz"
 SUFFIXES: tuple[str, ...] = (".txt",)
@@ -59,22 +67,14 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path)
-    try:
-        with path.open(encoding="utf-8") as handle:
-            first_line = handle.readline()
-    except UnicodeDecodeError:
-        raise file_error(path, "not a text file") from None
+    first_line = next((line for line in read_text(path).splitlines() if line.strip()), "")
     if not looks_like_topaz(first_line):
         raise file_error(
             path,
             f"not a Topaz coordinate file: the header should start with "
             f"'image_name x_coord y_coord', found {first_line.strip()[:80]!r}",
         )
-    separator = "\t" if "\t" in first_line else r"\s+"
-    try:
-        frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise file_error(path, f"malformed Topaz file: {exc}") from None
+    frame = read_delimited(path, separator="\t" if "\t" in first_line else None)
     score = numeric_column(frame, "score", path, required=False)
     return pd.DataFrame(
         {
