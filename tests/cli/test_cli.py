@@ -152,3 +152,48 @@ def test_a_folder_given_as_model_is_called_a_folder(tmp_path, capsys, command):
     args = ["pick", str(tmp_path), "--model", str(folder), "--out", str(tmp_path / "o")]
     assert cli.main(args if command == "pick" else ["info", str(folder)]) == 2
     assert f"{folder}: is a folder, not a model file" in capsys.readouterr().err
+
+
+PIPE_SCRIPT = """
+import sys
+from napari_cryopick.cli import _simulate, main
+
+def run(args):
+    for _ in range(20000):
+        print("x" * 50)
+    return 0
+
+_simulate.run = run
+sys.exit(main(["simulate", "out"]))
+"""
+
+
+def test_a_closed_pipe_is_no_error(tmp_path):
+    """A trial: ``cryopick info m.pt | head -2`` said "error: Broken pipe", exit 2."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", PIPE_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert process.stdout.read(1) == b"x"
+    process.stdout.close()  # the reader goes away, as head does
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, err
+    assert "Broken pipe" not in err
+    assert "Traceback" not in err
+
+
+def test_diameter_in_angstrom_on_images_without_pixel_size_is_refused_at_once(tmp_path, capsys):
+    """A trial: every JPEG skipped with one line each, then "0 of 5", exit 2."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    for name in ("a", "b", "c"):
+        iio.imwrite(tmp_path / f"{name}.png", np.full((32, 32), 100, np.uint8))
+    out = tmp_path / "out"
+    assert cli.main(["pick", str(tmp_path), "--diameter-A", "150", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "give --pixel-size (Å per pixel) too" in err
+    assert not out.exists()

@@ -280,3 +280,25 @@ def test_export_refuses_two_micrographs_of_one_name(tmp_path, capsys):
     assert "GridA/FoilHole_1.star" in err
     assert "GridB/FoilHole_1.star" in err
     assert not out.exists()
+
+
+def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
+    """A trial: ``cryosparc export BOX/ --threshold 0.3`` wrote every pick, exit 0."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    (tmp_path / "box").mkdir()
+    write_picks(make_picks([10.0, 30.0], [20.0, 20.0], diameter=20.0), tmp_path / "box/m1.box")
+    out = tmp_path / "export.star"
+    code = main(["cryosparc", "export", str(tmp_path / "box"), "--threshold", "0.3",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 2
+    assert "the picks of 1 micrograph(s) have no scores (m1" in capsys.readouterr().err
+    assert not out.exists()
+    # a scored file: the low ones go, a pick added by hand (no score) stays
+    scored = make_picks([10.0, 30.0, 50.0], [20.0] * 3, diameter=20.0, score=[0.9, 0.1, np.nan])
+    write_picks(scored, tmp_path / "m2.star")
+    assert main(["cryosparc", "export", str(tmp_path / "m2.star"), "--threshold", "0.3",
+                 "--out", str(out)]) == 0  # fmt: skip
+    table = starfile.read(out, always_dict=True)["particles"]
+    np.testing.assert_allclose(table["rlnCoordinateX"], [10.0, 50.0])

@@ -511,3 +511,23 @@ def test_box_size_without_a_boxed_format_is_refused(tmp_path, tiny_model, capsys
     assert not (tmp_path / "o").exists()
     assert main(["pick", str(mics), *common, "--box-size", "100", "--format", "box"]) == 0
     assert (tmp_path / "o" / "m0.box").read_text().split("\t")[2] == "100"
+
+
+def test_a_run_into_its_own_input_folder_does_not_pick_its_overview(tmp_path, tiny_model, capsys):
+    """A trial: ``--out`` = the micrographs' folder, run twice: summary.png became a micrograph."""
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc", "m1.mrc"])
+    common = ["--model", str(tiny_model), "--diameter", "20", "--out", str(mics), "--skip"]
+    assert main(["pick", str(mics), *common]) == 0
+    assert (mics / "summary.png").is_file()
+    capsys.readouterr()
+    assert main(["pick", str(mics), *common]) == 0
+    assert "0 of 2 micrographs, 2 already done" in capsys.readouterr().out
+    assert not (mics / "summary.star").exists()
+    # a micrograph that is called summary.png, in a folder of no cryopick run, is one
+    other = tmp_path / "other"
+    write_micrographs(other, ["m0.mrc"])
+    (other / "summary.png").write_bytes((mics / "summary.png").read_bytes())
+    from napari_cryopick.io.paths import micrograph_files
+
+    assert sorted(p.name for p in micrograph_files([other])) == ["m0.mrc", "summary.png"]

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from napari_cryopick.cli import EXIT_OK, CLIError
+from napari_cryopick.core.text import name_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -155,8 +156,17 @@ def run_export(args: argparse.Namespace) -> int:
         raise CLIError(f"no pick files in {', '.join(map(str, args.inputs))}")
     picks = read_pick_files(files)  # one micrograph name, one file: never merged
     if args.threshold is not None and len(picks):
+        scored = picks["score"].notna().groupby(picks["micrograph"].astype(str)).any()
+        if not scored.all():  # a file without scores (BOX) cannot be thresholded
+            unscored = list(scored.index[~scored])
+            raise CLIError(
+                f"--threshold {args.threshold:g}: the picks of {len(unscored)} micrograph(s) "
+                f"have no scores ({name_list(unscored, 5)}; BOX files hold none): give "
+                "scored files or leave out --threshold"
+            )
         scores = picks["score"].to_numpy(float)
-        picks = picks[~(scores < args.threshold)].reset_index(drop=True)  # unscored stay
+        # picks added by hand in a scored file (no score) are kept
+        picks = picks[~(scores < args.threshold)].reset_index(drop=True)
     names, heights = (None, None)
     if args.exposures is not None:
         names, heights = _exposure_names(args.exposures)

@@ -113,6 +113,21 @@ def install_signal_handlers() -> object:
     return None
 
 
+#: Exit status after the output's reader closed the pipe (128 + SIGPIPE, as a shell reports).
+EXIT_BROKEN_PIPE = 141
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (captured in tests): nothing to flush into a closed pipe
+
+
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run ``main(argv)``, turning every failure into one line on stderr and an exit code."""
     from napari_cryopick.cli import CLIError
@@ -136,6 +151,11 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
             raise
         print(f"{prefix} {clean_message(str(error))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader of the output went away (``cryopick info m.pt | head -2``): no
+        # error to report; the usual exit status of a command stopped by SIGPIPE
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as error:
         if verbose:
             raise

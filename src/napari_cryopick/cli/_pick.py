@@ -237,6 +237,29 @@ def view_request_fields(args: argparse.Namespace) -> dict:
     }
 
 
+#: Micrograph files that carry no pixel size.
+_NO_PIXEL_SIZE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _check_pixel_size_known(args: argparse.Namespace, micrographs: list[Path]) -> None:
+    """--diameter-A on micrographs none of which can say their pixel size: refused at once.
+
+    Each was skipped with the same line before (a trial: five lines, then "0 of
+    5"; a folder of thousands of JPEGs would print thousands).
+    """
+    if args.diameter_A is None or args.diameter is not None or args.pixel_size is not None:
+        return
+    from napari_cryopick.io.paths import micrograph_pixel_sizes
+
+    if micrograph_pixel_sizes(args.inputs or []):
+        return  # a micrograph list states them
+    if micrographs and all(p.suffix.lower() in _NO_PIXEL_SIZE_SUFFIXES for p in micrographs):
+        raise CLIError(
+            f"--diameter-A {args.diameter_A:g}: PNG, JPEG and TIFF micrographs carry no pixel "
+            "size; give --pixel-size (Å per pixel) too, or the diameter in pixels (--diameter)"
+        )
+
+
 def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None = None):
     """The :class:`~napari_cryopick.workflows.pick.PickRequest` of the parsed options.
 
@@ -254,6 +277,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
     _check_pick_options(args)
     if micrographs is None:
         micrographs = micrograph_files(args.inputs)
+    _check_pixel_size_known(args, micrographs)
     try:
         fibers = FiberOptions(
             link_radius_px=args.link_radius,

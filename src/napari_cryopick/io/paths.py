@@ -45,7 +45,10 @@ def _subfolders_holding(folder: Path, suffixes: tuple[str, ...], most: int = 3) 
             continue  # hidden, as the folder's own scan skips them
         try:
             holds = any(
-                f.suffix.lower() in suffixes and not f.name.startswith(".") and f.is_file()
+                f.suffix.lower() in suffixes
+                and not f.name.startswith(".")
+                and f.is_file()
+                and not written_by_cryopick(f)  # an output folder's overview
                 for f in sub.iterdir()
             )
         except OSError:
@@ -170,11 +173,32 @@ def _listed_micrographs(path: Path) -> list[tuple[Path, float | None]]:
     return listed
 
 
+#: Images ``cryopick pick`` writes into its output folder (the run's overview).
+OUTPUT_IMAGES = frozenset({"summary.png"})
+
+
+def written_by_cryopick(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an image a ``cryopick pick`` run wrote (its ``summary.png``
+    beside the run's ``summary.csv`` or manifest), not a micrograph.
+
+    A run into its own input folder (``--out`` = the folder, ``--monitor DIR
+    --out DIR/picks``) picked its overview as a micrograph the next time (a
+    trial).
+    """
+    path = Path(path)
+    if path.name not in OUTPUT_IMAGES:
+        return False
+    folder = path.parent
+    return (folder / "summary.csv").is_file() or any(folder.glob("cryopick_manifest*.jsonl"))
+
+
 def _micrograph_inputs(items: Iterable[str | os.PathLike]) -> list[tuple[Path, float | None]]:
     from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
 
     found: list[tuple[Path, float | None]] = []
     for path, from_folder in expand_inputs(items, MICROGRAPH_SUFFIXES, "micrographs"):
+        if from_folder and written_by_cryopick(path):
+            continue
         if not from_folder and path.suffix.lower() in MICROGRAPH_LIST_SUFFIXES:
             found.extend(_listed_micrographs(path))
         else:

@@ -40,12 +40,16 @@ __all__ = ["monitor"]
 
 
 def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, float]]:
+    from napari_cryopick.io.paths import written_by_cryopick
+
     found: dict[Path, tuple[int, float]] = {}
     for root, _dirs, files in os.walk(folder):
         for name in files:
             if name.startswith(".") or Path(name).suffix.lower() not in suffixes:
                 continue
             path = Path(root) / name
+            if written_by_cryopick(path):
+                continue  # the overview of a run into the watched folder
             try:
                 status = path.stat()
             except OSError:

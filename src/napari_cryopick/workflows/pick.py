@@ -468,7 +468,7 @@ def resolve_diameter(
         if not pixel_size or not math.isfinite(pixel_size) or pixel_size <= 0:
             raise ValueError(
                 f"{micrograph}: no pixel size known (none in the file, or the placeholder "
-                "1.0 Å), give the diameter in pixels instead"
+                "1.0 Å): give the pixel size (--pixel-size) or the diameter in pixels"
             )
         return float(request.diameter_A) / float(pixel_size)
     head = request.head if head is None else head

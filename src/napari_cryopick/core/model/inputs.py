@@ -61,7 +61,9 @@ def diameter_from_angstrom(diameter_A: float, pixel_size: float | None) -> float
     """Diameter in pixels from a diameter in Ångström and the pixel size (Å/px)."""
     if pixel_size is None or not math.isfinite(pixel_size) or pixel_size <= 0:
         raise ValueError(
-            f"a diameter in Å needs a positive pixel size, got {pixel_size!r}; give the diameter in pixels instead"
+            "a diameter in Å needs the pixel size, and none is known (PNG, JPEG and TIFF "
+            "carry none; MRC headers may hold the placeholder 1.0): give the pixel size "
+            "(--pixel-size) or the diameter in pixels"
         )
     if not diameter_A > 0:
         raise ValueError(f"diameter must be > 0 Å, got {diameter_A!r}")

@@ -38,6 +38,9 @@ SUFFIXES: tuple[str, ...] = (".txt",)
 BLOCK_BINNING = False
 HEADER: tuple[str, ...] = ("image_name", "x_coord", "y_coord", "score")
 _EPSILON = 1e-7
+#: Decimals of the logits written, and of the probabilities read back: a probability
+#: of at most this many decimals survives the round trip exactly.
+LOGIT_DECIMALS = 6
 
 
 def logit(probability: np.ndarray) -> np.ndarray:
@@ -82,7 +85,9 @@ def read(path: str | Path) -> pd.DataFrame:
             "x": numeric_column(frame, "x_coord", path),
             "y": numeric_column(frame, "y_coord", path),
             "diameter": np.nan,
-            "score": sigmoid(score),
+            # to the logits' precision: 0.3 written and read back is 0.3, not 0.29999955
+            # (below a 0.3 threshold: a trial lost a pick there)
+            "score": np.round(sigmoid(score), LOGIT_DECIMALS),
             "kind": "particle",
             "tube_id": 0,
         }
@@ -111,6 +116,8 @@ def write(table: pd.DataFrame, path: str | Path, *, integer: bool = True) -> Non
     for i, (name, x, y) in enumerate(zip(table["micrograph"], table["x"], table["y"])):
         fields = [str(name), format_number(x, decimals), format_number(y, decimals)]
         if with_score:
-            fields.append(format_number(topaz_score[i] if np.isfinite(score[i]) else np.nan, 4))
+            fields.append(
+                format_number(topaz_score[i] if np.isfinite(score[i]) else np.nan, LOGIT_DECIMALS)
+            )
         lines.append("\t".join(fields))
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
