@@ -302,3 +302,48 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
                  "--out", str(out)]) == 0  # fmt: skip
     table = starfile.read(out, always_dict=True)["particles"]
     np.testing.assert_allclose(table["rlnCoordinateX"], [10.0, 50.0])
+
+
+def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, project):
+    """A trial: a RELION job's picks were exported as ``mic_autopick.mrc``; PNG inputs as
+    ``.mrc``; picks of ``mic`` matched no exposure ``<uid>_mic_patch_aligned_doseweighted``."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    mics = tmp_path / "pngs"
+    mics.mkdir()
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    for name in ("m0", "m1"):
+        iio.imwrite(mics / f"{name}.png", rng.integers(0, 255, (96, 128), dtype=np.uint8))
+    picks = tmp_path / "picked"
+    assert main(["pick", str(mics), "--model", str(tiny_model), "--diameter", "20",
+                 "--threshold", "0", "--out", str(picks), "--summary"]) == 0  # fmt: skip
+    for index, path in enumerate(sorted(picks.glob("*.star"))):  # as RELION's job names them
+        path.rename(picks / f"m{index}_autopick.star")
+    manifest = picks / "cryopick_manifest.jsonl"
+    manifest.write_text(manifest.read_text().replace('.star"', '_autopick.star"'))
+    out = tmp_path / "export.star"
+    assert main(["cryosparc", "export", str(picks), "--out", str(out)]) == 0
+    table = starfile.read(out, always_dict=True)["particles"]
+    assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}
+    # picks of the micrographs before cryoSPARC's motion correction named them
+    root = project[0]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    write_picks(make_picks([10.0], [20.0], diameter=20.0), plain / "mic_a.star")
+    aligned = _save(
+        root / "J7/J7_exposures.cs",
+        {
+            "uid": np.array([11], np.uint64),
+            "micrograph_blob/path": np.array(
+                [f"J4/motioncorrected/{UID}_mic_a_patch_aligned_doseweighted.mrc"], dtype="S80"
+            ),
+            "micrograph_blob/shape": np.array([SHAPE], np.uint32),
+        },
+    )
+    assert main(["cryosparc", "export", str(plain), "--exposures", str(aligned),
+                 "--out", str(tmp_path / "aligned.star")]) == 0  # fmt: skip
+    table = starfile.read(tmp_path / "aligned.star", always_dict=True)["particles"]
+    assert list(table["rlnMicrographName"]) == [f"{UID}_mic_a_patch_aligned_doseweighted.mrc"]

@@ -81,18 +81,22 @@ def _no_action(parser: argparse.ArgumentParser):
     return run
 
 
-def export_pick_files(items: list[Path]) -> list[Path]:
+def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     """Pick files of ``items``: files as given; folders through their manifest, else searched.
 
-    A folder written by ``cryopick pick`` lists its outputs in its manifest
-    (sub-folders mirrored, summary files left out); other folders are searched
-    one level deep for pick files.
+    A folder written by ``cryopick pick`` (or ``cryopick relion``) lists its
+    outputs in its manifest (sub-folders mirrored, summary files left out);
+    other folders are searched one level deep for pick files. Also returns
+    the micrographs the manifests name, ``{stem: file name}``: a RELION job's
+    ``mic_autopick.star`` holds the picks of ``mic.jpg``, which cryoSPARC
+    must be told (a trial: ``mic_autopick.mrc`` was written).
     """
     from napari_cryopick.io.paths import pick_file_suffixes, pick_files
     from napari_cryopick.workflows.batch import read_manifests
 
     suffixes = pick_file_suffixes()
     files: list[Path] = []
+    micrographs: dict[str, str] = {}
     for item in items:
         item = Path(item)
         records = read_manifests(item) if item.is_dir() else {}
@@ -100,14 +104,16 @@ def export_pick_files(items: list[Path]) -> list[Path]:
             for record in sorted(records.values(), key=lambda r: r["input"]):
                 if record.get("status") != "done":
                     continue
-                files.extend(
-                    item / name
-                    for name in record.get("outputs", [])
-                    if Path(name).suffix.lower() in suffixes
-                )
+                outputs = [
+                    n for n in record.get("outputs", []) if Path(n).suffix.lower() in suffixes
+                ]
+                files.extend(item / name for name in outputs)
+                if outputs:
+                    source = Path(str(record["input"]))
+                    micrographs[source.stem] = source.name
         else:
             files.extend(path for path, _ in pick_files([item]))
-    return files
+    return files, micrographs
 
 
 def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, int]]:
@@ -151,10 +157,16 @@ def run_export(args: argparse.Namespace) -> int:
     for item in args.inputs:
         if not Path(item).exists():
             raise CLIError(f"{item}: no such pick file or folder")
-    files = export_pick_files([Path(item) for item in args.inputs])
+    files, picked = export_pick_files([Path(item) for item in args.inputs])
     if not files:
         raise CLIError(f"no pick files in {', '.join(map(str, args.inputs))}")
-    picks = read_pick_files(files)  # one micrograph name, one file: never merged
+    names, heights = (picked or None, None)
+    if args.exposures is not None:
+        names, heights = _exposure_names(args.exposures)
+    # one micrograph name, one file: never merged; a per-micrograph file takes the
+    # micrograph's name by cryopick train's rule (mic_autopick.star -> mic,
+    # mic.star -> <uid>_mic_patch_aligned_doseweighted of the exposures)
+    picks = read_pick_files(files, names=set(names) if names else None)
     if args.threshold is not None and len(picks):
         scored = picks["score"].notna().groupby(picks["micrograph"].astype(str)).any()
         if not scored.all():  # a file without scores (BOX) cannot be thresholded
@@ -167,9 +179,7 @@ def run_export(args: argparse.Namespace) -> int:
         scores = picks["score"].to_numpy(float)
         # picks added by hand in a scored file (no score) are kept
         picks = picks[~(scores < args.threshold)].reset_index(drop=True)
-    names, heights = (None, None)
     if args.exposures is not None:
-        names, heights = _exposure_names(args.exposures)
         unknown = sorted(set(picks["micrograph"].astype(str)) - set(names))
         if unknown:
             shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
