@@ -221,3 +221,34 @@ def test_training_reads_only_the_micrographs_with_picks(tmp_path, make_blobs, mo
     (tmp_path / "mics" / "m1.mrc").write_bytes(good[: len(good) // 2])
     with pytest.raises(ValueError, match=r"m1\.mrc"):
         training_sets_from_files([tmp_path / "mics"], [tmp_path / "picks"], diameter_px=12.0)
+
+
+def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
+    tmp_path, make_blobs, caplog
+):
+    """A trial: 200 px BOX boxes of a 108 px protein trained at 200 px, said at INFO only."""
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    for box in (48.0, 20.0):
+        folder = tmp_path / f"box{box:g}"
+        folder.mkdir()
+        for seed in range(3):
+            image, table = make_blobs(seed, size=160, n=10)
+            write_mrc(tmp_path / "mics" / f"m{seed}.mrc", image)
+            write_picks(table.assign(diameter=box), folder / f"m{seed}.box")
+    estimates = {}
+    for box in (48.0, 20.0):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+            sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / f"box{box:g}"])
+        estimates[box] = (sets[0].diameter_px[0], caplog.text)
+    seen, text = estimates[48.0]
+    assert seen < 30  # the blobs' size (about 18 px), not the 48 px boxes
+    assert "the BOX files' boxes are 48 px (median) but the micrographs show" in text
+    assert "give --diameter to choose" in text
+    kept, text = estimates[20.0]
+    assert kept == 20.0  # close to what the micrographs show: the boxes' size
+    assert "WARNING" not in text

@@ -323,8 +323,12 @@ def training_sets_from_files(
     headers = _Headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A)
     name_set = set(names)
     shapes = _Shapes(headers)
+    found = pick_files(picks)
+    # EMAN BOX files hold box sizes, which are read as diameters: boxes are often
+    # 1.5-2 times the particle (a trial trained at a 200 px box for a 108 px protein)
+    box_sized = any(path.suffix.lower() == ".box" for path, _ in found)
     table = read_training_picks(
-        pick_files(picks),
+        found,
         name_set,
         kind,
         shapes=shapes,
@@ -397,7 +401,7 @@ def training_sets_from_files(
         diameters = [float(diameter_px)] * len(loaded)
     else:
         diameters = []
-    diameters = _check_diameters(loaded, names, positive, diameters)
+    diameters = _check_diameters(loaded, names, positive, diameters, box_sized=box_sized)
     groups = [dataset or _dataset_name(path) for path in paths]
     sets = []
     for name in dict.fromkeys(groups):
@@ -414,6 +418,42 @@ def training_sets_from_files(
             )
         )
     return sets, table
+
+
+def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -> float:
+    """The BOX files' median box size ``box``, unless the micrographs show another size.
+
+    A box is often 1.5-2 times the particle; training at the box size rescales
+    the particles too small for the detector. The size the micrographs show
+    around the clicks (scale space, :func:`~napari_cryopick.core.diameter.estimate_diameter`)
+    wins when the two differ more than :data:`BOX_SIZE_TOLERANCE`, with a warning.
+    """
+    from napari_cryopick.core.diameter import estimate_diameter
+
+    try:
+        seen = estimate_diameter(
+            [m.path for m in loaded],
+            [t.drop(columns="diameter", errors="ignore") for t in tables],
+            shapes=[m.shape for m in loaded],
+        ).diameter_px
+    except ValueError:
+        seen = None
+    if seen is None or max(box, seen) <= BOX_SIZE_TOLERANCE * min(box, seen):
+        logger.info(
+            "particle diameter %.0f px, the median box size of the BOX files%s",
+            box,
+            f" (the micrographs show {seen:.0f} px around the clicks)" if seen else "",
+        )
+        return float(box)
+    logger.warning(
+        "the BOX files' boxes are %.0f px (median) but the micrographs show particles of "
+        "%.0f px around the clicks: training at %.0f px (a box is often 1.5-2 times the "
+        "particle); give --diameter to choose",
+        box,
+        seen,
+        seen,
+    )
+    return float(seen)
 
 
 #: Median diameters of two kinds of one training set further apart than this
@@ -491,10 +531,24 @@ def _warn_if_kinds_differ_in_size(positive: Any) -> None:
         logger.warning(message)
 
 
+#: Box sizes read as diameters further than this from the micrographs' estimate (a
+#: factor) are taken for boxes, not particles: the estimate is used instead.
+BOX_SIZE_TOLERANCE = 1.25
+
+
 def _check_diameters(
-    loaded: Sequence[Any], names: Sequence[str], positive: Any, diameters: list[float]
+    loaded: Sequence[Any],
+    names: Sequence[str],
+    positive: Any,
+    diameters: list[float],
+    *,
+    box_sized: bool = False,
 ) -> list[float]:
-    """The given diameters (a warning if the clicks show another size), or the clicks' estimate."""
+    """The given diameters (a warning if the clicks show another size), or the clicks' estimate.
+
+    ``box_sized``: the picks' diameters are BOX box sizes; without a given
+    diameter they are checked against the micrographs (:func:`_box_or_estimate`).
+    """
     from napari_cryopick.core.diameter import check_diameter, estimate_diameter
 
     _warn_if_kinds_differ_in_size(positive)
@@ -512,6 +566,8 @@ def _check_diameters(
         raise ValueError(
             f"no particle diameter given and none can be estimated ({error}); give --diameter"
         ) from None
+    if not diameters and estimate.source == "picks" and box_sized:
+        return [_box_or_estimate(loaded, tables, estimate.diameter_px)] * len(loaded)
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             logger.info(
