@@ -176,14 +176,18 @@ def test_picks_of_binned_micrographs_are_warned_about(tmp_path, caplog):
     x, y = rng.uniform(10, 390, 30), rng.uniform(10, 390, 30)
     write_picks(make_picks(x, y), tmp_path / "right.star")
     write_picks(make_picks(x / 4, y / 4), tmp_path / "binned.star")
+    write_picks(make_picks(x / 8.8, y / 8.8), tmp_path / "binned8.star")  # 8x, off the edge
     caplog.set_level(logging.WARNING, logger="napari_cryopick")
-    for name in ("right", "binned"):
+    for name in ("right", "binned8", "binned"):
         (tmp_path / "m0.star").unlink(missing_ok=True)
         (tmp_path / f"{name}.star").rename(tmp_path / "m0.star")
         training_sets_from_files([str(mics)], [str(tmp_path / "m0.star")], diameter_px=8.0)
         warned = [r.getMessage() for r in caplog.records if "binned" in r.getMessage()]
         if name == "right":
             assert warned == []
+        if name == "binned8":  # up to 10 times: 8, not the 10 that 1 / extent rounds to
+            assert "--picks-binning 8 scales them" in warned[0]
+            caplog.clear()
     assert len(warned) == 1
     assert "all 30 picks lie in the top-left 24 %" in warned[0]  # 390 / 4 of 400 px
     assert "--picks-binning 4" in warned[0]
