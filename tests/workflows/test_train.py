@@ -323,6 +323,73 @@ def test_calibrated_threshold_only_lowers_the_default(training_set, make_config,
     assert kinds == [("fiber",)]
 
 
+def test_sparse_clicks_lower_the_calibrated_threshold(training_set, make_config, monkeypatch):
+    """A trial: 10 clicks per β-gal micrograph, threshold 0.15 chosen, best F2 elsewhere at 0.05.
+
+    The share of the model's picks that the user clicked says how sparse the
+    clicks are; below CLICK_SHARE_FULL the threshold drops with its square root.
+    """
+    import math
+
+    from napari_cryopick.core import detect
+    from napari_cryopick.core.detect import PickConfig, ThresholdChoice
+    from napari_cryopick.core.model import Detector
+    from napari_cryopick.workflows.train import (
+        CLICK_SHARE_FULL,
+        SPARSE_THRESHOLD_FLOOR,
+        calibrate_threshold,
+        sparse_clicks_cap,
+    )
+
+    default = PickConfig().threshold
+    shares = [0.0, 0.005, 0.015, 0.05, 0.1, CLICK_SHARE_FULL, 0.5, 1.0]
+    caps = [sparse_clicks_cap(share, default) for share in shares]
+    assert caps == sorted(caps)  # sparser clicks, lower threshold
+    assert caps[0] == caps[1] == SPARSE_THRESHOLD_FLOOR
+    assert caps[3] == pytest.approx(default * math.sqrt(0.05 / CLICK_SHARE_FULL))
+    assert caps[-3:] == [default] * 3
+    assert sparse_clicks_cap(float("nan"), default) == default
+    model = Detector(make_config())
+    for share, expected in [(0.015, SPARSE_THRESHOLD_FLOOR), (0.4, default), (0.05, caps[3])]:
+        verdict = ThresholdChoice(0.6, 0.8, 0.7, 0.9, click_share=share)
+        monkeypatch.setattr(detect, "choose_threshold", lambda *a, v=verdict, **k: v)
+        assert calibrate_threshold(model, training_set, 20.0, device="cpu") == pytest.approx(
+            expected
+        )
+    # a best-F2 threshold below the cap stays
+    low = ThresholdChoice(0.03, 0.8, 0.7, 0.9, click_share=0.015)
+    monkeypatch.setattr(detect, "choose_threshold", lambda *a, **k: low)
+    assert calibrate_threshold(model, training_set, 20.0, device="cpu") == pytest.approx(0.03)
+
+
+def test_choose_threshold_measures_the_share_of_clicked_picks(monkeypatch):
+    """click_share: of the candidates at or above share_at, the share matching a click."""
+    import numpy as np
+    import pandas as pd
+
+    from napari_cryopick.core import detect
+    from napari_cryopick.core.pick_table import make_picks
+
+    xs = [20.0, 60.0, 100.0, 140.0, 180.0]
+    candidates = make_picks(xs, [30.0] * 5, diameter=20.0, score=[0.9, 0.8, 0.5, 0.2, 0.1])
+
+    class Result:
+        picks = candidates.assign(micrograph="0")
+
+    monkeypatch.setattr(detect, "pick_micrograph", lambda *a, **k: Result())
+    clicks = make_picks([60.0, 140.0], [30.0, 30.0], diameter=20.0)  # 2 of the 5
+    choice = detect.choose_threshold(
+        None, [np.zeros((8, 8))], [clicks], diameter_px=20.0, share_at=0.15
+    )
+    assert choice.click_share == pytest.approx(2 / 4)  # 4 candidates >= 0.15, 2 clicked
+    choice = detect.choose_threshold(
+        None, [np.zeros((8, 8))], [clicks], diameter_px=20.0, share_at=0.6
+    )
+    assert choice.click_share == pytest.approx(1 / 2)
+    assert isinstance(choice.threshold, float)
+    assert pd.notna(choice.f_beta)
+
+
 def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, monkeypatch, capsys):
     """cryopick train stores it in the run record; cryopick pick uses it unless told otherwise."""
     from napari_cryopick.core import detect

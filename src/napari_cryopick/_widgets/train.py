@@ -13,7 +13,8 @@ previous model (in memory and on disk) stays as it was.
 
 After training, the new model becomes the session's model with its new head
 and the threshold the training calibrated on the user's clicks (best F2,
-never above the default; the one ``cryopick pick`` uses), so the Pick widget
+never above the default, lower the sparser the clicks; the one ``cryopick
+pick`` uses), so the Pick widget
 uses them.
 """
 

@@ -410,7 +410,8 @@ def run(args: argparse.Namespace) -> int:
     if outcome.pick_threshold is not None:
         print(
             f"picks at threshold {outcome.pick_threshold:.3g} by default (best F2 on the "
-            "training clicks, never above the default; 'cryopick pick --threshold' overrides)"
+            "training clicks, never above the default, lower the sparser the clicks; "
+            "'cryopick pick --threshold' overrides)"
         )
     default_border = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")["border"]
     if outcome.pick_border is not None and outcome.pick_border < default_border:

@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "PickConfig",
     "PickResult",
+    "ThresholdChoice",
     "apply_threshold",
     "border_from_clicks",
     "choose_threshold",
@@ -963,6 +964,16 @@ def _std_reference(table: pd.DataFrame, threshold: float) -> np.ndarray | None:
 # --------------------------------------------------------------------------
 
 
+class ThresholdChoice(NamedTuple):
+    """What :func:`choose_threshold` found (the first four: ``best_threshold``'s)."""
+
+    threshold: float
+    f_beta: float
+    precision: float
+    recall: float
+    click_share: float = float("nan")
+
+
 def choose_threshold(
     model: Any,
     images: Sequence[np.ndarray],
@@ -973,8 +984,9 @@ def choose_threshold(
     names: Sequence[str] | None = None,
     beta: float = 2.0,
     deadline: float | None = None,
+    share_at: float = 0.15,
     **evaluate_options: Any,
-) -> Any:
+) -> ThresholdChoice:
     """DeepEM: the threshold with the best F-beta score on labelled micrographs.
 
     Picks every micrograph down to ``config.score_floor`` and lets
@@ -1004,14 +1016,21 @@ def choose_threshold(
         A :func:`time.perf_counter` value (a training's time budget ends
         then); None: every micrograph. ``images`` is read one item at a time,
         so a lazy sequence reads only the micrographs picked.
+    share_at
+        The score above which ``click_share`` counts the candidates (the
+        default pick threshold).
     **evaluate_options
         Passed to ``best_threshold`` (e.g. the matching distance).
 
     Returns
     -------
-    Whatever ``best_threshold`` returns (the threshold and its scores).
+    ThresholdChoice
+        ``best_threshold``'s threshold and scores, and ``click_share``: the
+        share of the candidates at or above ``share_at`` that match a truth
+        pick (how much of what the model finds the user labelled: sparse
+        clicks give a small share).
     """
-    from napari_cryopick.core.evaluate import best_threshold
+    from napari_cryopick.core.evaluate import best_threshold, match_picks
 
     if len(images) != len(truths):
         raise ValueError(f"{len(images)} micrographs but {len(truths)} truth tables")
@@ -1032,4 +1051,9 @@ def choose_threshold(
         labelled.append(truth)
     pred = pd.concat(candidates, ignore_index=True)
     truth_all = pd.concat(labelled, ignore_index=True)
-    return best_threshold(pred, truth_all, beta=beta, **evaluate_options)
+    best = best_threshold(pred, truth_all, beta=beta, **evaluate_options)
+    found = pred[pred["score"] >= share_at]
+    share = float("nan")
+    if len(found):
+        share = float(np.mean(match_picks(found, truth_all, **evaluate_options).matched))
+    return ThresholdChoice(*best, click_share=share)

@@ -468,21 +468,54 @@ def calibrate_threshold(
         return None
     clicked = tuple(sorted({str(k) for t in truths for k in t["kind"]}))
     config = PickConfig(device=device, head=head, threshold=0.0, kinds=clicked)
+    default = PickConfig().threshold
     try:
-        threshold, score, _, _ = choose_threshold(
+        choice = choose_threshold(
             model,
             _ReadOnUse(images),  # a micrograph the deadline skips is not read
             truths,
             diameter_px=diameter_px,
             config=config,
             deadline=deadline,
+            share_at=default,
         )
     except (ValueError, OSError) as error:  # the trained model is not lost over this
         logger.warning("pick threshold not calibrated (the default stays): %s", error)
         return None
+    threshold, score = float(choice[0]), float(choice[1])
     if not (np.isfinite(threshold) and np.isfinite(score) and score > 0):
         return None
-    return float(np.clip(min(threshold, PickConfig().threshold), 0.01, 0.99))
+    cap = sparse_clicks_cap(getattr(choice, "click_share", float("nan")), default)
+    return float(np.clip(min(threshold, cap), 0.01, 0.99))
+
+
+#: Share of a trained model's picks (at the default threshold, on the clicked
+#: micrographs) that are clicks, from which on the clicks count as complete
+#: enough for the default threshold (:func:`sparse_clicks_cap`).
+CLICK_SHARE_FULL = 0.15
+#: The lowest threshold :func:`sparse_clicks_cap` gives.
+SPARSE_THRESHOLD_FLOOR = 0.05
+
+
+def sparse_clicks_cap(click_share: float, default: float) -> float:
+    """The highest pick threshold a model trained on clicks of this sparsity should use.
+
+    ``click_share``: the share of the model's picks at ``default`` on the
+    clicked micrographs that the user clicked. The fewer of the particles were
+    clicked, the more of them training saw as background (at a reduced
+    penalty), so the model scores unseen particles lower, and the best-F2
+    threshold on other micrographs drops: from the default at a quarter of the
+    particles clicked to 0.05 at 10 clicks per micrograph (β-gal, share 0.015;
+    ``benchmarks/exp_threshold.py``, docs/picking.md). The best-F2 threshold on
+    the training clicks cannot see this (the unclicked particles count as
+    false picks there, the clicked ones were trained on). ``default *
+    sqrt(share / CLICK_SHARE_FULL)``, between :data:`SPARSE_THRESHOLD_FLOOR`
+    and ``default``; unknown share: ``default``.
+    """
+    if not math.isfinite(click_share) or click_share >= CLICK_SHARE_FULL:
+        return default
+    cap = default * math.sqrt(max(click_share, 0.0) / CLICK_SHARE_FULL)
+    return min(max(cap, SPARSE_THRESHOLD_FLOOR), default)
 
 
 # --------------------------------------------------------------------------
