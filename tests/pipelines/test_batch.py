@@ -207,6 +207,7 @@ def test_monitor_picks_files_once_they_stop_growing(tiny_model, tmp_path):
     growing = incoming / "sub" / "late.mrc"
 
     def sleep(seconds):
+        time.sleep(0.1)  # real waiting too: it is no picking time
         clock["t"] += seconds
         tick = clock["t"]
         if tick == 1.0:
@@ -233,6 +234,10 @@ def test_monitor_picks_files_once_they_stop_growing(tiny_model, tmp_path):
     assert events[1][1] >= 5.0  # not while it was growing
     assert not outcome.errors
     assert outcome.n_picked == 2
+    # the time per micrograph is the picking's, not the waits for arrivals (a trial
+    # read 18.5 s per micrograph of a monitor that picked each in 0.5 s)
+    assert outcome.seconds - outcome.busy_seconds >= 0.9  # 9 waits of 0.1 s at least
+    assert outcome.seconds_per_micrograph == pytest.approx(outcome.busy_seconds / 2)
     assert (out / "sub" / "late.star").is_file()
     # a restarted monitor does not pick them again
     again = drive(monitor(request, incoming, idle_timeout=0.5, poll_s=0.1, settle_s=0.0))

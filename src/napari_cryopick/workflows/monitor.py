@@ -111,6 +111,7 @@ def monitor(
     handled: set[Path] = set()
     stems: dict[Path, Path] = {}
     skipped = 0
+    busy = 0.0  # seconds spent picking (not waiting for micrographs to arrive)
     executor = None
     last_new = clock()
     try:
@@ -142,6 +143,7 @@ def monitor(
                 skipped += len(done)
                 if todo:
                     last_new = clock()
+                    began = time.perf_counter()
                     yield from _drive(
                         prepared,
                         executor,
@@ -153,6 +155,7 @@ def monitor(
                         start,
                         state,
                     )
+                    busy += time.perf_counter() - began
                     last_new = clock()
                     if state["stopped"]:
                         break
@@ -179,4 +182,5 @@ def monitor(
         seconds=time.perf_counter() - start,
         manifest=manifest.path,
         summary=summary,
+        busy_seconds=busy,
     )
