@@ -405,7 +405,7 @@ def test_choose_threshold_separates_blobs_from_background():
     images = [_blob_image(seed) for seed in (1, 2)]
     truth = make_picks([b[0] for b in _BLOBS], [b[1] for b in _BLOBS], diameter=40.0)
     config = PickConfig(device="cpu", min_distance=1.0)
-    threshold, f_beta, precision, recall = choose_threshold(
+    threshold, f_beta, precision, recall, click_share = choose_threshold(
         _blob_toy(), images, [truth, truth], diameter_px=40.0, config=config, tolerance_px=4.0
     )
     assert f_beta == pytest.approx(1.0)
@@ -413,6 +413,14 @@ def test_choose_threshold_separates_blobs_from_background():
     assert recall == pytest.approx(1.0)
     background = pick_micrograph(_blob_toy(), images[0], diameter_px=40.0, config=config).picks
     assert (background["score"] >= threshold).sum() == 3
+    # of the candidates at 0.15 or more (both micrographs), the blobs' share
+    found = sum(
+        int((pick_micrograph(_blob_toy(), image, diameter_px=40.0, config=config).picks["score"]
+             >= 0.15).sum())
+        for image in images
+    )  # fmt: skip
+    assert found > 2 * len(truth)
+    assert click_share == pytest.approx(2 * len(truth) / found)
 
 
 def test_choose_threshold_stops_at_the_deadline(monkeypatch):
@@ -442,7 +450,7 @@ def test_choose_threshold_stops_at_the_deadline(monkeypatch):
         "pick_micrograph",
         lambda *a, **k: (picked.append(k["micrograph_name"]), original(*a, **k))[1],
     )
-    _threshold, f_beta, _, recall = choose_threshold(
+    _threshold, f_beta, _, recall, _share = choose_threshold(
         _blob_toy(), Lazy(), [truth] * 3, deadline=time.perf_counter() - 1.0, **options
     )
     assert read == [0]

@@ -140,6 +140,28 @@ def test_config_round_trip_and_validation():
         DetectorConfig(kinds=("particle", "negative"))
     with pytest.raises(ValueError, match="stride"):
         DetectorConfig(stride=8)
+    # a fuzzing review: a checkpoint of kind "banana" trained on nothing, exit 0
+    with pytest.raises(ValueError, match="unknown kind 'banana'"):
+        DetectorConfig(kinds=("particle", "banana"))
+
+
+def test_a_damaged_model_card_reads_as_what_it_can_say():
+    """A fuzzing review: ``heads: 5`` in a checkpoint's metadata gave a TypeError traceback."""
+    from napari_cryopick.core.model.card import ModelCard
+
+    card = ModelCard.from_metadata(
+        {
+            "heads": 5,
+            "kinds": "particle",
+            "datasets": 3,
+            "history": {"mode": "new"},
+            "dataset_info": {"a": {"micrographs": "many", "labels": -4}},
+        }
+    )
+    assert card.heads == ("generic",)
+    assert card.kinds == ("particle",)
+    assert card.history == ()
+    assert [(d.name, d.micrographs, d.labels) for d in card.datasets] == [("a", 0, 0)]
 
 
 def test_resolve_device():

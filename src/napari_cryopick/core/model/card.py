@@ -57,6 +57,20 @@ _CARD_KEYS = (
 )
 
 
+def _listed(value: Any) -> list:
+    """``value`` as a list when it is a list or tuple, else empty (a damaged card)."""
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _count(value: Any) -> int:
+    """A whole count ``>= 0`` from a card, 0 when it is none (a damaged card)."""
+    try:
+        number = int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+    return max(number, 0)
+
+
 def _positive_or_none(value: Any) -> float | None:
     try:
         number = float(value)
@@ -263,11 +277,12 @@ class ModelCard:
         version = version if isinstance(version, int) and version >= 0 else 0
         info = metadata.get("dataset_info")
         info = info if isinstance(info, Mapping) else {}
-        names = [str(n) for n in (metadata.get("datasets") or []) if str(n)]
-        for run in metadata.get("history") or []:
+        names = [str(n) for n in _listed(metadata.get("datasets")) if str(n)]
+        for run in _listed(metadata.get("history")):
             if not isinstance(run, Mapping):
                 continue
-            for name in run.get("datasets") or ([run["dataset"]] if run.get("dataset") else []):
+            listed = _listed(run.get("datasets"))
+            for name in listed or ([run["dataset"]] if run.get("dataset") else []):
                 if str(name) and str(name) not in names:
                     names.append(str(name))
         for name in info:
@@ -281,12 +296,12 @@ class ModelCard:
                 DatasetCard(
                     name=name,
                     diameter_px=_positive_or_none(item.get("diameter_px")),
-                    micrographs=int(item.get("micrographs", 0) or 0),
-                    labels=int(item.get("labels", 0) or 0),
+                    micrographs=_count(item.get("micrographs")),
+                    labels=_count(item.get("labels")),
                     head=str(item.get("head", name if heads and name in heads else GENERIC_HEAD)),
                 )
             )
-        history = [dict(r) for r in (metadata.get("history") or []) if isinstance(r, Mapping)]
+        history = [dict(r) for r in _listed(metadata.get("history")) if isinstance(r, Mapping)]
         if version == 0 and not history and ("mode" in metadata or "steps" in metadata):
             # The Train widget's "new" mode wrote one run's fields at the top level.
             history.append(
@@ -299,8 +314,9 @@ class ModelCard:
             )
         legacy = ("mode", "steps", "final_losses") if version == 0 else ()
         extra = {k: v for k, v in metadata.items() if k not in _CARD_KEYS and k not in legacy}
-        stored_kinds = metadata.get("kinds")
-        stored_heads = metadata.get("heads")
+        # (a hand-edited or damaged card: a number where names belong is no names)
+        stored_kinds = [str(k) for k in _listed(metadata.get("kinds"))]
+        stored_heads = [str(h) for h in _listed(metadata.get("heads"))]
         return cls(
             kinds=tuple(kinds or stored_kinds or ("particle",)),
             heads=tuple(heads or stored_heads or (GENERIC_HEAD,)),

@@ -10,6 +10,11 @@ from typing import Any
 OUTPUT_NAMES: tuple[str, ...] = ("heatmap", "offset", "size", "features")
 
 
+#: The kinds a detector has a heatmap channel for (``core.pick_table.KINDS`` but
+#: ``negative``, a training label).
+HEATMAP_KINDS: tuple[str, ...] = ("particle", "vesicle", "fiber")
+
+
 @dataclass
 class DetectorConfig:
     """Architecture and scale normalisation of a :class:`~.network.Detector`.
@@ -71,6 +76,12 @@ class DetectorConfig:
             raise ValueError("DetectorConfig.kinds must name at least one kind")
         if "negative" in self.kinds:
             raise ValueError("'negative' is a training label, not a heatmap kind")
+        unknown = [k for k in self.kinds if k not in HEATMAP_KINDS]
+        if unknown:
+            raise ValueError(
+                f"DetectorConfig.kinds: unknown kind {unknown[0]!r} (kinds: "
+                f"{', '.join(HEATMAP_KINDS)})"
+            )
         if len(set(self.kinds)) != len(self.kinds):
             raise ValueError(f"DetectorConfig.kinds has duplicates: {self.kinds}")
         if self.stride != 4:
