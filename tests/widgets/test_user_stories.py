@@ -868,6 +868,33 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     assert len(read_picks(written)) == int((candidates["score"] >= 0.8).sum())
 
 
+def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):
+    """A trial: with row 0 (mic_a) selected in the review table, mic_b shown through the
+    layer list, ticking Reviewed marked mic_a (the box showed mic_a's state too)."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    for name in ("mic_a", "mic_b"):
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=(512, 512))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    for name in ("mic_a", "mic_b"):
+        write_picks(_candidates(20).assign(micrograph=name), folder / f"{name}.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.load_picks(folder) == ["mic_a", "mic_b"]
+    assert pick.show_micrograph(0) == "mic_a"
+    pick.reviewed_check.setChecked(True)
+    viewer.layers.selection.active = viewer.layers["mic_b"]  # another way to switch
+    assert not pick.reviewed_check.isChecked()  # mic_b's state, not mic_a's
+    pick.reviewed_check.setChecked(True)
+    assert session(viewer).reviewed == {"mic_a", "mic_b"}
+    viewer.layers.selection.active = viewer.layers["mic_a"]
+    pick.reviewed_check.setChecked(False)
+    assert session(viewer).reviewed == {"mic_b"}
+    rows = pick.refresh_review_table()
+    assert [(row[0], row[3]) for row in rows] == [("mic_a", False), ("mic_b", True)]
+
+
 def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     from napari_cryopick.io.pickfiles import write_picks
 

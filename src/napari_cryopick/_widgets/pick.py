@@ -1608,6 +1608,7 @@ class PickWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._on_layers_inserted)
         self.viewer.layers.events.removed.connect(lambda _event: self.refresh_review_table())
         self.viewer.layers.selection.events.active.connect(self._on_layers_changed)
+        self.viewer.layers.selection.events.active.connect(self._sync_review_controls)
 
         _preload_picking_modules()
         QTimer.singleShot(0, lambda: prewarm_text_glyphs(self.viewer))
@@ -1618,6 +1619,7 @@ class PickWidget(QWidget):
         listen_to_model(self.viewer, self, self._on_session_model)
         connect_while_alive(state.threshold_requested, self, self.set_threshold)
         connect_while_alive(state.picks_changed, self, self._on_picks_changed)
+        connect_while_alive(state.micrograph_shown, self, self._sync_review_controls)
         # the diameter typed or measured in Annotate for the current micrograph
         connect_while_alive(state.settings_changed, self, lambda _name: self._on_layers_changed())
         if state.model is not None:
@@ -2433,13 +2435,37 @@ class PickWidget(QWidget):
         self.status.setText("\n".join([text, *problems]))
         return loaded
 
-    def _on_reviewed_toggled(self, checked: bool) -> None:
+    def _shown_micrograph(self) -> str | None:
+        """The micrograph on screen (worked on), else the review table's selected row's."""
+        current = current_micrograph_layer(self.viewer)
+        if current is not None:
+            return micrograph_name(current)
         rows = self.review_table.selectionModel().selectedRows()
         names = self._review_names()
-        if not rows or rows[0].row() >= len(names):
+        return names[rows[0].row()] if rows and rows[0].row() < len(names) else None
+
+    def _sync_review_controls(self, _event: Any = None) -> None:
+        """The Reviewed box and the table's selection follow the micrograph on screen.
+
+        Shown through Annotate's Micrograph box or the layer list, the box kept
+        the table row's micrograph, and ticking it marked that one (a trial).
+        """
+        name = self._shown_micrograph()
+        if name is None:
+            return
+        self.reviewed_check.blockSignals(True)
+        self.reviewed_check.setChecked(name in session(self.viewer).reviewed)
+        self.reviewed_check.blockSignals(False)
+        row = self._review_order.get(name)
+        if row is not None and row < self.review_table.rowCount():
+            self.review_table.selectRow(row)
+
+    def _on_reviewed_toggled(self, checked: bool) -> None:
+        name = self._shown_micrograph()
+        names = self._review_names()
+        if name is None or name not in names:
             return
         reviewed = session(self.viewer).reviewed
-        name = names[rows[0].row()]
         if checked:
             reviewed.add(name)
         else:
@@ -2449,9 +2475,8 @@ class PickWidget(QWidget):
                 write_reviewed(self._picks_folder, name, checked)
             except OSError as exc:
                 self.status.setText(f"Could not save the reviewed flag: {exc}")
-        row = rows[0].row()
         self.refresh_review_table()
-        self.review_table.selectRow(row)
+        self.review_table.selectRow(names.index(name))
 
     def _load_reviewed(self, folder: Path) -> str:
         """Add the reviewed flags saved in ``folder`` to the session; a problem as one line."""
