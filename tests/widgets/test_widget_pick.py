@@ -109,6 +109,11 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     points.selected_data = {1}  # napari copies the selected point's features to new points
     points.add([500.0, 500.0])  # add a missed one
     assert np.isnan(points.features["score"].iloc[-1])  # no borrowed score
+    # drawn and recorded at the size of the micrograph's picks (a trial: 10 px drawn,
+    # the selected pick's predicted 56.09 px written)
+    median = round(float(np.median(points.size[:-1])), 1)
+    assert points.size[-1] == pytest.approx(median)
+    assert points.features["diameter"].iloc[-1] == pytest.approx(median)
     kept = points.data[points.shown].copy()
     micrograph = viewer.layers[NAME]
     assert micrograph_diameter(micrograph) is None  # nothing clicked or typed in Annotate
