@@ -239,3 +239,37 @@ def test_the_diameter_box_follows_the_micrograph_until_the_user_types_one(
     widget.diameter_spin.editingFinished.emit()  # the user typed it
     set_micrograph_settings(viewer, layers["062_10028"], diameter_px=64.0)
     assert widget.diameter_spin.value() == 70.0
+
+
+def test_choices_made_before_picking_give_way_to_the_results_and_follow_the_screen(
+    make_napari_viewer, real_data_dir
+):
+    """A trial docked Evaluate before picking: the clicks became "predicted", the results
+    "ground truth", and the predicted box stayed on that micrograph after switching."""
+    viewer = make_napari_viewer()
+    folder = real_data_dir / DATASET
+    names = ("062_10028", NAME)
+    for name in names:
+        viewer.open(str(folder / "micrographs" / f"{name}.png"), plugin="napari-cryopick")
+    tables = {name: read_picks(folder / "picks" / f"{name}.csv") for name in names}
+    for name, table in tables.items():  # the user's clicks
+        data, kwargs, _ = picks_layer(table.head(10).assign(micrograph=name), f"{name} particle")
+        kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "annotation"}
+        viewer.add_points(data, **kwargs)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    assert widget.pred_combo.currentText() == f"{NAME} particle"  # nothing better yet
+    for name, table in tables.items():  # then the results of picking
+        data, kwargs, _ = picks_layer(table.assign(micrograph=name, score=0.5), f"{name} picks")
+        kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "result"}
+        viewer.add_points(data, **kwargs)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    assert widget.pred_combo.currentText() == f"{NAME} picks"
+    assert widget.truth_combo.currentText() == f"{NAME} particle"
+    viewer.layers.selection.active = viewer.layers["062_10028"]  # another micrograph shown
+    assert widget.pred_combo.currentText() == "062_10028 picks"
+    assert widget.truth_combo.currentText() == "062_10028 particle"
+    # a layer the user chooses stays chosen when the screen changes
+    widget.pred_combo.setCurrentText(f"{NAME} picks")
+    viewer.layers.selection.active = viewer.layers["062_10028"]
+    assert widget.pred_combo.currentText() == f"{NAME} picks"

@@ -181,7 +181,34 @@ class EvaluateWidget(QWidget):
         )
         self._named: weakref.WeakSet = weakref.WeakSet()  # renaming these refreshes the lists
         self._layers_by_name: dict[str, Any] = {}  # the layers listed at the last refresh
+        # the layers the user chose (by hand or through load_truth); the rest is chosen
+        # afresh at every refresh, so an early automatic choice (clicks as "predicted"
+        # before any picking, a trial) gives way to the results and follows the
+        # micrograph on screen
+        self._user_choice: dict[str, weakref.ref | None] = {"pred": None, "truth": None}
+        self._refreshing = False
+        self.pred_combo.currentTextChanged.connect(lambda text: self._chose("pred", text))
+        self.truth_combo.currentTextChanged.connect(lambda text: self._chose("truth", text))
+        self.viewer.layers.selection.events.active.connect(self._refresh_layers)
         self._refresh_layers()
+
+    def _chose(self, which: str, text: str) -> None:
+        """A combo changed outside a refresh: the user's choice, kept while its layer is open."""
+        if self._refreshing:
+            return
+        layer = self._layers_by_name.get(text)
+        if layer is None and text in self.viewer.layers:
+            layer = unproxy(self.viewer.layers[text])
+        self._user_choice[which] = weakref.ref(layer) if layer is not None else None
+
+    def _chosen_name(self, which: str) -> str:
+        """The name now of the layer the user chose for ``which`` ("" if none or closed)."""
+        ref = self._user_choice[which]
+        layer = ref() if ref is not None else None
+        for candidate in self.viewer.layers if layer is not None else ():
+            if unproxy(candidate) is layer:
+                return candidate.name
+        return ""
 
     def _on_diameter_typed(self) -> None:
         self._diameter_typed = True
@@ -212,17 +239,33 @@ class EvaluateWidget(QWidget):
         Sensible: results of the micrograph on screen as predicted, and a truth
         (else the particle clicks) of the same micrograph as ground truth.
         """
+        if self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            self._refill()
+        finally:
+            self._refreshing = False
+
+    def _refill(self) -> None:
         self._follow_names()
         self._follow_diameter()
         layers = points_layers(self.viewer)
-        # a chosen layer renamed stays chosen under its new name
-        keep_pred = self._listed.get(self.pred_combo.currentText(), self.pred_combo.currentText())
-        keep_truth = self._listed.get(
-            self.truth_combo.currentText(), self.truth_combo.currentText()
-        )
+        # the user's choices stay (under a new name if renamed); the rest is chosen again
+        keep_pred = self._chosen_name("pred")
+        keep_truth = self._chosen_name("truth")
         current = current_micrograph_layer(self.viewer)
         shown = micrograph_name(current) if current is not None else ""
-        by_pred = sorted(layers, key=lambda layer: (_prediction_rank(layer), _of(layer) != shown))
+        # between equally likely layers the one chosen before stays (renamed too)
+        before = self._layers_by_name.get(self.pred_combo.currentText())
+        by_pred = sorted(
+            layers,
+            key=lambda layer: (
+                _prediction_rank(layer),
+                _of(layer) != shown,
+                unproxy(layer) is not before,
+            ),
+        )
         populate_layer_combo(self.pred_combo, by_pred, keep_pred)
         if keep_pred not in [layer.name for layer in layers] and by_pred:
             self.pred_combo.setCurrentIndex(0)
@@ -232,11 +275,17 @@ class EvaluateWidget(QWidget):
         def elsewhere(layer: Any) -> bool:  # a layer of another micrograph than the picks
             return bool(pred_of) and _of(layer) not in ("", pred_of)
 
+        truth_before = self._layers_by_name.get(self.truth_combo.currentText())
         by_truth = [
             layer
             for layer in sorted(
                 layers,
-                key=lambda layer: (elsewhere(layer), len(layer.data) == 0, _truth_rank(layer)),
+                key=lambda layer: (
+                    elsewhere(layer),
+                    len(layer.data) == 0,
+                    _truth_rank(layer),
+                    unproxy(layer) is not truth_before,
+                ),
             )
             if _truth_rank(layer) < 9
         ]
@@ -255,14 +304,6 @@ class EvaluateWidget(QWidget):
                 self.truth_combo.setCurrentText(others[0].name)
         self._keep_apart()
         self._layers_by_name = {layer.name: unproxy(layer) for layer in layers}
-
-    @property
-    def _listed(self) -> dict[str, str]:
-        """Each name listed at the last refresh -> that layer's name now (if still open)."""
-        now = {id(unproxy(layer)): layer.name for layer in self.viewer.layers}
-        return {
-            old: now[id(layer)] for old, layer in self._layers_by_name.items() if id(layer) in now
-        }
 
     def _keep_apart(self) -> None:
         """One layer cannot be both: move the truth, else the prediction, else leave it empty."""
