@@ -93,5 +93,7 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
             table = read_picks(file_path)
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
         for micrograph, group in groups:
-            layers += pick_file_layers(group, str(micrograph or file_path.stem))
+            layers += pick_file_layers(
+                group, str(micrograph or file_path.stem), source=file_path.name
+            )
     return layers

@@ -117,7 +117,11 @@ def test_picks_reader_one_layer_per_micrograph(tmp_path):
     table = pd.concat([sample_picks("a"), sample_picks("b")], ignore_index=True)
     path = write_picks(table, tmp_path / "both.star")
     layers = _reader.get_picks_reader(str(path))(str(path))
-    assert [kwargs["name"] for _, kwargs, _ in layers] == ["a picks", "b picks"]
+    # named after the file, never as the Pick widget's result layers ("a picks")
+    assert [kwargs["name"] for _, kwargs, _ in layers] == [
+        "a picks from both.star",
+        "b picks from both.star",
+    ]
     assert [kwargs["metadata"]["micrograph"] for _, kwargs, _ in layers] == ["a", "b"]
 
 
@@ -143,9 +147,9 @@ def test_picks_reader_gives_circles_for_vesicles_and_paths_for_fibers(tmp_path):
     path = write_picks(mixed_picks(), tmp_path / "mic_001.csv", "csv")
     layers = _reader.get_picks_reader(str(path))(str(path))
     assert [(kwargs["name"], kind) for _, kwargs, kind in layers] == [
-        ("mic_001 picks", "points"),
-        ("mic_001 vesicles", "shapes"),
-        ("mic_001 fibers", "shapes"),
+        ("mic_001 picks from mic_001.csv", "points"),
+        ("mic_001 vesicles from mic_001.csv", "shapes"),
+        ("mic_001 fibers from mic_001.csv", "shapes"),
     ]
     (points, _, _), (circles, circle_kwargs, _), (paths, path_kwargs, _) = layers
     np.testing.assert_allclose(points, [[40.0, 30.0]])  # particles stay points
@@ -166,7 +170,11 @@ def test_picks_reader_opens_simulated_fiber_centre_lines_as_paths(tmp_path):
     reader = _reader.get_picks_reader(str(golden))
     assert reader is not None
     ((paths, kwargs, kind),) = reader(str(golden))
-    assert (kwargs["name"], kind, kwargs["shape_type"]) == ("sim_0000 fibers", "shapes", "path")
+    assert (kwargs["name"], kind, kwargs["shape_type"]) == (
+        "sim_0000 fibers from simulate_fibers.json",
+        "shapes",
+        "path",
+    )
     assert [len(path) for path in paths] == [3, 2]
     np.testing.assert_allclose(paths[1], [[50.0, 50.0], [51.0, 50.0]])  # (row, col)
     # other JSON files (an annotation sidecar, a review file) are not claimed
@@ -199,7 +207,7 @@ def test_opened_vesicles_and_fibers_look_like_the_pick_widget_results(make_napar
     assert len(opened) == 3
     for layer, what in zip(opened, ("picks", "vesicles", "fibers"), strict=True):
         result = shown[what]
-        assert layer.name.startswith(f"mic_001 {what}")  # napari numbers a second one
+        assert layer.name == f"mic_001 {what} from mic_001.csv"  # not the results' name
         assert type(layer) is type(result), what
         if what == "picks":
             continue
@@ -214,7 +222,10 @@ def test_opened_vesicles_and_fibers_look_like_the_pick_widget_results(make_napar
     # the simulator's centre lines open as paths too (napari.yaml claims *.json)
     golden = Path(__file__).parent / "golden" / "simulate_fibers.json"
     (lines,) = viewer.open(str(golden), plugin=PLUGIN)
-    assert (lines.name, list(lines.shape_type)) == ("sim_0000 fibers", ["path", "path"])
+    assert (lines.name, list(lines.shape_type)) == (
+        "sim_0000 fibers from simulate_fibers.json",
+        ["path", "path"],
+    )
 
 
 @pytest.mark.gui
@@ -225,7 +236,7 @@ def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
     star = write_picks(sample_picks(), tmp_path / "mic_001.star")
     viewer.open(str(mrc), plugin=PLUGIN)
     viewer.open(str(star), plugin=PLUGIN)
-    image, points = viewer.layers["mic_001"], viewer.layers["mic_001 picks"]
+    image, points = viewer.layers["mic_001"], viewer.layers["mic_001 picks from mic_001.star"]
     np.testing.assert_array_equal(image.data, data)
     assert image.metadata["pixel_size"] == 2.5
     np.testing.assert_allclose(points.data, sample_picks()[["y", "x"]].to_numpy())

@@ -278,8 +278,15 @@ def shapes_to_paths(data: Sequence[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def pick_file_layers(table: pd.DataFrame, micrograph: str) -> list[LayerDataTuple]:
+def pick_file_layers(
+    table: pd.DataFrame, micrograph: str, source: str | None = None
+) -> list[LayerDataTuple]:
     """The layers a pick table of one micrograph is shown as, one per look.
+
+    ``source``: the file the table was read from; the layers are then named
+    ``"<micrograph> picks from <source>"`` (and so on), never the names of the
+    Pick widget's result layers: a trial's opened truth file took
+    ``"<micrograph> picks"`` and the results became ``"... picks [1]"``.
 
     Vesicles become circles (:func:`vesicles_layer`, ``"<micrograph>
     vesicles"``) and fibers with a ``tube_id`` paths (:func:`fibers_layer`,
@@ -291,17 +298,20 @@ def pick_file_layers(table: pd.DataFrame, micrograph: str) -> list[LayerDataTupl
     """
     from napari_cryopick.layers.points import picks_layer
 
+    tail = f" from {source}" if source else ""
     kinds = table["kind"].astype(str)
     vesicles = kinds == "vesicle"
     traced = (kinds == "fiber") & (table["tube_id"] > 0)
     rest = table[~(vesicles | traced)]
     layers = []
     if len(rest) or not (vesicles.any() or traced.any()):
-        layers.append(picks_layer(rest, f"{micrograph} picks"))
+        layers.append(picks_layer(rest, f"{micrograph} picks{tail}"))
     if vesicles.any():
         circles = table[vesicles].reset_index(drop=True)
-        layers.append(vesicles_layer(circles, f"{micrograph} vesicles", micrograph=micrograph))
+        layers.append(
+            vesicles_layer(circles, f"{micrograph} vesicles{tail}", micrograph=micrograph)
+        )
     if traced.any():
         paths = picks_to_paths(table[traced])
-        layers.append(fibers_layer(paths, f"{micrograph} fibers", micrograph=micrograph))
+        layers.append(fibers_layer(paths, f"{micrograph} fibers{tail}", micrograph=micrograph))
     return layers
