@@ -969,3 +969,23 @@ def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
     said = widget.status.text()
     assert "trained at 20 px" in said, said
     assert "1 files" in said, said
+
+
+def test_closing_a_micrograph_with_corrections_says_they_are_discarded(picker, tmp_path):
+    """A trial deleted 3 picks, added one, closed the micrograph: all gone without a word."""
+    viewer, widget, _ = picker
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+    viewer.layers.remove(viewer.layers[NAME])
+    assert NAME not in session(viewer).pick_results
+    assert f"{NAME} closed: its picks and your corrections of them were discarded" in (
+        widget.status.text()
+    )
+    # without corrections: no such note
+    other = tmp_path / "data" / "again.png"
+    shutil.copy(tmp_path / "data" / f"{NAME}.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    widget.status.setText("")
+    viewer.layers.remove(viewer.layers["again"])
+    assert "discarded" not in widget.status.text()

@@ -101,6 +101,9 @@ class SessionState:
         self.display_threshold: float | None = None
         self.display_diameter: tuple[float | None, float | None] = (None, None)
         self.pick_results: dict[str, Any] = {}
+        #: Micrographs closed with corrections not used as training labels (their
+        #: results left the session with them): the Pick widget says so once.
+        self.discarded_corrections: set[str] = set()
         self.displayed: str | None = None
         self.following = False
         self.retained: set[str] = set()

@@ -993,6 +993,8 @@ def follow_micrographs(viewer: Any) -> None:
         kept = session_micrographs(real)
         closed = [name for name in state.pick_results if name not in kept]
         for name in closed:
+            if has_corrections(real, name):  # lost with it: the Pick widget says so
+                state.discarded_corrections.add(name)
             del state.pick_results[name]
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
         if state.displayed is not None and state.displayed not in open_names:
@@ -2271,6 +2273,15 @@ class PickWidget(QWidget):
 
     def _on_picks_changed(self, name: str) -> None:
         self.refresh_review_rows([name])
+        state = session(self.viewer)
+        if name in state.discarded_corrections and name not in state.pick_results:
+            # closed with corrections not yet kept (a trial lost them without a word)
+            state.discarded_corrections.discard(name)
+            self.status.setText(
+                f"{name} closed: its picks and your corrections of them were discarded "
+                "(not used as training labels; export or 'Use as training labels' keeps "
+                "corrections before closing)."
+            )
 
     def _listen_to_edits(self, layer: Any) -> None:
         """Edits of a shared result layer (picks, circles, paths) refresh its micrograph's row."""
