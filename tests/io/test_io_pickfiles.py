@@ -612,15 +612,13 @@ def test_topaz_binning_follows_topaz_s_own_rule(tmp_path):
     [
         # one field more than the header: pandas took the first as an index and
         # shifted every value a column over (x=20 for x=10), silently
-        ("extra.csv", "x,y,diameter\n10,20,30,0.9\n40,50,60,0.8\n", "data row 1 has 4 fields"),
-        ("short.csv", "x,y,diameter\n10,20\n", "data row 1 has 2 fields"),
+        ("extra.csv", "x,y,diameter\n10,20,30,0.9\n40,50,60,0.8\n", "line 2 has 4 fields"),
         ("twice.csv", "x,y,x\n1,2,3\n", "column 'x' more than once"),
         (
             "extra.txt",
             "image_name\tx_coord\ty_coord\n10\t20\t30\t1.5\n",
-            "data row 1 has 4 fields",
+            "line 2 has 4 fields",
         ),
-        ("short.txt", "image_name x_coord y_coord score\nm 1 2\n", "data row 1 has 3 fields"),
         (
             "labels.star",
             "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnCoordinateX #3\n1 2 3\n",
@@ -649,11 +647,17 @@ def test_malformed_pick_files_are_refused_naming_file_and_row(tmp_path, name, te
     assert str(info.value).startswith(str(path))
 
 
-def test_a_trailing_separator_is_no_extra_field(tmp_path):
+def test_a_trailing_separator_is_no_extra_field_and_short_rows_are_empty_fields(tmp_path):
     path = tmp_path / "trailing.csv"
     path.write_text("x,y,diameter,\n10,20,30,\n")
     table = read_picks(path)
     assert table[["x", "y", "diameter"]].to_numpy().tolist() == [[10.0, 20.0, 30.0]]
+    short = tmp_path / "short.txt"
+    short.write_text("image_name x_coord y_coord score\nm 1 2\n")  # no score: none known
+    assert np.isnan(read_picks(short)["score"]).all()
+    quoted = tmp_path / "quoted.csv"  # a quoted name with a comma stays one field
+    quoted.write_text('x,y,micrograph\n1,2,"a,b"\n')
+    assert read_picks(quoted)["micrograph"].tolist() == ["a,b"]
 
 
 @pytest.mark.parametrize("format", ["box", "topaz", "csv", "star", "cbox"])
@@ -690,12 +694,14 @@ def test_nothing_is_written_that_cannot_be_read_back(tmp_path, format):
     assert not list(tmp_path.iterdir())
 
 
-def test_scores_outside_0_1_are_warned_about(tmp_path, caplog):
+def test_scores_outside_0_1_are_warned_about_once(tmp_path, caplog, monkeypatch):
+    monkeypatch.setitem(pickfiles._SAID, "scores", False)
     path = tmp_path / "logits.csv"
     path.write_text("x,y,score\n1,2,5\n3,4,-3\n")
     with caplog.at_level("WARNING"):
         read_picks(path)
-    assert "scores from -3 to 5, outside 0-1" in caplog.text
+        read_picks(path)  # a folder of such files: said once
+    assert caplog.text.count("scores from -3 to 5, outside 0-1") == 1
 
 
 def test_topaz_scores_survive_the_round_trip_at_a_threshold(tmp_path):
@@ -704,3 +710,8 @@ def test_topaz_scores_survive_the_round_trip_at_a_threshold(tmp_path):
     table = picks.make_picks(np.arange(99.0), np.arange(99.0), score=scores, micrograph="m")
     back = read_picks(write_picks(table, tmp_path / "m.txt", "topaz"))
     np.testing.assert_array_equal(back["score"].to_numpy(), scores)
+    # beyond |logit| 13 nothing is rounded: the most confident picks keep their order
+    path = tmp_path / "sure.txt"
+    path.write_text("image_name\tx_coord\ty_coord\tscore\nm\t1\t1\t14.5\nm\t2\t2\t16\n")
+    sure = read_picks(path)["score"].to_numpy()
+    assert sure[0] < sure[1] < 1.0

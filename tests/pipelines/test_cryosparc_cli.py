@@ -293,7 +293,7 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     code = main(["cryosparc", "export", str(tmp_path / "box"), "--threshold", "0.3",
                  "--out", str(out)])  # fmt: skip
     assert code == 2
-    assert "the picks of 1 micrograph(s) have no scores (m1" in capsys.readouterr().err
+    assert "BOX files hold no scores (m1.box)" in capsys.readouterr().err
     assert not out.exists()
     # a scored file: the low ones go, a pick added by hand (no score) stays
     scored = make_picks([10.0, 30.0, 50.0], [20.0] * 3, diameter=20.0, score=[0.9, 0.1, np.nan])

@@ -273,3 +273,10 @@ def test_choices_made_before_picking_give_way_to_the_results_and_follow_the_scre
     widget.pred_combo.setCurrentText(f"{NAME} picks")
     viewer.layers.selection.active = viewer.layers["062_10028"]
     assert widget.pred_combo.currentText() == f"{NAME} picks"
+    # a truth file loaded is the user's choice too
+    loaded = widget.load_truth(folder / "picks" / f"{NAME}.csv")
+    assert widget.truth_combo.currentText() == loaded.name
+    viewer.layers.selection.active = viewer.layers[NAME]
+    viewer.layers.selection.active = viewer.layers["062_10028"]
+    assert widget.truth_combo.currentText() == loaded.name
+    assert widget.pred_combo.currentText() == f"{NAME} picks"

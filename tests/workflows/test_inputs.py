@@ -236,7 +236,7 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
     from napari_cryopick.workflows.inputs import training_sets_from_files
 
     (tmp_path / "mics").mkdir()
-    for box in (48.0, 20.0):
+    for box in (48.0, 20.0, 10.0):
         folder = tmp_path / f"box{box:g}"
         folder.mkdir()
         for seed in range(3):
@@ -244,7 +244,7 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
             write_mrc(tmp_path / "mics" / f"m{seed}.mrc", image)
             write_picks(table.assign(diameter=box), folder / f"m{seed}.box")
     estimates = {}
-    for box in (48.0, 20.0):
+    for box in (48.0, 20.0, 10.0):
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="napari_cryopick"):
             sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / f"box{box:g}"])
@@ -255,4 +255,7 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
     assert "give --diameter to choose" in text
     kept, text = estimates[20.0]
     assert kept == 20.0  # close to what the micrographs show: the boxes' size
+    assert "WARNING" not in text
+    tight, text = estimates[10.0]  # smaller than the estimate: a tight box is kept
+    assert tight == 10.0
     assert "WARNING" not in text

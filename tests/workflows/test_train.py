@@ -360,6 +360,14 @@ def test_sparse_clicks_lower_the_calibrated_threshold(training_set, make_config,
     low = ThresholdChoice(0.03, 0.8, 0.7, 0.9, click_share=0.015)
     monkeypatch.setattr(detect, "choose_threshold", lambda *a, **k: low)
     assert calibrate_threshold(model, training_set, 20.0, device="cpu") == pytest.approx(0.03)
+    # measured on particles only: a vesicle model keeps the default as its cap
+    sparse = ThresholdChoice(0.6, 0.8, 0.7, 0.9, click_share=0.015)
+    monkeypatch.setattr(detect, "choose_threshold", lambda *a, **k: sparse)
+    vesicles = TrainingSet(
+        "v", training_set.micrographs, [t.assign(kind="vesicle") for t in training_set.picks], 20.0
+    )
+    vesicle_model = Detector(make_config(kinds=("vesicle",)))
+    assert calibrate_threshold(vesicle_model, vesicles, 20.0, device="cpu") == default
 
 
 def test_choose_threshold_measures_the_share_of_clicked_picks(monkeypatch):

@@ -190,6 +190,11 @@ class EvaluateWidget(QWidget):
         self.pred_combo.currentTextChanged.connect(lambda text: self._chose("pred", text))
         self.truth_combo.currentTextChanged.connect(lambda text: self._chose("truth", text))
         self.viewer.layers.selection.events.active.connect(self._refresh_layers)
+        self.destroyed.connect(
+            lambda *_args: self.viewer.layers.selection.events.active.disconnect(
+                self._refresh_layers
+            )
+        )
         self._refresh_layers()
 
     def _chose(self, which: str, text: str) -> None:
@@ -339,10 +344,15 @@ class EvaluateWidget(QWidget):
         if owner and kwargs["metadata"].get("micrograph") not in names:
             kwargs["metadata"] = {**kwargs.get("metadata", {}), "micrograph": owner}
         layer = self.viewer.add_points(data, **kwargs)
-        self.truth_combo.setCurrentText(layer.name)
-        if not self.pred_combo.currentText():
-            self.pred_combo.setCurrentIndex(0)
-        self._keep_apart()
+        self._user_choice["truth"] = weakref.ref(unproxy(layer))  # chosen: kept
+        self._refreshing = True  # what follows is chosen for the user, not by them
+        try:
+            self.truth_combo.setCurrentText(layer.name)
+            if not self.pred_combo.currentText():
+                self.pred_combo.setCurrentIndex(0)
+            self._keep_apart()
+        finally:
+            self._refreshing = False
         return layer
 
     def _browse_truth(self) -> None:

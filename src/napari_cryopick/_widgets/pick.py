@@ -209,29 +209,38 @@ def _mark_added_picks(event: Any) -> None:
         features.loc[rows, "micrograph"] = layer.metadata.get("micrograph") or ""
     # the size of the micrograph's picks, not napari's 10 px default nor a copy of
     # the selected pick's predicted size (a trial exported 56.091 for a 56 px click)
-    diameter = _added_pick_diameter(layer, rows)
-    if diameter is not None:
-        if "diameter" in features.columns:
-            features.loc[rows, "diameter"] = diameter
-        sizes = np.array(layer.size, dtype=float).reshape(-1)
-        if len(sizes) == n:
-            sizes[rows] = diameter
-            layer.size = sizes
+    diameter, size = _added_pick_diameter(layer, rows)
+    if "diameter" in features.columns:  # unknown when the others' are (a Topaz file)
+        features.loc[rows, "diameter"] = np.nan if diameter is None else diameter
+    sizes = np.array(layer.size, dtype=float).reshape(-1)
+    if size is not None and len(sizes) == n:
+        sizes[rows] = size
+        layer.size = sizes
     colours = np.array(layer.border_color, dtype=float)
     if len(colours) == n:
         colours[rows] = _MANUAL_COLOUR
         layer.border_color = colours
 
 
-def _added_pick_diameter(layer: Any, rows: np.ndarray) -> float | None:
-    """The diameter a pick added by hand gets: the median of the layer's other picks' sizes,
-    rounded to a tenth of a pixel (None: no other pick)."""
+def _added_pick_diameter(layer: Any, rows: np.ndarray) -> tuple[float | None, float | None]:
+    """``(diameter, size)`` of a pick added by hand: the median of the other picks'
+    known diameters (a tenth of a pixel; None when none is known, as in a Topaz
+    file), and the size it is drawn at: that diameter, else the other picks'
+    median drawn size (None: no other pick)."""
+    others = np.ones(len(layer.data), dtype=bool)
+    others[rows] = False
+    features = layer.features
+    known = np.zeros(0)
+    if "diameter" in features.columns and len(features) == len(others):
+        known = features["diameter"].to_numpy(np.float64)[others]
+        known = known[np.isfinite(known) & (known > 0)]
+    diameter = round(float(np.median(known)), 1) if known.size else None
+    if diameter is not None:
+        return diameter, diameter
     sizes = np.array(layer.size, dtype=float).reshape(-1)
-    if len(sizes) != len(layer.data):
-        return None
-    others = np.delete(sizes, rows)
-    others = others[np.isfinite(others) & (others > 0)]
-    return round(float(np.median(others)), 1) if others.size else None
+    drawn = sizes[others] if len(sizes) == len(others) else np.zeros(0)
+    drawn = drawn[np.isfinite(drawn) & (drawn > 0)]
+    return None, (float(np.median(drawn)) if drawn.size else None)
 
 
 def _shown_mask(
@@ -993,7 +1002,9 @@ def follow_micrographs(viewer: Any) -> None:
         kept = session_micrographs(real)
         closed = [name for name in state.pick_results if name not in kept]
         for name in closed:
-            if has_corrections(real, name):  # lost with it: the Pick widget says so
+            scores = state.pick_results[name].picks["score"]
+            by_hand = bool(scores.isna().any() and scores.notna().any())
+            if by_hand or has_corrections(real, name):  # lost with it: Pick says so
                 state.discarded_corrections.add(name)
             del state.pick_results[name]
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
@@ -2274,13 +2285,15 @@ class PickWidget(QWidget):
     def _on_picks_changed(self, name: str) -> None:
         self.refresh_review_rows([name])
         state = session(self.viewer)
-        if name in state.discarded_corrections and name not in state.pick_results:
+        if name in state.pick_results:  # picked (or opened) again: nothing to say any more
+            state.discarded_corrections.discard(name)
+        elif name in state.discarded_corrections:
             # closed with corrections not yet kept (a trial lost them without a word)
             state.discarded_corrections.discard(name)
             self.status.setText(
-                f"{name} closed: its picks and your corrections of them were discarded "
-                "(not used as training labels; export or 'Use as training labels' keeps "
-                "corrections before closing)."
+                f"{name} closed: its picks and your corrections of them (picks deleted, "
+                "moved or added) left the session; files exported and training labels "
+                "keep what they saved."
             )
 
     def _listen_to_edits(self, layer: Any) -> None:
@@ -2476,13 +2489,14 @@ class PickWidget(QWidget):
         names = self._review_names()
         return names[rows[0].row()] if rows and rows[0].row() < len(names) else None
 
-    def _sync_review_controls(self, _event: Any = None) -> None:
+    def _sync_review_controls(self, shown: Any = None) -> None:
         """The Reviewed box and the table's selection follow the micrograph on screen.
 
-        Shown through Annotate's Micrograph box or the layer list, the box kept
-        the table row's micrograph, and ticking it marked that one (a trial).
+        Shown through Annotate's Micrograph box (``shown``: its name, sent
+        before its layer is activated) or the layer list, the box kept the
+        table row's micrograph, and ticking it marked that one (a trial).
         """
-        name = self._shown_micrograph()
+        name = shown if isinstance(shown, str) and shown else self._shown_micrograph()
         if name is None:
             return
         self.reviewed_check.blockSignals(True)
@@ -2496,6 +2510,13 @@ class PickWidget(QWidget):
         name = self._shown_micrograph()
         names = self._review_names()
         if name is None or name not in names:
+            # nothing to mark: the box says so instead of staying ticked for nothing
+            self.reviewed_check.blockSignals(True)
+            self.reviewed_check.setChecked(False)
+            self.reviewed_check.blockSignals(False)
+            self.status.setText(
+                f"{name or 'This micrograph'} has no picks to review yet: pick it first."
+            )
             return
         reviewed = session(self.viewer).reviewed
         if checked:
@@ -2508,7 +2529,9 @@ class PickWidget(QWidget):
             except OSError as exc:
                 self.status.setText(f"Could not save the reviewed flag: {exc}")
         self.refresh_review_table()
-        self.review_table.selectRow(names.index(name))
+        row = self._review_order.get(name)
+        if row is not None:
+            self.review_table.selectRow(row)
 
     def _load_reviewed(self, folder: Path) -> str:
         """Add the reviewed flags saved in ``folder`` to the session; a problem as one line."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from napari_cryopick.cli import EXIT_OK, CLIError
@@ -168,16 +169,22 @@ def run_export(args: argparse.Namespace) -> int:
     # mic.star -> <uid>_mic_patch_aligned_doseweighted of the exposures)
     picks = read_pick_files(files, names=set(names) if names else None)
     if args.threshold is not None and len(picks):
-        scored = picks["score"].notna().groupby(picks["micrograph"].astype(str)).any()
-        if not scored.all():  # a file without scores (BOX) cannot be thresholded
-            unscored = list(scored.index[~scored])
+        boxes = [f.name for f in files if f.suffix.lower() == ".box"]
+        if boxes:  # a format without scores cannot be thresholded
             raise CLIError(
-                f"--threshold {args.threshold:g}: the picks of {len(unscored)} micrograph(s) "
-                f"have no scores ({name_list(unscored, 5)}; BOX files hold none): give "
-                "scored files or leave out --threshold"
+                f"--threshold {args.threshold:g}: BOX files hold no scores "
+                f"({name_list(boxes, 5)}): give scored files or leave out --threshold"
+            )
+        scored = picks["score"].notna().groupby(picks["micrograph"].astype(str)).any()
+        if not scored.all():  # picks without a score (added by hand) are kept: said
+            unscored = list(scored.index[~scored])
+            print(
+                f"cryopick cryosparc: the picks of {len(unscored)} micrograph(s) have no "
+                f"scores ({name_list(unscored, 5)}): kept whole by --threshold",
+                file=sys.stderr,
             )
         scores = picks["score"].to_numpy(float)
-        # picks added by hand in a scored file (no score) are kept
+        # picks added by hand (no score) are kept
         picks = picks[~(scores < args.threshold)].reset_index(drop=True)
     if args.exposures is not None:
         unknown = sorted(set(picks["micrograph"].astype(str)) - set(names))

@@ -158,15 +158,17 @@ def _open_viewer(simulated: Any, result: Any, selected: Any) -> None:
         heatmap_layer(
             result.heatmap,
             result.heatmap_scale,
-            name=f"{name} heatmap",
+            name=f"{name} demo heatmap",
             translate=result.heatmap_translate,
         ),
         picks_layer(truth, name=f"{name} truth"),
-        picks_layer(selected, name=f"{name} picks"),
+        # not the Pick widget's result names ("<name> picks"): picking in this
+        # viewer would make "<name> picks [1]"
+        picks_layer(selected, name=f"{name} demo picks"),
     ]
     for data, kwargs, layer_type in layers:
         getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-    viewer.layers[f"{name} heatmap"].visible = False
+    viewer.layers[f"{name} demo heatmap"].visible = False
     viewer.layers[f"{name} truth"].visible = False
     napari.run()
 

@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: Warnings given once a process (see read_picks).
+_SAID = {"scores": False}
 
 FORMATS: dict[str, ModuleType] = {
     module.NAME: module for module in (_star, _box, _cbox, _topaz, _csv)
@@ -173,10 +175,11 @@ def read_picks(
     check_pick_values(table, path)
     scores = table["score"].to_numpy(np.float64)
     scores = scores[np.isfinite(scores)]
-    if scores.size and (scores.min() < 0 or scores.max() > 1):
+    if scores.size and (scores.min() < 0 or scores.max() > 1) and not _SAID["scores"]:
+        _SAID["scores"] = True  # once a process: a folder of such files said it a file each
         logger.warning(
             "%s: scores from %g to %g, outside 0-1: thresholds (--threshold, the widgets') "
-            "are probabilities from 0 to 1",
+            "are probabilities from 0 to 1 (said once; other files may hold such scores too)",
             path,
             scores.min(),
             scores.max(),

@@ -485,7 +485,9 @@ def calibrate_threshold(
     threshold, score = float(choice[0]), float(choice[1])
     if not (np.isfinite(threshold) and np.isfinite(score) and score > 0):
         return None
-    cap = sparse_clicks_cap(getattr(choice, "click_share", float("nan")), default)
+    cap = default
+    if clicked == ("particle",):  # measured on particles: vesicles and fibers keep the default
+        cap = sparse_clicks_cap(getattr(choice, "click_share", float("nan")), default)
     return float(np.clip(min(threshold, cap), 0.01, 0.99))
 
 

@@ -67,44 +67,54 @@ def read_text(path: Path) -> str:
 def read_delimited(path: Path, *, separator: str | None, lower: bool = False) -> pd.DataFrame:
     """A text table with a header line: every field as text, one column per header name.
 
-    ``separator``: ``","`` (CSV, quoted fields as the ``csv`` module reads
-    them), ``"\t"``, or None (runs of whitespace). Blank lines are skipped.
-    A row with more fields than the header (empty trailing fields excepted)
-    or fewer, and a header naming a column twice, are a
-    :class:`PickFileError` naming the line: pandas read a row with one field
-    too many as if its first field were an index and shifted every value one
-    column over, silently (a fuzzing review).
+    ``separator``: ``","`` (CSV, quoted fields), ``"\\t"``, or None (runs of
+    whitespace). Read by pandas' C parser with the header as a data row, so a
+    row with more fields than the header is a :class:`PickFileError` naming
+    the line: with the header as header, pandas took a row with one field too
+    many as if its first field were an index and shifted every value one
+    column over, silently (a fuzzing review). A short row's missing fields
+    are empty. Empty trailing header fields (a trailing separator) are
+    dropped; a column named twice is refused. A UTF-8 byte-order mark is read
+    past.
     """
-    import csv
+    import re
 
-    lines = [line for line in read_text(path).splitlines() if line.strip()]
-    if separator == ",":
-        rows = list(csv.reader(lines, skipinitialspace=True))
-    elif separator is None:
-        rows = [line.split() for line in lines]
-    else:
-        rows = [line.rstrip("\r").split(separator) for line in lines]
-    if not rows:
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=r"\s+" if separator is None else separator,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            encoding="utf-8-sig",
+        )
+    except UnicodeDecodeError:
+        read_text(path)  # names the byte
+        raise
+    except pd.errors.EmptyDataError:
+        raise file_error(path, "no header line") from None
+    except (ValueError, pd.errors.ParserError) as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            expected, line, saw = found.groups()
+            raise file_error(
+                path, f"line {line} has {saw} fields, the header names {expected}"
+            ) from None
+        raise file_error(path, f"malformed table: {str(exc).strip()}") from None
+    header = [str(name).strip() for name in frame.iloc[0]] if len(frame) else []
+    if lower:
+        header = [name.lower() for name in header]
+    while header and not header[-1] and not frame.iloc[1:, len(header) - 1].astype(bool).any():
+        header.pop()  # a trailing separator on every line
+    if not header:
         raise file_error(path, "no header line")
-    header = [name.strip().lower() if lower else name.strip() for name in rows[0]]
-    while header and not header[-1]:
-        header.pop()  # a trailing separator
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise file_error(path, f"the header names column {repeated[0]!r} more than once")
-    body = []
-    for number, fields in enumerate(rows[1:], start=1):
-        fields = [field.strip() for field in fields]
-        if len(fields) > len(header) and not any(fields[len(header) :]):
-            fields = fields[: len(header)]
-        if len(fields) != len(header):
-            raise file_error(
-                path,
-                f"data row {number} has {len(fields)} fields, the header names "
-                f"{len(header)} ({', '.join(header)})",
-            )
-        body.append(fields)
-    return pd.DataFrame(body, columns=header, dtype=str)
+    body = frame.iloc[1:, : len(header)].reset_index(drop=True)
+    body.columns = header
+    return body.apply(lambda column: column.str.strip()) if len(body) else body
 
 
 def repeated_labels(frame: pd.DataFrame, path: Path, block: str = "") -> None:
@@ -249,12 +259,13 @@ def read_star_blocks(path: Path) -> dict[str, object]:
     """All blocks of a STAR file as ``{name: DataFrame | dict}``, errors as :class:`PickFileError`."""
     import starfile
 
-    read_text(path)  # not UTF-8: said so (starfile reports no data block)
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
+        read_text(path)  # not UTF-8: said so
         raise file_error(path, f"not a valid STAR file: {exc}") from None
     if not blocks:
+        read_text(path)  # not UTF-8: said so (starfile finds no data block in it)
         raise file_error(path, "no STAR data block found (is it a STAR file?)")
     for name, block in blocks.items():
         if isinstance(block, pd.DataFrame):

@@ -54,6 +54,15 @@ def sigmoid(score: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(score, dtype=np.float64)))
 
 
+def _probabilities(score: np.ndarray) -> np.ndarray:
+    """Topaz scores as probabilities, rounded to :data:`LOGIT_DECIMALS` where that keeps
+    their order (|logit| < 13: beyond, rounding would tie the most confident picks at 1)."""
+    probability = sigmoid(score)
+    middle = np.abs(score) < 13
+    probability[middle] = np.round(probability[middle], LOGIT_DECIMALS)
+    return probability
+
+
 def looks_like_topaz(first_line: str) -> bool:
     """Whether a header line is a Topaz coordinate header."""
     fields = first_line.strip().split()
@@ -70,7 +79,12 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path)
-    first_line = next((line for line in read_text(path).splitlines() if line.strip()), "")
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            first_line = next((line for line in handle if line.strip()), "")
+    except UnicodeDecodeError:
+        read_text(path)  # names the byte
+        raise
     if not looks_like_topaz(first_line):
         raise file_error(
             path,
@@ -87,7 +101,7 @@ def read(path: str | Path) -> pd.DataFrame:
             "diameter": np.nan,
             # to the logits' precision: 0.3 written and read back is 0.3, not 0.29999955
             # (below a 0.3 threshold: a trial lost a pick there)
-            "score": np.round(sigmoid(score), LOGIT_DECIMALS),
+            "score": _probabilities(score),
             "kind": "particle",
             "tube_id": 0,
         }
