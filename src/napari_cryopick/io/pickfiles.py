@@ -341,39 +341,30 @@ def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
     y = table["y"].to_numpy(np.float64)
     diameter = table["diameter"].to_numpy(np.float64)
     score = table["score"].to_numpy(np.float64)
+
+    def where(row: int) -> str:
+        return f"(x={x[row]:g}, y={y[row]:g}, diameter={diameter[row]:g})"
+
+    kinds = table["kind"].astype(str) if "kind" in table else pd.Series([], dtype=str)
+    names = table["micrograph"].astype(str) if "micrograph" in table else pd.Series([], dtype=str)
     problems = [
-        (~np.isfinite(x) | ~np.isfinite(y), "a NaN or infinite coordinate"),
-        (np.isinf(diameter), "an infinite diameter"),
-        (diameter <= 0, "a diameter (or box size) that is not > 0"),
-        (np.isinf(score), "an infinite score"),
+        (~np.isfinite(x) | ~np.isfinite(y), lambda r: f"a NaN or infinite coordinate {where(r)}"),
+        (np.isinf(diameter), lambda r: f"an infinite diameter {where(r)}"),
+        (diameter <= 0, lambda r: f"a diameter (or box size) that is not > 0 {where(r)}"),
+        (np.isinf(score), lambda r: f"an infinite score {where(r)}"),
+        (
+            ~kinds.isin(_picks.KINDS).to_numpy(),
+            lambda r: f"the kind {kinds.iloc[r]!r}; kinds are {', '.join(_picks.KINDS)}",
+        ),
+        (
+            names.str.contains("[\r\n]", regex=True).to_numpy(bool),
+            lambda r: f"the micrograph name {names.iloc[r]!r}, which holds a line break",
+        ),
     ]
-    for bad, what in problems:
+    for bad, describe in problems:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise file_error(
-                path,
-                f"data row {row + 1} has {what} (x={x[row]:g}, y={y[row]:g}, "
-                f"diameter={diameter[row]:g})",
-            )
-    if "kind" in table:
-        kinds = table["kind"].astype(str)
-        unknown = ~kinds.isin(_picks.KINDS)
-        if unknown.any():
-            row = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise file_error(
-                path,
-                f"data row {row + 1} has the kind {kinds.iloc[row]!r}; kinds are "
-                f"{', '.join(_picks.KINDS)}",
-            )
-    if "micrograph" in table:
-        names = table["micrograph"].astype(str)
-        broken = names.str.contains("[\r\n]", regex=True)
-        if broken.any():
-            row = int(np.flatnonzero(broken.to_numpy())[0])
-            raise file_error(
-                path,
-                f"data row {row + 1}: the micrograph name {names.iloc[row]!r} holds a line break",
-            )
+            raise file_error(path, f"data row {row + 1} has {describe(row)}")
 
 
 #: How far beyond the border a pick without a diameter may lie and still count as
