@@ -259,3 +259,38 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
     tight, text = estimates[10.0]  # smaller than the estimate: a tight box is kept
     assert tight == 10.0
     assert "WARNING" not in text
+
+
+def test_a_relion_project_names_its_data_set_not_movies():
+    """A trial: every model trained in a RELION project was called "Movies"."""
+    from napari_cryopick.workflows.inputs import _dataset_name
+
+    assert _dataset_name(Path("/data/apoF_2024/MotionCorr/job002/Movies/GridA_1.mrc")) == (
+        "apoF_2024"
+    )
+    assert _dataset_name(Path("/data/ribosome/micrographs/m.png")) == "ribosome"
+    assert _dataset_name(Path("/data/newprotein/m.mrc")) == "newprotein"
+    assert _dataset_name(Path("/Movies/m.mrc")) == "Movies"  # nothing above: kept
+
+
+def test_candidate_files_given_as_training_picks_are_warned_about(tmp_path, caplog):
+    """A trial trained on a --keep-candidates job: every candidate down to 0.05 a particle."""
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    write_mrc(tmp_path / "mics" / "m0.mrc", np.zeros((200, 200), np.float32))
+    scores = np.linspace(0.05, 0.95, 20)
+    xs = np.linspace(20, 180, 20)
+    write_picks(make_picks(xs, xs, diameter=16.0, score=scores), tmp_path / "m0.star")
+    caplog.set_level(logging.WARNING, logger="napari_cryopick")
+    training_sets_from_files([tmp_path / "mics"], [tmp_path / "m0.star"], diameter_px=16.0)
+    warned = [r.getMessage() for r in caplog.records if "candidate files" in r.getMessage()]
+    assert len(warned) == 1
+    assert "15 % of the 20 picks score below 0.15 (the lowest 0.05)" in warned[0]
+    caplog.clear()  # picks at a threshold (or unscored clicks): nothing said
+    write_picks(make_picks(xs, xs, diameter=16.0, score=scores + 0.1), tmp_path / "m0.star")
+    training_sets_from_files([tmp_path / "mics"], [tmp_path / "m0.star"], diameter_px=16.0)
+    assert not [r for r in caplog.records if "candidate files" in r.getMessage()]

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,31 @@ def clicks_in_a_corner(picks: Any, shapes: dict[str, tuple[int, int]] | None) ->
         return None
     extent = max(float((picks["x"] / cols).max()), float((picks["y"] / rows).max()))
     return extent if extent <= 0.5 else None
+
+
+#: Picks scoring below this (the default pick threshold) are candidates rather
+#: than picks; :data:`CANDIDATE_MIN_SHARE` of them in training files is warned about.
+CANDIDATE_SCORE = 0.15
+CANDIDATE_MIN_SHARE = 0.1
+
+
+def candidate_share(picks: Any) -> float | None:
+    """The share of scored ``picks`` below :data:`CANDIDATE_SCORE`, when at least
+    :data:`CANDIDATE_MIN_SHARE` (None otherwise, or without scores).
+
+    A ``--keep-candidates`` output given as training picks trained every
+    candidate, down to 0.05, as a particle without a word (a trial).
+    """
+    import numpy as np
+
+    if "score" not in picks or not len(picks):
+        return None
+    scores = picks["score"].to_numpy(float)
+    scores = scores[~np.isnan(scores)]
+    if not scores.size:
+        return None
+    share = float(np.mean(scores < CANDIDATE_SCORE))
+    return share if share >= CANDIDATE_MIN_SHARE else None
 
 
 def read_training_picks(
@@ -242,9 +268,34 @@ def _dataset_name(path: Path) -> str:
     folder (``Movies``, another data set's name) named the head wrongly.
     """
     folder = Path(os.path.abspath(path)).parent
-    if folder.name.lower() in ("micrographs", "mics", "images") and folder.parent.name:
-        return folder.parent.name
-    return folder.name
+    start = folder
+    # generic folders name no protein: the folder above them does (RELION's
+    # MotionCorr/job002/Movies/ names the project: every RELION-trained model was
+    # called "Movies", a trial)
+    while folder.parent != folder and (
+        folder.name.lower() in _GENERIC_FOLDERS or re.fullmatch(r"job\d+", folder.name)
+    ):
+        folder = folder.parent
+    return folder.name or start.name
+
+
+#: Folder names that name no data set (:func:`_dataset_name` looks above them):
+#: common micrograph folders and RELION's job types.
+_GENERIC_FOLDERS = frozenset(
+    {
+        "micrographs",
+        "mics",
+        "images",
+        "movies",
+        "motioncorr",
+        "ctffind",
+        "import",
+        "external",
+        "manualpick",
+        "autopick",
+        "select",
+    }
+)
 
 
 def training_sets_from_files(
@@ -355,6 +406,18 @@ def training_sets_from_files(
             f"({name_list(names)}); a pick file is matched by its name: the micrograph's, "
             "or the micrograph's with a suffix (mic_001_autopick.star), or one micrograph's "
             "without its suffix (mic_001.star for mic_001_DW.mrc)"
+        )
+    low = candidate_share(positive)
+    if low is not None:
+        logger.warning(
+            "%.0f %% of the %d picks score below %g (the lowest %.3g): candidate files "
+            "('cryopick pick --keep-candidates', a RELION job with a candidate threshold) "
+            "hold every candidate, and each trains as a particle; keep the picks you "
+            "trust first (cryopick filter --threshold)",
+            100 * low,
+            len(positive),
+            CANDIDATE_SCORE,
+            float(positive["score"].min()),
         )
     crowded = clicks_in_a_corner(positive, shapes)
     if crowded is not None and crowded > 0:  # (all at the origin: no binning to suggest)
