@@ -347,3 +347,22 @@ def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, proje
                  "--out", str(tmp_path / "aligned.star")]) == 0  # fmt: skip
     table = starfile.read(tmp_path / "aligned.star", always_dict=True)["particles"]
     assert list(table["rlnMicrographName"]) == [f"{UID}_mic_a_patch_aligned_doseweighted.mrc"]
+    # a RELION job's files (mic_autopick.star, named in its manifest) against Patch Motion
+    # exposures: both steps of the rule (a trial: "lists no exposure for ... m0_autopick")
+    patched = _save(
+        root / "J8/J8_exposures.cs",
+        {
+            "uid": np.array([1, 2], np.uint64),
+            "micrograph_blob/path": np.array(
+                [f"J4/motioncorrected/{UID}_m{i}_patch_aligned_doseweighted.mrc" for i in (0, 1)],
+                dtype="S80",
+            ),
+            "micrograph_blob/shape": np.array([(96, 128)] * 2, np.uint32),
+        },
+    )
+    assert main(["cryosparc", "export", str(picks), "--exposures", str(patched),
+                 "--out", str(tmp_path / "patched.star")]) == 0  # fmt: skip
+    table = starfile.read(tmp_path / "patched.star", always_dict=True)["particles"]
+    assert set(table["rlnMicrographName"]) == {
+        f"{UID}_m{i}_patch_aligned_doseweighted.mrc" for i in (0, 1)
+    }

@@ -146,7 +146,7 @@ def run_export(args: argparse.Namespace) -> int:
     """Run ``cryopick cryosparc export``; returns the exit code."""
     from napari_cryopick.cli._errors import check_output_file
     from napari_cryopick.io.cryosparc import write_import_star
-    from napari_cryopick.io.pickfiles import read_pick_files
+    from napari_cryopick.io.pickfiles import match_name, read_pick_files
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
@@ -162,12 +162,22 @@ def run_export(args: argparse.Namespace) -> int:
     if not files:
         raise CLIError(f"no pick files in {', '.join(map(str, args.inputs))}")
     names, heights = (picked or None, None)
+    # one micrograph name, one file: never merged; a per-micrograph file takes the
+    # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the
+    # micrograph a run's manifest names)
+    picks = read_pick_files(files, names=set(picked) if picked else None)
     if args.exposures is not None:
         names, heights = _exposure_names(args.exposures)
-    # one micrograph name, one file: never merged; a per-micrograph file takes the
-    # micrograph's name by cryopick train's rule (mic_autopick.star -> mic,
-    # mic.star -> <uid>_mic_patch_aligned_doseweighted of the exposures)
-    picks = read_pick_files(files, names=set(names) if names else None)
+        # then to the exposures' names by the same rule (mic -> <uid>_mic_patch_aligned_
+        # doseweighted): a RELION job's mic_autopick.star matched no Patch Motion exposure
+        known = set(names)
+        renamed = {
+            name: match_name(name, known) or name
+            for name in set(picks["micrograph"].astype(str))
+            if name not in known
+        }
+        if renamed:
+            picks = picks.assign(micrograph=picks["micrograph"].astype(str).replace(renamed))
     if args.threshold is not None and len(picks):
         boxes = [f.name for f in files if f.suffix.lower() == ".box"]
         if boxes:  # a format without scores cannot be thresholded
