@@ -392,6 +392,11 @@ def test_picks_of_another_size_than_the_truth_are_warned_about():
     assert "--tolerance" not in str(given[0].message)
     with pytest.warns(UserWarning, match=r"--tolerance PX, e.g. 14 px"):
         evaluate(placed_well, truth)
+    # half the size: picks of 2x binned micrographs, most likely (a trial matched them by
+    # distance as told and hid the coordinates' scale)
+    binned = make_picks(x / 2, y / 2, diameter=28.0, score=rng.uniform(size=30))
+    with pytest.warns(UserWarning, match=r"binned 2 times\? \(--pred-binning 2 scales"):
+        evaluate(binned, truth)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(placed_well.assign(diameter=60.0), truth)  # within 25 %: silent

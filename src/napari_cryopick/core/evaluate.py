@@ -806,6 +806,16 @@ def _warn_if_sizes_differ(
             advice = (
                 f"read the figures at {tolerance_px:g} px (centre distance), not the AP@IoU ones"
             )
+        ratio = max(pred_d, truth_d) / min(pred_d, truth_d)
+        if round(ratio) >= 2 and abs(ratio / round(ratio) - 1.0) < 0.1:
+            # a whole factor: the picks of micrographs binned that many times, most likely;
+            # matching their centres by distance would hide the coordinates' scale (a trial)
+            side = "--pred-binning" if pred_d < truth_d else "--truth-binning"
+            advice = (
+                f"the sizes differ {round(ratio)} times: picks of micrographs binned "
+                f"{round(ratio)} times? ({side} {round(ratio)} scales their coordinates "
+                f"and sizes); else {advice}"
+            )
         warnings.warn(
             f"the predictions' diameters (median {pred_d:.0f} px) differ from the ground "
             f"truth's ({truth_d:.0f} px) by more than {SIZE_MISMATCH:.0%}: box overlap (IoU) "
