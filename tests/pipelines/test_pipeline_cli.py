@@ -163,6 +163,14 @@ def test_keep_candidates_then_filter_equals_picking_at_the_threshold(tmp_path, t
         wanted = read_picks(direct / name)
         got = read_picks(filtered / name)
         np.testing.assert_allclose(got[["x", "y", "score"]], wanted[["x", "y", "score"]])
+    # "lowering" the threshold of files written at a higher one adds nothing: said (a trial)
+    capsys.readouterr()
+    lower = tmp_path / "lower"
+    assert main(["filter", str(direct / "a"), "--threshold", "0.01", "--out", str(lower)]) == 0
+    assert "the files were written at a threshold above 0.01" in capsys.readouterr().err
+    assert main(["filter", str(candidates / "a"), "--threshold", str(threshold),
+                 "--out", str(tmp_path / "again")]) == 0  # fmt: skip
+    assert "written at a threshold above" not in capsys.readouterr().err
 
 
 def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):

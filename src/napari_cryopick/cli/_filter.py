@@ -235,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"cryopick filter: skipped {problem}", file=sys.stderr)
     kept = total = 0
+    lowest = np.inf  # the lowest score read: files written at a higher threshold say so
     errors = len(problems)
     written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
     unscored: list[Path] = []  # files without scores (BOX): nothing to threshold
@@ -268,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
         written[path.resolve()] = target
         kept += len(passed)
         total += len(table)
+        if np.isfinite(scores).any():
+            lowest = min(lowest, float(np.nanmin(scores)))
     if unscored and not written and not errors:
         raise CLIError(
             f"{name_list(unscored)}: no scores to threshold (was it written by a picker?)"
@@ -275,6 +278,14 @@ def run(args: argparse.Namespace) -> int:
     count = len(targets) + len(problems) - len(unscored)
     done = count - errors
     print(f"kept {kept} of {total} picks in {done} of {count} files -> {args.out}")
+    if args.threshold is not None and kept == total and total and lowest > args.threshold + 0.02:
+        # a trial "lowered" a threshold the files were written above: nothing to add back
+        print(
+            f"cryopick filter: note: every pick scores {lowest:.3g} or more: the files were "
+            f"written at a threshold above {args.threshold:g}, so a lower one adds nothing "
+            "(pick with --keep-candidates FLOOR to threshold lower later)",
+            file=sys.stderr,
+        )
     if unscored:
         print(
             f"cryopick filter: not filtered, no scores to threshold: {len(unscored)} file(s) "
