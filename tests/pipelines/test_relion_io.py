@@ -98,6 +98,9 @@ def test_list_without_micrograph_names_is_refused(tmp_path):
         ("MotionCorr/job002/Movies/sub/a.mrc", "J/Movies/sub/a_autopick.star"),
         ("Movies/May08_03.05.02.mrc", "J/Movies/May08_03.05.02_autopick.star"),
         ("/data/../scope/m.tif", "J/data/scope/m_autopick.star"),
+        # an absolute name inside a project: mirrored as the relative one (a trial:
+        # J/tmp/trial_pipe/proj/MotionCorr/job009/Movies/GridB/...)
+        ("/data/proj/MotionCorr/job009/Movies/GridB/a.mrc", "J/Movies/GridB/a_autopick.star"),
     ],
 )
 def test_coordinate_paths_mirror_folders_below_the_job(name, expected):

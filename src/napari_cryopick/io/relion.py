@@ -70,6 +70,8 @@ _COORDINATES_NODE_TYPE_31 = "2"
 _VERSION_LINE = "# version 30001"
 # "<Process>/jobNNN/rest": RELION's pipeline file names (decomposePipelineFileName).
 _PIPELINE_NAME = re.compile(r"^[^/]+/job\d+/(.+)$")
+#: The same ``<Process>/jobNNN/`` anywhere in an absolute name.
+_PIPELINE_NAME_INSIDE = re.compile(r"/[^/]+/job\d+/(.+)$")
 
 
 class RelionStarError(ValueError):
@@ -214,6 +216,10 @@ def _mirrored_part(micrograph_name: str) -> PurePosixPath:
     """The part of a micrograph name that is mirrored below the output job folder."""
     name = micrograph_name.replace("\\", "/")
     match = _PIPELINE_NAME.match(name)
+    if match is None and name.startswith("/"):
+        # an absolute name inside a project (/data/proj/MotionCorr/job009/Movies/a.mrc)
+        # is mirrored as the relative one (Movies/a.mrc), not as its whole path (a trial)
+        match = _PIPELINE_NAME_INSIDE.search(name)
     rest = match.group(1) if match else name
     # no absolute paths and no escapes out of the job folder
     parts = [part for part in PurePosixPath(rest).parts if part not in ("/", "", ".", "..")]
@@ -227,9 +233,9 @@ def coordinate_file_path(
 
     ``MotionCorr/job002/Movies/a.mrc`` -> ``<job_dir>/Movies/a_autopick.star``
     (RELION's ``<Process>/jobNNN/`` prefix is dropped, the folders below it
-    are kept). Names outside a job folder keep all their folders; an
-    absolute name keeps its folders below the root and ``..`` parts are
-    dropped, so the file always lies inside ``job_dir``.
+    are kept), also in an absolute name. Names outside a job folder keep all
+    their folders; an absolute one outside keeps its folders below the root,
+    and ``..`` parts are dropped, so the file always lies inside ``job_dir``.
     """
     mirrored = _mirrored_part(micrograph_name)
     stem = mirrored.name
