@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from napari_cryopick.core.detect import ThresholdChoice
 from napari_cryopick.core.model import load_checkpoint
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.training import TrainProgress
@@ -292,9 +293,9 @@ def test_calibrated_threshold_only_lowers_the_default(training_set, make_config,
 
     default = PickConfig().threshold
     for verdict, expected in [
-        ((0.05, 0.8, 0.7, 0.9), 0.05),  # the model scores low: its picks still show
-        ((0.6, 0.9, 0.9, 0.9), default),  # never above the default
-        ((float("nan"), 0.0, float("nan"), float("nan")), None),  # nothing found
+        (ThresholdChoice(0.05, 0.8, 0.7, 0.9), 0.05),  # the model scores low: its picks still show
+        (ThresholdChoice(0.6, 0.9, 0.9, 0.9), default),  # never above the default
+        (ThresholdChoice(float("nan"), 0.0, float("nan"), float("nan")), None),  # nothing found
     ]:
         monkeypatch.setattr(detect, "choose_threshold", best(verdict))
         assert calibrate_threshold(model, training_set, 20.0, device="cpu") == expected
@@ -315,7 +316,7 @@ def test_calibrated_threshold_only_lowers_the_default(training_set, make_config,
 
     def choose(model, images, truths, **options):
         kinds.append(options["config"].kinds)
-        return (0.08, 0.8, 0.7, 0.9)
+        return ThresholdChoice(0.08, 0.8, 0.7, 0.9)
 
     monkeypatch.setattr(detect, "choose_threshold", choose)
     fiber_model = Detector(make_config(kinds=("fiber",)))
@@ -332,7 +333,7 @@ def test_sparse_clicks_lower_the_calibrated_threshold(training_set, make_config,
     import math
 
     from napari_cryopick.core import detect
-    from napari_cryopick.core.detect import PickConfig, ThresholdChoice
+    from napari_cryopick.core.detect import PickConfig
     from napari_cryopick.core.model import Detector
     from napari_cryopick.workflows.train import (
         CLICK_SHARE_FULL,
@@ -403,7 +404,9 @@ def test_calibrated_threshold_is_stored_and_picked_at(tmp_path, training_set, mo
     from napari_cryopick.core import detect
     from napari_cryopick.workflows.pick import PickRequest, prepare
 
-    monkeypatch.setattr(detect, "choose_threshold", lambda *a, **k: (0.042, 0.8, 0.7, 0.9))
+    monkeypatch.setattr(
+        detect, "choose_threshold", lambda *a, **k: ThresholdChoice(0.042, 0.8, 0.7, 0.9)
+    )
     out = tmp_path / "new.pt"
     outcome = drive(train(_request(training_set, out, kinds=("particle",))))
     assert outcome.pick_threshold == pytest.approx(0.042)
@@ -435,7 +438,7 @@ def test_calibration_picking_ends_with_the_time_budget(tmp_path, training_set, m
 
     def choose(model, images, truths, **options):
         deadlines.append(options["deadline"])
-        return (0.042, 0.8, 0.7, 0.9)
+        return ThresholdChoice(0.042, 0.8, 0.7, 0.9)
 
     monkeypatch.setattr(detect, "choose_threshold", choose)
     started = time.perf_counter()
@@ -454,7 +457,9 @@ def test_info_says_which_head_the_calibrated_threshold_is_for(
     from napari_cryopick.cli import main
     from napari_cryopick.core import detect
 
-    monkeypatch.setattr(detect, "choose_threshold", lambda *a, **k: (0.042, 0.8, 0.7, 0.9))
+    monkeypatch.setattr(
+        detect, "choose_threshold", lambda *a, **k: ThresholdChoice(0.042, 0.8, 0.7, 0.9)
+    )
     out = tmp_path / "fewshot.pt"
     drive(train(_request(training_set, out, mode="fewshot", base_model=tiny_base)))
     assert main(["info", str(out)]) == 0

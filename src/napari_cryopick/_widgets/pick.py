@@ -2418,9 +2418,7 @@ class PickWidget(QWidget):
             if micrograph_name(mlayer) == name:
                 self.viewer.layers.selection.active = mlayer
         self.review_table.selectRow(row)
-        self.reviewed_check.blockSignals(True)
-        self.reviewed_check.setChecked(name in session(self.viewer).reviewed)
-        self.reviewed_check.blockSignals(False)
+        self._show_reviewed(name in session(self.viewer).reviewed)
         return name
 
     def step_micrograph(self, step: int) -> str | None:
@@ -2489,6 +2487,12 @@ class PickWidget(QWidget):
         names = self._review_names()
         return names[rows[0].row()] if rows and rows[0].row() < len(names) else None
 
+    def _show_reviewed(self, checked: bool) -> None:
+        """Set the Reviewed box without it marking anything (``_on_reviewed_toggled``)."""
+        self.reviewed_check.blockSignals(True)
+        self.reviewed_check.setChecked(checked)
+        self.reviewed_check.blockSignals(False)
+
     def _sync_review_controls(self, shown: Any = None) -> None:
         """The Reviewed box and the table's selection follow the micrograph on screen.
 
@@ -2499,9 +2503,7 @@ class PickWidget(QWidget):
         name = shown if isinstance(shown, str) and shown else self._shown_micrograph()
         if name is None:
             return
-        self.reviewed_check.blockSignals(True)
-        self.reviewed_check.setChecked(name in session(self.viewer).reviewed)
-        self.reviewed_check.blockSignals(False)
+        self._show_reviewed(name in session(self.viewer).reviewed)
         row = self._review_order.get(name)
         if row is not None and row < self.review_table.rowCount():
             self.review_table.selectRow(row)
@@ -2511,9 +2513,7 @@ class PickWidget(QWidget):
         names = self._review_names()
         if name is None or name not in names:
             # nothing to mark: the box says so instead of staying ticked for nothing
-            self.reviewed_check.blockSignals(True)
-            self.reviewed_check.setChecked(False)
-            self.reviewed_check.blockSignals(False)
+            self._show_reviewed(False)
             self.status.setText(
                 f"{name or 'This micrograph'} has no picks to review yet: pick it first."
             )

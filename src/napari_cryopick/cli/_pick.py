@@ -249,11 +249,11 @@ def _check_pixel_size_known(args: argparse.Namespace, micrographs: list[Path]) -
     """
     if args.diameter_A is None or args.diameter is not None or args.pixel_size is not None:
         return
+    if not micrographs or any(p.suffix.lower() not in _NO_PIXEL_SIZE_SUFFIXES for p in micrographs):
+        return  # an MRC header may hold one
     from napari_cryopick.io.paths import micrograph_pixel_sizes
 
-    if micrograph_pixel_sizes(args.inputs or []):
-        return  # a micrograph list states them
-    if micrographs and all(p.suffix.lower() in _NO_PIXEL_SIZE_SUFFIXES for p in micrographs):
+    if not micrograph_pixel_sizes(args.inputs or []):  # (nor does a micrograph list state one)
         raise CLIError(
             f"--diameter-A {args.diameter_A:g}: PNG, JPEG and TIFF micrographs carry no pixel "
             "size; give --pixel-size (Å per pixel) too, or the diameter in pixels (--diameter)"

@@ -1051,9 +1051,9 @@ def choose_threshold(
         labelled.append(truth)
     pred = pd.concat(candidates, ignore_index=True)
     truth_all = pd.concat(labelled, ignore_index=True)
-    best = best_threshold(pred, truth_all, beta=beta, **evaluate_options)
-    found = pred[pred["score"] >= share_at]
-    share = float("nan")
-    if len(found):
-        share = float(np.mean(match_picks(found, truth_all, **evaluate_options).matched))
-    return ThresholdChoice(*best, click_share=share)
+    # one matching serves both: greedy by descending score, the candidates at or above
+    # share_at are matched as they would be on their own
+    match = match_picks(pred, truth_all, **evaluate_options)
+    found = match.scores >= share_at
+    share = float(np.mean(match.matched[found])) if found.any() else float("nan")
+    return ThresholdChoice(*best_threshold(match, beta=beta), click_share=share)

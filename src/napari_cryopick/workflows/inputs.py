@@ -210,8 +210,8 @@ def _header(micrograph: Any, pixel_sizes: dict[str, float] | None = None) -> _He
     return _Header(micrograph.name, micrograph.shape, pixel_size, micrograph.path)
 
 
-class _Headers(Mapping):
-    """Micrograph name -> :class:`_Header`, each file read when first asked for.
+class _MadeWhenAsked(Mapping):
+    """``{key: make(key)}`` over ``keys``, each value made when first asked for, then kept.
 
     ``cryopick train --micrographs folder/`` names the whole data set; only the
     micrographs with picks are trained on, so only they are read: a folder of
@@ -219,45 +219,40 @@ class _Headers(Mapping):
     not stop or slow the training of three clicked ones.
     """
 
-    def __init__(
-        self, paths: Sequence[Path], listed: dict[str, float], pixel_size_A: float | None
-    ) -> None:
-        self._paths = {Path(path).stem: Path(path) for path in paths}
-        self._listed = listed
-        self._pixel_size = pixel_size_A
-        self._read: dict[str, _Header] = {}
+    def __init__(self, keys: Sequence[str], make: Any) -> None:
+        self._keys = dict.fromkeys(keys)
+        self._make = make
+        self._made: dict[str, Any] = {}
 
-    def __getitem__(self, name: str) -> _Header:
-        if name not in self._read:
-            from napari_cryopick.io.micrographs import read_micrograph
-
-            header = _header(read_micrograph(self._paths[name]), self._listed)
-            if self._pixel_size is not None:
-                header = dataclasses.replace(header, pixel_size=float(self._pixel_size))
-            self._read[name] = header
-        return self._read[name]
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys:
+            raise KeyError(key)
+        if key not in self._made:
+            self._made[key] = self._make(key)
+        return self._made[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
+        return iter(self._keys)
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._keys)
 
 
-class _Shapes(Mapping):
-    """Micrograph name -> (rows, cols), read through :class:`_Headers` when first asked for."""
+def _headers(
+    paths: Sequence[Path], listed: dict[str, float], pixel_size_A: float | None
+) -> _MadeWhenAsked:
+    """Micrograph name -> :class:`_Header`, each file read when first asked for."""
+    from napari_cryopick.io.micrographs import read_micrograph
 
-    def __init__(self, headers: _Headers) -> None:
-        self._headers = headers
+    by_name = {Path(path).stem: Path(path) for path in paths}
 
-    def __getitem__(self, name: str) -> tuple[int, int]:
-        return self._headers[name].shape
+    def read(name: str) -> _Header:
+        header = _header(read_micrograph(by_name[name]), listed)
+        if pixel_size_A is not None:
+            header = dataclasses.replace(header, pixel_size=float(pixel_size_A))
+        return header
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._headers)
-
-    def __len__(self) -> int:
-        return len(self._headers)
+    return _MadeWhenAsked(list(by_name), read)
 
 
 def _dataset_name(path: Path) -> str:
@@ -371,9 +366,9 @@ def training_sets_from_files(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
-    headers = _Headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A)
+    headers = _headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A)
     name_set = set(names)
-    shapes = _Shapes(headers)
+    shapes = _MadeWhenAsked(names, lambda name: headers[name].shape)
     found = pick_files(picks)
     # EMAN BOX files hold box sizes, which are read as diameters: boxes are often
     # 1.5-2 times the particle (a trial trained at a 200 px box for a 108 px protein)

@@ -482,12 +482,12 @@ def calibrate_threshold(
     except (ValueError, OSError) as error:  # the trained model is not lost over this
         logger.warning("pick threshold not calibrated (the default stays): %s", error)
         return None
-    threshold, score = float(choice[0]), float(choice[1])
+    threshold, score = float(choice.threshold), float(choice.f_beta)
     if not (np.isfinite(threshold) and np.isfinite(score) and score > 0):
         return None
     cap = default
     if clicked == ("particle",):  # measured on particles: vesicles and fibers keep the default
-        cap = sparse_clicks_cap(getattr(choice, "click_share", float("nan")), default)
+        cap = sparse_clicks_cap(choice.click_share, default)
     return float(np.clip(min(threshold, cap), 0.01, 0.99))
 
 
@@ -640,9 +640,8 @@ def base_model_warnings(
         for name in adopted:
             notes.append(
                 f"{name} had no own head (trained with {wording.mode_name('new')}): it gets "
-                "one, copied "
-                "from the generic head and kept by replaying its exemplars; pick it "
-                f"with {wording.head.format(name=name)}"
+                "one, copied from the generic head and kept by replaying its exemplars; "
+                f"pick it with {wording.head.format(name=name)}"
             )
     return notes
 
