@@ -359,11 +359,13 @@ def cryopick_pick(
     work: Path,
     extra: tuple[str, ...] = (),
     out_name: str = "picks",
+    names: list[str] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """``cryopick pick`` on the test micrographs (CSV out); picks and timing."""
+    """``cryopick pick`` on the test micrographs (or ``names``; CSV out); picks and timing."""
+    names = list(split.test) if names is None else names
     out = work / out_name
     shutil.rmtree(out, ignore_errors=True)
-    command = [cryopick, "pick", *[str(split.paths[n]) for n in split.test], *extra]
+    command = [cryopick, "pick", *[str(split.paths[n]) for n in names], *extra]
     if model is not None:
         command += ["--model", str(model)]
     command += ["--diameter", f"{split.diameter_px:g}", "--format", "csv", "--out", str(out)]
@@ -372,14 +374,14 @@ def cryopick_pick(
     # of a long run; start-up (torch import, model load) is paid once per command
     inner = re.findall(r", ([\d.]+) s \(start-up ([\d.]+) s, then ([\d.]+) s per micrograph", text)
     tables = []
-    for name in split.test:
+    for name in names:
         found = sorted(out.rglob(f"{name}.csv"))  # flat or mirroring the input folders
         table = read_picks(found[0]) if found else pd.DataFrame()
         if len(table):
             table["micrograph"] = name
             tables.append(table)
     pred = pd.concat(tables, ignore_index=True) if tables else make_picks([], [])
-    n = len(split.test)
+    n = len(names)
     timing = {
         "pick_wall_s": seconds,
         "pick_s": float(inner[-1][0]) if inner else None,
@@ -428,10 +430,13 @@ def general_model(split: DataSplit, directory: Path | None) -> tuple[Path | None
     weights, which must not have seen the left-out set.
     """
     os.environ.pop("CRYOPICK_GENERAL_MODEL", None)
+    _SOURCE.pop("general", None)
     if directory is not None:
         path = directory / f"general_without_{split.name}.pt"
         if path.is_file():
-            os.environ["CRYOPICK_GENERAL_MODEL"] = str(path.resolve())
+            # the subprocesses' environment is _env()'s: it must name this model too
+            # (session 20's exp_threshold.py trained from the bundled model without it)
+            os.environ["CRYOPICK_GENERAL_MODEL"] = _SOURCE["general"] = str(path.resolve())
             return path, f"{path} (trained without {split.name})"
     held_out = split.name.startswith("sim_")
     return None, "bundled model" + (
@@ -443,9 +448,6 @@ def run_condition(condition: str, split: DataSplit, work: Path, args) -> dict:
     """One (set, condition); the result dict (also cached in ``work/result.json``)."""
     work.mkdir(parents=True, exist_ok=True)
     general, general_note = general_model(split, args.general_without)
-    _SOURCE.pop("general", None)
-    if general is not None:
-        _SOURCE["general"] = str(general.resolve())
     clicks_n = re.fullmatch(r"clicks(\d+)_(ours|topaz)", condition)
     if clicks_n:
         clicks = curve_clicks(split, int(clicks_n.group(1)))

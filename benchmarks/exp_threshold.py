@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             trained = bench.cryopick_train(cryopick, split, clicks, work, [])
             _, metadata = load_checkpoint(trained["model"])
             chosen = metadata["history"][-1].get("pick_threshold")
+            start = metadata["history"][-1].get("pretrained")
+            if general is not None and Path(start or "").resolve() != Path(general).resolve():
+                raise SystemExit(f"{name}: trained from {start}, not the leave-one-out {general}")
             pred, _ = bench.cryopick_pick(
                 cryopick, split, trained["model"], work, ("--threshold", "0")
             )
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 "clicks_name": clicks_name,
                 "particles_train": int(sum(len(split.truth[n]) for n in split.train)),
                 "general": str(general),
+                "pretrained": start,
                 "chosen": at(chosen if chosen is not None else 0.15, *curve),
                 "default": at(0.15, *curve),
                 "best": at(float(curve[0][best]), *curve),

@@ -197,3 +197,24 @@ def test_diameter_in_angstrom_on_images_without_pixel_size_is_refused_at_once(tm
     assert len(err.splitlines()) == 1
     assert "give --pixel-size (Å per pixel) too" in err
     assert not out.exists()
+
+
+def test_pick_takes_the_torch_threads_as_train_does(tmp_path, capsys, monkeypatch):
+    """A trial on a loaded 2-core machine: torch's default threads made picking 7x slower,
+    and only train had --threads."""
+    import numpy as np
+    import torch
+
+    from napari_cryopick.io.micrographs import write_mrc
+
+    rng = np.random.default_rng(0)
+    write_mrc(tmp_path / "m.mrc", rng.normal(size=(128, 128)).astype(np.float32))
+    before = torch.get_num_threads()
+    asked = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    args = ["pick", str(tmp_path / "m.mrc"), "--diameter", "20", "--out", str(tmp_path / "o")]
+    assert cli.main([*args, "--threads", "1"]) == 0
+    assert asked == [1]
+    assert cli.main([*args, "--threads", "-1"]) == 2
+    assert "--threads must be >= 0, got -1" in capsys.readouterr().err
+    assert torch.get_num_threads() == before

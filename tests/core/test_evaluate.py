@@ -400,6 +400,18 @@ def test_picks_of_another_size_than_the_truth_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(placed_well.assign(diameter=60.0), truth)  # within 25 %: silent
+    # a truth of x, y only takes the diameter given: a trial gave 100 px against 56 px
+    # picks and read AP 0.000 without a word
+    sizeless = truth.assign(diameter=np.nan)
+    picks = placed_well.assign(diameter=56.0)
+    with pytest.warns(UserWarning, match=r"ground truth have no sizes of their own and took"):
+        report = evaluate(picks, sizeless, diameter_px=100.0)
+    assert report.ap["AP@0.5"] == 0.0
+    with pytest.warns(UserWarning, match=r"--diameter 56\)"):
+        evaluate(picks, sizeless, diameter_px=100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate(picks, sizeless, diameter_px=56.0).ap["AP@0.5"] > 0.9
 
 
 def test_cli_evaluate_says_how_to_score_only_the_picked_micrographs(tmp_path, capsys):

@@ -112,7 +112,7 @@ def test_pick_out_pointing_at_a_file(tmp_path, capsys, micrograph):
 @pytest.mark.parametrize(
     ("option", "value", "names"),
     [
-        ("--diameter", "0.01", ("diameter 0.01",)),
+        ("--diameter", "0.01", ("diameter 0.01", "(--diameter)")),  # names the option too
         ("--min-distance", "1e9", ("--min-distance",)),
         ("--min-distance", "-1", ("--min-distance", "[0, 10]")),
         ("--tile-size", "200", ("--tile-size", "at least 384")),
@@ -246,7 +246,10 @@ class Payload:
 def test_malicious_checkpoint_is_refused_without_unsafe_advice(tmp_path, capsys, micrograph):
     evil = tmp_path / "evil.pt"
     torch.save({"format": "napari-cryopick-detector", "payload": Payload()}, evil)
-    for command in (["info", evil], ["pick", micrograph, "--model", evil, "--diameter", 20]):
+    # (an --out of its own: the default ./picks wrote into the folder pytest ran from, and
+    # an earlier run's manifest there added a note line: a docs trial)
+    pick = ["pick", micrograph, "--model", evil, "--diameter", 20, "--out", tmp_path / "picks"]
+    for command in (["info", evil], pick):
         code, out, err = run(capsys, *command)
         assert code == 2
         assert "code ran" not in out

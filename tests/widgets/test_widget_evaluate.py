@@ -280,3 +280,22 @@ def test_choices_made_before_picking_give_way_to_the_results_and_follow_the_scre
     viewer.layers.selection.active = viewer.layers["062_10028"]
     assert widget.truth_combo.currentText() == loaded.name
     assert widget.pred_combo.currentText() == f"{NAME} picks"
+
+
+def test_clicks_as_ground_truth_are_said_to_be_incomplete(evaluation):
+    """A trial evaluated against the truth box's automatic choice on another micrograph:
+    its 10 clicks. AP 0.027 with no word that the truth was sparse clicks."""
+    viewer, widget, _pred, truth = evaluation
+    complete = widget.truth_combo.currentText()  # the truth file the fixture loaded
+    data, kwargs, _ = picks_layer(truth.head(10).assign(micrograph=NAME), f"{NAME} particle")
+    kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "annotation"}
+    viewer.add_points(data, **kwargs)
+    widget._refresh_layers()
+    widget.truth_combo.setCurrentText(f"{NAME} particle")
+    assert widget.run() is not None, widget.results_label.text()
+    text = widget.results_label.text()
+    assert f"The ground truth is the 10 objects clicked in '{NAME} particle'" in text
+    # the complete truth file: no such warning
+    widget.truth_combo.setCurrentText(complete)
+    assert widget.run() is not None
+    assert "objects clicked" not in widget.results_label.text()

@@ -10,6 +10,7 @@ results of a micrograph closed while picking stayed in the session.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_cryopick._widgets._common import (
@@ -292,3 +293,118 @@ def test_new_micrographs_opened_with_annotated_ones_take_their_shared_settings(
     saved = load_annotations(paths[3])
     assert saved.diameter_px == pytest.approx(56.0)
     assert saved.dataset == "ribo"
+
+
+@pytest.mark.parametrize("dock_first", [False, True])
+def test_reopened_micrographs_with_negatives_take_a_particle_at_the_first_click(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot, dock_first
+):
+    """A day-2 trial reopened two micrographs annotated with particles and negatives, then
+    docked Annotate: the kind box had followed the last sidecar layer loaded, and the first
+    click was saved as a negative."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    paths = [_micrograph_file(tmp_path / "data", f"mic_{i}", seed=i) for i in range(2)]
+    for path in paths:
+        picks = pd.concat(
+            [
+                make_picks([40.0, 90.0], [50.0, 60.0], diameter=20.0, micrograph=path.stem),
+                make_picks([200.0], [200.0], kind="negative", micrograph=path.stem),
+            ],
+            ignore_index=True,
+        )
+        save_annotations(
+            Annotations(micrograph_path=str(path), picks=picks, dataset="d", diameter_px=20.0)
+        )
+    viewer = make_napari_viewer()
+    if dock_first:
+        _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    for path in paths:
+        viewer.open(str(path), plugin=PLUGIN)
+    if not dock_first:
+        _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "mic_1", timeout=5000)
+    qtbot.wait(50)
+    assert annotate.kind_combo.currentText() == "particle"
+    active = viewer.layers.selection.active
+    assert active.name == "mic_1 particle"
+    assert active.mode == "add"
+    active.add(np.array([[120.0, 120.0]]))  # the first click
+    annotate.save_all()
+    counts = load_annotations(paths[1]).counts()
+    assert counts["particle"] == 3
+    assert counts["negative"] == 1
+
+
+def test_save_now_writes_the_annotated_micrographs_only(three_open, qtbot):
+    """A trial's "Save now" said "no annotations" and wrote an empty sidecar for the
+    unannotated micrograph shown; the annotated ones are what it must save."""
+    from napari_cryopick.io.annotations import find_sidecar
+
+    _viewer, annotate, _train, _pick, paths = three_open
+    for name in ("mic_0", "mic_1"):
+        annotate.micrograph_combo.setCurrentText(name)
+        _click(annotate)
+    annotate.micrograph_combo.setCurrentText("mic_2")  # shown: nothing clicked
+    saved = annotate.save_all()
+    assert len(saved) == 2
+    assert find_sidecar(paths[2]) is None
+    assert [load_annotations(p).counts()["particle"] for p in paths[:2]] == [3, 3]
+    assert "Saved the annotations of 2 micrograph(s)" in annotate.status.text()
+    # all clicks deleted on a saved micrograph: its sidecar is rewritten, empty
+    annotate.micrograph_combo.setCurrentText("mic_0")
+    layer = annotate.set_kind("particle")
+    layer.data = np.empty((0, 2))
+    assert len(annotate.save_all()) == 2
+    assert load_annotations(paths[0]).counts()["particle"] == 0
+
+
+def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tmp_path, qtbot):
+    """A trial opened an apoferritin micrograph beside β-gal ones: it took "bgal" and
+    108 px without a word, and its clicks would have trained the β-gal head."""
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    bgal = [_micrograph_file(tmp_path / "bgal" / "micrographs", f"b_{i}", seed=i) for i in (0, 1)]
+    viewer.open(str(bgal[0]), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "b_0", timeout=5000)
+    annotate.diameter_spin.setValue(108.0)
+    annotate.dataset_edit.setText("bgal")
+    annotate.dataset_edit.editingFinished.emit()
+    viewer.open(str(bgal[1]), plugin=PLUGIN)  # the same folder: takes both, no warning
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "b_1", timeout=5000)
+    assert annotate.dataset_edit.text() == "bgal"
+    assert "Warning" not in annotate.status.text()
+    apo = _micrograph_file(tmp_path / "apoferritin" / "micrographs", "a_0", seed=5)
+    viewer.open(str(apo), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "a_0", timeout=5000)
+    text = annotate.status.text()
+    assert "Warning: a_0 (folder apoferritin) took data set 'bgal' and 108 px" in text
+    assert "from micrographs in bgal" in text
+    annotate.dataset_edit.setText("apo")  # named by the user: the warning goes
+    annotate.dataset_edit.editingFinished.emit()
+    assert "Warning" not in annotate.status.text()
+    assert micrograph_dataset(viewer.layers["a_0"]) == "apo"
+
+
+@pytest.mark.parametrize("how", ["remove", "remove_selected"])
+def test_closing_the_micrograph_on_screen_lets_the_next_click_annotate_the_one_shown(
+    three_open, qtbot, how
+):
+    """A trial closed the micrograph on screen with the layer list's delete button: the
+    other micrograph's image layer stayed active in pan-zoom, and a click added nothing."""
+    viewer, annotate, _train, _pick, _paths = three_open
+    if how == "remove":
+        viewer.layers.remove(viewer.layers["mic_2"])
+    else:
+        viewer.layers.selection.active = viewer.layers["mic_2"]
+        viewer.layers.remove_selected()
+    shown = annotate.micrograph_combo.currentText()
+    assert shown in ("mic_0", "mic_1")
+    qtbot.waitUntil(
+        lambda: getattr(viewer.layers.selection.active, "name", "") == f"{shown} particle",
+        timeout=5000,
+    )
+    assert viewer.layers.selection.active.mode == "add"
+    assert viewer.layers[shown].visible

@@ -156,6 +156,35 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
         )
 
 
+def test_deleted_picks_used_as_labels_stay_deleted_after_picking_again(picker, qtbot, tmp_path):
+    """A trial deleted 3 junk picks, used the rest as training labels and retrained: the
+    new model scored the junk 0.81-0.89 again, and the export wrote it for RELION."""
+    viewer, widget, _ = picker
+    widget.set_threshold(0.05)
+    points = viewer.layers[f"{NAME} picks"]
+    order = np.argsort(-points.features["score"].to_numpy())
+    junk = points.data[order[:3]].copy()  # the three best: surely picked again
+    points.selected_data = set(order[:3].tolist())
+    points.remove_selected()
+    widget.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None
+    assert "3 deleted picks as negatives" in widget.status.text()
+    assert widget.pick_current() is not None, widget.status.text()  # the same model again
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    picks = session(viewer).pick_results[NAME].picks
+    distance = np.hypot(
+        picks["y"].to_numpy()[:, None] - junk[:, 0], picks["x"].to_numpy()[:, None] - junk[:, 1]
+    )
+    assert distance.min() >= 28.0  # nothing within half a diameter of the junk
+    written = widget.export(tmp_path / "export", "star")
+    table = read_picks(written[0])
+    distance = np.hypot(
+        table["y"].to_numpy()[:, None] - junk[:, 0], table["x"].to_numpy()[:, None] - junk[:, 1]
+    )
+    assert len(table) > 10
+    assert distance.min() >= 28.0
+
+
 def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_path):
     """A junk micrograph reviewed after a first export: every pick deleted, exported again.
 

@@ -261,6 +261,44 @@ def test_status_after_training_says_the_closed_micrograph_shows_no_picks(annotat
     assert not any(NAME in layer.name for layer in viewer.layers)
 
 
+def test_status_after_training_names_the_micrograph_its_picks_are_on(
+    annotated, real_data_dir, qtbot
+):
+    """A trial switched to another micrograph while training: the status said "picks
+    shown at threshold 0.05" with none on screen (they were on the first one)."""
+    viewer, train, tmp_path = annotated
+    other = tmp_path / "data" / "063_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "063_10028.png", other)
+    train.steps_spin.setValue(6)
+    train.preview_spin.setValue(3)
+    assert train.start() is not None, train.last_error
+    viewer.open(str(other), plugin="napari-cryopick")  # shown now, while training
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    text = train.status.text()
+    assert text.startswith("Training done"), text
+    assert f"picks shown on {NAME} at threshold" in text
+    assert "not on 063_10028: press Pick there" in text
+    assert NAME in session(viewer).pick_results
+
+
+def test_a_typed_diameter_the_clicks_contradict_is_said_while_training(annotated, qtbot):
+    """A trial typed 20 px in Annotate for 108 px particles: Pick and Train followed it
+    without a word. The training job measures the clicks first and says so."""
+    viewer, train, _ = annotated
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.diameter_spin.setValue(20.0)  # the ribosomes are 56 px
+    train.steps_spin.setValue(4)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    text = train.status.text()
+    assert text.startswith("Training done"), text
+    assert (
+        "(Warning: Data set 'ribosome': the given particle diameter 20 px differs by more "
+        "than 25% from the"
+    ) in text
+    assert "around the 30 clicks" in text
+
+
 # --- exemplar bank ---
 
 

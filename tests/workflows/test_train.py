@@ -686,3 +686,32 @@ def test_base_model_warnings_name_the_callers_controls(training_set):
     )
     assert "the Few-shot mode retrains its head" in again[0]
     assert "another name in the Data set box" in again[0]
+
+
+def test_a_given_diameter_the_clicks_contradict_is_warned_about(real_data_dir):
+    """The Train widget's check (a trial typed 20 px for 108 px particles, unsaid)."""
+    import pandas as pd
+
+    from napari_cryopick.io.micrographs import read_micrograph
+    from napari_cryopick.workflows.train import TrainingSet, diameter_warnings
+
+    folder = real_data_dir / "empiar10028_ribosome"
+    names = ["061_10028", "062_10028"]
+    micrographs = [read_micrograph(folder / "micrographs" / f"{n}.png") for n in names]
+    picks = [
+        pd.read_csv(folder / "picks" / f"{n}.csv").head(15).assign(kind="particle", diameter=d)
+        for n, d in zip(names, (56.0, 56.0), strict=True)
+    ]
+    negative = pd.DataFrame({"x": [5.0], "y": [5.0], "kind": ["negative"], "diameter": [56.0]})
+    picks[0] = pd.concat([picks[0], negative], ignore_index=True)  # not measured
+
+    def warnings_at(diameter):
+        training_set = TrainingSet("ribo", micrographs, picks, diameter_px=[diameter] * 2)
+        return diameter_warnings([training_set])
+
+    assert warnings_at(56.0) == []
+    (text,) = warnings_at(20.0)
+    assert text.startswith("data set 'ribo': the given particle diameter 20 px differs")
+    assert "around the 30 clicks" in text
+    # the picks' own diameters (nothing given): nothing to check
+    assert diameter_warnings([TrainingSet("ribo", micrographs, picks, diameter_px=None)]) == []

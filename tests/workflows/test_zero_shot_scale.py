@@ -357,3 +357,25 @@ def test_a_thumbnail_among_the_micrographs_does_not_choose_the_scale(simulated, 
     request = dataclasses.replace(request, micrographs=[thumbnail])
     with_scale(prepare(request), request.micrographs)
     assert seen == [[(64, 64)]]
+
+
+def test_monitor_mode_with_scale_search_says_why_once_not_that_the_model_is_trained(
+    simulated, tmp_path, capsys, caplog
+):
+    """A docs trial: monitor mode with the bundled model and --scale-search printed "only
+    a general model ... searches; a model trained on your clicks learned the diameter"."""
+    import logging
+
+    from napari_cryopick import cli
+
+    caplog.set_level(logging.WARNING, logger="napari_cryopick")
+    images, _ = simulated
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    write_mrc(folder / "sim0.mrc", images[0].data, 1.5)
+    code = cli.main(["pick", "--monitor", str(folder), "--idle-timeout", "3", "--poll", "0.1",
+                     "--diameter", "40", "--scale-search", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err + caplog.text
+    assert "monitor mode picks zero-shot at the diameter and contrast as given" in err
+    assert "no scale search ran" not in err

@@ -373,6 +373,7 @@ class AnnotateWidget(QWidget):
         self._hooked: weakref.WeakSet = weakref.WeakSet()  # annotation layers saved on edit
         self._measure_layer = None
         self.last_saved: Path | None = None
+        self._inherited_note = ""  # the last micrograph that took settings from elsewhere
 
         self.micrograph_combo = QComboBox()
         self.micrograph_combo.setToolTip(
@@ -671,9 +672,15 @@ class AnnotateWidget(QWidget):
                 with contextlib.suppress(KeyError, ValueError, RuntimeError):
                     if layer in self.viewer.layers:
                         self.viewer.layers.remove(layer)
+            # the micrograph shown now takes the next click (a trial closed the one on
+            # screen: napari left the other's image layer active, and a click added nothing)
+            with contextlib.suppress(RuntimeError):  # the widget closed meanwhile
+                shown = self.micrograph_layer()
+                active = self.viewer.layers.selection.active
+                if shown is not None and (active is None or is_micrograph_layer(active)):
+                    self.activate()
 
-        if own:
-            QTimer.singleShot(0, close_own)
+        QTimer.singleShot(0, close_own)
 
     def _follow(self, micrograph_layer: Any) -> None:
         if micrograph_layer in self.viewer.layers:
@@ -681,6 +688,11 @@ class AnnotateWidget(QWidget):
 
     def _on_active_layer(self, event: Any = None) -> None:
         """Follow the layer the user selects: a micrograph, or an annotation layer of one."""
+        if self._loading:
+            # napari selects each layer a sidecar adds: not the user's choice (a trial
+            # reopened micrographs with negatives, docked Annotate, and the kind box had
+            # followed the last layer loaded: the first click was saved as a negative)
+            return
         active = self.viewer.layers.selection.active
         mlayer = self._micrograph_of(active)
         if mlayer is None or mlayer.name == self.micrograph_combo.currentText():
@@ -728,6 +740,43 @@ class AnnotateWidget(QWidget):
         name = micrograph_name(mlayer)
         if any(annotations_from_layers(self.viewer, mlayer).counts().values()):
             self.schedule_save(name)  # recorded in its sidecar (none is made for it alone)
+        self._inherited_note = self._from_another_folder(mlayer, diameter, dataset)
+
+    def _from_another_folder(self, mlayer: Any, diameter: float | None, dataset: str | None) -> str:
+        """A warning when ``mlayer`` took its settings from micrographs of other folders only.
+
+        A trial opened an apoferritin micrograph beside β-gal ones: it took the data
+        set "bgal" and 108 px without a word, and its clicks would have trained the
+        β-gal head. Micrographs of one protein in two folders (two grids) still take
+        them; the warning says what was taken and where from.
+        """
+        from napari_cryopick.workflows.inputs import _dataset_name
+
+        path = layer_path(mlayer)
+        own = dataset if dataset is not None else micrograph_dataset(mlayer)
+        if path is None or not own:
+            return ""
+        sources = [
+            other
+            for other in micrograph_layers(self.viewer)
+            if unproxy(other) is not unproxy(mlayer)
+            and micrograph_dataset(other) == own
+            and layer_path(other) is not None
+        ]
+        folder = _dataset_name(Path(path))
+        if not sources or any(_dataset_name(Path(layer_path(o))) == folder for o in sources):
+            return ""
+        took = [f"data set '{own}'"] if dataset is not None else []
+        if diameter is not None:
+            took.append(f"{diameter:g} px")
+        if not took:
+            return ""
+        others = sorted({_dataset_name(Path(layer_path(o))) for o in sources})
+        return (
+            f"Warning: {micrograph_name(mlayer)} (folder {folder}) took {' and '.join(took)} "
+            f"from micrographs in {', '.join(others)}: if it is another protein, type its "
+            "data set and diameter."
+        )
 
     def _resize_particles(self, mlayer: Any, diameter: float) -> None:
         """The micrograph's particle clicks take its diameter: drawn size and recorded value.
@@ -774,7 +823,9 @@ class AnnotateWidget(QWidget):
             return
         text = self.dataset_edit.text().strip()
         if set_micrograph_settings(self.viewer, mlayer, dataset=text, typed=True):
+            self._inherited_note = ""  # the user named it: nothing was taken unseen
             self.schedule_save(micrograph_name(mlayer))
+            self._show_counts(mlayer)
 
     def _on_measure_toggled(self, checked: bool) -> None:
         if checked:
@@ -854,10 +905,38 @@ class AnnotateWidget(QWidget):
             if mlayer is not None:
                 self.save(mlayer)
 
-    def save_all(self) -> None:
-        """Save the annotations of every open micrograph that has some."""
+    def save_all(self) -> list[Path]:
+        """Save the annotations of every open micrograph that has some, or had some.
+
+        A micrograph with no annotations, no data set or diameter of its own and
+        no sidecar gets no file (a trial's "Save now" wrote an empty sidecar for
+        an unannotated micrograph and said "no annotations"). The status keeps
+        the counts of the micrograph shown and says how many were saved where.
+        """
+        saved = []
         for mlayer in micrograph_layers(self.viewer):
-            self.save(mlayer)
+            path = layer_path(mlayer)
+            annotations = annotations_from_layers(self.viewer, mlayer)
+            empty = not len(annotations.picks) and not annotations.dataset
+            empty = empty and not annotations.diameter_px
+            if path is not None and empty and find_sidecar(path) is None:
+                continue
+            written = self.save(mlayer)
+            if written is not None:
+                saved.append(written)
+        shown = self.micrograph_layer()
+        if shown is not None:
+            self._show_counts(shown)
+        folders = sorted({str(path.parent) for path in saved})
+        where = f" in {folders[0]}" if len(folders) == 1 else ""
+        note = (
+            f"Saved the annotations of {len(saved)} micrograph(s){where}."
+            if saved
+            else "Nothing to save: no micrograph has annotations."
+        )
+        text = self.status.text()
+        self.status.setText(f"{text}\n{note}" if text else note)
+        return saved
 
     def save(self, mlayer: Any) -> Path | None:
         """Write the annotations of ``mlayer`` to its sidecar now."""
@@ -869,7 +948,10 @@ class AnnotateWidget(QWidget):
         except OSError as exc:
             self.status.setText(f"Could not save annotations: {exc}")
             return None
-        self._show_counts(mlayer, saved=self.last_saved)
+        # the counts of the micrograph on screen (a quiet-period save of the one before
+        # replaced them, and a warning about the one shown, in a test)
+        shown = self.micrograph_layer()
+        self._show_counts(shown if shown is not None else mlayer, saved=self.last_saved)
         return self.last_saved
 
     def _show_counts(self, mlayer: Any, saved: Path | None = None) -> None:
@@ -877,4 +959,7 @@ class AnnotateWidget(QWidget):
         text = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no annotations"
         if saved is not None:
             text += f"\nSaved to {saved}"
+        note = self._inherited_note
+        if note and note.startswith(f"Warning: {micrograph_name(mlayer)} "):
+            text += f"\n{note}"
         self.status.setText(text)

@@ -426,6 +426,16 @@ class EvaluateWidget(QWidget):
         said = [
             _for_the_widget(str(w.message)) for w in caught if issubclass(w.category, UserWarning)
         ]
+        truth_layer = self.viewer.layers[self.truth_combo.currentText()]
+        if truth_layer.metadata.get(ROLE_KEY) == "annotation" and len(pred) > 2 * len(truth):
+            # a trial moved to another micrograph: the truth box took its 10 clicks, and
+            # AP 0.027 against them read as a broken model
+            said.append(
+                f"the ground truth is the {len(truth)} objects clicked in "
+                f"'{truth_layer.name}', not every particle: picks of the particles not "
+                "clicked count as false, so precision, AP and the best thresholds are far "
+                "too low (load the micrograph's complete picks with Load truth)"
+            )
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         # e.g. predicted and true sizes too different for IoU: under the figures
         self.results_label.setText(self.results_label.text() + text)

@@ -748,6 +748,40 @@ def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
     return replace(shown, picks=pd.concat([picks, manual], ignore_index=True))
 
 
+def _without_negatives(viewer: Any, micrograph: str, shown: ShownResult) -> ShownResult:
+    """``shown`` without the particle candidates within half a diameter of a negative
+    the user marked on ``micrograph`` (Annotate's negatives, or picks deleted and then
+    used as training labels).
+
+    A trial deleted 3 junk picks, used the rest as labels and retrained: the new
+    model scored the junk 0.81-0.89 again, and the export wrote it for RELION. A
+    spot the user called junk stays junk on that micrograph whatever a model says.
+    """
+    from .annotate import current_labels, find_micrograph_layer
+
+    mlayer = find_micrograph_layer(viewer, micrograph)
+    picks = shown.picks
+    if mlayer is None or not len(picks):
+        return shown
+    negatives = current_labels(viewer, mlayer, "negative")
+    particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
+    if not len(negatives) or not particle.any():
+        return shown
+    from scipy.spatial import cKDTree
+
+    diameter = micrograph_diameter(mlayer) or float(picks["diameter"].median())
+    if not np.isfinite(diameter) or diameter <= 0:
+        return shown
+    distance, _ = cKDTree(negatives[["x", "y"]].to_numpy(float)).query(
+        picks.loc[particle, ["x", "y"]].to_numpy(float)
+    )
+    junk = np.zeros(len(picks), bool)
+    junk[np.flatnonzero(particle)] = distance < 0.5 * diameter
+    if not junk.any():
+        return shown
+    return replace(shown, picks=picks[~junk].reset_index(drop=True))
+
+
 def _to_display(viewer: Any, micrograph: str) -> bool:
     """Whether a new result of ``micrograph`` goes into the layers now.
 
@@ -872,7 +906,7 @@ def showing_pick_result(
     if state.displayed == micrograph:
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
-    shown = _with_manual(as_shown(result), old)
+    shown = _without_negatives(viewer, micrograph, _with_manual(as_shown(result), old))
     state.pick_results[micrograph] = replace(shown, original=_scored_positions(shown.picks))
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:

@@ -185,7 +185,18 @@ def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[A
     the threshold ``cryopick pick`` would use, calibrated on the clicks), or
     None when cancelled (nothing written).
     """
+    from napari_cryopick.workflows.train import diameter_warnings
+
+    for note in diameter_warnings(request.datasets):  # before the minutes it would spoil
+        yield TrainNote(note)
     return (yield from cancellable(train(request), cancel))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainNote:
+    """A warning of the training job before it trains (shown in the status line)."""
+
+    text: str
 
 
 def _warm_up_torch() -> None:
@@ -255,6 +266,7 @@ class TrainWidget(QWidget):
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
         self.size_note: str = ""  # kinds too different in size for one model
+        self.diameter_note: str = ""  # the typed diameter against the clicks (the job's)
         self._cancel = threading.Event()
         self._showing = StepQueue(self)  # previews and the end of training, in order
         self._progress = JobProgress()
@@ -618,6 +630,7 @@ class TrainWidget(QWidget):
         self.last_error = ""
         self.last_result = None
         self.last_request = request
+        self.diameter_note = ""
         self._cancel = threading.Event()
         self.loss_plot.clear()
         steps = self.steps_spin.value()
@@ -652,6 +665,12 @@ class TrainWidget(QWidget):
         self.status.setText("Cancelling…")
 
     def _on_yielded(self, event: Any) -> None:
+        if isinstance(event, TrainNote):
+            note = f" (Warning: {event.text[0].upper()}{event.text[1:]}.)"
+            self.diameter_note += note
+            self._mode_text += note
+            self.status.setText(self._mode_text + "…")
+            return
         if isinstance(event, TrainPreview):
             from .pick import has_corrections, showing_pick_result
 
@@ -738,6 +757,14 @@ class TrainWidget(QWidget):
                 if self._preview_note or closed
                 else f"; picks shown at threshold {threshold:.2f}"
             )
+            shown = current_micrograph_layer(self.viewer)
+            elsewhere = shown is not None and micrograph_name(shown) != self._preview_name
+            if self._preview_name and not (self._preview_note or closed) and elsewhere:
+                # a trial switched micrographs while training: "picks shown", none on screen
+                picked = (
+                    f"; picks shown on {self._preview_name} at threshold {threshold:.2f} "
+                    f"(not on {micrograph_name(shown)}: press Pick there)"
+                )
         note = self._preview_note
         if closed:  # its previews and final picks left the session with it
             picked += f" ({self._preview_name} was closed during training: no picks shown)"
@@ -756,7 +783,7 @@ class TrainWidget(QWidget):
         )
         self.status.setText(
             f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
-            f"{outcome.path}{using}{picked}{note}.{notes}"
+            f"{outcome.path}{using}{picked}{note}.{self.diameter_note}{notes}"
         )
 
     def _on_errored(self, exc: Exception) -> None:

@@ -264,7 +264,9 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         raise CLIError(str(error)) from None
     from napari_cryopick.cli._pick import print_scale
 
-    print_scale(outcome, request, command, asked=getattr(args, "scale_search", None) is True)
+    # (monitor mode warned at its start why it runs no search: not "a trained model")
+    asked = getattr(args, "scale_search", None) is True and not getattr(args, "monitor", None)
+    print_scale(outcome, request, command, asked=asked)
     for message in outcome.errors.values():
         print(f"cryopick {command}: skipped {message}", file=sys.stderr)
     skipped = f", {outcome.n_skipped} already done (--skip)" if outcome.n_skipped else ""

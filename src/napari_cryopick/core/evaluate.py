@@ -786,17 +786,25 @@ SIZE_MISMATCH = 0.25
 
 
 def _warn_if_sizes_differ(
-    pred: pd.DataFrame, truth: pd.DataFrame, tolerance_px: float | None = None
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    tolerance_px: float | None = None,
+    diameter_px: float | None = None,
 ) -> None:
     """Warn when the picks' sizes differ so much that IoU matching fails whatever the positions.
 
     Two boxes of 100 and 56 px have IoU 0.31 even when centred on each other,
     so AP@0.5 is 0 for picks written with a wrong diameter (a user trial:
-    0.000, against F1 0.80 by centre distance).
+    0.000, against F1 0.80 by centre distance). Picks without a size take
+    ``diameter_px`` here as in the matching (a trial: a truth file of x, y only
+    evaluated with ``--diameter 100`` against 56 px picks, AP 0.000 unsaid).
     """
     positives = truth[truth["kind"] != "negative"]
-    pred_d = float(pd.to_numeric(pred["diameter"], errors="coerce").median())
-    truth_d = float(pd.to_numeric(positives["diameter"], errors="coerce").median())
+    sizes = [pd.to_numeric(t["diameter"], errors="coerce") for t in (pred, positives)]
+    given = [bool(diameter_px) and bool(len(t)) and bool(t.isna().all()) for t in sizes]
+    if diameter_px:
+        sizes = [t.fillna(float(diameter_px)) for t in sizes]
+    pred_d, truth_d = (float(t.median()) for t in sizes)
     if not (math.isfinite(pred_d) and math.isfinite(truth_d)) or pred_d <= 0 or truth_d <= 0:
         return
     if abs(pred_d / truth_d - 1.0) > SIZE_MISMATCH:
@@ -815,6 +823,14 @@ def _warn_if_sizes_differ(
                 f"the sizes differ {round(ratio)} times: picks of micrographs binned "
                 f"{round(ratio)} times? ({side} {round(ratio)} scales their coordinates "
                 f"and sizes); else {advice}"
+            )
+        if any(given):  # one side's size is the diameter given: the likelier mistake
+            side = "predictions" if given[0] else "ground truth"
+            other = truth_d if given[0] else pred_d
+            advice = (
+                f"the {side} have no sizes of their own and took the diameter given "
+                f"({float(diameter_px):g} px): give the particles' diameter (e.g. "
+                f"--diameter {other:.0f}), or {advice}"
             )
         warnings.warn(
             f"the predictions' diameters (median {pred_d:.0f} px) differ from the ground "
@@ -879,7 +895,7 @@ def evaluate(
     pred_kept = pred[pred["kind"] != "negative"]
     pred_kept, orphans = _check_micrographs(pred_kept, truth, pred_only)
     if iou_thresholds:
-        _warn_if_sizes_differ(pred_kept, truth, tolerance_px)
+        _warn_if_sizes_differ(pred_kept, truth, tolerance_px, diameter_px)
     _warn_if_unscored(pred_kept)
     effective_pred_only: PredOnly = "ignore" if pred_only == "ignore" else "false_positive"
 

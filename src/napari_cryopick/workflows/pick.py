@@ -586,7 +586,11 @@ def prepare(request: PickRequest) -> PreparedPick:
         try:  # a diameter the detector cannot use is the request's fault, not a micrograph's
             preparation_scale(request.diameter_px * factor, model.config)
         except ValueError as error:
-            given = "" if factor == 1.0 else f" (--diameter x --diameter-factor {factor:g})"
+            given = (
+                " (--diameter)"
+                if factor == 1.0
+                else f" (--diameter x --diameter-factor {factor:g})"
+            )
             raise ValueError(f"requested {error}{given}") from None
     elif request.diameter_A is None:
         # fail before picking anything when the model cannot say the diameter
@@ -641,8 +645,13 @@ def prepare(request: PickRequest) -> PreparedPick:
     return prepared
 
 
-def trained_diameter_warning(prepared: PreparedPick) -> str | None:
+def trained_diameter_warning(
+    prepared: PreparedPick, diameter_px: float | None = None
+) -> str | None:
     """A warning when a trained model picks at a diameter far from the one it learned, else None.
+
+    ``diameter_px``: the diameter one micrograph resolved (``--diameter-A`` over
+    its pixel size); default: the request's ``diameter_px``.
 
     A model trained on clicks finds particles near the size it learned
     (stored in its model card for the head): a ``diameter_px`` (times
@@ -654,21 +663,30 @@ def trained_diameter_warning(prepared: PreparedPick) -> str | None:
     from napari_cryopick.core.diameter import DISAGREEMENT, diameters_disagree
 
     request = prepared.request
-    if request.diameter_px is None or zero_shot(prepared) or prepared.card is None:
+    diameter = request.diameter_px if diameter_px is None else diameter_px
+    if diameter is None or zero_shot(prepared) or prepared.card is None:
         return None
     stored = prepared.card.diameter_for_head(prepared.config.head)
     if not stored or not math.isfinite(stored) or stored <= 0:
         return None
     factor = request.diameter_factor or 1.0
-    if not diameters_disagree(request.diameter_px * factor, stored):
+    if not diameters_disagree(diameter * factor, stored):
         return None
-    given = f"{request.diameter_px:g} px" + ("" if factor == 1.0 else f" x {factor:g}")
+    given = f"{diameter:.4g} px" + ("" if factor == 1.0 else f" x {factor:g}")
+    if request.diameter_A is not None:
+        given += f" ({request.diameter_A:g} Å over the pixel size)"
+    option = "--diameter-A" if request.diameter_A is not None else "--diameter"
     return (
         f"{prepared.model_name}: picking at a particle diameter of {given}, but the model "
         f"was trained at {stored:g} px (more than {DISAGREEMENT:.0%} apart): a trained model "
         f"finds particles near the size it learned: pick at {stored:g} px (the command line: "
-        "leave out --diameter)"
+        f"leave out {option})"
     )
+
+
+#: (model, diameter) pairs already warned about in this process (``--diameter-A``:
+#: each micrograph resolves the diameter; the warning is given once, not per micrograph).
+_WARNED_DIAMETERS: set[tuple[str, float]] = set()
 
 
 # --------------------------------------------------------------------------
@@ -735,6 +753,14 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     micrograph, name, diameter = _read_with_diameter(prepared, source)
     request = prepared.request
     config = prepared.config
+    key = (prepared.model_name, round(float(diameter), 1))
+    if request.diameter_A is not None and key not in _WARNED_DIAMETERS:
+        # the preparation could not check it: the pixel size is each micrograph's (a trial:
+        # --diameter 75 warned, --diameter-A 150 at 2 Å/px said nothing)
+        _WARNED_DIAMETERS.add(key)
+        message = trained_diameter_warning(prepared, diameter)
+        if message is not None:
+            logger.warning(message)
     point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
     factor = request.diameter_factor or 1.0
     data = micrograph.data
