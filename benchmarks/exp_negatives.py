@@ -26,7 +26,6 @@ at its threshold, AP@0.5 on the test micrographs, and the steps trained.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from scipy.spatial import cKDTree
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_accuracy as bench
+import exp_fewshot as ef
 from napari_cryopick.core.model import load_checkpoint
 
 
@@ -134,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps": trained["steps_done"],
             "AP@0.5": round(values["AP@0.5"], 4),
         }
-        print(json.dumps(row), flush=True)
-        with args.out.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        ef.emit(row, args.out)
     return 0
 
 
