@@ -404,7 +404,7 @@ def test_picks_of_another_size_than_the_truth_are_warned_about():
     # picks and read AP 0.000 without a word
     sizeless = truth.assign(diameter=np.nan)
     picks = placed_well.assign(diameter=56.0)
-    with pytest.warns(UserWarning, match=r"ground truth have no sizes of their own and took"):
+    with pytest.warns(UserWarning, match=r"ground truth has no sizes of its own and took"):
         report = evaluate(picks, sizeless, diameter_px=100.0)
     assert report.ap["AP@0.5"] == 0.0
     with pytest.warns(UserWarning, match=r"--diameter 56\)"):

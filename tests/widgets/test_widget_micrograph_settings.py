@@ -338,16 +338,22 @@ def test_reopened_micrographs_with_negatives_take_a_particle_at_the_first_click(
     assert counts["negative"] == 1
 
 
-def test_save_now_writes_the_annotated_micrographs_only(three_open, qtbot):
+def test_save_now_writes_the_annotated_micrographs_only(three_open, qtbot, monkeypatch):
     """A trial's "Save now" said "no annotations" and wrote an empty sidecar for the
     unannotated micrograph shown; the annotated ones are what it must save."""
+    import napari_cryopick._widgets.annotate as annotate_module
     from napari_cryopick.io.annotations import find_sidecar
 
-    _viewer, annotate, _train, _pick, paths = three_open
+    viewer, annotate, _train, _pick, paths = three_open
+    annotate.micrograph_combo.setCurrentText("mic_0")
+    annotate.diameter_spin.setValue(56.0)  # typed: mic_2 takes it (and the name) too
+    annotate.dataset_edit.setText("ribo")
+    annotate.dataset_edit.editingFinished.emit()
     for name in ("mic_0", "mic_1"):
         annotate.micrograph_combo.setCurrentText(name)
         _click(annotate)
     annotate.micrograph_combo.setCurrentText("mic_2")  # shown: nothing clicked
+    assert micrograph_dataset(viewer.layers["mic_2"]) == "ribo"
     saved = annotate.save_all()
     assert len(saved) == 2
     assert find_sidecar(paths[2]) is None
@@ -359,6 +365,17 @@ def test_save_now_writes_the_annotated_micrographs_only(three_open, qtbot):
     layer.data = np.empty((0, 2))
     assert len(annotate.save_all()) == 2
     assert load_annotations(paths[0]).counts()["particle"] == 0
+
+    # a save that fails is said, not "nothing to save" (a review)
+    def full_disk(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(annotate_module, "save_sidecar", full_disk)
+    assert annotate.save_all() == []
+    text = annotate.status.text()
+    assert "2 could not be saved: Could not save annotations:" in text
+    assert "No space left" in text
+    assert "Nothing to save" not in text
 
 
 def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tmp_path, qtbot):
@@ -381,7 +398,7 @@ def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tm
     qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "a_0", timeout=5000)
     text = annotate.status.text()
     assert "Warning: a_0 (folder apoferritin) took data set 'bgal' and 108 px" in text
-    assert "from micrographs in bgal" in text
+    assert "as the micrographs of data set 'bgal' in bgal: if it is another protein" in text
     annotate.dataset_edit.setText("apo")  # named by the user: the warning goes
     annotate.dataset_edit.editingFinished.emit()
     assert "Warning" not in annotate.status.text()

@@ -715,3 +715,13 @@ def test_a_given_diameter_the_clicks_contradict_is_warned_about(real_data_dir):
     assert "around the 30 clicks" in text
     # the picks' own diameters (nothing given): nothing to check
     assert diameter_warnings([TrainingSet("ribo", micrographs, picks, diameter_px=None)]) == []
+    # a micrograph of vesicles only (its own large size) does not count (a review: the
+    # median of 56, 300, 300 px was compared with the particles)
+    vesicles = pd.DataFrame({"x": [300.0], "y": [300.0], "kind": ["vesicle"], "diameter": [300.0]})
+    mixed = TrainingSet(
+        "ribo", [*micrographs, micrographs[0].data], [*picks, vesicles], [56.0, 56.0, 300.0]
+    )
+    assert diameter_warnings([mixed]) == []
+    # too few clicks to measure: nothing said
+    few = [t.head(3) for t in picks]
+    assert diameter_warnings([TrainingSet("ribo", micrographs, few, diameter_px=20.0)]) == []

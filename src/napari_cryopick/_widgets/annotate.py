@@ -772,10 +772,11 @@ class AnnotateWidget(QWidget):
         if not took:
             return ""
         others = sorted({_dataset_name(Path(layer_path(o))) for o in sources})
+        what = "data set and diameter" if dataset is not None else "diameter"
         return (
             f"Warning: {micrograph_name(mlayer)} (folder {folder}) took {' and '.join(took)} "
-            f"from micrographs in {', '.join(others)}: if it is another protein, type its "
-            "data set and diameter."
+            f"as the micrographs of data set '{own}' in {', '.join(others)}: if it is "
+            f"another protein, type its {what}."
         )
 
     def _resize_particles(self, mlayer: Any, diameter: float) -> None:
@@ -815,6 +816,9 @@ class AnnotateWidget(QWidget):
             return
         if set_micrograph_settings(self.viewer, mlayer, diameter_px=value, typed=True):
             self._resize_particles(mlayer, float(value))
+            if self._inherited_note.startswith(f"Warning: {micrograph_name(mlayer)} "):
+                self._inherited_note = ""  # the user gave it: nothing was taken unseen
+                self._show_counts(mlayer)
             self.schedule_save(micrograph_name(mlayer))
 
     def _on_dataset_changed(self) -> None:
@@ -908,34 +912,35 @@ class AnnotateWidget(QWidget):
     def save_all(self) -> list[Path]:
         """Save the annotations of every open micrograph that has some, or had some.
 
-        A micrograph with no annotations, no data set or diameter of its own and
-        no sidecar gets no file (a trial's "Save now" wrote an empty sidecar for
-        an unannotated micrograph and said "no annotations"). The status keeps
-        the counts of the micrograph shown and says how many were saved where.
+        A micrograph with no annotations and no sidecar gets no file, whatever
+        diameter or data set it shows (a trial's "Save now" wrote an empty sidecar
+        for an unannotated micrograph and said "no annotations"; a typed value is
+        saved when typed). The status keeps the counts of the micrograph shown
+        and says how many were saved where, or which could not be.
         """
-        saved = []
+        saved, failed = [], []
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
             annotations = annotations_from_layers(self.viewer, mlayer)
-            empty = not len(annotations.picks) and not annotations.dataset
-            empty = empty and not annotations.diameter_px
-            if path is not None and empty and find_sidecar(path) is None:
+            if path is not None and not len(annotations.picks) and find_sidecar(path) is None:
                 continue
             written = self.save(mlayer)
             if written is not None:
                 saved.append(written)
+            elif path is not None:  # save() said why in the status line
+                failed.append(self.status.text())
         shown = self.micrograph_layer()
         if shown is not None:
             self._show_counts(shown)
         folders = sorted({str(path.parent) for path in saved})
         where = f" in {folders[0]}" if len(folders) == 1 else ""
-        note = (
-            f"Saved the annotations of {len(saved)} micrograph(s){where}."
-            if saved
-            else "Nothing to save: no micrograph has annotations."
-        )
+        notes = [f"Saved the annotations of {len(saved)} micrograph(s){where}."] if saved else []
+        if failed:
+            notes.append(f"{len(failed)} could not be saved: {failed[0]}")
+        if not notes:
+            notes = ["Nothing to save: no micrograph has annotations."]
         text = self.status.text()
-        self.status.setText(f"{text}\n{note}" if text else note)
+        self.status.setText("\n".join([text, *notes] if text else notes))
         return saved
 
     def save(self, mlayer: Any) -> Path | None:

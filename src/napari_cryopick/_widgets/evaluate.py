@@ -92,6 +92,9 @@ def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
 
 def _for_the_widget(message: str) -> str:
     """A core warning worded for this widget (its controls, not the command's options)."""
+    import re
+
+    message = re.sub(r"--diameter (\d+)", r"\1 px in the Diameter box", message)
     return message.replace("--tolerance PX", "the Tolerance box").replace(
         "--diameter", "the Diameter box"
     )
@@ -432,9 +435,10 @@ class EvaluateWidget(QWidget):
             # AP 0.027 against them read as a broken model
             said.append(
                 f"the ground truth is the {len(truth)} objects clicked in "
-                f"'{truth_layer.name}', not every particle: picks of the particles not "
-                "clicked count as false, so precision, AP and the best thresholds are far "
-                "too low (load the micrograph's complete picks with Load truth)"
+                f"'{truth_layer.name}': unless you clicked every particle, picks of the "
+                "particles not clicked count as false, so precision, AP and the best "
+                "thresholds are too low (load the micrograph's complete picks with "
+                "Load truth file…)"
             )
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         # e.g. predicted and true sizes too different for IoU: under the figures

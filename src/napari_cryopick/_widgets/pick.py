@@ -892,6 +892,7 @@ def showing_pick_result(
     threshold: float | None = None,
     *,
     keep_manual: bool = True,
+    honour_negatives: bool = True,
 ) -> Iterator[None]:
     """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
 
@@ -906,7 +907,9 @@ def showing_pick_result(
     if state.displayed == micrograph:
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
-    shown = _without_negatives(viewer, micrograph, _with_manual(as_shown(result), old))
+    shown = _with_manual(as_shown(result), old)
+    if honour_negatives:  # a network's result (a file loaded is shown as it is)
+        shown = _without_negatives(viewer, micrograph, shown)
     state.pick_results[micrograph] = replace(shown, original=_scored_positions(shown.picks))
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
@@ -926,6 +929,7 @@ def show_pick_result(
     threshold: float | None = None,
     *,
     keep_manual: bool = True,
+    honour_negatives: bool = True,
 ) -> None:
     """Store a picking result in the session and show heatmap and picks.
 
@@ -934,7 +938,14 @@ def show_pick_result(
     Pick slider) when not given, else the result's own. All at once; the Pick
     widget spreads it over event-loop turns (:func:`showing_pick_result`).
     """
-    steps = showing_pick_result(viewer, micrograph, result, threshold, keep_manual=keep_manual)
+    steps = showing_pick_result(
+        viewer,
+        micrograph,
+        result,
+        threshold,
+        keep_manual=keep_manual,
+        honour_negatives=honour_negatives,
+    )
     for _ in steps:
         pass
 
@@ -2505,7 +2516,7 @@ class PickWidget(QWidget):
             table = pd.concat([ranked, table[traced]]) if traced.any() else ranked
             # the file replaces what the session had (its picks without score included)
             result = ShownResult(table.reset_index(drop=True), None)
-            show_pick_result(self.viewer, name, result, keep_manual=False)
+            show_pick_result(self.viewer, name, result, keep_manual=False, honour_negatives=False)
             apply_display_threshold(self.viewer, name, self.threshold())
             loaded.append(name)
         text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"

@@ -151,7 +151,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=0,
         help="CPU threads for torch in this process (default: torch's choice); 1 is "
-        "fastest on a busy machine (as cryopick train --threads)",
+        "fastest on a busy machine (as cryopick train --threads); not the --dask "
+        "workers' (local:N workers are single-threaded)",
     )
     parser.add_argument(
         "--tile-size",

@@ -122,8 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=(
             "stop once each pick has been the centre of N training crops on average, so a "
-            "few clicks are not over-learned (at most N * (picks + negatives) / (batch-size / 2) "
-            "steps; "
+            "few clicks are not over-learned (at most N * picks / (batch-size / 2) steps; "
             "half of N for a new model whose general model already sees the particles; "
             "--mode fewshot: no limit (a frozen body does not over-learn); --mode "
             "continual: the exemplar bank's picks count too; "
@@ -261,9 +260,8 @@ def _budget_text(limit: float | str | None, device: str) -> str:
     return f" or {float(limit):g} s, whichever ends first"
 
 
-def _steps_text(args: argparse.Namespace, mode: str, n_marked: int) -> str:
-    """``1000 steps``, or the fewer steps ``--views-per-label`` allows for these picks
-    and negatives (``n_marked``: each is the centre of training crops)."""
+def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
+    """``1000 steps``, or the fewer steps ``--views-per-label`` allows for these picks."""
     if mode == "continual" or not args.views_per_label:  # continual adds exemplar picks
         return f"{args.steps} steps"
     from napari_cryopick.core.continual import train_config_for_mode
@@ -272,7 +270,7 @@ def _steps_text(args: argparse.Namespace, mode: str, n_marked: int) -> str:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, views_per_label=args.views_per_label
     )
-    steps = label_step_limit(train_config_for_mode(mode, config), n_marked)
+    steps = label_step_limit(train_config_for_mode(mode, config), n_labels)
     if steps >= args.steps:
         return f"{args.steps} steps"
     # a new model from a general model that already sees the particles takes half the crops
@@ -379,8 +377,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"training ({mode}) on {n_micrographs} micrograph(s), {n_labels} picks, "
         f"{n_negatives} negatives, diameter {float(np.median(diameters)):.1f} px, "
-        f"{_steps_text(args, mode, n_labels + n_negatives)}"
-        f"{_budget_text(request.time_limit_s, request.device)}"
+        f"{_steps_text(args, mode, n_labels)}{_budget_text(request.time_limit_s, request.device)}"
     )
     try:
         outcome = drive(train(request), progress_bar=True, description=f"training ({mode})")

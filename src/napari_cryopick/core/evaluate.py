@@ -825,10 +825,11 @@ def _warn_if_sizes_differ(
                 f"and sizes); else {advice}"
             )
         if any(given):  # one side's size is the diameter given: the likelier mistake
-            side = "predictions" if given[0] else "ground truth"
+            side = "predictions have" if given[0] else "ground truth has"
+            own = "their" if given[0] else "its"
             other = truth_d if given[0] else pred_d
             advice = (
-                f"the {side} have no sizes of their own and took the diameter given "
+                f"the {side} no sizes of {own} own and took the diameter given "
                 f"({float(diameter_px):g} px): give the particles' diameter (e.g. "
                 f"--diameter {other:.0f}), or {advice}"
             )

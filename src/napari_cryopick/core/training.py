@@ -55,17 +55,12 @@ __all__ = [
     "TrainingExample",
     "build_examples",
     "count_labels",
-    "count_negatives",
     "label_step_limit",
     "loop_time_limit",
     "resolve_time_limit",
     "sample_batch",
     "train_detector",
 ]
-
-#: Of the crops centred on a marked object, the share on user negatives where an
-#: example has any (``TrainConfig.negative_crop_fraction``).
-NEGATIVE_SHARE = 0.25
 
 #: Pick kinds that are not labelled objects: user negatives and the "unknown"
 #: places that may hold an unlabelled particle (see ``core.model.targets``).
@@ -105,16 +100,7 @@ class TrainConfig:
     offset_weight, size_weight
         Weights of the L1 offset and log-size losses.
     positive_crop_fraction
-        Fraction of crops centred (with jitter) on an object the user marked:
-        a labelled object or a user negative.
-    negative_crop_fraction
-        Of those crops, the share centred on a user negative where the
-        example has any (the rest on its labelled objects). The user's
-        corrections are few beside the labels (a trial deleted 3 junk picks
-        among 792 shown picks used as labels; retraining then scored the
-        junk 0.81-0.89): without a share of their own, a negative was a crop
-        centre as rarely as any one label. None: no share, as often as a
-        label each.
+        Fraction of crops centred (with jitter) on a labelled object.
     edge_margin
         Fraction of ``crop_size`` a uniform crop may run past the micrograph
         edge; the outside is filled with noise of the micrograph's mean/std
@@ -149,8 +135,8 @@ class TrainConfig:
         the trained weights at the end (0: none, the last weights are kept).
     views_per_label
         Training ends once each labelled object has been, on average, the
-        centre of this many crops: at most ``views_per_label * (labels +
-        negatives) / (batch_size * positive_crop_fraction)`` steps (and at least
+        centre of this many crops: at most ``views_per_label * labels /
+        (batch_size * positive_crop_fraction)`` steps (and at least
         ``2 * warmup_steps``); None: no such limit. A few clicks seen
         hundreds of times teach the model that everything *unclicked* is
         background: from 10 clicks, 1000 steps gave AP 0.18 (β-gal), 0.09
@@ -172,7 +158,6 @@ class TrainConfig:
     offset_weight: float = 1.0
     size_weight: float = 1.0
     positive_crop_fraction: float = 0.5
-    negative_crop_fraction: float | None = NEGATIVE_SHARE
     edge_margin: float = 0.125
     zero_pad_probability: float = 0.3
     augment: bool = True
@@ -297,12 +282,9 @@ class TrainingExample:
                 for name in ("x", "y", "diameter")
             }
             arrays = _PickArrays(
-                **columns,
-                kind=kind,
-                labels=np.flatnonzero(~np.isin(kind, NOT_LABELS)),
-                negatives=np.flatnonzero(kind == NEGATIVE_KIND),
+                **columns, kind=kind, labels=np.flatnonzero(~np.isin(kind, NOT_LABELS))
             )
-            for array in (*columns.values(), kind, arrays.labels, arrays.negatives):
+            for array in (*columns.values(), kind, arrays.labels):
                 array.setflags(write=False)
             object.__setattr__(self, "_arrays", arrays)
         return self._arrays  # type: ignore[return-value]
@@ -310,15 +292,13 @@ class TrainingExample:
 
 @dataclass(frozen=True, eq=False)
 class _PickArrays:
-    """Pick columns of a :class:`TrainingExample`; ``labels``, ``negatives``: indices of
-    the labelled objects and of the user negatives."""
+    """Pick columns of a :class:`TrainingExample`; ``labels``: indices of the labelled objects."""
 
     x: np.ndarray
     y: np.ndarray
     diameter: np.ndarray
     kind: np.ndarray
     labels: np.ndarray
-    negatives: np.ndarray
 
 
 @dataclass
@@ -523,9 +503,8 @@ def _crop_origin(
 ) -> tuple[int, int]:
     rows, cols = example.prepared.image.shape
     arrays = example.pick_arrays()
-    marked = len(arrays.labels) + len(arrays.negatives)
-    if marked and rng.random() < config.positive_crop_fraction:
-        index = _crop_centre(arrays, config, rng)
+    if len(arrays.labels) and rng.random() < config.positive_crop_fraction:
+        index = int(arrays.labels[int(rng.integers(len(arrays.labels)))])
         jitter = rng.uniform(-0.4 * size, 0.4 * size, 2)
         centre_y = float(arrays.y[index]) + jitter[0]
         centre_x = float(arrays.x[index]) + jitter[1]
@@ -534,19 +513,6 @@ def _crop_origin(
     top = int(rng.integers(min(0, rows - size) - margin, max(0, rows - size) + margin + 1))
     left = int(rng.integers(min(0, cols - size) - margin, max(0, cols - size) + margin + 1))
     return top, left
-
-
-def _crop_centre(arrays: _PickArrays, config: TrainConfig, rng: np.random.Generator) -> int:
-    """The index of the marked object a crop is centred on (labels, user negatives)."""
-    labels, negatives = arrays.labels, arrays.negatives
-    if not len(negatives):  # (the same random draws as before negatives had a share)
-        return int(labels[int(rng.integers(len(labels)))])
-    share = config.negative_crop_fraction
-    if share is None:
-        pool = np.concatenate([labels, negatives])
-    else:
-        pool = negatives if not len(labels) or rng.random() < share else labels
-    return int(pool[int(rng.integers(len(pool)))])
 
 
 def _augment_intensity(
@@ -704,15 +670,8 @@ def count_labels(examples: Sequence[TrainingExample]) -> int:
     return sum(len(e.pick_arrays().labels) for e in unique)
 
 
-def count_negatives(examples: Sequence[TrainingExample]) -> int:
-    """User negatives in the examples (replicas once)."""
-    unique = {id(e): e for e in examples}.values()
-    return sum(len(e.pick_arrays().negatives) for e in unique)
-
-
 def label_step_limit(config: TrainConfig, labels: int) -> int:
-    """The steps ``config`` allows for ``labels`` marked objects (labels and user
-    negatives; see ``views_per_label``)."""
+    """The steps ``config`` allows for ``labels`` labelled objects (see ``views_per_label``)."""
     if config.views_per_label is None:
         return config.steps
     per_step = config.batch_size * max(config.positive_crop_fraction, 1e-6)
@@ -803,7 +762,7 @@ def train_detector(
     labels = count_labels(examples)
     if not labels:
         raise ValueError("no labelled objects in the training examples")
-    steps = label_step_limit(train_config, labels + count_negatives(examples))
+    steps = label_step_limit(train_config, labels)
     if steps < train_config.steps:
         train_config = dataclasses.replace(train_config, steps=steps)
     device = resolve_device(train_config.device)

@@ -387,6 +387,10 @@ class PreparedPick:
     scale_confidences: dict[float, float] = field(default_factory=dict)
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: Warnings of this run about diameters its micrographs resolved (``--diameter-A``
+    #: over each one's pixel size), each said once: ``{rounded diameter: message}``.
+    #: A worker process (``--dask``) fills its own copy (its log shows them).
+    resolved_warnings: dict[float, str | None] = field(default_factory=dict, compare=False)
 
 
 # --------------------------------------------------------------------------
@@ -684,11 +688,6 @@ def trained_diameter_warning(
     )
 
 
-#: (model, diameter) pairs already warned about in this process (``--diameter-A``:
-#: each micrograph resolves the diameter; the warning is given once, not per micrograph).
-_WARNED_DIAMETERS: set[tuple[str, float]] = set()
-
-
 # --------------------------------------------------------------------------
 # one micrograph
 # --------------------------------------------------------------------------
@@ -753,12 +752,12 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     micrograph, name, diameter = _read_with_diameter(prepared, source)
     request = prepared.request
     config = prepared.config
-    key = (prepared.model_name, round(float(diameter), 1))
-    if request.diameter_A is not None and key not in _WARNED_DIAMETERS:
+    key = round(float(diameter), 1)
+    if request.diameter_A is not None and key not in prepared.resolved_warnings:
         # the preparation could not check it: the pixel size is each micrograph's (a trial:
-        # --diameter 75 warned, --diameter-A 150 at 2 Å/px said nothing)
-        _WARNED_DIAMETERS.add(key)
+        # --diameter 75 warned, --diameter-A 150 at 2 Å/px said nothing); once a run
         message = trained_diameter_warning(prepared, diameter)
+        prepared.resolved_warnings[key] = message
         if message is not None:
             logger.warning(message)
     point_kinds = tuple(k for k in prepared.kinds if k != "fiber")
@@ -1285,5 +1284,5 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
         scale_confidences=confidences,
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
-        warnings=prepared.warnings,
+        warnings=prepared.warnings + tuple(m for m in prepared.resolved_warnings.values() if m),
     )

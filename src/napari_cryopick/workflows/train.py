@@ -316,6 +316,10 @@ def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -
     return notes
 
 
+#: Fewer particle clicks than this are not measured against the diameter given.
+MIN_CLICKS_TO_MEASURE = 10
+
+
 def diameter_warnings(datasets: Sequence[TrainingSet]) -> list[str]:
     """Data sets whose given particle diameter the micrographs contradict (> 25 %).
 
@@ -332,24 +336,29 @@ def diameter_warnings(datasets: Sequence[TrainingSet]) -> list[str]:
     import numpy as np
 
     from napari_cryopick.core.diameter import check_diameter, estimate_diameter
+    from napari_cryopick.io.micrographs import Micrograph
 
     notes = []
     for training_set in datasets:
         if training_set.diameter_px is None:
             continue  # the picks' own diameters: nothing was given
-        given = float(np.median(np.atleast_1d(np.asarray(training_set.diameter_px, float))))
-        images, tables = [], []
-        for micrograph, table in zip(training_set.micrographs, training_set.picks, strict=True):
+        n = len(training_set.micrographs)
+        sizes = np.broadcast_to(np.asarray(training_set.diameter_px, float).reshape(-1), n)
+        images, tables, given = [], [], []
+        for i, (micrograph, table) in enumerate(
+            zip(training_set.micrographs, training_set.picks, strict=True)
+        ):
             if "kind" in getattr(table, "columns", ()):
                 table = table[table["kind"] == "particle"]
-            if len(table):
-                images.append(getattr(micrograph, "data", micrograph))
+            if len(table):  # the diameter of the micrographs with particle clicks only
+                images.append(micrograph.data if isinstance(micrograph, Micrograph) else micrograph)
                 tables.append(table[["x", "y"]])
-        if not tables:
+                given.append(float(sizes[i]))
+        if sum(len(t) for t in tables) < MIN_CLICKS_TO_MEASURE:
             continue
         try:
-            message = check_diameter(given, estimate_diameter(images, tables))
-        except (ValueError, OSError):  # too few clicks to measure, an unreadable file
+            message = check_diameter(float(np.median(given)), estimate_diameter(images, tables))
+        except (ValueError, OSError):  # nothing measurable, an unreadable file
             continue
         if message is not None:
             notes.append(f"data set '{training_set.name}': {message}")
