@@ -246,9 +246,14 @@ class Payload:
 def test_malicious_checkpoint_is_refused_without_unsafe_advice(tmp_path, capsys, micrograph):
     evil = tmp_path / "evil.pt"
     torch.save({"format": "napari-cryopick-detector", "payload": Payload()}, evil)
-    # (an --out of its own: the default ./picks wrote into the folder pytest ran from, and
-    # an earlier run's manifest there added a note line: a docs trial)
-    pick = ["pick", micrograph, "--model", evil, "--diameter", 20, "--out", tmp_path / "picks"]
+    # (an --out of its own: the default ./picks wrote into the folder pytest ran from; and
+    # an earlier run's manifest there added a note line before the error: a docs trial)
+    out = tmp_path / "picks"
+    out.mkdir()
+    (out / "cryopick_manifest.jsonl").write_text(
+        '{"input": "/data/m0.mrc", "status": "done", "fingerprint": "other"}\n'
+    )
+    pick = ["pick", micrograph, "--model", evil, "--diameter", 20, "--out", out]
     for command in (["info", evil], pick):
         code, out, err = run(capsys, *command)
         assert code == 2

@@ -13,6 +13,7 @@ from napari_cryopick._widgets._common import (
     BUNDLED_ORIGIN,
     micrograph_diameter,
     session,
+    set_micrograph_settings,
     update_or_add_layer,
 )
 from napari_cryopick.core.detect import apply_threshold
@@ -750,7 +751,9 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     assert prepare(widget.pick_request([])).config.border == PickConfig().border
 
 
-def test_a_loaded_model_picks_with_the_head_its_last_training_trained(make_napari_viewer, tmp_path):
+def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
+    make_napari_viewer, tmp_path, qtbot
+):
     """As cryopick pick does: a fine-tuned/few-shot file picks with its data set's head.
 
     The Pick widget selected the generic head of a saved fine-tuned model, so a new
@@ -774,6 +777,31 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(make_napar
     assert widget.head_combo.currentText() == "ribo"
     assert widget.pick_request([]).head == "ribo"
     assert widget.diameter_spin.value() == pytest.approx(56.0)
+    from napari_cryopick.core.detect import PickConfig
+
+    # the threshold calibrated for that head, and the default for another head, as
+    # cryopick pick --head does (a trial: 136 picks in the widget, 125 in the CLI)
+    metadata["history"][0]["pick_threshold"] = 0.06
+    path = save_checkpoint(tmp_path / "ft_calibrated.pt", model, metadata=metadata)
+    assert widget.load_model(path), widget.status.text()
+    assert widget.threshold() == pytest.approx(0.06)
+    widget.head_combo.setCurrentText("generic")
+    assert widget.threshold() == pytest.approx(PickConfig().threshold)
+    widget.head_combo.setCurrentText("ribo")
+    assert widget.threshold() == pytest.approx(0.06)
+    # a micrograph of a data set with its own head, picked with another: said (a trial's
+    # "Pick all open" picked ribosome and β-gal with the apoferritin head, unsaid)
+    set_micrograph_settings(viewer, viewer.layers["mic"], dataset="ribo", diameter_px=56.0)
+    widget.head_combo.setCurrentText("generic")
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    text = widget.status.text()
+    assert "Warning: picked with head 'generic', but mic (data set 'ribo') has a head of" in text
+    widget.head_combo.setCurrentText("ribo")
+    assert widget.pick_all_open() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "picked with head" not in widget.status.text()
 
 
 def _two_micrographs_with_results(make_napari_viewer):

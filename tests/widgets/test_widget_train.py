@@ -299,6 +299,33 @@ def test_a_typed_diameter_the_clicks_contradict_is_said_while_training(annotated
     assert "around the 30 clicks" in text
 
 
+def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir, qtbot):
+    """A trial retrained, the micrograph on screen was re-picked by the new model, and the
+    export wrote the other micrographs' picks of the old one without a word."""
+    viewer, train, tmp_path = annotated
+    train.steps_spin.setValue(4)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    other = tmp_path / "data" / "063_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "063_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    pick.diameter_spin.setValue(56.0)
+    assert pick.pick_current() is not None, pick.status.text()  # the first model's picks
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    assert train.start() is not None, train.last_error  # retrained, previewed on NAME
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert set(session(viewer).pick_results) == {NAME, "063_10028"}
+    pick.export(tmp_path / "export", "star")
+    text = pick.status.text()
+    assert "Warning: the picks of 1 of these micrograph(s) (063_10028) were made by an " in text
+    pick.pick_all_open()  # re-picked with the current model: nothing to say
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    pick.export(tmp_path / "export", "star")
+    assert "earlier model" not in pick.status.text()
+
+
 # --- exemplar bank ---
 
 

@@ -104,6 +104,10 @@ class SessionState:
         #: Micrographs closed with corrections not used as training labels (their
         #: results left the session with them): the Pick widget says so once.
         self.discarded_corrections: set[str] = set()
+        #: Micrographs whose results a model made before the current one (the model
+        #: changed since: training, loading): exporting them says so (a trial retrained,
+        #: re-picked the micrograph on screen and exported three: two of the old model).
+        self.earlier_model: set[str] = set()
         self.displayed: str | None = None
         self.following = False
         self.retained: set[str] = set()
@@ -127,6 +131,12 @@ class SessionState:
         ``head`` and ``threshold`` are suggestions for picking with it (the
         head just trained, a threshold at which its picks show).
         """
+        if model is not self.model:
+            self.earlier_model = {
+                name
+                for name, result in self.pick_results.items()
+                if result.picks["score"].notna().any()  # a network's (a file's has none)
+            }
         self.model = model
         self.model_path = None if path is None else Path(path)
         self.model_metadata = dict(metadata or {})

@@ -71,6 +71,7 @@ from ._common import (
     is_micrograph_layer,
     layer_type,
     listen_to_model,
+    micrograph_dataset,
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
@@ -907,6 +908,7 @@ def showing_pick_result(
     if state.displayed == micrograph:
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
+    state.earlier_model.discard(micrograph)  # picked now (or read from a file)
     shown = _with_manual(as_shown(result), old)
     if honour_negatives:  # a network's result (a file loaded is shown as it is)
         shown = _without_negatives(viewer, micrograph, shown)
@@ -1796,7 +1798,17 @@ class PickWidget(QWidget):
         return {}
 
     def _on_head_changed(self, head: str) -> None:
-        """A data-set head picks at its own data set's diameter, as ``cryopick pick`` does."""
+        """A data-set head picks at its own data set's diameter, as ``cryopick pick`` does,
+        and at the threshold calibrated for it: the session model's calibrated threshold
+        belongs to the head its last training trained; another head picks at the default,
+        as ``cryopick pick --head`` does (a trial: 136 picks in the widget, 125 in the CLI).
+        """
+        state = session(self.viewer)
+        calibrated = state.model is not None and state.model is self.model and state.head
+        if calibrated and head and state.threshold is not None:
+            self.set_threshold(
+                state.threshold if head == state.head else default_pick_config().threshold
+            )
         metadata = self._model_metadata()
         if head and head in (metadata.get("dataset_info") or {}):
             from napari_cryopick.core.continual import diameter_for_head
@@ -2039,7 +2051,7 @@ class PickWidget(QWidget):
         worker = create_worker(_picking_job, job, self._cancel, _start_thread=False)
         self._trained_warning = "".join(  # shown with each result too
             dict.fromkeys(_trained_diameter_text(request) for request in requests)
-        )
+        ) + self._head_warning([m.name for m in micrographs])
         warning = self._diameter_warning() + self._trained_warning
         worker = self._start(worker, len(micrographs), self._on_picked)
         if warning:
@@ -2153,6 +2165,37 @@ class PickWidget(QWidget):
                 "micrograph(s); files written so far are complete."
             )
         yield
+
+    def _head_warning(self, names: list[str]) -> str:
+        """A warning naming the micrographs whose data set has a head of its own in the
+        model, picked with another head (the Head box's).
+
+        A trial picked ribosome and β-gal micrographs with "Pick all open" while the
+        Head box showed the apoferritin head of the model it had loaded: every one
+        was picked with it (AP 0.61 and 0.45 against 0.67 and 0.64) without a word.
+        """
+        from .annotate import find_micrograph_layer
+
+        head = self.head_combo.currentText()
+        heads = set(getattr(self.model, "head_names", ()) or ())
+        others: dict[str, list[str]] = {}
+        for name in names:
+            mlayer = find_micrograph_layer(self.viewer, name)
+            dataset = micrograph_dataset(mlayer) if mlayer is not None else ""
+            if dataset and dataset in heads and dataset != head:
+                others.setdefault(dataset, []).append(name)
+        if not head or not others:
+            return ""
+        parts = [
+            f"{', '.join(mics[:3])}{', …' if len(mics) > 3 else ''} (data set '{dataset}')"
+            for dataset, mics in others.items()
+        ]
+        one = sum(map(len, others.values())) == 1
+        return (
+            f"Warning: picked with head '{head}', but {'; '.join(parts)} "
+            f"{'has a head of its own' if one else 'have heads of their own'} in the model: "
+            "choose it in the Head box and pick again. "
+        )
 
     def _micrograph(self, layer: Any) -> Any:
         from napari_cryopick.io.micrographs import Micrograph
@@ -2657,9 +2700,18 @@ class PickWidget(QWidget):
         self.last_exported = list(written)
         if self._cancel.is_set():
             return  # the end of the job says how far it came
+        earlier = sorted(set(table["micrograph"].astype(str)) & session(self.viewer).earlier_model)
+        note = ""
+        if earlier:
+            listed = ", ".join(earlier[:3]) + (", …" if len(earlier) > 3 else "")
+            note = (
+                f"\nWarning: the picks of {len(earlier)} of these micrograph(s) ({listed}) "
+                "were made by an earlier model than the current one: 'Pick all open' "
+                "re-picks them with it"
+            )
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table))}{self._unscored_text(table)} to "
-            f"{len(written)} {format} file(s) in {folder}"
+            f"{len(written)} {format} file(s) in {folder}{note}"
         )
 
     def _unscored_text(self, table: pd.DataFrame) -> str:

@@ -743,6 +743,8 @@ class TrainWidget(QWidget):
             head=head if head in getattr(outcome.model, "head_names", ()) else "",
             threshold=threshold,
         )
+        if self._preview_name and not self._preview_note:
+            state.earlier_model.discard(self._preview_name)  # its final preview: this model's
         from napari_cryopick.workflows.train import steps_cut_short
 
         cut = steps_cut_short(outcome)
