@@ -798,6 +798,12 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     text = widget.status.text()
     assert "Warning: picked with head 'generic', but mic (data set 'ribo') has a head of" in text
+    # a diameter far from the micrograph's own says where that one comes from (a trial
+    # read "the particles measured/clicked are 108 px" on a micrograph nobody clicked)
+    widget.diameter_spin.setValue(20.0)
+    assert "but this micrograph's diameter in Annotate is 56 px (typed, measured, or " in (
+        widget._diameter_warning()
+    )
     widget.head_combo.setCurrentText("ribo")
     assert widget.pick_all_open() is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)

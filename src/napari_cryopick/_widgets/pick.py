@@ -1900,8 +1900,9 @@ class PickWidget(QWidget):
         value = self.diameter_spin.value()
         if measured and abs(value - measured) > DIAMETER_MISMATCH * measured:
             return (
-                f"Warning: diameter {value:.0f} px, but the particles measured/clicked on this "
-                f"micrograph are {measured:.0f} px. "
+                f"Warning: diameter {value:.0f} px, but this micrograph's diameter in Annotate "
+                f"is {measured:.0f} px (typed, measured, or taken from another micrograph of "
+                "its data set). "
             )
         return ""
 
