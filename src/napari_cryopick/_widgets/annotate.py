@@ -373,7 +373,9 @@ class AnnotateWidget(QWidget):
         self._hooked: weakref.WeakSet = weakref.WeakSet()  # annotation layers saved on edit
         self._measure_layer = None
         self.last_saved: Path | None = None
-        self._inherited_note = ""  # the last micrograph that took settings from elsewhere
+        #: {micrograph: warning}: the micrograph that last took its settings, when it took
+        #: them from micrographs of other folders only (until the user types them)
+        self._inherited_notes: dict[str, str] = {}
 
         self.micrograph_combo = QComboBox()
         self.micrograph_combo.setToolTip(
@@ -740,7 +742,8 @@ class AnnotateWidget(QWidget):
         name = micrograph_name(mlayer)
         if any(annotations_from_layers(self.viewer, mlayer).counts().values()):
             self.schedule_save(name)  # recorded in its sidecar (none is made for it alone)
-        self._inherited_note = self._from_another_folder(mlayer, diameter, dataset)
+        note = self._from_another_folder(mlayer, diameter, dataset)
+        self._inherited_notes = {name: note} if note else {}  # the last one's, as it was
 
     def _from_another_folder(self, mlayer: Any, diameter: float | None, dataset: str | None) -> str:
         """A warning when ``mlayer`` took its settings from micrographs of other folders only.
@@ -764,18 +767,18 @@ class AnnotateWidget(QWidget):
             and layer_path(other) is not None
         ]
         folder = _dataset_name(Path(path))
-        if not sources or any(_dataset_name(Path(layer_path(o))) == folder for o in sources):
+        folders = {_dataset_name(Path(layer_path(other))) for other in sources}
+        if not sources or folder in folders:
             return ""
         took = [f"data set '{own}'"] if dataset is not None else []
         if diameter is not None:
             took.append(f"{diameter:g} px")
         if not took:
             return ""
-        others = sorted({_dataset_name(Path(layer_path(o))) for o in sources})
         what = "data set and diameter" if dataset is not None else "diameter"
         return (
             f"Warning: {micrograph_name(mlayer)} (folder {folder}) took {' and '.join(took)} "
-            f"as the micrographs of data set '{own}' in {', '.join(others)}: if it is "
+            f"as the micrographs of data set '{own}' in {', '.join(sorted(folders))}: if it is "
             f"another protein, type its {what}."
         )
 
@@ -816,9 +819,8 @@ class AnnotateWidget(QWidget):
             return
         if set_micrograph_settings(self.viewer, mlayer, diameter_px=value, typed=True):
             self._resize_particles(mlayer, float(value))
-            if self._inherited_note.startswith(f"Warning: {micrograph_name(mlayer)} "):
-                self._inherited_note = ""  # the user gave it: nothing was taken unseen
-                self._show_counts(mlayer)
+            if self._inherited_notes.pop(micrograph_name(mlayer), None):
+                self._show_counts(mlayer)  # the user gave it: nothing was taken unseen
             self.schedule_save(micrograph_name(mlayer))
 
     def _on_dataset_changed(self) -> None:
@@ -827,7 +829,7 @@ class AnnotateWidget(QWidget):
             return
         text = self.dataset_edit.text().strip()
         if set_micrograph_settings(self.viewer, mlayer, dataset=text, typed=True):
-            self._inherited_note = ""  # the user named it: nothing was taken unseen
+            self._inherited_notes.pop(micrograph_name(mlayer), None)  # named by the user
             self.schedule_save(micrograph_name(mlayer))
             self._show_counts(mlayer)
 
@@ -964,7 +966,7 @@ class AnnotateWidget(QWidget):
         text = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no annotations"
         if saved is not None:
             text += f"\nSaved to {saved}"
-        note = self._inherited_note
-        if note and note.startswith(f"Warning: {micrograph_name(mlayer)} "):
+        note = self._inherited_notes.get(micrograph_name(mlayer))
+        if note:
             text += f"\n{note}"
         self.status.setText(text)

@@ -13,6 +13,7 @@ same layer for both and never a "negative" layer.
 
 from __future__ import annotations
 
+import re
 import weakref
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,6 @@ def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
 
 def _for_the_widget(message: str) -> str:
     """A core warning worded for this widget (its controls, not the command's options)."""
-    import re
-
     message = re.sub(r"--diameter (\d+)", r"\1 px in the Diameter box", message)
     return message.replace("--tolerance PX", "the Tolerance box").replace(
         "--diameter", "the Diameter box"

@@ -734,19 +734,28 @@ def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
     manual = manual[manual["score"].isna()]
     if not len(manual):
         return shown
-    from scipy.spatial import cKDTree
-
     picks = shown.picks
     particle = ~picks["kind"].isin(["vesicle", "fiber"]).to_numpy()
     diameter = pd.concat([manual["diameter"], picks["diameter"]]).astype(float)
     radius = 0.5 * float(np.nanmedian(diameter)) if diameter.notna().any() else 0.0
-    if radius > 0 and particle.any():
-        tree = cKDTree(manual[["x", "y"]].to_numpy(float))
-        distance, _ = tree.query(picks.loc[particle, ["x", "y"]].to_numpy(float))
-        same = np.zeros(len(picks), bool)
-        same[np.flatnonzero(particle)] = distance < radius
-        picks = picks[~same]
+    if radius > 0:
+        picks = picks[~_near(picks, particle, manual, radius)]
     return replace(shown, picks=pd.concat([picks, manual], ignore_index=True))
+
+
+def _near(picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: float) -> np.ndarray:
+    """Which of ``picks`` (among ``rows``, a mask) lie closer than ``radius`` to a row of
+    ``points`` (x, y): the candidates a user's own pick or negative there replaces."""
+    near = np.zeros(len(picks), bool)
+    if not (rows.any() and len(points)):
+        return near
+    from scipy.spatial import cKDTree
+
+    distance, _ = cKDTree(points[["x", "y"]].to_numpy(float)).query(
+        picks.loc[rows, ["x", "y"]].to_numpy(float)
+    )
+    near[np.flatnonzero(rows)] = distance < radius
+    return near
 
 
 def _without_negatives(viewer: Any, micrograph: str, shown: ShownResult) -> ShownResult:
@@ -768,16 +777,10 @@ def _without_negatives(viewer: Any, micrograph: str, shown: ShownResult) -> Show
     particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
     if not len(negatives) or not particle.any():
         return shown
-    from scipy.spatial import cKDTree
-
     diameter = micrograph_diameter(mlayer) or float(picks["diameter"].median())
     if not np.isfinite(diameter) or diameter <= 0:
         return shown
-    distance, _ = cKDTree(negatives[["x", "y"]].to_numpy(float)).query(
-        picks.loc[particle, ["x", "y"]].to_numpy(float)
-    )
-    junk = np.zeros(len(picks), bool)
-    junk[np.flatnonzero(particle)] = distance < 0.5 * diameter
+    junk = _near(picks, particle, negatives, 0.5 * diameter)
     if not junk.any():
         return shown
     return replace(shown, picks=picks[~junk].reset_index(drop=True))

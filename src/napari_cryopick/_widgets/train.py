@@ -753,20 +753,18 @@ class TrainWidget(QWidget):
         closed = bool(self._preview_name) and self._preview_name not in session_micrographs(
             self.viewer
         )
-        if threshold is not None:
+        shown = current_micrograph_layer(self.viewer)
+        elsewhere = shown is not None and micrograph_name(shown) != self._preview_name
+        if threshold is not None and (self._preview_note or closed):
+            picked = f"; its threshold {threshold:.2f}"
+        elif threshold is not None and self._preview_name and elsewhere:
+            # a trial switched micrographs while training: "picks shown", none on screen
             picked = (
-                f"; its threshold {threshold:.2f}"
-                if self._preview_note or closed
-                else f"; picks shown at threshold {threshold:.2f}"
+                f"; picks shown on {self._preview_name} at threshold {threshold:.2f} "
+                f"(not on {micrograph_name(shown)}: press Pick there)"
             )
-            shown = current_micrograph_layer(self.viewer)
-            elsewhere = shown is not None and micrograph_name(shown) != self._preview_name
-            if self._preview_name and not (self._preview_note or closed) and elsewhere:
-                # a trial switched micrographs while training: "picks shown", none on screen
-                picked = (
-                    f"; picks shown on {self._preview_name} at threshold {threshold:.2f} "
-                    f"(not on {micrograph_name(shown)}: press Pick there)"
-                )
+        elif threshold is not None:
+            picked = f"; picks shown at threshold {threshold:.2f}"
         note = self._preview_note
         if closed:  # its previews and final picks left the session with it
             picked += f" ({self._preview_name} was closed during training: no picks shown)"

@@ -425,6 +425,12 @@ def _note_earlier_runs(request) -> None:
     }
     other = [r for r in records.values() if r.get("fingerprint") not in fingerprints]
     if other:
+        if isinstance(request.model, (str, Path)):
+            # a bad model is the one line said, not after this note (docs/reliability.md;
+            # a trial got the note first, then the error); loaded twice only when noting
+            from napari_cryopick.core.model import load_checkpoint
+
+            load_checkpoint(request.model)
         print(
             f"cryopick pick: note: {out} already holds the picks of {len(other)} micrograph(s) "
             "made with other settings (model, diameter, threshold, format, ...); this run "
@@ -453,12 +459,6 @@ def run(args: argparse.Namespace) -> int:
     batch = wants_batch(args)
     request = request_from_args(args)
     if request.out_dir is not None:
-        if isinstance(request.model, (str, Path)):
-            # a bad model is the one line said, before any note about the folder
-            # (docs/reliability.md; a trial got the folder's note first, then the error)
-            from napari_cryopick.core.model import load_checkpoint
-
-            load_checkpoint(request.model)
         # every run into a folder is recorded in its manifest (issue 14: two runs into
         # one folder never mix without notice)
         _note_earlier_runs(request)
