@@ -6,6 +6,16 @@ layer's points and features become a pick table via
 :func:`napari_cryopick.io.pickfiles.write_picks`. The micrograph name comes
 from ``meta["metadata"]["micrograph"]``, else the layer name. Points without a
 diameter feature take their displayed size as diameter.
+
+Shapes layers of vesicle circles or fiber paths (Annotate's, the Pick
+widget's results) are saved as STAR or CSV (:func:`write_shapes_star`,
+:func:`write_shapes_csv`): a circle is a vesicle (centre, diameter, score);
+a path a fiber, written as the Pick widget's export writes fibers (STAR:
+RELION helical start-end pairs, ``cryopickFiberID`` joining the pieces of
+one path; CSV: its vertices with one ``tube_id`` each). They reopen as
+circles and paths. A vesicle trial's
+drawn circles could leave napari only as napari's own shapes CSV, which no
+picker reads.
 """
 
 from __future__ import annotations
@@ -69,3 +79,54 @@ def write_topaz(path: str, data: Any, meta: dict) -> list[str]:
 def write_csv(path: str, data: Any, meta: dict) -> list[str]:
     """Save a points layer as a napari-cryopick CSV file."""
     return _write(path, data, meta, "csv")
+
+
+def _shapes_table(data: Any, meta: dict) -> pd.DataFrame:
+    """A shapes layer of circles (vesicles) or paths (fibers) as a pick table."""
+    from .core.fibers import paths_to_picks
+    from .layers.results import shapes_to_paths, shapes_to_vesicles
+
+    metadata = meta.get("metadata") or {}
+    micrograph = str(metadata.get("micrograph") or meta.get("name") or "")
+    types = set(np.atleast_1d(meta.get("shape_type") or []))
+    features = meta.get("features")
+    scores = None
+    if features is not None and "score" in getattr(features, "columns", ()):
+        scores = np.asarray(features["score"], dtype=float)
+        scores = scores if len(scores) == len(data) else None
+    if not len(data):
+        from .core.pick_table import empty_picks
+
+        return empty_picks()
+    if types == {"ellipse"}:
+        return shapes_to_vesicles(data, micrograph=micrograph, scores=scores)
+    if types <= {"path", "line"}:
+        table = paths_to_picks(shapes_to_paths(data), micrograph=micrograph)
+        if scores is not None and len(table):
+            table["score"] = scores[table["tube_id"].to_numpy() - 1]
+        return table
+    raise ValueError(
+        f"{meta.get('name', 'the layer')}: pick files hold vesicle circles (ellipses) or "
+        f"fiber paths, not {', '.join(sorted(types))} shapes"
+    )
+
+
+def write_shapes_star(path: str, data: Any, meta: dict) -> list[str]:
+    """Save vesicle circles or fiber paths (a shapes layer) as a RELION STAR file."""
+    table = _shapes_table(data, meta)
+    if len(table) and (table["kind"] == "fiber").all():
+        from .io.filaments import write_relion_helical
+
+        name = str(table["micrograph"].iloc[0])
+        tubes = [t[["x", "y"]].to_numpy(float) for _, t in table.groupby("tube_id", sort=True)]
+        scores = [float(t["score"].iloc[0]) for _, t in table.groupby("tube_id", sort=True)]
+        target = write_relion_helical(
+            {name: tubes}, path, scores={name: scores}, micrograph_names=False
+        )
+        return [str(target)]
+    return [str(write_picks(table, path, "star"))]
+
+
+def write_shapes_csv(path: str, data: Any, meta: dict) -> list[str]:
+    """Save vesicle circles or fiber paths (a shapes layer) as a napari-cryopick CSV file."""
+    return [str(write_picks(_shapes_table(data, meta), path, "csv"))]

@@ -150,3 +150,32 @@ def test_bad_sidecar_raises_with_path(tmp_path, content):
     bad.write_text(content)
     with pytest.raises(AnnotationError, match=str(bad).replace("\\", "\\\\")):
         read_sidecar(bad)
+
+
+def test_a_preview_and_its_micrograph_of_one_stem_keep_their_own_sidecars(tmp_path):
+    """A trial annotated x.png (a binned preview) beside x.mrc: one <stem>.cryopick.json
+    served both, so x.mrc opened with the preview's clicks, in another pixel grid."""
+    preview = _micrograph(tmp_path / "data", "x.png")
+    full = _micrograph(tmp_path / "data", "x.mrc")
+    clicks = make_picks([10.0], [20.0], diameter=14.0, kind="particle")
+    first = save_annotations(Annotations(preview, clicks, dataset="d", diameter_px=14.0))
+    assert first.name == "x" + SIDECAR_SUFFIX
+    assert load_annotations(full) is None
+    assert sidecar_path(full).name == "x.mrc" + SIDECAR_SUFFIX
+    more = make_picks([40.0, 80.0], [80.0, 160.0], diameter=56.0, kind="particle")
+    second = save_annotations(Annotations(full, more, dataset="d", diameter_px=56.0))
+    assert second.name == "x.mrc" + SIDECAR_SUFFIX
+    assert len(load_annotations(preview).picks) == 1
+    assert len(load_annotations(full).picks) == 2
+    assert load_annotations(full).diameter_px == 56.0
+
+    # the preview's sidecar gone: x.mrc still finds its own, and a new save goes there
+    first.unlink()
+    assert len(load_annotations(full).picks) == 2
+    assert sidecar_path(full).name == "x.mrc" + SIDECAR_SUFFIX
+    # a sidecar of a file converted since (x.tif -> x.mrc, the tif gone) stays the mrc's
+    converted = _micrograph(tmp_path / "conv", "y.tif")
+    save_annotations(Annotations(converted, clicks, dataset="d"))
+    mrc = converted.with_suffix(".mrc")
+    converted.rename(mrc)
+    assert len(load_annotations(mrc).picks) == 1

@@ -73,18 +73,53 @@ def test_segments_match_golden_and_read_back(tmp_path):
     assert (picks["kind"] == "fiber").all()
 
 
-def test_segments_without_pixel_size_write_track_length_in_pixels(tmp_path):
-    target = write_relion_helical(
-        {"m": [np.array([[0.0, 0.0], [0.0, 20.0]])]},
-        tmp_path / "s.star",
-        layout="segments",
-        box_distance_px=10.0,
+@pytest.mark.parametrize("pixel_size", [None, 0.0, float("nan")])
+def test_segments_without_a_pixel_size_are_refused(tmp_path, pixel_size):
+    """RELION's Extract needs rlnHelicalTrackLengthAngst (helix.cpp: "Prior information of
+    helical segments is missing"); a trial's PNG run wrote a pixel track length."""
+    with pytest.raises(ValueError, match="--pixel-size"):
+        write_relion_helical(
+            {"m": [np.array([[0.0, 0.0], [0.0, 20.0]])]},
+            tmp_path / "s.star",
+            layout="segments",
+            box_distance_px=10.0,
+            pixel_size_A=pixel_size,
+        )
+    assert not (tmp_path / "s.star").exists()
+
+
+def test_older_segment_files_with_a_pixel_track_length_still_read(tmp_path):
+    old = tmp_path / "old.star"
+    old.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n"
+        "_rlnHelicalTrackLength\n0 20 1 20\n0 0 1 0\n0 10 1 10\n"
     )
-    text = target.read_text()
-    assert "_rlnHelicalTrackLength #" in text
-    assert "Angst" not in text
-    back = read_relion_helical(target)
-    np.testing.assert_allclose(back["m"][0], [[0, 0], [0, 10], [0, 20]])
+    np.testing.assert_allclose(read_relion_helical(old)[""][0], [[0, 0], [0, 10], [0, 20]])
+
+
+def test_start_end_pieces_are_tubes_of_their_own(tmp_path):
+    """RELION's Extract counts a pair's track length from that pair's start under the
+    pair's tube id: pieces of one bent fiber sharing an id would give that tube track
+    lengths restarting at each bend. Each piece is its own tube; the file still reads
+    back as one path per fiber, and older files (pieces sharing an id) too."""
+    bent = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
+    straight = np.array([[0.0, 300.0], [200.0, 300.0]])
+    target = write_relion_helical({"m": [bent, straight]}, tmp_path / "h.star")
+    rows = [line.split() for line in target.read_text().splitlines() if line[:1].isdigit()]
+    assert [row[-2] for row in rows] == ["1", "1", "2", "2", "3", "3", "4", "4"]
+    assert [row[-1] for row in rows] == ["1", "1", "1", "1", "1", "1", "2", "2"]
+    back = read_relion_helical(target)["m"]
+    assert len(back) == 2
+    np.testing.assert_allclose(back[0], bent)
+    np.testing.assert_allclose(back[1], straight)
+    older = tmp_path / "older.star"
+    older.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n"
+        "0 0 1\n100 0 1\n100 0 1\n100 100 1\n5 5 2\n9 9 2\n"
+    )
+    joined = read_relion_helical(older)[""]
+    assert len(joined) == 2
+    np.testing.assert_allclose(joined[0], [[0, 0], [100, 0], [100, 100]])
 
 
 def test_reads_relion_manual_pick_start_end_without_tube_ids():

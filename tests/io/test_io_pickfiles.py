@@ -715,3 +715,104 @@ def test_topaz_scores_survive_the_round_trip_at_a_threshold(tmp_path):
     path.write_text("image_name\tx_coord\ty_coord\tscore\nm\t1\t1\t14.5\nm\t2\t2\t16\n")
     sure = read_picks(path)["score"].to_numpy()
     assert sure[0] < sure[1] < 1.0
+
+
+# --- files other programs read and write (an interoperability trial, 2026-12-02) ----------
+
+
+def test_an_empty_topaz_file_keeps_the_score_column_for_joining(tmp_path):
+    """Topaz files of one run are joined under the first file's header (docs/file-
+    conventions.md); an empty micrograph's 3-column header over 4-field rows made pandas
+    shift every field by one without an error (Topaz reads its targets with pandas)."""
+    empty = write_picks(picks.empty_picks(), tmp_path / "a.txt", "topaz")
+    full = write_picks(sample_table(3, micrograph="b"), tmp_path / "b.txt", "topaz")
+    assert empty.read_text().split() == ["image_name", "x_coord", "y_coord", "score"]
+    joined = tmp_path / "all.txt"
+    joined.write_text(empty.read_text() + "".join(full.read_text().splitlines(True)[1:]))
+    frame = pd.read_csv(joined, sep="\t")
+    assert frame["image_name"].tolist() == ["b"] * 3
+    np.testing.assert_allclose(frame["x_coord"], sample_table(3)["x"].round())
+
+
+def test_a_star_file_with_two_coordinate_blocks_is_refused_with_their_names(tmp_path):
+    two = tmp_path / "two.star"
+    two.write_text(
+        "data_a\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n3 4\n\n"
+        "data_b\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n5 6\n7 8\n9 10\n"
+    )
+    with pytest.raises(PickFileError, match=r"two\.star: has 2 blocks .*data_a \(2 rows\), data_b"):
+        read_picks(two)
+    same = tmp_path / "same.star"  # two files joined with cat: starfile kept only the last
+    same.write_text(
+        "data_particles\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n3 4\n\n"
+        "data_particles\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n5 6\n"
+    )
+    with pytest.raises(PickFileError, match=r"same\.star: .*data_particles \(2 times\)"):
+        read_picks(same)
+    # RELION 3.1 files (optics and particles) still read
+    assert len(read_picks(GOLDEN / "relion31_particles.star")) == 3
+
+
+def test_fibers_as_relion_start_end_pairs_read_back_as_paths_with_width_and_score(tmp_path):
+    """A trial reread each exported fiber with its joints twice (6 of 13 steps of length
+    0), no width and no score (the threshold slider could not act on it)."""
+    from napari_cryopick.io.filaments import write_relion_helical
+
+    bent = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
+    straight = np.array([[0.0, 300.0], [200.0, 300.0]])
+    target = write_relion_helical(
+        {"m": [bent, straight]},
+        tmp_path / "m.star",
+        micrograph_names=False,
+        width_px=24.0,
+        scores={"m": [0.8, 0.3]},
+    )
+    back = read_picks(target)
+    assert (back["kind"] == "fiber").all()
+    assert back["tube_id"].tolist() == [1, 1, 1, 1, 2, 2]
+    np.testing.assert_allclose(back[["x", "y"]].to_numpy()[:4], bent)
+    np.testing.assert_allclose(back["diameter"], 24.0)
+    np.testing.assert_allclose(back["score"], [0.8] * 4 + [0.3] * 2)
+    # RELION's manual picking with tube ids: one pair a tube
+    relion = tmp_path / "manual.star"
+    relion.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n"
+        "0 0 1\n50 0 1\n10 10 2\n10 60 2\n"
+    )
+    manual = read_picks(relion)
+    assert manual["tube_id"].tolist() == [1, 1, 2, 2]
+    assert manual["score"].isna().all()
+
+
+def test_a_cryolo_filament_start_end_box_file_reads_as_fibers(tmp_path):
+    """crYOLO's EMAN1 filament start-end files mark starts -1 and ends -2 in a fifth
+    column; they were read as particles (fiber ends trained as particles)."""
+    path = tmp_path / "fil.box"
+    path.write_text("100\t200\t40\t40\t-1\n300\t200\t40\t40\t-2\n50 60 40 40 -1\n50 260 40 40 -2\n")
+    table = read_picks(path)
+    assert (table["kind"] == "fiber").all()
+    assert table["tube_id"].tolist() == [1, 1, 2, 2]
+    np.testing.assert_allclose(table[["x", "y"]], [[120, 220], [320, 220], [70, 80], [70, 280]])
+    bad = tmp_path / "bad.box"
+    bad.write_text("100 200 40 40 -1\n300 200 40 40 -1\n")
+    with pytest.raises(PickFileError, match=r"bad\.box: line 2: .*-2 belongs"):
+        read_picks(bad)
+    plain = tmp_path / "plain.box"  # other extra columns stay ignored
+    plain.write_text("100 200 40 40 0.9\n")
+    assert read_picks(plain)["kind"].tolist() == ["particle"]
+
+
+def test_segments_with_tube_ids_alone_are_not_read_as_start_end_pairs(tmp_path):
+    """napari-boxmanager writes resampled filaments as X, Y and tube id only, with any
+    number of rows per tube: a pair across two tubes is no start-end pair."""
+    from napari_cryopick.io.filaments import read_relion_helical
+
+    path = tmp_path / "boxmanager.star"
+    path.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n"
+        "100 100 1\n120 100 1\n140 100 1\n500 500 2\n500 520 2\n500 540 2\n"
+    )
+    table = read_picks(path)
+    assert table["tube_id"].tolist() == [1, 1, 1, 2, 2, 2]
+    paths = read_relion_helical(path)[""]
+    assert [len(p) for p in paths] == [3, 3]

@@ -277,3 +277,38 @@ def test_viewer_layers_save_uses_plugin_writer(make_napari_viewer, tmp_path):
     back = read_picks(path)
     assert (back["micrograph"] == "mic_009").all()
     np.testing.assert_allclose(back[["x", "y", "diameter"]], table[["x", "y", "diameter"]])
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("suffix", [".star", ".csv"])
+def test_drawn_vesicles_and_fibers_save_as_pick_files_that_reopen(
+    make_napari_viewer, tmp_path, suffix
+):
+    """A vesicle trial: File > Save of drawn circles (or paths) with the plugin was "not a
+    valid writer", and without it napari wrote its shapes CSV, which no picker reads."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.layers.results import fibers_layer, vesicles_layer
+
+    viewer = make_napari_viewer()
+    vesicles = make_picks([100.0, 220.0], [80.0, 150.0], diameter=[60.0, 90.0], kind="vesicle")
+    data, kwargs, _ = vesicles_layer(vesicles, "mic vesicle", micrograph="mic", role="annotation")
+    circles = viewer.add_shapes(data, **kwargs)
+    path = tmp_path / f"mic_vesicles{suffix}"
+    viewer.layers.selection = {circles}
+    assert viewer.layers.save(str(path), selected=True, plugin=PLUGIN)
+    back = read_picks(path)
+    assert (back["kind"] == "vesicle").all()
+    np.testing.assert_allclose(back[["x", "y", "diameter"]], vesicles[["x", "y", "diameter"]])
+    (reopened,) = viewer.open(str(path), plugin=PLUGIN)
+    assert list(reopened.shape_type) == ["ellipse", "ellipse"]
+    fibers = make_picks([10.0, 60.0, 120.0, 40.0, 40.0], [20.0, 60.0, 20.0, 200.0, 260.0],
+                        kind="fiber", tube_id=[1, 1, 1, 2, 2])  # fmt: skip
+    tubes = [t[["x", "y"]].to_numpy() for _, t in fibers.groupby("tube_id")]
+    data, kwargs, _ = fibers_layer(tubes, "mic fiber", micrograph="mic")
+    paths = viewer.add_shapes(data, **kwargs)
+    target = tmp_path / f"mic_fibers{suffix}"
+    viewer.layers.selection = {paths}
+    assert viewer.layers.save(str(target), selected=True, plugin=PLUGIN)
+    back = read_picks(target)
+    assert back["tube_id"].tolist() == [1, 1, 1, 2, 2]
+    np.testing.assert_allclose(back[["x", "y"]], fibers[["x", "y"]])

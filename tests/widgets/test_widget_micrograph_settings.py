@@ -15,6 +15,7 @@ import pytest
 
 from napari_cryopick._widgets._common import (
     clash_message,
+    is_micrograph_layer,
     micrograph_dataset,
     micrograph_diameter,
     session,
@@ -148,12 +149,17 @@ def test_pick_alone_shows_the_selected_micrograph_only(
 def test_a_file_open_twice_is_one_micrograph(three_open, qtbot):
     viewer, annotate, train, pick, paths = three_open
     _click(annotate, count=6)
-    viewer.open(str(paths[2]), plugin=PLUGIN)  # the same file again
+    viewer.open(str(paths[2]), plugin=PLUGIN)  # the same file again: not opened twice
+    qtbot.waitUntil(lambda: len(session(viewer).refused) == 1, timeout=5000)
+    assert "open already" in session(viewer).refused[0]
+    assert [layer.name for layer in viewer.layers if is_micrograph_layer(layer)] == [
+        "mic_0",
+        "mic_1",
+        "mic_2",
+    ]
     # its first click adds a particle, as after any open (user trial helper-28)
-    qtbot.waitUntil(
-        lambda: (viewer.layers.selection.active or viewer.layers[0]).name == "mic_2 particle",
-        timeout=5000,
-    )
+    annotate.activate()
+    assert viewer.layers.selection.active.name == "mic_2 particle"
     assert viewer.layers.selection.active.mode == "add"
     summary = train.refresh_datasets()
     assert int(summary["micrographs"].sum()) == 1
@@ -217,22 +223,69 @@ def test_docked_after_opening_annotated_files_annotate_shows_the_last(
     assert len(layer.data) == 2
 
 
-def test_different_files_of_one_name_are_refused_by_name(
-    make_napari_viewer, tmp_path, monkeypatch, qtbot
+@pytest.mark.parametrize("suffixes", [("mrc", "mrc"), ("png", "mrc")])
+def test_a_second_file_of_an_open_micrographs_name_is_closed_with_a_warning(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot, suffixes
 ):
+    """A trial opened a/061.png and b/061.png (and x.png beside x.mrc): one annotation
+    layer and one sidecar served both, so the clicks on one were saved and trained as
+    the other's. Annotations, results and pick files go by micrograph name."""
+    from skimage.io import imsave
+
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     first = _micrograph_file(tmp_path / "a", "mic", seed=1)
+    if suffixes[0] == "png":
+        first = tmp_path / "b" / "mic.png"
+        first.parent.mkdir()
+        imsave(first, (np.random.default_rng(1).random((256, 256)) * 255).astype(np.uint8))
     second = _micrograph_file(tmp_path / "b", "mic", seed=2)
-    for path in (first, second):
-        viewer.open(str(path), plugin=PLUGIN)
-    assert pick.pick_all_open() is None
-    text = pick.status.text()
+    viewer.open(str(first), plugin=PLUGIN)
+    _click(annotate, count=2)
+    viewer.open(str(second), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: len(session(viewer).refused) == 1, timeout=5000)
+    text = session(viewer).refused[0]
     assert str(first) in text
     assert str(second) in text
-    assert "array" not in text
+    assert "rename" in text
     assert len(text) < 400
+    images = [layer.name for layer in viewer.layers if is_micrograph_layer(layer)]
+    assert images == ["mic"]
+    _click(annotate, count=1, offset=7.0)  # goes to the one open, saved beside it
+    annotate.save_all()
+    assert len(load_annotations(first).picks) == 3
+    assert load_annotations(second) is None
+    assert pick.pick_all_open() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    assert list(session(viewer).pick_results) == ["mic"]
+
+
+def test_opening_an_annotated_file_again_keeps_its_data_set_and_diameter(three_open, qtbot):
+    """A trial opened A (apoferritin, 62 px, 3 clicks), then B (ribosome, 110 px), then A
+    again: A's clicks were rewritten to 110 px at once and A later saved as ribosome."""
+    viewer, annotate, _train, _pick, paths = three_open
+    annotate.micrograph_combo.setCurrentText("mic_0")
+    annotate.diameter_spin.setValue(62.0)
+    annotate.dataset_edit.setText("apo")
+    annotate.dataset_edit.editingFinished.emit()
+    _click(annotate, count=3)
+    annotate.micrograph_combo.setCurrentText("mic_1")
+    annotate.diameter_spin.setValue(110.0)
+    annotate.dataset_edit.setText("ribo")
+    annotate.dataset_edit.editingFinished.emit()
+    _click(annotate, count=1)
+    annotate.save_all()
+    viewer.open(str(paths[0]), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: len(session(viewer).refused) == 1, timeout=5000)
+    qtbot.wait(1000)  # past the quiet period of a save
+    annotate.save_all()
+    saved = load_annotations(paths[0])
+    assert saved.dataset == "apo"
+    assert saved.diameter_px == pytest.approx(62.0)
+    np.testing.assert_allclose(saved.picks["diameter"], 62.0)
+    assert len(saved.picks) == 3
 
 
 def test_error_messages_never_hold_an_array_repr():
@@ -425,3 +478,52 @@ def test_closing_the_micrograph_on_screen_lets_the_next_click_annotate_the_one_s
     )
     assert viewer.layers.selection.active.mode == "add"
     assert viewer.layers[shown].visible
+
+
+@pytest.mark.parametrize("deleted", ["heatmap", "picks"])
+def test_choosing_a_micrograph_after_deleting_a_result_layer_sticks(three_open, qtbot, deleted):
+    """A trial deleted the shared heatmap (or picks) layer, then chose another micrograph
+    in Annotate's box: the box snapped back and the click was saved on the old one."""
+    viewer, annotate, _train, pick, _paths = three_open
+    assert pick.pick_all_open() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    qtbot.wait(200)
+    shown = [layer for layer in viewer.layers if layer.name.endswith(f" {deleted}")]
+    assert len(shown) == 1
+    viewer.layers.remove(shown[0])
+    before = annotate.micrograph_combo.currentText()
+    target = "mic_0" if before != "mic_0" else "mic_1"
+    annotate.micrograph_combo.setCurrentText(target)
+    qtbot.wait(200)
+    assert annotate.micrograph_combo.currentText() == target
+    assert viewer.layers[target].visible
+    assert not viewer.layers[before].visible
+    layer = _click(annotate, count=1)
+    assert layer.metadata["micrograph"] == target
+
+
+def test_a_reopened_vesicle_micrograph_takes_a_vesicle_at_the_first_click(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    """A vesicle trial reopened its micrograph (vesicles and negatives saved): Annotate
+    chose "particle", and the first click added a 100 px particle."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = _micrograph_file(tmp_path / "data", "ves", shape=(400, 400))
+    picks = pd.concat(
+        [
+            make_picks([100.0], [120.0], diameter=80.0, kind="vesicle", micrograph="ves"),
+            make_picks([300.0], [300.0], kind="negative", micrograph="ves"),
+        ],
+        ignore_index=True,
+    )
+    save_annotations(Annotations(micrograph_path=str(path), picks=picks, dataset="v"))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    viewer.open(str(path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "ves", timeout=5000)
+    qtbot.wait(50)
+    assert annotate.kind_combo.currentText() == "vesicle"
+    assert viewer.layers.selection.active.name == "ves vesicle"

@@ -186,6 +186,34 @@ def test_deleted_picks_used_as_labels_stay_deleted_after_picking_again(picker, q
     assert distance.min() >= 28.0
 
 
+def test_picking_again_keeps_the_users_deletions(picker, qtbot):
+    """A trial deleted 3 picks and pressed Pick current (and Pick all open) again: all 3
+    came back unsaid; the guide says the corrections go with the micrograph."""
+    from napari_cryopick._widgets.pick import has_corrections
+
+    viewer, widget, _ = picker
+    points = viewer.layers[f"{NAME} picks"]
+    order = np.argsort(-points.features["score"].to_numpy())
+    junk = points.data[order[:3]].copy()  # the three best: surely picked again
+
+    def distances():
+        picks = session(viewer).pick_results[NAME].picks
+        return np.hypot(
+            picks["y"].to_numpy()[:, None] - junk[:, 0],
+            picks["x"].to_numpy()[:, None] - junk[:, 1],
+        ).min(axis=0)
+
+    points.selected_data = set(order[:3].tolist())
+    points.remove_selected()
+    for again in (widget.pick_current, widget.pick_all_open, widget.pick_current):
+        assert again() is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        assert (distances() >= 28.0).all()  # none of the three back
+        assert has_corrections(viewer, NAME)  # still deletions, not yet labels
+    assert widget.use_as_labels() is not None
+    assert "3 deleted picks as negatives" in widget.status.text()
+
+
 def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_path):
     """A junk micrograph reviewed after a first export: every pick deleted, exported again.
 
@@ -532,6 +560,102 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     assert int(viewer.layers["mic picks"].shown.sum()) == 0
 
 
+def test_negatives_keep_vesicles_and_fibers_away_too(make_napari_viewer, qtbot, monkeypatch):
+    """A vesicle trial: a negative cross on a false vesicle (or a false fiber) did not
+    hide it when picked again; only particle picks honoured negatives."""
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    negatives = annotate.set_kind("negative")
+    negatives.add([125.0, 275.0])  # inside the second vesicle's circle (48 px, at 119.5, 279.5)
+    negatives.add([242.0, 200.0])  # on the fiber, 2.5 px off its line
+    negatives.add([119.5, 99.5])  # ice inside the first vesicle, 20 px off its centre: kept
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    centres = [tuple(np.round(v.mean(axis=0), 1)) for v in viewer.layers["mic vesicles"].data]
+    assert centres == [(119.5, 119.5)]
+    assert len(viewer.layers["mic fibers"].data) == 0
+    points = viewer.layers["mic picks"]
+    np.testing.assert_allclose(points.data[points.shown], [[39.5, 39.5]])  # far: kept
+    assert "mic: 1 picks, 1 vesicles at threshold 0.30" in widget.status.text()
+
+
+def test_deleted_circles_and_paths_used_as_labels_become_negatives(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A vesicle trial deleted a false circle, used the rest as labels, retrained: the
+    circle came back (deleted particle picks became negatives; circles and paths did not)."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    vesicles = viewer.layers["mic vesicles"]
+    second = [i for i, v in enumerate(vesicles.data) if v.mean(axis=0)[1] > 200]
+    vesicles.selected_data = set(second)
+    vesicles.remove_selected()
+    fibers = viewer.layers["mic fibers"]
+    fibers.selected_data = {0}
+    fibers.remove_selected()
+    widget.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert "2 deleted circles or paths as negatives" in widget.status.text()
+    from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
+
+    negatives = current_labels(viewer, find_micrograph_layer(viewer, "mic"), "negative")
+    spots = sorted(map(tuple, negatives[["x", "y"]].to_numpy().round(1)))
+    assert len(spots) == 2
+    assert spots[1] == (279.5, 119.5)  # the circle's centre
+    assert abs(spots[0][1] - 239.5) < 2.0  # on the fiber's row
+    assert widget.pick_current() is not None, widget.status.text()  # the same maps again
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    centres = [tuple(np.round(v.mean(axis=0), 1)) for v in viewer.layers["mic vesicles"].data]
+    assert centres == [(119.5, 119.5)]
+    assert len(viewer.layers["mic fibers"].data) == 0
+
+
+def test_picking_again_keeps_deleted_circles_deleted(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A review: a deleted circle came back on the next Pick, and its deletion was lost
+    for "Use as training labels"."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {i for i, v in enumerate(vesicles.data) if v.mean(axis=0)[1] > 200}
+    vesicles.remove_selected()
+    for _again in range(2):
+        assert widget.pick_current() is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        centres = [tuple(np.round(v.mean(axis=0), 1)) for v in viewer.layers["mic vesicles"].data]
+        assert centres == [(119.5, 119.5)]
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert "1 deleted circles or paths as negatives" in widget.status.text()
+
+
+def test_evaluate_compares_vesicle_circles(make_napari_viewer, qtbot, monkeypatch):
+    """A vesicle trial: Evaluate offered only the empty points layer of a vesicle model's
+    result ("The predicted layer has no points: pick first") and never its circles."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.layers.results import vesicles_layer
+
+    viewer, _widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    truth = make_picks([119.5, 280.0], [119.5, 121.0], diameter=[48.0, 50.0], kind="vesicle")
+    data, kwargs, _ = vesicles_layer(truth, "mic truth", micrograph="mic", role="truth")
+    viewer.add_shapes(data, **kwargs)
+    _dock, evaluate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    choices = [evaluate.pred_combo.itemText(i) for i in range(evaluate.pred_combo.count())]
+    assert "mic vesicles" in choices  # (this model picks a particle too: "mic picks" first)
+    evaluate.pred_combo.setCurrentText("mic vesicles")
+    assert evaluate.truth_combo.currentText() == "mic truth"
+    report = evaluate.run()
+    assert report is not None, evaluate.results_label.text()
+    assert report.ap["AP@0.5"] == pytest.approx(1.0)
+    assert report.n_truth == 2
+
+
 def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):
@@ -835,7 +959,12 @@ def _two_micrographs_with_results(make_napari_viewer):
 def test_shared_result_layers_switch_safely(make_napari_viewer):
     """Emptied, re-picked mid-way, deleted: the shared result layers keep every micrograph's picks."""
     from napari_cryopick._widgets._common import current_micrograph_layer
-    from napari_cryopick._widgets.pick import result_picks, shared_layer, showing_pick_result
+    from napari_cryopick._widgets.pick import (
+        result_picks,
+        shared_layer,
+        show_pick_result,
+        showing_pick_result,
+    )
 
     viewer, _pick, results = _two_micrographs_with_results(make_napari_viewer)
     layer = shared_layer(viewer, "picks")
@@ -864,8 +993,14 @@ def test_shared_result_layers_switch_safely(make_napari_viewer):
         pass
     assert viewer.layers["b picks"] is layer  # the late fill did not take the layers back
     assert layer.features["micrograph"].eq("b").all()
-    assert len(result_picks(viewer, "a")) == 20  # and "a" has its new result
+    # "a" has its new result, without the picks the user deleted (not yet labels: a
+    # re-pick keeps deletions, as a trial expected)
+    assert session(viewer).pick_results["a"].original is not None
+    assert len(result_picks(viewer, "a")) == 0
     viewer.layers.selection.active = viewer.layers["a"]
+    assert viewer.layers["a picks"] is layer
+    assert layer.features["micrograph"].eq("a").all()
+    show_pick_result(viewer, "a", results["a"], keep_manual=False)  # a fresh start
     assert len(layer.data) == 20
 
     # a pick deleted, then the layer itself: the correction stays for the export

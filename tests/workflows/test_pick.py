@@ -268,9 +268,16 @@ def test_box_size_sets_the_boxes_of_particles_not_their_centres(
         boxes = read_box_rows(out / "m0.box")
         assert len(boxes)
         assert (boxes["diameter"] == (box or DIAMETER)).all()
-        widths = starfile.read(out / "m0.cbox", always_dict=True)["cryolo"]["Width"]
-        expected = box or read_picks(out / "m0.cbox")["diameter"].round(3)
-        np.testing.assert_allclose(widths, expected)
+        # one whole-pixel box a run, as crYOLO and EMAN2 write them (a trial's files
+        # mixed 61 and 62 px boxes, CBOX widths 61.38, 61.458, ...): the diameter
+        # picked at; CBOX keeps each pick's own size in _EstWidth
+        cryolo = starfile.read(out / "m0.cbox", always_dict=True)["cryolo"]
+        np.testing.assert_allclose(cryolo["Width"], box or DIAMETER)
+        np.testing.assert_allclose(
+            read_picks(out / "m0.cbox")["diameter"],
+            read_picks(out / "m0.star")["diameter"],
+            atol=1e-3,
+        )
         centres[box] = read_picks(out / "m0.star")[["x", "y"]].to_numpy()
         np.testing.assert_allclose(read_picks(out / "m0.cbox")[["x", "y"]], centres[box], atol=1e-3)
         # BOX corners are whole pixels
@@ -341,3 +348,58 @@ def test_cli_pick_pixel_size_reaches_the_request_and_the_fingerprint(tmp_path, m
     sized = request_from_args(build_parser().parse_args([*common, "--pixel-size", "1.5"]))
     assert (plain.pixel_size_A, sized.pixel_size_A) == (None, 1.5)
     assert settings_fingerprint(plain) != settings_fingerprint(sized)  # --skip redoes them
+
+
+def test_vesicles_written_where_no_kind_is_stored_are_warned_about(tmp_path, make_config):
+    """A trial's vesicle CBOX reopened as particles (and trained as particles) unsaid."""
+    from napari_cryopick.core.model import Detector
+
+    model = Detector(make_config(kinds=("vesicle",)))
+    for formats, warned in ((("cbox",), True), (("topaz",), True), (("star", "csv"), False)):
+        request = PickRequest(
+            micrographs=[], model=model, diameter_px=40.0, out_dir=tmp_path, formats=formats
+        )
+        warnings = prepare(request).warnings
+        said = [w for w in warnings if "cannot store that picks are vesicles" in w]
+        assert bool(said) == warned, (formats, warnings)
+    particles = PickRequest(
+        micrographs=[], model=Detector(make_config()), diameter_px=20.0, out_dir=tmp_path,
+        formats=("box",),
+    )  # fmt: skip
+    assert not prepare(particles).warnings
+
+
+def test_each_file_boxes_its_particles_at_their_own_median_size(tmp_path):
+    """A review: the Pick widget's export gave every micrograph the current one's
+    diameter (and a particle CBOX beside fibers their width) as its box."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.workflows.pick import MicrographPicks, write_micrograph_picks
+
+    for diameters, item_diameter, box in (([40.0, 41.4, 39.0], 120.0, 40.0), ([61.4] * 2, 5, 61)):
+        picks = make_picks(np.arange(len(diameters)) * 100.0 + 80.0, [90.0] * len(diameters),
+                           diameter=diameters, score=0.9, micrograph="m")  # fmt: skip
+        item = MicrographPicks(
+            name="m", path=None, shape=(512, 512), pixel_size=None, diameter_px=item_diameter,
+            candidates=picks, picks=picks, fiber_paths=[], result=None, threshold=0.1,
+        )  # fmt: skip
+        request = PickRequest(micrographs=[], out_dir=tmp_path, formats=("box", "cbox"))
+        written = write_micrograph_picks(item, tmp_path / "m", request, ("particle",))
+        rows = np.loadtxt(written[0], ndmin=2)
+        assert (rows[:, 2] == box).all()
+        np.testing.assert_allclose(read_picks(written[1])["diameter"], diameters, atol=1e-3)
+
+
+def test_helical_segments_of_images_without_a_pixel_size_fail_before_picking(tmp_path, make_config):
+    """A review: `--helical-layout segments` on PNGs picked every micrograph, then failed
+    each one's file (RELION's segments need a track length in Å)."""
+    from napari_cryopick.core.model import Detector
+    from napari_cryopick.workflows.pick import FiberOptions
+
+    model = Detector(make_config(kinds=("fiber",)))
+    values = {"micrographs": [tmp_path / "a.png"], "model": model, "diameter_px": 24.0,
+              "out_dir": tmp_path / "out", "formats": ("star",)}  # fmt: skip
+    segments = FiberOptions(helical_layout="segments")
+    with pytest.raises(ValueError, match=r"a\.png: RELION helical segments .*--pixel-size"):
+        prepare(PickRequest(**values, fibers=segments))
+    prepare(PickRequest(**values, fibers=segments, pixel_size_A=1.5))  # given: fine
+    prepare(PickRequest(**values))  # start-end pairs need none

@@ -69,7 +69,7 @@ def test_new_model_is_written_with_its_card_and_previews(tmp_path, training_set,
     assert "choosing the pick threshold" in progress[-1].postfix()
     assert events.index(progress[-1]) < events.index(previews[-1])
     assert [(p.step, p.final) for p in previews] == [(2, False), (4, True)]
-    assert previews[0].result.heatmap.ndim == 2
+    assert previews[0].result.result.heatmap.ndim == 2  # a MicrographPicks, as Pick's
     assert outcome.path == out
     _model, metadata = load_checkpoint(out)
     assert metadata["card_version"] == 1
@@ -725,3 +725,45 @@ def test_a_given_diameter_the_clicks_contradict_is_warned_about(real_data_dir):
     # too few clicks to measure: nothing said
     few = [t.head(3) for t in picks]
     assert diameter_warnings([TrainingSet("ribo", micrographs, few, diameter_px=20.0)]) == []
+
+
+def test_the_training_preview_of_a_fiber_model_is_what_pick_gives(training_set, make_blobs):
+    """A trial: right after training a fiber model the preview (picked with the point
+    picker, points a width apart) showed and exported fragments; Pick on the same model
+    traced whole paths. The preview is now Pick's own unit of work."""
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import Micrograph
+    from napari_cryopick.workflows.pick import MicrographPicks, PickRequest, pick_one, prepare
+
+    fibers = TrainingSet(
+        "fibers",
+        training_set.micrographs,
+        [table.assign(kind="fiber", tube_id=1) for table in training_set.picks],
+        20.0,
+    )
+    image = make_blobs(5)[0]
+    events = []
+    request = _request(fibers, None, kinds=("fiber",), preview=image, preview_every=2)
+    outcome = drive(train(request), events.append)
+    final = [e for e in events if isinstance(e, TrainPreview) and e.final][-1]
+    assert isinstance(final.result, MicrographPicks)
+    micrograph = Micrograph(image, name="preview")
+    picked = pick_one(
+        prepare(
+            PickRequest(
+                micrographs=[micrograph],
+                model=outcome.model,
+                metadata=outcome.metadata,
+                diameter_px=20.0,
+                device="cpu",
+            )
+        ),
+        micrograph,
+    )
+    assert len(picked.fiber_paths) > 0  # something traced: the comparison says something
+    assert len(final.result.fiber_paths) == len(picked.fiber_paths)
+    for shown, traced in zip(final.result.fiber_paths, picked.fiber_paths, strict=True):
+        np.testing.assert_allclose(shown, traced)
+    assert final.result.threshold == picked.threshold
+    np.testing.assert_allclose(final.result.picks[["x", "y"]], picked.picks[["x", "y"]])

@@ -115,6 +115,8 @@ class SessionState:
         self.bundled: tuple[Any, dict] | None = None
         self.typed_diameter: float | None = None
         self.typed_dataset: str | None = None
+        #: Why micrographs opened again were closed (:func:`guard_one_layer_per_micrograph`).
+        self.refused: list[str] = []
 
     def set_model(
         self,
@@ -161,7 +163,76 @@ def session(viewer: Any) -> SessionState:
     if state is None:
         state = SessionState()
         _SESSIONS[viewer] = state
+        guard_one_layer_per_micrograph(viewer)
     return state
+
+
+def _same_micrograph_open(viewer: Any, layer: Any) -> Any | None:
+    """The micrograph layer opened before ``layer`` under its micrograph name, if any."""
+    name = micrograph_name(layer)
+    for other in viewer.layers:
+        if unproxy(other) is unproxy(layer):
+            return None  # below it in the layer list: opened before it
+        if is_micrograph_layer(other) and micrograph_name(other) == name:
+            return other
+    return None
+
+
+def guard_one_layer_per_micrograph(viewer: Any) -> None:
+    """Once per viewer: a micrograph layer whose micrograph name is open already closes.
+
+    Annotations, results and pick files go by micrograph name (the file stem).
+    A trial opened ``a/061.png`` and ``b/061.png`` (and ``x.png`` beside
+    ``x.mrc``): both shared one annotation layer and one sidecar, so clicks on
+    one went to the other's file and trained on both. The same file opened
+    twice took the settings typed on another micrograph and rewrote its
+    saved clicks' diameters. So the layer opened second is closed on the next
+    event-loop turn, the one open is selected, and a napari warning (also in
+    ``SessionState.refused``) says why and what to do.
+    """
+    from qtpy.QtCore import QTimer
+
+    real = unproxy(viewer)
+
+    def refuse(layer: Any) -> None:
+        kept = _same_micrograph_open(real, layer)
+        if kept is None or layer not in real.layers:
+            return
+        new, old = layer_path(layer), layer_path(kept)
+        name = micrograph_name(layer)
+        if new is not None and old is not None and new.resolve() == old.resolve():
+            message = f"{new} is open already (layer '{kept.name}'): not opened a second time."
+        else:
+            message = (
+                f"A micrograph named '{name}' is open already ({old or kept.name}): "
+                f"{new or layer.name} was closed. Annotations, results and pick files go by "
+                "micrograph name: close the open one first, or rename one of the files."
+            )
+        real.layers.remove(layer)
+        real.layers.selection.active = kept
+        session(real).refused.append(message)
+        from napari.utils.notifications import show_warning
+
+        show_warning(message)
+
+    def second(layer: Any) -> bool:
+        # a file's layer: a layer without one (napari's Duplicate Layer, a filter's
+        # output) is the user's own image and stays (the widgets see the first only)
+        return (
+            is_micrograph_layer(layer)
+            and layer_path(layer) is not None
+            and _same_micrograph_open(real, layer) is not None
+        )
+
+    def on_inserted(event: Any) -> None:
+        layer = event.value
+        if second(layer):
+            QTimer.singleShot(0, lambda: refuse(layer))  # after napari has inserted it
+
+    real.layers.events.inserted.connect(on_inserted)
+    for layer in list(real.layers):  # opened before any widget docked
+        if second(layer):
+            QTimer.singleShot(0, lambda layer=layer: refuse(layer))
 
 
 def bundled_model(viewer: Any) -> tuple[Any, dict] | None:
@@ -322,8 +393,16 @@ def is_micrograph_layer(layer: Any) -> bool:
 
 
 def micrograph_layers(viewer: Any) -> list[Any]:
-    """Micrograph image layers of ``viewer``, bottom to top."""
-    return [layer for layer in viewer.layers if is_micrograph_layer(layer)]
+    """Micrograph image layers of ``viewer``, bottom to top, one per micrograph name
+    (the one opened first: a second one is closed, :func:`guard_one_layer_per_micrograph`)."""
+    layers, names = [], set()
+    for layer in viewer.layers:
+        if is_micrograph_layer(layer):
+            name = micrograph_name(layer)
+            if name not in names:
+                names.add(name)
+                layers.append(layer)
+    return layers
 
 
 def session_micrographs(viewer: Any) -> set[str]:
@@ -346,9 +425,10 @@ def current_micrograph_layer(viewer: Any) -> Any | None:
     top-most visible micrograph layer, else the top-most one.
     """
     active = viewer.layers.selection.active
-    if active is not None and is_micrograph_layer(active):
-        return active
     layers = micrograph_layers(viewer)
+    if active is not None and is_micrograph_layer(active):
+        # a second layer of an open micrograph (closing on the next turn): the open one
+        return next((m for m in layers if micrograph_name(m) == micrograph_name(active)), active)
     of = active.metadata.get("micrograph") if active is not None else None
     for name in (of, session(viewer).displayed):  # then the one the result layers show
         for layer in reversed(layers if name else ()):

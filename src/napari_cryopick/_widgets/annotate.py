@@ -590,7 +590,11 @@ class AnnotateWidget(QWidget):
         inserted = (
             getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
         )
-        if not opened and inserted is not None and is_micrograph_layer(inserted):
+        if (
+            not opened
+            and inserted is not None
+            and any(unproxy(m) is unproxy(inserted) for m in layers)
+        ):
             opened.append(inserted)  # a file opened again: its first click must add a particle
         for layer in self.viewer.layers:
             if layer.metadata.get(ROLE_KEY) == "annotation":
@@ -638,6 +642,9 @@ class AnnotateWidget(QWidget):
         except (AttributeError, IndexError, KeyError, TypeError):
             return
         if is_micrograph_layer(layer):
+            if not any(unproxy(m) is unproxy(layer) for m in micrograph_layers(self.viewer)):
+                return  # a second layer of an open micrograph, closed: the annotations
+                # are the open one's (saving them beside this file gave it a sidecar)
             name, mlayer = micrograph_name(layer), layer
         elif layer.metadata.get(ROLE_KEY) == "annotation":
             name = layer.metadata.get("micrograph", "")
@@ -685,8 +692,18 @@ class AnnotateWidget(QWidget):
         QTimer.singleShot(0, close_own)
 
     def _follow(self, micrograph_layer: Any) -> None:
-        if micrograph_layer in self.viewer.layers:
-            self.set_micrograph(micrograph_layer)
+        """Annotate a micrograph just opened; with its saved objects all of one kind
+        of vesicle or fiber (no particles), in that kind (a vesicle trial's first click
+        on a reopened vesicle micrograph added a 100 px particle)."""
+        if micrograph_layer not in self.viewer.layers:
+            return
+        counts = annotations_from_layers(self.viewer, micrograph_layer).counts()
+        kinds = [k for k in ("particle", "vesicle", "fiber") if counts.get(k)]
+        if len(kinds) == 1 and kinds[0] != self.kind_combo.currentText():
+            self.kind_combo.blockSignals(True)
+            self.kind_combo.setCurrentText(kinds[0])
+            self.kind_combo.blockSignals(False)
+        self.set_micrograph(micrograph_layer)
 
     def _on_active_layer(self, event: Any = None) -> None:
         """Follow the layer the user selects: a micrograph, or an annotation layer of one."""

@@ -38,10 +38,10 @@ from napari_cryopick.layers.results import ROLE_KEY
 from ._common import (
     connect_while_alive,
     current_micrograph_layer,
+    layer_type,
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
-    points_layers,
     populate_layer_combo,
     scroll_layout,
     session,
@@ -80,12 +80,37 @@ def _of(layer: Any) -> str:
     return str(layer.metadata.get("micrograph") or "")
 
 
+def evaluable_layers(viewer: Any) -> list[Any]:
+    """The layers Evaluate compares: points, and circles of vesicles (shapes layers of
+    kind ``"vesicle"``: the Pick widget's results, Annotate's, a pick file's).
+
+    A vesicle trial's picks were circles only: Evaluate offered the empty points
+    layer and said "pick first".
+    """
+    return [
+        layer
+        for layer in viewer.layers
+        if layer_type(layer) == "points"
+        or (layer_type(layer) == "shapes" and layer.metadata.get("kind") == "vesicle")
+    ]
+
+
 def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
-    """A points layer as a pick table, every row named ``micrograph`` when given."""
+    """A points layer (or a layer of vesicle circles: centre and diameter each) as a pick
+    table, every row named ``micrograph`` when given."""
     from napari_cryopick.layers.points import points_to_picks
+    from napari_cryopick.layers.results import shapes_to_vesicles
 
     features = layer.features if len(layer.features) == len(layer.data) else None
-    table = points_to_picks(layer.data, features, micrograph=micrograph)
+    if layer_type(layer) == "shapes":
+        scores = (
+            features["score"].to_numpy(float)
+            if features is not None and ("score" in features.columns)
+            else None
+        )
+        table = shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+    else:
+        table = points_to_picks(layer.data, features, micrograph=micrograph)
     if micrograph:
         table["micrograph"] = micrograph
     return table
@@ -115,9 +140,13 @@ class EvaluateWidget(QWidget):
         self.report = None
 
         self.pred_combo = QComboBox()
-        self.pred_combo.setToolTip("Points layer of predicted picks (scores give the PR curve)")
+        self.pred_combo.setToolTip(
+            "Points (or vesicle circles) of predicted picks (scores give the PR curve)"
+        )
         self.truth_combo = QComboBox()
-        self.truth_combo.setToolTip("Points layer of true particles (truth file or your clicks)")
+        self.truth_combo.setToolTip(
+            "Points (or vesicle circles) of the true objects (truth file or your clicks)"
+        )
         load_truth = QPushButton("Load truth file…")
         load_truth.setToolTip("Read a STAR/BOX/CBOX/Topaz/CSV pick file as ground truth")
         load_truth.clicked.connect(self._browse_truth)
@@ -257,7 +286,7 @@ class EvaluateWidget(QWidget):
     def _refill(self) -> None:
         self._follow_names()
         self._follow_diameter()
-        layers = points_layers(self.viewer)
+        layers = evaluable_layers(self.viewer)
         # the user's choices stay (under a new name if renamed); the rest is chosen again
         keep_pred = self._chosen_name("pred")
         keep_truth = self._chosen_name("truth")
@@ -270,6 +299,7 @@ class EvaluateWidget(QWidget):
             key=lambda layer: (
                 _prediction_rank(layer),
                 _of(layer) != shown,
+                len(layer.data) == 0,  # a vesicle model's picks are its circles
                 unproxy(layer) is not before,
             ),
         )

@@ -113,6 +113,14 @@ class ShownResult:
     #: resized or drawn; ``"fiber"`` paths deleted, reshaped or drawn) and not yet
     #: used as training labels: a new result would lose them (:func:`has_corrections`).
     edited: frozenset[str] = frozenset()
+    #: Negatives (x, y) the user marked on the micrograph when the result was shown
+    #: (:func:`_without_negatives`): a traced fiber path passing within half its width
+    #: of one is not shown. None: none (or a file loaded, shown as it is).
+    negatives: np.ndarray | None = None
+    #: Centres (x, y) of the network's circles, and middle vertices of its paths, that
+    #: the user deleted since the last "Use as training labels" (which makes them
+    #: negatives, as it does deleted particle picks).
+    deleted_shapes: tuple[tuple[float, float], ...] = ()
     #: Fibers as shown at a threshold, ``{threshold: (paths, scores, rows)}``
     #: (:func:`_shown_fibers`): tracing again only at a threshold not seen yet.
     #: A new result (``dataclasses.replace``) starts with an empty one.
@@ -303,6 +311,17 @@ def _put(viewer: Any, what: str, micrograph: str, layer_data: tuple, create: boo
         return None, False
     active = viewer.layers.selection.active
     layer = getattr(viewer, f"add_{type_name}")(data, **{**kwargs, "visible": False})
+    of = _micrograph_of(active) if active is not None else None
+    if of and micrograph and of != micrograph:
+        from .annotate import find_micrograph_layer
+
+        mine, theirs = find_micrograph_layer(viewer, micrograph), find_micrograph_layer(viewer, of)
+        if mine is not None and mine.visible and (theirs is None or not theirs.visible):
+            # the selection is still on the micrograph being left, already hidden (a
+            # widget brings this one to the front, then selects its layer): given back
+            # to it, it took the display back with it (a trial's choice in Annotate's
+            # box snapped back)
+            active = mine
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
     return layer, True
@@ -474,9 +493,42 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
                 tube_id=now["tube_id"] + (max(int(tubes.max()), 0) if len(tubes) else 0)
             )
         table, rows = _appended(kept, added)
-        state.pick_results[micrograph] = replace(stored, picks=table, edited=stored.edited | {kind})
+        gone = _deleted_shapes(kind, _filled(layer).table, now)
+        state.pick_results[micrograph] = replace(
+            stored,
+            picks=table,
+            edited=stored.edited | {kind},
+            deleted_shapes=stored.deleted_shapes + gone,
+        )
         layer.metadata["rows"] = rows
         _FILLS[unproxy(layer)] = replace(_filled(layer), table=now)
+
+
+def _deleted_shapes(
+    kind: str, before: pd.DataFrame | None, now: pd.DataFrame
+) -> tuple[tuple[float, float], ...]:
+    """Where the network's circles (paths) of ``before`` that ``now`` lacks were:
+    a circle with no circle of ``now`` centred within its radius (its centre); a
+    path with none passing within half its width of its middle vertex (that vertex).
+    Shapes drawn by hand (no score) are not the network's: not counted."""
+    if before is None or not len(before):
+        return ()
+    scored = before[before["score"].notna()]
+    gone: list[tuple[float, float]] = []
+    if kind == "vesicle":
+        for row in scored.itertuples():
+            radius = 0.5 * float(row.diameter) if np.isfinite(row.diameter) else 0.0
+            near = np.hypot(now["x"].to_numpy(float) - row.x, now["y"].to_numpy(float) - row.y)
+            if not (near <= max(radius, 1.0)).any():
+                gone.append((float(row.x), float(row.y)))
+        return tuple(gone)
+    paths = [t[["x", "y"]].to_numpy(float) for _, t in now.groupby("tube_id", sort=False)]
+    for _tube, path in scored.groupby("tube_id", sort=False):
+        middle = path[["x", "y"]].to_numpy(float)[len(path) // 2]
+        width = float(path["diameter"].median()) if path["diameter"].notna().any() else 0.0
+        if not paths or not _paths_near(paths, middle[None, :], max(0.5 * width, 1.0)).any():
+            gone.append((float(middle[0]), float(middle[1])))
+    return tuple(gone)
 
 
 def _traced_key(threshold: float) -> float:
@@ -553,6 +605,12 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
         path_scores = np.full(len(found), np.nan)
         for tube, group in found_picks.groupby("tube_id"):
             path_scores[int(tube) - 1] = float(group["score"].iloc[0])
+        if result.negatives is not None and len(result.negatives) and found:
+            # a path the user marked as junk somewhere along it stays away as a whole
+            width = result.fiber_width_px or _fiber_width(candidates) or 0.0
+            keep = ~_paths_near(found, result.negatives, 0.5 * width)
+            found = [path for path, kept in zip(found, keep, strict=True) if kept]
+            path_scores = path_scores[keep]
         paths += list(found)
         scores += path_scores.tolist()
         rows += [int(i) for i in candidates.index]
@@ -743,6 +801,37 @@ def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
     return replace(shown, picks=pd.concat([picks, manual], ignore_index=True))
 
 
+def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[ShownResult, np.ndarray]:
+    """``shown`` without the network's particle candidates where the user deleted one of
+    an earlier result of the micrograph, and those places ((N, 2) x, y).
+
+    A trial deleted 3 picks and pressed Pick (or Pick all open) again: all 3 came
+    back unsaid. Deletions not yet used as training labels now go with the
+    micrograph through re-picking, as hand-added picks do (:func:`_with_manual`).
+    """
+    none = np.zeros((0, 2), np.float32)
+    if old is None or old.original is None or not len(old.original):
+        return shown, none
+    from .annotate import far_from
+
+    current = _particle_candidates(old.picks)
+    # particle sizes only: a vesicle's would widen the radius around each deletion
+    sizes = pd.concat([current["diameter"], _particle_candidates(shown.picks)["diameter"]])
+    sizes = sizes.astype(float)
+    if not sizes.notna().any():
+        return shown, none
+    radius = 0.5 * float(np.nanmedian(sizes))
+    positions = pd.DataFrame(np.asarray(old.original, float), columns=["x", "y"])
+    gone = far_from(positions, current, radius)
+    if not len(gone):
+        return shown, none
+    picks = shown.picks
+    particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
+    keep = ~_near(picks, particle, gone, radius)
+    shown = replace(shown, picks=picks[keep].reset_index(drop=True)) if not keep.all() else shown
+    return shown, gone[["x", "y"]].to_numpy(np.float32)
+
+
 def _near(picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: float) -> np.ndarray:
     """Which of ``picks`` (among ``rows``, a mask) lie closer than ``radius`` to a row of
     ``points`` (x, y): the candidates a user's own pick or negative there replaces."""
@@ -758,14 +847,40 @@ def _near(picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: f
     return near
 
 
-def _without_negatives(viewer: Any, micrograph: str, shown: ShownResult) -> ShownResult:
-    """``shown`` without the particle candidates within half a diameter of a negative
-    the user marked on ``micrograph`` (Annotate's negatives, or picks deleted and then
-    used as training labels).
+def _paths_near(paths: list, points: np.ndarray, radius: float) -> np.ndarray:
+    """Which of ``paths`` ((N, 2) x, y) pass closer than ``radius`` to one of ``points``
+    (their vertices and the segments between them, sampled every pixel)."""
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.fibers import resample_path
+
+    near = np.zeros(len(paths), bool)
+    if radius <= 0 or not len(points):
+        return near
+    tree = cKDTree(np.asarray(points, float))
+    for i, path in enumerate(paths):
+        path = np.asarray(path, float).reshape(-1, 2)
+        dense = np.vstack([resample_path(path, 1.0), path]) if len(path) > 1 else path
+        near[i] = bool((tree.query(dense)[0] < radius).any())
+    return near
+
+
+def _without_negatives(
+    viewer: Any, micrograph: str, shown: ShownResult, deleted_shapes: tuple = ()
+) -> ShownResult:
+    """``shown`` without the network's objects at a negative the user marked on
+    ``micrograph`` (Annotate's negatives, or picks deleted and then used as training
+    labels) or where the user deleted a circle or path of an earlier result
+    (``deleted_shapes``, not yet labels): particle candidates within half a diameter
+    of one, vesicle candidates with one within a quarter of their diameter of their
+    centre (a negative on ice inside a real vesicle leaves it), fiber paths passing
+    within half their width of one (kept as ``negatives`` for :func:`_shown_fibers`,
+    which traces them).
 
     A trial deleted 3 junk picks, used the rest as labels and retrained: the new
     model scored the junk 0.81-0.89 again, and the export wrote it for RELION. A
-    spot the user called junk stays junk on that micrograph whatever a model says.
+    spot the user called junk stays junk on that micrograph whatever a model says
+    (a vesicle trial's deleted circle and negative cross did not).
     """
     from .annotate import current_labels, find_micrograph_layer
 
@@ -774,16 +889,34 @@ def _without_negatives(viewer: Any, micrograph: str, shown: ShownResult) -> Show
     if mlayer is None or not len(picks):
         return shown
     negatives = current_labels(viewer, mlayer, "negative")
-    particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
-    if not len(negatives) or not particle.any():
+    if len(deleted_shapes):
+        spots = pd.DataFrame(np.asarray(deleted_shapes, float).reshape(-1, 2), columns=["x", "y"])
+        negatives = pd.concat([negatives[["x", "y"]], spots], ignore_index=True)
+    if not len(negatives):
         return shown
+    scored = picks["score"].notna().to_numpy()
+    kind = picks["kind"].to_numpy()
+    junk = np.zeros(len(picks), bool)
+    particle = (kind == "particle") & scored
     diameter = micrograph_diameter(mlayer) or float(picks["diameter"].median())
-    if not np.isfinite(diameter) or diameter <= 0:
-        return shown
-    junk = _near(picks, particle, negatives, 0.5 * diameter)
-    if not junk.any():
-        return shown
-    return replace(shown, picks=picks[~junk].reset_index(drop=True))
+    if particle.any() and np.isfinite(diameter) and diameter > 0:
+        junk |= _near(picks, particle, negatives, 0.5 * diameter)
+    vesicle = np.flatnonzero((kind == "vesicle") & scored)
+    if len(vesicle):
+        from scipy.spatial import cKDTree
+
+        radius = 0.25 * picks["diameter"].to_numpy(float)[vesicle]
+        if np.isfinite(diameter) and diameter > 0:
+            radius = np.where(np.isfinite(radius), radius, 0.25 * diameter)
+        distance, _ = cKDTree(negatives[["x", "y"]].to_numpy(float)).query(
+            picks[["x", "y"]].to_numpy(float)[vesicle]
+        )
+        junk[vesicle] = distance < radius
+    points = negatives[["x", "y"]].to_numpy(float)
+    kept = picks[~junk].reset_index(drop=True) if junk.any() else picks
+    if (kind == "fiber").any():
+        return replace(shown, picks=kept, negatives=points)
+    return replace(shown, picks=kept) if junk.any() else shown
 
 
 def _to_display(viewer: Any, micrograph: str) -> bool:
@@ -913,9 +1046,14 @@ def showing_pick_result(
     old = state.pick_results.get(micrograph) if keep_manual else None
     state.earlier_model.discard(micrograph)  # picked now (or read from a file)
     shown = _with_manual(as_shown(result), old)
+    gone = old.deleted_shapes if old is not None else ()  # circles and paths deleted
     if honour_negatives:  # a network's result (a file loaded is shown as it is)
-        shown = _without_negatives(viewer, micrograph, shown)
-    state.pick_results[micrograph] = replace(shown, original=_scored_positions(shown.picks))
+        shown = _without_negatives(viewer, micrograph, shown, gone)
+    shown, deleted = _without_deleted(shown, old)
+    original = _scored_positions(shown.picks)
+    if len(deleted):  # still deletions (not yet labels): "Use as training labels" takes them
+        original = np.vstack([original, deleted.astype(np.float32)])
+    state.pick_results[micrograph] = replace(shown, original=original, deleted_shapes=gone)
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
             _store_edits(viewer)
@@ -2675,8 +2813,9 @@ class PickWidget(QWidget):
     def _checked_export_items(self, table: pd.DataFrame, format: str) -> list | None:
         """:func:`_export_items`; None (and the status says why) when fibers cannot be written
         in ``format`` (``cryopick pick`` refuses the same)."""
-        from napari_cryopick.workflows.pick import check_fiber_formats
+        from napari_cryopick.workflows.pick import check_fiber_formats, kind_format_warning
 
+        self._export_warning = ""
         names = list(session(self.viewer).pick_results)
         items = _export_items(self.viewer, table, self.diameter_spin.value(), names)
         try:
@@ -2685,6 +2824,9 @@ class PickWidget(QWidget):
         except ValueError as exc:
             self.status.setText(f"Export: {exc} (choose another format)")
             return None
+        kinds = {kind for _item, item_kinds in items for kind in item_kinds}
+        warning = kind_format_warning(sorted(kinds), (format,))
+        self._export_warning = "" if warning is None else f"\nWarning: {warning}"
         return items
 
     def _shown_picks(self) -> pd.DataFrame | None:
@@ -2716,6 +2858,7 @@ class PickWidget(QWidget):
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table))}{self._unscored_text(table)} to "
             f"{len(written)} {format} file(s) in {folder}{note}"
+            f"{getattr(self, '_export_warning', '')}"
         )
 
     def _unscored_text(self, table: pd.DataFrame) -> str:
@@ -2780,6 +2923,7 @@ class PickWidget(QWidget):
         sidecar at once.
         """
         from .annotate import (
+            current_labels,
             merge_fiber_labels,
             merge_negative_labels,
             merge_particle_labels,
@@ -2823,6 +2967,21 @@ class PickWidget(QWidget):
                     f"particle label; delete the false ones in the '{mlayer.name} particle' "
                     "layer (they are not picks any more)."
                 )
+        _store_shape_edits(self.viewer, name)  # circles and paths deleted since
+        stored = state.pick_results.get(name)
+        gone = stored.deleted_shapes if stored is not None else ()
+        if gone:  # the network's circles and paths the user deleted are junk too
+            spots = pd.DataFrame(np.asarray(gone, float).reshape(-1, 2), columns=["x", "y"])
+            negatives, junk = merge_negative_labels(
+                self.viewer,
+                mlayer,
+                spots,
+                current_labels(self.viewer, mlayer, "particle"),
+                diameter,
+            )
+            if junk:
+                saved = replace_annotations(self.viewer, mlayer, negatives, "negative")
+                texts.append(f"{junk} deleted circles or paths as negatives")
         if len(vesicles):
             table, added = merge_vesicle_labels(self.viewer, mlayer, vesicles)
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
@@ -2842,6 +3001,8 @@ class PickWidget(QWidget):
             _store_shape_edits(self.viewer, name)
             stored = state.pick_results[name]
             original = _scored_positions(current) if current is not None else stored.original
-            state.pick_results[name] = replace(stored, original=original, edited=frozenset())
+            state.pick_results[name] = replace(
+                stored, original=original, edited=frozenset(), deleted_shapes=()
+            )
         self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.{unreviewed}")
         return saved

@@ -7,7 +7,10 @@ and negatives (carbon, ice, junk), plus the name of the data set the
 micrograph belongs to and the particle diameter in pixels.
 
 The sidecar is ``<micrograph stem>.cryopick.json`` beside the micrograph when
-that folder is writable, otherwise
+that folder is writable (``<file name>.cryopick.json``, e.g.
+``x.mrc.cryopick.json``, when ``<stem>.cryopick.json`` is another file's:
+``x.png`` beside ``x.mrc``, a binned preview beside its micrograph, whose
+clicks are in other pixels), otherwise
 ``~/.local/share/napari-cryopick/annotations/<hash of the absolute path>.json``
 (``$XDG_DATA_HOME`` is honoured; ``$CRYOPICK_ANNOTATION_DIR`` overrides the
 folder). Writes are atomic (temporary file + :func:`os.replace`), so a crash
@@ -104,7 +107,31 @@ def user_annotation_dir() -> Path:
 
 
 def _beside_path(micrograph_path: Path) -> Path:
-    return micrograph_path.parent / (_stem(micrograph_path) + SIDECAR_SUFFIX)
+    """``<stem>.cryopick.json`` beside the micrograph, unless that is another file's
+    sidecar (``x.png``'s, for ``x.mrc``): then ``<file name>.cryopick.json``."""
+    by_stem = micrograph_path.parent / (_stem(micrograph_path) + SIDECAR_SUFFIX)
+    if _belongs_to_another(by_stem, micrograph_path):
+        return micrograph_path.parent / (micrograph_path.name + SIDECAR_SUFFIX)
+    return by_stem
+
+
+def _belongs_to_another(sidecar: Path, micrograph_path: Path) -> bool:
+    """Whether ``sidecar`` exists and is the sidecar of another micrograph file that
+    exists beside ``micrograph_path`` (by file name, in any case: a folder moved keeps
+    its sidecars; a sidecar of a file since converted, ``x.tif`` to ``x.mrc``, stays
+    this one's)."""
+    if not sidecar.is_file():
+        return False
+    try:
+        stored = json.loads(sidecar.read_text(encoding="utf-8")).get("micrograph_path")
+    except (OSError, ValueError, AttributeError):
+        return False  # unreadable: load_annotations says so, naming it
+    if not stored:
+        return False
+    name = Path(str(stored)).name
+    if name.lower() == micrograph_path.name.lower():
+        return False
+    return (micrograph_path.parent / name).exists()
 
 
 def _user_path(micrograph_path: Path) -> Path:
@@ -145,7 +172,8 @@ def _writable(folder: Path) -> bool:
 def find_sidecar(micrograph_path: str | os.PathLike) -> Path | None:
     """The existing sidecar of ``micrograph_path``, or ``None``."""
     micrograph_path = Path(micrograph_path).absolute()
-    for candidate in (_beside_path(micrograph_path), _user_path(micrograph_path)):
+    own = micrograph_path.parent / (micrograph_path.name + SIDECAR_SUFFIX)
+    for candidate in (own, _beside_path(micrograph_path), _user_path(micrograph_path)):
         if candidate.is_file():
             return candidate
     return None

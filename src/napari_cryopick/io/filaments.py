@@ -9,19 +9,23 @@ RELION helical STAR (one ``data_`` loop block, like RELION's coordinate files)
     what *Extract* reads with "Coordinates are start-end only? Yes": every two
     consecutive rows are the start and the end of one straight tube piece
     (``rlnCoordinateX/Y``). A curved fiber is cut into straight pieces that
-    stay within ``max_deviation_px`` of it (Douglas-Peucker); its pieces share
-    its ``rlnHelicalTubeID`` (1-based per micrograph), which RELION does not
-    need for start-end extraction but which lets a curved fiber be read back
-    as one path.
+    stay within ``max_deviation_px`` of it (Douglas-Peucker). Each piece is a
+    tube of its own (``rlnHelicalTubeID``, 1-based per micrograph), as RELION's
+    manual picking makes them: RELION's *Extract* gives every segment of a pair
+    the pair's tube id and a track length counted from that pair's start, so
+    pieces sharing an id would give one tube track lengths that restart at
+    every bend. napari-cryopick's own label ``cryopickFiberID`` (which RELION
+    ignores) numbers the fiber each piece belongs to, so a curved fiber reads
+    back as one path.
 
     ``layout="segments"``: what RELION's helical auto-picking writes and
     *Extract* reads with "start-end only? No": one row per segment, every
     ``box_distance_px`` along the fiber, with ``rlnHelicalTubeID``,
     ``rlnAngleTiltPrior`` (90), ``rlnAnglePsiPrior`` (in-plane direction of
     the tube, degrees, ``-atan2(dy, dx)``), ``rlnHelicalTrackLengthAngst``
-    (distance from the tube start; ``rlnHelicalTrackLength`` in pixels when
-    the pixel size is unknown) and ``rlnAnglePsiFlipRatio`` (0.5, no polarity
-    known).
+    (distance from the tube start; so the pixel size must be known: RELION's
+    *Extract* refuses segments without it) and ``rlnAnglePsiFlipRatio`` (0.5,
+    no polarity known). ``rlnHelicalTrackLength`` (pixels, older files) is read.
 
 Fiber centre lines (JSON; ``cryopick simulate`` writes ``fibers/<micrograph>.json``)
     ``{"micrograph": name, "width_px": w, "fibers": [{"tube_id": k,
@@ -79,6 +83,8 @@ __all__ = [
     "write_relion_helical",
 ]
 
+#: napari-cryopick's label of the fiber a start-end piece belongs to (RELION ignores it).
+FIBER_LABEL = "cryopickFiberID"
 #: Layouts of :func:`write_relion_helical`.
 HELICAL_LAYOUTS: tuple[str, ...] = ("start_end", "segments")
 #: Suffix of fiber centre-line files (:func:`read_centre_lines`).
@@ -86,12 +92,47 @@ CENTRE_LINES_SUFFIX = ".json"
 #: RELION's flip ratio for tubes of unknown polarity (bimodal psi prior).
 PSI_FLIP_RATIO = 0.5
 VERSION_LINE = "# version 30001"
-_SEGMENT_LABELS = (
+SEGMENT_LABELS = (
     "rlnAnglePsiPrior",
     "rlnHelicalTrackLengthAngst",
     "rlnHelicalTrackLength",
     "rlnAngleTiltPrior",
 )
+
+
+def start_end_paths(
+    path: Path, names: Sequence[str], x: np.ndarray, y: np.ndarray, ids: np.ndarray
+) -> list[tuple[str, np.ndarray, int]]:
+    """Start-end pairs of rows joined into fibers: ``(micrograph, (N, 2) path, first row)``.
+
+    Pieces with one id (``cryopickFiberID``, else the tube id) in one micrograph
+    are one fiber, in the order of their first rows; a vertex where one piece
+    ends and the next starts is kept once. A NaN id is a fiber of its own.
+    """
+    if len(x) % 2:
+        raise file_error(
+            path, f"start-end coordinates come in pairs of rows, but the file has {len(x)} rows"
+        )
+    pieces: dict[tuple[str, float], list[np.ndarray]] = {}
+    first: dict[tuple[str, float], int] = {}
+    for i in range(0, len(x), 2):
+        if names[i] != names[i + 1]:
+            raise file_error(
+                path, f"rows {i + 1} and {i + 2} (a start-end pair) name two micrographs"
+            )
+        key = (names[i], ids[i] if np.isfinite(ids[i]) else -1.0 - i)
+        first.setdefault(key, i)
+        pieces.setdefault(key, []).append(np.array([[x[i], y[i]], [x[i + 1], y[i + 1]]]))
+    out = []
+    for key, parts in pieces.items():
+        joined = parts[0]
+        for piece in parts[1:]:
+            if np.allclose(piece[0], joined[-1]):
+                joined = np.vstack([joined, piece[1:]])
+            else:
+                joined = np.vstack([joined, piece])
+        out.append((key[0], joined, first[key]))
+    return out
 
 
 def _atomic_write_text(path: Path, text: str) -> Path:
@@ -133,6 +174,8 @@ def write_relion_helical(
     micrograph_names: bool | None = None,
     micrograph_suffix: str = "",
     decimals: int = 3,
+    width_px: float | None = None,
+    scores: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Write fiber paths as a RELION helical coordinate STAR file.
 
@@ -140,7 +183,8 @@ def write_relion_helical(
     ----------
     paths_by_micrograph
         ``{micrograph name: [path, ...]}``; each path ``(N, 2)`` (x, y) in the
-        micrograph's pixels. Tube ids count from 1 per micrograph in list order.
+        micrograph's pixels. Tube ids count from 1 per micrograph in list order
+        (``"start_end"``: one per straight piece).
     path
         Destination (``.star``); its folder must exist.
     layout
@@ -152,8 +196,9 @@ def write_relion_helical(
         ``"start_end"``: a curved path is cut into straight pieces staying
         within this distance of it; ``None``: one start-end pair per path.
     pixel_size_A
-        ``"segments"``: Å per pixel, for ``rlnHelicalTrackLengthAngst``;
-        ``None`` writes ``rlnHelicalTrackLength`` in pixels instead.
+        ``"segments"``: Å per pixel, for ``rlnHelicalTrackLengthAngst``
+        (required: RELION's *Extract* stops with "Prior information of helical
+        segments is missing" without it).
     micrograph_names
         Write ``rlnMicrographName``; ``None``: when a name is not empty.
         ``False`` gives a per-micrograph coordinate file.
@@ -161,17 +206,35 @@ def write_relion_helical(
         Appended to micrograph names (e.g. ``".mrc"``).
     decimals
         Decimals of coordinates (trailing zeros dropped).
+    width_px
+        The fibers' width, written on every row as ``cryopickDiameter`` (read
+        back as the diameter; RELION ignores it).
+    scores
+        ``{micrograph name: [score per path]}``, written on every row of a
+        path as ``rlnAutopickFigureOfMerit`` (no score: -999, as RELION's
+        manual picking writes), so a threshold can still be applied to them.
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
+    from napari_cryopick.io.formats.star import DIAMETER_LABEL, NO_SCORE_TEXT
+
     path = Path(path)
     if layout not in HELICAL_LAYOUTS:
         raise ValueError(f"layout must be one of {HELICAL_LAYOUTS}, got {layout!r}")
     if layout == "segments" and not (box_distance_px and box_distance_px > 0):
         raise ValueError("the 'segments' layout needs box_distance_px > 0")
+    if layout == "segments" and not (
+        pixel_size_A and math.isfinite(pixel_size_A) and pixel_size_A > 0
+    ):
+        raise ValueError(
+            "RELION helical segments need the pixel size (their track length is in Å, "
+            "rlnHelicalTrackLengthAngst, which RELION's Extract requires), and it is unknown "
+            "(PNG, JPEG and TIFF carry none; an MRC header of 0 or 1 Å counts as none): give "
+            "--pixel-size, or write start-end pairs (--helical-layout start_end)"
+        )
     if micrograph_names is None:
         micrograph_names = any(str(name) for name in paths_by_micrograph)
 
@@ -182,16 +245,40 @@ def write_relion_helical(
     if micrograph_names:
         labels.append("rlnMicrographName")
     labels.append("rlnHelicalTubeID")
+    if layout == "start_end":
+        labels.append(FIBER_LABEL)
+    extra_labels = []  # the same on every row of a path
+    if scores is not None:
+        extra_labels.append("rlnAutopickFigureOfMerit")
+    if width_px is not None and math.isfinite(width_px) and width_px > 0:
+        extra_labels.append(DIAMETER_LABEL)
     if layout == "segments":
-        track = "rlnHelicalTrackLengthAngst" if pixel_size_A else "rlnHelicalTrackLength"
-        labels += ["rlnAngleTiltPrior", "rlnAnglePsiPrior", track, "rlnAnglePsiFlipRatio"]
+        labels += [
+            "rlnAngleTiltPrior",
+            "rlnAnglePsiPrior",
+            "rlnHelicalTrackLengthAngst",
+            "rlnAnglePsiFlipRatio",
+        ]
+    labels += extra_labels
     rows: list[list[str]] = []
     for micrograph, fibers in paths_by_micrograph.items():
         name = [f"{micrograph}{micrograph_suffix}"] if micrograph_names else []
+        piece = 0  # start_end: tube ids of the straight pieces, 1-based per micrograph
+        path_scores = list((scores or {}).get(micrograph, ()))
         for tube, fiber in enumerate(fibers, start=1):
             fiber = _as_path(fiber)
             if len(fiber) < 2:
                 continue
+            extra = []
+            if scores is not None:
+                score = path_scores[tube - 1] if tube - 1 < len(path_scores) else math.nan
+                extra.append(
+                    format_number(score, max(decimals, 4))
+                    if math.isfinite(score)
+                    else NO_SCORE_TEXT
+                )
+            if DIAMETER_LABEL in extra_labels:
+                extra.append(number(float(width_px)))
             if layout == "start_end":
                 vertices = (
                     fiber[[0, -1]]
@@ -199,8 +286,9 @@ def write_relion_helical(
                     else simplify_path(fiber, max_deviation_px)
                 )
                 for start, end in itertools.pairwise(vertices):
+                    piece += 1
                     for x, y in (start, end):
-                        rows.append([number(x), number(y), *name, str(tube)])
+                        rows.append([number(x), number(y), *name, str(piece), str(tube), *extra])
             else:
                 segments = resample_path(fiber, float(box_distance_px))
                 directions = segment_directions(segments) if len(segments) > 1 else None
@@ -208,9 +296,7 @@ def write_relion_helical(
                     # A tube shorter than one box distance: its direction is the chord.
                     chord = fiber[-1] - fiber[0]
                     directions = np.array([math.atan2(chord[1], chord[0])])
-                arc = np.arange(len(segments)) * float(box_distance_px)
-                if pixel_size_A:
-                    arc = arc * float(pixel_size_A)
+                arc = np.arange(len(segments)) * float(box_distance_px) * float(pixel_size_A)
                 for (x, y), direction, length in zip(segments, directions, arc):
                     psi = -math.degrees(direction)
                     rows.append(
@@ -223,6 +309,7 @@ def write_relion_helical(
                             number(psi + 0.0),
                             number(length),
                             format_number(PSI_FLIP_RATIO, 1),
+                            *extra,
                         ]
                     )
     text = "\n" + VERSION_LINE + "\n" + star_block("", labels, rows)
@@ -241,8 +328,10 @@ def read_relion_helical(
         ``rlnMicrographName`` where present).
     layout
         ``"start_end"``: consecutive row pairs are start and end of a straight
-        piece; pieces with the same tube id (in the same micrograph) are
-        joined into one path, others are one tube each. ``"segments"``: one
+        piece; pieces with the same ``cryopickFiberID`` (or, without it, the
+        same tube id: files of RELION's manual picking and older ones of
+        napari-cryopick) in the same micrograph are joined into one path,
+        others are one tube each. ``"segments"``: one
         path per (micrograph, tube id), rows in order of the track length when
         given. ``"auto"``: ``"segments"`` when the file has angle priors or a
         track length, else ``"start_end"``.
@@ -259,7 +348,11 @@ def read_relion_helical(
     if layout not in ("auto", *HELICAL_LAYOUTS):
         raise ValueError(f"layout must be 'auto' or one of {HELICAL_LAYOUTS}, got {layout!r}")
     if layout == "auto":
-        layout = "segments" if any(lb in block.columns for lb in _SEGMENT_LABELS) else "start_end"
+        layout = "segments" if any(lb in block.columns for lb in SEGMENT_LABELS) else "start_end"
+        if layout == "start_end" and "rlnHelicalTubeID" in block.columns:
+            ids = numeric_column(block, "rlnHelicalTubeID", path)
+            if len(ids) % 2 == 0 and not (ids[0::2] == ids[1::2]).all():
+                layout = "segments"  # pairs across tubes: X, Y and tube id of segments
     x = numeric_column(block, "rlnCoordinateX", path)
     y = numeric_column(block, "rlnCoordinateY", path)
     names = names_column(block, "rlnMicrographName", path)
@@ -278,30 +371,10 @@ def read_relion_helical(
                 group = group.sort_values(["s", "order"], kind="stable")
             out.setdefault(str(micrograph), []).append(group[["x", "y"]].to_numpy(np.float64))
         return out
-    if len(x) % 2:
-        raise file_error(
-            path, f"start-end coordinates come in pairs of rows, but the file has {len(x)} rows"
-        )
-    pieces: dict[tuple[str, float], list[np.ndarray]] = {}
-    order: list[tuple[str, float]] = []
-    for i in range(0, len(x), 2):
-        if names[i] != names[i + 1]:
-            raise file_error(
-                path, f"rows {i + 1} and {i + 2} (a start-end pair) name two micrographs"
-            )
-        key = (names[i], tube[i] if np.isfinite(tube[i]) else -1.0 - i)
-        if key not in pieces:
-            pieces[key] = []
-            order.append(key)
-        pieces[key].append(np.array([[x[i], y[i]], [x[i + 1], y[i + 1]]]))
-    for key in order:
-        joined = pieces[key][0]
-        for piece in pieces[key][1:]:
-            if np.allclose(piece[0], joined[-1]):
-                joined = np.vstack([joined, piece[1:]])
-            else:
-                joined = np.vstack([joined, piece])
-        out.setdefault(key[0], []).append(joined)
+    if FIBER_LABEL in block.columns:
+        tube = numeric_column(block, FIBER_LABEL, path)
+    for name, vertices, _row in start_end_paths(path, names, x, y, tube):
+        out.setdefault(name, []).append(vertices)
     return out
 
 

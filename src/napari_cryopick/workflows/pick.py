@@ -583,6 +583,7 @@ def prepare(request: PickRequest) -> PreparedPick:
             )
     if request.out_dir is not None:
         check_fiber_formats(kinds, request.formats)
+        _check_segment_pixel_size(request, kinds)
     from napari_cryopick.core.model.inputs import preparation_scale
 
     if request.diameter_px is not None:
@@ -642,10 +643,14 @@ def prepare(request: PickRequest) -> PreparedPick:
         model_name=model_name,
         stems=stems,
     )
-    message = trained_diameter_warning(prepared)
-    if message is not None:
+    messages = [trained_diameter_warning(prepared)]
+    if request.out_dir is not None:
+        messages.append(kind_format_warning(kinds, request.formats))
+    messages = [m for m in messages if m is not None]
+    for message in messages:
         logger.warning(message)
-        prepared = dataclasses.replace(prepared, warnings=(message,))
+    if messages:
+        prepared = dataclasses.replace(prepared, warnings=tuple(messages))
     return prepared
 
 
@@ -835,6 +840,52 @@ def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> 
     return write_micrograph_picks(item, stem, prepared.request, prepared.kinds)
 
 
+#: Pick-file formats that store no kind: vesicles written there reopen as particles.
+KINDLESS_FORMATS = ("box", "cbox", "topaz")
+
+
+def kind_format_warning(kinds: Sequence[str], formats: Sequence[str]) -> str | None:
+    """A warning when vesicles go to a format that cannot say they are vesicles.
+
+    BOX, CBOX and Topaz files have no kind column: a trial's vesicle CBOX reopened
+    as particles, trained as particles, and ``cryopick filter --kind vesicle`` kept
+    none of it. STAR and CSV keep the kind (``cryopickKind``, ``kind``).
+    """
+    kindless = [f for f in formats if f in KINDLESS_FORMATS]
+    if "vesicle" not in kinds or not kindless:
+        return None
+    sizes = " (Topaz their sizes too)" if "topaz" in kindless else ""
+    return (
+        f"{', '.join(kindless)} files cannot store that picks are vesicles: they keep the "
+        f"centres but lose the kind{sizes}, so they reopen as particles (cryopick train "
+        "needs --kind vesicle for them); write star or csv to keep it"
+    )
+
+
+def _check_segment_pixel_size(request: PickRequest, kinds: Sequence[str]) -> None:
+    """Fail before picking when RELION helical segments (track length in Å) are asked
+    for micrograph files that carry no pixel size (PNG, JPEG, TIFF) and none is given.
+
+    A review: the run picked every micrograph and then failed each one's file.
+    """
+    if (
+        "fiber" not in kinds
+        or "star" not in request.formats
+        or request.fibers.helical_layout != "segments"
+        or request.pixel_size_A is not None
+    ):
+        return
+    images = [s for s in request.micrographs if _is_path(s) and Path(s).suffix.lower() in (
+        ".png", ".jpg", ".jpeg", ".tif", ".tiff"
+    )]  # fmt: skip
+    if images:
+        raise ValueError(
+            f"{images[0]}: RELION helical segments need the pixel size (their track length "
+            "is in Å) and PNG, JPEG and TIFF files carry none: give --pixel-size, or write "
+            "start-end pairs (--helical-layout start_end)"
+        )
+
+
 def check_fiber_formats(kinds: Sequence[str], formats: Sequence[str]) -> None:
     """Raise ``ValueError`` when fibers (a ``kinds`` with ``fiber``) cannot go to ``formats``."""
     wrong = [f for f in formats if f not in FIBER_FORMATS]
@@ -908,6 +959,11 @@ def write_micrograph_picks(
                 options["micrograph_names"] = False  # RELION autopick style
             if format in BOXED_FORMATS and request.box_size_px is not None:
                 options["box_size"] = request.box_size_px
+            elif format in BOXED_FORMATS and _one_box(points) is not None:
+                # one whole-pixel box per file, as crYOLO and EMAN2 write them (a trial's
+                # BOX file mixed 61 and 62 px boxes, its CBOX widths 61.38, 61.458, ...);
+                # CBOX keeps each pick's own size in _EstWidth
+                options["box_size"] = _one_box(points)
             write_picks(
                 points.reset_index(drop=True),
                 target,
@@ -927,6 +983,20 @@ def write_micrograph_picks(
     return written
 
 
+def _one_box(points: Any) -> float | None:
+    """The one box of a file of particle picks: their median diameter in whole pixels.
+    None: vesicles among them (each circle keeps its own size), or no diameters."""
+    import numpy as np
+
+    if not len(points) or set(points["kind"].astype(str)) - {"particle"}:
+        return None
+    sizes = points["diameter"].to_numpy(float)
+    if not np.isfinite(sizes).any():
+        return None
+    box = float(round(float(np.nanmedian(sizes))))
+    return box if box >= 1 else None
+
+
 def _write_fibers(
     request: PickRequest, item: MicrographPicks, paths: list, target: Path, format: str
 ) -> None:
@@ -937,6 +1007,10 @@ def _write_fibers(
     width = item.diameter_px
     distance = options.box_distance_px or width / 2.0
     fibers = item.picks[item.picks["tube_id"] > 0] if len(item.picks) else item.picks
+    scores = [float("nan")] * len(paths)
+    for tube, group in fibers.groupby("tube_id"):
+        if 1 <= int(tube) <= len(paths):
+            scores[int(tube) - 1] = float(group["score"].iloc[0])
     if format == "star":
         pixel = item.pixel_size
         known = bool(pixel and math.isfinite(pixel) and pixel > 0)
@@ -947,12 +1021,10 @@ def _write_fibers(
             box_distance_px=distance,
             pixel_size_A=pixel if known else None,
             micrograph_names=False,
+            width_px=width,
+            scores={item.name: scores},
         )
     elif format == "cbox":
-        scores = [float("nan")] * len(paths)
-        for tube, group in fibers.groupby("tube_id"):
-            if 1 <= int(tube) <= len(paths):
-                scores[int(tube) - 1] = float(group["score"].iloc[0])
         filaments.write_cryolo_filaments(
             paths,
             target,

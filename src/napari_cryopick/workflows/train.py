@@ -199,8 +199,9 @@ class TrainRequest:
 class TrainPreview:
     """A micrograph picked with the model being trained.
 
-    ``result`` is a :class:`napari_cryopick.core.detect.PickResult`; ``final``
-    marks the preview of the finished model.
+    ``result`` is a :class:`napari_cryopick.workflows.pick.MicrographPicks`, as
+    Pick makes it (fibers traced); ``final`` marks the preview of the finished
+    model.
     """
 
     step: int
@@ -435,6 +436,37 @@ def _diameters(training_set: TrainingSet) -> list[float]:
                 f"data set {training_set.name!r}: particle diameter must be > 0, got {diameter}"
             )
     return diameters
+
+
+def _preview_picks(
+    model: Any,
+    image: Any,
+    name: str,
+    diameter: float,
+    request: TrainRequest,
+    head: str | None,
+    *,
+    metadata: Any = None,
+) -> Any:
+    """The preview micrograph picked by ``model`` as Pick picks it: one
+    :func:`napari_cryopick.workflows.pick.pick_one` (fibers traced as Pick traces
+    them; a trial's previews showed fibers as fragments from points a width apart,
+    and Pick on the same model gave whole paths). With the finished model's
+    ``metadata`` its card gives the threshold and border, as for Pick. A
+    ``MicrographPicks``."""
+    from napari_cryopick.io.micrographs import Micrograph
+    from napari_cryopick.workflows.pick import PickRequest, pick_one, prepare
+
+    micrograph = Micrograph(image, name=name)
+    pick_request = PickRequest(
+        micrographs=[micrograph],
+        model=model,
+        metadata=metadata,
+        head=head,
+        diameter_px=diameter,
+        device=request.device,
+    )
+    return pick_one(prepare(pick_request), micrograph)
 
 
 def _image(source: Any, lazy: bool = False) -> tuple[Any, str]:
@@ -736,7 +768,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         DatasetExamples,
         train_model,
     )
-    from napari_cryopick.core.detect import PickConfig, border_from_clicks, pick_micrograph
+    from napari_cryopick.core.detect import border_from_clicks
     from napari_cryopick.core.model import DetectorConfig, resolve_device
     from napari_cryopick.core.model.inputs import to_original
     from napari_cryopick.core.training import TrainConfig, build_examples, resolve_time_limit
@@ -811,7 +843,6 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     preview_diameter = datasets[-1].diameter_px
     # a multi-head mode previews (and picks) with the head of the data set it trains
     head = None if mode == "new" else request.datasets[-1].name
-    preview_config = PickConfig(device=request.device, head=head)
     trained: list[Any] = []
     job = train_model(
         mode,
@@ -845,12 +876,8 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
                     event.step,
                     event.total,
                     preview_name,
-                    pick_micrograph(
-                        snapshot,
-                        preview_image,
-                        diameter_px=preview_diameter,
-                        config=preview_config,
-                        micrograph_name=preview_name,
+                    _preview_picks(
+                        snapshot, preview_image, preview_name, preview_diameter, request, head
                     ),
                 )
     finally:
@@ -909,14 +936,14 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         card = replace(card, history=tuple(history))
     metadata = card.to_metadata()
     if preview_image is not None:
-        if pick_border is not None:  # the final picks as the model will pick
-            preview_config = replace(preview_config, border=pick_border)
-        final = pick_micrograph(
+        final = _preview_picks(  # the final picks as Pick will pick with the model saved
             result.model,
             preview_image,
-            diameter_px=preview_diameter,
-            config=preview_config,
-            micrograph_name=preview_name,
+            preview_name,
+            preview_diameter,
+            request,
+            head,
+            metadata=metadata,
         )
         steps = len(result.history)
         yield TrainPreview(steps, steps, preview_name, final, final=True)

@@ -7,9 +7,14 @@ is the explicit ``flip_y_height`` option of :mod:`~napari_cryopick.io.pickfiles`
 
 The format has no header and no diameter: on reading, the box width is taken
 as the diameter; on writing the box size is ``box_size`` or else each pick's
-diameter. Extra columns (e.g. EMAN filament markers) are ignored; lines
-starting with ``#`` are comments. A 0-byte ``.box`` file is a valid file with
-no picks (crYOLO and EMAN write them for empty micrographs).
+diameter. Lines starting with ``#`` are comments. A 0-byte ``.box`` file is a
+valid file with no picks (crYOLO and EMAN write them for empty micrographs).
+
+Filament start-end files (EMAN1 helix boxes, crYOLO's ``--write_eman1_filament
+_start_end``): a fifth column ``-1`` marks the start of a filament and ``-2``
+its end. Read as fibers: each start-end pair is one tube (``tube_id`` 1, 2,
+...), its two ends the path's vertices, the box width its diameter. Other
+extra columns are ignored.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def read(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     check_readable(path, allow_empty=True)
     lines = read_text(path).splitlines()
-    rows = []
+    rows, markers, numbers = [], [], []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -51,12 +56,17 @@ def read(path: str | Path) -> pd.DataFrame:
             rows.append([float(v) for v in fields[:4]])
         except ValueError:
             raise file_error(path, f"line {number} is not numeric: {text!r}") from None
+        markers.append(fields[4] if len(fields) > 4 else "")
+        numbers.append(number)
     values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         raise file_error(path, f"data row {row + 1} has a NaN or infinite number")
     width, height = values[:, 2], values[:, 3]
+    kind, tube_id = "particle", np.zeros(len(values), np.int64)
+    if any(marker in FILAMENT_MARKERS for marker in markers):
+        kind, tube_id = "fiber", _start_end_tubes(path, markers, numbers)
     return pd.DataFrame(
         {
             "micrograph": [""] * len(values),
@@ -64,10 +74,31 @@ def read(path: str | Path) -> pd.DataFrame:
             "y": values[:, 1] + height / 2,
             "diameter": width,
             "score": np.nan,
-            "kind": "particle",
-            "tube_id": 0,
+            "kind": kind,
+            "tube_id": tube_id,
         }
     )
+
+
+#: The fifth column of EMAN1 filament start-end box files: start and end of a filament.
+FILAMENT_MARKERS = ("-1", "-2")
+
+
+def _start_end_tubes(path: Path, markers: list[str], numbers: list[int]) -> np.ndarray:
+    """Tube ids (1, 2, ...) of the rows of a filament start-end box file: ``-1`` then
+    ``-2`` on every pair of rows, else a :class:`PickFileError` naming the line."""
+    for i, marker in enumerate(markers):
+        expected = FILAMENT_MARKERS[i % 2]
+        if marker != expected:
+            raise file_error(
+                path,
+                f"line {numbers[i]}: a filament start-end box file marks each start -1 "
+                f"and the end after it -2, found {marker or 'no marker'!r} where {expected} "
+                "belongs",
+            )
+    if len(markers) % 2:
+        raise file_error(path, f"line {numbers[-1]}: a filament start (-1) without its end (-2)")
+    return np.arange(len(markers), dtype=np.int64) // 2 + 1
 
 
 def box_sizes(table: pd.DataFrame, path: Path, box_size: float | None) -> np.ndarray:

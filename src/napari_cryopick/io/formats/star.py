@@ -2,8 +2,9 @@
 
 Read: RELION 3.0 files (one loop block, e.g. ``data_`` or ``data_images``),
 RELION 3.1+ files with ``data_optics`` plus ``data_particles``, and per-
-micrograph coordinate files (``data_`` block). The picks come from the first
-block holding ``rlnCoordinateX``/``rlnCoordinateY`` (``particles`` first).
+micrograph coordinate files (``data_`` block). The picks come from the one
+block holding ``rlnCoordinateX``/``rlnCoordinateY``; a file with two such
+blocks, or one block name twice, is refused with their names.
 RELION's coordinate-file index (``autopick.star``: a ``data_coordinate_files``
 table of ``rlnMicrographName`` and ``rlnMicrographCoordinates``, which
 ``cryopick relion`` writes too) reads as the picks of every file it lists,
@@ -66,19 +67,32 @@ NO_SCORE_TEXT = "-999"
 
 
 def coordinate_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
-    """The first block (``data_particles`` preferred) with RELION coordinate columns."""
-    candidates = sorted(blocks, key=lambda name: name != "particles")
-    for name in candidates:
-        block = blocks[name]
+    """The one block with RELION coordinate columns.
+
+    Two such blocks (files joined, or a file of two jobs) would leave it open
+    which picks are meant: a trial's file of two lost the second block's picks
+    without a word, so that is an error naming the blocks.
+    """
+    found = []
+    for name, block in blocks.items():
         if isinstance(block, dict):
             block = pd.DataFrame([block])
         if isinstance(block, pd.DataFrame) and {"rlnCoordinateX", "rlnCoordinateY"} <= set(
             block.columns
         ):
-            return block
-    found = ", ".join(f"data_{name}" for name in blocks)
+            found.append((name, block))
+    if len(found) == 1:
+        return found[0][1]
+    if found:
+        names = ", ".join(f"data_{name} ({len(block)} rows)" for name, block in found)
+        raise file_error(
+            path,
+            f"has {len(found)} blocks with rlnCoordinateX and rlnCoordinateY: {names}; "
+            "a pick file holds one (split it into one file per block)",
+        )
+    listed = ", ".join(f"data_{name}" for name in blocks)
     raise file_error(
-        path, f"no block with rlnCoordinateX and rlnCoordinateY columns (blocks found: {found})"
+        path, f"no block with rlnCoordinateX and rlnCoordinateY columns (blocks found: {listed})"
     )
 
 
@@ -119,12 +133,15 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
     score = np.where(score == NO_SCORE_FOM, np.nan, score)  # a manual pick
     diameter = numeric_column(block, DIAMETER_LABEL, path, required=False)
     tube_id = tube_id_column(block, "rlnHelicalTubeID", path)
+    names = names_column(block, "rlnMicrographName", path)
+    if _start_end_pairs(block, tube_id):
+        return _fibers_from_pairs(path, block, names, x, y, tube_id, score, diameter)
     default_kind = np.where(tube_id > 0, "fiber", "particle")
     kinds = text_column(block, KIND_LABEL, "")
     kind = [k if k else d for k, d in zip(kinds, default_kind)]
     return pd.DataFrame(
         {
-            "micrograph": names_column(block, "rlnMicrographName", path),
+            "micrograph": names,
             "x": x,
             "y": y,
             "diameter": diameter,
@@ -132,6 +149,57 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
             "kind": kind,
             "tube_id": tube_id,
         }
+    )
+
+
+def _start_end_pairs(block: pd.DataFrame, tube_id: np.ndarray) -> bool:
+    """Whether a block is RELION helical start-end pairs with tube ids (what RELION's
+    manual picking and ``cryopick pick --kind fiber --format star`` write), not fiber
+    vertices (``write`` gives those ``cryopickKind``) or extracted segments (priors)."""
+    from ..filaments import FIBER_LABEL, SEGMENT_LABELS
+
+    if FIBER_LABEL in block.columns:
+        return True
+    if not (tube_id > 0).any() or KIND_LABEL in block.columns or len(block) % 2:
+        return False
+    if any(label in block.columns for label in SEGMENT_LABELS):
+        return False
+    # every pair within one tube: a segment file of X, Y and tube id alone (as
+    # napari-boxmanager writes them) has any number of rows per tube
+    return bool((tube_id[0::2] == tube_id[1::2]).all())
+
+
+def _fibers_from_pairs(
+    path: Path,
+    block: pd.DataFrame,
+    names: list[str],
+    x: np.ndarray,
+    y: np.ndarray,
+    tube_id: np.ndarray,
+    score: np.ndarray,
+    diameter: np.ndarray,
+) -> pd.DataFrame:
+    """Start-end pairs as the vertices of one path per fiber (joints once), with the
+    score and width of each fiber's first row and tube ids 1.. per micrograph."""
+    from ..filaments import FIBER_LABEL, start_end_paths
+
+    ids = tube_id.astype(np.float64)
+    if FIBER_LABEL in block.columns:
+        ids = numeric_column(block, FIBER_LABEL, path)
+    rows: dict[str, list] = {k: [] for k in ("micrograph", "x", "y", "diameter", "score")}
+    tubes: list[int] = []
+    counts: dict[str, int] = {}
+    for name, vertices, first in start_end_paths(path, names, x, y, ids):
+        counts[name] = counts.get(name, 0) + 1
+        n = len(vertices)
+        rows["micrograph"] += [name] * n
+        rows["x"] += vertices[:, 0].tolist()
+        rows["y"] += vertices[:, 1].tolist()
+        rows["diameter"] += [float(diameter[first])] * n
+        rows["score"] += [float(score[first])] * n
+        tubes += [counts[name]] * n
+    return pd.DataFrame(
+        {**rows, "kind": ["fiber"] * len(tubes), "tube_id": np.asarray(tubes, np.int64)}
     )
 
 

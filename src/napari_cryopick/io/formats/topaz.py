@@ -123,7 +123,10 @@ def write(table: pd.DataFrame, path: str | Path, *, integer: bool = True) -> Non
     """
     decimals = 0 if integer else 2
     score = table["score"].to_numpy(np.float64)
-    with_score = bool(np.isfinite(score).any())
+    # an empty micrograph's file keeps the score column: Topaz files of one run are
+    # concatenated under the first file's header, and a 3-column header over 4-field
+    # rows shifts every field by one in pandas without an error (a trial)
+    with_score = bool(np.isfinite(score).any()) or not len(table)
     topaz_score = logit(score)
     header = list(HEADER if with_score else HEADER[:3])
     lines = ["\t".join(header)]
