@@ -53,7 +53,15 @@ def _table(data: Any, meta: dict) -> pd.DataFrame:
 
 
 def _write(path: str, data: Any, meta: dict, format: str) -> list[str]:
-    return [str(write_picks(_table(data, meta), path, format))]
+    table = _table(data, meta)
+    options = {}
+    if format in ("box", "cbox"):
+        from .workflows.pick import one_box_size
+
+        box = one_box_size(table)  # one whole-pixel box, as the export and cryopick pick
+        if box is not None:
+            options["box_size"] = box
+    return [str(write_picks(table, path, format, **options))]
 
 
 def write_star(path: str, data: Any, meta: dict) -> list[str]:
@@ -120,8 +128,8 @@ def write_shapes_star(path: str, data: Any, meta: dict) -> list[str]:
         name = str(table["micrograph"].iloc[0])
         tubes = [t[["x", "y"]].to_numpy(float) for _, t in table.groupby("tube_id", sort=True)]
         scores = [float(t["score"].iloc[0]) for _, t in table.groupby("tube_id", sort=True)]
-        target = write_relion_helical(
-            {name: tubes}, path, scores={name: scores}, micrograph_names=False
+        target = write_relion_helical(  # named: it reopens on its micrograph
+            {name: tubes}, path, scores={name: scores}, micrograph_names=bool(name)
         )
         return [str(target)]
     return [str(write_picks(table, path, "star"))]

@@ -312,3 +312,20 @@ def test_drawn_vesicles_and_fibers_save_as_pick_files_that_reopen(
     back = read_picks(target)
     assert back["tube_id"].tolist() == [1, 1, 1, 2, 2]
     np.testing.assert_allclose(back[["x", "y"]], fibers[["x", "y"]])
+    assert (back["micrograph"] == "mic").all()  # it reopens on its micrograph
+
+
+def test_saving_a_picks_layer_as_box_gives_one_whole_pixel_box(tmp_path):
+    """A re-trial: File > Save Selected Layers wrote 57 and 58 px boxes in one BOX file
+    (and fractional CBOX widths) where the export writes one 57 px box."""
+    from napari_cryopick import _writer
+
+    table = sample_picks().assign(diameter=[57.3, 57.6, 56.8])
+    data, kwargs, _ = picks_layer(table, "mic_001 picks")
+    meta = {**kwargs, "name": "mic_001 picks"}
+    (box,) = _writer.write_box(str(tmp_path / "mic_001.box"), data, meta)
+    rows = np.loadtxt(box, ndmin=2)
+    assert (rows[:, 2] == 57).all()
+    (cbox,) = _writer.write_cbox(str(tmp_path / "mic_001.cbox"), data, meta)
+    back = read_picks(cbox)
+    np.testing.assert_allclose(back["diameter"], table["diameter"], atol=1e-3)

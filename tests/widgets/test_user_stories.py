@@ -939,6 +939,25 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     assert [row[3] for row in rows] == [True, False, False]
 
 
+def test_reviewing_a_folder_names_a_micrograph_of_that_name_open_from_elsewhere(
+    make_napari_viewer, tmp_path
+):
+    """A re-trial: with a/061 open, reviewing folder b's 061 opened nothing and said
+    nothing (one micrograph name is one layer)."""
+    folder = tmp_path / "b"
+    folder.mkdir()
+    _micrograph_file(folder, "m0", shape=(256, 256))
+    (tmp_path / "a").mkdir()
+    other = _micrograph_file(tmp_path / "a", "m0", shape=(256, 256), seed=5)
+    viewer = make_napari_viewer()
+    viewer.open(str(other), plugin=PLUGIN)
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.review_folder(folder) == 1
+    pick.step_micrograph(+1)
+    assert f"m0 is open from {other}" in pick.status.text()
+    assert str(folder / "m0.mrc") in pick.status.text()
+
+
 def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     """The reviewed flag is kept with the pick files and comes back in a new session."""
     import json

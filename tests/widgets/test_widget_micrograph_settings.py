@@ -253,6 +253,9 @@ def test_a_second_file_of_an_open_micrographs_name_is_closed_with_a_warning(
     assert len(text) < 400
     images = [layer.name for layer in viewer.layers if is_micrograph_layer(layer)]
     assert images == ["mic"]
+    # the layer clicked on before stays selected, in adding mode: the next click adds
+    assert viewer.layers.selection.active.name == "mic particle"
+    assert viewer.layers.selection.active.mode == "add"
     _click(annotate, count=1, offset=7.0)  # goes to the one open, saved beside it
     annotate.save_all()
     assert len(load_annotations(first).picks) == 3
@@ -502,8 +505,9 @@ def test_choosing_a_micrograph_after_deleting_a_result_layer_sticks(three_open, 
     assert layer.metadata["micrograph"] == target
 
 
+@pytest.mark.parametrize("dock_first", [True, False])
 def test_a_reopened_vesicle_micrograph_takes_a_vesicle_at_the_first_click(
-    make_napari_viewer, tmp_path, monkeypatch, qtbot
+    make_napari_viewer, tmp_path, monkeypatch, qtbot, dock_first
 ):
     """A vesicle trial reopened its micrograph (vesicles and negatives saved): Annotate
     chose "particle", and the first click added a 100 px particle."""
@@ -521,9 +525,40 @@ def test_a_reopened_vesicle_micrograph_takes_a_vesicle_at_the_first_click(
     )
     save_annotations(Annotations(micrograph_path=str(path), picks=picks, dataset="v"))
     viewer = make_napari_viewer()
-    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    if dock_first:
+        _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
     viewer.open(str(path), plugin=PLUGIN)
+    if not dock_first:  # a re-trial: docked after opening, it chose "particle"
+        _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
     qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "ves", timeout=5000)
     qtbot.wait(50)
     assert annotate.kind_combo.currentText() == "vesicle"
     assert viewer.layers.selection.active.name == "ves vesicle"
+    # a particle micrograph chosen next takes a particle (not a circle) at the first click
+    other = _micrograph_file(tmp_path / "data", "ribo", seed=3)
+    save_annotations(
+        Annotations(micrograph_path=str(other), picks=make_picks([50.0], [50.0]), dataset="r")
+    )
+    viewer.open(str(other), plugin=PLUGIN)
+    qtbot.wait(50)
+    annotate.micrograph_combo.setCurrentText("ves")
+    assert annotate.kind_combo.currentText() == "vesicle"
+    annotate.micrograph_combo.setCurrentText("ribo")
+    assert annotate.kind_combo.currentText() == "particle"
+    assert viewer.layers.selection.active.name == "ribo particle"
+
+
+def test_a_duplicated_micrograph_layer_stays(make_napari_viewer, tmp_path, monkeypatch, qtbot):
+    """A re-trial: napari's Duplicate Layer on a micrograph (it copies the metadata, the
+    file's path included) was closed as a second file of that name."""
+    from napari.layers._layer_actions import _duplicate_layer
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, _annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    viewer.open(str(_micrograph_file(tmp_path / "data", "mic")), plugin=PLUGIN)
+    viewer.layers.selection.active = viewer.layers["mic"]
+    _duplicate_layer(viewer.layers)
+    qtbot.wait(100)
+    assert "mic copy" in viewer.layers
+    assert not session(viewer).refused

@@ -635,6 +635,63 @@ def test_picking_again_keeps_deleted_circles_deleted(
     assert "1 deleted circles or paths as negatives" in widget.status.text()
 
 
+def test_a_circle_or_path_deleted_beside_another_is_seen_as_deleted():
+    """A re-trial deleted one of two crossing fibers (its middle vertex was the crossing)
+    and a circle nested in a larger one: neither deletion was seen."""
+    from napari_cryopick._widgets.pick import _deleted_shapes
+    from napari_cryopick.core.fibers import paths_to_picks
+    from napari_cryopick.core.pick_table import make_picks
+
+    big, small = ((300.0, 300.0, 200.0), (320.0, 300.0, 60.0))
+    circles = make_picks([big[0], small[0]], [big[1], small[1]], diameter=[big[2], small[2]],
+                         score=0.8, kind="vesicle")  # fmt: skip
+    assert _deleted_shapes("vesicle", circles, circles.iloc[[0]]) == ((320.0, 300.0),)
+    assert _deleted_shapes("vesicle", circles, circles.iloc[[1]]) == ((300.0, 300.0),)
+    moved = circles.iloc[[1]].assign(x=325.0, diameter=64.0)  # moved and resized: kept
+    assert _deleted_shapes("vesicle", circles.iloc[[1]], moved) == ()
+    one = np.column_stack([np.linspace(0, 200, 21), np.linspace(0, 200, 21)])
+    two = np.column_stack([np.linspace(0, 200, 21), np.linspace(200, 0, 21)])
+    paths = paths_to_picks([one, two], diameter=10.0).assign(score=0.7)
+    (spot,) = _deleted_shapes("fiber", paths, paths[paths["tube_id"] == 2])
+    assert abs(spot[0] - spot[1]) < 1.0  # on the deleted path (y = x) ...
+    assert abs(spot[0] + spot[1] - 200.0) > 15.0  # ... clear of the one left (y = 200 - x)
+    assert _deleted_shapes("fiber", paths, paths) == ()
+
+
+def test_evaluate_follows_a_vesicle_models_circles_filled_after_it_docked(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """A re-trial: docked before picking with a vesicle-only model, Evaluate kept the empty
+    points layer as the prediction ("pick first"): the circles were filled later."""
+    import napari_cryopick.core.detect as core
+
+    config = DetectorConfig(kinds=("vesicle",))
+    model = Detector(config).eval()
+
+    def fake_maps(model, prepared_image, **_kwargs):
+        rows, cols = (n // config.stride for n in prepared_image.shape)
+        heat = np.zeros((1, rows, cols), np.float32)
+        heat[0, 30, 30] = heat[0, 30, 70] = 0.8
+        diameter = np.full((rows, cols), 48.0, np.float32)
+        return {"heatmap": heat, "offset": np.zeros((2, rows, cols), np.float32),
+                "diameter": diameter}  # fmt: skip
+
+    monkeypatch.setattr(core, "predict_maps", fake_maps)
+    viewer = make_napari_viewer()
+    image = np.random.default_rng(0).normal(size=(400, 400)).astype(np.float32)
+    viewer.add_image(image, name="mic", metadata={"name": "mic"})
+    session(viewer).set_model(model, None)
+    _dock, evaluate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(config.target_diameter_px)
+    widget.device_combo.setCurrentText("cpu")
+    widget.set_threshold(0.3)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    qtbot.wait(200)
+    assert evaluate.pred_combo.currentText() == "mic vesicles"
+
+
 def test_evaluate_compares_vesicle_circles(make_napari_viewer, qtbot, monkeypatch):
     """A vesicle trial: Evaluate offered only the empty points layer of a vesicle model's
     result ("The predicted layer has no points: pick first") and never its circles."""

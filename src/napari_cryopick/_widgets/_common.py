@@ -194,7 +194,7 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
 
     real = unproxy(viewer)
 
-    def refuse(layer: Any) -> None:
+    def refuse(layer: Any, before: Any = None) -> None:
         kept = _same_micrograph_open(real, layer)
         if kept is None or layer not in real.layers:
             return
@@ -209,17 +209,22 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
                 "micrograph name: close the open one first, or rename one of the files."
             )
         real.layers.remove(layer)
-        real.layers.selection.active = kept
+        real.layers.selection.active = (
+            before if before is not None and before in real.layers else kept
+        )
         session(real).refused.append(message)
         from napari.utils.notifications import show_warning
 
         show_warning(message)
 
     def second(layer: Any) -> bool:
-        # a file's layer: a layer without one (napari's Duplicate Layer, a filter's
-        # output) is the user's own image and stays (the widgets see the first only)
+        # a file's layer: one made from another layer (napari's Duplicate Layer copies
+        # the metadata, path included, and sets source.parent) or without a file is the
+        # user's own image and stays (the widgets see the first only)
+        derived = getattr(getattr(layer, "source", None), "parent", None) is not None
         return (
             is_micrograph_layer(layer)
+            and not derived
             and layer_path(layer) is not None
             and _same_micrograph_open(real, layer) is not None
         )
@@ -227,7 +232,10 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
     def on_inserted(event: Any) -> None:
         layer = event.value
         if second(layer):
-            QTimer.singleShot(0, lambda: refuse(layer))  # after napari has inserted it
+            # napari selects the new layer after this event: the one selected before is
+            # given back (an annotation layer in adding mode: the next click adds)
+            before = real.layers.selection.active
+            QTimer.singleShot(0, lambda: refuse(layer, before))  # after napari inserted it
 
     real.layers.events.inserted.connect(on_inserted)
     for layer in list(real.layers):  # opened before any widget docked

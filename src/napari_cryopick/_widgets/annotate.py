@@ -616,6 +616,7 @@ class AnnotateWidget(QWidget):
             self.micrograph_combo.setCurrentText(target.name)
             self.micrograph_combo.blockSignals(False)
             self._on_micrograph_changed()
+            self._kind_of_saved(target)
         else:
             self._on_micrograph_changed()
 
@@ -692,18 +693,23 @@ class AnnotateWidget(QWidget):
         QTimer.singleShot(0, close_own)
 
     def _follow(self, micrograph_layer: Any) -> None:
-        """Annotate a micrograph just opened; with its saved objects all of one kind
-        of vesicle or fiber (no particles), in that kind (a vesicle trial's first click
-        on a reopened vesicle micrograph added a 100 px particle)."""
+        """Annotate a micrograph just opened (in the kind of its saved objects)."""
         if micrograph_layer not in self.viewer.layers:
             return
+        self._kind_of_saved(micrograph_layer)
+        self.set_micrograph(micrograph_layer)
+
+    def _kind_of_saved(self, micrograph_layer: Any) -> None:
+        """The kind box shows the one kind of particle, vesicle or fiber that the
+        micrograph's objects have, when they have one (a vesicle trial's first click on
+        a reopened vesicle micrograph added a 100 px particle; a click on a ribosome
+        micrograph chosen after a vesicle one drew a circle). Otherwise it stays."""
         counts = annotations_from_layers(self.viewer, micrograph_layer).counts()
         kinds = [k for k in ("particle", "vesicle", "fiber") if counts.get(k)]
         if len(kinds) == 1 and kinds[0] != self.kind_combo.currentText():
             self.kind_combo.blockSignals(True)
             self.kind_combo.setCurrentText(kinds[0])
             self.kind_combo.blockSignals(False)
-        self.set_micrograph(micrograph_layer)
 
     def _on_active_layer(self, event: Any = None) -> None:
         """Follow the layer the user selects: a micrograph, or an annotation layer of one."""
@@ -727,12 +733,14 @@ class AnnotateWidget(QWidget):
                 self.kind_combo.setCurrentText(kind)
                 self.kind_combo.blockSignals(False)
         else:
+            self._kind_of_saved(mlayer)
             self.annotation_layer()  # exists before the first click
 
     def _on_micrograph_chosen(self, _name: str) -> None:
         """The user chose a micrograph in the combo box: annotate it now."""
         self._on_micrograph_changed()
         if self.micrograph_layer() is not None:
+            self._kind_of_saved(self.micrograph_layer())
             self.activate()
 
     def _on_micrograph_changed(self, _name: str = "") -> None:

@@ -207,6 +207,11 @@ class EvaluateWidget(QWidget):
         self.diameter_spin.editingFinished.connect(self._on_diameter_typed)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        # a result filled in place (a vesicle model's circles after the empty points
+        # layer was chosen: a trial's Evaluate said "pick first")
+        connect_while_alive(
+            session(self.viewer).picks_changed, self, lambda _name: self._refresh_layers()
+        )
         connect_while_alive(
             session(self.viewer).settings_changed, self, lambda _name: self._follow_diameter()
         )

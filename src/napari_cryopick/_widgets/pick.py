@@ -69,6 +69,7 @@ from ._common import (
     current_micrograph_layer,
     distinct_micrographs,
     is_micrograph_layer,
+    layer_path,
     layer_type,
     listen_to_model,
     micrograph_dataset,
@@ -507,27 +508,54 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
 def _deleted_shapes(
     kind: str, before: pd.DataFrame | None, now: pd.DataFrame
 ) -> tuple[tuple[float, float], ...]:
-    """Where the network's circles (paths) of ``before`` that ``now`` lacks were:
-    a circle with no circle of ``now`` centred within its radius (its centre); a
-    path with none passing within half its width of its middle vertex (that vertex).
-    Shapes drawn by hand (no score) are not the network's: not counted."""
+    """Where the network's circles (paths) of ``before`` that ``now`` lacks were.
+
+    A circle is the same one moved or resized when a circle of ``now`` of a
+    similar size (within 25 %) is centred within a quarter of its diameter;
+    a path is the same one reshaped when it runs along a path of ``now`` for
+    half its length or more (within half its width, core ``path_coverage``).
+    Otherwise it was deleted: its centre, or the point of the path farthest
+    from the paths left (a trial deleted one of two crossing fibers: its middle
+    vertex was the crossing, and the deletion was not seen). Shapes drawn by
+    hand (no score) are not the network's: not counted.
+    """
     if before is None or not len(before):
         return ()
     scored = before[before["score"].notna()]
     gone: list[tuple[float, float]] = []
     if kind == "vesicle":
+        sizes = now["diameter"].to_numpy(float)
         for row in scored.itertuples():
-            radius = 0.5 * float(row.diameter) if np.isfinite(row.diameter) else 0.0
+            size = float(row.diameter) if np.isfinite(row.diameter) else 0.0
             near = np.hypot(now["x"].to_numpy(float) - row.x, now["y"].to_numpy(float) - row.y)
-            if not (near <= max(radius, 1.0)).any():
+            similar = np.abs(sizes - size) <= 0.25 * size if size > 0 else np.ones(len(now), bool)
+            if not ((near <= max(0.25 * size, 1.0)) & similar).any():
                 gone.append((float(row.x), float(row.y)))
         return tuple(gone)
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.fibers import path_coverage, resample_path
+
+    from .annotate import SAME_FIBER_COVERAGE
+
     paths = [t[["x", "y"]].to_numpy(float) for _, t in now.groupby("tube_id", sort=False)]
     for _tube, path in scored.groupby("tube_id", sort=False):
-        middle = path[["x", "y"]].to_numpy(float)[len(path) // 2]
+        points = path[["x", "y"]].to_numpy(float)
         width = float(path["diameter"].median()) if path["diameter"].notna().any() else 0.0
-        if not paths or not _paths_near(paths, middle[None, :], max(0.5 * width, 1.0)).any():
-            gone.append((float(middle[0]), float(middle[1])))
+        tolerance = max(0.5 * width, 1.0)
+        if paths and path_coverage(points, paths, tolerance) >= SAME_FIBER_COVERAGE:
+            continue  # reshaped, not deleted
+        spot = points[len(points) // 2]
+        if paths and len(points) > 1:
+            # the point nearest its middle that is clear of the paths left (a negative
+            # there must not hide them), else the farthest from them
+            dense = resample_path(points, 1.0)
+            left = cKDTree(np.vstack(paths)).query(dense)[0]
+            clear = np.flatnonzero(left > 3.0 * tolerance)
+            middle = len(dense) // 2
+            best = clear[np.argmin(np.abs(clear - middle))] if len(clear) else np.argmax(left)
+            spot = dense[int(best)]
+        gone.append((float(spot[0]), float(spot[1])))
     return tuple(gone)
 
 
@@ -2498,7 +2526,18 @@ class PickWidget(QWidget):
     def _open_for_review(self, name: str) -> None:
         """Open the folder micrograph ``name`` (closing the previous one) with its picks."""
         path = next((p for p in self._folder_files if p.stem == name), None)
-        if path is None or any(micrograph_name(m) == name for m in micrograph_layers(self.viewer)):
+        if path is None:
+            return
+        open_now = [m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name]
+        if open_now:
+            other = layer_path(open_now[0])
+            if other is not None and other.resolve() != path.resolve():
+                # a re-trial: nothing opened and nothing said; the review row could be
+                # ticked Reviewed for a micrograph never shown
+                self.status.setText(
+                    f"{name} is open from {other}: close it to review {path} (one "
+                    "micrograph name is one layer)."
+                )
             return
         previous, self._review_open = self._review_open, name
         state = session(self.viewer)
