@@ -690,6 +690,8 @@ def test_evaluate_follows_a_vesicle_models_circles_filled_after_it_docked(
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     qtbot.wait(200)
     assert evaluate.pred_combo.currentText() == "mic vesicles"
+    widget.set_threshold(0.95)  # above both: the status names what this model picks
+    assert widget.status.text().startswith("0 vesicles at threshold 0.95"), widget.status.text()
 
 
 def test_evaluate_compares_vesicle_circles(make_napari_viewer, qtbot, monkeypatch):

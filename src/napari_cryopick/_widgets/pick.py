@@ -1041,13 +1041,22 @@ def shown_objects(viewer: Any, micrograph: str) -> str:
     "0 picks" with circles on screen, and a fiber model's "0 picks" for a
     micrograph of "Pick all open" not displayed (trials).
     """
-    return _objects_text(_object_counts(result_picks(viewer, micrograph)))
+    model = session(viewer).model
+    kinds = tuple(getattr(getattr(model, "config", None), "kinds", ("particle",)))
+    return _objects_text(_object_counts(result_picks(viewer, micrograph)), kinds)
 
 
-def _objects_text(counts: dict[str, int]) -> str:
-    """``"1 picks, 2 vesicles, 4 fibers"`` (the kinds there are), ``"0 picks"`` for none."""
+def _objects_text(counts: dict[str, int], kinds: tuple[str, ...] = ("particle",)) -> str:
+    """``"1 picks, 2 vesicles, 4 fibers"`` (the kinds there are); for none, ``"0 picks"``,
+    or ``"0 vesicles"`` / ``"0 fibers"`` for a model of vesicles or fibers only (a trial's
+    vesicle model said "0 picks")."""
     parts = [f"{n} {what}" for what, n in counts.items() if n]
-    return ", ".join(parts) or "0 picks"
+    if parts:
+        return ", ".join(parts)
+    picked = set(kinds) - {"negative"}
+    return {frozenset({"vesicle"}): "0 vesicles", frozenset({"fiber"}): "0 fibers"}.get(
+        frozenset(picked), "0 picks"
+    )
 
 
 def showing_pick_result(
@@ -2134,7 +2143,7 @@ class PickWidget(QWidget):
                 totals[kind] += n
         self._status_with_review = False
         if self.worker is None:
-            self.status.setText(self._filter_text(_objects_text(totals)))
+            self.status.setText(self._filter_text(_objects_text(totals, self._model_kinds())))
 
     def _filter_text(self, objects: str) -> str:
         """``"<objects> at threshold 0.15"``, with the size filter and what it does not change."""
@@ -2463,7 +2472,7 @@ class PickWidget(QWidget):
             return  # cancelled: _on_finished says so
         self.last_batch = batch
         text = (
-            f"{self._trained_warning}{_objects_text(_object_counts(batch.picks))} in "
+            f"{self._trained_warning}{_objects_text(_object_counts(batch.picks), self._model_kinds())} in "
             f"{len(batch.written)} files -> "
             f"{self.export_edit.text()}"
         )
@@ -2604,7 +2613,7 @@ class PickWidget(QWidget):
                 if name in state.pick_results:
                     for kind, n in counts.items():
                         totals[kind] += n
-            self.status.setText(self._filter_text(_objects_text(totals)))
+            self.status.setText(self._filter_text(_objects_text(totals, self._model_kinds())))
 
     def _review_row(self, name: str) -> tuple[tuple[str, int, float, bool], str]:
         """``(name, objects, mean score, reviewed)`` of a micrograph and its count's text.
@@ -2846,7 +2855,9 @@ class PickWidget(QWidget):
             lambda written: self._exported(table, written, folder, format),
             what="Export",
         )
-        self.status.setText(f"Writing {_objects_text(_object_counts(table))} to {folder}…")
+        self.status.setText(
+            f"Writing {_objects_text(_object_counts(table), self._model_kinds())} to {folder}…"
+        )
         return worker
 
     def _checked_export_items(self, table: pd.DataFrame, format: str) -> list | None:
@@ -2895,7 +2906,7 @@ class PickWidget(QWidget):
                 "re-picks them with it"
             )
         self.status.setText(
-            f"Exported {_objects_text(_object_counts(table))}{self._unscored_text(table)} to "
+            f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "
             f"{len(written)} {format} file(s) in {folder}{note}"
             f"{getattr(self, '_export_warning', '')}"
         )

@@ -256,8 +256,12 @@ def check_diameter(given_px: float, estimate: DiameterEstimate) -> str | None:
             f"give their {estimate.n_picks} picks; the given diameter is used (right if "
             "those are box sizes, as in BOX files); check it (and the pixel size)"
         )
+    # an estimate from the image alone is off on some data sets (apoferritin's 62 px
+    # particles read as 92 px): a trial took it for a firm recommendation
     return (
         f"the given particle diameter {given_px:.0f} px differs by more than "
         f"{DISAGREEMENT:.0%} from the {estimate.diameter_px:.0f} px that the micrographs "
-        f"show around the {estimate.n_picks} clicks; check the diameter (and the pixel size)"
+        f"show around the {estimate.n_picks} clicks; the given diameter is used. The "
+        "estimate comes from the image alone and can be off: measure a particle to check "
+        "(and the pixel size)"
     )
