@@ -126,8 +126,9 @@ def write_shapes_star(path: str, data: Any, meta: dict) -> list[str]:
         from .io.filaments import write_relion_helical
 
         name = str(table["micrograph"].iloc[0])
-        tubes = [t[["x", "y"]].to_numpy(float) for _, t in table.groupby("tube_id", sort=True)]
-        scores = [float(t["score"].iloc[0]) for _, t in table.groupby("tube_id", sort=True)]
+        groups = [group for _, group in table.groupby("tube_id", sort=True)]
+        tubes = [group[["x", "y"]].to_numpy(float) for group in groups]
+        scores = [float(group["score"].iloc[0]) for group in groups]
         target = write_relion_helical(  # named: it reopens on its micrograph
             {name: tubes}, path, scores={name: scores}, micrograph_names=bool(name)
         )

@@ -168,14 +168,11 @@ def session(viewer: Any) -> SessionState:
 
 
 def _same_micrograph_open(viewer: Any, layer: Any) -> Any | None:
-    """The micrograph layer opened before ``layer`` under its micrograph name, if any."""
+    """The micrograph layer opened before ``layer`` under its micrograph name, if any:
+    the one :func:`micrograph_layers` keeps for that name when it is not ``layer``."""
     name = micrograph_name(layer)
-    for other in viewer.layers:
-        if unproxy(other) is unproxy(layer):
-            return None  # below it in the layer list: opened before it
-        if is_micrograph_layer(other) and micrograph_name(other) == name:
-            return other
-    return None
+    kept = next((m for m in micrograph_layers(viewer) if micrograph_name(m) == name), None)
+    return None if kept is None or unproxy(kept) is unproxy(layer) else kept
 
 
 def guard_one_layer_per_micrograph(viewer: Any) -> None:

@@ -860,9 +860,12 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
     return shown, gone[["x", "y"]].to_numpy(np.float32)
 
 
-def _near(picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: float) -> np.ndarray:
+def _near(
+    picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: float | np.ndarray
+) -> np.ndarray:
     """Which of ``picks`` (among ``rows``, a mask) lie closer than ``radius`` to a row of
-    ``points`` (x, y): the candidates a user's own pick or negative there replaces."""
+    ``points`` (x, y): the candidates a user's own pick or negative there replaces.
+    ``radius``: one for all, or one per row of ``rows`` (a vesicle's own)."""
     near = np.zeros(len(picks), bool)
     if not (rows.any() and len(points)):
         return near
@@ -929,17 +932,12 @@ def _without_negatives(
     diameter = micrograph_diameter(mlayer) or float(picks["diameter"].median())
     if particle.any() and np.isfinite(diameter) and diameter > 0:
         junk |= _near(picks, particle, negatives, 0.5 * diameter)
-    vesicle = np.flatnonzero((kind == "vesicle") & scored)
-    if len(vesicle):
-        from scipy.spatial import cKDTree
-
+    vesicle = (kind == "vesicle") & scored
+    if vesicle.any():
         radius = 0.25 * picks["diameter"].to_numpy(float)[vesicle]
         if np.isfinite(diameter) and diameter > 0:
             radius = np.where(np.isfinite(radius), radius, 0.25 * diameter)
-        distance, _ = cKDTree(negatives[["x", "y"]].to_numpy(float)).query(
-            picks[["x", "y"]].to_numpy(float)[vesicle]
-        )
-        junk[vesicle] = distance < radius
+        junk |= _near(picks, vesicle, negatives, radius)
     points = negatives[["x", "y"]].to_numpy(float)
     kept = picks[~junk].reset_index(drop=True) if junk.any() else picks
     if (kind == "fiber").any():
@@ -1653,6 +1651,7 @@ class PickWidget(QWidget):
         self._request_scale_keys: dict[float, tuple] = {}
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
+        self._export_warning = ""  # what the last export's format cannot hold
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
         self._picks_folder: Path | None = None
         self._review_open: str | None = None  # the micrograph the review opened last
@@ -2908,7 +2907,7 @@ class PickWidget(QWidget):
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "
             f"{len(written)} {format} file(s) in {folder}{note}"
-            f"{getattr(self, '_export_warning', '')}"
+            f"{self._export_warning}"
         )
 
     def _unscored_text(self, table: pd.DataFrame) -> str:

@@ -959,11 +959,11 @@ def write_micrograph_picks(
                 options["micrograph_names"] = False  # RELION autopick style
             if format in BOXED_FORMATS and request.box_size_px is not None:
                 options["box_size"] = request.box_size_px
-            elif format in BOXED_FORMATS and one_box_size(points) is not None:
+            elif format in BOXED_FORMATS and (box := one_box_size(points)) is not None:
                 # one whole-pixel box per file, as crYOLO and EMAN2 write them (a trial's
                 # BOX file mixed 61 and 62 px boxes, its CBOX widths 61.38, 61.458, ...);
                 # CBOX keeps each pick's own size in _EstWidth
-                options["box_size"] = one_box_size(points)
+                options["box_size"] = box
             write_picks(
                 points.reset_index(drop=True),
                 target,
