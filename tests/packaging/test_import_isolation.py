@@ -217,3 +217,10 @@ def test_import_graph_check_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "core/bad.py:3",
         "core/bad.py:4",
     ]
+
+
+def test_the_tables_behind_the_result_layers_import_no_gui() -> None:
+    """``_widgets/shown.py`` holds tables only (docs/architecture.md): no napari, no Qt."""
+    shown = PACKAGE_ROOT / "_widgets" / "shown.py"
+    assert _imported_names(shown)  # it was read
+    assert _violations([shown]) == []

@@ -21,7 +21,8 @@ import pytest
 from qtpy.QtCore import QPoint, Qt, QTimer
 
 from napari_cryopick._widgets._common import session
-from napari_cryopick._widgets.pick import ShownResult, shared_layer, show_pick_result
+from napari_cryopick._widgets.result_layers import shared_layer, show_pick_result
+from napari_cryopick._widgets.shown import ShownResult
 from napari_cryopick.core.pick_table import empty_picks, make_picks, picks_to_napari
 from napari_cryopick.io.annotations import load_annotations
 from napari_cryopick.io.micrographs import write_mrc
@@ -306,7 +307,7 @@ def test_threshold_slider_keeps_layer_and_corrections(make_napari_viewer, qtbot,
     assert viewer.layers["mic picks"] is layer
     check_corrections(layer)
     assert np.isnan(layer.features["score"].iloc[-2:]).all()
-    from napari_cryopick._widgets.pick import result_picks
+    from napari_cryopick._widgets.result_layers import result_picks
 
     other = result_picks(viewer, "other")  # not displayed: from the session's store
     own = other[other["score"].isna()]
@@ -784,7 +785,7 @@ def test_vesicles_trained_from_the_gui_have_their_own_radius(
     circles.add(vesicles_layer(truth)[0], shape_type="ellipse")
     train.refresh_datasets()
     assert train.datasets_table.item(0, 2).text() == str(len(truth))  # vesicles count
-    from napari_cryopick._widgets.pick import shared_layer
+    from napari_cryopick._widgets.result_layers import shared_layer
 
     # the vesicle annotations made the circles result layer ahead (empty), on later turns
     qtbot.waitUntil(lambda: shared_layer(viewer, "vesicles") is not None, timeout=10_000)
@@ -962,8 +963,8 @@ def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     """The reviewed flag is kept with the pick files and comes back in a new session."""
     import json
 
-    from napari_cryopick._widgets.pick import REVIEW_FILE
     from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.io.review import REVIEW_FILE
 
     folder = tmp_path / "micrographs"
     folder.mkdir()

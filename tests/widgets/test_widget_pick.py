@@ -189,7 +189,7 @@ def test_deleted_picks_used_as_labels_stay_deleted_after_picking_again(picker, q
 def test_picking_again_keeps_the_users_deletions(picker, qtbot):
     """A trial deleted 3 picks and pressed Pick current (and Pick all open) again: all 3
     came back unsaid; the guide says the corrections go with the micrograph."""
-    from napari_cryopick._widgets.pick import has_corrections
+    from napari_cryopick._widgets.result_layers import has_corrections
 
     viewer, widget, _ = picker
     points = viewer.layers[f"{NAME} picks"]
@@ -638,7 +638,7 @@ def test_picking_again_keeps_deleted_circles_deleted(
 def test_a_circle_or_path_deleted_beside_another_is_seen_as_deleted():
     """A re-trial deleted one of two crossing fibers (its middle vertex was the crossing)
     and a circle nested in a larger one: neither deletion was seen."""
-    from napari_cryopick._widgets.pick import _deleted_shapes
+    from napari_cryopick._widgets.shown import _deleted_shapes
     from napari_cryopick.core.fibers import paths_to_picks
     from napari_cryopick.core.pick_table import make_picks
 
@@ -720,7 +720,7 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
 ):
     """Circles deleted, resized or drawn stay so at every threshold, across a switch of
     micrograph and in the export, with their scores; the traced fibers export too."""
-    from napari_cryopick._widgets.pick import display, has_corrections
+    from napari_cryopick._widgets.result_layers import display, has_corrections
     from napari_cryopick.io.filaments import read_relion_helical
     from napari_cryopick.io.pickfiles import read_picks
 
@@ -766,7 +766,7 @@ def test_corrected_vesicles_and_fibers_become_training_labels(
     corrected (centre, diameter; kind vesicle) and the traced fiber (its vertices, one
     tube) as the micrograph's annotations, beside its particle; pressing again adds
     nothing twice."""
-    from napari_cryopick._widgets.pick import has_corrections
+    from napari_cryopick._widgets.result_layers import has_corrections
 
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     viewer, widget = _picked_with_vesicles_and_fibers(
@@ -812,7 +812,7 @@ def test_review_table_counts_each_traced_fiber_once(
 ):
     """The review table counts what is shown: 1 pick, 2 vesicle circles and 1 traced
     fiber are 4 objects (a fiber is one, not one per vertex of its path), shown or not."""
-    from napari_cryopick._widgets.pick import display
+    from napari_cryopick._widgets.result_layers import display
 
     viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
     assert len(viewer.layers["mic fibers"].data[0]) > 2  # a path of many vertices
@@ -878,7 +878,8 @@ def test_pick_folder_traces_fibers_into_helical_star(
 
 def test_saving_a_picks_layer_writes_the_shown_picks(make_napari_viewer, tmp_path):
     """File > Save of a picks layer writes what the user sees, not every stored candidate."""
-    from napari_cryopick._widgets.pick import ShownResult, show_pick_result
+    from napari_cryopick._widgets.result_layers import show_pick_result
+    from napari_cryopick._widgets.shown import ShownResult
     from napari_cryopick.core.pick_table import make_picks
 
     viewer = make_napari_viewer()
@@ -898,7 +899,7 @@ def test_saving_a_picks_layer_writes_the_shown_picks(make_napari_viewer, tmp_pat
 
 def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tmp_path, qtbot):
     """As cryopick pick does: the threshold the model's training stored (workflows.pick)."""
-    from napari_cryopick._widgets.pick import result_layer
+    from napari_cryopick._widgets.result_layers import result_layer
     from napari_cryopick.core.detect import PickConfig
     from napari_cryopick.core.model import save_checkpoint
 
@@ -994,7 +995,8 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
 
 
 def _two_micrographs_with_results(make_napari_viewer):
-    from napari_cryopick._widgets.pick import ShownResult, show_pick_result
+    from napari_cryopick._widgets.result_layers import show_pick_result
+    from napari_cryopick._widgets.shown import ShownResult
     from napari_cryopick.core.pick_table import make_picks
 
     viewer = make_napari_viewer()
@@ -1018,7 +1020,7 @@ def _two_micrographs_with_results(make_napari_viewer):
 def test_shared_result_layers_switch_safely(make_napari_viewer):
     """Emptied, re-picked mid-way, deleted: the shared result layers keep every micrograph's picks."""
     from napari_cryopick._widgets._common import current_micrograph_layer
-    from napari_cryopick._widgets.pick import (
+    from napari_cryopick._widgets.result_layers import (
         result_picks,
         shared_layer,
         show_pick_result,
@@ -1074,7 +1076,8 @@ def test_shared_result_layers_switch_safely(make_napari_viewer):
 
 def test_picks_without_score_are_never_doubled(make_napari_viewer, tmp_path):
     """A hand-added pick exported and loaded back, or loaded picks picked over: each once."""
-    from napari_cryopick._widgets.pick import ShownResult, result_picks, show_pick_result
+    from napari_cryopick._widgets.result_layers import result_picks, show_pick_result
+    from napari_cryopick._widgets.shown import ShownResult
     from napari_cryopick.core.pick_table import make_picks
 
     viewer, pick, results = _two_micrographs_with_results(make_napari_viewer)

@@ -118,7 +118,7 @@ def test_fiber_path_edits_survive_a_switch_and_become_the_labels(
 ):
     # a trial: a deleted path came back after showing another micrograph and back
     # (traced again from the stored points), and "Use as training labels" stored it
-    from napari_cryopick._widgets.pick import has_corrections
+    from napari_cryopick._widgets.result_layers import has_corrections
     from napari_cryopick.io.annotations import load_annotations
     from napari_cryopick.io.filaments import read_relion_helical
 

@@ -52,7 +52,7 @@ def annotated(make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot):
     train.diameter_spin.setValue(56.0)
     train.preview_spin.setValue(10)
     train.output_edit.setText(str(tmp_path / "models" / "ribosome.pt"))
-    from napari_cryopick._widgets.pick import shared_layer
+    from napari_cryopick._widgets.result_layers import shared_layer
 
     # as for a user: the result layers are made (once) on the turns after the widget docks
     qtbot.waitUntil(
@@ -175,7 +175,7 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
 
 
 def test_previews_arrive_while_training(annotated, qtbot):
-    from napari_cryopick._widgets.pick import shared_layer
+    from napari_cryopick._widgets.result_layers import shared_layer
 
     viewer, train, _ = annotated
     train.steps_spin.setValue(12)
@@ -218,7 +218,7 @@ def test_training_keeps_the_users_corrections_and_forgets_closed_micrographs(ann
     assert not any(np.allclose(p, d) for p in points.data for d in deleted)
     assert f"previews not drawn on {NAME}: it holds corrections not yet used" in train.status.text()
     # a pick added by hand alone is no reason: a preview keeps it
-    from napari_cryopick._widgets.pick import has_corrections
+    from napari_cryopick._widgets.result_layers import has_corrections
 
     _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     assert pick.use_as_labels() is not None  # the corrections are saved as labels now

@@ -39,8 +39,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryopick.core.fibers import paths_to_picks, picks_to_paths
-from napari_cryopick.core.pick_table import KINDS, empty_picks, make_picks, napari_to_xy
+from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, paths_to_picks, picks_to_paths
+from napari_cryopick.core.pick_table import KINDS, empty_picks, far_from, make_picks, napari_to_xy
 from napari_cryopick.io.annotations import (
     AnnotationError,
     Annotations,
@@ -86,8 +86,6 @@ logger = logging.getLogger(__name__)
 
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
 SAVE_DELAY_MS = 400
-#: Share of a fiber's length along one drawn path that makes it that (annotated) fiber.
-SAME_FIBER_COVERAGE = 0.5
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
 
 
@@ -258,21 +256,6 @@ def replace_annotations(
         viewer.layers.remove(existing)
     update_or_add_layer(viewer, layer_data)
     return save_sidecar(viewer, micrograph_layer)
-
-
-def far_from(table: pd.DataFrame, others: pd.DataFrame, radius: float | np.ndarray) -> pd.DataFrame:
-    """The rows of ``table`` farther than ``radius`` from every row of ``others`` (x, y).
-
-    ``radius``: one for every row, or one per row of ``table`` (a vesicle's own).
-    """
-    if not (len(table) and len(others)):
-        return table
-    from scipy.spatial import cKDTree
-
-    distance, _ = cKDTree(others[["x", "y"]].to_numpy(float)).query(
-        table[["x", "y"]].to_numpy(float)
-    )
-    return table[distance > radius]
 
 
 def merge_particle_labels(

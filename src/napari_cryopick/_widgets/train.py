@@ -92,7 +92,7 @@ from ._common import (
 )
 from ._loss_plot import LossPlot
 from .annotate import annotations_from_layers
-from .pick import ensuring_result_layers
+from .result_layers import ensuring_result_layers
 
 MODES = {
     "new": "New model",
@@ -672,7 +672,7 @@ class TrainWidget(QWidget):
             self.status.setText(self._mode_text + "…")
             return
         if isinstance(event, TrainPreview):
-            from .pick import has_corrections, showing_pick_result
+            from .result_layers import has_corrections, showing_pick_result
 
             if event.micrograph not in session_micrographs(self.viewer):
                 return  # closed while training: its results left the session with it
@@ -732,7 +732,7 @@ class TrainWidget(QWidget):
         if threshold is not None and self._preview_name and not self._preview_note:
             # (not on a micrograph whose corrected picks the previews left alone: they
             # are the old model's, scored on another scale)
-            from .pick import apply_display_threshold
+            from .result_layers import apply_display_threshold
 
             apply_display_threshold(self.viewer, self._preview_name, threshold)
         state.set_model(

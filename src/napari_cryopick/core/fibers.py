@@ -451,6 +451,11 @@ def _distance_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarra
     return best
 
 
+#: Share of a fiber's length along one other path that makes it that fiber (drawn over,
+#: reshaped): annotations and corrections judge fibers by it.
+SAME_FIBER_COVERAGE = 0.5
+
+
 def path_coverage(path: np.ndarray, others: Sequence[np.ndarray], tolerance_px: float) -> float:
     """How much of ``path`` one of ``others`` runs along, as a fraction in [0, 1].
 

@@ -265,3 +265,30 @@ def filter_mask(
     if kind is not None:
         keep &= table["kind"].astype(str).to_numpy() == kind
     return keep
+
+
+def nearest_distances(table: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
+    """Distance from each row of ``table`` to the nearest row of ``others`` (x, y columns).
+
+    ``inf`` for every row when ``others`` is empty.
+    """
+    if not len(others):
+        return np.full(len(table), np.inf)
+    if not len(table):
+        return np.zeros(0)
+    from scipy.spatial import cKDTree
+
+    distance, _ = cKDTree(others[["x", "y"]].to_numpy(float)).query(
+        table[["x", "y"]].to_numpy(float)
+    )
+    return distance
+
+
+def far_from(table: pd.DataFrame, others: pd.DataFrame, radius: float | np.ndarray) -> pd.DataFrame:
+    """The rows of ``table`` farther than ``radius`` from every row of ``others`` (x, y).
+
+    ``radius``: one for every row, or one per row of ``table`` (a vesicle's own).
+    """
+    if not (len(table) and len(others)):
+        return table
+    return table[nearest_distances(table, others) > radius]

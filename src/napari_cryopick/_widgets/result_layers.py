@@ -1,0 +1,982 @@
+"""Pick widget: run the detector, filter by threshold live, export, correct and retrain.
+
+The network runs once per micrograph in a napari worker and keeps every
+candidate down to the score floor. One set of result layers serves every
+micrograph (napari needs 0.15-0.3 s to create and first draw a layer on a slow
+machine; filling one takes tens of milliseconds): ``"<micrograph> heatmap"``,
+``"<micrograph> picks"``, ``"<micrograph> vesicles"`` (circles) and
+``"<micrograph> fibers"`` (paths), renamed after the micrograph they show,
+which follows the one the user works on (:func:`follow_micrographs`). The
+session keeps each micrograph's candidates with the user's corrections
+(``SessionState.pick_results``; the displayed one's are stored from its layer
+before the layers switch). The points layer holds every candidate and the
+threshold slider only changes which are shown (``layer.shown``): the same
+layer object, instant, and the picks the user added, deleted or moved stay as
+they are; a result layer the user deleted is not brought back by the slider,
+and the results of a closed micrograph leave the session.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.core.pick_table import empty_picks
+from napari_cryopick.layers.results import (
+    ROLE_KEY,
+    SHOWS_KEY,
+    fibers_layer,
+    heatmap_layer,
+    shapes_to_vesicles,
+    vesicles_layer,
+)
+
+from ._common import (
+    _update_layer,
+    current_micrograph_layer,
+    is_micrograph_layer,
+    layer_type,
+    micrograph_diameter,
+    micrograph_layers,
+    micrograph_name,
+    session,
+    session_micrographs,
+    show_only_micrograph,
+    unproxy,
+)
+from .shown import (
+    ShownResult,
+    _appended,
+    _deleted_shapes,
+    _fiber_table,
+    _fiber_width,
+    _has_diameters,
+    _near,
+    _object_counts,
+    _objects_text,
+    _particle_candidates,
+    _scored_positions,
+    _shapes_differ,
+    _shown_fibers,
+    _shown_mask,
+    _traced_key,
+    _with_manual,
+    _without_deleted,
+    as_shown,
+    default_pick_config,
+)
+
+_MANUAL_COLOUR = np.array([1.0, 1.0, 1.0, 1.0])
+
+
+def shared_layer(viewer: Any, what: str = "picks") -> Any | None:
+    """The viewer's one result layer showing ``what`` (heatmap, picks, vesicles, fibers)."""
+    for layer in viewer.layers:
+        if layer.metadata.get(SHOWS_KEY) == what:
+            return layer
+    return None
+
+
+def result_layer(viewer: Any, micrograph: str, what: str = "picks") -> Any | None:
+    """The result layer showing ``what`` when it shows ``micrograph`` now (else None).
+
+    One set of result layers serves every micrograph (:func:`displaying`):
+    the layer exists for ``micrograph`` only while that micrograph is the
+    one displayed and the user has not deleted the layer.
+    """
+    layer = shared_layer(viewer, what)
+    if layer is None or layer.metadata.get("micrograph") != micrograph:
+        return None
+    return layer
+
+
+def _hand_added_rows(event: Any) -> np.ndarray | None:
+    """Rows a data event of a points or shapes layer says the user added by hand, or None.
+
+    napari reports an addition with negative indices (from the end); the data
+    setter reports every index, which is not an addition by hand.
+    """
+    if str(getattr(event, "action", "")) != "added":
+        return None
+    indices = np.asarray(getattr(event, "data_indices", ()) or (), dtype=np.int64)
+    if not indices.size or (indices >= 0).any():
+        return None
+    return np.unique(indices % len(event.source.data))
+
+
+def _mark_added_picks(event: Any) -> None:
+    """Points the user adds by hand have no network score: NaN, drawn white.
+
+    napari gives an added point the features of the last selected point (its
+    score too); without this a hand-added pick would be written to STAR files
+    with a score it never had, or, selected on another micrograph shown
+    before, with that micrograph's name.
+    """
+    rows = _hand_added_rows(event)
+    if rows is None:
+        return
+    layer = event.source
+    n = len(layer.data)
+    features = layer.features
+    if "score" in features.columns:
+        features.loc[rows, "score"] = np.nan
+    if "micrograph" in features.columns:  # not the selected point's: the one displayed
+        features.loc[rows, "micrograph"] = layer.metadata.get("micrograph") or ""
+    # the size of the micrograph's picks, not napari's 10 px default nor a copy of
+    # the selected pick's predicted size (a trial exported 56.091 for a 56 px click)
+    diameter, size = _added_pick_diameter(layer, rows)
+    if "diameter" in features.columns:  # unknown when the others' are (a Topaz file)
+        features.loc[rows, "diameter"] = np.nan if diameter is None else diameter
+    sizes = np.array(layer.size, dtype=float).reshape(-1)
+    if size is not None and len(sizes) == n:
+        sizes[rows] = size
+        layer.size = sizes
+    colours = np.array(layer.border_color, dtype=float)
+    if len(colours) == n:
+        colours[rows] = _MANUAL_COLOUR
+        layer.border_color = colours
+
+
+def _added_pick_diameter(layer: Any, rows: np.ndarray) -> tuple[float | None, float | None]:
+    """``(diameter, size)`` of a pick added by hand: the median of the other picks'
+    known diameters (a tenth of a pixel; None when none is known, as in a Topaz
+    file), and the size it is drawn at: that diameter, else the other picks'
+    median drawn size (None: no other pick)."""
+    others = np.ones(len(layer.data), dtype=bool)
+    others[rows] = False
+    features = layer.features
+    known = np.zeros(0)
+    if "diameter" in features.columns and len(features) == len(others):
+        known = features["diameter"].to_numpy(np.float64)[others]
+        known = known[np.isfinite(known) & (known > 0)]
+    diameter = round(float(np.median(known)), 1) if known.size else None
+    if diameter is not None:
+        return diameter, diameter
+    sizes = np.array(layer.size, dtype=float).reshape(-1)
+    drawn = sizes[others] if len(sizes) == len(others) else np.zeros(0)
+    drawn = drawn[np.isfinite(drawn) & (drawn > 0)]
+    return None, (float(np.median(drawn)) if drawn.size else None)
+
+
+def _put(viewer: Any, what: str, micrograph: str, layer_data: tuple, create: bool) -> tuple:
+    """Fill the shared layer showing ``what`` with ``layer_data`` for ``micrograph``.
+
+    The layer is updated in place (renamed ``"<micrograph> <what>"``); a
+    missing one is added, hidden, when ``create`` (its first draw is a later
+    turn's work, :func:`_reveal`), without taking the layer selection from
+    the user (clicks keep going to the annotation layer they chose). Returns
+    ``(layer or None, new)``.
+    """
+    data, kwargs, type_name = layer_data
+    name = f"{micrograph} {what}" if micrograph else f"cryopick {what}"
+    kwargs = {
+        **kwargs,
+        "name": name,
+        "metadata": {**kwargs.get("metadata", {}), SHOWS_KEY: what, "micrograph": micrograph},
+    }
+    layer = shared_layer(viewer, what)
+    if layer is not None and layer_type(layer) == type_name:
+        _update_layer(layer, data, dict(kwargs))
+        if layer.name != name:
+            layer.name = name
+        return layer, False
+    if layer is not None:
+        viewer.layers.remove(layer)
+    if not create:
+        return None, False
+    active = viewer.layers.selection.active
+    layer = getattr(viewer, f"add_{type_name}")(data, **{**kwargs, "visible": False})
+    of = _micrograph_of(active) if active is not None else None
+    if of and micrograph and of != micrograph:
+        from .annotate import find_micrograph_layer
+
+        mine, theirs = find_micrograph_layer(viewer, micrograph), find_micrograph_layer(viewer, of)
+        if mine is not None and mine.visible and (theirs is None or not theirs.visible):
+            # the selection is still on the micrograph being left, already hidden (a
+            # widget brings this one to the front, then selects its layer): given back
+            # to it, it took the display back with it (a trial's choice in Annotate's
+            # box snapped back)
+            active = mine
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layer, True
+
+
+def _reveal(viewer: Any, layer: Any) -> None:
+    """Show a result layer added hidden (unless the user removed it meanwhile)."""
+    if layer.name in viewer.layers and unproxy(viewer.layers[layer.name]) is unproxy(layer):
+        layer.visible = True
+
+
+def _empty_heatmap(layer: Any = None) -> tuple:
+    """An all-zero heatmap; of ``layer``'s shape and scale when given (cheaper to update)."""
+    if layer is None or layer_type(layer) != "image" or np.ndim(layer.data) != 2:
+        return heatmap_layer(np.zeros((1, 1), np.float32), 1.0, translate=(0.0, 0.0))
+    zeros = np.zeros(np.shape(layer.data), np.float32)
+    return heatmap_layer(zeros, tuple(layer.scale), translate=tuple(layer.translate))
+
+
+def _shown_vesicles(viewer: Any, candidates: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The vesicle candidates shown: at ``threshold`` or more (or drawn by hand, no
+    score), in the session's size range; the index is their rows in ``candidates``."""
+    from napari_cryopick.core.pick_table import filter_mask
+
+    vesicles = candidates[candidates["kind"] == "vesicle"]
+    if not len(vesicles):
+        return vesicles
+    keep = filter_mask(vesicles, threshold=threshold, keep_unscored=True)
+    low, high = session(viewer).display_diameter
+    if (low is not None or high is not None) and _has_diameters(vesicles):
+        keep &= filter_mask(vesicles, min_diameter=low, max_diameter=high)
+    return vesicles[keep]
+
+
+#: The shapes layers the user edits: what a layer shows -> the kind of its objects.
+_SHAPE_KINDS = {"vesicles": "vesicle", "fibers": "fiber"}
+
+
+def _mark_added_shapes(event: Any) -> None:
+    """Circles and paths the user draws have no network score (napari copies the selected one's)."""
+    rows = _hand_added_rows(event)
+    features = event.source.features
+    if rows is not None and "score" in features.columns and len(features) == len(event.source.data):
+        features.loc[rows, "score"] = np.nan
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """What a circles or paths result layer was last filled with (not in its metadata:
+    napari and File > Save see that; a table there is neither small nor comparable)."""
+
+    table: pd.DataFrame | None = None  # the shapes as a pick table (:func:`_shapes_table`)
+    width: float | None = None  # the fiber width of the paths
+
+
+#: Result layer (unproxied) -> its :class:`_Fill`; a layer deleted leaves.
+_FILLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _filled(layer: Any) -> _Fill:
+    return _FILLS.get(unproxy(layer)) or _Fill()
+
+
+def _shapes_table(layer: Any, micrograph: str) -> pd.DataFrame:
+    """The circles or paths of a vesicles or fibers result layer as a pick table.
+
+    A circle is a vesicle (centre, diameter); a path is a fiber (its vertices,
+    one ``tube_id`` per path, the layer's fiber width as diameter). Scores
+    come from the layer's ``score`` feature (NaN: drawn by hand).
+    """
+    from napari_cryopick.layers.results import shapes_to_paths
+
+    features = layer.features
+    scores = None
+    if "score" in features.columns and len(features) == len(layer.data):
+        scores = features["score"].to_numpy(float)
+    if layer.metadata.get(SHOWS_KEY) == "vesicles":
+        return shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+    paths = shapes_to_paths(layer.data)
+    return _fiber_table(paths, scores, micrograph, _filled(layer).width)
+
+
+def _shapes_edited(layer: Any, micrograph: str) -> bool:
+    """Whether the user changed a circles or paths layer since it was filled."""
+    if layer is None or "rows" not in layer.metadata:
+        return False
+    return _shapes_differ(_filled(layer).table, _shapes_table(layer, micrograph))
+
+
+def _store_shape_edits(viewer: Any, micrograph: str) -> None:
+    """Keep the user's edits of ``micrograph``'s circles and paths in the session's store.
+
+    A circles (paths) layer shows the stored rows ``metadata["rows"]`` as it
+    was filled (:func:`_filled`). When the user changed it (deleted,
+    moved, resized, reshaped or drew a shape), those rows become the shapes as
+    the user left them, with their scores (NaN: drawn by hand), and the kind
+    counts as edited (:func:`has_corrections`). A paths layer's rows are the
+    traced tubes it shows and every untraced fiber candidate: once edited, the
+    micrograph's fibers are its paths as edited, hidden by the threshold when
+    they score below it, never traced again (picking again traces anew).
+    Re-thresholding, switching micrograph, the review table, exporting and
+    "Use as training labels" then start from the corrected store, as they do
+    for points.
+    """
+    state = session(viewer)
+    for what, kind in _SHAPE_KINDS.items():
+        stored = state.pick_results.get(micrograph)
+        layer = result_layer(viewer, micrograph, what)
+        if stored is None or layer is None or "rows" not in layer.metadata:
+            continue
+        now = _shapes_table(layer, micrograph)
+        if not _shapes_differ(_filled(layer).table, now):
+            continue
+        picks = stored.picks
+        kept = picks[~picks.index.isin(layer.metadata["rows"])]
+        added = now
+        if kind == "fiber" and len(now):  # numbered after the tubes kept (hidden ones)
+            tubes = kept.loc[kept["kind"] == "fiber", "tube_id"]
+            added = now.assign(
+                tube_id=now["tube_id"] + (max(int(tubes.max()), 0) if len(tubes) else 0)
+            )
+        table, rows = _appended(kept, added)
+        gone = _deleted_shapes(kind, _filled(layer).table, now)
+        state.pick_results[micrograph] = replace(
+            stored,
+            picks=table,
+            edited=stored.edited | {kind},
+            deleted_shapes=stored.deleted_shapes + gone,
+        )
+        layer.metadata["rows"] = rows
+        _FILLS[unproxy(layer)] = replace(_filled(layer), table=now)
+
+
+def _counts_without_tracing(
+    viewer: Any, micrograph: str, threshold: float, particles: int
+) -> dict[str, int] | None:
+    """The objects of ``micrograph`` shown at ``threshold``, when counting them traces nothing.
+
+    ``particles`` are the picks shown (:func:`apply_display_threshold`).
+    Fibers are counted from the paths layer when it shows the micrograph, or
+    from the store when its fibers are tubes only (loaded, edited) or were
+    traced at this threshold before; None when they would be traced (0.1-0.7 s
+    a micrograph: the review table counts them, :meth:`PickWidget._schedule_review`).
+    """
+    result = session(viewer).pick_results.get(micrograph)
+    if result is None:
+        return None
+    vesicles = len(_shown_vesicles(viewer, result.picks, threshold))
+    layer = result_layer(viewer, micrograph, "fibers")
+    if layer is not None:
+        fibers = len(layer.data)
+    else:
+        rows = result.picks[result.picks["kind"] == "fiber"]
+        untraced = bool((rows["tube_id"] <= 0).any())
+        if untraced and _traced_key(threshold) not in result.traced:
+            return None
+        fibers = len(_shown_fibers(result, threshold)[0]) if len(rows) else 0
+    return {"picks": int(particles), "vesicles": vesicles, "fibers": fibers}
+
+
+def _put_shapes(
+    viewer: Any,
+    what: str,
+    micrograph: str,
+    layer_data: tuple,
+    create: bool,
+    width: float | None = None,
+) -> None:
+    """:func:`_put` for circles and paths; records what the layer was filled with
+    (:func:`_filled`; ``width``: the fiber width of paths)."""
+    layer, new = _put(viewer, what, micrograph, layer_data, create)
+    if new:
+        layer.events.data.connect(_mark_added_shapes)
+    if layer is not None:
+        _FILLS[unproxy(layer)] = _Fill(width=width)  # the paths' width first: read below
+        _FILLS[unproxy(layer)] = _Fill(_shapes_table(layer, micrograph), width)
+
+
+def _show_shapes(
+    viewer: Any, micrograph: str, result: ShownResult | None, threshold: float, add: bool
+) -> None:
+    """Vesicle circles and traced fibers above ``threshold`` in their shared layers.
+
+    A micrograph without vesicles (fibers) empties the circles (paths) layer,
+    which then shows none of another micrograph's; the layer is created only
+    when ``add`` and there is something to show.
+    """
+    picks = result.picks if result is not None else empty_picks()
+    vesicles = _shown_vesicles(viewer, picks, threshold)
+    if len(vesicles) or shared_layer(viewer, "vesicles") is not None:
+        data, kwargs, type_name = vesicles_layer(vesicles, "vesicles", micrograph=micrograph)
+        kwargs["metadata"] = {**kwargs["metadata"], "rows": [int(i) for i in vesicles.index]}
+        _put_shapes(viewer, "vesicles", micrograph, (data, kwargs, type_name),
+                    add and len(vesicles) > 0)  # fmt: skip
+    fibers = picks[picks["kind"] == "fiber"]
+    if len(fibers) or shared_layer(viewer, "fibers") is not None:
+        paths, scores, rows = _shown_fibers(result, threshold) if len(fibers) else ([], [], [])
+        data, kwargs, type_name = fibers_layer(
+            paths, "fibers", micrograph=micrograph, scores=scores
+        )
+        width = _fiber_width(fibers, result)
+        kwargs["metadata"] = {**kwargs["metadata"], "rows": rows}
+        _put_shapes(viewer, "fibers", micrograph, (data, kwargs, type_name),
+                    add and len(fibers) > 0, width)  # fmt: skip
+
+
+def _threshold_of(viewer: Any, shown: ShownResult | None, threshold: float | None) -> float:
+    if threshold is None:
+        threshold = session(viewer).display_threshold
+    if threshold is None:
+        threshold = shown.threshold if shown is not None else default_pick_config().threshold
+    return float(threshold)
+
+
+def _filling(
+    viewer: Any, micrograph: str, threshold: float | None = None, create: bool = False
+) -> Iterator[None]:
+    """Fill the shared result layers with ``micrograph``'s stored result, one layer per turn.
+
+    Heatmap, then the points (every particle candidate; ``layer.shown`` those
+    at ``threshold`` and in the size range), then circles and paths. A
+    micrograph without a result empties them. Missing layers are created
+    only when ``create`` (a new result arrives), each added hidden on one
+    turn and shown on the next.
+    """
+    from napari_cryopick.layers.points import picks_layer
+
+    state = session(viewer)
+    shown = state.pick_results.get(micrograph)
+    threshold = _threshold_of(viewer, shown, threshold)
+    if shown is not None and shown.heatmap is not None:
+        data = heatmap_layer(
+            shown.heatmap,
+            shown.heatmap_scale,
+            translate=shown.heatmap_translate,
+            micrograph=micrograph,
+        )
+    else:
+        data = _empty_heatmap(shared_layer(viewer, "heatmap"))
+    layer, new = _put(viewer, "heatmap", micrograph, data, create)
+    yield
+    if new:
+        _reveal(viewer, layer)
+        yield
+    if (state.displayed or "") != micrograph:
+        return  # another micrograph was displayed meanwhile: its fill wins
+    particles = _particle_candidates(shown.picks) if shown is not None else empty_picks()
+    data, kwargs, type_name = picks_layer(particles, "picks")
+    kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
+    kwargs["shown"] = _shown_mask(particles, threshold, state.display_diameter)
+    yield  # prepared on a turn of its own: the update and its redraw fill the next
+    if (state.displayed or "") != micrograph:
+        return
+    layer, new = _put(viewer, "picks", micrograph, (data, kwargs, type_name), create)
+    if new:
+        layer.events.data.connect(_mark_added_picks)
+    yield
+    if new:
+        _reveal(viewer, layer)
+        yield
+    if (state.displayed or "") != micrograph:
+        return
+    _show_shapes(viewer, micrograph, shown, threshold, create and shown is not None)
+    yield
+
+
+def _release(viewer: Any) -> None:
+    """Mark the points layer as nobody's until :func:`_filling` fills it again."""
+    layer = shared_layer(viewer, "picks")
+    if layer is not None:
+        layer.metadata["micrograph"] = ""
+
+
+def _store_edits(viewer: Any, layer: Any = None) -> None:
+    """Keep the user's corrections of the displayed micrograph in the session's store.
+
+    The points layer holds every particle candidate of the displayed
+    micrograph as the user left them (deleted, moved, added by hand); before
+    the layers show another micrograph, that table replaces the stored one.
+    """
+    from napari_cryopick.layers.points import points_to_picks
+
+    state = session(viewer)
+    name = state.displayed
+    if name is not None:
+        _store_shape_edits(viewer, name)
+    stored = state.pick_results.get(name) if name is not None else None
+    if layer is None:
+        layer = result_layer(viewer, name) if name is not None else None
+    if stored is None or layer is None or layer.metadata.get("micrograph") != name:
+        return
+    table = points_to_picks(layer.data, layer.features, micrograph=name)
+    others = stored.picks[stored.picks["kind"].isin(["vesicle", "fiber"])]
+    picks, _rows = _appended(others, table)  # the circles' and paths' rows keep their labels
+    state.pick_results[name] = replace(stored, picks=picks)
+
+
+def displaying(viewer: Any, micrograph: str | None, create: bool = False) -> Iterator[None]:
+    """Make the shared result layers show ``micrograph`` (None: nothing), in steps.
+
+    The corrections of the micrograph shown before are kept in the session
+    first (:func:`_store_edits`). Updating layers in place costs a few tens
+    of milliseconds; creating a napari layer costs 0.15-0.3 s on a slow
+    machine without a GPU, which is why there is one set for all micrographs.
+    """
+    state = session(viewer)
+    if (state.displayed or "") != micrograph:
+        _store_edits(viewer)
+    state.displayed = micrograph
+    yield from _filling(viewer, micrograph or "", create=create)
+
+
+def display(viewer: Any, micrograph: str | None) -> None:
+    """:func:`displaying` at once; missing layers are made only for a micrograph with results."""
+    create = micrograph is not None and micrograph in session(viewer).pick_results
+    for _ in displaying(viewer, micrograph, create=create):
+        pass
+
+
+def _without_negatives(
+    viewer: Any, micrograph: str, shown: ShownResult, deleted_shapes: tuple = ()
+) -> ShownResult:
+    """``shown`` without the network's objects at a negative the user marked on
+    ``micrograph`` (Annotate's negatives, or picks deleted and then used as training
+    labels) or where the user deleted a circle or path of an earlier result
+    (``deleted_shapes``, not yet labels): particle candidates within half a diameter
+    of one, vesicle candidates with one within a quarter of their diameter of their
+    centre (a negative on ice inside a real vesicle leaves it), fiber paths passing
+    within half their width of one (kept as ``negatives`` for :func:`_shown_fibers`,
+    which traces them).
+
+    A trial deleted 3 junk picks, used the rest as labels and retrained: the new
+    model scored the junk 0.81-0.89 again, and the export wrote it for RELION. A
+    spot the user called junk stays junk on that micrograph whatever a model says
+    (a vesicle trial's deleted circle and negative cross did not).
+    """
+    from .annotate import current_labels, find_micrograph_layer
+
+    mlayer = find_micrograph_layer(viewer, micrograph)
+    picks = shown.picks
+    if mlayer is None or not len(picks):
+        return shown
+    negatives = current_labels(viewer, mlayer, "negative")
+    if len(deleted_shapes):
+        spots = pd.DataFrame(np.asarray(deleted_shapes, float).reshape(-1, 2), columns=["x", "y"])
+        negatives = pd.concat([negatives[["x", "y"]], spots], ignore_index=True)
+    if not len(negatives):
+        return shown
+    scored = picks["score"].notna().to_numpy()
+    kind = picks["kind"].to_numpy()
+    junk = np.zeros(len(picks), bool)
+    particle = (kind == "particle") & scored
+    diameter = micrograph_diameter(mlayer) or float(picks["diameter"].median())
+    if particle.any() and np.isfinite(diameter) and diameter > 0:
+        junk |= _near(picks, particle, negatives, 0.5 * diameter)
+    vesicle = (kind == "vesicle") & scored
+    if vesicle.any():
+        radius = 0.25 * picks["diameter"].to_numpy(float)[vesicle]
+        if np.isfinite(diameter) and diameter > 0:
+            radius = np.where(np.isfinite(radius), radius, 0.25 * diameter)
+        junk |= _near(picks, vesicle, negatives, radius)
+    points = negatives[["x", "y"]].to_numpy(float)
+    kept = picks[~junk].reset_index(drop=True) if junk.any() else picks
+    if (kind == "fiber").any():
+        return replace(shown, picks=kept, negatives=points)
+    return replace(shown, picks=kept) if junk.any() else shown
+
+
+def _to_display(viewer: Any, micrograph: str) -> bool:
+    """Whether a new result of ``micrograph`` goes into the layers now.
+
+    Yes when it is the micrograph displayed or the current one (selected,
+    or top-most), or when nothing open is displayed.
+    """
+    state = session(viewer)
+    if micrograph == state.displayed:
+        return True
+    current = current_micrograph_layer(viewer)
+    if current is not None and micrograph_name(current) == micrograph:
+        return True
+    open_names = {micrograph_name(m) for m in micrograph_layers(viewer)}
+    return state.displayed is None or state.displayed not in open_names
+
+
+def showing_candidates(
+    viewer: Any,
+    micrograph: str,
+    candidates: pd.DataFrame,
+    threshold: float | None = None,
+    link_radius_px: float | None = None,
+) -> Iterator[None]:
+    """Store ``candidates`` as ``micrograph``'s result (no heatmap) and show them, in steps."""
+    yield from showing_pick_result(
+        viewer,
+        micrograph,
+        ShownResult(candidates, None, link_radius_px=link_radius_px),
+        threshold,
+    )
+
+
+def show_candidates(
+    viewer: Any,
+    micrograph: str,
+    candidates: pd.DataFrame,
+    threshold: float,
+    *,
+    link_radius_px: float | None = None,
+) -> Any:
+    """Put every particle candidate of one micrograph in the points layer; show those above.
+
+    The points layer holds all candidates down to the score floor and shows
+    (``layer.shown``) those scoring ``threshold`` or more, so moving the
+    threshold (:func:`apply_display_threshold`) changes no data and keeps the
+    user's corrections. Picks the user added by hand to an earlier result of
+    the micrograph are kept. Vesicles become circles (each its own diameter)
+    and fiber candidates are traced into paths. Returns the particle points
+    layer when the micrograph is displayed (see :func:`showing_pick_result`).
+    """
+    for _ in showing_candidates(viewer, micrograph, candidates, threshold, link_radius_px):
+        pass
+    return result_layer(viewer, micrograph)
+
+
+def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> int | None:
+    """Show the picks of ``micrograph`` scoring ``threshold`` or more; returns how many.
+
+    Picks outside the session's diameter range (``display_diameter``, the
+    Pick widget's size filter) are hidden too; hand-added picks always show.
+    Only ``layer.shown`` changes on the points layer (no data, no new layer):
+    the same layer object, the user's added, deleted and moved picks as they
+    left them. A micrograph not displayed is counted from the session's
+    store; a layer the user deleted is not brought back. None: no result.
+    """
+    state = session(viewer)
+    result = state.pick_results.get(micrograph)
+    layer = result_layer(viewer, micrograph)
+    if layer is not None:
+        shown = _shown_mask(layer.features, threshold, state.display_diameter)
+        if len(shown) == len(layer.data) and not np.array_equal(shown, layer.shown):
+            layer.shown = shown
+        count: int | None = int(shown.sum())
+    elif result is not None:
+        particles = _particle_candidates(result.picks)
+        count = int(_shown_mask(particles, threshold, state.display_diameter).sum())
+    else:
+        count = None
+    if result is not None and state.displayed == micrograph:
+        _store_shape_edits(viewer, micrograph)  # circles and paths are redrawn from the store
+        result = state.pick_results[micrograph]
+        _show_shapes(viewer, micrograph, result, threshold, add=False)
+    return count
+
+
+def shown_objects(viewer: Any, micrograph: str) -> str:
+    """What the user sees of ``micrograph``, e.g. ``"1 picks, 2 vesicles, 4 fibers"``.
+
+    Counted as the review table counts (:func:`result_picks`,
+    :func:`_object_counts`): the displayed micrograph from its layers,
+    another one from the session's store. A vesicle model's status read
+    "0 picks" with circles on screen, and a fiber model's "0 picks" for a
+    micrograph of "Pick all open" not displayed (trials).
+    """
+    model = session(viewer).model
+    kinds = tuple(getattr(getattr(model, "config", None), "kinds", ("particle",)))
+    return _objects_text(_object_counts(result_picks(viewer, micrograph)), kinds)
+
+
+def showing_pick_result(
+    viewer: Any,
+    micrograph: str,
+    result: Any,
+    threshold: float | None = None,
+    *,
+    keep_manual: bool = True,
+    honour_negatives: bool = True,
+) -> Iterator[None]:
+    """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
+
+    The result is stored in the session (with the picks the user added by
+    hand to an earlier result of the micrograph). When the micrograph is the
+    one displayed or the current one, the shared result layers show it:
+    updated in place, a layer at a time; a missing layer is added hidden on
+    one turn and shown on the next. Then the listeners are told.
+    """
+    state = session(viewer)
+    follow_micrographs(viewer)
+    if state.displayed == micrograph:
+        _store_edits(viewer)
+    old = state.pick_results.get(micrograph) if keep_manual else None
+    state.earlier_model.discard(micrograph)  # picked now (or read from a file)
+    shown = _with_manual(as_shown(result), old)
+    gone = old.deleted_shapes if old is not None else ()  # circles and paths deleted
+    if honour_negatives:  # a network's result (a file loaded is shown as it is)
+        shown = _without_negatives(viewer, micrograph, shown, gone)
+    shown, deleted = _without_deleted(shown, old)
+    original = _scored_positions(shown.picks)
+    if len(deleted):  # still deletions (not yet labels): "Use as training labels" takes them
+        original = np.vstack([original, deleted.astype(np.float32)])
+    state.pick_results[micrograph] = replace(shown, original=original, deleted_shapes=gone)
+    if _to_display(viewer, micrograph):
+        if (state.displayed or "") != micrograph:
+            _store_edits(viewer)
+        state.displayed = micrograph
+        _release(viewer)  # stale until filled: a switch meanwhile must not store it
+        yield  # stored on a turn of its own; each layer update and its redraw on the next
+        if state.displayed == micrograph:  # not switched meanwhile
+            yield from _filling(viewer, micrograph, threshold, create=True)
+    state.picks_changed.emit(micrograph)
+
+
+def show_pick_result(
+    viewer: Any,
+    micrograph: str,
+    result: Any,
+    threshold: float | None = None,
+    *,
+    keep_manual: bool = True,
+    honour_negatives: bool = True,
+) -> None:
+    """Store a picking result in the session and show heatmap and picks.
+
+    ``result`` is a workflow ``MicrographPicks`` or a core ``PickResult`` (a
+    training preview). The threshold is the session's display threshold (the
+    Pick slider) when not given, else the result's own. All at once; the Pick
+    widget spreads it over event-loop turns (:func:`showing_pick_result`).
+    """
+    steps = showing_pick_result(
+        viewer,
+        micrograph,
+        result,
+        threshold,
+        keep_manual=keep_manual,
+        honour_negatives=honour_negatives,
+    )
+    for _ in steps:
+        pass
+
+
+def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator[None]:
+    """Create the shared heatmap and points layers (and circles/paths for ``kinds``) ahead.
+
+    Run on the turns after a micrograph opens (or a widget docks): adding a
+    napari layer and drawing it the first time takes 0.15-0.3 s each on a
+    slow machine without a GPU, so a result arriving later only updates
+    layers in place (tens of milliseconds) and the picking never stalls the
+    viewer. One layer per turn; nothing without an open micrograph.
+    """
+    follow_micrographs(viewer)
+    state = session(viewer)
+    wanted = ["heatmap", "picks"]
+    wanted += [w for w, kind in (("vesicles", "vesicle"), ("fibers", "fiber")) if kind in kinds]
+    made = False
+    for what in wanted:
+        if shared_layer(viewer, what) is not None or not micrograph_layers(viewer):
+            continue
+        if state.displayed is None:
+            current = current_micrograph_layer(viewer)
+            state.displayed = micrograph_name(current) if current is not None else None
+        name = state.displayed or ""
+        if what == "heatmap":
+            data = _empty_heatmap()
+        elif what == "picks":
+            from napari_cryopick.layers.points import picks_layer
+
+            data, kwargs, type_name = picks_layer(empty_picks(), "picks")
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
+            data = (data, kwargs, type_name)
+        elif what == "vesicles":
+            data = vesicles_layer(empty_picks(), "vesicles", micrograph=name)
+        else:
+            data = fibers_layer([], "fibers", micrograph=name)
+        # nobody's until filled below: a switch in between must not store it as name's picks
+        layer, new = _put(viewer, what, "", data, create=True)
+        if new and what == "picks":
+            layer.events.data.connect(_mark_added_picks)
+        if new and what in _SHAPE_KINDS:
+            layer.events.data.connect(_mark_added_shapes)
+        yield
+        if new:
+            _reveal(viewer, layer)
+            made = True
+            yield
+    if made:  # once, after the last new layer: all of them show the displayed micrograph
+        _store_edits(viewer)  # the older layers' state (the user's edits) before the refill
+        for _ in _filling(viewer, state.displayed or ""):
+            pass
+
+
+def _micrograph_of(layer: Any) -> str | None:
+    """The micrograph a layer belongs to: a micrograph layer's own, an annotation's."""
+    if layer is None or layer.metadata.get(SHOWS_KEY):
+        return None
+    if is_micrograph_layer(layer):
+        return micrograph_name(layer)
+    return layer.metadata.get("micrograph") or None
+
+
+def follow_micrographs(viewer: Any) -> None:
+    """Once per viewer: the result layers follow the micrograph the user works on.
+
+    Selecting a micrograph (or one of its annotation layers), opening one,
+    showing one (``show_only_micrograph``: Annotate, the review table) makes
+    the shared result layers show its results; closing the displayed one
+    shows the current one's. Results of closed micrographs leave the session.
+    """
+    state = session(viewer)
+    if state.following:
+        return
+    state.following = True
+    real = unproxy(viewer)
+
+    def _follow(name: str | None) -> None:
+        if name and name != state.displayed:
+            display(real, name)
+
+    def _on_active(event: Any) -> None:
+        name = _micrograph_of(event.value)
+        names = [micrograph_name(layer) for layer in micrograph_layers(real)]
+        if name not in names:
+            # a layer of a micrograph that is not open (a pick file opened on its own):
+            # the result layers stay with the micrograph on screen
+            return
+        if len(names) > 1:
+            # the micrograph worked on is the one seen (the result layers follow it)
+            show_only_micrograph(real, name)
+        _follow(name)
+
+    def _on_removed(event: Any) -> None:
+        if event.value.metadata.get(SHOWS_KEY) == "picks":
+            _store_edits(real, event.value)  # deleting the layer does not undo corrections
+        else:
+            _store_edits(real)  # a micrograph the review closes keeps its corrections
+        kept = session_micrographs(real)
+        closed = [name for name in state.pick_results if name not in kept]
+        for name in closed:
+            scores = state.pick_results[name].picks["score"]
+            by_hand = bool(scores.isna().any() and scores.notna().any())
+            if by_hand or has_corrections(real, name):  # lost with it: Pick says so
+                state.discarded_corrections.add(name)
+            del state.pick_results[name]
+        open_names = {micrograph_name(m) for m in micrograph_layers(real)}
+        if state.displayed is not None and state.displayed not in open_names:
+            current = current_micrograph_layer(real)
+            state.displayed = None
+            if current is not None:  # the one now worked on shows (it may have been hidden)
+                show_only_micrograph(real, micrograph_name(current))
+            if state.displayed is None:
+                display(real, micrograph_name(current) if current is not None else None)
+        for name in closed:
+            state.picks_changed.emit(name)
+
+    def _on_inserted(event: Any) -> None:
+        if not is_micrograph_layer(event.value):
+            return
+        # a micrograph opened on top: the result layers go above it again
+        shared = [index for index, layer in enumerate(real.layers) if layer.metadata.get(SHOWS_KEY)]
+        if shared and max(shared) < real.layers.index(event.value):
+            real.layers.move_multiple(shared, len(real.layers))
+
+    real.layers.selection.events.active.connect(_on_active)
+    real.layers.events.removed.connect(_on_removed)
+    real.layers.events.inserted.connect(_on_inserted)
+    state.micrograph_shown.connect(_follow)
+
+
+def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
+    """The picks the user sees for ``micrograph`` (shown points, circles, paths; edited).
+
+    The displayed micrograph is read from its layers; another one from the
+    session's store (its corrections were stored when it was last
+    displayed), filtered at the display threshold and size range.
+    """
+    from napari_cryopick.layers.points import points_to_picks
+
+    state = session(viewer)
+    stored = state.pick_results.get(micrograph)
+    tables = []
+    layer = result_layer(viewer, micrograph)
+    if layer is not None and len(layer.data):
+        table = points_to_picks(layer.data, layer.features, micrograph=micrograph)
+        shown = np.asarray(layer.shown, dtype=bool)
+        tables.append(table[shown].reset_index(drop=True) if len(shown) == len(table) else table)
+    elif layer is None and stored is not None:
+        particles = _particle_candidates(stored.picks)
+        threshold = _threshold_of(viewer, stored, None)
+        mask = _shown_mask(particles, threshold, state.display_diameter)
+        tables.append(particles[mask].reset_index(drop=True))
+    vesicles = result_layer(viewer, micrograph, "vesicles")
+    if vesicles is not None:
+        tables.append(_shapes_table(vesicles, micrograph))
+    elif stored is not None:
+        shown = _shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None))
+        tables.append(shown.reset_index(drop=True))
+    tables.append(_result_fibers(viewer, micrograph))
+    tables = [t for t in tables if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else empty_picks()
+
+
+def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
+    """The fibers of ``micrograph`` as the user sees them: one tube per path, with its score.
+
+    The displayed micrograph's paths layer as edited; another micrograph's
+    fibers from the session's store as they would be shown at the display
+    threshold (:func:`_shown_fibers`: its edited paths, or its candidates
+    traced).
+    """
+    layer = result_layer(viewer, micrograph, "fibers")
+    if layer is not None:
+        return _shapes_table(layer, micrograph)
+    stored = session(viewer).pick_results.get(micrograph)
+    if stored is None:
+        return empty_picks()
+    fibers = stored.picks[stored.picks["kind"] == "fiber"]
+    if not len(fibers):
+        return empty_picks()
+    paths, scores, _rows = _shown_fibers(stored, _threshold_of(viewer, stored, None))
+    return _fiber_table(paths, scores, micrograph, _fiber_width(fibers, stored))
+
+
+def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFrame:
+    """The particle picks of ``micrograph`` the user deleted (false picks: junk, carbon).
+
+    A candidate of the picking's result with no pick of the corrected ones
+    (shown or hidden by the threshold) within half a diameter: a moved pick
+    or one replaced by a hand-added pick is the same particle, not a deletion.
+    """
+    from napari_cryopick.core.pick_table import far_from
+
+    stored = session(viewer).pick_results.get(micrograph)
+    original = getattr(stored, "original", None)
+    if original is None or not len(original):
+        return empty_picks()
+    current = _current_picks(viewer, micrograph)
+    positions = pd.DataFrame(np.asarray(original, dtype=float), columns=["x", "y"])
+    return far_from(positions, current, 0.5 * float(diameter_px)).reset_index(drop=True)
+
+
+def _current_picks(viewer: Any, micrograph: str) -> pd.DataFrame | None:
+    """Every particle candidate of ``micrograph`` as the user left them (None: no result)."""
+    from napari_cryopick.layers.points import points_to_picks
+
+    stored = session(viewer).pick_results.get(micrograph)
+    if stored is None:
+        return None
+    layer = result_layer(viewer, micrograph)
+    if layer is not None:  # displayed: the layer holds every candidate as corrected
+        return points_to_picks(layer.data, layer.features, micrograph=micrograph)
+    return _particle_candidates(stored.picks)
+
+
+def has_corrections(viewer: Any, micrograph: str) -> bool:
+    """Whether ``micrograph`` holds corrections a new result would lose.
+
+    Deleted or moved picks of the network, not yet used as training labels:
+    the scored candidates are not those of ``ShownResult.original`` (the
+    result as picked, or as "Use as training labels" last saved it). Picks
+    added by hand are not counted: a new result keeps them
+    (:func:`_with_manual`). Vesicle circles and fiber paths deleted, moved,
+    resized, reshaped or drawn count too (stored, ``ShownResult.edited``, or
+    on screen now).
+    """
+    stored = session(viewer).pick_results.get(micrograph)
+    if stored is not None and stored.edited:
+        return True
+    if stored is not None and any(
+        _shapes_edited(result_layer(viewer, micrograph, what), micrograph) for what in _SHAPE_KINDS
+    ):
+        return True
+    original = getattr(stored, "original", None)
+    current = _current_picks(viewer, micrograph)
+    if original is None or current is None:
+        return False
+    positions = _scored_positions(current)
+    if len(positions) != len(original):
+        return True
+    order = np.lexsort(positions.T[::-1])
+    before = np.asarray(original, np.float32)
+    return not np.allclose(positions[order], before[np.lexsort(before.T[::-1])], atol=0.01)

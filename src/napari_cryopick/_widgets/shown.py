@@ -1,0 +1,416 @@
+"""What a picked micrograph's result layers are made from, and the user's corrections.
+
+Tables only (no napari, no Qt): :class:`ShownResult` (every candidate down to
+the score floor, the heatmap, the fibers traced per threshold), which
+candidates a threshold and a size range show, and how a new result keeps the
+user's corrections of an earlier one: hand-added picks stay
+(:func:`_with_manual`), deleted picks, circles and paths stay deleted
+(:func:`_without_deleted`, :func:`_deleted_shapes`). The layers themselves are
+``result_layers``'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.core.pick_table import empty_picks
+
+
+@dataclass(frozen=True)
+class ShownResult:
+    """What the layers of one picked micrograph are made from.
+
+    ``picks`` holds every candidate down to the score floor (all kinds; fiber
+    candidates untraced), so any threshold can be shown without the network.
+    """
+
+    picks: pd.DataFrame
+    heatmap: np.ndarray | None
+    heatmap_scale: tuple[float, float] = (1.0, 1.0)
+    heatmap_translate: tuple[float, float] = (0.0, 0.0)
+    link_radius_px: float | None = None
+    threshold: float = field(default_factory=lambda: default_pick_config().threshold)
+    #: Positions (x, y; float32, 8 bytes a candidate, so a folder of thousands stays
+    #: small) of the particle candidates as the picking (or the loaded file) gave them,
+    #: before the user's corrections: a candidate missing from the corrected picks
+    #: was deleted by the user (:func:`deleted_picks`). None: not known.
+    original: np.ndarray | None = None
+    #: Fiber width in pixels the micrograph was picked at (``MicrographPicks.diameter_px``,
+    #: the width ``cryopick pick`` writes fibers with); None: the fibers' median diameter.
+    fiber_width_px: float | None = None
+    #: Kinds whose shapes the user edited (``"vesicle"`` circles deleted, moved,
+    #: resized or drawn; ``"fiber"`` paths deleted, reshaped or drawn) and not yet
+    #: used as training labels: a new result would lose them (:func:`has_corrections`).
+    edited: frozenset[str] = frozenset()
+    #: Negatives (x, y) the user marked on the micrograph when the result was shown
+    #: (:func:`_without_negatives`): a traced fiber path passing within half its width
+    #: of one is not shown. None: none (or a file loaded, shown as it is).
+    negatives: np.ndarray | None = None
+    #: Centres (x, y) of the network's circles, and middle vertices of its paths, that
+    #: the user deleted since the last "Use as training labels" (which makes them
+    #: negatives, as it does deleted particle picks).
+    deleted_shapes: tuple[tuple[float, float], ...] = ()
+    #: Fibers as shown at a threshold, ``{threshold: (paths, scores, rows)}``
+    #: (:func:`_shown_fibers`): tracing again only at a threshold not seen yet.
+    #: A new result (``dataclasses.replace``) starts with an empty one.
+    traced: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+
+def default_pick_config() -> Any:
+    """Core ``PickConfig()``: the defaults of ``cryopick pick``, also the widget's."""
+    from napari_cryopick.core.detect import PickConfig
+
+    return PickConfig()
+
+
+def as_shown(result: Any) -> ShownResult:
+    """A ``ShownResult`` of a workflow ``MicrographPicks`` or a core ``PickResult``."""
+    from napari_cryopick.core.fibers import default_link_radius
+
+    if isinstance(result, ShownResult):
+        return result
+    if hasattr(result, "candidates") and hasattr(result, "result"):  # MicrographPicks
+        inner = result.result
+        link = getattr(inner, "link_radius_px", None) or default_link_radius(result.shape[1])
+        return ShownResult(
+            result.candidates,
+            inner.heatmap,
+            tuple(inner.heatmap_scale),
+            tuple(inner.heatmap_translate),
+            float(link),
+            float(result.threshold),
+            fiber_width_px=float(result.diameter_px),
+        )
+    width = float(result.prepared_shape[1]) / float(result.prepared_scale[1])
+    return ShownResult(
+        result.picks,
+        result.heatmap,
+        tuple(result.heatmap_scale),
+        tuple(result.heatmap_translate),
+        float(default_link_radius(width)),
+        float(result.threshold),
+    )
+
+
+def _shown_mask(
+    table: pd.DataFrame,
+    threshold: float,
+    diameters: tuple[float | None, float | None] = (None, None),
+) -> np.ndarray:
+    """Points shown: scoring ``threshold`` or more, diameter in range, and every hand-added one.
+
+    The filter of ``cryopick filter`` (core ``pick_table.filter_mask``); picks
+    without a score (added by hand) always show. A size range on picks that
+    have no diameters is not applied (the Pick widget says so).
+    """
+    from napari_cryopick.core.pick_table import filter_mask
+
+    low, high = diameters
+    try:
+        return filter_mask(
+            table, threshold=threshold, min_diameter=low, max_diameter=high, keep_unscored=True
+        )
+    except ValueError:  # no diameters to filter: the threshold alone
+        return filter_mask(table, threshold=threshold, keep_unscored=True)
+
+
+def _has_diameters(table: pd.DataFrame) -> bool:
+    scored = np.isfinite(table["score"].to_numpy(float))
+    return bool(np.isfinite(table["diameter"].to_numpy(float)[scored]).any())
+
+
+def _particle_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
+    return candidates[~candidates["kind"].isin(["vesicle", "fiber"])].reset_index(drop=True)
+
+
+def _fiber_width(fibers: pd.DataFrame, result: ShownResult | None = None) -> float | None:
+    """The fiber width: the one ``result`` was picked at, else the median diameter of
+    ``fibers`` (picks); None where unknown."""
+    if result is not None and result.fiber_width_px:
+        return float(result.fiber_width_px)
+    diameters = fibers["diameter"].to_numpy(float)
+    return float(np.nanmedian(diameters)) if np.isfinite(diameters).any() else None
+
+
+def _fiber_table(paths: list, scores: Any, micrograph: str, width: float | None) -> pd.DataFrame:
+    """Fiber paths as a pick table: their vertices, one ``tube_id`` per path (1, 2, ...),
+    the path's score on each of its vertices (NaN: none)."""
+    from napari_cryopick.core.fibers import paths_to_picks
+
+    table = paths_to_picks(paths, micrograph=micrograph, diameter=width)
+    if len(table) and scores is not None and len(scores) == len(paths):
+        table["score"] = np.asarray(scores, dtype=float)[table["tube_id"].to_numpy() - 1]
+    return table
+
+
+def _shapes_differ(filled: pd.DataFrame | None, now: pd.DataFrame) -> bool:
+    """Whether a layer's circles or paths differ from those it was filled with (by 0.5 px).
+
+    Deleted, drawn, moved, resized or reshaped. Not known (None): no.
+    """
+    if filled is None:
+        return False
+    if len(filled) != len(now):
+        return True
+    if not np.array_equal(filled["tube_id"].to_numpy(), now["tube_id"].to_numpy()):
+        return True
+    before = filled[["x", "y", "diameter"]].to_numpy(float)
+    after = now[["x", "y", "diameter"]].to_numpy(float)
+    return not np.allclose(before, after, atol=0.5, equal_nan=True)
+
+
+def _appended(table: pd.DataFrame, added: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+    """``table`` with ``added`` after it; returns the new table and the rows of ``added``.
+
+    The rows of ``table`` keep their index labels (a result layer's
+    ``metadata["rows"]`` names stored rows by them); ``added`` is numbered on.
+    """
+    start = int(table.index.max()) + 1 if len(table) else 0
+    rows = list(range(start, start + len(added)))
+    added = added.set_axis(pd.RangeIndex(start, start + len(added)), axis=0)
+    parts = [t for t in (table, added) if len(t)]
+    return (pd.concat(parts) if parts else empty_picks()), rows
+
+
+def _deleted_shapes(
+    kind: str, before: pd.DataFrame | None, now: pd.DataFrame
+) -> tuple[tuple[float, float], ...]:
+    """Where the network's circles (paths) of ``before`` that ``now`` lacks were.
+
+    A circle is the same one moved or resized when a circle of ``now`` of a
+    similar size (within 25 %) is centred within a quarter of its diameter;
+    a path is the same one reshaped when it runs along a path of ``now`` for
+    half its length or more (within half its width, core ``path_coverage``).
+    Otherwise it was deleted: its centre, or the point of the path farthest
+    from the paths left (a trial deleted one of two crossing fibers: its middle
+    vertex was the crossing, and the deletion was not seen). Shapes drawn by
+    hand (no score) are not the network's: not counted.
+    """
+    if before is None or not len(before):
+        return ()
+    scored = before[before["score"].notna()]
+    gone: list[tuple[float, float]] = []
+    if kind == "vesicle":
+        sizes = now["diameter"].to_numpy(float)
+        for row in scored.itertuples():
+            size = float(row.diameter) if np.isfinite(row.diameter) else 0.0
+            near = np.hypot(now["x"].to_numpy(float) - row.x, now["y"].to_numpy(float) - row.y)
+            similar = np.abs(sizes - size) <= 0.25 * size if size > 0 else np.ones(len(now), bool)
+            if not ((near <= max(0.25 * size, 1.0)) & similar).any():
+                gone.append((float(row.x), float(row.y)))
+        return tuple(gone)
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage, resample_path
+
+    paths = [t[["x", "y"]].to_numpy(float) for _, t in now.groupby("tube_id", sort=False)]
+    for _tube, path in scored.groupby("tube_id", sort=False):
+        points = path[["x", "y"]].to_numpy(float)
+        width = float(path["diameter"].median()) if path["diameter"].notna().any() else 0.0
+        tolerance = max(0.5 * width, 1.0)
+        if paths and path_coverage(points, paths, tolerance) >= SAME_FIBER_COVERAGE:
+            continue  # reshaped, not deleted
+        spot = points[len(points) // 2]
+        if paths and len(points) > 1:
+            # the point nearest its middle that is clear of the paths left (a negative
+            # there must not hide them), else the farthest from them
+            dense = resample_path(points, 1.0)
+            left = cKDTree(np.vstack(paths)).query(dense)[0]
+            clear = np.flatnonzero(left > 3.0 * tolerance)
+            middle = len(dense) // 2
+            best = clear[np.argmin(np.abs(clear - middle))] if len(clear) else np.argmax(left)
+            spot = dense[int(best)]
+        gone.append((float(spot[0]), float(spot[1])))
+    return tuple(gone)
+
+
+def _traced_key(threshold: float) -> float:
+    return round(float(threshold), 6)
+
+
+def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, list]:
+    """The fiber paths of ``result`` shown at ``threshold``, their scores and stored rows.
+
+    Rows with a ``tube_id`` (a loaded RELION helical STAR or crYOLO filament
+    file, or paths the user edited) are paths as they are, shown when
+    unscored or any vertex scores ``threshold`` or more, each with its best
+    vertex score; candidates without one (a picking's result) are traced at
+    ``threshold``, each path with the mean score of its candidates (as
+    ``cryopick pick`` traces them). The rows are those of the tubes shown and
+    every candidate's. Kept in ``result.traced``: a threshold seen before (the
+    review table, the status, an export) is not traced again.
+    """
+    key = _traced_key(threshold)
+    cached = result.traced.get(key)
+    if cached is not None:
+        return cached
+    from napari_cryopick.core.pick_table import filter_mask
+
+    picks = result.picks
+    fibers = picks[picks["kind"] == "fiber"]
+    paths: list = []
+    scores: list[float] = []
+    rows: list[int] = []
+    traced = fibers[fibers["tube_id"] > 0]
+    for _tube, tube in traced.groupby("tube_id", sort=True):
+        if filter_mask(tube, threshold=threshold, keep_unscored=True).any():
+            paths.append(tube[["x", "y"]].to_numpy(np.float64))
+            vertex = tube["score"].to_numpy(float)
+            scores.append(float(np.nanmax(vertex)) if np.isfinite(vertex).any() else np.nan)
+            rows += [int(i) for i in tube.index]
+    candidates = fibers[fibers["tube_id"] <= 0]
+    if len(candidates):
+        from napari_cryopick.core.fibers import default_link_radius
+        from napari_cryopick.core.object_kinds import trace_fiber_candidates
+
+        found, found_picks = trace_fiber_candidates(
+            candidates,
+            threshold=threshold,
+            link_radius_px=result.link_radius_px or default_link_radius(1024),
+        )
+        path_scores = np.full(len(found), np.nan)
+        for tube, group in found_picks.groupby("tube_id"):
+            path_scores[int(tube) - 1] = float(group["score"].iloc[0])
+        if result.negatives is not None and len(result.negatives) and found:
+            # a path the user marked as junk somewhere along it stays away as a whole
+            width = result.fiber_width_px or _fiber_width(candidates) or 0.0
+            keep = ~_paths_near(found, result.negatives, 0.5 * width)
+            found = [path for path, kept in zip(found, keep, strict=True) if kept]
+            path_scores = path_scores[keep]
+        paths += list(found)
+        scores += path_scores.tolist()
+        rows += [int(i) for i in candidates.index]
+    if len(result.traced) >= 8:  # a slider dragged over many values: keep a few
+        result.traced.clear()
+    result.traced[key] = (paths, scores, rows)
+    return paths, scores, rows
+
+
+def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
+    """``shown`` plus the picks without a score of an earlier result (the user's own).
+
+    A network candidate within half a diameter of one of them is the same
+    particle: it is dropped, so a re-pick never doubles a particle the user
+    picked (by hand, or in a loaded file without scores).
+    """
+    if old is None or not len(old.picks):
+        return shown
+    manual = _particle_candidates(old.picks)
+    manual = manual[manual["score"].isna()]
+    if not len(manual):
+        return shown
+    picks = shown.picks
+    particle = ~picks["kind"].isin(["vesicle", "fiber"]).to_numpy()
+    diameter = pd.concat([manual["diameter"], picks["diameter"]]).astype(float)
+    radius = 0.5 * float(np.nanmedian(diameter)) if diameter.notna().any() else 0.0
+    if radius > 0:
+        picks = picks[~_near(picks, particle, manual, radius)]
+    return replace(shown, picks=pd.concat([picks, manual], ignore_index=True))
+
+
+def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[ShownResult, np.ndarray]:
+    """``shown`` without the network's particle candidates where the user deleted one of
+    an earlier result of the micrograph, and those places ((N, 2) x, y).
+
+    A trial deleted 3 picks and pressed Pick (or Pick all open) again: all 3 came
+    back unsaid. Deletions not yet used as training labels now go with the
+    micrograph through re-picking, as hand-added picks do (:func:`_with_manual`).
+    """
+    none = np.zeros((0, 2), np.float32)
+    if old is None or old.original is None or not len(old.original):
+        return shown, none
+    from napari_cryopick.core.pick_table import far_from
+
+    current = _particle_candidates(old.picks)
+    # particle sizes only: a vesicle's would widen the radius around each deletion
+    sizes = pd.concat([current["diameter"], _particle_candidates(shown.picks)["diameter"]])
+    sizes = sizes.astype(float)
+    if not sizes.notna().any():
+        return shown, none
+    radius = 0.5 * float(np.nanmedian(sizes))
+    positions = pd.DataFrame(np.asarray(old.original, float), columns=["x", "y"])
+    gone = far_from(positions, current, radius)
+    if not len(gone):
+        return shown, none
+    picks = shown.picks
+    particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
+    keep = ~_near(picks, particle, gone, radius)
+    shown = replace(shown, picks=picks[keep].reset_index(drop=True)) if not keep.all() else shown
+    return shown, gone[["x", "y"]].to_numpy(np.float32)
+
+
+def _near(
+    picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: float | np.ndarray
+) -> np.ndarray:
+    """Which of ``picks`` (among ``rows``, a mask) lie closer than ``radius`` to a row of
+    ``points`` (x, y): the candidates a user's own pick or negative there replaces.
+    ``radius``: one for all, or one per row of ``rows`` (a vesicle's own)."""
+    from napari_cryopick.core.pick_table import nearest_distances
+
+    near = np.zeros(len(picks), bool)
+    if rows.any() and len(points):
+        near[np.flatnonzero(rows)] = nearest_distances(picks.loc[rows], points) < radius
+    return near
+
+
+def _paths_near(paths: list, points: np.ndarray, radius: float) -> np.ndarray:
+    """Which of ``paths`` ((N, 2) x, y) pass closer than ``radius`` to one of ``points``
+    (their vertices and the segments between them, sampled every pixel)."""
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.fibers import resample_path
+
+    near = np.zeros(len(paths), bool)
+    if radius <= 0 or not len(points):
+        return near
+    tree = cKDTree(np.asarray(points, float))
+    for i, path in enumerate(paths):
+        path = np.asarray(path, float).reshape(-1, 2)
+        dense = np.vstack([resample_path(path, 1.0), path]) if len(path) > 1 else path
+        near[i] = bool((tree.query(dense)[0] < radius).any())
+    return near
+
+
+def _objects_text(counts: dict[str, int], kinds: tuple[str, ...] = ("particle",)) -> str:
+    """``"1 picks, 2 vesicles, 4 fibers"`` (the kinds there are); for none, ``"0 picks"``,
+    or ``"0 vesicles"`` / ``"0 fibers"`` for a model of vesicles or fibers only (a trial's
+    vesicle model said "0 picks")."""
+    parts = [f"{n} {what}" for what, n in counts.items() if n]
+    if parts:
+        return ", ".join(parts)
+    picked = set(kinds) - {"negative"}
+    return {frozenset({"vesicle"}): "0 vesicles", frozenset({"fiber"}): "0 fibers"}.get(
+        frozenset(picked), "0 picks"
+    )
+
+
+def _object_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Objects of a pick table as the user sees them: picks, vesicles and fibers.
+
+    One per particle pick and vesicle circle; one per fiber (a tube of a
+    micrograph), not one per vertex of its path.
+    """
+    kinds = table["kind"].astype(str)
+    fibers = table[kinds == "fiber"]
+    return {
+        "picks": int((~kinds.isin(["vesicle", "fiber"])).sum()),
+        "vesicles": int((kinds == "vesicle").sum()),
+        "fibers": len(fibers[["micrograph", "tube_id"]].drop_duplicates()),
+    }
+
+
+def _object_scores(table: pd.DataFrame) -> np.ndarray:
+    """One score per object of a pick table (per pick, circle and fiber; NaN: none)."""
+    fiber = (table["kind"].astype(str) == "fiber").to_numpy()
+    tubes = table[fiber].drop_duplicates(["micrograph", "tube_id"])["score"].to_numpy(float)
+    return np.concatenate([table.loc[~fiber, "score"].to_numpy(float), tubes])
+
+
+def _scored_positions(picks: pd.DataFrame) -> np.ndarray:
+    """``(x, y)`` float32 of the scored particle picks (the network's, not the user's)."""
+    particles = _particle_candidates(picks)
+    return particles.loc[particles["score"].notna(), ["x", "y"]].to_numpy(np.float32)
