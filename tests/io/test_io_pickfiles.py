@@ -816,3 +816,27 @@ def test_segments_with_tube_ids_alone_are_not_read_as_start_end_pairs(tmp_path):
     assert table["tube_id"].tolist() == [1, 1, 1, 2, 2, 2]
     paths = read_relion_helical(path)[""]
     assert [len(p) for p in paths] == [3, 3]
+
+
+def test_a_star_row_with_too_few_or_too_many_values_is_refused_with_its_line(tmp_path):
+    # a row cut short read as a pick on a micrograph named after the file (starfile fills
+    # the missing name with nothing); one too long said "Expected 2 fields in line 2"
+    header = "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnMicrographName #3\n"
+    short = tmp_path / "short.star"
+    short.write_text(header + "10 20 a.mrc\n30 40\n50 60 a.mrc\n")
+    with pytest.raises(PickFileError, match=r"short\.star: .*line 8: 2 values, .* has 3 labels"):
+        read_picks(short)
+    long = tmp_path / "long.star"
+    long.write_text(header + "10 20 a.mrc\n30 40 a.mrc 7\n")
+    with pytest.raises(PickFileError, match=r"long\.star: .*line 8: 4 values, .* has 3 labels"):
+        read_picks(long)
+    # quoted names with spaces, comments, and pairs after a loop still read
+    fine = tmp_path / "fine.star"
+    fine.write_text(
+        "# written by hand\ndata_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n"
+        "_rlnMicrographName\n10 20 \"my mic.mrc\"\n30 40 'my mic.mrc'\n\n"
+        "data_info\n\n_rlnVersion 30001\n"
+    )
+    table = read_picks(fine)
+    assert len(table) == 2
+    assert set(table["micrograph"]) == {"my mic"}

@@ -84,6 +84,16 @@ def test_unknown_optics_group_is_one_line_naming_the_file(tmp_path):
         read_micrographs_star(star, project_dir=tmp_path)
 
 
+def test_a_list_row_cut_short_is_refused_with_its_line(tmp_path):
+    # starfile read the row with an empty optics group: a micrograph of group 0
+    star = tmp_path / "cut.star"
+    star.write_text(RELION31.replace("Movies/sub/a.mrc 2 12000", "Movies/sub/a.mrc 2"))
+    with pytest.raises(
+        RelionStarError, match=r"cut\.star: .*line 24: 2 values, .*data_micrographs"
+    ):
+        read_micrographs_star(star, project_dir=tmp_path)
+
+
 def test_list_without_micrograph_names_is_refused(tmp_path):
     star = tmp_path / "particles.star"
     star.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 2\n")

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from .atomic import atomic_write_text
-from .formats import star_block
+from .formats import star_block, star_loop_problem
 
 __all__ = [
     "ABORT_NOW",
@@ -106,6 +106,13 @@ def _error(path: Path, message: str) -> RelionStarError:
     return RelionStarError(f"{path}: {message}")
 
 
+def _loop_problem(path: Path) -> str:
+    try:
+        return star_loop_problem(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return ""
+
+
 def _read_blocks(path: Path) -> dict[str, object]:
     import starfile
 
@@ -114,9 +121,12 @@ def _read_blocks(path: Path) -> dict[str, object]:
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
-        raise _error(path, f"not a valid STAR file ({exc})") from None
+        raise _error(path, f"not a valid STAR file ({_loop_problem(path) or exc})") from None
     if not blocks:
         raise _error(path, "no STAR data block found")
+    problem = _loop_problem(path)
+    if problem:
+        raise _error(path, f"not a valid STAR file ({problem})")
     return {
         name: (pd.DataFrame([block]) if isinstance(block, dict) else block)
         for name, block in blocks.items()

@@ -256,6 +256,46 @@ def star_pairs(name: str, pairs: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def star_loop_problem(text: str) -> str:
+    """Where a STAR loop's rows and labels disagree, as ``"line N: K values, the loop of
+    data_X has M labels"``; empty when every row fits.
+
+    RELION reads a loop a line at a time, one value per label. starfile does
+    not say which line is wrong ("Expected 2 fields in line 2", counted from
+    the loop), and takes a row cut short as one with empty values: a trial's
+    truncated row became a pick on a micrograph named after the file.
+    """
+    import shlex
+
+    block, labels, rows, in_loop = "its block", 0, 0, False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("data_"):
+            block, labels, rows, in_loop = line.split()[0], 0, 0, False
+        elif line.startswith("loop_"):
+            labels, rows, in_loop = 0, 0, True
+        elif line.startswith("_"):
+            if in_loop and rows:  # a key-value pair after the loop ends it
+                in_loop = False
+            elif in_loop:
+                labels += 1
+        elif in_loop and labels:
+            rows += 1
+            try:
+                values = (
+                    len(shlex.split(line, comments=True))
+                    if '"' in line or "'" in line or "#" in line
+                    else len(line.split())
+                )
+            except ValueError:
+                return f"line {number}: a quote is not closed"
+            if values != labels:
+                return f"line {number}: {values} values, the loop of {block} has {labels} labels"
+    return ""
+
+
 def read_star_blocks(path: Path) -> dict[str, object]:
     """All blocks of a STAR file as ``{name: DataFrame | dict}``, errors as :class:`PickFileError`."""
     import starfile
@@ -264,10 +304,14 @@ def read_star_blocks(path: Path) -> dict[str, object]:
         blocks = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
         read_text(path)  # not UTF-8: said so
-        raise file_error(path, f"not a valid STAR file: {exc}") from None
+        problem = star_loop_problem(read_text(path))  # not UTF-8: said so
+        raise file_error(path, f"not a valid STAR file: {problem or exc}") from None
     if not blocks:
         read_text(path)  # not UTF-8: said so (starfile finds no data block in it)
         raise file_error(path, "no STAR data block found (is it a STAR file?)")
+    problem = star_loop_problem(read_text(path))
+    if problem:
+        raise file_error(path, f"not a valid STAR file: {problem}")
     repeated_blocks(path)
     for name, block in blocks.items():
         if isinstance(block, pd.DataFrame):
