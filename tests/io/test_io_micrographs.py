@@ -14,6 +14,7 @@ from napari_cryopick.io.micrographs import (
     MICROGRAPH_SUFFIXES,
     Micrograph,
     MicrographError,
+    imod_stamp_and_flags,
     read_micrograph,
     write_mrc,
 )
@@ -70,6 +71,27 @@ def test_mrc_integer_modes_and_single_frame_stack(tmp_path):
     micrograph = read_micrograph(path)
     assert micrograph.data.dtype == np.float32
     np.testing.assert_array_equal(micrograph.data, data.astype(np.float32))
+
+
+def test_imod_byte_mrc_reads_as_unsigned_unless_flagged_signed(tmp_path):
+    # IMOD (newstack/clip -mode 0, SerialEM byte saves) writes unsigned bytes in mode 0 and
+    # says so in its header; read as signed, every pixel above 127 wrapped to negative
+    data = np.arange(0, 256, dtype=np.uint8).reshape(16, 16)
+    for flags, expected in ((0, data), (1, data.view(np.int8))):
+        path = tmp_path / f"imod{flags}.mrc"
+        with mrcfile.new(path) as mrc:
+            mrc.set_data(data.view(np.int8))
+            extra = bytearray(mrc.header.extra2.tobytes())  # imodStamp, imodFlags: bytes 152-159
+            extra[40:48] = np.array([1146047817, flags], "<i4").tobytes()
+            mrc.header.extra2 = bytes(extra)
+        with mrcfile.open(path) as mrc:
+            assert imod_stamp_and_flags(mrc.header) == (1146047817, flags)
+        read = read_micrograph(path).data
+        np.testing.assert_array_equal(read, expected.astype(np.float32))
+    plain = tmp_path / "mrc2014.mrc"  # no IMOD stamp: mode 0 is signed (MRC2014)
+    with mrcfile.new(plain) as mrc:
+        mrc.set_data(data.view(np.int8))
+    assert read_micrograph(plain).data.min() == -128
 
 
 def test_tiff_round_trip(tmp_path):

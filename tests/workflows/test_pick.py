@@ -170,6 +170,11 @@ def test_keep_candidates_writes_the_scores_above_the_floor(
     assert (scores[None] >= 0.9).all()
     assert len(scores[0.0]) > len(scores[None])
     assert scores[0.0].min() < 0.9
+    # BOX has no score column: the candidates below the threshold would pass for picks
+    with pytest.raises(ValueError, match="--keep-candidates needs a format that stores scores"):
+        _request(micrograph_files[:1], tiny_checkpoint, tmp_path / "box", keep_candidates=0.0,
+                 formats=("box",))  # fmt: skip
+    assert not (tmp_path / "box").exists()
 
 
 def test_in_memory_micrographs_and_bad_requests(tmp_path, tiny_checkpoint, make_blobs):

@@ -13,6 +13,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,6 +144,32 @@ def read_micrograph(path: str | os.PathLike, *, quiet: bool = False) -> Microgra
     )
 
 
+#: ``imodStamp`` of a header IMOD wrote (the bytes "IMOD" as a little-endian int32).
+IMOD_STAMP = 1146047817
+
+
+def imod_stamp_and_flags(header: Any) -> tuple[int, int]:
+    """``(imodStamp, imodFlags)`` of an MRC header: the int32 words at bytes 152 and 156
+    (within mrcfile's unnamed ``extra2``), in the header's byte order."""
+    raw = np.asarray(header["extra2"]).tobytes()
+    order = ">" if header["mode"].dtype.byteorder == ">" else "<"
+    stamp, flags = np.frombuffer(raw[40:48], dtype=f"{order}i4")
+    return int(stamp), int(flags)
+
+
+def _imod_unsigned_bytes(header: Any) -> bool:
+    """Whether a mode-0 MRC holds unsigned bytes: IMOD (newstack, clip, SerialEM's byte
+    saves) writes them so, stamping the header and leaving bit 0 of ``imodFlags``
+    (signed bytes) clear. MRC2014 says mode 0 is signed, and mrcfile reads it so: a
+    trial's IMOD byte micrograph read with every pixel above 127 wrapped to negative
+    and was picked wrongly without a word."""
+    try:
+        stamp, flags = imod_stamp_and_flags(header)
+    except (KeyError, ValueError, TypeError, IndexError):
+        return False
+    return stamp == IMOD_STAMP and not flags & 1
+
+
 def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
     import mrcfile
 
@@ -154,6 +181,8 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
             warnings.simplefilter("always", RuntimeWarning)
             with mrcfile.open(path, mode="r", permissive=False) as mrc:
                 data = np.array(mrc.data)
+                if data.dtype == np.int8 and _imod_unsigned_bytes(mrc.header):
+                    data = data.view(np.uint8)
                 voxel_x = float(mrc.voxel_size.x)
                 voxel_y = float(mrc.voxel_size.y)
                 is_volume = bool(mrc.is_volume()) or bool(mrc.is_volume_stack())

@@ -232,6 +232,14 @@ class PickRequest:
                 raise ValueError(
                     f"unknown pick format {format!r}; choose one of {', '.join(PICK_FORMATS)}"
                 )
+        if self.keep_candidates is not None and "box" in self.formats:
+            # a trial: 174 boxes for "picked 122", the 52 below the threshold looking
+            # exactly like picks to RELION and EMAN, with no score to filter them by later
+            raise ValueError(
+                "--keep-candidates needs a format that stores scores (star, cbox, topaz, "
+                "csv): BOX files have no score column, so candidates below the threshold "
+                "could not be told from picks"
+            )
         if self.out_dir is not None:
             output_stems(self.micrographs, self.out_dir)  # duplicate outputs: refused now
 
