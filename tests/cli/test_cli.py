@@ -84,6 +84,16 @@ def test_console_script_help_and_version() -> None:
     assert version.stdout.strip() == f"cryopick {napari_cryopick.__version__}"
 
 
+def test_python_m_runs_the_cli_with_its_exit_codes() -> None:
+    # a trial: "napari_cryopick.cli is a package and cannot be directly executed"
+    command = [sys.executable, "-m", "napari_cryopick.cli"]
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"cryopick {napari_cryopick.__version__}"
+    bad = subprocess.run([*command, "no-such-command"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+
+
 def test_console_script_unknown_subcommand_exits_2() -> None:
     completed = subprocess.run(
         [_console_script(), "no-such-command"], capture_output=True, text=True, timeout=120

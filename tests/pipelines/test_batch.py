@@ -75,6 +75,24 @@ def test_interrupted_run_resumes_with_skip_and_matches(
     assert sorted(inputs) == sorted(os.path.abspath(p) for p in micrographs)
 
 
+def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
+    micrographs, tiny_model, tmp_path
+):
+    # a trial filled the disk mid-record; the next run appended its first record to the
+    # broken line, and every later --skip run picked that micrograph again
+    out = tmp_path / "out"
+    request = _request(micrographs[:2], tiny_model, out)
+    drive(run_batch(request, BatchOptions(skip=True)))
+    manifest = out / "cryopick_manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text(lines[0] + "\n" + lines[1][:10])  # the second record cut short
+    outcome = drive(run_batch(request, BatchOptions(skip=True)))
+    assert (outcome.n_picked, outcome.n_skipped) == (1, 1)
+    assert len(read_manifests(out)) == 2  # the record written after the cut reads
+    outcome = drive(run_batch(request, BatchOptions(skip=True)))
+    assert (outcome.n_picked, outcome.n_skipped) == (0, 2)
+
+
 def test_skip_redoes_changed_settings_missing_files_and_cut_records(
     micrographs, tiny_model, tmp_path
 ):

@@ -651,6 +651,16 @@ class _OutputLock:
             self.path.unlink(missing_ok=True)
 
 
+def _ends_a_line(path: Path) -> bool:
+    """Whether ``path`` is empty or ends with a newline."""
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
 class _Manifest:
     """Append-only JSON-lines record of one run; every line is flushed and fsynced.
 
@@ -666,6 +676,11 @@ class _Manifest:
         self._lock = lock or _OutputLock(path)
         try:
             self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            if not _ends_a_line(path):
+                # a record cut short (a kill, a full disk) stays alone on its line: a trial's
+                # next run appended its first record to it, and that micrograph was picked
+                # again by every later --skip run
+                self._handle.write("\n")
         except BaseException:
             if self._owns_lock:
                 self._lock.release()
@@ -673,9 +688,14 @@ class _Manifest:
 
     def add(self, record: dict[str, Any]) -> None:
         record = {**record, "fingerprint": self.fingerprint}
-        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        try:
+            self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:  # a full disk said "no space left on device", naming nothing
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
+            raise
         self._lock.beat()
 
     def beat(self) -> None:
