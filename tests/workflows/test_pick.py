@@ -216,6 +216,41 @@ def test_the_default_head_brings_its_diameter(tmp_path, micrograph_files, make_c
     assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(30.0)
 
 
+def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
+    tmp_path, micrograph_files, make_config, make_blobs
+):
+    # a trial: cryopick pick ribosome/micrographs on a model whose last training was an
+    # apoferritin few-shot head picked the ribosome with the apoferritin head, unsaid
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(make_config())
+    for name in ("a", "b"):
+        model.add_head(name, init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=tuple(DatasetCard(n, diameter_px=DIAMETER, head=n) for n in ("a", "b")),
+        diameter_px=DIAMETER,
+        history=({"mode": "fewshot", "datasets": ["b"]},),
+    )
+    path = save_checkpoint(tmp_path / "ab.pt", model, metadata=card.to_metadata())
+    # folders a/ and b/ name the data sets; without --head, b's head (trained last) picks
+    (warning,) = prepare(_request(micrograph_files, path, None)).warnings
+    assert warning.startswith("picked with head 'b', but m0, m1 (data set 'a') have heads")
+    assert prepare(_request(micrograph_files[2:], path, None)).warnings == ()
+    assert (
+        "(data set 'b') have heads"
+        in prepare(_request(micrograph_files, path, None, head="generic")).warnings[0]
+    )
+    # micrographs held in memory (napari) say their data set in the request
+    image = Micrograph(make_blobs(0)[0], name="open0")
+    request = _request([image], path, None, head="b", datasets={"open0": "a"})
+    assert prepare(request).warnings == (
+        "picked with head 'b', but open0 (data set 'a') has a head of its own in the model: "
+        "pick with that head (--head, or the Pick widget's Head box)",
+    )
+
+
 def test_cli_pick_into_a_folder_says_how_many_fibers_it_traced(tmp_path, monkeypatch, capsys):
     # a trial read "picked 661 objects" for a fiber model whose files held 65 tubes: the
     # objects are the fibers' points, and the fibers were not counted

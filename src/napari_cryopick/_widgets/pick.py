@@ -835,9 +835,19 @@ class PickWidget(QWidget):
             factor, inverted = self._scale_choices[key]
             fields["diameter_factor"] = factor
             fields.setdefault("invert_contrast", inverted)
+        from .annotate import find_micrograph_layer
+
+        datasets = {}  # Annotate's data set of each micrograph: warned of a head not its own
+        for micrograph in micrographs:
+            if isinstance(micrograph, (str, Path)):
+                continue  # a file of a folder: its folder names its data set
+            mlayer = find_micrograph_layer(self.viewer, getattr(micrograph, "name", "") or "")
+            if mlayer is not None and micrograph_dataset(mlayer):
+                datasets[micrograph.name] = micrograph_dataset(mlayer)
         return PickRequest(
             micrographs=micrographs,
             model=self.model,
+            datasets=datasets,
             metadata=self._model_metadata() or None,
             head=self.head_combo.currentText() or None,
             diameter_px=diameter,
@@ -882,7 +892,7 @@ class PickWidget(QWidget):
         worker = create_worker(_picking_job, job, self._cancel, _start_thread=False)
         self._trained_warning = "".join(  # shown with each result too
             dict.fromkeys(_trained_diameter_text(request) for request in requests)
-        ) + self._head_warning([m.name for m in micrographs])
+        )
         warning = self._diameter_warning() + self._trained_warning
         worker = self._start(worker, len(micrographs), self._on_picked)
         if warning:
@@ -996,37 +1006,6 @@ class PickWidget(QWidget):
                 "micrograph(s); files written so far are complete."
             )
         yield
-
-    def _head_warning(self, names: list[str]) -> str:
-        """A warning naming the micrographs whose data set has a head of its own in the
-        model, picked with another head (the Head box's).
-
-        A trial picked ribosome and β-gal micrographs with "Pick all open" while the
-        Head box showed the apoferritin head of the model it had loaded: every one
-        was picked with it (AP 0.61 and 0.45 against 0.67 and 0.64) without a word.
-        """
-        from .annotate import find_micrograph_layer
-
-        head = self.head_combo.currentText()
-        heads = set(getattr(self.model, "head_names", ()) or ())
-        others: dict[str, list[str]] = {}
-        for name in names:
-            mlayer = find_micrograph_layer(self.viewer, name)
-            dataset = micrograph_dataset(mlayer) if mlayer is not None else ""
-            if dataset and dataset in heads and dataset != head:
-                others.setdefault(dataset, []).append(name)
-        if not head or not others:
-            return ""
-        parts = [
-            f"{', '.join(mics[:3])}{', …' if len(mics) > 3 else ''} (data set '{dataset}')"
-            for dataset, mics in others.items()
-        ]
-        one = sum(map(len, others.values())) == 1
-        return (
-            f"Warning: picked with head '{head}', but {'; '.join(parts)} "
-            f"{'has a head of its own' if one else 'have heads of their own'} in the model: "
-            "choose it in the Head box and pick again. "
-        )
 
     def _micrograph(self, layer: Any) -> Any:
         from napari_cryopick.io.micrographs import Micrograph

@@ -178,6 +178,12 @@ class PickRequest:
         background). None: zero-shot picking chooses
         (:func:`napari_cryopick.core.scale_search.choose_polarity`); anything
         else picks the micrographs as they are.
+    datasets
+        The data set of each micrograph, by name (the napari session's, from
+        Annotate); micrograph files without one belong to the data set their
+        folder names, as ``cryopick train`` names it. Only used to warn when a
+        micrograph's data set has a head of its own in the model and another
+        head picks it (:func:`head_warning`).
     """
 
     micrographs: Sequence[Any]
@@ -200,6 +206,7 @@ class PickRequest:
     diameter_factor: float | None = None
     scale_search: bool = True
     invert_contrast: bool | None = None
+    datasets: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str):
@@ -651,7 +658,10 @@ def prepare(request: PickRequest) -> PreparedPick:
         model_name=model_name,
         stems=stems,
     )
-    messages = [trained_diameter_warning(prepared)]
+    messages = [
+        trained_diameter_warning(prepared),
+        head_warning(config.head or getattr(model, "default_head", None), heads, request),
+    ]
     if request.out_dir is not None:
         messages.append(kind_format_warning(kinds, request.formats))
     messages = [m for m in messages if m is not None]
@@ -660,6 +670,44 @@ def prepare(request: PickRequest) -> PreparedPick:
     if messages:
         prepared = dataclasses.replace(prepared, warnings=tuple(messages))
     return prepared
+
+
+def head_warning(head: str | None, heads: Sequence[str], request: PickRequest) -> str | None:
+    """A warning naming the micrographs whose data set has a head of its own in the model,
+    picked with another head.
+
+    HydraPicker's design: a data set's own head picks it best. A trial picked
+    ribosome and β-gal micrographs with "Pick all open" while the Head box showed
+    the apoferritin head (AP 0.61 and 0.45 against 0.67 and 0.64), and another
+    ran ``cryopick pick ribosome/micrographs`` on a model whose last training was
+    an apoferritin few-shot head: both without a word. The data set of a
+    micrograph is ``request.datasets``'s, else its folder's (as ``cryopick
+    train`` names data sets).
+    """
+    from .inputs import _dataset_name
+
+    if not head or not heads:
+        return None
+    others: dict[str, list[str]] = {}
+    for micrograph in request.micrographs:
+        name = Path(micrograph).stem if _is_path(micrograph) else _source_name(micrograph)
+        dataset = request.datasets.get(name)
+        if dataset is None and isinstance(micrograph, (str, os.PathLike)):
+            dataset = _dataset_name(Path(micrograph))
+        if dataset and dataset in heads and dataset != head:
+            others.setdefault(dataset, []).append(name)
+    if not others:
+        return None
+    parts = [
+        f"{', '.join(names[:3])}{', …' if len(names) > 3 else ''} (data set '{dataset}')"
+        for dataset, names in others.items()
+    ]
+    one = sum(map(len, others.values())) == 1
+    return (
+        f"picked with head '{head}', but {'; '.join(parts)} "
+        f"{'has a head of its own' if one else 'have heads of their own'} in the model: "
+        "pick with that head (--head, or the Pick widget's Head box)"
+    )
 
 
 def trained_diameter_warning(
