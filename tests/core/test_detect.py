@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from napari_cryopick.core.detect import (
     PickConfig,
     PickResult,
     apply_threshold,
+    auto_top_k,
     border_from_clicks,
     choose_threshold,
     decode_picks,
@@ -342,6 +345,19 @@ def test_pick_micrograph_end_to_end_untrained():
     assert (result.selected["score"] >= config.threshold).all()
 
 
+def test_the_default_cap_of_candidates_grows_with_the_micrograph():
+    # a trial's K3 micrograph of 2,800 packed particles kept 1,972 under a fixed 2000
+    assert auto_top_k((1024, 1024), 56.0) == 2000
+    assert auto_top_k((4092, 5760), 56.0) == 15032  # 2 x area / diameter^2, rounded up
+    model = _untrained_detector()
+    image = _image(300, 400, seed=3)
+    every = PickConfig(device="cpu", score_floor=0.0, min_distance=0.0, rotations=False, border=0.0)
+    found = pick_micrograph(model, image, diameter_px=8.0, config=every).picks
+    assert len(found) > 2000  # the cap is 2 x 120000 / 64 = 3750
+    capped = pick_micrograph(model, image, diameter_px=8.0, config=replace(every, top_k=500))
+    assert len(capped.picks) == 500
+
+
 # (x, y) at heatmap-cell centres: prepared = original / 2, cell j centre = 4j + 1.5
 _BLOBS = [(99.0, 83.0), (299.0, 203.0), (203.0, 331.0)]
 
@@ -521,7 +537,9 @@ def test_cli_pick_missing_model_is_bad_input(tmp_path, capsys):
     assert "nope.pt" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argument", [["--threshold", "1.5"], ["--diameter", "-3"]])
+@pytest.mark.parametrize(
+    "argument", [["--threshold", "1.5"], ["--diameter", "-3"], ["--max-picks", "0"]]
+)
 def test_cli_pick_bad_options(tmp_path, argument):
     from napari_cryopick.cli import main
 

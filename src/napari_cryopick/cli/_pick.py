@@ -75,6 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(default {defaults['min_distance']})",
     )
     parser.add_argument(
+        "--max-picks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N picks (candidates) per kind and micrograph (default: twice the "
+        "particles of the diameter that fit on the micrograph, at least 2000)",
+    )
+    parser.add_argument(
         "--reject-std",
         action="store_true",
         help="reject picks whose local standard deviation is an outlier (carbon, ice)",
@@ -314,6 +322,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         threshold=args.threshold,
         options={
             "min_distance": args.min_distance,
+            "top_k": args.max_picks,
             "reject_std": args.reject_std,
             "tile_size": args.tile_size,
             **view["options"],
@@ -349,6 +358,8 @@ def _check_pick_options(args: argparse.Namespace) -> None:
             "writes none (STAR and Topaz files hold centres: RELION and Topaz take the box "
             "size as their own option)"
         )
+    if getattr(args, "max_picks", None) is not None and args.max_picks < 1:
+        raise CLIError(f"--max-picks must be at least 1, got {args.max_picks}")
     if not 0 <= args.min_distance <= 10:
         raise CLIError(
             f"--min-distance must lie in [0, 10] (a fraction of the diameter), "

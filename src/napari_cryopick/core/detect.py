@@ -38,7 +38,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -95,7 +95,10 @@ class PickConfig:
         (densely packed, projections of 3D neighbours) survive, duplicate
         peaks on one particle do not (0.6 cost 0.03 AP@0.5 on apoferritin).
     top_k
-        At most this many candidates per kind and micrograph.
+        At most this many candidates per kind and micrograph (CLI
+        ``--max-picks``). None: :func:`auto_top_k` of the micrograph, at least
+        2000 and twice the particles that fit on it (a trial's K3 micrograph of
+        2,800 packed 56 px particles lost 30 % of them to a fixed 2000).
     rotations
         DeepEM: average the predictions over the four 90-degree rotations of
         the input (4x the network's compute). On by default because it pays
@@ -153,7 +156,7 @@ class PickConfig:
 
     threshold: float = 0.15
     min_distance: float = 0.4
-    top_k: int = 2000
+    top_k: int | None = None
     rotations: bool = True
     reject_std: bool = False
     std_window: float = 1.0
@@ -180,7 +183,7 @@ class PickConfig:
                 f"min_distance must lie in [0, 10] (a fraction of the diameter), "
                 f"got {self.min_distance}"
             )
-        if self.top_k < 1:
+        if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.tile_size < 16 or self.overlap < 0 or self.overlap >= self.tile_size:
             raise ValueError(
@@ -744,6 +747,18 @@ def model_kinds(model: Any) -> tuple[str, ...]:
     return tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
 
 
+#: The least :func:`auto_top_k` gives: the fixed cap of earlier versions.
+MIN_TOP_K = 2000
+
+
+def auto_top_k(shape: tuple[int, ...], diameter_px: float) -> int:
+    """The default cap of candidates per kind: twice the particles of ``diameter_px``
+    that fit on a micrograph of ``shape`` (area / diameter², about 1.15 times a
+    hexagonal close packing's count), at least :data:`MIN_TOP_K`."""
+    area = float(np.prod(shape[-2:]))
+    return max(MIN_TOP_K, math.ceil(2.0 * area / float(diameter_px) ** 2))
+
+
 def pick_micrograph(
     model: Any,
     image: np.ndarray,
@@ -781,6 +796,8 @@ def pick_micrograph(
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"expected a 2D micrograph, got shape {image.shape}")
+    if config.top_k is None:
+        config = replace(config, top_k=auto_top_k(image.shape, diameter_px))
     from napari_cryopick.core.tiled_picking import needs_tiles, pick_in_tiles
 
     if needs_tiles(image.shape, diameter_px, model.config):  # bounded memory (issue 14)
@@ -829,7 +846,8 @@ def pick_micrograph(
         if len(table) >= config.top_k and float(table["score"].min()) >= config.threshold:
             logging.getLogger(__name__).warning(
                 "%s: the cap of %d %s picks was reached; picks with lower scores above the "
-                "threshold %.2f were dropped (raise PickConfig.top_k or the threshold)",
+                "threshold %.2f were dropped (raise --max-picks, PickConfig.top_k, or the "
+                "threshold)",
                 micrograph_name or "micrograph",
                 config.top_k,
                 kind,
