@@ -308,6 +308,56 @@ def test_checkpoint_round_trip_and_info(joint_result, tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.pt")]) == 2
 
 
+def test_info_shows_each_runs_steps_of_planned_heads_and_adopted_heads(tmp_path, capsys):
+    """A head continual training adopted (a --mode new data set given its own head) was
+    recorded but cryopick info dropped it, with planned_steps, completed and heads."""
+    import json
+
+    new = drive(
+        continual.train_model(
+            "new",
+            [_dataset("alpha", 0)],
+            config=CONFIG,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    result = drive(
+        continual.train_model(
+            "continual",
+            [_dataset("beta", 1)],
+            base_model=new.model,
+            base_metadata=new.metadata,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    assert result.metadata["history"][-1]["adopted_heads"] == ["alpha"]
+    path = save_checkpoint(tmp_path / "model.pt", result.model, metadata=result.metadata)
+    assert main(["info", str(path)]) == 0
+    history = capsys.readouterr().out.split("training history: 2 run(s)")[1].splitlines()
+    assert "mode=new  data sets=alpha  steps=2 of 2  heads=generic  " in history[1]
+    assert "adopted" not in history[1]
+    assert "steps=2 of 2  heads=generic,beta,alpha  adopted heads=alpha  " in history[2]
+
+    assert main(["info", str(path), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["history"]
+    assert [(r["planned_steps"], r["completed"]) for r in runs] == [(2, True), (2, True)]
+    assert [r["heads"] for r in runs] == [["generic"], ["generic", "beta", "alpha"]]
+    assert [r["adopted_heads"] for r in runs] == [[], ["alpha"]]
+    assert "train_config" not in runs[1]  # in the checkpoint, not the summary
+
+    # a run the time budget ended, and one stopped, say so
+    cut = copy.deepcopy(result.metadata)
+    cut["history"][0].update(steps=1, planned_steps=5)
+    cut["history"][1].update(completed=False)
+    save_checkpoint(path, result.model, metadata=cut)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "steps=1 of 5 (time budget)  heads=generic" in out
+    assert "steps=2 of 2 (stopped)  heads=generic,beta,alpha" in out
+
+
 def test_cli_mode_options_reach_the_training_request(tmp_path):
     """``cryopick train --mode ... --exemplars ... --distill-weight ...`` -> TrainRequest."""
     from napari_cryopick.cli import build_parser

@@ -455,6 +455,59 @@ def test_cli_evaluate_says_how_to_score_only_the_picked_micrographs(tmp_path, ca
     assert "no predictions" not in capsys.readouterr().err
 
 
+def test_cli_evaluate_counts_a_micrograph_picked_with_no_picks_as_picked(tmp_path, capsys):
+    # cryopick pick writes a header-only file where it finds nothing; evaluate took it
+    # for an unpicked micrograph and advised leaving its truth out: the picker's misses
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.pick_table import empty_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "pred").mkdir()
+    for name in ("mic1", "mic2", "mic3"):
+        _write_csv(tmp_path / "truth" / f"{name}.csv", [100.0, 300.0], [100.0, 300.0])
+    _write_csv(tmp_path / "pred" / "mic1.csv", [100.0, 300.0], [100.0, 300.0], [0.9, 0.8])
+    # as cryopick pick writes it (RELION autopick style, no micrograph column)
+    write_picks(empty_picks(), tmp_path / "pred" / "mic2.star", micrograph_names=False)
+    report = tmp_path / "report.json"
+    argv = ["evaluate", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth")]
+    assert main([*argv, "--tolerance", "5", "--json", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert "no predictions for 1 ground-truth micrograph(s)" in err, err
+    assert "missed: mic3;" in err  # mic3 has no prediction file: the note names it alone
+    # mic2's truth counts as missed, as mic3's does: recall 2 of 6
+    result = json.loads(report.read_text())
+    rows = {row["micrograph"]: row for row in result["per_micrograph"]}
+    assert (rows["mic2"]["n_pred"], rows["mic2"]["fn"]) == (0, 2)
+    assert result["best_f1"]["recall"] == pytest.approx(2 / 6)
+
+
+def test_cli_evaluate_counts_picks_on_a_micrograph_the_truth_lists_empty_as_false(tmp_path, capsys):
+    # an empty ground-truth file says the micrograph has no particle; its predictions were
+    # ignored as "absent from the ground truth", and AP read 1.000
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.pick_table import empty_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "pred").mkdir()
+    _write_csv(tmp_path / "truth" / "mic1.csv", [100.0, 300.0], [100.0, 300.0])
+    write_picks(empty_picks(), tmp_path / "truth" / "mic4.star", micrograph_names=False)
+    _write_csv(tmp_path / "pred" / "mic1.csv", [100.0, 300.0], [100.0, 300.0], [0.5, 0.4])
+    _write_csv(tmp_path / "pred" / "mic4.csv", [200.0, 400.0], [200.0, 400.0], [0.9, 0.8])
+    _write_csv(tmp_path / "pred" / "mic9.csv", [200.0], [200.0], [0.95])  # not in the truth
+    report = tmp_path / "report.json"
+    argv = ["evaluate", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth")]
+    assert main([*argv, "--tolerance", "5", "--json", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert "ignoring predictions on 1 micrograph(s) absent from the ground truth" in err, err
+    result = json.loads(report.read_text())
+    rows = {row["micrograph"]: row for row in result["per_micrograph"]}
+    assert rows["mic4"]["fp"] == 2
+    assert "mic9" not in rows
+    assert result["ap"]["AP@5px"] < 0.6  # the two false picks rank first
+
+
 def test_predictions_without_scores_are_warned_about():
     # a trial evaluated BOX files (no scores) and read AUROC 0.497 and a "best F1 at
     # score >= 1.0" as results

@@ -77,6 +77,28 @@ def test_migrates_cli_history_records_and_bad_values():
     assert card.diameter_for_head("b") is None  # nor is a negative one
 
 
+def test_runs_keep_the_outcome_and_heads_a_run_recorded():
+    """cryopick info showed no run cut short and no adopted head: runs() dropped them."""
+    card = ModelCard(
+        history=(
+            {
+                "mode": "new",
+                "steps": 3,
+                "planned_steps": 8,
+                "completed": True,
+                "heads": ["generic"],
+            },
+            {"mode": "continual", "heads": ("generic", "b", "a"), "adopted_heads": ["a"]},
+            {"mode": "joint", "planned_steps": float("nan"), "completed": "yes", "heads": "ab"},
+        )
+    )
+    first, second, damaged = card.runs()
+    assert (first["planned_steps"], first["completed"], first["heads"]) == (8, True, ["generic"])
+    assert first["adopted_heads"] == []  # recorded only when a head was adopted
+    assert (second["heads"], second["adopted_heads"]) == (["generic", "b", "a"], ["a"])
+    assert not {"planned_steps", "completed", "heads", "adopted_heads"} & set(damaged)
+
+
 def test_with_run_updates_and_appends_data_sets():
     card = ModelCard(datasets=(DatasetCard("a", 20.0),), diameter_px=20.0)
     after = card.with_run(

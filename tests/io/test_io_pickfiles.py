@@ -541,6 +541,22 @@ def test_read_pick_files_matches_per_micrograph_files_as_training_does(tmp_path)
     assert pickfiles.match_name("mic_0011", {"mic_001"}) is None
 
 
+def test_a_pick_file_without_picks_still_names_its_micrograph(tmp_path):
+    # cryopick pick writes a header-only file where it found nothing: cryopick evaluate
+    # read no row of it and called the micrograph unpicked
+    write_picks(sample_table(2, micrograph=""), tmp_path / "mic_001_autopick.star")
+    write_picks(sample_table(0, micrograph=""), tmp_path / "mic_002_autopick.star")
+    write_picks(sample_table(0, micrograph=""), tmp_path / "picks.star")  # names none
+    files = sorted(tmp_path.glob("*.star"))
+    names = {"mic_001", "mic_002", "mic_003"}
+    table, micrographs = pickfiles.read_pick_files_and_names(files, names=names)
+    assert set(table["micrograph"]) == {"mic_001"}
+    assert micrographs == {"mic_001", "mic_002"}
+    assert pickfiles.read_pick_files(files, names=names).equals(table)
+    _table, unmatched = pickfiles.read_pick_files_and_names(files)
+    assert unmatched == {"mic_001_autopick"}  # no names: an empty file names none
+
+
 def test_pick_files_named_without_the_micrographs_dw_suffix_match_them():
     # a trial trained on MotionCor2's sim_000N_DW.mrc with picks sim_000N.star: "no
     # labelled particles", naming neither side

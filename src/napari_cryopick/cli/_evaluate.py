@@ -133,14 +133,28 @@ def read_pick_files(
     :func:`napari_cryopick.io.pickfiles.match_micrograph`). Two files with
     picks of one micrograph name are refused, naming both.
     """
+    return read_pick_files_and_names(paths, what, format, names, binning)[0]
+
+
+def read_pick_files_and_names(
+    paths: list[Path],
+    what: str,
+    format: str | None = None,
+    names: set[str] | None = None,
+    binning: float = 1.0,
+) -> tuple[pd.DataFrame, set[str]]:
+    """:func:`read_pick_files`, and the micrographs the files are of, those of files
+    without picks too (:func:`napari_cryopick.io.pickfiles.read_pick_files_and_names`)."""
     from napari_cryopick.io import pickfiles
 
     files = _pick_files(paths, what, format)
-    return pickfiles.read_pick_files(files, format, names=names, binning=binning)
+    return pickfiles.read_pick_files_and_names(files, format, names=names, binning=binning)
 
 
-def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Predictions and ground truth, each side's per-micrograph files matched to the other's names."""
+def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, set[str]]:
+    """Predictions, ground truth (each side's per-micrograph files matched to the other's
+    names) and the micrographs predicted on: those of the prediction rows and those of
+    prediction files without picks (``cryopick pick`` found nothing there)."""
     for option, value in (
         ("--pred-binning", args.pred_binning),
         ("--truth-binning", args.truth_binning),
@@ -151,7 +165,7 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
         args.truth, "ground-truth", args.truth_format, binning=args.truth_binning
     )
     truth_names = set(truth["micrograph"].astype(str))
-    pred = read_pick_files(
+    pred, picked = read_pick_files_and_names(
         args.pred, "prediction", args.pred_format, truth_names, binning=args.pred_binning
     )
     pred_names = set(pred["micrograph"].astype(str))
@@ -160,11 +174,36 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
         truth = read_pick_files(
             args.truth, "ground-truth", args.truth_format, pred_names, binning=args.truth_binning
         )
-    return pred, truth
+    return pred, truth, picked
 
 
-def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
+def _empty_in_truth(args: argparse.Namespace, pred: pd.DataFrame, truth: pd.DataFrame) -> set[str]:
+    """The micrographs predicted on whose ground-truth file holds no picks.
+
+    Such a file says the micrograph has no particle: predictions there are false
+    positives, not predictions on a micrograph absent from the ground truth
+    (ignored by default), which would raise precision and AP (a review).
+    """
+    candidates = set(pred["micrograph"].astype(str)) - set(truth["micrograph"].astype(str))
+    if not candidates:
+        return set()
+    table, listed = read_pick_files_and_names(
+        args.truth, "ground-truth", args.truth_format, candidates, binning=args.truth_binning
+    )
+    return (listed - set(table["micrograph"].astype(str))) & candidates
+
+
+def _check_names(pred: pd.DataFrame, truth: pd.DataFrame, picked: set[str] | None = None) -> None:
+    """Refuse sides that share no micrograph name; note the ground-truth micrographs
+    nothing was predicted on, whose picks count as missed.
+
+    ``picked``: the micrographs predicted on, with those whose prediction file
+    holds no picks (default: those of ``pred``'s rows). Such a micrograph was
+    picked and its truth rightly counts as missed: the note leaves it out, or
+    following its advice would drop exactly the picker's failures from the score.
+    """
     pred_names = set(pred["micrograph"].astype(str))
+    picked = pred_names if picked is None else pred_names | picked
     truth_names = set(truth["micrograph"].astype(str))
     if pred_names and truth_names and not pred_names & truth_names:
         raise CLIError(
@@ -174,8 +213,8 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
             "  Names come from the files' micrograph column, or the file stem where the "
             "format has none; rename the files so the names agree."
         )
-    missing = truth_names - pred_names
-    if missing and pred_names:
+    missing = truth_names - picked
+    if missing and picked:
         print(
             f"cryopick evaluate: note: no predictions for {len(missing)} ground-truth "
             f"micrograph(s), their picks count as missed: {name_list(missing)}; to score only "
@@ -222,10 +261,11 @@ def run(args: argparse.Namespace) -> int:
     # before the (possibly long) evaluation: a bad output path fails at once
     check_output_file(args.json, "--json")
     check_output_file(args.pr_curve, "--pr-curve")
-    pred, truth = _read_both(args)
+    pred, truth, picked = _read_both(args)
     if len(truth) == 0:
         raise CLIError("the ground truth holds no picks")
-    _check_names(pred, truth)
+    empty = _empty_in_truth(args, pred, truth)
+    _check_names(pred, truth, picked)
     for value in args.iou:
         if not 0 < value <= 1:
             raise CLIError(f"--iou values must be in (0, 1], got {value}")
@@ -238,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
             tolerance_px=args.tolerance,
             diameter_px=args.diameter,
             pred_only=args.extra_micrographs.replace("-", "_"),
+            truth_micrographs=empty,
         )
     for warning in caught:
         print(f"cryopick evaluate: warning: {warning.message}", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 Prints the heads, the data sets the model learned (with their exemplar
 counts), the particle diameter, the detector configuration and the training
-history stored in the checkpoint's metadata.
+history stored in the checkpoint's metadata: per run its mode, data sets,
+steps of those planned, the model's heads after it and the heads it adopted
+(:meth:`napari_cryopick.core.model.card.ModelCard.runs`).
 """
 
 from __future__ import annotations
@@ -103,10 +105,13 @@ def _format(path: Path, info: dict[str, Any]) -> str:
     for index, run in enumerate(history, 1):
         losses = run.get("losses") or {}
         loss_text = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+        adopted = run.get("adopted_heads") or []
         lines.append(
             f"  {index}. {run.get('date', '?')}  mode={run.get('mode', '?')}  "
-            f"data sets={','.join(run.get('datasets', []))}  steps={run.get('steps', '?')}  "
-            f"{float(run.get('seconds', 0.0)):.1f} s training"
+            f"data sets={','.join(run.get('datasets', []))}  steps={_steps(run)}  "
+            + (f"heads={','.join(run['heads'])}  " if run.get("heads") else "")
+            + (f"adopted heads={','.join(adopted)}  " if adopted else "")
+            + f"{float(run.get('seconds', 0.0)):.1f} s training"
             + (
                 f" ({float(run['job_seconds']):.1f} s the whole job)"
                 if "job_seconds" in run
@@ -115,6 +120,19 @@ def _format(path: Path, info: dict[str, Any]) -> str:
             + (f"  losses (mean of the last steps): {loss_text}" if loss_text else "")
         )
     return "\n".join(lines)
+
+
+def _steps(run: dict[str, Any]) -> str:
+    """A run's steps, against the planned ones where recorded: ``300 of 800 (time
+    budget)`` says the budget ended training, which the model's picks may show."""
+    steps, planned = run.get("steps"), run.get("planned_steps")
+    if steps is None:
+        return "?"
+    if planned is None or not isinstance(steps, (int, float)):
+        return str(steps)
+    if run.get("completed") is False:
+        return f"{steps} of {planned} (stopped)"
+    return f"{steps} of {planned}" + (" (time budget)" if steps < planned else "")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -275,15 +276,21 @@ def _near_any(
 
 
 def _check_micrographs(
-    pred: pd.DataFrame, truth: pd.DataFrame, pred_only: PredOnly
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    pred_only: PredOnly,
+    known: Collection[str] = (),
 ) -> tuple[pd.DataFrame, set[str]]:
-    """Apply the ``pred_only`` policy; return the predictions kept and the orphan names."""
+    """Apply the ``pred_only`` policy; return the predictions kept and the orphan names.
+
+    ``known``: micrographs of the ground truth without picks (not orphans).
+    """
     if pred_only not in ("ignore", "false_positive", "error"):
         raise ValueError(
             f"pred_only must be 'ignore', 'false_positive' or 'error', not {pred_only!r}"
         )
     pred_names = set(pred["micrograph"].unique())
-    truth_names = set(truth["micrograph"].unique())
+    truth_names = set(truth["micrograph"].unique()) | set(known)
     orphans = pred_names - truth_names
     if pred_names and truth_names and not (pred_names & truth_names):
         raise MicrographMismatchError(
@@ -867,6 +874,7 @@ def evaluate(
     tolerance_px: float | None = None,
     diameter_px: float | None = None,
     pred_only: PredOnly = "ignore",
+    truth_micrographs: Collection[str] = (),
 ) -> EvaluationReport:
     """Evaluate predicted picks against ground truth.
 
@@ -886,6 +894,10 @@ def evaluate(
     pred_only
         Predictions on micrographs absent from the truth, see
         :func:`match_picks`. The warning is given once.
+    truth_micrographs
+        Micrographs of the ground truth that hold no picks (an empty truth
+        file: the micrograph has no particle): predictions on them are false
+        positives, whatever ``pred_only`` says of micrographs absent from it.
 
     Returns
     -------
@@ -894,11 +906,13 @@ def evaluate(
     pred = normalize_picks(pred)
     truth = normalize_picks(truth)
     pred_kept = pred[pred["kind"] != "negative"]
-    pred_kept, orphans = _check_micrographs(pred_kept, truth, pred_only)
+    pred_kept, orphans = _check_micrographs(pred_kept, truth, pred_only, truth_micrographs)
     if iou_thresholds:
         _warn_if_sizes_differ(pred_kept, truth, tolerance_px, diameter_px)
     _warn_if_unscored(pred_kept)
-    effective_pred_only: PredOnly = "ignore" if pred_only == "ignore" else "false_positive"
+    # the orphans were dealt with above: what is left on a micrograph without truth rows is
+    # on one the truth lists empty, and counts as false positives
+    effective_pred_only: PredOnly = "false_positive"
 
     matches: dict[str, MatchResult] = {}
     ap: dict[str, float] = {}

@@ -40,6 +40,7 @@ __all__ = [
     "match_name",
     "picks_on_micrograph",
     "read_pick_files",
+    "read_pick_files_and_names",
     "read_picks",
     "write_picks",
     "write_picks_per_micrograph",
@@ -272,11 +273,44 @@ def read_pick_files(
         are known by their file names without folders, so their picks would be
         merged. The message names both files.
     """
+    return read_pick_files_and_names(paths, format, names=names, binning=binning)[0]
+
+
+def read_pick_files_and_names(
+    paths: Iterable[str | os.PathLike],
+    format: str | None = None,
+    *,
+    names: Collection[str] | None = None,
+    binning: float = 1.0,
+) -> tuple[pd.DataFrame, set[str]]:
+    """:func:`read_pick_files`, and the names of the micrographs the files are of.
+
+    A file without picks adds no row to the table, yet it says that its
+    micrograph was picked and nothing was found (``cryopick pick`` writes a
+    header-only file then): ``cryopick evaluate`` must not call that
+    micrograph unpicked. Such a file adds the name of ``names`` its stem
+    matches (:func:`match_name`: ``mic_001_autopick.star`` -> ``mic_001``);
+    none without ``names`` or when none matches, as the stem of a file of
+    many micrographs (``picks.star``) names no micrograph.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame and set of str
+        The table of :func:`read_pick_files`, and the micrograph names of its
+        rows plus those of the files without picks.
+    """
     read = [(Path(path), read_picks(path, format, binning=binning)) for path in paths]
-    tables = [table for _path, table in match_files(read, names) if len(table)]
+    matched = match_files(read, names)
+    micrographs = set()
+    for path, table in matched:
+        if len(table):
+            micrographs |= set(table["micrograph"].astype(str))
+        elif names is not None and (name := match_name(path.stem, names)) is not None:
+            micrographs.add(name)
+    tables = [table for _path, table in matched if len(table)]
     if not tables:
-        return _picks.empty_picks()
-    return pd.concat(tables, ignore_index=True)
+        return _picks.empty_picks(), micrographs
+    return pd.concat(tables, ignore_index=True), micrographs
 
 
 def _pairs(table: pd.DataFrame) -> set[tuple[str, str]]:

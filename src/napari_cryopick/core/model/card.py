@@ -33,6 +33,7 @@ place checkpoint metadata is assembled.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -69,6 +70,27 @@ def _count(value: Any) -> int:
     except (TypeError, ValueError):
         return 0
     return max(number, 0)
+
+
+def _outcome(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A history record's ``planned_steps``, ``completed``, ``heads`` and
+    ``adopted_heads``, those it holds (older records hold none)."""
+    outcome: dict[str, Any] = {}
+    planned = run.get("planned_steps")
+    if (
+        isinstance(planned, numbers.Real)
+        and not isinstance(planned, bool)
+        and math.isfinite(planned)
+    ):
+        outcome["planned_steps"] = int(planned)
+    if isinstance(run.get("completed"), bool):
+        outcome["completed"] = run["completed"]
+    if isinstance(run.get("heads"), (list, tuple)):
+        outcome["heads"] = [str(h) for h in run["heads"]]
+    # continual.train_model records adopted heads only when there are any
+    if isinstance(run.get("adopted_heads"), (list, tuple)) or "heads" in outcome:
+        outcome["adopted_heads"] = [str(h) for h in _listed(run.get("adopted_heads"))]
+    return outcome
 
 
 def _positive_or_none(value: Any) -> float | None:
@@ -175,7 +197,15 @@ class ModelCard:
         """Training runs normalised to ``mode, datasets, steps, date, seconds, losses``.
 
         ``seconds`` is the training loop's; ``job_seconds``, where recorded, the
-        whole job's from the user's start.
+        whole job's from the user's start. Where the run recorded them (runs
+        of :func:`napari_cryopick.core.continual.train_model`), also
+        ``planned_steps`` and ``completed`` (``steps`` below ``planned_steps``:
+        the time budget ended training), ``heads`` (the model's heads after the
+        run) and ``adopted_heads`` (the earlier data sets given a head of their
+        own by this run, ``[]`` for none): without them ``cryopick info``
+        could not show a run cut short or a head adopted without being asked
+        for. The ``train_config`` and ``continual_config`` records are left
+        out: dozens of keys a run, read from the checkpoint's metadata.
         """
         runs = []
         for run in self.history:
@@ -192,6 +222,7 @@ class ModelCard:
                     "seconds": float(run.get("seconds", run.get("elapsed_s", 0.0)) or 0.0),
                     "losses": dict(run.get("losses", run.get("final_losses", {})) or {}),
                     **({"job_seconds": float(run["job_seconds"])} if "job_seconds" in run else {}),
+                    **_outcome(run),
                 }
             )
         return runs
