@@ -856,3 +856,73 @@ def test_a_star_row_with_too_few_or_too_many_values_is_refused_with_its_line(tmp
     table = read_picks(fine)
     assert len(table) == 2
     assert set(table["micrograph"]) == {"my mic"}
+
+
+# --- copies with some rows dropped (cryopick filter) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "relion31_particles.star",
+        "relion30_multi.star",
+        "relion_autopick.star",
+        "cryolo18.cbox",
+        "cryolo_legacy.cbox",
+        "cryolo_filaments.cbox",
+        "eman.box",
+    ],
+)
+def test_write_kept_rows_drops_rows_and_keeps_every_other_line(tmp_path, name):
+    # a filtered RELION particles file lost its optics block, its other columns and the
+    # folders of its micrograph names; a filtered CBOX file its box size
+    source = GOLDEN / name
+    table = read_picks(source)
+    assert len(table) >= 2
+    keep = np.arange(len(table)) % 2 == 0  # the first row kept, the second dropped
+    target = tmp_path / name
+    assert pickfiles.write_kept_rows(source, target, keep) == target
+    lines, kept_lines = source.read_text().splitlines(), target.read_text().splitlines()
+    assert len(lines) - len(kept_lines) == int((~keep).sum())
+    assert [line for line in lines if line in kept_lines] == kept_lines  # in order, unchanged
+    wanted = read_picks(source)[keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_picks(target), wanted)
+
+
+def test_write_kept_rows_keeps_line_ends_and_filament_ends_together(tmp_path):
+    source = tmp_path / "crlf.star"
+    source.write_bytes(
+        b"data_\r\n\r\nloop_\r\n_rlnCoordinateX #1\r\n_rlnCoordinateY #2\r\n"
+        b'_rlnMicrographName #3\r\n1 2 "my mic.mrc"\r\n3 4 "my mic.mrc"\r\n5 6 x.mrc'
+    )
+    pickfiles.write_kept_rows(source, tmp_path / "out.star", [True, False, True])
+    assert (tmp_path / "out.star").read_bytes() == source.read_bytes().replace(
+        b'3 4 "my mic.mrc"\r\n', b""
+    )
+    # EMAN1 helix boxes: one end of a filament alone is no file; both ends go together
+    helix = tmp_path / "helix.box"
+    helix.write_text(
+        "10\t10\t20\t20\t-1\n90\t10\t20\t20\t-2\n10\t50\t20\t20\t-1\n90\t50\t20\t20\t-2\n"
+    )
+    pickfiles.write_kept_rows(helix, tmp_path / "out.box", [True, True, True, False])
+    assert (tmp_path / "out.box").read_text() == "".join(helix.read_text().splitlines(True)[:2])
+
+
+def test_write_kept_rows_refuses_files_whose_picks_are_not_their_rows(tmp_path):
+    # start-end pairs read as one fiber's path each: no pick is one row of the file
+    source = GOLDEN / "relion_helical_start_end.star"
+    keep = np.ones(len(read_picks(source)), bool)
+    with pytest.raises(pickfiles.RowMismatch, match="start-end pairs"):
+        pickfiles.write_kept_rows(source, tmp_path / "out.star", keep)
+    with pytest.raises(pickfiles.RowMismatch, match=r"eman\.box: 2 data lines, 3 picks"):
+        pickfiles.write_kept_rows(GOLDEN / "eman.box", tmp_path / "out.box", [True] * 3)
+    assert not list(tmp_path.iterdir())
+
+
+def test_box_size_of_is_the_box_not_the_estimated_size(tmp_path):
+    assert pickfiles.box_size_of(GOLDEN / "eman.box") == 100
+    assert pickfiles.box_size_of(GOLDEN / "cryolo_legacy.cbox") == 220  # est. 180 and 170
+    assert pickfiles.box_size_of(GOLDEN / "relion31_particles.star") is None
+    mixed = tmp_path / "vesicles.box"
+    mixed.write_text("0\t0\t40\t40\n100\t100\t80\t80\n")  # each vesicle boxed at its size
+    assert pickfiles.box_size_of(mixed) is None

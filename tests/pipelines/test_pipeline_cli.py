@@ -539,3 +539,178 @@ def test_a_run_into_its_own_input_folder_does_not_pick_its_overview(tmp_path, ti
     from napari_cryopick.io.paths import micrograph_files
 
     assert sorted(p.name for p in micrograph_files([other])) == ["m0.mrc", "summary.png"]
+
+
+RUN_DATA = """
+# version 30001
+
+data_optics
+
+loop_
+_rlnOpticsGroupName #1
+_rlnOpticsGroup #2
+_rlnMicrographOriginalPixelSize #3
+_rlnImagePixelSize #4
+_rlnImageSize #5
+opticsGroup1            1     0.885000     1.770000          128
+
+
+# version 30001
+
+data_particles
+
+loop_
+_rlnCoordinateX #1
+_rlnCoordinateY #2
+_rlnAnglePsi #3
+_rlnClassNumber #4
+_rlnAutopickFigureOfMerit #5
+_rlnImageName #6
+_rlnMicrographName #7
+_rlnOpticsGroup #8
+_rlnOriginXAngst #9
+ 1126.000000   610.000000    12.50000     1     0.900000 000001@Extract/job007/Movies/061_10028.mrcs MotionCorr/job002/Movies/061_10028.mrc     1     0.000000
+  854.000000   614.000000   -30.00000     2     0.300000 000002@Extract/job007/Movies/061_10028.mrcs MotionCorr/job002/Movies/061_10028.mrc     1     1.770000
+  200.000000   300.000000    90.00000     1     0.700000 000001@Extract/job007/Movies/062_10029.mrcs MotionCorr/job002/Movies/062_10029.mrc     1    -3.540000
+"""
+
+
+def test_filter_of_a_relion_particles_file_only_drops_rows(tmp_path, capsys):
+    # a trial's run_data.star came out as X, Y, rlnMicrographName 061_10028 and the FOM:
+    # no optics block, no image names or angles, names RELION could not match
+    source = tmp_path / "Select/job010/run_data.star"
+    source.parent.mkdir(parents=True)
+    source.write_text(RUN_DATA)
+    out = tmp_path / "filtered"
+    assert main(["filter", str(source), "--threshold", "0.5", "--out", str(out)]) == 0
+    assert "kept 2 of 3 picks" in capsys.readouterr().out
+    dropped = next(line for line in RUN_DATA.splitlines(True) if "000002@" in line)
+    assert (out / "run_data.star").read_text() == RUN_DATA.replace(dropped, "")
+    blocks = starfile.read(out / "run_data.star", always_dict=True)
+    assert list(blocks) == ["optics", "particles"]
+    assert blocks["particles"]["rlnMicrographName"].tolist() == [
+        "MotionCorr/job002/Movies/061_10028.mrc",
+        "MotionCorr/job002/Movies/062_10029.mrc",
+    ]
+    # into another format the pick table is written (no place there for RELION's columns)
+    assert main(["filter", str(source), "--threshold", "0.5", "--out", str(tmp_path / "csv"),
+                 "--format", "csv"]) == 0  # fmt: skip
+    assert read_picks(tmp_path / "csv/run_data.csv")["micrograph"].tolist() == [
+        "061_10028",
+        "062_10029",
+    ]
+
+
+def test_filter_of_helical_start_end_pairs_says_it_rewrites_them(tmp_path, capsys):
+    # start-end pairs are read as one fiber each: no pick is a row, so the file is
+    # written from the picks, with a warning that its other columns are not kept
+    source = tmp_path / "helix.star"
+    source.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnHelicalTubeID #3\n"
+        "_rlnAutopickFigureOfMerit #4\n_rlnAnglePsi #5\n"
+        "10 20 1 0.9 0\n110 20 1 0.9 0\n50 50 2 0.2 0\n50 150 2 0.2 0\n"
+    )
+    assert main(["filter", str(source), "--threshold", "0.5", "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "start-end pairs are read as one fiber each" in err
+    assert "other columns and blocks are not kept" in err
+    got = read_picks(tmp_path / "o/helix.star")
+    assert got["tube_id"].tolist() == [1, 1]
+    np.testing.assert_allclose(got[["x", "y"]], [[10, 20], [110, 20]])
+
+
+CBOX_64 = """
+data_global
+
+_cbox_format_version 1.0
+
+data_cryolo
+
+loop_
+_CoordinateX #1
+_CoordinateY #2
+_CoordinateZ #3
+_Width #4
+_Height #5
+_Depth #6
+_EstWidth #7
+_EstHeight #8
+_Confidence #9
+_NumBoxes #10
+_Angle #11
+574.416 755.199 <NA> 64 64 <NA> 53.387 53.387 0.8 <NA> <NA>
+100.5 200.25 <NA> 64 64 <NA> 50 52 0.3 <NA> <NA>
+"""
+
+
+def test_filter_keeps_the_box_size_of_box_and_cbox_files(tmp_path, capsys):
+    # a trial's 64 px CBOX boxes came out as the 53.387 px particle estimate, the corner
+    # moved by 5.3 px: crYOLO and EMAN2 then extract other boxes
+    (tmp_path / "a").mkdir()
+    cbox, box = tmp_path / "a/m.cbox", tmp_path / "a/n.box"
+    cbox.write_text(CBOX_64)
+    box.write_text("1169\t2057\t100\t100\n334\t100\t100\t100\n")
+    out = tmp_path / "b"
+    assert main(["filter", str(cbox), "--threshold", "0.5", "--out", str(out)]) == 0
+    assert (out / "m.cbox").read_text() == CBOX_64.replace(CBOX_64.splitlines(True)[-1], "")
+    assert main(["filter", str(box), "--max-diameter", "150", "--out", str(out)]) == 0
+    assert (out / "n.box").read_text() == box.read_text()
+    # into BOX: the CBOX file's 64 px box at the same corner, not the estimate
+    assert main(["filter", str(cbox), "--threshold", "0.5", "--out", str(tmp_path / "c"),
+                 "--format", "box"]) == 0  # fmt: skip
+    assert (tmp_path / "c/m.box").read_text().split() == ["574", "755", "64", "64"]
+    # --box-size is the user's box
+    assert main(["filter", str(cbox), "--threshold", "0.5", "--out", str(tmp_path / "d"),
+                 "--box-size", "80"]) == 0  # fmt: skip
+    assert read_picks(tmp_path / "d/m.cbox")["x"].tolist() == [606.416]
+    assert (tmp_path / "d/m.cbox").read_text().splitlines()[-1].split()[3] == "80"
+    # picks without a box (STAR) get one whole-pixel box a file, as cryopick pick writes
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    star = tmp_path / "a/p.star"
+    write_picks(make_picks([100.0, 300.0], [100.0, 300.0], diameter=[53.4, 54.2],
+                           score=[0.9, 0.8]), star)  # fmt: skip
+    assert main(["filter", str(star), "--threshold", "0.5", "--out", str(tmp_path / "e"),
+                 "--format", "box"]) == 0  # fmt: skip
+    sizes = [line.split()[2] for line in (tmp_path / "e/p.box").read_text().splitlines()]
+    assert sizes == ["54", "54"]
+
+
+def test_filter_into_a_folder_it_cannot_write_fails_once(tmp_path, monkeypatch, capsys):
+    # a trial: one error a file into a read-only folder, then "kept 0 of 0 picks"
+    import errno
+    import tempfile
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    for name in ("a/m0.star", "b/m1.star"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_picks(make_picks([10.0], [20.0], score=0.9), tmp_path / name)
+    inputs = [str(tmp_path / "a"), str(tmp_path / "b"), "--threshold", "0.5"]
+    (tmp_path / "file").write_text("")
+    assert main(["filter", *inputs, "--out", str(tmp_path / "file/out")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        f"cryopick filter: error: --out {tmp_path / 'file/out'}: {tmp_path / 'file'} is a "
+        "file, not a folder"
+    )
+    assert captured.out == ""
+    # a read-only folder (chmod does not stop root, who runs some test machines)
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    real = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir is not None and str(dir).startswith(str(read_only)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert main(["filter", *inputs, "--out", str(read_only)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        f"cryopick filter: error: --out {read_only}: cannot write there: permission denied"
+    )
+    assert captured.out == ""

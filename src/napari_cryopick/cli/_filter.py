@@ -5,6 +5,12 @@ candidate above a low score floor with its score (as crYOLO's CBOX files do).
 Thresholding them again equals picking again at the higher threshold (the
 suppression of neighbours keeps higher scores first), so a threshold can be
 chosen after the fact in seconds.
+
+Filtering only removes picks. A STAR, BOX or CBOX file written into its own
+format is copied with the rows filtered out dropped and every other line as
+written (:func:`~napari_cryopick.io.pickfiles.write_kept_rows`): RELION's optics
+block, image names, angles and micrograph paths, and the box size of BOX and
+CBOX files, which the pick table has no place for.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Keep the picks of pick files (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles "
             ".cs, written as STAR; folders are searched for them) that pass a score threshold and a diameter range, and write them to "
-            "--out, keeping the files' folder layout. A RELION coordinate-file index "
+            "--out, keeping the files' folder layout. STAR, BOX and CBOX files in their own "
+            "format lose only the rows filtered out (RELION's other blocks and columns, "
+            "micrograph names and box sizes stay as written). A RELION coordinate-file index "
             "(autopick.star) stands for the files it lists: each is filtered, and a new "
             "index lists the results, as Particle extraction reads them."
         ),
@@ -64,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="PX",
-        help="box edge for BOX/CBOX output (default: each pick's diameter)",
+        help=(
+            "box edge for BOX/CBOX output (default: a BOX/CBOX input's own, else one "
+            "whole-pixel box a file, the picks' median diameter)"
+        ),
     )
     parser.set_defaults(func=run)
 
@@ -89,15 +100,15 @@ def _check(args: argparse.Namespace) -> None:
         raise CLIError("give --threshold, --min-diameter, --max-diameter or --kind")
 
 
-def filter_picks(table, path: Path, args: argparse.Namespace):
-    """Rows of ``table`` passing the filters of ``args`` (messages name ``path``).
+def keep_mask(table, path: Path, args: argparse.Namespace):
+    """Which rows of ``table`` pass the filters of ``args`` (messages name ``path``).
 
     The filter is core ``pick_table.filter_mask``, the one the Pick widget shows with.
     """
     from napari_cryopick.core.pick_table import filter_mask
 
     try:
-        keep = filter_mask(
+        return filter_mask(
             table,
             threshold=args.threshold,
             min_diameter=args.min_diameter,
@@ -106,7 +117,6 @@ def filter_picks(table, path: Path, args: argparse.Namespace):
         )
     except ValueError as error:
         raise CLIError(f"{path}: {error}") from None
-    return table[keep].reset_index(drop=True)
 
 
 def _output_format(path: Path, chosen: str | None) -> str:
@@ -115,6 +125,56 @@ def _output_format(path: Path, chosen: str | None) -> str:
 
     format = chosen or detect_format(path)
     return format if format in FORMATS else "star"
+
+
+def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) -> None:
+    """Write the picks of ``path`` (read as ``table``) that ``keep`` marks to ``target``.
+
+    Into its own format a STAR, BOX or CBOX file is copied with the other rows
+    dropped and the rest as written (``write_kept_rows``): a RELION particles
+    file keeps its optics block, its other columns and its micrograph names
+    (a trial's came out as X, Y, stems and scores, which RELION could not match),
+    a BOX or CBOX file its box size (a trial's 64 px CBOX boxes became the 53.4 px
+    particle estimate, corners moved). Other formats, and ``--box-size``, write the
+    pick table; BOX and CBOX then keep the input's box size, else one whole-pixel
+    box a file as ``cryopick pick`` writes them.
+    """
+    from napari_cryopick.io.pickfiles import (
+        BOXED_FORMATS,
+        ROW_FORMATS,
+        RowMismatch,
+        box_size_of,
+        detect_format,
+        write_kept_rows,
+        write_picks,
+    )
+    from napari_cryopick.workflows.pick import one_box_size
+
+    same = format == detect_format(path) and format in ROW_FORMATS
+    if same and not (format in BOXED_FORMATS and args.box_size is not None):
+        try:
+            write_kept_rows(path, target, keep, format)
+            return
+        except RowMismatch as error:
+            print(
+                f"cryopick filter: warning: {error}; written as napari-cryopick's {format} "
+                "file: the file's other columns and blocks are not kept",
+                file=sys.stderr,
+            )
+    passed = table[keep].reset_index(drop=True)
+    options = {}
+    if format in BOXED_FORMATS:
+        box = args.box_size
+        if box is None:
+            box = (
+                box_size_of(path) if detect_format(path) in BOXED_FORMATS else one_box_size(passed)
+            )
+        options["box_size"] = box
+    if format == "star":
+        # per-micrograph coordinate files name no micrograph (read_picks used the stem)
+        names = set(table["micrograph"].astype(str))
+        options["micrograph_names"] = listed_by is None and names != {path.stem}
+    write_picks(passed, target, format, **options)
 
 
 def _expand_indexes(
@@ -195,11 +255,12 @@ def run(args: argparse.Namespace) -> int:
     """Run ``cryopick filter``; returns the exit code."""
     import numpy as np
 
+    from napari_cryopick.cli._errors import check_output_folder
     from napari_cryopick.core.text import name_list
     from napari_cryopick.io.formats import micrograph_stem
     from napari_cryopick.io.formats.star import read_listed
     from napari_cryopick.io.paths import pick_files
-    from napari_cryopick.io.pickfiles import FORMATS, read_picks, write_picks
+    from napari_cryopick.io.pickfiles import FORMATS, read_picks
 
     _check(args)
     files, indexes, problems = _expand_indexes([path for path, _ in pick_files(args.inputs)])
@@ -232,6 +293,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"{args.out}: the output {target} would replace an input file")
     if len(set(new_indexes)) < len(new_indexes) or set(new_indexes) & set(targets):
         raise CLIError(f"{args.out}: two outputs would have the same name; filter them apart")
+    # one line and exit 2 for an --out that cannot be written, not one error a file
+    check_output_folder(args.out, "--out")
     for problem in problems:
         print(f"cryopick filter: skipped {problem}", file=sys.stderr)
     kept = total = 0
@@ -252,22 +315,15 @@ def run(args: argparse.Namespace) -> int:
             ):
                 unscored.append(path)  # e.g. the BOX files beside a picker's STAR files
                 continue
-            passed = filter_picks(table, path, args)
-            options = {}
-            if format in ("box", "cbox"):
-                options["box_size"] = args.box_size
-            if format == "star":
-                # per-micrograph coordinate files name no micrograph (read_picks used the stem)
-                names = set(table["micrograph"].astype(str))
-                options["micrograph_names"] = listed_by is None and names != {path.stem}
+            keep = keep_mask(table, path, args)
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_picks(passed, target, format, **options)
+            _write(table, keep, path, target, format, listed_by, args)
         except (ValueError, OSError) as error:
             print(f"cryopick filter: skipped {path}: {error}", file=sys.stderr)
             errors += 1
             continue
         written[path.resolve()] = target
-        kept += len(passed)
+        kept += int(keep.sum())
         total += len(table)
         if np.isfinite(scores).any():
             lowest = min(lowest, float(np.nanmin(scores)))

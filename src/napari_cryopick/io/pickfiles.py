@@ -6,6 +6,9 @@
 pixel grid for binned micrographs, the explicit y flip, naming the micrograph
 of per-micrograph files, and atomic writing. Tables come back in the project
 convention of :mod:`napari_cryopick.core.pick_table` (centres, original pixels).
+:func:`write_kept_rows` copies a STAR, BOX or CBOX file with some picks
+dropped and everything else as written, for the columns, blocks, names and
+box sizes the pick table has no place for (``cryopick filter``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..core import pick_table as _picks
-from .atomic import atomic_path
-from .formats import PickFileError, file_error, micrograph_stem
+from .atomic import atomic_path, atomic_write_bytes
+from .formats import PickFileError, RowMismatch, file_error, micrograph_stem
 from .formats import box as _box
 from .formats import cbox as _cbox
 from .formats import cryosparc as _cryosparc
@@ -34,6 +37,8 @@ __all__ = [
     "FORMATS",
     "MULTI_MICROGRAPH_FORMATS",
     "PickFileError",
+    "RowMismatch",
+    "box_size_of",
     "check_pick_values",
     "detect_format",
     "match_micrograph",
@@ -42,6 +47,7 @@ __all__ = [
     "read_pick_files",
     "read_pick_files_and_names",
     "read_picks",
+    "write_kept_rows",
     "write_picks",
     "write_picks_per_micrograph",
 ]
@@ -60,6 +66,9 @@ READ_ONLY_FORMATS: dict[str, ModuleType] = {_cryosparc.NAME: _cryosparc}
 MULTI_MICROGRAPH_FORMATS: tuple[str, ...] = ("star", "topaz", "csv")
 # Formats that write a box around each pick (``box_size`` of :func:`write_picks`).
 BOXED_FORMATS: tuple[str, ...] = ("box", "cbox")
+# Formats whose readers return a file's data rows one to one, in order, so that
+# :func:`write_kept_rows` can drop rows and keep the rest of the file as it was.
+ROW_FORMATS: tuple[str, ...] = ("star", "box", "cbox")
 
 
 def _first_line(path: Path) -> str:
@@ -575,6 +584,59 @@ def write_picks(
         message = str(exc) if temporary is None else str(exc).replace(str(temporary), str(path), 1)
         raise PickFileError(message) from None
     return path
+
+
+def write_kept_rows(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    keep: Sequence[bool] | np.ndarray,
+    format: str | None = None,
+) -> Path:
+    """Copy pick file ``source`` to ``target`` with only the picks ``keep`` marks, atomically.
+
+    ``keep`` has one flag per pick :func:`read_picks` returns for ``source``
+    (without ``micrograph``). Every other byte of the file stays as it was:
+    the blocks and columns of a STAR file the pick table has no place for
+    (RELION 3.1's ``data_optics``, ``rlnImageName``, angles, origins), its
+    micrograph names with folders and suffixes, and the box size, corners and
+    size estimates of BOX and CBOX files. :func:`write_picks` would write the
+    pick table's columns only, micrograph names as stems and each box at the
+    pick's diameter. Formats: :data:`ROW_FORMATS`.
+
+    Raises
+    ------
+    RowMismatch
+        The picks read are not the file's rows (STAR helical start-end pairs,
+        a coordinate-file index): write the table with :func:`write_picks`.
+    PickFileError
+        ``source`` cannot be read, ``target``'s folder is missing.
+    OSError
+        ``target`` cannot be written (the message names it).
+    """
+    source, target = Path(source), Path(target)
+    module = _module(format, source)
+    if module.NAME not in ROW_FORMATS:
+        raise RowMismatch(f"{source}: {module.NAME} files are not copied row by row")
+    text = module.keep_rows(source, np.asarray(keep, dtype=bool))
+    if not target.parent.is_dir():
+        raise file_error(target, "the destination folder does not exist")
+    return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def box_size_of(path: str | os.PathLike, format: str | None = None) -> float | None:
+    """The box size of a BOX or CBOX file: the width of its boxes when they are all one.
+
+    None for other formats (no boxes), a file without picks, and boxes of
+    several sizes (vesicles, each boxed at its own diameter): a copy in
+    another boxed format keeps the box size (crYOLO's CBOX reads as the
+    estimated particle size, ``_EstWidth``, not the box).
+    """
+    path = Path(path)
+    module = _module(format, path, reading=True)
+    if module.NAME not in BOXED_FORMATS:
+        return None
+    widths = set(module.box_widths(path).tolist())
+    return float(widths.pop()) if len(widths) == 1 else None
 
 
 def write_picks_per_micrograph(

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["PickFileError"]
+__all__ = ["PickFileError", "RowMismatch"]
 
 # Missing values in STAR-like files: what starfile and crYOLO (pandas) write.
 NA_TEXT = "<NA>"
@@ -37,6 +37,12 @@ NA_TEXT = "<NA>"
 
 class PickFileError(ValueError):
     """A pick file that cannot be read or written; the message starts with its path."""
+
+
+class RowMismatch(PickFileError):
+    """The picks a reader returns are not the file's data rows one to one (start-end pairs
+    joined into fibers, a coordinate-file index), so no row of the file can be dropped by
+    the index of a pick; the message starts with the file's path."""
 
 
 def file_error(path: str | os.PathLike, message: str) -> PickFileError:
@@ -54,10 +60,15 @@ def check_readable(path: Path, *, allow_empty: bool = False) -> None:
         raise file_error(path, "file is empty (0 bytes); a valid file with no picks has a header")
 
 
-def read_text(path: Path) -> str:
-    """The text of a pick file (UTF-8, a byte-order mark dropped), errors naming the file."""
+def read_text(path: Path, *, newline: str | None = None) -> str:
+    """The text of a pick file (UTF-8, a byte-order mark dropped), errors naming the file.
+
+    ``newline`` as in :func:`open`: ``""`` keeps ``\\r\\n`` line ends as they are
+    (a copy with rows dropped keeps them), None reads every line end as ``\\n``.
+    """
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline=newline) as handle:
+            return handle.read()
     except UnicodeDecodeError as exc:
         raise file_error(
             path,
@@ -256,6 +267,34 @@ def star_pairs(name: str, pairs: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _loop_rows(lines: Sequence[str]) -> Iterable[tuple[int, str | None, int]]:
+    """``(index in lines, block name, number of labels)`` of each loop row of STAR text.
+
+    The one reading of STAR layout that :func:`star_loop_problem` and
+    :func:`star_keep_rows` share: a ``data_`` line starts a block (its name
+    without ``data_``; None before the first), ``loop_`` a loop, ``_`` lines
+    are its labels until the first row, a ``_`` line after rows ends it; blank
+    and ``#`` lines are neither. RELION reads a row a line.
+    """
+    block, labels, rows, in_loop = None, 0, 0, False
+    for index, raw in enumerate(lines):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("data_"):
+            block, labels, rows, in_loop = line.split()[0][len("data_") :], 0, 0, False
+        elif line.startswith("loop_"):
+            labels, rows, in_loop = 0, 0, True
+        elif line.startswith("_"):
+            if in_loop and rows:  # a key-value pair after the loop ends it
+                in_loop = False
+            elif in_loop:
+                labels += 1
+        elif in_loop and labels:
+            rows += 1
+            yield index, block, labels
+
+
 def star_loop_problem(text: str) -> str:
     """Where a STAR loop's rows and labels disagree, as ``"line N: K values, the loop of
     data_X has M labels"``; empty when every row fits.
@@ -267,33 +306,54 @@ def star_loop_problem(text: str) -> str:
     """
     import shlex
 
-    block, labels, rows, in_loop = "its block", 0, 0, False
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("data_"):
-            block, labels, rows, in_loop = line.split()[0], 0, 0, False
-        elif line.startswith("loop_"):
-            labels, rows, in_loop = 0, 0, True
-        elif line.startswith("_"):
-            if in_loop and rows:  # a key-value pair after the loop ends it
-                in_loop = False
-            elif in_loop:
-                labels += 1
-        elif in_loop and labels:
-            rows += 1
-            try:
-                values = (
-                    len(shlex.split(line, comments=True))
-                    if '"' in line or "'" in line or "#" in line
-                    else len(line.split())
-                )
-            except ValueError:
-                return f"line {number}: a quote is not closed"
-            if values != labels:
-                return f"line {number}: {values} values, the loop of {block} has {labels} labels"
+    lines = text.splitlines()
+    for index, block, labels in _loop_rows(lines):
+        line = lines[index].strip()
+        try:
+            values = (
+                len(shlex.split(line, comments=True))
+                if '"' in line or "'" in line or "#" in line
+                else len(line.split())
+            )
+        except ValueError:
+            return f"line {index + 1}: a quote is not closed"
+        if values != labels:
+            where = "its block" if block is None else f"data_{block}"
+            return f"line {index + 1}: {values} values, the loop of {where} has {labels} labels"
     return ""
+
+
+def text_lines(text: str) -> list[str]:
+    """``text`` split after each ``\\n``, line ends kept: ``"".join`` gives it back byte for
+    byte (``\\r\\n`` too). Not :meth:`str.splitlines`, which also splits at characters
+    (``\\x0c``, ``\\u2028``) that starfile and RELION take as part of a line."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+def star_keep_rows(path: str | os.PathLike, text: str, block: str, keep: Sequence[bool]) -> str:
+    """``text`` of the STAR file ``path`` with only the rows of ``data_<block>``'s loop
+    that ``keep`` marks (one flag a row, in file order).
+
+    Every other line is kept as it was: the other blocks (RELION's
+    ``data_optics``), the labels, comments and the kept rows with their
+    spacing and number formats, so a filtered file differs from its input
+    only by the rows dropped.
+
+    Raises
+    ------
+    RowMismatch
+        The block's loop does not have one row per flag (``data_<block>`` is
+        key-value pairs, or holds two loops): which rows ``keep`` means is
+        then unknown.
+    """
+    lines = text_lines(text)
+    rows = [index for index, name, _ in _loop_rows(lines) if name == block]
+    if len(rows) != len(keep):
+        raise RowMismatch(
+            f"{path}: the loop of data_{block} has {len(rows)} rows, {len(keep)} picks were read"
+        )
+    dropped = {index for index, kept in zip(rows, keep) if not kept}
+    return "".join(line for index, line in enumerate(lines) if index not in dropped)
 
 
 def read_star_blocks(path: Path) -> dict[str, object]:

@@ -9,6 +9,8 @@ The format has no header and no diameter: on reading, the box width is taken
 as the diameter; on writing the box size is ``box_size`` or else each pick's
 diameter. Lines starting with ``#`` are comments. A 0-byte ``.box`` file is a
 valid file with no picks (crYOLO and EMAN write them for empty micrographs).
+:func:`keep_rows` copies a file with some picks dropped and every kept line
+as it was (``cryopick filter``: the box size stays the file's).
 
 Filament start-end files (EMAN1 helix boxes, crYOLO's ``--write_eman1_filament
 _start_end``): a fifth column ``-1`` marks the start of a filament and ``-2``
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import check_readable, file_error, format_number, read_text
+from . import RowMismatch, check_readable, file_error, format_number, read_text, text_lines
 
 NAME = "box"
 SUFFIXES: tuple[str, ...] = (".box",)
@@ -99,6 +101,33 @@ def _start_end_tubes(path: Path, markers: list[str], numbers: list[int]) -> np.n
     if len(markers) % 2:
         raise file_error(path, f"line {numbers[-1]}: a filament start (-1) without its end (-2)")
     return np.arange(len(markers), dtype=np.int64) // 2 + 1
+
+
+def box_widths(path: str | Path) -> np.ndarray:
+    """The box width of each pick of a BOX file, in the order :func:`read` returns them."""
+    return read(path)["diameter"].to_numpy(np.float64)  # read: the diameter is the width
+
+
+def keep_rows(path: str | Path, keep: np.ndarray) -> str:
+    """The text of BOX file ``path`` with only the picks ``keep`` marks (one flag per pick
+    :func:`read` returns: its data lines in order).
+
+    The kept lines stay as written: corners, box sizes, extra columns,
+    comments. Rewriting them instead would box each pick at its diameter and
+    round corners to whole pixels. A filament's start and end are kept only
+    together (both pass): one end alone is a file no reader takes.
+    """
+    path = Path(path)
+    lines = text_lines(read_text(path, newline=""))
+    rows = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+    keep = np.asarray(keep, dtype=bool)
+    if len(rows) != len(keep):
+        raise RowMismatch(f"{path}: {len(rows)} data lines, {len(keep)} picks were read")
+    markers = [lines[i].split()[4] if len(lines[i].split()) > 4 else "" for i in rows]
+    if any(marker in FILAMENT_MARKERS for marker in markers):  # read() checked the pairs
+        keep = np.repeat(keep[0::2] & keep[1::2], 2)
+    dropped = {i for i, kept in zip(rows, keep) if not kept}
+    return "".join(line for i, line in enumerate(lines) if i not in dropped)
 
 
 def box_sizes(table: pd.DataFrame, path: Path, box_size: float | None) -> np.ndarray:

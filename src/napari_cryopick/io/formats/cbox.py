@@ -15,6 +15,10 @@ becomes ``tube_id = filamentid + 1`` (kind ``fiber``).
 
 Older crYOLO (< 1.8) wrote whitespace columns ``x y w h confidence est_w
 est_h``; those files are read too.
+
+:func:`write` boxes each pick at ``box_size`` or its diameter;
+:func:`keep_rows` copies a file with some picks dropped and every kept row as
+it was (``cryopick filter``: the box size and corners stay the file's).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    RowMismatch,
     check_readable,
     file_error,
     format_number,
@@ -32,7 +37,9 @@ from . import (
     read_star_blocks,
     read_text,
     star_block,
+    star_keep_rows,
     star_pairs,
+    text_lines,
     tube_id_column,
 )
 from .box import box_sizes
@@ -84,6 +91,47 @@ def _read_legacy(path: Path, text: str) -> pd.DataFrame:
     return frame
 
 
+def _frame(path: Path) -> pd.DataFrame:
+    """The file's table as written: the ``data_cryolo`` loop, or the legacy columns."""
+    check_readable(path, allow_empty=True)
+    text = read_text(path)
+    if "data_" not in text:
+        return _read_legacy(path, text)
+    blocks = read_star_blocks(path)
+    if "cryolo" not in blocks:
+        found = ", ".join(f"data_{name}" for name in blocks)
+        raise file_error(path, f"no data_cryolo block (blocks found: {found})")
+    frame = blocks["cryolo"]
+    return pd.DataFrame([frame]) if isinstance(frame, dict) else frame
+
+
+def box_widths(path: str | Path) -> np.ndarray:
+    """``_Width`` of each pick of a CBOX file (the box; the diameter read is ``_EstWidth``),
+    in the order :func:`read` returns them."""
+    path = Path(path)
+    return numeric_column(_frame(path), "Width", path)
+
+
+def keep_rows(path: str | Path, keep: np.ndarray) -> str:
+    """The text of CBOX file ``path`` with only the picks ``keep`` marks (one flag per pick
+    :func:`read` returns: the rows of ``data_cryolo``, or the legacy lines, in order).
+
+    The kept rows stay as written: corner, box (``_Width``), crYOLO's size
+    estimate, angle, ``data_global``. Rewriting them instead would box each
+    pick at its estimated size and move its corner.
+    """
+    path = Path(path)
+    text = read_text(path, newline="")
+    if "data_" in text:
+        return star_keep_rows(path, text, "cryolo", keep)
+    lines = text_lines(text)
+    rows = [i for i, line in enumerate(lines) if line.split()]
+    if len(rows) != len(keep):
+        raise RowMismatch(f"{path}: {len(rows)} data lines, {len(keep)} picks were read")
+    dropped = {i for i, kept in zip(rows, keep) if not kept}
+    return "".join(line for i, line in enumerate(lines) if i not in dropped)
+
+
 def read(path: str | Path) -> pd.DataFrame:
     """Read a crYOLO CBOX file (STAR layout, or the pre-1.8 plain columns).
 
@@ -93,18 +141,7 @@ def read(path: str | Path) -> pd.DataFrame:
         Project pick columns with centres; ``micrograph`` is empty.
     """
     path = Path(path)
-    check_readable(path, allow_empty=True)
-    text = read_text(path)
-    if "data_" not in text:
-        frame = _read_legacy(path, text)
-    else:
-        blocks = read_star_blocks(path)
-        if "cryolo" not in blocks:
-            found = ", ".join(f"data_{name}" for name in blocks)
-            raise file_error(path, f"no data_cryolo block (blocks found: {found})")
-        frame = blocks["cryolo"]
-        if isinstance(frame, dict):
-            frame = pd.DataFrame([frame])
+    frame = _frame(path)
     corner_x = numeric_column(frame, "CoordinateX", path)
     corner_y = numeric_column(frame, "CoordinateY", path)
     width = numeric_column(frame, "Width", path)

@@ -27,6 +27,11 @@ Columns used (centres, pixels of the micrograph the file refers to):
 RELION keeps labels it does not know and ignores them, so the two
 ``cryopick*`` labels survive a trip through RELION jobs without harm.
 Origin offsets of refined particles (``rlnOriginXAngst``) are not applied.
+
+:func:`write` writes the columns above only; :func:`keep_rows` copies a file
+with some of its picks dropped and every other line as it was (what
+``cryopick filter`` writes for a STAR input), so RELION's other blocks and
+columns and its micrograph names (folders and suffixes) survive a filter.
 """
 
 from __future__ import annotations
@@ -38,13 +43,16 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    RowMismatch,
     check_readable,
     file_error,
     format_number,
     names_column,
     numeric_column,
     read_star_blocks,
+    read_text,
     star_block,
+    star_keep_rows,
     text_column,
     tube_id_column,
 )
@@ -73,6 +81,11 @@ def coordinate_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
     which picks are meant: a trial's file of two lost the second block's picks
     without a word, so that is an error naming the blocks.
     """
+    return _coordinate_block(path, blocks)[1]
+
+
+def _coordinate_block(path: Path, blocks: dict[str, object]) -> tuple[str, pd.DataFrame]:
+    """:func:`coordinate_block` with its name (``"particles"`` for ``data_particles``)."""
     found = []
     for name, block in blocks.items():
         if isinstance(block, dict):
@@ -82,7 +95,7 @@ def coordinate_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
         ):
             found.append((name, block))
     if len(found) == 1:
-        return found[0][1]
+        return found[0]
     if found:
         names = ", ".join(f"data_{name} ({len(block)} rows)" for name, block in found)
         raise file_error(
@@ -150,6 +163,36 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
             "tube_id": tube_id,
         }
     )
+
+
+def keep_rows(path: str | Path, keep: np.ndarray) -> str:
+    """The text of STAR pick file ``path`` with only the picks ``keep`` marks.
+
+    ``keep`` has one flag per pick :func:`read` returns, which are the rows
+    of the coordinate block in file order. Everything else stays as written
+    (:func:`~napari_cryopick.io.formats.star_keep_rows`): a RELION 3.1
+    particles file keeps ``data_optics``, ``rlnImageName``, the angles, the
+    origins and the micrograph names with their folders and suffixes, which
+    RELION matches to its micrographs; :func:`write` keeps none of these.
+
+    Raises
+    ------
+    RowMismatch
+        The picks read are not the file's rows: helical start-end pairs (read
+        as one fiber each), a coordinate-file index (the picks of the files it
+        lists), picks as key-value pairs.
+    """
+    path = Path(path)
+    blocks = read_star_blocks(path)
+    index = blocks.get("coordinate_files")
+    if isinstance(index, pd.DataFrame) and INDEX_LABEL in index.columns:
+        raise RowMismatch(f"{path}: a coordinate-file index holds no picks of its own")
+    name, block = _coordinate_block(path, blocks)
+    if _start_end_pairs(block, tube_id_column(block, "rlnHelicalTubeID", path)):
+        raise RowMismatch(
+            f"{path}: its helical start-end pairs are read as one fiber each, not as its rows"
+        )
+    return star_keep_rows(path, read_text(path, newline=""), name, keep)
 
 
 def _start_end_pairs(block: pd.DataFrame, tube_id: np.ndarray) -> bool:
