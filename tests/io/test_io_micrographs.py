@@ -216,6 +216,29 @@ def test_multi_frame_tiff_movie(tmp_path):
     assert_error(path, "4 frames.*motion-correct")
 
 
+def test_tiff_frames_written_one_by_one_or_as_float_planes_are_a_movie(tmp_path):
+    # a trial: frames written with one write call each were picked on the first frame
+    # alone, and a (3, y, x) float32 stack (tifffile stores it as colour planes) averaged
+    frames = np.random.default_rng(1).normal(size=(3, 16, 16)).astype(np.float32)
+    path = tmp_path / "series.tif"
+    with tifffile.TiffWriter(path) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert_error(path, "3 frames.*motion-correct")
+    planes = tmp_path / "planes.tif"
+    tifffile.imwrite(planes, frames)
+    assert_error(planes, "3 frames.*motion-correct")
+
+
+def test_compressed_tiff_reads(tmp_path):
+    # SerialEM and converters write LZW; a standard install lacked the codec (imagecodecs)
+    data = np.random.default_rng(2).integers(0, 60000, (16, 16)).astype(np.uint16)
+    for compression in ("lzw", "deflate"):
+        path = tmp_path / f"{compression}.tif"
+        tifffile.imwrite(path, data, compression=compression)
+        np.testing.assert_array_equal(read_micrograph(path).data, data.astype(np.float32))
+
+
 def test_colour_tiff_stored_as_planes_is_read_as_grayscale(tmp_path):
     """A fuzzing review: an RGB TIFF with separate planes was refused as "a movie"."""
     rgb = np.random.default_rng(0).integers(0, 255, (3, 16, 20), dtype=np.uint8)

@@ -237,15 +237,25 @@ def _read_tiff(path: Path) -> np.ndarray:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             axes = series.axes
+            # frames written one by one are series of their own: a trial's 3-frame
+            # stack was picked on its first frame alone (thumbnails differ in shape)
+            frames = sum(1 for other in tif.series if other.shape == series.shape)
             data = series.asarray()
     except Exception as exc:  # tifffile raises many types for bad files
         raise _error(path, f"not a readable TIFF image: {_first_line(exc)}") from None
+    if frames > 1:
+        raise _error(path, f"is a movie or stack with {frames} frames: {_MOTION_CORRECTION_HINT}")
     if np.iscomplexobj(data):
         raise _error(path, "TIFF holds complex (Fourier-space) data, not a micrograph")
     while data.ndim > 2 and data.shape[0] == 1:
         data, axes = data[0], axes[1:]
-    if data.ndim == 3 and axes.startswith("S") and data.shape[0] in (3, 4):
-        data, axes = np.moveaxis(data, 0, -1), axes[1:] + "S"  # colour stored as planes
+    # colour stored as planes; tifffile stores any (3, y, x) array so, and a colour
+    # picture of floating-point samples is a stack of 3 frames (a trial's was averaged)
+    planes = data.ndim == 3 and axes.startswith("S") and data.shape[0] in (3, 4)
+    if planes and data.dtype.kind != "f":
+        data, axes = np.moveaxis(data, 0, -1), axes[1:] + "S"
+    elif planes:
+        axes = "I" + axes[1:]
     colour = axes.endswith("S") and data.shape[-1] in (3, 4)
     if data.ndim == 3 and not colour:
         raise _error(
