@@ -251,6 +251,31 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     )
 
 
+def test_an_unusual_header_pixel_size_and_a_micrograph_smaller_than_a_particle_are_said(
+    tmp_path, tiny_checkpoint, make_blobs, caplog
+):
+    # a trial: 0.15 Å (nm read as Å) made --diameter-A 84 a 560 px diameter, unsaid; a
+    # 40 px micrograph gave an empty file without a word
+    from napari_cryopick.io.micrographs import write_mrc
+
+    image = make_blobs(0)[0]
+    nm = write_mrc(tmp_path / "nm.mrc", image, pixel_size=0.15)
+    with caplog.at_level("WARNING"):
+        outcome = drive(pick(_request([nm], tiny_checkpoint, None, diameter_px=None,
+                                      diameter_A=3.0)))  # fmt: skip
+    assert "nm.mrc: pixel size 0.15 Å from the micrograph's header is outside 0.3-20 Å" in (
+        caplog.text
+    )
+    assert any("pixel size 0.15" in w for w in outcome.warnings)
+    caplog.clear()
+    tiny = write_mrc(tmp_path / "tiny.mrc", image[:12, :12], pixel_size=2.0)
+    with caplog.at_level("WARNING"):
+        drive(pick(_request([tiny], tiny_checkpoint, None)))
+    assert f"the micrograph (12 x 12 px) is smaller than one particle ({DIAMETER:.0f} px)" in (
+        caplog.text
+    )
+
+
 def test_cli_pick_into_a_folder_says_how_many_fibers_it_traced(tmp_path, monkeypatch, capsys):
     # a trial read "picked 661 objects" for a fiber model whose files held 65 tubes: the
     # objects are the fibers' points, and the fibers were not counted

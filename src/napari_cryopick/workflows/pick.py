@@ -405,7 +405,7 @@ class PreparedPick:
     #: Warnings of this run about diameters its micrographs resolved (``--diameter-A``
     #: over each one's pixel size), each said once: ``{rounded diameter: message}``.
     #: A worker process (``--dask``) fills its own copy (its log shows them).
-    resolved_warnings: dict[float, str | None] = field(default_factory=dict, compare=False)
+    resolved_warnings: dict[Any, str | None] = field(default_factory=dict, compare=False)
 
 
 # --------------------------------------------------------------------------
@@ -792,6 +792,50 @@ def _read_with_diameter(
     return micrograph, name, diameter
 
 
+#: Pixel sizes (Å) outside this range are taken for a header's mistake (nm for Å) and said.
+PLAUSIBLE_PIXEL_SIZE_A = (0.3, 20.0)
+
+
+def _warn_of_scale(
+    prepared: PreparedPick, micrograph: Any, source: Any, name: str, diameter: float
+) -> None:
+    """Warn (once a run per pixel size) when a diameter in Å meets a pixel size no
+    microscope gives, and when a micrograph is smaller than one particle.
+
+    A trial's MRC header said 0.15 Å (nm read as Å): ``--diameter-A 84`` became
+    560 px on a 1024 px micrograph and picked 0-1 particles, and nothing said where
+    the pixel size came from; a 40 px micrograph gave an empty file without a word.
+    """
+    label = str(source) if _is_path(source) else name
+    pixel = micrograph.pixel_size
+    low, high = PLAUSIBLE_PIXEL_SIZE_A
+    request = prepared.request
+    if (
+        request.diameter_A is not None
+        and request.pixel_size_A is None
+        and pixel is not None
+        and not low <= pixel <= high
+        and ("pixel", pixel) not in prepared.resolved_warnings
+    ):
+        message = (
+            f"{label}: pixel size {pixel:g} Å from the micrograph's header is outside "
+            f"{low:g}-{high:g} Å (nm read as Å?): --diameter-A {request.diameter_A:g} is "
+            f"{diameter:.0f} px with it; give --pixel-size if the header is wrong"
+        )
+        prepared.resolved_warnings[("pixel", pixel)] = message
+        logger.warning(message)
+    rows, cols = micrograph.data.shape[-2:]
+    if min(rows, cols) < diameter:
+        logger.warning(
+            "%s: the micrograph (%d x %d px) is smaller than one particle (%.0f px): "
+            "nothing can be picked on it; check the diameter (and the pixel size)",
+            label,
+            cols,
+            rows,
+            diameter,
+        )
+
+
 def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     """Pick one micrograph (a file or an in-memory micrograph): the unit of work.
 
@@ -813,6 +857,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     micrograph, name, diameter = _read_with_diameter(prepared, source)
     request = prepared.request
     config = prepared.config
+    _warn_of_scale(prepared, micrograph, source, name, diameter)
     key = round(float(diameter), 1)
     if request.diameter_A is not None and key not in prepared.resolved_warnings:
         # the preparation could not check it: the pixel size is each micrograph's (a trial:
