@@ -126,3 +126,48 @@ def test_a_budget_that_started_before_the_loop_ends_it_sooner() -> None:
     # makes that step: 1.5 s between the limits, 1 s asserted
     assert own >= 2.0
     assert late < own - 1.0
+
+
+def _step_schedule(step: int, config: TrainConfig, time_fraction: float) -> float:
+    """The schedule benchmarked so far: warm-up by steps only, then the cosine decay."""
+    import math
+
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    progress = max(progress, time_fraction)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def test_a_time_budget_shorter_than_the_warm_up_still_ends_decayed() -> None:
+    """A loaded CPU's 47-step run (50 warm-up steps) ended at its peak learning rate."""
+    from napari_cryopick.core.training import _learning_rate
+
+    config = TrainConfig(steps=1000, warmup_steps=50)
+    # 47 steps of equal length fill the budget: step s starts at s / 47 of it
+    rates = [_learning_rate(s, config, s / 47) for s in range(47)]
+    peak = max(rates)
+    # the warm-up ends in the budget's first quarter, near the peak ...
+    assert peak > 0.85 * config.lr
+    assert rates.index(peak) <= 47 // 4
+    assert rates[-1] < 0.1 * config.lr  # ... and the decay by the deadline
+    assert all(rate <= config.lr for rate in rates)
+
+
+def test_a_warm_up_well_within_the_budget_keeps_the_benchmarked_schedule() -> None:
+    from napari_cryopick.core.training import _learning_rate
+
+    config = TrainConfig(steps=1000, warmup_steps=50)
+    # bounded by steps: no time budget
+    for step in range(config.steps):
+        assert _learning_rate(step, config) == _step_schedule(step, config, 0.0)
+    # bounded by time, 200 and 400 steps in the budget (130-410 under load, docs/detector.md)
+    for done in (200, 400):
+        for step in range(done):
+            fraction = step / done
+            assert _learning_rate(step, config, fraction) == _step_schedule(step, config, fraction)
+    # a slow first step (a GPU loading its kernels: 10 % of the budget) is no warm-up time
+    for step in range(1, 50):
+        fraction = 0.1 + step / 400
+        expected = _step_schedule(step, config, fraction)
+        assert _learning_rate(step, config, fraction, fraction - 0.1) == expected

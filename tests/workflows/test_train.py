@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from napari_cryopick.core.detect import ThresholdChoice
+from napari_cryopick.core.exemplars import bank_from_metadata
 from napari_cryopick.core.model import load_checkpoint
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.training import TrainProgress
@@ -221,10 +222,20 @@ def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, traini
     text, both = continual(joint, other)
     assert "no own head" not in text
     assert "already in the model" not in text
-    # the same name again: its head and exemplars would be replaced
-    text, _ = continual(both, replace(training_set, diameter_px=40.0))
+    # the same name again: its head trains on these micrographs alone, and their exemplars
+    # join its earlier ones (not "replaces its exemplars", which the bank never did)
+    again = replace(training_set, diameter_px=40.0, names=["t2", "t3"])
+    text, retrained = continual(both, again)
     assert "data set 'toy' is already in the model" in text
-    assert "trained at 20 px, this run at 40 px" in text
+    assert "trained at 20 px, this run at 40 px, which becomes its diameter" in text
+    assert "retrains its head on these micrographs alone and adds their exemplars to its " in text
+    assert "earlier ones; that suits more clicks of the same protein; for another protein" in text
+    assert "replaces" not in text
+    kept = bank_from_metadata(retrained.metadata["exemplars"]).datasets["toy"].micrographs
+    # the earlier micrographs' exemplars stay, under their own names (a third run on t0
+    # again must find and replace them)
+    assert {"t0", "t1", "t2", "t3"} == set(kept)
+    assert retrained.card.dataset("toy").diameter_px == 40.0
     # finetune of a model with data-set heads
     caplog.clear()
     request = TrainRequest(
@@ -767,3 +778,63 @@ def test_the_training_preview_of_a_fiber_model_is_what_pick_gives(training_set, 
         np.testing.assert_allclose(shown, traced)
     assert final.result.threshold == picked.threshold
     np.testing.assert_allclose(final.result.picks[["x", "y"]], picked.picks[["x", "y"]])
+
+
+def test_picks_of_no_kind_the_model_detects_are_refused_before_training(
+    tmp_path, training_set, make_config, monkeypatch
+):
+    """A trial's few-shot run from a vesicle model on particle clicks trained on nothing."""
+    from napari_cryopick.core import continual
+    from napari_cryopick.core.model import Detector, save_checkpoint
+
+    vesicles = save_checkpoint(tmp_path / "v.pt", Detector(make_config(kinds=("vesicle",))))
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(continual, "train_model", never)
+    for mode in ("fewshot", "continual", "finetune"):
+        request = _request(training_set, tmp_path / "e5.pt", mode=mode, base_model=vesicles)
+        with pytest.raises(ValueError) as refused:
+            next(train(request))
+        message = str(refused.value)
+        assert "\n" not in message
+        assert f"its picks are of kind particle and the model {vesicles} detects only vesicle" in (
+            message
+        )
+        assert "(--mode new)" in message
+        assert "(another --init)" in message
+    assert not (tmp_path / "e5.pt").exists()
+    # negatives alone teach nothing to pick, for a new model too
+    negatives = replace(training_set, picks=[t.assign(kind="negative") for t in training_set.picks])
+    with pytest.raises(ValueError, match="'toy': only negatives, nothing to learn"):
+        next(train(_request(negatives, None, mode="new")))
+
+
+def test_cli_train_refuses_picks_the_starting_model_cannot_detect(tmp_path, capsys, make_config):
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import Detector, save_checkpoint
+
+    vesicles = save_checkpoint(tmp_path / "v.pt", Detector(make_config(kinds=("vesicle",))))
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=1, clicked=1)
+    args += ["--init", str(vesicles), "--mode", "fewshot", "--steps", "2", "--threads", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cryopick train: error: data set '{tmp_path.name}': its picks are")
+    assert f"of kind particle and the model {vesicles} detects only vesicle" in err
+    assert "--kind vesicle" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cli_train_refuses_a_head_and_a_data_set_of_different_names(tmp_path, capsys):
+    """--head names the data set as --dataset does: a trial's --head foo was dropped unsaid."""
+    from napari_cryopick.cli import main
+
+    args = ["train", "--micrographs", str(tmp_path), "--picks", str(tmp_path)]
+    args += ["--out", str(tmp_path / "m.pt"), "--mode", "continual", "--device", "cpu"]
+    assert main([*args, "--head", "foo", "--dataset", "bar"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cryopick train: error: --head foo and --dataset bar disagree")
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.pt").exists()

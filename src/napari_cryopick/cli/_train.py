@@ -159,7 +159,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--head",
         default="generic",
-        help="head (data-set name) to train in fine-tune/continual/few-shot modes",
+        help="head to train in fine-tune/continual/few-shot modes; a head is named after its "
+        "data set, so this is --dataset by another name (a name the model already holds trains "
+        "that head on and adds to its exemplars; a different --dataset is an error)",
     )
     parser.add_argument(
         "--init",
@@ -178,7 +180,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "data-set name stored in the model (default: each micrograph's folder as "
             "given, links not followed; a folder named micrographs, mics or images gives "
             "its parent's name; so --mode joint over several folders trains one head per "
-            "folder)"
+            "folder); the head trained has this name (--head is the same option)"
         ),
     )
     parser.add_argument(
@@ -291,8 +293,16 @@ def request_from_args(args: argparse.Namespace):
         raise CLIError("--steps and --batch-size must be >= 1 and --crop-size >= 16")
     if args.views_per_label < 0:
         raise CLIError(f"--views-per-label must be >= 0, got {args.views_per_label:g}")
-    # A data set trains the head of its name (multi-head modes); --head names it too.
-    named = args.dataset or (args.head if args.head != "generic" else None)
+    # A data set trains the head of its name (multi-head modes), so --head names the data
+    # set as --dataset does; two different names would silently drop one (a trial's --head
+    # foo --dataset bar trained a head bar)
+    head = args.head if args.head != "generic" else None
+    if head and args.dataset and head != args.dataset:
+        raise CLIError(
+            f"--head {head} and --dataset {args.dataset} disagree: a training trains the head "
+            "of its data set, named after it; give one of them"
+        )
+    named = args.dataset or head
     sets, picks = training_sets_from_files(
         args.micrographs,
         args.picks,

@@ -713,8 +713,8 @@ def train_model(
         # (their crops come anew from the pool: a trial's bank grew 15 -> 31 -> 47
         # particles over three continual runs on the same 15 clicks)
         again = {e.name for e in pool}
-        previous = [
-            e
+        previous = [  # under their micrographs' names: a prefix kept would grow by one a run
+            dataclasses.replace(e, name=e.name.removeprefix(_EXEMPLAR_PREFIX))
             for e in _exemplar_examples(bank, result.model).get(dataset.name, [])
             if e.name.removeprefix(_EXEMPLAR_PREFIX) not in again
         ]

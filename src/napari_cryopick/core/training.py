@@ -86,7 +86,8 @@ class TrainConfig:
     lr, weight_decay
         AdamW learning rate (peak of a warm-up + cosine schedule) and weight decay.
     warmup_steps
-        Linear learning-rate warm-up.
+        Linear learning-rate warm-up; under a time budget it ends by a quarter
+        of the budget at the latest (:data:`WARMUP_TIME_FRACTION`).
     sparse
         Labels are incomplete (EPicker): pseudo-labels and reduced penalties,
         see :mod:`napari_cryopick.core.model.losses`. False for complete labels.
@@ -124,8 +125,9 @@ class TrainConfig:
         20 s on a GPU (:func:`resolve_time_limit`); None: none (``steps``
         only). Training ends after the step that reaches it, and the
         learning-rate schedule follows whichever of steps and time is further
-        along, so a slow (shared) CPU still gets the full warm-up + cosine
-        decay within the budget.
+        along (the warm-up ends by :data:`WARMUP_TIME_FRACTION` of the
+        budget), so a slow (shared) CPU still gets the warm-up and the whole
+        cosine decay within the budget.
     frozen_batchnorm
         Batch-norm layers normalise with their saved statistics during
         training (eval mode; their scale and shift still train) instead of
@@ -651,14 +653,35 @@ class _ModelAverage:
                 current[key].copy_(average)
 
 
-def _learning_rate(step: int, config: TrainConfig, time_fraction: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay to 5 % of ``lr``.
+#: The most of the time budget the learning-rate warm-up may take
+#: (:func:`_learning_rate`). A run that does its ``warmup_steps`` within this share
+#: (the default 50 warm-up steps in a run of 200 or more) keeps the step schedule;
+#: a slower one ends its warm-up by this share of the budget, so that the decay
+#: still runs: on a loaded CPU a 47-step continual run never left the 50-step
+#: warm-up and kept the weights of its peak learning rate.
+WARMUP_TIME_FRACTION = 0.25
 
-    ``time_fraction`` (elapsed / ``time_limit_s``) moves the decay on when the
-    time budget runs out before the steps do.
+
+def _learning_rate(
+    step: int,
+    config: TrainConfig,
+    time_fraction: float = 0.0,
+    warmup_time_fraction: float | None = None,
+) -> float:
+    """Linear warm-up, then cosine decay to 5 % of ``lr``, by steps or by time.
+
+    ``time_fraction`` (elapsed / time budget) moves the decay on when the
+    time budget runs out before the steps do, so the decay ends by the
+    deadline. The warm-up ends after ``warmup_steps`` or once
+    ``warmup_time_fraction`` (default ``time_fraction``) reaches
+    :data:`WARMUP_TIME_FRACTION`, whichever comes first; a run whose warm-up
+    steps fit in that share of the budget gets the step schedule unchanged.
     """
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
+    if warmup_time_fraction is None:
+        warmup_time_fraction = time_fraction
+    warm_by_time = warmup_time_fraction / WARMUP_TIME_FRACTION
+    if step < config.warmup_steps and warm_by_time < 1.0:
+        return max(config.lr * (step + 1) / config.warmup_steps, config.lr * warm_by_time)
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
     progress = max(progress, time_fraction)
     return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
@@ -794,9 +817,19 @@ def train_detector(
     completed = False
     try:
         limit = loop_time_limit(resolve_time_limit(train_config, device), budget_start)
+        # the first step's one-off costs (a GPU loading its kernels) do not count towards
+        # the warm-up's share of the budget
+        first_step_s = 0.0
         for step in range(train_config.steps):
             elapsed = time.perf_counter() - start
-            lr = _learning_rate(step, train_config, elapsed / limit if limit else 0.0)
+            if step == 1:
+                first_step_s = elapsed
+            lr = _learning_rate(
+                step,
+                train_config,
+                elapsed / limit if limit else 0.0,
+                (elapsed - first_step_s) / limit if limit else 0.0,
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             head_name = heads[int(rng.choice(len(heads), p=head_weights))]

@@ -43,6 +43,7 @@ __all__ = [
     "TrainPreview",
     "TrainRequest",
     "TrainingSet",
+    "check_usable_labels",
     "check_writable",
     "diameter_warnings",
     "train",
@@ -400,6 +401,54 @@ def check_writable(path: Path) -> None:
         raise OSError(error.errno, f"{path}: cannot write the model there ({reason})") from None
 
 
+def check_usable_labels(
+    training_set: TrainingSet, kinds: Sequence[str], model: str | None = None
+) -> None:
+    """Refuse a data set without a pick of a kind the model detects, before training.
+
+    A model's kinds are fixed when it is made, and an adapted model keeps
+    them: vesicle picks for a particle model, or negatives alone, train it on
+    nothing (a trial's few-shot run from a vesicle model on apoferritin clicks
+    said only that the particles were ignored, trained, and wrote a head that
+    had learnt nothing). ``model``: the starting model as the message names it
+    (``"the model vesicles.pt"``); None for a new model.
+
+    Raises
+    ------
+    ValueError
+        One line naming the data set, the kinds its picks are of, the
+        model's kinds and what to do.
+    """
+    found = {
+        str(k) for t in training_set.picks if "kind" in t.columns and len(t) for k in t["kind"]
+    }
+    if any(len(t) and "kind" not in t.columns for t in training_set.picks):
+        found.add("particle")  # a table without kinds holds particles (normalize_picks)
+    objects = sorted(found - {"negative"})
+    if set(objects) & set(kinds):
+        return
+    wanted = ", ".join(kinds)
+    name = f"data set {training_set.name!r}"
+    if not objects:
+        held = "only negatives" if found else "no picks"
+        raise ValueError(
+            f"{name}: {held}, nothing to learn what to pick from; add picks of the objects "
+            f"to pick ({wanted})"
+        )
+    given = ", ".join(objects)
+    if model is None:
+        raise ValueError(
+            f"{name}: its picks are of kind {given} and the new model is made for {wanted} "
+            f"only; make it for {given}"
+        )
+    raise ValueError(
+        f"{name}: its picks are of kind {given} and {model} detects only {wanted} (a "
+        f"model's kinds are fixed when it is made), so there is nothing to train on; train a "
+        f"new model for {given} (--mode new), start from a model that detects {given} "
+        f"(another --init), or, if the picks mark {kinds[0]}s, say so (--kind {kinds[0]})"
+    )
+
+
 def _median_diameter(training_set: TrainingSet, tables: Sequence[Any]) -> float:
     import numpy as np
 
@@ -670,8 +719,10 @@ def base_model_warnings(
     ``trained``: the data sets of this run and their diameters (pixels).
     ``wording``: how the advice names the controls (options or widget boxes).
     Three ways a user can wipe an earlier protein without a word (a trial):
-    retraining a data-set name the model already holds (its head and
-    exemplars are replaced), ``finetune`` of a model with data-set heads
+    retraining a data-set name the model already holds (its head trains on
+    this run's micrographs alone, and their exemplars join its earlier ones:
+    right for more clicks of the same protein, a mix for another one),
+    ``finetune`` of a model with data-set heads
     (they drift with the body), and ``continual`` from a model whose earlier
     data sets have no own head nor exemplars (only the generic head, which
     continual moves to the new data set, knew them). A ``--mode new`` model's
@@ -691,11 +742,18 @@ def base_model_warnings(
             continue
         size = ""
         if old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25:
-            size = f"; it was trained at {old.diameter_px:.0f} px, this run at {diameter:.0f} px"
+            size = (
+                f"; it was trained at {old.diameter_px:.0f} px, this run at {diameter:.0f} px, "
+                "which becomes its diameter"
+            )
+        # what train_model does: the head trains on from its weights, on this run's data
+        # only (continual replays the other data sets' exemplars, not this one's), and
+        # the bank keeps this set's exemplars of other micrographs next to the new ones
         notes.append(
             f"data set {name!r} is already in the model ({old.labels} labels{size}): "
-            f"{wording.mode_name(mode)} retrains its head and replaces its exemplars; give "
-            f"{wording.dataset} to keep it"
+            f"{wording.mode_name(mode)} retrains its head on these micrographs alone and "
+            "adds their exemplars to its earlier ones; that suits more clicks of the same "
+            f"protein; for another protein give {wording.dataset}, which keeps {name!r} as it is"
         )
     if mode == "finetune":
         others = [h for h in heads if h not in trained]
@@ -800,6 +858,16 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         )
     present = {str(k) for t in all_tables if "kind" in t.columns and len(t) for k in t["kind"]}
     ignored = sorted(present - set(config.kinds) - {"negative"})
+    if base_model is None:
+        described = None
+    elif request.base_model is None:
+        described = "the bundled general model"
+    elif isinstance(request.base_model, (str, os.PathLike)):
+        described = f"the model {base_origin}"
+    else:
+        described = "the starting model"
+    for training_set in request.datasets:
+        check_usable_labels(training_set, config.kinds, described)
     if ignored:
         logger.warning("picks of kind %s are ignored (model kinds: %s)", ignored, config.kinds)
 
