@@ -508,6 +508,26 @@ def test_cli_evaluate_counts_picks_on_a_micrograph_the_truth_lists_empty_as_fals
     assert result["ap"]["AP@5px"] < 0.6  # the two false picks rank first
 
 
+def test_cli_evaluate_takes_micrographs_held_by_empty_files_as_shared(tmp_path, capsys):
+    # a re-trial: truth picks on mic2 and an empty truth file of mic4, predictions on mic4
+    # and an empty prediction file of mic2: "share no micrograph name", exit 2
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.pick_table import empty_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "pred").mkdir()
+    _write_csv(tmp_path / "truth" / "mic2.csv", [100.0, 300.0], [100.0, 300.0])
+    write_picks(empty_picks(), tmp_path / "truth" / "mic4.star", micrograph_names=False)
+    write_picks(empty_picks(), tmp_path / "pred" / "mic2.star", micrograph_names=False)
+    _write_csv(tmp_path / "pred" / "mic4.csv", [200.0], [200.0], [0.9])
+    report = tmp_path / "report.json"
+    argv = ["evaluate", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth")]
+    assert main([*argv, "--tolerance", "5", "--json", str(report)]) == 0, capsys.readouterr()
+    rows = {row["micrograph"]: row for row in json.loads(report.read_text())["per_micrograph"]}
+    assert (rows["mic2"]["fn"], rows["mic4"]["fp"]) == (2, 1)
+
+
 def test_predictions_without_scores_are_warned_about():
     # a trial evaluated BOX files (no scores) and read AUROC 0.497 and a "best F1 at
     # score >= 1.0" as results

@@ -856,6 +856,10 @@ def test_a_star_row_with_too_few_or_too_many_values_is_refused_with_its_line(tmp
     table = read_picks(fine)
     assert len(table) == 2
     assert set(table["micrograph"]) == {"my mic"}
+    # a quote opens a value only at its start (a re-trial's "Mike's_mic" was refused)
+    apostrophe = tmp_path / "apostrophe.star"
+    apostrophe.write_text(header + "10 20 Mike's_mic.mrc\n30 40 b.mrc\n")
+    assert len(read_picks(apostrophe)) == 2  # (starfile reads the name as Mike"s_mic)
 
 
 # --- copies with some rows dropped (cryopick filter) -------------------------------

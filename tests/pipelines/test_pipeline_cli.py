@@ -643,6 +643,19 @@ _Angle #11
 """
 
 
+def test_filter_counts_the_filament_ends_it_wrote(tmp_path, capsys):
+    # a re-trial read "kept 3 of 4 picks" where 2 lines were written: a filament's start
+    # and end are kept together, so one end failing drops both
+    fil = tmp_path / "fil2.box"
+    fil.write_text(
+        "100\t100\t60\t60\t-1\n400\t100\t80\t80\t-2\n100\t300\t60\t60\t-1\n400\t300\t60\t60\t-2\n"
+    )
+    out = tmp_path / "o"
+    assert main(["filter", str(fil), "--max-diameter", "70", "--out", str(out)]) == 0
+    assert len((out / "fil2.box").read_text().splitlines()) == 2
+    assert "kept 2 of 4 picks" in capsys.readouterr().out
+
+
 def test_filter_keeps_the_box_size_of_box_and_cbox_files(tmp_path, capsys):
     # a trial's 64 px CBOX boxes came out as the 53.387 px particle estimate, the corner
     # moved by 5.3 px: crYOLO and EMAN2 then extract other boxes

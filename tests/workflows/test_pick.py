@@ -267,6 +267,13 @@ def test_an_unusual_header_pixel_size_and_a_micrograph_smaller_than_a_particle_a
         caplog.text
     )
     assert any("pixel size 0.15" in w for w in outcome.warnings)
+    # a header that makes the diameter too small to pick at: the failure says why
+    caplog.clear()
+    coarse = write_mrc(tmp_path / "coarse.mrc", image, pixel_size=25.0)
+    with caplog.at_level("WARNING"):
+        outcome = drive(pick(_request([coarse], tiny_checkpoint, None, diameter_px=None,
+                                      diameter_A=3.0)))  # fmt: skip
+    assert "coarse.mrc: pixel size 25 Å from the micrograph's header is outside" in caplog.text
     caplog.clear()
     tiny = write_mrc(tmp_path / "tiny.mrc", image[:12, :12], pixel_size=2.0)
     with caplog.at_level("WARNING"):

@@ -193,7 +193,12 @@ def _empty_in_truth(args: argparse.Namespace, pred: pd.DataFrame, truth: pd.Data
     return (listed - set(table["micrograph"].astype(str))) & candidates
 
 
-def _check_names(pred: pd.DataFrame, truth: pd.DataFrame, picked: set[str] | None = None) -> None:
+def _check_names(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    picked: set[str] | None = None,
+    empty: set[str] | None = None,
+) -> None:
     """Refuse sides that share no micrograph name; note the ground-truth micrographs
     nothing was predicted on, whose picks count as missed.
 
@@ -201,11 +206,15 @@ def _check_names(pred: pd.DataFrame, truth: pd.DataFrame, picked: set[str] | Non
     holds no picks (default: those of ``pred``'s rows). Such a micrograph was
     picked and its truth rightly counts as missed: the note leaves it out, or
     following its advice would drop exactly the picker's failures from the score.
+    ``empty``: micrographs whose ground-truth file holds no picks; the two sides
+    share a micrograph held only by files without picks too (a re-trial was
+    refused for an empty prediction file of one and an empty truth file of the other).
     """
     pred_names = set(pred["micrograph"].astype(str))
     picked = pred_names if picked is None else pred_names | picked
     truth_names = set(truth["micrograph"].astype(str))
-    if pred_names and truth_names and not pred_names & truth_names:
+    listed = truth_names | (empty or set())
+    if pred_names and truth_names and not picked & listed:
         raise CLIError(
             "predictions and ground truth share no micrograph name.\n"
             f"  predictions:  {name_list(pred_names)}\n"
@@ -265,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     if len(truth) == 0:
         raise CLIError("the ground truth holds no picks")
     empty = _empty_in_truth(args, pred, truth)
-    _check_names(pred, truth, picked)
+    _check_names(pred, truth, picked, empty)
     for value in args.iou:
         if not 0 < value <= 1:
             raise CLIError(f"--iou values must be in (0, 1], got {value}")

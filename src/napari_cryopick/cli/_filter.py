@@ -127,8 +127,9 @@ def _output_format(path: Path, chosen: str | None) -> str:
     return format if format in FORMATS else "star"
 
 
-def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) -> None:
-    """Write the picks of ``path`` (read as ``table``) that ``keep`` marks to ``target``.
+def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) -> int:
+    """Write the picks of ``path`` (read as ``table``) that ``keep`` marks to ``target``;
+    returns how many were written.
 
     Into its own format a STAR, BOX or CBOX file is copied with the other rows
     dropped and the rest as written (``write_kept_rows``): a RELION particles
@@ -145,6 +146,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         RowMismatch,
         box_size_of,
         detect_format,
+        read_picks,
         write_kept_rows,
         write_picks,
     )
@@ -154,7 +156,10 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     if same and not (format in BOXED_FORMATS and args.box_size is not None):
         try:
             write_kept_rows(path, target, keep, format)
-            return
+            if format == "box" and keep.any() and not keep.all():
+                # a filament's start and end are kept only together: count what was written
+                return len(read_picks(target))
+            return int(keep.sum())
         except RowMismatch as error:
             print(
                 f"cryopick filter: warning: {error}; written as napari-cryopick's {format} "
@@ -175,6 +180,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         names = set(table["micrograph"].astype(str))
         options["micrograph_names"] = listed_by is None and names != {path.stem}
     write_picks(passed, target, format, **options)
+    return len(passed)
 
 
 def _expand_indexes(
@@ -317,13 +323,13 @@ def run(args: argparse.Namespace) -> int:
                 continue
             keep = keep_mask(table, path, args)
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write(table, keep, path, target, format, listed_by, args)
+            written_picks = _write(table, keep, path, target, format, listed_by, args)
         except (ValueError, OSError) as error:
             print(f"cryopick filter: skipped {path}: {error}", file=sys.stderr)
             errors += 1
             continue
         written[path.resolve()] = target
-        kept += int(keep.sum())
+        kept += written_picks
         total += len(table)
         if np.isfinite(scores).any():
             lowest = min(lowest, float(np.nanmin(scores)))

@@ -321,6 +321,7 @@ def match_picks(
     tolerance_px: float | None = None,
     diameter_px: float | None = None,
     pred_only: PredOnly = "ignore",
+    truth_micrographs: Collection[str] = (),
 ) -> MatchResult:
     """Match predictions to ground truth, per micrograph, greedily by descending score.
 
@@ -368,7 +369,7 @@ def match_picks(
     pred = normalize_picks(pred)
     truth = normalize_picks(truth)
     pred = pred[pred["kind"] != "negative"]
-    pred, _ = _check_micrographs(pred, truth, pred_only)
+    pred, _ = _check_micrographs(pred, truth, pred_only, truth_micrographs)
     negative = truth["kind"] == "negative"
     negatives = truth[negative]
     positives = truth[~negative]
@@ -521,6 +522,7 @@ def average_recall(
     score_threshold: float | None = None,
     diameter_px: float | None = None,
     pred_only: PredOnly = "ignore",
+    truth_micrographs: Collection[str] = (),
 ) -> float:
     """COCO-style average recall: recall averaged over IoU thresholds 0.50:0.95:0.05.
 
@@ -549,7 +551,12 @@ def average_recall(
             warnings.simplefilter("ignore", UserWarning)
         for threshold in iou_thresholds:
             match = match_picks(
-                pred, truth, iou=float(threshold), diameter_px=diameter_px, pred_only=pred_only
+                pred,
+                truth,
+                iou=float(threshold),
+                diameter_px=diameter_px,
+                pred_only=pred_only,
+                truth_micrographs=truth_micrographs,
             )
             if match.n_truth == 0:
                 return float("nan")
@@ -926,6 +933,7 @@ def evaluate(
                 iou=threshold,
                 diameter_px=diameter_px,
                 pred_only=effective_pred_only,
+                truth_micrographs=truth_micrographs,
             )
         except ValueError:
             if tolerance_px is None:
@@ -938,7 +946,11 @@ def evaluate(
     if tolerance_px is not None:
         name = f"AP@{tolerance_px:g}px"
         matches[name] = match_picks(
-            pred_kept, truth, tolerance_px=tolerance_px, pred_only=effective_pred_only
+            pred_kept,
+            truth,
+            tolerance_px=tolerance_px,
+            pred_only=effective_pred_only,
+            truth_micrographs=truth_micrographs,
         )
         ap[name] = average_precision(matches[name])
         primary = name
@@ -947,14 +959,23 @@ def evaluate(
     else:
         primary = "AP@0.5"
         matches[primary] = match_picks(
-            pred_kept, truth, iou=0.5, diameter_px=diameter_px, pred_only=effective_pred_only
+            pred_kept,
+            truth,
+            iou=0.5,
+            diameter_px=diameter_px,
+            pred_only=effective_pred_only,
+            truth_micrographs=truth_micrographs,
         )
     main = matches[primary]
 
     if have_diameters:
         try:
             ar = average_recall(
-                pred_kept, truth, diameter_px=diameter_px, pred_only=effective_pred_only
+                pred_kept,
+                truth,
+                diameter_px=diameter_px,
+                pred_only=effective_pred_only,
+                truth_micrographs=truth_micrographs,
             )
         except ValueError:
             ar = float("nan")

@@ -781,6 +781,7 @@ def _read_with_diameter(
     check_contrast(micrograph.data)
     origin = getattr(source, "source", source)  # the file of a batch work item
     name = micrograph.name or (Path(origin).stem if _is_path(origin) else "")
+    _warn_of_pixel_size(prepared, micrograph, str(origin) if _is_path(origin) else name)
     diameter = resolve_diameter(
         prepared.request,
         prepared.card,
@@ -796,17 +797,15 @@ def _read_with_diameter(
 PLAUSIBLE_PIXEL_SIZE_A = (0.3, 20.0)
 
 
-def _warn_of_scale(
-    prepared: PreparedPick, micrograph: Any, source: Any, name: str, diameter: float
-) -> None:
+def _warn_of_pixel_size(prepared: PreparedPick, micrograph: Any, label: str) -> None:
     """Warn (once a run per pixel size) when a diameter in Å meets a pixel size no
-    microscope gives, and when a micrograph is smaller than one particle.
+    microscope gives. Before the diameter is resolved: a diameter too small to pick at
+    fails there, and the warning says why (a re-trial's 25 Å header).
 
     A trial's MRC header said 0.15 Å (nm read as Å): ``--diameter-A 84`` became
     560 px on a 1024 px micrograph and picked 0-1 particles, and nothing said where
-    the pixel size came from; a 40 px micrograph gave an empty file without a word.
+    the pixel size came from.
     """
-    label = str(source) if _is_path(source) else name
     pixel = micrograph.pixel_size
     low, high = PLAUSIBLE_PIXEL_SIZE_A
     request = prepared.request
@@ -820,10 +819,16 @@ def _warn_of_scale(
         message = (
             f"{label}: pixel size {pixel:g} Å from the micrograph's header is outside "
             f"{low:g}-{high:g} Å (nm read as Å?): --diameter-A {request.diameter_A:g} is "
-            f"{diameter:.0f} px with it; give --pixel-size if the header is wrong"
+            f"{request.diameter_A / pixel:.1f} px with it; give --pixel-size if the header "
+            "is wrong"
         )
         prepared.resolved_warnings[("pixel", pixel)] = message
         logger.warning(message)
+
+
+def _warn_of_size(micrograph: Any, label: str, diameter: float) -> None:
+    """Warn when a micrograph is smaller than one particle: a trial's 40 px micrograph
+    gave an empty file without a word."""
     rows, cols = micrograph.data.shape[-2:]
     if min(rows, cols) < diameter:
         logger.warning(
@@ -857,7 +862,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     micrograph, name, diameter = _read_with_diameter(prepared, source)
     request = prepared.request
     config = prepared.config
-    _warn_of_scale(prepared, micrograph, source, name, diameter)
+    _warn_of_size(micrograph, str(source) if _is_path(source) else name, diameter)
     key = round(float(diameter), 1)
     if request.diameter_A is not None and key not in prepared.resolved_warnings:
         # the preparation could not check it: the pixel size is each micrograph's (a trial:

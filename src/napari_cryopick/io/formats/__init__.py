@@ -304,23 +304,31 @@ def star_loop_problem(text: str) -> str:
     the loop), and takes a row cut short as one with empty values: a trial's
     truncated row became a pick on a micrograph named after the file.
     """
-    import shlex
-
     lines = text.splitlines()
     for index, block, labels in _loop_rows(lines):
-        line = lines[index].strip()
-        try:
-            values = (
-                len(shlex.split(line, comments=True))
-                if '"' in line or "'" in line or "#" in line
-                else len(line.split())
-            )
-        except ValueError:
-            return f"line {index + 1}: a quote is not closed"
+        line = lines[index]
+        values = len(star_values(line))
         if values != labels:
             where = "its block" if block is None else f"data_{block}"
             return f"line {index + 1}: {values} values, the loop of {where} has {labels} labels"
     return ""
+
+
+#: A STAR value: quoted ("..." or '...', closed by the quote followed by white space or
+#: the line's end, so a quote inside a value does not close it) or a run of non-blanks.
+#: A quote opens a value only at its start: ``Mike's_mic.mrc`` is one value.
+_STAR_VALUE = re.compile(r"""(?:"(?:[^"]|"(?=\S))*"(?=\s|$)|'(?:[^']|'(?=\S))*'(?=\s|$)|\S+)""")
+
+
+def star_values(line: str) -> list[str]:
+    """The values of one STAR loop row, as RELION and starfile split it; a value starting
+    with ``#`` (outside quotes) starts a comment that runs to the line's end."""
+    values = []
+    for value in _STAR_VALUE.findall(line):
+        if value.startswith("#"):
+            break
+        values.append(value)
+    return values
 
 
 def text_lines(text: str) -> list[str]:
