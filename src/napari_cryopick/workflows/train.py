@@ -229,7 +229,9 @@ class TrainOutcome:
     history
         Per-step loss records of this run.
     completed
-        False when a time limit ended training before the planned steps.
+        True when training ran to its end: its planned steps, or the step that
+        reached the time limit (``steps`` below the planned ones then says the
+        budget ended it); False when it was stopped (cancelled) before.
     seconds
         Wall-clock time of the whole job (from ``TrainRequest.started_at``
         when given).
