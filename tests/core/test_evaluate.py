@@ -501,6 +501,7 @@ def test_cli_evaluate_counts_picks_on_a_micrograph_the_truth_lists_empty_as_fals
     assert main([*argv, "--tolerance", "5", "--json", str(report)]) == 0
     err = capsys.readouterr().err
     assert "ignoring predictions on 1 micrograph(s) absent from the ground truth" in err, err
+    assert "hold no picks, so their predictions count as false positives: mic4" in err
     result = json.loads(report.read_text())
     rows = {row["micrograph"]: row for row in result["per_micrograph"]}
     assert rows["mic4"]["fp"] == 2
@@ -526,6 +527,18 @@ def test_cli_evaluate_takes_micrographs_held_by_empty_files_as_shared(tmp_path, 
     assert main([*argv, "--tolerance", "5", "--json", str(report)]) == 0, capsys.readouterr()
     rows = {row["micrograph"]: row for row in json.loads(report.read_text())["per_micrograph"]}
     assert (rows["mic2"]["fn"], rows["mic4"]["fp"]) == (2, 1)
+    # a review: an empty prediction file of mic2 beside predictions on mic9 alone (not in
+    # the truth): mic2 is shared, mic9 ignored with a warning
+    (tmp_path / "pred" / "mic4.csv").unlink()
+    (tmp_path / "truth" / "mic4.star").unlink()
+    _write_csv(tmp_path / "pred" / "mic9.csv", [200.0], [200.0], [0.9])
+    assert main([*argv, "--tolerance", "5", "--json", str(report)]) == 0, capsys.readouterr()
+    assert "ignoring predictions on 1 micrograph(s) absent from the ground truth" in (
+        capsys.readouterr().err
+    )
+    rows = {row["micrograph"]: row for row in json.loads(report.read_text())["per_micrograph"]}
+    assert rows["mic2"]["fn"] == 2
+    assert "mic9" not in rows
 
 
 def test_predictions_without_scores_are_warned_about():

@@ -422,6 +422,25 @@ def test_cli_pick_pixel_size_reaches_the_request_and_the_fingerprint(tmp_path, m
     assert settings_fingerprint(plain) != settings_fingerprint(sized)  # --skip redoes them
 
 
+def test_the_automatic_pick_cap_keeps_earlier_runs_fingerprints(tmp_path, micrograph_files):
+    # a review: --max-picks put "top_k": None into every request's options, so every
+    # --skip run into an earlier run's folder re-picked everything
+    import dataclasses
+
+    from napari_cryopick.cli import build_parser
+    from napari_cryopick.cli._pick import request_from_args
+    from napari_cryopick.workflows.batch import settings_fingerprint
+
+    common = ["pick", str(micrograph_files[0]), "--diameter", "20", "--out", str(tmp_path)]
+    plain = request_from_args(build_parser().parse_args(common))
+    assert "top_k" not in plain.options
+    capped = request_from_args(build_parser().parse_args([*common, "--max-picks", "500"]))
+    assert capped.options["top_k"] == 500
+    assert settings_fingerprint(plain) != settings_fingerprint(capped)
+    auto = dataclasses.replace(plain, options={**plain.options, "top_k": None})
+    assert settings_fingerprint(auto) == settings_fingerprint(plain)
+
+
 def test_vesicles_written_where_no_kind_is_stored_are_warned_about(tmp_path, make_config):
     """A trial's vesicle CBOX reopened as particles (and trained as particles) unsaid."""
     from napari_cryopick.core.model import Detector

@@ -274,6 +274,13 @@ def run(args: argparse.Namespace) -> int:
     if len(truth) == 0:
         raise CLIError("the ground truth holds no picks")
     empty = _empty_in_truth(args, pred, truth)
+    if empty:  # a review: a tool may leave empty files of micrographs only visited
+        print(
+            f"cryopick evaluate: note: the ground-truth files of {len(empty)} micrograph(s) "
+            f"hold no picks, so their predictions count as false positives: "
+            f"{name_list(empty)}",
+            file=sys.stderr,
+        )
     _check_names(pred, truth, picked, empty)
     for value in args.iou:
         if not 0 < value <= 1:
@@ -288,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
             diameter_px=args.diameter,
             pred_only=args.extra_micrographs.replace("-", "_"),
             truth_micrographs=empty,
+            pred_micrographs=picked,
         )
     for warning in caught:
         print(f"cryopick evaluate: warning: {warning.message}", file=sys.stderr)

@@ -79,8 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="at most N picks (candidates) per kind and micrograph (default: twice the "
-        "particles of the diameter that fit on the micrograph, at least 2000)",
+        help="at most N picks (candidates) per kind and micrograph (default: 2 x area / "
+        "diameter², about 1.7 times the particles that fit on the micrograph, at least 2000)",
     )
     parser.add_argument(
         "--reject-std",
@@ -322,7 +322,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         threshold=args.threshold,
         options={
             "min_distance": args.min_distance,
-            "top_k": args.max_picks,
+            **({"top_k": args.max_picks} if args.max_picks is not None else {}),
             "reject_std": args.reject_std,
             "tile_size": args.tile_size,
             **view["options"],

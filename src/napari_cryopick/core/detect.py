@@ -97,8 +97,9 @@ class PickConfig:
     top_k
         At most this many candidates per kind and micrograph (CLI
         ``--max-picks``). None: :func:`auto_top_k` of the micrograph, at least
-        2000 and twice the particles that fit on it (a trial's K3 micrograph of
-        2,800 packed 56 px particles lost 30 % of them to a fixed 2000).
+        2000 and 2 x area / diameter² (1.7 times the particles that fit on it; a
+        trial's K3 micrograph of 2,800 packed 56 px particles lost 30 % of them to
+        a fixed 2000).
     rotations
         DeepEM: average the predictions over the four 90-degree rotations of
         the input (4x the network's compute). On by default because it pays
@@ -752,9 +753,9 @@ MIN_TOP_K = 2000
 
 
 def auto_top_k(shape: tuple[int, ...], diameter_px: float) -> int:
-    """The default cap of candidates per kind: twice the particles of ``diameter_px``
-    that fit on a micrograph of ``shape`` (area / diameter², about 1.15 times a
-    hexagonal close packing's count), at least :data:`MIN_TOP_K`."""
+    """The default cap of candidates per kind: 2 x area / ``diameter_px``², about 1.7
+    times the particles a hexagonal close packing fits on a micrograph of ``shape``
+    (area / (0.866 diameter²)), at least :data:`MIN_TOP_K`."""
     area = float(np.prod(shape[-2:]))
     return max(MIN_TOP_K, math.ceil(2.0 * area / float(diameter_px) ** 2))
 

@@ -280,10 +280,13 @@ def _check_micrographs(
     truth: pd.DataFrame,
     pred_only: PredOnly,
     known: Collection[str] = (),
+    pred_known: Collection[str] = (),
 ) -> tuple[pd.DataFrame, set[str]]:
     """Apply the ``pred_only`` policy; return the predictions kept and the orphan names.
 
-    ``known``: micrographs of the ground truth without picks (not orphans).
+    ``known``: micrographs of the ground truth without picks (not orphans);
+    ``pred_known``: micrographs predicted on without picks (the two sides share
+    a micrograph held by them too).
     """
     if pred_only not in ("ignore", "false_positive", "error"):
         raise ValueError(
@@ -292,7 +295,7 @@ def _check_micrographs(
     pred_names = set(pred["micrograph"].unique())
     truth_names = set(truth["micrograph"].unique()) | set(known)
     orphans = pred_names - truth_names
-    if pred_names and truth_names and not (pred_names & truth_names):
+    if pred_names and truth_names and not ((pred_names | set(pred_known)) & truth_names):
         raise MicrographMismatchError(
             "predictions and ground truth share no micrograph name: predictions have "
             f"{name_list(pred_names, 8, quoted=True)}, ground truth has {name_list(truth_names, 8, quoted=True)}"
@@ -882,6 +885,7 @@ def evaluate(
     diameter_px: float | None = None,
     pred_only: PredOnly = "ignore",
     truth_micrographs: Collection[str] = (),
+    pred_micrographs: Collection[str] = (),
 ) -> EvaluationReport:
     """Evaluate predicted picks against ground truth.
 
@@ -905,6 +909,9 @@ def evaluate(
         Micrographs of the ground truth that hold no picks (an empty truth
         file: the micrograph has no particle): predictions on them are false
         positives, whatever ``pred_only`` says of micrographs absent from it.
+    pred_micrographs
+        Micrographs predicted on without picks (an empty prediction file: picked,
+        nothing found): they count as shared with the ground truth.
 
     Returns
     -------
@@ -913,7 +920,12 @@ def evaluate(
     pred = normalize_picks(pred)
     truth = normalize_picks(truth)
     pred_kept = pred[pred["kind"] != "negative"]
-    pred_kept, orphans = _check_micrographs(pred_kept, truth, pred_only, truth_micrographs)
+    pred_kept, orphans = _check_micrographs(
+        pred_kept, truth, pred_only, truth_micrographs, pred_micrographs
+    )
+    # checked once, here: what is left is scored (a micrograph without truth rows: false
+    # positives), and the passes below must not refuse or drop it again
+    truth_micrographs = set(truth_micrographs) | set(pred_kept["micrograph"].astype(str))
     if iou_thresholds:
         _warn_if_sizes_differ(pred_kept, truth, tolerance_px, diameter_px)
     _warn_if_unscored(pred_kept)

@@ -362,7 +362,13 @@ def settings_fingerprint(request: PickRequest) -> str:
         "diameter_px": request.diameter_px,
         "diameter_A": request.diameter_A,
         "threshold": request.threshold,
-        "options": {k: request.options[k] for k in sorted(request.options)},
+        # top_k None is the automatic cap (the default since 2026-12-02): absent, so the
+        # manifests of earlier runs still match (a review: every --skip re-picked)
+        "options": {
+            k: request.options[k]
+            for k in sorted(request.options)
+            if not (k == "top_k" and request.options[k] is None)
+        },
         "formats": list(request.formats),
         "flip_y": request.flip_y,
         "keep_candidates": request.keep_candidates,

@@ -304,7 +304,7 @@ def star_loop_problem(text: str) -> str:
     the loop), and takes a row cut short as one with empty values: a trial's
     truncated row became a pick on a micrograph named after the file.
     """
-    lines = text.splitlines()
+    lines = text_lines(text)  # not splitlines: see text_lines
     for index, block, labels in _loop_rows(lines):
         line = lines[index]
         values = len(star_values(line))
@@ -356,10 +356,24 @@ def star_keep_rows(path: str | os.PathLike, text: str, block: str, keep: Sequenc
     """
     lines = text_lines(text)
     rows = [index for index, name, _ in _loop_rows(lines) if name == block]
+    return drop_rows(path, lines, rows, keep, f"the loop of data_{block} has {len(rows)} rows")
+
+
+def drop_rows(
+    path: str | os.PathLike,
+    lines: Sequence[str],
+    rows: Sequence[int],
+    keep: Sequence[bool],
+    what: str,
+) -> str:
+    """``lines`` joined without the rows (indices into ``lines``, one per flag of
+    ``keep``) that ``keep`` does not mark; the text copies of STAR, BOX and CBOX files.
+
+    Raises :class:`RowMismatch` (``"<path>: <what>, N picks were read"``) when
+    ``rows`` and ``keep`` differ in length: which rows ``keep`` means is unknown.
+    """
     if len(rows) != len(keep):
-        raise RowMismatch(
-            f"{path}: the loop of data_{block} has {len(rows)} rows, {len(keep)} picks were read"
-        )
+        raise RowMismatch(f"{path}: {what}, {len(keep)} picks were read")
     dropped = {index for index, kept in zip(rows, keep) if not kept}
     return "".join(line for index, line in enumerate(lines) if index not in dropped)
 

@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import RowMismatch, check_readable, file_error, format_number, read_text, text_lines
+from . import (
+    RowMismatch,
+    check_readable,
+    drop_rows,
+    file_error,
+    format_number,
+    read_text,
+    text_lines,
+)
 
 NAME = "box"
 SUFFIXES: tuple[str, ...] = (".box",)
@@ -126,8 +134,7 @@ def keep_rows(path: str | Path, keep: np.ndarray) -> str:
     markers = [lines[i].split()[4] if len(lines[i].split()) > 4 else "" for i in rows]
     if any(marker in FILAMENT_MARKERS for marker in markers):  # read() checked the pairs
         keep = np.repeat(keep[0::2] & keep[1::2], 2)
-    dropped = {i for i, kept in zip(rows, keep) if not kept}
-    return "".join(line for i, line in enumerate(lines) if i not in dropped)
+    return drop_rows(path, lines, rows, keep, f"{len(rows)} data lines")
 
 
 def box_sizes(table: pd.DataFrame, path: Path, box_size: float | None) -> np.ndarray:

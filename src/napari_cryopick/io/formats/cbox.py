@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from . import (
-    RowMismatch,
     check_readable,
+    drop_rows,
     file_error,
     format_number,
     numeric_column,
@@ -126,10 +126,7 @@ def keep_rows(path: str | Path, keep: np.ndarray) -> str:
         return star_keep_rows(path, text, "cryolo", keep)
     lines = text_lines(text)
     rows = [i for i, line in enumerate(lines) if line.split()]
-    if len(rows) != len(keep):
-        raise RowMismatch(f"{path}: {len(rows)} data lines, {len(keep)} picks were read")
-    dropped = {i for i, kept in zip(rows, keep) if not kept}
-    return "".join(line for i, line in enumerate(lines) if i not in dropped)
+    return drop_rows(path, lines, rows, keep, f"{len(rows)} data lines")
 
 
 def read(path: str | Path) -> pd.DataFrame:
