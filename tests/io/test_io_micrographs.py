@@ -226,7 +226,9 @@ def test_tiff_frames_written_one_by_one_or_as_float_planes_are_a_movie(tmp_path)
             writer.write(frame)
     assert_error(path, "3 frames.*motion-correct")
     planes = tmp_path / "planes.tif"
-    tifffile.imwrite(planes, frames)
+    tifffile.imwrite(
+        planes, frames, photometric="rgb", planarconfig="separate"
+    )  # as now by default
     assert_error(planes, "3 frames.*motion-correct")
 
 
