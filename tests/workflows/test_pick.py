@@ -238,6 +238,12 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     (warning,) = prepare(_request(micrograph_files, path, None)).warnings
     assert warning.startswith("picked with head 'b', but m0, m1 (data set 'a') have heads")
     assert prepare(_request(micrograph_files[2:], path, None)).warnings == ()
+    # without --head, micrographs of one data set with a head of its own are picked with it
+    # (HydraPicker's heads), at that head's own threshold: the default, not the one the
+    # last training calibrated for b
+    own = prepare(_request(micrograph_files[:2], path, None, threshold=None))
+    assert (own.config.head, own.warnings) == ("a", ())
+    assert prepare(_request(micrograph_files[:2], path, None, head="b")).config.head == "b"
     assert (
         "(data set 'b') have heads"
         in prepare(_request(micrograph_files, path, None, head="generic")).warnings[0]

@@ -528,6 +528,32 @@ def _default_head(head: str | None, card: Any, heads: tuple[str, ...]) -> str | 
     return own.pop() if len(names) == 1 and len(own) == 1 else None
 
 
+def micrograph_datasets(request: PickRequest) -> list[tuple[str, str]]:
+    """``(name, data set)`` of each micrograph of ``request`` in order: the data set of
+    ``request.datasets``, else the one its folder names (as ``cryopick train`` names data
+    sets); "" when neither says (a list: files of one name in two folders are two)."""
+    from .inputs import _dataset_name
+
+    found = []
+    for micrograph in request.micrographs:
+        name = Path(micrograph).stem if _is_path(micrograph) else _source_name(micrograph)
+        dataset = request.datasets.get(name)
+        if dataset is None and _is_path(micrograph):
+            dataset = _dataset_name(Path(micrograph))
+        found.append((name, dataset or ""))
+    return found
+
+
+def _data_set_head(request: PickRequest, heads: Sequence[str]) -> str | None:
+    """The head of the one data set every micrograph of ``request`` belongs to, when the
+    model has a head of that name; None otherwise (no, several or unnamed data sets)."""
+    datasets = {dataset for _name, dataset in micrograph_datasets(request)}
+    if len(datasets) != 1:
+        return None
+    (dataset,) = datasets
+    return dataset if dataset and dataset in heads else None
+
+
 def trained_head(card: Any, heads: tuple[str, ...]) -> str | None:
     """The head ``cryopick pick`` uses without ``--head``: the one the last run trained.
 
@@ -588,6 +614,10 @@ def prepare(request: PickRequest) -> PreparedPick:
     heads = tuple(getattr(model, "head_names", ()) or ())
     if request.head is not None and heads and request.head not in heads:
         raise ValueError(f"{model_name}: no head {request.head!r}; heads are {list(heads)}")
+    # without --head, micrographs of one data set that has a head of its own are picked
+    # with it (HydraPicker's heads): a trial picked a ribosome folder with the apoferritin
+    # head its model's last training trained
+    head = request.head if request.head is not None else _data_set_head(request, heads)
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
     kinds = request.kinds or tuple(k for k in model_kinds if k not in _NON_PICK_KINDS)
     for kind in kinds:
@@ -620,7 +650,7 @@ def prepare(request: PickRequest) -> PreparedPick:
             None,
             micrograph="",
             model_name=model_name,
-            head=_default_head(request.head, card, heads),
+            head=_default_head(head, card, heads),
         )
         try:
             preparation_scale(stored, model.config)
@@ -632,15 +662,15 @@ def prepare(request: PickRequest) -> PreparedPick:
             if folder.exists() and not folder.is_dir():
                 raise ValueError(f"{out_dir}: cannot write picks there, {folder} is a file")
     values = dict(request.options)
-    values.update(head=_default_head(request.head, card, heads), device=request.device)
+    values.update(head=_default_head(head, card, heads), device=request.device)
     trained_head = _default_head(None, card, heads) or getattr(model, "default_head", None)
     threshold = request.threshold
-    if threshold is None and request.head in (None, trained_head):
+    if threshold is None and head in (None, trained_head):
         # calibrated for the head the last training trained, named or not
         threshold = model_threshold(card)
     if threshold is not None:
         values["threshold"] = threshold
-    if "border" not in values and request.head in (None, trained_head):
+    if "border" not in values and head in (None, trained_head):
         # learned from the clicks of the data set the last training trained that head on
         border = model_border(card)
         if border is not None:
@@ -684,16 +714,10 @@ def head_warning(head: str | None, heads: Sequence[str], request: PickRequest) -
     micrograph is ``request.datasets``'s, else its folder's (as ``cryopick
     train`` names data sets).
     """
-    from .inputs import _dataset_name
-
     if not head or not heads:
         return None
     others: dict[str, list[str]] = {}
-    for micrograph in request.micrographs:
-        name = Path(micrograph).stem if _is_path(micrograph) else _source_name(micrograph)
-        dataset = request.datasets.get(name)
-        if dataset is None and isinstance(micrograph, (str, os.PathLike)):
-            dataset = _dataset_name(Path(micrograph))
+    for name, dataset in micrograph_datasets(request):
         if dataset and dataset in heads and dataset != head:
             others.setdefault(dataset, []).append(name)
     if not others:
