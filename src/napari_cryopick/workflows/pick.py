@@ -617,7 +617,12 @@ def prepare(request: PickRequest) -> PreparedPick:
     # without --head, micrographs of one data set that has a head of its own are picked
     # with it (HydraPicker's heads): a trial picked a ribosome folder with the apoferritin
     # head its model's last training trained
-    head = request.head if request.head is not None else _data_set_head(request, heads)
+    # (not a general model's: its data-set heads are copies of the generic head, which
+    # picks unseen data with the zero-shot scale search)
+    general = "general_model" in (getattr(card, "extra", None) or {})
+    head = request.head
+    if head is None and not general:
+        head = _data_set_head(request, heads)
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
     kinds = request.kinds or tuple(k for k in model_kinds if k not in _NON_PICK_KINDS)
     for kind in kinds:
