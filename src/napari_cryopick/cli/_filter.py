@@ -152,7 +152,8 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     )
     from napari_cryopick.workflows.pick import one_box_size
 
-    same = format == detect_format(path) and format in ROW_FORMATS
+    source_format = detect_format(path)
+    same = format == source_format and format in ROW_FORMATS
     if same and not (format in BOXED_FORMATS and args.box_size is not None):
         try:
             write_kept_rows(path, target, keep, format)
@@ -171,9 +172,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     if format in BOXED_FORMATS:
         box = args.box_size
         if box is None:
-            box = (
-                box_size_of(path) if detect_format(path) in BOXED_FORMATS else one_box_size(passed)
-            )
+            box = box_size_of(path) if source_format in BOXED_FORMATS else one_box_size(passed)
         options["box_size"] = box
     if format == "star":
         # per-micrograph coordinate files name no micrograph (read_picks used the stem)

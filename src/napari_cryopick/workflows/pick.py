@@ -544,13 +544,14 @@ def micrograph_datasets(request: PickRequest) -> list[tuple[str, str]]:
     return found
 
 
-def _data_set_head(request: PickRequest, heads: Sequence[str]) -> str | None:
-    """The head of the one data set every micrograph of ``request`` belongs to, when the
-    model has a head of that name; None otherwise (no, several or unnamed data sets)."""
-    datasets = {dataset for _name, dataset in micrograph_datasets(request)}
-    if len(datasets) != 1:
+def _data_set_head(datasets: Sequence[tuple[str, str]], heads: Sequence[str]) -> str | None:
+    """The head of the one data set every micrograph belongs to (``datasets``: theirs, as
+    :func:`micrograph_datasets` gives them), when the model has a head of that name;
+    None otherwise (no, several or unnamed data sets)."""
+    names = {dataset for _name, dataset in datasets}
+    if len(names) != 1:
         return None
-    (dataset,) = datasets
+    (dataset,) = names
     return dataset if dataset and dataset in heads else None
 
 
@@ -621,8 +622,9 @@ def prepare(request: PickRequest) -> PreparedPick:
     # picks unseen data with the zero-shot scale search)
     general = "general_model" in (getattr(card, "extra", None) or {})
     head = request.head
+    datasets = micrograph_datasets(request)
     if head is None and not general:
-        head = _data_set_head(request, heads)
+        head = _data_set_head(datasets, heads)
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
     kinds = request.kinds or tuple(k for k in model_kinds if k not in _NON_PICK_KINDS)
     for kind in kinds:
@@ -695,7 +697,7 @@ def prepare(request: PickRequest) -> PreparedPick:
     )
     messages = [
         trained_diameter_warning(prepared),
-        head_warning(config.head or getattr(model, "default_head", None), heads, request),
+        head_warning(config.head or getattr(model, "default_head", None), heads, datasets),
     ]
     if request.out_dir is not None:
         messages.append(kind_format_warning(kinds, request.formats))
@@ -707,7 +709,9 @@ def prepare(request: PickRequest) -> PreparedPick:
     return prepared
 
 
-def head_warning(head: str | None, heads: Sequence[str], request: PickRequest) -> str | None:
+def head_warning(
+    head: str | None, heads: Sequence[str], datasets: Sequence[tuple[str, str]]
+) -> str | None:
     """A warning naming the micrographs whose data set has a head of its own in the model,
     picked with another head.
 
@@ -715,14 +719,13 @@ def head_warning(head: str | None, heads: Sequence[str], request: PickRequest) -
     ribosome and β-gal micrographs with "Pick all open" while the Head box showed
     the apoferritin head (AP 0.61 and 0.45 against 0.67 and 0.64), and another
     ran ``cryopick pick ribosome/micrographs`` on a model whose last training was
-    an apoferritin few-shot head: both without a word. The data set of a
-    micrograph is ``request.datasets``'s, else its folder's (as ``cryopick
-    train`` names data sets).
+    an apoferritin few-shot head: both without a word. ``datasets``: each
+    micrograph's name and data set (:func:`micrograph_datasets`).
     """
     if not head or not heads:
         return None
     others: dict[str, list[str]] = {}
-    for name, dataset in micrograph_datasets(request):
+    for name, dataset in datasets:
         if dataset and dataset in heads and dataset != head:
             others.setdefault(dataset, []).append(name)
     if not others:

@@ -385,30 +385,31 @@ def read_star_blocks(path: Path) -> dict[str, object]:
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
-        read_text(path)  # not UTF-8: said so
         problem = star_loop_problem(read_text(path))  # not UTF-8: said so
         raise file_error(path, f"not a valid STAR file: {problem or exc}") from None
+    text = read_text(path)  # not UTF-8: said so (starfile finds no data block in it)
     if not blocks:
-        read_text(path)  # not UTF-8: said so (starfile finds no data block in it)
         raise file_error(path, "no STAR data block found (is it a STAR file?)")
-    problem = star_loop_problem(read_text(path))
+    problem = star_loop_problem(text)
     if problem:
         raise file_error(path, f"not a valid STAR file: {problem}")
-    repeated_blocks(path)
+    repeated_blocks(path, text)
     for name, block in blocks.items():
         if isinstance(block, pd.DataFrame):
             repeated_labels(block, path, str(name))
     return dict(blocks)
 
 
-def repeated_blocks(path: Path) -> None:
-    """A :class:`PickFileError` when a STAR file names one data block twice.
+def repeated_blocks(path: Path, text: str | None = None) -> None:
+    """A :class:`PickFileError` when a STAR file names one data block twice (``text``:
+    the file's, when already read).
 
     starfile returns the blocks by name, so the later block would replace the
     earlier without a word (RELION reads the first): files joined with ``cat``
     lose picks either way. A trial trained on 3 of 5 picks of such a file.
     """
-    names = re.findall(r"^\s*data_(\S*)", read_text(path), flags=re.MULTILINE)
+    text = read_text(path) if text is None else text
+    names = re.findall(r"^\s*data_(\S*)", text, flags=re.MULTILINE)
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         shown = ", ".join(f"data_{name} ({names.count(name)} times)" for name in repeated)
