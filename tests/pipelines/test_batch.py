@@ -71,8 +71,11 @@ def test_interrupted_run_resumes_with_skip_and_matches(
     assert tree_bytes(out) == reference
     # every micrograph picked exactly once across both runs
     lines = (out / "cryopick_manifest.jsonl").read_text().splitlines()
-    inputs = [json.loads(line)["input"] for line in lines]
+    records = [json.loads(line) for line in lines]
+    inputs = [r["input"] for r in records if r["status"] == "done"]
     assert sorted(inputs) == sorted(os.path.abspath(p) for p in micrographs)
+    # each announced (its output names) before its files were written
+    assert [r["status"] for r in records] == ["started", "done"] * len(NAMES)
 
 
 def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
@@ -85,12 +88,67 @@ def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
     drive(run_batch(request, BatchOptions(skip=True)))
     manifest = out / "cryopick_manifest.jsonl"
     lines = manifest.read_text().splitlines()
-    manifest.write_text(lines[0] + "\n" + lines[1][:10])  # the second record cut short
+    manifest.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])  # the last one cut
     outcome = drive(run_batch(request, BatchOptions(skip=True)))
     assert (outcome.n_picked, outcome.n_skipped) == (1, 1)
     assert len(read_manifests(out)) == 2  # the record written after the cut reads
     outcome = drive(run_batch(request, BatchOptions(skip=True)))
     assert (outcome.n_picked, outcome.n_skipped) == (0, 2)
+
+
+def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, tmp_path):
+    # a trial: cryopick pick mics --out picks --format csv replaced the user's own hand
+    # picks picks/<micrograph>.csv without a word
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    mine = out / "a" / "m1.star"
+    mine.write_text("my picks\n")
+    request = _request(micrographs, tiny_model, out)
+    with pytest.raises(ValueError, match=r"1 file\(s\) would be replaced.*a/m1\.star.*--overwrite"):
+        drive(run_batch(request, BatchOptions()))
+    assert mine.read_text() == "my picks\n"
+    assert sorted(p.name for p in out.rglob("*")) == ["a", "m1.star"]  # nothing written
+    # its own files are its to replace: again, with other settings, or killed between the
+    # write and the record (the files announced as started)
+    elsewhere = tmp_path / "elsewhere"
+    drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions()))
+    drive(run_batch(_request(micrographs, tiny_model, elsewhere, threshold=0.2), BatchOptions()))
+    manifest = elsewhere / "cryopick_manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    assert json.loads(lines[-2])["status"] == "started"
+    manifest.write_text("\n".join(lines[:-1]) + "\n")  # the last micrograph's record lost
+    (elsewhere / "m9.star").write_text("written, then killed\n")
+    drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions()))
+    # a file of the run changed since (corrected by hand) is the user's
+    edited = elsewhere / "b" / "m2.star"
+    edited.write_text(edited.read_text() + "# checked\n")
+    with pytest.raises(ValueError, match=r"b/m2\.star"):
+        drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions(skip=True)))
+    assert edited.read_text().endswith("# checked\n")
+    # overwrite: replaced
+    outcome = drive(run_batch(request, BatchOptions(overwrite=True)))
+    assert outcome.n_picked == len(NAMES)
+    assert mine.read_text() != "my picks\n"
+    # a monitor session records a micrograph whose files are the user's as failed, goes on
+    watched = tmp_path / "watched"
+    write_micrographs(watched, ["w0.mrc", "w1.mrc"])
+    streamed = tmp_path / "streamed"
+    streamed.mkdir()
+    (streamed / "w1.star").write_text("my picks\n")
+    clock = {"t": 0.0}
+
+    def sleep(seconds):
+        clock["t"] += seconds
+
+    job = monitor(
+        _request((), tiny_model, streamed), watched, idle_timeout=3.0, poll_s=1.0,
+        settle_s=0.0, clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    outcome = drive(job)
+    assert outcome.n_picked == 1
+    assert list(outcome.errors) == [str(watched / "w1.mrc")]
+    assert "not replaced" in outcome.errors[str(watched / "w1.mrc")]
+    assert (streamed / "w1.star").read_text() == "my picks\n"
 
 
 def test_skip_redoes_changed_settings_missing_files_and_cut_records(
@@ -298,7 +356,8 @@ def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
     assert not outcome.errors
     assert len(events) == len(NAMES)
     lines = (out / "cryopick_manifest.jsonl").read_text().splitlines()
-    inputs = [json.loads(line)["input"] for line in lines]
+    records = [json.loads(line) for line in lines]
+    inputs = [r["input"] for r in records if r["status"] == "done"]
     assert sorted(inputs) == sorted(os.path.abspath(p) for p in micrographs)  # each once
     assert tree_bytes(out) == reference
 

@@ -206,6 +206,27 @@ def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     assert main(["pick", str(mics), *common, "--dask", "local:0"]) == 2
 
 
+def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_model, capsys):
+    # a trial: cryopick pick mics --out picks replaced the hand picks picks/m1.star
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc", "m1.mrc"])
+    out = tmp_path / "picks"
+    out.mkdir()
+    (out / "m1.star").write_text("my hand picks\n")
+    common = ["pick", str(mics), "--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
+    capsys.readouterr()
+    assert main(common) == 2
+    err = capsys.readouterr().err
+    assert "m1.star" in err
+    assert "--overwrite" in err
+    assert "Traceback" not in err
+    assert (out / "m1.star").read_text() == "my hand picks\n"
+    assert not (out / "m0.star").exists()  # refused before anything was picked
+    assert main([*common, "--overwrite"]) == 0
+    assert len(read_picks(out / "m1.star")) > 0
+    assert main(common) == 0  # the run's own files: replaced without a word
+
+
 def test_slurm_options_reach_the_job_script():
     pytest.importorskip("dask_jobqueue")
     import argparse

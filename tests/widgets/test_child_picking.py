@@ -56,7 +56,12 @@ def test_child_picks_an_in_memory_model_and_reports_each_micrograph(tmp_path):
     assert [e.written for e in events] == [(out / "m0.star",), (out / "m1.star",)]
     assert outcome.n_micrographs == 2
     assert not outcome.errors
-    assert sorted(p.name for p in out.iterdir()) == ["m0.star", "m1.star"]
+    # recorded in the folder's manifest, as every run into a folder
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cryopick_manifest.jsonl",
+        "m0.star",
+        "m1.star",
+    ]
     # the picks the parent gets back are the ones written (threshold 0: every candidate)
     assert len(outcome.picks) == sum(len(read_picks(out / f"m{i}.star")) for i in range(2))
     assert len(outcome.picks) == sum(e.n_picks for e in events) > 0

@@ -395,7 +395,12 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     worker.yielded.connect(lambda event: steps.append(event.step))
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
 
-    assert sorted(p.name for p in out.iterdir()) == ["mic_a.box", "mic_b.box"]
+    # recorded as cryopick pick records its runs (one writer into folders)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cryopick_manifest.jsonl",
+        "mic_a.box",
+        "mic_b.box",
+    ]
     for name in ("mic_a", "mic_b"):
         read_picks(out / f"{name}.box")  # a valid (possibly empty) BOX file
     batch = widget.last_batch
@@ -405,6 +410,19 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     assert widget.progress_bar.value() == 3
     assert "1 skipped" in widget.status.text()
     assert "broken.mrc" in widget.status.text()
+
+    # a folder holding the user's own picks of a micrograph is refused before picking
+    # (a trial's hand picks were replaced without a word); the run's own folder is not
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "mic_b.box").write_text("my picks\n")
+    widget.export_edit.setText(str(mine))
+    assert widget.pick_folder(folder) is None
+    assert "mic_b.box" in widget.status.text()
+    assert (mine / "mic_b.box").read_text() == "my picks\n"
+    widget.export_edit.setText(str(out))
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
 
 
 def test_pick_folder_zero_shot_says_its_scale_and_warns_of_a_diameter_far_off(

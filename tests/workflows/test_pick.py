@@ -6,12 +6,15 @@ live here and in tests/core/test_object_kinds.py's command-line test.)
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from napari_cryopick.core.progress import drive
 from napari_cryopick.io.micrographs import Micrograph
 from napari_cryopick.io.pickfiles import FORMATS, read_picks
+from napari_cryopick.workflows.batch import read_manifests
 from napari_cryopick.workflows.pick import (
     PICK_FORMATS,
     PickRequest,
@@ -115,8 +118,15 @@ def test_corrupt_micrograph_is_skipped_and_closing_leaves_whole_files(
     first = next(job)
     job.close()
     files = sorted(p.relative_to(out2) for p in out2.rglob("*") if p.is_file())
-    assert [str(p) for p in files] == ["a/m0.csv", "a/m0.star"]
+    # the run is recorded (one writer into folders: the batch runner), its lock released
+    assert [str(p) for p in files] == ["a/m0.csv", "a/m0.star", "cryopick_manifest.jsonl"]
     assert len(read_picks(out2 / "a" / "m0.csv")) == first.n_picks
+    records = read_manifests(out2)
+    assert [r["micrograph"] for r in records.values()] == ["m0"]
+    assert sorted(next(iter(records.values()))["outputs"]) == [
+        "a/m0.csv",
+        "a/m0.star",
+    ]
 
 
 def test_diameter_has_one_owner(tmp_path, micrograph_files, tiny_checkpoint, make_blobs):
@@ -183,10 +193,15 @@ def test_in_memory_micrographs_and_bad_requests(tmp_path, tiny_checkpoint, make_
     model, metadata = load_checkpoint(tiny_checkpoint)
     images = [Micrograph(make_blobs(i)[0], name=f"open{i}") for i in range(2)]
     request = PickRequest(micrographs=images, model=model, metadata=metadata, device="cpu",
-                          threshold=0.0, out_dir=tmp_path / "o", formats=("box",))  # fmt: skip
+                          threshold=0.0, formats=("box",))  # fmt: skip
     outcome = drive(pick(request))
-    assert sorted(p.name for p in outcome.written) == ["open0.box", "open1.box"]
     assert set(outcome.picks["micrograph"]) == {"open0", "open1"}
+    assert outcome.written == ()
+    # an output folder is the batch runner's (manifest, lock): files only, said so, and
+    # the refused request leaves no folder behind
+    with pytest.raises(ValueError, match="in-memory micrographs"):
+        drive(pick(dataclasses.replace(request, out_dir=tmp_path / "o")))
+    assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="head"):
         drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, head="nope")))
     with pytest.raises(ValueError, match="no 'fiber' kind"):

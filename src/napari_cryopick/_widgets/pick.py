@@ -1069,6 +1069,7 @@ class PickWidget(QWidget):
             return None
         out_dir = self.export_edit.text().strip() or str(Path(folder) / "cryopick_picks")
         self.export_edit.setText(out_dir)
+        from napari_cryopick.workflows.batch import refuse_to_replace
         from napari_cryopick.workflows.pick import prepare
 
         floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
@@ -1079,8 +1080,11 @@ class PickWidget(QWidget):
                 formats=(self.format_combo.currentText(),),
                 keep_candidates=floor,
             )
-            # a bad format/kind combination is reported now, not in the worker
-            self._trained_warning = _warning_texts(prepare(request).warnings)
+            # a bad format/kind combination, or files of the user's that picking would
+            # replace, are reported now, not in the worker
+            prepared = prepare(request)
+            refuse_to_replace(prepared)
+            self._trained_warning = _warning_texts(prepared.warnings)
         except ValueError as exc:
             self.status.setText(str(exc))
             return None

@@ -34,6 +34,12 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: boo
         "with the same settings and still on disk): a killed run resumes",
     )
     batch.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files of the names this run writes that no earlier run into the "
+        "folder wrote, or that changed since (e.g. your own picks): refused by default",
+    )
+    batch.add_argument(
         "--shard",
         default=None,
         metavar="I/N",
@@ -168,6 +174,7 @@ def batch_options(args: argparse.Namespace, **overrides: Any) -> Any:
         "dask": args.dask,
         "dask_options": dask_options,
         "summary": not args.no_summary,
+        "overwrite": bool(getattr(args, "overwrite", False)),
     }
     values.update(overrides)
     return BatchOptions(**values)

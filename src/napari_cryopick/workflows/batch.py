@@ -19,6 +19,13 @@ Resume (``skip``)
     run killed at any moment resumes where it stopped (at worst the one
     micrograph between its write and its record is picked again, and its
     files are replaced by identical ones).
+Files it did not write
+    Before picking, a run refuses to start when a file of a name it would
+    write is in the folder but no manifest there records it, or records it
+    with another size (a user's own picks, or a file corrected by hand since):
+    ``overwrite`` replaces them. Each micrograph's output names are recorded
+    (status ``started``, flushed) before its files are written, so a run
+    killed between the write and its record still owns them.
 Shards (``shard=(i, N)``)
     Micrograph ``k`` (0-based, in input order) belongs to shard
     ``k % N + 1``: ``--shard $SLURM_ARRAY_TASK_ID/N`` in a 1-based job array.
@@ -66,6 +73,7 @@ from napari_cryopick.workflows.pick import (
     PickProgress,
     PickRequest,
     PreparedPick,
+    output_paths,
     pick_one,
     prepare,
     with_scale,
@@ -84,16 +92,22 @@ __all__ = [
     "parse_shard",
     "plan_items",
     "read_manifests",
+    "recorded_outputs",
+    "refuse_to_replace",
     "run_batch",
     "settings_fingerprint",
     "shard_items",
     "slurm_cluster",
+    "unrecorded_outputs",
     "write_summary",
 ]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "cryopick_manifest"
+#: Manifest status of a micrograph whose files are about to be written: a run killed
+#: between its write and its "done" record still owns the files (never read as a result).
+STARTED = "started"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_PNG = "summary.png"
 
@@ -133,6 +147,10 @@ class BatchOptions:
     should_stop
         Called between micrographs; True stops the run (e.g. RELION's abort
         file). The micrographs done so far stay recorded.
+    overwrite
+        Replace files of the output names that no run into the folder wrote,
+        or that changed since (:func:`unrecorded_outputs`); by default the
+        run refuses to start.
     """
 
     skip: bool = False
@@ -144,6 +162,7 @@ class BatchOptions:
     task_size: int | None = None
     summary: bool = True
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.shard is not None:
@@ -230,6 +249,8 @@ class BatchOutcome:
     busy_seconds
         Monitor mode: the seconds spent picking, without the waits for
         micrographs to arrive (None: the whole run after start-up picked).
+    threshold, warnings
+        As in :class:`~napari_cryopick.workflows.pick.PickOutcome`.
     """
 
     n_micrographs: int
@@ -250,6 +271,8 @@ class BatchOutcome:
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
     fingerprint: str = ""
     busy_seconds: float | None = None
+    threshold: float | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -321,7 +344,10 @@ def plan_items(
     items = []
     for index, source in enumerate(prepared.request.micrographs):
         if not isinstance(source, (str, os.PathLike)):
-            raise ValueError("batch picking takes micrograph files, not in-memory micrographs")
+            raise ValueError(
+                "an output folder takes micrograph files, not in-memory micrographs "
+                "(write their picks with workflows.pick.write_micrograph_picks)"
+            )
         size = sizes.get(os.path.abspath(source))
         items.append(WorkItem(Path(source), prepared.stems[index], size))
     return items
@@ -409,6 +435,8 @@ def read_manifests(out_dir: Path, fingerprint: str | None = None) -> dict[str, d
                     continue
                 if fingerprint is not None and record.get("fingerprint") != fingerprint:
                     continue
+                if record.get("status") == STARTED:
+                    continue  # files about to be written (:func:`recorded_outputs`)
                 records[record["input"]] = record
     return records
 
@@ -426,6 +454,75 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
         except OSError:
             return False
     return True
+
+
+def recorded_outputs(out_dir: Path) -> dict[str, int | None]:
+    """``{file relative to out_dir: size}`` of every output a run into ``out_dir``
+    recorded in its manifests (all records, every fingerprint; the latest size).
+
+    Size None: a run was about to write the file (its ``started`` record) and
+    did not record it done (killed, a full disk): any size is that run's.
+    """
+    sizes: dict[str, int | None] = {}
+    for path in sorted(Path(out_dir).glob(f"{MANIFEST_NAME}*.jsonl")):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if not isinstance(record, dict):
+                    continue
+                outputs, recorded = record.get("outputs") or [], record.get("sizes") or []
+                if not isinstance(outputs, list) or not isinstance(recorded, list):
+                    continue
+                if record.get("status") == STARTED:
+                    recorded = [None] * len(outputs)
+                sizes.update(zip(map(str, outputs), recorded))
+    return sizes
+
+
+def unrecorded_outputs(
+    prepared: PreparedPick, items: Sequence[WorkItem], out_dir: Path
+) -> list[Path]:
+    """Files a run would replace that it did not write: an output name of ``items``
+    that exists in ``out_dir`` but no manifest there records, or recorded with
+    another size (changed since: a user's corrections).
+
+    A trial's ``cryopick pick mics --out picks --format csv`` replaced the
+    user's own hand picks ``picks/<micrograph>.csv`` without a word.
+    """
+    recorded = recorded_outputs(out_dir)
+    found = []
+    for item in items:
+        for path in output_paths(item.stem, prepared.request.formats, prepared.kinds):
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue  # not there (or not readable: the write will say)
+            relative = os.path.relpath(path, out_dir)
+            if relative not in recorded or recorded[relative] not in (None, size):
+                found.append(path)
+    return found
+
+
+def refuse_to_replace(prepared: PreparedPick, items: Sequence[WorkItem] | None = None) -> None:
+    """Raise ValueError naming the files of :func:`unrecorded_outputs` (``items``: those
+    of the prepared request's micrographs by default), if any."""
+    out_dir = Path(prepared.request.out_dir)
+    if not out_dir.is_dir():
+        return
+    items = plan_items(prepared) if items is None else items
+    found = unrecorded_outputs(prepared, items, out_dir)
+    if not found:
+        return
+    names = ", ".join(os.path.relpath(p, out_dir) for p in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    raise ValueError(
+        f"{out_dir}: {len(found)} file(s) would be replaced that no earlier cryopick run "
+        f"into this folder wrote, or that changed since ({names}{more}): pick into another "
+        "folder or move them away (cryopick pick: --overwrite replaces them)"
+    )
 
 
 def _run_state() -> dict[str, Any]:
@@ -692,12 +789,15 @@ class _Manifest:
                 self._lock.release()
             raise
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any], sync: bool = True) -> None:
+        """Append ``record``; ``sync``: fsynced (else flushed: it survives a kill, not a
+        power cut)."""
         record = {**record, "fingerprint": self.fingerprint}
         try:
             self._handle.write(json.dumps(record, sort_keys=True) + "\n")
             self._handle.flush()
-            os.fsync(self._handle.fileno())
+            if sync:
+                os.fsync(self._handle.fileno())
         except OSError as exc:  # a full disk said "no space left on device", naming nothing
             if exc.filename is None:
                 raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
@@ -1126,6 +1226,15 @@ def _drive(
         written: list[Path] = []
         error = result.error
         if result.picks is not None:
+            planned = output_paths(result.item.stem, prepared.request.formats, prepared.kinds)
+            manifest.add(
+                {
+                    "input": result.item.key,
+                    "status": STARTED,
+                    "outputs": [os.path.relpath(path, out_dir) for path in planned],
+                },
+                sync=False,
+            )
             try:
                 if result.files is not None:
                     written = _publish(result.item.stem, result.files)
@@ -1206,12 +1315,16 @@ def run_batch(
     out_dir = Path(request.out_dir)
     manifest_path = _manifest_path(out_dir, options.shard)
     # one run per folder (and shard), refused before the start-up's work
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = _OutputLock(manifest_path)
     try:
         return (yield from _run_locked(request, options, items, pixel_sizes, lock, start))
     finally:
         lock.release()
+        if created:  # a request refused before anything was written leaves no folder behind
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only when empty
 
 
 def _run_locked(
@@ -1251,6 +1364,8 @@ def _run_locked(
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard)
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
+    if not options.overwrite:
+        refuse_to_replace(prepared, todo)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint, lock)
     state = _run_state()
     executor = None
@@ -1293,6 +1408,8 @@ def _run_locked(
         fingerprint=fingerprint,
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
+        threshold=float(prepared.config.threshold),
+        warnings=prepared.warnings + tuple(m for m in prepared.resolved_warnings.values() if m),
     )
 
 

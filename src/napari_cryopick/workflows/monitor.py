@@ -30,9 +30,16 @@ from napari_cryopick.workflows.batch import (
     complete_items,
     settings_fingerprint,
     shard_items,
+    unrecorded_outputs,
     write_summary,
 )
-from napari_cryopick.workflows.pick import PickProgress, PickRequest, prepare, zero_shot
+from napari_cryopick.workflows.pick import (
+    PickProgress,
+    PickRequest,
+    PreparedPick,
+    prepare,
+    zero_shot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,24 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, floa
                 continue  # vanished between listing and stat
             found[path] = (status.st_size, status.st_mtime)
     return found
+
+
+def _not_replacing(
+    prepared: PreparedPick, items: list[WorkItem], out_dir: Path, state: dict
+) -> list[WorkItem]:
+    """``items`` but those whose output names hold files no run wrote (recorded as
+    failed: a stream of arrivals is not refused as a whole, as a batch run is)."""
+    kept = []
+    for item in items:
+        found = unrecorded_outputs(prepared, [item], out_dir)
+        if found:
+            state["errors"][str(item.source)] = (
+                f"{item.source}: {', '.join(map(str, found))} not written by an earlier run "
+                "into the folder (or changed since); not replaced (--overwrite replaces it)"
+            )
+        else:
+            kept.append(item)
+    return kept
 
 
 def monitor(
@@ -141,6 +166,8 @@ def monitor(
             if ready:
                 todo, done = complete_items(ready, out_dir, fingerprint)
                 skipped += len(done)
+                if not options.overwrite:
+                    todo = _not_replacing(prepared, todo, out_dir, state)
                 if todo:
                     last_new = clock()
                     began = time.perf_counter()

@@ -1076,7 +1076,7 @@ def write_micrograph_picks(
     """
     import numpy as np
 
-    from napari_cryopick.io.pickfiles import BOXED_FORMATS, FORMATS, write_picks
+    from napari_cryopick.io.pickfiles import BOXED_FORMATS, write_picks
 
     check_fiber_formats(kinds, request.formats)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -1089,9 +1089,10 @@ def write_micrograph_picks(
         )
         points = item.candidates[keep]
     written: list[Path] = []
+    targets = iter(output_paths(stem, request.formats, kinds))
     for format in request.formats:
         if point_kinds:
-            target = stem.with_name(stem.name + FORMATS[format].SUFFIXES[0])
+            target = next(targets)
             options: dict[str, Any] = {}
             if format == "star":
                 options["micrograph_names"] = False  # RELION autopick style
@@ -1111,14 +1112,30 @@ def write_micrograph_picks(
             )
             written.append(target)
         if "fiber" in kinds:
-            suffix = ("_fibers" if point_kinds else "") + FORMATS[format].SUFFIXES[0]
-            target = stem.with_name(stem.name + suffix)
+            target = next(targets)
             paths = item.fiber_paths
             if request.flip_y:
                 paths = [np.column_stack([p[:, 0], (height - 1) - p[:, 1]]) for p in paths]
             _write_fibers(request, item, paths, target, format)
             written.append(target)
     return written
+
+
+def output_paths(stem: Path, formats: Sequence[str], kinds: Sequence[str]) -> list[Path]:
+    """The files :func:`write_micrograph_picks` writes below ``stem``, in its order:
+    per format, ``<stem>.<ext>`` of the point kinds, then the fibers'
+    (``<stem>_fibers.<ext>`` beside points, ``<stem>.<ext>`` alone)."""
+    from napari_cryopick.io.pickfiles import FORMATS
+
+    point_kinds = [k for k in kinds if k != "fiber"]
+    paths = []
+    for format in formats:
+        suffix = FORMATS[format].SUFFIXES[0]
+        if point_kinds:
+            paths.append(stem.with_name(stem.name + suffix))
+        if "fiber" in kinds:
+            paths.append(stem.with_name(stem.name + ("_fibers" if point_kinds else "") + suffix))
+    return paths
 
 
 def one_box_size(points: Any) -> float | None:
@@ -1443,23 +1460,20 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
 
     from napari_cryopick.core.pick_table import empty_picks
 
+    if request.out_dir is not None:
+        return (yield from _pick_into_folder(request))
     start = time.perf_counter()
     prepared = prepare(request)
     prepared, confidences = with_scale(prepared, request.micrographs)
     request = prepared.request
     total = len(request.micrographs)
     tables = []
-    written: list[Path] = []
     errors: dict[str, str] = {}
     for index, source in enumerate(request.micrographs):
         label = str(source) if _is_path(source) else _source_name(source)
         name = Path(source).stem if _is_path(source) else label
         try:
             item = pick_one(prepared, source)
-            files: list[Path] = []
-            if request.out_dir is not None:
-                files = write_outputs(prepared, item, prepared.stems[index])
-            written.extend(files)
             tables.append(item.picks)
             only_fibers = prepared.kinds == ("fiber",)
             count = len(item.fiber_paths) if only_fibers else len(item.picks)
@@ -1470,7 +1484,6 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
                 count,
                 time.perf_counter() - start,
                 item=item,
-                written=tuple(files),
             )
         except (ValueError, OSError) as error:
             message = str(error)
@@ -1485,7 +1498,6 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
     picks = pd.concat(frames, ignore_index=True) if frames else empty_picks()
     return PickOutcome(
         picks=picks,
-        written=tuple(written),
         errors=errors,
         n_micrographs=total,
         seconds=time.perf_counter() - start,
@@ -1495,4 +1507,51 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
         warnings=prepared.warnings + tuple(m for m in prepared.resolved_warnings.values() if m),
+    )
+
+
+def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
+    """:func:`pick` with an output folder: the batch runner's one folder writer.
+
+    Every run into a folder goes through
+    :func:`napari_cryopick.workflows.batch.run_batch` (the Pick widget's "Pick
+    folder…" as ``cryopick pick``): one run per folder at a time, each
+    micrograph recorded in the folder's manifest, and files the folder holds
+    that no run wrote (a user's own picks) never replaced. The picks come back
+    as one table, as without a folder.
+    """
+    import pandas as pd
+
+    from napari_cryopick.core.pick_table import empty_picks
+
+    from .batch import BatchOptions, run_batch
+
+    job = run_batch(request, BatchOptions(summary=False))
+    tables, written = [], []
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as end:
+                batch = end.value
+                break
+            if event.item is not None:
+                tables.append(event.item.picks)
+            written.extend(event.written)
+            yield event
+    finally:
+        job.close()  # stopped between micrographs: the lock released, the manifest closed
+    frames = [t for t in tables if len(t)]
+    return PickOutcome(
+        picks=pd.concat(frames, ignore_index=True) if frames else empty_picks(),
+        written=tuple(written),
+        errors=dict(batch.errors),
+        n_micrographs=batch.n_micrographs,
+        seconds=batch.seconds,
+        threshold=batch.threshold,
+        diameter_factor=batch.diameter_factor,
+        scale_confidences=dict(batch.scale_confidences),
+        inverted=batch.inverted,
+        polarity_confidences=dict(batch.polarity_confidences),
+        warnings=batch.warnings,
     )
