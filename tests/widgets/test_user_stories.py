@@ -451,10 +451,12 @@ def test_cancel_folder_picking_halfway(
     assert 3 <= done < total
     assert "Cancelled" in pick.status.text()
     files = sorted(out.rglob("*"))
-    names = sorted(p.name for p in files if p.is_file())
-    assert names == [f"m{index:02d}.star" for index in range(done)]  # nothing else, no temp
+    names = sorted(p.name for p in files if p.is_file() and p.suffix == ".star")
+    assert names == [f"m{index:02d}.star" for index in range(done)]
+    # nothing else (no temporary file, no lock left): the manifest records the done ones
+    assert sorted(p.name for p in files if p.suffix != ".star") == ["cryopick_manifest.jsonl"]
     for path in files:
-        if path.is_file():
+        if path.suffix == ".star":
             read_picks(path)  # each one complete
     print(
         f"\nfolder picking: {done}/{total} before cancel, event loop max gap "

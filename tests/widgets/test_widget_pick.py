@@ -425,6 +425,48 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
 
 
+def test_pick_folder_writes_beside_each_folder_and_never_into_raw_data(
+    make_napari_viewer, tmp_path, qtbot
+):
+    # a trial: the second folder's picks went into the first folder's cryopick_picks (the
+    # first run left its default in the box); a read-only raw-data folder (picked as root)
+    # got a cryopick_picks of its own; an export folder that cannot be written was found
+    # only after every micrograph was picked
+    rng = np.random.default_rng(2)
+    first, second, raw = tmp_path / "first", tmp_path / "second", tmp_path / "raw"
+    for folder in (first, second, raw):
+        folder.mkdir()
+        _write_png(folder / f"{folder.name}_mic.png", rng.normal(size=(160, 160)))
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    from napari_cryopick.core.model import save_checkpoint
+
+    model_file = save_checkpoint(tmp_path / "tiny.pt", Detector(DetectorConfig()))
+    assert widget.load_model(model_file)
+    widget.diameter_spin.setValue(20.0)
+    widget.device_combo.setCurrentText("cpu")
+    for folder in (first, second):
+        assert widget.pick_folder(folder) is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        assert widget.export_edit.text() == str(folder / "cryopick_picks")
+        assert (folder / "cryopick_picks" / f"{folder.name}_mic.star").is_file()
+    assert sorted(p.name for p in (first / "cryopick_picks").glob("*.star")) == ["first_mic.star"]
+
+    raw.chmod(0o555)  # as a shared raw-data folder (root may still write there)
+    try:
+        assert widget.pick_folder(raw) is None
+        assert "read-only" in widget.status.text()
+        assert not (raw / "cryopick_picks").exists()
+    finally:
+        raw.chmod(0o755)
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    widget.export_edit.setText(str(blocker / "picks"))  # typed: kept, and said at once
+    assert widget.pick_folder(first) is None
+    assert "a file" in widget.status.text()
+    assert widget.worker is None
+
+
 def test_pick_folder_zero_shot_says_its_scale_and_warns_of_a_diameter_far_off(
     make_napari_viewer, tmp_path, qtbot
 ):

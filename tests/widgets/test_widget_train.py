@@ -174,6 +174,25 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
     assert train.progress_bar.value() < 10_000
 
 
+def test_a_failed_training_is_said_once_and_not_raised_in_the_viewer(annotated, qtbot):
+    # a trial: a model path that cannot be written gave the status line and also a
+    # traceback raised again in the GUI thread (napari's error notification; outside
+    # napari.run() PyQt aborted the process)
+    viewer, train, tmp_path = annotated
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    train.output_edit.setText(str(blocker / "model.pt"))
+    with qtbot.captureExceptions() as raised:
+        worker = train.start()
+        if worker is not None:
+            qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+            qtbot.wait(100)  # the error's handlers ran
+    assert raised == []
+    assert "a file" in train.last_error
+    assert "a file" in train.status.text()
+    assert blocker.read_text() == "not a folder"
+
+
 def test_previews_arrive_while_training(annotated, qtbot):
     from napari_cryopick._widgets.result_layers import shared_layer
 

@@ -260,13 +260,15 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     assert (own.config.head, own.warnings) == ("a", ())
     assert prepare(_request(micrograph_files[:2], path, None, head="b")).config.head == "b"
     # a general model's data-set heads are copies of its generic head: not chosen by folder
+    # (nor advised: a trial's zero-shot folder was told to pick with its data set's head)
     general = ModelCard.from_metadata({**card.to_metadata(), "general_model": {"recipe": "x"}})
     assert "general_model" in general.extra
-    path = save_checkpoint(tmp_path / "general.pt", model, metadata=general.to_metadata())
-    assert prepare(_request(micrograph_files[:2], path, None)).config.head != "a"
+    general_path = save_checkpoint(tmp_path / "general.pt", model, metadata=general.to_metadata())
+    assert prepare(_request(micrograph_files[:2], general_path, None)).config.head != "a"
+    assert prepare(_request(micrograph_files, general_path, None, head="generic")).warnings == ()
     assert (
         "(data set 'b') have heads"
-        in prepare(_request(micrograph_files, path, None, head="generic")).warnings[0]
+        in (prepare(_request(micrograph_files, path, None, head="generic")).warnings[0])
     )
     # micrographs held in memory (napari) say their data set in the request
     image = Micrograph(make_blobs(0)[0], name="open0")

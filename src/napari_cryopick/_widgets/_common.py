@@ -151,6 +151,21 @@ class SessionState:
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def background(job: Callable[..., Any], *args: Any) -> Any:
+    """A napari worker running ``job(*args)``, not started; the caller connects its
+    signals, ``errored`` included, and starts it.
+
+    Without ``_ignore_errors`` superqt also connects a handler that raises the
+    worker's error again in the GUI thread: a trial's failed training (a model
+    path it could not write) showed its status line and, besides it, a traceback
+    notification with every local array; outside ``napari.run()`` PyQt aborted
+    the process.
+    """
+    from napari.qt.threading import create_worker
+
+    return create_worker(job, *args, _start_thread=False, _ignore_errors=True)
+
+
 def unproxy(obj: Any) -> Any:
     """The object behind napari's ``PublicOnlyProxy`` (``obj`` itself if not proxied)."""
     return getattr(obj, "__wrapped__", obj)

@@ -50,6 +50,7 @@ from ._common import (
     BUNDLED_ORIGIN,
     JobProgress,
     StepQueue,
+    background,
     bundled_model,
     cancellable,
     clash_message,
@@ -443,6 +444,7 @@ class PickWidget(QWidget):
         self.format_combo.addItems(list(PICK_FORMATS))
         self.format_combo.setToolTip("Pick-file format for export and folder picking")
         self.export_edit = QLineEdit()
+        self._default_export = ""  # the folder "Pick folder…" chose itself (it follows the folder)
         self.export_edit.setPlaceholderText("output folder")
         export_browse = QPushButton("…")
         export_browse.setMaximumWidth(30)
@@ -866,8 +868,6 @@ class PickWidget(QWidget):
         return (id(self.model), round(float(diameter), 3), self.head_combo.currentText())
 
     def _run(self, micrographs: list[Any], diameters: list[float] | None = None) -> Any:
-        from napari.qt.threading import create_worker
-
         if self.model is None:
             self.status.setText("No model: train one or load a model file first.")
             return None
@@ -889,7 +889,7 @@ class PickWidget(QWidget):
         self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
         job = requests[0] if len(requests) == 1 else requests
-        worker = create_worker(_picking_job, job, self._cancel, _start_thread=False)
+        worker = background(_picking_job, job, self._cancel)
         self._trained_warning = "".join(  # shown with each result too
             dict.fromkeys(_trained_diameter_text(request) for request in requests)
         )
@@ -1053,9 +1053,7 @@ class PickWidget(QWidget):
 
     def pick_folder(self, folder: str | Path) -> Any:
         """Pick every micrograph file in ``folder`` and write pick files (export folder/format)."""
-        from napari.qt.threading import create_worker
-
-        from napari_cryopick.io.paths import micrograph_files
+        from napari_cryopick.io.paths import micrograph_files, writable_folder
 
         if self.model is None:
             self.status.setText("No model: train one or load a model file first.")
@@ -1067,7 +1065,17 @@ class PickWidget(QWidget):
         except (ValueError, OSError) as exc:
             self.status.setText(str(exc))
             return None
-        out_dir = self.export_edit.text().strip() or str(Path(folder) / "cryopick_picks")
+        out_dir = self.export_edit.text().strip()
+        if not out_dir or out_dir == self._default_export:
+            # the default follows the folder: a trial's second folder went into the first
+            # folder's cryopick_picks, which the first run had left in the box
+            if not writable_folder(folder):
+                self.status.setText(
+                    f"{folder} is read-only (raw data?): choose an export folder for the "
+                    "pick files first"
+                )
+                return None
+            out_dir = self._default_export = str(Path(folder) / "cryopick_picks")
         self.export_edit.setText(out_dir)
         from napari_cryopick.workflows.batch import refuse_to_replace
         from napari_cryopick.workflows.pick import prepare
@@ -1084,8 +1092,12 @@ class PickWidget(QWidget):
             # replace, are reported now, not in the worker
             prepared = prepare(request)
             refuse_to_replace(prepared)
+            # a folder that cannot be written is said now, not after picking everything
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            if not writable_folder(out_dir):
+                raise ValueError(f"{out_dir}: cannot write pick files there")
             self._trained_warning = _warning_texts(prepared.warnings)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             self.status.setText(str(exc))
             return None
         from ._child_picking import pick_in_child
@@ -1094,7 +1106,7 @@ class PickWidget(QWidget):
         self._cancel = threading.Event()
         # a child process: its numpy/torch work never holds this process's GIL or its cores
         job = pick_in_child if FOLDER_PICKING_IN_CHILD else _picking_job
-        worker = create_worker(job, request, self._cancel, _start_thread=False)
+        worker = background(job, request, self._cancel)
         return self._start(worker, len(paths), self._on_folder_progress, self._on_folder_done)
 
     def _on_folder_progress(self, event: Any) -> None:
@@ -1469,8 +1481,6 @@ class PickWidget(QWidget):
 
     def export_in_background(self) -> Any:
         """:meth:`export` with the files written in a worker; returns the worker."""
-        from napari.qt.threading import create_worker
-
         table = self._shown_picks()
         if table is None:
             return None
@@ -1482,7 +1492,7 @@ class PickWidget(QWidget):
         if items is None:
             return None
         self._cancel = threading.Event()
-        worker = create_worker(_exporting, items, folder, format, self._cancel, _start_thread=False)
+        worker = background(_exporting, items, folder, format, self._cancel)
         self._start(
             worker,
             len(items),

@@ -76,6 +76,7 @@ from ._common import (
     TRAINED_ORIGIN,
     JobProgress,
     StepQueue,
+    background,
     base_model,
     cancellable,
     connect_while_alive,
@@ -614,8 +615,6 @@ class TrainWidget(QWidget):
 
     def start(self) -> Any:
         """Start training in a napari worker; returns the worker (None on bad input)."""
-        from napari.qt.threading import create_worker
-
         if self.worker is not None:
             return self.worker
         # the time budget is the whole job's, from the press of Train (as the CLI's
@@ -646,7 +645,7 @@ class TrainWidget(QWidget):
             f"{self.mode_note}{self.size_note}"
         )
         self.status.setText(self._mode_text + "…")
-        worker = create_worker(_training_job, request, self._cancel, _start_thread=False)
+        worker = background(_training_job, request, self._cancel)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)

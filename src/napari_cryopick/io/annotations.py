@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import pandas as pd
 
 from napari_cryopick.core.pick_table import KINDS, empty_picks, normalize_picks
 from napari_cryopick.io.atomic import atomic_write_text
+from napari_cryopick.io.paths import writable_folder
 
 SIDECAR_SUFFIX = ".cryopick.json"
 FORMAT_NAME = "napari-cryopick-annotations"
@@ -150,23 +150,9 @@ def sidecar_path(micrograph_path: str | os.PathLike) -> Path:
     existing = find_sidecar(micrograph_path)
     if existing is not None:
         return existing
-    if _writable(micrograph_path.parent):
+    if writable_folder(micrograph_path.parent):
         return _beside_path(micrograph_path)
     return _user_path(micrograph_path)
-
-
-def _writable(folder: Path) -> bool:
-    """Whether annotations may go into ``folder``: writable, and not marked read-only.
-
-    ``os.access`` says yes to root (common in containers) even for a folder
-    whose mode allows nobody to write (``r-xr-xr-x``, a shared raw-data
-    folder); such a folder is left alone too.
-    """
-    try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def find_sidecar(micrograph_path: str | os.PathLike) -> Path | None:

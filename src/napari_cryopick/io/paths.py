@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,10 +21,26 @@ __all__ = [
     "micrograph_pixel_sizes",
     "pick_file_suffixes",
     "pick_files",
+    "writable_folder",
 ]
 
 
 logger = logging.getLogger(__name__)
+
+
+def writable_folder(folder: str | os.PathLike) -> bool:
+    """Whether files may be written into ``folder``: writable, and not marked read-only.
+
+    ``os.access`` says yes to root (common in containers) even for a folder
+    whose mode allows nobody to write (``r-xr-xr-x``, a shared raw-data
+    folder); such a folder is left alone too (annotations go to the per-user
+    folder; the Pick widget's *Pick folder…* asks for an export folder).
+    """
+    try:
+        mode = Path(folder).stat().st_mode
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def pick_file_suffixes() -> tuple[str, ...]:

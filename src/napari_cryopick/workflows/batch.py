@@ -424,6 +424,20 @@ def read_manifests(out_dir: Path, fingerprint: str | None = None) -> dict[str, d
     A line cut short by a kill is ignored.
     """
     records: dict[str, dict[str, Any]] = {}
+    for record in _manifest_records(out_dir):
+        if "input" not in record:
+            continue
+        if fingerprint is not None and record.get("fingerprint") != fingerprint:
+            continue
+        if record.get("status") == STARTED:
+            continue  # files about to be written (:func:`recorded_outputs`)
+        records[record["input"]] = record
+    return records
+
+
+def _manifest_records(out_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every record of every manifest in ``out_dir``, in order (a line cut short by a
+    kill is left out)."""
     for path in sorted(Path(out_dir).glob(f"{MANIFEST_NAME}*.jsonl")):
         with open(path, encoding="utf-8") as handle:
             for line in handle:
@@ -431,14 +445,8 @@ def read_manifests(out_dir: Path, fingerprint: str | None = None) -> dict[str, d
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # the last line of a killed run
-                if not isinstance(record, dict) or "input" not in record:
-                    continue
-                if fingerprint is not None and record.get("fingerprint") != fingerprint:
-                    continue
-                if record.get("status") == STARTED:
-                    continue  # files about to be written (:func:`recorded_outputs`)
-                records[record["input"]] = record
-    return records
+                if isinstance(record, dict):
+                    yield record
 
 
 def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
@@ -464,21 +472,13 @@ def recorded_outputs(out_dir: Path) -> dict[str, int | None]:
     did not record it done (killed, a full disk): any size is that run's.
     """
     sizes: dict[str, int | None] = {}
-    for path in sorted(Path(out_dir).glob(f"{MANIFEST_NAME}*.jsonl")):
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if not isinstance(record, dict):
-                    continue
-                outputs, recorded = record.get("outputs") or [], record.get("sizes") or []
-                if not isinstance(outputs, list) or not isinstance(recorded, list):
-                    continue
-                if record.get("status") == STARTED:
-                    recorded = [None] * len(outputs)
-                sizes.update(zip(map(str, outputs), recorded))
+    for record in _manifest_records(out_dir):
+        outputs, recorded = record.get("outputs") or [], record.get("sizes") or []
+        if not isinstance(outputs, list) or not isinstance(recorded, list):
+            continue
+        if record.get("status") == STARTED:
+            recorded = [None] * len(outputs)
+        sizes.update(zip(map(str, outputs), recorded))
     return sizes
 
 

@@ -697,7 +697,11 @@ def prepare(request: PickRequest) -> PreparedPick:
     )
     messages = [
         trained_diameter_warning(prepared),
-        head_warning(config.head or getattr(model, "default_head", None), heads, datasets),
+        # a general model's data-set heads are copies of its generic head: nothing to advise
+        # (a trial's zero-shot folder was told to pick with its data set's head)
+        None
+        if general
+        else head_warning(config.head or getattr(model, "default_head", None), heads, datasets),
     ]
     if request.out_dir is not None:
         messages.append(kind_format_warning(kinds, request.formats))
