@@ -178,7 +178,7 @@ def test_a_failed_training_is_said_once_and_not_raised_in_the_viewer(annotated, 
     # a trial: a model path that cannot be written gave the status line and also a
     # traceback raised again in the GUI thread (napari's error notification; outside
     # napari.run() PyQt aborted the process)
-    viewer, train, tmp_path = annotated
+    _viewer, train, tmp_path = annotated
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
     train.output_edit.setText(str(blocker / "model.pt"))
