@@ -187,6 +187,21 @@ def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_
     os.utime(paths[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
     redo = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
     assert (redo.n_picked, redo.n_skipped) == (1, 2)
+    # another name of the same file writes its own picks (a trial: "1 already done", and
+    # alias.star was never written); so does a folder picked again in another layout
+    alias = tmp_path / "aliases" / "alias.mrc"
+    alias.parent.mkdir()
+    alias.symlink_to(paths[0])
+    named = drive(run_batch(_request([alias], tiny_model, out), BatchOptions(skip=True)))
+    assert (named.n_picked, named.n_skipped) == (1, 0)
+    assert len(read_picks(out / "alias.star")) == len(read_picks(out / "m0.star"))
+    again = drive(run_batch(_request([alias, *paths], tiny_model, out), BatchOptions(skip=True)))
+    assert again.n_skipped == 0  # two folders now: every stem is below its folder's name
+    assert (out / "aliases" / "alias.star").is_file()
+    assert (out / "mics" / "m0.star").is_file()
+    assert (again.n_picked, again.n_skipped) == (4, 0)
+    done = drive(run_batch(_request([alias, *paths], tiny_model, out), BatchOptions(skip=True)))
+    assert (done.n_picked, done.n_skipped) == (0, 4)
 
 
 def test_shards_partition_the_micrographs_and_share_the_summary(
@@ -273,6 +288,29 @@ def test_parse_dask():
     for bad in ("local", "local:0", "kube:3", "slurm:x"):
         with pytest.raises(ValueError, match="--dask"):
             parse_dask(bad)
+
+
+def test_monitor_tries_a_failed_micrograph_again_once_its_file_changes(tiny_model, tmp_path):
+    # a trial: a file created empty, written seconds later, stayed failed all session
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "late.mrc").write_bytes(b"")
+    clock = {"t": 0.0}
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        if clock["t"] == 3.0:
+            write_micrographs(incoming, ["late.mrc"])  # written at last: another size
+
+    job = monitor(
+        _request((), tiny_model, tmp_path / "out"), incoming, idle_timeout=6.0, poll_s=1.0,
+        settle_s=0.0, clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    events = []
+    outcome = drive(job, events.append)
+    assert [bool(e.error) for e in events] == [True, False]  # failed empty, then picked
+    assert outcome.errors == {}
+    assert (tmp_path / "out" / "late.star").is_file()
 
 
 def test_monitor_picks_files_once_they_stop_growing(tiny_model, tmp_path):

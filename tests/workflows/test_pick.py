@@ -180,6 +180,13 @@ def test_keep_candidates_writes_the_scores_above_the_floor(
     assert (scores[None] >= 0.9).all()
     assert len(scores[0.0]) > len(scores[None])
     assert scores[0.0].min() < 0.9
+    # a floor above the threshold keeps every pick (a trial's file held 112 of 119 picks)
+    out = tmp_path / "floor above"
+    request = _request(micrograph_files[:1], tiny_checkpoint, out, threshold=0.0,
+                       keep_candidates=0.5, formats=("csv",))  # fmt: skip
+    outcome = drive(pick(request))
+    assert (outcome.picks["score"] < 0.5).any()
+    assert len(read_picks(out / "m0.csv")) == len(outcome.picks)
     # BOX has no score column: the candidates below the threshold would pass for picks
     with pytest.raises(ValueError, match="--keep-candidates needs a format that stores scores"):
         _request(micrograph_files[:1], tiny_checkpoint, tmp_path / "box", keep_candidates=0.0,

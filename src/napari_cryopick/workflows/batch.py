@@ -578,11 +578,28 @@ def complete_items(
         record = records.get(item.key) or by_file.get(os.path.realpath(item.source))
         complete = (
             record is not None
+            and _outputs_at(out_dir, record, item)
             and _outputs_intact(out_dir, record)
             and _input_unchanged(item, record)
         )
         (done if complete else todo).append(item)
     return todo, done
+
+
+def _outputs_at(out_dir: Path, record: Mapping[str, Any], item: WorkItem) -> bool:
+    """Whether the files ``record`` lists are ``item``'s (``<stem>.<ext>``,
+    ``<stem>_fibers.<ext>``): a trial's two names of one file (symlinks) were taken as
+    done by the other name's record, and their picks never written; likewise a folder
+    picked again in another layout (another common parent of the inputs)."""
+    stem = os.path.relpath(item.stem, out_dir)
+    for name in record.get("outputs") or []:
+        name = str(name)
+        rest = name[len(stem) :]
+        if not name.startswith(stem) or "/" in rest or os.sep in rest:
+            return False
+        if not (rest.startswith(".") or rest.startswith("_fibers.")):
+            return False
+    return True
 
 
 def _input_stat(path: Path) -> dict[str, Any]:

@@ -100,7 +100,8 @@ def monitor(
     between two scans and it is at least ``settle_s`` seconds old (default
     ``poll_s``): a micrograph still being copied is not read half-written.
     Files already complete (manifest) are never picked again, so a
-    restarted monitor continues. Sub-folders are mirrored below
+    restarted monitor continues. A file that failed (caught empty or cut
+    short) is tried again once its size or modification time changes. Sub-folders are mirrored below
     ``request.out_dir``. Stops when no new micrograph arrived for
     ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops between
     micrographs with every file written whole.
@@ -134,6 +135,7 @@ def monitor(
     state = _run_state()
     seen: dict[Path, tuple[int, float]] = {}
     handled: set[Path] = set()
+    failed: dict[Path, tuple[int, float]] = {}  # size and time of a file when it failed
     stems: dict[Path, Path] = {}
     skipped = 0
     busy = 0.0  # seconds spent picking (not waiting for micrographs to arrive)
@@ -146,6 +148,12 @@ def monitor(
             wall = time.time()
             ready: list[WorkItem] = []
             for path in sorted(now_scan):
+                if path in failed and now_scan[path] != failed[path]:
+                    # it changed since it failed (a copy that stalled, a file created empty
+                    # and written later): a trial's stayed failed for the whole session
+                    handled.discard(path)
+                    del failed[path]
+                    state["errors"].pop(str(path), None)
                 if path in handled:
                     continue
                 size, mtime = now_scan[path]
@@ -154,7 +162,7 @@ def monitor(
                 relative = path.relative_to(folder)
                 stem = out_dir / relative.parent / relative.stem
                 handled.add(path)
-                if stem in stems:
+                if stems.get(stem, path) != path:
                     state["errors"][str(path)] = (
                         f"{path}: would overwrite the picks of {stems[stem]}; skipped"
                     )
@@ -183,6 +191,9 @@ def monitor(
                         state,
                     )
                     busy += time.perf_counter() - began
+                    for item in todo:
+                        if str(item.source) in state["errors"] and item.source in now_scan:
+                            failed[item.source] = now_scan[item.source]
                     last_new = clock()
                     if state["stopped"]:
                         break
