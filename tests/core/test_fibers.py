@@ -209,3 +209,28 @@ def test_path_coverage_is_the_share_along_one_other_path():
     assert path_coverage(traced, [], tolerance_px=12.0) == 0.0
     with pytest.raises(ValueError, match="tolerance_px"):
         path_coverage(traced, [drawn], tolerance_px=0.0)
+
+
+def test_a_second_trace_along_a_fiber_is_dropped_a_crossing_fiber_kept():
+    # a trial: 6 paths for 4 fibers, two running beside traced ones their whole length
+    # (the detector's two rows of peaks along a wide fiber), written to STAR and CBOX
+    import pandas as pd
+
+    from napari_cryopick.core.object_kinds import trace_fiber_candidates
+
+    width = 24.0
+    row = np.column_stack([np.arange(0, 400, 6.0), np.full(67, 100.0)])
+    beside = row[5:-5] + [3.0, 0.4 * width]  # a second row of peaks inside the same fiber
+    crossing = np.column_stack([np.full(40, 200.0), np.arange(-20.0, 220, 6.0)])
+    points = np.vstack([row, beside, crossing])
+    candidates = pd.DataFrame(
+        {"x": points[:, 0], "y": points[:, 1], "score": np.linspace(0.9, 0.6, len(points))}
+    )
+    traced = trace_fibers(points[:, 0], points[:, 1], link_radius_px=20.0, smooth=False)
+    assert len(traced) == 3  # the tracer alone: the fiber twice, the crossing one
+    paths, picks = trace_fiber_candidates(
+        candidates, threshold=0.5, link_radius_px=20.0, smooth=False, diameter_px=width
+    )
+    assert len(paths) == 2
+    assert sorted(picks["tube_id"].unique()) == [1, 2]
+    assert sorted(round(path_length(p)) for p in paths) == [234, 396]

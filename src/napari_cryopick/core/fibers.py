@@ -482,6 +482,24 @@ def path_coverage(path: np.ndarray, others: Sequence[np.ndarray], tolerance_px: 
     return best
 
 
+def drop_duplicate_paths(paths: Sequence[np.ndarray], width_px: float) -> list[np.ndarray]:
+    """``paths`` (in their order) without those running along a longer one kept: at least
+    :data:`SAME_FIBER_COVERAGE` of a path within half a fiber width of it.
+
+    Two fibers cannot lie closer than their width, so such a path is a second
+    trace of the same fiber: a trial's picked micrograph gave 6 paths for 4
+    fibers, two running beside traced ones along their whole length, written to
+    the STAR and CBOX files (RELION would extract those segments twice).
+    """
+    kept: list[np.ndarray] = []
+    keep = set()
+    for index in sorted(range(len(paths)), key=lambda i: -path_length(paths[i])):
+        if path_coverage(paths[index], kept, width_px / 2.0) < SAME_FIBER_COVERAGE:
+            kept.append(paths[index])
+            keep.add(index)
+    return [path for index, path in enumerate(paths) if index in keep]  # in their order
+
+
 def fiber_metrics(
     traced_paths: Sequence[np.ndarray],
     true_paths: Sequence[np.ndarray],

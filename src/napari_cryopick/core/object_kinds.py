@@ -38,6 +38,7 @@ from napari_cryopick.core.detect import (
 )
 from napari_cryopick.core.fibers import (
     default_link_radius,
+    drop_duplicate_paths,
     paths_to_picks,
     resample_path,
     trace_fibers,
@@ -288,7 +289,9 @@ def trace_fiber_candidates(
     link_radius_px, max_angle_deg, min_points, smooth
         See :func:`napari_cryopick.core.fibers.trace_fibers`.
     diameter_px
-        Fiber width written in the picks (NaN when ``None``).
+        Fiber width written in the picks (NaN when ``None``); a path along a
+        longer one within half of it is dropped
+        (:func:`napari_cryopick.core.fibers.drop_duplicate_paths`).
     micrograph
         Micrograph name of the picks.
 
@@ -313,6 +316,8 @@ def trace_fiber_candidates(
         min_points=min_points,
         smooth=smooth,
     )
+    if diameter_px is not None and diameter_px > 0:
+        paths = drop_duplicate_paths(paths, diameter_px)
     picks = paths_to_picks(paths, micrograph=micrograph, diameter=diameter_px)
     if len(picks):
         path_score = _path_scores(paths, x, y, scores)
