@@ -220,7 +220,7 @@ def test_a_second_trace_along_a_fiber_is_dropped_a_crossing_fiber_kept():
 
     width = 24.0
     row = np.column_stack([np.arange(0, 400, 6.0), np.full(67, 100.0)])
-    beside = row[5:-5] + [3.0, 0.4 * width]  # a second row of peaks inside the same fiber
+    beside = row[5:-5] + np.array([3.0, 0.4 * width])  # a second row of peaks inside the same fiber
     crossing = np.column_stack([np.full(40, 200.0), np.arange(-20.0, 220, 6.0)])
     points = np.vstack([row, beside, crossing])
     candidates = pd.DataFrame(

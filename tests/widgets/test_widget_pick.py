@@ -695,6 +695,32 @@ def test_picking_again_keeps_deleted_circles_deleted(
     assert "1 deleted circles or paths as negatives" in widget.status.text()
 
 
+def test_circles_and_paths_drawn_by_hand_stay_through_picking_again(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """A trial drew a circle and a path, pressed Pick again: both were gone (picks added
+    by hand stayed). A circle drawn over the network's is that vesicle: not doubled."""
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.add_ellipses(np.array([[330.0, 330.0], [20.0, 20.0]]))  # far from the network's
+    vesicles.add_ellipses(np.array([[120.0, 121.0], [25.0, 25.0]]))  # over the first one
+    fibers = viewer.layers["mic fibers"]
+    fibers.add_paths([np.array([[20.0, 360.0], [200.0, 362.0], [380.0, 365.0]])])
+    for _again in range(2):
+        assert widget.pick_current() is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        centres = sorted(
+            tuple(np.round(v.mean(axis=0), 1)) for v in viewer.layers["mic vesicles"].data
+        )
+        assert centres == [(119.5, 279.5), (120.0, 121.0), (330.0, 330.0)]
+        paths = viewer.layers["mic fibers"].data
+        assert len(paths) == 2  # the network's and the one drawn
+        assert any(np.ptp(p[:, 0]) > 300 for p in paths)  # the drawn one spans the rows
+    table = widget._shown_picks()
+    drawn = table[table["score"].isna()]
+    assert sorted(drawn["kind"].unique()) == ["fiber", "vesicle"]
+
+
 def test_a_circle_or_path_deleted_beside_another_is_seen_as_deleted():
     """A re-trial deleted one of two crossing fibers (its middle vertex was the crossing)
     and a circle nested in a larger one: neither deletion was seen."""

@@ -959,9 +959,9 @@ def has_corrections(viewer: Any, micrograph: str) -> bool:
     the scored candidates are not those of ``ShownResult.original`` (the
     result as picked, or as "Use as training labels" last saved it). Picks
     added by hand are not counted: a new result keeps them
-    (:func:`_with_manual`). Vesicle circles and fiber paths deleted, moved,
-    resized, reshaped or drawn count too (stored, ``ShownResult.edited``, or
-    on screen now).
+    (:func:`_with_manual`, as it keeps circles and paths drawn by hand). Vesicle
+    circles and fiber paths deleted, moved, resized, reshaped or drawn count
+    too (stored, ``ShownResult.edited``, or on screen now).
     """
     stored = session(viewer).pick_results.get(micrograph)
     if stored is not None and stored.edited:

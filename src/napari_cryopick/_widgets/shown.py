@@ -264,21 +264,38 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
             rows += [int(i) for i in tube.index]
     candidates = fibers[fibers["tube_id"] <= 0]
     if len(candidates):
-        from napari_cryopick.core.fibers import default_link_radius
+        from napari_cryopick.core.fibers import (
+            SAME_FIBER_COVERAGE,
+            default_link_radius,
+            path_coverage,
+        )
         from napari_cryopick.core.object_kinds import trace_fiber_candidates
 
+        width = result.fiber_width_px or _fiber_width(candidates) or 0.0
         found, found_picks = trace_fiber_candidates(
             candidates,
             threshold=threshold,
             link_radius_px=result.link_radius_px or default_link_radius(1024),
+            diameter_px=width or None,  # a second trace along a fiber is dropped
         )
         path_scores = np.full(len(found), np.nan)
         for tube, group in found_picks.groupby("tube_id"):
             path_scores[int(tube) - 1] = float(group["score"].iloc[0])
+        keep = np.ones(len(found), bool)
         if result.negatives is not None and len(result.negatives) and found:
             # a path the user marked as junk somewhere along it stays away as a whole
-            width = result.fiber_width_px or _fiber_width(candidates) or 0.0
-            keep = ~_paths_near(found, result.negatives, 0.5 * width)
+            keep &= ~_paths_near(found, result.negatives, 0.5 * width)
+        drawn = [
+            tube[["x", "y"]].to_numpy(np.float64)
+            for _tube, tube in traced.groupby("tube_id")
+            if tube["score"].isna().all()
+        ]
+        if drawn and width > 0:
+            # a path drawn by hand (kept through a re-pick) is the fiber: not traced twice
+            keep &= np.array(
+                [path_coverage(p, drawn, 0.5 * width) < SAME_FIBER_COVERAGE for p in found], bool
+            )
+        if not keep.all():
             found = [path for path, kept in zip(found, keep, strict=True) if kept]
             path_scores = path_scores[keep]
         paths += list(found)
@@ -291,25 +308,50 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
 
 
 def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
-    """``shown`` plus the picks without a score of an earlier result (the user's own).
+    """``shown`` plus the picks, circles and paths without a score of an earlier result
+    (the user's own: drawn by hand, or in a loaded file without scores).
 
-    A network candidate within half a diameter of one of them is the same
-    particle: it is dropped, so a re-pick never doubles a particle the user
-    picked (by hand, or in a loaded file without scores).
+    A network candidate within half a diameter of a hand-added pick is the
+    same particle, a network circle centred within a quarter of a drawn
+    circle's diameter the same vesicle: dropped, so a re-pick never doubles
+    them. Paths drawn by hand keep their own tube numbers after the result's;
+    a path traced along one is not shown (:func:`_shown_fibers`). A trial drew
+    a circle and a path, pressed Pick again, and both were gone (hand-added
+    particle picks stayed).
     """
     if old is None or not len(old.picks):
         return shown
     manual = _particle_candidates(old.picks)
     manual = manual[manual["score"].isna()]
-    if not len(manual):
-        return shown
     picks = shown.picks
-    particle = ~picks["kind"].isin(["vesicle", "fiber"]).to_numpy()
-    diameter = pd.concat([manual["diameter"], picks["diameter"]]).astype(float)
-    radius = 0.5 * float(np.nanmedian(diameter)) if diameter.notna().any() else 0.0
-    if radius > 0:
-        picks = picks[~_near(picks, particle, manual, radius)]
-    return replace(shown, picks=pd.concat([picks, manual], ignore_index=True))
+    if len(manual):
+        particle = ~picks["kind"].isin(["vesicle", "fiber"]).to_numpy()
+        diameter = pd.concat([manual["diameter"], picks["diameter"]]).astype(float)
+        radius = 0.5 * float(np.nanmedian(diameter)) if diameter.notna().any() else 0.0
+        if radius > 0:
+            picks = picks[~_near(picks, particle, manual, radius)]
+    unscored = old.picks[old.picks["score"].isna()]
+    circles = unscored[unscored["kind"] == "vesicle"]
+    if len(circles):
+        network = (picks["kind"] == "vesicle").to_numpy() & picks["score"].notna().to_numpy()
+        same = np.zeros(len(picks), bool)
+        for circle in circles.itertuples():
+            size = float(circle.diameter) if np.isfinite(circle.diameter) else 0.0
+            near = np.hypot(
+                picks["x"].to_numpy(float) - circle.x, picks["y"].to_numpy(float) - circle.y
+            )
+            same |= network & (near <= max(0.25 * size, 1.0))
+        picks = picks[~same]
+    paths = unscored[(unscored["kind"] == "fiber") & (unscored["tube_id"] > 0)]
+    if len(paths):
+        tubes = picks.loc[picks["kind"] == "fiber", "tube_id"]
+        start = max(int(tubes.max()), 0) if len(tubes) else 0
+        numbers = {tube: start + i for i, tube in enumerate(sorted(paths["tube_id"].unique()), 1)}
+        paths = paths.assign(tube_id=paths["tube_id"].map(numbers))
+    kept = [t for t in (manual, circles, paths) if len(t)]
+    if not kept:
+        return shown
+    return replace(shown, picks=pd.concat([picks, *kept], ignore_index=True))
 
 
 def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[ShownResult, np.ndarray]:
