@@ -72,6 +72,37 @@ def test_particles_become_picks_in_pixels(tmp_path):
     np.testing.assert_allclose(flipped["y"], [399 - 200.0, 399 - 300.0])
 
 
+def test_compressed_cs_files_of_newer_cryosparc_read_as_numpy_ones(tmp_path):
+    # a trial: a cryoSPARC v4.4+ (CSDAT, cryosparc-tools format 2) particles file was
+    # refused as "holds Python objects", though cryosparc-tools reads it
+    from cryosparc.dataset import Dataset
+
+    dataset = Dataset.allocate(
+        2,
+        [
+            ("location/micrograph_path", "O"),
+            ("location/center_x_frac", "f4"),
+            ("location/center_y_frac", "f4"),
+            ("location/micrograph_shape", "u4", (2,)),
+        ],
+    )
+    dataset["location/micrograph_path"][:] = [f"J4/m/{UID}_mic_a.mrc"] * 2
+    dataset["location/center_x_frac"][:] = [0.25, 0.5]
+    dataset["location/center_y_frac"][:] = [0.5, 0.75]
+    dataset["location/micrograph_shape"][:] = [[400, 600]] * 2
+    path = tmp_path / "J20_picked_particles.cs"
+    dataset.save(path, format=2)
+    assert path.read_bytes()[1:6] == b"CSDAT"
+    picks = read_particles(path, diameter_px=30)
+    assert picks["micrograph"].tolist() == ["mic_a", "mic_a"]
+    np.testing.assert_allclose(picks["x"], [150.0, 300.0])
+    np.testing.assert_allclose(picks["y"], [200.0, 300.0])
+    broken = tmp_path / "cut.cs"
+    broken.write_bytes(path.read_bytes()[:40])  # cut short: one line naming the file
+    with pytest.raises(CryosparcError, match=r"cut\.cs: not a cryoSPARC \.cs file"):
+        read_cs(broken)
+
+
 def test_missing_fields_and_pickles_are_refused(tmp_path):
     cs = _save(tmp_path / "x.cs", {"uid": np.array([1], np.uint64)})
     with pytest.raises(CryosparcError, match=r"x\.cs: missing field\(s\) location/"):

@@ -104,17 +104,28 @@ def read_cs(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise _error(path, "no such file")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise _error(path, "holds Python objects; refusing to unpickle it") from None
-        data = _read_with_cryosparc_tools(path, exc)
-    except OSError as exc:
-        data = _read_with_cryosparc_tools(path, exc)
+    with open(path, "rb") as handle:
+        compressed = handle.read(6)[1:] == b"CSDAT"
+    if compressed:
+        # cryoSPARC's compressed format (cryosparc-tools' format 2) is not NumPy's:
+        # np.load took it for pickled objects (a trial's v2 exposures file was refused)
+        data = _read_with_cryosparc_tools(path, ValueError("a compressed CSDAT .cs file"))
+    else:
+        data = _read_numpy_cs(path)
     if not isinstance(data, np.ndarray) or data.dtype.names is None:
         raise _error(path, "not a cryoSPARC .cs file (no structured array inside)")
     return data
+
+
+def _read_numpy_cs(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise _error(path, "holds Python objects; refusing to unpickle it") from None
+        return _read_with_cryosparc_tools(path, exc)
+    except OSError as exc:
+        return _read_with_cryosparc_tools(path, exc)
 
 
 def _read_with_cryosparc_tools(path: Path, original: Exception) -> np.ndarray:
