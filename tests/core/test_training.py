@@ -420,6 +420,15 @@ def test_cli_train_bad_input_exit_2(tmp_path, capsys, caplog):
     assert "pixel size" in capsys.readouterr().err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mics", "other.csv", "picks"]
+    # given in Å, the run keeps it: picking in Å compares Å (other pixel sizes, binning)
+    trained = tmp_path / "angstrom.pt"
+    options = ["--steps", "1", "--device", "cpu", "--crop-size", "32", "--pixel-size", "10"]
+    assert main([*args, "--out", str(trained), *options]) == 0
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.core.model.card import ModelCard
+
+    _model, metadata = load_checkpoint(trained)
+    assert ModelCard.from_metadata(metadata).history[-1]["diameter_A"] == 200.0
 
 
 def test_cli_train_interrupt_writes_nothing(tmp_path, monkeypatch):

@@ -425,6 +425,35 @@ def test_trained_model_far_from_its_diameter_warns(
     assert len(logged) == 2
 
 
+def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
+    tmp_path, micrograph_files, make_config
+):
+    # a trial: a model trained with --diameter-A 280 (56 px at 5 Å/px) picking a 2x-binned
+    # optics group (10 Å/px: 28 px, right) was told to pick at 56 px, which lost the picks
+    from dataclasses import replace
+
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(make_config())
+    card = ModelCard(datasets=(DatasetCard("x", diameter_px=20.0),), diameter_px=20.0)
+    card = replace(card, history=({"mode": "new", "datasets": ["x"], "diameter_A": 40.0},))
+    path = save_checkpoint(tmp_path / "a.pt", model, metadata=card.to_metadata())
+    binned = {"diameter_px": None, "diameter_A": 40.0, "pixel_size_A": 4.0}  # 10 px
+    assert drive(pick(_request(micrograph_files[:1], path, None, **binned))).warnings == ()
+    far = {**binned, "diameter_A": 80.0}
+    (said,) = drive(pick(_request(micrograph_files[:1], path, None, **far))).warnings
+    assert "80 Å, but the model was trained at 40 Å" in said
+    assert "--diameter-A 40" in said
+    # a model trained in pixels: in Å the advice says it holds for the same pixel size
+    pixels = save_checkpoint(
+        tmp_path / "p.pt", model, metadata=replace(card, history=({"mode": "new"},)).to_metadata()
+    )
+    (said,) = drive(pick(_request(micrograph_files[:1], pixels, None, **binned))).warnings
+    assert "trained at 20 px" in said
+    assert "binned otherwise" in said
+
+
 def test_micrograph_without_contrast_is_skipped_with_its_reason(
     tmp_path, tiny_checkpoint, make_blobs
 ):

@@ -341,6 +341,9 @@ def request_from_args(args: argparse.Namespace):
             "tool": f"napari-cryopick {__version__}",
             "micrographs": [n for s in sets for n in (s.names or [])],
             "picks": int((picks["kind"] != "negative").sum()) if len(picks) else 0,
+            # picking in Å compares with it, not with pixels of another pixel size (a
+            # trial's 2x-binned optics group was told to pick at the training's pixels)
+            **({"diameter_A": float(args.diameter_A)} if args.diameter_A else {}),
         },
     ), picks
 

@@ -777,22 +777,55 @@ def trained_diameter_warning(
     diameter = request.diameter_px if diameter_px is None else diameter_px
     if diameter is None or zero_shot(prepared) or prepared.card is None:
         return None
+    factor = request.diameter_factor or 1.0
+    trained_A = trained_diameter_angstrom(prepared.card, prepared.config.head)
+    if request.diameter_A is not None and trained_A is not None:
+        # both in Å: micrographs of another pixel size (a binned optics group) are right
+        # at other pixels
+        if not diameters_disagree(request.diameter_A * factor, trained_A):
+            return None
+        return (
+            f"{prepared.model_name}: picking at a particle diameter of "
+            f"{request.diameter_A * factor:g} Å, but the model was trained at {trained_A:g} Å "
+            f"(more than {DISAGREEMENT:.0%} apart): a trained model finds particles near the "
+            f"size it learned: pick with --diameter-A {trained_A:g}"
+        )
     stored = prepared.card.diameter_for_head(prepared.config.head)
     if not stored or not math.isfinite(stored) or stored <= 0:
         return None
-    factor = request.diameter_factor or 1.0
     if not diameters_disagree(diameter * factor, stored):
         return None
     given = f"{diameter:.4g} px" + ("" if factor == 1.0 else f" x {factor:g}")
     if request.diameter_A is not None:
         given += f" ({request.diameter_A:g} Å over the pixel size)"
     option = "--diameter-A" if request.diameter_A is not None else "--diameter"
+    other_pixels = (
+        " if these micrographs have the pixel size of its training micrographs (right as "
+        "it is if they are binned otherwise)"
+        if request.diameter_A is not None
+        else ""
+    )
     return (
         f"{prepared.model_name}: picking at a particle diameter of {given}, but the model "
         f"was trained at {stored:g} px (more than {DISAGREEMENT:.0%} apart): a trained model "
         f"finds particles near the size it learned: pick at {stored:g} px (the command line: "
-        f"leave out {option})"
+        f"leave out {option}){other_pixels}"
     )
+
+
+def trained_diameter_angstrom(card: Any, head: str | None) -> float | None:
+    """The diameter in Å (``cryopick train --diameter-A``) of the last training of
+    ``head``'s data set (any head: the last training), or None (given in pixels)."""
+    for run in reversed(card.history or ()):
+        names = list(run.get("datasets", ()) or ())
+        if head is None or head in names or not card.dataset(head):
+            value = run.get("diameter_A")
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                return None
+            return value if math.isfinite(value) and value > 0 else None
+    return None
 
 
 # --------------------------------------------------------------------------
