@@ -799,6 +799,14 @@ def test_evaluate_compares_vesicle_circles(make_napari_viewer, qtbot, monkeypatc
     assert report is not None, evaluate.results_label.text()
     assert report.ap["AP@0.5"] == pytest.approx(1.0)
     assert report.n_truth == 2
+    # every circle counts, not only those above the slider (a trial's best threshold
+    # could never come out below it): both score 0.8, hidden at 0.85
+    _widget.set_threshold(0.85)
+    assert len(viewer.layers["mic vesicles"].data) == 0
+    report = evaluate.run()
+    assert report is not None, evaluate.results_label.text()
+    assert report.ap["AP@0.5"] == pytest.approx(1.0)
+    assert report.best_f1[0] < 0.85
 
 
 def test_vesicle_corrections_survive_the_threshold_and_fibers_export(

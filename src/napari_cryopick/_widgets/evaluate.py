@@ -404,7 +404,15 @@ class EvaluateWidget(QWidget):
         pred_layer = self.viewer.layers[self.pred_combo.currentText()]
         truth_layer = self.viewer.layers[self.truth_combo.currentText()]
         name = str(pred_layer.metadata.get("micrograph") or "micrograph")
-        return layer_picks(pred_layer, name), layer_picks(truth_layer, name)
+        pred = None
+        if layer_type(pred_layer) == "shapes" and pred_layer.metadata.get(ROLE_KEY) == "result":
+            from .result_layers import every_vesicle
+
+            # every circle down to the score floor, not only those above the slider
+            pred = every_vesicle(self.viewer, name)
+        if pred is None:
+            pred = layer_picks(pred_layer, name)
+        return pred, layer_picks(truth_layer, name)
 
     def run(self) -> Any:
         """Evaluate the chosen layers; returns the :class:`EvaluationReport`."""

@@ -900,6 +900,23 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
 
+def every_vesicle(viewer: Any, micrograph: str) -> pd.DataFrame | None:
+    """Every vesicle circle of ``micrograph``'s result down to the score floor, with the
+    user's edits (circles drawn by hand have no score); None: no result stored.
+
+    What Evaluate scores, as the picks layer holds every particle candidate: a
+    trial's vesicle evaluation saw only the circles above the slider, so its best
+    threshold could never come out below it.
+    """
+    state = session(viewer)
+    if state.displayed == micrograph:
+        _store_shape_edits(viewer, micrograph)
+    stored = state.pick_results.get(micrograph)
+    if stored is None:
+        return None
+    return stored.picks[stored.picks["kind"] == "vesicle"].reset_index(drop=True)
+
+
 def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
     """The fibers of ``micrograph`` as the user sees them: one tube per path, with its score.
 
