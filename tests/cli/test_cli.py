@@ -69,6 +69,29 @@ def test_unknown_subcommand_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("usage: cryopick")
 
 
+def test_inputs_may_follow_options_and_a_typo_shows_the_commands_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # a trial: `cryopick pick a --diameter 56 --out X b` was refused ("unrecognized
+    # arguments: b") under the top level's usage; a typo got the top level's usage too
+    from napari_cryopick.cli import _parse, build_parser
+
+    parser = build_parser()
+    args = _parse(parser, ["pick", "a", "--diameter", "56", "--out", "X", "b", "c"])
+    assert args.inputs == ["a", "b", "c"]
+    filtered = _parse(parser, ["filter", "p1", "--threshold", "0.5", "--out", "o", "p2"])
+    assert filtered.inputs == ["p1", "p2"]
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["pick", "a", "--treshold", "0.3"])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cryopick pick")
+    assert "cryopick pick: error: unrecognized arguments: --treshold 0.3" in err
+    with pytest.raises(SystemExit):
+        cli.main(["info", "model.pt", "extra.pt"])  # no list of inputs: refused
+    assert "cryopick info: error: unrecognized arguments: extra.pt" in capsys.readouterr().err
+
+
 def test_no_subcommand_prints_help_and_returns_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == cli.EXIT_BAD_INPUT
     assert "usage: cryopick" in capsys.readouterr().out

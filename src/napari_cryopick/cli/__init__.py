@@ -99,6 +99,25 @@ def main(argv: list[str] | None = None) -> int:
     return run_main(_main, argv)
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``: input files may also follow options (``cryopick pick a/ --out X b/``,
+    refused before as "unrecognized arguments: b/"), and an unknown option is said with
+    the sub-command's usage, not the top level's."""
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command = commands.choices.get(getattr(args, "command", None) or "")
+    if command is None:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    inputs = getattr(args, "inputs", None)
+    if isinstance(inputs, list) and not any(item.startswith("-") for item in extra):
+        args.inputs = inputs + extra
+        return args
+    command.error(f"unrecognized arguments: {' '.join(extra)}")
+    raise AssertionError("unreachable")  # error() exits
+
+
 def _own_info_and_warnings(record: logging.LogRecord) -> bool:
     """This package's log records, and every library's warnings and errors."""
     return record.levelno >= logging.WARNING or record.name.split(".")[0] == "napari_cryopick"
@@ -107,7 +126,7 @@ def _own_info_and_warnings(record: logging.LogRecord) -> bool:
 def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except SystemExit as refused:
         if refused.code:  # not --help / --version: a RELION job must not look running
             from napari_cryopick.cli._relion import mark_refused_options
