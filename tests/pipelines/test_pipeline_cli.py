@@ -206,6 +206,27 @@ def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     assert main(["pick", str(mics), *common, "--dask", "local:0"]) == 2
 
 
+def test_filter_splits_a_file_of_many_micrographs_into_one_file_each(tmp_path, capsys):
+    # a trial: a Topaz file of 10 micrographs into CBOX was refused ("use
+    # write_picks_per_micrograph", a Python function); a conversion needed --kind particle
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    table = make_picks([10, 50, 90], [20, 60, 100], score=[0.9, 0.2, 0.8],
+                       micrograph=["mic_a", "mic_a", "mic_b"], diameter=30.0)  # fmt: skip
+    source = write_picks(table, tmp_path / "all.csv", "csv")
+    out = tmp_path / "boxes"
+    assert main(["filter", str(source), "--format", "cbox", "--box-size", "64",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["mic_a.cbox", "mic_b.cbox"]
+    assert len(read_picks(out / "mic_a.cbox")) == 2
+    assert "one per micrograph" in capsys.readouterr().err
+    kept = tmp_path / "kept"
+    assert main(["filter", str(source), "--format", "box", "--threshold", "0.5",
+                 "--out", str(kept)]) == 0  # fmt: skip
+    assert [len(read_picks(kept / f"{m}.box")) for m in ("mic_a", "mic_b")] == [1, 1]
+
+
 def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_model, capsys):
     # a trial: cryopick pick mics --out picks replaced the hand picks picks/m1.star
     mics = tmp_path / "mics"

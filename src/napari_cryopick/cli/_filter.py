@@ -95,9 +95,12 @@ def _check(args: argparse.Namespace) -> None:
         raise CLIError("--min-diameter is larger than --max-diameter")
     if all(
         getattr(args, name) is None
-        for name in ("threshold", "min_diameter", "max_diameter", "kind")
+        for name in ("threshold", "min_diameter", "max_diameter", "kind", "format")
     ):
-        raise CLIError("give --threshold, --min-diameter, --max-diameter or --kind")
+        raise CLIError(
+            "give --threshold, --min-diameter, --max-diameter or --kind (or --format alone "
+            "to convert every pick)"
+        )
 
 
 def keep_mask(table, path: Path, args: argparse.Namespace):
@@ -142,6 +145,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     """
     from napari_cryopick.io.pickfiles import (
         BOXED_FORMATS,
+        MULTI_MICROGRAPH_FORMATS,
         ROW_FORMATS,
         RowMismatch,
         box_size_of,
@@ -149,6 +153,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         read_picks,
         write_kept_rows,
         write_picks,
+        write_picks_per_micrograph,
     )
     from napari_cryopick.workflows.pick import one_box_size
 
@@ -178,6 +183,18 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         # per-micrograph coordinate files name no micrograph (read_picks used the stem)
         names = set(table["micrograph"].astype(str))
         options["micrograph_names"] = listed_by is None and names != {path.stem}
+    micrographs = set(passed["micrograph"].astype(str)) - {""}
+    if format not in MULTI_MICROGRAPH_FORMATS and len(micrographs) > 1:
+        # a file of many micrographs into a format of one (BOX, CBOX): one file each, named
+        # after its micrograph, as crYOLO and EMAN2 read them (a trial was refused, told
+        # to call a Python function)
+        files = write_picks_per_micrograph(passed, target.parent, format, **options)
+        print(
+            f"cryopick filter: {path.name}: {len(files)} {format} files, one per micrograph, "
+            f"in {target.parent}",
+            file=sys.stderr,
+        )
+        return len(passed)
     write_picks(passed, target, format, **options)
     return len(passed)
 
