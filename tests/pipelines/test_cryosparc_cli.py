@@ -169,6 +169,25 @@ def test_export_writes_one_star_cryosparc_imports(project, tmp_path, tiny_model,
     )
 
 
+def test_export_of_candidates_says_so(project, tmp_path, tiny_model, capsys):
+    # a trial exported 1,641 candidates down to 0.05 for 1,200 picks without a word
+    _, exposures, _, _files = project
+    candidates = tmp_path / "candidates"
+    common = ["--model", str(tiny_model), "--diameter", "20", "--threshold", "0.4"]
+    assert main(["pick", str(exposures), *common, "--out", str(candidates),
+                 "--keep-candidates", "0.05"]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "all.star"
+    assert main(["cryosparc", "export", str(candidates), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "every candidate down to score 0.05" in err
+    assert "--threshold 0.4" in err
+    picked = tmp_path / "picked.star"
+    assert main(["cryosparc", "export", str(candidates), "--out", str(picked),
+                 "--threshold", "0.4"]) == 0  # fmt: skip
+    assert "every candidate" not in capsys.readouterr().err
+
+
 def test_particles_are_truth_for_evaluate_and_labels_for_train(project, tmp_path, capsys):
     from napari_cryopick.cli import build_parser
     from napari_cryopick.cli._train import request_from_args

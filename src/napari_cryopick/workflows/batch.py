@@ -1260,7 +1260,13 @@ def _drive(
             except (ValueError, OSError) as write_error:
                 error = _message(result.item, write_error)
                 result = dataclasses.replace(result, picks=None, error=error)
-        manifest.add(_record(result, written, out_dir))
+        record = _record(result, written, out_dir)
+        if record["status"] == "done":
+            # what the files hold: picks above this, or candidates down to a floor
+            record["threshold"] = round(float(prepared.config.threshold), 6)
+            if prepared.request.keep_candidates is not None:
+                record["keep_candidates"] = float(prepared.request.keep_candidates)
+        manifest.add(record)
         if result.picks is None:
             state["errors"][str(result.item.source)] = error
             event = PickProgress(
