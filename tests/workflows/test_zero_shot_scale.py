@@ -179,7 +179,9 @@ def test_monitor_mode_says_it_does_not_search(tmp_path, caplog):
                 poll_s=0.01,
             )
             drive(job)
-        assert ("--diameter-factor" in caplog.text) is warned
+        assert ("monitor mode picks zero-shot" in caplog.text) is warned
+        # what is given is not asked for
+        assert ("--diameter-factor" in caplog.text) is (factor is None)
 
 
 def test_what_the_user_is_told_about_the_scale():
@@ -379,3 +381,13 @@ def test_monitor_mode_with_scale_search_says_why_once_not_that_the_model_is_trai
     err = capsys.readouterr().err + caplog.text
     assert "monitor mode picks zero-shot at the diameter and contrast as given" in err
     assert "no scale search ran" not in err
+    assert "--diameter-factor and --invert-contrast" in err
+    # what is given is not asked for (a trial: the factor was asked for with it given)
+    caplog.clear()
+    code = cli.main(["pick", "--monitor", str(folder), "--idle-timeout", "3", "--poll", "0.1",
+                     "--diameter", "40", "--diameter-factor", "0.9",
+                     "--out", str(tmp_path / "o2")])  # fmt: skip
+    assert code == 0
+    (said,) = [r.getMessage() for r in caplog.records if "monitor mode" in r.getMessage()]
+    assert said.endswith("give --invert-contrast or --no-invert-contrast as it chose")
+    assert "--diameter-factor" not in said

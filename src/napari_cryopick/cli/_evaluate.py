@@ -67,8 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="particle diameter for picks whose file has none (needed for IoU)",
     )
-    parser.add_argument("--pred-format", default=None, help="format of the prediction files")
-    parser.add_argument("--truth-format", default=None, help="format of the ground-truth files")
+    formats = "star, box, cbox, topaz or csv; default: from each file"
+    parser.add_argument(
+        "--pred-format", default=None, help=f"format of the prediction files ({formats})"
+    )
+    parser.add_argument(
+        "--truth-format", default=None, help=f"format of the ground-truth files ({formats})"
+    )
     for side, what in (("pred", "prediction"), ("truth", "ground-truth")):
         parser.add_argument(
             f"--{side}-binning",

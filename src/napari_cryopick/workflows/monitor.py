@@ -123,11 +123,16 @@ def monitor(
     )
     if chooses and zero_shot(prepared):
         # micrographs arrive one by one: no first micrographs to choose the scale on
+        missing = []
+        if request.diameter_factor is None and request.scale_search:
+            missing.append("the factor it prints with --diameter-factor")
+        if request.invert_contrast is None:
+            missing.append("--invert-contrast or --no-invert-contrast as it chose")
         logger.warning(
             "monitor mode picks zero-shot at the diameter and contrast as given, without "
             "the scale search; pick a few micrographs with 'cryopick pick' first and give "
-            "the factor it prints with --diameter-factor (and --invert-contrast if it "
-            "inverted them)"
+            "%s",
+            " and ".join(missing),
         )
     fingerprint = settings_fingerprint(request)
     out_dir.mkdir(parents=True, exist_ok=True)
