@@ -256,10 +256,20 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
         history=({"mode": "fewshot", "datasets": ["b"]},),
     )
     path = save_checkpoint(tmp_path / "ab.pt", model, metadata=card.to_metadata())
-    # folders a/ and b/ name the data sets; without --head, b's head (trained last) picks
-    (warning,) = prepare(_request(micrograph_files, path, None)).warnings
+    # folders a/ and b/ name the data sets; with a head named (or the Pick widget's Head
+    # box) the others are said
+    (warning,) = prepare(_request(micrograph_files, path, None, head="b")).warnings
     assert warning.startswith("picked with head 'b', but m0, m1 (data set 'a') have heads")
     assert prepare(_request(micrograph_files[2:], path, None)).warnings == ()
+    # without --head, each data set's micrographs are picked with its own head (HydraPicker;
+    # before, a run of both picked a/ with b's head, trained last, with a warning)
+    mixed = prepare(_request(micrograph_files, path, None, threshold=None))
+    assert mixed.warnings == ()
+    assert mixed.config.head == "b"
+    assert mixed.own_heads == {str(p.resolve()): "a" for p in micrograph_files[:2]}
+    assert mixed.head_configs["a"].head == "a"
+    picked = {p.parent.name: pick_one(mixed, p).diameter_px for p in micrograph_files[::2]}
+    assert picked == {"a": pytest.approx(DIAMETER), "b": pytest.approx(DIAMETER)}
     # without --head, micrographs of one data set with a head of its own are picked with it
     # (HydraPicker's heads), at that head's own threshold: the default, not the one the
     # last training calibrated for b
@@ -284,6 +294,66 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
         "picked with head 'b', but open0 (data set 'a') has a head of its own in the model: "
         "pick with that head (--head, or the Pick widget's Head box)",
     )
+
+
+def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
+    tmp_path, micrograph_files, make_config
+):
+    # HydraPicker's heads: micrographs of data sets a/ and b/ in one run (no --head) are
+    # picked each with its own head, diameter and calibrated threshold (before: all with
+    # b's, the head trained last, with a warning)
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(make_config())
+    for name in ("a", "b"):
+        model.add_head(name, init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=(
+            DatasetCard("a", diameter_px=24.0, head="a"),
+            DatasetCard("b", diameter_px=16.0, head="b"),
+        ),
+        diameter_px=DIAMETER,
+        history=(
+            {"mode": "fewshot", "datasets": ["a"], "pick_threshold": 0.21, "pick_border": 0.4},
+            {"mode": "fewshot", "datasets": ["b"], "pick_threshold": 0.33},
+        ),
+    )
+    path = save_checkpoint(tmp_path / "ab.pt", model, metadata=card.to_metadata())
+    request = _request(micrograph_files, path, None, diameter_px=None, threshold=None)
+    prepared = prepare(request)
+    assert prepared.warnings == ()
+    picked = {f"{p.parent.name}/{p.name}": pick_one(prepared, p) for p in micrograph_files}
+    assert {k: v.diameter_px for k, v in picked.items()} == {
+        "a/m0.mrc": 24.0, "a/m1.mrc": 24.0, "b/m0.mrc": 16.0, "b/m1.mrc": 16.0
+    }  # fmt: skip
+    assert {k: v.threshold for k, v in picked.items()} == {
+        "a/m0.mrc": 0.21, "a/m1.mrc": 0.21, "b/m0.mrc": 0.33, "b/m1.mrc": 0.33
+    }  # fmt: skip
+    assert prepared.head_configs["a"].border == 0.4
+    # a's own threshold and border also when its head is named, or its folder picked alone
+    for one in (prepare(dataclasses.replace(request, head="a")),
+                prepare(dataclasses.replace(request, micrographs=micrograph_files[:2]))):  # fmt: skip
+        assert (one.config.head, one.config.threshold, one.config.border) == ("a", 0.21, 0.4)
+    # the whole run through the batch runner writes each data set at its own head
+    out = tmp_path / "out"
+    every = {"formats": ("csv",), "keep_candidates": 0.0}  # every candidate: files differ by head
+    outcome = drive(pick(dataclasses.replace(request, out_dir=out, **every)))
+    assert outcome.n_done == 4
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.csv")) == [
+        "a/m0.csv", "a/m1.csv", "b/m0.csv", "b/m1.csv"
+    ]  # fmt: skip
+    # Dask workers pick each with its own head too (they are handed the driver's choice)
+    from napari_cryopick.workflows.batch import BatchOptions, run_batch
+
+    far = tmp_path / "dask"
+    job = run_batch(dataclasses.replace(request, out_dir=far, **every),
+                    BatchOptions(dask="local:1", summary=False))  # fmt: skip
+    assert drive(job).n_picked == 4
+    for name in ("a/m0.csv", "b/m1.csv"):
+        assert len(read_picks(out / name)) > 0
+        assert (far / name).read_bytes() == (out / name).read_bytes()
 
 
 def test_an_unusual_header_pixel_size_and_a_micrograph_smaller_than_a_particle_are_said(

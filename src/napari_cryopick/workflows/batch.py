@@ -940,10 +940,18 @@ def _plugin_class() -> type:
     class ModelPlugin(WorkerPlugin):
         """Carries the request and the checkpoint's bytes to each worker, once."""
 
-        def __init__(self, name: str, request: PickRequest, checkpoint: bytes | None) -> None:
+        def __init__(
+            self,
+            name: str,
+            request: PickRequest,
+            checkpoint: bytes | None,
+            own_heads: tuple[dict[str, str], dict[str, Any]] = ({}, {}),
+        ) -> None:
             self.name = name
             self.request = request
             self.checkpoint = checkpoint
+            # the driver's choice of a head per micrograph (the worker sees no list)
+            self.own_heads = own_heads
             self.prepared: PreparedPick | None = None
             self.folder: Path | None = None
 
@@ -960,7 +968,9 @@ def _plugin_class() -> type:
                 path = folder / "model.pt"
                 path.write_bytes(self.checkpoint)
                 request = dataclasses.replace(request, model=path)
-            self.prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
+            prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
+            heads, configs = self.own_heads
+            self.prepared = dataclasses.replace(prepared, own_heads=heads, head_configs=configs)
 
         def teardown(self, worker: Any) -> None:
             import shutil
@@ -1103,7 +1113,13 @@ class _Dask:
         self.plugin_name = f"cryopick-model-{fingerprint}"
         try:
             self.client.register_plugin(
-                _plugin_class()(self.plugin_name, shipped, checkpoint), name=self.plugin_name
+                _plugin_class()(
+                    self.plugin_name,
+                    shipped,
+                    checkpoint,
+                    (dict(prepared.own_heads), dict(prepared.head_configs)),
+                ),
+                name=self.plugin_name,
             )
         except Exception:
             self.close()

@@ -406,6 +406,17 @@ class PreparedPick:
     #: over each one's pixel size), each said once: ``{rounded diameter: message}``.
     #: A worker process (``--dask``) fills its own copy (its log shows them).
     resolved_warnings: dict[Any, str | None] = field(default_factory=dict, compare=False)
+    #: ``{micrograph key: head}`` of the micrographs picked with another head than
+    #: ``config``'s: their data set's own (a run of several data sets without ``--head``);
+    #: the key is the file's absolute path, else the name (:func:`_micrograph_key`).
+    own_heads: dict[str, str] = field(default_factory=dict)
+    #: ``{head: PickConfig}`` of those heads (each at its own threshold and border).
+    head_configs: dict[str, Any] = field(default_factory=dict)
+
+    def config_for(self, key: str) -> Any:
+        """The picking configuration of a micrograph (its own head's, or ``config``)."""
+        head = self.own_heads.get(key)
+        return self.config if head is None else self.head_configs[head]
 
 
 # --------------------------------------------------------------------------
@@ -419,6 +430,19 @@ def _source_name(source: Any) -> str:
 
 def _is_path(source: Any) -> bool:
     return isinstance(source, (str, os.PathLike))
+
+
+def _micrograph_key(source: Any, micrograph: Any = None) -> str:
+    """A micrograph of a run, as :attr:`PreparedPick.own_heads` knows it: its file's
+    absolute path (a batch work item's, or the path a read micrograph keeps), else its
+    name (two folders may hold files of one name)."""
+    origin = getattr(source, "source", source)
+    if _is_path(origin):
+        return os.path.abspath(origin)
+    path = getattr(micrograph if micrograph is not None else source, "path", None)
+    if path:
+        return os.path.abspath(path)
+    return _source_name(micrograph if micrograph is not None else source)
 
 
 def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, Path]:
@@ -596,6 +620,39 @@ def model_border(card: Any) -> float | None:
     return _last_run_value(card, "pick_border", 10.0)
 
 
+def _head_run_value(card: Any, head: str, key: str, upper: float) -> float | None:
+    """A number in ``[0, upper]`` stored under ``key`` by the last training that trained
+    ``head`` alone (its data set's run), or None."""
+    for run in reversed(card.history if card is not None else ()):
+        names = list(run.get("datasets", ()) or ())
+        trained = {getattr(card.dataset(n), "head", None) for n in names}
+        if trained == {head}:
+            try:
+                value = float(run.get(key))
+            except (TypeError, ValueError):
+                return None
+            return value if 0.0 <= value <= upper else None
+    return None
+
+
+def _own_head_configs(
+    request: PickRequest, card: Any, main: Any, own_heads: Mapping[str, str]
+) -> dict[str, Any]:
+    """A picking configuration per own head of :func:`prepare`: ``main`` with that head,
+    the threshold and border its data set's training calibrated (unless given)."""
+    configs = {}
+    for head in sorted(set(own_heads.values())):
+        values = {**vars(main), "head": head}
+        if request.threshold is None:
+            calibrated = _head_run_value(card, head, "pick_threshold", 1.0)
+            values["threshold"] = calibrated if calibrated is not None else type(main)().threshold
+        if "border" not in request.options:
+            learned = _head_run_value(card, head, "pick_border", 10.0)
+            values["border"] = learned if learned is not None else type(main)().border
+        configs[head] = type(main)(**values)
+    return configs
+
+
 def prepare(request: PickRequest) -> PreparedPick:
     """Resolve a request once: load the model, check kinds and head, lay out outputs.
 
@@ -675,11 +732,16 @@ def prepare(request: PickRequest) -> PreparedPick:
     if threshold is None and head in (None, trained_head):
         # calibrated for the head the last training trained, named or not
         threshold = model_threshold(card)
+    elif threshold is None:  # another data set's head: its own training's
+        threshold = _head_run_value(card, head, "pick_threshold", 1.0)
     if threshold is not None:
         values["threshold"] = threshold
-    if "border" not in values and head in (None, trained_head):
+    if "border" not in values:
         # learned from the clicks of the data set the last training trained that head on
-        border = model_border(card)
+        if head in (None, trained_head):
+            border = model_border(card)
+        else:
+            border = _head_run_value(card, head, "pick_border", 10.0)
         if border is not None:
             values["border"] = border
     config = PickConfig(**values)
@@ -696,6 +758,17 @@ def prepare(request: PickRequest) -> PreparedPick:
     if request.keep_candidates is not None and request.keep_candidates < config.score_floor:
         config = PickConfig(**{**vars(config), "score_floor": request.keep_candidates})
     stems = output_stems(request.micrographs, request.out_dir)
+    main_head = config.head or getattr(model, "default_head", None)
+    own_heads: dict[str, str] = {}
+    if request.head is None and not general:
+        # micrographs of several data sets, each with a head of its own: each picked with
+        # its own (HydraPicker's heads; a run of one data set already takes its head)
+        keys = [_micrograph_key(m) for m in request.micrographs]
+        own_heads = {
+            key: dataset
+            for key, (_name, dataset) in zip(keys, datasets, strict=True)
+            if dataset and dataset in heads and dataset != main_head
+        }
     prepared = PreparedPick(
         request=request,
         model=model,
@@ -704,14 +777,31 @@ def prepare(request: PickRequest) -> PreparedPick:
         kinds=tuple(kinds),
         model_name=model_name,
         stems=stems,
+        own_heads=own_heads,
+        head_configs=_own_head_configs(request, card, config, own_heads),
     )
+    if own_heads:
+        logger.info(
+            "micrographs of data sets with heads of their own are picked with them: %s "
+            "(the others with head '%s')",
+            ", ".join(sorted(set(own_heads.values()))),
+            main_head,
+        )
     messages = [
         trained_diameter_warning(prepared),
         # a general model's data-set heads are copies of its generic head: nothing to advise
         # (a trial's zero-shot folder was told to pick with its data set's head)
         None
         if general
-        else head_warning(config.head or getattr(model, "default_head", None), heads, datasets),
+        else head_warning(
+            main_head,
+            heads,
+            [
+                (name, dataset)
+                for micrograph, (name, dataset) in zip(request.micrographs, datasets, strict=True)
+                if _micrograph_key(micrograph) not in own_heads
+            ],
+        ),
     ]
     if request.out_dir is not None:
         messages.append(kind_format_warning(kinds, request.formats))
@@ -757,12 +847,13 @@ def head_warning(
 
 
 def trained_diameter_warning(
-    prepared: PreparedPick, diameter_px: float | None = None
+    prepared: PreparedPick, diameter_px: float | None = None, head: str | None = None
 ) -> str | None:
     """A warning when a trained model picks at a diameter far from the one it learned, else None.
 
     ``diameter_px``: the diameter one micrograph resolved (``--diameter-A`` over
-    its pixel size); default: the request's ``diameter_px``.
+    its pixel size); default: the request's ``diameter_px``. ``head``: the head
+    it is picked with (default: ``config``'s).
 
     A model trained on clicks finds particles near the size it learned
     (stored in its model card for the head): a ``diameter_px`` (times
@@ -778,7 +869,8 @@ def trained_diameter_warning(
     if diameter is None or zero_shot(prepared) or prepared.card is None:
         return None
     factor = request.diameter_factor or 1.0
-    trained_A = trained_diameter_angstrom(prepared.card, prepared.config.head)
+    head = prepared.config.head if head is None else head
+    trained_A = trained_diameter_angstrom(prepared.card, head)
     if request.diameter_A is not None and trained_A is not None:
         # both in Å: micrographs of another pixel size (a binned optics group) are right
         # at other pixels
@@ -790,7 +882,7 @@ def trained_diameter_warning(
             f"(more than {DISAGREEMENT:.0%} apart): a trained model finds particles near the "
             f"size it learned: pick with --diameter-A {trained_A:g}"
         )
-    stored = prepared.card.diameter_for_head(prepared.config.head)
+    stored = prepared.card.diameter_for_head(head)
     if not stored or not math.isfinite(stored) or stored <= 0:
         return None
     if not diameters_disagree(diameter * factor, stored):
@@ -867,7 +959,7 @@ def _read_with_diameter(
         micrograph.pixel_size,
         micrograph=str(origin) if _is_path(origin) else name,
         model_name=prepared.model_name,
-        head=prepared.config.head,
+        head=prepared.config_for(_micrograph_key(source, micrograph)).head,
     )
     return micrograph, name, diameter
 
@@ -940,13 +1032,14 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
 
     micrograph, name, diameter = _read_with_diameter(prepared, source)
     request = prepared.request
-    config = prepared.config
+    # its data set's own head, in a run of several
+    config = prepared.config_for(_micrograph_key(source, micrograph))
     _warn_of_size(micrograph, str(source) if _is_path(source) else name, diameter)
-    key = round(float(diameter), 1)
+    key = (round(float(diameter), 1), config.head)
     if request.diameter_A is not None and key not in prepared.resolved_warnings:
         # the preparation could not check it: the pixel size is each micrograph's (a trial:
         # --diameter 75 warned, --diameter-A 150 at 2 Å/px said nothing); once a run
-        message = trained_diameter_warning(prepared, diameter)
+        message = trained_diameter_warning(prepared, diameter, config.head)
         prepared.resolved_warnings[key] = message
         if message is not None:
             logger.warning(message)
