@@ -252,6 +252,38 @@ def test_particles_are_truth_for_evaluate_and_labels_for_train(project, tmp_path
     np.testing.assert_allclose(dataset.picks[0]["y"], [24.0, 48.0, 48.0])
 
 
+def test_particles_named_by_cryosparc_meet_plainly_named_micrographs(project, tmp_path, capsys):
+    # a trial: evaluate --pred J20_picked_particles.cs against plainly named truth files
+    # "shared no micrograph name"; train with plainly named micrographs found no picks
+    from napari_cryopick.cli import build_parser
+    from napari_cryopick.cli._train import request_from_args
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    _, _, particles, files = project
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    for name, group in read_picks(particles).groupby("micrograph"):
+        bare = name[len(UID) + 1 :]
+        write_picks(group.assign(micrograph=bare), truth / f"{bare}.csv", "csv")
+    assert sorted(p.name for p in truth.iterdir()) == ["mic_a.csv", "mic_b.csv"]
+    report = tmp_path / "report.json"
+    assert main(["evaluate", "--pred", str(particles), "--truth", str(truth),
+                 "--diameter", "20", "--json", str(report)]) == 0  # fmt: skip
+    result = json.loads(report.read_text())
+    assert (result["n_pred"], result["n_truth"]) == (4, 4)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for path in files:  # copies without the UID prefix
+        (plain / path.name[len(UID) + 1 :]).write_bytes(path.read_bytes())
+    args = build_parser().parse_args(["train", "--micrographs", str(plain), "--picks",
+                                      str(particles), "--diameter", "20", "--out",
+                                      str(tmp_path / "m.pt")])  # fmt: skip
+    request, _picks = request_from_args(args)
+    (dataset,) = request.datasets
+    assert dataset.names == ["mic_a", "mic_b"]
+    assert [len(t) for t in dataset.picks] == [3, 1]
+
+
 def test_cryosparc_inputs_refused_in_one_line(project, tmp_path, capsys):
     _root, exposures, particles, _ = project
     assert main(["evaluate", "--pred", str(particles), "--truth", str(exposures)]) == 2

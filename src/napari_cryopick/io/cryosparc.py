@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_write_text
-from .formats import format_number, star_block
+from .formats import CRYOSPARC_UID, format_number, star_block
 
 __all__ = [
     "CryosparcError",
@@ -62,7 +61,7 @@ __all__ = [
     "write_import_star",
 ]
 
-_UID_PREFIX = re.compile(r"^\d{15,}_")
+_UID_PREFIX = CRYOSPARC_UID
 _VERSION_LINE = "# version 30001"
 _MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..core import pick_table as _picks
 from .atomic import atomic_path, atomic_write_bytes
-from .formats import PickFileError, RowMismatch, file_error, micrograph_stem
+from .formats import CRYOSPARC_UID, PickFileError, RowMismatch, file_error, micrograph_stem
 from .formats import box as _box
 from .formats import cbox as _cbox
 from .formats import cryosparc as _cryosparc
@@ -244,10 +244,30 @@ def match_micrograph(table: pd.DataFrame, names: Collection[str]) -> pd.DataFram
     and ``cryopick evaluate``.
     """
     in_file = set(table["micrograph"].astype(str))
-    if len(in_file) != 1 or in_file & set(names):
+    known = set(names)
+    if len(in_file) == 1 and not in_file & known:
+        match = _match_with_uid(next(iter(in_file)), known)
+        return table if match is None else table.assign(micrograph=match)
+    # several micrographs: those named as cryoSPARC names them (a particles .cs:
+    # <uid>_<micrograph>_patch_aligned_doseweighted) take the plain names they carry (a
+    # trial's evaluate against plain-named truth "shared no micrograph name")
+    renames = {}
+    for name in in_file - known:
+        bare = CRYOSPARC_UID.sub("", name)
+        if bare != name and (match := match_name(bare, known)) is not None:
+            renames[name] = match
+    if not renames:
         return table
-    match = match_name(next(iter(in_file)), names)
-    return table if match is None else table.assign(micrograph=match)
+    return table.assign(micrograph=table["micrograph"].astype(str).replace(renames))
+
+
+def _match_with_uid(name: str, names: Collection[str]) -> str | None:
+    """:func:`match_name`, else the same without cryoSPARC's UID prefix."""
+    match = match_name(name, names)
+    bare = CRYOSPARC_UID.sub("", name)
+    if match is None and bare != name:
+        match = match_name(bare, names)
+    return match
 
 
 def read_pick_files(

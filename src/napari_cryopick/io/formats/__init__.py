@@ -45,6 +45,10 @@ class RowMismatch(PickFileError):
     the index of a pick; the message starts with the file's path."""
 
 
+#: cryoSPARC's prefix of the files it writes (the 15 or more digits of a UID and "_").
+CRYOSPARC_UID = re.compile(r"^\d{15,}_")
+
+
 def file_error(path: str | os.PathLike, message: str) -> PickFileError:
     """A :class:`PickFileError` whose message starts with ``path``."""
     return PickFileError(f"{path}: {message}")
