@@ -125,6 +125,23 @@ def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, 
     with pytest.raises(ValueError, match=r"b/m2\.star"):
         drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions(skip=True)))
     assert edited.read_text().endswith("# checked\n")
+    # an edit that keeps the size too (a digit changed by hand)
+    same_size = elsewhere / "b" / "m1.star"
+    text = same_size.read_text()
+    digit = next(i for i, c in enumerate(text) if c.isdigit() and c != "9")
+    same_size.write_text(text[:digit] + "9" + text[digit + 1 :])
+    edited.write_text(edited.read_text().replace("# checked\n", ""))  # not that one now
+    with pytest.raises(ValueError, match=r"1 file\(s\) would be replaced.*\(b/m1\.star\)"):
+        drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions()))
+    # the files of a shard's run, then of whole-folder runs with other settings: the runs'
+    # own, whatever the manifests' names (a re-trial: the shard's older record won)
+    sharded = tmp_path / "sharded"
+    drive(run_batch(_request(micrographs, tiny_model, sharded), BatchOptions()))
+    other = _request(micrographs, tiny_model, sharded, diameter_px=26.0)  # other file sizes
+    drive(run_batch(other, BatchOptions(shard=(1, 2))))
+    for _again in range(2):
+        again = _request(micrographs, tiny_model, sharded)
+        assert drive(run_batch(again, BatchOptions())).n_picked == len(NAMES)
     # overwrite: replaced
     outcome = drive(run_batch(request, BatchOptions(overwrite=True)))
     assert outcome.n_picked == len(NAMES)
@@ -189,6 +206,16 @@ def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_
     assert (redo.n_picked, redo.n_skipped) == (1, 2)
     # another name of the same file writes its own picks (a trial: "1 already done", and
     # alias.star was never written); so does a folder picked again in another layout
+    dotted = tmp_path / "dotted" / "m0.v2.mrc"  # its outputs m0.v2.star are not m0's
+    dotted.parent.mkdir()
+    dotted.symlink_to(paths[0])
+    dotted_out = tmp_path / "dotted_out"
+    drive(run_batch(_request([dotted], tiny_model, dotted_out), BatchOptions(skip=True)))
+    plain = tmp_path / "dotted" / "m0.mrc"
+    plain.symlink_to(paths[0])
+    named = drive(run_batch(_request([plain], tiny_model, dotted_out), BatchOptions(skip=True)))
+    assert (named.n_picked, named.n_skipped) == (1, 0)
+    assert (dotted_out / "m0.star").is_file()
     alias = tmp_path / "aliases" / "alias.mrc"
     alias.parent.mkdir()
     alias.symlink_to(paths[0])

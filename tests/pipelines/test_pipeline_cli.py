@@ -124,6 +124,15 @@ def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tin
         "diameter"
     ].mean()
     assert at_24 > 1.5 * at_12
+    # a file of the job edited by hand is not replaced by a Continue with other settings
+    # unless the job is told (a re-trial: the refusal named an option relion lacked)
+    edited = job / "Movies/GridA/mic_001_autopick.star"
+    edited.write_text(edited.read_text() + "# checked\n")
+    assert _relion(tiny_model, "--diameter-factor", "0.9") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert edited.read_text().endswith("# checked\n")
+    assert _relion(tiny_model, "--diameter-factor", "0.9", "--overwrite") == 0
+    assert not edited.read_text().endswith("# checked\n")
 
 
 def test_relion_job_failure_leaves_the_failure_marker(relion_project, tmp_path, capsys):

@@ -515,6 +515,27 @@ def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
     (said,) = drive(pick(_request(micrograph_files[:1], path, None, **far))).warnings
     assert "80 Å, but the model was trained at 40 Å" in said
     assert "--diameter-A 40" in said
+    # no diameter given: the trained Å at each micrograph's pixel size (a re-trial's binned
+    # micrographs were picked at the training's pixels: 2 picks instead of 448)
+    own = {"diameter_px": None, "pixel_size_A": 4.0}
+    prepared = prepare(_request(micrograph_files[:1], path, None, **own))
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(10.0)
+    assert prepared.warnings == ()
+    # the right diameter in pixels at that pixel size is not warned of (it was: "trained at
+    # 20 px, pick at 20 px"); a wrong one is, in Å
+    right = {"diameter_px": 10.0, "pixel_size_A": 4.0}
+    assert drive(pick(_request(micrograph_files[:1], path, None, **right))).warnings == ()
+    (said,) = drive(pick(_request(micrograph_files[:1], path, None, diameter_px=20.0,
+                                  pixel_size_A=4.0))).warnings  # fmt: skip
+    assert "80 Å, but the model was trained at 40 Å" in said
+    # trained with its own pixel size (wrong headers): the headers are not trusted
+    overridden = replace(
+        card,
+        history=({"mode": "new", "datasets": ["x"], "diameter_A": 40.0, "pixel_size_A": 2.0},),
+    )
+    path2 = save_checkpoint(tmp_path / "o.pt", model, metadata=overridden.to_metadata())
+    unsure = prepare(_request(micrograph_files[:1], path2, None, diameter_px=None))
+    assert pick_one(unsure, micrograph_files[0]).diameter_px == pytest.approx(20.0)  # card px
     # a model trained in pixels: in Å the advice says it holds for the same pixel size
     pixels = save_checkpoint(
         tmp_path / "p.pt", model, metadata=replace(card, history=({"mode": "new"},)).to_metadata()

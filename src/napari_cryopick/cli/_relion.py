@@ -97,6 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="local:N, tcp://HOST:PORT or slurm:N (overrides --j)",
     )
     own.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files in the job folder that no run of the job wrote, or that changed "
+        "since (Param 'overwrite', no value); refused by default",
+    )
+    own.add_argument(
         "--relion31",
         action="store_true",
         help="RELION 3.1: also write coords_suffix_autopick.star and declare it (integer node "
@@ -238,7 +244,12 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     )
     control = args.pipeline_control or job_dir
     dask = args.dask or threads_cluster(args.j)
-    batch = BatchOptions(skip=True, dask=dask, should_stop=lambda: abort_requested(control))
+    batch = BatchOptions(
+        skip=True,
+        dask=dask,
+        should_stop=lambda: abort_requested(control),
+        overwrite=args.overwrite,
+    )
     outcome = drive(run_batch(request, batch, items), progress_bar=True, description="picking")
 
     # autopick.star lists every complete micrograph of the list, in its order

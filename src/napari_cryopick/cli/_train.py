@@ -344,6 +344,8 @@ def request_from_args(args: argparse.Namespace):
             # picking in Å compares with it, not with pixels of another pixel size (a
             # trial's 2x-binned optics group was told to pick at the training's pixels)
             **({"diameter_A": float(args.diameter_A)} if args.diameter_A else {}),
+            # a pixel size given (the headers wrong): picking does not trust the headers'
+            **({"pixel_size_A": float(args.pixel_size)} if args.pixel_size else {}),
         },
     ), picks
 

@@ -435,9 +435,16 @@ def read_manifests(out_dir: Path, fingerprint: str | None = None) -> dict[str, d
     return records
 
 
-def _manifest_records(out_dir: Path) -> Iterator[dict[str, Any]]:
-    """Every record of every manifest in ``out_dir``, in order (a line cut short by a
-    kill is left out)."""
+def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
+    """Every record of every manifest in ``out_dir``, oldest first (a line cut short by a
+    kill is left out).
+
+    By the time each was written, each file's lines in their order: a shard's
+    manifest sorts after the folder's own by name, and a re-trial's whole-folder
+    run after a sharded one was taken for older than the shard's (its files
+    then "changed since").
+    """
+    records = []
     for path in sorted(Path(out_dir).glob(f"{MANIFEST_NAME}*.jsonl")):
         with open(path, encoding="utf-8") as handle:
             for line in handle:
@@ -446,7 +453,13 @@ def _manifest_records(out_dir: Path) -> Iterator[dict[str, Any]]:
                 except json.JSONDecodeError:
                     continue  # the last line of a killed run
                 if isinstance(record, dict):
-                    yield record
+                    records.append(record)
+    return sorted(records, key=_record_time)  # stable: a file's order within a time
+
+
+def _record_time(record: Mapping[str, Any]) -> float:
+    value = record.get("finished", record.get("started_at"))
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
@@ -464,22 +477,30 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
     return True
 
 
-def recorded_outputs(out_dir: Path) -> dict[str, int | None]:
-    """``{file relative to out_dir: size}`` of every output a run into ``out_dir``
-    recorded in its manifests (all records, every fingerprint; the latest size).
+def recorded_outputs(out_dir: Path) -> dict[str, tuple[int, str | None] | None]:
+    """``{file relative to out_dir: (size, digest)}`` of every output a run into
+    ``out_dir`` recorded in its manifests (all records, every fingerprint; the latest).
 
-    Size None: a run was about to write the file (its ``started`` record) and
-    did not record it done (killed, a full disk): any size is that run's.
+    None: a run was about to write the file (its ``started`` record) and did not
+    record it done (killed, a full disk): any content is that run's. Digest None:
+    a record of a version before 2026-12-02 (sizes only).
     """
-    sizes: dict[str, int | None] = {}
+    known: dict[str, tuple[int, str | None] | None] = {}
     for record in _manifest_records(out_dir):
-        outputs, recorded = record.get("outputs") or [], record.get("sizes") or []
-        if not isinstance(outputs, list) or not isinstance(recorded, list):
+        outputs, sizes = record.get("outputs") or [], record.get("sizes") or []
+        if not isinstance(outputs, list) or not isinstance(sizes, list):
             continue
         if record.get("status") == STARTED:
-            recorded = [None] * len(outputs)
-        sizes.update(zip(map(str, outputs), recorded))
-    return sizes
+            known.update(dict.fromkeys(map(str, outputs)))
+            continue
+        digests = record.get("digests") or [None] * len(sizes)
+        known.update(zip(map(str, outputs), zip(sizes, digests)))
+    return known
+
+
+def _output_digest(path: Path) -> str:
+    """A short SHA-256 of a pick file (they are small): an edit that keeps the size shows."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def unrecorded_outputs(
@@ -487,7 +508,7 @@ def unrecorded_outputs(
 ) -> list[Path]:
     """Files a run would replace that it did not write: an output name of ``items``
     that exists in ``out_dir`` but no manifest there records, or recorded with
-    another size (changed since: a user's corrections).
+    other contents (changed since: a user's corrections).
 
     A trial's ``cryopick pick mics --out picks --format csv`` replaced the
     user's own hand picks ``picks/<micrograph>.csv`` without a word.
@@ -501,7 +522,13 @@ def unrecorded_outputs(
             except OSError:
                 continue  # not there (or not readable: the write will say)
             relative = os.path.relpath(path, out_dir)
-            if relative not in recorded or recorded[relative] not in (None, size):
+            if relative not in recorded:
+                found.append(path)
+                continue
+            known = recorded[relative]
+            if known is None:
+                continue
+            if known[0] != size or (known[1] is not None and known[1] != _output_digest(path)):
                 found.append(path)
     return found
 
@@ -521,7 +548,8 @@ def refuse_to_replace(prepared: PreparedPick, items: Sequence[WorkItem] | None =
     raise ValueError(
         f"{out_dir}: {len(found)} file(s) would be replaced that no earlier cryopick run "
         f"into this folder wrote, or that changed since ({names}{more}): pick into another "
-        "folder or move them away (cryopick pick: --overwrite replaces them)"
+        "folder or move them away (cryopick pick and cryopick relion: --overwrite replaces "
+        "them)"
     )
 
 
@@ -597,7 +625,10 @@ def _outputs_at(out_dir: Path, record: Mapping[str, Any], item: WorkItem) -> boo
         rest = name[len(stem) :]
         if not name.startswith(stem) or "/" in rest or os.sep in rest:
             return False
-        if not (rest.startswith(".") or rest.startswith("_fibers.")):
+        if rest.startswith("_fibers."):
+            rest = rest[len("_fibers") :]
+        # exactly a format's suffix: "m.v2.star" is not "m"'s (a re-trial's symlink)
+        if not (rest.startswith(".") and rest.count(".") == 1):
             return False
     return True
 
@@ -1230,6 +1261,7 @@ def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, An
         mean_score=round(float(finite.mean()), 6) if len(finite) else None,
         outputs=[os.path.relpath(path, out_dir) for path in written],
         sizes=[path.stat().st_size for path in written],
+        digests=[_output_digest(path) for path in written],
     )
     return record
 
@@ -1265,6 +1297,7 @@ def _drive(
                     "input": result.item.key,
                     "status": STARTED,
                     "outputs": [os.path.relpath(path, out_dir) for path in planned],
+                    "started_at": round(time.time(), 3),
                 },
                 sync=False,
             )

@@ -515,6 +515,11 @@ def resolve_diameter(
             )
         return float(request.diameter_A) / float(pixel_size)
     head = request.head if head is None else head
+    trained_A = trained_diameter_angstrom(card, head, request) if card is not None else None
+    if trained_A is not None and pixel_size and math.isfinite(pixel_size) and pixel_size > 0:
+        # trained with --diameter-A: the same particle at this micrograph's pixel size (a
+        # re-trial's 2x-binned micrographs were picked at the training's 56 px: 2 picks)
+        return trained_A / float(pixel_size)
     stored = card.diameter_for_head(head) if card is not None else None
     if not stored or not math.isfinite(stored) or stored <= 0:
         what = "none" if stored is None else repr(stored)
@@ -847,7 +852,10 @@ def head_warning(
 
 
 def trained_diameter_warning(
-    prepared: PreparedPick, diameter_px: float | None = None, head: str | None = None
+    prepared: PreparedPick,
+    diameter_px: float | None = None,
+    head: str | None = None,
+    pixel_size: float | None = None,
 ) -> str | None:
     """A warning when a trained model picks at a diameter far from the one it learned, else None.
 
@@ -870,18 +878,28 @@ def trained_diameter_warning(
         return None
     factor = request.diameter_factor or 1.0
     head = prepared.config.head if head is None else head
-    trained_A = trained_diameter_angstrom(prepared.card, head)
-    if request.diameter_A is not None and trained_A is not None:
-        # both in Å: micrographs of another pixel size (a binned optics group) are right
-        # at other pixels
-        if not diameters_disagree(request.diameter_A * factor, trained_A):
-            return None
-        return (
-            f"{prepared.model_name}: picking at a particle diameter of "
-            f"{request.diameter_A * factor:g} Å, but the model was trained at {trained_A:g} Å "
-            f"(more than {DISAGREEMENT:.0%} apart): a trained model finds particles near the "
-            f"size it learned: pick with --diameter-A {trained_A:g}"
+    trained_A = trained_diameter_angstrom(prepared.card, head, request)
+    if trained_A is not None:
+        # compared in Å: micrographs of another pixel size (a binned optics group) are
+        # right at other pixels; a diameter in pixels only where the pixel size is known
+        # (each micrograph's: pick_one), without one as the pixels it was trained at
+        known = bool(pixel_size and math.isfinite(pixel_size) and pixel_size > 0)
+        given_A = (
+            request.diameter_A
+            if request.diameter_A is not None
+            else (diameter * pixel_size if known else None)
         )
+        if given_A is None and request.diameter_A is None and pixel_size is None:
+            return None  # a diameter in pixels: checked at each micrograph's pixel size
+        if given_A is not None:
+            if not diameters_disagree(given_A * factor, trained_A):
+                return None
+            return (
+                f"{prepared.model_name}: picking at a particle diameter of "
+                f"{given_A * factor:g} Å, but the model was trained at {trained_A:g} Å (more "
+                f"than {DISAGREEMENT:.0%} apart): a trained model finds particles near the "
+                f"size it learned: pick with --diameter-A {trained_A:g}"
+            )
     stored = prepared.card.diameter_for_head(head)
     if not stored or not math.isfinite(stored) or stored <= 0:
         return None
@@ -905,12 +923,21 @@ def trained_diameter_warning(
     )
 
 
-def trained_diameter_angstrom(card: Any, head: str | None) -> float | None:
+def trained_diameter_angstrom(
+    card: Any, head: str | None, request: PickRequest | None = None
+) -> float | None:
     """The diameter in Å (``cryopick train --diameter-A``) of the last training of
-    ``head``'s data set (any head: the last training), or None (given in pixels)."""
+    ``head``'s data set (any head: the last training), or None (given in pixels).
+
+    With ``request``: None also when that training gave the pixel size itself
+    (``--pixel-size``: the headers were wrong) and the request gives none, so
+    that the headers' pixel sizes are not taken for the particle's.
+    """
     for run in reversed(card.history or ()):
         names = list(run.get("datasets", ()) or ())
         if head is None or head in names or not card.dataset(head):
+            if request is not None and run.get("pixel_size_A") and request.pixel_size_A is None:
+                return None
             value = run.get("diameter_A")
             try:
                 value = float(value)
@@ -1036,10 +1063,16 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     config = prepared.config_for(_micrograph_key(source, micrograph))
     _warn_of_size(micrograph, str(source) if _is_path(source) else name, diameter)
     key = (round(float(diameter), 1), config.head)
-    if request.diameter_A is not None and key not in prepared.resolved_warnings:
+    in_angstrom = request.diameter_A is not None or (
+        request.diameter_px is not None
+        and trained_diameter_angstrom(prepared.card, config.head, request) is not None
+    )
+    if in_angstrom and key not in prepared.resolved_warnings:
         # the preparation could not check it: the pixel size is each micrograph's (a trial:
         # --diameter 75 warned, --diameter-A 150 at 2 Å/px said nothing); once a run
-        message = trained_diameter_warning(prepared, diameter, config.head)
+        message = trained_diameter_warning(
+            prepared, diameter, config.head, micrograph.pixel_size or 0.0
+        )
         prepared.resolved_warnings[key] = message
         if message is not None:
             logger.warning(message)
