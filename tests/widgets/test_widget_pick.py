@@ -157,6 +157,31 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
         )
 
 
+def test_export_never_replaces_the_users_files_and_picking_never_replaces_exports(picker, tmp_path):
+    # a re-trial: Export replaced the user's own hand picks (same name) and said
+    # "Exported 123 picks"; exported corrections are the user's too: a pick run into the
+    # folder must not replace them, a later export may
+    from napari_cryopick.workflows.batch import BatchOptions, run_batch
+    from napari_cryopick.workflows.pick import PickRequest
+
+    _viewer, widget, micrograph_path = picker
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    mine = folder / f"{NAME}.csv"
+    mine.write_text("x,y\n1,2\n")
+    assert widget.export(folder, "csv") == []
+    assert f"{NAME}.csv" in widget.status.text()
+    assert mine.read_text() == "x,y\n1,2\n"
+    mine.unlink()
+    (written,) = widget.export(folder, "csv")
+    assert widget.export(folder, "csv") == [written]  # its own export: replaced
+    request = PickRequest(
+        micrographs=[micrograph_path], diameter_px=56.0, formats=("csv",), out_dir=folder
+    )
+    with pytest.raises(ValueError, match=f"{NAME}\\.csv"):
+        drive(run_batch(request, BatchOptions()))
+
+
 def test_deleted_picks_used_as_labels_stay_deleted_after_picking_again(picker, qtbot, tmp_path):
     """A trial deleted 3 junk picks, used the rest as training labels and retrained: the
     new model scored the junk 0.81-0.89 again, and the export wrote it for RELION."""

@@ -1488,7 +1488,7 @@ class PickWidget(QWidget):
             return self.worker
         folder = Path(self.export_edit.text().strip())
         format = self.format_combo.currentText()
-        items = self._checked_export_items(table, format)
+        items = self._checked_export_items(table, format, folder)
         if items is None:
             return None
         self._cancel = threading.Event()
@@ -1505,10 +1505,17 @@ class PickWidget(QWidget):
         )
         return worker
 
-    def _checked_export_items(self, table: pd.DataFrame, format: str) -> list | None:
+    def _checked_export_items(self, table: pd.DataFrame, format: str, folder: Path) -> list | None:
         """:func:`_export_items`; None (and the status says why) when fibers cannot be written
-        in ``format`` (``cryopick pick`` refuses the same)."""
-        from napari_cryopick.workflows.pick import check_fiber_formats, kind_format_warning
+        in ``format`` (``cryopick pick`` refuses the same), or when ``folder`` holds files of
+        their names that neither a pick run nor an export wrote (a re-trial's hand picks
+        were replaced by Export, "Exported 123 picks")."""
+        from napari_cryopick.workflows.batch import foreign_files
+        from napari_cryopick.workflows.pick import (
+            check_fiber_formats,
+            kind_format_warning,
+            output_paths,
+        )
 
         self._export_warning = ""
         names = list(session(self.viewer).pick_results)
@@ -1518,6 +1525,20 @@ class PickWidget(QWidget):
                 check_fiber_formats(kinds, (format,))
         except ValueError as exc:
             self.status.setText(f"Export: {exc} (choose another format)")
+            return None
+        targets = [
+            path
+            for item, kinds in items
+            for path in output_paths(folder / (item.name or "picks"), (format,), kinds)
+        ]
+        found = foreign_files(folder, targets, include_exports=True)
+        if found:
+            listed = ", ".join(p.name for p in found[:3]) + (", …" if len(found) > 3 else "")
+            self.status.setText(
+                f"Export: {folder} holds {len(found)} file(s) of these names that cryopick did "
+                f"not write, or that changed since ({listed}): choose another export folder "
+                "or move them away"
+            )
             return None
         kinds = {kind for _item, item_kinds in items for kind in item_kinds}
         warning = kind_format_warning(sorted(kinds), (format,))
@@ -1538,7 +1559,14 @@ class PickWidget(QWidget):
         return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
     def _exported(self, table: pd.DataFrame, written: list, folder: Path, format: str) -> None:
+        from napari_cryopick.workflows.batch import record_export
+
         self.last_exported = list(written)
+        unrecorded = ""
+        try:  # a later export may replace them; a pick run into the folder may not
+            record_export(folder, [Path(p) for p in written])
+        except OSError as exc:
+            unrecorded = f"\nWarning: not recorded in the folder's manifest: {exc}"
         if self._cancel.is_set():
             return  # the end of the job says how far it came
         earlier = sorted(set(table["micrograph"].astype(str)) & session(self.viewer).earlier_model)
@@ -1553,7 +1581,7 @@ class PickWidget(QWidget):
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "
             f"{len(written)} {format} file(s) in {folder}{note}"
-            f"{self._export_warning}"
+            f"{self._export_warning}{unrecorded}"
         )
 
     def _unscored_text(self, table: pd.DataFrame) -> str:
@@ -1591,7 +1619,7 @@ class PickWidget(QWidget):
         if table is None:
             return []
         self._cancel = threading.Event()  # nothing to cancel here (a job's flag is done with)
-        items = self._checked_export_items(table, format)
+        items = self._checked_export_items(table, format, folder)
         if items is None:
             return []
         try:

@@ -88,10 +88,12 @@ __all__ = [
     "OutputBusyError",
     "WorkItem",
     "complete_items",
+    "foreign_files",
     "parse_dask",
     "parse_shard",
     "plan_items",
     "read_manifests",
+    "record_export",
     "recorded_outputs",
     "refuse_to_replace",
     "run_batch",
@@ -108,6 +110,9 @@ MANIFEST_NAME = "cryopick_manifest"
 #: Manifest status of a micrograph whose files are about to be written: a run killed
 #: between its write and its "done" record still owns the files (never read as a result).
 STARTED = "started"
+#: Manifest status of files the Pick widget exported (no ``input``: not a picked
+#: micrograph's record; pick runs do not take them for their own).
+EXPORTED = "exported"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_PNG = "summary.png"
 
@@ -477,16 +482,22 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
     return True
 
 
-def recorded_outputs(out_dir: Path) -> dict[str, tuple[int, str | None] | None]:
+def recorded_outputs(
+    out_dir: Path, include_exports: bool = False
+) -> dict[str, tuple[int, str | None] | None]:
     """``{file relative to out_dir: (size, digest)}`` of every output a run into
     ``out_dir`` recorded in its manifests (all records, every fingerprint; the latest).
 
     None: a run was about to write the file (its ``started`` record) and did not
     record it done (killed, a full disk): any content is that run's. Digest None:
-    a record of a version before 2026-12-02 (sizes only).
+    a record of a version before 2026-12-02 (sizes only). ``include_exports``: the
+    files the Pick widget exported there too (:func:`record_export`): a later export
+    replaces them, a pick run does not (they hold the user's corrections).
     """
     known: dict[str, tuple[int, str | None] | None] = {}
     for record in _manifest_records(out_dir):
+        if record.get("status") == EXPORTED and not include_exports:
+            continue
         outputs, sizes = record.get("outputs") or [], record.get("sizes") or []
         if not isinstance(outputs, list) or not isinstance(sizes, list):
             continue
@@ -513,24 +524,54 @@ def unrecorded_outputs(
     A trial's ``cryopick pick mics --out picks --format csv`` replaced the
     user's own hand picks ``picks/<micrograph>.csv`` without a word.
     """
-    recorded = recorded_outputs(out_dir)
+    paths = [
+        path
+        for item in items
+        for path in output_paths(item.stem, prepared.request.formats, prepared.kinds)
+    ]
+    return foreign_files(out_dir, paths)
+
+
+def foreign_files(
+    out_dir: Path, paths: Sequence[Path], include_exports: bool = False
+) -> list[Path]:
+    """Those of ``paths`` (files below ``out_dir``) that exist and that no record of the
+    folder's manifests wrote as they are now (:func:`recorded_outputs`)."""
+    recorded = recorded_outputs(out_dir, include_exports) if Path(out_dir).is_dir() else {}
     found = []
-    for item in items:
-        for path in output_paths(item.stem, prepared.request.formats, prepared.kinds):
-            try:
-                size = path.stat().st_size
-            except OSError:
-                continue  # not there (or not readable: the write will say)
-            relative = os.path.relpath(path, out_dir)
-            if relative not in recorded:
-                found.append(path)
-                continue
-            known = recorded[relative]
-            if known is None:
-                continue
-            if known[0] != size or (known[1] is not None and known[1] != _output_digest(path)):
-                found.append(path)
+    for path in paths:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue  # not there (or not readable: the write will say)
+        relative = os.path.relpath(path, out_dir)
+        if relative not in recorded:
+            found.append(path)
+            continue
+        known = recorded[relative]
+        if known is None:
+            continue
+        if known[0] != size or (known[1] is not None and known[1] != _output_digest(path)):
+            found.append(path)
     return found
+
+
+def record_export(out_dir: Path, written: Sequence[Path]) -> None:
+    """Record files the Pick widget exported into ``out_dir`` (a line of its manifest,
+    status ``exported``): a later export there may replace them, a pick run may not."""
+    if not written:
+        return
+    record = {
+        "status": EXPORTED,
+        "outputs": [os.path.relpath(path, out_dir) for path in written],
+        "sizes": [path.stat().st_size for path in written],
+        "digests": [_output_digest(path) for path in written],
+        "finished": round(time.time(), 3),
+    }
+    with open(_manifest_path(Path(out_dir), None), "a", encoding="utf-8") as handle:
+        if not _ends_a_line(handle.name):
+            handle.write("\n")
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 def refuse_to_replace(prepared: PreparedPick, items: Sequence[WorkItem] | None = None) -> None:
