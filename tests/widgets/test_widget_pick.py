@@ -1111,6 +1111,39 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     assert widget.pick_all_open() is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "picked with head" not in widget.status.text()
+    # HydraPicker's heads in the widget: "each data set's own" picks each micrograph with
+    # its data set's head (the workflow's choice, head None), at the calibrated threshold;
+    # another data set's head at its own training's threshold, as cryopick pick --head
+    from napari_cryopick._widgets.pick import OWN_HEADS
+
+    model.add_head("beta", init_from="generic")
+    metadata["datasets"] = ["ribo", "beta"]
+    metadata["dataset_info"]["beta"] = {"name": "beta", "diameter_px": 40.0, "head": "beta"}
+    metadata["history"] = [
+        {"mode": "fewshot", "datasets": ["beta"], "pick_threshold": 0.12},
+        {"mode": "fewshot", "datasets": ["ribo"], "pick_threshold": 0.06},
+    ]
+    path = save_checkpoint(tmp_path / "two.pt", model, metadata=metadata)
+    assert widget.load_model(path), widget.status.text()
+    heads = [widget.head_combo.itemText(i) for i in range(widget.head_combo.count())]
+    assert heads == ["generic", "ribo", "beta", OWN_HEADS]
+    widget.head_combo.setCurrentText("beta")
+    assert widget.threshold() == pytest.approx(0.12)
+    set_micrograph_settings(viewer, viewer.layers["mic"], dataset="beta", diameter_px=40.0)
+    widget.head_combo.setCurrentText("ribo")
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "but mic (data set 'beta') has a head of its own" in widget.status.text()
+    widget.head_combo.setCurrentText(OWN_HEADS)
+    assert widget.threshold() == pytest.approx(0.06)
+    assert widget.pick_request([]).head is None
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "picked with head" not in widget.status.text()  # mic with beta's own head
+    # not offered for a general model (its data-set heads copy its generic head)
+    widget.load_bundled()
+    bundled = [widget.head_combo.itemText(i) for i in range(widget.head_combo.count())]
+    assert OWN_HEADS not in bundled
 
 
 def _two_micrographs_with_results(make_napari_viewer):

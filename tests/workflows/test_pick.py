@@ -292,7 +292,8 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     request = _request([image], path, None, head="b", datasets={"open0": "a"})
     assert prepare(request).warnings == (
         "picked with head 'b', but open0 (data set 'a') has a head of its own in the model: "
-        "pick with that head (--head, or the Pick widget's Head box)",
+        "pick with that head (leave out --head: each data set with its own; the Pick "
+        "widget's Head box: \"each data set's own\")",
     )
 
 

@@ -286,6 +286,22 @@ KEEP_CANDIDATES = 0.05
 FOLDER_PICKING_IN_CHILD = True
 
 
+#: The Head box's entry for HydraPicker's choice: each micrograph with its data set's head.
+OWN_HEADS = "each data set's own"
+
+
+def _has_data_set_heads(model: Any, metadata: dict) -> bool:
+    """Whether ``model`` has heads of data sets to choose among (not a general model's
+    copies of its generic head)."""
+    from napari_cryopick.core.model.card import ModelCard
+
+    heads = [h for h in (getattr(model, "head_names", ()) or ()) if h != "generic"]
+    if not heads:
+        return False
+    card = ModelCard.of_model(model, metadata)
+    return "general_model" not in (getattr(card, "extra", None) or {})
+
+
 class PickWidget(QWidget):
     """Model, head, diameter, threshold; pick current/all/folder; review; export; labels."""
 
@@ -332,7 +348,9 @@ class PickWidget(QWidget):
         self.model_label.setWordWrap(True)
         self.head_combo = QComboBox()
         self.head_combo.setToolTip(
-            "Head of the model: 'generic', or a data set's own head (trained few-shot)"
+            "Head of the model: 'generic', or a data set's own head (trained few-shot); "
+            f"'{OWN_HEADS}': each micrograph with the head of its data set (Annotate's Data "
+            "set), others with the head trained last"
         )
         self.diameter_spin = QDoubleSpinBox()
         self.diameter_spin.setRange(1.0, 5000.0)
@@ -606,6 +624,8 @@ class PickWidget(QWidget):
         current = self.head_combo.currentText()
         self.head_combo.blockSignals(True)
         self.head_combo.clear()
+        if _has_data_set_heads(model, self._model_metadata_of(model)):
+            heads = [*heads, OWN_HEADS]  # HydraPicker: each data set with its own head
         self.head_combo.addItems(heads)
         if current in heads:
             self.head_combo.setCurrentText(current)
@@ -620,14 +640,22 @@ class PickWidget(QWidget):
         if set(self._model_kinds()) - {"particle"}:  # circles/paths layers made ahead too
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
-    def _model_metadata(self) -> dict:
-        """Metadata of the model picked with (session model or bundled model)."""
+    def head(self) -> str | None:
+        """The head picked with; None: the model's choice (each data set's own head)."""
+        text = self.head_combo.currentText()
+        return None if text in ("", OWN_HEADS) else text
+
+    def _model_metadata_of(self, model: Any) -> dict:
         state = session(self.viewer)
-        if state.model is not None and state.model is self.model:
+        if state.model is not None and state.model is model:
             return dict(state.model_metadata or {})
-        if state.bundled is not None and state.bundled[0] is self.model:
+        if state.bundled is not None and state.bundled[0] is model:
             return dict(state.bundled[1] or {})
         return {}
+
+    def _model_metadata(self) -> dict:
+        """Metadata of the model picked with (session model or bundled model)."""
+        return self._model_metadata_of(self.model)
 
     def _on_head_changed(self, head: str) -> None:
         """A data-set head picks at its own data set's diameter, as ``cryopick pick`` does,
@@ -638,9 +666,15 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         calibrated = state.model is not None and state.model is self.model and state.head
         if calibrated and head and state.threshold is not None:
-            self.set_threshold(
-                state.threshold if head == state.head else default_pick_config().threshold
-            )
+            from napari_cryopick.core.model.card import ModelCard
+            from napari_cryopick.workflows.pick import head_threshold
+
+            if head in (state.head, OWN_HEADS):  # the trained head picks what has no other
+                self.set_threshold(state.threshold)
+            else:  # another data set's head: its own training's, as cryopick pick --head
+                card = ModelCard.of_model(self.model, state.model_metadata or {})
+                own = head_threshold(card, head)
+                self.set_threshold(default_pick_config().threshold if own is None else own)
         metadata = self._model_metadata()
         if head and head in (metadata.get("dataset_info") or {}):
             from napari_cryopick.core.continual import diameter_for_head
@@ -659,7 +693,7 @@ class PickWidget(QWidget):
             self.head_combo.setCurrentText(state.head)
         # the model card owns the diameter its head was trained at (a vesicle model: the
         # vesicles' median size, not the particle diameter measured in Annotate)
-        diameter = diameter_for_head(state.model_metadata, self.head_combo.currentText() or None)
+        diameter = diameter_for_head(state.model_metadata, self.head())
         if diameter and np.isfinite(diameter):
             self.diameter_spin.setValue(float(diameter))
         if state.threshold is not None:
@@ -688,7 +722,7 @@ class PickWidget(QWidget):
             threshold=self.threshold(),
             rotations=self.rotations_check.isChecked(),
             reject_std=self.reject_std_check.isChecked(),
-            head=self.head_combo.currentText() or None,
+            head=self.head(),
             device=self.device_combo.currentText(),
         )
 
@@ -851,7 +885,7 @@ class PickWidget(QWidget):
             model=self.model,
             datasets=datasets,
             metadata=self._model_metadata() or None,
-            head=self.head_combo.currentText() or None,
+            head=self.head(),
             diameter_px=diameter,
             threshold=self.threshold(),
             options={

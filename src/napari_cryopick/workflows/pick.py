@@ -640,6 +640,13 @@ def _head_run_value(card: Any, head: str, key: str, upper: float) -> float | Non
     return None
 
 
+def head_threshold(card: Any, head: str) -> float | None:
+    """The threshold the training of ``head``'s data set calibrated (its last run that
+    trained that head alone), or None: what ``cryopick pick --head`` and the Pick
+    widget's Head box pick another head than the one trained last at."""
+    return _head_run_value(card, head, "pick_threshold", 1.0)
+
+
 def _own_head_configs(
     request: PickRequest, card: Any, main: Any, own_heads: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -649,7 +656,7 @@ def _own_head_configs(
     for head in sorted(set(own_heads.values())):
         values = {**vars(main), "head": head}
         if request.threshold is None:
-            calibrated = _head_run_value(card, head, "pick_threshold", 1.0)
+            calibrated = head_threshold(card, head)
             values["threshold"] = calibrated if calibrated is not None else type(main)().threshold
         if "border" not in request.options:
             learned = _head_run_value(card, head, "pick_border", 10.0)
@@ -738,7 +745,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         # calibrated for the head the last training trained, named or not
         threshold = model_threshold(card)
     elif threshold is None:  # another data set's head: its own training's
-        threshold = _head_run_value(card, head, "pick_threshold", 1.0)
+        threshold = head_threshold(card, head)
     if threshold is not None:
         values["threshold"] = threshold
     if "border" not in values:
@@ -847,7 +854,8 @@ def head_warning(
     return (
         f"picked with head '{head}', but {'; '.join(parts)} "
         f"{'has a head of its own' if one else 'have heads of their own'} in the model: "
-        "pick with that head (--head, or the Pick widget's Head box)"
+        "pick with that head (leave out --head: each data set with its own; the Pick "
+        "widget's Head box: \"each data set's own\")"
     )
 
 
