@@ -168,6 +168,24 @@ def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, 
     assert (streamed / "w1.star").read_text() == "my picks\n"
 
 
+def test_an_export_after_a_killed_run_is_the_users_not_the_runs(tmp_path):
+    # a docs check: a run killed after announcing m0.star ("started"), then the Pick
+    # widget's export of corrected picks there: a later pick run replaced them unsaid
+    from napari_cryopick.workflows.batch import foreign_files, record_export
+
+    out = tmp_path / "out"
+    out.mkdir()
+    started = {"input": "/x/m0.mrc", "status": "started", "outputs": ["m0.star"],
+               "started_at": time.time() - 60}  # fmt: skip
+    (out / "cryopick_manifest.jsonl").write_text(json.dumps(started) + "\n")
+    exported = out / "m0.star"
+    exported.write_text("corrected picks\n")
+    assert foreign_files(out, [exported]) == []  # the killed run's, before the export
+    record_export(out, [exported])
+    assert foreign_files(out, [exported]) == [exported]  # a pick run may not replace it
+    assert foreign_files(out, [exported], include_exports=True) == []  # an export may
+
+
 def test_skip_redoes_changed_settings_missing_files_and_cut_records(
     micrographs, tiny_model, tmp_path
 ):

@@ -537,6 +537,20 @@ def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
     path2 = save_checkpoint(tmp_path / "o.pt", model, metadata=overridden.to_metadata())
     unsure = prepare(_request(micrograph_files[:1], path2, None, diameter_px=None))
     assert pick_one(unsure, micrograph_files[0]).diameter_px == pytest.approx(20.0)  # card px
+    # ... and where a header says another pixel size, that is said (a docs check: PNGs
+    # trained at 5 Å/px, a 2x-binned MRC picked at the training's pixels, unsaid); a
+    # diameter in Å given trusts the headers
+    from napari_cryopick.io.micrographs import read_micrograph, write_mrc
+
+    (tmp_path / "bin").mkdir()
+    binned_mrc = write_mrc(tmp_path / "bin" / "b.mrc", read_micrograph(micrograph_files[0]).data,
+                       pixel_size=4.0)  # fmt: skip
+    outcome = drive(pick(_request([binned_mrc], path2, None, diameter_px=None)))
+    (said,) = outcome.warnings
+    assert "header says 4 Å/px" in said
+    assert "pick with --diameter-A 40 (10.0 px)" in said
+    outcome = drive(pick(_request([binned_mrc], path2, None, diameter_px=None, diameter_A=40.0)))
+    assert outcome.warnings == ()
     # a model trained in pixels: in Å the advice says it holds for the same pixel size
     pixels = save_checkpoint(
         tmp_path / "p.pt", model, metadata=replace(card, history=({"mode": "new"},)).to_metadata()

@@ -497,6 +497,10 @@ def recorded_outputs(
     known: dict[str, tuple[int, str | None] | None] = {}
     for record in _manifest_records(out_dir):
         if record.get("status") == EXPORTED and not include_exports:
+            # the user's corrections since: no run's any more (a docs check: a killed
+            # run's "started" record then let a pick run replace an export unsaid)
+            for name in record.get("outputs") or []:
+                known.pop(str(name), None)
             continue
         outputs, sizes = record.get("outputs") or [], record.get("sizes") or []
         if not isinstance(outputs, list) or not isinstance(sizes, list):

@@ -931,6 +931,24 @@ def trained_diameter_warning(
     )
 
 
+def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
+    """The history record of the last training of ``head``'s data set (any head: the
+    last training), or None."""
+    for run in reversed(card.history or ()):
+        names = list(run.get("datasets", ()) or ())
+        if head is None or head in names or not card.dataset(head):
+            return run
+    return None
+
+
+def _positive(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def trained_diameter_angstrom(
     card: Any, head: str | None, request: PickRequest | None = None
 ) -> float | None:
@@ -938,21 +956,29 @@ def trained_diameter_angstrom(
     ``head``'s data set (any head: the last training), or None (given in pixels).
 
     With ``request``: None also when that training gave the pixel size itself
-    (``--pixel-size``: the headers were wrong) and the request gives none, so
-    that the headers' pixel sizes are not taken for the particle's.
+    (``--pixel-size``: the headers were wrong, or there were none) and the request
+    trusts no header either (neither ``--diameter-A`` nor ``--pixel-size``), so that
+    the headers' pixel sizes are not taken for the particle's
+    (:func:`overridden_pixel_size` says so where they differ).
     """
-    for run in reversed(card.history or ()):
-        names = list(run.get("datasets", ()) or ())
-        if head is None or head in names or not card.dataset(head):
-            if request is not None and run.get("pixel_size_A") and request.pixel_size_A is None:
-                return None
-            value = run.get("diameter_A")
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                return None
-            return value if math.isfinite(value) and value > 0 else None
-    return None
+    run = _training_run(card, head) if card is not None else None
+    if run is None:
+        return None
+    if request is not None and overridden_pixel_size(card, head, request) is not None:
+        return None
+    return _positive(run.get("diameter_A"))
+
+
+def overridden_pixel_size(card: Any, head: str | None, request: PickRequest) -> float | None:
+    """The pixel size the training of ``head``'s data set gave itself (``--pixel-size``)
+    with ``--diameter-A``, when the request gives neither a diameter in Å nor a pixel
+    size (so headers are not trusted); else None."""
+    run = _training_run(card, head) if card is not None else None
+    if run is None or request.diameter_A is not None or request.pixel_size_A is not None:
+        return None
+    if _positive(run.get("diameter_A")) is None:
+        return None
+    return _positive(run.get("pixel_size_A"))
 
 
 # --------------------------------------------------------------------------
@@ -1032,6 +1058,36 @@ def _warn_of_pixel_size(prepared: PreparedPick, micrograph: Any, label: str) -> 
         logger.warning(message)
 
 
+def _warn_of_overridden_pixel_size(
+    prepared: PreparedPick, micrograph: Any, head: str | None, diameter: float
+) -> None:
+    """Say so (once a run per pixel size) when the model was trained in Å at a pixel
+    size of its own (``--pixel-size``) and this micrograph's header gives another: the
+    run picks at the training's pixels, which is right only if the header is wrong
+    (a docs check: PNGs trained at 5 Å/px, a 2x-binned MRC at 10 Å/px picked at 56 px
+    instead of 28, without a word)."""
+    request = prepared.request
+    if request.diameter_px is not None:
+        return
+    trained = overridden_pixel_size(prepared.card, head, request)
+    pixel = micrograph.pixel_size
+    if trained is None or not pixel or abs(pixel / trained - 1.0) <= 0.05:
+        return
+    key = ("overridden", round(float(pixel), 4))
+    if key in prepared.resolved_warnings:
+        return
+    run = _training_run(prepared.card, head) or {}
+    diameter_A = float(run.get("diameter_A"))
+    message = (
+        f"{micrograph.name or micrograph.path}: the model was trained at {diameter_A:g} Å "
+        f"with --pixel-size {trained:g}; this micrograph's header says {pixel:g} Å/px, so it "
+        f"is picked at the training's {diameter:.1f} px, right only if the header is wrong: "
+        f"if it is right, pick with --diameter-A {diameter_A:g} ({diameter_A / pixel:.1f} px)"
+    )
+    prepared.resolved_warnings[key] = message
+    logger.warning(message)
+
+
 def _warn_of_size(micrograph: Any, label: str, diameter: float) -> None:
     """Warn when a micrograph is smaller than one particle: a trial's 40 px micrograph
     gave an empty file without a word."""
@@ -1071,6 +1127,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     config = prepared.config_for(_micrograph_key(source, micrograph))
     _warn_of_size(micrograph, str(source) if _is_path(source) else name, diameter)
     key = (round(float(diameter), 1), config.head)
+    _warn_of_overridden_pixel_size(prepared, micrograph, config.head, diameter)
     in_angstrom = request.diameter_A is not None or (
         request.diameter_px is not None
         and trained_diameter_angstrom(prepared.card, config.head, request) is not None
