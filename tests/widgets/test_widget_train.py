@@ -74,6 +74,29 @@ def test_training_set_lists_datasets(annotated):
     assert train.datasets_table.item(0, 2).text() == "30"
 
 
+def test_the_training_set_follows_clicks_and_names_made_after_train_docked(annotated, qtbot):
+    # a trial: clicks made with Train docked never reached its table, and a data set
+    # renamed in Annotate stayed in the Data set box, so the model was saved under a
+    # name that no longer existed (or over another data set's model); a click off the
+    # micrograph was kept, counted and trained around with a log line only
+    viewer, train, _ = annotated
+    from napari_cryopick._widgets.annotate import find_micrograph_layer
+
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    layer = annotate.set_kind("particle")
+    layer.add([[500.0, 500.0], [-50.0, 2000.0]])  # (row, col): the second is off the image
+    assert "1 click(s) outside the micrograph (1024 x 1024 px) not kept" in annotate.status.text()
+    assert len(layer.data) == 31
+    qtbot.waitUntil(lambda: train.datasets_table.item(0, 2).text() == "31", timeout=10_000)
+    annotate.dataset_edit.setText("ribo80S")
+    annotate.dataset_edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: train.dataset_combo.currentText() == "ribo80S", timeout=10_000)
+    train.dataset_combo.setEditText("my new head")  # a name typed in the box stays
+    train.refresh_datasets()
+    assert train.dataset_combo.currentText() == "my new head"
+    assert find_micrograph_layer(viewer, NAME) is not None
+
+
 def test_train_to_the_end_stays_responsive(annotated, qtbot, cpu_slowness, thread_calls):
     from napari_cryopick.core import training
 
@@ -486,6 +509,25 @@ def _annotate_second(viewer, tmp_path, real_data_dir, dataset):
     clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{SECOND}.csv").head(10)
     annotate.set_kind("particle").add(picks_to_napari(clicks))
     return annotate
+
+
+def test_a_joint_training_of_two_data_sets_picks_each_with_its_own_head(
+    annotated, real_data_dir, qtbot
+):
+    # a trial: after Joint training of ribosome and β-gal, Pick's head was the β-gal one
+    # (the last set) with the ribosome micrograph on screen: 0 picks shown
+    from napari_cryopick._widgets._common import OWN_HEADS
+
+    viewer, train, tmp_path = annotated
+    _annotate_second(viewer, tmp_path, real_data_dir, dataset="second")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("joint"))
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=120_000)
+    assert train.last_error == ""
+    qtbot.waitUntil(lambda: session(viewer).head == OWN_HEADS, timeout=10_000)
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert pick.head_combo.currentText() == OWN_HEADS
+    assert pick.pick_request([]).head is None
 
 
 def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotated, real_data_dir):

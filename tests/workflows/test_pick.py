@@ -278,8 +278,25 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     assert prepare(_request(micrograph_files[:2], path, None, head="b")).config.head == "b"
     # a general model's data-set heads are copies of its generic head: not chosen by folder
     # (nor advised: a trial's zero-shot folder was told to pick with its data set's head)
-    general = ModelCard.from_metadata({**card.to_metadata(), "general_model": {"recipe": "x"}})
+    # (its recipe's data sets: those of its first training)
+    recipe = dataclasses.replace(card, history=({"mode": "joint", "datasets": ["a", "b"]},))
+    general = ModelCard.from_metadata({**recipe.to_metadata(), "general_model": {"recipe": "x"}})
     assert "general_model" in general.extra
+    # a model adapted from it: the head of the data set it was trained on is its own
+    adapted = dataclasses.replace(
+        general, history=(*general.history, {"mode": "fewshot", "datasets": ["c"]})
+    )
+    model.add_head("c", init_from="generic")
+    adapted_path = save_checkpoint(tmp_path / "adapted.pt", model, metadata=adapted.to_metadata())
+    c_micrographs = []
+    for source in micrograph_files[:2]:
+        target = tmp_path / "c" / source.name
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(source.read_bytes())
+        c_micrographs.append(target)
+    mixed = prepare(_request([*c_micrographs, *micrograph_files[:2]], adapted_path, None))
+    assert (mixed.config.head, set(mixed.own_heads.values())) == ("c", set())
+    assert prepare(_request(c_micrographs, adapted_path, None)).config.head == "c"
     general_path = save_checkpoint(tmp_path / "general.pt", model, metadata=general.to_metadata())
     assert prepare(_request(micrograph_files[:2], general_path, None)).config.head != "a"
     assert prepare(_request(micrograph_files, general_path, None, head="generic")).warnings == ()

@@ -182,6 +182,30 @@ def test_fewshot_adds_a_head_and_previews_with_it(tmp_path, training_set, tiny_b
     assert [(p.step, p.final) for p in previews] == [(2, False), (4, True)]
 
 
+def test_previews_show_the_preview_micrograph_at_its_own_data_sets_diameter_and_head(
+    tmp_path, training_set, make_blobs
+):
+    # a trial: a ribosome micrograph (57 px) previewed at the β-gal set's 108 px, the
+    # set trained last; in Joint mode with the β-gal head (0 picks)
+    from napari_cryopick.io.micrographs import Micrograph
+
+    images, tables = zip(*(make_blobs(seed) for seed in range(2, 4)))
+    other = TrainingSet("other", list(images), list(tables), 30.0, names=["u0", "u1"])
+    shown = Micrograph(training_set.micrographs[0], name="t0")  # of "toy", at 20 px
+    for mode in ("new", "joint"):
+        request = replace(
+            _request(training_set, None, mode=mode, preview=shown, preview_every=2),
+            datasets=[training_set, other],
+        )
+        events = []
+        outcome = drive(train(request), events.append)
+        previews = [e for e in events if isinstance(e, TrainPreview)]
+        assert previews
+        assert {p.result.diameter_px for p in previews} == {20.0}, mode
+        if mode == "joint":
+            assert outcome.model.head_names == ("generic", "toy", "other")
+
+
 def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, training_set, caplog):
     """Three ways a trial wiped an earlier protein without a word."""
     import logging

@@ -90,6 +90,9 @@ class SessionState:
     micrograph_shown = Signal(str)
     #: The particle diameter or data-set name of a micrograph changed (its name).
     settings_changed = Signal(str)
+    #: The annotations of a micrograph were edited (its name; after Annotate's quiet
+    #: period): the Train widget's training set follows.
+    annotations_changed = Signal(str)
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -149,6 +152,11 @@ class SessionState:
 
 
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+#: The Pick widget's Head box entry for HydraPicker's choice: each micrograph with its
+#: data set's head (``PickRequest.head`` None); a session's head after a Joint training.
+OWN_HEADS = "each data set's own"
 
 
 def background(job: Callable[..., Any], *args: Any) -> Any:

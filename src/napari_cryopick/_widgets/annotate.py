@@ -515,7 +515,42 @@ class AnnotateWidget(QWidget):
             return
         self._hooked.add(real)
         micrograph = layer.metadata.get("micrograph", "")
-        layer.events.data.connect(lambda _event, name=micrograph: self.schedule_save(name))
+        layer.events.data.connect(lambda _event, name=micrograph: self._edited(layer, name))
+
+    def _edited(self, layer: Any, micrograph: str) -> None:
+        """An annotation layer changed: drop clicks off the micrograph (said), then save.
+
+        A trial's click at (2000, -50) on a 1024 px micrograph was saved, counted,
+        trained around with a log line only, and made ``cryopick train`` refuse the
+        exported STAR file as a whole.
+        """
+        mlayer = find_micrograph_layer(self.viewer, micrograph)
+        if (
+            mlayer is not None
+            and layer_type(layer) == "points"
+            and len(layer.data)
+            and not getattr(self, "_dropping", False)
+        ):
+            rows, cols = np.asarray(mlayer.data.shape[-2:], float)
+            data = np.asarray(layer.data, float)
+            inside = (
+                (data[:, -2] >= -0.5)
+                & (data[:, -2] <= rows - 0.5)
+                & (data[:, -1] >= -0.5)
+                & (data[:, -1] <= cols - 0.5)
+            )
+            if not inside.all():
+                self._dropping = True
+                try:
+                    layer.selected_data = set(np.flatnonzero(~inside).tolist())
+                    layer.remove_selected()
+                finally:
+                    self._dropping = False
+                self.status.setText(
+                    f"{micrograph}: {int((~inside).sum())} click(s) outside the micrograph "
+                    f"({int(cols)} x {int(rows)} px) not kept"
+                )
+        self.schedule_save(micrograph)
 
     def activate(self) -> Any | None:
         """Select (creating if needed) the current kind's layer in its adding mode."""
@@ -918,6 +953,9 @@ class AnnotateWidget(QWidget):
             mlayer = find_micrograph_layer(self.viewer, name)
             if mlayer is not None:
                 self.save(mlayer)
+            # the Train widget's table follows (a trial's clicks never reached it, and the
+            # model was saved as model.pt, over another data set's)
+            session(self.viewer).annotations_changed.emit(name)
 
     def save_all(self) -> list[Path]:
         """Save the annotations of every open micrograph that has some, or had some.

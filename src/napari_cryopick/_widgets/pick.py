@@ -48,6 +48,7 @@ from napari_cryopick.layers.results import (
 
 from ._common import (
     BUNDLED_ORIGIN,
+    OWN_HEADS,
     JobProgress,
     StepQueue,
     background,
@@ -286,20 +287,16 @@ KEEP_CANDIDATES = 0.05
 FOLDER_PICKING_IN_CHILD = True
 
 
-#: The Head box's entry for HydraPicker's choice: each micrograph with its data set's head.
-OWN_HEADS = "each data set's own"
-
-
 def _has_data_set_heads(model: Any, metadata: dict) -> bool:
     """Whether ``model`` has heads of data sets to choose among (not a general model's
     copies of its generic head)."""
     from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import recipe_heads
 
-    heads = [h for h in (getattr(model, "head_names", ()) or ()) if h != "generic"]
-    if not heads:
-        return False
     card = ModelCard.of_model(model, metadata)
-    return "general_model" not in (getattr(card, "extra", None) or {})
+    recipe = recipe_heads(card)
+    heads = [h for h in (getattr(model, "head_names", ()) or ()) if h not in ("generic", *recipe)]
+    return bool(heads)
 
 
 class PickWidget(QWidget):

@@ -73,6 +73,7 @@ from napari_cryopick.workflows.train import (
 
 from ._bank import ExemplarBankPanel
 from ._common import (
+    OWN_HEADS,
     TRAINED_ORIGIN,
     JobProgress,
     StepQueue,
@@ -393,6 +394,10 @@ class TrainWidget(QWidget):
         connect_while_alive(
             session(self.viewer).settings_changed, self, lambda _name: self._on_layers_changed()
         )
+        # clicks made while Train is docked: the table and the Data set box follow
+        connect_while_alive(
+            session(self.viewer).annotations_changed, self, lambda _name: self.refresh_datasets()
+        )
         _warm_up_torch()
         self.refresh_datasets()
         self.bank_panel.refresh()
@@ -449,11 +454,18 @@ class TrainWidget(QWidget):
             for column, value in enumerate(values):
                 self.datasets_table.setItem(row, column, QTableWidgetItem(str(value)))
         current = self.dataset_combo.currentText()
+        listed = [self.dataset_combo.itemText(i) for i in range(self.dataset_combo.count())]
+        names = [name for name in summary["dataset"] if name]
+        if current in listed and current not in names:
+            # a listed name that is gone (renamed in Annotate, its micrograph closed): a
+            # trial's fiber model overwrote the vesicle model of a closed micrograph's name
+            current = names[0] if names else ""
+        elif not current and not listed:  # nothing was listed yet: the first name comes
+            current = names[0] if names else ""
         self.dataset_combo.blockSignals(True)
         self.dataset_combo.clear()
-        self.dataset_combo.addItems([name for name in summary["dataset"] if name])
-        names = [name for name in summary["dataset"] if name]
-        self.dataset_combo.setCurrentText(current or (names[0] if names else ""))
+        self.dataset_combo.addItems(names)
+        self.dataset_combo.setCurrentText(current)  # a name typed, or cleared, stays
         self.dataset_combo.blockSignals(False)
         return summary
 
@@ -620,6 +632,7 @@ class TrainWidget(QWidget):
         # the time budget is the whole job's, from the press of Train (as the CLI's
         # from its start): reading the micrographs and the starting model's pass count
         pressed = time.perf_counter()
+        self.refresh_datasets()  # every click so far, the data-set names as they are now
         try:
             request = dataclasses.replace(self.build_request(), started_at=pressed)
         except ValueError as exc:
@@ -725,6 +738,11 @@ class TrainWidget(QWidget):
         head = request.datasets[-1].name if request is not None else ""
         if head not in heads:
             head = str(getattr(outcome.model, "default_head", "") or "")
+        own = [d.name for d in (request.datasets if request is not None else ()) if d.name in heads]
+        if len(own) > 1:
+            # several data sets with heads of their own (Joint): Pick picks each micrograph
+            # with its own (a trial's ribosome micrograph got the β-gal head: 0 picks)
+            head = OWN_HEADS
         state = session(self.viewer)
         if threshold is not None:
             state.display_threshold = threshold  # the new model's picks are shown at it
@@ -739,7 +757,7 @@ class TrainWidget(QWidget):
             outcome.path,
             outcome.metadata,
             origin=TRAINED_ORIGIN,
-            head=head if head in getattr(outcome.model, "head_names", ()) else "",
+            head=head if head in (*heads, OWN_HEADS) else "",
             threshold=threshold,
         )
         if self._preview_name and not self._preview_note:

@@ -647,6 +647,17 @@ def head_threshold(card: Any, head: str) -> float | None:
     return _head_run_value(card, head, "pick_threshold", 1.0)
 
 
+def recipe_heads(card: Any) -> tuple[str, ...]:
+    """The data-set heads of a general model's own recipe (copies of its generic head,
+    which picks unseen data with the zero-shot scale search): the data sets of the first
+    training of a card that carries ``general_model``; () for other models. A model
+    adapted from the general model keeps them beside the heads it was trained with."""
+    extra = getattr(card, "extra", None) or {}
+    if card is None or "general_model" not in extra or not card.history:
+        return ()
+    return tuple(card.history[0].get("datasets", ()) or ())
+
+
 def _own_head_configs(
     request: PickRequest, card: Any, main: Any, own_heads: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -689,11 +700,13 @@ def prepare(request: PickRequest) -> PreparedPick:
     # head its model's last training trained
     # (not a general model's: its data-set heads are copies of the generic head, which
     # picks unseen data with the zero-shot scale search)
-    general = "general_model" in (getattr(card, "extra", None) or {})
+    # heads of the general model's own recipe are not chosen (nor advised): a model
+    # adapted from it keeps them beside the heads it was trained with since
+    own_heads_of_model = tuple(h for h in heads if h not in recipe_heads(card))
     head = request.head
     datasets = micrograph_datasets(request)
-    if head is None and not general:
-        head = _data_set_head(datasets, heads)
+    if head is None:
+        head = _data_set_head(datasets, own_heads_of_model)
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
     kinds = request.kinds or tuple(k for k in model_kinds if k not in _NON_PICK_KINDS)
     for kind in kinds:
@@ -772,14 +785,14 @@ def prepare(request: PickRequest) -> PreparedPick:
     stems = output_stems(request.micrographs, request.out_dir)
     main_head = config.head or getattr(model, "default_head", None)
     own_heads: dict[str, str] = {}
-    if request.head is None and not general:
+    if request.head is None:
         # micrographs of several data sets, each with a head of its own: each picked with
         # its own (HydraPicker's heads; a run of one data set already takes its head)
         keys = [_micrograph_key(m) for m in request.micrographs]
         own_heads = {
             key: dataset
             for key, (_name, dataset) in zip(keys, datasets, strict=True)
-            if dataset and dataset in heads and dataset != main_head
+            if dataset and dataset in own_heads_of_model and dataset != main_head
         }
     prepared = PreparedPick(
         request=request,
@@ -803,11 +816,9 @@ def prepare(request: PickRequest) -> PreparedPick:
         trained_diameter_warning(prepared),
         # a general model's data-set heads are copies of its generic head: nothing to advise
         # (a trial's zero-shot folder was told to pick with its data set's head)
-        None
-        if general
-        else head_warning(
+        head_warning(
             main_head,
-            heads,
+            own_heads_of_model,
             [
                 (name, dataset)
                 for micrograph, (name, dataset) in zip(request.micrographs, datasets, strict=True)

@@ -451,6 +451,26 @@ def check_usable_labels(
     )
 
 
+def _set_of(request: TrainRequest, micrograph: str) -> int:
+    """Index of the training set holding the micrograph named ``micrograph`` (the last
+    one when none does)."""
+    for index, training_set in enumerate(request.datasets):
+        names = training_set.names
+        if names is None:
+            names = [
+                Path(m).stem if isinstance(m, (str, os.PathLike)) else getattr(m, "name", "")
+                for m in training_set.micrographs
+            ]
+        if micrograph and micrograph in names:
+            return index
+    return len(request.datasets) - 1
+
+
+def _own_or(head: str | None, fallback: str | None, model: Any) -> str | None:
+    """``head`` when ``model`` has it, else ``fallback``."""
+    return head if head in (getattr(model, "head_names", ()) or ()) else fallback
+
+
 def _median_diameter(training_set: TrainingSet, tables: Sequence[Any]) -> float:
     import numpy as np
 
@@ -910,9 +930,14 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     if request.preview is not None:
         preview_image, preview_name = _image(request.preview)
         preview_name = preview_name or "preview"
-    preview_diameter = datasets[-1].diameter_px
-    # a multi-head mode previews (and picks) with the head of the data set it trains
+    # the threshold is calibrated for the data set trained last (its head); previews show
+    # the preview micrograph at its own data set's diameter and head (a trial: a ribosome
+    # micrograph previewed at the β-gal set's 108 px, and with its head in Joint mode)
+    last_diameter = datasets[-1].diameter_px
     head = None if mode == "new" else request.datasets[-1].name
+    shown_set = _set_of(request, preview_name)
+    preview_diameter = datasets[shown_set].diameter_px
+    preview_head = None if mode == "new" else request.datasets[shown_set].name
     trained: list[Any] = []
     job = train_model(
         mode,
@@ -947,7 +972,12 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
                     event.total,
                     preview_name,
                     _preview_picks(
-                        snapshot, preview_image, preview_name, preview_diameter, request, head
+                        snapshot,
+                        preview_image,
+                        preview_name,
+                        preview_diameter,
+                        request,
+                        _own_or(preview_head, head, snapshot),
                     ),
                 )
     finally:
@@ -971,7 +1001,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     pick_threshold = calibrate_threshold(
         result.model,
         request.datasets[-1],
-        preview_diameter,
+        last_diameter,
         head=head,
         device=request.device,
         deadline=None if limit is None else start + limit,
@@ -1012,7 +1042,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             preview_name,
             preview_diameter,
             request,
-            head,
+            _own_or(preview_head, head, result.model),
             metadata=metadata,
         )
         steps = len(result.history)
