@@ -431,6 +431,22 @@ def test_cli_train_bad_input_exit_2(tmp_path, capsys, caplog):
     assert ModelCard.from_metadata(metadata).history[-1]["diameter_A"] == 200.0
 
 
+def test_cli_train_says_how_to_use_napari_annotations(tmp_path, capsys):
+    # a trial gave cryopick train the folder of its napari annotations, then one sidecar:
+    # "no pick files in this folder" and "unknown pick file suffix '.json'", no way named
+    mics, _picks = _write_data(tmp_path, n=1)
+    annotated = tmp_path / "annotated"
+    annotated.mkdir()
+    sidecar = annotated / "mic_0.cryopick.json"
+    sidecar.write_text("{}")
+    for given in (annotated, sidecar):
+        args = ["train", "--micrographs", str(mics), "--picks", str(given), "--diameter", "20"]
+        assert main([*args, "--out", str(tmp_path / "m.pt"), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert "napari annotations" in err
+        assert "Save Selected Layers" in err
+
+
 def test_cli_train_interrupt_writes_nothing(tmp_path, monkeypatch):
     # every training mode runs through continual.train_model -> train_detector
     import napari_cryopick.core.continual as train_module

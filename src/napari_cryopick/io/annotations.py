@@ -36,9 +36,8 @@ import pandas as pd
 
 from napari_cryopick.core.pick_table import KINDS, empty_picks, normalize_picks
 from napari_cryopick.io.atomic import atomic_write_text
-from napari_cryopick.io.paths import writable_folder
+from napari_cryopick.io.paths import SIDECAR_SUFFIX, writable_folder
 
-SIDECAR_SUFFIX = ".cryopick.json"
 FORMAT_NAME = "napari-cryopick-annotations"
 FORMAT_VERSION = 1
 _SAVED_COLUMNS = ("x", "y", "diameter", "score", "kind", "tube_id")

@@ -121,6 +121,8 @@ def expand_inputs(
                     if holding
                     else ""
                 )
+                if what == "pick files" and any(path.glob(f"*{SIDECAR_SUFFIX}")):
+                    hint += NAPARI_ANNOTATIONS_HINT
                 raise ValueError(
                     f"{path}: no {what} in this folder (looked for {', '.join(suffixes)}){hint}"
                 )
@@ -269,6 +271,16 @@ BOOKKEEPING_FILES = frozenset(
         "job_pipeline.star",
         "default_pipeline.star",
     }
+)
+
+
+#: The napari annotations' sidecar files (io.annotations keeps them: its one suffix).
+SIDECAR_SUFFIX = ".cryopick.json"
+#: Said where napari annotations are given as pick files (a trial looked for a way).
+NAPARI_ANNOTATIONS_HINT = (
+    "; the napari annotations (<micrograph>.cryopick.json) are not pick files: in napari, "
+    "select an annotation layer and File > Save Selected Layers as RELION STAR (or train "
+    "in the Train widget)"
 )
 
 

@@ -120,7 +120,14 @@ def detect_format(path: str | os.PathLike) -> str:
     known = sorted(
         {s for module in (*FORMATS.values(), *READ_ONLY_FORMATS.values()) for s in module.SUFFIXES}
     )
-    raise file_error(path, f"unknown pick file suffix '{path.suffix}' (known: {', '.join(known)})")
+    hint = ""
+    if path.name.endswith(".cryopick.json"):
+        from napari_cryopick.io.paths import NAPARI_ANNOTATIONS_HINT
+
+        hint = NAPARI_ANNOTATIONS_HINT
+    raise file_error(
+        path, f"unknown pick file suffix '{path.suffix}' (known: {', '.join(known)}){hint}"
+    )
 
 
 def _module(format: str | None, path: Path, *, reading: bool = False) -> ModuleType:
