@@ -183,13 +183,21 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
     session(viewer).set_model(previous, None)
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
     train.steps_spin.setValue(10_000)
+    train.preview_spin.setValue(2)
     assert train.start() is not None, train.last_error
     qtbot.waitUntil(lambda: train.progress_bar.value() >= 3, timeout=60_000)
+    qtbot.waitUntil(lambda: train._previewed == NAME, timeout=60_000)
     train.cancel()
     qtbot.waitUntil(lambda: train.worker is None, timeout=30_000)
 
     assert train.last_result is None
     assert "cancelled" in train.status.text()
+    # the preview picks left on screen are said to be the cancelled model's (a trial
+    # exported them unmarked); Export warns of them as an earlier model's
+    assert f"picks shown on {NAME} are the cancelled training's last preview" in (
+        train.status.text()
+    )
+    assert NAME in session(viewer).earlier_model
     assert session(viewer).model is previous
     for key, value in previous.state_dict().items():
         assert torch.equal(value, before[key]), key

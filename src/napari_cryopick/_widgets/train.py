@@ -274,6 +274,7 @@ class TrainWidget(QWidget):
         self._progress = JobProgress()
         self._preview_name = ""
         self._preview_note = ""  # why previews were not drawn (the user's corrections)
+        self._previewed = ""  # the micrograph a preview of the running job was drawn on
 
         defaults = TrainConfig()
         self.mode_combo = QComboBox()
@@ -579,6 +580,7 @@ class TrainWidget(QWidget):
         preview = None
         self._preview_name = ""
         self._preview_note = ""
+        self._previewed = ""  # the micrograph a preview of this run was drawn on
         if current is not None:
             self._preview_name = micrograph_name(current)
             preview = Micrograph(
@@ -698,6 +700,7 @@ class TrainWidget(QWidget):
                 return
             # one step per event-loop turn (layers built, then drawn): the viewer answers
             self._showing.add(showing_pick_result(self.viewer, event.micrograph, event.result))
+            self._previewed = event.micrograph
             return
         if getattr(event, "phase", None) == CALIBRATING:  # the loop is over
             if not self._cancel.is_set():
@@ -724,7 +727,16 @@ class TrainWidget(QWidget):
     def _returned(self, value: Any) -> Iterator[None]:
         yield from ()
         if value is None:
-            self.status.setText("Training cancelled: the previous model is unchanged.")
+            text = "Training cancelled: the previous model is unchanged."
+            shown = self._previewed
+            if shown and shown in session_micrographs(self.viewer):
+                # its picks are the cancelled model's (a trial exported them unmarked)
+                session(self.viewer).earlier_model.add(shown)
+                text += (
+                    f" The picks shown on {shown} are the cancelled training's last preview: "
+                    "Pick re-picks it with the current model."
+                )
+            self.status.setText(text)
             return
         outcome = value
         threshold = outcome.pick_threshold
