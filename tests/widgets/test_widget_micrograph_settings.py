@@ -55,7 +55,8 @@ def three_open(make_napari_viewer, tmp_path, monkeypatch, qtbot):
 
 def _click(annotate, count=3, offset=0.0):
     layer = annotate.set_kind("particle")
-    layer.add(np.array([[40.0 + 50 * i + offset, 60.0] for i in range(count)]))
+    # on the 256 px micrographs (a click off the micrograph is not kept)
+    layer.add(np.array([[40.0 + 35 * i + offset, 60.0] for i in range(count)]))
     return layer
 
 

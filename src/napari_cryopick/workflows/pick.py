@@ -952,14 +952,6 @@ def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
     return None
 
 
-def _positive(value: Any) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
 def trained_diameter_angstrom(
     card: Any, head: str | None, request: PickRequest | None = None
 ) -> float | None:
@@ -972,24 +964,28 @@ def trained_diameter_angstrom(
     the headers' pixel sizes are not taken for the particle's
     (:func:`overridden_pixel_size` says so where they differ).
     """
+    from napari_cryopick.core.model.card import positive_or_none
+
     run = _training_run(card, head) if card is not None else None
     if run is None:
         return None
     if request is not None and overridden_pixel_size(card, head, request) is not None:
         return None
-    return _positive(run.get("diameter_A"))
+    return positive_or_none(run.get("diameter_A"))
 
 
 def overridden_pixel_size(card: Any, head: str | None, request: PickRequest) -> float | None:
     """The pixel size the training of ``head``'s data set gave itself (``--pixel-size``)
     with ``--diameter-A``, when the request gives neither a diameter in Å nor a pixel
     size (so headers are not trusted); else None."""
+    from napari_cryopick.core.model.card import positive_or_none
+
     run = _training_run(card, head) if card is not None else None
     if run is None or request.diameter_A is not None or request.pixel_size_A is not None:
         return None
-    if _positive(run.get("diameter_A")) is None:
+    if positive_or_none(run.get("diameter_A")) is None:
         return None
-    return _positive(run.get("pixel_size_A"))
+    return positive_or_none(run.get("pixel_size_A"))
 
 
 # --------------------------------------------------------------------------

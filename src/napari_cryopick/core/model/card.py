@@ -93,7 +93,8 @@ def _outcome(run: Mapping[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-def _positive_or_none(value: Any) -> float | None:
+def positive_or_none(value: Any) -> float | None:
+    """``value`` as a finite number > 0, else None (a card's sizes and run records)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -251,7 +252,7 @@ class ModelCard:
                 merged.append(dataset)
             else:
                 merged[index] = dataset
-        default = _positive_or_none(diameter_px)
+        default = positive_or_none(diameter_px)
         if default is None and datasets:
             default = datasets[-1].diameter_px
         return replace(
@@ -326,7 +327,7 @@ class ModelCard:
             datasets.append(
                 DatasetCard(
                     name=name,
-                    diameter_px=_positive_or_none(item.get("diameter_px")),
+                    diameter_px=positive_or_none(item.get("diameter_px")),
                     micrographs=_count(item.get("micrographs")),
                     labels=_count(item.get("labels")),
                     head=str(item.get("head", name if heads and name in heads else GENERIC_HEAD)),
@@ -352,7 +353,7 @@ class ModelCard:
             kinds=tuple(kinds or stored_kinds or ("particle",)),
             heads=tuple(heads or stored_heads or (GENERIC_HEAD,)),
             datasets=tuple(datasets),
-            diameter_px=_positive_or_none(metadata.get("diameter_px")),
+            diameter_px=positive_or_none(metadata.get("diameter_px")),
             history=tuple(history),
             exemplars=metadata.get("exemplars") if metadata.get("exemplars") else None,
             extra=extra,
