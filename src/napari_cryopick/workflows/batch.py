@@ -22,8 +22,8 @@ Resume (``skip``)
 Files it did not write
     Before picking, a run refuses to start when a file of a name it would
     write is in the folder but no manifest there records it, or records it
-    with another size (a user's own picks, or a file corrected by hand since):
-    ``overwrite`` replaces them. Each micrograph's output names are recorded
+    with other contents (size and digest: a user's own picks, or a file
+    corrected by hand since): ``overwrite`` replaces them. Each micrograph's output names are recorded
     (status ``started``, flushed) before its files are written, so a run
     killed between the write and its record still owns them.
 Shards (``shard=(i, N)``)
@@ -155,7 +155,7 @@ class BatchOptions:
     overwrite
         Replace files of the output names that no run into the folder wrote,
         or that changed since (:func:`unrecorded_outputs`); by default the
-        run refuses to start.
+        run refuses to start (monitor mode: records such a micrograph failed).
     """
 
     skip: bool = False

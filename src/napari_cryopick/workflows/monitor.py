@@ -37,6 +37,7 @@ from napari_cryopick.workflows.pick import (
     PickProgress,
     PickRequest,
     PreparedPick,
+    output_paths,
     prepare,
     zero_shot,
 )
@@ -70,9 +71,13 @@ def _not_replacing(
 ) -> list[WorkItem]:
     """``items`` but those whose output names hold files no run wrote (recorded as
     failed: a stream of arrivals is not refused as a whole, as a batch run is)."""
+    foreign = set(unrecorded_outputs(prepared, items, out_dir))  # the manifests read once
+    if not foreign:
+        return items
     kept = []
     for item in items:
-        found = unrecorded_outputs(prepared, [item], out_dir)
+        own = output_paths(item.stem, prepared.request.formats, prepared.kinds)
+        found = [path for path in own if path in foreign]
         if found:
             state["errors"][str(item.source)] = (
                 f"{item.source}: {', '.join(map(str, found))} not written by an earlier run "

@@ -593,16 +593,20 @@ def trained_head(card: Any, heads: tuple[str, ...]) -> str | None:
     return _default_head(None, card, heads)
 
 
-def _last_run_value(card: Any, key: str, upper: float) -> float | None:
-    """A number in ``[0, upper]`` the model's last training stored under ``key``, or None."""
-    if card is None or not card.history:
-        return None
-    value = card.history[-1].get(key)
+def _bounded(value: Any, upper: float) -> float | None:
+    """``value`` as a number in ``[0, upper]``, else None."""
     try:
         value = float(value)
     except (TypeError, ValueError):
         return None
     return value if 0.0 <= value <= upper else None
+
+
+def _last_run_value(card: Any, key: str, upper: float) -> float | None:
+    """A number in ``[0, upper]`` the model's last training stored under ``key``, or None."""
+    if card is None or not card.history:
+        return None
+    return _bounded(card.history[-1].get(key), upper)
 
 
 def model_threshold(card: Any) -> float | None:
@@ -632,12 +636,22 @@ def _head_run_value(card: Any, head: str, key: str, upper: float) -> float | Non
         names = list(run.get("datasets", ()) or ())
         trained = {getattr(card.dataset(n), "head", None) for n in names}
         if trained == {head}:
-            try:
-                value = float(run.get(key))
-            except (TypeError, ValueError):
-                return None
-            return value if 0.0 <= value <= upper else None
+            return _bounded(run.get(key), upper)
     return None
+
+
+def _calibration(card: Any, head: str | None, trained_head: str | None) -> dict[str, float]:
+    """The pick ``threshold`` and ``border`` a training calibrated for ``head`` (those
+    found): the last training's for the head it trained (or ``head`` None), else those
+    of the last training of ``head``'s data set alone."""
+    if head in (None, trained_head):
+        found = {"threshold": model_threshold(card), "border": model_border(card)}
+    else:
+        found = {
+            "threshold": head_threshold(card, head),
+            "border": _head_run_value(card, head, "pick_border", 10.0),
+        }
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def head_threshold(card: Any, head: str) -> float | None:
@@ -659,19 +673,23 @@ def recipe_heads(card: Any) -> tuple[str, ...]:
 
 
 def _own_head_configs(
-    request: PickRequest, card: Any, main: Any, own_heads: Mapping[str, str]
+    request: PickRequest,
+    card: Any,
+    main: Any,
+    own_heads: Mapping[str, str],
+    trained_head: str | None,
 ) -> dict[str, Any]:
     """A picking configuration per own head of :func:`prepare`: ``main`` with that head,
     the threshold and border its data set's training calibrated (unless given)."""
+    defaults = type(main)()
     configs = {}
     for head in sorted(set(own_heads.values())):
+        calibrated = _calibration(card, head, trained_head)
         values = {**vars(main), "head": head}
         if request.threshold is None:
-            calibrated = head_threshold(card, head)
-            values["threshold"] = calibrated if calibrated is not None else type(main)().threshold
+            values["threshold"] = calibrated.get("threshold", defaults.threshold)
         if "border" not in request.options:
-            learned = _head_run_value(card, head, "pick_border", 10.0)
-            values["border"] = learned if learned is not None else type(main)().border
+            values["border"] = calibrated.get("border", defaults.border)
         configs[head] = type(main)(**values)
     return configs
 
@@ -753,22 +771,15 @@ def prepare(request: PickRequest) -> PreparedPick:
     values = dict(request.options)
     values.update(head=_default_head(head, card, heads), device=request.device)
     trained_head = _default_head(None, card, heads) or getattr(model, "default_head", None)
-    threshold = request.threshold
-    if threshold is None and head in (None, trained_head):
-        # calibrated for the head the last training trained, named or not
-        threshold = model_threshold(card)
-    elif threshold is None:  # another data set's head: its own training's
-        threshold = head_threshold(card, head)
+    # calibrated (threshold) and learned from the clicks (border) by the training of the
+    # head picked with: the last training for the head it trained, named or not; another
+    # data set's head, its own training's
+    calibrated = _calibration(card, head, trained_head)
+    threshold = request.threshold if request.threshold is not None else calibrated.get("threshold")
     if threshold is not None:
         values["threshold"] = threshold
-    if "border" not in values:
-        # learned from the clicks of the data set the last training trained that head on
-        if head in (None, trained_head):
-            border = model_border(card)
-        else:
-            border = _head_run_value(card, head, "pick_border", 10.0)
-        if border is not None:
-            values["border"] = border
+    if "border" not in values and "border" in calibrated:
+        values["border"] = calibrated["border"]
     config = PickConfig(**values)
     if request.keep_candidates is not None and request.keep_candidates > config.threshold:
         # the candidates are a superset of the picks: a trial's --keep-candidates 0.5 with
@@ -803,7 +814,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         model_name=model_name,
         stems=stems,
         own_heads=own_heads,
-        head_configs=_own_head_configs(request, card, config, own_heads),
+        head_configs=_own_head_configs(request, card, config, own_heads, trained_head),
     )
     if own_heads:
         logger.info(
