@@ -75,7 +75,7 @@ def test_interrupted_run_resumes_with_skip_and_matches(
     inputs = [r["input"] for r in records if r["status"] == "done"]
     assert sorted(inputs) == sorted(os.path.abspath(p) for p in micrographs)
     # each announced (its output names) before its files were written
-    assert [r["status"] for r in records] == ["started", "done"] * len(NAMES)
+    assert [r["status"] for r in records] == ["started", "done"] * len(NAMES) + ["summary"]
 
 
 def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
@@ -85,7 +85,7 @@ def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
     # broken line, and every later --skip run picked that micrograph again
     out = tmp_path / "out"
     request = _request(micrographs[:2], tiny_model, out)
-    drive(run_batch(request, BatchOptions(skip=True)))
+    drive(run_batch(request, BatchOptions(skip=True, summary=False)))  # a pick record last
     manifest = out / "cryopick_manifest.jsonl"
     lines = manifest.read_text().splitlines()
     manifest.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])  # the last one cut
@@ -115,8 +115,9 @@ def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, 
     drive(run_batch(_request(micrographs, tiny_model, elsewhere, threshold=0.2), BatchOptions()))
     manifest = elsewhere / "cryopick_manifest.jsonl"
     lines = manifest.read_text().splitlines()
-    assert json.loads(lines[-2])["status"] == "started"
-    manifest.write_text("\n".join(lines[:-1]) + "\n")  # the last micrograph's record lost
+    assert [json.loads(line)["status"] for line in lines[-3:]] == ["started", "done", "summary"]
+    del lines[-2]  # the last micrograph's record lost
+    manifest.write_text("\n".join(lines) + "\n")
     (elsewhere / "m9.star").write_text("written, then killed\n")
     drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions()))
     # a file of the run changed since (corrected by hand) is the user's
@@ -184,6 +185,48 @@ def test_an_export_after_a_killed_run_is_the_users_not_the_runs(tmp_path):
     record_export(out, [exported])
     assert foreign_files(out, [exported]) == [exported]  # a pick run may not replace it
     assert foreign_files(out, [exported], include_exports=True) == []  # an export may
+
+
+def test_a_users_summary_and_a_file_put_where_a_killed_run_never_wrote_are_refused(
+    micrographs, tiny_model, tmp_path
+):
+    from napari_cryopick.workflows.batch import STARTED_WINDOW_S, foreign_files
+
+    # left alone last session: a user's own summary.csv in --out was replaced unsaid
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.csv").write_text("my notes\n")
+    request = _request(micrographs[:2], tiny_model, out)
+    with pytest.raises(ValueError, match=r"summary\.csv"):
+        drive(run_batch(request, BatchOptions()))
+    drive(run_batch(request, BatchOptions(summary=False)))  # no summary: nothing to replace
+    assert (out / "summary.csv").read_text() == "my notes\n"
+    drive(run_batch(request, BatchOptions(overwrite=True)))
+    assert (out / "summary.csv").read_text().startswith("micrograph,")
+    drive(run_batch(request, BatchOptions()))  # the summary is a run's now: replaced
+    # a run's own summary is the next run's, and so are the summaries of runs that did
+    # not record them (before 2026-12-02)
+    legacy = tmp_path / "legacy"
+    drive(run_batch(_request(micrographs[:2], tiny_model, legacy), BatchOptions()))
+    manifest = legacy / "cryopick_manifest.jsonl"
+    kept = [line for line in manifest.read_text().splitlines() if '"summary"' not in line]
+    manifest.write_text("\n".join(kept) + "\n")
+    drive(run_batch(_request(micrographs[:2], tiny_model, legacy), BatchOptions()))
+    # a run killed after announcing m0.star and before writing it: a file put there an
+    # hour later is the user's; one written at the time is the run's
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    announced = time.time() - 3600
+    started = {"input": "/x/m0.mrc", "status": "started", "outputs": ["m0.star"],
+               "started_at": announced}  # fmt: skip
+    (killed / "cryopick_manifest.jsonl").write_text(json.dumps(started) + "\n")
+    later = killed / "m0.star"
+    later.write_text("my picks\n")
+    assert foreign_files(killed, [later]) == [later]
+    os.utime(later, (announced + 1, announced + 1))
+    assert foreign_files(killed, [later]) == []
+    os.utime(later, (announced + STARTED_WINDOW_S + 5,) * 2)
+    assert foreign_files(killed, [later]) == [later]
 
 
 def test_skip_redoes_changed_settings_missing_files_and_cut_records(
@@ -356,6 +399,37 @@ def test_monitor_tries_a_failed_micrograph_again_once_its_file_changes(tiny_mode
     assert [bool(e.error) for e in events] == [True, False]  # failed empty, then picked
     assert outcome.errors == {}
     assert (tmp_path / "out" / "late.star").is_file()
+
+
+def test_monitor_picks_a_refused_micrograph_once_the_users_file_is_moved_away(tiny_model, tmp_path):
+    # left alone last session: a micrograph refused for the user's own picks in the
+    # way stayed refused all session, and a user's summary.csv was replaced at the end
+    incoming = tmp_path / "incoming"
+    write_micrographs(incoming, ["w0.mrc"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.csv").write_text("my notes\n")
+    with pytest.raises(ValueError, match=r"summary\.csv"):
+        drive(monitor(_request((), tiny_model, out), incoming, idle_timeout=1.0, poll_s=1.0))
+    (out / "summary.csv").unlink()
+    mine = out / "w0.star"
+    mine.write_text("my picks\n")
+    clock = {"t": 0.0}
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        if clock["t"] == 3.0:
+            mine.rename(tmp_path / "kept.star")  # the user moves them away
+
+    job = monitor(
+        _request((), tiny_model, out), incoming, idle_timeout=6.0, poll_s=1.0,
+        settle_s=0.0, clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    outcome = drive(job)
+    assert outcome.errors == {}
+    assert outcome.n_picked == 1
+    assert read_picks(mine).shape[0] > 0
+    assert (tmp_path / "kept.star").read_text() == "my picks\n"
 
 
 def test_monitor_picks_files_once_they_stop_growing(tiny_model, tmp_path):

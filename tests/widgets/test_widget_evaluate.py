@@ -299,3 +299,27 @@ def test_clicks_as_ground_truth_are_said_to_be_incomplete(evaluation):
     widget.truth_combo.setCurrentText(complete)
     assert widget.run() is not None
     assert "objects clicked" not in widget.results_label.text()
+
+
+def test_a_pick_file_opened_is_the_truth_before_annotations_that_hold_the_result(
+    make_napari_viewer, real_data_dir
+):
+    # left alone last session: after "Use as training labels" the particle annotations
+    # hold the result itself, and Evaluate preselected them over the truth file the user
+    # had opened: the result compared with itself
+    viewer = make_napari_viewer()
+    folder = real_data_dir / DATASET
+    viewer.open(str(folder / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick")
+    table = read_picks(folder / "picks" / f"{NAME}.csv")
+    result = table.head(40).assign(micrograph=NAME, score=0.5)
+    data, kwargs, _ = picks_layer(result, f"{NAME} results")
+    kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "result"}
+    viewer.add_points(data, **kwargs)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    labels = annotate.set_kind("particle")
+    labels.data = data  # the result, as its labels
+    (opened,) = viewer.open(str(folder / "picks" / f"{NAME}.csv"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    assert widget.pred_combo.currentText() == f"{NAME} results"
+    assert widget.truth_combo.currentText() == opened.name
+    assert len(opened.data) == len(table)

@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryopick.layers.results import ROLE_KEY
+from napari_cryopick.layers.results import ROLE_KEY, SOURCE_KEY
 
 from ._common import (
     connect_while_alive,
@@ -54,6 +54,8 @@ def _prediction_rank(layer: Any) -> int:
     meta = layer.metadata
     if meta.get("kind") == "negative":
         return 9
+    if meta.get(SOURCE_KEY):  # a file opened (its circles and paths look like results)
+        return 1
     if meta.get(ROLE_KEY) == "result":
         return 0
     if meta.get(ROLE_KEY) == "annotation":
@@ -62,14 +64,18 @@ def _prediction_rank(layer: Any) -> int:
 
 
 def _truth_rank(layer: Any) -> int:
-    """Lower is a likelier ground truth: truth files, then particle annotations."""
+    """Lower is a likelier ground truth: truth files, pick files opened, then particle
+    annotations (after "Use as training labels" they hold the result itself: a trial
+    compared a result with itself while a truth file lay open)."""
     meta = layer.metadata
     if meta.get("kind") == "negative":
         return 9
     if layer.name.endswith("truth") or meta.get(ROLE_KEY) == "truth":
         return 0
-    if meta.get(ROLE_KEY) == "annotation":
+    if meta.get(SOURCE_KEY):
         return 1
+    if meta.get(ROLE_KEY) == "annotation":
+        return 2
     if meta.get(ROLE_KEY) == "result":
         return 6
     return 3

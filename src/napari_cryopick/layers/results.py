@@ -24,6 +24,8 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 
 #: napari metadata key telling which cryopick role a layer plays.
 ROLE_KEY = "cryopick_role"
+#: Metadata key of the pick file a layer was read from (:func:`pick_file_layers`).
+SOURCE_KEY = "cryopick_source"
 #: napari metadata key of the Pick widget's shared result layers: what the layer shows
 #: ("heatmap", "picks", "vesicles", "fibers"); ``"micrograph"`` says whose results.
 SHOWS_KEY = "cryopick_shows"
@@ -286,7 +288,8 @@ def pick_file_layers(
     ``source``: the file the table was read from; the layers are then named
     ``"<micrograph> picks from <source>"`` (and so on), never the names of the
     Pick widget's result layers: a trial's opened truth file took
-    ``"<micrograph> picks"`` and the results became ``"... picks [1]"``.
+    ``"<micrograph> picks"`` and the results became ``"... picks [1]"``;
+    their metadata ``SOURCE_KEY`` holds it.
 
     Vesicles become circles (:func:`vesicles_layer`, ``"<micrograph>
     vesicles"``) and fibers with a ``tube_id`` paths (:func:`fibers_layer`,
@@ -314,4 +317,7 @@ def pick_file_layers(
     if traced.any():
         paths = picks_to_paths(table[traced])
         layers.append(fibers_layer(paths, f"{micrograph} fibers{tail}", micrograph=micrograph))
+    if source:
+        for _data, kwargs, _type in layers:  # the Evaluate widget's likelier truth
+            kwargs.setdefault("metadata", {})[SOURCE_KEY] = source
     return layers

@@ -23,9 +23,12 @@ Files it did not write
     Before picking, a run refuses to start when a file of a name it would
     write is in the folder but no manifest there records it, or records it
     with other contents (size and digest: a user's own picks, or a file
-    corrected by hand since): ``overwrite`` replaces them. Each micrograph's output names are recorded
-    (status ``started``, flushed) before its files are written, so a run
-    killed between the write and its record still owns them.
+    corrected by hand since), nor a ``summary.csv``/``summary.png`` no run
+    wrote: ``overwrite`` replaces them. Each micrograph's output names are
+    recorded (status ``started``, flushed) before its files are written, so a
+    run killed between the write and its record still owns them (the files
+    written within :data:`STARTED_WINDOW_S` of that record; a file put there
+    later is the user's).
 Shards (``shard=(i, N)``)
     Micrograph ``k`` (0-based, in input order) belongs to shard
     ``k % N + 1``: ``--shard $SLURM_ARRAY_TASK_ID/N`` in a 1-based job array.
@@ -66,7 +69,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from napari_cryopick.workflows.pick import (
     MicrographPicks,
@@ -86,9 +89,11 @@ __all__ = [
     "BatchOptions",
     "BatchOutcome",
     "OutputBusyError",
+    "Recorded",
     "WorkItem",
     "complete_items",
     "foreign_files",
+    "foreign_summary",
     "parse_dask",
     "parse_shard",
     "plan_items",
@@ -113,6 +118,9 @@ STARTED = "started"
 #: Manifest status of files the Pick widget exported (no ``input``: not a picked
 #: micrograph's record; pick runs do not take them for their own).
 EXPORTED = "exported"
+#: Manifest status of the summary files a run wrote (no ``input``): a later run replaces
+#: them, a user's own ``summary.csv`` there is never replaced unsaid.
+SUMMARIZED = "summary"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_PNG = "summary.png"
 
@@ -482,19 +490,34 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
     return True
 
 
-def recorded_outputs(
-    out_dir: Path, include_exports: bool = False
-) -> dict[str, tuple[int, str | None] | None]:
-    """``{file relative to out_dir: (size, digest)}`` of every output a run into
-    ``out_dir`` recorded in its manifests (all records, every fingerprint; the latest).
+class Recorded(NamedTuple):
+    """What a folder's manifests say of one output file (:func:`recorded_outputs`)."""
 
-    None: a run was about to write the file (its ``started`` record) and did not
-    record it done (killed, a full disk): any content is that run's. Digest None:
-    a record of a version before 2026-12-02 (sizes only). ``include_exports``: the
-    files the Pick widget exported there too (:func:`record_export`): a later export
-    replaces them, a pick run does not (they hold the user's corrections).
+    #: its size when recorded done; None: only announced (a ``started`` record)
+    size: int | None
+    #: a short SHA-256 of its contents; None: a record of a version before 2026-12-02
+    digest: str | None = None
+    #: when a run announced it (``started``): the run wrote it about then, or not at all
+    started_at: float | None = None
+
+
+#: A ``started`` record owns a file written this long (seconds) before or after it at
+#: most: its run writes at once; a file that came later (the run was killed before its
+#: write) is somebody else's. Generous for the clocks of network file systems.
+STARTED_WINDOW_S = 600.0
+
+
+def recorded_outputs(out_dir: Path, include_exports: bool = False) -> dict[str, Recorded]:
+    """``{file relative to out_dir: Recorded}`` of every output a run into ``out_dir``
+    recorded in its manifests (all records, every fingerprint; the latest).
+
+    A ``started`` record: a run was about to write the file and did not record it done
+    (killed, a full disk); the file is that run's if written about then.
+    ``include_exports``: the files the Pick widget exported there too
+    (:func:`record_export`): a later export replaces them, a pick run does not (they
+    hold the user's corrections).
     """
-    known: dict[str, tuple[int, str | None] | None] = {}
+    known: dict[str, Recorded] = {}
     for record in _manifest_records(out_dir):
         if record.get("status") == EXPORTED and not include_exports:
             # the user's corrections since: no run's any more (a docs check: a killed
@@ -506,10 +529,14 @@ def recorded_outputs(
         if not isinstance(outputs, list) or not isinstance(sizes, list):
             continue
         if record.get("status") == STARTED:
-            known.update(dict.fromkeys(map(str, outputs)))
+            announced = Recorded(None, None, _record_time(record))
+            known.update(dict.fromkeys(map(str, outputs), announced))
             continue
         digests = record.get("digests") or [None] * len(sizes)
-        known.update(zip(map(str, outputs), zip(sizes, digests)))
+        known.update(
+            (str(name), Recorded(size, digest))
+            for name, size, digest in zip(outputs, sizes, digests)
+        )
     return known
 
 
@@ -545,17 +572,20 @@ def foreign_files(
     found = []
     for path in paths:
         try:
-            size = path.stat().st_size
+            stat = path.stat()
         except OSError:
             continue  # not there (or not readable: the write will say)
-        relative = os.path.relpath(path, out_dir)
-        if relative not in recorded:
-            found.append(path)
-            continue
-        known = recorded[relative]
+        known = recorded.get(os.path.relpath(path, out_dir))
         if known is None:
-            continue
-        if known[0] != size or (known[1] is not None and known[1] != _output_digest(path)):
+            found.append(path)
+        elif known.size is None:
+            # announced by a run killed about its write: that run's file if written then
+            # (a file put there after a kill before the write is the user's)
+            if abs(stat.st_mtime - (known.started_at or 0.0)) > STARTED_WINDOW_S:
+                found.append(path)
+        elif known.size != stat.st_size or (
+            known.digest is not None and known.digest != _output_digest(path)
+        ):
             found.append(path)
     return found
 
@@ -563,10 +593,15 @@ def foreign_files(
 def record_export(out_dir: Path, written: Sequence[Path]) -> None:
     """Record files the Pick widget exported into ``out_dir`` (a line of its manifest,
     status ``exported``): a later export there may replace them, a pick run may not."""
+    _record_files(out_dir, written, EXPORTED)
+
+
+def _record_files(out_dir: Path, written: Sequence[Path], status: str) -> None:
+    """A manifest line of status ``status`` recording ``written`` (files in ``out_dir``)."""
     if not written:
         return
     record = {
-        "status": EXPORTED,
+        "status": status,
         "outputs": [os.path.relpath(path, out_dir) for path in written],
         "sizes": [path.stat().st_size for path in written],
         "digests": [_output_digest(path) for path in written],
@@ -578,14 +613,42 @@ def record_export(out_dir: Path, written: Sequence[Path]) -> None:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
 
 
-def refuse_to_replace(prepared: PreparedPick, items: Sequence[WorkItem] | None = None) -> None:
+def refuse_to_replace(
+    prepared: PreparedPick, items: Sequence[WorkItem] | None = None, summary: bool = False
+) -> None:
     """Raise ValueError naming the files of :func:`unrecorded_outputs` (``items``: those
-    of the prepared request's micrographs by default), if any."""
+    of the prepared request's micrographs by default), if any; ``summary``: the
+    ``summary.csv`` and ``summary.png`` the run will write too."""
     out_dir = Path(prepared.request.out_dir)
     if not out_dir.is_dir():
         return
     items = plan_items(prepared) if items is None else items
     found = unrecorded_outputs(prepared, items, out_dir)
+    if summary:
+        found += foreign_summary(out_dir)
+    _refuse(out_dir, found)
+
+
+def foreign_summary(out_dir: Path) -> list[Path]:
+    """``summary.csv`` / ``summary.png`` in ``out_dir`` that no run wrote (a user's own).
+
+    A run's summary is the next run's to replace, even while another shard is writing
+    it (its contents change then): only one no run wrote is the user's. Runs before
+    2026-12-02 did not record their summaries: a folder of such runs' records and none
+    of a summary is taken for theirs.
+    """
+    out_dir = Path(out_dir)
+    present = [out_dir / name for name in (SUMMARY_CSV, SUMMARY_PNG) if (out_dir / name).exists()]
+    if not present:
+        return []
+    recorded = recorded_outputs(out_dir)
+    statuses = {record.get("status") for record in _manifest_records(out_dir)}
+    if SUMMARIZED not in statuses and "done" in statuses:
+        return []
+    return [path for path in present if path.name not in recorded]
+
+
+def _refuse(out_dir: Path, found: Sequence[Path]) -> None:
     if not found:
         return
     names = ", ".join(os.path.relpath(p, out_dir) for p in found[:3])
@@ -1482,7 +1545,7 @@ def _run_locked(
     items = shard_items(items, options.shard)
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
     if not options.overwrite:
-        refuse_to_replace(prepared, todo)
+        refuse_to_replace(prepared, todo, summary=options.summary)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint, lock)
     state = _run_state()
     executor = None
@@ -1588,6 +1651,7 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     png_path = atomic_write_bytes(out_dir / SUMMARY_PNG, buffer.getvalue())
+    _record_files(out_dir, [csv_path, png_path], SUMMARIZED)  # a later run's to replace
     return csv_path, png_path
 
 

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 
 from napari_cryopick.workflows.batch import (
@@ -26,8 +26,10 @@ from napari_cryopick.workflows.batch import (
     _executor,
     _Manifest,
     _manifest_path,
+    _refuse,
     _run_state,
     complete_items,
+    foreign_summary,
     settings_fingerprint,
     shard_items,
     unrecorded_outputs,
@@ -66,11 +68,30 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, floa
     return found
 
 
+def _stats(paths: Iterable[Path]) -> dict[Path, tuple[int, float] | None]:
+    """Size and time of each of ``paths`` (None: not there)."""
+    found: dict[Path, tuple[int, float] | None] = {}
+    for path in paths:
+        try:
+            status = path.stat()
+        except OSError:
+            found[path] = None
+        else:
+            found[path] = (status.st_size, status.st_mtime)
+    return found
+
+
 def _not_replacing(
-    prepared: PreparedPick, items: list[WorkItem], out_dir: Path, state: dict
+    prepared: PreparedPick,
+    items: list[WorkItem],
+    out_dir: Path,
+    state: dict,
+    refused: dict[Path, tuple[WorkItem, dict]],
 ) -> list[WorkItem]:
     """``items`` but those whose output names hold files no run wrote (recorded as
-    failed: a stream of arrivals is not refused as a whole, as a batch run is)."""
+    failed: a stream of arrivals is not refused as a whole, as a batch run is). Each
+    refused item goes into ``refused`` with its files' sizes and times: it is tried
+    again once they change (moved away by the user, a trial)."""
     foreign = set(unrecorded_outputs(prepared, items, out_dir))  # the manifests read once
     if not foreign:
         return items
@@ -81,11 +102,25 @@ def _not_replacing(
         if found:
             state["errors"][str(item.source)] = (
                 f"{item.source}: {', '.join(map(str, found))} not written by an earlier run "
-                "into the folder (or changed since); not replaced (--overwrite replaces it)"
+                "into the folder (or changed since); not replaced (--overwrite replaces it; "
+                "moved away, the micrograph is picked)"
             )
+            refused[item.source] = (item, _stats(found))
         else:
             kept.append(item)
     return kept
+
+
+def _freed(refused: dict[Path, tuple[WorkItem, dict]], state: dict) -> list[WorkItem]:
+    """The refused items whose files in the way were moved or changed since: to be tried
+    again (and checked again) now."""
+    freed = []
+    for source, (item, stats) in list(refused.items()):
+        if _stats(stats) != stats:
+            del refused[source]
+            state["errors"].pop(str(source), None)
+            freed.append(item)
+    return freed
 
 
 def monitor(
@@ -140,12 +175,15 @@ def monitor(
             " and ".join(missing),
         )
     fingerprint = settings_fingerprint(request)
+    if options.summary and not options.overwrite:
+        _refuse(out_dir, foreign_summary(out_dir))  # a user's own summary.csv
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
     state = _run_state()
     seen: dict[Path, tuple[int, float]] = {}
     handled: set[Path] = set()
     failed: dict[Path, tuple[int, float]] = {}  # size and time of a file when it failed
+    refused: dict[Path, tuple[WorkItem, dict]] = {}  # files of the user's in the way
     stems: dict[Path, Path] = {}
     skipped = 0
     busy = 0.0  # seconds spent picking (not waiting for micrographs to arrive)
@@ -180,12 +218,12 @@ def monitor(
                 stems[stem] = path
                 ready.append(WorkItem(path, stem))
             seen = now_scan
-            ready = shard_items(ready, options.shard)
+            ready = shard_items(ready, options.shard) + _freed(refused, state)
             if ready:
                 todo, done = complete_items(ready, out_dir, fingerprint)
                 skipped += len(done)
                 if not options.overwrite:
-                    todo = _not_replacing(prepared, todo, out_dir, state)
+                    todo = _not_replacing(prepared, todo, out_dir, state, refused)
                 if todo:
                     last_new = clock()
                     began = time.perf_counter()
