@@ -122,6 +122,17 @@ def test_jpg_is_read_as_gray(tmp_path):
     assert np.abs(read - data).mean() < 3.0  # lossy, but close
 
 
+def test_cmyk_jpg_is_read_as_gray(tmp_path):
+    # left alone in session 23: read as RGBA, a CMYK JPEG said "every pixel is 0"
+    from PIL import Image
+
+    data = np.tile(np.linspace(0, 255, 64), (48, 1)).astype(np.uint8)
+    Image.fromarray(data).convert("CMYK").save(tmp_path / "print.jpg", quality=95)
+    read = read_micrograph(tmp_path / "print.jpg").data
+    assert read.shape == (48, 64)
+    assert np.abs(read - data).mean() < 3.0
+
+
 def test_rgba_png_to_grayscale(tmp_path):
     rgb = np.zeros((10, 12, 4), dtype=np.uint8)
     rgb[..., 0], rgb[..., 1], rgb[..., 2], rgb[..., 3] = 200, 100, 50, 255
@@ -230,6 +241,13 @@ def test_tiff_frames_written_one_by_one_or_as_float_planes_are_a_movie(tmp_path)
         planes, frames, photometric="rgb", planarconfig="separate"
     )  # as now by default
     assert_error(planes, "3 frames.*motion-correct")
+    # 16-bit frames likewise (left alone last session: averaged as colour); grey stored
+    # as three equal 16-bit planes is still one micrograph
+    counts = np.random.default_rng(3).integers(0, 4000, (3, 16, 16)).astype(np.uint16)
+    tifffile.imwrite(planes, counts)  # tifffile's default for (3, y, x): colour planes
+    assert_error(planes, "3 frames.*motion-correct")
+    tifffile.imwrite(planes, np.stack([counts[0]] * 3))
+    np.testing.assert_array_equal(read_micrograph(planes).data, counts[0].astype(np.float32))
 
 
 def test_compressed_tiff_reads(tmp_path):

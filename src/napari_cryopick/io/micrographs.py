@@ -249,10 +249,14 @@ def _read_tiff(path: Path) -> np.ndarray:
         raise _error(path, "TIFF holds complex (Fourier-space) data, not a micrograph")
     while data.ndim > 2 and data.shape[0] == 1:
         data, axes = data[0], axes[1:]
-    # colour stored as planes; tifffile stores any (3, y, x) array so, and a colour
-    # picture of floating-point samples is a stack of 3 frames (a trial's was averaged)
+    # colour stored as planes; tifffile stores any (3, y, x) array so, and planes of
+    # floating-point or 16-bit samples are a stack of 3 frames (a trial's were averaged
+    # as colour), unless they are equal (grey stored as colour)
     planes = data.ndim == 3 and axes.startswith("S") and data.shape[0] in (3, 4)
-    if planes and data.dtype.kind != "f":
+    frames_not_colour = planes and (data.dtype.kind == "f" or data.dtype.itemsize > 1)
+    if frames_not_colour and all(np.array_equal(data[0], plane) for plane in data[1:3]):
+        frames_not_colour = False
+    if planes and not frames_not_colour:
         data, axes = np.moveaxis(data, 0, -1), axes[1:] + "S"
     elif planes:
         axes = "I" + axes[1:]
@@ -291,6 +295,10 @@ def _read_plain_image(path: Path) -> np.ndarray:
         )
     try:
         data = iio.imread(path)
+        if data.ndim == 3 and data.shape[-1] == 4 and _is_cmyk(path):
+            # read as RGBA its ink channels gave "every pixel is 0" (a trial): Pillow
+            # converts print colours to grey
+            data = iio.imread(path, mode="L")
     except Exception as exc:  # Pillow/imageio raise many types for non-images
         # one line: imageio appends install hints for other backends
         raise _error(path, f"not a readable {kind} image: {_first_line(exc)}") from None
@@ -298,6 +306,13 @@ def _read_plain_image(path: Path) -> np.ndarray:
     if data.ndim == 3 and data.shape[-1] not in (1, 2, 3, 4):
         raise _error(path, f"is an animated image with {data.shape[0]} frames, expected one")
     return data
+
+
+def _is_cmyk(path: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.mode == "CMYK"
 
 
 def _to_grayscale(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
