@@ -431,20 +431,45 @@ def test_cli_train_bad_input_exit_2(tmp_path, capsys, caplog):
     assert ModelCard.from_metadata(metadata).history[-1]["diameter_A"] == 200.0
 
 
-def test_cli_train_says_how_to_use_napari_annotations(tmp_path, capsys):
+def test_cli_train_reads_napari_annotations(tmp_path, capsys):
     # a trial gave cryopick train the folder of its napari annotations, then one sidecar:
-    # "no pick files in this folder" and "unknown pick file suffix '.json'", no way named
-    mics, _picks = _write_data(tmp_path, n=1)
-    annotated = tmp_path / "annotated"
-    annotated.mkdir()
-    sidecar = annotated / "mic_0.cryopick.json"
-    sidecar.write_text("{}")
-    for given in (annotated, sidecar):
-        args = ["train", "--micrographs", str(mics), "--picks", str(given), "--diameter", "20"]
-        assert main([*args, "--out", str(tmp_path / "m.pt"), "--device", "cpu"]) == 2
-        err = capsys.readouterr().err
-        assert "napari annotations" in err
-        assert "Save Selected Layers" in err
+    # "no pick files in this folder" and "unknown pick file suffix '.json'"; since
+    # 2026-12-02 --annotations reads them (negatives and the data set name too)
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    mics, picks = _write_data(tmp_path, n=2)
+    clicks = pd.read_csv(picks / "mic_0.csv")
+    table = make_picks(clicks["x"], clicks["y"], diameter=DIAMETER)
+    junk = make_picks([5.0, 120.0], [120.0, 5.0], diameter=DIAMETER, kind="negative")
+    sidecar = save_annotations(
+        Annotations(mics / "mic_0.tif", pd.concat([table, junk]), "toy", DIAMETER)
+    )
+    assert sidecar.parent == mics
+    out = tmp_path / "m.pt"
+    base = ["train", "--micrographs", str(mics), "--out", str(out), "--device", "cpu"]
+    base += ["--steps", "2", "--crop-size", "32", "--threads", "1"]
+    assert main(base) == 2  # neither pick files nor --annotations
+    assert "--annotations" in capsys.readouterr().err
+    for given in (mics, sidecar):  # the sidecar as a pick file: the option is named
+        assert main([*base, "--picks", str(given)]) == 2
+        assert "cryopick train --annotations" in capsys.readouterr().err
+    assert main([*base, "--annotations"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{len(table)} picks, 2 negatives" in printed
+    _model, metadata = load_checkpoint(out)
+    assert metadata["datasets"] == ["toy"]
+    assert metadata["history"][-1]["micrographs"] == ["mic_0"]
+    # with pick files of the other micrograph: both trained on, one data set named
+    assert main([*base, "--annotations", "--picks", str(picks / "mic_1.csv")]) == 0
+    _model, metadata = load_checkpoint(out)
+    assert metadata["history"][-1]["micrographs"] == ["mic_0", "mic_1"]
+    assert len(metadata["datasets"]) == 2
+    assert "toy" in metadata["datasets"]
+    # annotations of none of the micrographs given
+    (tmp_path / "other").mkdir()
+    (mics / "mic_1.tif").rename(tmp_path / "other" / "mic_1.tif")
+    assert main([*base[:2], str(tmp_path / "other"), *base[3:], "--annotations"]) == 2
+    assert "no napari annotations" in capsys.readouterr().err
 
 
 def test_cli_train_interrupt_writes_nothing(tmp_path, monkeypatch):

@@ -193,7 +193,7 @@ def test_picks_reader_opens_simulated_fiber_centre_lines_as_paths(tmp_path):
 def test_opened_vesicles_and_fibers_look_like_the_pick_widget_results(make_napari_viewer, tmp_path):
     """File > Open of a vesicle and fiber file gives the circles and paths the Pick
     widget shows for the same picks: same names, colours, widths and metadata."""
-    from napari_cryopick.layers.results import SHOWS_KEY
+    from napari_cryopick.layers.results import SHOWS_KEY, SOURCE_KEY
 
     viewer = make_napari_viewer()
     viewer.open(str(write_mrc(tmp_path / "mic_001.mrc", np.zeros((300, 300)))), plugin=PLUGIN)
@@ -218,7 +218,7 @@ def test_opened_vesicles_and_fibers_look_like_the_pick_widget_results(make_napar
         np.testing.assert_allclose(layer.face_color, result.face_color)
         np.testing.assert_allclose(layer.edge_width, result.edge_width)
         own = {k: v for k, v in result.metadata.items() if k not in (SHOWS_KEY, "rows")}
-        assert dict(layer.metadata) == own
+        assert dict(layer.metadata) == {**own, SOURCE_KEY: "mic_001.csv"}  # opened from
     # the simulator's centre lines open as paths too (napari.yaml claims *.json)
     golden = Path(__file__).parent / "golden" / "simulate_fibers.json"
     (lines,) = viewer.open(str(golden), plugin=PLUGIN)

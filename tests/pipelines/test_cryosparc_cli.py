@@ -333,6 +333,31 @@ def test_export_refuses_two_micrographs_of_one_name(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_export_refuses_picks_off_their_exposures(project, tmp_path, capsys):
+    # left alone last session: picks of 2x-binned micrographs exported against the
+    # full-size exposures went to cryoSPARC unchecked (wrong places on extraction)
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    _, exposures, _, _ = project
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    rows, cols = SHAPE
+    inside = make_picks([5.0, cols - 2.0], [5.0, rows - 1.0 + 8.0], diameter=20.0)  # edge
+    write_picks(inside, picks / f"{UID}_mic_a.star")
+    out = tmp_path / "export.star"
+    args = ["cryosparc", "export", str(picks), "--exposures", str(exposures), "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+    binned = make_picks([10.0, 2 * cols - 20.0], [10.0, 40.0], diameter=20.0)
+    write_picks(binned, picks / f"{UID}_mic_b.star")
+    assert main([*args[:-1], str(tmp_path / "again.star")]) == 2
+    err = capsys.readouterr().err
+    assert f"1 of 2 of {UID}_mic_b (x up to {2 * cols - 20}" in err
+    assert f"on {cols} x {rows} px" in err
+    assert not (tmp_path / "again.star").exists()
+
+
 def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     """A trial: ``cryosparc export BOX/ --threshold 0.3`` wrote every pick, exit 0."""
     from napari_cryopick.core.pick_table import make_picks

@@ -146,6 +146,26 @@ def test_relion_job_failure_leaves_the_failure_marker(relion_project, tmp_path, 
     assert not (job / "RELION_JOB_EXIT_SUCCESS").exists()
 
 
+def test_relion_job_run_outside_the_project_says_where_to_run_it(
+    relion_project, tiny_model, monkeypatch, capsys
+):
+    # left alone in session 24: run by hand from another folder, every micrograph failed
+    elsewhere = relion_project / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    job = relion_project / "External/job004"
+    code = main(
+        ["relion", "--o", str(job), "--in_mics",
+         str(relion_project / "CtfFind/job003/micrographs_ctf.star"), "--j", "1",
+         "--model", str(tiny_model), "--diameter-A", "24"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"none of its {len(LISTED)} micrographs is there" in err
+    assert f"run cryopick relion there ({relion_project}), not from {elsewhere}" in err
+    assert (job / "RELION_JOB_EXIT_FAILURE").is_file()
+
+
 def _threshold_between_scores(scores: np.ndarray) -> float:
     """A threshold in a clear gap of the written (4-decimal) scores, with picks on both sides."""
     values = np.unique(np.round(scores, 4))

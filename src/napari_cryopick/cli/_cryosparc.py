@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from napari_cryopick.cli import EXIT_OK, CLIError
 from napari_cryopick.core.text import name_list
@@ -136,8 +137,9 @@ def _note_candidates(items: list[Path]) -> None:
             )
 
 
-def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, int]]:
-    """``{micrograph name: file name}`` and ``{micrograph name: rows}`` of an exposures .cs.
+def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+    """``{micrograph name: file name}`` and ``{micrograph name: (rows, columns)}`` of an
+    exposures .cs.
 
     Names are the files' stems, and the stems without cryoSPARC's UID prefix
     where that is unambiguous (micrographs picked from copies without it).
@@ -145,20 +147,53 @@ def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, int]]:
     from napari_cryopick.io.cryosparc import micrograph_name, read_exposures
 
     files: dict[str, str] = {}
-    heights: dict[str, int] = {}
+    shapes: dict[str, tuple[int, int]] = {}
     stripped: dict[str, list[str]] = {}
     for exposure in read_exposures(path):
         stem = micrograph_name(str(exposure.path), strip_uid=False)
         files[stem] = exposure.path.name
-        if exposure.shape is not None:
-            heights[stem] = int(exposure.shape[0])  # cryoSPARC's shape is [ny, nx]
+        if exposure.shape is not None:  # cryoSPARC's shape is [ny, nx]
+            shapes[stem] = (int(exposure.shape[0]), int(exposure.shape[1]))
         stripped.setdefault(micrograph_name(str(exposure.path)), []).append(stem)
     for short, stems in stripped.items():
         if short not in files and len(stems) == 1:
             files[short] = files[stems[0]]
-            if stems[0] in heights:
-                heights[short] = heights[stems[0]]
-    return files, heights
+            if stems[0] in shapes:
+                shapes[short] = shapes[stems[0]]
+    return files, shapes
+
+
+def _check_on_exposures(picks: Any, shapes: dict[str, tuple[int, int]], source: Path) -> None:
+    """Refuse picks that lie off their exposure (by more than half their diameter, at
+    least a pixel): picked on micrographs of another binning or size, cryoSPARC would
+    extract them in the wrong places (left alone in session 24: not checked)."""
+    import numpy as np
+
+    off = {}
+    for name, group in picks.groupby(picks["micrograph"].astype(str), sort=True):
+        if name not in shapes:
+            continue
+        rows, columns = shapes[name]
+        slack = np.maximum(np.nan_to_num(group["diameter"].to_numpy(float)) / 2, 1.0)
+        x, y = group["x"].to_numpy(float), group["y"].to_numpy(float)
+        outside = (x < -slack) | (y < -slack) | (x > columns - 1 + slack) | (y > rows - 1 + slack)
+        if outside.any():
+            off[name] = (
+                int(outside.sum()),
+                len(group),
+                float(x.max()),
+                float(y.max()),
+                columns,
+                rows,
+            )
+    if off:
+        name, (n, total, x_max, y_max, columns, rows) = next(iter(off.items()))
+        raise CLIError(
+            f"{source}: the picks of {len(off)} micrograph(s) lie off their exposures, e.g. "
+            f"{n} of {total} of {name} (x up to {x_max:.0f}, y up to {y_max:.0f} on "
+            f"{columns} x {rows} px): picked on micrographs of another binning or size? "
+            "(cryoSPARC would extract them in the wrong places)"
+        )
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -182,13 +217,13 @@ def run_export(args: argparse.Namespace) -> int:
         raise CLIError(f"no pick files in {', '.join(map(str, args.inputs))}")
     if args.threshold is None:
         _note_candidates([Path(item) for item in args.inputs])
-    names, heights = (picked or None, None)
+    names, shapes = (picked or None, {})
     # one micrograph name, one file: never merged; a per-micrograph file takes the
     # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the
     # micrograph a run's manifest names)
     picks = read_pick_files(files, names=set(picked) if picked else None)
     if args.exposures is not None:
-        names, heights = _exposure_names(args.exposures)
+        names, shapes = _exposure_names(args.exposures)
         # then to the exposures' names by the same rule (mic -> <uid>_mic_patch_aligned_
         # doseweighted): a RELION job's mic_autopick.star matched no Patch Motion exposure
         known = set(names)
@@ -225,6 +260,8 @@ def run_export(args: argparse.Namespace) -> int:
                 f"{args.exposures}: lists no exposure for the picks of {len(unknown)} "
                 f"micrograph(s): {shown}"
             )
+        _check_on_exposures(picks, shapes, args.exposures)
+    heights = {name: shape[0] for name, shape in shapes.items()} if shapes else None
     write_import_star(picks, args.out, micrograph_files=names, heights=heights, flip_y=args.flip_y)
     n_micrographs = picks["micrograph"].nunique() if len(picks) else 0
     flip = ", y flipped" if args.flip_y else ""

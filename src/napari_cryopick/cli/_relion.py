@@ -147,6 +147,26 @@ def _items(job_dir: Path, star: Path) -> tuple[list, list]:
     micrographs = read_micrographs_star(star)
     if not micrographs:
         raise CLIError(f"{star}: lists no micrographs")
+    if not any(Path(m.path).exists() for m in micrographs):
+        # left alone in session 24: run by hand from elsewhere, every micrograph failed
+        first = micrographs[0]
+        where = ""
+        if not Path(first.name).is_absolute():
+            # <project>/CtfFind/job003/micrographs_ctf.star: two folders up, if its files
+            # are found from there
+            above = Path(star).absolute().parents
+            project = next(
+                (folder for folder in above[1:3] if (folder / first.name).exists()), None
+            )
+            where = (
+                f"; RELION runs an External job from the project folder (the list's paths are "
+                f"relative to it): run cryopick relion there"
+                f"{f' ({project})' if project else ''}, not from {Path.cwd()}"
+            )
+        raise CLIError(
+            f"{star}: none of its {len(micrographs)} micrographs is there (e.g. {first.path})"
+            f"{where}"
+        )
     items, owners = [], {}
     for micrograph in micrographs:
         coordinates = coordinate_file_path(job_dir, micrograph.name)

@@ -43,9 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--picks",
         nargs="+",
-        required=True,
+        default=[],
         metavar="PATH",
-        help="pick files or folders (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles .cs)",
+        help="pick files or folders (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles .cs); "
+        "needed unless --annotations",
+    )
+    parser.add_argument(
+        "--annotations",
+        action="store_true",
+        help="also train on what napari's Annotate widget saved for these micrographs "
+        "(<micrograph>.cryopick.json: particles, vesicles, fibers and negatives; their data "
+        "set names unless --dataset)",
     )
     parser.add_argument(
         "--kind",
@@ -314,6 +322,7 @@ def request_from_args(args: argparse.Namespace):
         picks_binning=args.picks_binning,
         kind=args.kind,
         flip_y=args.flip_y,
+        annotations=args.annotations,
     )
     return TrainRequest(
         datasets=sets,

@@ -278,9 +278,8 @@ BOOKKEEPING_FILES = frozenset(
 SIDECAR_SUFFIX = ".cryopick.json"
 #: Said where napari annotations are given as pick files (a trial looked for a way).
 NAPARI_ANNOTATIONS_HINT = (
-    "; the napari annotations (<micrograph>.cryopick.json) are not pick files: in napari, "
-    "select an annotation layer and File > Save Selected Layers as RELION STAR (or train "
-    "in the Train widget)"
+    "; the napari annotations (<micrograph>.cryopick.json) are not pick files: "
+    "'cryopick train --annotations' reads them for the given micrographs"
 )
 
 

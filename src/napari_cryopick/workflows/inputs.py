@@ -181,6 +181,45 @@ def read_training_picks(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def read_annotation_picks(
+    paths: Sequence[Path],
+    names: Sequence[str],
+    shapes: Mapping[str, tuple[int, int]],
+    diameter_px: float | None = None,
+) -> tuple[Any, dict[str, str]]:
+    """Every object the napari Annotate widget saved for the micrographs ``paths``
+    (their ``.cryopick.json`` sidecars, :func:`napari_cryopick.io.annotations.load_annotations`),
+    particles, vesicles, fibers and negatives, in the micrographs' own pixels.
+
+    Returns the picks (``micrograph`` = the name in ``names``) and ``{name: data set}``
+    of the sidecars that name one. Edge clicks are dropped, clicks far off a
+    micrograph refused naming the sidecar (as for pick files).
+    """
+    import pandas as pd
+
+    from napari_cryopick.core.object_kinds import densify_fiber_picks
+    from napari_cryopick.io.annotations import find_sidecar, read_sidecar
+    from napari_cryopick.io.pickfiles import picks_on_micrograph
+
+    tables, datasets = [], {}
+    for path, name in zip(paths, names, strict=True):
+        sidecar = find_sidecar(path)
+        if sidecar is None:
+            continue
+        annotations = read_sidecar(sidecar, micrograph_path=path)
+        table = annotations.picks.assign(micrograph=name)
+        if annotations.dataset:
+            datasets[name] = annotations.dataset
+        if not len(table):
+            continue
+        if (table["tube_id"] > 0).any():
+            table = densify_fiber_picks(table)
+        tables.append(
+            picks_on_micrograph(table, shapes[name], source=sidecar, diameter_px=diameter_px)
+        )
+    return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), datasets
+
+
 def _log_unused(unused: dict[str, int], skipped: list[str]) -> None:
     """Say how many picks of the pick files belong to micrographs not given, naming a few."""
     files = f" ({len(skipped)} file(s) wholly: {name_list(skipped, 5)})" if skipped else ""
@@ -305,6 +344,7 @@ def training_sets_from_files(
     picks_binning: float = 1.0,
     kind: str | None = None,
     flip_y: bool = False,
+    annotations: bool = False,
 ) -> tuple[list[TrainingSet], Any]:
     """Data sets from micrograph and pick files or folders.
 
@@ -331,6 +371,10 @@ def training_sets_from_files(
     flip_y
         The pick (and negative) files count y from the bottom (origin
         bottom-left): mirrored on each micrograph's height.
+    annotations
+        Also read what the napari Annotate widget saved for the micrographs
+        (:func:`read_annotation_picks`: particles, vesicles, fibers, negatives);
+        a sidecar's data set names the micrograph's set unless ``dataset`` is given.
 
     Returns
     -------
@@ -369,7 +413,9 @@ def training_sets_from_files(
     headers = _headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A)
     name_set = set(names)
     shapes = _MadeWhenAsked(names, lambda name: headers[name].shape)
-    found = pick_files(picks)
+    if not picks and not annotations:
+        raise ValueError("give pick files (--picks), or --annotations to use napari's")
+    found = pick_files(picks) if picks else []
     # EMAN BOX files hold box sizes, which are read as diameters: boxes are often
     # 1.5-2 times the particle (a trial trained at a 200 px box for a 108 px protein)
     box_sized = any(path.suffix.lower() == ".box" for path, _ in found)
@@ -382,6 +428,16 @@ def training_sets_from_files(
         flip_y=flip_y,
         diameter_px=diameter_px,
     )
+    annotated_sets: dict[str, str] = {}
+    if annotations:
+        clicked, annotated_sets = read_annotation_picks(paths, names, shapes, diameter_px)
+        if not len(clicked):
+            raise ValueError(
+                f"no napari annotations of the given micrographs ({name_list(names)}): the "
+                "Annotate widget saves them beside each micrograph (<micrograph>.cryopick.json) "
+                "or, for a read-only folder, in its per-user folder"
+            )
+        table = pd.concat([t for t in (table, clicked) if len(t)], ignore_index=True)
     if negatives:
         negative_table = read_training_picks(
             pick_files(negatives),
@@ -466,7 +522,10 @@ def training_sets_from_files(
     else:
         diameters = []
     diameters = _check_diameters(loaded, names, positive, diameters, box_sized=box_sized)
-    groups = [dataset or _dataset_name(path) for path in paths]
+    groups = [
+        dataset or annotated_sets.get(name) or _dataset_name(path)
+        for path, name in zip(paths, names, strict=True)
+    ]
     sets = []
     for name in dict.fromkeys(groups):
         members = [i for i, group in enumerate(groups) if group == name]
