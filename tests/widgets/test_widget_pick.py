@@ -1134,12 +1134,27 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     assert widget.pick_all_open() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "but mic (data set 'beta') has a head of its own" in widget.status.text()
+    widget.diameter_spin.setValue(56.0)  # ribo's, from choosing that head
     widget.head_combo.setCurrentText(OWN_HEADS)
-    assert widget.threshold() == pytest.approx(0.06)
+    # the micrograph on screen's own head's settings (a trial: "Pick current" picked a
+    # ribosome micrograph at the 108 px of the β-gal head chosen before)
+    assert widget.threshold() == pytest.approx(0.12)
+    assert widget.diameter_spin.value() == pytest.approx(40.0)
     assert widget.pick_request([]).head is None
     assert widget.pick_all_open() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "picked with head" not in widget.status.text()  # mic with beta's own head
+    widget.set_threshold(0.3)  # the user's slider stays while the micrograph does
+    viewer.layers.selection.active = viewer.layers[0]
+    assert widget.threshold() == pytest.approx(0.3)
+    # loaded while a micrograph of another data set with a head of its own is on screen:
+    # each data set's own, at that micrograph's settings (the trial's model: β-gal last)
+    widget.head_combo.setCurrentText("ribo")
+    set_micrograph_settings(viewer, viewer.layers["mic"], dataset="beta", diameter_px=40.0)
+    assert widget.load_model(path), widget.status.text()
+    assert widget.head_combo.currentText() == OWN_HEADS
+    assert widget.diameter_spin.value() == pytest.approx(40.0)
+    assert widget.threshold() == pytest.approx(0.12)
     # not offered for a general model (its data-set heads copy its generic head)
     widget.load_bundled()
     bundled = [widget.head_combo.itemText(i) for i in range(widget.head_combo.count())]

@@ -513,6 +513,67 @@ def test_trained_model_far_from_its_diameter_warns(
     assert len(logged) == 2
 
 
+def test_a_model_of_particles_of_two_sizes_with_one_head(tmp_path, micrograph_files, make_config):
+    # a trial's New model of ribosome (56 px) and β-gal (108 px) picked a ribosome
+    # micrograph at 108 px without a word, and 56 px was warned of ("pick at 108 px")
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    card = ModelCard(
+        datasets=(DatasetCard("small", diameter_px=12.0), DatasetCard("large", diameter_px=24.0)),
+        diameter_px=24.0,
+        history=({"mode": "new", "datasets": ["small", "large"]},),
+    )
+    path = save_checkpoint(
+        tmp_path / "two.pt", Detector(make_config()), metadata=card.to_metadata()
+    )
+    with pytest.raises(
+        ValueError, match=r"different sizes with one head \(small 12 px, large 24 px"
+    ):
+        prepare(_request(micrograph_files[:1], path, None, diameter_px=None))
+    for size in (12.0, 13.0, 24.0):
+        assert not prepare(_request(micrograph_files[:1], path, None, diameter_px=size)).warnings
+    (said,) = prepare(_request(micrograph_files[:1], path, None, diameter_px=18.0)).warnings
+    assert "trained at 12 px (small), 24 px (large)" in said
+    # a continual model's generic head learned both data sets, each with a head of its own
+    # (a trial: --head generic was told to pick the 56 px ribosome at β-gal's 108 px)
+    model = Detector(make_config())
+    for name in ("small", "large"):
+        model.add_head(name, init_from="generic")
+    heads = ModelCard(
+        heads=("generic", "small", "large"),
+        datasets=(
+            DatasetCard("small", diameter_px=12.0, head="small"),
+            DatasetCard("large", diameter_px=24.0, head="large"),
+        ),
+        diameter_px=24.0,
+        history=(
+            {"mode": "new", "datasets": ["small"]},
+            {"mode": "continual", "datasets": ["large"]},
+        ),
+    )
+    path = save_checkpoint(tmp_path / "heads.pt", model, metadata=heads.to_metadata())
+    generic = {"head": "generic", "diameter_px": 12.0}
+    assert not prepare(_request(micrograph_files[:1], path, None, **generic)).warnings
+    with pytest.raises(ValueError, match="different sizes with one head"):
+        prepare(_request(micrograph_files[:1], path, None, head="generic", diameter_px=None))
+    (said,) = prepare(
+        _request(micrograph_files[:1], path, None, head="large", diameter_px=12.0)
+    ).warnings
+    assert "pick at 24 px" in said  # a data-set head: its own size
+    # sizes close enough to be one: the stored one, as before
+    close = ModelCard(
+        datasets=(DatasetCard("a", diameter_px=22.0), DatasetCard("b", diameter_px=24.0)),
+        diameter_px=24.0,
+        history=({"mode": "new", "datasets": ["a", "b"]},),
+    )
+    path = save_checkpoint(
+        tmp_path / "close.pt", Detector(make_config()), metadata=close.to_metadata()
+    )
+    prepared = prepare(_request(micrograph_files[:1], path, None, diameter_px=None))
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(24.0)
+
+
 def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
     tmp_path, micrograph_files, make_config
 ):

@@ -520,6 +520,7 @@ class PickWidget(QWidget):
         self.threshold_slider.valueChanged.connect(self._on_threshold_changed)
         self.min_diameter_spin.valueChanged.connect(self._on_size_changed)
         self.max_diameter_spin.valueChanged.connect(self._on_size_changed)
+        self._own_followed = ""  # the micrograph "each data set's own" last followed
         self.head_combo.currentTextChanged.connect(self._on_head_changed)
         self.pick_current_button.clicked.connect(self.pick_current)
         self.pick_all_button.clicked.connect(self.pick_all_open)
@@ -659,14 +660,22 @@ class PickWidget(QWidget):
         and at the threshold calibrated for it: the session model's calibrated threshold
         belongs to the head its last training trained; another head picks at the default,
         as ``cryopick pick --head`` does (a trial: 136 picks in the widget, 125 in the CLI).
+        "Each data set's own" follows the micrograph on screen (:meth:`_follow_own_head`).
         """
+        if head == OWN_HEADS:
+            self._follow_own_head()
+            return
+        self._take_head_settings(head)
+
+    def _take_head_settings(self, head: str | None) -> None:
+        """The threshold and diameter ``head`` picks at (None: the model's default head)."""
         state = session(self.viewer)
         calibrated = state.model is not None and state.model is self.model and state.head
-        if calibrated and head and state.threshold is not None:
+        if calibrated and state.threshold is not None:
             from napari_cryopick.core.model.card import ModelCard
             from napari_cryopick.workflows.pick import head_threshold
 
-            if head in (state.head, OWN_HEADS):  # the trained head picks what has no other
+            if not head or head == state.head:  # the trained head picks what has no other
                 self.set_threshold(state.threshold)
             else:  # another data set's head: its own training's, as cryopick pick --head
                 card = ModelCard.of_model(self.model, state.model_metadata or {})
@@ -680,6 +689,30 @@ class PickWidget(QWidget):
             if diameter:
                 self.diameter_spin.setValue(float(diameter))
 
+    def _own_head_of_current(self) -> str | None:
+        """The model's head of the data set of the micrograph on screen (Annotate's), if any."""
+        mlayer = current_micrograph_layer(self.viewer)
+        dataset = micrograph_dataset(mlayer) if mlayer is not None else ""
+        heads = getattr(self.model, "head_names", ()) or ()
+        return dataset if dataset and dataset in heads and dataset != "generic" else None
+
+    def _follow_own_head(self) -> None:
+        """With "each data set's own", the Diameter box and the slider are those of the
+        micrograph on screen: its data set's head's diameter and threshold, else its own
+        diameter (Annotate's) at the default head's threshold.
+
+        A trial chose it on a ribosome micrograph after loading a model whose last
+        training was β-gal's: "Pick current" picked the ribosome at β-gal's 108 px.
+        """
+        shown = current_micrograph_layer(self.viewer)
+        self._own_followed = micrograph_name(shown) if shown is not None else ""
+        own = self._own_head_of_current()
+        self._take_head_settings(own)
+        if own is None:
+            diameter = self.measured_diameter()
+            if diameter:
+                self.diameter_spin.setValue(float(diameter))
+
     def _on_session_model(self, model: Any, path: Path | None) -> None:
         """A new session model: pick with it, with the head and threshold it comes with."""
         from napari_cryopick.core.continual import diameter_for_head
@@ -688,6 +721,17 @@ class PickWidget(QWidget):
         self.set_model(model, path, state.model_origin)
         if state.head and self.head_combo.findText(state.head) >= 0:
             self.head_combo.setCurrentText(state.head)
+        own = self._own_head_of_current()
+        if self.head_combo.findText(OWN_HEADS) >= 0 and (
+            self.head_combo.currentText() == OWN_HEADS or (own and own != self.head())
+        ):
+            # the micrograph on screen has a head of its own (a trial loaded a model whose
+            # last training was β-gal's on a ribosome micrograph): each data set its own
+            self.head_combo.blockSignals(True)
+            self.head_combo.setCurrentText(OWN_HEADS)
+            self.head_combo.blockSignals(False)
+            self._follow_own_head()
+            return
         # the model card owns the diameter its head was trained at (a vesicle model: the
         # vesicles' median size, not the particle diameter measured in Annotate)
         diameter = diameter_for_head(state.model_metadata, self.head())
@@ -738,6 +782,12 @@ class PickWidget(QWidget):
         return micrograph_diameter(mlayer)
 
     def _on_layers_changed(self, _event: Any = None) -> None:
+        if self.head_combo.currentText() == OWN_HEADS:
+            shown = current_micrograph_layer(self.viewer)
+            name = micrograph_name(shown) if shown is not None else ""
+            if name != self._own_followed:  # another micrograph: its settings (not the
+                self._follow_own_head()  # user's slider moved back at every selection)
+            return
         diameter = self.measured_diameter()
         if diameter and abs(self.diameter_spin.value() - diameter) > 0.05:
             self.diameter_spin.setValue(diameter)

@@ -805,6 +805,10 @@ def prepare(request: PickRequest) -> PreparedPick:
             for key, (_name, dataset) in zip(keys, datasets, strict=True)
             if dataset and dataset in own_heads_of_model and dataset != main_head
         }
+    if request.diameter_px is None and request.diameter_A is None:
+        others = len(own_heads) < len(request.micrographs) or not request.micrographs
+        if others and trained_diameter_angstrom(card, main_head, request) is None:
+            _refuse_one_of_several_diameters(card, main_head, model_name)
     prepared = PreparedPick(
         request=request,
         model=model,
@@ -935,6 +939,18 @@ def trained_diameter_warning(
         return None
     if not diameters_disagree(diameter * factor, stored):
         return None
+    learned = head_diameters(prepared.card, head or getattr(prepared.model, "default_head", None))
+    if any(not diameters_disagree(diameter * factor, size) for size in learned.values()):
+        return None  # one of the sizes the head learned (a trial: ribosome 56 px and β-gal
+        # 108 px in one New model; the ribosome was told to pick at 108 px)
+    if len(learned) > 1:
+        stored_text = ", ".join(f"{size:g} px ({name})" for name, size in learned.items())
+        return (
+            f"{prepared.model_name}: picking at a particle diameter of {diameter * factor:.4g} "
+            f"px, but the model was trained at {stored_text} (each more than "
+            f"{DISAGREEMENT:.0%} apart): a trained model finds particles near the sizes it "
+            "learned: pick at the diameter of these micrographs' data set"
+        )
     given = f"{diameter:.4g} px" + ("" if factor == 1.0 else f" x {factor:g}")
     if request.diameter_A is not None:
         given += f" ({request.diameter_A:g} Å over the pixel size)"
@@ -961,6 +977,41 @@ def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
         if head is None or head in names or not card.dataset(head):
             return run
     return None
+
+
+def head_diameters(card: Any, head: str | None) -> dict[str, float]:
+    """``{data set: diameter in pixels}`` of the data sets ``head`` was trained to pick:
+    a data-set head's own; the generic head's every data set (HydraPicker ties it to the
+    data-set heads: a trial's continual model of ribosome, 56 px, and β-gal, 108 px,
+    advised ``--head generic`` to pick the ribosome at 108 px: AP 0). The general
+    model's recipe is left out."""
+    from napari_cryopick.core.model.card import GENERIC_HEAD
+
+    if card is None:
+        return {}
+    recipe = set(recipe_heads(card))
+    target = head or GENERIC_HEAD
+    return {
+        d.name: float(d.diameter_px)
+        for d in card.datasets
+        if d.name not in recipe and d.diameter_px and target in (d.head, GENERIC_HEAD)
+    }
+
+
+def _refuse_one_of_several_diameters(card: Any, head: str | None, model_name: str) -> None:
+    """No diameter given, and ``head`` learned data sets of particles of different sizes:
+    which one these micrographs show is unknown (a trial's New model of ribosome, 56 px,
+    and β-gal, 108 px, picked a ribosome micrograph at 108 px without a word)."""
+    from napari_cryopick.core.diameter import diameters_disagree
+
+    sizes = head_diameters(card, head)
+    if len(sizes) < 2 or not diameters_disagree(min(sizes.values()), max(sizes.values())):
+        return
+    listed = ", ".join(f"{name} {size:g} px" for name, size in sizes.items())
+    raise ValueError(
+        f"{model_name}: trained on particles of different sizes with one head ({listed}): "
+        "give the diameter of these micrographs' particles (--diameter or --diameter-A)"
+    )
 
 
 def trained_diameter_angstrom(
