@@ -7,6 +7,7 @@ live here and in tests/core/test_object_kinds.py's command-line test.)
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,6 +276,15 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     # last training calibrated for b
     own = prepare(_request(micrograph_files[:2], path, None, threshold=None))
     assert (own.config.head, own.warnings) == ("a", ())
+    # micrographs of a folder that names no data set: picked with the head trained last,
+    # said with the heads to choose from (a trial: ribosome_test/ with the β-gal head, AP 0)
+    elsewhere = tmp_path / "ribosome_test" / "m0.mrc"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(micrograph_files[0].read_bytes())
+    (said,) = prepare(_request([elsewhere], path, None, threshold=None)).warnings
+    assert said.startswith(f"{path}: m0 picked with head 'b' (the last training's, ")
+    assert "pick with --head NAME (heads: a, b)" in said
+    assert prepare(_request([elsewhere], path, None, head="b")).warnings == ()  # chosen
     assert prepare(_request(micrograph_files[:2], path, None, head="b")).config.head == "b"
     # a general model's data-set heads are copies of its generic head: not chosen by folder
     # (nor advised: a trial's zero-shot folder was told to pick with its data set's head)
@@ -362,6 +372,15 @@ def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.csv")) == [
         "a/m0.csv", "a/m1.csv", "b/m0.csv", "b/m1.csv"
     ]  # fmt: skip
+    # the manifest says each micrograph's head and threshold (a trial: only the threshold,
+    # and the main head's for all)
+    from napari_cryopick.workflows.batch import read_manifests
+
+    recorded = {
+        Path(key).parent.name: (record["head"], record["threshold"])
+        for key, record in read_manifests(out).items()
+    }
+    assert recorded == {"a": ("a", 0.21), "b": ("b", 0.33)}
     # Dask workers pick each with its own head too (they are handed the driver's choice)
     from napari_cryopick.workflows.batch import BatchOptions, run_batch
 

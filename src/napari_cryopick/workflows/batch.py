@@ -1419,8 +1419,11 @@ def _drive(
                 result = dataclasses.replace(result, picks=None, error=error)
         record = _record(result, written, out_dir)
         if record["status"] == "done":
-            # what the files hold: picks above this, or candidates down to a floor
-            record["threshold"] = round(float(prepared.config.threshold), 6)
+            # what the files hold: picks above this (the micrograph's own head's, with
+            # its data set's head), or candidates down to a floor; the head picked with
+            config = prepared.config_for(result.item.key)
+            record["threshold"] = round(float(config.threshold), 6)
+            record["head"] = config.head or getattr(prepared.model, "default_head", None)
             if prepared.request.keep_candidates is not None:
                 record["keep_candidates"] = float(prepared.request.keep_candidates)
         manifest.add(record)

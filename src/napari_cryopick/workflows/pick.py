@@ -841,6 +841,22 @@ def prepare(request: PickRequest) -> PreparedPick:
             ],
         ),
     ]
+    if request.head is None:
+        from napari_cryopick.core.model.card import GENERIC_HEAD
+
+        messages.append(
+            last_head_warning(
+                prepared,
+                [h for h in own_heads_of_model if h != GENERIC_HEAD],
+                [
+                    name
+                    for micrograph, (name, dataset) in zip(
+                        request.micrographs, datasets, strict=True
+                    )
+                    if _micrograph_key(micrograph) not in own_heads and dataset != main_head
+                ],
+            )
+        )
     if request.out_dir is not None:
         messages.append(kind_format_warning(kinds, request.formats))
     messages = [m for m in messages if m is not None]
@@ -849,6 +865,30 @@ def prepare(request: PickRequest) -> PreparedPick:
     if messages:
         prepared = dataclasses.replace(prepared, warnings=tuple(messages))
     return prepared
+
+
+def last_head_warning(
+    prepared: PreparedPick, data_set_heads: Sequence[str], unknown: Sequence[str]
+) -> str | None:
+    """A warning when micrographs of no data set of the model (by their folder's name, or
+    Annotate's) are picked with the data-set head the last training trained, in a model
+    of several data-set heads: which protein they show is a guess.
+
+    A trial picked ``ribosome_test/`` with a continual model of ribosome then β-gal:
+    the β-gal head at 108 px, AP 0, and only "picked 250 objects" was said.
+    """
+    head = prepared.config.head
+    if not unknown or len(data_set_heads) < 2 or head not in data_set_heads:
+        return None
+    diameter = prepared.card.diameter_for_head(head) if prepared.card is not None else None
+    size = f", {diameter:g} px" if diameter and prepared.request.diameter_px is None else ""
+    shown = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
+    return (
+        f"{prepared.model_name}: {shown} picked with head '{head}' (the last training's"
+        f"{size}, threshold {prepared.config.threshold:.3g}), but their folder names no data "
+        f"set of the model: if they are another data set's, pick with --head NAME (heads: "
+        f"{', '.join(data_set_heads)}), or from a folder of that name"
+    )
 
 
 def head_warning(
