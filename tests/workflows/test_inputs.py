@@ -294,3 +294,33 @@ def test_candidate_files_given_as_training_picks_are_warned_about(tmp_path, capl
     write_picks(make_picks(xs, xs, diameter=16.0, score=scores + 0.1), tmp_path / "m0.star")
     training_sets_from_files([tmp_path / "mics"], [tmp_path / "m0.star"], diameter_px=16.0)
     assert not [r for r in caplog.records if "candidate files" in r.getMessage()]
+
+
+def test_micrographs_of_two_pixel_sizes_train_each_at_its_own_diameter(tmp_path, caplog):
+    # a trial: 2 Å/px and 4 Å/px micrographs of one protein (56 and 28 px in the pick files)
+    # trained both at 42 px without a word, and --diameter-A 112 was warned of as 56 against 42
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics, picks = tmp_path / "mics", tmp_path / "picks"
+    mics.mkdir()
+    picks.mkdir()
+    rng = np.random.default_rng(0)
+    for name, side, pixel, diameter in (("fine", 256, 2.0, 56.0), ("binned", 128, 4.0, 28.0)):
+        write_mrc(mics / f"{name}.mrc", rng.normal(size=(side, side)).astype(np.float32), pixel)
+        centres = [side / 4, side / 2, 3 * side / 4]
+        write_picks(make_picks(centres, centres, diameter=diameter), picks / f"{name}.star")
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    (own,), _ = training_sets_from_files([str(mics)], [str(picks)])
+    sizes = dict(zip(own.names, own.diameter_px, strict=True))
+    assert sizes == {"binned": pytest.approx(28.0), "fine": pytest.approx(56.0)}
+    assert own.diameter_A == pytest.approx(112.0)  # recorded: picking converts it
+    caplog.clear()
+    (given,), _ = training_sets_from_files([str(mics)], [str(picks)], diameter_A=112.0)
+    assert dict(zip(given.names, given.diameter_px, strict=True)) == sizes
+    assert "differs by more than 25" not in caplog.text
+    (pixels,), _ = training_sets_from_files([str(mics)], [str(picks)], diameter_px=56.0)
+    assert pixels.diameter_A is None
+    assert "different pixel sizes (2, 4 Å/px) but one diameter in pixels" in caplog.text

@@ -324,6 +324,9 @@ def request_from_args(args: argparse.Namespace):
         flip_y=args.flip_y,
         annotations=args.annotations,
     )
+    # given, or measured at each micrograph's pixel size where they differ (one for all)
+    in_angstrom = {s.diameter_A for s in sets}
+    diameter_A = args.diameter_A or (in_angstrom.pop() if len(in_angstrom) == 1 else None)
     return TrainRequest(
         datasets=sets,
         out=args.out,
@@ -352,7 +355,7 @@ def request_from_args(args: argparse.Namespace):
             "picks": int((picks["kind"] != "negative").sum()) if len(picks) else 0,
             # picking in Å compares with it, not with pixels of another pixel size (a
             # trial's 2x-binned optics group was told to pick at the training's pixels)
-            **({"diameter_A": float(args.diameter_A)} if args.diameter_A else {}),
+            **({"diameter_A": float(diameter_A)} if diameter_A else {}),
             # a pixel size given (the headers wrong): picking does not trust the headers'
             **({"pixel_size_A": float(args.pixel_size)} if args.pixel_size else {}),
         },
@@ -398,9 +401,15 @@ def run(args: argparse.Namespace) -> int:
     n_labels = request.run_info["picks"]
     n_negatives = int((picks["kind"] == "negative").sum()) if len(picks) else 0
     n_micrographs = sum(len(s.micrographs) for s in request.datasets)
+    low, high = float(min(diameters)), float(max(diameters))
+    size = (
+        f"diameter {float(np.median(diameters)):.1f} px"
+        if high - low < 0.05
+        else f"diameters {low:.1f}-{high:.1f} px (each micrograph's)"
+    )
     print(
         f"training ({mode}) on {n_micrographs} micrograph(s), {n_labels} picks, "
-        f"{n_negatives} negatives, diameter {float(np.median(diameters)):.1f} px, "
+        f"{n_negatives} negatives, {size}, "
         f"{_steps_text(args, mode, n_labels)}{_budget_text(request.time_limit_s, request.device)}"
     )
     try:

@@ -522,6 +522,12 @@ def training_sets_from_files(
     else:
         diameters = []
     diameters = _check_diameters(loaded, names, positive, diameters, box_sized=box_sized)
+    in_angstrom = diameter_A
+    if in_angstrom is None and diameter_px is None and _pixel_scales(loaded) is not None:
+        # measured at each micrograph's pixel size: one size in Å, which picking converts
+        # at each micrograph's pixel size (the run records it)
+        found = {round(d * m.pixel_size, 2) for d, m in zip(diameters, loaded, strict=True)}
+        in_angstrom = found.pop() if len(found) == 1 else None
     groups = [
         dataset or annotated_sets.get(name) or _dataset_name(path)
         for path, name in zip(paths, names, strict=True)
@@ -538,9 +544,87 @@ def training_sets_from_files(
                 ],
                 diameter_px=[diameters[i] for i in members],
                 names=[names[i] for i in members],
+                diameter_A=in_angstrom,
             )
         )
     return sets, table
+
+
+def _pixel_scales(loaded: Sequence[Any]) -> list[float] | None:
+    """Each micrograph's pixel size over the median one, when every micrograph's is known
+    (not the 1.0 Å placeholder) and they differ by more than 5 %; else None."""
+    sizes = [getattr(m, "pixel_size", None) for m in loaded]
+    if not sizes or not all(
+        size is not None and math.isfinite(size) and size > 0 and size != 1.0 for size in sizes
+    ):
+        return None
+    if max(sizes) <= 1.05 * min(sizes):
+        return None
+    reference = sorted(sizes)[len(sizes) // 2]
+    return [size / reference for size in sizes]
+
+
+def _at_each_pixel_size(
+    loaded: Sequence[Any], tables: Sequence[Any], diameters: list[float], scales: list[float]
+) -> list[float]:
+    """The diameters of micrographs of different pixel sizes, compared in Å.
+
+    Given in pixels (one for all), they are kept with a warning (one number of pixels is
+    another size at each pixel size); given in Å (one per micrograph), checked against the
+    pick files' diameters in Å; not given, the pick files' median diameter in Å at each
+    micrograph's pixel size. A trial's 2 Å/px and 4 Å/px micrographs (56 and 28 px
+    particles) trained at 42 px for both, and ``--diameter-A`` was warned of as 56 px
+    against 42 px.
+    """
+    import numpy as np
+
+    from napari_cryopick.core.diameter import diameters_disagree
+
+    sizes = sorted({round(m.pixel_size, 3) for m in loaded})
+    listed = ", ".join(f"{size:g}" for size in sizes)
+    if diameters and len(set(diameters)) == 1:
+        logger.warning(
+            "the micrographs have different pixel sizes (%s Å/px) but one diameter in pixels "
+            "(%.0f px) is used for all: the particles are another number of pixels at each; "
+            "give the diameter in Å (--diameter-A)",
+            listed,
+            diameters[0],
+        )
+        return diameters
+    # the pick files' diameters, in pixels of the median pixel size
+    own = [
+        np.asarray(table["diameter"], float) * scale
+        for table, scale in zip(tables, scales, strict=True)
+        if "diameter" in table
+    ]
+    values = np.concatenate(own) if own else np.empty(0)
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        if diameters:
+            return diameters
+        raise ValueError(
+            f"the micrographs have different pixel sizes ({listed} Å/px) and the pick files "
+            "give no diameters: give the particle diameter in Å (--diameter-A)"
+        )
+    reference = float(np.median(values))
+    if diameters:
+        given = float(np.median([d * s for d, s in zip(diameters, scales, strict=True)]))
+        if diameters_disagree(given, reference):
+            logger.warning(
+                "the given particle diameter differs by more than 25 %% from the pick "
+                "files' (compared at each micrograph's pixel size, %s Å/px); the given "
+                "diameter is used",
+                listed,
+            )
+        return diameters
+    found = [reference / scale for scale in scales]
+    logger.info(
+        "particle diameter from the pick files' diameters at each micrograph's pixel size "
+        "(%s Å/px): %s px",
+        listed,
+        ", ".join(f"{d:.0f}" for d in sorted(set(found))),
+    )
+    return found
 
 
 def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -> float:
@@ -682,6 +766,9 @@ def _check_diameters(
     if not diameters and vesicles is not None:
         return [vesicles] * len(loaded)
     tables = [positive[positive["micrograph"] == name] for name in names]
+    scales = _pixel_scales(loaded)
+    if scales is not None:
+        return _at_each_pixel_size(loaded, tables, diameters, scales)
     try:
         estimate = estimate_diameter(
             [m.path for m in loaded], tables, shapes=[m.shape for m in loaded]

@@ -82,6 +82,9 @@ class TrainingSet:
         None: the median of the picks' own diameters (e.g. BOX widths).
     names
         Micrograph names (default: the file stems / ``Micrograph.name``).
+    diameter_A
+        The particle diameter in Å where known (given in Å, or measured at each
+        micrograph's pixel size where they differ); None otherwise.
     """
 
     name: str
@@ -89,6 +92,7 @@ class TrainingSet:
     picks: Sequence[Any]
     diameter_px: float | Sequence[float] | None = None
     names: Sequence[str] | None = None
+    diameter_A: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.micrographs) != len(self.picks):
