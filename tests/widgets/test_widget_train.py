@@ -587,6 +587,35 @@ def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, q
     assert train.last_result is not None
 
 
+def test_micrographs_of_negatives_only_are_listed_and_trained_with_their_data_set(
+    annotated, real_data_dir
+):
+    # a trial marked 3 negatives (carbon) on a micrograph: left out of the table and of
+    # training without a word; a data set of negatives only was "No annotated micrographs"
+    viewer, train, tmp_path = annotated
+    _path, annotate = _open_second(viewer, tmp_path, real_data_dir, SECOND)
+    annotate.dataset_edit.setText("ribosome")
+    annotate.dataset_edit.editingFinished.emit()
+    annotate.set_kind("negative").add([[100.0, 100.0], [200.0, 300.0], [400.0, 50.0]])
+    summary = train.refresh_datasets()
+    assert int(summary["negative"].iloc[0]) == 3
+    assert int(summary["micrographs"].iloc[0]) == 2
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    request = train.build_request()
+    assert [list(s.names) for s in request.datasets] == [[NAME, SECOND]]
+    assert train.junk_note == ""
+    # a data set of negatives only: not trained on, said; alone, refused with what to do
+    annotate.dataset_edit.setText("junk")
+    annotate.dataset_edit.editingFinished.emit()
+    request = train.build_request()
+    assert [list(s.names) for s in request.datasets] == [[NAME]]
+    assert "Data set(s) junk: negatives only, not trained on" in train.junk_note
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("fewshot"))
+    train.dataset_combo.setCurrentText("junk")
+    with pytest.raises(ValueError, match=r"Only negatives are annotated \(3 on 1 micrograph"):
+        train.build_request()
+
+
 def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, real_data_dir):
     # a trial trained 24 px fibers with 268 px vesicles in one model without a word;
     # cryopick train warns, and so does the Train widget

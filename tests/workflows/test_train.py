@@ -656,6 +656,21 @@ def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, caps
     assert main(args) == 0, capsys.readouterr().err
     assert "on 2 micrograph(s)" in capsys.readouterr().out
     assert "1 of 3 micrographs have no picks and are not trained on (m2)" in caplog.text
+    # junk marked on m2 (negatives only): trained on for them (a trial's were dropped)
+    junk = tmp_path / "m2_junk.csv"
+    junk.write_text("x,y\n30,30\n200,60\n")
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    assert main([*args, "--negatives", str(junk)]) == 0, capsys.readouterr().err
+    assert "on 3 micrograph(s), " in capsys.readouterr().out
+    assert "1 micrograph(s) hold negatives only and are trained on for them: m2" in caplog.text
+    # negatives only, their names matched: said so (the hint on names sent a trial astray)
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "m0.csv").write_text("x,y\n")
+    only = [*args[:4], str(tmp_path / "none"), *args[5:], "--negatives", str(junk)]
+    assert main(only) == 2
+    assert "only negatives (2 on 1 micrograph(s)): training needs particles too" in (
+        capsys.readouterr().err
+    )
 
 
 def test_training_picks_of_binned_micrographs_are_scaled(tmp_path):

@@ -156,7 +156,7 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
     for mlayer in layers:
         annotations = annotations_from_layers(viewer, mlayer)
         annotations.picks = annotations.picks[annotations.picks["kind"].isin(TRAIN_KINDS)]
-        if annotations.picks["kind"].isin(OBJECT_KINDS).any():
+        if len(annotations.picks):  # negatives only too: junk its data set learns from
             items.append(annotations)
     if include_saved:
         for path in list_annotated():
@@ -169,9 +169,22 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
             if annotations is None:
                 continue
             annotations.picks = annotations.picks[annotations.picks["kind"].isin(TRAIN_KINDS)]
-            if annotations.picks["kind"].isin(OBJECT_KINDS).any():
+            if len(annotations.picks):
                 items.append(annotations)
     return items
+
+
+def _with_objects(items: list[Annotations], fallback: str) -> tuple[list[Annotations], list[str]]:
+    """``items`` of the data sets that hold objects (particles, vesicles, fibers), and the
+    names of those that hold negatives only (nothing to learn a head from): a micrograph of
+    junk only is trained on with the other micrographs of its data set. ``fallback``: the
+    data set of unnamed micrographs."""
+    with_objects = {
+        item.dataset or fallback for item in items if item.picks["kind"].isin(OBJECT_KINDS).any()
+    }
+    kept = [item for item in items if (item.dataset or fallback) in with_objects]
+    dropped = sorted({item.dataset or fallback for item in items} - with_objects)
+    return kept, dropped
 
 
 def annotated_kinds(items: list[Annotations]) -> tuple[str, ...]:
@@ -268,6 +281,7 @@ class TrainWidget(QWidget):
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
         self.size_note: str = ""  # kinds too different in size for one model
+        self.junk_note: str = ""  # data sets of negatives only, not trained on
         self.diameter_note: str = ""  # the typed diameter against the clicks (the job's)
         self._cancel = threading.Event()
         self._showing = StepQueue(self)  # previews and the end of training, in order
@@ -499,11 +513,26 @@ class TrainWidget(QWidget):
             # heads and exemplars (a trial's continual run on "bgal" retrained "ribosome",
             # whose micrograph was still open, replacing its head and exemplars)
             annotations = [item for item in annotations if item.dataset == dataset]
+        marked = annotations
+        annotations, junk_only = _with_objects(annotations, dataset or "default")
+        if not annotations and marked:
+            # a trial's negatives-only data set was told "No annotated micrographs"
+            n = sum(len(item.picks) for item in marked)
+            raise ValueError(
+                f"Only negatives are annotated ({n} on {len(marked)} micrograph(s)): click "
+                "some particles, vesicles or fibers too (negatives say what is not one)."
+            )
         if not annotations:
             raise ValueError(
                 "No annotated micrographs: click some particles, vesicles or fibers with the "
                 "Annotate widget first."
             )
+        self.junk_note = (
+            f" Data set(s) {', '.join(junk_only)}: negatives only, not trained on (a data "
+            "set's negatives need particles of it)."
+            if junk_only
+            else ""
+        )
         if mode == "fewshot" and not dataset:
             raise ValueError("Few-shot training needs a data-set name (the new head's name).")
         kinds = annotated_kinds(annotations)
@@ -657,7 +686,7 @@ class TrainWidget(QWidget):
         count = sum(len(s.micrographs) for s in request.datasets)
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){start}"
-            f"{self.mode_note}{self.size_note}"
+            f"{self.mode_note}{self.size_note}{self.junk_note}"
         )
         self.status.setText(self._mode_text + "…")
         worker = background(_training_job, request, self._cancel)

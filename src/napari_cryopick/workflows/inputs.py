@@ -450,13 +450,30 @@ def training_sets_from_files(
         )
         table = pd.concat([table, negative_table], ignore_index=True)
     positive = table[table["kind"] != "negative"] if len(table) else table
-    unlabelled = [n for n in names if n not in set(positive.get("micrograph", []))]
-    if len(unlabelled) == len(names):
+    with_positives = set(positive.get("micrograph", []))
+    marked = set(table.get("micrograph", [])) if len(table) else set()
+    if not with_positives:
+        if marked:  # the names matched: the hint on names would send the user astray
+            raise ValueError(
+                f"only negatives ({len(table)} on {len(marked)} micrograph(s)): training needs "
+                "particles too (a model learns what a particle is from them; negatives "
+                "only say what is not one)"
+            )
         raise ValueError(
             f"no labelled particles in the pick files for the given micrographs "
             f"({name_list(names)}); a pick file is matched by its name: the micrograph's, "
             "or the micrograph's with a suffix (mic_001_autopick.star), or one micrograph's "
             "without its suffix (mic_001.star for mic_001_DW.mrc)"
+        )
+    # a micrograph of junk only (carbon, ice) marked with negatives is trained on for them
+    # (a trial's were dropped with "their 3 negatives are not used either")
+    unlabelled = [n for n in names if n not in marked]
+    junk_only = [n for n in names if n in marked and n not in with_positives]
+    if junk_only:
+        logger.info(
+            "%d micrograph(s) hold negatives only and are trained on for them: %s",
+            len(junk_only),
+            name_list(junk_only, 20),
         )
     low = candidate_share(positive)
     if low is not None:
@@ -492,17 +509,13 @@ def training_sets_from_files(
         # new model does not learn from it (pseudo-label rounds measured +0.005 AP:
         # docs/general-model.md); a typo in the pick files' names shows here too
         left_out = set(unlabelled)
-        dropped = 0
-        if len(table) and "micrograph" in table:
-            dropped = int(table["micrograph"].isin(left_out).sum())  # negatives only
         logger.warning(
-            "%d of %d micrographs have no picks and are not trained on (%s%s): pick them "
+            "%d of %d micrographs have no picks and are not trained on (%s): pick them "
             "with the trained model (pick files are matched by micrograph name; a file "
             "without rows holds no picks)",
             len(unlabelled),
             len(names),
             name_list(unlabelled, 20),  # all of them, unless a folder of thousands
-            f"; their {dropped} negatives are not used either" if dropped else "",
         )
         keep = [i for i, name in enumerate(names) if name not in left_out]
         paths = [paths[i] for i in keep]
