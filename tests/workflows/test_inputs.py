@@ -324,3 +324,35 @@ def test_micrographs_of_two_pixel_sizes_train_each_at_its_own_diameter(tmp_path,
     (pixels,), _ = training_sets_from_files([str(mics)], [str(picks)], diameter_px=56.0)
     assert pixels.diameter_A is None
     assert "different pixel sizes (2, 4 Å/px) but one diameter in pixels" in caplog.text
+
+
+def test_every_unreadable_micrograph_with_picks_is_named_at_once(tmp_path):
+    # a trial needed three runs to learn of three broken micrographs: each stopped at one
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics, picks = tmp_path / "mics", tmp_path / "picks"
+    mics.mkdir()
+    picks.mkdir()
+    write_mrc(mics / "good.mrc", np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32))
+    (mics / "empty.mrc").write_bytes(b"")
+    (mics / "cut.mrc").write_bytes((mics / "good.mrc").read_bytes()[:1500])
+    (mics / "unpicked.mrc").write_bytes(b"")  # no picks: never read, not named
+    for name in ("good", "empty", "cut"):
+        write_picks(make_picks([20.0, 40.0], [20.0, 40.0]), picks / f"{name}.star")
+    with pytest.raises(ValueError, match=r"^2 micrograph\(s\) with picks cannot be read") as err:
+        training_sets_from_files([str(mics)], [str(picks)], diameter_px=16.0)
+    assert "cut.mrc" in str(err.value)
+    assert "empty.mrc" in str(err.value)
+    assert "unpicked" not in str(err.value)
+    # a micrograph known by its negatives only is named too
+    (picks / "empty.star").unlink()
+    (picks / "cut.star").unlink()
+    negatives = tmp_path / "cut_negatives.star"
+    write_picks(make_picks([10.0], [10.0]), negatives)
+    with pytest.raises(ValueError, match=r"^1 micrograph\(s\) with picks cannot be read.*cut"):
+        training_sets_from_files(
+            [str(mics)], [str(picks)], negatives=[str(negatives)], diameter_px=16.0
+        )

@@ -181,6 +181,41 @@ def read_training_picks(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def _picked_names(paths: Sequence[tuple[Path, bool]], names: set[str], binning: float) -> list[str]:
+    """The given micrographs the pick files ``paths`` hold picks of (no checks, nothing
+    logged)."""
+    from napari_cryopick.io.formats import micrograph_stem
+    from napari_cryopick.io.pickfiles import match_files, read_picks
+
+    read = []
+    for path, _from_folder in paths:
+        table = read_picks(path, binning=binning)
+        table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
+        read.append((Path(path), table))
+    found = {str(n) for _path, table in match_files(read, names) for n in table["micrograph"]}
+    return sorted(found & names)
+
+
+def _every_unreadable(
+    paths: Sequence[tuple[Path, bool]], names: set[str], shapes: Mapping, binning: float
+) -> ValueError:
+    """One error naming every micrograph with picks that cannot be read (a trial needed
+    three runs to learn of three broken files: each run stopped at the first)."""
+    from napari_cryopick.io.micrographs import MicrographError
+
+    errors = []
+    for name in _picked_names(paths, names, binning):
+        try:
+            shapes[name]
+        except MicrographError as error:
+            errors.append(str(error))
+    shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
+    return ValueError(
+        f"{len(errors)} micrograph(s) with picks cannot be read (mend or move them, or leave "
+        f"out their pick files): {shown}"
+    )
+
+
 def read_annotation_picks(
     paths: Sequence[Path],
     names: Sequence[str],
@@ -419,15 +454,34 @@ def training_sets_from_files(
     # EMAN BOX files hold box sizes, which are read as diameters: boxes are often
     # 1.5-2 times the particle (a trial trained at a 200 px box for a 108 px protein)
     box_sized = any(path.suffix.lower() == ".box" for path, _ in found)
-    table = read_training_picks(
-        found,
-        name_set,
-        kind,
-        shapes=shapes,
-        binning=picks_binning,
-        flip_y=flip_y,
-        diameter_px=diameter_px,
-    )
+    from napari_cryopick.io.micrographs import MicrographError
+
+    try:
+        table = read_training_picks(
+            found,
+            name_set,
+            kind,
+            shapes=shapes,
+            binning=picks_binning,
+            flip_y=flip_y,
+            diameter_px=diameter_px,
+        )
+        negative_table = (
+            read_training_picks(
+                pick_files(negatives),
+                name_set,
+                "negative",
+                shapes=shapes,
+                binning=picks_binning,
+                flip_y=flip_y,
+                diameter_px=diameter_px,
+            )
+            if negatives
+            else None
+        )
+    except MicrographError:
+        found_all = [*found, *(pick_files(negatives) if negatives else [])]
+        raise _every_unreadable(found_all, name_set, shapes, picks_binning) from None
     annotated_sets: dict[str, str] = {}
     if annotations:
         clicked, annotated_sets = read_annotation_picks(paths, names, shapes, diameter_px)
@@ -438,16 +492,7 @@ def training_sets_from_files(
                 "or, for a read-only folder, in its per-user folder"
             )
         table = pd.concat([t for t in (table, clicked) if len(t)], ignore_index=True)
-    if negatives:
-        negative_table = read_training_picks(
-            pick_files(negatives),
-            name_set,
-            "negative",
-            shapes=shapes,
-            binning=picks_binning,
-            flip_y=flip_y,
-            diameter_px=diameter_px,
-        )
+    if negative_table is not None:
         table = pd.concat([table, negative_table], ignore_index=True)
     positive = table[table["kind"] != "negative"] if len(table) else table
     with_positives = set(positive.get("micrograph", []))
