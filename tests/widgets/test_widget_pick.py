@@ -180,6 +180,17 @@ def test_export_never_replaces_the_users_files_and_picking_never_replaces_export
     )
     with pytest.raises(ValueError, match=f"{NAME}\\.csv"):
         drive(run_batch(request, BatchOptions()))
+    # a read-only raw-data folder (mode r-x: written anyway as root) is refused, as Pick
+    # folder refuses it (a trial left a STAR file and a manifest there)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    raw.chmod(0o555)
+    try:
+        assert widget.export(raw / "picks", "csv") == []
+        assert f"Export: {raw} is read-only" in widget.status.text()
+        assert list(raw.iterdir()) == []
+    finally:
+        raw.chmod(0o755)
 
 
 def test_deleted_picks_used_as_labels_stay_deleted_after_picking_again(picker, qtbot, tmp_path):

@@ -1591,6 +1591,7 @@ class PickWidget(QWidget):
         in ``format`` (``cryopick pick`` refuses the same), or when ``folder`` holds files of
         their names that neither a pick run nor an export wrote (a re-trial's hand picks
         were replaced by Export, "Exported 123 picks")."""
+        from napari_cryopick.io.paths import writable_folder
         from napari_cryopick.workflows.batch import foreign_files
         from napari_cryopick.workflows.pick import (
             check_fiber_formats,
@@ -1612,6 +1613,14 @@ class PickWidget(QWidget):
             for item, kinds in items
             for path in output_paths(folder / (item.name or "picks"), (format,), kinds)
         ]
+        existing = next((f for f in (folder, *folder.parents) if f.exists()), None)
+        if existing is not None and not writable_folder(existing):
+            # as Pick folder and the annotations do (a trial exported into a raw-data
+            # folder of mode r-x as root: a STAR file and a manifest were left there)
+            self.status.setText(
+                f"Export: {existing} is read-only (raw data?): choose another export folder"
+            )
+            return None
         found = foreign_files(folder, targets, include_exports=True)
         if found:
             listed = ", ".join(p.name for p in found[:3]) + (", …" if len(found) > 3 else "")
