@@ -107,6 +107,17 @@ def test_not_a_torch_file(tmp_path, content):
     assert str(info.value).startswith(str(path))
 
 
+def test_a_checkpoint_cut_short_is_said_in_one_sentence(tmp_path):
+    # a trial: torch's paragraph of advice came with it ("This is an internal miniz error...")
+    whole = save_checkpoint(tmp_path / "whole.pt", Detector(DetectorConfig()))
+    path = tmp_path / "cut.pt"
+    path.write_bytes(whole.read_bytes()[:3000])
+    with pytest.raises(CheckpointError, match="failed finding central directory") as info:
+        load_checkpoint(path)
+    assert "miniz" not in str(info.value)
+    assert str(info.value).endswith(")")
+
+
 def test_torch_file_of_another_kind(tmp_path):
     state_dict_path = tmp_path / "state_dict.pt"
     torch.save(_model().state_dict(), state_dict_path)

@@ -334,6 +334,7 @@ MALFORMED = {
     "bad_header.txt": ("image_name\tx\ty\nm\t1\t2\n", "cannot tell"),
     "non_numeric_topaz.txt": ("image_name\tx_coord\ty_coord\nm\t1\toops\n", "non-numeric"),
     "missing_y.csv": ("x,diameter\n1,2\n", "missing column 'y'"),
+    "semicolons.csv": ("x;y;diameter\n1;2;3\n", "separates its columns with ';'"),
     "non_numeric.csv": ("x,y\n1,2\n3,four\n", "non-numeric value 'four' in data row 2"),
     "nan_x.star": (
         "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10\t20\nnan\t30\n",

@@ -798,3 +798,15 @@ def test_filter_into_a_folder_it_cannot_write_fails_once(tmp_path, monkeypatch, 
         f"cryopick filter: error: --out {read_only}: cannot write there: permission denied"
     )
     assert captured.out == ""
+
+
+def test_filter_names_a_file_it_skips_once(tmp_path, capsys):
+    # a trial: "skipped mixp/314_10028.star: mixp/314_10028.star: no block ..."
+    bad = tmp_path / "picks" / "bad.star"
+    bad.parent.mkdir()
+    bad.write_text("data_\nloop_\n_rlnFoo #1\n1\n")
+    assert (
+        main(["filter", str(bad.parent), "--threshold", "0.3", "--out", str(tmp_path / "o")]) != 0
+    )
+    err = capsys.readouterr().err
+    assert f"skipped {bad}: no block with rlnCoordinateX" in err

@@ -341,7 +341,9 @@ def run(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             written_picks = _write(table, keep, path, target, format, listed_by, args)
         except (ValueError, OSError) as error:
-            print(f"cryopick filter: skipped {path}: {error}", file=sys.stderr)
+            text = str(error)  # the readers' messages start with the file already
+            said = text if text.startswith(str(path)) else f"{path}: {text}"
+            print(f"cryopick filter: skipped {said}", file=sys.stderr)
             errors += 1
             continue
         written[path.resolve()] = target

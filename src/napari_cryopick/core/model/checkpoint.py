@@ -203,6 +203,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ) from None
     except Exception as error:  # torch raises RuntimeError, EOFError, ... on non-torch files
         first = _ANSI.sub("", str(error)).strip().splitlines()
+        if first:  # torch's own first sentence (its advice after it is for its users)
+            first = [first[0].split(". ")[0]]
         raise CheckpointError(
             f"{path}: not a napari-cryopick checkpoint (torch cannot read it: "
             f"{type(error).__name__}{': ' + first[0] if first else ''})"

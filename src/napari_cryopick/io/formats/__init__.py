@@ -152,10 +152,15 @@ def numeric_column(
     """
     if column not in frame.columns:
         if required:
-            raise file_error(
-                path,
-                f"missing column '{column}' (columns found: {', '.join(map(str, frame.columns))})",
+            found = ", ".join(map(str, frame.columns))
+            # one column holding "x;y;diameter": a CSV of a locale with decimal commas
+            other = next((sep for sep in ";\t|" if len(frame.columns) == 1 and sep in found), "")
+            hint = (
+                f": the file separates its columns with {other!r}, write them with commas"
+                if other
+                else ""
             )
+            raise file_error(path, f"missing column '{column}' (columns found: {found}){hint}")
         return np.full(len(frame), np.nan)
     values = frame[column]
     as_text = values.astype(str).str.strip()
