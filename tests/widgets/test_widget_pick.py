@@ -1158,6 +1158,10 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     widget.set_threshold(0.3)  # the user's slider stays while the micrograph does
     viewer.layers.selection.active = viewer.layers[0]
     assert widget.threshold() == pytest.approx(0.3)
+    # the micrograph's data set changed in Annotate: that data set's head's settings
+    set_micrograph_settings(viewer, viewer.layers["mic"], dataset="ribo", diameter_px=56.0)
+    assert widget.threshold() == pytest.approx(0.06)
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
     # loaded while a micrograph of another data set with a head of its own is on screen:
     # each data set's own, at that micrograph's settings (the trial's model: β-gal last)
     widget.head_combo.setCurrentText("ribo")

@@ -550,7 +550,7 @@ class PickWidget(QWidget):
         connect_while_alive(state.picks_changed, self, self._on_picks_changed)
         connect_while_alive(state.micrograph_shown, self, self._sync_review_controls)
         # the diameter typed or measured in Annotate for the current micrograph
-        connect_while_alive(state.settings_changed, self, lambda _name: self._on_layers_changed())
+        connect_while_alive(state.settings_changed, self, self._on_settings_changed)
         if state.model is not None:
             self._on_session_model(state.model, state.model_path)
         else:
@@ -780,6 +780,14 @@ class PickWidget(QWidget):
         if mlayer is None:
             return None
         return micrograph_diameter(mlayer)
+
+    def _on_settings_changed(self, _name: Any = None) -> None:
+        """Annotate changed a micrograph's data set or diameter: with "each data set's
+        own", the micrograph on screen's settings again (its data set may have a head)."""
+        if self.head_combo.currentText() == OWN_HEADS:
+            self._follow_own_head()
+            return
+        self._on_layers_changed()
 
     def _on_layers_changed(self, _event: Any = None) -> None:
         if self.head_combo.currentText() == OWN_HEADS:
