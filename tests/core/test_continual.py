@@ -308,6 +308,24 @@ def test_checkpoint_round_trip_and_info(joint_result, tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.pt")]) == 2
 
 
+def test_info_says_the_diameter_is_the_last_data_sets_when_sizes_differ(tmp_path, capsys):
+    # a trial read "diameter: 108 px" as the size of a model of ribosome (56) and β-gal (108)
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    card = ModelCard(
+        datasets=(DatasetCard("ribo", diameter_px=56.0), DatasetCard("bgal", diameter_px=108.0)),
+        diameter_px=108.0,
+    )
+    path = save_checkpoint(
+        tmp_path / "m.pt", Detector(DetectorConfig()), metadata=card.to_metadata()
+    )
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "diameter: 108 px (the last data set's; the data sets' own below)" in out
+    assert "ribo: " in out
+
+
 def test_info_shows_each_runs_steps_of_planned_heads_and_adopted_heads(tmp_path, capsys):
     """A head continual training adopted (a --mode new data set given its own head) was
     recorded but cryopick info dropped it, with planned_steps, completed and heads."""

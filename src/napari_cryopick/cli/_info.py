@@ -67,6 +67,9 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         diameter = ", ".join(f"{k}: {v:g} px" for k, v in diameter.items())
     elif diameter is not None:
         diameter = f"{float(diameter):g} px"
+        sizes = {float(v) for v in (info.get("dataset_diameters_px") or {}).values() if v}
+        if len(sizes) > 1:  # the last data set's: a trial read it as the model's one size
+            diameter += " (the last data set's; the data sets' own below)"
     lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
     lines.append(f"parameters: {info['parameters']:,}")
     threshold = info.get("pick_threshold")
