@@ -285,6 +285,12 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     assert said.startswith(f"{path}: m0 picked with head 'b' (the last training's, ")
     assert "pick with --head NAME (heads: a, b)" in said
     assert prepare(_request([elsewhere], path, None, head="b")).warnings == ()  # chosen
+    # the Pick widget's micrographs (in memory, no data set in Annotate): its own words
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    (said,) = prepare(_request([read_micrograph(elsewhere)], path, None, threshold=None)).warnings
+    assert "belong to no data set of the model (Annotate's Data set)" in said
+    assert "--head" not in said
     assert prepare(_request(micrograph_files[:2], path, None, head="b")).config.head == "b"
     # a general model's data-set heads are copies of its generic head: not chosen by folder
     # (nor advised: a trial's zero-shot folder was told to pick with its data set's head)

@@ -883,11 +883,20 @@ def last_head_warning(
     diameter = prepared.card.diameter_for_head(head) if prepared.card is not None else None
     size = f", {diameter:g} px" if diameter and prepared.request.diameter_px is None else ""
     shown = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
-    return (
+    said = (
         f"{prepared.model_name}: {shown} picked with head '{head}' (the last training's"
-        f"{size}, threshold {prepared.config.threshold:.3g}), but their folder names no data "
-        f"set of the model: if they are another data set's, pick with --head NAME (heads: "
-        f"{', '.join(data_set_heads)}), or from a folder of that name"
+        f"{size}, threshold {prepared.config.threshold:.3g}), but "
+    )
+    if not any(_is_path(m) for m in prepared.request.micrographs):  # the Pick widget's
+        return (
+            f"{said}they belong to no data set of the model (Annotate's Data set): if they are "
+            f"another data set's, name it in Annotate or choose its head (heads: "
+            f"{', '.join(data_set_heads)})"
+        )
+    return (
+        f"{said}their folder names no data set of the model: if they are another data "
+        f"set's, pick with --head NAME (heads: {', '.join(data_set_heads)}), or from a "
+        "folder of that name"
     )
 
 
