@@ -324,6 +324,15 @@ def test_info_says_the_diameter_is_the_last_data_sets_when_sizes_differ(tmp_path
     out = capsys.readouterr().out
     assert "diameter: 108 px (the last data set's; the data sets' own below)" in out
     assert "ribo: " in out
+    # trained in Å (given, or measured at different pixel sizes): said (a re-trial)
+    from dataclasses import replace
+
+    angstrom = replace(card, history=({"mode": "new", "datasets": ["ribo"], "diameter_A": 112.0},))
+    path = save_checkpoint(
+        tmp_path / "a.pt", Detector(DetectorConfig()), metadata=angstrom.to_metadata()
+    )
+    assert main(["info", str(path)]) == 0
+    assert "112 Å, picked at each micrograph's pixel size" in capsys.readouterr().out
 
 
 def test_info_shows_each_runs_steps_of_planned_heads_and_adopted_heads(tmp_path, capsys):

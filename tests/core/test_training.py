@@ -450,7 +450,12 @@ def test_cli_train_reads_napari_annotations(tmp_path, capsys):
     base += ["--steps", "2", "--crop-size", "32", "--threads", "1"]
     assert main(base) == 2  # neither pick files nor --annotations
     assert "--annotations" in capsys.readouterr().err
-    for given in (mics, sidecar):  # the sidecar as a pick file: the option is named
+    # the per-user folder's sidecars (micrographs in read-only folders) are named
+    # <stem>-<hash>.json: the hint too (a docs check)
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "mic_0-0123abcd.json").write_text(sidecar.read_text())
+    for given in (mics, sidecar, user, user / "mic_0-0123abcd.json"):
         assert main([*base, "--picks", str(given)]) == 2
         assert "cryopick train --annotations" in capsys.readouterr().err
     assert main([*base, "--annotations"]) == 0

@@ -356,6 +356,13 @@ def test_export_refuses_picks_off_their_exposures(project, tmp_path, capsys):
     assert f"1 of 2 of {UID}_mic_b (x up to {2 * cols - 20}" in err
     assert f"on {cols} x {rows} px" in err
     assert not (tmp_path / "again.star").exists()
+    # the other direction: picks of 2x-binned copies all lie in the top-left quarter
+    (picks / f"{UID}_mic_b.star").unlink()
+    rng = np.random.default_rng(0)
+    xs, ys = rng.uniform(2, cols / 2 - 4, 24), rng.uniform(2, rows / 2 - 4, 24)
+    write_picks(make_picks(xs, ys, diameter=10.0), picks / f"{UID}_mic_a.star")
+    assert main([*args[:-1], str(tmp_path / "binned.star")]) == 2
+    assert "all 24 picks lie in the top-left" in capsys.readouterr().err
 
 
 def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):

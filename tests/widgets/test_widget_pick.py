@@ -1176,6 +1176,45 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     assert OWN_HEADS not in bundled
 
 
+def test_a_micrograph_without_a_data_set_typed_is_picked_as_its_folder_names_it(
+    make_napari_viewer, tmp_path
+):
+    # a re-trial: ribosome/mics/061 with no data set typed in Annotate was picked with the
+    # β-gal head (the last training's) at 108 px, where cryopick pick took its folder's
+    # ribosome head
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick.core.model import save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(DetectorConfig())
+    for name in ("ribo", "beta"):
+        model.add_head(name, init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=(
+            DatasetCard("ribo", diameter_px=56.0, head="ribo"),
+            DatasetCard("beta", diameter_px=40.0, head="beta"),
+        ),
+        diameter_px=40.0,
+        history=(
+            {"mode": "new", "datasets": ["ribo"], "pick_threshold": 0.06},
+            {"mode": "continual", "datasets": ["beta"], "pick_threshold": 0.12},
+        ),
+    )
+    path = save_checkpoint(tmp_path / "cont.pt", model, metadata=card.to_metadata())
+    folder = tmp_path / "ribo" / "mics"
+    folder.mkdir(parents=True)
+    _write_png(folder / "m.png", np.random.default_rng(0).normal(size=(160, 192)))
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "m.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    assert widget.head_combo.currentText() == OWN_HEADS
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
+    assert widget.threshold() == pytest.approx(0.06)
+    assert widget.pick_request([widget._micrograph(viewer.layers[0])]).datasets == {"m": "ribo"}
+
+
 def _two_micrographs_with_results(make_napari_viewer):
     from napari_cryopick._widgets.result_layers import show_pick_result
     from napari_cryopick._widgets.shown import ShownResult

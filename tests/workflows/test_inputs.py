@@ -356,3 +356,51 @@ def test_every_unreadable_micrograph_with_picks_is_named_at_once(tmp_path):
         training_sets_from_files(
             [str(mics)], [str(picks)], negatives=[str(negatives)], diameter_px=16.0
         )
+
+
+def test_each_data_set_of_one_command_trains_at_its_own_diameter(tmp_path):
+    # a re-trial: ribosome (56 px) and β-gal (108 px) in one cryopick train trained both at
+    # 108 px, the median of all the picks; picking then warned 56 px away
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    rng = np.random.default_rng(0)
+    folders = []
+    for name, diameter, count in (("small", 20.0, 3), ("large", 40.0, 6)):
+        mics, picks = tmp_path / name / "mics", tmp_path / name / "picks"
+        mics.mkdir(parents=True)
+        picks.mkdir()
+        write_mrc(mics / f"{name}.mrc", rng.normal(size=(256, 256)).astype(np.float32))
+        centres = np.linspace(50.0, 200.0, count)
+        write_picks(make_picks(centres, centres, diameter=diameter), picks / f"{name}.star")
+        folders.append((mics, picks))
+    sets, _ = training_sets_from_files([str(m) for m, _ in folders], [str(p) for _, p in folders])
+    assert {s.name: list(s.diameter_px) for s in sets} == {"small": [20.0], "large": [40.0]}
+
+
+def test_a_data_set_of_negatives_only_is_left_out_and_said(tmp_path, caplog):
+    # a docs check: a second data set with negatives only stopped the whole cryopick train
+    # ("only negatives, nothing to learn"), where the Train widget trains the rest
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    rng = np.random.default_rng(0)
+    for name in ("real", "junk"):
+        (tmp_path / name).mkdir()
+        write_mrc(tmp_path / name / f"{name}.mrc", rng.normal(size=(128, 128)).astype(np.float32))
+    write_picks(make_picks([40.0, 80.0], [40.0, 80.0], diameter=20.0), tmp_path / "real.star")
+    write_picks(make_picks([30.0], [30.0]), tmp_path / "junk_negatives.star")
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    sets, table = training_sets_from_files(
+        [str(tmp_path / "real"), str(tmp_path / "junk")],
+        [str(tmp_path / "real.star")],
+        negatives=[str(tmp_path / "junk_negatives.star")],
+    )
+    assert [s.name for s in sets] == ["real"]
+    assert set(table["micrograph"]) == {"real"}
+    assert "data set(s) junk hold negatives only and are not trained on" in caplog.text
+    assert "trained on for them" not in caplog.text

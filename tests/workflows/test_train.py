@@ -668,9 +668,9 @@ def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, caps
     (tmp_path / "none" / "m0.csv").write_text("x,y\n")
     only = [*args[:4], str(tmp_path / "none"), *args[5:], "--negatives", str(junk)]
     assert main(only) == 2
-    assert "only negatives (2 on 1 micrograph(s)): training needs particles too" in (
-        capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert "only negatives (2 on 1 micrograph(s)) (the pick files hold no particles" in err
+    assert "training needs particles too" in err
 
 
 def test_training_picks_of_binned_micrographs_are_scaled(tmp_path):

@@ -225,6 +225,19 @@ def _preload_picking_modules() -> None:
             importlib.import_module(name)
 
 
+def _picking_dataset(layer: Any) -> str:
+    """The data set a micrograph is picked as: Annotate's, else the one its folder names as
+    ``cryopick pick`` names it (a re-trial's ribosome/mics/061 with no data set typed was
+    picked with the β-gal head the command line did not choose)."""
+    from napari_cryopick.workflows.inputs import folder_dataset_name
+
+    named = micrograph_dataset(layer)
+    if named:
+        return named
+    path = layer_path(layer)
+    return folder_dataset_name(path) if path is not None else ""
+
+
 def _trained_diameter_text(request: Any) -> str:
     """``"Warning: ... "`` when a trained model is asked to pick far from its diameter, else "".
 
@@ -692,7 +705,7 @@ class PickWidget(QWidget):
     def _own_head_of_current(self) -> str | None:
         """The model's head of the data set of the micrograph on screen (Annotate's), if any."""
         mlayer = current_micrograph_layer(self.viewer)
-        dataset = micrograph_dataset(mlayer) if mlayer is not None else ""
+        dataset = _picking_dataset(mlayer) if mlayer is not None else ""
         heads = getattr(self.model, "head_names", ()) or ()
         return dataset if dataset and dataset in heads and dataset != "generic" else None
 
@@ -933,8 +946,8 @@ class PickWidget(QWidget):
             if isinstance(micrograph, (str, Path)):
                 continue  # a file of a folder: its folder names its data set
             mlayer = find_micrograph_layer(self.viewer, getattr(micrograph, "name", "") or "")
-            if mlayer is not None and micrograph_dataset(mlayer):
-                datasets[micrograph.name] = micrograph_dataset(mlayer)
+            if mlayer is not None and _picking_dataset(mlayer):
+                datasets[micrograph.name] = _picking_dataset(mlayer)
         return PickRequest(
             micrographs=micrographs,
             model=self.model,

@@ -186,6 +186,17 @@ def _check_on_exposures(picks: Any, shapes: dict[str, tuple[int, int]], source: 
                 columns,
                 rows,
             )
+    from napari_cryopick.workflows.inputs import clicks_in_a_corner
+
+    crowded = clicks_in_a_corner(picks.assign(micrograph=picks["micrograph"].astype(str)), shapes)
+    if not off and crowded is not None and crowded > 0:
+        # the other direction (a re-trial): picks of 2x-binned copies lie in the exposures'
+        # top-left quarter, inside their shape
+        raise CLIError(
+            f"{source}: all {len(picks)} picks lie in the top-left {100 * crowded:.0f} % of "
+            "their exposures: picked on binned copies of them? (cryoSPARC would extract them "
+            "in the wrong places; pick the exposures themselves)"
+        )
     if off:
         name, (n, total, x_max, y_max, columns, rows) = next(iter(off.items()))
         raise CLIError(

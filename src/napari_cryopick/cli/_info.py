@@ -49,6 +49,9 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "exemplar_bytes": bank_nbytes(bank),
         "exemplar_crop_size": bank.crop_size if bank.datasets else None,
         "diameter_px": card.diameter_px,
+        # the last training's diameter in Å (given, or measured at micrographs of different
+        # pixel sizes): picking converts it at each micrograph's pixel size
+        "diameter_A": (card.history[-1].get("diameter_A") if card.history else None),
         "kinds": list(card.kinds),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "config": config,
@@ -70,6 +73,8 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         sizes = {float(v) for v in (info.get("dataset_diameters_px") or {}).values() if v}
         if len(sizes) > 1:  # the last data set's: a trial read it as the model's one size
             diameter += " (the last data set's; the data sets' own below)"
+        if info.get("diameter_A"):
+            diameter += f"; {float(info['diameter_A']):g} Å, picked at each micrograph's pixel size"
     lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
     lines.append(f"parameters: {info['parameters']:,}")
     threshold = info.get("pick_threshold")

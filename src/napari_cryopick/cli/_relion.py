@@ -17,6 +17,7 @@ complete yet. See docs/pipelines.md for the GUI set-up.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def _items(job_dir: Path, star: Path) -> tuple[list, list]:
         if not Path(first.name).is_absolute():
             # <project>/CtfFind/job003/micrographs_ctf.star: two folders up, if its files
             # are found from there
-            above = Path(star).absolute().parents
+            above = Path(os.path.normpath(Path(star).absolute())).parents
             project = next(
                 (folder for folder in above[1:3] if (folder / first.name).exists()), None
             )

@@ -121,7 +121,7 @@ def expand_inputs(
                     if holding
                     else ""
                 )
-                if what == "pick files" and any(path.glob(f"*{SIDECAR_SUFFIX}")):
+                if what == "pick files" and any(map(is_annotation_file, path.glob("*.json"))):
                     hint += NAPARI_ANNOTATIONS_HINT
                 raise ValueError(
                     f"{path}: no {what} in this folder (looked for {', '.join(suffixes)}){hint}"
@@ -276,6 +276,25 @@ BOOKKEEPING_FILES = frozenset(
 
 #: The napari annotations' sidecar files (io.annotations keeps them: its one suffix).
 SIDECAR_SUFFIX = ".cryopick.json"
+
+
+def is_annotation_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a napari annotation sidecar: ``<micrograph>.cryopick.json``
+    beside its micrograph, or ``<stem>-<hash>.json`` in the per-user folder (a docs check:
+    those were "unknown pick file suffix '.json'" without the hint)."""
+    path = Path(path)
+    if path.name.endswith(SIDECAR_SUFFIX):
+        return True
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    return b'"napari-cryopick-annotations"' in head
+
+
 #: Said where napari annotations are given as pick files (a trial looked for a way).
 NAPARI_ANNOTATIONS_HINT = (
     "; the napari annotations (<micrograph>.cryopick.json) are not pick files: "

@@ -121,9 +121,9 @@ def detect_format(path: str | os.PathLike) -> str:
         {s for module in (*FORMATS.values(), *READ_ONLY_FORMATS.values()) for s in module.SUFFIXES}
     )
     hint = ""
-    if path.name.endswith(".cryopick.json"):
-        from napari_cryopick.io.paths import NAPARI_ANNOTATIONS_HINT
+    from napari_cryopick.io.paths import NAPARI_ANNOTATIONS_HINT, is_annotation_file
 
+    if is_annotation_file(path):
         hint = NAPARI_ANNOTATIONS_HINT
     raise file_error(
         path, f"unknown pick file suffix '{path.suffix}' (known: {', '.join(known)}){hint}"

@@ -651,13 +651,14 @@ def foreign_summary(out_dir: Path) -> list[Path]:
 def _refuse(out_dir: Path, found: Sequence[Path]) -> None:
     if not found:
         return
+    summary = any(path.name in (SUMMARY_CSV, SUMMARY_PNG) for path in found)
     names = ", ".join(os.path.relpath(p, out_dir) for p in found[:3])
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     raise ValueError(
         f"{out_dir}: {len(found)} file(s) would be replaced that no earlier cryopick run "
         f"into this folder wrote, or that changed since ({names}{more}): pick into another "
         "folder or move them away (cryopick pick and cryopick relion: --overwrite replaces "
-        "them)"
+        "them" + ("; --no-summary writes no summary" if summary else "") + ")"
     )
 
 

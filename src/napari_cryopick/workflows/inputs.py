@@ -329,6 +329,12 @@ def _headers(
     return _MadeWhenAsked(list(by_name), read)
 
 
+def folder_dataset_name(path: str | os.PathLike) -> str:
+    """The data-set name ``cryopick train`` and ``cryopick pick`` give a micrograph file
+    without ``--dataset``: its folder's (:func:`_dataset_name`)."""
+    return _dataset_name(Path(path))
+
+
 def _dataset_name(path: Path) -> str:
     """The default data-set name: the micrograph's folder as the user named it.
 
@@ -499,10 +505,11 @@ def training_sets_from_files(
     marked = set(table.get("micrograph", [])) if len(table) else set()
     if not with_positives:
         if marked:  # the names matched: the hint on names would send the user astray
+            elsewhere = " (the pick files hold no particles of these micrographs)" if found else ""
             raise ValueError(
-                f"only negatives ({len(table)} on {len(marked)} micrograph(s)): training needs "
-                "particles too (a model learns what a particle is from them; negatives "
-                "only say what is not one)"
+                f"only negatives ({len(table)} on {len(marked)} micrograph(s)){elsewhere}: "
+                "training needs particles too (a model learns what a particle is from them; "
+                "negatives only say what is not one)"
             )
         raise ValueError(
             f"no labelled particles in the pick files for the given micrographs "
@@ -514,12 +521,6 @@ def training_sets_from_files(
     # (a trial's were dropped with "their 3 negatives are not used either")
     unlabelled = [n for n in names if n not in marked]
     junk_only = [n for n in names if n in marked and n not in with_positives]
-    if junk_only:
-        logger.info(
-            "%d micrograph(s) hold negatives only and are trained on for them: %s",
-            len(junk_only),
-            name_list(junk_only, 20),
-        )
     low = candidate_share(positive)
     if low is not None:
         logger.warning(
@@ -579,17 +580,57 @@ def training_sets_from_files(
         diameters = [float(diameter_px)] * len(loaded)
     else:
         diameters = []
-    diameters = _check_diameters(loaded, names, positive, diameters, box_sized=box_sized)
-    in_angstrom = diameter_A
-    if in_angstrom is None and diameter_px is None and _pixel_scales(loaded) is not None:
-        # measured at each micrograph's pixel size: one size in Å, which picking converts
-        # at each micrograph's pixel size (the run records it)
-        found = {round(d * m.pixel_size, 2) for d, m in zip(diameters, loaded, strict=True)}
-        in_angstrom = found.pop() if len(found) == 1 else None
     groups = [
         dataset or annotated_sets.get(name) or _dataset_name(path)
         for path, name in zip(paths, names, strict=True)
     ]
+    # a data set of negatives only has nothing to learn a particle from: left out, said (as
+    # the Train widget does; a docs check: the whole run stopped on it)
+    with_positives_sets = {g for g, n in zip(groups, names, strict=True) if n in with_positives}
+    junk_sets = [g for g in dict.fromkeys(groups) if g not in with_positives_sets]
+    if junk_sets:
+        logger.warning(
+            "data set(s) %s hold negatives only and are not trained on (a data set's "
+            "negatives need particles of it)",
+            ", ".join(junk_sets),
+        )
+        keep = [i for i, g in enumerate(groups) if g in with_positives_sets]
+        paths, names, groups = ([seq[i] for i in keep] for seq in (paths, names, groups))
+        loaded = [loaded[i] for i in keep]
+        if diameters:
+            diameters = [diameters[i] for i in keep]
+        table = table[table["micrograph"].isin(set(names))].reset_index(drop=True)
+    # each data set's own diameter (a re-trial: ribosome, 56 px, and β-gal, 108 px, in one
+    # command trained both at 108 px, the median of all the picks)
+    checked: list[float] = [0.0] * len(loaded)
+    in_angstrom: dict[str, float | None] = {}
+    for name in dict.fromkeys(groups):
+        members = [i for i, group in enumerate(groups) if group == name]
+        member_names = [names[i] for i in members]
+        own = _check_diameters(
+            [loaded[i] for i in members],
+            member_names,
+            positive[positive["micrograph"].isin(member_names)] if len(positive) else positive,
+            [diameters[i] for i in members] if diameters else [],
+            box_sized=box_sized,
+        )
+        for i, value in zip(members, own, strict=True):
+            checked[i] = value
+        in_angstrom[name] = diameter_A
+        members_loaded = [loaded[i] for i in members]
+        if diameter_A is None and diameter_px is None and _pixel_scales(members_loaded):
+            # measured at each micrograph's pixel size: one size in Å, which picking
+            # converts at each micrograph's pixel size (the run records it)
+            found = {round(d * m.pixel_size, 2) for d, m in zip(own, members_loaded, strict=True)}
+            in_angstrom[name] = found.pop() if len(found) == 1 else None
+    diameters = checked
+    trained_junk = [n for n in junk_only if n in set(names)]
+    if trained_junk:
+        logger.info(
+            "%d micrograph(s) hold negatives only and are trained on for them: %s",
+            len(trained_junk),
+            name_list(trained_junk, 20),
+        )
     sets = []
     for name in dict.fromkeys(groups):
         members = [i for i, group in enumerate(groups) if group == name]
@@ -602,7 +643,7 @@ def training_sets_from_files(
                 ],
                 diameter_px=[diameters[i] for i in members],
                 names=[names[i] for i in members],
-                diameter_A=in_angstrom,
+                diameter_A=in_angstrom[name],
             )
         )
     return sets, table
@@ -668,19 +709,23 @@ def _at_each_pixel_size(
     if diameters:
         given = float(np.median([d * s for d, s in zip(diameters, scales, strict=True)]))
         if diameters_disagree(given, reference):
+            median_size = sorted(m.pixel_size for m in loaded)[len(loaded) // 2]
             logger.warning(
-                "the given particle diameter differs by more than 25 %% from the pick "
-                "files' (compared at each micrograph's pixel size, %s Å/px); the given "
+                "the given particle diameter (%.0f Å) differs by more than 25 %% from the "
+                "pick files' (%.0f Å, at each micrograph's pixel size: %s Å/px); the given "
                 "diameter is used",
+                given * median_size,
+                reference * median_size,
                 listed,
             )
         return diameters
     found = [reference / scale for scale in scales]
+    pairs = sorted({(round(m.pixel_size, 3), round(d)) for m, d in zip(loaded, found, strict=True)})
     logger.info(
-        "particle diameter from the pick files' diameters at each micrograph's pixel size "
-        "(%s Å/px): %s px",
-        listed,
-        ", ".join(f"{d:.0f}" for d in sorted(set(found))),
+        "particle diameter %.0f Å from the pick files' diameters, at each micrograph's pixel "
+        "size: %s",
+        reference * sorted(m.pixel_size for m in loaded)[len(loaded) // 2],
+        ", ".join(f"{d} px at {size:g} Å/px" for size, d in pairs),
     )
     return found
 

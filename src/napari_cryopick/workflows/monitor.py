@@ -258,7 +258,7 @@ def monitor(
             executor.close()
     summary = write_summary(out_dir, fingerprint) if options.summary else ()
     return BatchOutcome(
-        n_micrographs=state["step"] + skipped,
+        n_micrographs=state["step"] + skipped + len(refused),  # refused: counted, named
         n_picked=state["picked"],
         n_skipped=skipped,
         n_picks=state["picks"],

@@ -996,9 +996,9 @@ def trained_diameter_warning(
         stored_text = ", ".join(f"{size:g} px ({name})" for name, size in learned.items())
         return (
             f"{prepared.model_name}: picking at a particle diameter of {diameter * factor:.4g} "
-            f"px, but the model was trained at {stored_text} (each more than "
-            f"{DISAGREEMENT:.0%} apart): a trained model finds particles near the sizes it "
-            "learned: pick at the diameter of these micrographs' data set"
+            f"px, but the model was trained at {stored_text} (the given one is more than "
+            f"{DISAGREEMENT:.0%} from each): a trained model finds particles near the sizes "
+            "it learned: pick at the diameter of these micrographs' data set"
         )
     given = f"{diameter:.4g} px" + ("" if factor == 1.0 else f" x {factor:g}")
     if request.diameter_A is not None:

@@ -206,7 +206,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if first:  # torch's own first sentence (its advice after it is for its users)
             first = [first[0].split(". ")[0]]
         raise CheckpointError(
-            f"{path}: not a napari-cryopick checkpoint (torch cannot read it: "
+            f"{path}: not a napari-cryopick checkpoint (cut short, or another kind of file; "
+            "torch cannot read it: "
             f"{type(error).__name__}{': ' + first[0] if first else ''})"
         ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT_NAME:
