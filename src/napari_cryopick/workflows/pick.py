@@ -883,8 +883,9 @@ def last_head_warning(
     diameter = prepared.card.diameter_for_head(head) if prepared.card is not None else None
     size = f", {diameter:g} px" if diameter and prepared.request.diameter_px is None else ""
     shown = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
+    named = "" if prepared.model_name == "the model" else f"{prepared.model_name}: "
     said = (
-        f"{prepared.model_name}: {shown} picked with head '{head}' (the last training's"
+        f"{named}{shown} picked with head '{head}' (the last training's"
         f"{size}, threshold {prepared.config.threshold:.3g}), but "
     )
     if not any(_is_path(m) for m in prepared.request.micrographs):  # the Pick widget's
