@@ -1215,6 +1215,65 @@ def test_a_micrograph_without_a_data_set_typed_is_picked_as_its_folder_names_it(
     assert widget.pick_request([widget._micrograph(viewer.layers[0])]).datasets == {"m": "ribo"}
 
 
+def test_a_head_of_several_sizes_needs_the_micrographs_own_diameter(
+    make_napari_viewer, tmp_path, qtbot
+):
+    # a second re-trial: a New model of ribosome (56 px) and β-gal (108 px) picked a
+    # micrograph of another folder at 108 px (the card's last data set) without a word,
+    # where cryopick pick refuses; a model of several heads loaded with the last head
+    # picked such a folder unwarned
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick.core.model import save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    card = ModelCard(
+        datasets=(DatasetCard("ribo", diameter_px=56.0), DatasetCard("beta", diameter_px=108.0)),
+        diameter_px=108.0,
+        history=({"mode": "new", "datasets": ["ribo", "beta"]},),
+    )
+    path = save_checkpoint(
+        tmp_path / "new.pt", Detector(DetectorConfig()), metadata=card.to_metadata()
+    )
+    folder = tmp_path / "ribo_test"
+    folder.mkdir()
+    _write_png(folder / "m.png", np.random.default_rng(0).normal(size=(160, 192)))
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "m.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.load_model(path), widget.status.text()
+    assert widget.pick_current() is None
+    assert "Head 'generic' learned particles of different sizes (ribo 56 px, beta 108 px)" in (
+        widget.status.text()
+    )
+    set_micrograph_settings(viewer, viewer.layers["m"], diameter_px=56.0)
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    # several data-set heads: loaded as "each data set's own", so the unknown folder is said
+    model = Detector(DetectorConfig())
+    for name in ("ribo", "beta"):
+        model.add_head(name, init_from="generic")
+    heads = ModelCard(
+        heads=model.head_names,
+        datasets=(
+            DatasetCard("ribo", diameter_px=56.0, head="ribo"),
+            DatasetCard("beta", diameter_px=108.0, head="beta"),
+        ),
+        diameter_px=108.0,
+        history=(
+            {"mode": "new", "datasets": ["ribo"]},
+            {"mode": "continual", "datasets": ["beta"]},
+        ),
+    )
+    path = save_checkpoint(tmp_path / "heads.pt", model, metadata=heads.to_metadata())
+    assert widget.load_model(path), widget.status.text()
+    assert widget.head_combo.currentText() == OWN_HEADS
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "picked with head 'beta' (the last training's" in widget.status.text()
+
+
 def _two_micrographs_with_results(make_napari_viewer):
     from napari_cryopick._widgets.result_layers import show_pick_result
     from napari_cryopick._widgets.shown import ShownResult

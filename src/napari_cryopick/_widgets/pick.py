@@ -702,6 +702,63 @@ class PickWidget(QWidget):
             if diameter:
                 self.diameter_spin.setValue(float(diameter))
 
+    def _data_set_heads(self) -> list[str]:
+        """The model's heads of data sets (not the generic head, nor a general model's)."""
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import recipe_heads
+
+        card = ModelCard.of_model(self.model, self._model_metadata())
+        recipe = recipe_heads(card)
+        heads = getattr(self.model, "head_names", ()) or ()
+        return [h for h in heads if h not in ("generic", *recipe)]
+
+    def _learned_sizes(self, head: str | None) -> dict[str, float]:
+        """``{data set: diameter}`` a head learned, when they are more than 25 % apart
+        (:func:`~napari_cryopick.workflows.pick.head_diameters`); {} otherwise."""
+        from napari_cryopick.core.diameter import diameters_disagree
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import head_diameters
+
+        if self.model is None:
+            return {}
+        card = ModelCard.of_model(self.model, self._model_metadata())
+        sizes = head_diameters(card, head or getattr(self.model, "default_head", None))
+        if len(sizes) < 2 or not diameters_disagree(min(sizes.values()), max(sizes.values())):
+            return {}
+        return sizes
+
+    def _sizes_unknown(self, layers: Sequence[Any]) -> str | None:
+        """A refusal when a micrograph would be picked with a head that learned particles
+        of several sizes and Annotate holds no diameter of its own (the command line
+        refuses the same without --diameter); None otherwise."""
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import trained_head
+
+        if self.model is None:
+            return None
+        chosen = self.head()
+        heads = tuple(getattr(self.model, "head_names", ()) or ())
+        card = ModelCard.of_model(self.model, self._model_metadata())
+        default = trained_head(card, heads) or getattr(self.model, "default_head", None)
+        unknown, sizes, used = [], {}, None
+        for layer in layers:
+            head = chosen
+            if head is None:
+                dataset = _picking_dataset(layer)
+                head = dataset if dataset in heads and dataset != "generic" else default
+            learned = self._learned_sizes(head)
+            if learned and micrograph_diameter(layer) is None:
+                unknown.append(micrograph_name(layer))
+                sizes, used = learned, head
+        if not unknown:
+            return None
+        listed = ", ".join(f"{name} {size:g} px" for name, size in sizes.items())
+        names = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
+        return (
+            f"Head '{used}' learned particles of different sizes ({listed}): set the particle "
+            f"diameter of {names} in Annotate (its Diameter box) first."
+        )
+
     def _own_head_of_current(self) -> str | None:
         """The model's head of the data set of the micrograph on screen (Annotate's), if any."""
         mlayer = current_micrograph_layer(self.viewer)
@@ -735,8 +792,11 @@ class PickWidget(QWidget):
         if state.head and self.head_combo.findText(state.head) >= 0:
             self.head_combo.setCurrentText(state.head)
         own = self._own_head_of_current()
+        several = len(self._data_set_heads()) > 1
         if self.head_combo.findText(OWN_HEADS) >= 0 and (
-            self.head_combo.currentText() == OWN_HEADS or (own and own != self.head())
+            self.head_combo.currentText() == OWN_HEADS
+            or (own and own != self.head())
+            or several  # as cryopick pick without --head, which warns of unknown folders
         ):
             # the micrograph on screen has a head of its own (a trial loaded a model whose
             # last training was β-gal's on a ribosome micrograph): each data set its own
@@ -746,8 +806,12 @@ class PickWidget(QWidget):
             self._follow_own_head()
             return
         # the model card owns the diameter its head was trained at (a vesicle model: the
-        # vesicles' median size, not the particle diameter measured in Annotate)
+        # vesicles' median size, not the particle diameter measured in Annotate); a head
+        # that learned several sizes has none of its own: the micrograph's (a re-trial's
+        # ribosome was picked at the 108 px of β-gal, the last data set)
         diameter = diameter_for_head(state.model_metadata, self.head())
+        if len(self._learned_sizes(self.head())) > 1:
+            diameter = self.measured_diameter()
         if diameter and np.isfinite(diameter):
             self.diameter_spin.setValue(float(diameter))
         if state.threshold is not None:
@@ -1121,6 +1185,10 @@ class PickWidget(QWidget):
     def pick_current(self) -> Any:
         """Pick the current micrograph in the background; returns the worker."""
         mlayer = current_micrograph_layer(self.viewer)
+        refusal = self._sizes_unknown([mlayer]) if mlayer is not None else None
+        if refusal is not None and self.worker is None:
+            self.status.setText(refusal)
+            return None
         return self._run([] if mlayer is None else [self._micrograph(mlayer)])
 
     def pick_all_open(self) -> Any:
@@ -1132,6 +1200,10 @@ class PickWidget(QWidget):
         layers, clashes = distinct_micrographs(micrograph_layers(self.viewer))
         if clashes:
             self.status.setText(clash_message(clashes))
+            return None
+        refusal = self._sizes_unknown(layers)
+        if refusal is not None and self.worker is None:
+            self.status.setText(refusal)
             return None
         return self._run(
             [self._micrograph(layer) for layer in layers],
