@@ -97,8 +97,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="PX",
         help=(
-            "particle diameter in pixels (used where picks have none; default: estimated "
-            "from the clicks, with a warning when a given one differs from them by > 25%%)"
+            "particle diameter in pixels of every micrograph (a warning when the pick "
+            "files' diameters differ from it by > 25%%); default: each data set's, the "
+            "median of its pick files' diameters, else estimated from the clicks"
         ),
     )
     size.add_argument(
