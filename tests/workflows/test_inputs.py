@@ -358,7 +358,7 @@ def test_every_unreadable_micrograph_with_picks_is_named_at_once(tmp_path):
         )
 
 
-def test_each_data_set_of_one_command_trains_at_its_own_diameter(tmp_path):
+def test_each_data_set_of_one_command_trains_at_its_own_diameter(tmp_path, caplog):
     # a re-trial: ribosome (56 px) and β-gal (108 px) in one cryopick train trained both at
     # 108 px, the median of all the picks; picking then warned 56 px away
     import numpy as np
@@ -376,8 +376,10 @@ def test_each_data_set_of_one_command_trains_at_its_own_diameter(tmp_path):
         centres = np.linspace(50.0, 200.0, count)
         write_picks(make_picks(centres, centres, diameter=diameter), picks / f"{name}.star")
         folders.append((mics, picks))
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
     sets, _ = training_sets_from_files([str(m) for m, _ in folders], [str(p) for _, p in folders])
     assert {s.name: list(s.diameter_px) for s in sets} == {"small": [20.0], "large": [40.0]}
+    assert "large: particle diameter 40 px, the median" in caplog.text  # each set named
 
 
 def test_a_data_set_of_negatives_only_is_left_out_and_said(tmp_path, caplog):

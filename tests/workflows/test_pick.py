@@ -560,6 +560,15 @@ def test_a_model_of_particles_of_two_sizes_with_one_head(tmp_path, micrograph_fi
         assert not prepare(_request(micrograph_files[:1], path, None, diameter_px=size)).warnings
     (said,) = prepare(_request(micrograph_files[:1], path, None, diameter_px=18.0)).warnings
     assert "trained at 12 px (small), 24 px (large)" in said
+    # an in-memory model (the Pick widget's): no "the model:" in front (a re-trial)
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    loaded, metadata = load_checkpoint(path)
+    memory = _request([read_micrograph(micrograph_files[0])], None, None, diameter_px=18.0)
+    memory = dataclasses.replace(memory, model=loaded, metadata=metadata)
+    (said,) = prepare(memory).warnings
+    assert said.startswith("picking at a particle diameter of 18 px")
     # a continual model's generic head learned both data sets, each with a head of its own
     # (a trial: --head generic was told to pick the 56 px ribosome at β-gal's 108 px)
     model = Detector(make_config())

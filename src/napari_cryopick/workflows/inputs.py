@@ -613,6 +613,7 @@ def training_sets_from_files(
             positive[positive["micrograph"].isin(member_names)] if len(positive) else positive,
             [diameters[i] for i in members] if diameters else [],
             box_sized=box_sized,
+            dataset=name if len(set(groups)) > 1 else "",
         )
         for i, value in zip(members, own, strict=True):
             checked[i] = value
@@ -856,8 +857,11 @@ def _check_diameters(
     diameters: list[float],
     *,
     box_sized: bool = False,
+    dataset: str = "",
 ) -> list[float]:
     """The given diameters (a warning if the clicks show another size), or the clicks' estimate.
+
+    ``dataset``: the data set's name, said in the messages (several in one training).
 
     ``box_sized``: the picks' diameters are BOX box sizes; without a given
     diameter they are checked against the micrographs (:func:`_box_or_estimate`).
@@ -887,16 +891,18 @@ def _check_diameters(
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             logger.info(
-                "particle diameter %.0f px, the median of the %d picks' diameters in the pick "
+                "%sparticle diameter %.0f px, the median of the %d picks' diameters in the pick "
                 "files (BOX files give box sizes, often larger than the particle: give "
                 "--diameter if so)",
+                f"{dataset}: " if dataset else "",
                 estimate.diameter_px,
                 estimate.n_picks,
             )
         else:
             logger.warning(
-                "no particle diameter given: %.0f px, estimated from the micrographs around "
+                "%sno particle diameter given: %.0f px, estimated from the micrographs around "
                 "%d clicks; give --diameter if that is wrong",
+                f"{dataset}: " if dataset else "",
                 estimate.diameter_px,
                 estimate.n_picks,
             )

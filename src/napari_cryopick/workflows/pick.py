@@ -883,9 +883,8 @@ def last_head_warning(
     diameter = prepared.card.diameter_for_head(head) if prepared.card is not None else None
     size = f", {diameter:g} px" if diameter and prepared.request.diameter_px is None else ""
     shown = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
-    named = "" if prepared.model_name == "the model" else f"{prepared.model_name}: "
     said = (
-        f"{named}{shown} picked with head '{head}' (the last training's"
+        f"{_named(prepared)}{shown} picked with head '{head}' (the last training's"
         f"{size}, threshold {prepared.config.threshold:.3g}), but "
     )
     if not any(_is_path(m) for m in prepared.request.micrographs):  # the Pick widget's
@@ -979,7 +978,7 @@ def trained_diameter_warning(
             if not diameters_disagree(given_A * factor, trained_A):
                 return None
             return (
-                f"{prepared.model_name}: picking at a particle diameter of "
+                f"{_named(prepared)}picking at a particle diameter of "
                 f"{given_A * factor:g} Å, but the model was trained at {trained_A:g} Å (more "
                 f"than {DISAGREEMENT:.0%} apart): a trained model finds particles near the "
                 f"size it learned: pick with --diameter-A {trained_A:g}"
@@ -996,7 +995,7 @@ def trained_diameter_warning(
     if len(learned) > 1:
         stored_text = ", ".join(f"{size:g} px ({name})" for name, size in learned.items())
         return (
-            f"{prepared.model_name}: picking at a particle diameter of {diameter * factor:.4g} "
+            f"{_named(prepared)}picking at a particle diameter of {diameter * factor:.4g} "
             f"px, but the model was trained at {stored_text} (the given one is more than "
             f"{DISAGREEMENT:.0%} from each): a trained model finds particles near the sizes "
             "it learned: pick at the diameter of these micrographs' data set"
@@ -1012,7 +1011,7 @@ def trained_diameter_warning(
         else ""
     )
     return (
-        f"{prepared.model_name}: picking at a particle diameter of {given}, but the model "
+        f"{_named(prepared)}picking at a particle diameter of {given}, but the model "
         f"was trained at {stored:g} px (more than {DISAGREEMENT:.0%} apart): a trained model "
         f"finds particles near the size it learned: pick at {stored:g} px (the command line: "
         f"leave out {option}){other_pixels}"
@@ -1027,6 +1026,12 @@ def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
         if head is None or head in names or not card.dataset(head):
             return run
     return None
+
+
+def _named(prepared: PreparedPick) -> str:
+    """``"<model file>: "`` to start a warning with, "" for an in-memory model (the Pick
+    widget's: "the model: picking at ..." read oddly)."""
+    return "" if prepared.model_name == "the model" else f"{prepared.model_name}: "
 
 
 def head_diameters(card: Any, head: str | None) -> dict[str, float]:
