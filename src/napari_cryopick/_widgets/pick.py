@@ -300,16 +300,15 @@ KEEP_CANDIDATES = 0.05
 FOLDER_PICKING_IN_CHILD = True
 
 
-def _has_data_set_heads(model: Any, metadata: dict) -> bool:
-    """Whether ``model`` has heads of data sets to choose among (not a general model's
-    copies of its generic head)."""
+def _data_set_heads_of(model: Any, metadata: dict) -> list[str]:
+    """``model``'s heads of data sets to choose among (not the generic head, nor a general
+    model's copies of it)."""
     from napari_cryopick.core.model.card import ModelCard
     from napari_cryopick.workflows.pick import recipe_heads
 
     card = ModelCard.of_model(model, metadata)
     recipe = recipe_heads(card)
-    heads = [h for h in (getattr(model, "head_names", ()) or ()) if h not in ("generic", *recipe)]
-    return bool(heads)
+    return [h for h in (getattr(model, "head_names", ()) or ()) if h not in ("generic", *recipe)]
 
 
 class PickWidget(QWidget):
@@ -635,7 +634,7 @@ class PickWidget(QWidget):
         current = self.head_combo.currentText()
         self.head_combo.blockSignals(True)
         self.head_combo.clear()
-        if _has_data_set_heads(model, self._model_metadata_of(model)):
+        if _data_set_heads_of(model, self._model_metadata_of(model)):
             heads = [*heads, OWN_HEADS]  # HydraPicker: each data set with its own head
         self.head_combo.addItems(heads)
         if current in heads:
@@ -703,29 +702,21 @@ class PickWidget(QWidget):
                 self.diameter_spin.setValue(float(diameter))
 
     def _data_set_heads(self) -> list[str]:
-        """The model's heads of data sets (not the generic head, nor a general model's)."""
-        from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import recipe_heads
-
-        card = ModelCard.of_model(self.model, self._model_metadata())
-        recipe = recipe_heads(card)
-        heads = getattr(self.model, "head_names", ()) or ()
-        return [h for h in heads if h not in ("generic", *recipe)]
+        """The model's heads of data sets (:func:`_data_set_heads_of`)."""
+        if self.model is None:
+            return []
+        return _data_set_heads_of(self.model, self._model_metadata())
 
     def _learned_sizes(self, head: str | None) -> dict[str, float]:
         """``{data set: diameter}`` a head learned, when they are more than 25 % apart
-        (:func:`~napari_cryopick.workflows.pick.head_diameters`); {} otherwise."""
-        from napari_cryopick.core.diameter import diameters_disagree
+        (:func:`~napari_cryopick.workflows.pick.several_sizes`); {} otherwise."""
         from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import head_diameters
+        from napari_cryopick.workflows.pick import several_sizes
 
         if self.model is None:
             return {}
         card = ModelCard.of_model(self.model, self._model_metadata())
-        sizes = head_diameters(card, head or getattr(self.model, "default_head", None))
-        if len(sizes) < 2 or not diameters_disagree(min(sizes.values()), max(sizes.values())):
-            return {}
-        return sizes
+        return several_sizes(card, head or getattr(self.model, "default_head", None))
 
     def _sizes_unknown(self, layers: Sequence[Any]) -> str | None:
         """A refusal when a micrograph would be picked with a head that learned particles
@@ -740,12 +731,13 @@ class PickWidget(QWidget):
         heads = tuple(getattr(self.model, "head_names", ()) or ())
         card = ModelCard.of_model(self.model, self._model_metadata())
         default = trained_head(card, heads) or getattr(self.model, "default_head", None)
+        own = self._data_set_heads()
         unknown, sizes, used = [], {}, None
         for layer in layers:
             head = chosen
             if head is None:
                 dataset = _picking_dataset(layer)
-                head = dataset if dataset in heads and dataset != "generic" else default
+                head = dataset if dataset in own else default
             learned = self._learned_sizes(head)
             if learned and micrograph_diameter(layer) is None:
                 unknown.append(micrograph_name(layer))
@@ -763,8 +755,7 @@ class PickWidget(QWidget):
         """The model's head of the data set of the micrograph on screen (Annotate's), if any."""
         mlayer = current_micrograph_layer(self.viewer)
         dataset = _picking_dataset(mlayer) if mlayer is not None else ""
-        heads = getattr(self.model, "head_names", ()) or ()
-        return dataset if dataset and dataset in heads and dataset != "generic" else None
+        return dataset if dataset in self._data_set_heads() else None
 
     def _follow_own_head(self) -> None:
         """With "each data set's own", the Diameter box and the slider are those of the
@@ -810,7 +801,7 @@ class PickWidget(QWidget):
         # that learned several sizes has none of its own: the micrograph's (a re-trial's
         # ribosome was picked at the 108 px of β-gal, the last data set)
         diameter = diameter_for_head(state.model_metadata, self.head())
-        if len(self._learned_sizes(self.head())) > 1:
+        if self._learned_sizes(self.head()):
             diameter = self.measured_diameter()
         if diameter and np.isfinite(diameter):
             self.diameter_spin.setValue(float(diameter))

@@ -121,16 +121,12 @@ def read_training_picks(
         raise ValueError("flipping y needs the micrographs' heights")
 
     from napari_cryopick.core.object_kinds import densify_fiber_picks
-    from napari_cryopick.io.formats import micrograph_stem
-    from napari_cryopick.io.pickfiles import match_files, read_picks
+    from napari_cryopick.io.pickfiles import match_files
 
-    read = []
-    for path, _from_folder in paths:
-        table = read_picks(path, binning=binning)
-        table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
-        if (table["tube_id"] > 0).any():
-            table = densify_fiber_picks(table)
-        read.append((Path(path), table))
+    read = [
+        (path, densify_fiber_picks(table) if (table["tube_id"] > 0).any() else table)
+        for path, table in _read_pick_files(paths, binning)
+    ]
     in_files = [set(table["micrograph"]) for _path, table in read]
     # a per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix;
     # two files of one micrograph are refused (the rule of cryopick evaluate)
@@ -181,17 +177,25 @@ def read_training_picks(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def _picked_names(paths: Sequence[tuple[Path, bool]], names: set[str], binning: float) -> list[str]:
-    """The given micrographs the pick files ``paths`` hold picks of (no checks, nothing
-    logged)."""
+def _read_pick_files(paths: Sequence[tuple[Path, bool]], binning: float) -> list[tuple[Path, Any]]:
+    """``(path, picks)`` of each pick file, micrograph names as their stems."""
     from napari_cryopick.io.formats import micrograph_stem
-    from napari_cryopick.io.pickfiles import match_files, read_picks
+    from napari_cryopick.io.pickfiles import read_picks
 
     read = []
     for path, _from_folder in paths:
         table = read_picks(path, binning=binning)
         table["micrograph"] = [micrograph_stem(str(n)) or str(n) for n in table["micrograph"]]
         read.append((Path(path), table))
+    return read
+
+
+def _picked_names(paths: Sequence[tuple[Path, bool]], names: set[str], binning: float) -> list[str]:
+    """The given micrographs the pick files ``paths`` hold picks of (no checks, nothing
+    logged)."""
+    from napari_cryopick.io.pickfiles import match_files
+
+    read = _read_pick_files(paths, binning)
     found = {str(n) for _path, table in match_files(read, names) for n in table["micrograph"]}
     return sorted(found & names)
 

@@ -1053,14 +1053,23 @@ def head_diameters(card: Any, head: str | None) -> dict[str, float]:
     }
 
 
-def _refuse_one_of_several_diameters(card: Any, head: str | None, model_name: str) -> None:
-    """No diameter given, and ``head`` learned data sets of particles of different sizes:
-    which one these micrographs show is unknown (a trial's New model of ribosome, 56 px,
-    and β-gal, 108 px, picked a ribosome micrograph at 108 px without a word)."""
+def several_sizes(card: Any, head: str | None) -> dict[str, float]:
+    """:func:`head_diameters` when they are more than 25 % apart (a head that learned
+    particles of different sizes has no one size to pick at); {} otherwise."""
     from napari_cryopick.core.diameter import diameters_disagree
 
     sizes = head_diameters(card, head)
     if len(sizes) < 2 or not diameters_disagree(min(sizes.values()), max(sizes.values())):
+        return {}
+    return sizes
+
+
+def _refuse_one_of_several_diameters(card: Any, head: str | None, model_name: str) -> None:
+    """No diameter given, and ``head`` learned data sets of particles of different sizes:
+    which one these micrographs show is unknown (a trial's New model of ribosome, 56 px,
+    and β-gal, 108 px, picked a ribosome micrograph at 108 px without a word)."""
+    sizes = several_sizes(card, head)
+    if not sizes:
         return
     listed = ", ".join(f"{name} {size:g} px" for name, size in sizes.items())
     raise ValueError(
