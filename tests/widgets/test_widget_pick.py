@@ -1213,6 +1213,19 @@ def test_a_micrograph_without_a_data_set_typed_is_picked_as_its_folder_names_it(
     assert widget.diameter_spin.value() == pytest.approx(56.0)
     assert widget.threshold() == pytest.approx(0.06)
     assert widget.pick_request([widget._micrograph(viewer.layers[0])]).datasets == {"m": "ribo"}
+    # a second micrograph, of beta's folder: shown, it brings beta's size and threshold;
+    # shown again, the first brings ribo's back (each data set's own follows the screen)
+    other = tmp_path / "beta" / "mics"
+    other.mkdir(parents=True)
+    _write_png(other / "b.png", np.random.default_rng(1).normal(size=(160, 192)))
+    viewer.open(str(other / "b.png"), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers["b"]
+    assert widget.head_combo.currentText() == OWN_HEADS
+    assert widget.diameter_spin.value() == pytest.approx(40.0)
+    assert widget.threshold() == pytest.approx(0.12)
+    viewer.layers.selection.active = viewer.layers["m"]
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
+    assert widget.threshold() == pytest.approx(0.06)
 
 
 def test_a_head_of_several_sizes_needs_the_micrographs_own_diameter(
