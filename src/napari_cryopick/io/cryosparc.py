@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_write_text
-from .formats import CRYOSPARC_UID, format_number, star_block
+from .formats import CRYOSPARC_UID, SCORE_DECIMALS, format_number, star_block
 
 __all__ = [
     "CryosparcError",
@@ -354,7 +354,9 @@ def write_import_star(
             format_number(record.y, decimals),
         ]
         if with_scores:  # RELION's value for a pick with no score (a hand-added one)
-            row.append(format_number(record.score, 4) if np.isfinite(record.score) else "-999")
+            row.append(
+                format_number(record.score, SCORE_DECIMALS) if np.isfinite(record.score) else "-999"
+            )
         rows.append(row)
     text = "\n" + _VERSION_LINE + "\n" + star_block("particles", labels, rows)
     return atomic_write_text(path, text)

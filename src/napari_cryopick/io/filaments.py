@@ -60,6 +60,7 @@ from napari_cryopick.core.fibers import resample_path, simplify_path
 from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.io.atomic import atomic_write_text
 from napari_cryopick.io.formats import (
+    SCORE_DECIMALS,
     check_readable,
     file_error,
     format_number,
@@ -273,7 +274,7 @@ def write_relion_helical(
             if scores is not None:
                 score = path_scores[tube - 1] if tube - 1 < len(path_scores) else math.nan
                 extra.append(
-                    format_number(score, max(decimals, 4))
+                    format_number(score, max(decimals, SCORE_DECIMALS))
                     if math.isfinite(score)
                     else NO_SCORE_TEXT
                 )

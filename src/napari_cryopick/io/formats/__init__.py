@@ -34,6 +34,11 @@ __all__ = ["PickFileError", "RowMismatch"]
 # Missing values in STAR-like files: what starfile and crYOLO (pandas) write.
 NA_TEXT = "<NA>"
 
+#: Decimals of written scores (STAR, CBOX, CSV, cryoSPARC STAR): fine enough that
+#: candidates read back keep the order the picker gave them (4 decimals tied many of
+#: the low-scored candidates ``--threshold 0`` writes, and ties reorder them).
+SCORE_DECIMALS = 6
+
 
 class PickFileError(ValueError):
     """A pick file that cannot be read or written; the message starts with its path."""

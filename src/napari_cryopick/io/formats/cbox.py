@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    SCORE_DECIMALS,
     check_readable,
     drop_rows,
     file_error,
@@ -200,7 +201,7 @@ def write(
             number(np.nan),
             number(diameter[i]),
             number(diameter[i]),
-            format_number(score[i], max(decimals, 4)),
+            format_number(score[i], max(decimals, SCORE_DECIMALS)),
             number(np.nan),
             number(np.nan),
         ]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    SCORE_DECIMALS,
     check_readable,
     file_error,
     format_number,
@@ -95,7 +96,7 @@ def write(table: pd.DataFrame, path: str | Path, *, decimals: int = 3) -> None:
         ("x", [number(v) for v in table["x"]]),
         ("y", [number(v) for v in table["y"]]),
         ("diameter", [number(v) for v in table["diameter"]]),
-        ("score", [number(v, max(decimals, 4)) for v in table["score"]]),
+        ("score", [number(v, max(decimals, SCORE_DECIMALS)) for v in table["score"]]),
     ]
     names = table["micrograph"].astype(str).tolist()
     if any(names):

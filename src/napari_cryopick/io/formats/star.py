@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    SCORE_DECIMALS,
     RowMismatch,
     check_readable,
     file_error,
@@ -373,7 +374,9 @@ def write(
             (
                 "rlnAutopickFigureOfMerit",
                 [
-                    format_number(v, max(decimals, 4)) if np.isfinite(v) else NO_SCORE_TEXT
+                    format_number(v, max(decimals, SCORE_DECIMALS))
+                    if np.isfinite(v)
+                    else NO_SCORE_TEXT
                     for v in table["score"].to_numpy(float)
                 ],
             )
