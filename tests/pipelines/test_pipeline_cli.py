@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import starfile
 from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
@@ -810,3 +811,33 @@ def test_filter_names_a_file_it_skips_once(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert f"skipped {bad}: no block with rlnCoordinateX" in err
+
+
+def test_pick_leaves_out_picks_at_the_negatives_marked_in_napari(tmp_path, tiny_model, caplog):
+    """A spot the user marked as junk in napari stays junk when the micrograph is picked
+    from the command line too (the Pick widget already left those picks out)."""
+    from napari_cryopick.core.pick_table import make_picks, nearest_distances
+    from napari_cryopick.io.annotations import Annotations, find_sidecar, save_annotations
+
+    (mic,) = write_micrographs(tmp_path / "mics", ["m0.mrc"])
+    common = [str(mic), "--model", str(tiny_model), "--diameter", "20"]
+    assert main(["pick", *common, "--out", str(tmp_path / "before")]) == 0
+    before = read_picks(tmp_path / "before/m0.star")
+    assert len(before) > 5
+    junk = before.nlargest(3, "score")
+    negatives = make_picks(junk["x"], junk["y"], kind="negative")
+    clicked = make_picks([5.0], [5.0], kind="particle")
+    save_annotations(Annotations(mic, pd.concat([negatives, clicked], ignore_index=True)))
+    assert find_sidecar(mic) is not None
+    caplog.clear()
+    assert main(["pick", *common, "--out", str(tmp_path / "after")]) == 0
+    assert "m0: 3 picks at the negatives marked in napari left out" in caplog.text
+    after = read_picks(tmp_path / "after/m0.star")
+    assert (nearest_distances(after, junk) >= 10).all()
+    kept = before[nearest_distances(before, junk) >= 10]
+    np.testing.assert_allclose(after[["x", "y", "score"]], kept[["x", "y", "score"]])
+    # an unreadable annotation file is said, and the picks are written as they are
+    find_sidecar(mic).write_text("{not json")
+    assert main(["pick", *common, "--out", str(tmp_path / "broken")]) == 0
+    assert "the negatives marked there are not applied" in caplog.text
+    assert len(read_picks(tmp_path / "broken/m0.star")) == len(before)

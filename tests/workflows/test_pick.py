@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_cryopick.core.progress import drive
@@ -776,3 +777,45 @@ def test_helical_segments_of_images_without_a_pixel_size_fail_before_picking(tmp
         prepare(PickRequest(**values, fibers=segments))
     prepare(PickRequest(**values, fibers=segments, pixel_size_A=1.5))  # given: fine
     prepare(PickRequest(**values))  # start-end pairs need none
+
+
+def test_a_traced_fiber_passing_a_negative_goes_as_a_whole_and_the_rest_are_renumbered():
+    from napari_cryopick.core.object_kinds import FiberPickResult
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.workflows.pick import _fibers_without
+
+    paths = [
+        np.array([[10.0, 10.0], [100.0, 10.0]]),
+        np.array([[10.0, 50.0], [100.0, 50.0]]),
+        np.array([[10.0, 90.0], [100.0, 90.0]]),
+    ]
+    picks = pd.concat(
+        [
+            make_picks(p[:, 0], p[:, 1], diameter=8.0, score=0.9, kind="fiber", tube_id=i + 1)
+            for i, p in enumerate(paths)
+        ],
+        ignore_index=True,
+    )
+    fibers = FiberPickResult(
+        paths=paths,
+        picks=picks,
+        candidates=picks.assign(tube_id=0),
+        heatmap=np.zeros((4, 4), np.float32),
+        heatmap_scale=(1.0, 1.0),
+        heatmap_translate=(0.0, 0.0),
+        threshold=0.5,
+        link_radius_px=20.0,
+        max_angle_deg=30.0,
+    )
+    # a negative beside the middle of the second path (between its vertices), within
+    # half the 8 px width; one far from every path
+    negatives = pd.DataFrame({"x": [55.0, 300.0], "y": [52.0, 300.0]})
+    kept, gone = _fibers_without(fibers, negatives, 8.0)
+    assert gone == 1
+    assert [p[0, 1] for p in kept.paths] == [10.0, 90.0]
+    assert sorted(set(kept.picks["tube_id"])) == [1, 2]
+    assert (kept.picks.loc[kept.picks["tube_id"] == 2, "y"] == 90.0).all()
+    # farther than half the width: nothing goes
+    same, none = _fibers_without(fibers, pd.DataFrame({"x": [55.0], "y": [55.0]}), 8.0)
+    assert none == 0
+    assert same is fibers

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.pick_table import empty_picks
+from napari_cryopick.core.pick_table import at_negatives, empty_picks
 from napari_cryopick.layers.results import (
     ROLE_KEY,
     SHOWS_KEY,
@@ -56,7 +56,6 @@ from .shown import (
     _fiber_table,
     _fiber_width,
     _has_diameters,
-    _near,
     _object_counts,
     _objects_text,
     _particle_candidates,
@@ -550,19 +549,9 @@ def _without_negatives(
         negatives = pd.concat([negatives[["x", "y"]], spots], ignore_index=True)
     if not len(negatives):
         return shown
-    scored = picks["score"].notna().to_numpy()
     kind = picks["kind"].to_numpy()
-    junk = np.zeros(len(picks), bool)
-    particle = (kind == "particle") & scored
     diameter = micrograph_diameter(mlayer) or float(picks["diameter"].median())
-    if particle.any() and np.isfinite(diameter) and diameter > 0:
-        junk |= _near(picks, particle, negatives, 0.5 * diameter)
-    vesicle = (kind == "vesicle") & scored
-    if vesicle.any():
-        radius = 0.25 * picks["diameter"].to_numpy(float)[vesicle]
-        if np.isfinite(diameter) and diameter > 0:
-            radius = np.where(np.isfinite(radius), radius, 0.25 * diameter)
-        junk |= _near(picks, vesicle, negatives, radius)
+    junk = at_negatives(picks, negatives, diameter)
     points = negatives[["x", "y"]].to_numpy(float)
     kept = picks[~junk].reset_index(drop=True) if junk.any() else picks
     if (kind == "fiber").any():

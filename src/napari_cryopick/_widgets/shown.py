@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.pick_table import empty_picks
+from napari_cryopick.core.pick_table import empty_picks, near_points
 
 
 @dataclass(frozen=True)
@@ -268,6 +268,7 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
             SAME_FIBER_COVERAGE,
             default_link_radius,
             path_coverage,
+            paths_near,
         )
         from napari_cryopick.core.object_kinds import trace_fiber_candidates
 
@@ -284,7 +285,7 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
         keep = np.ones(len(found), bool)
         if result.negatives is not None and len(result.negatives) and found:
             # a path the user marked as junk somewhere along it stays away as a whole
-            keep &= ~_paths_near(found, result.negatives, 0.5 * width)
+            keep &= ~paths_near(found, result.negatives, 0.5 * width)
         drawn = [
             tube[["x", "y"]].to_numpy(np.float64)
             for _tube, tube in traced.groupby("tube_id")
@@ -329,7 +330,7 @@ def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
         diameter = pd.concat([manual["diameter"], picks["diameter"]]).astype(float)
         radius = 0.5 * float(np.nanmedian(diameter)) if diameter.notna().any() else 0.0
         if radius > 0:
-            picks = picks[~_near(picks, particle, manual, radius)]
+            picks = picks[~near_points(picks, particle, manual, radius)]
     unscored = old.picks[old.picks["score"].isna()]
     circles = unscored[unscored["kind"] == "vesicle"]
     if len(circles):
@@ -380,41 +381,9 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
         return shown, none
     picks = shown.picks
     particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
-    keep = ~_near(picks, particle, gone, radius)
+    keep = ~near_points(picks, particle, gone, radius)
     shown = replace(shown, picks=picks[keep].reset_index(drop=True)) if not keep.all() else shown
     return shown, gone[["x", "y"]].to_numpy(np.float32)
-
-
-def _near(
-    picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: float | np.ndarray
-) -> np.ndarray:
-    """Which of ``picks`` (among ``rows``, a mask) lie closer than ``radius`` to a row of
-    ``points`` (x, y): the candidates a user's own pick or negative there replaces.
-    ``radius``: one for all, or one per row of ``rows`` (a vesicle's own)."""
-    from napari_cryopick.core.pick_table import nearest_distances
-
-    near = np.zeros(len(picks), bool)
-    if rows.any() and len(points):
-        near[np.flatnonzero(rows)] = nearest_distances(picks.loc[rows], points) < radius
-    return near
-
-
-def _paths_near(paths: list, points: np.ndarray, radius: float) -> np.ndarray:
-    """Which of ``paths`` ((N, 2) x, y) pass closer than ``radius`` to one of ``points``
-    (their vertices and the segments between them, sampled every pixel)."""
-    from scipy.spatial import cKDTree
-
-    from napari_cryopick.core.fibers import resample_path
-
-    near = np.zeros(len(paths), bool)
-    if radius <= 0 or not len(points):
-        return near
-    tree = cKDTree(np.asarray(points, float))
-    for i, path in enumerate(paths):
-        path = np.asarray(path, float).reshape(-1, 2)
-        dense = np.vstack([resample_path(path, 1.0), path]) if len(path) > 1 else path
-        near[i] = bool((tree.query(dense)[0] < radius).any())
-    return near
 
 
 def _objects_text(counts: dict[str, int], kinds: tuple[str, ...] = ("particle",)) -> str:

@@ -559,3 +559,20 @@ def fiber_metrics(
         "n_false": int(n_false),
         "false_fraction": n_false / len(traced) if traced else float("nan"),
     }
+
+
+def paths_near(paths: list, points: np.ndarray, radius: float) -> np.ndarray:
+    """Which of ``paths`` ((N, 2) x, y) pass closer than ``radius`` to one of ``points``
+    (their vertices and the segments between them, sampled every pixel): a traced fiber
+    the user marked as junk somewhere along it goes as a whole."""
+    from scipy.spatial import cKDTree
+
+    near = np.zeros(len(paths), bool)
+    if radius <= 0 or not len(points):
+        return near
+    tree = cKDTree(np.asarray(points, float).reshape(-1, 2))
+    for i, path in enumerate(paths):
+        path = np.asarray(path, float).reshape(-1, 2)
+        dense = np.vstack([resample_path(path, 1.0), path]) if len(path) > 1 else path
+        near[i] = bool((tree.query(dense)[0] < radius).any())
+    return near

@@ -292,3 +292,44 @@ def far_from(table: pd.DataFrame, others: pd.DataFrame, radius: float | np.ndarr
     if not (len(table) and len(others)):
         return table
     return table[nearest_distances(table, others) > radius]
+
+
+def at_negatives(picks: pd.DataFrame, negatives: pd.DataFrame, diameter_px: float) -> np.ndarray:
+    """Which scored particle and vesicle picks lie at a negative the user marked (x, y).
+
+    A particle candidate within half a diameter (``diameter_px``) of one; a vesicle
+    candidate with one within a quarter of its own diameter of its centre (a negative
+    on ice inside a real vesicle leaves the vesicle). Picks without a score (the
+    user's own) and fibers (:func:`napari_cryopick.core.fibers.paths_near`) are never
+    marked. A spot the user called junk stays junk on that micrograph whatever a model
+    says: the napari Pick widget and ``cryopick pick`` (the micrograph's napari
+    annotations) both leave these picks out.
+    """
+    junk = np.zeros(len(picks), bool)
+    if not (len(picks) and len(negatives)):
+        return junk
+    scored = picks["score"].notna().to_numpy()
+    kind = picks["kind"].astype(str).to_numpy()
+    usable = np.isfinite(diameter_px) and diameter_px > 0
+    particle = (kind == "particle") & scored
+    if particle.any() and usable:
+        junk |= near_points(picks, particle, negatives, 0.5 * diameter_px)
+    vesicle = (kind == "vesicle") & scored
+    if vesicle.any():
+        radius = 0.25 * picks["diameter"].to_numpy(float)[vesicle]
+        if usable:
+            radius = np.where(np.isfinite(radius), radius, 0.25 * diameter_px)
+        junk |= near_points(picks, vesicle, negatives, radius)
+    return junk
+
+
+def near_points(
+    picks: pd.DataFrame, rows: np.ndarray, points: pd.DataFrame, radius: float | np.ndarray
+) -> np.ndarray:
+    """Which of ``picks`` (among ``rows``, a mask) lie closer than ``radius`` to a row of
+    ``points`` (x, y): the candidates a user's own pick or negative there replaces.
+    ``radius``: one for all, or one per row of ``rows`` (a vesicle's own)."""
+    near = np.zeros(len(picks), bool)
+    if rows.any() and len(points):
+        near[np.flatnonzero(rows)] = nearest_distances(picks.loc[rows], points) < radius
+    return near

@@ -1252,7 +1252,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     import pandas as pd
 
     from napari_cryopick.core.detect import apply_threshold, pick_micrograph
-    from napari_cryopick.core.pick_table import empty_picks
+    from napari_cryopick.core.pick_table import at_negatives, empty_picks
 
     micrograph, name, diameter = _read_with_diameter(prepared, source)
     request = prepared.request
@@ -1282,6 +1282,8 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
 
         data = invert(data)
     tables, candidates, fiber_paths, result = [], [], [], None
+    negatives, sidecar = user_negatives(source if _is_path(source) else micrograph.path)
+    left_out = 0
     if point_kinds:
         result = pick_micrograph(
             prepared.model,
@@ -1294,6 +1296,10 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         if factor != 1.0 and len(found):
             # picked at another scale; sizes written in the user's notion of the diameter
             found = found.assign(diameter=found["diameter"] / factor)
+        junk = at_negatives(found, negatives, diameter)
+        if junk.any():
+            left_out += int((junk & (found["score"].to_numpy(float) >= config.threshold)).sum())
+            found = found[~junk].reset_index(drop=True)
         candidates.append(found)
         tables.append(apply_threshold(found, config.threshold))
     if "fiber" in prepared.kinds:
@@ -1308,11 +1314,22 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
             link_radius_px=request.fibers.link_radius_px,
             max_angle_deg=request.fibers.max_angle_deg,
         )
+        fibers, gone = _fibers_without(fibers, negatives, diameter)
+        left_out += gone
         fiber_paths = list(fibers.paths)
         candidates.append(fibers.candidates)
         tables.append(fibers.picks)
         if result is None:
             result = fibers
+    if left_out:
+        # said (not only in --verbose): picks the user expects may be missing
+        logger.warning(
+            "%s: %d %s at the negatives marked in napari left out (%s)",
+            name,
+            left_out,
+            "pick" if left_out == 1 else "picks",
+            sidecar,
+        )
     frames = [t for t in candidates if len(t)]
     all_candidates = pd.concat(frames, ignore_index=True) if frames else empty_picks()
     all_candidates = all_candidates.sort_values("score", ascending=False, kind="stable")
@@ -1334,6 +1351,53 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
     )
+
+
+def user_negatives(path: Any) -> tuple[Any, Path | None]:
+    """The negatives (x, y) the user marked in napari on the micrograph file ``path``
+    (its annotation sidecar, :func:`napari_cryopick.io.annotations.find_sidecar`), and the
+    sidecar; none for ``None`` (a micrograph in memory: the Pick widget applies its
+    layers' negatives itself).
+
+    An unreadable sidecar is warned of and its negatives are not applied: the picks are
+    still written.
+    """
+    import pandas as pd
+
+    from napari_cryopick.io.annotations import AnnotationError, find_sidecar, read_sidecar
+
+    none = pd.DataFrame({"x": [], "y": []})
+    sidecar = None if path is None else find_sidecar(path)
+    if sidecar is None:
+        return none, None
+    try:
+        table = read_sidecar(sidecar, micrograph_path=path).picks
+    except AnnotationError as exc:
+        logger.warning("%s: the negatives marked there are not applied", exc)
+        return none, None
+    negatives = table[table["kind"].astype(str) == "negative"]
+    return negatives[["x", "y"]].reset_index(drop=True), sidecar
+
+
+def _fibers_without(fibers: Any, negatives: Any, width: float) -> tuple[Any, int]:
+    """``fibers`` (a :class:`~napari_cryopick.core.object_kinds.FiberPickResult`) without
+    the traced paths passing within half the fiber ``width`` of a negative the user
+    marked (the whole path: as the Pick widget does), and how many paths went."""
+    from dataclasses import replace
+
+    from napari_cryopick.core.fibers import paths_near
+
+    if not (len(negatives) and len(fibers.paths)):
+        return fibers, 0
+    near = paths_near(fibers.paths, negatives[["x", "y"]].to_numpy(float), 0.5 * width)
+    if not near.any():
+        return fibers, 0
+    kept = [i + 1 for i in range(len(fibers.paths)) if not near[i]]
+    renumber = {old: new for new, old in enumerate(kept, start=1)}
+    picks = fibers.picks[fibers.picks["tube_id"].isin(kept)].copy()
+    picks["tube_id"] = picks["tube_id"].map(renumber).astype(picks["tube_id"].dtype)
+    paths = [path for path, gone in zip(fibers.paths, near, strict=True) if not gone]
+    return replace(fibers, paths=paths, picks=picks.reset_index(drop=True)), int(near.sum())
 
 
 def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> list[Path]:
