@@ -477,6 +477,30 @@ def test_cli_train_reads_napari_annotations(tmp_path, capsys):
     assert "no napari annotations" in capsys.readouterr().err
 
 
+def test_cli_train_annotations_train_at_the_diameter_typed_in_annotate(tmp_path, capsys):
+    # a trial's fiber paths (clicks carry no diameter) were trained at 42 and 122 px
+    # estimated by the CLI, with 24 px typed in Annotate: 82-95 "fibers" traced for 4
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    mics, picks = _write_data(tmp_path, n=1)
+    clicks = pd.read_csv(picks / "mic_0.csv")
+    typed = round(DIAMETER * 1.2, 1)
+    save_annotations(
+        Annotations(mics / "mic_0.tif", make_picks(clicks["x"], clicks["y"]), "toy", typed)
+    )
+    out = tmp_path / "m.pt"
+    base = ["train", "--micrographs", str(mics), "--out", str(out), "--device", "cpu"]
+    base += ["--steps", "2", "--crop-size", "32", "--threads", "1", "--annotations"]
+    assert main(base) == 0
+    assert "estimated" not in capsys.readouterr().out
+    _model, metadata = load_checkpoint(out)
+    assert metadata["diameter_px"] == pytest.approx(typed)
+    # a diameter given on the command line wins
+    assert main([*base, "--diameter", str(DIAMETER)]) == 0
+    _model, metadata = load_checkpoint(out)
+    assert metadata["diameter_px"] == pytest.approx(DIAMETER)
+
+
 def test_cli_train_interrupt_writes_nothing(tmp_path, monkeypatch):
     # every training mode runs through continual.train_model -> train_detector
     import napari_cryopick.core.continual as train_module

@@ -225,13 +225,16 @@ def read_annotation_picks(
     names: Sequence[str],
     shapes: Mapping[str, tuple[int, int]],
     diameter_px: float | None = None,
+    *,
+    saved_diameters: bool = True,
 ) -> tuple[Any, dict[str, str]]:
     """Every object the napari Annotate widget saved for the micrographs ``paths``
     (their ``.cryopick.json`` sidecars, :func:`napari_cryopick.io.annotations.load_annotations`),
     particles, vesicles, fibers and negatives, in the micrographs' own pixels.
 
     Returns the picks (``micrograph`` = the name in ``names``) and ``{name: data set}``
-    of the sidecars that name one. Edge clicks are dropped, clicks far off a
+    of the sidecars that name one. Objects without a diameter take their sidecar's
+    (the Annotate widget's Diameter) when ``saved_diameters`` and no ``diameter_px``. Edge clicks are dropped, clicks far off a
     micrograph refused naming the sidecar (as for pick files).
     """
     import pandas as pd
@@ -251,6 +254,12 @@ def read_annotation_picks(
             datasets[name] = annotations.dataset
         if not len(table):
             continue
+        saved = annotations.diameter_px
+        if saved_diameters and diameter_px is None and saved and math.isfinite(saved) and saved > 0:
+            # the Annotate widget's Diameter (a fiber's width): its clicks carry none, and
+            # the Train widget trains at it (a trial's fibers were estimated at 42-122 px
+            # from the CLI, 24 px typed)
+            table["diameter"] = table["diameter"].fillna(float(saved))
         if (table["tube_id"] > 0).any():
             table = densify_fiber_picks(table)
         tables.append(
@@ -494,7 +503,9 @@ def training_sets_from_files(
         raise _every_unreadable(found_all, name_set, shapes, picks_binning) from None
     annotated_sets: dict[str, str] = {}
     if annotations:
-        clicked, annotated_sets = read_annotation_picks(paths, names, shapes, diameter_px)
+        clicked, annotated_sets = read_annotation_picks(
+            paths, names, shapes, diameter_px, saved_diameters=diameter_A is None
+        )
         if not len(clicked):
             raise ValueError(
                 f"no napari annotations of the given micrographs ({name_list(names)}): the "
