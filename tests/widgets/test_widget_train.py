@@ -681,3 +681,37 @@ def test_train_table_names_the_kinds_it_counts_and_the_default_file(
     placeholder = train.output_edit.placeholderText()
     assert placeholder.endswith("/models/<data set>.pt"), placeholder
     assert train.output_path().name == "vesicles.pt"  # the file the placeholder stands for
+
+
+def test_after_a_restart_adapting_starts_from_the_data_sets_saved_model(annotated, qtbot):
+    # a trial restarted napari, chose "Fine-tune current model" without loading a model:
+    # the bundled model was fine-tuned and written over yesterday's models/ribosome.pt
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+
+    viewer, train, tmp_path = annotated
+    assert session(viewer).model is None  # as after a restart: nothing loaded
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
+    train.dataset_combo.setCurrentText("ribosome")
+    saved = tmp_path / "models" / "ribosome.pt"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    # a file that cannot be read is not replaced
+    saved.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="Training would replace it"):
+        train.build_request()
+    assert saved.read_bytes() == b"not a model"
+    assert session(viewer).model is None
+    torch.manual_seed(1)
+    yesterday = Detector(DetectorConfig(target_diameter_px=28.0, head_names=("ribosome",)))
+    save_checkpoint(saved, yesterday, metadata={"diameter_px": 56.0, "datasets": ["ribosome"]})
+    request = train.build_request()
+    start = request.base_model
+    assert start.head_names == ("ribosome",)
+    weight = next(iter(yesterday.state_dict()))
+    assert torch.equal(start.state_dict()[weight], yesterday.state_dict()[weight])
+    assert session(viewer).model_path == saved  # the Pick widget picks with it too
+    assert train.start() is not None, train.last_error
+    assert f"starting from the data set's last model {saved}" in train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+    assert train.last_error == ""
+    assert (tmp_path / "models" / "ribosome.previous.pt").exists()

@@ -64,6 +64,7 @@ from napari_cryopick.io.annotations import (
 from napari_cryopick.io.micrographs import Micrograph
 from napari_cryopick.layers.results import ROLE_KEY
 from napari_cryopick.workflows.train import (
+    ADAPT_MODES,
     CALIBRATING,
     TrainingSet,
     TrainPreview,
@@ -73,6 +74,7 @@ from napari_cryopick.workflows.train import (
 
 from ._bank import ExemplarBankPanel
 from ._common import (
+    BUNDLED_ORIGIN,
     OWN_HEADS,
     TRAINED_ORIGIN,
     JobProgress,
@@ -107,8 +109,11 @@ MODES = {
 TRAIN_KINDS = ("particle", "vesicle", "fiber", "negative")
 #: Kinds that are objects to pick.
 OBJECT_KINDS = ("particle", "vesicle", "fiber")
-#: Modes that adapt an existing model: the session's model, else the bundled general model.
-ADAPT_MODES = ("finetune", "continual", "fewshot")
+# ADAPT_MODES (workflows.train) adapt an existing model: the session's model, else the
+# data set's model file (the one the training writes, after a restart), else the bundled
+# general model.
+#: Where an adapting training started when napari was restarted: the file it writes.
+SAVED_ORIGIN = "data set's last model"
 
 
 def default_mode() -> str:
@@ -484,6 +489,38 @@ class TrainWidget(QWidget):
         self.dataset_combo.blockSignals(False)
         return summary
 
+    def _resume_saved_model(self) -> None:
+        """With no model in the session (napari restarted), adapting starts from the file
+        this training writes, the data set's last model, made the session's (Pick picks
+        with it too), not from the bundled model: a trial's "Fine-tune current model"
+        after a restart fine-tuned the bundled model and wrote it over yesterday's.
+
+        Raises ValueError when that file cannot be read (it would be replaced)."""
+        from napari_cryopick.core.model import load_checkpoint
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import model_threshold, trained_head
+
+        state = session(self.viewer)
+        path = self.output_path()
+        if state.model is not None or not path.is_file():
+            return
+        try:
+            model, metadata = load_checkpoint(path)
+        except (ValueError, OSError) as exc:
+            raise ValueError(
+                f"{exc}. Training would replace it: load a model in the Pick widget, or "
+                "give another file in 'Save model to'."
+            ) from None
+        card = ModelCard.of_model(model, metadata)
+        state.set_model(
+            model,
+            path,
+            metadata,
+            origin=SAVED_ORIGIN,
+            head=trained_head(card, tuple(model.head_names)) or "",
+            threshold=model_threshold(card),
+        )
+
     def output_path(self) -> Path:
         """The model file: 'Save model to', else the default file of the data set."""
         text = self.output_edit.text().strip()
@@ -541,6 +578,7 @@ class TrainWidget(QWidget):
         self.mode_note = ""
         self.size_note = ""
         if mode in ADAPT_MODES or mode == "joint":
+            self._resume_saved_model()
             model, metadata, origin = base_model(self.viewer)
             if mode in ADAPT_MODES and model is None:
                 raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
@@ -682,6 +720,8 @@ class TrainWidget(QWidget):
         origin = self.base_origin
         if origin == TRAINED_ORIGIN:  # "the trained in this session" read garbled
             origin = f"model {origin}"
+        elif origin and origin != BUNDLED_ORIGIN and session(self.viewer).model_path:
+            origin = f"{origin} {session(self.viewer).model_path}"  # which file
         start = f", starting from the {origin}" if origin else ""
         count = sum(len(s.micrographs) for s in request.datasets)
         self._mode_text = (
