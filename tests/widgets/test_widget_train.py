@@ -715,3 +715,35 @@ def test_after_a_restart_adapting_starts_from_the_data_sets_saved_model(annotate
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
     assert train.last_error == ""
     assert (tmp_path / "models" / "ribosome.previous.pt").exists()
+
+
+def test_saved_annotations_of_closed_micrographs_are_those_of_the_open_data_sets(
+    annotated, real_data_dir, qtbot
+):
+    # a trial's fiber training took a ribosome data set annotated days before, unsaid
+    from napari_cryopick._widgets.train import training_set
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    viewer, train, tmp_path = annotated
+    closed = {}
+    for name, dataset in ((SECOND, "ribosome"), ("063_10028", "fibs")):
+        path = tmp_path / "data" / f"{name}.png"
+        shutil.copy(real_data_dir / DATASET / "micrographs" / f"{name}.png", path)
+        clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{name}.csv").head(5)
+        save_annotations(Annotations(path, make_picks(clicks["x"], clicks["y"]), dataset, 56.0))
+        closed[name] = dataset
+    assert {a.micrograph for a in training_set(viewer)} == {NAME}
+    included = training_set(viewer, include_saved=True)
+    assert {a.micrograph for a in included} == {NAME, SECOND}
+    train.include_saved.setChecked(True)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    assert [s.name for s in train.build_request().datasets] == ["ribosome"]
+    # nothing open: every saved data set, each named in the status
+    viewer.layers.clear()
+    included = training_set(viewer, include_saved=True)
+    assert {a.micrograph for a in included} >= {SECOND, "063_10028"}
+    train.steps_spin.setValue(2)
+    train.preview_spin.setValue(0)
+    assert train.start() is not None, train.last_error
+    assert "on 3 micrograph(s) of ribosome (2), fibs (1)" in train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)

@@ -151,7 +151,9 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
         (:func:`~napari_cryopick._widgets.annotate.annotations_from_layers`).
     include_saved
         Also read the saved annotations of micrographs that are not open
-        (the per-user index of :mod:`napari_cryopick.io.annotations`).
+        (the per-user index of :mod:`napari_cryopick.io.annotations`), of the data
+        sets of the annotated micrographs open (every data set when none is): a trial's
+        fiber model took a ribosome data set annotated days before, unsaid.
     """
     items: list[Annotations] = []
     # the same file open twice is one micrograph (the rule of Pick all open)
@@ -164,6 +166,7 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
         if len(annotations.picks):  # negatives only too: junk its data set learns from
             items.append(annotations)
     if include_saved:
+        open_sets = {item.dataset for item in items}
         for path in list_annotated():
             if str(path) in seen:
                 continue
@@ -171,7 +174,7 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
                 annotations = load_annotations(path)
             except AnnotationError:
                 continue
-            if annotations is None:
+            if annotations is None or (open_sets and annotations.dataset not in open_sets):
                 continue
             annotations.picks = annotations.picks[annotations.picks["kind"].isin(TRAIN_KINDS)]
             if len(annotations.picks):
@@ -347,7 +350,10 @@ class TrainWidget(QWidget):
         self.preview_spin.setValue(100)
         self.preview_spin.setToolTip("Refresh heatmap and picks every N steps (0: only at the end)")
         self.include_saved = QCheckBox("Include saved annotations of closed micrographs")
-        self.include_saved.setToolTip("Also train on micrographs annotated earlier")
+        self.include_saved.setToolTip(
+            "Also train on micrographs annotated earlier, of the data sets of the "
+            "annotated micrographs open (all data sets when none is open)"
+        )
         self.output_edit = QLineEdit()
         # the default file, named after the data set (not a file name made of "<data set>")
         self.output_edit.setPlaceholderText(
@@ -724,8 +730,11 @@ class TrainWidget(QWidget):
             origin = f"{origin} {session(self.viewer).model_path}"  # which file
         start = f", starting from the {origin}" if origin else ""
         count = sum(len(s.micrographs) for s in request.datasets)
+        of = ""
+        if len(request.datasets) > 1:  # which ones: saved annotations may add some
+            of = " of " + ", ".join(f"{s.name} ({len(s.micrographs)})" for s in request.datasets)
         self._mode_text = (
-            f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){start}"
+            f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){of}{start}"
             f"{self.mode_note}{self.size_note}{self.junk_note}"
         )
         self.status.setText(self._mode_text + "…")
