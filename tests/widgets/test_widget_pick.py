@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -1541,3 +1542,28 @@ def test_closing_a_micrograph_with_corrections_says_they_are_discarded(picker, t
     widget.status.setText("")
     viewer.layers.remove(viewer.layers["again"])
     assert "discarded" not in widget.status.text()
+
+
+def test_export_names_the_micrographs_closed_after_picking(picker, real_data_dir, qtbot, tmp_path):
+    # a trial closed a corrected micrograph and exported: "Exported 111 picks to 1 star
+    # file(s)", its 114 picks left out unsaid
+    viewer, widget, _ = picker
+    other = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert set(session(viewer).pick_results) == {NAME, "062_10028"}
+    viewer.layers.remove(viewer.layers[NAME])
+    written = widget.export(tmp_path / "export", "star")
+    assert [Path(p).stem for p in written] == ["062_10028"]
+    text = widget.status.text()
+    assert f"Not exported: 1 micrograph(s) closed after picking ({NAME})" in text
+    # opened and picked again: exported, and no longer named
+    viewer.open(str(tmp_path / "data" / f"{NAME}.png"), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers[NAME]
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    written = widget.export(tmp_path / "export", "star")
+    assert len(written) == 2
+    assert "Not exported" not in widget.status.text()

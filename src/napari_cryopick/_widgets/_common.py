@@ -107,6 +107,9 @@ class SessionState:
         #: Micrographs closed with corrections not used as training labels (their
         #: results left the session with them): the Pick widget says so once.
         self.discarded_corrections: set[str] = set()
+        #: Micrographs closed with a result (it left the session with them): Export says
+        #: it does not write them (a trial's closed micrograph was left out unsaid).
+        self.closed_picked: set[str] = set()
         #: Micrographs whose results a model made before the current one (the model
         #: changed since: training, loading): exporting them says so (a trial retrained,
         #: re-picked the micrograph on screen and exported three: two of the old model).

@@ -1752,6 +1752,14 @@ class PickWidget(QWidget):
                 "were made by an earlier model than the current one: 'Pick all open' "
                 "re-picks them with it"
             )
+        state = session(self.viewer)
+        closed = sorted(state.closed_picked - set(state.pick_results))
+        if closed:
+            listed = ", ".join(closed[:3]) + (", …" if len(closed) > 3 else "")
+            note += (
+                f"\nNot exported: {len(closed)} micrograph(s) closed after picking ({listed}); "
+                "their picks left with them: open and pick them again to export them"
+            )
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "
             f"{len(written)} {format} file(s) in {folder}{note}"

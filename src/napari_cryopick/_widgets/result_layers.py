@@ -831,6 +831,7 @@ def follow_micrographs(viewer: Any) -> None:
             if by_hand or has_corrections(real, name):  # lost with it: Pick says so
                 state.discarded_corrections.add(name)
             del state.pick_results[name]
+            state.closed_picked.add(name)
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
         if state.displayed is not None and state.displayed not in open_names:
             current = current_micrograph_layer(real)
