@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
@@ -717,3 +718,40 @@ def test_a_run_releases_only_its_own_lock_and_an_unreadable_old_lock_is_taken_ov
     assert json.loads(lock.read_text())["token"]
     third.release()
     assert not list(tmp_path.iterdir())
+
+
+def test_monitor_shards_share_the_micrographs_whatever_their_polls(tiny_model, tmp_path):
+    # a trial: two --monitor shards (--poll 7 and --poll 1) of one folder picked 4 of 6
+    # micrographs, each taking every 2nd of its own poll's new files; neither said so
+    names = [f"m{i}.mrc" for i in range(8)]
+
+    def shard_run(index, poll, incoming):
+        incoming.mkdir()
+        clock = {"t": 0.0}
+
+        def sleep(seconds):
+            clock["t"] += seconds
+            for name in names[: int(clock["t"])]:  # one new micrograph a second
+                if not (incoming / name).exists():
+                    write_micrographs(incoming, [name])
+
+        job = monitor(
+            _request((), tiny_model, tmp_path / "out"), incoming,
+            BatchOptions(shard=(index, 2), summary=False), idle_timeout=12.0, poll_s=poll,
+            settle_s=0.0, clock=lambda: clock["t"], sleep=sleep,
+        )  # fmt: skip
+        return {event.micrograph for event in drive_events(job)}
+
+    # the same arrivals seen by each shard at its own poll
+    first = shard_run(1, 1.0, tmp_path / "in1")
+    second = shard_run(2, 3.0, tmp_path / "in2")
+    assert first.isdisjoint(second)
+    assert first | second == {Path(n).stem for n in names}
+    assert first
+    assert second
+
+
+def drive_events(job):
+    events = []
+    drive(job, events.append)
+    return events

@@ -139,7 +139,8 @@ class BatchOptions:
     skip
         Do not pick micrographs whose outputs are complete (module notes).
     shard
-        ``(i, N)``: only every N-th micrograph, starting with the i-th (1-based).
+        ``(i, N)``: only every N-th micrograph, starting with the i-th (1-based); in
+        ``--monitor`` mode the micrographs whose name hashes to shard i (:func:`in_shard`).
     read_ahead
         Micrographs read ahead by a background thread (0: none).
     dask
@@ -343,6 +344,20 @@ def shard_items(items: Sequence[WorkItem], shard: tuple[int, int] | None) -> lis
         return list(items)
     index, count = shard
     return list(items)[index - 1 :: count]
+
+
+def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
+    """Whether the micrograph ``name`` (its path relative to the watched folder) belongs
+    to shard ``(i, N)`` of a ``--monitor`` run: by a hash of the name, so the shards agree
+    whatever order and batches the files arrive in (every N-th of each poll's new files
+    lost those that two shards saw in different polls, a trial)."""
+    if shard is None:
+        return True
+    index, count = shard
+    # a cryptographic digest: CRC-32's low bits are linear in the input's (every name
+    # m0.mrc ... m7.mrc had the same CRC parity, so one shard got them all)
+    digest = hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count == index - 1
 
 
 def plan_items(

@@ -30,8 +30,8 @@ from napari_cryopick.workflows.batch import (
     _run_state,
     complete_items,
     foreign_summary,
+    in_shard,
     settings_fingerprint,
-    shard_items,
     unrecorded_outputs,
     write_summary,
 )
@@ -210,6 +210,8 @@ def monitor(
                 relative = path.relative_to(folder)
                 stem = out_dir / relative.parent / relative.stem
                 handled.add(path)
+                if not in_shard(relative.as_posix(), options.shard):
+                    continue  # another shard's, whenever it arrives
                 if stems.get(stem, path) != path:
                     state["errors"][str(path)] = (
                         f"{path}: would overwrite the picks of {stems[stem]}; skipped"
@@ -218,7 +220,7 @@ def monitor(
                 stems[stem] = path
                 ready.append(WorkItem(path, stem))
             seen = now_scan
-            ready = shard_items(ready, options.shard) + _freed(refused, state)
+            ready = ready + _freed(refused, state)
             if ready:
                 todo, done = complete_items(ready, out_dir, fingerprint)
                 skipped += len(done)
