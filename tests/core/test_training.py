@@ -547,3 +547,26 @@ def test_cli_train_joint_over_folders_and_fiber_paths(tmp_path):
     assert "fiber" in model.config.kinds
     assert "particle" in model.config.kinds
     assert set(metadata["datasets"]) == {"setA", "setB"}
+
+
+def test_cli_train_never_writes_the_model_over_a_data_file(tmp_path, capsys):
+    # a trial's --out of an input micrograph wrote the model over it and moved the
+    # micrograph aside as 061_10028.previous.mrc, an extra micrograph in the folder
+    mics, picks = _write_data(tmp_path, n=1)
+    before = {p.name: p.read_bytes() for p in [*mics.iterdir(), *picks.iterdir()]}
+    base = ["train", "--micrographs", str(mics), "--picks", str(picks), "--device", "cpu"]
+    base += ["--diameter", str(DIAMETER), "--steps", "1", "--crop-size", "32", "--threads", "1"]
+    for out in (mics / "mic_0.tif", picks / "mic_0.csv", tmp_path / "new.star"):
+        assert main([*base, "--out", str(out)]) == 2
+        assert "not a model" in capsys.readouterr().err
+    notes = tmp_path / "notes.pt"
+    notes.write_text("my notes")
+    assert main([*base, "--out", str(notes)]) == 2
+    assert "exists and is not a model file" in capsys.readouterr().err
+    assert notes.read_text() == "my notes"
+    assert {p.name: p.read_bytes() for p in [*mics.iterdir(), *picks.iterdir()]} == before
+    # a model file is replaced (and kept as .previous.pt), as before
+    model = tmp_path / "m.pt"
+    assert main([*base, "--out", str(model)]) == 0
+    assert main([*base, "--out", str(model)]) == 0
+    assert (tmp_path / "m.previous.pt").is_file()

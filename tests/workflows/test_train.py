@@ -85,12 +85,12 @@ def test_new_model_is_written_with_its_card_and_previews(tmp_path, training_set,
 
 def test_closing_the_generator_writes_nothing(tmp_path, training_set, tiny_base):
     out = tmp_path / "model.pt"
-    out.write_bytes(b"the previous model")
+    out.write_bytes(Path(tiny_base).read_bytes())  # the previous model
     job = train(_request(training_set, out, mode="finetune", base_model=tiny_base))
     first = next(job)
     assert isinstance(first, TrainProgress)
     job.close()
-    assert out.read_bytes() == b"the previous model"
+    assert out.read_bytes() == Path(tiny_base).read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.pt", "model.pt"]
 
 
@@ -711,10 +711,14 @@ def test_cli_train_stopped_by_ctrl_c_says_what_became_of_the_model(tmp_path, cap
     err = capsys.readouterr().err
     assert f"{tmp_path / 'm.pt'} is not written" in err
     assert "cryopick: interrupted" in err
-    (tmp_path / "m.pt").write_bytes(b"an earlier model")
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "m.pt", Detector(DetectorConfig()))  # an earlier model
+    earlier = (tmp_path / "m.pt").read_bytes()
     assert main(args) == 130
     assert "is left as it was" in capsys.readouterr().err
-    assert (tmp_path / "m.pt").read_bytes() == b"an earlier model"
+    assert (tmp_path / "m.pt").read_bytes() == earlier
 
 
 def test_base_model_warnings_name_the_callers_controls(training_set):

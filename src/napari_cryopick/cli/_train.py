@@ -116,7 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         metavar="MODEL.pt",
         help="checkpoint to write (checked before training, written atomically at the end; "
-        "a model file it replaces is kept as MODEL.previous.pt)",
+        "a model file it replaces is kept as MODEL.previous.pt; any other existing file, "
+        "or a micrograph's or pick file's name, is refused)",
     )
     parser.add_argument(
         "--steps",

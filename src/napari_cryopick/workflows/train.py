@@ -394,6 +394,7 @@ def check_writable(path: Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path}: is a folder; give the checkpoint file name")
+    _refuse_replacing_data(path)
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"{path}: {parent} is not a folder")
@@ -405,6 +406,41 @@ def check_writable(path: Path) -> None:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise OSError(error.errno, f"{path}: cannot write the model there ({reason})") from None
+
+
+#: Suffixes of the files a training reads besides micrographs (pick and annotation
+#: files, micrograph lists): never a model's name (a trial's --out x.mrc replaced a
+#: micrograph).
+_DATA_SUFFIXES = frozenset((".star", ".box", ".cbox", ".csv", ".txt", ".cs", ".json"))
+
+
+def _refuse_replacing_data(path: Path) -> None:
+    """Refuse a model file name that is a data file's: one with a micrograph's or pick
+    file's suffix, or an existing file that is not a model checkpoint (a trial's ``--out``
+    of an input micrograph wrote the model over it and moved the micrograph aside)."""
+    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+
+    if path.suffix.lower() in _DATA_SUFFIXES | set(MICROGRAPH_SUFFIXES):
+        raise ValueError(
+            f"{path}: a {path.suffix} file is a micrograph or pick file, not a model: give "
+            "the model file name, e.g. model.pt"
+        )
+    if path.is_file() and not _is_checkpoint(path):
+        raise ValueError(
+            f"{path}: exists and is not a model file, so training would replace it: give "
+            "another file name for the model"
+        )
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a torch checkpoint (a zip archive holding ``data.pkl``)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.rsplit("/", 1)[-1] == "data.pkl" for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def check_usable_labels(
