@@ -261,6 +261,31 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
     assert "WARNING" not in text
 
 
+def test_the_model_learns_the_diameter_it_is_trained_at_not_box_sizes(tmp_path, make_blobs):
+    """A trial: BOX files of 80 px boxes around 56 px ribosomes, --diameter 56: "the
+    given diameter is used", but the model wrote 80-83 px particles (evaluate: AP 0.03)."""
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "box").mkdir()
+    for seed in range(2):
+        image, table = make_blobs(seed, size=160, n=10)
+        write_mrc(tmp_path / "mics" / f"m{seed}.mrc", image)
+        write_picks(table.assign(diameter=48.0), tmp_path / "box" / f"m{seed}.box")
+    sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "box"], diameter_px=18.0)
+    assert sets[0].diameter_px == [18.0, 18.0]
+    for picks in sets[0].picks:  # unknown: training fills in the 18 px trained at
+        assert picks["diameter"].isna().all()
+    # sizes that agree with the diameter (within 25 %) are the model's to learn
+    for seed in range(2):
+        image, table = make_blobs(seed, size=160, n=10)
+        write_picks(table.assign(diameter=20.0), tmp_path / "box" / f"m{seed}.box")
+    sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "box"], diameter_px=18.0)
+    assert (sets[0].picks[0]["diameter"] == 20.0).all()
+
+
 def test_a_relion_project_names_its_data_set_not_movies():
     """A trial: every model trained in a RELION project was called "Movies"."""
     from napari_cryopick.workflows.inputs import _dataset_name
