@@ -39,7 +39,7 @@ def main() -> int:
         )
         protect_prior_detections(model, examples[:1], head="generic")  # warm-up
         start = time.perf_counter()
-        _, threshold, _ = protect_prior_detections(model, examples, head="generic")
+        _, threshold, _, _ = protect_prior_detections(model, examples, head="generic")
         seconds = (time.perf_counter() - start) / len(examples)
         shape = examples[0].prepared.image.shape
         print(

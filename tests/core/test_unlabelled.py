@@ -106,7 +106,7 @@ def test_prior_detections_that_score_like_the_clicks_are_protected(monkeypatch) 
     blobs = [(16, 16, 0.6), (56, 16, 0.7), (96, 16, 0.8)]
     blobs += [(16, 88, 0.75), (56, 88, 0.66), (96, 88, 0.3)]
     monkeypatch.setattr(detect, "predict_maps", lambda *a, **k: _blob_maps(blobs))
-    (marked,), threshold, seen = protect_prior_detections(_constant_model(0.0), [example])
+    (marked,), threshold, seen, _ = protect_prior_detections(_constant_model(0.0), [example])
     assert threshold == pytest.approx(0.65, abs=0.005)
     assert seen > 0.9  # the clicks outscore random places
     unknown = marked.picks[marked.picks["kind"] == "unknown"].sort_values("x")
@@ -117,7 +117,7 @@ def test_prior_detections_that_score_like_the_clicks_are_protected(monkeypatch) 
     monkeypatch.setattr(
         detect, "predict_maps", lambda *a, **k: _blob_maps([(16, 88, 0.1), (96, 88, 0.12)])
     )
-    (unchanged,), floor, unseen = protect_prior_detections(_constant_model(0.0), [example])
+    (unchanged,), floor, unseen, _ = protect_prior_detections(_constant_model(0.0), [example])
     assert floor == pytest.approx(0.15)
     assert unseen < 0.75
     assert (unchanged.picks["kind"] == "unknown").sum() == 0

@@ -129,7 +129,7 @@ def protect_prior_detections(
     quantile: float = 0.25,
     min_distance: float = 0.4,
     device: str = "cpu",
-) -> tuple[list[TrainingExample], float | None]:
+) -> tuple[list[TrainingExample], float | None, float | None, float | None]:
     """Mark the starting model's own detections on the training micrographs as "unknown".
 
     A user clicks a few particles; the hundreds of unlabelled particles around
@@ -166,15 +166,17 @@ def protect_prior_detections(
 
     Returns
     -------
-    examples, threshold, separation
+    examples, threshold, separation, mirrored
         The examples with the protected detections appended (detections
         within half a diameter of a pick or a negative are not added), the
         threshold used, and how well the model already sees the protein: the
         probability that it scores a click above a random place of the same
         micrographs (the area under the ROC curve of click scores against the
         scores of :data:`RANDOM_PLACES` seeded random places per micrograph;
-        0.5: chance).
-        Threshold and separation are None when no example has a click.
+        0.5: chance); ``mirrored``: the same for the clicks mirrored top to
+        bottom (far above ``separation``: pick files that count y from the
+        bottom, read as counting from the top).
+        Threshold and separations are None when no example has a click.
     """
     from scipy.spatial import cKDTree
     from scipy.stats import mannwhitneyu
@@ -186,7 +188,7 @@ def protect_prior_detections(
     stride = int(model.config.stride)
     kind = model.config.kinds[0]
     rng = np.random.default_rng(0)
-    maps_of, scores, places = [], [], []
+    maps_of, scores, places, mirrored = [], [], [], []
     for example in examples:
         maps = predict_maps(model, example.prepared.image, head=head, device=device)
         maps_of.append(maps)
@@ -196,16 +198,20 @@ def protect_prior_detections(
             y = clicks["y"].to_numpy(np.float64)
             scores.append(_peak_scores(maps, x, y, stride))
             rows, cols = example.prepared.image.shape[:2]
+            mirrored.append(_peak_scores(maps, x, rows - 1.0 - y, stride))
             at_x, at_y = rng.uniform(0, cols, RANDOM_PLACES), rng.uniform(0, rows, RANDOM_PLACES)
             places.append(_peak_scores(maps, at_x, at_y, stride))
     if not scores:
-        return list(examples), None, None
+        return list(examples), None, None, None
     click_scores = np.concatenate(scores)
     threshold = max(floor, float(np.quantile(click_scores, quantile)))
     background = np.concatenate(places)
-    separation = mannwhitneyu(click_scores, background).statistic / (
-        click_scores.size * background.size
-    )
+
+    def above_background(values: np.ndarray) -> float:
+        return mannwhitneyu(values, background).statistic / (values.size * background.size)
+
+    separation = above_background(click_scores)
+    separation_mirrored = above_background(np.concatenate(mirrored))
     protected = []
     for example, maps in zip(examples, maps_of, strict=True):
         found = decode_picks(
@@ -235,7 +241,7 @@ def protect_prior_detections(
         )
         table = pd.concat([picks, extra], ignore_index=True)
         protected.append(dataclasses.replace(example, picks=table))
-    return protected, threshold, float(separation)
+    return protected, threshold, float(separation), float(separation_mirrored)
 
 
 def train_with_unlabelled(
