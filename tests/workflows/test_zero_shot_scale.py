@@ -8,6 +8,7 @@ diameter and the picks match the truth better than at the given diameter.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pandas as pd
 import pytest
@@ -278,7 +279,9 @@ def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
     assert "--keep-candidates and use cryopick filter" in note
 
 
-def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(simulated, tmp_path, capsys):
+def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(
+    simulated, tmp_path, capsys, caplog
+):
     from napari_cryopick import cli
 
     images, truth = simulated
@@ -297,9 +300,14 @@ def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(simulated, tm
         write_mrc(tmp_path / "mics" / f"{m.name}.mrc", m.data)
     args = ["pick", str(tmp_path / "mics"), "--diameter", "40", "--out", str(tmp_path / "out")]
     args += ["--no-rotations", "--diameter-factor", "1"]
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
     assert cli.main(args) == 0
     said = capsys.readouterr().out
     assert "the particles look lighter than the background: picked on the inverted" in said
+    # said before the search runs (a trial's 8k micrograph: 96 s without a line), and
+    # counted in the start-up
+    assert "zero-shot: choosing the contrast the general model sees" in caplog.text
+    assert "with the zero-shot search, then" in said
     assert cli.main([*args, "--skip"]) == 0
     said = capsys.readouterr().out
     assert "picked on the inverted micrographs, as the earlier run in this folder did" in said

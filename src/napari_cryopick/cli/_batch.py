@@ -281,7 +281,14 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     per = outcome.seconds_per_micrograph
     timing = ""
     if per is not None:  # none picked: no time per micrograph
-        timing = f" (start-up {outcome.startup_seconds:.1f} s, then {per:.2f} s per micrograph)"
+        searched = bool(outcome.polarity_confidences) or (
+            outcome.scale_source == "search" and bool(outcome.scale_confidences)
+        )
+        searched = " with the zero-shot search" if searched else ""
+        timing = (
+            f" (start-up {outcome.startup_seconds:.1f} s{searched}, "
+            f"then {per:.2f} s per micrograph)"
+        )
     what = f"picked {outcome.n_picks} objects"
     if outcome.n_fibers:  # fiber points, traced into paths (a trial: "661 objects"?)
         what += f" ({outcome.n_fibers} fibers traced, written as paths of those points)"

@@ -1691,6 +1691,16 @@ def with_scale(
         return _resolved(prepared, {}, {}), {}
     from napari_cryopick.core.scale_search import choose_polarity, choose_scale, invert
 
+    # said before it runs: it picks the first micrographs several times over before the
+    # first micrograph is picked (a trial's 8k micrograph: 96 s without a line)
+    logger.info(
+        "zero-shot: choosing the %s the general model sees the particles at, on the first "
+        "%d micrographs (--no-scale-search and --no-invert-contrast skip it)...",
+        " and ".join(
+            what for what, on in (("contrast", choose_invert), ("scale", choose_factor)) if on
+        ),
+        SCALE_SEARCH_MICROGRAPHS,
+    )
     images, diameters, problems, small = [], [], [], []
     for tried, source in enumerate(sources):
         if tried == SEARCH_MAX_READS:
