@@ -466,7 +466,12 @@ def test_relion_threads_without_dask_pick_in_one_process(
         lambda name, *a, **k: None if name == "distributed" else real_find_spec(name, *a, **k),
     )
     # RELION's "Number of threads" 3 on an install without the cluster extra
+    import torch
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.append(n))
+    threads = []
     assert _relion(tiny_model, "--j", "3") == 0
+    assert threads == [3]  # its share of the node (a trial: --j 1 left torch at every core)
     err = capsys.readouterr().err
     assert "Number of threads (--j 3) needs dask.distributed" in err
     assert "picking in one process" in err

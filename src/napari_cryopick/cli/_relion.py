@@ -46,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="processes: N > 1 picks with a local Dask cluster of N single-threaded workers",
+        help="RELION's Number of threads: N > 1 picks with a local Dask cluster of N "
+        "single-threaded workers; in one process (N = 1, or no dask.distributed), torch "
+        "uses N threads",
     )
     relion.add_argument(
         "--pipeline_control",
@@ -265,6 +267,12 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     )
     control = args.pipeline_control or job_dir
     dask = args.dask or threads_cluster(args.j)
+    if dask is None:
+        # one process: RELION's "Number of threads" is its share of the node (a trial:
+        # --j 1 left torch at its default of every core)
+        import torch
+
+        torch.set_num_threads(args.j)
     batch = BatchOptions(
         skip=True,
         dask=dask,
