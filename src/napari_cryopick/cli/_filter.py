@@ -87,6 +87,8 @@ def _check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    if args.box_size is not None and args.box_size < 1.0:  # as cryopick pick
+        raise CLIError(f"--box-size must be at least 1 px, got {args.box_size:g}")
     if (
         args.min_diameter is not None
         and args.max_diameter is not None

@@ -220,6 +220,9 @@ class PickRequest:
             if value is not None and not (math.isfinite(value) and value > 0):
                 option = name.replace("_px", "").replace("_", "-")
                 raise ValueError(f"--{option} must be > 0, got {value}")
+        if self.box_size_px is not None and self.box_size_px < 1.0:
+            # BOX files hold whole pixels: 0.5 wrote boxes of 0 px (a trial)
+            raise ValueError(f"--box-size must be at least 1 px, got {self.box_size_px:g}")
         if self.pixel_size_A is not None and not (
             math.isfinite(self.pixel_size_A) and self.pixel_size_A > 0
         ):
