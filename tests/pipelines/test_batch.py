@@ -400,6 +400,7 @@ def test_monitor_tries_a_failed_micrograph_again_once_its_file_changes(tiny_mode
     outcome = drive(job, events.append)
     assert [bool(e.error) for e in events] == [True, False]  # failed empty, then picked
     assert outcome.errors == {}
+    assert outcome.n_micrographs == 1  # one micrograph, tried twice (a trial: "3 of 4")
     assert (tmp_path / "out" / "late.star").is_file()
 
 

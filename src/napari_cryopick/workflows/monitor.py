@@ -184,6 +184,7 @@ def monitor(
     handled: set[Path] = set()
     failed: dict[Path, tuple[int, float]] = {}  # size and time of a file when it failed
     refused: dict[Path, tuple[WorkItem, dict]] = {}  # files of the user's in the way
+    attempted: set[Path] = set()  # each micrograph counted once, retries too (a trial)
     stems: dict[Path, Path] = {}
     skipped = 0
     busy = 0.0  # seconds spent picking (not waiting for micrographs to arrive)
@@ -227,6 +228,7 @@ def monitor(
                 if not options.overwrite:
                     todo = _not_replacing(prepared, todo, out_dir, state, refused)
                 if todo:
+                    attempted.update(item.source for item in todo)
                     last_new = clock()
                     began = time.perf_counter()
                     yield from _drive(
@@ -260,7 +262,7 @@ def monitor(
             executor.close()
     summary = write_summary(out_dir, fingerprint) if options.summary else ()
     return BatchOutcome(
-        n_micrographs=state["step"] + skipped + len(refused),  # refused: counted, named
+        n_micrographs=len(attempted | set(refused)) + skipped,  # refused: counted, named
         n_picked=state["picked"],
         n_skipped=skipped,
         n_picks=state["picks"],
