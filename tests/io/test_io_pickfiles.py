@@ -931,3 +931,17 @@ def test_box_size_of_is_the_box_not_the_estimated_size(tmp_path):
     mixed = tmp_path / "vesicles.box"
     mixed.write_text("0\t0\t40\t40\n100\t100\t80\t80\n")  # each vesicle boxed at its size
     assert pickfiles.box_size_of(mixed) is None
+
+
+def test_a_folders_links_to_missing_files_are_named(tmp_path, caplog):
+    # a trial's dangling link in a micrograph folder was left out of the run unsaid
+    import logging
+
+    from napari_cryopick.io.paths import expand_inputs
+
+    (tmp_path / "m0.mrc").write_bytes(b"x")
+    (tmp_path / "gone.mrc").symlink_to(tmp_path / "elsewhere.mrc")
+    with caplog.at_level(logging.WARNING):
+        found = expand_inputs([tmp_path], (".mrc",), "micrographs")
+    assert [p.name for p, _ in found] == ["m0.mrc"]
+    assert "1 link(s) to missing files left out: gone.mrc" in caplog.text

@@ -113,6 +113,18 @@ def expand_inputs(
                 for p in path.iterdir()
                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
             )
+            broken = sorted(
+                p.name
+                for p in path.iterdir()
+                if p.is_symlink() and not p.exists() and p.suffix.lower() in suffixes
+            )
+            if broken:  # left out, said (a trial's dangling link vanished from the run)
+                logger.warning(
+                    "%s: %d link(s) to missing files left out: %s",
+                    path,
+                    len(broken),
+                    ", ".join(broken[:5]) + (", ..." if len(broken) > 5 else ""),
+                )
             if not inside:
                 holding = _subfolders_holding(path, suffixes)
                 hint = (
