@@ -182,6 +182,8 @@ def test_keep_candidates_then_filter_equals_picking_at_the_threshold(tmp_path, t
     common = [*map(str, mics), "--model", str(tiny_model), "--diameter", "20"]
     candidates, direct, filtered = tmp_path / "cand", tmp_path / "direct", tmp_path / "filtered"
     assert main(["pick", *common, "--out", str(candidates), "--keep-candidates", "0.05"]) == 0
+    # the count is of the picks above the threshold; the files hold more (a trial)
+    assert "also hold the candidates scoring at least 0.05" in capsys.readouterr().out
     threshold = _threshold_between_scores(read_picks(candidates / "a/m0.star")["score"])
     assert main(["pick", *common, "--out", str(direct), "--threshold", str(threshold)]) == 0
     assert main(["filter", str(candidates / "a"), str(candidates / "b"), "--threshold",

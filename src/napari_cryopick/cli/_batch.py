@@ -290,6 +290,11 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
             f"then {per:.2f} s per micrograph)"
         )
     what = f"picked {outcome.n_picks} objects"
+    if request.keep_candidates is not None:  # the files hold more (a trial: 1200 vs 1641)
+        what += (
+            f" above the threshold (the files also hold the candidates scoring at least "
+            f"{request.keep_candidates:g}, --keep-candidates)"
+        )
     if outcome.n_fibers:  # fiber points, traced into paths (a trial: "661 objects"?)
         what += f" ({outcome.n_fibers} fibers traced, written as paths of those points)"
     print(
