@@ -219,6 +219,12 @@ def test_volume_mrc(tmp_path):
         mrc.set_data(np.zeros((8, 16, 16), dtype=np.float32))
         mrc.set_volume()
     assert_error(path, "3D volume with 8 sections")
+    # an .mrcs is a stack by name, whatever its header says (a trial's was "a 3D volume")
+    stack = tmp_path / "particles.mrcs"
+    with mrcfile.new(stack) as mrc:
+        mrc.set_data(np.zeros((3, 16, 16), dtype=np.float32))
+        mrc.set_volume()
+    assert_error(stack, "stack with 3 frames")
 
 
 def test_multi_frame_tiff_movie(tmp_path):

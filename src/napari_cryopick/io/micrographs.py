@@ -206,7 +206,7 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
         data = data[0]
     if data.ndim == 3:
         frames = data.shape[0]
-        if is_volume:
+        if is_volume and Path(path).suffix.lower() != ".mrcs":  # .mrcs: a stack by name
             raise _error(
                 path,
                 f"is a 3D volume with {frames} sections, not a 2D micrograph "
