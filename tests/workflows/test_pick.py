@@ -507,7 +507,7 @@ def test_box_size_sets_the_boxes_of_particles_not_their_centres(
     with pytest.raises(ValueError, match="--box-size must be > 0"):
         _request(micrograph_files[:1], tiny_checkpoint, None, box_size_px=0.0)
     # whole-pixel BOX files: 0.5 px wrote boxes of 0 px (a trial)
-    with pytest.raises(ValueError, match="--box-size must be at least 1 px, got 0.5"):
+    with pytest.raises(ValueError, match=r"--box-size must be at least 1 px, got 0\.5"):
         _request(micrograph_files[:1], tiny_checkpoint, None, box_size_px=0.5)
 
 
