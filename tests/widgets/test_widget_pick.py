@@ -1567,3 +1567,24 @@ def test_export_names_the_micrographs_closed_after_picking(picker, real_data_dir
     written = widget.export(tmp_path / "export", "star")
     assert len(written) == 2
     assert "Not exported" not in widget.status.text()
+    # every picked micrograph closed: named too, not "pick first" (a re-trial)
+    viewer.layers.clear()
+    assert not widget.export(tmp_path / "export", "star")
+    assert "the 2 micrograph(s) picked (061_10028, 062_10028) were closed" in widget.status.text()
+
+
+def test_pick_folder_says_how_many_picks_it_left_out_at_the_negatives(picker, qtbot):
+    # a re-trial: Pick folder… left out the picks at the negatives marked in napari, but
+    # said so in the terminal only ("595 picks in 5 files")
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    viewer, widget, path = picker
+    shown = session(viewer).pick_results[NAME].picks
+    junk = apply_threshold(shown, 0.05).nlargest(3, "score")
+    negatives = make_picks(junk["x"], junk["y"], kind="negative", micrograph=NAME)
+    save_annotations(Annotations(path, negatives, dataset="r", diameter_px=56.0))
+    assert widget.pick_folder(path.parent) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.last_batch.at_negatives == 3
+    assert "3 pick(s) at the negatives marked in napari left out" in widget.status.text()

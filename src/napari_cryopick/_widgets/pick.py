@@ -1290,6 +1290,8 @@ class PickWidget(QWidget):
         )
         if batch.inverted:
             text += "; picked on the inverted micrographs (particles lighter than the background)"
+        if batch.at_negatives:  # said in the terminal only, a re-trial
+            text += f"; {batch.at_negatives} pick(s) at the negatives marked in napari left out"
         if batch.scale_confidences:  # zero-shot: the scale chosen on the folder's first files
             self._scale_choices[self._request_scale_key] = (
                 float(batch.diameter_factor),
@@ -1725,8 +1727,17 @@ class PickWidget(QWidget):
         A picked micrograph whose picks were all deleted adds no rows but is
         exported still (an empty file, :func:`_export_items`).
         """
-        names = list(session(self.viewer).pick_results)
+        state = session(self.viewer)
+        names = list(state.pick_results)
         if not names:
+            closed = sorted(state.closed_picked)
+            if closed:  # a re-trial closed every picked micrograph: "pick first"
+                listed = ", ".join(closed[:3]) + (", …" if len(closed) > 3 else "")
+                self.status.setText(
+                    f"Nothing to export: the {len(closed)} micrograph(s) picked ({listed}) "
+                    "were closed, and their picks left with them: open and pick them again."
+                )
+                return None
             self.status.setText("Nothing to export: pick first.")
             return None
         tables = [t for t in (result_picks(self.viewer, name) for name in names) if len(t)]

@@ -514,8 +514,8 @@ class TrainWidget(QWidget):
             model, metadata = load_checkpoint(path)
         except (ValueError, OSError) as exc:
             raise ValueError(
-                f"{exc}. Training would replace it: load a model in the Pick widget, or "
-                "give another file in 'Save model to'."
+                f"{exc}. Training would replace it: give another file in 'Save model to' "
+                "(or move that file away)."
             ) from None
         card = ModelCard.of_model(model, metadata)
         state.set_model(

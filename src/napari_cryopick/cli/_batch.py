@@ -44,7 +44,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: boo
         default=None,
         metavar="I/N",
         help="pick only every N-th micrograph starting with the I-th (1-based), e.g. "
-        "--shard $SLURM_ARRAY_TASK_ID/20 in a job array",
+        "--shard $SLURM_ARRAY_TASK_ID/20 in a job array; with --monitor, the micrographs "
+        "whose path hashes to shard I (N monitors share one folder)",
     )
     batch.add_argument(
         "--read-ahead",

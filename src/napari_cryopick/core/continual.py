@@ -798,9 +798,10 @@ def _protect(
     if looks_mirrored(separation, mirrored):
         logger.warning(
             "the clicks look mirrored top to bottom: the starting model ranks them above "
-            "random places with probability %.2f, and %.2f mirrored. Pick files that count "
-            "y from the bottom (origin bottom-left) need cryopick train --flip-y; check them "
-            "on a micrograph in napari",
+            "random places with probability %.2f, and %.2f mirrored. The pick files may "
+            "count y the other way: cryopick train --flip-y reads files that count y from "
+            "the bottom (origin bottom-left); leave it out for files that count from the "
+            "top. Check them on a micrograph in napari",
             separation,
             mirrored,
         )

@@ -946,9 +946,9 @@ def _check_diameters(
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             logger.info(
-                "%sparticle diameter %.0f px, the median of the %d picks' diameters in the pick "
-                "files (BOX files give box sizes, often larger than the particle: give "
-                "--diameter if so)",
+                "%sparticle diameter %.0f px, the median of the %d picks' diameters (pick "
+                "files, or the Diameter typed in napari's Annotate; BOX files give box sizes, "
+                "often larger than the particle: give --diameter if so)",
                 f"{dataset}: " if dataset else "",
                 estimate.diameter_px,
                 estimate.n_picks,

@@ -293,6 +293,9 @@ class MicrographPicks:
         Picked on the inverted micrograph (``PickRequest.invert_contrast``).
     polarity_confidences
         ``{inverted: confidence}`` of the zero-shot polarity choice (empty: none ran).
+    at_negatives
+        Picks above the threshold (fibers: traced paths) left out at the negatives the
+        user marked in napari (:func:`user_negatives`).
     """
 
     name: str
@@ -309,6 +312,7 @@ class MicrographPicks:
     scale_confidences: dict[float, float] = field(default_factory=dict, repr=False)
     inverted: bool = False
     polarity_confidences: dict[bool, float] = field(default_factory=dict, repr=False)
+    at_negatives: int = 0
 
 
 @dataclass(frozen=True)
@@ -378,6 +382,8 @@ class PickOutcome:
     scale_confidences: dict[float, float] = field(default_factory=dict)
     inverted: bool = False
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
+    #: Picks left out at the negatives marked in napari, over all micrographs.
+    at_negatives: int = 0
     warnings: tuple[str, ...] = ()
 
     @property
@@ -1353,6 +1359,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         scale_confidences=dict(prepared.scale_confidences),
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
+        at_negatives=left_out,
     )
 
 
@@ -1917,12 +1924,14 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
     total = len(request.micrographs)
     tables = []
     errors: dict[str, str] = {}
+    at_negatives = 0
     for index, source in enumerate(request.micrographs):
         label = str(source) if _is_path(source) else _source_name(source)
         name = Path(source).stem if _is_path(source) else label
         try:
             item = pick_one(prepared, source)
             tables.append(item.picks)
+            at_negatives += item.at_negatives
             only_fibers = prepared.kinds == ("fiber",)
             count = len(item.fiber_paths) if only_fibers else len(item.picks)
             event = PickProgress(
@@ -1955,6 +1964,7 @@ def pick(request: PickRequest) -> Generator[PickProgress, None, PickOutcome]:
         inverted=bool(request.invert_contrast),
         polarity_confidences=dict(prepared.polarity_confidences),
         warnings=prepared.warnings + tuple(m for m in prepared.resolved_warnings.values() if m),
+        at_negatives=at_negatives,
     )
 
 
@@ -1976,6 +1986,7 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
 
     job = run_batch(request, BatchOptions(summary=False))
     tables, written = [], []
+    at_negatives = 0
     try:
         while True:
             try:
@@ -1985,6 +1996,7 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
                 break
             if event.item is not None:
                 tables.append(event.item.picks)
+                at_negatives += event.item.at_negatives
             written.extend(event.written)
             yield event
     finally:
@@ -2002,4 +2014,5 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
         inverted=batch.inverted,
         polarity_confidences=dict(batch.polarity_confidences),
         warnings=batch.warnings,
+        at_negatives=at_negatives,
     )
