@@ -881,3 +881,15 @@ def test_cli_train_refuses_a_head_and_a_data_set_of_different_names(tmp_path, ca
     assert err.startswith("cryopick train: error: --head foo and --dataset bar disagree")
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_the_threshold_calibration_names_its_micrographs_in_its_messages():
+    # a re-trial's calibration warned "1: the cap of 2331 fiber picks was reached"
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.workflows.train import _calibration_names
+
+    tables = [make_picks([1.0], [2.0], micrograph=name) for name in ("sim_0000", "sim_0001")]
+    assert _calibration_names(tables) == ["sim_0000", "sim_0001"]
+    # names join the candidates to their truth: unnamed or repeated ones are numbered
+    assert _calibration_names([tables[0], tables[0]]) is None
+    assert _calibration_names([make_picks([1.0], [2.0])]) is None

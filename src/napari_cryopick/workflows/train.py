@@ -615,6 +615,13 @@ CALIBRATION_MICROGRAPHS = 3
 CALIBRATING = "calibrating"
 
 
+def _calibration_names(truths: Sequence[Any]) -> list[str] | None:
+    """The micrographs' names for the calibration's messages (a re-trial's said "1: the
+    cap of ..."); None (numbers) unless every one is named and unique (they join tables)."""
+    names = [str(t["micrograph"].iloc[0]) if "micrograph" in t else "" for t in truths]
+    return names if all(names) and len(set(names)) == len(names) else None
+
+
 def calibrate_threshold(
     model: Any,
     training_set: TrainingSet,
@@ -667,6 +674,7 @@ def calibrate_threshold(
             model,
             _ReadOnUse(images),  # a micrograph the deadline skips is not read
             truths,
+            names=_calibration_names(truths),
             diameter_px=diameter_px,
             config=config,
             deadline=deadline,
