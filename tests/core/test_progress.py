@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 
@@ -101,3 +102,30 @@ def test_the_first_draw_of_a_bar_knows_its_total(capsys):
     err = capsys.readouterr().err
     assert "picking: 0step" not in err  # (rates such as "49152.00step/s" hold "0step")
     assert "/3" in err.split("\r")[1]  # the first drawn line
+
+
+def test_log_lines_during_a_progress_bar_stand_on_lines_of_their_own(capsys):
+    # a re-trial: per-micrograph warnings were printed onto the bar's line, and
+    # `grep -v step/s` on the log dropped them
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+
+    def job():
+        for step in (1, 2, 3):
+            if step == 2:
+                logging.getLogger("napari_cryopick.test").warning("m1: something to say")
+            yield SimpleNamespace(step=step, total=3)
+        return "done"
+
+    try:
+        assert drive(job(), progress_bar=True, description="picking") == "done"
+    finally:
+        root.removeHandler(handler)
+    assert handler.stream is sys.stderr  # given back
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert "WARNING: m1: something to say" in lines

@@ -39,6 +39,36 @@ class Progress:
 _OWN_ETA_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
 
 
+class _AboveBar:
+    """A log handler's stream that writes each record above the progress bar
+    (``tqdm.write``), not onto its line: a re-trial's warnings stuck to the bar's
+    line, and ``grep -v step/s`` on the log dropped them."""
+
+    def __init__(self, stream: Any, write: Callable[..., None]) -> None:
+        self.stream = stream
+        self._write = write
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self._write(text.rstrip("\n"), file=self.stream)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _logs_above(bar_class: Any) -> list[tuple[Any, Any]]:
+    """Point the root logger's standard-error handlers at :class:`_AboveBar`; what to restore."""
+    import logging
+
+    swapped = []
+    for handler in logging.getLogger().handlers:
+        stream = getattr(handler, "stream", None)
+        if isinstance(handler, logging.StreamHandler) and stream is sys.stderr:
+            swapped.append((handler, stream))
+            handler.stream = _AboveBar(stream, bar_class.write)
+    return swapped
+
+
 def drive(
     job: Generator[Any, None, T],
     on_event: Callable[[Any], None] | None = None,
@@ -64,6 +94,7 @@ def drive(
         Label of the progress bar.
     """
     bar = None
+    swapped: list[tuple[Any, Any]] = []
     event = None
     interval, last_drawn = REFRESH_S_TERMINAL, -float("inf")
     if progress_bar:
@@ -92,6 +123,7 @@ def drive(
                     dynamic_ncols=True,
                     mininterval=interval,
                 )
+                swapped = _logs_above(tqdm)
             if bar is not None:
                 total = getattr(event, "total", None)
                 step = getattr(event, "step", None)
@@ -112,6 +144,8 @@ def drive(
                     bar.refresh()
                     last_drawn = now
     finally:
+        for handler, stream in swapped:
+            handler.stream = stream
         if bar is not None:
             postfix = getattr(event, "postfix", None)
             if callable(postfix):  # the last event's, drawn by close

@@ -1704,12 +1704,14 @@ def with_scale(
     # said before it runs: it picks the first micrographs several times over before the
     # first micrograph is picked (a trial's 8k micrograph: 96 s without a line)
     logger.info(
-        "zero-shot: choosing the %s the general model sees the particles at, on the first "
-        "%d micrographs (--no-scale-search and --no-invert-contrast skip it)...",
+        "zero-shot: choosing the %s the general model sees the particles at, on %s "
+        "(--no-scale-search and --no-invert-contrast skip it)...",
         " and ".join(
             what for what, on in (("contrast", choose_invert), ("scale", choose_factor)) if on
         ),
-        SCALE_SEARCH_MICROGRAPHS,
+        "the micrograph"
+        if len(sources) == 1
+        else f"the first {min(SCALE_SEARCH_MICROGRAPHS, len(sources))} micrographs",
     )
     images, diameters, problems, small = [], [], [], []
     for tried, source in enumerate(sources):
