@@ -307,7 +307,7 @@ def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(
     # said before the search runs (a trial's 8k micrograph: 96 s without a line), and
     # counted in the start-up
     assert "zero-shot: choosing the contrast the general model sees" in caplog.text
-    assert "with the zero-shot search, then" in said
+    assert "with the contrast search, then" in said
     assert cli.main([*args, "--skip"]) == 0
     said = capsys.readouterr().out
     assert "picked on the inverted micrographs, as the earlier run in this folder did" in said

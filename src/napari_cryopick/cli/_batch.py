@@ -282,10 +282,15 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     per = outcome.seconds_per_micrograph
     timing = ""
     if per is not None:  # none picked: no time per micrograph
-        searched = bool(outcome.polarity_confidences) or (
-            outcome.scale_source == "search" and bool(outcome.scale_confidences)
-        )
-        searched = " with the zero-shot search" if searched else ""
+        searches = [
+            what
+            for what, ran in (
+                ("contrast", bool(outcome.polarity_confidences)),
+                ("scale", outcome.scale_source == "search" and bool(outcome.scale_confidences)),
+            )
+            if ran
+        ]
+        searched = f" with the {' and '.join(searches)} search" if searches else ""
         timing = (
             f" (start-up {outcome.startup_seconds:.1f} s{searched}, "
             f"then {per:.2f} s per micrograph)"
