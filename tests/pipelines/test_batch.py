@@ -50,6 +50,12 @@ def micrographs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(micrographs, tiny_model, tmp_path_factory):
     """Pick files of one uninterrupted sequential run."""
+    import torch
+
+    # one thread, as every test's runs (conftest's autouse fixture runs after this
+    # module-scoped one): scores are written with 6 decimals, where a second thread's
+    # sums can differ
+    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("reference")
     outcome = drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions(read_ahead=0)))
     assert outcome.n_picked == len(NAMES)

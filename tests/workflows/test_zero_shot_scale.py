@@ -399,3 +399,27 @@ def test_monitor_mode_with_scale_search_says_why_once_not_that_the_model_is_trai
     (said,) = [r.getMessage() for r in caplog.records if "monitor mode" in r.getMessage()]
     assert said.endswith("give --invert-contrast or --no-invert-contrast as it chose")
     assert "--diameter-factor" not in said
+
+
+def test_a_stop_during_the_search_stops_it_and_picks_nothing(simulated, tmp_path, monkeypatch):
+    # a trial's RELION Abort waited for the search over the first micrographs (30 s on
+    # 8k micrographs), and then for the first micrograph to be picked
+    from napari_cryopick.core import detect
+
+    images, _truth = simulated
+    paths = [write_mrc(tmp_path / f"{m.name}.mrc", m.data) for m in images]
+    calls = []
+    real = detect.pick_micrograph
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detect, "pick_micrograph", counted)
+    request = PickRequest(micrographs=paths, diameter_px=TRUE_DIAMETER, out_dir=tmp_path / "out")
+    stop = BatchOptions(should_stop=lambda: len(calls) >= 1)  # Abort after the first pick
+    outcome = drive(run_batch(request, stop))
+    assert outcome.stopped
+    assert outcome.n_picked == 0
+    assert len(calls) == 1  # not the 3 x 6 picks of a whole search
+    assert not list((tmp_path / "out").glob("*.star"))

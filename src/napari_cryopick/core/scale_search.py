@@ -38,7 +38,7 @@ trained on the user's clicks learned the user's notion of the diameter.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -102,6 +102,10 @@ def pick_confidence(
     return float(values.sum() / k)
 
 
+class SearchStopped(Exception):
+    """The search was stopped (``should_stop``) before it ended."""
+
+
 def choose_scale(
     model: Any,
     images: Sequence[np.ndarray],
@@ -111,6 +115,7 @@ def choose_scale(
     factors: Sequence[float] = SCALE_FACTORS,
     probe_beyond: bool = True,
     known: dict[float, float] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[float, dict[float, float]]:
     """The factor of the diameter at which ``model`` picks ``images`` most confidently.
 
@@ -134,6 +139,9 @@ def choose_scale(
     known
         Confidences already measured on these images (``{factor: confidence}``,
         e.g. factor 1 by :func:`choose_polarity`), not measured again.
+    should_stop
+        Asked before each image is picked; True raises :class:`SearchStopped` (a
+        RELION job's Abort, which a search over large micrographs kept waiting).
 
     Returns
     -------
@@ -170,7 +178,7 @@ def choose_scale(
     def confidence(factor: float) -> float:
         if known and factor in known:
             return float(known[factor])
-        return mean_confidence(model, images, diameters_px, factor, config)
+        return mean_confidence(model, images, diameters_px, factor, config, should_stop)
 
     confidences = {factor: confidence(factor) for factor in factors}
     best = max(factors, key=lambda f: (round(confidences[f], 12), -abs(math.log(f))))
@@ -188,14 +196,18 @@ def mean_confidence(
     diameters_px: Sequence[float],
     factor: float = 1.0,
     config: Any = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> float:
-    """:func:`pick_confidence` of ``model`` on ``images`` at ``factor`` times their diameters, averaged."""
+    """:func:`pick_confidence` of ``model`` on ``images`` at ``factor`` times their
+    diameters, averaged; ``should_stop`` as :func:`choose_scale`'s."""
     from napari_cryopick.core.detect import PickConfig, pick_micrograph
 
     config = PickConfig() if config is None else config
     config = replace(config, kinds=("particle",)) if hasattr(config, "kinds") else config
     values = []
     for image, diameter in zip(images, diameters_px, strict=True):
+        if should_stop is not None and should_stop():
+            raise SearchStopped("the scale and contrast search was stopped")
         result = pick_micrograph(model, image, diameter_px=diameter * factor, config=config)
         values.append(pick_confidence(result.picks["score"], image.shape, diameter))
     return float(np.mean(values))
@@ -206,8 +218,10 @@ def choose_polarity(
     images: Sequence[np.ndarray],
     diameters_px: Sequence[float],
     config: Any = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[bool, dict[bool, float]]:
     """Whether ``model`` sees the particles of ``images`` better inverted (lighter particles).
+    ``should_stop`` as :func:`choose_scale`'s.
 
     Returns
     -------
@@ -218,9 +232,9 @@ def choose_polarity(
     """
     if len(images) == 0 or len(images) != len(diameters_px):
         raise ValueError("need one diameter per image, and at least one image")
-    as_given = mean_confidence(model, images, diameters_px, 1.0, config)
+    as_given = mean_confidence(model, images, diameters_px, 1.0, config, should_stop)
     inverted = mean_confidence(
-        model, [invert(image) for image in images], diameters_px, 1.0, config
+        model, [invert(image) for image in images], diameters_px, 1.0, config, should_stop
     )
     return inverted > POLARITY_MARGIN * as_given, {False: as_given, True: inverted}
 

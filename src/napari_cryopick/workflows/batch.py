@@ -1410,6 +1410,9 @@ def _drive(
     state: dict[str, Any],
 ) -> Generator[PickProgress, None, None]:
     """Write and record each result as it comes; one event per micrograph."""
+    if should_stop is not None and should_stop():  # stopped already (during the search)
+        state["stopped"] = True
+        return
     for result in executor.run(items):
         state["step"] += 1
         written: list[Path] = []
@@ -1554,7 +1557,7 @@ def _run_locked(
         )
         scale_source = "earlier run"
     # read as they are picked: with the pixel size of a RELION or cryoSPARC list
-    prepared, confidences = with_scale(prepared, items, read=_load)
+    prepared, confidences = with_scale(prepared, items, read=_load, should_stop=options.should_stop)
     request = dataclasses.replace(
         request,
         diameter_factor=prepared.request.diameter_factor,

@@ -1677,7 +1677,10 @@ SEARCH_MAX_READS = 12
 
 
 def with_scale(
-    prepared: PreparedPick, sources: Sequence[Any], read: Callable[[Any], Any] | None = None
+    prepared: PreparedPick,
+    sources: Sequence[Any],
+    read: Callable[[Any], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[PreparedPick, dict[float, float]]:
     """``prepared`` with its request's polarity and ``diameter_factor`` resolved.
 
@@ -1692,14 +1695,21 @@ def with_scale(
     Returns the confidences of the scale search (empty when none ran); the
     polarity's are in ``prepared.polarity_confidences``. ``read``: how a
     source becomes a ``Micrograph`` (the batch runner's gives it the pixel size
-    of a RELION or cryoSPARC micrograph list).
+    of a RELION or cryoSPARC micrograph list). ``should_stop`` (a RELION job's Abort,
+    ``BatchOptions.should_stop``) is asked between the search's micrographs: True ends
+    the search with the request's own settings, for the caller to stop before picking.
     """
     request = prepared.request
     choose_factor = request.diameter_factor is None and request.scale_search
     choose_invert = request.invert_contrast is None
     if not (choose_factor or choose_invert) or not zero_shot(prepared) or not len(sources):
         return _resolved(prepared, {}, {}), {}
-    from napari_cryopick.core.scale_search import choose_polarity, choose_scale, invert
+    from napari_cryopick.core.scale_search import (
+        SearchStopped,
+        choose_polarity,
+        choose_scale,
+        invert,
+    )
 
     # said before it runs: it picks the first micrographs several times over before the
     # first micrograph is picked (a trial's 8k micrograph: 96 s without a line)
@@ -1717,6 +1727,8 @@ def with_scale(
     for tried, source in enumerate(sources):
         if tried == SEARCH_MAX_READS:
             break  # micrographs too small to search on: do not read the whole run for it
+        if should_stop is not None and should_stop():
+            return _resolved(prepared, {}, {}), {}
         try:
             micrograph, _name, diameter = _read_with_diameter(prepared, source, read)
         except (ValueError, OSError, TypeError) as error:
@@ -1746,7 +1758,9 @@ def with_scale(
     inverted = bool(request.invert_contrast)
     try:
         if choose_invert:
-            inverted, polarity = choose_polarity(prepared.model, images, diameters, prepared.config)
+            inverted, polarity = choose_polarity(
+                prepared.model, images, diameters, prepared.config, should_stop
+            )
         if inverted:
             images = [invert(image) for image in images]
         if not choose_factor:
@@ -1757,7 +1771,10 @@ def with_scale(
             diameters,
             prepared.config,
             known={1.0: polarity[inverted]} if polarity else None,
+            should_stop=should_stop,
         )
+    except SearchStopped:  # the caller stops before picking
+        return _resolved(prepared, {}, {}), {}
     except ValueError:  # no usable factor: picking reports the diameter per micrograph
         return _resolved(prepared, {}, polarity, inverted=inverted), {}
     return _resolved(prepared, confidences, polarity, factor, inverted), confidences
