@@ -431,3 +431,33 @@ def test_a_data_set_of_negatives_only_is_left_out_and_said(tmp_path, caplog):
     assert set(table["micrograph"]) == {"real"}
     assert "data set(s) junk hold negatives only and are not trained on" in caplog.text
     assert "trained on for them" not in caplog.text
+
+
+def test_fibers_train_at_their_width_never_at_an_image_estimate(tmp_path, make_blobs, caplog):
+    """A re-trial: fibers given --diameter 30 were warned to differ from the "185 px that
+    the micrographs show" (an estimate made for round particles); without a width they
+    trained at such an estimate (42-122 px for 24 px fibers)."""
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "paths").mkdir()
+    image, _table = make_blobs(0, size=160, n=10)
+    write_mrc(tmp_path / "mics" / "m0.mrc", image)
+    path = make_picks([20.0, 80.0, 140.0], [30.0, 60.0, 90.0], kind="fiber", tube_id=1)
+    write_picks(path, tmp_path / "paths" / "m0.csv")
+    with pytest.raises(ValueError, match="the fiber paths carry no width: give the fibers' width"):
+        training_sets_from_files([tmp_path / "mics"], [tmp_path / "paths"])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files(
+            [tmp_path / "mics"], [tmp_path / "paths"], diameter_px=12.0
+        )
+    assert sets[0].diameter_px == [12.0]
+    assert "particle diameter" not in caplog.text
+    write_picks(path.assign(diameter=14.0), tmp_path / "paths" / "m0.csv")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "paths"])
+    assert sets[0].diameter_px == [14.0]
+    assert "fiber width 14 px, the median of the paths' widths" in caplog.text

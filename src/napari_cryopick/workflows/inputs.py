@@ -806,6 +806,30 @@ def _kind_diameters(positive: Any) -> dict[str, Any]:
     return out
 
 
+def _fiber_widths(positive: Any, given: list[float], count: int, dataset: str) -> list[float]:
+    """The width a set of fibers only trains at: the given one, else the median of the
+    paths' widths (pick files, or the Diameter typed in napari's Annotate)."""
+    import numpy as np
+
+    if given:
+        return given
+    widths = positive["diameter"].to_numpy(float)
+    widths = widths[np.isfinite(widths) & (widths > 0)]
+    if not widths.size:
+        raise ValueError(
+            f"{dataset + ': ' if dataset else ''}the fiber paths carry no width: give the "
+            "fibers' width with --diameter (pixels)"
+        )
+    width = float(np.median(widths))
+    logger.info(
+        "%sfiber width %.0f px, the median of the paths' widths (pick files, or the Diameter "
+        "typed in napari's Annotate)",
+        f"{dataset}: " if dataset else "",
+        width,
+    )
+    return [width] * count
+
+
 def _vesicle_diameters(positive: Any) -> float | None:
     """The rescaling diameter of a training set of vesicles only (None: not such a set).
 
@@ -927,6 +951,11 @@ def _check_diameters(
     vesicles = _vesicle_diameters(positive)
     if not diameters and vesicles is not None:
         return [vesicles] * len(loaded)
+    kinds = set(positive["kind"].astype(str)) if len(positive) else set()
+    if kinds == {"fiber"}:
+        # the image-based estimate measures round particles: a re-trial's 24 px fibers
+        # read as 185 px ("particle diameter") beside the width given
+        return _fiber_widths(positive, diameters, len(loaded), dataset)
     tables = [positive[positive["micrograph"] == name] for name in names]
     scales = _pixel_scales(loaded)
     if scales is not None:
