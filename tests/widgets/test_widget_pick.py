@@ -1183,26 +1183,12 @@ def test_a_micrograph_without_a_data_set_typed_is_picked_as_its_folder_names_it(
     # a re-trial: ribosome/mics/061 with no data set typed in Annotate was picked with the
     # β-gal head (the last training's) at 108 px, where cryopick pick took its folder's
     # ribosome head
+    from _model_cards import save_data_set_heads_model
     from napari_cryopick._widgets.pick import OWN_HEADS
-    from napari_cryopick.core.model import save_checkpoint
-    from napari_cryopick.core.model.card import DatasetCard, ModelCard
 
-    model = Detector(DetectorConfig())
-    for name in ("ribo", "beta"):
-        model.add_head(name, init_from="generic")
-    card = ModelCard(
-        heads=model.head_names,
-        datasets=(
-            DatasetCard("ribo", diameter_px=56.0, head="ribo"),
-            DatasetCard("beta", diameter_px=40.0, head="beta"),
-        ),
-        diameter_px=40.0,
-        history=(
-            {"mode": "new", "datasets": ["ribo"], "pick_threshold": 0.06},
-            {"mode": "continual", "datasets": ["beta"], "pick_threshold": 0.12},
-        ),
+    path = save_data_set_heads_model(
+        tmp_path / "cont.pt", {"ribo": 56.0, "beta": 40.0}, thresholds={"ribo": 0.06, "beta": 0.12}
     )
-    path = save_checkpoint(tmp_path / "cont.pt", model, metadata=card.to_metadata())
     folder = tmp_path / "ribo" / "mics"
     folder.mkdir(parents=True)
     _write_png(folder / "m.png", np.random.default_rng(0).normal(size=(160, 192)))
@@ -1236,6 +1222,7 @@ def test_a_head_of_several_sizes_needs_the_micrographs_own_diameter(
     # micrograph of another folder at 108 px (the card's last data set) without a word,
     # where cryopick pick refuses; a model of several heads loaded with the last head
     # picked such a folder unwarned
+    from _model_cards import save_data_set_heads_model
     from napari_cryopick._widgets.pick import OWN_HEADS
     from napari_cryopick.core.model import save_checkpoint
     from napari_cryopick.core.model.card import DatasetCard, ModelCard
@@ -1265,22 +1252,7 @@ def test_a_head_of_several_sizes_needs_the_micrographs_own_diameter(
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     # several data-set heads: loaded as "each data set's own", so the unknown folder is said
-    model = Detector(DetectorConfig())
-    for name in ("ribo", "beta"):
-        model.add_head(name, init_from="generic")
-    heads = ModelCard(
-        heads=model.head_names,
-        datasets=(
-            DatasetCard("ribo", diameter_px=56.0, head="ribo"),
-            DatasetCard("beta", diameter_px=108.0, head="beta"),
-        ),
-        diameter_px=108.0,
-        history=(
-            {"mode": "new", "datasets": ["ribo"]},
-            {"mode": "continual", "datasets": ["beta"]},
-        ),
-    )
-    path = save_checkpoint(tmp_path / "heads.pt", model, metadata=heads.to_metadata())
+    path = save_data_set_heads_model(tmp_path / "heads.pt", {"ribo": 56.0, "beta": 108.0})
     assert widget.load_model(path), widget.status.text()
     assert widget.head_combo.currentText() == OWN_HEADS
     assert widget.pick_current() is not None, widget.status.text()

@@ -545,6 +545,7 @@ def test_trained_model_far_from_its_diameter_warns(
 def test_a_model_of_particles_of_two_sizes_with_one_head(tmp_path, micrograph_files, make_config):
     # a trial's New model of ribosome (56 px) and β-gal (108 px) picked a ribosome
     # micrograph at 108 px without a word, and 56 px was warned of ("pick at 108 px")
+    from _model_cards import save_data_set_heads_model
     from napari_cryopick.core.model import Detector, save_checkpoint
     from napari_cryopick.core.model.card import DatasetCard, ModelCard
 
@@ -575,22 +576,9 @@ def test_a_model_of_particles_of_two_sizes_with_one_head(tmp_path, micrograph_fi
     assert said.startswith("picking at a particle diameter of 18 px")
     # a continual model's generic head learned both data sets, each with a head of its own
     # (a trial: --head generic was told to pick the 56 px ribosome at β-gal's 108 px)
-    model = Detector(make_config())
-    for name in ("small", "large"):
-        model.add_head(name, init_from="generic")
-    heads = ModelCard(
-        heads=("generic", "small", "large"),
-        datasets=(
-            DatasetCard("small", diameter_px=12.0, head="small"),
-            DatasetCard("large", diameter_px=24.0, head="large"),
-        ),
-        diameter_px=24.0,
-        history=(
-            {"mode": "new", "datasets": ["small"]},
-            {"mode": "continual", "datasets": ["large"]},
-        ),
+    path = save_data_set_heads_model(
+        tmp_path / "heads.pt", {"small": 12.0, "large": 24.0}, config=make_config()
     )
-    path = save_checkpoint(tmp_path / "heads.pt", model, metadata=heads.to_metadata())
     generic = {"head": "generic", "diameter_px": 12.0}
     assert not prepare(_request(micrograph_files[:1], path, None, **generic)).warnings
     with pytest.raises(ValueError, match="different sizes with one head"):

@@ -154,6 +154,24 @@ class SessionState:
         self.model_changed.emit(model, self.model_path)
 
 
+def adopt_model_file(viewer: Any, model: Any, path: Path, metadata: dict, origin: str) -> None:
+    """Make a model read from ``path`` the session's model (Pick picks with it, Train adapts
+    it, its bank is shown there), with the head its last training trained and the
+    threshold that training calibrated, as ``cryopick pick`` picks with a model file."""
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import model_threshold, trained_head
+
+    card = ModelCard.of_model(model, metadata)
+    session(viewer).set_model(
+        model,
+        path,
+        metadata,
+        origin=origin,
+        head=trained_head(card, tuple(model.head_names)) or "",
+        threshold=model_threshold(card),
+    )
+
+
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick.core.pick_table import empty_picks
 from napari_cryopick.core.progress import drive
+from napari_cryopick.core.text import name_list
 from napari_cryopick.io.pickfiles import FORMATS as PICK_FORMATS
 from napari_cryopick.io.review import (
     read_reviewed,
@@ -51,6 +52,7 @@ from ._common import (
     OWN_HEADS,
     JobProgress,
     StepQueue,
+    adopt_model_file,
     background,
     bundled_model,
     cancellable,
@@ -609,21 +611,7 @@ class PickWidget(QWidget):
         diameter = metadata.get("diameter_px") if isinstance(metadata, dict) else None
         if diameter:
             self.diameter_spin.setValue(float(diameter))
-        from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import model_threshold, trained_head
-
-        # the loaded model becomes the session's: Train adapts it, its bank is shown there;
-        # picked with the head its last training trained and at the threshold that
-        # training calibrated, as cryopick pick does
-        card = ModelCard.of_model(model, metadata)
-        session(self.viewer).set_model(
-            model,
-            path,
-            metadata,
-            origin=origin or "model file",
-            head=trained_head(card, tuple(model.head_names)) or "",
-            threshold=model_threshold(card),
-        )
+        adopt_model_file(self.viewer, model, path, metadata, origin or "model file")
         return True
 
     def set_model(self, model: Any, path: Path | None = None, origin: str = "") -> None:
@@ -745,7 +733,7 @@ class PickWidget(QWidget):
         if not unknown:
             return None
         listed = ", ".join(f"{name} {size:g} px" for name, size in sizes.items())
-        names = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
+        names = name_list(unknown, 3)
         return (
             f"Head '{used}' learned particles of different sizes ({listed}): set the particle "
             f"diameter of {names} in Annotate (its Diameter box) first."
@@ -958,8 +946,6 @@ class PickWidget(QWidget):
 
     def _filter_text(self, objects: str) -> str:
         """``"<objects> at threshold 0.15"``, with the size filter and what it does not change."""
-        from napari_cryopick.core.text import name_list
-
         state = session(self.viewer)
         names = list(state.pick_results)
         text = f"{objects} at threshold {self.threshold():.2f}"
@@ -1730,11 +1716,11 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         names = list(state.pick_results)
         if not names:
-            closed = sorted(state.closed_picked)
+            closed = state.closed_picked
             if closed:  # a re-trial closed every picked micrograph: "pick first"
-                listed = ", ".join(closed[:3]) + (", …" if len(closed) > 3 else "")
                 self.status.setText(
-                    f"Nothing to export: the {len(closed)} micrograph(s) picked ({listed}) "
+                    f"Nothing to export: the {len(closed)} micrograph(s) picked "
+                    f"({name_list(closed, 3)}) "
                     "were closed, and their picks left with them: open and pick them again."
                 )
                 return None
@@ -1764,11 +1750,11 @@ class PickWidget(QWidget):
                 "re-picks them with it"
             )
         state = session(self.viewer)
-        closed = sorted(state.closed_picked - set(state.pick_results))
+        closed = state.closed_picked - set(state.pick_results)
         if closed:
-            listed = ", ".join(closed[:3]) + (", …" if len(closed) > 3 else "")
             note += (
-                f"\nNot exported: {len(closed)} micrograph(s) closed after picking ({listed}); "
+                f"\nNot exported: {len(closed)} micrograph(s) closed after picking "
+                f"({name_list(closed, 3)}); "
                 "their picks left with them: open and pick them again to export them"
             )
         self.status.setText(

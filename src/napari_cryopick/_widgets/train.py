@@ -79,6 +79,7 @@ from ._common import (
     TRAINED_ORIGIN,
     JobProgress,
     StepQueue,
+    adopt_model_file,
     background,
     base_model,
     cancellable,
@@ -503,12 +504,9 @@ class TrainWidget(QWidget):
 
         Raises ValueError when that file cannot be read (it would be replaced)."""
         from napari_cryopick.core.model import load_checkpoint
-        from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import model_threshold, trained_head
 
-        state = session(self.viewer)
         path = self.output_path()
-        if state.model is not None or not path.is_file():
+        if session(self.viewer).model is not None or not path.is_file():
             return
         try:
             model, metadata = load_checkpoint(path)
@@ -517,15 +515,7 @@ class TrainWidget(QWidget):
                 f"{exc}. Training would replace it: give another file in 'Save model to' "
                 "(or move that file away)."
             ) from None
-        card = ModelCard.of_model(model, metadata)
-        state.set_model(
-            model,
-            path,
-            metadata,
-            origin=SAVED_ORIGIN,
-            head=trained_head(card, tuple(model.head_names)) or "",
-            threshold=model_threshold(card),
-        )
+        adopt_model_file(self.viewer, model, path, metadata, SAVED_ORIGIN)
 
     def output_path(self) -> Path:
         """The model file: 'Save model to', else the default file of the data set."""

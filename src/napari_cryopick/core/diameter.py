@@ -40,6 +40,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -237,10 +238,16 @@ def estimate_diameter(
     return DiameterEstimate(float(np.clip(diameter, min_diameter_px, top)), "image", n_picks)
 
 
-def diameters_disagree(first_px: float, second_px: float) -> bool:
-    """True when two diameters differ by more than :data:`DISAGREEMENT` (25 %) either way."""
-    ratio = first_px / second_px
-    return abs(ratio - 1.0) > DISAGREEMENT or abs(1.0 / ratio - 1.0) > DISAGREEMENT
+def diameters_disagree(first_px: Any, second_px: Any) -> Any:
+    """True when two diameters differ by more than :data:`DISAGREEMENT` (25 %) either way.
+
+    Two numbers give a bool; arrays (positive values) a boolean array, element by element.
+    """
+    if np.ndim(first_px) == 0 and np.ndim(second_px) == 0:
+        ratio = first_px / second_px
+        return abs(ratio - 1.0) > DISAGREEMENT or abs(1.0 / ratio - 1.0) > DISAGREEMENT
+    ratio = np.asarray(first_px, float) / np.asarray(second_px, float)
+    return (np.abs(ratio - 1.0) > DISAGREEMENT) | (np.abs(1.0 / ratio - 1.0) > DISAGREEMENT)
 
 
 def check_diameter(given_px: float, estimate: DiameterEstimate) -> str | None:

@@ -14,6 +14,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from napari_cryopick.core.text import name_list
+
 __all__ = [
     "expand_inputs",
     "find_project_dir",
@@ -108,22 +110,15 @@ def expand_inputs(
     for item in items:
         path = Path(item)
         if path.is_dir():
-            inside = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-            )
-            broken = sorted(
-                p.name
-                for p in path.iterdir()
-                if p.is_symlink() and not p.exists() and p.suffix.lower() in suffixes
-            )
+            listed = [p for p in path.iterdir() if p.suffix.lower() in suffixes]
+            inside = sorted(p for p in listed if p.is_file() and not p.name.startswith("."))
+            broken = [p.name for p in listed if p.is_symlink() and not p.exists()]
             if broken:  # left out, said (a trial's dangling link vanished from the run)
                 logger.warning(
                     "%s: %d link(s) to missing files left out: %s",
                     path,
                     len(broken),
-                    ", ".join(broken[:5]) + (", ..." if len(broken) > 5 else ""),
+                    name_list(broken, 5),
                 )
             if not inside:
                 holding = _subfolders_holding(path, suffixes)

@@ -813,9 +813,8 @@ def _fiber_widths(positive: Any, given: list[float], count: int, dataset: str) -
 
     if given:
         return given
-    widths = positive["diameter"].to_numpy(float)
-    widths = widths[np.isfinite(widths) & (widths > 0)]
-    if not widths.size:
+    widths = _kind_diameters(positive).get("fiber")
+    if widths is None:
         raise ValueError(
             f"{dataset + ': ' if dataset else ''}the fiber paths carry no width: give the "
             "fibers' width with --diameter (pixels)"
@@ -902,7 +901,7 @@ def _particles_at_trained_size(table: Any, names: Sequence[str], diameters: Sequ
     """
     import numpy as np
 
-    from napari_cryopick.core.diameter import DISAGREEMENT
+    from napari_cryopick.core.diameter import diameters_disagree
 
     if not len(table):
         return table
@@ -911,12 +910,8 @@ def _particles_at_trained_size(table: Any, names: Sequence[str], diameters: Sequ
     size = table["diameter"].to_numpy(float)
     particle = (table["kind"].astype(str) == "particle").to_numpy()
     known = particle & np.isfinite(size) & np.isfinite(at) & (at > 0) & (size > 0)
-    ratio = np.ones(len(table))
-    ratio[known] = size[known] / at[known]
-    # as core.diameter.diameters_disagree, for every row at once
-    off = known & (
-        (np.abs(ratio - 1.0) > DISAGREEMENT) | (np.abs(1.0 / ratio - 1.0) > DISAGREEMENT)
-    )
+    off = np.zeros(len(table), bool)
+    off[known] = diameters_disagree(size[known], at[known])
     if not off.any():
         return table
     logger.info(

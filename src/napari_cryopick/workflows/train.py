@@ -408,19 +408,20 @@ def check_writable(path: Path) -> None:
         raise OSError(error.errno, f"{path}: cannot write the model there ({reason})") from None
 
 
-#: Suffixes of the files a training reads besides micrographs (pick and annotation
-#: files, micrograph lists): never a model's name (a trial's --out x.mrc replaced a
-#: micrograph).
-_DATA_SUFFIXES = frozenset((".star", ".box", ".cbox", ".csv", ".txt", ".cs", ".json"))
-
-
 def _refuse_replacing_data(path: Path) -> None:
-    """Refuse a model file name that is a data file's: one with a micrograph's or pick
-    file's suffix, or an existing file that is not a model checkpoint (a trial's ``--out``
-    of an input micrograph wrote the model over it and moved the micrograph aside)."""
+    """Refuse a model file name that is a data file's: one with the suffix of a file a
+    training reads (micrograph, pick file, micrograph list, annotation file), or an
+    existing file that is not a model checkpoint (a trial's ``--out`` of an input
+    micrograph wrote the model over it and moved the micrograph aside)."""
     from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+    from napari_cryopick.io.paths import (
+        MICROGRAPH_LIST_SUFFIXES,
+        SIDECAR_SUFFIX,
+        pick_file_suffixes,
+    )
 
-    if path.suffix.lower() in _DATA_SUFFIXES | set(MICROGRAPH_SUFFIXES):
+    data = {*MICROGRAPH_SUFFIXES, *pick_file_suffixes(), *MICROGRAPH_LIST_SUFFIXES}
+    if path.suffix.lower() in data | {Path(SIDECAR_SUFFIX).suffix}:
         raise ValueError(
             f"{path}: a {path.suffix} file is a micrograph or pick file, not a model: give "
             "the model file name, e.g. model.pt"
