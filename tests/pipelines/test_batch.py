@@ -649,6 +649,27 @@ def test_a_dask_worker_removes_its_copy_of_the_model_when_it_closes(
     assert not copy.exists()  # each run left one behind in the temporary folder
 
 
+def test_a_dask_workers_copy_of_the_model_lies_in_its_own_scratch_folder(tiny_model, tmp_path):
+    # a worker killed mid-run left its copy in /tmp for good (one per killed worker and
+    # run); dask removes a dead worker's scratch folder itself
+    pytest.importorskip("distributed")
+    from types import SimpleNamespace
+
+    from napari_cryopick.workflows import batch
+
+    scratch = tmp_path / "worker-scratch"
+    scratch.mkdir()
+    plugin = batch._plugin_class()("cryopick-model-test", _request([], tiny_model, None),
+                                   tiny_model.read_bytes())  # fmt: skip
+    plugin.setup(worker=SimpleNamespace(local_directory=str(scratch)))
+    try:
+        (copy,) = scratch.glob("cryopick-model-*/model.pt")
+        assert copy.read_bytes() == tiny_model.read_bytes()
+    finally:
+        plugin.teardown(worker=None)
+    assert not any(scratch.iterdir())
+
+
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(
     micrographs, tiny_model, tmp_path, caplog
 ):

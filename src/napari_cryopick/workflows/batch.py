@@ -1119,7 +1119,10 @@ def _plugin_class() -> type:
             _tune_malloc()
             request = self.request
             if self.checkpoint is not None:
-                folder = self.folder = Path(tempfile.mkdtemp(prefix="cryopick-model-"))
+                # in the worker's own scratch folder, which dask removes when the worker
+                # dies (a killed worker's copy stayed in /tmp); elsewhere the temporary folder
+                scratch = getattr(worker, "local_directory", None)
+                folder = self.folder = Path(tempfile.mkdtemp(prefix="cryopick-model-", dir=scratch))
                 path = folder / "model.pt"
                 path.write_bytes(self.checkpoint)
                 request = dataclasses.replace(request, model=path)
