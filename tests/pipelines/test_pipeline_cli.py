@@ -848,3 +848,20 @@ def test_pick_leaves_out_picks_at_the_negatives_marked_in_napari(tmp_path, tiny_
     assert main(["pick", *common, "--out", str(tmp_path / "broken")]) == 0
     assert "the negatives marked there are not applied" in caplog.text
     assert len(read_picks(tmp_path / "broken/m0.star")) == len(before)
+
+
+def test_a_failed_micrograph_is_reported_when_it_fails(tmp_path, tiny_model, caplog, capsys):
+    # a trial: a monitor session's failures reached the terminal only when it ended,
+    # hours later, too late to fix the cause while it ran
+    import logging
+
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc", "m1.mrc"])
+    (mics / "m2.mrc").write_bytes((mics / "m0.mrc").read_bytes()[:900])  # truncated
+    caplog.set_level(logging.WARNING)
+    assert main(["pick", "--monitor", str(mics), "--idle-timeout", "3", "--poll", "0.1",
+                 "--model", str(tiny_model), "--diameter", "20",
+                 "--out", str(tmp_path / "out")]) == 1  # fmt: skip
+    (said,) = [r.getMessage() for r in caplog.records if "the run goes on" in r.getMessage()]
+    assert said.startswith(f"skipped {mics / 'm2.mrc'}")
+    assert "2 of 3 micrographs" in capsys.readouterr().out
