@@ -90,6 +90,12 @@ def test_inputs_may_follow_options_and_a_typo_shows_the_commands_usage(
     with pytest.raises(SystemExit):
         cli.main(["info", "model.pt", "extra.pt"])  # no list of inputs: refused
     assert "cryopick info: error: unrecognized arguments: extra.pt" in capsys.readouterr().err
+    # a sub-command's action: its own usage (it was "cryopick cryosparc [-h] ACTION ...")
+    with pytest.raises(SystemExit):
+        cli.main(["cryosparc", "export", "p1", "--out", "x.star", "--treshold", "0.3"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cryopick cryosparc export")
+    assert "cryopick cryosparc export: error: unrecognized arguments: --treshold 0.3" in err
 
 
 def test_no_subcommand_prints_help_and_returns_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -106,16 +106,27 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     args, extra = parser.parse_known_args(argv)
     if not extra:
         return args
-    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    command = commands.choices.get(getattr(args, "command", None) or "")
+    command = _chosen(parser, args)
     if command is None:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    while (action := _chosen(command, args)) is not None:  # cryopick cryosparc export
+        command = action
     inputs = getattr(args, "inputs", None)
     if isinstance(inputs, list) and not any(item.startswith("-") for item in extra):
         args.inputs = inputs + extra
         return args
     command.error(f"unrecognized arguments: {' '.join(extra)}")
     raise AssertionError("unreachable")  # error() exits
+
+
+def _chosen(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser | None:
+    """The sub-command parser of ``parser`` that ``args`` chose, or None."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(getattr(args, action.dest, None) or "")
+    return None
 
 
 def _own_info_and_warnings(record: logging.LogRecord) -> bool:
