@@ -11,6 +11,12 @@ at several SNRs) are picked with the pick workflow's fiber strategy
 :func:`napari_cryopick.core.object_kinds.pick_fibers`) and compared with the true centre
 lines by :func:`napari_cryopick.core.fibers.fiber_metrics`.
 
+By default it measures what users get: the training workflow's default
+options and time budget (``cryopick train`` with no options), and picking at
+the model's own threshold (the one training calibrated, as ``cryopick pick``
+uses). ``--steps``, ``--crop-size`` and ``--threshold`` override them for
+experiments.
+
 Run (about 6-8 minutes on 2 CPU cores)::
 
     .venv/bin/python benchmarks/bench_fibers.py --out benchmarks/results/fibers
@@ -43,6 +49,8 @@ from napari_cryopick.workflows.train import TrainingSet, TrainRequest, train
 
 WIDTH_PX = 24.0
 SHAPE = (512, 512)
+#: training and held-out SNRs; 0.1 is `cryopick simulate`'s default
+SNRS = (0.1, 0.3, 1.0, 3.0)
 
 
 def _simulate(n_fibers: int, curvature: float, snr: float, seed: int, n_particles: int = 0):
@@ -107,10 +115,17 @@ def _angle(a: np.ndarray, b: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fibers"))
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument(
+        "--steps", type=int, default=None, help="fixed steps (default: the default time budget)"
+    )
+    parser.add_argument(
+        "--crop-size", type=int, default=None, help="training crop (default: the default)"
+    )
     parser.add_argument("--train-micrographs", type=int, default=8)
     parser.add_argument("--test-per-case", type=int, default=3)
-    parser.add_argument("--threshold", type=float, default=0.3)
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="default: the model's own threshold"
+    )
     parser.add_argument(
         "--max-angle", type=float, nargs="+", default=[30.0, 45.0], help="traced at each"
     )
@@ -128,40 +143,53 @@ def main() -> None:
         micrograph = _simulate(
             n_fibers=int(rng.integers(2, 5)),
             curvature=float(rng.choice([0.0, 0.5, 1.0])),
-            snr=float(rng.choice([0.3, 1.0, 3.0])),
+            snr=float(rng.choice(SNRS)),
             seed=100 + index,
             n_particles=20,  # distractors: particles are not fibers
         )
         images.append(micrograph.image)
         tables.append(fiber_training_picks(micrograph.fibers, WIDTH_PX / 2, diameter=WIDTH_PX))
     if args.load_model is not None:
-        model, _ = load_checkpoint(args.load_model)
+        from napari_cryopick.core.model.card import ModelCard
+
+        model, metadata = load_checkpoint(args.load_model)
+        card = ModelCard.from_metadata(metadata)
     else:
         # the training workflow users run (cryopick train / the Train widget)
+        options: dict = {"seed": 0, "log_interval": 50}
+        if args.steps is not None:
+            options["steps"] = args.steps
+        if args.crop_size is not None:
+            options["crop_size"] = args.crop_size
         request = TrainRequest(
             datasets=[TrainingSet("fibers", images, tables, WIDTH_PX)],
             mode="new",
             kinds=("fiber",),
-            train_options={
-                "steps": args.steps,
-                "batch_size": 6,
-                "crop_size": 128,
-                "sparse": False,
-                "seed": 0,
-                "log_interval": 50,
-            },
-            time_limit_s=None,  # step-bounded, as the recorded results
+            train_options=options,
+            # the default time budget, or step-bounded when steps are given
+            time_limit_s="auto" if args.steps is None else None,
             out=args.save_model,
         )
         result = drive(train(request))
-        model = result.model
+        model, card = result.model, result.card
         loss = result.history[-1]["total"]
-        print(f"trained {args.steps} steps in {time.perf_counter() - t0:.0f} s, loss {loss:.3f}")
+        print(f"trained {len(result.history)} logged steps in {time.perf_counter() - t0:.0f} s, "
+              f"loss {loss:.3f}")  # fmt: skip
     t_train = time.perf_counter() - t0
+    threshold = args.threshold
+    if threshold is None:
+        from napari_cryopick.core.detect import PickConfig
+        from napari_cryopick.workflows.pick import model_threshold
+
+        threshold = model_threshold(card)
+        if threshold is None:
+            threshold = PickConfig().threshold
+    threshold_source = "given" if args.threshold is not None else "the model's own"
+    print(f"threshold {threshold:.3f} ({threshold_source})")
 
     # --- held-out cases
     cases = []
-    for snr in (3.0, 1.0, 0.3):
+    for snr in sorted(SNRS, reverse=True):
         cases.append(("straight", snr, lambda s, snr=snr: _simulate(3, 0.0, snr, s)))
         cases.append(("curved", snr, lambda s, snr=snr: _simulate(3, 1.0, snr, s)))
         cases.append(("crossing", snr, lambda s, snr=snr: _crossing(snr, s)))
@@ -173,13 +201,14 @@ def main() -> None:
         }
         for k in range(args.test_per_case):
             micrograph = make(5000 + 17 * k + int(snr * 10))
-            fibers = _pick_fibers(model, micrograph.image, args.threshold, args.max_angle[0])
+            fibers = _pick_fibers(model, micrograph.image, threshold, args.max_angle[0])
             for angle, totals in per_angle.items():
                 paths, _ = trace_fiber_candidates(
                     fibers.candidates,
-                    threshold=args.threshold,
+                    threshold=threshold,
                     link_radius_px=fibers.link_radius_px,
                     max_angle_deg=angle,
+                    diameter_px=WIDTH_PX,  # as the pick workflow traces them
                 )
                 metrics = fiber_metrics(paths, micrograph.fibers, tolerance_px=WIDTH_PX / 2)
                 for key in ("n_true", "n_recovered", "n_traced", "n_false"):
@@ -206,21 +235,28 @@ def main() -> None:
                 f"{name:9s} snr={snr:<4} angle={angle:g} recovered "
                 f"{row['recovered_fraction']:.2f} ({totals['n_recovered']}/{totals['n_true']}), "
                 f"distance {row['mean_distance_px']:.2f} px, "
-                f"false/mic {row['false_paths_per_micrograph']:.2f}"
+                f"traced {totals['n_traced']}, false/mic {row['false_paths_per_micrograph']:.2f}"
             )
     elapsed = time.perf_counter() - t0
-    command = (
-        "benchmarks/bench_fibers.py "
-        f"--steps {args.steps} --train-micrographs {args.train_micrographs} "
-        f"--test-per-case {args.test_per_case} --threshold {args.threshold} "
-        f"--max-angle {' '.join(f'{a:g}' for a in args.max_angle)}"
-        + (f" --load-model {args.load_model}" if args.load_model else "")
+    command = "benchmarks/bench_fibers.py" + "".join(
+        f" --{flag} {value}"
+        for flag, value in (
+            ("steps", args.steps),
+            ("crop-size", args.crop_size),
+            ("train-micrographs", args.train_micrographs),
+            ("test-per-case", args.test_per_case),
+            ("threshold", args.threshold),
+            ("max-angle", " ".join(f"{a:g}" for a in args.max_angle)),
+            ("load-model", args.load_model),
+        )
+        if value is not None
     )
+    budget = "the default time budget and options" if args.steps is None else f"{args.steps} steps"
     trained = (
-        f"{args.steps} steps ({t_train:.0f} s)"
+        f"{budget} ({t_train:.0f} s)"
         if args.load_model is None
-        else f"{args.steps} steps, model loaded from `{args.load_model}` (written by an earlier "
-        "run of this script with the same settings and `--save-model`)"
+        else f"model loaded from `{args.load_model}` (written by an earlier run of this script "
+        "with the same settings and `--save-model`)"
     )
     report = {
         "command": command,
@@ -232,7 +268,8 @@ def main() -> None:
         "tolerance_px": WIDTH_PX / 2,
         "link_radius_px": 100.0 * SHAPE[1] / 1024,
         "max_angle_deg": args.max_angle,
-        "threshold": args.threshold,
+        "threshold": threshold,
+        "threshold_source": threshold_source,
         "train_steps": args.steps,
         "train_seconds": round(t_train, 1),
         "total_seconds": round(elapsed, 1),
@@ -246,11 +283,12 @@ def main() -> None:
         f"- Command: `.venv/bin/python {command}`",
         f"- Date: {started}; machine: 2-core CPU, no GPU; torch {torch.__version__}",
         f"- Training: {args.train_micrographs} synthetic {SHAPE[0]}x{SHAPE[1]} micrographs "
-        f"(2-4 fibers of width {WIDTH_PX:g} px, curvature 0/0.5/1, SNR 0.3/1/3, 20 particles "
+        f"(2-4 fibers of width {WIDTH_PX:g} px, curvature 0/0.5/1, SNR 0.1/0.3/1/3, 20 particles "
         f"as distractors); the true centre lines are the drawn paths, turned into points every "
         f"{WIDTH_PX / 2:g} px; {trained}.",
         f"- Picking: `pick_fibers` (points on the fiber heatmap's crest, 0.35 widths apart), "
-        f"threshold {args.threshold}, link radius {100.0 * SHAPE[1] / 1024:g} px "
+        f"threshold {threshold:.3f} "
+        f"({threshold_source}), link radius {100.0 * SHAPE[1] / 1024:g} px "
         f"(EPicker's 100 px at 1024 px), max angle "
         f"{' and '.join(f'{a:g}' for a in args.max_angle)} deg (EPicker's default: 30), "
         "5-point smoothing.",

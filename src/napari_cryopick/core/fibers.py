@@ -500,6 +500,36 @@ def drop_duplicate_paths(paths: Sequence[np.ndarray], width_px: float) -> list[n
     return [path for index, path in enumerate(paths) if index in keep]  # in their order
 
 
+#: Largest mean distance between a traced path's consecutive points, in fiber widths, for a
+#: continuous fiber: points are taken every 0.35 widths along the fiber heatmap's crest.
+MAX_MEAN_GAP_WIDTHS = 1.0
+
+
+def drop_sparse_paths(
+    paths: Sequence[np.ndarray], width_px: float, max_mean_gap: float = MAX_MEAN_GAP_WIDTHS
+) -> list[np.ndarray]:
+    """``paths`` (in their order) without those whose points lie on average more than
+    ``max_mean_gap`` fiber widths apart along the path.
+
+    Points along a detected fiber lie a fraction of its width apart (the crest
+    of the heatmap is sampled every 0.35 widths); linking bridges a gap of up to
+    the link radius where the detection fades. A path of a few scattered
+    detections, each a link radius from the next, is noise that happened to
+    line up: a model trained for 30 s in napari traced 34 paths on 3 micrographs
+    of 4 fibers each, 20 of them such chains of 3-6 points with mean gaps of
+    1.3-3 widths, where the fibers' own paths had gaps of 0.5 widths.
+    """
+    if not width_px > 0:
+        raise ValueError(f"width_px must be > 0, got {width_px}")
+    kept = []
+    for path in paths:
+        path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+        gaps = max(len(path) - 1, 1)
+        if path_length(path) / gaps <= max_mean_gap * width_px:
+            kept.append(path)
+    return kept
+
+
 def fiber_metrics(
     traced_paths: Sequence[np.ndarray],
     true_paths: Sequence[np.ndarray],

@@ -39,6 +39,7 @@ from napari_cryopick.core.detect import (
 from napari_cryopick.core.fibers import (
     default_link_radius,
     drop_duplicate_paths,
+    drop_sparse_paths,
     paths_to_picks,
     resample_path,
     trace_fibers,
@@ -289,8 +290,10 @@ def trace_fiber_candidates(
     link_radius_px, max_angle_deg, min_points, smooth
         See :func:`napari_cryopick.core.fibers.trace_fibers`.
     diameter_px
-        Fiber width written in the picks (NaN when ``None``); a path along a
-        longer one within half of it is dropped
+        Fiber width written in the picks (NaN when ``None``). With it, a path
+        whose points lie on average more than a width apart is dropped
+        (:func:`napari_cryopick.core.fibers.drop_sparse_paths`), and so is a path
+        along a longer one within half of it
         (:func:`napari_cryopick.core.fibers.drop_duplicate_paths`).
     micrograph
         Micrograph name of the picks.
@@ -317,7 +320,7 @@ def trace_fiber_candidates(
         smooth=smooth,
     )
     if diameter_px is not None and diameter_px > 0:
-        paths = drop_duplicate_paths(paths, diameter_px)
+        paths = drop_duplicate_paths(drop_sparse_paths(paths, diameter_px), diameter_px)
     picks = paths_to_picks(paths, micrograph=micrograph, diameter=diameter_px)
     if len(picks):
         path_score = _path_scores(paths, x, y, scores)
