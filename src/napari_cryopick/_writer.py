@@ -109,7 +109,12 @@ def _shapes_table(data: Any, meta: dict) -> pd.DataFrame:
     if types == {"ellipse"}:
         return shapes_to_vesicles(data, micrograph=micrograph, scores=scores)
     if types <= {"path", "line"}:
-        table = paths_to_picks(shapes_to_paths(data), micrograph=micrograph)
+        width = metadata.get("diameter")  # the fiber width (Annotate's Diameter)
+        table = paths_to_picks(
+            shapes_to_paths(data),
+            micrograph=micrograph,
+            diameter=float(width) if width else None,
+        )
         if scores is not None and len(table):
             table["score"] = scores[table["tube_id"].to_numpy() - 1]
         return table

@@ -354,3 +354,26 @@ def test_a_renamed_micrograph_layer_stays_listed_and_its_clicks_its_own(
     widget.save_all()
     saved = load_annotations(micrograph_path)
     assert saved.counts()["particle"] == 1
+
+
+def test_saved_fiber_and_negative_layers_carry_the_width_and_diameter_typed(annotate, tmp_path):
+    # a trial: File > Save Selected Layers of an Annotate fiber layer wrote no width
+    # (training those paths was refused), and negatives were written with half the
+    # particle diameter (the size of their crosses)
+    from napari_cryopick.io.pickfiles import read_picks
+
+    viewer, widget = annotate
+    fibers = widget.set_kind("fiber")
+    widget.diameter_spin.setValue(24.0)
+    fibers.add(np.array([[10.0, 10.0], [20.0, 30.0], [30.0, 50.0]]), shape_type="path")
+    negatives = widget.set_kind("negative")
+    negatives.add(np.array([[200.0, 220.0]]))
+    for layer, name in ((fibers, "fibers.csv"), (negatives, "negatives.csv")):
+        viewer.layers.selection = {layer}
+        assert viewer.layers.save(str(tmp_path / name), selected=True, plugin="napari-cryopick")
+    assert read_picks(tmp_path / "fibers.csv")["diameter"].tolist() == [24.0] * 3
+    assert read_picks(tmp_path / "negatives.csv")["diameter"].tolist() == [24.0]
+    widget.diameter_spin.setValue(30.0)  # typed again: the fiber layer follows
+    viewer.layers.selection = {fibers}
+    assert viewer.layers.save(str(tmp_path / "again.csv"), selected=True, plugin="napari-cryopick")
+    assert read_picks(tmp_path / "again.csv")["diameter"].tolist() == [30.0] * 3

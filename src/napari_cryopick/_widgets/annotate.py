@@ -119,7 +119,9 @@ def annotation_layer_data(
         )
     if kind == "vesicle":
         return vesicles_layer(table, name, micrograph=micrograph, role="annotation")
-    return fibers_layer(picks_to_paths(table), name, micrograph=micrograph, role="annotation")
+    return fibers_layer(
+        picks_to_paths(table), name, micrograph=micrograph, role="annotation", width_px=diameter_px
+    )
 
 
 def layer_to_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
@@ -495,8 +497,12 @@ class AnnotateWidget(QWidget):
 
     def _add_annotation_layer(self, mlayer: Any, kind: str, table: pd.DataFrame) -> Any:
         name = micrograph_name(mlayer)
-        diameter = micrograph_diameter(mlayer) or DEFAULT_DIAMETER  # what the box shows for it
-        data, kwargs, type_name = annotation_layer_data(table, name, kind, diameter)
+        known = micrograph_diameter(mlayer)
+        diameter = known or DEFAULT_DIAMETER  # what the box shows for it
+        # a fiber layer keeps the width typed (its writers write it), never the box's default
+        data, kwargs, type_name = annotation_layer_data(
+            table, name, kind, known if kind == "fiber" else diameter
+        )
         active = self.viewer.layers.selection.active
         layer = getattr(self.viewer, f"add_{type_name}")(data, **kwargs)
         if type_name == "points":
@@ -832,6 +838,9 @@ class AnnotateWidget(QWidget):
         the next clicks) is what Evaluate, File > Save and the pick writers
         read; the drawn size alone left clicks at the layer's first diameter.
         """
+        fibers = find_annotation_layer(self.viewer, micrograph_name(mlayer), "fiber")
+        if fibers is not None:  # the width File > Save Selected Layers writes
+            fibers.metadata = {**fibers.metadata, "diameter": float(diameter)}
         layer = find_annotation_layer(self.viewer, micrograph_name(mlayer), "particle")
         if layer is None:
             return

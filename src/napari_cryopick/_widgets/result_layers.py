@@ -403,6 +403,8 @@ def _show_shapes(
         )
         width = _fiber_width(fibers, result)
         kwargs["metadata"] = {**kwargs["metadata"], "rows": rows}
+        if width:  # the width File > Save Selected Layers writes
+            kwargs["metadata"]["diameter"] = float(width)
         _put_shapes(viewer, "fibers", micrograph, (data, kwargs, type_name),
                     add and len(fibers) > 0, width)  # fmt: skip
 

@@ -136,6 +136,10 @@ def annotation_points_layer(
     table = table if len(table) else empty_picks()
     sizes = table["diameter"].to_numpy(float)
     sizes = np.where(np.isfinite(sizes), sizes, size) if len(sizes) else size
+    if kind == "negative" and len(table):
+        # the particle diameter the cross marks an area of (File > Save Selected Layers
+        # wrote the cross's half size as the diameter); new clicks take it too
+        table = table.assign(diameter=sizes)
     kwargs: dict[str, Any] = {
         "name": name,
         "size": sizes,
@@ -237,6 +241,7 @@ def fibers_layer(
     micrograph: str = "",
     role: str = "result",
     scores: Sequence[float] | None = None,
+    width_px: float | None = None,
 ) -> LayerDataTuple:
     """Traced fibers as shapes paths.
 
@@ -252,6 +257,9 @@ def fibers_layer(
         ``"result"`` or ``"annotation"``.
     scores
         One score per fiber (the ``score`` feature; NaN: none), or None.
+    width_px
+        Fiber width, kept in the metadata (``"diameter"``) for the layer's writers
+        (File > Save Selected Layers), or None.
     """
     shapes = []
     for path in paths:
@@ -264,6 +272,8 @@ def fibers_layer(
         "edge_width": 3,
         "metadata": {ROLE_KEY: role, "kind": "fiber", "micrograph": micrograph},
     }
+    if width_px is not None and np.isfinite(width_px) and width_px > 0:
+        kwargs["metadata"]["diameter"] = float(width_px)
     if scores is not None:
         if len(scores) != len(shapes):
             raise ValueError(f"{len(shapes)} fibers but {len(scores)} scores")
@@ -316,7 +326,11 @@ def pick_file_layers(
         )
     if traced.any():
         paths = picks_to_paths(table[traced])
-        layers.append(fibers_layer(paths, f"{micrograph} fibers{tail}", micrograph=micrograph))
+        widths = table.loc[traced, "diameter"].to_numpy(np.float64)
+        width = float(np.median(widths[np.isfinite(widths)])) if np.isfinite(widths).any() else None
+        layers.append(
+            fibers_layer(paths, f"{micrograph} fibers{tail}", micrograph=micrograph, width_px=width)
+        )
     if source:
         for _data, kwargs, _type in layers:  # the Evaluate widget's likelier truth
             kwargs.setdefault("metadata", {})[SOURCE_KEY] = source
