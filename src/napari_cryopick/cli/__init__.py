@@ -18,6 +18,7 @@ import importlib
 import logging
 import sys
 import time
+from typing import Any, NoReturn
 
 from napari_cryopick import __version__
 
@@ -43,8 +44,26 @@ class CLIError(Exception):
     """An error to show the user as one line, with exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """``cryopick``'s parsers (sub-commands take the same class).
+
+    - No abbreviated options: ``cryopick simulate --n 1`` took ``--n`` for
+      ``--no-ctf`` and wrote micrographs without a CTF, without a word (a trial).
+    - A refused command line is one line naming the command, as every other
+      error of the tool; argparse printed the whole usage above it (23 lines,
+      which a RELION External job's log shows above the error).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cryopick",
         description="Cryo-EM particle, vesicle and fiber picking (napari-cryopick).",
     )
