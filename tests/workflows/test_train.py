@@ -278,6 +278,8 @@ def test_bad_requests_fail_at_once(training_set):
         TrainRequest(datasets=[training_set], mode="sideways")
     with pytest.raises(ValueError, match="no data sets"):
         TrainRequest(datasets=[])
+    with pytest.raises(ValueError, match="uses no base model"):  # it was ignored unsaid
+        TrainRequest(datasets=[training_set], mode="new", base_model=Path("m.pt"))
     with pytest.raises(ValueError, match="2 micrographs but 1"):
         TrainingSet("x", training_set.micrographs, training_set.picks[:1])
     no_diameter = TrainingSet(
@@ -867,6 +869,18 @@ def test_cli_train_refuses_picks_the_starting_model_cannot_detect(tmp_path, caps
     assert f"of kind particle and the model {vesicles} detects only vesicle" in err
     assert "--kind vesicle" in err
     assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cli_train_refuses_init_with_a_new_model(tmp_path, capsys):
+    # a trial: --init with --mode new trained a fresh model, the file given unused, unsaid
+    from napari_cryopick.cli import main
+
+    args = ["train", "--micrographs", str(tmp_path), "--picks", str(tmp_path)]
+    args += ["--out", str(tmp_path / "m.pt"), "--init", str(tmp_path / "old.pt")]
+    assert main([*args, "--mode", "new"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cryopick train: error: --init is not used by --mode new")
     assert not (tmp_path / "m.pt").exists()
 
 

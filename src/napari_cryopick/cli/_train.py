@@ -390,6 +390,12 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.out)  # before reading any micrograph
     except OSError as error:
         raise CLIError(str(error.strerror or error)) from None
+    if args.init is not None and args.mode == "new":  # it was ignored without a word
+        raise CLIError(
+            "--init is not used by --mode new (a fresh model, started from the general "
+            "model's weights): leave out --mode to fine-tune from it, or give --mode "
+            "continual, fewshot or joint"
+        )
     if args.init is not None:  # a bad starting model is refused before reading micrographs
         from napari_cryopick.core.model import load_checkpoint
 

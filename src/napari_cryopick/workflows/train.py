@@ -177,6 +177,11 @@ class TrainRequest:
     def __post_init__(self) -> None:
         if self.out is not None:
             object.__setattr__(self, "out", Path(self.out))
+        if self.mode == "new" and self.base_model is not None:
+            raise ValueError(
+                "mode 'new' trains a fresh model and uses no base model: give mode "
+                "'finetune', 'continual', 'fewshot' or 'joint' to start from it"
+            )
         if self.mode is not None and self.mode not in MODES:
             raise ValueError(
                 f"unknown training mode {self.mode!r}; choose one of {', '.join(MODES)}"
