@@ -114,8 +114,36 @@ def test_missing_fields_and_pickles_are_refused(tmp_path):
         read_cs(pickled)
     text = tmp_path / "t.cs"
     text.write_text("not numpy")
-    with pytest.raises(CryosparcError, match=r"t\.cs"):
+    # a trial: any file np.load does not know was said to hold "Python objects"
+    with pytest.raises(CryosparcError, match=r"t\.cs: not a cryoSPARC \.cs file \(not a NumPy"):
         read_cs(text)
+    import pickle
+
+    raw = tmp_path / "raw.cs"
+    raw.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(CryosparcError, match="refusing to unpickle"):
+        read_cs(raw)
+
+
+def test_fields_of_the_wrong_type_are_named_with_the_file(tmp_path):
+    # a trial's micrograph_shape stored as bytes: "invalid literal for int() with base
+    # 10: b'\\x00\\x04...'" (exposures), "setting an array element with a sequence"
+    # (particles), neither naming the file
+    exposures = _save(tmp_path / "e.cs", {
+        "uid": np.array([1], np.uint64),
+        "micrograph_blob/path": np.array([b"J1/m.mrc"]),
+        "micrograph_blob/shape": np.array([b"\x00\x04\x00\x00\x00\x00\x00\x00"], "V8"),
+    })  # fmt: skip
+    with pytest.raises(CryosparcError, match=r"e\.cs: field micrograph_blob/shape holds \|V8"):
+        read_exposures(exposures)
+    particles = _save(tmp_path / "p.cs", {
+        "location/micrograph_path": np.array([b"J1/m.mrc"]),
+        "location/center_x_frac": np.array([0.5]),
+        "location/center_y_frac": np.array([b"half"]),
+        "location/micrograph_shape": np.array([[64, 64]], np.uint32),
+    })  # fmt: skip
+    with pytest.raises(CryosparcError, match=r"p\.cs: field location/center_y_frac holds \|S4"):
+        read_particles(particles)
 
 
 def test_import_star_has_one_row_per_particle_across_micrographs(tmp_path):

@@ -121,7 +121,13 @@ def _read_numpy_cs(path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
         if "pickle" in str(exc).lower():
-            raise _error(path, "holds Python objects; refusing to unpickle it") from None
+            with open(path, "rb") as handle:
+                start = handle.read(6)
+            # NumPy's object arrays, or a pickle (its protocol marker)
+            if start == b"\x93NUMPY" or start[:1] == b"\x80":
+                raise _error(path, "holds Python objects; refusing to unpickle it") from None
+            # np.load takes any file that is not NumPy's for a pickle (a text file too)
+            raise _error(path, "not a cryoSPARC .cs file (not a NumPy array file)") from None
         return _read_with_cryosparc_tools(path, exc)
     except OSError as exc:
         return _read_with_cryosparc_tools(path, exc)
@@ -152,6 +158,14 @@ def _require(path: Path, data: np.ndarray, fields: tuple[str, ...]) -> None:
             f"(fields found: {', '.join(data.dtype.names[:12])}"
             f"{', ...' if len(data.dtype.names) > 12 else ''})",
         )
+
+
+def _require_numbers(path: Path, data: np.ndarray, fields: tuple[str, ...]) -> None:
+    """Each of ``fields`` present holds numbers (a field of another type failed deep in
+    NumPy: "invalid literal for int() with base 10: b'\\x00\\x04...'", no file named)."""
+    for field in fields:
+        if field in data.dtype.names and data.dtype[field].base.kind not in "biuf":
+            raise _error(path, f"field {field} holds {data.dtype[field].base} values, not numbers")
 
 
 def _text(value: object) -> str:
@@ -204,6 +218,7 @@ def read_exposures(
     path = Path(path)
     data = read_cs(path)
     _require(path, data, ("micrograph_blob/path",))
+    _require_numbers(path, data, ("micrograph_blob/psize_A", "micrograph_blob/shape", "uid"))
     project = Path(project_dir) if project_dir is not None else None
     if project is None and len(data):
         project = find_project_dir(path, _text(data["micrograph_blob/path"][0]))
@@ -266,6 +281,16 @@ def read_particles(
             "location/center_x_frac",
             "location/center_y_frac",
             "location/micrograph_shape",
+        ),
+    )
+    _require_numbers(
+        path,
+        data,
+        (
+            "location/center_x_frac",
+            "location/center_y_frac",
+            "location/micrograph_shape",
+            "pick_stats/ncc_score",
         ),
     )
     shape = np.asarray(data["location/micrograph_shape"], dtype=float).reshape(len(data), -1)
