@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="EXPOSURES.cs",
         help="exposures the picks belong to: rlnMicrographName is then each exposure's file "
         "name as cryoSPARC knows it (UID prefix included), and picks of micrographs it lacks "
-        "are an error (default: <micrograph name>.mrc)",
+        "are an error (default: the micrograph file a cryopick pick or relion run's manifest "
+        "records, else <micrograph name>.mrc)",
     )
     export.add_argument(
         "--threshold",

@@ -91,7 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format",
         choices=PICK_FORMATS,
         default="star",
-        help="pick file format (fibers: star = RELION helical, cbox = crYOLO filaments, csv)",
+        help="pick file format (default: star; fibers: star = RELION helical, cbox = crYOLO "
+        "filaments, csv)",
     )
     parser.add_argument(
         "--box-size",
@@ -99,7 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PX",
         help="box edge of box and cbox files, particles and fibers alike (centres stay; "
-        "default: each particle's diameter, twice the width of a fiber)",
+        "default: one whole-pixel box per file for particles, the median of their "
+        "diameters rounded (CBOX keeps each one's own in _EstWidth); each vesicle's own "
+        "size; twice the width of a fiber)",
     )
     parser.add_argument(
         "--keep-candidates",
