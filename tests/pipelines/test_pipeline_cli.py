@@ -865,3 +865,16 @@ def test_a_failed_micrograph_is_reported_when_it_fails(tmp_path, tiny_model, cap
     (said,) = [r.getMessage() for r in caplog.records if "the run goes on" in r.getMessage()]
     assert said.startswith(f"skipped {mics / 'm2.mrc'}")
     assert "2 of 3 micrographs" in capsys.readouterr().out
+
+
+def test_an_unreadable_micrograph_picked_alone_is_explained_once(tmp_path, caplog, capsys):
+    # a trial: the reason came twice (the zero-shot search's warning, then "skipped")
+    import logging
+
+    bad = tmp_path / "bad.mrc"
+    write_micrographs(tmp_path, ["good.mrc"])
+    bad.write_bytes((tmp_path / "good.mrc").read_bytes()[:2000])
+    caplog.set_level(logging.INFO)
+    assert main(["pick", str(bad), "--diameter", "20", "--out", str(tmp_path / "out")]) == 2
+    said = "\n".join(r.getMessage() for r in caplog.records) + capsys.readouterr().err
+    assert said.count("not a valid MRC file") == 1, said

@@ -219,17 +219,19 @@ def _monitor_stopped(request: Any, options: Any, command: str) -> None:
     )
 
 
-def _say_failure():
+def _say_failure(always: bool):
     """An ``on_event`` that reports a micrograph that failed when it fails, above the
     progress bar: a monitor session runs for hours, and its list of failures at the end
-    came too late to fix a cause (a full disk, a bad transfer) while it ran."""
+    came too late to fix a cause (a full disk, a bad transfer) while it ran. A run of
+    one micrograph says it once, at the end (``always``: a monitor, whose count grows).
+    """
     import logging
 
     log = logging.getLogger("napari_cryopick.cli")
 
     def on_event(event: Any) -> None:
         error = getattr(event, "error", None)
-        if error:
+        if error and (always or getattr(event, "total", 0) != 1):
             log.warning("skipped %s (the run goes on)", error)
 
     return on_event
@@ -266,7 +268,12 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         job = batch.run_batch(request, options, pixel_sizes=sizes)
         description = "picking"
     try:
-        outcome = drive(job, progress_bar=True, description=description, on_event=_say_failure())
+        outcome = drive(
+            job,
+            progress_bar=True,
+            description=description,
+            on_event=_say_failure(args.monitor is not None),
+        )
     except KeyboardInterrupt:
         job.close()  # the manifest is closed and Dask is shut down; files are whole
         if args.monitor is not None:

@@ -1749,9 +1749,10 @@ def with_scale(
         diameters = [diameter for _, diameter in small]
     if not images:
         logger.warning(
-            "zero-shot: the scale and contrast search read none of the micrographs (%s); "
-            "they are picked at the diameter and contrast as given",
-            problems[0] if problems else "none given",
+            "zero-shot: the scale and contrast search could read none of the micrographs "
+            "(%s); they are picked at the diameter and contrast as given",
+            # why each failed is said once, when it fails to be picked
+            f"{len(problems)} unreadable" if problems else "none given",
         )
         return _resolved(prepared, {}, {}), {}
     polarity: dict[bool, float] = {}
