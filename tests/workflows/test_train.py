@@ -884,6 +884,17 @@ def test_cli_train_refuses_init_with_a_new_model(tmp_path, capsys):
     assert not (tmp_path / "m.pt").exists()
 
 
+def test_cli_train_refuses_a_bad_time_limit_before_reading_anything(tmp_path, capsys, caplog):
+    # a trial: the micrographs and picks were read (their notes printed) before the refusal
+    from napari_cryopick.cli import main
+
+    args = ["train", "--micrographs", str(tmp_path / "none"), "--picks", str(tmp_path)]
+    assert main([*args, "--out", str(tmp_path / "m.pt"), "--time-limit", "-5"]) == 2
+    err = capsys.readouterr().err
+    assert err == "cryopick train: error: --time-limit must be >= 0 seconds, got -5\n"
+    assert not caplog.records  # nothing read, nothing said before it
+
+
 def test_cli_train_refuses_a_head_and_a_data_set_of_different_names(tmp_path, capsys):
     """--head names the data set as --dataset does: a trial's --head foo was dropped unsaid."""
     from napari_cryopick.cli import main

@@ -386,6 +386,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    _time_limit(args.time_limit)  # a bad budget is refused before reading any micrograph
     try:
         check_writable(args.out)  # before reading any micrograph
     except OSError as error:
