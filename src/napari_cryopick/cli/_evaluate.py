@@ -220,12 +220,12 @@ def _check_names(
     truth_names = set(truth["micrograph"].astype(str))
     listed = truth_names | (empty or set())
     if pred_names and truth_names and not picked & listed:
+        # one line (the error handler joined these lines and cut the advice off)
         raise CLIError(
-            "predictions and ground truth share no micrograph name.\n"
-            f"  predictions:  {name_list(pred_names)}\n"
-            f"  ground truth: {name_list(truth_names)}\n"
-            "  Names come from the files' micrograph column, or the file stem where the "
-            "format has none; rename the files so the names agree."
+            f"predictions and ground truth share no micrograph name (predictions: "
+            f"{name_list(pred_names)}; ground truth: {name_list(truth_names)}); names come "
+            "from the files' micrograph column, or the file stem where the format has none: "
+            "rename the files so the names agree"
         )
     missing = truth_names - picked
     if missing and picked:
