@@ -878,3 +878,18 @@ def test_an_unreadable_micrograph_picked_alone_is_explained_once(tmp_path, caplo
     assert main(["pick", str(bad), "--diameter", "20", "--out", str(tmp_path / "out")]) == 2
     said = "\n".join(r.getMessage() for r in caplog.records) + capsys.readouterr().err
     assert said.count("not a valid MRC file") == 1, said
+
+
+def test_filter_for_a_kind_the_files_do_not_hold_says_so(tmp_path, capsys):
+    # a trial: --kind vesicle on particle files: "kept 0 of 4077 picks", the reason unsaid
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    source = write_picks(make_picks([10, 50], [20, 60], diameter=30.0, micrograph="m"),
+                         tmp_path / "m.star", "star")  # fmt: skip
+    assert main(["filter", str(source), "--kind", "vesicle", "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "kept 0 of 2 picks" in captured.out
+    assert "the files hold no vesicle picks (kinds read: particle)" in captured.err
+    assert main(["filter", str(source), "--kind", "particle", "--out", str(tmp_path / "p")]) == 0
+    assert "hold no" not in capsys.readouterr().err

@@ -322,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"cryopick filter: skipped {problem}", file=sys.stderr)
     kept = total = 0
+    kinds: set[str] = set()  # the kinds the files hold: --kind of none of them says so
     lowest = np.inf  # the lowest score read: files written at a higher threshold say so
     errors = len(problems)
     written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
@@ -351,6 +352,7 @@ def run(args: argparse.Namespace) -> int:
         written[path.resolve()] = target
         kept += written_picks
         total += len(table)
+        kinds |= set(table["kind"].astype(str))
         if np.isfinite(scores).any():
             lowest = min(lowest, float(np.nanmin(scores)))
     if unscored and not written and not errors:
@@ -360,6 +362,14 @@ def run(args: argparse.Namespace) -> int:
     count = len(targets) + len(problems) - len(unscored)
     done = count - errors
     print(f"kept {kept} of {total} picks in {done} of {count} files -> {args.out}")
+    if args.kind is not None and total and args.kind not in kinds:
+        # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
+        print(
+            f"cryopick filter: note: the files hold no {args.kind} picks (kinds read: "
+            f"{', '.join(sorted(kinds))}); BOX, CBOX and Topaz files store no kind: their "
+            "picks read as particles",
+            file=sys.stderr,
+        )
     if args.threshold is not None and kept == total and total and lowest > args.threshold + 0.02:
         # a trial "lowered" a threshold the files were written above: nothing to add back
         print(
