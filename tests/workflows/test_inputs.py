@@ -461,3 +461,21 @@ def test_fibers_train_at_their_width_never_at_an_image_estimate(tmp_path, make_b
         sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "paths"])
     assert sets[0].diameter_px == [14.0]
     assert "fiber width 14 px, the median of the paths' widths" in caplog.text
+
+
+def test_points_read_as_fibers_without_paths_are_warned_of(tmp_path, caplog):
+    # a trial: --kind fiber on a file of particle centres trained a fiber model unsaid
+    from napari_cryopick.workflows.inputs import read_training_picks
+
+    points = write_picks(make_picks([20.0, 80.0], [30.0, 60.0], micrograph="m0"),
+                         tmp_path / "m0.csv")  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        table = read_training_picks([(points, False)], {"m0"}, kind="fiber")
+    assert (table["kind"] == "fiber").all()
+    assert "m0.csv: no fiber paths (no tube ids), only points" in caplog.text
+    paths = write_picks(make_picks([20.0, 80.0], [30.0, 60.0], micrograph="m0", tube_id=1,
+                                   diameter=20.0), tmp_path / "m0_paths.csv")  # fmt: skip
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        read_training_picks([(paths, False)], {"m0"}, kind="fiber")
+    assert "no fiber paths" not in caplog.text

@@ -134,6 +134,7 @@ def read_training_picks(
     tables = []
     skipped = []
     unused: dict[str, int] = {}  # picks of micrographs not given, by micrograph
+    pathless: list[str] = []  # files read as fibers (--kind fiber) that hold no paths
     for (path, table), in_file, (_path, from_folder) in zip(
         matched_files, in_files, paths, strict=True
     ):
@@ -170,8 +171,18 @@ def read_training_picks(
                 f"micrographs: {', '.join(sorted(names)[:5])}{' ...' if len(names) > 5 else ''})"
             )
         if kind is not None:
+            if kind == "fiber" and len(matched) and not (matched["tube_id"] > 0).any():
+                pathless.append(path.name)
             matched = matched.assign(kind=kind)
         tables.append(matched)
+    if pathless:
+        # a trial trained a fiber model on a file of particle centres, without a word
+        logger.warning(
+            "%s: no fiber paths (no tube ids), only points: each trains as a spot on a "
+            "fiber, not the fiber between them; give paths (a helical STAR with "
+            "rlnHelicalTubeID, a crYOLO filament CBOX, or paths drawn in napari's Annotate)",
+            name_list(pathless),
+        )
     if unused:
         _log_unused(unused, skipped)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
