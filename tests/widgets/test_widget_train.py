@@ -576,10 +576,15 @@ def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, q
     train.dataset_combo.setCurrentText("ribosome")
     request = train.build_request()
     assert [(s.name, list(s.names)) for s in request.datasets] == [("ribosome", [NAME, SECOND])]
-    # the form names none: the unnamed one is the "default" set beside "ribosome"
+    # the form names none: the unnamed one is its folder's set beside "ribosome", the name
+    # `cryopick train --annotations` gives it (it was "default" here)
+    from napari_cryopick.workflows.inputs import folder_dataset_name
+
     train.dataset_combo.setCurrentText("")
     request = train.build_request()
-    assert sorted(s.name for s in request.datasets) == ["default", "ribosome"]
+    folder = folder_dataset_name(tmp_path / "data" / f"{SECOND}.png")
+    assert folder == "data"
+    assert sorted(s.name for s in request.datasets) == ["data", "ribosome"]
     worker = train.start()
     assert worker is not None, train.last_error
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)

@@ -196,6 +196,15 @@ def _with_objects(items: list[Annotations], fallback: str) -> tuple[list[Annotat
     return kept, dropped
 
 
+def _folder_name(item: Annotations) -> str:
+    """The data set a micrograph's folder names (``cryopick train``'s default), or
+    "default" for a micrograph without a file."""
+    from napari_cryopick.workflows.inputs import folder_dataset_name
+
+    path = getattr(item, "micrograph_path", None)
+    return (folder_dataset_name(path) if path else "") or "default"
+
+
 def annotated_kinds(items: list[Annotations]) -> tuple[str, ...]:
     """Object kinds present in the annotations, in the project's order."""
     present = {str(k) for item in items for k in item.picks["kind"]}
@@ -546,8 +555,14 @@ class TrainWidget(QWidget):
             # heads and exemplars (a trial's continual run on "bgal" retrained "ribosome",
             # whose micrograph was still open, replacing its head and exemplars)
             annotations = [item for item in annotations if item.dataset == dataset]
+        # an unnamed micrograph belongs to the data set typed, else to its folder's, as
+        # `cryopick train --annotations` names it (it trained as "default" here)
+        annotations = [
+            dataclasses.replace(item, dataset=item.dataset or dataset or _folder_name(item))
+            for item in annotations
+        ]
         marked = annotations
-        annotations, junk_only = _with_objects(annotations, dataset or "default")
+        annotations, junk_only = _with_objects(annotations, "default")
         if not annotations and marked:
             # a trial's negatives-only data set was told "No annotated micrographs"
             n = sum(len(item.picks) for item in marked)
