@@ -377,3 +377,28 @@ def test_saved_fiber_and_negative_layers_carry_the_width_and_diameter_typed(anno
     viewer.layers.selection = {fibers}
     assert viewer.layers.save(str(tmp_path / "again.csv"), selected=True, plugin="napari-cryopick")
     assert read_picks(tmp_path / "again.csv")["diameter"].tolist() == [30.0] * 3
+
+
+def test_a_click_without_a_drag_in_vesicle_mode_is_not_kept(annotate, micrograph_path):
+    # a trial: one such 2.5 px circle beside eight 200 px vesicles was saved as a vesicle,
+    # training's scale became 24 px, and no vesicle was picked
+    _viewer, widget = annotate
+    circles = widget.set_kind("vesicle")
+
+    def circle(row, col, size):  # the bounding box's corners, as napari's add_ellipse
+        return np.array([row, col], float) + size * np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
+
+    circles.add([circle(100, 100, 200.0), circle(400, 400, 2.5)], shape_type="ellipse")
+    widget.save_pending()
+    assert len(circles.data) == 1
+    assert "1 circle(s) smaller than" in widget.status.text()
+    saved = load_annotations(micrograph_path).picks
+    assert saved["diameter"].tolist() == [200.0]
+
+
+def test_the_vesicle_scale_leaves_out_a_size_far_from_the_others():
+    from napari_cryopick.core.object_kinds import typical_vesicle_diameter
+
+    drawn = [185.0, 190.0, 200.0, 205.0, 210.0, 215.0, 220.0, 225.0]
+    assert typical_vesicle_diameter([*drawn, 2.5]) == pytest.approx((185.0 * 225.0) ** 0.5)
+    assert typical_vesicle_diameter([60.0, 240.0]) == pytest.approx(120.0)  # a wide range stays

@@ -848,13 +848,27 @@ def _vesicle_diameters(positive: Any) -> float | None:
     every vesicle stays in the detector's range; the median put the largest
     of a wide range outside it (docs/vesicles-and-fibers.md).
     """
-    from napari_cryopick.core.object_kinds import typical_vesicle_diameter
+    from napari_cryopick.core.object_kinds import (
+        VESICLE_SIZE_OUTLIER,
+        typical_vesicle_diameter,
+        vesicle_size_outliers,
+    )
 
     by_kind = _kind_diameters(positive)
     if set(by_kind) != {"vesicle"}:
         return None
     values = by_kind["vesicle"]
     typical = typical_vesicle_diameter(values)
+    odd = vesicle_size_outliers(values)
+    if odd.any():
+        logger.warning(
+            "%d vesicle(s) of %s px left out of the scale: more than %g times from the "
+            "others' median (a click without a drag in napari draws a circle of a few pixels)",
+            int(odd.sum()),
+            ", ".join(f"{v:.3g}" for v in values[odd][:5]),
+            VESICLE_SIZE_OUTLIER,
+        )
+        values = values[~odd]
     logger.info(
         "vesicle diameter %.0f px: the geometric mean of the smallest and largest of the "
         "%d vesicles' diameters (%.0f-%.0f px), so every vesicle stays in the detector's range",
