@@ -1560,3 +1560,58 @@ def test_pick_folder_says_how_many_picks_it_left_out_at_the_negatives(picker, qt
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert widget.last_batch.at_negatives == 3
     assert "3 pick(s) at the negatives marked in napari left out" in widget.status.text()
+
+
+def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_threshold(
+    make_napari_viewer, tmp_path, qtbot
+):
+    # a trial: with "each data set's own", Pick all open and Export applied the threshold
+    # of the micrograph on screen (apoferritin's) to every micrograph: the ribosome
+    # micrograph's 130 picks became 128 and apoferritin's 185 became 113, where cryopick
+    # pick picks each at its own head's calibrated threshold
+    from _model_cards import save_data_set_heads_model
+    from napari_cryopick._widgets._common import session
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick.core.model import DetectorConfig
+    from napari_cryopick.io.pickfiles import read_picks
+
+    path = save_data_set_heads_model(
+        tmp_path / "cont.pt", {"ribo": 24.0, "beta": 24.0}, thresholds={"ribo": 0.3, "beta": 0.6},
+        config=DetectorConfig(feature_channels=8, head_width=8, widths=(8, 8, 8, 8)),
+    )  # fmt: skip
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    for dataset, name in (("ribo", "m"), ("beta", "b")):
+        folder = tmp_path / dataset / "mics"
+        folder.mkdir(parents=True)
+        _write_png(folder / f"{name}.png", np.random.default_rng(0).normal(size=(160, 192)))
+        viewer.open(str(folder / f"{name}.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    assert widget.head_combo.currentText() == OWN_HEADS
+    viewer.layers.selection.active = viewer.layers["b"]
+    assert widget.threshold() == pytest.approx(0.6)
+    # picks of known scores (as picked: the widget shows them through the same threshold)
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for name in ("m", "b"):
+        table = make_picks([20, 40, 60, 80, 100], [30] * 5, diameter=24.0, micrograph=name,
+                           score=[0.2, 0.4, 0.5, 0.7, 0.9])  # fmt: skip
+        write_picks(table, picks / f"{name}.csv", "csv")
+    assert sorted(widget.load_picks(picks)) == ["b", "m"]
+    state = session(viewer)
+    assert state.micrograph_thresholds == pytest.approx({"m": 0.3, "b": 0.6})
+    written = widget.export(tmp_path / "out", "csv")
+    assert {p.stem: len(read_picks(p)) for p in written} == {"m": 4, "b": 2}
+    # the slider moved on screen: the threshold of that data set's micrographs only
+    widget.set_threshold(0.7)
+    assert state.micrograph_thresholds == pytest.approx({"m": 0.3, "b": 0.7})
+    viewer.layers.selection.active = viewer.layers["m"]
+    assert widget.threshold() == pytest.approx(0.3)
+    viewer.layers.selection.active = viewer.layers["b"]
+    assert widget.threshold() == pytest.approx(0.7)
+    # one head for all: the slider's threshold for every micrograph again
+    widget.head_combo.setCurrentText("ribo")
+    assert state.micrograph_thresholds == {}

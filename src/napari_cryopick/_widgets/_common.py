@@ -102,6 +102,11 @@ class SessionState:
         self.head: str = ""
         self.threshold: float | None = None
         self.display_threshold: float | None = None
+        #: With the Pick widget's head "each data set's own": each picked micrograph's
+        #: threshold, its data set's head's (as cryopick pick picks it); the others show
+        #: at ``display_threshold``. A trial's export applied the threshold of the
+        #: micrograph on screen (apoferritin's) to every micrograph (185 picks became 113).
+        self.micrograph_thresholds: dict[str, float] = {}
         self.display_diameter: tuple[float | None, float | None] = (None, None)
         self.pick_results: dict[str, Any] = {}
         #: Micrographs closed with corrections not used as training labels (their

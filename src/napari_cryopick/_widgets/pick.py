@@ -320,6 +320,8 @@ class PickWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.model = None
+        # with "each data set's own": the threshold the user set for each head's data set
+        self._own_thresholds: dict[str | None, float] = {}
         self.model_path: Path | None = None
         self.worker = None
         self.last_batch = None
@@ -616,6 +618,7 @@ class PickWidget(QWidget):
 
     def set_model(self, model: Any, path: Path | None = None, origin: str = "") -> None:
         """Pick with ``model`` from now on; fills the head list."""
+        self._forget_own_thresholds()  # its heads' own, anew
         self.model = model
         self.model_path = None if path is None else Path(path)
         heads = list(getattr(model, "head_names", ()) or ())
@@ -664,23 +667,63 @@ class PickWidget(QWidget):
         """
         if head == OWN_HEADS:
             self._follow_own_head()
+            self._refilter()  # each picked micrograph at its own data set's threshold
             return
+        if session(self.viewer).micrograph_thresholds:
+            self._forget_own_thresholds()  # one slider for all again
+            self._refilter()
         self._take_head_settings(head)
+
+    def _head_threshold(self, head: str | None) -> float | None:
+        """The threshold ``head`` picks at (None: the model's default head), as ``cryopick
+        pick --head`` does; None when the session's model has no calibration."""
+        state = session(self.viewer)
+        calibrated = state.model is not None and state.model is self.model and state.head
+        if not calibrated or state.threshold is None:
+            return None
+        if not head or head == state.head:  # the trained head picks what has no other
+            return float(state.threshold)
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import head_threshold
+
+        # another data set's head: its own training's, as cryopick pick --head
+        card = ModelCard.of_model(self.model, state.model_metadata or {})
+        own = head_threshold(card, head)
+        return default_pick_config().threshold if own is None else float(own)
+
+    def _own_head_of(self, micrograph: str) -> str | None:
+        """The model's head of the data set of ``micrograph`` (Annotate's), if any."""
+        from .annotate import find_micrograph_layer
+
+        mlayer = find_micrograph_layer(self.viewer, micrograph)
+        dataset = _picking_dataset(mlayer) if mlayer is not None else ""
+        return dataset if dataset in self._data_set_heads() else None
+
+    def _threshold_for(self, micrograph: str) -> float:
+        """The threshold ``micrograph`` shows (and exports) at: with "each data set's own",
+        what the slider set for its data set's head, else that head's calibrated one (as
+        ``cryopick pick`` picks it); else the slider's. Recorded in the session
+        (``micrograph_thresholds``) for the export and Evaluate."""
+        if self.head_combo.currentText() != OWN_HEADS:
+            return self.threshold()
+        head = self._own_head_of(micrograph)
+        threshold = self._own_thresholds.get(head)
+        if threshold is None:
+            threshold = self._head_threshold(head)
+        if threshold is None:
+            threshold = self.threshold()
+        session(self.viewer).micrograph_thresholds[micrograph] = threshold
+        return threshold
+
+    def _forget_own_thresholds(self) -> None:
+        self._own_thresholds.clear()
+        session(self.viewer).micrograph_thresholds.clear()
 
     def _take_head_settings(self, head: str | None) -> None:
         """The threshold and diameter ``head`` picks at (None: the model's default head)."""
-        state = session(self.viewer)
-        calibrated = state.model is not None and state.model is self.model and state.head
-        if calibrated and state.threshold is not None:
-            from napari_cryopick.core.model.card import ModelCard
-            from napari_cryopick.workflows.pick import head_threshold
-
-            if not head or head == state.head:  # the trained head picks what has no other
-                self.set_threshold(state.threshold)
-            else:  # another data set's head: its own training's, as cryopick pick --head
-                card = ModelCard.of_model(self.model, state.model_metadata or {})
-                own = head_threshold(card, head)
-                self.set_threshold(default_pick_config().threshold if own is None else own)
+        threshold = self._head_threshold(head)
+        if threshold is not None:
+            self._move_slider(threshold)
         metadata = self._model_metadata()
         if head and head in (metadata.get("dataset_info") or {}):
             from napari_cryopick.core.continual import diameter_for_head
@@ -757,6 +800,9 @@ class PickWidget(QWidget):
         self._own_followed = micrograph_name(shown) if shown is not None else ""
         own = self._own_head_of_current()
         self._take_head_settings(own)
+        stored = self._own_thresholds.get(own)
+        if stored is not None:  # as the slider last set it for this data set
+            self._move_slider(stored)
         if own is None:
             diameter = self.measured_diameter()
             if diameter:
@@ -808,8 +854,17 @@ class PickWidget(QWidget):
         return self.threshold_slider.value() / 100.0
 
     def set_threshold(self, value: float) -> None:
-        """Move the slider (and filter the shown picks) to ``value``."""
+        """Move the slider (and filter the shown picks) to ``value``, as the user does: with
+        "each data set's own", the threshold of the data set on screen."""
         self.threshold_slider.setValue(round(float(value) * 100))
+
+    def _move_slider(self, value: float) -> None:
+        """Show ``value`` on the slider (a head's settings), not as the user's choice."""
+        self._setting_threshold = True
+        try:
+            self.set_threshold(value)
+        finally:
+            self._setting_threshold = False
 
     def pick_config(self) -> Any:
         """The core ``PickConfig`` of the current settings."""
@@ -842,6 +897,7 @@ class PickWidget(QWidget):
         own", the micrograph on screen's settings again (its data set may have a head)."""
         if self.head_combo.currentText() == OWN_HEADS:
             self._follow_own_head()
+            self._refilter()  # a micrograph of another data set: that one's threshold
             return
         self._on_layers_changed()
 
@@ -894,7 +950,15 @@ class PickWidget(QWidget):
     def _on_threshold_changed(self, value: int) -> None:
         threshold = value / 100.0
         self.threshold_label.setText(f"{threshold:.2f}")
-        session(self.viewer).display_threshold = threshold
+        state = session(self.viewer)
+        state.display_threshold = threshold
+        if self.head_combo.currentText() == OWN_HEADS and not getattr(
+            self, "_setting_threshold", False
+        ):
+            # the user moved it: the threshold of the data set on screen, all its micrographs
+            shown = current_micrograph_layer(self.viewer)
+            own = self._own_head_of(micrograph_name(shown)) if shown is not None else None
+            self._own_thresholds[own] = threshold
         self._refilter()
 
     def diameter_range(self) -> tuple[float | None, float | None]:
@@ -920,10 +984,13 @@ class PickWidget(QWidget):
         whose fibers are traced at the new threshold, the status comes with
         the table (tracing costs 0.1-0.7 s a micrograph).
         """
-        threshold = self.threshold()
         state = session(self.viewer)
         names = list(state.pick_results)
-        shown = {name: apply_display_threshold(self.viewer, name, threshold) for name in names}
+        state.micrograph_thresholds.clear()  # (refilled for the picked micrographs)
+        thresholds = {name: self._threshold_for(name) for name in names}
+        shown = {
+            name: apply_display_threshold(self.viewer, name, thresholds[name]) for name in names
+        }
         if not names:
             return
         self._schedule_review(None)
@@ -934,7 +1001,7 @@ class PickWidget(QWidget):
             return
         totals = {"picks": 0, "vesicles": 0, "fibers": 0}
         for name, particles in shown.items():
-            counts = _counts_without_tracing(self.viewer, name, threshold, particles or 0)
+            counts = _counts_without_tracing(self.viewer, name, thresholds[name], particles or 0)
             if counts is None:  # its fibers are traced first: the table's refresh says
                 self._status_with_review = True
                 return
@@ -949,6 +1016,12 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         names = list(state.pick_results)
         text = f"{objects} at threshold {self.threshold():.2f}"
+        own = {round(t, 3) for t in state.micrograph_thresholds.values()}
+        if self.head_combo.currentText() == OWN_HEADS and len(own) > 1:
+            text = (
+                f"{objects} at each data set's own threshold "
+                f"({', '.join(f'{t:g}' for t in sorted(own))}; {self.threshold():.2f} on screen)"
+            )
         low, high = state.display_diameter
         if low is not None or high is not None:
             text += f", diameter {low or 0:.0f}–{high or float('inf'):.0f} px"
@@ -1116,8 +1189,8 @@ class PickWidget(QWidget):
         key = self._request_scale_keys.get(round(float(event.item.diameter_px), 3))
         if key is not None:  # (the model, diameter and head the job was started with)
             self._scale_choices[key] = (factor, inverted)
-        yield from showing_pick_result(self.viewer, name, event.item, self.threshold())
-        apply_display_threshold(self.viewer, name, self.threshold())
+        yield from showing_pick_result(self.viewer, name, event.item, self._threshold_for(name))
+        apply_display_threshold(self.viewer, name, self._threshold_for(name))
         shown = shown_objects(self.viewer, name)
         scale = ""
         if factor != 1.0:
@@ -1130,7 +1203,7 @@ class PickWidget(QWidget):
         self.status.setText(
             f"{self._diameter_warning()}{self._trained_warning}"
             f"{self._scale_warning(event.item)}{name}: {shown} "
-            f"at threshold {self.threshold():.2f}{scale} ({event.step}/{event.total})"
+            f"at threshold {self._threshold_for(name):.2f}{scale} ({event.step}/{event.total})"
         )
         yield
         self._advance(event.step)  # last: napari's progress bar may process events
@@ -1550,7 +1623,7 @@ class PickWidget(QWidget):
             # the file replaces what the session had (its picks without score included)
             result = ShownResult(table.reset_index(drop=True), None)
             show_pick_result(self.viewer, name, result, keep_manual=False, honour_negatives=False)
-            apply_display_threshold(self.viewer, name, self.threshold())
+            apply_display_threshold(self.viewer, name, self._threshold_for(name))
             loaded.append(name)
         text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
         self.status.setText("\n".join([text, *problems]))

@@ -409,9 +409,14 @@ def _show_shapes(
                     add and len(fibers) > 0, width)  # fmt: skip
 
 
-def _threshold_of(viewer: Any, shown: ShownResult | None, threshold: float | None) -> float:
+def _threshold_of(
+    viewer: Any, shown: ShownResult | None, threshold: float | None, micrograph: str = ""
+) -> float:
+    """``threshold``, else the micrograph's own (``micrograph_thresholds``), else the
+    display threshold, else the result's."""
     if threshold is None:
-        threshold = session(viewer).display_threshold
+        state = session(viewer)
+        threshold = state.micrograph_thresholds.get(micrograph, state.display_threshold)
     if threshold is None:
         threshold = shown.threshold if shown is not None else default_pick_config().threshold
     return float(threshold)
@@ -432,7 +437,7 @@ def _filling(
 
     state = session(viewer)
     shown = state.pick_results.get(micrograph)
-    threshold = _threshold_of(viewer, shown, threshold)
+    threshold = _threshold_of(viewer, shown, threshold, micrograph)
     if shown is not None and shown.heatmap is not None:
         data = heatmap_layer(
             shown.heatmap,
@@ -878,14 +883,16 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
         tables.append(table[shown].reset_index(drop=True) if len(shown) == len(table) else table)
     elif layer is None and stored is not None:
         particles = _particle_candidates(stored.picks)
-        threshold = _threshold_of(viewer, stored, None)
+        threshold = _threshold_of(viewer, stored, None, micrograph)
         mask = _shown_mask(particles, threshold, state.display_diameter)
         tables.append(particles[mask].reset_index(drop=True))
     vesicles = result_layer(viewer, micrograph, "vesicles")
     if vesicles is not None:
         tables.append(_shapes_table(vesicles, micrograph))
     elif stored is not None:
-        shown = _shown_vesicles(viewer, stored.picks, _threshold_of(viewer, stored, None))
+        shown = _shown_vesicles(
+            viewer, stored.picks, _threshold_of(viewer, stored, None, micrograph)
+        )
         tables.append(shown.reset_index(drop=True))
     tables.append(_result_fibers(viewer, micrograph))
     tables = [t for t in tables if len(t)]
@@ -926,7 +933,7 @@ def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
     fibers = stored.picks[stored.picks["kind"] == "fiber"]
     if not len(fibers):
         return empty_picks()
-    paths, scores, _rows = _shown_fibers(stored, _threshold_of(viewer, stored, None))
+    paths, scores, _rows = _shown_fibers(stored, _threshold_of(viewer, stored, None, micrograph))
     return _fiber_table(paths, scores, micrograph, _fiber_width(fibers, stored))
 
 
