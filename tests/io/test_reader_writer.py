@@ -111,6 +111,14 @@ def test_readers_claim_only_their_files(tmp_path):
     picks_star = write_picks(sample_picks(), tmp_path / "p.star")
     for path in (picks_csv, picks_txt, picks_star):
         assert _reader.get_picks_reader(str(path)) is not None
+    # an empty file is claimed, and refused with its reason: napari said only that the
+    # reader "refused the file", or asked which reader to use (a trial)
+    for name in ("empty.star", "empty.csv", "empty.txt"):  # (an empty BOX file is valid)
+        (tmp_path / name).write_bytes(b"")
+        reader = _reader.get_picks_reader(str(tmp_path / name))
+        assert reader is not None, name
+        with pytest.raises(ValueError, match=rf"{name}: file is empty \(0 bytes\)"):
+            reader(str(tmp_path / name))
 
 
 def test_picks_reader_one_layer_per_micrograph(tmp_path):
