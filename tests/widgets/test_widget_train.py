@@ -722,6 +722,31 @@ def test_after_a_restart_adapting_starts_from_the_data_sets_saved_model(annotate
     assert (tmp_path / "models" / "ribosome.previous.pt").exists()
 
 
+def test_after_a_restart_the_model_file_given_last_is_the_data_sets(annotated, qtbot):
+    # a trial saved its model to a file of its own; after a restart, Fine-tune started from
+    # the bundled model and wrote the default file: a second lineage, the user's forgotten
+    from napari_cryopick._widgets.train import default_model_path
+
+    viewer, train, tmp_path = annotated
+    mine = tmp_path / "elsewhere" / "my_ribosome.pt"
+    mine.parent.mkdir()
+    train.output_edit.setText(str(mine))
+    train.dataset_combo.setCurrentText("ribosome")
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+    assert train.last_error == ""
+    assert mine.is_file()
+    # as after a restart: no model in the session, the box empty
+    state = session(viewer)
+    state.model, state.model_path = None, None
+    train.output_edit.setText("")
+    assert train.output_path() == mine.absolute()
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
+    train.build_request()
+    assert state.model_path == mine.absolute()  # the start, and the file written again
+    assert not default_model_path("ribosome").exists()
+
+
 def test_saved_annotations_of_closed_micrographs_are_those_of_the_open_data_sets(
     annotated, real_data_dir, qtbot
 ):

@@ -21,6 +21,7 @@ uses them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -262,6 +263,55 @@ def default_model_path(dataset: str) -> Path:
     """Default file of a trained model: the per-user data folder, named after the data set."""
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset) or "model"
     return user_annotation_dir().parent / "models" / f"{name}.pt"
+
+
+#: Per data set, the model file the Train widget last wrote, when not the default one:
+#: after a restart, adapting starts from it and writes it again (a trial's custom file was
+#: forgotten: Fine-tune started from the bundled model and wrote the default file).
+LAST_MODELS_FILE = "last_models.json"
+
+
+def _last_models_path() -> Path:
+    return default_model_path("model").parent / LAST_MODELS_FILE
+
+
+def remembered_model_path(dataset: str) -> Path | None:
+    """The model file last written for ``dataset`` through 'Save model to', or None."""
+    import json
+
+    try:
+        paths = json.loads(_last_models_path().read_text())
+    except (OSError, ValueError):
+        return None
+    value = paths.get(dataset) if isinstance(paths, dict) else None
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def remember_model_path(dataset: str, path: Path) -> None:
+    """Record ``path`` as ``dataset``'s model file (the default file: forgotten)."""
+    import json
+
+    from napari_cryopick.io.atomic import atomic_write_text
+
+    target = _last_models_path()
+    try:
+        paths = json.loads(target.read_text())
+        paths = paths if isinstance(paths, dict) else {}
+    except (OSError, ValueError):
+        paths = {}
+    path = Path(path).absolute()
+    if path == default_model_path(dataset).absolute():
+        if paths.pop(dataset, None) is None:
+            return
+    else:
+        paths[dataset] = str(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, json.dumps(paths, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        logging.getLogger(__name__).warning(
+            "could not record the model file of data set %r in %s", dataset, target
+        )
 
 
 def fiber_training_table(table: pd.DataFrame, width_px: float | None) -> pd.DataFrame:
@@ -527,10 +577,13 @@ class TrainWidget(QWidget):
         adopt_model_file(self.viewer, model, path, metadata, SAVED_ORIGIN)
 
     def output_path(self) -> Path:
-        """The model file: 'Save model to', else the default file of the data set."""
+        """The model file: 'Save model to', else the file last written for the data set
+        (:func:`remembered_model_path`), else the default file of the data set."""
         text = self.output_edit.text().strip()
         dataset = self.dataset_combo.currentText().strip()
-        return Path(text) if text else default_model_path(dataset or "model")
+        if text:
+            return Path(text)
+        return remembered_model_path(dataset or "model") or default_model_path(dataset or "model")
 
     def _browse_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model as", "", "Model (*.pt)")
@@ -825,6 +878,9 @@ class TrainWidget(QWidget):
         threshold = outcome.pick_threshold
         self.last_result = outcome
         self.last_saved = outcome.path
+        if outcome.path is not None and self.last_request is not None:
+            dataset = self.dataset_combo.currentText().strip() or "model"
+            remember_model_path(dataset, Path(outcome.path))
         self.loss_plot.redraw()
         request = self.last_request
         heads = tuple(getattr(outcome.model, "head_names", ()) or ())
