@@ -394,7 +394,7 @@ def test_evaluate_defaults_give_a_number_without_warnings(make_napari_viewer, qt
     assert "nan" not in evaluate.results_label.text().lower()
     assert evaluate.results_label.text().startswith("AP")
     evaluate.apply_threshold(beta=2)
-    assert pick.threshold() == pytest.approx(round(report.best_f2[0], 2))
+    assert pick.threshold() == pytest.approx(round(report.best_f2[0], 3))  # (thousandths)
     shown = [w for w in recwarn if not issubclass(w.category, DeprecationWarning)]
     assert not shown, [str(w.message) for w in shown]
 
@@ -642,7 +642,7 @@ def test_default_training_is_the_clis_and_its_picks_show(
     assert pick.model_edit.text() == str(tmp_path / "synthetic.pt")
     threshold = train.suggested_threshold
     assert threshold is not None
-    assert pick.threshold() == pytest.approx(round(threshold, 2))
+    assert pick.threshold() == pytest.approx(round(threshold, 3))
     layer = viewer.layers["trained picks"]
     assert int(layer.shown.sum()) > 0  # the new model's picks show at that threshold
     print(
@@ -668,7 +668,7 @@ def test_fewshot_training_selects_the_new_head_and_shows_picks(
     assert pick.model_edit.text() == str(tmp_path / "synthetic.pt")
     threshold = train.suggested_threshold
     assert threshold is not None
-    assert pick.threshold() == pytest.approx(round(threshold, 2))
+    assert pick.threshold() == pytest.approx(round(threshold, 3))
     layer = viewer.layers["trained picks"]
     assert int(layer.shown.sum()) > 0  # the new head's picks show at that threshold
     print(

@@ -1615,3 +1615,18 @@ def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_thresh
     # one head for all: the slider's threshold for every micrograph again
     widget.head_combo.setCurrentText("ribo")
     assert state.micrograph_thresholds == {}
+
+
+def test_a_calibrated_threshold_is_picked_at_unrounded(make_napari_viewer, tmp_path):
+    # a trial: the slider snapped the calibrated 0.106 to 0.11, where cryopick pick used 0.106
+    from _model_cards import save_data_set_heads_model
+
+    path = save_data_set_heads_model(tmp_path / "m.pt", {"ribo": 56.0}, thresholds={"ribo": 0.106})
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    assert widget.threshold() == pytest.approx(0.106)
+    assert widget.threshold_label.text() == "0.106"
+    assert widget.pick_config().threshold == pytest.approx(0.106)
+    widget.set_threshold(0.2)
+    assert widget.threshold_label.text() == "0.20"

@@ -184,6 +184,15 @@ _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: data set's head (``PickRequest.head`` None); a session's head after a Joint training.
 OWN_HEADS = "each data set's own"
 
+#: The Pick widget's threshold slider counts thousandths.
+SLIDER_STEPS = 1000
+
+
+def threshold_text(threshold: float) -> str:
+    """``0.15`` as "0.15", ``0.106`` (a calibrated threshold) as "0.106"."""
+    short = f"{threshold:.2f}"
+    return short if abs(float(short) - threshold) < 5e-4 else f"{threshold:.3f}"
+
 
 def background(job: Callable[..., Any], *args: Any) -> Any:
     """A napari worker running ``job(*args)``, not started; the caller connects its

@@ -50,6 +50,7 @@ from napari_cryopick.layers.results import (
 from ._common import (
     BUNDLED_ORIGIN,
     OWN_HEADS,
+    SLIDER_STEPS,
     JobProgress,
     StepQueue,
     adopt_model_file,
@@ -73,6 +74,7 @@ from ._common import (
     set_micrograph_settings,
     short_error,
     show_only_micrograph,
+    threshold_text,
     unproxy,
 )
 from .result_layers import (
@@ -385,13 +387,17 @@ class PickWidget(QWidget):
         self.reject_std_check.setChecked(defaults.reject_std)
         self.reject_std_check.setToolTip("Drop picks on flat carbon or thick ice")
         self.threshold_slider = QSlider(Qt.Horizontal)
-        self.threshold_slider.setRange(0, 100)
-        self.threshold_slider.setValue(round(defaults.threshold * 100))
+        # thousandths: a calibrated threshold (0.106) is picked at as cryopick pick does, not
+        # rounded to 0.11 (a trial); the keys still step by 0.01 and 0.1
+        self.threshold_slider.setRange(0, SLIDER_STEPS)
+        self.threshold_slider.setSingleStep(SLIDER_STEPS // 100)
+        self.threshold_slider.setPageStep(SLIDER_STEPS // 10)
+        self.threshold_slider.setValue(round(defaults.threshold * SLIDER_STEPS))
         self.threshold_slider.setToolTip(
             "Show picks scoring at least this; instant, the network does not run again "
             f"(default {defaults.threshold:.2f}, as cryopick pick)"
         )
-        self.threshold_label = QLabel(f"{self.threshold():.2f}")
+        self.threshold_label = QLabel(threshold_text(self.threshold()))
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold_slider)
         threshold_row.addWidget(self.threshold_label)
@@ -851,12 +857,12 @@ class PickWidget(QWidget):
 
     def threshold(self) -> float:
         """The threshold of the slider, in [0, 1]."""
-        return self.threshold_slider.value() / 100.0
+        return self.threshold_slider.value() / SLIDER_STEPS
 
     def set_threshold(self, value: float) -> None:
         """Move the slider (and filter the shown picks) to ``value``, as the user does: with
         "each data set's own", the threshold of the data set on screen."""
-        self.threshold_slider.setValue(round(float(value) * 100))
+        self.threshold_slider.setValue(round(float(value) * SLIDER_STEPS))
 
     def _move_slider(self, value: float) -> None:
         """Show ``value`` on the slider (a head's settings), not as the user's choice."""
@@ -948,8 +954,8 @@ class PickWidget(QWidget):
         return _scale_texts(item.diameter_factor, confidences, item.diameter_px)[0]
 
     def _on_threshold_changed(self, value: int) -> None:
-        threshold = value / 100.0
-        self.threshold_label.setText(f"{threshold:.2f}")
+        threshold = value / SLIDER_STEPS
+        self.threshold_label.setText(threshold_text(threshold))
         state = session(self.viewer)
         state.display_threshold = threshold
         if self.head_combo.currentText() == OWN_HEADS and not getattr(
@@ -1015,12 +1021,13 @@ class PickWidget(QWidget):
         """``"<objects> at threshold 0.15"``, with the size filter and what it does not change."""
         state = session(self.viewer)
         names = list(state.pick_results)
-        text = f"{objects} at threshold {self.threshold():.2f}"
+        text = f"{objects} at threshold {threshold_text(self.threshold())}"
         own = {round(t, 3) for t in state.micrograph_thresholds.values()}
         if self.head_combo.currentText() == OWN_HEADS and len(own) > 1:
             text = (
                 f"{objects} at each data set's own threshold "
-                f"({', '.join(f'{t:g}' for t in sorted(own))}; {self.threshold():.2f} on screen)"
+                f"({', '.join(threshold_text(t) for t in sorted(own))}; "
+                f"{threshold_text(self.threshold())} on screen)"
             )
         low, high = state.display_diameter
         if low is not None or high is not None:
@@ -1203,7 +1210,8 @@ class PickWidget(QWidget):
         self.status.setText(
             f"{self._diameter_warning()}{self._trained_warning}"
             f"{self._scale_warning(event.item)}{name}: {shown} "
-            f"at threshold {self._threshold_for(name):.2f}{scale} ({event.step}/{event.total})"
+            f"at threshold {threshold_text(self._threshold_for(name))}{scale} "
+            f"({event.step}/{event.total})"
         )
         yield
         self._advance(event.step)  # last: napari's progress bar may process events

@@ -95,6 +95,7 @@ from ._common import (
     scroll_layout,
     session,
     session_micrographs,
+    threshold_text,
 )
 from ._loss_plot import LossPlot
 from .annotate import annotations_from_layers
@@ -924,15 +925,15 @@ class TrainWidget(QWidget):
         shown = current_micrograph_layer(self.viewer)
         elsewhere = shown is not None and micrograph_name(shown) != self._preview_name
         if threshold is not None and (self._preview_note or closed):
-            picked = f"; its threshold {threshold:.2f}"
+            picked = f"; its threshold {threshold_text(threshold)}"
         elif threshold is not None and self._preview_name and elsewhere:
             # a trial switched micrographs while training: "picks shown", none on screen
             picked = (
-                f"; picks shown on {self._preview_name} at threshold {threshold:.2f} "
+                f"; picks shown on {self._preview_name} at threshold {threshold_text(threshold)} "
                 f"(not on {micrograph_name(shown)}: press Pick there)"
             )
         elif threshold is not None:
-            picked = f"; picks shown at threshold {threshold:.2f}"
+            picked = f"; picks shown at threshold {threshold_text(threshold)}"
         note = self._preview_note
         if closed:  # its previews and final picks left the session with it
             picked += f" ({self._preview_name} was closed during training: no picks shown)"
