@@ -777,3 +777,7 @@ def test_saved_annotations_of_closed_micrographs_are_those_of_the_open_data_sets
     assert train.start() is not None, train.last_error
     assert "on 3 micrograph(s) of ribosome (2), fibs (1)" in train.status.text()
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+    # nothing on screen: no "picks shown" (a trial's status said so with no micrograph open)
+    assert train.last_error == ""
+    assert "picks shown" not in train.status.text()
+    assert "(press Pick to see its picks)" in train.status.text()

@@ -932,8 +932,10 @@ class TrainWidget(QWidget):
                 f"; picks shown on {self._preview_name} at threshold {threshold_text(threshold)} "
                 f"(not on {micrograph_name(shown)}: press Pick there)"
             )
-        elif threshold is not None:
+        elif threshold is not None and self._preview_name and shown is not None:
             picked = f"; picks shown at threshold {threshold_text(threshold)}"
+        elif threshold is not None:  # nothing on screen to show picks on
+            picked = f"; its threshold {threshold_text(threshold)} (press Pick to see its picks)"
         note = self._preview_note
         if closed:  # its previews and final picks left the session with it
             picked += f" ({self._preview_name} was closed during training: no picks shown)"
