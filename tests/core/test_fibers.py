@@ -261,6 +261,13 @@ def test_chains_of_scattered_detections_are_dropped_fibers_with_a_gap_kept():
     # without a width there is no scale to judge gaps by: both stay
     paths, _ = trace_fiber_candidates(candidates, threshold=0.3, link_radius_px=link, smooth=False)
     assert len(paths) == 2
-    assert drop_sparse_paths([noise], width, max_mean_gap=2.0) != []
+    assert drop_sparse_paths([noise], width, max_mean_gap=2.0, max_mean_gap_any=3.0) != []
+    # a barely trained model's paths along real fibers are sparse too, but long: kept up to
+    # 1.5 widths (a re-trial lost 2 of 12 fibers with one width for every path)
+    sparse_fiber = _line_points((0.0, 0.0), (12 * 1.2 * width, 0.0), 1.2 * width)
+    assert len(sparse_fiber) == 13
+    assert len(drop_sparse_paths([sparse_fiber], width)) == 1
+    assert drop_sparse_paths([sparse_fiber[:5]], width) == []  # short and sparse: a chain
+    assert drop_sparse_paths([sparse_fiber[::2]], width) == []  # 2.4 widths apart: no fiber
     with pytest.raises(ValueError, match="width_px"):
         drop_sparse_paths([noise], 0.0)

@@ -1630,3 +1630,30 @@ def test_a_calibrated_threshold_is_picked_at_unrounded(make_napari_viewer, tmp_p
     assert widget.pick_config().threshold == pytest.approx(0.106)
     widget.set_threshold(0.2)
     assert widget.threshold_label.text() == "0.20"
+
+
+def test_pick_all_open_with_each_data_sets_own_head_picks_each_at_its_heads_diameter(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    # a re-trial: with the ribosome micrograph on screen, the apoferritin one was picked at
+    # the ribosome's 56 px (368 picks, cryopick pick 282 at its own head's diameter)
+    from _model_cards import save_data_set_heads_model
+    from napari_cryopick._widgets.pick import OWN_HEADS
+
+    path = save_data_set_heads_model(tmp_path / "m.pt", {"ribo": 56.0, "beta": 40.0})
+    viewer = make_napari_viewer()
+    for dataset, name in (("ribo", "m"), ("beta", "b")):
+        folder = tmp_path / dataset / "mics"
+        folder.mkdir(parents=True)
+        _write_png(folder / f"{name}.png", np.random.default_rng(0).normal(size=(160, 192)))
+        viewer.open(str(folder / f"{name}.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    assert widget.head_combo.currentText() == OWN_HEADS
+    viewer.layers.selection.active = viewer.layers["m"]
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
+    asked = {}
+    monkeypatch.setattr(widget, "_run", lambda micrographs, diameters: asked.update(
+        zip([m.name for m in micrographs], diameters)))  # fmt: skip
+    widget.pick_all_open()
+    assert asked == pytest.approx({"m": 56.0, "b": 40.0})

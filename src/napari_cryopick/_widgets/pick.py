@@ -1276,7 +1276,20 @@ class PickWidget(QWidget):
         micrograph shown, with "Pick all open".
         """
         own = micrograph_diameter(layer) if "particle" in self._model_kinds() else None
-        return float(own) if own else self.diameter_spin.value()
+        if own:
+            return float(own)
+        if self.head_combo.currentText() == OWN_HEADS:
+            # its data set's head's diameter, as cryopick pick picks it (a re-trial: an
+            # apoferritin micrograph was picked at the 56 px of the ribosome on screen)
+            head = self._own_head_of(micrograph_name(layer))
+            metadata = self._model_metadata()
+            if head and head in (metadata.get("dataset_info") or {}):
+                from napari_cryopick.core.continual import diameter_for_head
+
+                diameter = diameter_for_head(metadata, head)
+                if diameter:
+                    return float(diameter)
+        return self.diameter_spin.value()
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs")

@@ -290,8 +290,8 @@ def trace_fiber_candidates(
     link_radius_px, max_angle_deg, min_points, smooth
         See :func:`napari_cryopick.core.fibers.trace_fibers`.
     diameter_px
-        Fiber width written in the picks (NaN when ``None``). With it, a path
-        whose points lie on average more than a width apart is dropped
+        Fiber width written in the picks (NaN when ``None``). With it, chains of
+        scattered detections are dropped
         (:func:`napari_cryopick.core.fibers.drop_sparse_paths`), and so is a path
         along a longer one within half of it
         (:func:`napari_cryopick.core.fibers.drop_duplicate_paths`).
