@@ -87,9 +87,10 @@ logger = logging.getLogger(__name__)
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
 SAVE_DELAY_MS = 400
 
-#: A drawn vesicle smaller than this (or than the layer's vertex handles on screen) is a
-#: click without a drag, not a vesicle: a trial's one such 2.5 px circle beside eight
-#: 200 px vesicles made training's scale 24 px, and no vesicle was picked.
+#: A drawn vesicle smaller than this (or than 1.5 times the circle a click leaves at the
+#: zoom of the moment) is a click without a drag, not a vesicle: a trial's one such 2.5 px
+#: circle beside eight 200 px vesicles made training's scale 24 px, and no vesicle was
+#: picked.
 MIN_DRAWN_VESICLE_PX = 8.0
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
 
@@ -537,6 +538,8 @@ class AnnotateWidget(QWidget):
         trained around with a log line only, and made ``cryopick train`` refuse the
         exported STAR file as a whole.
         """
+        if not getattr(self, "_removing_slips", False):
+            self._slip_notes.pop(micrograph, None)  # said until the user's next edit
         mlayer = find_micrograph_layer(self.viewer, micrograph)
         if (
             mlayer is not None
@@ -985,14 +988,19 @@ class AnnotateWidget(QWidget):
             return True
         if getattr(layer, "_is_creating", False):
             return False
-        handles = float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0)
-        smallest = max(MIN_DRAWN_VESICLE_PX, handles)
+        # napari's add_ellipse makes a circle of half the vertex radius on a press
+        click = float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0) / 2
+        smallest = max(MIN_DRAWN_VESICLE_PX, 1.5 * click)
         sizes = layer_to_picks(layer)["diameter"].to_numpy(float)
         tiny = np.flatnonzero(~(sizes >= smallest))
         if len(tiny) == 0 or len(sizes) != len(layer.data):
             return True
         layer.selected_data = set(tiny.tolist())
-        layer.remove_selected()
+        self._removing_slips = True  # (its data event is no edit of the user's)
+        try:
+            layer.remove_selected()
+        finally:
+            self._removing_slips = False
         self._slip_notes[micrograph] = (
             f"{len(tiny)} circle(s) smaller than {smallest:.0f} px not kept as vesicles (a "
             "click draws none: drag across the vesicle)"
@@ -1011,6 +1019,7 @@ class AnnotateWidget(QWidget):
         saved, failed = [], []
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
+            self._drop_slipped_vesicles(micrograph_name(mlayer))  # (Save now: none saved)
             annotations = annotations_from_layers(self.viewer, mlayer)
             if path is not None and not len(annotations.picks) and find_sidecar(path) is None:
                 continue
@@ -1057,7 +1066,7 @@ class AnnotateWidget(QWidget):
         note = self._inherited_notes.get(micrograph_name(mlayer))
         if note:
             text += f"\n{note}"
-        slip = self._slip_notes.pop(micrograph_name(mlayer), None)
+        slip = self._slip_notes.get(micrograph_name(mlayer))  # until the next edit
         if slip:
             text += f"\n{slip}"
         self.status.setText(text)
