@@ -592,6 +592,24 @@ def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, q
     assert train.last_result is not None
 
 
+def test_an_unnamed_data_set_is_listed_and_saved_under_its_folders_name(annotated):
+    # a re-trial: unnamed micrographs of folder "myfolder" trained as "myfolder" but the
+    # table said "(unnamed)" and the model went to models/model.pt
+    from napari_cryopick._widgets.train import default_model_path
+
+    viewer, train, _tmp_path = annotated
+    annotate = viewer.window.dock_widgets["Annotate (napari-cryopick)"]
+    annotate.dataset_edit.setText("")
+    annotate.dataset_edit.editingFinished.emit()
+    train.output_edit.setText("")
+    train.dataset_combo.setCurrentText("")
+    train.refresh_datasets()
+    assert train.datasets_table.item(0, 0).text() == "(unnamed: data)"
+    request = train.build_request()
+    assert [s.name for s in request.datasets] == ["data"]
+    assert request.out == default_model_path("data")
+
+
 def test_micrographs_of_negatives_only_are_listed_and_trained_with_their_data_set(
     annotated, real_data_dir
 ):

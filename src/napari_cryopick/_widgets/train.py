@@ -356,6 +356,7 @@ class TrainWidget(QWidget):
         self._showing = StepQueue(self)  # previews and the end of training, in order
         self._progress = JobProgress()
         self._preview_name = ""
+        self._trained_name = ""  # the one data set of the last request, typed or not
         self._preview_note = ""  # why previews were not drawn (the user's corrections)
         self._previewed = ""  # the micrograph a preview of the running job was drawn on
 
@@ -528,7 +529,11 @@ class TrainWidget(QWidget):
         One column per kind of object annotated (particles, vesicles, fibers;
         fibers count paths, not their points); particles when none is.
         """
-        summary = dataset_summary(training_set(self.viewer, self.include_saved.isChecked()))
+        items = training_set(self.viewer, self.include_saved.isChecked())
+        summary = dataset_summary(items)
+        # what unnamed micrographs train as: the name typed, else their folders'
+        typed = self.dataset_combo.currentText().strip()
+        unnamed = typed or ", ".join(sorted({_folder_name(i) for i in items if not i.dataset}))
         kinds = tuple(kind for kind in OBJECT_KINDS if len(summary) and summary[kind].sum() > 0)
         kinds = kinds or ("particle",)
         columns = _dataset_columns(kinds)
@@ -537,7 +542,8 @@ class TrainWidget(QWidget):
         self.datasets_table.setRowCount(len(summary))
         for row, record in enumerate(summary.itertuples(index=False)):
             counts = [int(getattr(record, kind, 0) or 0) for kind in kinds]
-            values = [record.dataset or "(unnamed)", record.micrographs, *counts, record.negative]
+            name = record.dataset or f"(unnamed: {unnamed})"
+            values = [name, record.micrographs, *counts, record.negative]
             for column, value in enumerate(values):
                 self.datasets_table.setItem(row, column, QTableWidgetItem(str(value)))
         current = self.dataset_combo.currentText()
@@ -581,7 +587,7 @@ class TrainWidget(QWidget):
         """The model file: 'Save model to', else the file last written for the data set
         (:func:`remembered_model_path`), else the default file of the data set."""
         text = self.output_edit.text().strip()
-        dataset = self.dataset_combo.currentText().strip()
+        dataset = self.dataset_combo.currentText().strip() or self._trained_name
         if text:
             return Path(text)
         return remembered_model_path(dataset or "model") or default_model_path(dataset or "model")
@@ -615,6 +621,10 @@ class TrainWidget(QWidget):
             dataclasses.replace(item, dataset=item.dataset or dataset or _folder_name(item))
             for item in annotations
         ]
+        # the model file of one data set is named after it, typed or not (a re-trial's
+        # unnamed micrographs of folder "myfolder" trained into models/model.pt)
+        trained = {item.dataset for item in annotations}
+        self._trained_name = trained.pop() if len(trained) == 1 else ""
         marked = annotations
         annotations, junk_only = _with_objects(annotations, "default")
         if not annotations and marked:
@@ -880,7 +890,7 @@ class TrainWidget(QWidget):
         self.last_result = outcome
         self.last_saved = outcome.path
         if outcome.path is not None and self.last_request is not None:
-            dataset = self.dataset_combo.currentText().strip() or "model"
+            dataset = self.dataset_combo.currentText().strip() or self._trained_name or "model"
             remember_model_path(dataset, Path(outcome.path))
         self.loss_plot.redraw()
         request = self.last_request
