@@ -891,8 +891,11 @@ def test_cli_train_refuses_a_bad_time_limit_before_reading_anything(tmp_path, ca
     args = ["train", "--micrographs", str(tmp_path / "none"), "--picks", str(tmp_path)]
     assert main([*args, "--out", str(tmp_path / "m.pt"), "--time-limit", "-5"]) == 2
     err = capsys.readouterr().err
-    assert err == "cryopick train: error: --time-limit must be >= 0 seconds, got -5\n"
+    assert err == "cryopick train: error: --time-limit must be >= 0 seconds (0: no limit), got -5\n"
     assert not caplog.records  # nothing read, nothing said before it
+    assert main([*args, "--out", str(tmp_path / "m.pt"), "--time-limit", "inf"]) == 2
+    assert "--time-limit must be >= 0 seconds (0: no limit), got inf" in capsys.readouterr().err
+    assert not caplog.records
 
 
 def test_cli_train_refuses_a_head_and_a_data_set_of_different_names(tmp_path, capsys):

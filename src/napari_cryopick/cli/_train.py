@@ -254,8 +254,8 @@ def _time_limit(text: str) -> float | str | None:
         value = float(text)
     except ValueError:
         raise CLIError(f"--time-limit must be seconds, 'auto' or 0, got {text!r}") from None
-    if value < 0 or value != value:
-        raise CLIError(f"--time-limit must be >= 0 seconds, got {text}")
+    if not 0 <= value < float("inf"):  # (inf was refused only after reading everything)
+        raise CLIError(f"--time-limit must be >= 0 seconds (0: no limit), got {text}")
     return None if value == 0 else value
 
 
