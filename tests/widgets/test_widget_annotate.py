@@ -372,6 +372,10 @@ def test_saved_fiber_and_negative_layers_carry_the_width_and_diameter_typed(anno
         viewer.layers.selection = {layer}
         assert viewer.layers.save(str(tmp_path / name), selected=True, plugin="napari-cryopick")
     assert read_picks(tmp_path / "fibers.csv")["diameter"].tolist() == [24.0] * 3
+    viewer.layers.selection = {fibers}
+    assert viewer.layers.save(str(tmp_path / "fibers.star"), selected=True,
+                              plugin="napari-cryopick")  # fmt: skip
+    assert set(read_picks(tmp_path / "fibers.star")["diameter"]) == {24.0}  # RELION helical
     assert read_picks(tmp_path / "negatives.csv")["diameter"].tolist() == [24.0]
     widget.diameter_spin.setValue(30.0)  # typed again: the fiber layer follows
     viewer.layers.selection = {fibers}
