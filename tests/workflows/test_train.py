@@ -504,6 +504,23 @@ def test_info_says_which_head_the_calibrated_threshold_is_for(
     assert "pick threshold: 0.042 (calibrated on the last training's clicks; head toy only" in text
 
 
+def test_info_gives_each_heads_own_calibrated_threshold(tmp_path, capsys):
+    # a trial: info said "other heads the default" while picking with the ribosome head used
+    # its own training's 0.13, as cryopick pick --head does
+    from _model_cards import save_data_set_heads_model
+    from napari_cryopick.cli import main
+
+    path = save_data_set_heads_model(
+        tmp_path / "m.pt", {"ribo": 56.0, "beta": 40.0}, thresholds={"ribo": 0.13, "beta": 0.106}
+    )
+    assert main(["info", str(path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("pick threshold"))
+    assert line == (
+        "pick threshold: 0.106 (calibrated on the last training's clicks; head beta); "
+        "head ribo 0.13 (their own trainings'); other heads the default"
+    )
+
+
 def test_border_learned_from_the_clicks_is_stored_and_picked_with(
     tmp_path, training_set, make_blobs, capsys
 ):

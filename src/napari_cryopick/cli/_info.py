@@ -33,16 +33,29 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
     from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
     from napari_cryopick.core.model.card import ModelCard
-    from napari_cryopick.workflows.pick import model_border, model_threshold, trained_head
+    from napari_cryopick.workflows.pick import (
+        head_threshold,
+        model_border,
+        model_threshold,
+        trained_head,
+    )
 
     card = ModelCard.of_model(model, metadata)
     bank = bank_from_metadata(card.exemplars)
+    default = trained_head(card, tuple(model.head_names)) or model.default_head
+    # the other heads' own trainings' thresholds, which picking with them uses (info said
+    # "other heads the default": a trial saw the ribosome head picked at 0.13 all the same)
+    own_thresholds = {
+        head: value
+        for head in model.head_names
+        if head != default and (value := head_threshold(card, head)) is not None
+    }
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(model.config)
     return {
         "heads": list(model.head_names),
         # the head cryopick pick (and the Pick widget) use without --head: the one the
         # last training trained, else the model's own default
-        "default_head": trained_head(card, tuple(model.head_names)) or model.default_head,
+        "default_head": default,
         "datasets": card.dataset_names,
         "dataset_diameters_px": {d.name: d.diameter_px for d in card.datasets},
         "exemplars": bank_summary(bank),
@@ -57,6 +70,7 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "config": config,
         "history": card.runs(),
         "pick_threshold": model_threshold(card),
+        "head_thresholds": own_thresholds,
         "pick_border": model_border(card),
     }
 
@@ -80,11 +94,19 @@ def _format(path: Path, info: dict[str, Any]) -> str:
     threshold = info.get("pick_threshold")
     others = len(info["heads"]) > 1
     scope = f"; head {info['default_head']} only, other heads the default" if others else ""
-    lines.append(
+    line = (
         f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks{scope})"
         if threshold is not None
         else "pick threshold: the default (none calibrated)"
     )
+    own = info.get("head_thresholds") or {}
+    if own:  # each at its own training's calibration, as cryopick pick --head picks it
+        line = line.replace(" only, other heads the default", "")
+        line += "; " + ", ".join(f"head {head} {value:.3g}" for head, value in own.items())
+        line += " (their own trainings')"
+        if len(own) < len(info["heads"]) - 1:
+            line += "; other heads the default"
+    lines.append(line)
     border = info.get("pick_border")
     lines.append(
         f"pick border: {border:g} diameters (learned from the last training's clicks{scope})"
