@@ -1571,7 +1571,6 @@ def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_thresh
     # pick picks each at its own head's calibrated threshold
     from _model_cards import save_data_set_heads_model
     from napari_cryopick._widgets._common import session
-    from napari_cryopick._widgets.pick import OWN_HEADS
     from napari_cryopick.core.model import DetectorConfig
     from napari_cryopick.io.pickfiles import read_picks
 
@@ -1583,14 +1582,7 @@ def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_thresh
     from napari_cryopick.io.pickfiles import write_picks
 
     viewer = make_napari_viewer()
-    for dataset, name in (("ribo", "m"), ("beta", "b")):
-        folder = tmp_path / dataset / "mics"
-        folder.mkdir(parents=True)
-        _write_png(folder / f"{name}.png", np.random.default_rng(0).normal(size=(160, 192)))
-        viewer.open(str(folder / f"{name}.png"), plugin="napari-cryopick")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
-    assert widget.load_model(path), widget.status.text()
-    assert widget.head_combo.currentText() == OWN_HEADS
+    widget = _pick_two_data_sets_own_heads(viewer, tmp_path, path)
     viewer.layers.selection.active = viewer.layers["b"]
     assert widget.threshold() == pytest.approx(0.6)
     # picks of known scores (as picked: the widget shows them through the same threshold)
@@ -1638,18 +1630,10 @@ def test_pick_all_open_with_each_data_sets_own_head_picks_each_at_its_heads_diam
     # a re-trial: with the ribosome micrograph on screen, the apoferritin one was picked at
     # the ribosome's 56 px (368 picks, cryopick pick 282 at its own head's diameter)
     from _model_cards import save_data_set_heads_model
-    from napari_cryopick._widgets.pick import OWN_HEADS
 
     path = save_data_set_heads_model(tmp_path / "m.pt", {"ribo": 56.0, "beta": 40.0})
     viewer = make_napari_viewer()
-    for dataset, name in (("ribo", "m"), ("beta", "b")):
-        folder = tmp_path / dataset / "mics"
-        folder.mkdir(parents=True)
-        _write_png(folder / f"{name}.png", np.random.default_rng(0).normal(size=(160, 192)))
-        viewer.open(str(folder / f"{name}.png"), plugin="napari-cryopick")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
-    assert widget.load_model(path), widget.status.text()
-    assert widget.head_combo.currentText() == OWN_HEADS
+    widget = _pick_two_data_sets_own_heads(viewer, tmp_path, path)
     viewer.layers.selection.active = viewer.layers["m"]
     assert widget.diameter_spin.value() == pytest.approx(56.0)
     asked = {}
@@ -1657,3 +1641,19 @@ def test_pick_all_open_with_each_data_sets_own_head_picks_each_at_its_heads_diam
         zip([m.name for m in micrographs], diameters)))  # fmt: skip
     widget.pick_all_open()
     assert asked == pytest.approx({"m": 56.0, "b": 40.0})
+
+
+def _pick_two_data_sets_own_heads(viewer, tmp_path, model_path):
+    """Micrographs m (folder ribo/mics) and b (beta/mics) open, the Pick widget docked with
+    ``model_path`` loaded: its head "each data set's own"."""
+    from napari_cryopick._widgets.pick import OWN_HEADS
+
+    for dataset, name in (("ribo", "m"), ("beta", "b")):
+        folder = tmp_path / dataset / "mics"
+        folder.mkdir(parents=True)
+        _write_png(folder / f"{name}.png", np.random.default_rng(0).normal(size=(160, 192)))
+        viewer.open(str(folder / f"{name}.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(model_path), widget.status.text()
+    assert widget.head_combo.currentText() == OWN_HEADS
+    return widget
