@@ -369,6 +369,7 @@ class AnnotateWidget(QWidget):
         self._inherited_notes: dict[str, str] = {}
         # circles not kept as vesicles, said once with the counts of their micrograph
         self._slip_notes: dict[str, str] = {}
+        self._removing_slips = False  # (their removal's data event is no edit of the user's)
 
         self.micrograph_combo = QComboBox()
         self.micrograph_combo.setToolTip(
@@ -538,7 +539,7 @@ class AnnotateWidget(QWidget):
         trained around with a log line only, and made ``cryopick train`` refuse the
         exported STAR file as a whole.
         """
-        if not getattr(self, "_removing_slips", False):
+        if not self._removing_slips:
             self._slip_notes.pop(micrograph, None)  # said until the user's next edit
         mlayer = find_micrograph_layer(self.viewer, micrograph)
         if (

@@ -324,6 +324,7 @@ class PickWidget(QWidget):
         self.model = None
         # with "each data set's own": the threshold the user set for each head's data set
         self._own_thresholds: dict[str | None, float] = {}
+        self._setting_threshold = False  # the slider shows a head's value, not the user's
         self.model_path: Path | None = None
         self.worker = None
         self.last_batch = None
@@ -701,7 +702,10 @@ class PickWidget(QWidget):
         """The model's head of the data set of ``micrograph`` (Annotate's), if any."""
         from .annotate import find_micrograph_layer
 
-        mlayer = find_micrograph_layer(self.viewer, micrograph)
+        return self._own_head_of_layer(find_micrograph_layer(self.viewer, micrograph))
+
+    def _own_head_of_layer(self, mlayer: Any) -> str | None:
+        """The model's head of the data set of micrograph layer ``mlayer``, if any."""
         dataset = _picking_dataset(mlayer) if mlayer is not None else ""
         return dataset if dataset in self._data_set_heads() else None
 
@@ -725,18 +729,24 @@ class PickWidget(QWidget):
         self._own_thresholds.clear()
         session(self.viewer).micrograph_thresholds.clear()
 
+    def _head_diameter(self, head: str | None) -> float | None:
+        """The diameter a data-set ``head`` picks at (its data set's), or None."""
+        metadata = self._model_metadata()
+        if not head or head not in (metadata.get("dataset_info") or {}):
+            return None
+        from napari_cryopick.core.continual import diameter_for_head
+
+        diameter = diameter_for_head(metadata, head)
+        return float(diameter) if diameter else None
+
     def _take_head_settings(self, head: str | None) -> None:
         """The threshold and diameter ``head`` picks at (None: the model's default head)."""
         threshold = self._head_threshold(head)
         if threshold is not None:
             self._move_slider(threshold)
-        metadata = self._model_metadata()
-        if head and head in (metadata.get("dataset_info") or {}):
-            from napari_cryopick.core.continual import diameter_for_head
-
-            diameter = diameter_for_head(metadata, head)
-            if diameter:
-                self.diameter_spin.setValue(float(diameter))
+        diameter = self._head_diameter(head)
+        if diameter:
+            self.diameter_spin.setValue(diameter)
 
     def _data_set_heads(self) -> list[str]:
         """The model's heads of data sets (:func:`_data_set_heads_of`)."""
@@ -790,9 +800,7 @@ class PickWidget(QWidget):
 
     def _own_head_of_current(self) -> str | None:
         """The model's head of the data set of the micrograph on screen (Annotate's), if any."""
-        mlayer = current_micrograph_layer(self.viewer)
-        dataset = _picking_dataset(mlayer) if mlayer is not None else ""
-        return dataset if dataset in self._data_set_heads() else None
+        return self._own_head_of_layer(current_micrograph_layer(self.viewer))
 
     def _follow_own_head(self) -> None:
         """With "each data set's own", the Diameter box and the slider are those of the
@@ -958,13 +966,9 @@ class PickWidget(QWidget):
         self.threshold_label.setText(threshold_text(threshold))
         state = session(self.viewer)
         state.display_threshold = threshold
-        if self.head_combo.currentText() == OWN_HEADS and not getattr(
-            self, "_setting_threshold", False
-        ):
+        if self.head_combo.currentText() == OWN_HEADS and not self._setting_threshold:
             # the user moved it: the threshold of the data set on screen, all its micrographs
-            shown = current_micrograph_layer(self.viewer)
-            own = self._own_head_of(micrograph_name(shown)) if shown is not None else None
-            self._own_thresholds[own] = threshold
+            self._own_thresholds[self._own_head_of_current()] = threshold
         self._refilter()
 
     def diameter_range(self) -> tuple[float | None, float | None]:
@@ -1196,8 +1200,9 @@ class PickWidget(QWidget):
         key = self._request_scale_keys.get(round(float(event.item.diameter_px), 3))
         if key is not None:  # (the model, diameter and head the job was started with)
             self._scale_choices[key] = (factor, inverted)
-        yield from showing_pick_result(self.viewer, name, event.item, self._threshold_for(name))
-        apply_display_threshold(self.viewer, name, self._threshold_for(name))
+        threshold = self._threshold_for(name)
+        yield from showing_pick_result(self.viewer, name, event.item, threshold)
+        apply_display_threshold(self.viewer, name, threshold)
         shown = shown_objects(self.viewer, name)
         scale = ""
         if factor != 1.0:
@@ -1210,7 +1215,7 @@ class PickWidget(QWidget):
         self.status.setText(
             f"{self._diameter_warning()}{self._trained_warning}"
             f"{self._scale_warning(event.item)}{name}: {shown} "
-            f"at threshold {threshold_text(self._threshold_for(name))}{scale} "
+            f"at threshold {threshold_text(threshold)}{scale} "
             f"({event.step}/{event.total})"
         )
         yield
@@ -1281,14 +1286,9 @@ class PickWidget(QWidget):
         if self.head_combo.currentText() == OWN_HEADS:
             # its data set's head's diameter, as cryopick pick picks it (a re-trial: an
             # apoferritin micrograph was picked at the 56 px of the ribosome on screen)
-            head = self._own_head_of(micrograph_name(layer))
-            metadata = self._model_metadata()
-            if head and head in (metadata.get("dataset_info") or {}):
-                from napari_cryopick.core.continual import diameter_for_head
-
-                diameter = diameter_for_head(metadata, head)
-                if diameter:
-                    return float(diameter)
+            diameter = self._head_diameter(self._own_head_of(micrograph_name(layer)))
+            if diameter:
+                return diameter
         return self.diameter_spin.value()
 
     def _choose_folder(self) -> None:

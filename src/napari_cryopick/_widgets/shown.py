@@ -130,10 +130,11 @@ def _particle_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
 def _fiber_width(fibers: pd.DataFrame, result: ShownResult | None = None) -> float | None:
     """The fiber width: the one ``result`` was picked at, else the median diameter of
     ``fibers`` (picks); None where unknown."""
+    from napari_cryopick.core.fibers import median_width
+
     if result is not None and result.fiber_width_px:
         return float(result.fiber_width_px)
-    diameters = fibers["diameter"].to_numpy(float)
-    return float(np.nanmedian(diameters)) if np.isfinite(diameters).any() else None
+    return median_width(fibers)
 
 
 def _fiber_table(paths: list, scores: Any, micrograph: str, width: float | None) -> pd.DataFrame:

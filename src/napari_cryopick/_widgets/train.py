@@ -276,15 +276,20 @@ def _last_models_path() -> Path:
     return default_model_path("model").parent / LAST_MODELS_FILE
 
 
-def remembered_model_path(dataset: str) -> Path | None:
-    """The model file last written for ``dataset`` through 'Save model to', or None."""
+def _last_models() -> dict:
+    """``{data set: model file}`` as recorded ({} when none, or unreadable)."""
     import json
 
     try:
         paths = json.loads(_last_models_path().read_text())
     except (OSError, ValueError):
-        return None
-    value = paths.get(dataset) if isinstance(paths, dict) else None
+        return {}
+    return paths if isinstance(paths, dict) else {}
+
+
+def remembered_model_path(dataset: str) -> Path | None:
+    """The model file last written for ``dataset`` through 'Save model to', or None."""
+    value = _last_models().get(dataset)
     return Path(value) if isinstance(value, str) and value else None
 
 
@@ -295,11 +300,7 @@ def remember_model_path(dataset: str, path: Path) -> None:
     from napari_cryopick.io.atomic import atomic_write_text
 
     target = _last_models_path()
-    try:
-        paths = json.loads(target.read_text())
-        paths = paths if isinstance(paths, dict) else {}
-    except (OSError, ValueError):
-        paths = {}
+    paths = _last_models()
     path = Path(path).absolute()
     if path == default_model_path(dataset).absolute():
         if paths.pop(dataset, None) is None:
@@ -587,10 +588,15 @@ class TrainWidget(QWidget):
         """The model file: 'Save model to', else the file last written for the data set
         (:func:`remembered_model_path`), else the default file of the data set."""
         text = self.output_edit.text().strip()
-        dataset = self.dataset_combo.currentText().strip() or self._trained_name
         if text:
             return Path(text)
-        return remembered_model_path(dataset or "model") or default_model_path(dataset or "model")
+        dataset = self._model_dataset()
+        return remembered_model_path(dataset) or default_model_path(dataset)
+
+    def _model_dataset(self) -> str:
+        """The data set a model file is named and remembered after: the one typed, else the
+        one data set of the last request, else "model"."""
+        return self.dataset_combo.currentText().strip() or self._trained_name or "model"
 
     def _browse_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model as", "", "Model (*.pt)")
@@ -890,8 +896,7 @@ class TrainWidget(QWidget):
         self.last_result = outcome
         self.last_saved = outcome.path
         if outcome.path is not None and self.last_request is not None:
-            dataset = self.dataset_combo.currentText().strip() or self._trained_name or "model"
-            remember_model_path(dataset, Path(outcome.path))
+            remember_model_path(self._model_dataset(), Path(outcome.path))
         self.loss_plot.redraw()
         request = self.last_request
         heads = tuple(getattr(outcome.model, "head_names", ()) or ())

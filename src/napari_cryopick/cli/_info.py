@@ -94,14 +94,15 @@ def _format(path: Path, info: dict[str, Any]) -> str:
     threshold = info.get("pick_threshold")
     others = len(info["heads"]) > 1
     scope = f"; head {info['default_head']} only, other heads the default" if others else ""
+    # other heads at their own trainings' calibration, as cryopick pick --head picks them
+    own = info.get("head_thresholds") or {}
+    calibrated = f"; head {info['default_head']}" if own else scope
     line = (
-        f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks{scope})"
+        f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks{calibrated})"
         if threshold is not None
         else "pick threshold: the default (none calibrated)"
     )
-    own = info.get("head_thresholds") or {}
-    if own:  # each at its own training's calibration, as cryopick pick --head picks it
-        line = line.replace(" only, other heads the default", "")
+    if own:
         line += "; " + ", ".join(f"head {head} {value:.3g}" for head, value in own.items())
         line += " (their own trainings')"
         if len(own) < len(info["heads"]) - 1:

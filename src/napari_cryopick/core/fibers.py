@@ -407,6 +407,14 @@ def paths_to_picks(
     )
 
 
+def median_width(table: pd.DataFrame) -> float | None:
+    """The median of the finite ``diameter`` values of ``table`` (fiber picks: their
+    width), or None where none is known."""
+    widths = table["diameter"].to_numpy(np.float64)
+    known = widths[np.isfinite(widths)]
+    return float(np.median(known)) if known.size else None
+
+
 def picks_to_paths(table: pd.DataFrame) -> list[np.ndarray]:
     """Group fiber picks into paths by ``tube_id`` (row order kept within a path).
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.fibers import picks_to_paths
+from napari_cryopick.core.fibers import median_width, picks_to_paths
 from napari_cryopick.core.pick_table import empty_picks, make_picks, napari_to_xy, picks_to_napari
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
@@ -326,8 +326,7 @@ def pick_file_layers(
         )
     if traced.any():
         paths = picks_to_paths(table[traced])
-        widths = table.loc[traced, "diameter"].to_numpy(np.float64)
-        width = float(np.median(widths[np.isfinite(widths)])) if np.isfinite(widths).any() else None
+        width = median_width(table[traced])
         layers.append(
             fibers_layer(paths, f"{micrograph} fibers{tail}", micrograph=micrograph, width_px=width)
         )
