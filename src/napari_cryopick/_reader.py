@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .io.filaments import CENTRE_LINES_SUFFIX, looks_like_centre_lines, read_centre_lines
+from .io.formats import blank_reason
 from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
@@ -50,22 +51,16 @@ def _head(path: Path, size: int = 65536) -> str:
         return ""
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
 def _claims(path: Path) -> bool:
     suffix = path.suffix.lower()
     if suffix == CENTRE_LINES_SUFFIX:
         return path.is_file() and looks_like_centre_lines(_head(path, 4096))
     if suffix not in _PICK_SUFFIXES or not path.is_file():
         return False
-    if _size(path) == 0:
-        # nobody's file: read, it says so ("file is empty (0 bytes)"), where napari said
-        # only that the reader "refused the file" (a trial), or asked which reader to use
+    if blank_reason(path) is not None:
+        # nobody's file (0 bytes or only white space): read, it says so ("file is empty
+        # (0 bytes)"), where napari said only that the reader "refused the file" (a
+        # trial), or asked which reader to use
         return True
     if suffix == ".star":
         return "rlnCoordinateX" in _head(path)

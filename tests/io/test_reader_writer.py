@@ -119,6 +119,13 @@ def test_readers_claim_only_their_files(tmp_path):
         assert reader is not None, name
         with pytest.raises(ValueError, match=rf"{name}: file is empty \(0 bytes\)"):
             reader(str(tmp_path / name))
+    # so is one of only white space (napari said it "refused the file"; a trial)
+    for name in ("blank.star", "blank.csv", "blank.txt"):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf  \n\n\t\r\n")
+        reader = _reader.get_picks_reader(str(tmp_path / name))
+        assert reader is not None, name
+        with pytest.raises(ValueError, match=rf"{name}: file holds only white space \(10 bytes\)"):
+            reader(str(tmp_path / name))
 
 
 def test_picks_reader_one_layer_per_micrograph(tmp_path):

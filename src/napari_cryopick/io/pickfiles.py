@@ -24,7 +24,14 @@ import pandas as pd
 
 from ..core import pick_table as _picks
 from .atomic import atomic_path, atomic_write_bytes
-from .formats import CRYOSPARC_UID, PickFileError, RowMismatch, file_error, micrograph_stem
+from .formats import (
+    CRYOSPARC_UID,
+    PickFileError,
+    RowMismatch,
+    blank_reason,
+    file_error,
+    micrograph_stem,
+)
 from .formats import box as _box
 from .formats import cbox as _cbox
 from .formats import cryosparc as _cryosparc
@@ -100,10 +107,9 @@ def detect_format(path: str | os.PathLike) -> str:
     if suffix == ".txt":
         if not path.exists():
             raise file_error(path, "file does not exist")
-        if path.is_file() and path.stat().st_size == 0:
-            raise file_error(
-                path, "file is empty (0 bytes); a valid file with no picks has a header"
-            )
+        reason = blank_reason(path) if path.is_file() else None
+        if reason is not None:
+            raise file_error(path, reason)
         header = _first_line(path)
         if _topaz.looks_like_topaz(header):
             return _topaz.NAME

@@ -59,14 +59,39 @@ def file_error(path: str | os.PathLike, message: str) -> PickFileError:
     return PickFileError(f"{path}: {message}")
 
 
+#: Files up to this size are read whole to tell a blank one (:func:`blank_reason`).
+BLANK_CHECK_BYTES = 65536
+
+
+def blank_reason(path: Path) -> str | None:
+    """Why ``path`` holds nothing to read (0 bytes, or only white space), None otherwise.
+
+    Such a file is no valid pick file of any text format: a file with no
+    picks still has its header (a BOX file excepted, which callers allow).
+    """
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return "file is empty (0 bytes); a valid file with no picks has a header"
+        if size > BLANK_CHECK_BYTES:
+            return None
+        content = path.read_bytes()
+    except OSError:
+        return None
+    if content.removeprefix(b"\xef\xbb\xbf").strip():
+        return None
+    return f"file holds only white space ({size} bytes); a valid file with no picks has a header"
+
+
 def check_readable(path: Path, *, allow_empty: bool = False) -> None:
-    """Raise :class:`PickFileError` for a missing file or, unless allowed, a 0-byte one."""
+    """Raise :class:`PickFileError` for a missing file or, unless allowed, a blank one."""
     if not path.exists():
         raise file_error(path, "file does not exist")
     if path.is_dir():
         raise file_error(path, "is a folder, not a pick file")
-    if not allow_empty and path.stat().st_size == 0:
-        raise file_error(path, "file is empty (0 bytes); a valid file with no picks has a header")
+    reason = None if allow_empty else blank_reason(path)
+    if reason is not None:
+        raise file_error(path, reason)
 
 
 def read_text(path: Path, *, newline: str | None = None) -> str:
