@@ -479,3 +479,25 @@ def test_points_read_as_fibers_without_paths_are_warned_of(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
         read_training_picks([(paths, False)], {"m0"}, kind="fiber")
     assert "no fiber paths" not in caplog.text
+
+
+def test_a_stray_tiny_vesicle_is_left_out_of_training_and_named(tmp_path, make_blobs, caplog):
+    """A re-trial: a pick file's 2.5 px circle beside 185-225 px vesicles was left out of
+    the scale only, and still trained on as a vesicle."""
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    image, _table = make_blobs(0, size=160, n=10)
+    write_mrc(tmp_path / "mics" / "m0.mrc", image)
+    circles = make_picks([40.0, 100.0, 120.0, 60.0], [40.0, 60.0, 120.0, 130.0],
+                         kind="vesicle", diameter=[30.0, 36.0, 33.0, 2.5])  # fmt: skip
+    write_picks(circles, tmp_path / "picks" / "m0.csv")
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        sets, table = training_sets_from_files([tmp_path / "mics"], [tmp_path / "picks"])
+    assert sorted(sets[0].picks[0]["diameter"]) == [30.0, 33.0, 36.0]
+    assert "2.5" not in set(table["diameter"].astype(str))
+    assert "1 vesicle(s) left out of training" in caplog.text
+    assert "m0 at (60, 130), 2.5 px" in caplog.text
+    assert sets[0].diameter_px == [pytest.approx((30.0 * 36.0) ** 0.5)]

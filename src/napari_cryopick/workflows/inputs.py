@@ -526,6 +526,7 @@ def training_sets_from_files(
         table = pd.concat([t for t in (table, clicked) if len(t)], ignore_index=True)
     if negative_table is not None:
         table = pd.concat([table, negative_table], ignore_index=True)
+    table = _without_stray_vesicles(table)
     positive = table[table["kind"] != "negative"] if len(table) else table
     with_positives = set(positive.get("micrograph", []))
     marked = set(table.get("micrograph", [])) if len(table) else set()
@@ -838,6 +839,47 @@ def _fiber_widths(positive: Any, given: list[float], count: int, dataset: str) -
         width,
     )
     return [width] * count
+
+
+def _without_stray_vesicles(table: Any) -> Any:
+    """``table`` without vesicles more than :data:`VESICLE_SIZE_OUTLIER` times from the
+    median vesicle diameter, said in a warning.
+
+    A click without a drag in napari (or a pick file's stray row) gives a
+    circle of a few pixels; trained on, it taught the model a 2.5 px vesicle
+    beside 185-225 px ones (a re-trial). Annotate no longer saves such slips.
+    """
+    from napari_cryopick.core.object_kinds import VESICLE_SIZE_OUTLIER, vesicle_size_outliers
+
+    if not len(table) or "kind" not in table:
+        return table
+    vesicle = (table["kind"].astype(str) == "vesicle").to_numpy()
+    if vesicle.sum() < 2:
+        return table
+    sizes = table.loc[vesicle, "diameter"].to_numpy(float)
+    stray = vesicle.copy()
+    stray[vesicle] = vesicle_size_outliers(sizes)
+    if not stray.any() or stray.sum() == vesicle.sum():
+        return table
+    rows = table[stray]
+    logger.warning(
+        "%d vesicle(s) left out of training, more than %g times from the median vesicle "
+        "diameter (a click without a drag in napari draws a circle of a few pixels): %s",
+        len(rows),
+        VESICLE_SIZE_OUTLIER,
+        ", ".join(
+            f"{micrograph} at ({x:.0f}, {y:.0f}), {d:.3g} px"
+            for micrograph, x, y, d in zip(
+                rows["micrograph"][:5],
+                rows["x"][:5],
+                rows["y"][:5],
+                rows["diameter"][:5],
+                strict=True,
+            )
+        )
+        + (", ..." if len(rows) > 5 else ""),
+    )
+    return table[~stray].reset_index(drop=True)
 
 
 def _vesicle_diameters(positive: Any) -> float | None:
