@@ -180,6 +180,7 @@ def test_export_of_candidates_says_so(project, tmp_path, tiny_model, capsys):
     out = tmp_path / "all.star"
     assert main(["cryosparc", "export", str(candidates), "--out", str(out)]) == 0
     err = capsys.readouterr().err
+    assert "cryopick cryosparc export: note: " in err
     assert "every candidate down to score 0.05" in err
     assert "--threshold 0.4" in err
     picked = tmp_path / "picked.star"
@@ -376,7 +377,9 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     code = main(["cryosparc", "export", str(tmp_path / "box"), "--threshold", "0.3",
                  "--out", str(out)])  # fmt: skip
     assert code == 2
-    assert "BOX files hold no scores (m1.box)" in capsys.readouterr().err
+    # the error names the action too (a re-trial: "cryopick cryosparc: error: ...")
+    assert "cryopick cryosparc export: error: " in (err := capsys.readouterr().err)
+    assert "BOX files hold no scores (m1.box)" in err
     assert not out.exists()
     # a scored file: the low ones go, a pick added by hand (no score) stays
     scored = make_picks([10.0, 30.0, 50.0], [20.0] * 3, diameter=20.0, score=[0.9, 0.1, np.nan])

@@ -131,7 +131,7 @@ def _note_candidates(items: list[Path]) -> None:
             threshold = max(float(r.get("threshold", 0.0)) for r in floors)
             floor = min(float(r["keep_candidates"]) for r in floors)
             print(
-                f"cryopick cryosparc: note: {item} holds every candidate down to score "
+                f"cryopick cryosparc export: note: {item} holds every candidate down to score "
                 f"{floor:g} (picked with --keep-candidates), not only the picks: give "
                 f"--threshold {threshold:g} (the run's) to export the picks",
                 file=sys.stderr,
@@ -257,7 +257,7 @@ def run_export(args: argparse.Namespace) -> int:
         if not scored.all():  # picks without a score (added by hand) are kept: said
             unscored = list(scored.index[~scored])
             print(
-                f"cryopick cryosparc: the picks of {len(unscored)} micrograph(s) have no "
+                f"cryopick cryosparc export: the picks of {len(unscored)} micrograph(s) have no "
                 f"scores ({name_list(unscored, 5)}): kept whole by --threshold",
                 file=sys.stderr,
             )

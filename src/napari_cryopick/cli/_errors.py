@@ -84,15 +84,22 @@ def os_error_message(error: OSError) -> str:
     return clean_message(str(error)) if error.errno is None else reason
 
 
+#: Sub-commands with actions of their own: errors name the action too.
+_ACTIONS = {"cryosparc": ("export",)}
+
+
 def _command_of(argv: list[str]) -> tuple[str, bool]:
     """The sub-command named in ``argv`` (or ``""``) and whether -v/--verbose came before it."""
     from napari_cryopick.cli import _SUBCOMMANDS
 
     verbose = False
-    for item in argv:
+    for index, item in enumerate(argv):
         if item in ("-v", "--verbose"):
             verbose = True
         elif item in _SUBCOMMANDS:
+            action = next((word for word in argv[index + 1 :] if not word.startswith("-")), "")
+            if action in _ACTIONS.get(item, ()):  # cryopick cryosparc export
+                return f"{item} {action}", verbose
             return item, verbose
     return "", verbose
 
