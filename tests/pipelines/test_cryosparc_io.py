@@ -144,6 +144,22 @@ def test_fields_of_the_wrong_type_are_named_with_the_file(tmp_path):
     })  # fmt: skip
     with pytest.raises(CryosparcError, match=r"p\.cs: field location/center_y_frac holds \|S4"):
         read_particles(particles)
+    # a re-trial: micrograph paths stored as numbers named every particle's micrograph "0"
+    numbered = _save(tmp_path / "n.cs", {
+        "location/micrograph_path": np.array([0, 1]),
+        "location/center_x_frac": np.array([0.5, 0.25]),
+        "location/center_y_frac": np.array([0.5, 0.25]),
+        "location/micrograph_shape": np.array([[64, 64]] * 2, np.uint32),
+    })  # fmt: skip
+    with pytest.raises(CryosparcError, match=r"n\.cs: field location/micrograph_path holds int64 "
+                       "values, not file paths"):  # fmt: skip
+        read_particles(numbered)
+    numbered = _save(tmp_path / "ne.cs", {
+        "uid": np.array([1], np.uint64),
+        "micrograph_blob/path": np.array([3.0]),
+    })  # fmt: skip
+    with pytest.raises(CryosparcError, match=r"field micrograph_blob/path holds float64 values"):
+        read_exposures(numbered)
 
 
 def test_import_star_has_one_row_per_particle_across_micrographs(tmp_path):

@@ -168,6 +168,13 @@ def _require_numbers(path: Path, data: np.ndarray, fields: tuple[str, ...]) -> N
             raise _error(path, f"field {field} holds {data.dtype[field].base} values, not numbers")
 
 
+def _require_paths(path: Path, data: np.ndarray, field: str) -> None:
+    """``field`` holds text (file paths): a field of numbers named every particle's
+    micrograph ``0.mrc`` (a re-trial)."""
+    if field in data.dtype.names and data.dtype[field].base.kind not in "SUO":
+        raise _error(path, f"field {field} holds {data.dtype[field].base} values, not file paths")
+
+
 def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace").rstrip("\x00")
@@ -219,6 +226,7 @@ def read_exposures(
     data = read_cs(path)
     _require(path, data, ("micrograph_blob/path",))
     _require_numbers(path, data, ("micrograph_blob/psize_A", "micrograph_blob/shape", "uid"))
+    _require_paths(path, data, "micrograph_blob/path")
     project = Path(project_dir) if project_dir is not None else None
     if project is None and len(data):
         project = find_project_dir(path, _text(data["micrograph_blob/path"][0]))
@@ -293,6 +301,7 @@ def read_particles(
             "pick_stats/ncc_score",
         ),
     )
+    _require_paths(path, data, "location/micrograph_path")
     shape = np.asarray(data["location/micrograph_shape"], dtype=float).reshape(len(data), -1)
     if shape.shape[1] != 2 or (len(shape) and not (shape > 0).all()):
         raise _error(path, "location/micrograph_shape must hold [ny, nx] > 0 for every particle")
