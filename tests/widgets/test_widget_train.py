@@ -605,6 +605,8 @@ def test_an_unnamed_data_set_is_listed_and_saved_under_its_folders_name(annotate
     train.dataset_combo.setCurrentText("")
     train.refresh_datasets()
     assert train.datasets_table.item(0, 0).text() == "(unnamed: data)"
+    # before any request too (a re-trial: output_path() then named models/model.pt)
+    assert train.output_path() == default_model_path("data")
     request = train.build_request()
     assert [s.name for s in request.datasets] == ["data"]
     assert request.out == default_model_path("data")

@@ -595,8 +595,15 @@ class TrainWidget(QWidget):
 
     def _model_dataset(self) -> str:
         """The data set a model file is named and remembered after: the one typed, else the
-        one data set of the last request, else "model"."""
-        return self.dataset_combo.currentText().strip() or self._trained_name or "model"
+        one data set of the last request, else the one data set of the annotations (an
+        unnamed micrograph's is its folder's), else "model"."""
+        typed = self.dataset_combo.currentText().strip()
+        if typed or self._trained_name:
+            return typed or self._trained_name
+        # before a request (a re-trial: output_path() named model.pt for folder "myfolder")
+        items = training_set(self.viewer, self.include_saved.isChecked())
+        names = {item.dataset or _folder_name(item) for item in items}
+        return names.pop() if len(names) == 1 else "model"
 
     def _browse_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model as", "", "Model (*.pt)")
