@@ -244,6 +244,10 @@ def test_clicks_record_the_diameter_typed_before_and_after_them(
     widget.diameter_spin.setValue(56.0)
     particles.add(np.array([[100.0, 120.0], [300.0, 320.0]]))
     assert particles.features["diameter"].tolist() == [56.0, 56.0]
+    negatives = widget.set_kind("negative")
+    negatives.add(np.array([[400.0, 420.0]]))
+    assert negatives.size.tolist() == [28.0]
+    widget.set_kind("particle")
     mlayer = current_micrograph_layer(viewer)
     table = annotations_from_layers(viewer, mlayer).picks
     assert table.loc[table["kind"] == "particle", "diameter"].tolist() == [56.0, 56.0]
@@ -253,6 +257,9 @@ def test_clicks_record_the_diameter_typed_before_and_after_them(
     particles.add(np.array([[500.0, 520.0]]))
     assert particles.features["diameter"].tolist() == [60.0, 60.0, 60.0]
     assert particles.size.tolist() == [60.0, 60.0, 60.0]
+    # negatives are redrawn at half of it (they kept the size they were clicked at)
+    assert negatives.size.tolist() == [30.0]
+    assert negatives.current_size == 30.0
     # the other open micrograph's diameter is its own: these clicks keep theirs
     [other] = [m for m in micrograph_layers(viewer) if micrograph_name(m) == "062_10028"]
     set_micrograph_settings(viewer, other, diameter_px=90.0)

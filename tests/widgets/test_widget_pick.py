@@ -12,7 +12,9 @@ import torch
 
 from napari_cryopick._widgets._common import (
     BUNDLED_ORIGIN,
+    current_micrograph_layer,
     micrograph_diameter,
+    micrograph_name,
     session,
     set_micrograph_settings,
     update_or_add_layer,
@@ -390,6 +392,9 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     results = session(viewer).pick_results
     assert all(len(results[name].picks) > 0 for name in names)
     assert "at 0.8 x the diameter (zero-shot scale: as if 56 px)" in widget.status.text()
+    # the status ends on the micrograph on screen, not the last one picked (a re-trial)
+    shown = micrograph_name(current_micrograph_layer(viewer))
+    assert widget.status.text().startswith(f"2 micrographs picked; {shown} (on screen): ")
     # the next pick (either micrograph) reuses the factor instead of searching again
     assert widget.pick_request([]).diameter_factor == 0.8
 

@@ -843,7 +843,8 @@ class AnnotateWidget(QWidget):
         )
 
     def _resize_particles(self, mlayer: Any, diameter: float) -> None:
-        """The micrograph's particle clicks take its diameter: drawn size and recorded value.
+        """The micrograph's particle clicks take its diameter: drawn size and recorded value
+        (negatives' crosses are redrawn at half of it, as they were clicked).
 
         The recorded value (``features["diameter"]``, and ``feature_defaults`` for
         the next clicks) is what Evaluate, File > Save and the pick writers
@@ -852,6 +853,11 @@ class AnnotateWidget(QWidget):
         fibers = find_annotation_layer(self.viewer, micrograph_name(mlayer), "fiber")
         if fibers is not None:  # the width File > Save Selected Layers writes
             fibers.metadata = {**fibers.metadata, "diameter": float(diameter)}
+        negatives = find_annotation_layer(self.viewer, micrograph_name(mlayer), "negative")
+        if negatives is not None:  # drawn at half the diameter; no size is recorded
+            negatives.current_size = 0.5 * diameter
+            if len(negatives.data):
+                negatives.size = np.full(len(negatives.data), 0.5 * diameter)
         layer = find_annotation_layer(self.viewer, micrograph_name(mlayer), "particle")
         if layer is None:
             return

@@ -335,6 +335,9 @@ class PickWidget(QWidget):
         self._scale_choices: dict[tuple, tuple[float, bool]] = {}
         #: the keys of the running job's requests, by diameter (made when it started)
         self._request_scale_keys: dict[float, tuple] = {}
+        #: the micrographs picked by the last run, in order: what their status said of the
+        #: scale (zero-shot factor, inverted contrast)
+        self._picked_names: dict[str, tuple[str, str]] = {}
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
         self._export_warning = ""  # what the last export's format cannot hold
@@ -1115,6 +1118,7 @@ class PickWidget(QWidget):
             return None
         self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
+        self._picked_names = {}
         job = requests[0] if len(requests) == 1 else requests
         worker = background(_picking_job, job, self._cancel)
         self._trained_warning = "".join(  # shown with each result too
@@ -1212,6 +1216,7 @@ class PickWidget(QWidget):
             )
         if inverted:
             scale += ", on the inverted micrograph (particles lighter than the background)"
+        self._picked_names[name] = (self._scale_warning(event.item), scale)
         self.status.setText(
             f"{self._diameter_warning()}{self._trained_warning}"
             f"{self._scale_warning(event.item)}{name}: {shown} "
@@ -1234,7 +1239,25 @@ class PickWidget(QWidget):
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
                 "micrograph(s); files written so far are complete."
             )
+        elif len(self._picked_names) > 1:
+            self.status.setText(self._picked_all_text())
         yield
+
+    def _picked_all_text(self) -> str:
+        """The status after picking several micrographs: how many, and the one on screen
+        (a re-trial: the last micrograph picked was described, not the one shown)."""
+        text = f"{len(self._picked_names)} micrographs picked"
+        layer = current_micrograph_layer(self.viewer)
+        name = micrograph_name(layer) if layer is not None else ""
+        warning = ""
+        if name in self._picked_names:
+            warning, scale = self._picked_names[name]
+            threshold = threshold_text(self._threshold_for(name))
+            text += (
+                f"; {name} (on screen): {shown_objects(self.viewer, name)} at threshold "
+                f"{threshold}{scale}"
+            )
+        return f"{self._diameter_warning()}{self._trained_warning}{warning}{text}"
 
     def _micrograph(self, layer: Any) -> Any:
         from napari_cryopick.io.micrographs import Micrograph
