@@ -801,3 +801,27 @@ def test_saved_annotations_of_closed_micrographs_are_those_of_the_open_data_sets
     assert train.last_error == ""
     assert "picks shown" not in train.status.text()
     assert "(press Pick to see its picks)" in train.status.text()
+
+
+def test_a_micrograph_with_a_pixel_size_trains_a_diameter_in_angstrom(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    """As cryopick train records it: a model of 1.5 Å/px micrographs picks a 2x-binned
+    optics group at its particles' size in Å (a trial's picked it at the training's px)."""
+    import imageio.v3 as iio
+
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    image = iio.imread(real_data_dir / DATASET / "micrographs" / f"{NAME}.png")
+    path = write_mrc(tmp_path / f"{NAME}.mrc", np.asarray(image, np.float32), pixel_size=1.5)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.diameter_spin.setValue(56.0)
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv").head(10)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    request = train.build_request()
+    assert [s.diameter_A for s in request.datasets] == [pytest.approx(84.0)]

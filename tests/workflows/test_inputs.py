@@ -501,3 +501,35 @@ def test_a_stray_tiny_vesicle_is_left_out_of_training_and_named(tmp_path, make_b
     assert "1 vesicle(s) left out of training" in caplog.text
     assert "m0 at (60, 130), 2.5 px" in caplog.text
     assert sets[0].diameter_px == [pytest.approx((30.0 * 36.0) ** 0.5)]
+
+
+def test_a_diameter_in_pixels_at_one_known_pixel_size_is_recorded_in_angstrom(tmp_path, caplog):
+    """A trial: a model trained on 1.5 Å/px MRCs (clicks, no --diameter-A) picked 2x-binned
+    micrographs (3 Å/px) at the training's pixels: 43 picks for about 340, unsaid."""
+    import numpy as np
+
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics, picks = tmp_path / "mics", tmp_path / "picks"
+    mics.mkdir()
+    picks.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        write_mrc(mics / f"{name}.mrc", rng.normal(size=(128, 128)).astype(np.float32), 1.5)
+        write_picks(make_picks([32.0, 64.0, 96.0], [32.0, 64.0, 96.0]), picks / f"{name}.star")
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    (given,), _ = training_sets_from_files([str(mics)], [str(picks)], diameter_px=20.0)
+    assert given.diameter_A == pytest.approx(30.0)
+    assert "particle diameter 20 px at the micrographs' 1.5 Å/px: 30 Å" in caplog.text
+    out = tmp_path / "m.pt"
+    assert main(["train", "--micrographs", str(mics), "--picks", str(picks), "--out", str(out),
+                 "--diameter", "20", "--steps", "2", "--threads", "1"]) == 0  # fmt: skip
+    _model, metadata = load_checkpoint(out)
+    assert metadata["history"][-1]["diameter_A"] == pytest.approx(30.0)  # picking converts it
+    # a header with the 1.0 Å placeholder, or none (PNG): nothing is recorded in Å
+    write_mrc(mics / "b.mrc", rng.normal(size=(128, 128)).astype(np.float32), 1.0)
+    (unknown,), _ = training_sets_from_files([str(mics)], [str(picks)], diameter_px=20.0)
+    assert unknown.diameter_A is None

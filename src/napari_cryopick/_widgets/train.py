@@ -687,6 +687,8 @@ class TrainWidget(QWidget):
             path = layer_path(mlayer)
             key = str(Path(path if path is not None else micrograph_name(mlayer)).absolute())
             images[key] = mlayer
+        from napari_cryopick.workflows.inputs import diameter_in_angstrom
+
         sets = []
         # unnamed micrographs belong to the form's data set (or "default"): grouped under
         # that name, not as a second set of the same name (which training refused)
@@ -704,6 +706,7 @@ class TrainWidget(QWidget):
                         np.asarray(mlayer.data, dtype=np.float32),
                         name=item.micrograph,
                         path=Path(item.micrograph_path),
+                        pixel_size=mlayer.metadata.get("pixel_size"),
                     )
                     if mlayer is not None
                     else Path(item.micrograph_path)
@@ -711,6 +714,13 @@ class TrainWidget(QWidget):
                 tables.append(fiber_training_table(item.picks, item.diameter_px))
                 names.append(item.micrograph)
                 diameters.append(self._diameter_of(item))
+            # in Å where every micrograph's header gives one pixel size, as cryopick
+            # train records it: picking converts it at other pixel sizes
+            in_angstrom = (
+                diameter_in_angstrom(diameters[0], micrographs, name)
+                if len(set(diameters)) == 1
+                else None
+            )
             sets.append(
                 TrainingSet(
                     name=name,
@@ -718,6 +728,7 @@ class TrainWidget(QWidget):
                     picks=tables,
                     diameter_px=diameters,
                     names=names,
+                    diameter_A=in_angstrom,
                 )
             )
         if model is not None:  # what this run would lose of the model's data sets, said here

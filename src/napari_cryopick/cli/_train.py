@@ -327,8 +327,6 @@ def request_from_args(args: argparse.Namespace):
         annotations=args.annotations,
     )
     # given, or measured at each micrograph's pixel size where they differ (one for all)
-    in_angstrom = {s.diameter_A for s in sets}
-    diameter_A = args.diameter_A or (in_angstrom.pop() if len(in_angstrom) == 1 else None)
     return TrainRequest(
         datasets=sets,
         out=args.out,
@@ -355,9 +353,6 @@ def request_from_args(args: argparse.Namespace):
             "tool": f"napari-cryopick {__version__}",
             "micrographs": [n for s in sets for n in (s.names or [])],
             "picks": int((picks["kind"] != "negative").sum()) if len(picks) else 0,
-            # picking in Å compares with it, not with pixels of another pixel size (a
-            # trial's 2x-binned optics group was told to pick at the training's pixels)
-            **({"diameter_A": float(diameter_A)} if diameter_A else {}),
             # a pixel size given (the headers wrong): picking does not trust the headers'
             **({"pixel_size_A": float(args.pixel_size)} if args.pixel_size else {}),
         },

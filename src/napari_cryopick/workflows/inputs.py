@@ -651,6 +651,10 @@ def training_sets_from_files(
             # converts at each micrograph's pixel size (the run records it)
             found = {round(d * m.pixel_size, 2) for d, m in zip(own, members_loaded, strict=True)}
             in_angstrom[name] = found.pop() if len(found) == 1 else None
+        elif diameter_A is None and len(set(own)) == 1:
+            in_angstrom[name] = diameter_in_angstrom(
+                own[0], members_loaded, name if len(set(groups)) > 1 else ""
+            )
     diameters = checked
     table = _particles_at_trained_size(table, names, diameters)
     trained_junk = [n for n in junk_only if n in set(names)]
@@ -676,6 +680,36 @@ def training_sets_from_files(
             )
         )
     return sets, table
+
+
+def diameter_in_angstrom(diameter: float, loaded: Sequence[Any], dataset: str = "") -> float | None:
+    """``diameter`` (pixels) in Å when every micrograph's header gives one pixel size
+    (within 5 %, not the 1.0 Å placeholder); None otherwise.
+
+    ``loaded``: the micrographs (anything with ``pixel_size``). The run records it
+    (``cryopick train``, the Train widget), so that micrographs of another pixel size
+    (another optics group, binned copies) are picked at the same particle size in Å. A trial's model
+    trained on 1.5 Å/px micrographs picked 2x-binned ones (3 Å/px) at the training's
+    54 px: 43 picks for about 340, without a word.
+    """
+    import numpy as np
+
+    sizes = [getattr(m, "pixel_size", None) for m in loaded]
+    known = [s for s in sizes if s is not None and math.isfinite(s) and s > 0 and s != 1.0]
+    if not known or len(known) < len(sizes) or max(known) > 1.05 * min(known):
+        return None
+    pixel = float(np.median(known))
+    value = round(float(diameter) * pixel, 2)
+    logger.info(
+        "%sparticle diameter %.0f px at the micrographs' %g Å/px: %g Å, recorded with the "
+        "model (micrographs of another pixel size are picked at %g Å)",
+        f"{dataset}: " if dataset else "",
+        diameter,
+        pixel,
+        value,
+        value,
+    )
+    return value
 
 
 def _pixel_scales(loaded: Sequence[Any]) -> list[float] | None:

@@ -1076,6 +1076,11 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     if card.history:
         history = list(card.history)
         run = dict(history[-1])
+        in_angstrom = {d.diameter_A for d in request.datasets}
+        if len(in_angstrom) == 1 and (diameter_A := in_angstrom.pop()):
+            # picking in Å compares with it, not with pixels of another pixel size (a
+            # trial's 2x-binned optics group was told to pick at the training's pixels)
+            run["diameter_A"] = float(diameter_A)
         run.update(dict(request.run_info))
         # the whole job from the user's start (reading, the starting model's pass, the
         # threshold's picking pass); "seconds" is the training loop's
