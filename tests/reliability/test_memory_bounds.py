@@ -30,6 +30,7 @@ def test_the_cache_gives_the_in_memory_image_and_leaves_no_file(tmp_path, monkey
     # statistics from a sub-grid (every 8th row and column), as on large micrographs
     monkeypatch.setattr(preprocess, "_MAX_STAT_PIXELS", 2000)
     image = np.random.default_rng(0).normal(size=(150, 205)).astype(np.float32)
+    image[[10, 100, 140], [5, 120, 200]] = [1e6, -1e6, 5e5]  # hot pixels: clipped alike
     config = DetectorConfig(lowpass=lowpass)
     in_memory = inputs.prepare_micrograph(image, 14.0, config)
     cached = inputs.prepare_micrograph(image, 14.0, config, cache=True)

@@ -22,6 +22,7 @@ sx`` with ``(sy, sx) = output_scale(in_shape, out_shape)``. Block averaging
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import fft as sfft
@@ -295,6 +296,38 @@ def robust_stats(sample: np.ndarray) -> tuple[float, float]:
     if not spread > 0:
         spread = 1.0
     return median, spread
+
+
+#: Pixels further than this many robust standard deviations from the median are
+#: hot or dead detector pixels, not specimen: :func:`clip_outliers` clips them. The
+#: real micrographs of the shared data reach 12.5 at most (a few ribosome pixels).
+OUTLIER_SIGMAS = 20.0
+
+
+def outlier_limits(image: np.ndarray, sigmas: float = OUTLIER_SIGMAS) -> tuple[float, float]:
+    """The values :func:`clip_outliers` clips ``image`` to: median ± ``sigmas`` robust SDs."""
+    median, spread = robust_stats(_stat_sample(_as_2d_float(image)))
+    return median - sigmas * spread, median + sigmas * spread
+
+
+def clip_outliers(image: np.ndarray, sigmas: float = OUTLIER_SIGMAS) -> np.ndarray:
+    """``image`` with values beyond median ± ``sigmas`` robust SDs clipped (a copy only
+    when there are such values).
+
+    Run before resampling: the Fourier resampling spreads one hot pixel's ringing over
+    the whole micrograph (a trial: 50 pixels at 1e6 in a 1024 px micrograph left 17 %
+    of the prepared pixels clipped, and no pick), which :func:`normalize`'s robust
+    statistics cannot undo.
+    """
+    data = _as_2d_float(image)
+    if not data.size:
+        return data
+    low, high = outlier_limits(data, sigmas)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN image: nothing to clip
+        if not (float(np.nanmin(data)) < low or float(np.nanmax(data)) > high):
+            return data
+    return np.clip(data, low, high)
 
 
 def normalize(image: np.ndarray, *, clip: float | None = 5.0) -> np.ndarray:

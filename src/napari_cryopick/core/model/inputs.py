@@ -126,6 +126,7 @@ def prepare_micrograph(
     out_shape = tuple(max(1, round(n * scale)) for n in image.shape)
     if cache and out_shape[0] * out_shape[1] > CACHE_PIXELS:
         return prepare_in_cache(image, diameter_px, config)
+    image = preprocess.clip_outliers(image)  # hot pixels, before resampling spreads them
     resampled = image if scale == 1.0 else preprocess.resample(image, scale)
     lowpass = float(getattr(config, "lowpass", 0.0))  # duck-typed configs may lack it
     if lowpass > 0:
@@ -204,8 +205,8 @@ def prepare_in_cache(
 ) -> PreparedMicrograph:
     """:func:`prepare_micrograph` block by block into a memory-mapped cache file.
 
-    The Fourier resampling is separable: the rows are resampled in blocks of
-    columns, then the columns in blocks of rows, which gives the same image
+    Outliers (hot pixels) are clipped first, as there. The Fourier resampling is
+    separable: the rows are resampled in blocks of columns, then the columns in blocks of rows, which gives the same image
     as one pass; the optional low-pass runs on row blocks with a margin, and
     the normalisation uses the same sub-grid statistics. Memory in use is
     the original micrograph plus a few blocks; the prepared image lives in
@@ -218,9 +219,10 @@ def prepare_in_cache(
     scale = preparation_scale(diameter_px, config)
     out_rows, out_cols = (max(1, round(n * scale)) for n in image.shape)
 
+    low, high = preprocess.outlier_limits(image)  # as preprocess.clip_outliers
     middle = _cache_array((out_rows, cols))
     for c0 in range(0, cols, _BLOCK):
-        block = image[:, c0 : c0 + _BLOCK]
+        block = np.clip(image[:, c0 : c0 + _BLOCK], low, high)
         middle[:, c0 : c0 + _BLOCK] = preprocess._resample_axis(block, out_rows, 0)
         _release(middle)
     # the normalisation statistics come from the sub-grid preprocess.normalize uses,
