@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -251,8 +252,26 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
         estimates[box] = (sets[0].diameter_px[0], caplog.text)
     seen, text = estimates[48.0]
     assert seen < 30  # the blobs' size (about 18 px), not the 48 px boxes
-    assert "the BOX files' boxes are 48 px (median) but the micrographs show" in text
+    assert "the box files' boxes (EMAN BOX, crYOLO CBOX without _EstWidth) are 48 px" in text
     assert "give --diameter to choose" in text
+    # crYOLO CBOX files without its size estimates hold box sizes too (a trial's 62 px
+    # apoferritin trained at its 93 px _Width); with them, their estimate is the size
+    for estimated in (False, True):
+        folder = tmp_path / f"cbox{estimated}"
+        folder.mkdir()
+        for seed in range(3):
+            _image, table = make_blobs(seed, size=160, n=10)
+            write_picks(table.assign(diameter=18.0 if estimated else np.nan),
+                        folder / f"m{seed}.cbox", box_size=48)  # fmt: skip
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+            sets, _ = training_sets_from_files([tmp_path / "mics"], [folder])
+        if estimated:
+            assert sets[0].diameter_px[0] == 18.0
+            assert "WARNING" not in caplog.text
+        else:
+            assert sets[0].diameter_px[0] < 30
+            assert "are 48 px (median) but the micrographs show" in caplog.text
     kept, text = estimates[20.0]
     assert kept == 20.0  # close to what the micrographs show: the boxes' size
     assert "WARNING" not in text

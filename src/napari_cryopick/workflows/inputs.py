@@ -483,7 +483,15 @@ def training_sets_from_files(
     found = pick_files(picks) if picks else []
     # EMAN BOX files hold box sizes, which are read as diameters: boxes are often
     # 1.5-2 times the particle (a trial trained at a 200 px box for a 108 px protein)
-    box_sized = any(path.suffix.lower() == ".box" for path, _ in found)
+    # (and so do crYOLO CBOX files without its size estimates: a trial's apoferritin, 62 px,
+    # trained at its 93 px _Width)
+    from napari_cryopick.io.formats.cbox import lacks_size_estimates
+
+    box_sized = any(
+        path.suffix.lower() == ".box"
+        or (path.suffix.lower() == ".cbox" and lacks_size_estimates(path))
+        for path, _ in found
+    )
     from napari_cryopick.io.micrographs import MicrographError
 
     try:
@@ -794,7 +802,8 @@ def _at_each_pixel_size(
 
 
 def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -> float:
-    """The BOX files' median box size ``box``, unless the micrographs show another size.
+    """The box files' median box size ``box`` (EMAN BOX, crYOLO CBOX without its size
+    estimates), unless the micrographs show another size.
 
     A box is often 1.5-2 times the particle; training at the box size rescales
     the particles too small for the detector. The size the micrographs show
@@ -816,13 +825,15 @@ def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -
     # estimate itself is off by more than 25 % for a quarter of the sets measured)
     if seen is None or box <= BOX_SIZE_TOLERANCE * seen:
         logger.info(
-            "particle diameter %.0f px, the median box size of the BOX files%s",
+            "particle diameter %.0f px, the median box size of the box files (EMAN BOX, crYOLO "
+            "CBOX without _EstWidth)%s",
             box,
             f" (the micrographs show {seen:.0f} px around the clicks)" if seen else "",
         )
         return float(box)
     logger.warning(
-        "the BOX files' boxes are %.0f px (median) but the micrographs show particles of "
+        "the box files' boxes (EMAN BOX, crYOLO CBOX without _EstWidth) are %.0f px (median) "
+        "but the micrographs show particles of "
         "%.0f px around the clicks: training at %.0f px (a box is often 1.5-2 times the "
         "particle); give --diameter to choose",
         box,

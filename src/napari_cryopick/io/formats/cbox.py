@@ -113,6 +113,19 @@ def box_widths(path: str | Path) -> np.ndarray:
     return numeric_column(_frame(path), "Width", path)
 
 
+def lacks_size_estimates(path: str | Path) -> bool:
+    """Whether some pick of a CBOX file has no ``_EstWidth`` (crYOLO's size estimate):
+    :func:`read` gives such a pick its box ``_Width`` as the diameter, a box size
+    (often 1.5-2 times the particle) as in EMAN BOX files. False for a file that
+    cannot be read (reading it says why)."""
+    path = Path(path)
+    try:
+        frame = _frame(path)
+        return bool((~np.isfinite(numeric_column(frame, "EstWidth", path, required=False))).any())
+    except (ValueError, OSError):
+        return False
+
+
 def keep_rows(path: str | Path, keep: np.ndarray) -> str:
     """The text of CBOX file ``path`` with only the picks ``keep`` marks (one flag per pick
     :func:`read` returns: the rows of ``data_cryolo``, or the legacy lines, in order).
