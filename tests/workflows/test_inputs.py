@@ -552,3 +552,20 @@ def test_a_diameter_in_pixels_at_one_known_pixel_size_is_recorded_in_angstrom(tm
     write_mrc(mics / "b.mrc", rng.normal(size=(128, 128)).astype(np.float32), 1.0)
     (unknown,), _ = training_sets_from_files([str(mics)], [str(picks)], diameter_px=20.0)
     assert unknown.diameter_A is None
+
+
+def test_duplicate_clicks_are_left_out_of_training_and_said(tmp_path, make_blobs, caplog):
+    # a trial: two manual-pick passes of the same micrographs counted 9 of 28 clicks twice
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    image, table = make_blobs(0, size=160, n=10)
+    write_mrc(tmp_path / "mics" / "m0.mrc", image)
+    table = table.assign(diameter=18.0)
+    twice = pd.concat([table, table.head(4).assign(x=table["x"].head(4) + 0.5)])
+    write_picks(twice, tmp_path / "m0.star")
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "m0.star"])
+    assert len(sets[0].picks[0]) == len(table)
+    assert "4 duplicate pick(s) left out, within 0.1 diameter of another pick" in caplog.text

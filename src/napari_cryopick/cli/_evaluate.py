@@ -265,6 +265,25 @@ def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
     return ratio if ratio >= 2 or ratio <= 0.5 else None
 
 
+def _say_duplicates(pred: pd.DataFrame, truth: pd.DataFrame, diameter: float | None) -> None:
+    """Warn of picks repeated in either side (a trial: a truth file holding every pick
+    twice halved the recall and AP, 0.848 to 0.441, without a word)."""
+    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION, duplicate_picks
+
+    for side, table, effect in (
+        ("ground truth holds", truth, "each counts as a particle to find"),
+        ("predictions hold", pred, "each beyond the first counts as a false positive"),
+    ):
+        repeated = int(duplicate_picks(table, diameter).sum())
+        if repeated:
+            print(
+                f"cryopick evaluate: warning: the {side} {repeated} duplicate pick(s), within "
+                f"{DUPLICATE_FRACTION:g} diameter of another pick of the same micrograph (two "
+                f"pick files of one micrograph concatenated?): {effect}",
+                file=sys.stderr,
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -287,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     _check_names(pred, truth, picked, empty)
+    _say_duplicates(pred, truth, args.diameter)
     for value in args.iou:
         if not 0 < value <= 1:
             raise CLIError(f"--iou values must be in (0, 1], got {value}")

@@ -284,6 +284,44 @@ def nearest_distances(table: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
     return distance
 
 
+#: Two picks of one micrograph and kind closer than this share of their diameter
+#: are one particle picked twice (two manual-pick passes concatenated, a file
+#: given twice): :func:`duplicate_picks`.
+DUPLICATE_FRACTION = 0.1
+
+
+def duplicate_picks(table: pd.DataFrame, diameter_px: float | None = None) -> np.ndarray:
+    """Which rows repeat an earlier row of the same micrograph and kind: a boolean mask.
+
+    A row within :data:`DUPLICATE_FRACTION` of the diameter of an earlier one
+    repeats it. The diameter: the median of the group's ``diameter`` column,
+    else ``diameter_px``, else 20 px (a radius of 2 px). Fiber paths (rows
+    with a ``tube_id``) are never duplicates: their points are close by design.
+    """
+    from scipy.spatial import cKDTree
+
+    mask = np.zeros(len(table), dtype=bool)
+    if len(table) < 2 or not {"x", "y"} <= set(table.columns):
+        return mask
+    keys = [c for c in ("micrograph", "kind") if c in table.columns]
+    groups = table.groupby(keys, sort=False).indices if keys else {"": np.arange(len(table))}
+    tube = table["tube_id"].to_numpy() if "tube_id" in table else np.zeros(len(table))
+    for rows in groups.values():
+        rows = rows[np.nan_to_num(tube[rows].astype(float)) <= 0]
+        if len(rows) < 2:
+            continue
+        group = table.iloc[rows]
+        sizes = group["diameter"].to_numpy(float) if "diameter" in group else np.empty(0)
+        sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
+        diameter = float(np.median(sizes)) if sizes.size else (diameter_px or 20.0)
+        pairs = cKDTree(group[["x", "y"]].to_numpy(float)).query_pairs(
+            DUPLICATE_FRACTION * diameter, output_type="ndarray"
+        )
+        if len(pairs):
+            mask[rows[pairs.max(axis=1)]] = True
+    return mask
+
+
 def far_from(table: pd.DataFrame, others: pd.DataFrame, radius: float | np.ndarray) -> pd.DataFrame:
     """The rows of ``table`` farther than ``radius`` from every row of ``others`` (x, y).
 
