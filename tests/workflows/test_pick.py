@@ -810,3 +810,19 @@ def test_a_traced_fiber_passing_a_negative_goes_as_a_whole_and_the_rest_are_renu
     same, none = _fibers_without(fibers, pd.DataFrame({"x": [55.0], "y": [55.0]}), 8.0)
     assert none == 0
     assert same is fibers
+
+
+def test_micrographs_picked_without_a_pick_are_named(tmp_path, micrograph_files, tiny_checkpoint,
+                                                     capsys):  # fmt: skip
+    # a trial: a trained model gave 1 pick on 3 inverted micrographs, and none on an
+    # intensity ramp, without a word
+    from napari_cryopick.cli import main
+
+    common = ["pick", *map(str, micrograph_files[:2]), "--model", str(tiny_checkpoint),
+              "--diameter", "20", "--device", "cpu"]  # fmt: skip
+    assert main([*common, "--threshold", "1.0", "--out", str(tmp_path / "none")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 2 of 2 picked micrograph(s) gave no pick: m0, m1" in err
+    assert "--invert-contrast" in err
+    assert main([*common, "--threshold", "0.0", "--out", str(tmp_path / "all")]) == 0
+    assert "gave no pick" not in capsys.readouterr().err

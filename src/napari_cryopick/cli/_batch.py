@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
+from napari_cryopick.core.text import name_list
 
 #: Default score floor of ``--keep-candidates`` without a value (PickConfig.score_floor).
 DEFAULT_CANDIDATE_FLOOR = 0.05
@@ -331,4 +332,19 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         f"micrographs{skipped} -> {request.out_dir} ({', '.join(request.formats)}), "
         f"{outcome.seconds:.1f} s{timing}{summary}"
     )
+    say_empty(outcome, command)
     return _exit_code(outcome)
+
+
+def say_empty(outcome: Any, command: str) -> None:
+    """Name the micrographs picked without a single pick (a trial's inverted micrographs
+    gave 1 pick in 3 with a trained model, and an intensity ramp none, unsaid)."""
+    if not outcome.empty:
+        return
+    print(
+        f"cryopick {command}: warning: {len(outcome.empty)} of {outcome.n_picked} picked "
+        f"micrograph(s) gave no pick: {name_list(list(outcome.empty), 10)}. A trained model "
+        "finds nothing on micrographs unlike its training ones: particles lighter than the "
+        "background (--invert-contrast), another size (--diameter), or no particles there",
+        file=sys.stderr,
+    )

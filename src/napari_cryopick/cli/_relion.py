@@ -309,6 +309,9 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         f"({outcome.n_skipped} done before); {len(entries)} of {len(items)} micrographs in "
         f"{autopick}, {outcome.seconds:.1f} s"
     )
+    from napari_cryopick.cli._batch import say_empty
+
+    say_empty(outcome, "relion")  # (a trial's 3 Å/px optics group: 12 picks where 106)
     if outcome.stopped:
         write_exit_marker(job_dir, "aborted")
         print("cryopick relion: aborted by RELION (RELION_JOB_ABORT_NOW)", file=sys.stderr)

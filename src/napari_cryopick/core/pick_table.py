@@ -295,7 +295,7 @@ def duplicate_picks(table: pd.DataFrame, diameter_px: float | None = None) -> np
 
     A row within :data:`DUPLICATE_FRACTION` of the diameter of an earlier one
     repeats it. The diameter: the median of the group's ``diameter`` column,
-    else ``diameter_px``, else 20 px (a radius of 2 px). Fiber paths (rows
+    else ``diameter_px``, else 5 px (picks half a pixel apart). Fiber paths (rows
     with a ``tube_id``) are never duplicates: their points are close by design.
     """
     from scipy.spatial import cKDTree
@@ -313,7 +313,7 @@ def duplicate_picks(table: pd.DataFrame, diameter_px: float | None = None) -> np
         group = table.iloc[rows]
         sizes = group["diameter"].to_numpy(float) if "diameter" in group else np.empty(0)
         sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
-        diameter = float(np.median(sizes)) if sizes.size else (diameter_px or 20.0)
+        diameter = float(np.median(sizes)) if sizes.size else (diameter_px or 5.0)
         pairs = cKDTree(group[["x", "y"]].to_numpy(float)).query_pairs(
             DUPLICATE_FRACTION * diameter, output_type="ndarray"
         )

@@ -330,6 +330,67 @@ def clip_outliers(image: np.ndarray, sigmas: float = OUTLIER_SIGMAS) -> np.ndarr
     return np.clip(data, low, high)
 
 
+def _cell_sums(block: np.ndarray, cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and pixel counts of ``block`` over cells of ``cell`` x ``cell`` pixels (the
+    last, partial cells of what there is)."""
+    rows, cols = block.shape
+    shape = (rows + (-rows % cell), cols + (-cols % cell))
+    padded = np.zeros(shape)
+    padded[:rows, :cols] = block
+    ones = np.zeros(shape)
+    ones[:rows, :cols] = 1.0
+    cells = (shape[0] // cell, cell, shape[1] // cell, cell)
+    return padded.reshape(cells).sum(axis=(1, 3)), ones.reshape(cells).sum(axis=(1, 3))
+
+
+def background_grid(image: np.ndarray, sigma_px: float) -> tuple[np.ndarray, int]:
+    """The smooth background of ``image`` on a coarse grid, and the grid's cell size.
+
+    Means over cells of ``max(1, round(sigma_px / 4))`` pixels, smoothed by a
+    Gaussian of ``sigma_px`` (``mode="nearest"``). :func:`background_rows` reads it
+    at any rows of the image, so that an image prepared block by block (a
+    memory-mapped cache) gets the background an image in memory gets. The image is
+    read in blocks of rows: a memory map stays out of memory.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    rows = image.shape[0]
+    cell = max(1, round(sigma_px / 4))
+    step = cell * max(1, 512 // cell)
+    parts = [_cell_sums(_as_2d_float(np.asarray(image[r0 : r0 + step])), cell)
+             for r0 in range(0, rows, step)]  # fmt: skip
+    sums = np.concatenate([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    return gaussian_filter(sums / counts, sigma_px / cell, mode="nearest"), cell
+
+
+def _linear(start: int, stop: int, n_cells: int, cell: int):
+    """Indices and weights reading cells (centred at ``i * cell + (cell - 1) / 2``)
+    linearly at pixels ``start`` to ``stop``, clamped at the edges."""
+    position = np.clip((np.arange(start, stop) - (cell - 1) / 2) / cell, 0, n_cells - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, n_cells - 1)
+    return low, high, (position - low)
+
+
+def background_rows(grid: np.ndarray, cell: int, start: int, stop: int, cols: int) -> np.ndarray:
+    """Rows ``start`` to ``stop`` of the background of :func:`background_grid`, at every
+    one of ``cols`` columns (float32; linear between cell centres)."""
+    c0, c1, wc = _linear(0, cols, grid.shape[1], cell)
+    across = grid[:, c0] * (1 - wc) + grid[:, c1] * wc
+    r0, r1, wr = _linear(start, stop, grid.shape[0], cell)
+    rows = across[r0] * (1 - wr)[:, None] + across[r1] * wr[:, None]
+    return rows.astype(np.float32)
+
+
+def subtract_background(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``image`` minus its smooth background at the scale ``sigma_px`` (ice thickness
+    gradients, uneven illumination): :func:`background_grid` read at every pixel."""
+    data = _as_2d_float(image)
+    grid, cell = background_grid(data, sigma_px)
+    return data - background_rows(grid, cell, 0, data.shape[0], data.shape[1])
+
+
 def normalize(image: np.ndarray, *, clip: float | None = 5.0) -> np.ndarray:
     """Robust z-scores: subtract the median, divide by ``1.4826 * MAD``.
 

@@ -265,6 +265,8 @@ class BatchOutcome:
         micrographs to arrive (None: the whole run after start-up picked).
     threshold, warnings
         As in :class:`~napari_cryopick.workflows.pick.PickOutcome`.
+    empty
+        Names of the micrographs picked without a single pick (in order).
     """
 
     n_micrographs: int
@@ -287,6 +289,7 @@ class BatchOutcome:
     busy_seconds: float | None = None
     threshold: float | None = None
     warnings: tuple[str, ...] = ()
+    empty: tuple[str, ...] = ()
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -679,7 +682,15 @@ def _refuse(out_dir: Path, found: Sequence[Path]) -> None:
 
 def _run_state() -> dict[str, Any]:
     """The counters a batch or monitor run keeps while it goes (see :class:`BatchOutcome`)."""
-    return {"step": 0, "picked": 0, "picks": 0, "fibers": 0, "errors": {}, "stopped": False}
+    return {
+        "step": 0,
+        "picked": 0,
+        "picks": 0,
+        "fibers": 0,
+        "errors": {},
+        "stopped": False,
+        "empty": [],
+    }
 
 
 def earlier_view(prepared: PreparedPick, out_dir: Path) -> tuple[float, bool] | None:
@@ -1463,6 +1474,8 @@ def _drive(
             state["picked"] += 1
             table = result.picks.picks
             state["picks"] += len(table)
+            if not len(table):
+                state["empty"].append(result.picks.name)
             if len(table) and "tube_id" in table:
                 fibers = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
                 state["fibers"] += fibers["tube_id"].nunique()
@@ -1601,6 +1614,7 @@ def _run_locked(
         n_skipped=len(done),
         n_picks=state["picks"],
         n_fibers=state["fibers"],
+        empty=tuple(state["empty"]),
         errors=dict(state["errors"]),
         stopped=state["stopped"],
         seconds=time.perf_counter() - start,

@@ -534,7 +534,7 @@ def training_sets_from_files(
         table = pd.concat([t for t in (table, clicked) if len(t)], ignore_index=True)
     if negative_table is not None:
         table = pd.concat([table, negative_table], ignore_index=True)
-    table = _without_stray_vesicles(_without_duplicates(table))
+    table = _without_stray_vesicles(_without_duplicates(table, diameter_px))
     positive = table[table["kind"] != "negative"] if len(table) else table
     with_positives = set(positive.get("micrograph", []))
     marked = set(table.get("micrograph", [])) if len(table) else set()
@@ -886,13 +886,13 @@ def _fiber_widths(positive: Any, given: list[float], count: int, dataset: str) -
     return [width] * count
 
 
-def _without_duplicates(table: Any) -> Any:
+def _without_duplicates(table: Any, diameter_px: float | None) -> Any:
     """``table`` without picks that repeat another of the same micrograph and kind
     (:func:`~napari_cryopick.core.pick_table.duplicate_picks`), said in a warning: a
     trial's two manual-pick passes counted 9 of 28 clicks twice."""
     from napari_cryopick.core.pick_table import DUPLICATE_FRACTION, duplicate_picks
 
-    repeated = duplicate_picks(table) if len(table) else None
+    repeated = duplicate_picks(table, diameter_px) if len(table) else None
     if repeated is None or not repeated.any():
         return table
     logger.warning(

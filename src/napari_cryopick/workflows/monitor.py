@@ -267,6 +267,7 @@ def monitor(
         n_skipped=skipped,
         n_picks=state["picks"],
         n_fibers=state["fibers"],
+        empty=tuple(state["empty"]),
         errors=dict(state["errors"]),
         stopped=state["stopped"],
         seconds=time.perf_counter() - start,

@@ -2,7 +2,9 @@
 
 The detector always sees objects of about ``config.target_diameter_px``
 pixels: a micrograph is resampled by ``scale = target_diameter_px /
-diameter_px`` and normalised (robust median/MAD) before training or picking.
+diameter_px``, its smooth background (``config.background`` diameters)
+subtracted and normalised (robust median/MAD) before training or
+picking.
 Coordinates in the *prepared* micrograph are the original ones times the
 scale (``x_prepared = x * scale_x``), because :func:`preprocess.resample`
 keeps pixel ``(0, 0)`` fixed and puts output pixel ``i`` at input position
@@ -32,6 +34,12 @@ MAX_UPSCALE = 4.0
 CACHE_PIXELS = 4096 * 4096
 #: Rows or columns processed at once by :func:`prepare_in_cache`.
 _BLOCK = 512
+
+
+def _background_sigma(config: DetectorConfig) -> float:
+    """Sigma (prepared pixels) of the background :attr:`DetectorConfig.background` removes;
+    0: none (duck-typed configs, and checkpoints saved before the field, lack it)."""
+    return float(getattr(config, "background", 0.0)) * float(config.target_diameter_px)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,8 @@ def prepare_micrograph(
     lowpass = float(getattr(config, "lowpass", 0.0))  # duck-typed configs may lack it
     if lowpass > 0:
         resampled = preprocess.lowpass(resampled, lowpass * config.target_diameter_px)
+    if _background_sigma(config) > 0:  # ice gradients, uneven illumination
+        resampled = preprocess.subtract_background(resampled, _background_sigma(config))
     prepared = np.ascontiguousarray(preprocess.normalize(resampled), dtype=np.float32)
     return PreparedMicrograph(
         image=prepared,
@@ -206,9 +216,11 @@ def prepare_in_cache(
     """:func:`prepare_micrograph` block by block into a memory-mapped cache file.
 
     Outliers (hot pixels) are clipped first, as there. The Fourier resampling is
-    separable: the rows are resampled in blocks of columns, then the columns in blocks of rows, which gives the same image
-    as one pass; the optional low-pass runs on row blocks with a margin, and
-    the normalisation uses the same sub-grid statistics. Memory in use is
+    separable: the rows are resampled in blocks of columns, then the columns in
+    blocks of rows, which gives the same image as one pass; the optional low-pass
+    runs on row blocks with a margin; the background comes from the same coarse
+    grid (read in row blocks), and the normalisation uses the same sub-grid
+    statistics. Memory in use is
     the original micrograph plus a few blocks; the prepared image lives in
     the page cache of a deleted file, which the system can evict.
     """
@@ -258,6 +270,18 @@ def prepare_in_cache(
             _release(prepared)
             _release(filtered)
         prepared = filtered
+
+    if _background_sigma(config) > 0:  # as the in-memory path: background, then statistics
+        grid, cell = preprocess.background_grid(prepared, _background_sigma(config))
+        samples = []
+        for r0 in range(0, out_rows, _BLOCK):
+            stop = min(out_rows, r0 + _BLOCK)
+            block = np.asarray(prepared[r0:stop]) - preprocess.background_rows(
+                grid, cell, r0, stop, out_cols
+            )
+            prepared[r0:stop] = block
+            samples.append(sub_grid(block, r0).copy())
+            _release(prepared)
 
     sample = np.concatenate(samples, axis=0)
     median, spread = preprocess.robust_stats(sample[np.isfinite(sample)])
