@@ -274,7 +274,7 @@ def test_hot_pixels_are_clipped_before_resampling_spreads_them():
 
 def test_a_gradient_across_the_micrograph_is_removed_before_normalising():
     """A trial: a ramp of 40 grey levels across a ribosome micrograph (noise 7.5) left 32
-    of 344 picks, 80 levels none (picked with the background removed: 344 and 340)."""
+    of 344 picks, 80 levels none (a model trained with the background removed: 344, 339)."""
     from napari_cryopick.core.model import DetectorConfig, inputs
 
     rng = np.random.default_rng(0)
