@@ -197,6 +197,16 @@ def test_truncated_mrc(tmp_path):
     assert_error(path, "truncated or corrupt")
 
 
+def test_mrc_header_without_pixels(tmp_path):
+    # a trial's header left by a failed write read as "a 3D volume with 0 sections ...
+    # motion-correct the movie first"
+    path = tmp_path / "empty.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((0, 16, 24), dtype=np.float32))
+    error = assert_error(path, r"holds no pixels \(header size 24x16x0\)")
+    assert "motion" not in str(error).lower()
+
+
 def test_corrupt_mrc_header(tmp_path):
     path = tmp_path / "junk.mrc"
     path.write_bytes(b"\x07" * 2048)

@@ -202,6 +202,14 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
 
     if np.iscomplexobj(data):
         raise _error(path, "MRC holds complex (Fourier-space) data, not a micrograph")
+    if data.size == 0:
+        # a header without pixels (a write that failed or was interrupted) read as "a 3D
+        # volume with 0 sections ... motion-correct the movie first" (a trial)
+        raise _error(
+            path,
+            f"holds no pixels (header size {'x'.join(map(str, data.shape[::-1]))}): an "
+            "interrupted or failed write?",
+        )
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
     if data.ndim == 3:
