@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +184,7 @@ def read_training_picks(
             name_list(pathless),
         )
     if unused:
-        _log_unused(unused, skipped)
+        _log_unused(unused, skipped, names)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -279,8 +279,28 @@ def read_annotation_picks(
     return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), datasets
 
 
-def _log_unused(unused: dict[str, int], skipped: list[str]) -> None:
-    """Say how many picks of the pick files belong to micrographs not given, naming a few."""
+def _log_unused(unused: dict[str, int], skipped: list[str], names: Collection[str]) -> None:
+    """Say how many picks of the pick files belong to micrographs not given, naming a few.
+
+    Picks of a per-micrograph file named after a given micrograph, whose picks another
+    file already gives (``mic_manualpick.star`` beside a ``particles.star`` of ``mic``),
+    are said apart, as a warning: a trial's were "not among the micrographs given"."""
+    from napari_cryopick.io.pickfiles import match_name
+
+    known = set(names)
+    covered = {n: c for n, c in unused.items() if match_name(n, known) is not None}
+    if covered:
+        logger.warning(
+            "not used: %d pick(s) of file(s) named after given micrographs (%s), whose "
+            "picks another pick file already gives (two files of one micrograph: only the "
+            "one naming it is read); give one of them",
+            sum(covered.values()),
+            name_list(covered, 5),
+        )
+        unused = {n: c for n, c in unused.items() if n not in covered}
+        skipped = [f for f in skipped if Path(f).stem not in covered]
+        if not unused:
+            return
     files = f" ({len(skipped)} file(s) wholly: {name_list(skipped, 5)})" if skipped else ""
     logger.info(
         "not used: %d pick(s) of %d micrograph(s) that are not among the micrographs given: %s%s",
