@@ -7,6 +7,7 @@ live here and in tests/core/test_object_kinds.py's command-line test.)
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -826,3 +827,17 @@ def test_micrographs_picked_without_a_pick_are_named(tmp_path, micrograph_files,
     assert "--invert-contrast" in err
     assert main([*common, "--threshold", "0.0", "--out", str(tmp_path / "all")]) == 0
     assert "gave no pick" not in capsys.readouterr().err
+
+
+def test_a_search_that_can_use_no_micrograph_says_why(tmp_path, micrograph_files, caplog):
+    # a trial: "could read none of the micrographs (1 unreadable)" for a readable MRC
+    # whose header has only the 1.0 Å placeholder, picked zero-shot with --diameter-A
+    from napari_cryopick.io.micrographs import read_micrograph, write_mrc
+
+    path = write_mrc(tmp_path / "p.mrc", read_micrograph(micrograph_files[0]).data, 1.0)
+    request = PickRequest(micrographs=[path], diameter_A=150.0, device="cpu")
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        drive(pick(request))
+    said = next(r.getMessage() for r in caplog.records if "search could use none" in r.getMessage())
+    assert "no pixel size known" in said
+    assert "unreadable" not in said

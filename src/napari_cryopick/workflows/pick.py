@@ -1749,10 +1749,15 @@ def with_scale(
         diameters = [diameter for _, diameter in small]
     if not images:
         logger.warning(
-            "zero-shot: the scale and contrast search could read none of the micrographs "
+            "zero-shot: the scale and contrast search could use none of the micrographs "
             "(%s); they are picked at the diameter and contrast as given",
-            # why each failed is said once, when it fails to be picked
-            f"{len(problems)} unreadable" if problems else "none given",
+            # why each failed is said once, when it fails to be picked (a trial read
+            # "1 unreadable" for a readable MRC without a pixel size for --diameter-A)
+            problems[0]
+            if len(problems) == 1
+            else f"{len(problems)} could not be read or sized, the first: {problems[0]}"
+            if problems
+            else "none given",
         )
         return _resolved(prepared, {}, {}), {}
     polarity: dict[bool, float] = {}
