@@ -282,10 +282,12 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
             assert "are 48 px (median) but the micrographs show" in caplog.text
     kept, text = estimates[20.0]
     assert kept == 20.0  # close to what the micrographs show: the boxes' size
-    assert "WARNING" not in text
+    # said as a warning all the same: the estimate fails on low-contrast micrographs (a
+    # re-trial's 62 px apoferritin read as 93 px, its 93 px boxes kept)
+    assert "give --diameter if the particles are smaller" in text
     tight, text = estimates[10.0]  # smaller than the estimate: a tight box is kept
     assert tight == 10.0
-    assert "WARNING" not in text
+    assert "but the micrographs show" not in text
 
 
 def test_the_model_learns_the_diameter_it_is_trained_at_not_box_sizes(tmp_path, make_blobs):

@@ -823,7 +823,8 @@ def test_micrographs_picked_without_a_pick_are_named(tmp_path, micrograph_files,
               "--diameter", "20", "--device", "cpu"]  # fmt: skip
     assert main([*common, "--threshold", "1.0", "--out", str(tmp_path / "none")]) == 0
     err = capsys.readouterr().err
-    assert "warning: 2 of 2 picked micrograph(s) gave no pick: m0, m1" in err
+    assert "warning: 2 of 2 picked micrograph(s) gave no pick at threshold 1: m0, m1" in err
+    assert "--threshold" in err
     assert "--invert-contrast" in err
     assert main([*common, "--threshold", "0.0", "--out", str(tmp_path / "all")]) == 0
     assert "gave no pick" not in capsys.readouterr().err

@@ -341,10 +341,13 @@ def say_empty(outcome: Any, command: str) -> None:
     gave 1 pick in 3 with a trained model, and an intensity ramp none, unsaid)."""
     if not outcome.empty:
         return
+    threshold = getattr(outcome, "threshold", None)
+    at = f" at threshold {threshold:.3g}" if threshold is not None else ""
     print(
         f"cryopick {command}: warning: {len(outcome.empty)} of {outcome.n_picked} picked "
-        f"micrograph(s) gave no pick: {name_list(list(outcome.empty), 10)}. A trained model "
-        "finds nothing on micrographs unlike its training ones: particles lighter than the "
+        f"micrograph(s) gave no pick{at}: {name_list(list(outcome.empty), 10)}. A model "
+        "finds nothing where the threshold is too high for it (--threshold), and a trained "
+        "model nothing on micrographs unlike its training ones: particles lighter than the "
         "background (--invert-contrast), another size (--diameter), or no particles there",
         file=sys.stderr,
     )

@@ -81,9 +81,9 @@ def _format(path: Path, info: dict[str, Any]) -> str:
     lines.append(f"heads: {heads}")
     diameter = info["diameter_px"]
     if isinstance(diameter, dict):
-        diameter = ", ".join(f"{k}: {v:g} px" for k, v in diameter.items())
+        diameter = ", ".join(f"{k}: {float(v):.4g} px" for k, v in diameter.items())
     elif diameter is not None:
-        diameter = f"{float(diameter):g} px"
+        diameter = f"{float(diameter):.4g} px"
         sizes = {float(v) for v in (info.get("dataset_diameters_px") or {}).values() if v}
         if len(sizes) > 1:  # the last data set's: a trial read it as the model's one size
             diameter += " (the last data set's; the data sets' own below)"

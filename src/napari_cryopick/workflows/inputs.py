@@ -844,9 +844,12 @@ def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -
     # only a box larger than the particle is suspect (a box is never smaller; the
     # estimate itself is off by more than 25 % for a quarter of the sets measured)
     if seen is None or box <= BOX_SIZE_TOLERANCE * seen:
-        logger.info(
-            "particle diameter %.0f px, the median box size of the box files (EMAN BOX, crYOLO "
-            "CBOX without _EstWidth)%s",
+        # a warning: the estimate fails on low-contrast micrographs (a re-trial's 62 px
+        # apoferritin read as 90-93 px, so its 93 px CBOX boxes were trained at, unsaid)
+        logger.warning(
+            "particle diameter %.0f px, the median box size of the box files (EMAN BOX, "
+            "crYOLO CBOX without _EstWidth)%s; a box is often 1.5-2 times the particle: give "
+            "--diameter if the particles are smaller",
             box,
             f" (the micrographs show {seen:.0f} px around the clicks)" if seen else "",
         )
