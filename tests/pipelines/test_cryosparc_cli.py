@@ -381,6 +381,16 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     assert "cryopick cryosparc export: error: " in (err := capsys.readouterr().err)
     assert "BOX files hold no scores (m1.box)" in err
     assert not out.exists()
+    # --out naming one of the files exported is refused, the file kept (a re-trial's was
+    # replaced by the gathered STAR file)
+    before = (tmp_path / "box/m1.box").read_bytes()
+    star_in = write_picks(make_picks([10.0], [20.0], diameter=20.0), tmp_path / "box/m2.star")
+    star_text = star_in.read_text()
+    assert main(["cryosparc", "export", str(tmp_path / "box"), "--out", str(star_in)]) == 2
+    assert "--out names one of the pick files exported" in capsys.readouterr().err
+    assert star_in.read_text() == star_text
+    assert (tmp_path / "box/m1.box").read_bytes() == before
+    star_in.unlink()
     # a scored file: the low ones go, a pick added by hand (no score) stays
     scored = make_picks([10.0, 30.0, 50.0], [20.0] * 3, diameter=20.0, score=[0.9, 0.1, np.nan])
     write_picks(scored, tmp_path / "m2.star")

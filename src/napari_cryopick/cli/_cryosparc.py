@@ -227,6 +227,11 @@ def run_export(args: argparse.Namespace) -> int:
     files, picked = export_pick_files([Path(item) for item in args.inputs])
     if not files:
         raise CLIError(f"no pick files in {', '.join(map(str, args.inputs))}")
+    out = Path(args.out).resolve()
+    if any(Path(f).resolve() == out for f in files):
+        # a re-trial's --out named a pick file of the folder exported: it was replaced by
+        # the gathered STAR file of every micrograph, and the next export refused the folder
+        raise CLIError(f"{args.out}: --out names one of the pick files exported; give a new file")
     if args.threshold is None:
         _note_candidates([Path(item) for item in args.inputs])
     names, shapes = (picked or None, {})
