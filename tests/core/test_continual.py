@@ -24,7 +24,14 @@ CONFIG = DetectorConfig(
 )
 
 
-def _dataset(name: str, seed: int, n_micrographs: int = 2, size: int = 96, blob: float = 2.5):
+def _dataset(
+    name: str,
+    seed: int,
+    n_micrographs: int = 2,
+    size: int = 96,
+    blob: float = 2.5,
+    diameter: float = 20.0,
+):
     """Gaussian blobs on noise; diameter 20 px = the target, so no resampling."""
     rng = np.random.default_rng(seed)
     rows, cols = np.mgrid[0:size, 0:size]
@@ -36,8 +43,8 @@ def _dataset(name: str, seed: int, n_micrographs: int = 2, size: int = 96, blob:
         for xi, yi in zip(x, y):
             image += np.exp(-((cols - xi) ** 2 + (rows - yi) ** 2) / (2 * blob**2))
         images.append(image.astype(np.float32))
-        tables.append(make_picks(x, y, diameter=20.0, micrograph=f"{name}_{index}"))
-    examples = build_examples(images, tables, 20.0, CONFIG, dataset=name)
+        tables.append(make_picks(x, y, diameter=diameter, micrograph=f"{name}_{index}"))
+    examples = build_examples(images, tables, diameter, CONFIG, dataset=name)
     return continual.DatasetExamples(name, examples)
 
 
@@ -181,6 +188,35 @@ def test_fewshot_changes_only_the_new_head(joint_result):
     assert "generic" not in result.history[0]
     assert result.metadata["history"][-1]["mode"] == "fewshot"
     assert "delta" in bank_summary(bank_from_metadata(result.metadata["exemplars"]))
+
+
+def test_a_fewshot_run_leaves_the_generic_heads_diameter(joint_result):
+    """A re-trial: after a few-shot head of 62 px apoferritin, the generic head picked the
+    56 px ribosome it was trained on at 62 px (15 picks for 344), without a word."""
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import _training_run
+
+    before = ModelCard.from_metadata(joint_result.metadata)
+    result = drive(
+        continual.train_model(
+            "fewshot",
+            [_dataset("delta", 3, diameter=30.0)],
+            base_model=joint_result.model,
+            base_metadata={
+                **joint_result.metadata,
+                "history": [{**joint_result.metadata["history"][-1], "diameter_A": 40.0}],
+            },
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    card = ModelCard.from_metadata(result.metadata)
+    assert card.dataset("delta").diameter_px == pytest.approx(30.0)
+    assert card.diameter_for_head("delta") == pytest.approx(30.0)
+    assert card.diameter_for_head("generic") == before.diameter_px == pytest.approx(20.0)
+    # the generic head's training run is the one before the few-shot run (its Å)
+    assert _training_run(card, "generic")["diameter_A"] == 40.0
+    assert _training_run(card, "delta")["mode"] == "fewshot"
 
 
 def test_step_limit_and_protection_apply_to_finetune_but_not_to_a_fewshot_head(joint_result):

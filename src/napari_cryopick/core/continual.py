@@ -893,4 +893,7 @@ def _run_card(
         heads=model.head_names,
         kinds=model.config.kinds,
         exemplars=bank_to_metadata(bank),
+        # a few-shot run trains its own head only: the generic head keeps the size it
+        # picks at (a re-trial's ribosome, 56 px, was picked at the new head's 62 px)
+        diameter_px=card.diameter_px if run.get("mode") == "fewshot" else None,
     )

@@ -1029,10 +1029,16 @@ def trained_diameter_warning(
 
 def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
     """The history record of the last training of ``head``'s data set (any head: the
-    last training), or None."""
+    last training), or None. A head of no data set (the generic head) skips few-shot
+    runs, which train their own head only (a re-trial's generic head picked at the
+    few-shot data set's size)."""
     for run in reversed(card.history or ()):
         names = list(run.get("datasets", ()) or ())
-        if head is None or head in names or not card.dataset(head):
+        if head is not None and head in names:
+            return run
+        if head is None or not card.dataset(head):
+            if head is not None and run.get("mode") == "fewshot":
+                continue
             return run
     return None
 
