@@ -1027,6 +1027,23 @@ def trained_diameter_warning(
     )
 
 
+def _search_problems(problems: Sequence[str]) -> str:
+    """Why the zero-shot search could use no micrograph: the reason of the first one
+    without a diameter ("" marks an unreadable one, said when it is picked)."""
+    if not problems:
+        return "none given"
+    unreadable = sum(1 for p in problems if not p)
+    sized = [p for p in problems if p]
+    parts = [f"{unreadable} unreadable"] if unreadable else []
+    if sized:
+        parts.append(
+            sized[0]
+            if len(sized) == 1
+            else f"{len(sized)} without a diameter, the first: {sized[0]}"
+        )
+    return "; ".join(parts)
+
+
 def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
     """The history record of the last training of ``head``'s data set (any head: the
     last training), or None. A head of no data set (the generic head) skips few-shot
@@ -1738,8 +1755,14 @@ def with_scale(
         try:
             micrograph, _name, diameter = _read_with_diameter(prepared, source, read)
         except (ValueError, OSError, TypeError) as error:
-            problems.append(str(error))
-            continue  # reported when it is picked
+            # an unreadable file is reported once, when it is picked; a readable one
+            # without a diameter (no pixel size for --diameter-A) is said here too (a
+            # trial read "1 unreadable" for it)
+            from napari_cryopick.io.micrographs import MicrographError
+
+            unreadable = isinstance(error, (MicrographError, OSError))
+            problems.append("" if unreadable else str(error))
+            continue
         if min(micrograph.data.shape) < SEARCH_MIN_DIAMETERS * diameter:
             # a thumbnail or gain reference in the folder holds a few particles at most:
             # its confidence would decide the scale of every micrograph (a user trial)
@@ -1759,11 +1782,7 @@ def with_scale(
             "(%s); they are picked at the diameter and contrast as given",
             # why each failed is said once, when it fails to be picked (a trial read
             # "1 unreadable" for a readable MRC without a pixel size for --diameter-A)
-            problems[0]
-            if len(problems) == 1
-            else f"{len(problems)} could not be read or sized, the first: {problems[0]}"
-            if problems
-            else "none given",
+            _search_problems(problems),
         )
         return _resolved(prepared, {}, {}), {}
     polarity: dict[bool, float] = {}
