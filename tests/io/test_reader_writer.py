@@ -216,7 +216,7 @@ def test_opened_vesicles_and_fibers_look_like_the_pick_widget_results(make_napar
     folder.mkdir()
     path = write_picks(mixed_picks(), folder / "mic_001.csv", "csv")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    assert pick.load_picks(folder) == ["mic_001"]
+    assert pick.review.load_picks(folder) == ["mic_001"]
     shown = {what: viewer.layers[f"mic_001 {what}"] for what in ("picks", "vesicles", "fibers")}
     opened = viewer.open(str(path), plugin=PLUGIN)
     assert len(opened) == 3

@@ -845,9 +845,9 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     write_picks(candidates.assign(micrograph="mic_a"), folder / "mic_a.star", "star")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.set_threshold(0.5)
-    assert pick.load_picks(folder) == ["mic_a"]
+    assert pick.review.load_picks(folder) == ["mic_a"]
     assert "mic_a picks" not in viewer.layers  # the result layers show mic_b, the current one
-    rows = pick.refresh_review_table()  # mic_a is counted from the session's store
+    rows = pick.review.refresh_review_table()  # mic_a is counted from the session's store
     assert rows[0][:2] == ("mic_a", int((candidates["score"] >= 0.5).sum()))
     viewer.layers.selection.active = viewer.layers["mic_a"]
     layer = viewer.layers["mic_a picks"]
@@ -855,14 +855,14 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     assert int(layer.shown.sum()) == int((candidates["score"] >= 0.5).sum())
     pick.set_threshold(0.8)
     assert int(layer.shown.sum()) == int((candidates["score"] >= 0.8).sum())
-    rows = pick.refresh_review_table()
+    rows = pick.review.refresh_review_table()
     assert rows[0][0] == "mic_a"
     assert rows[0][1] == int((candidates["score"] >= 0.8).sum())
-    assert pick.show_micrograph(0) == "mic_a"
+    assert pick.review.show_micrograph(0) == "mic_a"
     assert viewer.layers["mic_a"].visible
     assert not viewer.layers["mic_b"].visible
-    pick.reviewed_check.setChecked(True)
-    assert pick.refresh_review_table()[0][3] is True
+    pick.review.reviewed_check.setChecked(True)
+    assert pick.review.refresh_review_table()[0][3] is True
 
     pick.export_edit.setText(str(tmp_path / "out"))
     assert pick.export_in_background() is not None  # the files are written in a worker
@@ -884,17 +884,17 @@ def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):
     for name in ("mic_a", "mic_b"):
         write_picks(_candidates(20).assign(micrograph=name), folder / f"{name}.star", "star")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    assert pick.load_picks(folder) == ["mic_a", "mic_b"]
-    assert pick.show_micrograph(0) == "mic_a"
-    pick.reviewed_check.setChecked(True)
+    assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
+    assert pick.review.show_micrograph(0) == "mic_a"
+    pick.review.reviewed_check.setChecked(True)
     viewer.layers.selection.active = viewer.layers["mic_b"]  # another way to switch
-    assert not pick.reviewed_check.isChecked()  # mic_b's state, not mic_a's
-    pick.reviewed_check.setChecked(True)
+    assert not pick.review.reviewed_check.isChecked()  # mic_b's state, not mic_a's
+    pick.review.reviewed_check.setChecked(True)
     assert session(viewer).reviewed == {"mic_a", "mic_b"}
     viewer.layers.selection.active = viewer.layers["mic_a"]
-    pick.reviewed_check.setChecked(False)
+    pick.review.reviewed_check.setChecked(False)
     assert session(viewer).reviewed == {"mic_b"}
-    rows = pick.refresh_review_table()
+    rows = pick.review.refresh_review_table()
     assert [(row[0], row[3]) for row in rows] == [("mic_a", False), ("mic_b", True)]
 
 
@@ -913,9 +913,9 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.set_threshold(0.05)
-    assert pick.review_folder(folder, picks) == 3
-    assert [row[0] for row in pick.refresh_review_table()] == ["m0", "m1", "m2"]
-    assert pick.step_micrograph(+1) == "m0"
+    assert pick.review.review_folder(folder, picks) == 3
+    assert [row[0] for row in pick.review.refresh_review_table()] == ["m0", "m1", "m2"]
+    assert pick.review.step_micrograph(+1) == "m0"
     assert [layer.name for layer in viewer.layers if layer.name.startswith("m0")] == [
         "m0",
         "m0 heatmap",  # the shared result layers show m0 (pick files have no heatmap)
@@ -923,21 +923,21 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     ]
     layer = viewer.layers["m0 picks"]
     assert len(viewer.layers["m0 picks"].data) == 100
-    pick.reviewed_check.setChecked(True)
-    assert pick.step_micrograph(+1) == "m1"
+    pick.review.reviewed_check.setChecked(True)
+    assert pick.review.step_micrograph(+1) == "m1"
     assert "m0" not in viewer.layers  # one micrograph open at a time
     assert "m0 picks" not in viewer.layers
     assert viewer.layers["m1 picks"] is layer  # the same layer, now m1's
     assert len(layer.data) == 150
     layer.selected_data = {0, 1}  # two corrections on m1, then on and back again
     layer.remove_selected()
-    assert pick.step_micrograph(+1) == "m2"
-    assert pick.step_micrograph(-1) == "m1"
+    assert pick.review.step_micrograph(+1) == "m2"
+    assert pick.review.step_micrograph(-1) == "m1"
     assert viewer.layers["m1 picks"] is layer
     assert len(layer.data) == 148  # as the user left it, not reloaded from the file
-    assert pick.step_micrograph(+1) == "m2"
+    assert pick.review.step_micrograph(+1) == "m2"
     assert "m2" in viewer.layers
-    rows = pick.refresh_review_table()
+    rows = pick.review.refresh_review_table()
     assert rows[1][1] == int((_candidates(150, seed=1)["score"] >= 0.05).sum()) - 2  # m1, closed
     assert [row[3] for row in rows] == [True, False, False]
 
@@ -955,8 +955,8 @@ def test_reviewing_a_folder_names_a_micrograph_of_that_name_open_from_elsewhere(
     viewer = make_napari_viewer()
     viewer.open(str(other), plugin=PLUGIN)
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    assert pick.review_folder(folder) == 1
-    pick.step_micrograph(+1)
+    assert pick.review.review_folder(folder) == 1
+    pick.review.step_micrograph(+1)
     assert f"m0 is open from {other}" in pick.status.text()
     assert str(folder / "m0.mrc") in pick.status.text()
 
@@ -980,15 +980,15 @@ def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
 
     viewer = make_napari_viewer()
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review_folder(folder, picks)
-    assert pick.step_micrograph(+1) == "m0"
-    pick.reviewed_check.setChecked(True)
-    assert pick.step_micrograph(+1) == "m1"
-    assert pick.step_micrograph(+1) == "m2"
-    pick.reviewed_check.setChecked(True)
-    pick.reviewed_check.setChecked(False)  # changed their mind: m2 not reviewed
-    assert pick.step_micrograph(-1) == "m1"
-    pick.reviewed_check.setChecked(True)
+    pick.review.review_folder(folder, picks)
+    assert pick.review.step_micrograph(+1) == "m0"
+    pick.review.reviewed_check.setChecked(True)
+    assert pick.review.step_micrograph(+1) == "m1"
+    assert pick.review.step_micrograph(+1) == "m2"
+    pick.review.reviewed_check.setChecked(True)
+    pick.review.reviewed_check.setChecked(False)  # changed their mind: m2 not reviewed
+    assert pick.review.step_micrograph(-1) == "m1"
+    pick.review.reviewed_check.setChecked(True)
     record = json.loads((picks / REVIEW_FILE).read_text())
     assert record["reviewed"] == ["m0", "m1"]
     assert not [p.name for p in picks.iterdir() if p.name.endswith(".tmp")]
@@ -998,10 +998,10 @@ def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     again = make_napari_viewer()
     _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
     assert not session(again).reviewed
-    pick.review_folder(folder, picks)
-    assert [row[3] for row in pick.refresh_review_table()] == [True, True, False]
-    assert pick.step_micrograph(+1) == "m0"
-    assert pick.reviewed_check.isChecked()
+    pick.review.review_folder(folder, picks)
+    assert [row[3] for row in pick.review.refresh_review_table()] == [True, True, False]
+    assert pick.review.step_micrograph(+1) == "m0"
+    assert pick.review.reviewed_check.isChecked()
     again.close()
 
     # and with Load picks… on micrographs opened by hand
@@ -1009,15 +1009,15 @@ def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     third.open(str(folder / "m1.mrc"), plugin=PLUGIN)
     third.open(str(folder / "m2.mrc"), plugin=PLUGIN)
     _dock, pick = third.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    assert pick.load_picks(picks) == ["m1", "m2"]
-    assert [(row[0], row[3]) for row in pick.refresh_review_table()] == [
+    assert pick.review.load_picks(picks) == ["m1", "m2"]
+    assert [(row[0], row[3]) for row in pick.review.refresh_review_table()] == [
         ("m1", True),
         ("m2", False),
     ]
 
     # a broken review file is reported in one line, and the picks still load
     (picks / REVIEW_FILE).write_text("{not json")
-    assert pick.load_picks(picks) == ["m1", "m2"]
+    assert pick.review.load_picks(picks) == ["m1", "m2"]
     assert f"{picks / REVIEW_FILE}: not a cryopick review file" in pick.status.text()
 
 
@@ -1042,7 +1042,7 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
         write_picks(table, picks / f"{name}.cbox", "cbox")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.set_threshold(0.3)
-    assert pick.load_picks(picks) == ["mic_a", "mic_b"]
+    assert pick.review.load_picks(picks) == ["mic_a", "mic_b"]
     viewer.layers.selection.active = viewer.layers["mic_a"]  # the result layers show mic_a
     layer = viewer.layers["mic_a picks"]
     assert len(layer.data) == 200  # every candidate is in the layer
@@ -1061,7 +1061,7 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
         "filter", str(picks), "--threshold", "0.4", "--min-diameter", "35",
         "--max-diameter", "60", "--out", str(out),
     ]) == 0  # fmt: skip
-    counts = {row[0]: row[1] for row in pick.refresh_review_table()}
+    counts = {row[0]: row[1] for row in pick.review.refresh_review_table()}
     assert counts["mic_b"] == len(read_picks(out / "mic_b.cbox"))  # not displayed: the store
     for name in ("mic_a", "mic_b"):
         viewer.layers.selection.active = viewer.layers[name]  # mic_a's corrections are kept
@@ -1081,7 +1081,7 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
     layer = viewer.layers["mic_a picks"]
     assert np.any(np.all(np.isclose(layer.data[layer.shown], added), axis=1))  # theirs stays
     assert "diameter 35–60 px" in pick.status.text()
-    counts = {row[0]: row[1] for row in pick.refresh_review_table()}
+    counts = {row[0]: row[1] for row in pick.review.refresh_review_table()}
     assert counts["mic_b"] == len(read_picks(out / "mic_b.cbox"))
 
     # "any" again: the whole range is back

@@ -312,7 +312,10 @@ def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
     qtbot.wait(200)
     results = session(viewer).pick_results
     assert sorted(results) == ["mic_0", "mic_2"]
-    rows = [pick.review_table.item(r, 0).text() for r in range(pick.review_table.rowCount())]
+    rows = [
+        pick.review.review_table.item(r, 0).text()
+        for r in range(pick.review.review_table.rowCount())
+    ]
     assert "mic_1" not in rows
     written = pick.export(tmp_path / "export", "star")
     assert "mic_1.star" not in {p.name for p in written}

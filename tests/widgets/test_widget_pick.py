@@ -141,7 +141,7 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     assert f"Note: {NAME} is not marked Reviewed" in widget.status.text()
     assert np.abs(negatives[["y", "x"]].to_numpy() - moved).max() > 20
     # pressing it again adds nothing twice (and nothing added: no note)
-    widget.reviewed_check.setChecked(True)
+    widget.review.reviewed_check.setChecked(True)
     widget.use_as_labels()
     assert load_annotations(micrograph_path).counts()["negative"] == 1
     assert "Reviewed" not in widget.status.text()
@@ -206,7 +206,7 @@ def test_deleted_picks_used_as_labels_stay_deleted_after_picking_again(picker, q
     junk = points.data[order[:3]].copy()  # the three best: surely picked again
     points.selected_data = set(order[:3].tolist())
     points.remove_selected()
-    widget.reviewed_check.setChecked(True)
+    widget.review.reviewed_check.setChecked(True)
     assert widget.use_as_labels() is not None
     assert "3 deleted picks as negatives" in widget.status.text()
     assert widget.pick_current() is not None, widget.status.text()  # the same model again
@@ -698,7 +698,7 @@ def test_deleted_circles_and_paths_used_as_labels_become_negatives(
     fibers = viewer.layers["mic fibers"]
     fibers.selected_data = {0}
     fibers.remove_selected()
-    widget.reviewed_check.setChecked(True)
+    widget.review.reviewed_check.setChecked(True)
     assert widget.use_as_labels() is not None, widget.status.text()
     assert "2 deleted circles or paths as negatives" in widget.status.text()
     from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
@@ -952,17 +952,17 @@ def test_review_table_counts_each_traced_fiber_once(
 
     viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
     assert len(viewer.layers["mic fibers"].data[0]) > 2  # a path of many vertices
-    rows = widget.refresh_review_table()
+    rows = widget.review.refresh_review_table()
     assert [row[:2] for row in rows] == [("mic", 4)]
-    assert widget.review_table.item(0, 1).text() == "4 (2 vesicles, 1 fibers)"
+    assert widget.review.review_table.item(0, 1).text() == "4 (2 vesicles, 1 fibers)"
     fiber = viewer.layers["mic fibers"].features["score"].iloc[0]  # its path's score
     assert rows[0][2] == pytest.approx((0.9 + 0.8 + 0.8 + fiber) / 4, abs=0.01)  # per object
     display(viewer, None)  # not displayed: counted from the session's store
-    assert widget.refresh_review_table()[0][1] == 4
+    assert widget.review.refresh_review_table()[0][1] == 4
     display(viewer, "mic")
     widget.set_threshold(0.85)  # the vesicles go, the fiber stays
-    assert widget.refresh_review_table()[0][1] == 2
-    assert widget.review_table.item(0, 1).text() == "2 (1 fibers)"
+    assert widget.review.refresh_review_table()[0][1] == 2
+    assert widget.review.review_table.item(0, 1).text() == "2 (1 fibers)"
 
 
 def test_pick_folder_traces_fibers_into_helical_star(
@@ -1356,7 +1356,7 @@ def test_picks_without_score_are_never_doubled(make_napari_viewer, tmp_path):
     layer.add(np.array([[400.0, 300.0]]))  # by hand: (x, y) = (300, 400)
     written = pick.export(tmp_path / "out", "star")
     assert len(written) == 2
-    assert pick.load_picks(tmp_path / "out", only="a") == ["a"]
+    assert pick.review.load_picks(tmp_path / "out", only="a") == ["a"]
     table = result_picks(viewer, "a")
     assert len(table) == 21  # the file replaced the session's picks: no second copy
     assert int(table["score"].isna().sum()) == 1
@@ -1395,7 +1395,7 @@ def test_a_loaded_fiber_file_shows_its_own_tubes(make_napari_viewer, tmp_path):
     )  # fmt: skip
     (tmp_path / "picks").mkdir()
     write_picks(table, tmp_path / "picks" / "f.star", "star")
-    assert pick.load_picks(tmp_path / "picks") == ["f"]
+    assert pick.review.load_picks(tmp_path / "picks") == ["f"]
     paths = viewer.layers["f fibers"].data
     assert len(paths) == 2
     columns = sorted(path[:, 1].tolist() for path in paths)
@@ -1597,7 +1597,7 @@ def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_thresh
         table = make_picks([20, 40, 60, 80, 100], [30] * 5, diameter=24.0, micrograph=name,
                            score=[0.2, 0.4, 0.5, 0.7, 0.9])  # fmt: skip
         write_picks(table, picks / f"{name}.csv", "csv")
-    assert sorted(widget.load_picks(picks)) == ["b", "m"]
+    assert sorted(widget.review.load_picks(picks)) == ["b", "m"]
     state = session(viewer)
     assert state.micrograph_thresholds == pytest.approx({"m": 0.3, "b": 0.6})
     written = widget.export(tmp_path / "out", "csv")

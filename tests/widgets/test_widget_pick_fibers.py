@@ -173,7 +173,7 @@ def test_review_table_follows_the_threshold_and_deleted_paths(
     make_napari_viewer, qtbot, tmp_path, fiber_model, monkeypatch
 ):
     # a trial: the table's counts stayed as picked when the slider moved or a path went
-    import napari_cryopick._widgets.pick as pick_module
+    import napari_cryopick._widgets.review as review_module
 
     paths = _micrographs(tmp_path / "mics")
     viewer, widget = _fiber_picker(make_napari_viewer, qtbot, fiber_model, paths)
@@ -181,7 +181,7 @@ def test_review_table_follows_the_threshold_and_deleted_paths(
     _select(viewer, "a")
 
     def cell(row):
-        return widget.review_table.item(row, 1).text()
+        return widget.review.review_table.item(row, 1).text()
 
     assert [cell(0), cell(1)] == ["2 (2 fibers)", "2 (2 fibers)"]
     widget.set_threshold(0.6)  # the weak fiber (0.5) goes on both micrographs
@@ -190,9 +190,9 @@ def test_review_table_follows_the_threshold_and_deleted_paths(
     qtbot.waitUntil(lambda: cell(0) == "2 (2 fibers)", timeout=5_000)
 
     counted = []
-    result_picks = pick_module.result_picks
+    result_picks = review_module.result_picks
     monkeypatch.setattr(
-        pick_module, "result_picks", lambda v, name: counted.append(name) or result_picks(v, name)
+        review_module, "result_picks", lambda v, name: counted.append(name) or result_picks(v, name)
     )
     layer = viewer.layers["a fibers"]
     layer.selected_data = {0}

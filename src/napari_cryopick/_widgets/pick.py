@@ -30,8 +30,6 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
-    QTableWidget,
-    QTableWidgetItem,
     QWidget,
 )
 
@@ -39,13 +37,6 @@ from napari_cryopick.core.pick_table import empty_picks
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.text import name_list
 from napari_cryopick.io.pickfiles import FORMATS as PICK_FORMATS
-from napari_cryopick.io.review import (
-    read_reviewed,
-    write_reviewed,
-)
-from napari_cryopick.layers.results import (
-    SHOWS_KEY,
-)
 
 from ._common import (
     BUNDLED_ORIGIN,
@@ -73,27 +64,23 @@ from ._common import (
     session_micrographs,
     set_micrograph_settings,
     short_error,
-    show_only_micrograph,
     threshold_text,
     unproxy,
 )
 from .result_layers import (
-    _SHAPE_KINDS,
     _counts_without_tracing,
     _current_picks,
     _store_shape_edits,
     apply_display_threshold,
     deleted_picks,
-    display,
     ensuring_result_layers,
     follow_micrographs,
     result_picks,
-    show_pick_result,
     showing_pick_result,
     shown_objects,
 )
+from .review import ReviewPanel
 from .shown import (
-    ShownResult,
     _fiber_width,
     _has_diameters,
     _object_counts,
@@ -293,8 +280,6 @@ def prewarm_text_glyphs(viewer: Any) -> bool:
     return True
 
 
-#: Milliseconds the review table waits after the last slider move or edit before it follows.
-REVIEW_DELAY_MS = 150
 #: Relative difference between the Pick diameter and the measured one that earns a warning.
 DIAMETER_MISMATCH = 0.25
 #: Score floor of the files "Pick folder…" writes when candidates are kept (re-threshold later).
@@ -341,9 +326,6 @@ class PickWidget(QWidget):
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
         self._export_warning = ""  # what the last export's format cannot hold
-        self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
-        self._picks_folder: Path | None = None
-        self._review_open: str | None = None  # the micrograph the review opened last
         self._cancel = threading.Event()
         self._progress = JobProgress()
         # results being shown, one step per event-loop turn (see showing_pick_result)
@@ -426,33 +408,6 @@ class PickWidget(QWidget):
         progress_row.addWidget(self.progress_bar)
         progress_row.addWidget(self.cancel_button)
 
-        self.review_table = QTableWidget(0, 4)
-        self.review_table.setHorizontalHeaderLabels(
-            ["micrograph", "picks", "mean score", "reviewed"]
-        )
-        self.review_table.verticalHeader().setVisible(False)
-        self.review_table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.review_table.setSelectionBehavior(QTableWidget.SelectRows)
-        self.review_table.setSelectionMode(QTableWidget.SingleSelection)
-        self.review_table.setMinimumHeight(90)
-        self.review_table.setMaximumHeight(160)
-        self.review_table.setToolTip("Picked micrographs; click one to show it alone")
-        self.load_picks_button = QPushButton("Load picks…")
-        self.load_picks_button.setToolTip(
-            "Read the pick files of the open micrographs from a folder (e.g. written by "
-            "Pick folder… with candidates kept) and review them at any threshold"
-        )
-        self.previous_button = QPushButton("◀ Previous")
-        self.next_button = QPushButton("Next ▶")
-        self.reviewed_check = QCheckBox("Reviewed")
-        self.reviewed_check.setToolTip("Mark the shown micrograph as reviewed")
-        self.review_folder_button = QPushButton("Review folder…")
-        self.review_folder_button.setToolTip(
-            "Step through the micrographs of a folder, one open at a time, with their pick files"
-        )
-        review_files_row = QHBoxLayout()
-        review_files_row.addWidget(self.review_folder_button)
-        review_files_row.addWidget(self.load_picks_button)
         self.min_diameter_spin, self.max_diameter_spin = QDoubleSpinBox(), QDoubleSpinBox()
         for spin, which in (
             (self.min_diameter_spin, "smaller"),
@@ -471,11 +426,6 @@ class PickWidget(QWidget):
         size_row.addWidget(self.min_diameter_spin)
         size_row.addWidget(QLabel("to"))
         size_row.addWidget(self.max_diameter_spin)
-        review_row = QHBoxLayout()
-        review_row.addWidget(self.previous_button)
-        review_row.addWidget(self.reviewed_check)
-        review_row.addWidget(self.next_button)
-
         self.keep_candidates_check = QCheckBox(f"Keep candidates down to {KEEP_CANDIDATES}")
         self.keep_candidates_check.setToolTip(
             "Pick folder… writes every candidate scoring at least this, with its score, so the "
@@ -505,17 +455,10 @@ class PickWidget(QWidget):
         )
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        # the review table follows edits and the threshold once the user rests
-        self._review_order: dict[str, int] = {}  # micrograph -> its row
-        self._review_counts: dict[str, dict[str, int]] = {}  # objects shown per micrograph
-        self._review_pending: set[str] = set()
-        self._review_all = False
+        # the table of picked micrographs, stepping through them, folders and their pick files
+        self.review = ReviewPanel(self.viewer, self._threshold_for, self.status.setText)
+        self.review.table_refreshed.connect(self._on_review_refreshed)
         self._status_with_review = False  # the status of several micrographs comes with it
-        self._review_timer = QTimer(self)
-        self._review_timer.setSingleShot(True)
-        self._review_timer.setInterval(REVIEW_DELAY_MS)
-        self._review_timer.timeout.connect(self._refresh_scheduled_review)
-
         form = QFormLayout()
         form.addRow("Model", model_row)
         form.addRow("", self.model_label)
@@ -530,10 +473,8 @@ class PickWidget(QWidget):
         layout.addLayout(pick_row)
         layout.addLayout(progress_row)
         layout.addWidget(self.status)
-        layout.addWidget(self.review_table)
-        layout.addLayout(review_files_row)
         layout.addLayout(size_row)
-        layout.addLayout(review_row)
+        layout.addWidget(self.review)
         export_form = QFormLayout()
         export_form.addRow("Format", self.format_combo)
         export_form.addRow("Folder", export_row)
@@ -554,16 +495,8 @@ class PickWidget(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._choose_export)
         self.labels_button.clicked.connect(self.use_as_labels)
-        self.review_table.cellClicked.connect(lambda row, _col: self.show_micrograph(row))
-        self.load_picks_button.clicked.connect(self._choose_picks_folder)
-        self.review_folder_button.clicked.connect(self._choose_review_folder)
-        self.previous_button.clicked.connect(lambda: self.step_micrograph(-1))
-        self.next_button.clicked.connect(lambda: self.step_micrograph(+1))
-        self.reviewed_check.toggled.connect(self._on_reviewed_toggled)
         self.viewer.layers.events.inserted.connect(self._on_layers_inserted)
-        self.viewer.layers.events.removed.connect(lambda _event: self.refresh_review_table())
         self.viewer.layers.selection.events.active.connect(self._on_layers_changed)
-        self.viewer.layers.selection.events.active.connect(self._sync_review_controls)
 
         _preload_picking_modules()
         QTimer.singleShot(0, lambda: prewarm_text_glyphs(self.viewer))
@@ -573,8 +506,6 @@ class PickWidget(QWidget):
         state.display_diameter = self.diameter_range()
         listen_to_model(self.viewer, self, self._on_session_model)
         connect_while_alive(state.threshold_requested, self, self.set_threshold)
-        connect_while_alive(state.picks_changed, self, self._on_picks_changed)
-        connect_while_alive(state.micrograph_shown, self, self._sync_review_controls)
         # the diameter typed or measured in Annotate for the current micrograph
         connect_while_alive(state.settings_changed, self, self._on_settings_changed)
         if state.model is not None:
@@ -582,9 +513,6 @@ class PickWidget(QWidget):
         else:
             self.load_bundled()
         self._on_layers_changed()
-        self.refresh_review_table()
-        for layer in self.viewer.layers:  # result layers another widget made already
-            self._listen_to_edits(layer)
         follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
         self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
@@ -938,7 +866,6 @@ class PickWidget(QWidget):
         (``picks_changed``).
         """
         self._on_layers_changed()
-        self._listen_to_edits(event.value)
         if is_micrograph_layer(event.value):
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
@@ -993,7 +920,7 @@ class PickWidget(QWidget):
 
         The displayed micrograph's layers and the status line at once; the
         review table's counts (every row changes) a moment later, once the
-        slider rests (:meth:`_schedule_review`). With several micrographs
+        slider rests (:meth:`ReviewPanel.schedule_review`). With several micrographs
         whose fibers are traced at the new threshold, the status comes with
         the table (tracing costs 0.1-0.7 s a micrograph).
         """
@@ -1006,7 +933,7 @@ class PickWidget(QWidget):
         }
         if not names:
             return
-        self._schedule_review(None)
+        self.review.schedule_review(None)
         if len(names) == 1:  # with its vesicles and fibers
             self._status_with_review = False
             if self.worker is None:
@@ -1023,6 +950,20 @@ class PickWidget(QWidget):
         self._status_with_review = False
         if self.worker is None:
             self.status.setText(self._filter_text(_objects_text(totals, self._model_kinds())))
+
+    def _on_review_refreshed(self) -> None:
+        """The review table counted every micrograph: the status of several micrographs whose
+        fibers :meth:`_refilter` left to the table's count says their totals now."""
+        if not self._status_with_review or self.worker is not None:
+            return
+        self._status_with_review = False
+        state = session(self.viewer)
+        totals = {"picks": 0, "vesicles": 0, "fibers": 0}
+        for name, counts in self.review.counts.items():
+            if name in state.pick_results:
+                for kind, n in counts.items():
+                    totals[kind] += n
+        self.status.setText(self._filter_text(_objects_text(totals, self._model_kinds())))
 
     def _filter_text(self, objects: str) -> str:
         """``"<objects> at threshold 0.15"``, with the size filter and what it does not change."""
@@ -1408,333 +1349,6 @@ class PickWidget(QWidget):
             # one line per skipped file; each message starts with the file's path
             text += f"\n{len(batch.errors)} skipped:\n" + "\n".join(batch.errors.values())
         self.status.setText(text)
-
-    # --- reviewing many micrographs ---
-
-    def _review_names(self) -> list[str]:
-        if self._folder_files:  # reviewing a folder: one row per micrograph file
-            return [path.stem for path in self._folder_files]
-        return sorted(session(self.viewer).pick_results)
-
-    def _choose_review_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs to review")
-        if folder:
-            picks = QFileDialog.getExistingDirectory(self, "Folder of their pick files")
-            self.review_folder(folder, picks or None)
-
-    def review_folder(self, folder: str | Path, picks_folder: str | Path | None = None) -> int:
-        """Step through the micrograph files of ``folder``, one open at a time.
-
-        Showing a row (click, Previous, Next) opens that micrograph, closes
-        the one opened before by the review, and loads its pick file from
-        ``picks_folder`` (every candidate, see :meth:`load_picks`). Returns
-        the number of micrographs.
-        """
-        from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
-
-        self._folder_files = sorted(
-            p
-            for p in Path(folder).iterdir()
-            if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
-        )
-        self._picks_folder = None if picks_folder is None else Path(picks_folder)
-        problem = "" if self._picks_folder is None else self._load_reviewed(self._picks_folder)
-        self.refresh_review_table()
-        self.status.setText(
-            "\n".join(
-                t
-                for t in (f"Reviewing {len(self._folder_files)} micrograph(s) of {folder}", problem)
-                if t
-            )
-        )
-        return len(self._folder_files)
-
-    def _open_for_review(self, name: str) -> None:
-        """Open the folder micrograph ``name`` (closing the previous one) with its picks."""
-        path = next((p for p in self._folder_files if p.stem == name), None)
-        if path is None:
-            return
-        open_now = [m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name]
-        if open_now:
-            other = layer_path(open_now[0])
-            if other is not None and other.resolve() != path.resolve():
-                # a re-trial: nothing opened and nothing said; the review row could be
-                # ticked Reviewed for a micrograph never shown
-                self.status.setText(
-                    f"{name} is open from {other}: close it to review {path} (one "
-                    "micrograph name is one layer)."
-                )
-            return
-        previous, self._review_open = self._review_open, name
-        state = session(self.viewer)
-        for mlayer in micrograph_layers(self.viewer):
-            if previous is not None and micrograph_name(mlayer) == previous:
-                state.retained.add(previous)  # its picks, corrected, stay for export and return
-                self.viewer.layers.remove(mlayer)
-        self.viewer.open(str(path), plugin="napari-cryopick")
-        if name in state.pick_results:
-            display(self.viewer, name)  # back to a reviewed one: as the user left it
-        elif self._picks_folder is not None:
-            self.load_picks(self._picks_folder, only=name)
-
-    def _on_picks_changed(self, name: str) -> None:
-        self.refresh_review_rows([name])
-        state = session(self.viewer)
-        if name in state.pick_results:  # picked (or opened) again: nothing to say any more
-            state.discarded_corrections.discard(name)
-        elif name in state.discarded_corrections:
-            # closed with corrections not yet kept (a trial lost them without a word)
-            state.discarded_corrections.discard(name)
-            self.status.setText(
-                f"{name} closed: its picks and your corrections of them (picks deleted, "
-                "moved or added) left the session; files exported and training labels "
-                "keep what they saved."
-            )
-
-    def _listen_to_edits(self, layer: Any) -> None:
-        """Edits of a shared result layer (picks, circles, paths) refresh its micrograph's row."""
-        if layer.metadata.get(SHOWS_KEY) not in ("picks", *_SHAPE_KINDS):
-            return
-        layer.events.data.connect(self._on_result_edited)
-        self.destroyed.connect(lambda *_args: layer.events.data.disconnect(self._on_result_edited))
-
-    def _on_result_edited(self, _event: Any = None) -> None:
-        displayed = session(self.viewer).displayed
-        if displayed:
-            self._schedule_review(displayed)
-
-    def _schedule_review(self, name: str | None) -> None:
-        """Refresh ``name``'s row of the review table (None: every row) when the user rests.
-
-        A slider drag or a path being reshaped changes the counts many times a
-        second; the table follows once, :data:`REVIEW_DELAY_MS` after the last.
-        """
-        if name is None:
-            self._review_all = True
-        else:
-            self._review_pending.add(name)
-        self._review_timer.start()
-
-    def _refresh_scheduled_review(self) -> None:
-        names, self._review_pending = self._review_pending, set()
-        everything, self._review_all = self._review_all, False
-        if everything:
-            self.refresh_review_table()
-        else:
-            self.refresh_review_rows(names)
-        if everything and self._status_with_review and self.worker is None:
-            self._status_with_review = False
-            state = session(self.viewer)
-            totals = {"picks": 0, "vesicles": 0, "fibers": 0}
-            for name, counts in self._review_counts.items():
-                if name in state.pick_results:
-                    for kind, n in counts.items():
-                        totals[kind] += n
-            self.status.setText(self._filter_text(_objects_text(totals, self._model_kinds())))
-
-    def _review_row(self, name: str) -> tuple[tuple[str, int, float, bool], str]:
-        """``(name, objects, mean score, reviewed)`` of a micrograph and its count's text.
-
-        Objects are counted as the user sees them (:func:`result_picks`): one
-        per particle pick, vesicle circle and fiber (not one per vertex of its
-        path); the text names the vesicles and fibers among them, e.g.
-        ``"4 (2 vesicles, 1 fibers)"``. The mean score is one score per object.
-        """
-        # the displayed micrograph from its layers, the others from the session's store
-        table = result_picks(self.viewer, name)
-        counts = _object_counts(table)
-        self._review_counts[name] = counts
-        scores = _object_scores(table)
-        mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
-        total = sum(counts.values())
-        others = [f"{n} {kind}" for kind, n in counts.items() if kind != "picks" and n]
-        text = f"{total} ({', '.join(others)})" if others else str(total)
-        return (name, total, mean, name in session(self.viewer).reviewed), text
-
-    def _set_review_row(self, row: int, values: tuple[str, int, float, bool], text: str) -> None:
-        name, _count, mean, reviewed = values
-        cells = (
-            name,
-            text,
-            "–" if not np.isfinite(mean) else f"{mean:.2f}",
-            "yes" if reviewed else "",
-        )
-        for column, value in enumerate(cells):
-            self.review_table.setItem(row, column, QTableWidgetItem(value))
-
-    def refresh_review_table(self) -> list[tuple[str, int, float, bool]]:
-        """Fill the table: micrograph, shown objects, their mean score, reviewed flag.
-
-        Every row (:meth:`_review_row`); :meth:`refresh_review_rows` refreshes
-        some.
-        """
-        names = self._review_names()
-        rows = [self._review_row(name) for name in names]
-        self._review_counts = {name: self._review_counts[name] for name in names}
-        self.review_table.setRowCount(len(rows))
-        for row, (values, text) in enumerate(rows):
-            self._set_review_row(row, values, text)
-        self._review_order = {name: row for row, name in enumerate(names)}
-        return [values for values, _text in rows]
-
-    def refresh_review_rows(self, names: Any) -> None:
-        """Refresh the rows of ``names`` only (and insert those of micrographs new to it).
-
-        Counting a micrograph traces its fibers: a table of thousands of
-        micrographs is refreshed whole only when micrographs left it.
-        """
-        order = self._review_names()
-        before = self._review_order
-        if [name for name in order if name in before] != list(before):
-            self.refresh_review_table()  # micrographs went (closed): renumber every row
-            return
-        names = list(names)
-        for row, name in enumerate(order):  # a new micrograph picked: its row is inserted
-            if name not in before:
-                self.review_table.insertRow(row)
-                names.append(name)
-        self._review_order = {name: row for row, name in enumerate(order)}
-        for name in dict.fromkeys(names):
-            row = self._review_order.get(name)
-            if row is not None:
-                self._set_review_row(row, *self._review_row(name))
-
-    def show_micrograph(self, row: int) -> str | None:
-        """Show the micrograph of table row ``row`` and its layers alone; select it."""
-        names = self._review_names()
-        if not 0 <= row < len(names):
-            return None
-        name = names[row]
-        if self._folder_files:
-            self._open_for_review(name)
-            self.refresh_review_table()
-        show_only_micrograph(self.viewer, name)
-        for mlayer in micrograph_layers(self.viewer):
-            if micrograph_name(mlayer) == name:
-                self.viewer.layers.selection.active = mlayer
-        self.review_table.selectRow(row)
-        self._show_reviewed(name in session(self.viewer).reviewed)
-        return name
-
-    def step_micrograph(self, step: int) -> str | None:
-        """Show the next (``+1``) or previous (``-1``) picked micrograph."""
-        names = self._review_names()
-        if not names:
-            return None
-        rows = self.review_table.selectionModel().selectedRows()
-        current = rows[0].row() if rows else -1
-        return self.show_micrograph(min(max(current + step, 0), len(names) - 1))
-
-    def _choose_picks_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of pick files")
-        if folder:
-            self.load_picks(folder)
-
-    def load_picks(self, folder: str | Path, only: str | None = None) -> list[str]:
-        """Load ``<micrograph>.<format>`` of each open micrograph from ``folder`` for review.
-
-        Every row of a file becomes a candidate (with its score, where the
-        file has one), shown at the slider's threshold like freshly picked
-        ones. The reviewed flags saved in the folder (:data:`REVIEW_FILE`)
-        come back, and marking a micrograph reviewed saves there from now on.
-        Returns the micrographs loaded.
-        """
-        from napari_cryopick.io.pickfiles import read_picks
-
-        folder = Path(folder)
-        self._picks_folder = folder  # the reviewed flags are saved here
-        loaded, problems = [], []
-        problem = self._load_reviewed(folder)
-        if problem:
-            problems.append(problem)
-        for mlayer in micrograph_layers(self.viewer):
-            name = micrograph_name(mlayer)
-            if only is not None and name != only:
-                continue
-            files = [folder / f"{name}.{ext}" for ext in ("star", "cbox", "box", "txt", "csv")]
-            path = next((f for f in files if f.is_file()), None)
-            if path is None:
-                continue
-            try:
-                table = read_picks(path, micrograph=name)
-            except (ValueError, OSError) as exc:
-                problems.append(str(exc))
-                continue
-            # best first; a fiber's vertices stay in the file's order (its path)
-            traced = table["tube_id"] > 0
-            ranked = table[~traced].sort_values("score", ascending=False, na_position="first")
-            table = pd.concat([ranked, table[traced]]) if traced.any() else ranked
-            # the file replaces what the session had (its picks without score included)
-            result = ShownResult(table.reset_index(drop=True), None)
-            show_pick_result(self.viewer, name, result, keep_manual=False, honour_negatives=False)
-            apply_display_threshold(self.viewer, name, self._threshold_for(name))
-            loaded.append(name)
-        text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
-        self.status.setText("\n".join([text, *problems]))
-        return loaded
-
-    def _shown_micrograph(self) -> str | None:
-        """The micrograph on screen (worked on), else the review table's selected row's."""
-        current = current_micrograph_layer(self.viewer)
-        if current is not None:
-            return micrograph_name(current)
-        rows = self.review_table.selectionModel().selectedRows()
-        names = self._review_names()
-        return names[rows[0].row()] if rows and rows[0].row() < len(names) else None
-
-    def _show_reviewed(self, checked: bool) -> None:
-        """Set the Reviewed box without it marking anything (``_on_reviewed_toggled``)."""
-        self.reviewed_check.blockSignals(True)
-        self.reviewed_check.setChecked(checked)
-        self.reviewed_check.blockSignals(False)
-
-    def _sync_review_controls(self, shown: Any = None) -> None:
-        """The Reviewed box and the table's selection follow the micrograph on screen.
-
-        Shown through Annotate's Micrograph box (``shown``: its name, sent
-        before its layer is activated) or the layer list, the box kept the
-        table row's micrograph, and ticking it marked that one (a trial).
-        """
-        name = shown if isinstance(shown, str) and shown else self._shown_micrograph()
-        if name is None:
-            return
-        self._show_reviewed(name in session(self.viewer).reviewed)
-        row = self._review_order.get(name)
-        if row is not None and row < self.review_table.rowCount():
-            self.review_table.selectRow(row)
-
-    def _on_reviewed_toggled(self, checked: bool) -> None:
-        name = self._shown_micrograph()
-        names = self._review_names()
-        if name is None or name not in names:
-            # nothing to mark: the box says so instead of staying ticked for nothing
-            self._show_reviewed(False)
-            self.status.setText(
-                f"{name or 'This micrograph'} has no picks to review yet: pick it first."
-            )
-            return
-        reviewed = session(self.viewer).reviewed
-        if checked:
-            reviewed.add(name)
-        else:
-            reviewed.discard(name)
-        if self._picks_folder is not None:  # kept with the pick files, for the next session
-            try:
-                write_reviewed(self._picks_folder, name, checked)
-            except OSError as exc:
-                self.status.setText(f"Could not save the reviewed flag: {exc}")
-        self.refresh_review_table()
-        row = self._review_order.get(name)
-        if row is not None:
-            self.review_table.selectRow(row)
-
-    def _load_reviewed(self, folder: Path) -> str:
-        """Add the reviewed flags saved in ``folder`` to the session; a problem as one line."""
-        try:
-            session(self.viewer).reviewed.update(read_reviewed(folder))
-        except ValueError as exc:
-            return str(exc)
-        return ""
 
     # --- export and labels ---
 

@@ -343,7 +343,7 @@ def _counts_without_tracing(
     Fibers are counted from the paths layer when it shows the micrograph, or
     from the store when its fibers are tubes only (loaded, edited) or were
     traced at this threshold before; None when they would be traced (0.1-0.7 s
-    a micrograph: the review table counts them, :meth:`PickWidget._schedule_review`).
+    a micrograph: the review table counts them, :meth:`ReviewPanel.schedule_review`).
     """
     result = session(viewer).pick_results.get(micrograph)
     if result is None:

@@ -1,0 +1,476 @@
+"""The Pick widget's review panel: the table of picked micrographs, stepping through
+them, a folder reviewed one micrograph at a time, pick files loaded back, reviewed flags.
+
+It shows the session's results (``result_layers``) and never picks: the Pick
+widget owns it (``PickWidget.review``) and gives it the threshold each
+micrograph is shown at and its status line. The reviewed flags of a picks
+folder are ``io.review``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import QTimer, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cryopick.io.review import read_reviewed, write_reviewed
+from napari_cryopick.layers.results import SHOWS_KEY
+
+from ._common import (
+    connect_while_alive,
+    current_micrograph_layer,
+    layer_path,
+    micrograph_layers,
+    micrograph_name,
+    session,
+    show_only_micrograph,
+)
+from .result_layers import (
+    _SHAPE_KINDS,
+    apply_display_threshold,
+    display,
+    result_picks,
+    show_pick_result,
+)
+from .shown import ShownResult, _object_counts, _object_scores
+
+__all__ = ["REVIEW_DELAY_MS", "ReviewPanel"]
+
+#: Milliseconds the review table waits after the last slider move or edit before it follows.
+REVIEW_DELAY_MS = 150
+
+
+class ReviewPanel(QWidget):
+    """Picked micrographs in a table (objects shown, mean score, reviewed); step through them.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer (the session's results are its).
+    threshold_for
+        The display threshold of a micrograph (the Pick widget's slider, or its
+        data set's own threshold).
+    say
+        Writes one status text (the Pick widget's status line).
+    """
+
+    #: Every row was refreshed after the user rested (:meth:`schedule_review` of None).
+    table_refreshed = Signal()
+
+    def __init__(
+        self,
+        viewer: Any,
+        threshold_for: Callable[[str], float],
+        say: Callable[[str], None],
+    ) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self._threshold_for = threshold_for
+        self._say = say
+        self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
+        self._picks_folder: Path | None = None
+        self._review_open: str | None = None  # the micrograph the review opened last
+        # the table follows edits and the threshold once the user rests
+        self._review_order: dict[str, int] = {}  # micrograph -> its row
+        self._review_counts: dict[str, dict[str, int]] = {}  # objects shown per micrograph
+        self._review_pending: set[str] = set()
+        self._review_all = False
+        self._review_timer = QTimer(self)
+        self._review_timer.setSingleShot(True)
+        self._review_timer.setInterval(REVIEW_DELAY_MS)
+        self._review_timer.timeout.connect(self._refresh_scheduled_review)
+
+        self.review_table = QTableWidget(0, 4)
+        self.review_table.setHorizontalHeaderLabels(
+            ["micrograph", "picks", "mean score", "reviewed"]
+        )
+        self.review_table.verticalHeader().setVisible(False)
+        self.review_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.review_table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.review_table.setSelectionMode(QTableWidget.SingleSelection)
+        self.review_table.setMinimumHeight(90)
+        self.review_table.setMaximumHeight(160)
+        self.review_table.setToolTip("Picked micrographs; click one to show it alone")
+        self.load_picks_button = QPushButton("Load picks…")
+        self.load_picks_button.setToolTip(
+            "Read the pick files of the open micrographs from a folder (e.g. written by "
+            "Pick folder… with candidates kept) and review them at any threshold"
+        )
+        self.previous_button = QPushButton("◀ Previous")
+        self.next_button = QPushButton("Next ▶")
+        self.reviewed_check = QCheckBox("Reviewed")
+        self.reviewed_check.setToolTip("Mark the shown micrograph as reviewed")
+        self.review_folder_button = QPushButton("Review folder…")
+        self.review_folder_button.setToolTip(
+            "Step through the micrographs of a folder, one open at a time, with their pick files"
+        )
+        files_row = QHBoxLayout()
+        files_row.addWidget(self.review_folder_button)
+        files_row.addWidget(self.load_picks_button)
+        step_row = QHBoxLayout()
+        step_row.addWidget(self.previous_button)
+        step_row.addWidget(self.reviewed_check)
+        step_row.addWidget(self.next_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.review_table)
+        layout.addLayout(files_row)
+        layout.addLayout(step_row)
+
+        self.review_table.cellClicked.connect(lambda row, _col: self.show_micrograph(row))
+        self.load_picks_button.clicked.connect(self._choose_picks_folder)
+        self.review_folder_button.clicked.connect(self._choose_review_folder)
+        self.previous_button.clicked.connect(lambda: self.step_micrograph(-1))
+        self.next_button.clicked.connect(lambda: self.step_micrograph(+1))
+        self.reviewed_check.toggled.connect(self._on_reviewed_toggled)
+        # bound methods: napari's events hold them weakly (a lambda would outlive the panel)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.viewer.layers.selection.events.active.connect(self._sync_review_controls)
+        state = session(self.viewer)
+        connect_while_alive(state.picks_changed, self, self._on_picks_changed)
+        connect_while_alive(state.micrograph_shown, self, self._sync_review_controls)
+        self.refresh_review_table()
+        for layer in self.viewer.layers:  # result layers another widget made already
+            self.listen_to_edits(layer)
+
+    def _on_layer_removed(self, _event: Any = None) -> None:
+        self.refresh_review_table()
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        self.listen_to_edits(event.value)
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Objects shown per micrograph of the table (``{"picks": n, ...}``), as last counted."""
+        return dict(self._review_counts)
+
+    def _review_names(self) -> list[str]:
+        if self._folder_files:  # reviewing a folder: one row per micrograph file
+            return [path.stem for path in self._folder_files]
+        return sorted(session(self.viewer).pick_results)
+
+    def _choose_review_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs to review")
+        if folder:
+            picks = QFileDialog.getExistingDirectory(self, "Folder of their pick files")
+            self.review_folder(folder, picks or None)
+
+    def review_folder(self, folder: str | Path, picks_folder: str | Path | None = None) -> int:
+        """Step through the micrograph files of ``folder``, one open at a time.
+
+        Showing a row (click, Previous, Next) opens that micrograph, closes
+        the one opened before by the review, and loads its pick file from
+        ``picks_folder`` (every candidate, see :meth:`load_picks`). Returns
+        the number of micrographs.
+        """
+        from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+
+        self._folder_files = sorted(
+            p
+            for p in Path(folder).iterdir()
+            if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
+        )
+        self._picks_folder = None if picks_folder is None else Path(picks_folder)
+        problem = "" if self._picks_folder is None else self._load_reviewed(self._picks_folder)
+        self.refresh_review_table()
+        self._say(
+            "\n".join(
+                t
+                for t in (f"Reviewing {len(self._folder_files)} micrograph(s) of {folder}", problem)
+                if t
+            )
+        )
+        return len(self._folder_files)
+
+    def _open_for_review(self, name: str) -> None:
+        """Open the folder micrograph ``name`` (closing the previous one) with its picks."""
+        path = next((p for p in self._folder_files if p.stem == name), None)
+        if path is None:
+            return
+        open_now = [m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name]
+        if open_now:
+            other = layer_path(open_now[0])
+            if other is not None and other.resolve() != path.resolve():
+                # a re-trial: nothing opened and nothing said; the review row could be
+                # ticked Reviewed for a micrograph never shown
+                self._say(
+                    f"{name} is open from {other}: close it to review {path} (one "
+                    "micrograph name is one layer)."
+                )
+            return
+        previous, self._review_open = self._review_open, name
+        state = session(self.viewer)
+        for mlayer in micrograph_layers(self.viewer):
+            if previous is not None and micrograph_name(mlayer) == previous:
+                state.retained.add(previous)  # its picks, corrected, stay for export and return
+                self.viewer.layers.remove(mlayer)
+        self.viewer.open(str(path), plugin="napari-cryopick")
+        if name in state.pick_results:
+            display(self.viewer, name)  # back to a reviewed one: as the user left it
+        elif self._picks_folder is not None:
+            self.load_picks(self._picks_folder, only=name)
+
+    def _on_picks_changed(self, name: str) -> None:
+        self.refresh_review_rows([name])
+        state = session(self.viewer)
+        if name in state.pick_results:  # picked (or opened) again: nothing to say any more
+            state.discarded_corrections.discard(name)
+        elif name in state.discarded_corrections:
+            # closed with corrections not yet kept (a trial lost them without a word)
+            state.discarded_corrections.discard(name)
+            self._say(
+                f"{name} closed: its picks and your corrections of them (picks deleted, "
+                "moved or added) left the session; files exported and training labels "
+                "keep what they saved."
+            )
+
+    def listen_to_edits(self, layer: Any) -> None:
+        """Edits of a shared result layer (picks, circles, paths) refresh its micrograph's row."""
+        if layer.metadata.get(SHOWS_KEY) not in ("picks", *_SHAPE_KINDS):
+            return
+        layer.events.data.connect(self._on_result_edited)
+        self.destroyed.connect(lambda *_args: layer.events.data.disconnect(self._on_result_edited))
+
+    def _on_result_edited(self, _event: Any = None) -> None:
+        displayed = session(self.viewer).displayed
+        if displayed:
+            self.schedule_review(displayed)
+
+    def schedule_review(self, name: str | None) -> None:
+        """Refresh ``name``'s row of the review table (None: every row) when the user rests.
+
+        A slider drag or a path being reshaped changes the counts many times a
+        second; the table follows once, :data:`REVIEW_DELAY_MS` after the last.
+        """
+        if name is None:
+            self._review_all = True
+        else:
+            self._review_pending.add(name)
+        self._review_timer.start()
+
+    def _refresh_scheduled_review(self) -> None:
+        names, self._review_pending = self._review_pending, set()
+        everything, self._review_all = self._review_all, False
+        if everything:
+            self.refresh_review_table()
+        else:
+            self.refresh_review_rows(names)
+        if everything:
+            self.table_refreshed.emit()
+
+    def _review_row(self, name: str) -> tuple[tuple[str, int, float, bool], str]:
+        """``(name, objects, mean score, reviewed)`` of a micrograph and its count's text.
+
+        Objects are counted as the user sees them (:func:`result_picks`): one
+        per particle pick, vesicle circle and fiber (not one per vertex of its
+        path); the text names the vesicles and fibers among them, e.g.
+        ``"4 (2 vesicles, 1 fibers)"``. The mean score is one score per object.
+        """
+        # the displayed micrograph from its layers, the others from the session's store
+        table = result_picks(self.viewer, name)
+        counts = _object_counts(table)
+        self._review_counts[name] = counts
+        scores = _object_scores(table)
+        mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
+        total = sum(counts.values())
+        others = [f"{n} {kind}" for kind, n in counts.items() if kind != "picks" and n]
+        text = f"{total} ({', '.join(others)})" if others else str(total)
+        return (name, total, mean, name in session(self.viewer).reviewed), text
+
+    def _set_review_row(self, row: int, values: tuple[str, int, float, bool], text: str) -> None:
+        name, _count, mean, reviewed = values
+        cells = (
+            name,
+            text,
+            "–" if not np.isfinite(mean) else f"{mean:.2f}",
+            "yes" if reviewed else "",
+        )
+        for column, value in enumerate(cells):
+            self.review_table.setItem(row, column, QTableWidgetItem(value))
+
+    def refresh_review_table(self) -> list[tuple[str, int, float, bool]]:
+        """Fill the table: micrograph, shown objects, their mean score, reviewed flag.
+
+        Every row (:meth:`_review_row`); :meth:`refresh_review_rows` refreshes
+        some.
+        """
+        names = self._review_names()
+        rows = [self._review_row(name) for name in names]
+        self._review_counts = {name: self._review_counts[name] for name in names}
+        self.review_table.setRowCount(len(rows))
+        for row, (values, text) in enumerate(rows):
+            self._set_review_row(row, values, text)
+        self._review_order = {name: row for row, name in enumerate(names)}
+        return [values for values, _text in rows]
+
+    def refresh_review_rows(self, names: Any) -> None:
+        """Refresh the rows of ``names`` only (and insert those of micrographs new to it).
+
+        Counting a micrograph traces its fibers: a table of thousands of
+        micrographs is refreshed whole only when micrographs left it.
+        """
+        order = self._review_names()
+        before = self._review_order
+        if [name for name in order if name in before] != list(before):
+            self.refresh_review_table()  # micrographs went (closed): renumber every row
+            return
+        names = list(names)
+        for row, name in enumerate(order):  # a new micrograph picked: its row is inserted
+            if name not in before:
+                self.review_table.insertRow(row)
+                names.append(name)
+        self._review_order = {name: row for row, name in enumerate(order)}
+        for name in dict.fromkeys(names):
+            row = self._review_order.get(name)
+            if row is not None:
+                self._set_review_row(row, *self._review_row(name))
+
+    def show_micrograph(self, row: int) -> str | None:
+        """Show the micrograph of table row ``row`` and its layers alone; select it."""
+        names = self._review_names()
+        if not 0 <= row < len(names):
+            return None
+        name = names[row]
+        if self._folder_files:
+            self._open_for_review(name)
+            self.refresh_review_table()
+        show_only_micrograph(self.viewer, name)
+        for mlayer in micrograph_layers(self.viewer):
+            if micrograph_name(mlayer) == name:
+                self.viewer.layers.selection.active = mlayer
+        self.review_table.selectRow(row)
+        self._show_reviewed(name in session(self.viewer).reviewed)
+        return name
+
+    def step_micrograph(self, step: int) -> str | None:
+        """Show the next (``+1``) or previous (``-1``) picked micrograph."""
+        names = self._review_names()
+        if not names:
+            return None
+        rows = self.review_table.selectionModel().selectedRows()
+        current = rows[0].row() if rows else -1
+        return self.show_micrograph(min(max(current + step, 0), len(names) - 1))
+
+    def _choose_picks_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of pick files")
+        if folder:
+            self.load_picks(folder)
+
+    def load_picks(self, folder: str | Path, only: str | None = None) -> list[str]:
+        """Load ``<micrograph>.<format>`` of each open micrograph from ``folder`` for review.
+
+        Every row of a file becomes a candidate (with its score, where the
+        file has one), shown at the slider's threshold like freshly picked
+        ones. The reviewed flags saved in the folder (:data:`REVIEW_FILE`)
+        come back, and marking a micrograph reviewed saves there from now on.
+        Returns the micrographs loaded.
+        """
+        from napari_cryopick.io.pickfiles import read_picks
+
+        folder = Path(folder)
+        self._picks_folder = folder  # the reviewed flags are saved here
+        loaded, problems = [], []
+        problem = self._load_reviewed(folder)
+        if problem:
+            problems.append(problem)
+        for mlayer in micrograph_layers(self.viewer):
+            name = micrograph_name(mlayer)
+            if only is not None and name != only:
+                continue
+            files = [folder / f"{name}.{ext}" for ext in ("star", "cbox", "box", "txt", "csv")]
+            path = next((f for f in files if f.is_file()), None)
+            if path is None:
+                continue
+            try:
+                table = read_picks(path, micrograph=name)
+            except (ValueError, OSError) as exc:
+                problems.append(str(exc))
+                continue
+            # best first; a fiber's vertices stay in the file's order (its path)
+            traced = table["tube_id"] > 0
+            ranked = table[~traced].sort_values("score", ascending=False, na_position="first")
+            table = pd.concat([ranked, table[traced]]) if traced.any() else ranked
+            # the file replaces what the session had (its picks without score included)
+            result = ShownResult(table.reset_index(drop=True), None)
+            show_pick_result(self.viewer, name, result, keep_manual=False, honour_negatives=False)
+            apply_display_threshold(self.viewer, name, self._threshold_for(name))
+            loaded.append(name)
+        text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
+        self._say("\n".join([text, *problems]))
+        return loaded
+
+    def _shown_micrograph(self) -> str | None:
+        """The micrograph on screen (worked on), else the review table's selected row's."""
+        current = current_micrograph_layer(self.viewer)
+        if current is not None:
+            return micrograph_name(current)
+        rows = self.review_table.selectionModel().selectedRows()
+        names = self._review_names()
+        return names[rows[0].row()] if rows and rows[0].row() < len(names) else None
+
+    def _show_reviewed(self, checked: bool) -> None:
+        """Set the Reviewed box without it marking anything (``_on_reviewed_toggled``)."""
+        self.reviewed_check.blockSignals(True)
+        self.reviewed_check.setChecked(checked)
+        self.reviewed_check.blockSignals(False)
+
+    def _sync_review_controls(self, shown: Any = None) -> None:
+        """The Reviewed box and the table's selection follow the micrograph on screen.
+
+        Shown through Annotate's Micrograph box (``shown``: its name, sent
+        before its layer is activated) or the layer list, the box kept the
+        table row's micrograph, and ticking it marked that one (a trial).
+        """
+        name = shown if isinstance(shown, str) and shown else self._shown_micrograph()
+        if name is None:
+            return
+        self._show_reviewed(name in session(self.viewer).reviewed)
+        row = self._review_order.get(name)
+        if row is not None and row < self.review_table.rowCount():
+            self.review_table.selectRow(row)
+
+    def _on_reviewed_toggled(self, checked: bool) -> None:
+        name = self._shown_micrograph()
+        names = self._review_names()
+        if name is None or name not in names:
+            # nothing to mark: the box says so instead of staying ticked for nothing
+            self._show_reviewed(False)
+            self._say(f"{name or 'This micrograph'} has no picks to review yet: pick it first.")
+            return
+        reviewed = session(self.viewer).reviewed
+        if checked:
+            reviewed.add(name)
+        else:
+            reviewed.discard(name)
+        if self._picks_folder is not None:  # kept with the pick files, for the next session
+            try:
+                write_reviewed(self._picks_folder, name, checked)
+            except OSError as exc:
+                self._say(f"Could not save the reviewed flag: {exc}")
+        self.refresh_review_table()
+        row = self._review_order.get(name)
+        if row is not None:
+            self.review_table.selectRow(row)
+
+    def _load_reviewed(self, folder: Path) -> str:
+        """Add the reviewed flags saved in ``folder`` to the session; a problem as one line."""
+        try:
+            session(self.viewer).reviewed.update(read_reviewed(folder))
+        except ValueError as exc:
+            return str(exc)
+        return ""
