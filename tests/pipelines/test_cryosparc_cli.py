@@ -363,7 +363,49 @@ def test_export_refuses_picks_off_their_exposures(project, tmp_path, capsys):
     xs, ys = rng.uniform(2, cols / 2 - 4, 24), rng.uniform(2, rows / 2 - 4, 24)
     write_picks(make_picks(xs, ys, diameter=10.0), picks / f"{UID}_mic_a.star")
     assert main([*args[:-1], str(tmp_path / "binned.star")]) == 2
-    assert "all 24 picks lie in the top-left" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "all 24 picks lie in the top-left" in err
+    assert "Give --scale 2" in err
+
+
+def test_export_scales_picks_of_binned_copies(project, tmp_path, capsys):
+    # left alone since session 26: the binned-copies check had no way forward; --scale F
+    # moves picks of F-times binned copies onto the exposures' pixels
+    import starfile
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    _, exposures, _, _ = project
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    rows, cols = SHAPE
+    rng = np.random.default_rng(1)
+    xs, ys = rng.uniform(2, cols / 2 - 4, 24), rng.uniform(2, rows / 2 - 4, 24)
+    write_picks(make_picks(xs, ys, diameter=10.0), picks / f"{UID}_mic_a.star")
+    base = ["cryosparc", "export", str(picks), "--exposures", str(exposures), "--out"]
+    out = tmp_path / "scaled.star"
+    assert main([*base, str(out), "--scale", "2"]) == 0
+    assert "coordinates x 2" in capsys.readouterr().out
+    table = starfile.read(out)
+    table = table["particles"] if isinstance(table, dict) else table
+    order = np.argsort(table["rlnCoordinateX"].to_numpy())
+    np.testing.assert_allclose(
+        table["rlnCoordinateX"].to_numpy()[order], np.sort((xs + 0.5) * 2 - 0.5), atol=0.01
+    )
+    np.testing.assert_allclose(
+        np.sort(table["rlnCoordinateY"].to_numpy()), np.sort((ys + 0.5) * 2 - 0.5), atol=0.01
+    )
+    # --scale 1: the user says the picks are the exposures' own (no binned-copies check)
+    same = tmp_path / "same.star"
+    assert main([*base, str(same), "--scale", "1"]) == 0
+    capsys.readouterr()
+    # scaled too far: off the exposures, still refused
+    assert main([*base, str(tmp_path / "far.star"), "--scale", "4"]) == 2
+    assert "lie off their exposures after --scale" in capsys.readouterr().err
+    assert not (tmp_path / "far.star").exists()
+    assert main([*base, str(tmp_path / "bad.star"), "--scale", "0"]) == 2
+    assert "--scale must be a positive number" in capsys.readouterr().err
 
 
 def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
