@@ -129,3 +129,23 @@ def test_log_lines_during_a_progress_bar_stand_on_lines_of_their_own(capsys):
     assert handler.stream is sys.stderr  # given back
     lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
     assert "WARNING: m1: something to say" in lines
+
+
+def test_the_first_draw_shows_no_rate_from_a_step_done_before_the_bar(capsys):
+    # a trial: "1/3 [00:00<00:00, 21959.71step/s]": the bar is made at the first event,
+    # whose step was done before it, and counted it in no time
+    def job():
+        yield _Step(1, 3)
+        yield _Step(3, 3)
+
+    drive(job(), progress_bar=True, description="picking")
+    first = capsys.readouterr().err.split("\r")
+    first_draw = next(line for line in first if "1/3" in line)
+    assert "?step/s" in first_draw or "0.00step/s" in first_draw, first_draw
+
+
+def test_a_bar_can_go_to_standard_output(capsys):
+    drive(_job(3), progress_bar=True, description="picking", file=progress.sys.stdout)
+    captured = capsys.readouterr()
+    assert "3/3" in captured.out
+    assert captured.err == ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -893,3 +895,56 @@ def test_filter_for_a_kind_the_files_do_not_hold_says_so(tmp_path, capsys):
     assert "the files hold no vesicle picks (kinds read: particle)" in captured.err
     assert main(["filter", str(source), "--kind", "particle", "--out", str(tmp_path / "p")]) == 0
     assert "hold no" not in capsys.readouterr().err
+
+
+def test_relion_job_that_goes_well_writes_nothing_to_standard_error(relion_project, tiny_model):
+    """A trial: RELION shows a job's standard error (run.err) as its errors, and every
+    progress bar and information line of a job that went well was there."""
+    import subprocess
+
+    command = [
+        sys.executable,
+        "-m",
+        "napari_cryopick.cli",
+        "relion",
+        "--o",
+        "External/job004/",
+        "--in_mics",
+        "CtfFind/job003/micrographs_ctf.star",
+        "--j",
+        "1",
+        "--model",
+        str(tiny_model),
+        "--diameter-A",
+        "24",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "picking: 100%" in done.stdout  # the progress bar, on standard output
+    assert "picked " in done.stdout
+    assert (relion_project / "External/job004/RELION_JOB_EXIT_SUCCESS").is_file()
+
+
+def test_relion_job_information_goes_to_standard_output_and_warnings_stay(capsys):
+    import logging
+
+    from napari_cryopick.cli._relion import info_on_stdout
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.handlers = [handler]
+    level, root.level = root.level, logging.INFO
+    try:
+        with info_on_stdout():
+            logging.getLogger("napari_cryopick.test").info("zero-shot: scale 1.0")
+            logging.getLogger("napari_cryopick.test").warning("few picks")
+        logging.getLogger("napari_cryopick.test").info("after the job")
+    finally:
+        root.handlers = saved
+        root.level = level
+    captured = capsys.readouterr()
+    assert captured.out == "INFO: zero-shot: scale 1.0\n"
+    assert captured.err == "WARNING: few picks\nINFO: after the job\n"

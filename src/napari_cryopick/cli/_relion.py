@@ -17,9 +17,12 @@ complete yet. See docs/pipelines.md for the GUI set-up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError
 
@@ -184,6 +187,62 @@ def _items(job_dir: Path, star: Path) -> tuple[list, list]:
     return micrographs, items
 
 
+class _Below:
+    """A log filter passing records below ``level`` only."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def filter(self, record: Any) -> bool:
+        return record.levelno < self.level
+
+
+@contextlib.contextmanager
+def info_on_stdout() -> Iterator[None]:
+    """Information lines on standard output while the job runs, warnings and errors on
+    standard error, as RELION's own programs do.
+
+    RELION writes an External job's standard error to ``run.err`` and its GUI
+    shows that file as the job's errors: a trial found every progress bar and
+    "INFO: zero-shot ..." line of a job that went well there. The progress bar
+    goes to standard output too (``drive(file=sys.stdout)``).
+    """
+    import logging
+
+    root = logging.getLogger()
+    on_stderr = [
+        h
+        for h in root.handlers
+        if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
+    ]
+    if not on_stderr:  # (logging set up by a caller of main(): left as it is)
+        yield
+        return
+    below = _Below(logging.WARNING)
+    out = logging.StreamHandler(sys.stdout)
+    out.setFormatter(on_stderr[0].formatter)
+    for condition in on_stderr[0].filters:  # (the CLI's: this package's information only)
+        out.addFilter(condition)
+    out.addFilter(below)
+    at_least = _AtLeast(logging.WARNING)
+    for handler in on_stderr:
+        handler.addFilter(at_least)
+    root.addHandler(out)
+    try:
+        yield
+    finally:
+        root.removeHandler(out)
+        for handler in on_stderr:
+            handler.removeFilter(at_least)
+
+
+class _AtLeast(_Below):
+    """A log filter passing records of ``level`` and above only."""
+
+    def filter(self, record: Any) -> bool:
+        return not super().filter(record)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick relion``; returns the exit code (and leaves RELION's exit marker)."""
     from napari_cryopick.io.relion import clear_exit_markers, write_exit_marker
@@ -196,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     clear_exit_markers(job_dir)
     try:
-        code = _run(args, job_dir)
+        with info_on_stdout():
+            code = _run(args, job_dir)
     except KeyboardInterrupt:
         write_exit_marker(job_dir, "aborted")
         print("cryopick relion: interrupted (RELION_JOB_EXIT_ABORTED)", file=sys.stderr)
@@ -279,7 +339,9 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         should_stop=lambda: abort_requested(control),
         overwrite=args.overwrite,
     )
-    outcome = drive(run_batch(request, batch, items), progress_bar=True, description="picking")
+    outcome = drive(
+        run_batch(request, batch, items), progress_bar=True, description="picking", file=sys.stdout
+    )
 
     # autopick.star lists every complete micrograph of the list, in its order
     # with the settings the run picked with (a zero-shot run chooses its scale and

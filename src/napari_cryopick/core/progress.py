@@ -56,14 +56,15 @@ class _AboveBar:
         self.stream.flush()
 
 
-def _logs_above(bar_class: Any) -> list[tuple[Any, Any]]:
-    """Point the root logger's standard-error handlers at :class:`_AboveBar`; what to restore."""
+def _logs_above(bar_class: Any, bar_stream: Any) -> list[tuple[Any, Any]]:
+    """Point the root logger's handlers of the bar's stream at :class:`_AboveBar`; what to
+    restore."""
     import logging
 
     swapped = []
     for handler in logging.getLogger().handlers:
         stream = getattr(handler, "stream", None)
-        if isinstance(handler, logging.StreamHandler) and stream is sys.stderr:
+        if isinstance(handler, logging.StreamHandler) and stream is bar_stream:
             swapped.append((handler, stream))
             handler.stream = _AboveBar(stream, bar_class.write)
     return swapped
@@ -75,6 +76,7 @@ def drive(
     *,
     progress_bar: bool = False,
     description: str = "",
+    file: Any = None,
 ) -> T:
     """Run a job generator to the end and return its result.
 
@@ -92,13 +94,17 @@ def drive(
         the time left in their postfix; the bar then leaves out its own estimate.
     description
         Label of the progress bar.
+    file
+        Stream of the progress bar (default: standard error). ``cryopick relion`` draws
+        it on standard output: RELION shows a job's standard error as errors.
     """
     bar = None
     swapped: list[tuple[Any, Any]] = []
     event = None
     interval, last_drawn = REFRESH_S_TERMINAL, -float("inf")
     if progress_bar:
-        terminal = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        file = sys.stderr if file is None else file
+        terminal = bool(getattr(file, "isatty", lambda: False)())
         interval = REFRESH_S_TERMINAL if terminal else REFRESH_S_LOG
     try:
         while True:
@@ -113,17 +119,22 @@ def drive(
                 # leaves its one error line alone, not an empty "0step" bar above it
                 from tqdm.auto import tqdm
 
+                step = getattr(event, "step", None)
                 bar = tqdm(
                     desc=description,
                     unit="step",
                     total=getattr(event, "total", None),  # not a first "0step" of no total
+                    # the rate counts from the first event's step: a first micrograph done
+                    # before the bar was made read "21959.71step/s" (a trial)
+                    initial=step if isinstance(step, int) and step > 0 else 0,
+                    file=file,
                     bar_format=(
                         _OWN_ETA_FORMAT if getattr(event, "eta_s", None) is not None else None
                     ),
                     dynamic_ncols=True,
                     mininterval=interval,
                 )
-                swapped = _logs_above(tqdm)
+                swapped = _logs_above(tqdm, file)
             if bar is not None:
                 total = getattr(event, "total", None)
                 step = getattr(event, "step", None)
