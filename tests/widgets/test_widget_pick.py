@@ -397,6 +397,23 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     assert widget.status.text().startswith(f"2 micrographs picked; {shown} (on screen): ")
     # the next pick (either micrograph) reuses the factor instead of searching again
     assert widget.pick_request([]).diameter_factor == 0.8
+    # stepping to the other micrograph: the status describes it (a trial: it kept naming
+    # the micrograph on screen when picking ended)
+    other = next(name for name in names if name != shown)
+    widget.review.show_micrograph(widget.review._review_names().index(other))
+    qtbot.waitUntil(
+        lambda: widget.status.text().startswith(f"2 micrographs picked; {other} (on screen): "),
+        timeout=5_000,
+    )
+    # an export's end stays said (a trial: replaced by the pick's summary at once)
+    widget.format_combo.setCurrentText("star")
+    widget.export_edit.setText(str(tmp_path / "exported"))
+    assert widget.export_in_background() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    qtbot.wait(300)  # the end of the job, shown step by step
+    assert widget.status.text().startswith("Exported "), widget.status.text()
+    widget.review.show_micrograph(widget.review._review_names().index(shown))
+    assert widget.status.text().startswith("Exported "), widget.status.text()
 
 
 def _write_png(path, image):

@@ -323,6 +323,8 @@ class PickWidget(QWidget):
         #: the micrographs picked by the last run, in order: what their status said of the
         #: scale (zero-shot factor, inverted contrast)
         self._picked_names: dict[str, tuple[str, str]] = {}
+        self._job_what = ""  # the running or last job: "Picking", "Export"
+        self._picked_all_shown = ""  # the status _finishing said after picking several
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
         self._export_warning = ""  # what the last export's format cannot hold
@@ -847,6 +849,7 @@ class PickWidget(QWidget):
         self._on_layers_changed()
 
     def _on_layers_changed(self, _event: Any = None) -> None:
+        self._follow_picked_all()
         if self.head_combo.currentText() == OWN_HEADS:
             shown = current_micrograph_layer(self.viewer)
             name = micrograph_name(shown) if shown is not None else ""
@@ -1090,6 +1093,7 @@ class PickWidget(QWidget):
         )
         worker.finished.connect(self._on_finished)
         self.worker = worker
+        self._job_what = what
         self._set_busy(True)
         self.status.setText(f"{what}…")
         self._showing.add(self._progress.starting(worker, total, f"cryopick {what.lower()}"))
@@ -1180,9 +1184,24 @@ class PickWidget(QWidget):
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
                 "micrograph(s); files written so far are complete."
             )
-        elif len(self._picked_names) > 1:
-            self.status.setText(self._picked_all_text())
+        elif self._job_what == "Picking" and len(self._picked_names) > 1:
+            # (open micrographs picked; an export or a folder picked says its own end, a
+            # trial: "Exported 239 picks" was replaced by the last pick's summary)
+            self._picked_all_shown = self._picked_all_text()
+            self.status.setText(self._picked_all_shown)
         yield
+
+    def _follow_picked_all(self) -> None:
+        """The status of several micrographs picked describes the micrograph on screen as
+        the user steps through them (a trial: it kept naming the one on screen at the end,
+        and apoferritin's zero-shot warning never showed with apoferritin on screen)."""
+        if self.worker is not None or not self._picked_all_shown:
+            return
+        if self.status.text() != self._picked_all_shown:  # said something else since
+            self._picked_all_shown = ""
+            return
+        self._picked_all_shown = self._picked_all_text()
+        self.status.setText(self._picked_all_shown)
 
     def _picked_all_text(self) -> str:
         """The status after picking several micrographs: how many, and the one on screen
@@ -1313,6 +1332,7 @@ class PickWidget(QWidget):
 
         self._request_scale_key = self._scale_key()
         self._cancel = threading.Event()
+        self._picked_names = {}  # (none open: the folder's end says what was written)
         # a child process: its numpy/torch work never holds this process's GIL or its cores
         job = pick_in_child if FOLDER_PICKING_IN_CHILD else _picking_job
         worker = background(job, request, self._cancel)
