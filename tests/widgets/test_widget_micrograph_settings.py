@@ -465,6 +465,39 @@ def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tm
     assert micrograph_dataset(viewer.layers["a_0"]) == "apo"
 
 
+def test_a_micrograph_of_another_folder_says_what_it_took_from_a_closed_one(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A trial typed 'apoferritin' and 62 px on an apoferritin micrograph, closed it and
+    opened a vesicle micrograph of another folder: it took both without a word."""
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    apo = _micrograph_file(tmp_path / "apoferritin", "a_0", seed=5)
+    viewer.open(str(apo), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "a_0", timeout=5000)
+    annotate.dataset_edit.setText("apoferritin")
+    annotate.dataset_edit.editingFinished.emit()
+    annotate.diameter_spin.setValue(62.0)
+    annotate.diameter_spin.editingFinished.emit()
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    same = _micrograph_file(tmp_path / "apoferritin", "a_1", seed=6)
+    viewer.open(str(same), plugin=PLUGIN)  # the same folder: takes both, no warning
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "a_1", timeout=5000)
+    assert annotate.dataset_edit.text() == "apoferritin"
+    assert "Warning" not in annotate.status.text()
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    vesicles = _micrograph_file(tmp_path / "vesicles", "v_0", seed=7)
+    viewer.open(str(vesicles), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "v_0", timeout=5000)
+    # (the status follows once a_1's pending save, made as it closed, has said its piece)
+    qtbot.waitUntil(lambda: "Warning: v_0" in annotate.status.text(), timeout=5000)
+    text = annotate.status.text()
+    assert "Warning: v_0 (folder vesicles) took data set 'apoferritin' and 62 px" in text
+    assert "as typed last on a_0 (folder apoferritin): if it is another protein" in text
+
+
 @pytest.mark.parametrize("how", ["remove", "remove_selected"])
 def test_closing_the_micrograph_on_screen_lets_the_next_click_annotate_the_one_shown(
     three_open, qtbot, how

@@ -78,6 +78,10 @@ class SessionState:
     typed_dataset
         The data-set name the user typed last (None: none yet): a micrograph
         shown without a data-set name takes it.
+    typed_on
+        The file of the micrograph those were typed or measured on (None: not a
+        file): a micrograph of another folder that takes them is warned about,
+        even once that micrograph is closed.
     """
 
     #: ``(model, path)``: a new current model (after training or loading).
@@ -126,6 +130,7 @@ class SessionState:
         self.bundled: tuple[Any, dict] | None = None
         self.typed_diameter: float | None = None
         self.typed_dataset: str | None = None
+        self.typed_on: Path | None = None
         #: Why micrographs opened again were closed (:func:`guard_one_layer_per_micrograph`).
         self.refused: list[str] = []
 
@@ -529,6 +534,8 @@ def set_micrograph_settings(
     """
     state = session(viewer)
     changed = False
+    if typed and (diameter_px is not None or dataset is not None):
+        state.typed_on = layer_path(micrograph_layer)
     if diameter_px is not None:
         diameter_px = float(diameter_px)
         if typed:
