@@ -9,6 +9,7 @@ import pytest
 from napari.utils.key_bindings import coerce_keybinding
 
 from napari_cryopick._widgets._common import layer_type
+from napari_cryopick._widgets.annotate import MIN_DRAWN_VESICLE_PX
 from napari_cryopick.core.pick_table import make_picks, picks_to_napari
 from napari_cryopick.io.annotations import load_annotations
 
@@ -402,18 +403,43 @@ def test_a_click_without_a_drag_in_vesicle_mode_is_not_kept(annotate, micrograph
     circles.add([circle(100, 100, 200.0), circle(400, 400, 2.5)], shape_type="ellipse")
     widget.save_pending()
     assert len(circles.data) == 1
-    assert "1 circle(s) smaller than" in widget.status.text()
+    assert "1 circle(s) of a click (or smaller than 8 px)" in widget.status.text()
     saved = load_annotations(micrograph_path).picks
     assert saved["diameter"].tolist() == [200.0]
     # the removal's own save keeps the note (a re-trial saw it for 0.4 s); the next edit ends it
     widget.save_pending()
-    assert "1 circle(s) smaller than" in widget.status.text()
+    assert "1 circle(s) of a click (or smaller than 8 px)" in widget.status.text()
     circles.add([circle(500, 500, 150.0)], shape_type="ellipse")
     widget.save_pending()
-    assert "smaller than" not in widget.status.text()
+    assert "of a click" not in widget.status.text()
     circles.add([circle(700, 700, 3.0)], shape_type="ellipse")
     widget.save_all()  # "Save now" at once: no slip saved either
     assert load_annotations(micrograph_path).picks["diameter"].tolist() == [200.0, 150.0]
+
+
+def test_a_dragged_vesicle_stays_whatever_the_zoom(annotate, micrograph_path):
+    # a trial zoomed out on a 2217 px micrograph: every circle below 1.5 times a click's
+    # (79 px there) was removed, a real 74 px vesicle with them; only a click's own circle
+    # (napari's press, no drag) is not a vesicle
+    viewer, widget = annotate
+    circles = widget.set_kind("vesicle")
+    viewer.camera.zoom = 0.05  # zoomed far out: a click's circle is large
+    circles.scale_factor = 1 / viewer.camera.zoom  # (what the canvas sets as it draws)
+    click = float(circles._normalized_vertex_radius) / 2
+    assert click > 4 * MIN_DRAWN_VESICLE_PX, click
+
+    def circle(row, col, size):
+        return np.array([row, col], float) + size * np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
+
+    dragged = 1.3 * click  # below the old limit of 1.5 clicks
+    circles.add(
+        [circle(100, 100, 200.0), circle(400, 400, dragged), circle(700, 100, click)],
+        shape_type="ellipse",
+    )
+    widget.save_pending()
+    saved = load_annotations(micrograph_path).picks["diameter"].to_numpy(float)
+    np.testing.assert_allclose(sorted(saved), sorted([200.0, dragged]), rtol=1e-6)
+    assert "1 circle(s) of a click" in widget.status.text()
 
 
 def test_the_vesicle_scale_leaves_out_a_size_far_from_the_others():

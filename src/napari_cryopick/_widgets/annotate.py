@@ -87,11 +87,16 @@ logger = logging.getLogger(__name__)
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
 SAVE_DELAY_MS = 400
 
-#: A drawn vesicle smaller than this (or than 1.5 times the circle a click leaves at the
-#: zoom of the moment) is a click without a drag, not a vesicle: a trial's one such 2.5 px
-#: circle beside eight 200 px vesicles made training's scale 24 px, and no vesicle was
-#: picked.
+#: A drawn vesicle smaller than this, or exactly the circle a click leaves at the zoom of
+#: the moment (within :data:`CLICK_CIRCLE_TOLERANCE`), is a click without a drag, not a
+#: vesicle: a trial's one such 2.5 px circle beside eight 200 px vesicles made training's
+#: scale 24 px, and no vesicle was picked. (Until 2026-12-03 every circle below 1.5 times
+#: the click's was dropped: zoomed out on a 2217 px micrograph that was 79 px, and a
+#: trial's real 74 px vesicle went.)
 MIN_DRAWN_VESICLE_PX = 8.0
+#: Relative difference of a circle's width and height from a click's that still makes it
+#: a click (napari's press draws a square box of half the vertex radius).
+CLICK_CIRCLE_TOLERANCE = 0.05
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
 
 
@@ -1005,10 +1010,15 @@ class AnnotateWidget(QWidget):
             return False
         # napari's add_ellipse makes a circle of half the vertex radius on a press
         click = float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0) / 2
-        smallest = max(MIN_DRAWN_VESICLE_PX, 1.5 * click)
         sizes = layer_to_picks(layer)["diameter"].to_numpy(float)
-        tiny = np.flatnonzero(~(sizes >= smallest))
-        if len(tiny) == 0 or len(sizes) != len(layer.data):
+        if len(sizes) != len(layer.data):
+            return True
+        tiny = ~(sizes >= MIN_DRAWN_VESICLE_PX)
+        if click > 0:  # a press without a drag: exactly the click's box, both sides
+            sides = np.array([np.ptp(np.asarray(box, float), axis=0)[-2:] for box in layer.data])
+            tiny |= np.all(np.abs(sides - click) <= CLICK_CIRCLE_TOLERANCE * click, axis=1)
+        tiny = np.flatnonzero(tiny)
+        if len(tiny) == 0:
             return True
         layer.selected_data = set(tiny.tolist())
         self._removing_slips = True  # (its data event is no edit of the user's)
@@ -1017,8 +1027,8 @@ class AnnotateWidget(QWidget):
         finally:
             self._removing_slips = False
         self._slip_notes[micrograph] = (
-            f"{len(tiny)} circle(s) smaller than {smallest:.0f} px not kept as vesicles (a "
-            "click draws none: drag across the vesicle)"
+            f"{len(tiny)} circle(s) of a click (or smaller than {MIN_DRAWN_VESICLE_PX:.0f} px) "
+            "not kept as vesicles (a click draws none: drag across the vesicle)"
         )
         return True
 
