@@ -421,6 +421,20 @@ def test_star_writes_relion_s_no_score_value_for_hand_added_picks(tmp_path):
     np.testing.assert_allclose(back["score"].iloc[[0, 2]], table["score"].iloc[[0, 2]], atol=1e-4)
 
 
+def test_topaz_writes_a_number_for_hand_added_picks(tmp_path):
+    # an interop trial: "<NA>" for a hand-added pick; RELION reads a Topaz file's scores
+    # with textToFloat (readTopazCoordinates), and Topaz files have no "no score"
+    table = sample_table(3, "mic_a", 1)
+    table.loc[1, "score"] = np.nan
+    path = write_picks(table, tmp_path / "picks.txt", "topaz")
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+    scores = [float(row[3]) for row in rows]  # every field a number
+    assert scores[1] == pytest.approx(16.118096, abs=1e-6)  # the most certain pick
+    assert scores[1] > max(scores[0], scores[2])
+    back = read_picks(path)
+    assert back["score"].iloc[1] == pytest.approx(1.0, abs=1e-6)
+
+
 # --- micrograph names: spaces, one name per micrograph, RELION's index -------------------
 
 

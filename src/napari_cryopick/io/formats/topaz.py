@@ -10,7 +10,11 @@ Topaz writes integer coordinates and casts coordinates to integers when it
 reads training targets, so integers are written by default. Topaz scores are
 logits (log-likelihood ratios, unbounded; ``topaz extract -t 0`` keeps p >=
 0.5); they are converted to the project's [0, 1] score with the logistic
-function on reading and back with the logit on writing.
+function on reading and back with the logit on writing. A pick without a score
+(added by hand) among scored ones is written with the highest score a file holds
+(the logit of 1 - 1e-7, 16.118096): Topaz files have no "no score", and RELION's
+reader of Topaz files takes every score as a number (``<NA>``, written until
+2026-12-03, is none); it reads back as a score of 1.
 """
 
 from __future__ import annotations
@@ -133,8 +137,8 @@ def write(table: pd.DataFrame, path: str | Path, *, integer: bool = True) -> Non
     for i, (name, x, y) in enumerate(zip(table["micrograph"], table["x"], table["y"])):
         fields = [str(name), format_number(x, decimals), format_number(y, decimals)]
         if with_score:
-            fields.append(
-                format_number(topaz_score[i] if np.isfinite(score[i]) else np.nan, LOGIT_DECIMALS)
-            )
+            # (no score: added by hand, a certain particle)
+            value = topaz_score[i] if np.isfinite(score[i]) else float(logit(np.float64(1.0)))
+            fields.append(format_number(value, LOGIT_DECIMALS))
         lines.append("\t".join(fields))
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
