@@ -23,7 +23,9 @@ from .layers.results import pick_file_layers
 
 ReaderFunction = Callable[[str | Sequence[str]], list]
 
-_PICK_SUFFIXES = pick_file_suffixes()
+#: Every pick file the command line reads: the written formats' and cryoSPARC's particles
+#: ``.cs`` (read only; a trial: the command line read it, napari did not).
+_PICK_SUFFIXES = (*pick_file_suffixes(), ".cs")
 
 
 def _paths(path: str | Sequence[str]) -> list[Path]:
@@ -63,17 +65,22 @@ def _claims(path: Path) -> bool:
         # trial), or asked which reader to use
         return True
     if suffix == ".star":
-        return "rlnCoordinateX" in _head(path)
-    if suffix in (".box", ".cbox"):
+        # coordinates, or RELION's index of coordinate files (an External or AutoPick
+        # job's autopick.star: the files it lists are read)
+        head = _head(path)
+        return "rlnCoordinateX" in head or "rlnMicrographCoordinates" in head
+    if suffix in (".box", ".cbox", ".cs"):
         return True
     first_line = next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
     return looks_like_topaz(first_line) or looks_like_csv_picks(first_line)
 
 
 def get_picks_reader(path: str | Sequence[str]) -> ReaderFunction | None:
-    """Reader for pick files (STAR, BOX, CBOX, Topaz, CSV), ``None`` for other files.
+    """Reader for pick files (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles ``.cs``),
+    ``None`` for other files.
 
-    ``.star`` files must hold ``rlnCoordinateX``; ``.txt`` and ``.csv`` files
+    ``.star`` files must hold ``rlnCoordinateX`` or be RELION's index of
+    coordinate files (``rlnMicrographCoordinates``); ``.txt`` and ``.csv`` files
     are claimed only when their header looks like picks (Topaz header, or a
     CSV header with ``x`` and ``y``); ``.json`` files only when they are fiber
     centre lines (``cryopick simulate``'s ``fibers/<micrograph>.json``).

@@ -128,6 +128,50 @@ def test_readers_claim_only_their_files(tmp_path):
             reader(str(tmp_path / name))
 
 
+def test_picks_reader_opens_cryosparc_particles_and_relion_s_coordinate_index(tmp_path):
+    # an interop trial: the command line read both, napari's reader claimed neither
+    from napari_cryopick.io.relion import write_coordinate_files_star
+
+    fields = {
+        "location/micrograph_path": np.array(
+            ["J4/m/012345678901234567890_mic_a.mrc"] * 2, dtype="S64"
+        ),
+        "location/center_x_frac": np.array([0.25, 0.5], np.float32),
+        "location/center_y_frac": np.array([0.5, 0.75], np.float32),
+        "location/micrograph_shape": np.array([[400, 600]] * 2, np.uint32),
+    }
+    data = np.zeros(2, dtype=[(name, v.dtype, v.shape[1:]) for name, v in fields.items()])
+    for name, values in fields.items():
+        data[name] = values
+    cs = tmp_path / "J5_particles.cs"
+    with open(cs, "wb") as handle:  # as cryoSPARC writes them
+        np.save(handle, data)
+    reader = _reader.get_picks_reader(str(cs))
+    assert reader is not None
+    (layer,) = reader(str(cs))
+    # the exposure file's own name (the micrograph opened from cryoSPARC's folder)
+    assert layer[1]["metadata"]["micrograph"] == "012345678901234567890_mic_a"
+    np.testing.assert_allclose(layer[0], [[200.0, 150.0], [300.0, 300.0]])  # (row, col)
+
+    job = tmp_path / "External" / "job004"
+    (job / "Movies").mkdir(parents=True)
+    for name in ("mic_b", "mic_c"):
+        write_picks(sample_picks(name), job / "Movies" / f"{name}_autopick.star")
+    index = write_coordinate_files_star(
+        job,
+        [
+            (f"MotionCorr/job002/Movies/{n}.mrc", job / "Movies" / f"{n}_autopick.star")
+            for n in ("mic_b", "mic_c")
+        ],
+        project_dir=tmp_path,
+    )
+    reader = _reader.get_picks_reader(str(index))
+    assert reader is not None
+    layers = reader(str(index))
+    assert [kwargs["metadata"]["micrograph"] for _, kwargs, _ in layers] == ["mic_b", "mic_c"]
+    assert all(len(data) == len(sample_picks()) for data, _, _ in layers)
+
+
 def test_picks_reader_one_layer_per_micrograph(tmp_path):
     table = pd.concat([sample_picks("a"), sample_picks("b")], ignore_index=True)
     path = write_picks(table, tmp_path / "both.star")
