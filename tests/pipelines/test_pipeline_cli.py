@@ -261,6 +261,32 @@ def test_filter_splits_a_file_of_many_micrographs_into_one_file_each(tmp_path, c
     assert [len(read_picks(kept / f"{m}.box")) for m in ("mic_a", "mic_b")] == [1, 1]
 
 
+def test_filter_writes_topaz_targets_for_binned_micrographs(tmp_path, capsys):
+    # an interop trial: only reading had a binning option; Topaz training targets for
+    # 'topaz preprocess -s 4' needed the Python API
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    table = make_picks(
+        [400, 1000], [800, 2000], score=[0.9, 0.6], micrograph="mic_a", diameter=120.0
+    )
+    source = write_picks(table, tmp_path / "mic_a.star")
+    out = tmp_path / "topaz"
+    assert main(["filter", str(source), "--format", "topaz", "--binning", "4",
+                 "--out", str(out)]) == 0  # fmt: skip
+    frame = pd.read_csv(out / "mic_a.txt", sep="\t")
+    assert frame["x_coord"].tolist() == [100, 250]  # Topaz's rule: x = 4 x_b
+    assert frame["y_coord"].tolist() == [200, 500]
+    back = read_picks(out / "mic_a.txt", binning=4)  # and back, as Topaz's picks are read
+    np.testing.assert_allclose(back["x"], [400, 1000])
+    # a STAR file into STAR with --binning is rewritten, not copied row by row
+    star = tmp_path / "star"
+    assert main(["filter", str(source), "--binning", "2", "--out", str(star)]) == 0
+    np.testing.assert_allclose(sorted(read_picks(star / "mic_a.star")["x"]), [199.75, 499.75])
+    assert main(["filter", str(source), "--binning", "0.5", "--out", str(tmp_path / "x")]) == 2
+    assert "--binning must be at least 1" in capsys.readouterr().err
+
+
 def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_model, capsys):
     # a trial: cryopick pick mics --out picks replaced the hand picks picks/m1.star
     mics = tmp_path / "mics"

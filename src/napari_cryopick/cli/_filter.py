@@ -77,6 +77,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "whole-pixel box a file, the picks' median diameter)"
         ),
     )
+    parser.add_argument(
+        "--binning",
+        type=float,
+        default=None,
+        metavar="B",
+        help=(
+            "write coordinates for the micrographs binned B times, e.g. Topaz training "
+            "targets for 'topaz preprocess -s B' (Topaz files follow Topaz's rule x = B x_b, "
+            "other formats block binning; docs/file-conventions.md)"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -87,6 +98,8 @@ def _check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    if args.binning is not None and not (math.isfinite(args.binning) and args.binning >= 1):
+        raise CLIError(f"--binning must be at least 1, got {args.binning:g}")
     if args.box_size is not None and args.box_size < 1.0:  # as cryopick pick
         raise CLIError(f"--box-size must be at least 1 px, got {args.box_size:g}")
     if (
@@ -97,11 +110,11 @@ def _check(args: argparse.Namespace) -> None:
         raise CLIError("--min-diameter is larger than --max-diameter")
     if all(
         getattr(args, name) is None
-        for name in ("threshold", "min_diameter", "max_diameter", "kind", "format")
+        for name in ("threshold", "min_diameter", "max_diameter", "kind", "format", "binning")
     ):
         raise CLIError(
-            "give --threshold, --min-diameter, --max-diameter or --kind (or --format alone "
-            "to convert every pick)"
+            "give --threshold, --min-diameter, --max-diameter or --kind (or --format or "
+            "--binning alone to convert every pick)"
         )
 
 
@@ -160,7 +173,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     from napari_cryopick.workflows.pick import one_box_size
 
     source_format = detect_format(path)
-    same = format == source_format and format in ROW_FORMATS
+    same = format == source_format and format in ROW_FORMATS and args.binning in (None, 1.0)
     if same and not (format in BOXED_FORMATS and args.box_size is not None):
         try:
             write_kept_rows(path, target, keep, format)
@@ -176,6 +189,8 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
             )
     passed = table[keep].reset_index(drop=True)
     options = {}
+    if args.binning not in (None, 1.0):
+        options["binning"] = args.binning
     if format in BOXED_FORMATS:
         box = args.box_size
         if box is None:
