@@ -149,3 +149,27 @@ def test_a_bar_can_go_to_standard_output(capsys):
     captured = capsys.readouterr()
     assert "3/3" in captured.out
     assert captured.err == ""
+
+
+def test_warnings_on_standard_error_stay_off_a_bar_on_standard_output(capsys):
+    # a review: with cryopick relion's bar on standard output, the warnings a terminal
+    # shows on standard error went onto the bar's line again (no longer written above it)
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    streams = []
+
+    def job():
+        for step in (1, 2):
+            streams.append(handler.stream)
+            yield SimpleNamespace(step=step, total=2)
+
+    try:
+        drive(job(), progress_bar=True, description="picking", file=sys.stdout)
+    finally:
+        root.removeHandler(handler)
+    assert isinstance(streams[-1], progress._AboveBar)  # written above the bar (tqdm.write)
+    assert handler.stream is sys.stderr  # given back

@@ -433,6 +433,15 @@ def test_topaz_writes_a_number_for_hand_added_picks(tmp_path):
     assert scores[1] > max(scores[0], scores[2])
     back = read_picks(path)
     assert back["score"].iloc[1] == pytest.approx(1.0, abs=1e-6)
+    # a file of hand picks only keeps the score column too (files are joined under one
+    # header; a 3-column header over 4-field rows shifts every field in pandas)
+    hand = write_picks(table.assign(score=np.nan), tmp_path / "hand.txt", "topaz")
+    assert hand.read_text().splitlines()[0].split("\t") == [
+        "image_name",
+        "x_coord",
+        "y_coord",
+        "score",
+    ]
 
 
 # --- micrograph names: spaces, one name per micrograph, RELION's index -------------------

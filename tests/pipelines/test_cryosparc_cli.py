@@ -365,12 +365,13 @@ def test_export_refuses_picks_off_their_exposures(project, tmp_path, capsys):
     assert main([*args[:-1], str(tmp_path / "binned.star")]) == 2
     err = capsys.readouterr().err
     assert "all 24 picks lie in the top-left" in err
-    assert "Give --scale 2" in err
+    assert "Give --picks-binning B for copies binned B times" in err
 
 
-def test_export_scales_picks_of_binned_copies(project, tmp_path, capsys):
-    # left alone since session 26: the binned-copies check had no way forward; --scale F
-    # moves picks of F-times binned copies onto the exposures' pixels
+def test_export_takes_picks_of_binned_copies_onto_the_exposures(project, tmp_path, capsys):
+    # left alone since session 26: the binned-copies check had no way forward;
+    # --picks-binning B moves picks of B-times binned copies onto the exposures' pixels,
+    # as cryopick train --picks-binning reads them
     import starfile
 
     from napari_cryopick.core.pick_table import make_picks
@@ -385,8 +386,8 @@ def test_export_scales_picks_of_binned_copies(project, tmp_path, capsys):
     write_picks(make_picks(xs, ys, diameter=10.0), picks / f"{UID}_mic_a.star")
     base = ["cryosparc", "export", str(picks), "--exposures", str(exposures), "--out"]
     out = tmp_path / "scaled.star"
-    assert main([*base, str(out), "--scale", "2"]) == 0
-    assert "coordinates x 2" in capsys.readouterr().out
+    assert main([*base, str(out), "--picks-binning", "2"]) == 0
+    assert "from 2x-binned coordinates" in capsys.readouterr().out
     table = starfile.read(out)
     table = table["particles"] if isinstance(table, dict) else table
     order = np.argsort(table["rlnCoordinateX"].to_numpy())
@@ -396,16 +397,26 @@ def test_export_scales_picks_of_binned_copies(project, tmp_path, capsys):
     np.testing.assert_allclose(
         np.sort(table["rlnCoordinateY"].to_numpy()), np.sort((ys + 0.5) * 2 - 0.5), atol=0.01
     )
-    # --scale 1: the user says the picks are the exposures' own (no binned-copies check)
+    # --picks-binning 1: the picks are the exposures' own (no binned-copies check)
     same = tmp_path / "same.star"
-    assert main([*base, str(same), "--scale", "1"]) == 0
+    assert main([*base, str(same), "--picks-binning", "1"]) == 0
     capsys.readouterr()
     # scaled too far: off the exposures, still refused
-    assert main([*base, str(tmp_path / "far.star"), "--scale", "4"]) == 2
-    assert "lie off their exposures after --scale" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "far.star"), "--picks-binning", "4"]) == 2
+    assert "lie off their exposures after --picks-binning" in capsys.readouterr().err
     assert not (tmp_path / "far.star").exists()
-    assert main([*base, str(tmp_path / "bad.star"), "--scale", "0"]) == 2
-    assert "--scale must be a positive number" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "bad.star"), "--picks-binning", "0"]) == 2
+    assert "--picks-binning must be at least 1" in capsys.readouterr().err
+    # a Topaz file of 2x-binned copies: Topaz's own rule (x = 2 x_b), as cryopick train reads it
+    (picks / f"{UID}_mic_a.star").unlink()
+    topaz = make_picks(xs, ys, micrograph=f"{UID}_mic_a", score=0.9)
+    write_picks(topaz, picks / f"{UID}_mic_a.txt", "topaz", integer=False)
+    assert main([*base, str(tmp_path / "topaz.star"), "--picks-binning", "2"]) == 0
+    table = starfile.read(tmp_path / "topaz.star")
+    table = table["particles"] if isinstance(table, dict) else table
+    np.testing.assert_allclose(
+        np.sort(table["rlnCoordinateX"].to_numpy()), np.sort(xs * 2), atol=0.02
+    )
 
 
 def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):

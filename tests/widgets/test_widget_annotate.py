@@ -440,6 +440,14 @@ def test_a_dragged_vesicle_stays_whatever_the_zoom(annotate, micrograph_path):
     saved = load_annotations(micrograph_path).picks["diameter"].to_numpy(float)
     np.testing.assert_allclose(sorted(saved), sorted([200.0, dragged]), rtol=1e-6)
     assert "1 circle(s) of a click" in widget.status.text()
+    # a click, then a zoom before the save: the click's circle is known by the zoom it was
+    # drawn at (a review)
+    circles.add([circle(900, 900, click)], shape_type="ellipse")
+    circles.scale_factor = 1.0  # zoomed in (1:1) before the quiet period's save
+    assert float(circles._normalized_vertex_radius) / 2 < 0.5 * click
+    widget.save_pending()
+    saved = load_annotations(micrograph_path).picks["diameter"].to_numpy(float)
+    np.testing.assert_allclose(sorted(saved), sorted([200.0, dragged]), rtol=1e-6)
 
 
 def test_the_vesicle_scale_leaves_out_a_size_far_from_the_others():

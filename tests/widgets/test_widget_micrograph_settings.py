@@ -496,6 +496,19 @@ def test_a_micrograph_of_another_folder_says_what_it_took_from_a_closed_one(
     text = annotate.status.text()
     assert "Warning: v_0 (folder vesicles) took data set 'apoferritin' and 62 px" in text
     assert "as typed last on a_0 (folder apoferritin): if it is another protein" in text
+    # a diameter typed here leaves the data set typed on a_0: the next vesicle micrograph
+    # is still told where its data set came from (a review)
+    annotate.diameter_spin.setValue(180.0)
+    annotate.diameter_spin.editingFinished.emit()
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    more = _micrograph_file(tmp_path / "vesicles", "v_1", seed=8)
+    viewer.open(str(more), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "v_1", timeout=5000)
+    qtbot.waitUntil(lambda: "Warning: v_1" in annotate.status.text(), timeout=5000)
+    text = annotate.status.text()
+    # (the 180 px typed in this folder is not said)
+    assert "took data set 'apoferritin' as typed last on a_0 (folder apoferritin)" in text
 
 
 @pytest.mark.parametrize("how", ["remove", "remove_selected"])

@@ -400,11 +400,21 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     # stepping to the other micrograph: the status describes it (a trial: it kept naming
     # the micrograph on screen when picking ended)
     other = next(name for name in names if name != shown)
-    widget.review.show_micrograph(widget.review._review_names().index(other))
+    # its own diameter (Annotate's): the Diameter box follows it, and the status is said
+    # after that, not with the previous micrograph's diameter (a review)
+    set_micrograph_settings(viewer, viewer.layers[other], diameter_px=100.0)
+    widget.review.show_micrograph(widget.review.names().index(other))
     qtbot.waitUntil(
         lambda: widget.status.text().startswith(f"2 micrographs picked; {other} (on screen): "),
         timeout=5_000,
     )
+    assert widget.diameter_spin.value() == 100.0
+    assert "Warning: diameter" not in widget.status.text()
+    # its diameter typed anew in Annotate: the same (the status was said with the old
+    # value of the Diameter box, "Warning: diameter 100 px, but ... 140 px")
+    set_micrograph_settings(viewer, viewer.layers[other], diameter_px=140.0)
+    assert widget.diameter_spin.value() == 140.0
+    assert widget.status.text().startswith(f"2 micrographs picked; {other} (on screen): ")
     # an export's end stays said (a trial: replaced by the pick's summary at once)
     widget.format_combo.setCurrentText("star")
     widget.export_edit.setText(str(tmp_path / "exported"))
@@ -412,7 +422,7 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
     qtbot.wait(300)  # the end of the job, shown step by step
     assert widget.status.text().startswith("Exported "), widget.status.text()
-    widget.review.show_micrograph(widget.review._review_names().index(shown))
+    widget.review.show_micrograph(widget.review.names().index(shown))
     assert widget.status.text().startswith("Exported "), widget.status.text()
 
 

@@ -79,9 +79,9 @@ class SessionState:
         The data-set name the user typed last (None: none yet): a micrograph
         shown without a data-set name takes it.
     typed_on
-        The file of the micrograph those were typed or measured on (None: not a
-        file): a micrograph of another folder that takes them is warned about,
-        even once that micrograph is closed.
+        ``{"dataset": file, "diameter": file}``: the micrograph each was typed or
+        measured on (None: not a file): a micrograph of another folder that takes
+        them is warned about, even once that micrograph is closed.
     """
 
     #: ``(model, path)``: a new current model (after training or loading).
@@ -130,7 +130,7 @@ class SessionState:
         self.bundled: tuple[Any, dict] | None = None
         self.typed_diameter: float | None = None
         self.typed_dataset: str | None = None
-        self.typed_on: Path | None = None
+        self.typed_on: dict[str, Path | None] = {}
         #: Why micrographs opened again were closed (:func:`guard_one_layer_per_micrograph`).
         self.refused: list[str] = []
 
@@ -534,8 +534,9 @@ def set_micrograph_settings(
     """
     state = session(viewer)
     changed = False
-    if typed and (diameter_px is not None or dataset is not None):
-        state.typed_on = layer_path(micrograph_layer)
+    for what, value in (("diameter", diameter_px), ("dataset", dataset)):
+        if typed and value is not None:
+            state.typed_on[what] = layer_path(micrograph_layer)
     if diameter_px is not None:
         diameter_px = float(diameter_px)
         if typed:

@@ -97,6 +97,14 @@ MIN_DRAWN_VESICLE_PX = 8.0
 #: Relative difference of a circle's width and height from a click's that still makes it
 #: a click (napari's press draws a square box of half the vertex radius).
 CLICK_CIRCLE_TOLERANCE = 0.05
+
+
+def _click_circle(layer: Any) -> float:
+    """The edge of the square box napari's ``add_ellipse`` draws on a press, at the zoom of
+    the moment (half the layer's vertex radius in data pixels; 0 when unknown)."""
+    return float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0) / 2
+
+
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
 
 
@@ -374,6 +382,8 @@ class AnnotateWidget(QWidget):
         self._inherited_notes: dict[str, str] = {}
         # circles not kept as vesicles, said once with the counts of their micrograph
         self._slip_notes: dict[str, str] = {}
+        # {micrograph: sizes of a click's circle at the zooms vesicles were added at}
+        self._click_sizes: dict[str, set[float]] = {}
         self._removing_slips = False  # (their removal's data event is no edit of the user's)
 
         self.micrograph_combo = QComboBox()
@@ -535,9 +545,11 @@ class AnnotateWidget(QWidget):
             return
         self._hooked.add(real)
         micrograph = layer.metadata.get("micrograph", "")
-        layer.events.data.connect(lambda _event, name=micrograph: self._edited(layer, name))
+        layer.events.data.connect(
+            lambda event, name=micrograph: self._edited(layer, name, getattr(event, "action", ""))
+        )
 
-    def _edited(self, layer: Any, micrograph: str) -> None:
+    def _edited(self, layer: Any, micrograph: str, action: Any = "") -> None:
         """An annotation layer changed: drop clicks off the micrograph (said), then save.
 
         A trial's click at (2000, -50) on a 1024 px micrograph was saved, counted,
@@ -546,6 +558,10 @@ class AnnotateWidget(QWidget):
         """
         if not self._removing_slips:
             self._slip_notes.pop(micrograph, None)  # said until the user's next edit
+        if str(action) == "added" and layer_type(layer) == "shapes":
+            # the circle a click leaves at this zoom, remembered until the next save: the
+            # user may zoom before it (a review)
+            self._click_sizes.setdefault(micrograph, set()).add(_click_circle(layer))
         mlayer = find_micrograph_layer(self.viewer, micrograph)
         if (
             mlayer is not None
@@ -833,9 +849,9 @@ class AnnotateWidget(QWidget):
         ]
         folder = _dataset_name(Path(path))
         folders = {_dataset_name(Path(layer_path(other))) for other in sources}
-        took = [f"data set '{own}'"] if dataset is not None else []
+        took = {"dataset": f"data set '{own}'"} if dataset is not None else {}
         if diameter is not None:
-            took.append(f"{diameter:g} px")
+            took["diameter"] = f"{diameter:g} px"
         what = "data set and diameter" if dataset is not None else "diameter"
         if not took:
             return ""
@@ -844,14 +860,26 @@ class AnnotateWidget(QWidget):
                 return ""
             where = f"as the micrographs of data set '{own}' in {', '.join(sorted(folders))}"
         else:
-            # taken from what was typed last, on a micrograph closed since (a trial: a
+            # taken from what was typed last, on micrographs closed since (a trial: a
             # vesicle micrograph took 'apoferritin' and 62 px without a word)
             typed_on = session(self.viewer).typed_on
-            if typed_on is None or _dataset_name(typed_on) == folder:
+            elsewhere = {
+                what: typed_on[what]
+                for what, value in (("dataset", dataset), ("diameter", diameter))
+                if value is not None
+                and typed_on.get(what) is not None
+                and _dataset_name(typed_on[what]) != folder
+            }
+            if not elsewhere:
                 return ""
-            where = f"as typed last on {typed_on.stem} (folder {_dataset_name(typed_on)})"
+            took = {key: text for key, text in took.items() if key in elsewhere}
+            where = "as typed last on " + ", ".join(
+                f"{path.stem} (folder {_dataset_name(path)})"
+                for path in sorted(set(elsewhere.values()))
+            )
         return (
-            f"Warning: {micrograph_name(mlayer)} (folder {folder}) took {' and '.join(took)} "
+            f"Warning: {micrograph_name(mlayer)} (folder {folder}) took "
+            f"{' and '.join(took.values())} "
             f"{where}: if it is another protein, type its {what}."
         )
 
@@ -1008,14 +1036,14 @@ class AnnotateWidget(QWidget):
             return True
         if getattr(layer, "_is_creating", False):
             return False
-        # napari's add_ellipse makes a circle of half the vertex radius on a press
-        click = float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0) / 2
+        # the sizes a click drew at the zooms circles were added at since the last check
+        clicks = {_click_circle(layer), *self._click_sizes.pop(micrograph, set())} - {0.0}
         sizes = layer_to_picks(layer)["diameter"].to_numpy(float)
         if len(sizes) != len(layer.data):
             return True
         tiny = ~(sizes >= MIN_DRAWN_VESICLE_PX)
-        if click > 0:  # a press without a drag: exactly the click's box, both sides
-            sides = np.array([np.ptp(np.asarray(box, float), axis=0)[-2:] for box in layer.data])
+        sides = np.array([np.ptp(np.asarray(box, float), axis=0)[-2:] for box in layer.data])
+        for click in clicks:  # a press without a drag: exactly the click's box, both sides
             tiny |= np.all(np.abs(sides - click) <= CLICK_CIRCLE_TOLERANCE * click, axis=1)
         tiny = np.flatnonzero(tiny)
         if len(tiny) == 0:

@@ -1,16 +1,18 @@
-"""Pick widget: model, head, diameter, threshold; pick, review, export, use as labels.
+"""Pick widget: model, head, diameter, threshold; pick, export, use as labels.
 
 The widget only gathers settings and starts jobs: picking runs the workflow
 (``workflows.pick``) in a napari worker, a micrograph at a time; results go to
 the viewer through ``result_layers`` (one set of layers following the
-micrograph the user works on), whose tables are ``shown``'s. The review file
-of a picks folder is ``io.review``'s.
+micrograph the user works on), whose tables are ``shown``'s. Its review panel
+(the table of picked micrographs, stepping through them, folders and their pick
+files) is ``review``'s.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -324,6 +326,7 @@ class PickWidget(QWidget):
         #: scale (zero-shot factor, inverted contrast)
         self._picked_names: dict[str, tuple[str, str]] = {}
         self._job_what = ""  # the running or last job: "Picking", "Export"
+        self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
@@ -842,20 +845,24 @@ class PickWidget(QWidget):
     def _on_settings_changed(self, _name: Any = None) -> None:
         """Annotate changed a micrograph's data set or diameter: with "each data set's
         own", the micrograph on screen's settings again (its data set may have a head)."""
-        if self.head_combo.currentText() == OWN_HEADS:
-            self._follow_own_head()
-            self._refilter()  # a micrograph of another data set: that one's threshold
-            return
-        self._on_layers_changed()
+        with self._following_picked_all():
+            if self.head_combo.currentText() == OWN_HEADS:
+                self._follow_own_head()
+                self._refilter()  # a micrograph of another data set: that one's threshold
+                return
+            self._follow_diameter()
 
     def _on_layers_changed(self, _event: Any = None) -> None:
-        self._follow_picked_all()
-        if self.head_combo.currentText() == OWN_HEADS:
-            shown = current_micrograph_layer(self.viewer)
-            name = micrograph_name(shown) if shown is not None else ""
-            if name != self._own_followed:  # another micrograph: its settings (not the
-                self._follow_own_head()  # user's slider moved back at every selection)
-            return
+        with self._following_picked_all():
+            if self.head_combo.currentText() == OWN_HEADS:
+                shown = current_micrograph_layer(self.viewer)
+                name = micrograph_name(shown) if shown is not None else ""
+                if name != self._own_followed:  # another micrograph: its settings (not the
+                    self._follow_own_head()  # user's slider moved back at every selection)
+                return
+            self._follow_diameter()
+
+    def _follow_diameter(self) -> None:
         diameter = self.measured_diameter()
         if diameter and abs(self.diameter_spin.value() - diameter) > 0.05:
             self.diameter_spin.setValue(diameter)
@@ -1088,16 +1095,19 @@ class PickWidget(QWidget):
         worker.yielded.connect(on_yielded)
         if on_returned is not None:
             worker.returned.connect(on_returned)
-        worker.errored.connect(
-            lambda exc: self.status.setText(f"{what} failed: {short_error(exc)}")
-        )
+        worker.errored.connect(lambda exc: self._on_errored(what, exc))
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self._job_what = what
+        self._job_failed = False
         self._set_busy(True)
         self.status.setText(f"{what}…")
         self._showing.add(self._progress.starting(worker, total, f"cryopick {what.lower()}"))
         return worker
+
+    def _on_errored(self, what: str, exc: BaseException) -> None:
+        self._job_failed = True  # its end says so, not a summary of what was picked
+        self.status.setText(f"{what} failed: {short_error(exc)}")
 
     def cancel(self) -> None:
         """Stop picking after the current micrograph (files written so far are complete)."""
@@ -1184,24 +1194,34 @@ class PickWidget(QWidget):
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
                 "micrograph(s); files written so far are complete."
             )
-        elif self._job_what == "Picking" and len(self._picked_names) > 1:
+        elif not self._job_failed and self._job_what == "Picking" and len(self._picked_names) > 1:
             # (open micrographs picked; an export or a folder picked says its own end, a
             # trial: "Exported 239 picks" was replaced by the last pick's summary)
             self._picked_all_shown = self._picked_all_text()
             self.status.setText(self._picked_all_shown)
         yield
 
-    def _follow_picked_all(self) -> None:
+    @contextmanager
+    def _following_picked_all(self) -> Iterator[None]:
         """The status of several micrographs picked describes the micrograph on screen as
         the user steps through them (a trial: it kept naming the one on screen at the end,
-        and apoferritin's zero-shot warning never showed with apoferritin on screen)."""
-        if self.worker is not None or not self._picked_all_shown:
-            return
-        if self.status.text() != self._picked_all_shown:  # said something else since
-            self._picked_all_shown = ""
-            return
-        self._picked_all_shown = self._picked_all_text()
-        self.status.setText(self._picked_all_shown)
+        and apoferritin's zero-shot warning never showed with apoferritin on screen).
+
+        Said again after the widget followed the new micrograph (its diameter, its data
+        set's head and threshold), so that its warnings are the new micrograph's; only
+        while that status is still the one shown (nothing else said since).
+        """
+        shown = (
+            self.worker is None
+            and bool(self._picked_all_shown)
+            and self.status.text() == self._picked_all_shown
+        )
+        try:
+            yield
+        finally:
+            if shown:
+                self._picked_all_shown = self._picked_all_text()
+                self.status.setText(self._picked_all_shown)
 
     def _picked_all_text(self) -> str:
         """The status after picking several micrographs: how many, and the one on screen

@@ -159,7 +159,8 @@ class ReviewPanel(QWidget):
         """Objects shown per micrograph of the table (``{"picks": n, ...}``), as last counted."""
         return dict(self._review_counts)
 
-    def _review_names(self) -> list[str]:
+    def names(self) -> list[str]:
+        """The table's micrographs, row by row: a reviewed folder's files, else those picked."""
         if self._folder_files:  # reviewing a folder: one row per micrograph file
             return [path.stem for path in self._folder_files]
         return sorted(session(self.viewer).pick_results)
@@ -309,7 +310,7 @@ class ReviewPanel(QWidget):
         Every row (:meth:`_review_row`); :meth:`refresh_review_rows` refreshes
         some.
         """
-        names = self._review_names()
+        names = self.names()
         rows = [self._review_row(name) for name in names]
         self._review_counts = {name: self._review_counts[name] for name in names}
         self.review_table.setRowCount(len(rows))
@@ -324,7 +325,7 @@ class ReviewPanel(QWidget):
         Counting a micrograph traces its fibers: a table of thousands of
         micrographs is refreshed whole only when micrographs left it.
         """
-        order = self._review_names()
+        order = self.names()
         before = self._review_order
         if [name for name in order if name in before] != list(before):
             self.refresh_review_table()  # micrographs went (closed): renumber every row
@@ -342,7 +343,7 @@ class ReviewPanel(QWidget):
 
     def show_micrograph(self, row: int) -> str | None:
         """Show the micrograph of table row ``row`` and its layers alone; select it."""
-        names = self._review_names()
+        names = self.names()
         if not 0 <= row < len(names):
             return None
         name = names[row]
@@ -359,7 +360,7 @@ class ReviewPanel(QWidget):
 
     def step_micrograph(self, step: int) -> str | None:
         """Show the next (``+1``) or previous (``-1``) picked micrograph."""
-        names = self._review_names()
+        names = self.names()
         if not names:
             return None
         rows = self.review_table.selectionModel().selectedRows()
@@ -420,7 +421,7 @@ class ReviewPanel(QWidget):
         if current is not None:
             return micrograph_name(current)
         rows = self.review_table.selectionModel().selectedRows()
-        names = self._review_names()
+        names = self.names()
         return names[rows[0].row()] if rows and rows[0].row() < len(names) else None
 
     def _show_reviewed(self, checked: bool) -> None:
@@ -446,7 +447,7 @@ class ReviewPanel(QWidget):
 
     def _on_reviewed_toggled(self, checked: bool) -> None:
         name = self._shown_micrograph()
-        names = self._review_names()
+        names = self.names()
         if name is None or name not in names:
             # nothing to mark: the box says so instead of staying ticked for nothing
             self._show_reviewed(False)

@@ -74,13 +74,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "micrographs whose rows cryoSPARC holds in the other order",
     )
     export.add_argument(
-        "--scale",
+        "--picks-binning",
         type=float,
         default=None,
-        metavar="F",
-        help="multiply coordinates and diameters by F: picks made on F-times binned copies of "
-        "the exposures (e.g. 2); given, even as 1, it also says the picks' spread is meant "
-        "(no binned-copies check; picks off an exposure are still refused)",
+        metavar="B",
+        help="the pick files' coordinates are those of copies of the exposures binned B "
+        "times (e.g. 2): converted to the exposures' pixels as cryopick train "
+        "--picks-binning reads them (Topaz files by Topaz's rule); given, even as 1, it also "
+        "says the picks' spread is meant (no binned-copies check; picks off an exposure are "
+        "still refused)",
     )
     export.set_defaults(func=run_export)
     parser.set_defaults(func=_no_action(parser))
@@ -181,7 +183,7 @@ def _check_on_exposures(
     least a pixel): picked on micrographs of another binning or size, cryoSPARC would
     extract them in the wrong places (left alone in session 24: not checked). Picks that
     all lie in the exposures' top-left corner (binned copies) are refused too, unless
-    ``scaled`` (``--scale`` given: the user said what the coordinates are)."""
+    ``scaled`` (``--picks-binning`` given: the user said what the coordinates are)."""
     import numpy as np
 
     off = {}
@@ -207,16 +209,15 @@ def _check_on_exposures(
     if not off and not scaled and crowded is not None and crowded > 0:
         # the other direction (a re-trial): picks of 2x-binned copies lie in the exposures'
         # top-left quarter, inside their shape
-        factor = max(2, int(1.0 / crowded))
         raise CLIError(
             f"{source}: all {len(picks)} picks lie in the top-left {100 * crowded:.0f} % of "
             "their exposures: picked on binned copies of them? (cryoSPARC would extract them "
-            f"in the wrong places.) Give --scale {factor} if the copies were binned "
-            f"{factor} times, or --scale 1 if the picks are the exposures' own"
+            "in the wrong places.) Give --picks-binning B for copies binned B times (e.g. 2), "
+            "or --picks-binning 1 if the picks are the exposures' own"
         )
     if off:
         name, (n, total, x_max, y_max, columns, rows) = next(iter(off.items()))
-        said = " after --scale" if scaled else ""
+        said = " after --picks-binning" if scaled else ""
         raise CLIError(
             f"{source}: the picks of {len(off)} micrograph(s) lie off their exposures{said}, "
             f"e.g. {n} of {total} of {name} (x up to {x_max:.0f}, y up to {y_max:.0f} on "
@@ -233,8 +234,9 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
-    if args.scale is not None and not (math.isfinite(args.scale) and args.scale > 0):
-        raise CLIError(f"--scale must be a positive number, got {args.scale:g}")
+    binning = args.picks_binning
+    if binning is not None and not (math.isfinite(binning) and binning >= 1):
+        raise CLIError(f"--picks-binning must be at least 1, got {binning:g}")
     if args.flip_y and args.exposures is None:
         raise CLIError("--flip-y needs --exposures (the micrographs' heights)")
     if args.out.suffix.lower() != ".star":
@@ -257,7 +259,7 @@ def run_export(args: argparse.Namespace) -> int:
     # one micrograph name, one file: never merged; a per-micrograph file takes the
     # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the
     # micrograph a run's manifest names)
-    picks = read_pick_files(files, names=set(picked) if picked else None)
+    picks = read_pick_files(files, names=set(picked) if picked else None, binning=binning or 1.0)
     if args.exposures is not None:
         names, shapes = _exposure_names(args.exposures)
         # then to the exposures' names by the same rule (mic -> <uid>_mic_patch_aligned_
@@ -288,14 +290,6 @@ def run_export(args: argparse.Namespace) -> int:
         scores = picks["score"].to_numpy(float)
         # picks added by hand (no score) are kept
         picks = picks[~(scores < args.threshold)].reset_index(drop=True)
-    if args.scale is not None and args.scale != 1.0:
-        # the binned copies' pixels -> the exposures' (pixel centres: a binned pixel's centre
-        # is the centre of the F x F block it averages)
-        picks = picks.assign(
-            x=(picks["x"] + 0.5) * args.scale - 0.5,
-            y=(picks["y"] + 0.5) * args.scale - 0.5,
-            diameter=picks["diameter"] * args.scale,
-        )
     if args.exposures is not None:
         unknown = sorted(set(picks["micrograph"].astype(str)) - set(names))
         if unknown:
@@ -304,13 +298,13 @@ def run_export(args: argparse.Namespace) -> int:
                 f"{args.exposures}: lists no exposure for the picks of {len(unknown)} "
                 f"micrograph(s): {shown}"
             )
-        _check_on_exposures(picks, shapes, args.exposures, scaled=args.scale is not None)
+        _check_on_exposures(picks, shapes, args.exposures, scaled=binning is not None)
     heights = {name: shape[0] for name, shape in shapes.items()} if shapes else None
     write_import_star(picks, args.out, micrograph_files=names, heights=heights, flip_y=args.flip_y)
     n_micrographs = picks["micrograph"].nunique() if len(picks) else 0
     flip = ", y flipped" if args.flip_y else ""
-    if args.scale is not None and args.scale != 1.0:
-        flip += f", coordinates x {args.scale:g}"
+    if binning not in (None, 1.0):
+        flip += f", from {binning:g}x-binned coordinates"
     print(
         f"wrote {len(picks)} picks of {n_micrographs} micrographs from {len(files)} pick "
         f"file(s) -> {os.fspath(args.out)}{flip}"

@@ -57,14 +57,16 @@ class _AboveBar:
 
 
 def _logs_above(bar_class: Any, bar_stream: Any) -> list[tuple[Any, Any]]:
-    """Point the root logger's handlers of the bar's stream at :class:`_AboveBar`; what to
-    restore."""
+    """Point the root logger's handlers of the bar's stream, and of standard output and
+    error (a bar on one of them is cleared by a write to the other, ``tqdm.write``), at
+    :class:`_AboveBar`; what to restore."""
     import logging
 
+    streams = (bar_stream, sys.stderr, sys.stdout)
     swapped = []
     for handler in logging.getLogger().handlers:
         stream = getattr(handler, "stream", None)
-        if isinstance(handler, logging.StreamHandler) and stream is bar_stream:
+        if isinstance(handler, logging.StreamHandler) and any(stream is s for s in streams):
             swapped.append((handler, stream))
             handler.stream = _AboveBar(stream, bar_class.write)
     return swapped

@@ -127,18 +127,16 @@ def write(table: pd.DataFrame, path: str | Path, *, integer: bool = True) -> Non
     """
     decimals = 0 if integer else 2
     score = table["score"].to_numpy(np.float64)
-    # an empty micrograph's file keeps the score column: Topaz files of one run are
-    # concatenated under the first file's header, and a 3-column header over 4-field
-    # rows shifts every field by one in pandas without an error (a trial)
-    with_score = bool(np.isfinite(score).any()) or not len(table)
+    # every file has the score column, an empty micrograph's and one of hand picks only
+    # too: Topaz files of one run are concatenated under the first file's header, and a
+    # 3-column header over 4-field rows shifts every field by one in pandas without an
+    # error (a trial)
     topaz_score = logit(score)
-    header = list(HEADER if with_score else HEADER[:3])
-    lines = ["\t".join(header)]
+    lines = ["\t".join(HEADER)]
     for i, (name, x, y) in enumerate(zip(table["micrograph"], table["x"], table["y"])):
+        # (no score: added by hand, a certain particle)
+        value = topaz_score[i] if np.isfinite(score[i]) else float(logit(np.float64(1.0)))
         fields = [str(name), format_number(x, decimals), format_number(y, decimals)]
-        if with_score:
-            # (no score: added by hand, a certain particle)
-            value = topaz_score[i] if np.isfinite(score[i]) else float(logit(np.float64(1.0)))
-            fields.append(format_number(value, LOGIT_DECIMALS))
+        fields.append(format_number(value, LOGIT_DECIMALS))
         lines.append("\t".join(fields))
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
