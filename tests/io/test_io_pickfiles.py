@@ -421,6 +421,42 @@ def test_star_writes_relion_s_no_score_value_for_hand_added_picks(tmp_path):
     np.testing.assert_allclose(back["score"].iloc[[0, 2]], table["score"].iloc[[0, 2]], atol=1e-4)
 
 
+def test_star_coordinate_files_give_the_diameter_in_a_comment_relion_skips(tmp_path):
+    # an interop trial: RELION prints "+ WARNING: will ignore (but maintain) values for the
+    # unknown label: cryopickDiameter" on standard error for every file it reads
+    import starfile
+
+    table = sample_table(4, "mic_a", 1).assign(diameter=[55.0, 56.0, 57.0, 56.0])
+    path = write_picks(
+        table, tmp_path / "mic_a.star", micrograph_names=False, diameter_comment=True
+    )
+    text = path.read_text()
+    assert "# cryopickDiameter 56\n" in text  # the median
+    assert "_cryopickDiameter" not in text
+    assert list(starfile.read(path).columns) == [
+        "rlnCoordinateX",
+        "rlnCoordinateY",
+        "rlnAutopickFigureOfMerit",
+    ]
+    assert (read_picks(path)["diameter"] == 56.0).all()
+    # a filtered copy keeps the comment, so the diameter too
+    from napari_cryopick.io.pickfiles import write_kept_rows
+
+    kept = tmp_path / "kept.star"
+    write_kept_rows(path, kept, np.array([True, False, True, True]), "star")
+    assert (read_picks(kept)["diameter"] == 56.0).all()
+    # vesicles keep each one's own diameter; so do particles of several sizes unless asked
+    circles = table.assign(diameter=[150.0, 180.0, 200.0, 150.0], kind="vesicle")
+    varied = write_picks(circles, tmp_path / "v.star", diameter_comment=True)
+    assert read_picks(varied)["diameter"].tolist() == [150.0, 180.0, 200.0, 150.0]
+    named = write_picks(table, tmp_path / "all.star")
+    assert read_picks(named)["diameter"].tolist() == [55.0, 56.0, 57.0, 56.0]
+    # one diameter for all: the comment by default (nothing lost)
+    one = write_picks(table.assign(diameter=56.0), tmp_path / "one.star")
+    assert "_cryopickDiameter" not in one.read_text()
+    assert (read_picks(one)["diameter"] == 56.0).all()
+
+
 def test_topaz_writes_a_number_for_hand_added_picks(tmp_path):
     # an interop trial: "<NA>" for a hand-added pick; RELION reads a Topaz file's scores
     # with textToFloat (readTopazCoordinates), and Topaz files have no "no score"

@@ -99,7 +99,13 @@ def test_relion_external_job_writes_what_extract_reads(relion_project, tiny_mode
         blocks = starfile.read(relion_project / name, always_dict=True)
         coordinates = next(iter(blocks.values()))
         assert {"rlnCoordinateX", "rlnCoordinateY"} <= set(coordinates.columns)
+        # labels RELION knows only: it warns on standard error for every file it reads
+        # with one it does not (Extract's run.err, once per micrograph; an interop trial)
+        assert all(label.startswith("rln") for label in coordinates.columns)
         assert len(coordinates) > 0
+        diameters = read_picks(relion_project / name)["diameter"]  # the comment's, one
+        assert diameters.notna().all()
+        assert diameters.nunique() == 1
     nodes = starfile.read(job / "RELION_OUTPUT_NODES.star", always_dict=True)["output_nodes"]
     assert nodes["rlnPipeLineNodeName"].tolist() == ["External/job004/autopick.star"]
     assert (job / "summary.csv").is_file()

@@ -1564,6 +1564,9 @@ def write_micrograph_picks(
             options: dict[str, Any] = {}
             if format == "star":
                 options["micrograph_names"] = False  # RELION autopick style
+                # one diameter in a comment RELION skips: its reader warns on standard
+                # error of every file with a label it does not know (an interop trial)
+                options["diameter_comment"] = True
             if format in BOXED_FORMATS and request.box_size_px is not None:
                 options["box_size"] = request.box_size_px
             elif format in BOXED_FORMATS and (box := one_box_size(points)) is not None:

@@ -24,8 +24,17 @@ Columns used (centres, pixels of the micrograph the file refers to):
 ``cryopickKind``               kind when not a plain particle (ours too)
 =============================  ==============================================
 
-RELION keeps labels it does not know and ignores them, so the two
-``cryopick*`` labels survive a trip through RELION jobs without harm.
+RELION keeps labels it does not know and ignores them, but it prints
+``+ WARNING: will ignore (but maintain) values for the unknown label`` on
+standard error for every file it reads that has one (``MetaDataTable``'s
+reader): Extract over a job's coordinate files said it once per micrograph,
+in the job's ``run.err``. So particles that all have one diameter get it in
+a comment line, ``# cryopickDiameter 56``, which RELION skips and
+:func:`read` gives every pick; and the per-micrograph coordinate files that
+picking writes for RELION (``cryopick pick``, ``cryopick relion``) give their
+particles one diameter there, the median of the picks' (``diameter_comment``;
+their own sizes are in the CSV and CBOX outputs). Other files (vesicles,
+fibers, particles of several sizes) keep the column.
 Origin offsets of refined particles (``rlnOriginXAngst``) are not applied.
 
 :func:`write` writes the columns above only; :func:`keep_rows` copies a file
@@ -36,6 +45,7 @@ columns and its micrograph names (folders and suffixes) survive a filter.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +74,8 @@ SUFFIXES: tuple[str, ...] = (".star",)
 DIAMETER_LABEL = "cryopickDiameter"
 KIND_LABEL = "cryopickKind"
 VERSION_LINE = "# version 30001"
+#: The comment line that gives the one diameter of every pick of a file (RELION skips it).
+DIAMETER_COMMENT = re.compile(rf"^# {DIAMETER_LABEL} (\S+)\s*$", re.MULTILINE)
 #: Column of RELION's coordinate-file index (``autopick.star``, ``data_coordinate_files``).
 INDEX_LABEL = "rlnMicrographCoordinates"
 
@@ -146,6 +158,8 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
     score = numeric_column(block, "rlnAutopickFigureOfMerit", path, required=False)
     score = np.where(score == NO_SCORE_FOM, np.nan, score)  # a manual pick
     diameter = numeric_column(block, DIAMETER_LABEL, path, required=False)
+    if DIAMETER_LABEL not in block.columns:
+        diameter = np.full(len(block), _comment_diameter(path))
     tube_id = tube_id_column(block, "rlnHelicalTubeID", path)
     names = names_column(block, "rlnMicrographName", path)
     if _start_end_pairs(block, tube_id):
@@ -164,6 +178,20 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
             "tube_id": tube_id,
         }
     )
+
+
+def _comment_diameter(path: Path) -> float:
+    """The diameter of a ``# cryopickDiameter D`` line before the data (NaN: none)."""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        head = handle.read(4096)
+    found = DIAMETER_COMMENT.search(head)
+    if found is None:
+        return float("nan")
+    try:
+        value = float(found.group(1))
+    except ValueError:
+        return float("nan")
+    return value if np.isfinite(value) and value > 0 else float("nan")
 
 
 def keep_rows(path: str | Path, keep: np.ndarray) -> str:
@@ -341,6 +369,7 @@ def write(
     micrograph_names: bool | None = None,
     micrograph_suffix: str = "",
     decimals: int = 3,
+    diameter_comment: bool | None = None,
 ) -> None:
     """Write picks as a RELION STAR file (one ``data_`` loop block).
 
@@ -359,6 +388,10 @@ def write(
         they match the micrograph file names RELION knows.
     decimals
         Decimals for coordinates and scores (trailing zeros dropped).
+    diameter_comment
+        Give the picks one diameter, the median of theirs, in a ``# cryopickDiameter``
+        comment instead of a column RELION does not know (particles only). ``None``
+        (default): when the particles' diameters are all one (nothing is lost).
     """
     names = table["micrograph"].astype(str).tolist()
     if micrograph_names is None:
@@ -383,12 +416,23 @@ def write(
         )
     if (table["tube_id"].to_numpy() > 0).any():
         columns.append(("rlnHelicalTubeID", [str(int(v)) for v in table["tube_id"]]))
-    if np.isfinite(table["diameter"].to_numpy(float)).any():
-        columns.append((DIAMETER_LABEL, [format_number(v, decimals) for v in table["diameter"]]))
     kinds = table["kind"].astype(str).tolist()
+    diameters = table["diameter"].to_numpy(float)
+    written = [format_number(v, decimals) for v in diameters]
+    if diameter_comment is None:
+        diameter_comment = np.isfinite(diameters).all() and len(set(written)) == 1
+    comment = ""
+    if np.isfinite(diameters).any():
+        if diameter_comment and set(kinds) <= {"particle"}:
+            # a comment RELION skips: an unknown label is a warning on standard error for
+            # every file RELION reads (Extract: once per micrograph)
+            median = float(np.median(diameters[np.isfinite(diameters)]))
+            comment = f"# {DIAMETER_LABEL} {format_number(median, decimals)}\n"
+        else:
+            columns.append((DIAMETER_LABEL, written))
     if any(k != "particle" for k in kinds):
         columns.append((KIND_LABEL, kinds))
     labels = [name for name, _ in columns]
     rows = zip(*(values for _, values in columns))
-    text = "\n" + VERSION_LINE + "\n" + star_block("", labels, rows)
+    text = "\n" + VERSION_LINE + "\n" + comment + star_block("", labels, rows)
     Path(path).write_text(text, encoding="utf-8")
