@@ -448,6 +448,14 @@ def test_a_dragged_vesicle_stays_whatever_the_zoom(annotate, micrograph_path):
     widget.save_pending()
     saved = load_annotations(micrograph_path).picks["diameter"].to_numpy(float)
     np.testing.assert_allclose(sorted(saved), sorted([200.0, dragged]), rtol=1e-6)
+    # zoomed out until a click's circle is 200 px: the 200 px vesicle drawn before stays
+    # when another is drawn and saved (a re-trial lost a real vesicle so)
+    circles.scale_factor = 200.0 / (float(circles._normalized_vertex_radius) / 2)
+    assert float(circles._normalized_vertex_radius) / 2 == pytest.approx(200.0)
+    circles.add([circle(100, 600, 300.0)], shape_type="ellipse")
+    widget.save_pending()
+    saved = load_annotations(micrograph_path).picks["diameter"].to_numpy(float)
+    np.testing.assert_allclose(sorted(saved), sorted([200.0, dragged, 300.0]), rtol=1e-6)
 
 
 def test_the_vesicle_scale_leaves_out_a_size_far_from_the_others():

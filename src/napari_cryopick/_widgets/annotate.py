@@ -87,12 +87,13 @@ logger = logging.getLogger(__name__)
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
 SAVE_DELAY_MS = 400
 
-#: A drawn vesicle smaller than this, or exactly the circle a click leaves at the zoom of
-#: the moment (within :data:`CLICK_CIRCLE_TOLERANCE`), is a click without a drag, not a
-#: vesicle: a trial's one such 2.5 px circle beside eight 200 px vesicles made training's
-#: scale 24 px, and no vesicle was picked. (Until 2026-12-03 every circle below 1.5 times
-#: the click's was dropped: zoomed out on a 2217 px micrograph that was 79 px, and a
-#: trial's real 74 px vesicle went.)
+#: A drawn vesicle smaller than this, or one napari added (at the end of its drag) as
+#: exactly the circle a press draws at the zoom of that moment (within
+#: :data:`CLICK_CIRCLE_TOLERANCE`), is a click without a drag, not a vesicle: a trial's
+#: one such 2.5 px circle beside eight 200 px vesicles made training's scale 24 px, and
+#: no vesicle was picked. (Until 2026-12-03 every circle below 1.5 times the click's was
+#: dropped: zoomed out on a 2217 px micrograph that was 79 px, and a trial's real 74 px
+#: vesicle went.)
 MIN_DRAWN_VESICLE_PX = 8.0
 #: Relative difference of a circle's width and height from a click's that still makes it
 #: a click (napari's press draws a square box of half the vertex radius).
@@ -382,8 +383,9 @@ class AnnotateWidget(QWidget):
         self._inherited_notes: dict[str, str] = {}
         # circles not kept as vesicles, said once with the counts of their micrograph
         self._slip_notes: dict[str, str] = {}
-        # {micrograph: sizes of a click's circle at the zooms vesicles were added at}
-        self._click_sizes: dict[str, set[float]] = {}
+        # {micrograph: boxes of circles added as a press without a drag, not checked yet}
+        self._press_boxes: dict[str, list[np.ndarray]] = {}
+        self._adding_from: dict[str, int] = {}  # (shapes before napari's "adding" event)
         self._removing_slips = False  # (their removal's data event is no edit of the user's)
 
         self.micrograph_combo = QComboBox()
@@ -558,10 +560,21 @@ class AnnotateWidget(QWidget):
         """
         if not self._removing_slips:
             self._slip_notes.pop(micrograph, None)  # said until the user's next edit
-        if str(action) == "added" and layer_type(layer) == "shapes":
-            # the circle a click leaves at this zoom, remembered until the next save: the
-            # user may zoom before it (a review)
-            self._click_sizes.setdefault(micrograph, set()).add(_click_circle(layer))
+        if layer_type(layer) == "shapes" and str(action) == "adding":
+            self._adding_from[micrograph] = len(layer.data)
+        elif layer_type(layer) == "shapes" and str(action) == "added":
+            # napari says a drawn circle is added when the drag ends: one still exactly
+            # the box a press draws at this zoom was a click without a drag. Remembered
+            # (its box) until the next save, which drops it: the user may zoom before that,
+            # and circles drawn earlier, at other zooms, are never measured against this
+            # zoom's click (a re-trial lost a real 100 px vesicle so)
+            start = self._adding_from.pop(micrograph, len(layer.data) - 1)
+            click = _click_circle(layer)
+            for box in list(layer.data)[max(start, 0) :]:
+                box = np.asarray(box, float)
+                sides = np.ptp(box, axis=0)[-2:]
+                if click > 0 and np.all(np.abs(sides - click) <= CLICK_CIRCLE_TOLERANCE * click):
+                    self._press_boxes.setdefault(micrograph, []).append(box)
         mlayer = find_micrograph_layer(self.viewer, micrograph)
         if (
             mlayer is not None
@@ -1036,15 +1049,15 @@ class AnnotateWidget(QWidget):
             return True
         if getattr(layer, "_is_creating", False):
             return False
-        # the sizes a click drew at the zooms circles were added at since the last check
-        clicks = {_click_circle(layer), *self._click_sizes.pop(micrograph, set())} - {0.0}
+        presses = self._press_boxes.pop(micrograph, [])  # added as clicks since the last check
         sizes = layer_to_picks(layer)["diameter"].to_numpy(float)
         if len(sizes) != len(layer.data):
             return True
         tiny = ~(sizes >= MIN_DRAWN_VESICLE_PX)
-        sides = np.array([np.ptp(np.asarray(box, float), axis=0)[-2:] for box in layer.data])
-        for click in clicks:  # a press without a drag: exactly the click's box, both sides
-            tiny |= np.all(np.abs(sides - click) <= CLICK_CIRCLE_TOLERANCE * click, axis=1)
+        for index, box in enumerate(layer.data):
+            box = np.asarray(box, float)
+            if any(p.shape == box.shape and np.allclose(p, box, atol=1e-6) for p in presses):
+                tiny[index] = True  # still exactly the box its press drew
         tiny = np.flatnonzero(tiny)
         if len(tiny) == 0:
             return True
