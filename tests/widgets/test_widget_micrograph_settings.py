@@ -465,6 +465,54 @@ def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tm
     assert micrograph_dataset(viewer.layers["a_0"]) == "apo"
 
 
+def test_a_diameter_typed_for_one_data_set_is_not_given_to_another(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A trial named three micrographs of one folder ribosome, bgal and apoferritin, typed
+    56 px on the ribosome one, and the other two took it when shown: their own heads then
+    picked them at 56 px (β-gal AP 0.83 -> 0.00, unsaid)."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    names = {"r_0": "ribosome", "b_0": "bgal", "a_0": "apoferritin"}
+    for seed, (name, dataset) in enumerate(names.items()):
+        viewer.open(str(_micrograph_file(tmp_path / "mixed", name, seed=seed)), plugin=PLUGIN)
+        qtbot.waitUntil(lambda n=name: annotate.micrograph_combo.currentText() == n, timeout=5000)
+        annotate.dataset_edit.setText(dataset)
+        annotate.dataset_edit.editingFinished.emit()
+    annotate.micrograph_combo.setCurrentText("r_0")
+    annotate.diameter_spin.setValue(56.0)
+    annotate.diameter_spin.editingFinished.emit()
+    for name in ("b_0", "a_0"):
+        annotate.micrograph_combo.setCurrentText(name)
+        assert micrograph_diameter(viewer.layers[name]) is None, name
+    # a micrograph of the ribosome's data set still takes it, and an unnamed one takes the
+    # name typed last with its diameter (typed first, named after: the usual order)
+    viewer.open(str(_micrograph_file(tmp_path / "mixed", "r_1", seed=9)), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "r_1", timeout=5000)
+    annotate.dataset_edit.setText("ribosome")
+    annotate.dataset_edit.editingFinished.emit()
+    assert micrograph_diameter(viewer.layers["r_1"]) in (None, 56.0)
+    annotate.micrograph_combo.setCurrentText("r_0")
+    annotate.micrograph_combo.setCurrentText("r_1")
+    assert micrograph_diameter(viewer.layers["r_1"]) == 56.0
+
+
+def test_a_diameter_typed_before_the_data_set_goes_with_it(make_napari_viewer, tmp_path, qtbot):
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    viewer.open(str(_micrograph_file(tmp_path / "g", "m_0", seed=1)), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "m_0", timeout=5000)
+    annotate.diameter_spin.setValue(80.0)
+    annotate.diameter_spin.editingFinished.emit()
+    annotate.dataset_edit.setText("tfiid")
+    annotate.dataset_edit.editingFinished.emit()
+    viewer.open(str(_micrograph_file(tmp_path / "g", "m_1", seed=2)), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "m_1", timeout=5000)
+    assert micrograph_dataset(viewer.layers["m_1"]) == "tfiid"
+    assert micrograph_diameter(viewer.layers["m_1"]) == 80.0
+
+
 def test_a_micrograph_of_another_folder_says_what_it_took_from_a_closed_one(
     make_napari_viewer, tmp_path, qtbot
 ):

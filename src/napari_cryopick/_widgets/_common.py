@@ -74,7 +74,8 @@ class SessionState:
     typed_diameter
         The particle diameter the user typed or measured last (pixels; None:
         none yet): a micrograph shown without a diameter of its own, and with
-        no open micrograph of its data set that has one, takes it.
+        no open micrograph of its data set that has one, takes it, when it is
+        of the data set it was typed for (``typed_diameter_dataset``).
     typed_dataset
         The data-set name the user typed last (None: none yet): a micrograph
         shown without a data-set name takes it.
@@ -129,6 +130,7 @@ class SessionState:
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None
         self.typed_diameter: float | None = None
+        self.typed_diameter_dataset: str = ""  # the data set of the micrograph it was typed on
         self.typed_dataset: str | None = None
         self.typed_on: dict[str, Path | None] = {}
         #: Why micrographs opened again were closed (:func:`guard_one_layer_per_micrograph`).
@@ -541,6 +543,9 @@ def set_micrograph_settings(
         diameter_px = float(diameter_px)
         if typed:
             state.typed_diameter = diameter_px
+            state.typed_diameter_dataset = (
+                dataset.strip() if dataset is not None else micrograph_dataset(micrograph_layer)
+            )
         if micrograph_diameter(micrograph_layer) != diameter_px:
             micrograph_layer.metadata[DIAMETER_KEY] = diameter_px
             changed = True
@@ -548,6 +553,9 @@ def set_micrograph_settings(
         dataset = dataset.strip()
         if typed:
             state.typed_dataset = dataset
+        if state.typed_on.get("diameter") == layer_path(micrograph_layer):
+            # the diameter typed on this micrograph is its data set's, named now or renamed
+            state.typed_diameter_dataset = dataset
         if micrograph_dataset(micrograph_layer) != dataset or DATASET_KEY not in (
             micrograph_layer.metadata
         ):
@@ -586,7 +594,10 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
             diameter = micrograph_diameter(other)
             if diameter is not None:
                 break
-        if diameter is None:
+        if diameter is None and state.typed_diameter_dataset == (own_set or ""):
+            # typed for micrographs of its data set only: a trial typed 56 px on a ribosome
+            # micrograph, and β-gal and apoferritin micrographs named in Annotate took it
+            # and were picked at 56 px by their own heads (β-gal AP 0.83 -> 0.00, unsaid)
             diameter = state.typed_diameter
     return diameter, dataset
 
