@@ -544,6 +544,12 @@ def test_a_micrograph_of_another_folder_says_what_it_took_from_a_closed_one(
     text = annotate.status.text()
     assert "Warning: v_0 (folder vesicles) took data set 'apoferritin' and 62 px" in text
     assert "as typed last on a_0 (folder apoferritin): if it is another protein" in text
+    # typing its diameter alone leaves the data set it took said (a re-trial)
+    annotate.diameter_spin.setValue(180.0)
+    annotate.diameter_spin.editingFinished.emit()
+    text = annotate.status.text()
+    assert "Warning: v_0 (folder vesicles) took data set 'apoferritin' as typed last" in text
+    assert "62 px" not in text
     # a diameter typed here leaves the data set typed on a_0: the next vesicle micrograph
     # is still told where its data set came from (a review)
     annotate.diameter_spin.setValue(180.0)

@@ -361,6 +361,12 @@ def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_pa
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert widget.status.text().startswith("Warning: The model is more confident still at 0.64")
+    # picked again: the scale chosen is reused (no search), and so is its warning (a
+    # re-trial: apoferritin's "barely sees these particles" went on the second pick)
+    assert widget.pick_request([]).diameter_factor is not None
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.status.text().startswith("Warning: The model is more confident still at 0.64")
 
     # a deleted widget stops listening for new models (no call into a deleted C++ object)
     signal = session(viewer).model_changed
@@ -424,6 +430,31 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     assert widget.status.text().startswith("Exported "), widget.status.text()
     widget.review.show_micrograph(widget.review.names().index(shown))
     assert widget.status.text().startswith("Exported "), widget.status.text()
+
+
+def test_pick_all_open_says_which_micrograph_failed(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+):
+    # a re-trial: a micrograph without contrast among three was dropped from the summary
+    # ("2 micrographs picked") without a word of why
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    import imageio.v3 as iio
+
+    flat = tmp_path / "flat.png"
+    iio.imwrite(flat, np.zeros((300, 300), np.uint8))
+    for path in (real_data_dir / DATASET / "micrographs" / f"{NAME}.png", flat):
+        viewer.open(str(path), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    widget.diameter_spin.setValue(56.0)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
+    qtbot.waitUntil(lambda: "not picked" in widget.status.text(), timeout=5_000)
+    text = widget.status.text()
+    assert "1 micrographs picked" in text
+    assert "1 not picked: flat" in text
+    assert "no contrast" in text
 
 
 def _write_png(path, image):

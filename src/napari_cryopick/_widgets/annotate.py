@@ -381,6 +381,7 @@ class AnnotateWidget(QWidget):
         #: {micrograph: warning}: the micrograph that last took its settings, when it took
         #: them from micrographs of other folders only (until the user types them)
         self._inherited_notes: dict[str, str] = {}
+        self._taken_dataset: dict[str, str] = {}  # ... and the data set it took so
         # circles not kept as vesicles, said once with the counts of their micrograph
         self._slip_notes: dict[str, str] = {}
         # {micrograph: boxes of circles added as a press without a drag, not checked yet}
@@ -838,6 +839,7 @@ class AnnotateWidget(QWidget):
             self.schedule_save(name)  # recorded in its sidecar (none is made for it alone)
         note = self._from_another_folder(mlayer, diameter, dataset)
         self._inherited_notes = {name: note} if note else {}  # the last one's, as it was
+        self._taken_dataset = {name: dataset} if note and dataset is not None else {}
 
     def _from_another_folder(self, mlayer: Any, diameter: float | None, dataset: str | None) -> str:
         """A warning when ``mlayer`` took its settings from micrographs of other folders only.
@@ -942,8 +944,16 @@ class AnnotateWidget(QWidget):
             return
         if set_micrograph_settings(self.viewer, mlayer, diameter_px=value, typed=True):
             self._resize_particles(mlayer, float(value))
-            if self._inherited_notes.pop(micrograph_name(mlayer), None):
-                self._show_counts(mlayer)  # the user gave it: nothing was taken unseen
+            name = micrograph_name(mlayer)
+            if self._inherited_notes.pop(name, None):
+                # the user gave the diameter; a data set taken from another folder is still
+                # said (a re-trial typed 62 px only, and the warning about the ribosome data
+                # set went with it)
+                taken = self._taken_dataset.get(name)
+                note = self._from_another_folder(mlayer, None, taken) if taken else ""
+                if note:
+                    self._inherited_notes[name] = note
+                self._show_counts(mlayer)
             self.schedule_save(micrograph_name(mlayer))
 
     def _on_dataset_changed(self) -> None:
@@ -953,6 +963,7 @@ class AnnotateWidget(QWidget):
         text = self.dataset_edit.text().strip()
         if set_micrograph_settings(self.viewer, mlayer, dataset=text, typed=True):
             self._inherited_notes.pop(micrograph_name(mlayer), None)  # named by the user
+            self._taken_dataset.pop(micrograph_name(mlayer), None)
             self.schedule_save(micrograph_name(mlayer))
             self._show_counts(mlayer)
 

@@ -325,6 +325,9 @@ class PickWidget(QWidget):
         #: the micrographs picked by the last run, in order: what their status said of the
         #: scale (zero-shot factor, inverted contrast)
         self._picked_names: dict[str, tuple[str, str]] = {}
+        self._pick_errors: list[str] = []  # the last run's micrographs that failed
+        #: the zero-shot search's warning, by the key of its choice (said again on reuse)
+        self._scale_warnings: dict[tuple, str] = {}
         self._job_what = ""  # the running or last job: "Picking", "Export"
         self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
@@ -1070,6 +1073,7 @@ class PickWidget(QWidget):
         self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
         self._picked_names = {}
+        self._pick_errors = []
         job = requests[0] if len(requests) == 1 else requests
         worker = background(_picking_job, job, self._cancel)
         self._trained_warning = "".join(  # shown with each result too
@@ -1139,6 +1143,7 @@ class PickWidget(QWidget):
 
     def _on_picked(self, event: Any) -> None:
         if event.item is None:
+            self._pick_errors.append(str(event.error))  # said again with the summary
             self.status.setText(f"{event.step}/{event.total} {event.error}")
             self._advance(event.step)
         else:
@@ -1157,8 +1162,13 @@ class PickWidget(QWidget):
         factor = float(getattr(event.item, "diameter_factor", 1.0))
         inverted = bool(getattr(event.item, "inverted", False))
         key = self._request_scale_keys.get(round(float(event.item.diameter_px), 3))
+        warning = self._scale_warning(event.item)
         if key is not None:  # (the model, diameter and head the job was started with)
             self._scale_choices[key] = (factor, inverted)
+            if getattr(event.item, "scale_confidences", None):
+                self._scale_warnings[key] = warning
+            else:  # the scale chosen before, reused: its warning holds as well (a re-trial)
+                warning = warning or self._scale_warnings.get(key, "")
         threshold = self._threshold_for(name)
         yield from showing_pick_result(self.viewer, name, event.item, threshold)
         apply_display_threshold(self.viewer, name, threshold)
@@ -1171,10 +1181,10 @@ class PickWidget(QWidget):
             )
         if inverted:
             scale += ", on the inverted micrograph (particles lighter than the background)"
-        self._picked_names[name] = (self._scale_warning(event.item), scale)
+        self._picked_names[name] = (warning, scale)
         self.status.setText(
             f"{self._diameter_warning()}{self._trained_warning}"
-            f"{self._scale_warning(event.item)}{name}: {shown} "
+            f"{warning}{name}: {shown} "
             f"at threshold {threshold_text(threshold)}{scale} "
             f"({event.step}/{event.total})"
         )
@@ -1194,7 +1204,11 @@ class PickWidget(QWidget):
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
                 "micrograph(s); files written so far are complete."
             )
-        elif not self._job_failed and self._job_what == "Picking" and len(self._picked_names) > 1:
+        elif (
+            not self._job_failed
+            and self._job_what == "Picking"
+            and len(self._picked_names) + len(self._pick_errors) > 1
+        ):
             # (open micrographs picked; an export or a folder picked says its own end, a
             # trial: "Exported 239 picks" was replaced by the last pick's summary)
             self._picked_all_shown = self._picked_all_text()
@@ -1237,6 +1251,8 @@ class PickWidget(QWidget):
                 f"; {name} (on screen): {shown_objects(self.viewer, name)} at threshold "
                 f"{threshold}{scale}"
             )
+        if self._pick_errors:  # (a re-trial: a micrograph that failed went unsaid)
+            text += f"; {len(self._pick_errors)} not picked: {self._pick_errors[0]}"
         return f"{self._diameter_warning()}{self._trained_warning}{warning}{text}"
 
     def _micrograph(self, layer: Any) -> Any:
@@ -1353,6 +1369,7 @@ class PickWidget(QWidget):
         self._request_scale_key = self._scale_key()
         self._cancel = threading.Event()
         self._picked_names = {}  # (none open: the folder's end says what was written)
+        self._pick_errors = []
         # a child process: its numpy/torch work never holds this process's GIL or its cores
         job = pick_in_child if FOLDER_PICKING_IN_CHILD else _picking_job
         worker = background(job, request, self._cancel)

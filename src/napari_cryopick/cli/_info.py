@@ -32,11 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain-type summary of a loaded model and its metadata (used by ``info`` and the GUI)."""
     from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
-    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.core.model.card import GENERIC_HEAD, ModelCard
     from napari_cryopick.workflows.pick import (
         head_threshold,
         model_border,
         model_threshold,
+        trained_diameter_angstrom,
         trained_head,
     )
 
@@ -62,9 +63,13 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "exemplar_bytes": bank_nbytes(bank),
         "exemplar_crop_size": bank.crop_size if bank.datasets else None,
         "diameter_px": card.diameter_px,
-        # the last training's diameter in Å (given, or measured at micrographs of different
-        # pixel sizes): picking converts it at each micrograph's pixel size
-        "diameter_A": (card.history[-1].get("diameter_A") if card.history else None),
+        # the diameter in Å of the last training of the generic head's data set (given, or
+        # measured at micrographs of one pixel size): picking converts it at each
+        # micrograph's pixel size (a few-shot run's, of its own head, said 191 Å beside the
+        # generic head's 56 px: a trial)
+        "diameter_A": trained_diameter_angstrom(
+            card, GENERIC_HEAD if GENERIC_HEAD in model.head_names else None
+        ),
         "kinds": list(card.kinds),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "config": config,

@@ -582,15 +582,31 @@ def micrograph_datasets(request: PickRequest) -> list[tuple[str, str]]:
     return found
 
 
-def _data_set_head(datasets: Sequence[tuple[str, str]], heads: Sequence[str]) -> str | None:
+def _data_set_head(datasets: Sequence[tuple[str, str]], head_of: Mapping[str, str]) -> str | None:
     """The head of the one data set every micrograph belongs to (``datasets``: theirs, as
-    :func:`micrograph_datasets` gives them), when the model has a head of that name;
-    None otherwise (no, several or unnamed data sets)."""
+    :func:`micrograph_datasets` gives them), when the model has one for it (``head_of``,
+    :func:`data_set_heads`); None otherwise (no, several or unnamed data sets)."""
     names = {dataset for _name, dataset in datasets}
     if len(names) != 1:
         return None
     (dataset,) = names
-    return dataset if dataset and dataset in heads else None
+    return head_of.get(dataset) if dataset else None
+
+
+def data_set_heads(card: Any, heads: Sequence[str], own_heads: Sequence[str]) -> dict[str, str]:
+    """``{data set: the head that picks it}``: a data set's own head, and the generic head
+    for the data sets of the model trained into it (no head of their own: a new model's,
+    or a joint or continual training's without one) when the model has data-set heads
+    beside it. A trial's few-shot model of the ribosome (generic head) and β-gal (own
+    head) picked a ribosome folder with the β-gal head at 108 px: AP 0, unsaid."""
+    from napari_cryopick.core.model.card import GENERIC_HEAD
+
+    head_of = {head: head for head in own_heads}
+    if own_heads and GENERIC_HEAD in heads and card is not None:
+        for name in card.dataset_names:
+            if name not in heads:
+                head_of[name] = GENERIC_HEAD
+    return head_of
 
 
 def trained_head(card: Any, heads: tuple[str, ...]) -> str | None:
@@ -732,8 +748,9 @@ def prepare(request: PickRequest) -> PreparedPick:
     own_heads_of_model = tuple(h for h in heads if h not in recipe_heads(card))
     head = request.head
     datasets = micrograph_datasets(request)
+    head_of = data_set_heads(card, heads, own_heads_of_model)
     if head is None:
-        head = _data_set_head(datasets, own_heads_of_model)
+        head = _data_set_head(datasets, head_of)
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
     kinds = request.kinds or tuple(k for k in model_kinds if k not in _NON_PICK_KINDS)
     for kind in kinds:
@@ -810,9 +827,9 @@ def prepare(request: PickRequest) -> PreparedPick:
         # its own (HydraPicker's heads; a run of one data set already takes its head)
         keys = [_micrograph_key(m) for m in request.micrographs]
         own_heads = {
-            key: dataset
+            key: head_of[dataset]
             for key, (_name, dataset) in zip(keys, datasets, strict=True)
-            if dataset and dataset in own_heads_of_model and dataset != main_head
+            if dataset and dataset in head_of and head_of[dataset] != main_head
         }
     if request.diameter_px is None and request.diameter_A is None:
         others = len(own_heads) < len(request.micrographs) or not request.micrographs
@@ -830,10 +847,18 @@ def prepare(request: PickRequest) -> PreparedPick:
         head_configs=_own_head_configs(request, card, config, own_heads, trained_head),
     )
     if own_heads:
+        by_set = {
+            dataset: head_of[dataset]
+            for _name, dataset in datasets
+            if dataset in head_of and head_of[dataset] != main_head
+        }
         logger.info(
-            "micrographs of data sets with heads of their own are picked with them: %s "
+            "micrographs of data sets the model has a head for are picked with it: %s "
             "(the others with head '%s')",
-            ", ".join(sorted(set(own_heads.values()))),
+            ", ".join(
+                name if head == name else f"{name} with head '{head}'"
+                for name, head in sorted(by_set.items())
+            ),
             main_head,
         )
     messages = [
@@ -1071,17 +1096,29 @@ def head_diameters(card: Any, head: str | None) -> dict[str, float]:
     a data-set head's own; the generic head's every data set (HydraPicker ties it to the
     data-set heads: a trial's continual model of ribosome, 56 px, and β-gal, 108 px,
     advised ``--head generic`` to pick the ribosome at 108 px: AP 0). The general
-    model's recipe is left out."""
+    model's recipe is left out, and so, for the generic head, are data sets only few-shot
+    runs trained: those train their own head with the body and the generic head frozen (a
+    trial's few-shot model refused ``--head generic`` for "ribosome 56 px, bgal 108 px")."""
     from napari_cryopick.core.model.card import GENERIC_HEAD
 
     if card is None:
         return {}
     recipe = set(recipe_heads(card))
     target = head or GENERIC_HEAD
+    fewshot_only: set[str] = set()
+    if target == GENERIC_HEAD:
+        modes: dict[str, set[str]] = {}
+        for run in card.history or ():
+            for name in run.get("datasets", ()) or ():
+                modes.setdefault(name, set()).add(str(run.get("mode", "")))
+        fewshot_only = {name for name, seen in modes.items() if seen == {"fewshot"}}
     return {
         d.name: float(d.diameter_px)
         for d in card.datasets
-        if d.name not in recipe and d.diameter_px and target in (d.head, GENERIC_HEAD)
+        if d.name not in recipe
+        and d.name not in fewshot_only
+        and d.diameter_px
+        and target in (d.head, GENERIC_HEAD)
     }
 
 
