@@ -646,7 +646,15 @@ class PickWidget(QWidget):
     def _own_head_of_layer(self, mlayer: Any) -> str | None:
         """The model's head of the data set of micrograph layer ``mlayer``, if any."""
         dataset = _picking_dataset(mlayer) if mlayer is not None else ""
-        return dataset if dataset in self._data_set_heads() else None
+        if not dataset or self.model is None:
+            return None
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import data_set_heads
+
+        # its own head, or the generic head for a data set it learned (as cryopick pick)
+        card = ModelCard.of_model(self.model, self._model_metadata())
+        heads = tuple(getattr(self.model, "head_names", ()) or ())
+        return data_set_heads(card, heads, self._data_set_heads()).get(dataset)
 
     def _threshold_for(self, micrograph: str) -> float:
         """The threshold ``micrograph`` shows (and exports) at: with "each data set's own",
