@@ -938,3 +938,23 @@ def test_the_threshold_calibration_names_its_micrographs_in_its_messages():
     # names join the candidates to their truth: unnamed or repeated ones are numbered
     assert _calibration_names([tables[0], tables[0]]) is None
     assert _calibration_names([make_picks([1.0], [2.0])]) is None
+
+
+def test_a_model_file_another_job_wrote_meanwhile_is_not_replaced(tmp_path, training_set, caplog):
+    # a trial: two trainings into one file (--init busy.pt --out busy.pt), the second
+    # started 12 s after the first: the first's model survived only as busy.previous.pt,
+    # which the next training replaces
+    import logging
+    import os
+
+    out = tmp_path / "busy.pt"
+    drive(train(_request(training_set, out, run_info={"tool": "before"})))
+    job = train(_request(training_set, out, run_info={"tool": "mine"}))
+    next(job)  # this job has looked at busy.pt and started
+    drive(train(_request(training_set, out, run_info={"tool": "other"})))  # meanwhile
+    with caplog.at_level(logging.WARNING):
+        outcome = drive(job)
+    assert load_checkpoint(out)[1]["history"][-1]["tool"] == "other"  # left as written
+    assert outcome.path == tmp_path / f"busy.{os.getpid()}.pt"
+    assert load_checkpoint(outcome.path)[1]["history"][-1]["tool"] == "mine"
+    assert "was written by another job while this training ran" in caplog.text

@@ -913,6 +913,9 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     resolve_device(request.device)  # a bad device fails now
     if request.out is not None:
         check_writable(request.out)
+    # the output file as this job found it: another job that writes it meanwhile is not
+    # replaced unseen (a trial's two trainings into one file lost the first one's model)
+    found = _file_signature(request.out) if request.out is not None else None
     options = dict(request.train_options)
     options["device"] = request.device
     options["time_limit_s"] = request.time_limit_s
@@ -1111,7 +1114,18 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         start_from = (
             request.base_model if isinstance(request.base_model, (str, os.PathLike)) else None
         )
-        path, previous = _save(request.out, result.model, metadata, keep=start_from)
+        out = Path(request.out)
+        if _file_signature(out) != found:
+            # written by another job while this one trained: both models are kept
+            conflict = _free_name(out.with_name(f"{out.stem}.{os.getpid()}{out.suffix or '.pt'}"))
+            logger.warning(
+                "%s was written by another job while this training ran: it is left as that "
+                "job wrote it, and this training's model is saved as %s",
+                out,
+                conflict,
+            )
+            out = conflict
+        path, previous = _save(out, result.model, metadata, keep=start_from)
     return TrainOutcome(
         model=result.model,
         card=card,
@@ -1125,6 +1139,24 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         pick_border=pick_border,
         previous=previous,
     )
+
+
+def _file_signature(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """``(inode, size, mtime in ns)`` of a file, None when there is none."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, else ``<stem>-2<suffix>``, ``-3``, ... the first name no file has."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Path:
