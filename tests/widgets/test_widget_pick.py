@@ -452,7 +452,7 @@ def test_pick_all_open_says_which_micrograph_failed(
     qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
     qtbot.waitUntil(lambda: "not picked" in widget.status.text(), timeout=5_000)
     text = widget.status.text()
-    assert "1 micrographs picked" in text
+    assert "1 micrograph picked" in text
     assert "1 not picked: flat" in text
     assert "no contrast" in text
 

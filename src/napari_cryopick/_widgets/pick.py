@@ -1248,7 +1248,8 @@ class PickWidget(QWidget):
     def _picked_all_text(self) -> str:
         """The status after picking several micrographs: how many, and the one on screen
         (a re-trial: the last micrograph picked was described, not the one shown)."""
-        text = f"{len(self._picked_names)} micrographs picked"
+        n = len(self._picked_names)
+        text = f"{n} micrograph{'' if n == 1 else 's'} picked"
         layer = current_micrograph_layer(self.viewer)
         name = micrograph_name(layer) if layer is not None else ""
         warning = ""

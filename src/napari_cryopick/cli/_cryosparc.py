@@ -306,7 +306,8 @@ def run_export(args: argparse.Namespace) -> int:
     if binning not in (None, 1.0):
         flip += f", from {binning:g}x-binned coordinates"
     print(
-        f"wrote {len(picks)} picks of {n_micrographs} micrographs from {len(files)} pick "
+        f"wrote {len(picks)} picks of {n_micrographs} micrograph{'' if n_micrographs == 1 else 's'} "
+        f"from {len(files)} pick "
         f"file(s) -> {os.fspath(args.out)}{flip}"
     )
     return EXIT_OK
