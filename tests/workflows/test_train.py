@@ -761,6 +761,20 @@ def test_base_model_warnings_name_the_callers_controls(training_set):
     assert "another name in the Data set box" in again[0]
 
 
+def test_a_data_set_name_one_letter_off_the_models_is_warned_about(training_set):
+    # a trial's `cryopick train --head ribosme` made a fifth head and a second exemplar bank
+    # of the ribosome's micrographs without a word
+    first = drive(train(_request(training_set, None, mode="new")))  # data set "toy"
+    notes = train_workflow.base_model_warnings(
+        "continual", first.model, first.metadata, {"toys": 20.0}
+    )
+    assert any("'toys' is new to the model, which holds 'toy'" in n for n in notes)
+    other = train_workflow.base_model_warnings(
+        "continual", first.model, first.metadata, {"apoferritin": 20.0}
+    )
+    assert not any("is new to the model" in n for n in other)
+
+
 def test_a_given_diameter_the_clicks_contradict_is_warned_about(real_data_dir):
     """The Train widget's check (a trial typed 20 px for 108 px particles, unsaid)."""
     import pandas as pd

@@ -24,6 +24,7 @@ error says where (:class:`TrainOutputError`).
 from __future__ import annotations
 
 import copy
+import difflib
 import logging
 import math
 import numbers
@@ -831,6 +832,18 @@ def base_model_warnings(
             "adds their exemplars to its earlier ones; that suits more clicks of the same "
             f"protein; for another protein give {wording.dataset}, which keeps {name!r} as it is"
         )
+    for name in trained:
+        if name in held:
+            continue
+        # a typo makes a new head (a trial's --head ribosme: a fifth head and a second
+        # exemplar bank of the same micrographs, without a word)
+        close = difflib.get_close_matches(name, [n for n in held if n not in trained], 1, 0.8)
+        if close:
+            notes.append(
+                f"data set {name!r} is new to the model, which holds {close[0]!r}: if these "
+                f"micrographs are {close[0]!r}'s, train them under that name (a new name "
+                "makes a new head and a second exemplar bank)"
+            )
     if mode == "finetune":
         others = [h for h in heads if h not in trained]
         if others:
