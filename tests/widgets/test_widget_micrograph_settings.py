@@ -38,6 +38,14 @@ def _micrograph_file(folder, name, shape=(256, 256), seed=0):
     return path
 
 
+def _close_all_and_open(viewer, annotate, qtbot, path):
+    """Close every layer, open the micrograph file ``path`` and wait for Annotate to show it."""
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    viewer.open(str(path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == path.stem, timeout=5000)
+
+
 @pytest.fixture
 def three_open(make_napari_viewer, tmp_path, monkeypatch, qtbot):
     """Annotate, Train and Pick docked; three micrographs opened one after the other."""
@@ -527,18 +535,15 @@ def test_a_micrograph_of_another_folder_says_what_it_took_from_a_closed_one(
     annotate.dataset_edit.editingFinished.emit()
     annotate.diameter_spin.setValue(62.0)
     annotate.diameter_spin.editingFinished.emit()
-    for layer in list(viewer.layers):
-        viewer.layers.remove(layer)
-    same = _micrograph_file(tmp_path / "apoferritin", "a_1", seed=6)
-    viewer.open(str(same), plugin=PLUGIN)  # the same folder: takes both, no warning
-    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "a_1", timeout=5000)
+    # the same folder: takes both, no warning
+    _close_all_and_open(
+        viewer, annotate, qtbot, _micrograph_file(tmp_path / "apoferritin", "a_1", seed=6)
+    )
     assert annotate.dataset_edit.text() == "apoferritin"
     assert "Warning" not in annotate.status.text()
-    for layer in list(viewer.layers):
-        viewer.layers.remove(layer)
-    vesicles = _micrograph_file(tmp_path / "vesicles", "v_0", seed=7)
-    viewer.open(str(vesicles), plugin=PLUGIN)
-    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "v_0", timeout=5000)
+    _close_all_and_open(
+        viewer, annotate, qtbot, _micrograph_file(tmp_path / "vesicles", "v_0", seed=7)
+    )
     # (the status follows once a_1's pending save, made as it closed, has said its piece)
     qtbot.waitUntil(lambda: "Warning: v_0" in annotate.status.text(), timeout=5000)
     text = annotate.status.text()
@@ -550,15 +555,11 @@ def test_a_micrograph_of_another_folder_says_what_it_took_from_a_closed_one(
     text = annotate.status.text()
     assert "Warning: v_0 (folder vesicles) took data set 'apoferritin' as typed last" in text
     assert "62 px" not in text
-    # a diameter typed here leaves the data set typed on a_0: the next vesicle micrograph
+    # the diameter typed here leaves the data set typed on a_0: the next vesicle micrograph
     # is still told where its data set came from (a review)
-    annotate.diameter_spin.setValue(180.0)
-    annotate.diameter_spin.editingFinished.emit()
-    for layer in list(viewer.layers):
-        viewer.layers.remove(layer)
-    more = _micrograph_file(tmp_path / "vesicles", "v_1", seed=8)
-    viewer.open(str(more), plugin=PLUGIN)
-    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "v_1", timeout=5000)
+    _close_all_and_open(
+        viewer, annotate, qtbot, _micrograph_file(tmp_path / "vesicles", "v_1", seed=8)
+    )
     qtbot.waitUntil(lambda: "Warning: v_1" in annotate.status.text(), timeout=5000)
     text = annotate.status.text()
     # (the 180 px typed in this folder is not said)

@@ -536,6 +536,7 @@ def set_micrograph_settings(
     """
     state = session(viewer)
     changed = False
+    dataset = dataset.strip() if dataset is not None else None
     for what, value in (("diameter", diameter_px), ("dataset", dataset)):
         if typed and value is not None:
             state.typed_on[what] = layer_path(micrograph_layer)
@@ -544,13 +545,12 @@ def set_micrograph_settings(
         if typed:
             state.typed_diameter = diameter_px
             state.typed_diameter_dataset = (
-                dataset.strip() if dataset is not None else micrograph_dataset(micrograph_layer)
+                dataset if dataset is not None else micrograph_dataset(micrograph_layer)
             )
         if micrograph_diameter(micrograph_layer) != diameter_px:
             micrograph_layer.metadata[DIAMETER_KEY] = diameter_px
             changed = True
     if dataset is not None:
-        dataset = dataset.strip()
         if typed:
             state.typed_dataset = dataset
         if state.typed_on.get("diameter") == layer_path(micrograph_layer):

@@ -879,11 +879,11 @@ class AnnotateWidget(QWidget):
             # vesicle micrograph took 'apoferritin' and 62 px without a word)
             typed_on = session(self.viewer).typed_on
             elsewhere = {
-                what: typed_on[what]
-                for what, value in (("dataset", dataset), ("diameter", diameter))
+                key: typed_on[key]
+                for key, value in (("dataset", dataset), ("diameter", diameter))
                 if value is not None
-                and typed_on.get(what) is not None
-                and _dataset_name(typed_on[what]) != folder
+                and typed_on.get(key) is not None
+                and _dataset_name(typed_on[key]) != folder
             }
             if not elsewhere:
                 return ""
@@ -954,7 +954,7 @@ class AnnotateWidget(QWidget):
                 if note:
                     self._inherited_notes[name] = note
                 self._show_counts(mlayer)
-            self.schedule_save(micrograph_name(mlayer))
+            self.schedule_save(name)
 
     def _on_dataset_changed(self) -> None:
         mlayer = self.micrograph_layer()

@@ -309,6 +309,7 @@ class PickWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.model = None
+        self._head_of_sets: dict[str, str] = {}  # (set_model)
         # with "each data set's own": the threshold the user set for each head's data set
         self._own_thresholds: dict[str | None, float] = {}
         self._setting_threshold = False  # the slider shows a head's value, not the user's
@@ -564,14 +565,22 @@ class PickWidget(QWidget):
 
     def set_model(self, model: Any, path: Path | None = None, origin: str = "") -> None:
         """Pick with ``model`` from now on; fills the head list."""
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import data_set_heads
+
         self._forget_own_thresholds()  # its heads' own, anew
         self.model = model
         self.model_path = None if path is None else Path(path)
         heads = list(getattr(model, "head_names", ()) or ())
+        metadata = self._model_metadata_of(model)
+        own = _data_set_heads_of(model, metadata)
+        # {data set: the head that picks it}, once per model (looked up per micrograph at
+        # every threshold move)
+        self._head_of_sets = data_set_heads(ModelCard.of_model(model, metadata), heads, own)
         current = self.head_combo.currentText()
         self.head_combo.blockSignals(True)
         self.head_combo.clear()
-        if _data_set_heads_of(model, self._model_metadata_of(model)):
+        if own:
             heads = [*heads, OWN_HEADS]  # HydraPicker: each data set with its own head
         self.head_combo.addItems(heads)
         if current in heads:
@@ -646,15 +655,8 @@ class PickWidget(QWidget):
     def _own_head_of_layer(self, mlayer: Any) -> str | None:
         """The model's head of the data set of micrograph layer ``mlayer``, if any."""
         dataset = _picking_dataset(mlayer) if mlayer is not None else ""
-        if not dataset or self.model is None:
-            return None
-        from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import data_set_heads
-
         # its own head, or the generic head for a data set it learned (as cryopick pick)
-        card = ModelCard.of_model(self.model, self._model_metadata())
-        heads = tuple(getattr(self.model, "head_names", ()) or ())
-        return data_set_heads(card, heads, self._data_set_heads()).get(dataset)
+        return self._head_of_sets.get(dataset) if dataset else None
 
     def _threshold_for(self, micrograph: str) -> float:
         """The threshold ``micrograph`` shows (and exports) at: with "each data set's own",

@@ -22,7 +22,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError
 
@@ -187,16 +186,6 @@ def _items(job_dir: Path, star: Path) -> tuple[list, list]:
     return micrographs, items
 
 
-class _Below:
-    """A log filter passing records below ``level`` only."""
-
-    def __init__(self, level: int) -> None:
-        self.level = level
-
-    def filter(self, record: Any) -> bool:
-        return record.levelno < self.level
-
-
 @contextlib.contextmanager
 def info_on_stdout() -> Iterator[None]:
     """Information lines on standard output while the job runs, warnings and errors on
@@ -218,29 +207,21 @@ def info_on_stdout() -> Iterator[None]:
     if not on_stderr:  # (logging set up by a caller of main(): left as it is)
         yield
         return
-    below = _Below(logging.WARNING)
     out = logging.StreamHandler(sys.stdout)
     out.setFormatter(on_stderr[0].formatter)
     for condition in on_stderr[0].filters:  # (the CLI's: this package's information only)
         out.addFilter(condition)
-    out.addFilter(below)
-    at_least = _AtLeast(logging.WARNING)
+    out.addFilter(lambda record: record.levelno < logging.WARNING)
+    levels = [handler.level for handler in on_stderr]
     for handler in on_stderr:
-        handler.addFilter(at_least)
+        handler.setLevel(max(handler.level, logging.WARNING))
     root.addHandler(out)
     try:
         yield
     finally:
         root.removeHandler(out)
-        for handler in on_stderr:
-            handler.removeFilter(at_least)
-
-
-class _AtLeast(_Below):
-    """A log filter passing records of ``level`` and above only."""
-
-    def filter(self, record: Any) -> bool:
-        return not super().filter(record)
+        for handler, level in zip(on_stderr, levels, strict=True):
+            handler.setLevel(level)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1069,6 +1069,12 @@ def _search_problems(problems: Sequence[str]) -> str:
     return "; ".join(parts)
 
 
+def _trains_generic_head(run: Mapping[str, Any]) -> bool:
+    """Whether a training run trained the generic head: not a few-shot run, which trains
+    its own head with the body and the generic head frozen."""
+    return run.get("mode") != "fewshot"
+
+
 def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
     """The history record of the last training of ``head``'s data set (any head: the
     last training), or None. A head of no data set (the generic head) skips few-shot
@@ -1079,7 +1085,7 @@ def _training_run(card: Any, head: str | None) -> Mapping[str, Any] | None:
         if head is not None and head in names:
             return run
         if head is None or not card.dataset(head):
-            if head is not None and run.get("mode") == "fewshot":
+            if head is not None and not _trains_generic_head(run):
                 continue
             return run
     return None
@@ -1107,11 +1113,14 @@ def head_diameters(card: Any, head: str | None) -> dict[str, float]:
     target = head or GENERIC_HEAD
     fewshot_only: set[str] = set()
     if target == GENERIC_HEAD:
-        modes: dict[str, set[str]] = {}
-        for run in card.history or ():
-            for name in run.get("datasets", ()) or ():
-                modes.setdefault(name, set()).add(str(run.get("mode", "")))
-        fewshot_only = {name for name, seen in modes.items() if seen == {"fewshot"}}
+        trained = [list(run.get("datasets", ()) or ()) for run in card.history or ()]
+        in_generic = {
+            name
+            for run, names in zip(card.history or (), trained, strict=True)
+            if _trains_generic_head(run)
+            for name in names
+        }
+        fewshot_only = {name for names in trained for name in names} - in_generic
     return {
         d.name: float(d.diameter_px)
         for d in card.datasets
