@@ -327,6 +327,31 @@ def _write_data(folder, n=2):
     return folder / "mics", folder / "picks"
 
 
+def test_cli_joint_training_says_each_heads_threshold(tmp_path, capsys, monkeypatch):
+    # a joint run's data-set heads each pick at the threshold calibrated on their own clicks
+    from napari_cryopick.workflows import train as train_workflow
+
+    thresholds = {None: 0.12, "a": 0.07, "b": 0.09}
+    monkeypatch.setattr(
+        train_workflow, "calibrate_threshold", lambda *_, head=None, **__: thresholds[head]
+    )
+    folders = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        mics, picks = _write_data(tmp_path / name)
+        for file in (*mics.iterdir(), *picks.iterdir()):  # micrograph names are unique
+            file.rename(file.with_name(f"{name}_{file.name}"))
+        folders.append((mics.rename(mics.with_name("micrographs")), picks))  # data set: name
+    args = ["train", "--micrographs", *(str(m) for m, _ in folders), "--picks"]
+    args += [*(str(p) for _, p in folders), "--diameter", "20", "--mode", "joint"]
+    args += ["--out", str(tmp_path / "joint.pt"), "--steps", "2", "--time-limit", "0"]
+    args += ["--batch-size", "2", "--crop-size", "64", "--device", "cpu", "--threads", "1"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "picks unseen data (generic head) at threshold 0.12 by default" in printed
+    assert "with its own head at its own threshold: a 0.07, b 0.09" in printed
+
+
 def test_cli_train_writes_loadable_checkpoint(tmp_path, capsys):
     mics, picks = _write_data(tmp_path)
     negatives = tmp_path / "mic_0_negatives.csv"

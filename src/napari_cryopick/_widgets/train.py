@@ -670,6 +670,12 @@ class TrainWidget(QWidget):
             model, metadata, origin = base_model(self.viewer)
             if mode in ADAPT_MODES and model is None:
                 raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
+            if mode == "joint" and origin == BUNDLED_ORIGIN:
+                # with no model of this session, a fresh one started from the general
+                # model's weights, a head per data set, as cryopick train --mode joint
+                # without --init (not the general model's recipe heads beside them)
+                model, metadata, origin = None, {}, ""
+                self.mode_note = " (a new model started from the general model, one head each)"
             missing = [k for k in kinds if model is not None and k not in model.config.kinds]
             if missing:
                 # an adapted model keeps its kinds: vesicles or fibers need a model of their own

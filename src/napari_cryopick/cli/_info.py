@@ -34,6 +34,7 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     from napari_cryopick.core.exemplars import bank_from_metadata, bank_nbytes, bank_summary
     from napari_cryopick.core.model.card import GENERIC_HEAD, ModelCard
     from napari_cryopick.workflows.pick import (
+        head_border,
         head_threshold,
         model_border,
         model_threshold,
@@ -50,6 +51,11 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         head: value
         for head in model.head_names
         if head != default and (value := head_threshold(card, head)) is not None
+    }
+    own_borders = {
+        head: value
+        for head in model.head_names
+        if head != default and (value := head_border(card, head)) is not None
     }
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(model.config)
     return {
@@ -77,7 +83,32 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "pick_threshold": model_threshold(card),
         "head_thresholds": own_thresholds,
         "pick_border": model_border(card),
+        "head_borders": own_borders,
     }
+
+
+def _per_head(
+    info: dict[str, Any], key: str, number: str, calibrated: str | None, default: str
+) -> str:
+    """A ``pick threshold`` / ``pick border`` line: the default head's value (the text
+    ``calibrated``, its closing bracket added here; None: ``default``), then the other
+    heads' own trainings' values (``info[key]``, each formatted by ``number``)."""
+    own = info.get(key) or {}
+    heads = info["heads"]
+    if calibrated is None:
+        line = default
+    elif own:
+        line = f"{calibrated}; head {info['default_head']})"
+    elif len(heads) > 1:
+        line = f"{calibrated}; head {info['default_head']} only, other heads the default)"
+    else:
+        line = f"{calibrated})"
+    if own:
+        line += "; " + ", ".join(f"head {h} {number.format(v)}" for h, v in own.items())
+        line += " (their own trainings')"
+        if len(own) < len(heads) - 1:
+            line += "; other heads the default"
+    return line
 
 
 def _format(path: Path, info: dict[str, Any]) -> str:
@@ -96,28 +127,30 @@ def _format(path: Path, info: dict[str, Any]) -> str:
             diameter += f"; {float(info['diameter_A']):g} Å, picked at each micrograph's pixel size"
     lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
     lines.append(f"parameters: {info['parameters']:,}")
-    threshold = info.get("pick_threshold")
-    others = len(info["heads"]) > 1
-    scope = f"; head {info['default_head']} only, other heads the default" if others else ""
     # other heads at their own trainings' calibration, as cryopick pick --head picks them
-    own = info.get("head_thresholds") or {}
-    calibrated = f"; head {info['default_head']}" if own else scope
-    line = (
-        f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks{calibrated})"
-        if threshold is not None
-        else "pick threshold: the default (none calibrated)"
+    threshold = info.get("pick_threshold")
+    lines.append(
+        _per_head(
+            info,
+            "head_thresholds",
+            "{:.3g}",
+            f"pick threshold: {threshold:.3g} (calibrated on the last training's clicks"
+            if threshold is not None
+            else None,
+            "pick threshold: the default (none calibrated)",
+        )
     )
-    if own:
-        line += "; " + ", ".join(f"head {head} {value:.3g}" for head, value in own.items())
-        line += " (their own trainings')"
-        if len(own) < len(info["heads"]) - 1:
-            line += "; other heads the default"
-    lines.append(line)
     border = info.get("pick_border")
     lines.append(
-        f"pick border: {border:g} diameters (learned from the last training's clicks{scope})"
-        if border is not None
-        else "pick border: the default"
+        _per_head(
+            info,
+            "head_borders",
+            "{:g}",
+            f"pick border: {border:g} diameters (learned from the last training's clicks"
+            if border is not None
+            else None,
+            "pick border: the default",
+        )
     )
     datasets = info["datasets"] or sorted(info["exemplars"])
     lines.append(f"data sets: {len(datasets)}")

@@ -446,12 +446,18 @@ def run(args: argparse.Namespace) -> int:
     )
     for note in training_notes(outcome, n_labels):
         print(f"note: {note}")
+    own = (outcome.metadata.get("history") or [{}])[-1].get("head_calibration") or {}
     if outcome.pick_threshold is not None:
         print(
-            f"picks at threshold {outcome.pick_threshold:.3g} by default (best F2 on the "
-            "training clicks, never above the default, lower the sparser the clicks; "
-            "'cryopick pick --threshold' overrides)"
+            f"picks{' unseen data (generic head)' if own else ''} at threshold "
+            f"{outcome.pick_threshold:.3g} by default (best F2 on the training clicks, never "
+            "above the default, lower the sparser the clicks; 'cryopick pick --threshold' "
+            "overrides)"
         )
+    thresholds = {h: v["pick_threshold"] for h, v in own.items() if "pick_threshold" in v}
+    if thresholds:  # a joint run: each data set's head calibrated on its own clicks
+        each = ", ".join(f"{head} {value:.3g}" for head, value in thresholds.items())
+        print(f"each data set's micrographs pick with its own head at its own threshold: {each}")
     default_border = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")["border"]
     if outcome.pick_border is not None and outcome.pick_border < default_border:
         print(

@@ -599,7 +599,9 @@ def train_model(
     pretrained = None
     if mode == "new" or (mode == "joint" and base_model is None):
         model = Detector(config or DetectorConfig())
-        if mode == "new" and continual_config.pretrained:
+        # joint without a base model starts from the general model's weights as a new
+        # model does (a trial's joint run from random weights: see docs/continual-learning.md)
+        if continual_config.pretrained:
             from napari_cryopick.core.model.pretrained import initialise_from_general
 
             pretrained = initialise_from_general(model)

@@ -656,8 +656,12 @@ def model_border(card: Any) -> float | None:
 
 def _head_run_value(card: Any, head: str, key: str, upper: float) -> float | None:
     """A number in ``[0, upper]`` stored under ``key`` by the last training that trained
-    ``head`` alone (its data set's run), or None."""
+    ``head`` alone (its data set's run), or that calibrated it among the heads of several
+    data sets (a joint run's ``head_calibration``), or None."""
     for run in reversed(card.history if card is not None else ()):
+        per_head = run.get("head_calibration")
+        if isinstance(per_head, Mapping) and isinstance(per_head.get(head), Mapping):
+            return _bounded(per_head[head].get(key), upper)
         names = list(run.get("datasets", ()) or ())
         trained = {getattr(card.dataset(n), "head", None) for n in names}
         if trained == {head}:
@@ -674,7 +678,7 @@ def _calibration(card: Any, head: str | None, trained_head: str | None) -> dict[
     else:
         found = {
             "threshold": head_threshold(card, head),
-            "border": _head_run_value(card, head, "pick_border", 10.0),
+            "border": head_border(card, head),
         }
     return {key: value for key, value in found.items() if value is not None}
 
@@ -684,6 +688,12 @@ def head_threshold(card: Any, head: str) -> float | None:
     trained that head alone), or None: what ``cryopick pick --head`` and the Pick
     widget's Head box pick another head than the one trained last at."""
     return _head_run_value(card, head, "pick_threshold", 1.0)
+
+
+def head_border(card: Any, head: str) -> float | None:
+    """The border margin the training of ``head``'s data set learned from its clicks (as
+    :func:`head_threshold`), or None."""
+    return _head_run_value(card, head, "pick_border", 10.0)
 
 
 def recipe_heads(card: Any) -> tuple[str, ...]:
