@@ -128,21 +128,11 @@ def write_shapes_star(path: str, data: Any, meta: dict) -> list[str]:
     """Save vesicle circles or fiber paths (a shapes layer) as a RELION STAR file."""
     table = _shapes_table(data, meta)
     if len(table) and (table["kind"] == "fiber").all():
-        from .core.fibers import median_width
-        from .io.filaments import write_relion_helical
+        from .io.filaments import write_fiber_table
 
+        # named: it reopens on its micrograph; the width kept (a re-trial reopened without)
         name = str(table["micrograph"].iloc[0])
-        groups = [group for _, group in table.groupby("tube_id", sort=True)]
-        tubes = [group[["x", "y"]].to_numpy(float) for group in groups]
-        scores = [float(group["score"].iloc[0]) for group in groups]
-        target = write_relion_helical(  # named: it reopens on its micrograph
-            {name: tubes},
-            path,
-            scores={name: scores},
-            micrograph_names=bool(name),
-            width_px=median_width(table),  # (the STAR reopened without it: a re-trial)
-        )
-        return [str(target)]
+        return [str(write_fiber_table(table, path, "star", micrograph_names=bool(name)))]
     return [str(write_picks(table, path, "star"))]
 
 

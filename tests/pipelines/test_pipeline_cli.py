@@ -732,6 +732,43 @@ def test_filter_of_helical_start_end_pairs_says_it_rewrites_them(tmp_path, capsy
     np.testing.assert_allclose(got[["x", "y"]], [[10, 20], [110, 20]])
 
 
+def test_filter_writes_fibers_as_start_end_pairs_relion_extracts(tmp_path, capsys):
+    # a trial: cryopick pick's start-end STAR of bent fibers came out of cryopick filter one
+    # row per vertex, one tube id per fiber: RELION's Extract ("start-end only? Yes") pairs
+    # rows 1-2, 3-4, ..., so pairs crossed from one fiber into the next
+    from napari_cryopick.io.filaments import FIBER_LABEL, write_relion_helical
+
+    bent = np.array([[100.0, 100.0], [300.0, 100.0], [300.0, 300.0], [500.0, 300.0]])
+    other = np.array([[100.0, 600.0], [250.0, 700.0], [400.0, 600.0]])
+    source = tmp_path / "m_fibers.star"
+    write_relion_helical({"m": [bent, other]}, source, micrograph_names=False,
+                         width_px=20.0, scores={"m": [0.9, 0.3]})  # fmt: skip
+    for options, kept in ((["--threshold", "0.1"], 2), (["--threshold", "0.5"], 1)):
+        out = tmp_path / f"o{kept}"
+        assert main(["filter", str(source), *options, "--out", str(out)]) == 0
+        block = starfile.read(out / "m_fibers.star")
+        tubes = block["rlnHelicalTubeID"].to_numpy()
+        assert len(block) % 2 == 0
+        assert (tubes[0::2] == tubes[1::2]).all()  # each start-end pair one straight piece
+        assert block[FIBER_LABEL].nunique() == kept
+        got = read_picks(out / "m_fibers.star")
+        np.testing.assert_allclose(got[got["tube_id"] == 1][["x", "y"]], bent)
+        assert got["diameter"].tolist() == [20.0] * len(got)
+    # binned twice: every vertex at (x - 0.5) / 2, still pairs
+    out = tmp_path / "binned"
+    assert main(["filter", str(source), "--binning", "2", "--out", str(out)]) == 0
+    block = starfile.read(out / "m_fibers.star")
+    assert (block["rlnHelicalTubeID"].to_numpy()[0::2] == block["rlnHelicalTubeID"][1::2]).all()
+    got = read_picks(out / "m_fibers.star")
+    np.testing.assert_allclose(got[got["tube_id"] == 1][["x", "y"]], (bent - 0.5) / 2)
+    # into crYOLO's filament CBOX: boxes along each fiber, every half width
+    out = tmp_path / "cbox"
+    assert main(["filter", str(source), "--format", "cbox", "--out", str(out)]) == 0
+    boxes = read_picks(out / "m_fibers.cbox")
+    assert sorted(set(boxes["tube_id"])) == [1, 2]
+    assert len(boxes) > 2 * (len(bent) + len(other))  # segments, not the vertices alone
+
+
 CBOX_64 = """
 data_global
 

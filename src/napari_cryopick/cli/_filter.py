@@ -200,6 +200,15 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         # per-micrograph coordinate files name no micrograph (read_picks used the stem)
         names = set(table["micrograph"].astype(str))
         options["micrograph_names"] = listed_by is None and names != {path.stem}
+    fibers = (passed["kind"] == "fiber").to_numpy()
+    if format in ("star", "cbox") and fibers.any():
+        # RELION's start-end pairs or crYOLO's filament boxes, as cryopick pick writes
+        # them (a trial's start-end STAR came out one row per vertex: RELION's Extract
+        # paired rows across fibers); other picks beside them go to a file of their own
+        target = _write_fibers(passed[fibers], path, target, format, options)
+        passed = passed[~fibers].reset_index(drop=True)
+        if not len(passed):
+            return int(fibers.sum())
     micrographs = set(passed["micrograph"].astype(str)) - {""}
     if format not in MULTI_MICROGRAPH_FORMATS and len(micrographs) > 1:
         # a file of many micrographs into a format of one (BOX, CBOX): one file each, named
@@ -213,7 +222,41 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         )
         return len(passed)
     write_picks(passed, target, format, **options)
-    return len(passed)
+    return len(passed) + int(fibers.sum())
+
+
+def _write_fibers(fibers, path: Path, target: Path, format: str, options: dict) -> Path:
+    """Write the fiber picks of ``path`` to ``target`` (:func:`write_fiber_table`, one
+    file per micrograph for CBOX); returns where the file's other picks go: beside, with
+    ``_particles`` in the name (``cryopick pick`` names fiber files ``_fibers``)."""
+    from napari_cryopick.io.filaments import write_fiber_table
+
+    binning = float(options.get("binning", 1.0))
+    names = sorted(set(fibers["micrograph"].astype(str)))
+    if format == "star" or len(names) <= 1:
+        write_fiber_table(
+            fibers,
+            target,
+            format,
+            micrograph_names=options.get("micrograph_names"),
+            binning=binning,
+            box_size_px=options.get("box_size"),
+        )
+    else:
+        for name in names:
+            write_fiber_table(
+                fibers[fibers["micrograph"].astype(str) == name],
+                target.with_name(name + target.suffix),
+                format,
+                binning=binning,
+                box_size_px=options.get("box_size"),
+            )
+        print(
+            f"cryopick filter: {path.name}: {len(names)} {format} filament files, one per "
+            f"micrograph, in {target.parent}",
+            file=sys.stderr,
+        )
+    return target.with_name(f"{target.stem}_particles{target.suffix}")
 
 
 def _expand_indexes(

@@ -56,8 +56,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.fibers import resample_path, simplify_path
-from napari_cryopick.core.pick_table import make_picks
+from napari_cryopick.core.fibers import median_width, resample_path, simplify_path
+from napari_cryopick.core.pick_table import make_picks, normalize_picks, original_to_binned
 from napari_cryopick.io.atomic import atomic_write_text
 from napari_cryopick.io.formats import (
     SCORE_DECIMALS,
@@ -81,6 +81,7 @@ __all__ = [
     "read_relion_helical",
     "segment_directions",
     "write_cryolo_filaments",
+    "write_fiber_table",
     "write_relion_helical",
 ]
 
@@ -315,6 +316,60 @@ def write_relion_helical(
                     )
     text = "\n" + VERSION_LINE + "\n" + star_block("", labels, rows)
     return _atomic_write_text(path, text)
+
+
+def write_fiber_table(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    format: str,
+    *,
+    micrograph_names: bool | None = None,
+    binning: float = 1.0,
+    box_size_px: float | None = None,
+) -> Path:
+    """Write fiber picks (a pick table: each fiber's vertices in order, one ``tube_id``
+    per fiber and micrograph) as RELION and crYOLO read fibers.
+
+    ``"star"``: helical start-end pairs (:func:`write_relion_helical`, the layout
+    ``cryopick pick --kind fiber`` writes), each fiber's score and the median width
+    on its rows; ``"cbox"``: a crYOLO filament file of one micrograph
+    (:func:`write_cryolo_filaments`, boxes every half width, boxes twice the width
+    unless ``box_size_px``). One row per vertex instead, as a particle writer lays
+    them out, pairs RELION's Extract across two fibers and skips every other piece.
+    ``binning``: coordinates for the micrograph binned so many times (block binning,
+    :func:`~napari_cryopick.core.pick_table.original_to_binned`).
+    """
+    if format not in ("star", "cbox"):
+        raise ValueError(f"fibers are written as star or cbox, not {format!r}")
+    table = normalize_picks(table)
+    table = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
+    if binning != 1.0:
+        table = original_to_binned(table, binning)
+        box_size_px = None if box_size_px is None else box_size_px / binning
+    paths: dict[str, list[np.ndarray]] = {}
+    scores: dict[str, list[float]] = {}
+    for name, rows in table.groupby("micrograph", sort=False):
+        groups = [group for _, group in rows.groupby("tube_id", sort=True)]
+        paths[str(name)] = [group[["x", "y"]].to_numpy(np.float64) for group in groups]
+        scores[str(name)] = [float(group["score"].iloc[0]) for group in groups]
+    width = median_width(table)
+    if format == "star":
+        return write_relion_helical(
+            paths, path, scores=scores, micrograph_names=micrograph_names, width_px=width
+        )
+    if len(paths) > 1:
+        raise ValueError(f"{path}: a CBOX file holds one micrograph, the fibers name {len(paths)}")
+    width = width or box_size_px
+    if not width:
+        raise ValueError(f"{path}: the fibers' width is unknown: give a box size")
+    return write_cryolo_filaments(
+        next(iter(paths.values()), []),
+        path,
+        box_distance_px=width / 2.0,
+        box_size_px=box_size_px or 2.0 * width,
+        diameter_px=width,
+        scores=next(iter(scores.values()), []),
+    )
 
 
 def read_relion_helical(
