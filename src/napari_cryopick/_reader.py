@@ -8,7 +8,10 @@ rest, so napari can try other plugins. The reader functions return
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .io.filaments import CENTRE_LINES_SUFFIX, looks_like_centre_lines, read_centre_lines
@@ -17,7 +20,7 @@ from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
 from .io.paths import pick_file_suffixes
-from .io.pickfiles import read_picks
+from .io.pickfiles import drop_point_fibers, read_picks
 from .layers.points import micrograph_layer
 from .layers.results import pick_file_layers
 
@@ -72,6 +75,11 @@ def _claims(path: Path) -> bool:
     if suffix in (".box", ".cbox", ".cs"):
         return True
     first_line = next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
+    if suffix == ".csv":
+        # a header naming x or y: read, and a missing or misspelt column is said ("missing
+        # column 'y' (columns found: x, yy, diameter)"), where napari said only that the
+        # reader "refused the file" (a trial)
+        return looks_like_csv_picks(first_line, either=True)
     return looks_like_topaz(first_line) or looks_like_csv_picks(first_line)
 
 
@@ -91,6 +99,24 @@ def get_picks_reader(path: str | Sequence[str]) -> ReaderFunction | None:
     return read_picks_layers
 
 
+@contextlib.contextmanager
+def _said_in_napari() -> Iterator[None]:
+    """Warnings the file readers log, shown as napari's warnings (notifications) while
+    napari reads: the terminal is not where a napari user looks."""
+
+    class ToWarnings(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.warn(record.getMessage(), UserWarning, stacklevel=1)
+
+    handler = ToWarnings(logging.WARNING)
+    io_logger = logging.getLogger("napari_cryopick.io")
+    io_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        io_logger.removeHandler(handler)
+
+
 def read_picks_layers(path: str | Sequence[str]) -> list:
     """The layers of every micrograph named in the pick file(s).
 
@@ -100,10 +126,13 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
     """
     layers = []
     for file_path in _paths(path):
-        if file_path.suffix.lower() == CENTRE_LINES_SUFFIX:
-            table = read_centre_lines(file_path)
-        else:
-            table = read_picks(file_path)
+        with _said_in_napari():  # what the readers warn of (a fiber of one point left out)
+            if file_path.suffix.lower() == CENTRE_LINES_SUFFIX:
+                table = read_centre_lines(file_path)
+            else:
+                table = read_picks(file_path)
+            # no path to draw (napari refused the whole file over one: a trial)
+            table = drop_point_fibers(table, file_path)
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
         for micrograph, group in groups:
             layers += pick_file_layers(

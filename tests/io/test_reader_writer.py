@@ -288,6 +288,51 @@ def test_opened_vesicles_and_fibers_look_like_the_pick_widget_results(make_napar
 
 
 @pytest.mark.gui
+def test_a_fiber_of_one_point_is_left_out_with_its_file_and_tube_named(
+    make_napari_viewer, tmp_path, caplog
+):
+    # a trial: napari raised "Shape needs at least two unique vertices" (16 frames, no file
+    # named) for a CSV with a one-point tube beside a good one, and lost both; the command
+    # line read it, and cryopick train trained it, unsaid
+    import logging
+
+    csv = tmp_path / "onept.csv"
+    csv.write_text("x,y,diameter,kind,tube_id\n100,100,24,fiber,1\n"
+                   "200,200,24,fiber,2\n220,260,24,fiber,2\n300,300,24,fiber,3\n"
+                   "300,300,24,fiber,3\n")  # fmt: skip
+    from napari_cryopick.io.pickfiles import drop_point_fibers
+
+    table = read_picks(csv)  # kept: an extracted segment is a point on a fiber
+    assert sorted(set(table["tube_id"])) == [1, 2, 3]
+    with caplog.at_level(logging.WARNING):
+        table = drop_point_fibers(table, csv)
+    assert sorted(set(table["tube_id"])) == [2]
+    assert f"{csv}: 2 fibers of one point (no path" in caplog.text
+    assert "left out: tube 1, tube 3" in caplog.text
+    # an unpaired start of start-end pairs: a tube of one row
+    star = tmp_path / "odd.star"
+    star.write_text("data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
+                    "_rlnHelicalTubeID #3\n10 20 1\n110 20 1\n50 50 2\n")  # fmt: skip
+    assert sorted(set(drop_point_fibers(read_picks(star), star)["tube_id"])) == [1]
+    # napari opens the good fiber and shows the warning (not a traceback)
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning, match=r"onept.csv: 2 fibers of one point"):
+        viewer.open(str(csv), plugin=PLUGIN)
+    (layer,) = [layer for layer in viewer.layers if "onept.csv" in layer.name]
+    assert len(layer.data) == 1
+
+
+def test_a_csv_with_a_misspelt_column_is_read_and_its_problem_said(tmp_path):
+    # a trial: File > Open of a CSV with "yy" for "y" said only that the reader "refused
+    # the file"; the command line said what was wrong
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,yy,diameter\n1,2,3\n")
+    reader = _reader.get_picks_reader(str(bad))
+    assert reader is not None
+    with pytest.raises(ValueError, match=r"bad.csv.*missing column 'y'"):
+        reader(str(bad))
+
+
 def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     data = np.random.default_rng(0).normal(size=(64, 80)).astype(np.float32)

@@ -415,6 +415,17 @@ def median_width(table: pd.DataFrame) -> float | None:
     return float(np.median(known)) if known.size else None
 
 
+def point_fibers(table: pd.DataFrame) -> pd.DataFrame:
+    """``(micrograph, tube_id)`` of the fibers of a pick table with fewer than two
+    distinct vertices: no path (napari cannot draw one, training has no direction)."""
+    table = normalize_picks(table)
+    fibers = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
+    distinct = fibers.groupby(["micrograph", "tube_id"], sort=True)[["x", "y"]].apply(
+        lambda group: len(group.drop_duplicates())
+    )
+    return distinct[distinct < 2].index.to_frame(index=False)
+
+
 def picks_to_paths(table: pd.DataFrame) -> list[np.ndarray]:
     """Group fiber picks into paths by ``tube_id`` (row order kept within a path).
 

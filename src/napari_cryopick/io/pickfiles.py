@@ -226,6 +226,37 @@ def read_picks(
     return table
 
 
+def drop_point_fibers(table: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
+    """``table`` without its fibers of fewer than two distinct points (a tube of one row,
+    an unpaired start-end row), said with the file, micrograph and tube: napari cannot
+    draw them as paths, and opened none of the file's fibers beside one (a trial).
+    :func:`read_picks` keeps them: a segment of an extracted particles file is a point
+    on a fiber, and after 2D classification many tubes keep one."""
+    from napari_cryopick.core.fibers import point_fibers
+
+    bad = point_fibers(table)
+    if not len(bad):
+        return table
+    keys = set(zip(bad["micrograph"].astype(str), bad["tube_id"].astype(int)))
+    rows = [
+        (str(m), int(t)) in keys for m, t in zip(table["micrograph"], table["tube_id"], strict=True)
+    ]
+    said = ", ".join(
+        f"tube {t}" + (f" of {m}" if m and m != Path(path).stem else "")
+        for m, t in sorted(keys)[:5]
+    )
+    more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    logger.warning(
+        "%s: %s fiber%s of one point (no path: a fiber needs a start and an end) left out: %s%s",
+        path,
+        len(keys),
+        "" if len(keys) == 1 else "s",
+        said,
+        more,
+    )
+    return table[~np.asarray(rows, bool)].reset_index(drop=True)
+
+
 def match_name(file_stem: str, names: Collection[str]) -> str | None:
     """Micrograph name for a pick file: exact, else the longest ``name + _/-/.`` prefix.
 

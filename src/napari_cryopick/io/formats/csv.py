@@ -39,10 +39,11 @@ MICROGRAPH_COLUMNS: tuple[str, ...] = (
 )
 
 
-def looks_like_csv_picks(first_line: str) -> bool:
-    """Whether a header line names at least the ``x`` and ``y`` columns."""
+def looks_like_csv_picks(first_line: str, either: bool = False) -> bool:
+    """Whether a header line names at least the ``x`` and ``y`` columns (``either``: one
+    of them, a pick file with the other missing or misspelt)."""
     names = [name.strip().lower() for name in first_line.strip().split(",")]
-    return "x" in names and "y" in names
+    return ("x" in names or "y" in names) if either else ("x" in names and "y" in names)
 
 
 def read(path: str | Path) -> pd.DataFrame:
