@@ -679,7 +679,14 @@ def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, rea
         micrograph_path=path,
         picks=make_picks([100.0] * 3, [200.0, 400.0, 600.0], diameter=sizes, kind="vesicle"),
     )
-    assert train._diameter_of(item) == pytest.approx(200.0)  # median 150
+    assert train._diameters_of([item]) == [pytest.approx(200.0)]  # median 150
+    # over a data set's micrographs, one scale from all its vesicles, as cryopick train
+    # (a trial: 169 px for one micrograph, 199 px for the other, 178 px by the CLI)
+    other_item = Annotations(
+        micrograph_path=path.with_name("other.png"),
+        picks=make_picks([100.0, 300.0], [200.0, 400.0], diameter=[225.0, 900.0], kind="vesicle"),
+    )
+    assert train._diameters_of([item, other_item]) == [pytest.approx(300.0)] * 2  # 100, 900
     drawn = viewer.layers[f"{other} vesicle"]
     viewer.layers.remove(drawn)  # closing the layer hides the vesicles, keeps them
     train.build_request()

@@ -703,7 +703,7 @@ class TrainWidget(QWidget):
             dataclasses.replace(item, dataset=item.dataset or fallback) for item in annotations
         ]
         for name, items in group_by_dataset(named).items():
-            micrographs, tables, diameters, names = [], [], [], []
+            micrographs, tables, names = [], [], []
             for item in items:
                 key = str(Path(item.micrograph_path).absolute())
                 mlayer = images.get(key)
@@ -719,7 +719,7 @@ class TrainWidget(QWidget):
                 )
                 tables.append(fiber_training_table(item.picks, item.diameter_px))
                 names.append(item.micrograph)
-                diameters.append(self._diameter_of(item))
+            diameters = self._diameters_of(items)
             # in Å where every micrograph's header gives one pixel size, as cryopick
             # train records it: picking converts it at other pixel sizes
             in_angstrom = (
@@ -779,23 +779,36 @@ class TrainWidget(QWidget):
             run_info={"source": "napari Train widget"},
         )
 
-    def _diameter_of(self, item: Annotations) -> float:
-        """Scale of one micrograph: its particle diameter, or its objects' typical size.
+    def _diameters_of(self, items: list[Annotations]) -> list[float]:
+        """Scale of each micrograph of one data set: its particle diameter, or its
+        objects' typical size.
 
-        Vesicles only: the geometric mean of the smallest and largest
-        (``typical_vesicle_diameter``, as ``cryopick train``), so every vesicle
-        stays in the detector's range; other objects: their median size.
+        A data set of vesicles only: the geometric mean of the smallest and largest of
+        all its micrographs' vesicles (``typical_vesicle_diameter``, as ``cryopick
+        train``: a trial's two micrographs were scaled at 169 and 199 px here, 178 px
+        by the CLI), so every vesicle stays in the detector's range; other objects:
+        each micrograph's median size.
         """
         from napari_cryopick.core.object_kinds import typical_vesicle_diameter
 
+        objects = [item.picks[item.picks["kind"] != "negative"] for item in items]
+        kinds = {str(k) for table in objects for k in table["kind"]}
+        if kinds == {"vesicle"}:
+            sizes = np.concatenate([t["diameter"].to_numpy(float) for t in objects])
+            sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
+            if sizes.size:
+                return [typical_vesicle_diameter(sizes)] * len(items)
+        return [self._diameter_of(item) for item in items]
+
+    def _diameter_of(self, item: Annotations) -> float:
+        """Scale of one micrograph that is not of a vesicles-only data set: its particle
+        diameter, or its objects' median size."""
         picks = item.picks
         if not (picks["kind"] == "particle").any():
             objects = picks[picks["kind"] != "negative"]
             sizes = objects["diameter"].to_numpy(float)
             keep = np.isfinite(sizes) & (sizes > 0)
             if keep.any():
-                if (objects["kind"] == "vesicle").all():
-                    return typical_vesicle_diameter(sizes[keep])
                 return float(np.median(sizes[keep]))
         return float(item.diameter_px or self.diameter_spin.value())
 

@@ -532,6 +532,20 @@ def picks_on_micrograph(
         else EDGE_SLACK_FRACTION * min(rows, cols)
     )
     slack = np.maximum(np.where(np.isfinite(diameter), diameter / 2, default), 1.0)
+    larger = np.isfinite(diameter) & (diameter > max(rows, cols))
+    if larger.any():
+        # a trial's 5000 px vesicles on a 2217 px micrograph trained a model at 5000 px
+        row = int(np.flatnonzero(larger)[0])
+        number = int(table["file_row"].iloc[row]) if "file_row" in table.columns else row + 1
+        kind = str(table["kind"].iloc[row]) if "kind" in table.columns else ""
+        kind = kind if kind in ("vesicle", "fiber") else "pick"
+        raise file_error(
+            source,
+            f"data row {number}: a {kind} of {diameter[row]:g} px at (x={x[row]:g}, "
+            f"y={y[row]:g}) is larger than the {cols} x {rows} px micrograph "
+            f"({int(larger.sum())} of {len(table)} picks are); a diameter in another unit "
+            "or binning, or another micrograph's picks?",
+        )
     beyond = np.maximum.reduce(
         [-0.5 - x, x - (cols - 0.5), -0.5 - y, y - (rows - 0.5), np.zeros(len(table))]
     )
