@@ -152,7 +152,11 @@ def test_fiber_path_edits_survive_a_switch_and_become_the_labels(
     widget.set_threshold(0.2)  # kept at other thresholds too, not traced again
     assert len(layer.data) == 1
     qtbot.waitUntil(lambda: "stay as you edited them" in widget.status.text(), timeout=5_000)
-    assert widget.status.text().startswith("3 fibers at threshold 0.20")  # 1 of "a", 2 of "b"
+    # 1 of "a", 2 of "b": the sum said as one, with the micrograph on screen's own (a
+    # trial read "33 fibers" with 10 shown)
+    assert widget.status.text().startswith(
+        "3 fibers on 2 micrographs (a on screen: 1 fibers) at threshold 0.20"
+    ), widget.status.text()
     widget.set_threshold(0.3)
 
     _select(viewer, "b")
