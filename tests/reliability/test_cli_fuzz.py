@@ -355,3 +355,10 @@ def test_the_pick_cap_warns(caplog):
     result = pick_micrograph(model, image, diameter_px=20.0, config=config)
     assert len(result.picks) == 5
     assert "cap of 5" in caplog.text
+    assert "raise the cap, cryopick pick --max-picks" in caplog.text
+    # every candidate asked for (training calibrating its threshold): nothing to say (a
+    # trial's fiber training was told to "raise --max-picks", an option it does not have)
+    caplog.clear()
+    every = PickConfig(device="cpu", top_k=5, min_distance=0.0, threshold=0.0)
+    assert len(pick_micrograph(model, image, diameter_px=20.0, config=every).picks) == 5
+    assert "cap of" not in caplog.text

@@ -844,11 +844,17 @@ def pick_micrograph(
             micrograph=micrograph_name,
             ridge=config.ridge,
         )
-        if len(table) >= config.top_k and float(table["score"].min()) >= config.threshold:
+        if (
+            len(table) >= config.top_k
+            and config.threshold > config.score_floor  # (every candidate asked: capped)
+            and float(table["score"].min()) >= config.threshold
+        ):
+            # (not while training calibrates its threshold on every candidate: a trial's
+            # fiber training was told to "raise --max-picks", an option of cryopick pick)
             logging.getLogger(__name__).warning(
                 "%s: the cap of %d %s picks was reached; picks with lower scores above the "
-                "threshold %.2f were dropped (raise --max-picks, PickConfig.top_k, or the "
-                "threshold)",
+                "threshold %.2f were dropped (raise the cap, cryopick pick --max-picks or "
+                "PickConfig.top_k, or the threshold)",
                 micrograph_name or "micrograph",
                 config.top_k,
                 kind,
