@@ -348,6 +348,7 @@ def test_cli_joint_training_says_each_heads_threshold(tmp_path, capsys, monkeypa
     args += ["--batch-size", "2", "--crop-size", "64", "--device", "cpu", "--threads", "1"]
     assert main(args) == 0
     printed = capsys.readouterr().out
+    assert "--mode joint without --init: a new model started from the general" in printed
     assert "picks unseen data (generic head) at threshold 0.12 by default" in printed
     assert "with its own head at its own threshold: a 0.07, b 0.09" in printed
 

@@ -401,6 +401,11 @@ def run(args: argparse.Namespace) -> int:
     mode = request.resolved_mode
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
         print(f"--mode {mode} without --init: starting from the bundled general model")
+    elif args.init is None and mode == "joint":
+        print(
+            "--mode joint without --init: a new model started from the general model's "
+            "weights, a head for each data set"
+        )
     diameters = [d for s in request.datasets for d in s.diameter_px]  # type: ignore[union-attr]
     n_labels = request.run_info["picks"]
     n_negatives = int((picks["kind"] == "negative").sum()) if len(picks) else 0
