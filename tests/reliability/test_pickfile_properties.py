@@ -194,10 +194,10 @@ def test_picks_far_off_the_micrograph_are_refused_edge_picks_dropped(caplog):
 def test_a_pick_larger_than_its_micrograph_is_refused_naming_it():
     # a trial: 5000 px vesicles on a 2217 px micrograph trained a model at 5000 px, with
     # only "3 duplicate picks left out"; in napari a 3000 px circle on a 768 px one
-    table = make_picks([50.0, 60.0], [50.0, 40.0], diameter=[20.0, 150.0], kind="vesicle")
+    table = make_picks([50.0, 60.0], [50.0, 40.0], diameter=[170.0, 190.0], kind="vesicle")
     with pytest.raises(
         PickFileError,
-        match=r"m.csv: data row 2: a vesicle of 150 px at \(x=60, y=40\) is larger than the "
+        match=r"m.csv: data row 2: a vesicle of 190 px at \(x=60, y=40\) is larger than the "
         r"120 x 100 px micrograph \(1 of 2 picks are\)",
     ):
         picks_on_micrograph(table, (100, 120), source="m.csv", strict=False)

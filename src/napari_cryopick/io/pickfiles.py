@@ -479,6 +479,11 @@ def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
 EDGE_SLACK_FRACTION = 0.02
 
 
+#: A pick whose diameter exceeds this many times the micrograph's longer side is refused
+#: (:func:`picks_on_micrograph`).
+LARGER_THAN_MICROGRAPH = 1.5
+
+
 def picks_on_micrograph(
     table: pd.DataFrame,
     shape: tuple[int, int],
@@ -532,9 +537,10 @@ def picks_on_micrograph(
         else EDGE_SLACK_FRACTION * min(rows, cols)
     )
     slack = np.maximum(np.where(np.isfinite(diameter), diameter / 2, default), 1.0)
-    larger = np.isfinite(diameter) & (diameter > max(rows, cols))
+    larger = np.isfinite(diameter) & (diameter > LARGER_THAN_MICROGRAPH * max(rows, cols))
     if larger.any():
         # a trial's 5000 px vesicles on a 2217 px micrograph trained a model at 5000 px
+        # (one a little larger than a small micrograph, its centre on it, may be real)
         row = int(np.flatnonzero(larger)[0])
         number = int(table["file_row"].iloc[row]) if "file_row" in table.columns else row + 1
         kind = str(table["kind"].iloc[row]) if "kind" in table.columns else ""
