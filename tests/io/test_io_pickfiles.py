@@ -1004,3 +1004,34 @@ def test_a_folders_links_to_missing_files_are_named(tmp_path, caplog):
         found = expand_inputs([tmp_path], (".mrc",), "micrographs")
     assert [p.name for p, _ in found] == ["m0.mrc"]
     assert "1 link(s) to missing files left out: gone.mrc" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("data_\n\n10 20 0.5\n", "line 3: values outside a loop: data_ has no loop_"),
+        ("data_\nloop_\n10 20\n", "line 3: values after loop_ without labels in data_"),
+        ("data_\n", "line 1: data_ is empty"),
+        ("data_\n_rlnCoordinateX\n", "_rlnCoordinateX without a value outside a loop"),
+    ],
+)
+def test_a_star_file_without_loop_or_labels_says_what_is_missing(tmp_path, text, said):
+    # starfile's internals reached the user ("cannot unpack non-iterable NoneType object")
+    path = tmp_path / "m.star"
+    path.write_text(text)
+    with pytest.raises(PickFileError) as raised:
+        read_picks(path)
+    assert str(raised.value).startswith(f"{path}: not a valid STAR file: ")
+    assert said in str(raised.value)
+    assert "NoneType" not in str(raised.value)
+
+
+def test_a_star_file_corrected_after_a_failed_read_is_read_as_it_is_now(tmp_path):
+    # starfile kept the failed file's lines (linecache): the corrected file, read again
+    # in the same napari session, still failed
+    path = tmp_path / "m.star"
+    path.write_text("data_\n\n10 20\n")
+    with pytest.raises(PickFileError):
+        read_picks(path)
+    path.write_text("data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\n")
+    assert read_picks(path)[["x", "y"]].to_numpy().tolist() == [[10.0, 20.0]]

@@ -101,6 +101,22 @@ def test_list_without_micrograph_names_is_refused(tmp_path):
         read_micrographs_star(star)
 
 
+def test_a_list_without_loop_and_labels_says_what_is_missing(tmp_path):
+    # a trial's data_micrographs of bare rows: "not a valid STAR file (cannot unpack
+    # non-iterable NoneType object)", starfile's internals
+    star = tmp_path / "malformed_mini.star"
+    optics = RELION31.split("data_micrographs")[0]
+    star.write_text(optics + "data_micrographs\n\nMovies/a.mrc 1 4.5\nMovies/b.mrc 1 4.5\n")
+    with pytest.raises(RelionStarError) as raised:
+        read_micrographs_star(star, project_dir=tmp_path)
+    message = str(raised.value)
+    assert message.startswith(f"{star}: ")
+    assert "values outside a loop: data_micrographs has no loop_" in message
+    assert "needs a loop_ with _rlnMicrographName" in message
+    assert "NoneType" not in message
+    assert "unpack" not in message
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [

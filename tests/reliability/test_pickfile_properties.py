@@ -320,3 +320,50 @@ def test_filament_readers_raise_only_pick_file_error(tmp_path, suffix, data):
         for group in flat:
             for line in group:
                 assert np.isfinite(line).all()
+
+
+#: Lines STAR files are made of, valid and not: shuffled into files that starfile
+#: reads, refuses, or (before its layout was checked) failed on with its internals.
+star_line = st.sampled_from(
+    [
+        "data_",
+        "data_micrographs",
+        "data_optics",
+        "loop_",
+        "_rlnMicrographName #1",
+        "_rlnOpticsGroup #2",
+        "_rlnCoordinateX #1",
+        "_rlnCoordinateY #2",
+        "_rlnMicrographPixelSize 1.5",
+        "mics/a.mrc 1",
+        "mics/a.mrc 1 4.5",
+        "10 20",
+        "7",
+        "",
+        "# version 30001",
+    ]
+)
+#: Python's and pandas' words that reached users through starfile ("cannot unpack
+#: non-iterable NoneType object" for a trial's data_micrographs without loop_).
+_INTERNALS = ("NoneType", "unpack", "Length mismatch", "axis", "has no attribute", "index")
+
+
+@pytest.mark.parametrize("reader", ["picks", "helical", "micrographs"])
+@SETTINGS
+@given(lines=st.lists(star_line, min_size=1, max_size=10))
+def test_star_readers_say_what_is_wrong_in_the_file_not_starfile_internals(tmp_path, reader, lines):
+    from napari_cryopick.io.filaments import read_relion_helical
+    from napari_cryopick.io.relion import RelionStarError, read_micrographs_star
+
+    path = tmp_path / "fuzz.star"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read, expected = {
+        "picks": (read_picks, PickFileError),
+        "helical": (read_relion_helical, PickFileError),
+        "micrographs": (lambda p: read_micrographs_star(p, tmp_path), RelionStarError),
+    }[reader]
+    _result, error = _attempt(read, path, expected)
+    if error is not None:
+        message = str(error)
+        assert message.startswith(str(path))
+        assert not any(word in message for word in _INTERNALS), message

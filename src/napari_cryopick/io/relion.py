@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from .atomic import atomic_write_text
-from .formats import star_block, star_loop_problem
+from .formats import star_block, star_loop_problem, starfile_read
 
 __all__ = [
     "ABORT_NOW",
@@ -114,19 +114,21 @@ def _loop_problem(path: Path) -> str:
 
 
 def _read_blocks(path: Path) -> dict[str, object]:
-    import starfile
-
     if not path.is_file():
         raise _error(path, "no such file")
+    needs = "a micrograph list needs a loop_ with _rlnMicrographName"
     try:
-        blocks = starfile.read(path, always_dict=True)
+        blocks = starfile_read(path)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
-        raise _error(path, f"not a valid STAR file ({_loop_problem(path) or exc})") from None
+        # starfile's own words only where no line is found wrong (a trial read its
+        # internals: "cannot unpack non-iterable NoneType object")
+        problem = _loop_problem(path) or f"the STAR reader said: {exc}"
+        raise _error(path, f"not a valid STAR file ({problem}); {needs}") from None
     if not blocks:
-        raise _error(path, "no STAR data block found")
+        raise _error(path, f"no STAR data block found; {needs}")
     problem = _loop_problem(path)
     if problem:
-        raise _error(path, f"not a valid STAR file ({problem})")
+        raise _error(path, f"not a valid STAR file ({problem}); {needs}")
     return {
         name: (pd.DataFrame([block]) if isinstance(block, dict) else block)
         for name, block in blocks.items()

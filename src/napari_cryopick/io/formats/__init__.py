@@ -350,7 +350,70 @@ def star_loop_problem(text: str) -> str:
         if values != labels:
             where = "its block" if block is None else f"data_{block}"
             return f"line {index + 1}: {values} values, the loop of {where} has {labels} labels"
-    return ""
+    return _unlabelled_values(lines)
+
+
+def _unlabelled_values(lines: Sequence[str]) -> str:
+    """Values no label names (a ``data_`` block of bare rows without ``loop_`` and
+    labels, a ``loop_`` without labels) and blocks with nothing in them, said as
+    ``"line N: ..."``; empty when there are none.
+
+    starfile raised its own internals on them ("cannot unpack non-iterable
+    NoneType object", a trial's micrograph list without ``loop_``), or dropped
+    the values without a word, or gave an empty block the next block's loop.
+    """
+    block, opened, content = None, 0, False
+    loop = 0  # line of the open loop_ (0: none)
+    labels = 0  # of the open loop; -1 once its rows began
+
+    def unfinished() -> str:
+        if loop and labels == 0:
+            return f"line {loop}: loop_ without labels in data_{block}"
+        if not content:
+            return f"line {opened}: data_{block} is empty (no loop_ with labels, no _label value)"
+        return ""
+
+    for index, raw in enumerate(lines):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("data_"):
+            if block is not None and unfinished():
+                return unfinished()
+            block, opened = line.split()[0][len("data_") :], index + 1
+            content, loop, labels = False, 0, 0
+        elif block is None and line.startswith(("loop_", "_")):
+            return f"line {index + 1}: {line.split()[0]} before the first data_ block"
+        elif line.startswith("loop_"):
+            if unfinished().startswith(f"line {loop}: loop_"):
+                return unfinished()
+            loop, labels = index + 1, 0
+        elif line.startswith("_"):
+            content = True
+            if loop and labels < 0:
+                loop = 0  # a key-value pair after the rows ends the loop
+            elif loop:
+                labels += 1
+                continue
+            if len(star_values(line)) < 2:
+                return (
+                    f"line {index + 1}: {line.split()[0]} without a value outside a loop "
+                    f"(no loop_ above it in data_{block}?)"
+                )
+        elif block is None or line.startswith(("stop_", ";")):
+            continue  # before the first block (starfile skips it); STAR's stop_ and text fields
+        elif loop and labels:
+            labels = -1  # the rows have begun (star_loop_problem counts their values)
+        elif loop:
+            return f"line {index + 1}: values after loop_ without labels in data_{block}"
+        else:
+            return (
+                f"line {index + 1}: values outside a loop: data_{block} has no loop_ and "
+                "labels (_rlnName #1, ...) above them"
+            )
+    if block is None:
+        return "no data_ block found (is it a STAR file?)"
+    return unfinished()
 
 
 #: A STAR value: quoted ("..." or '...', closed by the quote followed by white space or
@@ -417,12 +480,27 @@ def drop_rows(
     return "".join(line for index, line in enumerate(lines) if index not in dropped)
 
 
-def read_star_blocks(path: Path) -> dict[str, object]:
-    """All blocks of a STAR file as ``{name: DataFrame | dict}``, errors as :class:`PickFileError`."""
+def starfile_read(path: str | os.PathLike) -> dict[str, object]:
+    """``starfile.read(path, always_dict=True)``, without keeping the file's lines.
+
+    starfile reads lines through :mod:`linecache` and clears it only when it
+    succeeds: after a file failed, the same path read again (corrected, or
+    another file written under its name) gave the old lines in that process.
+    """
+    import linecache
+
     import starfile
 
     try:
-        blocks = starfile.read(path, always_dict=True)
+        return starfile.read(path, always_dict=True)
+    finally:
+        linecache.clearcache()
+
+
+def read_star_blocks(path: Path) -> dict[str, object]:
+    """All blocks of a STAR file as ``{name: DataFrame | dict}``, errors as :class:`PickFileError`."""
+    try:
+        blocks = starfile_read(path)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
         problem = star_loop_problem(read_text(path))  # not UTF-8: said so
         raise file_error(path, f"not a valid STAR file: {problem or exc}") from None
