@@ -314,7 +314,7 @@ def test_shards_partition_the_micrographs_and_share_the_summary(
     assert picked == [2, 2, 2]
     assert tree_bytes(out) == reference
     rows = (out / "summary.csv").read_text().splitlines()
-    assert rows[0] == "micrograph,input,status,picks,mean_score,seconds"
+    assert rows[0] == "micrograph,input,status,picks,mean_score,seconds,reason"
     assert len(rows) == 1 + len(NAMES)
     assert all(",done," in row for row in rows[1:])
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

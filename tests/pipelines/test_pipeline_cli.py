@@ -921,21 +921,54 @@ def test_pick_leaves_out_picks_at_the_negatives_marked_in_napari(tmp_path, tiny_
     assert len(read_picks(tmp_path / "broken/m0.star")) == len(before)
 
 
-def test_a_failed_micrograph_is_reported_when_it_fails(tmp_path, tiny_model, caplog, capsys):
+@pytest.mark.parametrize(
+    "route", [[], ["--skip"], ["--shard", "1/1"], ["--dask", "local:1"]], ids=str
+)
+def test_a_failed_micrograph_is_reported_when_it_fails(tmp_path, tiny_model, caplog, capsys, route):
     # a trial: a monitor session's failures reached the terminal only when it ended,
-    # hours later, too late to fix the cause while it ran
+    # hours later, too late to fix the cause while it ran; they were "skipped m2.mrc"
+    # (the word --skip uses for micrographs already done) and the end line never said
+    # how many failed
     import logging
 
+    if "--dask" in route:
+        pytest.importorskip("distributed")
     mics = tmp_path / "mics"
     write_micrographs(mics, ["m0.mrc", "m1.mrc"])
     (mics / "m2.mrc").write_bytes((mics / "m0.mrc").read_bytes()[:900])  # truncated
     caplog.set_level(logging.WARNING)
+    out = tmp_path / "out"
     # (a plain run: the same runner and report as --monitor, without its idle wait)
     assert main(["pick", str(mics), "--model", str(tiny_model), "--diameter", "20",
-                 "--out", str(tmp_path / "out")]) == 1  # fmt: skip
+                 "--out", str(out), *route]) == 1  # fmt: skip
     (said,) = [r.getMessage() for r in caplog.records if "the run goes on" in r.getMessage()]
-    assert said.startswith(f"skipped {mics / 'm2.mrc'}")
-    assert "2 of 3 micrographs" in capsys.readouterr().out
+    assert said.startswith(f"failed {mics / 'm2.mrc'}: not a valid MRC file")
+    captured = capsys.readouterr()
+    assert f"cryopick pick: failed {mics / 'm2.mrc'}: not a valid MRC file" in captured.err
+    assert "skipped" not in captured.err
+    assert "2 of 3 micrographs, 1 failed (named above) -> " in captured.out
+    if route:  # a batch run's summary says why, without the path its row already has
+        rows = (out / "summary.csv").read_text().splitlines()
+        assert rows[0] == "micrograph,input,status,picks,mean_score,seconds,reason"
+        (failed,) = [row for row in rows if ",failed," in row]
+        assert failed.startswith(f"m2,{mics / 'm2.mrc'},failed,,,")
+        assert failed.split(",", 6)[6].startswith("not a valid MRC file (truncated or corrupt)")
+        assert all(row.endswith(",") for row in rows[1:] if ",done," in row)
+
+
+def test_a_relion_job_counts_and_names_its_failed_micrographs(relion_project, tiny_model, capsys):
+    broken = relion_project / LISTED[1]
+    broken.write_bytes(broken.read_bytes()[:900])  # truncated
+    assert _relion(tiny_model) == 1
+    captured = capsys.readouterr()
+    assert f"cryopick relion: failed {broken}: not a valid MRC file" in captured.err
+    assert "skipped" not in captured.err
+    assert f"(0 done before, 1 failed (named above)); {len(LISTED) - 1} of {len(LISTED)}" in (
+        captured.out
+    )
+    rows = (relion_project / "External/job004/summary.csv").read_text().splitlines()
+    (failed,) = [row for row in rows if ",failed," in row]
+    assert ",not a valid MRC file (truncated or corrupt)" in failed
 
 
 def test_an_unreadable_micrograph_picked_alone_is_explained_once(tmp_path, caplog, capsys):

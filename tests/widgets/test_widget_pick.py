@@ -508,7 +508,7 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     assert batch.errors[str(folder / "broken.mrc")].startswith(str(folder / "broken.mrc"))
     assert widget.progress_bar.maximum() == 3
     assert widget.progress_bar.value() == 3
-    assert "1 skipped" in widget.status.text()
+    assert "1 failed" in widget.status.text()
     assert "broken.mrc" in widget.status.text()
 
     # a folder holding the user's own picks of a micrograph is refused before picking

@@ -1424,8 +1424,8 @@ class PickWidget(QWidget):
             )
             text = f"{warned}{text}; {line}"
         if batch.errors:
-            # one line per skipped file; each message starts with the file's path
-            text += f"\n{len(batch.errors)} skipped:\n" + "\n".join(batch.errors.values())
+            # one line per failed file; each message starts with the file's path
+            text += f"\n{len(batch.errors)} failed:\n" + "\n".join(batch.errors.values())
         self.status.setText(text)
 
     # --- export and labels ---

@@ -233,7 +233,7 @@ def _say_failure(always: bool):
     def on_event(event: Any) -> None:
         error = getattr(event, "error", None)
         if error and (always or getattr(event, "total", 0) != 1):
-            log.warning("skipped %s (the run goes on)", error)
+            log.warning("failed %s (the run goes on)", error)
 
     return on_event
 
@@ -299,9 +299,9 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     # (monitor mode warned at its start why it runs no search: not "a trained model")
     asked = getattr(args, "scale_search", None) is True and not getattr(args, "monitor", None)
     print_scale(outcome, request, command, asked=asked)
-    for message in outcome.errors.values():
-        print(f"cryopick {command}: skipped {message}", file=sys.stderr)
+    say_failed(outcome.errors, command)
     skipped = f", {outcome.n_skipped} already done (--skip)" if outcome.n_skipped else ""
+    skipped += failed_count(outcome.errors)
     summary = f"; summary: {outcome.summary[0]}" if outcome.summary else ""
     per = outcome.seconds_per_micrograph
     timing = ""
@@ -334,6 +334,25 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     )
     say_empty(outcome, command)
     return _exit_code(outcome)
+
+
+def say_failed(errors: dict[str, str], command: str) -> None:
+    """Name every micrograph that failed, one line each: ``cryopick pick: failed m.mrc: ...``.
+
+    They were "skipped m.mrc: ...", the word ``--skip`` uses for micrographs already
+    done (a trial could not tell the two apart).
+    """
+    for message in errors.values():
+        print(f"cryopick {command}: failed {message}", file=sys.stderr)
+
+
+def failed_count(errors: dict[str, str]) -> str:
+    """``", 3 failed (named above)"`` for the end-of-run line; empty when none failed.
+
+    The end line said how many were picked and how many were already done, never how
+    many failed (a trial's "71 of 202 micrographs, 128 already done": 3 unsaid).
+    """
+    return f", {len(errors)} failed (named above)" if errors else ""
 
 
 def say_empty(outcome: Any, command: str) -> None:

@@ -483,8 +483,9 @@ def run(args: argparse.Namespace) -> int:
         return run_pick_batch(args, request)
     outcome = drive(pick(request), progress_bar=True, description="picking")
     print_scale(outcome, request, asked=args.scale_search is True)
-    for message in outcome.errors.values():
-        print(f"cryopick pick: skipped {message}", file=sys.stderr)
+    from napari_cryopick.cli._batch import failed_count, say_failed
+
+    say_failed(outcome.errors, "pick")
     total = outcome.n_micrographs
     if request.kinds == ("fiber",):
         n_fibers = (
@@ -494,7 +495,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         what = f"picked {len(outcome.picks)} objects"
     print(
-        f"{what} in {outcome.n_done} of {total} micrographs (threshold {outcome.threshold:.3g}) "
+        f"{what} in {outcome.n_done} of {total} micrographs{failed_count(outcome.errors)} "
+        f"(threshold {outcome.threshold:.3g}) "
         f"-> {args.out} ({args.format}), {outcome.seconds:.1f} s"
     )
     if outcome.errors:

@@ -320,8 +320,14 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         should_stop=lambda: abort_requested(control),
         overwrite=args.overwrite,
     )
+    from napari_cryopick.cli._batch import _say_failure
+
     outcome = drive(
-        run_batch(request, batch, items), progress_bar=True, description="picking", file=sys.stdout
+        run_batch(request, batch, items),
+        progress_bar=True,
+        description="picking",
+        file=sys.stdout,
+        on_event=_say_failure(False),  # as cryopick pick: named when it fails
     )
 
     # autopick.star lists every complete micrograph of the list, in its order
@@ -345,15 +351,15 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
     write_output_nodes(job_dir, node, relion31=args.relion31)
     print_scale(outcome, request, "relion", asked=args.scale_search is True)
-    for message in outcome.errors.values():
-        print(f"cryopick relion: failed {message}", file=sys.stderr)
+    from napari_cryopick.cli._batch import failed_count, say_empty, say_failed
+
+    say_failed(outcome.errors, "relion")
     print(
         f"picked {outcome.n_picks} particles in {outcome.n_picked} micrographs "
-        f"({outcome.n_skipped} done before); {len(entries)} of {len(items)} micrographs in "
+        f"({outcome.n_skipped} done before{failed_count(outcome.errors)}); "
+        f"{len(entries)} of {len(items)} micrographs in "
         f"{autopick}, {outcome.seconds:.1f} s"
     )
-    from napari_cryopick.cli._batch import say_empty
-
     say_empty(outcome, "relion")  # (a trial's 3 Å/px optics group: 12 picks where 106)
     if outcome.stopped:
         write_exit_marker(job_dir, "aborted")

@@ -1650,7 +1650,8 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
     if not records:
         return ()
     records.sort(key=lambda r: r["input"])
-    lines = ["micrograph,input,status,picks,mean_score,seconds"]
+    # reason last: readers of the six columns before it read the file as they did
+    lines = ["micrograph,input,status,picks,mean_score,seconds,reason"]
     for record in records:
         mean = record.get("mean_score")
         lines.append(
@@ -1662,6 +1663,7 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
                     str(record.get("picks", "")),
                     "" if mean is None else f"{mean:.4f}",
                     f"{record.get('seconds', float('nan')):.3f}",
+                    _csv_field(_failure_reason(record)),
                 ]
             )
         )
@@ -1692,6 +1694,20 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
     png_path = atomic_write_bytes(out_dir / SUMMARY_PNG, buffer.getvalue())
     _record_files(out_dir, [csv_path, png_path], SUMMARIZED)  # a later run's to replace
     return csv_path, png_path
+
+
+def _failure_reason(record: Mapping[str, Any]) -> str:
+    """Why a micrograph failed (empty for the others), without its path: the row names it.
+
+    A failed row said only "failed" (a trial had to search the terminal's scroll-back).
+    """
+    if record.get("status") != "failed":
+        return ""
+    reason = str(record.get("error") or "")
+    path, colon, rest = reason.partition(": ")
+    if colon and os.path.abspath(path) == record.get("input"):
+        return rest
+    return reason
 
 
 def _csv_field(text: str) -> str:

@@ -215,7 +215,7 @@ def monitor(
                     continue  # another shard's, whenever it arrives
                 if stems.get(stem, path) != path:
                     state["errors"][str(path)] = (
-                        f"{path}: would overwrite the picks of {stems[stem]}; skipped"
+                        f"{path}: would overwrite the picks of {stems[stem]}; not picked"
                     )
                     continue
                 stems[stem] = path
