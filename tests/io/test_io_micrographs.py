@@ -361,12 +361,55 @@ def test_a_folder_without_micrographs_names_its_subfolders_that_hold_some(tmp_pa
     iio.imwrite(tmp_path / "run" / "micrographs" / "a.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match=r"no micrographs in this folder") as refused:
         micrograph_files([tmp_path / "run"])
-    assert "subfolder(s) micrographs/ hold some, give that" in str(refused.value)
+    assert "1 folder below holds 1 micrographs (micrographs/ 1): give it" in str(refused.value)
     assert "picks/" not in str(refused.value)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"no micrographs in this folder") as refused:
         micrograph_files([tmp_path / "empty"])
-    assert "subfolder" not in str(refused.value)
+    assert "below" not in str(refused.value)
+
+
+def _png(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, np.zeros((8, 8), np.uint8))
+
+
+def test_the_advice_names_every_folder_below_that_holds_micrographs_at_any_depth(tmp_path):
+    """A trial's prod/ named apo/ and bgal/ only: following the advice lost ribo/GridA/ and
+    ribo/GridC/Session2/ (141 micrographs), which hold micrographs deeper down."""
+    from napari_cryopick.io.paths import micrograph_files
+
+    prod = tmp_path / "prod"
+    for name in ("apo/a1.png", "apo/a2.png", "bgal/b1.png", "ribo/GridA/r1.png",
+                 "ribo/GridC/Session2/s1.png", ".trash/t.png"):  # fmt: skip
+        _png(prod / name)
+    with pytest.raises(ValueError) as refused:
+        micrograph_files([prod], recursive_option="--recursive")
+    message = str(refused.value)
+    assert (
+        "folders are not searched below, and 4 folders below hold 5 micrographs (apo/ 2, "
+        "bgal/ 1, ribo/GridA/ 1, ribo/GridC/Session2/ 1): give them, or --recursive to take "
+        "every folder below"
+    ) in message
+    assert ".trash" not in message
+    for index in range(4):  # many: the first few named, the others counted
+        _png(prod / f"zz{index}" / "m.png")
+    with pytest.raises(
+        ValueError, match=r"8 folders below hold 9 micrographs \(apo/ 2, .* and 4 more\)"
+    ):
+        micrograph_files([prod])
+    with pytest.raises(ValueError) as refused:
+        micrograph_files([prod])
+    assert "--recursive" not in str(refused.value)
+    # recursive: every micrograph below, sorted, hidden folders left out
+    found = micrograph_files([prod], recursive=True)
+    assert [p.relative_to(prod).as_posix() for p in found] == [
+        "apo/a1.png", "apo/a2.png", "bgal/b1.png", "ribo/GridA/r1.png",
+        "ribo/GridC/Session2/s1.png", "zz0/m.png", "zz1/m.png", "zz2/m.png", "zz3/m.png",
+    ]  # fmt: skip
+    (tmp_path / "none" / "sub").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"no micrographs in this folder or the folders below"):
+        micrograph_files([tmp_path / "none"], recursive=True)
 
 
 def test_a_folder_whose_subfolders_hold_micrographs_too_says_they_are_not_taken(tmp_path, caplog):
@@ -375,14 +418,24 @@ def test_a_folder_whose_subfolders_hold_micrographs_too_says_they_are_not_taken(
 
     from napari_cryopick.io.paths import micrograph_files
 
-    (tmp_path / "mics" / "sub").mkdir(parents=True)
-    iio.imwrite(tmp_path / "mics" / "a.png", np.zeros((8, 8), np.uint8))
-    iio.imwrite(tmp_path / "mics" / "sub" / "b.png", np.zeros((8, 8), np.uint8))
+    _png(tmp_path / "mics" / "a.png")
+    _png(tmp_path / "mics" / "sub" / "b.png")
+    _png(tmp_path / "mics" / "sub" / "deeper" / "c.png")
     caplog.set_level(logging.INFO, logger="napari_cryopick")
     assert [p.name for p in micrograph_files([tmp_path / "mics"])] == ["a.png"]
-    assert "its subfolder(s) sub/ hold micrographs too; folders are not searched below" in (
-        caplog.text
-    )
+    assert (
+        "mics: 2 folders below hold 2 micrographs (sub/ 1, sub/deeper/ 1), not taken: folders "
+        "are not searched below (give them)"
+    ) in caplog.text
+    # a folder below that is given itself is not news (a trial: "GridC: its subfolder(s)
+    # Session2/ hold micrographs too" with GridC/Session2 on the command line)
+    caplog.clear()
+    micrograph_files([tmp_path / "mics", tmp_path / "mics" / "sub"])
+    assert "mics: 1 folder below holds 1 micrographs (sub/deeper/ 1)" in caplog.text
+    assert "sub/ 1" not in caplog.text
+    caplog.clear()
+    micrograph_files([tmp_path / "mics" / "sub", tmp_path / "mics" / "sub" / "deeper"])
+    assert "folders below" not in caplog.text
 
 
 def test_mrc_with_more_data_than_its_header_says_is_refused(tmp_path):

@@ -1050,3 +1050,36 @@ def test_relion_job_information_goes_to_standard_output_and_warnings_stay(capsys
     captured = capsys.readouterr()
     assert captured.out == "INFO: zero-shot: scale 1.0\n"
     assert captured.err == "WARNING: few picks\nINFO: after the job\n"
+
+
+def test_pick_recursive_mirrors_the_folders_below_and_resumes_with_skip(
+    tmp_path, tiny_model, capsys
+):
+    # a trial's prod/ held micrographs only in sub-folders, some two levels down: the
+    # advice named apo/ and bgal/ and lost ribo/; --recursive takes them all in one run
+    prod = tmp_path / "prod"
+    write_micrographs(prod, ["ribo/GridA/m0.mrc", "ribo/GridC/Session2/m0.mrc"])
+    out = tmp_path / "out"
+    common = ["--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
+    assert main(["pick", str(prod), *common]) == 2
+    assert "give them, or --recursive to take every folder below" in capsys.readouterr().err
+    assert main(["pick", str(prod), "--recursive", "--skip", *common]) == 0
+    # mirrored below prod/, as --monitor prod would (not below ribo/, their common folder)
+    assert sorted(tree_bytes(out)) == ["ribo/GridA/m0.star", "ribo/GridC/Session2/m0.star"]
+    assert "2 of 2 micrographs" in capsys.readouterr().out
+    # a folder arriving later: the earlier files stay where they are, --skip picks it alone
+    write_micrographs(prod, ["apo/m0.mrc"])
+    assert main(["pick", str(prod), "--recursive", "--skip", *common]) == 0
+    assert "1 of 3 micrographs, 2 already done (--skip)" in capsys.readouterr().out
+    assert sorted(tree_bytes(out)) == [
+        "apo/m0.star",
+        "ribo/GridA/m0.star",
+        "ribo/GridC/Session2/m0.star",
+    ]
+    rows = (out / "summary.csv").read_text().splitlines()[1:]
+    assert len(rows) == 3
+    assert all(",done," in row for row in rows)
+    assert main(["pick", str(prod), "--recursive", "--shard", "1/2", "--skip", *common]) == 0
+    assert "0 of 2 micrographs, 2 already done (--skip)" in capsys.readouterr().out
+    assert main(["pick", "--monitor", str(prod), "--recursive", *common]) == 2
+    assert "--monitor searches the folders below" in capsys.readouterr().err

@@ -28,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="*", metavar="MICROGRAPH_OR_FOLDER")
     parser.add_argument(
+        "--recursive",
+        action="store_true",
+        help="search the given folders' sub-folders too, at any depth (hidden ones left "
+        "out); the outputs mirror them below --out (FOLDER/a/b/m.mrc -> OUT/a/b/m.star), as "
+        "--monitor does, so --skip, --shard and the summary work as for one folder",
+    )
+    parser.add_argument(
         "--model",
         type=Path,
         default=None,
@@ -294,8 +301,11 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         raise CLIError(not_a_model_file(args.model) or f"{args.model}: not a model file")
     view = view_request_fields(args)
     _check_pick_options(args)
+    recursive = bool(getattr(args, "recursive", False))
     if micrographs is None:
-        micrographs = micrograph_files(args.inputs)
+        micrographs = micrograph_files(
+            args.inputs, recursive=recursive, recursive_option="--recursive"
+        )
     _check_pixel_size_known(args, micrographs)
     try:
         fibers = FiberOptions(
@@ -340,6 +350,8 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         diameter_factor=view["diameter_factor"],
         scale_search=view["scale_search"],
         invert_contrast=view["invert_contrast"],
+        # the layout mirrors the folders below the given ones, whichever hold micrographs
+        input_folders=tuple(Path(i) for i in args.inputs if recursive and Path(i).is_dir()),
     )
 
 
@@ -464,6 +476,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads < 0:
         raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    if args.recursive and args.monitor is not None:
+        raise CLIError(
+            "--monitor searches the folders below the watched one already: no --recursive"
+        )
     if args.threads:
         # a trial on a loaded 2-core machine: torch's default threads took 2.1 s per
         # micrograph against 0.28 s with one, and train had the option, pick not

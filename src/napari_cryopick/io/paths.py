@@ -2,8 +2,9 @@
 
 The one place that expands folders into micrograph or pick files, used by the
 command line, the widgets and the workflows alike. Folders are searched one
-level deep (not recursively), in sorted order; hidden files (``.name``, e.g.
-an interrupted writer's temporary file) are never taken.
+level deep (``recursive``: every folder below too, as ``cryopick pick
+--recursive``), in sorted order; hidden files and folders (``.name``, e.g. an
+interrupted writer's temporary file) are never taken.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from napari_cryopick.core.text import name_list
@@ -52,35 +53,85 @@ def pick_file_suffixes() -> tuple[str, ...]:
     return tuple(sorted({s for module in FORMATS.values() for s in module.SUFFIXES}))
 
 
-def _subfolders_holding(folder: Path, suffixes: tuple[str, ...], most: int = 3) -> list[str]:
-    """Names of ``folder``'s subfolders (one level) holding files of ``suffixes``, a few at most."""
-    names: list[str] = []
-    try:
-        subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
-    except OSError:
-        return names  # a hint only
-    for sub in subfolders:
-        if sub.name.startswith("."):
-            continue  # hidden, as the folder's own scan skips them
+#: Folders a search below a folder looks at, at most (hints and ``recursive``): naming a
+#: home folder by mistake costs seconds, not minutes.
+MOST_FOLDERS_SEARCHED = 10_000
+
+
+def _tree(folder: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[Path, list[Path]]]:
+    """``(folder, its entries with one of suffixes)`` of ``folder`` and every folder below,
+    depth-first in sorted order; hidden folders are left out, a folder reached twice
+    (through a link) is listed once, and at most :data:`MOST_FOLDERS_SEARCHED` are.
+    Unreadable folders are passed over."""
+    seen: set[Path] = set()
+    stack = [folder]
+    while stack and len(seen) < MOST_FOLDERS_SEARCHED:
+        current = stack.pop()
         try:
-            holds = any(
-                f.suffix.lower() in suffixes
-                and not f.name.startswith(".")
-                and f.is_file()
-                and not written_by_cryopick(f)  # an output folder's overview
-                for f in sub.iterdir()
-            )
+            real = current.resolve()
+            entries = sorted(current.iterdir())
         except OSError:
             continue
-        if holds:
-            names.append(f"{sub.name}/")
-            if len(names) == most:
-                break
-    return names
+        if real in seen:
+            continue  # a link back up, or a second link to one folder
+        seen.add(real)
+        yield current, [p for p in entries if p.suffix.lower() in suffixes]
+        subfolders = [p for p in entries if not p.name.startswith(".") and p.is_dir()]
+        stack.extend(reversed(subfolders))
+
+
+def _usable(folder: Path, listed: list[Path]) -> list[Path]:
+    """The files of ``listed`` (a folder's entries with the suffixes) to take: not hidden;
+    links to missing files are left out and said (a trial's dangling link vanished from
+    the run)."""
+    broken = [p.name for p in listed if p.is_symlink() and not p.exists()]
+    if broken:
+        logger.warning(
+            "%s: %d link(s) to missing files left out: %s",
+            folder,
+            len(broken),
+            name_list(broken, 5),
+        )
+    return sorted(p for p in listed if p.is_file() and not p.name.startswith("."))
+
+
+def _holding_below(
+    folder: Path, suffixes: tuple[str, ...], named: Collection[str] = ()
+) -> list[tuple[str, int]]:
+    """``("sub/deeper/", number of files)`` of each folder below ``folder`` (any depth)
+    holding files of ``suffixes``, but those in ``named`` (absolute paths: given on the
+    command line themselves)."""
+    holding = []
+    for current, listed in _tree(folder, suffixes):
+        if current == folder or os.path.abspath(current) in named:
+            continue
+        files = [
+            f
+            for f in listed
+            if not f.name.startswith(".") and f.is_file() and not written_by_cryopick(f)
+        ]
+        if files:
+            holding.append((f"{current.relative_to(folder).as_posix()}/", len(files)))
+    return holding
+
+
+def _below(holding: list[tuple[str, int]], what: str, most: int = 4) -> str:
+    """``"3 folders below hold 141 micrographs (a/ 20, b/ 40, c/d/ 81)"``: the first
+    ``most`` named, the others counted."""
+    files = sum(n for _, n in holding)
+    shown = ", ".join(f"{name} {n}" for name, n in holding[:most])
+    more = f" and {len(holding) - most} more" if len(holding) > most else ""
+    folders = "1 folder below holds" if len(holding) == 1 else f"{len(holding)} folders below hold"
+    return f"{folders} {files} {what} ({shown}{more})"
 
 
 def expand_inputs(
-    items: Iterable[str | os.PathLike], suffixes: Iterable[str], what: str
+    items: Iterable[str | os.PathLike],
+    suffixes: Iterable[str],
+    what: str,
+    *,
+    recursive: bool = False,
+    recursive_option: str | None = None,
 ) -> list[tuple[Path, bool]]:
     """Files named directly, and files found in named folders.
 
@@ -92,6 +143,12 @@ def expand_inputs(
         File suffixes (lower case, with the dot) looked for in folders.
     what
         What the files are ("micrographs", "pick files"), for messages.
+    recursive
+        Search the folders below the named ones too, at any depth (else a folder's
+        own files only, and the folders below that hold some are named).
+    recursive_option
+        The caller's way to ask for ``recursive`` (``"--recursive"``), offered
+        where a folder's subfolders hold files.
 
     Returns
     -------
@@ -103,28 +160,34 @@ def expand_inputs(
     FileNotFoundError
         An item that does not exist.
     ValueError
-        A folder without any file of the suffixes.
+        A folder without any file of the suffixes (below it too, ``recursive``).
     """
+    items = list(items)
     suffixes = tuple(s.lower() for s in suffixes)
+    named = {os.path.abspath(item) for item in items if Path(item).is_dir()}
+    option = f", or {recursive_option} to take every folder below" if recursive_option else ""
     found: list[tuple[Path, bool]] = []
     for item in items:
         path = Path(item)
-        if path.is_dir():
-            listed = [p for p in path.iterdir() if p.suffix.lower() in suffixes]
-            inside = sorted(p for p in listed if p.is_file() and not p.name.startswith("."))
-            broken = [p.name for p in listed if p.is_symlink() and not p.exists()]
-            if broken:  # left out, said (a trial's dangling link vanished from the run)
-                logger.warning(
-                    "%s: %d link(s) to missing files left out: %s",
-                    path,
-                    len(broken),
-                    name_list(broken, 5),
-                )
+        if path.is_dir() and recursive:
+            inside = [
+                f for folder, listed in _tree(path, suffixes) for f in _usable(folder, listed)
+            ]
             if not inside:
-                holding = _subfolders_holding(path, suffixes)
+                raise ValueError(
+                    f"{path}: no {what} in this folder or the folders below it (looked for "
+                    f"{', '.join(suffixes)})"
+                )
+            found.extend((p, True) for p in inside)
+        elif path.is_dir():
+            inside = _usable(path, [p for p in path.iterdir() if p.suffix.lower() in suffixes])
+            if not inside:
+                # every folder below that holds some, at any depth: a trial followed the
+                # advice "apo/, bgal/ hold some" and lost ribo/GridA/ and ribo/GridC/Session2/
+                holding = _holding_below(path, suffixes, named)
                 hint = (
-                    f"; folders are not searched below: its subfolder(s) {', '.join(holding)} "
-                    f"hold some, give {'that' if len(holding) == 1 else 'those'}"
+                    f"; folders are not searched below, and {_below(holding, what)}: give "
+                    f"{'it' if len(holding) == 1 else 'them'}{option}"
                     if holding
                     else ""
                 )
@@ -134,15 +197,15 @@ def expand_inputs(
                     f"{path}: no {what} in this folder (looked for {', '.join(suffixes)}){hint}"
                 )
             # micrographs only: a RELION job folder's pick files below are read through
-            # its autopick.star index
-            below = _subfolders_holding(path, suffixes) if what == "micrographs" else []
-            if below:  # not searched: say so, a user may expect them to be
+            # its autopick.star index; folders given themselves are not news
+            holding = _holding_below(path, suffixes, named) if what == "micrographs" else []
+            if holding:  # not searched: say so, a user may expect them to be
                 logger.info(
-                    "%s: its subfolder(s) %s hold %s too; folders are not searched below "
-                    "(give them to include them)",
+                    "%s: %s, not taken: folders are not searched below (give %s%s)",
                     path,
-                    ", ".join(below),
-                    what,
+                    _below(holding, what),
+                    "it" if len(holding) == 1 else "them",
+                    option,
                 )
             found.extend((p, True) for p in inside)
         elif path.is_file():
@@ -218,11 +281,22 @@ def written_by_cryopick(path: str | os.PathLike) -> bool:
     return (folder / "summary.csv").is_file() or any(folder.glob("cryopick_manifest*.jsonl"))
 
 
-def _micrograph_inputs(items: Iterable[str | os.PathLike]) -> list[tuple[Path, float | None]]:
+def _micrograph_inputs(
+    items: Iterable[str | os.PathLike],
+    recursive: bool = False,
+    recursive_option: str | None = None,
+) -> list[tuple[Path, float | None]]:
     from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
 
     found: list[tuple[Path, float | None]] = []
-    for path, from_folder in expand_inputs(items, MICROGRAPH_SUFFIXES, "micrographs"):
+    expanded = expand_inputs(
+        items,
+        MICROGRAPH_SUFFIXES,
+        "micrographs",
+        recursive=recursive,
+        recursive_option=recursive_option,
+    )
+    for path, from_folder in expanded:
         if from_folder and written_by_cryopick(path):
             continue
         if not from_folder and path.suffix.lower() in MICROGRAPH_LIST_SUFFIXES:
@@ -241,8 +315,17 @@ def _micrograph_inputs(items: Iterable[str | os.PathLike]) -> list[tuple[Path, f
     return unique
 
 
-def micrograph_files(items: Iterable[str | os.PathLike]) -> list[Path]:
+def micrograph_files(
+    items: Iterable[str | os.PathLike],
+    *,
+    recursive: bool = False,
+    recursive_option: str | None = None,
+) -> list[Path]:
     """Micrograph files named directly, found in the named folders, or listed.
+
+    ``recursive`` searches the folders below the named ones too;
+    ``recursive_option`` names the caller's option for it in the advice given
+    where only folders below hold micrographs (:func:`expand_inputs`).
 
     A micrograph list named directly stands for the micrographs it lists,
     resolved in its project folder (:func:`find_project_dir`): a cryoSPARC
@@ -250,7 +333,7 @@ def micrograph_files(items: Iterable[str | os.PathLike]) -> list[Path]:
     a RELION micrograph STAR file
     (:func:`napari_cryopick.io.relion.read_micrographs_star`).
     """
-    return [path for path, _ in _micrograph_inputs(items)]
+    return [path for path, _ in _micrograph_inputs(items, recursive, recursive_option)]
 
 
 def micrograph_pixel_sizes(items: Iterable[str | os.PathLike]) -> dict[str, float]:

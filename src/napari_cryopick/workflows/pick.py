@@ -184,6 +184,11 @@ class PickRequest:
         folder names, as ``cryopick train`` names it. Only used to warn when a
         micrograph's data set has a head of its own in the model and another
         head picks it (:func:`head_warning`).
+    input_folders
+        Folders the micrographs were found in at any depth (``cryopick pick
+        --recursive``): the outputs mirror the folders below them, whichever
+        hold micrographs (:func:`output_stems`), so a run resumed after new
+        sub-folders arrived writes where the first did.
     """
 
     micrographs: Sequence[Any]
@@ -207,6 +212,7 @@ class PickRequest:
     scale_search: bool = True
     invert_contrast: bool | None = None
     datasets: Mapping[str, str] = field(default_factory=dict)
+    input_folders: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str):
@@ -251,7 +257,8 @@ class PickRequest:
                 "could not be told from picks"
             )
         if self.out_dir is not None:
-            output_stems(self.micrographs, self.out_dir)  # duplicate outputs: refused now
+            # duplicate outputs: refused now
+            output_stems(self.micrographs, self.out_dir, self.input_folders)
 
 
 @dataclass(frozen=True)
@@ -454,11 +461,18 @@ def _micrograph_key(source: Any, micrograph: Any = None) -> str:
     return _source_name(micrograph if micrograph is not None else source)
 
 
-def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, Path]:
+def output_stems(
+    micrographs: Sequence[Any],
+    out_dir: Path | None,
+    input_folders: Sequence[str | os.PathLike] = (),
+) -> dict[int, Path]:
     """Output path without suffix of each micrograph (by index): the layout of written files.
 
-    File inputs mirror their folders below the folders' common parent;
-    in-memory micrographs go directly into ``out_dir`` under their name.
+    File inputs mirror their folders below the folders' common parent (of
+    ``input_folders`` too: folders searched at any depth, whose sub-folders are
+    then mirrored whichever hold micrographs, as ``--monitor`` mirrors the
+    watched folder's); in-memory micrographs go directly into ``out_dir`` under
+    their name.
 
     Raises
     ------
@@ -468,6 +482,8 @@ def output_stems(micrographs: Sequence[Any], out_dir: Path | None) -> dict[int, 
     """
     base = Path(out_dir) if out_dir is not None else Path(".")
     parents = [Path(os.path.abspath(Path(m).parent)) for m in micrographs if _is_path(m)]
+    if parents:
+        parents += [Path(os.path.abspath(folder)) for folder in input_folders]
     common = Path(os.path.commonpath([str(p) for p in parents])) if parents else None
     stems: dict[int, Path] = {}
     owner: dict[str, Any] = {}
@@ -829,7 +845,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         request = dataclasses.replace(request, keep_candidates=float(config.threshold))
     if request.keep_candidates is not None and request.keep_candidates < config.score_floor:
         config = PickConfig(**{**vars(config), "score_floor": request.keep_candidates})
-    stems = output_stems(request.micrographs, request.out_dir)
+    stems = output_stems(request.micrographs, request.out_dir, request.input_folders)
     main_head = config.head or getattr(model, "default_head", None)
     own_heads: dict[str, str] = {}
     if request.head is None:
