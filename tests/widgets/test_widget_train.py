@@ -529,15 +529,30 @@ def test_a_joint_training_of_two_data_sets_picks_each_with_its_own_head(
     viewer, train, tmp_path = annotated
     _annotate_second(viewer, tmp_path, real_data_dir, dataset="second")
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("joint"))
+    # yesterday's ribosome model on disk (a restart: none in this session), the Data set
+    # box showing "ribosome": Joint neither starts from it nor writes over it (a trial)
+    from napari_cryopick._widgets.train import default_model_path
+    from napari_cryopick.core.model.bundled import bundled_model_path
+
+    train.output_edit.setText("")
+    train.dataset_combo.setCurrentText("ribosome")
+    yesterday = default_model_path("ribosome")
+    yesterday.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundled_model_path(), yesterday)
+    before = yesterday.read_bytes()
+    assert train.output_path() == default_model_path("joint_ribosome_second")
     # no model in this session: a fresh model from the general model's weights, as
     # cryopick train --mode joint without --init (it adapted the general model itself,
     # its recipe's heads beside the two new ones)
     assert train.build_request().base_model is None
+    assert session(viewer).model is None
     assert "a new model started from the general model" in train.mode_note
     assert train.start() is not None, train.last_error
     qtbot.waitUntil(lambda: train.worker is None, timeout=120_000)
     assert train.last_error == ""
     outcome = train.last_result
+    assert outcome.path == default_model_path("joint_ribosome_second")
+    assert yesterday.read_bytes() == before
     assert outcome.model.head_names == ("generic", "ribosome", "second")
     assert outcome.metadata["history"][-1]["pretrained"]
     qtbot.waitUntil(lambda: session(viewer).head == OWN_HEADS, timeout=10_000)

@@ -598,10 +598,17 @@ class TrainWidget(QWidget):
         one data set of the last request, else the one data set of the annotations (an
         unnamed micrograph's is its folder's), else "model"."""
         typed = self.dataset_combo.currentText().strip()
+        items = training_set(self.viewer, self.include_saved.isChecked())
+        if self.mode_combo.currentData() == "joint":
+            # Joint trains every data set: its file is named after all of them, not the
+            # one in the box (a trial's joint model of ribosome and bgal went over
+            # yesterday's ribosome.pt, the box's first entry)
+            names = sorted({item.dataset or typed or _folder_name(item) for item in items})
+            if len(names) > 1:
+                return "joint_" + "_".join(names)
         if typed or self._trained_name:
             return typed or self._trained_name
         # before a request (a re-trial: output_path() named model.pt for folder "myfolder")
-        items = training_set(self.viewer, self.include_saved.isChecked())
         names = {item.dataset or _folder_name(item) for item in items}
         return names.pop() if len(names) == 1 else "model"
 
@@ -666,7 +673,8 @@ class TrainWidget(QWidget):
         self.mode_note = ""
         self.size_note = ""
         if mode in ADAPT_MODES or mode == "joint":
-            self._resume_saved_model()
+            if mode != "joint":  # (Joint with no session model starts anew, as the CLI's)
+                self._resume_saved_model()
             model, metadata, origin = base_model(self.viewer)
             if mode in ADAPT_MODES and model is None:
                 raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
