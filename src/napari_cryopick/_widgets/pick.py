@@ -1314,21 +1314,24 @@ class PickWidget(QWidget):
         )
 
     def _diameter_of(self, layer: Any) -> float:
-        """The diameter ``layer`` is picked at: its own (Annotate's, clicked or measured)
-        for a model of particles; else the Diameter box (a vesicle or fiber model's card).
+        """The diameter ``layer`` is picked at: with "each data set's own", its data set's
+        head's; else its own (Annotate's, clicked or measured) for a model of particles;
+        else the Diameter box (a vesicle or fiber model's card).
 
         A trial picked a ribosome micrograph (56 px) at the 27 px of the β-gal
         micrograph shown, with "Pick all open".
         """
-        own = micrograph_diameter(layer) if "particle" in self._model_kinds() else None
-        if own:
-            return float(own)
         if self.head_combo.currentText() == OWN_HEADS:
-            # its data set's head's diameter, as cryopick pick picks it (a re-trial: an
-            # apoferritin micrograph was picked at the 56 px of the ribosome on screen)
+            # its data set's head's diameter, as cryopick pick picks it and as the
+            # Diameter box shows it for Pick (a re-trial: an apoferritin micrograph was
+            # picked at the 56 px of the ribosome on screen; a trial: a β-gal micrograph
+            # at the 62 px Annotate had carried over, 2281 picks, where Pick gave 943)
             diameter = self._head_diameter(self._own_head_of(micrograph_name(layer)))
             if diameter:
                 return diameter
+        own = micrograph_diameter(layer) if "particle" in self._model_kinds() else None
+        if own:
+            return float(own)
         return self.diameter_spin.value()
 
     def _choose_folder(self) -> None:
