@@ -506,6 +506,37 @@ def test_a_diameter_typed_for_one_data_set_is_not_given_to_another(
     assert micrograph_diameter(viewer.layers["r_1"]) == 56.0
 
 
+def test_a_micrograph_takes_the_data_set_of_its_folder_not_the_one_typed_last(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A trial: ribosome/061 (data set ribosome, 56 px) open, then β-gal micrographs of
+    another folder named bgal at 108 px; the held-out ribosome/064 came up as bgal at
+    108 px, and "each data set's own" picked it with the β-gal head (AP 0.000; the CLI,
+    naming data sets by folder, 0.878)."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+
+    def open_and_type(folder, name, seed, dataset=None, diameter=None):
+        viewer.open(str(_micrograph_file(tmp_path / folder, name, seed=seed)), plugin=PLUGIN)
+        qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == name, timeout=5000)
+        if dataset is not None:
+            annotate.dataset_edit.setText(dataset)
+            annotate.dataset_edit.editingFinished.emit()
+        if diameter is not None:
+            annotate.diameter_spin.setValue(diameter)
+            annotate.diameter_spin.editingFinished.emit()
+
+    open_and_type("ribosome", "r_0", 1, "ribosome", 56.0)
+    open_and_type("bgal", "b_0", 2, "bgal", 108.0)
+    open_and_type("ribosome", "r_1", 3)
+    assert micrograph_dataset(viewer.layers["r_1"]) == "ribosome"
+    assert micrograph_diameter(viewer.layers["r_1"]) == 56.0
+    # a folder of none open still takes what was typed last (typed first, named after)
+    open_and_type("bgal2", "b_1", 4)
+    assert micrograph_dataset(viewer.layers["b_1"]) == "bgal"
+
+
 def test_a_diameter_typed_before_the_data_set_goes_with_it(make_napari_viewer, tmp_path, qtbot):
     viewer = make_napari_viewer()
     _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")

@@ -569,9 +569,13 @@ def set_micrograph_settings(
 def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None, str | None]:
     """What a micrograph lacking a diameter or data-set name of its own takes: ``(diameter, dataset)``.
 
-    A missing data-set name: the one typed last in the session, else the one
-    name every other open micrograph that has one shares (yesterday's
-    annotated micrographs opened with new ones: a user trial). A missing
+    A missing data-set name: that of the other open micrographs of its folder
+    (one name among them: a folder is a data set, as ``cryopick train`` names
+    them; a trial's held-out ribosome micrograph took 'bgal', typed last on
+    β-gal micrographs of another folder, beside a ribosome micrograph of its
+    own folder), else the one typed last in the session, else the one name
+    every other open micrograph that has one shares (yesterday's annotated
+    micrographs opened with new ones: a user trial). A missing
     diameter: that of the top-most other open micrograph of the same data set
     which has one, else the one typed last in the session. None where the
     micrograph has its own, or there is nothing to take.
@@ -580,7 +584,17 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
     others = [m for m in micrograph_layers(viewer) if unproxy(m) is not unproxy(micrograph_layer)]
     dataset = None
     if not micrograph_dataset(micrograph_layer):
-        if state.typed_dataset:
+        path = layer_path(micrograph_layer)
+        folder_names = {
+            micrograph_dataset(m)
+            for m in others
+            if path is not None
+            and layer_path(m) is not None
+            and Path(layer_path(m)).parent == Path(path).parent
+        } - {""}
+        if len(folder_names) == 1:
+            dataset = folder_names.pop()
+        elif state.typed_dataset:
             dataset = state.typed_dataset
         else:
             names = {micrograph_dataset(m) for m in others} - {""}
