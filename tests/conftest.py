@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# the suite's own load would add "the machine is busy" to the commands' output it reads
+# (cli._pick.say_busy_machine; its test turns it back on); subprocesses inherit it
+os.environ["CRYOPICK_LOAD_NOTE"] = "0"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA_ENV = "CRYOPICK_REAL_DATA"
 

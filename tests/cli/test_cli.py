@@ -245,6 +245,33 @@ def test_diameter_in_angstrom_on_images_without_pixel_size_is_refused_at_once(tm
     assert not out.exists()
 
 
+def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
+    tmp_path, capsys, monkeypatch
+):
+    """A batch trial on a loaded 2-core machine: 0.56 s per micrograph with torch's default
+    threads against 0.14 s with --threads 1, and the tool never said so."""
+    import os
+
+    import numpy as np
+
+    from napari_cryopick.cli._pick import say_busy_machine
+    from napari_cryopick.io.micrographs import write_mrc
+
+    assert not say_busy_machine(load=9.0, cores=2)  # off in the suite (conftest)
+    monkeypatch.setenv("CRYOPICK_LOAD_NOTE", "1")
+    assert say_busy_machine(load=2.4, cores=2)
+    assert "note: the machine is busy (load 2.4 on 2 cores): --threads 1" in capsys.readouterr().err
+    assert not say_busy_machine(load=1.2, cores=2)
+    assert capsys.readouterr().err == ""
+    write_mrc(tmp_path / "m.mrc", np.zeros((128, 128), np.float32) + np.eye(128, dtype=np.float32))
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    args = ["pick", str(tmp_path / "m.mrc"), "--diameter", "20", "--device", "cpu"]
+    cli.main([*args, "--out", str(tmp_path / "o")])
+    assert "note: the machine is busy (load 64.0" in capsys.readouterr().err
+    cli.main([*args, "--out", str(tmp_path / "p"), "--threads", "1"])
+    assert "machine is busy" not in capsys.readouterr().err
+
+
 def test_pick_takes_the_torch_threads_as_train_does(tmp_path, capsys, monkeypatch):
     """A trial on a loaded 2-core machine: torch's default threads made picking 7x slower,
     and only train had --threads."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -468,6 +469,39 @@ def _note_earlier_runs(request) -> None:
         )
 
 
+def say_busy_machine(
+    load: float | None = None, cores: int | None = None, *, gpu_possible: bool = False
+) -> bool:
+    """Print a note when other jobs keep the CPU busy and ``--threads`` was not given:
+    torch's threads then wait on each other (1.57 s per micrograph with torch's default
+    against 0.54 s with ``--threads 1`` at load 2 on 2 cores, docs/picking.md). Returns
+    whether it said so. ``CRYOPICK_LOAD_NOTE=0`` turns it off (the test suite does:
+    its own load would add the line to commands whose output the tests read)."""
+    if os.environ.get("CRYOPICK_LOAD_NOTE", "1") == "0":
+        return False
+    try:
+        load = os.getloadavg()[0] if load is None else load
+    except OSError:  # not on this platform
+        return False
+    if cores is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cores = len(affinity(0)) if affinity is not None else os.cpu_count()
+    if not cores or load < cores:
+        return False
+    if gpu_possible:
+        import torch
+
+        if torch.cuda.is_available():  # picked on the GPU (--device auto)
+            return False
+    print(
+        f"note: the machine is busy (load {load:.1f} on {cores} core"
+        f"{'' if cores == 1 else 's'}): --threads 1 (or the cores this job holds) is "
+        "often several times faster",
+        file=sys.stderr,
+    )
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick pick``; returns the exit code."""
     from napari_cryopick.cli._batch import run_pick_batch, wants_batch
@@ -486,6 +520,8 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    elif getattr(args, "dask", None) is None and not str(args.device).startswith("cuda"):
+        say_busy_machine(gpu_possible=args.device == "auto")
     batch = wants_batch(args)
     request = request_from_args(args)
     if request.out_dir is not None:
