@@ -535,6 +535,16 @@ def test_a_micrograph_takes_the_data_set_of_its_folder_not_the_one_typed_last(
     # a folder of none open still takes what was typed last (typed first, named after)
     open_and_type("bgal2", "b_1", 4)
     assert micrograph_dataset(viewer.layers["b_1"]) == "bgal"
+    assert micrograph_diameter(viewer.layers["b_1"]) == 108.0
+    # named another data set, it takes that data set's diameter with it (the trial's 064,
+    # typed 'ribosome', kept the 62 px it had taken, saved it, and was picked at it)
+    open_and_type("bgal2", "b_1", 4, "ribosome")
+    assert micrograph_diameter(viewer.layers["b_1"]) == 56.0
+    assert annotate.diameter_spin.value() == 56.0
+    # a diameter typed for it stays whatever it is named
+    open_and_type("bgal2", "b_1", 4, None, 60.0)
+    open_and_type("bgal2", "b_1", 4, "bgal")
+    assert micrograph_diameter(viewer.layers["b_1"]) == 60.0
 
 
 def test_a_diameter_typed_before_the_data_set_goes_with_it(make_napari_viewer, tmp_path, qtbot):

@@ -382,6 +382,10 @@ class AnnotateWidget(QWidget):
         #: them from micrographs of other folders only (until the user types them)
         self._inherited_notes: dict[str, str] = {}
         self._taken_dataset: dict[str, str] = {}  # ... and the data set it took so
+        # micrographs whose diameter was taken from others and not typed since: naming
+        # their data set gives them that data set's (a trial's 064, typed 'ribosome', kept
+        # the 62 px it had taken from an apoferritin micrograph, and saved it)
+        self._taken_diameter: set[str] = set()
         # circles not kept as vesicles, said once with the counts of their micrograph
         self._slip_notes: dict[str, str] = {}
         # {micrograph: boxes of circles added as a press without a drag, not checked yet}
@@ -832,9 +836,10 @@ class AnnotateWidget(QWidget):
         diameter, dataset = inherited_settings(self.viewer, mlayer)
         if not set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter, dataset=dataset):
             return
+        name = micrograph_name(mlayer)
         if diameter is not None:
             self._resize_particles(mlayer, diameter)
-        name = micrograph_name(mlayer)
+            self._taken_diameter.add(name)
         if any(annotations_from_layers(self.viewer, mlayer).counts().values()):
             self.schedule_save(name)  # recorded in its sidecar (none is made for it alone)
         note = self._from_another_folder(mlayer, diameter, dataset)
@@ -945,6 +950,7 @@ class AnnotateWidget(QWidget):
         if set_micrograph_settings(self.viewer, mlayer, diameter_px=value, typed=True):
             self._resize_particles(mlayer, float(value))
             name = micrograph_name(mlayer)
+            self._taken_diameter.discard(name)
             if self._inherited_notes.pop(name, None):
                 # the user gave the diameter; a data set taken from another folder is still
                 # said (a re-trial typed 62 px only, and the warning about the ribosome data
@@ -962,10 +968,35 @@ class AnnotateWidget(QWidget):
             return
         text = self.dataset_edit.text().strip()
         if set_micrograph_settings(self.viewer, mlayer, dataset=text, typed=True):
-            self._inherited_notes.pop(micrograph_name(mlayer), None)  # named by the user
-            self._taken_dataset.pop(micrograph_name(mlayer), None)
-            self.schedule_save(micrograph_name(mlayer))
+            name = micrograph_name(mlayer)
+            self._inherited_notes.pop(name, None)  # named by the user
+            self._taken_dataset.pop(name, None)
+            if name in self._taken_diameter:
+                self._take_data_set_diameter(mlayer, text)
+            self.schedule_save(name)
             self._show_counts(mlayer)
+
+    def _take_data_set_diameter(self, mlayer: Any, dataset: str) -> None:
+        """A micrograph whose diameter was taken from another, now named ``dataset``: the
+        diameter of the open micrographs of that data set (the top-most with one), when
+        they have one and it differs."""
+        diameter = next(
+            (
+                micrograph_diameter(other)
+                for other in reversed(micrograph_layers(self.viewer))
+                if unproxy(other) is not unproxy(mlayer)
+                and micrograph_dataset(other) == dataset
+                and micrograph_diameter(other)
+            ),
+            None,
+        )
+        if diameter is None or diameter == micrograph_diameter(mlayer):
+            return
+        set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)
+        self._resize_particles(mlayer, float(diameter))
+        self.diameter_spin.blockSignals(True)
+        self.diameter_spin.setValue(float(diameter))
+        self.diameter_spin.blockSignals(False)
 
     def _on_measure_toggled(self, checked: bool) -> None:
         if checked:
