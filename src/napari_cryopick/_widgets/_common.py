@@ -602,18 +602,24 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
     diameter = None
     if micrograph_diameter(micrograph_layer) is None:
         own_set = dataset if dataset is not None else micrograph_dataset(micrograph_layer)
-        for other in reversed(others):
-            if micrograph_dataset(other) != own_set:
-                continue
-            diameter = micrograph_diameter(other)
-            if diameter is not None:
-                break
+        diameter = data_set_diameter(viewer, micrograph_layer, own_set)
         if diameter is None and state.typed_diameter_dataset == (own_set or ""):
             # typed for micrographs of its data set only: a trial typed 56 px on a ribosome
             # micrograph, and β-gal and apoferritin micrographs named in Annotate took it
             # and were picked at 56 px by their own heads (β-gal AP 0.83 -> 0.00, unsaid)
             diameter = state.typed_diameter
     return diameter, dataset
+
+
+def data_set_diameter(viewer: Any, micrograph_layer: Any, dataset: str) -> float | None:
+    """The diameter of the top-most other open micrograph of ``dataset`` that has one."""
+    for other in reversed(micrograph_layers(viewer)):
+        if unproxy(other) is unproxy(micrograph_layer) or micrograph_dataset(other) != dataset:
+            continue
+        diameter = micrograph_diameter(other)
+        if diameter is not None:
+            return diameter
+    return None
 
 
 def distinct_micrographs(layers: list[Any]) -> tuple[list[Any], dict[str, list[str]]]:

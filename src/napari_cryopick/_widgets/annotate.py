@@ -65,6 +65,7 @@ from ._common import (
     DIAMETER_KEY,
     connect_while_alive,
     current_micrograph_layer,
+    data_set_diameter,
     inherited_settings,
     is_micrograph_layer,
     layer_path,
@@ -980,16 +981,7 @@ class AnnotateWidget(QWidget):
         """A micrograph whose diameter was taken from another, now named ``dataset``: the
         diameter of the open micrographs of that data set (the top-most with one), when
         they have one and it differs."""
-        diameter = next(
-            (
-                micrograph_diameter(other)
-                for other in reversed(micrograph_layers(self.viewer))
-                if unproxy(other) is not unproxy(mlayer)
-                and micrograph_dataset(other) == dataset
-                and micrograph_diameter(other)
-            ),
-            None,
-        )
+        diameter = data_set_diameter(self.viewer, mlayer, dataset)
         if diameter is None or diameter == micrograph_diameter(mlayer):
             return
         set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)

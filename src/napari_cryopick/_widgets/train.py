@@ -797,15 +797,12 @@ class TrainWidget(QWidget):
         by the CLI), so every vesicle stays in the detector's range; other objects:
         each micrograph's median size.
         """
-        from napari_cryopick.core.object_kinds import typical_vesicle_diameter
+        from napari_cryopick.workflows.inputs import _vesicle_diameters
 
-        objects = [item.picks[item.picks["kind"] != "negative"] for item in items]
-        kinds = {str(k) for table in objects for k in table["kind"]}
-        if kinds == {"vesicle"}:
-            sizes = np.concatenate([t["diameter"].to_numpy(float) for t in objects])
-            sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
-            if sizes.size:
-                return [typical_vesicle_diameter(sizes)] * len(items)
+        picks = pd.concat([item.picks for item in items], ignore_index=True)
+        typical = _vesicle_diameters(picks[picks["kind"] != "negative"])
+        if typical is not None:
+            return [typical] * len(items)
         return [self._diameter_of(item) for item in items]
 
     def _diameter_of(self, item: Annotations) -> float:

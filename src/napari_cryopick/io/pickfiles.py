@@ -484,6 +484,12 @@ EDGE_SLACK_FRACTION = 0.02
 LARGER_THAN_MICROGRAPH = 1.5
 
 
+def _data_row(table: pd.DataFrame, row: int) -> int:
+    """The file's data row of ``table``'s row ``row`` (a ``file_row`` column, else
+    counted from 1 in ``table``)."""
+    return int(table["file_row"].iloc[row]) if "file_row" in table.columns else row + 1
+
+
 def picks_on_micrograph(
     table: pd.DataFrame,
     shape: tuple[int, int],
@@ -542,7 +548,7 @@ def picks_on_micrograph(
         # a trial's 5000 px vesicles on a 2217 px micrograph trained a model at 5000 px
         # (one a little larger than a small micrograph, its centre on it, may be real)
         row = int(np.flatnonzero(larger)[0])
-        number = int(table["file_row"].iloc[row]) if "file_row" in table.columns else row + 1
+        number = _data_row(table, row)
         kind = str(table["kind"].iloc[row]) if "kind" in table.columns else ""
         kind = kind if kind in ("vesicle", "fiber") else "pick"
         raise file_error(
@@ -558,7 +564,7 @@ def picks_on_micrograph(
     far = beyond > slack
     if far.all() or (strict and far.any()):
         row = int(np.flatnonzero(far)[0])
-        number = int(table["file_row"].iloc[row]) if "file_row" in table.columns else row + 1
+        number = _data_row(table, row)
         raise file_error(
             source,
             f"data row {number}: pick at (x={x[row]:g}, y={y[row]:g}) lies outside the "
