@@ -1,12 +1,15 @@
 # napari-cryopick: the two commands of the README.
 #   make demo   create .venv, install, pick a simulated sample (STAR + PNG)
 #   make test   create .venv, install, system packages if missing, ruff, pytest
-# Variables: PYTHON (interpreter for the venv), VENV, PYTEST_ARGS, DEMO_ARGS.
+# Variables: PYTHON (interpreter for the venv), VENV, PYTEST_ARGS, PYTEST_WORKERS, DEMO_ARGS.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+# pytest processes (pytest-xdist): the suite uses both cores of a 2-core machine; 0 runs
+# it in this process (e.g. to debug with --pdb)
+PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
 
 VENV_PYTHON := $(VENV)/bin/python
@@ -46,7 +49,7 @@ format: install
 	$(VENV)/bin/ruff format $(LINTED)
 
 test: install system-deps lint
-	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Forget the install stamp so the next target reinstalls (keeps the venv).
 clean-install:
