@@ -593,6 +593,31 @@ def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotate
     assert "--" not in train.mode_note
 
 
+def test_the_data_set_box_shows_the_micrograph_on_screen_until_the_user_chooses(
+    annotated, real_data_dir, qtbot
+):
+    # a trial's Continual run: the box showed "ribosome", the first data set listed,
+    # with the other data set's micrograph on screen, and trained that one
+    from napari_cryopick._widgets.annotate import find_micrograph_layer
+
+    viewer, train, tmp_path = annotated
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    assert train.dataset_combo.currentText() == "ribosome"
+    _annotate_second(viewer, tmp_path, real_data_dir, dataset="second")
+    qtbot.waitUntil(lambda: train.dataset_combo.currentText() == "second", timeout=10_000)
+    assert [s.name for s in train.build_request().datasets] == ["second"]
+    first = find_micrograph_layer(viewer, NAME)
+    viewer.layers.selection.active = first
+    assert train.dataset_combo.currentText() == "ribosome"
+    assert [s.name for s in train.build_request().datasets] == ["ribosome"]
+    # a name the user chose stays, whichever micrograph is on screen
+    train.dataset_combo.setCurrentText("second")
+    viewer.layers.selection.active = find_micrograph_layer(viewer, SECOND)
+    viewer.layers.selection.active = first
+    train.refresh_datasets()
+    assert train.dataset_combo.currentText() == "second"
+
+
 def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, qtbot):
     # a trial named the data set of one micrograph and not of two others: both groups
     # were called "ribosome" and training failed ("data-set names must be unique")

@@ -89,6 +89,7 @@ from ._common import (
     distinct_micrographs,
     is_micrograph_layer,
     layer_path,
+    micrograph_dataset,
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
@@ -375,6 +376,11 @@ class TrainWidget(QWidget):
         self.dataset_combo = QComboBox()
         self.dataset_combo.setEditable(True)
         self.dataset_combo.setToolTip("Data set to train (few-shot head name); empty: all")
+        # the name the box was last filled with by the widget, not the user: while it
+        # shows that, it follows the micrograph on screen (a trial's Continual run had
+        # "ribosome", the first listed, with a β-gal micrograph on screen)
+        self._filled_name: str | None = None
+        self.dataset_combo.currentTextChanged.connect(self._on_dataset_text)
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 1_000_000)
         self.steps_spin.setValue(defaults.steps)
@@ -479,6 +485,7 @@ class TrainWidget(QWidget):
         self.include_saved.toggled.connect(lambda _checked: self.refresh_datasets())
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.viewer.layers.selection.events.active.connect(self._follow_screen)
         # a diameter or data-set name typed in Annotate: the form and the table follow
         connect_while_alive(
             session(self.viewer).settings_changed, self, lambda _name: self._on_layers_changed()
@@ -550,18 +557,47 @@ class TrainWidget(QWidget):
         current = self.dataset_combo.currentText()
         listed = [self.dataset_combo.itemText(i) for i in range(self.dataset_combo.count())]
         names = [name for name in summary["dataset"] if name]
+        filled = None  # a name the widget puts in the box (the user's stays)
         if current in listed and current not in names:
             # a listed name that is gone (renamed in Annotate, its micrograph closed): a
             # trial's fiber model overwrote the vesicle model of a closed micrograph's name
-            current = names[0] if names else ""
-        elif not current and not listed:  # nothing was listed yet: the first name comes
-            current = names[0] if names else ""
+            filled = self._screen_dataset(names) or (names[0] if names else "")
+        elif (not current and not listed) or current == self._filled_name:
+            # nothing was listed yet, or the box shows what it was filled with: the data
+            # set of the micrograph on screen, else the first
+            filled = self._screen_dataset(names) or (names[0] if names else "")
         self.dataset_combo.blockSignals(True)
         self.dataset_combo.clear()
         self.dataset_combo.addItems(names)
-        self.dataset_combo.setCurrentText(current)  # a name typed, or cleared, stays
+        self.dataset_combo.setCurrentText(current if filled is None else filled)
         self.dataset_combo.blockSignals(False)
+        if filled is not None:
+            self._filled_name = filled
         return summary
+
+    def _screen_dataset(self, names: list[str]) -> str:
+        """The data set of the micrograph on screen when it is one of ``names``, else ""."""
+        layer = current_micrograph_layer(self.viewer)
+        name = micrograph_dataset(layer) if layer is not None else ""
+        return name if name in names else ""
+
+    def _on_dataset_text(self, text: str) -> None:
+        """A name typed or chosen in the box (not the widget's filling): it stays."""
+        if text != self._filled_name:
+            self._filled_name = None
+
+    def _follow_screen(self, _event: Any = None) -> None:
+        """Another micrograph selected: a box the widget filled shows its data set."""
+        current = self.dataset_combo.currentText()
+        if self._filled_name is None or current != self._filled_name:
+            return
+        listed = [self.dataset_combo.itemText(i) for i in range(self.dataset_combo.count())]
+        screen = self._screen_dataset(listed)
+        if screen and screen != current:
+            self.dataset_combo.blockSignals(True)
+            self.dataset_combo.setCurrentText(screen)
+            self.dataset_combo.blockSignals(False)
+            self._filled_name = screen
 
     def _resume_saved_model(self) -> None:
         """With no model in the session (napari restarted), adapting starts from the file
