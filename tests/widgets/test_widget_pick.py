@@ -97,6 +97,19 @@ def test_threshold_filters_without_repicking(picker, monkeypatch):
     assert "picks at threshold 0.99" in widget.status.text()
 
 
+def test_the_slider_shows_a_calibrated_threshold_as_the_status_writes_it(picker):
+    # a trial: a model's 0.0645 showed 0.064 on the slider (round(64.5) is 64) and
+    # 0.065 in the status
+    from napari_cryopick._widgets._common import threshold_text
+
+    _viewer, widget, _ = picker
+    for value in (0.0645, 0.1125, 0.15, 0.0005):
+        widget.set_threshold(value)
+        assert widget.threshold_label.text() == threshold_text(value)
+        assert f"{widget.threshold():.3f}" == f"{value:.3f}"
+        assert f"picks at threshold {threshold_text(value)}" in widget.status.text()
+
+
 def test_edit_use_as_labels_and_export(picker, tmp_path):
     viewer, widget, micrograph_path = picker
     widget.set_threshold(0.1)

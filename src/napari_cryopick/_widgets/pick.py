@@ -819,7 +819,9 @@ class PickWidget(QWidget):
     def set_threshold(self, value: float) -> None:
         """Move the slider (and filter the shown picks) to ``value``, as the user does: with
         "each data set's own", the threshold of the data set on screen."""
-        self.threshold_slider.setValue(round(float(value) * SLIDER_STEPS))
+        # the thousandth the value is written with (threshold_text, the status): 0.0645
+        # showed 0.064 on the slider, round(64.5) being 64, where the status said 0.065
+        self.threshold_slider.setValue(round(float(f"{float(value):.3f}") * SLIDER_STEPS))
 
     def _move_slider(self, value: float) -> None:
         """Show ``value`` on the slider (a head's settings), not as the user's choice."""
