@@ -391,6 +391,21 @@ def test_saved_fiber_and_negative_layers_carry_the_width_and_diameter_typed(anno
     assert read_picks(tmp_path / "again.csv")["diameter"].tolist() == [30.0] * 3
 
 
+def test_a_fiber_path_of_one_point_is_not_kept(annotate, micrograph_path):
+    # a trial: a path drawn as a double-click on one spot was saved and trained as a
+    # fiber without a direction
+    _viewer, widget = annotate
+    fibers = widget.set_kind("fiber")
+    fibers.add(np.array([[10.0, 10.0], [20.0, 30.0], [30.0, 50.0]]), shape_type="path")
+    fibers.add(np.array([[200.0, 200.0], [200.0, 200.0]]), shape_type="path")
+    widget.save_pending()
+    assert len(fibers.data) == 1
+    assert "1 fiber path(s) of one point not kept" in widget.status.text()
+    saved = load_annotations(micrograph_path).picks
+    assert saved["tube_id"].nunique() == 1
+    assert len(saved) == 3
+
+
 def test_a_click_without_a_drag_in_vesicle_mode_is_not_kept(annotate, micrograph_path):
     # a trial: one such 2.5 px circle beside eight 200 px vesicles was saved as a vesicle,
     # training's scale became 24 px, and no vesicle was picked

@@ -1066,7 +1066,7 @@ class AnnotateWidget(QWidget):
         for name in pending:
             mlayer = find_micrograph_layer(self.viewer, name)
             if mlayer is not None:
-                if not self._drop_slipped_vesicles(name):
+                if not (self._drop_slipped_vesicles(name) and self._drop_point_paths(name)):
                     self.schedule_save(name)  # a circle is being drawn: once it is done
                     continue
                 self.save(mlayer)
@@ -1107,6 +1107,36 @@ class AnnotateWidget(QWidget):
         )
         return True
 
+    def _drop_point_paths(self, micrograph: str) -> bool:
+        """Remove the micrograph's drawn fiber paths of fewer than two distinct points,
+        saying so (a trial's double-click on one spot was saved and trained as a fiber
+        with no direction); False while a path is being drawn."""
+        layer = find_annotation_layer(self.viewer, micrograph, "fiber")
+        if layer is None or not len(layer.data):
+            return True
+        if getattr(layer, "_is_creating", False):
+            return False
+        points = [
+            index
+            for index, path in enumerate(layer.data)
+            if len(np.unique(np.round(np.asarray(path, float)[:, -2:], 3), axis=0)) < 2
+        ]
+        if not points:
+            return True
+        layer.selected_data = set(points)
+        self._removing_slips = True  # (its data event is no edit of the user's)
+        try:
+            layer.remove_selected()
+        finally:
+            self._removing_slips = False
+        note = (
+            f"{len(points)} fiber path(s) of one point not kept (a fiber needs two points: "
+            "click along it, double-click to end)"
+        )
+        earlier = self._slip_notes.get(micrograph)
+        self._slip_notes[micrograph] = f"{earlier}; {note}" if earlier else note
+        return True
+
     def save_all(self) -> list[Path]:
         """Save the annotations of every open micrograph that has some, or had some.
 
@@ -1120,6 +1150,7 @@ class AnnotateWidget(QWidget):
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
             self._drop_slipped_vesicles(micrograph_name(mlayer))  # (Save now: none saved)
+            self._drop_point_paths(micrograph_name(mlayer))
             annotations = annotations_from_layers(self.viewer, mlayer)
             if path is not None and not len(annotations.picks) and find_sidecar(path) is None:
                 continue
