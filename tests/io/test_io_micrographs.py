@@ -412,6 +412,29 @@ def test_the_advice_names_every_folder_below_that_holds_micrographs_at_any_depth
         micrograph_files([tmp_path / "none"], recursive=True)
 
 
+def test_a_recursive_search_that_stops_at_its_folder_cap_says_so(tmp_path, caplog, monkeypatch):
+    """--recursive stopped after 10,000 folders without a word: the micrographs beyond
+    were left out of the run silently."""
+    import logging
+
+    from napari_cryopick.io import paths
+
+    monkeypatch.setattr(paths, "MOST_FOLDERS_SEARCHED", 3)
+    for index in range(5):
+        _png(tmp_path / "prod" / f"grid{index}" / "m.png")
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.io.paths"):
+        found = paths.micrograph_files([tmp_path / "prod"], recursive=True)
+    assert len(found) == 2  # prod/ itself, grid0/, grid1/
+    assert "only the first 3 folders (in sorted order) were searched, 3 or more left" in (
+        caplog.text
+    )
+    caplog.clear()
+    monkeypatch.setattr(paths, "MOST_FOLDERS_SEARCHED", 6)
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.io.paths"):
+        assert len(paths.micrograph_files([tmp_path / "prod"], recursive=True)) == 5
+    assert "were searched" not in caplog.text
+
+
 def test_a_folder_whose_subfolders_hold_micrographs_too_says_they_are_not_taken(tmp_path, caplog):
     """mics/sub/062.mrc beside mics/061.mrc was left out silently (user trial helper-29)."""
     import logging

@@ -78,6 +78,14 @@ def _tree(folder: Path, suffixes: tuple[str, ...]) -> Iterator[tuple[Path, list[
         yield current, [p for p in entries if p.suffix.lower() in suffixes]
         subfolders = [p for p in entries if not p.name.startswith(".") and p.is_dir()]
         stack.extend(reversed(subfolders))
+    if stack:  # said: a search that stopped early must not pass for the whole tree
+        logger.warning(
+            "%s: only the first %d folders (in sorted order) were searched, %d or more "
+            "left: name the folders you mean",
+            folder,
+            MOST_FOLDERS_SEARCHED,
+            len(stack),
+        )
 
 
 def _usable(folder: Path, listed: list[Path]) -> list[Path]:
