@@ -585,7 +585,7 @@ def test_filter_of_a_relion_index_outside_the_project_and_with_a_missing_file(
     assert main(["filter", str(index), "--threshold", "0.05", "--out", str(boxes),
                  "--format", "box"]) == 1  # fmt: skip
     captured = capsys.readouterr()
-    assert f"skipped {files[1]}: " in captured.err
+    assert f"failed {files[1]}: " in captured.err
     assert "--box-size" in captured.err
     assert main(["filter", str(index), "--threshold", "0.05", "--out", str(boxes),
                  "--format", "box", "--box-size", "24"]) == 1  # fmt: skip
@@ -887,8 +887,9 @@ def test_filter_names_a_file_it_skips_once(tmp_path, capsys):
     assert (
         main(["filter", str(bad.parent), "--threshold", "0.3", "--out", str(tmp_path / "o")]) != 0
     )
-    err = capsys.readouterr().err
-    assert f"skipped {bad}: no block with rlnCoordinateX" in err
+    out, err = capsys.readouterr()
+    assert f"cryopick filter: failed {bad}: no block with rlnCoordinateX" in err
+    assert "in 0 of 1 files (1 failed)" in out
 
 
 def test_pick_leaves_out_picks_at_the_negatives_marked_in_napari(tmp_path, tiny_model, caplog):

@@ -378,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
     # one line and exit 2 for an --out that cannot be written, not one error a file
     check_output_folder(args.out, "--out")
     for problem in problems:
-        print(f"cryopick filter: skipped {problem}", file=sys.stderr)
+        print(f"cryopick filter: failed {problem}", file=sys.stderr)
     kept = total = 0
     kinds: set[str] = set()  # the kinds the files hold: --kind of none of them says so
     lowest = np.inf  # the lowest score read: files written at a higher threshold say so
@@ -404,7 +404,8 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as error:
             text = str(error)  # the readers' messages start with the file already
             said = text if text.startswith(str(path)) else f"{path}: {text}"
-            print(f"cryopick filter: skipped {said}", file=sys.stderr)
+            # a failure, said as one (it read "skipped", as if chosen; as cryopick pick)
+            print(f"cryopick filter: failed {said}", file=sys.stderr)
             errors += 1
             continue
         written[path.resolve()] = target
@@ -419,7 +420,8 @@ def run(args: argparse.Namespace) -> int:
         )
     count = len(targets) + len(problems) - len(unscored)
     done = count - errors
-    print(f"kept {kept} of {total} picks in {done} of {count} files -> {args.out}")
+    failed = f" ({errors} failed)" if errors else ""
+    print(f"kept {kept} of {total} picks in {done} of {count} files{failed} -> {args.out}")
     if args.kind is not None and total and args.kind not in kinds:
         # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
         print(
