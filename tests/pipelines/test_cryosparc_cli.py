@@ -453,6 +453,40 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     np.testing.assert_allclose(table["rlnCoordinateX"], [10.0, 50.0])
 
 
+def test_export_says_when_a_micrograph_picked_is_gone_and_leaves_out_its_removed_files(
+    tmp_path, tiny_model, capsys
+):
+    # a trial renamed a micrograph and picked the folder again with --skip: the export
+    # took the old name's picks and the new name's, the same particles twice, unsaid
+    import imageio.v3 as iio
+
+    mics = tmp_path / "pngs"
+    mics.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("m0", "m1"):
+        iio.imwrite(mics / f"{name}.png", rng.integers(0, 255, (96, 128), dtype=np.uint8))
+    picks = tmp_path / "picked"
+    run = ["pick", str(mics), "--model", str(tiny_model), "--diameter", "20", "--threshold",
+           "0", "--out", str(picks), "--summary", "--skip"]  # fmt: skip
+    assert main(run) == 0
+    (mics / "m1.png").rename(mics / "m1_renamed.png")
+    assert main(run) == 0
+    capsys.readouterr()
+    out = tmp_path / "export.star"
+    assert main(["cryosparc", "export", str(picks), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "1 micrograph(s) picked into" in err
+    assert "no longer where they were picked (m1.png)" in err
+    names = set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"])
+    assert names == {"m0.png", "m1.png", "m1_renamed.png"}
+    # the old pick file removed, as the note says: left out, nothing said
+    (picks / "m1.star").unlink()
+    assert main(["cryosparc", "export", str(picks), "--out", str(out)]) == 0
+    assert "no longer where" not in capsys.readouterr().err
+    names = set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"])
+    assert names == {"m0.png", "m1_renamed.png"}
+
+
 def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, project):
     """A trial: a RELION job's picks were exported as ``mic_autopick.mrc``; PNG inputs as
     ``.mrc``; picks of ``mic`` matched no exposure ``<uid>_mic_patch_aligned_doseweighted``."""

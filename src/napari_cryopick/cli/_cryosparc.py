@@ -115,6 +115,7 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     for item in items:
         item = Path(item)
         records = read_manifests(item) if item.is_dir() else {}
+        gone: list[str] = []  # micrographs no longer where they were picked
         if records:
             for record in sorted(records.values(), key=lambda r: r["input"]):
                 if record.get("status") != "done":
@@ -122,12 +123,27 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
                 outputs = [
                     n for n in record.get("outputs", []) if Path(n).suffix.lower() in suffixes
                 ]
-                files.extend(item / name for name in outputs)
-                if outputs:
-                    source = Path(str(record["input"]))
+                source = Path(str(record["input"]))
+                written = [item / name for name in outputs]
+                if source.is_absolute() and not source.exists():
+                    # its pick files removed by the user (as the note below advises): done
+                    written = [path for path in written if path.exists()]
+                    gone.extend([source.name] if written else [])
+                files.extend(written)
+                if written:
                     micrographs[source.stem] = source.name
         else:
             files.extend(path for path, _ in pick_files([item]))
+        if gone:
+            # a trial renamed a micrograph and picked it again: both names' picks were
+            # exported, the same particles twice, without a word
+            print(
+                f"cryopick cryosparc export: note: {len(gone)} micrograph(s) picked into {item} "
+                f"are no longer where they were picked ({name_list(gone)}): their picks are "
+                "exported too; if they were renamed and picked again, remove their old pick "
+                "files",
+                file=sys.stderr,
+            )
     return files, micrographs
 
 
