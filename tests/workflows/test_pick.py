@@ -472,7 +472,11 @@ def test_cli_pick_into_a_folder_says_how_many_fibers_it_traced(tmp_path, monkeyp
     args = ["pick", str(tmp_path / "mics"), "--model", str(model), "--diameter", "20"]
     assert main([*args, "--no-rotations", "--out", str(tmp_path / "out")]) == 0
     said = capsys.readouterr().out
-    assert "(2 fibers traced, written as paths of those points)" in said
+    # fibers only: the fibers are what is counted, not their points (a trial: "picked
+    # 209 objects" for 4 fibers)
+    assert "traced 2 fibers (" in said
+    assert " points along them) in 2 of 2 micrographs" in said
+    assert "objects" not in said
 
 
 def test_box_size_sets_the_boxes_of_particles_not_their_centres(

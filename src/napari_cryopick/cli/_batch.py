@@ -325,7 +325,14 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
             f" above the threshold (the files also hold the candidates scoring at least "
             f"{request.keep_candidates:g}, --keep-candidates)"
         )
-    if outcome.n_fibers:  # fiber points, traced into paths (a trial: "661 objects"?)
+    if outcome.n_fibers and outcome.n_fiber_points == outcome.n_picks:
+        # fibers only: the fibers are the objects (a trial read "picked 209 objects" for
+        # 4 fibers), as a one-micrograph run says
+        what = what.replace(
+            f"picked {outcome.n_picks} objects",
+            f"traced {outcome.n_fibers} fibers ({outcome.n_picks} points along them)",
+        )
+    elif outcome.n_fibers:  # fiber points, traced into paths (a trial: "661 objects"?)
         what += f" ({outcome.n_fibers} fibers traced, written as paths of those points)"
     print(
         f"{what} in {outcome.n_picked} of {outcome.n_micrographs} "

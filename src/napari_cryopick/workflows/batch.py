@@ -231,6 +231,8 @@ class BatchOutcome:
         Picks above the threshold written by this run.
     n_fibers
         Fibers traced among them (each a path of ``n_picks``' fiber points).
+    n_fiber_points
+        The fiber points among ``n_picks``.
     errors
         ``{micrograph: message}`` of micrographs that failed.
     stopped
@@ -283,6 +285,7 @@ class BatchOutcome:
     scale_confidences: dict[float, float] = field(default_factory=dict)
     scale_source: str = "search"
     n_fibers: int = 0
+    n_fiber_points: int = 0
     inverted: bool = False
     polarity_confidences: dict[bool, float] = field(default_factory=dict)
     fingerprint: str = ""
@@ -687,6 +690,7 @@ def _run_state() -> dict[str, Any]:
         "picked": 0,
         "picks": 0,
         "fibers": 0,
+        "fiber_points": 0,
         "errors": {},
         "stopped": False,
         "empty": [],
@@ -1479,6 +1483,7 @@ def _drive(
             if len(table) and "tube_id" in table:
                 fibers = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
                 state["fibers"] += fibers["tube_id"].nunique()
+                state["fiber_points"] += len(fibers)
             event = PickProgress(
                 state["step"],
                 total,
@@ -1614,6 +1619,7 @@ def _run_locked(
         n_skipped=len(done),
         n_picks=state["picks"],
         n_fibers=state["fibers"],
+        n_fiber_points=state["fiber_points"],
         empty=tuple(state["empty"]),
         errors=dict(state["errors"]),
         stopped=state["stopped"],
