@@ -118,6 +118,57 @@ def test_relion_external_job_writes_what_extract_reads(relion_project, tiny_mode
     assert nodes["rlnPipeLineNodeType"].tolist() == [2]
 
 
+def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
+    relion_project, tiny_model, capsys
+):
+    # RELION reads TIFF images flipped along the slow axis ("Conventions", relion-documents):
+    # an interop trial's TIFF micrographs got the MRC job's coordinates, and Extract
+    # would cut every particle at its mirror position
+    import mrcfile
+    import tifffile
+
+    mrc = relion_project / LISTED[0]
+    with mrcfile.open(mrc) as opened:
+        image = np.asarray(opened.data)
+    tiff = mrc.with_suffix(".tif")
+    tifffile.imwrite(tiff, image)
+    listing = relion_project / "CtfFind/job003/micrographs_ctf.star"
+    tiff_list = listing.with_name("tiff.star")
+    tiff_list.write_text(listing.read_text().replace(LISTED[0], LISTED[0][: -len(".mrc")] + ".tif"))
+    assert _relion(tiny_model) == 0, capsys.readouterr().err
+    assert main(["relion", "--o", "External/job005/", "--in_mics", str(tiff_list.relative_to(
+        relion_project)), "--j", "1", "--pipeline_control", "External/job005/", "--model",
+        str(tiny_model), "--diameter-A", "24", "--threshold", str(THRESHOLD)]) == 0  # fmt: skip
+    name = "Movies/GridA/mic_001_autopick.star"
+    from_mrc = read_picks(relion_project / "External/job004" / name)
+    from_tiff = read_picks(relion_project / "External/job005" / name)
+    assert len(from_mrc) > 0
+    np.testing.assert_allclose(from_tiff["x"], from_mrc["x"])
+    np.testing.assert_allclose(from_tiff["y"], image.shape[0] - 1 - from_mrc["y"])
+    # the list's MRC micrographs keep their rows
+    other = "Movies/GridB/mic_001_autopick.star"
+    np.testing.assert_allclose(
+        read_picks(relion_project / "External/job005" / other)["y"],
+        read_picks(relion_project / "External/job004" / other)["y"],
+    )
+
+
+def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, tiny_model, capsys):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "mics").mkdir()
+    tifffile.imwrite(tmp_path / "mics" / "m.tif", rng.normal(size=(96, 128)).astype(np.float32))
+    args = ["pick", str(tmp_path / "mics"), "--model", str(tiny_model), "--diameter", "20"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert "RELION reads TIFF images bottom row first: for RELION, pick them with --flip-y" in (
+        capsys.readouterr().err
+    )
+    for other in (["--flip-y"], ["--format", "csv"]):  # asked for, or no STAR file
+        assert main([*args, *other, "--out", str(tmp_path / "b")]) == 0
+        assert "TIFF" not in capsys.readouterr().err
+
+
 def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):
     assert _relion(tiny_model) == 0
     job = relion_project / "External/job004"

@@ -469,6 +469,25 @@ def _note_earlier_runs(request) -> None:
         )
 
 
+def _note_tiff_rows(request) -> None:
+    """Say that RELION reads TIFF micrographs bottom row first when STAR files of TIFF
+    micrographs are written as the file's rows (an interop trial: Extract would cut every
+    particle at its mirror position; ``cryopick relion`` writes them as RELION reads)."""
+    from napari_cryopick.workflows.pick import is_tiff
+
+    if request.flip_y or "star" not in request.formats:
+        return
+    tiffs = [m for m in request.micrographs if isinstance(m, (str, Path)) and is_tiff(m)]
+    if tiffs:
+        print(
+            f"cryopick pick: note: {len(tiffs)} TIFF micrograph(s): the STAR files count y "
+            "from the file's first row, as napari, crYOLO and Topaz read TIFF images; RELION "
+            "reads TIFF images bottom row first: for RELION, pick them with --flip-y "
+            "(cryopick relion does so itself)",
+            file=sys.stderr,
+        )
+
+
 def say_busy_machine(
     load: float | None = None, cores: int | None = None, *, gpu_possible: bool = False
 ) -> bool:
@@ -524,6 +543,7 @@ def run(args: argparse.Namespace) -> int:
         say_busy_machine(gpu_possible=args.device == "auto")
     batch = wants_batch(args)
     request = request_from_args(args)
+    _note_tiff_rows(request)
     if request.out_dir is not None:
         # every run into a folder is recorded in its manifest (issue 14: two runs into
         # one folder never mix without notice)

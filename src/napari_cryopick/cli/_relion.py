@@ -270,7 +270,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         run_batch,
         settings_fingerprint,
     )
-    from napari_cryopick.workflows.pick import PickRequest
+    from napari_cryopick.workflows.pick import PickRequest, is_tiff
 
     if args.j < 1:
         raise CLIError(f"--j must be >= 1, got {args.j}")
@@ -305,6 +305,9 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         diameter_factor=view["diameter_factor"],
         scale_search=view["scale_search"],
         invert_contrast=view["invert_contrast"],
+        # RELION reads TIFF images bottom row first (its Conventions page): an interop
+        # trial's TIFF micrographs got the MRC job's coordinates, mirrored in Extract
+        flip_tiff_y=any(is_tiff(item.source) for item in items),
     )
     control = args.pipeline_control or job_dir
     dask = args.dask or threads_cluster(args.j)

@@ -436,6 +436,8 @@ def settings_fingerprint(request: PickRequest) -> str:
         # there so that the manifests of earlier runs still match
         "fibers": {**dataclasses.asdict(request.fibers), "box_size_px": request.box_size_px},
     }
+    if request.flip_tiff_y:  # absent when off: older manifests still match
+        settings["flip_tiff_y"] = True
     if request.diameter_factor not in (None, 1.0):  # absent at 1: older manifests still match
         settings["diameter_factor"] = request.diameter_factor
     if request.invert_contrast:  # likewise absent when not inverted

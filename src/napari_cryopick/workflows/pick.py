@@ -154,6 +154,10 @@ class PickRequest:
         Formats to write, one file each per micrograph.
     flip_y
         Write y from the bottom (origin bottom-left).
+    flip_tiff_y
+        Write the y of TIFF micrographs' picks from the bottom, as RELION reads TIFF
+        images (flipped along the slow axis, whatever their orientation tag; RELION's
+        "Conventions" page): ``cryopick relion`` sets it.
     keep_candidates
         Score floor of the written files: every candidate above it is written
         (with its score) so it can be re-thresholded later without the
@@ -205,6 +209,7 @@ class PickRequest:
     out_dir: Path | None = None
     formats: tuple[str, ...] = ("star",)
     flip_y: bool = False
+    flip_tiff_y: bool = False
     keep_candidates: float | None = None
     box_size_px: float | None = None
     fibers: FiberOptions = field(default_factory=FiberOptions)
@@ -1621,6 +1626,7 @@ def write_micrograph_picks(
     check_fiber_formats(kinds, request.formats)
     stem.parent.mkdir(parents=True, exist_ok=True)
     height = float(item.shape[0])
+    flip = request.flip_y or (request.flip_tiff_y and is_tiff(item.path))
     point_kinds = tuple(k for k in kinds if k != "fiber")
     points = item.picks[item.picks["kind"].isin(point_kinds)] if len(item.picks) else item.picks
     if request.keep_candidates is not None and len(item.candidates):
@@ -1650,18 +1656,23 @@ def write_micrograph_picks(
                 points.reset_index(drop=True),
                 target,
                 format,
-                flip_y_height=height if request.flip_y else None,
+                flip_y_height=height if flip else None,
                 **options,
             )
             written.append(target)
         if "fiber" in kinds:
             target = next(targets)
             paths = item.fiber_paths
-            if request.flip_y:
+            if flip:
                 paths = [np.column_stack([p[:, 0], (height - 1) - p[:, 1]]) for p in paths]
-            _write_fibers(request, item, paths, target, format)
+            _write_fibers(request, item, paths, target, format, flip=flip)
             written.append(target)
     return written
+
+
+def is_tiff(path: Any) -> bool:
+    """Whether ``path`` names a TIFF file (``.tif``, ``.tiff``; None: no)."""
+    return path is not None and Path(path).suffix.lower() in (".tif", ".tiff")
 
 
 def output_paths(stem: Path, formats: Sequence[str], kinds: Sequence[str]) -> list[Path]:
@@ -1696,7 +1707,13 @@ def one_box_size(points: Any) -> float | None:
 
 
 def _write_fibers(
-    request: PickRequest, item: MicrographPicks, paths: list, target: Path, format: str
+    request: PickRequest,
+    item: MicrographPicks,
+    paths: list,
+    target: Path,
+    format: str,
+    *,
+    flip: bool = False,
 ) -> None:
     from napari_cryopick.io import filaments
     from napari_cryopick.io.pickfiles import write_picks
@@ -1737,7 +1754,7 @@ def _write_fibers(
             fibers.reset_index(drop=True),
             target,
             "csv",
-            flip_y_height=height if request.flip_y else None,
+            flip_y_height=height if flip else None,
         )
 
 
