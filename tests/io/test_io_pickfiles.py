@@ -780,6 +780,38 @@ def test_scores_outside_0_1_are_warned_about_once(tmp_path, caplog, monkeypatch)
     assert caplog.text.count("scores from -3 to 5, outside 0-1") == 1
 
 
+def test_refined_shifts_a_star_file_carries_are_said_not_applied(tmp_path, caplog, monkeypatch):
+    # an interop trial: particles after Refine3D (rlnOriginXAngst 15, rlnOriginYAngst -30
+    # at 1.5 A/px, 10 and 20 px off) were trained on and evaluated against unsaid
+    monkeypatch.setitem(pickfiles._SAID, "origins", False)
+    header = "data_particles\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnMicrographName\n"
+    refined = tmp_path / "refined.star"
+    refined.write_text(
+        header + "_rlnOriginXAngst\n_rlnOriginYAngst\n100 200 m.mrc 15 -30\n50 60 m.mrc 0 0\n"
+    )
+    plain = tmp_path / "plain.star"
+    plain.write_text(header + "_rlnOriginXAngst\n_rlnOriginYAngst\n100 200 m.mrc 0 0\n")
+    with caplog.at_level("WARNING"):
+        table = read_picks(plain)
+        assert "refined shifts" not in caplog.text  # all zero: nothing to say
+        table = read_picks(refined)
+        read_picks(refined)
+    assert table["x"].tolist() == [100.0, 50.0]  # as they are
+    assert (
+        caplog.text.count(
+            "refined.star: its particles carry refined shifts (rlnOriginXAngst/rlnOriginYAngst, "
+            "up to 30 Å) that are not applied"
+        )
+        == 1
+    )
+    relion30 = tmp_path / "relion30.star"
+    relion30.write_text(header + "_rlnOriginX\n_rlnOriginY\n100 200 m.mrc 2.5 0\n")
+    monkeypatch.setitem(pickfiles._SAID, "origins", False)
+    with caplog.at_level("WARNING"):
+        read_picks(relion30)
+    assert "(rlnOriginX/rlnOriginY, up to 2.5 px)" in caplog.text
+
+
 def test_topaz_scores_survive_the_round_trip_at_a_threshold(tmp_path):
     """A trial: 0.3 written as the logit -0.8473 read back as 0.29999955, below 0.3."""
     scores = np.round(np.linspace(0.01, 0.99, 99), 2)

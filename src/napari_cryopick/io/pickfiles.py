@@ -61,7 +61,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 #: Warnings given once a process (see read_picks).
-_SAID = {"scores": False}
+_SAID = {"scores": False, "origins": False}
 
 FORMATS: dict[str, ModuleType] = {
     module.NAME: module for module in (_star, _box, _cbox, _topaz, _csv)
@@ -206,6 +206,17 @@ def read_picks(
             path,
             scores.min(),
             scores.max(),
+        )
+    shift = table.attrs.get(_star.ORIGIN_SHIFT_ATTR)
+    if shift is not None and not _SAID["origins"]:
+        _SAID["origins"] = True  # once a process, as the scores
+        logger.warning(
+            "%s: its particles carry refined shifts (%s) that are not applied: the "
+            "coordinates are read as they are (said once; other files may carry shifts "
+            "too); re-centred positions come from RELION's Extract with 're-center refined "
+            "coordinates'",
+            path,
+            shift[1],
         )
     names = table["micrograph"].astype(str)
     unnamed = names == ""

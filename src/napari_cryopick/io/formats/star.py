@@ -35,7 +35,9 @@ picking writes for RELION (``cryopick pick``, ``cryopick relion``) give their
 particles one diameter there, the median of the picks' (``diameter_comment``;
 their own sizes are in the CSV and CBOX outputs). Other files (vesicles,
 fibers, particles of several sizes) keep the column.
-Origin offsets of refined particles (``rlnOriginXAngst``) are not applied.
+Origin offsets of refined particles (``rlnOriginXAngst``) are not applied; a file
+with non-zero ones is said once a process (:data:`ORIGIN_SHIFT_ATTR`, read by
+:func:`napari_cryopick.io.pickfiles.read_picks`).
 
 :func:`write` writes the columns above only; :func:`keep_rows` copies a file
 with some of its picks dropped and every other line as it was (what
@@ -163,21 +165,51 @@ def _read(path: Path, listed_by: Path | None) -> pd.DataFrame:
     tube_id = tube_id_column(block, "rlnHelicalTubeID", path)
     names = names_column(block, "rlnMicrographName", path)
     if _start_end_pairs(block, tube_id):
-        return _fibers_from_pairs(path, block, names, x, y, tube_id, score, diameter)
-    default_kind = np.where(tube_id > 0, "fiber", "particle")
-    kinds = text_column(block, KIND_LABEL, "")
-    kind = [k if k else d for k, d in zip(kinds, default_kind)]
-    return pd.DataFrame(
-        {
-            "micrograph": names,
-            "x": x,
-            "y": y,
-            "diameter": diameter,
-            "score": score,
-            "kind": kind,
-            "tube_id": tube_id,
-        }
-    )
+        table = _fibers_from_pairs(path, block, names, x, y, tube_id, score, diameter)
+    else:
+        default_kind = np.where(tube_id > 0, "fiber", "particle")
+        kinds = text_column(block, KIND_LABEL, "")
+        kind = [k if k else d for k, d in zip(kinds, default_kind)]
+        table = pd.DataFrame(
+            {
+                "micrograph": names,
+                "x": x,
+                "y": y,
+                "diameter": diameter,
+                "score": score,
+                "kind": kind,
+                "tube_id": tube_id,
+            }
+        )
+    table.attrs[ORIGIN_SHIFT_ATTR] = _largest_origin_shift(block, path)
+    return table
+
+
+#: ``DataFrame.attrs`` key of :func:`read`'s tables: ``(largest |shift|, unit label)`` of
+#: the refined origin shifts the file carries (not applied), or None.
+ORIGIN_SHIFT_ATTR = "origin_shift"
+
+
+def _largest_origin_shift(block: pd.DataFrame, path: Path) -> tuple[float, str] | None:
+    """The largest refined shift of ``block`` (``rlnOriginXAngst``/``YAngst`` in Å, or
+    RELION 3.0's ``rlnOriginX``/``Y`` in pixels) and its labels; None: none, or all 0."""
+    for labels, unit in (
+        (("rlnOriginXAngst", "rlnOriginYAngst"), "Å"),
+        (
+            ("rlnOriginX", "rlnOriginY"),
+            "px",
+        ),
+    ):
+        present = [label for label in labels if label in block.columns]
+        if not present:
+            continue
+        values = np.concatenate(
+            [numeric_column(block, label, path, required=False) for label in present]
+        )
+        values = np.abs(values[np.isfinite(values)])
+        if values.size and values.max() > 0:
+            return float(values.max()), f"{'/'.join(present)}, up to {values.max():.3g} {unit}"
+    return None
 
 
 def _comment_diameter(path: Path) -> float:
