@@ -820,6 +820,35 @@ def test_filter_writes_fibers_as_start_end_pairs_relion_extracts(tmp_path, capsy
     assert len(boxes) > 2 * (len(bent) + len(other))  # segments, not the vertices alone
 
 
+def test_filter_of_a_filament_cbox_keeps_both_ends_and_counts_each_pick_once(tmp_path, capsys):
+    # an interop trial: a crYOLO filament CBOX (box centres 132..632) rewritten as CBOX
+    # stopped at 612, a 3-box filament (132..192) lost its end box; as CSV the command
+    # said "kept 22 of 11 picks" and wrote 11
+    from napari_cryopick.io.filaments import read_cryolo_filaments
+
+    rows = [f" {x - 32:.1f} 168.0 <NA> 64 64 <NA> <NA> <NA> 0.9 <NA> 0.0 0" for x in
+            range(132, 633, 50)] + [f" {x - 32:.1f} 468.0 <NA> 64 64 <NA> <NA> <NA> 0.9 <NA> 0.0 1"
+            for x in (132, 162, 192)]  # fmt: skip
+    source = tmp_path / "long.cbox"
+    source.write_text(
+        "data_global\n\n_cbox_format_version 1.0\n\ndata_cryolo\n\nloop_\n"
+        + "".join(f"_{label} #{i}\n" for i, label in enumerate(
+            ["CoordinateX", "CoordinateY", "CoordinateZ", "Width", "Height", "Depth",
+             "EstWidth", "EstHeight", "Confidence", "NumBoxes", "Angle", "filamentid"], 1))
+        + "\n".join(rows) + "\n"
+    )  # fmt: skip
+    assert main(["filter", str(source), "--format", "cbox", "--box-size", "64",
+                 "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+    long, short = read_cryolo_filaments(tmp_path / "o" / "long.cbox")
+    np.testing.assert_allclose(long[[0, -1]], [[132.0, 200.0], [632.0, 200.0]])
+    np.testing.assert_allclose(short[[0, -1]], [[132.0, 500.0], [192.0, 500.0]])
+    assert (len(long), len(short)) == (11, 3)  # the file's own boxes
+    capsys.readouterr()
+    assert main(["filter", str(source), "--format", "csv", "--out", str(tmp_path / "c")]) == 0
+    assert "kept 14 of 14 picks" in capsys.readouterr().out
+    assert len(read_picks(tmp_path / "c" / "long.csv")) == 14
+
+
 CBOX_64 = """
 data_global
 

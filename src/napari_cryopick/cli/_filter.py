@@ -201,14 +201,16 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         names = set(table["micrograph"].astype(str))
         options["micrograph_names"] = listed_by is None and names != {path.stem}
     fibers = (passed["kind"] == "fiber").to_numpy()
+    apart = 0  # fiber picks written to a file of their own (else in passed: counted there)
     if format in ("star", "cbox") and fibers.any():
         # RELION's start-end pairs or crYOLO's filament boxes, as cryopick pick writes
         # them (a trial's start-end STAR came out one row per vertex: RELION's Extract
         # paired rows across fibers); other picks beside them go to a file of their own
         target = _write_fibers(passed[fibers], path, target, format, options)
         passed = passed[~fibers].reset_index(drop=True)
+        apart = int(fibers.sum())
         if not len(passed):
-            return int(fibers.sum())
+            return apart
     micrographs = set(passed["micrograph"].astype(str)) - {""}
     if format not in MULTI_MICROGRAPH_FORMATS and len(micrographs) > 1:
         # a file of many micrographs into a format of one (BOX, CBOX): one file each, named
@@ -222,7 +224,8 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         )
         return len(passed)
     write_picks(passed, target, format, **options)
-    return len(passed) + int(fibers.sum())
+    # a filament CBOX written as CSV said "kept 22 of 11 picks" (an interop trial)
+    return len(passed) + apart
 
 
 def _write_fibers(fibers, path: Path, target: Path, format: str, options: dict) -> Path:
@@ -230,8 +233,12 @@ def _write_fibers(fibers, path: Path, target: Path, format: str, options: dict) 
     file per micrograph for CBOX); returns where the file's other picks go: beside, with
     ``_particles`` in the name (``cryopick pick`` names fiber files ``_fibers``)."""
     from napari_cryopick.io.filaments import write_fiber_table
+    from napari_cryopick.io.pickfiles import detect_format
 
     binning = float(options.get("binning", 1.0))
+    # a crYOLO filament CBOX holds its boxes: rewritten as CBOX, the same boxes (an interop
+    # trial's came back every half width from the start, the last box lost)
+    as_boxes = format == "cbox" and detect_format(path) == "cbox"
     names = sorted(set(fibers["micrograph"].astype(str)))
     if format == "star" or len(names) <= 1:
         write_fiber_table(
@@ -241,6 +248,7 @@ def _write_fibers(fibers, path: Path, target: Path, format: str, options: dict) 
             micrograph_names=options.get("micrograph_names"),
             binning=binning,
             box_size_px=options.get("box_size"),
+            as_boxes=as_boxes,
         )
     else:
         for name in names:
@@ -250,6 +258,7 @@ def _write_fibers(fibers, path: Path, target: Path, format: str, options: dict) 
                 format,
                 binning=binning,
                 box_size_px=options.get("box_size"),
+                as_boxes=as_boxes,
             )
         print(
             f"cryopick filter: {path.name}: {len(names)} {format} filament files, one per "

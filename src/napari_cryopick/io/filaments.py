@@ -326,6 +326,7 @@ def write_fiber_table(
     micrograph_names: bool | None = None,
     binning: float = 1.0,
     box_size_px: float | None = None,
+    as_boxes: bool = False,
 ) -> Path:
     """Write fiber picks (a pick table: each fiber's vertices in order, one ``tube_id``
     per fiber and micrograph) as RELION and crYOLO read fibers.
@@ -337,7 +338,9 @@ def write_fiber_table(
     unless ``box_size_px``). One row per vertex instead, as a particle writer lays
     them out, pairs RELION's Extract across two fibers and skips every other piece.
     ``binning``: coordinates for the micrograph binned so many times (block binning,
-    :func:`~napari_cryopick.core.pick_table.original_to_binned`).
+    :func:`~napari_cryopick.core.pick_table.original_to_binned`). ``as_boxes``: the
+    vertices are filament boxes already (a crYOLO CBOX read back): a CBOX keeps them as
+    they are (resampled at half the width, a trial's file lost its end box).
     """
     if format not in ("star", "cbox"):
         raise ValueError(f"fibers are written as star or cbox, not {format!r}")
@@ -369,6 +372,7 @@ def write_fiber_table(
         box_size_px=box_size_px or 2.0 * width,
         diameter_px=width,
         scores=next(iter(scores.values()), []),
+        resample=not as_boxes,
     )
 
 
@@ -448,6 +452,7 @@ def write_cryolo_filaments(
     diameter_px: float | None = None,
     scores: Sequence[float] | None = None,
     decimals: int = 3,
+    resample: bool = True,
 ) -> Path:
     """Write filaments of one micrograph as a crYOLO filament CBOX file.
 
@@ -468,6 +473,10 @@ def write_cryolo_filaments(
         One confidence per filament (``_Confidence``); ``None``: missing.
     decimals
         Decimals of coordinates.
+    resample
+        Boxes every ``box_distance_px`` along each path (from its start, as crYOLO
+        places them); False: the paths' points are the boxes (a filament CBOX read
+        back), written as they are.
 
     Returns
     -------
@@ -487,7 +496,7 @@ def write_cryolo_filaments(
     for number, fiber in enumerate(paths, start=1):
         if len(fiber) == 0:
             continue
-        boxes = resample_path(fiber, float(box_distance_px))
+        boxes = resample_path(fiber, float(box_distance_px)) if resample else fiber
         xs.append(boxes[:, 0])
         ys.append(boxes[:, 1])
         tubes.append(np.full(len(boxes), number))
