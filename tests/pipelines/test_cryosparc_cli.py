@@ -368,6 +368,31 @@ def test_export_refuses_picks_off_their_exposures(project, tmp_path, capsys):
     assert "Give --picks-binning B for copies binned B times" in err
 
 
+def test_export_flip_y_names_the_exposures_that_lack_heights(project, tmp_path, capsys):
+    # an interop trial: "exp.star: flip_y needs the height of micrograph ...", naming the
+    # output file, not the exposures file, nor the field it lacks
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    root = project[0]
+    names = [f"J4/motioncorrected/{UID}_mic_{m}.mrc" for m in ("a", "b")]
+    shapeless = _save(
+        root / "J9/J9_exposures.cs",
+        {"uid": np.array([11, 12], np.uint64), "micrograph_blob/path": np.array(names, "S80")},
+    )
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    write_picks(make_picks([5.0], [5.0], diameter=20.0), picks / f"{UID}_mic_a.star")
+    out = tmp_path / "export.star"
+    args = ["cryosparc", "export", str(picks), "--exposures", str(shapeless), "--out", str(out)]
+    assert main([*args, "--flip-y"]) == 2
+    err = capsys.readouterr().err
+    assert f"{shapeless}: --flip-y needs each exposure's height (micrograph_blob/shape)" in err
+    assert f"{UID}_mic_a" in err
+    assert not out.exists()
+    assert main(args) == 0  # no flip: no height needed
+
+
 def test_export_takes_picks_of_binned_copies_onto_the_exposures(project, tmp_path, capsys):
     # left alone since session 26: the binned-copies check had no way forward;
     # --picks-binning B moves picks of B-times binned copies onto the exposures' pixels,

@@ -316,6 +316,16 @@ def run_export(args: argparse.Namespace) -> int:
             )
         _check_on_exposures(picks, shapes, args.exposures, scaled=binning is not None)
     heights = {name: shape[0] for name, shape in shapes.items()} if shapes else None
+    if args.flip_y:
+        # an interop trial's exposures without shapes: "export.star: flip_y needs the
+        # height of micrograph ...", naming the output, not the file that lacks them
+        lacking = sorted(set(picks["micrograph"].astype(str)) - set(heights or {}))
+        if lacking:
+            raise CLIError(
+                f"{args.exposures}: --flip-y needs each exposure's height "
+                f"(micrograph_blob/shape), which it does not hold for {len(lacking)} "
+                f"micrograph(s) with picks: {name_list(lacking, 5)}"
+            )
     write_import_star(picks, args.out, micrograph_files=names, heights=heights, flip_y=args.flip_y)
     n_micrographs = picks["micrograph"].nunique() if len(picks) else 0
     flip = ", y flipped" if args.flip_y else ""
