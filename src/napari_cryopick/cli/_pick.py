@@ -203,7 +203,7 @@ def add_scale_and_view_options(parser: argparse.ArgumentParser | argparse._Argum
         help="zero-shot (the bundled or a general model, its generic head): pick the first "
         f"{SCALE_SEARCH_MICROGRAPHS} micrographs at 0.8-1.25 times the diameter and use the "
         "factor the model is most confident at; warns when the diameter looks off (default: "
-        "on; not in --monitor mode; a trained model never searches)",
+        "on, but for cryopick pick --monitor; a trained model never searches)",
     )
     parser.add_argument(
         "--invert-contrast",
