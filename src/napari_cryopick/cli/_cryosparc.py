@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument(
         "--threshold",
+        metavar="T",
         type=float,
         default=None,
         help="keep picks scoring at least this (files written with --keep-candidates)",

@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     parser.add_argument(
         "--threshold",
+        metavar="T",
         type=float,
         default=None,
         help="score threshold in [0, 1] (default: picking's default)",

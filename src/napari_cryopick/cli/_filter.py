@@ -45,9 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="PICKFILE_OR_FOLDER")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--out", metavar="FOLDER", type=Path, required=True, help="output folder")
     parser.add_argument(
-        "--threshold", type=float, default=None, help="keep picks scoring at least this"
+        "--threshold",
+        metavar="T",
+        type=float,
+        default=None,
+        help="keep picks scoring at least this",
     )
     parser.add_argument(
         "--min-diameter", type=float, default=None, metavar="PX", help="keep diameters >= PX"

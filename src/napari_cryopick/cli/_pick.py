@@ -69,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threshold",
+        metavar="T",
         type=float,
         default=None,
         help="score threshold in [0, 1] (default: the one 'cryopick train' calibrated on "
@@ -77,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_scale_and_view_options(parser)
     parser.add_argument(
         "--min-distance",
+        metavar="F",
         type=float,
         default=defaults["min_distance"],
         help=f"minimum distance between picks, fraction of the diameter "
@@ -162,11 +164,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default) or segments every --box-distance with tube ids and angle priors",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("picks"), help="output folder (default ./picks)"
+        "--out",
+        metavar="FOLDER",
+        type=Path,
+        default=Path("picks"),
+        help="output folder (default ./picks)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument(
         "--threads",
+        metavar="N",
         type=int,
         default=0,
         help="CPU threads for torch in this process (default: torch's choice); 1 is "
@@ -175,6 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tile-size",
+        metavar="PX",
         type=int,
         default=defaults["tile_size"],
         help=f"tile side in rescaled pixels (default {defaults['tile_size']}; at least "

@@ -73,10 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="A",
         help="in Angstrom, converted with each micrograph's optics-group pixel size",
     )
-    own.add_argument("--threshold", type=float, default=None, help="score threshold in [0, 1]")
+    own.add_argument(
+        "--threshold", metavar="T", type=float, default=None, help="score threshold in [0, 1]"
+    )
     own.add_argument(
         "--min-distance",
         "--min_distance",
+        metavar="F",
         dest="min_distance",
         type=float,
         default=None,

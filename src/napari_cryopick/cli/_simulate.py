@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "out_dir", type=Path, nargs="?", default=None, metavar="OUT_DIR", help="output folder"
     )
-    parser.add_argument("-n", "--micrographs", type=int, default=1, help="number of micrographs")
+    parser.add_argument(
+        "-n", "--micrographs", metavar="N", type=int, default=1, help="number of micrographs"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--shape",
@@ -52,12 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--diameter",
+        metavar="PX",
         type=float,
         default=defaults.diameter_px,
         help="particle diameter in pixels (default %(default)s)",
     )
     parser.add_argument(
         "--particles",
+        metavar="N",
         type=int,
         default=defaults.n_particles,
         help="particles per micrograph (default %(default)s)",
@@ -70,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--defocus",
+        metavar="UM",
         type=float,
         default=defaults.defocus_um,
         help="under-focus in µm; 0 for in focus (default %(default)s)",
@@ -77,14 +82,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-ctf", action="store_true", help="switch the CTF off")
     parser.add_argument(
         "--pixel-size",
+        metavar="A",
         type=float,
         default=defaults.pixel_size,
         help="Å per pixel (default %(default)s)",
     )
-    parser.add_argument("--vesicles", type=int, default=0, help="vesicles per micrograph")
-    parser.add_argument("--fibers", type=int, default=0, help="fibers per micrograph")
+    parser.add_argument(
+        "--vesicles", metavar="N", type=int, default=0, help="vesicles per micrograph"
+    )
+    parser.add_argument("--fibers", metavar="N", type=int, default=0, help="fibers per micrograph")
     parser.add_argument(
         "--fiber-width",
+        metavar="PX",
         type=float,
         default=defaults.fiber_width_px,
         help="fiber diameter in pixels",

@@ -121,6 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--steps",
+        metavar="N",
         type=int,
         default=defaults["steps"],
         help=f"training steps (default {defaults['steps']})",
@@ -149,12 +150,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--batch-size",
+        metavar="N",
         type=int,
         default=defaults["batch_size"],
         help=f"crops per step (default {defaults['batch_size']})",
     )
     parser.add_argument(
         "--crop-size",
+        metavar="PX",
         type=int,
         default=defaults["crop_size"],
         help=f"crop side in rescaled pixels (default {defaults['crop_size']})",
@@ -221,18 +224,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument(
         "--distill-weight",
+        metavar="W",
         type=float,
         default=continual["distill_weight"],
         help=f"continual: distillation weight (default {continual['distill_weight']})",
     )
     group.add_argument(
         "--reg-weight",
+        metavar="W",
         type=float,
         default=continual["reg_weight"],
         help=f"continual: parameter-drift weight (default {continual['reg_weight']})",
     )
     group.add_argument(
         "--replay-fraction",
+        metavar="F",
         type=float,
         default=continual["replay_fraction"],
         help=f"continual: share of batches from the exemplar bank "
@@ -240,6 +246,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threads",
+        metavar="N",
         type=int,
         default=0,
         help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy machine",
