@@ -67,13 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="particle diameter for picks whose file has none (needed for IoU)",
     )
-    formats = "star, box, cbox, topaz or csv; default: from each file"
-    parser.add_argument(
-        "--pred-format", default=None, help=f"format of the prediction files ({formats})"
-    )
-    parser.add_argument(
-        "--truth-format", default=None, help=f"format of the ground-truth files ({formats})"
-    )
+    from napari_cryopick.workflows.pick import PICK_FORMATS
+
+    # a fixed list, as pick, filter and export offer it (a docs trial: free text here)
+    for side, what in (("pred", "prediction"), ("truth", "ground-truth")):
+        parser.add_argument(
+            f"--{side}-format",
+            default=None,
+            choices=PICK_FORMATS,
+            help=f"format of the {what} files (default: from each file's suffix and content)",
+        )
     for side, what in (("pred", "prediction"), ("truth", "ground-truth")):
         parser.add_argument(
             f"--{side}-binning",
