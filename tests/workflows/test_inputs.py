@@ -553,6 +553,15 @@ def test_a_diameter_in_pixels_at_one_known_pixel_size_is_recorded_in_angstrom(tm
     (given,), _ = training_sets_from_files([str(mics)], [str(picks)], diameter_px=20.0)
     assert given.diameter_A == pytest.approx(30.0)
     assert "particle diameter 20 px at the micrographs' 1.5 Å/px: 30 Å" in caplog.text
+    # fibers: their width (a docs trial's fiber training said "particle diameter 24 px")
+    fibers = tmp_path / "fibers"
+    fibers.mkdir()
+    for name in ("a", "b"):
+        path = make_picks([32.0, 96.0], [32.0, 96.0], kind="fiber", tube_id=[1, 1])
+        write_picks(path, fibers / f"{name}.star")
+    caplog.clear()
+    training_sets_from_files([str(mics)], [str(fibers)], diameter_px=20.0)
+    assert "fiber width 20 px at the micrographs' 1.5 Å/px: 30 Å" in caplog.text
     out = tmp_path / "m.pt"
     assert main(["train", "--micrographs", str(mics), "--picks", str(picks), "--out", str(out),
                  "--diameter", "20", "--steps", "2", "--threads", "1"]) == 0  # fmt: skip

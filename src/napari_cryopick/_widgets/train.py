@@ -737,7 +737,7 @@ class TrainWidget(QWidget):
             path = layer_path(mlayer)
             key = str(Path(path if path is not None else micrograph_name(mlayer)).absolute())
             images[key] = mlayer
-        from napari_cryopick.workflows.inputs import diameter_in_angstrom
+        from napari_cryopick.workflows.inputs import diameter_in_angstrom, size_of
 
         sets = []
         # unnamed micrographs belong to the form's data set (or "default"): grouped under
@@ -767,7 +767,12 @@ class TrainWidget(QWidget):
             # in Å where every micrograph's header gives one pixel size, as cryopick
             # train records it: picking converts it at other pixel sizes
             in_angstrom = (
-                diameter_in_angstrom(diameters[0], micrographs, name)
+                diameter_in_angstrom(
+                    diameters[0],
+                    micrographs,
+                    name,
+                    size_of({kind for item in items for kind in item.picks["kind"]}),
+                )
                 if len(set(diameters)) == 1
                 else None
             )

@@ -680,8 +680,9 @@ def training_sets_from_files(
             found = {round(d * m.pixel_size, 2) for d, m in zip(own, members_loaded, strict=True)}
             in_angstrom[name] = found.pop() if len(found) == 1 else None
         elif diameter_A is None and len(set(own)) == 1:
+            kinds = set(table[table["micrograph"].isin([names[i] for i in members])]["kind"])
             in_angstrom[name] = diameter_in_angstrom(
-                own[0], members_loaded, name if len(set(groups)) > 1 else ""
+                own[0], members_loaded, name if len(set(groups)) > 1 else "", size_of(kinds)
             )
     diameters = checked
     table = _particles_at_trained_size(table, names, diameters)
@@ -710,7 +711,19 @@ def training_sets_from_files(
     return sets, table
 
 
-def diameter_in_angstrom(diameter: float, loaded: Sequence[Any], dataset: str = "") -> float | None:
+def size_of(kinds: Collection[str]) -> str:
+    """What a data set's one size is, to say it: "fiber width" for fibers only (a
+    docs trial's fiber training said "particle diameter 24 px"), "vesicle diameter",
+    else "particle diameter"."""
+    objects = set(kinds) - {"negative"}
+    if objects == {"fiber"}:
+        return "fiber width"
+    return "vesicle diameter" if objects == {"vesicle"} else "particle diameter"
+
+
+def diameter_in_angstrom(
+    diameter: float, loaded: Sequence[Any], dataset: str = "", what: str = "particle diameter"
+) -> float | None:
     """``diameter`` (pixels) in Å when every micrograph's header gives one pixel size
     (within 5 %, not the 1.0 Å placeholder); None otherwise.
 
@@ -729,9 +742,10 @@ def diameter_in_angstrom(diameter: float, loaded: Sequence[Any], dataset: str = 
     pixel = float(np.median(known))
     value = round(float(diameter) * pixel, 2)
     logger.info(
-        "%sparticle diameter %.0f px at the micrographs' %g Å/px: %g Å, recorded with the "
+        "%s%s %.0f px at the micrographs' %g Å/px: %g Å, recorded with the "
         "model (micrographs of another pixel size are picked at %g Å)",
         f"{dataset}: " if dataset else "",
+        what,
         diameter,
         pixel,
         value,
