@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="T",
         type=float,
         default=None,
-        help="score threshold in [0, 1] (default: picking's default)",
+        help="score threshold in [0, 1] (default: as cryopick pick, 0.15 for the bundled model)",
     )
     parser.add_argument(
         "--model",

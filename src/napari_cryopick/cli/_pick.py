@@ -170,7 +170,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=Path("picks"),
         help="output folder (default ./picks)",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: a GPU when there is one), cpu, cuda, cuda:1, ...",
+    )
     parser.add_argument(
         "--threads",
         metavar="N",

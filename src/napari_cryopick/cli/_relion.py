@@ -74,7 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="in Angstrom, converted with each micrograph's optics-group pixel size",
     )
     own.add_argument(
-        "--threshold", metavar="T", type=float, default=None, help="score threshold in [0, 1]"
+        "--threshold",
+        metavar="T",
+        type=float,
+        default=None,
+        help="score threshold in [0, 1] (default: as cryopick pick: the model's calibrated "
+        "one, else 0.15)",
     )
     own.add_argument(
         "--min-distance",
@@ -97,7 +102,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from napari_cryopick.cli._pick import add_scale_and_view_options
 
     add_scale_and_view_options(own)  # --scale-search, --invert-contrast, --rotations, ...
-    own.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    own.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: a GPU when there is one), cpu, cuda, cuda:1, ...",
+    )
     own.add_argument(
         "--dask",
         default=None,

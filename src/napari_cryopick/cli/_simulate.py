@@ -38,10 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     # optional for argparse only: "--shape sphere OUT_DIR" gives --shape both (_split_shapes)
     parser.add_argument(
-        "out_dir", type=Path, nargs="?", default=None, metavar="OUT_DIR", help="output folder"
+        "out_dir",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="OUT_DIR",
+        help="output folder (required)",
     )
     parser.add_argument(
-        "-n", "--micrographs", metavar="N", type=int, default=1, help="number of micrographs"
+        "-n",
+        "--micrographs",
+        metavar="N",
+        type=int,
+        default=1,
+        help="number of micrographs (default 1)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -50,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=list(defaults.shapes),
         metavar="NAME",
         help=f"particle shape(s), one or more of {', '.join(PARTICLE_SHAPES)} "
-        "(default %(default)s)",
+        f"(default {' '.join(defaults.shapes)})",
     )
     parser.add_argument(
         "--diameter",
@@ -88,15 +98,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Å per pixel (default %(default)s)",
     )
     parser.add_argument(
-        "--vesicles", metavar="N", type=int, default=0, help="vesicles per micrograph"
+        "--vesicles", metavar="N", type=int, default=0, help="vesicles per micrograph (default 0)"
     )
-    parser.add_argument("--fibers", metavar="N", type=int, default=0, help="fibers per micrograph")
+    parser.add_argument(
+        "--fibers", metavar="N", type=int, default=0, help="fibers per micrograph (default 0)"
+    )
     parser.add_argument(
         "--fiber-width",
         metavar="PX",
         type=float,
         default=defaults.fiber_width_px,
-        help="fiber diameter in pixels",
+        help="fiber width in pixels (default %(default)s)",
     )
     parser.add_argument(
         "--carbon", action="store_true", help="show a carbon edge on every micrograph"
@@ -109,7 +121,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show a carbon edge with probability P (0..1) per micrograph",
     )
     parser.add_argument(
-        "--contamination", type=int, default=0, metavar="N", help="ice contamination blobs"
+        "--contamination",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ice contamination blobs per micrograph (default 0)",
     )
     parser.add_argument(
         "--size",
@@ -117,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs=2,
         default=list(defaults.shape),
         metavar=("ROWS", "COLS"),
-        help="micrograph size (default %(default)s)",
+        help=f"micrograph size in pixels (default {defaults.shape[0]} {defaults.shape[1]})",
     )
     parser.add_argument(
         "--prefix", default="sim", help="micrograph name prefix (default %(default)s)"

@@ -168,7 +168,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=defaults["lr"],
         help=f"peak learning rate (default {defaults['lr']})",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: a GPU when there is one), cpu, cuda, cuda:1, ...",
+    )
     parser.add_argument(
         "--head",
         default="generic",
@@ -201,7 +205,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="every particle is labelled: no sparse-label handling",
     )
-    parser.add_argument("--seed", type=int, default=defaults["seed"], help="random seed")
+    parser.add_argument(
+        "--seed", type=int, default=defaults["seed"], help="random seed (default %(default)s)"
+    )
     group = parser.add_argument_group("training mode (several data sets)")
     group.add_argument(
         "--mode",
