@@ -485,7 +485,9 @@ class TrainWidget(QWidget):
         self.include_saved.toggled.connect(lambda _checked: self.refresh_datasets())
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
-        self.viewer.layers.selection.events.active.connect(self._follow_screen)
+        active = self.viewer.layers.selection.events.active
+        active.connect(self._follow_screen)
+        self.destroyed.connect(lambda *_args: active.disconnect(self._follow_screen))
         # a diameter or data-set name typed in Annotate: the form and the table follow
         connect_while_alive(
             session(self.viewer).settings_changed, self, lambda _name: self._on_layers_changed()
