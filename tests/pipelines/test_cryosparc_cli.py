@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import starfile
 from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
@@ -497,6 +498,9 @@ def test_export_says_when_a_micrograph_picked_is_gone_and_leaves_out_its_removed
     (mics / "m1.png").rename(mics / "m1_renamed.png")
     assert main(run) == 0
     capsys.readouterr()
+    summary = pd.read_csv(picks / "summary.csv", keep_default_na=False).set_index("micrograph")
+    assert summary.loc["m1", "reason"].startswith("picked; the micrograph is no longer at this")
+    assert summary.loc["m1_renamed", "reason"] == summary.loc["m0", "reason"] == ""
     out = tmp_path / "export.star"
     assert main(["cryosparc", "export", str(picks), "--out", str(out)]) == 0
     err = capsys.readouterr().err

@@ -1671,7 +1671,7 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
                     str(record.get("picks", "")),
                     "" if mean is None else f"{mean:.4f}",
                     f"{record.get('seconds', float('nan')):.3f}",
-                    _csv_field(_failure_reason(record)),
+                    _csv_field(_failure_reason(record) or _gone(record)),
                 ]
             )
         )
@@ -1702,6 +1702,15 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
     png_path = atomic_write_bytes(out_dir / SUMMARY_PNG, buffer.getvalue())
     _record_files(out_dir, [csv_path, png_path], SUMMARIZED)  # a later run's to replace
     return csv_path, png_path
+
+
+def _gone(record: Mapping[str, Any]) -> str:
+    """For a picked micrograph no longer at its input path: said in the row's reason (a
+    trial renamed one and picked it again: two rows, one of a file that was not there)."""
+    source = Path(str(record.get("input", "")))
+    if record.get("status") == "done" and source.is_absolute() and not source.exists():
+        return "picked; the micrograph is no longer at this path (renamed, moved or deleted)"
+    return ""
 
 
 def _failure_reason(record: Mapping[str, Any]) -> str:
