@@ -103,6 +103,33 @@ def test_tiff_round_trip(tmp_path):
     np.testing.assert_array_equal(read, (data * 10 + 500).astype(np.uint16).astype(np.float32))
 
 
+def test_a_white_is_zero_tiff_reads_as_viewers_show_it(tmp_path):
+    # a formats trial: a TIFF stored as 255 - image with photometric MINISWHITE was read
+    # as stored: a trained model picked nothing, napari showed it inverted
+    data = (np.arange(24 * 32) % 256).astype(np.uint8).reshape(24, 32)
+    tifffile.imwrite(tmp_path / "white.tif", 255 - data, photometric="miniswhite")
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "white.tif").data, data)
+    tifffile.imwrite(tmp_path / "float.tif", -ramp(), photometric="miniswhite")
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "float.tif").data, ramp())
+    tifffile.imwrite(tmp_path / "black.tif", data, photometric="minisblack")
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "black.tif").data, data)
+
+
+def test_an_mrc_with_columns_along_y_is_transposed(tmp_path):
+    # a formats trial: MAPC 2, MAPR 1 (a 4096 x 2048 image stored transposed) was read as
+    # stored: 2 of 184 picks in place, 335 of 380 once x and y were swapped
+    data = np.arange(20 * 30, dtype=np.float32).reshape(20, 30)
+    with mrcfile.new(tmp_path / "swapped.mrc") as mrc:
+        mrc.set_data(np.ascontiguousarray(data.T))
+        mrc.header.mapc, mrc.header.mapr = 2, 1
+    micrograph = read_micrograph(tmp_path / "swapped.mrc")
+    np.testing.assert_array_equal(micrograph.data, data)
+    assert any("MAPC 2, MAPR 1" in note for note in micrograph.notes)
+    with mrcfile.new(tmp_path / "plain.mrc") as mrc:
+        mrc.set_data(data)
+    np.testing.assert_array_equal(read_micrograph(tmp_path / "plain.mrc").data, data)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_png_8_and_16_bit(tmp_path, dtype):
     top = np.iinfo(dtype).max

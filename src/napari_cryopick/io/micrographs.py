@@ -186,6 +186,7 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
                 voxel_x = float(mrc.voxel_size.x)
                 voxel_y = float(mrc.voxel_size.y)
                 is_volume = bool(mrc.is_volume()) or bool(mrc.is_volume_stack())
+                axes = (int(mrc.header.mapc), int(mrc.header.mapr))
     except (ValueError, OSError, EOFError) as exc:
         raise _error(
             path, f"not a valid MRC file (truncated or corrupt): {_first_line(exc)}"
@@ -223,6 +224,11 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
         raise _error(path, f"is a movie or stack with {frames} frames: {_MOTION_CORRECTION_HINT}")
     if data.ndim != 2:
         raise _error(path, f"has {data.ndim} dimensions, expected a 2D micrograph")
+    if axes == (2, 1):
+        # columns along y, rows along x (MAPC 2, MAPR 1): read as stored, a trial's picks
+        # came out transposed, unsaid
+        data = data.T
+        notes.append("header axis order MAPC 2, MAPR 1 (columns along y): transposed")
 
     pixel_size: float | None = None
     if np.isfinite(voxel_x) and voxel_x > 0:
@@ -249,6 +255,7 @@ def _read_tiff(path: Path) -> np.ndarray:
             # stack was picked on its first frame alone (thumbnails differ in shape)
             frames = sum(1 for other in tif.series if other.shape == series.shape)
             data = series.asarray()
+            white_is_zero = series.pages[0].photometric == tifffile.PHOTOMETRIC.MINISWHITE
     except Exception as exc:  # tifffile raises many types for bad files
         raise _error(path, f"not a readable TIFF image: {_first_line(exc)}") from None
     if frames > 1:
@@ -275,6 +282,10 @@ def _read_tiff(path: Path) -> np.ndarray:
         )
     if data.ndim > 3 or (data.ndim == 3 and not colour):
         raise _error(path, f"has shape {data.shape}, expected a 2D micrograph")
+    if white_is_zero and data.ndim == 2:
+        # "white is zero" (photometric MINISWHITE): viewers show the values inverted; read
+        # as stored, a trial's model picked nothing and napari showed it inverted
+        data = np.iinfo(data.dtype).max - data if data.dtype.kind == "u" else -data
     return data
 
 
