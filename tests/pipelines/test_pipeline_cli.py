@@ -920,6 +920,32 @@ def test_filter_keeps_the_box_size_of_box_and_cbox_files(tmp_path, capsys):
     assert sizes == ["54", "54"]
 
 
+def test_pick_into_an_output_folder_it_cannot_create_says_it_is_the_output(
+    tmp_path, tiny_model, monkeypatch, capsys
+):
+    # a formats trial: "--out /proc/nope" said "/proc/nope: no such file or folder",
+    # read as an input missing, after the model had loaded
+    import errno
+    from pathlib import Path
+
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "m.png", np.zeros((64, 64), np.uint8))
+    real = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "nope")):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    out = tmp_path / "nope" / "out"
+    args = ["pick", str(tmp_path / "m.png"), "--model", str(tiny_model), "--diameter", "20"]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"cryopick pick: error: --out {out}: cannot create this output folder")
+
+
 def test_filter_into_a_folder_it_cannot_write_fails_once(tmp_path, monkeypatch, capsys):
     # a trial: one error a file into a read-only folder, then "kept 0 of 0 picks"
     import errno

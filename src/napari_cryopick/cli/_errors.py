@@ -236,5 +236,8 @@ def check_output_folder(path: Path, option: str) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CLIError(f"{option} {path}: {os_error_message(error)}") from None
+        # "--out /proc/nope: no such file or folder" read as an input missing (a trial)
+        raise CLIError(
+            f"{option} {path}: cannot create this output folder ({os_error_message(error)})"
+        ) from None
     _probe_folder(path, option)

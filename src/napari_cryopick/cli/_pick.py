@@ -555,6 +555,10 @@ def run(args: argparse.Namespace) -> int:
         say_busy_machine(gpu_possible=args.device == "auto")
     batch = wants_batch(args)
     request = request_from_args(args)
+    if request.out_dir is not None:
+        from napari_cryopick.cli._errors import check_output_folder
+
+        check_output_folder(request.out_dir, "--out")  # before the model loads and reads
     _note_tiff_rows(request)
     if request.out_dir is not None:
         # every run into a folder is recorded in its manifest (issue 14: two runs into

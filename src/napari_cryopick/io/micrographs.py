@@ -38,7 +38,7 @@ _PLAIN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _LUMA = np.array([0.2125, 0.7154, 0.0721])
 _MOTION_CORRECTION_HINT = (
     "motion-correct the movie first (e.g. MotionCor2 or RELION's motioncorr) "
-    "and open the summed micrograph"
+    "and open the summed micrograph; a stack of micrographs: one micrograph per file"
 )
 
 
