@@ -191,6 +191,11 @@ def test_non_finite_pixels_replaced_by_median(tmp_path, caplog):
     np.testing.assert_array_equal(micrograph.data[2:], data[2:])
     assert any("replaced 20 non-finite pixels" in note for note in micrograph.notes)
     assert "replaced 20 non-finite pixels" in caplog.text
+    # read again (zero-shot picking reads the first micrographs twice): said once, noted
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.io.micrographs"):
+        again = read_micrograph(path)
+    assert caplog.text.count("replaced 20 non-finite pixels") == 1
+    assert again.notes == micrograph.notes
 
 
 def test_suffixes_cover_the_documented_formats():

@@ -368,9 +368,16 @@ def _replace_non_finite(
     data = np.where(finite, data, np.float32(median)).astype(np.float32)
     note = f"replaced {count} non-finite pixels by the median {median:.6g}"
     notes.append(note)
-    if log:
+    said = (str(Path(path).absolute()), note)
+    if log and said not in _SAID:  # once a process: a zero-shot run reads a file twice
+        _SAID.add(said)
         logger.warning("%s: %s", path, note)
     return data
+
+
+#: ``(file, repair)`` pairs already logged by this process (a trial saw one file's NaN
+#: warning twice: the zero-shot search's reading, then picking's).
+_SAID: set[tuple[str, str]] = set()
 
 
 def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | None = None) -> Path:
