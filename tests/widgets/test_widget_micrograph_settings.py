@@ -473,6 +473,45 @@ def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tm
     assert micrograph_dataset(viewer.layers["a_0"]) == "apo"
 
 
+def test_micrographs_of_another_folder_opened_together_each_say_what_they_took(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A trial: two β-gal micrographs opened together beside named ribosome ones: the
+    second took 'ribosome' and 56 px from the first, unsaid, kept them after the first was
+    named 'bgal' at 108 px, and was picked with the ribosome head at 56 px."""
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    ribosome = _micrograph_file(tmp_path / "ribosome", "r_0", seed=0)
+    viewer.open(str(ribosome), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "r_0", timeout=5000)
+    annotate.diameter_spin.setValue(56.0)
+    annotate.diameter_spin.editingFinished.emit()
+    annotate.dataset_edit.setText("ribosome")
+    annotate.dataset_edit.editingFinished.emit()
+    bgal = [_micrograph_file(tmp_path / "bgal", f"b_{i}", seed=i + 1) for i in (0, 1)]
+    viewer.open([str(path) for path in bgal], plugin=PLUGIN)
+    for name in ("b_0", "b_1"):
+        annotate.micrograph_combo.setCurrentText(name)
+        assert micrograph_dataset(viewer.layers[name]) == "ribosome"
+        assert f"Warning: {name} (folder bgal) took data set 'ribosome'" in (
+            annotate.status.text()
+        ), name
+    # naming one of the folder names the other, which took its settings only
+    annotate.micrograph_combo.setCurrentText("b_0")
+    annotate.dataset_edit.setText("bgal")
+    annotate.dataset_edit.editingFinished.emit()
+    annotate.diameter_spin.setValue(108.0)
+    annotate.diameter_spin.editingFinished.emit()
+    assert micrograph_dataset(viewer.layers["b_1"]) == "bgal"
+    assert micrograph_diameter(viewer.layers["b_1"]) == 108.0
+    annotate.micrograph_combo.setCurrentText("b_1")
+    assert "Warning" not in annotate.status.text()
+    assert annotate.diameter_spin.value() == 108.0
+    # a micrograph with settings of its own keeps them
+    assert micrograph_dataset(viewer.layers["r_0"]) == "ribosome"
+    assert micrograph_diameter(viewer.layers["r_0"]) == 56.0
+
+
 def test_a_diameter_typed_for_one_data_set_is_not_given_to_another(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):

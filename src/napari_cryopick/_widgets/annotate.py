@@ -387,6 +387,15 @@ class AnnotateWidget(QWidget):
         # their data set gives them that data set's (a trial's 064, typed 'ribosome', kept
         # the 62 px it had taken from an apoferritin micrograph, and saved it)
         self._taken_diameter: set[str] = set()
+        # micrographs whose data-set name was taken from others and not typed since: they
+        # are no source of a name "of their folder", and naming another micrograph of
+        # their folder names them too (a trial opened two β-gal micrographs beside
+        # ribosome ones: the second took 'ribosome' from the first, unsaid, and kept it
+        # after the first was named 'bgal': picked with the ribosome head at 56 px)
+        self._taken_name: set[str] = set()
+        # micrographs whose diameter was taken from micrographs of other folders: a diameter
+        # typed on a micrograph of their folder and data set is theirs too
+        self._foreign_diameter: set[str] = set()
         # circles not kept as vesicles, said once with the counts of their micrograph
         self._slip_notes: dict[str, str] = {}
         # {micrograph: boxes of circles added as a press without a drag, not checked yet}
@@ -841,11 +850,22 @@ class AnnotateWidget(QWidget):
         if diameter is not None:
             self._resize_particles(mlayer, diameter)
             self._taken_diameter.add(name)
-        if any(annotations_from_layers(self.viewer, mlayer).counts().values()):
-            self.schedule_save(name)  # recorded in its sidecar (none is made for it alone)
+        if dataset is not None:
+            self._taken_name.add(name)
+        self._save_if_annotated(mlayer)
         note = self._from_another_folder(mlayer, diameter, dataset)
-        self._inherited_notes = {name: note} if note else {}  # the last one's, as it was
-        self._taken_dataset = {name: dataset} if note and dataset is not None else {}
+        # each micrograph's own, until the user types its settings (a second micrograph
+        # opened with it replaced the first's)
+        if note:
+            self._inherited_notes[name] = note
+        else:
+            self._inherited_notes.pop(name, None)
+        if note and dataset is not None:
+            self._taken_dataset[name] = dataset
+        else:
+            self._taken_dataset.pop(name, None)
+        if note and diameter is not None:
+            self._foreign_diameter.add(name)
 
     def _from_another_folder(self, mlayer: Any, diameter: float | None, dataset: str | None) -> str:
         """A warning when ``mlayer`` took its settings from micrographs of other folders only.
@@ -867,6 +887,7 @@ class AnnotateWidget(QWidget):
             if unproxy(other) is not unproxy(mlayer)
             and micrograph_dataset(other) == own
             and layer_path(other) is not None
+            and micrograph_name(other) not in self._taken_name  # a name of its own
         ]
         folder = _dataset_name(Path(path))
         folders = {_dataset_name(Path(layer_path(other))) for other in sources}
@@ -952,6 +973,8 @@ class AnnotateWidget(QWidget):
             self._resize_particles(mlayer, float(value))
             name = micrograph_name(mlayer)
             self._taken_diameter.discard(name)
+            self._foreign_diameter.discard(name)
+            self._follow_in_folder(mlayer, diameter=float(value))
             if self._inherited_notes.pop(name, None):
                 # the user gave the diameter; a data set taken from another folder is still
                 # said (a re-trial typed 62 px only, and the warning about the ribosome data
@@ -972,10 +995,58 @@ class AnnotateWidget(QWidget):
             name = micrograph_name(mlayer)
             self._inherited_notes.pop(name, None)  # named by the user
             self._taken_dataset.pop(name, None)
+            self._taken_name.discard(name)
             if name in self._taken_diameter:
                 self._take_data_set_diameter(mlayer, text)
+            self._follow_in_folder(mlayer, dataset=text)
             self.schedule_save(name)
             self._show_counts(mlayer)
+
+    def _follow_in_folder(
+        self, mlayer: Any, *, dataset: str | None = None, diameter: float | None = None
+    ) -> None:
+        """The user named ``mlayer``'s data set or typed its diameter: the other open
+        micrographs of its folder that only took theirs from others take it too (a folder
+        is a data set, as cryopick train names them); micrographs with their own keep it.
+        """
+        path = layer_path(mlayer)
+        if path is None:
+            return
+        for other in micrograph_layers(self.viewer):
+            other_path = layer_path(other)
+            name = micrograph_name(other)
+            if (
+                unproxy(other) is unproxy(mlayer)
+                or other_path is None
+                or Path(other_path).parent != Path(path).parent
+            ):
+                continue
+            if dataset is not None and name in self._taken_name:
+                set_micrograph_settings(self.viewer, other, dataset=dataset)
+                self._taken_name.discard(name)
+                self._taken_dataset.pop(name, None)
+                self._inherited_notes.pop(name, None)
+                if name in self._taken_diameter:
+                    taken = data_set_diameter(self.viewer, other, dataset)
+                    if taken is not None and taken != micrograph_diameter(other):
+                        set_micrograph_settings(self.viewer, other, diameter_px=taken)
+                        self._resize_particles(other, float(taken))
+                        self._foreign_diameter.discard(name)
+                self._save_if_annotated(other)
+            elif (
+                diameter is not None
+                and name in self._foreign_diameter  # taken from another folder's
+                and micrograph_dataset(other) == micrograph_dataset(mlayer)
+            ):
+                set_micrograph_settings(self.viewer, other, diameter_px=diameter)
+                self._resize_particles(other, diameter)
+                self._foreign_diameter.discard(name)
+                self._save_if_annotated(other)
+
+    def _save_if_annotated(self, mlayer: Any) -> None:
+        """Save ``mlayer``'s settings with its annotations (none is made for them alone)."""
+        if any(annotations_from_layers(self.viewer, mlayer).counts().values()):
+            self.schedule_save(micrograph_name(mlayer))
 
     def _take_data_set_diameter(self, mlayer: Any, dataset: str) -> None:
         """A micrograph whose diameter was taken from another, now named ``dataset``: the
