@@ -1239,6 +1239,14 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     assert widget.pick_all_open() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "picked with head" not in widget.status.text()  # mic with beta's own head
+    # another head chosen now filters beta's picks at its threshold: said, and again on
+    # export (a trial exported β-gal picks at the ribosome head's 0.15, 642 for 947, unsaid)
+    widget.head_combo.setCurrentText("ribo")
+    assert "the picks of 1 micrograph(s) (mic) came from head 'beta'" in widget.status.text()
+    assert widget.export(tmp_path / "exported", "star")
+    assert "came from head 'beta'" in widget.status.text()
+    widget.head_combo.setCurrentText(OWN_HEADS)
+    assert "came from head" not in widget.status.text()
     widget.set_threshold(0.3)  # the user's slider stays while the micrograph does
     viewer.layers.selection.active = viewer.layers[0]
     assert widget.threshold() == pytest.approx(0.3)

@@ -327,6 +327,9 @@ class PickWidget(QWidget):
         #: scale (zero-shot factor, inverted contrast)
         self._picked_names: dict[str, tuple[str, str]] = {}
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
+        #: {micrograph: the data-set head its shown picks came from} (picked with "each
+        #: data set's own"): another head chosen later filters them at its threshold
+        self._own_head_picked: dict[str, str] = {}
         #: the zero-shot search's warning, by the key of its choice (said again on reuse)
         self._scale_warnings: dict[tuple, str] = {}
         self._job_what = ""  # the running or last job: "Picking", "Export"
@@ -628,6 +631,32 @@ class PickWidget(QWidget):
             self._forget_own_thresholds()  # one slider for all again
             self._refilter()
         self._take_head_settings(head)
+        other = self._other_heads_text(head)
+        if other:
+            self.status.setText(other)
+
+    def _other_heads_text(self, head: str | None, names: Any = None) -> str:
+        """A warning naming the open micrographs (of ``names``) whose shown picks came
+        from another data set's head than ``head`` (picked with "each data set's own"):
+        one threshold filters them all now (a trial's β-gal picks were exported at the
+        ribosome head's 0.15 instead of 0.059, 642 picks for 947, unsaid)."""
+        if not head or head == OWN_HEADS:
+            return ""
+        stored = session(self.viewer).pick_results
+        others = sorted(
+            name
+            for name, own in self._own_head_picked.items()
+            if own != head and name in stored and (names is None or name in names)
+        )
+        if not others:
+            return ""
+        heads = sorted({self._own_head_picked[name] for name in others})
+        return (
+            f"Warning: the picks of {len(others)} micrograph(s) ({name_list(others, 3)}) came "
+            f'from head {", ".join(repr(h) for h in heads)}, picked with "{OWN_HEADS}"; '
+            f"head '{head}' now filters them at its threshold: pick them again with it, or "
+            f'choose "{OWN_HEADS}" to show (and export) them at their own'
+        )
 
     def _head_threshold(self, head: str | None) -> float | None:
         """The threshold ``head`` picks at (None: the model's default head), as ``cryopick
@@ -1192,6 +1221,11 @@ class PickWidget(QWidget):
             else:  # the scale chosen before, reused: its warning holds as well (a re-trial)
                 warning = warning or self._scale_warnings.get(key, "")
         threshold = self._threshold_for(name)
+        own = self._own_head_of(name) if self.head_combo.currentText() == OWN_HEADS else None
+        if own:
+            self._own_head_picked[name] = own
+        else:
+            self._own_head_picked.pop(name, None)
         yield from showing_pick_result(self.viewer, name, event.item, threshold)
         apply_display_threshold(self.viewer, name, threshold)
         shown = shown_objects(self.viewer, name)
@@ -1222,9 +1256,16 @@ class PickWidget(QWidget):
         self._progress.close()
         self._set_busy(False)
         if self._cancel.is_set():
+            # open micrographs write no files: their picks so far stay shown (a trial read
+            # "files written so far are complete" after Pick all open)
+            kept = (
+                "the micrographs picked so far keep their picks."
+                if self._job_what == "Picking"
+                else "files written so far are complete."
+            )
             self.status.setText(
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
-                "micrograph(s); files written so far are complete."
+                f"micrograph(s); {kept}"
             )
         elif (
             not self._job_failed
@@ -1399,7 +1440,13 @@ class PickWidget(QWidget):
         # a child process: its numpy/torch work never holds this process's GIL or its cores
         job = pick_in_child if FOLDER_PICKING_IN_CHILD else _picking_job
         worker = background(job, request, self._cancel)
-        return self._start(worker, len(paths), self._on_folder_progress, self._on_folder_done)
+        return self._start(
+            worker,
+            len(paths),
+            self._on_folder_progress,
+            self._on_folder_done,
+            what="Picking folder",
+        )
 
     def _on_folder_progress(self, event: Any) -> None:
         # the status first: napari's progress bar may process events (the end, re-entering)
@@ -1576,6 +1623,9 @@ class PickWidget(QWidget):
             f"{len(written)} {format} file(s) in {folder}{note}"
             f"{self._export_warning}{unrecorded}"
         )
+        other = self._other_heads_text(self.head(), set(table["micrograph"].astype(str)))
+        if other:
+            self.status.setText(f"{self.status.text()}\n{other}")
 
     def _unscored_text(self, table: pd.DataFrame) -> str:
         """``" (2 added by hand, no score)"``: the objects (picks, circles, paths) without a score.
