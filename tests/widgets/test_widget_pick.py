@@ -1636,6 +1636,26 @@ def test_export_names_the_micrographs_closed_after_picking(picker, real_data_dir
     assert "the 2 micrograph(s) picked (061_10028, 062_10028) were closed" in widget.status.text()
 
 
+def test_the_slider_totals_name_the_micrograph_on_screen_after_a_switch(
+    picker, real_data_dir, qtbot, tmp_path
+):
+    # a trial: "1759 picks on 6 micrographs (062_10028 on screen: 112 picks)" stayed
+    # after it switched to 063 with Annotate's Micrograph box
+    viewer, widget, _ = picker
+    other = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    widget.set_threshold(0.06)
+    assert "on 2 micrographs (062_10028 on screen:" in widget.status.text()
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.micrograph_combo.setCurrentText(NAME)
+    qtbot.waitUntil(lambda: f"({NAME} on screen:" in widget.status.text(), timeout=5_000)
+    shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
+    assert f"({NAME} on screen: {shown} picks)" in widget.status.text()
+
+
 def test_pick_folder_says_how_many_picks_it_left_out_at_the_negatives(picker, qtbot):
     # a re-trial: Pick folder… left out the picks at the negatives marked in napari, but
     # said so in the terminal only ("595 picks in 5 files")

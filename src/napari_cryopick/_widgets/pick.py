@@ -335,6 +335,9 @@ class PickWidget(QWidget):
         self._job_what = ""  # the running or last job: "Picking", "Export"
         self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
+        #: the totals status the slider said last ("N picks on M micrographs (X on screen:
+        #: ...)") and the micrograph it named on screen
+        self._totals_shown = ("", "")
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
         self._export_warning = ""  # what the last export's format cannot hold
@@ -1004,6 +1007,9 @@ class PickWidget(QWidget):
         self._status_with_review = False
         if self.worker is None:
             self.status.setText(self._filter_text(self._totals_text(totals, names)))
+            layer = current_micrograph_layer(self.viewer)
+            on_screen = micrograph_name(layer) if layer is not None else ""
+            self._totals_shown = (self.status.text(), on_screen)
 
     def _totals_text(self, totals: dict[str, int], names: list[str]) -> str:
         """``"64 vesicles on 2 micrographs (ves_a on screen: 54 vesicles)"``: the sum said
@@ -1293,12 +1299,19 @@ class PickWidget(QWidget):
             and bool(self._picked_all_shown)
             and self.status.text() == self._picked_all_shown
         )
+        totals = self.worker is None and self.status.text() == self._totals_shown[0] != ""
         try:
             yield
         finally:
             if shown:
                 self._picked_all_shown = self._picked_all_text()
                 self.status.setText(self._picked_all_shown)
+            elif totals and self.status.text() == self._totals_shown[0]:
+                # the slider's totals name the micrograph on screen: said again for the
+                # new one (a trial read "062_10028 on screen: 112 picks" with 063 shown)
+                layer = current_micrograph_layer(self.viewer)
+                if layer is not None and micrograph_name(layer) != self._totals_shown[1]:
+                    self._refilter()
 
     def _picked_all_text(self) -> str:
         """The status after picking several micrographs: how many, and the one on screen
