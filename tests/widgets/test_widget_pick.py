@@ -325,6 +325,38 @@ def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):
     assert session(viewer).model is not before
 
 
+def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
+    make_napari_viewer, tmp_path, qtbot
+):
+    # a trial restarted napari: Pick picked zero-shot with the bundled model beside the
+    # ribosome.pt and bgal.pt it had trained, unsaid
+    from napari_cryopick._widgets.train import default_model_path
+    from napari_cryopick.core.model.bundled import bundled_model_path
+
+    viewer = make_napari_viewer()
+    _write_png(tmp_path / "mic.png", np.random.default_rng(0).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "mic.png"), plugin="napari-cryopick")
+    set_micrograph_settings(viewer, viewer.layers["mic"], dataset="ribosome", diameter_px=40.0)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "saved models" not in widget.status.text()  # none saved
+    saved = default_model_path("ribosome")
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundled_model_path(), saved)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert (
+        "picked with the bundled general model (zero-shot); saved models of the open data "
+        "sets: ribosome.pt (ribosome): Load one" in widget.status.text()
+    )
+    assert widget.load_model(saved)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "saved models" not in widget.status.text()  # a model of the session's
+
+
 def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):
     from napari_cryopick.core.model.bundled import load_bundled_model
 

@@ -602,6 +602,31 @@ class PickWidget(QWidget):
         if set(self._model_kinds()) - {"particle"}:  # circles/paths layers made ahead too
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
+    def _saved_models_note(self) -> str:
+        """With the bundled model (none trained or loaded this session): the model files
+        saved for the open micrographs' data sets, which Load picks with (a trial restarted
+        napari and got zero-shot picks beside ribosome.pt and bgal.pt, unsaid)."""
+        state = session(self.viewer)
+        if state.model is not None or state.bundled is None or self.model is not state.bundled[0]:
+            return ""
+        from .train import default_model_path, remembered_model_path
+
+        saved = {}
+        for layer in micrograph_layers(self.viewer):
+            dataset = micrograph_dataset(layer)
+            path = (
+                (remembered_model_path(dataset) or default_model_path(dataset)) if dataset else None
+            )
+            if path is not None and Path(path).is_file():
+                saved[dataset] = Path(path)
+        if not saved:
+            return ""
+        files = ", ".join(f"{path.name} ({name})" for name, path in sorted(saved.items()))
+        return (
+            f"Note: picked with the bundled general model (zero-shot); saved models of the "
+            f"open data sets: {files}: Load one to pick with it.\n"
+        )
+
     def head(self) -> str | None:
         """The head picked with; None: the model's choice (each data set's own head)."""
         text = self.head_combo.currentText()
@@ -1245,7 +1270,7 @@ class PickWidget(QWidget):
             scale += ", on the inverted micrograph (particles lighter than the background)"
         self._picked_names[name] = (warning, scale)
         self.status.setText(
-            f"{self._diameter_warning()}{self._trained_warning}"
+            f"{self._diameter_warning()}{self._trained_warning}{self._saved_models_note()}"
             f"{warning}{name}: {shown} "
             f"at threshold {threshold_text(threshold)}{scale} "
             f"({event.step}/{event.total})"
