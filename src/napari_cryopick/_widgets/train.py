@@ -733,7 +733,9 @@ class TrainWidget(QWidget):
             else:
                 self.base_origin = origin
         if mode == "new" and not self.mode_note:
-            self.mode_note = f" (a new model for {', '.join(kinds)})"
+            plural = {"particle": "particles", "vesicle": "vesicles", "fiber": "fibers"}
+            said = ", ".join(plural.get(kind, kind) for kind in kinds)
+            self.mode_note = f" (a new model for {said})"
         images = {}
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
