@@ -357,6 +357,20 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     assert "saved models" not in widget.status.text()  # a model of the session's
 
 
+def test_an_rgb_image_open_says_why_it_is_no_micrograph(make_napari_viewer):
+    # a formats trial opened an RGB PNG with napari's own reader: Pick said "Open a
+    # micrograph first." beside it
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.pick_current() is None
+    assert widget.status.text() == "Open a micrograph first."
+    viewer.add_image(np.zeros((32, 48, 3), np.uint8), rgb=True, name="photo")
+    assert widget.pick_current() is None
+    text = widget.status.text()
+    assert text.startswith("Open a micrograph first: 'photo' is a colour (RGB) image")
+    assert "napari-cryopick reader" in text
+
+
 def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):
     from napari_cryopick.core.model.bundled import load_bundled_model
 

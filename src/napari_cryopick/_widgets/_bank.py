@@ -49,6 +49,7 @@ from ._common import (
     listen_to_model,
     micrograph_dataset,
     micrograph_diameter,
+    no_micrograph_text,
     session,
 )
 
@@ -227,7 +228,7 @@ class ExemplarBankPanel(QWidget):
         mlayer = current_micrograph_layer(self.viewer)
         model, _metadata, _origin = base_model(self.viewer)
         if mlayer is None:
-            self.status.setText("Open a micrograph first.")
+            self.status.setText(no_micrograph_text(self.viewer))
             return None
         if model is None:
             self.status.setText("No model: train one first (the bank belongs to a model).")

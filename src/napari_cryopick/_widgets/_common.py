@@ -462,6 +462,26 @@ def is_micrograph_layer(layer: Any) -> bool:
     )
 
 
+def no_micrograph_text(viewer: Any) -> str:
+    """What to say when no micrograph layer is open: "Open a micrograph first.", and
+    why the open images are not micrographs (a formats trial's RGB PNG, opened with
+    napari's own reader, got "Open a micrograph first." beside it)."""
+    images = [
+        layer
+        for layer in viewer.layers
+        if layer_type(layer) == "image" and layer.metadata.get(ROLE_KEY) != "heatmap"
+    ]
+    if not images:
+        return "Open a micrograph first."
+    first = images[0]
+    why = "colour (RGB)" if getattr(first, "rgb", False) else f"{getattr(first, 'ndim', 2)}D"
+    return (
+        f"Open a micrograph first: {first.name!r} is a {why} image, not a 2D grey "
+        "micrograph (open it with File > Open... and the napari-cryopick reader, which "
+        "reads colour as grey; a movie needs motion correction)."
+    )
+
+
 def micrograph_layers(viewer: Any) -> list[Any]:
     """Micrograph image layers of ``viewer``, bottom to top, one per micrograph name
     (the one opened first: a second one is closed, :func:`guard_one_layer_per_micrograph`)."""

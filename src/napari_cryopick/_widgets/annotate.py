@@ -74,6 +74,7 @@ from ._common import (
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
+    no_micrograph_text,
     populate_layer_combo,
     scroll_layout,
     session,
@@ -624,7 +625,7 @@ class AnnotateWidget(QWidget):
             self.measure_button.setChecked(False)
         layer = self.annotation_layer()
         if layer is None:
-            self.status.setText("Open a micrograph first.")
+            self.status.setText(no_micrograph_text(self.viewer))
             return None
         if not layer.visible:
             layer.visible = True

@@ -61,6 +61,7 @@ from ._common import (
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
+    no_micrograph_text,
     scroll_layout,
     session,
     session_micrographs,
@@ -1140,7 +1141,7 @@ class PickWidget(QWidget):
         if self.worker is not None:
             return self.worker
         if not micrographs:
-            self.status.setText("Open a micrograph first.")
+            self.status.setText(no_micrograph_text(self.viewer))
             return None
         groups: dict[float, list[Any]] = {}  # one request per diameter, in their order
         if diameters is None:
@@ -1737,7 +1738,7 @@ class PickWidget(QWidget):
 
         mlayer = current_micrograph_layer(self.viewer)
         if mlayer is None:
-            self.status.setText("Open a micrograph first.")
+            self.status.setText(no_micrograph_text(self.viewer))
             return None
         name = micrograph_name(mlayer)
         picks = result_picks(self.viewer, name)
