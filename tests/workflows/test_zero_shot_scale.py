@@ -279,6 +279,24 @@ def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
     assert "--keep-candidates and use cryopick filter" in note
 
 
+def test_a_zero_shot_run_of_unreadable_micrographs_says_only_their_failures(
+    tmp_path, capsys, caplog
+):
+    # a formats trial: one truncated MRC got "the scale and contrast search could use none
+    # of the micrographs (1 unreadable); they are picked at the diameter and contrast as
+    # given" before its one failure
+    from napari_cryopick import cli
+
+    (tmp_path / "bad.mrc").write_bytes(b"\0" * 2000)
+    args = ["pick", str(tmp_path / "bad.mrc"), "--diameter", "40", "--out", str(tmp_path / "o")]
+    with caplog.at_level(logging.WARNING):
+        assert cli.main(args) == 2
+    said = capsys.readouterr().err + caplog.text
+    assert "failed" in said
+    assert "bad.mrc" in said
+    assert "could use none of the micrographs" not in said
+
+
 def test_zero_shot_inverts_micrographs_whose_particles_are_lighter(
     simulated, tmp_path, capsys, caplog
 ):

@@ -1839,8 +1839,10 @@ def with_scale(
         else f"the first {min(SCALE_SEARCH_MICROGRAPHS, len(sources))} micrographs",
     )
     images, diameters, problems, small = [], [], [], []
+    every = True  # every micrograph of the run was tried
     for tried, source in enumerate(sources):
         if tried == SEARCH_MAX_READS:
+            every = False
             break  # micrographs too small to search on: do not read the whole run for it
         if should_stop is not None and should_stop():
             return _resolved(prepared, {}, {}), {}
@@ -1864,10 +1866,15 @@ def with_scale(
         images.append(micrograph.data)
         diameters.append(diameter)
         if len(images) == SCALE_SEARCH_MICROGRAPHS:
+            every = False
             break
     if not images and small:  # micrographs that small are all there is (at most 3 kept)
         images = [image for image, _ in small]
         diameters = [diameter for _, diameter in small]
+    if not images and every and not any(problems):
+        # no micrograph of the run can be read: each fails, said once (a formats trial
+        # read this warning, "picked at the diameter as given", before the one failure)
+        return _resolved(prepared, {}, {}), {}
     if not images:
         logger.warning(
             "zero-shot: the scale and contrast search could use none of the micrographs "
