@@ -510,6 +510,21 @@ def test_micrographs_of_another_folder_opened_together_each_say_what_they_took(
     # a micrograph with settings of its own keeps them
     assert micrograph_dataset(viewer.layers["r_0"]) == "ribosome"
     assert micrograph_diameter(viewer.layers["r_0"]) == 56.0
+    # closed and opened again, a micrograph's saved settings are its own, as after a
+    # restart: naming another of its folder leaves them
+    b2 = _micrograph_file(tmp_path / "bgal", "b_2", seed=7)
+    viewer.open(str(b2), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "b_2", timeout=5000)
+    assert micrograph_dataset(viewer.layers["b_2"]) == "bgal"  # taken from its folder
+    annotate.set_kind("particle").add([[20.0, 20.0]])
+    annotate.save_all()
+    viewer.layers.remove(viewer.layers["b_2"])
+    viewer.open(str(b2), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "b_2", timeout=5000)
+    annotate.micrograph_combo.setCurrentText("b_0")
+    annotate.dataset_edit.setText("bgal2")
+    annotate.dataset_edit.editingFinished.emit()
+    assert micrograph_dataset(viewer.layers["b_2"]) == "bgal"  # read from its sidecar
 
 
 def test_a_diameter_typed_for_one_data_set_is_not_given_to_another(

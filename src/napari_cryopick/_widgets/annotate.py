@@ -755,6 +755,10 @@ class AnnotateWidget(QWidget):
         name = micrograph_name(mlayer)
         if find_micrograph_layer(self.viewer, name) is not None:
             return  # another open layer shows the same micrograph: its layers stay
+        for taken in (self._taken_name, self._foreign_diameter, self._taken_diameter):
+            taken.discard(name)  # opened again, it reads its own settings from its sidecar
+        self._taken_dataset.pop(name, None)
+        self._inherited_notes.pop(name, None)
         own = [
             layer
             for layer in self.viewer.layers
