@@ -479,18 +479,23 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     np.testing.assert_allclose(table["rlnCoordinateX"], [10.0, 50.0])
 
 
+def _two_pngs(folder):
+    """``folder`` with two noise micrographs, m0.png and m1.png (96 x 128)."""
+    import imageio.v3 as iio
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("m0", "m1"):
+        iio.imwrite(folder / f"{name}.png", rng.integers(0, 255, (96, 128), dtype=np.uint8))
+    return folder
+
+
 def test_export_says_when_a_micrograph_picked_is_gone_and_leaves_out_its_removed_files(
     tmp_path, tiny_model, capsys
 ):
     # a trial renamed a micrograph and picked the folder again with --skip: the export
     # took the old name's picks and the new name's, the same particles twice, unsaid
-    import imageio.v3 as iio
-
-    mics = tmp_path / "pngs"
-    mics.mkdir()
-    rng = np.random.default_rng(0)
-    for name in ("m0", "m1"):
-        iio.imwrite(mics / f"{name}.png", rng.integers(0, 255, (96, 128), dtype=np.uint8))
+    mics = _two_pngs(tmp_path / "pngs")
     picks = tmp_path / "picked"
     run = ["pick", str(mics), "--model", str(tiny_model), "--diameter", "20", "--threshold",
            "0", "--out", str(picks), "--summary", "--skip"]  # fmt: skip
@@ -522,13 +527,7 @@ def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, proje
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 
-    mics = tmp_path / "pngs"
-    mics.mkdir()
-    import imageio.v3 as iio
-
-    rng = np.random.default_rng(0)
-    for name in ("m0", "m1"):
-        iio.imwrite(mics / f"{name}.png", rng.integers(0, 255, (96, 128), dtype=np.uint8))
+    mics = _two_pngs(tmp_path / "pngs")
     picks = tmp_path / "picked"
     assert main(["pick", str(mics), "--model", str(tiny_model), "--diameter", "20",
                  "--threshold", "0", "--out", str(picks), "--summary"]) == 0  # fmt: skip

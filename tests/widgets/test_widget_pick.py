@@ -1653,15 +1653,20 @@ def test_closing_a_micrograph_with_corrections_says_they_are_discarded(picker, t
     assert "discarded" not in widget.status.text()
 
 
-def test_export_names_the_micrographs_closed_after_picking(picker, real_data_dir, qtbot, tmp_path):
-    # a trial closed a corrected micrograph and exported: "Exported 111 picks to 1 star
-    # file(s)", its 114 picks left out unsaid
-    viewer, widget, _ = picker
+def _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot):
+    """Open a copy of ribosome micrograph 062 beside the picker's and pick it."""
     other = tmp_path / "data" / "062_10028.png"
     shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", other)
     viewer.open(str(other), plugin="napari-cryopick")
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+
+def test_export_names_the_micrographs_closed_after_picking(picker, real_data_dir, qtbot, tmp_path):
+    # a trial closed a corrected micrograph and exported: "Exported 111 picks to 1 star
+    # file(s)", its 114 picks left out unsaid
+    viewer, widget, _ = picker
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
     assert set(session(viewer).pick_results) == {NAME, "062_10028"}
     viewer.layers.remove(viewer.layers[NAME])
     written = widget.export(tmp_path / "export", "star")
@@ -1688,11 +1693,7 @@ def test_the_slider_totals_name_the_micrograph_on_screen_after_a_switch(
     # a trial: "1759 picks on 6 micrographs (062_10028 on screen: 112 picks)" stayed
     # after it switched to 063 with Annotate's Micrograph box
     viewer, widget, _ = picker
-    other = tmp_path / "data" / "062_10028.png"
-    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", other)
-    viewer.open(str(other), plugin="napari-cryopick")
-    assert widget.pick_current() is not None, widget.status.text()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
     widget.set_threshold(0.06)
     assert "on 2 micrographs (062_10028 on screen:" in widget.status.text()
     _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")

@@ -1001,8 +1001,10 @@ class AnnotateWidget(QWidget):
             self._inherited_notes.pop(name, None)  # named by the user
             self._taken_dataset.pop(name, None)
             self._taken_name.discard(name)
-            if name in self._taken_diameter:
-                self._take_data_set_diameter(mlayer, text)
+            if name in self._taken_diameter and self._take_data_set_diameter(mlayer, text):
+                self.diameter_spin.blockSignals(True)
+                self.diameter_spin.setValue(micrograph_diameter(mlayer))
+                self.diameter_spin.blockSignals(False)
             self._follow_in_folder(mlayer, dataset=text)
             self.schedule_save(name)
             self._show_counts(mlayer)
@@ -1031,12 +1033,8 @@ class AnnotateWidget(QWidget):
                 self._taken_name.discard(name)
                 self._taken_dataset.pop(name, None)
                 self._inherited_notes.pop(name, None)
-                if name in self._taken_diameter:
-                    taken = data_set_diameter(self.viewer, other, dataset)
-                    if taken is not None and taken != micrograph_diameter(other):
-                        set_micrograph_settings(self.viewer, other, diameter_px=taken)
-                        self._resize_particles(other, float(taken))
-                        self._foreign_diameter.discard(name)
+                if name in self._taken_diameter and self._take_data_set_diameter(other, dataset):
+                    self._foreign_diameter.discard(name)
                 self._save_if_annotated(other)
             elif (
                 diameter is not None
@@ -1053,18 +1051,16 @@ class AnnotateWidget(QWidget):
         if any(annotations_from_layers(self.viewer, mlayer).counts().values()):
             self.schedule_save(micrograph_name(mlayer))
 
-    def _take_data_set_diameter(self, mlayer: Any, dataset: str) -> None:
+    def _take_data_set_diameter(self, mlayer: Any, dataset: str) -> bool:
         """A micrograph whose diameter was taken from another, now named ``dataset``: the
         diameter of the open micrographs of that data set (the top-most with one), when
-        they have one and it differs."""
+        they have one and it differs. Returns whether it changed."""
         diameter = data_set_diameter(self.viewer, mlayer, dataset)
         if diameter is None or diameter == micrograph_diameter(mlayer):
-            return
+            return False
         set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)
         self._resize_particles(mlayer, float(diameter))
-        self.diameter_spin.blockSignals(True)
-        self.diameter_spin.setValue(float(diameter))
-        self.diameter_spin.blockSignals(False)
+        return True
 
     def _on_measure_toggled(self, checked: bool) -> None:
         if checked:
@@ -1171,17 +1167,22 @@ class AnnotateWidget(QWidget):
         tiny = np.flatnonzero(tiny)
         if len(tiny) == 0:
             return True
-        layer.selected_data = set(tiny.tolist())
-        self._removing_slips = True  # (its data event is no edit of the user's)
-        try:
-            layer.remove_selected()
-        finally:
-            self._removing_slips = False
+        self._remove_slips(layer, tiny.tolist())
         self._slip_notes[micrograph] = (
             f"{len(tiny)} circle(s) of a click (or smaller than {MIN_DRAWN_VESICLE_PX:.0f} px) "
             "not kept as vesicles (a click draws none: drag across the vesicle)"
         )
         return True
+
+    def _remove_slips(self, layer: Any, indexes: list[int]) -> None:
+        """Remove the shapes ``indexes`` of ``layer`` (slips, said by the caller); its data
+        event is no edit of the user's."""
+        layer.selected_data = set(indexes)
+        self._removing_slips = True
+        try:
+            layer.remove_selected()
+        finally:
+            self._removing_slips = False
 
     def _drop_point_paths(self, micrograph: str) -> bool:
         """Remove the micrograph's drawn fiber paths of fewer than two distinct points,
@@ -1199,12 +1200,7 @@ class AnnotateWidget(QWidget):
         ]
         if not points:
             return True
-        layer.selected_data = set(points)
-        self._removing_slips = True  # (its data event is no edit of the user's)
-        try:
-            layer.remove_selected()
-        finally:
-            self._removing_slips = False
+        self._remove_slips(layer, points)
         note = (
             f"{len(points)} fiber path(s) of one point not kept (a fiber needs two points: "
             "click along it, double-click to end)"

@@ -331,6 +331,7 @@ class PickWidget(QWidget):
         #: {micrograph: the data-set head its shown picks came from} (picked with "each
         #: data set's own"): another head chosen later filters them at its threshold
         self._own_head_picked: dict[str, str] = {}
+        self._saved_note = ""  # the running job's _saved_models_note
         #: the zero-shot search's warning, by the key of its choice (said again on reuse)
         self._scale_warnings: dict[tuple, str] = {}
         self._job_what = ""  # the running or last job: "Picking", "Export"
@@ -1157,6 +1158,7 @@ class PickWidget(QWidget):
         self._cancel = threading.Event()
         self._picked_names = {}
         self._pick_errors = []
+        self._saved_note = self._saved_models_note()  # (files on disk: once a job)
         job = requests[0] if len(requests) == 1 else requests
         worker = background(_picking_job, job, self._cancel)
         self._trained_warning = "".join(  # shown with each result too
@@ -1271,7 +1273,7 @@ class PickWidget(QWidget):
             scale += ", on the inverted micrograph (particles lighter than the background)"
         self._picked_names[name] = (warning, scale)
         self.status.setText(
-            f"{self._diameter_warning()}{self._trained_warning}{self._saved_models_note()}"
+            f"{self._diameter_warning()}{self._trained_warning}{self._saved_note}"
             f"{warning}{name}: {shown} "
             f"at threshold {threshold_text(threshold)}{scale} "
             f"({event.step}/{event.total})"

@@ -108,7 +108,7 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     must be told (a trial: ``mic_autopick.mrc`` was written).
     """
     from napari_cryopick.io.paths import pick_file_suffixes, pick_files
-    from napari_cryopick.workflows.batch import read_manifests
+    from napari_cryopick.workflows.batch import input_gone, read_manifests
 
     suffixes = pick_file_suffixes()
     files: list[Path] = []
@@ -126,7 +126,7 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
                 ]
                 source = Path(str(record["input"]))
                 written = [item / name for name in outputs]
-                if source.is_absolute() and not source.exists():
+                if input_gone(record):
                     # its pick files removed by the user (as the note below advises): done
                     written = [path for path in written if path.exists()]
                     gone.extend([source.name] if written else [])

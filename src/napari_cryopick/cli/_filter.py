@@ -210,7 +210,10 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         # RELION's start-end pairs or crYOLO's filament boxes, as cryopick pick writes
         # them (a trial's start-end STAR came out one row per vertex: RELION's Extract
         # paired rows across fibers); other picks beside them go to a file of their own
-        target = _write_fibers(passed[fibers], path, target, format, options)
+        # a crYOLO filament CBOX holds its boxes: rewritten as CBOX, the same boxes (an
+        # interop trial's came back every half width from the start, the last box lost)
+        as_boxes = format == "cbox" and source_format == "cbox"
+        target = _write_fibers(passed[fibers], path, target, format, options, as_boxes)
         passed = passed[~fibers].reset_index(drop=True)
         apart = int(fibers.sum())
         if not len(passed):
@@ -232,17 +235,16 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     return len(passed) + apart
 
 
-def _write_fibers(fibers, path: Path, target: Path, format: str, options: dict) -> Path:
+def _write_fibers(
+    fibers, path: Path, target: Path, format: str, options: dict, as_boxes: bool
+) -> Path:
     """Write the fiber picks of ``path`` to ``target`` (:func:`write_fiber_table`, one
-    file per micrograph for CBOX); returns where the file's other picks go: beside, with
-    ``_particles`` in the name (``cryopick pick`` names fiber files ``_fibers``)."""
+    file per micrograph for CBOX; ``as_boxes``: the vertices are a CBOX file's boxes);
+    returns where the file's other picks go: beside, with ``_particles`` in the name
+    (``cryopick pick`` names fiber files ``_fibers``)."""
     from napari_cryopick.io.filaments import write_fiber_table
-    from napari_cryopick.io.pickfiles import detect_format
 
     binning = float(options.get("binning", 1.0))
-    # a crYOLO filament CBOX holds its boxes: rewritten as CBOX, the same boxes (an interop
-    # trial's came back every half width from the start, the last box lost)
-    as_boxes = format == "cbox" and detect_format(path) == "cbox"
     names = sorted(set(fibers["micrograph"].astype(str)))
     if format == "star" or len(names) <= 1:
         write_fiber_table(

@@ -1704,11 +1704,17 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
     return csv_path, png_path
 
 
+def input_gone(record: Mapping[str, Any]) -> bool:
+    """Whether a manifest record's micrograph is no longer at its (absolute) input path:
+    renamed, moved or deleted since it was picked."""
+    source = Path(str(record.get("input", "")))
+    return source.is_absolute() and not source.exists()
+
+
 def _gone(record: Mapping[str, Any]) -> str:
     """For a picked micrograph no longer at its input path: said in the row's reason (a
     trial renamed one and picked it again: two rows, one of a file that was not there)."""
-    source = Path(str(record.get("input", "")))
-    if record.get("status") == "done" and source.is_absolute() and not source.exists():
+    if record.get("status") == "done" and input_gone(record):
         return "picked; the micrograph is no longer at this path (renamed, moved or deleted)"
     return ""
 
