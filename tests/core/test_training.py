@@ -401,7 +401,7 @@ def test_cli_train_says_how_many_steps_the_picks_allow(tmp_path, capsys):
     assert metadata["history"][-1]["planned_steps"] == 100
     done = metadata["history"][-1]["steps"]
     if done < 100:  # the one-second budget ended it: said, with the steps planned
-        assert f"the time limit ended it after {done} of 100 planned steps" in printed
+        assert f"the time limit ended it after {done} of at most 100 steps" in printed
     else:
         assert "the time limit ended it" not in printed
     assert main([*args[:-6], "--steps", "3", "--views-per-label", "-1"]) == 2

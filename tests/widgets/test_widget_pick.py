@@ -1634,16 +1634,40 @@ def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
     assert "1 files" in said, said
 
 
-def test_closing_a_micrograph_with_corrections_says_they_are_discarded(picker, tmp_path):
-    """A trial deleted 3 picks, added one, closed the micrograph: all gone without a word."""
+def test_closing_a_micrograph_with_corrections_keeps_them_until_it_opens_again(
+    picker, tmp_path, qtbot
+):
+    """A trial deleted 3 picks, added one, closed the micrograph: all gone without a word.
+    Now they are kept aside and come back with the same file (not another of its name)."""
     viewer, widget, _ = picker
     points = viewer.layers[f"{NAME} picks"]
+    shown_before = int(points.shown.sum())
+    removed = points.data[0].copy()
     points.selected_data = {0}
     points.remove_selected()
     viewer.layers.remove(viewer.layers[NAME])
-    assert NAME not in session(viewer).pick_results
+    state = session(viewer)
+    assert NAME not in state.pick_results
     assert f"{NAME} closed: its picks and your corrections of them" in widget.status.text()
-    assert "left the session" in widget.status.text()
+    assert "open the same file again" in widget.status.text()
+    widget.export(tmp_path / "out", "star")
+    assert "Nothing to export" in widget.status.text()
+    assert "come back with your corrections" in widget.status.text()
+    # another file of that name does not take them
+    elsewhere = tmp_path / "elsewhere" / f"{NAME}.png"
+    elsewhere.parent.mkdir()
+    shutil.copy(tmp_path / "data" / f"{NAME}.png", elsewhere)
+    viewer.open(str(elsewhere), plugin="napari-cryopick")
+    assert NAME not in state.pick_results
+    viewer.layers.remove(viewer.layers[NAME])
+    # the same file: its picks are back, without the deleted one
+    viewer.open(str(tmp_path / "data" / f"{NAME}.png"), plugin="napari-cryopick")
+    assert NAME in state.pick_results
+    assert "opened again: its picks are back" in widget.status.text()
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=5000)
+    points = viewer.layers[f"{NAME} picks"]
+    assert int(points.shown.sum()) == shown_before - 1
+    assert not np.any(np.all(np.isclose(points.data, removed), axis=1))
     # without corrections: no such note
     other = tmp_path / "data" / "again.png"
     shutil.copy(tmp_path / "data" / f"{NAME}.png", other)
@@ -1701,6 +1725,38 @@ def test_the_slider_totals_name_the_micrograph_on_screen_after_a_switch(
     qtbot.waitUntil(lambda: f"({NAME} on screen:" in widget.status.text(), timeout=5_000)
     shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
     assert f"({NAME} on screen: {shown} picks)" in widget.status.text()
+
+
+def test_the_slider_counts_follow_picks_deleted_by_hand(picker, real_data_dir, qtbot, tmp_path):
+    # a trial deleted picks and read the count the slider had said before, until it moved
+    viewer, widget, _ = picker
+    widget.set_threshold(0.06)
+    points = viewer.layers[f"{NAME} picks"]
+    shown = int(points.shown.sum())
+    assert f"{shown} picks at threshold 0.06" in widget.status.text()
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+    qtbot.waitUntil(
+        lambda: f"{shown - 1} picks at threshold" in widget.status.text(), timeout=5_000
+    )
+    # several micrographs: the total and the one on screen
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
+    widget.set_threshold(0.07)
+    text = widget.status.text()
+    points = viewer.layers["062_10028 picks"]
+    on_screen = int(points.shown.sum())
+    assert f"(062_10028 on screen: {on_screen} picks)" in text, text
+    total = int(text.split(" picks on 2 micrographs")[0].split()[-1])
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+    expected = f"{total - 1} picks on 2 micrographs (062_10028 on screen: {on_screen - 1} picks)"
+    qtbot.waitUntil(lambda: expected in widget.status.text(), timeout=5_000)
+    # a status said since (not the slider's) is left alone
+    widget.status.setText("Exported")
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+    qtbot.wait(500)
+    assert widget.status.text() == "Exported"
 
 
 def test_pick_folder_says_how_many_picks_it_left_out_at_the_negatives(picker, qtbot):

@@ -886,3 +886,19 @@ def test_a_micrograph_with_a_pixel_size_trains_a_diameter_in_angstrom(
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     request = train.build_request()
     assert [s.diameter_A for s in request.datasets] == [pytest.approx(84.0)]
+
+
+def test_training_status_says_the_steps_of_a_time_limit_are_an_estimate(annotated):
+    """A trial read "step 6/183" while training, then "after 202 of 1000 steps": the
+    running count is what fits in the time limit, an estimate below the step cap."""
+    from napari_cryopick.core.training import TrainProgress
+
+    _viewer, train, _ = annotated
+    train._mode_text = "Training (new model)"
+    losses = {"total": 1.0}
+    train._on_yielded(TrainProgress(6, 183, losses, 1e-3, 4.0, eta_s=75.0, cap=1000))
+    said = train.status.text()
+    assert "step 6 of about 183 in the time limit (at most 1000)" in said, said
+    assert "about 75 s left" in said, said
+    train._on_yielded(TrainProgress(7, 20, losses, 1e-3, 4.0, eta_s=3.0, cap=20))
+    assert "step 7/20," in train.status.text()

@@ -91,6 +91,8 @@ class SessionState:
     threshold_requested = Signal(float)
     #: The micrograph whose pick results changed (picked again or closed).
     picks_changed = Signal(str)
+    #: A micrograph closed with corrections was opened again and they came back (its name).
+    corrections_restored = Signal(str)
     #: A micrograph was brought to the front (``show_only_micrograph``).
     micrograph_shown = Signal(str)
     #: The particle diameter or data-set name of a micrograph changed (its name).
@@ -117,6 +119,10 @@ class SessionState:
         #: Micrographs closed with corrections not used as training labels (their
         #: results left the session with them): the Pick widget says so once.
         self.discarded_corrections: set[str] = set()
+        #: Results of micrographs closed with corrections, by name: ``(path, result,
+        #: model)``. Opening the same file again brings them back (a trial closed a
+        #: micrograph by mistake and lost its deletions); the viewer closing ends them.
+        self.closed_corrections: dict[str, tuple[Path | None, Any, Any]] = {}
         #: Micrographs closed with a result (it left the session with them): Export says
         #: it does not write them (a trial's closed micrograph was left out unsaid).
         self.closed_picked: set[str] = set()

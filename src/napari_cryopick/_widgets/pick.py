@@ -303,6 +303,20 @@ def _data_set_heads_of(model: Any, metadata: dict) -> list[str]:
     return [h for h in (getattr(model, "head_names", ()) or ()) if h not in ("generic", *recipe)]
 
 
+def _closed_text(state: Any, closed: set[str]) -> str:
+    """What brings closed micrographs' picks back: opening the file again where they were
+    closed with corrections (kept aside), picking again where not."""
+    aside = closed & set(state.closed_corrections)
+    if not aside:
+        return "their picks left with them: open and pick them again"
+    if aside == closed:
+        return "open them again: their picks come back with your corrections"
+    return (
+        f"open {name_list(aside, 3)} again (their picks come back with your corrections) "
+        "and pick the others again"
+    )
+
+
 class PickWidget(QWidget):
     """Model, head, diameter, threshold; pick current/all/folder; review; export; labels."""
 
@@ -340,6 +354,7 @@ class PickWidget(QWidget):
         #: the totals status the slider said last ("N picks on M micrographs (X on screen:
         #: ...)") and the micrograph it named on screen
         self._totals_shown = ("", "")
+        self._filter_shown = ""  # the status the threshold slider said last
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
         self._export_warning = ""  # what the last export's format cannot hold
@@ -475,6 +490,7 @@ class PickWidget(QWidget):
         # the table of picked micrographs, stepping through them, folders and their pick files
         self.review = ReviewPanel(self.viewer, self._threshold_for, self.status.setText)
         self.review.table_refreshed.connect(self._on_review_refreshed)
+        self.review.rows_refreshed.connect(self._on_rows_refreshed)
         self._status_with_review = False  # the status of several micrographs comes with it
         form = QFormLayout()
         form.addRow("Model", model_row)
@@ -1022,6 +1038,7 @@ class PickWidget(QWidget):
             self._status_with_review = False
             if self.worker is None:
                 self.status.setText(self._filter_text(shown_objects(self.viewer, names[0])))
+                self._filter_shown = self.status.text()
             return
         totals = {"picks": 0, "vesicles": 0, "fibers": 0}
         for name, particles in shown.items():
@@ -1037,6 +1054,7 @@ class PickWidget(QWidget):
             layer = current_micrograph_layer(self.viewer)
             on_screen = micrograph_name(layer) if layer is not None else ""
             self._totals_shown = (self.status.text(), on_screen)
+            self._filter_shown = self.status.text()
 
     def _totals_text(self, totals: dict[str, int], names: list[str]) -> str:
         """``"64 vesicles on 2 micrographs (ves_a on screen: 54 vesicles)"``: the sum said
@@ -1048,10 +1066,37 @@ class PickWidget(QWidget):
             text += f" ({name} on screen: {shown_objects(self.viewer, name)})"
         return text
 
+    def _on_rows_refreshed(self) -> None:
+        """Picks deleted, moved or added: the slider's counts, if still the status, are
+        said again (a trial deleted picks and read the count from before)."""
+        if self.worker is not None or not self._filter_shown:
+            return
+        if self.status.text() != self._filter_shown:
+            return
+        names = list(session(self.viewer).pick_results)
+        if len(names) == 1:
+            text = self._filter_text(shown_objects(self.viewer, names[0]))
+        elif names:
+            totals = {"picks": 0, "vesicles": 0, "fibers": 0}
+            for name, counts in self.review.counts.items():
+                if name in names:
+                    for kind, n in counts.items():
+                        totals[kind] += n
+            text = self._filter_text(self._totals_text(totals, names))
+        else:
+            return
+        self.status.setText(text)
+        self._filter_shown = text
+        if len(names) > 1:
+            self._totals_shown = (text, self._totals_shown[1])
+
     def _on_review_refreshed(self) -> None:
         """The review table counted every micrograph: the status of several micrographs whose
         fibers :meth:`_refilter` left to the table's count says their totals now."""
-        if not self._status_with_review or self.worker is not None:
+        if not self._status_with_review:  # picks edited meanwhile: the slider's counts
+            self._on_rows_refreshed()
+            return
+        if self.worker is not None:
             return
         self._status_with_review = False
         state = session(self.viewer)
@@ -1622,8 +1667,7 @@ class PickWidget(QWidget):
             if closed:  # a re-trial closed every picked micrograph: "pick first"
                 self.status.setText(
                     f"Nothing to export: the {len(closed)} micrograph(s) picked "
-                    f"({name_list(closed, 3)}) "
-                    "were closed, and their picks left with them: open and pick them again."
+                    f"({name_list(closed, 3)}) were closed; {_closed_text(state, closed)}."
                 )
                 return None
             self.status.setText("Nothing to export: pick first.")
@@ -1656,8 +1700,7 @@ class PickWidget(QWidget):
         if closed:
             note += (
                 f"\nNot exported: {len(closed)} micrograph(s) closed after picking "
-                f"({name_list(closed, 3)}); "
-                "their picks left with them: open and pick them again to export them"
+                f"({name_list(closed, 3)}); {_closed_text(state, closed)} to export them"
             )
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "

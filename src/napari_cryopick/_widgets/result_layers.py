@@ -40,6 +40,7 @@ from ._common import (
     _update_layer,
     current_micrograph_layer,
     is_micrograph_layer,
+    layer_path,
     layer_type,
     micrograph_diameter,
     micrograph_layers,
@@ -832,11 +833,14 @@ def follow_micrographs(viewer: Any) -> None:
             _store_edits(real)  # a micrograph the review closes keeps its corrections
         kept = session_micrographs(real)
         closed = [name for name in state.pick_results if name not in kept]
+        removed = event.value if is_micrograph_layer(event.value) else None
         for name in closed:
             scores = state.pick_results[name].picks["score"]
             by_hand = bool(scores.isna().any() and scores.notna().any())
-            if by_hand or has_corrections(real, name):  # lost with it: Pick says so
+            if by_hand or has_corrections(real, name):  # kept aside until opened again
                 state.discarded_corrections.add(name)
+                path = layer_path(removed) if removed is not None else None
+                state.closed_corrections[name] = (path, state.pick_results[name], state.model)
             del state.pick_results[name]
             state.closed_picked.add(name)
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
@@ -853,6 +857,7 @@ def follow_micrographs(viewer: Any) -> None:
     def _on_inserted(event: Any) -> None:
         if not is_micrograph_layer(event.value):
             return
+        _restore_corrections(real, event.value)
         # a micrograph opened on top: the result layers go above it again
         shared = [index for index, layer in enumerate(real.layers) if layer.metadata.get(SHOWS_KEY)]
         if shared and max(shared) < real.layers.index(event.value):
@@ -862,6 +867,28 @@ def follow_micrographs(viewer: Any) -> None:
     real.layers.events.removed.connect(_on_removed)
     real.layers.events.inserted.connect(_on_inserted)
     state.micrograph_shown.connect(_follow)
+
+
+def _restore_corrections(viewer: Any, layer: Any) -> None:
+    """A micrograph closed with corrections, opened again from the same file: its
+    results come back as the user left them (``SessionState.closed_corrections``)."""
+    state = session(viewer)
+    name = micrograph_name(layer)
+    closed = state.closed_corrections.get(name)
+    if closed is None or name in state.pick_results:
+        return
+    path, result, model = closed
+    now = layer_path(layer)
+    if (path is None) != (now is None) or (path is not None and path.resolve() != now.resolve()):
+        return  # another file of that name: not its corrections
+    del state.closed_corrections[name]
+    state.pick_results[name] = result
+    state.closed_picked.discard(name)
+    state.discarded_corrections.discard(name)
+    if model is not state.model:  # picked by the model before the current one
+        state.earlier_model.add(name)
+    state.corrections_restored.emit(name)
+    state.picks_changed.emit(name)
 
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:

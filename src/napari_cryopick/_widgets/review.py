@@ -70,6 +70,8 @@ class ReviewPanel(QWidget):
 
     #: Every row was refreshed after the user rested (:meth:`schedule_review` of None).
     table_refreshed = Signal()
+    #: Rows of edited micrographs were refreshed (picks deleted, moved or added).
+    rows_refreshed = Signal()
 
     def __init__(
         self,
@@ -143,6 +145,7 @@ class ReviewPanel(QWidget):
         self.viewer.layers.selection.events.active.connect(self._sync_review_controls)
         state = session(self.viewer)
         connect_while_alive(state.picks_changed, self, self._on_picks_changed)
+        connect_while_alive(state.corrections_restored, self, self._on_corrections_restored)
         connect_while_alive(state.micrograph_shown, self, self._sync_review_controls)
         self.refresh_review_table()
         for layer in self.viewer.layers:  # result layers another widget made already
@@ -236,9 +239,12 @@ class ReviewPanel(QWidget):
             state.discarded_corrections.discard(name)
             self._say(
                 f"{name} closed: its picks and your corrections of them (picks deleted, "
-                "moved or added) left the session; files exported and training labels "
-                "keep what they saved."
+                "moved or added) are kept aside: open the same file again and they come "
+                "back; until then Export leaves it out, and they end with the viewer."
             )
+
+    def _on_corrections_restored(self, name: str) -> None:
+        self._say(f"{name} opened again: its picks are back with your corrections.")
 
     def listen_to_edits(self, layer: Any) -> None:
         """Edits of a shared result layer (picks, circles, paths) refresh its micrograph's row."""
@@ -269,10 +275,10 @@ class ReviewPanel(QWidget):
         everything, self._review_all = self._review_all, False
         if everything:
             self.refresh_review_table()
+            self.table_refreshed.emit()
         else:
             self.refresh_review_rows(names)
-        if everything:
-            self.table_refreshed.emit()
+            self.rows_refreshed.emit()
 
     def _review_row(self, name: str) -> tuple[tuple[str, int, float, bool], str]:
         """``(name, objects, mean score, reviewed)`` of a micrograph and its count's text.

@@ -956,9 +956,14 @@ class TrainWidget(QWidget):
         self._progress.advance_to(event.step)
         eta = getattr(event, "eta_s", None)
         if eta is not None and not self._cancel.is_set():
+            cap = getattr(event, "cap", None)
+            steps = (
+                f"step {event.step} of about {event.total} in the time limit (at most {cap})"
+                if cap and event.total < cap
+                else f"step {event.step}/{event.total}"
+            )
             self.status.setText(
-                f"{self._mode_text}: step {event.step}/{event.total}, about {_duration(eta)} "
-                f"left{self._preview_note}"
+                f"{self._mode_text}: {steps}, about {_duration(eta)} left{self._preview_note}"
             )
 
     def _on_returned(self, value: Any) -> None:
@@ -1019,7 +1024,9 @@ class TrainWidget(QWidget):
         from napari_cryopick.workflows.train import steps_cut_short
 
         cut = steps_cut_short(outcome)
-        ended = f" (the time limit ended it after {cut[0]} of {cut[1]} steps)" if cut else ""
+        ended = (
+            f" (the time limit ended it after {cut[0]} of at most {cut[1]} steps)" if cut else ""
+        )
         picked = ""
         closed = bool(self._preview_name) and self._preview_name not in session_micrographs(
             self.viewer

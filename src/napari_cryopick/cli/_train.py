@@ -453,7 +453,7 @@ def run(args: argparse.Namespace) -> int:
     loss = float(np.mean(tail)) if tail else float("nan")
     cut = steps_cut_short(outcome)
     ended = (
-        f", the time limit ended it after {cut[0]} of {cut[1]} planned steps"
+        f", the time limit ended it after {cut[0]} of at most {cut[1]} steps"
         if cut is not None
         else ""
     )

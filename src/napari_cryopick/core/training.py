@@ -344,6 +344,9 @@ class TrainProgress:
     eta_s
         Estimated seconds left: the sooner of the time budget's end and the
         remaining steps at the mean step time so far (None: unknown).
+    cap
+        The most steps training takes (``TrainConfig.steps`` after its limits):
+        ``total`` below it is an estimate of what fits in the time budget.
     """
 
     step: int
@@ -354,6 +357,7 @@ class TrainProgress:
     phase: str = "train"
     preview: np.ndarray | None = field(default=None, compare=False, repr=False)
     eta_s: float | None = None
+    cap: int | None = None
 
     def postfix(self) -> str:
         """Short text for a tqdm progress bar."""
@@ -877,6 +881,7 @@ def train_detector(
                     phase="done" if done == train_config.steps or out_of_time else "train",
                     preview=preview,
                     eta_s=_eta(done, train_config.steps, elapsed, limit),
+                    cap=train_config.steps,
                 )
             if out_of_time:
                 break
