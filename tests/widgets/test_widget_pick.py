@@ -1677,6 +1677,57 @@ def test_closing_a_micrograph_with_corrections_keeps_them_until_it_opens_again(
     assert "discarded" not in widget.status.text()
 
 
+def test_corrections_survive_napari_closing_until_used_as_labels(
+    picker, make_napari_viewer, tmp_path, qtbot
+):
+    """napari closed with deleted picks: they were lost. Now the next napari session
+    that opens the file shows them as left; once used as labels, nothing comes back."""
+    viewer, widget, _ = picker
+    points = viewer.layers[f"{NAME} picks"]
+    before = len(points.data)
+    removed = points.data[0].copy()
+    points.selected_data = {0}
+    points.remove_selected()
+    viewer.close()
+    path = tmp_path / "data" / f"{NAME}.png"
+
+    def reopen(first="Pick"):
+        again = make_napari_viewer()
+        again.open(str(path), plugin="napari-cryopick")
+        _dock, widget = again.window.add_plugin_dock_widget("napari-cryopick", first)
+        if first != "Pick":  # it took them back: Pick, docked later, says so
+            qtbot.waitUntil(lambda: NAME in session(again).pick_results, timeout=10_000)
+            _dock, widget = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+        return again, widget
+
+    again, pick = reopen("Train")
+    state = session(again)
+    assert NAME in state.pick_results
+    said = pick.status.text()
+    assert f"{NAME}: picks are back with your corrections, as you left them" in said, said
+    qtbot.waitUntil(lambda: f"{NAME} picks" in again.layers, timeout=10_000)
+    qtbot.waitUntil(lambda: len(again.layers[f"{NAME} picks"].data) == before - 1, timeout=10_000)
+    data = again.layers[f"{NAME} picks"].data
+    assert not np.any(np.all(np.isclose(data, removed), axis=1))
+    # picked again with the model of before: the deleted pick stays deleted
+    session(again).set_model(widget.model, None)
+    pick.diameter_spin.setValue(56.0)
+    pick.device_combo.setCurrentText("cpu")
+    assert pick.pick_current() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    data = again.layers[f"{NAME} picks"].data
+    assert len(data) == before - 1
+    assert np.min(np.hypot(*(data - removed).T)) > 5
+    # another deletion, then used as training labels: nothing left to keep
+    points = again.layers[f"{NAME} picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+    assert pick.use_as_labels() is not None, pick.status.text()
+    again.close()
+    third, _pick = reopen()
+    assert NAME not in session(third).pick_results
+
+
 def _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot):
     """Open a copy of ribosome micrograph 062 beside the picker's and pick it."""
     other = tmp_path / "data" / "062_10028.png"

@@ -123,6 +123,9 @@ class SessionState:
         #: model)``. Opening the same file again brings them back (a trial closed a
         #: micrograph by mistake and lost its deletions); the viewer closing ends them.
         self.closed_corrections: dict[str, tuple[Path | None, Any, Any]] = {}
+        #: Micrographs whose corrections came back that the Pick widget has not said yet
+        #: (opened before it was docked).
+        self.restored_unsaid: set[str] = set()
         #: Micrographs closed with a result (it left the session with them): Export says
         #: it does not write them (a trial's closed micrograph was left out unsaid).
         self.closed_picked: set[str] = set()

@@ -547,6 +547,7 @@ class PickWidget(QWidget):
             self.load_bundled()
         self._on_layers_changed()
         follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
+        self.review.say_restored()
         self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 
     # --- model ---

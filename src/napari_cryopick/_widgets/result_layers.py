@@ -18,6 +18,7 @@ and the results of a closed micrograph leave the session.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -835,12 +836,16 @@ def follow_micrographs(viewer: Any) -> None:
         closed = [name for name in state.pick_results if name not in kept]
         removed = event.value if is_micrograph_layer(event.value) else None
         for name in closed:
+            path = layer_path(removed) if removed is not None else None
             scores = state.pick_results[name].picks["score"]
             by_hand = bool(scores.isna().any() and scores.notna().any())
             if by_hand or has_corrections(real, name):  # kept aside until opened again
                 state.discarded_corrections.add(name)
-                path = layer_path(removed) if removed is not None else None
                 state.closed_corrections[name] = (path, state.pick_results[name], state.model)
+                if path is not None:  # and on disk: napari closing closes every micrograph
+                    _save_corrections(state.pick_results[name], path)
+            elif path is not None:  # none left (used as labels, or picked anew)
+                _forget_corrections(path)
             del state.pick_results[name]
             state.closed_picked.add(name)
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
@@ -867,28 +872,97 @@ def follow_micrographs(viewer: Any) -> None:
     real.layers.events.removed.connect(_on_removed)
     real.layers.events.inserted.connect(_on_inserted)
     state.micrograph_shown.connect(_follow)
+    for layer in micrograph_layers(real):  # opened before any widget of ours
+        _restore_corrections(real, layer)
 
 
 def _restore_corrections(viewer: Any, layer: Any) -> None:
     """A micrograph closed with corrections, opened again from the same file: its
-    results come back as the user left them (``SessionState.closed_corrections``)."""
+    results come back as the user left them (``SessionState.closed_corrections``, or
+    the file an earlier napari session kept: :mod:`napari_cryopick.io.recovery`)."""
     state = session(viewer)
     name = micrograph_name(layer)
-    closed = state.closed_corrections.get(name)
-    if closed is None or name in state.pick_results:
+    if name in state.pick_results:
         return
-    path, result, model = closed
     now = layer_path(layer)
-    if (path is None) != (now is None) or (path is not None and path.resolve() != now.resolve()):
-        return  # another file of that name: not its corrections
-    del state.closed_corrections[name]
+    closed = state.closed_corrections.get(name)
+    if closed is None:
+        result = _saved_result(now, name) if now is not None else None
+        if result is None:
+            return
+        model = None  # a model of an earlier napari session
+    else:
+        path, result, model = closed
+        if (path is None) != (now is None) or (
+            path is not None and path.resolve() != now.resolve()
+        ):
+            return  # another file of that name: not its corrections
+        del state.closed_corrections[name]
     state.pick_results[name] = result
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)
     if model is not state.model:  # picked by the model before the current one
         state.earlier_model.add(name)
+    state.restored_unsaid.add(name)
     state.corrections_restored.emit(name)
     state.picks_changed.emit(name)
+
+
+def _save_corrections(result: ShownResult, path: Any) -> None:
+    """Keep ``result`` (with corrections) on disk for the micrograph file ``path``
+    (:mod:`napari_cryopick.io.recovery`); a disk that refuses is not the user's
+    edit's problem: nothing is raised."""
+    from napari_cryopick.io.recovery import SavedCorrections, save_corrections
+
+    settings = {
+        "threshold": float(result.threshold),
+        "heatmap_scale": list(result.heatmap_scale),
+        "heatmap_translate": list(result.heatmap_translate),
+        "link_radius_px": result.link_radius_px,
+        "fiber_width_px": result.fiber_width_px,
+        "edited": sorted(result.edited),
+    }
+    arrays = {
+        "original": result.original,
+        "negatives": result.negatives,
+        "deleted_shapes": np.asarray(result.deleted_shapes, float).reshape(-1, 2)
+        if result.deleted_shapes
+        else None,
+    }
+    with contextlib.suppress(OSError):
+        save_corrections(SavedCorrections(path, result.picks, arrays, settings))
+
+
+def _forget_corrections(path: Any) -> None:
+    from napari_cryopick.io.recovery import forget_corrections
+
+    with contextlib.suppress(OSError):
+        forget_corrections(path)
+
+
+def _saved_result(path: Any, name: str) -> ShownResult | None:
+    """The result with corrections an earlier napari session kept for ``path`` (None: none)."""
+    from napari_cryopick.io.recovery import load_corrections
+
+    saved = load_corrections(path)
+    if saved is None:
+        return None
+    settings, arrays = saved.settings, saved.arrays
+    deleted = arrays.get("deleted_shapes")
+    original = arrays.get("original")
+    return ShownResult(
+        picks=saved.picks.assign(micrograph=name),
+        heatmap=None,
+        heatmap_scale=tuple(settings.get("heatmap_scale") or (1.0, 1.0)),
+        heatmap_translate=tuple(settings.get("heatmap_translate") or (0.0, 0.0)),
+        link_radius_px=settings.get("link_radius_px"),
+        threshold=float(settings.get("threshold", default_pick_config().threshold)),
+        original=None if original is None else original.astype(np.float32),
+        fiber_width_px=settings.get("fiber_width_px"),
+        edited=frozenset(settings.get("edited") or ()),
+        negatives=arrays.get("negatives"),
+        deleted_shapes=tuple(map(tuple, deleted)) if deleted is not None else (),
+    )
 
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:

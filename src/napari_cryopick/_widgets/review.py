@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cryopick.core.text import name_list
 from napari_cryopick.io.review import read_reviewed, write_reviewed
 from napari_cryopick.layers.results import SHOWS_KEY
 
@@ -244,7 +245,22 @@ class ReviewPanel(QWidget):
             )
 
     def _on_corrections_restored(self, name: str) -> None:
-        self._say(f"{name} opened again: its picks are back with your corrections.")
+        session(self.viewer).restored_unsaid.discard(name)
+        self._say(
+            f"{name} opened again: its picks are back with your corrections (as you left "
+            "them when it was closed)."
+        )
+
+    def say_restored(self) -> None:
+        """Micrographs opened before this panel whose corrections came back: said now."""
+        names = session(self.viewer).restored_unsaid
+        if names:
+            listed = name_list(sorted(names), 3)
+            names.clear()
+            self._say(
+                f"{listed}: picks are back with your corrections, as you left them when "
+                "napari last closed them."
+            )
 
     def listen_to_edits(self, layer: Any) -> None:
         """Edits of a shared result layer (picks, circles, paths) refresh its micrograph's row."""

@@ -1,0 +1,128 @@
+"""Corrected picks kept on disk until they are used, so closing napari loses nothing.
+
+The napari widgets keep each picked micrograph's candidates with the user's
+corrections (picks deleted, moved or added by hand; circles and paths edited)
+in the session. Those corrections become training labels ("Use as training
+labels") or files (Export) only when the user says so; napari closing, or
+crashing, before that used to lose them without a word. So while a
+micrograph holds corrections, its result is also saved here, a moment after
+each edit, and the next napari session that opens the same micrograph file
+shows it again as the user left it.
+
+One file per micrograph, ``<user annotation folder>/corrections/<stem>-<hash of
+the absolute path>.npz`` (the folder of :func:`~napari_cryopick.io.annotations.
+user_annotation_dir`, ``$CRYOPICK_ANNOTATION_DIR`` included), written atomically.
+It holds plain arrays and one JSON text, read with ``allow_pickle=False``. It
+is only taken back for the file it was saved for, unchanged since (its size
+and modification time); it is removed when the micrograph holds no
+corrections any more (used as training labels, picked anew without them).
+
+This module imports neither napari nor Qt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.core.pick_table import normalize_picks
+from napari_cryopick.io.annotations import user_annotation_dir
+from napari_cryopick.io.atomic import atomic_write_bytes
+
+FORMAT_NAME = "napari-cryopick-corrections"
+FORMAT_VERSION = 1
+_NUMBER_COLUMNS = ("x", "y", "diameter", "score", "tube_id")
+_ARRAYS = ("original", "negatives", "deleted_shapes")
+
+
+@dataclass
+class SavedCorrections:
+    """A picked micrograph's result with the user's corrections, as saved.
+
+    ``picks`` is every candidate (project pick table, all kinds) as the user
+    left them; ``arrays`` the result's position arrays (``original``,
+    ``negatives``, ``deleted_shapes``; absent: None); ``settings`` the
+    result's numbers (threshold, heatmap placement, fiber width, link radius,
+    kinds edited) and where it came from (``model``, ``saved``).
+    """
+
+    micrograph_path: Path
+    picks: pd.DataFrame
+    arrays: dict[str, np.ndarray | None] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def recovery_path(micrograph_path: str | os.PathLike) -> Path:
+    """Where the corrections of ``micrograph_path`` are kept."""
+    path = Path(micrograph_path).absolute()
+    digest = hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
+    return user_annotation_dir() / "corrections" / f"{path.stem}-{digest}.npz"
+
+
+def _fingerprint(path: Path) -> list[int]:
+    stat = path.stat()
+    return [int(stat.st_size), int(stat.st_mtime_ns)]
+
+
+def save_corrections(saved: SavedCorrections) -> Path:
+    """Write ``saved`` (atomically) and return its file."""
+    path = Path(saved.micrograph_path).absolute()
+    target = recovery_path(path)
+    picks = normalize_picks(saved.picks)
+    arrays: dict[str, np.ndarray] = {
+        f"picks_{name}": picks[name].to_numpy(np.float64) for name in _NUMBER_COLUMNS
+    }
+    arrays["picks_kind"] = picks["kind"].astype(str).to_numpy().astype(np.str_)
+    for name in _ARRAYS:
+        value = saved.arrays.get(name)
+        if value is not None:
+            arrays[name] = np.asarray(value, np.float64).reshape(-1, 2)
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "micrograph_path": str(path),
+        "micrograph": _fingerprint(path),
+        "settings": saved.settings,
+    }
+    arrays["header"] = np.array(json.dumps(header))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(target, buffer.getvalue())
+
+
+def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | None:
+    """The corrections saved for ``micrograph_path``; None when there are none, when the
+    file changed since (another size or time), or when the saved file cannot be read
+    (it is left for the user to look at; nothing is raised: they are a safety net)."""
+    path = Path(micrograph_path).absolute()
+    source = recovery_path(path)
+    if not source.is_file():
+        return None
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            if header.get("format") != FORMAT_NAME or header.get("micrograph") != _fingerprint(
+                path
+            ):
+                return None
+            table = {name: data[f"picks_{name}"] for name in _NUMBER_COLUMNS}
+            table["kind"] = data["picks_kind"].astype(str)
+            arrays = {name: (data[name] if name in data.files else None) for name in _ARRAYS}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    picks = normalize_picks(pd.DataFrame(table).assign(micrograph=path.stem))
+    return SavedCorrections(path, picks, arrays, dict(header.get("settings") or {}))
+
+
+def forget_corrections(micrograph_path: str | os.PathLike) -> None:
+    """Remove the corrections kept for ``micrograph_path`` (none: nothing to do)."""
+    recovery_path(micrograph_path).unlink(missing_ok=True)

@@ -1,0 +1,81 @@
+"""Corrected picks kept on disk until used (``io.recovery``): napari closing loses nothing."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick.io.recovery import (
+    SavedCorrections,
+    forget_corrections,
+    load_corrections,
+    recovery_path,
+    save_corrections,
+)
+
+
+@pytest.fixture
+def micrograph(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / "m1.mrc"
+    path.parent.mkdir()
+    path.write_bytes(b"\0" * 1024)
+    return path
+
+
+def _saved(path):
+    picks = pd.DataFrame(
+        {
+            "x": [10.0, 20.5, 30.0],
+            "y": [5.0, 6.0, 7.0],
+            "diameter": [40.0, 40.0, 80.0],
+            "score": [0.9, np.nan, 0.4],
+            "kind": ["particle", "particle", "vesicle"],
+        }
+    )
+    arrays = {"original": np.array([[10.0, 5.0], [99.0, 9.0]], np.float32), "negatives": None}
+    settings = {"threshold": 0.2, "edited": ["vesicle"], "link_radius_px": None}
+    return SavedCorrections(path, picks, arrays, settings)
+
+
+def test_corrections_come_back_as_saved(micrograph, tmp_path):
+    written = save_corrections(_saved(micrograph))
+    assert written == recovery_path(micrograph)
+    assert written.parent == tmp_path / "user" / "corrections"
+    back = load_corrections(micrograph)
+    assert back is not None
+    assert back.picks[["x", "y", "diameter"]].to_numpy().tolist() == [
+        [10.0, 5.0, 40.0],
+        [20.5, 6.0, 40.0],
+        [30.0, 7.0, 80.0],
+    ]
+    assert np.isnan(back.picks["score"][1])
+    assert back.picks["score"][0] == 0.9
+    assert back.picks["kind"].tolist() == ["particle", "particle", "vesicle"]
+    assert back.arrays["original"].tolist() == [[10.0, 5.0], [99.0, 9.0]]
+    assert back.arrays["negatives"] is None
+    assert back.settings == {"threshold": 0.2, "edited": ["vesicle"], "link_radius_px": None}
+    forget_corrections(micrograph)
+    assert load_corrections(micrograph) is None
+    forget_corrections(micrograph)  # none: nothing to do
+
+
+def test_corrections_of_another_or_a_changed_file_are_not_taken(micrograph, tmp_path):
+    save_corrections(_saved(micrograph))
+    other = tmp_path / "elsewhere" / "m1.mrc"  # the same name in another folder
+    other.parent.mkdir()
+    other.write_bytes(b"\0" * 1024)
+    assert load_corrections(other) is None
+    stat = micrograph.stat()  # rewritten since (a new motion correction): not its picks
+    micrograph.write_bytes(b"\1" * 1024)
+    os.utime(micrograph, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert load_corrections(micrograph) is None
+
+
+def test_an_unreadable_corrections_file_is_passed_over(micrograph):
+    path = recovery_path(micrograph)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a numpy file")
+    assert load_corrections(micrograph) is None
+    assert path.exists()  # left for the user to look at
