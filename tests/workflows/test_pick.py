@@ -399,6 +399,14 @@ def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
     for name in ("a/m0.csv", "b/m1.csv"):
         assert len(read_picks(out / name)) > 0
         assert (far / name).read_bytes() == (out / name).read_bytes()
+    # a run of a/ alone takes a's head for the run, not the model's last (b): so do the
+    # workers (a trial's Dask run of a ribosome folder picked with the last head, AP 0)
+    alone = tmp_path / "dask_a"
+    job = run_batch(dataclasses.replace(request, micrographs=micrograph_files[:2], out_dir=alone,
+                                        **every), BatchOptions(dask="local:1", summary=False))  # fmt: skip
+    assert drive(job).n_picked == 2
+    (written,) = [p for p in alone.rglob("m0.csv")]
+    assert written.read_bytes() == (out / "a/m0.csv").read_bytes()
 
 
 def test_an_unusual_header_pixel_size_and_a_micrograph_smaller_than_a_particle_are_said(

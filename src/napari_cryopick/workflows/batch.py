@@ -1117,13 +1117,15 @@ def _plugin_class() -> type:
             name: str,
             request: PickRequest,
             checkpoint: bytes | None,
-            own_heads: tuple[dict[str, str], dict[str, Any]] = ({}, {}),
+            heads: tuple[Any, dict[str, str], dict[str, Any]],
         ) -> None:
             self.name = name
             self.request = request
             self.checkpoint = checkpoint
-            # the driver's choice of a head per micrograph (the worker sees no list)
-            self.own_heads = own_heads
+            # the driver's choice of the run's head and of a head per micrograph (the
+            # worker sees no list: a trial's worker picked a ribosome folder with the
+            # model's last head, apoferritin, and the manifest said ribosome)
+            self.heads = heads
             self.prepared: PreparedPick | None = None
             self.folder: Path | None = None
 
@@ -1144,8 +1146,10 @@ def _plugin_class() -> type:
                 path.write_bytes(self.checkpoint)
                 request = dataclasses.replace(request, model=path)
             prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
-            heads, configs = self.own_heads
-            self.prepared = dataclasses.replace(prepared, own_heads=heads, head_configs=configs)
+            config, heads, configs = self.heads
+            self.prepared = dataclasses.replace(
+                prepared, config=config, own_heads=heads, head_configs=configs
+            )
 
         def teardown(self, worker: Any) -> None:
             import shutil
@@ -1292,7 +1296,7 @@ class _Dask:
                     self.plugin_name,
                     shipped,
                     checkpoint,
-                    (dict(prepared.own_heads), dict(prepared.head_configs)),
+                    (prepared.config, dict(prepared.own_heads), dict(prepared.head_configs)),
                 ),
                 name=self.plugin_name,
             )
