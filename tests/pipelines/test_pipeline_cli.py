@@ -195,6 +195,40 @@ def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tin
     assert not edited.read_text().endswith("# checked\n")
 
 
+def test_relion_job_picks_each_data_set_with_its_own_head(relion_project, tmp_path, capsys):
+    """A trial's RELION job over a ribosome project picked with the model's last head
+    (apoferritin, AP 0), unsaid; ``cryopick pick`` of the same list took the ribosome's."""
+    import json
+
+    import torch
+
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = Detector(DetectorConfig(target_diameter_px=20.0))
+    for name in ("GridA", "GridB", "last"):  # the micrographs' folders name GridA and GridB
+        model.add_head(name, init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=tuple(
+            DatasetCard(n, diameter_px=20.0, head=n) for n in ("GridA", "GridB", "last")
+        ),
+        diameter_px=20.0,
+        history=({"mode": "fewshot", "datasets": ["last"]},),
+    )
+    path = save_checkpoint(tmp_path / "heads.pt", model, metadata=card.to_metadata())
+    assert _relion(path) == 0, capsys.readouterr().err
+    lines = (relion_project / "External/job004/cryopick_manifest.jsonl").read_text().splitlines()
+    heads = {
+        record["input"].split("/")[-2]: record["head"]
+        for record in map(json.loads, lines)
+        if record.get("status") == "done"
+    }
+    assert heads == {"GridA": "GridA", "GridB": "GridB"}
+
+
 def test_relion_job_failure_leaves_the_failure_marker(relion_project, tmp_path, capsys):
     code = _relion(tmp_path / "missing.pt")
     assert code == 2

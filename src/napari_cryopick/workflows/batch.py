@@ -1569,7 +1569,11 @@ def _run_locked(
         prepared = prepare(request)
         items = plan_items(prepared, pixel_sizes)
     else:
-        prepared = prepare(dataclasses.replace(request, micrographs=()))
+        # the items' files choose the heads as a list of micrographs does (a trial's RELION
+        # job over a ribosome project picked with the model's last head, apoferritin)
+        prepared = prepare(
+            dataclasses.replace(request, micrographs=tuple(item.source for item in items))
+        )
     # zero-shot: the scale on the first micrographs of the whole run, so every
     # shard (and a resumed run) picks at the same one
     scale_source = "search" if request.diameter_factor is None else "option"
