@@ -128,8 +128,8 @@ def test_continual_distills_from_an_unchanged_frozen_copy(joint_result, monkeypa
     frozen_copies = []
     original = continual._frozen_copy
 
-    def spy(model):
-        frozen = original(model)
+    def spy(model, *args):
+        frozen = original(model, *args)
         frozen_copies.append((frozen, _state(frozen)))
         return frozen
 
@@ -468,6 +468,53 @@ def test_continual_through_the_workflow_appends_a_data_set(joint_result):
     assert outcome.mode == "continual"
     assert outcome.metadata["history"][-1]["mode"] == "continual"
     assert outcome.metadata["datasets"] == ["alpha", "beta", "gamma"]
+
+
+def test_the_frozen_copy_normalises_as_the_student_does(joint_result, monkeypatch):
+    """A trial: the teacher on batch statistics beside a student on its running ones
+    (continual training keeps them) gave distillation 10.6 of a loss of 12.8 at step 0."""
+    from napari_cryopick.core.model import Detector
+
+    torch.manual_seed(0)
+    model = Detector(CONFIG)
+    model.train()
+    with torch.no_grad():  # running statistics unlike any one batch's, as a trained model's
+        for _ in range(3):
+            model(torch.randn(4, 1, 48, 48) * 3 + 1)
+    image = torch.randn(2, 1, 48, 48)
+    for keep_statistics in (True, False):
+        student = copy.deepcopy(model)
+        student.train()
+        if keep_statistics:  # as train_detector does with TrainConfig.frozen_batchnorm
+            for module in student.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        teacher = continual._frozen_copy(model, keep_statistics)
+        with torch.no_grad():
+            ours = student(image)["heatmap"]
+            theirs = teacher(image)["heatmap"]
+        torch.testing.assert_close(ours, theirs)
+        assert not any(p.requires_grad for p in teacher.parameters())
+    # continual training keeps the statistics by default: its teacher is made so
+    frozen_with = []
+    original = continual._frozen_copy
+
+    def spy(base, *args):
+        frozen_with.append(args)
+        return original(base, *args)
+
+    monkeypatch.setattr(continual, "_frozen_copy", spy)
+    drive(
+        continual.train_model(
+            "continual",
+            [_dataset("gamma", 2)],
+            base_model=joint_result.model,
+            base_metadata=joint_result.metadata,
+            train_config=_train_config(1),
+            continual_config=_continual_config(),
+        )
+    )
+    assert frozen_with == [(True,)]
 
 
 def test_an_adopted_head_is_distilled_towards_the_old_generic_head():

@@ -405,7 +405,7 @@ def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
     job = run_batch(dataclasses.replace(request, micrographs=micrograph_files[:2], out_dir=alone,
                                         **every), BatchOptions(dask="local:1", summary=False))  # fmt: skip
     assert drive(job).n_picked == 2
-    (written,) = [p for p in alone.rglob("m0.csv")]
+    (written,) = list(alone.rglob("m0.csv"))
     assert written.read_bytes() == (out / "a/m0.csv").read_bytes()
 
 

@@ -323,18 +323,25 @@ def drift_loss(model: nn.Module, old_parameters: dict[str, Tensor]) -> Tensor:
     return total
 
 
-def _frozen_copy(model: Detector) -> Detector:
-    """A copy that never changes: no gradients, batch norm on batch statistics without updates.
+def _frozen_copy(model: Detector, running_statistics: bool = False) -> Detector:
+    """A copy that never changes: no gradients, batch norm without updates.
 
-    The student trains in train mode (batch-norm on batch statistics); the
-    teacher computes the same way so that identical models give identical
-    outputs (distillation 0 at step 0) and its running statistics stay as saved.
+    The teacher normalises as the student does, so that identical models give
+    identical outputs (distillation 0 at step 0) and its running statistics stay
+    as saved: on the saved running statistics where the student's batch norm
+    keeps them (``running_statistics``: ``TrainConfig.frozen_batchnorm``, the
+    default of continual training), else on each batch's statistics. (A trial
+    found the teacher on batch statistics beside a student on running ones:
+    distillation 10.6 of a loss of 12.8 at the first step.)
     """
     frozen = copy.deepcopy(model)
-    frozen.train()
-    for module in frozen.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.track_running_stats = False
+    if running_statistics:
+        frozen.eval()
+    else:
+        frozen.train()
+        for module in frozen.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.track_running_stats = False
     for parameter in frozen.parameters():
         parameter.requires_grad_(False)
     return frozen
@@ -640,7 +647,7 @@ def train_model(
                 )
         if mode == "continual":
             assert base_model is not None
-            frozen = _frozen_copy(base_model)
+            frozen = _frozen_copy(base_model, train_config.frozen_batchnorm)
             adopted = heads_to_adopt(model, old_bank, names)
             for name in adopted:
                 model.add_head(name, init_from=GENERIC_HEAD)
