@@ -510,6 +510,36 @@ def test_points_read_as_fibers_without_paths_are_warned_of(tmp_path, caplog):
     assert "no fiber paths" not in caplog.text
 
 
+def test_relion_manual_picking_helices_train_as_one_fiber_per_pair(tmp_path, caplog):
+    # a trial: RELION's own helical _manualpick.star (start and end of each helix, no
+    # tube ids) trained as points, 34 joints left out as duplicates
+    import shutil
+    from pathlib import Path
+
+    from napari_cryopick.workflows.inputs import read_training_picks
+
+    golden = Path(__file__).parents[1] / "io" / "golden" / "relion_manualpick_helix.star"
+    path = tmp_path / "m0_manualpick.star"
+    shutil.copy(golden, path)
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        table = read_training_picks([(path, False)], {"m0"}, kind="fiber")
+    assert table["tube_id"].tolist() == [1, 1, 2, 2]
+    assert (table["kind"] == "fiber").all()
+    assert "read as RELION's manual picking writes helices" in caplog.text
+    assert "no fiber paths" not in caplog.text
+    # as particles (the same file for RELION's particles): points, as before
+    table = read_training_picks([(path, False)], {"m0"}, kind=None)
+    assert (table["tube_id"] == 0).all()
+    # an odd number of rows is no list of pairs: points, said
+    odd = tmp_path / "m1_manualpick.star"
+    odd.write_text(golden.read_text().rstrip().rsplit("\n", 1)[0] + "\n")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        table = read_training_picks([(odd, False)], {"m1"}, kind="fiber")
+    assert (table["tube_id"] == 0).all()
+    assert "no fiber paths (no tube ids)" in caplog.text
+
+
 def test_a_stray_tiny_vesicle_is_left_out_of_training_and_named(tmp_path, make_blobs, caplog):
     """A re-trial: a pick file's 2.5 px circle beside 185-225 px vesicles was left out of
     the scale only, and still trained on as a vesicle."""

@@ -135,10 +135,16 @@ def read_training_picks(
     skipped = []
     unused: dict[str, int] = {}  # picks of micrographs not given, by micrograph
     pathless: list[str] = []  # files read as fibers (--kind fiber) that hold no paths
+    paired: list[str] = []  # RELION manual-picking helices: rows paired into fibers
     for (path, table), in_file, (_path, from_folder) in zip(
         matched_files, in_files, paths, strict=True
     ):
         table = table.copy()
+        if kind == "fiber" and _manual_helices(path, table):
+            # RELION's manual picking of helices: start and end of each helix, no tube
+            # ids (its file is the same as for particles: only the kind tells them apart)
+            table["tube_id"] = table.groupby("micrograph", sort=False).cumcount() // 2 + 1
+            paired.append(path.name)
         table["file_row"] = range(1, len(table) + 1)
         given = table["micrograph"].isin(names)
         matched = table[given]
@@ -175,6 +181,12 @@ def read_training_picks(
                 pathless.append(path.name)
             matched = matched.assign(kind=kind)
         tables.append(matched)
+    if paired:
+        logger.info(
+            "%s: no tube ids: read as RELION's manual picking writes helices, each pair of "
+            "rows the start and end of one fiber",
+            name_list(paired),
+        )
     if pathless:
         # a trial trained a fiber model on a file of particle centres, without a word
         logger.warning(
@@ -186,6 +198,16 @@ def read_training_picks(
     if unused:
         _log_unused(unused, skipped, names)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _manual_helices(path: Path, table: Any) -> bool:
+    """Whether fiber picks read from ``path`` are RELION's manual-picking helices: a STAR
+    file without tube ids or kinds, each micrograph's rows in start-end pairs."""
+    if path.suffix.lower() != ".star" or not len(table) or (table["tube_id"] > 0).any():
+        return False
+    if (table["kind"] != "particle").any():
+        return False
+    return bool((table.groupby("micrograph", sort=False).size() % 2 == 0).all())
 
 
 def _read_pick_files(paths: Sequence[tuple[Path, bool]], binning: float) -> list[tuple[Path, Any]]:
