@@ -605,6 +605,9 @@ def train_model(
 
     pretrained = None
     if mode == "new" or (mode == "joint" and base_model is None):
+        # TrainConfig.seed also makes the new model's first weights (they were drawn
+        # from whatever the process had drawn before: two runs of one command differed)
+        torch.manual_seed(train_config.seed)
         model = Detector(config or DetectorConfig())
         # joint without a base model starts from the general model's weights as a new
         # model does (a trial's joint run from random weights: see docs/continual-learning.md)

@@ -1117,7 +1117,7 @@ def _plugin_class() -> type:
             name: str,
             request: PickRequest,
             checkpoint: bytes | None,
-            heads: tuple[Any, dict[str, str], dict[str, Any]],
+            heads: tuple[Any, dict[str, str], dict[str, Any]] | None = None,
         ) -> None:
             self.name = name
             self.request = request
@@ -1146,10 +1146,12 @@ def _plugin_class() -> type:
                 path.write_bytes(self.checkpoint)
                 request = dataclasses.replace(request, model=path)
             prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
-            config, heads, configs = self.heads
-            self.prepared = dataclasses.replace(
-                prepared, config=config, own_heads=heads, head_configs=configs
-            )
+            if self.heads is not None:
+                config, heads, configs = self.heads
+                prepared = dataclasses.replace(
+                    prepared, config=config, own_heads=heads, head_configs=configs
+                )
+            self.prepared = prepared
 
         def teardown(self, worker: Any) -> None:
             import shutil
