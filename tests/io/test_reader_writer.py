@@ -215,6 +215,14 @@ def test_picks_reader_gives_circles_for_vesicles_and_paths_for_fibers(tmp_path):
     assert circle_kwargs["shape_type"] == "ellipse"
     back = shapes_to_vesicles(circles)
     np.testing.assert_allclose(back[["x", "y", "diameter"]], [[100, 100, 48], [200, 150, 60]])
+    # turned with napari's rotation handle (a trial: 200 px became 283 px at 45 degrees)
+    turn = np.deg2rad(45.0)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    centre = np.array([100.0, 100.0])
+    rotated = [(np.asarray(c, float) - centre) @ rotation.T + centre for c in circles[:1]]
+    np.testing.assert_allclose(
+        shapes_to_vesicles(rotated)[["x", "y", "diameter"]], [[100, 100, 48]]
+    )
     assert circle_kwargs["metadata"]["kind"] == "vesicle"
     assert path_kwargs["shape_type"] == "path"
     assert path_kwargs["metadata"]["kind"] == "fiber"

@@ -213,18 +213,29 @@ def shapes_to_vesicles(
 ) -> pd.DataFrame:
     """Ellipses of a shapes layer (corner vertices, row/col) -> vesicle pick table.
 
-    The centre is the middle of the bounding box, the diameter the mean of
-    its width and height. ``scores``: one per shape (the layer's ``score``
-    feature; NaN for circles drawn by hand), else no scores.
+    An ellipse is its four box corners, in order around the box: the centre is
+    their mean, the diameter the mean of the box's two sides, so an ellipse
+    rotated with napari's rotation handle keeps its size (its bounding box,
+    used before, made a circle turned by 45 degrees 1.41 times larger). Other
+    vertex lists: the middle and mean side of their bounding box. ``scores``:
+    one per shape (the layer's ``score`` feature; NaN for circles drawn by
+    hand), else no scores.
     """
     xs, ys, diameters, kept = [], [], [], []
     for i, vertices in enumerate(data):
         x, y = napari_to_xy(np.asarray(vertices))
         if x.size == 0:
             continue
-        xs.append((x.min() + x.max()) / 2.0)
-        ys.append((y.min() + y.max()) / 2.0)
-        diameters.append(((x.max() - x.min()) + (y.max() - y.min())) / 2.0)
+        if x.size == 4:
+            corners = np.column_stack([x, y])
+            sides = np.linalg.norm(np.diff(corners[:3], axis=0), axis=1)
+            xs.append(float(x.mean()))
+            ys.append(float(y.mean()))
+            diameters.append(float(sides.mean()))
+        else:
+            xs.append((x.min() + x.max()) / 2.0)
+            ys.append((y.min() + y.max()) / 2.0)
+            diameters.append(((x.max() - x.min()) + (y.max() - y.min())) / 2.0)
         kept.append(i)
     score = None
     if scores is not None and len(scores) == len(data):
