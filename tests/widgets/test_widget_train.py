@@ -739,6 +739,38 @@ def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, rea
     assert train.size_note == ""
 
 
+def test_a_new_model_leaves_out_open_data_sets_of_another_kind(annotated, real_data_dir):
+    # a trial: fiber micrographs and a vesicle micrograph open, New trained one model of
+    # both at the vesicles' scale (no fiber traced), whatever the Data set box said
+    viewer, train, tmp_path = annotated
+    _path, annotate = _open_second(viewer, tmp_path, real_data_dir, SECOND)
+    annotate.set_micrograph(viewer.layers[SECOND])
+    annotate.dataset_edit.setText("ves")
+    annotate.dataset_edit.editingFinished.emit()
+    vesicles = annotate.set_kind("vesicle")
+    for centre in (300.0, 700.0):
+        low, high = centre - 150.0, centre + 150.0
+        vesicles.add_ellipses(np.array([[low, low], [low, high], [high, high], [high, low]]))
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.dataset_combo.setCurrentText("ribosome")
+    request = train.build_request()
+    assert [s.name for s in request.datasets] == ["ribosome"]
+    assert "Left out: ves (vesicle), another kind than ribosome's (particle)" in train.kind_note
+    assert train.size_note == ""  # nothing mixed is trained: nothing to warn of
+    train.dataset_combo.setCurrentText("ves")
+    request = train.build_request()
+    assert [s.name for s in request.datasets] == ["ves"]
+    assert "Left out: ribosome (particle)" in train.kind_note
+    # data sets of one kind stay together in a new model
+    vesicles.selected_data = set(range(len(vesicles.data)))
+    vesicles.remove_selected()
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{SECOND}.csv").head(10)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    request = train.build_request()
+    assert sorted(s.name for s in request.datasets) == ["ribosome", "ves"]
+    assert train.kind_note == ""
+
+
 def test_train_table_names_the_kinds_it_counts_and_the_default_file(
     make_napari_viewer, tmp_path, monkeypatch
 ):

@@ -52,6 +52,7 @@ from qtpy.QtWidgets import (
 # scipy inside the worker would hold the GIL for hundreds of milliseconds while
 # their shared libraries load, freezing the viewer at the start of training.
 from napari_cryopick.core import preprocess  # noqa: F401  (scipy.fft loaded before the worker)
+from napari_cryopick.core.text import name_list
 from napari_cryopick.core.training import TrainConfig
 from napari_cryopick.io.annotations import (
     AnnotationError,
@@ -353,6 +354,7 @@ class TrainWidget(QWidget):
         self.mode_note: str = ""  # why the mode run differs from the chosen one
         self.size_note: str = ""  # kinds too different in size for one model
         self.junk_note: str = ""  # data sets of negatives only, not trained on
+        self.kind_note: str = ""  # data sets of other kinds left out of a new model
         self.diameter_note: str = ""  # the typed diameter against the clicks (the job's)
         self._cancel = threading.Event()
         self._showing = StepQueue(self)  # previews and the end of training, in order
@@ -657,6 +659,37 @@ class TrainWidget(QWidget):
 
     # --- run ---
 
+    def _one_kind_per_model(
+        self, mode: str, dataset: str, annotations: list[Annotations]
+    ) -> list[Annotations]:
+        """A new model of the data set in the box leaves out open data sets of other kinds.
+
+        A trial had fiber micrographs (24 px) and a vesicle micrograph open and
+        trained New: one model of both kinds at the vesicles' scale traced none
+        of the fibers; the warning came once training ran, and no choice of the
+        box changed what was trained. Data sets whose kinds are those of the one
+        in the box stay (a new model of several data sets of one kind).
+        """
+        self.kind_note = ""
+        if mode != "new" or not dataset:
+            return annotations
+        by_set: dict[str, list[Annotations]] = {}
+        for item in annotations:
+            by_set.setdefault(item.dataset, []).append(item)
+        chosen = annotated_kinds(by_set.get(dataset, []))
+        if not chosen:
+            return annotations
+        other = sorted(n for n, items in by_set.items() if annotated_kinds(items) != chosen)
+        if not other:
+            return annotations
+        kinds = sorted({k for n in other for k in annotated_kinds(by_set[n])})
+        self.kind_note = (
+            f" Left out: {name_list(other, 3)} ({', '.join(kinds)}), another kind than "
+            f"{dataset}'s ({', '.join(chosen)}): a model per kind; choose that data set in "
+            "'Data set' to train its model."
+        )
+        return [item for item in annotations if item.dataset not in other]
+
     def build_request(self) -> TrainRequest:
         """The :class:`TrainRequest` of the form and the annotations (GUI thread).
 
@@ -705,6 +738,7 @@ class TrainWidget(QWidget):
         )
         if mode == "fewshot" and not dataset:
             raise ValueError("Few-shot training needs a data-set name (the new head's name).")
+        annotations = self._one_kind_per_model(mode, dataset, annotations)
         kinds = annotated_kinds(annotations)
         model, metadata = None, {}
         self.base_origin = ""
@@ -897,7 +931,7 @@ class TrainWidget(QWidget):
             of = " of " + ", ".join(f"{s.name} ({len(s.micrographs)})" for s in request.datasets)
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){of}{start}"
-            f"{self.mode_note}{self.size_note}{self.junk_note}"
+            f"{self.mode_note}{self.size_note}{self.junk_note}{self.kind_note}"
         )
         self.status.setText(self._mode_text + "…")
         worker = background(_training_job, request, self._cancel)
