@@ -1027,3 +1027,28 @@ def test_a_joint_run_calibrates_each_data_sets_head_on_its_own_clicks(
     seen.clear()
     drive(train(_request(training_set, None, mode="joint")))
     assert seen == [("toy", "toy", 20.0)]
+
+
+def test_a_training_the_time_limit_cut_to_a_few_steps_is_said():
+    """A trial on a busy machine: a 20 s limit ended training after 1 of 1000 steps and
+    the model was saved with nothing said but the count."""
+    from types import SimpleNamespace
+
+    from napari_cryopick.workflows.train import training_notes
+
+    def outcome(done, planned=1000):
+        return SimpleNamespace(
+            previous=None,
+            path=None,
+            completed=True,
+            history=[{}] * done,
+            metadata={"history": [{"planned_steps": planned}]},
+        )
+
+    (note,) = training_notes(outcome(1), 100)
+    assert note.startswith("the time limit ended training after only 1 of 1000 steps")
+    assert "--time-limit" in note
+    (note,) = training_notes(outcome(19, 458), 100, gui=True)
+    assert "a longer time limit" in note
+    assert training_notes(outcome(400), 100) == []  # most of it: the count says enough
+    assert training_notes(outcome(1000), 100) == []

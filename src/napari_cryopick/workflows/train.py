@@ -292,6 +292,10 @@ def steps_cut_short(outcome: TrainOutcome) -> tuple[int, int] | None:
     return done, int(planned)
 
 
+#: A time limit that ended training before this share of its planned steps is said.
+TOO_FEW_STEPS_FRACTION = 0.25
+
+
 def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -> list[str]:
     """What the user should know about a finished training, beyond its numbers.
 
@@ -307,6 +311,15 @@ def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -
         notes.append(
             f"{outcome.path} already existed: the model it held is kept as {outcome.previous} "
             "(one earlier version is kept; the next training into the same file replaces it)"
+        )
+    cut = steps_cut_short(outcome)
+    if cut is not None and cut[0] < TOO_FEW_STEPS_FRACTION * cut[1]:
+        # a trial on a busy machine: 1 of 1000 steps in a 20 s budget, saved as a model
+        more = "a longer time limit" if gui else "a longer --time-limit"
+        notes.append(
+            f"the time limit ended training after only {cut[0]} of {cut[1]} steps: the "
+            f"model may have learned little; train again with {more} (reading and "
+            "preparing large micrographs, and a busy machine, take from the same budget)"
         )
     history = outcome.metadata.get("history") if isinstance(outcome.metadata, dict) else None
     run = history[-1] if history else {}
