@@ -344,7 +344,7 @@ def test_checkpoint_round_trip_and_info(joint_result, tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.pt")]) == 2
 
 
-def test_info_says_the_diameter_is_the_last_data_sets_when_sizes_differ(tmp_path, capsys):
+def test_info_says_whose_diameter_it_gives_when_sizes_differ(tmp_path, capsys):
     # a trial read "diameter: 108 px" as the size of a model of ribosome (56) and β-gal (108)
     from napari_cryopick.core.model import Detector, DetectorConfig
     from napari_cryopick.core.model.card import DatasetCard, ModelCard
@@ -358,8 +358,25 @@ def test_info_says_the_diameter_is_the_last_data_sets_when_sizes_differ(tmp_path
     )
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "diameter: 108 px (the last data set's; the data sets' own below)" in out
+    assert "diameter: 108 px (the generic head's; the data sets' own below)" in out
     assert "ribo: " in out
+    # a few-shot head trained last picks by default: its size first (a trial read the
+    # generic head's 108 px, β-gal's, as the size of its apoferritin few-shot model)
+    model = Detector(DetectorConfig())
+    model.add_head("apof", init_from="generic")
+    fewshot = ModelCard(
+        heads=model.head_names,
+        datasets=(*card.datasets, DatasetCard("apof", diameter_px=62.0, head="apof")),
+        diameter_px=108.0,
+        history=({"mode": "fewshot", "datasets": ["apof"]},),
+    )
+    path = save_checkpoint(tmp_path / "f.pt", model, metadata=fewshot.to_metadata())
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "diameter: 62 px (head apof, the default); the generic head's 108 px; the data sets' "
+        "own below" in out
+    )
     # trained in Å (given, or measured at different pixel sizes): said (a re-trial)
     from dataclasses import replace
 

@@ -69,6 +69,12 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "exemplar_bytes": bank_nbytes(bank),
         "exemplar_crop_size": bank.crop_size if bank.datasets else None,
         "diameter_px": card.diameter_px,
+        # the diameter the default head picks at, its data set's (the card's own is the
+        # generic head's: a trial read a few-shot model's 108 px, β-gal's, as the last
+        # data set's, apoferritin at 62 px)
+        "default_head_diameter_px": next(
+            (d.diameter_px for d in card.datasets if (d.head or d.name) == default), None
+        ),
         # the diameter in Å of the last training of the generic head's data set (given, or
         # measured at micrographs of one pixel size): picking converts it at each
         # micrograph's pixel size (a few-shot run's, of its own head, said 191 Å beside the
@@ -121,8 +127,15 @@ def _format(path: Path, info: dict[str, Any]) -> str:
     elif diameter is not None:
         diameter = f"{float(diameter):.4g} px"
         sizes = {float(v) for v in (info.get("dataset_diameters_px") or {}).values() if v}
-        if len(sizes) > 1:  # the last data set's: a trial read it as the model's one size
-            diameter += " (the last data set's; the data sets' own below)"
+        own = info.get("default_head_diameter_px")
+        if len(sizes) > 1 and own and info["default_head"] != "generic":
+            # the default head's data set's size first: what picking without --head uses
+            diameter = (
+                f"{float(own):.4g} px (head {info['default_head']}, the default); the generic "
+                f"head's {diameter}; the data sets' own below"
+            )
+        elif len(sizes) > 1:  # a trial read it as the model's one size
+            diameter += " (the generic head's; the data sets' own below)"
         if info.get("diameter_A"):
             diameter += f"; {float(info['diameter_A']):g} Å, picked at each micrograph's pixel size"
     lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
