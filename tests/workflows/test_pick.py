@@ -333,7 +333,7 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
 
 
 def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
-    tmp_path, micrograph_files, make_config
+    tmp_path, micrograph_files, make_config, caplog
 ):
     # HydraPicker's heads: micrographs of data sets a/ and b/ in one run (no --head) are
     # picked each with its own head, diameter and calibrated threshold (before: all with
@@ -358,8 +358,11 @@ def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
     )
     path = save_checkpoint(tmp_path / "ab.pt", model, metadata=card.to_metadata())
     request = _request(micrograph_files, path, None, diameter_px=None, threshold=None)
-    prepared = prepare(request)
+    with caplog.at_level("INFO", logger="napari_cryopick"):
+        prepared = prepare(request)
     assert prepared.warnings == ()
+    # both named, the default head's too (a trial read b as picked with a fallback)
+    assert "each data set with a head of its own is picked with it: a, b\n" in caplog.text
     picked = {f"{p.parent.name}/{p.name}": pick_one(prepared, p) for p in micrograph_files}
     assert {k: v.diameter_px for k, v in picked.items()} == {
         "a/m0.mrc": 24.0, "a/m1.mrc": 24.0, "b/m0.mrc": 16.0, "b/m1.mrc": 16.0

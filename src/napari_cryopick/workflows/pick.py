@@ -883,14 +883,19 @@ def prepare(request: PickRequest) -> PreparedPick:
             for _name, dataset in datasets
             if dataset in head_of and head_of[dataset] != main_head
         }
+        # the data sets of the main head are named too (a trial read "(the others with
+        # head 'bgal')" as if its bgal folder were picked with a fallback)
+        main_sets = sorted(
+            {d for _name, d in datasets if d and d not in by_set and head_of.get(d) == main_head}
+        )
+        others = any(not d or head_of.get(d) is None for _name, d in datasets)
         logger.info(
-            "micrographs of data sets the model has a head for are picked with it: %s "
-            "(the others with head '%s')",
+            "each data set with a head of its own is picked with it: %s%s",
             ", ".join(
                 name if head == name else f"{name} with head '{head}'"
-                for name, head in sorted(by_set.items())
+                for name, head in sorted({**by_set, **dict.fromkeys(main_sets, main_head)}.items())
             ),
-            main_head,
+            f" (micrographs of no data set of the model with head '{main_head}')" if others else "",
         )
     messages = [
         trained_diameter_warning(prepared),
