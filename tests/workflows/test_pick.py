@@ -488,6 +488,12 @@ def test_cli_pick_into_a_folder_says_how_many_fibers_it_traced(tmp_path, monkeyp
     assert "traced 2 fibers (" in said
     assert " points along them) in 2 of 2 micrographs" in said
     assert "objects" not in said
+    # --keep-candidates keeps no fiber below the threshold: not claimed (a trial)
+    out = str(tmp_path / "kept")
+    assert main([*args, "--no-rotations", "--out", out, "--keep-candidates", "0.05"]) == 0
+    said = capsys.readouterr().out
+    assert "--keep-candidates keeps no fiber below it" in said
+    assert "also hold the" not in said
 
 
 def test_box_size_sets_the_boxes_of_particles_not_their_centres(

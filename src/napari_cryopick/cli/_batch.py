@@ -320,12 +320,20 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
             f"then {per:.2f} s per micrograph)"
         )
     what = f"picked {outcome.n_picks} objects"
-    if request.keep_candidates is not None:  # the files hold more (a trial: 1200 vs 1641)
+    fibers_only = bool(outcome.n_fibers) and outcome.n_fiber_points == outcome.n_picks
+    if request.keep_candidates is not None and fibers_only:
+        # fibers are traced above the threshold only (a trial read the claim below and
+        # found the same 5 fibers in the file as without the option)
         what += (
-            f" above the threshold (the files also hold the candidates scoring at least "
-            f"{request.keep_candidates:g}, --keep-candidates)"
+            " above the threshold (--keep-candidates keeps no fiber below it: fibers are "
+            "traced at the threshold only)"
         )
-    if outcome.n_fibers and outcome.n_fiber_points == outcome.n_picks:
+    elif request.keep_candidates is not None:  # the files hold more (a trial: 1200 vs 1641)
+        what += (
+            f" above the threshold (the files also hold the {'particle ' if outcome.n_fibers else ''}"
+            f"candidates scoring at least {request.keep_candidates:g}, --keep-candidates)"
+        )
+    if fibers_only:
         # fibers only: the fibers are the objects (a trial read "picked 209 objects" for
         # 4 fibers), as a one-micrograph run says
         what = what.replace(
