@@ -270,6 +270,13 @@ def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
     assert "note: the machine is busy (load 64.0" in capsys.readouterr().err
     cli.main([*args, "--out", str(tmp_path / "p"), "--threads", "1"])
     assert "machine is busy" not in capsys.readouterr().err
+    # cryopick train too (a trial at load 6: 11 steps in 45 s, 143 with --threads 1),
+    # said before anything is read
+    train = ["train", "--micrographs", str(tmp_path / "missing"), "--picks", str(tmp_path)]
+    cli.main([*train, "--out", str(tmp_path / "t.pt"), "--device", "cpu"])
+    assert "note: the machine is busy (load 64.0" in capsys.readouterr().err
+    cli.main([*train, "--out", str(tmp_path / "t.pt"), "--device", "cpu", "--threads", "1"])
+    assert "machine is busy" not in capsys.readouterr().err
 
 
 def test_pick_takes_the_torch_threads_as_train_does(tmp_path, capsys, monkeypatch):
