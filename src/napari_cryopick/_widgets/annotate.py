@@ -105,7 +105,13 @@ CLICK_CIRCLE_TOLERANCE = 0.05
 def _click_circle(layer: Any) -> float:
     """The edge of the square box napari's ``add_ellipse`` draws on a press, at the zoom of
     the moment (half the layer's vertex radius in data pixels; 0 when unknown)."""
-    return float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0) / 2
+    import warnings
+
+    with warnings.catch_warnings():
+        # napari 0.9 warns at each read of its private attributes: one line per circle drawn
+        # (a trial); there is no public one, and 0 (unknown) is a safe answer if it goes
+        warnings.simplefilter("ignore", FutureWarning)
+        return float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0) / 2
 
 
 _ADD_MODES = {"particle": "add", "negative": "add", "vesicle": "add_ellipse", "fiber": "add_path"}
