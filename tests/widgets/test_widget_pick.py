@@ -1010,6 +1010,16 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     (tubes,) = read_relion_helical(tmp_path / "out" / "mic_fibers.star").values()
     assert len(tubes) == 1
     np.testing.assert_allclose(tubes[0][:, 1], 239.5, atol=2.0)
+    # a format without kinds warns of the vesicles it writes, and only of vesicles written
+    # (a trial: the warning with no vesicle in the export)
+    widget.export(tmp_path / "cbox", "cbox")
+    assert "cbox files cannot store that picks are vesicles" in widget.status.text()
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = set(range(len(vesicles.data)))
+    vesicles.remove_selected()
+    widget.export(tmp_path / "cbox_fibers", "cbox")
+    assert "Exported" in widget.status.text()
+    assert "cannot store that picks are vesicles" not in widget.status.text()
 
 
 def test_corrected_vesicles_and_fibers_become_training_labels(
