@@ -596,6 +596,15 @@ def test_a_model_of_particles_of_two_sizes_with_one_head(tmp_path, micrograph_fi
     memory = dataclasses.replace(memory, model=loaded, metadata=metadata)
     (said,) = prepare(memory).warnings
     assert said.startswith("picking at a particle diameter of 18 px")
+    # a fiber model speaks of its width and its fibers (a trial: "a particle diameter")
+    from napari_cryopick.core.model import Detector as FiberDetector
+
+    fiber_card = ModelCard(kinds=("fiber",), heads=("generic",), diameter_px=24.0)
+    fiber = save_checkpoint(tmp_path / "fiber.pt", FiberDetector(make_config(("fiber",))),
+                            metadata=fiber_card.to_metadata())  # fmt: skip
+    (said,) = prepare(_request(micrograph_files[:1], fiber, None, diameter_px=12.0)).warnings
+    assert said.startswith(f"{fiber}: picking at a fiber width of 12 px")
+    assert "a trained model finds fibers near the size it learned" in said
     # a continual model's generic head learned both data sets, each with a head of its own
     # (a trial: --head generic was told to pick the 56 px ribosome at β-gal's 108 px)
     path = save_data_set_heads_model(

@@ -1024,7 +1024,11 @@ def trained_diameter_warning(
     (:func:`zero_shot`) picks at any diameter given and is not checked.
     """
     from napari_cryopick.core.diameter import DISAGREEMENT, diameters_disagree
+    from napari_cryopick.workflows.inputs import size_of
 
+    # a fiber model's warning spoke of particles (a trial): its width, its fibers
+    size = size_of(prepared.kinds)
+    objects = {"fiber width": "fibers", "vesicle diameter": "vesicles"}.get(size, "particles")
     request = prepared.request
     diameter = request.diameter_px if diameter_px is None else diameter_px
     if diameter is None or zero_shot(prepared) or prepared.card is None:
@@ -1048,9 +1052,9 @@ def trained_diameter_warning(
             if not diameters_disagree(given_A * factor, trained_A):
                 return None
             return (
-                f"{_named(prepared)}picking at a particle diameter of "
+                f"{_named(prepared)}picking at a {size} of "
                 f"{given_A * factor:g} Å, but the model was trained at {trained_A:g} Å (more "
-                f"than {DISAGREEMENT:.0%} apart): a trained model finds particles near the "
+                f"than {DISAGREEMENT:.0%} apart): a trained model finds {objects} near the "
                 f"size it learned: pick with --diameter-A {trained_A:g}"
             )
     stored = prepared.card.diameter_for_head(head)
@@ -1065,9 +1069,9 @@ def trained_diameter_warning(
     if len(learned) > 1:
         stored_text = ", ".join(f"{size:g} px ({name})" for name, size in learned.items())
         return (
-            f"{_named(prepared)}picking at a particle diameter of {diameter * factor:.4g} "
+            f"{_named(prepared)}picking at a {size} of {diameter * factor:.4g} "
             f"px, but the model was trained at {stored_text} (the given one is more than "
-            f"{DISAGREEMENT:.0%} from each): a trained model finds particles near the sizes "
+            f"{DISAGREEMENT:.0%} from each): a trained model finds {objects} near the sizes "
             "it learned: pick at the diameter of these micrographs' data set"
         )
     given = f"{diameter:.4g} px" + ("" if factor == 1.0 else f" x {factor:g}")
@@ -1081,9 +1085,9 @@ def trained_diameter_warning(
         else ""
     )
     return (
-        f"{_named(prepared)}picking at a particle diameter of {given}, but the model "
+        f"{_named(prepared)}picking at a {size} of {given}, but the model "
         f"was trained at {stored:g} px (more than {DISAGREEMENT:.0%} apart): a trained model "
-        f"finds particles near the size it learned: pick at {stored:g} px (the command line: "
+        f"finds {objects} near the size it learned: pick at {stored:g} px (the command line: "
         f"leave out {option}){other_pixels}"
     )
 
