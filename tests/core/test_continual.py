@@ -336,6 +336,16 @@ def test_checkpoint_round_trip_and_info(joint_result, tmp_path, capsys):
         assert f"{name}: {count} exemplar particles" in out
     assert "mode=joint" in out
     assert "diameter: 20 px" in out
+    # a fiber model's exemplars are crops along its fibers (a trial read "particles")
+    from napari_cryopick.core.model import Detector
+
+    fibers = tmp_path / "fibers.pt"
+    config = dataclasses.replace(CONFIG, kinds=("fiber",))
+    save_checkpoint(fibers, Detector(config), metadata=joint_result.metadata)
+    assert main(["info", str(fibers)]) == 0
+    out = capsys.readouterr().out
+    name, count = next(iter(counts.items()))
+    assert f"{name}: {count} exemplar crops along fibers" in out
 
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")

@@ -167,12 +167,16 @@ def _format(path: Path, info: dict[str, Any]) -> str:
     )
     datasets = info["datasets"] or sorted(info["exemplars"])
     lines.append(f"data sets: {len(datasets)}")
+    # a fiber model's exemplars are crops along its fibers (a trial read "particles")
+    objects = {("fiber",): "crops along fibers", ("vesicle",): "vesicles"}.get(
+        tuple(info.get("kinds") or ()), "particles"
+    )
     for name in datasets:
         count = info["exemplars"].get(name)
         nbytes = info["exemplar_bytes"].get(name)
         head = "own head" if name in info["heads"] else "no own head"
         bank = (
-            f"{count} exemplar particles ({nbytes / 1024:.0f} KiB)"
+            f"{count} exemplar {objects} ({nbytes / 1024:.0f} KiB)"
             if count is not None
             else "no exemplars"
         )
