@@ -20,7 +20,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.workflows.pick import PICK_FORMATS as _FORMATS
@@ -192,6 +192,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
                 file=sys.stderr,
             )
     passed = table[keep].reset_index(drop=True)
+    _warn_of_kind_lost(args, passed, format)
     options = {}
     if args.binning not in (None, 1.0):
         options["binning"] = args.binning
@@ -233,6 +234,19 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     write_picks(passed, target, format, **options)
     # a filament CBOX written as CSV said "kept 22 of 11 picks" (an interop trial)
     return len(passed) + apart
+
+
+def _warn_of_kind_lost(args: argparse.Namespace, passed: Any, format: str) -> None:
+    """Vesicles written to a format without kinds: said once a command, as ``cryopick
+    pick`` says it (a trial's filtered vesicle CBOX trained back as 153 px particles)."""
+    from napari_cryopick.workflows.pick import kind_format_warning
+
+    if getattr(args, "_kind_lost_said", False) or not len(passed):
+        return
+    warning = kind_format_warning(sorted(set(passed["kind"].astype(str))), (format,))
+    if warning is not None:
+        args._kind_lost_said = True
+        print(f"cryopick filter: warning: {warning}", file=sys.stderr)
 
 
 def _write_fibers(
