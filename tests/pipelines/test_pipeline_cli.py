@@ -879,7 +879,7 @@ def test_filter_of_a_filament_cbox_keeps_both_ends_and_counts_each_pick_once(tmp
     assert (len(long), len(short)) == (11, 3)  # the file's own boxes
     capsys.readouterr()
     assert main(["filter", str(source), "--format", "csv", "--out", str(tmp_path / "c")]) == 0
-    assert "kept 14 of 14 picks" in capsys.readouterr().out
+    assert "kept 14 of 14 picks (2 of 2 fibers)" in capsys.readouterr().out
     assert len(read_picks(tmp_path / "c" / "long.csv")) == 14
 
 

@@ -236,6 +236,12 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
     return len(passed) + apart
 
 
+def _fiber_count(table: Any) -> int:
+    """Fibers of a pick table: one per (micrograph, tube id) of its fiber rows."""
+    fibers = table[table["kind"].astype(str) == "fiber"]
+    return len(fibers[["micrograph", "tube_id"]].drop_duplicates())
+
+
 def _warn_of_kind_lost(args: argparse.Namespace, passed: Any, format: str) -> None:
     """Vesicles written to a format without kinds: said once a command, as ``cryopick
     pick`` says it (a trial's filtered vesicle CBOX trained back as 153 px particles)."""
@@ -409,6 +415,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"cryopick filter: failed {problem}", file=sys.stderr)
     kept = total = 0
+    fibers_kept = fibers_total = 0  # fibers are counted as fibers too (a trial read rows)
     kinds: set[str] = set()  # the kinds the files hold: --kind of none of them says so
     lowest = np.inf  # the lowest score read: files written at a higher threshold say so
     errors = len(problems)
@@ -440,6 +447,8 @@ def run(args: argparse.Namespace) -> int:
         written[path.resolve()] = target
         kept += written_picks
         total += len(table)
+        fibers_total += _fiber_count(table)
+        fibers_kept += _fiber_count(table[keep])
         kinds |= set(table["kind"].astype(str))
         if np.isfinite(scores).any():
             lowest = min(lowest, float(np.nanmin(scores)))
@@ -450,7 +459,10 @@ def run(args: argparse.Namespace) -> int:
     count = len(targets) + len(problems) - len(unscored)
     done = count - errors
     failed = f" ({errors} failed)" if errors else ""
-    print(f"kept {kept} of {total} picks in {done} of {count} files{failed} -> {args.out}")
+    fibers = f" ({fibers_kept} of {fibers_total} fibers)" if fibers_total else ""
+    print(
+        f"kept {kept} of {total} picks{fibers} in {done} of {count} files{failed} -> {args.out}"
+    )
     if args.kind is not None and total and args.kind not in kinds:
         # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
         print(
