@@ -180,7 +180,11 @@ def test_picks_far_off_the_micrograph_are_refused_edge_picks_dropped(caplog):
     table = make_picks([10.0, 50.0, -4.0], [10.0, 50.0, 10.0], diameter=20.0)
     kept = picks_on_micrograph(table, (100, 100), source="m.csv")
     assert len(kept) == 2  # the one 3.5 px beyond the border (half a diameter is 10) is dropped
-    assert "dropped 1 of 3" in caplog.text
+    assert "dropped 1 of 3 picks whose centre lies outside" in caplog.text
+    # fiber rows are points along paths (a trial read "1 of 294 picks" for a 53-row file)
+    caplog.clear()
+    picks_on_micrograph(table.assign(kind="fiber", tube_id=1), (100, 100), source="f.csv")
+    assert "dropped 1 of 3 points along the fiber paths outside" in caplog.text
     far = make_picks([10.0, 5000.0], [10.0, 10.0], diameter=20.0)
     with pytest.raises(PickFileError, match=r"m.csv: data row 2: pick at \(x=5000"):
         picks_on_micrograph(far, (100, 100), source="m.csv")
