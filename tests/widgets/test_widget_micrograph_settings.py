@@ -601,6 +601,29 @@ def test_a_micrograph_takes_the_data_set_of_its_folder_not_the_one_typed_last(
     assert micrograph_diameter(viewer.layers["b_1"]) == 60.0
 
 
+def test_an_unnamed_micrograph_takes_no_diameter_typed_in_another_folder(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A trial: 24 px typed on an unnamed fiber micrograph, then an unnamed vesicle
+    micrograph of another folder opened took 24 px and saved it in its sidecar. Unnamed
+    micrographs belong to their folder's data set, as training names them."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+
+    def show(folder, name, seed):
+        viewer.open(str(_micrograph_file(tmp_path / folder, name, seed=seed)), plugin=PLUGIN)
+        qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == name, timeout=5000)
+
+    show("fibmics", "f_0", 1)
+    annotate.diameter_spin.setValue(24.0)
+    annotate.diameter_spin.editingFinished.emit()
+    show("vesicles", "v_0", 2)
+    assert micrograph_diameter(viewer.layers["v_0"]) is None
+    show("fibmics", "f_1", 3)  # its own folder's: taken
+    assert micrograph_diameter(viewer.layers["f_1"]) == 24.0
+
+
 def test_a_diameter_typed_before_the_data_set_goes_with_it(make_napari_viewer, tmp_path, qtbot):
     viewer = make_napari_viewer()
     _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")

@@ -574,7 +574,7 @@ def set_micrograph_settings(
         if typed:
             state.typed_diameter = diameter_px
             state.typed_diameter_dataset = (
-                dataset if dataset is not None else micrograph_dataset(micrograph_layer)
+                dataset if dataset is not None else _dataset_or_folder(micrograph_layer)
             )
         if micrograph_diameter(micrograph_layer) != diameter_px:
             micrograph_layer.metadata[DIAMETER_KEY] = diameter_px
@@ -631,8 +631,12 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
     diameter = None
     if micrograph_diameter(micrograph_layer) is None:
         own_set = dataset if dataset is not None else micrograph_dataset(micrograph_layer)
-        diameter = data_set_diameter(viewer, micrograph_layer, own_set)
-        if diameter is None and state.typed_diameter_dataset == (own_set or ""):
+        # an unnamed micrograph's data set is its folder's, as training names it (a trial's
+        # unnamed vesicle micrograph took the 24 px typed on an unnamed fiber micrograph
+        # of another folder)
+        own_or_folder = own_set or _dataset_or_folder(micrograph_layer)
+        diameter = data_set_diameter(viewer, micrograph_layer, own_or_folder)
+        if diameter is None and state.typed_diameter_dataset == own_or_folder:
             # typed for micrographs of its data set only: a trial typed 56 px on a ribosome
             # micrograph, and β-gal and apoferritin micrographs named in Annotate took it
             # and were picked at 56 px by their own heads (β-gal AP 0.83 -> 0.00, unsaid)
@@ -640,10 +644,21 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
     return diameter, dataset
 
 
+def _dataset_or_folder(micrograph_layer: Any) -> str:
+    """A micrograph's data-set name, else its folder's as ``cryopick train`` names it
+    (one opened from no file: "")."""
+    from napari_cryopick.workflows.inputs import folder_dataset_name
+
+    name = micrograph_dataset(micrograph_layer)
+    path = layer_path(micrograph_layer)
+    return name or (folder_dataset_name(path) if path is not None else "")
+
+
 def data_set_diameter(viewer: Any, micrograph_layer: Any, dataset: str) -> float | None:
-    """The diameter of the top-most other open micrograph of ``dataset`` that has one."""
+    """The diameter of the top-most other open micrograph of ``dataset`` that has one
+    (an unnamed one's data set is its folder's, :func:`_dataset_or_folder`)."""
     for other in reversed(micrograph_layers(viewer)):
-        if unproxy(other) is unproxy(micrograph_layer) or micrograph_dataset(other) != dataset:
+        if unproxy(other) is unproxy(micrograph_layer) or _dataset_or_folder(other) != dataset:
             continue
         diameter = micrograph_diameter(other)
         if diameter is not None:
