@@ -190,6 +190,29 @@ def test_evaluate_warns_when_one_side_looks_binned(tmp_path, capsys):
     assert "try --truth-binning 4" in capsys.readouterr().err
 
 
+def test_evaluate_says_fibers_are_scored_as_points(tmp_path, capsys):
+    """A trial scored start-end STAR fiber files against fiber points: recall 0.095, no
+    word that fibers are points here."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    xs = [10.0, 40.0, 70.0, 100.0]
+    points = make_picks(xs, [50.0] * 4, diameter=20.0, micrograph="m", kind="fiber", tube_id=1)
+    truth = write_picks(points, tmp_path / "t.csv")
+    pred = write_picks(points.assign(score=0.9), tmp_path / "p.csv")
+    assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth)]) == 0
+    assert "fibers are scored as points, not paths" in capsys.readouterr().err
+    assert (
+        cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth), "--tolerance", "10"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "fibers are scored as points" in err
+    assert "--tolerance PX" not in err  # given
+    particles = write_picks(points.assign(kind="particle", tube_id=0), tmp_path / "q.csv")
+    assert cli.main(["evaluate", "--pred", str(particles), "--truth", str(particles)]) == 0
+    assert "fibers" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["pick", "info"])
 def test_a_folder_given_as_model_is_called_a_folder(tmp_path, capsys, command):
     """A fuzzing review: "model file does not exist" (pick), "no such checkpoint" (info)."""
