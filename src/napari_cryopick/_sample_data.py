@@ -1,7 +1,8 @@
 """napari sample data: small synthetic micrographs with their truth as layers.
 
 Each function returns a list of ``LayerDataTuple``: the micrograph image, then
-the truth (points layers per kind, fiber centre lines as shape paths). The
+the truth (points layers per kind, vesicles as circles, fiber centre lines as shape
+paths). The
 micrographs are 512 x 512 and deterministic (fixed seeds), so they open in a
 fraction of a second.
 """
@@ -20,7 +21,7 @@ _SAMPLE_SHAPE = (512, 512)
 def _layers(simulated: SyntheticMicrograph, name: str) -> list[LayerDataTuple]:
     from napari_cryopick.io.micrographs import Micrograph
     from napari_cryopick.layers.points import micrograph_layer, picks_layer
-    from napari_cryopick.layers.results import fibers_layer
+    from napari_cryopick.layers.results import fibers_layer, vesicles_layer
 
     micrograph = Micrograph(
         data=simulated.image,
@@ -32,7 +33,11 @@ def _layers(simulated: SyntheticMicrograph, name: str) -> list[LayerDataTuple]:
     picks = simulated.picks
     for kind in ("particle", "vesicle", "fiber", "negative"):
         table = picks[picks["kind"] == kind]
-        if len(table):
+        if len(table) and kind == "vesicle":  # circles, as File > Open shows vesicles
+            layers.append(
+                vesicles_layer(table, name=f"{name} vesicle truth", micrograph=name, role="truth")
+            )
+        elif len(table):
             layers.append(picks_layer(table, name=f"{name} {kind} truth", kind=kind))
     if simulated.fibers:
         layers.append(

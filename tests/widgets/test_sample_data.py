@@ -23,8 +23,14 @@ def test_sample_layer_tuples(function, kinds):
     assert image.shape == (512, 512)
     assert image.dtype == np.float32
     points = [layer for layer in layers if layer[2] == "points"]
-    found = {kwargs["metadata"]["kind"] for _, kwargs, _ in points}
+    circles = [
+        layer for layer in layers if layer[2] == "shapes" and layer[1]["shape_type"] == "ellipse"
+    ]
+    found = {kwargs["metadata"]["kind"] for _, kwargs, _ in points + circles}
     assert found == kinds
+    # vesicles as circles with their own sizes, as File > Open shows them (a trial: points)
+    assert {kwargs["metadata"]["kind"] for _, kwargs, _ in circles} <= {"vesicle"}
+    assert ("vesicle" in kinds) == bool(circles)
     for data, kwargs, _ in points:
         assert data.shape[1] == 2
         # (row, col) inside the image, sized by the truth diameter

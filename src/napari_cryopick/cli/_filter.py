@@ -460,9 +460,7 @@ def run(args: argparse.Namespace) -> int:
     done = count - errors
     failed = f" ({errors} failed)" if errors else ""
     fibers = f" ({fibers_kept} of {fibers_total} fibers)" if fibers_total else ""
-    print(
-        f"kept {kept} of {total} picks{fibers} in {done} of {count} files{failed} -> {args.out}"
-    )
+    print(f"kept {kept} of {total} picks{fibers} in {done} of {count} files{failed} -> {args.out}")
     if args.kind is not None and total and args.kind not in kinds:
         # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
         print(
