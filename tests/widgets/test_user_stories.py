@@ -940,6 +940,16 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     rows = pick.review.refresh_review_table()
     assert rows[1][1] == int((_candidates(150, seed=1)["score"] >= 0.05).sum()) - 2  # m1, closed
     assert [row[3] for row in rows] == [True, False, False]
+    # napari closed before an export: m1's corrections come back in the next session
+    viewer.close()
+    again = make_napari_viewer()
+    again.open(str(folder / "m1.mrc"), plugin=PLUGIN)
+    _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert "picks are back with your corrections" in pick.status.text()
+    from napari_cryopick._widgets._common import session
+
+    kept = session(again).pick_results["m1"].picks
+    assert len(kept) == 148
 
 
 def test_reviewing_a_folder_names_a_micrograph_of_that_name_open_from_elsewhere(

@@ -835,11 +835,16 @@ def follow_micrographs(viewer: Any) -> None:
         kept = session_micrographs(real)
         closed = [name for name in state.pick_results if name not in kept]
         removed = event.value if is_micrograph_layer(event.value) else None
+        if removed is not None and micrograph_name(removed) in state.retained:
+            # the review table closed it, its picks stay in the session: on disk too,
+            # should napari close before they are exported
+            name = micrograph_name(removed)
+            path = layer_path(removed)
+            if path is not None and name in state.pick_results and _kept_worth(real, name):
+                _save_corrections(state.pick_results[name], path)
         for name in closed:
             path = layer_path(removed) if removed is not None else None
-            scores = state.pick_results[name].picks["score"]
-            by_hand = bool(scores.isna().any() and scores.notna().any())
-            if by_hand or has_corrections(real, name):  # kept aside until opened again
+            if _kept_worth(real, name):  # kept aside until opened again
                 state.discarded_corrections.add(name)
                 state.closed_corrections[name] = (path, state.pick_results[name], state.model)
                 if path is not None:  # and on disk: napari closing closes every micrograph
@@ -931,6 +936,14 @@ def _save_corrections(result: ShownResult, path: Any) -> None:
     }
     with contextlib.suppress(OSError):
         save_corrections(SavedCorrections(path, result.picks, arrays, settings))
+
+
+def _kept_worth(viewer: Any, name: str) -> bool:
+    """Whether ``name``'s result holds what the user did: picks added by hand beside the
+    network's, or corrections not yet used as training labels (:func:`has_corrections`)."""
+    scores = session(viewer).pick_results[name].picks["score"]
+    by_hand = bool(scores.isna().any() and scores.notna().any())
+    return by_hand or has_corrections(viewer, name)
 
 
 def _forget_corrections(path: Any) -> None:
