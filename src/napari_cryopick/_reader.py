@@ -44,8 +44,39 @@ def get_micrograph_reader(path: str | Sequence[str]) -> ReaderFunction | None:
 
 
 def read_micrograph_layers(path: str | Sequence[str]) -> list:
-    """One image layer per micrograph file."""
-    return [micrograph_layer(read_micrograph(p)) for p in _paths(path)]
+    """One image layer per micrograph file, with the diameter and data-set name its
+    annotation sidecar saved (:func:`_saved_settings`)."""
+    layers = []
+    for file in _paths(path):
+        data, kwargs, kind = micrograph_layer(read_micrograph(file))
+        kwargs["metadata"].update(_saved_settings(file))
+        layers.append((data, kwargs, kind))
+    return layers
+
+
+def _saved_settings(path: Path) -> dict:
+    """The diameter and data-set name a micrograph's sidecar holds, as layer metadata.
+
+    Every widget reads them from the layer: a trial docked only Train, which
+    trained at the 100 px shown for a micrograph without a diameter, though
+    its sidecar said 56 px (Annotate, when docked, loads it). An unreadable
+    sidecar gives nothing here: Annotate says why when it loads it.
+    """
+    from .io.annotations import AnnotationError, load_annotations
+    from .layers.points import DATASET_KEY, DIAMETER_KEY
+
+    try:
+        saved = load_annotations(path)
+    except (AnnotationError, OSError, ValueError):
+        return {}
+    if saved is None:
+        return {}
+    settings: dict = {}
+    if saved.diameter_px:
+        settings[DIAMETER_KEY] = float(saved.diameter_px)
+    if saved.dataset:
+        settings[DATASET_KEY] = saved.dataset
+    return settings
 
 
 def _head(path: Path, size: int = 65536) -> str:

@@ -368,7 +368,10 @@ def test_info_says_whose_diameter_it_gives_when_sizes_differ(tmp_path, capsys):
     )
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "diameter: 108 px (the generic head's; the data sets' own below)" in out
+    assert (
+        "diameter: 108 px (of the last data set the generic head trained on; the data sets' "
+        "own below)" in out
+    )
     assert "ribo: " in out
     # a few-shot head trained last picks by default: its size first (a trial read the
     # generic head's 108 px, β-gal's, as the size of its apoferritin few-shot model)
@@ -383,10 +386,7 @@ def test_info_says_whose_diameter_it_gives_when_sizes_differ(tmp_path, capsys):
     path = save_checkpoint(tmp_path / "f.pt", model, metadata=fewshot.to_metadata())
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert (
-        "diameter: 62 px (head apof, the default); the generic head's 108 px; the data sets' "
-        "own below" in out
-    )
+    assert "diameter: 62 px (head apof, the default); the data sets' own below" in out
     # trained in Å (given, or measured at different pixel sizes): said (a re-trial)
     from dataclasses import replace
 

@@ -443,3 +443,27 @@ def test_saving_a_picks_layer_as_box_gives_one_whole_pixel_box(tmp_path):
     (cbox,) = _writer.write_cbox(str(tmp_path / "mic_001.cbox"), data, meta)
     back = read_picks(cbox)
     np.testing.assert_allclose(back["diameter"], table["diameter"], atol=1e-3)
+
+
+def test_a_micrograph_opens_with_the_diameter_and_data_set_its_sidecar_saved(tmp_path):
+    """A re-trial docked only Train: it trained at the 100 px shown for a micrograph whose
+    sidecar said 56 px (only Annotate read it). The reader gives every widget both."""
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+    from napari_cryopick.layers.points import DATASET_KEY, DIAMETER_KEY
+
+    path = write_mrc(
+        tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64, dtype=np.float32)
+    )
+    ((_data, kwargs, _kind),) = _reader.read_micrograph_layers(str(path))
+    assert DIAMETER_KEY not in kwargs["metadata"]
+    assert DATASET_KEY not in kwargs["metadata"]
+    clicks = picks.make_picks([10.0], [20.0], diameter=56.0, micrograph="m")
+    save_annotations(Annotations(path, clicks, dataset="ribosome", diameter_px=56.0))
+    ((_data, kwargs, _kind),) = _reader.read_micrograph_layers(str(path))
+    assert kwargs["metadata"][DIAMETER_KEY] == 56.0
+    assert kwargs["metadata"][DATASET_KEY] == "ribosome"
+    # an unreadable sidecar gives nothing here (Annotate says why when it loads it)
+    sidecar = next(tmp_path.glob("*.cryopick.json"))
+    sidecar.write_text("{not json")
+    ((_data, kwargs, _kind),) = _reader.read_micrograph_layers(str(path))
+    assert DIAMETER_KEY not in kwargs["metadata"]

@@ -1674,6 +1674,7 @@ def test_closing_a_micrograph_with_corrections_keeps_them_until_it_opens_again(
     viewer.open(str(tmp_path / "data" / f"{NAME}.png"), plugin="napari-cryopick")
     assert NAME in state.pick_results
     assert "opened again: its picks are back" in widget.status.text()
+    assert "no heatmap" not in widget.status.text()  # kept in this session
     qtbot.waitUntil(lambda: state.displayed == NAME, timeout=5000)
     points = viewer.layers[f"{NAME} picks"]
     assert int(points.shown.sum()) == shown_before - 1
@@ -1715,6 +1716,12 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     assert NAME in state.pick_results
     said = pick.status.text()
     assert f"{NAME}: picks are back with your corrections, as you left them" in said, said
+    assert "no heatmap (not kept on disk): Pick current draws it again" in said
+    # with the diameter they were picked at (a re-trial: 100 px shown, re-picked at it)
+    from napari_cryopick._widgets._common import micrograph_diameter
+
+    assert micrograph_diameter(again.layers[NAME]) == pytest.approx(56.0, abs=0.5)
+    assert pick.diameter_spin.value() == pytest.approx(56.0, abs=0.5)
     qtbot.waitUntil(lambda: f"{NAME} picks" in again.layers, timeout=10_000)
     qtbot.waitUntil(lambda: len(again.layers[f"{NAME} picks"].data) == before - 1, timeout=10_000)
     data = again.layers[f"{NAME} picks"].data
@@ -1728,10 +1735,13 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     data = again.layers[f"{NAME} picks"].data
     assert len(data) == before - 1
     assert np.min(np.hypot(*(data - removed).T)) > 5
-    # another deletion, then used as training labels: nothing left to keep
+    # another deletion and a pick added by hand, then used as training labels: nothing
+    # left to keep (a re-trial: the hand pick brought every pick back in each session)
     points = again.layers[f"{NAME} picks"]
     points.selected_data = {0}
     points.remove_selected()
+    points.selected_data = set()
+    points.add([500.0, 500.0])
     assert pick.use_as_labels() is not None, pick.status.text()
     again.close()
     third, _pick = reopen()
@@ -1791,6 +1801,16 @@ def test_the_slider_totals_name_the_micrograph_on_screen_after_a_switch(
 def test_the_slider_counts_follow_picks_deleted_by_hand(picker, real_data_dir, qtbot, tmp_path):
     # a trial deleted picks and read the count the slider had said before, until it moved
     viewer, widget, _ = picker
+    # right after picking too (a re-trial): the picking's status, its count updated
+    points = viewer.layers[f"{NAME} picks"]
+    shown = int(points.shown.sum())
+    assert f"{NAME}: {shown} picks at threshold 0.05 (1/1)" in widget.status.text()
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+    qtbot.waitUntil(
+        lambda: f"{NAME}: {shown - 1} picks at threshold 0.05 (1/1)" in widget.status.text(),
+        timeout=5_000,
+    )
     widget.set_threshold(0.06)
     points = viewer.layers[f"{NAME} picks"]
     shown = int(points.shown.sum())

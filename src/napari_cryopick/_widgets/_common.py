@@ -23,15 +23,12 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from napari_cryopick.layers.points import DATASET_KEY, DIAMETER_KEY
 from napari_cryopick.layers.results import ROLE_KEY, SHOWS_KEY
 
 _MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
 BUNDLED_ORIGIN = "bundled general model"
 TRAINED_ORIGIN = "trained in this session"
-#: Micrograph-layer metadata key of the particle diameter the user measured or set (pixels).
-DIAMETER_KEY = "cryopick_diameter"
-#: Micrograph-layer metadata key of the data-set name the user gave.
-DATASET_KEY = "cryopick_dataset"
 #: The diameter shown (and drawn) for a micrograph nobody gave one (pixels).
 DEFAULT_DIAMETER = 100.0
 

@@ -351,6 +351,7 @@ class PickWidget(QWidget):
         self._job_what = ""  # the running or last job: "Picking", "Export"
         self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
+        self._pick_said: tuple[str, str, str] | None = None  # (status, micrograph, objects)
         #: the totals status the slider said last ("N picks on M micrographs (X on screen:
         #: ...)") and the micrograph it named on screen
         self._totals_shown = ("", "")
@@ -1068,11 +1069,25 @@ class PickWidget(QWidget):
         return text
 
     def _on_rows_refreshed(self) -> None:
-        """Picks deleted, moved or added: the slider's counts, if still the status, are
-        said again (a trial deleted picks and read the count from before)."""
-        if self.worker is not None or not self._filter_shown:
+        """Picks deleted, moved or added: the counts the status says, if it is still the
+        slider's or the one after picking, are said again (a trial deleted picks and read
+        the count from before; a re-trial, right after picking)."""
+        if self.worker is not None:
             return
-        if self.status.text() != self._filter_shown:
+        text = self.status.text()
+        if self._picked_all_shown and text == self._picked_all_shown:
+            self._picked_all_shown = self._picked_all_text()
+            self.status.setText(self._picked_all_shown)
+            return
+        if self._pick_said and text == self._pick_said[0]:
+            _said, name, objects = self._pick_said
+            now = shown_objects(self.viewer, name)
+            if name in session(self.viewer).pick_results and now != objects:
+                new = text.replace(f"{name}: {objects} ", f"{name}: {now} ", 1)
+                self.status.setText(new)
+                self._pick_said = (new, name, now)
+            return
+        if not self._filter_shown or text != self._filter_shown:
             return
         names = list(session(self.viewer).pick_results)
         if len(names) == 1:
@@ -1324,6 +1339,7 @@ class PickWidget(QWidget):
             f"at threshold {threshold_text(threshold)}{scale} "
             f"({event.step}/{event.total})"
         )
+        self._pick_said = (self.status.text(), name, shown)
         yield
         self._advance(event.step)  # last: napari's progress bar may process events
 

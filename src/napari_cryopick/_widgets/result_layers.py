@@ -840,11 +840,12 @@ def follow_micrographs(viewer: Any) -> None:
             # should napari close before they are exported
             name = micrograph_name(removed)
             path = layer_path(removed)
-            if path is not None and name in state.pick_results and _kept_worth(real, name):
+            if path is not None and name in state.pick_results and _kept_worth(real, name, removed):
                 _save_corrections(state.pick_results[name], path)
         for name in closed:
             path = layer_path(removed) if removed is not None else None
-            if _kept_worth(real, name):  # kept aside until opened again
+            closing = removed if removed is not None and micrograph_name(removed) == name else None
+            if _kept_worth(real, name, closing):  # kept aside until opened again
                 state.discarded_corrections.add(name)
                 state.closed_corrections[name] = (path, state.pick_results[name], state.model)
                 if path is not None:  # and on disk: napari closing closes every micrograph
@@ -904,6 +905,16 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
             return  # another file of that name: not its corrections
         del state.closed_corrections[name]
     state.pick_results[name] = result
+    if micrograph_diameter(layer) is None:
+        # the size it was picked at comes back with its picks (a re-trial: picks of 56 px
+        # restored beside the 100 px shown for a micrograph never annotated, then re-picked
+        # and exported at 100 px)
+        picks = result.picks
+        sizes = picks.loc[picks["kind"].astype(str) == "particle", "diameter"].dropna()
+        if len(sizes):
+            from ._common import set_micrograph_settings
+
+            set_micrograph_settings(viewer, layer, diameter_px=round(float(sizes.median()), 1))
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)
     if model is not state.model:  # picked by the model before the current one
@@ -938,12 +949,33 @@ def _save_corrections(result: ShownResult, path: Any) -> None:
         save_corrections(SavedCorrections(path, result.picks, arrays, settings))
 
 
-def _kept_worth(viewer: Any, name: str) -> bool:
-    """Whether ``name``'s result holds what the user did: picks added by hand beside the
-    network's, or corrections not yet used as training labels (:func:`has_corrections`)."""
-    scores = session(viewer).pick_results[name].picks["score"]
-    by_hand = bool(scores.isna().any() and scores.notna().any())
-    return by_hand or has_corrections(viewer, name)
+def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
+    """Whether ``name``'s result holds what the user did and did not keep yet: corrections
+    not yet used as training labels (:func:`has_corrections`), or picks added by hand
+    beside the network's that are not among the micrograph's particle labels (a re-trial:
+    a hand pick used as a label brought every pick back in each later session)."""
+    if has_corrections(viewer, name):
+        return True
+    picks = session(viewer).pick_results[name].picks
+    scores = picks["score"]
+    if not (scores.isna().any() and scores.notna().any()):
+        return False
+    hand = picks.loc[scores.isna() & (picks["kind"].astype(str) == "particle"), ["x", "y"]]
+    if not len(hand):
+        return False
+    if micrograph_layer is None:
+        return True
+    from .annotate import current_labels
+
+    labels = current_labels(viewer, micrograph_layer, "particle")
+    if not len(labels):
+        return True
+    points = labels[["x", "y"]].to_numpy(float)
+    nearest = np.min(
+        np.hypot(*(hand.to_numpy(float)[:, None, :] - points[None, :, :]).transpose(2, 0, 1)),
+        axis=1,
+    )
+    return bool((nearest > 1.0).any())
 
 
 def _forget_corrections(path: Any) -> None:

@@ -55,6 +55,15 @@ __all__ = ["REVIEW_DELAY_MS", "ReviewPanel"]
 REVIEW_DELAY_MS = 150
 
 
+def _no_heatmap(state: Any, names: list[str]) -> str:
+    """What a restored result lacks: its heatmap, kept only in the napari session that
+    picked it (a re-trial found an empty heatmap layer, unsaid)."""
+    results = [state.pick_results.get(name) for name in names]
+    if not any(r is not None and r.heatmap is None for r in results):
+        return ""
+    return "; no heatmap (not kept on disk): Pick current draws it again and keeps them"
+
+
 class ReviewPanel(QWidget):
     """Picked micrographs in a table (objects shown, mean score, reviewed); step through them.
 
@@ -245,21 +254,24 @@ class ReviewPanel(QWidget):
             )
 
     def _on_corrections_restored(self, name: str) -> None:
-        session(self.viewer).restored_unsaid.discard(name)
+        state = session(self.viewer)
+        state.restored_unsaid.discard(name)
         self._say(
             f"{name} opened again: its picks are back with your corrections (as you left "
-            "them when it was closed)."
+            f"them when it was closed){_no_heatmap(state, [name])}."
         )
 
     def say_restored(self) -> None:
         """Micrographs opened before this panel whose corrections came back: said now."""
-        names = session(self.viewer).restored_unsaid
+        state = session(self.viewer)
+        names = state.restored_unsaid
         if names:
             listed = name_list(sorted(names), 3)
+            note = _no_heatmap(state, sorted(names))
             names.clear()
             self._say(
                 f"{listed}: picks are back with your corrections, as you left them when "
-                "napari last closed them."
+                f"napari last closed them{note}."
             )
 
     def listen_to_edits(self, layer: Any) -> None:

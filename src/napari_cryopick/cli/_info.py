@@ -131,11 +131,13 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         if len(sizes) > 1 and own and info["default_head"] != "generic":
             # the default head's data set's size first: what picking without --head uses
             diameter = (
-                f"{float(own):.4g} px (head {info['default_head']}, the default); the generic "
-                f"head's {diameter}; the data sets' own below"
+                f"{float(own):.4g} px (head {info['default_head']}, the default); the data "
+                "sets' own below"
             )
         elif len(sizes) > 1:  # a trial read it as the model's one size
-            diameter += " (the generic head's; the data sets' own below)"
+            diameter += (
+                " (of the last data set the generic head trained on; the data sets' own below)"
+            )
         if info.get("diameter_A"):
             diameter += f"; {float(info['diameter_A']):g} Å, picked at each micrograph's pixel size"
     lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")

@@ -82,6 +82,12 @@ def micrograph_layer(micrograph: Micrograph, name: str | None = None) -> LayerDa
     return data, kwargs, "image"
 
 
+#: Micrograph-layer metadata key of the particle diameter the user measured or set (pixels).
+DIAMETER_KEY = "cryopick_diameter"
+#: Micrograph-layer metadata key of the data-set name the user gave.
+DATASET_KEY = "cryopick_dataset"
+
+
 def score_colours(scores: np.ndarray) -> np.ndarray:
     """RGBA colours for scores in [0, 1] (viridis-like); white where the score is NaN."""
     scores = np.asarray(scores, dtype=np.float64)
