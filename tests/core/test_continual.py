@@ -519,53 +519,6 @@ def test_a_new_model_is_the_same_from_the_same_seed():
         torch.testing.assert_close(first[key], second[key], atol=1e-6, rtol=1e-5)
 
 
-def test_the_frozen_copy_normalises_as_the_student_does(joint_result, monkeypatch):
-    """A trial: the teacher on batch statistics beside a student on its running ones
-    (continual training keeps them) gave distillation 10.6 of a loss of 12.8 at step 0."""
-    from napari_cryopick.core.model import Detector
-
-    torch.manual_seed(0)
-    model = Detector(CONFIG)
-    model.train()
-    with torch.no_grad():  # running statistics unlike any one batch's, as a trained model's
-        for _ in range(3):
-            model(torch.randn(4, 1, 48, 48) * 3 + 1)
-    image = torch.randn(2, 1, 48, 48)
-    for keep_statistics in (True, False):
-        student = copy.deepcopy(model)
-        student.train()
-        if keep_statistics:  # as train_detector does with TrainConfig.frozen_batchnorm
-            for module in student.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        teacher = continual._frozen_copy(model, keep_statistics)
-        with torch.no_grad():
-            ours = student(image)["heatmap"]
-            theirs = teacher(image)["heatmap"]
-        torch.testing.assert_close(ours, theirs)
-        assert not any(p.requires_grad for p in teacher.parameters())
-    # continual training keeps the statistics by default: its teacher is made so
-    frozen_with = []
-    original = continual._frozen_copy
-
-    def spy(base, *args):
-        frozen_with.append(args)
-        return original(base, *args)
-
-    monkeypatch.setattr(continual, "_frozen_copy", spy)
-    drive(
-        continual.train_model(
-            "continual",
-            [_dataset("gamma", 2)],
-            base_model=joint_result.model,
-            base_metadata=joint_result.metadata,
-            train_config=_train_config(1),
-            continual_config=_continual_config(),
-        )
-    )
-    assert frozen_with == [(True,)]
-
-
 def test_an_adopted_head_is_distilled_towards_the_old_generic_head():
     # an earlier data set given its own head by a continual run (it had only the generic
     # head) learnt nothing from the frozen model: its exemplar batches distilled the
