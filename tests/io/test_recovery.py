@@ -79,3 +79,24 @@ def test_an_unreadable_corrections_file_is_passed_over(micrograph):
     path.write_bytes(b"not a numpy file")
     assert load_corrections(micrograph) is None
     assert path.exists()  # left for the user to look at
+
+
+def test_a_corrections_file_of_columns_that_do_not_fit_is_passed_over(micrograph):
+    """Columns of different lengths (a file written by something else): nothing comes
+    back, and nothing is raised into napari's event."""
+    import io
+    import json
+
+    from napari_cryopick.io.recovery import FORMAT_NAME, _fingerprint
+
+    header = {"format": FORMAT_NAME, "micrograph": _fingerprint(micrograph), "settings": {}}
+    arrays = {f"picks_{n}": np.zeros(3) for n in ("x", "y", "diameter", "score")}
+    arrays["picks_tube_id"] = np.zeros(2)
+    arrays["picks_kind"] = np.array(["particle"] * 3)
+    arrays["header"] = np.array(json.dumps(header))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path = recovery_path(micrograph)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(buffer.getvalue())
+    assert load_corrections(micrograph) is None

@@ -117,10 +117,11 @@ def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | N
             table = {name: data[f"picks_{name}"] for name in _NUMBER_COLUMNS}
             table["kind"] = data["picks_kind"].astype(str)
             arrays = {name: (data[name] if name in data.files else None) for name in _ARRAYS}
-    except (OSError, ValueError, KeyError, TypeError):
+        picks = normalize_picks(pd.DataFrame(table).assign(micrograph=path.stem))
+        settings = dict(header.get("settings") or {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    picks = normalize_picks(pd.DataFrame(table).assign(micrograph=path.stem))
-    return SavedCorrections(path, picks, arrays, dict(header.get("settings") or {}))
+    return SavedCorrections(path, picks, arrays, settings)
 
 
 def forget_corrections(micrograph_path: str | os.PathLike) -> None:
