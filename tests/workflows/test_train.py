@@ -611,7 +611,9 @@ def test_training_notes_say_when_the_start_already_saw_the_particles():
 
     def outcome(protected):
         run = {"steps": 10} if protected is None else {"steps": 10, "protected": protected}
-        return SimpleNamespace(metadata={"history": [run]}, previous=None)
+        return SimpleNamespace(
+            metadata={"history": [run]}, previous=None, history=[{}] * 10, completed=True
+        )
 
     assert training_notes(outcome(None), 5) == []
     # protected but not seen (no halving): nothing to say
