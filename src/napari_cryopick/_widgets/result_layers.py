@@ -945,7 +945,7 @@ def _save_corrections(result: ShownResult, path: Any) -> None:
         if result.deleted_shapes
         else None,
     }
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, ValueError):
         save_corrections(SavedCorrections(path, result.picks, arrays, settings))
 
 
