@@ -1798,6 +1798,12 @@ def test_the_slider_totals_name_the_micrograph_on_screen_after_a_switch(
     assert f"({NAME} on screen: {shown} picks)" in widget.status.text()
 
 
+def _delete_first_shown(points):
+    """Delete the first pick the threshold shows, as a user's click and Delete do."""
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+
+
 def test_the_slider_counts_follow_picks_deleted_by_hand(picker, real_data_dir, qtbot, tmp_path):
     # a trial deleted picks and read the count the slider had said before, until it moved
     viewer, widget, _ = picker
@@ -1805,8 +1811,7 @@ def test_the_slider_counts_follow_picks_deleted_by_hand(picker, real_data_dir, q
     points = viewer.layers[f"{NAME} picks"]
     shown = int(points.shown.sum())
     assert f"{NAME}: {shown} picks at threshold 0.05 (1/1)" in widget.status.text()
-    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
-    points.remove_selected()
+    _delete_first_shown(points)
     qtbot.waitUntil(
         lambda: f"{NAME}: {shown - 1} picks at threshold 0.05 (1/1)" in widget.status.text(),
         timeout=5_000,
@@ -1815,8 +1820,7 @@ def test_the_slider_counts_follow_picks_deleted_by_hand(picker, real_data_dir, q
     points = viewer.layers[f"{NAME} picks"]
     shown = int(points.shown.sum())
     assert f"{shown} picks at threshold 0.06" in widget.status.text()
-    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
-    points.remove_selected()
+    _delete_first_shown(points)
     qtbot.waitUntil(
         lambda: f"{shown - 1} picks at threshold" in widget.status.text(), timeout=5_000
     )
@@ -1828,14 +1832,12 @@ def test_the_slider_counts_follow_picks_deleted_by_hand(picker, real_data_dir, q
     on_screen = int(points.shown.sum())
     assert f"(062_10028 on screen: {on_screen} picks)" in text, text
     total = int(text.split(" picks on 2 micrographs")[0].split()[-1])
-    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
-    points.remove_selected()
+    _delete_first_shown(points)
     expected = f"{total - 1} picks on 2 micrographs (062_10028 on screen: {on_screen - 1} picks)"
     qtbot.waitUntil(lambda: expected in widget.status.text(), timeout=5_000)
     # a status said since (not the slider's) is left alone
     widget.status.setText("Exported")
-    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
-    points.remove_selected()
+    _delete_first_shown(points)
     qtbot.wait(500)
     assert widget.status.text() == "Exported"
 

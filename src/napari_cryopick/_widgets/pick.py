@@ -1093,12 +1093,7 @@ class PickWidget(QWidget):
         if len(names) == 1:
             text = self._filter_text(shown_objects(self.viewer, names[0]))
         elif names:
-            totals = {"picks": 0, "vesicles": 0, "fibers": 0}
-            for name, counts in self.review.counts.items():
-                if name in names:
-                    for kind, n in counts.items():
-                        totals[kind] += n
-            text = self._filter_text(self._totals_text(totals, names))
+            text = self._review_totals_text(names)
         else:
             return
         self.status.setText(text)
@@ -1115,13 +1110,17 @@ class PickWidget(QWidget):
         if self.worker is not None:
             return
         self._status_with_review = False
-        state = session(self.viewer)
+        self.status.setText(self._review_totals_text(list(session(self.viewer).pick_results)))
+
+    def _review_totals_text(self, names: list[str]) -> str:
+        """The slider's status of several micrographs, ``names``, from the review table's
+        counts of each (as the user sees them)."""
         totals = {"picks": 0, "vesicles": 0, "fibers": 0}
         for name, counts in self.review.counts.items():
-            if name in state.pick_results:
+            if name in names:
                 for kind, n in counts.items():
                     totals[kind] += n
-        self.status.setText(self._filter_text(self._totals_text(totals, list(state.pick_results))))
+        return self._filter_text(self._totals_text(totals, names))
 
     def _filter_text(self, objects: str) -> str:
         """``"<objects> at threshold 0.15"``, with the size filter and what it does not change."""

@@ -48,6 +48,7 @@ from ._common import (
     micrograph_name,
     session,
     session_micrographs,
+    set_micrograph_settings,
     show_only_micrograph,
     unproxy,
 )
@@ -843,8 +844,10 @@ def follow_micrographs(viewer: Any) -> None:
             if path is not None and name in state.pick_results and _kept_worth(real, name, removed):
                 _save_corrections(state.pick_results[name], path)
         for name in closed:
-            path = layer_path(removed) if removed is not None else None
+            # its own layer's path only: another micrograph's would file its corrections
+            # under the wrong file
             closing = removed if removed is not None and micrograph_name(removed) == name else None
+            path = layer_path(closing) if closing is not None else None
             if _kept_worth(real, name, closing):  # kept aside until opened again
                 state.discarded_corrections.add(name)
                 state.closed_corrections[name] = (path, state.pick_results[name], state.model)
@@ -912,8 +915,6 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         picks = result.picks
         sizes = picks.loc[picks["kind"].astype(str) == "particle", "diameter"].dropna()
         if len(sizes):
-            from ._common import set_micrograph_settings
-
             set_micrograph_settings(viewer, layer, diameter_px=round(float(sizes.median()), 1))
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)

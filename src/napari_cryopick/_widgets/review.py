@@ -250,7 +250,7 @@ class ReviewPanel(QWidget):
             self._say(
                 f"{name} closed: its picks and your corrections of them (picks deleted, "
                 "moved or added) are kept aside: open the same file again and they come "
-                "back; until then Export leaves it out, and they end with the viewer."
+                "back (in a later napari session too); until then Export leaves it out."
             )
 
     def _on_corrections_restored(self, name: str) -> None:

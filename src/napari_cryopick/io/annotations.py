@@ -133,9 +133,15 @@ def _belongs_to_another(sidecar: Path, micrograph_path: Path) -> bool:
     return (micrograph_path.parent / name).exists()
 
 
-def _user_path(micrograph_path: Path) -> Path:
+def user_file_key(micrograph_path: Path) -> str:
+    """``<stem>-<first 16 hex of the SHA-1 of the absolute path>``: the name of a
+    micrograph's files in the per-user folder (two folders' ``m1.mrc`` apart)."""
     digest = hashlib.sha1(str(micrograph_path.resolve()).encode("utf-8")).hexdigest()[:16]
-    return user_annotation_dir() / f"{_stem(micrograph_path)}-{digest}.json"
+    return f"{_stem(micrograph_path)}-{digest}"
+
+
+def _user_path(micrograph_path: Path) -> Path:
+    return user_annotation_dir() / f"{user_file_key(micrograph_path)}.json"
 
 
 def sidecar_path(micrograph_path: str | os.PathLike) -> Path:

@@ -4,10 +4,11 @@ The napari widgets keep each picked micrograph's candidates with the user's
 corrections (picks deleted, moved or added by hand; circles and paths edited)
 in the session. Those corrections become training labels ("Use as training
 labels") or files (Export) only when the user says so; napari closing, or
-crashing, before that used to lose them without a word. So while a
-micrograph holds corrections, its result is also saved here, a moment after
-each edit, and the next napari session that opens the same micrograph file
-shows it again as the user left it.
+before that used to lose them without a word. So a micrograph that closes
+holding corrections (napari closing closes every micrograph) has its result
+saved here, and the next napari session that opens the same micrograph file
+shows it again as the user left it. A crash of napari itself saves nothing:
+the corrections made since the micrograph was last closed are lost.
 
 One file per micrograph, ``<user annotation folder>/corrections/<stem>-<hash of
 the absolute path>.npz`` (the folder of :func:`~napari_cryopick.io.annotations.
@@ -22,7 +23,6 @@ This module imports neither napari nor Qt.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from napari_cryopick.core.pick_table import normalize_picks
-from napari_cryopick.io.annotations import user_annotation_dir
+from napari_cryopick.io.annotations import user_annotation_dir, user_file_key
 from napari_cryopick.io.atomic import atomic_write_bytes
 
 FORMAT_NAME = "napari-cryopick-corrections"
@@ -61,10 +61,10 @@ class SavedCorrections:
 
 
 def recovery_path(micrograph_path: str | os.PathLike) -> Path:
-    """Where the corrections of ``micrograph_path`` are kept."""
-    path = Path(micrograph_path).absolute()
-    digest = hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
-    return user_annotation_dir() / "corrections" / f"{path.stem}-{digest}.npz"
+    """Where the corrections of ``micrograph_path`` are kept (named as its per-user
+    annotation file is, :func:`~napari_cryopick.io.annotations.user_file_key`)."""
+    key = user_file_key(Path(micrograph_path).absolute())
+    return user_annotation_dir() / "corrections" / f"{key}.npz"
 
 
 def _fingerprint(path: Path) -> list[int]:
