@@ -1748,6 +1748,45 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     assert NAME not in session(third).pick_results
 
 
+def test_corrections_are_saved_moments_after_an_edit_so_a_crash_keeps_them(
+    picker, make_napari_viewer, qtbot
+):
+    """Corrections reached the disk only when a micrograph (or napari) closed: a crash,
+    a killed process or a job's wall time lost them. Now they are saved a moment after
+    each edit, and the file goes once they are used as training labels."""
+    from napari_cryopick.io.recovery import load_corrections, recovery_path
+
+    viewer, widget, path = picker
+    saved = recovery_path(path)
+    qtbot.wait(2500)  # picked, not corrected: nothing to keep
+    assert not saved.exists()
+    points = viewer.layers[f"{NAME} picks"]
+    removed = points.data[0].copy()
+    n_before = len(points.data)
+    points.selected_data = {0}
+    points.remove_selected()
+    qtbot.waitUntil(saved.exists, timeout=10_000)  # nothing closed
+    kept = load_corrections(path)
+    assert kept is not None
+    particles = kept.picks[kept.picks["kind"] == "particle"]
+    assert len(particles) == n_before - 1
+    assert np.min(np.hypot(particles["x"] - removed[1], particles["y"] - removed[0])) > 1
+    # the next napari (after a crash of this one) shows them as left
+    again = make_napari_viewer()
+    again.open(str(path), plugin="napari-cryopick")
+    _dock, _pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    qtbot.waitUntil(lambda: NAME in session(again).pick_results, timeout=10_000)
+    restored = session(again).pick_results[NAME].picks
+    assert (restored["kind"] == "particle").sum() == n_before - 1
+    again.close()
+    assert saved.exists()  # that napari closing kept them too
+    # used as training labels: nothing left to keep, the file goes without a close
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert not saved.exists()
+    qtbot.wait(2500)  # and no later save brings it back
+    assert not saved.exists()
+
+
 def _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot):
     """Open a copy of ribosome micrograph 062 beside the picker's and pick it."""
     other = tmp_path / "data" / "062_10028.png"

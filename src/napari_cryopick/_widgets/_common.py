@@ -132,6 +132,10 @@ class SessionState:
         self.earlier_model: set[str] = set()
         self.displayed: str | None = None
         self.following = False
+        #: Qt single-shot timer of the corrections' autosave (:mod:`.result_layers`);
+        #: what it last wrote, by micrograph name (a digest: nothing rewritten unchanged).
+        self.autosave_timer: Any = None
+        self.autosaved: dict[str, str] = {}
         self.retained: set[str] = set()
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None

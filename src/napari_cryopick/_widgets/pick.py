@@ -75,6 +75,7 @@ from .result_layers import (
     _current_picks,
     _store_shape_edits,
     apply_display_threshold,
+    autosave_corrections,
     deleted_picks,
     ensuring_result_layers,
     follow_micrographs,
@@ -1872,5 +1873,7 @@ class PickWidget(QWidget):
             state.pick_results[name] = replace(
                 stored, original=original, edited=frozenset(), deleted_shapes=()
             )
+            if name == state.displayed:  # the corrections kept on disk follow at once
+                autosave_corrections(self.viewer)
         self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.{unreviewed}")
         return saved

@@ -22,6 +22,7 @@ import contextlib
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -856,6 +857,7 @@ def follow_micrographs(viewer: Any) -> None:
             elif path is not None:  # none left (used as labels, or picked anew)
                 _forget_corrections(path)
             del state.pick_results[name]
+            state.autosaved.pop(name, None)
             state.closed_picked.add(name)
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
         if state.displayed is not None and state.displayed not in open_names:
@@ -881,8 +883,98 @@ def follow_micrographs(viewer: Any) -> None:
     real.layers.events.removed.connect(_on_removed)
     real.layers.events.inserted.connect(_on_inserted)
     state.micrograph_shown.connect(_follow)
+    _start_autosave(real)
     for layer in micrograph_layers(real):  # opened before any widget of ours
         _restore_corrections(real, layer)
+
+
+#: Seconds after the last edit of a result layer before the corrections are saved.
+AUTOSAVE_DELAY_S = 2.0
+
+
+def _start_autosave(viewer: Any) -> None:
+    """Save the displayed micrograph's corrections a moment after each edit.
+
+    Closing a micrograph (or napari) saves them too (``_on_removed``); this
+    keeps them when napari itself ends without closing anything (a crash, a
+    killed process, a session's wall time). Each edit of a shared result
+    layer (points, circles, paths) restarts a single-shot timer of
+    :data:`AUTOSAVE_DELAY_S`; when it fires, :func:`autosave_corrections` runs
+    on the GUI thread (a file of a few kB; unchanged picks are not rewritten).
+    """
+    from qtpy.QtCore import QTimer
+
+    state = session(viewer)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(int(AUTOSAVE_DELAY_S * 1000))
+
+    def _fire() -> None:
+        # the viewer may be closing or closed: a safety net never raises into Qt
+        with contextlib.suppress(RuntimeError, KeyError, ValueError, AttributeError):
+            autosave_corrections(viewer)
+
+    timer.timeout.connect(_fire)
+    state.autosave_timer = timer
+
+    def _edited(_event: Any = None) -> None:
+        with contextlib.suppress(RuntimeError):  # the timer's Qt object gone
+            timer.start()
+
+    def _watch(layer: Any) -> None:
+        if layer.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS):
+            layer.events.data.connect(_edited)
+
+    def _on_inserted(event: Any) -> None:
+        _watch(event.value)
+
+    viewer.layers.events.inserted.connect(_on_inserted)
+    for layer in list(viewer.layers):
+        _watch(layer)
+
+
+def autosave_corrections(viewer: Any) -> Path | None:
+    """Save the displayed micrograph's result if it holds corrections (see
+    :func:`_kept_worth`); remove a saved file when it holds none any more (used as
+    training labels). Returns the file written (None: nothing written)."""
+    state = session(viewer)
+    name = state.displayed
+    if not name or name not in state.pick_results:
+        return None
+    from .annotate import find_micrograph_layer
+
+    layer = find_micrograph_layer(viewer, name)
+    path = layer_path(layer) if layer is not None else None
+    if path is None:
+        return None
+    _store_edits(viewer)
+    if not _kept_worth(viewer, name, layer):
+        # none left (used as training labels): a file kept before, by this session or
+        # another, would bring back what is used already
+        state.autosaved.pop(name, None)
+        _forget_corrections(path)
+        return None
+    result = state.pick_results[name]
+    digest = _result_digest(result)
+    if state.autosaved.get(name) == digest:
+        return None
+    written = _save_corrections(result, path)
+    if written is not None:
+        state.autosaved[name] = digest
+    return written
+
+
+def _result_digest(result: ShownResult) -> str:
+    """A digest of what :func:`_save_corrections` writes of ``result``'s picks."""
+    import hashlib
+
+    picks = result.picks
+    digest = hashlib.sha1(pd.util.hash_pandas_object(picks, index=False).to_numpy().tobytes())
+    for array in (result.original, result.negatives):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array, np.float64).tobytes())
+    digest.update(repr((sorted(result.edited), result.deleted_shapes)).encode())
+    return digest.hexdigest()
 
 
 def _restore_corrections(viewer: Any, layer: Any) -> None:
@@ -925,10 +1017,10 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
     state.picks_changed.emit(name)
 
 
-def _save_corrections(result: ShownResult, path: Any) -> None:
+def _save_corrections(result: ShownResult, path: Any) -> Path | None:
     """Keep ``result`` (with corrections) on disk for the micrograph file ``path``
     (:mod:`napari_cryopick.io.recovery`); a disk that refuses is not the user's
-    edit's problem: nothing is raised."""
+    edit's problem: nothing is raised (None returned; else the file written)."""
     from napari_cryopick.io.recovery import SavedCorrections, save_corrections
 
     settings = {
@@ -947,7 +1039,8 @@ def _save_corrections(result: ShownResult, path: Any) -> None:
         else None,
     }
     with contextlib.suppress(OSError, ValueError):
-        save_corrections(SavedCorrections(path, result.picks, arrays, settings))
+        return save_corrections(SavedCorrections(path, result.picks, arrays, settings))
+    return None
 
 
 def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:

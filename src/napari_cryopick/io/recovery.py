@@ -6,9 +6,10 @@ in the session. Those corrections become training labels ("Use as training
 labels") or files (Export) only when the user says so; napari closing, or
 before that used to lose them without a word. So a micrograph that closes
 holding corrections (napari closing closes every micrograph) has its result
-saved here, and the next napari session that opens the same micrograph file
-shows it again as the user left it. A crash of napari itself saves nothing:
-the corrections made since the micrograph was last closed are lost.
+saved here, and so has the micrograph on screen a moment (2 s) after each
+edit of its result layers, so that a crash or a killed napari keeps them too;
+the next napari session that opens the same micrograph file shows it again
+as the user left it.
 
 One file per micrograph, ``<user annotation folder>/corrections/<stem>-<hash of
 the absolute path>.npz`` (the folder of :func:`~napari_cryopick.io.annotations.
@@ -16,7 +17,8 @@ user_annotation_dir`, ``$CRYOPICK_ANNOTATION_DIR`` included), written atomically
 It holds plain arrays and one JSON text, read with ``allow_pickle=False``. It
 is only taken back for the file it was saved for, unchanged since (its size
 and modification time); it is removed when the micrograph holds no
-corrections any more (used as training labels, picked anew without them).
+corrections any more (used as training labels, picked anew without them,
+closed without them).
 
 This module imports neither napari nor Qt.
 """
