@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import numpy as np
@@ -151,6 +152,17 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
         read_picks(relion_project / "External/job005" / other)["y"],
         read_picks(relion_project / "External/job004" / other)["y"],
     )
+    # converted to crYOLO's CBOX, whose y counts from the first row: said (a trial's CBOX
+    # came out upside down, unsaid); the MRC job's conversion says nothing
+    capsys.readouterr()
+    assert main(["filter", "External/job005", "--format", "cbox", "--box-size", "32",
+                 "--out", "cbox5"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "1 file(s) of TIFF micrographs from a RELION index" in err, err
+    assert "mic_001.tif" in err
+    assert main(["filter", "External/job004", "--format", "cbox", "--box-size", "32",
+                 "--out", "cbox4"]) == 0  # fmt: skip
+    assert "TIFF" not in capsys.readouterr().err
 
 
 def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, tiny_model, capsys):
@@ -632,6 +644,31 @@ def test_filter_of_a_relion_job_writes_what_extract_reads(relion_project, tiny_m
         np.testing.assert_allclose(after[["x", "y", "score"]], wanted[["x", "y", "score"]])
         kept, total = kept + len(after), total + len(before)
     assert 0 < kept < total
+    # binned coordinates: no index pairing them with the unbinned micrographs (a trial's
+    # 2x index listed 061's 1024 px micrograph beside coordinates halved)
+    assert main(["filter", "External/job004", "--binning", "2",
+                 "--out", "External/job004_bin2"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "no new index written" in out, out
+    assert "--binning 2" in out, out
+    assert not (relion_project / "External/job004_bin2/autopick.star").exists()
+    halved = read_picks(relion_project / "External/job004_bin2/Movies/GridA/mic_001_autopick.star")
+    source = read_picks(old_files[0])[["x", "y"]]
+    np.testing.assert_allclose(halved[["x", "y"]], (source + 0.5) / 2 - 0.5, atol=1e-3)
+    # a RELION ManualPick job folder: its selection and RELION 3.1 list are no pick files
+    manual = relion_project / "ManualPick/job005"
+    shutil.copytree(job / "Movies", manual / "Movies")
+    listed = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]
+    listed["rlnMicrographCoordinates"] = listed["rlnMicrographCoordinates"].str.replace(
+        "External/job004", "ManualPick/job005"
+    )
+    starfile.write({"coordinate_files": listed}, manual / "manualpick.star")
+    (manual / "micrographs_selected.star").write_text(MICROGRAPHS_CTF)
+    (manual / "coords_suffix_manualpick.star").write_text("CtfFind/job003/micrographs_ctf.star\n")
+    assert main(["filter", "ManualPick/job005", "--threshold", str(threshold),
+                 "--out", "ManualPick/job005_filtered"]) == 0  # fmt: skip
+    out = capsys.readouterr()
+    assert "failed" not in out.out + out.err, out
 
 
 def test_filter_of_a_relion_index_outside_the_project_and_with_a_missing_file(

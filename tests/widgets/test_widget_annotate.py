@@ -479,3 +479,33 @@ def test_the_vesicle_scale_leaves_out_a_size_far_from_the_others():
     drawn = [185.0, 190.0, 200.0, 205.0, 210.0, 215.0, 220.0, 225.0]
     assert typical_vesicle_diameter([*drawn, 2.5]) == pytest.approx((185.0 * 225.0) ** 0.5)
     assert typical_vesicle_diameter([60.0, 240.0]) == pytest.approx(120.0)  # a wide range stays
+
+
+def test_the_eye_icons_switch_the_micrograph_clicks_go_to(
+    annotate, micrograph_path, real_data_dir, qtbot
+):
+    """A trial hid 062 and showed 061 with the layer list's eye icons, then clicked: the
+    click went to 062's annotations (its particle layer still on top and selected)."""
+    viewer, widget = annotate
+    _open_second(viewer, micrograph_path, real_data_dir)
+    qtbot.waitUntil(lambda: widget.micrograph_combo.currentText() == "062_10028", timeout=2000)
+    widget.activate()
+    assert viewer.layers.selection.active.name == "062_10028 particle"
+    viewer.layers["062_10028"].visible = False  # nothing else shown: nothing to follow
+    assert viewer.layers.selection.active.name == "062_10028 particle"
+    viewer.layers["061_10028"].visible = True
+    active = viewer.layers.selection.active
+    assert active.name == "061_10028 particle"
+    assert active.mode == "add"
+    assert not viewer.layers["062_10028 particle"].visible
+    assert widget.micrograph_combo.currentText() == "061_10028"
+    active.add([300.0, 300.0])  # the click on the micrograph seen
+    qtbot.wait(SAVE_WAIT_MS)
+    assert len(load_annotations(micrograph_path).picks) == 1
+    second = micrograph_path.with_name("062_10028.png")
+    assert load_annotations(second) is None or not len(load_annotations(second).picks)
+    # showing 062 again while 061 is shown: 062 is the one worked on, alone
+    viewer.layers["062_10028"].visible = True
+    assert viewer.layers.selection.active.name == "062_10028 particle"
+    assert not viewer.layers["061_10028"].visible
+    assert not viewer.layers["061_10028 particle"].visible

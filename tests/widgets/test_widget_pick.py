@@ -1993,3 +1993,24 @@ def _pick_two_data_sets_own_heads(viewer, tmp_path, model_path):
     assert widget.load_model(model_path), widget.status.text()
     assert widget.head_combo.currentText() == OWN_HEADS
     return widget
+
+
+def test_corrections_back_on_several_micrographs_are_all_named(
+    picker, real_data_dir, tmp_path, qtbot
+):
+    """A trial's two micrographs came back with their corrections; the status named one."""
+    viewer, widget, _ = picker
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
+    for name in ("062_10028", NAME):
+        viewer.layers.selection.active = viewer.layers[name]
+        qtbot.waitUntil(lambda name=name: f"{name} picks" in viewer.layers, timeout=10_000)
+        points = viewer.layers[f"{name} picks"]
+        points.selected_data = {0}
+        points.remove_selected()
+    paths = [str(tmp_path / "data" / f"{name}.png") for name in (NAME, "062_10028")]
+    for name in (NAME, "062_10028"):
+        viewer.layers.remove(viewer.layers[name])
+    for path in paths:
+        viewer.open(path, plugin="napari-cryopick")
+    said = widget.status.text()
+    assert f"{NAME}, 062_10028 opened again: their picks are back" in said, said

@@ -217,6 +217,17 @@ def test_what_the_user_is_told_about_the_scale():
     assert "; beyond the range 0.64: 0.400, 1.5625: 0.100)" in line
     assert "0.64 x the diameter (32 px)" in warnings[0]
     assert "contrast" not in warnings[0]
+    # the smallest factor chosen where no smaller one could be tried (a trial's 10 px for
+    # 56 px ribosomes: 9,019 picks, no warning); a probe tried and less confident: none
+    tiny = {0.8: 0.328, 0.9: 0.30, 1.0: 0.28, 1.1: 0.26, 1.25: 0.245}
+    _, warnings = scale_lines(0.8, tiny, 10.0)
+    assert len(warnings) == 1
+    assert "smallest factor searched (0.8 x)" in warnings[0]
+    assert "(10 px) is too small to try a smaller one" in warnings[0]
+    _, warnings = scale_lines(0.8, {**tiny, 0.64: 0.2}, 50.0)
+    assert warnings == ()
+    _, warnings = scale_lines(0.9, {**tiny, 0.9: 0.34}, 10.0)
+    assert warnings == ()
     # with the contrast forced by the user, both warnings name it as a possible cause
     for confidences in (low, edge):
         _, warnings = scale_lines(0.8, confidences, 50.0, contrast_forced=True)

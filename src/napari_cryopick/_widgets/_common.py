@@ -132,6 +132,8 @@ class SessionState:
         self.earlier_model: set[str] = set()
         self.displayed: str | None = None
         self.following = False
+        #: True while :func:`show_only_micrograph` sets layers' visibility (not the user).
+        self.showing_only = False
         #: Qt single-shot timer of the corrections' autosave (:mod:`.result_layers`);
         #: what it last wrote, by micrograph name (a digest: nothing rewritten unchanged).
         self.autosave_timer: Any = None
@@ -811,17 +813,22 @@ def show_only_micrograph(viewer: Any, micrograph: str) -> None:
     micrograph are left alone; the shared result layers are told to show the
     micrograph's results (``SessionState.micrograph_shown``).
     """
-    for layer in list(viewer.layers):
-        if layer.metadata.get(SHOWS_KEY):
-            continue
-        of = layer.metadata.get("micrograph") if hasattr(layer, "metadata") else None
-        if not of and is_micrograph_layer(layer):
-            of = micrograph_name(layer)
-        if of:
-            visible = of == micrograph
-            if layer.visible != visible:
-                layer.visible = visible
-    session(viewer).micrograph_shown.emit(micrograph)
+    state = session(viewer)
+    state.showing_only = True  # not the user's eye icons (``follow_micrographs``)
+    try:
+        for layer in list(viewer.layers):
+            if layer.metadata.get(SHOWS_KEY):
+                continue
+            of = layer.metadata.get("micrograph") if hasattr(layer, "metadata") else None
+            if not of and is_micrograph_layer(layer):
+                of = micrograph_name(layer)
+            if of:
+                visible = of == micrograph
+                if layer.visible != visible:
+                    layer.visible = visible
+    finally:
+        state.showing_only = False
+    state.micrograph_shown.emit(micrograph)
 
 
 class StepQueue:

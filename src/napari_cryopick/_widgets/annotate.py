@@ -498,6 +498,10 @@ class AnnotateWidget(QWidget):
         self._on_layers_changed(show=current)
         if self.micrograph_layer() is not None:
             self.activate()
+        from .result_layers import follow_micrographs
+
+        # the micrograph shown with the layer list's eye icons is the one clicks go to
+        follow_micrographs(self.viewer)
 
     # --- helpers ---
 

@@ -870,9 +870,14 @@ def follow_micrographs(viewer: Any) -> None:
         for name in closed:
             state.picks_changed.emit(name)
 
+    def _on_visible(event: Any) -> None:
+        if not state.showing_only:
+            _follow_eye_icon(real, event.source)
+
     def _on_inserted(event: Any) -> None:
         if not is_micrograph_layer(event.value):
             return
+        event.value.events.visible.connect(_on_visible)
         _restore_corrections(real, event.value)
         # a micrograph opened on top: the result layers go above it again
         shared = [index for index, layer in enumerate(real.layers) if layer.metadata.get(SHOWS_KEY)]
@@ -885,7 +890,51 @@ def follow_micrographs(viewer: Any) -> None:
     state.micrograph_shown.connect(_follow)
     _start_autosave(real)
     for layer in micrograph_layers(real):  # opened before any widget of ours
+        layer.events.visible.connect(_on_visible)
         _restore_corrections(real, layer)
+
+
+def _follow_eye_icon(viewer: Any, layer: Any) -> None:
+    """A micrograph shown or hidden with its eye icon in the layer list becomes (or
+    stops being) the one worked on, as selecting it does.
+
+    A trial flipped between two micrographs with the eye icons: the other one's
+    annotation layer stayed on top, selected, and the click made on the micrograph
+    seen was saved to the hidden one's annotations. Now the micrograph seen is
+    shown alone (with its annotation and result layers), and a selected annotation
+    layer of another micrograph gives the selection to this one's of the same kind,
+    in the same mode, so the next click lands on the micrograph seen.
+    """
+    if layer not in viewer.layers or len(micrograph_layers(viewer)) < 2:
+        return
+    if layer.visible:
+        shown = layer
+    else:  # hidden: the top-most micrograph still visible is the one seen
+        visible = [m for m in micrograph_layers(viewer) if m.visible]
+        if not visible:
+            return
+        shown = visible[-1]
+    name = micrograph_name(shown)
+    active = viewer.layers.selection.active
+    of = _micrograph_of(active) if active is not None else None
+    show_only_micrograph(viewer, name)
+    if of is None or of == name:
+        return
+    kind = active.metadata.get("kind") if active.metadata.get(ROLE_KEY) == "annotation" else None
+    mode = str(getattr(active, "mode", ""))
+    from .annotate import _ADD_MODES, find_annotation_layer
+
+    if kind and mode in ("", "pan_zoom", "Mode.PAN_ZOOM"):  # napari's mode of a hidden layer
+        mode = _ADD_MODES.get(kind, "")
+
+    viewer.layers.selection.active = shown  # Annotate, docked, follows and makes its layers
+    target = find_annotation_layer(viewer, name, kind) if kind else None
+    if target is not None:
+        target.visible = True
+        viewer.layers.selection.active = target
+        if mode:
+            with contextlib.suppress(ValueError, TypeError):
+                target.mode = mode
 
 
 #: Seconds after the last edit of a result layer before the corrections are saved.

@@ -53,6 +53,8 @@ __all__ = ["REVIEW_DELAY_MS", "ReviewPanel"]
 
 #: Milliseconds the review table waits after the last slider move or edit before it follows.
 REVIEW_DELAY_MS = 150
+#: Seconds within which micrographs whose corrections came back are said in one line.
+RESTORED_TOGETHER_S = 5.0
 
 
 def _no_heatmap(state: Any, names: list[str]) -> str:
@@ -254,11 +256,24 @@ class ReviewPanel(QWidget):
             )
 
     def _on_corrections_restored(self, name: str) -> None:
+        import time
+
         state = session(self.viewer)
         state.restored_unsaid.discard(name)
+        # micrographs opened together (napari's File > Open of several) are said together:
+        # a trial's status named only the last of two whose corrections came back
+        now = time.monotonic()
+        recent = getattr(self, "_restored_at", {})
+        recent = {n: t for n, t in recent.items() if now - t < RESTORED_TOGETHER_S}
+        recent[name] = now
+        self._restored_at = recent
+        names = [n for n in recent if n in state.pick_results]
+        listed = name_list(names, 3)
         self._say(
-            f"{name} opened again: its picks are back with your corrections (as you left "
-            f"them when it was closed){_no_heatmap(state, [name])}."
+            f"{listed} opened again: {'its' if len(names) == 1 else 'their'} picks are back "
+            f"with your corrections (as you left them when "
+            f"{'it was' if len(names) == 1 else 'they were'} closed)"
+            f"{_no_heatmap(state, names)}."
         )
 
     def say_restored(self) -> None:

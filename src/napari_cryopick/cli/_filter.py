@@ -356,16 +356,57 @@ def _write_index(index: Path, read: CoordinateIndex, written: dict, folder: Path
         return f"{index}: no new index written (RELION's Extract reads STAR coordinate files, not --format {args.format})"
     if not listed:
         return f"{index}: no new index written (none of its coordinate files was filtered)"
+    if args.binning not in (None, 1.0):
+        # its micrographs are the unbinned ones: Extract would cut every particle at
+        # coordinates 1/binning of its place (a trial's 2x: 217, 153 where 434, 306)
+        return (
+            f"{index}: no new index written: it names the micrographs the coordinates were "
+            f"picked on, and --binning {args.binning:g} writes coordinates for micrographs "
+            f"binned {args.binning:g} times (list those with the coordinate files to extract)"
+        )
     # RELION resolves the paths from its project folder: relative to it when the
     # input index was and the output lies inside it, else absolute
     project = read.project_dir
     inside = project is not None and Path(os.path.abspath(folder)).is_relative_to(
         os.path.abspath(project)
     )
+    folder.mkdir(parents=True, exist_ok=True)  # an index whose files lie in other folders
     new_index = write_coordinate_files_star(
         folder, listed, project_dir=project, name=index.name, absolute=not inside
     )
     return f"{index}: {len(listed)} of {len(entries)} coordinate files listed in {new_index}"
+
+
+def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) -> None:
+    """Warn when coordinates of TIFF micrographs from a RELION index leave STAR.
+
+    RELION reads TIFF images flipped along the slow axis, so its coordinates
+    of a TIFF micrograph count y from the file's last row; crYOLO, Topaz, EMAN2
+    and napari count from its first. ``filter`` reads no micrographs, so it
+    cannot mirror them (an interop trial's CBOX of a RELION job over TIFF
+    micrographs came out upside down, unsaid).
+    """
+    names = sorted(
+        {
+            name
+            for _index, read in indexes
+            for name, file, _problem in read.entries
+            if file is not None
+            and file.resolve() in written
+            and Path(str(name)).suffix.lower() in (".tif", ".tiff")
+            and _output_format(file, args.format) != "star"
+        }
+    )
+    if names:
+        print(
+            f"cryopick filter: warning: {len(names)} file(s) of TIFF micrographs from a "
+            f"RELION index (e.g. {names[0]}): RELION counts their y from the image's last "
+            "row (it reads TIFF images flipped), crYOLO, Topaz, EMAN2 and napari from its "
+            f"first; the --format {args.format} files keep RELION's y: mirror them "
+            "(y -> height - 1 - y), or pick the micrographs again with 'cryopick pick' "
+            "for those programs",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -452,6 +493,7 @@ def run(args: argparse.Namespace) -> int:
         kinds |= set(table["kind"].astype(str))
         if np.isfinite(scores).any():
             lowest = min(lowest, float(np.nanmin(scores)))
+    _warn_relion_tiff(indexes, written, args)
     if unscored and not written and not errors:
         raise CLIError(
             f"{name_list(unscored)}: no scores to threshold (was it written by a picker?)"

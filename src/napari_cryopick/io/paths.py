@@ -363,6 +363,8 @@ BOOKKEEPING_FILES = frozenset(
         "summary.csv",
         "RELION_OUTPUT_NODES.star",
         "coords_suffix_autopick.star",
+        # the micrographs a RELION ManualPick job's user selected (no coordinates)
+        "micrographs_selected.star",
         # what RELION writes into every job folder
         "note.txt",
         "job.star",
@@ -370,6 +372,16 @@ BOOKKEEPING_FILES = frozenset(
         "default_pipeline.star",
     }
 )
+
+
+def is_bookkeeping_file(path: str | os.PathLike) -> bool:
+    """One of :data:`BOOKKEEPING_FILES`, or a RELION 3.1 ``coords_suffix_<job>.star`` (the
+    micrograph list a ManualPick or AutoPick job names: a trial's ManualPick folder was
+    refused for its ``micrographs_selected.star`` and ``coords_suffix_manualpick.star``)."""
+    name = Path(path).name
+    return name in BOOKKEEPING_FILES or (
+        name.startswith("coords_suffix_") and name.endswith(".star")
+    )
 
 
 #: The napari annotations' sidecar files (io.annotations keeps them: its one suffix).
@@ -406,7 +418,7 @@ def pick_files(items: Iterable[str | os.PathLike]) -> list[tuple[Path, bool]]:
     A folder's :data:`BOOKKEEPING_FILES` are left out.
     """
     found = expand_inputs(items, pick_file_suffixes(), "pick files")
-    kept = [(p, folder) for p, folder in found if not (folder and p.name in BOOKKEEPING_FILES)]
+    kept = [(p, folder) for p, folder in found if not (folder and is_bookkeeping_file(p))]
     if found and not kept:
         raise ValueError(
             f"{found[0][0].parent}: no pick files in this folder (only "

@@ -1996,8 +1996,10 @@ def scale_lines(
         factor is 1). Warnings: the general model barely sees the particles
         (:func:`~napari_cryopick.core.scale_search.barely_sees`), or it is more
         confident still beyond the range searched, so the diameter may be off
-        (:func:`~napari_cryopick.core.scale_search.beyond_range`).
+        (:func:`~napari_cryopick.core.scale_search.beyond_range`), or most confident at
+        the smallest factor with a diameter too small to try a smaller one.
     """
+    from napari_cryopick.core.model.inputs import MAX_UPSCALE
     from napari_cryopick.core.scale_search import (
         LOW_CONFIDENCE,
         SCALE_FACTORS,
@@ -2051,6 +2053,16 @@ def scale_lines(
             f"the model is more confident still at {beyond:g} x the diameter{size}, beyond "
             f"the {searched} searched: the diameter given may be off; measure a few "
             f"particles and give their diameter{contrast}"
+        )
+    elif len(inside) > 1 and factor == min(inside) and not any(f < lo for f in probes):
+        # the probe below could not run: the detector cannot enlarge the micrographs that
+        # much (a trial's 10 px for 56 px ribosomes: 9,019 picks of noise, unwarned)
+        size = f" ({diameter_px:g} px)" if diameter_px else ""
+        warnings.append(
+            f"the model is most confident at the smallest factor searched ({factor:g} x), "
+            f"and the diameter given{size} is too small to try a smaller one (the detector "
+            f"enlarges a micrograph at most {MAX_UPSCALE:g} times): the diameter given may "
+            f"be off; measure a few particles and give their diameter{contrast}"
         )
     return line, tuple(warnings)
 
