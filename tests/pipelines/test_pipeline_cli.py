@@ -691,6 +691,8 @@ def test_filter_of_a_relion_index_outside_the_project_and_with_a_missing_file(
     assert main(["filter", str(index), "--threshold", "0.05", "--out", str(outside)]) == 1
     captured = capsys.readouterr()
     assert "data row 3" in captured.err
+    # said as missing, not as a project folder not found (the others were found in it)
+    assert "mic_002_autopick.star' is missing (not in the project folder" in captured.err
     assert "2 of 3 coordinate files listed" in captured.out
     new = starfile.read(outside / "autopick.star", always_dict=True)["coordinate_files"]
     assert new["rlnMicrographName"].tolist() == table["rlnMicrographName"].tolist()[:2]

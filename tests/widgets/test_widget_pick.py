@@ -323,6 +323,10 @@ def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):
     assert widget.load_button.isEnabled()
     assert widget.load_model(saved) is True
     assert session(viewer).model is not before
+    # Load with the box emptied: said so (a trial read ".: is a folder, not a model file")
+    widget.model_edit.clear()
+    assert widget.load_model(widget.model_edit.text()) is False
+    assert widget.status.text().startswith("No model file given"), widget.status.text()
 
 
 def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(

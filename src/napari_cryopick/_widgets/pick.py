@@ -577,6 +577,12 @@ class PickWidget(QWidget):
                 "Picking or exporting runs: load the model when it is done (or Cancel)."
             )
             return False
+        if not str(path).strip():  # an empty box read as "." ('.: is a folder', a trial)
+            self.status.setText(
+                "No model file given: type or browse to a .pt file (the bundled general "
+                "model picks when none is loaded)."
+            )
+            return False
         path = Path(path)
         try:
             model, metadata = load_checkpoint(path)

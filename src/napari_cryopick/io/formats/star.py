@@ -367,6 +367,15 @@ def _index_files(
             files.append((None, f"data row {row}: the coordinate file listed is this file"))
             continue
         files.append((listed, ""))
+    if first_project is not None:  # the project folder is known: the file is just missing
+        texts = text_column(index, INDEX_LABEL, "")
+        for row, (found, problem) in enumerate(files):
+            if found is None and problem.endswith("(RELION's project folder)"):
+                files[row] = (
+                    None,
+                    f"data row {row + 1}: coordinate file {texts[row]!r} is missing (not in "
+                    f"the project folder {first_project}, where the other rows' files are)",
+                )
     return files, first_project
 
 
