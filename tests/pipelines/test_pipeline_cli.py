@@ -183,6 +183,17 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
 
 def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):
     assert _relion(tiny_model) == 0
+    # the headers' 2 A/px against the table's 1 A/px: said (a trial's list gave the movies'
+    # 1 A/px for 4 A/px micrographs: 1 pick in 10 micrographs, exit 0, unsaid)
+    err = capsys.readouterr().err
+    assert "a pixel size of 1 A, its MRC header 2 A: the list's is used" in err, err
+    # a row listed twice is said as such (it read "X and X would both be picked into")
+    twice = relion_project / "CtfFind/job003/twice.star"
+    twice.write_text(MICROGRAPHS_CTF + "MotionCorr/job002/Movies/GridA/mic_001.mrc 1 4.1\n")
+    assert main(["relion", "--o", "External/job009/", "--in_mics", str(twice), "--j", "1",
+                 "--model", str(tiny_model), "--diameter-A", "24"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "MotionCorr/job002/Movies/GridA/mic_001.mrc is listed twice" in err, err
     job = relion_project / "External/job004"
     before = tree_bytes(job)
     capsys.readouterr()
@@ -1202,6 +1213,11 @@ def test_relion_job_that_goes_well_writes_nothing_to_standard_error(relion_proje
     progress bar and information line of a job that went well was there."""
     import subprocess
 
+    import mrcfile
+
+    for name in LISTED:  # headers that agree with the optics table: nothing to warn of
+        with mrcfile.open(relion_project / name, mode="r+") as opened:
+            opened.voxel_size = 1.0
     command = [
         sys.executable,
         "-m",
