@@ -618,3 +618,23 @@ def test_duplicate_clicks_are_left_out_of_training_and_said(tmp_path, make_blobs
         sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "m0.star"])
     assert len(sets[0].picks[0]) == len(table)
     assert "4 duplicate pick(s) left out, within 0.1 diameter of another pick" in caplog.text
+
+
+def test_two_micrograph_files_of_one_name_are_named_both(tmp_path):
+    # a trial's Movies/061.mrc and Movies/GridB/061.mrc read "repeated: 061_10028"
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    rng = np.random.default_rng(0)
+    files = []
+    for folder in ("GridA", "GridB"):
+        (tmp_path / folder).mkdir()
+        files.append(tmp_path / folder / "m0.mrc")
+        write_mrc(files[-1], rng.normal(size=(64, 64)).astype(np.float32))
+    write_picks(make_picks([20.0], [20.0]), tmp_path / "m0.star")
+    with pytest.raises(ValueError, match="micrograph names must be unique") as raised:
+        training_sets_from_files(
+            [str(f) for f in files], [str(tmp_path / "m0.star")], diameter_px=16.0
+        )
+    assert str(files[0]) in str(raised.value)
+    assert str(files[1]) in str(raised.value)

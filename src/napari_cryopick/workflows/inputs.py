@@ -516,7 +516,15 @@ def training_sets_from_files(
     names = [Path(path).stem for path in paths]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"micrograph names must be unique; repeated: {', '.join(duplicates)}")
+        # the files too (a trial's Movies/061.mrc and Movies/GridB/061.mrc read "repeated:
+        # 061", as if one file were given twice)
+        first = duplicates[0]
+        files = [str(path) for path in paths if Path(path).stem == first]
+        more = f" (and {len(duplicates) - 1} more names)" if len(duplicates) > 1 else ""
+        raise ValueError(
+            f"micrograph names must be unique (picks go by name): {first} is "
+            f"{' and '.join(files[:2])}{more}; rename one, or train on them apart"
+        )
     headers = _headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A)
     name_set = set(names)
     shapes = _MadeWhenAsked(names, lambda name: headers[name].shape)
