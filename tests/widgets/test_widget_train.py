@@ -74,6 +74,13 @@ def test_training_set_lists_datasets(annotated):
     assert train.datasets_table.item(0, 2).text() == "30"
 
 
+def test_the_time_limit_takes_quarter_minutes(annotated):
+    # a trial could not set 45 s: one decimal of minutes made 0.75 min 0.8 (48 s)
+    _viewer, train, _ = annotated
+    train.time_spin.setValue(0.75)
+    assert train.build_request().time_limit_s == pytest.approx(45.0)
+
+
 def test_the_training_set_follows_clicks_and_names_made_after_train_docked(annotated, qtbot):
     # a trial: clicks made with Train docked never reached its table, and a data set
     # renamed in Annotate stayed in the Data set box, so the model was saved under a
