@@ -337,11 +337,19 @@ def test_selecting_a_micrograph_keeps_one_active_layer(
     assert "061_10028 negative" not in viewer.layers
     viewer.layers.selection.active = viewer.layers["061_10028"]
     assert widget.micrograph_combo.currentText() == "061_10028"  # followed
-    assert "061_10028 negative" in viewer.layers  # made for the first click
+    # another micrograph starts with the kind of objects clicked last, not negatives (a
+    # trial's first particle clicks on the next micrograph were saved as negatives)
+    assert widget.kind_combo.currentText() == "particle"
+    assert "061_10028 particle" in viewer.layers  # made for the first click
     assert viewer.layers.selection.active is viewer.layers["061_10028"]
     assert set(viewer.layers.selection) == {viewer.layers["061_10028"]}
-    assert widget.activate() is viewer.layers["061_10028 negative"]
+    assert widget.activate() is viewer.layers["061_10028 particle"]
     assert viewer.layers.selection.active.mode == "add"
+    # negatives chosen here stay while this micrograph is worked on
+    widget.kind_combo.setCurrentText("negative")
+    assert widget.activate() is viewer.layers["061_10028 negative"]
+    viewer.layers.selection.active = viewer.layers["061_10028"]
+    assert widget.kind_combo.currentText() == "negative"
 
 
 def test_a_renamed_micrograph_layer_stays_listed_and_its_clicks_its_own(

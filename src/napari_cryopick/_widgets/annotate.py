@@ -384,6 +384,8 @@ class AnnotateWidget(QWidget):
         self._pending: set[str] = set()
         self._loaded: set[str] = set()
         self._hooked: weakref.WeakSet = weakref.WeakSet()  # annotation layers saved on edit
+        self._object_kind = "particle"  # the kind of objects clicked last (not negatives)
+        self._negatives_on: str | None = None  # the micrograph "negative" was chosen on
         self._measure_layer = None
         self.last_saved: Path | None = None
         #: {micrograph: warning}: the micrograph that last took its settings, when it took
@@ -468,7 +470,7 @@ class AnnotateWidget(QWidget):
         self._save_timer.timeout.connect(self.save_pending)
 
         self.micrograph_combo.currentTextChanged.connect(self._on_micrograph_chosen)
-        self.kind_combo.currentTextChanged.connect(lambda _kind: self.activate())
+        self.kind_combo.currentTextChanged.connect(self._on_kind_chosen)
         # choosing the kind already shown selects its layer again (a trial had selected
         # the micrograph, chose "particle" again: nothing happened, clicks went nowhere)
         self.kind_combo.activated.connect(lambda _index: self.activate())
@@ -798,17 +800,35 @@ class AnnotateWidget(QWidget):
         self._kind_of_saved(micrograph_layer)
         self.set_micrograph(micrograph_layer)
 
+    def _on_kind_chosen(self, kind: str) -> None:
+        mlayer = self.micrograph_layer()
+        if kind != "negative":
+            self._object_kind = kind
+        elif mlayer is not None:  # negatives of this micrograph (the next starts anew)
+            self._negatives_on = micrograph_name(mlayer)
+        self.activate()
+
     def _kind_of_saved(self, micrograph_layer: Any) -> None:
         """The kind box shows the one kind of particle, vesicle or fiber that the
         micrograph's objects have, when they have one (a vesicle trial's first click on
         a reopened vesicle micrograph added a 100 px particle; a click on a ribosome
-        micrograph chosen after a vesicle one drew a circle). Otherwise it stays."""
+        micrograph chosen after a vesicle one drew a circle). Otherwise it stays, except
+        "negative": a new micrograph starts with the kind of objects clicked last (a
+        trial marked junk on one micrograph; its first clicks on the next, on
+        particles, were saved as negatives)."""
+        current = self.kind_combo.currentText()
+        if current != "negative":
+            self._object_kind = current
         counts = annotations_from_layers(self.viewer, micrograph_layer).counts()
         kinds = [k for k in ("particle", "vesicle", "fiber") if counts.get(k)]
-        if len(kinds) == 1 and kinds[0] != self.kind_combo.currentText():
+        wanted = kinds[0] if len(kinds) == 1 else current
+        if wanted == "negative" and micrograph_name(micrograph_layer) != self._negatives_on:
+            wanted = getattr(self, "_object_kind", "particle")
+        if wanted != current:
             self.kind_combo.blockSignals(True)
-            self.kind_combo.setCurrentText(kinds[0])
+            self.kind_combo.setCurrentText(wanted)
             self.kind_combo.blockSignals(False)
+        self._negatives_on = micrograph_name(micrograph_layer) if wanted == "negative" else None
 
     def _on_active_layer(self, event: Any = None) -> None:
         """Follow the layer the user selects: a micrograph, or an annotation layer of one."""
