@@ -187,6 +187,11 @@ def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tin
     # 1 A/px for 4 A/px micrographs: 1 pick in 10 micrographs, exit 0, unsaid)
     err = capsys.readouterr().err
     assert "a pixel size of 1 A, its MRC header 2 A: the list's is used" in err, err
+    # cryopick pick of the list says so too
+    assert main(["pick", "CtfFind/job003/micrographs_ctf.star", "--model", str(tiny_model),
+                 "--diameter-A", "24", "--out", "listed"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "cryopick pick: warning: CtfFind/job003/micrographs_ctf.star gives" in err, err
     # a row listed twice is said as such (it read "X and X would both be picked into")
     twice = relion_project / "CtfFind/job003/twice.star"
     twice.write_text(MICROGRAPHS_CTF + "MotionCorr/job002/Movies/GridA/mic_001.mrc 1 4.1\n")

@@ -265,7 +265,16 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         from napari_cryopick.io.paths import micrograph_pixel_sizes
 
         # the pixel size of a cryoSPARC exposures list (psize_A) beats the MRC header
-        sizes = micrograph_pixel_sizes(getattr(args, "inputs", None) or [])
+        inputs = getattr(args, "inputs", None) or []
+        sizes = micrograph_pixel_sizes(inputs)
+        if sizes and getattr(args, "pixel_size", None) is None:
+            from napari_cryopick.io.micrographs import listed_pixel_size_warning
+            from napari_cryopick.io.paths import MICROGRAPH_LIST_SUFFIXES
+
+            lists = [str(i) for i in inputs if Path(i).suffix.lower() in MICROGRAPH_LIST_SUFFIXES]
+            warning = listed_pixel_size_warning(", ".join(lists) or "the micrograph list", sizes)
+            if warning:
+                print(f"cryopick {command}: warning: {warning}", file=sys.stderr)
         job = batch.run_batch(request, options, pixel_sizes=sizes)
         description = "picking"
     try:

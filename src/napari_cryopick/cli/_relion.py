@@ -201,11 +201,7 @@ def _items(job_dir: Path, star: Path) -> tuple[list, list]:
     return micrographs, items
 
 
-#: How far (as a ratio) a micrograph list's pixel size may be from its MRC header's unsaid.
-PIXEL_SIZE_TOLERANCE = 0.1
-
-
-def _check_pixel_sizes(star: Path, micrographs: list, checked: int = 5) -> None:
+def _check_pixel_sizes(star: Path, micrographs: list) -> None:
     """Warn when the list's pixel size is not the MRC header's (the first few files).
 
     The list's is used, as RELION does; but a list without
@@ -213,26 +209,13 @@ def _check_pixel_sizes(star: Path, micrographs: list, checked: int = 5) -> None:
     which binning in motion correction multiplies: a trial's list said 1 Å/px for
     micrographs of 4 Å/px, and the job picked 1 particle in 10 micrographs, exit 0.
     """
-    import mrcfile
+    from napari_cryopick.io.micrographs import listed_pixel_size_warning
 
-    for micrograph in micrographs[:checked]:
-        listed = micrograph.pixel_size
-        if not listed or Path(micrograph.path).suffix.lower() != ".mrc":
-            continue
-        try:
-            with mrcfile.open(micrograph.path, header_only=True, permissive=True) as opened:
-                header = float(opened.voxel_size.x)
-        except (OSError, ValueError):
-            continue  # the file's own problem is said when it is picked
-        if header > 0 and abs(listed / header - 1.0) > PIXEL_SIZE_TOLERANCE:
-            print(
-                f"cryopick relion: warning: {star} gives {micrograph.name} a pixel size of "
-                f"{listed:g} A, its MRC header {header:g} A: the list's is used (as RELION "
-                "does), and diameters in A become pixels with it; if the header is right, "
-                "the list's optics table (rlnMicrographPixelSize) is not",
-                file=sys.stderr,
-            )
-            return
+    warning = listed_pixel_size_warning(
+        star, {m.path: m.pixel_size for m in micrographs if m.pixel_size}, "as RELION does"
+    )
+    if warning:
+        print(f"cryopick relion: warning: {warning}", file=sys.stderr)
 
 
 @contextlib.contextmanager

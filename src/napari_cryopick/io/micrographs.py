@@ -410,3 +410,38 @@ def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | Non
         if pixel_size is not None:
             mrc.voxel_size = float(pixel_size)
     return path
+
+
+#: How far (as a ratio) a micrograph list's pixel size may be from the MRC header's unsaid.
+PIXEL_SIZE_TOLERANCE = 0.1
+
+
+def listed_pixel_size_warning(
+    listing: str | os.PathLike,
+    sizes: dict,
+    why: str = "",
+    checked: int = 5,
+) -> str | None:
+    """What to say when a micrograph list's pixel sizes (``{file: Å/px}``) are not the MRC
+    headers' (more than :data:`PIXEL_SIZE_TOLERANCE` apart; the first ``checked`` MRC
+    files are opened, header only). None: they agree, or nothing to compare."""
+    import mrcfile
+
+    tried = 0
+    for path, listed in sizes.items():
+        if tried >= checked or not listed or Path(path).suffix.lower() != ".mrc":
+            continue
+        tried += 1
+        try:
+            with mrcfile.open(path, header_only=True, permissive=True) as opened:
+                header = float(opened.voxel_size.x)
+        except (OSError, ValueError):
+            continue  # the file's own problem is said when it is read
+        if header > 0 and abs(float(listed) / header - 1.0) > PIXEL_SIZE_TOLERANCE:
+            return (
+                f"{listing} gives {path} a pixel size of {float(listed):g} A, its MRC header "
+                f"{header:g} A: the list's is used{f' ({why})' if why else ''}, and "
+                "diameters in A become pixels with it; if the header is right, the list is "
+                "not (RELION: the optics table's rlnMicrographPixelSize; cryoSPARC: psize_A)"
+            )
+    return None
