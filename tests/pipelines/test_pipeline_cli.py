@@ -163,6 +163,14 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
     assert main(["filter", "External/job004", "--format", "cbox", "--box-size", "32",
                  "--out", "cbox4"]) == 0  # fmt: skip
     assert "TIFF" not in capsys.readouterr().err
+    # evaluated against other picks: said too (a trial's AP 0.004 for a good job, unsaid)
+    main(["evaluate", "--pred", "External/job005/autopick.star", "--truth",
+          "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "External/job005/autopick.star (prediction) is a RELION index of TIFF" in err, err
+    main(["evaluate", "--pred", "External/job004/autopick.star", "--truth",
+          "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
+    assert "TIFF" not in capsys.readouterr().err
 
 
 def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, tiny_model, capsys):

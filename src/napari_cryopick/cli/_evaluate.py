@@ -115,6 +115,7 @@ def _pick_files(paths: list[Path], what: str, format: str | None = None) -> list
     except FileNotFoundError:
         missing = next(p for p in paths if not Path(p).exists())
         raise CLIError(f"{missing}: {what} file or folder does not exist") from None
+    _warn_relion_tiff([path for path, _ in found], what)
     if format is None or format not in FORMATS:
         return [path for path, _ in found]
     suffixes = {suffix.lower() for suffix in FORMATS[format].SUFFIXES}
@@ -125,6 +126,36 @@ def _pick_files(paths: list[Path], what: str, format: str | None = None) -> list
             f"among the {what} files"
         )
     return chosen
+
+
+def _warn_relion_tiff(files: list[Path], what: str) -> None:
+    """Warn when a RELION coordinate index lists TIFF micrographs: RELION counts their y
+    from the image's last row (it reads TIFF flipped), napari, crYOLO and Topaz from its
+    first, so its picks compared with other files' come out far apart (a trial: AP 0.004
+    for a good job, unsaid)."""
+    from napari_cryopick.io.formats.star import read_coordinate_index
+
+    for path in files:
+        if path.suffix.lower() != ".star":
+            continue
+        try:
+            index = read_coordinate_index(path)
+        except (ValueError, OSError):
+            continue  # said when it is read
+        tiffs = [
+            n
+            for n, _f, _p in (index.entries if index else [])
+            if n.lower().endswith((".tif", ".tiff"))
+        ]
+        if tiffs:
+            print(
+                f"cryopick evaluate: warning: {path} ({what}) is a RELION index of TIFF "
+                f"micrographs (e.g. {tiffs[0]}): RELION counts their y from the image's "
+                "last row, napari, crYOLO, Topaz and cryopick pick from its first; compare "
+                "it only with files of RELION's convention",
+                file=sys.stderr,
+            )
+            return
 
 
 def read_pick_files(
