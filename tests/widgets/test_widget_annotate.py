@@ -517,3 +517,18 @@ def test_the_eye_icons_switch_the_micrograph_clicks_go_to(
     assert viewer.layers.selection.active.name == "062_10028 particle"
     assert not viewer.layers["061_10028"].visible
     assert not viewer.layers["061_10028 particle"].visible
+    # every micrograph hidden: no annotation layer left on the empty canvas to click on
+    viewer.layers["062_10028"].visible = False
+    assert not viewer.layers["062_10028 particle"].visible
+    assert str(viewer.layers["062_10028 particle"].mode) != "add"
+    viewer.layers["062_10028"].visible = True
+    assert viewer.layers["062_10028 particle"].visible
+    # negatives marked on 062, then 061 shown with its eye icon: its particle layer takes
+    # the next click (a re-trial: the micrograph image stayed selected, the click was lost)
+    widget.kind_combo.setCurrentText("negative")
+    assert viewer.layers.selection.active.name == "062_10028 negative"
+    viewer.layers["061_10028"].visible = True
+    active = viewer.layers.selection.active
+    assert active.name == "061_10028 particle"
+    assert active.mode == "add"
+    assert widget.kind_combo.currentText() == "particle"

@@ -912,6 +912,13 @@ def _follow_eye_icon(viewer: Any, layer: Any) -> None:
     else:  # hidden: the top-most micrograph still visible is the one seen
         visible = [m for m in micrograph_layers(viewer) if m.visible]
         if not visible:
+            # none seen: its annotation layers go too (napari leaves a hidden layer in
+            # pan-zoom mode), so a click on the empty canvas adds nothing to it (a re-trial)
+            hidden = micrograph_name(layer)
+            for other in list(viewer.layers):
+                meta = other.metadata
+                if meta.get(ROLE_KEY) == "annotation" and meta.get("micrograph") == hidden:
+                    other.visible = False
             return
         shown = visible[-1]
     name = micrograph_name(shown)
@@ -928,7 +935,15 @@ def _follow_eye_icon(viewer: Any, layer: Any) -> None:
         mode = _ADD_MODES.get(kind, "")
 
     viewer.layers.selection.active = shown  # Annotate, docked, follows and makes its layers
-    target = find_annotation_layer(viewer, name, kind) if kind else None
+    target = None
+    # Annotate starts another micrograph with the kind of objects clicked last, not
+    # negatives (a re-trial: after negatives, the eye switch left no layer to click on)
+    for wanted in (kind, "particle", "vesicle", "fiber") if kind else ():
+        target = find_annotation_layer(viewer, name, wanted)
+        if target is not None:
+            if wanted != kind:
+                mode = _ADD_MODES.get(wanted, "")
+            break
     if target is not None:
         target.visible = True
         viewer.layers.selection.active = target

@@ -271,9 +271,8 @@ class ReviewPanel(QWidget):
         listed = name_list(names, 3)
         self._say(
             f"{listed} opened again: {'its' if len(names) == 1 else 'their'} picks are back "
-            f"with your corrections (as you left them when "
-            f"{'it was' if len(names) == 1 else 'they were'} closed)"
-            f"{_no_heatmap(state, names)}."
+            # "when closed" was wrong after a crash (a re-trial killed napari)
+            f"with your corrections, as you left them{_no_heatmap(state, names)}."
         )
 
     def say_restored(self) -> None:
