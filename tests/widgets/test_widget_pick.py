@@ -2014,6 +2014,8 @@ def test_corrections_back_on_several_micrographs_are_all_named(
     paths = [str(tmp_path / "data" / f"{name}.png") for name in (NAME, "062_10028")]
     for name in (NAME, "062_10028"):
         viewer.layers.remove(viewer.layers[name])
+    said = widget.status.text()
+    assert f"{NAME}, 062_10028 closed: their picks and your corrections" in said, said
     for path in paths:
         viewer.open(path, plugin="napari-cryopick")
     said = widget.status.text()

@@ -19,6 +19,7 @@ and the results of a closed micrograph leave the session.
 from __future__ import annotations
 
 import contextlib
+import logging
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -73,6 +74,8 @@ from .shown import (
     as_shown,
     default_pick_config,
 )
+
+logger = logging.getLogger(__name__)
 
 _MANUAL_COLOUR = np.array([1.0, 1.0, 1.0, 1.0])
 
@@ -975,8 +978,10 @@ def _start_autosave(viewer: Any) -> None:
 
     def _fire() -> None:
         # the viewer may be closing or closed: a safety net never raises into Qt
-        with contextlib.suppress(RuntimeError, KeyError, ValueError, AttributeError):
+        try:
             autosave_corrections(viewer)
+        except Exception:  # what failed is logged; the edit itself stays in the session
+            logger.debug("saving the corrections failed", exc_info=True)
 
     timer.timeout.connect(_fire)
     state.autosave_timer = timer

@@ -53,7 +53,8 @@ __all__ = ["REVIEW_DELAY_MS", "ReviewPanel"]
 
 #: Milliseconds the review table waits after the last slider move or edit before it follows.
 REVIEW_DELAY_MS = 150
-#: Seconds within which micrographs whose corrections came back are said in one line.
+#: Seconds within which micrographs whose corrections came back (or were closed with
+#: corrections) are said in one line.
 RESTORED_TOGETHER_S = 5.0
 
 
@@ -249,25 +250,35 @@ class ReviewPanel(QWidget):
         elif name in state.discarded_corrections:
             # closed with corrections not yet kept (a trial lost them without a word)
             state.discarded_corrections.discard(name)
+            # closed together (a re-trial's two closed micrographs: the last one named)
+            names = [n for n in self._together("_closed_at", name) if n not in state.pick_results]
+            one = len(names) == 1
             self._say(
-                f"{name} closed: its picks and your corrections of them (picks deleted, "
-                "moved or added) are kept aside: open the same file again and they come "
-                "back (in a later napari session too); until then Export leaves it out."
+                f"{name_list(names, 3)} closed: {'its' if one else 'their'} picks and your "
+                "corrections of them (picks deleted, moved or added) are kept aside: open "
+                f"the same {'file' if one else 'files'} again and they come back (in a later "
+                f"napari session too); until then Export leaves {'it' if one else 'them'} out."
             )
 
-    def _on_corrections_restored(self, name: str) -> None:
+    def _together(self, attribute: str, name: str) -> list[str]:
+        """``name`` and the names given the last :data:`RESTORED_TOGETHER_S` seconds
+        under ``attribute`` (an event of several micrographs at once is said once)."""
         import time
 
+        now = time.monotonic()
+        recent = {
+            n: t for n, t in getattr(self, attribute, {}).items() if now - t < RESTORED_TOGETHER_S
+        }
+        recent[name] = now
+        setattr(self, attribute, recent)
+        return list(recent)
+
+    def _on_corrections_restored(self, name: str) -> None:
         state = session(self.viewer)
         state.restored_unsaid.discard(name)
         # micrographs opened together (napari's File > Open of several) are said together:
         # a trial's status named only the last of two whose corrections came back
-        now = time.monotonic()
-        recent = getattr(self, "_restored_at", {})
-        recent = {n: t for n, t in recent.items() if now - t < RESTORED_TOGETHER_S}
-        recent[name] = now
-        self._restored_at = recent
-        names = [n for n in recent if n in state.pick_results]
+        names = [n for n in self._together("_restored_at", name) if n in state.pick_results]
         listed = name_list(names, 3)
         self._say(
             f"{listed} opened again: {'its' if len(names) == 1 else 'their'} picks are back "
