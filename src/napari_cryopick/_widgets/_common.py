@@ -134,10 +134,8 @@ class SessionState:
         self.following = False
         #: True while :func:`show_only_micrograph` sets layers' visibility (not the user).
         self.showing_only = False
-        #: Qt single-shot timer of the corrections' autosave (:mod:`.result_layers`);
-        #: what it last wrote, by micrograph name (a digest: nothing rewritten unchanged).
+        #: Qt single-shot timer of the corrections' autosave (:mod:`.result_layers`).
         self.autosave_timer: Any = None
-        self.autosaved: dict[str, str] = {}
         self.retained: set[str] = set()
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None

@@ -823,7 +823,7 @@ class AnnotateWidget(QWidget):
         kinds = [k for k in ("particle", "vesicle", "fiber") if counts.get(k)]
         wanted = kinds[0] if len(kinds) == 1 else current
         if wanted == "negative" and micrograph_name(micrograph_layer) != self._negatives_on:
-            wanted = getattr(self, "_object_kind", "particle")
+            wanted = self._object_kind
         if wanted != current:
             self.kind_combo.blockSignals(True)
             self.kind_combo.setCurrentText(wanted)

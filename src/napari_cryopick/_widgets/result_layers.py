@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.pick_table import at_negatives, empty_picks
+from napari_cryopick.core.pick_table import at_negatives, empty_picks, far_from
 from napari_cryopick.layers.results import (
     ROLE_KEY,
     SHOWS_KEY,
@@ -860,7 +860,6 @@ def follow_micrographs(viewer: Any) -> None:
             elif path is not None:  # none left (used as labels, or picked anew)
                 _forget_corrections(path)
             del state.pick_results[name]
-            state.autosaved.pop(name, None)
             state.closed_picked.add(name)
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
         if state.displayed is not None and state.displayed not in open_names:
@@ -967,7 +966,7 @@ def _start_autosave(viewer: Any) -> None:
     killed process, a session's wall time). Each edit of a shared result
     layer (points, circles, paths) restarts a single-shot timer of
     :data:`AUTOSAVE_DELAY_S`; when it fires, :func:`autosave_corrections` runs
-    on the GUI thread (a file of a few kB; unchanged picks are not rewritten).
+    on the GUI thread (a file of a few kB, written atomically).
     """
     from qtpy.QtCore import QTimer
 
@@ -1020,30 +1019,9 @@ def autosave_corrections(viewer: Any) -> Path | None:
     if not _kept_worth(viewer, name, layer):
         # none left (used as training labels): a file kept before, by this session or
         # another, would bring back what is used already
-        state.autosaved.pop(name, None)
         _forget_corrections(path)
         return None
-    result = state.pick_results[name]
-    digest = _result_digest(result)
-    if state.autosaved.get(name) == digest:
-        return None
-    written = _save_corrections(result, path)
-    if written is not None:
-        state.autosaved[name] = digest
-    return written
-
-
-def _result_digest(result: ShownResult) -> str:
-    """A digest of what :func:`_save_corrections` writes of ``result``'s picks."""
-    import hashlib
-
-    picks = result.picks
-    digest = hashlib.sha1(pd.util.hash_pandas_object(picks, index=False).to_numpy().tobytes())
-    for array in (result.original, result.negatives):
-        if array is not None:
-            digest.update(np.ascontiguousarray(array, np.float64).tobytes())
-    digest.update(repr((sorted(result.edited), result.deleted_shapes)).encode())
-    return digest.hexdigest()
+    return _save_corrections(state.pick_results[name], path)
 
 
 def _restore_corrections(viewer: Any, layer: Any) -> None:
@@ -1130,15 +1108,8 @@ def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
         return True
     from .annotate import current_labels
 
-    labels = current_labels(viewer, micrograph_layer, "particle")
-    if not len(labels):
-        return True
-    points = labels[["x", "y"]].to_numpy(float)
-    nearest = np.min(
-        np.hypot(*(hand.to_numpy(float)[:, None, :] - points[None, :, :]).transpose(2, 0, 1)),
-        axis=1,
-    )
-    return bool((nearest > 1.0).any())
+    # more than a pixel from every particle label (all of them when there are none)
+    return bool(len(far_from(hand, current_labels(viewer, micrograph_layer, "particle"), 1.0)))
 
 
 def _forget_corrections(path: Any) -> None:

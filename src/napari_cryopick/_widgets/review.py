@@ -95,6 +95,8 @@ class ReviewPanel(QWidget):
         super().__init__()
         self.viewer = viewer
         self._threshold_for = threshold_for
+        #: micrograph name -> when it was closed with corrections / when they came back
+        self._recent: dict[str, dict[str, float]] = {"closed": {}, "restored": {}}
         self._say = say
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
         self._picks_folder: Path | None = None
@@ -251,7 +253,7 @@ class ReviewPanel(QWidget):
             # closed with corrections not yet kept (a trial lost them without a word)
             state.discarded_corrections.discard(name)
             # closed together (a re-trial's two closed micrographs: the last one named)
-            names = [n for n in self._together("_closed_at", name) if n not in state.pick_results]
+            names = [n for n in self._together("closed", name) if n not in state.pick_results]
             one = len(names) == 1
             self._say(
                 f"{name_list(names, 3)} closed: {'its' if one else 'their'} picks and your "
@@ -260,17 +262,15 @@ class ReviewPanel(QWidget):
                 f"napari session too); until then Export leaves {'it' if one else 'them'} out."
             )
 
-    def _together(self, attribute: str, name: str) -> list[str]:
-        """``name`` and the names given the last :data:`RESTORED_TOGETHER_S` seconds
-        under ``attribute`` (an event of several micrographs at once is said once)."""
+    def _together(self, event: str, name: str) -> list[str]:
+        """``name`` and the micrographs of the same ``event`` ("closed", "restored") in the
+        last :data:`RESTORED_TOGETHER_S` seconds (several at once are said once)."""
         import time
 
         now = time.monotonic()
-        recent = {
-            n: t for n, t in getattr(self, attribute, {}).items() if now - t < RESTORED_TOGETHER_S
-        }
+        recent = {n: t for n, t in self._recent[event].items() if now - t < RESTORED_TOGETHER_S}
         recent[name] = now
-        setattr(self, attribute, recent)
+        self._recent[event] = recent
         return list(recent)
 
     def _on_corrections_restored(self, name: str) -> None:
@@ -278,7 +278,7 @@ class ReviewPanel(QWidget):
         state.restored_unsaid.discard(name)
         # micrographs opened together (napari's File > Open of several) are said together:
         # a trial's status named only the last of two whose corrections came back
-        names = [n for n in self._together("_restored_at", name) if n in state.pick_results]
+        names = [n for n in self._together("restored", name) if n in state.pick_results]
         listed = name_list(names, 3)
         self._say(
             f"{listed} opened again: {'its' if len(names) == 1 else 'their'} picks are back "

@@ -133,7 +133,7 @@ def _warn_relion_tiff(files: list[Path], what: str) -> None:
     from the image's last row (it reads TIFF flipped), napari, crYOLO and Topaz from its
     first, so its picks compared with other files' come out far apart (a trial: AP 0.004
     for a good job, unsaid)."""
-    from napari_cryopick.io.formats.star import read_coordinate_index
+    from napari_cryopick.io.formats.star import RELION_TIFF_Y, read_coordinate_index
 
     for path in files:
         if path.suffix.lower() != ".star":
@@ -142,17 +142,12 @@ def _warn_relion_tiff(files: list[Path], what: str) -> None:
             index = read_coordinate_index(path)
         except (ValueError, OSError):
             continue  # said when it is read
-        tiffs = [
-            n
-            for n, _f, _p in (index.entries if index else [])
-            if n.lower().endswith((".tif", ".tiff"))
-        ]
+        tiffs = index.tiff_micrographs() if index is not None else []
         if tiffs:
             print(
                 f"cryopick evaluate: warning: {path} ({what}) is a RELION index of TIFF "
-                f"micrographs (e.g. {tiffs[0]}): RELION counts their y from the image's "
-                "last row, napari, crYOLO, Topaz and cryopick pick from its first; compare "
-                "it only with files of RELION's convention",
+                f"micrographs (e.g. {tiffs[0][0]}): {RELION_TIFF_Y}; compare it only with "
+                "files of RELION's convention",
                 file=sys.stderr,
             )
             return

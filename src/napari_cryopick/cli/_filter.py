@@ -386,25 +386,24 @@ def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) ->
     cannot mirror them (an interop trial's CBOX of a RELION job over TIFF
     micrographs came out upside down, unsaid).
     """
+    from napari_cryopick.io.formats.star import RELION_TIFF_Y
+
     names = sorted(
         {
             name
             for _index, read in indexes
-            for name, file, _problem in read.entries
+            for name, file in read.tiff_micrographs()
             if file is not None
             and file.resolve() in written
-            and Path(str(name)).suffix.lower() in (".tif", ".tiff")
             and _output_format(file, args.format) != "star"
         }
     )
     if names:
         print(
             f"cryopick filter: warning: {len(names)} file(s) of TIFF micrographs from a "
-            f"RELION index (e.g. {names[0]}): RELION counts their y from the image's last "
-            "row (it reads TIFF images flipped), crYOLO, Topaz, EMAN2 and napari from its "
-            f"first; the --format {args.format} files keep RELION's y: mirror them "
-            "(y -> height - 1 - y), or pick the micrographs again with 'cryopick pick' "
-            "for those programs",
+            f"RELION index (e.g. {names[0]}): {RELION_TIFF_Y}; the --format {args.format} "
+            "files keep RELION's y: mirror them (y -> height - 1 - y), or pick the "
+            "micrographs again with 'cryopick pick' for those programs",
             file=sys.stderr,
         )
 

@@ -485,7 +485,7 @@ def _note_tiff_rows(request) -> None:
     """Say that RELION reads TIFF micrographs bottom row first when STAR files of TIFF
     micrographs are written as the file's rows (an interop trial: Extract would cut every
     particle at its mirror position; ``cryopick relion`` writes them as RELION reads)."""
-    from napari_cryopick.workflows.pick import is_tiff
+    from napari_cryopick.io.micrographs import is_tiff
 
     if request.flip_y or "star" not in request.formats:
         return

@@ -290,6 +290,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     from napari_cryopick.cli._defaults import dataclass_defaults
     from napari_cryopick.cli._pick import print_scale, view_request_fields
     from napari_cryopick.core.progress import drive
+    from napari_cryopick.io.micrographs import is_tiff
     from napari_cryopick.io.relion import (
         abort_requested,
         write_coordinate_files_star,
@@ -302,7 +303,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         run_batch,
         settings_fingerprint,
     )
-    from napari_cryopick.workflows.pick import PickRequest, is_tiff
+    from napari_cryopick.workflows.pick import PickRequest
 
     if args.j < 1:
         raise CLIError(f"--j must be >= 1, got {args.j}")

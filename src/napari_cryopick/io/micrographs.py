@@ -23,6 +23,7 @@ __all__ = [
     "MICROGRAPH_SUFFIXES",
     "Micrograph",
     "MicrographError",
+    "is_tiff",
     "read_micrograph",
     "write_mrc",
 ]
@@ -34,6 +35,13 @@ MICROGRAPH_SUFFIXES: tuple[str, ...] = (".mrc", ".mrcs", ".tif", ".tiff", ".png"
 _MRC_SUFFIXES = (".mrc", ".mrcs")
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _PLAIN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def is_tiff(path: Any) -> bool:
+    """Whether ``path`` names a TIFF file (``.tif``, ``.tiff``; None: no)."""
+    return path is not None and Path(str(path)).suffix.lower() in _TIFF_SUFFIXES
+
+
 # ITU-R BT.709 luma weights, the ones scikit-image's rgb2gray uses.
 _LUMA = np.array([0.2125, 0.7154, 0.0721])
 _MOTION_CORRECTION_HINT = (

@@ -1630,6 +1630,7 @@ def write_micrograph_picks(
     """
     import numpy as np
 
+    from napari_cryopick.io.micrographs import is_tiff
     from napari_cryopick.io.pickfiles import BOXED_FORMATS, write_picks
 
     check_fiber_formats(kinds, request.formats)
@@ -1677,11 +1678,6 @@ def write_micrograph_picks(
             _write_fibers(request, item, paths, target, format, flip=flip)
             written.append(target)
     return written
-
-
-def is_tiff(path: Any) -> bool:
-    """Whether ``path`` names a TIFF file (``.tif``, ``.tiff``; None: no)."""
-    return path is not None and Path(path).suffix.lower() in (".tif", ".tiff")
 
 
 def output_paths(stem: Path, formats: Sequence[str], kinds: Sequence[str]) -> list[Path]:

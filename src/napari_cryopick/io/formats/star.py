@@ -320,6 +320,20 @@ class CoordinateIndex:
     entries: list[tuple[str, Path | None, str]]
     project_dir: Path | None
 
+    def tiff_micrographs(self) -> list[tuple[str, Path | None]]:
+        """``(micrograph name, coordinate file)`` of the rows naming TIFF micrographs, whose
+        coordinates RELION counts in its own frame (:data:`RELION_TIFF_Y`)."""
+        from napari_cryopick.io.micrographs import is_tiff
+
+        return [(name, file) for name, file, _problem in self.entries if is_tiff(name)]
+
+
+#: Why coordinates of TIFF micrographs in RELION's files differ from everyone else's.
+RELION_TIFF_Y = (
+    "RELION counts their y from the image's last row (it reads TIFF images flipped), "
+    "napari, crYOLO, Topaz, EMAN2 and cryopick pick from its first"
+)
+
 
 def read_coordinate_index(path: str | Path) -> CoordinateIndex | None:
     """The rows of a coordinate-file index, or ``None`` for an ordinary pick file.
