@@ -1720,6 +1720,7 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     assert NAME in state.pick_results
     said = pick.status.text()
     assert f"{NAME}: picks are back with your corrections, as you left them" in said, said
+    assert "in an earlier napari session" in said  # not "when closed": it may have crashed
     assert "no heatmap (not kept on disk): Pick current draws it again" in said
     # with the diameter they were picked at (a re-trial: 100 px shown, re-picked at it)
     from napari_cryopick._widgets._common import micrograph_diameter

@@ -295,8 +295,9 @@ class ReviewPanel(QWidget):
             note = _no_heatmap(state, sorted(names))
             names.clear()
             self._say(
-                f"{listed}: picks are back with your corrections, as you left them when "
-                f"napari last closed them{note}."
+                # "when napari last closed them" was wrong after a crash or a kill
+                f"{listed}: picks are back with your corrections, as you left them in an "
+                f"earlier napari session{note}."
             )
 
     def listen_to_edits(self, layer: Any) -> None:
