@@ -101,8 +101,11 @@ def _claims(path: Path) -> bool:
     if suffix == ".star":
         # coordinates, or RELION's index of coordinate files (an External or AutoPick
         # job's autopick.star: the files it lists are read)
-        head = _head(path)
-        return "rlnCoordinateX" in head or "rlnMicrographCoordinates" in head
+        # (and one meant to be picks whose columns are misspelt or missing, as "_rlnCoordX"
+        # or a micrograph list: read, and what is missing is said, where napari said only
+        # that the reader "refused the file"; other STAR files, a model.star, are not ours)
+        head = _head(path).lower()
+        return "coord" in head or "rlnmicrographname" in head
     if suffix in (".box", ".cbox", ".cs"):
         return True
     first_line = next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
@@ -111,17 +114,21 @@ def _claims(path: Path) -> bool:
         # column 'y' (columns found: x, yy, diameter)"), where napari said only that the
         # reader "refused the file" (a trial)
         return looks_like_csv_picks(first_line, either=True)
-    return looks_like_topaz(first_line) or looks_like_csv_picks(first_line)
+    # a Topaz header with a misspelt column ("x" for "x_coord") is claimed too, and said
+    meant_as_topaz = "image_name" in first_line or "_coord" in first_line
+    return looks_like_topaz(first_line) or looks_like_csv_picks(first_line) or meant_as_topaz
 
 
 def get_picks_reader(path: str | Sequence[str]) -> ReaderFunction | None:
     """Reader for pick files (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles ``.cs``),
     ``None`` for other files.
 
-    ``.star`` files must hold ``rlnCoordinateX`` or be RELION's index of
-    coordinate files (``rlnMicrographCoordinates``); ``.txt`` and ``.csv`` files
-    are claimed only when their header looks like picks (Topaz header, or a
-    CSV header with ``x`` and ``y``); ``.json`` files only when they are fiber
+    ``.star`` files must name coordinates (``rlnCoordinateX``, RELION's index of
+    coordinate files ``rlnMicrographCoordinates``, or a misspelt column with "coord")
+    or micrographs (``rlnMicrographName``); ``.txt`` and ``.csv`` files are claimed only
+    when their header looks like picks (a Topaz header, even with a misspelt column, or
+    a CSV header with ``x`` or ``y``); a claimed file that cannot be read is refused
+    with what is wrong in it, naming it; ``.json`` files only when they are fiber
     centre lines (``cryopick simulate``'s ``fibers/<micrograph>.json``).
     """
     paths = _paths(path)

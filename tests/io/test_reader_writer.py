@@ -341,6 +341,31 @@ def test_a_csv_with_a_misspelt_column_is_read_and_its_problem_said(tmp_path):
         reader(str(bad))
 
 
+def test_a_star_or_topaz_file_with_misspelt_columns_is_read_and_its_problem_said(tmp_path):
+    # napari said only that the reader "refused the file" for a STAR file whose coordinate
+    # columns are misspelt (the command line said which blocks it found)
+    cases = {
+        "coords.star": (
+            "data_\nloop_\n_rlnCoordX #1\n_rlnCoordY #2\n10 20\n",
+            r"coords.star: no block with rlnCoordinateX and rlnCoordinateY columns",
+        ),
+        "micrographs.star": (
+            "data_micrographs\nloop_\n_rlnMicrographName #1\nm.mrc\n",
+            r"micrographs.star: no block with rlnCoordinateX",
+        ),
+        "topaz.txt": (
+            "image_name\tx\ty\nm\t1\t2\n",
+            r"topaz.txt: cannot tell the pick format .*Topaz header",
+        ),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        reader = _reader.get_picks_reader(str(tmp_path / name))
+        assert reader is not None, name
+        with pytest.raises(ValueError, match=message):
+            reader(str(tmp_path / name))
+
+
 def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     data = np.random.default_rng(0).normal(size=(64, 80)).astype(np.float32)
