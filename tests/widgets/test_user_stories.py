@@ -1104,6 +1104,48 @@ def test_size_filter_on_reloaded_candidates_matches_cryopick_filter(make_napari_
 # --- fibers: draw paths, train, pick traced paths ---
 
 
+def _click_at(viewer, qtbot, yx, double=False):
+    """A real mouse click on the canvas at world position ``yx`` (row, column)."""
+    canvas = viewer.window._qt_viewer.canvas
+    x, y, _z, w = canvas.view.scene.transform.map([yx[1], yx[0], 0, 1])
+    point = QPoint(round(x / w), round(y / w))
+    qtbot.mouseMove(canvas.native, point)
+    qtbot.mouseClick(canvas.native, Qt.LeftButton, pos=point)
+    if double:
+        qtbot.mouseDClick(canvas.native, Qt.LeftButton, pos=point)
+    qtbot.wait(20)
+
+
+def test_a_fiber_clicked_point_by_point_is_one_path(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    # a trial: in napari's "add_path" mode (freehand since napari 0.5) clicks along 3
+    # fibers made 14 two-point paths, every other gap left unlabelled; the user guide
+    # says: click along each fiber, double-click to end it
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer(show=True)
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    viewer.open(str(_micrograph_file(tmp_path, "fibers")), plugin=PLUGIN)
+    annotate.diameter_spin.setValue(16)
+    paths = annotate.set_kind("fiber")
+    viewer.reset_view()
+    qtbot.wait(50)
+    fibers = [
+        [(40.0, 30.0), (60.0, 70.0), (80.0, 110.0), (100.0, 150.0), (120.0, 190.0)],
+        [(200.0, 40.0), (190.0, 100.0), (180.0, 160.0)],
+    ]
+    for fiber in fibers:
+        for index, yx in enumerate(fiber):
+            _click_at(viewer, qtbot, yx, double=index == len(fiber) - 1)
+    assert [shape for shape in paths.shape_type] == ["path", "path"]
+    for drawn, clicked in zip(paths.data, fibers):
+        distinct = np.unique(np.round(drawn), axis=0)
+        assert len(distinct) == len(clicked)
+        # every clicked point is a vertex (within a screen pixel or two)
+        gaps = np.linalg.norm(np.asarray(clicked)[:, None] - drawn[None], axis=2).min(axis=1)
+        assert gaps.max() < 3.0
+
+
 @pytest.mark.slow
 def test_fibers_traced_from_the_gui_follow_the_fibers(
     make_napari_viewer, qtbot, tmp_path, monkeypatch
@@ -1136,7 +1178,7 @@ def test_fibers_traced_from_the_gui_follow_the_fibers(
     annotate.dataset_edit.editingFinished.emit()
     annotate.diameter_spin.setValue(width)  # for fibers: their width
     paths = annotate.set_kind("fiber")
-    assert paths.mode == "add_path"
+    assert paths.mode == "add_polyline"
     # the user clicks along each fiber every ~2 widths (napari rows/cols)
     drawn = [picks_to_napari(make_picks(line[::4, 0], line[::4, 1])) for line in simulated.fibers]
     paths.add(drawn, shape_type="path")

@@ -45,7 +45,7 @@ def test_kinds_get_styled_layers(annotate):
     assert particles.current_size == pytest.approx(56.0)
     for kind, expected_type, mode in (
         ("vesicle", "shapes", "add_ellipse"),
-        ("fiber", "shapes", "add_path"),
+        ("fiber", "shapes", "add_polyline"),
         ("negative", "points", "add"),
     ):
         widget.set_kind(kind)

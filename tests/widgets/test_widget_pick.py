@@ -898,6 +898,11 @@ def test_a_circle_or_path_deleted_beside_another_is_seen_as_deleted():
     assert _deleted_shapes("vesicle", circles, circles.iloc[[1]]) == ((300.0, 300.0),)
     moved = circles.iloc[[1]].assign(x=325.0, diameter=64.0)  # moved and resized: kept
     assert _deleted_shapes("vesicle", circles.iloc[[1]], moved) == ()
+    # a trial dragged a 190 px circle by 60 px: moved (its old centre, inside it, was
+    # made a negative on the vesicle); dragged clear of its old centre: deleted there
+    vesicle = make_picks([264.0], [740.0], diameter=190.0, score=0.8, kind="vesicle")
+    assert _deleted_shapes("vesicle", vesicle, vesicle.assign(x=324.0)) == ()
+    assert _deleted_shapes("vesicle", vesicle, vesicle.assign(x=364.0)) == ((264.0, 740.0),)
     one = np.column_stack([np.linspace(0, 200, 21), np.linspace(0, 200, 21)])
     two = np.column_stack([np.linspace(0, 200, 21), np.linspace(200, 0, 21)])
     paths = paths_to_picks([one, two], diameter=10.0).assign(score=0.7)
