@@ -1137,7 +1137,7 @@ def test_a_fiber_clicked_point_by_point_is_one_path(
     for fiber in fibers:
         for index, yx in enumerate(fiber):
             _click_at(viewer, qtbot, yx, double=index == len(fiber) - 1)
-    assert [shape for shape in paths.shape_type] == ["path", "path"]
+    assert list(paths.shape_type) == ["path", "path"]
     for drawn, clicked in zip(paths.data, fibers):
         distinct = np.unique(np.round(drawn), axis=0)
         assert len(distinct) == len(clicked)
