@@ -1667,6 +1667,9 @@ def test_closing_a_micrograph_with_corrections_keeps_them_until_it_opens_again(
     viewer.layers.remove(viewer.layers[NAME])
     state = session(viewer)
     assert NAME not in state.pick_results
+    # no micrograph left: no result layers either (an empty 'cryopick picks' and the
+    # last heatmap stayed in the layer list)
+    assert not [layer.name for layer in viewer.layers if layer.metadata.get("cryopick_shows")]
     assert f"{NAME} closed: its picks and your corrections of them" in widget.status.text()
     assert "open the same file again" in widget.status.text()
     widget.export(tmp_path / "out", "star")

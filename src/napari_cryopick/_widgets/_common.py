@@ -136,6 +136,9 @@ class SessionState:
         self.showing_only = False
         #: Qt single-shot timer of the corrections' autosave (:mod:`.result_layers`).
         self.autosave_timer: Any = None
+        #: The review table is closing one micrograph to open the next: the shared result
+        #: layers stay while none is open (they are kept for the next one).
+        self.replacing = False
         self.retained: set[str] = set()
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None

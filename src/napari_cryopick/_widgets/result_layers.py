@@ -871,6 +871,13 @@ def follow_micrographs(viewer: Any) -> None:
                 display(real, micrograph_name(current) if current is not None else None)
         for name in closed:
             state.picks_changed.emit(name)
+        if removed is not None and not micrograph_layers(real) and not state.replacing:
+            # no micrograph left to show them on: the shared result layers go too (a
+            # trial: an empty 'cryopick picks' and the last micrograph's heatmap stayed
+            # in the list); the review table, opening the next at once, keeps them
+            for layer in [layer for layer in real.layers if layer.metadata.get(SHOWS_KEY)]:
+                if layer in real.layers:
+                    real.layers.remove(layer)
 
     def _on_visible(event: Any) -> None:
         if not state.showing_only:

@@ -234,11 +234,15 @@ class ReviewPanel(QWidget):
             return
         previous, self._review_open = self._review_open, name
         state = session(self.viewer)
-        for mlayer in micrograph_layers(self.viewer):
-            if previous is not None and micrograph_name(mlayer) == previous:
-                state.retained.add(previous)  # its picks, corrected, stay for export and return
-                self.viewer.layers.remove(mlayer)
-        self.viewer.open(str(path), plugin="napari-cryopick")
+        state.replacing = True  # the result layers stay for the next micrograph
+        try:
+            for mlayer in micrograph_layers(self.viewer):
+                if previous is not None and micrograph_name(mlayer) == previous:
+                    state.retained.add(previous)  # its picks, corrected, stay for export
+                    self.viewer.layers.remove(mlayer)
+            self.viewer.open(str(path), plugin="napari-cryopick")
+        finally:
+            state.replacing = False
         if name in state.pick_results:
             display(self.viewer, name)  # back to a reviewed one: as the user left it
         elif self._picks_folder is not None:
