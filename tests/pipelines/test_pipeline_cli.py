@@ -379,13 +379,68 @@ def test_filter_splits_a_file_of_many_micrographs_into_one_file_each(tmp_path, c
     out = tmp_path / "boxes"
     assert main(["filter", str(source), "--format", "cbox", "--box-size", "64",
                  "--out", str(out)]) == 0  # fmt: skip
-    assert sorted(p.name for p in out.iterdir()) == ["mic_a.cbox", "mic_b.cbox"]
+    # (and the record of what it wrote: a later filter there may replace them)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cryopick_manifest.jsonl",
+        "mic_a.cbox",
+        "mic_b.cbox",
+    ]
     assert len(read_picks(out / "mic_a.cbox")) == 2
     assert "one per micrograph" in capsys.readouterr().err
     kept = tmp_path / "kept"
     assert main(["filter", str(source), "--format", "box", "--threshold", "0.5",
                  "--out", str(kept)]) == 0  # fmt: skip
     assert [len(read_picks(kept / f"{m}.box")) for m in ("mic_a", "mic_b")] == [1, 1]
+
+
+def test_filter_replaces_only_the_files_an_earlier_filter_wrote(tmp_path, capsys):
+    # a trial: 'cryopick filter ... --out hp' replaced the user's hand picks
+    # hp/311_10028.csv without a word (cryopick pick refuses that)
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    table = make_picks([10, 50, 90], [20, 60, 100], score=[0.9, 0.2, 0.8],
+                       micrograph=["mic_a", "mic_a", "mic_b"], diameter=30.0)  # fmt: skip
+    (tmp_path / "in").mkdir()
+    source = write_picks(table, tmp_path / "in" / "mic_a.csv", "csv")
+    out = tmp_path / "hand"
+    out.mkdir()
+    hand = out / "mic_a.csv"
+    hand.write_text("x,y,diameter\n10,10,56\n")
+    filtering = ["filter", str(source), "--threshold", "0.5", "--out", str(out)]
+    assert main(filtering) == 2
+    error = capsys.readouterr().err
+    assert "1 file(s) would be replaced that no earlier cryopick filter" in error
+    assert "mic_a.csv" in error
+    assert "--overwrite" in error
+    assert hand.read_text() == "x,y,diameter\n10,10,56\n"
+    # into a new folder, then again at another threshold: its own files are replaced
+    fresh = tmp_path / "filtered"
+    assert main(["filter", str(source), "--threshold", "0.5", "--out", str(fresh)]) == 0
+    assert main(["filter", str(source), "--threshold", "0.1", "--out", str(fresh)]) == 0
+    assert len(read_picks(fresh / "mic_a.csv")) == 3
+    # ... unless the user changed them since
+    (fresh / "mic_a.csv").write_text("x,y,diameter\n1,1,30\n")
+    assert main(["filter", str(source), "--threshold", "0.5", "--out", str(fresh)]) == 2
+    assert len(read_picks(fresh / "mic_a.csv")) == 1
+    capsys.readouterr()
+    assert main([*filtering, "--overwrite"]) == 0
+    assert len(read_picks(hand)) == 2
+    # files of one micrograph each, known only when written: a hand-made one stays
+    boxes = tmp_path / "boxes"
+    boxes.mkdir()
+    (boxes / "mic_b.box").write_text("1\t1\t30\t30\n")
+    splitting = ["filter", str(source), "--format", "box", "--box-size", "30", "--out", str(boxes)]
+    assert main(splitting) == 2
+    error = capsys.readouterr().err
+    assert "failed" in error
+    assert "(mic_b.box)" in error
+    assert "one per micrograph" not in error  # nothing was written
+    assert sorted(p.name for p in boxes.iterdir()) == ["mic_b.box"]
+    assert (boxes / "mic_b.box").read_text() == "1\t1\t30\t30\n"
+    assert main([*splitting, "--overwrite"]) == 0
+    assert len(read_picks(boxes / "mic_a.box")) == 2
+    assert main(splitting) == 0  # its own now
 
 
 def test_filter_writes_topaz_targets_for_binned_micrographs(tmp_path, capsys):

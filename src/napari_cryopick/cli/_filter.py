@@ -47,6 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="PICKFILE_OR_FOLDER")
     parser.add_argument("--out", metavar="FOLDER", type=Path, required=True, help="output folder")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=(
+            "replace files in --out that no earlier cryopick filter into it wrote, or that "
+            "changed since (your own pick files, a pick run's, your corrections): refused "
+            "without it"
+        ),
+    )
+    parser.add_argument(
         "--threshold",
         metavar="T",
         type=float,
@@ -214,7 +223,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         # a crYOLO filament CBOX holds its boxes: rewritten as CBOX, the same boxes (an
         # interop trial's came back every half width from the start, the last box lost)
         as_boxes = format == "cbox" and source_format == "cbox"
-        target = _write_fibers(passed[fibers], path, target, format, options, as_boxes)
+        target = _write_fibers(passed[fibers], path, target, format, options, as_boxes, args)
         passed = passed[~fibers].reset_index(drop=True)
         apart = int(fibers.sum())
         if not len(passed):
@@ -225,10 +234,10 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         # after its micrograph, as crYOLO and EMAN2 read them (a trial was refused, told
         # to call a Python function)
         files = write_picks_per_micrograph(passed, target.parent, format, **options)
-        print(
+        _after_write(
+            args,
             f"cryopick filter: {path.name}: {len(files)} {format} files, one per micrograph, "
-            f"in {target.parent}",
-            file=sys.stderr,
+            f"in {getattr(args, '_folder', target.parent)}",
         )
         return len(passed)
     write_picks(passed, target, format, **options)
@@ -256,7 +265,7 @@ def _warn_of_kind_lost(args: argparse.Namespace, passed: Any, format: str) -> No
 
 
 def _write_fibers(
-    fibers, path: Path, target: Path, format: str, options: dict, as_boxes: bool
+    fibers, path: Path, target: Path, format: str, options: dict, as_boxes: bool, args
 ) -> Path:
     """Write the fiber picks of ``path`` to ``target`` (:func:`write_fiber_table`, one
     file per micrograph for CBOX; ``as_boxes``: the vertices are a CBOX file's boxes);
@@ -286,10 +295,10 @@ def _write_fibers(
                 box_size_px=options.get("box_size"),
                 as_boxes=as_boxes,
             )
-        print(
+        _after_write(
+            args,
             f"cryopick filter: {path.name}: {len(names)} {format} filament files, one per "
-            f"micrograph, in {target.parent}",
-            file=sys.stderr,
+            f"micrograph, in {getattr(args, '_folder', target.parent)}",
         )
     return target.with_name(f"{target.stem}_particles{target.suffix}")
 
@@ -408,6 +417,68 @@ def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) ->
         )
 
 
+def _after_write(args: argparse.Namespace, text: str) -> None:
+    """Say ``text`` (on stderr) once the files it speaks of are in place."""
+    notes = getattr(args, "_notes", None)
+    if notes is None:
+        print(text, file=sys.stderr)
+    else:
+        notes.append(text)
+
+
+def _foreign_text(out: Path, found: list[Path]) -> str:
+    names = ", ".join(os.path.relpath(path, out) for path in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return (
+        f"{len(found)} file(s) would be replaced that no earlier cryopick filter into "
+        f"{out} wrote, or that changed since ({names}{more}): filter into another folder, "
+        "move them away, or give --overwrite to replace them"
+    )
+
+
+def _refuse_to_replace(out: Path, targets: list[Path], recorded: dict) -> None:
+    """Refuse (exit 2) when an output would replace a file of ``out`` that no earlier
+    ``cryopick filter`` (or pick run) into it wrote as it is now: a trial's filter into a
+    folder of hand picks replaced ``311_10028.csv`` without a word, which ``cryopick
+    pick`` refuses."""
+    from napari_cryopick.workflows.batch import foreign_files
+
+    found = foreign_files(out, targets, recorded=recorded)
+    if found:
+        raise CLIError(_foreign_text(out, found))
+
+
+def _write_unless_foreign(
+    table, keep, path: Path, target: Path, format: str, listed_by, args, out: Path, recorded
+) -> tuple[int, list[Path]]:
+    """:func:`_write` into a staging folder beside ``target``, then every file it wrote
+    moved into place, unless one would replace a file no cryopick run wrote (a file per
+    micrograph, a fibers' file: their names are known only once written); returns the
+    picks written and the files."""
+    import tempfile
+
+    from napari_cryopick.workflows.batch import foreign_files
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".cryopick-filter-") as staging:
+        args._folder, args._notes = target.parent, []  # what the messages name, said later
+        try:
+            count = _write(table, keep, path, Path(staging) / target.name, format, listed_by, args)
+            notes = args._notes
+        finally:
+            del args._folder, args._notes
+        produced = sorted(p for p in Path(staging).iterdir() if p.is_file())
+        files = [target.parent / p.name for p in produced]
+        found = [] if args.overwrite else foreign_files(out, files, recorded=recorded)
+        if found:
+            raise ValueError(_foreign_text(out, found))
+        for staged, final in zip(produced, files):
+            os.replace(staged, final)
+    for note in notes:
+        print(note, file=sys.stderr)
+    return count, files
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick filter``; returns the exit code."""
     import numpy as np
@@ -418,6 +489,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_cryopick.io.formats.star import read_listed
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks
+    from napari_cryopick.workflows.batch import record_filtered, recorded_outputs
 
     _check(args)
     files, indexes, problems = _expand_indexes([path for path, _ in pick_files(args.inputs)])
@@ -450,8 +522,13 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"{args.out}: the output {target} would replace an input file")
     if len(set(new_indexes)) < len(new_indexes) or set(new_indexes) & set(targets):
         raise CLIError(f"{args.out}: two outputs would have the same name; filter them apart")
+    recorded = recorded_outputs(out) if out.is_dir() else {}
+    if not args.overwrite:  # all at once, before anything is written (files a micrograph
+        # each, and fibers' files, are checked as they are written)
+        _refuse_to_replace(out, [*targets, *new_indexes], recorded)
     # one line and exit 2 for an --out that cannot be written, not one error a file
     check_output_folder(args.out, "--out")
+    made: list[Path] = []  # the files written
     for problem in problems:
         print(f"cryopick filter: failed {problem}", file=sys.stderr)
     kept = total = 0
@@ -475,8 +552,9 @@ def run(args: argparse.Namespace) -> int:
                 unscored.append(path)  # e.g. the BOX files beside a picker's STAR files
                 continue
             keep = keep_mask(table, path, args)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written_picks = _write(table, keep, path, target, format, listed_by, args)
+            written_picks, files = _write_unless_foreign(
+                table, keep, path, target, format, listed_by, args, out, recorded
+            )
         except (ValueError, OSError) as error:
             text = str(error)  # the readers' messages start with the file already
             said = text if text.startswith(str(path)) else f"{path}: {text}"
@@ -485,6 +563,7 @@ def run(args: argparse.Namespace) -> int:
             errors += 1
             continue
         written[path.resolve()] = target
+        made += files
         kept += written_picks
         total += len(table)
         fibers_total += _fiber_count(table)
@@ -525,7 +604,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for (index, entries), folder in zip(indexes, new_indexes):
-        print(_write_index(index, entries, written, folder.parent, args))
+        said = _write_index(index, entries, written, folder.parent, args)
+        print(said)
+        if "no new index written" not in said:
+            made.append(folder)
+    # a later filter into --out may replace them; nothing else is replaced unsaid
+    record_filtered(out, [path for path in made if path.is_file()])
     if errors:
         return EXIT_BAD_INPUT if done == 0 else EXIT_FAILED
     return EXIT_OK

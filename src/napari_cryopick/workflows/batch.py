@@ -121,6 +121,9 @@ EXPORTED = "exported"
 #: Manifest status of the summary files a run wrote (no ``input``): a later run replaces
 #: them, a user's own ``summary.csv`` there is never replaced unsaid.
 SUMMARIZED = "summary"
+#: Manifest status of the files ``cryopick filter`` wrote (no ``input``): a later filter
+#: into the folder replaces them; a user's own files there are never replaced unsaid.
+FILTERED = "filtered"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_PNG = "summary.png"
 
@@ -587,11 +590,16 @@ def unrecorded_outputs(
 
 
 def foreign_files(
-    out_dir: Path, paths: Sequence[Path], include_exports: bool = False
+    out_dir: Path,
+    paths: Sequence[Path],
+    include_exports: bool = False,
+    recorded: Mapping[str, Recorded] | None = None,
 ) -> list[Path]:
     """Those of ``paths`` (files below ``out_dir``) that exist and that no record of the
-    folder's manifests wrote as they are now (:func:`recorded_outputs`)."""
-    recorded = recorded_outputs(out_dir, include_exports) if Path(out_dir).is_dir() else {}
+    folder's manifests wrote as they are now (:func:`recorded_outputs`; ``recorded``:
+    read before, by a caller that checks many times)."""
+    if recorded is None:
+        recorded = recorded_outputs(out_dir, include_exports) if Path(out_dir).is_dir() else {}
     found = []
     for path in paths:
         try:
@@ -617,6 +625,11 @@ def record_export(out_dir: Path, written: Sequence[Path]) -> None:
     """Record files the Pick widget exported into ``out_dir`` (a line of its manifest,
     status ``exported``): a later export there may replace them, a pick run may not."""
     _record_files(out_dir, written, EXPORTED)
+
+
+def record_filtered(out_dir: Path, written: Sequence[Path]) -> None:
+    """Record files ``cryopick filter`` wrote into ``out_dir`` (status ``filtered``)."""
+    _record_files(out_dir, written, FILTERED)
 
 
 def _record_files(out_dir: Path, written: Sequence[Path], status: str) -> None:
