@@ -298,6 +298,33 @@ def test_cli_simulate_writes_files(tmp_path):
     assert info["config"]["shape"] == [96, 128]
 
 
+def test_cli_simulate_replaces_only_an_earlier_simulation(tmp_path, capsys):
+    # a trial: simulate into a folder holding a real data set's dataset.json and picks
+    # replaced both without a word
+    from napari_cryopick.cli import main
+
+    real = tmp_path / "real"
+    (real / "picks").mkdir(parents=True)
+    (real / "dataset.json").write_text('{"protein": "ribosome", "particle_diameter_px": 56}')
+    (real / "picks" / "sim_0000.csv").write_text("x,y\n1,2\n")
+    small = ["-n", "1", "--size", "64", "64", "--particles", "1", "--diameter", "12"]
+    assert main(["simulate", str(real), *small]) == 2
+    error = capsys.readouterr().err
+    assert "2 file(s) would be replaced that no earlier cryopick simulate wrote" in error
+    assert "dataset.json" in error
+    assert "--overwrite" in error
+    assert "ribosome" in (real / "dataset.json").read_text()
+    assert (real / "picks" / "sim_0000.csv").read_text() == "x,y\n1,2\n"
+    assert not (real / "micrographs").exists()
+    # an earlier simulation's folder is simulated again without a word
+    sim = tmp_path / "sim"
+    assert main(["simulate", str(sim), *small]) == 0
+    assert main(["simulate", str(sim), *small, "--seed", "3"]) == 0
+    assert json.loads((sim / "dataset.json").read_text())["seed"] == 3
+    assert main(["simulate", str(real), *small, "--overwrite"]) == 0
+    assert "ribosome" not in (real / "dataset.json").read_text()
+
+
 def test_cli_simulate_bad_input(tmp_path, capsys):
     from napari_cryopick.cli import main
 

@@ -55,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=(
+            "replace files of OUT_DIR that an earlier cryopick simulate did not write (a "
+            "dataset.json, micrographs or picks of the names it writes): refused without it"
+        ),
+    )
+    parser.add_argument(
         "--shape",
         nargs="+",
         default=list(defaults.shapes),
@@ -193,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
         n_fibers=args.fibers,
         fiber_width_px=args.fiber_width,
     )  # raises ValueError (exit code 2) on bad values
+    if not args.overwrite:
+        _refuse_to_replace(Path(args.out_dir), args.micrographs, args.prefix)
     job = simulate_dataset(
         args.out_dir, args.micrographs, config, seed=args.seed, name_prefix=args.prefix
     )
@@ -202,6 +212,36 @@ def run(args: argparse.Namespace) -> int:
     for line in _fewer_than_asked(Path(args.out_dir), paths, asked):
         print(f"cryopick simulate: note: {line}", file=sys.stderr)
     return EXIT_OK
+
+
+def _refuse_to_replace(out_dir: Path, count: int, prefix: str) -> None:
+    """Refuse (exit 2) to write into a folder that holds files of the names simulate
+    writes, unless an earlier ``cryopick simulate`` made it (its ``dataset.json`` says so):
+    a trial's simulate into a folder holding a real data set's ``dataset.json`` and picks
+    replaced both without a word."""
+    import json
+
+    dataset = out_dir / "dataset.json"
+    try:
+        source = json.loads(dataset.read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError, AttributeError):
+        source = None
+    if source == "napari-cryopick simulate":
+        return  # an earlier simulation's: a new one replaces it, as before
+    names = [f"{prefix}_{index:04d}" for index in range(count)]
+    planned = [dataset]
+    for name in names:
+        planned += [out_dir / "micrographs" / f"{name}.mrc", out_dir / "picks" / f"{name}.csv"]
+        planned.append(out_dir / "fibers" / f"{name}.json")
+    found = [path for path in planned if path.exists()]
+    if found:
+        shown = ", ".join(str(path.relative_to(out_dir)) for path in found[:3])
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        raise CLIError(
+            f"{out_dir}: {len(found)} file(s) would be replaced that no earlier cryopick "
+            f"simulate wrote ({shown}{more}): simulate into another folder, or give "
+            "--overwrite to replace them"
+        )
 
 
 def _fewer_than_asked(out_dir: Path, paths: list[Path], asked: dict[str, int]) -> list[str]:
