@@ -479,6 +479,23 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     np.testing.assert_allclose(table["rlnCoordinateX"], [10.0, 50.0])
 
 
+def test_export_replaces_only_a_file_an_earlier_export_wrote(tmp_path, capsys):
+    # a trial: 'cryosparc export ... --out mine.star' replaced the user's own STAR file
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    picks = write_picks(make_picks([10.0, 30.0], [20.0, 20.0], score=0.9), tmp_path / "m1.star")
+    mine = tmp_path / "mine.star"
+    mine.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 2\n")
+    exporting = ["cryosparc", "export", str(picks), "--out", str(mine)]
+    assert main(exporting) == 2
+    assert "no earlier cryopick cryosparc export wrote it" in capsys.readouterr().err
+    assert mine.read_text().endswith("1 2\n")
+    assert main([*exporting, "--overwrite"]) == 0
+    assert len(starfile.read(mine, always_dict=True)["particles"]) == 2
+    assert main(exporting) == 0  # its own now: replaced again
+
+
 def _two_pngs(folder):
     """``folder`` with two noise micrographs, m0.png and m1.png (96 x 128)."""
     import imageio.v3 as iio

@@ -85,6 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "says the picks' spread is meant (no binned-copies check; picks off an exposure are "
         "still refused)",
     )
+    export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out that no earlier cryopick cryosparc export wrote "
+        "(refused without it)",
+    )
     export.set_defaults(func=run_export)
     parser.set_defaults(func=_no_action(parser))
 
@@ -243,6 +249,26 @@ def _check_on_exposures(
         )
 
 
+def _refuse_to_replace(out: Path) -> None:
+    """Refuse (exit 2) an existing ``out`` that no earlier export wrote (a trial's export
+    replaced a STAR file of the user's without a word; ``cryopick train --out`` refuses
+    the like)."""
+    from napari_cryopick.io.cryosparc import EXPORT_MARK
+
+    if not out.is_file():
+        return
+    try:
+        with open(out, encoding="utf-8", errors="replace") as handle:
+            head = [handle.readline() for _ in range(4)]
+    except OSError:
+        return  # the write says what is wrong
+    if not any(line.strip() == EXPORT_MARK for line in head):
+        raise CLIError(
+            f"{out}: exists and no earlier cryopick cryosparc export wrote it: give a new "
+            "file, or --overwrite to replace it"
+        )
+
+
 def run_export(args: argparse.Namespace) -> int:
     """Run ``cryopick cryosparc export``; returns the exit code."""
     from napari_cryopick.cli._errors import check_output_file
@@ -270,6 +296,8 @@ def run_export(args: argparse.Namespace) -> int:
         # a re-trial's --out named a pick file of the folder exported: it was replaced by
         # the gathered STAR file of every micrograph, and the next export refused the folder
         raise CLIError(f"{args.out}: --out names one of the pick files exported; give a new file")
+    if not args.overwrite:
+        _refuse_to_replace(Path(args.out))
     if args.threshold is None:
         _note_candidates([Path(item) for item in args.inputs])
     names, shapes = (picked or None, {})

@@ -63,6 +63,10 @@ __all__ = [
 
 _UID_PREFIX = CRYOSPARC_UID
 _VERSION_LINE = "# version 30001"
+#: The comment line :func:`write_import_star` writes after the version line (a STAR
+#: comment cryoSPARC and RELION skip): ``cryopick cryosparc export`` replaces a file that
+#: has it, and refuses another (a user's own STAR file) without ``--overwrite``.
+EXPORT_MARK = "# written by cryopick cryosparc export"
 _MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
@@ -392,5 +396,5 @@ def write_import_star(
                 format_number(record.score, SCORE_DECIMALS) if np.isfinite(record.score) else "-999"
             )
         rows.append(row)
-    text = "\n" + _VERSION_LINE + "\n" + star_block("particles", labels, rows)
+    text = "\n" + _VERSION_LINE + "\n" + EXPORT_MARK + "\n" + star_block("particles", labels, rows)
     return atomic_write_text(path, text)
