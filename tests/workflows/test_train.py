@@ -271,6 +271,15 @@ def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, traini
     assert "the heads of toy will forget their data sets; --mode continual keeps them" in (
         caplog.text
     )
+    # joint from that model trains on this run's data sets alone too (a trial: unsaid)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        drive(train(replace(request, mode="joint")))
+    assert "--mode joint retrains the whole model on" in caplog.text
+    assert "the heads of toy will forget their data sets; --mode continual keeps them " in (
+        caplog.text
+    )
+    assert "give every data set's micrographs and picks to this joint run" in caplog.text
 
 
 def test_bad_requests_fail_at_once(training_set):

@@ -889,13 +889,20 @@ def base_model_warnings(
                 f"micrographs are {close[0]!r}'s, train them under that name (a new name "
                 "makes a new head and a second exemplar bank)"
             )
-    if mode == "finetune":
+    if mode in ("finetune", "joint"):
+        # joint from a model trains body and heads on this run's data sets alone, as
+        # finetune does (a trial's --mode joint --init was not warned; finetune was)
         others = [h for h in heads if h not in trained]
         if others:
+            together = (
+                " (or give every data set's micrographs and picks to this joint run)"
+                if mode == "joint"
+                else ""
+            )
             notes.append(
-                f"{wording.mode_name('finetune')} retrains the whole model on "
+                f"{wording.mode_name(mode)} retrains the whole model on "
                 f"{', '.join(trained)}: the heads of {', '.join(others)} will forget their "
-                f"data sets; {wording.mode_name('continual')} keeps them"
+                f"data sets; {wording.mode_name('continual')} keeps them{together}"
             )
     if mode == "continual":
         from napari_cryopick.core.continual import heads_to_adopt
