@@ -693,6 +693,23 @@ def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
     (said,) = drive(pick(_request(micrograph_files[:1], pixels, None, **binned))).warnings
     assert "trained at 20 px" in said
     assert "binned otherwise" in said
+    # a micrograph without a pixel size (a PNG) picked with the model trained in Å: at
+    # the training's pixels, said once a run (a trial's PNGs were, unsaid)
+    import imageio.v3 as iio
+
+    data = read_micrograph(micrograph_files[0]).data
+    (tmp_path / "png").mkdir()
+    pngs = []
+    for name in ("p1", "p2"):
+        scaled = (255 * (data - data.min()) / np.ptp(data)).astype(np.uint8)
+        iio.imwrite(tmp_path / "png" / f"{name}.png", scaled)
+        pngs.append(tmp_path / "png" / f"{name}.png")
+    outcome = drive(pick(_request(pngs, path, None, diameter_px=None)))
+    (said,) = outcome.warnings
+    assert "p1: no pixel size known" in said
+    assert "trained at 40 Å: picked at the 20.0 px it was trained at (2 Å/px)" in said
+    assert "give --pixel-size or --diameter" in said
+    assert drive(pick(_request(pngs, path, None, diameter_px=20.0))).warnings == ()
 
 
 def test_micrograph_without_contrast_is_skipped_with_its_reason(

@@ -1339,6 +1339,33 @@ def _warn_of_overridden_pixel_size(
     logger.warning(message)
 
 
+def _warn_of_unknown_pixel_size(
+    prepared: PreparedPick, micrograph: Any, head: str | None, diameter: float
+) -> None:
+    """Say so (once a run) when the model was trained in Å and this micrograph has no
+    pixel size (a PNG, an MRC with the placeholder 1.0 Å): it is picked at the pixels the
+    model was trained at, right only if it has the training's pixel size (a trial's PNGs,
+    perhaps binned exports, were picked at the training's 48 px without a word)."""
+    request = prepared.request
+    if request.diameter_px is not None or request.diameter_A is not None:
+        return
+    pixel = micrograph.pixel_size
+    if pixel and math.isfinite(pixel) and pixel > 0:
+        return
+    trained_A = trained_diameter_angstrom(prepared.card, head, request)
+    if trained_A is None or "unknown pixel size" in prepared.resolved_warnings:
+        return
+    message = (
+        f"{micrograph.name or micrograph.path}: no pixel size known (none in the file, or "
+        f"the placeholder 1.0 Å), and the model was trained at {trained_A:g} Å: picked at "
+        f"the {diameter:.1f} px it was trained at ({trained_A / diameter:.3g} Å/px), right "
+        "only if the micrograph has that pixel size (not if it was binned or exported at "
+        "another); give --pixel-size or --diameter (said once a run)"
+    )
+    prepared.resolved_warnings["unknown pixel size"] = message
+    logger.warning(message)
+
+
 def _warn_of_size(micrograph: Any, label: str, diameter: float) -> None:
     """Warn when a micrograph is smaller than one particle: a trial's 40 px micrograph
     gave an empty file without a word."""
@@ -1379,6 +1406,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     _warn_of_size(micrograph, str(source) if _is_path(source) else name, diameter)
     key = (round(float(diameter), 1), config.head)
     _warn_of_overridden_pixel_size(prepared, micrograph, config.head, diameter)
+    _warn_of_unknown_pixel_size(prepared, micrograph, config.head, diameter)
     in_angstrom = request.diameter_A is not None or (
         request.diameter_px is not None
         and trained_diameter_angstrom(prepared.card, config.head, request) is not None
