@@ -953,6 +953,29 @@ def test_cli_train_refuses_a_head_and_a_data_set_of_different_names(tmp_path, ca
     assert not (tmp_path / "m.pt").exists()
 
 
+def test_cli_train_on_pick_files_without_rows_says_they_are_empty(tmp_path, capsys):
+    # a trial: a header-only STAR named after the micrograph was told how pick files are
+    # matched by name
+    import numpy as np
+
+    from napari_cryopick.cli import main
+    from napari_cryopick.io.micrographs import write_mrc
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    write_mrc(tmp_path / "mics" / "m1.mrc", np.random.default_rng(0).normal(size=(64, 64)))
+    (tmp_path / "picks" / "m1.star").write_text(
+        "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
+    )
+    args = ["train", "--micrographs", str(tmp_path / "mics"), "--picks", str(tmp_path / "picks")]
+    assert main([*args, "--diameter", "10", "--out", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "their pick files hold no picks" in err
+    assert "m1.star: readable, with no rows" in err
+    assert "matched by its name" not in err
+    assert not (tmp_path / "m.pt").exists()
+
+
 def test_the_threshold_calibration_names_its_micrographs_in_its_messages():
     # a re-trial's calibration warned "1: the cap of 2331 fiber picks was reached"
     from napari_cryopick.core.pick_table import make_picks

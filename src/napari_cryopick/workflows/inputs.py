@@ -77,6 +77,23 @@ def candidate_share(picks: Any) -> float | None:
     return share if share >= CANDIDATE_MIN_SHARE else None
 
 
+def _empty_matched_files(found: Sequence[tuple[Path, bool]], names: set[str]) -> list[Path]:
+    """Those of the pick files ``found`` named after a micrograph of ``names`` that read
+    as valid files without picks."""
+    from napari_cryopick.io.pickfiles import match_name, read_picks
+
+    empty = []
+    for path, _folder in found:
+        if match_name(Path(path).stem, names) is None:
+            continue
+        try:
+            if not len(read_picks(path)):
+                empty.append(Path(path))
+        except (ValueError, OSError):
+            continue
+    return empty
+
+
 def read_training_picks(
     paths: Sequence[tuple[Path, bool]],
     names: set[str],
@@ -595,6 +612,15 @@ def training_sets_from_files(
                 f"only negatives ({len(table)} on {len(marked)} micrograph(s)){elsewhere}: "
                 "training needs particles too (a model learns what a particle is from them; "
                 "negatives only say what is not one)"
+            )
+        empty = _empty_matched_files(found, name_set)
+        if empty:
+            # the names matched: the files hold no rows (a trial's header-only STAR was
+            # told how pick files are matched by name)
+            raise ValueError(
+                f"no labelled particles for the given micrographs ({name_list(names)}): "
+                f"their pick files hold no picks ({name_list(str(p) for p in empty)}: "
+                "readable, with no rows); give the files with the clicks"
             )
         raise ValueError(
             f"no labelled particles in the pick files for the given micrographs "
