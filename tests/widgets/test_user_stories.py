@@ -971,6 +971,31 @@ def test_reviewing_a_folder_names_a_micrograph_of_that_name_open_from_elsewhere(
     assert str(folder / "m0.mrc") in pick.status.text()
 
 
+def test_reviewing_a_folder_says_a_micrograph_that_cannot_be_opened(make_napari_viewer, tmp_path):
+    """A re-trial: stepping to an unreadable micrograph raised out of the step, unsaid,
+    and left the result layers with no micrograph open."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    _micrograph_file(folder, "m0", shape=(256, 256))
+    _micrograph_file(folder, "m1", shape=(256, 256), seed=1)
+    (tmp_path / "picks").mkdir()
+    write_picks(_candidates(20).assign(micrograph="m0"), tmp_path / "picks" / "m0.star", "star")
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.review.review_folder(folder, tmp_path / "picks") == 2
+    assert pick.review.step_micrograph(+1) == "m0"
+    assert "m0 picks" in viewer.layers
+    (folder / "m1.mrc").write_bytes(b"not an MRC file")
+    assert pick.review.step_micrograph(+1) == "m1"  # the row, to step on from
+    assert f"{folder / 'm1.mrc'} could not be opened" in pick.status.text()
+    assert "m1.mrc: not a valid MRC file" in pick.status.text()
+    assert not [layer.name for layer in viewer.layers if layer.metadata.get("cryopick_shows")]
+    assert pick.review.step_micrograph(-1) == "m0"  # back: it opens with its picks
+    assert "m0 picks" in viewer.layers
+
+
 def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     """The reviewed flag is kept with the pick files and comes back in a new session."""
     import json
@@ -1144,6 +1169,50 @@ def test_a_fiber_clicked_point_by_point_is_one_path(
         # every clicked point is a vertex (within a screen pixel or two)
         gaps = np.linalg.norm(np.asarray(clicked)[:, None] - drawn[None], axis=2).min(axis=1)
         assert gaps.max() < 3.0
+
+    # a re-trial left a fiber unfinished (no double-click): it was saved with a vertex
+    # where the mouse left the canvas, and after Alt-1, Alt-3 the next fiber's clicks
+    # joined it into one path
+    unfinished = [(230.0, 30.0), (235.0, 80.0), (240.0, 130.0)]
+    for yx in unfinished:
+        _click_at(viewer, qtbot, yx)
+    canvas = viewer.window._qt_viewer.canvas
+    qtbot.mouseMove(canvas.native, QPoint(5, 5))  # towards the layer list
+    qtbot.wait(20)
+
+    def saved_paths():
+        annotate.save_all()
+        saved = load_annotations(viewer.layers["fibers"].source.path)
+        fibers_saved = saved.of_kind("fiber")
+        return [t[["x", "y"]].to_numpy() for _, t in fibers_saved.groupby("tube_id", sort=True)]
+
+    last = saved_paths()[-1]  # Save now ends the path as it was clicked
+    np.testing.assert_allclose(last[:, ::-1], unfinished, atol=3.0)
+    assert len(paths.data) == 3
+    _click_at(viewer, qtbot, (20.0, 200.0))  # a new path, not the unfinished one's
+    _click_at(viewer, qtbot, (60.0, 220.0))
+    annotate.set_kind("particle")  # Alt-1, then Alt-3: the path ends where it was
+    annotate.set_kind("fiber")
+    again = [(150.0, 200.0), (170.0, 230.0)]
+    for index, yx in enumerate(again):
+        _click_at(viewer, qtbot, yx, double=index == len(again) - 1)
+    ends = saved_paths()
+    assert len(ends) == 5
+    np.testing.assert_allclose(ends[3][:, ::-1], [(20.0, 200.0), (60.0, 220.0)], atol=3.0)
+    np.testing.assert_allclose(np.unique(np.round(ends[4][:, ::-1]), axis=0), again, atol=3.0)
+    # another micrograph opened mid-fiber, then back: the path ended there, the next
+    # clicks make a path of their own
+    _click_at(viewer, qtbot, (100.0, 230.0))
+    _click_at(viewer, qtbot, (120.0, 240.0))
+    viewer.open(str(_micrograph_file(tmp_path, "other", seed=3)), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "other", timeout=5000)
+    annotate.micrograph_combo.setCurrentText("fibers")
+    paths = annotate.set_kind("fiber")
+    for index, yx in enumerate(again):
+        _click_at(viewer, qtbot, yx, double=index == len(again) - 1)
+    ends = saved_paths()
+    assert len(ends) == 7
+    np.testing.assert_allclose(ends[5][:, ::-1], [(100.0, 230.0), (120.0, 240.0)], atol=3.0)
 
 
 @pytest.mark.slow

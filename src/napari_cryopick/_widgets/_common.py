@@ -806,6 +806,29 @@ def scroll_layout(widget: Any) -> Any:
     return QVBoxLayout(contents)
 
 
+def end_unfinished_paths(viewer: Any, keep: Any = None, shown: str | None = None) -> None:
+    """End every annotation path the user left unfinished (no double-click yet), as
+    napari's Escape does: its clicked vertices kept, the one following the cursor dropped
+    (one clicked vertex: no path). ``keep``: a layer whose drawing goes on; ``shown``: a
+    micrograph whose layers' drawing goes on.
+
+    A re-trial left a fiber unfinished and switched micrograph, or kind and back: the
+    next clicks went on the same path (two fibers joined by a straight line), or it ended
+    where the mouse left the canvas.
+    """
+    for layer in list(viewer.layers):
+        if layer is keep or unproxy(layer) is unproxy(keep):
+            continue
+        if layer.metadata.get(ROLE_KEY) != "annotation":
+            continue
+        if shown is not None and layer.metadata.get("micrograph") == shown:
+            continue
+        if getattr(layer, "_is_creating", False):
+            finish = getattr(layer, "_finish_drawing", None)  # (napari's; private)
+            if finish is not None:
+                finish()
+
+
 def show_only_micrograph(viewer: Any, micrograph: str) -> None:
     """Show the micrograph named ``micrograph`` and its layers; hide other micrographs' layers.
 
@@ -814,6 +837,7 @@ def show_only_micrograph(viewer: Any, micrograph: str) -> None:
     micrograph are left alone; the shared result layers are told to show the
     micrograph's results (``SessionState.micrograph_shown``).
     """
+    end_unfinished_paths(viewer, shown=micrograph)  # another micrograph's path ends
     state = session(viewer)
     state.showing_only = True  # not the user's eye icons (``follow_micrographs``)
     try:

@@ -66,6 +66,7 @@ from ._common import (
     connect_while_alive,
     current_micrograph_layer,
     data_set_diameter,
+    end_unfinished_paths,
     inherited_settings,
     is_micrograph_layer,
     layer_path,
@@ -185,8 +186,24 @@ def layer_to_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
             score = layer.features["score"].to_numpy(float)
         return make_picks(x, y, diameter=diameter, score=score, micrograph=micrograph, kind=kind)
     if kind == "fiber":
-        return paths_to_picks(shapes_to_paths(layer.data), micrograph=micrograph)
+        return paths_to_picks(shapes_to_paths(drawn_shapes(layer)), micrograph=micrograph)
     return shapes_to_vesicles(layer.data, micrograph=micrograph)
+
+
+def drawn_shapes(layer: Any) -> list:
+    """A shapes layer's shapes as the user clicked them: a path still being drawn
+    (napari's polyline mode, no double-click yet) without its last vertex, which follows
+    the cursor (a re-trial's path, left unfinished, was saved with a vertex where the mouse
+    left the canvas: a straight "fiber" across the ice); of one clicked vertex, none."""
+    data = list(layer.data)
+    if getattr(layer, "_is_creating", False) and str(layer.mode) in ("add_path", "add_polyline"):
+        index = (getattr(layer, "_moving_value", None) or (None,))[0]
+        if isinstance(index, int | np.integer) and 0 <= index < len(data):
+            if len(data[index]) <= 2:
+                del data[index]
+            else:
+                data[index] = data[index][:-1]
+    return data
 
 
 #: The last sidecar read per file: ``{path: (stat key, annotations)}``; the key holds
@@ -660,6 +677,7 @@ class AnnotateWidget(QWidget):
             return None
         if not layer.visible:
             layer.visible = True
+        end_unfinished_paths(self.viewer, keep=layer)  # another kind: that path ends
         self.viewer.layers.selection.active = layer
         layer.mode = _ADD_MODES[layer.metadata.get("kind", "particle")]
         return layer
@@ -1268,6 +1286,7 @@ class AnnotateWidget(QWidget):
         and says how many were saved where, or which could not be.
         """
         saved, failed = [], []
+        end_unfinished_paths(self.viewer)  # Save now: a path being drawn ends as it is
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
             self._drop_slipped_vesicles(micrograph_name(mlayer))  # (Save now: none saved)

@@ -802,6 +802,17 @@ def _micrograph_of(layer: Any) -> str | None:
     return layer.metadata.get("micrograph") or None
 
 
+def close_result_layers(viewer: Any) -> None:
+    """With no micrograph open, close the shared result layers: there is nothing to show
+    them on (a trial: an empty 'cryopick picks' and the last micrograph's heatmap stayed
+    in the layer list)."""
+    if micrograph_layers(viewer):
+        return
+    for layer in [layer for layer in viewer.layers if layer.metadata.get(SHOWS_KEY)]:
+        if layer in viewer.layers:
+            viewer.layers.remove(layer)
+
+
 def follow_micrographs(viewer: Any) -> None:
     """Once per viewer: the result layers follow the micrograph the user works on.
 
@@ -871,13 +882,9 @@ def follow_micrographs(viewer: Any) -> None:
                 display(real, micrograph_name(current) if current is not None else None)
         for name in closed:
             state.picks_changed.emit(name)
-        if removed is not None and not micrograph_layers(real) and not state.replacing:
-            # no micrograph left to show them on: the shared result layers go too (a
-            # trial: an empty 'cryopick picks' and the last micrograph's heatmap stayed
-            # in the list); the review table, opening the next at once, keeps them
-            for layer in [layer for layer in real.layers if layer.metadata.get(SHOWS_KEY)]:
-                if layer in real.layers:
-                    real.layers.remove(layer)
+        if removed is not None and not state.replacing:
+            # the review table, opening the next at once, keeps them
+            close_result_layers(real)
 
     def _on_visible(event: Any) -> None:
         if not state.showing_only:

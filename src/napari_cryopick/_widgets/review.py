@@ -43,6 +43,7 @@ from ._common import (
 from .result_layers import (
     _SHAPE_KINDS,
     apply_display_threshold,
+    close_result_layers,
     display,
     result_picks,
     show_pick_result,
@@ -241,8 +242,15 @@ class ReviewPanel(QWidget):
                     state.retained.add(previous)  # its picks, corrected, stay for export
                     self.viewer.layers.remove(mlayer)
             self.viewer.open(str(path), plugin="napari-cryopick")
+        except Exception as error:  # (napari wraps the reader's error): said, not raised
+            # a re-trial's unreadable micrograph raised out of the step, unsaid, and left
+            # the result layers with no micrograph open
+            self._review_open = None
+            self._say(f"{path} could not be opened: {error}")
+            return
         finally:
             state.replacing = False
+            close_result_layers(self.viewer)  # (none open: the next one failed)
         if name in state.pick_results:
             display(self.viewer, name)  # back to a reviewed one: as the user left it
         elif self._picks_folder is not None:

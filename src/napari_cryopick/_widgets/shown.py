@@ -182,11 +182,12 @@ def _deleted_shapes(
 ) -> tuple[tuple[float, float], ...]:
     """Where the network's circles (paths) of ``before`` that ``now`` lacks were.
 
-    A circle is the same one moved or resized when a circle of ``now`` of a
-    similar size (within 25 %) covers its centre (is centred within half its diameter:
-    a trial dragged a 190 px circle by 60 px, a third of it, and its old centre, still
-    inside it, became a negative on the vesicle just labelled; a neighbouring vesicle
-    of that size lies a diameter or more away);
+    A circle is the same one moved or resized when a circle of ``now`` covers its
+    centre, is centred inside it, and is within a factor of 2 of its size (a trial
+    dragged a 190 px circle by 60 px, a re-trial resized one by +50 % and another by
+    -30 %: each old centre, still inside, became a negative on the vesicle just
+    labelled; a neighbouring vesicle lies a diameter or more away, and a small circle
+    nested in a large one is no resize of it);
     a path is the same one reshaped when it runs along a path of ``now`` for
     half its length or more (within half its width, core ``path_coverage``).
     Otherwise it was deleted: its centre, or the point of the path farthest
@@ -203,8 +204,13 @@ def _deleted_shapes(
         for row in scored.itertuples():
             size = float(row.diameter) if np.isfinite(row.diameter) else 0.0
             near = np.hypot(now["x"].to_numpy(float) - row.x, now["y"].to_numpy(float) - row.y)
-            similar = np.abs(sizes - size) <= 0.25 * size if size > 0 else np.ones(len(now), bool)
-            if not ((near < max(0.5 * size, 1.0)) & similar).any():
+            if size > 0:
+                with np.errstate(invalid="ignore"):
+                    same = (near < 0.5 * size) & (near < 0.5 * sizes)
+                    same &= (sizes >= 0.5 * size) & (sizes <= 2.0 * size)
+            else:
+                same = near < 1.0
+            if not same.any():
                 gone.append((float(row.x), float(row.y)))
         return tuple(gone)
     from scipy.spatial import cKDTree
