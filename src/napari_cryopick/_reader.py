@@ -104,8 +104,10 @@ def _claims(path: Path) -> bool:
         # (and one meant to be picks whose columns are misspelt or missing, as "_rlnCoordX"
         # or a micrograph list: read, and what is missing is said, where napari said only
         # that the reader "refused the file"; other STAR files, a model.star, are not ours)
-        head = _head(path).lower()
-        return "coord" in head or "rlnmicrographname" in head
+        labels = [line.split()[0].lower() for line in _head(path).splitlines()
+                  if line.strip().startswith("_")]  # fmt: skip
+        # (labels only: a job.star's values name "coords_suffix", a re-trial)
+        return any("coord" in label or label == "_rlnmicrographname" for label in labels)
     if suffix in (".box", ".cbox", ".cs"):
         return True
     first_line = next((line for line in _head(path, 4096).splitlines() if line.strip()), "")

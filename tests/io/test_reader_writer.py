@@ -347,7 +347,8 @@ def test_a_star_or_topaz_file_with_misspelt_columns_is_read_and_its_problem_said
     cases = {
         "coords.star": (
             "data_\nloop_\n_rlnCoordX #1\n_rlnCoordY #2\n10 20\n",
-            r"coords.star: no block with rlnCoordinateX and rlnCoordinateY columns",
+            r"coords.star: no block with rlnCoordinateX and rlnCoordinateY columns \(blocks "
+            r"found: data_ \(rlnCoordX, rlnCoordY\)\)",
         ),
         "micrographs.star": (
             "data_micrographs\nloop_\n_rlnMicrographName #1\nm.mrc\n",
@@ -364,6 +365,14 @@ def test_a_star_or_topaz_file_with_misspelt_columns_is_read_and_its_problem_said
         assert reader is not None, name
         with pytest.raises(ValueError, match=message):
             reader(str(tmp_path / name))
+    # a RELION job.star names "coords_suffix" in its values: not a pick file (a re-trial)
+    job = tmp_path / "job.star"
+    job.write_text(
+        "data_job\n\n_rlnJobTypeLabel relion.extract\n\ndata_joboptions_values\n\nloop_\n"
+        "_rlnJobOptionVariable #1\n_rlnJobOptionValue #2\n"
+        "coords_suffix Select/job005/coords_suffix_autopick.star\n"
+    )
+    assert _reader.get_picks_reader(str(job)) is None
 
 
 def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):

@@ -118,7 +118,14 @@ def _coordinate_block(path: Path, blocks: dict[str, object]) -> tuple[str, pd.Da
             f"has {len(found)} blocks with rlnCoordinateX and rlnCoordinateY: {names}; "
             "a pick file holds one (split it into one file per block)",
         )
-    listed = ", ".join(f"data_{name}" for name in blocks)
+
+    def columns(block: object) -> str:
+        # the columns too: a misspelt one is seen at once (a re-trial's _rlnCoordX)
+        names = list(block) if isinstance(block, dict) else list(getattr(block, "columns", []))
+        shown = ", ".join(map(str, names[:6])) + (", ..." if len(names) > 6 else "")
+        return f" ({shown})" if names else ""
+
+    listed = ", ".join(f"data_{name}{columns(block)}" for name, block in blocks.items())
     raise file_error(
         path, f"no block with rlnCoordinateX and rlnCoordinateY columns (blocks found: {listed})"
     )
