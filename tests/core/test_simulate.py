@@ -321,6 +321,12 @@ def test_cli_simulate_replaces_only_an_earlier_simulation(tmp_path, capsys):
     assert main(["simulate", str(sim), *small]) == 0
     assert main(["simulate", str(sim), *small, "--seed", "3"]) == 0
     assert json.loads((sim / "dataset.json").read_text())["seed"] == 3
+    assert "of an earlier simulation" not in capsys.readouterr().err
+    # fewer micrographs than before: the earlier ones left are said (a re-trial)
+    small_two = ["-n", "2", *small[2:]]
+    assert main(["simulate", str(sim), *small_two]) == 0
+    assert main(["simulate", str(sim), *small]) == 0
+    assert "1 micrograph(s) of an earlier simulation stay in" in capsys.readouterr().err
     assert main(["simulate", str(real), *small, "--overwrite"]) == 0
     assert "ribosome" not in (real / "dataset.json").read_text()
 

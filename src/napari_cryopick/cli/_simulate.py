@@ -211,6 +211,22 @@ def run(args: argparse.Namespace) -> int:
     asked = {"particle": args.particles, "vesicle": args.vesicles, "fiber": args.fibers}
     for line in _fewer_than_asked(Path(args.out_dir), paths, asked):
         print(f"cryopick simulate: note: {line}", file=sys.stderr)
+    written = {Path(path).name for path in paths}
+    left = sorted(
+        path.stem
+        for path in (Path(args.out_dir) / "micrographs").glob("*.mrc")
+        if path.name not in written
+    )
+    if left:  # a re-trial's n=1 after n=3: sim_0001-2 stayed, dataset.json said 1
+        from napari_cryopick.core.text import name_list
+
+        print(
+            f"cryopick simulate: note: {len(left)} micrograph(s) of an earlier simulation "
+            f"stay in {Path(args.out_dir) / 'micrographs'} ({name_list(left, 3)}) with their "
+            "truth; dataset.json describes this run's only: remove them, or simulate into a "
+            "new folder",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
