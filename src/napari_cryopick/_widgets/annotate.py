@@ -115,10 +115,6 @@ def _click_circle(layer: Any) -> float:
         return float(getattr(layer, "_normalized_vertex_radius", 0.0) or 0.0) / 2
 
 
-#: The layer mode each kind is clicked in. Fibers: napari's polyline mode, a vertex per
-#: click and a double-click to end the path, as the user guide says (napari's "add_path"
-#: is freehand since napari 0.5: a trial's clicks along 3 fibers gave 14 two-point paths,
-#: every other gap unlabelled, and a straight "fiber" across the ice).
 def _click_path_mode() -> str:
     """napari's click-by-click path mode: "add_polyline", or "add_path" in a napari from
     before the polyline mode (where "add_path" was click-by-click)."""
@@ -129,6 +125,10 @@ def _click_path_mode() -> str:
     return "add_polyline" if "add_polyline" in names else "add_path"
 
 
+#: The layer mode each kind is clicked in. Fibers: napari's polyline mode, a vertex per
+#: click and a double-click to end the path, as the user guide says (napari's "add_path"
+#: is freehand since napari 0.5: a trial's clicks along 3 fibers gave 14 two-point paths,
+#: every other gap unlabelled, and a straight "fiber" across the ice).
 _ADD_MODES = {
     "particle": "add",
     "negative": "add",
