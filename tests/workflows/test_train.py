@@ -683,9 +683,13 @@ def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, caps
     # m2: not clicked
     args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=3, clicked=2)
     args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    empty = tmp_path / "picks" / "m2.csv"
+    empty.write_text("x,y\n")  # its file without rows is named too (a re-trial)
     assert main(args) == 0, capsys.readouterr().err
     assert "on 2 micrograph(s)" in capsys.readouterr().out
     assert "1 of 3 micrographs have no picks and are not trained on (m2)" in caplog.text
+    assert f"a file without rows holds no picks: {empty})" in caplog.text
+    empty.unlink()
     # junk marked on m2 (negatives only): trained on for them (a trial's were dropped)
     junk = tmp_path / "m2_junk.csv"
     junk.write_text("x,y\n30,30\n200,60\n")

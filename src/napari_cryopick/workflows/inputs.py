@@ -666,13 +666,17 @@ def training_sets_from_files(
         # new model does not learn from it (pseudo-label rounds measured +0.005 AP:
         # docs/general-model.md); a typo in the pick files' names shows here too
         left_out = set(unlabelled)
+        # their files without rows named too (a re-trial's header-only STAR among good
+        # ones: the micrograph was named, its empty file not)
+        empty = _empty_matched_files(found, left_out) if len(unlabelled) <= 100 else []
         logger.warning(
             "%d of %d micrographs have no picks and are not trained on (%s): pick them "
             "with the trained model (pick files are matched by micrograph name; a file "
-            "without rows holds no picks)",
+            "without rows holds no picks%s)",
             len(unlabelled),
             len(names),
             name_list(unlabelled, 20),  # all of them, unless a folder of thousands
+            f": {name_list([str(p) for p in empty], 5)}" if empty else "",
         )
         keep = [i for i, name in enumerate(names) if name not in left_out]
         paths = [paths[i] for i in keep]
