@@ -324,6 +324,15 @@ def test_keep_candidates_then_filter_equals_picking_at_the_threshold(tmp_path, t
         wanted = read_picks(direct / name)
         got = read_picks(filtered / name)
         np.testing.assert_allclose(got[["x", "y", "score"]], wanted[["x", "y", "score"]])
+    # a pick run into the filtered folder does not replace what the filter wrote (a
+    # re-trial's 'pick --skip' did, unsaid); a filter there again does
+    before = (filtered / "a/m0.star").read_bytes()
+    capsys.readouterr()
+    assert main(["pick", *common, "--out", str(filtered), "--skip"]) == 2
+    assert "would be replaced that no earlier cryopick run" in capsys.readouterr().err
+    assert (filtered / "a/m0.star").read_bytes() == before
+    assert main(["filter", str(candidates / "a"), str(candidates / "b"), "--threshold",
+                 str(threshold), "--out", str(filtered)]) == 0  # fmt: skip
     # "lowering" the threshold of files written at a higher one adds nothing: said (a trial)
     capsys.readouterr()
     lower = tmp_path / "lower"

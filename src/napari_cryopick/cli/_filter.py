@@ -522,7 +522,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"{args.out}: the output {target} would replace an input file")
     if len(set(new_indexes)) < len(new_indexes) or set(new_indexes) & set(targets):
         raise CLIError(f"{args.out}: two outputs would have the same name; filter them apart")
-    recorded = recorded_outputs(out) if out.is_dir() else {}
+    recorded = recorded_outputs(out, include_filtered=True) if out.is_dir() else {}
     if not args.overwrite:  # all at once, before anything is written (files a micrograph
         # each, and fibers' files, are checked as they are written)
         _refuse_to_replace(out, [*targets, *new_indexes], recorded)

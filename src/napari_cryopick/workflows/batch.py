@@ -533,7 +533,9 @@ class Recorded(NamedTuple):
 STARTED_WINDOW_S = 600.0
 
 
-def recorded_outputs(out_dir: Path, include_exports: bool = False) -> dict[str, Recorded]:
+def recorded_outputs(
+    out_dir: Path, include_exports: bool = False, include_filtered: bool = False
+) -> dict[str, Recorded]:
     """``{file relative to out_dir: Recorded}`` of every output a run into ``out_dir``
     recorded in its manifests (all records, every fingerprint; the latest).
 
@@ -541,10 +543,16 @@ def recorded_outputs(out_dir: Path, include_exports: bool = False) -> dict[str, 
     (killed, a full disk); the file is that run's if written about then.
     ``include_exports``: the files the Pick widget exported there too
     (:func:`record_export`): a later export replaces them, a pick run does not (they
-    hold the user's corrections).
+    hold the user's corrections). ``include_filtered``: the files ``cryopick filter``
+    wrote there too: a later filter replaces them, a pick run does not (the user chose
+    them; a re-trial's ``pick --skip`` replaced them unsaid).
     """
     known: dict[str, Recorded] = {}
     for record in _manifest_records(out_dir):
+        if record.get("status") == FILTERED and not include_filtered:
+            for name in record.get("outputs") or []:
+                known.pop(str(name), None)
+            continue
         if record.get("status") == EXPORTED and not include_exports:
             # the user's corrections since: no run's any more (a docs check: a killed
             # run's "started" record then let a pick run replace an export unsaid)
