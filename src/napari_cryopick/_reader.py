@@ -173,6 +173,8 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
                 table = read_picks(file_path)
             # no path to draw (napari refused the whole file over one: a trial)
             table = drop_point_fibers(table, file_path)
+        if not len(table):  # a header and no rows: an empty layer, said (a re-trial)
+            warnings.warn(f"{file_path}: holds no picks", UserWarning, stacklevel=2)
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
         for micrograph, group in groups:
             layers += pick_file_layers(

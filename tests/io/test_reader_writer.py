@@ -365,6 +365,12 @@ def test_a_star_or_topaz_file_with_misspelt_columns_is_read_and_its_problem_said
         assert reader is not None, name
         with pytest.raises(ValueError, match=message):
             reader(str(tmp_path / name))
+    # a valid file without rows opens as an empty layer, said (a re-trial: unsaid)
+    header_only = tmp_path / "m1.star"
+    header_only.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n")
+    with pytest.warns(UserWarning, match=r"m1.star: holds no picks"):
+        layers = _reader.get_picks_reader(str(header_only))(str(header_only))
+    assert [len(data) for data, _kwargs, _kind in layers] == [0]
     # a RELION job.star names "coords_suffix" in its values: not a pick file (a re-trial)
     job = tmp_path / "job.star"
     job.write_text(
