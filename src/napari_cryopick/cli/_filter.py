@@ -427,11 +427,12 @@ def _after_write(args: argparse.Namespace, text: str) -> None:
 
 
 def _foreign_text(out: Path, found: list[Path]) -> str:
-    names = ", ".join(os.path.relpath(path, out) for path in found[:3])
-    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    from napari_cryopick.core.text import name_list
+
+    names = name_list((os.path.relpath(path, out) for path in found), 3)
     return (
         f"{len(found)} file(s) would be replaced that no earlier cryopick filter into "
-        f"{out} wrote, or that changed since ({names}{more}): filter into another folder, "
+        f"{out} wrote, or that changed since ({names}): filter into another folder, "
         "move them away, or give --overwrite to replace them"
     )
 

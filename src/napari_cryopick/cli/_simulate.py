@@ -251,11 +251,12 @@ def _refuse_to_replace(out_dir: Path, count: int, prefix: str) -> None:
         planned.append(out_dir / "fibers" / f"{name}.json")
     found = [path for path in planned if path.exists()]
     if found:
-        shown = ", ".join(str(path.relative_to(out_dir)) for path in found[:3])
-        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        from napari_cryopick.core.text import name_list
+
+        shown = name_list((path.relative_to(out_dir) for path in found), 3)
         raise CLIError(
             f"{out_dir}: {len(found)} file(s) would be replaced that no earlier cryopick "
-            f"simulate wrote ({shown}{more}): simulate into another folder, or give "
+            f"simulate wrote ({shown}): simulate into another folder, or give "
             "--overwrite to replace them"
         )
 

@@ -437,7 +437,9 @@ def listed_pixel_size_warning(
 
     tried = 0
     for path, listed in sizes.items():
-        if tried >= checked or not listed or Path(path).suffix.lower() != ".mrc":
+        if tried >= checked:
+            break  # (a list of thousands: the first few MRC files only)
+        if not listed or Path(path).suffix.lower() != ".mrc":
             continue
         tried += 1
         try:
