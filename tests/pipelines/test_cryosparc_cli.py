@@ -479,6 +479,9 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     np.testing.assert_allclose(table["rlnCoordinateX"], [10.0, 50.0])
 
 
+MARK = "# written by cryopick cryosparc export"
+
+
 def test_export_replaces_only_a_file_an_earlier_export_wrote(tmp_path, capsys):
     # a trial: 'cryosparc export ... --out mine.star' replaced the user's own STAR file
     from napari_cryopick.core.pick_table import make_picks
@@ -494,6 +497,34 @@ def test_export_replaces_only_a_file_an_earlier_export_wrote(tmp_path, capsys):
     assert main([*exporting, "--overwrite"]) == 0
     assert len(starfile.read(mine, always_dict=True)["particles"]) == 2
     assert main(exporting) == 0  # its own now: replaced again
+
+
+def test_export_refuses_an_earlier_export_edited_since(tmp_path, capsys):
+    # session 34 left open: an export the user had edited was replaced without a word
+    from cryosparc import star as cs_star
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    picks = write_picks(make_picks([10.0, 30.0], [20.0, 20.0], score=0.9), tmp_path / "m1.star")
+    out = tmp_path / "export.star"
+    exporting = ["cryosparc", "export", str(picks), "--out", str(out)]
+    assert main(exporting) == 0
+    assert len(cs_star.read(out)["particles"]) == 2  # the mark line reads in cryosparc-tools
+    edited = out.read_text().replace("\t30\t", "\t31\t")
+    assert edited != out.read_text()
+    out.write_text(edited)
+    assert main(exporting) == 2
+    assert "edited since" in capsys.readouterr().err
+    assert out.read_text() == edited
+    assert main([*exporting, "--overwrite"]) == 0
+    assert starfile.read(out, always_dict=True)["particles"]["rlnCoordinateX"].tolist() == [
+        10.0,
+        30.0,
+    ]
+    # an export written before the mark carried a digest is still its own
+    out.write_text(out.read_text().replace(out.read_text().split("\n")[2], MARK))
+    assert main(exporting) == 0
 
 
 def _two_pngs(folder):

@@ -252,20 +252,24 @@ def _check_on_exposures(
 def _refuse_to_replace(out: Path) -> None:
     """Refuse (exit 2) an existing ``out`` that no earlier export wrote (a trial's export
     replaced a STAR file of the user's without a word; ``cryopick train --out`` refuses
-    the like)."""
-    from napari_cryopick.io.cryosparc import EXPORT_MARK
+    the like), or that was edited since an export wrote it."""
+    from napari_cryopick.io.cryosparc import export_unchanged
 
     if not out.is_file():
         return
     try:
-        with open(out, encoding="utf-8", errors="replace") as handle:
-            head = [handle.readline() for _ in range(4)]
+        unchanged = export_unchanged(out)
     except OSError:
         return  # the write says what is wrong
-    if not any(line.strip() == EXPORT_MARK for line in head):
+    if unchanged is None:
         raise CLIError(
             f"{out}: exists and no earlier cryopick cryosparc export wrote it: give a new "
             "file, or --overwrite to replace it"
+        )
+    if not unchanged:
+        raise CLIError(
+            f"{out}: an earlier cryopick cryosparc export wrote it and it was edited since: "
+            "give a new file, or --overwrite to replace it"
         )
 
 

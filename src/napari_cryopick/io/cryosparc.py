@@ -38,8 +38,10 @@ default so that picks match the original micrographs' stems.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,8 +66,10 @@ __all__ = [
 _UID_PREFIX = CRYOSPARC_UID
 _VERSION_LINE = "# version 30001"
 #: The comment line :func:`write_import_star` writes after the version line (a STAR
-#: comment cryoSPARC and RELION skip): ``cryopick cryosparc export`` replaces a file that
-#: has it, and refuses another (a user's own STAR file) without ``--overwrite``.
+#: comment cryoSPARC and RELION skip), followed by `` (sha256 <digest> of the lines
+#: below)``: ``cryopick cryosparc export`` replaces a file that has it and whose lines
+#: below still have that digest (:func:`export_unchanged`), and refuses another (a
+#: user's own STAR file, or an export edited since) without ``--overwrite``.
 EXPORT_MARK = "# written by cryopick cryosparc export"
 _MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -396,5 +400,36 @@ def write_import_star(
                 format_number(record.score, SCORE_DECIMALS) if np.isfinite(record.score) else "-999"
             )
         rows.append(row)
-    text = "\n" + _VERSION_LINE + "\n" + EXPORT_MARK + "\n" + star_block("particles", labels, rows)
-    return atomic_write_text(path, text)
+    body = star_block("particles", labels, rows)
+    mark = f"{EXPORT_MARK} (sha256 {_digest(body)} of the lines below)"
+    return atomic_write_text(path, "\n" + _VERSION_LINE + "\n" + mark + "\n" + body)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def export_unchanged(path: str | os.PathLike) -> bool | None:
+    """Whether ``path`` is a file :func:`write_import_star` wrote and nobody changed since.
+
+    ``True``: its mark line and the digest of the lines below agree (or it is an export
+    of a version that wrote no digest); ``False``: it has the mark but its lines changed
+    (hand-edited); ``None``: no mark (another program's file) or unreadable.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = text.split("\n", 4)
+    for index, line in enumerate(lines[:4]):
+        found = re.fullmatch(
+            re.escape(EXPORT_MARK) + r"(?: \(sha256 ([0-9a-f]+) of the lines below\))?",
+            line.strip(),
+        )
+        if found is None:
+            continue
+        if found.group(1) is None:
+            return True  # written before the digest was
+        offset = sum(len(part) + 1 for part in lines[: index + 1])
+        return _digest(text[offset:]) == found.group(1)
+    return None
