@@ -12,6 +12,7 @@ from napari_cryopick.io.recovery import (
     load_corrections,
     recovery_path,
     save_corrections,
+    stale_corrections,
 )
 
 
@@ -71,6 +72,28 @@ def test_corrections_of_another_or_a_changed_file_are_not_taken(micrograph, tmp_
     micrograph.write_bytes(b"\1" * 1024)
     os.utime(micrograph, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert load_corrections(micrograph) is None
+    assert stale_corrections(micrograph) == recovery_path(micrograph)  # said, not lost
+    assert stale_corrections(other) is None  # nothing kept for that one
+
+
+def test_corrections_of_a_file_touched_since_are_taken(micrograph):
+    # copied back or touched: a new time, the same bytes
+    save_corrections(_saved(micrograph))
+    stat = micrograph.stat()
+    os.utime(micrograph, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert load_corrections(micrograph) is not None
+    assert stale_corrections(micrograph) is None
+    # one byte changed in a large file, where the digest's blocks read it: not taken
+    big = micrograph.with_name("big.mrc")
+    big.write_bytes(bytes(5_000_000))
+    save_corrections(_saved(big))
+    data = bytearray(big.read_bytes())
+    data[-1] = 1  # the last block is always read
+    stat = big.stat()
+    big.write_bytes(bytes(data))
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert load_corrections(big) is None
+    assert stale_corrections(big) is not None
 
 
 def test_an_unreadable_corrections_file_is_passed_over(micrograph):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from napari_cryopick._widgets._common import (
     BUNDLED_ORIGIN,
@@ -1766,8 +1768,19 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     assert NAME not in session(third).pick_results
 
 
+def _reopened(make_napari_viewer, path, qtbot):
+    """The particle picks restored in a new viewer that opens ``path`` (then closed)."""
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    qtbot.waitUntil(lambda: NAME in session(viewer).pick_results, timeout=10_000)
+    picks = session(viewer).pick_results[NAME].picks
+    viewer.close()
+    return picks[picks["kind"] == "particle"]
+
+
 def test_corrections_are_saved_moments_after_an_edit_so_a_crash_keeps_them(
-    picker, make_napari_viewer, qtbot
+    picker, make_napari_viewer, qtbot, monkeypatch
 ):
     """Corrections reached the disk only when a micrograph (or napari) closed: a crash,
     a killed process or a job's wall time lost them. Now they are saved a moment after
@@ -1798,6 +1811,24 @@ def test_corrections_are_saved_moments_after_an_edit_so_a_crash_keeps_them(
     assert (restored["kind"] == "particle").sum() == n_before - 1
     again.close()
     assert saved.exists()  # that napari closing kept them too
+    # the file touched (copied back with a new time), same bytes: still its corrections
+    stat, original = path.stat(), path.read_bytes()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5 * 10**9))
+    assert len(_reopened(make_napari_viewer, path, qtbot)) == n_before - 1
+    # re-processed since (other bytes): not taken back, and said, with where they are
+    warnings = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", warnings.append)
+    image = np.asarray(Image.open(path))
+    Image.fromarray(255 - image).save(path)
+    viewer_b = make_napari_viewer()
+    viewer_b.open(str(path), plugin="napari-cryopick")
+    viewer_b.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
+    assert "were not brought back" in warnings[0]
+    assert str(saved) in warnings[0]
+    assert NAME not in session(viewer_b).pick_results
+    viewer_b.close()
+    path.write_bytes(original)
     # used as training labels: nothing left to keep, the file goes without a close
     assert widget.use_as_labels() is not None, widget.status.text()
     assert not saved.exists()

@@ -1051,6 +1051,8 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
     if closed is None:
         result = _saved_result(now, name) if now is not None else None
         if result is None:
+            if now is not None:
+                _say_stale_corrections(now, name)
             return
         model = None  # a model of an earlier napari session
     else:
@@ -1076,6 +1078,31 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
     state.restored_unsaid.add(name)
     state.corrections_restored.emit(name)
     state.picks_changed.emit(name)
+
+
+def _say_stale_corrections(path: Any, name: str) -> None:
+    """Corrections an earlier napari session kept for the file ``path`` as it was before
+    it changed (re-processed since): not taken back, and said (they were passed over
+    without a word), with where they are; they are replaced once this micrograph is
+    corrected again."""
+    import datetime
+
+    from napari.utils.notifications import show_warning
+
+    from napari_cryopick.io.recovery import stale_corrections
+
+    kept = stale_corrections(path)
+    if kept is None:
+        return
+    try:
+        when = datetime.datetime.fromtimestamp(kept.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    except OSError:
+        return
+    show_warning(
+        f"{name}: corrections an earlier napari session kept (saved {when}) were not "
+        f"brought back: {path} changed since they were made. They stay in {kept} until "
+        "you correct this micrograph again, which replaces them."
+    )
 
 
 def _save_corrections(result: ShownResult, path: Any) -> Path | None:

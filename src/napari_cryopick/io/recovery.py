@@ -74,6 +74,41 @@ def _fingerprint(path: Path) -> list[int]:
     return [int(stat.st_size), int(stat.st_mtime_ns)]
 
 
+_SAMPLE_BLOCKS = 16
+_SAMPLE_BYTES = 1 << 16
+
+
+def _sample_digest(path: Path) -> str:
+    """A digest of 16 blocks of 64 KiB spread over ``path`` (1 MiB read however large):
+    a micrograph re-processed since (motion correction run again) differs in every
+    block; one touched or copied back with a new time does not."""
+    import hashlib
+
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        for offset in np.linspace(0, max(size - _SAMPLE_BYTES, 0), _SAMPLE_BLOCKS):
+            handle.seek(int(offset))
+            digest.update(handle.read(_SAMPLE_BYTES))
+    return digest.hexdigest()[:16]
+
+
+def _same_file(header: dict[str, Any], path: Path) -> bool:
+    """Whether the micrograph ``path`` is the one the corrections' ``header`` was saved for."""
+    fingerprint = _fingerprint(path)
+    saved = header.get("micrograph")
+    if saved == fingerprint:
+        return True
+    sample = header.get("sample")
+    return (
+        isinstance(saved, list)
+        and bool(saved)
+        and saved[0] == fingerprint[0]
+        and sample is not None
+        and sample == _sample_digest(path)
+    )
+
+
 def save_corrections(saved: SavedCorrections) -> Path:
     """Write ``saved`` (atomically) and return its file."""
     path = Path(saved.micrograph_path).absolute()
@@ -92,6 +127,7 @@ def save_corrections(saved: SavedCorrections) -> Path:
         "version": FORMAT_VERSION,
         "micrograph_path": str(path),
         "micrograph": _fingerprint(path),
+        "sample": _sample_digest(path),
         "settings": saved.settings,
     }
     arrays["header"] = np.array(json.dumps(header))
@@ -103,8 +139,9 @@ def save_corrections(saved: SavedCorrections) -> Path:
 
 def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | None:
     """The corrections saved for ``micrograph_path``; None when there are none, when the
-    file changed since (another size or time), or when the saved file cannot be read
-    (it is left for the user to look at; nothing is raised: they are a safety net)."""
+    file changed since (another size, or another time and content: :func:`stale_corrections`
+    says so), or when the saved file cannot be read (it is left for the user to look at;
+    nothing is raised: they are a safety net)."""
     path = Path(micrograph_path).absolute()
     source = recovery_path(path)
     if not source.is_file():
@@ -112,9 +149,7 @@ def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | N
     try:
         with np.load(source, allow_pickle=False) as data:
             header = json.loads(str(data["header"]))
-            if header.get("format") != FORMAT_NAME or header.get("micrograph") != _fingerprint(
-                path
-            ):
+            if header.get("format") != FORMAT_NAME or not _same_file(header, path):
                 return None
             table = {name: data[f"picks_{name}"] for name in _NUMBER_COLUMNS}
             table["kind"] = data["picks_kind"].astype(str)
@@ -124,6 +159,24 @@ def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | N
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return SavedCorrections(path, picks, arrays, settings)
+
+
+def stale_corrections(micrograph_path: str | os.PathLike) -> Path | None:
+    """The corrections file kept for ``micrograph_path`` if it was saved for the file as
+    it was before it changed (:func:`load_corrections` does not take it back), so the
+    user can be told; None otherwise (none kept, it fits, or it cannot be read)."""
+    path = Path(micrograph_path).absolute()
+    source = recovery_path(path)
+    if not source.is_file():
+        return None
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+        if header.get("format") != FORMAT_NAME or _same_file(header, path):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return source
 
 
 def forget_corrections(micrograph_path: str | os.PathLike) -> None:
