@@ -19,6 +19,7 @@ import argparse
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,25 @@ def keep_mask(table, path: Path, args: argparse.Namespace):
         raise CLIError(f"{path}: {error}") from None
 
 
+@dataclass
+class _Said:
+    """What one ``cryopick filter`` run says as it writes: ``folder`` is the output
+    folder its messages name while a file is written into a staging folder, ``notes``
+    the messages held until the files are in place, ``kind_lost`` whether the kinds a
+    format cannot keep were warned of already (once a run)."""
+
+    folder: Path | None = None
+    notes: list[str] | None = None
+    kind_lost: bool = False
+
+    def after_write(self, text: str) -> None:
+        """Say ``text`` (on stderr) once the files it speaks of are in place."""
+        if self.notes is None:
+            print(text, file=sys.stderr)
+        else:
+            self.notes.append(text)
+
+
 def _output_format(path: Path, chosen: str | None) -> str:
     """``--format``, else the input's own; read-only inputs (cryoSPARC ``.cs``) give STAR."""
     from napari_cryopick.io.pickfiles import FORMATS, detect_format
@@ -158,7 +178,7 @@ def _output_format(path: Path, chosen: str | None) -> str:
     return format if format in FORMATS else "star"
 
 
-def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) -> int:
+def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, said: _Said) -> int:
     """Write the picks of ``path`` (read as ``table``) that ``keep`` marks to ``target``;
     returns how many were written.
 
@@ -201,7 +221,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
                 file=sys.stderr,
             )
     passed = table[keep].reset_index(drop=True)
-    _warn_of_kind_lost(args, passed, format)
+    _warn_of_kind_lost(said, passed, format)
     options = {}
     if args.binning not in (None, 1.0):
         options["binning"] = args.binning
@@ -223,7 +243,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         # a crYOLO filament CBOX holds its boxes: rewritten as CBOX, the same boxes (an
         # interop trial's came back every half width from the start, the last box lost)
         as_boxes = format == "cbox" and source_format == "cbox"
-        target = _write_fibers(passed[fibers], path, target, format, options, as_boxes, args)
+        target = _write_fibers(passed[fibers], path, target, format, options, as_boxes, said)
         passed = passed[~fibers].reset_index(drop=True)
         apart = int(fibers.sum())
         if not len(passed):
@@ -234,10 +254,9 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args) 
         # after its micrograph, as crYOLO and EMAN2 read them (a trial was refused, told
         # to call a Python function)
         files = write_picks_per_micrograph(passed, target.parent, format, **options)
-        _after_write(
-            args,
+        said.after_write(
             f"cryopick filter: {path.name}: {len(files)} {format} files, one per micrograph, "
-            f"in {getattr(args, '_folder', target.parent)}",
+            f"in {said.folder or target.parent}"
         )
         return len(passed)
     write_picks(passed, target, format, **options)
@@ -251,21 +270,21 @@ def _fiber_count(table: Any) -> int:
     return len(fibers[["micrograph", "tube_id"]].drop_duplicates())
 
 
-def _warn_of_kind_lost(args: argparse.Namespace, passed: Any, format: str) -> None:
+def _warn_of_kind_lost(said: _Said, passed: Any, format: str) -> None:
     """Vesicles written to a format without kinds: said once a command, as ``cryopick
     pick`` says it (a trial's filtered vesicle CBOX trained back as 153 px particles)."""
     from napari_cryopick.workflows.pick import kind_format_warning
 
-    if getattr(args, "_kind_lost_said", False) or not len(passed):
+    if said.kind_lost or not len(passed):
         return
     warning = kind_format_warning(sorted(set(passed["kind"].astype(str))), (format,))
     if warning is not None:
-        args._kind_lost_said = True
+        said.kind_lost = True
         print(f"cryopick filter: warning: {warning}", file=sys.stderr)
 
 
 def _write_fibers(
-    fibers, path: Path, target: Path, format: str, options: dict, as_boxes: bool, args
+    fibers, path: Path, target: Path, format: str, options: dict, as_boxes: bool, said: _Said
 ) -> Path:
     """Write the fiber picks of ``path`` to ``target`` (:func:`write_fiber_table`, one
     file per micrograph for CBOX; ``as_boxes``: the vertices are a CBOX file's boxes);
@@ -295,10 +314,9 @@ def _write_fibers(
                 box_size_px=options.get("box_size"),
                 as_boxes=as_boxes,
             )
-        _after_write(
-            args,
+        said.after_write(
             f"cryopick filter: {path.name}: {len(names)} {format} filament files, one per "
-            f"micrograph, in {getattr(args, '_folder', target.parent)}",
+            f"micrograph, in {said.folder or target.parent}"
         )
     return target.with_name(f"{target.stem}_particles{target.suffix}")
 
@@ -417,15 +435,6 @@ def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) ->
         )
 
 
-def _after_write(args: argparse.Namespace, text: str) -> None:
-    """Say ``text`` (on stderr) once the files it speaks of are in place."""
-    notes = getattr(args, "_notes", None)
-    if notes is None:
-        print(text, file=sys.stderr)
-    else:
-        notes.append(text)
-
-
 def _foreign_text(out: Path, found: list[Path]) -> str:
     from napari_cryopick.core.text import name_list
 
@@ -450,7 +459,16 @@ def _refuse_to_replace(out: Path, targets: list[Path], recorded: dict) -> None:
 
 
 def _write_unless_foreign(
-    table, keep, path: Path, target: Path, format: str, listed_by, args, out: Path, recorded
+    table,
+    keep,
+    path: Path,
+    target: Path,
+    format: str,
+    listed_by,
+    args,
+    out: Path,
+    recorded,
+    said: _Said,
 ) -> tuple[int, list[Path]]:
     """:func:`_write` into a staging folder beside ``target``, then every file it wrote
     moved into place, unless one would replace a file no cryopick run wrote (a file per
@@ -462,12 +480,15 @@ def _write_unless_foreign(
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".cryopick-filter-") as staging:
-        args._folder, args._notes = target.parent, []  # what the messages name, said later
+        # the messages name the folder the files go to, and are said once they are there
+        said.folder, said.notes = target.parent, []
         try:
-            count = _write(table, keep, path, Path(staging) / target.name, format, listed_by, args)
-            notes = args._notes
+            count = _write(
+                table, keep, path, Path(staging) / target.name, format, listed_by, args, said
+            )
+            notes = said.notes
         finally:
-            del args._folder, args._notes
+            said.folder, said.notes = None, None
         produced = sorted(p for p in Path(staging).iterdir() if p.is_file())
         files = [target.parent / p.name for p in produced]
         found = [] if args.overwrite else foreign_files(out, files, recorded=recorded)
@@ -530,6 +551,7 @@ def run(args: argparse.Namespace) -> int:
     # one line and exit 2 for an --out that cannot be written, not one error a file
     check_output_folder(args.out, "--out")
     made: list[Path] = []  # the files written
+    said = _Said()
     for problem in problems:
         print(f"cryopick filter: failed {problem}", file=sys.stderr)
     kept = total = 0
@@ -554,7 +576,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             keep = keep_mask(table, path, args)
             written_picks, files = _write_unless_foreign(
-                table, keep, path, target, format, listed_by, args, out, recorded
+                table, keep, path, target, format, listed_by, args, out, recorded, said
             )
         except (ValueError, OSError) as error:
             text = str(error)  # the readers' messages start with the file already
