@@ -137,11 +137,9 @@ def save_corrections(saved: SavedCorrections) -> Path:
     return atomic_write_bytes(target, buffer.getvalue())
 
 
-def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | None:
-    """The corrections saved for ``micrograph_path``; None when there are none, when the
-    file changed since (another size, or another time and content: :func:`stale_corrections`
-    says so), or when the saved file cannot be read (it is left for the user to look at;
-    nothing is raised: they are a safety net)."""
+def _kept(micrograph_path: str | os.PathLike) -> tuple[Path, Path, dict[str, Any]] | None:
+    """``(micrograph path, corrections file, its header)`` when a corrections file of this
+    module is kept for ``micrograph_path`` (fitting it or not); None otherwise."""
     path = Path(micrograph_path).absolute()
     source = recovery_path(path)
     if not source.is_file():
@@ -149,8 +147,31 @@ def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | N
     try:
         with np.load(source, allow_pickle=False) as data:
             header = json.loads(str(data["header"]))
-            if header.get("format") != FORMAT_NAME or not _same_file(header, path):
-                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        return None
+    return path, source, header
+
+
+def _fits(path: Path, header: dict[str, Any]) -> bool:
+    try:
+        return _same_file(header, path)
+    except OSError:
+        return False
+
+
+def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | None:
+    """The corrections saved for ``micrograph_path``; None when there are none, when the
+    file changed since (another size, or another time and content: :func:`stale_corrections`
+    says so), or when the saved file cannot be read (it is left for the user to look at;
+    nothing is raised: they are a safety net)."""
+    kept = _kept(micrograph_path)
+    if kept is None or not _fits(kept[0], kept[2]):
+        return None
+    path, source, header = kept
+    try:
+        with np.load(source, allow_pickle=False) as data:
             table = {name: data[f"picks_{name}"] for name in _NUMBER_COLUMNS}
             table["kind"] = data["picks_kind"].astype(str)
             arrays = {name: (data[name] if name in data.files else None) for name in _ARRAYS}
@@ -165,18 +186,10 @@ def stale_corrections(micrograph_path: str | os.PathLike) -> Path | None:
     """The corrections file kept for ``micrograph_path`` if it was saved for the file as
     it was before it changed (:func:`load_corrections` does not take it back), so the
     user can be told; None otherwise (none kept, it fits, or it cannot be read)."""
-    path = Path(micrograph_path).absolute()
-    source = recovery_path(path)
-    if not source.is_file():
+    kept = _kept(micrograph_path)
+    if kept is None or _fits(kept[0], kept[2]):
         return None
-    try:
-        with np.load(source, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-        if header.get("format") != FORMAT_NAME or _same_file(header, path):
-            return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return source
+    return kept[1]
 
 
 def forget_corrections(micrograph_path: str | os.PathLike) -> None:
