@@ -352,6 +352,44 @@ def test_cli_evaluate_folders_json_and_pr_curve(tmp_path, capsys):
     assert len(curves[curves["criterion"] == "AP@5px"]) == 3
 
 
+def test_cli_evaluate_replaces_only_its_own_outputs(tmp_path, capsys):
+    # a trial: --json named a prediction file (it became JSON: the next evaluate failed),
+    # --pr-curve a model; --diameter -48 gave AP 0.000 and exit 0
+    from napari_cryopick.cli import main
+
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    pred.mkdir()
+    truth.mkdir()
+    _write_csv(truth / "mic1.csv", [0.0, 100.0], [0.0, 0.0])
+    _write_csv(pred / "mic1.csv", [1.0, 100.0], [0.0, 1.0], [0.9, 0.8])
+    base = ["evaluate", "--pred", str(pred), "--truth", str(truth)]
+    before = (pred / "mic1.csv").read_text()
+    for option in ("--json", "--pr-curve"):
+        assert main([*base, option, str(pred / "mic1.csv"), "--overwrite"]) == 2
+        assert "is one of the pick files evaluated" in capsys.readouterr().err
+    assert (pred / "mic1.csv").read_text() == before
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    assert main([*base, "--pr-curve", str(model)]) == 2
+    assert "no earlier cryopick evaluate wrote it" in capsys.readouterr().err
+    assert model.read_bytes() == b"weights"
+    report = tmp_path / "report.json"
+    assert main([*base, "--json", str(report), "--pr-curve", str(report)]) == 2
+    assert "name the same file" in capsys.readouterr().err
+    assert not report.exists()
+    curves = tmp_path / "pr.csv"
+    assert main([*base, "--json", str(report), "--pr-curve", str(curves)]) == 0
+    assert main([*base, "--json", str(report), "--pr-curve", str(curves)]) == 0  # its own
+    assert main([*base, "--pr-curve", str(model), "--overwrite"]) == 0
+    assert model.read_text().startswith("criterion,threshold,precision,recall")
+    for value in ("-48", "0", "nan", "inf"):
+        capsys.readouterr()
+        assert main([*base, "--diameter", value]) == 2
+        assert "--diameter must be a number > 0" in capsys.readouterr().err
+    assert main([*base, "--tolerance", "0"]) == 2
+    assert "--tolerance must be a number > 0" in capsys.readouterr().err
+
+
 def test_cli_evaluate_bad_input_exit_2(tmp_path, capsys):
     from napari_cryopick.cli import main
 

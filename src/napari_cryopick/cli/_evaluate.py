@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -97,6 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--pr-curve", type=Path, default=None, metavar="OUT", help="write the PR curves as CSV"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --json / --pr-curve file that no earlier cryopick "
+        "evaluate wrote (an input pick file is never replaced)",
     )
     parser.set_defaults(func=run)
 
@@ -332,6 +339,48 @@ def _say_fibers(pred: Any, truth: Any, tolerance: float | None) -> None:
     )
 
 
+#: The first line of the CSV ``--pr-curve`` writes.
+_PR_HEADER = "criterion,threshold,precision,recall"
+
+
+def _earlier_output(path: Path, option: str) -> bool:
+    """Whether ``path`` holds what an earlier ``cryopick evaluate`` wrote for ``option``
+    (a JSON report, or PR curves): the only existing files it replaces unasked."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            if option == "--pr-curve":
+                return handle.readline().strip() == _PR_HEADER
+            report = json.loads(handle.read(50_000_000))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"criterion", "ap", "n_pred", "n_truth"} <= set(report)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse outputs that would replace an input pick file (a trial's ``--json`` named a
+    prediction file: it became JSON), each other, or another existing file no earlier
+    evaluate wrote (a micrograph, a model) unless ``--overwrite``."""
+    outputs = [(o, p) for o, p in (("--json", args.json), ("--pr-curve", args.pr_curve)) if p]
+    if len(outputs) == 2 and os.path.abspath(args.json) == os.path.abspath(args.pr_curve):
+        raise CLIError(f"--json and --pr-curve name the same file ({args.json}): give two")
+    existing = [(option, path) for option, path in outputs if Path(path).is_file()]
+    if not existing:
+        return
+    inputs = {
+        Path(path).resolve()
+        for paths, what in ((args.pred, "prediction"), (args.truth, "ground-truth"))
+        for path in _pick_files(paths, what)
+    }
+    for option, path in existing:
+        if Path(path).resolve() in inputs:
+            raise CLIError(f"{option} {path}: is one of the pick files evaluated; give a new file")
+        if not args.overwrite and not _earlier_output(Path(path), option):
+            raise CLIError(
+                f"{option} {path}: exists and no earlier cryopick evaluate wrote it: give a "
+                "new file, or --overwrite to replace it"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -342,6 +391,11 @@ def run(args: argparse.Namespace) -> int:
     # before the (possibly long) evaluation: a bad output path fails at once
     check_output_file(args.json, "--json")
     check_output_file(args.pr_curve, "--pr-curve")
+    _check_outputs(args)
+    for option, value in (("--diameter", args.diameter), ("--tolerance", args.tolerance)):
+        # a trial's --diameter -48 (or 0, nan) gave AP 0.000 and exit 0
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise CLIError(f"{option} must be a number > 0, got {value:g}")
     pred, truth, picked = _read_both(args)
     if len(truth) == 0:
         raise CLIError("the ground truth holds no picks")
@@ -388,9 +442,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"report written to {args.json}")
     if args.pr_curve is not None:
         frames = [
-            curve.to_frame().assign(criterion=name)[
-                ["criterion", "threshold", "precision", "recall"]
-            ]
+            curve.to_frame().assign(criterion=name)[_PR_HEADER.split(",")]
             for name, curve in report.pr_curves.items()
         ]
         curves = pd.concat(frames, ignore_index=True).to_csv(index=False, lineterminator="\n")
