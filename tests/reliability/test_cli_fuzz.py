@@ -199,6 +199,39 @@ def test_train_refuses_picks_off_the_micrograph_and_foreign_rows(tmp_path, capsy
     assert not (tmp_path / "model.pt").exists()
 
 
+def test_train_refuses_a_learning_rate_that_is_no_number_above_0(tmp_path, capsys, micrograph):
+    picks = tmp_path / "m1.csv"
+    picks.write_text("x,y,diameter\n30,30,20\n60,60,20\n")
+    argv = ["train", "--micrographs", micrograph, "--picks", picks, "--diameter", 20]
+    argv += ["--out", tmp_path / "model.pt", "--steps", 1]
+    for value in ("inf", "nan", "0", "-1"):
+        code, _, err = run(capsys, *argv, "--lr", value)
+        assert code == 2
+        assert_one_line(err, "--lr must be a number > 0")
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_training_that_diverges_writes_no_model(tmp_path, capsys, micrograph):
+    # a trial's --lr 1e9 with --init good.pt: 'trained 3 steps (loss nan)', exit 0, a
+    # model of NaN weights in place of the good one
+    from napari_cryopick.core.training import TrainConfig
+
+    picks = tmp_path / "m1.csv"
+    picks.write_text("x,y,diameter\n30,30,20\n60,60,20\n")
+    model = tmp_path / "model.pt"
+    argv = ["train", "--micrographs", micrograph, "--picks", picks, "--diameter", 20]
+    argv += ["--out", model, "--steps", 2, "--crop-size", 32, "--time-limit", 0]
+    assert run(capsys, *argv)[0] == 0
+    before = model.read_bytes()
+    code, _, err = run(capsys, *argv, "--init", model, "--lr", "1e30")
+    assert code == 2
+    assert_one_line(err, "training diverged at step", "no model is written")
+    assert model.read_bytes() == before
+    assert not model.with_name("model.previous.pt").exists()
+    with pytest.raises(ValueError, match="learning rate must be a number > 0"):
+        TrainConfig(lr=float("inf"))
+
+
 # --- 7. checkpoints -------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -316,6 +317,8 @@ def request_from_args(args: argparse.Namespace):
 
     if args.steps < 1 or args.batch_size < 1 or args.crop_size < 16:
         raise CLIError("--steps and --batch-size must be >= 1 and --crop-size >= 16")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise CLIError(f"--lr must be a number > 0, got {args.lr:g}")
     if args.views_per_label < 0:
         raise CLIError(f"--views-per-label must be >= 0, got {args.views_per_label:g}")
     # A data set trains the head of its name (multi-head modes), so --head names the data

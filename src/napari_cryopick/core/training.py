@@ -181,6 +181,8 @@ class TrainConfig:
             raise ValueError("steps and batch_size must be >= 1")
         if self.crop_size < 16:
             raise ValueError(f"crop_size must be >= 16, got {self.crop_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"the learning rate must be a number > 0, got {self.lr:g}")
         if not 0.0 <= self.reduce_penalty_above <= self.pseudo_label_threshold <= 1.0:
             raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -731,6 +733,10 @@ def _eta(done: int, total: int, elapsed: float, limit: float | None) -> float:
 ExtraLoss = Callable[[Detector, Batch, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
+class TrainingDiverged(ValueError):
+    """The training loss stopped being finite: the weights are lost, nothing to keep."""
+
+
 def train_detector(
     examples: Sequence[TrainingExample],
     *,
@@ -861,6 +867,12 @@ def train_detector(
 
             done = step + 1
             values = {key: float(value.detach()) for key, value in losses.items()}
+            if not math.isfinite(values["total"]):
+                # a trial's --lr inf: a model of NaN weights written, exit 0
+                raise TrainingDiverged(
+                    f"training diverged at step {done}: the loss became {values['total']} "
+                    f"(learning rate {lr:.3g}: too high?); no model is written"
+                )
             elapsed = time.perf_counter() - start
             history.append({"step": done, "lr": lr, "head": head_name, **values})
             out_of_time = limit is not None and elapsed >= limit
