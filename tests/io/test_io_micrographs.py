@@ -94,6 +94,42 @@ def test_imod_byte_mrc_reads_as_unsigned_unless_flagged_signed(tmp_path):
     assert read_micrograph(plain).data.min() == -128
 
 
+def test_unstamped_byte_mrc_that_wraps_as_signed_reads_as_unsigned(tmp_path, caplog):
+    # a trial: unsigned bytes (background near 128) in mode 0 without IMOD's stamp, read
+    # as signed (MRC2014), split between -128 and 127: 3 picks, AP 0, nothing said
+    rng = np.random.default_rng(0)
+    unsigned = np.clip(rng.normal(128, 20, (64, 64)), 0, 255).astype(np.uint8)
+    with mrcfile.new(tmp_path / "wrapped.mrc") as mrc:
+        mrc.set_data(unsigned.view(np.int8))
+    read = read_micrograph(tmp_path / "wrapped.mrc")
+    np.testing.assert_array_equal(read.data, unsigned.astype(np.float32))
+    assert any("read as unsigned bytes" in note for note in read.notes)
+    assert "read as unsigned bytes" in caplog.text
+    # signed bytes around 0 stay signed, as MRC2014 says
+    signed = np.clip(rng.normal(0, 20, (64, 64)), -128, 127).astype(np.int8)
+    with mrcfile.new(tmp_path / "signed.mrc") as mrc:
+        mrc.set_data(signed)
+    read = read_micrograph(tmp_path / "signed.mrc")
+    np.testing.assert_array_equal(read.data, signed.astype(np.float32))
+    assert not read.notes
+
+
+def test_a_micrograph_of_huge_values_is_scaled_before_filtering(tmp_path, caplog):
+    # a trial: pixels near ±3e38 (finite) resampled to NaN: no picks, nothing said
+    from napari_cryopick.core.model import DetectorConfig
+    from napari_cryopick.core.model.inputs import prepare_micrograph
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(200, 300)).astype(np.float32)
+    write_mrc(tmp_path / "huge.mrc", data * np.float32(3e37))
+    read = read_micrograph(tmp_path / "huge.mrc")
+    assert any("scaled by 2^-" in note for note in read.notes)
+    assert "pixel values up to" in caplog.text
+    prepared = prepare_micrograph(read.data, 40.0, DetectorConfig())
+    assert np.isfinite(prepared.image).all()
+    np.testing.assert_allclose(read.data / read.data.std(), data / data.std(), rtol=1e-5)
+
+
 def test_tiff_round_trip(tmp_path):
     data = ramp()
     tifffile.imwrite(tmp_path / "mic.tif", data)

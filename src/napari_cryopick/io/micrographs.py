@@ -9,6 +9,7 @@ file itself raise :class:`MicrographError`, whose message starts with the path.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ def read_micrograph(path: str | os.PathLike, *, quiet: bool = False) -> Microgra
     pixel_size: float | None = None
     if suffix in _MRC_SUFFIXES:
         data, pixel_size = _read_mrc(path, notes)
+        if WRAPPED_BYTES_NOTE in notes:
+            _log_once(path, WRAPPED_BYTES_NOTE, not quiet)
     elif suffix in _TIFF_SUFFIXES:
         data = _read_tiff(path)
     else:
@@ -143,6 +146,7 @@ def read_micrograph(path: str | os.PathLike, *, quiet: bool = False) -> Microgra
 
     data = _to_grayscale(path, data, notes)
     data = _replace_non_finite(path, data.astype(np.float32, copy=False), notes, not quiet)
+    data = _scale_huge(path, data, notes, not quiet)
     return Micrograph(
         data=np.ascontiguousarray(data, dtype=np.float32),
         pixel_size=pixel_size,
@@ -178,6 +182,13 @@ def _imod_unsigned_bytes(header: Any) -> bool:
     return stamp == IMOD_STAMP and not flags & 1
 
 
+def _imod_stamped(header: Any) -> bool:
+    try:
+        return imod_stamp_and_flags(header)[0] == IMOD_STAMP
+    except (KeyError, ValueError, TypeError, IndexError):
+        return False
+
+
 def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
     import mrcfile
 
@@ -191,6 +202,13 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
                 data = np.array(mrc.data)
                 if data.dtype == np.int8 and _imod_unsigned_bytes(mrc.header):
                     data = data.view(np.uint8)
+                elif (
+                    data.dtype == np.int8
+                    and not _imod_stamped(mrc.header)  # IMOD's flag says signed: so it is
+                    and _wrapped_bytes(data)
+                ):
+                    data = data.view(np.uint8)
+                    notes.append(WRAPPED_BYTES_NOTE)
                 voxel_x = float(mrc.voxel_size.x)
                 voxel_y = float(mrc.voxel_size.y)
                 is_volume = bool(mrc.is_volume()) or bool(mrc.is_volume_stack())
@@ -363,6 +381,61 @@ def _to_grayscale(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
     raise _error(path, f"has shape {data.shape}, expected a 2D micrograph")
 
 
+#: What reading a mode-0 MRC says when its bytes are read unsigned (:func:`_wrapped_bytes`).
+WRAPPED_BYTES_NOTE = (
+    "read as unsigned bytes (0-255): as the signed bytes MRC2014 says mode 0 holds, its "
+    "pixels wrap around at 127/-128 (the background split between both ends); no IMOD "
+    "stamp says which"
+)
+
+
+def _wrapped_bytes(data: np.ndarray) -> bool:
+    """Whether mode-0 bytes without IMOD's stamp look unsigned: read as signed, an image
+    whose background lies near 128 splits between -128 and 127 and spreads far wider
+    than read as unsigned (a trial's unsigned byte micrograph, read as MRC2014 says,
+    gave 3 picks and AP 0 without a word). Signed data (background near 0) spread the
+    other way: left as MRC2014 reads them."""
+    sample = data[:: max(1, data.shape[0] // 512), :: max(1, data.shape[1] // 512)]
+    signed = float(np.std(sample.astype(np.float32)))
+    unsigned = float(np.std(sample.view(np.uint8).astype(np.float32)))
+    return unsigned < signed / 3
+
+
+#: Pixel magnitudes above which a micrograph is scaled before filtering (a float32 FFT
+#: of a few million such pixels overflows).
+HUGE_PIXEL = 1e20
+
+
+def _scale_huge(path: Path, data: np.ndarray, notes: list[str], log: bool) -> np.ndarray:
+    """Scale by a power of two a micrograph whose pixels reach :data:`HUGE_PIXEL` (a
+    trial's ±3e38 image resampled to NaN and gave no picks without a word); said."""
+    peak = float(np.max(np.abs(data)))
+    if not peak > HUGE_PIXEL:
+        return data
+    exponent = math.ceil(math.log2(peak))
+    data = np.ldexp(data, -exponent).astype(np.float32)
+    _say(
+        path,
+        notes,
+        f"pixel values up to {peak:.3g} (a corrupt or mis-scaled file?): scaled by 2^-{exponent}",
+        log,
+    )
+    return data
+
+
+def _say(path: Path, notes: list[str], note: str, log: bool) -> None:
+    """Keep ``note`` with the micrograph, and log it once a process."""
+    notes.append(note)
+    _log_once(path, note, log)
+
+
+def _log_once(path: Path, note: str, log: bool) -> None:
+    said = (str(Path(path).absolute()), note)
+    if log and said not in _SAID:  # once a process: a zero-shot run reads a file twice
+        _SAID.add(said)
+        logger.warning("%s: %s", path, note)
+
+
 def _replace_non_finite(
     path: Path, data: np.ndarray, notes: list[str], log: bool = True
 ) -> np.ndarray:
@@ -374,12 +447,7 @@ def _replace_non_finite(
     count = int(data.size - finite.sum())
     median = float(np.median(data[finite]))
     data = np.where(finite, data, np.float32(median)).astype(np.float32)
-    note = f"replaced {count} non-finite pixels by the median {median:.6g}"
-    notes.append(note)
-    said = (str(Path(path).absolute()), note)
-    if log and said not in _SAID:  # once a process: a zero-shot run reads a file twice
-        _SAID.add(said)
-        logger.warning("%s: %s", path, note)
+    _say(path, notes, f"replaced {count} non-finite pixels by the median {median:.6g}", log)
     return data
 
 
