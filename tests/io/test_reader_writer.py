@@ -341,6 +341,23 @@ def test_a_csv_with_a_misspelt_column_is_read_and_its_problem_said(tmp_path):
         reader(str(bad))
 
 
+def test_a_csv_with_quoted_names_or_tabs_is_claimed(tmp_path):
+    # a trial: "x","y" (R, Excel, QUOTE_ALL) read in the command line but napari's reader
+    # did not claim it; a tab-separated one was not claimed either, where the command
+    # line says which separator it found
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('"x","y","diameter"\n10,20,30\n')
+    reader = _reader.get_picks_reader(str(quoted))
+    assert reader is not None
+    assert len(reader(str(quoted))[0][0]) == 1
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text("x\ty\n10\t20\n")
+    reader = _reader.get_picks_reader(str(tabs))
+    assert reader is not None
+    with pytest.raises(ValueError, match=r"tabs.csv.*separates its columns"):
+        reader(str(tabs))
+
+
 def test_a_star_or_topaz_file_with_misspelt_columns_is_read_and_its_problem_said(tmp_path):
     # napari said only that the reader "refused the file" for a STAR file whose coordinate
     # columns are misspelt (the command line said which blocks it found)

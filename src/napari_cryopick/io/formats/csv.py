@@ -11,6 +11,7 @@ names are matched case-insensitively; missing values are empty fields.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,14 @@ MICROGRAPH_COLUMNS: tuple[str, ...] = (
 
 def looks_like_csv_picks(first_line: str, either: bool = False) -> bool:
     """Whether a header line names at least the ``x`` and ``y`` columns (``either``: one
-    of them, a pick file with the other missing or misspelt)."""
-    names = [name.strip().lower() for name in first_line.strip().split(",")]
+    of them, a pick file with the other missing or misspelt, or columns split by tabs or
+    semicolons: the reader then says what is wrong). Quoted names count (``"x","y"``,
+    as R, Excel and ``csv.QUOTE_ALL`` write them)."""
+    separators = r"[,;\t]" if either else ","
+    names = [
+        name.strip().strip("\"'").strip().lower()
+        for name in re.split(separators, first_line.strip())
+    ]
     return ("x" in names or "y" in names) if either else ("x" in names and "y" in names)
 
 
