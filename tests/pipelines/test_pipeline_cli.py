@@ -499,9 +499,56 @@ def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_
     assert main(common) == 0  # the run's own files: replaced without a word
 
 
-def test_slurm_options_reach_the_job_script():
+def _fake_sbatch(folder, monkeypatch, test_only: str = "exit 0") -> None:
+    """An ``sbatch`` on PATH whose ``--test-only`` runs the shell line ``test_only``."""
+    import os
+
+    folder.mkdir(exist_ok=True)
+    sbatch = folder / "sbatch"
+    sbatch.write_text(f'#!/bin/sh\nif [ "$1" = "--test-only" ]; then {test_only}; fi\nexit 0\n')
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_slurm_without_sbatch_or_refused_is_one_clear_error(
+    tmp_path, monkeypatch, capsys, tiny_model
+):
+    # a trial on a machine without SLURM: three asyncio tracebacks ('sbatch' not found),
+    # then a wait for workers for good; Ctrl-C ended it with exit status 0, unsaid
+    pytest.importorskip("dask_jobqueue")
+    import signal
+
+    from napari_cryopick.workflows.batch import slurm_cluster
+
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(ValueError, match="no sbatch on this machine"):
+        slurm_cluster({})
+    assert signal.getsignal(signal.SIGINT) is before  # dask_jobqueue's import left it
+    _fake_sbatch(
+        tmp_path / "bin",
+        monkeypatch,
+        'echo "sbatch: error: invalid partition specified: gpux" >&2; exit 1',
+    )
+    with pytest.raises(ValueError, match=r"SLURM refuses the worker job .*invalid partition"):
+        slurm_cluster({"queue": "gpux"})
+    # the command: one line, exit 2, nothing picked
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    micrograph = write_mrc(tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64))
+    argv = ["pick", str(micrograph), "--model", str(tiny_model), "--dask", "slurm:2"]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert "no sbatch on this machine" in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.star"))
+
+
+def test_slurm_options_reach_the_job_script(tmp_path, monkeypatch):
     pytest.importorskip("dask_jobqueue")
     import argparse
+
+    _fake_sbatch(tmp_path / "bin", monkeypatch)
 
     from napari_cryopick.cli._batch import add_batch_arguments, batch_options
     from napari_cryopick.workflows.batch import slurm_cluster

@@ -1243,10 +1243,20 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
     ``processes``, ``memory`` and ``walltime`` default to 1, 1, 8GB and
     04:00:00 unless ``~/.config/dask/jobqueue.yaml`` sets them.
     """
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    interrupt = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
         raise ValueError("--dask slurm:N needs dask-jobqueue: pip install dask-jobqueue") from None
+    finally:
+        # dask_jobqueue.runner, imported with it, makes SIGINT exit with status 0: a
+        # trial's Ctrl-C of a waiting run ended silently, "successful"
+        if interrupt is not None:
+            signal.signal(signal.SIGINT, interrupt)
     import dask
 
     settings: dict[str, Any] = {}
@@ -1259,7 +1269,47 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
         if dask.config.get(f"jobqueue.slurm.{name}", None) is None:
             settings[name] = default
     settings.update(options)
-    return SLURMCluster(**settings)
+    cluster = SLURMCluster(**settings)
+    try:
+        _check_submission(cluster.job_script())
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+def _check_submission(script: str) -> None:
+    """Ask SLURM whether it would take the worker job (``sbatch --test-only``), so that a
+    machine without SLURM, or a queue or account it refuses, is one clear error: a
+    trial's run without ``sbatch`` printed tracebacks and waited for workers for good.
+    A SLURM that does not answer within a minute is not waited for."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    sbatch = shutil.which("sbatch")
+    if sbatch is None:
+        raise ValueError(
+            "--dask slurm:N: no sbatch on this machine, so no SLURM job can be submitted: "
+            "run on a machine that submits SLURM jobs (a login node), or use --dask local:N "
+            "or --dask tcp://SCHEDULER:PORT"
+        )
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="cryopick-worker-") as file:
+        file.write(script)
+        file.flush()
+        try:
+            done = subprocess.run(
+                [sbatch, "--test-only", file.name], capture_output=True, text=True, timeout=60
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        raise ValueError(
+            f"--dask slurm:N: SLURM refuses the worker job (sbatch --test-only: "
+            f"{said[-1] if said else f'exit status {done.returncode}'}): check --slurm-queue, "
+            "--slurm-account and ~/.config/dask/jobqueue.yaml"
+        )
 
 
 def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
@@ -1286,6 +1336,13 @@ def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
         return Client(cluster), cluster, value
     cluster = slurm_cluster(options)
     cluster.scale(jobs=value)
+    # nothing moves until SLURM runs them: said, so a queued run does not look hung
+    logger.info(
+        "--dask slurm:%d: %d worker job(s) submitted; picking starts as SLURM runs them "
+        "(squeue --me lists them)",
+        value,
+        value,
+    )
     return Client(cluster), cluster, value
 
 
