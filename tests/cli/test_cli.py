@@ -282,6 +282,9 @@ def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
 
     assert not say_busy_machine(load=9.0, cores=2)  # off in the suite (conftest)
     monkeypatch.setenv("CRYOPICK_LOAD_NOTE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the advice taken already (a docs trial)
+    assert not say_busy_machine(load=2.4, cores=2)
+    monkeypatch.delenv("OMP_NUM_THREADS")
     assert say_busy_machine(load=2.4, cores=2)
     assert "note: the machine is busy (load 2.4 on 2 cores): --threads 1" in capsys.readouterr().err
     assert not say_busy_machine(load=1.2, cores=2)

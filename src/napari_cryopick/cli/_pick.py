@@ -519,6 +519,11 @@ def say_busy_machine(
         cores = len(affinity(0)) if affinity is not None else os.cpu_count()
     if not cores or load < cores:
         return False
+    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if threads.isdigit() and int(threads) <= max(1, cores // 2):
+        # torch runs that many threads already: the advice is taken (a docs trial under
+        # OMP_NUM_THREADS=1 was told it on every command)
+        return False
     if gpu_possible:
         import torch
 
