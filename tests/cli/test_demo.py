@@ -46,6 +46,19 @@ def test_demo_writes_star_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert recall > 0.5
 
 
+def test_the_demo_hint_names_a_cryopick_the_shell_finds(monkeypatch, tmp_path) -> None:
+    # a docs trial: 'make demo' (.venv/bin/cryopick) ended "pick it yourself: cryopick
+    # pick ...", which a shell without the environment activated did not find
+    import sys
+
+    here = Path(sys.executable).with_name("cryopick")
+    assert here.is_file()  # the package is installed in the environment running the tests
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert Path(_demo._command()).resolve() == here.resolve()
+    monkeypatch.setenv("PATH", str(here.parent))
+    assert _demo._command() == "cryopick"
+
+
 def test_demo_is_deterministic_given_the_seed(tmp_path: Path) -> None:
     first = _demo.simulate_demo_micrograph(seed=2)
     second = _demo.simulate_demo_micrograph(seed=2)

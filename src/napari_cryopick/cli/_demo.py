@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,19 @@ def _open_viewer(simulated: Any, result: Any, selected: Any) -> None:
     napari.run()
 
 
+def _command() -> str:
+    """How to call ``cryopick`` from here: its name when the shell finds this one, else
+    its path (``make demo`` runs ``.venv/bin/cryopick``, which is not on the PATH of a
+    shell without the environment: a docs trial's copy of the hint was not found)."""
+    import shutil
+
+    here = Path(sys.executable).with_name("cryopick")
+    found = shutil.which("cryopick")
+    if here.is_file() and (found is None or Path(found).resolve() != here.resolve()):
+        return os.path.relpath(here) if here.is_relative_to(Path.cwd()) else str(here)
+    return "cryopick"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick demo``; returns the exit code."""
     from napari_cryopick.core.evaluate import match_picks
@@ -235,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         f"precision {precision:.2f}, recall {recall:.2f}"
     )
     print(f"wrote {star_path}, {png_path} and {mrc_path}")
-    print(f"pick it yourself: cryopick pick {mrc_path} --diameter {DEMO_DIAMETER_PX:g}")
+    print(f"pick it yourself: {_command()} pick {mrc_path} --diameter {DEMO_DIAMETER_PX:g}")
     if not args.no_viewer and display_available():
         _open_viewer(simulated, result, selected)
     elif not args.no_viewer:
