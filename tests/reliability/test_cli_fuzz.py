@@ -100,6 +100,19 @@ def test_evaluate_json_below_a_file(tmp_path, capsys):
     assert_one_line(err, "--json", "m1.csv")
 
 
+def test_a_refused_pick_leaves_no_empty_out_folder(tmp_path, capsys, micrograph):
+    # a docs trial: '--kind fiber --format box' was refused, and left an empty --out
+    out = tmp_path / "new" / "picks"
+    code, _, err = run(capsys, "pick", micrograph, "--diameter", 20, "--kind", "fiber",
+                       "--format", "box", "--out", out)  # fmt: skip
+    assert code == 2
+    assert_one_line(err, "fiber")
+    assert not out.exists()
+    out.mkdir(parents=True)  # one the user made stays
+    assert run(capsys, "pick", micrograph, "--diameter", 20, "--kind", "fiber", "--out", out)[0]
+    assert out.is_dir()
+
+
 def test_pick_out_pointing_at_a_file(tmp_path, capsys, micrograph):
     blocker = tmp_path / "picks"
     blocker.write_text("a file")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.cli._defaults import dataclass_defaults
@@ -540,9 +542,7 @@ def say_busy_machine(
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick pick``; returns the exit code."""
-    from napari_cryopick.cli._batch import run_pick_batch, wants_batch
-    from napari_cryopick.core.progress import drive
-    from napari_cryopick.workflows.pick import pick
+    from napari_cryopick.cli._batch import wants_batch
 
     if args.threads < 0:
         raise CLIError(f"--threads must be >= 0, got {args.threads}")
@@ -563,7 +563,25 @@ def run(args: argparse.Namespace) -> int:
     if request.out_dir is not None:
         from napari_cryopick.cli._errors import check_output_folder
 
+        created = not Path(request.out_dir).exists()
         check_output_folder(request.out_dir, "--out")  # before the model loads and reads
+        if created:
+            # a run refused before it wrote anything leaves no empty folder behind (a
+            # docs trial's --kind fiber --format box did)
+            try:
+                return _run(args, request, batch)
+            finally:
+                with contextlib.suppress(OSError):
+                    Path(request.out_dir).rmdir()  # only when empty
+    return _run(args, request, batch)
+
+
+def _run(args: argparse.Namespace, request: Any, batch: bool) -> int:
+    """The rest of :func:`run`, once ``--out`` is known to be writable."""
+    from napari_cryopick.cli._batch import run_pick_batch
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.workflows.pick import pick
+
     _note_tiff_rows(request)
     if request.out_dir is not None:
         # every run into a folder is recorded in its manifest (issue 14: two runs into
