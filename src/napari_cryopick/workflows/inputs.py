@@ -802,11 +802,11 @@ def diameter_in_angstrom(
     pixel = float(np.median(known))
     value = round(float(diameter) * pixel, 2)
     logger.info(
-        "%s%s %.0f px at the micrographs' %g Å/px: %g Å, recorded with the "
+        "%s%s %g px at the micrographs' %g Å/px: %g Å, recorded with the "
         "model (micrographs of another pixel size are picked at %g Å)",
         f"{dataset}: " if dataset else "",
         what,
-        diameter,
+        round(float(diameter), 1),
         pixel,
         value,
         value,
@@ -1198,11 +1198,11 @@ def _check_diameters(
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             logger.info(
-                "%sparticle diameter %.0f px, the median of the %d picks' diameters (pick "
+                "%sparticle diameter %g px, the median of the %d picks' diameters (pick "
                 "files, or the Diameter typed in napari's Annotate; BOX files give box sizes, "
                 "often larger than the particle: give --diameter if so)",
                 f"{dataset}: " if dataset else "",
-                estimate.diameter_px,
+                round(float(estimate.diameter_px), 1),
                 estimate.n_picks,
             )
         else:
