@@ -241,7 +241,13 @@ def test_training_that_diverges_writes_no_model(tmp_path, capsys, micrograph):
     assert_one_line(err, "training diverged at step", "no model is written")
     assert model.read_bytes() == before
     assert not model.with_name("model.previous.pt").exists()
-    with pytest.raises(ValueError, match="learning rate must be a number > 0"):
+    # a re-trial: diverging on the last step (loss still finite, weights ~1e28) went by
+    one_step = [*argv[:-6], "--steps", 1, "--crop-size", 32, "--time-limit", 0]
+    code, _, err = run(capsys, *one_step, "--init", model, "--lr", "1e30")
+    assert code == 2
+    assert_one_line(err, "training diverged at step 1", "no model is written")
+    assert model.read_bytes() == before
+    with pytest.raises(ValueError, match="learning rate must be a number >= 0"):
         TrainConfig(lr=float("inf"))
 
 

@@ -181,8 +181,9 @@ class TrainConfig:
             raise ValueError("steps and batch_size must be >= 1")
         if self.crop_size < 16:
             raise ValueError(f"crop_size must be >= 16, got {self.crop_size}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"the learning rate must be a number > 0, got {self.lr:g}")
+        if not (math.isfinite(self.lr) and self.lr >= 0):
+            # 0 is allowed here (a frozen run); the CLI's --lr asks for > 0
+            raise ValueError(f"the learning rate must be a number >= 0, got {self.lr:g}")
         if not 0.0 <= self.reduce_penalty_above <= self.pseudo_label_threshold <= 1.0:
             raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -737,6 +738,30 @@ class TrainingDiverged(ValueError):
     """The training loss stopped being finite: the weights are lost, nothing to keep."""
 
 
+# Trained weights stay within a few tens; a step at an absurd learning rate throws them
+# far past this.
+_MAX_WEIGHT = 1e6
+
+
+def _check_weights(model: Detector, history: list[dict[str, Any]]) -> None:
+    """Raise TrainingDiverged when the last step left weights no model can use.
+
+    The loss is checked before each update, so a divergence on the last step (a trial's
+    --lr 1e30 --steps 1: weights near 1e28 written over a good model, exit 0) shows only
+    in the weights.
+    """
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            largest = float(parameter.detach().abs().max()) if parameter.numel() else 0.0
+            if not math.isfinite(largest) or largest > _MAX_WEIGHT:
+                step = history[-1]["step"] if history else 0
+                lr = history[-1]["lr"] if history else float("nan")
+                raise TrainingDiverged(
+                    f"training diverged at step {step}: weight {name} reached {largest:.3g} "
+                    f"(learning rate {lr:.3g}: too high?); no model is written"
+                )
+
+
 def train_detector(
     examples: Sequence[TrainingExample],
     *,
@@ -904,6 +929,7 @@ def train_detector(
             ema.copy_to(model)
         model.eval()
         model.to("cpu")
+    _check_weights(model, history)
     return TrainResult(
         model=model, history=history, completed=completed, planned_steps=train_config.steps
     )
