@@ -59,6 +59,22 @@ def test_the_demo_hint_names_a_cryopick_the_shell_finds(monkeypatch, tmp_path) -
     assert _demo._command() == "cryopick"
 
 
+def test_the_demo_hint_is_quoted_and_keeps_the_model_and_threshold(monkeypatch, tmp_path) -> None:
+    # a re-trial: an --out with a space broke the copied line; --model, --threshold left out
+    import argparse
+    import shlex
+
+    monkeypatch.setattr(_demo, "_command", lambda: "cryopick")
+    args = argparse.Namespace(model=tmp_path / "my model.pt", threshold=0.4)
+    words = shlex.split(_demo._hint(args, tmp_path / "demo out" / "demo_seed0.mrc"))
+    assert words[:3] == ["cryopick", "pick", str(tmp_path / "demo out" / "demo_seed0.mrc")]
+    assert words[words.index("--model") + 1] == str(tmp_path / "my model.pt")
+    assert words[words.index("--threshold") + 1] == "0.4"
+    plain = shlex.split(_demo._hint(argparse.Namespace(model=None, threshold=None), Path("d.mrc")))
+    assert "--model" not in plain
+    assert "--threshold" not in plain
+
+
 def test_demo_is_deterministic_given_the_seed(tmp_path: Path) -> None:
     first = _demo.simulate_demo_micrograph(seed=2)
     second = _demo.simulate_demo_micrograph(seed=2)

@@ -388,6 +388,14 @@ def test_cli_evaluate_replaces_only_its_own_outputs(tmp_path, capsys):
         assert "--diameter must be a number > 0" in capsys.readouterr().err
     assert main([*base, "--tolerance", "0"]) == 2
     assert "--tolerance must be a number > 0" in capsys.readouterr().err
+    # a re-trial's --pr-curve in the predictions' folder: every later evaluate of the
+    # folder failed reading it as picks
+    for option in ("--pr-curve", "--json"):
+        inside = pred / ("pr.csv" if option == "--pr-curve" else "report.star")
+        assert main([*base, option, str(inside)]) == 2
+        assert "lies in the input folder" in capsys.readouterr().err
+        assert not inside.exists()
+    assert main([*base, "--json", str(pred / "report.json")]) == 0  # no pick suffix
 
 
 def test_cli_evaluate_bad_input_exit_2(tmp_path, capsys):

@@ -97,21 +97,24 @@ def test_imod_byte_mrc_reads_as_unsigned_unless_flagged_signed(tmp_path):
 def test_unstamped_byte_mrc_that_wraps_as_signed_reads_as_unsigned(tmp_path, caplog):
     # a trial: unsigned bytes (background near 128) in mode 0 without IMOD's stamp, read
     # as signed (MRC2014), split between -128 and 127: 3 picks, AP 0, nothing said
+    # whatever the contrast: a re-trial's spread of 50, saturated at both ends, was read
+    # as signed
     rng = np.random.default_rng(0)
-    unsigned = np.clip(rng.normal(128, 20, (64, 64)), 0, 255).astype(np.uint8)
-    with mrcfile.new(tmp_path / "wrapped.mrc") as mrc:
-        mrc.set_data(unsigned.view(np.int8))
-    read = read_micrograph(tmp_path / "wrapped.mrc")
-    np.testing.assert_array_equal(read.data, unsigned.astype(np.float32))
-    assert any("read as unsigned bytes" in note for note in read.notes)
-    assert "read as unsigned bytes" in caplog.text
-    # signed bytes around 0 stay signed, as MRC2014 says
-    signed = np.clip(rng.normal(0, 20, (64, 64)), -128, 127).astype(np.int8)
-    with mrcfile.new(tmp_path / "signed.mrc") as mrc:
-        mrc.set_data(signed)
-    read = read_micrograph(tmp_path / "signed.mrc")
-    np.testing.assert_array_equal(read.data, signed.astype(np.float32))
-    assert not read.notes
+    for spread in (5, 20, 50, 60):
+        unsigned = np.clip(rng.normal(128, spread, (64, 64)), 0, 255).astype(np.uint8)
+        with mrcfile.new(tmp_path / "wrapped.mrc", overwrite=True) as mrc:
+            mrc.set_data(unsigned.view(np.int8))
+        read = read_micrograph(tmp_path / "wrapped.mrc")
+        np.testing.assert_array_equal(read.data, unsigned.astype(np.float32))
+        assert any("read as unsigned bytes" in note for note in read.notes)
+        assert "read as unsigned bytes" in caplog.text
+        # signed bytes around 0 stay signed, as MRC2014 says
+        signed = np.clip(rng.normal(0, spread, (64, 64)), -128, 127).astype(np.int8)
+        with mrcfile.new(tmp_path / "signed.mrc", overwrite=True) as mrc:
+            mrc.set_data(signed)
+        read = read_micrograph(tmp_path / "signed.mrc")
+        np.testing.assert_array_equal(read.data, signed.astype(np.float32))
+        assert not read.notes
 
 
 def test_a_micrograph_of_huge_values_is_scaled_before_filtering(tmp_path, caplog):

@@ -335,6 +335,9 @@ MALFORMED = {
     "non_numeric_topaz.txt": ("image_name\tx_coord\ty_coord\nm\t1\toops\n", "non-numeric"),
     "missing_y.csv": ("x,diameter\n1,2\n", "missing column 'y'"),
     "semicolons.csv": ("x;y;diameter\n1;2;3\n", "separates its columns with ';'"),
+    # decimal commas too: a re-trial read only "line 2 has 3 fields, the header names 1"
+    "decimal_commas.csv": ("x;y;diameter\n1,5;2,5;3\n", "separates its columns with ';'"),
+    "decimal_commas_tabs.csv": ("x\ty\n1,5\t2,5\n", "separates its columns with tabs"),
     "non_numeric.csv": ("x,y\n1,2\n3,four\n", "non-numeric value 'four' in data row 2"),
     "nan_x.star": (
         "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10\t20\nnan\t30\n",
@@ -342,6 +345,15 @@ MALFORMED = {
     ),
     "empty_y.csv": ("x,y\n1,2\n3,\n", r"column 'y' has no value \(empty or NaN\) in data row 2"),
 }
+
+
+def test_single_quoted_column_names_are_read_as_the_header_check_reads_them(tmp_path):
+    # a re-trial: 'x','y' was taken as a CSV of picks, then "missing column 'x' (columns
+    # found: 'x', 'y')"
+    path = tmp_path / "quoted.csv"
+    path.write_text("'x','y','diameter'\n10,20,30\n")
+    picks = read_picks(path)
+    assert picks[["x", "y", "diameter"]].to_numpy().tolist() == [[10.0, 20.0, 30.0]]
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))

@@ -470,6 +470,11 @@ def test_export_threshold_refuses_files_without_scores(tmp_path, capsys):
     assert star_in.read_text() == star_text
     assert (tmp_path / "box/m1.box").read_bytes() == before
     star_in.unlink()
+    # nor a new file in the folder exported: the next export read it as picks
+    inside = tmp_path / "box" / "export.star"
+    assert main(["cryosparc", "export", str(tmp_path / "box"), "--out", str(inside)]) == 2
+    assert "lies in the input folder" in capsys.readouterr().err
+    assert not inside.exists()
     # a scored file: the low ones go, a pick added by hand (no score) stays
     scored = make_picks([10.0, 30.0, 50.0], [20.0] * 3, diameter=20.0, score=[0.9, 0.1, np.nan])
     write_picks(scored, tmp_path / "m2.star")

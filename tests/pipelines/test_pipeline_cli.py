@@ -541,7 +541,8 @@ def test_slurm_without_sbatch_or_refused_is_one_clear_error(
     capsys.readouterr()
     assert main([*argv, "--out", str(tmp_path / "out")]) == 2
     assert "no sbatch on this machine" in capsys.readouterr().err
-    assert not list((tmp_path / "out").glob("*.star"))
+    # nothing at all: a re-trial's refused run left a new --out holding an empty manifest
+    assert not (tmp_path / "out").exists()
 
 
 def test_slurm_options_reach_the_job_script(tmp_path, monkeypatch):
@@ -1026,6 +1027,26 @@ def test_filter_writes_fibers_as_start_end_pairs_relion_extracts(tmp_path, capsy
     boxes = read_picks(out / "m_fibers.cbox")
     assert sorted(set(boxes["tube_id"])) == [1, 2]
     assert len(boxes) > 2 * (len(bent) + len(other))  # segments, not the vertices alone
+    # into BOX or Topaz: refused, said (a re-trial's read back as particles, unsaid), and
+    # the next file still filtered (a failure's message replaced the run's message state)
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(source, mixed / "a_fibers.star")
+    write_picks(make_picks([50.0], [60.0], diameter=20.0), mixed / "b.star")
+    for format in ("box", "topaz"):
+        out = tmp_path / f"as_{format}"
+        capsys.readouterr()
+        code = main(["filter", str(mixed), "--format", format, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 1, err
+        assert "a_fibers.star: holds 2 fiber(s)" in err
+        assert "cannot hold fibers" in err
+        assert ".cryopick-filter-" not in err
+        assert not list(out.glob("a_fibers*"))
+        assert len(list(out.glob("b*"))) == 1
 
 
 def test_filter_of_a_filament_cbox_keeps_both_ends_and_counts_each_pick_once(tmp_path, capsys):

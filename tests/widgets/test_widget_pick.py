@@ -1845,6 +1845,35 @@ def _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
 
 
+def test_corrections_left_within_the_autosave_delay_are_saved_on_switch_and_on_close(
+    picker, real_data_dir, qtbot, tmp_path
+):
+    """A GUI trial edited a micrograph, showed another within the autosave's 2 s and
+    closed napari's window (its X): the edit was lost (the timer saved the micrograph
+    then displayed, and closing the window removes no layer)."""
+    from napari_cryopick.io.recovery import recovery_path
+
+    viewer, widget, path = picker
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
+    other = tmp_path / "data" / "062_10028.png"
+    state = session(viewer)
+    qtbot.wait(2500)  # any save of the picking done
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=10_000)
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+    viewer.layers.selection.active = viewer.layers["062_10028"]
+    qtbot.waitUntil(lambda: state.displayed == "062_10028", timeout=10_000)
+    assert recovery_path(path).exists()  # at once, not after the delay
+    assert not recovery_path(other).exists()
+    points = viewer.layers["062_10028 picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+    viewer.window._qt_window.close()
+    assert recovery_path(other).exists()
+
+
 def test_export_names_the_micrographs_closed_after_picking(picker, real_data_dir, qtbot, tmp_path):
     # a trial closed a corrected micrograph and exported: "Exported 111 picks to 1 star
     # file(s)", its 114 picks left out unsaid

@@ -136,6 +136,9 @@ class SessionState:
         self.showing_only = False
         #: Qt single-shot timer of the corrections' autosave (:mod:`.result_layers`).
         self.autosave_timer: Any = None
+        #: Micrographs edited since the autosave last wrote their corrections: saved when
+        #: the timer fires, when another micrograph is shown and when the window closes.
+        self.unsaved: set[str] = set()
         #: The review table is closing one micrograph to open the next: the shared result
         #: layers stay while none is open (they are kept for the next one).
         self.replacing = False

@@ -523,6 +523,11 @@ def displaying(viewer: Any, micrograph: str | None, create: bool = False) -> Ite
     state = session(viewer)
     if (state.displayed or "") != micrograph:
         _store_edits(viewer)
+        if state.displayed in state.unsaved:
+            # edited moments ago: its corrections reach the disk before it is left (a
+            # GUI trial switched within the autosave's delay, closed the window, and
+            # lost them)
+            save_pending_corrections(viewer)
     state.displayed = micrograph
     yield from _filling(viewer, micrograph or "", create=create)
 
@@ -989,17 +994,12 @@ def _start_autosave(viewer: Any) -> None:
     timer.setSingleShot(True)
     timer.setInterval(int(AUTOSAVE_DELAY_S * 1000))
 
-    def _fire() -> None:
-        # the viewer may be closing or closed: a safety net never raises into Qt
-        try:
-            autosave_corrections(viewer)
-        except Exception:  # what failed is logged; the edit itself stays in the session
-            logger.debug("saving the corrections failed", exc_info=True)
-
-    timer.timeout.connect(_fire)
+    timer.timeout.connect(lambda: save_pending_corrections(viewer))
     state.autosave_timer = timer
 
     def _edited(_event: Any = None) -> None:
+        if state.displayed:
+            state.unsaved.add(state.displayed)
         with contextlib.suppress(RuntimeError):  # the timer's Qt object gone
             timer.start()
 
@@ -1013,14 +1013,55 @@ def _start_autosave(viewer: Any) -> None:
     viewer.layers.events.inserted.connect(_on_inserted)
     for layer in list(viewer.layers):
         _watch(layer)
+    _save_on_window_close(viewer)
 
 
-def autosave_corrections(viewer: Any) -> Path | None:
-    """Save the displayed micrograph's result if it holds corrections (see
-    :func:`_kept_worth`); remove a saved file when it holds none any more (used as
-    training labels). Returns the file written (None: nothing written)."""
+def _save_on_window_close(viewer: Any) -> None:
+    """Write the pending corrections when napari's window closes.
+
+    Closing the window (its X, Ctrl+W) does not remove the layers, so nothing of
+    ``_on_removed`` runs: a GUI trial closed it within the autosave's delay of an edit
+    and lost the edit. A filter on the main window sees the close first (a close the
+    user then cancels has only saved early).
+    """
+    from qtpy.QtCore import QEvent, QObject
+
+    window = getattr(getattr(viewer, "window", None), "_qt_window", None)
+    if window is None:  # no Qt window (a headless viewer): the timer is all there is
+        return
+
+    class _CloseFilter(QObject):
+        def eventFilter(self, watched: Any, event: Any) -> bool:
+            if event.type() == QEvent.Type.Close:
+                save_pending_corrections(viewer)
+            return False
+
+    close_filter = _CloseFilter(window)  # lives and dies with the window
+    window.installEventFilter(close_filter)
+
+
+def save_pending_corrections(viewer: Any) -> None:
+    """Save the corrections of every micrograph edited since they were last saved
+    (:attr:`SessionState.unsaved`).
+
+    The viewer may be closing or closed: a safety net never raises into Qt; what failed
+    is logged, the edits themselves stay in the session.
+    """
     state = session(viewer)
-    name = state.displayed
+    for name in sorted(state.unsaved):
+        state.unsaved.discard(name)
+        try:
+            autosave_corrections(viewer, name)
+        except Exception:
+            logger.debug("saving the corrections of %s failed", name, exc_info=True)
+
+
+def autosave_corrections(viewer: Any, name: str | None = None) -> Path | None:
+    """Save micrograph ``name``'s result (None: the displayed one's) if it holds
+    corrections (see :func:`_kept_worth`); remove a saved file when it holds none any
+    more (used as training labels). Returns the file written (None: nothing written)."""
+    state = session(viewer)
+    name = name or state.displayed
     if not name or name not in state.pick_results:
         return None
     from .annotate import find_micrograph_layer
@@ -1029,7 +1070,8 @@ def autosave_corrections(viewer: Any) -> Path | None:
     path = layer_path(layer) if layer is not None else None
     if path is None:
         return None
-    _store_edits(viewer)
+    if name == state.displayed:
+        _store_edits(viewer)
     if not _kept_worth(viewer, name, layer):
         # none left (used as training labels): a file kept before, by this session or
         # another, would bring back what is used already

@@ -275,7 +275,7 @@ def _refuse_to_replace(out: Path) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run ``cryopick cryosparc export``; returns the exit code."""
-    from napari_cryopick.cli._errors import check_output_file
+    from napari_cryopick.cli._errors import check_not_among_inputs, check_output_file
     from napari_cryopick.io.cryosparc import write_import_star
     from napari_cryopick.io.pickfiles import match_name, read_pick_files
 
@@ -300,6 +300,7 @@ def run_export(args: argparse.Namespace) -> int:
         # a re-trial's --out named a pick file of the folder exported: it was replaced by
         # the gathered STAR file of every micrograph, and the next export refused the folder
         raise CLIError(f"{args.out}: --out names one of the pick files exported; give a new file")
+    check_not_among_inputs(args.out, "--out", [Path(item) for item in args.inputs])
     if not args.overwrite:
         _refuse_to_replace(Path(args.out))
     if args.threshold is None:

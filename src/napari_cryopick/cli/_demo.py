@@ -188,6 +188,20 @@ def _command() -> str:
     return "cryopick"
 
 
+def _hint(args: argparse.Namespace, micrograph: Path) -> str:
+    """The ``cryopick pick`` command that picks the demo's micrograph as the demo did,
+    quoted for a shell (a re-trial's --out with a space broke the copied line, and its
+    --model and --threshold were left out)."""
+    import shlex
+
+    words = [_command(), "pick", str(micrograph), "--diameter", f"{DEMO_DIAMETER_PX:g}"]
+    if args.model is not None:
+        words += ["--model", str(args.model)]
+    if args.threshold is not None:
+        words += ["--threshold", f"{args.threshold:g}"]
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick demo``; returns the exit code."""
     from napari_cryopick.core.evaluate import match_picks
@@ -249,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         f"precision {precision:.2f}, recall {recall:.2f}"
     )
     print(f"wrote {star_path}, {png_path} and {mrc_path}")
-    print(f"pick it yourself: {_command()} pick {mrc_path} --diameter {DEMO_DIAMETER_PX:g}")
+    print(f"pick it yourself: {_hint(args, mrc_path)}")
     if not args.no_viewer and display_available():
         _open_viewer(simulated, result, selected)
     elif not args.no_viewer:

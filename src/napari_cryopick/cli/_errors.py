@@ -225,6 +225,28 @@ def check_output_file(path: Path | None, option: str, *, create_folder: bool = F
     _probe_folder(folder, option)
 
 
+def check_not_among_inputs(path: Path | None, option: str, inputs: list[Path]) -> None:
+    """Refuse a report or gathered file written as a pick file into a folder read as input.
+
+    A re-trial's ``--pr-curve p1/pr.csv`` (``p1`` the predictions' folder) made every
+    later evaluate of ``p1`` fail reading ``pr.csv`` as picks; a ``cryosparc export --out``
+    into the folder exported did the same with its STAR file.
+    """
+    from napari_cryopick.cli import CLIError
+    from napari_cryopick.io.paths import pick_file_suffixes
+
+    if path is None or Path(path).suffix.lower() not in pick_file_suffixes():
+        return
+    parent = Path(path).resolve().parent
+    for item in inputs:
+        folder = Path(item)
+        if folder.is_dir() and parent.is_relative_to(folder.resolve()):
+            raise CLIError(
+                f"{option} {path}: lies in the input folder {folder}, where later runs would "
+                "read it as a pick file; write it elsewhere"
+            )
+
+
 def check_output_folder(path: Path, option: str) -> None:
     """Fail early, naming ``option``, when ``path`` cannot be made a writable folder."""
     from napari_cryopick.cli import CLIError

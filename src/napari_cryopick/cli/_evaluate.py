@@ -360,12 +360,19 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse outputs that would replace an input pick file (a trial's ``--json`` named a
     prediction file: it became JSON), each other, or another existing file no earlier
     evaluate wrote (a micrograph, a model) unless ``--overwrite``."""
+    from napari_cryopick.cli._errors import check_not_among_inputs
+
     outputs = [(o, p) for o, p in (("--json", args.json), ("--pr-curve", args.pr_curve)) if p]
     if len(outputs) == 2 and os.path.abspath(args.json) == os.path.abspath(args.pr_curve):
         raise CLIError(f"--json and --pr-curve name the same file ({args.json}): give two")
     existing = [(option, path) for option, path in outputs if Path(path).is_file()]
-    if not existing:
-        return
+    if existing:
+        _check_existing(args, existing)
+    for option, path in outputs:
+        check_not_among_inputs(path, option, [*args.pred, *args.truth])
+
+
+def _check_existing(args: argparse.Namespace, existing: list[tuple[str, Path]]) -> None:
     inputs = {
         Path(path).resolve()
         for paths, what in ((args.pred, "prediction"), (args.truth, "ground-truth"))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
+from napari_cryopick.workflows.pick import FIBER_FORMATS
 from napari_cryopick.workflows.pick import PICK_FORMATS as _FORMATS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -235,6 +236,14 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
         names = set(table["micrograph"].astype(str))
         options["micrograph_names"] = listed_by is None and names != {path.stem}
     fibers = (passed["kind"] == "fiber").to_numpy()
+    if fibers.any() and format not in FIBER_FORMATS:
+        # a re-trial's fibers written to BOX read back as particles, unsaid; cryopick pick
+        # refuses the same
+        raise ValueError(
+            f"holds {_fiber_count(passed)} fiber(s), and {format} files cannot hold fibers "
+            f"(they read back as particles): give --format {', '.join(FIBER_FORMATS)}, or "
+            "--kind particle to leave them out"
+        )
     apart = 0  # fiber picks written to a file of their own (else in passed: counted there)
     if format in ("star", "cbox") and fibers.any():
         # RELION's start-end pairs or crYOLO's filament boxes, as cryopick pick writes
@@ -487,6 +496,11 @@ def _write_unless_foreign(
                 table, keep, path, Path(staging) / target.name, format, listed_by, args, said
             )
             notes = said.notes
+        except (ValueError, OSError) as error:
+            # said with the folder the file was to go to, not the hidden staging one (a
+            # re-trial's message named .cryopick-filter-xxxx)
+            text = str(error).replace(str(Path(staging)), str(target.parent))
+            raise ValueError(text) from None
         finally:
             said.folder, said.notes = None, None
         produced = sorted(p for p in Path(staging).iterdir() if p.is_file())
@@ -580,9 +594,9 @@ def run(args: argparse.Namespace) -> int:
             )
         except (ValueError, OSError) as error:
             text = str(error)  # the readers' messages start with the file already
-            said = text if text.startswith(str(path)) else f"{path}: {text}"
+            message = text if text.startswith(str(path)) else f"{path}: {text}"
             # a failure, said as one (it read "skipped", as if chosen; as cryopick pick)
-            print(f"cryopick filter: failed {said}", file=sys.stderr)
+            print(f"cryopick filter: failed {message}", file=sys.stderr)
             errors += 1
             continue
         written[path.resolve()] = target

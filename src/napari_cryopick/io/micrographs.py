@@ -390,15 +390,23 @@ WRAPPED_BYTES_NOTE = (
 
 
 def _wrapped_bytes(data: np.ndarray) -> bool:
-    """Whether mode-0 bytes without IMOD's stamp look unsigned: read as signed, an image
-    whose background lies near 128 splits between -128 and 127 and spreads far wider
-    than read as unsigned (a trial's unsigned byte micrograph, read as MRC2014 says,
-    gave 3 picks and AP 0 without a word). Signed data (background near 0) spread the
-    other way: left as MRC2014 reads them."""
+    """Whether mode-0 bytes without IMOD's stamp look unsigned.
+
+    Read as signed, an image whose background lies near 128 wraps between 127 and -128
+    wherever neighbouring pixels straddle 128: a step of ``d`` becomes one of ``256 - d``
+    (a trial's unsigned byte micrograph, read as MRC2014 says, gave 3 picks and AP 0
+    without a word). Signed data (near 0) wrap the other way, read as unsigned. So the
+    reading whose neighbouring pixels differ less in sum is the file's; this holds
+    whatever the contrast (a re-trial's unsigned image of spread 50, saturated at both
+    ends, passed the earlier test of spreads). A tie (an image of nearly only 0 and 255)
+    stays signed, as MRC2014 says.
+    """
     sample = data[:: max(1, data.shape[0] // 512), :: max(1, data.shape[1] // 512)]
-    signed = float(np.std(sample.astype(np.float32)))
-    unsigned = float(np.std(sample.view(np.uint8).astype(np.float32)))
-    return unsigned < signed / 3
+
+    def steps(values: np.ndarray) -> int:
+        return int(np.abs(np.diff(values.astype(np.int16), axis=-1)).sum())
+
+    return steps(sample.view(np.uint8)) < 0.75 * steps(sample.view(np.int8))
 
 
 #: Pixel magnitudes above which a micrograph is scaled before filtering (a float32 FFT

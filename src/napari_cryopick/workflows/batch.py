@@ -1679,14 +1679,18 @@ def _run_locked(
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
     if not options.overwrite:
         refuse_to_replace(prepared, todo, summary=options.summary)
-    manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint, lock)
     state = _run_state()
     executor = None
+    manifest = None
     startup = time.perf_counter() - start
     try:
         if todo:
+            # before the manifest: a Dask cluster refused (sbatch says no) leaves no empty
+            # manifest in a new --out (a re-trial's did)
             executor = _executor(prepared, options, fingerprint)
             startup = time.perf_counter() - start
+        manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint, lock)
+        if todo:
             yield from _drive(
                 prepared,
                 executor,
@@ -1699,7 +1703,8 @@ def _run_locked(
                 state,
             )
     finally:
-        manifest.close()
+        if manifest is not None:
+            manifest.close()
         if executor is not None:
             executor.close()
     summary = write_summary(out_dir, fingerprint) if options.summary else ()

@@ -53,6 +53,31 @@ def looks_like_csv_picks(first_line: str, either: bool = False) -> bool:
     return ("x" in names or "y" in names) if either else ("x" in names and "y" in names)
 
 
+def _unquoted(name: str) -> str:
+    return name[1:-1].strip() if len(name) >= 2 and name[0] == name[-1] == "'" else name
+
+
+def _refuse_other_separator(path: Path) -> None:
+    """A header of names split by ';' or tabs, not commas (a spreadsheet's CSV in a locale
+    of decimal commas): said at once. Read with commas, its decimal commas split every
+    line into more fields than the header's one, and a re-trial read only "line 2 has 3
+    fields, the header names 1"."""
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    if "," in header:
+        return
+    for separator, said, why in (
+        (";", "';'", " (a spreadsheet's CSV in a locale of decimal commas?)"),
+        ("\t", "tabs", ""),
+    ):
+        if separator in header and looks_like_csv_picks(header, either=True):
+            raise file_error(
+                path,
+                f"the file separates its columns with {said}, not commas{why}: save it with "
+                "commas between columns and decimal points",
+            )
+
+
 def read(path: str | Path) -> pd.DataFrame:
     """Read a pick CSV.
 
@@ -63,7 +88,11 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_readable(path)
+    _refuse_other_separator(path)
     frame = read_delimited(path, separator=",", lower=True)
+    # 'x','y': single-quoted names (pandas unquotes only double quotes), as the header
+    # check (looks_like_csv_picks) reads them
+    frame.columns = [_unquoted(name) for name in frame.columns]
     tube_id = tube_id_column(frame, "tube_id", path)
     kinds = text_column(frame, "kind", "")
     kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
