@@ -40,7 +40,9 @@ class _BrightnessDetector(torch.nn.Module):
     def forward(self, x, head=None):
         pooled = torch.nn.functional.avg_pool2d(x, 4)  # [B, 1, H/4, W/4]
         # a [1, 2, 1] blur gives ridges a crest, as a trained heatmap has
-        kernel = torch.tensor([1.0, 2.0, 1.0])
+        # on the input's device: picking moves the model to the GPU where there is one
+        # (a GPU run of the suite failed here)
+        kernel = torch.tensor([1.0, 2.0, 1.0], device=x.device)
         kernel = (kernel[:, None] * kernel[None, :] / 16.0)[None, None]
         pooled = torch.nn.functional.conv2d(pooled, kernel, padding=1)
         # logits from the brightness relative to the brightest cell: a crest
@@ -49,8 +51,10 @@ class _BrightnessDetector(torch.nn.Module):
         batch, _, rows, cols = pooled.shape
         return {
             "heatmap": heat.repeat(1, len(self.config.kinds), 1, 1),
-            "offset": torch.full((batch, 2, rows, cols), 0.5),
-            "size": torch.full((batch, 1, rows, cols), float(np.log(self.size_factor))),
+            "offset": torch.full((batch, 2, rows, cols), 0.5, device=x.device),
+            "size": torch.full(
+                (batch, 1, rows, cols), float(np.log(self.size_factor)), device=x.device
+            ),
         }
 
     def decode_size(self, size):

@@ -131,6 +131,45 @@ def test_training_lowers_loss_and_finds_blobs():
     assert np.median(heatmap) < 0.075
 
 
+def test_batches_made_ahead_in_a_thread_are_the_same_batches(monkeypatch):
+    """On a GPU the crops are made ahead in a thread (session 36: half of each step went
+    on them); the batches, and so the training, are those made in the loop."""
+    import threading
+
+    from napari_cryopick.core import training
+
+    examples, _ = _examples(2)
+    threads: set[str] = set()
+    sample = training.sample_batch
+
+    def sample_batch(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(training, "sample_batch", sample_batch)
+
+    def run(ahead):
+        config = TrainConfig(
+            steps=12, batch_size=2, crop_size=48, seed=3, device="cpu", prefetch_batches=ahead
+        )
+        return drive(train_detector(examples, train_config=config)).history
+
+    inline = run(0)
+    assert threads == {threading.current_thread().name}
+    threads.clear()
+    ahead = run(2)
+    assert threads == {"cryopick-batches"}
+    assert [h["total"] for h in ahead] == pytest.approx([h["total"] for h in inline], rel=1e-6)
+    # the thread is gone once training ends (closed, not left running)
+    assert not [t for t in threading.enumerate() if t.name == "cryopick-batches"]
+    # a failure making a batch reaches the training's caller
+    monkeypatch.setattr(training, "sample_batch", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run(2)
+    with pytest.raises(ValueError, match="prefetch_batches"):
+        TrainConfig(prefetch_batches=-1)
+
+
 def test_closing_the_generator_stops_training():
     examples, _ = _examples(1)
     job = train_detector(

@@ -97,6 +97,11 @@ def test_the_loop_leaves_the_budget_the_job_spent_before_it_and_as_much_after() 
     assert loop_time_limit(None, time.perf_counter() - 10.0) is None
     # 10 s spent reading: 10 s reserved for the threshold pass and the checkpoint
     assert loop_time_limit(120.0, time.perf_counter() - 10.0) == pytest.approx(100.0, abs=0.5)
+    # 10 s spent, of which 7 s on imports before the job's reading (session 36: a GPU
+    # training counted them twice): 3 s reserved
+    now = time.perf_counter()
+    assert loop_time_limit(120.0, now - 10.0, now - 3.0) == pytest.approx(107.0, abs=0.5)
+    assert loop_time_limit(120.0, now - 10.0, now - 30.0) == pytest.approx(100.0, abs=0.5)
     # reading took most of the budget: the loop still gets a quarter of it
     assert loop_time_limit(120.0, time.perf_counter() - 100.0) == pytest.approx(
         MIN_LOOP_FRACTION * 120.0

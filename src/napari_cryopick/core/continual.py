@@ -542,6 +542,7 @@ def train_model(
     continual_config: ContinualConfig | None = None,
     on_model: Callable[[Detector], None] | None = None,
     budget_start: float | None = None,
+    repeat_start: float | None = None,
 ) -> Generator[TrainProgress, None, ContinualResult]:
     """Train in one of the :data:`MODES`, yielding progress events.
 
@@ -574,6 +575,9 @@ def train_model(
         job's start: reading the micrographs, the starting model's pass over
         them); None: the budget is the training loop's own (see
         :func:`napari_cryopick.core.training.loop_time_limit`).
+    repeat_start
+        When the job's work that repeats after the loop began (its reading of the
+        micrographs, after the imports); None: ``budget_start``.
 
     Yields
     ------
@@ -712,6 +716,7 @@ def train_model(
         extra_loss=extra if needs_extra else None,
         parameters=parameters,
         budget_start=budget_start,
+        repeat_start=repeat_start,
     )
     result: TrainResult = yield from inner
     seconds = time.perf_counter() - start

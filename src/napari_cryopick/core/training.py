@@ -145,6 +145,13 @@ class TrainConfig:
         (apoferritin) and 0.42 (simulated L) where 150 gave 0.74, 0.30 and
         0.66 (``docs/general-model.md``). With the defaults: 15 steps per
         label, so from 67 labels on the ``steps`` / time budget decides.
+    prefetch_batches
+        Batches made ahead in a background thread while the network trains on
+        the current one; None (default): 2 on a GPU, 0 (none) on a CPU. The
+        batches are the same, in the same order, either way. On a GPU the
+        crops (made on the CPU) took half of each step: 299 of the 1000 planned
+        steps fitted the 20 s budget (docs/benchmarks.md, session 36). On a
+        CPU the network's own threads use the cores.
     """
 
     steps: int = 1000
@@ -175,6 +182,7 @@ class TrainConfig:
     ema_decay: float = 0.0
     frozen_batchnorm: bool = False
     views_per_label: float | None = 60.0
+    prefetch_batches: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -188,6 +196,8 @@ class TrainConfig:
             raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.prefetch_batches is not None and self.prefetch_batches < 0:
+            raise ValueError(f"prefetch_batches must be >= 0, got {self.prefetch_batches}")
         if self.views_per_label is not None and not self.views_per_label > 0:
             raise ValueError(f"views_per_label must be > 0 or None, got {self.views_per_label}")
         if isinstance(self.time_limit_s, str):
@@ -224,25 +234,32 @@ def resolve_time_limit(
     return AUTO_TIME_LIMIT_S["cpu" if kind == "cpu" else "gpu"]
 
 
-def loop_time_limit(limit: float | None, budget_start: float | None) -> float | None:
+def loop_time_limit(
+    limit: float | None, budget_start: float | None, repeat_start: float | None = None
+) -> float | None:
     """Seconds the training loop may run when the budget ``limit`` counts from ``budget_start``.
 
     ``budget_start`` is a :func:`time.perf_counter` value: when the whole
-    training job began (a ``cryopick train`` command, a press of Train), so
-    that reading and preparing the micrographs and the starting model's pass
-    over them count against the budget, not only the loop. The work after the
-    loop (the pick threshold from a picking pass over the training
-    micrographs, the checkpoint) repeats the work before it (reading the
-    micrographs, a pass of the network over them), so the loop also leaves as
-    much time after it as the job spent before it. The loop keeps at least
-    :data:`MIN_LOOP_FRACTION` of the budget: with thousands of training
-    micrographs, reading alone can take longer than the budget, and a
+    training job began (a ``cryopick train`` command's process, a press of
+    Train), so that reading and preparing the micrographs and the starting
+    model's pass over them count against the budget, not only the loop. The
+    work after the loop (the pick threshold from a picking pass over the
+    training micrographs, the checkpoint) repeats the work before it from
+    ``repeat_start`` on (reading the micrographs, a pass of the network over
+    them; default ``budget_start``), so the loop also leaves that much time
+    after it. What comes before ``repeat_start`` (Python's imports, a GPU's
+    start) does not come again: it counted twice, and a GPU training got 299
+    of its 1000 steps in its 20 s (docs/benchmarks.md, session 36). The loop
+    keeps at least :data:`MIN_LOOP_FRACTION` of the budget: with thousands of
+    training micrographs, reading alone can take longer than the budget, and a
     model trained for no time would be worth nothing. None: ``limit`` as is.
     """
     if limit is None or budget_start is None:
         return limit
-    spent = max(0.0, time.perf_counter() - budget_start)
-    return max(limit - 2.0 * spent, MIN_LOOP_FRACTION * limit)
+    now = time.perf_counter()
+    spent = max(0.0, now - budget_start)
+    repeated = spent if repeat_start is None else min(spent, max(0.0, now - repeat_start))
+    return max(limit - spent - repeated, MIN_LOOP_FRACTION * limit)
 
 
 @dataclass(frozen=True)
@@ -738,6 +755,64 @@ class TrainingDiverged(ValueError):
     """The training loss stopped being finite: the weights are lost, nothing to keep."""
 
 
+class _Prefetcher:
+    """``make()``'s results in order, made up to ``depth`` ahead in a background thread
+    (``depth`` 0: made on demand, in the caller's thread).
+
+    Crops are numpy work on the CPU; on a GPU they otherwise leave it idle for half of
+    each step. One producer calls ``make`` in sequence, so what it draws from a random
+    generator is drawn in the same order as without the thread.
+    """
+
+    def __init__(self, make: Callable[[], Any], depth: int) -> None:
+        import queue
+        import threading
+
+        self._make = make
+        self._depth = depth
+        if depth <= 0:
+            return
+        self._queue: Any = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="cryopick-batches", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            while self._put((True, self._make())):
+                pass
+        except BaseException as error:  # said by next(), in the training's thread
+            self._put((False, error))
+
+    def next(self) -> Any:
+        if self._depth <= 0:
+            return self._make()
+        made, item = self._queue.get()
+        if not made:
+            raise item
+        return item
+
+    def close(self) -> None:
+        if self._depth <= 0:
+            return
+        self._stop.set()
+        # it stops at its next batch; what it still touches (the generator, the
+        # examples) nobody uses after training, so the end of training does not wait
+        # long for it (a GPU profile spent 4 s here)
+        self._thread.join(timeout=1.0)
+
+
 # Trained weights stay within a few tens; a step at an absurd learning rate throws them
 # far past this.
 _MAX_WEIGHT = 1e6
@@ -772,6 +847,7 @@ def train_detector(
     extra_loss: ExtraLoss | None = None,
     parameters: Callable[[Detector], Any] | None = None,
     budget_start: float | None = None,
+    repeat_start: float | None = None,
 ) -> Generator[TrainProgress, None, TrainResult]:
     """Train a detector on prepared examples, yielding progress events.
 
@@ -800,6 +876,9 @@ def train_detector(
         training job's start); the loop then ends in time for the whole job
         to fit the budget (:func:`loop_time_limit`). None: the budget is the
         loop's own.
+    repeat_start
+        :func:`time.perf_counter` value from which on the job's work before the
+        loop repeats after it (:func:`loop_time_limit`); None: ``budget_start``.
 
     Yields
     ------
@@ -850,8 +929,21 @@ def train_detector(
     ema = _ModelAverage(model, train_config.ema_decay) if train_config.ema_decay > 0 else None
     start = time.perf_counter()
     completed = False
+
+    def make_batch() -> tuple[str, tuple[Any, ...]]:
+        # the one consumer of rng in the loop: batches come in the same order whether
+        # made ahead in a thread or here
+        head_name = heads[int(rng.choice(len(heads), p=head_weights))]
+        return head_name, sample_batch(by_head[head_name], model.config, train_config, rng)
+
+    ahead = train_config.prefetch_batches
+    if ahead is None:
+        ahead = 2 if device.type == "cuda" else 0
+    batches = _Prefetcher(make_batch, ahead)
     try:
-        limit = loop_time_limit(resolve_time_limit(train_config, device), budget_start)
+        limit = loop_time_limit(
+            resolve_time_limit(train_config, device), budget_start, repeat_start
+        )
         # the first step's one-off costs (a GPU loading its kernels) do not count towards
         # the warm-up's share of the budget
         first_step_s = 0.0
@@ -867,10 +959,7 @@ def train_detector(
             )
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
-            head_name = heads[int(rng.choice(len(heads), p=head_weights))]
-            image, targets, names, datasets = sample_batch(
-                by_head[head_name], model.config, train_config, rng
-            )
+            head_name, (image, targets, names, datasets) = batches.next()
             batch = Batch(
                 image=torch.from_numpy(image).to(device),
                 targets={k: torch.from_numpy(v).to(device) for k, v in targets.items()},
@@ -925,6 +1014,7 @@ def train_detector(
         completed = True
     finally:
         # Runs on normal end and on close() (GeneratorExit) alike.
+        batches.close()
         if ema is not None:
             ema.copy_to(model)
         model.eval()

@@ -970,8 +970,11 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     from napari_cryopick.core.model import DetectorConfig, resolve_device
     from napari_cryopick.core.training import TrainConfig, build_examples, resolve_time_limit
 
-    # the budget, and the outcome's seconds, count from the user's start of the job
-    start = time.perf_counter() if request.started_at is None else request.started_at
+    # the budget, and the outcome's seconds, count from the user's start of the job; what
+    # the job does from here on (reading, preparing, a pass of the network) repeats after
+    # the loop, the process's imports before it do not
+    repeat_start = time.perf_counter()
+    start = repeat_start if request.started_at is None else request.started_at
     mode = request.resolved_mode
     resolve_device(request.device)  # a bad device fails now
     if request.out is not None:
@@ -1068,6 +1071,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         continual_config=continual_config,
         on_model=trained.append,
         budget_start=start,
+        repeat_start=repeat_start,
     )
     try:
         while True:
