@@ -20,6 +20,7 @@ ORDER = (
     "accuracy",
     "accuracy_s34",
     "accuracy_s28",
+    "gpu_s36",
     "accuracy_lowload",
     "accuracy_ablation",
     "sizes",
