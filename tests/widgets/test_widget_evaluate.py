@@ -96,6 +96,11 @@ def test_threshold_goes_to_pick_slider(evaluation):
     assert pick.threshold() == pytest.approx(round(report.best_f2[0], 3))  # (thousandths)
     widget.apply_threshold(beta=1)
     assert pick.threshold() == pytest.approx(round(report.best_f1[0], 3))
+    # said as the Pick widget says it (a GUI trial read 0.24 here, 0.237 there)
+    from napari_cryopick._widgets._common import threshold_text
+
+    shown = threshold_text(pick.threshold())
+    assert f"best F1 {report.best_f1[1]:.3f} at threshold {shown} " in widget.results_label.text()
 
 
 def test_a_chosen_layer_renamed_stays_chosen_under_its_new_name(evaluation):

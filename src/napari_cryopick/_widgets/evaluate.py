@@ -45,6 +45,7 @@ from ._common import (
     populate_layer_combo,
     scroll_layout,
     session,
+    threshold_text,
     unproxy,
 )
 
@@ -524,8 +525,12 @@ class EvaluateWidget(QWidget):
             return
         self.results_label.setText(
             f"{name} ({report.criterion}): {ap:.3f}   AR: {report.ar:.3f}\n"
-            f"best F1 {f1[1]:.3f} at threshold {f1[0]:.2f} (P {f1[2]:.2f}, R {f1[3]:.2f})\n"
-            f"best F2 {f2[1]:.3f} at threshold {f2[0]:.2f} (P {f2[2]:.2f}, R {f2[3]:.2f})\n"
+            # the threshold as the Pick widget shows it once applied (a GUI trial read 0.24
+            # here and 0.237 there)
+            f"best F1 {f1[1]:.3f} at threshold {threshold_text(f1[0])} "
+            f"(P {f1[2]:.2f}, R {f1[3]:.2f})\n"
+            f"best F2 {f2[1]:.3f} at threshold {threshold_text(f2[0])} "
+            f"(P {f2[2]:.2f}, R {f2[3]:.2f})\n"
             f"{report.n_pred} predicted, {report.n_truth} true"
         )
         self.axes.clear()
@@ -561,7 +566,9 @@ class EvaluateWidget(QWidget):
         threshold = float(best[0])
         state = session(self.viewer)
         if not len(state.threshold_requested):
-            self.results_label.setText(f"Open the Pick widget to apply threshold {threshold:.2f}.")
+            self.results_label.setText(
+                f"Open the Pick widget to apply threshold {threshold_text(threshold)}."
+            )
             return threshold
         state.threshold_requested.emit(threshold)
         return threshold
