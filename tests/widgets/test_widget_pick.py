@@ -286,6 +286,12 @@ def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_
     assert again == first  # the same file, now without rows
     assert len(read_picks(again[0])) == 0
     assert "Exported 0 picks" in widget.status.text()
+    assert "keep candidates" not in widget.status.text()
+    # the candidates box is Pick folder's: Export says so (a GUI trial's export with it
+    # ticked wrote the same files, unsaid)
+    widget.keep_candidates_check.setChecked(True)
+    widget.export(folder, "star")
+    assert "'keep candidates' is Pick folder's" in widget.status.text()
 
 
 def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):

@@ -460,7 +460,11 @@ class PickWidget(QWidget):
         size_row.addWidget(self.min_diameter_spin)
         size_row.addWidget(QLabel("to"))
         size_row.addWidget(self.max_diameter_spin)
-        self.keep_candidates_check = QCheckBox(f"Keep candidates down to {KEEP_CANDIDATES}")
+        # Pick folder's alone, and named so: Export picks writes the picks shown (a GUI
+        # trial ticked it, exported, and got the same files, unsaid)
+        self.keep_candidates_check = QCheckBox(
+            f"Pick folder: keep candidates down to {KEEP_CANDIDATES}"
+        )
         self.keep_candidates_check.setToolTip(
             "Pick folder… writes every candidate scoring at least this, with its score, so the "
             "threshold can still be changed after reloading (cryopick filter, or Load picks)"
@@ -1735,6 +1739,11 @@ class PickWidget(QWidget):
         other = self._other_heads_text(self.head(), set(table["micrograph"].astype(str)))
         if other:
             self.status.setText(f"{self.status.text()}\n{other}")
+        if self.keep_candidates_check.isChecked():
+            self.status.setText(
+                f"{self.status.text()}\nNote: 'keep candidates' is Pick folder's; Export "
+                "picks writes the picks shown (lower the threshold to write more)"
+            )
 
     def _unscored_text(self, table: pd.DataFrame) -> str:
         """``" (2 added by hand, no score)"``: the objects (picks, circles, paths) without a score.
