@@ -702,6 +702,30 @@ def test_micrographs_of_negatives_only_are_listed_and_trained_with_their_data_se
         train.build_request()
 
 
+def test_the_nothing_annotated_refusal_goes_once_clicks_are_made(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    # a GUI trial: "No annotated micrographs" stayed in the status beside a table of the
+    # clicks made since
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / f"{NAME}.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    assert train.start() is None
+    assert train.status.text().startswith("No annotated micrographs")
+    annotate.diameter_spin.setValue(56.0)
+    annotate.set_kind("particle").add([[100.0, 100.0], [300.0, 300.0]])
+    train.refresh_datasets()
+    assert train.status.text() == "1 micrograph(s) annotated: press Train."
+    # another status is not touched by a refresh
+    train.status.setText("something else")
+    train.refresh_datasets()
+    assert train.status.text() == "something else"
+
+
 def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, real_data_dir):
     # a trial trained 24 px fibers with 268 px vesicles in one model without a word;
     # cryopick train warns, and so does the Train widget

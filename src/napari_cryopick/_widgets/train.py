@@ -229,6 +229,11 @@ def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[A
     return (yield from cancellable(train(request), cancel))
 
 
+#: The start of the refusals of a training set without objects: the status says them
+#: until a refresh of the table finds objects.
+_NOTHING_ANNOTATED = ("No annotated micrographs", "Only negatives are annotated")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainNote:
     """A warning of the training job before it trains (shown in the status line)."""
@@ -579,6 +584,15 @@ class TrainWidget(QWidget):
         self.dataset_combo.blockSignals(False)
         if filled is not None:
             self._filled_name = filled
+        if self.last_error.startswith(_NOTHING_ANNOTATED) and self.status.text() == self.last_error:
+            objects = [k for k in OBJECT_KINDS if k in summary and summary[k].sum() > 0]
+            if objects:
+                # a GUI trial's status still said "No annotated micrographs" beside a table
+                # of clicks made since
+                self.status.setText(
+                    f"{int(summary['micrographs'].sum())} micrograph(s) annotated: press Train."
+                )
+                self.last_error = ""
         return summary
 
     def _screen_dataset(self, names: list[str]) -> str:
