@@ -35,12 +35,65 @@ def _paths(path: str | Sequence[str]) -> list[Path]:
     return [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
 
 
+#: Micrographs a folder opens as layers at most (each is read whole, into memory): the
+#: rest are said, and Pick folder picks them all.
+FOLDER_LAYERS_MAX = 50
+
+
 def get_micrograph_reader(path: str | Sequence[str]) -> ReaderFunction | None:
-    """Reader for MRC/TIFF/PNG/JPG micrographs, ``None`` for other paths."""
+    """Reader for MRC/TIFF/PNG/JPG micrographs, or a folder of them, ``None`` for other paths."""
     paths = _paths(path)
+    if len(paths) == 1 and paths[0].is_dir():
+        return read_micrograph_folder if _folder_micrographs(paths[0]) else None
     if not paths or any(p.suffix.lower() not in MICROGRAPH_SUFFIXES for p in paths):
         return None
     return read_micrograph_layers
+
+
+def _folder_micrographs(folder: Path) -> list[Path]:
+    """The micrograph files of ``folder`` (not below it), as ``cryopick pick`` finds them."""
+    from .io.paths import micrograph_files
+
+    try:
+        return micrograph_files([folder])
+    except (ValueError, OSError):
+        return []
+
+
+def read_micrograph_folder(path: str | Sequence[str]) -> list:
+    """One image layer per micrograph file of a folder (napari's File > Open Folder).
+
+    napari's own folder reader stacked the micrographs into one 3D layer, which no widget
+    works on, or failed on the annotations' sidecar files beside them (a GUI trial).
+    At most :data:`FOLDER_LAYERS_MAX`, by name; a micrograph that cannot be read is said
+    and left out.
+    """
+    folder = _paths(path)[0]
+    files = _folder_micrographs(folder)
+    if len(files) > FOLDER_LAYERS_MAX:
+        warnings.warn(
+            f"{folder}: opened the first {FOLDER_LAYERS_MAX} of its {len(files)} micrographs "
+            "(by name), each as its own layer; the Pick widget's 'Pick folder…' (or "
+            "cryopick pick) picks them all",
+            UserWarning,
+            stacklevel=1,
+        )
+        files = files[:FOLDER_LAYERS_MAX]
+    layers, failed = [], []
+    for file in files:
+        try:
+            layers += read_micrograph_layers(file)
+        except (ValueError, OSError) as error:
+            failed.append(error)
+    if failed and not layers:
+        raise failed[0]
+    if failed:
+        warnings.warn(
+            f"{len(failed)} micrograph(s) of {folder} not opened: {failed[0]}",
+            UserWarning,
+            stacklevel=1,
+        )
+    return layers
 
 
 def read_micrograph_layers(path: str | Sequence[str]) -> list:

@@ -398,6 +398,37 @@ def test_a_star_or_topaz_file_with_misspelt_columns_is_read_and_its_problem_said
     assert _reader.get_picks_reader(str(job)) is None
 
 
+def test_a_folder_of_micrographs_opens_one_layer_each_beside_its_sidecars(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    # a GUI trial: napari's File > Open Folder stacked the micrographs into one 3D layer
+    # (Annotate was silent about it), or failed on the annotations' .cryopick.json files
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    rng = np.random.default_rng(0)
+    for name in ("b", "a", "c"):
+        write_mrc(tmp_path / f"{name}.mrc", rng.normal(size=(40, 48)).astype(np.float32), 2.0)
+    save_annotations(Annotations(tmp_path / "a.mrc", sample_picks(), diameter_px=12.0))
+    assert list(tmp_path.glob("*.json"))  # the sidecar lies beside them
+    (tmp_path / "broken.mrc").write_bytes(b"not an MRC file")
+    assert _reader.get_micrograph_reader(str(tmp_path / "empty")) is None
+    (tmp_path / "empty").mkdir()
+    assert _reader.get_micrograph_reader(str(tmp_path / "empty")) is None
+    assert _reader.get_picks_reader(str(tmp_path)) is None
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning, match=r"1 micrograph\(s\) of .* not opened: .*broken.mrc"):
+        viewer.open(str(tmp_path), plugin=PLUGIN)
+    assert [layer.name for layer in viewer.layers] == ["a", "b", "c"]
+    assert viewer.layers["a"].data.shape == (40, 48)
+    assert viewer.layers["a"].metadata["cryopick_diameter"] == 12.0
+    # a folder of thousands: the first ones, said
+    monkeypatch.setattr(_reader, "FOLDER_LAYERS_MAX", 2)
+    (tmp_path / "broken.mrc").unlink()
+    with pytest.warns(UserWarning, match="opened the first 2 of its 3 micrographs"):
+        layers = _reader.read_micrograph_folder(str(tmp_path))
+    assert [kwargs["name"] for _data, kwargs, _kind in layers] == ["a", "b"]
+
+
 def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     data = np.random.default_rng(0).normal(size=(64, 80)).astype(np.float32)

@@ -381,6 +381,14 @@ def test_an_rgb_image_open_says_why_it_is_no_micrograph(make_napari_viewer):
     text = widget.status.text()
     assert text.startswith("Open a micrograph first: 'photo' is a colour (RGB) image")
     assert "napari-cryopick reader" in text
+    # a folder stacked into 3D by napari's own reader: Annotate says so at once, and how
+    # to open it (a GUI trial's Annotate stayed silent)
+    viewer.layers.clear()
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    viewer.add_image(np.zeros((3, 32, 48), np.float32), name="mics")
+    text = annotate.status.text()
+    assert text.startswith("Open a micrograph first: 'mics' is a 3D image")
+    assert "File > Open Folder... and choose napari-cryopick" in text
 
 
 def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):

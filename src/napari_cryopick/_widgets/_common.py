@@ -491,10 +491,17 @@ def no_micrograph_text(viewer: Any) -> str:
         return "Open a micrograph first."
     first = images[0]
     why = "colour (RGB)" if getattr(first, "rgb", False) else f"{getattr(first, 'ndim', 2)}D"
+    stacked = ""
+    if getattr(first, "ndim", 2) == 3 and not getattr(first, "rgb", False):
+        # a GUI trial's folder, opened with napari's own reader, became one 3D stack
+        stacked = (
+            "; a folder opened with napari's own reader is one stack: open it with "
+            "File > Open Folder... and choose napari-cryopick, one layer per micrograph"
+        )
     return (
         f"Open a micrograph first: {first.name!r} is a {why} image, not a 2D grey "
         "micrograph (open it with File > Open... and the napari-cryopick reader, which "
-        "reads colour as grey; a movie needs motion correction)."
+        f"reads colour as grey; a movie needs motion correction{stacked})."
     )
 
 

@@ -703,6 +703,12 @@ class AnnotateWidget(QWidget):
             return
         layers = micrograph_layers(self.viewer)
         populate_layer_combo(self.micrograph_combo, layers)
+        if not layers:
+            # an image that is no micrograph (a folder stacked in 3D, colour): said at
+            # once, not at the first click (a GUI trial's Annotate stayed silent)
+            text = no_micrograph_text(self.viewer)
+            if text != "Open a micrograph first.":
+                self.status.setText(text)
         for mlayer in layers:
             real = unproxy(mlayer)
             if real not in self._named:  # a weak set: a closed layer's id may come back
