@@ -21,7 +21,7 @@ from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
 from .io.paths import pick_file_suffixes
 from .io.pickfiles import drop_point_fibers, read_picks
-from .layers.points import micrograph_layer
+from .layers.points import OPENING_KEY, micrograph_layer
 from .layers.results import pick_file_layers
 
 ReaderFunction = Callable[[str | Sequence[str]], list]
@@ -44,10 +44,35 @@ def get_micrograph_reader(path: str | Sequence[str]) -> ReaderFunction | None:
     """Reader for MRC/TIFF/PNG/JPG micrographs, or a folder of them, ``None`` for other paths."""
     paths = _paths(path)
     if len(paths) == 1 and paths[0].is_dir():
-        return read_micrograph_folder if _folder_micrographs(paths[0]) else None
+        if _folder_micrographs(paths[0]):
+            return read_micrograph_folder
+        return _micrographs_below(paths[0])
     if not paths or any(p.suffix.lower() not in MICROGRAPH_SUFFIXES for p in paths):
         return None
     return read_micrograph_layers
+
+
+def _micrographs_below(folder: Path) -> ReaderFunction | None:
+    """For a folder whose micrographs all lie in folders below it: a reader that says
+    where they are (a GUI trial's napari said only that no reader took the folder);
+    ``None`` for a folder without any."""
+    from .io.paths import _below, _holding_below
+
+    try:
+        holding = _holding_below(folder, MICROGRAPH_SUFFIXES)
+    except OSError:
+        return None
+    if not holding:
+        return None
+    message = (
+        f"{folder}: no micrographs in this folder itself; {_below(holding, 'micrographs')}: "
+        "open one of those folders"
+    )
+
+    def refuse(_path: str | Sequence[str]) -> list:
+        raise ValueError(message)
+
+    return refuse
 
 
 def _folder_micrographs(folder: Path) -> list[Path]:
@@ -66,17 +91,31 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
     napari's own folder reader stacked the micrographs into one 3D layer, which no widget
     works on, or failed on the annotations' sidecar files beside them (a GUI trial).
     At most :data:`FOLDER_LAYERS_MAX`, by name; a micrograph that cannot be read is said
-    and left out.
+    and left out, so are files of a name met before (``a.png`` beside ``a.mrc``: the
+    annotations and picks go by name) and micrographs open already (the folder opened
+    again: said once, not once a file).
     """
+    import uuid
+
     folder = _paths(path)[0]
-    files = _folder_micrographs(folder)
+    files, twins = _one_per_name(_folder_micrographs(folder))
+    said = []
+    if twins:
+        first = twins[0]
+        said.append(
+            f"{len(twins)} file(s) left out as another file of their name was opened "
+            f"({first[1].name}, not {first[0].name}): annotations and picks go by name"
+        )
+    open_names = _open_micrograph_names()
+    again = [file for file in files if file.stem in open_names]
+    files = [file for file in files if file.stem not in open_names]
+    if again:
+        said.append(f"{len(again)} micrograph(s) of it are open already ({again[0].stem}, …)")
     if len(files) > FOLDER_LAYERS_MAX:
-        warnings.warn(
-            f"{folder}: opened the first {FOLDER_LAYERS_MAX} of its {len(files)} micrographs "
+        said.append(
+            f"opened the first {FOLDER_LAYERS_MAX} of its {len(files)} micrographs "
             "(by name), each as its own layer; the Pick widget's 'Pick folder…' (or "
-            "cryopick pick) picks them all",
-            UserWarning,
-            stacklevel=1,
+            "cryopick pick) picks them all"
         )
         files = files[:FOLDER_LAYERS_MAX]
     layers, failed = [], []
@@ -88,12 +127,50 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
     if failed and not layers:
         raise failed[0]
     if failed:
-        warnings.warn(
-            f"{len(failed)} micrograph(s) of {folder} not opened: {failed[0]}",
-            UserWarning,
-            stacklevel=1,
-        )
+        said.append(f"{len(failed)} micrograph(s) not opened: {failed[0]}")
+    for message in said:
+        warnings.warn(f"{folder}: {message}", UserWarning, stacklevel=1)
+    if not layers:
+        return [(None,)]  # napari's "nothing to add" (all open already, said)
+    batch = uuid.uuid4().hex
+    for index, (_data, kwargs, _kind) in enumerate(layers):
+        kwargs["metadata"][OPENING_KEY] = (batch, len(layers) - 1 - index)
     return layers
+
+
+def _one_per_name(files: list[Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """The first file of each name (stem) in the order of MRC, TIFF, PNG, JPG, and the
+    ``(left out, kept)`` pairs."""
+    order = {suffix: rank for rank, suffix in enumerate(MICROGRAPH_SUFFIXES)}
+    ranked = sorted(files, key=lambda f: order.get(f.suffix.lower(), len(order)))
+    kept: dict[str, Path] = {}
+    twins = []
+    for file in ranked:
+        if file.stem in kept:
+            twins.append((file, kept[file.stem]))
+        else:
+            kept[file.stem] = file
+    chosen = set(kept.values())
+    return [file for file in files if file in chosen], twins
+
+
+def _open_micrograph_names() -> set[str]:
+    """The names of the micrographs open in napari's current viewer (none without one)."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:
+        return set()
+    if viewer is None:
+        return set()
+    names = set()
+    for layer in viewer.layers:
+        meta = getattr(layer, "metadata", {})
+        image = type(layer).__name__ == "Image" and meta.get("cryopick_role") != "heatmap"
+        if image and meta.get("path") and meta.get("name"):
+            names.add(str(meta["name"]))
+    return names
 
 
 def read_micrograph_layers(path: str | Sequence[str]) -> list:

@@ -396,6 +396,16 @@ def test_cli_evaluate_replaces_only_its_own_outputs(tmp_path, capsys):
         assert "lies in the input folder" in capsys.readouterr().err
         assert not inside.exists()
     assert main([*base, "--json", str(pred / "report.json")]) == 0  # no pick suffix
+    # a trial's --json (with --overwrite) replaced a batch's manifest, what --resume goes by
+    manifest = tmp_path / "cryopick_manifest.jsonl"
+    manifest.write_text('{"micrograph": "mic1.mrc", "status": "done"}\n')
+    sidecar = tmp_path / "mic1.cryopick.json"
+    sidecar.write_text('{"picks": []}\n')
+    for kept, what in ((manifest, "the manifest of a cryopick pick run"), (sidecar, "annotation")):
+        before = kept.read_text()
+        assert main([*base, "--json", str(kept), "--overwrite"]) == 2
+        assert what in capsys.readouterr().err
+        assert kept.read_text() == before
 
 
 def test_cli_evaluate_bad_input_exit_2(tmp_path, capsys):

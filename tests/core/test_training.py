@@ -16,6 +16,7 @@ from napari_cryopick.core.pick_table import make_picks
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.training import (
     TrainConfig,
+    TrainingDiverged,
     TrainingExample,
     TrainProgress,
     TrainResult,
@@ -168,6 +169,25 @@ def test_batches_made_ahead_in_a_thread_are_the_same_batches(monkeypatch):
         run(2)
     with pytest.raises(ValueError, match="prefetch_batches"):
         TrainConfig(prefetch_batches=-1)
+
+
+def test_a_training_that_made_the_model_worse_is_said_diverged_and_returns_no_model():
+    # a trial's --lr 100 (and --lr 1e6: weights ~2e4, within the weight check): finite
+    # losses, a model that picked nothing written over a good one, exit 0
+    examples, _ = _examples(2)
+
+    def train(lr: float):
+        config = TrainConfig(steps=40, batch_size=4, crop_size=64, seed=0, device="cpu", lr=lr)
+        return drive(train_detector(examples, train_config=config))
+
+    with pytest.raises(
+        TrainingDiverged, match=r"detection loss rose from .* \(learning rate 100: too high"
+    ):
+        train(100.0)
+    # a high rate that still trains passes (the loss ends below its start)
+    result = train(1.0)
+    first, *_, last = result.history
+    assert last["heatmap"] < first["heatmap"]
 
 
 def test_closing_the_generator_stops_training():

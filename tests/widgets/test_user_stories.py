@@ -1276,3 +1276,56 @@ def test_fibers_traced_from_the_gui_follow_the_fibers(
     )
     assert mean < width / 2
     assert min(covered) >= 0.6
+
+
+# --- a folder opened with every widget docked: the last micrograph is followed, once ---
+
+
+def test_a_folder_opened_with_the_widgets_docked_follows_its_last_micrograph_once(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    # a GUI trial: napari froze for a minute opening a folder of 50 micrographs with the
+    # widgets docked (each micrograph, selected in turn as napari added it, was followed:
+    # an annotation layer each, every layer hidden and shown again, tables redone), and
+    # opening the folder again took four minutes and said "open already" 50 times
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+    from napari_cryopick.layers.points import OPENING_KEY
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    names = [f"m{i}" for i in range(6)]
+    paths = [_micrograph_file(folder, name, shape=(64, 64), seed=i) for i, name in enumerate(names)]
+    clicks = make_picks([10.0, 30.0], [12.0, 40.0], micrograph="m1")
+    save_annotations(Annotations(paths[1], clicks, diameter_px=12.0))  # clicked before
+    viewer = make_napari_viewer(show=True)
+    widgets = {}
+    for name in ("Annotate", "Train", "Pick", "Evaluate"):
+        _dock, widgets[name] = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    annotate = widgets["Annotate"]
+    viewer.open(str(folder), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "m5", timeout=5000)
+    qtbot.wait(50)
+    annotation = [
+        layer.name for layer in viewer.layers if layer.metadata.get("cryopick_role") == "annotation"
+    ]
+    # the saved clicks are loaded; of the rest, only the one shown has a layer to click on
+    assert sorted(annotation) == ["m1 particle", "m5 particle"]
+    assert len(viewer.layers["m1 particle"].data) == 2
+    assert [layer.name for layer in viewer.layers if layer.visible and layer.name in names] == [
+        "m5"
+    ]
+    assert viewer.layers.selection.active.name == "m5 particle"
+    assert not any(OPENING_KEY in layer.metadata for layer in viewer.layers)
+    # any of them is followed when chosen later
+    viewer.layers.selection.active = viewer.layers["m2"]
+    assert annotate.micrograph_combo.currentText() == "m2"
+    assert viewer.layers["m2"].visible
+    assert not viewer.layers["m5"].visible
+    assert "m2 particle" in viewer.layers
+    # the folder opened again: nothing opened twice, said once
+    before = len(viewer.layers)
+    with pytest.warns(UserWarning, match=r"6 micrograph\(s\) of it are open already") as said:
+        viewer.open(str(folder), plugin=PLUGIN)
+    assert len(said) == 1
+    assert len(viewer.layers) == before

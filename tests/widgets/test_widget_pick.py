@@ -389,6 +389,8 @@ def test_an_rgb_image_open_says_why_it_is_no_micrograph(make_napari_viewer):
     text = annotate.status.text()
     assert text.startswith("Open a micrograph first: 'mics' is a 3D image")
     assert "File > Open Folder... and choose napari-cryopick" in text
+    # Pick too, before Pick is pressed (a GUI trial: silent until then)
+    assert widget.status.text().startswith("Open a micrograph first: 'mics' is a 3D image")
 
 
 def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):

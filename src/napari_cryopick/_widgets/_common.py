@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from napari_cryopick.layers.points import DATASET_KEY, DIAMETER_KEY
+from napari_cryopick.layers.points import DATASET_KEY, DIAMETER_KEY, OPENING_KEY
 from napari_cryopick.layers.results import ROLE_KEY, SHOWS_KEY
 
 _MICROGRAPH_SUFFIXES = (".mrcs", ".mrc", ".tiff", ".tif", ".png", ".jpeg", ".jpg")
@@ -256,6 +256,34 @@ def _same_micrograph_open(viewer: Any, layer: Any) -> Any | None:
     return None if kept is None or unproxy(kept) is unproxy(layer) else kept
 
 
+def more_coming(viewer: Any, layer: Any) -> bool:
+    """``layer`` is a micrograph of a folder napari is adding, and not its last.
+
+    napari adds a folder's micrographs (:func:`napari_cryopick._reader.read_micrograph_folder`)
+    one after another in one go, selecting each: the widgets follow the last one only.
+    Following each in turn (an annotation layer each, every layer hidden and shown again,
+    tables redone) froze napari for a minute on a trial's 50 micrographs. The marks are
+    removed once the last one is in (:func:`guard_one_layer_per_micrograph`).
+    """
+    mark = layer.metadata.get(OPENING_KEY) if hasattr(layer, "metadata") else None
+    if not mark or mark[1] == 0:
+        return False
+    batch = mark[0]
+    return not any(
+        (other.metadata.get(OPENING_KEY) or ("", -1)) == (batch, 0)
+        for other in unproxy(viewer).layers
+        if hasattr(other, "metadata")
+    )
+
+
+def _end_opening(viewer: Any, batch: str) -> None:
+    """A folder's micrographs are all in: their marks go (:func:`more_coming`)."""
+    for layer in list(viewer.layers):
+        mark = layer.metadata.get(OPENING_KEY) if hasattr(layer, "metadata") else None
+        if mark and mark[0] == batch:
+            layer.metadata.pop(OPENING_KEY, None)
+
+
 def guard_one_layer_per_micrograph(viewer: Any) -> None:
     """Once per viewer: a micrograph layer whose micrograph name is open already closes.
 
@@ -309,6 +337,9 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
 
     def on_inserted(event: Any) -> None:
         layer = event.value
+        mark = layer.metadata.get(OPENING_KEY) if hasattr(layer, "metadata") else None
+        if mark and mark[1] == 0:  # a folder's last: napari has added them all
+            QTimer.singleShot(0, lambda: _end_opening(real, mark[0]))
         if second(layer):
             # napari selects the new layer after this event: the one selected before is
             # given back (an annotation layer in adding mode: the next click adds)
@@ -316,6 +347,9 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
             QTimer.singleShot(0, lambda: refuse(layer, before))  # after napari inserted it
 
     real.layers.events.inserted.connect(on_inserted)
+    for layer in list(real.layers):  # a folder opened before any widget docked: all in
+        if hasattr(layer, "metadata"):
+            layer.metadata.pop(OPENING_KEY, None)
     for layer in list(real.layers):  # opened before any widget docked
         if second(layer):
             QTimer.singleShot(0, lambda layer=layer: refuse(layer))

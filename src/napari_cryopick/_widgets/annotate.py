@@ -75,6 +75,7 @@ from ._common import (
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
+    more_coming,
     no_micrograph_text,
     populate_layer_combo,
     scroll_layout,
@@ -701,6 +702,8 @@ class AnnotateWidget(QWidget):
         the micrograph to annotate then)."""
         if self._loading:  # a sidecar's layers being added: the call loading it goes on
             return
+        if getattr(event, "type", "") == "inserted" and more_coming(self.viewer, event.value):
+            return  # a folder's micrographs: all are loaded with its last
         layers = micrograph_layers(self.viewer)
         populate_layer_combo(self.micrograph_combo, layers)
         if not layers:
@@ -742,7 +745,7 @@ class AnnotateWidget(QWidget):
         if self._measure_layer is not None and self._measure_layer not in self.viewer.layers:
             self._measure_layer = None
             self.measure_button.setChecked(False)
-        if opened and event is not None:
+        if opened and event is not None and not more_coming(self.viewer, inserted):
             # after napari has finished inserting (and selecting) the new layer
             newest = opened[-1]
             QTimer.singleShot(0, lambda: self._follow(newest))
@@ -881,6 +884,8 @@ class AnnotateWidget(QWidget):
             # followed the last layer loaded: the first click was saved as a negative)
             return
         active = self.viewer.layers.selection.active
+        if more_coming(self.viewer, active):  # a folder's micrographs: the last is followed
+            return
         mlayer = self._micrograph_of(active)
         if mlayer is None or mlayer.name == self.micrograph_combo.currentText():
             return

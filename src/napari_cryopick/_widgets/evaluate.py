@@ -42,6 +42,7 @@ from ._common import (
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
+    more_coming,
     populate_layer_combo,
     scroll_layout,
     session,
@@ -287,8 +288,8 @@ class EvaluateWidget(QWidget):
         Sensible: results of the micrograph on screen as predicted, and a truth
         (else the particle clicks) of the same micrograph as ground truth.
         """
-        if self._refreshing:
-            return
+        if self._refreshing or more_coming(self.viewer, getattr(_event, "value", None)):
+            return  # (a folder's micrographs: once, for the last)
         self._refreshing = True
         try:
             self._refill()

@@ -61,6 +61,7 @@ from ._common import (
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
+    more_coming,
     no_micrograph_text,
     scroll_layout,
     session,
@@ -978,6 +979,14 @@ class PickWidget(QWidget):
         (``follow_micrographs``), and the review table follows
         (``picks_changed``).
         """
+        if more_coming(self.viewer, event.value):  # a folder's: once, for its last
+            return
+        if not micrograph_layers(self.viewer):
+            # an image that is no micrograph (a folder stacked in 3D, colour): said at
+            # once, as Annotate says it (a GUI trial's Pick was silent until Pick)
+            text = no_micrograph_text(self.viewer)
+            if text != "Open a micrograph first.":
+                self.status.setText(text)
         self._on_layers_changed()
         if is_micrograph_layer(event.value):
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))

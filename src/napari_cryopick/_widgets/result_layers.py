@@ -48,6 +48,7 @@ from ._common import (
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
+    more_coming,
     session,
     session_micrographs,
     set_micrograph_settings,
@@ -837,6 +838,8 @@ def follow_micrographs(viewer: Any) -> None:
             display(real, name)
 
     def _on_active(event: Any) -> None:
+        if more_coming(real, event.value):  # a folder's micrographs: the last is followed
+            return
         name = _micrograph_of(event.value)
         names = [micrograph_name(layer) for layer in micrograph_layers(real)]
         if name not in names:

@@ -94,6 +94,7 @@ from ._common import (
     micrograph_diameter,
     micrograph_layers,
     micrograph_name,
+    more_coming,
     scroll_layout,
     session,
     session_micrographs,
@@ -524,6 +525,8 @@ class TrainWidget(QWidget):
         (Once per viewer: a vesicle or fiber annotation layer brings the
         circles or paths layer its model's previews will fill.)
         """
+        if more_coming(self.viewer, event.value):  # a folder's: once, for its last
+            return
         self._on_layers_changed()
         if is_micrograph_layer(event.value) or event.value.metadata.get(ROLE_KEY) == "annotation":
             self._showing.add(ensuring_result_layers(self.viewer, self._annotated_kinds()))

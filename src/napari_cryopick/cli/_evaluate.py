@@ -372,6 +372,18 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_not_among_inputs(path, option, [*args.pred, *args.truth])
 
 
+def _never_replaced(path: Path) -> str:
+    """What ``path`` is when it holds work no report may replace ("" otherwise): a batch's
+    manifest (what ``cryopick pick --resume`` goes by) or a napari annotation sidecar."""
+    from napari_cryopick.io.paths import is_annotation_file
+
+    if path.name.startswith("cryopick_manifest") and path.name.endswith(".jsonl"):
+        return "the manifest of a cryopick pick run (what --resume goes by)"
+    if is_annotation_file(path):
+        return "a napari annotation file (the clicks of a micrograph)"
+    return ""
+
+
 def _check_existing(args: argparse.Namespace, existing: list[tuple[str, Path]]) -> None:
     inputs = {
         Path(path).resolve()
@@ -381,6 +393,9 @@ def _check_existing(args: argparse.Namespace, existing: list[tuple[str, Path]]) 
     for option, path in existing:
         if Path(path).resolve() in inputs:
             raise CLIError(f"{option} {path}: is one of the pick files evaluated; give a new file")
+        kept = _never_replaced(Path(path))
+        if kept:  # not even with --overwrite (a trial's --json replaced a batch's manifest)
+            raise CLIError(f"{option} {path}: is {kept}, never replaced; give a new file")
         if not args.overwrite and not _earlier_output(Path(path), option):
             raise CLIError(
                 f"{option} {path}: exists and no earlier cryopick evaluate wrote it: give a "

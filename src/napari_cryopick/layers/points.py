@@ -44,6 +44,14 @@ _SCORE_STOPS = np.array([[0.267, 0.005, 0.329], [0.128, 0.567, 0.551], [0.993, 0
 _FEATURE_COLUMNS = ("score", "diameter", "kind", "tube_id", "micrograph")
 
 
+#: Metadata of each micrograph layer a folder opens: ``(batch, left)``, the opening's
+#: token and how many of its layers come after this one. napari adds a folder's layers
+#: one after another in one go and selects each; the widgets follow the last one only
+#: (``napari_cryopick._widgets._common.more_coming``): a trial's 50 micrographs, each
+#: followed in turn, froze napari for a minute.
+OPENING_KEY = "cryopick_opening"
+
+
 def micrograph_layer(micrograph: Micrograph, name: str | None = None) -> LayerDataTuple:
     """An image layer for a micrograph.
 
