@@ -37,6 +37,7 @@ ORDER = (
     "fibers",
     "batch",
     "atomic_writes",
+    "open_folder",
 )
 
 
