@@ -354,6 +354,13 @@ def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4
     assert "has no scores" in err[-1]
+    # a filter failing on every file leaves no empty --out behind (a trial's did)
+    broken = tmp_path / "broken.star"
+    broken.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 x\n")
+    assert main(["filter", str(broken), "--out", str(tmp_path / "new"), "--format", "box"]) == 2
+    assert "broken.star" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert not (tmp_path / "o").exists()
 
 
 def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):

@@ -16,6 +16,7 @@ CBOX files, which the pick table has no place for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -516,7 +517,22 @@ def _write_unless_foreign(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``cryopick filter``; returns the exit code."""
+    """Run ``cryopick filter``; returns the exit code.
+
+    An ``--out`` folder the run made is removed again when nothing went into it (a
+    trial's filter that failed on every file left an empty folder; as cryopick pick).
+    """
+    created = not Path(args.out).exists()
+    try:
+        return _filter(args)
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                Path(args.out).rmdir()  # only when empty
+
+
+def _filter(args: argparse.Namespace) -> int:
+    """The work of :func:`run`."""
     import numpy as np
 
     from napari_cryopick.cli._errors import check_output_folder
