@@ -1731,9 +1731,14 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     viewer, widget, _ = picker
     points = viewer.layers[f"{NAME} picks"]
     before = len(points.data)
+    # the threshold is kept where the user left it (a GUI trial's 0.4 came back as 0.15)
+    left_at = 0.2  # (picked at 0.05; the slider starts at 0.15)
+    widget.set_threshold(left_at)
     removed = points.data[0].copy()
     points.selected_data = {0}
     points.remove_selected()
+    shown = int(points.shown.sum())
+    assert 0 < shown < before - 1  # (the threshold hides some)
     viewer.close()
     path = tmp_path / "data" / f"{NAME}.png"
 
@@ -1762,6 +1767,8 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     qtbot.waitUntil(lambda: len(again.layers[f"{NAME} picks"].data) == before - 1, timeout=10_000)
     data = again.layers[f"{NAME} picks"].data
     assert not np.any(np.all(np.isclose(data, removed), axis=1))
+    assert pick.threshold() == pytest.approx(left_at)
+    qtbot.waitUntil(lambda: int(again.layers[f"{NAME} picks"].shown.sum()) == shown, timeout=5000)
     # picked again with the model of before: the deleted pick stays deleted
     session(again).set_model(widget.model, None)
     pick.diameter_spin.setValue(56.0)

@@ -80,6 +80,7 @@ from .result_layers import (
     deleted_picks,
     ensuring_result_layers,
     follow_micrographs,
+    restored_threshold,
     result_picks,
     showing_pick_result,
     shown_objects,
@@ -554,6 +555,9 @@ class PickWidget(QWidget):
             self.load_bundled()
         self._on_layers_changed()
         follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
+        restored = restored_threshold(self.viewer)  # opened before the widget was docked
+        if restored is not None:
+            self.set_threshold(restored)
         self.review.say_restored()
         self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
 

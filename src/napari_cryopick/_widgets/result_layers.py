@@ -865,7 +865,11 @@ def follow_micrographs(viewer: Any) -> None:
             name = micrograph_name(removed)
             path = layer_path(removed)
             if path is not None and name in state.pick_results and _kept_worth(real, name, removed):
-                _save_corrections(state.pick_results[name], path)
+                _save_corrections(
+                    state.pick_results[name],
+                    path,
+                    _threshold_of(real, state.pick_results[name], None, name),
+                )
         for name in closed:
             # its own layer's path only: another micrograph's would file its corrections
             # under the wrong file
@@ -875,7 +879,11 @@ def follow_micrographs(viewer: Any) -> None:
                 state.discarded_corrections.add(name)
                 state.closed_corrections[name] = (path, state.pick_results[name], state.model)
                 if path is not None:  # and on disk: napari closing closes every micrograph
-                    _save_corrections(state.pick_results[name], path)
+                    _save_corrections(
+                        state.pick_results[name],
+                        path,
+                        _threshold_of(real, state.pick_results[name], None, name),
+                    )
             elif path is not None:  # none left (used as labels, or picked anew)
                 _forget_corrections(path)
             del state.pick_results[name]
@@ -1080,7 +1088,8 @@ def autosave_corrections(viewer: Any, name: str | None = None) -> Path | None:
         # another, would bring back what is used already
         _forget_corrections(path)
         return None
-    return _save_corrections(state.pick_results[name], path)
+    threshold = _threshold_of(viewer, state.pick_results[name], None, name)
+    return _save_corrections(state.pick_results[name], path, threshold)
 
 
 def _restore_corrections(viewer: Any, layer: Any) -> None:
@@ -1118,11 +1127,26 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
             set_micrograph_settings(viewer, layer, diameter_px=round(float(sizes.median()), 1))
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)
-    if model is not state.model:  # picked by the model before the current one
-        state.earlier_model.add(name)
+    if closed is None or model is not state.model:  # picked by a model before the current
+        state.earlier_model.add(name)  # one (an earlier napari session's: never the current)
     state.restored_unsaid.add(name)
     state.corrections_restored.emit(name)
+    threshold = restored_threshold(viewer)
+    if threshold is not None:  # the Pick widget's slider, where the user left it
+        state.threshold_requested.emit(threshold)
     state.picks_changed.emit(name)
+
+
+def restored_threshold(viewer: Any) -> float | None:
+    """The threshold the results came back with from an earlier session, when every
+    result shown is such a one and all were left at one threshold (else ``None``: the
+    slider stays where the user put it in this session)."""
+    state = session(viewer)
+    names = list(state.pick_results)
+    if not names or not set(names) <= state.earlier_model:
+        return None
+    thresholds = {round(float(state.pick_results[name].threshold), 3) for name in names}
+    return thresholds.pop() if len(thresholds) == 1 else None
 
 
 def _say_stale_corrections(path: Any, name: str) -> None:
@@ -1150,14 +1174,18 @@ def _say_stale_corrections(path: Any, name: str) -> None:
     )
 
 
-def _save_corrections(result: ShownResult, path: Any) -> Path | None:
+def _save_corrections(
+    result: ShownResult, path: Any, threshold: float | None = None
+) -> Path | None:
     """Keep ``result`` (with corrections) on disk for the micrograph file ``path``
-    (:mod:`napari_cryopick.io.recovery`); a disk that refuses is not the user's
-    edit's problem: nothing is raised (None returned; else the file written)."""
+    (:mod:`napari_cryopick.io.recovery`), with ``threshold``, the one it is shown at (a
+    GUI trial's 0.4 came back as the 0.15 it was picked at: more picks than left); a
+    disk that refuses is not the user's edit's problem: nothing is raised (None
+    returned; else the file written)."""
     from napari_cryopick.io.recovery import SavedCorrections, save_corrections
 
     settings = {
-        "threshold": float(result.threshold),
+        "threshold": float(result.threshold if threshold is None else threshold),
         "heatmap_scale": list(result.heatmap_scale),
         "heatmap_translate": list(result.heatmap_translate),
         "link_radius_px": result.link_radius_px,
