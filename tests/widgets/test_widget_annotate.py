@@ -202,10 +202,20 @@ def test_saved_annotations_never_stale_after_a_save_in_the_same_tick(
     ]
 
 
-def test_an_unreadable_sidecar_is_kept_aside_not_overwritten(annotate, micrograph_path):
-    _viewer, widget = annotate
+def test_an_unreadable_sidecar_is_kept_aside_not_overwritten(
+    annotate, micrograph_path, monkeypatch
+):
+    viewer, widget = annotate
     sidecar = micrograph_path.with_name("061_10028.cryopick.json")
     sidecar.write_text('{"format": "napari-cryopick-annotations", "picks": [[1, 2]]}')
+    # said when the micrograph opens, not at the first click (a GUI trial)
+    said = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", said.append)
+    viewer.layers.clear()
+    viewer.open(str(micrograph_path), plugin="napari-cryopick")
+    assert len(said) == 1
+    assert said[0].startswith(f"{sidecar}: ")
+    assert "your first click on this micrograph keeps that file aside" in said[0]
     widget.set_kind("particle").add([100.0, 200.0])
     widget.save_all()
     (kept,) = sidecar.parent.glob("061_10028.cryopick.json.unreadable-*")

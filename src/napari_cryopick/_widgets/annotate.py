@@ -1177,7 +1177,16 @@ class AnnotateWidget(QWidget):
         try:
             annotations = load_annotations(path)
         except AnnotationError as exc:
-            self.status.setText(str(exc))
+            # said when it opens, in napari's notifications too (a GUI trial heard of it
+            # only at its first click, the status line having moved on)
+            from napari.utils.notifications import show_warning
+
+            message = (
+                f"{exc}. Its clicks are not shown; your first click on this micrograph "
+                "keeps that file aside (renamed *.unreadable-<date>) and starts a new one."
+            )
+            self.status.setText(message)
+            show_warning(message)
             return None
         if annotations is None:
             return None
