@@ -190,6 +190,28 @@ def test_a_training_that_made_the_model_worse_is_said_diverged_and_returns_no_mo
     assert last["heatmap"] < first["heatmap"]
 
 
+def test_a_training_that_left_a_flat_or_saturated_heatmap_is_said_diverged():
+    # a trial's --lr 10 and --lr 100 from a good model (AP 0.87) on real ribosomes: the
+    # heatmap became one logit everywhere (-1.89; AP 0.05) and above 0.5 everywhere
+    # (1e5 to 3e7; picks of infinite diameter), exit 0; neither weights nor loss said so
+    from napari_cryopick.core.training import _check_heatmap
+
+    rng = np.random.default_rng(0)
+    before = rng.normal(-4.0, 2.0, (1, 1, 16, 16)).astype(np.float32)  # a model that picks
+    history = [{"step": 104, "total": 1.0}]
+    with pytest.raises(TrainingDiverged, match=r"by step 104: .*one value everywhere .*rate 10:"):
+        _check_heatmap(before, np.full_like(before, -1.89), history, 10.0)
+    saturated = rng.uniform(7.5e4, 3.3e7, before.shape).astype(np.float32)
+    with pytest.raises(TrainingDiverged, match=r"above 0.5 on 100% of the micrograph"):
+        _check_heatmap(before, saturated, history, 100.0)
+    with pytest.raises(TrainingDiverged, match="not finite"):
+        _check_heatmap(before, np.full_like(before, np.nan), history, 100.0)
+    # a sound training, and a fresh model's flat start, pass
+    _check_heatmap(before, before + rng.normal(0, 1, before.shape), history, 1e-3)
+    flat = np.full_like(before, -2.19)
+    _check_heatmap(flat, flat + 0.01 * rng.normal(size=before.shape), history, 1e-3)
+
+
 def test_closing_the_generator_stops_training():
     examples, _ = _examples(1)
     job = train_detector(

@@ -861,6 +861,63 @@ def _check_weights(model: Detector, history: list[dict[str, Any]], lr: float) ->
         )
 
 
+def _probe_input(examples: Sequence[TrainingExample], crop_size: int) -> np.ndarray:
+    """A fixed crop of the first example (top left, ``crop_size`` px, zero-padded) that
+    the model sees before and after training (:func:`_check_heatmap`)."""
+    image = np.asarray(examples[0].prepared.image, np.float32)
+    crop = image[:crop_size, :crop_size]
+    padded = np.zeros((crop_size, crop_size), np.float32)
+    padded[: crop.shape[0], : crop.shape[1]] = crop
+    return padded[None, None]
+
+
+def _probe_heatmap(model: Detector, probe: np.ndarray, head: str) -> np.ndarray:
+    """The model's heatmap logits on ``probe`` (evaluation mode; the mode is restored)."""
+    modes = {module: module.training for module in model.modules()}
+    device = next(model.parameters()).device
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.from_numpy(probe).to(device), head=head)["heatmap"]
+    finally:
+        for module, training in modes.items():
+            module.training = training
+    return out.float().cpu().numpy()
+
+
+def _check_heatmap(
+    before: np.ndarray, after: np.ndarray, history: list[dict[str, Any]], lr: float
+) -> None:
+    """Raise TrainingDiverged when training left a heatmap no threshold can pick from.
+
+    A trial's --lr 10 and --lr 100 with --init of a good model (AP 0.87) wrote, exit 0,
+    a model whose heatmap was one value everywhere (logit -1.89: 1600 picks a
+    micrograph, AP 0.05) and one above 0.5 everywhere (logits 1e5 to 3e7: picks of
+    infinite diameter); neither the weights nor the loss of the last steps showed it.
+    Checked on one fixed crop of the first micrograph, before and after: a heatmap that
+    varied (by a logit of 0.5 or more) and became flat (1 % of that), or that became
+    above 0.5 on more than half of the crop.
+    """
+    step = history[-1]["step"] if history else 0
+    said = f"(learning rate {lr:.3g}: too high?); no model is written"
+    if not np.isfinite(after).all():
+        raise TrainingDiverged(
+            f"training diverged at step {step}: the heatmap is not finite everywhere {said}"
+        )
+    spread_before = float(np.ptp(before)) if np.isfinite(before).all() else 0.0
+    if spread_before >= 0.5 and float(np.ptp(after)) < 0.01 * spread_before:
+        raise TrainingDiverged(
+            f"training diverged by step {step}: the model's heatmap became one value "
+            f"everywhere {said}"
+        )
+    high = float(np.mean(after > 0.0))  # logit 0: 0.5
+    if high > 0.5 and float(np.mean(before > 0.0)) <= 0.5:
+        raise TrainingDiverged(
+            f"training diverged by step {step}: the model's heatmap is above 0.5 on "
+            f"{100 * high:.0f}% of the micrograph {said}"
+        )
+
+
 def train_detector(
     examples: Sequence[TrainingExample],
     *,
@@ -939,6 +996,8 @@ def train_detector(
     head_weights = np.array([len(by_head[name]) for name in heads], float)
     head_weights /= head_weights.sum()
 
+    probe = _probe_input(examples, train_config.crop_size)
+    before = _probe_heatmap(model, probe, heads[0])
     model.to(device)
     model.train()
     if train_config.frozen_batchnorm:
@@ -1044,6 +1103,7 @@ def train_detector(
         model.eval()
         model.to("cpu")
     _check_weights(model, history, train_config.lr)
+    _check_heatmap(before, _probe_heatmap(model, probe, heads[0]), history, train_config.lr)
     return TrainResult(
         model=model, history=history, completed=completed, planned_steps=train_config.steps
     )
