@@ -101,16 +101,25 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
     files, twins = _one_per_name(_folder_micrographs(folder))
     said = []
     if twins:
-        first = twins[0]
+        left, kept = twins[0]
+        more = f" and {len(twins) - 1} more" if len(twins) > 1 else ""
         said.append(
-            f"{len(twins)} file(s) left out as another file of their name was opened "
-            f"({first[1].name}, not {first[0].name}): annotations and picks go by name"
+            f"opened {kept.name}, not {left.name}{more} of the same name (annotations and "
+            "picks go by name)"
         )
-    open_names = _open_micrograph_names()
-    again = [file for file in files if file.stem in open_names]
-    files = [file for file in files if file.stem not in open_names]
-    if again:
-        said.append(f"{len(again)} micrograph(s) of it are open already ({again[0].stem}, …)")
+    open_now = _open_micrograph_paths()
+    again = [file for file in files if file.stem in open_now]
+    files = [file for file in files if file.stem not in open_now]
+    same = [file for file in again if _same_file(file, open_now[file.stem])]
+    other = [file for file in again if file not in same]
+    if same:
+        said.append(f"{len(same)} micrograph(s) of it are open already ({same[0].stem}, …)")
+    if other:
+        said.append(
+            f"{len(other)} micrograph(s) not opened: a micrograph of the same name from "
+            f"another file is open ({other[0].name}: {open_now[other[0].stem]}, …); "
+            "annotations and picks go by name: close those first"
+        )
     if len(files) > FOLDER_LAYERS_MAX:
         said.append(
             f"opened the first {FOLDER_LAYERS_MAX} of its {len(files)} micrographs "
@@ -154,23 +163,31 @@ def _one_per_name(files: list[Path]) -> tuple[list[Path], list[tuple[Path, Path]
     return [file for file in files if file in chosen], twins
 
 
-def _open_micrograph_names() -> set[str]:
-    """The names of the micrographs open in napari's current viewer (none without one)."""
+def _open_micrograph_paths() -> dict[str, str]:
+    """The micrographs open in napari's current viewer: their files by name (none
+    without a viewer)."""
     try:
         import napari
 
         viewer = napari.current_viewer()
-    except Exception:
-        return set()
+    except Exception:  # napari without a viewer: nothing is open
+        return {}
     if viewer is None:
-        return set()
-    names = set()
+        return {}
+    paths = {}
     for layer in viewer.layers:
         meta = getattr(layer, "metadata", {})
         image = type(layer).__name__ == "Image" and meta.get("cryopick_role") != "heatmap"
         if image and meta.get("path") and meta.get("name"):
-            names.add(str(meta["name"]))
-    return names
+            paths[str(meta["name"])] = str(meta["path"])
+    return paths
+
+
+def _same_file(path: Path, other: str) -> bool:
+    try:
+        return path.resolve() == Path(other).resolve()
+    except OSError:
+        return False
 
 
 def read_micrograph_layers(path: str | Sequence[str]) -> list:

@@ -396,12 +396,12 @@ def test_cli_evaluate_replaces_only_its_own_outputs(tmp_path, capsys):
         assert "lies in the input folder" in capsys.readouterr().err
         assert not inside.exists()
     assert main([*base, "--json", str(pred / "report.json")]) == 0  # no pick suffix
-    # a trial's --json (with --overwrite) replaced a batch's manifest, what --resume goes by
+    # a trial's --json (with --overwrite) replaced a batch's manifest, what --skip goes by
     manifest = tmp_path / "cryopick_manifest.jsonl"
     manifest.write_text('{"micrograph": "mic1.mrc", "status": "done"}\n')
     sidecar = tmp_path / "mic1.cryopick.json"
     sidecar.write_text('{"picks": []}\n')
-    for kept, what in ((manifest, "the manifest of a cryopick pick run"), (sidecar, "annotation")):
+    for kept, what in ((manifest, "the manifest of cryopick runs"), (sidecar, "annotation")):
         before = kept.read_text()
         assert main([*base, "--json", str(kept), "--overwrite"]) == 2
         assert what in capsys.readouterr().err

@@ -357,7 +357,8 @@ def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
     # a filter failing on every file leaves no empty --out behind (a trial's did)
     broken = tmp_path / "broken.star"
     broken.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 x\n")
-    assert main(["filter", str(broken), "--out", str(tmp_path / "new"), "--format", "box"]) == 2
+    nested = tmp_path / "new" / "a" / "b"
+    assert main(["filter", str(broken), "--out", str(nested), "--format", "box"]) == 2
     assert "broken.star" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
     assert not (tmp_path / "o").exists()

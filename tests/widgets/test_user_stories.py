@@ -181,10 +181,12 @@ def test_annotations_follow_the_active_micrograph(make_napari_viewer, qtbot, tmp
     assert len(viewer.layers["mic_b particle"].data) == 2
     assert len(viewer.layers["mic_a particle"].data) == 1
 
-    # back to the first micrograph by selecting it in the layer list: Annotate follows
+    # back to the first micrograph by selecting it in the layer list: Annotate follows,
+    # and the next click adds a particle (a re-trial's click panned: no Alt+1 needed)
     viewer.layers.selection.active = viewer.layers["mic_a"]
     assert annotate.micrograph_combo.currentText() == "mic_a"
-    annotate.set_kind("particle")  # Alt+1
+    qtbot.waitUntil(lambda: viewer.layers.selection.active.name == "mic_a particle", timeout=5000)
+    assert viewer.layers["mic_a particle"].mode == "add"
     _click(viewer, qtbot, (0, 40))
     assert len(viewer.layers["mic_a particle"].data) == 2
     assert len(viewer.layers["mic_b particle"].data) == 2
@@ -1328,4 +1330,14 @@ def test_a_folder_opened_with_the_widgets_docked_follows_its_last_micrograph_onc
     with pytest.warns(UserWarning, match=r"6 micrograph\(s\) of it are open already") as said:
         viewer.open(str(folder), plugin=PLUGIN)
     assert len(said) == 1
+    assert len(viewer.layers) == before
+    # another folder's files of the same names: said as such (a re-trial read "open already")
+    other = tmp_path / "other"
+    other.mkdir()
+    _micrograph_file(other, "m0", shape=(64, 64), seed=9)
+    with pytest.warns(
+        UserWarning,
+        match=r"a micrograph of the same name from another file is open \(m0.mrc: .*mics/m0.mrc",
+    ):
+        viewer.open(str(other), plugin=PLUGIN)
     assert len(viewer.layers) == before

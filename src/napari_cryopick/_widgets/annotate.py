@@ -902,6 +902,25 @@ class AnnotateWidget(QWidget):
         else:
             self._kind_of_saved(mlayer)
             self.annotation_layer()  # exists before the first click
+            # another micrograph chosen in the layer list: its annotation layer is the
+            # one clicked on, as when chosen in the Micrograph box or with its eye icon
+            # (a re-trial's clicks on it panned the view and added nothing); after napari
+            # has finished selecting. Selecting the image again keeps it (contrast).
+            chosen = mlayer
+
+            def _click_ready() -> None:
+                with contextlib.suppress(RuntimeError):  # the widget closed meanwhile
+                    active = self.viewer.layers.selection.active
+                    shown = self.micrograph_layer()
+                    if (
+                        active is not None
+                        and shown is not None
+                        and unproxy(active) is unproxy(chosen)
+                        and unproxy(shown) is unproxy(chosen)
+                    ):
+                        self.activate()
+
+            QTimer.singleShot(0, _click_ready)
 
     def _on_micrograph_chosen(self, _name: str) -> None:
         """The user chose a micrograph in the combo box: annotate it now."""

@@ -1129,11 +1129,11 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
     state.discarded_corrections.discard(name)
     if closed is None or model is not state.model:  # picked by a model before the current
         state.earlier_model.add(name)  # one (an earlier napari session's: never the current)
+    threshold = restored_threshold(viewer)
+    if threshold is not None:  # the Pick widget's slider, where the user left it (before
+        state.threshold_requested.emit(threshold)  # the message: its status stays)
     state.restored_unsaid.add(name)
     state.corrections_restored.emit(name)
-    threshold = restored_threshold(viewer)
-    if threshold is not None:  # the Pick widget's slider, where the user left it
-        state.threshold_requested.emit(threshold)
     state.picks_changed.emit(name)
 
 

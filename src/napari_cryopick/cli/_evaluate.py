@@ -374,11 +374,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _never_replaced(path: Path) -> str:
     """What ``path`` is when it holds work no report may replace ("" otherwise): a batch's
-    manifest (what ``cryopick pick --resume`` goes by) or a napari annotation sidecar."""
+    manifest (what ``cryopick pick --skip`` goes by) or a napari annotation sidecar."""
     from napari_cryopick.io.paths import is_annotation_file
 
     if path.name.startswith("cryopick_manifest") and path.name.endswith(".jsonl"):
-        return "the manifest of a cryopick pick run (what --resume goes by)"
+        return (
+            "the manifest of cryopick runs into this folder (what pick --skip and later runs go by)"
+        )
     if is_annotation_file(path):
         return "a napari annotation file (the clicks of a micrograph)"
     return ""

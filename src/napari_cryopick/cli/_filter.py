@@ -16,7 +16,6 @@ CBOX files, which the pick table has no place for.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import sys
@@ -522,13 +521,16 @@ def run(args: argparse.Namespace) -> int:
     An ``--out`` folder the run made is removed again when nothing went into it (a
     trial's filter that failed on every file left an empty folder; as cryopick pick).
     """
-    created = not Path(args.out).exists()
+    out = Path(os.path.abspath(args.out))
+    made = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
     try:
         return _filter(args)
     finally:
-        if created:
-            with contextlib.suppress(OSError):
-                Path(args.out).rmdir()  # only when empty
+        for folder in made:  # the folders made for --out, while empty (a re-trial's
+            try:  # --out a/b left an empty a/)
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def _filter(args: argparse.Namespace) -> int:
