@@ -499,6 +499,26 @@ def test_the_vesicle_scale_leaves_out_a_size_far_from_the_others():
     assert typical_vesicle_diameter([60.0, 240.0]) == pytest.approx(120.0)  # a wide range stays
 
 
+def test_the_one_micrograph_hidden_with_its_eye_icon_takes_no_clicks(annotate, qtbot):
+    # a re-trial: with one micrograph open, hiding it left its particle layer visible,
+    # selected and adding: a click on the empty canvas added a particle, saved; its
+    # picks stayed drawn over the empty canvas
+    viewer, widget = annotate
+    particles = widget.activate()
+    assert particles.mode == "add"
+    picks = viewer.add_points(
+        np.zeros((1, 2)), name="shown picks", metadata={"cryopick_shows": "picks"}
+    )
+    viewer.layers.selection.active = particles
+    viewer.layers["061_10028"].visible = False
+    assert not particles.visible
+    assert str(particles.mode) != "add"
+    assert not picks.visible
+    viewer.layers["061_10028"].visible = True  # shown again: all come back
+    assert particles.visible
+    assert picks.visible
+
+
 def test_the_eye_icons_switch_the_micrograph_clicks_go_to(
     annotate, micrograph_path, real_data_dir, qtbot
 ):

@@ -793,7 +793,7 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     # status read "0 picks" with circles on screen)
     assert "mic: 1 picks, 2 vesicles, 1 fibers at threshold 0.30" in widget.status.text()
     widget.set_threshold(0.85)
-    assert widget.status.text().startswith("1 picks, 1 fibers at threshold 0.85")
+    assert widget.status.text().startswith("mic: 1 picks, 1 fibers at threshold 0.85")
 
     widget.set_threshold(0.95)  # above every score: all shapes go, no network run
     assert len(viewer.layers["mic vesicles"].data) == 0
@@ -968,7 +968,9 @@ def test_evaluate_follows_a_vesicle_models_circles_filled_after_it_docked(
     qtbot.wait(200)
     assert evaluate.pred_combo.currentText() == "mic vesicles"
     widget.set_threshold(0.95)  # above both: the status names what this model picks
-    assert widget.status.text().startswith("0 vesicles at threshold 0.95"), widget.status.text()
+    assert widget.status.text().startswith("mic: 0 vesicles at threshold 0.95"), (
+        widget.status.text()
+    )
 
 
 def test_evaluate_compares_vesicle_circles(make_napari_viewer, qtbot, monkeypatch):
@@ -1769,6 +1771,15 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     assert not np.any(np.all(np.isclose(data, removed), axis=1))
     assert pick.threshold() == pytest.approx(left_at)
     qtbot.waitUntil(lambda: int(again.layers[f"{NAME} picks"].shown.sum()) == shown, timeout=5000)
+    # the widgets docked first: said as from an earlier session too, not "opened again"
+    # in a napari that never had it open (a re-trial)
+    fresh = make_napari_viewer()
+    _dock, first = fresh.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    fresh.open(str(path), plugin="napari-cryopick")
+    said = first.status.text()
+    assert f"{NAME}: picks are back with your corrections, as you left them in an earlier" in said
+    assert first.threshold() == pytest.approx(left_at)
+    fresh.close()
     # picked again with the model of before: the deleted pick stays deleted
     session(again).set_model(widget.model, None)
     pick.diameter_spin.setValue(56.0)
@@ -1857,6 +1868,27 @@ def test_corrections_are_saved_moments_after_an_edit_so_a_crash_keeps_them(
     assert not saved.exists()
     qtbot.wait(2500)  # and no later save brings it back
     assert not saved.exists()
+
+
+def test_the_status_of_one_picked_micrograph_names_it_and_the_one_on_screen(
+    picker, real_data_dir, tmp_path, qtbot
+):
+    # a re-trial: "110 picks at threshold 0.083" stayed beside micrographs with none
+    viewer, widget, _ = picker
+    widget.set_threshold(0.1)
+    assert widget.status.text().startswith(f"{NAME}: ")
+    assert "picks at threshold 0.10" in widget.status.text()
+    other = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    qtbot.waitUntil(
+        lambda: "; 062_10028, on screen, is not picked yet (Pick current)" in widget.status.text(),
+        timeout=5000,
+    )
+    assert widget.status.text().startswith(f"{NAME}: ")
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: "on screen" not in widget.status.text(), timeout=5000)
+    assert widget.status.text().startswith(f"{NAME}: ")
 
 
 def _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot):

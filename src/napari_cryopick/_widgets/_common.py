@@ -123,6 +123,9 @@ class SessionState:
         #: Micrographs whose corrections came back that the Pick widget has not said yet
         #: (opened before it was docked).
         self.restored_unsaid: set[str] = set()
+        #: Micrographs whose corrections came back from disk (an earlier napari session):
+        #: said as such, whichever widget was docked first.
+        self.restored_from_disk: set[str] = set()
         #: Micrographs closed with a result (it left the session with them): Export says
         #: it does not write them (a trial's closed micrograph was left out unsaid).
         self.closed_picked: set[str] = set()
@@ -873,6 +876,12 @@ def end_unfinished_paths(viewer: Any, keep: Any = None, shown: str | None = None
                 finish()
 
 
+#: Metadata of a shared result layer hidden because no micrograph is seen any more
+#: (the eye icons, ``result_layers._follow_eye_icon``): shown again with the next
+#: micrograph shown (:func:`show_only_micrograph`).
+HIDDEN_WITH_KEY = "cryopick_hidden_with_micrograph"
+
+
 def show_only_micrograph(viewer: Any, micrograph: str) -> None:
     """Show the micrograph named ``micrograph`` and its layers; hide other micrographs' layers.
 
@@ -887,6 +896,8 @@ def show_only_micrograph(viewer: Any, micrograph: str) -> None:
     try:
         for layer in list(viewer.layers):
             if layer.metadata.get(SHOWS_KEY):
+                if layer.metadata.pop(HIDDEN_WITH_KEY, None):  # hidden with the last one
+                    layer.visible = True
                 continue
             of = layer.metadata.get("micrograph") if hasattr(layer, "metadata") else None
             if not of and is_micrograph_layer(layer):

@@ -547,6 +547,7 @@ class PickWidget(QWidget):
         state.display_diameter = self.diameter_range()
         listen_to_model(self.viewer, self, self._on_session_model)
         connect_while_alive(state.threshold_requested, self, self.set_threshold)
+        connect_while_alive(state.micrograph_shown, self, self._on_micrograph_shown)
         # the diameter typed or measured in Annotate for the current micrograph
         connect_while_alive(state.settings_changed, self, self._on_settings_changed)
         if state.model is not None:
@@ -1063,7 +1064,7 @@ class PickWidget(QWidget):
         if len(names) == 1:  # with its vesicles and fibers
             self._status_with_review = False
             if self.worker is None:
-                self.status.setText(self._filter_text(shown_objects(self.viewer, names[0])))
+                self.status.setText(self._one_text(names[0]))
                 self._filter_shown = self.status.text()
             return
         totals = {"picks": 0, "vesicles": 0, "fibers": 0}
@@ -1080,6 +1081,28 @@ class PickWidget(QWidget):
             layer = current_micrograph_layer(self.viewer)
             on_screen = micrograph_name(layer) if layer is not None else ""
             self._totals_shown = (self.status.text(), on_screen)
+            self._filter_shown = self.status.text()
+
+    def _one_text(self, name: str) -> str:
+        """The slider's status of the one micrograph picked, ``name``, named, and the one on
+        screen when it is another (a re-trial read "110 picks" beside a micrograph with none,
+        not yet picked)."""
+        text = self._filter_text(f"{name}: {shown_objects(self.viewer, name)}")
+        layer = current_micrograph_layer(self.viewer)
+        screen = micrograph_name(layer) if layer is not None else ""
+        if screen and screen != name:
+            text += f"; {screen}, on screen, is not picked yet (Pick current)"
+        return text
+
+    def _on_micrograph_shown(self, _name: str = "") -> None:
+        """Another micrograph on screen: the slider's status of one micrograph follows."""
+        if self.worker is not None or not self._filter_shown:
+            return
+        if self.status.text() != self._filter_shown:
+            return
+        names = list(session(self.viewer).pick_results)
+        if len(names) == 1:
+            self.status.setText(self._one_text(names[0]))
             self._filter_shown = self.status.text()
 
     def _totals_text(self, totals: dict[str, int], names: list[str]) -> str:
@@ -1115,7 +1138,7 @@ class PickWidget(QWidget):
             return
         names = list(session(self.viewer).pick_results)
         if len(names) == 1:
-            text = self._filter_text(shown_objects(self.viewer, names[0]))
+            text = self._one_text(names[0])
         elif names:
             text = self._review_totals_text(names)
         else:

@@ -40,6 +40,7 @@ from napari_cryopick.layers.results import (
 )
 
 from ._common import (
+    HIDDEN_WITH_KEY,
     _update_layer,
     current_micrograph_layer,
     is_micrograph_layer,
@@ -937,19 +938,24 @@ def _follow_eye_icon(viewer: Any, layer: Any) -> None:
     layer of another micrograph gives the selection to this one's of the same kind,
     in the same mode, so the next click lands on the micrograph seen.
     """
-    if layer not in viewer.layers or len(micrograph_layers(viewer)) < 2:
+    if layer not in viewer.layers:
         return
     if layer.visible:
-        shown = layer
+        shown = layer  # (the result layers hidden with the last one come back with it)
     else:  # hidden: the top-most micrograph still visible is the one seen
         visible = [m for m in micrograph_layers(viewer) if m.visible]
         if not visible:
             # none seen: its annotation layers go too (napari leaves a hidden layer in
-            # pan-zoom mode), so a click on the empty canvas adds nothing to it (a re-trial)
+            # pan-zoom mode), so a click on the empty canvas adds nothing to it (a
+            # re-trial), also when it is the only micrograph open (a later re-trial's
+            # click added a particle, saved); its picks and heatmap go with it
             hidden = micrograph_name(layer)
             for other in list(viewer.layers):
                 meta = other.metadata
                 if meta.get(ROLE_KEY) == "annotation" and meta.get("micrograph") == hidden:
+                    other.visible = False
+                elif meta.get(SHOWS_KEY) and other.visible:
+                    meta[HIDDEN_WITH_KEY] = True
                     other.visible = False
             return
         shown = visible[-1]
@@ -1133,6 +1139,10 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
     if threshold is not None:  # the Pick widget's slider, where the user left it (before
         state.threshold_requested.emit(threshold)  # the message: its status stays)
     state.restored_unsaid.add(name)
+    if closed is None:
+        state.restored_from_disk.add(name)
+    else:
+        state.restored_from_disk.discard(name)
     state.corrections_restored.emit(name)
     state.picks_changed.emit(name)
 

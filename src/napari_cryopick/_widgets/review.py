@@ -292,6 +292,14 @@ class ReviewPanel(QWidget):
         # a trial's status named only the last of two whose corrections came back
         names = [n for n in self._together("restored", name) if n in state.pick_results]
         listed = name_list(names, 3)
+        if names and set(names) <= state.restored_from_disk:
+            # not "opened again" in a napari that never had them open (a re-trial docked
+            # the widgets first, in a new process)
+            self._say(
+                f"{listed}: picks are back with your corrections, as you left them in an "
+                f"earlier napari session{_no_heatmap(state, names)}."
+            )
+            return
         self._say(
             f"{listed} opened again: {'its' if len(names) == 1 else 'their'} picks are back "
             # "when closed" was wrong after a crash (a re-trial killed napari)
