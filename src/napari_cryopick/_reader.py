@@ -174,13 +174,13 @@ def _open_micrograph_paths() -> dict[str, str]:
         return {}
     if viewer is None:
         return {}
-    paths = {}
-    for layer in viewer.layers:
-        meta = getattr(layer, "metadata", {})
-        image = type(layer).__name__ == "Image" and meta.get("cryopick_role") != "heatmap"
-        if image and meta.get("path") and meta.get("name"):
-            paths[str(meta["name"])] = str(meta["path"])
-    return paths
+    from ._widgets._common import layer_path, micrograph_layers, micrograph_name
+
+    return {
+        micrograph_name(layer): str(path)
+        for layer in micrograph_layers(viewer)
+        if (path := layer_path(layer)) is not None
+    }
 
 
 def _same_file(path: Path, other: str) -> bool:

@@ -259,6 +259,11 @@ def _same_micrograph_open(viewer: Any, layer: Any) -> Any | None:
     return None if kept is None or unproxy(kept) is unproxy(layer) else kept
 
 
+def _opening_mark(layer: Any) -> tuple[str, int] | None:
+    """A layer's ``OPENING_KEY`` mark, ``(batch, layers still to come)``, if any."""
+    return layer.metadata.get(OPENING_KEY) if hasattr(layer, "metadata") else None
+
+
 def more_coming(viewer: Any, layer: Any) -> bool:
     """``layer`` is a micrograph of a folder napari is adding, and not its last.
 
@@ -268,21 +273,16 @@ def more_coming(viewer: Any, layer: Any) -> bool:
     tables redone) froze napari for a minute on a trial's 50 micrographs. The marks are
     removed once the last one is in (:func:`guard_one_layer_per_micrograph`).
     """
-    mark = layer.metadata.get(OPENING_KEY) if hasattr(layer, "metadata") else None
+    mark = _opening_mark(layer)
     if not mark or mark[1] == 0:
         return False
-    batch = mark[0]
-    return not any(
-        (other.metadata.get(OPENING_KEY) or ("", -1)) == (batch, 0)
-        for other in unproxy(viewer).layers
-        if hasattr(other, "metadata")
-    )
+    return not any(_opening_mark(other) == (mark[0], 0) for other in unproxy(viewer).layers)
 
 
 def _end_opening(viewer: Any, batch: str) -> None:
     """A folder's micrographs are all in: their marks go (:func:`more_coming`)."""
     for layer in list(viewer.layers):
-        mark = layer.metadata.get(OPENING_KEY) if hasattr(layer, "metadata") else None
+        mark = _opening_mark(layer)
         if mark and mark[0] == batch:
             layer.metadata.pop(OPENING_KEY, None)
 
@@ -340,7 +340,7 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
 
     def on_inserted(event: Any) -> None:
         layer = event.value
-        mark = layer.metadata.get(OPENING_KEY) if hasattr(layer, "metadata") else None
+        mark = _opening_mark(layer)
         if mark and mark[1] == 0:  # a folder's last: napari has added them all
             QTimer.singleShot(0, lambda: _end_opening(real, mark[0]))
         if second(layer):
@@ -350,10 +350,9 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
             QTimer.singleShot(0, lambda: refuse(layer, before))  # after napari inserted it
 
     real.layers.events.inserted.connect(on_inserted)
-    for layer in list(real.layers):  # a folder opened before any widget docked: all in
-        if hasattr(layer, "metadata"):
-            layer.metadata.pop(OPENING_KEY, None)
     for layer in list(real.layers):  # opened before any widget docked
+        if _opening_mark(layer):  # a folder's, all in by now
+            layer.metadata.pop(OPENING_KEY, None)
         if second(layer):
             QTimer.singleShot(0, lambda layer=layer: refuse(layer))
 
@@ -515,6 +514,17 @@ def is_micrograph_layer(layer: Any) -> bool:
     )
 
 
+def no_micrograph_reason(viewer: Any) -> str:
+    """:func:`no_micrograph_text` when images are open but none is a micrograph (a 3D
+    stack, colour), else "": what Annotate and Pick say as soon as such an image opens."""
+    text = no_micrograph_text(viewer)
+    return "" if text == OPEN_FIRST else text
+
+
+#: What the widgets say with no image open at all.
+OPEN_FIRST = "Open a micrograph first."
+
+
 def no_micrograph_text(viewer: Any) -> str:
     """What to say when no micrograph layer is open: "Open a micrograph first.", and
     why the open images are not micrographs (a formats trial's RGB PNG, opened with
@@ -525,7 +535,7 @@ def no_micrograph_text(viewer: Any) -> str:
         if layer_type(layer) == "image" and layer.metadata.get(ROLE_KEY) != "heatmap"
     ]
     if not images:
-        return "Open a micrograph first."
+        return OPEN_FIRST
     first = images[0]
     why = "colour (RGB)" if getattr(first, "rgb", False) else f"{getattr(first, 'ndim', 2)}D"
     stacked = ""

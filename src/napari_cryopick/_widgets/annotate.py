@@ -76,6 +76,7 @@ from ._common import (
     micrograph_layers,
     micrograph_name,
     more_coming,
+    no_micrograph_reason,
     no_micrograph_text,
     populate_layer_combo,
     scroll_layout,
@@ -706,12 +707,11 @@ class AnnotateWidget(QWidget):
             return  # a folder's micrographs: all are loaded with its last
         layers = micrograph_layers(self.viewer)
         populate_layer_combo(self.micrograph_combo, layers)
-        if not layers:
+        reason = "" if layers else no_micrograph_reason(self.viewer)
+        if reason:
             # an image that is no micrograph (a folder stacked in 3D, colour): said at
             # once, not at the first click (a GUI trial's Annotate stayed silent)
-            text = no_micrograph_text(self.viewer)
-            if text != "Open a micrograph first.":
-                self.status.setText(text)
+            self.status.setText(reason)
         for mlayer in layers:
             real = unproxy(mlayer)
             if real not in self._named:  # a weak set: a closed layer's id may come back

@@ -62,6 +62,7 @@ from ._common import (
     micrograph_layers,
     micrograph_name,
     more_coming,
+    no_micrograph_reason,
     no_micrograph_text,
     scroll_layout,
     session,
@@ -986,12 +987,11 @@ class PickWidget(QWidget):
         """
         if more_coming(self.viewer, event.value):  # a folder's: once, for its last
             return
-        if not micrograph_layers(self.viewer):
+        reason = "" if micrograph_layers(self.viewer) else no_micrograph_reason(self.viewer)
+        if reason:
             # an image that is no micrograph (a folder stacked in 3D, colour): said at
             # once, as Annotate says it (a GUI trial's Pick was silent until Pick)
-            text = no_micrograph_text(self.viewer)
-            if text != "Open a micrograph first.":
-                self.status.setText(text)
+            self.status.setText(reason)
         self._on_layers_changed()
         if is_micrograph_layer(event.value):
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))

@@ -866,11 +866,7 @@ def follow_micrographs(viewer: Any) -> None:
             name = micrograph_name(removed)
             path = layer_path(removed)
             if path is not None and name in state.pick_results and _kept_worth(real, name, removed):
-                _save_corrections(
-                    state.pick_results[name],
-                    path,
-                    _threshold_of(real, state.pick_results[name], None, name),
-                )
+                _save_corrections(real, name, path)
         for name in closed:
             # its own layer's path only: another micrograph's would file its corrections
             # under the wrong file
@@ -880,11 +876,7 @@ def follow_micrographs(viewer: Any) -> None:
                 state.discarded_corrections.add(name)
                 state.closed_corrections[name] = (path, state.pick_results[name], state.model)
                 if path is not None:  # and on disk: napari closing closes every micrograph
-                    _save_corrections(
-                        state.pick_results[name],
-                        path,
-                        _threshold_of(real, state.pick_results[name], None, name),
-                    )
+                    _save_corrections(real, name, path)
             elif path is not None:  # none left (used as labels, or picked anew)
                 _forget_corrections(path)
             del state.pick_results[name]
@@ -1094,8 +1086,7 @@ def autosave_corrections(viewer: Any, name: str | None = None) -> Path | None:
         # another, would bring back what is used already
         _forget_corrections(path)
         return None
-    threshold = _threshold_of(viewer, state.pick_results[name], None, name)
-    return _save_corrections(state.pick_results[name], path, threshold)
+    return _save_corrections(viewer, name, path)
 
 
 def _restore_corrections(viewer: Any, layer: Any) -> None:
@@ -1184,18 +1175,17 @@ def _say_stale_corrections(path: Any, name: str) -> None:
     )
 
 
-def _save_corrections(
-    result: ShownResult, path: Any, threshold: float | None = None
-) -> Path | None:
-    """Keep ``result`` (with corrections) on disk for the micrograph file ``path``
-    (:mod:`napari_cryopick.io.recovery`), with ``threshold``, the one it is shown at (a
-    GUI trial's 0.4 came back as the 0.15 it was picked at: more picks than left); a
-    disk that refuses is not the user's edit's problem: nothing is raised (None
-    returned; else the file written)."""
+def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
+    """Keep micrograph ``name``'s result (with corrections) on disk for its file ``path``
+    (:mod:`napari_cryopick.io.recovery`), with the threshold it is shown at (a GUI
+    trial's 0.4 came back as the 0.15 it was picked at: more picks than left); a disk
+    that refuses is not the user's edit's problem: nothing is raised (None returned;
+    else the file written)."""
     from napari_cryopick.io.recovery import SavedCorrections, save_corrections
 
+    result = session(viewer).pick_results[name]
     settings = {
-        "threshold": float(result.threshold if threshold is None else threshold),
+        "threshold": _threshold_of(viewer, result, None, name),
         "heatmap_scale": list(result.heatmap_scale),
         "heatmap_translate": list(result.heatmap_translate),
         "link_radius_px": result.link_radius_px,
