@@ -508,13 +508,17 @@ def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_
 
 
 def _fake_sbatch(folder, monkeypatch, test_only: str = "exit 0") -> None:
-    """An ``sbatch`` on PATH whose ``--test-only`` runs the shell line ``test_only``."""
+    """An ``sbatch`` (whose ``--test-only`` runs the shell line ``test_only``) and a
+    ``scancel`` on PATH."""
     import os
 
     folder.mkdir(exist_ok=True)
     sbatch = folder / "sbatch"
     sbatch.write_text(f'#!/bin/sh\nif [ "$1" = "--test-only" ]; then {test_only}; fi\nexit 0\n')
     sbatch.chmod(0o755)
+    scancel = folder / "scancel"
+    scancel.write_text("#!/bin/sh\nexit 0\n")
+    scancel.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
 
 
@@ -540,6 +544,9 @@ def test_slurm_without_sbatch_or_refused_is_one_clear_error(
     )
     with pytest.raises(ValueError, match=r"SLURM refuses the worker job .*invalid partition"):
         slurm_cluster({"queue": "gpux"})
+    (tmp_path / "bin" / "scancel").unlink()  # a trial: a traceback on Ctrl-C, jobs left
+    with pytest.raises(ValueError, match="sbatch but no scancel"):
+        slurm_cluster({})
     # the command: one line, exit 2, nothing picked
     from napari_cryopick.io.micrographs import write_mrc
 
@@ -550,6 +557,28 @@ def test_slurm_without_sbatch_or_refused_is_one_clear_error(
     assert main([*argv, "--out", str(tmp_path / "out")]) == 2
     assert "no sbatch on this machine" in capsys.readouterr().err
     # nothing at all: a re-trial's refused run left a new --out holding an empty manifest
+    assert not (tmp_path / "out").exists()
+
+
+def test_slurm_refused_before_the_zero_shot_search(tmp_path, monkeypatch, capsys):
+    # a trial: the bundled model's scale search ran over the first micrographs, and only
+    # then did the run say that this machine has no sbatch
+    pytest.importorskip("dask_jobqueue")
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows import batch
+
+    def searched(*args, **kwargs):
+        raise AssertionError("the zero-shot search ran before the SLURM check")
+
+    monkeypatch.setattr(batch, "with_scale", searched)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    micrograph = write_mrc(tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64))
+    argv = ["pick", str(micrograph), "--diameter", "20", "--dask", "slurm:2"]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2  # bundled model: zero-shot
+    err = capsys.readouterr().err
+    assert "no sbatch on this machine" in err
+    assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 

@@ -1294,6 +1294,13 @@ def _check_submission(script: str) -> None:
             "run on a machine that submits SLURM jobs (a login node), or use --dask local:N "
             "or --dask tcp://SCHEDULER:PORT"
         )
+    if shutil.which("scancel") is None:
+        # the jobs could not be cancelled at the end or on Ctrl-C (a trial's sbatch without
+        # scancel ended in a distributed traceback, its jobs left to run)
+        raise ValueError(
+            "--dask slurm:N: sbatch but no scancel on this machine, so the worker jobs "
+            "could not be cancelled when picking ends: run where both SLURM commands are"
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="cryopick-worker-") as file:
         file.write(script)
         file.flush()
@@ -1310,6 +1317,14 @@ def _check_submission(script: str) -> None:
             f"{said[-1] if said else f'exit status {done.returncode}'}): check --slurm-queue, "
             "--slurm-account and ~/.config/dask/jobqueue.yaml"
         )
+
+
+def _check_cluster_first(options: BatchOptions) -> None:
+    """``--dask slurm:N``: ask SLURM whether it takes the worker job (:func:`slurm_cluster`
+    raises ``ValueError`` when it does not) before any other work; nothing is submitted."""
+    if options.dask is None or parse_dask(options.dask)[0] != "slurm":
+        return
+    slurm_cluster(options.dask_options).close()
 
 
 def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
@@ -1654,6 +1669,9 @@ def _run_locked(
         prepared = prepare(
             dataclasses.replace(request, micrographs=tuple(item.source for item in items))
         )
+    # a SLURM that will not take the worker jobs is said before the zero-shot search's
+    # minutes, not after them (a trial's run searched, then said "no sbatch")
+    _check_cluster_first(options)
     # zero-shot: the scale on the first micrographs of the whole run, so every
     # shard (and a resumed run) picks at the same one
     scale_source = "search" if request.diameter_factor is None else "option"
