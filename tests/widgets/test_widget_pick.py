@@ -1725,6 +1725,59 @@ def test_closing_a_micrograph_with_corrections_keeps_them_until_it_opens_again(
     assert "discarded" not in widget.status.text()
 
 
+def test_corrections_back_from_disk_name_the_model_that_picked_them(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """A re-trial: a trained model's corrected picks came back in a new napari beside the
+    bundled model, unsaid; Pick current would have re-picked them with it."""
+    from napari_cryopick.core.model import save_checkpoint
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    (tmp_path / "models").mkdir()
+    model_file = save_checkpoint(tmp_path / "models" / "ribosome.pt", ribosome_model, metadata={})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(model_file), widget.status.text()
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    widget.set_threshold(0.05)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {0}
+    points.remove_selected()  # a correction: kept on disk
+    viewer.close()
+
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert pick.model is session(again).bundled[0]  # a new napari picks with the bundled one
+    again.open(str(path), plugin="napari-cryopick")
+    said = pick.status.text()
+    assert f"{NAME}: picks are back with your corrections" in said, said
+    assert f"picked with ribosome.pt ({model_file.resolve()})" in said, said
+    assert "not with the bundled general model, which Pick picks with now" in said, said
+    # with that model loaded again, nothing more to say
+    assert pick.load_model(model_file), pick.status.text()
+    again.layers.remove(again.layers[NAME])
+    pick.status.setText("")
+    again.open(str(path), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: NAME in session(again).pick_results, timeout=10_000)
+    said = pick.status.text()
+    assert "picks are back with your corrections" in said, said
+    assert "picked with" not in said, said
+    # the model file gone: said too
+    pick.load_bundled()
+    again.layers.remove(again.layers[NAME])
+    model_file.unlink()
+    again.open(str(path), plugin="napari-cryopick")
+    said = pick.status.text()
+    assert f"ribosome.pt ({model_file.resolve()}, no longer there)" in said, said
+
+
 def test_corrections_survive_napari_closing_until_used_as_labels(
     picker, make_napari_viewer, tmp_path, qtbot
 ):

@@ -150,6 +150,8 @@ def test_train_to_the_end_stays_responsive(annotated, qtbot, cpu_slowness, threa
     assert f"{NAME} heatmap" in viewer.layers
     assert f"{NAME} picks" in viewer.layers
     assert viewer.layers[f"{NAME} heatmap"].scale[0] > 1
+    # the final preview's picks are the saved model's: kept with corrections, they say so
+    assert session(viewer).pick_results[NAME].model_file == str(saved.resolve())
     # the clicked particles seeded the new model's exemplar bank, in memory and in the file
     bank = bank_from_metadata(session(viewer).model_metadata["exemplars"])
     assert list(bank.datasets) == ["ribosome"]

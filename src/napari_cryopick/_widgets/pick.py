@@ -497,7 +497,9 @@ class PickWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         # the table of picked micrographs, stepping through them, folders and their pick files
-        self.review = ReviewPanel(self.viewer, self._threshold_for, self.status.setText)
+        self.review = ReviewPanel(
+            self.viewer, self._threshold_for, self.status.setText, self.model_file
+        )
         self.review.table_refreshed.connect(self._on_review_refreshed)
         self.review.rows_refreshed.connect(self._on_rows_refreshed)
         self._status_with_review = False  # the status of several micrographs comes with it
@@ -664,6 +666,18 @@ class PickWidget(QWidget):
             f"Note: picked with the bundled general model (zero-shot); saved models of the "
             f"open data sets: {files}: Load one to pick with it.\n"
         )
+
+    def model_file(self) -> str | None:
+        """The file of the model picked with (the bundled model's too); None: a model in
+        memory only (trained and not saved)."""
+        if self.model_path is not None:
+            return str(self.model_path.resolve())
+        state = session(self.viewer)
+        if self.model is not None and state.bundled is not None and self.model is state.bundled[0]:
+            from napari_cryopick.core.model.bundled import bundled_model_path
+
+            return str(Path(bundled_model_path()).resolve())
+        return None
 
     def head(self) -> str | None:
         """The head picked with; None: the model's choice (each data set's own head)."""
@@ -1367,7 +1381,9 @@ class PickWidget(QWidget):
             self._own_head_picked[name] = own
         else:
             self._own_head_picked.pop(name, None)
-        yield from showing_pick_result(self.viewer, name, event.item, threshold)
+        yield from showing_pick_result(
+            self.viewer, name, event.item, threshold, model_file=self.model_file()
+        )
         apply_display_threshold(self.viewer, name, threshold)
         shown = shown_objects(self.viewer, name)
         scale = ""

@@ -687,6 +687,7 @@ def showing_pick_result(
     *,
     keep_manual: bool = True,
     honour_negatives: bool = True,
+    model_file: str | None = None,
 ) -> Iterator[None]:
     """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
 
@@ -710,7 +711,9 @@ def showing_pick_result(
     original = _scored_positions(shown.picks)
     if len(deleted):  # still deletions (not yet labels): "Use as training labels" takes them
         original = np.vstack([original, deleted.astype(np.float32)])
-    state.pick_results[micrograph] = replace(shown, original=original, deleted_shapes=gone)
+    state.pick_results[micrograph] = replace(
+        shown, original=original, deleted_shapes=gone, model_file=model_file
+    )
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
             _store_edits(viewer)
@@ -1191,6 +1194,7 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
         "link_radius_px": result.link_radius_px,
         "fiber_width_px": result.fiber_width_px,
         "edited": sorted(result.edited),
+        "model_file": result.model_file,
     }
     arrays = {
         "original": result.original,
@@ -1255,7 +1259,13 @@ def _saved_result(path: Any, name: str) -> ShownResult | None:
         edited=frozenset(settings.get("edited") or ()),
         negatives=arrays.get("negatives"),
         deleted_shapes=tuple(map(tuple, deleted)) if deleted is not None else (),
+        model_file=_model_file_setting(settings.get("model_file")),
     )
+
+
+def _model_file_setting(value: Any) -> str | None:
+    """The saved ``model_file`` setting (files kept before it existed have none)."""
+    return value if isinstance(value, str) and value else None
 
 
 def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:

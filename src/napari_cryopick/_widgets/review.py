@@ -59,6 +59,29 @@ REVIEW_DELAY_MS = 150
 RESTORED_TOGETHER_S = 5.0
 
 
+def _made_with(state: Any, names: list[str], current: str | None) -> str:
+    """Which model made the restored picks of ``names`` when it is not the one picking
+    now (``current``): Pick current would re-pick them with another model (a re-trial's
+    picks of a trained model came back beside the bundled one, unsaid)."""
+    files = {state.pick_results[n].model_file for n in names if n in state.pick_results}
+    files.discard(None)
+    if not files or files == {current}:
+        return ""
+    from napari_cryopick.core.model.bundled import bundled_model_path
+
+    def named(file: str) -> str:
+        if Path(file) == Path(bundled_model_path()).resolve():
+            return "the bundled general model"
+        return f"{Path(file).name} ({file}{'' if Path(file).is_file() else ', no longer there'})"
+
+    made = " and ".join(named(f) for f in sorted(files))
+    now = "a model not saved" if current is None else named(current)
+    return (
+        f". They were picked with {made}, not with {now}, which Pick picks with now: "
+        "load that model first to re-pick them with it"
+    )
+
+
 def _no_heatmap(state: Any, names: list[str]) -> str:
     """What a restored result lacks: its heatmap, kept only in the napari session that
     picked it (a re-trial found an empty heatmap layer, unsaid)."""
@@ -80,6 +103,9 @@ class ReviewPanel(QWidget):
         data set's own threshold).
     say
         Writes one status text (the Pick widget's status line).
+    model_file
+        The file of the model picking now (None: one in memory only): picks back from
+        an earlier session made with another are said with theirs.
     """
 
     #: Every row was refreshed after the user rested (:meth:`schedule_review` of None).
@@ -92,9 +118,11 @@ class ReviewPanel(QWidget):
         viewer: Any,
         threshold_for: Callable[[str], float],
         say: Callable[[str], None],
+        model_file: Callable[[], str | None] | None = None,
     ) -> None:
         super().__init__()
         self.viewer = viewer
+        self._model_file = model_file or (lambda: None)
         self._threshold_for = threshold_for
         #: micrograph name -> when it was closed with corrections / when they came back
         self._recent: dict[str, dict[str, float]] = {"closed": {}, "restored": {}}
@@ -297,13 +325,15 @@ class ReviewPanel(QWidget):
             # the widgets first, in a new process)
             self._say(
                 f"{listed}: picks are back with your corrections, as you left them in an "
-                f"earlier napari session{_no_heatmap(state, names)}."
+                f"earlier napari session{_no_heatmap(state, names)}"
+                f"{_made_with(state, names, self._model_file())}."
             )
             return
         self._say(
             f"{listed} opened again: {'its' if len(names) == 1 else 'their'} picks are back "
             # "when closed" was wrong after a crash (a re-trial killed napari)
-            f"with your corrections, as you left them{_no_heatmap(state, names)}."
+            f"with your corrections, as you left them{_no_heatmap(state, names)}"
+            f"{_made_with(state, names, self._model_file())}."
         )
 
     def say_restored(self) -> None:
@@ -313,6 +343,7 @@ class ReviewPanel(QWidget):
         if names:
             listed = name_list(sorted(names), 3)
             note = _no_heatmap(state, sorted(names))
+            note += _made_with(state, sorted(names), self._model_file())
             names.clear()
             self._say(
                 # "when napari last closed them" was wrong after a crash or a kill

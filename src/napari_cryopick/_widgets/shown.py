@@ -54,6 +54,12 @@ class ShownResult:
     #: the user deleted since the last "Use as training labels" (which makes them
     #: negatives, as it does deleted particle picks).
     deleted_shapes: tuple[tuple[float, float], ...] = ()
+    #: The model file the network's picks were made with (the bundled model's too), kept
+    #: on disk with the corrections: picks back from an earlier session say which model
+    #: made them (a re-trial's picks of a trained model came back beside the bundled
+    #: model, which Pick current would have re-picked them with). None: not known (a
+    #: pick file loaded, a training's preview, a model never saved).
+    model_file: str | None = None
     #: Fibers as shown at a threshold, ``{threshold: (paths, scores, rows)}``
     #: (:func:`_shown_fibers`): tracing again only at a threshold not seen yet.
     #: A new result (``dataclasses.replace``) starts with an empty one.

@@ -1074,6 +1074,11 @@ class TrainWidget(QWidget):
         )
         if self._preview_name and not self._preview_note:
             state.earlier_model.discard(self._preview_name)  # its final preview: this model's
+            previewed = state.pick_results.get(self._preview_name)
+            if previewed is not None and outcome.path is not None:  # kept with corrections
+                state.pick_results[self._preview_name] = dataclasses.replace(
+                    previewed, model_file=str(Path(outcome.path).resolve())
+                )
         from napari_cryopick.workflows.train import steps_cut_short
 
         cut = steps_cut_short(outcome)
