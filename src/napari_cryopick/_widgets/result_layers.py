@@ -1121,10 +1121,15 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         # the size it was picked at comes back with its picks (a re-trial: picks of 56 px
         # restored beside the 100 px shown for a micrograph never annotated, then re-picked
         # and exported at 100 px)
+        # (the diameter it was picked at, kept with it; files kept before that: the
+        # picks' median size, 55.9 for a micrograph picked at 56, a trial)
+        picked_at = result.fiber_width_px
         picks = result.picks
         sizes = picks.loc[picks["kind"].astype(str) == "particle", "diameter"].dropna()
-        if len(sizes):
-            set_micrograph_settings(viewer, layer, diameter_px=round(float(sizes.median()), 1))
+        if not picked_at and len(sizes):
+            picked_at = round(float(sizes.median()), 1)
+        if picked_at:
+            set_micrograph_settings(viewer, layer, diameter_px=float(picked_at))
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)
     if closed is None or model is not state.model:  # picked by a model before the current

@@ -39,8 +39,9 @@ class ShownResult:
     #: before the user's corrections: a candidate missing from the corrected picks
     #: was deleted by the user (:func:`deleted_picks`). None: not known.
     original: np.ndarray | None = None
-    #: Fiber width in pixels the micrograph was picked at (``MicrographPicks.diameter_px``,
-    #: the width ``cryopick pick`` writes fibers with); None: the fibers' median diameter.
+    #: Diameter in pixels the micrograph was picked at (``MicrographPicks.diameter_px``:
+    #: the width ``cryopick pick`` writes fibers with, and the diameter a micrograph takes
+    #: back with corrections from disk); None: the picks' median diameter.
     fiber_width_px: float | None = None
     #: Kinds whose shapes the user edited (``"vesicle"`` circles deleted, moved,
     #: resized or drawn; ``"fiber"`` paths deleted, reshaped or drawn) and not yet
