@@ -108,6 +108,41 @@ def test_training_sets_estimate_and_warn(spheres, tmp_path, caplog) -> None:
     assert sets[0].diameter_px == [DIAMETER] * 2
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert f"particle diameter {DIAMETER:.0f} px, the median of the" in caplog.text
+    # a starting model trained on this data set: its diameter, not the estimate (a trial
+    # fine-tuned a 56.4 px model on its own folder and trained at an estimated 52 px)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        sets, _ = training_sets_from_files(
+            mics, picks, known_diameters={"spheres": 1.1 * DIAMETER}, dataset="spheres"
+        )
+    assert sets[0].diameter_px == [1.1 * DIAMETER] * 2
+    assert "as the starting model (--init) was trained on data set 'spheres'" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # one the micrographs contradict: warned
+        sets, _ = training_sets_from_files(
+            mics, picks, known_diameters={"spheres": 2.5 * DIAMETER}, dataset="spheres"
+        )
+    assert sets[0].diameter_px == [2.5 * DIAMETER] * 2
+    assert "differs by more than 25%" in caplog.text
+    with caplog.at_level(logging.WARNING):  # another data set's: the estimate
+        sets, _ = training_sets_from_files(
+            mics, picks, known_diameters={"other": 3 * DIAMETER}, dataset="spheres"
+        )
+    assert abs(sets[0].diameter_px[0] / DIAMETER - 1.0) < 0.25
+    # the given diameter and the pick files' still win
+    sets, _ = training_sets_from_files(
+        mics,
+        picks,
+        diameter_px=DIAMETER,
+        known_diameters={"spheres": 2 * DIAMETER},
+        dataset="spheres",
+    )
+    assert sets[0].diameter_px == [DIAMETER] * 2
+    sets, _ = training_sets_from_files(
+        mics, [str(sized)], known_diameters={"spheres": 2 * DIAMETER}, dataset="spheres"
+    )
+    assert sets[0].diameter_px == [DIAMETER] * 2
 
 
 def test_vesicle_training_sets_rescale_by_the_geometric_mean_and_mixed_sizes_warn(

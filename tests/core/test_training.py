@@ -180,14 +180,36 @@ def test_a_training_that_made_the_model_worse_is_said_diverged_and_returns_no_mo
         config = TrainConfig(steps=40, batch_size=4, crop_size=64, seed=0, device="cpu", lr=lr)
         return drive(train_detector(examples, train_config=config))
 
-    with pytest.raises(
-        TrainingDiverged, match=r"detection loss rose from .* \(learning rate 100: too high"
-    ):
+    # (the loss or the heatmap check says it first, as the machine's arithmetic goes: a
+    # suite run under load saw the heatmap's reason)
+    with pytest.raises(TrainingDiverged, match=r"training diverged.*\(learning rate 100: too high"):
         train(100.0)
-    # a high rate that still trains passes (the loss ends below its start)
+    # a high rate that still trains passes (its loss need not fall in 40 steps: on one
+    # machine it ended at 2.03 from 1.82, on another below its start)
     result = train(1.0)
-    first, *_, last = result.history
-    assert last["heatmap"] < first["heatmap"]
+    assert result.model is not None
+    assert len(result.history) == 40
+
+
+def test_a_detection_loss_that_rose_tenfold_is_said_diverged():
+    from napari_cryopick.core.model import Detector
+    from napari_cryopick.core.training import _check_weights
+
+    model = Detector(DetectorConfig())
+
+    def history(losses):
+        return [
+            {"step": i + 1, "heatmap": loss, "offset": 0.1, "size": 0.0, "total": loss}
+            for i, loss in enumerate(losses)
+        ]
+
+    with pytest.raises(
+        TrainingDiverged, match=r"detection loss rose from 2.1 at step 1 to .*learning rate 100"
+    ):
+        _check_weights(model, history([2.0] + [40.0] * 19), 100.0)
+    _check_weights(model, history([2.0] + [1.0] * 19), 1e-3)  # a loss that fell
+    _check_weights(model, history([0.05] + [0.9] * 19), 1e-3)  # 18x, but below 1
+    _check_weights(model, history([2.0] + [40.0] * 9 + [1.0] * 10), 1e-3)  # came back down
 
 
 def test_a_training_that_left_a_flat_or_saturated_heatmap_is_said_diverged():

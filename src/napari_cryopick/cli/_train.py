@@ -309,6 +309,21 @@ def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
     )
 
 
+def _known_diameters(init: str | None) -> dict[str, float]:
+    """``{data set: diameter px}`` of the starting model's data sets (``--init``)."""
+    if init is None:
+        return {}
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.core.model.card import ModelCard
+
+    try:
+        model, metadata = load_checkpoint(init)
+    except (ValueError, OSError):
+        return {}  # refused, with its reason, where it is used
+    card = ModelCard.of_model(model, metadata)
+    return {d.name: float(d.diameter_px) for d in card.datasets if d.diameter_px}
+
+
 def request_from_args(args: argparse.Namespace):
     """The :class:`~napari_cryopick.workflows.train.TrainRequest` of the parsed options."""
     from napari_cryopick import __version__
@@ -332,6 +347,7 @@ def request_from_args(args: argparse.Namespace):
         )
     named = args.dataset or head
     sets, picks = training_sets_from_files(
+        known_diameters=_known_diameters(args.init),
         args.micrographs,
         args.picks,
         negatives=args.negatives,

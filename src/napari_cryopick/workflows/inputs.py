@@ -469,6 +469,7 @@ def training_sets_from_files(
     kind: str | None = None,
     flip_y: bool = False,
     annotations: bool = False,
+    known_diameters: Mapping[str, float] | None = None,
 ) -> tuple[list[TrainingSet], Any]:
     """Data sets from micrograph and pick files or folders.
 
@@ -495,6 +496,11 @@ def training_sets_from_files(
     flip_y
         The pick (and negative) files count y from the bottom (origin
         bottom-left): mirrored on each micrograph's height.
+    known_diameters
+        ``{data set: diameter px}`` of the data sets a starting model (``--init``) was
+        trained on: a data set of such a name, with no diameter given and none in its
+        picks, is trained at it (said) rather than at an estimate from the image (a trial's
+        fine-tuning of a 56.4 px model on the same folder estimated 52 px).
     annotations
         Also read what the napari Annotate widget saved for the micrographs
         (:func:`read_annotation_picks`: particles, vesicles, fibers, negatives);
@@ -729,6 +735,8 @@ def training_sets_from_files(
             [diameters[i] for i in members] if diameters else [],
             box_sized=box_sized,
             dataset=name if len(set(groups)) > 1 else "",
+            known=(known_diameters or {}).get(name),
+            known_name=name,
         )
         for i, value in zip(members, own, strict=True):
             checked[i] = value
@@ -1160,10 +1168,16 @@ def _check_diameters(
     *,
     box_sized: bool = False,
     dataset: str = "",
+    known: float | None = None,
+    known_name: str = "",
 ) -> list[float]:
     """The given diameters (a warning if the clicks show another size), or the clicks' estimate.
 
     ``dataset``: the data set's name, said in the messages (several in one training).
+
+    ``known``: the diameter the starting model was trained at for data set ``known_name``
+    (:func:`training_sets_from_files`' ``known_diameters``), used as if given when no
+    diameter is given and the pick files carry none.
 
     ``box_sized``: the picks' diameters are BOX box sizes; without a given
     diameter they are checked against the micrographs (:func:`_box_or_estimate`).
@@ -1195,6 +1209,18 @@ def _check_diameters(
         ) from None
     if not diameters and estimate.source == "picks" and box_sized:
         return [_box_or_estimate(loaded, tables, estimate.diameter_px)] * len(loaded)
+    if not diameters and estimate.source != "picks" and known:
+        logger.info(
+            "%sparticle diameter %g px, as the starting model (--init) was trained on data "
+            "set %r; give --diameter to train at another",
+            f"{dataset}: " if dataset else "",
+            round(float(known), 1),
+            known_name,
+        )
+        message = check_diameter(float(known), estimate)
+        if message is not None:
+            logger.warning(message)
+        return [float(known)] * len(loaded)
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             logger.info(
