@@ -100,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=(
             "particle diameter in pixels of every micrograph (a warning when the pick "
             "files' diameters differ from it by > 25%%); default: each data set's, the "
-            "median of its pick files' diameters, else estimated from the clicks"
+            "median of its pick files' diameters, else the one the --init model recorded "
+            "for a data set of that name, else estimated from the clicks"
         ),
     )
     size.add_argument(
