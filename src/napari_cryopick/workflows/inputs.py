@@ -1234,7 +1234,9 @@ def _check_diameters(
         else:
             logger.warning(
                 "%sno particle diameter given: %.0f px, estimated from the micrographs around "
-                "%d clicks; give --diameter if that is wrong",
+                "%d clicks. An estimate from the image alone can be off (1.5x the labelled "
+                "size on apoferritin, a hollow particle): measure one particle (napari's "
+                "Annotate, Measure) and give --diameter",
                 f"{dataset}: " if dataset else "",
                 estimate.diameter_px,
                 estimate.n_picks,
