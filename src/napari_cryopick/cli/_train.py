@@ -348,7 +348,6 @@ def request_from_args(args: argparse.Namespace):
         )
     named = args.dataset or head
     sets, picks = training_sets_from_files(
-        known_diameters=_known_diameters(args.init),
         args.micrographs,
         args.picks,
         negatives=args.negatives,
@@ -360,6 +359,7 @@ def request_from_args(args: argparse.Namespace):
         kind=args.kind,
         flip_y=args.flip_y,
         annotations=args.annotations,
+        known_diameters=_known_diameters(args.init),
     )
     # given, or measured at each micrograph's pixel size where they differ (one for all)
     return TrainRequest(
