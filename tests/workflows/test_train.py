@@ -1090,3 +1090,34 @@ def test_a_training_the_time_limit_cut_to_a_few_steps_is_said():
     assert "a longer time limit" in note
     assert training_notes(outcome(400), 100) == []  # most of it: the count says enough
     assert training_notes(outcome(1000), 100) == []
+
+
+def test_cli_train_from_init_keeps_the_diameter_of_a_data_set_it_knows(tmp_path, capsys):
+    # a trial fine-tuned a 56.4 px ribosome model on its own folder without --diameter: the
+    # image estimate (52 px) was trained at, and the model picked worse
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model.card import ModelCard
+
+    args = _simulated_clicks(tmp_path, (256, 256), 20, micrographs=2, clicked=2)
+    short = ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    first = [*args, *short]
+    first[first.index("--diameter") + 1] = "47"  # not what the image shows (40 px)
+    assert main(first) == 0
+    without = [a for i, a in enumerate(args) if a != "--diameter" and args[i - 1] != "--diameter"]
+    without[without.index("--out") + 1] = str(tmp_path / "m2.pt")
+
+    def trained_at(path):
+        from napari_cryopick.core.model import load_checkpoint
+
+        model, metadata = load_checkpoint(path)
+        return ModelCard.of_model(model, metadata).datasets[-1].diameter_px
+
+    assert trained_at(tmp_path / "m.pt") == 47.0
+    capsys.readouterr()
+    assert main([*without, *short, "--init", str(tmp_path / "m.pt")]) == 0
+    assert trained_at(tmp_path / "m2.pt") == 47.0
+    # a data set the model does not know: estimated from the image
+    renamed = [*without, *short, "--init", str(tmp_path / "m.pt"), "--dataset", "other"]
+    renamed[renamed.index("--out") + 1] = str(tmp_path / "m3.pt")
+    assert main([*renamed, "--mode", "continual"]) == 0
+    assert abs(trained_at(tmp_path / "m3.pt") / 40.0 - 1) < 0.25
