@@ -783,3 +783,24 @@ def drive_events(job):
     events = []
     drive(job, events.append)
     return events
+
+
+def test_local_dask_workers_leave_ctrl_c_to_the_command():
+    # a trial's Ctrl-C of --dask local:2 printed a KeyboardInterrupt traceback from every
+    # worker process (the terminal signals the whole process group); the command itself
+    # stops the run and closes the cluster
+    pytest.importorskip("distributed")
+    import signal
+
+    from napari_cryopick.workflows.batch import _make_client
+
+    before = signal.getsignal(signal.SIGINT)
+    client, cluster, workers = _make_client("local:1", {})
+    try:
+        assert workers == 1
+        said = client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+        assert list(said.values()) == [True]
+        assert signal.getsignal(signal.SIGINT) is before  # this process: as it was
+    finally:
+        client.close()
+        cluster.close()

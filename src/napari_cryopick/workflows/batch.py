@@ -1319,6 +1319,27 @@ def _check_submission(script: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _workers_ignore_interrupts() -> Iterator[None]:
+    """Worker processes started within ignore SIGINT (they inherit the ignored signal).
+
+    Ctrl-C in a terminal reaches every process of its group: each local Dask worker
+    printed a KeyboardInterrupt traceback (a trial) while this process stopped the run
+    and closed the cluster, which ends them anyway.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # (signals are the main thread's; a GUI worker thread has no terminal)
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def _check_cluster_first(options: BatchOptions) -> None:
     """``--dask slurm:N``: ask SLURM whether it takes the worker job (:func:`slurm_cluster`
     raises ``ValueError`` when it does not) before any other work; nothing is submitted."""
@@ -1341,13 +1362,14 @@ def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         return client, None, workers
     if kind == "local":
-        cluster = LocalCluster(
-            n_workers=value,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,  # logging.ERROR
-        )
+        with _workers_ignore_interrupts():
+            cluster = LocalCluster(
+                n_workers=value,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,  # logging.ERROR
+            )
         return Client(cluster), cluster, value
     cluster = slurm_cluster(options)
     cluster.scale(jobs=value)
