@@ -462,6 +462,35 @@ def test_a_data_set_of_negatives_only_is_left_out_and_said(tmp_path, caplog):
     assert "trained on for them" not in caplog.text
 
 
+def test_negatives_on_labelled_particles_are_said_and_left_out(tmp_path, caplog):
+    # a trial's negatives file, a copy of a picks file, was trained on without a word:
+    # 7 negatives on 7 labelled particles
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "mics").mkdir()
+    write_mrc(tmp_path / "mics" / "m0.mrc", rng.normal(size=(200, 200)).astype(np.float32))
+    clicks = make_picks([40.0, 80.0, 120.0], [40.0, 80.0, 120.0], diameter=20.0)
+    write_picks(clicks, tmp_path / "m0.star")
+    # two on particles (one 4 px off: within a quarter of 20 px), one on carbon far away
+    junk = make_picks([40.0, 84.0, 170.0], [40.0, 80.0, 30.0])
+    (tmp_path / "neg").mkdir()
+    write_picks(junk, tmp_path / "neg" / "m0.star")
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    sets, table = training_sets_from_files(
+        [str(tmp_path / "mics")], [str(tmp_path / "m0.star")], negatives=[str(tmp_path / "neg")]
+    )
+    negatives = table[table["kind"] == "negative"]
+    assert negatives[["x", "y"]].to_numpy().tolist() == [[170.0, 30.0]]
+    assert (table["kind"] == "particle").sum() == 3
+    assert "2 negative(s) lie on labelled objects" in caplog.text
+    assert "check the negatives of m0 (2)" in caplog.text
+    assert len(sets[0].picks[0]) == 4
+
+
 def test_fibers_train_at_their_width_never_at_an_image_estimate(tmp_path, make_blobs, caplog):
     """A re-trial: fibers given --diameter 30 were warned to differ from the "185 px that
     the micrographs show" (an estimate made for round particles); without a width they

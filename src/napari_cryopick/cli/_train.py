@@ -69,7 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="PATH",
-        help="pick files of things that are NOT particles (carbon, ice, junk)",
+        help=(
+            "pick files of things that are NOT particles (carbon, ice, junk); one within a "
+            "quarter diameter of a labelled pick is left out, with a warning"
+        ),
     )
     parser.add_argument(
         "--picks-binning",

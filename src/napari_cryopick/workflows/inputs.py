@@ -754,6 +754,7 @@ def training_sets_from_files(
             )
     diameters = checked
     table = _particles_at_trained_size(table, names, diameters)
+    table = _without_negatives_on_picks(table, names, diameters)
     trained_junk = [n for n in junk_only if n in set(names)]
     if trained_junk:
         logger.info(
@@ -1123,6 +1124,50 @@ def _warn_if_kinds_differ_in_size(positive: Any) -> None:
 #: Box sizes read as diameters further than this from the micrographs' estimate (a
 #: factor) are taken for boxes, not particles: the estimate is used instead.
 BOX_SIZE_TOLERANCE = 1.25
+
+
+#: A negative closer than this many diameters to a labelled object contradicts it.
+NEGATIVE_ON_PICK = 0.25
+
+
+def _without_negatives_on_picks(
+    table: Any, names: Sequence[str], diameters: Sequence[float]
+) -> Any:
+    """``table`` without the negatives that lie on a labelled particle, vesicle or fiber
+    point of their micrograph (within a quarter of its diameter), said with where they
+    are: one place cannot be both, and the clicks say what is there (a trial's negatives
+    file, a copy of a picks file, trained without a word)."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    if not len(table) or "negative" not in set(table["kind"].astype(str)):
+        return table
+    size = dict(zip(names, diameters, strict=True))
+    negative = (table["kind"].astype(str) == "negative").to_numpy()
+    drop = np.zeros(len(table), bool)
+    where: dict[str, int] = {}
+    for name, rows in table.groupby("micrograph", sort=False).indices.items():
+        rows = np.asarray(rows)
+        negatives, labels = rows[negative[rows]], rows[~negative[rows]]
+        diameter = float(size.get(name, 0.0) or 0.0)
+        if not len(negatives) or not len(labels) or diameter <= 0:
+            continue
+        xy = table[["x", "y"]].to_numpy(float)
+        distance, _ = cKDTree(xy[labels]).query(xy[negatives])
+        on = negatives[distance < NEGATIVE_ON_PICK * diameter]
+        if len(on):
+            drop[on] = True
+            where[str(name)] = len(on)
+    if not where:
+        return table
+    logger.warning(
+        "%d negative(s) lie on labelled objects (within a quarter diameter) and are not "
+        "used: a place cannot be both; check the negatives of %s",
+        int(drop.sum()),
+        ", ".join(f"{name} ({count})" for name, count in list(where.items())[:5])
+        + (", …" if len(where) > 5 else ""),
+    )
+    return table[~drop].reset_index(drop=True)
 
 
 def _particles_at_trained_size(table: Any, names: Sequence[str], diameters: Sequence[float]) -> Any:
