@@ -519,6 +519,27 @@ def test_the_one_micrograph_hidden_with_its_eye_icon_takes_no_clicks(annotate, q
     assert picks.visible
 
 
+def test_the_eye_icon_switch_with_another_layer_selected_moves_annotate_too(
+    annotate, micrograph_path, real_data_dir, qtbot
+):
+    """A GUI trial corrected picks (the picks layer selected), then showed another
+    micrograph with its eye icon: Annotate still said the one before, and Alt+1 went
+    back to it."""
+    viewer, widget = annotate
+    _open_second(viewer, micrograph_path, real_data_dir)
+    qtbot.waitUntil(lambda: widget.micrograph_combo.currentText() == "062_10028", timeout=2000)
+    other = viewer.add_points(name="my points")  # a layer of no micrograph, selected
+    viewer.layers.selection.active = other
+    viewer.layers["062_10028"].visible = False
+    viewer.layers["061_10028"].visible = True
+    assert widget.micrograph_combo.currentText() == "061_10028"
+    assert viewer.layers.selection.active is other  # the selection stays the user's
+    widget.activate()  # Alt+1: the annotation layer of the micrograph seen
+    assert viewer.layers.selection.active.name == "061_10028 particle"
+    assert viewer.layers["061_10028"].visible
+    assert not viewer.layers["062_10028"].visible
+
+
 def test_the_eye_icons_switch_the_micrograph_clicks_go_to(
     annotate, micrograph_path, real_data_dir, qtbot
 ):

@@ -528,6 +528,7 @@ class AnnotateWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self.viewer.layers.selection.events.active.connect(self._on_active_layer)
         connect_while_alive(session(self.viewer).settings_changed, self, self._on_settings_changed)
+        connect_while_alive(session(self.viewer).micrograph_shown, self, self._on_shown)
         for key, kind in SHORTCUTS.items():
             self.viewer.bind_key(key, self._kind_shortcut(kind), overwrite=True)
         current = current_micrograph_layer(self.viewer)  # docked later: the one opened last
@@ -875,6 +876,24 @@ class AnnotateWidget(QWidget):
             self.kind_combo.setCurrentText(wanted)
             self.kind_combo.blockSignals(False)
         self._negatives_on = micrograph_name(micrograph_layer) if wanted == "negative" else None
+
+    def _on_shown(self, name: str) -> None:
+        """The micrograph shown alone (eye icon, review table, Pick) is the one the boxes
+        say, whatever layer is selected: a trial switched with the eye icon while the picks
+        layer was selected; the box stayed on the micrograph before (its status, Alt+1
+        back to it)."""
+        if self._loading or self.micrograph_layer() is None:
+            return
+        if micrograph_name(self.micrograph_layer()) == name:
+            return
+        mlayer = find_micrograph_layer(self.viewer, name)
+        if mlayer is None or more_coming(self.viewer, mlayer):
+            return
+        self.micrograph_combo.blockSignals(True)
+        self.micrograph_combo.setCurrentText(mlayer.name)
+        self.micrograph_combo.blockSignals(False)
+        self._on_micrograph_changed()
+        self._kind_of_saved(mlayer)
 
     def _on_active_layer(self, event: Any = None) -> None:
         """Follow the layer the user selects: a micrograph, or an annotation layer of one."""
