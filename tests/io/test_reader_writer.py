@@ -589,3 +589,24 @@ def test_a_micrograph_opens_with_the_diameter_and_data_set_its_sidecar_saved(tmp
     sidecar.write_text("{not json")
     ((_data, kwargs, _kind),) = _reader.read_micrograph_layers(str(path))
     assert DIAMETER_KEY not in kwargs["metadata"]
+
+
+def test_result_circles_are_coloured_by_score_apart_from_the_users():
+    """A GUI trial saw its own cyan circles and the network's cyan circles as double rings,
+    2 px wide: invisible on a whole 2217 px micrograph."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.layers.points import score_colours
+    from napari_cryopick.layers.results import vesicles_layer
+
+    vesicles = make_picks(
+        [100.0, 220.0, 300.0], [80.0, 150.0, 60.0], diameter=180.0, kind="vesicle",
+        score=[0.9, 0.2, np.nan],
+    )  # fmt: skip
+    _data, result, _ = vesicles_layer(vesicles, "vesicles", micrograph="mic")
+    np.testing.assert_allclose(result["edge_color"], score_colours([0.9, 0.2, np.nan]))
+    assert result["edge_color"][2].tolist() == [1.0, 1.0, 1.0, 1.0]  # drawn by hand: white
+    assert result["edge_width"] == pytest.approx(6.0)  # 180 px / 30
+    _data, own, _ = vesicles_layer(vesicles, "mic vesicle", micrograph="mic", role="annotation")
+    assert own["edge_color"] == "cyan"
+    small = make_picks([10.0], [10.0], diameter=20.0, kind="vesicle")
+    assert vesicles_layer(small, role="annotation")[1]["edge_width"] == 2.0

@@ -456,8 +456,8 @@ def test_a_dragged_vesicle_stays_whatever_the_zoom(annotate, micrograph_path):
     # (napari's press, no drag) is not a vesicle
     viewer, widget = annotate
     circles = widget.set_kind("vesicle")
-    viewer.camera.zoom = 0.05  # zoomed far out: a click's circle is large
-    circles.scale_factor = 1 / viewer.camera.zoom  # (what the canvas sets as it draws)
+    viewer.scene.camera.zoom = 0.05  # zoomed far out: a click's circle is large
+    circles.scale_factor = 1 / viewer.scene.camera.zoom  # (what the canvas sets as it draws)
     click = float(circles._normalized_vertex_radius) / 2
     assert click > 4 * MIN_DRAWN_VESICLE_PX, click
 
@@ -538,6 +538,29 @@ def test_the_eye_icon_switch_with_another_layer_selected_moves_annotate_too(
     assert viewer.layers.selection.active.name == "061_10028 particle"
     assert viewer.layers["061_10028"].visible
     assert not viewer.layers["062_10028"].visible
+
+
+def test_a_micrograph_of_another_size_is_fitted_to_the_view(annotate, micrograph_path, qtbot):
+    """A GUI trial went from a 2217 px micrograph to a 1024 px one: it sat in a quarter of
+    the canvas. One of the same size keeps the user's zoom."""
+    from napari_cryopick.io.micrographs import write_mrc
+
+    viewer, widget = annotate
+    rng = np.random.default_rng(0)
+    big = write_mrc(micrograph_path.with_name("big.mrc"), rng.normal(size=(2048, 2048)))
+    viewer.open(str(big), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: widget.micrograph_combo.currentText() == "big", timeout=2000)
+    viewer.reset_view()
+    zoom_big = viewer.scene.camera.zoom
+    widget.micrograph_combo.setCurrentText(micrograph_path.stem)  # the 1024 px one
+    assert viewer.scene.camera.zoom > 1.5 * zoom_big  # fitted: about twice the zoom
+    viewer.scene.camera.zoom *= 3  # the user's zoom stays for one of the same size
+    zoom = viewer.scene.camera.zoom
+    same = write_mrc(micrograph_path.with_name("same.mrc"), rng.normal(size=(1024, 1024)))
+    viewer.open(str(same), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: widget.micrograph_combo.currentText() == "same", timeout=2000)
+    widget.micrograph_combo.setCurrentText(micrograph_path.stem)
+    assert viewer.scene.camera.zoom == pytest.approx(zoom)
 
 
 def test_the_eye_icons_switch_the_micrograph_clicks_go_to(

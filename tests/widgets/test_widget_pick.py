@@ -112,6 +112,29 @@ def test_the_slider_shows_a_calibrated_threshold_as_the_status_writes_it(picker)
         assert f"picks at threshold {threshold_text(value)}" in widget.status.text()
 
 
+def test_hand_picks_left_alone_stay_white_when_shown_again(picker, real_data_dir, qtbot):
+    """A GUI trial: after its network picks were gone, a micrograph's hand-added picks came
+    back light blue, the colour of a truth file's, instead of white."""
+    viewer, _widget, path = picker
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = set()
+    points.add([500.0, 500.0])
+    points.selected_data = set(range(len(points.data) - 1))
+    points.remove_selected()  # every network pick deleted: the hand pick is left
+    assert len(points.data) == 1
+    other = path.with_name("062_10028.png")
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    from napari_cryopick._widgets._common import show_only_micrograph
+
+    show_only_micrograph(viewer, "062_10028")
+    show_only_micrograph(viewer, NAME)
+    qtbot.waitUntil(
+        lambda: session(viewer).displayed == NAME and len(points.data) == 1, timeout=5000
+    )
+    np.testing.assert_allclose(np.asarray(points.border_color)[0], [1.0, 1.0, 1.0, 1.0])
+
+
 def test_edit_use_as_labels_and_export(picker, tmp_path):
     viewer, widget, micrograph_path = picker
     widget.set_threshold(0.1)
@@ -791,9 +814,9 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     np.testing.assert_allclose(path[:, 0], 239.5, atol=2.0)  # on its row
     # the status counts what is shown: picks, vesicles and fibers (a vesicle model's
     # status read "0 picks" with circles on screen)
-    assert "mic: 1 picks, 2 vesicles, 1 fibers at threshold 0.30" in widget.status.text()
+    assert "mic: 1 pick, 2 vesicles, 1 fiber at threshold 0.30" in widget.status.text()
     widget.set_threshold(0.85)
-    assert widget.status.text().startswith("mic: 1 picks, 1 fibers at threshold 0.85")
+    assert widget.status.text().startswith("mic: 1 pick, 1 fiber at threshold 0.85")
 
     widget.set_threshold(0.95)  # above every score: all shapes go, no network run
     assert len(viewer.layers["mic vesicles"].data) == 0
@@ -817,7 +840,7 @@ def test_negatives_keep_vesicles_and_fibers_away_too(make_napari_viewer, qtbot, 
     assert len(viewer.layers["mic fibers"].data) == 0
     points = viewer.layers["mic picks"]
     np.testing.assert_allclose(points.data[points.shown], [[39.5, 39.5]])  # far: kept
-    assert "mic: 1 picks, 1 vesicles at threshold 0.30" in widget.status.text()
+    assert "mic: 1 pick, 1 vesicle at threshold 0.30" in widget.status.text()
 
 
 def test_deleted_circles_and_paths_used_as_labels_become_negatives(
@@ -1758,17 +1781,29 @@ def test_corrections_back_from_disk_name_the_model_that_picked_them(
     again.open(str(path), plugin="napari-cryopick")
     said = pick.status.text()
     assert f"{NAME}: picks are back with your corrections" in said, said
-    assert f"picked with ribosome.pt ({model_file.resolve()})" in said, said
-    assert "not with the bundled general model, which Pick picks with now" in said, said
-    # with that model loaded again, nothing more to say
-    assert pick.load_model(model_file), pick.status.text()
+    # Pick picks with the model that made them again (a GUI trial's Pick current re-picked
+    # them zero-shot), at the threshold they were left at
+    assert pick.model_path == model_file
+    assert pick.model is session(again).model
+    assert f"picked with ribosome.pt ({model_file.resolve()}), which Pick picks with" in said
+    assert pick.threshold() == pytest.approx(0.05)
+    assert "Model: the model of the picks back from disk (ribosome.pt)" in (pick.model_label.text())
+    # docked after they came back: the same
+    later = make_napari_viewer()
+    later.open(str(path), plugin="napari-cryopick")
+    later.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    qtbot.waitUntil(lambda: NAME in session(later).pick_results, timeout=10_000)
+    _dock, docked = later.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert docked.model_path == model_file
+    later.close()
+    # a model of this session is left as the user chose: the message names both
+    pick.load_bundled()
+    session(again).set_model(pick.model, None)
     again.layers.remove(again.layers[NAME])
-    pick.status.setText("")
     again.open(str(path), plugin="napari-cryopick")
-    qtbot.waitUntil(lambda: NAME in session(again).pick_results, timeout=10_000)
     said = pick.status.text()
-    assert "picks are back with your corrections" in said, said
-    assert "picked with" not in said, said
+    assert f"picked with ribosome.pt ({model_file.resolve()})" in said, said
+    assert "which Pick picks with now: load that model first" in said, said
     # the model file gone: said too
     pick.load_bundled()
     again.layers.remove(again.layers[NAME])

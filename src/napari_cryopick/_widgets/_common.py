@@ -14,6 +14,7 @@ viewer behind the proxy).
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -133,6 +134,8 @@ class SessionState:
         #: changed since: training, loading): exporting them says so (a trial retrained,
         #: re-picked the micrograph on screen and exported three: two of the old model).
         self.earlier_model: set[str] = set()
+        #: Size (rows, columns, in world units) of the micrograph last shown alone.
+        self.shown_extent: tuple[float, ...] | None = None
         self.displayed: str | None = None
         self.following = False
         #: True while :func:`show_only_micrograph` sets layers' visibility (not the user).
@@ -918,7 +921,26 @@ def show_only_micrograph(viewer: Any, micrograph: str) -> None:
                     layer.visible = visible
     finally:
         state.showing_only = False
+    _fit_other_size(viewer, micrograph)
     state.micrograph_shown.emit(micrograph)
+
+
+def _fit_other_size(viewer: Any, micrograph: str) -> None:
+    """A micrograph of another size than the one shown before: the view fits it (a GUI
+    trial's 1024 px micrograph after a 2217 px one sat in a quarter of the canvas); one of
+    the same size keeps the user's zoom."""
+    layer = next((m for m in micrograph_layers(viewer) if micrograph_name(m) == micrograph), None)
+    if layer is None:
+        return
+    extent = tuple(
+        round(float(n) * float(s), 3)
+        for n, s in zip(np.shape(layer.data)[-2:], tuple(layer.scale)[-2:], strict=True)
+    )
+    state = session(viewer)
+    before, state.shown_extent = state.shown_extent, extent
+    if before is not None and before != extent:
+        with contextlib.suppress(Exception):  # (a viewer closing; napari before layers=)
+            viewer.reset_view(layers=[layer])  # this one, not every layer's extent
 
 
 class StepQueue:

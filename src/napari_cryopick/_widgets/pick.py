@@ -362,6 +362,7 @@ class PickWidget(QWidget):
         self._filter_shown = ""  # the status the threshold slider said last
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
+        self._left_out_text = ""  # Pick all open: micrographs of another kind's picks, left
         self._export_warning = ""  # what the last export's format cannot hold
         self._cancel = threading.Event()
         self._progress = JobProgress()
@@ -497,6 +498,11 @@ class PickWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         # the table of picked micrographs, stepping through them, folders and their pick files
+        # before the review panel's: the message of picks back from disk names the model
+        # picking now, which may be the one that made them, loaded here
+        connect_while_alive(
+            session(self.viewer).corrections_restored, self, self._take_restored_model
+        )
         self.review = ReviewPanel(
             self.viewer, self._threshold_for, self.status.setText, self.model_file
         )
@@ -559,6 +565,7 @@ class PickWidget(QWidget):
             self.load_bundled()
         self._on_layers_changed()
         follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
+        self._take_restored_model()  # opened before the widget was docked
         restored = restored_threshold(self.viewer)  # opened before the widget was docked
         if restored is not None:
             self.set_threshold(restored)
@@ -666,6 +673,34 @@ class PickWidget(QWidget):
             f"Note: picked with the bundled general model (zero-shot); saved models of the "
             f"open data sets: {files}: Load one to pick with it.\n"
         )
+
+    def _take_restored_model(self, _name: str = "") -> None:
+        """Picks back from an earlier napari session, all made with one model file that
+        is still there, while Pick has the bundled model (none trained or loaded in this
+        session): pick with that model again, as the session was left (a GUI trial's Pick
+        current re-picked a trained model's corrected picks zero-shot, said only after)."""
+        state = session(self.viewer)
+        if state.model is not None or self.worker is not None:
+            return  # a model of this session: the user's choice (the message names both)
+        files = {
+            state.pick_results[name].model_file
+            for name in state.restored_from_disk
+            if name in state.pick_results
+        }
+        if len(files) != 1:
+            return
+        file = files.pop()
+        if file is None or file == self.model_file() or not Path(file).is_file():
+            return
+        threshold = restored_threshold(self.viewer)
+        if not self.load_model(file, origin="the model of the picks back from disk"):
+            return
+        names = set(state.restored_from_disk) & set(state.pick_results)
+        state.earlier_model -= {
+            n for n in names if state.pick_results[n].model_file == file
+        }  # this model's picks now
+        if threshold is not None:  # where the user left it, not the model's calibrated one
+            self.set_threshold(threshold)
 
     def model_file(self) -> str | None:
         """The file of the model picked with (the bundled model's too); None: a model in
@@ -1434,6 +1469,9 @@ class PickWidget(QWidget):
             # trial: "Exported 239 picks" was replaced by the last pick's summary)
             self._picked_all_shown = self._picked_all_text()
             self.status.setText(self._picked_all_shown)
+        if self._left_out_text and not self._cancel.is_set():
+            self.status.setText(f"{self.status.text()}\n{self._left_out_text}")
+        self._left_out_text = ""
         yield
 
     @contextmanager
@@ -1512,6 +1550,11 @@ class PickWidget(QWidget):
         if clashes:
             self.status.setText(clash_message(clashes))
             return None
+        if self.worker is None:
+            layers, self._left_out_text = self._without_other_kinds(layers)
+            if not layers:
+                self.status.setText(self._left_out_text)
+                return None
         refusal = self._sizes_unknown(layers)
         if refusal is not None and self.worker is None:
             self.status.setText(refusal)
@@ -1519,6 +1562,33 @@ class PickWidget(QWidget):
         return self._run(
             [self._micrograph(layer) for layer in layers],
             [self._diameter_of(layer) for layer in layers],
+        )
+
+    def _without_other_kinds(self, layers: list[Any]) -> tuple[list[Any], str]:
+        """The micrographs Pick all open re-picks, and what it leaves and why: one whose
+        picks a network made of kinds this model does not detect (a GUI trial, told by
+        Export to re-pick with a vesicle model, lost four micrographs' corrected ribosome
+        picks to it). Pick current re-picks one on purpose."""
+        kinds = set(self._model_kinds())
+        stored = session(self.viewer).pick_results
+        keep, left, theirs = [], [], set()
+        for layer in layers:
+            result = stored.get(micrograph_name(layer))
+            made = set()
+            if result is not None:
+                picks = result.picks
+                made = set(picks.loc[picks["score"].notna(), "kind"].astype(str)) - {"negative"}
+            if made and not made & kinds:
+                left.append(micrograph_name(layer))
+                theirs |= made
+            else:
+                keep.append(layer)
+        if not left:
+            return keep, ""
+        return keep, (
+            f"Left as they are: {len(left)} micrograph(s) ({name_list(left, 3)}) picked for "
+            f"{', '.join(sorted(theirs))}s, which this model ({', '.join(sorted(kinds))}) "
+            "does not detect; Pick current re-picks the one on screen if you mean it."
         )
 
     def _diameter_of(self, layer: Any) -> float:
@@ -1768,14 +1838,7 @@ class PickWidget(QWidget):
         if self._cancel.is_set():
             return  # the end of the job says how far it came
         earlier = sorted(set(table["micrograph"].astype(str)) & session(self.viewer).earlier_model)
-        note = ""
-        if earlier:
-            listed = ", ".join(earlier[:3]) + (", …" if len(earlier) > 3 else "")
-            note = (
-                f"\nWarning: the picks of {len(earlier)} of these micrograph(s) ({listed}) "
-                "were made by an earlier model than the current one: 'Pick all open' "
-                "re-picks them with it"
-            )
+        note = self._earlier_model_note(table, earlier) if earlier else ""
         state = session(self.viewer)
         closed = state.closed_picked - set(state.pick_results)
         if closed:
@@ -1796,6 +1859,35 @@ class PickWidget(QWidget):
                 f"{self.status.text()}\nNote: 'keep candidates' is Pick folder's; Export "
                 "picks writes the picks shown (lower the threshold to write more)"
             )
+
+    def _earlier_model_note(self, table: pd.DataFrame, earlier: list[str]) -> str:
+        """Export's warning of picks another model made than the one Pick picks with: it
+        names that model where known, and sends to 'Pick all open' only when this model
+        detects their kinds (a GUI trial, told to re-pick ribosome picks with a vesicle
+        model, lost them to it)."""
+        stored = session(self.viewer).pick_results
+        listed = ", ".join(earlier[:3]) + (", …" if len(earlier) > 3 else "")
+        files = {stored[n].model_file for n in earlier if n in stored}
+        made = " and ".join(sorted(Path(f).name for f in files if f))
+        if files == {self.model_file()}:  # that file, trained again since
+            by = "an earlier version of the model"
+        elif made and None not in files:
+            by = f"another model ({made})"
+        else:
+            by = "another model"
+        rows = table[table["micrograph"].astype(str).isin(earlier) & table["score"].notna()]
+        kinds = set(rows["kind"].astype(str)) - {"negative"}
+        if kinds <= set(self._model_kinds()):
+            advice = "'Pick all open' re-picks them with the one loaded"
+        else:
+            advice = (
+                f"the one loaded detects no {', '.join(sorted(kinds))}s: load theirs to "
+                "re-pick them"
+            )
+        return (
+            f"\nWarning: the picks of {len(earlier)} of these micrograph(s) ({listed}) were "
+            f"made by {by} than the one Pick picks with now: {advice}"
+        )
 
     def _unscored_text(self, table: pd.DataFrame) -> str:
         """``" (2 added by hand, no score)"``: the objects (picks, circles, paths) without a score.

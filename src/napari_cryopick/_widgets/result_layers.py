@@ -465,6 +465,15 @@ def _filling(
         return  # another micrograph was displayed meanwhile: its fill wins
     particles = _particle_candidates(shown.picks) if shown is not None else empty_picks()
     data, kwargs, type_name = picks_layer(particles, "picks")
+    if (
+        len(particles)
+        and not particles["score"].notna().any()
+        and shown.original is not None
+        and len(shown.original)
+    ):
+        # a network's result of hand-added picks only (the network's all deleted or
+        # re-picked away): white as added, not the light blue of a truth file (a trial)
+        kwargs["border_color"] = np.tile(_MANUAL_COLOUR, (len(particles), 1))
     kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
     kwargs["shown"] = _shown_mask(particles, threshold, state.display_diameter)
     yield  # prepared on a turn of its own: the update and its redraw fill the next

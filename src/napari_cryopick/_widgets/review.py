@@ -65,7 +65,7 @@ def _made_with(state: Any, names: list[str], current: str | None) -> str:
     picks of a trained model came back beside the bundled one, unsaid)."""
     files = {state.pick_results[n].model_file for n in names if n in state.pick_results}
     files.discard(None)
-    if not files or files == {current}:
+    if not files:
         return ""
     from napari_cryopick.core.model.bundled import bundled_model_path
 
@@ -75,6 +75,8 @@ def _made_with(state: Any, names: list[str], current: str | None) -> str:
         return f"{Path(file).name} ({file}{'' if Path(file).is_file() else ', no longer there'})"
 
     made = " and ".join(named(f) for f in sorted(files))
+    if files == {current}:
+        return f". They were picked with {made}, which Pick picks with"
     now = "a model not saved" if current is None else named(current)
     return (
         f". They were picked with {made}, not with {now}, which Pick picks with now: "

@@ -407,7 +407,8 @@ def _objects_text(counts: dict[str, int], kinds: tuple[str, ...] = ("particle",)
     """``"1 picks, 2 vesicles, 4 fibers"`` (the kinds there are); for none, ``"0 picks"``,
     or ``"0 vesicles"`` / ``"0 fibers"`` for a model of vesicles or fibers only (a trial's
     vesicle model said "0 picks")."""
-    parts = [f"{n} {what}" for what, n in counts.items() if n]
+    # (one of each in the singular: a trial read "1 picks")
+    parts = [f"{n} {what if n != 1 else what[:-1]}" for what, n in counts.items() if n]
     if parts:
         return ", ".join(parts)
     picked = set(kinds) - {"negative"}

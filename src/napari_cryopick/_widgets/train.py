@@ -704,8 +704,8 @@ class TrainWidget(QWidget):
         kinds = sorted({k for n in other for k in annotated_kinds(by_set[n])})
         self.kind_note = (
             f" Left out: {name_list(other, 3)} ({', '.join(kinds)}), another kind than "
-            f"{dataset}'s ({', '.join(chosen)}): a model per kind; choose that data set in "
-            "'Data set' to train its model."
+            f"data set {dataset} ({', '.join(chosen)}): a model per kind; choose that data "
+            "set in 'Data set' to train its model."
         )
         return [item for item in annotations if item.dataset not in other]
 

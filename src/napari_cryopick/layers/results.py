@@ -196,16 +196,33 @@ def vesicles_layer(
         )
         for (row, col), r in zip(centres, radii)
     ]
+    scores = table["score"].to_numpy(float) if len(table) else np.zeros(0)
+    if role == "result" and len(scores):
+        # the network's circles coloured by score as its picks are (viridis; white: drawn
+        # by hand), apart from the user's cyan ones (a GUI trial saw double cyan rings)
+        from napari_cryopick.layers.points import score_colours
+
+        edge_color: Any = score_colours(scores)
+    else:
+        edge_color = KIND_COLORS["vesicle"]
     kwargs = {
         "name": name,
         "shape_type": "ellipse",
-        "edge_color": KIND_COLORS["vesicle"],
+        "edge_color": edge_color,
         "face_color": "transparent",
-        "edge_width": 2,
+        # wide enough to be seen on a whole large micrograph (2 px vanished on 2217 px)
+        "edge_width": _circle_edge_width(2.0 * radii),
         "features": {"score": table["score"].to_numpy(float) if len(table) else np.zeros(0)},
         "metadata": {ROLE_KEY: role, "kind": "vesicle", "micrograph": micrograph},
     }
     return shapes, kwargs, "shapes"
+
+
+def _circle_edge_width(diameters: np.ndarray) -> Any:
+    """Edge width of circles: a thirtieth of the mean diameter, 2 to 12 px."""
+    if not len(diameters):
+        return 2
+    return float(np.clip(np.mean(diameters) / 30.0, 2.0, 12.0))
 
 
 def shapes_to_vesicles(
