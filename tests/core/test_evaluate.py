@@ -605,8 +605,14 @@ def test_predictions_without_scores_are_warned_about():
     x, y = rng.uniform(100, 900, 20), rng.uniform(100, 900, 20)
     truth = make_picks(x, y, diameter=56.0)
     unscored = make_picks(x + 1, y, diameter=56.0)
+    with pytest.warns(UserWarning, match="carry no scores") as said:
+        result = evaluate(unscored, truth)
+    # (a trial: "AP is the precision at full recall" beside AP 0.024 at recall 0.024)
+    assert "AP is their precision times their recall" in str(said[0].message)
+    half = make_picks(x[:10] + 1, y[:10], diameter=56.0)  # precision 1, recall 0.5
     with pytest.warns(UserWarning, match="carry no scores"):
-        evaluate(unscored, truth)
+        assert evaluate(half, truth).ap["AP@0.5"] == pytest.approx(0.5, abs=0.02)
+    assert result.ap["AP@0.5"] == pytest.approx(1.0, abs=0.02)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(unscored.assign(score=rng.uniform(size=20)), truth)  # scored: silent

@@ -862,14 +862,15 @@ def _warn_if_sizes_differ(
 def _warn_if_unscored(pred: pd.DataFrame) -> None:
     """Warn when no prediction has a score: nothing ranks them (a trial: BOX files).
 
-    Unscored picks all get one score, so the AP is the precision at full
-    recall, the AUROC is chance and the best-F1 threshold is that one score.
+    Unscored picks all get one score, so the AP is their precision times their
+    recall (one point of the curve), the AUROC is chance and the best-F1
+    threshold is that one score.
     """
     scores = pd.to_numeric(pred["score"], errors="coerce").to_numpy(float)
     if len(scores) and not np.isfinite(scores).any():
         warnings.warn(
             "the predictions carry no scores (BOX files and hand picks have none): "
-            "nothing ranks them, so AP is the precision at full recall, AUROC means "
+            "nothing ranks them, so AP is their precision times their recall, AUROC means "
             "nothing and the best-F1 threshold is not a threshold; read precision and recall",
             UserWarning,
             stacklevel=3,
