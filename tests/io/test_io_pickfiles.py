@@ -748,6 +748,25 @@ def test_a_trailing_separator_is_no_extra_field_and_short_rows_are_empty_fields(
     assert read_picks(quoted)["micrograph"].tolist() == ["a,b"]
 
 
+def test_a_csv_cut_short_in_its_last_row_is_refused(tmp_path):
+    # a trial's head -c of a pick CSV: its last half row read as a pick of a micrograph
+    # named after the file, where STAR and CBOX files cut so are refused
+    whole = write_picks(sample_table(5), tmp_path / "whole.csv", "csv")
+    text = whole.read_bytes()
+    last_row = text.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(text.rstrip(b"\n")[: -(len(last_row) // 2)])
+    with pytest.raises(PickFileError, match=r"cut\.csv: its last line .* no line end: the"):
+        read_picks(cut)
+    # a whole last row without a line end, or a short row that ends its line, reads
+    ended = tmp_path / "ended.csv"
+    ended.write_bytes(text.rstrip(b"\n"))
+    assert len(read_picks(ended)) == 5
+    short = tmp_path / "short.csv"
+    short.write_text("x,y,diameter,score\n10,20\n")
+    assert read_picks(short)[["x", "y"]].to_numpy().tolist() == [[10.0, 20.0]]
+
+
 @pytest.mark.parametrize("format", ["box", "topaz", "csv", "star", "cbox"])
 def test_a_byte_order_mark_is_read_past(tmp_path, format):
     """BOX and Topaz files written by Windows tools with a BOM were refused."""

@@ -78,6 +78,37 @@ def _refuse_other_separator(path: Path) -> None:
             )
 
 
+def _refuse_cut_last_line(path: Path) -> None:
+    """A last line with fewer fields than the header and no line end: the file was cut
+    short (a copy or transfer that stopped), not a row with empty fields. A trial's
+    ``head -c`` of a pick CSV read its last half row as a pick of a micrograph named
+    after the file (STAR and CBOX files cut so are refused: their rows are counted)."""
+    import csv
+
+    with path.open("rb") as handle:
+        header = handle.readline()
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(len(header), size - 65536))
+        tail = handle.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.splitlines()[-1].decode("utf-8", errors="replace")
+    if not last.strip():
+        return
+    names = next(csv.reader([header.decode("utf-8-sig", errors="replace").strip()]), [])
+    fields = next(csv.reader([last]), [])
+    while names and not names[-1].strip():  # a trailing separator is no field
+        names = names[:-1]
+    if len(fields) < len(names):
+        raise file_error(
+            path,
+            f"its last line ({last.strip()[:60]!r}) has {len(fields)} of the header's "
+            f"{len(names)} fields and no line end: the file looks cut short (a copy that "
+            "did not finish?); copy it again, or end that line if it is meant so",
+        )
+
+
 def read(path: str | Path) -> pd.DataFrame:
     """Read a pick CSV.
 
@@ -89,6 +120,7 @@ def read(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     check_readable(path)
     _refuse_other_separator(path)
+    _refuse_cut_last_line(path)
     frame = read_delimited(path, separator=",", lower=True)
     # 'x','y': single-quoted names (pandas unquotes only double quotes), as the header
     # check (looks_like_csv_picks) reads them
