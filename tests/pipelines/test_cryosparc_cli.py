@@ -183,6 +183,7 @@ def test_export_of_candidates_says_so(project, tmp_path, tiny_model, capsys):
     err = capsys.readouterr().err
     assert "cryopick cryosparc export: note: " in err
     assert "every candidate down to score 0.05" in err
+    assert "no file is known" not in err  # the run's manifest names the files
     assert "--threshold 0.4" in err
     picked = tmp_path / "picked.star"
     assert main(["cryosparc", "export", str(candidates), "--out", str(picked),
@@ -630,3 +631,20 @@ def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, proje
     assert set(table["rlnMicrographName"]) == {
         f"{UID}_m{i}_patch_aligned_doseweighted.mrc" for i in (0, 1)
     }
+
+
+def test_export_of_picks_with_no_known_file_says_the_name_it_writes(tmp_path, capsys):
+    # a trial's PNG micrographs were written as <name>.mrc without a word
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    (tmp_path / "picks").mkdir()
+    write_picks(make_picks([10.0, 30.0], [20.0, 40.0], diameter=20.0), tmp_path / "picks" / "a.csv")
+    out = tmp_path / "export.star"
+    capsys.readouterr()
+    assert main(["cryosparc", "export", str(tmp_path / "picks"), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "no file is known for 1 micrograph(s) (a: " in err
+    assert "rlnMicrographName is <name>.mrc" in err
+    assert "--exposures J.cs" in err
+    assert set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"]) == {"a.mrc"}

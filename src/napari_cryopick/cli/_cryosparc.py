@@ -361,6 +361,15 @@ def run_export(args: argparse.Namespace) -> int:
                 f"micrograph(s) with picks: {name_list(lacking, 5)}"
             )
     write_import_star(picks, args.out, micrograph_files=names, heights=heights, flip_y=args.flip_y)
+    guessed = sorted(set(picks["micrograph"].astype(str)) - set(names or ()))
+    if guessed:  # (a trial: PNG micrographs written as .mrc without a word)
+        print(
+            f"cryopick cryosparc export: no file is known for {len(guessed)} micrograph(s) "
+            f"({name_list(guessed, 3)}: no cryopick pick manifest beside their pick files, "
+            "no --exposures), so rlnMicrographName is <name>.mrc; cryoSPARC links picks "
+            "to exposures by that name: give --exposures J.cs if it is not the file's",
+            file=sys.stderr,
+        )
     n_micrographs = picks["micrograph"].nunique() if len(picks) else 0
     flip = ", y flipped" if args.flip_y else ""
     if binning not in (None, 1.0):
