@@ -785,17 +785,29 @@ def drive_events(job):
     return events
 
 
-def test_local_dask_workers_leave_ctrl_c_to_the_command():
+def test_local_dask_workers_leave_ctrl_c_to_the_command_and_take_any_free_port():
     # a trial's Ctrl-C of --dask local:2 printed a KeyboardInterrupt traceback from every
     # worker process (the terminal signals the whole process group); the command itself
     # stops the run and closes the cluster
     pytest.importorskip("distributed")
     import signal
+    import socket
+    import warnings
 
     from napari_cryopick.workflows.batch import _make_client
 
     before = signal.getsignal(signal.SIGINT)
-    client, cluster, workers = _make_client("local:1", {})
+    # another user's dashboard on 8787 (a trial on a shared machine: distributed warned
+    # with its library path); taken here when free
+    held = socket.socket()
+    with contextlib.suppress(OSError):
+        held.bind(("", 8787))
+        held.listen()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        client, cluster, workers = _make_client("local:1", {})
+    held.close()
+    assert not [w for w in said if "already in use" in str(w.message)]
     try:
         assert workers == 1
         said = client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN)

@@ -1367,7 +1367,9 @@ def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
                 n_workers=value,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # any free port: None still takes 8787, and warned with a library path when
+                # another user's dashboard held it (a trial on a shared machine)
+                dashboard_address=":0",
                 silence_logs=40,  # logging.ERROR
             )
         return Client(cluster), cluster, value
