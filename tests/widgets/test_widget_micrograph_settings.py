@@ -471,6 +471,13 @@ def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tm
     annotate.dataset_edit.editingFinished.emit()
     assert "Warning" not in annotate.status.text()
     assert micrograph_dataset(viewer.layers["a_0"]) == "apo"
+    # its diameter is still β-gal's: said until one is typed (a GUI trial's vesicle
+    # micrograph, named 'vesicles', kept the ribosome's 56 px unsaid)
+    text = annotate.status.text()
+    assert "Note: the diameter 108 px came from the micrographs opened before, not from " in text
+    assert "data set 'apo': type its diameter, or Measure a particle." in text
+    annotate.diameter_spin.setValue(62.0)
+    assert "Note: the diameter" not in annotate.status.text()
 
 
 def test_micrographs_of_another_folder_opened_together_each_say_what_they_took(

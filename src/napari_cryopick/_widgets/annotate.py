@@ -1121,6 +1121,14 @@ class AnnotateWidget(QWidget):
                 self.diameter_spin.blockSignals(True)
                 self.diameter_spin.setValue(micrograph_diameter(mlayer))
                 self.diameter_spin.blockSignals(False)
+            elif name in self._foreign_diameter and micrograph_diameter(mlayer) is not None:
+                # a data set of its own, the diameter still another folder's (a GUI trial
+                # named a vesicle micrograph 'vesicles': the ribosome's 56 px stayed, unsaid)
+                self._inherited_notes[name] = (
+                    f"Note: the diameter {micrograph_diameter(mlayer):g} px came from the "
+                    f"micrographs opened before, not from data set '{text}': type its "
+                    "diameter, or Measure a particle."
+                )
             self._follow_in_folder(mlayer, dataset=text)
             self.schedule_save(name)
             self._show_counts(mlayer)
