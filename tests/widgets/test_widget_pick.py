@@ -387,6 +387,11 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
         "sets: ribosome.pt (ribosome): Load one" in widget.status.text()
     )
     assert widget.load_model(saved)
+    # the note goes with the Load (a GUI trial read "... Load one" after loading one)
+    assert "saved models" not in widget.status.text()
+    assert "Loaded ribosome.pt: Pick current or Pick all open picks with it." in (
+        widget.status.text()
+    )
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "saved models" not in widget.status.text()  # a model of the session's
@@ -2063,6 +2068,38 @@ def _delete_first_shown(points):
     """Delete the first pick the threshold shows, as a user's click and Delete do."""
     points.selected_data = {int(np.flatnonzero(points.shown)[0])}
     points.remove_selected()
+
+
+def test_the_status_of_the_micrograph_just_picked_says_which_is_on_screen(
+    picker, real_data_dir, qtbot, tmp_path
+):
+    # a GUI trial chose 063 in the review table and read "062_10028: 101 picks at
+    # threshold 0.108 (1/1)" beside it
+    viewer, widget, _ = picker
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
+    shown = int(viewer.layers["062_10028 picks"].shown.sum())
+    assert f"062_10028: {shown} picks at threshold 0.05 (1/1)" in widget.status.text()
+    from napari_cryopick._widgets._common import show_only_micrograph
+
+    show_only_micrograph(viewer, NAME)  # as a row of the review table does
+    text = widget.status.text()
+    assert text.startswith(f"{NAME} (on screen): "), text
+    assert f"; picked last: 062_10028 ({shown} picks)" in text
+    unpicked = tmp_path / "data" / "063_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "063_10028.png", unpicked)
+    viewer.open(str(unpicked), plugin="napari-cryopick")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    show_only_micrograph(viewer, "062_10028")
+    show_only_micrograph(viewer, NAME)  # (the picked-last status went with the first)
+    opened = tmp_path / "data" / "064_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "064_10028.png", opened)
+    widget.status.setText("")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    viewer.open(str(opened), plugin="napari-cryopick")
+    text = widget.status.text()
+    assert "064_10028, on screen, is not picked yet (Pick current)" in text, text
 
 
 def test_the_slider_counts_follow_picks_deleted_by_hand(picker, real_data_dir, qtbot, tmp_path):

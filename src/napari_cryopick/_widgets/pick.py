@@ -614,6 +614,14 @@ class PickWidget(QWidget):
         if diameter:
             self.diameter_spin.setValue(float(diameter))
         adopt_model_file(self.viewer, model, path, metadata, origin or "model file")
+        text = self.status.text()
+        if self._saved_note and self._saved_note in text:
+            # "... saved models of the open data sets: Load one" goes with the Load (a GUI
+            # trial read it after loading one)
+            self.status.setText(
+                f"{text.replace(self._saved_note, '')}\nLoaded {path.name}: Pick current or "
+                "Pick all open picks with it."
+            )
         return True
 
     def set_model(self, model: Any, path: Path | None = None, origin: str = "") -> None:
@@ -1143,9 +1151,28 @@ class PickWidget(QWidget):
             text += f"; {screen}, on screen, is not picked yet (Pick current)"
         return text
 
-    def _on_micrograph_shown(self, _name: str = "") -> None:
-        """Another micrograph on screen: the slider's status of one micrograph follows."""
-        if self.worker is not None or not self._filter_shown:
+    def _on_micrograph_shown(self, screen: str = "") -> None:
+        """Another micrograph on screen: the slider's status of one micrograph follows, and
+        the status of the one just picked says which is on screen (a GUI trial read
+        "062_10028: 101 picks" beside 063, chosen in the review table)."""
+        if self.worker is not None:
+            return
+        if self._pick_said and self.status.text() == self._pick_said[0]:
+            said, name, objects = self._pick_said
+            if screen and screen != name:
+                if screen in session(self.viewer).pick_results:
+                    now = (
+                        f"{screen} (on screen): {shown_objects(self.viewer, screen)} at "
+                        f"threshold {threshold_text(self._threshold_for(screen))}"
+                    )
+                else:
+                    now = f"{screen}, on screen, is not picked yet (Pick current)"
+                start = said.rfind(f"{name}: {objects} ")  # its warnings before it stay
+                prefix = said[:start] if start >= 0 else ""
+                self.status.setText(f"{prefix}{now}; picked last: {name} ({objects})")
+                self._pick_said = None
+            return
+        if not self._filter_shown:
             return
         if self.status.text() != self._filter_shown:
             return
