@@ -152,6 +152,10 @@ def main(real_data: Path) -> None:
     viewer.window._qt_window.resize(1920, 1080)
     viewer.layers[f"{NAME} particle"].visible = True
     _wait(app, lambda: True)
+    from napari_cryopick._widgets._common import _balance_docks
+
+    _balance_docks(pick)  # as when the four are docked one after another
+    _wait(app, lambda: True)
     size = viewer.window._qt_window.size()
     print(f"window {size.width()} x {size.height()}")
     _save(viewer, app, "gui_all_1920x1080.png")

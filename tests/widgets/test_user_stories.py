@@ -341,6 +341,32 @@ def test_four_widgets_fit_a_full_hd_window(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: window.height() <= 1080, timeout=5000)
     assert window.minimumSizeHint().height() <= 1080
     assert window.minimumSize().height() <= 1080
+    # each widget's main controls show without scrolling (a GUI trial: Annotate took
+    # 666 px, mostly empty, and Train's and Pick's buttons were below the fold)
+    from qtpy.QtCore import QPoint
+
+    main = {
+        "Annotate": ["micrograph_combo", "dataset_edit"],
+        "Train": ["train_button", "cancel_button", "progress_bar"],
+        "Pick": ["pick_current_button", "pick_all_button", "threshold_slider"],
+        "Evaluate": ["evaluate_button"],
+    }
+
+    def seen(name: str, control: str) -> bool:
+        widget = widgets[name]
+        viewport = widget.scroll_area.viewport()
+        item = getattr(widget, control)
+        bottom = item.mapTo(viewport, QPoint(0, item.height())).y()
+        return widget.scroll_area.verticalScrollBar().value() == 0 and bottom <= viewport.height()
+
+    from napari_cryopick._widgets._common import DOCK_BALANCE_MS
+
+    # laid out (before, every control sits at 0), then shared out
+    qtbot.waitUntil(lambda: widgets["Annotate"].dataset_edit.y() > 0, timeout=5000)
+    qtbot.wait(2 * DOCK_BALANCE_MS + 300)
+    for name, controls in main.items():
+        for control in controls:
+            assert seen(name, control), (name, control)
     for name, widget in widgets.items():
         area = widget.scroll_area
         contents = area.widget()
@@ -1341,3 +1367,14 @@ def test_a_folder_opened_with_the_widgets_docked_follows_its_last_micrograph_onc
     ):
         viewer.open(str(other), plugin=PLUGIN)
     assert len(viewer.layers) == before
+
+
+def test_docks_share_a_column_by_what_they_hold():
+    from napari_cryopick._widgets._common import _water_fill
+
+    # everything fits: each its need
+    assert _water_fill([100, 200], 400) == [100, 200]
+    # the small one whole, the rest share what it leaves
+    assert _water_fill([300, 1150, 730], 980) == [300, 340, 340]
+    # none fits an equal share: equal shares
+    assert _water_fill([316, 1182, 763, 571], 978) == [244, 244, 244, 244]
