@@ -1121,3 +1121,18 @@ def test_cli_train_from_init_keeps_the_diameter_of_a_data_set_it_knows(tmp_path,
     renamed[renamed.index("--out") + 1] = str(tmp_path / "m3.pt")
     assert main([*renamed, "--mode", "continual"]) == 0
     assert abs(trained_at(tmp_path / "m3.pt") / 40.0 - 1) < 0.25
+
+
+def test_a_model_folder_made_for_out_is_said(tmp_path, caplog):
+    # a trial's typo in --out made /nonexistent_dir without a word
+    import logging
+
+    from napari_cryopick.workflows.train import check_writable
+
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    check_writable(tmp_path / "new" / "deeper" / "m.pt")
+    assert (tmp_path / "new" / "deeper").is_dir()
+    assert f"created the folder {tmp_path / 'new' / 'deeper'} for the model" in caplog.text
+    caplog.clear()
+    check_writable(tmp_path / "new" / "deeper" / "m2.pt")  # there already: nothing said
+    assert "created the folder" not in caplog.text

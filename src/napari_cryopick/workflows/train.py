@@ -418,7 +418,9 @@ def check_writable(path: Path) -> None:
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"{path}: {parent} is not a folder")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        if not parent.exists():  # said: a typo in --out made folders unsaid (a trial)
+            parent.mkdir(parents=True)
+            logger.info("created the folder %s for the model", parent)
         descriptor, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
         os.close(descriptor)
         os.unlink(probe)
