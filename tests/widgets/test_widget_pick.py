@@ -1143,7 +1143,7 @@ def test_review_table_counts_each_traced_fiber_once(
     assert len(viewer.layers["mic fibers"].data[0]) > 2  # a path of many vertices
     rows = widget.review.refresh_review_table()
     assert [row[:2] for row in rows] == [("mic", 4)]
-    assert widget.review.review_table.item(0, 1).text() == "4 (2 vesicles, 1 fibers)"
+    assert widget.review.review_table.item(0, 1).text() == "4 (2 vesicles, 1 fiber)"
     fiber = viewer.layers["mic fibers"].features["score"].iloc[0]  # its path's score
     assert rows[0][2] == pytest.approx((0.9 + 0.8 + 0.8 + fiber) / 4, abs=0.01)  # per object
     display(viewer, None)  # not displayed: counted from the session's store
@@ -1151,7 +1151,7 @@ def test_review_table_counts_each_traced_fiber_once(
     display(viewer, "mic")
     widget.set_threshold(0.85)  # the vesicles go, the fiber stays
     assert widget.review.refresh_review_table()[0][1] == 2
-    assert widget.review.review_table.item(0, 1).text() == "2 (1 fibers)"
+    assert widget.review.review_table.item(0, 1).text() == "2 (1 fiber)"
 
 
 def test_pick_folder_traces_fibers_into_helical_star(

@@ -155,7 +155,7 @@ def test_fiber_path_edits_survive_a_switch_and_become_the_labels(
     # 1 of "a", 2 of "b": the sum said as one, with the micrograph on screen's own (a
     # trial read "33 fibers" with 10 shown)
     assert widget.status.text().startswith(
-        "3 fibers on 2 micrographs (a on screen: 1 fibers) at threshold 0.20"
+        "3 fibers on 2 micrographs (a on screen: 1 fiber) at threshold 0.20"
     ), widget.status.text()
     widget.set_threshold(0.3)
 
@@ -189,7 +189,7 @@ def test_review_table_follows_the_threshold_and_deleted_paths(
 
     assert [cell(0), cell(1)] == ["2 (2 fibers)", "2 (2 fibers)"]
     widget.set_threshold(0.6)  # the weak fiber (0.5) goes on both micrographs
-    qtbot.waitUntil(lambda: [cell(0), cell(1)] == ["1 (1 fibers)", "1 (1 fibers)"], timeout=5_000)
+    qtbot.waitUntil(lambda: [cell(0), cell(1)] == ["1 (1 fiber)", "1 (1 fiber)"], timeout=5_000)
     widget.set_threshold(0.3)
     qtbot.waitUntil(lambda: cell(0) == "2 (2 fibers)", timeout=5_000)
 
@@ -201,7 +201,7 @@ def test_review_table_follows_the_threshold_and_deleted_paths(
     layer = viewer.layers["a fibers"]
     layer.selected_data = {0}
     layer.remove_selected()
-    qtbot.waitUntil(lambda: cell(0) == "1 (1 fibers)", timeout=5_000)
+    qtbot.waitUntil(lambda: cell(0) == "1 (1 fiber)", timeout=5_000)
     assert cell(1) == "2 (2 fibers)"
     assert set(counted) == {"a"}  # only the row of the micrograph edited
 

@@ -393,7 +393,7 @@ class ReviewPanel(QWidget):
         Objects are counted as the user sees them (:func:`result_picks`): one
         per particle pick, vesicle circle and fiber (not one per vertex of its
         path); the text names the vesicles and fibers among them, e.g.
-        ``"4 (2 vesicles, 1 fibers)"``. The mean score is one score per object.
+        ``"4 (2 vesicles, 1 fiber)"``. The mean score is one score per object.
         """
         # the displayed micrograph from its layers, the others from the session's store
         table = result_picks(self.viewer, name)
@@ -402,7 +402,11 @@ class ReviewPanel(QWidget):
         scores = _object_scores(table)
         mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
         total = sum(counts.values())
-        others = [f"{n} {kind}" for kind, n in counts.items() if kind != "picks" and n]
+        others = [
+            f"{n} {kind if n != 1 else kind[:-1]}"
+            for kind, n in counts.items()
+            if kind != "picks" and n
+        ]
         text = f"{total} ({', '.join(others)})" if others else str(total)
         return (name, total, mean, name in session(self.viewer).reviewed), text
 
