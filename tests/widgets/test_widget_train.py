@@ -394,16 +394,47 @@ def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir,
     vesicles = save_checkpoint(
         tmp_path / "vesicles.pt", Detector(DetectorConfig(kinds=("vesicle",))), metadata={}
     )
+    from napari_cryopick._widgets._common import show_only_micrograph
+
+    show_only_micrograph(viewer, "063_10028")  # a correction of the network's picks there
+    qtbot.waitUntil(lambda: session(viewer).displayed == "063_10028", timeout=5_000)
+    points = viewer.layers["063_10028 picks"]
+    points.selected_data = {0}
+    points.remove_selected()
     assert pick.load_model(vesicles), pick.status.text()
     before = {n: len(r.picks) for n, r in session(viewer).pick_results.items()}
+    # NAME annotated with particles, 063 corrected: both left, and said
     assert pick.pick_all_open() is None
     said = pick.status.text()
     assert "Left as they are: 2 micrograph(s) (" in said, said
-    assert "picked for particles, which this model (vesicle) does not detect" in said
+    assert "annotated or corrected for particles, which this model (vesicle) does not" in said
     assert {n: len(r.picks) for n, r in session(viewer).pick_results.items()} == before
     pick.export(tmp_path / "export", "star")
     said = pick.status.text()
     assert "than the one Pick picks with now: the one loaded detects no particles" in said, said
+    # a model of their kind picks them all again (a re-trial: micrographs a vesicle model
+    # had picked could not be picked again with the ribosome model)
+    assert pick.load_model(tmp_path / "models" / "ribosome.pt"), pick.status.text()
+    from dataclasses import replace
+
+    from napari_cryopick._widgets._common import micrograph_layers
+    from napari_cryopick.core.pick_table import make_picks
+
+    state = session(viewer)
+    show_only_micrograph(viewer, NAME)
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=5_000)
+    vesicles_picked = make_picks([100.0, 300.0], [100.0, 300.0], diameter=150.0,
+                                 kind="vesicle", score=0.9, micrograph="063_10028")  # fmt: skip
+    state.pick_results["063_10028"] = replace(
+        state.pick_results["063_10028"],
+        picks=vesicles_picked,
+        original=np.zeros((0, 2), np.float32),  # (particle candidates only)
+    )  # a vesicle model's uncorrected picks: picked again, not left
+    kept, note = pick._without_other_kinds(micrograph_layers(viewer))
+    assert [layer.name for layer in kept] == [NAME, "063_10028"], note
+    assert pick.pick_all_open() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    assert "Left as they are" not in pick.status.text()
 
 
 # --- exemplar bank ---

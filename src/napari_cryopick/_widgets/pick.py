@@ -1598,30 +1598,41 @@ class PickWidget(QWidget):
         )
 
     def _without_other_kinds(self, layers: list[Any]) -> tuple[list[Any], str]:
-        """The micrographs Pick all open re-picks, and what it leaves and why: one whose
-        picks a network made of kinds this model does not detect (a GUI trial, told by
-        Export to re-pick with a vesicle model, lost four micrographs' corrected ribosome
-        picks to it). Pick current re-picks one on purpose."""
+        """The micrographs Pick all open re-picks, and what it leaves and why: one of kinds
+        this model does not detect, by the user's own work: annotated with them (a re-trial:
+        a vesicle model put vesicles on ribosome micrographs), or holding corrections of a
+        network's picks of them (a GUI trial, told by Export to re-pick with a vesicle
+        model, lost four micrographs' corrected ribosome picks to it). A network's picks
+        of another kind, uncorrected, are picked again. Pick current re-picks one on
+        purpose."""
+        from .annotate import annotations_from_layers
+        from .result_layers import has_corrections
+
         kinds = set(self._model_kinds())
         stored = session(self.viewer).pick_results
         keep, left, theirs = [], [], set()
         for layer in layers:
-            result = stored.get(micrograph_name(layer))
+            name = micrograph_name(layer)
+            counts = annotations_from_layers(self.viewer, layer).counts()
+            own = {k for k, n in counts.items() if n} - {"negative"}
+            result = stored.get(name)
             made = set()
-            if result is not None:
+            if result is not None and has_corrections(self.viewer, name):
                 picks = result.picks
                 made = set(picks.loc[picks["score"].notna(), "kind"].astype(str)) - {"negative"}
-            if made and not made & kinds:
-                left.append(micrograph_name(layer))
-                theirs |= made
+            other = (own and not own & kinds) or (made and not made & kinds)
+            if other:
+                left.append(name)
+                theirs |= own or made
             else:
                 keep.append(layer)
         if not left:
             return keep, ""
         return keep, (
-            f"Left as they are: {len(left)} micrograph(s) ({name_list(left, 3)}) picked for "
-            f"{', '.join(sorted(theirs))}s, which this model ({', '.join(sorted(kinds))}) "
-            "does not detect; Pick current re-picks the one on screen if you mean it."
+            f"Left as they are: {len(left)} micrograph(s) ({name_list(left, 3)}) annotated or "
+            f"corrected for {', '.join(sorted(theirs))}s, which this model "
+            f"({', '.join(sorted(kinds))}) does not detect; Pick current picks the one on "
+            "screen if you mean it."
         )
 
     def _diameter_of(self, layer: Any) -> float:
