@@ -373,9 +373,23 @@ def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir,
     assert pick.pick_current() is not None, pick.status.text()  # the first model's picks
     qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
     viewer.layers.selection.active = viewer.layers[NAME]
+    pick.set_threshold(0.37)  # where the user left the first model's picks
     assert train.start() is not None, train.last_error  # retrained, previewed on NAME
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
     assert set(session(viewer).pick_results) == {NAME, "063_10028"}
+    # the first model's picks stay at the threshold they were left at, whatever the new
+    # model's calibrated one (a GUI re-trial's ribosome picks went from 0.20 to a vesicle
+    # model's 0.15: more picks exported than left)
+    pick.set_threshold(0.05)
+    assert pick._threshold_for("063_10028") == pytest.approx(0.37)
+    assert pick._threshold_for(NAME) == pytest.approx(0.05)  # the new model's preview
+    exported = pick.export(tmp_path / "pinned", "csv")
+    assert exported is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    from napari_cryopick.io.pickfiles import read_picks
+
+    written = read_picks(tmp_path / "pinned" / "063_10028.csv")
+    assert (written["score"].dropna() >= 0.37 - 1e-6).all()
     pick.export(tmp_path / "export", "star")
     text = pick.status.text()
     assert (
@@ -385,6 +399,7 @@ def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir,
     ) in text, text
     pick.pick_all_open()  # re-picked with the current model: nothing to say
     qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    assert pick._threshold_for("063_10028") == pytest.approx(pick.threshold())  # its own
     pick.export(tmp_path / "export", "star")
     assert "Warning: the picks of" not in pick.status.text()
     # a model of another kind: Pick all open leaves them (a GUI trial, told by Export to

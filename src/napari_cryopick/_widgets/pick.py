@@ -331,6 +331,11 @@ class PickWidget(QWidget):
         self._head_of_sets: dict[str, str] = {}  # (set_model)
         # with "each data set's own": the threshold the user set for each head's data set
         self._own_thresholds: dict[str | None, float] = {}
+        #: Micrographs whose picks an earlier model made, at the threshold they were shown
+        #: at when the model changed: another model's scores are on another scale (a GUI
+        #: re-trial trained a vesicle model, and its ribosome picks left at 0.20 were
+        #: shown and exported at the new model's 0.15). Gone when picked again.
+        self._pinned: dict[str, float] = {}
         self._setting_threshold = False  # the slider shows a head's value, not the user's
         self.model_path: Path | None = None
         self.worker = None
@@ -710,9 +715,10 @@ class PickWidget(QWidget):
         if not self.load_model(file, origin="the model of the picks back from disk"):
             return
         names = set(state.restored_from_disk) & set(state.pick_results)
-        state.earlier_model -= {
-            n for n in names if state.pick_results[n].model_file == file
-        }  # this model's picks now
+        mine = {n for n in names if state.pick_results[n].model_file == file}
+        state.earlier_model -= mine  # this model's picks now
+        for name in mine:
+            self._pinned.pop(name, None)
         if threshold is not None:  # where the user left it, not the model's calibrated one
             self.set_threshold(threshold)
 
@@ -820,7 +826,14 @@ class PickWidget(QWidget):
         """The threshold ``micrograph`` shows (and exports) at: with "each data set's own",
         what the slider set for its data set's head, else that head's calibrated one (as
         ``cryopick pick`` picks it); else the slider's. Recorded in the session
-        (``micrograph_thresholds``) for the export and Evaluate."""
+        (``micrograph_thresholds``) for the export and Evaluate. A micrograph whose picks an
+        earlier model made keeps the threshold it was shown at (:attr:`_pinned`)."""
+        state = session(self.viewer)
+        pinned = self._pinned.get(micrograph)
+        if pinned is not None and micrograph in state.earlier_model:
+            state.micrograph_thresholds[micrograph] = pinned
+            return pinned
+        self._pinned.pop(micrograph, None)  # picked again since
         if self.head_combo.currentText() != OWN_HEADS:
             return self.threshold()
         head = self._own_head_of(micrograph)
@@ -934,6 +947,9 @@ class PickWidget(QWidget):
         from napari_cryopick.core.continual import diameter_for_head
 
         state = session(self.viewer)
+        if self.model is not None and model is not self.model:
+            for name in state.earlier_model & set(state.pick_results):
+                self._pinned.setdefault(name, self._threshold_for(name))
         self.set_model(model, path, state.model_origin)
         if state.head and self.head_combo.findText(state.head) >= 0:
             self.head_combo.setCurrentText(state.head)
