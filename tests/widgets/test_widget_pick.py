@@ -1313,6 +1313,13 @@ def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     assert "but this micrograph's diameter in Annotate is 56 px (typed, measured, or " in (
         widget._diameter_warning()
     )
+    # a picked micrograph's status compares the diameter it was picked at with its own,
+    # not with the one on screen (a GUI re-trial: the ribosome model's 56 px against a
+    # vesicle micrograph on screen that the run had not picked)
+    assert widget._diameter_warning("mic", 56.0) == ""
+    assert "Warning: diameter 20 px, but mic's diameter in Annotate is 56 px" in (
+        widget._diameter_warning("mic", 20.0)
+    )
     widget.head_combo.setCurrentText("ribo")
     assert widget.pick_all_open() is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)

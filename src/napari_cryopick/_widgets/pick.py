@@ -1078,12 +1078,25 @@ class PickWidget(QWidget):
     def _model_kinds(self) -> tuple[str, ...]:
         return tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
 
-    def _diameter_warning(self) -> str:
-        measured = self.measured_diameter()
-        value = self.diameter_spin.value()
+    def _diameter_warning(self, name: str | None = None, used: float | None = None) -> str:
+        """The Diameter box against the micrograph on screen's Annotate diameter; with
+        ``name`` and ``used``: the diameter micrograph ``name`` was picked at against its
+        own (a GUI re-trial read the ribosome model's 56 px against the vesicle
+        micrograph on screen, which that run had not picked)."""
+        if name is None or used is None:
+            measured = self.measured_diameter()
+            value = self.diameter_spin.value()
+        else:
+            from .annotate import find_micrograph_layer
+
+            kinds = tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
+            layer = find_micrograph_layer(self.viewer, name) if "particle" in kinds else None
+            measured = micrograph_diameter(layer) if layer is not None else None
+            value = float(used)
         if measured and abs(value - measured) > DIAMETER_MISMATCH * measured:
+            whose = "this micrograph's" if name is None else f"{name}'s"
             return (
-                f"Warning: diameter {value:.0f} px, but this micrograph's diameter in Annotate "
+                f"Warning: diameter {value:.0f} px, but {whose} diameter in Annotate "
                 f"is {measured:.0f} px (typed, measured, or taken from another micrograph of "
                 "its data set). "
             )
@@ -1480,7 +1493,8 @@ class PickWidget(QWidget):
             scale += ", on the inverted micrograph (particles lighter than the background)"
         self._picked_names[name] = (warning, scale)
         self.status.setText(
-            f"{self._diameter_warning()}{self._trained_warning}{self._saved_note}"
+            f"{self._diameter_warning(name, float(event.item.diameter_px))}"
+            f"{self._trained_warning}{self._saved_note}"
             f"{warning}{name}: {shown} "
             f"at threshold {threshold_text(threshold)}{scale} "
             f"({event.step}/{event.total})"
