@@ -1017,16 +1017,16 @@ class PickWidget(QWidget):
             device=self.device_combo.currentText(),
         )
 
-    def measured_diameter(self) -> float | None:
-        """The particle diameter the user measured or clicked on the current micrograph.
+    def measured_diameter(self, layer: Any = None) -> float | None:
+        """The particle diameter the user measured or clicked on micrograph ``layer``
+        (None: the current micrograph).
 
         None when the model picks no particles (a vesicle or fiber model works
         at its own objects' scale, from its model card).
         """
-        kinds = tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
-        if "particle" not in kinds:
+        if "particle" not in self._model_kinds():
             return None
-        mlayer = current_micrograph_layer(self.viewer)
+        mlayer = layer if layer is not None else current_micrograph_layer(self.viewer)
         if mlayer is None:
             return None
         return micrograph_diameter(mlayer)
@@ -1089,9 +1089,8 @@ class PickWidget(QWidget):
         else:
             from .annotate import find_micrograph_layer
 
-            kinds = tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
-            layer = find_micrograph_layer(self.viewer, name) if "particle" in kinds else None
-            measured = micrograph_diameter(layer) if layer is not None else None
+            layer = find_micrograph_layer(self.viewer, name)
+            measured = self.measured_diameter(layer) if layer is not None else None
             value = float(used)
         if measured and abs(value - measured) > DIAMETER_MISMATCH * measured:
             whose = "this micrograph's" if name is None else f"{name}'s"
