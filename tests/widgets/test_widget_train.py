@@ -447,6 +447,16 @@ def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir,
     )  # a vesicle model's uncorrected picks: picked again, not left
     kept, note = pick._without_other_kinds(micrograph_layers(viewer))
     assert [layer.name for layer in kept] == [NAME, "063_10028"], note
+    # annotated with particles (this model's kind) but its vesicle circles corrected: left,
+    # said for the vesicles, not for the particles
+    annotated = state.pick_results[NAME]
+    state.pick_results[NAME] = replace(
+        annotated, picks=vesicles_picked.assign(micrograph=NAME), edited=frozenset({"vesicle"})
+    )
+    kept, note = pick._without_other_kinds([viewer.layers[NAME]])
+    assert kept == []
+    assert "corrected for vesicles, which this model (particle)" in note, note
+    state.pick_results[NAME] = annotated
     assert pick.pick_all_open() is not None, pick.status.text()
     qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
     assert "Left as they are" not in pick.status.text()

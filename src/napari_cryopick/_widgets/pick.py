@@ -1649,10 +1649,11 @@ class PickWidget(QWidget):
             if result is not None and has_corrections(self.viewer, name):
                 picks = result.picks
                 made = set(picks.loc[picks["score"].notna(), "kind"].astype(str)) - {"negative"}
-            other = (own and not own & kinds) or (made and not made & kinds)
-            if other:
+            annotated_other = bool(own) and not own & kinds
+            corrected_other = bool(made) and not made & kinds
+            if annotated_other or corrected_other:
                 left.append(name)
-                theirs |= own or made
+                theirs |= own if annotated_other else made  # the kinds that left it
             else:
                 keep.append(layer)
         if not left:
