@@ -1825,6 +1825,25 @@ def test_corrections_back_from_disk_name_the_model_that_picked_them(
     assert f"ribosome.pt ({model_file.resolve()}, no longer there)" in said, said
 
 
+@pytest.mark.parametrize("key", ["picked_diameter_px", "fiber_width_px"])
+def test_kept_corrections_bring_back_the_diameter_picked_at(key, tmp_path, monkeypatch):
+    """The diameter a micrograph was picked at comes back with its kept corrections,
+    from files written now and from files kept before the setting's rename (which
+    stored it as ``fiber_width_px``, the name it had when it served fibers only)."""
+    from napari_cryopick._widgets.result_layers import _saved_result
+    from napari_cryopick.io.recovery import SavedCorrections, save_corrections
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "mic.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(path)
+    picks = pd.DataFrame({"x": [10.0], "y": [12.0], "diameter": [55.0], "score": [0.9]})
+    save_corrections(SavedCorrections(path, picks, {}, {"threshold": 0.2, key: 56.0}))
+    result = _saved_result(path, "mic")
+    assert result is not None
+    assert result.picked_diameter_px == 56.0
+    assert result.threshold == pytest.approx(0.2)
+
+
 def test_corrections_survive_napari_closing_until_used_as_labels(
     picker, make_napari_viewer, tmp_path, qtbot
 ):

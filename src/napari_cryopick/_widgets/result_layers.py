@@ -1132,7 +1132,7 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         # and exported at 100 px)
         # (the diameter it was picked at, kept with it; files kept before that: the
         # picks' median size, 55.9 for a micrograph picked at 56, a trial)
-        picked_at = result.fiber_width_px
+        picked_at = result.picked_diameter_px
         picks = result.picks
         sizes = picks.loc[picks["kind"].astype(str) == "particle", "diameter"].dropna()
         if not picked_at and len(sizes):
@@ -1206,7 +1206,7 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
         "heatmap_scale": list(result.heatmap_scale),
         "heatmap_translate": list(result.heatmap_translate),
         "link_radius_px": result.link_radius_px,
-        "fiber_width_px": result.fiber_width_px,
+        "picked_diameter_px": result.picked_diameter_px,
         "edited": sorted(result.edited),
         "model_file": result.model_file,
     }
@@ -1269,7 +1269,8 @@ def _saved_result(path: Any, name: str) -> ShownResult | None:
         link_radius_px=settings.get("link_radius_px"),
         threshold=float(settings.get("threshold", default_pick_config().threshold)),
         original=None if original is None else original.astype(np.float32),
-        fiber_width_px=settings.get("fiber_width_px"),
+        # "fiber_width_px": the same number, in files kept before 2026-12-04
+        picked_diameter_px=settings.get("picked_diameter_px", settings.get("fiber_width_px")),
         edited=frozenset(settings.get("edited") or ()),
         negatives=arrays.get("negatives"),
         deleted_shapes=tuple(map(tuple, deleted)) if deleted is not None else (),

@@ -39,10 +39,11 @@ class ShownResult:
     #: before the user's corrections: a candidate missing from the corrected picks
     #: was deleted by the user (:func:`deleted_picks`). None: not known.
     original: np.ndarray | None = None
-    #: Diameter in pixels the micrograph was picked at (``MicrographPicks.diameter_px``:
-    #: the width ``cryopick pick`` writes fibers with, and the diameter a micrograph takes
-    #: back with corrections from disk); None: the picks' median diameter.
-    fiber_width_px: float | None = None
+    #: Diameter in pixels the micrograph was picked at (``MicrographPicks.diameter_px``):
+    #: the width fibers are traced and written with, and the diameter a micrograph takes
+    #: back with corrections from disk. None: not known (a pick file loaded, a training's
+    #: preview), the picks' median diameter stands in.
+    picked_diameter_px: float | None = None
     #: Kinds whose shapes the user edited (``"vesicle"`` circles deleted, moved,
     #: resized or drawn; ``"fiber"`` paths deleted, reshaped or drawn) and not yet
     #: used as training labels: a new result would lose them (:func:`has_corrections`).
@@ -90,7 +91,7 @@ def as_shown(result: Any) -> ShownResult:
             tuple(inner.heatmap_translate),
             float(link),
             float(result.threshold),
-            fiber_width_px=float(result.diameter_px),
+            picked_diameter_px=float(result.diameter_px),
         )
     width = float(result.prepared_shape[1]) / float(result.prepared_scale[1])
     return ShownResult(
@@ -139,8 +140,8 @@ def _fiber_width(fibers: pd.DataFrame, result: ShownResult | None = None) -> flo
     ``fibers`` (picks); None where unknown."""
     from napari_cryopick.core.fibers import median_width
 
-    if result is not None and result.fiber_width_px:
-        return float(result.fiber_width_px)
+    if result is not None and result.picked_diameter_px:
+        return float(result.picked_diameter_px)
     return median_width(fibers)
 
 
@@ -289,7 +290,7 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
         )
         from napari_cryopick.core.object_kinds import trace_fiber_candidates
 
-        width = result.fiber_width_px or _fiber_width(candidates) or 0.0
+        width = result.picked_diameter_px or _fiber_width(candidates) or 0.0
         found, found_picks = trace_fiber_candidates(
             candidates,
             threshold=threshold,
