@@ -18,6 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = (
     "accuracy",
+    "accuracy_s39",
     "accuracy_s34",
     "accuracy_s28",
     "gpu_s36",
