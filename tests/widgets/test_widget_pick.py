@@ -2301,3 +2301,70 @@ def test_corrections_back_on_several_micrographs_are_all_named(
         viewer.open(path, plugin="napari-cryopick")
     said = widget.status.text()
     assert f"{NAME}, 062_10028 opened again: their picks are back" in said, said
+
+
+def test_picking_again_with_another_model_shows_its_picks_at_its_threshold(picker, tmp_path, qtbot):
+    """A GUI trial loaded a second model (calibrated 0.102) and pressed Pick current: the
+    slider read 0.102 but the new picks were shown, counted and exported at the first
+    model's 0.15 (the threshold an earlier model's picks keep applied to the new ones)."""
+    from napari_cryopick._widgets.result_layers import result_layer
+    from napari_cryopick.core.model import save_checkpoint
+
+    viewer, widget, _path = picker  # picked at 0.05 by the session's model
+    history = [{"mode": "new", "datasets": ["other"], "pick_threshold": 0.02}]
+    other = save_checkpoint(
+        tmp_path / "other.pt", Detector(DetectorConfig()), metadata={"history": history}
+    )
+    assert widget.load_model(other)
+    assert widget.threshold() == pytest.approx(0.02)
+    assert widget._threshold_for(NAME) == pytest.approx(0.05)  # the first model's, kept
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget._threshold_for(NAME) == pytest.approx(0.02)
+    layer = result_layer(viewer, NAME)
+    scores = layer.features["score"].to_numpy()
+    qtbot.waitUntil(lambda: int(layer.shown.sum()) == int((scores >= 0.02).sum()), timeout=5000)
+    assert "at threshold 0.02" in widget.status.text(), widget.status.text()
+
+
+def test_pick_all_opens_counts_follow_edits_under_its_note_of_micrographs_left(
+    picker, real_data_dir, qtbot, tmp_path
+):
+    """A GUI trial: after Pick all open left a vesicle-annotated micrograph out (said on a
+    second line), deleting picks and switching micrographs left the status at its old
+    count: the appended note stopped the counts from following."""
+    from dataclasses import replace
+
+    from napari_cryopick._widgets._common import show_only_micrograph
+    from napari_cryopick.core.pick_table import make_picks
+
+    viewer, widget, _ = picker
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
+    other = tmp_path / "data" / "063_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "063_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    state = session(viewer)
+    circles = make_picks([100.0], [100.0], diameter=150.0, kind="vesicle", score=0.9,
+                         micrograph="063_10028")  # fmt: skip
+    state.pick_results["063_10028"] = replace(
+        state.pick_results[NAME], picks=circles, edited=frozenset({"vesicle"})
+    )  # its vesicle circles corrected: a particle model leaves it
+    show_only_micrograph(viewer, NAME)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=5_000)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    points = viewer.layers[f"{NAME} picks"]
+    shown = int(points.shown.sum())
+    text = widget.status.text()
+    assert f"2 micrographs picked; {NAME} (on screen): {shown} picks" in text, text
+    assert "\nLeft as they are: 1 micrograph(s) (063_10028" in text, text
+    _delete_first_shown(points)
+    qtbot.waitUntil(
+        lambda: f"{NAME} (on screen): {shown - 1} picks" in widget.status.text(), timeout=5_000
+    )
+    assert "\nLeft as they are: 1 micrograph(s)" in widget.status.text()
+    show_only_micrograph(viewer, "062_10028")
+    viewer.layers.selection.active = viewer.layers["062_10028"]
+    qtbot.waitUntil(lambda: "062_10028 (on screen): " in widget.status.text(), timeout=5_000)
+    assert "\nLeft as they are: 1 micrograph(s)" in widget.status.text()

@@ -367,6 +367,7 @@ class PickWidget(QWidget):
         self._filter_shown = ""  # the status the threshold slider said last
         self._request_scale_key: tuple | None = None
         self._trained_warning = ""  # a trained model asked far from its diameter (last run)
+        self._picked_all_left = ""  # its note of the micrographs it left out (below)
         self._left_out_text = ""  # Pick all open: micrographs of another kind's picks, left
         self._export_warning = ""  # what the last export's format cannot hold
         self._cancel = threading.Event()
@@ -1471,6 +1472,10 @@ class PickWidget(QWidget):
                 self._scale_warnings[key] = warning
             else:  # the scale chosen before, reused: its warning holds as well (a re-trial)
                 warning = warning or self._scale_warnings.get(key, "")
+        # picked now by the model loaded: no longer an earlier model's picks, which keep the
+        # threshold they were shown at (a GUI trial's new picks were shown and exported at
+        # the first model's 0.15 while the slider read the second model's 0.102)
+        session(self.viewer).earlier_model.discard(name)
         threshold = self._threshold_for(name)
         own = self._own_head_of(name) if self.head_combo.currentText() == OWN_HEADS else None
         if own:
@@ -1529,10 +1534,16 @@ class PickWidget(QWidget):
         ):
             # (open micrographs picked; an export or a folder picked says its own end, a
             # trial: "Exported 239 picks" was replaced by the last pick's summary)
+            # the micrographs left out stay said under the counts as these follow edits and
+            # the micrograph on screen (a GUI trial: appended, the note froze the status)
+            self._picked_all_left = "" if self._cancel.is_set() else self._left_out_text
             self._picked_all_shown = self._picked_all_text()
             self.status.setText(self._picked_all_shown)
-        if self._left_out_text and not self._cancel.is_set():
-            self.status.setText(f"{self.status.text()}\n{self._left_out_text}")
+        elif self._left_out_text and not self._cancel.is_set():
+            said = self.status.text()
+            self.status.setText(f"{said}\n{self._left_out_text}")
+            if self._pick_said and self._pick_said[0] == said:  # its count still follows
+                self._pick_said = (self.status.text(), *self._pick_said[1:])
         self._left_out_text = ""
         yield
 
@@ -1582,7 +1593,8 @@ class PickWidget(QWidget):
             )
         if self._pick_errors:  # (a re-trial: a micrograph that failed went unsaid)
             text += f"; {len(self._pick_errors)} not picked: {self._pick_errors[0]}"
-        return f"{self._diameter_warning()}{self._trained_warning}{warning}{text}"
+        left = f"\n{self._picked_all_left}" if self._picked_all_left else ""
+        return f"{self._diameter_warning()}{self._trained_warning}{warning}{text}{left}"
 
     def _micrograph(self, layer: Any) -> Any:
         from napari_cryopick.io.micrographs import Micrograph
