@@ -241,6 +241,45 @@ def test_the_default_head_brings_its_diameter(tmp_path, micrograph_files, make_c
     assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(30.0)
 
 
+def test_a_folder_of_no_data_set_picked_with_a_few_shot_head_beside_the_generic_ones(
+    tmp_path, micrograph_files, make_config
+):
+    """A CLI trial added an apoferritin few-shot head to a ribosome model (whose ribosome
+    the generic head picks) and picked a ribosome folder named for no data set: picked
+    with the apoferritin head (AP 0.71 against 0.86), unsaid, as the model had one
+    data-set head only. Its data sets count: two, so the guess is said."""
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(make_config())
+    model.add_head("b", init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=(
+            DatasetCard("a", diameter_px=DIAMETER, head="generic"),
+            DatasetCard("b", diameter_px=DIAMETER, head="b"),
+        ),
+        diameter_px=DIAMETER,
+        history=({"mode": "new", "datasets": ["a"]}, {"mode": "fewshot", "datasets": ["b"]}),
+    )
+    path = save_checkpoint(tmp_path / "a_then_b.pt", model, metadata=card.to_metadata())
+    elsewhere = tmp_path / "ribosome_test" / "m0.mrc"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(micrograph_files[0].read_bytes())
+    prepared = prepare(_request([elsewhere], path, None, threshold=None))
+    assert prepared.config.head == "b"
+    (said,) = prepared.warnings
+    assert said.startswith(f"{path}: m0 picked with head 'b' (the last training's, "), said
+    assert "pick with --head NAME (heads: b, generic (for a))" in said, said
+    assert prepare(_request([elsewhere], path, None, head="b")).warnings == ()  # chosen
+    # the few-shot head's own folder: its head, nothing to say
+    assert prepare(_request(micrograph_files[2:], path, None, threshold=None)).warnings == ()
+    # a model of one data set only (the few-shot head's): no guess to say
+    alone = dataclasses.replace(card, datasets=card.datasets[1:], history=card.history[1:])
+    single = save_checkpoint(tmp_path / "b.pt", model, metadata=alone.to_metadata())
+    assert prepare(_request([elsewhere], single, None, threshold=None)).warnings == ()
+
+
 def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     tmp_path, micrograph_files, make_config, make_blobs
 ):

@@ -912,12 +912,10 @@ def prepare(request: PickRequest) -> PreparedPick:
         ),
     ]
     if request.head is None:
-        from napari_cryopick.core.model.card import GENERIC_HEAD
-
         messages.append(
             last_head_warning(
                 prepared,
-                [h for h in own_heads_of_model if h != GENERIC_HEAD],
+                head_of,
                 [
                     name
                     for micrograph, (name, dataset) in zip(
@@ -938,17 +936,26 @@ def prepare(request: PickRequest) -> PreparedPick:
 
 
 def last_head_warning(
-    prepared: PreparedPick, data_set_heads: Sequence[str], unknown: Sequence[str]
+    prepared: PreparedPick, head_of: Mapping[str, str], unknown: Sequence[str]
 ) -> str | None:
     """A warning when micrographs of no data set of the model (by their folder's name, or
     Annotate's) are picked with the data-set head the last training trained, in a model
-    of several data-set heads: which protein they show is a guess.
+    of several data sets (``head_of``: :func:`data_set_heads`): which protein they show
+    is a guess.
 
     A trial picked ``ribosome_test/`` with a continual model of ribosome then β-gal:
-    the β-gal head at 108 px, AP 0, and only "picked 250 objects" was said.
+    the β-gal head at 108 px, AP 0, and only "picked 250 objects" was said. Another
+    picked a ribosome folder with a few-shot head of apoferritin added to a ribosome
+    model, whose ribosome the generic head picks (AP 0.71 against 0.86), unsaid: the
+    model's data sets count, not only its heads.
     """
+    from napari_cryopick.core.model.card import GENERIC_HEAD
+
     head = prepared.config.head
-    if not unknown or len(data_set_heads) < 2 or head not in data_set_heads:
+    sets = [name for name in head_of if name != GENERIC_HEAD]
+    if not unknown or head is None or head == GENERIC_HEAD or len(sets) < 2:
+        return None
+    if head_of.get(head) != head:  # (not a data-set head of its own)
         return None
     diameter = prepared.card.diameter_for_head(head) if prepared.card is not None else None
     size = f", {diameter:g} px" if diameter and prepared.request.diameter_px is None else ""
@@ -957,16 +964,18 @@ def last_head_warning(
         f"{_named(prepared)}{shown} picked with head '{head}' (the last training's"
         f"{size}, threshold {prepared.config.threshold:.3g}), but "
     )
+    by_generic = sorted(name for name in sets if head_of[name] == GENERIC_HEAD)
+    heads = ", ".join(sorted({head_of[name] for name in sets} - {GENERIC_HEAD}))
+    if by_generic:
+        heads += f", {GENERIC_HEAD} (for {', '.join(by_generic)})"
     if not any(_is_path(m) for m in prepared.request.micrographs):  # the Pick widget's
         return (
             f"{said}they belong to no data set of the model (Annotate's Data set): if they are "
-            f"another data set's, name it in Annotate or choose its head (heads: "
-            f"{', '.join(data_set_heads)})"
+            f"another data set's, name it in Annotate or choose its head (heads: {heads})"
         )
     return (
         f"{said}their folder names no data set of the model: if they are another data "
-        f"set's, pick with --head NAME (heads: {', '.join(data_set_heads)}), or from a "
-        "folder of that name"
+        f"set's, pick with --head NAME (heads: {heads}), or from a folder of that name"
     )
 
 
