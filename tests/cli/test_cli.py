@@ -268,6 +268,35 @@ def test_diameter_in_angstrom_on_images_without_pixel_size_is_refused_at_once(tm
     assert not out.exists()
 
 
+def test_diameter_in_angstrom_on_mrc_files_with_a_placeholder_pixel_size_is_refused_at_once(
+    tmp_path, capsys
+):
+    """A CLI trial: an MRC whose header says 1.0 Å (a placeholder) with --diameter-A was
+    first told the zero-shot search could use no micrograph, then failed, exit 2. Refused
+    before anything runs; an MRC of a real pixel size beside it is picked."""
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import header_pixel_size, write_mrc
+
+    for name, size in (("a", 1.0), ("b", None)):
+        write_mrc(tmp_path / f"{name}.mrc", np.zeros((32, 32), np.float32), pixel_size=size)
+    assert header_pixel_size(tmp_path / "a.mrc") is None
+    out = tmp_path / "out"
+    assert cli.main(["pick", str(tmp_path), "--diameter-A", "150", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "the MRC headers of these micrographs hold no pixel size" in err, err
+    assert f"{tmp_path / 'a.mrc'} and 1 more); give --pixel-size (Å per pixel) too" in err, err
+    assert not out.exists()
+    write_mrc(tmp_path / "c.mrc", np.zeros((32, 32), np.float32), pixel_size=2.5)
+    assert header_pixel_size(tmp_path / "c.mrc") == 2.5
+    from napari_cryopick.cli import build_parser
+    from napari_cryopick.cli._pick import _check_pixel_size_known
+
+    args = build_parser().parse_args(["pick", str(tmp_path), "--diameter-A", "150"])
+    _check_pixel_size_known(args, sorted(tmp_path.glob("*.mrc")))  # one states it: allowed
+
+
 def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
     tmp_path, capsys, monkeypatch
 ):

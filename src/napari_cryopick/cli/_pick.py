@@ -286,19 +286,33 @@ def _check_pixel_size_known(args: argparse.Namespace, micrographs: list[Path]) -
     """--diameter-A on micrographs none of which can say their pixel size: refused at once.
 
     Each was skipped with the same line before (a trial: five lines, then "0 of
-    5"; a folder of thousands of JPEGs would print thousands).
+    5"; a folder of thousands of JPEGs would print thousands). MRC files whose
+    headers hold no pixel size (0, or the placeholder 1.0) too: a trial's was told
+    the zero-shot search could use none, then failed.
     """
     if args.diameter_A is None or args.diameter is not None or args.pixel_size is not None:
         return
-    if not micrographs or any(p.suffix.lower() not in _NO_PIXEL_SIZE_SUFFIXES for p in micrographs):
-        return  # an MRC header may hold one
+    if not micrographs:
+        return
+    from napari_cryopick.io.micrographs import header_pixel_size
     from napari_cryopick.io.paths import micrograph_pixel_sizes
 
-    if not micrograph_pixel_sizes(args.inputs or []):  # (nor does a micrograph list state one)
+    mrc = [p for p in micrographs if p.suffix.lower() not in _NO_PIXEL_SIZE_SUFFIXES]
+    if any(header_pixel_size(p) is not None for p in mrc):  # (stops at the first known)
+        return
+    if micrograph_pixel_sizes(args.inputs or []):  # a micrograph list states one
+        return
+    if mrc:
+        more = f" and {len(mrc) - 1} more" if len(mrc) > 1 else ""
         raise CLIError(
-            f"--diameter-A {args.diameter_A:g}: PNG, JPEG and TIFF micrographs carry no pixel "
-            "size; give --pixel-size (Å per pixel) too, or the diameter in pixels (--diameter)"
+            f"--diameter-A {args.diameter_A:g}: the MRC headers of these micrographs hold no "
+            f"pixel size (0, or the placeholder 1.0 Å: {mrc[0]}{more}); give --pixel-size "
+            "(Å per pixel) too, or the diameter in pixels (--diameter)"
         )
+    raise CLIError(
+        f"--diameter-A {args.diameter_A:g}: PNG, JPEG and TIFF micrographs carry no pixel "
+        "size; give --pixel-size (Å per pixel) too, or the diameter in pixels (--diameter)"
+    )
 
 
 def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None = None):

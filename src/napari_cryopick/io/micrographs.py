@@ -464,6 +464,22 @@ def _replace_non_finite(
 _SAID: set[tuple[str, str]] = set()
 
 
+def header_pixel_size(path: str | os.PathLike) -> float | None:
+    """The pixel size (Å) an MRC file's header states, read as :func:`read_micrograph`
+    reads it (0, 1.0, a common placeholder, and non-finite values are unknown); None
+    also for other formats and for a file that cannot be opened (its reading says why)."""
+    import mrcfile
+
+    if Path(path).suffix.lower() not in (".mrc", ".mrcs"):
+        return None
+    try:
+        with mrcfile.open(path, header_only=True, permissive=True) as opened:
+            size = float(opened.voxel_size.x)
+    except (OSError, ValueError):
+        return None
+    return size if np.isfinite(size) and size > 0 and size != 1.0 else None
+
+
 def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | None = None) -> Path:
     """Write a 2D array as a float32 MRC file.
 
