@@ -297,6 +297,22 @@ def test_diameter_in_angstrom_on_mrc_files_with_a_placeholder_pixel_size_is_refu
     _check_pixel_size_known(args, sorted(tmp_path.glob("*.mrc")))  # one states it: allowed
 
 
+def test_a_second_format_read_as_an_input_is_said_as_such(tmp_path, capsys, monkeypatch):
+    """A CLI trial: --format star box was told "box: no such file or folder"."""
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+
+    write_mrc(tmp_path / "m.mrc", np.zeros((32, 32), np.float32), pixel_size=2.0)
+    monkeypatch.chdir(tmp_path)
+    argv = ["pick", "m.mrc", "--diameter", "20", "--format", "star", "box", "--out", "o"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "box: no such file or folder; if it is a second --format, --format takes one" in err
+    assert "cryopick filter FOLDER --format box --out DIR" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
     tmp_path, capsys, monkeypatch
 ):

@@ -212,8 +212,11 @@ def test_in_memory_micrographs_and_bad_requests(tmp_path, tiny_checkpoint, make_
     with pytest.raises(ValueError, match="in-memory micrographs"):
         drive(pick(dataclasses.replace(request, out_dir=tmp_path / "o")))
     assert not (tmp_path / "o").exists()
-    with pytest.raises(ValueError, match="head"):
+    with pytest.raises(ValueError, match="no head 'nope'; heads are"):
         drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, head="nope")))
+    # a typo is answered with the head meant (a trial's --head ribosom)
+    with pytest.raises(ValueError, match=r"no head 'generc' \(did you mean 'generic'\?\)"):
+        drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, head="generc")))
     with pytest.raises(ValueError, match="no 'fiber' kind"):
         drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, kinds="fiber")))
     for bad in ({"threshold": 2.0}, {"diameter_px": -1.0}, {"formats": ("pdf",)}):

@@ -315,6 +315,19 @@ def _check_pixel_size_known(args: argparse.Namespace, micrographs: list[Path]) -
     )
 
 
+def _check_format_not_input(args: argparse.Namespace) -> None:
+    """A format name among the inputs, not a file there: ``--format`` takes one (a trial's
+    ``--format star box`` was told "box: no such file or folder")."""
+    for entry in args.inputs or []:
+        name = str(entry)
+        if name in PICK_FORMATS and not Path(name).exists():
+            raise CLIError(
+                f"{name}: no such file or folder; if it is a second --format, --format takes "
+                f"one format a run: pick again with --format {name}, or convert the picks "
+                f"written with cryopick filter FOLDER --format {name} --out DIR"
+            )
+
+
 def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None = None):
     """The :class:`~napari_cryopick.workflows.pick.PickRequest` of the parsed options.
 
@@ -330,6 +343,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         raise CLIError(not_a_model_file(args.model) or f"{args.model}: not a model file")
     view = view_request_fields(args)
     _check_pick_options(args)
+    _check_format_not_input(args)
     recursive = bool(getattr(args, "recursive", False))
     if micrographs is None:
         micrographs = micrograph_files(

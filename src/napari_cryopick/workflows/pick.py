@@ -768,7 +768,12 @@ def prepare(request: PickRequest) -> PreparedPick:
     card = ModelCard.of_model(model, metadata)
     heads = tuple(getattr(model, "head_names", ()) or ())
     if request.head is not None and heads and request.head not in heads:
-        raise ValueError(f"{model_name}: no head {request.head!r}; heads are {list(heads)}")
+        import difflib
+
+        # (a trial's typo, --head ribosom, was told the heads but not which it meant)
+        close = difflib.get_close_matches(request.head, heads, n=1)
+        meant = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{model_name}: no head {request.head!r}{meant}; heads are {list(heads)}")
     # without --head, micrographs of one data set that has a head of its own are picked
     # with it (HydraPicker's heads): a trial picked a ribosome folder with the apoferritin
     # head its model's last training trained
