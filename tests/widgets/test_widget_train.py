@@ -947,6 +947,60 @@ def test_after_a_restart_adapting_starts_from_the_data_sets_saved_model(annotate
     assert (tmp_path / "models" / "ribosome.previous.pt").exists()
 
 
+def test_after_a_restart_continual_starts_from_a_newer_model_that_knows_the_data_set(
+    annotated,
+):
+    # a GUI trial: continual apoferritin (from the ribosome model) saved apoferritin.pt with
+    # both heads; after a restart continual on the ribosome started from the older
+    # ribosome.pt and its model left the apoferritin out, unsaid
+    import os
+
+    from napari_cryopick._widgets.train import newest_model_knowing
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+
+    viewer, train, tmp_path = annotated
+    models = tmp_path / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    own = models / "ribosome.pt"
+    save_checkpoint(
+        own,
+        Detector(DetectorConfig(head_names=("ribosome",))),
+        metadata={"diameter_px": 56.0, "datasets": ["ribosome"]},
+    )
+    both = models / "apoferritin.pt"
+    save_checkpoint(
+        both,
+        Detector(DetectorConfig(head_names=("ribosome", "apoferritin"))),
+        metadata={"diameter_px": 56.0, "datasets": ["ribosome", "apoferritin"]},
+    )
+    other = models / "bgal.pt"  # newer still, but it does not know the ribosome
+    save_checkpoint(
+        other,
+        Detector(DetectorConfig(head_names=("bgal",))),
+        metadata={"diameter_px": 108.0, "datasets": ["bgal"]},
+    )
+    (models / "ribosome.previous.pt").write_bytes(own.read_bytes())  # an older version
+    for age, file in enumerate((other, both, own, models / "ribosome.previous.pt")):
+        os.utime(file, (1e9 - age * 100, 1e9 - age * 100))
+    assert newest_model_knowing("ribosome", own) == both.absolute()
+    assert newest_model_knowing("apoferritin", both) is None  # its own is the newest
+    assert session(viewer).model is None  # as after a restart
+    train.dataset_combo.setCurrentText("ribosome")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    request = train.build_request()
+    assert set(request.base_model.head_names) >= {"ribosome", "apoferritin"}
+    assert session(viewer).model_path == both.absolute()
+    assert train.output_path() == own  # written as the data set's model, both heads in it
+    # fine-tuning (the other heads forget) starts from the data set's own file, as before
+    state = session(viewer)
+    state.model, state.model_path = None, None
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
+    request = train.build_request()
+    assert request.base_model.head_names == ("ribosome",)
+    assert state.model_path == own
+
+
 def test_after_a_restart_the_model_file_given_last_is_the_data_sets(annotated, qtbot):
     # a trial saved its model to a file of its own; after a restart, Fine-tune started from
     # the bundled model and wrote the default file: a second lineage, the user's forgotten

@@ -120,6 +120,8 @@ OBJECT_KINDS = ("particle", "vesicle", "fiber")
 # general model.
 #: Where an adapting training started when napari was restarted: the file it writes.
 SAVED_ORIGIN = "data set's last model"
+#: Origin of a newer model file that knows the data set (:func:`newest_model_knowing`).
+NEWER_ORIGIN = "newest model that knows the data set"
 
 
 def default_mode() -> str:
@@ -322,6 +324,39 @@ def remember_model_path(dataset: str, path: Path) -> None:
         logging.getLogger(__name__).warning(
             "could not record the model file of data set %r in %s", dataset, target
         )
+
+
+def newest_model_knowing(dataset: str, than: Path) -> Path | None:
+    """A model file newer than ``than`` (the data set's own file) whose card lists
+    ``dataset``: among the models folder's ``*.pt`` (not the ``.previous.pt`` versions)
+    and the files remembered for data sets (:func:`remembered_model_path`). The newest;
+    None when there is none (or ``than`` is the newest)."""
+    from napari_cryopick.core.model.checkpoint import read_checkpoint
+
+    folder = default_model_path("model").parent
+    files = {p.absolute() for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt")}
+    files |= {Path(v).absolute() for v in _last_models().values() if isinstance(v, str) and v}
+    files.discard(Path(than).absolute())
+    try:
+        since = Path(than).stat().st_mtime
+    except OSError:
+        since = float("-inf")
+    newer = []
+    for file in files:
+        try:
+            mtime = file.stat().st_mtime
+        except OSError:
+            continue
+        if mtime > since:
+            newer.append((mtime, file))
+    for _mtime, file in sorted(newer, reverse=True):
+        try:
+            names = read_checkpoint(file).get("metadata", {}).get("datasets") or ()
+        except (ValueError, OSError):
+            continue  # not a model this can read: not a start
+        if dataset in names:
+            return file
+    return None
 
 
 def fiber_training_table(table: pd.DataFrame, width_px: float | None) -> pd.DataFrame:
@@ -626,26 +661,41 @@ class TrainWidget(QWidget):
             self.dataset_combo.blockSignals(False)
             self._filled_name = screen
 
-    def _resume_saved_model(self) -> None:
+    def _resume_saved_model(self, keeps_old: bool = False) -> None:
         """With no model in the session (napari restarted), adapting starts from the file
         this training writes, the data set's last model, made the session's (Pick picks
         with it too), not from the bundled model: a trial's "Fine-tune current model"
         after a restart fine-tuned the bundled model and wrote it over yesterday's.
 
+        A training that keeps the old data sets (``keeps_old``: continual, few-shot) starts
+        from a newer model file that knows the data set, when there is one
+        (:func:`newest_model_knowing`): a GUI trial's continual apoferritin model held the
+        ribosome too, and continual on the ribosome after a restart started from the
+        older ribosome.pt and left the apoferritin out.
+
         Raises ValueError when that file cannot be read (it would be replaced)."""
         from napari_cryopick.core.model import load_checkpoint
 
         path = self.output_path()
-        if session(self.viewer).model is not None or not path.is_file():
+        if session(self.viewer).model is not None:
+            return
+        start, origin = path, SAVED_ORIGIN
+        if keeps_old:
+            newer = newest_model_knowing(self._model_dataset(), path)
+            if newer is not None:
+                start, origin = newer, NEWER_ORIGIN
+        if not start.is_file():
             return
         try:
-            model, metadata = load_checkpoint(path)
+            model, metadata = load_checkpoint(start)
         except (ValueError, OSError) as exc:
+            if start != path:  # (another file: the data set's own is what training writes)
+                return
             raise ValueError(
                 f"{exc}. Training would replace it: give another file in 'Save model to' "
                 "(or move that file away)."
             ) from None
-        adopt_model_file(self.viewer, model, path, metadata, SAVED_ORIGIN)
+        adopt_model_file(self.viewer, model, start, metadata, origin)
 
     def output_path(self) -> Path:
         """The model file: 'Save model to', else the file last written for the data set
@@ -769,7 +819,7 @@ class TrainWidget(QWidget):
         self.size_note = ""
         if mode in ADAPT_MODES or mode == "joint":
             if mode != "joint":  # (Joint with no session model starts anew, as the CLI's)
-                self._resume_saved_model()
+                self._resume_saved_model(keeps_old=mode in ("continual", "fewshot"))
             model, metadata, origin = base_model(self.viewer)
             if mode in ADAPT_MODES and model is None:
                 raise ValueError(f"{MODES[mode]} needs a model: train a new one first.")
