@@ -1431,6 +1431,33 @@ def test_a_micrograph_without_a_data_set_typed_is_picked_as_its_folder_names_it(
     assert widget.threshold() == pytest.approx(0.06)
 
 
+def test_pick_folder_takes_the_data_set_its_files_were_annotated_as(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    # a GUI trial's Pick folder… of its apoferritin folder, annotated 'apoferritin' (a
+    # folder named otherwise), was told "their folder names no data set of the model:
+    # pick with --head NAME", with the right head
+    from _model_cards import save_data_set_heads_model
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+    from napari_cryopick.workflows.pick import prepare
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = save_data_set_heads_model(tmp_path / "cont.pt", {"ribo": 56.0, "beta": 40.0})
+    folder = tmp_path / "empiar_0000" / "micrographs"
+    folder.mkdir(parents=True)
+    for i, name in enumerate(("a", "b")):
+        _write_png(folder / f"{name}.png", np.random.default_rng(i).normal(size=(160, 192)))
+    save_annotations(Annotations(folder / "a.png", make_picks([50.0], [60.0]), "beta", 40.0))
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    request = widget.pick_request(sorted(folder.glob("*.png")))
+    assert request.datasets == {"a": "beta"}  # b: not annotated, its folder's
+    prepared = prepare(widget.pick_request([folder / "a.png"]))
+    assert not any("names no data set" in w for w in prepared.warnings), prepared.warnings
+
+
 def test_a_head_of_several_sizes_needs_the_micrographs_own_diameter(
     make_napari_viewer, tmp_path, qtbot
 ):

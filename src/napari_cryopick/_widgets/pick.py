@@ -236,6 +236,18 @@ def _picking_dataset(layer: Any) -> str:
     return folder_dataset_name(path) if path is not None else ""
 
 
+def _annotated_dataset(path: Path) -> str:
+    """The data set micrograph file ``path`` was annotated as (its saved annotations), ""
+    when none (or they cannot be read)."""
+    from napari_cryopick.io.annotations import AnnotationError, load_annotations
+
+    try:
+        saved = load_annotations(path)
+    except (AnnotationError, OSError, ValueError):
+        return ""
+    return (saved.dataset or "") if saved is not None else ""
+
+
 def _trained_diameter_text(request: Any) -> str:
     """``"Warning: ... "`` when a trained model is asked to pick far from its diameter, else "".
 
@@ -1328,7 +1340,13 @@ class PickWidget(QWidget):
         datasets = {}  # Annotate's data set of each micrograph: warned of a head not its own
         for micrograph in micrographs:
             if isinstance(micrograph, (str, Path)):
-                continue  # a file of a folder: its folder names its data set
+                # a file of a folder: the data set it was annotated as, else its folder's
+                # (a GUI trial's apoferritin folder, annotated 'apoferritin', was told its
+                # folder named no data set of the model)
+                dataset = _annotated_dataset(Path(micrograph))
+                if dataset:
+                    datasets[Path(micrograph).stem] = dataset
+                continue
             mlayer = find_micrograph_layer(self.viewer, getattr(micrograph, "name", "") or "")
             if mlayer is not None and _picking_dataset(mlayer):
                 datasets[micrograph.name] = _picking_dataset(mlayer)
