@@ -1843,6 +1843,16 @@ def test_corrections_back_from_disk_name_the_model_that_picked_them(
     said = pick.status.text()
     assert f"picked with ribosome.pt ({model_file.resolve()})" in said, said
     assert "which Pick picks with now: load that model first" in said, said
+    # another model loaded (or trained): the status names the model Pick picks with now
+    # (a GUI trial trained and still read "..., which Pick picks with" of the old one)
+    assert pick.load_model(model_file), pick.status.text()
+    said = pick.status.text()
+    assert said.startswith(f"{NAME} opened again: its picks are back with your"), said
+    assert f"picked with ribosome.pt ({model_file.resolve()}), which Pick picks with." in said
+    assert "load that model first" not in said, said
+    pick.load_bundled()
+    said = pick.status.text()
+    assert "not with the bundled general model, which Pick picks with now: load" in said, said
     # the model file gone: said too
     pick.load_bundled()
     again.layers.remove(again.layers[NAME])

@@ -680,6 +680,29 @@ class PickWidget(QWidget):
         self.model_label.setText(f"Model: {origin}{where}")
         if set(self._model_kinds()) - {"particle"}:  # circles/paths layers made ahead too
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
+        self._restate_made_with()
+
+    def _restate_made_with(self) -> None:
+        """The status of picks back from disk names the model Pick picks with: said again
+        for the model now (a GUI trial trained a model and still read "... picked with
+        the bundled general model, which Pick picks with")."""
+        said = self.status.text()
+        at = said.find(". They were picked with ")
+        phrase = "which Pick picks with"
+        end = said.find(phrase, at)
+        if at < 0 or end < 0:
+            return
+        end += len(phrase)
+        advice = " now: load that model first to re-pick them with it"
+        if said.startswith(advice, end):
+            end += len(advice)
+        from .review import _made_with
+
+        state = session(self.viewer)
+        review = getattr(self, "review", None)  # (None while the widget is being built)
+        said_of = review.restored_said if review is not None else []
+        names = [n for n in said_of if n in state.pick_results]
+        self.status.setText(said[:at] + _made_with(state, names, self.model_file()) + said[end:])
 
     def _saved_models_note(self) -> str:
         """With the bundled model (none trained or loaded this session): the model files

@@ -129,6 +129,9 @@ class ReviewPanel(QWidget):
         #: micrograph name -> when it was closed with corrections / when they came back
         self._recent: dict[str, dict[str, float]] = {"closed": {}, "restored": {}}
         self._say = say
+        #: the micrographs the last "picks are back" status spoke of (its model said again
+        #: when Pick's model changes: PickWidget._restate_made_with)
+        self.restored_said: list[str] = []
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
         self._picks_folder: Path | None = None
         self._review_open: str | None = None  # the micrograph the review opened last
@@ -321,6 +324,7 @@ class ReviewPanel(QWidget):
         # micrographs opened together (napari's File > Open of several) are said together:
         # a trial's status named only the last of two whose corrections came back
         names = [n for n in self._together("restored", name) if n in state.pick_results]
+        self.restored_said = names
         listed = name_list(names, 3)
         if names and set(names) <= state.restored_from_disk:
             # not "opened again" in a napari that never had them open (a re-trial docked
@@ -346,6 +350,7 @@ class ReviewPanel(QWidget):
             listed = name_list(sorted(names), 3)
             note = _no_heatmap(state, sorted(names))
             note += _made_with(state, sorted(names), self._model_file())
+            self.restored_said = sorted(names)
             names.clear()
             self._say(
                 # "when napari last closed them" was wrong after a crash or a kill
