@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -174,3 +175,68 @@ def test_missing_keys_and_versions(tmp_path):
     torch.save(wrong_config, path)
     with pytest.raises(CheckpointError, match="stride"):
         load_checkpoint(path)
+
+
+def test_heads_named_like_torch_module_attributes_save_load_and_pick(tmp_path):
+    """A data set named ``train``, ``eval``, ``to``, ... (attributes of torch modules) or
+    ``a.b`` is a head name: a trial's folder ``train`` crashed training in add_head with
+    torch's "attribute 'train' already exists"."""
+    import numpy as np
+
+    from napari_cryopick.core.detect import PickConfig, pick_micrograph
+
+    model = _model()
+    names = ("train", "eval", "to", "state_dict", "a.b")
+    for index, name in enumerate(names, start=1):
+        model.add_head(name, init_from="generic")
+        with torch.no_grad():  # each head its own output
+            model.heads[name].heatmap[-1].bias.fill_(float(index))
+    assert model.head_names == ("generic", *names)
+    assert model.config.head_names == model.head_names
+    assert all(name in model.heads for name in names)
+    assert "x" not in model.heads
+    assert [name for name, _head in model.heads.items()] == list(model.head_names)
+    # a name torch knows keys as before: checkpoints written before load unchanged
+    assert "heads.generic.heatmap.0.weight" in model.state_dict()
+    with pytest.raises(ValueError, match="already exists"):
+        model.add_head("train")
+    with pytest.raises(ValueError, match="non-empty"):
+        model.add_head("")
+
+    path = save_checkpoint(tmp_path / "m.pt", model, metadata={"datasets": list(names)})
+    loaded, metadata = load_checkpoint(path)
+    assert loaded.head_names == ("generic", *names)
+    assert metadata["datasets"] == list(names)
+    x = torch.randn(1, 1, 40, 44)
+    with torch.no_grad():
+        for head in model.head_names:
+            expected, actual = model(x, head=head), loaded(x, head=head)
+            for key in expected:
+                assert torch.equal(expected[key], actual[key]), (head, key)
+        assert not torch.equal(
+            loaded(x, head="train")["heatmap"], loaded(x, head="eval")["heatmap"]
+        )
+    loaded.train()  # the module's own methods are still its own
+    loaded.eval()
+    loaded.add_head("cuda", init_from="train")  # and a loaded model takes more such heads
+    assert loaded.head_names[-1] == "cuda"
+
+    image = np.random.default_rng(0).normal(size=(96, 96)).astype(np.float32)
+    config = PickConfig(device="cpu", score_floor=0.0, head="train")
+    picked = pick_micrograph(loaded, image, diameter_px=20.0, config=config)
+    again = pick_micrograph(model, image, diameter_px=20.0, config=config)
+    other = pick_micrograph(loaded, image, diameter_px=20.0, config=replace(config, head="to"))
+    np.testing.assert_array_equal(picked.heatmap, again.heatmap)
+    assert not np.array_equal(picked.heatmap, other.heatmap)
+
+    # the same head saved under its name as a key (a torch that did not reserve it)
+    raw = _raw(model)
+    raw["state_dict"] = {
+        k.replace("heads.%train.", "heads.train."): v for k, v in raw["state_dict"].items()
+    }
+    assert "heads.train.heatmap.2.bias" in raw["state_dict"]
+    torch.save(raw, tmp_path / "other_key.pt")
+    renamed, _ = load_checkpoint(tmp_path / "other_key.pt")
+    assert torch.equal(
+        renamed.heads["train"].heatmap[-1].bias, model.heads["train"].heatmap[-1].bias
+    )

@@ -1123,6 +1123,50 @@ def test_cli_train_from_init_keeps_the_diameter_of_a_data_set_it_knows(tmp_path,
     assert abs(trained_at(tmp_path / "m3.pt") / 40.0 - 1) < 0.25
 
 
+def test_cli_trains_picks_and_shows_a_data_set_named_like_a_torch_method(tmp_path, capsys):
+    """A trial's folder ``train`` (and --dataset eval, to, ...: attributes of torch modules)
+    crashed continual, few-shot and joint training in add_head ("attribute 'train' already
+    exists"); a --mode new model of it could never be continued."""
+    import json
+
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.core.model.card import ModelCard
+
+    (tmp_path / "train").mkdir()
+    args = _simulated_clicks(tmp_path / "train", (128, 128), 8, micrographs=1, clicked=1)
+    short = ["--steps", "1", "--batch-size", "1", "--crop-size", "64", "--threads", "1"]
+    first = tmp_path / "train" / "m.pt"
+    assert main([*args, *short]) == 0  # --mode new: the folder names the data set train
+    assert ModelCard.of_model(*load_checkpoint(first)).datasets[-1].name == "train"
+    second = tmp_path / "m2.pt"
+    args[args.index("--out") + 1] = str(second)
+    init = ["--init", str(first), "--mode", "continual", "--dataset", "train"]
+    assert main([*args, *short, *init]) == 0
+    model, metadata = load_checkpoint(second)
+    assert model.head_names == ("generic", "train")
+    card = ModelCard.of_model(model, metadata)
+    assert [d.name for d in card.datasets] == ["train"]
+    assert "train" in bank_from_metadata(metadata["exemplars"]).datasets  # its exemplars
+    # and continued again under another such name, from the model that has the head
+    args[args.index("--out") + 1] = str(tmp_path / "m3.pt")
+    init = ["--init", str(second), "--mode", "fewshot", "--dataset", "eval"]
+    assert main([*args, *short, *init]) == 0
+    assert load_checkpoint(tmp_path / "m3.pt")[0].head_names == ("generic", "train", "eval")
+    capsys.readouterr()
+
+    assert main(["info", str(tmp_path / "m3.pt"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["heads"] == ["generic", "train", "eval"]
+    micrograph = str(tmp_path / "train" / "mics" / "m0.mrc")
+    pick = ["pick", micrograph, "--model", str(tmp_path / "m3.pt"), "--head", "train"]
+    assert main([*pick, "--out", str(tmp_path / "picked"), "--device", "cpu"]) == 0
+    assert any((tmp_path / "picked").iterdir())
+    # an empty name is refused naming its option, not turned into the folder's name
+    assert main([*args, *short, "--dataset", ""]) == 2
+    assert "--dataset must name the data set, got an empty name" in capsys.readouterr().err
+
+
 def test_a_model_folder_made_for_out_is_said(tmp_path, caplog):
     # a trial's typo in --out made /nonexistent_dir without a word
     import logging

@@ -328,6 +328,15 @@ def _known_diameters(init: str | None) -> dict[str, float]:
     return {d.name: float(d.diameter_px) for d in card.datasets if d.diameter_px}
 
 
+def _refuse_empty_names(args: argparse.Namespace) -> None:
+    """Refuse an empty ``--dataset`` or ``--head``: it would silently fall back to the
+    folder's name. Any other text names a head (``train``, ``eval``, ``a.b`` included:
+    the model keys its heads apart from their names)."""
+    for option, given in (("--dataset", args.dataset), ("--head", args.head)):
+        if given is not None and not given.strip():
+            raise CLIError(f"{option} must name the data set, got an empty name")
+
+
 def request_from_args(args: argparse.Namespace):
     """The :class:`~napari_cryopick.workflows.train.TrainRequest` of the parsed options."""
     from napari_cryopick import __version__
@@ -340,6 +349,7 @@ def request_from_args(args: argparse.Namespace):
         raise CLIError(f"--lr must be a number > 0, got {args.lr:g}")
     if args.views_per_label < 0:
         raise CLIError(f"--views-per-label must be >= 0, got {args.views_per_label:g}")
+    _refuse_empty_names(args)
     # A data set trains the head of its name (multi-head modes), so --head names the data
     # set as --dataset does; two different names would silently drop one (a trial's --head
     # foo --dataset bar trained a head bar)
@@ -425,6 +435,7 @@ def run(args: argparse.Namespace) -> int:
 
         say_busy_machine(gpu_possible=args.device == "auto")
     _time_limit(args.time_limit)  # a bad budget is refused before reading any micrograph
+    _refuse_empty_names(args)
     try:
         check_writable(args.out)  # before reading any micrograph
     except OSError as error:

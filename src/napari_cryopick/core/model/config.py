@@ -104,7 +104,11 @@ class DetectorConfig:
             raise ValueError(f"lowpass must be >= 0, got {self.lowpass}")
         if not (self.background >= 0 and self.background < float("inf")):
             raise ValueError(f"background must be >= 0 and finite, got {self.background}")
-        if not self.head_names or len(set(self.head_names)) != len(self.head_names):
+        if (
+            not self.head_names
+            or "" in self.head_names
+            or len(set(self.head_names)) != len(self.head_names)
+        ):
             raise ValueError(f"head_names must be unique and non-empty, got {self.head_names}")
 
     def to_dict(self) -> dict[str, Any]:

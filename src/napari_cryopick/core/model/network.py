@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import copy
 import math
+import re
+from collections.abc import Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -172,6 +174,103 @@ class DetectionHead(nn.Module):
         return outputs
 
 
+#: First character of an escaped head key (:func:`head_key`); never in a Python name.
+HEAD_KEY_ESCAPE = "%"
+_ESCAPED = re.compile(r"%(25|2E)")
+
+
+def _escaped_key(name: str) -> str:
+    """``name`` as an escaped key: :data:`HEAD_KEY_ESCAPE`, then ``name`` with ``%`` and
+    ``.`` percent-encoded (``train`` -> ``%train``, ``a.b`` -> ``%a%2Eb``)."""
+    return HEAD_KEY_ESCAPE + name.replace("%", "%25").replace(".", "%2E")
+
+
+def head_key(name: str) -> str:
+    """The module key a head of this name has inside :class:`HeadDict` (and so in
+    ``state_dict`` keys ``heads.<key>.…``).
+
+    The name itself, as in every checkpoint written before, unless torch refuses it as a
+    module name -- an attribute of the module dict (``train``, ``eval``, ``to``,
+    ``forward``, ``state_dict``, ...) or a name with a dot -- or it starts with
+    :data:`HEAD_KEY_ESCAPE`: then :func:`_escaped_key`, which no Python attribute is.
+    Users only ever see the name.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a head name must be a non-empty text, got {name!r}")
+    if name.startswith(HEAD_KEY_ESCAPE) or "." in name or hasattr(_RESERVED, name):
+        return _escaped_key(name)
+    return name
+
+
+def head_name(key: str) -> str:
+    """The head name of a :class:`HeadDict` key (the inverse of :func:`head_key`)."""
+    if not key.startswith(HEAD_KEY_ESCAPE):
+        return key
+    return _ESCAPED.sub(lambda m: "%" if m.group(1) == "25" else ".", key[1:])
+
+
+class HeadDict(nn.ModuleDict):
+    """The detector's heads by name; any non-empty name, ``train`` and ``a.b`` included.
+
+    An ``nn.ModuleDict`` whose keys are :func:`head_key` of the names: indexing,
+    ``in``, iteration, ``keys`` and ``items`` take and give the names, the
+    ``state_dict`` holds the keys. Loading also takes the other spelling of a name's
+    key (a name torch reserves in one version and not in another).
+    """
+
+    def __init__(self, heads: Mapping[str, nn.Module] | None = None) -> None:
+        super().__init__()
+        for name, module in (heads or {}).items():
+            self[name] = module
+
+    def __getitem__(self, name: str) -> nn.Module:
+        if name not in self:
+            raise KeyError(name)
+        return self._modules[head_key(name)]
+
+    def __setitem__(self, name: str, module: nn.Module) -> None:
+        self.add_module(head_key(name), module)
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        del self._modules[head_key(name)]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(name) and head_key(name) in self._modules
+
+    def __iter__(self) -> Iterator[str]:
+        return (head_name(key) for key in self._modules)
+
+    def keys(self) -> list[str]:
+        """The head names, in insertion order."""
+        return list(self)
+
+    def items(self) -> list[tuple[str, nn.Module]]:
+        """``(name, head)`` pairs, in insertion order."""
+        return [(head_name(key), module) for key, module in self._modules.items()]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # a head saved under the other spelling of its key (torch reserved its name when
+        # it was saved and no longer does, or the reverse) is renamed in place before
+        # torch hands each head its weights, as torch's own key migrations do
+        for key in list(self._modules):
+            name = head_name(key)
+            if any(k.startswith(f"{prefix}{key}.") for k in state_dict):
+                continue
+            for other in (name, _escaped_key(name)):
+                if other in self._modules or "." in other:
+                    continue
+                old = f"{prefix}{other}."
+                for k in [k for k in state_dict if k.startswith(old)]:
+                    state_dict[f"{prefix}{key}.{k[len(old) :]}"] = state_dict.pop(k)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+#: An empty head dict: a name it has as an attribute is one torch refuses as a key.
+_RESERVED = HeadDict()
+
+
 class Detector(nn.Module):
     """CenterNet-style particle detector with named heads.
 
@@ -194,7 +293,8 @@ class Detector(nn.Module):
         config = copy.deepcopy(config) if config is not None else DetectorConfig()
         self.config = config
         self.body = Body(config.widths, config.feature_channels)
-        self.heads = nn.ModuleDict({name: self._new_head() for name in config.head_names})
+        # by name; any name, those torch reserves for modules (train, eval, to) included
+        self.heads = HeadDict({name: self._new_head() for name in config.head_names})
 
     @property
     def stride(self) -> int:
@@ -230,7 +330,8 @@ class Detector(nn.Module):
         Parameters
         ----------
         name
-            Name of the new head (must not exist).
+            Name of the new head (must not exist): any non-empty text, ``train`` or
+            ``a.b`` included (:class:`HeadDict`).
         init_from
             Existing head to copy the weights from; a fresh initialisation if None.
 
@@ -239,6 +340,7 @@ class Detector(nn.Module):
         DetectionHead
             The new head (on the device of the body).
         """
+        head_key(name)  # a non-empty text
         if name in self.heads:
             raise ValueError(f"head {name!r} already exists")
         if init_from is not None and init_from not in self.heads:
