@@ -2148,6 +2148,22 @@ def test_the_status_of_the_micrograph_just_picked_says_which_is_on_screen(
     text = widget.status.text()
     assert text.startswith(f"{NAME} (on screen): "), text
     assert f"; picked last: 062_10028 ({shown} picks)" in text
+    # its count follows edits, and the status follows further switches (a GUI trial read
+    # "sim_0000 (on screen): 4 fibers" with 3 left after deleting one)
+    points = viewer.layers[f"{NAME} picks"]
+    on_screen = int(points.shown.sum())
+    assert f"{NAME} (on screen): {on_screen} picks at" in text, text
+    _delete_first_shown(points)
+    qtbot.waitUntil(
+        lambda: f"{NAME} (on screen): {on_screen - 1} picks at" in widget.status.text(),
+        timeout=5_000,
+    )
+    show_only_micrograph(viewer, "062_10028")
+    text = widget.status.text()
+    assert text.startswith(f"062_10028 (on screen): {shown} picks at"), text
+    assert "picked last" not in text, text
+    show_only_micrograph(viewer, NAME)
+    assert widget.status.text().startswith(f"{NAME} (on screen): {on_screen - 1} picks at")
     unpicked = tmp_path / "data" / "063_10028.png"
     shutil.copy(real_data_dir / DATASET / "micrographs" / "063_10028.png", unpicked)
     viewer.open(str(unpicked), plugin="napari-cryopick")

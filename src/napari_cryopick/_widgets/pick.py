@@ -373,6 +373,10 @@ class PickWidget(QWidget):
         self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
         self._pick_said: tuple[str, str, str] | None = None  # (status, micrograph, objects)
+        #: the micrograph picked last, once another is on screen: (warnings before, name)
+        self._picked_last: tuple[str, str] = ("", "")
+        self._screen_said = ""  # the status _say_screen said last
+        self._screen_name = ""  # ... and the micrograph on screen it named
         #: the totals status the slider said last ("N picks on M micrographs (X on screen:
         #: ...)") and the micrograph it named on screen
         self._totals_shown = ("", "")
@@ -1230,17 +1234,13 @@ class PickWidget(QWidget):
         if self._pick_said and self.status.text() == self._pick_said[0]:
             said, name, objects = self._pick_said
             if screen and screen != name:
-                if screen in session(self.viewer).pick_results:
-                    now = (
-                        f"{screen} (on screen): {shown_objects(self.viewer, screen)} at "
-                        f"threshold {threshold_text(self._threshold_for(screen))}"
-                    )
-                else:
-                    now = f"{screen}, on screen, is not picked yet (Pick current)"
                 start = said.rfind(f"{name}: {objects} ")  # its warnings before it stay
-                prefix = said[:start] if start >= 0 else ""
-                self.status.setText(f"{prefix}{now}; picked last: {name} ({objects})")
+                self._picked_last = (said[:start] if start >= 0 else "", name)
+                self._say_screen(screen)
                 self._pick_said = None
+            return
+        if self._screen_said and self.status.text() == self._screen_said:
+            self._say_screen(screen)  # (switched again: a GUI trial read the one before)
             return
         if not self._filter_shown:
             return
@@ -1250,6 +1250,25 @@ class PickWidget(QWidget):
         if len(names) == 1:
             self.status.setText(self._one_text(names[0]))
             self._filter_shown = self.status.text()
+
+    def _say_screen(self, screen: str) -> None:
+        """The status of the micrograph just picked (:attr:`_picked_last`) once another is
+        on screen: the one on screen first, with its count, then the one picked last;
+        said again as picks are edited and micrographs switched (:attr:`_screen_said`)."""
+        prefix, name = self._picked_last
+        results = session(self.viewer).pick_results
+        if screen in results:
+            now = (
+                f"{screen} (on screen): {shown_objects(self.viewer, screen)} at "
+                f"threshold {threshold_text(self._threshold_for(screen))}"
+            )
+        else:
+            now = f"{screen}, on screen, is not picked yet (Pick current)"
+        if screen != name:
+            last = shown_objects(self.viewer, name) if name in results else "closed"
+            now += f"; picked last: {name} ({last})"
+        self.status.setText(f"{prefix}{now}")
+        self._screen_said, self._screen_name = self.status.text(), screen
 
     def _totals_text(self, totals: dict[str, int], names: list[str]) -> str:
         """``"64 vesicles on 2 micrographs (ves_a on screen: 54 vesicles)"``: the sum said
@@ -1271,6 +1290,10 @@ class PickWidget(QWidget):
         if self._picked_all_shown and text == self._picked_all_shown:
             self._picked_all_shown = self._picked_all_text()
             self.status.setText(self._picked_all_shown)
+            return
+        if self._screen_said and text == self._screen_said:
+            # the one on screen and the one picked last, their counts as they are now
+            self._say_screen(self._screen_name)
             return
         if self._pick_said and text == self._pick_said[0]:
             _said, name, objects = self._pick_said
