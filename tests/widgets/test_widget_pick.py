@@ -915,9 +915,23 @@ def test_circles_and_paths_drawn_by_hand_stay_through_picking_again(
     vesicles.add_ellipses(np.array([[120.0, 121.0], [25.0, 25.0]]))  # over the first one
     fibers = viewer.layers["mic fibers"]
     fibers.add_paths([np.array([[20.0, 360.0], [200.0, 362.0], [380.0, 365.0]])])
+    white = [1.0, 1.0, 1.0, 1.0]
+
+    def drawn_white(layer):  # drawn by hand: white; the network's: coloured by score
+        colours = np.asarray(layer.edge_color)
+        hand = np.isnan(layer.features["score"].to_numpy(float))
+        assert hand.any()
+        assert (~hand).any()
+        return np.allclose(colours[hand], white) and not np.allclose(colours[~hand], white)
+
+    # (a GUI trial could not tell its drawn path from the traced one it had deleted)
+    assert drawn_white(fibers)
+    assert drawn_white(vesicles)
     for _again in range(2):
         assert widget.pick_current() is not None, widget.status.text()
         qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        assert drawn_white(viewer.layers["mic fibers"])
+        assert drawn_white(viewer.layers["mic vesicles"])
         centres = sorted(
             tuple(np.round(v.mean(axis=0), 1)) for v in viewer.layers["mic vesicles"].data
         )

@@ -450,6 +450,10 @@ def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
             layer.add(data, shape_type=shape_type, edge_color=edge_color)
         if features is not None and len(data):
             layer.features = features
+        if edge_color is not None and len(data) and not isinstance(edge_color, str):
+            # per shape (by score), after the add's data events: their listener paints what
+            # it reads as drawn by hand white (result_layers._mark_added_shapes)
+            layer.edge_color = edge_color
     elif kind == "points":
         features = kwargs.pop("features", None)
         size = kwargs.pop("size", None)

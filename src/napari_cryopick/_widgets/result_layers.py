@@ -249,11 +249,21 @@ _SHAPE_KINDS = {"vesicles": "vesicle", "fibers": "fiber"}
 
 
 def _mark_added_shapes(event: Any) -> None:
-    """Circles and paths the user draws have no network score (napari copies the selected one's)."""
+    """Circles and paths the user draws have no network score (napari copies the selected
+    one's) and are drawn white, as hand-added picks are, apart from the network's, coloured
+    by score (a GUI trial could not tell its drawn path from the traced one it deleted)."""
     rows = _hand_added_rows(event)
-    features = event.source.features
-    if rows is not None and "score" in features.columns and len(features) == len(event.source.data):
+    layer = event.source
+    features = layer.features
+    if rows is not None and "score" in features.columns and len(features) == len(layer.data):
         features.loc[rows, "score"] = np.nan
+    if rows is not None and len(rows):
+        colours = np.array(layer.edge_color, dtype=float, copy=True)
+        if colours.ndim == 2 and len(colours) == len(layer.data):
+            from napari_cryopick.layers.points import score_colours
+
+            colours[rows] = score_colours(np.full(len(rows), np.nan))
+            layer.edge_color = colours
 
 
 @dataclass(frozen=True)

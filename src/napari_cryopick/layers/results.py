@@ -306,6 +306,13 @@ def fibers_layer(
         if len(scores) != len(shapes):
             raise ValueError(f"{len(shapes)} fibers but {len(scores)} scores")
         kwargs["features"] = {"score": np.asarray(scores, dtype=float).reshape(-1)}
+        if role == "result" and len(shapes):
+            # the network's paths coloured by score, as its picks and circles are (white:
+            # drawn by hand), apart from the user's lime ones (a GUI trial could not tell
+            # a deleted traced path from a drawn one)
+            from napari_cryopick.layers.points import score_colours
+
+            kwargs["edge_color"] = score_colours(kwargs["features"]["score"])
     return shapes, kwargs, "shapes"
 
 
