@@ -386,6 +386,23 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
         "picked with the bundled general model (zero-shot); saved models of the open data "
         "sets: ribosome.pt (ribosome): Load one" in widget.status.text()
     )
+    # a model that knows another open data set says so (a GUI trial's continual
+    # apoferritin.pt held the ribosome too, listed as if of the apoferritin alone)
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+
+    _write_png(tmp_path / "apo.png", np.random.default_rng(1).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "apo.png"), plugin="napari-cryopick")
+    set_micrograph_settings(viewer, viewer.layers["apo"], dataset="apoferritin", diameter_px=40.0)
+    save_checkpoint(
+        default_model_path("apoferritin"),
+        Detector(DetectorConfig()),
+        metadata={"diameter_px": 40.0, "datasets": ["ribosome", "apoferritin"]},
+    )
+    assert (
+        "saved models of the open data sets: apoferritin.pt (apoferritin; knows ribosome "
+        "too), ribosome.pt (ribosome): Load one" in widget._saved_models_note()
+    )
+    viewer.layers.remove(viewer.layers["apo"])
     assert widget.load_model(saved)
     # the note goes with the Load (a GUI trial read "... Load one" after loading one)
     assert "saved models" not in widget.status.text()

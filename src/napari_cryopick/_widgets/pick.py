@@ -236,6 +236,17 @@ def _picking_dataset(layer: Any) -> str:
     return folder_dataset_name(path) if path is not None else ""
 
 
+def _model_datasets(path: Path) -> tuple[str, ...]:
+    """The data sets model file ``path``'s card lists (() when it cannot be read)."""
+    from napari_cryopick.core.model.checkpoint import read_checkpoint
+
+    try:
+        names = read_checkpoint(path).get("metadata", {}).get("datasets") or ()
+    except (ValueError, OSError):
+        return ()
+    return tuple(str(n) for n in names)
+
+
 def _annotated_dataset(path: Path) -> str:
     """The data set micrograph file ``path`` was annotated as (its saved annotations), ""
     when none (or they cannot be read)."""
@@ -727,7 +738,16 @@ class PickWidget(QWidget):
                 saved[dataset] = Path(path)
         if not saved:
             return ""
-        files = ", ".join(f"{path.name} ({name})" for name, path in sorted(saved.items()))
+
+        def described(name: str, path: Path) -> str:
+            # the other open data sets it knows (a GUI trial's continual apoferritin.pt held
+            # the ribosome too, listed beside ribosome.pt as if of the apoferritin alone)
+            others = sorted((set(_model_datasets(path)) & set(saved)) - {name})
+            return (
+                f"{path.name} ({name}{'; knows ' + ', '.join(others) + ' too' if others else ''})"
+            )
+
+        files = ", ".join(described(name, path) for name, path in sorted(saved.items()))
         return (
             f"Note: picked with the bundled general model (zero-shot); saved models of the "
             f"open data sets: {files}: Load one to pick with it.\n"
