@@ -368,3 +368,31 @@ def test_pick_takes_the_torch_threads_as_train_does(tmp_path, capsys, monkeypatc
     assert cli.main([*args, "--threads", "-1"]) == 2
     assert "--threads must be >= 0, got -1" in capsys.readouterr().err
     assert asked == [1]  # refused before torch was asked
+
+
+def test_evaluate_refuses_a_bad_iou_before_reading_the_files(tmp_path, capsys):
+    """A CLI trial's --iou 2 printed notes on the files, then the --iou error."""
+    pred, truth = tmp_path / "pred.csv", tmp_path / "truth.csv"
+    pred.write_text("x,y\n10,10\n")
+    truth.write_text("x,y\n")  # no picks: a note (or refusal) if the files were read first
+    argv = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--iou", "2"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == ["cryopick evaluate: error: --iou values must be in (0, 1], got 2.0"]
+
+
+def test_evaluate_says_when_the_predictions_hold_no_picks(tmp_path, capsys):
+    """A CLI trial: a header-only prediction file scored AP 0 without a word."""
+    pred, truth = tmp_path / "header_only.csv", tmp_path / "311_10028.csv"
+    pred.write_text("x,y\n")
+    truth.write_text("x,y\n10,10\n30,30\n")
+    argv = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--diameter", "20"]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "note: the predictions hold no picks of the ground truth's micrographs" in err
+    same = tmp_path / "p" / "311_10028.csv"  # picks of the micrograph: nothing to say
+    same.parent.mkdir()
+    same.write_text("x,y\n10,10\n")
+    argv = ["evaluate", "--pred", str(same), "--truth", str(truth), "--diameter", "20"]
+    assert cli.main(argv) == 0
+    assert "hold no picks" not in capsys.readouterr().err

@@ -420,6 +420,9 @@ def run(args: argparse.Namespace) -> int:
         # a trial's --diameter -48 (or 0, nan) gave AP 0.000 and exit 0
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CLIError(f"{option} must be a number > 0, got {value:g}")
+    for value in args.iou:  # before reading: a trial's --iou 2 came after notes on the files
+        if not 0 < value <= 1:
+            raise CLIError(f"--iou values must be in (0, 1], got {value}")
     pred, truth, picked = _read_both(args)
     if len(truth) == 0:
         raise CLIError("the ground truth holds no picks")
@@ -432,11 +435,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     _check_names(pred, truth, picked, empty)
+    if len(pred) == 0:  # (a trial's header-only prediction file scored AP 0 unsaid)
+        print(
+            "cryopick evaluate: note: the predictions hold no picks of the ground truth's "
+            "micrographs: every ground-truth pick counts as missed (AP 0)",
+            file=sys.stderr,
+        )
     _say_duplicates(pred, truth, args.diameter)
     _say_fibers(pred, truth, args.tolerance)
-    for value in args.iou:
-        if not 0 < value <= 1:
-            raise CLIError(f"--iou values must be in (0, 1], got {value}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         report = evaluate(
