@@ -107,7 +107,7 @@ def match(pred: pd.DataFrame, truth: pd.DataFrame, ignore: pd.DataFrame | None =
     t_xy = truth[["x", "y"]].to_numpy(float)
     t_d = truth["diameter"].to_numpy(float)
     used = np.zeros(len(truth), bool)
-    errors, tp, fp = [], 0, 0
+    errors, pairs, tp, fp = [], [], 0, 0
     for _, row in pred.iterrows():
         distance = np.hypot(t_xy[:, 0] - row["x"], t_xy[:, 1] - row["y"])
         ok = (~used) & (distance < CENTRE_TOLERANCE * t_d)
@@ -116,6 +116,7 @@ def match(pred: pd.DataFrame, truth: pd.DataFrame, ignore: pd.DataFrame | None =
             used[best] = True
             tp += 1
             errors.append(abs(row["diameter"] - t_d[best]) / t_d[best])
+            pairs.append((float(row["diameter"]), float(t_d[best])))
             continue
         if ignore is not None and len(ignore):
             i_xy = ignore[["x", "y"]].to_numpy(float)
@@ -123,10 +124,16 @@ def match(pred: pd.DataFrame, truth: pd.DataFrame, ignore: pd.DataFrame | None =
             if (np.hypot(i_xy[:, 0] - row["x"], i_xy[:, 1] - row["y"]) < 0.5 * i_d).any():
                 continue  # a vesicle of the training half, cut by the split
         fp += 1
-    return {"tp": tp, "fp": fp, "n_truth": len(truth), "errors": errors}
+    return {"tp": tp, "fp": fp, "n_truth": len(truth), "errors": errors, "pairs": pairs}
 
 
-def summarize(parts: list[dict]) -> dict:
+def summarize(parts: list[dict], constant: float | None = None) -> dict:
+    """Precision, recall and the diameters of the matched pairs: the median and mean
+    relative error, and whether the sizes follow the true ones (a GUI trial's circles came
+    out all of one size, which a median error alone does not show): the correlation of
+    log predicted and log true diameter, the slope of log predicted on log true (1: sizes
+    followed, 0: one size for all), and the median error of answering ``constant`` (the
+    training labels' median diameter) for every vesicle."""
     tp = sum(p["tp"] for p in parts)
     fp = sum(p["fp"] for p in parts)
     n_truth = sum(p["n_truth"] for p in parts)
@@ -139,7 +146,25 @@ def summarize(parts: list[dict]) -> dict:
         "recall": tp / n_truth if n_truth else float("nan"),
         "median_relative_diameter_error": float(np.median(errors)) if errors else float("nan"),
         "mean_relative_diameter_error": float(np.mean(errors)) if errors else float("nan"),
+        **_size_following([pair for p in parts for pair in p.get("pairs", [])], constant),
     }
+
+
+def _size_following(pairs: list[tuple[float, float]], constant: float | None) -> dict:
+    nan = float("nan")
+    if len(pairs) < 3:
+        return {"size_correlation": nan, "size_slope": nan, "constant_relative_error": nan}
+    pred, true = np.log(np.asarray(pairs, float)).T
+    spread = np.std(true) > 0 and np.std(pred) > 0
+    out = {
+        "size_correlation": float(np.corrcoef(pred, true)[0, 1]) if spread else nan,
+        "size_slope": float(np.polyfit(true, pred, 1)[0]) if np.std(true) > 0 else nan,
+        "constant_relative_error": nan,
+    }
+    if constant is not None:
+        sizes = np.exp(true)
+        out["constant_relative_error"] = float(np.median(np.abs(constant - sizes) / sizes))
+    return out
 
 
 # --------------------------------------------------------------------------- runs
@@ -199,6 +224,7 @@ def run_synthetic(args) -> dict:
         images.append(image)
         tables.append(truth)
     diameter = typical_vesicle_diameter([2 * r for r in RADIUS_RANGE])
+    train_median = float(np.median(np.concatenate([t["diameter"].to_numpy(float) for t in tables])))
     model, loss = _train(images, tables, diameter, args.steps, 128)
     t_train = time.perf_counter() - t0
     rows = []
@@ -217,7 +243,7 @@ def run_synthetic(args) -> dict:
                 "snr": snr,
                 "micrographs": args.test_per_case,
                 "n_overlapping_truth": n_over,
-                **summarize(parts),
+                **summarize(parts, train_median),
             }
             rows.append(row)
             print(_line(row))
@@ -262,7 +288,10 @@ def run_real(args) -> dict | None:
         "snr": None,
         "micrographs": 1,
         "n_overlapping_truth": n_overlapping(test_truth),
-        **summarize([match(picks, test_truth.reset_index(drop=True), straddling)]),
+        **summarize(
+            [match(picks, test_truth.reset_index(drop=True), straddling)],
+            float(left["diameter"].median()),
+        ),
     }
     print(_line(row))
     return {
@@ -285,16 +314,28 @@ def _line(row: dict) -> str:
     return (
         f"{row['case']:16s} snr={snr:4s} P={row['precision']:.2f} R={row['recall']:.2f} "
         f"median |dD|/D={row['median_relative_diameter_error']:.3f} "
+        f"(one size for all: {row.get('constant_relative_error', float('nan')):.3f}) "
+        f"size corr={row.get('size_correlation', float('nan')):.2f} "
+        f"slope={row.get('size_slope', float('nan')):.2f} "
         f"({row['tp']}/{row['n_truth']} matched, {row['n_pred']} picked, "
         f"{row['n_overlapping_truth']} overlapping)"
     )
 
 
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
 def _table(rows: list[dict]) -> list[str]:
     lines = [
         "| case | SNR | micrographs | true vesicles (overlapping) | picked | precision | recall "
-        "| median rel. diameter error | mean rel. diameter error | target <= 10% |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| median rel. diameter error | mean rel. diameter error | target <= 10% "
+        "| size correlation (log) | size slope (log) | one size for all: median error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         error = row["median_relative_diameter_error"]
@@ -304,7 +345,9 @@ def _table(rows: list[dict]) -> list[str]:
             f"({row['n_overlapping_truth']}) | {row['n_pred']} | {row['precision']:.2f} "
             f"| {row['recall']:.2f} | {100 * error:.1f}% "
             f"| {100 * row['mean_relative_diameter_error']:.1f}% "
-            f"| {'yes' if error <= 0.10 else 'NO'} |"
+            f"| {'yes' if error <= 0.10 else 'NO'} "
+            f"| {_fmt(row.get('size_correlation'))} | {_fmt(row.get('size_slope'))} "
+            f"| {_pct(row.get('constant_relative_error'))} |"
         )
     return lines
 

@@ -97,6 +97,36 @@ def test_sample_batch_targets_follow_augmented_crops():
     assert checked >= 3
 
 
+def test_scale_augmentation_zooms_crops_with_their_centres_and_sizes():
+    """Vesicle models train on crops zoomed by a random factor (a GUI trial's vesicle
+    circles all came out one size: the size head only ever saw the clicked sizes)."""
+    examples, _ = _examples(1)
+    model_config = DetectorConfig(target_diameter_px=DIAMETER)
+    sizes = {}
+    for scale_range in (None, (0.6, 1.6)):
+        config = TrainConfig(
+            batch_size=8, crop_size=64, seed=3, noise_range=(0.0, 0.0), scale_range=scale_range
+        )
+        image, targets, _, _ = sample_batch(
+            examples, model_config, config, np.random.default_rng(3)
+        )
+        assert image.shape == (8, 1, 64, 64)
+        found = []
+        for b, row, col in zip(*np.nonzero(targets["reg_mask"][:, 0])):
+            x = (col + targets["offset"][b, 0, row, col]) * 4 - 0.5
+            y = (row + targets["offset"][b, 1, row, col]) * 4 - 0.5
+            r, c = round(float(y)), round(float(x))
+            window = image[b, 0, max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2]
+            assert window.mean() > image[b, 0].mean() + 0.5  # still on its blob
+            found.append(float(targets["size"][b, 0, row, col]))
+        assert len(found) >= 3
+        sizes[scale_range] = np.asarray(found)
+    assert np.ptp(sizes[None]) < 1e-6  # every blob one size
+    assert np.ptp(sizes[(0.6, 1.6)]) > 0.2  # zoomed: sizes of the zoom
+    with pytest.raises(ValueError, match="scale_range"):
+        TrainConfig(scale_range=(1.5, 0.5))
+
+
 @pytest.mark.slow
 def test_training_lowers_loss_and_finds_blobs():
     examples, picks = _examples(2)

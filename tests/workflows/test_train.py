@@ -1180,3 +1180,29 @@ def test_a_model_folder_made_for_out_is_said(tmp_path, caplog):
     caplog.clear()
     check_writable(tmp_path / "new" / "deeper" / "m2.pt")  # there already: nothing said
     assert "created the folder" not in caplog.text
+
+
+def test_vesicle_models_train_on_zoomed_crops_and_particle_models_do_not(
+    tmp_path, training_set, monkeypatch
+):
+    """A GUI trial's vesicle circles came out all of one size: the size head only saw the
+    clicked sizes. Vesicle models train on crops zoomed by VESICLE_SCALE_RANGE; particle
+    models keep their one size (scale jitter cost them AP, session 9)."""
+    from napari_cryopick.core import training as core_training
+
+    seen = []
+    real = core_training.sample_batch
+
+    def recording(examples, model_config, config, rng):
+        seen.append(config.scale_range)
+        return real(examples, model_config, config, rng)
+
+    monkeypatch.setattr(core_training, "sample_batch", recording)
+    vesicles = replace(training_set, picks=[t.assign(kind="vesicle") for t in training_set.picks])
+    drive(train(_request(vesicles, tmp_path / "v.pt", kinds=("vesicle",))))
+    assert seen
+    assert set(seen) == {train_workflow.VESICLE_SCALE_RANGE}
+    seen.clear()
+    drive(train(_request(training_set, tmp_path / "p.pt", kinds=("particle",))))
+    assert seen
+    assert set(seen) == {None}

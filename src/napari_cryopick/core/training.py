@@ -183,6 +183,10 @@ class TrainConfig:
     frozen_batchnorm: bool = False
     views_per_label: float | None = 60.0
     prefetch_batches: int | None = None
+    #: Zoom range of the training crops, ``(low, high)``, drawn log-uniformly: a window of
+    #: ``crop_size / zoom`` resampled to ``crop_size``, positions and sizes with it (the
+    #: size head sees sizes beyond the clicked ones; vesicle models). None: no zoom.
+    scale_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -196,6 +200,10 @@ class TrainConfig:
             raise ValueError("need 0 <= reduce_penalty_above <= pseudo_label_threshold <= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.scale_range is not None:
+            low, high = self.scale_range
+            if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+                raise ValueError(f"scale_range must be 0 < low <= high, got {self.scale_range}")
         if self.prefetch_batches is not None and self.prefetch_batches < 0:
             raise ValueError(f"prefetch_batches must be >= 0, got {self.prefetch_batches}")
         if self.views_per_label is not None and not self.views_per_label > 0:
@@ -541,6 +549,15 @@ def _crop_origin(
     return top, left
 
 
+def _resize(crop: np.ndarray, size: int) -> np.ndarray:
+    """``crop`` (square) bilinearly resampled to ``size x size`` (pixel centres aligned)."""
+    import torch.nn.functional as F
+
+    tensor = torch.from_numpy(np.ascontiguousarray(crop, np.float32))[None, None]
+    out = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
+    return out[0, 0].numpy()
+
+
 def _augment_intensity(
     crop: np.ndarray, config: TrainConfig, rng: np.random.Generator
 ) -> np.ndarray:
@@ -587,13 +604,23 @@ def sample_batch(
     images, target_list, names, datasets = [], [], [], []
     for _ in range(config.batch_size):
         example = examples[int(rng.integers(len(examples)))]
-        top, left = _crop_origin(example, size, config, rng)
+        # scale augmentation (vesicles): a window of size / zoom resampled to size, so the
+        # size head sees many sizes even from clicks of similar size
+        zoom = 1.0
+        if config.scale_range is not None and config.augment:
+            low, high = config.scale_range
+            zoom = math.exp(rng.uniform(math.log(low), math.log(high)))
+        source = max(16, round(size / zoom))
+        zoom = size / source
+        top, left = _crop_origin(example, source, config, rng)
         zero_pad = rng.random() < config.zero_pad_probability
-        crop = _crop(example.prepared.image, top, left, size, rng, zero_pad)
+        crop = _crop(example.prepared.image, top, left, source, rng, zero_pad)
+        if source != size:
+            crop = _resize(crop, size)
         picks = example.pick_arrays()
         margin = 0.5 * size  # neighbours just outside still shape the visible heatmap
-        x = picks.x - left
-        y = picks.y - top
+        x = (picks.x - left + 0.5) * zoom - 0.5
+        y = (picks.y - top + 0.5) * zoom - 0.5
         keep = (x > -margin) & (x < size + margin) & (y > -margin) & (y < size + margin)
         x, y = x[keep], y[keep]
         if config.augment:
@@ -603,7 +630,7 @@ def sample_batch(
             build_targets_from_arrays(
                 x,
                 y,
-                picks.diameter[keep],
+                picks.diameter[keep] * zoom,
                 picks.kind[keep],
                 (size, size),
                 model_config.kinds,
