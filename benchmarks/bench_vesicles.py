@@ -12,7 +12,7 @@ held-out data with the pick workflow (:func:`napari_cryopick.workflows.pick.pick
     wherever they happen to fall.
 ``real``
     ``<real data>/vesicles``: one 2217x2217 micrograph with 50 hand-labelled
-    vesicles (114-274 px). There is nothing else to train on, so the detector
+    vesicles (74-252 px in the labels; its dataset.json says 114-274). There is nothing else to train on, so the detector
     is trained on the left half (x < 1108) and tested on the right half.
     Vesicles of the left half whose ring reaches into the right half are
     "don't care": a prediction on one is neither a true nor a false positive.
