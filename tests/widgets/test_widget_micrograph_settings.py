@@ -480,6 +480,40 @@ def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tm
     assert "Note: the diameter" not in annotate.status.text()
 
 
+def test_a_micrograph_that_took_another_folders_data_set_follows_its_own_folders(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A GUI trial: an apoferritin micrograph opened after a ribosome one took 'ribosome'
+    and 56 px (warned), and kept them after a micrograph of its own folder, annotated
+    'apoferritin' the day before, opened."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    ribo = _micrograph_file(tmp_path / "ribosome" / "micrographs", "r_0", seed=1)
+    apo = [_micrograph_file(tmp_path / "apof" / "micrographs", f"a_{i}", seed=i) for i in (2, 3)]
+    save_annotations(Annotations(apo[1], make_picks([40.0], [50.0]), "apoferritin", 62.0))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    viewer.open(str(ribo), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "r_0", timeout=5000)
+    annotate.diameter_spin.setValue(56.0)
+    annotate.dataset_edit.setText("ribosome")
+    annotate.dataset_edit.editingFinished.emit()
+    viewer.open(str(apo[0]), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "a_2", timeout=5000)
+    assert micrograph_dataset(viewer.layers["a_2"]) == "ribosome"  # taken, and warned
+    assert "Warning: a_2 (folder apof) took data set 'ribosome'" in annotate.status.text()
+    viewer.open(str(apo[1]), plugin=PLUGIN)  # its folder's own, annotated before
+    qtbot.waitUntil(lambda: annotate.micrograph_combo.currentText() == "a_3", timeout=5000)
+    assert micrograph_dataset(viewer.layers["a_3"]) == "apoferritin"
+    assert micrograph_dataset(viewer.layers["a_2"]) == "apoferritin"
+    from napari_cryopick._widgets._common import micrograph_diameter
+
+    assert micrograph_diameter(viewer.layers["a_2"]) == 62.0
+    assert micrograph_dataset(viewer.layers["r_0"]) == "ribosome"  # its own: kept
+
+
 def test_micrographs_of_another_folder_opened_together_each_say_what_they_took(
     make_napari_viewer, tmp_path, qtbot
 ):

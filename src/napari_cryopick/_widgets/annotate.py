@@ -955,6 +955,13 @@ class AnnotateWidget(QWidget):
         if len(micrograph_layers(self.viewer)) > 1:
             show_only_micrograph(self.viewer, micrograph_name(mlayer))
         self._inherit_settings(mlayer)
+        own = micrograph_dataset(mlayer)
+        if own and micrograph_name(mlayer) not in self._taken_name:
+            # a micrograph with a data set of its own (annotated before): the micrographs
+            # of its folder that only took theirs from others take it (a GUI trial's
+            # apoferritin micrograph kept the 'ribosome' taken from another folder after
+            # one of its folder, annotated 'apoferritin', opened)
+            self._follow_in_folder(mlayer, dataset=own)
         # the boxes show what this micrograph uses, never the previous one's values
         self.dataset_edit.setText(micrograph_dataset(mlayer))
         self.diameter_spin.blockSignals(True)
