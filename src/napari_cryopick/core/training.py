@@ -550,11 +550,15 @@ def _crop_origin(
 
 
 def _resize(crop: np.ndarray, size: int) -> np.ndarray:
-    """``crop`` (square) bilinearly resampled to ``size x size`` (pixel centres aligned)."""
+    """``crop`` (square) bilinearly resampled to ``size x size`` (pixel centres aligned),
+    with antialiasing: without it zoomed-in crops were blurred and zoomed-out ones aliased,
+    so sharpness told the zoom, and vesicle sizes came out 4-12 % small (session 39)."""
     import torch.nn.functional as F
 
     tensor = torch.from_numpy(np.ascontiguousarray(crop, np.float32))[None, None]
-    out = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
+    out = F.interpolate(
+        tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
     return out[0, 0].numpy()
 
 

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from napari_cryopick.core.fibers import median_width, picks_to_paths
-from napari_cryopick.core.pick_table import empty_picks, make_picks, napari_to_xy, picks_to_napari
+from napari_cryopick.core.pick_table import (
+    empty_picks,
+    make_picks,
+    napari_to_xy,
+    normalize_picks,
+    picks_to_napari,
+)
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
@@ -362,8 +368,22 @@ def pick_file_layers(
     if traced.any():
         paths = picks_to_paths(table[traced])
         width = median_width(table[traced])
+        # each path's score as the Pick widget gives it (its vertices' best; NaN: none),
+        # so the colours are the Pick widget's too
+        scores = [
+            float(group["score"].max()) if group["score"].notna().any() else float("nan")
+            for _, group in normalize_picks(table[traced]).groupby(
+                ["micrograph", "tube_id"], sort=True
+            )
+        ]
         layers.append(
-            fibers_layer(paths, f"{micrograph} fibers{tail}", micrograph=micrograph, width_px=width)
+            fibers_layer(
+                paths,
+                f"{micrograph} fibers{tail}",
+                micrograph=micrograph,
+                width_px=width,
+                scores=scores,
+            )
         )
     if source:
         for _data, kwargs, _type in layers:  # the Evaluate widget's likelier truth
