@@ -2402,6 +2402,13 @@ def test_picking_again_with_another_model_shows_its_picks_at_its_threshold(picke
     assert widget.load_model(other)
     assert widget.threshold() == pytest.approx(0.02)
     assert widget._threshold_for(NAME) == pytest.approx(0.05)  # the first model's, kept
+    # the slider moved: the status says the threshold those picks keep (a GUI re-trial
+    # read "at threshold 0.40" beside picks still shown at 0.102)
+    widget.set_threshold(0.3)
+    said = widget.status.text()
+    assert f"{NAME}: " in said, said
+    assert "at threshold 0.05 (picked by an earlier model, they keep the threshold" in said
+    widget.set_threshold(0.02)
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert widget._threshold_for(NAME) == pytest.approx(0.02)
@@ -2452,3 +2459,28 @@ def test_pick_all_opens_counts_follow_edits_under_its_note_of_micrographs_left(
     viewer.layers.selection.active = viewer.layers["062_10028"]
     qtbot.waitUntil(lambda: "062_10028 (on screen): " in widget.status.text(), timeout=5_000)
     assert "\nLeft as they are: 1 micrograph(s)" in widget.status.text()
+
+
+def test_picks_back_from_several_models_say_which_micrograph_each_made(tmp_path):
+    """A GUI re-trial read "They were picked with apoferritin.pt and ribosome.pt, not with
+    apoferritin.pt, which Pick picks with now": which micrograph each model made is said."""
+    from types import SimpleNamespace
+
+    from napari_cryopick._widgets.review import _made_with
+
+    a, b = tmp_path / "apoferritin.pt", tmp_path / "ribosome.pt"
+    a.write_bytes(b"x")
+    b.write_bytes(b"x")
+    state = SimpleNamespace(
+        pick_results={
+            "063": SimpleNamespace(model_file=str(a)),
+            "064": SimpleNamespace(model_file=str(b)),
+        }
+    )
+    said = _made_with(state, ["063", "064"], str(a))
+    assert f"picked with apoferritin.pt ({a}) and ribosome.pt ({b}); Pick picks with " in said
+    assert f"apoferritin.pt ({a}) now: those of ribosome.pt ({b}): 064 are re-picked" in said
+    assert "not with" not in said
+    assert _made_with(state, ["063"], str(a)) == (
+        f". They were picked with apoferritin.pt ({a}), which Pick picks with"
+    )

@@ -381,6 +381,8 @@ def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir,
     # model's calibrated one (a GUI re-trial's ribosome picks went from 0.20 to a vesicle
     # model's 0.15: more picks exported than left)
     pick.set_threshold(0.05)
+    said = pick.status.text()
+    assert "; 063_10028 at 0.37 (picked by an earlier model, they keep the threshold" in said
     assert pick._threshold_for("063_10028") == pytest.approx(0.37)
     assert pick._threshold_for(NAME) == pytest.approx(0.05)  # the new model's preview
     exported = pick.export(tmp_path / "pinned", "csv")

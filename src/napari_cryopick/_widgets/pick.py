@@ -703,14 +703,9 @@ class PickWidget(QWidget):
         the bundled general model, which Pick picks with")."""
         said = self.status.text()
         at = said.find(". They were picked with ")
-        phrase = "which Pick picks with"
-        end = said.find(phrase, at)
-        if at < 0 or end < 0:
+        if at < 0 or "Pick picks with" not in said[at:]:
             return
-        end += len(phrase)
-        advice = " now: load that model first to re-pick them with it"
-        if said.startswith(advice, end):
-            end += len(advice)
+        end = len(said) - 1 if said.endswith(".") else len(said)  # (it ends the status)
         from .review import _made_with
 
         state = session(self.viewer)
@@ -1369,6 +1364,21 @@ class PickWidget(QWidget):
                 f"{objects} at each data set's own threshold "
                 f"({', '.join(threshold_text(t) for t in sorted(own))}; "
                 f"{threshold_text(self.threshold())} on screen)"
+            )
+        # an earlier model's picks keep the threshold they were shown at (a GUI re-trial
+        # read "at threshold 0.40" beside picks still shown at 0.102)
+        pinned = {
+            n: self._pinned[n] for n in names if n in state.earlier_model and n in self._pinned
+        }
+        if pinned:
+            kept = ", ".join(sorted({threshold_text(t) for t in pinned.values()}))
+            if set(pinned) == set(names):
+                text = f"{objects} at threshold {kept}"
+            else:
+                text += f"; {name_list(sorted(pinned))} at {kept}"
+            text += (
+                " (picked by an earlier model, they keep the threshold they were shown at: "
+                "Pick current or Pick all open re-picks them with this one)"
             )
         low, high = state.display_diameter
         if low is not None or high is not None:

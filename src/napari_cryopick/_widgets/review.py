@@ -77,6 +77,24 @@ def _made_with(state: Any, names: list[str], current: str | None) -> str:
     made = " and ".join(named(f) for f in sorted(files))
     if files == {current}:
         return f". They were picked with {made}, which Pick picks with"
+    if current in files:
+        # several models, one of them Pick's: which micrograph each made (a GUI re-trial
+        # read "picked with a.pt and b.pt, not with a.pt, which Pick picks with now")
+        others = sorted(f for f in files if f != current)
+        by_file = {
+            f: [
+                n
+                for n in names
+                if n in state.pick_results and state.pick_results[n].model_file == f
+            ]
+            for f in others
+        }
+        listed = "; ".join(f"{named(f)}: {name_list(by_file[f], 3)}" for f in others)
+        return (
+            f". They were picked with {made}; Pick picks with {named(current)} now: those of "
+            f"{listed} are re-picked with it by Pick current (load that model first to "
+            "re-pick them with it)"
+        )
     now = "a model not saved" if current is None else named(current)
     return (
         f". They were picked with {made}, not with {now}, which Pick picks with now: "
