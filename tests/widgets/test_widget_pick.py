@@ -1487,6 +1487,11 @@ def test_pick_folder_takes_the_data_set_its_files_were_annotated_as(
     assert request.datasets == {"a": "beta"}  # b: not annotated, its folder's
     prepared = prepare(widget.pick_request([folder / "a.png"]))
     assert not any("names no data set" in w for w in prepared.warnings), prepared.warnings
+    # a file of it not annotated: said in the widgets' words, not the command line's
+    # (a GUI re-trial's Pick folder… was told to "pick with --head NAME")
+    (said,) = prepare(widget.pick_request([folder / "b.png"])).warnings
+    assert "they belong to no data set of the model (Annotate's Data set)" in said, said
+    assert "--head" not in said, said
 
 
 def test_a_head_of_several_sizes_needs_the_micrographs_own_diameter(

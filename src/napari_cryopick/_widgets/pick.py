@@ -1430,6 +1430,7 @@ class PickWidget(QWidget):
             micrographs=micrographs,
             model=self.model,
             datasets=datasets,
+            in_napari=True,
             metadata=self._model_metadata() or None,
             head=self.head(),
             diameter_px=diameter,

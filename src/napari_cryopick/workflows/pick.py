@@ -193,6 +193,10 @@ class PickRequest:
         --recursive``): the outputs mirror the folders below them, whichever
         hold micrographs (:func:`output_stems`), so a run resumed after new
         sub-folders arrived writes where the first did.
+    in_napari
+        The Pick widget's request: its warnings name the widgets' controls (the Head
+        box, Annotate's Data set), not command-line options, also for the files of a
+        folder it picks.
     """
 
     micrographs: Sequence[Any]
@@ -218,6 +222,7 @@ class PickRequest:
     invert_contrast: bool | None = None
     datasets: Mapping[str, str] = field(default_factory=dict)
     input_folders: tuple[Path, ...] = ()
+    in_napari: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str):
@@ -973,7 +978,9 @@ def last_head_warning(
     heads = ", ".join(sorted({head_of[name] for name in sets} - {GENERIC_HEAD}))
     if by_generic:
         heads += f", {GENERIC_HEAD} (for {', '.join(by_generic)})"
-    if not any(_is_path(m) for m in prepared.request.micrographs):  # the Pick widget's
+    request = prepared.request
+    if request.in_napari or not any(_is_path(m) for m in request.micrographs):  # napari's
+        # (a GUI re-trial's Pick folder… was told to "pick with --head NAME")
         return (
             f"{said}they belong to no data set of the model (Annotate's Data set): if they are "
             f"another data set's, name it in Annotate or choose its head (heads: {heads})"
