@@ -236,27 +236,13 @@ def _picking_dataset(layer: Any) -> str:
     return folder_dataset_name(path) if path is not None else ""
 
 
-def _model_datasets(path: Path) -> tuple[str, ...]:
-    """The data sets model file ``path``'s card lists (() when it cannot be read)."""
-    from napari_cryopick.core.model.checkpoint import read_checkpoint
-
-    try:
-        names = read_checkpoint(path).get("metadata", {}).get("datasets") or ()
-    except (ValueError, OSError):
-        return ()
-    return tuple(str(n) for n in names)
-
-
 def _annotated_dataset(path: Path) -> str:
-    """The data set micrograph file ``path`` was annotated as (its saved annotations), ""
-    when none (or they cannot be read)."""
-    from napari_cryopick.io.annotations import AnnotationError, load_annotations
+    """The data set micrograph file ``path`` was annotated as (its sidecar, read as the
+    reader reads it for a micrograph opened), "" when none."""
+    from napari_cryopick._reader import _saved_settings
+    from napari_cryopick.layers.points import DATASET_KEY
 
-    try:
-        saved = load_annotations(path)
-    except (AnnotationError, OSError, ValueError):
-        return ""
-    return (saved.dataset or "") if saved is not None else ""
+    return str(_saved_settings(path).get(DATASET_KEY) or "")
 
 
 def _trained_diameter_text(request: Any) -> str:
@@ -721,6 +707,8 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         if state.model is not None or state.bundled is None or self.model is not state.bundled[0]:
             return ""
+        from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
         from .train import default_model_path, remembered_model_path
 
         saved = {}
@@ -737,7 +725,7 @@ class PickWidget(QWidget):
         def described(name: str, path: Path) -> str:
             # the other open data sets it knows (a GUI trial's continual apoferritin.pt held
             # the ribosome too, listed beside ribosome.pt as if of the apoferritin alone)
-            others = sorted((set(_model_datasets(path)) & set(saved)) - {name})
+            others = sorted((set(checkpoint_datasets(path)) & set(saved)) - {name})
             return (
                 f"{path.name} ({name}{'; knows ' + ', '.join(others) + ' too' if others else ''})"
             )
@@ -884,8 +872,8 @@ class PickWidget(QWidget):
         (``micrograph_thresholds``) for the export and Evaluate. A micrograph whose picks an
         earlier model made keeps the threshold it was shown at (:attr:`_pinned`)."""
         state = session(self.viewer)
-        pinned = self._pinned.get(micrograph)
-        if pinned is not None and micrograph in state.earlier_model:
+        pinned = self._kept_threshold(micrograph)
+        if pinned is not None:
             state.micrograph_thresholds[micrograph] = pinned
             return pinned
         self._pinned.pop(micrograph, None)  # picked again since
@@ -899,6 +887,13 @@ class PickWidget(QWidget):
             threshold = self.threshold()
         session(self.viewer).micrograph_thresholds[micrograph] = threshold
         return threshold
+
+    def _kept_threshold(self, micrograph: str) -> float | None:
+        """The threshold ``micrograph``'s picks keep while an earlier model's (:attr:`_pinned`);
+        None once picked again (or never pinned)."""
+        if micrograph not in session(self.viewer).earlier_model:
+            return None
+        return self._pinned.get(micrograph)
 
     def _forget_own_thresholds(self) -> None:
         self._own_thresholds.clear()
@@ -1367,9 +1362,7 @@ class PickWidget(QWidget):
             )
         # an earlier model's picks keep the threshold they were shown at (a GUI re-trial
         # read "at threshold 0.40" beside picks still shown at 0.102)
-        pinned = {
-            n: self._pinned[n] for n in names if n in state.earlier_model and n in self._pinned
-        }
+        pinned = {n: t for n in names if (t := self._kept_threshold(n)) is not None}
         if pinned:
             kept = ", ".join(sorted({threshold_text(t) for t in pinned.values()}))
             if set(pinned) == set(names):

@@ -48,7 +48,7 @@ from .result_layers import (
     result_picks,
     show_pick_result,
 )
-from .shown import ShownResult, _object_counts, _object_scores
+from .shown import ShownResult, _object_counts, _object_scores, counted
 
 __all__ = ["REVIEW_DELAY_MS", "ReviewPanel"]
 
@@ -425,11 +425,7 @@ class ReviewPanel(QWidget):
         scores = _object_scores(table)
         mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
         total = sum(counts.values())
-        others = [
-            f"{n} {kind if n != 1 else kind[:-1]}"
-            for kind, n in counts.items()
-            if kind != "picks" and n
-        ]
+        others = [counted(n, kind) for kind, n in counts.items() if kind != "picks" and n]
         text = f"{total} ({', '.join(others)})" if others else str(total)
         return (name, total, mean, name in session(self.viewer).reviewed), text
 

@@ -266,6 +266,7 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
     cached = result.traced.get(key)
     if cached is not None:
         return cached
+    from napari_cryopick.core.fibers import path_score
     from napari_cryopick.core.pick_table import filter_mask
 
     picks = result.picks
@@ -277,8 +278,7 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
     for _tube, tube in traced.groupby("tube_id", sort=True):
         if filter_mask(tube, threshold=threshold, keep_unscored=True).any():
             paths.append(tube[["x", "y"]].to_numpy(np.float64))
-            vertex = tube["score"].to_numpy(float)
-            scores.append(float(np.nanmax(vertex)) if np.isfinite(vertex).any() else np.nan)
+            scores.append(path_score(tube["score"]))
             rows += [int(i) for i in tube.index]
     candidates = fibers[fibers["tube_id"] <= 0]
     if len(candidates):
@@ -290,7 +290,7 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
         )
         from napari_cryopick.core.object_kinds import trace_fiber_candidates
 
-        width = result.picked_diameter_px or _fiber_width(candidates) or 0.0
+        width = _fiber_width(candidates, result) or 0.0
         found, found_picks = trace_fiber_candidates(
             candidates,
             threshold=threshold,
@@ -404,12 +404,17 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
     return shown, gone[["x", "y"]].to_numpy(np.float32)
 
 
+def counted(n: int, plural: str) -> str:
+    """``"3 picks"``, ``"1 pick"``: a count of objects named in the plural (one of them in
+    the singular: a trial read "1 picks")."""
+    return f"{n} {plural if n != 1 else plural[:-1]}"
+
+
 def _objects_text(counts: dict[str, int], kinds: tuple[str, ...] = ("particle",)) -> str:
     """``"1 picks, 2 vesicles, 4 fibers"`` (the kinds there are); for none, ``"0 picks"``,
     or ``"0 vesicles"`` / ``"0 fibers"`` for a model of vesicles or fibers only (a trial's
     vesicle model said "0 picks")."""
-    # (one of each in the singular: a trial read "1 picks")
-    parts = [f"{n} {what if n != 1 else what[:-1]}" for what, n in counts.items() if n]
+    parts = [counted(n, what) for what, n in counts.items() if n]
     if parts:
         return ", ".join(parts)
     picked = set(kinds) - {"negative"}

@@ -331,7 +331,7 @@ def newest_model_knowing(dataset: str, than: Path) -> Path | None:
     ``dataset``: among the models folder's ``*.pt`` (not the ``.previous.pt`` versions)
     and the files remembered for data sets (:func:`remembered_model_path`). The newest;
     None when there is none (or ``than`` is the newest)."""
-    from napari_cryopick.core.model.checkpoint import read_checkpoint
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
     folder = default_model_path("model").parent
     files = {p.absolute() for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt")}
@@ -350,11 +350,7 @@ def newest_model_knowing(dataset: str, than: Path) -> Path | None:
         if mtime > since:
             newer.append((mtime, file))
     for _mtime, file in sorted(newer, reverse=True):
-        try:
-            names = read_checkpoint(file).get("metadata", {}).get("datasets") or ()
-        except (ValueError, OSError):
-            continue  # not a model this can read: not a start
-        if dataset in names:
+        if dataset in checkpoint_datasets(file):  # (one that cannot be read: no start)
             return file
     return None
 

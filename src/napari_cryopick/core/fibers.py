@@ -407,6 +407,12 @@ def paths_to_picks(
     )
 
 
+def path_score(vertex_scores: np.ndarray | pd.Series) -> float:
+    """A traced fiber's score: the best of its vertices' scores (NaN: none has one)."""
+    scores = np.asarray(vertex_scores, np.float64)
+    return float(np.nanmax(scores)) if np.isfinite(scores).any() else float("nan")
+
+
 def median_width(table: pd.DataFrame) -> float | None:
     """The median of the finite ``diameter`` values of ``table`` (fiber picks: their
     width), or None where none is known."""

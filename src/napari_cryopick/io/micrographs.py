@@ -256,18 +256,31 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
         data = data.T
         notes.append("header axis order MAPC 2, MAPR 1 (columns along y): transposed")
 
-    pixel_size: float | None = None
-    if np.isfinite(voxel_x) and voxel_x > 0:
-        if voxel_x == 1.0:
-            notes.append("header pixel size 1.0 Å treated as unknown (a common placeholder)")
-        else:
-            pixel_size = voxel_x
-            if np.isfinite(voxel_y) and voxel_y > 0 and abs(voxel_y / voxel_x - 1) > 0.01:
-                notes.append(
-                    f"header pixel sizes differ along x and y ({voxel_x:g} and {voxel_y:g} Å); "
-                    f"{voxel_x:g} Å (x) is used for diameters given in Å"
-                )
+    pixel_size = _stated_pixel_size(voxel_x)
+    if voxel_x == PLACEHOLDER_PIXEL_SIZE:
+        notes.append("header pixel size 1.0 Å treated as unknown (a common placeholder)")
+    if (
+        pixel_size is not None  # (first: voxel_x is > 0 then)
+        and np.isfinite(voxel_y)
+        and voxel_y > 0
+        and abs(voxel_y / voxel_x - 1) > 0.01
+    ):
+        notes.append(
+            f"header pixel sizes differ along x and y ({voxel_x:g} and {voxel_y:g} Å); "
+            f"{voxel_x:g} Å (x) is used for diameters given in Å"
+        )
     return data, pixel_size
+
+
+#: The header pixel size many programs write when they know none: read as unknown.
+PLACEHOLDER_PIXEL_SIZE = 1.0
+
+
+def _stated_pixel_size(voxel_x: float) -> float | None:
+    """The pixel size an MRC header's ``voxel_size.x`` states: None for 0, negative,
+    non-finite values and the placeholder 1.0."""
+    known = np.isfinite(voxel_x) and voxel_x > 0 and voxel_x != PLACEHOLDER_PIXEL_SIZE
+    return float(voxel_x) if known else None
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -474,10 +487,9 @@ def header_pixel_size(path: str | os.PathLike) -> float | None:
         return None
     try:
         with mrcfile.open(path, header_only=True, permissive=True) as opened:
-            size = float(opened.voxel_size.x)
+            return _stated_pixel_size(float(opened.voxel_size.x))
     except (OSError, ValueError):
         return None
-    return size if np.isfinite(size) and size > 0 and size != 1.0 else None
 
 
 def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | None = None) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.fibers import median_width, picks_to_paths
+from napari_cryopick.core.fibers import median_width, path_score, picks_to_paths
 from napari_cryopick.core.pick_table import (
     empty_picks,
     make_picks,
@@ -371,7 +371,7 @@ def pick_file_layers(
         # each path's score as the Pick widget gives it (its vertices' best; NaN: none),
         # so the colours are the Pick widget's too
         scores = [
-            float(group["score"].max()) if group["score"].notna().any() else float("nan")
+            path_score(group["score"])
             for _, group in normalize_picks(table[traced]).groupby(
                 ["micrograph", "tube_id"], sort=True
             )

@@ -237,6 +237,16 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return checkpoint
 
 
+def checkpoint_datasets(path: str | os.PathLike) -> tuple[str, ...]:
+    """The data sets model file ``path``'s card lists (its metadata's ``datasets``), read
+    and verified as :func:`read_checkpoint` reads it; () when it cannot be read."""
+    try:
+        metadata = read_checkpoint(path).get("metadata") or {}
+    except (ValueError, OSError):
+        return ()
+    return tuple(str(name) for name in metadata.get("datasets") or ())
+
+
 def not_a_model_file(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot be a model file (a folder, missing), naming it; None: a file."""
     path = Path(path)
