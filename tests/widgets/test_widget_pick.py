@@ -2423,6 +2423,42 @@ def test_picking_again_with_another_model_shows_its_picks_at_its_threshold(picke
     assert "at threshold 0.02" in widget.status.text(), widget.status.text()
 
 
+def test_a_micrograph_picked_again_off_screen_is_shown_and_exported_at_the_slider(
+    picker, real_data_dir, tmp_path, qtbot
+):
+    """A GUI trial: Pick all open, slider to 0.30, a new model (slider 0.15), Pick all open
+    again: a micrograph not on screen kept the 0.30 of the earlier model's picks when
+    switched to and in the export (100 of its 109 picks), the status reading 0.15."""
+    from napari_cryopick._widgets._common import show_only_micrograph
+    from napari_cryopick._widgets.result_layers import result_layer
+    from napari_cryopick.core.model import save_checkpoint
+
+    viewer, widget, _path = picker  # NAME picked at 0.05 by the session's model
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)  # 062 (on screen)
+    widget.set_threshold(0.3)
+    history = [{"mode": "new", "datasets": ["other"], "pick_threshold": 0.02}]
+    other = save_checkpoint(
+        tmp_path / "other.pt", Detector(DetectorConfig()), metadata={"history": history}
+    )
+    assert widget.load_model(other)
+    assert widget._threshold_for(NAME) == pytest.approx(0.3)  # the earlier model's, kept
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert widget.threshold() == pytest.approx(0.02)
+    show_only_micrograph(viewer, NAME)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=5_000)
+    layer = result_layer(viewer, NAME)
+    scores = layer.features["score"].to_numpy()
+    assert (scores < 0.3).any()
+    assert (scores >= 0.02).any()
+    qtbot.waitUntil(lambda: int(layer.shown.sum()) == int((scores >= 0.02).sum()), timeout=5000)
+    out = tmp_path / "export"
+    written = widget.export(out, "csv")
+    (mine,) = [path for path in written if path.name.startswith(NAME)]
+    assert len(read_picks(mine)) == int((scores >= 0.02).sum())
+
+
 def test_pick_all_opens_counts_follow_edits_under_its_note_of_micrographs_left(
     picker, real_data_dir, qtbot, tmp_path
 ):

@@ -1102,3 +1102,44 @@ def test_training_status_says_the_steps_of_a_time_limit_are_an_estimate(annotate
     assert "about 75 s left" in said, said
     train._on_yielded(TrainProgress(7, 20, losses, 1e-3, 4.0, eta_s=3.0, cap=20))
     assert "step 7/20," in train.status.text()
+
+
+def test_the_training_status_names_its_starting_model_with_one_article():
+    """A trial read "starting from the the model of the picks back from disk"."""
+    from napari_cryopick._widgets.train import _starting_from
+
+    assert _starting_from("the model of the picks back from disk") == (
+        ", starting from the model of the picks back from disk"
+    )
+    assert _starting_from("bundled general model") == ", starting from the bundled general model"
+    assert _starting_from("") == ""
+
+
+def test_training_names_corrected_micrographs_it_does_not_learn_from(
+    annotated, real_data_dir, qtbot
+):
+    """A GUI trial corrected a micrograph's picks and retrained: the corrections were not
+    training labels (only Pick's "Use as training labels" makes them so), unsaid."""
+    viewer, train, tmp_path = annotated
+    train.steps_spin.setValue(4)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    other = tmp_path / "data" / "063_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "063_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    pick.diameter_spin.setValue(56.0)
+    pick.set_threshold(0.0)
+    assert pick.pick_current() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    assert train.start() is not None, train.last_error  # nothing corrected yet
+    assert "Not trained on" not in train.status.text(), train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    points = viewer.layers["063_10028 picks"]
+    assert len(points.data) > 0
+    points.selected_data = {0}
+    points.remove_selected()  # a false pick deleted
+    assert train.start() is not None, train.last_error
+    said = train.status.text()
+    assert "Not trained on: your corrections of 063_10028" in said, said
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)

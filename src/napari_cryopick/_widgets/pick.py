@@ -878,6 +878,10 @@ class PickWidget(QWidget):
             return pinned
         self._pinned.pop(micrograph, None)  # picked again since
         if self.head_combo.currentText() != OWN_HEADS:
+            # the slider's, and no threshold of its own left from the earlier model's picks
+            # (a GUI trial's re-picked micrograph was shown on switching, and exported, at
+            # the 0.30 its earlier picks kept while the slider read 0.15)
+            state.micrograph_thresholds.pop(micrograph, None)
             return self.threshold()
         head = self._own_head_of(micrograph)
         threshold = self._own_thresholds.get(head)

@@ -376,6 +376,15 @@ def fiber_training_table(table: pd.DataFrame, width_px: float | None) -> pd.Data
     return densify_fiber_picks(table).reset_index(drop=True)
 
 
+def _starting_from(origin: str) -> str:
+    """``", starting from the <origin>"`` of the training status ("" without an origin);
+    no second article ("the model of the picks back from disk" read "from the the model",
+    a trial)."""
+    if not origin:
+        return ""
+    return f", starting from {'' if origin.startswith('the ') else 'the '}{origin}"
+
+
 class TrainWidget(QWidget):
     """Mode, data set, steps, time limit, device; Train / Cancel; live loss and previews."""
 
@@ -993,7 +1002,7 @@ class TrainWidget(QWidget):
             origin = f"model {origin}"
         elif origin and origin != BUNDLED_ORIGIN and session(self.viewer).model_path:
             origin = f"{origin} {session(self.viewer).model_path}"  # which file
-        start = f", starting from the {origin}" if origin else ""
+        start = _starting_from(origin)
         count = sum(len(s.micrographs) for s in request.datasets)
         of = ""
         if len(request.datasets) > 1:  # which ones: saved annotations may add some
@@ -1001,6 +1010,7 @@ class TrainWidget(QWidget):
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){of}{start}"
             f"{self.mode_note}{self.size_note}{self.junk_note}{self.kind_note}"
+            f"{self._corrections_note()}"
         )
         self.status.setText(self._mode_text + "…")
         worker = background(_training_job, request, self._cancel)
@@ -1013,6 +1023,29 @@ class TrainWidget(QWidget):
         self.cancel_button.setEnabled(True)
         self._showing.add(self._progress.starting(worker, steps, "cryopick training"))
         return worker
+
+    def _corrections_note(self) -> str:
+        """Name the micrographs whose corrected picks this training does not learn from.
+
+        Deleted or moved picks are training labels only once Pick's "Use as training
+        labels" saves them (a GUI trial's retraining after correcting a micrograph left the
+        corrections out, unsaid until the previews skipped it).
+        """
+        from .result_layers import has_corrections
+
+        state = session(self.viewer)
+        open_now = session_micrographs(self.viewer)
+        pending = sorted(
+            name
+            for name in state.pick_results
+            if name in open_now and has_corrections(self.viewer, name)
+        )
+        if not pending:
+            return ""
+        return (
+            f" Not trained on: your corrections of {name_list(pending, 3)} (Pick's 'Use as "
+            "training labels' makes them labels for the next training)."
+        )
 
     def cancel(self) -> None:
         """Stop training at the next step; nothing is saved, the old model stays."""
