@@ -337,6 +337,30 @@ def test_tiff_frames_written_one_by_one_or_as_float_planes_are_a_movie(tmp_path)
     np.testing.assert_array_equal(read_micrograph(planes).data, counts[0].astype(np.float32))
 
 
+def test_8_bit_frames_on_a_grey_tiff_page_are_a_movie_and_rgb_stays_colour(tmp_path):
+    """A robustness trial: 3- and 4-frame 8-bit movies tagged MINISBLACK (planes or
+    interleaved) were read as colour, the frames mixed as luma and the 4th dropped as
+    alpha, and picked (33 picks instead of about 120), unsaid."""
+    frames = np.random.default_rng(4).poisson(3, (4, 16, 16)).astype(np.uint8)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, frames[:3], photometric="minisblack", planarconfig="separate")
+    assert_error(path, "3 frames.*motion-correct")
+    tifffile.imwrite(path, frames, photometric="minisblack", planarconfig="separate")
+    assert_error(path, "4 frames.*motion-correct")
+    tifffile.imwrite(
+        path, np.moveaxis(frames[:3], 0, -1), photometric="minisblack", planarconfig="contig"
+    )
+    assert_error(path, "3 frames.*motion-correct")
+    # an 8-bit RGB image (planes or interleaved) is still colour, read as grey
+    tifffile.imwrite(path, frames[:3], photometric="rgb", planarconfig="separate")
+    expected = np.moveaxis(frames[:3], 0, -1).astype(np.float64) @ np.array(
+        [0.2125, 0.7154, 0.0721]
+    )
+    np.testing.assert_allclose(read_micrograph(path).data, expected, rtol=1e-5)
+    tifffile.imwrite(path, np.moveaxis(frames[:3], 0, -1), photometric="rgb")
+    np.testing.assert_allclose(read_micrograph(path).data, expected, rtol=1e-5)
+
+
 def test_compressed_tiff_reads(tmp_path):
     # SerialEM and converters write LZW; a standard install lacked the codec (imagecodecs)
     data = np.random.default_rng(2).integers(0, 60000, (16, 16)).astype(np.uint16)

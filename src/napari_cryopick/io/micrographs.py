@@ -294,7 +294,13 @@ def _read_tiff(path: Path) -> np.ndarray:
             # stack was picked on its first frame alone (thumbnails differ in shape)
             frames = sum(1 for other in tif.series if other.shape == series.shape)
             data = series.asarray()
-            white_is_zero = series.pages[0].photometric == tifffile.PHOTOMETRIC.MINISWHITE
+            photometric = series.pages[0].photometric
+            white_is_zero = photometric == tifffile.PHOTOMETRIC.MINISWHITE
+            # samples of a grey page (MINISBLACK / MINISWHITE) are frames, not colour
+            grey_page = photometric in (
+                tifffile.PHOTOMETRIC.MINISBLACK,
+                tifffile.PHOTOMETRIC.MINISWHITE,
+            )
     except Exception as exc:  # tifffile raises many types for bad files
         raise _error(path, f"not a readable TIFF image: {_first_line(exc)}") from None
     if frames > 1:
@@ -306,8 +312,13 @@ def _read_tiff(path: Path) -> np.ndarray:
     # colour stored as planes; tifffile stores any (3, y, x) array so, and planes of
     # floating-point or 16-bit samples are a stack of 3 frames (a trial's were averaged
     # as colour), unless they are equal (grey stored as colour)
+    # colour stored interleaved on a grey page: frames too (moved first, as planes)
+    if data.ndim == 3 and grey_page and axes.endswith("S") and data.shape[-1] in (3, 4):
+        data, axes = np.moveaxis(data, -1, 0), "S" + axes[:-1]
     planes = data.ndim == 3 and axes.startswith("S") and data.shape[0] in (3, 4)
-    frames_not_colour = planes and (data.dtype.kind == "f" or data.dtype.itemsize > 1)
+    # 8-bit planes of a grey page too (a trial's 3- and 4-frame 8-bit movies tagged
+    # MINISBLACK were read as colour: frames mixed as luma, the 4th dropped as alpha)
+    frames_not_colour = planes and (data.dtype.kind == "f" or data.dtype.itemsize > 1 or grey_page)
     if frames_not_colour and all(np.array_equal(data[0], plane) for plane in data[1:3]):
         frames_not_colour = False
     if planes and not frames_not_colour:
