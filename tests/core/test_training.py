@@ -74,6 +74,23 @@ def test_build_examples_prepared_coordinates():
         build_examples([image], [], DIAMETER, config)
 
 
+def test_a_training_micrograph_without_contrast_is_refused_by_name(tmp_path):
+    """A robustness trial trained on an all-zero micrograph, silently, that picking
+    refuses ("no contrast")."""
+    import mrcfile
+
+    image, picks = _blobs(0)
+    config = DetectorConfig(target_diameter_px=10.0)
+    blank = tmp_path / "allzero.mrc"
+    with mrcfile.new(blank) as mrc:
+        mrc.set_data(np.zeros_like(image, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"^allzero: the micrograph has no contrast"):
+        build_examples([image, blank], [picks, picks], DIAMETER, config,
+                       names=["blobs_0", "allzero"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"^micrograph 1: .*no contrast"):
+        build_examples([np.full_like(image, 3.0)], [picks], DIAMETER, config)
+
+
 def test_sample_batch_targets_follow_augmented_crops():
     examples, _ = _examples(1)
     config = TrainConfig(batch_size=6, crop_size=64, seed=3, noise_range=(0.0, 0.0))

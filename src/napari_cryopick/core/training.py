@@ -45,6 +45,7 @@ from napari_cryopick.core.model.targets import (
     UNKNOWN_KIND,
     build_targets_from_arrays,
 )
+from napari_cryopick.core.preprocess import check_contrast
 from napari_cryopick.io.pickfiles import picks_on_micrograph
 
 __all__ = [
@@ -471,6 +472,11 @@ def build_examples(
             from napari_cryopick.io.micrographs import read_micrograph
 
             image = read_micrograph(image).data
+        source = str(names[index]) if names is not None else f"micrograph {index + 1}"
+        try:  # as picking refuses it (a robustness trial trained on an all-zero micrograph)
+            check_contrast(image)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}; leave it out of the training micrographs") from None
         if in_memory_bytes >= IN_MEMORY_PREPARED_BYTES:
             # the training set's prepared images already fill the budget: the rest
             # live in the memory-mapped cache, so memory does not grow with the set
@@ -481,7 +487,6 @@ def build_examples(
         if not isinstance(prepared.image, np.memmap):
             in_memory_bytes += prepared.image.nbytes
         # picks off the micrograph: edge picks dropped with a count, all-outside an error
-        source = str(names[index]) if names is not None else f"micrograph {index + 1}"
         table = picks_on_micrograph(table, image.shape, source=source, strict=False)
         table = table.copy()
         if "diameter" not in table.columns:
