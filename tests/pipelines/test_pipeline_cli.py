@@ -152,17 +152,22 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
         read_picks(relion_project / "External/job005" / other)["y"],
         read_picks(relion_project / "External/job004" / other)["y"],
     )
-    # converted to crYOLO's CBOX, whose y counts from the first row: said (a trial's CBOX
-    # came out upside down, unsaid); the MRC job's conversion says nothing
+    # converted to Topaz's text, whose y counts from the first row: said; the MRC job's
+    # conversion says nothing
     capsys.readouterr()
-    assert main(["filter", "External/job005", "--format", "cbox", "--box-size", "32",
-                 "--out", "cbox5"]) == 0  # fmt: skip
+    assert main(["filter", "External/job005", "--format", "topaz", "--out", "topaz5"]) == 0
     err = capsys.readouterr().err
     assert "1 file(s) of TIFF micrographs from a RELION index" in err, err
     assert "mic_001.tif" in err
-    assert main(["filter", "External/job004", "--format", "cbox", "--box-size", "32",
-                 "--out", "cbox4"]) == 0  # fmt: skip
+    assert main(["filter", "External/job004", "--format", "topaz", "--out", "topaz4"]) == 0
     assert "TIFF" not in capsys.readouterr().err
+    # to crYOLO's CBOX, whose y of TIFF micrographs counts from the last row as RELION's
+    # does (a convention review: the warning said the opposite), unsaid and kept
+    assert main(["filter", "External/job005", "--format", "cbox", "--box-size", "32",
+                 "--out", "cbox5"]) == 0  # fmt: skip
+    assert "TIFF" not in capsys.readouterr().err
+    (cbox,) = [p for p in (relion_project / "cbox5").rglob("*.cbox") if "GridA/mic_001" in str(p)]
+    np.testing.assert_allclose(read_picks(cbox)["y"], from_tiff["y"], atol=1e-3)
     # evaluated against other picks: said too (a trial's AP 0.004 for a good job, unsaid)
     main(["evaluate", "--pred", "External/job005/autopick.star", "--truth",
           "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
@@ -184,9 +189,18 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     assert "RELION reads TIFF images bottom row first: for RELION, pick them with --flip-y" in (
         capsys.readouterr().err
     )
-    for other in (["--flip-y"], ["--format", "csv"]):  # asked for, or no STAR file
-        assert main([*args, *other, "--out", str(tmp_path / "b")]) == 0
+    for other in (["--flip-y"], ["--format", "csv"], ["--format", "topaz"]):  # asked for, or
+        assert main([*args, *other, "--out", str(tmp_path / "b")]) == 0  # no such file
         assert "TIFF" not in capsys.readouterr().err
+    # crYOLO, EMAN2 and napari-boxmanager count BOX/CBOX y of TIFF micrographs from the
+    # last row (a convention review: written from the first row, unsaid)
+    assert main([*args, "--format", "cbox", "--out", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    assert "1 TIFF micrograph(s): the CBOX files count y from the file's first row" in err
+    assert "crYOLO, EMAN2 and napari-boxmanager count y of TIFF micrographs" in err
+    assert "RELION" not in err  # no STAR file
+    assert main([*args, "--format", "cbox", "--flip-y", "--out", str(tmp_path / "d")]) == 0
+    assert "TIFF" not in capsys.readouterr().err
 
 
 def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):

@@ -2459,6 +2459,32 @@ def test_a_micrograph_picked_again_off_screen_is_shown_and_exported_at_the_slide
     assert len(read_picks(mine)) == int((scores >= 0.02).sum())
 
 
+def test_export_of_tiff_micrographs_says_who_counts_their_y_from_the_last_row(
+    picker, tmp_path, qtbot
+):
+    """A convention review: crYOLO, EMAN2 and napari-boxmanager count BOX/CBOX y of TIFF
+    micrographs from the last row, RELION STAR y too; the export (first row, as napari
+    shows the image) said nothing."""
+    import tifffile
+
+    viewer, widget, path = picker
+    image = np.asarray(Image.open(path), dtype=np.float32)
+    tiff = tmp_path / "data" / "tiffmic.tif"
+    tifffile.imwrite(tiff, image)
+    viewer.open(str(tiff), plugin="napari-cryopick")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    for format, who in (("cbox", "crYOLO, EMAN2 and napari-boxmanager"), ("star", "RELION")):
+        assert widget.export(tmp_path / format, format), widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        said = widget.status.text()
+        assert "1 TIFF" in said, said
+        assert who in said, said
+    widget.export(tmp_path / "csv", "csv")
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "TIFF" not in widget.status.text()
+
+
 def test_pick_all_opens_counts_follow_edits_under_its_note_of_micrographs_left(
     picker, real_data_dir, qtbot, tmp_path
 ):

@@ -2024,6 +2024,7 @@ class PickWidget(QWidget):
                 f"\nNot exported: {len(closed)} micrograph(s) closed after picking "
                 f"({name_list(closed, 3)}); {_closed_text(state, closed)} to export them"
             )
+        note += self._tiff_rows_note(set(table["micrograph"].astype(str)), format)
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "
             f"{len(written)} {format} file(s) in {folder}{note}"
@@ -2037,6 +2038,35 @@ class PickWidget(QWidget):
                 f"{self.status.text()}\nNote: 'keep candidates' is Pick folder's; Export "
                 "picks writes the picks shown (lower the threshold to write more)"
             )
+
+    def _tiff_rows_note(self, names: set[str], format: str) -> str:
+        """Which programs count y of the exported TIFF (JPEG) micrographs from the last row,
+        as ``cryopick pick`` says (a convention review: unsaid in napari's export, whose
+        files count y from the first row, as napari shows the image)."""
+        from napari_cryopick.io.micrographs import is_tiff
+
+        paths = [
+            str(layer_path(layer) or "")
+            for layer in micrograph_layers(self.viewer)
+            if micrograph_name(layer) in names
+        ]
+        tiffs = [p for p in paths if is_tiff(p)]
+        jpegs = [p for p in paths if Path(p).suffix.lower() in (".jpg", ".jpeg")]
+        if format == "star" and tiffs:
+            return (
+                f"\nNote: {len(tiffs)} TIFF micrograph(s): the STAR files count y from the "
+                "image's first row, as napari shows it; RELION reads TIFF images bottom row "
+                "first: for RELION, write them with 'cryopick pick --flip-y'"
+            )
+        if format in ("box", "cbox") and (tiffs or jpegs):
+            return (
+                f"\nNote: {len(tiffs) + len(jpegs)} TIFF or JPEG micrograph(s): the "
+                f"{format.upper()} files count y from the image's first row, as napari "
+                "shows it; crYOLO, EMAN2 and napari-boxmanager count y of TIFF micrographs "
+                "(crYOLO: and JPEG) from the last row: for them, write these with "
+                "'cryopick pick --flip-y'"
+            )
+        return ""
 
     def _earlier_model_note(self, table: pd.DataFrame, earlier: list[str]) -> str:
         """Export's warning of picks another model made than the one Pick picks with: it

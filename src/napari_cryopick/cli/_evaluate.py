@@ -137,7 +137,7 @@ def _pick_files(paths: list[Path], what: str, format: str | None = None) -> list
 
 def _warn_relion_tiff(files: list[Path], what: str) -> None:
     """Warn when a RELION coordinate index lists TIFF micrographs: RELION counts their y
-    from the image's last row (it reads TIFF flipped), napari, crYOLO and Topaz from its
+    from the image's last row (it reads TIFF flipped), napari and Topaz (and cryopick pick) from its
     first, so its picks compared with other files' come out far apart (a trial: AP 0.004
     for a good job, unsaid)."""
     from napari_cryopick.io.formats.star import RELION_TIFF_Y, read_coordinate_index

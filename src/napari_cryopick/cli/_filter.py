@@ -414,13 +414,14 @@ def _write_index(index: Path, read: CoordinateIndex, written: dict, folder: Path
 
 
 def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) -> None:
-    """Warn when coordinates of TIFF micrographs from a RELION index leave STAR.
+    """Warn when coordinates of TIFF micrographs from a RELION index go to Topaz or CSV.
 
     RELION reads TIFF images flipped along the slow axis, so its coordinates
-    of a TIFF micrograph count y from the file's last row; crYOLO, Topaz, EMAN2
-    and napari count from its first. ``filter`` reads no micrographs, so it
-    cannot mirror them (an interop trial's CBOX of a RELION job over TIFF
-    micrographs came out upside down, unsaid).
+    of a TIFF micrograph count y from the file's last row, as crYOLO, EMAN2 and
+    napari-boxmanager count them in BOX and CBOX files (scipion-em-sphire mirrors
+    crYOLO's y of TIFF and JPEG micrographs, boxmanager shows TIFF images flipped):
+    those formats keep it. Topaz, napari and cryopick count from the first row.
+    ``filter`` reads no micrographs, so it cannot mirror them.
     """
     from napari_cryopick.io.formats.star import RELION_TIFF_Y
 
@@ -431,7 +432,7 @@ def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) ->
             for name, file in read.tiff_micrographs()
             if file is not None
             and file.resolve() in written
-            and _output_format(file, args.format) != "star"
+            and _output_format(file, args.format) in ("topaz", "csv")
         }
     )
     if names:

@@ -512,20 +512,36 @@ def _note_earlier_runs(request) -> None:
 
 
 def _note_tiff_rows(request) -> None:
-    """Say that RELION reads TIFF micrographs bottom row first when STAR files of TIFF
-    micrographs are written as the file's rows (an interop trial: Extract would cut every
-    particle at its mirror position; ``cryopick relion`` writes them as RELION reads)."""
+    """Say which programs count y of TIFF (and JPEG) micrographs from the last row when
+    files they read are written as the file's rows: RELION reads TIFF images bottom row
+    first (an interop trial: Extract would cut every particle at its mirror position;
+    ``cryopick relion`` writes them as RELION reads), and crYOLO, EMAN2 and
+    napari-boxmanager count BOX and CBOX y of TIFF micrographs (crYOLO: and JPEG) from
+    the last row (scipion-em-sphire mirrors crYOLO's y of .tif/.tiff/.jpg micrographs;
+    napari-boxmanager shows TIFF images flipped; a convention review)."""
     from napari_cryopick.io.micrographs import is_tiff
 
-    if request.flip_y or "star" not in request.formats:
+    if request.flip_y:
         return
-    tiffs = [m for m in request.micrographs if isinstance(m, (str, Path)) and is_tiff(m)]
-    if tiffs:
+    sources = [m for m in request.micrographs if isinstance(m, (str, Path))]
+    tiffs = [m for m in sources if is_tiff(m)]
+    jpegs = [m for m in sources if Path(str(m)).suffix.lower() in (".jpg", ".jpeg")]
+    if tiffs and "star" in request.formats:
         print(
             f"cryopick pick: note: {len(tiffs)} TIFF micrograph(s): the STAR files count y "
-            "from the file's first row, as napari, crYOLO and Topaz read TIFF images; RELION "
+            "from the file's first row, as napari and Topaz read TIFF images; RELION "
             "reads TIFF images bottom row first: for RELION, pick them with --flip-y "
             "(cryopick relion does so itself)",
+            file=sys.stderr,
+        )
+    boxed = [f for f in ("box", "cbox") if f in request.formats]
+    if boxed and (tiffs or jpegs):
+        count = f"{len(tiffs)} TIFF" if not jpegs else f"{len(tiffs) + len(jpegs)} TIFF or JPEG"
+        print(
+            f"cryopick pick: note: {count} micrograph(s): the {'/'.join(boxed).upper()} "
+            "files count y from the file's first row, as napari shows it; crYOLO, EMAN2 "
+            "and napari-boxmanager count y of TIFF micrographs (crYOLO: and JPEG) from the "
+            "last row: for them, pick these micrographs with --flip-y",
             file=sys.stderr,
         )
 

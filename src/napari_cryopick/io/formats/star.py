@@ -337,8 +337,9 @@ class CoordinateIndex:
 
 #: Why coordinates of TIFF micrographs in RELION's files differ from everyone else's.
 RELION_TIFF_Y = (
-    "RELION counts their y from the image's last row (it reads TIFF images flipped), "
-    "napari, crYOLO, Topaz, EMAN2 and cryopick pick from its first"
+    "RELION counts their y from the image's last row (it reads TIFF images flipped), as "
+    "crYOLO, EMAN2 and napari-boxmanager count it in BOX and CBOX files; napari, Topaz and "
+    "cryopick pick count it from the first row"
 )
 
 
