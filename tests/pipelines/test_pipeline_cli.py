@@ -176,6 +176,22 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
     main(["evaluate", "--pred", "External/job004/autopick.star", "--truth",
           "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
     assert "TIFF" not in capsys.readouterr().err
+    # exported for cryoSPARC or trained on: said too (a convention review: mirrored against
+    # a cryopick pick folder's export, and trained on mirrored, unsaid)
+    # (the job's two mic_001 are refused after the warning: names clash across folders)
+    main(["cryosparc", "export", "External/job005", "--out", "cs5.star"])
+    err = capsys.readouterr().err
+    assert "External/job005/autopick.star is a RELION index of TIFF micrographs" in err, err
+    main(["cryosparc", "export", "External/job004", "--out", "cs4.star"])
+    assert "TIFF" not in capsys.readouterr().err
+    train = ["train", "--micrographs", "MotionCorr/job002/Movies", "--picks", "External/job005",
+             "--diameter", "12", "--steps", "2", "--batch-size", "1", "--crop-size", "32",
+             "--out", "m5.pt"]  # fmt: skip
+    main(train)
+    err = capsys.readouterr().err
+    assert "cryopick train: warning: External/job005/autopick.star is a RELION index" in err
+    main([*train, "--flip-y"])
+    assert "RELION index" not in capsys.readouterr().err
 
 
 def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, tiny_model, capsys):

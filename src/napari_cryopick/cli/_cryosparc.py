@@ -173,6 +173,23 @@ def _note_candidates(items: list[Path]) -> None:
             )
 
 
+def _warn_relion_tiff(items: list[Path]) -> None:
+    """Say when a RELION job's picks of TIFF micrographs are exported: they keep RELION's
+    y (a convention review: a RELION job's and a ``cryopick pick`` folder's exports of one
+    TIFF micrograph put its particles at mirror positions, unsaid)."""
+    from napari_cryopick.io.formats.star import RELION_TIFF_Y, relion_tiff_indexes
+
+    for index, example in relion_tiff_indexes(items):
+        print(
+            f"cryopick cryosparc export: warning: {index} is a RELION index of TIFF "
+            f"micrographs (e.g. {example}): {RELION_TIFF_Y}; their picks are exported "
+            "with RELION's y, mirrored against a cryopick pick folder's: export one of "
+            "those for them, or give --exposures with --flip-y for a job of TIFF "
+            "micrographs only",
+            file=sys.stderr,
+        )
+
+
 def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
     """``{micrograph name: file name}`` and ``{micrograph name: (rows, columns)}`` of an
     exposures .cs.
@@ -305,6 +322,7 @@ def run_export(args: argparse.Namespace) -> int:
         _refuse_to_replace(Path(args.out))
     if args.threshold is None:
         _note_candidates([Path(item) for item in args.inputs])
+    _warn_relion_tiff([Path(item) for item in args.inputs])
     names, shapes = (picked or None, {})
     # one micrograph name, one file: never merged; a per-micrograph file takes the
     # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the

@@ -140,24 +140,15 @@ def _warn_relion_tiff(files: list[Path], what: str) -> None:
     from the image's last row (it reads TIFF flipped), napari and Topaz (and cryopick pick) from its
     first, so its picks compared with other files' come out far apart (a trial: AP 0.004
     for a good job, unsaid)."""
-    from napari_cryopick.io.formats.star import RELION_TIFF_Y, read_coordinate_index
+    from napari_cryopick.io.formats.star import RELION_TIFF_Y, relion_tiff_indexes
 
-    for path in files:
-        if path.suffix.lower() != ".star":
-            continue
-        try:
-            index = read_coordinate_index(path)
-        except (ValueError, OSError):
-            continue  # said when it is read
-        tiffs = index.tiff_micrographs() if index is not None else []
-        if tiffs:
-            print(
-                f"cryopick evaluate: warning: {path} ({what}) is a RELION index of TIFF "
-                f"micrographs (e.g. {tiffs[0][0]}): {RELION_TIFF_Y}; compare it only with "
-                "files of RELION's convention",
-                file=sys.stderr,
-            )
-            return
+    for path, example in relion_tiff_indexes(files)[:1]:
+        print(
+            f"cryopick evaluate: warning: {path} ({what}) is a RELION index of TIFF "
+            f"micrographs (e.g. {example}): {RELION_TIFF_Y}; compare it only with "
+            "files of RELION's convention",
+            file=sys.stderr,
+        )
 
 
 def read_pick_files(

@@ -337,6 +337,23 @@ def _refuse_empty_names(args: argparse.Namespace) -> None:
             raise CLIError(f"{option} must name the data set, got an empty name")
 
 
+def _warn_relion_tiff(items: list, flipped: bool) -> None:
+    """Say when picks come from a RELION index of TIFF micrographs: their y counts from the
+    image's last row (a convention review trained on them mirrored; only the general
+    model's check caught it, for proteins it sees)."""
+    from napari_cryopick.io.formats.star import RELION_TIFF_Y, relion_tiff_indexes
+
+    if flipped:
+        return
+    for index, example in relion_tiff_indexes(items):
+        print(
+            f"cryopick train: warning: {index} is a RELION index of TIFF micrographs (e.g. "
+            f"{example}): {RELION_TIFF_Y}; train on its TIFF micrographs' picks with "
+            "--flip-y (in a run of their own: it mirrors every file)",
+            file=sys.stderr,
+        )
+
+
 def request_from_args(args: argparse.Namespace):
     """The :class:`~napari_cryopick.workflows.train.TrainRequest` of the parsed options."""
     from napari_cryopick import __version__
@@ -360,6 +377,7 @@ def request_from_args(args: argparse.Namespace):
             "of its data set, named after it; give one of them"
         )
     named = args.dataset or head
+    _warn_relion_tiff([*args.picks, *(args.negatives or [])], args.flip_y)
     sets, picks = training_sets_from_files(
         args.micrographs,
         args.picks,

@@ -48,6 +48,7 @@ columns and its micrograph names (folders and suffixes) survive a filter.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -341,6 +342,27 @@ RELION_TIFF_Y = (
     "crYOLO, EMAN2 and napari-boxmanager count it in BOX and CBOX files; napari, Topaz and "
     "cryopick pick count it from the first row"
 )
+
+
+def relion_tiff_indexes(items: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """``(index, first TIFF micrograph)`` of each RELION coordinate index among ``items``
+    (STAR files, or folders holding a RELION job's ``autopick.star``) that lists TIFF
+    micrographs, whose coordinates count y in RELION's frame (:data:`RELION_TIFF_Y`).
+    Unreadable files are left out (said when they are read)."""
+    found = []
+    for item in items:
+        path = Path(item)
+        index_path = path / "autopick.star" if path.is_dir() else path
+        if index_path.suffix.lower() != ".star" or not index_path.is_file():
+            continue
+        try:
+            index = read_coordinate_index(index_path)
+        except (ValueError, OSError):
+            continue
+        tiffs = index.tiff_micrographs() if index is not None else []
+        if tiffs:
+            found.append((index_path, tiffs[0][0]))
+    return found
 
 
 def read_coordinate_index(path: str | Path) -> CoordinateIndex | None:
