@@ -1098,3 +1098,24 @@ def test_a_star_file_corrected_after_a_failed_read_is_read_as_it_is_now(tmp_path
         read_picks(path)
     path.write_text("data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\n")
     assert read_picks(path)[["x", "y"]].to_numpy().tolist() == [[10.0, 20.0]]
+
+
+def test_a_quoted_wildcard_is_expanded_as_a_shell_would(tmp_path):
+    """A robustness trial's quoted --micrographs "mics/*.mrc" was told only "no such file
+    or folder"."""
+    from napari_cryopick.io.paths import expand_inputs, pick_files
+
+    for name in ("b.mrc", "a.mrc", "c.star"):
+        (tmp_path / name).write_bytes(b"x")
+    found = expand_inputs([str(tmp_path / "*.mrc")], (".mrc",), "micrographs")
+    assert [path.name for path, _ in found] == ["a.mrc", "b.mrc"]
+    pd.DataFrame({"x": [1.0], "y": [2.0]}).to_csv(tmp_path / "a.csv", index=False)
+    assert [p.name for p, _ in pick_files([str(tmp_path / "?.csv")])] == ["a.csv"]
+    with pytest.raises(FileNotFoundError, match=r"\*\.tif: no file or folder matches"):
+        expand_inputs([str(tmp_path / "*.tif")], (".tif",), "micrographs")
+    # a file whose name holds a bracket is taken as it is
+    odd = tmp_path / "mic[1].mrc"
+    odd.write_bytes(b"x")
+    assert [p.name for p, _ in expand_inputs([str(odd)], (".mrc",), "micrographs")] == [
+        "mic[1].mrc"
+    ]

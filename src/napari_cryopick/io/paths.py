@@ -9,6 +9,7 @@ interrupted writer's temporary file) are never taken.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import stat
@@ -170,7 +171,7 @@ def expand_inputs(
     ValueError
         A folder without any file of the suffixes (below it too, ``recursive``).
     """
-    items = list(items)
+    items = _expand_patterns(items)
     suffixes = tuple(s.lower() for s in suffixes)
     named = {os.path.abspath(item) for item in items if Path(item).is_dir()}
     option = f", or {recursive_option} to take every folder below" if recursive_option else ""
@@ -221,6 +222,29 @@ def expand_inputs(
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     return found
+
+
+def _expand_patterns(items: Iterable[str | Path]) -> list[str | Path]:
+    """``items``, with each one that names no file but holds a wildcard (``*``, ``?``,
+    ``[``) replaced by the files it matches, sorted, as a shell would (a robustness trial's
+    quoted ``--micrographs "mics/*.mrc"`` was told only "no such file or folder").
+
+    Raises
+    ------
+    FileNotFoundError
+        A pattern that matches nothing.
+    """
+    expanded: list[str | Path] = []
+    for item in items:
+        text = str(item)
+        if Path(item).exists() or not any(c in text for c in "*?["):
+            expanded.append(item)
+            continue
+        matches = sorted(glob.glob(text))
+        if not matches:
+            raise FileNotFoundError(f"{text}: no file or folder matches this pattern")
+        expanded.extend(matches)
+    return expanded
 
 
 #: Micrograph lists that may be named among micrographs: cryoSPARC exposures ``.cs`` and
