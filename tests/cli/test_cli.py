@@ -190,6 +190,30 @@ def test_evaluate_warns_when_one_side_looks_binned(tmp_path, capsys):
     assert "try --truth-binning 4" in capsys.readouterr().err
 
 
+def test_evaluate_warns_of_picks_off_the_micrograph(tmp_path, capsys):
+    """A robustness trial's ground truth held picks at x = -50 (off every micrograph):
+    counted as particles every picker misses, unsaid."""
+    import numpy as np
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(30, 1000, 40), rng.uniform(30, 1000, 40)
+    scores = {"score": rng.uniform(0.2, 1, 40), "diameter": 40.0, "micrograph": "m"}
+    pred = write_picks(make_picks(x, y, **scores), tmp_path / "p.star")
+    inside = write_picks(make_picks(x, y, diameter=40.0, micrograph="m"), tmp_path / "t.star")
+    off = write_picks(
+        make_picks([*x, -50.0], [*y, 500.0], diameter=40.0, micrograph="m"), tmp_path / "o.star"
+    )
+    assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(inside)]) == 0
+    assert "negative coordinates" not in capsys.readouterr().err
+    assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(off)]) == 0
+    err = capsys.readouterr().err
+    assert "1 ground-truth pick(s) lie at negative coordinates" in err, err
+    assert "x=-50, y=500 on m" in err
+
+
 def test_evaluate_says_fibers_are_scored_as_points(tmp_path, capsys):
     """A trial scored start-end STAR fiber files against fiber points: recall 0.095, no
     word that fibers are points here."""
