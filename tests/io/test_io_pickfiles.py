@@ -1119,3 +1119,20 @@ def test_a_quoted_wildcard_is_expanded_as_a_shell_would(tmp_path):
     assert [p.name for p, _ in expand_inputs([str(odd)], (".mrc",), "micrographs")] == [
         "mic[1].mrc"
     ]
+
+
+def test_cbox_gives_hand_picks_among_scored_ones_the_highest_confidence(tmp_path):
+    """A convention review: napari-boxmanager drops the confidence column of a CBOX file
+    holding one <NA> confidence (a hand pick's), so its confidence filter stopped working."""
+    import starfile
+
+    table = picks.make_picks([10.0, 50.0, 90.0], [20.0, 60.0, 100.0], diameter=30.0,
+                             score=[0.4, np.nan, 0.7], micrograph="m")  # fmt: skip
+    path = pickfiles.write_picks(table, tmp_path / "m.cbox")
+    written = starfile.read(path)["cryolo"]
+    assert written["Confidence"].tolist() == pytest.approx([0.4, 1.0, 0.7])
+    assert pickfiles.read_picks(path)["score"].tolist() == pytest.approx([0.4, 1.0, 0.7])
+    # hand picks only: no score to give, <NA> as crYOLO writes missing values
+    alone = pickfiles.write_picks(table.assign(score=np.nan), tmp_path / "h.cbox")
+    assert "<NA>" in alone.read_text()
+    assert pickfiles.read_picks(alone)["score"].isna().all()

@@ -10,7 +10,10 @@ _EstHeight _Confidence _NumBoxes _Angle`` (and ``_filamentid`` for filaments).
 box files; ``_Width``/``_Height`` the box size; ``_EstWidth``/``_EstHeight``
 crYOLO's estimate of the particle size (read as the diameter, their mean;
 the box width when absent); ``_Confidence`` the score. Missing values are
-written ``<NA>``, as crYOLO does. ``_filamentid`` is 0-based in crYOLO and
+written ``<NA>``, as crYOLO does, except the confidence of a pick without a score
+(added by hand) among scored ones: 1, the highest (napari-boxmanager drops the
+confidence column of a file holding one ``<NA>`` confidence); it reads back as a
+score of 1. ``_filamentid`` is 0-based in crYOLO and
 becomes ``tube_id = filamentid + 1`` (kind ``fiber``).
 
 Older crYOLO (< 1.8) wrote whitespace columns ``x y w h confidence est_w
@@ -197,6 +200,10 @@ def write(
     y = table["y"].to_numpy(np.float64)
     diameter = table["diameter"].to_numpy(np.float64)
     score = table["score"].to_numpy(np.float64)
+    if np.isfinite(score).any():
+        # a pick added by hand among scored ones: the highest confidence (napari-boxmanager
+        # drops the confidence of a whole file holding one <NA>: a convention review)
+        score = np.where(np.isfinite(score), score, 1.0)
     tube_id = table["tube_id"].to_numpy(np.int64)
     with_filaments = bool((tube_id > 0).any())
 
