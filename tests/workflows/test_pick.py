@@ -674,7 +674,7 @@ def test_a_model_of_particles_of_two_sizes_with_one_head(tmp_path, micrograph_fi
 
 
 def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
-    tmp_path, micrograph_files, make_config
+    tmp_path, micrograph_files, make_config, caplog
 ):
     # a trial: a model trained with --diameter-A 280 (56 px at 5 Å/px) picking a 2x-binned
     # optics group (10 Å/px: 28 px, right) was told to pick at 56 px, which lost the picks
@@ -697,8 +697,17 @@ def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
     # micrographs were picked at the training's pixels: 2 picks instead of 448)
     own = {"diameter_px": None, "pixel_size_A": 4.0}
     prepared = prepare(_request(micrograph_files[:1], path, None, **own))
-    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(10.0)
+    with caplog.at_level("INFO", logger="napari_cryopick"):
+        assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(10.0)
     assert prepared.warnings == ()
+    # ... and said, as a note (a robustness trial's header pixel size gave 30.7 px for a
+    # model trained at 56, unsaid: right if binned, wrong if the header is)
+    notes = [r.getMessage() for r in caplog.records if "picked at a diameter" in r.getMessage()]
+    assert len(notes) == 1, notes
+    assert (
+        "picked at a diameter of 10.0 px, the model's 40 Å over its pixel size 4 Å/px" in (notes[0])
+    )
+    assert "trained at 20 px" in notes[0]
     # the right diameter in pixels at that pixel size is not warned of (it was: "trained at
     # 20 px, pick at 20 px"); a wrong one is, in Å
     right = {"diameter_px": 10.0, "pixel_size_A": 4.0}

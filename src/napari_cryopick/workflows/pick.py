@@ -1360,6 +1360,38 @@ def _warn_of_overridden_pixel_size(
     logger.warning(message)
 
 
+def _note_diameter_from_angstrom(
+    prepared: PreparedPick, micrograph: Any, head: str | None, diameter: float
+) -> None:
+    """Say (once a run per pixel size) at which diameter in pixels a micrograph is picked
+    when it comes from the model's diameter in Å over its pixel size and differs from the
+    pixels the model was trained at (a robustness trial's micrograph, its header at 2.0 Å/px
+    for a model trained at 1.1, was picked at 30.7 px instead of 56 px, unsaid: right for a
+    binned micrograph, wrong for a wrong header)."""
+    request = prepared.request
+    if request.diameter_px is not None or request.diameter_A is not None:
+        return
+    card = prepared.card
+    trained_A = trained_diameter_angstrom(card, head, request) if card is not None else None
+    stored = card.diameter_for_head(head) if card is not None else None
+    pixel = micrograph.pixel_size
+    if trained_A is None or not stored or not pixel or abs(diameter / stored - 1.0) <= 0.05:
+        return
+    key = ("from Å", round(float(pixel), 4))
+    if key in prepared.resolved_warnings:
+        return
+    prepared.resolved_warnings[key] = None  # a note, not a warning of the outcome
+    logger.info(
+        "%s: picked at a diameter of %.1f px, the model's %g Å over its pixel size %g Å/px "
+        "(the model was trained at %g px); if that pixel size is wrong, give --pixel-size",
+        micrograph.name or micrograph.path,
+        diameter,
+        trained_A,
+        pixel,
+        stored,
+    )
+
+
 def _warn_of_unknown_pixel_size(
     prepared: PreparedPick, micrograph: Any, head: str | None, diameter: float
 ) -> None:
@@ -1428,6 +1460,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     key = (round(float(diameter), 1), config.head)
     _warn_of_overridden_pixel_size(prepared, micrograph, config.head, diameter)
     _warn_of_unknown_pixel_size(prepared, micrograph, config.head, diameter)
+    _note_diameter_from_angstrom(prepared, micrograph, config.head, diameter)
     in_angstrom = request.diameter_A is not None or (
         request.diameter_px is not None
         and trained_diameter_angstrom(prepared.card, config.head, request) is not None
