@@ -217,6 +217,24 @@ def test_a_fewshot_run_leaves_the_generic_heads_diameter(joint_result):
     # the generic head's training run is the one before the few-shot run (its Å)
     assert _training_run(card, "generic")["diameter_A"] == 40.0
     assert _training_run(card, "delta")["mode"] == "fewshot"
+    # a starting model with no diameter of its own (the bundled general model) keeps none:
+    # a docs trial's generic head picked beta-gal (108 px) at the few-shot head's 62 px,
+    # AP 0.000, where the bundled model asks for --diameter
+    unsized = {**joint_result.metadata, "diameter_px": None}
+    assert ModelCard.from_metadata(unsized).diameter_px is None
+    result = drive(
+        continual.train_model(
+            "fewshot",
+            [_dataset("delta", 3, diameter=30.0)],
+            base_model=joint_result.model,
+            base_metadata=unsized,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    card = ModelCard.from_metadata(result.metadata)
+    assert card.diameter_px is None
+    assert card.diameter_for_head("delta") == pytest.approx(30.0)
 
 
 def test_step_limit_and_protection_apply_to_finetune_but_not_to_a_fewshot_head(joint_result):

@@ -911,6 +911,8 @@ def _run_card(
         kinds=model.config.kinds,
         exemplars=bank_to_metadata(bank),
         # a few-shot run trains its own head only: the generic head keeps the size it
-        # picks at (a re-trial's ribosome, 56 px, was picked at the new head's 62 px)
-        diameter_px=card.diameter_px if run.get("mode") == "fewshot" else None,
+        # picks at (a re-trial's ribosome, 56 px, was picked at the new head's 62 px), none
+        # included (a docs trial's few-shot head on the bundled model, which has none, gave
+        # the generic head its 62 px: beta-gal of 108 px picked at 62 px, AP 0.000, unasked)
+        keep_diameter=run.get("mode") == "fewshot",
     )

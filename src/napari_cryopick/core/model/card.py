@@ -239,11 +239,13 @@ class ModelCard:
         kinds: Sequence[str],
         exemplars: Mapping[str, Any] | None,
         diameter_px: float | None = None,
+        keep_diameter: bool = False,
     ) -> ModelCard:
         """The card after a training run on ``datasets``.
 
         Data sets already on the card are updated, new ones appended; the
-        default diameter becomes ``diameter_px`` or that of the last data set.
+        default diameter becomes ``diameter_px`` or that of the last data set, or stays
+        the card's (none too) with ``keep_diameter``.
         """
         merged = list(self.datasets)
         for dataset in datasets:
@@ -255,6 +257,8 @@ class ModelCard:
         default = positive_or_none(diameter_px)
         if default is None and datasets:
             default = datasets[-1].diameter_px
+        if keep_diameter:
+            default = self.diameter_px
         return replace(
             self,
             kinds=tuple(kinds),
