@@ -324,6 +324,9 @@ def test_a_relion_project_names_its_data_set_not_movies():
     )
     assert _dataset_name(Path("/data/ribosome/micrographs/m.png")) == "ribosome"
     assert _dataset_name(Path("/data/newprotein/m.mrc")) == "newprotein"
+    # cryoSPARC's Patch Motion folder named a docs trial's data set "motioncorrected"
+    assert _dataset_name(Path("/cs/P12/J5/motioncorrected/0123_m.mrc")) == "P12"
+    assert _dataset_name(Path("/cs/P12/J2/imported/0123_m.mrc")) == "P12"
     assert _dataset_name(Path("/Movies/m.mrc")) == "Movies"  # nothing above: kept
 
 

@@ -202,9 +202,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help=(
             "data-set name stored in the model (default: each micrograph's folder as "
-            "given, links not followed; a folder named micrographs, mics or images gives "
-            "its parent's name; so --mode joint over several folders trains one head per "
-            "folder); the head trained has this name (--head is the same option)"
+            "given, links not followed; folders that name no protein give the name of the "
+            "folder above them: micrographs, mics, images, Movies, RELION's jobNNN and "
+            "job-type folders, cryoSPARC's JNN, motioncorrected and imported; so --mode "
+            "joint over several folders trains one head per folder); the head trained has "
+            "this name (--head is the same option)"
         ),
     )
     parser.add_argument(

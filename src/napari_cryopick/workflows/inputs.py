@@ -431,16 +431,20 @@ def _dataset_name(path: Path) -> str:
     # MotionCorr/job002/Movies/ names the project: every RELION-trained model was
     # called "Movies", a trial)
     while folder.parent != folder and (
-        folder.name.lower() in _GENERIC_FOLDERS or re.fullmatch(r"job\d+", folder.name)
+        folder.name.lower() in _GENERIC_FOLDERS or re.fullmatch(r"job\d+|J\d+", folder.name)
     ):
         folder = folder.parent
     return folder.name or start.name
 
 
 #: Folder names that name no data set (:func:`_dataset_name` looks above them):
-#: common micrograph folders and RELION's job types.
+#: common micrograph folders, RELION's job types and cryoSPARC's micrograph folders
+#: (a docs trial's exposures list of ``P12/J5/motioncorrected/`` named its data set
+#: "motioncorrected"; cryoSPARC's ``J5`` job folders are skipped as RELION's ``job005``).
 _GENERIC_FOLDERS = frozenset(
     {
+        "motioncorrected",
+        "imported",
         "micrographs",
         "mics",
         "images",
