@@ -53,6 +53,21 @@ def test_help_lists_every_existing_subcommand(capsys: pytest.CaptureFixture[str]
         assert f"    {name}" in out, f"sub-command {name!r} exists but is not in --help"
 
 
+def test_train_help_says_what_the_defaults_do_to_lr_and_dataset(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A docs trial: --lr given was divided by 3 (a pretrained new model's scale) and the
+    --dataset help named 3 of the folders the naming skips, unsaid."""
+    from napari_cryopick.core.continual import ContinualConfig
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert ContinualConfig().pretrained_lr_scale == pytest.approx(1 / 3, abs=1e-3)
+    assert "trains at a third of it" in out
+    assert "cryoSPARC's JNN, motioncorrected and imported" in out
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         cli.main(["--version"])

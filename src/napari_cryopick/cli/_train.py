@@ -173,7 +173,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lr",
         type=float,
         default=defaults["lr"],
-        help=f"peak learning rate (default {defaults['lr']})",
+        help=(
+            f"peak learning rate (default {defaults['lr']}); a new model started from the "
+            "general model's weights (--mode new or joint without --init, the default) "
+            "trains at a third of it (1e-3 by default: docs/general-model.md)"
+        ),
     )
     parser.add_argument(
         "--device",
