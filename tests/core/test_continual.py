@@ -374,6 +374,8 @@ def test_checkpoint_round_trip_and_info(joint_result, tmp_path, capsys):
 
 def test_info_says_whose_diameter_it_gives_when_sizes_differ(tmp_path, capsys):
     # a trial read "diameter: 108 px" as the size of a model of ribosome (56) and β-gal (108)
+    from dataclasses import replace
+
     from napari_cryopick.core.model import Detector, DetectorConfig
     from napari_cryopick.core.model.card import DatasetCard, ModelCard
 
@@ -405,9 +407,17 @@ def test_info_says_whose_diameter_it_gives_when_sizes_differ(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "diameter: 62 px (head apof, the default); the data sets' own below" in out
+    # a few-shot head on a model without a diameter (the bundled one): the head's, and
+    # the generic head none (a docs trial read "diameter: not stored" beside a 62 px head)
+    unsized = replace(fewshot, diameter_px=None)
+    path = save_checkpoint(tmp_path / "u.pt", model, metadata=unsized.to_metadata())
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "diameter: 62 px (head apof, the default); the generic head: none stored (it picks "
+        "at the diameter you give)"
+    ) in out
     # trained in Å (given, or measured at different pixel sizes): said (a re-trial)
-    from dataclasses import replace
-
     angstrom = replace(card, history=({"mode": "new", "datasets": ["ribo"], "diameter_A": 112.0},))
     path = save_checkpoint(
         tmp_path / "a.pt", Detector(DetectorConfig()), metadata=angstrom.to_metadata()

@@ -140,7 +140,16 @@ def _format(path: Path, info: dict[str, Any]) -> str:
             )
         if info.get("diameter_A"):
             diameter += f"; {float(info['diameter_A']):g} Å, picked at each micrograph's pixel size"
-    lines.append(f"diameter: {diameter if diameter is not None else 'not stored'}")
+    if diameter is None:
+        own = info.get("default_head_diameter_px")
+        diameter = "not stored (the generic head picks at the diameter you give)"
+        if own and info["default_head"] != "generic":
+            # a few-shot head on the bundled model: its own size, the generic head none
+            diameter = (
+                f"{float(own):.4g} px (head {info['default_head']}, the default); the "
+                "generic head: none stored (it picks at the diameter you give)"
+            )
+    lines.append(f"diameter: {diameter}")
     lines.append(f"parameters: {info['parameters']:,}")
     # other heads at their own trainings' calibration, as cryopick pick --head picks them
     threshold = info.get("pick_threshold")
