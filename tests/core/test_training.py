@@ -609,7 +609,7 @@ def test_cli_train_bad_input_exit_2(tmp_path, capsys, caplog):
     assert ModelCard.from_metadata(metadata).history[-1]["diameter_A"] == 200.0
 
 
-def test_cli_train_reads_napari_annotations(tmp_path, capsys):
+def test_cli_train_reads_napari_annotations(tmp_path, capsys, caplog):
     # a trial gave cryopick train the folder of its napari annotations, then one sidecar:
     # "no pick files in this folder" and "unknown pick file suffix '.json'"; since
     # 2026-12-02 --annotations reads them (negatives and the data set name too)
@@ -636,9 +636,15 @@ def test_cli_train_reads_napari_annotations(tmp_path, capsys):
     for given in (mics, sidecar, user, user / "mic_0-0123abcd.json"):
         assert main([*base, "--picks", str(given)]) == 2
         assert "cryopick train --annotations" in capsys.readouterr().err
+    caplog.clear()
     assert main([*base, "--annotations"]) == 0
     printed = capsys.readouterr().out
     assert f"{len(table)} picks, 2 negatives" in printed
+    # the micrograph left out: its annotations are looked for too (a docs trial was told
+    # of pick files only)
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "1 of 2 micrographs have no picks" in said, said
+    assert "pick files and napari annotations are matched by micrograph name" in said
     _model, metadata = load_checkpoint(out)
     assert metadata["datasets"] == ["toy"]
     assert metadata["history"][-1]["micrographs"] == ["mic_0"]

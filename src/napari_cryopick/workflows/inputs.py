@@ -679,13 +679,20 @@ def training_sets_from_files(
         # their files without rows named too (a re-trial's header-only STAR among good
         # ones: the micrograph was named, its empty file not)
         empty = _empty_matched_files(found, left_out) if len(unlabelled) <= 100 else []
+        # with --annotations, napari's sidecars are a source too (a docs trial was told of
+        # pick files only)
+        matched = (
+            "pick files and napari annotations are matched by micrograph name"
+            if annotations
+            else "pick files are matched by micrograph name"
+        )
         logger.warning(
             "%d of %d micrographs have no picks and are not trained on (%s): pick them "
-            "with the trained model (pick files are matched by micrograph name; a file "
-            "without rows holds no picks%s)",
+            "with the trained model (%s; a file without rows holds no picks%s)",
             len(unlabelled),
             len(names),
             name_list(unlabelled, 20),  # all of them, unless a folder of thousands
+            matched,
             f": {name_list([str(p) for p in empty], 5)}" if empty else "",
         )
         keep = [i for i, name in enumerate(names) if name not in left_out]
