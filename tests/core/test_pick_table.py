@@ -28,3 +28,23 @@ def test_far_from_keeps_rows_beyond_their_own_radius() -> None:
     # one radius per row (a vesicle's own): the small one at 10 px is clear of its neighbour
     assert far_from(table, others, np.array([5.0, 3.0, 5.0]))["x"].tolist() == [10.0, 20.0]
     assert far_from(table, _table([]), 5.0) is table
+
+
+def test_beside_hand_picks_marks_the_candidates_a_hand_pick_sits_on():
+    """A GUI trial's hand picks on candidates hidden by the threshold made pairs 3.6 px
+    apart once the threshold was lowered."""
+    from napari_cryopick.core.pick_table import beside_hand_picks
+
+    x = np.array([100.0, 103.0, 200.0, 240.0, 300.0])
+    y = np.array([100.0, 102.0, 200.0, 200.0, 300.0])
+    score = np.array([0.3, np.nan, 0.9, np.nan, 0.5])
+    diameter = np.array([50.0, np.nan, 50.0, 50.0, np.nan])
+    near = beside_hand_picks(x, y, score, diameter, 0.4)
+    # the first candidate is 3.6 px from a hand pick; the third 40 px (0.8 d) from one
+    assert near.tolist() == [True, False, False, False, False]
+    # no hand pick, or nothing but hand picks: nothing to mark
+    assert not beside_hand_picks(x, y, np.full(5, 0.5), diameter, 0.4).any()
+    assert not beside_hand_picks(x, y, np.full(5, np.nan), diameter, 0.4).any()
+    # a candidate without a diameter takes the hand pick's
+    near = beside_hand_picks(x[:2], y[:2], score[:2], np.array([np.nan, 8.0]), 0.4)
+    assert near.tolist() == [False, False]  # 3.6 px > 0.4 x 8 px

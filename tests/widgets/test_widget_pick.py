@@ -112,6 +112,36 @@ def test_the_slider_shows_a_calibrated_threshold_as_the_status_writes_it(picker)
         assert f"picks at threshold {threshold_text(value)}" in widget.status.text()
 
 
+def test_a_hand_pick_on_a_candidate_is_that_particle_not_a_second_pick(picker, tmp_path):
+    """A GUI trial clicked three particles whose candidates the threshold hid; lowered, the
+    slider showed both, 3.6 px apart, and the export picked those particles twice."""
+    viewer, widget, _path = picker
+    points = viewer.layers[f"{NAME} picks"]
+    scores = points.features["score"].to_numpy(float)
+    hidden = int(np.argmin(np.where(scores >= 0.05, scores, np.inf)))  # the lowest shown
+    widget.set_threshold(float(scores[hidden]) + 0.01)
+    assert not points.shown[hidden]
+    row, col = np.asarray(points.data[hidden], float)
+    points.selected_data = set()
+    points.add([row + 3.0, col + 2.0])  # the user's click, a little off its centre
+    widget.set_threshold(0.05)  # lowered: the candidate under the click stays hidden
+    assert not points.shown[hidden]
+    assert points.shown[-1]
+    # a click on a pick shown replaces it too
+    shown = np.flatnonzero(points.shown[:-1])
+    other = int(shown[0])
+    row, col = np.asarray(points.data[other], float)
+    points.add([row - 2.0, col + 1.0])
+    assert not points.shown[other]
+    (written,) = [p for p in widget.export(tmp_path / "out", "csv") if p.name.startswith(NAME)]
+    table = read_picks(written)
+    xy = table[["x", "y"]].to_numpy(float)
+    gaps = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(gaps, np.inf)
+    assert gaps.min() >= 0.4 * 56.0 - 1e-6
+    assert int(table["score"].isna().sum()) == 2
+
+
 def test_hand_picks_left_alone_stay_white_when_shown_again(picker, real_data_dir, qtbot):
     """A GUI trial: after its network picks were gone, a micrograph's hand-added picks came
     back light blue, the colour of a truth file's, instead of white."""

@@ -148,6 +148,24 @@ def _mark_added_picks(event: Any) -> None:
     if len(colours) == n:
         colours[rows] = _MANUAL_COLOUR
         layer.border_color = colours
+    # a click on a pick shown is that particle: the click replaces it (hidden, as a
+    # threshold hides a candidate), not a second pick of it
+    shown = np.asarray(layer.shown, dtype=bool)
+    if len(shown) == n and "score" in features.columns:
+        from napari_cryopick.core.pick_table import beside_hand_picks
+
+        data = np.asarray(layer.data, dtype=float)
+        diameters = (
+            features["diameter"].to_numpy(float)
+            if "diameter" in features.columns
+            else np.full(n, np.nan)
+        )
+        same = beside_hand_picks(
+            data[:, -1], data[:, -2], features["score"].to_numpy(float), diameters,
+            default_pick_config().min_distance,
+        )  # fmt: skip
+        if (shown & same).any():
+            layer.shown = shown & ~same
 
 
 def _added_pick_diameter(layer: Any, rows: np.ndarray) -> tuple[float | None, float | None]:
@@ -668,7 +686,7 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     result = state.pick_results.get(micrograph)
     layer = result_layer(viewer, micrograph)
     if layer is not None:
-        shown = _shown_mask(layer.features, threshold, state.display_diameter)
+        shown = _shown_mask(layer.features, threshold, state.display_diameter, layer.data)
         if len(shown) == len(layer.data) and not np.array_equal(shown, layer.shown):
             layer.shown = shown
         count: int | None = int(shown.sum())

@@ -108,22 +108,42 @@ def _shown_mask(
     table: pd.DataFrame,
     threshold: float,
     diameters: tuple[float | None, float | None] = (None, None),
+    positions: np.ndarray | None = None,
 ) -> np.ndarray:
     """Points shown: scoring ``threshold`` or more, diameter in range, and every hand-added one.
 
     The filter of ``cryopick filter`` (core ``pick_table.filter_mask``); picks
-    without a score (added by hand) always show. A size range on picks that
-    have no diameters is not applied (the Pick widget says so).
+    without a score (added by hand) always show, and hide the detector's candidates
+    they sit on (within the picker's ``min_distance`` of a diameter,
+    :func:`~napari_cryopick.core.pick_table.beside_hand_picks`): the same particle.
+    A size range on picks that have no diameters is not applied (the Pick widget says
+    so). ``positions``: ``(row, col)`` of the rows where ``table`` has no ``x``/``y``
+    (a points layer's features).
     """
-    from napari_cryopick.core.pick_table import filter_mask
+    from napari_cryopick.core.pick_table import beside_hand_picks, filter_mask
 
     low, high = diameters
     try:
-        return filter_mask(
+        mask = filter_mask(
             table, threshold=threshold, min_diameter=low, max_diameter=high, keep_unscored=True
         )
     except ValueError:  # no diameters to filter: the threshold alone
-        return filter_mask(table, threshold=threshold, keep_unscored=True)
+        mask = filter_mask(table, threshold=threshold, keep_unscored=True)
+    if not len(table) or "score" not in table:
+        return mask
+    if positions is not None and len(positions) == len(table):
+        y, x = np.asarray(positions, float)[:, -2], np.asarray(positions, float)[:, -1]
+    elif {"x", "y"} <= set(table.columns):
+        x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
+    else:
+        return mask
+    diameter = (
+        table["diameter"].to_numpy(float) if "diameter" in table else np.full(len(table), np.nan)
+    )
+    same = beside_hand_picks(
+        x, y, table["score"].to_numpy(float), diameter, default_pick_config().min_distance
+    )
+    return mask & ~same
 
 
 def _has_diameters(table: pd.DataFrame) -> bool:

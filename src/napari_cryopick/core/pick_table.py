@@ -210,6 +210,40 @@ def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
     return out
 
 
+def beside_hand_picks(
+    x: np.ndarray,
+    y: np.ndarray,
+    score: np.ndarray,
+    diameter: np.ndarray,
+    fraction: float,
+) -> np.ndarray:
+    """Scored rows within ``fraction`` of a diameter of a row without a score.
+
+    A pick added by hand (no score) on a particle the detector scored below the
+    threshold is that particle: shown at a lower threshold, both would be, one
+    particle picked twice (a GUI trial exported three such pairs 3.6 px apart). The
+    diameter is the candidate's, else the hand pick's, else the rows' median.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    score, diameter = np.asarray(score, float), np.asarray(diameter, float)
+    near = np.zeros(len(x), dtype=bool)
+    hand = ~np.isfinite(score)
+    if not hand.any() or hand.all():
+        return near
+    from scipy.spatial import cKDTree
+
+    finite = diameter[np.isfinite(diameter) & (diameter > 0)]
+    fallback = float(np.median(finite)) if finite.size else 0.0
+    tree = cKDTree(np.column_stack([x[hand], y[hand]]))
+    hand_diameter = np.where(np.isfinite(diameter[hand]), diameter[hand], fallback)
+    scored = np.flatnonzero(~hand)
+    distance, nearest = tree.query(np.column_stack([x[scored], y[scored]]))
+    own = diameter[scored]
+    size = np.where(np.isfinite(own) & (own > 0), own, hand_diameter[nearest])
+    near[scored] = distance < fraction * size
+    return near
+
+
 def filter_mask(
     table: pd.DataFrame,
     *,
