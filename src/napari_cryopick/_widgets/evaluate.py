@@ -13,6 +13,7 @@ same layer for both and never a "negative" layer.
 
 from __future__ import annotations
 
+import math
 import re
 import weakref
 from pathlib import Path
@@ -36,6 +37,7 @@ from qtpy.QtWidgets import (
 from napari_cryopick.layers.results import ROLE_KEY, SOURCE_KEY
 
 from ._common import (
+    SLIDER_STEPS,
     connect_while_alive,
     current_micrograph_layer,
     layer_type,
@@ -137,6 +139,13 @@ def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
     if table["score"].isna().any():
         table = table.assign(score=table["score"].fillna(1.0))
     return table
+
+
+def _down_to_slider(threshold: float) -> float:
+    """``threshold`` down to the Pick slider's step: the pick scored at a best-F threshold
+    stays shown (a GUI trial's best F1 at 0.06553 went to the slider as 0.066 and hid that
+    pick: recall 0.978 on screen, 0.99 evaluated)."""
+    return math.floor(float(threshold) * SLIDER_STEPS + 1e-9) / SLIDER_STEPS
 
 
 class EvaluateWidget(QWidget):
@@ -528,9 +537,9 @@ class EvaluateWidget(QWidget):
             f"{name} ({report.criterion}): {ap:.3f}   AR: {report.ar:.3f}\n"
             # the threshold as the Pick widget shows it once applied (a GUI trial read 0.24
             # here and 0.237 there)
-            f"best F1 {f1[1]:.3f} at threshold {threshold_text(f1[0])} "
+            f"best F1 {f1[1]:.3f} at threshold {threshold_text(_down_to_slider(f1[0]))} "
             f"(P {f1[2]:.2f}, R {f1[3]:.2f})\n"
-            f"best F2 {f2[1]:.3f} at threshold {threshold_text(f2[0])} "
+            f"best F2 {f2[1]:.3f} at threshold {threshold_text(_down_to_slider(f2[0]))} "
             f"(P {f2[2]:.2f}, R {f2[3]:.2f})\n"
             f"{report.n_pred} predicted, {report.n_truth} true"
         )
@@ -564,7 +573,7 @@ class EvaluateWidget(QWidget):
                 "no threshold to use. Check the layers, the diameter and the tolerance."
             )
             return None
-        threshold = float(best[0])
+        threshold = _down_to_slider(best[0])
         state = session(self.viewer)
         if not len(state.threshold_requested):
             self.results_label.setText(
