@@ -45,6 +45,27 @@ def evaluation(make_napari_viewer, real_data_dir):
     return viewer, widget, pred, truth
 
 
+def test_a_results_layer_alone_is_the_prediction(make_napari_viewer, real_data_dir):
+    """A GUI re-trial: with the picks the only layer to evaluate (no truth opened yet, or
+    its layer deleted), Evaluate showed Predicted empty and Ground truth = the picks."""
+    viewer = make_napari_viewer()
+    folder = real_data_dir / DATASET
+    viewer.open(str(folder / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick")
+    table = read_picks(folder / "picks" / f"{NAME}.csv")
+    data, kwargs, _ = picks_layer(table.assign(micrograph=NAME, score=0.5), f"{NAME} results")
+    kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "result"}
+    viewer.add_points(data, **kwargs)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    assert widget.pred_combo.currentText() == f"{NAME} results"
+    assert widget.truth_combo.currentText() == ""
+    data, kwargs, _ = picks_layer(table.assign(micrograph=NAME), f"{NAME} truth")
+    truth = viewer.add_points(data, **kwargs)
+    assert widget.truth_combo.currentText() == f"{NAME} truth"
+    viewer.layers.remove(truth)  # deleted: the picks stay the prediction
+    assert widget.pred_combo.currentText() == f"{NAME} results"
+    assert widget.truth_combo.currentText() == ""
+
+
 def test_an_empty_truth_gives_way_to_a_truth_opened_later(make_napari_viewer, real_data_dir):
     # a trial picked, then opened the truth file: the empty particle annotation layer
     # stayed chosen and Evaluate said "the ground-truth layer has no points"

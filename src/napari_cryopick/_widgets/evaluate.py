@@ -375,7 +375,15 @@ class EvaluateWidget(QWidget):
             if choices:
                 combo.setCurrentText(choices[0])
                 return
-        self.pred_combo.setCurrentIndex(-1)  # a single layer: the user chooses
+        # a single layer: in the box it fits (a GUI trial's picks, alone, sat in Ground
+        # truth with Predicted empty), the other left for the user to choose
+        layer = self._layers_by_name.get(pred) or next(
+            (lay for lay in evaluable_layers(self.viewer) if lay.name == pred), None
+        )
+        if layer is not None and _prediction_rank(layer) < _truth_rank(layer):
+            self.truth_combo.setCurrentIndex(-1)
+        else:
+            self.pred_combo.setCurrentIndex(-1)
 
     def load_truth(self, path: str | Path) -> Any:
         """Read a pick file and add it as a points layer chosen as the ground truth."""
