@@ -1133,7 +1133,7 @@ def test_training_names_corrected_micrographs_it_does_not_learn_from(
     assert pick.pick_current() is not None, pick.status.text()
     qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
     assert train.start() is not None, train.last_error  # nothing corrected yet
-    assert "Not trained on" not in train.status.text(), train.status.text()
+    assert "not trained on" not in train.status.text(), train.status.text()
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
     points = viewer.layers["063_10028 picks"]
     assert len(points.data) > 0
@@ -1141,5 +1141,5 @@ def test_training_names_corrected_micrographs_it_does_not_learn_from(
     points.remove_selected()  # a false pick deleted
     assert train.start() is not None, train.last_error
     said = train.status.text()
-    assert "Not trained on: your corrections of 063_10028" in said, said
+    assert "(not trained on: your corrections of 063_10028; Pick's" in said, said
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)

@@ -1043,8 +1043,8 @@ class TrainWidget(QWidget):
         if not pending:
             return ""
         return (
-            f" Not trained on: your corrections of {name_list(pending, 3)} (Pick's 'Use as "
-            "training labels' makes them labels for the next training)."
+            f" (not trained on: your corrections of {name_list(pending, 3)}; Pick's 'Use as "
+            "training labels' makes them labels for the next training)"
         )
 
     def cancel(self) -> None:
