@@ -202,10 +202,11 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     tifffile.imwrite(tmp_path / "mics" / "m.tif", rng.normal(size=(96, 128)).astype(np.float32))
     args = ["pick", str(tmp_path / "mics"), "--model", str(tiny_model), "--diameter", "20"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
-    assert "RELION reads TIFF images bottom row first: for RELION, pick them with --flip-y" in (
-        capsys.readouterr().err
+    assert (
+        "RELION reads TIFF images bottom row first: for RELION, pick them with --flip-tiff-y"
+        in (capsys.readouterr().err)
     )
-    for other in (["--flip-y"], ["--format", "csv"], ["--format", "topaz"]):  # asked for, or
+    for other in (["--flip-y"], ["--flip-tiff-y"], ["--format", "csv"], ["--format", "topaz"]):
         assert main([*args, *other, "--out", str(tmp_path / "b")]) == 0  # no such file
         assert "TIFF" not in capsys.readouterr().err
     # crYOLO, EMAN2 and napari-boxmanager count BOX/CBOX y of TIFF micrographs from the
@@ -215,8 +216,25 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     assert "1 TIFF micrograph(s): the CBOX files count y from the file's first row" in err
     assert "crYOLO, EMAN2 and napari-boxmanager count y of TIFF micrographs" in err
     assert "RELION" not in err  # no STAR file
+    assert "for them, pick with --flip-tiff-y" in err
     assert main([*args, "--format", "cbox", "--flip-y", "--out", str(tmp_path / "d")]) == 0
     assert "TIFF" not in capsys.readouterr().err
+    # --flip-tiff-y mirrors the TIFF micrographs' y only: an MRC of the same run as it is
+    import mrcfile
+
+    image = tifffile.imread(tmp_path / "mics" / "m.tif")
+    with mrcfile.new(tmp_path / "mics" / "n.mrc") as mrc:
+        mrc.set_data(image)
+    assert main([*args, "--format", "csv", "--out", str(tmp_path / "e")]) == 0
+    assert main([*args, "--format", "csv", "--flip-tiff-y", "--out", str(tmp_path / "f")]) == 0
+    capsys.readouterr()
+    for name, mirrored in (("m", True), ("n", False)):
+        plain = read_picks(tmp_path / "e" / f"{name}.csv")
+        flipped = read_picks(tmp_path / "f" / f"{name}.csv")
+        assert len(plain) > 0
+        expected = image.shape[0] - 1 - plain["y"] if mirrored else plain["y"]
+        np.testing.assert_allclose(flipped["y"], expected, atol=1e-3)
+        np.testing.assert_allclose(flipped["x"], plain["x"], atol=1e-3)
 
 
 def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):

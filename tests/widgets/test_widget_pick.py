@@ -2513,6 +2513,25 @@ def test_export_of_tiff_micrographs_says_who_counts_their_y_from_the_last_row(
     widget.export(tmp_path / "csv", "csv")
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "TIFF" not in widget.status.text()
+    # ticked: the TIFF micrograph's y from the last row in STAR/BOX/CBOX, the PNG's as it
+    # is (a GUI re-trial was sent to the command line for it)
+    assert "tick 'TIFF y from the last row'" in said
+    widget.tiff_y_check.setChecked(True)
+    assert widget.export(tmp_path / "flipped", "cbox"), widget.status.text()
+    said = widget.status.text()
+    assert "y written from the image's last row" in said, said
+    plain = read_picks(tmp_path / "cbox" / "tiffmic.cbox")
+    flipped = read_picks(tmp_path / "flipped" / "tiffmic.cbox")
+    np.testing.assert_allclose(flipped["y"], image.shape[0] - 1 - plain["y"], atol=1e-2)
+    np.testing.assert_allclose(
+        read_picks(tmp_path / "flipped" / f"{NAME}.cbox")["y"],
+        read_picks(tmp_path / "cbox" / f"{NAME}.cbox")["y"],
+    )
+    widget.export(tmp_path / "csv2", "csv")  # Topaz and CSV count from the first row
+    np.testing.assert_allclose(
+        read_picks(tmp_path / "csv2" / "tiffmic.csv")["y"],
+        read_picks(tmp_path / "csv" / "tiffmic.csv")["y"],
+    )
 
 
 def test_pick_all_opens_counts_follow_edits_under_its_note_of_micrographs_left(

@@ -134,7 +134,7 @@ def _export_items(
         pixel = mlayer.metadata.get("pixel_size") if mlayer is not None else None
         item = MicrographPicks(
             name=name,
-            path=None,
+            path=layer_path(mlayer) if mlayer is not None else None,  # (TIFF y)
             shape=shape,
             pixel_size=pixel,
             diameter_px=_fiber_width(fibers) or float(width_px),
@@ -146,18 +146,21 @@ def _export_items(
     return items
 
 
-def _exporting(items: list, folder: Path, format: str, cancel: threading.Event):
+def _exporting(
+    items: list, folder: Path, format: str, cancel: threading.Event, flip_tiff_y: bool = False
+):
     """Write each micrograph's files (:func:`_export_items`), a micrograph at a time, for a worker.
 
     The writer of ``cryopick pick`` (``workflows.pick.write_micrograph_picks``
     with its defaults: RELION helical start/end pairs for fibers in STAR,
     crYOLO filaments in CBOX), each file atomically. Yields ``(done, total)``
     after each micrograph; stops between two when ``cancel`` is set (every
-    file written is complete). Returns the files.
+    file written is complete). Returns the files. ``flip_tiff_y``: TIFF micrographs'
+    y from the last row (the Pick widget's *TIFF y from the last row*).
     """
     from napari_cryopick.workflows.pick import PickRequest, write_micrograph_picks
 
-    request = PickRequest(micrographs=(), formats=(format,))
+    request = PickRequest(micrographs=(), formats=(format,), flip_tiff_y=flip_tiff_y)
     written: list[Path] = []
     for done, (item, kinds) in enumerate(items, start=1):
         if cancel.is_set():
@@ -485,6 +488,13 @@ class PickWidget(QWidget):
         size_row.addWidget(self.max_diameter_spin)
         # Pick folder's alone, and named so: Export picks writes the picks shown (a GUI
         # trial ticked it, exported, and got the same files, unsaid)
+        self.tiff_y_check = QCheckBox("TIFF y from the last row (RELION, crYOLO, EMAN2)")
+        self.tiff_y_check.setToolTip(
+            "STAR, BOX and CBOX files of TIFF micrographs count y from the image's last row, "
+            "as RELION (STAR) and crYOLO, EMAN2 and napari-boxmanager (BOX, CBOX) read "
+            "them; off: from the first row, as napari shows the image and Topaz counts it. "
+            "MRC micrographs are the same either way (cryopick pick --flip-tiff-y)"
+        )
         self.keep_candidates_check = QCheckBox(
             f"Pick folder: keep candidates down to {KEEP_CANDIDATES}"
         )
@@ -553,6 +563,7 @@ class PickWidget(QWidget):
         export_form = QFormLayout()
         export_form.addRow("Format", self.format_combo)
         export_form.addRow("Folder", export_row)
+        export_form.addRow("", self.tiff_y_check)
         export_form.addRow("", self.keep_candidates_check)
         layout.addLayout(export_form)
         layout.addWidget(self.export_button)
@@ -1831,6 +1842,7 @@ class PickWidget(QWidget):
                 out_dir=Path(out_dir),
                 formats=(self.format_combo.currentText(),),
                 keep_candidates=floor,
+                flip_tiff_y=self._flip_tiff(self.format_combo.currentText()),
             )
             # a bad format/kind combination, or files of the user's that picking would
             # replace, are reported now, not in the worker
@@ -1919,7 +1931,9 @@ class PickWidget(QWidget):
         if items is None:
             return None
         self._cancel = threading.Event()
-        worker = background(_exporting, items, folder, format, self._cancel)
+        worker = background(
+            _exporting, items, folder, format, self._cancel, self._flip_tiff(format)
+        )
         self._start(
             worker,
             len(items),
@@ -2039,10 +2053,16 @@ class PickWidget(QWidget):
                 "picks writes the picks shown (lower the threshold to write more)"
             )
 
+    def _flip_tiff(self, format: str) -> bool:
+        """Whether files of ``format`` count TIFF micrographs' y from the last row: the box
+        ticked, for the formats of the programs that read them so (STAR, BOX, CBOX)."""
+        return self.tiff_y_check.isChecked() and format in ("star", "box", "cbox")
+
     def _tiff_rows_note(self, names: set[str], format: str) -> str:
         """Which programs count y of the exported TIFF (JPEG) micrographs from the last row,
         as ``cryopick pick`` says (a convention review: unsaid in napari's export, whose
-        files count y from the first row, as napari shows the image)."""
+        files count y from the first row, as napari shows the image), and how the files
+        were written."""
         from napari_cryopick.io.micrographs import is_tiff
 
         paths = [
@@ -2052,19 +2072,33 @@ class PickWidget(QWidget):
         ]
         tiffs = [p for p in paths if is_tiff(p)]
         jpegs = [p for p in paths if Path(p).suffix.lower() in (".jpg", ".jpeg")]
+        box = "'TIFF y from the last row'"
+        if self._flip_tiff(format) and tiffs:
+            return (
+                f"\nNote: {len(tiffs)} TIFF micrograph(s): y written from the image's last "
+                f"row ({box}), as {'RELION' if format == 'star' else 'crYOLO and EMAN2'} "
+                "read TIFF images; napari and Topaz count it from the first row"
+            )
+        if self.tiff_y_check.isChecked() and tiffs:
+            return (
+                f"\nNote: {len(tiffs)} TIFF micrograph(s): {format.upper()} files count y from "
+                f"the first row, as napari and Topaz do ({box} applies to STAR, BOX and CBOX)"
+            )
         if format == "star" and tiffs:
             return (
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): the STAR files count y from the "
                 "image's first row, as napari shows it; RELION reads TIFF images bottom row "
-                "first: for RELION, write them with 'cryopick pick --flip-y'"
+                f"first: for RELION, tick {box} and export again"
             )
         if format in ("box", "cbox") and (tiffs or jpegs):
+            jpeg = (
+                " (crYOLO: and JPEG; JPEG micrographs: 'cryopick pick --flip-y')" if jpegs else ""
+            )
             return (
                 f"\nNote: {len(tiffs) + len(jpegs)} TIFF or JPEG micrograph(s): the "
                 f"{format.upper()} files count y from the image's first row, as napari "
-                "shows it; crYOLO, EMAN2 and napari-boxmanager count y of TIFF micrographs "
-                "(crYOLO: and JPEG) from the last row: for them, write these with "
-                "'cryopick pick --flip-y'"
+                "shows it; crYOLO, EMAN2 and napari-boxmanager count y of TIFF micrographs"
+                f"{jpeg} from the last row: for them, tick {box} and export again"
             )
         return ""
 
@@ -2136,7 +2170,9 @@ class PickWidget(QWidget):
         if items is None:
             return []
         try:
-            written = drive(_exporting(items, folder, format, self._cancel))
+            written = drive(
+                _exporting(items, folder, format, self._cancel, self._flip_tiff(format))
+            )
         except (ValueError, OSError) as exc:
             self.status.setText(f"Export failed: {exc}")
             return []

@@ -197,6 +197,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--flip-y", action="store_true", help="write y from the bottom (origin bottom-left)"
     )
+    parser.add_argument(
+        "--flip-tiff-y",
+        action="store_true",
+        help="write y of TIFF micrographs from the bottom, as RELION (STAR) and crYOLO, "
+        "EMAN2 and napari-boxmanager (BOX, CBOX) read TIFF images; MRC micrographs of the "
+        "run as they are",
+    )
     from napari_cryopick.cli._batch import add_batch_arguments
 
     add_batch_arguments(parser, keep_candidates=False)  # --skip, --shard, --dask, --monitor
@@ -387,6 +394,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
         out_dir=args.out,
         formats=(args.format,),
         flip_y=args.flip_y,
+        flip_tiff_y=args.flip_tiff_y,
         keep_candidates=args.keep_candidates,
         box_size_px=args.box_size,
         fibers=fibers,
@@ -521,7 +529,7 @@ def _note_tiff_rows(request) -> None:
     napari-boxmanager shows TIFF images flipped; a convention review)."""
     from napari_cryopick.io.micrographs import is_tiff
 
-    if request.flip_y:
+    if request.flip_y or request.flip_tiff_y:
         return
     sources = [m for m in request.micrographs if isinstance(m, (str, Path))]
     tiffs = [m for m in sources if is_tiff(m)]
@@ -530,7 +538,7 @@ def _note_tiff_rows(request) -> None:
         print(
             f"cryopick pick: note: {len(tiffs)} TIFF micrograph(s): the STAR files count y "
             "from the file's first row, as napari and Topaz read TIFF images; RELION "
-            "reads TIFF images bottom row first: for RELION, pick them with --flip-y "
+            "reads TIFF images bottom row first: for RELION, pick them with --flip-tiff-y "
             "(cryopick relion does so itself)",
             file=sys.stderr,
         )
@@ -541,7 +549,8 @@ def _note_tiff_rows(request) -> None:
             f"cryopick pick: note: {count} micrograph(s): the {'/'.join(boxed).upper()} "
             "files count y from the file's first row, as napari shows it; crYOLO, EMAN2 "
             "and napari-boxmanager count y of TIFF micrographs (crYOLO: and JPEG) from the "
-            "last row: for them, pick these micrographs with --flip-y",
+            "last row: for them, pick with --flip-tiff-y (JPEG micrographs: --flip-y, in a "
+            "run of their own)",
             file=sys.stderr,
         )
 
