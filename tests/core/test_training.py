@@ -789,3 +789,31 @@ def test_cli_train_warns_of_clicks_that_look_mirrored_top_to_bottom(
         flipped = [*base, "--picks", str(tmp_path / "flipped"), "--flip-y"]
         assert main([*flipped, "--out", str(tmp_path / "fixed.pt")]) == 0
     assert "mirrored" not in caplog.text
+
+
+def test_cli_continual_without_init_refuses_to_replace_a_model_of_other_data_sets(tmp_path, capsys):
+    """A continual-learning trial forgot --init with --out its ribosome and beta-gal model:
+    replaced by the bundled model plus apoferritin, without a word but a plain line."""
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    mics, picks = _write_data(tmp_path, n=1)
+    card = ModelCard(datasets=(DatasetCard("ribosome", 20.0), DatasetCard("bgal", 40.0)))
+    out = save_checkpoint(
+        tmp_path / "mine.pt", Detector(DetectorConfig()), metadata=card.to_metadata()
+    )
+    before = out.read_bytes()
+    base = ["train", "--micrographs", str(mics), "--picks", str(picks), "--out", str(out),
+            "--device", "cpu", "--steps", "1", "--crop-size", "32", "--threads", "1"]  # fmt: skip
+    for mode in ("continual", "fewshot", "finetune"):
+        assert main([*base, "--mode", mode]) == 2
+        err = capsys.readouterr().err
+        assert f"holds a model of bgal, ribosome; --mode {mode} without --init" in err, err
+        assert f"--init {out}" in err
+        assert out.read_bytes() == before  # left as it was
+    # a file of the bundled model's and this run's data sets only: nothing lost, trained
+    other = tmp_path / "other.pt"
+    assert main([*base[:6], str(other), *base[7:], "--mode", "continual"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert main([*base[:6], str(other), *base[7:], "--mode", "continual"]) == 0

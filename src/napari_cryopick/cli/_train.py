@@ -8,6 +8,7 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_OK, CLIError
 from napari_cryopick.cli._defaults import dataclass_defaults
@@ -343,6 +344,28 @@ def _refuse_empty_names(args: argparse.Namespace) -> None:
             raise CLIError(f"{option} must name the data set, got an empty name")
 
 
+def _refuse_to_lose_out_datasets(out: Any, mode: str, request: Any) -> None:
+    """Refuse a run without ``--init`` that would write over a model of data sets the new
+    model would not know (a continual-learning trial forgot ``--init`` with ``--out`` its
+    ribosome and beta-gal model: replaced by the bundled model plus apoferritin, kept only
+    as the ``.previous.pt`` the next training replaces)."""
+    from napari_cryopick.core.model.bundled import bundled_model_path
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+    from napari_cryopick.core.text import name_list
+
+    if out is None or not Path(out).is_file():
+        return
+    held = checkpoint_datasets(out)
+    kept = set(checkpoint_datasets(bundled_model_path())) | {s.name for s in request.datasets}
+    lost = [name for name in held if name not in kept]
+    if lost:
+        raise CLIError(
+            f"{out} holds a model of {name_list(lost, 5)}; --mode {mode} without --init "
+            "starts from the bundled general model, so the model written there would not "
+            f"know them: add to it with --init {out}, or write elsewhere (--out)"
+        )
+
+
 def _warn_relion_tiff(items: list, flipped: bool) -> None:
     """Say when picks come from a RELION index of TIFF micrographs: their y counts from the
     image's last row (a convention review trained on them mirrored; only the general
@@ -478,6 +501,7 @@ def run(args: argparse.Namespace) -> int:
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
+        _refuse_to_lose_out_datasets(args.out, mode, request)
         print(f"--mode {mode} without --init: starting from the bundled general model")
     elif args.init is None and mode == "joint":
         print(
