@@ -680,3 +680,46 @@ def test_continual_on_a_data_set_again_replaces_its_exemplars_not_adds_copies(
     # later run on alpha_0 miss them and keep its crops twice)
     assert {"alpha_0", "alpha_1"} <= set(names)
     assert not any(name.startswith("exemplar:") for name in names)
+
+
+def test_heads_a_later_finetune_moved_are_said_by_info_and_pick(joint_result, tmp_path, capsys):
+    """A continual-learning trial fine-tuned on apoferritin: its ribosome and beta-gal heads
+    then picked nothing (AP 0.000), while info listed them as own heads with thresholds and
+    pick said only "picked 98 objects"."""
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import moved_head_warning
+
+    assert ModelCard.from_metadata(joint_result.metadata).moved_by_finetune() == ()
+    finetuned = drive(
+        continual.train_model(
+            "finetune",
+            [_dataset("delta", 3)],
+            base_model=joint_result.model,
+            base_metadata=joint_result.metadata,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    card = ModelCard.from_metadata(finetuned.metadata)
+    assert set(card.moved_by_finetune()) == {"alpha", "beta"}
+    said = moved_head_warning(card, {"alpha", "generic"})
+    assert said is not None
+    assert said.startswith("head(s) alpha were trained before a later fine-tune (on delta)")
+    assert moved_head_warning(card, {"generic", "delta"}) is None
+    path = save_checkpoint(tmp_path / "f.pt", finetuned.model, metadata=finetuned.metadata)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "alpha: " in out
+    assert "own head (trained before a later fine-tune moved the shared body: picks poorly)" in out
+    # trained again (continual): no longer moved
+    again = drive(
+        continual.train_model(
+            "continual",
+            [_dataset("alpha", 0)],
+            base_model=finetuned.model,
+            base_metadata=finetuned.metadata,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    assert ModelCard.from_metadata(again.metadata).moved_by_finetune() == ("beta",)

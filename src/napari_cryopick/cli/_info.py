@@ -64,6 +64,8 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         # last training trained, else the model's own default
         "default_head": default,
         "datasets": card.dataset_names,
+        # heads a later fine-tune moved the body from under (they pick poorly)
+        "moved_by_finetune": list(card.moved_by_finetune()),
         "dataset_diameters_px": {d.name: d.diameter_px for d in card.datasets},
         "exemplars": bank_summary(bank),
         "exemplar_bytes": bank_nbytes(bank),
@@ -186,6 +188,8 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         count = info["exemplars"].get(name)
         nbytes = info["exemplar_bytes"].get(name)
         head = "own head" if name in info["heads"] else "no own head"
+        if name in info.get("moved_by_finetune", ()):
+            head += " (trained before a later fine-tune moved the shared body: picks poorly)"
         bank = (
             f"{count} exemplar {objects} ({nbytes / 1024:.0f} KiB)"
             if count is not None

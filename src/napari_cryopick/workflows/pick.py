@@ -38,7 +38,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -909,6 +909,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         )
     messages = [
         trained_diameter_warning(prepared),
+        moved_head_warning(card, {main_head, *own_heads.values()}),
         # a general model's data-set heads are copies of its generic head: nothing to advise
         # (a trial's zero-shot folder was told to pick with its data set's head)
         head_warning(
@@ -943,6 +944,35 @@ def prepare(request: PickRequest) -> PreparedPick:
     if messages:
         prepared = dataclasses.replace(prepared, warnings=tuple(messages))
     return prepared
+
+
+def moved_head_warning(card: Any, heads: Collection[str | None]) -> str | None:
+    """A warning naming the heads picked with that a later fine-tune moved the shared body
+    from under (:meth:`~napari_cryopick.core.model.card.ModelCard.moved_by_finetune`): a
+    continual-learning trial's ribosome and beta-gal heads picked nothing after an
+    apoferritin fine-tune (AP 0.000), and only "picked 98 objects" was said."""
+    from napari_cryopick.core.model.card import GENERIC_HEAD
+
+    if card is None:
+        return None
+    moved = {
+        (card.dataset(name).head or name) if card.dataset(name) is not None else name: name
+        for name in card.moved_by_finetune()
+    }
+    # (the generic head is the fine-tune's own: trained by it)
+    hit = sorted(head for head in heads if head in moved and head != GENERIC_HEAD)
+    if not hit:
+        return None
+    finetuned = [
+        str(n) for run in card.history if run.get("mode") == "finetune"
+        for n in run.get("datasets") or ()
+    ]  # fmt: skip
+    return (
+        f"head(s) {', '.join(hit)} were trained before a later fine-tune (on "
+        f"{', '.join(dict.fromkeys(finetuned))}) moved the shared body: they pick poorly; "
+        "pick with the model of before the fine-tune, or train their data sets again into "
+        "this model (--mode continual --init MODEL)"
+    )
 
 
 def last_head_warning(

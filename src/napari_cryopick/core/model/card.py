@@ -179,6 +179,25 @@ class ModelCard:
         """Names of the data sets, oldest first."""
         return [d.name for d in self.datasets]
 
+    def moved_by_finetune(self) -> tuple[str, ...]:
+        """Data sets whose heads a later ``finetune`` run moved from under them.
+
+        A fine-tune trains the shared body (and the generic head) on its own data set
+        only: heads of earlier data sets it did not train keep weights made for the body
+        as it was (a continual-learning trial's ribosome and beta-gal heads picked nothing
+        after an apoferritin fine-tune, AP 0.000, while ``info`` listed them as own heads
+        with their thresholds). A later run that trains a data set again clears it.
+        """
+        seen: set[str] = set()
+        moved: list[str] = []
+        for run in self.history:
+            trained = {str(name) for name in run.get("datasets") or ()}
+            if run.get("mode") == "finetune":
+                moved += [n for n in self.dataset_names if n in seen and n not in trained]
+            moved = [n for n in dict.fromkeys(moved) if n not in trained]
+            seen |= trained
+        return tuple(moved)
+
     def dataset(self, name: str) -> DatasetCard | None:
         """The data set called ``name``, or None."""
         return next((d for d in self.datasets if d.name == name), None)
