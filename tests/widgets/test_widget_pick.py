@@ -1089,6 +1089,19 @@ def test_evaluate_compares_vesicle_circles(make_napari_viewer, qtbot, monkeypatc
     assert report is not None, evaluate.results_label.text()
     assert report.ap["AP@0.5"] == pytest.approx(1.0)
     assert report.best_f1[0] < 0.85
+    # a file's circles chosen (File > Open: the look of a result): the file's are scored,
+    # not the session's (a trial's 5-circle STAR was scored as the session's 127 circles)
+    from napari_cryopick.layers.results import pick_file_layers
+
+    one = make_picks([119.5], [119.5], diameter=[48.0], kind="vesicle", score=0.9,
+                     micrograph="mic")  # fmt: skip
+    for data, kwargs, type_name in pick_file_layers(one, "mic", source="mine.star"):
+        getattr(viewer, f"add_{type_name}")(data, **{**kwargs, "name": "from file"})
+    evaluate.pred_combo.setCurrentText("from file")
+    assert evaluate.pred_combo.currentText() == "from file"
+    report = evaluate.run()
+    assert report is not None, evaluate.results_label.text()
+    assert report.n_pred == 1
 
 
 def test_vesicle_corrections_survive_the_threshold_and_fibers_export(

@@ -430,7 +430,13 @@ class EvaluateWidget(QWidget):
         truth_layer = self.viewer.layers[self.truth_combo.currentText()]
         name = str(pred_layer.metadata.get("micrograph") or "micrograph")
         pred = None
-        if layer_type(pred_layer) == "shapes" and pred_layer.metadata.get(ROLE_KEY) == "result":
+        # the session's own circles (not a file's, opened with the same look: a trial's
+        # 5-circle STAR was scored as the session's 127 circles once Pick had run)
+        if (
+            layer_type(pred_layer) == "shapes"
+            and pred_layer.metadata.get(ROLE_KEY) == "result"
+            and not pred_layer.metadata.get(SOURCE_KEY)
+        ):
             from .result_layers import every_vesicle
 
             # every circle down to the score floor, not only those above the slider
