@@ -449,6 +449,11 @@ def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir,
     )  # a vesicle model's uncorrected picks: picked again, not left
     kept, note = pick._without_other_kinds(micrograph_layers(viewer))
     assert [layer.name for layer in kept] == [NAME, "063_10028"], note
+    # ... and said (a mixed-session trial's 102 ribosome picks became 40 vesicles, unsaid)
+    assert note.startswith(
+        "Picked again: 1 micrograph(s) (063_10028) whose vesicles another model picked "
+        "(uncorrected) now hold this model's particles"
+    ), note
     # annotated with particles (this model's kind) but its vesicle circles corrected: left,
     # said for the vesicles, not for the particles
     annotated = state.pick_results[NAME]

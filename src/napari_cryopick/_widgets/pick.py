@@ -1755,6 +1755,7 @@ class PickWidget(QWidget):
         kinds = set(self._model_kinds())
         stored = session(self.viewer).pick_results
         keep, left, theirs = [], [], set()
+        replaced: dict[str, set[str]] = {}  # uncorrected picks of other kinds, picked again
         for layer in layers:
             name = micrograph_name(layer)
             counts = annotations_from_layers(self.viewer, layer).counts()
@@ -1771,14 +1772,29 @@ class PickWidget(QWidget):
                 theirs |= own if annotated_other else made  # the kinds that left it
             else:
                 keep.append(layer)
-        if not left:
-            return keep, ""
-        return keep, (
-            f"Left as they are: {len(left)} micrograph(s) ({name_list(left, 3)}) annotated or "
-            f"corrected for {', '.join(sorted(theirs))}s, which this model "
-            f"({', '.join(sorted(kinds))}) does not detect; Pick current picks the one on "
-            "screen if you mean it."
-        )
+                if result is not None and not made:
+                    picks = result.picks
+                    shown = set(picks.loc[picks["score"].notna(), "kind"].astype(str))
+                    if (shown - {"negative"}) and not (shown & kinds):
+                        replaced[name] = shown - {"negative"}
+        notes = []
+        if left:
+            notes.append(
+                f"Left as they are: {len(left)} micrograph(s) ({name_list(left, 3)}) annotated "
+                f"or corrected for {', '.join(sorted(theirs))}s, which this model "
+                f"({', '.join(sorted(kinds))}) does not detect; Pick current picks the one on "
+                "screen if you mean it."
+            )
+        if replaced:
+            # said (a mixed-session trial's 102 ribosome picks became 40 "vesicles", unsaid)
+            was = sorted(set().union(*replaced.values()))
+            notes.append(
+                f"Picked again: {len(replaced)} micrograph(s) ({name_list(replaced, 3)}) whose "
+                f"{', '.join(k + 's' for k in was)} another model picked (uncorrected) now "
+                f"hold this model's {', '.join(k + 's' for k in sorted(kinds))}; correct a "
+                "micrograph's picks (or annotate it) to keep them from Pick all open."
+            )
+        return keep, "\n".join(notes)
 
     def _diameter_of(self, layer: Any) -> float:
         """The diameter ``layer`` is picked at: with "each data set's own", its data set's
