@@ -179,7 +179,8 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     data[1] += [6.0, -4.0]  # move one a little: the same particle, not a deletion
     points.data = data
     points.selected_data = {1}  # napari copies the selected point's features to new points
-    points.add([500.0, 500.0])  # add a missed one
+    # add a missed one, on no candidate (one there would be that particle, hidden beside it)
+    points.add(_far_from(points.data))
     assert np.isnan(points.features["score"].iloc[-1])  # no borrowed score
     # drawn and recorded at the size of the micrograph's picks (a trial: 10 px drawn,
     # the selected pick's predicted 56.09 px written)
@@ -2125,6 +2126,16 @@ def test_the_status_of_one_picked_micrograph_names_it_and_the_one_on_screen(
     viewer.layers.selection.active = viewer.layers[NAME]
     qtbot.waitUntil(lambda: "on screen" not in widget.status.text(), timeout=5000)
     assert widget.status.text().startswith(f"{NAME}: ")
+
+
+def _far_from(data, step=16.0):
+    """A (row, col) on the 1024 px micrograph as far as can be from every point of ``data``."""
+    from scipy.spatial import cKDTree
+
+    grid = np.stack(np.meshgrid(np.arange(60.0, 964.0, step), np.arange(60.0, 964.0, step)), -1)
+    grid = grid.reshape(-1, 2)
+    distance, _ = cKDTree(np.asarray(data, float)[:, -2:]).query(grid)
+    return grid[int(np.argmax(distance))]
 
 
 def _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot):
