@@ -205,7 +205,7 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
     # the deleted pick is junk to learn from: a negative there, the moved one is not
     negatives = saved.of_kind("negative")
     np.testing.assert_allclose(negatives[["y", "x"]].to_numpy(), [false_pick], atol=1e-2)
-    assert "1 deleted picks as negatives" in widget.status.text()
+    assert "1 deleted pick as negatives" in widget.status.text()
     # not marked reviewed: said that every shown pick is a label now
     assert f"Note: {NAME} is not marked Reviewed" in widget.status.text()
     assert np.abs(negatives[["y", "x"]].to_numpy() - moved).max() > 20
@@ -949,7 +949,7 @@ def test_picking_again_keeps_deleted_circles_deleted(
         centres = [tuple(np.round(v.mean(axis=0), 1)) for v in viewer.layers["mic vesicles"].data]
         assert centres == [(119.5, 119.5)]
     assert widget.use_as_labels() is not None, widget.status.text()
-    assert "1 deleted circles or paths as negatives" in widget.status.text()
+    assert "1 deleted circle or path as negatives" in widget.status.text()
 
 
 def test_circles_and_paths_drawn_by_hand_stay_through_picking_again(

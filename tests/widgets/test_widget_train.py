@@ -1148,3 +1148,15 @@ def test_training_names_corrected_micrographs_it_does_not_learn_from(
     said = train.status.text()
     assert "(not trained on: your corrections of 063_10028; Pick's" in said, said
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+
+
+def test_the_training_progress_follows_a_sentence_or_a_colon():
+    """A trial read "... (a new model for particles) Left out: ... its model.: step 2"."""
+    from napari_cryopick._widgets.train import _then
+
+    assert _then("Training (New model) on 2 micrograph(s)", "step 2 of about 87") == (
+        "Training (New model) on 2 micrograph(s): step 2 of about 87"
+    )
+    assert _then("Training on 2. Left out: 1, its model.", "step 2 of about 87") == (
+        "Training on 2. Left out: 1, its model. Step 2 of about 87"
+    )

@@ -94,6 +94,7 @@ from .shown import (
     _object_scores,
     _objects_text,
     _scored_positions,
+    counted,
     default_pick_config,
 )
 
@@ -2243,7 +2244,7 @@ class PickWidget(QWidget):
             if junk:  # the picks the user deleted are junk: negatives to train on
                 replace_annotations(self.viewer, mlayer, negatives, "negative")
             saved = replace_annotations(self.viewer, mlayer, table, "particle")
-            deleted = f", {junk} deleted picks as negatives" if junk else ""
+            deleted = f", {counted(junk, 'deleted picks')} as negatives" if junk else ""
             texts.append(
                 f"{len(table)} particle labels ({added} added from the picks{deleted}, "
                 "your clicks unchanged)"
@@ -2269,7 +2270,11 @@ class PickWidget(QWidget):
             )
             if junk:
                 saved = replace_annotations(self.viewer, mlayer, negatives, "negative")
-                texts.append(f"{junk} deleted circles or paths as negatives")
+                # ("1 deleted circles or paths", a trial)
+                texts.append(
+                    f"{junk} deleted {'circles or paths' if junk != 1 else 'circle or path'} "
+                    "as negatives"
+                )
         if len(vesicles):
             table, added = merge_vesicle_labels(self.viewer, mlayer, vesicles)
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")

@@ -376,6 +376,15 @@ def fiber_training_table(table: pd.DataFrame, width_px: float | None) -> pd.Data
     return densify_fiber_picks(table).reset_index(drop=True)
 
 
+def _then(text: str, progress: str) -> str:
+    """``text`` followed by the training's ``progress``: after a colon, or as a sentence of
+    its own where ``text`` ends one (a trial read "... its model.: step 2 of about 87")."""
+    text = text.rstrip()
+    if text.endswith("."):
+        return f"{text} {progress[:1].upper()}{progress[1:]}"
+    return f"{text}: {progress}"
+
+
 def _starting_from(origin: str) -> str:
     """``", starting from the <origin>"`` of the training status ("" without an origin);
     no second article ("the model of the picks back from disk" read "from the the model",
@@ -1081,7 +1090,9 @@ class TrainWidget(QWidget):
         if getattr(event, "phase", None) == CALIBRATING:  # the loop is over
             if not self._cancel.is_set():
                 self.status.setText(
-                    f"{self._mode_text}: choosing the pick threshold on the training micrographs…"
+                    _then(
+                        self._mode_text, "choosing the pick threshold on the training micrographs…"
+                    )
                 )
             return
         # the plot first: napari's progress bar may process events (re-entering here)
@@ -1099,7 +1110,7 @@ class TrainWidget(QWidget):
                 else f"step {event.step}/{event.total}"
             )
             self.status.setText(
-                f"{self._mode_text}: {steps}, about {_duration(eta)} left{self._preview_note}"
+                _then(self._mode_text, f"{steps}, about {_duration(eta)} left") + self._preview_note
             )
 
     def _on_returned(self, value: Any) -> None:
