@@ -225,16 +225,19 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     image = tifffile.imread(tmp_path / "mics" / "m.tif")
     with mrcfile.new(tmp_path / "mics" / "n.mrc") as mrc:
         mrc.set_data(image)
-    assert main([*args, "--format", "csv", "--out", str(tmp_path / "e")]) == 0
-    assert main([*args, "--format", "csv", "--flip-tiff-y", "--out", str(tmp_path / "f")]) == 0
+    assert main([*args, "--out", str(tmp_path / "e")]) == 0
+    assert main([*args, "--flip-tiff-y", "--out", str(tmp_path / "f")]) == 0
     capsys.readouterr()
     for name, mirrored in (("m", True), ("n", False)):
-        plain = read_picks(tmp_path / "e" / f"{name}.csv")
-        flipped = read_picks(tmp_path / "f" / f"{name}.csv")
+        plain = read_picks(tmp_path / "e" / f"{name}.star")
+        flipped = read_picks(tmp_path / "f" / f"{name}.star")
         assert len(plain) > 0
         expected = image.shape[0] - 1 - plain["y"] if mirrored else plain["y"]
         np.testing.assert_allclose(flipped["y"], expected, atol=1e-3)
         np.testing.assert_allclose(flipped["x"], plain["x"], atol=1e-3)
+    # Topaz and CSV count from the first row: refused (a review: they were mirrored)
+    assert main([*args, "--format", "csv", "--flip-tiff-y", "--out", str(tmp_path / "g")]) == 2
+    assert "--format csv files count y from the first row" in capsys.readouterr().err
 
 
 def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):

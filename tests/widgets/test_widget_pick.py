@@ -133,6 +133,17 @@ def test_a_hand_pick_on_a_candidate_is_that_particle_not_a_second_pick(picker, t
     row, col = np.asarray(points.data[other], float)
     points.add([row - 2.0, col + 1.0])
     assert not points.shown[other]
+    # that click deleted again: the pick it hid is back at once (a review: the export lost
+    # it until the slider moved)
+    points.selected_data = {len(points.data) - 1}
+    points.remove_selected()
+    assert points.shown[other]
+    points.add([row - 2.0, col + 1.0])  # and once more, for the export below
+    assert not points.shown[other]
+    # Evaluate scores neither hidden candidate (each was a false positive: a review)
+    from napari_cryopick._widgets.evaluate import layer_picks
+
+    assert len(layer_picks(points, NAME)) == len(points.data) - 2
     (written,) = [p for p in widget.export(tmp_path / "out", "csv") if p.name.startswith(NAME)]
     table = read_picks(written)
     xy = table[["x", "y"]].to_numpy(float)

@@ -127,6 +127,8 @@ def _mark_added_picks(event: Any) -> None:
     """
     rows = _hand_added_rows(event)
     if rows is None:
+        if str(getattr(event, "action", "")) in ("removed", "changed"):
+            _reshow_beside_hand_picks(event.source)
         return
     layer = event.source
     n = len(layer.data)
@@ -166,6 +168,24 @@ def _mark_added_picks(event: Any) -> None:
         )  # fmt: skip
         if (shown & same).any():
             layer.shown = shown & ~same
+
+
+#: Layer metadata key of the (threshold, size range) a result layer's picks are shown at.
+SHOWN_AT_KEY = "cryopick_shown_at"
+
+
+def _reshow_beside_hand_picks(layer: Any) -> None:
+    """Show a result layer's picks again at the threshold and size range they are shown at
+    once picks are deleted or moved: a candidate a deleted (or moved) hand pick hid comes
+    back, one a moved hand pick now sits on goes (a review: the export lost one particle,
+    or held one twice, until the slider moved)."""
+    shown_at = layer.metadata.get(SHOWN_AT_KEY)
+    if shown_at is None or len(layer.features) != len(layer.data):
+        return
+    threshold, low, high = shown_at
+    shown = _shown_mask(layer.features, threshold, (low, high), layer.data)
+    if len(shown) == len(layer.data) and not np.array_equal(shown, layer.shown):
+        layer.shown = shown
 
 
 def _added_pick_diameter(layer: Any, rows: np.ndarray) -> tuple[float | None, float | None]:
@@ -504,6 +524,7 @@ def _filling(
         kwargs["border_color"] = np.tile(_MANUAL_COLOUR, (len(particles), 1))
     kwargs["metadata"] = {**kwargs.get("metadata", {}), ROLE_KEY: "result"}
     kwargs["shown"] = _shown_mask(particles, threshold, state.display_diameter)
+    kwargs["metadata"][SHOWN_AT_KEY] = (float(threshold), *state.display_diameter)
     yield  # prepared on a turn of its own: the update and its redraw fill the next
     if (state.displayed or "") != micrograph:
         return
@@ -687,6 +708,7 @@ def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> i
     layer = result_layer(viewer, micrograph)
     if layer is not None:
         shown = _shown_mask(layer.features, threshold, state.display_diameter, layer.data)
+        layer.metadata[SHOWN_AT_KEY] = (float(threshold), *state.display_diameter)
         if len(shown) == len(layer.data) and not np.array_equal(shown, layer.shown):
             layer.shown = shown
         count: int | None = int(shown.sum())

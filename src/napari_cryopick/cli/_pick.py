@@ -202,7 +202,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write y of TIFF micrographs from the bottom, as RELION (STAR) and crYOLO, "
         "EMAN2 and napari-boxmanager (BOX, CBOX) read TIFF images; MRC micrographs of the "
-        "run as they are",
+        "run as they are (--format star, box or cbox only)",
     )
     from napari_cryopick.cli._batch import add_batch_arguments
 
@@ -423,6 +423,13 @@ def _check_pick_options(args: argparse.Namespace) -> None:
             f"--box-size sets the boxes of box and cbox files; --format {args.format} "
             "writes none (STAR and Topaz files hold centres: RELION and Topaz take the box "
             "size as their own option)"
+        )
+    if getattr(args, "flip_tiff_y", False) and args.format not in ("star", "box", "cbox"):
+        # (a review: it mirrored Topaz and CSV files, whose readers count from the first row)
+        raise CLIError(
+            f"--flip-tiff-y writes STAR, BOX and CBOX files as RELION, crYOLO and EMAN2 read "
+            f"TIFF images; --format {args.format} files count y from the first row (Topaz, "
+            "napari): leave it out, or --flip-y to mirror every micrograph anyway"
         )
     if getattr(args, "max_picks", None) is not None and args.max_picks < 1:
         raise CLIError(f"--max-picks must be at least 1, got {args.max_picks}")
