@@ -173,6 +173,11 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
           "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
     err = capsys.readouterr().err
     assert "External/job005/autopick.star (prediction) is a RELION index of TIFF" in err, err
+    # given as a quoted wildcard, as the commands expand it: said too (a review)
+    main(["evaluate", "--pred", "External/job005/auto*.star", "--truth",
+          "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "External/job005/autopick.star (prediction) is a RELION index of TIFF" in err, err
     main(["evaluate", "--pred", "External/job004/autopick.star", "--truth",
           "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
     assert "TIFF" not in capsys.readouterr().err

@@ -349,7 +349,13 @@ def relion_tiff_indexes(items: Iterable[str | Path]) -> list[tuple[Path, str]]:
     (STAR files, or folders holding a RELION job's ``autopick.star``) that lists TIFF
     micrographs, whose coordinates count y in RELION's frame (:data:`RELION_TIFF_Y`).
     Unreadable files are left out (said when they are read)."""
+    from napari_cryopick.io.paths import _expand_patterns
+
     found = []
+    try:  # quoted wildcards as the commands expand them (a review: the warning was skipped)
+        items = _expand_patterns(items)
+    except FileNotFoundError:
+        items = [item for item in items if Path(item).exists()]  # (said when read)
     for item in items:
         path = Path(item)
         index_path = path / "autopick.star" if path.is_dir() else path
