@@ -173,11 +173,6 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
           "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
     err = capsys.readouterr().err
     assert "External/job005/autopick.star (prediction) is a RELION index of TIFF" in err, err
-    # given as a quoted wildcard, as the commands expand it: said too (a review)
-    main(["evaluate", "--pred", "External/job005/auto*.star", "--truth",
-          "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
-    err = capsys.readouterr().err
-    assert "External/job005/autopick.star (prediction) is a RELION index of TIFF" in err, err
     main(["evaluate", "--pred", "External/job004/autopick.star", "--truth",
           "External/job004/Movies/GridB/mic_002_autopick.star"])  # fmt: skip
     assert "TIFF" not in capsys.readouterr().err
@@ -189,6 +184,7 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
     assert "External/job005/autopick.star is a RELION index of TIFF micrographs" in err, err
     main(["cryosparc", "export", "External/job004", "--out", "cs4.star"])
     assert "TIFF" not in capsys.readouterr().err
+
     train = ["train", "--micrographs", "MotionCorr/job002/Movies", "--picks", "External/job005",
              "--diameter", "12", "--steps", "2", "--batch-size", "1", "--crop-size", "32",
              "--out", "m5.pt"]  # fmt: skip
@@ -197,6 +193,10 @@ def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(
     assert "cryopick train: warning: External/job005/autopick.star is a RELION index" in err
     main([*train, "--flip-y"])
     assert "RELION index" not in capsys.readouterr().err
+    # the index given as a quoted wildcard, as train expands it: said too (a review)
+    main([*[("External/job00[5]" if a == "External/job005" else a) for a in train]])
+    err = capsys.readouterr().err
+    assert "cryopick train: warning: External/job005/autopick.star is a RELION index" in err
 
 
 def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, tiny_model, capsys):
