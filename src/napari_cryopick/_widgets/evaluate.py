@@ -121,19 +121,11 @@ def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
         table = shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
     else:
         table = points_to_picks(layer.data, features, micrograph=micrograph)
-        if len(table) and "score" in table:
-            # a candidate a hand pick sits on is that particle, never shown nor exported:
-            # not scored either (a review: each counted as a false positive)
-            from napari_cryopick.core.pick_table import beside_hand_picks
+        # a candidate a hand pick sits on is that particle, never shown nor exported: not
+        # scored either (a review: each counted as a false positive)
+        from .shown import _beside_hand
 
-            from .shown import default_pick_config
-
-            same = beside_hand_picks(
-                table["x"].to_numpy(float), table["y"].to_numpy(float),
-                table["score"].to_numpy(float), table["diameter"].to_numpy(float),
-                default_pick_config().min_distance,
-            )  # fmt: skip
-            table = table[~same].reset_index(drop=True)
+        table = table[~_beside_hand(table)].reset_index(drop=True)
     if micrograph:
         table["micrograph"] = micrograph
     return table

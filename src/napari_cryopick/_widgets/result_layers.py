@@ -152,22 +152,7 @@ def _mark_added_picks(event: Any) -> None:
         layer.border_color = colours
     # a click on a pick shown is that particle: the click replaces it (hidden, as a
     # threshold hides a candidate), not a second pick of it
-    shown = np.asarray(layer.shown, dtype=bool)
-    if len(shown) == n and "score" in features.columns:
-        from napari_cryopick.core.pick_table import beside_hand_picks
-
-        data = np.asarray(layer.data, dtype=float)
-        diameters = (
-            features["diameter"].to_numpy(float)
-            if "diameter" in features.columns
-            else np.full(n, np.nan)
-        )
-        same = beside_hand_picks(
-            data[:, -1], data[:, -2], features["score"].to_numpy(float), diameters,
-            default_pick_config().min_distance,
-        )  # fmt: skip
-        if (shown & same).any():
-            layer.shown = shown & ~same
+    _reshow_beside_hand_picks(layer)
 
 
 #: Layer metadata key of the (threshold, size range) a result layer's picks are shown at.

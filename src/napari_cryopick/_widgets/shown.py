@@ -120,7 +120,7 @@ def _shown_mask(
     so). ``positions``: ``(row, col)`` of the rows where ``table`` has no ``x``/``y``
     (a points layer's features).
     """
-    from napari_cryopick.core.pick_table import beside_hand_picks, filter_mask
+    from napari_cryopick.core.pick_table import filter_mask
 
     low, high = diameters
     try:
@@ -129,21 +129,32 @@ def _shown_mask(
         )
     except ValueError:  # no diameters to filter: the threshold alone
         mask = filter_mask(table, threshold=threshold, keep_unscored=True)
+    return mask & ~_beside_hand(table, positions)
+
+
+def _beside_hand(table: pd.DataFrame, positions: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``table`` that a hand pick (no score) sits on, within the picker's
+    ``min_distance`` (:func:`~napari_cryopick.core.pick_table.beside_hand_picks`): that
+    particle, never shown, exported nor evaluated. ``positions``: ``(row, col)`` of the
+    rows where ``table`` has no ``x``/``y`` (a points layer's features); none marked
+    without positions or scores."""
+    from napari_cryopick.core.pick_table import beside_hand_picks
+
+    none = np.zeros(len(table), dtype=bool)
     if not len(table) or "score" not in table:
-        return mask
+        return none
     if positions is not None and len(positions) == len(table):
         y, x = np.asarray(positions, float)[:, -2], np.asarray(positions, float)[:, -1]
     elif {"x", "y"} <= set(table.columns):
         x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     else:
-        return mask
+        return none
     diameter = (
         table["diameter"].to_numpy(float) if "diameter" in table else np.full(len(table), np.nan)
     )
-    same = beside_hand_picks(
+    return beside_hand_picks(
         x, y, table["score"].to_numpy(float), diameter, default_pick_config().min_distance
     )
-    return mask & ~same
 
 
 def _has_diameters(table: pd.DataFrame) -> bool:
