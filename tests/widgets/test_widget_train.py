@@ -358,9 +358,9 @@ def test_a_typed_diameter_the_clicks_contradict_is_said_while_training(annotated
     assert "around the 30 clicks" in text
 
 
-def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir, qtbot):
-    """A trial retrained, the micrograph on screen was re-picked by the new model, and the
-    export wrote the other micrographs' picks of the old one without a word."""
+def _trained_then_063_picked(annotated, real_data_dir, qtbot, threshold=None):
+    """Train briefly on the annotated micrograph, open micrograph 063 beside it and pick it
+    with the Pick widget (at ``threshold`` when given); returns the Pick widget."""
     viewer, train, tmp_path = annotated
     train.steps_spin.setValue(4)
     assert train.start() is not None, train.last_error
@@ -370,8 +370,18 @@ def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir,
     viewer.open(str(other), plugin="napari-cryopick")
     _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     pick.diameter_spin.setValue(56.0)
-    assert pick.pick_current() is not None, pick.status.text()  # the first model's picks
+    if threshold is not None:
+        pick.set_threshold(threshold)
+    assert pick.pick_current() is not None, pick.status.text()
     qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    return pick
+
+
+def test_export_says_which_picks_an_earlier_model_made(annotated, real_data_dir, qtbot):
+    """A trial retrained, the micrograph on screen was re-picked by the new model, and the
+    export wrote the other micrographs' picks of the old one without a word."""
+    viewer, train, tmp_path = annotated
+    pick = _trained_then_063_picked(annotated, real_data_dir, qtbot)  # the first model's
     viewer.layers.selection.active = viewer.layers[NAME]
     pick.set_threshold(0.37)  # where the user left the first model's picks
     assert train.start() is not None, train.last_error  # retrained, previewed on NAME
@@ -1125,18 +1135,8 @@ def test_training_names_corrected_micrographs_it_does_not_learn_from(
 ):
     """A GUI trial corrected a micrograph's picks and retrained: the corrections were not
     training labels (only Pick's "Use as training labels" makes them so), unsaid."""
-    viewer, train, tmp_path = annotated
-    train.steps_spin.setValue(4)
-    assert train.start() is not None, train.last_error
-    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
-    other = tmp_path / "data" / "063_10028.png"
-    shutil.copy(real_data_dir / DATASET / "micrographs" / "063_10028.png", other)
-    viewer.open(str(other), plugin="napari-cryopick")
-    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
-    pick.diameter_spin.setValue(56.0)
-    pick.set_threshold(0.0)
-    assert pick.pick_current() is not None, pick.status.text()
-    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    viewer, train, _tmp = annotated
+    _trained_then_063_picked(annotated, real_data_dir, qtbot, threshold=0.0)
     assert train.start() is not None, train.last_error  # nothing corrected yet
     assert "not trained on" not in train.status.text(), train.status.text()
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
