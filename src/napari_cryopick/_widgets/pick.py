@@ -2073,14 +2073,16 @@ class PickWidget(QWidget):
     def _flip_tiff(self, format: str) -> bool:
         """Whether files of ``format`` count TIFF micrographs' y from the last row: the box
         ticked, for the formats of the programs that read them so (STAR, BOX, CBOX)."""
-        return self.tiff_y_check.isChecked() and format in ("star", "box", "cbox")
+        from napari_cryopick.io.pickfiles import TIFF_Y_FROM_LAST_ROW_FORMATS
+
+        return self.tiff_y_check.isChecked() and format in TIFF_Y_FROM_LAST_ROW_FORMATS
 
     def _tiff_rows_note(self, names: set[str], format: str) -> str:
         """Which programs count y of the exported TIFF (JPEG) micrographs from the last row,
         as ``cryopick pick`` says (a convention review: unsaid in napari's export, whose
         files count y from the first row, as napari shows the image), and how the files
         were written."""
-        from napari_cryopick.io.micrographs import is_tiff
+        from napari_cryopick.io.micrographs import is_jpeg, is_tiff
 
         paths = [
             str(layer_path(layer) or "")
@@ -2088,7 +2090,7 @@ class PickWidget(QWidget):
             if micrograph_name(layer) in names
         ]
         tiffs = [p for p in paths if is_tiff(p)]
-        jpegs = [p for p in paths if Path(p).suffix.lower() in (".jpg", ".jpeg")]
+        jpegs = [p for p in paths if is_jpeg(p)]
         box = "'TIFF y from the last row'"
         if self._flip_tiff(format) and tiffs:
             return (

@@ -408,7 +408,7 @@ def request_from_args(args: argparse.Namespace, micrographs: list[Path] | None =
 
 def _check_pick_options(args: argparse.Namespace) -> None:
     """Refuse picking options out of range, naming the option (before any model is loaded)."""
-    from napari_cryopick.io.pickfiles import BOXED_FORMATS
+    from napari_cryopick.io.pickfiles import BOXED_FORMATS, TIFF_Y_FROM_LAST_ROW_FORMATS
 
     defaults = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")
     overlap = int(defaults["overlap"])
@@ -424,7 +424,7 @@ def _check_pick_options(args: argparse.Namespace) -> None:
             "writes none (STAR and Topaz files hold centres: RELION and Topaz take the box "
             "size as their own option)"
         )
-    if getattr(args, "flip_tiff_y", False) and args.format not in ("star", "box", "cbox"):
+    if getattr(args, "flip_tiff_y", False) and args.format not in TIFF_Y_FROM_LAST_ROW_FORMATS:
         # (a review: it mirrored Topaz and CSV files, whose readers count from the first row)
         raise CLIError(
             f"--flip-tiff-y writes STAR, BOX and CBOX files as RELION, crYOLO and EMAN2 read "
@@ -534,13 +534,13 @@ def _note_tiff_rows(request) -> None:
     napari-boxmanager count BOX and CBOX y of TIFF micrographs (crYOLO: and JPEG) from
     the last row (scipion-em-sphire mirrors crYOLO's y of .tif/.tiff/.jpg micrographs;
     napari-boxmanager shows TIFF images flipped; a convention review)."""
-    from napari_cryopick.io.micrographs import is_tiff
+    from napari_cryopick.io.micrographs import is_jpeg, is_tiff
 
     if request.flip_y or request.flip_tiff_y:
         return
     sources = [m for m in request.micrographs if isinstance(m, (str, Path))]
     tiffs = [m for m in sources if is_tiff(m)]
-    jpegs = [m for m in sources if Path(str(m)).suffix.lower() in (".jpg", ".jpeg")]
+    jpegs = [m for m in sources if is_jpeg(m)]
     if tiffs and "star" in request.formats:
         print(
             f"cryopick pick: note: {len(tiffs)} TIFF micrograph(s): the STAR files count y "

@@ -43,6 +43,11 @@ def is_tiff(path: Any) -> bool:
     return path is not None and Path(str(path)).suffix.lower() in _TIFF_SUFFIXES
 
 
+def is_jpeg(path: Any) -> bool:
+    """Whether ``path`` names a JPEG file (``.jpg``, ``.jpeg``; None: no)."""
+    return path is not None and Path(str(path)).suffix.lower() in (".jpg", ".jpeg")
+
+
 # ITU-R BT.709 luma weights, the ones scikit-image's rgb2gray uses.
 _LUMA = np.array([0.2125, 0.7154, 0.0721])
 _MOTION_CORRECTION_HINT = (

@@ -76,6 +76,10 @@ BOXED_FORMATS: tuple[str, ...] = ("box", "cbox")
 # Formats whose readers return a file's data rows one to one, in order, so that
 # :func:`write_kept_rows` can drop rows and keep the rest of the file as it was.
 ROW_FORMATS: tuple[str, ...] = ("star", "box", "cbox")
+# Formats whose readers count the y of TIFF micrographs from the image's last row: RELION
+# (STAR), crYOLO, EMAN2 and napari-boxmanager (BOX, CBOX); ``cryopick pick --flip-tiff-y``
+# and the Pick widget's box write them so (docs/file-conventions.md).
+TIFF_Y_FROM_LAST_ROW_FORMATS: tuple[str, ...] = ("star", "box", "cbox")
 
 
 def _first_line(path: Path) -> str:
