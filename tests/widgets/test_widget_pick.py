@@ -112,10 +112,18 @@ def test_the_slider_shows_a_calibrated_threshold_as_the_status_writes_it(picker)
         assert f"picks at threshold {threshold_text(value)}" in widget.status.text()
 
 
-def test_a_hand_pick_on_a_candidate_is_that_particle_not_a_second_pick(picker, tmp_path):
+def test_a_hand_pick_on_a_candidate_is_that_particle_not_a_second_pick(
+    picker, real_data_dir, tmp_path, qtbot
+):
     """A GUI trial clicked three particles whose candidates the threshold hid; lowered, the
     slider showed both, 3.6 px apart, and the export picked those particles twice."""
+    from napari_cryopick._widgets._common import show_only_micrograph
+
     viewer, widget, _path = picker
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)  # (062, on screen)
+    show_only_micrograph(viewer, NAME)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=5_000)
     points = viewer.layers[f"{NAME} picks"]
     scores = points.features["score"].to_numpy(float)
     hidden = int(np.argmin(np.where(scores >= 0.05, scores, np.inf)))  # the lowest shown
@@ -127,6 +135,18 @@ def test_a_hand_pick_on_a_candidate_is_that_particle_not_a_second_pick(picker, t
     widget.set_threshold(0.05)  # lowered: the candidate under the click stays hidden
     assert not points.shown[hidden]
     assert points.shown[-1]
+    # ... and after another micrograph was on screen (its picks shown again from the store)
+    show_only_micrograph(viewer, "062_10028")
+    qtbot.waitUntil(lambda: session(viewer).displayed == "062_10028", timeout=5_000)
+    show_only_micrograph(viewer, NAME)
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=5_000)
+    points = viewer.layers[f"{NAME} picks"]
+    qtbot.waitUntil(lambda: len(points.data) == len(scores) + 1, timeout=5_000)
+    at = np.flatnonzero(np.all(np.isclose(points.data, [row, col]), axis=1))
+    click = np.flatnonzero(np.all(np.isclose(points.data, [row + 3.0, col + 2.0]), axis=1))
+    assert len(at) == len(click) == 1
+    assert not points.shown[at[0]]
+    assert points.shown[click[0]]
     # a click on a pick shown replaces it too
     shown = np.flatnonzero(points.shown[:-1])
     other = int(shown[0])
