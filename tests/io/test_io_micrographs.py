@@ -361,6 +361,47 @@ def test_8_bit_frames_on_a_grey_tiff_page_are_a_movie_and_rgb_stays_colour(tmp_p
     np.testing.assert_allclose(read_micrograph(path).data, expected, rtol=1e-5)
 
 
+def test_a_grey_tiff_with_alpha_reads_its_grey_sample(tmp_path):
+    """A trial: a grey + alpha TIFF (MINISBLACK, ExtraSamples alpha) was refused as "a
+    movie or stack with 64 frames"; the first sample is the image, the alpha is dropped
+    and said, interleaved or as planes, white-is-zero pages inverted as without alpha."""
+    rng = np.random.default_rng(5)
+    grey = rng.integers(0, 255, (24, 32), dtype=np.uint8)
+    alpha = np.full_like(grey, 255)
+    path = tmp_path / "grey_alpha.tif"
+    for extra in ("unassalpha", "assocalpha"):
+        tifffile.imwrite(
+            path, np.stack([grey, alpha], -1), photometric="minisblack", extrasamples=[extra]
+        )
+        read = read_micrograph(path)
+        np.testing.assert_array_equal(read.data, grey)
+        assert any("alpha" in note for note in read.notes)
+    tifffile.imwrite(
+        path,
+        np.stack([grey, alpha]),
+        photometric="minisblack",
+        planarconfig="separate",
+        extrasamples=["unassalpha"],
+    )
+    np.testing.assert_array_equal(read_micrograph(path).data, grey)
+    tifffile.imwrite(
+        path,
+        np.stack([255 - grey, alpha], -1),
+        photometric="miniswhite",
+        extrasamples=["unassalpha"],
+    )
+    np.testing.assert_array_equal(read_micrograph(path).data, grey)
+    # two samples with no alpha declared (tifffile's own 2-frame stack) stay two frames
+    tifffile.imwrite(
+        path, np.stack([grey, alpha]), photometric="minisblack", planarconfig="separate"
+    )
+    assert_error(path, "2 frames.*motion-correct")
+    tifffile.imwrite(
+        path, np.stack([grey, alpha], -1), photometric="minisblack", extrasamples=["unspecified"]
+    )
+    assert_error(path, "2 frames.*motion-correct")
+
+
 def test_compressed_tiff_reads(tmp_path):
     # SerialEM and converters write LZW; a standard install lacked the codec (imagecodecs)
     data = np.random.default_rng(2).integers(0, 60000, (16, 16)).astype(np.uint16)

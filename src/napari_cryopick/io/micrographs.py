@@ -300,6 +300,13 @@ def _read_tiff(path: Path) -> np.ndarray:
             frames = sum(1 for other in tif.series if other.shape == series.shape)
             data = series.asarray()
             photometric = series.pages[0].photometric
+            keyframe = series.keyframe
+            # alpha (associated or not); tifffile tags the planes of a grey stack as
+            # unspecified extra samples, which stay frames
+            extra_samples = sum(
+                1 for extra in getattr(keyframe, "extrasamples", ()) or () if int(extra) in (1, 2)
+            )
+            samples = int(getattr(keyframe, "samplesperpixel", 1))
             white_is_zero = photometric == tifffile.PHOTOMETRIC.MINISWHITE
             # samples of a grey page (MINISBLACK / MINISWHITE) are frames, not colour
             grey_page = photometric in (
@@ -314,6 +321,18 @@ def _read_tiff(path: Path) -> np.ndarray:
         raise _error(path, "TIFF holds complex (Fourier-space) data, not a micrograph")
     while data.ndim > 2 and data.shape[0] == 1:
         data, axes = data[0], axes[1:]
+    if grey_page and "S" in axes and extra_samples and samples - extra_samples == 1:
+        # grey plus alpha: the first sample is the
+        # image (a trial's grey + alpha TIFF was refused as "a movie with 64 frames");
+        # kept as (y, x, 2) so that the conversion to grey drops the rest and says so
+        data = np.moveaxis(data, axes.index("S"), -1)[..., :2]
+        axes = axes.replace("S", "") + "S"
+        if data.ndim == 3:
+            if white_is_zero:
+                grey = data[..., 0]
+                data = data.copy()
+                data[..., 0] = np.iinfo(grey.dtype).max - grey if grey.dtype.kind == "u" else -grey
+            return data
     # colour stored as planes; tifffile stores any (3, y, x) array so, and planes of
     # floating-point or 16-bit samples are a stack of 3 frames (a trial's were averaged
     # as colour), unless they are equal (grey stored as colour)
@@ -332,9 +351,8 @@ def _read_tiff(path: Path) -> np.ndarray:
         axes = "I" + axes[1:]
     colour = axes.endswith("S") and data.shape[-1] in (3, 4)
     if data.ndim == 3 and not colour:
-        raise _error(
-            path, f"is a movie or stack with {data.shape[0]} frames: {_MOTION_CORRECTION_HINT}"
-        )
+        count = data.shape[-1] if axes.endswith("S") else data.shape[0]
+        raise _error(path, f"is a movie or stack with {count} frames: {_MOTION_CORRECTION_HINT}")
     if data.ndim > 3 or (data.ndim == 3 and not colour):
         raise _error(path, f"has shape {data.shape}, expected a 2D micrograph")
     if white_is_zero and data.ndim == 2:
