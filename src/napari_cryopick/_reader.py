@@ -323,8 +323,45 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
         if not len(table):  # a header and no rows: an empty layer, said (a re-trial)
             warnings.warn(f"{file_path}: holds no picks", UserWarning, stacklevel=2)
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
+        _note_y_from_last_row(file_path, [str(name) for name, _ in groups])
         for micrograph, group in groups:
             layers += pick_file_layers(
                 group, str(micrograph or file_path.stem), source=file_path.name
             )
     return layers
+
+
+def _note_y_from_last_row(file_path: Path, names: list[str]) -> None:
+    """Warn when a STAR, BOX or CBOX file holds picks of an open TIFF (BOX/CBOX: or JPEG)
+    micrograph: RELION, crYOLO, EMAN2 and napari-boxmanager count their y from the
+    image's last row, napari from the first, so such a file's picks lie mirrored top
+    to bottom (a trial: a crYOLO CBOX over a TIFF was shown mirrored, unsaid)."""
+    from .io.micrographs import is_jpeg, is_tiff
+    from .io.pickfiles import TIFF_Y_FROM_LAST_ROW_FORMATS, detect_format, match_name
+
+    try:
+        format = detect_format(file_path)
+    except ValueError:
+        return
+    if format not in TIFF_Y_FROM_LAST_ROW_FORMATS:
+        return
+    open_paths = _open_micrograph_paths()
+    mirrored = sorted(
+        name
+        for name in names
+        if (match := match_name(name, open_paths)) is not None
+        and (is_tiff(path := open_paths[match]) or (format != "star" and is_jpeg(path)))
+    )
+    if not mirrored:
+        return
+    readers = "RELION reads TIFF" if format == "star" else "crYOLO and EMAN2 read TIFF and JPEG"
+    warnings.warn(
+        f"{file_path.name}: {len(mirrored)} micrograph(s) it picks are TIFF"
+        f"{'' if format == 'star' else ' or JPEG'} files (e.g. {mirrored[0]}): {readers} "
+        "images bottom row first, so their files count y from the last row, napari from "
+        "the first. If the picks lie mirrored top to bottom, the file came from there: "
+        "mirror it (y -> height - 1 - y) or read it with 'cryopick train --flip-y'; "
+        "files cryopick wrote without --flip-y or --flip-tiff-y are shown as written",
+        UserWarning,
+        stacklevel=2,
+    )

@@ -3,6 +3,7 @@ pure layer functions they are built on."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -475,6 +476,33 @@ def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
     assert image.metadata["pixel_size"] == 2.5
     np.testing.assert_allclose(points.data, sample_picks()[["y", "x"]].to_numpy())
     np.testing.assert_allclose(points.features["score"], [0.9, 0.4, 0.7])
+
+
+def test_a_star_or_cbox_file_over_an_open_tiff_says_who_counts_y_from_the_last_row(
+    make_napari_viewer, tmp_path
+):
+    """A trial: File > Open of a crYOLO CBOX over a TIFF micrograph showed the picks
+    mirrored (crYOLO counts TIFF y from the last row), unsaid. Now it is said for STAR,
+    BOX and CBOX files of open TIFF micrographs, not for Topaz files, nor MRC ones."""
+    import tifffile
+
+    viewer = make_napari_viewer()
+    data = np.random.default_rng(0).normal(size=(64, 80)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "mic_001.tif", data)
+    write_mrc(tmp_path / "mic_002.mrc", data)
+    viewer.open(str(tmp_path / "mic_001.tif"), plugin=PLUGIN)
+    viewer.open(str(tmp_path / "mic_002.mrc"), plugin=PLUGIN)
+    for format in ("star", "cbox"):
+        path = write_picks(sample_picks(), tmp_path / f"mic_001{SUFFIX[format]}")
+        with pytest.warns(UserWarning, match="TIFF.*mic_001.*from the last row"):
+            viewer.open(str(path), plugin=PLUGIN)
+    topaz = write_picks(sample_picks(), tmp_path / "mic_001.txt", format="topaz")
+    mrc_star = write_picks(sample_picks("mic_002"), tmp_path / "mic_002.star")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*last row")
+        viewer.open(str(topaz), plugin=PLUGIN)
+        viewer.open(str(mrc_star), plugin=PLUGIN)
+    assert len(viewer.layers["mic_002 picks from mic_002.star"].data) == 3
 
 
 @pytest.mark.gui
