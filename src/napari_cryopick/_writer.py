@@ -20,6 +20,7 @@ picker reads.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -52,8 +53,36 @@ def _table(data: Any, meta: dict) -> pd.DataFrame:
     return table
 
 
+def _note_tiff_rows(table: pd.DataFrame, format: str) -> None:
+    """Warn when a STAR, BOX or CBOX file is saved for an open TIFF (BOX/CBOX: or JPEG)
+    micrograph: written as napari shows it (y from the first row), while RELION, crYOLO,
+    EMAN2 and napari-boxmanager count its y from the last row (a trial: unsaid here,
+    though the Pick widget's export and ``cryopick pick`` say it)."""
+    from ._reader import _open_micrograph_paths
+    from .io.micrographs import is_jpeg, is_tiff
+    from .io.pickfiles import TIFF_Y_FROM_LAST_ROW_FORMATS, match_name
+
+    if format not in TIFF_Y_FROM_LAST_ROW_FORMATS or not len(table):
+        return
+    open_paths = _open_micrograph_paths()
+    name = match_name(str(table["micrograph"].iloc[0]), open_paths)
+    path = open_paths.get(name) if name is not None else None
+    if not (is_tiff(path) or (format != "star" and is_jpeg(path))):
+        return
+    readers = "RELION reads" if format == "star" else "crYOLO, EMAN2 and napari-boxmanager read"
+    warnings.warn(
+        f"{name} is a {'TIFF' if is_tiff(path) else 'JPEG'} micrograph: the "
+        f"{format.upper()} file counts y from the image's first row, as napari shows it; "
+        f"{readers} such images bottom row first: for them, export from the Pick widget "
+        "with 'TIFF y from the last row' ticked (or 'cryopick pick --flip-tiff-y')",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _write(path: str, data: Any, meta: dict, format: str) -> list[str]:
     table = _table(data, meta)
+    _note_tiff_rows(table, format)
     options = {}
     if format in ("box", "cbox"):
         from .workflows.pick import one_box_size
@@ -127,6 +156,7 @@ def _shapes_table(data: Any, meta: dict) -> pd.DataFrame:
 def write_shapes_star(path: str, data: Any, meta: dict) -> list[str]:
     """Save vesicle circles or fiber paths (a shapes layer) as a RELION STAR file."""
     table = _shapes_table(data, meta)
+    _note_tiff_rows(table, "star")
     if len(table) and (table["kind"] == "fiber").all():
         from .io.filaments import write_fiber_table
 

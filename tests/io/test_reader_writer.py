@@ -503,6 +503,16 @@ def test_a_star_or_cbox_file_over_an_open_tiff_says_who_counts_y_from_the_last_r
         viewer.open(str(topaz), plugin=PLUGIN)
         viewer.open(str(mrc_star), plugin=PLUGIN)
     assert len(viewer.layers["mic_002 picks from mic_002.star"].data) == 3
+    # saving a TIFF micrograph's points as STAR or CBOX says the same (Topaz, MRC: not)
+    data_tuple = viewer.layers["mic_001 picks from mic_001.star"].as_layer_data_tuple()
+    for format in ("star", "cbox"):
+        with pytest.warns(UserWarning, match="mic_001 is a TIFF.*Pick widget"):
+            WRITERS[format](str(tmp_path / f"saved{SUFFIX[format]}"), *data_tuple[:2])
+    mrc_tuple = viewer.layers["mic_002 picks from mic_002.star"].as_layer_data_tuple()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*TIFF")
+        WRITERS["topaz"](str(tmp_path / "saved.txt"), *data_tuple[:2])
+        WRITERS["star"](str(tmp_path / "saved2.star"), *mrc_tuple[:2])
 
 
 @pytest.mark.gui
