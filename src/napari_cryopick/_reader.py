@@ -13,6 +13,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .io.filaments import CENTRE_LINES_SUFFIX, looks_like_centre_lines, read_centre_lines
 from .io.formats import blank_reason
@@ -20,7 +21,7 @@ from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
 from .io.paths import pick_file_suffixes
-from .io.pickfiles import drop_point_fibers, read_picks
+from .io.pickfiles import drop_point_fibers, match_micrograph, read_picks
 from .layers.points import OPENING_KEY, micrograph_layer
 from .layers.results import pick_file_layers
 
@@ -163,9 +164,9 @@ def _one_per_name(files: list[Path]) -> tuple[list[Path], list[tuple[Path, Path]
     return [file for file in files if file in chosen], twins
 
 
-def _open_micrograph_paths() -> dict[str, str]:
-    """The micrographs open in napari's current viewer: their files by name (none
-    without a viewer)."""
+def open_micrograph_layers() -> dict[str, Any]:
+    """The micrographs open in napari's current viewer: their image layers by name
+    (none without a viewer)."""
     try:
         import napari
 
@@ -174,13 +175,33 @@ def _open_micrograph_paths() -> dict[str, str]:
         return {}
     if viewer is None:
         return {}
-    from ._widgets._common import layer_path, micrograph_layers, micrograph_name
+    from ._widgets._common import micrograph_layers, micrograph_name
+
+    return {micrograph_name(layer): layer for layer in micrograph_layers(viewer)}
+
+
+def _open_micrograph_paths() -> dict[str, str]:
+    """The micrographs open in napari's current viewer: their files by name (none
+    without a viewer)."""
+    from ._widgets._common import layer_path
 
     return {
-        micrograph_name(layer): str(path)
-        for layer in micrograph_layers(viewer)
+        name: str(path)
+        for name, layer in open_micrograph_layers().items()
         if (path := layer_path(layer)) is not None
     }
+
+
+def open_micrograph_named(layer_name: str) -> str | None:
+    """The open micrograph a layer's name names: the name itself, else the longest
+    open micrograph name it starts with followed by a space (``"mic_001 my picks"``);
+    None: none (a trial's hand-made layer ``"062_10028 my picks"`` was written as the
+    micrograph ``062_10028 my picks``)."""
+    names = list(open_micrograph_layers())
+    if layer_name in names:
+        return layer_name
+    prefixes = [n for n in names if n and layer_name.startswith(n + " ")]
+    return max(prefixes, key=len) if prefixes else None
 
 
 def _same_file(path: Path, other: str) -> bool:
@@ -311,7 +332,10 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
     paths and the other picks as points, the look of the Pick widget's results
     (:func:`napari_cryopick.layers.results.pick_file_layers`).
     """
+    from ._widgets._common import micrograph_diameter
+
     layers = []
+    open_layers = open_micrograph_layers()
     for file_path in _paths(path):
         with _said_in_napari():  # what the readers warn of (a fiber of one point left out)
             if file_path.suffix.lower() == CENTRE_LINES_SUFFIX:
@@ -322,12 +346,20 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
             table = drop_point_fibers(table, file_path)
         if not len(table):  # a header and no rows: an empty layer, said (a re-trial)
             warnings.warn(f"{file_path}: holds no picks", UserWarning, stacklevel=2)
+        if open_layers and len(table):
+            # the rule of cryopick train and evaluate: a per-micrograph file named after
+            # its micrograph (mic_001_autopick.star), cryoSPARC's UID-prefixed names (a
+            # trial's were tied to no open micrograph: hidden beside it, not Evaluate's)
+            table = match_micrograph(table, list(open_layers))
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
         _note_y_from_last_row(file_path, [str(name) for name, _ in groups])
         for micrograph, group in groups:
-            layers += pick_file_layers(
-                group, str(micrograph or file_path.stem), source=file_path.name
-            )
+            name = str(micrograph or file_path.stem)
+            layer = open_layers.get(name)
+            # picks without a diameter (a RELION 3.1 STAR) shown and saved at the
+            # micrograph's diameter, not a 32 px fallback written back as theirs (a trial)
+            known = micrograph_diameter(layer) if layer is not None else None
+            layers += pick_file_layers(group, name, source=file_path.name, default_diameter=known)
     return layers
 
 

@@ -30,22 +30,62 @@ from .io.pickfiles import write_picks
 from .layers.points import points_to_picks
 
 
+def _micrograph(meta: dict) -> tuple[str, float | None]:
+    """The micrograph a layer's picks belong to and its diameter (None: unknown).
+
+    Its metadata's, else the open micrograph the layer name names (exactly, or
+    ``"<micrograph> ..."``), else the layer name, said (a trial: a hand-made layer
+    ``"062_10028 my picks"`` was written as that micrograph, ``"Points"`` too).
+    """
+    from ._reader import open_micrograph_layers, open_micrograph_named
+    from ._widgets._common import micrograph_diameter
+
+    metadata = meta.get("metadata") or {}
+    layer_name = str(meta.get("name") or "")
+    micrograph = str(metadata.get("micrograph") or "")
+    if not micrograph:
+        micrograph = open_micrograph_named(layer_name) or ""
+        if not micrograph and open_micrograph_layers():
+            warnings.warn(
+                f"{layer_name!r} names no open micrograph: the file names its micrograph "
+                f"{layer_name!r}; name the layer after its micrograph ('<micrograph> ...') "
+                "to save it as that micrograph's picks",
+                UserWarning,
+                stacklevel=4,
+            )
+        micrograph = micrograph or layer_name
+    layer = open_micrograph_layers().get(micrograph)
+    return micrograph, micrograph_diameter(layer) if layer is not None else None
+
+
 def _table(data: Any, meta: dict) -> pd.DataFrame:
     metadata = meta.get("metadata") or {}
-    micrograph = metadata.get("micrograph") or meta.get("name") or ""
+    micrograph, known = _micrograph(meta)
     table = points_to_picks(
         data,
         meta.get("features"),
-        micrograph=str(micrograph),
-        default_diameter=metadata.get("default_diameter"),
+        micrograph=micrograph,
+        default_diameter=metadata.get("default_diameter") or known,
     )
     size = meta.get("size")
-    if size is not None and len(table):
+    # the displayed size is a diameter only for a layer the user made (cryopick's
+    # layers show picks without one at a fallback size: a trial's RELION 3.1 STAR picks
+    # were written back with a made-up 32 px)
+    own_layer = "default_diameter" in metadata
+    missing = ~np.isfinite(table["diameter"].to_numpy(np.float64))
+    if size is not None and not own_layer and missing.any():
         size = np.broadcast_to(
             np.asarray(size, dtype=np.float64).reshape(-1)[: len(table)], len(table)
         )
-        missing = ~np.isfinite(table["diameter"].to_numpy(np.float64))
         table.loc[missing, "diameter"] = size[missing]
+        sizes = ", ".join(f"{value:g}" for value in np.unique(size[missing])[:3])
+        warnings.warn(
+            f"{meta.get('name')!r}: {int(missing.sum())} point(s) without a diameter: "
+            f"wrote their displayed size ({sizes} px) as their diameter; set the point size "
+            "to the particle diameter, or Annotate's Diameter for the micrograph, first",
+            UserWarning,
+            stacklevel=3,
+        )
     shown = meta.get("shown")
     if shown is not None and len(np.asarray(shown)) == len(table):
         # a picks layer holds every candidate; the ones below the threshold are hidden
@@ -80,6 +120,28 @@ def _note_tiff_rows(table: pd.DataFrame, format: str) -> None:
     )
 
 
+def _note_box_name(path: str, table: pd.DataFrame, format: str) -> None:
+    """Warn when a BOX or CBOX file's name does not name its micrograph: those files
+    hold no micrograph name, readers take it from the file name (a trial saved
+    ``061_10028 picks`` as ``061_10028_box_rt.box``, read back as another micrograph;
+    napari's dialog proposes the layer name)."""
+    from pathlib import Path
+
+    from .io.pickfiles import match_name
+
+    names = sorted(set(table["micrograph"].astype(str)) - {""})
+    stem = Path(path).stem
+    if len(names) == 1 and match_name(stem, names) is None:
+        warnings.warn(
+            f"{Path(path).name}: {format.upper()} files hold no micrograph name, readers "
+            f"take it from the file name: this one reads back as micrograph {stem!r}, not "
+            f"{names[0]!r}; save it as {names[0]}.{format} (or {names[0]}_<anything>."
+            f"{format}) to keep them together",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _write(path: str, data: Any, meta: dict, format: str) -> list[str]:
     table = _table(data, meta)
     _note_tiff_rows(table, format)
@@ -90,6 +152,15 @@ def _write(path: str, data: Any, meta: dict, format: str) -> list[str]:
         box = one_box_size(table)  # one whole-pixel box, as the export and cryopick pick
         if box is not None:
             options["box_size"] = box
+        _note_box_name(path, table, format)
+        if box is None and len(table):
+            from .io.formats import PickFileError
+
+            raise PickFileError(
+                f"{path}: box size unknown: the picks have no diameter; set Annotate's "
+                f"Diameter for {table['micrograph'].iloc[0]} (or the points' diameter) and "
+                "save again, or save as STAR, Topaz or CSV, which need none"
+            )
     return [str(write_picks(table, path, format, **options))]
 
 

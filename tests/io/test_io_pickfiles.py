@@ -1136,3 +1136,36 @@ def test_cbox_gives_hand_picks_among_scored_ones_the_highest_confidence(tmp_path
     alone = pickfiles.write_picks(table.assign(score=np.nan), tmp_path / "h.cbox")
     assert "<NA>" in alone.read_text()
     assert pickfiles.read_picks(alone)["score"].isna().all()
+
+
+def test_a_folder_gives_each_micrograph_its_file_its_relion_file_or_its_rows(tmp_path):
+    """A napari I/O trial: Load picks… read only ``<micrograph>.<ext>``; RELION's
+    ``<micrograph>_autopick.star`` was skipped unsaid and a ``particles.star`` of
+    several micrographs could not be loaded."""
+    from napari_cryopick.io.pickfiles import micrograph_picks_in_folder
+
+    def table(n, name):
+        return picks.make_picks(np.arange(n) * 10.0 + 5, np.arange(n) * 7.0 + 5, micrograph=name)
+
+    write_picks(table(3, "a"), tmp_path / "a.star")
+    write_picks(table(4, "a"), tmp_path / "a.csv")  # .star first
+    write_picks(table(5, ""), tmp_path / "b_autopick.star")
+    write_picks(
+        pd.concat([table(6, "c"), table(2, "x"), table(7, "012345678901234567890_d_doseweighted")]),
+        tmp_path / "particles.star",
+    )
+    (tmp_path / "notes.txt").write_text("not a pick file\n")
+    found, problems = micrograph_picks_in_folder(tmp_path, ["a", "b", "c", "d", "e"])
+    assert {name: (path.name, len(rows)) for name, (path, rows) in found.items()} == {
+        "a": ("a.star", 3),
+        "b": ("b_autopick.star", 5),
+        "c": ("particles.star", 6),
+        "d": ("particles.star", 7),
+    }
+    assert all((rows["micrograph"] == name).all() for name, (_p, rows) in found.items())
+    assert problems == []
+    (tmp_path / "e.star").write_text("data_\nloop_\n_rlnCoordinateX #1\nnot-a-number\n")
+    found, problems = micrograph_picks_in_folder(tmp_path, ["e"])
+    assert "e" not in found
+    assert len(problems) == 1
+    assert "e.star" in problems[0]

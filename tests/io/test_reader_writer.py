@@ -515,6 +515,69 @@ def test_a_star_or_cbox_file_over_an_open_tiff_says_who_counts_y_from_the_last_r
         WRITERS["star"](str(tmp_path / "saved2.star"), *mrc_tuple[:2])
 
 
+def test_opened_picks_go_to_the_open_micrograph_and_keep_its_diameter(make_napari_viewer, tmp_path):
+    """A napari I/O trial: RELION's per-micrograph ``<mic>_autopick.star`` and
+    cryoSPARC's UID-prefixed names were tied to no open micrograph (hidden beside it);
+    picks without a diameter were saved back with the 32 px display fallback; a
+    hand-made ``"<mic> my picks"`` layer was saved as micrograph ``"<mic> my picks"``
+    at napari's point size; a BOX file named after the layer read back as another
+    micrograph, unsaid."""
+    from napari_cryopick.layers.points import DIAMETER_KEY
+
+    viewer = make_napari_viewer()
+    mrc = write_mrc(tmp_path / "mic_001.mrc", np.zeros((128, 160), np.float32))
+    [image] = viewer.open(str(mrc), plugin=PLUGIN)
+    image.metadata[DIAMETER_KEY] = 56.0
+    no_diameter = sample_picks().assign(diameter=np.nan)
+    # RELION's per-micrograph file names no micrograph: its file name does
+    star = write_picks(no_diameter.assign(micrograph=""), tmp_path / "mic_001_autopick.star")
+    assert "MicrographName" not in star.read_text()
+    [opened] = viewer.open(str(star), plugin=PLUGIN)
+    assert opened.metadata["micrograph"] == "mic_001"
+    assert opened.name == "mic_001 picks from mic_001_autopick.star"
+    np.testing.assert_allclose(opened.size, 56.0)
+    saved = WRITERS["star"](str(tmp_path / "saved.star"), *opened.as_layer_data_tuple()[:2])
+    back = read_picks(saved[0])
+    assert (back["micrograph"] == "mic_001").all()
+    np.testing.assert_allclose(back["diameter"], 56.0)
+    # cryoSPARC's names (a UID before, the job's suffix after) go to the open micrograph
+    uid = sample_picks("012345678901234567890_mic_001_patch_aligned_doseweighted")
+    [from_cs] = viewer.open(str(write_picks(uid, tmp_path / "particles.csv")), plugin=PLUGIN)
+    assert from_cs.metadata["micrograph"] == "mic_001"
+    # with no diameter known anywhere, none is made up: STAR keeps none, BOX says why
+    image.metadata.pop(DIAMETER_KEY)
+    write_picks(no_diameter, tmp_path / "mic_001.star")
+    [unknown] = viewer.open(str(tmp_path / "mic_001.star"), plugin=PLUGIN)
+    data, meta = unknown.as_layer_data_tuple()[:2]
+    assert (
+        read_picks(WRITERS["star"](str(tmp_path / "s.star"), data, meta)[0])["diameter"]
+        .isna()
+        .all()
+    )
+    with pytest.raises(ValueError, match=r"box size unknown.*Annotate's Diameter for mic_001"):
+        WRITERS["box"](str(tmp_path / "mic_001.box"), data, meta)
+    # a hand-made layer named after the micrograph is its picks, at its diameter
+    image.metadata[DIAMETER_KEY] = 40.0
+    hand = viewer.add_points([[50.0, 60.0]], name="mic_001 my picks", size=10)
+    back = read_picks(WRITERS["star"](str(tmp_path / "h.star"), *hand.as_layer_data_tuple()[:2])[0])
+    assert back["micrograph"].tolist() == ["mic_001"]
+    assert back["diameter"].tolist() == [40.0]
+    other = viewer.add_points([[50.0, 60.0]], name="Points", size=10)
+    with pytest.warns(UserWarning, match="names no open micrograph") as said:
+        back = read_picks(
+            WRITERS["star"](str(tmp_path / "p.star"), *other.as_layer_data_tuple()[:2])[0]
+        )
+    assert back["diameter"].tolist() == [10.0]
+    text = " ".join(str(w.message) for w in said)
+    assert "'Points' names no open micrograph" in text
+    assert "displayed size (10 px)" in text
+    with pytest.warns(UserWarning, match="reads back as micrograph 'mic_001 my picks'"):
+        WRITERS["box"](str(tmp_path / "mic_001 my picks.box"), *opened.as_layer_data_tuple()[:2])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*reads back")
+        WRITERS["box"](str(tmp_path / "mic_001_autopick.box"), *opened.as_layer_data_tuple()[:2])
+
+
 @pytest.mark.gui
 @pytest.mark.parametrize("format", list(WRITERS))
 def test_viewer_saves_points_with_each_writer(make_napari_viewer, tmp_path, format):

@@ -910,6 +910,48 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     assert len(read_picks(written)) == int((candidates["score"] >= 0.8).sum())
 
 
+def test_loaded_picks_become_labels_at_their_own_diameter(make_napari_viewer, tmp_path):
+    """A napari I/O trial: loaded crYOLO/CSV picks of 56 px became 100 px labels (the
+    Pick widget's diameter), and the micrograph's diameter became 100 too."""
+    from napari_cryopick._widgets._common import micrograph_diameter
+    from napari_cryopick._widgets.annotate import current_labels
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    for name in ("mic_a", "mic_b", "mic_c"):
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=(512, 512))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    write_picks(
+        _candidates(20, shape=(512, 512)).assign(micrograph="mic_a", diameter=56.0),
+        folder / "mic_a.csv",
+    )
+    # RELION's per-micrograph file, named after its micrograph (skipped unsaid before)
+    write_picks(
+        _candidates(5, shape=(512, 512)).assign(micrograph=""), folder / "mic_b_autopick.star"
+    )
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.diameter_spin.value() != 56
+    # a file opened with File > Open is shown, not Pick's: said, no empty sidecar
+    viewer.open(str(folder / "mic_a.csv"), plugin=PLUGIN)
+    viewer.layers.selection.active = viewer.layers["mic_a"]
+    assert pick.use_as_labels() is None
+    assert "File > Open (mic_a picks from mic_a.csv)" in pick.status.text()
+    assert "Load picks" in pick.status.text()
+    assert not current_labels(viewer, viewer.layers["mic_a"], "particle").shape[0]
+    assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
+    assert "none for mic_c" in pick.status.text()
+    pick.set_threshold(0.0)
+    assert pick.review.show_micrograph(0) == "mic_a"
+    mlayer = viewer.layers["mic_a"]
+    pick.use_as_labels()
+    labels = current_labels(viewer, mlayer, "particle")
+    assert len(labels) == 20
+    np.testing.assert_allclose(labels["diameter"], 56.0)
+    assert micrograph_diameter(mlayer) == 56.0
+    assert micrograph_diameter(viewer.layers["mic_b"]) is None
+
+
 def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):
     """A trial: with row 0 (mic_a) selected in the review table, mic_b shown through the
     layer list, ticking Reviewed marked mic_a (the box showed mic_a's state too)."""

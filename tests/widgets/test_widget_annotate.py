@@ -606,3 +606,17 @@ def test_the_eye_icons_switch_the_micrograph_clicks_go_to(
     assert active.name == "061_10028 particle"
     assert active.mode == "add"
     assert widget.kind_combo.currentText() == "particle"
+
+
+def test_save_now_says_a_sample_s_clicks_are_not_saved(annotate):
+    """A napari I/O trial: clicks on a sample micrograph (no file) and Save now read
+    "Nothing to save: no micrograph has annotations", the opposite of the truth."""
+    viewer, widget = annotate
+    sample = viewer.add_image(np.zeros((256, 256), np.float32), name="synthetic-particles")
+    viewer.layers.selection.active = sample
+    widget.micrograph_combo.setCurrentText("synthetic-particles")
+    widget.set_kind("particle").add([100.0, 120.0])
+    assert widget.save_all() == []
+    text = widget.status.text()
+    assert "Not saved: synthetic-particles" in text
+    assert "Nothing to save" not in text

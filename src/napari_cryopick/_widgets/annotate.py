@@ -41,6 +41,7 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, paths_to_picks, picks_to_paths
 from napari_cryopick.core.pick_table import KINDS, empty_picks, far_from, make_picks, napari_to_xy
+from napari_cryopick.core.text import name_list
 from napari_cryopick.io.annotations import (
     AnnotationError,
     Annotations,
@@ -1358,14 +1359,20 @@ class AnnotateWidget(QWidget):
         saved when typed). The status keeps the counts of the micrograph shown
         and says how many were saved where, or which could not be.
         """
-        saved, failed = [], []
+        saved, failed, fileless = [], [], []
         end_unfinished_paths(self.viewer)  # Save now: a path being drawn ends as it is
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
             self._drop_slipped_vesicles(micrograph_name(mlayer))  # (Save now: none saved)
             self._drop_point_paths(micrograph_name(mlayer))
             annotations = annotations_from_layers(self.viewer, mlayer)
-            if path is not None and not len(annotations.picks) and find_sidecar(path) is None:
+            if path is None:
+                # a sample or an array: no file to keep a sidecar beside (a trial's clicks
+                # on a sample read "Nothing to save: no micrograph has annotations")
+                if len(annotations.picks):
+                    fileless.append(mlayer.name)
+                continue
+            if not len(annotations.picks) and find_sidecar(path) is None:
                 continue
             written = self.save(mlayer)
             if written is not None:
@@ -1380,6 +1387,12 @@ class AnnotateWidget(QWidget):
         notes = [f"Saved the annotations of {len(saved)} micrograph(s){where}."] if saved else []
         if failed:
             notes.append(f"{len(failed)} could not be saved: {failed[0]}")
+        if fileless:
+            notes.append(
+                f"Not saved: {name_list(fileless, 3)} (no file to keep the annotations beside: "
+                "a sample or an image made in napari; save its layers with File > Save "
+                "Selected Layers, or write the image to a file and open that)."
+            )
         if not notes:
             notes = ["Nothing to save: no micrograph has annotations."]
         text = self.status.text()

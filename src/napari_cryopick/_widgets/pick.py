@@ -2198,6 +2198,36 @@ class PickWidget(QWidget):
         self._exported(table, written, folder, format)
         return self.last_exported
 
+    def _no_picks_to_label(self, name: str) -> str:
+        """Why Use as training labels adds nothing to ``name``: no picks of Pick's."""
+        from napari_cryopick.core.text import name_list
+        from napari_cryopick.layers.results import SOURCE_KEY
+
+        opened = [
+            layer.name
+            for layer in self.viewer.layers
+            if layer.metadata.get(SOURCE_KEY) and layer.metadata.get("micrograph") == name
+        ]
+        text = f"No picks on {name} to use as training labels: pick it first"
+        if opened:
+            text += (
+                f". Files opened with File > Open ({name_list(opened, 2)}) are shown, not "
+                "Pick's picks: read them with Load picks… (a folder of pick files) to "
+                "review and use them"
+            )
+        return text + "."
+
+    def _labels_diameter(self, mlayer: Any, particles: pd.DataFrame) -> float:
+        """The diameter picks become labels at: the micrograph's (Annotate's), else the
+        picks' own (a loaded file's: a trial's 56 px CBOX picks became 100 px labels,
+        the widget's diameter, and the micrograph's), else the widget's."""
+        known = micrograph_diameter(mlayer)
+        if known is not None:
+            return known
+        diameters = pd.to_numeric(particles["diameter"], errors="coerce").to_numpy(float)
+        diameters = diameters[np.isfinite(diameters) & (diameters > 0)]
+        return float(np.median(diameters)) if len(diameters) else float(self.diameter_spin.value())
+
     def use_as_labels(self) -> Path | None:
         """Add the shown picks, circles and fibers of the current micrograph to its annotations.
 
@@ -2228,9 +2258,14 @@ class PickWidget(QWidget):
             return None
         name = micrograph_name(mlayer)
         picks = result_picks(self.viewer, name)
+        if name not in session(self.viewer).pick_results and not len(picks):
+            # nothing Pick picked or loaded: say so, write no empty sidecar (a trial opened
+            # a STAR with File > Open and read "0 particle labels (0 added ...)")
+            self.status.setText(self._no_picks_to_label(name))
+            return None
         vesicles = picks[picks["kind"] == "vesicle"]
         fibers = picks[picks["kind"] == "fiber"]
-        diameter = self.diameter_spin.value()
+        diameter = self._labels_diameter(mlayer, picks[picks["kind"] == "particle"])
         state = session(self.viewer)
         current = _current_picks(self.viewer, name)
         texts, saved, unreviewed = [], None, ""

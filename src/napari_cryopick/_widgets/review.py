@@ -517,7 +517,7 @@ class ReviewPanel(QWidget):
         come back, and marking a micrograph reviewed saves there from now on.
         Returns the micrographs loaded.
         """
-        from napari_cryopick.io.pickfiles import read_picks
+        from napari_cryopick.io.pickfiles import micrograph_picks_in_folder
 
         folder = Path(folder)
         self._picks_folder = folder  # the reviewed flags are saved here
@@ -525,19 +525,14 @@ class ReviewPanel(QWidget):
         problem = self._load_reviewed(folder)
         if problem:
             problems.append(problem)
-        for mlayer in micrograph_layers(self.viewer):
-            name = micrograph_name(mlayer)
-            if only is not None and name != only:
+        names = [micrograph_name(mlayer) for mlayer in micrograph_layers(self.viewer)]
+        names = [name for name in names if only is None or name == only]
+        found, read_problems = micrograph_picks_in_folder(folder, names)
+        problems += read_problems
+        for name in names:
+            if name not in found:
                 continue
-            files = [folder / f"{name}.{ext}" for ext in ("star", "cbox", "box", "txt", "csv")]
-            path = next((f for f in files if f.is_file()), None)
-            if path is None:
-                continue
-            try:
-                table = read_picks(path, micrograph=name)
-            except (ValueError, OSError) as exc:
-                problems.append(str(exc))
-                continue
+            _path, table = found[name]
             # best first; a fiber's vertices stay in the file's order (its path)
             traced = table["tube_id"] > 0
             ranked = table[~traced].sort_values("score", ascending=False, na_position="first")
@@ -548,6 +543,12 @@ class ReviewPanel(QWidget):
             apply_display_threshold(self.viewer, name, self._threshold_for(name))
             loaded.append(name)
         text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
+        missing = [n for n in names if n not in found]
+        if missing and only is None:  # (a trial's 063_autopick.star was skipped unsaid)
+            text += (
+                f"; none for {name_list(missing, 3)} (looked for <micrograph>.star, .cbox, .box, "
+                ".txt or .csv, <micrograph>_*.star and so on, and rows naming it)"
+            )
         self._say("\n".join([text, *problems]))
         return loaded
 

@@ -50,6 +50,7 @@ __all__ = [
     "detect_format",
     "match_micrograph",
     "match_name",
+    "micrograph_picks_in_folder",
     "picks_on_micrograph",
     "read_pick_files",
     "read_pick_files_and_names",
@@ -327,6 +328,68 @@ def _match_with_uid(name: str, names: Collection[str]) -> str | None:
     if match is None and bare != name:
         match = match_name(bare, names)
     return match
+
+
+#: Suffixes a folder's pick files are looked for with, in order of preference.
+FOLDER_PICK_SUFFIXES: tuple[str, ...] = (".star", ".cbox", ".box", ".txt", ".csv")
+#: A folder with at most this many pick files is also searched for rows naming a
+#: micrograph in files of several micrographs (a ``particles.star``); larger folders
+#: are per-micrograph files, read only by name.
+MAX_SHARED_FILES = 50
+
+
+def micrograph_picks_in_folder(
+    folder: str | os.PathLike, names: Collection[str]
+) -> tuple[dict[str, tuple[Path, pd.DataFrame]], list[str]]:
+    """The picks of each micrograph of ``names`` in ``folder``, and the problems met.
+
+    For each name: ``<name>.star`` (then ``.cbox``, ``.box``, ``.txt``, ``.csv``);
+    else a file named after it as RELION and others name per-micrograph files
+    (:func:`match_name`: ``<name>_autopick.star``); else, in a folder of at most
+    :data:`MAX_SHARED_FILES` pick files, the rows naming it in the files of
+    several micrographs (STAR, Topaz, CSV; :func:`match_micrograph` rules, cryoSPARC's
+    prefixed names included). A trial's ``063_autopick.star`` was skipped unsaid and a
+    ``particles.star`` of every micrograph could not be loaded.
+    """
+    folder = Path(folder)
+    try:
+        files = sorted(
+            f for f in folder.iterdir() if f.suffix.lower() in FOLDER_PICK_SUFFIXES and f.is_file()
+        )
+    except OSError as exc:
+        return {}, [f"{folder}: {exc.strerror or exc}"]
+    order = {suffix: i for i, suffix in enumerate(FOLDER_PICK_SUFFIXES)}
+    files.sort(key=lambda f: (order[f.suffix.lower()], f.name))
+    wanted = list(dict.fromkeys(str(n) for n in names))
+    found: dict[str, tuple[Path, pd.DataFrame]] = {}
+    problems: list[str] = []
+    chosen: dict[str, Path] = {}
+    for name in wanted:
+        exact = [f for f in files if f.stem == name]
+        named = exact or [f for f in files if match_name(f.stem, [name]) == name and f.stem != name]
+        if named:
+            chosen[name] = named[0]
+    for name, path in chosen.items():
+        try:
+            found[name] = (path, read_picks(path, micrograph=name))
+        except (PickFileError, ValueError, OSError) as exc:
+            problems.append(str(exc))
+    rest = [n for n in wanted if n not in chosen]
+    shared = [f for f in files if f not in chosen.values()]
+    if rest and len(files) <= MAX_SHARED_FILES:
+        for path in shared:
+            try:
+                if detect_format(path) not in MULTI_MICROGRAPH_FORMATS:
+                    continue
+                table = read_picks(path)
+            except (PickFileError, ValueError, OSError):
+                continue  # not a pick file of these micrographs: not a problem of theirs
+            table = match_micrograph(table, wanted)
+            for name in [n for n in rest if n not in found]:
+                rows = table[table["micrograph"].astype(str) == name]
+                if len(rows):
+                    found[name] = (path, rows.reset_index(drop=True))
+    return found, problems
 
 
 def read_pick_files(

@@ -332,7 +332,11 @@ def shapes_to_paths(data: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def pick_file_layers(
-    table: pd.DataFrame, micrograph: str, source: str | None = None
+    table: pd.DataFrame,
+    micrograph: str,
+    source: str | None = None,
+    *,
+    default_diameter: float | None = None,
 ) -> list[LayerDataTuple]:
     """The layers a pick table of one micrograph is shown as, one per look.
 
@@ -348,7 +352,9 @@ def pick_file_layers(
     fiber results (same names, colours and metadata); every other pick
     (particles, negatives, fiber points without a tube) stays a points layer
     (:func:`napari_cryopick.layers.points.picks_layer`, ``"<micrograph>
-    picks"``), which is also what an empty table gives.
+    picks"``), which is also what an empty table gives; ``default_diameter``
+    (the micrograph's, when known) is that layer's size and diameter of picks
+    without one.
     """
     from napari_cryopick.layers.points import picks_layer
 
@@ -359,7 +365,9 @@ def pick_file_layers(
     rest = table[~(vesicles | traced)]
     layers = []
     if len(rest) or not (vesicles.any() or traced.any()):
-        layers.append(picks_layer(rest, f"{micrograph} picks{tail}"))
+        layers.append(
+            picks_layer(rest, f"{micrograph} picks{tail}", default_diameter=default_diameter)
+        )
     if vesicles.any():
         circles = table[vesicles].reset_index(drop=True)
         layers.append(
