@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -103,7 +104,7 @@ def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
     assert (outcome.n_picked, outcome.n_skipped) == (0, 2)
 
 
-def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, tmp_path):
+def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, tmp_path, caplog):
     # a trial: cryopick pick mics --out picks --format csv replaced the user's own hand
     # picks picks/<micrograph>.csv without a word
     out = tmp_path / "out"
@@ -127,11 +128,22 @@ def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, 
     manifest.write_text("\n".join(lines) + "\n")
     (elsewhere / "m9.star").write_text("written, then killed\n")
     drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions()))
-    # a file of the run changed since (corrected by hand) is the user's
+    # a file of the run changed since (corrected by hand) is the user's: refused without
+    # --skip; a --skip resume keeps it, skips its micrograph, says so and picks the rest
+    # (a batch trial: one edited file stopped the whole resume, a deleted one's too)
     edited = elsewhere / "b" / "m2.star"
     edited.write_text(edited.read_text() + "# checked\n")
     with pytest.raises(ValueError, match=r"b/m2\.star"):
-        drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions(skip=True)))
+        drive(run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions()))
+    (elsewhere / "a" / "m0.star").unlink()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
+        resumed = drive(
+            run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions(skip=True))
+        )
+    assert (resumed.n_picked, resumed.n_skipped) == (1, len(NAMES) - 1)
+    assert (elsewhere / "a" / "m0.star").is_file()
+    assert "--skip keeps 1 file(s)" in caplog.text
+    assert "b/m2.star" in caplog.text
     assert edited.read_text().endswith("# checked\n")
     # an edit that keeps the size too (a digit changed by hand)
     same_size = elsewhere / "b" / "m1.star"
@@ -816,3 +828,24 @@ def test_local_dask_workers_leave_ctrl_c_to_the_command_and_take_any_free_port()
     finally:
         client.close()
         cluster.close()
+
+
+def test_skip_says_when_other_folders_lay_the_outputs_out_otherwise(tiny_model, tmp_path, caplog):
+    """A batch trial: ``pick gridB --skip`` then ``pick gridB apo --skip`` into one folder
+    picked gridB's micrographs again into ``gridB/`` (the outputs mirror the folders
+    given), the earlier files left at the top, unsaid."""
+    grid = write_micrographs(tmp_path / "gridB", ["s0.mrc", "s1.mrc"])
+    apo = write_micrographs(tmp_path / "apo", ["p0.mrc"])
+    out = tmp_path / "out"
+    drive(run_batch(_request(grid, tiny_model, out), BatchOptions(skip=True)))
+    assert (out / "s0.star").is_file()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
+        both = drive(run_batch(_request([*grid, *apo], tiny_model, out), BatchOptions(skip=True)))
+    assert (both.n_picked, both.n_skipped) == (3, 0)
+    assert "2 micrograph(s) were picked into this folder before under other names" in caplog.text
+    assert "s0.star, now gridB/s0" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
+        again = drive(run_batch(_request([*grid, *apo], tiny_model, out), BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped) == (0, 3)
+    assert "other names" not in caplog.text

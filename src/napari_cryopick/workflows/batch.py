@@ -776,6 +776,66 @@ def complete_items(
     return todo, done
 
 
+def _keep_foreign(
+    prepared: PreparedPick, todo: Sequence[WorkItem], out_dir: Path
+) -> tuple[list[WorkItem], list[WorkItem]]:
+    """Split ``todo`` into (to pick, kept): a micrograph whose output file exists and no
+    run wrote as it is now (edited or written by the user) is kept, with a warning."""
+    if not out_dir.is_dir():
+        return list(todo), []
+    recorded = recorded_outputs(out_dir)
+    pick, kept, files = [], [], []
+    for item in todo:
+        paths = output_paths(item.stem, prepared.request.formats, prepared.kinds)
+        found = foreign_files(out_dir, paths, recorded=recorded)
+        (kept if found else pick).append(item)
+        files += found
+    if kept:
+        names = ", ".join(os.path.relpath(p, out_dir) for p in files[:3])
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        logger.warning(
+            "%s: --skip keeps %d file(s) that no cryopick run wrote as they are now "
+            "(edited since, or yours: %s%s): their %d micrograph(s) are not picked; move "
+            "the files away, or give --overwrite, to pick them again",
+            out_dir,
+            len(files),
+            names,
+            more,
+            len(kept),
+        )
+    return pick, kept
+
+
+def _note_other_layout(todo: Sequence[WorkItem], out_dir: Path, fingerprint: str) -> None:
+    """Warn when micrographs to pick were picked into this folder before under other
+    names: the outputs mirror the folders given, so another set of folders is another
+    layout (a trial's --skip picked 20 micrographs again into gridB/, the old files
+    left at the top, unsaid)."""
+    if not todo:
+        return
+    records = read_manifests(out_dir, fingerprint)
+    by_file = {r["real"]: r for r in records.values() if isinstance(r.get("real"), str)}
+    moved = []
+    for item in todo:
+        record = by_file.get(os.path.realpath(item.source))
+        if record is None or _outputs_at(out_dir, record, item):
+            continue
+        if _outputs_intact(out_dir, record) and _input_unchanged(item, record):
+            moved.append((item, record))
+    if moved:
+        item, record = moved[0]
+        logger.warning(
+            "%s: %d micrograph(s) were picked into this folder before under other names "
+            "(e.g. %s, now %s): the output files mirror the folders given, and these "
+            "folders lay them out otherwise; they are picked again and the earlier files "
+            "stay. Give the same folders as before to skip them",
+            out_dir,
+            len(moved),
+            (record.get("outputs") or ["?"])[0],
+            os.path.relpath(item.stem, out_dir),
+        )
+
+
 def _outputs_at(out_dir: Path, record: Mapping[str, Any], item: WorkItem) -> bool:
     """Whether the files ``record`` lists are ``item``'s (``<stem>.<ext>``,
     ``<stem>_fibers.<ext>``): a trial's two names of one file (symlinks) were taken as
@@ -1719,6 +1779,15 @@ def _run_locked(
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard)
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
+    if options.skip:
+        _note_other_layout(todo, out_dir, fingerprint)
+    if options.skip and not options.overwrite and done:
+        # resuming a run over thousands: a file the user edited (or wrote) since is kept
+        # and its micrograph skipped, said, instead of the whole resume refused (a trial's
+        # one hand-edited file stopped every micrograph, the deleted one too); a folder
+        # where this run finished nothing (a wrong --out) is refused below as without --skip
+        todo, kept = _keep_foreign(prepared, todo, out_dir)
+        done = done + kept
     if not options.overwrite:
         refuse_to_replace(prepared, todo, summary=options.summary)
     state = _run_state()
