@@ -466,6 +466,38 @@ def test_filter_splits_a_file_of_many_micrographs_into_one_file_each(tmp_path, c
     assert [len(read_picks(kept / f"{m}.box")) for m in ("mic_a", "mic_b")] == [1, 1]
 
 
+def test_filter_of_a_pick_folder_with_sub_folders_says_them_and_takes_them_recursively(
+    tmp_path, capsys
+):
+    """A batch trial: 'filter out_dask' of a pick run over sub-folders said only "no pick
+    files in this folder (only summary.csv)"; with stale files at the top it filtered
+    those and not the current ones below, unsaid. Now both say the folders below, and
+    --recursive takes them, keeping their layout."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    picks = tmp_path / "picks"
+    (picks / "a").mkdir(parents=True)
+    (picks / "b").mkdir()
+    (picks / "summary.csv").write_text("micrograph,picks\n")
+    for name, folder in (("m0", "a"), ("m1", "b")):
+        table = make_picks([10, 50], [20, 60], score=[0.9, 0.2], micrograph=name, diameter=30.0)
+        write_picks(table, picks / folder / f"{name}.star")
+    out = tmp_path / "filtered"
+    assert main(["filter", str(picks), "--threshold", "0.5", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "only summary.csv" in error
+    assert "2 folders below hold 2 pick files (a/ 1, b/ 1)" in error
+    assert "--recursive" in error
+    assert main(["filter", str(picks), "--recursive", "--threshold", "0.5",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert [len(read_picks(out / f)) for f in ("a/m0.star", "b/m1.star")] == [1, 1]
+    stale = make_picks([5], [5], score=[0.9], micrograph="old", diameter=30.0)
+    write_picks(stale, picks / "old.star")
+    assert main(["filter", str(picks), "--threshold", "0.5", "--out", str(tmp_path / "f2")]) == 0
+    assert "2 folders below hold 2 pick files" in capsys.readouterr().err
+
+
 def test_filter_replaces_only_the_files_an_earlier_filter_wrote(tmp_path, capsys):
     # a trial: 'cryopick filter ... --out hp' replaced the user's hand picks
     # hp/311_10028.csv without a word (cryopick pick refuses that)

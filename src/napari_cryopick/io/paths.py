@@ -436,16 +436,57 @@ NAPARI_ANNOTATIONS_HINT = (
 )
 
 
-def pick_files(items: Iterable[str | os.PathLike]) -> list[tuple[Path, bool]]:
+def pick_files(
+    items: Iterable[str | os.PathLike],
+    *,
+    recursive: bool = False,
+    recursive_option: str | None = None,
+) -> list[tuple[Path, bool]]:
     """Pick files named directly or found in the named folders: ``(path, from_folder)``.
 
-    A folder's :data:`BOOKKEEPING_FILES` are left out.
+    A folder's :data:`BOOKKEEPING_FILES` are left out. ``recursive``: the folders
+    below the named ones too (``recursive_option``: the option that asks for it, named
+    in the hints).
     """
-    found = expand_inputs(items, pick_file_suffixes(), "pick files")
+    items = _expand_patterns(items)
+    found = expand_inputs(
+        items,
+        pick_file_suffixes(),
+        "pick files",
+        recursive=recursive,
+        recursive_option=recursive_option,
+    )
     kept = [(p, folder) for p, folder in found if not (folder and is_bookkeeping_file(p))]
     if found and not kept:
+        folder = found[0][0].parent
+        # a pick run's output folder holds its summary.csv and, with sub-folders of
+        # micrographs, its picks below: said as for an empty folder (a batch trial got
+        # "only summary.csv" and not the 220 files below)
+        named = {os.path.abspath(item) for item in items if Path(item).is_dir()}
+        holding = [] if recursive else _holding_below(folder, pick_file_suffixes(), named)
+        option = f", or {recursive_option} to take every folder below" if recursive_option else ""
+        hint = (
+            f"; folders are not searched below, and {_below(holding, 'pick files')}: give "
+            f"{'it' if len(holding) == 1 else 'them'}{option}"
+            if holding
+            else ""
+        )
         raise ValueError(
-            f"{found[0][0].parent}: no pick files in this folder (only "
-            f"{', '.join(sorted({p.name for p, _ in found}))})"
+            f"{folder}: no pick files in this folder (only "
+            f"{', '.join(sorted({p.name for p, _ in found}))}){hint}"
         )
     return kept
+
+
+def pick_folders_below(items: Iterable[str | os.PathLike]) -> list[str]:
+    """For each named folder whose sub-folders hold pick files that were not taken (no
+    recursion): ``"<folder>: 2 folders below hold 26 pick files (a/ 6, b/ 20)"``."""
+    items = _expand_patterns(items)
+    named = {os.path.abspath(item) for item in items if Path(item).is_dir()}
+    said = []
+    for item in items:
+        if Path(item).is_dir():
+            holding = _holding_below(Path(item), pick_file_suffixes(), named)
+            if holding:
+                said.append(f"{item}: {_below(holding, 'pick files')}")
+    return said
