@@ -1567,3 +1567,45 @@ def test_pick_recursive_mirrors_the_folders_below_and_resumes_with_skip(
     assert "0 of 2 micrographs, 2 already done (--skip)" in capsys.readouterr().out
     assert main(["pick", "--monitor", str(prod), "--recursive", *common]) == 2
     assert "--monitor searches the folders below" in capsys.readouterr().err
+
+
+def test_a_full_disk_stops_the_run_naming_the_manifest_and_how_to_resume(
+    tmp_path, tiny_model, monkeypatch, capsys
+):
+    """A batch trial on a full tmpfs: "cryopick pick: error: no space left on device",
+    naming no file and saying nothing of resuming (the manifest's close, flushing again,
+    replaced the error that named it)."""
+    import errno
+
+    from napari_cryopick.workflows import batch
+
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc", "m1.mrc", "m2.mrc"])
+    out = tmp_path / "picks"
+    real_add = batch._Manifest.add
+    calls = {"n": 0}
+
+    def add(self, record, sync=True):
+        calls["n"] += 1
+        if calls["n"] > 3:  # (started, done) of m0, then the disk is full
+            self._handle.write("x" * 100_000)  # left in the buffer: close flushes again
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_add(self, record, sync)
+
+    monkeypatch.setattr(batch._Manifest, "add", add)
+    real_close = batch._Manifest.close
+
+    def close(self):
+        self._handle.flush = lambda: (_ for _ in ()).throw(
+            OSError(errno.ENOSPC, "No space left on device")
+        )
+        real_close(self)
+
+    monkeypatch.setattr(batch._Manifest, "close", close)
+    args = ["pick", str(mics), "--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cryopick_manifest.jsonl: no space left on device" in err
+    assert "run again with --skip" in err
+    assert "Traceback" not in err

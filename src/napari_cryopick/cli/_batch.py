@@ -303,6 +303,21 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         raise  # the command line's handler says "interrupted" / "terminated" (130 / 143)
     except ValueError as error:
         raise CLIError(str(error)) from None
+    except OSError as error:
+        import errno
+
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from napari_cryopick.cli._errors import os_error_message
+
+        # a full disk stops the run: the records cannot be written either (a batch trial
+        # got "no space left on device", naming nothing, and no word of resuming)
+        resume = (
+            "the micrographs recorded before are kept: free space and run again with --skip"
+            if _anything_recorded(Path(request.out_dir))
+            else "nothing was recorded: free space and run again"
+        )
+        raise CLIError(f"{os_error_message(error)}; the run stopped: {resume}") from None
     from napari_cryopick.cli._pick import print_scale
 
     # (monitor mode warned at its start why it runs no search: not "a trained model")

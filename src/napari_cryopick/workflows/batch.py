@@ -1079,9 +1079,15 @@ class _Manifest:
         self._lock.beat()
 
     def close(self) -> None:
-        self._handle.close()
-        if self._owns_lock:
-            self._lock.release()
+        try:
+            self._handle.close()  # flushes: a full disk fails here again, naming nothing
+        except OSError as exc:
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
+            raise
+        finally:
+            if self._owns_lock:
+                self._lock.release()
 
 
 # --------------------------------------------------------------------------
