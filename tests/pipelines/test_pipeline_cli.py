@@ -670,6 +670,32 @@ def test_slurm_refused_before_the_zero_shot_search(tmp_path, monkeypatch, capsys
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unreachable_scheduler_address_is_refused_before_the_zero_shot_search(
+    tmp_path, monkeypatch, capsys
+):
+    """A batch trial: --dask tcp://127.0.0.1:9 ran the zero-shot search (70 s of CPU),
+    then "Timed out trying to connect ... after 30 s", not naming --dask."""
+    import socket
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows import batch
+
+    def searched(*args, **kwargs):
+        raise AssertionError("the zero-shot search ran before the address was checked")
+
+    monkeypatch.setattr(batch, "with_scale", searched)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    micrograph = write_mrc(tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64))
+    argv = ["pick", str(micrograph), "--diameter", "20", "--dask", f"tcp://127.0.0.1:{port}"]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"--dask tcp://127.0.0.1:{port}: no Dask scheduler answers there" in err
+    assert "Traceback" not in err
+
+
 def test_slurm_options_reach_the_job_script(tmp_path, monkeypatch):
     pytest.importorskip("dask_jobqueue")
     import argparse

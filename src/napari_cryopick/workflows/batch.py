@@ -1409,9 +1409,38 @@ def _workers_ignore_interrupts() -> Iterator[None]:
 def _check_cluster_first(options: BatchOptions) -> None:
     """``--dask slurm:N``: ask SLURM whether it takes the worker job (:func:`slurm_cluster`
     raises ``ValueError`` when it does not) before any other work; nothing is submitted."""
-    if options.dask is None or parse_dask(options.dask)[0] != "slurm":
+    if options.dask is None:
+        return
+    kind, value = parse_dask(options.dask)
+    if kind == "address":
+        _check_scheduler_address(str(value))
+    if kind != "slurm":
         return
     slurm_cluster(options.dask_options).close()
+
+
+def _check_scheduler_address(address: str, timeout_s: float = 10.0) -> None:
+    """Raise ValueError when nothing listens at a ``tcp://HOST:PORT`` scheduler address,
+    before the zero-shot search's minutes (a batch trial: the search ran, then "Timed out
+    trying to connect to tcp://127.0.0.1:9 after 30 s", not naming --dask)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+        return  # another transport (ucx, inproc): Dask says what it finds
+    try:
+        port = parts.port or 8786
+    except ValueError as exc:
+        raise ValueError(f"--dask {address}: {exc}") from None
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(
+            f"--dask {address}: no Dask scheduler answers there ({reason}); start one "
+            "('dask scheduler', then 'dask worker ADDRESS') or give its address"
+        ) from None
 
 
 def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
