@@ -592,7 +592,13 @@ def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_
     assert not (out / "m0.star").exists()  # refused before anything was picked
     assert main([*common, "--overwrite"]) == 0
     assert len(read_picks(out / "m1.star")) > 0
-    assert main(common) == 0  # the run's own files: replaced without a word
+    capsys.readouterr()
+    assert main(common) == 0  # the run's own files: replaced, said (a batch trial: unsaid)
+    assert "already holds the picks of 2 micrograph(s) made with these settings" in (
+        capsys.readouterr().err
+    )
+    assert main([*common, "--skip"]) == 0
+    assert "made with these settings" not in capsys.readouterr().err
 
 
 def _fake_sbatch(folder, monkeypatch, test_only: str = "exit 0") -> None:
