@@ -2218,12 +2218,16 @@ class PickWidget(QWidget):
         return text + "."
 
     def _labels_diameter(self, mlayer: Any, particles: pd.DataFrame) -> float:
-        """The diameter picks become labels at: the micrograph's (Annotate's), else the
-        picks' own (a loaded file's: a trial's 56 px CBOX picks became 100 px labels,
-        the widget's diameter, and the micrograph's), else the widget's."""
+        """The diameter picks become labels at: the micrograph's (Annotate's), else the one
+        it was picked at, else the picks' own (a loaded file's: a trial's 56 px CBOX picks
+        became 100 px labels, the widget's diameter, and the micrograph's), else the
+        widget's."""
         known = micrograph_diameter(mlayer)
         if known is not None:
             return known
+        stored = session(self.viewer).pick_results.get(micrograph_name(mlayer))
+        if stored is not None and stored.picked_diameter_px:  # picked here: at that one
+            return float(stored.picked_diameter_px)
         diameters = pd.to_numeric(particles["diameter"], errors="coerce").to_numpy(float)
         diameters = diameters[np.isfinite(diameters) & (diameters > 0)]
         return float(np.median(diameters)) if len(diameters) else float(self.diameter_spin.value())
