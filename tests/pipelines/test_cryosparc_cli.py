@@ -648,3 +648,20 @@ def test_export_of_picks_with_no_known_file_says_the_name_it_writes(tmp_path, ca
     assert "rlnMicrographName is <name>.mrc" in err
     assert "--exposures J.cs" in err
     assert set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"]) == {"a.mrc"}
+
+
+def test_export_takes_a_quoted_wildcard(tmp_path, capsys):
+    """A trial: 'cryopick cryosparc export "picks/*.star"' (quoted) was "no such file",
+    while pick, train and filter expand such patterns."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    for name in ("m1", "m2"):
+        write_picks(make_picks([10.0, 30.0], [20.0, 20.0], score=0.9, micrograph=name),
+                    folder / f"{name}.star")  # fmt: skip
+    out = tmp_path / "import.star"
+    assert main(["cryosparc", "export", str(folder / "*.star"), "--out", str(out)]) == 0
+    particles = starfile.read(out, always_dict=True)["particles"]
+    assert len(particles) == 4

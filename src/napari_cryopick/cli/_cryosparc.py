@@ -113,13 +113,15 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     ``mic_autopick.star`` holds the picks of ``mic.jpg``, which cryoSPARC
     must be told (a trial: ``mic_autopick.mrc`` was written).
     """
-    from napari_cryopick.io.paths import pick_file_suffixes, pick_files
+    from napari_cryopick.io.paths import _expand_patterns, pick_file_suffixes, pick_files
     from napari_cryopick.workflows.batch import input_gone, read_manifests
 
     suffixes = pick_file_suffixes()
     files: list[Path] = []
     micrographs: dict[str, str] = {}
-    for item in items:
+    # quoted wildcards, as pick, train and filter take them (a trial: "picks/*.star"
+    # given quoted was "no such file")
+    for item in _expand_patterns(items):
         item = Path(item)
         records = read_manifests(item) if item.is_dir() else {}
         gone: list[str] = []  # micrographs no longer where they were picked
@@ -306,6 +308,9 @@ def run_export(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".star":
         raise CLIError(f"{args.out}: --out must be a .star file")
     check_output_file(args.out, "--out")
+    from napari_cryopick.io.paths import _expand_patterns
+
+    args.inputs = [str(item) for item in _expand_patterns(args.inputs)]
     for item in args.inputs:
         if not Path(item).exists():
             raise CLIError(f"{item}: no such pick file or folder")
