@@ -1160,3 +1160,29 @@ def test_the_training_progress_follows_a_sentence_or_a_colon():
     assert _then("Training on 2. Left out: 1, its model.", "step 2 of about 87") == (
         "Training on 2. Left out: 1, its model. Step 2 of about 87"
     )
+
+
+def test_the_preview_micrograph_keeps_its_own_data_set_and_diameter(annotated):
+    """A GUI trial: an unannotated β-gal micrograph on screen (Annotate: 'bgal', 108 px,
+    from its folder) was previewed at the ribosome set's 56 px and exported so. The
+    request carries the shown micrograph's own settings, inherited ones included."""
+    from napari_cryopick.io.micrographs import write_mrc
+
+    viewer, train, tmp_path = annotated
+    folder = tmp_path / "bgal"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("b1", "b2"):
+        write_mrc(folder / f"{name}.mrc", rng.normal(size=(256, 256)).astype(np.float32))
+        viewer.open(str(folder / f"{name}.mrc"), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.micrograph_combo.setCurrentText("b1")
+    annotate.dataset_edit.setText("bgal")
+    annotate.dataset_edit.editingFinished.emit()
+    annotate.diameter_spin.setValue(108.0)
+    annotate.diameter_spin.editingFinished.emit()
+    viewer.layers.selection.active = viewer.layers["b2"]  # none of its own: its folder's
+    request = train.build_request()
+    assert [d.name for d in request.datasets] == ["ribosome"]
+    assert request.preview.name == "b2"
+    assert (request.preview_dataset, request.preview_diameter_px) == ("bgal", 108.0)

@@ -206,6 +206,32 @@ def test_previews_show_the_preview_micrograph_at_its_own_data_sets_diameter_and_
             assert outcome.model.head_names == ("generic", "toy", "other")
 
 
+def test_a_preview_micrograph_of_no_training_set_takes_its_own_data_set_and_diameter(
+    tmp_path, training_set, make_blobs
+):
+    """A GUI trial: an unannotated β-gal micrograph (Annotate: bgal, 108 px by its
+    folder) was previewed at the ribosome set's 56 px, the set trained last, and the
+    export wrote those picks. The widget passes the micrograph's own settings."""
+    from napari_cryopick.io.micrographs import Micrograph
+
+    images, tables = zip(*(make_blobs(seed) for seed in range(2, 4)))
+    other = TrainingSet("other", list(images), list(tables), 30.0, names=["u0", "u1"])
+    unlabelled = Micrograph(make_blobs(7)[0], name="not_trained_on")
+    # "toy" (20 px, not the last set, "other" at 30 px): its diameter, unless the
+    # micrograph has one of its own
+    for own_diameter, expected in ((None, 20.0), (24.0, 24.0)):
+        request = replace(
+            _request(training_set, None, mode="joint", preview=unlabelled, preview_every=0),
+            datasets=[training_set, other],
+            preview_dataset="toy",
+            preview_diameter_px=own_diameter,
+        )
+        events = []
+        drive(train(request), events.append)
+        previews = [e for e in events if isinstance(e, TrainPreview)]
+        assert {p.result.diameter_px for p in previews} == {expected}
+
+
 def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, training_set, caplog):
     """Three ways a trial wiped an earlier protein without a word."""
     import logging

@@ -81,6 +81,7 @@ from ._common import (
     TRAINED_ORIGIN,
     JobProgress,
     StepQueue,
+    _dataset_or_folder,
     adopt_model_file,
     background,
     base_model,
@@ -88,6 +89,7 @@ from ._common import (
     connect_while_alive,
     current_micrograph_layer,
     distinct_micrographs,
+    inherited_settings,
     is_micrograph_layer,
     layer_path,
     micrograph_dataset,
@@ -927,11 +929,19 @@ class TrainWidget(QWidget):
         self._preview_name = ""
         self._preview_note = ""
         self._previewed = ""  # the micrograph a preview of this run was drawn on
+        preview_dataset, preview_diameter = None, None
         if current is not None:
             self._preview_name = micrograph_name(current)
             preview = Micrograph(
                 np.asarray(current.data, dtype=np.float32), name=self._preview_name
             )
+            # its own settings, as Annotate shows them (inherited where it has none): a
+            # trial's unannotated β-gal micrograph was previewed at the ribosome's 56 px
+            inherited_diameter, inherited_dataset = inherited_settings(self.viewer, current)
+            preview_dataset = (
+                micrograph_dataset(current) or inherited_dataset or _dataset_or_folder(current)
+            )
+            preview_diameter = micrograph_diameter(current) or inherited_diameter
         minutes = self.time_spin.value()
         return TrainRequest(
             datasets=sets,
@@ -950,6 +960,8 @@ class TrainWidget(QWidget):
             device=self.device_combo.currentText(),
             preview=preview,
             preview_every=self.preview_spin.value(),
+            preview_dataset=preview_dataset,
+            preview_diameter_px=preview_diameter,
             run_info={"source": "napari Train widget"},
         )
 

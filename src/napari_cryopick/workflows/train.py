@@ -153,6 +153,12 @@ class TrainRequest:
         Micrograph to preview while training (file, Micrograph or array), or None.
     preview_every
         Preview every this many steps (0: only at the end).
+    preview_dataset, preview_diameter_px
+        The preview micrograph's data set and diameter when it is none of the
+        training micrographs (the napari user's settings for it): previewed with
+        that data set's head at that diameter, not the last data set's (a trial's
+        unannotated β-gal micrograph was previewed at the ribosome's 56 px, and the
+        export wrote those picks). None: the last data set's.
     run_info
         Extra plain-type fields for this run's history record (tool version,
         micrograph names, ...).
@@ -173,6 +179,8 @@ class TrainRequest:
     unlabelled: Sequence[Path] = ()
     preview: Any = None
     preview_every: int = 0
+    preview_dataset: str | None = None
+    preview_diameter_px: float | None = None
     run_info: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -514,8 +522,19 @@ def check_usable_labels(
 
 
 def _set_of(request: TrainRequest, micrograph: str) -> int:
-    """Index of the training set holding the micrograph named ``micrograph`` (the last
-    one when none does)."""
+    """Index of the training set holding the micrograph named ``micrograph``; else the
+    one named ``request.preview_dataset``; else the last one."""
+    index = _holding(request, micrograph)
+    if index is not None:
+        return index
+    for index, training_set in enumerate(request.datasets):
+        if request.preview_dataset and training_set.name == request.preview_dataset:
+            return index
+    return len(request.datasets) - 1
+
+
+def _holding(request: TrainRequest, micrograph: str) -> int | None:
+    """Index of the training set holding the micrograph named ``micrograph`` (None: none)."""
     for index, training_set in enumerate(request.datasets):
         names = training_set.names
         if names is None:
@@ -525,7 +544,7 @@ def _set_of(request: TrainRequest, micrograph: str) -> int:
             ]
         if micrograph and micrograph in names:
             return index
-    return len(request.datasets) - 1
+    return None
 
 
 def _own_or(head: str | None, fallback: str | None, model: Any) -> str | None:
@@ -1070,6 +1089,8 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     head = None if mode == "new" else request.datasets[-1].name
     shown_set = _set_of(request, preview_name)
     preview_diameter = datasets[shown_set].diameter_px
+    if _holding(request, preview_name) is None and request.preview_diameter_px:
+        preview_diameter = float(request.preview_diameter_px)  # the micrograph's own
     preview_head = None if mode == "new" else request.datasets[shown_set].name
     trained: list[Any] = []
     job = train_model(
