@@ -1186,3 +1186,36 @@ def test_the_preview_micrograph_keeps_its_own_data_set_and_diameter(annotated):
     assert [d.name for d in request.datasets] == ["ribosome"]
     assert request.preview.name == "b2"
     assert (request.preview_dataset, request.preview_diameter_px) == ("bgal", 108.0)
+
+
+def test_a_model_of_two_data_sets_is_named_after_both_and_remembered_as_pressed(annotated, qtbot):
+    """A GUI trial: a New model of ribosome and bgal was saved as ribosome.pt or bgal.pt
+    by the micrograph on screen, and a micrograph switched during the training made the
+    bgal file remembered as the ribosome's."""
+    from napari_cryopick._widgets.train import remembered_model_path
+    from napari_cryopick.io.micrographs import write_mrc
+
+    viewer, train, tmp_path = annotated
+    folder = tmp_path / "bgal"
+    folder.mkdir()
+    write_mrc(
+        folder / "b1.mrc", np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
+    )
+    viewer.open(str(folder / "b1.mrc"), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.micrograph_combo.setCurrentText("b1")
+    annotate.dataset_edit.setText("bgal")
+    annotate.dataset_edit.editingFinished.emit()
+    annotate.diameter_spin.setValue(40.0)
+    annotate.set_kind("particle").add([[60.0, 60.0], [150.0, 120.0], [200.0, 60.0]])
+    train.output_edit.setText("")
+    train.refresh_datasets()
+    assert train.output_path().name == "bgal_ribosome.pt"
+    train.steps_spin.setValue(4)
+    train.preview_spin.setValue(0)
+    assert train.start() is not None, train.last_error
+    viewer.layers.selection.active = viewer.layers["061_10028"]  # the box follows
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+    assert train.last_error == ""
+    assert train.last_saved.name == "bgal_ribosome.pt"
+    assert remembered_model_path("ribosome") is None  # not the file of both as its own

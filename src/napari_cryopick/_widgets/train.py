@@ -418,6 +418,7 @@ class TrainWidget(QWidget):
         self._progress = JobProgress()
         self._preview_name = ""
         self._trained_name = ""  # the one data set of the last request, typed or not
+        self._run_name = ""  # the data set a running training's file is remembered for
         self._preview_note = ""  # why previews were not drawn (the user's corrections)
         self._previewed = ""  # the micrograph a preview of the running job was drawn on
 
@@ -728,13 +729,15 @@ class TrainWidget(QWidget):
         unnamed micrograph's is its folder's), else "model"."""
         typed = self.dataset_combo.currentText().strip()
         items = training_set(self.viewer, self.include_saved.isChecked())
-        if self.mode_combo.currentData() == "joint":
-            # Joint trains every data set: its file is named after all of them, not the
-            # one in the box (a trial's joint model of ribosome and bgal went over
-            # yesterday's ribosome.pt, the box's first entry)
+        mode = self.mode_combo.currentData()
+        if mode in ("joint", "new", "finetune"):
+            # these train every data set annotated: the file is named after all of them,
+            # not the one in the box, which follows the micrograph on screen (a trial's
+            # joint model of ribosome and bgal went over yesterday's ribosome.pt; a GUI
+            # trial's New model of both was ribosome.pt or bgal.pt by the screen)
             names = sorted({item.dataset or typed or _folder_name(item) for item in items})
             if len(names) > 1:
-                return "joint_" + "_".join(names)
+                return ("joint_" if mode == "joint" else "") + "_".join(names)
         if typed or self._trained_name:
             return typed or self._trained_name
         # before a request (a re-trial: output_path() named model.pt for folder "myfolder")
@@ -1012,6 +1015,7 @@ class TrainWidget(QWidget):
         self.last_error = ""
         self.last_result = None
         self.last_request = request
+        self._run_name = self._model_dataset()  # (the file was named by it just now)
         self.diameter_note = ""
         self._cancel = threading.Event()
         self.loss_plot.clear()
@@ -1147,7 +1151,10 @@ class TrainWidget(QWidget):
         self.last_result = outcome
         self.last_saved = outcome.path
         if outcome.path is not None and self.last_request is not None:
-            remember_model_path(self._model_dataset(), Path(outcome.path))
+            # the name the file was chosen by when Train was pressed: the box follows the
+            # micrograph on screen (a trial switched micrographs while training, and the
+            # bgal file was remembered as the ribosome's)
+            remember_model_path(self._run_name or self._model_dataset(), Path(outcome.path))
         self.loss_plot.redraw()
         request = self.last_request
         heads = tuple(getattr(outcome.model, "head_names", ()) or ())
