@@ -1219,3 +1219,16 @@ def test_a_model_of_two_data_sets_is_named_after_both_and_remembered_as_pressed(
     assert train.last_error == ""
     assert train.last_saved.name == "bgal_ribosome.pt"
     assert remembered_model_path("ribosome") is None  # not the file of both as its own
+
+
+def test_new_mode_says_where_it_starts_and_that_it_is_not_the_session_model(annotated):
+    """A GUI trial retrained after 'Use as training labels' with New model still
+    selected: the status said "(a new model for particles)", not that the model just
+    trained was not its start."""
+    viewer, train, _tmp_path = annotated
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.build_request()
+    assert "starting from the general model's weights)" in train.mode_note
+    session(viewer).model = load_bundled_model()[0]  # as after a training
+    train.build_request()
+    assert "not from the model of this session: Fine-tune starts from that" in train.mode_note

@@ -861,7 +861,17 @@ class TrainWidget(QWidget):
         if mode == "new" and not self.mode_note:
             plural = {"particle": "particles", "vesicle": "vesicles", "fiber": "fibers"}
             said = ", ".join(plural.get(kind, kind) for kind in kinds)
-            self.mode_note = f" (a new model for {said})"
+            # where it starts, and what it does not start from (a GUI trial retrained after
+            # "Use as training labels" in the New mode left selected, unsaid that the model
+            # just trained was not its start)
+            earlier = (
+                "; not from the model of this session: Fine-tune starts from that"
+                if session(self.viewer).model is not None
+                else ""
+            )
+            # (a model of vesicles or fibers starts from random weights: another kind)
+            start = "the general model's weights" if kinds == ("particle",) else "random weights"
+            self.mode_note = f" (a new model for {said}, starting from {start}{earlier})"
         images = {}
         for mlayer in micrograph_layers(self.viewer):
             path = layer_path(mlayer)
