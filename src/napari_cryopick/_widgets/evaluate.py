@@ -504,6 +504,7 @@ class EvaluateWidget(QWidget):
             return None
         self.report = report
         self._show(report)
+        self._say_candidates(report, pred)
         said = [
             _for_the_widget(str(w.message)) for w in caught if issubclass(w.category, UserWarning)
         ]
@@ -522,6 +523,30 @@ class EvaluateWidget(QWidget):
         # e.g. predicted and true sizes too different for IoU: under the figures
         self.results_label.setText(self.results_label.text() + text)
         return report
+
+    def _say_candidates(self, report: Any, pred: pd.DataFrame) -> None:
+        """Say that "predicted" counts every candidate scored, not only those shown at the
+        slider's threshold (a GUI trial read "808 predicted" beside 717 shown picks)."""
+        state = session(self.viewer)
+        names = set(pred["micrograph"].astype(str)) if len(pred) else set()
+        own = [state.micrograph_thresholds[n] for n in names if n in state.micrograph_thresholds]
+        threshold = own[0] if len(own) == 1 else state.display_threshold
+        if threshold is None or "score" not in pred.columns:
+            return
+        shown = int((pred["score"].to_numpy(float) >= float(threshold)).sum())
+        if shown == report.n_pred:
+            return
+        said = f"{report.n_pred} predicted, "
+        text = self.results_label.text()
+        if said in text:
+            self.results_label.setText(
+                text.replace(
+                    said,
+                    f"{report.n_pred} predicted (every candidate scored, for the curve; "
+                    f"{shown} at or above the threshold {threshold_text(float(threshold))}), ",
+                    1,
+                )
+            )
 
     def tolerance(self) -> float | None:
         """The centre-distance tolerance in pixels (None: match by IoU)."""
