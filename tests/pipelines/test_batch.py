@@ -145,6 +145,17 @@ def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, 
     assert "--skip keeps 1 file(s)" in caplog.text
     assert "b/m2.star" in caplog.text
     assert edited.read_text().endswith("# checked\n")
+    # every output edited or deleted: still this run's folder, the resume goes on (a
+    # re-trial: refused when no micrograph was complete any more)
+    few = tmp_path / "few"
+    two = micrographs[:2]
+    drive(run_batch(_request(two, tiny_model, few), BatchOptions(skip=True)))
+    outputs = sorted(few.rglob("*.star"))
+    outputs[0].write_text(outputs[0].read_text() + "# checked\n")
+    outputs[1].unlink()
+    resumed = drive(run_batch(_request(two, tiny_model, few), BatchOptions(skip=True)))
+    assert (resumed.n_picked, resumed.n_skipped) == (1, 1)
+    assert outputs[0].read_text().endswith("# checked\n")
     # an edit that keeps the size too (a digit changed by hand)
     same_size = elsewhere / "b" / "m1.star"
     text = same_size.read_text()

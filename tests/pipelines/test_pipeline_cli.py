@@ -574,7 +574,9 @@ def test_filter_writes_topaz_targets_for_binned_micrographs(tmp_path, capsys):
     assert "--binning must be at least 1" in capsys.readouterr().err
 
 
-def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_model, capsys):
+def test_pick_refuses_to_replace_the_users_own_picks_unless_told(
+    tmp_path, tiny_model, capsys, caplog
+):
     # a trial: cryopick pick mics --out picks replaced the hand picks picks/m1.star
     mics = tmp_path / "mics"
     write_micrographs(mics, ["m0.mrc", "m1.mrc"])
@@ -592,13 +594,20 @@ def test_pick_refuses_to_replace_the_users_own_picks_unless_told(tmp_path, tiny_
     assert not (out / "m0.star").exists()  # refused before anything was picked
     assert main([*common, "--overwrite"]) == 0
     assert len(read_picks(out / "m1.star")) > 0
-    capsys.readouterr()
+    caplog.clear()
     assert main(common) == 0  # the run's own files: replaced, said (a batch trial: unsaid)
-    assert "already holds the picks of 2 micrograph(s) made with these settings" in (
-        capsys.readouterr().err
-    )
+    said = "already holds the picks of 2 of these micrograph(s) made with these settings"
+    assert said in caplog.text
+    caplog.clear()
     assert main([*common, "--skip"]) == 0
-    assert "made with these settings" not in capsys.readouterr().err
+    assert "made with these settings" not in caplog.text
+    # other micrographs into the same folder: none of them picked again (a re-trial's
+    # note counted the folder's 3 earlier micrographs for a run of 2 new ones)
+    more = tmp_path / "more"
+    write_micrographs(more, ["n0.mrc"])
+    others = ["pick", str(more), "--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
+    assert main(others) == 0
+    assert "made with these settings" not in caplog.text
 
 
 def _fake_sbatch(folder, monkeypatch, test_only: str = "exit 0") -> None:

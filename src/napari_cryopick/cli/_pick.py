@@ -484,9 +484,9 @@ def print_scale(outcome, request, command: str = "pick", asked: bool = False) ->
         )
 
 
-def _note_earlier_runs(request, skip: bool = False) -> None:
-    """Say so when the output folder holds picks of a run with other settings, and
-    (without ``skip``) how many of these micrographs a run with these settings did."""
+def _note_earlier_runs(request) -> None:
+    """Say so when the output folder holds picks of a run with other settings (those of
+    these settings, without --skip: ``workflows.batch``, which knows the run's micrographs)."""
     from napari_cryopick.workflows.batch import read_manifests, settings_fingerprint
 
     out = Path(request.out_dir)
@@ -509,20 +509,6 @@ def _note_earlier_runs(request, skip: bool = False) -> None:
         for inverted in polarities
     }
     other = [r for r in records.values() if r.get("fingerprint") not in fingerprints]
-    same = [
-        r
-        for r in records.values()
-        if r.get("fingerprint") in fingerprints and r.get("status") == "done"
-    ]
-    if same and not skip:
-        # a batch trial reran an interrupted run without --skip: all 220 finished
-        # micrographs picked again and their files rewritten, unsaid
-        print(
-            f"cryopick pick: note: {out} already holds the picks of {len(same)} micrograph(s) "
-            "made with these settings: they are picked again and their files rewritten "
-            "(--skip keeps them and picks only the rest)",
-            file=sys.stderr,
-        )
     if other:
         if isinstance(request.model, (str, Path)):
             # a bad model is the one line said, not after this note (docs/reliability.md;
@@ -661,7 +647,7 @@ def _run(args: argparse.Namespace, request: Any, batch: bool) -> int:
     if request.out_dir is not None:
         # every run into a folder is recorded in its manifest (issue 14: two runs into
         # one folder never mix without notice)
-        _note_earlier_runs(request, skip=bool(getattr(args, "skip", False)))
+        _note_earlier_runs(request)
         if not batch:
             args.no_summary = True  # a plain run: the manifest only, no summary files
         batch = True

@@ -806,6 +806,23 @@ def _keep_foreign(
     return pick, kept
 
 
+def _note_picked_again(items: Sequence[WorkItem], out_dir: Path, fingerprint: str) -> None:
+    """Without --skip: warn that micrographs of this run already picked into ``out_dir``
+    with these settings are picked again (a batch trial reran an interrupted run without
+    --skip: 220 finished micrographs picked again and their files rewritten, unsaid)."""
+    if not out_dir.is_dir():
+        return
+    _todo, complete = complete_items(items, out_dir, fingerprint)
+    if complete:
+        logger.warning(
+            "%s already holds the picks of %d of these micrograph(s) made with these "
+            "settings: they are picked again and their files rewritten (--skip keeps them "
+            "and picks only the rest)",
+            out_dir,
+            len(complete),
+        )
+
+
 def _note_other_layout(todo: Sequence[WorkItem], out_dir: Path, fingerprint: str) -> None:
     """Warn when micrographs to pick were picked into this folder before under other
     names: the outputs mirror the folders given, so another set of folders is another
@@ -1816,7 +1833,7 @@ def _run_locked(
     todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
     if options.skip:
         _note_other_layout(todo, out_dir, fingerprint)
-    if options.skip and not options.overwrite and done:
+    if options.skip and not options.overwrite and (done or read_manifests(out_dir, fingerprint)):
         # resuming a run over thousands: a file the user edited (or wrote) since is kept
         # and its micrograph skipped, said, instead of the whole resume refused (a trial's
         # one hand-edited file stopped every micrograph, the deleted one too); a folder
@@ -1825,6 +1842,8 @@ def _run_locked(
         done = done + kept
     if not options.overwrite:
         refuse_to_replace(prepared, todo, summary=options.summary)
+    if not options.skip:
+        _note_picked_again(items, out_dir, fingerprint)
     state = _run_state()
     executor = None
     manifest = None
