@@ -30,6 +30,24 @@ from .io.pickfiles import write_picks
 from .layers.points import points_to_picks
 
 
+def _say(message: str) -> None:
+    """A writer's warning: in napari, a notification (napari's Save dialog records the
+    warnings a writer gives and shows them only when nothing was saved: a re-trial saw
+    none of these); without a viewer, a ``UserWarning``."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:  # napari without a viewer
+        viewer = None
+    if viewer is None:
+        warnings.warn(message, UserWarning, stacklevel=3)
+        return
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
+
+
 def _micrograph(meta: dict) -> tuple[str, float | None]:
     """The micrograph a layer's picks belong to and its diameter (None: unknown).
 
@@ -46,12 +64,10 @@ def _micrograph(meta: dict) -> tuple[str, float | None]:
     if not micrograph:
         micrograph = open_micrograph_named(layer_name) or ""
         if not micrograph and open_micrograph_layers():
-            warnings.warn(
+            _say(
                 f"{layer_name!r} names no open micrograph: the file names its micrograph "
                 f"{layer_name!r}; name the layer after its micrograph ('<micrograph> ...') "
-                "to save it as that micrograph's picks",
-                UserWarning,
-                stacklevel=4,
+                "to save it as that micrograph's picks"
             )
         micrograph = micrograph or layer_name
     layer = open_micrograph_layers().get(micrograph)
@@ -65,7 +81,9 @@ def _table(data: Any, meta: dict) -> pd.DataFrame:
         data,
         meta.get("features"),
         micrograph=micrograph,
-        default_diameter=metadata.get("default_diameter") or known,
+        # the micrograph's diameter now (Annotate's), before the one the layer was opened
+        # with (a re-trial changed it after File > Open and the file kept the old one)
+        default_diameter=known or metadata.get("default_diameter"),
     )
     size = meta.get("size")
     # the displayed size is a diameter only for a layer the user made (cryopick's
@@ -79,12 +97,10 @@ def _table(data: Any, meta: dict) -> pd.DataFrame:
         )
         table.loc[missing, "diameter"] = size[missing]
         sizes = ", ".join(f"{value:g}" for value in np.unique(size[missing])[:3])
-        warnings.warn(
+        _say(
             f"{meta.get('name')!r}: {int(missing.sum())} point(s) without a diameter: "
             f"wrote their displayed size ({sizes} px) as their diameter; set the point size "
-            "to the particle diameter, or Annotate's Diameter for the micrograph, first",
-            UserWarning,
-            stacklevel=3,
+            "to the particle diameter, or Annotate's Diameter for the micrograph, first"
         )
     shown = meta.get("shown")
     if shown is not None and len(np.asarray(shown)) == len(table):
@@ -110,13 +126,11 @@ def _note_tiff_rows(table: pd.DataFrame, format: str) -> None:
     if not (is_tiff(path) or (format != "star" and is_jpeg(path))):
         return
     readers = "RELION reads" if format == "star" else "crYOLO, EMAN2 and napari-boxmanager read"
-    warnings.warn(
+    _say(
         f"{name} is a {'TIFF' if is_tiff(path) else 'JPEG'} micrograph: the "
         f"{format.upper()} file counts y from the image's first row, as napari shows it; "
         f"{readers} such images bottom row first: for them, export from the Pick widget "
-        "with 'TIFF y from the last row' ticked (or 'cryopick pick --flip-tiff-y')",
-        UserWarning,
-        stacklevel=3,
+        "with 'TIFF y from the last row' ticked (or 'cryopick pick --flip-tiff-y')"
     )
 
 
@@ -132,13 +146,11 @@ def _note_box_name(path: str, table: pd.DataFrame, format: str) -> None:
     names = sorted(set(table["micrograph"].astype(str)) - {""})
     stem = Path(path).stem
     if len(names) == 1 and match_name(stem, names) is None:
-        warnings.warn(
+        _say(
             f"{Path(path).name}: {format.upper()} files hold no micrograph name, readers "
             f"take it from the file name: this one reads back as micrograph {stem!r}, not "
             f"{names[0]!r}; save it as {names[0]}.{format} (or {names[0]}_<anything>."
-            f"{format}) to keep them together",
-            UserWarning,
-            stacklevel=4,
+            f"{format}) to keep them together"
         )
 
 

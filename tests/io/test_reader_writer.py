@@ -3,6 +3,7 @@ pure layer functions they are built on."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,20 @@ from napari_cryopick.layers.points import (
 )
 
 PLUGIN = "napari-cryopick"
+
+
+@pytest.fixture
+def notified(monkeypatch):
+    """The messages shown as napari warnings (notifications) while the test runs."""
+    import napari.utils.notifications
+
+    messages: list[str] = []
+    monkeypatch.setattr(
+        napari.utils.notifications, "show_warning", lambda message: messages.append(str(message))
+    )
+    return messages
+
+
 SUFFIX = {"star": ".star", "box": ".box", "cbox": ".cbox", "topaz": ".txt", "csv": ".csv"}
 WRITERS = {
     "star": _writer.write_star,
@@ -479,7 +494,7 @@ def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
 
 
 def test_a_star_or_cbox_file_over_an_open_tiff_says_who_counts_y_from_the_last_row(
-    make_napari_viewer, tmp_path
+    make_napari_viewer, tmp_path, notified
 ):
     """A trial: File > Open of a crYOLO CBOX over a TIFF micrograph showed the picks
     mirrored (crYOLO counts TIFF y from the last row), unsaid. Now it is said for STAR,
@@ -503,19 +518,23 @@ def test_a_star_or_cbox_file_over_an_open_tiff_says_who_counts_y_from_the_last_r
         viewer.open(str(topaz), plugin=PLUGIN)
         viewer.open(str(mrc_star), plugin=PLUGIN)
     assert len(viewer.layers["mic_002 picks from mic_002.star"].data) == 3
-    # saving a TIFF micrograph's points as STAR or CBOX says the same (Topaz, MRC: not)
+    # saving a TIFF micrograph's points as STAR or CBOX says the same (Topaz, MRC: not),
+    # as a napari notification (napari's Save dialog swallows a writer's warnings)
     data_tuple = viewer.layers["mic_001 picks from mic_001.star"].as_layer_data_tuple()
     for format in ("star", "cbox"):
-        with pytest.warns(UserWarning, match="mic_001 is a TIFF.*Pick widget"):
-            WRITERS[format](str(tmp_path / f"saved{SUFFIX[format]}"), *data_tuple[:2])
+        notified.clear()
+        WRITERS[format](str(tmp_path / f"saved{SUFFIX[format]}"), *data_tuple[:2])
+        assert any(re.search("mic_001 is a TIFF.*Pick widget", m) for m in notified)
     mrc_tuple = viewer.layers["mic_002 picks from mic_002.star"].as_layer_data_tuple()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*TIFF")
-        WRITERS["topaz"](str(tmp_path / "saved.txt"), *data_tuple[:2])
-        WRITERS["star"](str(tmp_path / "saved2.star"), *mrc_tuple[:2])
+    notified.clear()
+    WRITERS["topaz"](str(tmp_path / "saved.txt"), *data_tuple[:2])
+    WRITERS["star"](str(tmp_path / "saved2.star"), *mrc_tuple[:2])
+    assert not [m for m in notified if "TIFF" in m]
 
 
-def test_opened_picks_go_to_the_open_micrograph_and_keep_its_diameter(make_napari_viewer, tmp_path):
+def test_opened_picks_go_to_the_open_micrograph_and_keep_its_diameter(
+    make_napari_viewer, tmp_path, notified
+):
     """A napari I/O trial: RELION's per-micrograph ``<mic>_autopick.star`` and
     cryoSPARC's UID-prefixed names were tied to no open micrograph (hidden beside it);
     picks without a diameter were saved back with the 32 px display fallback; a
@@ -563,19 +582,24 @@ def test_opened_picks_go_to_the_open_micrograph_and_keep_its_diameter(make_napar
     assert back["micrograph"].tolist() == ["mic_001"]
     assert back["diameter"].tolist() == [40.0]
     other = viewer.add_points([[50.0, 60.0]], name="Points", size=10)
-    with pytest.warns(UserWarning, match="names no open micrograph") as said:
-        back = read_picks(
-            WRITERS["star"](str(tmp_path / "p.star"), *other.as_layer_data_tuple()[:2])[0]
-        )
+    notified.clear()
+    back = read_picks(
+        WRITERS["star"](str(tmp_path / "p.star"), *other.as_layer_data_tuple()[:2])[0]
+    )
     assert back["diameter"].tolist() == [10.0]
-    text = " ".join(str(w.message) for w in said)
+    text = " ".join(notified)
     assert "'Points' names no open micrograph" in text
     assert "displayed size (10 px)" in text
-    with pytest.warns(UserWarning, match="reads back as micrograph 'mic_001 my picks'"):
-        WRITERS["box"](str(tmp_path / "mic_001 my picks.box"), *opened.as_layer_data_tuple()[:2])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*reads back")
-        WRITERS["box"](str(tmp_path / "mic_001_autopick.box"), *opened.as_layer_data_tuple()[:2])
+    notified.clear()
+    WRITERS["box"](str(tmp_path / "mic_001 my picks.box"), *opened.as_layer_data_tuple()[:2])
+    assert any("reads back as micrograph 'mic_001 my picks'" in m for m in notified)
+    notified.clear()
+    WRITERS["box"](str(tmp_path / "mic_001_autopick.box"), *opened.as_layer_data_tuple()[:2])
+    assert not [m for m in notified if "reads back" in m]
+    # the micrograph's diameter now, not the one the layer was opened with (a re-trial)
+    image.metadata[DIAMETER_KEY] = 44.0
+    saved = WRITERS["star"](str(tmp_path / "now.star"), *opened.as_layer_data_tuple()[:2])
+    np.testing.assert_allclose(read_picks(saved[0])["diameter"], 44.0)
 
 
 @pytest.mark.gui
@@ -711,3 +735,30 @@ def test_result_circles_are_coloured_by_score_apart_from_the_users():
     assert own["edge_color"] == "cyan"
     small = make_picks([10.0], [10.0], diameter=20.0, kind="vesicle")
     assert vesicles_layer(small, role="annotation")[1]["edge_width"] == 2.0
+
+
+def test_the_writers_warnings_reach_the_user_through_naparis_save_dialog(
+    make_napari_viewer, tmp_path, monkeypatch, notified
+):
+    """A re-trial: napari's File > Save Selected Layers records a writer's warnings and
+    shows them only when nothing was saved, so "'Points' names no open micrograph" and
+    the diameter warning never reached the user. They are napari notifications now."""
+    from qtpy.QtWidgets import QFileDialog
+
+    viewer = make_napari_viewer()
+    write_mrc(tmp_path / "mic_001.mrc", np.zeros((64, 80), np.float32))
+    viewer.open(str(tmp_path / "mic_001.mrc"), plugin=PLUGIN)
+    layer = viewer.add_points([[10.0, 20.0]], name="Points", size=10)
+    viewer.layers.selection.active = layer
+    target = tmp_path / "points_dlg.star"
+
+    def save_file_name(*args, filter="", **kwargs):
+        chosen = next(f for f in filter.split(";;") if "RELION STAR (*.star)" in f)
+        return str(target), chosen
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_file_name)
+    viewer.window._qt_viewer._save_layers_dialog(selected=True)
+    assert target.is_file()
+    text = " ".join(notified)
+    assert "'Points' names no open micrograph" in text
+    assert "displayed size (10 px)" in text

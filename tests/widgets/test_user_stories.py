@@ -950,6 +950,17 @@ def test_loaded_picks_become_labels_at_their_own_diameter(make_napari_viewer, tm
     np.testing.assert_allclose(labels["diameter"], 56.0)
     assert micrograph_diameter(mlayer) == 56.0
     assert micrograph_diameter(viewer.layers["mic_b"]) is None
+    # picks with no diameter (RELION's) become no labels at a made-up size (a re-trial's
+    # became 100 px labels, the widget's diameter, unsaid): Annotate's diameter first
+    write_picks(
+        _candidates(5, shape=(512, 512)).assign(micrograph="", diameter=np.nan),
+        folder / "mic_c_autopick.star",
+    )
+    assert pick.review.load_picks(folder, only="mic_c") == ["mic_c"]
+    assert pick.review.show_micrograph(pick.review.names().index("mic_c")) == "mic_c"
+    assert pick.use_as_labels() is None
+    assert "hold no diameter" in pick.status.text()
+    assert micrograph_diameter(viewer.layers["mic_c"]) is None
 
 
 def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):

@@ -2217,11 +2217,12 @@ class PickWidget(QWidget):
             )
         return text + "."
 
-    def _labels_diameter(self, mlayer: Any, particles: pd.DataFrame) -> float:
+    def _labels_diameter(self, mlayer: Any, particles: pd.DataFrame) -> float | None:
         """The diameter picks become labels at: the micrograph's (Annotate's), else the one
         it was picked at, else the picks' own (a loaded file's: a trial's 56 px CBOX picks
-        became 100 px labels, the widget's diameter, and the micrograph's), else the
-        widget's."""
+        became 100 px labels, the widget's diameter, and the micrograph's); None: none
+        known (a RELION file's picks: a re-trial's became labels at the widget's 100 px,
+        unsaid)."""
         known = micrograph_diameter(mlayer)
         if known is not None:
             return known
@@ -2230,7 +2231,7 @@ class PickWidget(QWidget):
             return float(stored.picked_diameter_px)
         diameters = pd.to_numeric(particles["diameter"], errors="coerce").to_numpy(float)
         diameters = diameters[np.isfinite(diameters) & (diameters > 0)]
-        return float(np.median(diameters)) if len(diameters) else float(self.diameter_spin.value())
+        return float(np.median(diameters)) if len(diameters) else None
 
     def use_as_labels(self) -> Path | None:
         """Add the shown picks, circles and fibers of the current micrograph to its annotations.
@@ -2269,7 +2270,17 @@ class PickWidget(QWidget):
             return None
         vesicles = picks[picks["kind"] == "vesicle"]
         fibers = picks[picks["kind"] == "fiber"]
-        diameter = self._labels_diameter(mlayer, picks[picks["kind"] == "particle"])
+        particle_picks = picks[picks["kind"] == "particle"]
+        diameter = self._labels_diameter(mlayer, particle_picks)
+        if diameter is None and len(particle_picks):
+            self.status.setText(
+                f"The picks of {name} hold no diameter (a RELION file, say): set the particle "
+                "diameter of the micrograph in Annotate first, then use them as training "
+                "labels."
+            )
+            return None
+        if diameter is None:  # vesicles or fibers only: their own sizes (the widget's unused)
+            diameter = float(self.diameter_spin.value())
         state = session(self.viewer)
         current = _current_picks(self.viewer, name)
         texts, saved, unreviewed = [], None, ""
