@@ -593,6 +593,12 @@ def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, proje
     assert main(["cryosparc", "export", str(picks), "--out", str(out)]) == 0
     table = starfile.read(out, always_dict=True)["particles"]
     assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}
+    # its files named by a (quoted) wildcard or one by one: the same names, from the
+    # manifest beside them (a re-trial's "O4/*.star" of TIFF micrographs gave t_0002.mrc)
+    for given in ([str(picks / "*.star")], [str(p) for p in sorted(picks.glob("*.star"))]):
+        assert main(["cryosparc", "export", *given, "--out", str(out)]) == 0
+        table = starfile.read(out, always_dict=True)["particles"]
+        assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}, given
     # picks of the micrographs before cryoSPARC's motion correction named them
     root = project[0]
     plain = tmp_path / "plain"
