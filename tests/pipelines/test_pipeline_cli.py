@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -709,6 +710,31 @@ def test_an_unreachable_scheduler_address_is_refused_before_the_zero_shot_search
     err = capsys.readouterr().err
     assert f"--dask tcp://127.0.0.1:{port}: no Dask scheduler answers there" in err
     assert "Traceback" not in err
+
+
+def test_a_scheduler_address_where_something_else_listens_is_refused_in_seconds():
+    """A re-trial: --dask at a web server's port read its answer as a 3 EiB frame ("out of
+    memory"), and at a port that never answered waited for minutes."""
+    import http.server
+    import socket
+    import threading
+
+    from napari_cryopick.workflows.batch import _check_scheduler_address
+
+    web = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        for port in (web.server_address[1], silent.getsockname()[1]):
+            started = time.perf_counter()
+            with pytest.raises(ValueError, match=rf"--dask tcp://127.0.0.1:{port}: no Dask"):
+                _check_scheduler_address(f"tcp://127.0.0.1:{port}", timeout_s=2.0)
+            assert time.perf_counter() - started < 20
+    finally:
+        web.shutdown()
+        silent.close()
 
 
 def test_slurm_options_reach_the_job_script(tmp_path, monkeypatch):

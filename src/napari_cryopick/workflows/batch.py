@@ -1450,14 +1450,41 @@ def _check_scheduler_address(address: str, timeout_s: float = 10.0) -> None:
         port = parts.port or 8786
     except ValueError as exc:
         raise ValueError(f"--dask {address}: {exc}") from None
+    advice = "start one ('dask scheduler', then 'dask worker ADDRESS') or give its address"
     try:
         socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ValueError(
-            f"--dask {address}: no Dask scheduler answers there ({reason}); start one "
-            "('dask scheduler', then 'dask worker ADDRESS') or give its address"
+            f"--dask {address}: no Dask scheduler answers there ({reason}); {advice}"
         ) from None
+    # something listens: a Dask scheduler, or (the dashboard's port given by mistake, a web
+    # server) something that is not one, which Dask's client read as a frame of 3 EiB or
+    # waited on for minutes (a re-trial; its own timeout does not bound the handshake):
+    # Dask's handshake and an "identity" request, each bounded
+    import asyncio
+
+    async def identity() -> Any:
+        from distributed.comm import connect
+
+        comm = await asyncio.wait_for(connect(address, timeout=timeout_s), timeout_s)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity"}), timeout_s)
+            return await asyncio.wait_for(comm.read(), timeout_s)
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(identity())
+    except (Exception, MemoryError) as exc:
+        reply = exc
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        what = (
+            f"no answer within {timeout_s:g} s"
+            if isinstance(reply, TimeoutError)
+            else "what listens there is not one"
+        )
+        raise ValueError(f"--dask {address}: no Dask scheduler answers there ({what}); {advice}")
 
 
 def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
