@@ -497,7 +497,7 @@ def test_a_folder_without_micrographs_names_its_subfolders_that_hold_some(tmp_pa
     iio.imwrite(tmp_path / "run" / "micrographs" / "a.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match=r"no micrographs in this folder") as refused:
         micrograph_files([tmp_path / "run"])
-    assert "1 folder below holds 1 micrographs (micrographs/ 1): give it" in str(refused.value)
+    assert "1 folder below holds 1 micrograph (micrographs/ 1): give it" in str(refused.value)
     assert "picks/" not in str(refused.value)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"no micrographs in this folder") as refused:
@@ -590,7 +590,7 @@ def test_a_folder_whose_subfolders_hold_micrographs_too_says_they_are_not_taken(
     # Session2/ hold micrographs too" with GridC/Session2 on the command line)
     caplog.clear()
     micrograph_files([tmp_path / "mics", tmp_path / "mics" / "sub"])
-    assert "mics: 1 folder below holds 1 micrographs (sub/deeper/ 1)" in caplog.text
+    assert "mics: 1 folder below holds 1 micrograph (sub/deeper/ 1)" in caplog.text
     assert "sub/ 1" not in caplog.text
     caplog.clear()
     micrograph_files([tmp_path / "mics" / "sub", tmp_path / "mics" / "sub" / "deeper"])

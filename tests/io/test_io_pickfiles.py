@@ -1169,3 +1169,26 @@ def test_a_folder_gives_each_micrograph_its_file_its_relion_file_or_its_rows(tmp
     assert "e" not in found
     assert len(problems) == 1
     assert "e.star" in problems[0]
+
+
+def test_a_relion_job_folder_gives_the_files_its_index_lists(tmp_path):
+    """A re-trial: Load picks of a RELION AutoPick job folder (autopick.star listing
+    MotionCorr/job002/Movies/<mic>_autopick.star below it) found nothing."""
+    from napari_cryopick.io.pickfiles import micrograph_picks_in_folder
+
+    job = tmp_path / "AutoPick" / "job006"
+    movies = job / "MotionCorr" / "job002" / "Movies"
+    movies.mkdir(parents=True)
+    rows = []
+    for name, n in (("b_0000", 3), ("b_0001", 4)):
+        table = picks.make_picks(np.arange(n) * 10.0 + 5, np.arange(n) * 7.0 + 5, micrograph="")
+        write_picks(table, movies / f"{name}_autopick.star")
+        rows.append(f"MotionCorr/job002/Movies/{name}.mrc {movies / f'{name}_autopick.star'}")
+    (job / "autopick.star").write_text(
+        "\ndata_coordinate_files\n\nloop_\n_rlnMicrographName #1\n"
+        "_rlnMicrographCoordinates #2\n" + "\n".join(rows) + "\n"
+    )
+    found, problems = micrograph_picks_in_folder(job, ["b_0000", "b_0001", "c"])
+    assert problems == []
+    assert {name: len(rows) for name, (_path, rows) in found.items()} == {"b_0000": 3, "b_0001": 4}
+    assert all((rows["micrograph"] == name).all() for name, (_p, rows) in found.items())

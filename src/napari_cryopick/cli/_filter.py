@@ -557,17 +557,22 @@ def _filter(args: argparse.Namespace) -> int:
 
     _check(args)
     found = pick_files(args.inputs, recursive=args.recursive, recursive_option="--recursive")
+    files, indexes, problems = _expand_indexes([path for path, _ in found])
     if not args.recursive:
         from napari_cryopick.io.paths import pick_folders_below
 
-        for said in pick_folders_below(args.inputs):  # (a batch trial filtered 20 stale
-            # top-level files of a pick folder and not the 26 current ones below, unsaid)
+        # a folder with a RELION index (autopick.star) is read through it: the files it
+        # lists below are taken (a re-trial read "not taken" of the two it then filtered)
+        indexed = [str(index.parent) for index, _ in indexes]
+        for folder, said in pick_folders_below(args.inputs):  # (a batch trial filtered 20
+            # stale top-level files of a pick folder and not the 26 current ones below)
+            if os.path.abspath(folder) in {os.path.abspath(f) for f in indexed}:
+                continue
             print(
                 f"cryopick filter: note: {said}, not taken: folders are not searched "
                 "below (give them, or --recursive)",
                 file=sys.stderr,
             )
-    files, indexes, problems = _expand_indexes([path for path, _ in found])
     parents = [os.path.abspath(path.parent) for path, _, _ in files]
     parents += [os.path.abspath(index.parent) for index, _ in indexes]
     if not parents:

@@ -131,6 +131,8 @@ def _below(holding: list[tuple[str, int]], what: str, most: int = 4) -> str:
     shown = ", ".join(f"{name} {n}" for name, n in holding[:most])
     more = f" and {len(holding) - most} more" if len(holding) > most else ""
     folders = "1 folder below holds" if len(holding) == 1 else f"{len(holding)} folders below hold"
+    if files == 1 and what.endswith("s"):  # "1 pick file", "1 micrograph" (a re-trial)
+        what = what[:-1].replace("files", "file")
     return f"{folders} {files} {what} ({shown}{more})"
 
 
@@ -478,9 +480,9 @@ def pick_files(
     return kept
 
 
-def pick_folders_below(items: Iterable[str | os.PathLike]) -> list[str]:
+def pick_folders_below(items: Iterable[str | os.PathLike]) -> list[tuple[str, str]]:
     """For each named folder whose sub-folders hold pick files that were not taken (no
-    recursion): ``"<folder>: 2 folders below hold 26 pick files (a/ 6, b/ 20)"``."""
+    recursion): ``(folder, "<folder>: 2 folders below hold 26 pick files (a/ 6, b/ 20)")``."""
     items = _expand_patterns(items)
     named = {os.path.abspath(item) for item in items if Path(item).is_dir()}
     said = []
@@ -488,5 +490,5 @@ def pick_folders_below(items: Iterable[str | os.PathLike]) -> list[str]:
         if Path(item).is_dir():
             holding = _holding_below(Path(item), pick_file_suffixes(), named)
             if holding:
-                said.append(f"{item}: {_below(holding, 'pick files')}")
+                said.append((str(item), f"{item}: {_below(holding, 'pick files')}"))
     return said

@@ -375,6 +375,27 @@ def micrograph_picks_in_folder(
         except (PickFileError, ValueError, OSError) as exc:
             problems.append(str(exc))
     rest = [n for n in wanted if n not in chosen]
+    # a RELION job folder: its index (autopick.star) lists each micrograph's coordinate
+    # file below it (a re-trial's Load picks of AutoPick/job006 found nothing)
+    for index_path in [f for f in files if f.suffix.lower() == ".star"]:
+        if not rest:
+            break
+        try:
+            index = _star.read_coordinate_index(index_path)
+        except (PickFileError, ValueError, OSError):
+            continue
+        if index is None:
+            continue
+        for listed_name, file, _problem in index.entries:
+            name = match_name(micrograph_stem(listed_name) or listed_name, rest)
+            if name is None or file is None:
+                continue
+            try:
+                found[name] = (file, read_picks(file, micrograph=name))
+            except (PickFileError, ValueError, OSError) as exc:
+                problems.append(str(exc))
+            chosen[name] = file
+            rest = [n for n in rest if n != name]
     shared = [f for f in files if f not in chosen.values()]
     if rest and len(files) <= MAX_SHARED_FILES:
         for path in shared:
