@@ -1676,3 +1676,29 @@ def test_a_full_disk_stops_the_run_naming_the_manifest_and_how_to_resume(
     assert "cryopick_manifest.jsonl: no space left on device" in err
     assert "run again with --skip" in err
     assert "Traceback" not in err
+
+
+def test_filter_of_a_relion_job_folder_says_nothing_of_the_files_its_index_lists(tmp_path, capsys):
+    """A re-trial: 'filter AutoPick/job006' said "1 folder below holds 2 pick files ...,
+    not taken", then filtered exactly those two through the job's autopick.star."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    job = tmp_path / "AutoPick" / "job006"
+    movies = job / "MotionCorr" / "job002" / "Movies"
+    movies.mkdir(parents=True)
+    rows = []
+    for name in ("b_0000", "b_0001"):
+        table = make_picks([10.0, 30.0], [20.0, 40.0], score=[0.9, 0.2], micrograph="")
+        write_picks(table, movies / f"{name}_autopick.star")
+        rows.append(f"MotionCorr/job002/Movies/{name}.mrc {movies / f'{name}_autopick.star'}")
+    (job / "autopick.star").write_text(
+        "\ndata_coordinate_files\n\nloop_\n_rlnMicrographName #1\n"
+        "_rlnMicrographCoordinates #2\n" + "\n".join(rows) + "\n"
+    )
+    capsys.readouterr()
+    out = tmp_path / "filtered"
+    assert main(["filter", str(job), "--threshold", "0.5", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "2 of 2 coordinate files" in captured.out
+    assert "not taken" not in captured.err
