@@ -1232,3 +1232,20 @@ def test_new_mode_says_where_it_starts_and_that_it_is_not_the_session_model(anno
     session(viewer).model = load_bundled_model()[0]  # as after a training
     train.build_request()
     assert "not from the model of this session: Fine-tune starts from that" in train.mode_note
+
+
+def test_a_warning_that_starts_with_a_data_set_name_keeps_its_case(annotated):
+    """A re-trial read "Warning: Ribo had no own head" of the data set 'ribo'."""
+    from napari_cryopick.core.model import Detector, DetectorConfig
+
+    viewer, train, _tmp_path = annotated
+    metadata = {
+        "datasets": ["apo"],
+        "dataset_info": {"apo": {"name": "apo", "diameter_px": 40.0}},
+        "history": [{"mode": "new", "datasets": ["apo"]}],
+    }
+    session(viewer).set_model(Detector(DetectorConfig()), None, metadata)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    train.dataset_combo.setCurrentText("ribosome")
+    train.build_request()
+    assert "(Warning: apo: no own head" in train.mode_note, train.mode_note

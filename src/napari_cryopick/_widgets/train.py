@@ -930,8 +930,13 @@ class TrainWidget(QWidget):
             from napari_cryopick.workflows.train import WIDGET_WORDING, base_model_warnings
 
             sizes = {t.name: float(np.median(t.diameter_px)) for t in sets}
+            known = {*sizes, *(str(n) for n in (metadata or {}).get("datasets") or ())}
             for note in base_model_warnings(mode, model, metadata, sizes, WIDGET_WORDING):
-                self.mode_note += f" (Warning: {note[0].upper()}{note[1:]}.)"
+                # a note that starts with a data set's name keeps it as written ("ribo had
+                # no own head", not "Ribo": a re-trial)
+                if note.split(" ", 1)[0].rstrip(":,;") not in known:
+                    note = note[0].upper() + note[1:]
+                self.mode_note += f" (Warning: {note}.)"
         from napari_cryopick.workflows.inputs import kind_size_warning
 
         labelled = [t[t["kind"] != "negative"] for s in sets for t in s.picks if len(t)]
