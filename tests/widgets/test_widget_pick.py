@@ -2660,9 +2660,8 @@ def test_picks_back_from_several_models_say_which_micrograph_each_made(tmp_path)
 def test_restored_picks_of_each_data_sets_own_head_come_back_at_the_threshold_left(
     make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
 ):
-    """A GUI trial saw ribosome picks corrected and left at 0.141 with "each data set's
-    own" come back after a restart at the generic head's 0.111; not reproduced here with
-    one micrograph (this holds the single-micrograph case: back at the threshold left)."""
+    """Corrected picks left at a threshold with "each data set's own" come back after a
+    restart at it (one micrograph; two data sets' micrographs: the test below)."""
     import copy
 
     from napari_cryopick._widgets._common import set_micrograph_settings
@@ -2716,3 +2715,74 @@ def test_restored_picks_of_each_data_sets_own_head_come_back_at_the_threshold_le
     assert session(again).micrograph_thresholds.get(NAME, pick.threshold()) == pytest.approx(0.2)
     qtbot.waitUntil(lambda: f"{NAME} picks" in again.layers, timeout=10_000)
     assert int(again.layers[f"{NAME} picks"].shown.sum()) == left
+
+
+def test_restored_picks_of_two_data_sets_heads_come_back_each_at_its_threshold(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """A GUI trial: with "each data set's own", corrected picks of two data sets left at
+    their heads' thresholds came back after a restart at another threshold (0.111 for the
+    0.141 left, one pick more exported): the two thresholds differ, so no one slider
+    value was restored, and each head fell back to its calibrated threshold."""
+    import copy
+
+    from napari_cryopick._widgets._common import set_micrograph_settings
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick.core.model import save_checkpoint
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    paths = {}
+    for dataset, name in (("ribo", NAME), ("beta", "062_10028")):
+        folder = tmp_path / dataset
+        folder.mkdir()
+        paths[dataset] = folder / f"{name}.png"
+        shutil.copy(real_data_dir / DATASET / "micrographs" / f"{name}.png", paths[dataset])
+    model = copy.deepcopy(ribosome_model)
+    model.add_head("ribo", init_from="generic")
+    model.add_head("beta", init_from="generic")
+    metadata = {
+        "datasets": ["ribo", "beta"],
+        "dataset_info": {
+            "ribo": {"name": "ribo", "diameter_px": 56.0, "head": "ribo"},
+            "beta": {"name": "beta", "diameter_px": 56.0, "head": "beta"},
+        },
+        "history": [
+            {"mode": "fewshot", "datasets": ["beta"], "pick_threshold": 0.12},
+            {"mode": "fewshot", "datasets": ["ribo"], "pick_threshold": 0.06},
+        ],
+    }
+    (tmp_path / "models").mkdir()
+    model_file = save_checkpoint(tmp_path / "models" / "two.pt", model, metadata=metadata)
+    viewer = make_napari_viewer()
+    for dataset, path in paths.items():
+        viewer.open(str(path), plugin="napari-cryopick")
+        set_micrograph_settings(viewer, viewer.layers[path.stem], dataset=dataset, diameter_px=56.0)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(model_file), widget.status.text()
+    widget.head_combo.setCurrentText(OWN_HEADS)
+    widget.device_combo.setCurrentText("cpu")
+    left = {}
+    for dataset, threshold in (("ribo", 0.1), ("beta", 0.02)):
+        name = paths[dataset].stem
+        viewer.layers.selection.active = viewer.layers[name]
+        assert widget.pick_current() is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        widget.set_threshold(threshold)  # the user's, for this data set's head
+        points = viewer.layers[f"{name} picks"]
+        points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+        points.remove_selected()  # a correction: kept on disk
+        left[name] = (threshold, int(points.shown.sum()))
+    viewer.close()
+
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    for path in paths.values():
+        again.open(str(path), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: set(left) <= set(session(again).pick_results), timeout=10_000)
+    assert pick.model_path == model_file
+    assert pick.head_combo.currentText() == OWN_HEADS
+    for name, (threshold, shown) in left.items():
+        again.layers.selection.active = again.layers[name]
+        qtbot.waitUntil(lambda name=name: session(again).displayed == name, timeout=10_000)
+        assert pick.threshold() == pytest.approx(threshold), name
+        assert int(again.layers[f"{name} picks"].shown.sum()) == shown, name
