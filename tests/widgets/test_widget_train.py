@@ -212,6 +212,12 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
         assert torch.equal(value, before[key]), key
     assert not (tmp_path / "models" / "ribosome.pt").exists()
     assert train.progress_bar.value() < 10_000
+    # the bar says it stopped (a trial read "64/357" after Cancel as still running)
+    assert train.progress_bar.text().startswith("cancelled at step ")
+    train.steps_spin.setValue(2)
+    assert train.start() is not None, train.last_error
+    assert not train.progress_bar.text().startswith("cancelled")  # a new run: the default
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
 
 
 def test_a_failed_training_is_said_once_and_not_raised_in_the_viewer(annotated, qtbot):

@@ -1037,6 +1037,7 @@ class TrainWidget(QWidget):
         steps = self.steps_spin.value()
         self.progress_bar.setRange(0, steps)
         self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%p%")  # (the default; a cancelled run's words gone)
         origin = self.base_origin
         if origin == TRAINED_ORIGIN:  # "the trained in this session" read garbled
             origin = f"model {origin}"
@@ -1151,6 +1152,9 @@ class TrainWidget(QWidget):
         yield from ()
         if value is None:
             text = "Training cancelled: the previous model is unchanged."
+            # the bar says where it stopped, not a training still under way (a trial read
+            # 64/357 after Cancel)
+            self.progress_bar.setFormat("cancelled at step %v of %m")
             shown = self._previewed
             if shown and shown in session_micrographs(self.viewer):
                 # its picks are the cancelled model's (a trial exported them unmarked)
