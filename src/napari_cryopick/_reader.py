@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
             f"opened {kept.name}, not {left.name}{more} of the same name (annotations and "
             "picks go by name)"
         )
-    open_now = _open_micrograph_paths()
+    open_now = open_micrograph_paths()
     again = [file for file in files if file.stem in open_now]
     files = [file for file in files if file.stem not in open_now]
     same = [file for file in again if _same_file(file, open_now[file.stem])]
@@ -180,24 +180,22 @@ def open_micrograph_layers() -> dict[str, Any]:
     return {micrograph_name(layer): layer for layer in micrograph_layers(viewer)}
 
 
-def _open_micrograph_paths() -> dict[str, str]:
-    """The micrographs open in napari's current viewer: their files by name (none
-    without a viewer)."""
+def open_micrograph_paths(layers: dict[str, Any] | None = None) -> dict[str, str]:
+    """The files of the micrographs open in napari's current viewer, by name (none
+    without a viewer); ``layers``: :func:`open_micrograph_layers` read before."""
     from ._widgets._common import layer_path
 
+    layers = open_micrograph_layers() if layers is None else layers
     return {
-        name: str(path)
-        for name, layer in open_micrograph_layers().items()
-        if (path := layer_path(layer)) is not None
+        name: str(path) for name, layer in layers.items() if (path := layer_path(layer)) is not None
     }
 
 
-def open_micrograph_named(layer_name: str) -> str | None:
-    """The open micrograph a layer's name names: the name itself, else the longest
-    open micrograph name it starts with followed by a space (``"mic_001 my picks"``);
+def open_micrograph_named(layer_name: str, names: Collection[str]) -> str | None:
+    """The micrograph of ``names`` (the open ones) a layer's name names: the name itself,
+    else the longest name it starts with followed by a space (``"mic_001 my picks"``);
     None: none (a trial's hand-made layer ``"062_10028 my picks"`` was written as the
     micrograph ``062_10028 my picks``)."""
-    names = list(open_micrograph_layers())
     if layer_name in names:
         return layer_name
     prefixes = [n for n in names if n and layer_name.startswith(n + " ")]
@@ -352,7 +350,7 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
             # trial's were tied to no open micrograph: hidden beside it, not Evaluate's)
             table = match_micrograph(table, list(open_layers))
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
-        _note_y_from_last_row(file_path, [str(name) for name, _ in groups])
+        _note_y_from_last_row(file_path, [str(name) for name, _ in groups], open_layers)
         for micrograph, group in groups:
             name = str(micrograph or file_path.stem)
             layer = open_layers.get(name)
@@ -363,13 +361,17 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
     return layers
 
 
-def _note_y_from_last_row(file_path: Path, names: list[str]) -> None:
+def _note_y_from_last_row(file_path: Path, names: list[str], open_layers: dict[str, Any]) -> None:
     """Warn when a STAR, BOX or CBOX file holds picks of an open TIFF (BOX/CBOX: or JPEG)
     micrograph: RELION, crYOLO, EMAN2 and napari-boxmanager count their y from the
     image's last row, napari from the first, so such a file's picks lie mirrored top
     to bottom (a trial: a crYOLO CBOX over a TIFF was shown mirrored, unsaid)."""
-    from .io.micrographs import is_jpeg, is_tiff
-    from .io.pickfiles import TIFF_Y_FROM_LAST_ROW_FORMATS, detect_format, match_name
+    from .io.pickfiles import (
+        TIFF_Y_FROM_LAST_ROW_FORMATS,
+        detect_format,
+        match_name,
+        y_from_last_row,
+    )
 
     try:
         format = detect_format(file_path)
@@ -377,12 +379,11 @@ def _note_y_from_last_row(file_path: Path, names: list[str]) -> None:
         return
     if format not in TIFF_Y_FROM_LAST_ROW_FORMATS:
         return
-    open_paths = _open_micrograph_paths()
+    open_paths = open_micrograph_paths(open_layers)
     mirrored = sorted(
         name
         for name in names
-        if (match := match_name(name, open_paths)) is not None
-        and (is_tiff(path := open_paths[match]) or (format != "star" and is_jpeg(path)))
+        if y_from_last_row(format, open_paths.get(match_name(name, open_paths) or ""))
     )
     if not mirrored:
         return

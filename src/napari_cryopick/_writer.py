@@ -61,16 +61,17 @@ def _micrograph(meta: dict) -> tuple[str, float | None]:
     metadata = meta.get("metadata") or {}
     layer_name = str(meta.get("name") or "")
     micrograph = str(metadata.get("micrograph") or "")
+    open_layers = open_micrograph_layers()
     if not micrograph:
-        micrograph = open_micrograph_named(layer_name) or ""
-        if not micrograph and open_micrograph_layers():
+        micrograph = open_micrograph_named(layer_name, open_layers) or ""
+        if not micrograph and open_layers:
             _say(
                 f"{layer_name!r} names no open micrograph: the file names its micrograph "
                 f"{layer_name!r}; name the layer after its micrograph ('<micrograph> ...') "
                 "to save it as that micrograph's picks"
             )
         micrograph = micrograph or layer_name
-    layer = open_micrograph_layers().get(micrograph)
+    layer = open_layers.get(micrograph)
     return micrograph, micrograph_diameter(layer) if layer is not None else None
 
 
@@ -114,16 +115,16 @@ def _note_tiff_rows(table: pd.DataFrame, format: str) -> None:
     micrograph: written as napari shows it (y from the first row), while RELION, crYOLO,
     EMAN2 and napari-boxmanager count its y from the last row (a trial: unsaid here,
     though the Pick widget's export and ``cryopick pick`` say it)."""
-    from ._reader import _open_micrograph_paths
-    from .io.micrographs import is_jpeg, is_tiff
-    from .io.pickfiles import TIFF_Y_FROM_LAST_ROW_FORMATS, match_name
+    from ._reader import open_micrograph_paths
+    from .io.micrographs import is_tiff
+    from .io.pickfiles import TIFF_Y_FROM_LAST_ROW_FORMATS, match_name, y_from_last_row
 
     if format not in TIFF_Y_FROM_LAST_ROW_FORMATS or not len(table):
         return
-    open_paths = _open_micrograph_paths()
+    open_paths = open_micrograph_paths()
     name = match_name(str(table["micrograph"].iloc[0]), open_paths)
     path = open_paths.get(name) if name is not None else None
-    if not (is_tiff(path) or (format != "star" and is_jpeg(path))):
+    if not y_from_last_row(format, path):
         return
     readers = "RELION reads" if format == "star" else "crYOLO, EMAN2 and napari-boxmanager read"
     _say(

@@ -113,16 +113,14 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     ``mic_autopick.star`` holds the picks of ``mic.jpg``, which cryoSPARC
     must be told (a trial: ``mic_autopick.mrc`` was written).
     """
-    from napari_cryopick.io.paths import _expand_patterns, pick_file_suffixes, pick_files
+    from napari_cryopick.io.paths import pick_file_suffixes, pick_files
     from napari_cryopick.workflows.batch import input_gone, read_manifests
 
     suffixes = pick_file_suffixes()
     files: list[Path] = []
     micrographs: dict[str, str] = {}
     manifests: dict[Path, dict[str, Path]] = {}  # folder -> {output file: micrograph file}
-    # quoted wildcards, as pick, train and filter take them (a trial: "picks/*.star"
-    # given quoted was "no such file")
-    for item in _expand_patterns(items):
+    for item in items:  # (quoted wildcards: expanded by run_export)
         item = Path(item)
         records = read_manifests(item) if item.is_dir() else {}
         gone: list[str] = []  # micrographs no longer where they were picked
@@ -345,6 +343,8 @@ def run_export(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")
     from napari_cryopick.io.paths import _expand_patterns
 
+    # quoted wildcards, as pick, train and filter take them (a trial: "picks/*.star"
+    # given quoted was "no such file")
     args.inputs = [str(item) for item in _expand_patterns(args.inputs)]
     for item in args.inputs:
         if not Path(item).exists():

@@ -563,10 +563,10 @@ def _filter(args: argparse.Namespace) -> int:
 
         # a folder with a RELION index (autopick.star) is read through it: the files it
         # lists below are taken (a re-trial read "not taken" of the two it then filtered)
-        indexed = [str(index.parent) for index, _ in indexes]
+        indexed = {os.path.abspath(index.parent) for index, _ in indexes}
         for folder, said in pick_folders_below(args.inputs):  # (a batch trial filtered 20
             # stale top-level files of a pick folder and not the 26 current ones below)
-            if os.path.abspath(folder) in {os.path.abspath(f) for f in indexed}:
+            if os.path.abspath(folder) in indexed:
                 continue
             print(
                 f"cryopick filter: note: {said}, not taken: folders are not searched "

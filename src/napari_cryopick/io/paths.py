@@ -136,6 +136,15 @@ def _below(holding: list[tuple[str, int]], what: str, most: int = 4) -> str:
     return f"{folders} {files} {what} ({shown}{more})"
 
 
+def _not_searched(holding: list[tuple[str, int]], what: str, option: str) -> str:
+    """``"; folders are not searched below, and <_below>: give them<option>"`` ("" when
+    no folder below holds any)."""
+    if not holding:
+        return ""
+    give = "it" if len(holding) == 1 else "them"
+    return f"; folders are not searched below, and {_below(holding, what)}: give {give}{option}"
+
+
 def expand_inputs(
     items: Iterable[str | os.PathLike],
     suffixes: Iterable[str],
@@ -195,13 +204,7 @@ def expand_inputs(
             if not inside:
                 # every folder below that holds some, at any depth: a trial followed the
                 # advice "apo/, bgal/ hold some" and lost ribo/GridA/ and ribo/GridC/Session2/
-                holding = _holding_below(path, suffixes, named)
-                hint = (
-                    f"; folders are not searched below, and {_below(holding, what)}: give "
-                    f"{'it' if len(holding) == 1 else 'them'}{option}"
-                    if holding
-                    else ""
-                )
+                hint = _not_searched(_holding_below(path, suffixes, named), what, option)
                 if what == "pick files" and any(map(is_annotation_file, path.glob("*.json"))):
                     hint += NAPARI_ANNOTATIONS_HINT
                 raise ValueError(
@@ -467,12 +470,7 @@ def pick_files(
         named = {os.path.abspath(item) for item in items if Path(item).is_dir()}
         holding = [] if recursive else _holding_below(folder, pick_file_suffixes(), named)
         option = f", or {recursive_option} to take every folder below" if recursive_option else ""
-        hint = (
-            f"; folders are not searched below, and {_below(holding, 'pick files')}: give "
-            f"{'it' if len(holding) == 1 else 'them'}{option}"
-            if holding
-            else ""
-        )
+        hint = _not_searched(holding, "pick files", option)
         raise ValueError(
             f"{folder}: no pick files in this folder (only "
             f"{', '.join(sorted({p.name for p, _ in found}))}){hint}"

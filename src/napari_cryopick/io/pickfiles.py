@@ -18,6 +18,7 @@ import os
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,7 @@ __all__ = [
     "write_kept_rows",
     "write_picks",
     "write_picks_per_micrograph",
+    "y_from_last_row",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,17 @@ ROW_FORMATS: tuple[str, ...] = ("star", "box", "cbox")
 # (STAR), crYOLO, EMAN2 and napari-boxmanager (BOX, CBOX); ``cryopick pick --flip-tiff-y``
 # and the Pick widget's box write them so (docs/file-conventions.md).
 TIFF_Y_FROM_LAST_ROW_FORMATS: tuple[str, ...] = ("star", "box", "cbox")
+
+
+def y_from_last_row(format: str, micrograph: Any) -> bool:
+    """Whether the readers of ``format`` files count the y of the micrograph file
+    ``micrograph`` from the image's last row: TIFF in STAR, BOX and CBOX (RELION, crYOLO,
+    EMAN2, napari-boxmanager), JPEG in BOX and CBOX (crYOLO)."""
+    from napari_cryopick.io.micrographs import is_jpeg, is_tiff
+
+    return format in TIFF_Y_FROM_LAST_ROW_FORMATS and (
+        is_tiff(micrograph) or (format != "star" and is_jpeg(micrograph))
+    )
 
 
 def _first_line(path: Path) -> str:
@@ -352,21 +365,21 @@ def micrograph_picks_in_folder(
     ``particles.star`` of every micrograph could not be loaded.
     """
     folder = Path(folder)
+    order = {suffix: i for i, suffix in enumerate(FOLDER_PICK_SUFFIXES)}
     try:
         files = sorted(
-            f for f in folder.iterdir() if f.suffix.lower() in FOLDER_PICK_SUFFIXES and f.is_file()
+            (f for f in folder.iterdir() if f.suffix.lower() in order and f.is_file()),
+            key=lambda f: (order[f.suffix.lower()], f.name),
         )
     except OSError as exc:
         return {}, [f"{folder}: {exc.strerror or exc}"]
-    order = {suffix: i for i, suffix in enumerate(FOLDER_PICK_SUFFIXES)}
-    files.sort(key=lambda f: (order[f.suffix.lower()], f.name))
     wanted = list(dict.fromkeys(str(n) for n in names))
     found: dict[str, tuple[Path, pd.DataFrame]] = {}
     problems: list[str] = []
     chosen: dict[str, Path] = {}
     for name in wanted:
         exact = [f for f in files if f.stem == name]
-        named = exact or [f for f in files if match_name(f.stem, [name]) == name and f.stem != name]
+        named = exact or [f for f in files if match_name(f.stem, [name]) == name]
         if named:
             chosen[name] = named[0]
     for name, path in chosen.items():

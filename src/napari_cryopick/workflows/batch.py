@@ -759,21 +759,34 @@ def complete_items(
     items: Iterable[WorkItem], out_dir: Path, fingerprint: str
 ) -> tuple[list[WorkItem], list[WorkItem]]:
     """Split ``items`` into (to do, complete) by the manifests of ``out_dir``."""
-    records = read_manifests(out_dir, fingerprint)
+    todo, done, _moved = _split_items(items, out_dir, read_manifests(out_dir, fingerprint))
+    return todo, done
+
+
+def _split_items(
+    items: Iterable[WorkItem], out_dir: Path, records: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[WorkItem], list[WorkItem], list[tuple[WorkItem, Mapping[str, Any]]]]:
+    """(to do, complete, moved) of ``items`` by ``records`` (:func:`read_manifests` of one
+    fingerprint): moved are those to do whose files a run wrote, intact, under other
+    names (another layout of the outputs), with that record."""
     # the same file through another path (a symlinked or moved folder: RELION projects
     # link everything) is the same micrograph: a trial's --skip picked all of it again
     by_file = {r["real"]: r for r in records.values() if isinstance(r.get("real"), str)}
-    todo, done = [], []
+    todo, done, moved = [], [], []
     for item in items:
         record = records.get(item.key) or by_file.get(os.path.realpath(item.source))
-        complete = (
-            record is not None
-            and _outputs_at(out_dir, record, item)
-            and _outputs_intact(out_dir, record)
-            and _input_unchanged(item, record)
-        )
-        (done if complete else todo).append(item)
-    return todo, done
+        if (
+            record is None
+            or not _outputs_intact(out_dir, record)
+            or not _input_unchanged(item, record)
+        ):
+            todo.append(item)
+        elif _outputs_at(out_dir, record, item):
+            done.append(item)
+        else:
+            todo.append(item)
+            moved.append((item, record))
+    return todo, done, moved
 
 
 def _keep_foreign(
@@ -806,39 +819,11 @@ def _keep_foreign(
     return pick, kept
 
 
-def _note_picked_again(items: Sequence[WorkItem], out_dir: Path, fingerprint: str) -> None:
-    """Without --skip: warn that micrographs of this run already picked into ``out_dir``
-    with these settings are picked again (a batch trial reran an interrupted run without
-    --skip: 220 finished micrographs picked again and their files rewritten, unsaid)."""
-    if not out_dir.is_dir():
-        return
-    _todo, complete = complete_items(items, out_dir, fingerprint)
-    if complete:
-        logger.warning(
-            "%s already holds the picks of %d of these micrograph(s) made with these "
-            "settings: they are picked again and their files rewritten (--skip keeps them "
-            "and picks only the rest)",
-            out_dir,
-            len(complete),
-        )
-
-
-def _note_other_layout(todo: Sequence[WorkItem], out_dir: Path, fingerprint: str) -> None:
+def _note_other_layout(moved: Sequence[tuple[WorkItem, Mapping[str, Any]]], out_dir: Path) -> None:
     """Warn when micrographs to pick were picked into this folder before under other
-    names: the outputs mirror the folders given, so another set of folders is another
-    layout (a trial's --skip picked 20 micrographs again into gridB/, the old files
-    left at the top, unsaid)."""
-    if not todo:
-        return
-    records = read_manifests(out_dir, fingerprint)
-    by_file = {r["real"]: r for r in records.values() if isinstance(r.get("real"), str)}
-    moved = []
-    for item in todo:
-        record = by_file.get(os.path.realpath(item.source))
-        if record is None or _outputs_at(out_dir, record, item):
-            continue
-        if _outputs_intact(out_dir, record) and _input_unchanged(item, record):
-            moved.append((item, record))
+    names (:func:`_split_items`): the outputs mirror the folders given, so another set of
+    folders is another layout (a trial's --skip picked 20 micrographs again into gridB/,
+    the old files left at the top, unsaid)."""
     if moved:
         item, record = moved[0]
         logger.warning(
@@ -1857,20 +1842,33 @@ def _run_locked(
     )
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard)
-    todo, done = complete_items(items, out_dir, fingerprint) if options.skip else (items, [])
+    records = read_manifests(out_dir, fingerprint)  # (the folder's runs of these settings)
+    todo, done, moved = _split_items(items, out_dir, records)
+    picked_again: list[WorkItem] = []
     if options.skip:
-        _note_other_layout(todo, out_dir, fingerprint)
-    if options.skip and not options.overwrite and (done or read_manifests(out_dir, fingerprint)):
-        # resuming a run over thousands: a file the user edited (or wrote) since is kept
-        # and its micrograph skipped, said, instead of the whole resume refused (a trial's
-        # one hand-edited file stopped every micrograph, the deleted one too); a folder
-        # where this run finished nothing (a wrong --out) is refused below as without --skip
-        todo, kept = _keep_foreign(prepared, todo, out_dir)
-        done = done + kept
+        _note_other_layout(moved, out_dir)
+        if not options.overwrite and records:
+            # resuming a run over thousands: a file the user edited (or wrote) since is
+            # kept and its micrograph skipped, said, instead of the whole resume refused (a
+            # trial's one hand-edited file stopped every micrograph, the deleted one too); a
+            # folder where no run of these settings finished anything (a wrong --out) is
+            # refused below as without --skip
+            todo, kept = _keep_foreign(prepared, todo, out_dir)
+            done = done + kept
+    else:
+        todo, done, picked_again = list(items), [], done
     if not options.overwrite:
         refuse_to_replace(prepared, todo, summary=options.summary)
-    if not options.skip:
-        _note_picked_again(items, out_dir, fingerprint)
+    if picked_again:
+        # a batch trial reran an interrupted run without --skip: 220 finished micrographs
+        # picked again and their files rewritten, unsaid
+        logger.warning(
+            "%s already holds the picks of %d of these micrograph(s) made with these "
+            "settings: they are picked again and their files rewritten (--skip keeps them "
+            "and picks only the rest)",
+            out_dir,
+            len(picked_again),
+        )
     state = _run_state()
     executor = None
     manifest = None
