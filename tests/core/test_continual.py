@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,6 +65,20 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def _continual_config() -> continual.ContinualConfig:
     return continual.ContinualConfig(max_exemplars=10, exemplar_crop_size=48)
+
+
+def _adapt(mode: str, dataset: Any, start: Any) -> Any:
+    """Two steps of ``mode`` on ``dataset`` from ``start`` (a training's result)."""
+    return drive(
+        continual.train_model(
+            mode,
+            [dataset],
+            base_model=start.model,
+            base_metadata=start.metadata,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -440,16 +455,7 @@ def test_info_shows_each_runs_steps_of_planned_heads_and_adopted_heads(tmp_path,
             continual_config=_continual_config(),
         )
     )
-    result = drive(
-        continual.train_model(
-            "continual",
-            [_dataset("beta", 1)],
-            base_model=new.model,
-            base_metadata=new.metadata,
-            train_config=_train_config(2),
-            continual_config=_continual_config(),
-        )
-    )
+    result = _adapt("continual", _dataset("beta", 1), new)
     assert result.metadata["history"][-1]["adopted_heads"] == ["alpha"]
     path = save_checkpoint(tmp_path / "model.pt", result.model, metadata=result.metadata)
     assert main(["info", str(path)]) == 0
@@ -690,16 +696,7 @@ def test_heads_a_later_finetune_moved_are_said_by_info_and_pick(joint_result, tm
     from napari_cryopick.workflows.pick import moved_head_warning
 
     assert ModelCard.from_metadata(joint_result.metadata).moved_by_finetune() == ()
-    finetuned = drive(
-        continual.train_model(
-            "finetune",
-            [_dataset("delta", 3)],
-            base_model=joint_result.model,
-            base_metadata=joint_result.metadata,
-            train_config=_train_config(2),
-            continual_config=_continual_config(),
-        )
-    )
+    finetuned = _adapt("finetune", _dataset("delta", 3), joint_result)
     card = ModelCard.from_metadata(finetuned.metadata)
     assert set(card.moved_by_finetune()) == {"alpha", "beta"}
     said = moved_head_warning(card, {"alpha", "generic"})
@@ -712,14 +709,5 @@ def test_heads_a_later_finetune_moved_are_said_by_info_and_pick(joint_result, tm
     assert "alpha: " in out
     assert "own head (trained before a later fine-tune moved the shared body: picks poorly)" in out
     # trained again (continual): no longer moved
-    again = drive(
-        continual.train_model(
-            "continual",
-            [_dataset("alpha", 0)],
-            base_model=finetuned.model,
-            base_metadata=finetuned.metadata,
-            train_config=_train_config(2),
-            continual_config=_continual_config(),
-        )
-    )
+    again = _adapt("continual", _dataset("alpha", 0), finetuned)
     assert ModelCard.from_metadata(again.metadata).moved_by_finetune() == ("beta",)

@@ -2657,21 +2657,13 @@ def test_picks_back_from_several_models_say_which_micrograph_each_made(tmp_path)
     )
 
 
-def test_restored_picks_of_each_data_sets_own_head_come_back_at_the_threshold_left(
-    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
-):
-    """Corrected picks left at a threshold with "each data set's own" come back after a
-    restart at it (one micrograph; two data sets' micrographs: the test below)."""
+def _two_head_model_file(ribosome_model, tmp_path, beta_diameter: float):
+    """``models/two.pt``: the ribosome model with heads "ribo" (56 px, threshold 0.06) and
+    "beta" (``beta_diameter``, 0.12) beside its generic one."""
     import copy
 
-    from napari_cryopick._widgets._common import set_micrograph_settings
-    from napari_cryopick._widgets.pick import OWN_HEADS
     from napari_cryopick.core.model import save_checkpoint
 
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    path = tmp_path / "data" / f"{NAME}.png"
-    path.parent.mkdir()
-    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
     model = copy.deepcopy(ribosome_model)
     model.add_head("ribo", init_from="generic")
     model.add_head("beta", init_from="generic")
@@ -2679,7 +2671,7 @@ def test_restored_picks_of_each_data_sets_own_head_come_back_at_the_threshold_le
         "datasets": ["ribo", "beta"],
         "dataset_info": {
             "ribo": {"name": "ribo", "diameter_px": 56.0, "head": "ribo"},
-            "beta": {"name": "beta", "diameter_px": 40.0, "head": "beta"},
+            "beta": {"name": "beta", "diameter_px": beta_diameter, "head": "beta"},
         },
         "history": [
             {"mode": "fewshot", "datasets": ["beta"], "pick_threshold": 0.12},
@@ -2687,7 +2679,23 @@ def test_restored_picks_of_each_data_sets_own_head_come_back_at_the_threshold_le
         ],
     }
     (tmp_path / "models").mkdir()
-    model_file = save_checkpoint(tmp_path / "models" / "two.pt", model, metadata=metadata)
+    return save_checkpoint(tmp_path / "models" / "two.pt", model, metadata=metadata)
+
+
+def test_restored_picks_of_each_data_sets_own_head_come_back_at_the_threshold_left(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """Corrected picks left at a threshold with "each data set's own" come back after a
+    restart at it (one micrograph; two data sets' micrographs: the test below)."""
+
+    from napari_cryopick._widgets._common import set_micrograph_settings
+    from napari_cryopick._widgets.pick import OWN_HEADS
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    model_file = _two_head_model_file(ribosome_model, tmp_path, beta_diameter=40.0)
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin="napari-cryopick")
     set_micrograph_settings(viewer, viewer.layers[NAME], dataset="ribo", diameter_px=56.0)
@@ -2724,11 +2732,9 @@ def test_restored_picks_of_two_data_sets_heads_come_back_each_at_its_threshold(
     their heads' thresholds came back after a restart at another threshold (0.111 for the
     0.141 left, one pick more exported): the two thresholds differ, so no one slider
     value was restored, and each head fell back to its calibrated threshold."""
-    import copy
 
     from napari_cryopick._widgets._common import set_micrograph_settings
     from napari_cryopick._widgets.pick import OWN_HEADS
-    from napari_cryopick.core.model import save_checkpoint
 
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     paths = {}
@@ -2737,22 +2743,7 @@ def test_restored_picks_of_two_data_sets_heads_come_back_each_at_its_threshold(
         folder.mkdir()
         paths[dataset] = folder / f"{name}.png"
         shutil.copy(real_data_dir / DATASET / "micrographs" / f"{name}.png", paths[dataset])
-    model = copy.deepcopy(ribosome_model)
-    model.add_head("ribo", init_from="generic")
-    model.add_head("beta", init_from="generic")
-    metadata = {
-        "datasets": ["ribo", "beta"],
-        "dataset_info": {
-            "ribo": {"name": "ribo", "diameter_px": 56.0, "head": "ribo"},
-            "beta": {"name": "beta", "diameter_px": 56.0, "head": "beta"},
-        },
-        "history": [
-            {"mode": "fewshot", "datasets": ["beta"], "pick_threshold": 0.12},
-            {"mode": "fewshot", "datasets": ["ribo"], "pick_threshold": 0.06},
-        ],
-    }
-    (tmp_path / "models").mkdir()
-    model_file = save_checkpoint(tmp_path / "models" / "two.pt", model, metadata=metadata)
+    model_file = _two_head_model_file(ribosome_model, tmp_path, beta_diameter=56.0)
     viewer = make_napari_viewer()
     for dataset, path in paths.items():
         viewer.open(str(path), plugin="napari-cryopick")
