@@ -358,12 +358,18 @@ def test_a_pick_file_opened_is_the_truth_before_annotations_that_hold_the_result
     assert len(opened.data) == len(table)
 
 
-def test_predicted_says_it_counts_every_candidate_not_only_those_shown(evaluation):
+def test_predicted_says_it_counts_every_candidate_not_only_those_shown(evaluation, real_data_dir):
     """A GUI trial read "808 predicted, 391 true" beside 717 picks shown at 0.14."""
     from napari_cryopick._widgets._common import session
 
     viewer, widget, pred, _truth = evaluation
+    # another micrograph open, at another threshold of its own: the evaluated one's counts
+    viewer.open(
+        str(real_data_dir / DATASET / "micrographs" / "062_10028.png"), plugin="napari-cryopick"
+    )
+    session(viewer).micrograph_thresholds["062_10028"] = 0.9
     session(viewer).display_threshold = 0.5
+    widget.pred_combo.setCurrentText(f"{NAME} picks")
     widget.run()
     shown = int((pred["score"] >= 0.5).sum())
     assert 0 < shown < len(pred)
