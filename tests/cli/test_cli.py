@@ -380,12 +380,25 @@ def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
     assert "note: the machine is busy (load 64.0" in capsys.readouterr().err
     cli.main([*args, "--out", str(tmp_path / "p"), "--threads", "1"])
     assert "machine is busy" not in capsys.readouterr().err
+    # never above an error (a trial saw the note printed over an option error)
+    nothing = ["pick", str(tmp_path / "nothing.mrc"), "--diameter", "20", "--device", "cpu"]
+    assert cli.main([*nothing, "--out", str(tmp_path / "q")]) != 0
+    err = capsys.readouterr().err
+    assert "nothing.mrc" in err
+    assert "machine is busy" not in err
     # cryopick train too (a trial at load 6: 11 steps in 45 s, 143 with --threads 1),
-    # said before anything is read
-    train = ["train", "--micrographs", str(tmp_path / "missing"), "--picks", str(tmp_path)]
+    # once its inputs are checked
+    missing = ["train", "--micrographs", str(tmp_path / "missing"), "--picks", str(tmp_path)]
+    assert cli.main([*missing, "--out", str(tmp_path / "t.pt"), "--device", "cpu"]) != 0
+    err = capsys.readouterr().err
+    assert "missing" in err
+    assert "machine is busy" not in err
+    (tmp_path / "m.csv").write_text("x,y\n40,40\n80,80\n")
+    train = ["train", "--micrographs", str(tmp_path / "m.mrc"), "--picks", str(tmp_path / "m.csv")]
+    train += ["--diameter", "20", "--steps", "1", "--batch-size", "1", "--crop-size", "64"]
     cli.main([*train, "--out", str(tmp_path / "t.pt"), "--device", "cpu"])
     assert "note: the machine is busy (load 64.0" in capsys.readouterr().err
-    cli.main([*train, "--out", str(tmp_path / "t.pt"), "--device", "cpu", "--threads", "1"])
+    cli.main([*train, "--out", str(tmp_path / "u.pt"), "--device", "cpu", "--threads", "1"])
     assert "machine is busy" not in capsys.readouterr().err
 
 

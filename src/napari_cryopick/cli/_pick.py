@@ -617,10 +617,12 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    elif getattr(args, "dask", None) is None and not str(args.device).startswith("cuda"):
-        say_busy_machine(gpu_possible=args.device == "auto")
     batch = wants_batch(args)
     request = request_from_args(args)
+    cuda = str(args.device).startswith("cuda")
+    if not args.threads and getattr(args, "dask", None) is None and not cuda:
+        # after the options are checked: a trial saw the note above an option error
+        say_busy_machine(gpu_possible=args.device == "auto")
     if request.out_dir is not None:
         from napari_cryopick.cli._errors import check_output_folder
 

@@ -476,11 +476,6 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    elif not str(args.device).startswith("cuda"):
-        # a trial at load 6: 11 steps in 45 s with torch's threads, 143 with --threads 1
-        from napari_cryopick.cli._pick import say_busy_machine
-
-        say_busy_machine(gpu_possible=args.device == "auto")
     _time_limit(args.time_limit)  # a bad budget is refused before reading any micrograph
     _refuse_empty_names(args)
     try:
@@ -498,6 +493,12 @@ def run(args: argparse.Namespace) -> int:
 
         load_checkpoint(args.init)
     request, picks = request_from_args(args)
+    if not args.threads and not str(args.device).startswith("cuda"):
+        # a trial at load 6: 11 steps in 45 s with torch's threads, 143 with --threads 1;
+        # said after the options and inputs are checked, never above an error
+        from napari_cryopick.cli._pick import say_busy_machine
+
+        say_busy_machine(gpu_possible=args.device == "auto")
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
