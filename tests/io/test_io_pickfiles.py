@@ -1192,3 +1192,16 @@ def test_a_relion_job_folder_gives_the_files_its_index_lists(tmp_path):
     assert problems == []
     assert {name: len(rows) for name, (_path, rows) in found.items()} == {"b_0000": 3, "b_0001": 4}
     assert all((rows["micrograph"] == name).all() for name, (_p, rows) in found.items())
+
+
+def test_an_empty_csv_has_the_header_of_a_full_one(tmp_path):
+    """A batch trial: the CSV of a micrograph with no picks lacked the micrograph column
+    the others had, so a folder's CSVs joined under the first header shifted fields."""
+    empty = write_picks(picks.empty_picks(), tmp_path / "a.csv", "csv")
+    full = write_picks(sample_table(3, micrograph="b"), tmp_path / "b.csv", "csv")
+    assert empty.read_text().splitlines() == full.read_text().splitlines()[:1]
+    joined = tmp_path / "all.csv"
+    joined.write_text(empty.read_text() + "".join(full.read_text().splitlines(True)[1:]))
+    frame = pd.read_csv(joined)
+    assert frame["micrograph"].tolist() == ["b"] * 3
+    assert len(read_picks(empty)) == 0

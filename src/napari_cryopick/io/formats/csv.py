@@ -168,7 +168,9 @@ def write(table: pd.DataFrame, path: str | Path, *, decimals: int = 3) -> None:
         ("score", [number(v, max(decimals, SCORE_DECIMALS)) for v in table["score"]]),
     ]
     names = table["micrograph"].astype(str).tolist()
-    if any(names):
+    if any(names) or not names:
+        # a micrograph without picks keeps the column in its header-only file, so a
+        # folder's CSVs share one header (a batch trial's empty ones lacked it)
         if any("," in n or '"' in n for n in names):
             raise file_error(
                 path, "micrograph names with commas or quotes cannot be written to CSV"
