@@ -552,6 +552,37 @@ def test_dask_local_cluster_survives_a_lost_worker_and_matches_sequential(
 
 
 @pytest.mark.slow
+def test_dask_workers_warnings_are_said_by_the_command_once_each(tiny_model, tmp_path, caplog):
+    """A trial: a Dask worker printed "the micrograph is smaller than one particle" on its
+    own stderr without the ``WARNING:`` the command's lines have (and a SLURM worker's
+    stderr is its job's log file). The driver now says each worker warning once."""
+    pytest.importorskip("distributed")
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+
+    paths = write_micrographs(tmp_path / "in", ["m0.mrc"])
+    for seed, name in enumerate(("tiny0.mrc", "tiny1.mrc")):
+        tiny = np.random.default_rng(seed).random((12, 12), np.float32)
+        write_mrc(tmp_path / "in" / name, tiny)
+        paths.append(tmp_path / "in" / name)
+    caplog.set_level(logging.WARNING, logger="napari_cryopick")
+    outcome = drive(
+        run_batch(
+            _request(paths, tiny_model, tmp_path / "out"), BatchOptions(dask="local:1", task_size=1)
+        )
+    )
+    assert outcome.n_picked + len(outcome.errors) == 3
+    said = [
+        r
+        for r in caplog.records
+        if r.name == "napari_cryopick.workflows.batch" and "smaller than one particle" in r.message
+    ]
+    assert sorted(r.message.split(":")[0] for r in said) == ["tiny0", "tiny1"]
+    assert all(r.levelno == logging.WARNING for r in said)
+
+
+@pytest.mark.slow
 def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
     micrographs, tiny_model, tmp_path, reference, capsys
 ):

@@ -1107,6 +1107,9 @@ class _Result:
     #: ``(file name, content)`` of the outputs rendered by a Dask worker; the driver
     #: publishes them beside ``item.stem`` (None: the driver writes them itself)
     files: tuple[tuple[str, bytes], ...] | None = None
+    #: the warnings a Dask worker logged for this micrograph, said again by the driver
+    #: (a worker's own stderr is a SLURM log file, or unformatted)
+    warnings: tuple[str, ...] = ()
 
 
 def _load(item: WorkItem) -> Any:
@@ -1293,14 +1296,43 @@ def _dask_task(plugin_name: str, items: tuple[WorkItem, ...]) -> list[_Result]:
     prepared = get_worker().plugins[plugin_name].prepared
     results = []
     for item in items:
-        try:
-            micrograph = _load(item)
-        except (ValueError, OSError) as error:
-            results.append(_Result(item, None, _message(item, error), 0.0))
-            continue
-        results.append(_render(prepared, _compute(prepared, item, micrograph)))
-        del micrograph
+        with _warnings_kept() as said:
+            try:
+                micrograph = _load(item)
+            except (ValueError, OSError) as error:
+                result = _Result(item, None, _message(item, error), 0.0)
+            else:
+                result = _render(prepared, _compute(prepared, item, micrograph))
+                del micrograph
+        results.append(dataclasses.replace(result, warnings=tuple(said)))
     return results
+
+
+@contextlib.contextmanager
+def _warnings_kept() -> Iterator[list[str]]:
+    """The package's warnings logged by this thread, kept (not printed) for the driver:
+    a trial's Dask worker printed them without the ``WARNING:`` the command's own have,
+    and a SLURM worker's would go to its job's log file, unseen."""
+    import threading
+
+    said: list[str] = []
+    thread = threading.get_ident()
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    keep = Keep(logging.WARNING)
+    keep.addFilter(lambda record: record.thread == thread)
+    package = logging.getLogger("napari_cryopick")
+    propagate = package.propagate
+    package.addHandler(keep)
+    package.propagate = False
+    try:
+        yield said
+    finally:
+        package.removeHandler(keep)
+        package.propagate = propagate
 
 
 def slurm_cluster(options: Mapping[str, Any]) -> Any:
@@ -1583,6 +1615,7 @@ class _Dask:
         for _ in range(self.max_in_flight):
             if not submit_next():
                 break
+        said: set[str] = set()  # once each: every worker says a run's notes again
         for future in futures:
             chunk = submitted.pop(future)
             try:
@@ -1592,6 +1625,10 @@ class _Dask:
             future.release()
             submit_next()
             for item, result in zip(chunk, results):
+                for message in result.warnings:
+                    if message not in said:
+                        said.add(message)
+                        logger.warning("%s", message)
                 yield dataclasses.replace(result, item=item)
 
     def close(self) -> None:
