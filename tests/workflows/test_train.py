@@ -396,6 +396,38 @@ def test_calibrated_threshold_only_lowers_the_default(training_set, make_config,
     assert kinds == [("fiber",)]
 
 
+def test_the_threshold_is_calibrated_on_the_most_labelled_micrographs(
+    make_blobs, make_config, monkeypatch
+):
+    """A trial: three micrographs of a few clicks each came first, three labelled in full
+    after them; calibrated on the first three, the sparse-clicks cap fell to its floor
+    and the picks doubled. The most labelled ones are used, in their order."""
+    from napari_cryopick.core import detect
+    from napari_cryopick.core.model import Detector
+    from napari_cryopick.workflows.train import calibrate_threshold
+
+    images, tables = zip(*(make_blobs(seed) for seed in range(6)))
+    tables = [t.iloc[:1] if i < 3 else t for i, t in enumerate(tables)]
+    names = [f"m{i}" for i in range(6)]
+    tables = [t.assign(micrograph=n) for t, n in zip(tables, names)]
+    mixed = TrainingSet("mixed", list(images), tables, 20.0, names=names)
+    seen = []
+
+    def choose(model, images, truths, **options):
+        seen.append([str(t["micrograph"].iloc[0]) for t in truths])
+        return ThresholdChoice(0.1, 0.8, 0.7, 0.9)
+
+    monkeypatch.setattr(detect, "choose_threshold", choose)
+    assert calibrate_threshold(Detector(make_config()), mixed, 20.0, device="cpu") == 0.1
+    assert seen == [["m3", "m4", "m5"]]
+    # ties keep the micrographs' order
+    seen.clear()
+    same = [tables[3].assign(micrograph=n) for n in names]
+    even = TrainingSet("even", list(images), same, 20.0, names=names)
+    calibrate_threshold(Detector(make_config()), even, 20.0, device="cpu")
+    assert seen == [["m0", "m1", "m2"]]
+
+
 def test_sparse_clicks_lower_the_calibrated_threshold(training_set, make_config, monkeypatch):
     """A trial: 10 clicks per β-gal micrograph, threshold 0.15 chosen, best F2 elsewhere at 0.05.
 

@@ -709,8 +709,8 @@ def calibrate_threshold(
 ) -> float | None:
     """The pick threshold of a freshly trained model, from its own training clicks.
 
-    DeepEM's best-F2 threshold of the model's candidates on (the first
-    :data:`CALIBRATION_MICROGRAPHS` labelled) training micrographs against
+    DeepEM's best-F2 threshold of the model's candidates on (the
+    :data:`CALIBRATION_MICROGRAPHS` most labelled) training micrographs against
     the picks there, capped at ``PickConfig``'s default: clicks are a part
     of the particles, so F2 (recall weighs more) and only ever lower. A
     model that scores particles low (a few-shot head, a short training)
@@ -731,15 +731,19 @@ def calibrate_threshold(
 
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",)))
     wanted = [k for k in ("particle", "vesicle", "fiber") if k in model_kinds]
-    images, truths = [], []
+    labelled_ones = []
     for source, table in zip(training_set.micrographs, training_set.picks, strict=False):
         table = normalize_picks(table)
         labelled = table[table["kind"].isin(wanted)]
         if len(labelled):
-            images.append(source)
-            truths.append(labelled.fillna({"diameter": diameter_px}))
-        if len(images) == CALIBRATION_MICROGRAPHS:
-            break
+            labelled_ones.append((source, labelled.fillna({"diameter": diameter_px})))
+    # the most labelled ones (in their order): the share of the picks that are clicks
+    # is read there, and a trial's first three micrographs of a few clicks each, before
+    # others labelled in full, set the sparse-clicks floor and doubled the picks
+    most = sorted(range(len(labelled_ones)), key=lambda i: -len(labelled_ones[i][1]))
+    chosen = sorted(most[:CALIBRATION_MICROGRAPHS])
+    images = [labelled_ones[i][0] for i in chosen]
+    truths = [labelled_ones[i][1] for i in chosen]
     if sum(len(t) for t in truths) < 3:
         return None
     clicked = tuple(sorted({str(k) for t in truths for k in t["kind"]}))
