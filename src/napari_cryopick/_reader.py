@@ -393,7 +393,8 @@ def _note_y_from_last_row(file_path: Path, names: list[str], open_layers: dict[s
         f"{'' if format == 'star' else ' or JPEG'} files (e.g. {mirrored[0]}): {readers} "
         "images bottom row first, so their files count y from the last row, napari from "
         "the first. If the picks lie mirrored top to bottom, the file came from there: "
-        "mirror it (y -> height - 1 - y) or read it with 'cryopick train --flip-y'; "
+        "load its folder with the Pick widget's 'Load picks…' and 'TIFF y from the last "
+        "row' ticked (TIFF micrographs), or read it with 'cryopick train --flip-y'; "
         "files cryopick wrote without --flip-y or --flip-tiff-y are shown as written",
         UserWarning,
         stacklevel=2,

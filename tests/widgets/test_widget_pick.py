@@ -2589,6 +2589,49 @@ def test_export_of_tiff_micrographs_says_who_counts_their_y_from_the_last_row(
     )
 
 
+def test_load_picks_reads_tiff_micrographs_files_from_the_last_row_when_ticked(
+    picker, tmp_path, qtbot
+):
+    """A File > Open trial: a crYOLO CBOX over a TIFF micrograph lies mirrored (crYOLO
+    counts y from the image's last row) and napari had no way to read it right. Load
+    picks with 'TIFF y from the last row' ticked mirrors STAR/BOX/CBOX files of TIFF
+    micrographs, as the export mirrors them out; the PNG's are read as they are."""
+    import tifffile
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer, widget, path = picker
+    image = np.asarray(Image.open(path), dtype=np.float32)
+    tifffile.imwrite(tmp_path / "data" / "tiffmic.tif", image)
+    viewer.open(str(tmp_path / "data" / "tiffmic.tif"), plugin="napari-cryopick")
+    rows = image.shape[0]
+    x, y = [100.0, 300.0, 500.0], [120.0, 240.0, 700.0]
+    scores = [0.9, 0.8, 0.7]
+    folder = tmp_path / "cryolo"
+    folder.mkdir()
+    for name, ys in (("tiffmic", [rows - 1 - v for v in y]), (NAME, y)):  # crYOLO's frame
+        table = make_picks(x, ys, diameter=56.0, score=scores, micrograph=name)
+        write_picks(table, folder / f"{name}.cbox", "cbox")
+
+    def shown_y(name):  # the picks the micrograph shows when switched to
+        return sorted(np.round(session(viewer).pick_results[name].picks["y"], 1).tolist())
+
+    assert widget.review.load_picks(folder) == [NAME, "tiffmic"]
+    said = widget.status.text()
+    assert "1 TIFF micrograph(s)' STAR/BOX/CBOX files read with y from the first row" in said
+    assert "tick 'TIFF y from the last row' and load again" in said
+    assert shown_y("tiffmic") == sorted(rows - 1 - v for v in y)  # mirrored on screen
+    widget.tiff_y_check.setChecked(True)
+    assert widget.review.load_picks(folder) == [NAME, "tiffmic"]
+    said = widget.status.text()
+    assert "1 TIFF micrograph(s)' STAR/BOX/CBOX files read with y from the image's last" in said
+    assert shown_y("tiffmic") == sorted(y)
+    on_screen = viewer.layers["tiffmic picks"].data[:, 0]  # the micrograph shown now
+    assert sorted(np.round(on_screen, 1).tolist()) == sorted(y)
+    assert shown_y(NAME) == sorted(y)  # a PNG's file as it is
+
+
 def test_pick_all_opens_counts_follow_edits_under_its_note_of_micrographs_left(
     picker, real_data_dir, qtbot, tmp_path
 ):

@@ -534,7 +534,11 @@ class PickWidget(QWidget):
             session(self.viewer).corrections_restored, self, self._take_restored_model
         )
         self.review = ReviewPanel(
-            self.viewer, self._threshold_for, self.status.setText, self.model_file
+            self.viewer,
+            self._threshold_for,
+            self.status.setText,
+            self.model_file,
+            tiff_y_from_last_row=lambda: self.tiff_y_check.isChecked(),
         )
         self.review.table_refreshed.connect(self._on_review_refreshed)
         self.review.rows_refreshed.connect(self._on_rows_refreshed)

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cryopick.core.pick_table import flip_y
 from napari_cryopick.core.text import name_list
 from napari_cryopick.io.review import read_reviewed, write_reviewed
 from napari_cryopick.layers.results import SHOWS_KEY
@@ -126,6 +127,9 @@ class ReviewPanel(QWidget):
     model_file
         The file of the model picking now (None: one in memory only): picks back from
         an earlier session made with another are said with theirs.
+    tiff_y_from_last_row
+        Whether STAR, BOX and CBOX files of TIFF micrographs count y from the image's
+        last row (the Pick widget's box): Load picks mirrors them then.
     """
 
     #: Every row was refreshed after the user rested (:meth:`schedule_review` of None).
@@ -139,10 +143,12 @@ class ReviewPanel(QWidget):
         threshold_for: Callable[[str], float],
         say: Callable[[str], None],
         model_file: Callable[[], str | None] | None = None,
+        tiff_y_from_last_row: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__()
         self.viewer = viewer
         self._model_file = model_file or (lambda: None)
+        self._tiff_y_from_last_row = tiff_y_from_last_row or (lambda: False)
         self._threshold_for = threshold_for
         #: micrograph name -> when it was closed with corrections / when they came back
         self._recent: dict[str, dict[str, float]] = {"closed": {}, "restored": {}}
@@ -525,14 +531,23 @@ class ReviewPanel(QWidget):
         problem = self._load_reviewed(folder)
         if problem:
             problems.append(problem)
-        names = [micrograph_name(mlayer) for mlayer in micrograph_layers(self.viewer)]
-        names = [name for name in names if only is None or name == only]
+        layers = {micrograph_name(mlayer): mlayer for mlayer in micrograph_layers(self.viewer)}
+        names = [name for name in layers if only is None or name == only]
         found, read_problems = micrograph_picks_in_folder(folder, names)
         problems += read_problems
+        flip = self._tiff_y_from_last_row()
+        tiff_rows = {"mirrored": 0, "as written": 0}  # TIFF micrographs' STAR/BOX/CBOX files
         for name in names:
             if name not in found:
                 continue
-            _path, table = found[name]
+            path, table = found[name]
+            if _y_from_last_row_possible(path, layers[name]):
+                # RELION, crYOLO and EMAN2 count y of TIFF images from the last row: the
+                # Pick widget's box mirrors them back, as its export mirrors them out (a
+                # File > Open trial had no way in napari to read such files right)
+                if flip:
+                    table = flip_y(table, int(layers[name].data.shape[-2]))
+                tiff_rows["mirrored" if flip else "as written"] += 1
             # best first; a fiber's vertices stay in the file's order (its path)
             traced = table["tube_id"] > 0
             ranked = table[~traced].sort_values("score", ascending=False, na_position="first")
@@ -543,6 +558,18 @@ class ReviewPanel(QWidget):
             apply_display_threshold(self.viewer, name, self._threshold_for(name))
             loaded.append(name)
         text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
+        box = "'TIFF y from the last row'"
+        if tiff_rows["mirrored"]:
+            text += (
+                f" ({tiff_rows['mirrored']} TIFF micrograph(s)' STAR/BOX/CBOX files read with y "
+                f"from the image's last row, as RELION and crYOLO write them: {box})"
+            )
+        elif tiff_rows["as written"]:
+            text += (
+                f" ({tiff_rows['as written']} TIFF micrograph(s)' STAR/BOX/CBOX files read with "
+                "y from the first row, as napari and cryopick write them; files of RELION or "
+                f"crYOLO count it from the last row: tick {box} and load again)"
+            )
         missing = [n for n in names if n not in found]
         if missing and only is None:  # (a trial's 063_autopick.star was skipped unsaid)
             text += (
@@ -612,3 +639,17 @@ class ReviewPanel(QWidget):
         except ValueError as exc:
             return str(exc)
         return ""
+
+
+def _y_from_last_row_possible(pick_file: Path, micrograph_layer: Any) -> bool:
+    """Whether ``pick_file`` is of a format whose readers count a TIFF micrograph's y from
+    its last row (STAR, BOX, CBOX) and the layer's micrograph is a TIFF file."""
+    from napari_cryopick.io.micrographs import is_tiff
+    from napari_cryopick.io.pickfiles import TIFF_Y_FROM_LAST_ROW_FORMATS
+
+    path = layer_path(micrograph_layer)
+    return (
+        pick_file.suffix.lower().lstrip(".") in TIFF_Y_FROM_LAST_ROW_FORMATS
+        and path is not None
+        and is_tiff(path)
+    )
