@@ -114,3 +114,21 @@ def test_time_budgets_count_from_the_commands_process_start(monkeypatch, capsys)
     assert cli.main() == cli.EXIT_BAD_INPUT
     capsys.readouterr()
     assert cli.command_started() >= now
+
+
+@pytest.mark.parametrize(
+    ("module", "torch_expected"),
+    [
+        ("napari_cryopick._widgets.train", False),
+        ("napari_cryopick._widgets._bank", False),
+        ("napari_cryopick.core.training", True),  # the probe sees it where it is
+    ],
+)
+def test_docking_the_train_widget_imports_no_torch(module: str, torch_expected: bool) -> None:
+    """A GUI trial: docking Train took 2-4 s on a busy machine, importing torch for
+    TrainConfig's defaults and the exemplar bank; torch loads when a training starts."""
+    probe = f"import sys, {module}; print('torch' in sys.modules)"
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert completed.stdout.strip().splitlines()[-1] == str(torch_expected)

@@ -53,7 +53,7 @@ from qtpy.QtWidgets import (
 # their shared libraries load, freezing the viewer at the start of training.
 from napari_cryopick.core import preprocess  # noqa: F401  (scipy.fft loaded before the worker)
 from napari_cryopick.core.text import name_list
-from napari_cryopick.core.training import TrainConfig
+from napari_cryopick.core.train_config import TrainConfig
 from napari_cryopick.io.annotations import (
     AnnotationError,
     Annotations,

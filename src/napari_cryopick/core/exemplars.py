@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from napari_cryopick.core.pick_table import KINDS, make_picks
 
@@ -504,6 +503,8 @@ def thumbnail_crops(
 
 def bank_to_metadata(bank: ExemplarBank) -> dict[str, Any]:
     """The bank as a dict of plain types and tensors, for ``save_checkpoint(metadata=...)``."""
+    import torch
+
     return {
         "format_version": BANK_FORMAT_VERSION,
         "crop_size": int(bank.crop_size),
@@ -559,6 +560,6 @@ def bank_from_metadata(data: dict[str, Any] | None) -> ExemplarBank:
 
 
 def _as_numpy(value: Any, dtype: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
+    if hasattr(value, "detach"):  # a torch tensor (torch itself is loaded only to save)
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=dtype)
