@@ -387,6 +387,46 @@ def test_pick_micrograph_finds_planted_blobs_with_centroid_toy():
     assert len(result.picks) > 3  # weaker candidates kept below the threshold
 
 
+def test_the_border_is_a_fraction_of_the_particles_diameter_at_any_picking_scale(
+    monkeypatch,
+):
+    """A review: zero-shot picking at 1.25 x the given diameter dropped whole particles
+    near the edge (the margin grew with the factor) and at 0.8 x kept ones the edge cuts.
+    ``border_diameter_px`` keeps the margin at the particles' diameter, tiled or not."""
+    from napari_cryopick.core import detect, tiled_picking
+
+    margins = []
+    inside = detect._inside_border
+
+    def spy(table, shape, margin):
+        margins.append(margin)
+        return inside(table, shape, margin)
+
+    monkeypatch.setattr(detect, "_inside_border", spy)
+    config = PickConfig(device="cpu", threshold=0.8, min_distance=1.0, border=0.5)
+    for factor in (0.8, 1.25):
+        pick_micrograph(_blob_toy(), _blob_image(), diameter_px=40.0 * factor, config=config)
+        assert margins.pop() == pytest.approx(20.0 * factor)  # the scale's: as before
+        pick_micrograph(
+            _blob_toy(),
+            _blob_image(),
+            diameter_px=40.0 * factor,
+            config=config,
+            border_diameter_px=40.0,
+        )
+        assert margins.pop() == pytest.approx(20.0)
+    tiled_picking.pick_in_tiles(  # a large micrograph's tiles (here: one)
+        pick_micrograph,
+        _blob_toy(),
+        _blob_image(),
+        diameter_px=50.0,
+        config=config,
+        border_diameter_px=40.0,
+    )
+    assert margins
+    assert margins == pytest.approx([20.0] * len(margins))
+
+
 def test_border_margin_follows_the_clicks_closest_to_the_edge():
     """Half a diameter unless a clicked particle sits closer; rounded down; other kinds ignored."""
     shape = (200, 300)

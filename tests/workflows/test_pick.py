@@ -940,3 +940,23 @@ def test_a_search_that_can_use_no_micrograph_says_why(tmp_path, micrograph_files
     said = next(r.getMessage() for r in caplog.records if "search could use none" in r.getMessage())
     assert "no pixel size known" in said
     assert "unreadable" not in said
+
+
+def test_picking_at_a_diameter_factor_keeps_the_border_at_the_given_diameter(
+    micrograph_files, tiny_checkpoint, monkeypatch
+):
+    """A review: the zero-shot factor (0.8 on three of five benchmark sets) scaled the
+    border margin too, keeping particles the edge cuts; the factor only rescales."""
+    from napari_cryopick.core import detect
+
+    seen = []
+    original = detect.pick_micrograph
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["diameter_px"], kwargs.get("border_diameter_px")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(detect, "pick_micrograph", spy)
+    request = _request(micrograph_files[:1], tiny_checkpoint, None, diameter_px=40.0)
+    drive(pick(dataclasses.replace(request, diameter_factor=0.8)))
+    assert seen == [(pytest.approx(32.0), 40.0)]

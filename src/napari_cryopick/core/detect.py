@@ -767,6 +767,7 @@ def pick_micrograph(
     diameter_px: float,
     config: PickConfig | None = None,
     micrograph_name: str = "",
+    border_diameter_px: float | None = None,
 ) -> PickResult:
     """Pick one micrograph.
 
@@ -782,6 +783,12 @@ def pick_micrograph(
         Picking options (default :class:`PickConfig`).
     micrograph_name
         Written in the ``micrograph`` column.
+    border_diameter_px
+        The particle diameter the border margin (``config.border``) is a fraction
+        of, in original pixels (default: ``diameter_px``). Zero-shot picking at a
+        factor of the given diameter rescales by ``diameter_px`` but keeps the
+        particles' border at the given diameter: a review found a factor of 1.25
+        dropping whole particles near the edge and 0.8 keeping ones the edge cuts.
 
     Returns
     -------
@@ -809,6 +816,7 @@ def pick_micrograph(
             diameter_px=diameter_px,
             config=config,
             micrograph_name=micrograph_name,
+            border_diameter_px=border_diameter_px,
         )
     prepared = prepare_micrograph(image, diameter_px, model.config)
     prep_image = np.asarray(prepared.image, dtype=np.float32)
@@ -879,7 +887,8 @@ def pick_micrograph(
         table["y"] = table["y"].clip(0.0, rows - 1.0)
     table = to_original(table, prepared)
     if config.border > 0 and len(table):
-        table = table[_inside_border(table, image.shape, config.border * diameter_px)]
+        margin = config.border * (border_diameter_px or diameter_px)
+        table = table[_inside_border(table, image.shape, margin)]
     table = table.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
     table["micrograph"] = micrograph_name
     table = table[list(PICK_COLUMNS)]

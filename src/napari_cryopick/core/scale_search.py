@@ -208,7 +208,9 @@ def mean_confidence(
     for image, diameter in zip(images, diameters_px, strict=True):
         if should_stop is not None and should_stop():
             raise SearchStopped("the scale and contrast search was stopped")
-        result = pick_micrograph(model, image, diameter_px=diameter * factor, config=config)
+        result = pick_micrograph(
+            model, image, diameter_px=diameter * factor, config=config, border_diameter_px=diameter
+        )
         values.append(pick_confidence(result.picks["score"], image.shape, diameter))
     return float(np.mean(values))
 

@@ -87,6 +87,7 @@ def pick_in_tiles(
     diameter_px: float,
     config: Any,
     micrograph_name: str = "",
+    border_diameter_px: float | None = None,
 ) -> Any:
     """Pick a large micrograph tile by tile (see the module docstring).
 
@@ -95,7 +96,7 @@ def pick_in_tiles(
     pick_micrograph
         :func:`napari_cryopick.core.detect.pick_micrograph` (passed in to keep
         the import one-way).
-    model, image, diameter_px, config, micrograph_name
+    model, image, diameter_px, config, micrograph_name, border_diameter_px
         As for ``pick_micrograph``.
 
     Returns
@@ -130,6 +131,7 @@ def pick_in_tiles(
                 diameter_px=diameter_px,
                 config=config,
                 micrograph_name=micrograph_name,
+                border_diameter_px=border_diameter_px,
             )
             kinds = result.kinds
             picks = result.picks.copy()

@@ -1521,6 +1521,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
             diameter_px=diameter * factor,
             config=replace(config, kinds=point_kinds),
             micrograph_name=name,
+            border_diameter_px=diameter,  # the factor rescales; the particles are as given
         )
         found = result.picks
         if factor != 1.0 and len(found):
