@@ -427,6 +427,18 @@ def test_the_border_is_a_fraction_of_the_particles_diameter_at_any_picking_scale
     assert margins == pytest.approx([20.0] * len(margins))
 
 
+def test_picks_of_an_enlarged_micrograph_lie_on_it():
+    """A review: candidates were clipped to the enlarged prepared grid, whose last pixel
+    maps past the micrograph's (99.75 of 100 px at scale 4); training refused them."""
+    image = np.random.default_rng(1).normal(0, 1, (100, 90)).astype(np.float32)
+    config = PickConfig(device="cpu", score_floor=0.0, min_distance=0.0, border=0.0)
+    picks = pick_micrograph(CentroidToy(), image, diameter_px=5.0, config=config).picks
+    assert len(picks) > 100
+    assert picks["x"].between(0.0, 89.0).all(), picks["x"].max()
+    assert picks["y"].between(0.0, 99.0).all(), picks["y"].max()
+    assert picks["x"].max() > 88.5  # candidates reach the last pixel
+
+
 def test_border_margin_follows_the_clicks_closest_to_the_edge():
     """Half a diameter unless a clicked particle sits closer; rounded down; other kinds ignored."""
     shape = (200, 300)

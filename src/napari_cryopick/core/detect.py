@@ -880,12 +880,15 @@ def pick_micrograph(
             table = table[keep].reset_index(drop=True)
         tables.append(table)
     table = pd.concat(tables, ignore_index=True) if tables else empty_picks()
+    table = to_original(table, prepared)
     if len(table):
-        # Keep centres on the prepared image (peaks near the padded border).
-        rows, cols = prep_image.shape
+        # Keep centres on the micrograph (peaks near the padded border), in its own
+        # pixels: clipped on an enlarged prepared grid, a pick could lie past the last
+        # pixel (99.75 of a 100 px micrograph at scale 4; a review), which training
+        # then refuses as outside
+        rows, cols = image.shape
         table["x"] = table["x"].clip(0.0, cols - 1.0)
         table["y"] = table["y"].clip(0.0, rows - 1.0)
-    table = to_original(table, prepared)
     if config.border > 0 and len(table):
         margin = config.border * (border_diameter_px or diameter_px)
         table = table[_inside_border(table, image.shape, margin)]
