@@ -80,7 +80,7 @@ def dataclass_defaults(module: str, name: str) -> dict[str, Any]:
     Parameters
     ----------
     module
-        Dotted module name (e.g. ``"napari_cryopick.core.training"``); it is
+        Dotted module name (e.g. ``"napari_cryopick.core.train_config"``); it is
         read, not imported.
     name
         Class name.

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command (imports no torch: ``--help`` stays fast)."""
-    defaults = dataclass_defaults("napari_cryopick.core.training", "TrainConfig")
+    defaults = dataclass_defaults("napari_cryopick.core.train_config", "TrainConfig")
     continual = dataclass_defaults("napari_cryopick.core.continual", "ContinualConfig")
     parser = subparsers.add_parser(
         "train",
