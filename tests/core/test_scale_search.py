@@ -37,11 +37,13 @@ def _fake_pick(best_diameter):
     """A model most confident when the micrograph is rescaled for ``best_diameter``."""
     calls = []
 
-    def pick_micrograph(model, image, *, diameter_px, config):
+    def pick_micrograph(model, image, *, diameter_px, config, border_diameter_px=None):
         calls.append(diameter_px)
+        pick_micrograph.borders.append(border_diameter_px)
         quality = math.exp(-abs(math.log(diameter_px / best_diameter)) * 5)
         return _Result([quality] * 40)
 
+    pick_micrograph.borders = []
     return pick_micrograph, calls
 
 
@@ -51,6 +53,8 @@ def test_the_factor_the_model_is_most_confident_at_is_chosen(monkeypatch):
     images = [np.zeros((256, 256), np.float32)] * 2
     factor, confidences = choose_scale(object(), images, [50.0, 50.0])
     assert factor == 0.9  # 45 / 50
+    # the border stays at the diameter given at every factor (a review: it followed them)
+    assert set(fake.borders) == {50.0}
     assert set(confidences) == set(SCALE_FACTORS)
     assert max(confidences, key=confidences.get) == 0.9
     # every factor on every image, at the factor times the given diameter
@@ -59,7 +63,7 @@ def test_the_factor_the_model_is_most_confident_at_is_chosen(monkeypatch):
 
 
 def test_ties_go_to_the_factor_nearest_one(monkeypatch):
-    def flat(model, image, *, diameter_px, config):
+    def flat(model, image, *, diameter_px, config, **_):
         return _Result([0.5] * 10)
 
     monkeypatch.setattr(detect, "pick_micrograph", flat)
@@ -135,7 +139,7 @@ def test_the_micrographs_are_inverted_only_when_the_model_is_clearly_more_confid
 ):
     from napari_cryopick.core.scale_search import POLARITY_MARGIN, choose_polarity
 
-    def sees_dark(model, image, *, diameter_px, config):
+    def sees_dark(model, image, *, diameter_px, config, **_):
         # a model that sees dark particles: confident on images darker at the centre
         return _Result([0.8 if image[32, 32] < image.mean() else 0.2] * 40)
 
@@ -150,7 +154,7 @@ def test_the_micrographs_are_inverted_only_when_the_model_is_clearly_more_confid
     assert confidences == {False: 0.2, True: 0.8}
 
     # within the margin the micrographs stay as they are
-    def almost_flat(model, image, *, diameter_px, config):
+    def almost_flat(model, image, *, diameter_px, config, **_):
         better = image[32, 32] < image.mean()
         return _Result([0.5 * (POLARITY_MARGIN * 0.99 if better else 1.0)] * 40)
 
