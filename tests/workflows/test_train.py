@@ -428,6 +428,47 @@ def test_the_threshold_is_calibrated_on_the_most_labelled_micrographs(
     assert seen == [["m0", "m1", "m2"]]
 
 
+def test_the_threshold_is_calibrated_at_each_micrographs_own_diameter(
+    training_set, make_config, monkeypatch
+):
+    """A review: a data set of two pixel sizes (one optics group binned) was trained at
+    each micrograph's diameter but calibrated at their median, so the binned micrographs
+    were picked at twice their particles' size and the stored threshold came from that."""
+    import numpy as np
+
+    from napari_cryopick.core import detect
+    from napari_cryopick.core.model import Detector
+    from napari_cryopick.workflows import train as train_workflow
+    from napari_cryopick.workflows.train import calibrate_threshold
+
+    picked = []
+    original = detect.pick_micrograph
+
+    def spy(model, image, *, diameter_px, **options):
+        picked.append(diameter_px)
+        return original(model, image, diameter_px=diameter_px, **options)
+
+    monkeypatch.setattr(detect, "pick_micrograph", spy)
+    model = Detector(make_config())
+    calibrate_threshold(model, training_set, [20.0, 40.0], device="cpu")
+    assert picked == [20.0, 40.0]
+    picked.clear()
+    calibrate_threshold(model, training_set, 20.0, device="cpu")  # one for all, as before
+    assert picked == [20.0, 20.0]
+    # train() hands it each micrograph's diameter, not the data set's median
+    given = []
+    monkeypatch.setattr(
+        train_workflow,
+        "calibrate_threshold",
+        lambda model, training_set, diameter_px, **_: given.append(list(diameter_px)),
+    )
+    two_sizes = TrainingSet(
+        "two", training_set.micrographs, training_set.picks, np.array([20.0, 26.0])
+    )
+    drive(train(_request(two_sizes, None)))
+    assert given == [[20.0, 26.0]]
+
+
 def test_sparse_clicks_lower_the_calibrated_threshold(training_set, make_config, monkeypatch):
     """A trial: 10 clicks per β-gal micrograph, threshold 0.15 chosen, best F2 elsewhere at 0.05.
 
@@ -1084,7 +1125,7 @@ def test_a_joint_run_calibrates_each_data_sets_head_on_its_own_clicks(
     seen = []
 
     def fake(model, training_set, diameter_px, *, head=None, **_):
-        seen.append((head, training_set.name, diameter_px))
+        seen.append((head, training_set.name, *sorted(set(diameter_px))))  # each micrograph's
         return calibrated[head]
 
     monkeypatch.setattr(train_workflow, "calibrate_threshold", fake)

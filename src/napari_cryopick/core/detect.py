@@ -1016,7 +1016,7 @@ def choose_threshold(
     images: Sequence[np.ndarray],
     truths: Sequence[pd.DataFrame],
     *,
-    diameter_px: float,
+    diameter_px: float | Sequence[float],
     config: PickConfig | None = None,
     names: Sequence[str] | None = None,
     beta: float = 2.0,
@@ -1041,7 +1041,8 @@ def choose_threshold(
     truths
         True picks per micrograph (project convention).
     diameter_px
-        Particle diameter in original pixels.
+        Particle diameter in original pixels, or one per micrograph (a data set of
+        several pixel sizes: each micrograph is picked at its own, as it was trained).
     config
         Picking options.
     names
@@ -1072,6 +1073,13 @@ def choose_threshold(
     if len(images) != len(truths):
         raise ValueError(f"{len(images)} micrographs but {len(truths)} truth tables")
     names = [str(i) for i in range(len(images))] if names is None else list(names)
+    diameters = (
+        [float(diameter_px)] * len(images)
+        if np.ndim(diameter_px) == 0
+        else [float(d) for d in diameter_px]  # type: ignore[union-attr]
+    )
+    if len(diameters) != len(images):
+        raise ValueError(f"{len(images)} micrographs but {len(diameters)} diameters")
     candidates, labelled = [], []
     last = 0.0  # seconds the last micrograph took
     for index, (truth, name) in enumerate(zip(truths, names, strict=True)):
@@ -1079,7 +1087,11 @@ def choose_threshold(
         if candidates and deadline is not None and began + last > deadline:
             break
         result = pick_micrograph(
-            model, images[index], diameter_px=diameter_px, config=config, micrograph_name=name
+            model,
+            images[index],
+            diameter_px=diameters[index],
+            config=config,
+            micrograph_name=name,
         )
         last = time.perf_counter() - began
         candidates.append(result.picks)

@@ -701,7 +701,7 @@ def _calibration_names(truths: Sequence[Any]) -> list[str] | None:
 def calibrate_threshold(
     model: Any,
     training_set: TrainingSet,
-    diameter_px: float,
+    diameter_px: float | Sequence[float],
     *,
     head: str | None = None,
     device: str = "auto",
@@ -731,12 +731,20 @@ def calibrate_threshold(
 
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",)))
     wanted = [k for k in ("particle", "vesicle", "fiber") if k in model_kinds]
+    # each micrograph at its own diameter, as training prepared it (a review: a data set
+    # of two pixel sizes had its binned micrographs picked at the median, twice theirs)
+    n = len(training_set.micrographs)
+    diameters = (
+        [float(diameter_px)] * n if np.ndim(diameter_px) == 0 else [float(d) for d in diameter_px]  # type: ignore[union-attr]
+    )
     labelled_ones = []
-    for source, table in zip(training_set.micrographs, training_set.picks, strict=False):
+    for source, table, diameter in zip(
+        training_set.micrographs, training_set.picks, diameters, strict=False
+    ):
         table = normalize_picks(table)
         labelled = table[table["kind"].isin(wanted)]
         if len(labelled):
-            labelled_ones.append((source, labelled.fillna({"diameter": diameter_px})))
+            labelled_ones.append((source, labelled.fillna({"diameter": diameter}), diameter))
     # the most labelled ones (in their order): the share of the picks that are clicks
     # is read there, and a trial's first three micrographs of a few clicks each, before
     # others labelled in full, set the sparse-clicks floor and doubled the picks
@@ -744,6 +752,7 @@ def calibrate_threshold(
     chosen = sorted(most[:CALIBRATION_MICROGRAPHS])
     images = [labelled_ones[i][0] for i in chosen]
     truths = [labelled_ones[i][1] for i in chosen]
+    chosen_diameters = [labelled_ones[i][2] for i in chosen]
     if sum(len(t) for t in truths) < 3:
         return None
     clicked = tuple(sorted({str(k) for t in truths for k in t["kind"]}))
@@ -755,7 +764,7 @@ def calibrate_threshold(
             _ReadOnUse(images),  # a micrograph the deadline skips is not read
             truths,
             names=_calibration_names(truths),
-            diameter_px=diameter_px,
+            diameter_px=chosen_diameters,
             config=config,
             deadline=deadline,
             share_at=default,
@@ -1168,7 +1177,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     pick_threshold = calibrate_threshold(
         result.model,
         request.datasets[-1],
-        datasets[-1].diameter_px,
+        set_diameters[-1],
         head=head,
         device=request.device,
         deadline=deadline,
@@ -1181,7 +1190,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             "pick_threshold": calibrate_threshold(
                 result.model,
                 request.datasets[index],
-                datasets[index].diameter_px,
+                set_diameters[index],
                 head=name,
                 device=request.device,
                 deadline=deadline,
