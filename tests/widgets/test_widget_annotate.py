@@ -620,3 +620,21 @@ def test_save_now_says_a_sample_s_clicks_are_not_saved(annotate):
     text = widget.status.text()
     assert "Not saved: synthetic-particles" in text
     assert "Nothing to save" not in text
+
+
+def test_clicks_within_the_save_delay_are_saved_when_napari_closes(annotate, micrograph_path):
+    """A review: the clicks of the last 400 ms and a fiber path being drawn were lost on
+    closing napari's window (its X): the timer never fires and no layer is removed."""
+    viewer, widget = annotate
+    widget.diameter_spin.setValue(56.0)
+    particles = widget.set_kind("particle")
+    particles.add([[100.0, 120.0], [300.0, 320.0]])
+    assert load_annotations(micrograph_path) is None or not len(
+        load_annotations(micrograph_path).of_kind("particle")
+    )  # nothing written yet: the save waits for the quiet period
+    viewer.window._qt_window.close()
+    saved = load_annotations(micrograph_path)
+    assert saved is not None
+    np.testing.assert_allclose(
+        saved.of_kind("particle")[["x", "y"]], [[120.0, 100.0], [320.0, 300.0]]
+    )

@@ -238,6 +238,27 @@ def background(job: Callable[..., Any], *args: Any) -> Any:
     return create_worker(job, *args, _start_thread=False, _ignore_errors=True)
 
 
+def call_on_window_close(viewer: Any, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when napari's main window is asked to close (its X, Ctrl+W,
+    quitting), before anything closes: closing the window removes no layer, so savers
+    that wait for a timer or a removal never run (a close the user then cancels has only
+    saved early). Nothing without a Qt window (a headless viewer)."""
+    from qtpy.QtCore import QEvent, QObject
+
+    window = getattr(getattr(unproxy(viewer), "window", None), "_qt_window", None)
+    if window is None:
+        return
+
+    class _CloseFilter(QObject):
+        def eventFilter(self, watched: Any, event: Any) -> bool:
+            if event.type() == QEvent.Type.Close:
+                callback()
+            return False
+
+    close_filter = _CloseFilter(window)  # lives and dies with the window
+    window.installEventFilter(close_filter)
+
+
 def unproxy(obj: Any) -> Any:
     """The object behind napari's ``PublicOnlyProxy`` (``obj`` itself if not proxied)."""
     return getattr(obj, "__wrapped__", obj)

@@ -64,6 +64,7 @@ from ._common import (
     DATASET_KEY,
     DEFAULT_DIAMETER,
     DIAMETER_KEY,
+    call_on_window_close,
     connect_while_alive,
     current_micrograph_layer,
     data_set_diameter,
@@ -507,6 +508,9 @@ class AnnotateWidget(QWidget):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save_pending)
+        # closing napari's window removes no layer and the timer never fires: a review
+        # found the last clicks (and a path being drawn) lost on closing within its delay
+        call_on_window_close(self.viewer, self._save_on_close)
 
         self.micrograph_combo.currentTextChanged.connect(self._on_micrograph_chosen)
         self.kind_combo.currentTextChanged.connect(self._on_kind_chosen)
@@ -1272,6 +1276,17 @@ class AnnotateWidget(QWidget):
         """Save the annotations of the micrograph named ``micrograph`` after a quiet period."""
         self._pending.add(micrograph)
         self._save_timer.start()
+
+    def _save_on_close(self) -> None:
+        """napari's window closes: save the edits the timer would have (a path being
+        drawn ends as it is, as Save now ends it)."""
+        try:
+            self._save_timer.stop()
+        except RuntimeError:  # this dock widget was closed before the window
+            return
+        if self._pending:
+            end_unfinished_paths(self.viewer)
+            self.save_pending()
 
     def save_pending(self) -> None:
         """Save every micrograph with unsaved edits (to its own sidecar)."""

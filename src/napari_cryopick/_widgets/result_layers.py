@@ -1077,23 +1077,11 @@ def _save_on_window_close(viewer: Any) -> None:
 
     Closing the window (its X, Ctrl+W) does not remove the layers, so nothing of
     ``_on_removed`` runs: a GUI trial closed it within the autosave's delay of an edit
-    and lost the edit. A filter on the main window sees the close first (a close the
-    user then cancels has only saved early).
+    and lost the edit.
     """
-    from qtpy.QtCore import QEvent, QObject
+    from ._common import call_on_window_close
 
-    window = getattr(getattr(viewer, "window", None), "_qt_window", None)
-    if window is None:  # no Qt window (a headless viewer): the timer is all there is
-        return
-
-    class _CloseFilter(QObject):
-        def eventFilter(self, watched: Any, event: Any) -> bool:
-            if event.type() == QEvent.Type.Close:
-                save_pending_corrections(viewer)
-            return False
-
-    close_filter = _CloseFilter(window)  # lives and dies with the window
-    window.installEventFilter(close_filter)
+    call_on_window_close(viewer, lambda: save_pending_corrections(viewer))
 
 
 def save_pending_corrections(viewer: Any) -> None:
