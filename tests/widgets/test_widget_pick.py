@@ -2820,3 +2820,19 @@ def test_restored_picks_of_two_data_sets_heads_come_back_each_at_its_threshold(
         qtbot.waitUntil(lambda name=name: session(again).displayed == name, timeout=10_000)
         assert pick.threshold() == pytest.approx(threshold), name
         assert int(again.layers[f"{name} picks"].shown.sum()) == shown, name
+
+
+def test_docking_annotate_keeps_labels_edited_before_it_and_saves_them(picker, qtbot):
+    """A review: after "Use as training labels" with only Pick docked, the labels the
+    user deleted (as the status line invites) came back when Annotate was docked (its
+    loading replaced the layer from the older sidecar), and were never saved."""
+    viewer, widget, path = picker
+    assert widget.use_as_labels() is not None, widget.status.text()
+    labels = viewer.layers[f"{NAME} particle"]
+    n = len(labels.data)
+    labels.selected_data = {0, 1}
+    labels.remove_selected()
+    assert load_annotations(path).counts()["particle"] == n  # not saved: no Annotate yet
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    assert len(viewer.layers[f"{NAME} particle"].data) == n - 2
+    qtbot.waitUntil(lambda: load_annotations(path).counts()["particle"] == n - 2, timeout=5000)

@@ -1255,14 +1255,20 @@ class AnnotateWidget(QWidget):
             dataset=annotations.dataset,
         )
         name = micrograph_name(mlayer)
+        kept = []
         for kind in KINDS:
             table = annotations.of_kind(kind)
-            if not len(table):
+            if find_annotation_layer(self.viewer, name, kind) is not None:
+                # the layer is the session's (the Pick widget's "Use as training labels"
+                # made it before Annotate was docked, and the user may have edited it
+                # since): it stays and is saved, never replaced by the older file (a
+                # review: docking Annotate wiped those edits)
+                kept.append(kind)
                 continue
-            existing = find_annotation_layer(self.viewer, name, kind)
-            if existing is not None:
-                self.viewer.layers.remove(existing)
-            self._add_annotation_layer(mlayer, kind, table)
+            if len(table):
+                self._add_annotation_layer(mlayer, kind, table)
+        if kept:
+            self.schedule_save(name)
         self.status.setText(f"Loaded {sum(annotations.counts().values())} annotations.")
         return annotations
 
