@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +94,33 @@ def test_folder_without_write_bits_goes_to_user_dir_even_for_root(tmp_path):
         assert not list(folder.glob("*" + SIDECAR_SUFFIX))
     finally:
         folder.chmod(0o755)
+
+
+def test_saves_fallen_back_to_the_user_folder_are_read_and_kept(tmp_path, monkeypatch):
+    """A review: a sidecar beside the micrograph, then the folder became read-only: the
+    next save went to the per-user folder, the older file beside hid it on reading (15
+    saved, 10 loaded) and the save after that overwrote the newer one."""
+    folder = tmp_path / "d"
+    path = _micrograph(folder)
+    beside = save_annotations(Annotations(micrograph_path=path, picks=_table()[:1]))
+    assert beside.parent == folder
+    past = beside.stat().st_mtime_ns - 10**9
+    os.utime(beside, ns=(past, past))
+    real_replace = os.replace
+
+    def read_only(src, dst, *args, **kwargs):  # the folder can no longer be written
+        if Path(dst).parent == folder:
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", read_only)
+    fallback = save_annotations(Annotations(micrograph_path=path, picks=_table()[:3]))
+    assert fallback.parent == tmp_path / "user"
+    assert find_sidecar(path) == fallback
+    assert len(load_annotations(path).picks) == 3
+    again = save_annotations(Annotations(micrograph_path=path, picks=_table()[:2]))
+    assert again == fallback
+    assert len(load_annotations(path).picks) == 2
 
 
 def test_existing_sidecar_is_reused(tmp_path):
