@@ -2836,3 +2836,32 @@ def test_docking_annotate_keeps_labels_edited_before_it_and_saves_them(picker, q
     viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
     assert len(viewer.layers[f"{NAME} particle"].data) == n - 2
     qtbot.waitUntil(lambda: load_annotations(path).counts()["particle"] == n - 2, timeout=5000)
+
+
+def test_a_pick_moved_elsewhere_stays_where_it_was_put_through_picking_again(picker, qtbot):
+    """A review: a network pick dragged to another place vanished on the next Pick: its
+    old place counted as a deletion, and the moved pick, scored, was no hand pick."""
+    viewer, widget, _ = picker
+    state = session(viewer)
+    points = viewer.layers[f"{NAME} picks"]
+    shown = np.flatnonzero(points.shown)
+    index = int(shown[0])
+    target = _far_from(points.data)
+    data = points.data.copy()
+    data[index] = target  # dragged onto a place the network put nothing
+    points.data = data
+    qtbot.waitUntil(
+        lambda: (
+            np.hypot(
+                state.pick_results[NAME].picks["y"] - target[0],
+                state.pick_results[NAME].picks["x"] - target[1],
+            ).min()
+            < 0.5
+        ),
+        timeout=5_000,
+    )
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    points = viewer.layers[f"{NAME} picks"]
+    visible = points.data[points.shown]
+    assert np.hypot(*(visible - target).T).min() < 0.5  # still there, shown

@@ -372,7 +372,12 @@ def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
     if old is None or not len(old.picks):
         return shown
     manual = _particle_candidates(old.picks)
+    moved = _moved_picks(manual, old.original)
     manual = manual[manual["score"].isna()]
+    if len(moved):
+        # a network pick the user dragged elsewhere is theirs now: it stays where they put
+        # it (a review: re-picking lost it, its old place counting as a deletion)
+        manual = pd.concat([manual, moved.assign(score=np.nan)], ignore_index=True)
     picks = shown.picks
     if len(manual):
         particle = ~picks["kind"].isin(["vesicle", "fiber"]).to_numpy()
@@ -402,6 +407,20 @@ def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
     if not kept:
         return shown
     return replace(shown, picks=pd.concat([picks, *kept], ignore_index=True))
+
+
+def _moved_picks(candidates: pd.DataFrame, original: np.ndarray | None) -> pd.DataFrame:
+    """The scored particle ``candidates`` lying at none of the ``original`` positions
+    (within 0.5 px): network picks the user moved."""
+    scored = candidates[candidates["score"].notna()]
+    if original is None or not len(original) or not len(scored):
+        return scored.iloc[:0]
+    from scipy.spatial import cKDTree
+
+    distance, _ = cKDTree(np.asarray(original, float)).query(
+        scored[["x", "y"]].to_numpy(float), k=1
+    )
+    return scored[distance > 0.5]
 
 
 def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[ShownResult, np.ndarray]:
