@@ -2865,3 +2865,31 @@ def test_a_pick_moved_elsewhere_stays_where_it_was_put_through_picking_again(pic
     points = viewer.layers[f"{NAME} picks"]
     visible = points.data[points.shown]
     assert np.hypot(*(visible - target).T).min() < 0.5  # still there, shown
+
+
+def test_a_refused_second_file_of_an_open_micrographs_name_restores_nothing(
+    picker, tmp_path, qtbot, monkeypatch
+):
+    """A review: opening dayB/<name>.png beside an open dayA/<name>.png (refused by the
+    one-micrograph-per-name guard) first restored dayB's saved corrections onto the open
+    micrograph."""
+    from napari_cryopick._widgets import result_layers
+
+    viewer, _widget, path = picker
+    restored = []
+    original = result_layers._restore_corrections
+
+    def spy(viewer_, layer):
+        restored.append(str(layer.source.path))
+        return original(viewer_, layer)
+
+    monkeypatch.setattr(result_layers, "_restore_corrections", spy)
+    other = tmp_path / "dayB" / path.name
+    other.parent.mkdir()
+    shutil.copy(path, other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    qtbot.wait(200)
+    assert str(other) not in restored
+    qtbot.waitUntil(
+        lambda: [m.name for m in viewer.layers if m.name.startswith(NAME)].count(NAME) == 1
+    )

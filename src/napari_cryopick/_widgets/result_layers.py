@@ -950,7 +950,12 @@ def follow_micrographs(viewer: Any) -> None:
         if not is_micrograph_layer(event.value):
             return
         event.value.events.visible.connect(_on_visible)
-        _restore_corrections(real, event.value)
+        from ._common import _same_micrograph_open
+
+        if _same_micrograph_open(real, event.value) is None:
+            # a second file of an open micrograph's name is closed by the guard: its saved
+            # corrections must not land on the open one first (a review)
+            _restore_corrections(real, event.value)
         # a micrograph opened on top: the result layers go above it again
         shared = [index for index, layer in enumerate(real.layers) if layer.metadata.get(SHOWS_KEY)]
         if shared and max(shared) < real.layers.index(event.value):
