@@ -733,10 +733,7 @@ def calibrate_threshold(
     wanted = [k for k in ("particle", "vesicle", "fiber") if k in model_kinds]
     # each micrograph at its own diameter, as training prepared it (a review: a data set
     # of two pixel sizes had its binned micrographs picked at the median, twice theirs)
-    n = len(training_set.micrographs)
-    diameters = (
-        [float(diameter_px)] * n if np.ndim(diameter_px) == 0 else [float(d) for d in diameter_px]  # type: ignore[union-attr]
-    )
+    diameters = _diameters(replace(training_set, diameter_px=diameter_px))
     labelled_ones = []
     for source, table, diameter in zip(
         training_set.micrographs, training_set.picks, diameters, strict=False
