@@ -891,3 +891,37 @@ def test_skip_says_when_other_folders_lay_the_outputs_out_otherwise(tiny_model, 
         again = drive(run_batch(_request([*grid, *apo], tiny_model, out), BatchOptions(skip=True)))
     assert (again.n_picked, again.n_skipped) == (0, 3)
     assert "other names" not in caplog.text
+
+
+def test_warnings_kept_by_overlapping_tasks_leave_the_logger_as_found():
+    """A review: each task of a worker of several threads restored the propagate flag it
+    found, so one task ending inside another's left the package's logger silent for good.
+    Each task keeps its own thread's warnings; the flag comes back with the last one."""
+    import threading
+
+    from napari_cryopick.workflows.batch import _warnings_kept
+
+    package = logging.getLogger("napari_cryopick")
+    child = logging.getLogger("napari_cryopick.workflows.pick")
+    assert package.propagate
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    kept = {}
+
+    def task(name, entered, wait_for, then):
+        with _warnings_kept() as said:
+            entered.set()
+            wait_for.wait(5)
+            child.warning("from %s", name)
+            kept[name] = list(said)
+        then.set()
+
+    a = threading.Thread(target=task, args=("a", a_in, b_in, a_out))
+    b = threading.Thread(target=task, args=("b", b_in, a_out, threading.Event()))
+    a.start()
+    a_in.wait(5)
+    b.start()
+    a.join(5)
+    b.join(5)
+    assert kept == {"a": ["from a"], "b": ["from b"]}
+    assert package.propagate
+    assert not [h for h in package.handlers if type(h).__name__ == "Keep"]

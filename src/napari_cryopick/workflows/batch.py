@@ -63,6 +63,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -1308,13 +1309,18 @@ def _dask_task(plugin_name: str, items: tuple[WorkItem, ...]) -> list[_Result]:
     return results
 
 
+#: Tasks keeping the package's warnings in this process now, and the lock over it: the
+#: package's logger stops propagating while any does (a worker of several threads runs
+#: tasks at once; each restoring the flag it found would leave it off for good).
+_KEEPING = {"tasks": 0, "propagate": True}
+_KEEPING_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _warnings_kept() -> Iterator[list[str]]:
     """The package's warnings logged by this thread, kept (not printed) for the driver:
     a trial's Dask worker printed them without the ``WARNING:`` the command's own have,
     and a SLURM worker's would go to its job's log file, unseen."""
-    import threading
-
     said: list[str] = []
     thread = threading.get_ident()
 
@@ -1325,14 +1331,20 @@ def _warnings_kept() -> Iterator[list[str]]:
     keep = Keep(logging.WARNING)
     keep.addFilter(lambda record: record.thread == thread)
     package = logging.getLogger("napari_cryopick")
-    propagate = package.propagate
-    package.addHandler(keep)
-    package.propagate = False
+    with _KEEPING_LOCK:
+        if not _KEEPING["tasks"]:
+            _KEEPING["propagate"] = package.propagate
+        _KEEPING["tasks"] += 1
+        package.propagate = False
+        package.addHandler(keep)
     try:
         yield said
     finally:
-        package.removeHandler(keep)
-        package.propagate = propagate
+        with _KEEPING_LOCK:
+            package.removeHandler(keep)
+            _KEEPING["tasks"] -= 1
+            if not _KEEPING["tasks"]:
+                package.propagate = _KEEPING["propagate"]
 
 
 def slurm_cluster(options: Mapping[str, Any]) -> Any:
