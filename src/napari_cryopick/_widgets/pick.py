@@ -763,7 +763,8 @@ class PickWidget(QWidget):
         if state.model is not None:
             # picked with that model already (the first micrograph back loaded it): each
             # head back at the threshold its micrographs were left at
-            self._seed_own_thresholds()
+            if self._seed_own_thresholds():
+                self._refilter()
             return  # a model of this session: the user's choice (the message names both)
         files = {
             state.pick_results[name].model_file
@@ -783,18 +784,21 @@ class PickWidget(QWidget):
         state.earlier_model -= mine  # this model's picks now
         for name in mine:
             self._pinned.pop(name, None)
-        if self._seed_own_thresholds():
+        seeded = self._seed_own_thresholds()
+        if seeded:
             own = self._own_thresholds.get(self._own_head_of_current())
             threshold = own if own is not None else threshold
         if threshold is not None:  # where the user left it, not the model's calibrated one
             self.set_threshold(threshold)
+        if seeded or threshold is not None:
             self._refilter()  # each micrograph at its head's, the slider moved or not
 
     def _seed_own_thresholds(self) -> bool:
         """With "each data set's own": each head at the threshold its micrographs back from
         disk (picked with the model Pick has) were left at, unless set in this session
         (a GUI trial's two data sets were left at two thresholds, so none came back and
-        each head fell to its calibrated one: 0.111 for the 0.141 left). Whether it ran."""
+        each head fell to its calibrated one: 0.111 for the 0.141 left). Whether it ran
+        (the caller filters the picks again)."""
         if self.head_combo.currentText() != OWN_HEADS:
             return False
         state = session(self.viewer)
@@ -804,7 +808,6 @@ class PickWidget(QWidget):
             if result.model_file == model_file:
                 head = self._own_head_of(name)
                 self._own_thresholds.setdefault(head, float(result.threshold))
-        self._refilter()
         return True
 
     def model_file(self) -> str | None:
