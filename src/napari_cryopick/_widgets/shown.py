@@ -412,15 +412,12 @@ def _with_manual(shown: ShownResult, old: ShownResult | None) -> ShownResult:
 def _moved_picks(candidates: pd.DataFrame, original: np.ndarray | None) -> pd.DataFrame:
     """The scored particle ``candidates`` lying at none of the ``original`` positions
     (within 0.5 px): network picks the user moved."""
-    scored = candidates[candidates["score"].notna()]
-    if original is None or not len(original) or not len(scored):
-        return scored.iloc[:0]
-    from scipy.spatial import cKDTree
+    from napari_cryopick.core.pick_table import far_from
 
-    distance, _ = cKDTree(np.asarray(original, float)).query(
-        scored[["x", "y"]].to_numpy(float), k=1
-    )
-    return scored[distance > 0.5]
+    scored = candidates[candidates["score"].notna()]
+    if original is None or not len(original):
+        return scored.iloc[:0]
+    return far_from(scored, pd.DataFrame(np.asarray(original, float), columns=["x", "y"]), 0.5)
 
 
 def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[ShownResult, np.ndarray]:
