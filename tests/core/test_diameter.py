@@ -220,3 +220,18 @@ def test_a_bright_ice_gradient_does_not_move_the_estimate(spheres) -> None:
         near.append(table[np.hypot(table["x"] - x0, table["y"] - y0) < cols / 4])
     estimate = estimate_diameter(tilted, near)
     assert abs(estimate.diameter_px / DIAMETER - 1.0) < 0.25, estimate
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_clicks_map_onto_the_block_averaged_pixel_that_holds_them(factor):
+    """Binned pixel i averages original pixels i*f .. i*f+f-1: each of them maps to i
+    (``round(x / f)`` sent the upper half of each block to the next binned pixel)."""
+    from napari_cryopick.core.diameter import _binned_index
+
+    for i in range(1, 20):
+        for offset in range(factor):
+            assert _binned_index(i * factor + offset, factor, 100) == i
+        # a click between two pixels' centres (the block's own centre) stays in the block
+        assert _binned_index(i * factor + (factor - 1) / 2, factor, 100) == i
+    assert _binned_index(-5.0, factor, 100) == 0
+    assert _binned_index(1e6, factor, 100) == 99

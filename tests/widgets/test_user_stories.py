@@ -963,6 +963,112 @@ def test_loaded_picks_become_labels_at_their_own_diameter(make_napari_viewer, tm
     assert micrograph_diameter(viewer.layers["mic_c"]) is None
 
 
+def test_load_picks_asks_before_replacing_corrections(make_napari_viewer, tmp_path):
+    """Load picks… replaced a micrograph's corrections (deleted and hand-added picks) with
+    the file's picks, unasked."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    for name in ("mic_a", "mic_b"):
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=(1024, 1024))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    for name in ("mic_a", "mic_b"):
+        table = _candidates(50, shape=(1024, 1024)).assign(micrograph=name)
+        write_picks(table, folder / f"{name}.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    asked = []
+
+    def answer(reply):
+        def confirm(question):
+            asked.append(question)
+            return reply
+
+        return confirm
+
+    pick.review.confirm = answer(True)
+    assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
+    assert not asked  # nothing of the user's to lose
+    viewer.layers.selection.active = viewer.layers["mic_b"]
+    layer = viewer.layers["mic_b picks"]
+    assert len(layer.data) == 50
+    layer.selected_data = {0, 1}
+    layer.remove_selected()
+
+    pick.review.confirm = answer(False)  # "No": the corrections stay
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    assert len(asked) == 1
+    assert asked[0].startswith("mic_b holds your corrections")
+    assert "mic_b kept its corrected picks" in pick.status.text()
+    assert len(viewer.layers["mic_b picks"].data) == 48
+
+    layer = viewer.layers["mic_b picks"]
+    layer.add(np.array([[500.0, 500.0]]))  # and one added by hand (no score)
+    pick.review.confirm = answer(True)  # "Yes": the files' picks replace them
+    assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
+    assert len(asked) == 2
+    assert len(viewer.layers["mic_b picks"].data) == 50
+
+
+def test_load_picks_asks_before_dropping_picks_added_by_hand(make_napari_viewer, tmp_path):
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(1024, 1024))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    table = _candidates(50, shape=(1024, 1024)).assign(micrograph="mic_a")
+    write_picks(table, folder / "mic_a.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    asked = []
+    pick.review.confirm = lambda question: asked.append(question) or False
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    viewer.layers["mic_a picks"].add(np.array([[500.0, 500.0]]))
+    assert pick.review.load_picks(folder) == []
+    assert len(asked) == 1
+    assert len(viewer.layers["mic_a picks"].data) == 51
+
+
+def test_corrections_that_cannot_be_kept_on_disk_are_said(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """The corrections' autosave swallowed every error: with the disk full, a review's
+    deletions were kept nowhere but in memory, and nothing said so."""
+    import napari_cryopick.io.recovery as recovery
+    from napari_cryopick._widgets.result_layers import autosave_corrections
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(1024, 1024))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    table = _candidates(50, shape=(1024, 1024)).assign(micrograph="mic_a")
+    write_picks(table, folder / "mic_a.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = {0}
+    layer.remove_selected()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    warned = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", warned.append)
+    monkeypatch.setattr(recovery, "save_corrections", full_disk)
+    assert autosave_corrections(viewer, "mic_a") is None
+    assert len(warned) == 1
+    assert warned[0].startswith("mic_a: your corrections could not be kept on disk")
+    assert "No space left" in warned[0]
+    assert autosave_corrections(viewer, "mic_a") is None
+    assert len(warned) == 1  # once, not at every autosave
+    monkeypatch.undo()
+    assert autosave_corrections(viewer, "mic_a") is not None  # the disk is back
+
+
 def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):
     """A trial: with row 0 (mic_a) selected in the review table, mic_b shown through the
     layer list, ticking Reviewed marked mic_a (the box showed mic_a's state too)."""
@@ -1042,6 +1148,51 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
 
     kept = session(again).pick_results["m1"].picks
     assert len(kept) == 148
+
+
+def test_reviewing_a_second_folder_of_the_same_names_shows_its_own_picks(
+    make_napari_viewer, tmp_path
+):
+    """A review: folder a's m0 corrected (2 picks deleted) and closed by the review, then
+    folder b, of the same file names, reviewed: b's m0 row and micrograph showed a's 98
+    picks instead of b's own 30 (results are kept by name), and a's reviewed flag."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    counts = {"a": 100, "b": 30}
+    for day, n in counts.items():
+        (tmp_path / day / "picks").mkdir(parents=True)
+        for index, name in enumerate(("m0", "m1")):
+            _micrograph_file(tmp_path / day, name, shape=(512, 512), seed=index + n)
+            table = _candidates(n, seed=index + n).assign(micrograph=name)
+            write_picks(table, tmp_path / day / "picks" / f"{name}.star", "star")
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    assert pick.review.review_folder(tmp_path / "a", tmp_path / "a" / "picks") == 2
+    assert pick.review.step_micrograph(+1) == "m0"
+    layer = viewer.layers["m0 picks"]
+    assert len(layer.data) == 100
+    layer.selected_data = {0, 1}
+    layer.remove_selected()
+    pick.review.reviewed_check.setChecked(True)
+    assert pick.review.step_micrograph(+1) == "m1"  # a's m0 closed, its picks kept
+    viewer.layers.remove(viewer.layers["m1"])  # (the review closes it when b's m1 opens)
+
+    assert pick.review.review_folder(tmp_path / "b", tmp_path / "b" / "picks") == 2
+    assert "picks and corrections are kept aside" in pick.status.text()
+    rows = pick.review.refresh_review_table()
+    assert [(row[0], row[3]) for row in rows] == [("m0", False), ("m1", False)]
+    assert rows[0][1] == 0  # b's picks load when it is shown; not a's 98
+    assert pick.review.step_micrograph(+1) == "m0"
+    assert len(viewer.layers["m0 picks"].data) == 30
+    assert len(session(viewer).pick_results["m0"].picks) == 30
+    assert not pick.review.reviewed_check.isChecked()
+    assert pick.review.step_micrograph(+1) == "m1"  # b's m0 closed by the review, kept
+
+    # a's m0 opened by hand: its own corrections come back (from beside it), not b's picks
+    viewer.open(str(tmp_path / "a" / "m0.mrc"), plugin=PLUGIN)
+    assert len(session(viewer).pick_results["m0"].picks) == 98
+    assert len(viewer.layers["m0 picks"].data) == 98
 
 
 def test_reviewing_a_folder_names_a_micrograph_of_that_name_open_from_elsewhere(

@@ -329,6 +329,24 @@ def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
     assert "mic_1.star" not in {p.name for p in written}
 
 
+def test_picks_of_a_micrograph_closed_while_picking_skip_another_file_of_its_name(
+    three_open, qtbot, tmp_path
+):
+    """Results were matched by name only: mic_1 closed while Pick all open picked it and
+    another folder's mic_1 opened took the first one's picks as its own."""
+    viewer, _annotate, _train, pick, _paths = three_open
+    worker = pick.pick_all_open()
+    assert worker is not None, pick.status.text()
+    viewer.layers.remove(viewer.layers["mic_1"])  # before its result arrives
+    other = _micrograph_file(tmp_path / "other", "mic_1", seed=9)
+    viewer.open(str(other), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    qtbot.wait(200)
+    assert sorted(session(viewer).pick_results) == ["mic_0", "mic_2"]
+    shown = [len(layer.data) for layer in viewer.layers if layer.name == "mic_1 picks"]
+    assert shown in ([], [0]), shown  # (the shared layers may follow it, empty)
+
+
 def test_new_micrographs_opened_with_annotated_ones_take_their_shared_settings(
     make_napari_viewer, tmp_path, monkeypatch, qtbot
 ):
@@ -439,11 +457,19 @@ def test_save_now_writes_the_annotated_micrographs_only(three_open, qtbot, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(annotate_module, "save_sidecar", full_disk)
+    warned = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", warned.append)
     assert annotate.save_all() == []
     text = annotate.status.text()
     assert "2 could not be saved: Could not save annotations:" in text
     assert "No space left" in text
     assert "Nothing to save" not in text
+    # and as a warning, beyond the status line the next message replaces: once each
+    assert len(warned) == 2
+    assert warned[0].startswith("mic_0: the annotations could not be saved")
+    assert "No space left" in warned[0]
+    assert annotate.save_all() == []
+    assert len(warned) == 2  # (not again at each autosave of the same failure)
 
 
 def test_a_micrograph_of_another_folder_says_what_it_took(make_napari_viewer, tmp_path, qtbot):

@@ -2432,7 +2432,7 @@ def test_pick_all_open_with_each_data_sets_own_head_picks_each_at_its_heads_diam
     viewer.layers.selection.active = viewer.layers["m"]
     assert widget.diameter_spin.value() == pytest.approx(56.0)
     asked = {}
-    monkeypatch.setattr(widget, "_run", lambda micrographs, diameters: asked.update(
+    monkeypatch.setattr(widget, "_run", lambda micrographs, diameters, layers=(): asked.update(
         zip([m.name for m in micrographs], diameters)))  # fmt: skip
     widget.pick_all_open()
     assert asked == pytest.approx({"m": 56.0, "b": 40.0})

@@ -65,6 +65,9 @@ class SessionState:
         Whether the result layers follow the micrograph the user works on yet.
     retained
         Micrographs the review closed whose picks (corrected) stay in ``pick_results``.
+    retained_from
+        The file each retained micrograph was opened from (None: not a file): another
+        folder's micrograph of the same name is not shown its picks.
     reviewed
         Names of the micrographs the user marked as reviewed.
     bundled
@@ -149,6 +152,7 @@ class SessionState:
         #: layers stay while none is open (they are kept for the next one).
         self.replacing = False
         self.retained: set[str] = set()
+        self.retained_from: dict[str, Path | None] = {}
         self.reviewed: set[str] = set()
         self.bundled: tuple[Any, dict] | None = None
         self.typed_diameter: float | None = None
@@ -257,6 +261,32 @@ def call_on_window_close(viewer: Any, callback: Callable[[], None]) -> None:
 
     close_filter = _CloseFilter(window)  # lives and dies with the window
     window.installEventFilter(close_filter)
+
+
+#: Saves that failed, by what was saved: the message last shown (said once, not at each
+#: autosave of the same failure; again once a save of it succeeded in between).
+_FAILED_SAVES: dict[str, str] = {}
+
+
+def say_save_failed(key: str, message: str) -> None:
+    """Show ``message`` (a save of ``key`` failed) as a napari warning, once until it
+    changes or a save of ``key`` succeeds (:func:`say_save_succeeded`).
+
+    Failed autosaves were said only in a widget's status line, which the next
+    message replaces, or not at all: a user works on for an hour believing their
+    clicks and corrections are on disk.
+    """
+    if _FAILED_SAVES.get(key) == message:
+        return
+    _FAILED_SAVES[key] = message
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
+
+
+def say_save_succeeded(key: str) -> None:
+    """A save of ``key`` worked: its next failure is said again."""
+    _FAILED_SAVES.pop(key, None)
 
 
 def unproxy(obj: Any) -> Any:

@@ -81,9 +81,12 @@ from ._common import (
     no_micrograph_reason,
     no_micrograph_text,
     populate_layer_combo,
+    say_save_failed,
+    say_save_succeeded,
     scroll_layout,
     session,
     set_micrograph_settings,
+    short_error,
     show_only_micrograph,
     unproxy,
     update_or_add_layer,
@@ -1425,11 +1428,19 @@ class AnnotateWidget(QWidget):
         if layer_path(mlayer) is None:
             self.status.setText(f"{mlayer.name}: no file, annotations are not saved")
             return None
+        key = f"annotations:{layer_path(mlayer)}"
         try:
             self.last_saved = save_sidecar(self.viewer, mlayer)
         except OSError as exc:
             self.status.setText(f"Could not save annotations: {exc}")
+            say_save_failed(
+                key,
+                f"{mlayer.name}: the annotations could not be saved ({short_error(exc)}). "
+                "They stay in this napari session; free the disk or folder and press "
+                "Save now, or save the layers with File > Save Selected Layers.",
+            )
             return None
+        say_save_succeeded(key)
         # the counts of the micrograph on screen (a quiet-period save of the one before
         # replaced them, and a warning about the one shown, in a test)
         shown = self.micrograph_layer()

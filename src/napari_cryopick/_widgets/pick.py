@@ -11,6 +11,7 @@ files) is ``review``'s.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -363,6 +364,8 @@ class PickWidget(QWidget):
         #: the micrographs picked by the last run, in order: what their status said of the
         #: scale (zero-shot factor, inverted contrast)
         self._picked_names: dict[str, tuple[str, str]] = {}
+        #: The micrograph layers the running job picks, by name (see :meth:`_still_open`).
+        self._job_layers: dict[str, tuple[Any, Path | None]] = {}
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
         #: {micrograph: the data-set head its shown picks came from} (picked with "each
         #: data set's own"): another head chosen later filters them at its threshold
@@ -1490,7 +1493,12 @@ class PickWidget(QWidget):
         diameter = self.diameter_spin.value() if diameter is None else diameter
         return (id(self.model), round(float(diameter), 3), self.head_combo.currentText())
 
-    def _run(self, micrographs: list[Any], diameters: list[float] | None = None) -> Any:
+    def _run(
+        self,
+        micrographs: list[Any],
+        diameters: list[float] | None = None,
+        layers: Sequence[Any] = (),
+    ) -> Any:
         if self.model is None:
             self.status.setText("No model: train one or load a model file first.")
             return None
@@ -1512,6 +1520,10 @@ class PickWidget(QWidget):
         self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
         self._picked_names = {}
+        self._job_layers = {
+            micrograph_name(layer): (weakref.ref(unproxy(layer)), layer_path(layer))
+            for layer in layers
+        }
         self._pick_errors = []
         self._saved_note = self._saved_models_note()  # (files on disk: once a job)
         job = requests[0] if len(requests) == 1 else requests
@@ -1592,7 +1604,7 @@ class PickWidget(QWidget):
     def _showing_picked(self, event: Any) -> Iterator[None]:
         """Show one picked micrograph step by step (layers, count, progress)."""
         name = event.item.name
-        if name not in session_micrographs(self.viewer):
+        if name not in session_micrographs(self.viewer) or not self._still_open(name):
             # closed while it was being picked: its results left the session with it
             self.status.setText(
                 f"{name}: closed while picking, its picks are dropped ({event.step}/{event.total})"
@@ -1643,6 +1655,26 @@ class PickWidget(QWidget):
         self._pick_said = (self.status.text(), name, shown)
         yield
         self._advance(event.step)  # last: napari's progress bar may process events
+
+    def _still_open(self, name: str) -> bool:
+        """Whether the micrograph the job picked as ``name`` is still the one of that name
+        in the session: its layer, or its file (opened again, or kept by the review).
+
+        Results are kept by micrograph name: a micrograph closed while it was picked and
+        another file of that name opened got the first one's picks.
+        """
+        picked = self._job_layers.get(name)
+        if picked is None:  # (not picked from a layer)
+            return True
+        ref, path = picked
+        now = [m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name]
+        if now and unproxy(now[0]) is ref():
+            return True
+        if now:
+            here = layer_path(now[0])
+        else:  # closed by the review, its results kept: the file it was opened from
+            here = session(self.viewer).retained_from.get(name)
+        return path is not None and here is not None and here.resolve() == path.resolve()
 
     def _on_finished(self) -> None:
         self._showing.add(self._finishing())
@@ -1749,7 +1781,10 @@ class PickWidget(QWidget):
         if refusal is not None and self.worker is None:
             self.status.setText(refusal)
             return None
-        return self._run([] if mlayer is None else [self._micrograph(mlayer)])
+        return self._run(
+            [] if mlayer is None else [self._micrograph(mlayer)],
+            layers=[] if mlayer is None else [mlayer],
+        )
 
     def pick_all_open(self) -> Any:
         """Pick every open micrograph in the background; returns the worker.
@@ -1773,6 +1808,7 @@ class PickWidget(QWidget):
         return self._run(
             [self._micrograph(layer) for layer in layers],
             [self._diameter_of(layer) for layer in layers],
+            layers=layers,
         )
 
     def _without_other_kinds(self, layers: list[Any]) -> tuple[list[Any], str]:

@@ -50,9 +50,12 @@ from ._common import (
     micrograph_layers,
     micrograph_name,
     more_coming,
+    say_save_failed,
+    say_save_succeeded,
     session,
     session_micrographs,
     set_micrograph_settings,
+    short_error,
     show_only_micrograph,
     unproxy,
 )
@@ -955,6 +958,7 @@ def follow_micrographs(viewer: Any) -> None:
         if _same_micrograph_open(real, event.value) is None:
             # a second file of an open micrograph's name is closed by the guard: its saved
             # corrections must not land on the open one first (a review)
+            set_aside_retained(real, micrograph_name(event.value), layer_path(event.value))
             _restore_corrections(real, event.value)
         # a micrograph opened on top: the result layers go above it again
         shared = [index for index, layer in enumerate(real.layers) if layer.metadata.get(SHOWS_KEY)]
@@ -1129,6 +1133,33 @@ def autosave_corrections(viewer: Any, name: str | None = None) -> Path | None:
     return _save_corrections(viewer, name, path)
 
 
+def set_aside_retained(viewer: Any, name: str, path: Path | None) -> Path | None:
+    """The picks the review kept of a closed micrograph ``name`` from another file than
+    ``path`` leave the session, kept aside for their own file as a closed micrograph's
+    are (opening that file again brings them back; the review saved them beside it when
+    it closed it), with their reviewed flag. Returns that file (None: nothing set aside).
+
+    Results are kept by micrograph name: another folder's micrograph of that name showed
+    them as its own (a review of a second folder of the same file names).
+    """
+    state = session(viewer)
+    kept = state.retained_from.get(name)
+    if name not in state.retained or kept is None:
+        return None
+    if path is not None and kept.resolve() == Path(path).resolve():
+        return None
+    state.retained.discard(name)
+    del state.retained_from[name]
+    state.reviewed.discard(name)
+    result = state.pick_results.pop(name, None)
+    if result is not None:
+        state.closed_corrections[name] = (kept, result, state.model)
+        state.closed_picked.add(name)
+        state.discarded_corrections.discard(name)
+    state.picks_changed.emit(name)
+    return kept if result is not None else None
+
+
 def _restore_corrections(viewer: Any, layer: Any) -> None:
     """A micrograph closed with corrections, opened again from the same file: its
     results come back as the user left them (``SessionState.closed_corrections``, or
@@ -1139,6 +1170,13 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         return
     now = layer_path(layer)
     closed = state.closed_corrections.get(name)
+    if closed is not None and (
+        (closed[0] is None) != (now is None)
+        or (closed[0] is not None and closed[0].resolve() != now.resolve())
+    ):
+        # another file of that name (kept aside for it): not its corrections, which may
+        # be on disk beside this file (they were passed over)
+        closed = None
     if closed is None:
         result = _saved_result(now, name) if now is not None else None
         if result is None:
@@ -1147,11 +1185,7 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
             return
         model = None  # a model of an earlier napari session
     else:
-        path, result, model = closed
-        if (path is None) != (now is None) or (
-            path is not None and path.resolve() != now.resolve()
-        ):
-            return  # another file of that name: not its corrections
+        _path, result, model = closed
         del state.closed_corrections[name]
     state.pick_results[name] = result
     if micrograph_diameter(layer) is None:
@@ -1245,9 +1279,19 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
         if result.deleted_shapes
         else None,
     }
-    with contextlib.suppress(OSError, ValueError):
-        return save_corrections(SavedCorrections(path, result.picks, arrays, settings))
-    return None
+    key = f"corrections:{path}"
+    try:
+        written = save_corrections(SavedCorrections(path, result.picks, arrays, settings))
+    except (OSError, ValueError) as exc:
+        say_save_failed(
+            key,
+            f"{name}: your corrections could not be kept on disk ({short_error(exc)}). "
+            "They stay in this napari session: export the picks (Pick > Export) before "
+            "closing napari.",
+        )
+        return None
+    say_save_succeeded(key)
+    return written
 
 
 def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:

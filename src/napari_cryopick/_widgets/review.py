@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -46,7 +47,9 @@ from .result_layers import (
     apply_display_threshold,
     close_result_layers,
     display,
+    has_corrections,
     result_picks,
+    set_aside_retained,
     show_pick_result,
 )
 from .shown import ShownResult, _object_counts, _object_scores, counted
@@ -263,16 +266,48 @@ class ReviewPanel(QWidget):
             if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
         )
         self._picks_folder = None if picks_folder is None else Path(picks_folder)
+        aside = self._set_aside_other_files(self._folder_files)
         problem = "" if self._picks_folder is None else self._load_reviewed(self._picks_folder)
         self.refresh_review_table()
+        self.review_table.clearSelection()  # Next shows the new folder's first micrograph
         self._say(
             "\n".join(
                 t
-                for t in (f"Reviewing {len(self._folder_files)} micrograph(s) of {folder}", problem)
+                for t in (
+                    f"Reviewing {len(self._folder_files)} micrograph(s) of {folder}",
+                    aside,
+                    problem,
+                )
                 if t
             )
         )
         return len(self._folder_files)
+
+    def _set_aside_other_files(self, files: list[Path]) -> str:
+        """Picks an earlier review kept of other files named as ``files`` leave the session.
+
+        Results are kept by micrograph name: a second folder of the same file names
+        showed the first folder's picks and corrections in its rows and on its
+        micrographs (and its reviewed flags). Each such result is kept aside for its
+        own file (:func:`set_aside_retained`). Returns what to say.
+        """
+        open_names = {micrograph_name(m) for m in micrograph_layers(self.viewer)}
+        aside = [
+            kept
+            for path in files
+            if path.stem not in open_names  # (said when its row is shown: close it first)
+            and (kept := set_aside_retained(self.viewer, path.stem, path)) is not None
+        ]
+        if not aside:
+            return ""
+        one = len(aside) == 1
+        return (
+            f"{name_list([str(p) for p in aside], 3)} (reviewed before) {'has' if one else 'have'} "
+            f"the same name as {'a micrograph' if one else 'micrographs'} here: "
+            f"{'its' if one else 'their'} picks and corrections are kept aside for "
+            f"{'that file' if one else 'those files'} (open {'it' if one else 'them'} again "
+            "and they come back); Export leaves them out."
+        )
 
     def _open_for_review(self, name: str) -> None:
         """Open the folder micrograph ``name`` (closing the previous one) with its picks."""
@@ -297,6 +332,7 @@ class ReviewPanel(QWidget):
             for mlayer in micrograph_layers(self.viewer):
                 if previous is not None and micrograph_name(mlayer) == previous:
                     state.retained.add(previous)  # its picks, corrected, stay for export
+                    state.retained_from[previous] = layer_path(mlayer)
                     self.viewer.layers.remove(mlayer)
             self.viewer.open(str(path), plugin="napari-cryopick")
         except Exception as error:  # (napari wraps the reader's error): said, not raised
@@ -509,6 +545,27 @@ class ReviewPanel(QWidget):
         current = rows[0].row() if rows else -1
         return self.show_micrograph(min(max(current + step, 0), len(names) - 1))
 
+    def confirm(self, question: str) -> bool:
+        """Ask the user a yes-or-no question (No is the default). Tests replace it."""
+        answer = QMessageBox.question(
+            self, "napari-cryopick", question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No
+        )
+        return answer == QMessageBox.Yes
+
+    def _holds_corrections(self, name: str) -> bool:
+        """Whether loading a file over ``name``'s picks would lose the user's work: the
+        network's picks deleted or moved, circles or paths edited (:func:`has_corrections`),
+        or picks added by hand (unscored picks beside a network's scored ones)."""
+        stored = session(self.viewer).pick_results.get(name)
+        if stored is None:
+            return False
+        if has_corrections(self.viewer, name):
+            return True
+        table = result_picks(self.viewer, name)
+        if not len(table) or not stored.picks["score"].notna().any():
+            return False  # (a file's picks without scores: none told apart as the user's)
+        return bool(table["score"].isna().any())
+
     def _choose_picks_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of pick files")
         if folder:
@@ -521,7 +578,8 @@ class ReviewPanel(QWidget):
         file has one), shown at the slider's threshold like freshly picked
         ones. The reviewed flags saved in the folder (:data:`REVIEW_FILE`)
         come back, and marking a micrograph reviewed saves there from now on.
-        Returns the micrographs loaded.
+        A micrograph holding the user's corrections is replaced only if the user
+        says so (:meth:`confirm`). Returns the micrographs loaded.
         """
         from napari_cryopick.io.pickfiles import micrograph_picks_in_folder
 
@@ -537,8 +595,17 @@ class ReviewPanel(QWidget):
         problems += read_problems
         flip = self._tiff_y_from_last_row()
         tiff_rows = {"mirrored": 0, "as written": 0}  # TIFF micrographs' STAR/BOX/CBOX files
+        # the file replaces what the session had: the user's corrections too, unasked (a
+        # review's hour of deletions and added picks went with one misdirected click)
+        kept = [name for name in names if name in found and self._holds_corrections(name)]
+        if kept and self.confirm(
+            f"{name_list(kept, 3)} {'holds' if len(kept) == 1 else 'hold'} your corrections "
+            "(picks deleted, moved or added). Replace them with the picks of the files in "
+            f"{folder}?"
+        ):
+            kept = []
         for name in names:
-            if name not in found:
+            if name not in found or name in kept:
                 continue
             path, table = found[name]
             if _y_from_last_row_possible(path, layers[name]):
@@ -569,6 +636,11 @@ class ReviewPanel(QWidget):
                 f" ({tiff_rows['as written']} TIFF micrograph(s)' STAR/BOX/CBOX files read with "
                 "y from the first row, as napari and cryopick write them; files of RELION or "
                 f"crYOLO count it from the last row: tick {box} and load again)"
+            )
+        if kept:
+            text += (
+                f"; {name_list(kept, 3)} kept {'its' if len(kept) == 1 else 'their'} "
+                "corrected picks (not replaced)"
             )
         missing = [n for n in names if n not in found]
         if missing and only is None:  # (a trial's 063_autopick.star was skipped unsaid)

@@ -86,6 +86,16 @@ def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     return view.mean(axis=(1, 3))
 
 
+def _binned_index(position: float, factor: int, size: int) -> int:
+    """The pixel of a micrograph block-averaged ``factor`` times (``size`` pixels) that
+    holds original pixel position ``position``: binned pixel ``i`` averages original
+    ``i*f .. i*f + f - 1``, centred at ``i*f + (f - 1)/2`` (as
+    :func:`~napari_cryopick.core.pick_table.original_to_binned`). ``round(x / f)`` put
+    half of the clicks one binned pixel off their particle's centre."""
+    index = round((float(position) - (factor - 1) / 2.0) / factor)
+    return min(max(index, 0), size - 1)
+
+
 def _load(source: MicrographSource) -> np.ndarray:
     """The image of an array, or of a micrograph file (read now)."""
     if isinstance(source, str | os.PathLike):
@@ -120,8 +130,8 @@ def _radial_profile(
         padded = np.pad(binned, half)
         inside = np.pad(np.ones_like(binned), half)
         for x, y in xy:
-            col = min(max(round(x / factor), 0), binned.shape[1] - 1) + half
-            row = min(max(round(y / factor), 0), binned.shape[0] - 1) + half
+            col = _binned_index(x, factor, binned.shape[1]) + half
+            row = _binned_index(y, factor, binned.shape[0]) + half
             window = (slice(row - half, row + half + 1), slice(col - half, col + half + 1))
             total += padded[window]
             weight += inside[window]

@@ -923,7 +923,6 @@ class _OutputLock:
     def __init__(self, manifest: Path) -> None:
         import socket
         import sys
-        import threading
         import uuid
 
         self.path = manifest.with_name(manifest.name + ".lock")
@@ -1356,7 +1355,6 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
     04:00:00 unless ``~/.config/dask/jobqueue.yaml`` sets them.
     """
     import signal
-    import threading
 
     main_thread = threading.current_thread() is threading.main_thread()
     interrupt = signal.getsignal(signal.SIGINT) if main_thread else None
@@ -1440,7 +1438,6 @@ def _workers_ignore_interrupts() -> Iterator[None]:
     and closed the cluster, which ends them anyway.
     """
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield  # (signals are the main thread's; a GUI worker thread has no terminal)
