@@ -63,6 +63,21 @@ def _one_torch_thread() -> None:
         torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _no_modal_questions(monkeypatch) -> None:
+    """A question dialog (``QMessageBox.question``) in a test fails it at once: shown
+    for real, it waits for a click that never comes and hangs the suite. Tests that
+    expect a question replace the asking method (e.g. ``ReviewPanel.confirm``)."""
+    if "qtpy" not in sys.modules:
+        return
+    from qtpy.QtWidgets import QMessageBox
+
+    def unexpected(_parent, _title, text, *_args, **_kwargs):
+        raise AssertionError(f"unexpected question dialog: {text}")
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(unexpected))
+
+
 def _cuda_available() -> bool:
     try:
         import torch

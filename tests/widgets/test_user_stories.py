@@ -1069,6 +1069,65 @@ def test_corrections_that_cannot_be_kept_on_disk_are_said(
     assert autosave_corrections(viewer, "mic_a") is not None  # the disk is back
 
 
+def test_undo_delete_brings_back_the_picks_deleted_last(make_napari_viewer, tmp_path):
+    """Deleted picks were gone for good (picking again keeps them deleted): a box-select
+    and Delete too many could not be taken back."""
+    from napari_cryopick._widgets.result_layers import has_corrections
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(1024, 1024))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    table = _candidates(50, shape=(1024, 1024)).assign(micrograph="mic_a")
+    write_picks(table, folder / "mic_a.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    scores = sorted(layer.features["score"])
+    layer.selected_data = {0, 1, 2}
+    layer.remove_selected()
+    layer.selected_data = {10}
+    layer.remove_selected()
+    assert len(layer.data) == 46
+    assert has_corrections(viewer, "mic_a")
+
+    assert pick.review.undo_deletion() == 1  # the last deletion first
+    assert "mic_a: 1 pick deleted last brought back" in pick.status.text()
+    assert len(viewer.layers["mic_a picks"].data) == 47
+    pick.review.undo_button.click()
+    layer = viewer.layers["mic_a picks"]
+    assert len(layer.data) == 50
+    assert sorted(layer.features["score"]) == pytest.approx(scores)  # network picks again
+    assert int(layer.shown.sum()) == 50
+    assert not has_corrections(viewer, "mic_a")  # nothing deleted any more
+    assert len(session(viewer).pick_results["mic_a"].picks) == 50
+    assert pick.review.undo_deletion() == 0
+    assert "no deleted picks to bring back" in pick.status.text()
+
+    # deletions used as training labels are negatives: not brought back as picks
+    from napari_cryopick._widgets._common import set_micrograph_settings
+
+    set_micrograph_settings(viewer, viewer.layers["mic_a"], diameter_px=40.0)
+    layer.selected_data = {0, 1}
+    layer.remove_selected()
+    assert pick.use_as_labels() is not None, pick.status.text()
+    assert pick.review.undo_deletion() == 0
+
+    # deletions of a closed micrograph are not undone on another file of its name
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = {0}
+    layer.remove_selected()
+    viewer.layers.remove(viewer.layers["mic_a"])
+    (tmp_path / "other").mkdir()
+    other = _micrograph_file(tmp_path / "other", "mic_a", shape=(1024, 1024), seed=4)
+    viewer.open(str(other), plugin=PLUGIN)
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    assert pick.review.undo_deletion() == 0
+    assert len(session(viewer).pick_results["mic_a"].picks) == 50
+
+
 def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):
     """A trial: with row 0 (mic_a) selected in the review table, mic_b shown through the
     layer list, ticking Reviewed marked mic_a (the box showed mic_a's state too)."""
@@ -1151,7 +1210,7 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
 
 
 def test_reviewing_a_second_folder_of_the_same_names_shows_its_own_picks(
-    make_napari_viewer, tmp_path
+    make_napari_viewer, tmp_path, monkeypatch
 ):
     """A review: folder a's m0 corrected (2 picks deleted) and closed by the review, then
     folder b, of the same file names, reviewed: b's m0 row and micrograph showed a's 98
@@ -1187,10 +1246,17 @@ def test_reviewing_a_second_folder_of_the_same_names_shows_its_own_picks(
     assert len(viewer.layers["m0 picks"].data) == 30
     assert len(session(viewer).pick_results["m0"].picks) == 30
     assert not pick.review.reviewed_check.isChecked()
+    layer = viewer.layers["m0 picks"]
+    layer.selected_data = {0}
+    layer.remove_selected()  # b's m0 corrected too
     assert pick.review.step_micrograph(+1) == "m1"  # b's m0 closed by the review, kept
 
     # a's m0 opened by hand: its own corrections come back (from beside it), not b's picks
+    told = []
+    monkeypatch.setattr("napari.utils.notifications.show_info", told.append)
     viewer.open(str(tmp_path / "a" / "m0.mrc"), plugin=PLUGIN)
+    assert len(told) == 1
+    assert told[0].startswith(f"m0: the corrected picks of {tmp_path / 'b' / 'm0.mrc'}")
     assert len(session(viewer).pick_results["m0"].picks) == 98
     assert len(viewer.layers["m0 picks"].data) == 98
 

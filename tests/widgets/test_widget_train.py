@@ -326,6 +326,26 @@ def test_status_after_training_says_the_closed_micrograph_shows_no_picks(annotat
     assert not any(NAME in layer.name for layer in viewer.layers)
 
 
+def test_previews_skip_another_file_of_the_previewed_micrographs_name(annotated, qtbot, tmp_path):
+    """Previews were matched by name: the micrograph a training previewed on closed and
+    another file of its name opened got the training's picks as its own."""
+    from napari_cryopick.io.micrographs import write_mrc
+
+    viewer, train, _ = annotated
+    train.steps_spin.setValue(6)
+    train.preview_spin.setValue(3)
+    assert train.start() is not None, train.last_error
+    viewer.layers.remove(viewer.layers[NAME])  # closed while the worker trains on it
+    other = tmp_path / "elsewhere" / f"{NAME}.mrc"
+    other.parent.mkdir()
+    write_mrc(other, np.random.default_rng(3).normal(size=(256, 256)).astype(np.float32))
+    viewer.open(str(other), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert train.last_result is not None, train.last_error
+    assert NAME not in session(viewer).pick_results
+    assert f"{NAME} was closed during training: no picks shown" in train.status.text()
+
+
 def test_status_after_training_names_the_micrograph_its_picks_are_on(
     annotated, real_data_dir, qtbot
 ):

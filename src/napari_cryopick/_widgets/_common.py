@@ -154,6 +154,9 @@ class SessionState:
         self.retained: set[str] = set()
         self.retained_from: dict[str, Path | None] = {}
         self.reviewed: set[str] = set()
+        #: Picks the user deleted, per micrograph, one table per deletion (newest last),
+        #: for :func:`~.result_layers.undo_deletion`; a new result of it empties its list.
+        self.deleted_picks: dict[str, list[Any]] = {}
         self.bundled: tuple[Any, dict] | None = None
         self.typed_diameter: float | None = None
         self.typed_diameter_dataset: str = ""  # the data set of the micrograph it was typed on
@@ -632,6 +635,30 @@ def session_micrographs(viewer: Any) -> set[str]:
     return {micrograph_name(layer) for layer in micrograph_layers(viewer)} | session(
         viewer
     ).retained
+
+
+def micrograph_identity(layer: Any) -> tuple[Any, Path | None]:
+    """What tells a micrograph layer apart from another file of its name: the layer
+    itself (weakly) and its file. See :func:`still_the_micrograph`."""
+    import weakref
+
+    return weakref.ref(unproxy(layer)), layer_path(layer)
+
+
+def still_the_micrograph(viewer: Any, name: str, identity: tuple[Any, Path | None]) -> bool:
+    """Whether the micrograph of ``name`` in the session is still the one ``identity``
+    (:func:`micrograph_identity`) was taken of: its layer, or its file (opened again, or
+    kept by the review).
+
+    Results are kept by micrograph name: a micrograph closed while a job worked on it
+    and another file of that name opened got the first one's results.
+    """
+    ref, path = identity
+    now = [m for m in micrograph_layers(viewer) if micrograph_name(m) == name]
+    if now and unproxy(now[0]) is ref():
+        return True
+    here = layer_path(now[0]) if now else session(viewer).retained_from.get(name)
+    return path is not None and here is not None and here.resolve() == path.resolve()
 
 
 def current_micrograph_layer(viewer: Any) -> Any | None:

@@ -11,7 +11,6 @@ files) is ``review``'s.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -60,6 +59,7 @@ from ._common import (
     listen_to_model,
     micrograph_dataset,
     micrograph_diameter,
+    micrograph_identity,
     micrograph_layers,
     micrograph_name,
     more_coming,
@@ -70,6 +70,7 @@ from ._common import (
     session_micrographs,
     set_micrograph_settings,
     short_error,
+    still_the_micrograph,
     threshold_text,
     unproxy,
 )
@@ -1520,10 +1521,7 @@ class PickWidget(QWidget):
         self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
         self._picked_names = {}
-        self._job_layers = {
-            micrograph_name(layer): (weakref.ref(unproxy(layer)), layer_path(layer))
-            for layer in layers
-        }
+        self._job_layers = {micrograph_name(layer): micrograph_identity(layer) for layer in layers}
         self._pick_errors = []
         self._saved_note = self._saved_models_note()  # (files on disk: once a job)
         job = requests[0] if len(requests) == 1 else requests
@@ -1657,24 +1655,9 @@ class PickWidget(QWidget):
         self._advance(event.step)  # last: napari's progress bar may process events
 
     def _still_open(self, name: str) -> bool:
-        """Whether the micrograph the job picked as ``name`` is still the one of that name
-        in the session: its layer, or its file (opened again, or kept by the review).
-
-        Results are kept by micrograph name: a micrograph closed while it was picked and
-        another file of that name opened got the first one's picks.
-        """
+        """Whether the micrograph the job picked as ``name`` is still that one."""
         picked = self._job_layers.get(name)
-        if picked is None:  # (not picked from a layer)
-            return True
-        ref, path = picked
-        now = [m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name]
-        if now and unproxy(now[0]) is ref():
-            return True
-        if now:
-            here = layer_path(now[0])
-        else:  # closed by the review, its results kept: the file it was opened from
-            here = session(self.viewer).retained_from.get(name)
-        return path is not None and here is not None and here.resolve() == path.resolve()
+        return picked is None or still_the_micrograph(self.viewer, name, picked)
 
     def _on_finished(self) -> None:
         self._showing.add(self._finishing())
@@ -2418,6 +2401,8 @@ class PickWidget(QWidget):
             state.pick_results[name] = replace(
                 stored, original=original, edited=frozenset(), deleted_shapes=()
             )
+            # the deleted picks are negatives now: Undo delete would make them labels too
+            state.deleted_picks.pop(name, None)
             if name == state.displayed:  # the corrections kept on disk follow at once
                 autosave_corrections(self.viewer)
         self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.{unreviewed}")

@@ -19,6 +19,7 @@ and the results of a closed micrograph leave the session.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import Iterator
@@ -156,6 +157,61 @@ def _mark_added_picks(event: Any) -> None:
     # a click on a pick shown is that particle: the click replaces it (hidden, as a
     # threshold hides a candidate), not a second pick of it
     _reshow_beside_hand_picks(layer)
+
+
+#: Deletions of one micrograph that Undo can bring back (the oldest are forgotten).
+UNDO_DEPTH = 20
+
+
+def _keep_for_undo(viewer: Any, event: Any) -> None:
+    """Keep the picks a deletion is about to remove from a result's points layer (with
+    their scores and sizes) for :func:`undo_deletion`: a box-select and Delete removed
+    dozens of picks for good, since picking again keeps deleted picks deleted."""
+    from napari_cryopick.layers.points import points_to_picks
+
+    if str(getattr(event, "action", "")) != "removing":
+        return
+    layer = event.source
+    name = layer.metadata.get("micrograph") or ""
+    indices = [int(i) for i in (getattr(event, "data_indices", ()) or ())]
+    if not name or not indices or layer.metadata.get(SHOWS_KEY) != "picks":
+        return
+    shared = shared_layer(viewer, "picks")
+    if shared is None or unproxy(shared) is not unproxy(layer):
+        return  # a copy of it (napari's Duplicate keeps the metadata): not the result's
+    state = session(viewer)
+    if state.displayed != name:
+        return
+    table = points_to_picks(
+        np.asarray(layer.data)[indices], layer.features.iloc[indices], micrograph=name
+    )
+    stack = state.deleted_picks.setdefault(name, [])
+    stack.append(table.reset_index(drop=True))
+    del stack[:-UNDO_DEPTH]
+
+
+def undo_deletion(viewer: Any) -> int:
+    """Bring back the picks the user deleted last on the micrograph the result layers
+    show, as they were (scores, sizes: network picks again, hand picks again). Returns
+    how many came back (0: nothing to undo)."""
+    state = session(viewer)
+    name = state.displayed
+    stack = state.deleted_picks.get(name or "")
+    if not name or not stack or name not in state.pick_results:
+        return 0
+    table = stack.pop()
+    _store_edits(viewer)  # what the layer holds now (later edits) first
+    stored = state.pick_results[name]
+    picks, _rows = _appended(stored.picks, table)
+    state.pick_results[name] = replace(stored, picks=picks)
+    for _ in _filling(viewer, name):
+        pass
+    state.unsaved.add(name)  # saved as any edit is
+    if state.autosave_timer is not None:
+        with contextlib.suppress(RuntimeError):  # the timer's Qt object gone
+            state.autosave_timer.start()
+    state.picks_changed.emit(name)
+    return len(table)
 
 
 #: Layer metadata key of the (threshold, size range) a result layer's picks are shown at.
@@ -750,6 +806,7 @@ def showing_pick_result(
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
     state.earlier_model.discard(micrograph)  # picked now (or read from a file)
+    state.deleted_picks.pop(micrograph, None)  # (an undo would bring back another result's)
     shown = _with_manual(as_shown(result), old)
     gone = old.deleted_shapes if old is not None else ()  # circles and paths deleted
     if honour_negatives:  # a network's result (a file loaded is shown as it is)
@@ -930,6 +987,7 @@ def follow_micrographs(viewer: Any) -> None:
             elif path is not None:  # none left (used as labels, or picked anew)
                 _forget_corrections(path)
             del state.pick_results[name]
+            state.deleted_picks.pop(name, None)  # (another file of its name may open next)
             state.closed_picked.add(name)
         open_names = {micrograph_name(m) for m in micrograph_layers(real)}
         if state.displayed is not None and state.displayed not in open_names:
@@ -958,7 +1016,16 @@ def follow_micrographs(viewer: Any) -> None:
         if _same_micrograph_open(real, event.value) is None:
             # a second file of an open micrograph's name is closed by the guard: its saved
             # corrections must not land on the open one first (a review)
-            set_aside_retained(real, micrograph_name(event.value), layer_path(event.value))
+            name = micrograph_name(event.value)
+            aside = set_aside_retained(real, name, layer_path(event.value))
+            if aside is not None:
+                from napari.utils.notifications import show_info
+
+                show_info(
+                    f"{name}: the corrected picks of {aside} (closed by the review) are kept "
+                    "aside for that file (open it again and they come back); Export leaves "
+                    f"them out. {layer_path(event.value)} shows its own."
+                )
             _restore_corrections(real, event.value)
         # a micrograph opened on top: the result layers go above it again
         shared = [index for index, layer in enumerate(real.layers) if layer.metadata.get(SHOWS_KEY)]
@@ -1071,6 +1138,10 @@ def _start_autosave(viewer: Any) -> None:
     def _watch(layer: Any) -> None:
         if layer.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS):
             layer.events.data.connect(_edited)
+        if layer.metadata.get(SHOWS_KEY) == "picks":
+            layer.events.data.connect(functools.partial(_keep_for_undo, viewer))
+            with contextlib.suppress(Exception):  # (a napari without layer key bindings)
+                layer.bind_key("Control-Z", lambda _layer: undo_deletion(viewer), overwrite=True)
 
     def _on_inserted(event: Any) -> None:
         _watch(event.value)
@@ -1148,16 +1219,20 @@ def set_aside_retained(viewer: Any, name: str, path: Path | None) -> Path | None
         return None
     if path is not None and kept.resolve() == Path(path).resolve():
         return None
+    worth = name in state.pick_results and _kept_worth(viewer, name)
+    if worth:  # on disk for its file (the review saved it when it closed it: again, surely)
+        _save_corrections(viewer, name, kept)
     state.retained.discard(name)
     del state.retained_from[name]
     state.reviewed.discard(name)
+    state.deleted_picks.pop(name, None)
     result = state.pick_results.pop(name, None)
-    if result is not None:
+    if worth:
         state.closed_corrections[name] = (kept, result, state.model)
         state.closed_picked.add(name)
         state.discarded_corrections.discard(name)
     state.picks_changed.emit(name)
-    return kept if result is not None else None
+    return kept if worth else None
 
 
 def _restore_corrections(viewer: Any, layer: Any) -> None:
@@ -1188,6 +1263,7 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         _path, result, model = closed
         del state.closed_corrections[name]
     state.pick_results[name] = result
+    state.deleted_picks.pop(name, None)  # (deletions made on another file of its name)
     if micrograph_diameter(layer) is None:
         # the size it was picked at comes back with its picks (a re-trial: picks of 56 px
         # restored beside the 100 px shown for a micrograph never annotated, then re-picked
@@ -1283,11 +1359,17 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
     try:
         written = save_corrections(SavedCorrections(path, result.picks, arrays, settings))
     except (OSError, ValueError) as exc:
+        is_open = any(micrograph_name(m) == name for m in micrograph_layers(viewer))
+        where = (
+            "export the picks (Export picks) before closing napari"
+            if is_open
+            else "open the micrograph again and export its picks (Export picks) before "
+            "closing napari"
+        )
         say_save_failed(
             key,
             f"{name}: your corrections could not be kept on disk ({short_error(exc)}). "
-            "They stay in this napari session: export the picks (Pick > Export) before "
-            "closing napari.",
+            f"They stay in this napari session only: {where}.",
         )
         return None
     say_save_succeeded(key)

@@ -10,6 +10,7 @@ folder are ``io.review``'s.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +45,27 @@ from ._common import (
 )
 from .result_layers import (
     _SHAPE_KINDS,
+    _kept_worth,
+    _shapes_edited,
+    _store_edits,
     apply_display_threshold,
     close_result_layers,
     display,
-    has_corrections,
+    result_layer,
     result_picks,
     set_aside_retained,
     show_pick_result,
+    undo_deletion,
 )
-from .shown import ShownResult, _object_counts, _object_scores, counted
+from .shown import (
+    ShownResult,
+    _moved_picks,
+    _object_counts,
+    _object_scores,
+    _particle_candidates,
+    _without_deleted,
+    counted,
+)
 
 __all__ = ["REVIEW_DELAY_MS", "ReviewPanel"]
 
@@ -190,6 +203,11 @@ class ReviewPanel(QWidget):
         )
         self.previous_button = QPushButton("◀ Previous")
         self.next_button = QPushButton("Next ▶")
+        self.undo_button = QPushButton("Undo delete")
+        self.undo_button.setToolTip(
+            "Bring back the picks deleted last on the micrograph shown, with their scores "
+            "(Ctrl+Z on its picks layer); picking again keeps deleted picks deleted"
+        )
         self.reviewed_check = QCheckBox("Reviewed")
         self.reviewed_check.setToolTip("Mark the shown micrograph as reviewed")
         self.review_folder_button = QPushButton("Review folder…")
@@ -203,6 +221,7 @@ class ReviewPanel(QWidget):
         step_row.addWidget(self.previous_button)
         step_row.addWidget(self.reviewed_check)
         step_row.addWidget(self.next_button)
+        step_row.addWidget(self.undo_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.review_table)
@@ -215,6 +234,7 @@ class ReviewPanel(QWidget):
         self.previous_button.clicked.connect(lambda: self.step_micrograph(-1))
         self.next_button.clicked.connect(lambda: self.step_micrograph(+1))
         self.reviewed_check.toggled.connect(self._on_reviewed_toggled)
+        self.undo_button.clicked.connect(self.undo_deletion)
         # bound methods: napari's events hold them weakly (a lambda would outlive the panel)
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
@@ -545,6 +565,16 @@ class ReviewPanel(QWidget):
         current = rows[0].row() if rows else -1
         return self.show_micrograph(min(max(current + step, 0), len(names) - 1))
 
+    def undo_deletion(self) -> int:
+        """Bring back the picks deleted last on the micrograph shown; says how many."""
+        name = session(self.viewer).displayed
+        n = undo_deletion(self.viewer)
+        if n:
+            self._say(f"{name}: {counted(n, 'picks')} deleted last brought back")
+        else:
+            self._say(f"{name or 'No micrograph shown'}: no deleted picks to bring back")
+        return n
+
     def confirm(self, question: str) -> bool:
         """Ask the user a yes-or-no question (No is the default). Tests replace it."""
         answer = QMessageBox.question(
@@ -552,19 +582,38 @@ class ReviewPanel(QWidget):
         )
         return answer == QMessageBox.Yes
 
-    def _holds_corrections(self, name: str) -> bool:
-        """Whether loading a file over ``name``'s picks would lose the user's work: the
-        network's picks deleted or moved, circles or paths edited (:func:`has_corrections`),
-        or picks added by hand (unscored picks beside a network's scored ones)."""
-        stored = session(self.viewer).pick_results.get(name)
-        if stored is None:
+    def _load_would_lose(self, name: str, table: pd.DataFrame) -> bool:
+        """Whether the pick file ``table`` replacing ``name``'s picks loses the user's
+        work: picks added by hand or moved that the file lacks, network picks deleted
+        that the file has (they would come back), circles or paths edited. Work already
+        used as training labels, and a file that holds the corrected picks (an export
+        loaded back), lose nothing."""
+        from napari_cryopick.core.pick_table import far_from
+
+        state = session(self.viewer)
+        if name not in state.pick_results:
             return False
-        if has_corrections(self.viewer, name):
+        if name == state.displayed:
+            _store_edits(self.viewer)  # the layer's edits of a moment ago count too
+        mlayer = next(
+            (m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name), None
+        )
+        if not _kept_worth(self.viewer, name, mlayer):
+            return False
+        stored = state.pick_results[name]
+        if stored.edited or any(
+            _shapes_edited(result_layer(self.viewer, name, what), name) for what in _SHAPE_KINDS
+        ):
             return True
-        table = result_picks(self.viewer, name)
-        if not len(table) or not stored.picks["score"].notna().any():
-            return False  # (a file's picks without scores: none told apart as the user's)
-        return bool(table["score"].isna().any())
+        current = _particle_candidates(stored.picks)
+        loaded = _particle_candidates(table)
+        scored = current["score"].notna()
+        mine = current[~scored] if scored.any() else current.iloc[:0]  # added by hand
+        mine = pd.concat([mine, _moved_picks(current, stored.original)])
+        if len(far_from(mine, loaded, 1.0)):
+            return True
+        _shown, deleted = _without_deleted(replace(stored, picks=loaded), stored)
+        return bool(len(deleted)) and len(_shown.picks) < len(loaded)
 
     def _choose_picks_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of pick files")
@@ -597,7 +646,9 @@ class ReviewPanel(QWidget):
         tiff_rows = {"mirrored": 0, "as written": 0}  # TIFF micrographs' STAR/BOX/CBOX files
         # the file replaces what the session had: the user's corrections too, unasked (a
         # review's hour of deletions and added picks went with one misdirected click)
-        kept = [name for name in names if name in found and self._holds_corrections(name)]
+        kept = [
+            name for name in names if name in found and self._load_would_lose(name, found[name][1])
+        ]
         if kept and self.confirm(
             f"{name_list(kept, 3)} {'holds' if len(kept) == 1 else 'hold'} your corrections "
             "(picks deleted, moved or added). Replace them with the picks of the files in "

@@ -94,12 +94,14 @@ from ._common import (
     layer_path,
     micrograph_dataset,
     micrograph_diameter,
+    micrograph_identity,
     micrograph_layers,
     micrograph_name,
     more_coming,
     scroll_layout,
     session,
     session_micrographs,
+    still_the_micrograph,
     threshold_text,
 )
 from ._loss_plot import LossPlot
@@ -417,6 +419,7 @@ class TrainWidget(QWidget):
         self._showing = StepQueue(self)  # previews and the end of training, in order
         self._progress = JobProgress()
         self._preview_name = ""
+        self._preview_identity: Any = None  # (the previewed micrograph's layer and file)
         self._trained_name = ""  # the one data set of the last request, typed or not
         self._run_name = ""  # the data set a running training's file is remembered for
         self._preview_note = ""  # why previews were not drawn (the user's corrections)
@@ -945,11 +948,13 @@ class TrainWidget(QWidget):
         current = current_micrograph_layer(self.viewer)
         preview = None
         self._preview_name = ""
+        self._preview_identity = None
         self._preview_note = ""
         self._previewed = ""  # the micrograph a preview of this run was drawn on
         preview_dataset, preview_diameter = None, None
         if current is not None:
             self._preview_name = micrograph_name(current)
+            self._preview_identity = micrograph_identity(current)
             preview = Micrograph(
                 np.asarray(current.data, dtype=np.float32), name=self._preview_name
             )
@@ -1105,8 +1110,12 @@ class TrainWidget(QWidget):
         if isinstance(event, TrainPreview):
             from .result_layers import has_corrections, showing_pick_result
 
-            if event.micrograph not in session_micrographs(self.viewer):
-                return  # closed while training: its results left the session with it
+            if event.micrograph not in session_micrographs(self.viewer) or (
+                event.micrograph == self._preview_name and self._preview_gone()
+            ):
+                # closed while training: its results left the session with it (and another
+                # file of its name opened since is not it)
+                return
             if has_corrections(self.viewer, event.micrograph):
                 # a preview would replace the user's deleted, moved and added picks
                 self._preview_note = (
@@ -1144,6 +1153,17 @@ class TrainWidget(QWidget):
             self.status.setText(
                 _then(self._mode_text, f"{steps}, about {_duration(eta)} left") + self._preview_note
             )
+
+    def _preview_gone(self) -> bool:
+        """Whether the micrograph this training previews on was closed meanwhile (also
+        when another file of its name was opened since: not the one previewed)."""
+        name = self._preview_name
+        if not name:
+            return False
+        if name not in session_micrographs(self.viewer):
+            return True
+        identity = self._preview_identity
+        return identity is not None and not still_the_micrograph(self.viewer, name, identity)
 
     def _on_returned(self, value: Any) -> None:
         self._showing.add(self._returned(value))  # after the previews still being shown
@@ -1218,9 +1238,7 @@ class TrainWidget(QWidget):
             f" (the time limit ended it after {cut[0]} of at most {cut[1]} steps)" if cut else ""
         )
         picked = ""
-        closed = bool(self._preview_name) and self._preview_name not in session_micrographs(
-            self.viewer
-        )
+        closed = self._preview_gone()
         shown = current_micrograph_layer(self.viewer)
         elsewhere = shown is not None and micrograph_name(shown) != self._preview_name
         if threshold is not None and (self._preview_note or closed):
