@@ -326,6 +326,34 @@ def test_status_after_training_says_the_closed_micrograph_shows_no_picks(annotat
     assert not any(NAME in layer.name for layer in viewer.layers)
 
 
+def test_a_failed_training_marks_and_names_its_previews(annotated, qtbot, monkeypatch):
+    """Training failed after drawing previews (CUDA out of memory at step 300): the dead
+    model's picks stayed on screen as the session's own, exported without a word. (And a
+    RuntimeError, as CUDA's out-of-memory is, left the widget training for ever: superqt
+    takes it for a deleted worker and says neither errored nor finished.)"""
+    import napari_cryopick._widgets.train as train_module
+    from napari_cryopick.workflows.train import TrainPreview
+
+    viewer, train, _ = annotated
+    train.steps_spin.setValue(6)
+    train.preview_spin.setValue(2)
+    real_job = train_module._training_job
+
+    def failing_job(request, cancel):
+        for event in real_job(request, cancel):
+            yield event
+            if isinstance(event, TrainPreview):
+                raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(train_module, "_training_job", failing_job)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    text = train.status.text()
+    assert text.startswith("Training failed: CUDA out of memory"), text
+    assert f"The picks shown on {NAME} are the failed training's last preview" in text
+    assert NAME in session(viewer).earlier_model
+
+
 def test_previews_skip_another_file_of_the_previewed_micrographs_name(annotated, qtbot, tmp_path):
     """Previews were matched by name: the micrograph a training previewed on closed and
     another file of its name opened got the training's picks as its own."""
@@ -906,16 +934,20 @@ def test_a_new_model_leaves_out_open_data_sets_of_another_kind(annotated, real_d
         vesicles.add_ellipses(np.array([[low, low], [low, high], [high, high], [high, low]]))
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     train.dataset_combo.setCurrentText("ribosome")
+    train.output_edit.setText("")  # the default file: named after what it trains
     request = train.build_request()
     assert [s.name for s in request.datasets] == ["ribosome"]
     assert (
         "Left out: ves (vesicle), another kind than data set ribosome (particle)" in train.kind_note
     )
     assert train.size_note == ""  # nothing mixed is trained: nothing to warn of
+    # not ribosome_ves.pt, which the vesicle model the note invites would then overwrite
+    assert request.out.name == "ribosome.pt"
     train.dataset_combo.setCurrentText("ves")
     request = train.build_request()
     assert [s.name for s in request.datasets] == ["ves"]
     assert "Left out: ribosome (particle)" in train.kind_note
+    assert request.out.name == "ves.pt"
     # data sets of one kind stay together in a new model
     vesicles.selected_data = set(range(len(vesicles.data)))
     vesicles.remove_selected()
@@ -924,6 +956,7 @@ def test_a_new_model_leaves_out_open_data_sets_of_another_kind(annotated, real_d
     request = train.build_request()
     assert sorted(s.name for s in request.datasets) == ["ribosome", "ves"]
     assert train.kind_note == ""
+    assert request.out.name == "ribosome_ves.pt"
 
 
 def test_train_table_names_the_kinds_it_counts_and_the_default_file(

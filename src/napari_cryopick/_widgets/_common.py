@@ -242,7 +242,40 @@ def background(job: Callable[..., Any], *args: Any) -> Any:
     """
     from napari.qt.threading import create_worker
 
-    return create_worker(job, *args, _start_thread=False, _ignore_errors=True)
+    return create_worker(_no_runtime_errors(job), *args, _start_thread=False, _ignore_errors=True)
+
+
+class JobFailed(Exception):
+    """A background job's ``RuntimeError``, passed on as itself (same message)."""
+
+
+def _no_runtime_errors(job: Callable[..., Any]) -> Callable[..., Any]:
+    """``job`` whose ``RuntimeError`` (CUDA out of memory, most of torch's errors) is raised
+    as :class:`JobFailed`: superqt takes a worker's RuntimeError for a deleted Qt object
+    and emits neither ``errored`` nor ``finished``, so the widget waited forever, its
+    buttons disabled (a failing training in a test hung at "Training…")."""
+    import functools
+    import inspect
+
+    if inspect.isgeneratorfunction(job):
+
+        @functools.wraps(job)
+        def steps(*args: Any) -> Any:
+            try:
+                return (yield from job(*args))
+            except RuntimeError as exc:
+                raise JobFailed(str(exc)) from exc
+
+        return steps
+
+    @functools.wraps(job)
+    def call(*args: Any) -> Any:
+        try:
+            return job(*args)
+        except RuntimeError as exc:
+            raise JobFailed(str(exc)) from exc
+
+    return call
 
 
 def call_on_window_close(viewer: Any, callback: Callable[[], None]) -> None:

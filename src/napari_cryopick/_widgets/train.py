@@ -420,6 +420,8 @@ class TrainWidget(QWidget):
         self._progress = JobProgress()
         self._preview_name = ""
         self._preview_identity: Any = None  # (the previewed micrograph's layer and file)
+        self._final_drawn = False
+        self._request_items: list[Annotations] | None = None  # the last request's annotations
         self._trained_name = ""  # the one data set of the last request, typed or not
         self._run_name = ""  # the data set a running training's file is remembered for
         self._preview_note = ""  # why previews were not drawn (the user's corrections)
@@ -717,21 +719,26 @@ class TrainWidget(QWidget):
             ) from None
         adopt_model_file(self.viewer, model, start, metadata, origin)
 
-    def output_path(self) -> Path:
+    def output_path(self, items: list[Annotations] | None = None) -> Path:
         """The model file: 'Save model to', else the file last written for the data set
-        (:func:`remembered_model_path`), else the default file of the data set."""
+        (:func:`remembered_model_path`), else the default file of the data set.
+        ``items``: the annotations a training uses (None: every one open)."""
         text = self.output_edit.text().strip()
         if text:
             return Path(text)
-        dataset = self._model_dataset()
+        dataset = self._model_dataset(items)
         return remembered_model_path(dataset) or default_model_path(dataset)
 
-    def _model_dataset(self) -> str:
+    def _model_dataset(self, items: list[Annotations] | None = None) -> str:
         """The data set a model file is named and remembered after: the one typed, else the
         one data set of the last request, else the one data set of the annotations (an
-        unnamed micrograph's is its folder's), else "model"."""
+        unnamed micrograph's is its folder's), else "model". ``items``: the annotations
+        the training uses (None: every one open); data sets it leaves out (another kind, no
+        objects) do not name the file: a trial's fiber model went to fib_ves.pt, and the
+        vesicle model the status then invited went over it."""
         typed = self.dataset_combo.currentText().strip()
-        items = training_set(self.viewer, self.include_saved.isChecked())
+        if items is None:
+            items = training_set(self.viewer, self.include_saved.isChecked())
         mode = self.mode_combo.currentData()
         if mode in ("joint", "new", "finetune"):
             # these train every data set annotated: the file is named after all of them,
@@ -834,6 +841,7 @@ class TrainWidget(QWidget):
         if mode == "fewshot" and not dataset:
             raise ValueError("Few-shot training needs a data-set name (the new head's name).")
         annotations = self._one_kind_per_model(mode, dataset, annotations)
+        self._request_items = annotations
         kinds = annotated_kinds(annotations)
         model, metadata = None, {}
         self.base_origin = ""
@@ -951,6 +959,7 @@ class TrainWidget(QWidget):
         self._preview_identity = None
         self._preview_note = ""
         self._previewed = ""  # the micrograph a preview of this run was drawn on
+        self._final_drawn = False  # whether the last preview was drawn (not skipped)
         preview_dataset, preview_diameter = None, None
         if current is not None:
             self._preview_name = micrograph_name(current)
@@ -968,7 +977,7 @@ class TrainWidget(QWidget):
         minutes = self.time_spin.value()
         return TrainRequest(
             datasets=sets,
-            out=self.output_path(),
+            out=self.output_path(annotations),
             mode=mode,
             base_model=model,
             base_metadata=dict(metadata) if metadata else None,
@@ -1035,7 +1044,8 @@ class TrainWidget(QWidget):
         self.last_error = ""
         self.last_result = None
         self.last_request = request
-        self._run_name = self._model_dataset()  # (the file was named by it just now)
+        # (the file was named by it just now, from the data sets it trains)
+        self._run_name = self._model_dataset(self._request_items)
         self.diameter_note = ""
         self._cancel = threading.Event()
         self.loss_plot.clear()
@@ -1117,6 +1127,7 @@ class TrainWidget(QWidget):
                 # file of its name opened since is not it)
                 return
             if has_corrections(self.viewer, event.micrograph):
+                self._final_drawn = False
                 # a preview would replace the user's deleted, moved and added picks
                 self._preview_note = (
                     f" (previews not drawn on {event.micrograph}: it holds corrections not "
@@ -1127,6 +1138,8 @@ class TrainWidget(QWidget):
             # one step per event-loop turn (layers built, then drawn): the viewer answers
             self._showing.add(showing_pick_result(self.viewer, event.micrograph, event.result))
             self._previewed = event.micrograph
+            self._final_drawn = True
+            self._preview_note = ""  # (drawn again: the corrections became labels meanwhile)
             return
         if getattr(event, "phase", None) == CALIBRATING:  # the loop is over
             if not self._cancel.is_set():
@@ -1210,9 +1223,12 @@ class TrainWidget(QWidget):
         state = session(self.viewer)
         if threshold is not None:
             state.display_threshold = threshold  # the new model's picks are shown at it
-        if threshold is not None and self._preview_name and not self._preview_note:
-            # (not on a micrograph whose corrected picks the previews left alone: they
-            # are the old model's, scored on another scale)
+        closed = self._preview_gone()
+        # the last preview drawn, on the micrograph previewed (not one whose corrected picks
+        # the previews left alone: the old model's, scored on another scale; not another
+        # file of its name opened meanwhile)
+        fresh = bool(self._preview_name) and self._final_drawn and not closed
+        if threshold is not None and fresh:
             from .result_layers import apply_display_threshold
 
             apply_display_threshold(self.viewer, self._preview_name, threshold)
@@ -1224,7 +1240,7 @@ class TrainWidget(QWidget):
             head=head if head in (*heads, OWN_HEADS) else "",
             threshold=threshold,
         )
-        if self._preview_name and not self._preview_note:
+        if fresh:
             state.earlier_model.discard(self._preview_name)  # its final preview: this model's
             previewed = state.pick_results.get(self._preview_name)
             if previewed is not None and outcome.path is not None:  # kept with corrections
@@ -1238,10 +1254,9 @@ class TrainWidget(QWidget):
             f" (the time limit ended it after {cut[0]} of at most {cut[1]} steps)" if cut else ""
         )
         picked = ""
-        closed = self._preview_gone()
         shown = current_micrograph_layer(self.viewer)
         elsewhere = shown is not None and micrograph_name(shown) != self._preview_name
-        if threshold is not None and (self._preview_note or closed):
+        if threshold is not None and self._preview_name and (not self._final_drawn or closed):
             picked = f"; its threshold {threshold_text(threshold)}"
         elif threshold is not None and self._preview_name and elsewhere:
             # a trial switched micrographs while training: "picks shown", none on screen
@@ -1276,7 +1291,17 @@ class TrainWidget(QWidget):
 
     def _on_errored(self, exc: Exception) -> None:
         self.last_error = str(exc)
-        self.status.setText(f"Training failed: {exc}")
+        text = f"Training failed: {exc}"
+        shown = self._previewed
+        if shown and not self._preview_gone():
+            # its previews are the failed training's (a dead model's): marked so, and said,
+            # as after Cancel (Export said nothing of them)
+            session(self.viewer).earlier_model.add(shown)
+            text += (
+                f" The picks shown on {shown} are the failed training's last preview: "
+                "Pick re-picks it with the current model."
+            )
+        self.status.setText(text)
 
     def _on_finished(self) -> None:
         self._showing.add(self._finishing())
