@@ -132,3 +132,22 @@ def test_signals_sent_inside_the_block_arrive_after_it(interruptible):
         block()
     assert order == ["block finished"]
     _assert_signals_as_before()
+
+
+def test_a_device_pipe_or_folder_is_never_replaced(tmp_path):
+    """Run as root, ``cryopick evaluate --pr-curve /dev/null`` turned /dev/null into a
+    regular file: the rename replaces whatever the path is."""
+    from napari_cryopick.io.atomic import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for path, said in ((fifo, "not a regular file"), (folder, "a folder")):
+        with pytest.raises(OSError, match=said) as caught:
+            atomic_write_text(path, "x")
+        assert caught.value.filename == str(path)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert folder.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe"]  # no temporary
+    assert atomic_write_text(tmp_path / "file", "x").read_text() == "x"

@@ -152,6 +152,12 @@ def test_a_white_is_zero_tiff_reads_as_viewers_show_it(tmp_path):
     np.testing.assert_array_equal(read_micrograph(tmp_path / "float.tif").data, ramp())
     tifffile.imwrite(tmp_path / "black.tif", data, photometric="minisblack")
     np.testing.assert_array_equal(read_micrograph(tmp_path / "black.tif").data, data)
+    # a 1-bit image (tifffile writes booleans "white is zero"): a TypeError from numpy's
+    # boolean negative came out of the command
+    bits = data > 100
+    tifffile.imwrite(tmp_path / "bits.tif", bits)
+    read = read_micrograph(tmp_path / "bits.tif").data
+    np.testing.assert_array_equal(np.asarray(read, bool), ~bits)  # as viewers show it
 
 
 def test_an_mrc_with_columns_along_y_is_transposed(tmp_path):

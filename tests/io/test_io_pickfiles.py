@@ -1205,3 +1205,51 @@ def test_an_empty_csv_has_the_header_of_a_full_one(tmp_path):
     frame = pd.read_csv(joined)
     assert frame["micrograph"].tolist() == ["b"] * 3
     assert len(read_picks(empty)) == 0
+
+
+def test_an_index_row_naming_a_folder_or_another_file_is_that_rows_problem(tmp_path):
+    """A hostile-input review: an index listing /etc/passwd (or a job's Movies folder)
+    stopped the whole run with "/etc/passwd: unknown pick file suffix ''", where a missing
+    listed file is said as the index's row and the other rows go on."""
+    import starfile
+
+    from napari_cryopick.io.formats.star import read_coordinate_index
+
+    (tmp_path / "Movies").mkdir()
+    (tmp_path / "notes.json").write_text("{}")
+    good = tmp_path / "mic_a_autopick.star"
+    write_picks(picks.make_picks([10.0], [20.0], micrograph="mic_a"), good, "star")
+    listed = pd.DataFrame(
+        {
+            "rlnMicrographName": ["mic_a.mrc", "mic_b.mrc", "mic_c.mrc"],
+            "rlnMicrographCoordinates": [str(good), str(tmp_path / "Movies"),
+                                         str(tmp_path / "notes.json")],
+        }
+    )  # fmt: skip
+    starfile.write({"coordinate_files": listed}, tmp_path / "autopick.star")
+    index = read_coordinate_index(tmp_path / "autopick.star")
+    assert [entry[1] for entry in index.entries] == [good, None, None]
+    assert (
+        index.entries[1][2]
+        == f"data row 2: coordinate file {str(tmp_path / 'Movies')!r} is a folder"
+    )
+    assert "data row 3:" in index.entries[2][2]
+    assert "is not a pick file" in index.entries[2][2]
+
+
+def test_a_table_of_thousands_of_columns_is_refused_before_parsing(tmp_path):
+    """A hostile-input review: a CSV of x, y and 200,000 more columns (1.4 MB) did not
+    finish reading in 20 s (about 20 minutes by extrapolation)."""
+    from napari_cryopick.io.formats import MAX_COLUMNS
+
+    wide = tmp_path / "wide.csv"
+    n = 200_000
+    wide.write_text("x,y," + ",".join(f"c{i}" for i in range(n)) + "\n1,2," + "3," * n + "\n")
+    with pytest.raises(PickFileError, match=r"wide\.csv: its header line names more than \d+ "):
+        read_picks(wide)
+    fine = tmp_path / "fine.csv"
+    n = MAX_COLUMNS - 2
+    fine.write_text(
+        "x,y," + ",".join(f"c{i}" for i in range(n)) + "\n1,2," + ",".join("3" * n) + "\n"
+    )
+    assert len(read_picks(fine)) == 1

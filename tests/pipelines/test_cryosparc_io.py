@@ -162,6 +162,37 @@ def test_fields_of_the_wrong_type_are_named_with_the_file(tmp_path):
         read_exposures(numbered)
 
 
+def test_empty_and_malformed_tables_are_named_with_the_file(tmp_path):
+    """A hostile-input review: an empty particles file (a job that kept none) failed with
+    "cannot reshape array of size 0", a single saved record and a scalar shape field with
+    TypeErrors out of the command, a NaN uid with "cannot convert float NaN to integer"."""
+    empty = _save(tmp_path / "empty.cs", {
+        "location/micrograph_path": np.zeros(0, "S16"),
+        "location/center_x_frac": np.zeros(0),
+        "location/center_y_frac": np.zeros(0),
+        "location/micrograph_shape": np.zeros((0, 2), np.uint32),
+    })  # fmt: skip
+    assert len(read_particles(empty)) == 0
+    record = np.zeros((), dtype=[("location/micrograph_path", "S8"), ("uid", "u8")])
+    with open(tmp_path / "one.cs", "wb") as handle:
+        np.save(handle, record)
+    with pytest.raises(CryosparcError, match=r"one\.cs: not a cryoSPARC \.cs file \(a 0-d"):
+        read_cs(tmp_path / "one.cs")
+    scalar = _save(tmp_path / "scalar.cs", {
+        "uid": np.array([1], np.uint64),
+        "micrograph_blob/path": np.array([b"J1/m.mrc"]),
+        "micrograph_blob/shape": np.array([400], np.uint32),
+    })  # fmt: skip
+    with pytest.raises(CryosparcError, match=r"scalar\.cs: micrograph_blob/shape must hold"):
+        read_exposures(scalar)
+    nan = _save(tmp_path / "nan.cs", {
+        "uid": np.array([np.nan]),
+        "micrograph_blob/path": np.array([b"J1/m.mrc"]),
+    })  # fmt: skip
+    with pytest.raises(CryosparcError, match=r"nan\.cs: uid must hold whole numbers"):
+        read_exposures(nan)
+
+
 def test_import_star_has_one_row_per_particle_across_micrographs(tmp_path):
     picks = make_picks(
         [10.0, 20.0, 30.0],

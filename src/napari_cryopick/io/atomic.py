@@ -28,6 +28,7 @@ RELION or cryoSPARC jobs run by other users of the group can read it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import signal
@@ -158,6 +159,11 @@ def _named(error: OSError, path: Path, action: str) -> OSError:
 
 
 def _new_temporary(path: Path) -> Path:
+    if path.exists() and not path.is_file():
+        # the rename would replace it: a run as root turned /dev/null into a file
+        # (``cryopick evaluate --pr-curve /dev/null``)
+        kind = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
+        raise OSError(errno.EEXIST, f"cannot write: it is {kind}", str(path))
     folder = path.parent
     _remove_stale_in_folder(folder)
     try:

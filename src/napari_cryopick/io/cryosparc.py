@@ -121,6 +121,8 @@ def read_cs(path: str | os.PathLike) -> np.ndarray:
         data = _read_numpy_cs(path)
     if not isinstance(data, np.ndarray) or data.dtype.names is None:
         raise _error(path, "not a cryoSPARC .cs file (no structured array inside)")
+    if data.ndim != 1:  # (one record saved alone, or a grid of them: no table of rows)
+        raise _error(path, f"not a cryoSPARC .cs file (a {data.ndim}-d array, not a table of rows)")
     return data
 
 
@@ -235,6 +237,15 @@ def read_exposures(
     _require(path, data, ("micrograph_blob/path",))
     _require_numbers(path, data, ("micrograph_blob/psize_A", "micrograph_blob/shape", "uid"))
     _require_paths(path, data, "micrograph_blob/path")
+    names = data.dtype.names
+    if "micrograph_blob/shape" in names and len(data):
+        shapes = np.asarray(data["micrograph_blob/shape"])
+        if shapes.ndim != 2 or shapes.shape[1] != 2:
+            raise _error(path, "micrograph_blob/shape must hold [ny, nx] for every exposure")
+    if "uid" in names and len(data):
+        uids = np.asarray(data["uid"], dtype=float)
+        if not (np.isfinite(uids).all() and (uids == np.round(uids)).all()):
+            raise _error(path, "uid must hold whole numbers")
     project = Path(project_dir) if project_dir is not None else None
     if project is None and len(data):
         project = find_project_dir(path, _text(data["micrograph_blob/path"][0]))
@@ -310,7 +321,9 @@ def read_particles(
         ),
     )
     _require_paths(path, data, "location/micrograph_path")
-    shape = np.asarray(data["location/micrograph_shape"], dtype=float).reshape(len(data), -1)
+    shape = np.asarray(data["location/micrograph_shape"], dtype=float)
+    # (a job that kept no particles: an empty table, as an empty STAR file gives)
+    shape = shape.reshape(len(data), -1) if len(data) else np.zeros((0, 2))
     if shape.shape[1] != 2 or (len(shape) and not (shape > 0).all()):
         raise _error(path, "location/micrograph_shape must hold [ny, nx] > 0 for every particle")
     ny, nx = shape[:, 0], shape[:, 1]

@@ -358,7 +358,10 @@ def _read_tiff(path: Path) -> np.ndarray:
     if white_is_zero and data.ndim == 2:
         # "white is zero" (photometric MINISWHITE): viewers show the values inverted; read
         # as stored, a trial's model picked nothing and napari showed it inverted
-        data = np.iinfo(data.dtype).max - data if data.dtype.kind == "u" else -data
+        if data.dtype.kind == "b":  # (a 1-bit image: numpy negates no booleans)
+            data = ~data
+        else:
+            data = np.iinfo(data.dtype).max - data if data.dtype.kind == "u" else -data
     return data
 
 

@@ -20,6 +20,7 @@ share: :class:`PickFileError` and small text helpers.
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import re
@@ -110,6 +111,12 @@ def read_text(path: Path, *, newline: str | None = None) -> str:
         ) from None
 
 
+#: The most columns a delimited pick file may have (STAR, CSV and Topaz files have tens).
+MAX_COLUMNS = 1000
+#: The longest header line read (bytes).
+_HEADER_BYTES = 1 << 20
+
+
 def read_delimited(path: Path, *, separator: str | None, lower: bool = False) -> pd.DataFrame:
     """A text table with a header line: every field as text, one column per header name.
 
@@ -121,10 +128,21 @@ def read_delimited(path: Path, *, separator: str | None, lower: bool = False) ->
     column over, silently (a fuzzing review). A short row's missing fields
     are empty. Empty trailing header fields (a trailing separator) are
     dropped; a column named twice is refused. A UTF-8 byte-order mark is read
-    past.
+    past. A header of more than :data:`MAX_COLUMNS` names is refused before
+    parsing (pandas takes seconds per thousand columns).
     """
     import re
 
+    with path.open("rb") as handle:
+        first = handle.readline(_HEADER_BYTES).decode("utf-8", errors="replace").strip()
+    fields = len(re.split(r"\s+" if separator is None else re.escape(separator), first))
+    cut = len(first) >= _HEADER_BYTES - 1  # (a header line of a megabyte: counted so far)
+    if fields > MAX_COLUMNS or cut:
+        # a hostile-input review: 200,000 columns did not finish in 20 minutes
+        count = f"more than {fields}" if cut else str(fields)
+        raise file_error(
+            path, f"its header line names {count} columns: not a pick table (at most {MAX_COLUMNS})"
+        )
     try:
         frame = pd.read_csv(
             path,
@@ -155,12 +173,16 @@ def read_delimited(path: Path, *, separator: str | None, lower: bool = False) ->
         header.pop()  # a trailing separator on every line
     if not header:
         raise file_error(path, "no header line")
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    # (counted once: a header of 200,000 names took minutes, counted name by name)
+    repeated = sorted(name for name, n in collections.Counter(header).items() if n > 1)
     if repeated:
         raise file_error(path, f"the header names column {repeated[0]!r} more than once")
     body = frame.iloc[1:, : len(header)].reset_index(drop=True)
+    if len(body):  # one pass over the cells, not a pandas call per column (wide files)
+        cells = body.to_numpy(dtype=object)
+        body = pd.DataFrame(np.vectorize(str.strip, otypes=[object])(cells))
     body.columns = header
-    return body.apply(lambda column: column.str.strip()) if len(body) else body
+    return body
 
 
 def repeated_labels(frame: pd.DataFrame, path: Path, block: str = "") -> None:

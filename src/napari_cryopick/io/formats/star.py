@@ -390,6 +390,15 @@ def read_coordinate_index(path: str | Path) -> CoordinateIndex | None:
     return CoordinateIndex([(n, *found) for n, found in zip(names, files)], project)
 
 
+def _pick_suffixes() -> set[str]:
+    """The suffixes of the pick files the project reads (``.star``, ``.box``, ...)."""
+    from ..pickfiles import FORMATS, READ_ONLY_FORMATS
+
+    return {
+        s for module in (*FORMATS.values(), *READ_ONLY_FORMATS.values()) for s in module.SUFFIXES
+    }
+
+
 def _index_files(
     path: Path, index: pd.DataFrame
 ) -> tuple[list[tuple[Path | None, str]], Path | None]:
@@ -415,6 +424,14 @@ def _index_files(
             listed = project / listed
         if listed.resolve() == path.resolve():
             files.append((None, f"data row {row}: the coordinate file listed is this file"))
+            continue
+        if listed.is_dir():  # (named as a missing file is: the index and its row)
+            files.append((None, f"data row {row}: coordinate file {file!r} is a folder"))
+            continue
+        if listed.suffix.lower() not in _pick_suffixes():
+            files.append(
+                (None, f"data row {row}: coordinate file {file!r} is not a pick file (its suffix)")
+            )
             continue
         files.append((listed, ""))
     if first_project is not None:  # the project folder is known: the file is just missing
