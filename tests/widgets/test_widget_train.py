@@ -1308,3 +1308,21 @@ def test_a_warning_that_starts_with_a_data_set_name_keeps_its_case(annotated):
     train.dataset_combo.setCurrentText("ribosome")
     train.build_request()
     assert "(Warning: apo: no own head" in train.mode_note, train.mode_note
+
+
+def test_naparis_progress_bar_follows_the_jobs_total():
+    """A time-bounded training's steps: napari's activity bar read 87/1000 and a 3 min
+    ETA for a training that ended at step 87 (only the widget's own bar followed)."""
+    from napari.utils import progress
+
+    from napari_cryopick._widgets._common import JobProgress
+
+    job = JobProgress()
+    job._bar = progress(total=1000, desc="cryopick training")
+    try:
+        job.advance_to(10, 87)
+        assert (job._bar.n, job._bar.total) == (10, 87)
+        job.advance_to(5, 87)  # never back
+        assert job._bar.n == 10
+    finally:
+        job.close()

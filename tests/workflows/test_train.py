@@ -94,6 +94,22 @@ def test_closing_the_generator_writes_nothing(tmp_path, training_set, tiny_base)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.pt", "model.pt"]
 
 
+def test_closing_the_generator_while_the_threshold_is_chosen_writes_nothing(tmp_path, training_set):
+    """With no preview micrograph, nothing was yielded between choosing the threshold and
+    saving: Cancel pressed then was ignored, the model written and made the session's."""
+    out = tmp_path / "model.pt"
+    job = train(_request(training_set, out))
+    calibrating = 0
+    for event in job:
+        if getattr(event, "phase", None) == CALIBRATING:
+            calibrating += 1
+            if calibrating == 2:  # the turn after the threshold was chosen
+                break
+    job.close()
+    assert calibrating == 2
+    assert not out.exists()
+
+
 def test_a_model_file_replaced_by_training_is_kept_as_previous(tmp_path, training_set):
     # `cryopick train --out model.pt` (and the Train widget's default file) replaced an
     # existing model without a word: a week's continual learning could be lost to one

@@ -1191,9 +1191,16 @@ class JobProgress:
         worker.start()
         yield
 
-    def advance_to(self, step: int) -> None:
-        """Move the bar to ``step`` (never back)."""
-        if self._bar is not None and step > self._bar.n:
+    def advance_to(self, step: int, total: int | None = None) -> None:
+        """Move the bar to ``step`` (never back); ``total``: the job's total now, when it
+        changed (a time-bounded training's steps: the bar read 87/1000 and a 3 min ETA
+        for a training that ended at step 87)."""
+        if self._bar is None:
+            return
+        if total is not None and int(total) > 0 and int(total) != self._bar.total:
+            self._bar.total = int(total)
+            self._bar.refresh()
+        if step > self._bar.n:
             self._bar.update(int(step) - self._bar.n)
 
     def close(self) -> None:

@@ -1154,7 +1154,7 @@ class TrainWidget(QWidget):
         if self.progress_bar.maximum() != event.total:
             self.progress_bar.setMaximum(int(event.total))
         self.progress_bar.setValue(max(self.progress_bar.value(), int(event.step)))
-        self._progress.advance_to(event.step)
+        self._progress.advance_to(event.step, event.total)
         eta = getattr(event, "eta_s", None)
         if eta is not None and not self._cancel.is_set():
             cap = getattr(event, "cap", None)

@@ -1154,7 +1154,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
 
         last = result.history[-1]
         steps = len(result.history)
-        yield TrainProgress(
+        calibrating = TrainProgress(
             steps,
             steps,
             {k: v for k, v in last.items() if k != "lr" and isinstance(v, float)},
@@ -1162,6 +1162,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             time.perf_counter() - start,
             phase=CALIBRATING,
         )
+        yield calibrating
     limit = resolve_time_limit(train_config, resolve_device(request.device))
     deadline = None if limit is None else start + limit
     own_heads = _heads_of_sets(mode, request, result.model)
@@ -1234,6 +1235,11 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         )
         steps = len(result.history)
         yield TrainPreview(steps, steps, preview_name, final, final=True)
+    elif result.history and request.out is not None:
+        # a last turn before the file is written (a stop there leaves none): with no
+        # preview, Cancel pressed while the threshold was chosen was ignored, and the
+        # model saved and made the session's
+        yield calibrating
     path = previous = None
     if request.out is not None:
         start_from = (
