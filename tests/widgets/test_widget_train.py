@@ -374,6 +374,24 @@ def test_previews_skip_another_file_of_the_previewed_micrographs_name(annotated,
     assert f"{NAME} was closed during training: no picks shown" in train.status.text()
 
 
+def test_closing_napari_while_training_stops_it_and_writes_nothing(annotated, qtbot):
+    """Closing napari's window while training let it run on unseen and write its model
+    (quitting waited for it); the exemplar bank could be edited (its edits undone by the
+    result) or saved over the file being trained while it ran."""
+    _viewer, train, tmp_path = annotated
+    train.steps_spin.setValue(200)
+    train.time_spin.setValue(0)  # (steps, not time: long enough to close during it)
+    assert train.start() is not None, train.last_error
+    assert not train.bank_panel.isEnabled()
+    # (what napari's window close calls: call_on_window_close, tested with Annotate)
+    train._on_window_close()
+    assert train._cancel.is_set()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert train.last_result is None
+    assert not (tmp_path / "models" / "ribosome.pt").exists()
+    assert train.bank_panel.isEnabled()
+
+
 def test_status_after_training_names_the_micrograph_its_picks_are_on(
     annotated, real_data_dir, qtbot
 ):

@@ -85,6 +85,7 @@ from ._common import (
     adopt_model_file,
     background,
     base_model,
+    call_on_window_close,
     cancellable,
     connect_while_alive,
     current_micrograph_layer,
@@ -570,6 +571,7 @@ class TrainWidget(QWidget):
         _warm_up_torch()
         self.refresh_datasets()
         self.bank_panel.refresh()
+        call_on_window_close(self.viewer, self._on_window_close)
         # where previews show: made ahead, with circles/paths for vesicle/fiber annotations
         self._showing.add(ensuring_result_layers(self.viewer, self._annotated_kinds()))
 
@@ -1076,6 +1078,9 @@ class TrainWidget(QWidget):
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self.train_button.setEnabled(False)
+        # the bank's edits and "Save model" would be undone by the result, or write the
+        # very file this training writes (it then saved to an odd <stem>.<pid>.pt)
+        self.bank_panel.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._showing.add(self._progress.starting(worker, steps, "cryopick training"))
         return worker
@@ -1312,6 +1317,13 @@ class TrainWidget(QWidget):
         self._progress.close()
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.bank_panel.setEnabled(True)
+
+    def _on_window_close(self) -> None:
+        """napari's window is closing: a running training stops (nothing written), not
+        finishes unseen and writes a model file nobody asked for any more."""
+        if self.worker is not None:
+            self._cancel.set()
 
 
 def _duration(seconds: float) -> str:
