@@ -448,3 +448,15 @@ def test_evaluate_says_when_the_predictions_hold_no_picks(tmp_path, capsys):
     argv = ["evaluate", "--pred", str(same), "--truth", str(truth), "--diameter", "20"]
     assert cli.main(argv) == 0
     assert "hold no picks" not in capsys.readouterr().err
+
+
+def test_evaluate_names_a_ground_truth_without_picks(tmp_path, capsys):
+    """A hostile-input review: an empty truth file gave "the ground truth holds no picks"
+    without naming the file."""
+    pred, truth = tmp_path / "m.csv", tmp_path / "truth" / "m.box"
+    truth.parent.mkdir()
+    pred.write_text("x,y\n10,10\n")
+    truth.write_text("")
+    argv = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--diameter", "20"]
+    assert cli.main(argv) == 2
+    assert f"the ground truth ({truth}) holds no picks" in capsys.readouterr().err

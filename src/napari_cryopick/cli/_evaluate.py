@@ -439,7 +439,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"--iou values must be in (0, 1], got {value}")
     pred, truth, picked = _read_both(args)
     if len(truth) == 0:
-        raise CLIError("the ground truth holds no picks")
+        given = name_list([str(path) for path in args.truth], 3)
+        raise CLIError(f"the ground truth ({given}) holds no picks")
     empty = _empty_in_truth(args, pred, truth)
     if empty:  # a review: a tool may leave empty files of micrographs only visited
         print(
