@@ -1261,6 +1261,106 @@ def test_reviewing_a_second_folder_of_the_same_names_shows_its_own_picks(
     assert len(viewer.layers["m0 picks"].data) == 98
 
 
+def test_export_of_a_reviewed_tiff_folder_flips_the_closed_micrographs_too(
+    make_napari_viewer, tmp_path
+):
+    """A review: TIFF micrographs stepped through with RELION STAR files and 'TIFF y from
+    the last row' ticked, then exported: the micrographs the review had closed were
+    written with y from the first row (their file and height unknown), the open one right."""
+    import tifffile
+
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    folder, picks = tmp_path / "mics", tmp_path / "picks"
+    folder.mkdir()
+    picks.mkdir()
+    rows = 300
+    written = {}
+    for index, name in enumerate(("t0", "t1")):
+        image = np.random.default_rng(index).normal(size=(rows, 400)).astype(np.float32)
+        tifffile.imwrite(folder / f"{name}.tif", image)
+        table = _candidates(20, shape=(rows, 400), seed=index).assign(micrograph=name)
+        write_picks(table, picks / f"{name}.star", "star")  # as RELION counts y: last row
+        written[name] = read_picks(picks / f"{name}.star")
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    pick.tiff_y_check.setChecked(True)
+    assert pick.review.review_folder(folder, picks) == 2
+    assert pick.review.step_micrograph(+1) == "t0"
+    assert pick.review.step_micrograph(+1) == "t1"  # t0 closed by the review, kept
+    assert "t0" not in viewer.layers
+    out = pick.export(tmp_path / "out", "star")
+    assert sorted(p.name for p in out) == ["t0.star", "t1.star"]
+    assert "2 TIFF micrograph(s): y written from the image's last row" in pick.status.text()
+    for name in ("t0", "t1"):  # read in, mirrored, mirrored back out: as the files were
+        back = read_picks(tmp_path / "out" / f"{name}.star")
+        assert sorted(np.round(back["y"], 1)) == sorted(np.round(written[name]["y"], 1)), name
+
+
+def test_export_after_deleting_every_pick_replaces_the_earlier_file(make_napari_viewer, tmp_path):
+    """A review: every (junk) pick of a micrograph deleted, exported again into the same
+    folder: no file was written for it, and the earlier export's, with every junk pick,
+    stayed for RELION to import."""
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    viewer = make_napari_viewer()
+    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(512, 512))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    table = _candidates(20, shape=(512, 512)).assign(micrograph="mic_a")
+    write_picks(table, folder / "mic_a.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    out = tmp_path / "out"
+    assert [p.name for p in pick.export(out, "star")] == ["mic_a.star"]
+    assert len(read_picks(out / "mic_a.star")) == 20
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = set(range(len(layer.data)))
+    layer.remove_selected()
+    # on to the next micrograph (mic_a's edits stored: its result holds no pick now)
+    viewer.open(str(_micrograph_file(tmp_path, "mic_b", shape=(512, 512))), plugin=PLUGIN)
+    viewer.layers.selection.active = viewer.layers["mic_b"]
+    assert not len(session(viewer).pick_results["mic_a"].picks)
+    assert [p.name for p in pick.export(out, "star")] == ["mic_a.star"]
+    assert len(read_picks(out / "mic_a.star")) == 0
+
+
+def test_an_export_that_failed_part_way_can_be_run_again_into_its_folder(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """The files written before an export failed (micrograph 2 of 2) were complete but not
+    recorded: exporting again into the folder refused them as not written by cryopick."""
+    import napari_cryopick.workflows.pick as pick_workflow
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    for name in ("mic_a", "mic_b"):
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=(512, 512))), plugin=PLUGIN)
+        table = _candidates(20, shape=(512, 512)).assign(micrograph=name)
+        write_picks(table, folder / f"{name}.star", "star")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
+    real = pick_workflow.write_micrograph_picks
+
+    def full_disk_at_mic_b(item, *args, **kwargs):
+        if item.name == "mic_b":
+            raise OSError(28, "No space left on device")
+        return real(item, *args, **kwargs)
+
+    monkeypatch.setattr(pick_workflow, "write_micrograph_picks", full_disk_at_mic_b)
+    out = tmp_path / "out"
+    assert pick.export(out, "star") == []
+    assert "Export failed" in pick.status.text()
+    assert (out / "mic_a.star").exists()
+    monkeypatch.undo()  # the disk has room again
+    assert sorted(p.name for p in pick.export(out, "star")) == ["mic_a.star", "mic_b.star"]
+
+
 def test_reviewing_a_folder_names_a_micrograph_of_that_name_open_from_elsewhere(
     make_napari_viewer, tmp_path
 ):

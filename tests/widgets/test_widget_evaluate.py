@@ -377,3 +377,16 @@ def test_predicted_says_it_counts_every_candidate_not_only_those_shown(evaluatio
         f"{len(pred)} predicted (every candidate scored, for the curve; {shown} at or above "
         "the threshold 0.50)"
     ) in widget.results_label.text()
+
+
+def test_hand_picks_rank_first_among_log_odds_scores():
+    """A review: with a Topaz file's scores (log-odds above 1), hand picks filled with 1.0
+    ranked below misses scored 2.0, where cryopick evaluate ranks them first."""
+    import pandas as pd
+
+    from napari_cryopick._widgets.evaluate import _sure_scores
+
+    table = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0], "score": [None, 3.0, 2.0]})
+    assert _sure_scores(table)["score"].tolist() == [3.0, 3.0, 2.0]
+    probabilities = table.assign(score=[None, 0.4, 0.2])
+    assert _sure_scores(probabilities)["score"].tolist() == [1.0, 0.4, 0.2]

@@ -153,6 +153,9 @@ class SessionState:
         self.replacing = False
         self.retained: set[str] = set()
         self.retained_from: dict[str, Path | None] = {}
+        #: ``(shape, pixel size)`` of each retained micrograph, as its layer had them: an
+        #: export writes its files as an open one's (TIFF y from the last row, helical STAR)
+        self.retained_image: dict[str, tuple[tuple[int, ...], float | None]] = {}
         self.reviewed: set[str] = set()
         #: Picks the user deleted, per micrograph, one table per deletion (newest last),
         #: for :func:`~.result_layers.undo_deletion`; a new result of it empties its list.

@@ -10,6 +10,7 @@ files) is ``review``'s.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -131,13 +132,23 @@ def _export_items(
         stored = state.pick_results.get(name)
         if stored is not None:  # the kinds picked, shown now or not
             kinds |= set(stored.picks["kind"].astype(str))
+        if not kinds:
+            # every pick deleted (or none found): an empty file replaces the earlier
+            # export's, which stayed beside the others with every junk pick (a review)
+            kinds = {"particle"}
         fibers = part[(part["kind"] == "fiber") & (part["tube_id"] > 0)]
         mlayer = open_layers.get(name)
-        shape = tuple(np.shape(mlayer.data)[-2:]) if mlayer is not None else (0, 0)
-        pixel = mlayer.metadata.get("pixel_size") if mlayer is not None else None
+        if mlayer is not None:
+            shape = tuple(np.shape(mlayer.data)[-2:])
+            pixel = mlayer.metadata.get("pixel_size")
+            path = layer_path(mlayer)
+        else:  # closed by the review, its picks kept: as its layer had them (a review's
+            # closed TIFF micrographs were written with y from the first row, unflipped)
+            shape, pixel = state.retained_image.get(name, ((0, 0), None))
+            path = state.retained_from.get(name)
         item = MicrographPicks(
             name=name,
-            path=layer_path(mlayer) if mlayer is not None else None,  # (TIFF y)
+            path=path,  # (TIFF y)
             shape=shape,
             pixel_size=pixel,
             diameter_px=_fiber_width(fibers) or float(width_px),
@@ -161,15 +172,24 @@ def _exporting(
     file written is complete). Returns the files. ``flip_tiff_y``: TIFF micrographs'
     y from the last row (the Pick widget's *TIFF y from the last row*).
     """
+    from napari_cryopick.workflows.batch import record_export
     from napari_cryopick.workflows.pick import PickRequest, write_micrograph_picks
 
     request = PickRequest(micrographs=(), formats=(format,), flip_tiff_y=flip_tiff_y)
     written: list[Path] = []
-    for done, (item, kinds) in enumerate(items, start=1):
-        if cancel.is_set():
-            break
-        written += write_micrograph_picks(item, folder / (item.name or "picks"), request, kinds)
-        yield done, len(items)
+    try:
+        for done, (item, kinds) in enumerate(items, start=1):
+            if cancel.is_set():
+                break
+            written += write_micrograph_picks(item, folder / (item.name or "picks"), request, kinds)
+            yield done, len(items)
+    except BaseException:
+        # the files written before a failure are complete and the user's: recorded as
+        # exported, or the next export into the folder refused them as "not written by
+        # cryopick" (a review: a BOX box size unknown on micrograph 5 of 10)
+        with contextlib.suppress(OSError):
+            record_export(folder, written)
+        raise
     return written
 
 
@@ -2136,11 +2156,11 @@ class PickWidget(QWidget):
         were written."""
         from napari_cryopick.io.micrographs import is_jpeg, is_tiff
 
-        paths = [
-            str(layer_path(layer) or "")
-            for layer in micrograph_layers(self.viewer)
-            if micrograph_name(layer) in names
-        ]
+        open_paths = {
+            micrograph_name(layer): layer_path(layer) for layer in micrograph_layers(self.viewer)
+        }
+        retained = session(self.viewer).retained_from  # (closed by the review, exported too)
+        paths = [str(open_paths.get(name) or retained.get(name) or "") for name in names]
         tiffs = [p for p in paths if is_tiff(p)]
         jpegs = [p for p in paths if is_jpeg(p)]
         box = "'TIFF y from the last row'"

@@ -1224,6 +1224,7 @@ def set_aside_retained(viewer: Any, name: str, path: Path | None) -> Path | None
         _save_corrections(viewer, name, kept)
     state.retained.discard(name)
     del state.retained_from[name]
+    state.retained_image.pop(name, None)
     state.reviewed.discard(name)
     state.deleted_picks.pop(name, None)
     result = state.pick_results.pop(name, None)

@@ -353,6 +353,10 @@ class ReviewPanel(QWidget):
                 if previous is not None and micrograph_name(mlayer) == previous:
                     state.retained.add(previous)  # its picks, corrected, stay for export
                     state.retained_from[previous] = layer_path(mlayer)
+                    state.retained_image[previous] = (
+                        tuple(int(n) for n in np.shape(mlayer.data)[-2:]),
+                        mlayer.metadata.get("pixel_size"),
+                    )
                     self.viewer.layers.remove(mlayer)
             self.viewer.open(str(path), plugin="napari-cryopick")
         except Exception as error:  # (napari wraps the reader's error): said, not raised

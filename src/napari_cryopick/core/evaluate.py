@@ -6,7 +6,8 @@ Every function takes pick tables in the project convention
 
 * **Matching** is done per micrograph (``micrograph`` column). Predictions,
   sorted by descending score, are greedily matched to a still unmatched
-  ground-truth pick (COCO / PASCAL VOC style): either the nearest one whose
+  ground-truth pick (COCO style: a prediction whose best truth is taken tries its
+  next best): either the nearest one whose
   centre lies within ``tolerance_px``, or the one of highest IoU when the IoU
   of the axis-aligned square boxes (side = each pick's own diameter, falling
   back to ``diameter_px``) is at least ``iou`` (0.5 as EPicker, 0.6 as
