@@ -2438,6 +2438,33 @@ def test_pick_all_open_with_each_data_sets_own_head_picks_each_at_its_heads_diam
     assert asked == pytest.approx({"m": 56.0, "b": 40.0})
 
 
+def test_pick_folder_with_each_data_sets_own_head_writes_at_each_heads_threshold(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A review: with the head "each data set's own", Pick folder… wrote every file at the
+    slider's threshold (the data set on screen's), not each head's calibrated one as
+    cryopick pick does."""
+    import napari_cryopick.workflows.pick as pick_workflow
+    from _model_cards import save_data_set_heads_model
+
+    path = save_data_set_heads_model(tmp_path / "m.pt", {"ribo": 56.0, "beta": 40.0})
+    viewer = make_napari_viewer()
+    widget = _pick_two_data_sets_own_heads(viewer, tmp_path, path)
+    asked = []
+
+    def stop(request):
+        asked.append(request)
+        raise ValueError("stopped by the test")
+
+    monkeypatch.setattr(pick_workflow, "prepare", stop)
+    assert widget.pick_folder(tmp_path / "beta" / "mics") is None
+    assert asked[0].threshold is None  # each head's own (resolved per data set)
+    assert asked[0].head is None
+    widget.head_combo.setCurrentIndex(widget.head_combo.findText("beta"))
+    assert widget.pick_folder(tmp_path / "beta" / "mics") is None
+    assert asked[1].threshold == pytest.approx(widget.threshold())  # one head: the slider's
+
+
 def _pick_two_data_sets_own_heads(viewer, tmp_path, model_path):
     """Micrographs m (folder ribo/mics) and b (beta/mics) open, the Pick widget docked with
     ``model_path`` loaded: its head "each data set's own"."""

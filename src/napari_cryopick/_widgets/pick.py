@@ -1500,7 +1500,7 @@ class PickWidget(QWidget):
             metadata=self._model_metadata() or None,
             head=self.head(),
             diameter_px=diameter,
-            threshold=self.threshold(),
+            threshold=fields.pop("threshold", self.threshold()),
             options={
                 "rotations": self.rotations_check.isChecked(),
                 "reject_std": self.reject_std_check.isChecked(),
@@ -1926,12 +1926,17 @@ class PickWidget(QWidget):
 
         floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
         try:
+            own = {"threshold": None} if self.head_combo.currentText() == OWN_HEADS else {}
             request = self.pick_request(
                 paths,
                 out_dir=Path(out_dir),
                 formats=(self.format_combo.currentText(),),
                 keep_candidates=floor,
                 flip_tiff_y=self._flip_tiff(self.format_combo.currentText()),
+                # each data set's own head at its own calibrated threshold, as cryopick pick
+                # writes them (the slider shows the data set on screen's: a β-gal folder
+                # was written at the ribosome's 0.15, not its head's 0.059)
+                **own,
             )
             # a bad format/kind combination, or files of the user's that picking would
             # replace, are reported now, not in the worker
