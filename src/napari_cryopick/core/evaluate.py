@@ -85,8 +85,8 @@ class MatchResult:
         Score of each prediction (NaN scores replaced by the highest finite
         score, or 1.0 if none is finite).
     truth_index
-        Row label (index of the truth table as given) of the matched truth
-        pick, or -1.
+        Position (0-based row of the truth table, in its order: its own index
+        labels are not kept) of the matched truth pick, or -1.
     micrograph
         Micrograph name of each prediction.
     on_negative
