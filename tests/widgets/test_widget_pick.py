@@ -2920,3 +2920,24 @@ def test_a_refused_second_file_of_an_open_micrographs_name_restores_nothing(
     qtbot.waitUntil(
         lambda: [m.name for m in viewer.layers if m.name.startswith(NAME)].count(NAME) == 1
     )
+
+
+def test_pick_folders_end_says_its_files_hold_every_candidate(make_napari_viewer):
+    """A review: with 'keep candidates' ticked, Pick folder's end said "N picks in M
+    files" of files that hold every candidate down to 0.05 (imported so into RELION)."""
+    from types import SimpleNamespace
+
+    from napari_cryopick.core.pick_table import empty_picks
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    batch = SimpleNamespace(
+        picks=empty_picks(), written=["a.star"], inverted=False, at_negatives=0,
+        scale_confidences={}, errors={}, diameter_factor=1.0,
+    )  # fmt: skip
+    widget._folder_floor = 0.05
+    widget._on_folder_done(batch)
+    assert "the files hold every candidate scoring 0.05 or more" in widget.status.text()
+    widget._folder_floor = None
+    widget._on_folder_done(batch)
+    assert "every candidate" not in widget.status.text()

@@ -1925,6 +1925,7 @@ class PickWidget(QWidget):
         from napari_cryopick.workflows.pick import prepare
 
         floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
+        self._folder_floor = floor
         try:
             own = {"threshold": None} if self.head_combo.currentText() == OWN_HEADS else {}
             request = self.pick_request(
@@ -1981,6 +1982,15 @@ class PickWidget(QWidget):
             f"{len(batch.written)} files -> "
             f"{self.export_edit.text()}"
         )
+        floor = getattr(self, "_folder_floor", None)
+        if floor is not None:
+            # the count is of the picks at the threshold; the files hold more rows (a review
+            # read "N picks" and imported files of every candidate into RELION)
+            text += (
+                f" (the files hold every candidate scoring {floor:g} or more, not only these: "
+                "review them with Load picks… and export, or run cryopick filter --threshold, "
+                "before importing them)"
+            )
         if batch.inverted:
             text += "; picked on the inverted micrographs (particles lighter than the background)"
         if batch.at_negatives:  # said in the terminal only, a re-trial
