@@ -1361,6 +1361,32 @@ def test_an_export_that_failed_part_way_can_be_run_again_into_its_folder(
     assert sorted(p.name for p in pick.export(out, "star")) == ["mic_a.star", "mic_b.star"]
 
 
+def test_export_of_jpeg_micrographs_says_the_tiff_box_is_not_theirs(make_napari_viewer, tmp_path):
+    """A review: with 'TIFF y from the last row' ticked and JPEG micrographs exported as
+    CBOX, the note said to tick it and export again."""
+    from PIL import Image
+
+    from napari_cryopick.io.pickfiles import write_picks
+
+    image = (np.random.default_rng(0).uniform(size=(256, 320)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "jmic.jpg")
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "jmic.jpg"), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    write_picks(_candidates(10, shape=(256, 320)).assign(micrograph="jmic"), folder / "jmic.csv",
+                "csv")  # fmt: skip
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.0)
+    assert pick.review.load_picks(folder) == ["jmic"]
+    pick.tiff_y_check.setChecked(True)
+    assert [p.name for p in pick.export(tmp_path / "out", "cbox")] == ["jmic.cbox"]
+    said = pick.status.text()
+    assert "1 JPEG micrograph(s): the CBOX files count y from the image's first row" in said
+    assert "is for TIFF images only" in said
+    assert "tick 'TIFF y from the last row' and export again" not in said
+
+
 def test_reviewing_a_folder_names_a_micrograph_of_that_name_open_from_elsewhere(
     make_napari_viewer, tmp_path
 ):

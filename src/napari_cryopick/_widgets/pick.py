@@ -2179,34 +2179,39 @@ class PickWidget(QWidget):
         tiffs = [p for p in paths if is_tiff(p)]
         jpegs = [p for p in paths if is_jpeg(p)]
         box = "'TIFF y from the last row'"
+        notes = []
         if self._flip_tiff(format) and tiffs:
-            return (
+            notes.append(
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): y written from the image's last "
                 f"row ({box}), as {'RELION' if format == 'star' else 'crYOLO and EMAN2'} "
                 "read TIFF images; napari and Topaz count it from the first row"
             )
-        if self.tiff_y_check.isChecked() and tiffs:
-            return (
+        elif self.tiff_y_check.isChecked() and tiffs:
+            notes.append(
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): {format.upper()} files count y from "
                 f"the first row, as napari and Topaz do ({box} applies to STAR, BOX and CBOX)"
             )
-        if format == "star" and tiffs:
-            return (
+        elif format == "star" and tiffs:
+            notes.append(
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): the STAR files count y from the "
                 "image's first row, as napari shows it; RELION reads TIFF images bottom row "
                 f"first: for RELION, tick {box} and export again"
             )
-        if format in ("box", "cbox") and (tiffs or jpegs):
-            jpeg = (
-                " (crYOLO: and JPEG; JPEG micrographs: 'cryopick pick --flip-y')" if jpegs else ""
+        elif format in ("box", "cbox") and tiffs:
+            notes.append(
+                f"\nNote: {len(tiffs)} TIFF micrograph(s): the {format.upper()} files count y "
+                "from the image's first row, as napari shows it; crYOLO, EMAN2 and "
+                f"napari-boxmanager count it from the last row: for them, tick {box} and "
+                "export again"
             )
-            return (
-                f"\nNote: {len(tiffs) + len(jpegs)} TIFF or JPEG micrograph(s): the "
-                f"{format.upper()} files count y from the image's first row, as napari "
-                "shows it; crYOLO, EMAN2 and napari-boxmanager count y of TIFF micrographs"
-                f"{jpeg} from the last row: for them, tick {box} and export again"
+        if format in ("box", "cbox") and jpegs:
+            # said apart: the box is TIFF's only (a review: "tick it" read with it ticked)
+            notes.append(
+                f"\nNote: {len(jpegs)} JPEG micrograph(s): the {format.upper()} files count y "
+                f"from the image's first row; crYOLO counts it from the last row ({box} is "
+                "for TIFF images only): for crYOLO, pick them with 'cryopick pick --flip-y'"
             )
-        return ""
+        return "".join(notes)
 
     def _earlier_model_note(self, table: pd.DataFrame, earlier: list[str]) -> str:
         """Export's warning of picks another model made than the one Pick picks with: it
