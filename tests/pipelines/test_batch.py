@@ -361,6 +361,30 @@ def test_unreadable_micrograph_is_recorded_as_failed_and_retried(micrographs, ti
     assert (again.n_picked, again.n_skipped, len(again.errors)) == (0, len(NAMES), 1)
 
 
+def test_a_micrograph_raising_any_error_fails_alone(micrographs, tiny_model, tmp_path, monkeypatch):
+    """A review: CUDA's out-of-memory (a RuntimeError) on one micrograph ended the whole run
+    with a traceback, unrecorded, and --skip met it again at every resume."""
+    from napari_cryopick.workflows import batch
+
+    real = batch.pick_one
+    unlucky = micrographs[1]
+
+    def out_of_memory(prepared, micrograph):
+        if Path(micrograph.path) == Path(unlucky):
+            raise RuntimeError("CUDA out of memory")
+        return real(prepared, micrograph)
+
+    monkeypatch.setattr(batch, "pick_one", out_of_memory)
+    request = _request(micrographs, tiny_model, tmp_path / "out")
+    outcome = drive(run_batch(request, BatchOptions(skip=True)))
+    assert list(outcome.errors) == [str(unlucky)]
+    assert outcome.errors[str(unlucky)] == f"{unlucky}: RuntimeError: CUDA out of memory"
+    assert outcome.n_picked == len(micrographs) - 1
+    monkeypatch.undo()  # resumed: only that one is picked
+    again = drive(run_batch(request, BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped, len(again.errors)) == (1, len(micrographs) - 1, 0)
+
+
 def test_work_items_with_their_own_stems_and_pixel_sizes(micrographs, tiny_model, tmp_path):
     out = tmp_path / "job"
     items = [
