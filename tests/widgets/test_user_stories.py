@@ -963,21 +963,28 @@ def test_loaded_picks_become_labels_at_their_own_diameter(make_napari_viewer, tm
     assert micrograph_diameter(viewer.layers["mic_c"]) is None
 
 
-def test_load_picks_asks_before_replacing_corrections(make_napari_viewer, tmp_path):
-    """Load picks… replaced a micrograph's corrections (deleted and hand-added picks) with
-    the file's picks, unasked."""
+def _with_pick_files(make_napari_viewer, tmp_path, names=("mic_a",), n=50, shape=(1024, 1024)):
+    """Micrograph files ``names`` open, a STAR file of ``n`` scored candidates of each in
+    ``tmp_path/picks`` (not loaded yet), the Pick widget docked at threshold 0: the
+    viewer, the widget and the folder of pick files."""
     from napari_cryopick.io.pickfiles import write_picks
 
     viewer = make_napari_viewer()
-    for name in ("mic_a", "mic_b"):
-        viewer.open(str(_micrograph_file(tmp_path, name, shape=(1024, 1024))), plugin=PLUGIN)
     folder = tmp_path / "picks"
     folder.mkdir()
-    for name in ("mic_a", "mic_b"):
-        table = _candidates(50, shape=(1024, 1024)).assign(micrograph=name)
+    for name in names:
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=shape)), plugin=PLUGIN)
+        table = _candidates(n, shape=shape).assign(micrograph=name)
         write_picks(table, folder / f"{name}.star", "star")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.set_threshold(0.0)
+    return viewer, pick, folder
+
+
+def test_load_picks_asks_before_replacing_corrections(make_napari_viewer, tmp_path):
+    """Load picks… replaced a micrograph's corrections (deleted and hand-added picks) with
+    the file's picks, unasked."""
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path, ("mic_a", "mic_b"))
     asked = []
 
     def answer(reply):
@@ -1012,16 +1019,8 @@ def test_load_picks_asks_before_replacing_corrections(make_napari_viewer, tmp_pa
 
 
 def test_load_picks_asks_before_dropping_picks_added_by_hand(make_napari_viewer, tmp_path):
-    from napari_cryopick.io.pickfiles import write_picks
 
-    viewer = make_napari_viewer()
-    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(1024, 1024))), plugin=PLUGIN)
-    folder = tmp_path / "picks"
-    folder.mkdir()
-    table = _candidates(50, shape=(1024, 1024)).assign(micrograph="mic_a")
-    write_picks(table, folder / "mic_a.star", "star")
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.set_threshold(0.0)
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
     asked = []
     pick.review.confirm = lambda question: asked.append(question) or False
     assert pick.review.load_picks(folder) == ["mic_a"]
@@ -1038,16 +1037,8 @@ def test_corrections_that_cannot_be_kept_on_disk_are_said(
     deletions were kept nowhere but in memory, and nothing said so."""
     import napari_cryopick.io.recovery as recovery
     from napari_cryopick._widgets.result_layers import autosave_corrections
-    from napari_cryopick.io.pickfiles import write_picks
 
-    viewer = make_napari_viewer()
-    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(1024, 1024))), plugin=PLUGIN)
-    folder = tmp_path / "picks"
-    folder.mkdir()
-    table = _candidates(50, shape=(1024, 1024)).assign(micrograph="mic_a")
-    write_picks(table, folder / "mic_a.star", "star")
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.set_threshold(0.0)
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
     assert pick.review.load_picks(folder) == ["mic_a"]
     layer = viewer.layers["mic_a picks"]
     layer.selected_data = {0}
@@ -1073,16 +1064,8 @@ def test_undo_delete_brings_back_the_picks_deleted_last(make_napari_viewer, tmp_
     """Deleted picks were gone for good (picking again keeps them deleted): a box-select
     and Delete too many could not be taken back."""
     from napari_cryopick._widgets.result_layers import has_corrections
-    from napari_cryopick.io.pickfiles import write_picks
 
-    viewer = make_napari_viewer()
-    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(1024, 1024))), plugin=PLUGIN)
-    folder = tmp_path / "picks"
-    folder.mkdir()
-    table = _candidates(50, shape=(1024, 1024)).assign(micrograph="mic_a")
-    write_picks(table, folder / "mic_a.star", "star")
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.set_threshold(0.0)
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
     assert pick.review.load_picks(folder) == ["mic_a"]
     layer = viewer.layers["mic_a picks"]
     scores = sorted(layer.features["score"])
@@ -1302,16 +1285,9 @@ def test_export_after_deleting_every_pick_replaces_the_earlier_file(make_napari_
     """A review: every (junk) pick of a micrograph deleted, exported again into the same
     folder: no file was written for it, and the earlier export's, with every junk pick,
     stayed for RELION to import."""
-    from napari_cryopick.io.pickfiles import read_picks, write_picks
+    from napari_cryopick.io.pickfiles import read_picks
 
-    viewer = make_napari_viewer()
-    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(512, 512))), plugin=PLUGIN)
-    folder = tmp_path / "picks"
-    folder.mkdir()
-    table = _candidates(20, shape=(512, 512)).assign(micrograph="mic_a")
-    write_picks(table, folder / "mic_a.star", "star")
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.set_threshold(0.0)
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path, n=20, shape=(512, 512))
     assert pick.review.load_picks(folder) == ["mic_a"]
     out = tmp_path / "out"
     assert [p.name for p in pick.export(out, "star")] == ["mic_a.star"]
@@ -1333,17 +1309,10 @@ def test_an_export_that_failed_part_way_can_be_run_again_into_its_folder(
     """The files written before an export failed (micrograph 2 of 2) were complete but not
     recorded: exporting again into the folder refused them as not written by cryopick."""
     import napari_cryopick.workflows.pick as pick_workflow
-    from napari_cryopick.io.pickfiles import write_picks
 
-    viewer = make_napari_viewer()
-    folder = tmp_path / "picks"
-    folder.mkdir()
-    for name in ("mic_a", "mic_b"):
-        viewer.open(str(_micrograph_file(tmp_path, name, shape=(512, 512))), plugin=PLUGIN)
-        table = _candidates(20, shape=(512, 512)).assign(micrograph=name)
-        write_picks(table, folder / f"{name}.star", "star")
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.set_threshold(0.0)
+    _viewer, pick, folder = _with_pick_files(
+        make_napari_viewer, tmp_path, ("mic_a", "mic_b"), n=20, shape=(512, 512)
+    )
     assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
     real = pick_workflow.write_micrograph_picks
 

@@ -402,7 +402,7 @@ def guard_one_layer_per_micrograph(viewer: Any) -> None:
             return
         new, old = layer_path(layer), layer_path(kept)
         name = micrograph_name(layer)
-        if new is not None and old is not None and new.resolve() == old.resolve():
+        if same_file(new, old):
             message = f"{new} is open already (layer '{kept.name}'): not opened a second time."
         else:
             message = (
@@ -673,6 +673,13 @@ def session_micrographs(viewer: Any) -> set[str]:
     ).retained
 
 
+def same_file(first: Any, second: Any) -> bool:
+    """Whether two paths (None: not a file) name one file: both given, equal once resolved."""
+    return (
+        first is not None and second is not None and Path(first).resolve() == Path(second).resolve()
+    )
+
+
 def micrograph_identity(layer: Any) -> tuple[Any, Path | None]:
     """What tells a micrograph layer apart from another file of its name: the layer
     itself (weakly) and its file. See :func:`still_the_micrograph`."""
@@ -694,7 +701,7 @@ def still_the_micrograph(viewer: Any, name: str, identity: tuple[Any, Path | Non
     if now and unproxy(now[0]) is ref():
         return True
     here = layer_path(now[0]) if now else session(viewer).retained_from.get(name)
-    return path is not None and here is not None and here.resolve() == path.resolve()
+    return same_file(here, path)
 
 
 def current_micrograph_layer(viewer: Any) -> Any | None:

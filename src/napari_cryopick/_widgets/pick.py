@@ -387,6 +387,8 @@ class PickWidget(QWidget):
         self._picked_names: dict[str, tuple[str, str]] = {}
         #: The micrograph layers the running job picks, by name (see :meth:`_still_open`).
         self._job_layers: dict[str, tuple[Any, Path | None]] = {}
+        #: The candidates' score floor of the last Pick folder… run (None: picks only).
+        self._folder_floor: float | None = None
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
         #: {micrograph: the data-set head its shown picks came from} (picked with "each
         #: data set's own"): another head chosen later filters them at its threshold
@@ -1982,7 +1984,7 @@ class PickWidget(QWidget):
             f"{len(batch.written)} files -> "
             f"{self.export_edit.text()}"
         )
-        floor = getattr(self, "_folder_floor", None)
+        floor = self._folder_floor
         if floor is not None:
             # the count is of the picks at the threshold; the files hold more rows (a review
             # read "N picks" and imported files of every candidate into RELION)

@@ -51,6 +51,7 @@ from ._common import (
     micrograph_layers,
     micrograph_name,
     more_coming,
+    same_file,
     say_save_failed,
     say_save_succeeded,
     session,
@@ -1217,7 +1218,7 @@ def set_aside_retained(viewer: Any, name: str, path: Path | None) -> Path | None
     kept = state.retained_from.get(name)
     if name not in state.retained or kept is None:
         return None
-    if path is not None and kept.resolve() == Path(path).resolve():
+    if same_file(kept, path):
         return None
     worth = name in state.pick_results and _kept_worth(viewer, name)
     if worth:  # on disk for its file (the review saved it when it closed it: again, surely)
@@ -1246,9 +1247,8 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         return
     now = layer_path(layer)
     closed = state.closed_corrections.get(name)
-    if closed is not None and (
-        (closed[0] is None) != (now is None)
-        or (closed[0] is not None and closed[0].resolve() != now.resolve())
+    if closed is not None and not (
+        (closed[0] is None and now is None) or same_file(closed[0], now)
     ):
         # another file of that name (kept aside for it): not its corrections, which may
         # be on disk beside this file (they were passed over)

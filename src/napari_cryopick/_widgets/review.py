@@ -40,6 +40,7 @@ from ._common import (
     layer_path,
     micrograph_layers,
     micrograph_name,
+    same_file,
     session,
     show_only_micrograph,
 )
@@ -337,7 +338,7 @@ class ReviewPanel(QWidget):
         open_now = [m for m in micrograph_layers(self.viewer) if micrograph_name(m) == name]
         if open_now:
             other = layer_path(open_now[0])
-            if other is not None and other.resolve() != path.resolve():
+            if other is not None and not same_file(other, path):
                 # a re-trial: nothing opened and nothing said; the review row could be
                 # ticked Reviewed for a micrograph never shown
                 self._say(

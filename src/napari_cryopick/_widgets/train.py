@@ -1175,13 +1175,9 @@ class TrainWidget(QWidget):
     def _preview_gone(self) -> bool:
         """Whether the micrograph this training previews on was closed meanwhile (also
         when another file of its name was opened since: not the one previewed)."""
-        name = self._preview_name
-        if not name:
-            return False
-        if name not in session_micrographs(self.viewer):
-            return True
-        identity = self._preview_identity
-        return identity is not None and not still_the_micrograph(self.viewer, name, identity)
+        if not self._preview_name or self._preview_identity is None:
+            return False  # (both are set together, for the micrograph on screen at Train)
+        return not still_the_micrograph(self.viewer, self._preview_name, self._preview_identity)
 
     def _on_returned(self, value: Any) -> None:
         self._showing.add(self._returned(value))  # after the previews still being shown
