@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import json
 import logging
 import os
 import re
 import signal
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -334,13 +336,58 @@ def test_shards_partition_the_micrographs_and_share_the_summary(
         )
         picked.append(outcome.n_picked)
         assert (out / f"cryopick_manifest.shard-{index}-of-3.jsonl").is_file()
-    assert picked == [2, 2, 2]
+    assert sum(picked) == len(NAMES)
     assert tree_bytes(out) == reference
     rows = (out / "summary.csv").read_text().splitlines()
     assert rows[0] == "micrograph,input,status,picks,mean_score,seconds,reason"
     assert len(rows) == 1 + len(NAMES)
     assert all(",done," in row for row in rows[1:])
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_skip_picks_again_a_micrograph_whose_listed_pixel_size_changed(
+    micrographs, tiny_model, tmp_path
+):
+    # a review: the pixel sizes of a RELION or cryoSPARC list are not in the settings'
+    # fingerprint, so --skip after a corrected optics table kept the old picks
+    out = tmp_path / "out"
+    request = _request(micrographs[:2], tiny_model, out)
+
+    def run(*pixel_sizes):
+        items = [
+            WorkItem(path, out / path.stem, size)
+            for path, size in zip(micrographs[:2], pixel_sizes, strict=True)
+        ]
+        outcome = drive(run_batch(request, BatchOptions(skip=True), items=items))
+        return outcome.n_picked, outcome.n_skipped
+
+    assert run(1.0, 1.0) == (2, 0)
+    assert run(1.0, 1.0) == (0, 2)
+    assert run(1.0, 1.25) == (1, 1)  # the second's optics group corrected
+    assert run(1.0, None) == (1, 1)  # its header's now
+    assert run(1.0, None) == (0, 2)
+
+
+def test_shards_agree_when_the_folder_changed_between_their_starts(
+    micrographs, tiny_model, tmp_path
+):
+    # the array tasks of a job start minutes apart, each listing the folder: a micrograph
+    # written meanwhile moved every later one by a place, so (every N-th of the list)
+    # some were picked by no shard and others by both
+    out = tmp_path / "out"
+    early = [path for path in micrographs if not str(path).endswith("a/m0.mrc")]
+    runs = [(1, early), (2, list(micrographs))]
+    picked = []
+    for index, listed in runs:
+        job = run_batch(
+            _request(listed, tiny_model, out), BatchOptions(shard=(index, 2), skip=True)
+        )
+        picked += [event.written[0].relative_to(out).with_suffix("") for event in drive_events(job)]
+    assert len(picked) == len(set(picked))  # none picked twice
+    # every one but the latecomer (if shard 1's: listed after it started), which a
+    # resubmitted shard 1 (--skip) picks
+    missed = {name[: -len(".mrc")] for name in NAMES} - {p.as_posix() for p in picked}
+    assert missed <= {"a/m0"}
 
 
 def test_read_ahead_gives_the_same_files(micrographs, tiny_model, tmp_path, reference):
@@ -608,7 +655,7 @@ def test_dask_workers_warnings_are_said_by_the_command_once_each(tiny_model, tmp
 
 @pytest.mark.slow
 def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
-    micrographs, tiny_model, tmp_path, reference, capsys
+    micrographs, tiny_model, tmp_path, reference, capsys, monkeypatch
 ):
     """``cryopick pick --dask tcp://...`` against a scheduler and worker started here.
 
@@ -619,7 +666,17 @@ def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
     from distributed import Client, LocalCluster
 
     from napari_cryopick.cli import main
+    from napari_cryopick.workflows import batch
 
+    # the workers' plugins as the run ends, before it removes its own
+    at_end = []
+    close = batch._Dask.close
+
+    def looked_at_close(self):
+        at_end.append(self.client.run(lambda dask_worker: sorted(dask_worker.plugins)))
+        close(self)
+
+    monkeypatch.setattr(batch._Dask, "close", looked_at_close)
     corrupt = micrographs[-1].parent / "zz_corrupt.mrc"  # beside m9.mrc: same layout
     corrupt.write_bytes(b"not an MRC file")
     with (
@@ -654,10 +711,12 @@ def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
             ]
         )
         assert code == 1  # one micrograph failed, the others were picked
-        # the micrographs were picked on that cluster's worker: the model plugin is there
-        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
-        (names,) = plugins.values()
+        # the micrographs were picked on that cluster's worker: the model plugin was there
+        ((names,),) = (plugins.values() for plugins in at_end)
         assert any(name.startswith("cryopick-model-") for name in names)
+        # and is gone: the shared workers do not keep each run's model in memory
+        (names,) = client.run(lambda dask_worker: sorted(dask_worker.plugins)).values()
+        assert not any(name.startswith("cryopick-model-") for name in names)
         assert cluster.scheduler.address == address  # the cluster outlived the run
     assert tree_bytes(out) == reference
     records = read_manifests(out)
@@ -667,6 +726,37 @@ def test_dask_scheduler_address_runs_on_that_cluster_and_matches_sequential(
     assert "zz_corrupt.mrc" in failed["error"]
     assert {r["status"] for r in records.values()} == {"done"}
     assert "zz_corrupt.mrc" in capsys.readouterr().err
+
+
+def test_a_worker_that_could_not_load_the_model_fails_its_tasks_saying_why(
+    micrographs, tmp_path, monkeypatch
+):
+    # a SLURM worker job that started late and could not set the model up (its node's
+    # disk, its CUDA) only logged that in its own job log; each task it took then failed
+    # on "'NoneType' object has no attribute ..."
+    pytest.importorskip("distributed")
+    import distributed
+
+    from napari_cryopick.workflows import batch
+
+    name = "cryopick-model-test"
+    plugin = batch._plugin_class()(name, _request((), None, None), b"not a checkpoint")
+    worker = types.SimpleNamespace(
+        local_directory=str(tmp_path), address="tcp://10.1.2.3:4567", plugins={}
+    )
+    with pytest.raises(Exception):  # noqa: B017 (what distributed logs, whatever its kind)
+        plugin.setup(worker)
+    worker.plugins[name] = plugin  # (distributed keeps a plugin whose setup failed)
+    monkeypatch.setattr(distributed, "get_worker", lambda: worker)
+    item = WorkItem(micrographs[0], tmp_path / "m0")
+    with pytest.raises(batch.WorkerSetupError) as raised:
+        batch._dask_task(name, (item,))
+    said = batch._message(item, raised.value)  # what the driver records for the micrograph
+    assert said.startswith(f"{micrographs[0]}: Dask worker tcp://10.1.2.3:4567 could not load")
+    assert "model.pt" in said  # the reason: the loader's, naming the file
+    worker.plugins.clear()  # a plugin another run removed
+    with pytest.raises(batch.WorkerSetupError, match="the run's plugin is not on this worker"):
+        batch._dask_task(name, (item,))
 
 
 @contextlib.contextmanager
@@ -861,6 +951,68 @@ def drive_events(job):
     events = []
     drive(job, events.append)
     return events
+
+
+FAKE_SBATCH = """#!/bin/bash
+# SLURM's sbatch, stood in for: the job runs here, in a process group of its own
+[ "$1" = "--test-only" ] && exit 0
+jobs="$(dirname "$0")/jobs"
+mkdir -p "$jobs"
+cp "$1" "$jobs/script.$$"
+setsid bash "$jobs/script.$$" > "$jobs/log.$$" 2>&1 < /dev/null &
+echo "$!" >> "$jobs/started"
+echo "Submitted batch job $!"
+"""
+FAKE_SCANCEL = """#!/bin/bash
+for job in "$@"; do kill -TERM -- "-$job" 2>/dev/null; done
+exit 0
+"""
+
+
+@pytest.mark.slow
+def test_a_slurm_worker_job_that_ends_is_replaced_and_the_run_finishes(
+    micrographs, tiny_model, tmp_path, reference, monkeypatch
+):
+    # a review: with scale(jobs=N), a worker job SLURM ended (its wall time, a node lost)
+    # was not replaced; the run waited for ever, its lock still beating. Here SLURM's two
+    # commands start the jobs on this machine, and the first job is killed as SLURM kills
+    # one at its wall time
+    pytest.importorskip("dask_jobqueue")
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    for name, text in (("sbatch", FAKE_SBATCH), ("scancel", FAKE_SCANCEL)):
+        (bin_folder / name).write_text(text)
+        (bin_folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
+    started = bin_folder / "jobs" / "started"
+    out = tmp_path / "out"
+    options = BatchOptions(
+        dask="slurm:1",
+        dask_options={"walltime": "00:30:00", "memory": "2GB"},
+        task_size=1,
+        max_in_flight=1,  # one micrograph at a time: the rest need the next job
+    )
+    job = run_batch(_request(micrographs, tiny_model, out), options)
+    # a run that waits for ever (the failure this test is about) ends this process with
+    # its threads' tracebacks instead of hanging the suite (pytest-xdist reports the test)
+    faulthandler.dump_traceback_later(240, exit=True)
+    try:
+        picked = [next(job)]
+        (first,) = started.read_text().split()
+        os.killpg(int(first), signal.SIGKILL)  # SLURM at the wall time
+        drive(job, picked.append)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        jobs = started.read_text().split()
+        for pid in jobs:  # (the run's end cancelled them; a failed test's too)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGKILL)
+    assert len(jobs) >= 2  # the job that ended was replaced
+    assert [event.error for event in picked] == [""] * len(NAMES)
+    assert tree_bytes(out) == reference
+    # and the workers leave before their wall time (30 min less 1.5 min)
+    for script in (bin_folder / "jobs").glob("script.*"):
+        assert "--lifetime 1710s --lifetime-stagger 45s" in script.read_text()
 
 
 def test_local_dask_workers_leave_ctrl_c_to_the_command_and_take_any_free_port():

@@ -14,6 +14,7 @@ from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
 
 from napari_cryopick.cli import main
 from napari_cryopick.io.pickfiles import read_picks
+from napari_cryopick.workflows.batch import in_shard
 
 #: The micrographs of MICROGRAPHS_CTF, as RELION names them (folders kept).
 LISTED = [
@@ -423,13 +424,20 @@ def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
 
 def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     mics = tmp_path / "mics"
-    write_micrographs(mics, ["m0.mrc", "m1.mrc", "m2.mrc"])
+    names = ["m0", "m1", "m2", "m3", "m4"]
+    write_micrographs(mics, [f"{name}.mrc" for name in names])
     out = tmp_path / "out"
     common = ["--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
-    assert main(["pick", str(mics), *common, "--shard", "1/2"]) == 0
-    assert sorted(p.name for p in out.glob("*.star")) == ["m0.star", "m2.star"]
+    assert main(["pick", str(mics), *common, "--shard", "2/2"]) == 0
+    # the micrographs whose output name hashes to shard 2 (m4 of these five)
+    mine = [name for name in names if in_shard(name, (2, 2))]
+    assert 0 < len(mine) < len(names)
+    assert sorted(p.stem for p in out.glob("*.star")) == mine
     assert main(["pick", str(mics), *common, "--skip"]) == 0
-    assert "1 of 3 micrographs, 2 already done" in capsys.readouterr().out
+    left = len(names) - len(mine)
+    assert (
+        f"{left} of {len(names)} micrographs, {len(mine)} already done" in capsys.readouterr().out
+    )
     monitored = tmp_path / "monitored"
     # (the monitor ends after --idle-timeout seconds with nothing new: 3 s, so that a loaded
     # machine's slow start and first scan do not end it before it picked anything)
@@ -762,6 +770,29 @@ def test_slurm_options_reach_the_job_script(tmp_path, monkeypatch):
     for directive in ("-p gpu", "-A lab42", "-t 02:00:00", "--gres=gpu:1", "--constraint=h100"):
         assert f"#SBATCH {directive}" in script
     assert "--nthreads 1" in script
+    # the workers leave before SLURM ends their jobs: the 2 h less 6 minutes, staggered
+    assert "--lifetime 6840s --lifetime-stagger 180s" in script
+    # a lifetime the user set (jobqueue.yaml or here) is theirs
+    cluster = slurm_cluster({**options.dask_options, "worker_extra_args": ["--lifetime", "1h"]})
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert script.count("--lifetime") == 1
+    assert "--lifetime 1h" in script
+
+
+def test_slurm_wall_times_are_read_in_every_slurm_form():
+    from napari_cryopick.workflows.batch import lifetime_args, walltime_seconds
+
+    forms = {"30": 1800, "30:15": 1815, "04:00:00": 14400, "1-00": 86400,
+             "2-01:30": 178200, "1-00:00:30": 86430}  # fmt: skip
+    assert {text: walltime_seconds(text) for text in forms} == forms
+    for unread in ("UNLIMITED", "", None, "4h", "1-"):
+        assert walltime_seconds(unread) is None
+        assert lifetime_args(unread) == []
+    assert lifetime_args("00:02:00") == []  # too short to leave early
+    assert lifetime_args("1-00") == ["--lifetime", "85800s", "--lifetime-stagger", "300s"]
 
 
 def test_pick_takes_a_relion_micrograph_list(relion_project, tiny_model, monkeypatch, capsys):
@@ -1630,8 +1661,12 @@ def test_pick_recursive_mirrors_the_folders_below_and_resumes_with_skip(
     rows = (out / "summary.csv").read_text().splitlines()[1:]
     assert len(rows) == 3
     assert all(",done," in row for row in rows)
-    assert main(["pick", str(prod), "--recursive", "--shard", "1/2", "--skip", *common]) == 0
-    assert "0 of 2 micrographs, 2 already done (--skip)" in capsys.readouterr().out
+    names = ["apo/m0", "ribo/GridA/m0", "ribo/GridC/Session2/m0"]  # output paths, hashed
+    index = 1 if any(in_shard(name, (1, 2)) for name in names) else 2
+    mine = sum(in_shard(name, (index, 2)) for name in names)
+    shard = ["--shard", f"{index}/2"]
+    assert main(["pick", str(prod), "--recursive", *shard, "--skip", *common]) == 0
+    assert f"0 of {mine} micrographs, {mine} already done (--skip)" in capsys.readouterr().out
     assert main(["pick", "--monitor", str(prod), "--recursive", *common]) == 2
     assert "--monitor searches the folders below" in capsys.readouterr().err
 

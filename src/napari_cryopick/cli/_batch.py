@@ -44,9 +44,10 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: boo
         "--shard",
         default=None,
         metavar="I/N",
-        help="pick only every N-th micrograph starting with the I-th (1-based), e.g. "
-        "--shard $SLURM_ARRAY_TASK_ID/20 in a job array; with --monitor, the micrographs "
-        "whose path hashes to shard I (N monitors share one folder)",
+        help="pick only the micrographs whose path hashes to shard I of N (1-based), e.g. "
+        "--shard $SLURM_ARRAY_TASK_ID/20 in a job array (the tasks agree on each "
+        "micrograph whatever each finds in the folder); with --monitor, N monitors share "
+        "one folder",
     )
     batch.add_argument(
         "--read-ahead",

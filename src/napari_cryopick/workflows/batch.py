@@ -30,8 +30,9 @@ Files it did not write
     written within :data:`STARTED_WINDOW_S` of that record; a file put there
     later is the user's).
 Shards (``shard=(i, N)``)
-    Micrograph ``k`` (0-based, in input order) belongs to shard
-    ``k % N + 1``: ``--shard $SLURM_ARRAY_TASK_ID/N`` in a 1-based job array.
+    A micrograph belongs to the shard its output path hashes to
+    (:func:`shard_items`), whatever the order and number of files each array
+    task found: ``--shard $SLURM_ARRAY_TASK_ID/N`` in a 1-based job array.
 Read-ahead
     A thread reads the next micrographs while the model runs.
 Dask (``dask="local:N" | "tcp://host:port" | "slurm:N"``)
@@ -65,6 +66,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -143,8 +145,8 @@ class BatchOptions:
     skip
         Do not pick micrographs whose outputs are complete (module notes).
     shard
-        ``(i, N)``: only every N-th micrograph, starting with the i-th (1-based); in
-        ``--monitor`` mode the micrographs whose name hashes to shard i (:func:`in_shard`).
+        ``(i, N)`` (1-based): only the micrographs whose output path hashes to shard i
+        (:func:`shard_items`), in ``--monitor`` mode too.
     read_ahead
         Micrographs read ahead by a background thread (0: none).
     dask
@@ -348,19 +350,38 @@ def parse_dask(text: str) -> tuple[str, Any]:
     )
 
 
-def shard_items(items: Sequence[WorkItem], shard: tuple[int, int] | None) -> list[WorkItem]:
-    """The items of shard ``(i, N)``: every N-th, starting with the i-th (1-based)."""
+def shard_items(
+    items: Sequence[WorkItem], shard: tuple[int, int] | None, out_dir: Path | None = None
+) -> list[WorkItem]:
+    """The items of shard ``(i, N)`` (1-based): those whose output path below ``out_dir``
+    (the stem, without a suffix) hashes to shard i (:func:`in_shard`).
+
+    By name, not by position: the array tasks of a job list the folder each at its own
+    start, and a micrograph written meanwhile (motion correction still running) moved
+    every later one to the next shard's position, so some were picked by no shard and
+    others by two (every N-th of the list did, before 2026-12-05).
+    """
     if shard is None:
         return list(items)
-    index, count = shard
-    return list(items)[index - 1 :: count]
+    return [item for item in items if in_shard(_shard_name(item, out_dir), shard)]
+
+
+def _shard_name(item: WorkItem, out_dir: Path | None) -> str:
+    """What a micrograph's shard is drawn from: its output stem below the output folder,
+    which two micrographs of one run never share (:func:`~napari_cryopick.workflows.pick.
+    output_stems` refuses that) and every array task of the run computes alike."""
+    stem = Path(os.path.abspath(item.stem))
+    if out_dir is not None:
+        with contextlib.suppress(ValueError):
+            stem = stem.relative_to(os.path.abspath(out_dir))
+    return stem.as_posix()
 
 
 def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
-    """Whether the micrograph ``name`` (its path relative to the watched folder) belongs
-    to shard ``(i, N)`` of a ``--monitor`` run: by a hash of the name, so the shards agree
-    whatever order and batches the files arrive in (every N-th of each poll's new files
-    lost those that two shards saw in different polls, a trial)."""
+    """Whether the micrograph ``name`` (its output path below the output folder,
+    :func:`shard_items`) belongs to shard ``(i, N)``: by a hash of the name, so the shards
+    agree whatever order and batches the files arrive in (in ``--monitor`` mode every N-th
+    of each poll's new files lost those that two shards saw in different polls, a trial)."""
     if shard is None:
         return True
     index, count = shard
@@ -872,10 +893,17 @@ def _input_stat(path: Path) -> dict[str, Any]:
 
 
 def _input_unchanged(item: WorkItem, record: Mapping[str, Any]) -> bool:
-    """False when the micrograph file is not the one the record picked (replaced in place).
+    """False when the micrograph file is not the one the record picked (replaced in place),
+    or a micrograph list now gives it another pixel size (a corrected optics table).
 
-    Records of older versions keep no size or time: taken as unchanged.
+    Records of older versions keep no size, time or list pixel size: taken as unchanged.
     """
+    if "list_pixel_size_A" in record:
+        then, now = record["list_pixel_size_A"], item.pixel_size
+        if (then is None) != (now is None) or (
+            now is not None and not math.isclose(float(then), float(now), rel_tol=1e-6)
+        ):
+            return False
     if "input_size" not in record:
         return True
     now = _input_stat(item.source)
@@ -889,6 +917,10 @@ def _input_unchanged(item: WorkItem, record: Mapping[str, Any]) -> bool:
 LOCK_STALE_S = 600.0
 #: How often a run touches its lock file while it holds it.
 LOCK_BEAT_S = 30.0
+
+
+class WorkerSetupError(ValueError):
+    """A Dask worker could not set up the run's model (its tasks fail with this)."""
 
 
 class OutputBusyError(ValueError):
@@ -1224,8 +1256,19 @@ def _plugin_class() -> type:
             self.heads = heads
             self.prepared: PreparedPick | None = None
             self.folder: Path | None = None
+            self.error: str | None = None
 
         def setup(self, worker: Any) -> None:
+            # kept for the tasks: a worker joining later (a SLURM job that started late)
+            # whose setup failed only logged it there, and each of its tasks then failed
+            # on "'NoneType' object has no attribute ..."
+            try:
+                self._setup(worker)
+            except Exception as error:
+                self.error = f"{type(error).__name__}: {error}"
+                raise
+
+        def _setup(self, worker: Any) -> None:
             import tempfile
 
             import torch
@@ -1297,7 +1340,12 @@ def _dask_task(plugin_name: str, items: tuple[WorkItem, ...]) -> list[_Result]:
     """Pick a few micrographs on a worker: read, pick, render the files (nothing published)."""
     from distributed import get_worker
 
-    prepared = get_worker().plugins[plugin_name].prepared
+    worker = get_worker()
+    plugin = worker.plugins.get(plugin_name)
+    prepared = getattr(plugin, "prepared", None)
+    if prepared is None:
+        why = getattr(plugin, "error", None) or "the run's plugin is not on this worker"
+        raise WorkerSetupError(f"Dask worker {worker.address} could not load the model: {why}")
     results = []
     for item in items:
         with _warnings_kept() as said:
@@ -1385,6 +1433,18 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
         if dask.config.get(f"jobqueue.slurm.{name}", None) is None:
             settings[name] = default
     settings.update(options)
+    # workers leave (gracefully, their tasks handed on) before SLURM ends their job at its
+    # wall time, and new jobs replace them (adapt, in _make_client): the recipe of
+    # dask-jobqueue's "walltime killing workers"; a job that ended was not replaced and a
+    # run longer than the wall time waited for ever
+    extra = list(
+        settings.get("worker_extra_args")
+        or dask.config.get("jobqueue.slurm.worker-extra-args", None)
+        or []
+    )
+    walltime = settings.get("walltime") or dask.config.get("jobqueue.slurm.walltime", None)
+    if not any(str(arg).startswith("--lifetime") for arg in extra):
+        settings["worker_extra_args"] = extra + lifetime_args(walltime)
     cluster = SLURMCluster(**settings)
     try:
         _check_submission(cluster.job_script())
@@ -1392,6 +1452,39 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
         cluster.close()
         raise
     return cluster
+
+
+def walltime_seconds(text: Any) -> float | None:
+    """Seconds of a SLURM time limit (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``,
+    ``D-HH:MM``, ``D-HH:MM:SS``), or None for anything else (``UNLIMITED``)."""
+    value = str(text or "").strip()
+    days, dash, rest = value.partition("-")
+    if not dash:
+        days, rest = "0", value
+    parts = rest.split(":")
+    if not (days.isdigit() and 1 <= len(parts) <= 3 and all(p.isdigit() for p in parts)):
+        return None
+    numbers = [int(p) for p in parts]
+    if dash:  # D-HH[:MM[:SS]]
+        numbers += [0] * (3 - len(numbers))
+        hours, minutes, seconds = numbers
+    elif len(numbers) == 3:
+        hours, minutes, seconds = numbers
+    else:  # MM[:SS]
+        hours, (minutes, seconds) = 0, [*numbers, 0][:2]
+    return float(((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def lifetime_args(walltime: Any) -> list[str]:
+    """``dask worker`` options that end a worker before its SLURM job's ``walltime``:
+    ``--lifetime`` the wall time less a margin (5 % of it, 1 to 10 minutes), staggered by
+    half the margin so that the workers do not all leave at once; none for a wall time
+    under 3 minutes or one not read."""
+    total = walltime_seconds(walltime)
+    if total is None or total < 180:
+        return []
+    margin = min(600.0, max(60.0, 0.05 * total))
+    return ["--lifetime", f"{int(total - margin)}s", "--lifetime-stagger", f"{int(margin / 2)}s"]
 
 
 def _check_submission(script: str) -> None:
@@ -1545,7 +1638,9 @@ def _make_client(spec: str, options: Mapping[str, Any]) -> tuple[Any, Any, int]:
             )
         return Client(cluster), cluster, value
     cluster = slurm_cluster(options)
-    cluster.scale(jobs=value)
+    # value jobs at all times: one that ends (its wall time, a node lost) is replaced
+    # (with scale(jobs=value) it was not)
+    cluster.adapt(minimum_jobs=value, maximum_jobs=value)
     # nothing moves until SLURM runs them: said, so a queued run does not look hung
     logger.info(
         "--dask slurm:%d: %d worker job(s) submitted; picking starts as SLURM runs them "
@@ -1579,7 +1674,11 @@ class _Dask:
             request, model=None if checkpoint is not None else model, micrographs=()
         )
         self.client, self.cluster, workers = _make_client(spec, options)
-        self.plugin_name = f"cryopick-model-{fingerprint}"
+        # one name per run: two runs of these settings on one shared scheduler replaced each
+        # other's plugin (its heads for other micrographs) under one name; removed at the end
+        # (each run's model stayed in the shared workers' memory)
+        self.plugin_name = f"cryopick-model-{fingerprint}-{uuid.uuid4().hex[:12]}"
+        self.registered = False
         try:
             self.client.register_plugin(
                 _plugin_class()(
@@ -1590,9 +1689,15 @@ class _Dask:
                 ),
                 name=self.plugin_name,
             )
-        except Exception:
+            self.registered = True
+        except Exception as error:
             self.close()
-            raise
+            if isinstance(error, ValueError):
+                raise
+            raise WorkerSetupError(
+                f"--dask {spec}: the Dask workers could not load the model: "
+                f"{type(error).__name__}: {error}"
+            ) from error
         self.workers = workers
         self.task_size = task_size
         self.max_in_flight = max_in_flight or 2 * workers + 2
@@ -1648,6 +1753,10 @@ class _Dask:
 
     def close(self) -> None:
         try:
+            if self.registered and self.cluster is None:  # a shared scheduler's workers
+                self.registered = False
+                with contextlib.suppress(Exception):  # (a scheduler gone meanwhile)
+                    self.client.unregister_worker_plugin(self.plugin_name)
             self.client.close()
         finally:
             if self.cluster is not None:
@@ -1689,6 +1798,9 @@ def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, An
         "input": result.item.key,
         **_input_stat(result.item.source),
         "micrograph": result.item.source.stem,
+        # the pixel size a RELION or cryoSPARC list gave it (None: its header's), which
+        # the settings' fingerprint cannot hold: --skip picks it again when it changes
+        "list_pixel_size_A": result.item.pixel_size,
         "seconds": round(result.seconds, 4),
         "cpu_seconds": round(result.cpu_seconds, 4),  # of the picking thread
         "finished": round(time.time(), 3),
@@ -1893,7 +2005,7 @@ def _run_locked(
         invert_contrast=prepared.request.invert_contrast,
     )
     fingerprint = settings_fingerprint(request)
-    items = shard_items(items, options.shard)
+    items = shard_items(items, options.shard, out_dir)
     records = read_manifests(out_dir, fingerprint)  # (the folder's runs of these settings)
     todo, done, moved = _split_items(items, out_dir, records)
     picked_again: list[WorkItem] = []

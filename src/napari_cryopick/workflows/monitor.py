@@ -30,8 +30,8 @@ from napari_cryopick.workflows.batch import (
     _run_state,
     complete_items,
     foreign_summary,
-    in_shard,
     settings_fingerprint,
+    shard_items,
     unrecorded_outputs,
     write_summary,
 )
@@ -211,8 +211,8 @@ def monitor(
                 relative = path.relative_to(folder)
                 stem = out_dir / relative.parent / relative.stem
                 handled.add(path)
-                if not in_shard(relative.as_posix(), options.shard):
-                    continue  # another shard's, whenever it arrives
+                if not shard_items([WorkItem(path, stem)], options.shard, out_dir):
+                    continue  # another shard's, whenever it arrives (as a list run's)
                 if stems.get(stem, path) != path:
                     state["errors"][str(path)] = (
                         f"{path}: would overwrite the picks of {stems[stem]}; not picked"
