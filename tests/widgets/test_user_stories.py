@@ -1004,11 +1004,17 @@ def test_load_picks_asks_before_replacing_corrections(make_napari_viewer, tmp_pa
     layer.remove_selected()
 
     pick.review.confirm = answer(False)  # "No": the corrections stay
+    # the folder says both files' picks were reviewed: not mic_b's corrections, kept
+    from napari_cryopick.io.review import write_reviewed
+
+    for name in ("mic_a", "mic_b"):
+        write_reviewed(folder, name, True)
     assert pick.review.load_picks(folder) == ["mic_a"]
     assert len(asked) == 1
     assert asked[0].startswith("mic_b holds your corrections")
     assert "mic_b kept its corrected picks" in pick.status.text()
     assert len(viewer.layers["mic_b picks"].data) == 48
+    assert session(viewer).reviewed == {"mic_a"}
 
     layer = viewer.layers["mic_b picks"]
     layer.add(np.array([[500.0, 500.0]]))  # and one added by hand (no score)

@@ -640,9 +640,11 @@ class ReviewPanel(QWidget):
         folder = Path(folder)
         self._picks_folder = folder  # the reviewed flags are saved here
         loaded, problems = [], []
-        problem = self._load_reviewed(folder)
-        if problem:
-            problems.append(problem)
+        try:
+            flags = read_reviewed(folder)
+        except ValueError as exc:
+            flags = set()
+            problems.append(str(exc))
         layers = {micrograph_name(mlayer): mlayer for mlayer in micrograph_layers(self.viewer)}
         names = [name for name in layers if only is None or name == only]
         found, read_problems = micrograph_picks_in_folder(folder, names)
@@ -660,6 +662,9 @@ class ReviewPanel(QWidget):
             f"{folder}?"
         ):
             kept = []
+        # the folder's flags say its files' picks were reviewed: not the corrections a
+        # micrograph kept instead (the flags came back before the question, kept or not)
+        session(self.viewer).reviewed.update(flags - set(kept))
         for name in names:
             if name not in found or name in kept:
                 continue
