@@ -412,6 +412,30 @@ def test_status_after_training_names_the_micrograph_its_picks_are_on(
     assert NAME in session(viewer).pick_results
 
 
+def test_a_model_loaded_in_pick_during_training_is_said_replaced(annotated, qtbot):
+    """A review: a model loaded in Pick while training ran was replaced by the trained one
+    at its end, unsaid."""
+    from napari_cryopick.core.model import bundled_model_path
+
+    viewer, train, tmp_path = annotated
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    train.steps_spin.setValue(4)
+    assert train.start() is not None, train.last_error
+    mine = tmp_path / "older.pt"
+    shutil.copy(bundled_model_path(), mine)
+    assert pick.load_model(mine)  # while it trains
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    text = train.status.text()
+    assert text.startswith("Training done"), text
+    assert "It replaced older.pt, loaded in Pick during the training" in text
+    assert session(viewer).model_path == train.last_saved
+    # a training with nothing loaded meanwhile says nothing of it
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert train.status.text().startswith("Training done")
+    assert "It replaced" not in train.status.text()
+
+
 def test_a_typed_diameter_the_clicks_contradict_is_said_while_training(annotated, qtbot):
     """A trial typed 20 px in Annotate for 108 px particles: Pick and Train followed it
     without a word. The training job measures the clicks first and says so."""

@@ -425,6 +425,7 @@ class TrainWidget(QWidget):
         self._request_items: list[Annotations] | None = None  # the last request's annotations
         self._trained_name = ""  # the one data set of the last request, typed or not
         self._run_name = ""  # the data set a running training's file is remembered for
+        self._model_at_start: Any = None  # the session's model when Train was pressed
         self._preview_note = ""  # why previews were not drawn (the user's corrections)
         self._previewed = ""  # the micrograph a preview of the running job was drawn on
 
@@ -1046,6 +1047,8 @@ class TrainWidget(QWidget):
         self.last_error = ""
         self.last_result = None
         self.last_request = request
+        # a model the user loads in Pick while this trains is replaced at its end: said
+        self._model_at_start = session(self.viewer).model
         # (the file was named by it just now, from the data sets it trains)
         self._run_name = self._model_dataset(self._request_items)
         self.diameter_note = ""
@@ -1222,6 +1225,15 @@ class TrainWidget(QWidget):
             # with its own (a trial's ribosome micrograph got the β-gal head: 0 picks)
             head = OWN_HEADS
         state = session(self.viewer)
+        replaced = ""
+        if state.model is not None and state.model is not self._model_at_start:
+            # loaded in Pick during the training (a review: replaced unsaid)
+            loaded = state.model_path.name if state.model_path else "the model"
+            replaced = (
+                f"\nIt replaced {loaded}, loaded in Pick during the training: load that again "
+                "in Pick to pick with it."
+            )
+        self._model_at_start = None
         if threshold is not None:
             state.display_threshold = threshold  # the new model's picks are shown at it
         closed = self._preview_gone()
@@ -1287,7 +1299,7 @@ class TrainWidget(QWidget):
         )
         self.status.setText(
             f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
-            f"{outcome.path}{using}{picked}{note}.{self.diameter_note}{notes}"
+            f"{outcome.path}{using}{picked}{note}.{self.diameter_note}{replaced}{notes}"
         )
 
     def _on_errored(self, exc: Exception) -> None:
