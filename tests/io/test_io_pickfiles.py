@@ -1076,6 +1076,21 @@ def test_a_folders_links_to_missing_files_are_named(tmp_path, caplog):
         ("data_\nloop_\n10 20\n", "line 3: values after loop_ without labels in data_"),
         ("data_\n", "line 1: data_ is empty"),
         ("data_\n_rlnCoordinateX\n", "_rlnCoordinateX without a value outside a loop"),
+        # two tables in one block: starfile read the second as rows of the first ("column
+        # 'rlnCoordinateX' has a non-numeric value '#1'")
+        (
+            "data_\n_rlnImageSize 128\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\n",
+            "line 3: data_ holds a second table (a loop_ after the _label value pairs from line 2)",
+        ),
+        (
+            "data_p\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\nloop_\n_rlnFoo #1\n5\n",
+            "line 6: data_p holds a second table (a loop_ after the loop_ of line 2)",
+        ),
+        (
+            "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\n_rlnImageSize 128\n",
+            "line 6: data_ holds a second table (_rlnImageSize after the rows of the loop_ "
+            "of line 2)",
+        ),
     ],
 )
 def test_a_star_file_without_loop_or_labels_says_what_is_missing(tmp_path, text, said):

@@ -387,6 +387,13 @@ def _unlabelled_values(lines: Sequence[str]) -> str:
     block, opened, content = None, 0, False
     loop = 0  # line of the open loop_ (0: none)
     labels = 0  # of the open loop; -1 once its rows began
+    # the block's table so far: a loop_ or key/value pairs (RELION and starfile read one a
+    # block; starfile read a second as rows of the first: "non-numeric value '#1'")
+    table = ""
+    second = (
+        "{line}: data_{block} holds a second table ({what}): RELION and starfile read one "
+        "table a data block (a loop_, or _label value pairs): give each its own data_ block"
+    )
 
     def unfinished() -> str:
         if loop and labels == 0:
@@ -403,20 +410,25 @@ def _unlabelled_values(lines: Sequence[str]) -> str:
             if block is not None and unfinished():
                 return unfinished()
             block, opened = line.split()[0][len("data_") :], index + 1
-            content, loop, labels = False, 0, 0
+            content, loop, labels, table = False, 0, 0, ""
         elif block is None and line.startswith(("loop_", "_")):
             return f"line {index + 1}: {line.split()[0]} before the first data_ block"
         elif line.startswith("loop_"):
             if unfinished().startswith(f"line {loop}: loop_"):
                 return unfinished()
-            loop, labels = index + 1, 0
+            if table:
+                what = f"a loop_ after {table}"
+                return second.format(line=f"line {index + 1}", block=block, what=what)
+            loop, labels, table = index + 1, 0, f"the loop_ of line {index + 1}"
         elif line.startswith("_"):
             content = True
             if loop and labels < 0:
-                loop = 0  # a key-value pair after the rows ends the loop
-            elif loop:
+                what = f"{line.split()[0]} after the rows of {table}"
+                return second.format(line=f"line {index + 1}", block=block, what=what)
+            if loop:
                 labels += 1
                 continue
+            table = table or f"the _label value pairs from line {index + 1}"
             if len(star_values(line)) < 2:
                 return (
                     f"line {index + 1}: {line.split()[0]} without a value outside a loop "
