@@ -68,6 +68,22 @@ def test_relion31_list_gives_optics_pixel_size_per_group(tmp_path):
     assert micrographs[1].path == tmp_path / "MotionCorr/job002/Movies/sub/a.mrc"
 
 
+def test_an_optics_group_given_twice_with_two_pixel_sizes_is_refused(tmp_path):
+    # the last row's pixel size was taken, unsaid (RELION takes the first)
+    star = tmp_path / "micrographs_ctf.star"
+    twice = "opticsGroup2 2 0.885 300.0 1.5\nopticsGroup2b 2 0.885 300.0 1.2\n"
+    star.write_text(RELION31.replace("opticsGroup2 2 0.885 300.0 1.5\n", twice))
+    with pytest.raises(
+        RelionStarError, match=r"optics group 2 twice, with pixel sizes 1.5 and 1.2"
+    ):
+        read_micrographs_star(star, project_dir=tmp_path)
+    # the same row twice (files joined) says nothing: one pixel size
+    star.write_text(
+        RELION31.replace("opticsGroup2 2 0.885 300.0 1.5\n", twice.replace("1.2", "1.5"))
+    )
+    assert [m.pixel_size for m in read_micrographs_star(star, project_dir=tmp_path)] == [1.77, 1.5]
+
+
 def test_relion30_list_gives_detector_pixel_size(tmp_path):
     star = tmp_path / "micrographs_ctf.star"
     star.write_text(RELION30)

@@ -164,8 +164,17 @@ def _optics_pixel_sizes(path: Path, blocks: dict[str, object]) -> dict[int, floa
         if size is None:
             # A movie list has only the movies' pixel size; micrograph lists have both.
             size = _positive(row.get("rlnMicrographOriginalPixelSize"))
-        if size is not None:
-            sizes[int(row["rlnOpticsGroup"])] = size
+        if size is None:
+            continue
+        group = int(row["rlnOpticsGroup"])
+        if group in sizes and not math.isclose(sizes[group], size, rel_tol=1e-6):
+            # (the last row won, unsaid; RELION takes the first)
+            raise _error(
+                path,
+                f"data_optics gives optics group {group} twice, with pixel sizes "
+                f"{sizes[group]:g} and {size:g} A: keep one row per group",
+            )
+        sizes.setdefault(group, size)
     return sizes
 
 
