@@ -1104,6 +1104,30 @@ def test_a_star_file_without_loop_or_labels_says_what_is_missing(tmp_path, text,
     assert "NoneType" not in str(raised.value)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".csv", "micrograph,x,y\nm,10,20\nm,30,40\n"),
+        (".star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\n"),
+        (".box", "5\t15\t10\t10\n"),
+    ],
+)
+def test_a_utf16_or_utf32_pick_file_is_said_to_be_one(tmp_path, encoding, suffix, text):
+    # a review: a CSV saved by Excel as "Unicode Text" (UTF-16) was "cut short"
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(PickFileError) as raised:
+        read_picks(path)
+    said = str(raised.value)
+    assert said.startswith(f"{path}: a UTF-")
+    assert "pick files are read as UTF-8; save it as UTF-8" in said
+    assert "cut short" not in said
+    # the same text as UTF-8 (with a byte-order mark, as Excel writes it) is read
+    path.write_bytes(text.encode("utf-8-sig"))
+    assert len(read_picks(path)) in (1, 2)
+
+
 def test_a_star_file_corrected_after_a_failed_read_is_read_as_it_is_now(tmp_path):
     # starfile kept the failed file's lines (linecache): the corrected file, read again
     # in the same napari session, still failed

@@ -95,12 +95,42 @@ def check_readable(path: Path, *, allow_empty: bool = False) -> None:
         raise file_error(path, reason)
 
 
+#: Byte-order marks of the Unicode encodings other than UTF-8 (longest first).
+_OTHER_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+)
+
+
+def refuse_other_encodings(path: Path) -> None:
+    """A :class:`PickFileError` for a UTF-16 or UTF-32 text file (by its byte-order mark,
+    or NUL bytes in its first line): read as UTF-8 it was "cut short" or a table of
+    empty names (a review: a CSV that Excel saved as "Unicode Text")."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    marked = [name for mark, name in _OTHER_BOMS if head.startswith(mark)]
+    if marked:
+        name = marked[0]
+    elif b"\x00" in head.split(b"\n", 1)[0]:
+        name = "UTF-16 or UTF-32 (NUL bytes in its first line)"
+    else:
+        return
+    raise file_error(
+        path,
+        f"a {name} text file: pick files are read as UTF-8; save it as UTF-8 "
+        f"(e.g. iconv -f {name.split()[0]} -t UTF-8 {path.name} > new{path.suffix})",
+    )
+
+
 def read_text(path: Path, *, newline: str | None = None) -> str:
     """The text of a pick file (UTF-8, a byte-order mark dropped), errors naming the file.
 
     ``newline`` as in :func:`open`: ``""`` keeps ``\\r\\n`` line ends as they are
     (a copy with rows dropped keeps them), None reads every line end as ``\\n``.
     """
+    refuse_other_encodings(path)
     try:
         with path.open(encoding="utf-8-sig", newline=newline) as handle:
             return handle.read()
@@ -133,6 +163,7 @@ def read_delimited(path: Path, *, separator: str | None, lower: bool = False) ->
     """
     import re
 
+    refuse_other_encodings(path)
     with path.open("rb") as handle:
         first = handle.readline(_HEADER_BYTES).decode("utf-8", errors="replace").strip()
     fields = len(re.split(r"\s+" if separator is None else re.escape(separator), first))

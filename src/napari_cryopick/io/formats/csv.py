@@ -85,6 +85,9 @@ def _refuse_cut_last_line(path: Path) -> None:
     after the file (STAR and CBOX files cut so are refused: their rows are counted)."""
     import csv
 
+    from . import refuse_other_encodings
+
+    refuse_other_encodings(path)  # (a UTF-16 file's last byte: "cut short")
     with path.open("rb") as handle:
         header = handle.readline()
         handle.seek(0, 2)
