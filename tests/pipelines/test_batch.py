@@ -345,6 +345,29 @@ def test_shards_partition_the_micrographs_and_share_the_summary(
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_monitor_shard_and_a_list_run_shard_take_the_same_micrographs(tiny_model, tmp_path):
+    # one folder, split into N by monitors and by a job array alike
+    folder = tmp_path / "in"
+    write_micrographs(folder, [f"m{i}.mrc" for i in range(8)])
+    listed = sorted(folder.glob("*.mrc"))
+    options = BatchOptions(shard=(1, 2), summary=False)
+    drive(run_batch(_request(listed, tiny_model, tmp_path / "list"), options))
+    clock = {"t": 0.0}
+
+    def sleep(seconds):
+        clock["t"] += seconds
+
+    job = monitor(
+        _request((), tiny_model, tmp_path / "monitor"), folder, options, idle_timeout=5.0,
+        poll_s=1.0, settle_s=0.0, clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    drive(job)
+    by_list = sorted(p.name for p in (tmp_path / "list").glob("*.star"))
+    by_monitor = sorted(p.name for p in (tmp_path / "monitor").glob("*.star"))
+    assert 0 < len(by_list) < 8
+    assert by_monitor == by_list
+
+
 def test_skip_picks_again_a_micrograph_whose_listed_pixel_size_changed(
     micrographs, tiny_model, tmp_path
 ):
@@ -364,8 +387,12 @@ def test_skip_picks_again_a_micrograph_whose_listed_pixel_size_changed(
     assert run(1.0, 1.0) == (2, 0)
     assert run(1.0, 1.0) == (0, 2)
     assert run(1.0, 1.25) == (1, 1)  # the second's optics group corrected
-    assert run(1.0, None) == (1, 1)  # its header's now
+    # none given (the header's: a --monitor of the folder a list run filled) is not
+    # compared with a list's, and --pixel-size beats every list's
     assert run(1.0, None) == (0, 2)
+    request = dataclasses.replace(request, pixel_size_A=1.0)
+    assert run(1.0, 1.25) == (2, 0)  # (another setting: the fingerprint's)
+    assert run(1.5, 1.5) == (0, 2)
 
 
 def test_shards_agree_when_the_folder_changed_between_their_starts(
@@ -379,9 +406,8 @@ def test_shards_agree_when_the_folder_changed_between_their_starts(
     runs = [(1, early), (2, list(micrographs))]
     picked = []
     for index, listed in runs:
-        job = run_batch(
-            _request(listed, tiny_model, out), BatchOptions(shard=(index, 2), skip=True)
-        )
+        # (without --skip: a micrograph of both shards would be picked twice)
+        job = run_batch(_request(listed, tiny_model, out), BatchOptions(shard=(index, 2)))
         picked += [event.written[0].relative_to(out).with_suffix("") for event in drive_events(job)]
     assert len(picked) == len(set(picked))  # none picked twice
     # every one but the latecomer (if shard 1's: listed after it started), which a
@@ -759,6 +785,38 @@ def test_a_worker_that_could_not_load_the_model_fails_its_tasks_saying_why(
         batch._dask_task(name, (item,))
 
 
+def test_a_run_whose_model_the_shared_workers_refuse_leaves_nothing_on_them(
+    micrographs, tiny_model, tmp_path, monkeypatch
+):
+    # a review: the scheduler keeps a plugin whose setup failed on a worker (and sets it up
+    # on every worker joining later); the run removed it only after a registration that
+    # succeeded
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    from napari_cryopick.workflows import batch
+
+    plugin_class = batch._plugin_class()
+
+    class Refused(plugin_class):
+        def _setup(self, worker):
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(batch, "_plugin_class", lambda: Refused)
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+        as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        options = BatchOptions(dask=cluster.scheduler_address)
+        request = _request(micrographs[:1], tiny_model, tmp_path / "out")
+        with pytest.raises(ValueError, match="No space left on device"):
+            drive(run_batch(request, options))
+        (names,) = client.run(lambda dask_worker: sorted(dask_worker.plugins)).values()
+        assert not [name for name in names if name.startswith("cryopick-model-")]
+        assert not [n for n in cluster.scheduler.worker_plugins if n.startswith("cryopick-")]
+
+
 @contextlib.contextmanager
 def _removed_after(path):
     try:
@@ -1010,9 +1068,9 @@ def test_a_slurm_worker_job_that_ends_is_replaced_and_the_run_finishes(
     assert len(jobs) >= 2  # the job that ended was replaced
     assert [event.error for event in picked] == [""] * len(NAMES)
     assert tree_bytes(out) == reference
-    # and the workers leave before their wall time (30 min less 1.5 min)
+    # and the workers leave before their wall time (30 min less 2 min)
     for script in (bin_folder / "jobs").glob("script.*"):
-        assert "--lifetime 1710s --lifetime-stagger 45s" in script.read_text()
+        assert "--lifetime 1680s --lifetime-stagger 30s" in script.read_text()
 
 
 def test_local_dask_workers_leave_ctrl_c_to_the_command_and_take_any_free_port():

@@ -771,15 +771,55 @@ def test_slurm_options_reach_the_job_script(tmp_path, monkeypatch):
         assert f"#SBATCH {directive}" in script
     assert "--nthreads 1" in script
     # the workers leave before SLURM ends their jobs: the 2 h less 6 minutes, staggered
-    assert "--lifetime 6840s --lifetime-stagger 180s" in script
-    # a lifetime the user set (jobqueue.yaml or here) is theirs
-    cluster = slurm_cluster({**options.dask_options, "worker_extra_args": ["--lifetime", "1h"]})
-    try:
-        script = cluster.job_script()
-    finally:
-        cluster.close()
+    assert "--lifetime 6840s --lifetime-stagger 90s" in script
+
+    def script_of(**changes):
+        cluster = slurm_cluster({**options.dask_options, **changes})
+        try:
+            return cluster.job_script()
+        finally:
+            cluster.close()
+
+    # a lifetime the user set (jobqueue.yaml or here) is theirs; their stagger with ours
+    script = script_of(worker_extra_args=["--lifetime", "1h"])
     assert script.count("--lifetime") == 1
     assert "--lifetime 1h" in script
+    script = script_of(worker_extra_args=["--lifetime-stagger", "1m"])
+    assert script.count("--lifetime-stagger") == 1
+    assert "--lifetime-stagger 1m --lifetime 6840s" in script
+    # a time limit among the extra directives is the job's (SLURM takes the last)
+    extra = [*options.dask_options["job_extra_directives"], "--time=1-00:00:00"]
+    assert "--lifetime 85800s" in script_of(job_extra_directives=extra)
+    # no -t directive: the partition's time, unknown here: no lifetime
+    assert "--lifetime" not in script_of(job_directives_skip=["-t"])
+
+
+def test_slurm_jobs_default_to_four_hours_and_keep_the_users_config(tmp_path, monkeypatch):
+    # a review: dask-jobqueue's own default (00:30:00) took the place of the 04:00:00 the
+    # docs say, and a jobqueue.yaml's "extra" worker options were dropped
+    pytest.importorskip("dask_jobqueue")
+    import dask
+
+    from napari_cryopick.workflows.batch import slurm_cluster
+
+    _fake_sbatch(tmp_path / "bin", monkeypatch)
+
+    def script_of(config):
+        with dask.config.set(config):
+            cluster = slurm_cluster({})
+            try:
+                return cluster.job_script()
+            finally:
+                cluster.close()
+
+    script = script_of({})
+    assert "#SBATCH -t 04:00:00" in script
+    assert "--lifetime 13800s --lifetime-stagger 150s" in script
+    script = script_of({"jobqueue.slurm.walltime": "08:00:00"})  # the user's jobqueue.yaml
+    assert "#SBATCH -t 08:00:00" in script
+    with pytest.warns(FutureWarning, match="extra has been renamed"):  # (dask-jobqueue's)
+        script = script_of({"jobqueue.slurm.extra": ["--resources", "GPU=1"]})
+    assert "--resources GPU=1 --lifetime 13800s" in script
 
 
 def test_slurm_wall_times_are_read_in_every_slurm_form():
@@ -791,8 +831,9 @@ def test_slurm_wall_times_are_read_in_every_slurm_form():
     for unread in ("UNLIMITED", "", None, "4h", "1-"):
         assert walltime_seconds(unread) is None
         assert lifetime_args(unread) == []
-    assert lifetime_args("00:02:00") == []  # too short to leave early
-    assert lifetime_args("1-00") == ["--lifetime", "85800s", "--lifetime-stagger", "300s"]
+    assert lifetime_args("00:09:59") == []  # too short to leave early
+    assert lifetime_args("00:10:00") == ["--lifetime", "480s", "--lifetime-stagger", "30s"]
+    assert lifetime_args("1-00") == ["--lifetime", "85800s", "--lifetime-stagger", "150s"]
 
 
 def test_pick_takes_a_relion_micrograph_list(relion_project, tiny_model, monkeypatch, capsys):

@@ -94,7 +94,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: boo
         "--slurm-walltime",
         default=None,
         metavar="HH:MM:SS",
-        help="job time limit (default 04:00:00)",
+        help="job time limit (default 04:00:00); workers leave shortly before it and "
+        "new jobs replace them",
     )
     cluster.add_argument(
         "--slurm-memory", default=None, metavar="SIZE", help="memory per job (default 8GB)"

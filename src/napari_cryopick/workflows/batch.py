@@ -786,7 +786,10 @@ def complete_items(
 
 
 def _split_items(
-    items: Iterable[WorkItem], out_dir: Path, records: Mapping[str, Mapping[str, Any]]
+    items: Iterable[WorkItem],
+    out_dir: Path,
+    records: Mapping[str, Mapping[str, Any]],
+    listed: bool = True,
 ) -> tuple[list[WorkItem], list[WorkItem], list[tuple[WorkItem, Mapping[str, Any]]]]:
     """(to do, complete, moved) of ``items`` by ``records`` (:func:`read_manifests` of one
     fingerprint): moved are those to do whose files a run wrote, intact, under other
@@ -800,7 +803,7 @@ def _split_items(
         if (
             record is None
             or not _outputs_intact(out_dir, record)
-            or not _input_unchanged(item, record)
+            or not _input_unchanged(item, record, listed)
         ):
             todo.append(item)
         elif _outputs_at(out_dir, record, item):
@@ -892,18 +895,23 @@ def _input_stat(path: Path) -> dict[str, Any]:
     }
 
 
-def _input_unchanged(item: WorkItem, record: Mapping[str, Any]) -> bool:
+def _input_unchanged(item: WorkItem, record: Mapping[str, Any], listed: bool = True) -> bool:
     """False when the micrograph file is not the one the record picked (replaced in place),
-    or a micrograph list now gives it another pixel size (a corrected optics table).
+    or (``listed``: no ``--pixel-size`` overrides the lists) a micrograph list now gives it
+    another pixel size than the list it was picked from (a corrected optics table).
 
-    Records of older versions keep no size, time or list pixel size: taken as unchanged.
+    A list's pixel size against none (the header's: a ``--monitor`` of the folder a list
+    run filled, a review) is not compared: the header may well agree. Records of older
+    versions keep no size, time or list pixel size: taken as unchanged.
     """
-    if "list_pixel_size_A" in record:
-        then, now = record["list_pixel_size_A"], item.pixel_size
-        if (then is None) != (now is None) or (
-            now is not None and not math.isclose(float(then), float(now), rel_tol=1e-6)
-        ):
-            return False
+    then, now = record.get("list_pixel_size_A"), item.pixel_size
+    if (
+        listed
+        and then is not None
+        and now is not None
+        and not math.isclose(float(then), float(now), rel_tol=1e-6)
+    ):
+        return False
     if "input_size" not in record:
         return True
     now = _input_stat(item.source)
@@ -1424,13 +1432,17 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
     import dask
 
     settings: dict[str, Any] = {}
+    shipped = _jobqueue_defaults()
     for name, default in (
         ("cores", 1),
         ("processes", 1),
         ("memory", "8GB"),
         ("walltime", "04:00:00"),
     ):
-        if dask.config.get(f"jobqueue.slurm.{name}", None) is None:
+        # unset, or dask-jobqueue's own default (its 00:30:00 wall time took the place of
+        # the 04:00:00 said here: a review)
+        value = dask.config.get(f"jobqueue.slurm.{name}", None)
+        if value is None or value == shipped.get(name):
             settings[name] = default
     settings.update(options)
     # workers leave (gracefully, their tasks handed on) before SLURM ends their job at its
@@ -1440,11 +1452,20 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
     extra = list(
         settings.get("worker_extra_args")
         or dask.config.get("jobqueue.slurm.worker-extra-args", None)
+        or settings.get("extra")  # (the deprecated name, still read by dask-jobqueue)
+        or dask.config.get("jobqueue.slurm.extra", None)
         or []
     )
-    walltime = settings.get("walltime") or dask.config.get("jobqueue.slurm.walltime", None)
-    if not any(str(arg).startswith("--lifetime") for arg in extra):
-        settings["worker_extra_args"] = extra + lifetime_args(walltime)
+
+    def given(option: str) -> bool:
+        return any(str(arg) == option or str(arg).startswith(f"{option}=") for arg in extra)
+
+    if not given("--lifetime"):
+        lifetime = lifetime_args(_job_walltime(settings))
+        if given("--lifetime-stagger"):  # (the user's stagger, with our lifetime)
+            lifetime = lifetime[:2]
+        settings["worker_extra_args"] = extra + lifetime
+        settings.pop("extra", None)
     cluster = SLURMCluster(**settings)
     try:
         _check_submission(cluster.job_script())
@@ -1452,6 +1473,44 @@ def slurm_cluster(options: Mapping[str, Any]) -> Any:
         cluster.close()
         raise
     return cluster
+
+
+def _jobqueue_defaults() -> dict[str, Any]:
+    """dask-jobqueue's own defaults for SLURM (its ``jobqueue.yaml``), to tell them from a
+    user's ``~/.config/dask/jobqueue.yaml``."""
+    import dask_jobqueue
+    import yaml
+
+    try:
+        shipped = Path(dask_jobqueue.__file__).with_name("jobqueue.yaml").read_text()
+        return dict(yaml.safe_load(shipped)["jobqueue"]["slurm"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return {}
+
+
+def _job_walltime(settings: Mapping[str, Any]) -> str | None:
+    """The time limit a SLURM worker job will have: the last ``--time``/``-t`` among the
+    extra directives (``--slurm-extra=--time=2-00:00:00``: SLURM takes the last), else the
+    ``walltime`` setting, unless its ``-t`` directive is skipped (the partition's then)."""
+    import re
+
+    import dask
+
+    def setting(name: str) -> Any:
+        value = settings.get(name.replace("-", "_"))
+        return value if value is not None else dask.config.get(f"jobqueue.slurm.{name}", None)
+
+    found = None
+    for directive in setting("job-extra-directives") or setting("job-extra") or []:
+        text = str(directive).strip().removeprefix("#SBATCH").strip()
+        match = re.fullmatch(r"(?:--time(?:=|\s+)|-t\s*)(\S+)", text)
+        if match:
+            found = match.group(1)
+    if found is not None:
+        return found
+    if "-t" in (setting("job-directives-skip") or []):
+        return None
+    return setting("walltime")
 
 
 def walltime_seconds(text: Any) -> float | None:
@@ -1477,14 +1536,15 @@ def walltime_seconds(text: Any) -> float | None:
 
 def lifetime_args(walltime: Any) -> list[str]:
     """``dask worker`` options that end a worker before its SLURM job's ``walltime``:
-    ``--lifetime`` the wall time less a margin (5 % of it, 1 to 10 minutes), staggered by
-    half the margin so that the workers do not all leave at once; none for a wall time
-    under 3 minutes or one not read."""
+    ``--lifetime`` the wall time less a margin (5 % of it, 2 to 10 minutes), staggered by
+    a quarter of the margin so that the workers do not all leave at once (at least 90 s
+    before the job's end, counted from the worker's start, which comes after the job's);
+    none for a wall time under 10 minutes or one not read."""
     total = walltime_seconds(walltime)
-    if total is None or total < 180:
+    if total is None or total < 600:
         return []
-    margin = min(600.0, max(60.0, 0.05 * total))
-    return ["--lifetime", f"{int(total - margin)}s", "--lifetime-stagger", f"{int(margin / 2)}s"]
+    margin = min(600.0, max(120.0, 0.05 * total))
+    return ["--lifetime", f"{int(total - margin)}s", "--lifetime-stagger", f"{int(margin / 4)}s"]
 
 
 def _check_submission(script: str) -> None:
@@ -1678,7 +1738,9 @@ class _Dask:
         # other's plugin (its heads for other micrographs) under one name; removed at the end
         # (each run's model stayed in the shared workers' memory)
         self.plugin_name = f"cryopick-model-{fingerprint}-{uuid.uuid4().hex[:12]}"
-        self.registered = False
+        # (set before: the scheduler keeps a plugin whose setup failed on a worker, and the
+        # workers that did load it keep the model; a review)
+        self.registered = True
         try:
             self.client.register_plugin(
                 _plugin_class()(
@@ -1689,13 +1751,12 @@ class _Dask:
                 ),
                 name=self.plugin_name,
             )
-            self.registered = True
         except Exception as error:
             self.close()
             if isinstance(error, ValueError):
                 raise
             raise WorkerSetupError(
-                f"--dask {spec}: the Dask workers could not load the model: "
+                f"--dask {spec}: the run's model could not be set up on the Dask workers: "
                 f"{type(error).__name__}: {error}"
             ) from error
         self.workers = workers
@@ -2007,7 +2068,8 @@ def _run_locked(
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard, out_dir)
     records = read_manifests(out_dir, fingerprint)  # (the folder's runs of these settings)
-    todo, done, moved = _split_items(items, out_dir, records)
+    # (--pixel-size beats every list's: then their sizes changing changes nothing)
+    todo, done, moved = _split_items(items, out_dir, records, request.pixel_size_A is None)
     picked_again: list[WorkItem] = []
     if options.skip:
         _note_other_layout(moved, out_dir)
