@@ -1017,7 +1017,9 @@ FAKE_SBATCH = """#!/bin/bash
 jobs="$(dirname "$0")/jobs"
 mkdir -p "$jobs"
 cp "$1" "$jobs/script.$$"
-setsid bash "$jobs/script.$$" > "$jobs/log.$$" 2>&1 < /dev/null &
+# the first job waits in the queue for a few seconds
+[ -e "$jobs/started" ] || queued="sleep ${FAKE_SLURM_QUEUE_S:-0};"
+setsid bash -c "$queued exec bash $jobs/script.$$" > "$jobs/log.$$" 2>&1 < /dev/null &
 echo "$!" >> "$jobs/started"
 echo "Submitted batch job $!"
 """
@@ -1042,6 +1044,7 @@ def test_a_slurm_worker_job_that_ends_is_replaced_and_the_run_finishes(
         (bin_folder / name).write_text(text)
         (bin_folder / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_QUEUE_S", "4")
     started = bin_folder / "jobs" / "started"
     out = tmp_path / "out"
     options = BatchOptions(
@@ -1058,7 +1061,7 @@ def test_a_slurm_worker_job_that_ends_is_replaced_and_the_run_finishes(
         picked = [next(job)]
         (first,) = started.read_text().split()
         os.killpg(int(first), signal.SIGKILL)  # SLURM at the wall time
-        drive(job, picked.append)
+        outcome = drive(job, picked.append)
     finally:
         faulthandler.cancel_dump_traceback_later()
         jobs = started.read_text().split()
@@ -1068,6 +1071,9 @@ def test_a_slurm_worker_job_that_ends_is_replaced_and_the_run_finishes(
     assert len(jobs) >= 2  # the job that ended was replaced
     assert [event.error for event in picked] == [""] * len(NAMES)
     assert tree_bytes(out) == reference
+    # the first job's time in the queue is said apart, not as picking time
+    assert outcome.waiting_seconds >= 4.0
+    assert outcome.seconds_per_micrograph < (outcome.seconds - outcome.startup_seconds - 3.5) / 6
     # and the workers leave before their wall time (30 min less 2 min)
     for script in (bin_folder / "jobs").glob("script.*"):
         assert "--lifetime 1680s --lifetime-stagger 30s" in script.read_text()

@@ -822,6 +822,28 @@ def test_slurm_jobs_default_to_four_hours_and_keep_the_users_config(tmp_path, mo
     assert "--resources GPU=1 --lifetime 13800s" in script
 
 
+def test_the_time_slurm_jobs_waited_in_the_queue_is_said_apart(tmp_path, monkeypatch, capsys):
+    # a review: "s per micrograph" held the hour the worker jobs waited in SLURM's queue
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows import batch
+
+    def finished(request, options, pixel_sizes=None):
+        return batch.BatchOutcome(
+            n_micrographs=10, n_picked=10, n_skipped=0, n_picks=500, errors={},
+            stopped=False, seconds=3700.0, manifest=None, startup_seconds=2.0,
+            waiting_seconds=3600.0, scale_source="option",
+        )  # fmt: skip
+        yield
+
+    monkeypatch.setattr(batch, "run_batch", finished)
+    micrograph = write_mrc(tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64))
+    argv = ["pick", str(micrograph), "--diameter", "20", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--skip"]) == 0
+    said = capsys.readouterr().out
+    assert "(start-up 2.0 s, 3600 s waiting for the first worker (SLURM's queue), " in said
+    assert "then 9.80 s per micrograph)" in said
+
+
 def test_slurm_wall_times_are_read_in_every_slurm_form():
     from napari_cryopick.workflows.batch import lifetime_args, walltime_seconds
 

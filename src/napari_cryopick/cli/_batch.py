@@ -341,8 +341,13 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
             if ran
         ]
         searched = f" with the {' and '.join(searches)} search" if searches else ""
+        waited = (
+            f", {outcome.waiting_seconds:.0f} s waiting for the first worker (SLURM's queue)"
+            if outcome.waiting_seconds >= 1.0
+            else ""
+        )
         timing = (
-            f" (start-up {outcome.startup_seconds:.1f} s{searched}, "
+            f" (start-up {outcome.startup_seconds:.1f} s{searched}{waited}, "
             f"then {per:.2f} s per micrograph)"
         )
     what = f"picked {outcome.n_picks} objects"
