@@ -338,6 +338,12 @@ def test_shards_partition_the_micrographs_and_share_the_summary(
         assert (out / f"cryopick_manifest.shard-{index}-of-3.jsonl").is_file()
     assert sum(picked) == len(NAMES)
     assert tree_bytes(out) == reference
+    # each shard recorded its summary in its own manifest (the one whose lock it holds):
+    # shards ending together appended to one file, which NFS does not keep whole
+    assert not (out / "cryopick_manifest.jsonl").exists()
+    for index in (1, 2, 3):
+        lines = (out / f"cryopick_manifest.shard-{index}-of-3.jsonl").read_text().splitlines()
+        assert [json.loads(line)["status"] for line in lines].count("summary") == 1
     rows = (out / "summary.csv").read_text().splitlines()
     assert rows[0] == "micrograph,input,status,picks,mean_score,seconds,reason"
     assert len(rows) == 1 + len(NAMES)

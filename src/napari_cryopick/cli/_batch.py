@@ -213,7 +213,7 @@ def _monitor_stopped(request: Any, options: Any, command: str) -> None:
     records = read_manifests(out, fingerprint) if out.is_dir() else {}
     done = [r for r in records.values() if r.get("status") == "done"]
     picks = sum(int(r.get("picks") or 0) for r in done)
-    summary = write_summary(out, fingerprint) if options.summary and records else ()
+    summary = write_summary(out, fingerprint, options.shard) if options.summary and records else ()
     written = f"; summary: {summary[0]}" if summary else ""
     print(
         f"cryopick {command}: monitoring stopped; {len(done)} micrographs picked into {out} "

@@ -668,8 +668,11 @@ def record_filtered(out_dir: Path, written: Sequence[Path]) -> None:
     _record_files(out_dir, written, FILTERED)
 
 
-def _record_files(out_dir: Path, written: Sequence[Path], status: str) -> None:
-    """A manifest line of status ``status`` recording ``written`` (files in ``out_dir``)."""
+def _record_files(
+    out_dir: Path, written: Sequence[Path], status: str, manifest: Path | None = None
+) -> None:
+    """A manifest line of status ``status`` recording ``written`` (files in ``out_dir``), in
+    ``manifest`` (default: the folder's unsharded one)."""
     if not written:
         return
     record = {
@@ -679,7 +682,8 @@ def _record_files(out_dir: Path, written: Sequence[Path], status: str) -> None:
         "digests": [_output_digest(path) for path in written],
         "finished": round(time.time(), 3),
     }
-    with open(_manifest_path(Path(out_dir), None), "a", encoding="utf-8") as handle:
+    path = manifest if manifest is not None else _manifest_path(Path(out_dir), None)
+    with open(path, "a", encoding="utf-8") as handle:
         if not _ends_a_line(handle.name):
             handle.write("\n")
         handle.write(json.dumps(record, sort_keys=True) + "\n")
@@ -2136,7 +2140,7 @@ def _run_locked(
             manifest.close()
         if executor is not None:
             executor.close()
-    summary = write_summary(out_dir, fingerprint) if options.summary else ()
+    summary = write_summary(out_dir, fingerprint, options.shard) if options.summary else ()
     return BatchOutcome(
         n_micrographs=len(items),
         n_picked=state["picked"],
@@ -2168,8 +2172,13 @@ def _run_locked(
 # --------------------------------------------------------------------------
 
 
-def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, ...]:
-    """``summary.csv`` and ``summary.png`` of the micrographs recorded in ``out_dir``.
+def write_summary(
+    out_dir: Path, fingerprint: str | None = None, shard: tuple[int, int] | None = None
+) -> tuple[Path, ...]:
+    """``summary.csv`` and ``summary.png`` of the micrographs recorded in ``out_dir``,
+    recorded in the manifest of ``shard`` (the one its run holds the lock of: the shards
+    of a job array ending together appended to one manifest, which NFS does not keep
+    whole, and a summary whose record was lost stopped the next run as another's).
 
     Returns the files written (none if nothing is recorded).
     """
@@ -2223,7 +2232,8 @@ def write_summary(out_dir: Path, fingerprint: str | None = None) -> tuple[Path, 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     png_path = atomic_write_bytes(out_dir / SUMMARY_PNG, buffer.getvalue())
-    _record_files(out_dir, [csv_path, png_path], SUMMARIZED)  # a later run's to replace
+    # a later run's to replace
+    _record_files(out_dir, [csv_path, png_path], SUMMARIZED, _manifest_path(out_dir, shard))
     return csv_path, png_path
 
 

@@ -260,7 +260,7 @@ def monitor(
         manifest.close()
         if executor is not None:
             executor.close()
-    summary = write_summary(out_dir, fingerprint) if options.summary else ()
+    summary = write_summary(out_dir, fingerprint, options.shard) if options.summary else ()
     return BatchOutcome(
         n_micrographs=len(attempted | set(refused)) + skipped,  # refused: counted, named
         n_picked=state["picked"],
