@@ -1117,6 +1117,75 @@ def test_undo_delete_brings_back_the_picks_deleted_last(make_napari_viewer, tmp_
     assert len(session(viewer).pick_results["mic_a"].picks) == 50
 
 
+def test_a_box_files_picks_deleted_are_corrections(make_napari_viewer, tmp_path, qtbot):
+    """A GUI trial: picks deleted from a BOX file's (no scores) were no corrections: the
+    next Load picks… replaced them unasked, closing the micrograph dropped them, and Use as
+    training labels made no negatives of them."""
+    from napari_cryopick._widgets._common import set_micrograph_settings
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
+    box = tmp_path / "box"
+    box.mkdir()
+    write_picks(read_picks(folder / "mic_a.star"), box / "mic_a.box", "box")
+    asked = []
+    pick.review.confirm = lambda question: asked.append(question) or False
+    assert pick.review.load_picks(box) == ["mic_a"]
+    assert not asked
+    layer = viewer.layers["mic_a picks"]
+    assert len(layer.data) == 50
+    layer.selected_data = {0, 1}
+    layer.remove_selected()
+    assert pick.review.load_picks(box) == []  # asked: No
+    assert asked[-1].startswith("mic_a holds your corrections")
+    assert len(layer.data) == 48
+    layer.add(np.array([[500.0, 500.0]]))  # one added by hand beside the file's
+    assert pick.review.load_picks(box) == []
+    assert len(asked) == 2
+    # closed and opened again: the corrections come back
+    path = tmp_path / "mic_a.mrc"
+    viewer.layers.remove(viewer.layers["mic_a"])
+    viewer.open(str(path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: "mic_a" in session(viewer).pick_results, timeout=10_000)
+    qtbot.waitUntil(lambda: len(viewer.layers["mic_a picks"].data) == 49, timeout=10_000)
+    # the deletions become negatives
+    set_micrograph_settings(viewer, viewer.layers["mic_a"], diameter_px=40.0)
+    assert pick.use_as_labels() is not None, pick.status.text()
+    assert "2 deleted picks as negatives" in pick.status.text()
+
+
+def test_review_closes_what_it_opened_when_stepping_onto_an_open_micrograph(
+    make_napari_viewer, tmp_path
+):
+    """A GUI trial: with m1 open before the review, Next opened m0, then Next onto m1 left
+    m0 open (the review keeps one micrograph of its own open at a time)."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for index, name in enumerate(("m0", "m1")):
+        _micrograph_file(folder, name, shape=(512, 512), seed=index)
+        write_picks(_candidates(40, shape=(512, 512), seed=index).assign(micrograph=name),
+                    picks / f"{name}.star", "star")  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "m1.mrc"), plugin=PLUGIN)  # the user's, open before
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.05)
+    assert pick.review.review_folder(folder, picks) == 2
+    assert pick.review.step_micrograph(+1) == "m0"
+    layer = viewer.layers["m0 picks"]
+    layer.selected_data = {0}
+    layer.remove_selected()
+    assert pick.review.step_micrograph(+1) == "m1"
+    assert "m0" not in viewer.layers  # closed, as when stepping onto a micrograph not open
+    assert "m1" in viewer.layers  # the user's stays
+    assert len(session(viewer).pick_results["m0"].picks) == 39  # kept, with its correction
+    assert pick.review.step_micrograph(-1) == "m0"
+    assert len(viewer.layers["m0 picks"].data) == 39
+
+
 def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):
     """A trial: with row 0 (mic_a) selected in the review table, mic_b shown through the
     layer list, ticking Reviewed marked mic_a (the box showed mic_a's state too)."""
@@ -1183,6 +1252,8 @@ def test_review_a_folder_one_micrograph_at_a_time(make_napari_viewer, tmp_path):
     assert len(layer.data) == 148  # as the user left it, not reloaded from the file
     assert pick.review.step_micrograph(+1) == "m2"
     assert "m2" in viewer.layers
+    # m2 has no pick file: said so (a GUI trial read "Loaded picks of 0 micrograph(s)")
+    assert pick.status.text().startswith(f"No picks of m2 in {picks} (looked for")
     rows = pick.review.refresh_review_table()
     assert rows[1][1] == int((_candidates(150, seed=1)["score"] >= 0.05).sum()) - 2  # m1, closed
     assert [row[3] for row in rows] == [True, False, False]

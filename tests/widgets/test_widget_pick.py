@@ -379,6 +379,42 @@ def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_
     assert "'keep candidates' is Pick folder's" in widget.status.text()
 
 
+def test_export_asks_before_replacing_pick_folders_candidate_files(picker, tmp_path):
+    """A review: Export into a folder Pick folder… (keep candidates) wrote replaced its
+    files, every candidate down to 0.05 kept for thresholding later, with the picks
+    shown, unasked."""
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.workflows.batch import run_batch
+    from napari_cryopick.workflows.pick import PickRequest
+
+    viewer, widget, path = picker
+    out = tmp_path / "candidates"
+    request = PickRequest(
+        micrographs=[path], model=session(viewer).model, diameter_px=56.0, device="cpu",
+        out_dir=out, formats=("star",), keep_candidates=0.05,
+    )  # fmt: skip
+    drive(run_batch(request))
+    kept = (out / f"{NAME}.star").read_bytes()
+    asked = []
+    widget.review.confirm = lambda question: asked.append(question) or False
+    widget.set_threshold(0.5)
+    assert widget.export(out, "star") == []
+    assert (out / f"{NAME}.star").read_bytes() == kept
+    (question,) = asked
+    assert question.startswith(f"{NAME}.star in {out} holds every candidate down to 0.05")
+    assert "keeps its candidate files" in widget.status.text()
+    # another format beside them, or Yes: written
+    assert widget.export(out, "csv") != []
+    assert len(asked) == 1
+    widget.review.confirm = lambda question: True
+    assert widget.export(out, "star") == [out / f"{NAME}.star"]
+    assert (out / f"{NAME}.star").read_bytes() != kept
+    asked.clear()
+    widget.review.confirm = lambda question: asked.append(question) or False
+    assert widget.export(out, "star") != []  # the export's own file now: not asked again
+    assert not asked
+
+
 def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
     """A review: with Annotate not docked (or a kind's layer closed) the merge saw no
     clicks, and the sidecar was saved with the picks alone."""

@@ -96,9 +96,9 @@ from .shown import (
     _object_counts,
     _object_scores,
     _objects_text,
-    _scored_positions,
     counted,
     default_pick_config,
+    tracked_positions,
 )
 
 
@@ -2058,7 +2058,7 @@ class PickWidget(QWidget):
         their names that neither a pick run nor an export wrote (a re-trial's hand picks
         were replaced by Export, "Exported 123 picks")."""
         from napari_cryopick.io.paths import writable_folder
-        from napari_cryopick.workflows.batch import foreign_files
+        from napari_cryopick.workflows.batch import candidate_files, foreign_files
         from napari_cryopick.workflows.pick import (
             check_fiber_formats,
             kind_format_warning,
@@ -2094,6 +2094,20 @@ class PickWidget(QWidget):
                 f"Export: {folder} holds {len(found)} file(s) of these names that cryopick did "
                 f"not write, or that changed since ({listed}): choose another export folder "
                 "or move them away"
+            )
+            return None
+        # files of Pick folder… that keep every candidate down to a floor, for thresholding
+        # later: the export writes the picks shown (a review: replaced by default, unsaid)
+        held = candidate_files(folder, targets)
+        if held and not self.review.confirm(
+            f"{name_list([p.name for p in held], 3)} in {folder} "
+            f"{'holds' if len(held) == 1 else 'hold'} every candidate down to "
+            f"{min(held.values()):g} (Pick folder…'s, to threshold later). Replace "
+            f"{'it' if len(held) == 1 else 'them'} with the picks shown?"
+        ):
+            self.status.setText(
+                f"Export: nothing written; {folder} keeps its candidate files: choose another "
+                "export folder to write the picks shown beside them"
             )
             return None
         # the kinds written, not those picked (a trial: "cbox files cannot store that picks
@@ -2439,7 +2453,9 @@ class PickWidget(QWidget):
             # the micrograph, and later deletions and circle edits count from here
             _store_shape_edits(self.viewer, name)
             stored = state.pick_results[name]
-            original = _scored_positions(current) if current is not None else stored.original
+            original = (
+                tracked_positions(stored, current) if current is not None else stored.original
+            )
             state.pick_results[name] = replace(
                 stored, original=original, edited=frozenset(), deleted_shapes=()
             )

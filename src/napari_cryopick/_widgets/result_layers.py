@@ -71,7 +71,6 @@ from .shown import (
     _object_counts,
     _objects_text,
     _particle_candidates,
-    _scored_positions,
     _shapes_differ,
     _shown_fibers,
     _shown_mask,
@@ -80,6 +79,7 @@ from .shown import (
     _without_deleted,
     as_shown,
     default_pick_config,
+    tracked_positions,
 )
 
 logger = logging.getLogger(__name__)
@@ -813,7 +813,7 @@ def showing_pick_result(
     if honour_negatives:  # a network's result (a file loaded is shown as it is)
         shown = _without_negatives(viewer, micrograph, shown, gone)
     shown, deleted = _without_deleted(shown, old)
-    original = _scored_positions(shown.picks)
+    original = tracked_positions(shown, shown.picks)
     if len(deleted):  # still deletions (not yet labels): "Use as training labels" takes them
         original = np.vstack([original, deleted.astype(np.float32)])
     state.pick_results[micrograph] = replace(
@@ -1348,6 +1348,7 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
         "picked_diameter_px": result.picked_diameter_px,
         "edited": sorted(result.edited),
         "model_file": result.model_file,
+        "file_picks": result.file_picks,
     }
     arrays = {
         "original": result.original,
@@ -1430,6 +1431,7 @@ def _saved_result(path: Any, name: str) -> ShownResult | None:
         negatives=arrays.get("negatives"),
         deleted_shapes=tuple(map(tuple, deleted)) if deleted is not None else (),
         model_file=_model_file_setting(settings.get("model_file")),
+        file_picks=bool(settings.get("file_picks", False)),
     )
 
 
@@ -1564,7 +1566,7 @@ def has_corrections(viewer: Any, micrograph: str) -> bool:
     current = _current_picks(viewer, micrograph)
     if original is None or current is None:
         return False
-    positions = _scored_positions(current)
+    positions = tracked_positions(stored, current)
     if len(positions) != len(original):
         return True
     order = np.lexsort(positions.T[::-1])

@@ -330,6 +330,22 @@ class ReviewPanel(QWidget):
             "and they come back); Export leaves them out."
         )
 
+    def _close_review_opened(self, previous: str | None) -> None:
+        """Close the micrograph the review opened, ``previous``; its picks, corrected, stay
+        for export (retained)."""
+        if previous is None:
+            return
+        state = session(self.viewer)
+        for mlayer in micrograph_layers(self.viewer):
+            if micrograph_name(mlayer) == previous:
+                state.retained.add(previous)
+                state.retained_from[previous] = layer_path(mlayer)
+                state.retained_image[previous] = (
+                    tuple(int(n) for n in np.shape(mlayer.data)[-2:]),
+                    mlayer.metadata.get("pixel_size"),
+                )
+                self.viewer.layers.remove(mlayer)
+
     def _open_for_review(self, name: str) -> None:
         """Open the folder micrograph ``name`` (closing the previous one) with its picks."""
         path = next((p for p in self._folder_files if p.stem == name), None)
@@ -345,20 +361,23 @@ class ReviewPanel(QWidget):
                     f"{name} is open from {other}: close it to review {path} (one "
                     "micrograph name is one layer)."
                 )
+                return
+            # one the user had open: the one the review opened before closes all the same
+            # (a GUI trial: stepping back onto an open micrograph left it open)
+            previous, self._review_open = self._review_open, None
+            if previous is not None and previous != name:
+                state = session(self.viewer)
+                state.replacing = True
+                try:
+                    self._close_review_opened(previous)
+                finally:
+                    state.replacing = False
             return
         previous, self._review_open = self._review_open, name
         state = session(self.viewer)
         state.replacing = True  # the result layers stay for the next micrograph
         try:
-            for mlayer in micrograph_layers(self.viewer):
-                if previous is not None and micrograph_name(mlayer) == previous:
-                    state.retained.add(previous)  # its picks, corrected, stay for export
-                    state.retained_from[previous] = layer_path(mlayer)
-                    state.retained_image[previous] = (
-                        tuple(int(n) for n in np.shape(mlayer.data)[-2:]),
-                        mlayer.metadata.get("pixel_size"),
-                    )
-                    self.viewer.layers.remove(mlayer)
+            self._close_review_opened(previous)
             self.viewer.open(str(path), plugin="napari-cryopick")
         except Exception as error:  # (napari wraps the reader's error): said, not raised
             # a re-trial's unreadable micrograph raised out of the step, unsaid, and left
@@ -612,12 +631,20 @@ class ReviewPanel(QWidget):
             return True
         current = _particle_candidates(stored.picks)
         loaded = _particle_candidates(table)
-        scored = current["score"].notna()
-        mine = current[~scored] if scored.any() else current.iloc[:0]  # added by hand
-        mine = pd.concat([mine, _moved_picks(current, stored.original)])
+        if stored.file_picks and stored.original is not None:
+            # a pick file's picks (no scores): those now at none of the file's places were
+            # added or moved by the user
+            given = pd.DataFrame(np.asarray(stored.original, float), columns=["x", "y"])
+            mine = far_from(current, given, 1.0)
+        else:
+            scored = current["score"].notna()
+            mine = current[~scored] if scored.any() else current.iloc[:0]  # added by hand
+            mine = pd.concat([mine, _moved_picks(current, stored.original)])
         if len(far_from(mine, loaded, 1.0)):
             return True
-        _shown, deleted = _without_deleted(replace(stored, picks=loaded), stored)
+        # picks deleted that the file has (with or without scores: a BOX file's came back)
+        unscored = loaded.assign(score=loaded["score"].fillna(1.0))
+        _shown, deleted = _without_deleted(replace(stored, picks=unscored), stored)
         return bool(len(deleted)) and len(_shown.picks) < len(loaded)
 
     def _choose_picks_folder(self) -> None:
@@ -681,7 +708,7 @@ class ReviewPanel(QWidget):
             ranked = table[~traced].sort_values("score", ascending=False, na_position="first")
             table = pd.concat([ranked, table[traced]]) if traced.any() else ranked
             # the file replaces what the session had (its picks without score included)
-            result = ShownResult(table.reset_index(drop=True), None)
+            result = ShownResult(table.reset_index(drop=True), None, file_picks=True)
             show_pick_result(self.viewer, name, result, keep_manual=False, honour_negatives=False)
             apply_display_threshold(self.viewer, name, self._threshold_for(name))
             loaded.append(name)
@@ -704,11 +731,14 @@ class ReviewPanel(QWidget):
                 "corrected picks (not replaced)"
             )
         missing = [n for n in names if n not in found]
+        looked = (
+            "looked for <micrograph>.star, .cbox, .box, .txt or .csv, <micrograph>_*.star and "
+            "so on, and rows naming it"
+        )
         if missing and only is None:  # (a trial's 063_autopick.star was skipped unsaid)
-            text += (
-                f"; none for {name_list(missing, 3)} (looked for <micrograph>.star, .cbox, .box, "
-                ".txt or .csv, <micrograph>_*.star and so on, and rows naming it)"
-            )
+            text += f"; none for {name_list(missing, 3)} ({looked})"
+        elif missing:  # a reviewed folder's step (a GUI trial read "Loaded picks of 0")
+            text = f"No picks of {only} in {folder} ({looked})"
         self._say("\n".join([text, *problems]))
         return loaded
 

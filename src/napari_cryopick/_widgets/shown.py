@@ -62,6 +62,12 @@ class ShownResult:
     #: model, which Pick current would have re-picked them with). None: not known (a
     #: pick file loaded, a training's preview, a model never saved).
     model_file: str | None = None
+    #: The picks without a score are a pick file's (*Load picks…*: BOX, Topaz, ... files
+    #: hold none), as it gave them, not added by hand: their positions are ``original``
+    #: and deleting or moving one is a correction (a GUI trial's deletions of a BOX file's
+    #: picks were replaced by the next load unasked, dropped on closing, and made no
+    #: negatives). Picks the user adds afterwards count as corrections too.
+    file_picks: bool = False
     #: Fibers as shown at a threshold, ``{threshold: (paths, scores, rows)}``
     #: (:func:`_shown_fibers`): tracing again only at a threshold not seen yet.
     #: A new result (``dataclasses.replace``) starts with an empty one.
@@ -496,3 +502,12 @@ def _scored_positions(picks: pd.DataFrame) -> np.ndarray:
     """``(x, y)`` float32 of the scored particle picks (the network's, not the user's)."""
     particles = _particle_candidates(picks)
     return particles.loc[particles["score"].notna(), ["x", "y"]].to_numpy(np.float32)
+
+
+def tracked_positions(result: ShownResult | None, picks: pd.DataFrame) -> np.ndarray:
+    """``(x, y)`` float32 of the particle picks whose deletion or move is a correction:
+    the scored ones (the network's), or every one of a pick file's result
+    (``ShownResult.file_picks``)."""
+    if result is not None and result.file_picks:
+        return _particle_candidates(picks)[["x", "y"]].to_numpy(np.float32)
+    return _scored_positions(picks)

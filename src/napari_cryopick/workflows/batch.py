@@ -657,6 +657,32 @@ def foreign_files(
     return found
 
 
+def candidate_files(out_dir: Path, paths: Sequence[Path]) -> dict[Path, float]:
+    """Those of ``paths`` (files below ``out_dir``) that hold a pick run's candidates as it
+    wrote them (``keep_candidates``: every pick down to a score floor, for thresholding
+    later), with that floor; files an export or another run replaced since are not."""
+    if not Path(out_dir).is_dir():
+        return {}
+    latest: dict[str, Mapping[str, Any]] = {}
+    for record in _manifest_records(out_dir):  # oldest first: the newest writer wins
+        if record.get("status") in ("done", EXPORTED, FILTERED):
+            for name in record.get("outputs") or []:
+                latest[str(name)] = record
+    found = {}
+    for path in paths:
+        record = latest.get(os.path.relpath(path, out_dir))
+        floor = None if record is None else record.get("keep_candidates")
+        if record is None or record.get("status") != "done" or floor is None:
+            continue
+        sizes = dict(zip(record.get("outputs") or [], record.get("sizes") or []))
+        try:
+            if path.stat().st_size == sizes.get(os.path.relpath(path, out_dir)):
+                found[path] = float(floor)
+        except OSError:
+            continue
+    return found
+
+
 def record_export(out_dir: Path, written: Sequence[Path]) -> None:
     """Record files the Pick widget exported into ``out_dir`` (a line of its manifest,
     status ``exported``): a later export there may replace them, a pick run may not."""
