@@ -422,6 +422,28 @@ def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_pick_file_given_as_a_micrograph_is_refused_before_anything_is_made(
+    tmp_path, tiny_model, capsys
+):
+    # a CLI trial: the zero-shot search ran, --out and a manifest were made, then the file
+    # failed as a micrograph ("unsupported micrograph suffix '.csv'"), and the next run
+    # said the folder "already holds the picks of 1 micrograph(s)"
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text("x,y\n10,20\n")
+    out = tmp_path / "out"
+    argv = ["pick", str(clicks), "--model", str(tiny_model), "--diameter", "20"]
+    assert main([*argv, "--out", str(out)]) == 2
+    said = capsys.readouterr().err
+    assert f"{clicks}: a pick file, not a micrograph (.mrc" in said
+    assert "pick files are read by cryopick train --picks and cryopick evaluate" in said
+    assert not out.exists()
+    notes = tmp_path / "notes.docx"
+    notes.write_bytes(b"PK")
+    assert main(["train", "--micrographs", str(notes), "--picks", str(clicks), "--out",
+                 str(tmp_path / "m.pt"), "--diameter", "20"]) == 2  # fmt: skip
+    assert f"{notes}: a .docx file, not a micrograph" in capsys.readouterr().err
+
+
 def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     mics = tmp_path / "mics"
     names = ["m0", "m1", "m2", "m3", "m4"]

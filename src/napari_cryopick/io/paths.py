@@ -336,7 +336,27 @@ def _micrograph_inputs(
     for path, from_folder in expanded:
         if from_folder and written_by_cryopick(path):
             continue
-        if not from_folder and path.suffix.lower() in MICROGRAPH_LIST_SUFFIXES:
+        suffix = path.suffix.lower()
+        if not from_folder and suffix not in (*MICROGRAPH_SUFFIXES, *MICROGRAPH_LIST_SUFFIXES):
+            # refused before anything is made (a CLI trial's pick CSV given as a micrograph
+            # ran the zero-shot search, made --out and a manifest, then failed it)
+            from napari_cryopick.io.pickfiles import FOLDER_PICK_SUFFIXES
+
+            what = (
+                "a pick file"
+                if suffix in FOLDER_PICK_SUFFIXES
+                else f"a {suffix or 'suffixless'} file"
+            )
+            raise ValueError(
+                f"{path}: {what}, not a micrograph ({', '.join(MICROGRAPH_SUFFIXES)}) or a "
+                "micrograph list (RELION .star, cryoSPARC .cs)"
+                + (
+                    ": pick files are read by cryopick train --picks and cryopick evaluate"
+                    if suffix in FOLDER_PICK_SUFFIXES
+                    else ""
+                )
+            )
+        if not from_folder and suffix in MICROGRAPH_LIST_SUFFIXES:
             found.extend(_listed_micrographs(path))
         else:
             found.append((path, None))
