@@ -288,6 +288,45 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
     tight, text = estimates[10.0]  # smaller than the estimate: a tight box is kept
     assert tight == 10.0
     assert "but the micrographs show" not in text
+    # an empty BOX file (a micrograph without particles) beside CSV clicks with diameters
+    # gives no box size (a CLI trial: "18 px, the median box size of the box files")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for seed in range(3):
+        _image, table = make_blobs(seed, size=160, n=10)
+        write_picks(table.assign(diameter=18.0), mixed / f"m{seed}.csv")
+    (tmp_path / "mics" / "m3.mrc").write_bytes((tmp_path / "mics" / "m0.mrc").read_bytes())
+    (mixed / "m3.box").write_text("")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files([tmp_path / "mics"], [mixed])
+    assert sets[0].diameter_px[0] == 18.0
+    assert "box files" not in caplog.text
+    assert "the median of the 30 picks' diameters" in caplog.text
+
+
+def test_notes_in_a_folder_of_pick_files_are_left_out_with_a_warning(tmp_path, make_blobs, caplog):
+    """A CLI trial: a README.txt beside the click files stopped the training ("cannot
+    tell the pick format of this .txt file"); named directly, it still does."""
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.pickfiles import PickFileError, write_picks
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for seed in range(2):
+        image, table = make_blobs(seed, size=160, n=10)
+        write_mrc(tmp_path / "mics" / f"m{seed}.mrc", image)
+        write_picks(table.assign(diameter=18.0), picks / f"m{seed}.csv")
+    notes = picks / "README.txt"
+    notes.write_text("picked by hand on Monday\n")
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files([tmp_path / "mics"], [picks])
+    assert sum(len(table) for table in sets[0].picks) == 20
+    assert f"{notes} left out: not a pick file" in caplog.text
+    with pytest.raises(PickFileError, match="cannot tell the pick format"):
+        training_sets_from_files([tmp_path / "mics"], [picks / "m0.csv", notes])
 
 
 def test_the_model_learns_the_diameter_it_is_trained_at_not_box_sizes(tmp_path, make_blobs):

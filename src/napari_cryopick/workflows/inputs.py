@@ -140,6 +140,8 @@ def read_training_picks(
     from napari_cryopick.core.object_kinds import densify_fiber_picks
     from napari_cryopick.io.pickfiles import match_files
 
+    # (files found in a folder that are no pick files, such as notes, left out, said)
+    paths = [(p, f) for p, f in paths if not (f and _notes_not_picks(Path(p)))]
     read = [
         (path, densify_fiber_picks(table) if (table["tube_id"] > 0).any() else table)
         for path, table in _read_pick_files(paths, binning)
@@ -227,6 +229,25 @@ def _manual_helices(path: Path, table: Any) -> bool:
     return bool((table.groupby("micrograph", sort=False).size() % 2 == 0).all())
 
 
+def _notes_not_picks(path: Path, say: bool = True) -> bool:
+    """Whether ``path``, a ``.txt`` file found in a folder of pick files, is no pick file
+    (neither a Topaz nor a CSV header: a README, notes), said with a warning: a CLI
+    trial's README.txt beside the click files stopped the training."""
+    from napari_cryopick.io.pickfiles import PickFileError, detect_format
+
+    if path.suffix.lower() != ".txt":
+        return False
+    try:
+        detect_format(path)
+    except PickFileError as error:
+        if "cannot tell the pick format" not in str(error):
+            return False  # (empty, missing: the reader says so)
+        if say:
+            logger.warning("%s left out: not a pick file (no Topaz or CSV header)", path)
+        return True
+    return False
+
+
 def _read_pick_files(paths: Sequence[tuple[Path, bool]], binning: float) -> list[tuple[Path, Any]]:
     """``(path, picks)`` of each pick file, micrograph names as their stems."""
     from napari_cryopick.io.formats import micrograph_stem
@@ -245,6 +266,7 @@ def _picked_names(paths: Sequence[tuple[Path, bool]], names: set[str], binning: 
     logged)."""
     from napari_cryopick.io.pickfiles import match_files
 
+    paths = [(p, f) for p, f in paths if not (f and _notes_not_picks(Path(p), say=False))]
     read = _read_pick_files(paths, binning)
     found = {str(n) for _path, table in match_files(read, names) for n in table["micrograph"]}
     return sorted(found & names)
@@ -565,7 +587,7 @@ def training_sets_from_files(
     from napari_cryopick.io.formats.cbox import lacks_size_estimates
 
     box_sized = any(
-        path.suffix.lower() == ".box"
+        (path.suffix.lower() == ".box" and _not_blank(path))
         or (path.suffix.lower() == ".cbox" and lacks_size_estimates(path))
         for path, _ in found
     )
@@ -913,6 +935,17 @@ def _at_each_pixel_size(
         ", ".join(f"{d} px at {size:g} Å/px" for size, d in pairs),
     )
     return found
+
+
+def _not_blank(path: Path) -> bool:
+    """Whether a BOX file holds anything but white space (an empty one, a micrograph
+    without particles, gives no box size: a CLI trial's empty BOX beside CSV clicks made
+    their 62 px "the median box size of the box files")."""
+    try:
+        with open(path, "rb") as handle:
+            return any(line.strip() for line in handle)
+    except OSError:
+        return True  # (the reader says what is wrong with it)
 
 
 def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -> float:
