@@ -118,7 +118,7 @@ def test_cryopick_pick_zero_shot_says_the_scale_it_chose(
     assert code == 0, capsys.readouterr().err
     said = capsys.readouterr().out
     assert "zero-shot: picked as if the diameter were" in said
-    assert "the pick files keep 32 px" in said
+    assert "the picks' sizes in the files stay near 32 px" in said
     # off, or a factor of 1 given: no search, nothing said, the same files otherwise
     for option in (["--no-scale-search"], ["--diameter-factor", "1"]):
         out = tmp_path / option[0].strip("-")

@@ -143,6 +143,7 @@ def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, 
             run_batch(_request(micrographs, tiny_model, elsewhere), BatchOptions(skip=True))
         )
     assert (resumed.n_picked, resumed.n_skipped) == (1, len(NAMES) - 1)
+    assert resumed.n_kept == 1  # (a CLI trial: counted "already done" on the command line)
     assert (elsewhere / "a" / "m0.star").is_file()
     assert "--skip keeps 1 file(s)" in caplog.text
     assert "b/m2.star" in caplog.text

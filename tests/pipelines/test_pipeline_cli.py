@@ -866,6 +866,27 @@ def test_the_time_slurm_jobs_waited_in_the_queue_is_said_apart(tmp_path, monkeyp
     assert "then 9.80 s per micrograph)" in said
 
 
+def test_skip_counts_micrographs_kept_for_edited_files_apart(tmp_path, monkeypatch, capsys):
+    # a CLI trial: one hand-edited file was kept (warned), and the line said "0 of 10
+    # micrographs, 10 already done (--skip)"
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows import batch
+
+    def finished(request, options, pixel_sizes=None):
+        return batch.BatchOutcome(
+            n_micrographs=10, n_picked=0, n_skipped=10, n_picks=0, errors={}, stopped=False,
+            seconds=1.0, manifest=None, n_kept=1, scale_source="option",
+        )  # fmt: skip
+        yield
+
+    monkeypatch.setattr(batch, "run_batch", finished)
+    micrograph = write_mrc(tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64))
+    argv = ["pick", str(micrograph), "--diameter", "20", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--skip"]) == 0
+    said = capsys.readouterr().out
+    assert "0 of 10 micrographs, 9 already done (--skip), 1 kept as edited since (--skip)" in said
+
+
 def test_slurm_wall_times_are_read_in_every_slurm_form():
     from napari_cryopick.workflows.batch import lifetime_args, walltime_seconds
 

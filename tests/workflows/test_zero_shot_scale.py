@@ -90,7 +90,7 @@ def test_a_diameter_far_off_is_warned_about_the_right_one_is_not(simulated, give
     outcome = drive(pick(PickRequest(micrographs=images, diameter_px=given, device="cpu")))
     line, warnings = scale_lines(outcome.diameter_factor, outcome.scale_confidences, given)
     assert f"as if the diameter were {given * outcome.diameter_factor:.0f} px" in line
-    assert f"the pick files keep {given:g} px" in line
+    assert f"the picks' sizes in the files stay near {given:g} px" in line
     assert bool(warnings) == warns
     if warns:
         # the search stopped at its edge; the model is more confident still beyond it

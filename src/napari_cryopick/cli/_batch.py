@@ -326,7 +326,10 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     asked = getattr(args, "scale_search", None) is True and not getattr(args, "monitor", None)
     print_scale(outcome, request, command, asked=asked)
     say_failed(outcome.errors, command)
-    skipped = f", {outcome.n_skipped} already done (--skip)" if outcome.n_skipped else ""
+    done = outcome.n_skipped - outcome.n_kept
+    skipped = f", {done} already done (--skip)" if done else ""
+    if outcome.n_kept:  # (a CLI trial: an edited file's micrograph counted as done)
+        skipped += f", {outcome.n_kept} kept as edited since (--skip)"
     skipped += failed_count(outcome.errors)
     summary = f"; summary: {outcome.summary[0]}" if outcome.summary else ""
     per = outcome.seconds_per_micrograph

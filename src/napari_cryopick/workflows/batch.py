@@ -232,7 +232,8 @@ class BatchOutcome:
     n_picked
         Micrographs picked by this run.
     n_skipped
-        Micrographs already complete (``skip``).
+        Micrographs already complete (``skip``), ``n_kept`` of them kept because
+        their files were edited since (not picked again, said in a warning).
     n_picks
         Picks above the threshold written by this run.
     n_fibers
@@ -292,6 +293,7 @@ class BatchOutcome:
     summary: tuple[Path, ...] = ()
     startup_seconds: float = 0.0
     waiting_seconds: float = 0.0
+    n_kept: int = 0
     diameter_factor: float = 1.0
     scale_confidences: dict[float, float] = field(default_factory=dict)
     scale_source: str = "search"
@@ -2114,6 +2116,7 @@ def _run_locked(
     # (--pixel-size beats every list's: then their sizes changing changes nothing)
     todo, done, moved = _split_items(items, out_dir, records, request.pixel_size_A is None)
     picked_again: list[WorkItem] = []
+    n_kept = 0  # of the skipped: files the user edited since, kept (not picked)
     if options.skip:
         _note_other_layout(moved, out_dir)
         if not options.overwrite and records:
@@ -2124,6 +2127,7 @@ def _run_locked(
             # refused below as without --skip
             todo, kept = _keep_foreign(prepared, todo, out_dir)
             done = done + kept
+            n_kept = len(kept)
     else:
         todo, done, picked_again = list(items), [], done
     if not options.overwrite:
@@ -2171,6 +2175,7 @@ def _run_locked(
         n_micrographs=len(items),
         n_picked=state["picked"],
         n_skipped=len(done),
+        n_kept=n_kept,
         n_picks=state["picks"],
         n_fibers=state["fibers"],
         n_fiber_points=state["fiber_points"],

@@ -2121,10 +2121,11 @@ def scale_lines(
     if diameter_px:
         at = (
             f"as if the diameter were {diameter_px * factor:.0f} px ({factor:g} x the "
-            f"{diameter_px:g} px given; the pick files keep {diameter_px:g} px)"
+            f"{diameter_px:g} px given; the picks' sizes in the files stay near "
+            f"{diameter_px:g} px)"
         )
     else:
-        at = f"at {factor:g} x the diameter (the pick files keep the diameter given)"
+        at = f"at {factor:g} x the diameter (the picks' sizes stay near the diameter given)"
     if source == "option":
         return f"picked {at}, the factor given", ()
     if source == "earlier run":
