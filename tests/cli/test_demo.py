@@ -70,6 +70,8 @@ def test_the_demo_hint_is_quoted_and_keeps_the_model_and_threshold(monkeypatch, 
     assert words[:3] == ["cryopick", "pick", str(tmp_path / "demo out" / "demo_seed0.mrc")]
     assert words[words.index("--model") + 1] == str(tmp_path / "my model.pt")
     assert words[words.index("--threshold") + 1] == "0.4"
+    # its files beside the demo's (a CLI trial's copy wrote ./picks/ into the checkout)
+    assert words[words.index("--out") + 1] == str(tmp_path / "demo out" / "picks")
     plain = shlex.split(_demo._hint(argparse.Namespace(model=None, threshold=None), Path("d.mrc")))
     assert "--model" not in plain
     assert "--threshold" not in plain

@@ -189,12 +189,14 @@ def _command() -> str:
 
 
 def _hint(args: argparse.Namespace, micrograph: Path) -> str:
-    """The ``cryopick pick`` command that picks the demo's micrograph as the demo did,
-    quoted for a shell (a re-trial's --out with a space broke the copied line, and its
+    """The ``cryopick pick`` command that picks the demo's micrograph as the demo did, into
+    ``picks/`` beside it, quoted for a shell (a re-trial's --out with a space broke the copied line, and its
     --model and --threshold were left out)."""
     import shlex
 
     words = [_command(), "pick", str(micrograph), "--diameter", f"{DEMO_DIAMETER_PX:g}"]
+    # beside the demo's files (a CLI trial's copy wrote ./picks/ into the checkout)
+    words += ["--out", str(micrograph.parent / "picks")]
     if args.model is not None:
         words += ["--model", str(args.model)]
     if args.threshold is not None:
