@@ -1134,6 +1134,8 @@ def test_a_box_files_picks_deleted_are_corrections(make_napari_viewer, tmp_path,
     assert not asked
     layer = viewer.layers["mic_a picks"]
     assert len(layer.data) == 50
+    # drawn as a file's picks (light blue), not white as picks added by hand (a review)
+    assert not np.all(np.asarray(layer.border_color)[:, :3] == 1.0, axis=1).any()
     layer.selected_data = {0, 1}
     layer.remove_selected()
     assert pick.review.load_picks(box) == []  # asked: No
@@ -1148,10 +1150,57 @@ def test_a_box_files_picks_deleted_are_corrections(make_napari_viewer, tmp_path,
     viewer.open(str(path), plugin=PLUGIN)
     qtbot.waitUntil(lambda: "mic_a" in session(viewer).pick_results, timeout=10_000)
     qtbot.waitUntil(lambda: len(viewer.layers["mic_a picks"].data) == 49, timeout=10_000)
+    assert "mic_a" not in session(viewer).earlier_model  # no model's picks (a review)
     # the deletions become negatives
     set_micrograph_settings(viewer, viewer.layers["mic_a"], diameter_px=40.0)
     assert pick.use_as_labels() is not None, pick.status.text()
     assert "2 deleted picks as negatives" in pick.status.text()
+
+
+def test_a_pick_files_corrections_back_next_session_are_no_models(make_napari_viewer, tmp_path):
+    """A review: a BOX file's corrected picks, back from disk in the next session, were
+    called another model's (Export: "made by another model ... re-picks them")."""
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
+    box = tmp_path / "box"
+    box.mkdir()
+    write_picks(read_picks(folder / "mic_a.star"), box / "mic_a.box", "box")
+    assert pick.review.load_picks(box) == ["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = {0, 1}
+    layer.remove_selected()
+    viewer.close()  # before any export: kept on disk
+    again = make_napari_viewer()
+    again.open(str(tmp_path / "mic_a.mrc"), plugin=PLUGIN)
+    _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert "picks are back with your corrections" in pick.status.text()
+    state = session(again)
+    assert len(state.pick_results["mic_a"].picks) == 48
+    assert state.pick_results["mic_a"].file_picks
+    assert "mic_a" not in state.earlier_model
+
+
+def test_picks_deleted_from_a_file_without_diameters_are_asked_about(make_napari_viewer, tmp_path):
+    """A review: deletions of a RELION or Topaz file's picks (no diameters) were replaced by
+    the next Load picks… unasked."""
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    table = read_picks(folder / "mic_a.star")[["micrograph", "x", "y"]]
+    write_picks(table, bare / "mic_a.csv", "csv")
+    assert read_picks(bare / "mic_a.csv")["diameter"].isna().all()
+    asked = []
+    pick.review.confirm = lambda question: asked.append(question) or False
+    assert pick.review.load_picks(bare) == ["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = {3}
+    layer.remove_selected()
+    assert pick.review.load_picks(bare) == []
+    assert len(asked) == 1
+    assert len(layer.data) == 49
 
 
 def test_review_closes_what_it_opened_when_stepping_onto_an_open_micrograph(
@@ -1184,6 +1233,13 @@ def test_review_closes_what_it_opened_when_stepping_onto_an_open_micrograph(
     assert len(session(viewer).pick_results["m0"].picks) == 39  # kept, with its correction
     assert pick.review.step_micrograph(-1) == "m0"
     assert len(viewer.layers["m0 picks"].data) == 39
+    # Next on the last row shows it again: still the review's, closed by the next step (a
+    # review: it was left open, and one more with each repeat)
+    viewer.layers.remove(viewer.layers["m1"])  # (the user's closed)
+    assert pick.review.step_micrograph(+1) == "m1"  # opened by the review now
+    assert pick.review.step_micrograph(+1) == "m1"
+    assert pick.review.step_micrograph(-1) == "m0"
+    assert "m1" not in viewer.layers
 
 
 def test_reviewed_marks_the_micrograph_on_screen(make_napari_viewer, tmp_path):

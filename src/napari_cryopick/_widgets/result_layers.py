@@ -563,6 +563,7 @@ def _filling(
         and not particles["score"].notna().any()
         and shown.original is not None
         and len(shown.original)
+        and not shown.file_picks  # (a pick file's are the light blue of a file's)
     ):
         # a network's result of hand-added picks only (the network's all deleted or
         # re-picked away): white as added, not the light blue of a truth file (a trial)
@@ -1280,8 +1281,11 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
             set_micrograph_settings(viewer, layer, diameter_px=float(picked_at))
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)
-    if closed is None or model is not state.model:  # picked by a model before the current
-        state.earlier_model.add(name)  # one (an earlier napari session's: never the current)
+    if not result.file_picks and (closed is None or model is not state.model):
+        # picked by a model before the current one (an earlier napari session's: never the
+        # current); a pick file's corrected picks are no model's (a review: Export called
+        # them "made by another model")
+        state.earlier_model.add(name)
     threshold = restored_threshold(viewer)
     if threshold is not None:  # the Pick widget's slider, where the user left it (before
         state.threshold_requested.emit(threshold)  # the message: its status stays)
@@ -1385,6 +1389,8 @@ def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
     a hand pick used as a label brought every pick back in each later session)."""
     if has_corrections(viewer, name):
         return True
+    if session(viewer).pick_results[name].file_picks:
+        return False  # a pick file's unscored rows are the file's (has_corrections said)
     picks = session(viewer).pick_results[name].picks
     scores = picks["score"]
     if not (scores.isna().any() and scores.notna().any()):

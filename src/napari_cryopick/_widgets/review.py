@@ -10,7 +10,6 @@ folder are ``io.review``'s.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,6 @@ from .shown import (
     _object_counts,
     _object_scores,
     _particle_candidates,
-    _without_deleted,
     counted,
 )
 
@@ -363,9 +361,11 @@ class ReviewPanel(QWidget):
                 )
                 return
             # one the user had open: the one the review opened before closes all the same
-            # (a GUI trial: stepping back onto an open micrograph left it open)
-            previous, self._review_open = self._review_open, None
+            # (a GUI trial: stepping back onto an open micrograph left it open); the one the
+            # review opened itself, shown again, stays the review's
+            previous = self._review_open
             if previous is not None and previous != name:
+                self._review_open = None
                 state = session(self.viewer)
                 state.replacing = True
                 try:
@@ -642,10 +642,15 @@ class ReviewPanel(QWidget):
             mine = pd.concat([mine, _moved_picks(current, stored.original)])
         if len(far_from(mine, loaded, 1.0)):
             return True
-        # picks deleted that the file has (with or without scores: a BOX file's came back)
-        unscored = loaded.assign(score=loaded["score"].fillna(1.0))
-        _shown, deleted = _without_deleted(replace(stored, picks=unscored), stored)
-        return bool(len(deleted)) and len(_shown.picks) < len(loaded)
+        # picks deleted that the file has (with or without scores, with or without
+        # diameters: a BOX file's came back, and a RELION or Topaz file's, which carry none)
+        if stored.original is None or not len(stored.original):
+            return False
+        sizes = pd.concat([current["diameter"], loaded["diameter"]]).astype(float)
+        radius = 0.5 * float(np.nanmedian(sizes)) if sizes.notna().any() else 1.0
+        given = pd.DataFrame(np.asarray(stored.original, float), columns=["x", "y"])
+        gone = far_from(given, current, radius)
+        return bool(len(gone)) and len(far_from(loaded, gone, radius)) < len(loaded)
 
     def _choose_picks_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of pick files")
