@@ -1181,6 +1181,26 @@ def test_a_pick_files_corrections_back_next_session_are_no_models(make_napari_vi
     assert "mic_a" not in state.earlier_model
 
 
+def test_an_untouched_file_of_scored_and_unscored_picks_is_not_kept_as_corrected(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A review: an export's picks loaded back (the network's scored, the user's added
+    ones unscored) and closed untouched were kept aside as "your corrections"."""
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    table = read_picks(folder / "mic_a.star")
+    table.loc[table.index[:5], "score"] = np.nan  # five added by hand before the export
+    write_picks(table, mixed / "mic_a.star", "star")
+    assert pick.review.load_picks(mixed) == ["mic_a"]
+    viewer.layers.remove(viewer.layers["mic_a"])
+    viewer.open(str(tmp_path / "mic_a.mrc"), plugin=PLUGIN)
+    qtbot.wait(500)
+    assert "mic_a" not in session(viewer).pick_results  # nothing of the user's kept
+
+
 def test_picks_deleted_from_a_file_without_diameters_are_asked_about(make_napari_viewer, tmp_path):
     """A review: deletions of a RELION or Topaz file's picks (no diameters) were replaced by
     the next Load picks… unasked."""
