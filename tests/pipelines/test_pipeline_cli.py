@@ -844,24 +844,31 @@ def test_slurm_jobs_default_to_four_hours_and_keep_the_users_config(tmp_path, mo
     assert "--resources GPU=1 --lifetime 13800s" in script
 
 
-def test_the_time_slurm_jobs_waited_in_the_queue_is_said_apart(tmp_path, monkeypatch, capsys):
-    # a review: "s per micrograph" held the hour the worker jobs waited in SLURM's queue
+def _pick_line(tmp_path, monkeypatch, capsys, **outcome):
+    """What ``cryopick pick --skip`` prints when its run ends with a ``BatchOutcome`` of
+    ``outcome`` (the run itself replaced)."""
     from napari_cryopick.io.micrographs import write_mrc
     from napari_cryopick.workflows import batch
 
     def finished(request, options, pixel_sizes=None):
         return batch.BatchOutcome(
-            n_micrographs=10, n_picked=10, n_skipped=0, n_picks=500, errors={},
-            stopped=False, seconds=3700.0, manifest=None, startup_seconds=2.0,
-            waiting_seconds=3600.0, scale_source="option",
-        )  # fmt: skip
+            errors={}, stopped=False, manifest=None, scale_source="option", **outcome
+        )
         yield
 
     monkeypatch.setattr(batch, "run_batch", finished)
     micrograph = write_mrc(tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64))
     argv = ["pick", str(micrograph), "--diameter", "20", "--out", str(tmp_path / "out")]
     assert main([*argv, "--skip"]) == 0
-    said = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_the_time_slurm_jobs_waited_in_the_queue_is_said_apart(tmp_path, monkeypatch, capsys):
+    # a review: "s per micrograph" held the hour the worker jobs waited in SLURM's queue
+    said = _pick_line(
+        tmp_path, monkeypatch, capsys, n_micrographs=10, n_picked=10, n_skipped=0,
+        n_picks=500, seconds=3700.0, startup_seconds=2.0, waiting_seconds=3600.0,
+    )  # fmt: skip
     assert "(start-up 2.0 s, 3600 s waiting for the first worker (SLURM's queue), " in said
     assert "then 9.80 s per micrograph)" in said
 
@@ -869,21 +876,10 @@ def test_the_time_slurm_jobs_waited_in_the_queue_is_said_apart(tmp_path, monkeyp
 def test_skip_counts_micrographs_kept_for_edited_files_apart(tmp_path, monkeypatch, capsys):
     # a CLI trial: one hand-edited file was kept (warned), and the line said "0 of 10
     # micrographs, 10 already done (--skip)"
-    from napari_cryopick.io.micrographs import write_mrc
-    from napari_cryopick.workflows import batch
-
-    def finished(request, options, pixel_sizes=None):
-        return batch.BatchOutcome(
-            n_micrographs=10, n_picked=0, n_skipped=10, n_picks=0, errors={}, stopped=False,
-            seconds=1.0, manifest=None, n_kept=1, scale_source="option",
-        )  # fmt: skip
-        yield
-
-    monkeypatch.setattr(batch, "run_batch", finished)
-    micrograph = write_mrc(tmp_path / "m.mrc", np.zeros((64, 64), np.float32) + np.eye(64))
-    argv = ["pick", str(micrograph), "--diameter", "20", "--out", str(tmp_path / "out")]
-    assert main([*argv, "--skip"]) == 0
-    said = capsys.readouterr().out
+    said = _pick_line(
+        tmp_path, monkeypatch, capsys, n_micrographs=10, n_picked=0, n_skipped=10,
+        n_picks=0, seconds=1.0, n_kept=1,
+    )  # fmt: skip
     assert "0 of 10 micrographs, 9 already done (--skip), 1 kept as edited since (--skip)" in said
 
 

@@ -631,10 +631,11 @@ class ReviewPanel(QWidget):
             return True
         current = _particle_candidates(stored.picks)
         loaded = _particle_candidates(table)
+        original = stored.original if stored.original is not None else np.zeros((0, 2))
+        given = pd.DataFrame(np.asarray(original, float), columns=["x", "y"])  # as picked
         if stored.file_picks and stored.original is not None:
             # a pick file's picks (no scores): those now at none of the file's places were
             # added or moved by the user
-            given = pd.DataFrame(np.asarray(stored.original, float), columns=["x", "y"])
             mine = far_from(current, given, 1.0)
         else:
             scored = current["score"].notna()
@@ -644,11 +645,10 @@ class ReviewPanel(QWidget):
             return True
         # picks deleted that the file has (with or without scores, with or without
         # diameters: a BOX file's came back, and a RELION or Topaz file's, which carry none)
-        if stored.original is None or not len(stored.original):
+        if not len(given):
             return False
         sizes = pd.concat([current["diameter"], loaded["diameter"]]).astype(float)
         radius = 0.5 * float(np.nanmedian(sizes)) if sizes.notna().any() else 1.0
-        given = pd.DataFrame(np.asarray(stored.original, float), columns=["x", "y"])
         gone = far_from(given, current, radius)
         return bool(len(gone)) and len(far_from(loaded, gone, radius)) < len(loaded)
 

@@ -697,10 +697,10 @@ def record_filtered(out_dir: Path, written: Sequence[Path]) -> None:
 
 
 def _record_files(
-    out_dir: Path, written: Sequence[Path], status: str, manifest: Path | None = None
+    out_dir: Path, written: Sequence[Path], status: str, shard: tuple[int, int] | None = None
 ) -> None:
     """A manifest line of status ``status`` recording ``written`` (files in ``out_dir``), in
-    ``manifest`` (default: the folder's unsharded one)."""
+    the manifest of ``shard`` (default: the folder's unsharded one)."""
     if not written:
         return
     record = {
@@ -710,8 +710,7 @@ def _record_files(
         "digests": [_output_digest(path) for path in written],
         "finished": round(time.time(), 3),
     }
-    path = manifest if manifest is not None else _manifest_path(Path(out_dir), None)
-    with open(path, "a", encoding="utf-8") as handle:
+    with open(_manifest_path(Path(out_dir), shard), "a", encoding="utf-8") as handle:
         if not _ends_a_line(handle.name):
             handle.write("\n")
         handle.write(json.dumps(record, sort_keys=True) + "\n")
@@ -2263,8 +2262,7 @@ def write_summary(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     png_path = atomic_write_bytes(out_dir / SUMMARY_PNG, buffer.getvalue())
-    # a later run's to replace
-    _record_files(out_dir, [csv_path, png_path], SUMMARIZED, _manifest_path(out_dir, shard))
+    _record_files(out_dir, [csv_path, png_path], SUMMARIZED, shard)  # a later run's to replace
     return csv_path, png_path
 
 

@@ -140,8 +140,7 @@ def read_training_picks(
     from napari_cryopick.core.object_kinds import densify_fiber_picks
     from napari_cryopick.io.pickfiles import match_files
 
-    # (files found in a folder that are no pick files, such as notes, left out, said)
-    paths = [(p, f) for p, f in paths if not (f and _notes_not_picks(Path(p)))]
+    paths = _without_notes(paths)
     read = [
         (path, densify_fiber_picks(table) if (table["tube_id"] > 0).any() else table)
         for path, table in _read_pick_files(paths, binning)
@@ -229,6 +228,12 @@ def _manual_helices(path: Path, table: Any) -> bool:
     return bool((table.groupby("micrograph", sort=False).size() % 2 == 0).all())
 
 
+def _without_notes(paths: Sequence[tuple[Path, bool]], say: bool = True) -> list[tuple[Path, bool]]:
+    """``paths`` (``(path, from_folder)``) without the files found in a folder that are no
+    pick files, such as notes (:func:`_notes_not_picks`; ``say``: with a warning each)."""
+    return [(p, f) for p, f in paths if not (f and _notes_not_picks(Path(p), say))]
+
+
 def _notes_not_picks(path: Path, say: bool = True) -> bool:
     """Whether ``path``, a ``.txt`` file found in a folder of pick files, is no pick file
     (neither a Topaz nor a CSV header: a README, notes), said with a warning: a CLI
@@ -266,8 +271,7 @@ def _picked_names(paths: Sequence[tuple[Path, bool]], names: set[str], binning: 
     logged)."""
     from napari_cryopick.io.pickfiles import match_files
 
-    paths = [(p, f) for p, f in paths if not (f and _notes_not_picks(Path(p), say=False))]
-    read = _read_pick_files(paths, binning)
+    read = _read_pick_files(_without_notes(paths, say=False), binning)
     found = {str(n) for _path, table in match_files(read, names) for n in table["micrograph"]}
     return sorted(found & names)
 
@@ -584,10 +588,13 @@ def training_sets_from_files(
     # 1.5-2 times the particle (a trial trained at a 200 px box for a 108 px protein)
     # (and so do crYOLO CBOX files without its size estimates: a trial's apoferritin, 62 px,
     # trained at its 93 px _Width)
+    from napari_cryopick.io.formats import blank_reason
     from napari_cryopick.io.formats.cbox import lacks_size_estimates
 
+    # (an empty BOX file, a micrograph without particles, gives no box size: a CLI trial's
+    # empty BOX beside CSV clicks made their 62 px "the median box size of the box files")
     box_sized = any(
-        (path.suffix.lower() == ".box" and _not_blank(path))
+        (path.suffix.lower() == ".box" and blank_reason(path) is None)
         or (path.suffix.lower() == ".cbox" and lacks_size_estimates(path))
         for path, _ in found
     )
@@ -935,17 +942,6 @@ def _at_each_pixel_size(
         ", ".join(f"{d} px at {size:g} Å/px" for size, d in pairs),
     )
     return found
-
-
-def _not_blank(path: Path) -> bool:
-    """Whether a BOX file holds anything but white space (an empty one, a micrograph
-    without particles, gives no box size: a CLI trial's empty BOX beside CSV clicks made
-    their 62 px "the median box size of the box files")."""
-    try:
-        with open(path, "rb") as handle:
-            return any(line.strip() for line in handle)
-    except OSError:
-        return True  # (the reader says what is wrong with it)
 
 
 def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -> float:
