@@ -1111,6 +1111,8 @@ def test_a_star_file_without_loop_or_labels_says_what_is_missing(tmp_path, text,
         (".csv", "micrograph,x,y\nm,10,20\nm,30,40\n"),
         (".star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\n"),
         (".box", "5\t15\t10\t10\n"),
+        (".txt", "image_name\tx_coord\ty_coord\tscore\nm\t10\t20\t1.5\n"),
+        (".txt", "x,y\n10,20\n30,40\n"),
     ],
 )
 def test_a_utf16_or_utf32_pick_file_is_said_to_be_one(tmp_path, encoding, suffix, text):

@@ -329,6 +329,28 @@ def test_notes_in_a_folder_of_pick_files_are_left_out_with_a_warning(tmp_path, m
         training_sets_from_files([tmp_path / "mics"], [picks / "m0.csv", notes])
 
 
+def test_a_utf16_topaz_file_in_a_folder_of_clicks_is_refused_not_left_out_as_notes(
+    tmp_path, make_blobs
+):
+    """Windows' "Unicode" save of a Topaz file was "cannot tell the pick format", so a
+    folder of clicks left its picks out as notes, without a word on the encoding."""
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.pickfiles import PickFileError
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    image, table = make_blobs(0, size=160, n=10)
+    write_mrc(tmp_path / "mics" / "m0.mrc", image)
+    rows = "".join(f"m0\t{x:.0f}\t{y:.0f}\n" for x, y in table[["x", "y"]].to_numpy())
+    clicks = picks / "m0.txt"
+    clicks.write_bytes(("image_name\tx_coord\ty_coord\n" + rows).encode("utf-16"))
+    with pytest.raises(PickFileError) as raised:
+        training_sets_from_files([tmp_path / "mics"], [picks], diameter_px=18.0)
+    assert str(raised.value).startswith(f"{clicks}: a UTF-16 text file")
+
+
 def test_the_model_learns_the_diameter_it_is_trained_at_not_box_sizes(tmp_path, make_blobs):
     """A trial: BOX files of 80 px boxes around 56 px ribosomes, --diameter 56: "the
     given diameter is used", but the model wrote 80-83 px particles (evaluate: AP 0.03)."""

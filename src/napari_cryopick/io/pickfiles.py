@@ -32,6 +32,7 @@ from .formats import (
     blank_reason,
     file_error,
     micrograph_stem,
+    refuse_other_encodings,
 )
 from .formats import box as _box
 from .formats import cbox as _cbox
@@ -128,6 +129,10 @@ def detect_format(path: str | os.PathLike) -> str:
         reason = blank_reason(path) if path.is_file() else None
         if reason is not None:
             raise file_error(path, reason)
+        if path.is_file():
+            # a UTF-16 Topaz file (Windows' "Unicode" save) was "cannot tell the pick
+            # format", and a folder of clicks left it out as notes
+            refuse_other_encodings(path)
         header = _first_line(path)
         if _topaz.looks_like_topaz(header):
             return _topaz.NAME
