@@ -1059,6 +1059,65 @@ def test_circles_and_paths_drawn_by_hand_stay_through_picking_again(
     assert sorted(drawn["kind"].unique()) == ["fiber", "vesicle"]
 
 
+def test_drawing_on_the_result_layers_of_a_micrograph_not_picked_makes_training_labels(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A GUI trial drew a path on "sim_0002 fibers", a result layer showing a micrograph
+    not picked yet: back on it after another micrograph, the path was gone, unsaid.
+    What is drawn there is the micrograph's training labels now, said and kept."""
+    from napari_cryopick._widgets.annotate import current_labels, find_annotation_layer
+    from napari_cryopick._widgets.result_layers import shared_layer
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, _widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    other = viewer.add_image(np.zeros((400, 400), np.float32), name="other")
+    other.metadata["name"] = "other"
+    viewer.layers.selection.active = other
+    qtbot.waitUntil(lambda: shared_layer(viewer, "picks").name == "other picks", timeout=5000)
+    points = shared_layer(viewer, "picks")
+    assert len(points.data) == 0
+    for what in ("vesicles", "fibers"):  # (the trial's paths layer kept mic's 2 scores)
+        assert len(shared_layer(viewer, what).data) == 0
+        assert len(shared_layer(viewer, what).features) == 0
+    points.add(np.array([[50.0, 60.0]]))
+    shared_layer(viewer, "vesicles").add_ellipses(np.array([[200.0, 200.0], [30.0, 30.0]]))
+    path = np.array([[300.0, 20.0], [305.0, 200.0], [310.0, 380.0]])
+    shared_layer(viewer, "fibers").add_paths([path])
+    qtbot.waitUntil(lambda: len(shared_layer(viewer, "fibers").data) == 0, timeout=5000)
+    assert len(shared_layer(viewer, "picks").data) == 0
+    assert len(shared_layer(viewer, "vesicles").data) == 0
+    mic = viewer.layers["other"]
+
+    def labels():
+        return {k: current_labels(viewer, mic, k) for k in ("particle", "vesicle", "fiber")}
+
+    def check(found):
+        assert found["particle"][["x", "y"]].to_numpy().tolist() == [[60.0, 50.0]]
+        assert found["vesicle"][["x", "y", "diameter"]].to_numpy().tolist() == [
+            [200.0, 200.0, 60.0]
+        ]
+        assert found["fiber"]["tube_id"].nunique() == 1
+        np.testing.assert_allclose(found["fiber"][["y", "x"]].to_numpy(), path)
+
+    check(labels())
+    assert viewer.layers.selection.active is find_annotation_layer(viewer, "other", "fiber")
+    # shown "mic", then "other" again: the labels stay (and the network's result of
+    # "mic" took none of them)
+    viewer.layers.selection.active = viewer.layers["mic"]
+    qtbot.waitUntil(lambda: shared_layer(viewer, "picks").name == "mic picks", timeout=5000)
+    assert len(shared_layer(viewer, "vesicles").data) == 2
+    viewer.layers.selection.active = mic
+    qtbot.waitUntil(lambda: shared_layer(viewer, "picks").name == "other picks", timeout=5000)
+    check(labels())
+    # the network's micrograph keeps the old behaviour: a path drawn there is a correction
+    viewer.layers.selection.active = viewer.layers["mic"]
+    qtbot.waitUntil(lambda: shared_layer(viewer, "picks").name == "mic picks", timeout=5000)
+    shared_layer(viewer, "fibers").add_paths([path])
+    qtbot.wait(50)
+    assert len(shared_layer(viewer, "fibers").data) == 2
+    assert find_annotation_layer(viewer, "mic", "fiber") is None
+
+
 def test_a_circle_or_path_deleted_beside_another_is_seen_as_deleted():
     """A re-trial deleted one of two crossing fibers (its middle vertex was the crossing)
     and a circle nested in a larger one: neither deletion was seen."""

@@ -538,7 +538,9 @@ def _update_layer(layer: Any, data: Any, kwargs: dict) -> None:
         layer.data = []
         if len(data):
             layer.add(data, shape_type=shape_type, edge_color=edge_color)
-        if features is not None and len(data):
+        if features is not None and (len(data) or len(layer.features)):
+            # (emptied, napari kept the features of the shapes before: a trial's paths
+            # layer of a micrograph not picked held another's 2 scores)
             layer.features = features
         if edge_color is not None and len(data) and not isinstance(edge_color, str):
             # per shape (by score), after the add's data events: their listener paints what

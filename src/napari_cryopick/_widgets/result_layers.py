@@ -41,6 +41,7 @@ from napari_cryopick.layers.results import (
 )
 
 from ._common import (
+    DEFAULT_DIAMETER,
     HIDDEN_WITH_KEY,
     _update_layer,
     current_micrograph_layer,
@@ -122,6 +123,109 @@ def _hand_added_rows(event: Any) -> np.ndarray | None:
     return np.unique(indices % len(event.source.data))
 
 
+#: Result layer (unproxied) -> weak reference to its viewer (set when it is made).
+_VIEWER_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+#: Result layers (unproxied) being filled with a stored result now.
+_BEING_FILLED: weakref.WeakSet = weakref.WeakSet()
+
+#: What a result layer shows -> the kind of training label the user's drawing there is.
+_LABEL_KINDS = {"picks": "particle", "vesicles": "vesicle", "fibers": "fiber"}
+
+
+def _moved_to_labels(layer: Any, rows: np.ndarray) -> bool:
+    """Move what the user drew on the result layer of a micrograph not picked yet to the
+    micrograph's training labels (the Annotate layer of that kind, saved at once).
+
+    Such a layer shows nothing of the micrograph: a result to correct does not exist,
+    and what was drawn there was dropped when the layers showed another micrograph
+    (a GUI trial's path, without a word). Points become particle clicks, circles
+    vesicles, paths fibers; the labels' layer is selected so that the next clicks go
+    there. Returns whether the rows were moved (they leave the result layer on the
+    next turn of the event loop: napari is still adding them).
+    """
+    if unproxy(layer) in _BEING_FILLED:
+        return False
+    ref = _VIEWER_OF.get(unproxy(layer))
+    viewer = ref() if ref is not None else None
+    micrograph = layer.metadata.get("micrograph") or ""
+    kind = _LABEL_KINDS.get(layer.metadata.get(SHOWS_KEY, ""))
+    if viewer is None or not micrograph or kind is None:
+        return False
+    if micrograph in session(viewer).pick_results:
+        return False
+    from qtpy.QtCore import QTimer
+
+    from .annotate import (
+        _ADD_MODES,
+        find_annotation_layer,
+        find_micrograph_layer,
+        merge_fiber_labels,
+        merge_particle_labels,
+        merge_vesicle_labels,
+        replace_annotations,
+    )
+
+    mlayer = find_micrograph_layer(viewer, micrograph)
+    if mlayer is None:
+        return False
+    diameter = micrograph_diameter(mlayer)
+    if kind == "particle":
+        from napari_cryopick.layers.points import points_to_picks
+
+        drawn = points_to_picks(
+            np.asarray(layer.data)[rows], layer.features.iloc[rows], micrograph=micrograph
+        )
+        known = drawn["diameter"].to_numpy(float)
+        size = diameter or (float(np.nanmedian(known)) if np.isfinite(known).any() else None)
+        labels, _ = merge_particle_labels(viewer, mlayer, drawn, size or DEFAULT_DIAMETER)
+        rows = np.asarray(rows)
+    else:
+        drawn = _shapes_table(layer, micrograph)  # (the layer shows no result: all drawn)
+        rows = np.arange(len(layer.data))
+        if kind == "vesicle":
+            labels, _ = merge_vesicle_labels(viewer, mlayer, drawn)
+        else:
+            width = diameter or _filled(layer).width or DEFAULT_DIAMETER
+            labels, _ = merge_fiber_labels(viewer, mlayer, drawn, width)
+    replace_annotations(viewer, mlayer, labels, kind)
+    target = find_annotation_layer(viewer, micrograph, kind)
+    what = {"particle": "picks you added", "vesicle": "circles you drew"}.get(
+        kind, "paths you drew"
+    )
+    logger.info(
+        "%s is not picked yet: the %s on its result layer went to its training labels, layer '%s'",
+        micrograph,
+        what,
+        getattr(target, "name", kind),
+    )
+    from napari.utils.notifications import show_info
+
+    show_info(
+        f"{micrograph} is not picked yet, so there is no result to correct: the {what} "
+        f"went to its training labels, layer "
+        f"'{getattr(target, 'name', micrograph + ' ' + kind)}' (selected now; Annotate)"
+    )
+    mode = str(getattr(layer, "mode", ""))
+
+    def _drop() -> None:
+        if layer.metadata.get("micrograph") != micrograph:
+            return  # filled for another micrograph meanwhile: those rows are gone
+        keep = np.setdiff1d(np.arange(len(layer.data)), rows)
+        if len(keep) == len(layer.data):
+            return
+        layer.selected_data = {int(r) for r in rows if r < len(layer.data)}
+        layer.remove_selected()
+        if target is not None and target in viewer.layers:
+            target.visible = True
+            viewer.layers.selection.active = target
+            with contextlib.suppress(ValueError, TypeError):
+                target.mode = mode if mode.startswith("add") else _ADD_MODES[kind]
+
+    QTimer.singleShot(0, _drop)
+    return True
+
+
 def _mark_added_picks(event: Any) -> None:
     """Points the user adds by hand have no network score: NaN, drawn white.
 
@@ -136,6 +240,8 @@ def _mark_added_picks(event: Any) -> None:
             _reshow_beside_hand_picks(event.source)
         return
     layer = event.source
+    if _moved_to_labels(layer, rows):
+        return
     n = len(layer.data)
     features = layer.features
     if "score" in features.columns:
@@ -272,7 +378,11 @@ def _put(viewer: Any, what: str, micrograph: str, layer_data: tuple, create: boo
     }
     layer = shared_layer(viewer, what)
     if layer is not None and layer_type(layer) == type_name:
-        _update_layer(layer, data, dict(kwargs))
+        _BEING_FILLED.add(unproxy(layer))
+        try:  # (a shapes layer is filled by napari's add: no drawing of the user's)
+            _update_layer(layer, data, dict(kwargs))
+        finally:
+            _BEING_FILLED.discard(unproxy(layer))
         if layer.name != name:
             layer.name = name
         return layer, False
@@ -282,6 +392,7 @@ def _put(viewer: Any, what: str, micrograph: str, layer_data: tuple, create: boo
         return None, False
     active = viewer.layers.selection.active
     layer = getattr(viewer, f"add_{type_name}")(data, **{**kwargs, "visible": False})
+    _VIEWER_OF[unproxy(layer)] = weakref.ref(unproxy(viewer))
     of = _micrograph_of(active) if active is not None else None
     if of and micrograph and of != micrograph:
         from .annotate import find_micrograph_layer
@@ -337,6 +448,8 @@ def _mark_added_shapes(event: Any) -> None:
     by score (a GUI trial could not tell its drawn path from the traced one it deleted)."""
     rows = _hand_added_rows(event)
     layer = event.source
+    if rows is not None and len(rows) and _moved_to_labels(layer, rows):
+        return
     features = layer.features
     if rows is not None and "score" in features.columns and len(features) == len(layer.data):
         features.loc[rows, "score"] = np.nan
