@@ -615,3 +615,22 @@ def test_mrc_with_more_data_than_its_header_says_is_refused(tmp_path):
     padded = write_mrc(tmp_path / "p.mrc", np.ones((16, 16), np.float32))
     padded.write_bytes(padded.read_bytes() + b"0" * 100)
     assert_error(padded, "100 bytes larger")
+
+
+def test_a_wrong_pixel_size_in_a_lists_second_optics_group_is_said(tmp_path):
+    """A CLI trial: the list's second optics group gave 1.1 Å for micrographs of 5.4 Å/px;
+    only the first five micrographs were checked, all of group 1: unsaid (ribosomes
+    picked at 264 px, 18 picks)."""
+    from napari_cryopick.io.micrographs import listed_pixel_size_warning, write_mrc
+
+    image = np.zeros((16, 16), np.float32)
+    sizes = {}
+    for index in range(6):
+        sizes[write_mrc(tmp_path / f"a{index}.mrc", image, pixel_size=2.0)] = 2.0
+    for index in range(6):
+        sizes[write_mrc(tmp_path / f"b{index}.mrc", image, pixel_size=5.4)] = 1.1
+    said = listed_pixel_size_warning("micrographs.star", sizes)
+    assert said is not None
+    assert f"gives {tmp_path / 'b0.mrc'} a pixel size of 1.1 A, its MRC header 5.4 A" in said
+    sizes = {path: (5.4 if listed == 1.1 else listed) for path, listed in sizes.items()}
+    assert listed_pixel_size_warning("micrographs.star", sizes) is None

@@ -572,17 +572,23 @@ def listed_pixel_size_warning(
     checked: int = 5,
 ) -> str | None:
     """What to say when a micrograph list's pixel sizes (``{file: Å/px}``) are not the MRC
-    headers' (more than :data:`PIXEL_SIZE_TOLERANCE` apart; the first ``checked`` MRC
-    files are opened, header only). None: they agree, or nothing to compare."""
+    headers' (more than :data:`PIXEL_SIZE_TOLERANCE` apart). None: they agree, or nothing
+    to compare. The first ``checked`` MRC files are opened (header only), and the first
+    file of each other pixel size the list gives: a CLI trial's wrong size in a RELION
+    list's second optics group went unsaid, its first five micrographs all of group 1."""
     import mrcfile
 
     tried = 0
+    seen: set[float] = set()
     for path, listed in sizes.items():
-        if tried >= checked:
-            break  # (a list of thousands: the first few MRC files only)
         if not listed or Path(path).suffix.lower() != ".mrc":
             continue
+        if tried >= checked and float(listed) in seen:
+            continue  # (a list of thousands: a few MRC files of each pixel size only)
+        if len(seen) >= 100:
+            break
         tried += 1
+        seen.add(float(listed))
         try:
             with mrcfile.open(path, header_only=True, permissive=True) as opened:
                 header = float(opened.voxel_size.x)
