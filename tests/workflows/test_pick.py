@@ -960,3 +960,53 @@ def test_picking_at_a_diameter_factor_keeps_the_border_at_the_given_diameter(
     request = _request(micrograph_files[:1], tiny_checkpoint, None, diameter_px=40.0)
     drive(pick(dataclasses.replace(request, diameter_factor=0.8)))
     assert seen == [(pytest.approx(32.0), 40.0)]
+
+
+def test_a_run_of_data_sets_of_other_pixel_sizes_records_and_picks_each_in_angstrom(tmp_path):
+    """A CLI trial: a joint training of apoferritin (2 Å/px) and the ribosome (5.4 Å/px),
+    both near 54 px, said each was "recorded with the model" in Å; neither was, and a
+    2x-binned apoferritin micrograph in a new folder was picked at 54 px, unsaid."""
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.pickfiles import write_picks
+
+    rng = np.random.default_rng(0)
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for grid, pixel in (("GridA", 1.5), ("GridB", 4.0)):
+        (tmp_path / grid).mkdir()
+        for index in range(2):
+            name = f"{grid.lower()}{index}"
+            image = rng.normal(size=(128, 128)).astype(np.float32)
+            write_mrc(tmp_path / grid / f"{name}.mrc", image, pixel)
+            write_picks(make_picks([32.0, 64.0, 96.0], [32.0, 64.0, 96.0]), picks / f"{name}.star")
+    out = tmp_path / "m.pt"
+    assert main(["train", "--micrographs", str(tmp_path / "GridA"), str(tmp_path / "GridB"),
+                 "--picks", str(picks), "--out", str(out), "--diameter", "20",
+                 "--steps", "2", "--threads", "1"]) == 0  # fmt: skip
+    _model, metadata = load_checkpoint(out)
+    assert metadata["history"][-1]["diameters_A"] == {"GridA": 30.0, "GridB": 80.0}
+    binned = tmp_path / "binned"
+    binned.mkdir()
+    write_mrc(binned / "a.mrc", rng.normal(size=(64, 64)).astype(np.float32), 3.0)
+    # which protein a new folder shows is unknown: one size in pixels is two in Å, said
+    prepared = prepare(_request([binned / "a.mrc"], out, None, diameter_px=None))
+    (said,) = prepared.warnings
+    assert "head 'generic' learned particles of one size in pixels but not in Å" in said
+    assert "(GridA 30 Å, GridB 80 Å): these micrographs are picked at 20 px" in said
+    assert "give --diameter-A" in said
+    assert pick_one(prepared, binned / "a.mrc").diameter_px == pytest.approx(20.0)
+    given = prepare(_request([binned / "a.mrc"], out, None, diameter_px=None, diameter_A=30.0))
+    assert given.warnings == ()
+    assert pick_one(given, binned / "a.mrc").diameter_px == pytest.approx(10.0)
+    # a model with a head per data set (joint): each head picks at its own Å over this
+    # micrograph's pixel size
+    joint = tmp_path / "joint.pt"
+    assert main(["train", "--micrographs", str(tmp_path / "GridA"), str(tmp_path / "GridB"),
+                 "--picks", str(picks), "--out", str(joint), "--diameter", "20",
+                 "--mode", "joint", "--steps", "2", "--threads", "1"]) == 0  # fmt: skip
+    for head, expected in (("GridA", 10.0), ("GridB", 80.0 / 3.0)):
+        one = prepare(_request([binned / "a.mrc"], joint, None, diameter_px=None, head=head))
+        assert pick_one(one, binned / "a.mrc").diameter_px == pytest.approx(expected)

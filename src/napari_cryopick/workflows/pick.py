@@ -872,10 +872,12 @@ def prepare(request: PickRequest) -> PreparedPick:
             for key, (_name, dataset) in zip(keys, datasets, strict=True)
             if dataset and dataset in head_of and head_of[dataset] != main_head
         }
+    in_angstrom = None
     if request.diameter_px is None and request.diameter_A is None:
         others = len(own_heads) < len(request.micrographs) or not request.micrographs
         if others and trained_diameter_angstrom(card, main_head, request) is None:
             _refuse_one_of_several_diameters(card, main_head, model_name)
+            in_angstrom = several_sizes_warning(card, main_head, model_name)
     prepared = PreparedPick(
         request=request,
         model=model,
@@ -909,6 +911,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         )
     messages = [
         trained_diameter_warning(prepared),
+        in_angstrom,
         moved_head_warning(card, {main_head, *own_heads.values()}),
         # a general model's data-set heads are copies of its generic head: nothing to advise
         # (a trial's zero-shot folder was told to pick with its data set's head)
@@ -1233,6 +1236,44 @@ def several_sizes(card: Any, head: str | None) -> dict[str, float]:
     return sizes
 
 
+def several_sizes_warning(card: Any, head: str | None, model_name: str) -> str | None:
+    """A warning when ``head`` learned data sets of one size in pixels but different sizes
+    in Å (:func:`_several_sizes_A`) and no diameter is given: picked at the pixels, right
+    only at those data sets' own pixel sizes. None otherwise."""
+    sizes = _several_sizes_A(card, head) if card is not None else {}
+    if not sizes:
+        return None
+    listed = ", ".join(f"{name} {size:g} Å" for name, size in sizes.items())
+    stored = card.diameter_for_head(head)
+    at = f"{stored:g} px" if stored else "the pixels it learned"
+    return (
+        f"{model_name}: head '{head or 'generic'}' learned particles of one size in pixels "
+        f"but not in Å ({listed}): these micrographs are picked at {at}, right only at the "
+        "pixel sizes it was trained at; for micrographs of another pixel size (binned, "
+        "another optics group) give --diameter-A"
+    )
+
+
+def _several_sizes_A(card: Any, head: str | None) -> dict[str, float]:
+    """``{data set: diameter in Å}`` of the data sets ``head`` learned, from the runs that
+    recorded them (:func:`_run_diameter_A`), when more than 25 % apart; {} otherwise. One
+    size in pixels can be two in Å (a CLI trial's training of apoferritin at 2 Å/px and
+    the ribosome at 5.4 Å/px, both near 54 px)."""
+    from napari_cryopick.core.diameter import diameters_disagree
+
+    sizes: dict[str, float] = {}
+    for name in head_diameters(card, head):
+        for run in reversed(card.history or ()):
+            if name in (run.get("datasets", ()) or ()):
+                value = _run_diameter_A(run, name)
+                if value is not None:
+                    sizes[name] = value
+                break
+    if len(sizes) < 2 or not diameters_disagree(min(sizes.values()), max(sizes.values())):
+        return {}
+    return sizes
+
+
 def _refuse_one_of_several_diameters(card: Any, head: str | None, model_name: str) -> None:
     """No diameter given, and ``head`` learned data sets of particles of different sizes:
     which one these micrographs show is unknown (a trial's New model of ribosome, 56 px,
@@ -1259,14 +1300,24 @@ def trained_diameter_angstrom(
     the headers' pixel sizes are not taken for the particle's
     (:func:`overridden_pixel_size` says so where they differ).
     """
-    from napari_cryopick.core.model.card import positive_or_none
 
     run = _training_run(card, head) if card is not None else None
     if run is None:
         return None
     if request is not None and overridden_pixel_size(card, head, request) is not None:
         return None
-    return positive_or_none(run.get("diameter_A"))
+    return _run_diameter_A(run, head)
+
+
+def _run_diameter_A(run: Mapping[str, Any], head: str | None) -> float | None:
+    """The Å diameter a training run recorded for ``head``: the run's one (every data
+    set's the same), else, in a run of several data sets, ``head``'s data set's own."""
+    from napari_cryopick.core.model.card import positive_or_none
+
+    one = positive_or_none(run.get("diameter_A"))
+    if one is not None or head is None:
+        return one
+    return positive_or_none(dict(run.get("diameters_A") or {}).get(head))
 
 
 def overridden_pixel_size(card: Any, head: str | None, request: PickRequest) -> float | None:
@@ -1278,7 +1329,7 @@ def overridden_pixel_size(card: Any, head: str | None, request: PickRequest) -> 
     run = _training_run(card, head) if card is not None else None
     if run is None or request.diameter_A is not None or request.pixel_size_A is not None:
         return None
-    if positive_or_none(run.get("diameter_A")) is None:
+    if _run_diameter_A(run, head) is None:
         return None
     return positive_or_none(run.get("pixel_size_A"))
 

@@ -1208,6 +1208,11 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             # picking in Å compares with it, not with pixels of another pixel size (a
             # trial's 2x-binned optics group was told to pick at the training's pixels)
             run["diameter_A"] = float(diameter_A)
+        each_A = {d.name: float(d.diameter_A) for d in request.datasets if d.diameter_A}
+        if len(request.datasets) > 1 and each_A:
+            # each data set's own, for its head (a CLI trial's joint run of two data sets
+            # said both were "recorded with the model" in Å; neither was)
+            run["diameters_A"] = each_A
         run.update(dict(request.run_info))
         # the whole job from the user's start (reading, the starting model's pass, the
         # threshold's picking pass); "seconds" is the training loop's
