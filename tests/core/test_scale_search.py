@@ -160,3 +160,13 @@ def test_the_micrographs_are_inverted_only_when_the_model_is_clearly_more_confid
 
     monkeypatch.setattr(detect, "pick_micrograph", almost_flat)
     assert choose_polarity(object(), [light], [8.0])[0] is False
+
+    # a model that sees the particles neither way is not followed (a CLI trial's diameter
+    # 7 times too large: 0.085 inverted against 0.064 as given, dark particles inverted)
+    def sees_nothing(model, image, *, diameter_px, config, **_):
+        return _Result([0.085 if image[32, 32] < image.mean() else 0.064] * 40)
+
+    monkeypatch.setattr(detect, "pick_micrograph", sees_nothing)
+    invert, confidences = choose_polarity(object(), [light], [8.0])
+    assert invert is False
+    assert confidences == pytest.approx({False: 0.064, True: 0.085})

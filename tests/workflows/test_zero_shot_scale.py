@@ -204,12 +204,26 @@ def test_what_the_user_is_told_about_the_scale():
     line, _ = scale_lines(1.0, {}, 50.0, "earlier run")
     assert "1 x the 50 px given" in line
     assert "earlier run" in line
-    # a model confident nowhere: that warning, not the one about the diameter
-    low = {0.64: 0.11, 0.8: 0.10, 0.9: 0.09, 1.0: 0.08}
-    line, warnings = scale_lines(0.8, low, 62.0)
+    # a model confident nowhere: that warning
+    nowhere = {0.8: 0.10, 0.9: 0.09, 1.0: 0.08, 1.1: 0.07, 1.25: 0.06}
+    line, warnings = scale_lines(0.8, nowhere, 62.0)
     assert "0.8: 0.100" in line
     assert len(warnings) == 1
-    assert "barely sees" in warnings[0]
+    assert warnings[0].startswith("the general model barely sees these particles")
+    assert "diameter" not in warnings[0]
+    assert "contrast" not in warnings[0]
+    # ... and more confident beyond the range: the diameter named too, after (a CLI
+    # trial's diameter 7 times too large was told only to click and train; apoferritin at
+    # its own diameter ends so too, and "the diameter may be off" misled a user trial)
+    low = {0.64: 0.11, 0.8: 0.10, 0.9: 0.09, 1.0: 0.08}
+    line, warnings = scale_lines(0.8, low, 62.0)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("the general model barely sees these particles")
+    assert "may be off" not in warnings[0]
+    assert warnings[0].endswith(
+        "; it is a little more confident at 0.64 x the diameter (40 px), beyond the "
+        "0.8-1.25 x searched: if the diameter given was not measured, measure a few particles"
+    )
     assert "contrast" not in warnings[0]
     # the probe beyond the edge is the most confident: the line does not claim the
     # chosen factor is the most confident overall, and the warning names the probe
