@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -203,6 +204,43 @@ def test_evaluate_warns_when_one_side_looks_binned(tmp_path, capsys):
         assert ("try --pred-binning 4" in err) is warned, err
     assert cli.main(["evaluate", "--pred", str(truth), "--truth", str(binned)]) == 0
     assert "try --truth-binning 4" in capsys.readouterr().err
+
+
+def test_evaluate_takes_the_folders_below_with_recursive(tmp_path, capsys):
+    """A CLI trial: cryopick pick of a RELION list wrote picks/GridA/ and picks/GridB/;
+    cryopick evaluate --pred picks was refused ("folders are not searched below") and had
+    no --recursive, as pick and filter have."""
+    import numpy as np
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    rng = np.random.default_rng(0)
+    truth, picks = tmp_path / "truth", tmp_path / "picks"
+    truth.mkdir()
+    for grid, name in (("GridA", "a"), ("GridB", "b")):
+        (picks / grid).mkdir(parents=True)
+        x, y = rng.uniform(30, 1000, 20), rng.uniform(30, 1000, 20)
+        write_picks(make_picks(x, y, diameter=40.0, micrograph=name), truth / f"{name}.star")
+        write_picks(make_picks(x, y, diameter=40.0, score=0.9, micrograph=name),
+                    picks / grid / f"{name}.star")  # fmt: skip
+    assert cli.main(["evaluate", "--pred", str(picks), "--truth", str(truth)]) == 2
+    err = capsys.readouterr().err
+    assert "folders are not searched below" in err
+    assert "or --recursive to take every folder below" in err
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--pred", str(picks), "--truth", str(truth), "--recursive"]
+    assert cli.main([*args, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["n_truth"] == 40
+    assert report["ap"]["AP@0.5"] == pytest.approx(1.0)
+    # one micrograph name in two folders below: refused, both named
+    write_picks(make_picks([50.0], [50.0], diameter=40.0, score=0.9, micrograph="a"),
+                picks / "GridB" / "a.star")  # fmt: skip
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "GridA/a.star" in err, err
+    assert "GridB/a.star" in err, err
 
 
 def test_evaluate_warns_of_picks_off_the_micrograph(tmp_path, capsys):

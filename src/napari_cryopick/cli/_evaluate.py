@@ -94,6 +94,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="predictions on micrographs absent from the ground truth (default: ignore, with a warning)",
     )
     parser.add_argument(
+        "--recursive",
+        action="store_true",
+        help="search the folders below the named ones too, at any depth (cryopick pick "
+        "of a RELION or cryoSPARC list writes one folder per micrograph folder); "
+        "micrograph names must then be unique across them",
+    )
+    parser.add_argument(
         "--json", type=Path, default=None, metavar="OUT", help="write the report as JSON"
     )
     parser.add_argument(
@@ -108,17 +115,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _pick_files(paths: list[Path], what: str, format: str | None = None) -> list[Path]:
+def _pick_files(
+    paths: list[Path], what: str, format: str | None = None, recursive: bool = False
+) -> list[Path]:
     """The pick files of ``paths``; with ``format``, a folder gives only files of that format.
 
     (A folder a picker wrote in several formats holds each micrograph's picks
-    once per format: ``--pred-format star`` chooses the STAR files.)
+    once per format: ``--pred-format star`` chooses the STAR files.) ``recursive``:
+    the folders below the named ones too (``--recursive``).
     """
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS
 
     try:
-        found = pick_files(paths)
+        found = pick_files(paths, recursive=recursive, recursive_option="--recursive")
     except FileNotFoundError:
         missing = next(p for p in paths if not Path(p).exists())
         raise CLIError(f"{missing}: {what} file or folder does not exist") from None
@@ -157,6 +167,7 @@ def read_pick_files(
     format: str | None = None,
     names: set[str] | None = None,
     binning: float = 1.0,
+    recursive: bool = False,
 ) -> pd.DataFrame:
     """Read pick files (folders expand to their pick files) into one table.
 
@@ -165,7 +176,7 @@ def read_pick_files(
     :func:`napari_cryopick.io.pickfiles.match_micrograph`). Two files with
     picks of one micrograph name are refused, naming both.
     """
-    return read_pick_files_and_names(paths, what, format, names, binning)[0]
+    return read_pick_files_and_names(paths, what, format, names, binning, recursive)[0]
 
 
 def read_pick_files_and_names(
@@ -174,12 +185,13 @@ def read_pick_files_and_names(
     format: str | None = None,
     names: set[str] | None = None,
     binning: float = 1.0,
+    recursive: bool = False,
 ) -> tuple[pd.DataFrame, set[str]]:
     """:func:`read_pick_files`, and the micrographs the files are of, those of files
     without picks too (:func:`napari_cryopick.io.pickfiles.read_pick_files_and_names`)."""
     from napari_cryopick.io import pickfiles
 
-    files = _pick_files(paths, what, format)
+    files = _pick_files(paths, what, format, recursive)
     return pickfiles.read_pick_files_and_names(files, format, names=names, binning=binning)
 
 
@@ -193,18 +205,19 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, se
     ):
         if not (math.isfinite(value) and value > 0):
             raise CLIError(f"{option} must be > 0, got {value:g}")
+    below = bool(getattr(args, "recursive", False))
     truth = read_pick_files(
-        args.truth, "ground-truth", args.truth_format, binning=args.truth_binning
+        args.truth, "ground-truth", args.truth_format, binning=args.truth_binning, recursive=below
     )
     truth_names = set(truth["micrograph"].astype(str))
     pred, picked = read_pick_files_and_names(
-        args.pred, "prediction", args.pred_format, truth_names, binning=args.pred_binning
+        args.pred, "prediction", args.pred_format, truth_names, args.pred_binning, below
     )
     pred_names = set(pred["micrograph"].astype(str))
     if truth_names - pred_names and pred_names:
         # e.g. the truth as RELION *_manualpick.star files, the predictions in one STAR file
         truth = read_pick_files(
-            args.truth, "ground-truth", args.truth_format, pred_names, binning=args.truth_binning
+            args.truth, "ground-truth", args.truth_format, pred_names, args.truth_binning, below
         )
     for table, side in ((pred, "prediction"), (truth, "ground-truth")):
         _warn_off_image(table, side)
@@ -243,7 +256,12 @@ def _empty_in_truth(args: argparse.Namespace, pred: pd.DataFrame, truth: pd.Data
     if not candidates:
         return set()
     table, listed = read_pick_files_and_names(
-        args.truth, "ground-truth", args.truth_format, candidates, binning=args.truth_binning
+        args.truth,
+        "ground-truth",
+        args.truth_format,
+        candidates,
+        args.truth_binning,
+        bool(getattr(args, "recursive", False)),
     )
     return (listed - set(table["micrograph"].astype(str))) & candidates
 
@@ -404,7 +422,7 @@ def _check_existing(args: argparse.Namespace, existing: list[tuple[str, Path]]) 
     inputs = {
         Path(path).resolve()
         for paths, what in ((args.pred, "prediction"), (args.truth, "ground-truth"))
-        for path in _pick_files(paths, what)
+        for path in _pick_files(paths, what, recursive=bool(getattr(args, "recursive", False)))
     }
     for option, path in existing:
         if Path(path).resolve() in inputs:
