@@ -70,7 +70,7 @@ class DiameterEstimate:
     source
         ``"picks"`` (the pick files' own diameters) or ``"image"`` (scale space at the clicks).
     n_picks
-        Clicks used.
+        Clicks used (``"picks"``: those whose file gives a size).
     """
 
     diameter_px: float
@@ -223,7 +223,9 @@ def estimate_diameter(
     given = pd.to_numeric(given, errors="coerce").to_numpy(float)
     given = given[np.isfinite(given) & (given > 0)]
     if len(given) >= max(1, n_picks // 2):
-        return DiameterEstimate(float(np.median(given)), "picks", n_picks)
+        # the picks that carry a size, not every pick (a CLI trial: "the 80 px that the
+        # pick files give their 76 picks", 40 of them from a BOX file, 36 of no size)
+        return DiameterEstimate(float(np.median(given)), "picks", len(given))
 
     rng = np.random.default_rng(seed)
     points = [t[["x", "y"]].to_numpy(float) for t in tables]
