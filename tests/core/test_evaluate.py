@@ -454,6 +454,13 @@ def test_picks_of_another_size_than_the_truth_are_warned_about():
     binned = make_picks(x / 2, y / 2, diameter=28.0, score=rng.uniform(size=30))
     with pytest.warns(UserWarning, match=r"binned 2 times\? \(--pred-binning 2 scales"):
         evaluate(binned, truth)
+    # twice the size where the coordinates spread alike: box sizes, not binning (a CLI
+    # trial's 100 px BOX boxes against 54 px diameters were asked "--truth-binning 2")
+    boxes = make_picks(x + 2, y - 2, diameter=112.0, score=rng.uniform(size=30))
+    with pytest.warns(UserWarning, match="the coordinates spread alike, so not binning") as said:
+        evaluate(boxes, truth)
+    assert "are the predictions' sizes box sizes" in str(said[0].message)
+    assert "--pred-binning" not in str(said[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(placed_well.assign(diameter=60.0), truth)  # within 20 %: silent

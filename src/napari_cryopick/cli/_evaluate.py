@@ -312,25 +312,12 @@ SCALE_MIN_PICKS = 20
 def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
     """How many times the ground truth's extent exceeds the predictions' (or the reverse,
     as a factor below 1), when it is 2 or more: one side's coordinates are of binned
-    micrographs. None: the two spread alike, or too few picks.
+    micrographs. None: the two spread alike, or too few picks
+    (:func:`napari_cryopick.core.evaluate.extent_ratio`)."""
+    from napari_cryopick.core.evaluate import extent_ratio
 
-    Both sides' picks cover their micrographs alike; the 95th percentile of x and y
-    (of the micrographs both name) stands for the extent.
-    """
-    import numpy as np
-
-    shared = set(pred["micrograph"].astype(str)) & set(truth["micrograph"].astype(str))
-    pred = pred[pred["micrograph"].astype(str).isin(shared)]
-    truth = truth[truth["micrograph"].astype(str).isin(shared)]
-    if len(pred) < SCALE_MIN_PICKS or len(truth) < SCALE_MIN_PICKS:
-        return None
-    extents = [
-        max(np.percentile(table["x"], 95), np.percentile(table["y"], 95)) for table in (pred, truth)
-    ]
-    if min(extents) <= 0:
-        return None
-    ratio = extents[1] / extents[0]
-    return ratio if ratio >= 2 or ratio <= 0.5 else None
+    ratio = extent_ratio(pred, truth, SCALE_MIN_PICKS)
+    return ratio if ratio is not None and (ratio >= 2 or ratio <= 0.5) else None
 
 
 def _say_duplicates(pred: pd.DataFrame, truth: pd.DataFrame, diameter: float | None) -> None:

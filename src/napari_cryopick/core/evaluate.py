@@ -806,6 +806,24 @@ def _per_micrograph(match: MatchResult, threshold: float) -> pd.DataFrame:
 SIZE_MISMATCH = 0.2
 
 
+def extent_ratio(pred: pd.DataFrame, truth: pd.DataFrame, min_picks: int = 20) -> float | None:
+    """How far the ground truth's picks spread over the predictions' (the 95th percentile of
+    x and y, on the micrographs both name); None with fewer than ``min_picks`` on a side.
+    Both sides' picks cover their micrographs alike: a ratio near 2 or 4 says one side's
+    coordinates are of binned micrographs, near 1 that they are not."""
+    shared = set(pred["micrograph"].astype(str)) & set(truth["micrograph"].astype(str))
+    pred = pred[pred["micrograph"].astype(str).isin(shared)]
+    truth = truth[truth["micrograph"].astype(str).isin(shared)]
+    if len(pred) < min_picks or len(truth) < min_picks:
+        return None
+    extents = [
+        max(np.percentile(table["x"], 95), np.percentile(table["y"], 95)) for table in (pred, truth)
+    ]
+    if min(extents) <= 0:
+        return None
+    return float(extents[1] / extents[0])
+
+
 def _warn_if_sizes_differ(
     pred: pd.DataFrame,
     truth: pd.DataFrame,
@@ -836,7 +854,16 @@ def _warn_if_sizes_differ(
                 f"read the figures at {tolerance_px:g} px (centre distance), not the AP@IoU ones"
             )
         ratio = max(pred_d, truth_d) / min(pred_d, truth_d)
-        if round(ratio) >= 2 and abs(ratio / round(ratio) - 1.0) < 0.1:
+        spread = extent_ratio(pred, positives)
+        if spread is not None and abs(spread - 1.0) < 0.25:
+            # the coordinates spread alike: not binned (a CLI trial's 100 px BOX boxes
+            # against 54 px diameters were asked "binned 2 times? (--truth-binning 2)")
+            larger = "predictions'" if pred_d > truth_d else "ground truth's"
+            advice = (
+                f"the coordinates spread alike, so not binning: are the {larger} sizes box "
+                f"sizes (BOX files hold boxes, often larger than the particle)? {advice}"
+            )
+        elif round(ratio) >= 2 and abs(ratio / round(ratio) - 1.0) < 0.1:
             # a whole factor: the picks of micrographs binned that many times, most likely;
             # matching their centres by distance would hide the coordinates' scale (a trial)
             side = "--pred-binning" if pred_d < truth_d else "--truth-binning"
