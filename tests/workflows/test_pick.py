@@ -1010,3 +1010,22 @@ def test_a_run_of_data_sets_of_other_pixel_sizes_records_and_picks_each_in_angst
     for head, expected in (("GridA", 10.0), ("GridB", 80.0 / 3.0)):
         one = prepare(_request([binned / "a.mrc"], joint, None, diameter_px=None, head=head))
         assert pick_one(one, binned / "a.mrc").diameter_px == pytest.approx(expected)
+    # trained with --pixel-size (the headers wrong) and the data sets' own sizes: the
+    # headers are not trusted, and the warning names the head's own Å (a review: it read
+    # the run's one Å, None here, and every micrograph failed with a TypeError)
+    for grid, size in (("GridA", 16.0), ("GridB", 32.0)):
+        for index in range(2):
+            name = f"{grid.lower()}{index}"
+            write_picks(make_picks([32.0, 64.0, 96.0], [32.0, 64.0, 96.0], diameter=size),
+                        picks / f"{name}.star")  # fmt: skip
+    own = tmp_path / "own.pt"
+    assert main(["train", "--micrographs", str(tmp_path / "GridA"), str(tmp_path / "GridB"),
+                 "--picks", str(picks), "--out", str(own), "--pixel-size", "1.5",
+                 "--mode", "joint", "--steps", "2", "--threads", "1"]) == 0  # fmt: skip
+    _model, metadata = load_checkpoint(own)
+    assert metadata["history"][-1]["diameters_A"] == {"GridA": 24.0, "GridB": 48.0}
+    one = prepare(_request([binned / "a.mrc"], own, None, diameter_px=None, head="GridA"))
+    assert pick_one(one, binned / "a.mrc").diameter_px == pytest.approx(16.0)
+    (said,) = one.resolved_warnings.values()
+    assert "the model was trained at 24 Å with --pixel-size 1.5" in said
+    assert "--diameter-A 24 (8.0 px)" in said

@@ -1430,7 +1430,7 @@ def _warn_of_overridden_pixel_size(
     if key in prepared.resolved_warnings:
         return
     run = _training_run(prepared.card, head) or {}
-    diameter_A = float(run.get("diameter_A"))
+    diameter_A = float(_run_diameter_A(run, head) or 0.0)  # (not None: overridden says so)
     message = (
         f"{micrograph.name or micrograph.path}: the model was trained at {diameter_A:g} Å "
         f"with --pixel-size {trained:g}; this micrograph's header says {pixel:g} Å/px, so it "
