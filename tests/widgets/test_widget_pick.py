@@ -1065,7 +1065,11 @@ def test_drawing_on_the_result_layers_of_a_micrograph_not_picked_makes_training_
     """A GUI trial drew a path on "sim_0002 fibers", a result layer showing a micrograph
     not picked yet: back on it after another micrograph, the path was gone, unsaid.
     What is drawn there is the micrograph's training labels now, said and kept."""
-    from napari_cryopick._widgets.annotate import current_labels, find_annotation_layer
+    from napari_cryopick._widgets.annotate import (
+        current_labels,
+        find_annotation_layer,
+        save_sidecar,
+    )
     from napari_cryopick._widgets.result_layers import shared_layer
 
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
@@ -1079,7 +1083,24 @@ def test_drawing_on_the_result_layers_of_a_micrograph_not_picked_makes_training_
     for what in ("vesicles", "fibers"):  # (the trial's paths layer kept mic's 2 scores)
         assert len(shared_layer(viewer, what).data) == 0
         assert len(shared_layer(viewer, what).features) == 0
+    # a path of one click, discarded: napari says "added" of an empty layer (a review:
+    # an empty labels layer was made, saved and selected, and the move said)
+    fibers = shared_layer(viewer, "fibers")
+    fibers.events.data(value=fibers.data, action="added", data_indices=(-1,), vertex_indices=())
+    qtbot.wait(20)
+    assert find_annotation_layer(viewer, "other", "fiber") is None
+    # quick clicks before the event loop turns: every one moved, none left behind (a
+    # review: of three, one stayed on the result layer, shown twice)
     points.add(np.array([[50.0, 60.0]]))
+    points.add(np.array([[150.0, 160.0]]))
+    points.add(np.array([[250.0, 260.0]]))
+    assert viewer.layers.selection.active is not find_annotation_layer(viewer, "other", "particle")
+    qtbot.waitUntil(lambda: len(points.data) == 0, timeout=5000)
+    moved = current_labels(viewer, viewer.layers["other"], "particle")
+    assert sorted(moved["x"].tolist()) == [60.0, 160.0, 260.0]
+    annotated = find_annotation_layer(viewer, "other", "particle")
+    annotated.data = annotated.data[:1]  # (the test's later checks: one click)
+    save_sidecar(viewer, viewer.layers["other"])
     shared_layer(viewer, "vesicles").add_ellipses(np.array([[200.0, 200.0], [30.0, 30.0]]))
     path = np.array([[300.0, 20.0], [305.0, 200.0], [310.0, 380.0]])
     shared_layer(viewer, "fibers").add_paths([path])
@@ -1109,6 +1130,22 @@ def test_drawing_on_the_result_layers_of_a_micrograph_not_picked_makes_training_
     viewer.layers.selection.active = mic
     qtbot.waitUntil(lambda: shared_layer(viewer, "picks").name == "other picks", timeout=5000)
     check(labels())
+    # "other" picked before the event loop turns: the drop leaves the new result alone
+    # (a review: it removed the result's first pick)
+    from napari_cryopick._widgets.result_layers import show_pick_result
+    from napari_cryopick._widgets.shown import ShownResult
+    from napari_cryopick.core.pick_table import make_picks
+
+    points = shared_layer(viewer, "picks")
+    points.add(np.array([[350.0, 360.0]]))
+    table = make_picks([100.0, 200.0, 300.0], [100.0, 100.0, 100.0], score=0.9,
+                       diameter=20.0, micrograph="other")  # fmt: skip
+    show_pick_result(
+        viewer, "other", ShownResult(table, np.zeros((50, 50), np.float32), (8.0, 8.0))
+    )
+    qtbot.wait(50)
+    assert len(shared_layer(viewer, "picks").data) == 3
+    assert 360.0 in current_labels(viewer, mic, "particle")["x"].tolist()
     # the network's micrograph keeps the old behaviour: a path drawn there is a correction
     viewer.layers.selection.active = viewer.layers["mic"]
     qtbot.waitUntil(lambda: shared_layer(viewer, "picks").name == "mic picks", timeout=5000)

@@ -118,8 +118,8 @@ def _hand_added_rows(event: Any) -> np.ndarray | None:
     if str(getattr(event, "action", "")) != "added":
         return None
     indices = np.asarray(getattr(event, "data_indices", ()) or (), dtype=np.int64)
-    if not indices.size or (indices >= 0).any():
-        return None
+    if not indices.size or (indices >= 0).any() or not len(event.source.data):
+        return None  # (empty: napari says "added" of a path of one click it discarded)
     return np.unique(indices % len(event.source.data))
 
 
@@ -179,16 +179,19 @@ def _moved_to_labels(layer: Any, rows: np.ndarray) -> bool:
         known = drawn["diameter"].to_numpy(float)
         size = diameter or (float(np.nanmedian(known)) if np.isfinite(known).any() else None)
         labels, _ = merge_particle_labels(viewer, mlayer, drawn, size or DEFAULT_DIAMETER)
-        rows = np.asarray(rows)
     else:
         drawn = _shapes_table(layer, micrograph)  # (the layer shows no result: all drawn)
-        rows = np.arange(len(layer.data))
         if kind == "vesicle":
             labels, _ = merge_vesicle_labels(viewer, mlayer, drawn)
         else:
             width = diameter or _filled(layer).width or DEFAULT_DIAMETER
             labels, _ = merge_fiber_labels(viewer, mlayer, drawn, width)
+    active = viewer.layers.selection.active
     replace_annotations(viewer, mlayer, labels, kind)
+    if active is not None and active in viewer.layers:
+        # clicks queued meanwhile go where the user clicked, and are moved too (a new
+        # labels layer, selected by napari in pan/zoom mode, dropped them)
+        viewer.layers.selection.active = active
     target = find_annotation_layer(viewer, micrograph, kind)
     what = {"particle": "picks you added", "vesicle": "circles you drew"}.get(
         kind, "paths you drew"
@@ -211,11 +214,14 @@ def _moved_to_labels(layer: Any, rows: np.ndarray) -> bool:
     def _drop() -> None:
         if layer.metadata.get("micrograph") != micrograph:
             return  # filled for another micrograph meanwhile: those rows are gone
-        keep = np.setdiff1d(np.arange(len(layer.data)), rows)
-        if len(keep) == len(layer.data):
-            return
-        layer.selected_data = {int(r) for r in rows if r < len(layer.data)}
-        layer.remove_selected()
+        if micrograph in session(viewer).pick_results:
+            return  # picked meanwhile: the fill replaced them
+        # every row is the user's and moved (each addition moved its own at once): all
+        # go, not the rows saved here, which an earlier drop shifted (a review: of three
+        # quick clicks one stayed, shown twice)
+        if len(layer.data):
+            layer.selected_data = set(range(len(layer.data)))
+            layer.remove_selected()
         if target is not None and target in viewer.layers:
             target.visible = True
             viewer.layers.selection.active = target
