@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .io.filaments import CENTRE_LINES_SUFFIX, looks_like_centre_lines, read_centre_lines
-from .io.formats import blank_reason
+from .io.formats import blank_reason, other_encoding
 from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
@@ -277,6 +277,11 @@ def _claims(path: Path) -> bool:
     if suffix in (".box", ".cbox", ".cs"):
         return True
     first_line = next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
+    other = other_encoding(path)
+    if other is not None:
+        # a UTF-16 pick file (Windows' "Unicode" save): claimed by its decoded header and
+        # read, which says to save it as UTF-8 (napari said only "no reader", a review)
+        first_line = other[1]
     if suffix == ".csv":
         # a header naming x or y: read, and a missing or misspelt column is said ("missing
         # column 'y' (columns found: x, yy, diameter)"), where napari said only that the

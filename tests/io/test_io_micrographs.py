@@ -634,3 +634,11 @@ def test_a_wrong_pixel_size_in_a_lists_second_optics_group_is_said(tmp_path):
     assert f"gives {tmp_path / 'b0.mrc'} a pixel size of 1.1 A, its MRC header 5.4 A" in said
     sizes = {path: (5.4 if listed == 1.1 else listed) for path, listed in sizes.items()}
     assert listed_pixel_size_warning("micrographs.star", sizes) is None
+    # the group's first file unreadable, or of the 1.0 Å placeholder: the next is checked
+    # (a review: the group was taken as checked before its header was read)
+    (tmp_path / "b0.mrc").write_bytes(b"not an MRC")
+    write_mrc(tmp_path / "b1.mrc", image, pixel_size=1.0)
+    sizes = {path: (1.1 if listed == 5.4 else listed) for path, listed in sizes.items()}
+    said = listed_pixel_size_warning("micrographs.star", sizes)
+    assert said is not None
+    assert f"gives {tmp_path / 'b2.mrc'} a pixel size of 1.1 A, its MRC header 5.4 A" in said

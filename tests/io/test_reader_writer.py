@@ -149,6 +149,19 @@ def test_readers_claim_only_their_files(tmp_path):
             reader(str(tmp_path / name))
 
 
+def test_picks_reader_claims_a_utf16_pick_file_and_says_its_encoding(tmp_path):
+    # a review: napari said only "no reader" for a Topaz file saved as "Unicode" (UTF-16)
+    topaz = tmp_path / "p.txt"
+    topaz.write_bytes("image_name\tx_coord\ty_coord\nm\t10\t20\n".encode("utf-16"))
+    reader = _reader.get_picks_reader(str(topaz))
+    assert reader is not None
+    with pytest.raises(ValueError, match=r"p.txt: a UTF-16 text file: pick files are read as"):
+        reader(str(topaz))
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes("shopping list\n".encode("utf-16"))
+    assert _reader.get_picks_reader(str(notes)) is None
+
+
 def test_picks_reader_opens_cryosparc_particles_and_relion_s_coordinate_index(tmp_path):
     # an interop trial: the command line read both, napari's reader claimed neither
     from napari_cryopick.io.relion import write_coordinate_files_star

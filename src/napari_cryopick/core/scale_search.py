@@ -78,6 +78,12 @@ LOW_CONFIDENCE = 0.19
 #: 7.7, beta-galactosidase 2.0, ring 2.1, L 1.29; apoferritin, which the model
 #: does not see either way, 1.07 the wrong way (so it is left as given).
 POLARITY_MARGIN = 1.2
+#: ... and when the model sees the particles inverted at least this well (at the given
+#: diameter, before the scale search: half :data:`LOW_CONFIDENCE`, so that an inverted
+#: data set near the simulated L's 0.21 whose diameter is somewhat off still inverts). A
+#: CLI trial's diameter 7 times too large gave 0.085 inverted against 0.064 as given, and
+#: its dark particles were picked on inverted micrographs.
+POLARITY_FLOOR = 0.1
 
 
 def pick_confidence(
@@ -230,9 +236,8 @@ def choose_polarity(
     invert, confidences
         True when the confidence at the given diameter on the inverted images
         is :data:`POLARITY_MARGIN` times that on the images as given and the
-        model sees the particles inverted (at least :data:`LOW_CONFIDENCE`: a CLI
-        trial's diameter 7 times too large, 0.085 inverted against 0.064, inverted
-        micrographs of dark particles), and ``{False: as given, True: inverted}``.
+        model sees the particles inverted (at least :data:`POLARITY_FLOOR`), and
+        ``{False: as given, True: inverted}``.
     """
     if len(images) == 0 or len(images) != len(diameters_px):
         raise ValueError("need one diameter per image, and at least one image")
@@ -240,7 +245,7 @@ def choose_polarity(
     inverted = mean_confidence(
         model, [invert(image) for image in images], diameters_px, 1.0, config, should_stop
     )
-    flip = inverted > POLARITY_MARGIN * as_given and inverted >= LOW_CONFIDENCE
+    flip = inverted > POLARITY_MARGIN * as_given and inverted >= POLARITY_FLOOR
     return flip, {False: as_given, True: inverted}
 
 

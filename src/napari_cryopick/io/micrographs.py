@@ -587,14 +587,16 @@ def listed_pixel_size_warning(
             continue  # (a list of thousands: a few MRC files of each pixel size only)
         if len(seen) >= 100:
             break
-        tried += 1
-        seen.add(float(listed))
         try:
             with mrcfile.open(path, header_only=True, permissive=True) as opened:
                 header = float(opened.voxel_size.x)
         except (OSError, ValueError):
-            continue  # the file's own problem is said when it is read
-        if header > 0 and abs(float(listed) / header - 1.0) > PIXEL_SIZE_TOLERANCE:
+            continue  # the file's own problem is said when it is read (the next one checked)
+        if header <= 0 or header == 1.0:
+            continue  # none, or the 1.0 Å placeholder: nothing to compare with
+        tried += 1
+        seen.add(float(listed))
+        if abs(float(listed) / header - 1.0) > PIXEL_SIZE_TOLERANCE:
             return (
                 f"{listing} gives {path} a pixel size of {float(listed):g} A, its MRC header "
                 f"{header:g} A: the list's is used{f' ({why})' if why else ''}, and "

@@ -32,6 +32,7 @@ from .formats import (
     blank_reason,
     file_error,
     micrograph_stem,
+    other_encoding,
     refuse_other_encodings,
 )
 from .formats import box as _box
@@ -129,11 +130,15 @@ def detect_format(path: str | os.PathLike) -> str:
         reason = blank_reason(path) if path.is_file() else None
         if reason is not None:
             raise file_error(path, reason)
-        if path.is_file():
+        other = other_encoding(path) if path.is_file() else None
+        if other is not None and (
+            _topaz.looks_like_topaz(other[1]) or _csv.looks_like_csv_picks(other[1])
+        ):
             # a UTF-16 Topaz file (Windows' "Unicode" save) was "cannot tell the pick
-            # format", and a folder of clicks left it out as notes
+            # format", and a folder of clicks left it out as notes; UTF-16 notes (a
+            # PowerShell README) stay notes
             refuse_other_encodings(path)
-        header = _first_line(path)
+        header = other[1] if other is not None else _first_line(path)
         if _topaz.looks_like_topaz(header):
             return _topaz.NAME
         if _csv.looks_like_csv_picks(header):

@@ -104,19 +104,35 @@ _OTHER_BOMS = (
 )
 
 
+def other_encoding(path: Path) -> tuple[str, str] | None:
+    """``(encoding name, first line)`` of a UTF-16 or UTF-32 text file (by its byte-order
+    mark, or NUL bytes in its first line), None for any other (or an unreadable) file."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None  # (the reader says why)
+    marked = [name for mark, name in _OTHER_BOMS if head.startswith(mark)]
+    if marked:
+        name = marked[0]
+        codec = {"UTF-16": "utf-16", "UTF-32": "utf-32"}[name]
+    elif b"\x00" in head.split(b"\n", 1)[0]:
+        name = "UTF-16 or UTF-32 (NUL bytes in its first line)"
+        codec = "utf-16-le" if head[1:2] == b"\x00" and head[:1] != b"\x00" else "utf-16-be"
+    else:
+        return None
+    text = head.decode(codec, errors="replace").lstrip("\ufeff")
+    return name, text.split("\n", 1)[0].strip()
+
+
 def refuse_other_encodings(path: Path) -> None:
     """A :class:`PickFileError` for a UTF-16 or UTF-32 text file (by its byte-order mark,
     or NUL bytes in its first line): read as UTF-8 it was "cut short" or a table of
     empty names (a review: a CSV that Excel saved as "Unicode Text")."""
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-    marked = [name for mark, name in _OTHER_BOMS if head.startswith(mark)]
-    if marked:
-        name = marked[0]
-    elif b"\x00" in head.split(b"\n", 1)[0]:
-        name = "UTF-16 or UTF-32 (NUL bytes in its first line)"
-    else:
+    found = other_encoding(path)
+    if found is None:
         return
+    name = found[0]
     raise file_error(
         path,
         f"a {name} text file: pick files are read as UTF-8; save it as UTF-8 "
