@@ -2202,23 +2202,16 @@ def scale_lines(
     warnings: list[str] = []
     beyond = beyond_range(factor, confidences)
     if barely_sees(confidences):
-        # the diameter is named too where the probe beyond the range was the most
-        # confident (a CLI trial's diameter 7 times too large was told only to click and
-        # train); second, as apoferritin at its own diameter ends so too (0.105 at 0.64 x
-        # against 0.096 at 0.8 x), where "the diameter may be off" misled a user trial
-        check = ""
-        if beyond is not None:
-            size = f" ({diameter_px * beyond:.0f} px)" if diameter_px else ""
-            check = (
-                f"; it is a little more confident at {beyond:g} x the diameter{size}, beyond "
-                f"the {searched} searched: if the diameter given was not measured, measure "
-                "a few particles"
-            )
+        # not the diameter too where the probe beyond the range was a little more
+        # confident: apoferritin at its own diameter ends so (0.105 at 0.64 x against 0.096
+        # at 0.8 x), and both "the diameter may be off" (a user trial) and "a little more
+        # confident at 0.64 x ... measure a few particles" (tried, a GUI trial: 40 px
+        # against Train's image estimate of 90, for 62 px particles) misled
         warnings.append(
             f"the general model barely sees these particles (best confidence "
             f"{max(confidences.values()):.2f}, below {LOW_CONFIDENCE:g}; or the micrographs "
             f"hold few{contrast}): zero-shot picks are likely poor; click a few particles "
-            f"and train a model on them{check}"
+            "and train a model on them"
         )
     elif beyond is not None:
         size = f" ({diameter_px * beyond:.0f} px)" if diameter_px else ""
