@@ -1065,6 +1065,37 @@ def test_after_a_restart_adapting_starts_from_the_data_sets_saved_model(annotate
     assert (tmp_path / "models" / "ribosome.previous.pt").exists()
 
 
+def test_continual_from_the_bundled_model_names_the_saved_models_it_leaves_out(annotated):
+    # a GUI trial: after a restart, continual apoferritin (no model loaded, none saved for
+    # apoferritin) started from the bundled model: ribosome.pt's data set was not in the
+    # result, though the status said only "starting from the bundled general model"
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+
+    viewer, train, tmp_path = annotated
+    models = tmp_path / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(
+        models / "bgal.pt",
+        Detector(DetectorConfig(head_names=("bgal",))),
+        metadata={"diameter_px": 108.0, "datasets": ["bgal"]},
+    )
+    train.output_edit.setText("")  # the data set's default file: none saved yet
+    (models / "ribosome.pt").unlink(missing_ok=True)
+    assert session(viewer).model is None  # as after a restart
+    train.dataset_combo.setCurrentText("ribosome")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    train.build_request()
+    assert "starts from the bundled general model, without the data sets of your saved " in (
+        train.mode_note
+    )
+    assert "models bgal.pt (bgal); to keep them, Cancel and Load" in train.mode_note
+    # a new model keeps nothing anyway: not said
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.build_request()
+    assert "saved models" not in train.mode_note
+
+
 def test_after_a_restart_continual_starts_from_a_newer_model_that_knows_the_data_set(
     annotated,
 ):

@@ -360,6 +360,26 @@ def newest_model_knowing(dataset: str, than: Path) -> Path | None:
     return None
 
 
+def saved_models_without(dataset: str) -> dict[Path, tuple[str, ...]]:
+    """The models folder's model files (not ``.previous.pt``) and the user's data sets
+    each knows (not the bundled model's, nor ``dataset``): what an adapting training
+    from the bundled model leaves out. Files that cannot be read are skipped."""
+    from napari_cryopick.core.model.bundled import bundled_model_path
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    folder = default_model_path("model").parent
+    files = sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt"))
+    if not files:
+        return {}
+    recipe = set(checkpoint_datasets(bundled_model_path()))
+    found = {}
+    for file in files:
+        names = tuple(n for n in checkpoint_datasets(file) if n not in recipe and n != dataset)
+        if names:
+            found[file] = names
+    return found
+
+
 def fiber_training_table(table: pd.DataFrame, width_px: float | None) -> pd.DataFrame:
     """An annotation table with its drawn fiber paths as points all along them.
 
@@ -862,6 +882,22 @@ class TrainWidget(QWidget):
                 # without --init (not the general model's recipe heads beside them)
                 model, metadata, origin = None, {}, ""
                 self.mode_note = " (a new model started from the general model, one head each)"
+            if mode != "joint" and origin == BUNDLED_ORIGIN:
+                # no model of this session, none saved for this data set: the bundled
+                # model's data sets are kept, not those of the user's saved models (a GUI
+                # trial's continual apoferritin after a restart left ribosome.pt's out,
+                # unsaid)
+                saved = saved_models_without(self._model_dataset())
+                if saved:
+                    listed = ", ".join(
+                        f"{path.name} ({', '.join(names)})"
+                        for path, names in list(saved.items())[:4]
+                    )
+                    self.mode_note = (
+                        " (no model loaded in this session: it starts from the bundled "
+                        f"general model, without the data sets of your saved models {listed}; "
+                        "to keep them, Cancel and Load that model in Pick first)"
+                    )
             missing = [k for k in kinds if model is not None and k not in model.config.kinds]
             if missing:
                 # an adapted model keeps its kinds: vesicles or fibers need a model of their own
