@@ -1399,3 +1399,13 @@ def test_naparis_progress_bar_follows_the_jobs_total():
         assert job._bar.n == 10
     finally:
         job.close()
+
+
+def test_the_status_names_a_head_or_each_data_sets_own():
+    from napari_cryopick._widgets._common import OWN_HEADS
+    from napari_cryopick._widgets.train import head_words
+
+    assert head_words("ribosome") == ", head 'ribosome'"
+    assert head_words("") == ""
+    # a GUI trial read "head 'each data set's own'" after a fine-tune of two data sets
+    assert head_words(OWN_HEADS) == ", each data set picked with its own head"

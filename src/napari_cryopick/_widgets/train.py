@@ -360,6 +360,15 @@ def newest_model_knowing(dataset: str, than: Path) -> Path | None:
     return None
 
 
+def head_words(head: str) -> str:
+    """``", head 'ribosome'"`` for the training's status line ("" without a head); Pick's
+    "each data set's own" is a choice of its Head box, not a head (a GUI trial read
+    "head 'each data set's own'")."""
+    if head == OWN_HEADS:
+        return ", each data set picked with its own head"
+    return f", head '{head}'" if head else ""
+
+
 def saved_models_without(dataset: str) -> dict[Path, tuple[str, ...]]:
     """The models folder's model files (not ``.previous.pt``) and the user's data sets
     each knows (not the bundled model's, nor ``dataset``): what an adapting training
@@ -1321,7 +1330,7 @@ class TrainWidget(QWidget):
         if closed:  # its previews and final picks left the session with it
             picked += f" ({self._preview_name} was closed during training: no picks shown)"
             note = ""  # why previews were not drawn on it no longer matters
-        using = f", head '{head}'" if head else ""
+        using = head_words(head)
         from napari_cryopick.workflows.train import training_notes
 
         clicks = sum(
