@@ -544,7 +544,7 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
                 tube_id=now["tube_id"] + (max(int(tubes.max()), 0) if len(tubes) else 0)
             )
         table, rows = _appended(kept, added)
-        gone = _deleted_shapes(kind, _filled(layer).table, now)
+        gone = _deleted_shapes(kind, _filled(layer).table, now, every=stored.file_picks)
         state.pick_results[micrograph] = replace(
             stored,
             picks=table,

@@ -223,7 +223,7 @@ def _appended(table: pd.DataFrame, added: pd.DataFrame) -> tuple[pd.DataFrame, l
 
 
 def _deleted_shapes(
-    kind: str, before: pd.DataFrame | None, now: pd.DataFrame
+    kind: str, before: pd.DataFrame | None, now: pd.DataFrame, every: bool = False
 ) -> tuple[tuple[float, float], ...]:
     """Where the network's circles (paths) of ``before`` that ``now`` lacks were.
 
@@ -238,11 +238,13 @@ def _deleted_shapes(
     Otherwise it was deleted: its centre, or the point of the path farthest
     from the paths left (a trial deleted one of two crossing fibers: its middle
     vertex was the crossing, and the deletion was not seen). Shapes drawn by
-    hand (no score) are not the network's: not counted.
+    hand (no score) are not the network's: not counted, unless ``every`` (a pick
+    file's result, ``ShownResult.file_picks``, whose shapes have no scores: its
+    deletions made no negatives).
     """
     if before is None or not len(before):
         return ()
-    scored = before[before["score"].notna()]
+    scored = before if every else before[before["score"].notna()]
     gone: list[tuple[float, float]] = []
     if kind == "vesicle":
         sizes = now["diameter"].to_numpy(float)
