@@ -276,12 +276,14 @@ def _claims(path: Path) -> bool:
         return any("coord" in label or label == "_rlnmicrographname" for label in labels)
     if suffix in (".box", ".cbox", ".cs"):
         return True
-    first_line = next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
+    # a UTF-16 pick file (Windows' "Unicode" save): claimed by its decoded header and
+    # read, which says to save it as UTF-8 (napari said only "no reader", a review)
     other = other_encoding(path)
-    if other is not None:
-        # a UTF-16 pick file (Windows' "Unicode" save): claimed by its decoded header and
-        # read, which says to save it as UTF-8 (napari said only "no reader", a review)
-        first_line = other[1]
+    first_line = (
+        other[1]
+        if other is not None
+        else next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
+    )
     if suffix == ".csv":
         # a header naming x or y: read, and a missing or misspelt column is said ("missing
         # column 'y' (columns found: x, yy, diameter)"), where napari said only that the

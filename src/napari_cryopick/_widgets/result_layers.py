@@ -123,9 +123,6 @@ def _hand_added_rows(event: Any) -> np.ndarray | None:
     return np.unique(indices % len(event.source.data))
 
 
-#: Result layer (unproxied) -> weak reference to its viewer (set when it is made).
-_VIEWER_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 #: Result layers (unproxied) being filled with a stored result now.
 _BEING_FILLED: weakref.WeakSet = weakref.WeakSet()
 
@@ -133,7 +130,7 @@ _BEING_FILLED: weakref.WeakSet = weakref.WeakSet()
 _LABEL_KINDS = {"picks": "particle", "vesicles": "vesicle", "fibers": "fiber"}
 
 
-def _moved_to_labels(layer: Any, rows: np.ndarray) -> bool:
+def _moved_to_labels(viewer: Any, layer: Any, rows: np.ndarray) -> bool:
     """Move what the user drew on the result layer of a micrograph not picked yet to the
     micrograph's training labels (the Annotate layer of that kind, saved at once).
 
@@ -146,11 +143,9 @@ def _moved_to_labels(layer: Any, rows: np.ndarray) -> bool:
     """
     if unproxy(layer) in _BEING_FILLED:
         return False
-    ref = _VIEWER_OF.get(unproxy(layer))
-    viewer = ref() if ref is not None else None
     micrograph = layer.metadata.get("micrograph") or ""
     kind = _LABEL_KINDS.get(layer.metadata.get(SHOWS_KEY, ""))
-    if viewer is None or not micrograph or kind is None:
+    if not micrograph or kind is None:
         return False
     if micrograph in session(viewer).pick_results:
         return False
@@ -196,18 +191,18 @@ def _moved_to_labels(layer: Any, rows: np.ndarray) -> bool:
     what = {"particle": "picks you added", "vesicle": "circles you drew"}.get(
         kind, "paths you drew"
     )
+    labels_layer = getattr(target, "name", f"{micrograph} {kind}")
     logger.info(
         "%s is not picked yet: the %s on its result layer went to its training labels, layer '%s'",
         micrograph,
         what,
-        getattr(target, "name", kind),
+        labels_layer,
     )
     from napari.utils.notifications import show_info
 
     show_info(
         f"{micrograph} is not picked yet, so there is no result to correct: the {what} "
-        f"went to its training labels, layer "
-        f"'{getattr(target, 'name', micrograph + ' ' + kind)}' (selected now; Annotate)"
+        f"went to its training labels, layer '{labels_layer}' (selected now; Annotate)"
     )
     mode = str(getattr(layer, "mode", ""))
 
@@ -232,7 +227,7 @@ def _moved_to_labels(layer: Any, rows: np.ndarray) -> bool:
     return True
 
 
-def _mark_added_picks(event: Any) -> None:
+def _mark_added_picks(viewer: Any, event: Any) -> None:
     """Points the user adds by hand have no network score: NaN, drawn white.
 
     napari gives an added point the features of the last selected point (its
@@ -246,7 +241,7 @@ def _mark_added_picks(event: Any) -> None:
             _reshow_beside_hand_picks(event.source)
         return
     layer = event.source
-    if _moved_to_labels(layer, rows):
+    if _moved_to_labels(viewer, layer, rows):
         return
     n = len(layer.data)
     features = layer.features
@@ -398,7 +393,6 @@ def _put(viewer: Any, what: str, micrograph: str, layer_data: tuple, create: boo
         return None, False
     active = viewer.layers.selection.active
     layer = getattr(viewer, f"add_{type_name}")(data, **{**kwargs, "visible": False})
-    _VIEWER_OF[unproxy(layer)] = weakref.ref(unproxy(viewer))
     of = _micrograph_of(active) if active is not None else None
     if of and micrograph and of != micrograph:
         from .annotate import find_micrograph_layer
@@ -448,13 +442,13 @@ def _shown_vesicles(viewer: Any, candidates: pd.DataFrame, threshold: float) -> 
 _SHAPE_KINDS = {"vesicles": "vesicle", "fibers": "fiber"}
 
 
-def _mark_added_shapes(event: Any) -> None:
+def _mark_added_shapes(viewer: Any, event: Any) -> None:
     """Circles and paths the user draws have no network score (napari copies the selected
     one's) and are drawn white, as hand-added picks are, apart from the network's, coloured
     by score (a GUI trial could not tell its drawn path from the traced one it deleted)."""
     rows = _hand_added_rows(event)
     layer = event.source
-    if rows is not None and len(rows) and _moved_to_labels(layer, rows):
+    if rows is not None and len(rows) and _moved_to_labels(viewer, layer, rows):
         return
     features = layer.features
     if rows is not None and "score" in features.columns and len(features) == len(layer.data):
@@ -594,7 +588,7 @@ def _put_shapes(
     (:func:`_filled`; ``width``: the fiber width of paths)."""
     layer, new = _put(viewer, what, micrograph, layer_data, create)
     if new:
-        layer.events.data.connect(_mark_added_shapes)
+        layer.events.data.connect(functools.partial(_mark_added_shapes, viewer))
     if layer is not None:
         _FILLS[unproxy(layer)] = _Fill(width=width)  # the paths' width first: read below
         _FILLS[unproxy(layer)] = _Fill(_shapes_table(layer, micrograph), width)
@@ -695,7 +689,7 @@ def _filling(
         return
     layer, new = _put(viewer, "picks", micrograph, (data, kwargs, type_name), create)
     if new:
-        layer.events.data.connect(_mark_added_picks)
+        layer.events.data.connect(functools.partial(_mark_added_picks, viewer))
     yield
     if new:
         _reveal(viewer, layer)
@@ -1014,9 +1008,9 @@ def ensuring_result_layers(viewer: Any, kinds: tuple[str, ...] = ()) -> Iterator
         # nobody's until filled below: a switch in between must not store it as name's picks
         layer, new = _put(viewer, what, "", data, create=True)
         if new and what == "picks":
-            layer.events.data.connect(_mark_added_picks)
+            layer.events.data.connect(functools.partial(_mark_added_picks, viewer))
         if new and what in _SHAPE_KINDS:
-            layer.events.data.connect(_mark_added_shapes)
+            layer.events.data.connect(functools.partial(_mark_added_shapes, viewer))
         yield
         if new:
             _reveal(viewer, layer)

@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -331,6 +331,12 @@ def remember_model_path(dataset: str, path: Path) -> None:
         )
 
 
+def saved_model_files() -> list[Path]:
+    """The models folder's model files, sorted (not the ``.previous.pt`` versions)."""
+    folder = default_model_path("model").parent
+    return sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt"))
+
+
 def newest_model_knowing(dataset: str, than: Path) -> Path | None:
     """A model file newer than ``than`` (the data set's own file) whose card lists
     ``dataset``: among the models folder's ``*.pt`` (not the ``.previous.pt`` versions)
@@ -338,8 +344,7 @@ def newest_model_knowing(dataset: str, than: Path) -> Path | None:
     None when there is none (or ``than`` is the newest)."""
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
-    folder = default_model_path("model").parent
-    files = {p.absolute() for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt")}
+    files = {p.absolute() for p in saved_model_files()}
     files |= {Path(v).absolute() for v in _last_models().values() if isinstance(v, str) and v}
     files.discard(Path(than).absolute())
     try:
@@ -369,21 +374,15 @@ def head_words(head: str) -> str:
     return f", head '{head}'" if head else ""
 
 
-def saved_models_without(dataset: str) -> dict[Path, tuple[str, ...]]:
-    """The models folder's model files (not ``.previous.pt``) and the user's data sets
-    each knows (not the bundled model's, nor ``dataset``): what an adapting training
-    from the bundled model leaves out. Files that cannot be read are skipped."""
-    from napari_cryopick.core.model.bundled import bundled_model_path
+def saved_models_without(dataset: str, known: Collection[str]) -> dict[Path, tuple[str, ...]]:
+    """The models folder's model files (:func:`saved_model_files`) and the data sets each
+    knows that neither ``known`` (the starting model's) nor ``dataset`` is: what an
+    adapting training from that model leaves out. Files that cannot be read are skipped."""
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
-    folder = default_model_path("model").parent
-    files = sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt"))
-    if not files:
-        return {}
-    recipe = set(checkpoint_datasets(bundled_model_path()))
     found = {}
-    for file in files:
-        names = tuple(n for n in checkpoint_datasets(file) if n not in recipe and n != dataset)
+    for file in saved_model_files():
+        names = tuple(n for n in checkpoint_datasets(file) if n not in known and n != dataset)
         if names:
             found[file] = names
     return found
@@ -896,7 +895,9 @@ class TrainWidget(QWidget):
                 # model's data sets are kept, not those of the user's saved models (a GUI
                 # trial's continual apoferritin after a restart left ribosome.pt's out,
                 # unsaid)
-                saved = saved_models_without(self._model_dataset())
+                saved = saved_models_without(
+                    self._model_dataset(), set(metadata.get("datasets") or ())
+                )
                 if saved:
                     listed = ", ".join(
                         f"{path.name} ({', '.join(names)})"

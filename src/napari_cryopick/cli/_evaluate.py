@@ -205,7 +205,7 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, se
     ):
         if not (math.isfinite(value) and value > 0):
             raise CLIError(f"{option} must be > 0, got {value:g}")
-    below = bool(getattr(args, "recursive", False))
+    below = args.recursive
     truth = read_pick_files(
         args.truth, "ground-truth", args.truth_format, binning=args.truth_binning, recursive=below
     )
@@ -261,7 +261,7 @@ def _empty_in_truth(args: argparse.Namespace, pred: pd.DataFrame, truth: pd.Data
         args.truth_format,
         candidates,
         args.truth_binning,
-        bool(getattr(args, "recursive", False)),
+        args.recursive,
     )
     return (listed - set(table["micrograph"].astype(str))) & candidates
 
@@ -409,7 +409,7 @@ def _check_existing(args: argparse.Namespace, existing: list[tuple[str, Path]]) 
     inputs = {
         Path(path).resolve()
         for paths, what in ((args.pred, "prediction"), (args.truth, "ground-truth"))
-        for path in _pick_files(paths, what, recursive=bool(getattr(args, "recursive", False)))
+        for path in _pick_files(paths, what, recursive=args.recursive)
     }
     for option, path in existing:
         if Path(path).resolve() in inputs:

@@ -33,7 +33,7 @@ from .formats import (
     file_error,
     micrograph_stem,
     other_encoding,
-    refuse_other_encodings,
+    other_encoding_error,
 )
 from .formats import box as _box
 from .formats import cbox as _cbox
@@ -131,18 +131,19 @@ def detect_format(path: str | os.PathLike) -> str:
         if reason is not None:
             raise file_error(path, reason)
         other = other_encoding(path) if path.is_file() else None
-        if other is not None and (
-            _topaz.looks_like_topaz(other[1]) or _csv.looks_like_csv_picks(other[1])
-        ):
+        header = other[1] if other is not None else _first_line(path)
+        name = None
+        if _topaz.looks_like_topaz(header):
+            name = _topaz.NAME
+        elif _csv.looks_like_csv_picks(header):
+            name = _csv.NAME
+        if name is not None and other is not None:
             # a UTF-16 Topaz file (Windows' "Unicode" save) was "cannot tell the pick
             # format", and a folder of clicks left it out as notes; UTF-16 notes (a
             # PowerShell README) stay notes
-            refuse_other_encodings(path)
-        header = other[1] if other is not None else _first_line(path)
-        if _topaz.looks_like_topaz(header):
-            return _topaz.NAME
-        if _csv.looks_like_csv_picks(header):
-            return _csv.NAME
+            raise other_encoding_error(path, other[0])
+        if name is not None:
+            return name
         raise file_error(
             path,
             "cannot tell the pick format of this .txt file: expected a Topaz header "

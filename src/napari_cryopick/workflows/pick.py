@@ -1263,12 +1263,10 @@ def _several_sizes_A(card: Any, head: str | None) -> dict[str, float]:
 
     sizes: dict[str, float] = {}
     for name in head_diameters(card, head):
-        for run in reversed(card.history or ()):
-            if name in (run.get("datasets", ()) or ()):
-                value = _run_diameter_A(run, name)
-                if value is not None:
-                    sizes[name] = value
-                break
+        run = _training_run(card, name)  # (the last run that trained the data set)
+        value = _run_diameter_A(run, name) if run is not None else None
+        if value is not None:
+            sizes[name] = value
     if len(sizes) < 2 or not diameters_disagree(min(sizes.values()), max(sizes.values())):
         return {}
     return sizes
@@ -1300,7 +1298,6 @@ def trained_diameter_angstrom(
     the headers' pixel sizes are not taken for the particle's
     (:func:`overridden_pixel_size` says so where they differ).
     """
-
     run = _training_run(card, head) if card is not None else None
     if run is None:
         return None

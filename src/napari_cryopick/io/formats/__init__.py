@@ -130,10 +130,13 @@ def refuse_other_encodings(path: Path) -> None:
     or NUL bytes in its first line): read as UTF-8 it was "cut short" or a table of
     empty names (a review: a CSV that Excel saved as "Unicode Text")."""
     found = other_encoding(path)
-    if found is None:
-        return
-    name = found[0]
-    raise file_error(
+    if found is not None:
+        raise other_encoding_error(path, found[0])
+
+
+def other_encoding_error(path: Path, name: str) -> PickFileError:
+    """The error of a pick file in the encoding ``name`` (:func:`other_encoding`)."""
+    return file_error(
         path,
         f"a {name} text file: pick files are read as UTF-8; save it as UTF-8 "
         f"(e.g. iconv -f {name.split()[0]} -t UTF-8 {path.name} > new{path.suffix})",
