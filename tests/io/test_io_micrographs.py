@@ -642,3 +642,19 @@ def test_a_wrong_pixel_size_in_a_lists_second_optics_group_is_said(tmp_path):
     said = listed_pixel_size_warning("micrographs.star", sizes)
     assert said is not None
     assert f"gives {tmp_path / 'b2.mrc'} a pixel size of 1.1 A, its MRC header 5.4 A" in said
+
+
+def test_a_list_of_placeholder_headers_opens_a_few_of_them(tmp_path, monkeypatch):
+    """Headers of the 1.0 Å placeholder are skipped, so that the next file is checked; a
+    list of thousands of such micrographs opened every header before picking started."""
+    import mrcfile
+
+    from napari_cryopick.io.micrographs import listed_pixel_size_warning, write_mrc
+
+    image = np.zeros((8, 8), np.float32)
+    sizes = {write_mrc(tmp_path / f"m{i}.mrc", image, pixel_size=1.0): 2.0 for i in range(40)}
+    opened = []
+    real_open = mrcfile.open
+    monkeypatch.setattr(mrcfile, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    assert listed_pixel_size_warning("micrographs.star", sizes) is None
+    assert len(opened) == 5

@@ -580,13 +580,17 @@ def listed_pixel_size_warning(
 
     tried = 0
     seen: set[float] = set()
+    opened_of: dict[float, int] = {}  # headers opened per listed size
     for path, listed in sizes.items():
         if not listed or Path(path).suffix.lower() != ".mrc":
             continue
         if tried >= checked and float(listed) in seen:
             continue  # (a list of thousands: a few MRC files of each pixel size only)
+        if opened_of.get(float(listed), 0) >= checked:
+            continue  # (its headers unreadable or the placeholder: every one was opened)
         if len(seen) >= 100:
             break
+        opened_of[float(listed)] = opened_of.get(float(listed), 0) + 1
         try:
             with mrcfile.open(path, header_only=True, permissive=True) as opened:
                 header = float(opened.voxel_size.x)
