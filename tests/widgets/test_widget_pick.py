@@ -1025,33 +1025,47 @@ def test_deleted_circles_and_paths_of_a_pick_file_become_negatives(
     """Session 44's noticed list: a pick file's circles and paths (no scores) deleted made
     no negatives, where its deleted picks do."""
     from napari_cryopick._widgets.annotate import current_labels
-    from napari_cryopick._widgets.result_layers import show_pick_result
+    from napari_cryopick._widgets.result_layers import shared_layer, show_pick_result
     from napari_cryopick._widgets.shown import ShownResult
     from napari_cryopick.core.pick_table import make_picks
-
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     from napari_cryopick.io.micrographs import write_mrc
 
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     viewer = make_napari_viewer()
-    image = np.random.default_rng(0).normal(size=(400, 400)).astype(np.float32)
-    viewer.open(str(write_mrc(tmp_path / "mic.mrc", image)), plugin="napari-cryopick")
+    rng = np.random.default_rng(0)
+    for name in ("mic", "other"):
+        image = rng.normal(size=(400, 400)).astype(np.float32)
+        viewer.open(str(write_mrc(tmp_path / f"{name}.mrc", image)), plugin="napari-cryopick")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     vesicles = make_picks([100.0, 300.0], [100.0, 100.0], diameter=48.0, kind="vesicle")
     fiber = make_picks([50.0, 200.0, 350.0], [300.0, 302.0, 305.0], diameter=20.0,
                        kind="fiber", tube_id=[1, 1, 1])  # fmt: skip
-    table = pd.concat([vesicles, fiber], ignore_index=True).assign(micrograph="mic")
-    show_pick_result(viewer, "mic", ShownResult(table, None, file_picks=True), keep_manual=False)
-    circles, paths = viewer.layers["mic vesicles"], viewer.layers["mic fibers"]
+    table = pd.concat([vesicles, fiber], ignore_index=True)
+    for name in ("other", "mic"):  # the file of each open micrograph loaded, "mic" shown
+        result = ShownResult(table.assign(micrograph=name), None, file_picks=True)
+        show_pick_result(viewer, name, result, keep_manual=False)
+
+    def show(name):
+        viewer.layers.selection.active = viewer.layers[name]
+        qtbot.waitUntil(lambda: shared_layer(viewer, "vesicles").name == f"{name} vesicles")
+
+    show("mic")
+    circles, paths = shared_layer(viewer, "vesicles"), shared_layer(viewer, "fibers")
     assert (len(circles.data), len(paths.data)) == (2, 1)
     circles.selected_data = {i for i, v in enumerate(circles.data) if v.mean(axis=0)[1] > 200}
     circles.remove_selected()
     paths.selected_data = {0}
     paths.remove_selected()
+    show("other")  # the deletions stay with "mic" across a switch
+    assert (len(circles.data), len(paths.data)) == (2, 1)
+    show("mic")
+    assert (len(circles.data), len(paths.data)) == (1, 0)
     assert widget.use_as_labels() is not None, widget.status.text()
     assert "2 deleted circles or paths as negatives" in widget.status.text()
     negatives = current_labels(viewer, viewer.layers["mic"], "negative")
     assert len(negatives) == 2
     assert (300.0, 100.0) in set(zip(negatives["x"], negatives["y"], strict=True))
+    assert len(current_labels(viewer, viewer.layers["other"], "negative")) == 0
 
 
 def test_circles_and_paths_drawn_by_hand_stay_through_picking_again(
