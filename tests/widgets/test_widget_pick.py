@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -1992,9 +1993,10 @@ def test_picking_the_selected_micrograph_shows_it_while_annotate_shows_another(
 
 
 def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
-    make_napari_viewer, tmp_path, monkeypatch, qtbot
+    make_napari_viewer, tmp_path, monkeypatch, qtbot, caplog
 ):
-    """The check cryopick pick makes: a model trained at 20 px asked to pick at 40 px says so."""
+    """The check cryopick pick makes: a model trained at 20 px asked to pick at 40 px says so
+    (in the status; on stderr once, not from the widget's hint and the job both)."""
     from napari_cryopick.core.model import save_checkpoint
     from napari_cryopick.core.model.card import ModelCard
     from napari_cryopick.io.micrographs import write_mrc
@@ -2016,12 +2018,16 @@ def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
     widget.device_combo.setCurrentText("cpu")
     for diameter, warned in ((40.0, True), (22.0, False)):
         widget.diameter_spin.setValue(diameter)
-        assert widget.pick_current() is not None, widget.status.text()
-        assert ("trained at 20 px" in widget.status.text()) is warned  # when it starts
-        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+            assert widget.pick_current() is not None, widget.status.text()
+            assert ("trained at 20 px" in widget.status.text()) is warned  # when it starts
+            qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
         said = widget.status.text()
         assert ("trained at 20 px" in said) is warned, said  # and with the picks
         assert "m0" in said
+        logged = [r for r in caplog.records if "trained at 20 px" in r.getMessage()]
+        assert len(logged) == int(warned), [r.getMessage() for r in logged]
     # "Pick folder…", the path that writes pick files in bulk, warns too
     widget.diameter_spin.setValue(40.0)
     widget.export_edit.setText(str(tmp_path / "picks"))

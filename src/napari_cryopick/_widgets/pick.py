@@ -277,12 +277,20 @@ def _trained_diameter_text(request: Any) -> str:
     The check ``cryopick pick`` makes (``workflows.pick.trained_diameter_warning``):
     a model trained on clicks finds particles near the size it learned.
     """
+    import logging
+
     from napari_cryopick.workflows.pick import prepare
 
+    # the picking job prepares (and logs) the request again: its warnings once on stderr,
+    # not twice (a trial's "has a head of its own")
+    pick_log = logging.getLogger(prepare.__module__)
+    was_disabled, pick_log.disabled = pick_log.disabled, True
     try:
         return _warning_texts(prepare(request).warnings)
     except Exception:  # a hint only: the worker reports a bad request
         return ""
+    finally:
+        pick_log.disabled = was_disabled
 
 
 def _warning_texts(warnings: Any) -> str:
