@@ -9,13 +9,16 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import time
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
+from PIL import Image
 
 from napari_cryopick.core.progress import drive
 from napari_cryopick.io.pickfiles import read_picks
@@ -261,6 +264,35 @@ def test_a_users_summary_and_a_file_put_where_a_killed_run_never_wrote_are_refus
     assert foreign_files(killed, [later]) == []
     os.utime(later, (announced + STARTED_WINDOW_S + 5,) * 2)
     assert foreign_files(killed, [later]) == [later]
+
+
+def test_the_summary_never_replaces_a_micrograph_or_its_picks(micrographs, tiny_model, tmp_path):
+    """A micrograph named summary picked to CSV lost its picks to the summary table, and
+    --overwrite replaced an input summary.png in the output folder with the chart."""
+    named = tmp_path / "mics" / "summary.mrc"
+    named.parent.mkdir()
+    shutil.copy(micrographs[0], named)
+    other = shutil.copy(micrographs[1], named.parent / "m1.mrc")
+    out = tmp_path / "out"
+    request = _request([other, named], tiny_model, out, formats=("csv",))
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"summary\.mrc.*out/summary\.csv.*--no-summary"):
+            drive(run_batch(request, BatchOptions(overwrite=overwrite)))
+        assert not out.exists() or not any(out.iterdir())  # refused before writing anything
+    # STAR picks of it go elsewhere; without a summary CSV picks are fine too
+    drive(run_batch(dataclasses.replace(request, formats=("star",)), BatchOptions()))
+    drive(run_batch(request, BatchOptions(summary=False)))
+    assert read_picks(out / "summary.csv").shape[0] > 0
+    # an input micrograph in the output folder, named as the chart
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    chart = folder / "summary.png"
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(chart)
+    before = chart.read_bytes()
+    inside = _request([micrographs[0], chart], tiny_model, folder, formats=("csv",))
+    with pytest.raises(ValueError, match=r"this micrograph is .*summary\.png"):
+        drive(run_batch(inside, BatchOptions(overwrite=True)))
+    assert chart.read_bytes() == before
 
 
 def test_skip_redoes_changed_settings_missing_files_and_cut_records(

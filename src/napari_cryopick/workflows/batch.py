@@ -732,6 +732,33 @@ def refuse_to_replace(
     _refuse(out_dir, found)
 
 
+def refuse_summary_collision(
+    prepared: PreparedPick, items: Sequence[WorkItem], out_dir: Path
+) -> None:
+    """Raise ValueError when the run's ``summary.csv`` or ``summary.png`` would be one of
+    its micrographs or one of their pick files.
+
+    A trial's micrograph ``summary.mrc`` picked to CSV lost its picks to the summary
+    table (a later evaluate left it out, unsaid), and ``--overwrite`` replaced an input
+    micrograph ``summary.png`` in the output folder with the summary chart.
+    """
+    summary = {
+        os.path.abspath(Path(out_dir) / name).casefold(): name
+        for name in (SUMMARY_CSV, SUMMARY_PNG)
+    }
+    for item in items:
+        outputs = output_paths(item.stem, prepared.request.formats, prepared.kinds)
+        for path in (item.source, *outputs):
+            name = summary.get(os.path.abspath(path).casefold())
+            if name is None:
+                continue
+            what = "is" if path == item.source else "would write its picks to"
+            raise ValueError(
+                f"{item.source}: this micrograph {what} {path}, where the run writes its "
+                f"{name}: rename the micrograph, pick into another folder, or --no-summary"
+            )
+
+
 def foreign_summary(out_dir: Path) -> list[Path]:
     """``summary.csv`` / ``summary.png`` in ``out_dir`` that no run wrote (a user's own).
 
@@ -2086,6 +2113,8 @@ def _run_locked(
         prepared = prepare(
             dataclasses.replace(request, micrographs=tuple(item.source for item in items))
         )
+    if options.summary:
+        refuse_summary_collision(prepared, items, out_dir)
     # a SLURM that will not take the worker jobs is said before the zero-shot search's
     # minutes, not after them (a trial's run searched, then said "no sbatch")
     _check_cluster_first(options)
