@@ -171,6 +171,14 @@ def test_dataset_summary_counts():
         json.dumps({"format": "napari-cryopick-annotations", "version": "1.0"}),
         json.dumps({"format": "napari-cryopick-annotations", "picks": [[1, 2]]}),
         json.dumps({"format": "napari-cryopick-annotations", "diameter_px": "wide"}),
+        # an I/O trial: a TypeError and a RecursionError escaped (and stopped the reader)
+        json.dumps(
+            {
+                "format": "napari-cryopick-annotations",
+                "picks": {"x": [1, 2], "y": [2, 3], "kind": [[1], [2]]},
+            }
+        ),
+        "[" * 100_000 + "]" * 100_000,
     ],
 )
 def test_bad_sidecar_raises_with_path(tmp_path, content):
@@ -207,3 +215,25 @@ def test_a_preview_and_its_micrograph_of_one_stem_keep_their_own_sidecars(tmp_pa
     mrc = converted.with_suffix(".mrc")
     converted.rename(mrc)
     assert len(load_annotations(mrc).picks) == 1
+
+
+def test_a_sidecars_unusable_positions_and_sizes_are_left_out_saying_so(tmp_path, caplog):
+    """An I/O trial's hand-edited sidecar: a null x stopped training with "data must be
+    finite" (no file named); diameters of -5 or NaN reached the layers."""
+    sidecar = tmp_path / ("m" + SIDECAR_SUFFIX)
+    picks = {"x": [None, 473.0, 10.0], "y": [52.0, 86.0, 12.0], "diameter": [56, -5, 40]}
+    picks.update(kind=["particle"] * 3, score=[None] * 3, tube_id=[0] * 3)
+    document = {"format": "napari-cryopick-annotations", "diameter_px": -5, "picks": picks}
+    sidecar.write_text(json.dumps(document))
+    with caplog.at_level("WARNING"):
+        read = read_sidecar(sidecar)
+    assert read.picks["x"].tolist() == [473.0, 10.0]
+    assert np.isnan(read.picks["diameter"].iloc[0])
+    assert read.picks["diameter"].iloc[1] == 40
+    assert read.diameter_px is None
+    said = caplog.text
+    assert said.count(str(sidecar)) == 3, said
+    assert "1 pick(s) without a finite position" in said
+    document.update(diameter_px=float("nan"))
+    sidecar.write_text(json.dumps(document))  # (Python's json writes NaN)
+    assert read_sidecar(sidecar).diameter_px is None

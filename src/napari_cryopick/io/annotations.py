@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +39,8 @@ import pandas as pd
 from napari_cryopick.core.pick_table import KINDS, empty_picks, normalize_picks
 from napari_cryopick.io.atomic import atomic_write_text
 from napari_cryopick.io.paths import SIDECAR_SUFFIX, writable_folder
+
+logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "napari-cryopick-annotations"
 FORMAT_VERSION = 1
@@ -264,7 +268,7 @@ def read_sidecar(
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise AnnotationError(f"{path}: not a readable annotation file ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise AnnotationError(f"{path}: not a napari-cryopick annotation file")
@@ -287,14 +291,34 @@ def read_sidecar(
         table = normalize_picks(table)
     except (ValueError, TypeError) as exc:
         raise AnnotationError(f"{path}: malformed pick columns ({exc})") from None
+    if not table["kind"].map(lambda kind: isinstance(kind, str)).all():
+        raise AnnotationError(f"{path}: malformed pick columns (a kind that is not a name)")
     unknown = set(table["kind"]) - set(KINDS)
     if unknown:
         raise AnnotationError(f"{path}: unknown object kind(s) {sorted(unknown)}")
+    # an I/O trial's hand-edited file: a null x stopped training with "data must be
+    # finite", naming no file; a diameter of -5 or NaN reached the layers
+    placed = np.isfinite(table["x"].to_numpy()) & np.isfinite(table["y"].to_numpy())
+    if not placed.all():
+        logger.warning(
+            "%s: %d pick(s) without a finite position left out", path, int((~placed).sum())
+        )
+        table = table[placed].reset_index(drop=True)
+    sizes = table["diameter"].to_numpy()
+    unsized = ~np.isnan(sizes) & ~((sizes > 0) & np.isfinite(sizes))
+    if unsized.any():
+        logger.warning(
+            "%s: %d pick diameter(s) not a positive number read as none", path, int(unsized.sum())
+        )
+        table.loc[unsized, "diameter"] = np.nan
     diameter = document.get("diameter_px")
     try:
         diameter = None if diameter is None else float(diameter)
     except (TypeError, ValueError):
         raise AnnotationError(f"{path}: diameter_px {diameter!r} is not a number") from None
+    if diameter is not None and not (math.isfinite(diameter) and diameter > 0):
+        logger.warning("%s: diameter_px %r is not a positive number: none", path, diameter)
+        diameter = None
     return Annotations(
         micrograph_path=Path(micrograph_path or document.get("micrograph_path", "")),
         picks=table,
