@@ -801,6 +801,17 @@ def test_nothing_is_written_that_cannot_be_read_back(tmp_path, format):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("row", ["1e300,1e300,50", "-2e7,5,50", "5,5,3e7"])
+def test_coordinates_and_sizes_beyond_any_micrograph_are_refused_naming_the_file(tmp_path, row):
+    """An I/O trial's 1e300 overflowed scipy's KD-tree in cryopick evaluate, naming no file."""
+    path = tmp_path / "huge.csv"
+    path.write_text(f"x,y,diameter\n300,300,50\n{row}\n")
+    with pytest.raises(PickFileError, match=r"huge\.csv: data row 2 has a \w+ beyond any"):
+        read_picks(path)
+    path.write_text("x,y,diameter\n300,300,50\n9e6,9e6,9e6\n")  # large, but possible
+    assert len(read_picks(path)) == 2
+
+
 def test_scores_outside_0_1_are_warned_about_once(tmp_path, caplog, monkeypatch):
     monkeypatch.setitem(pickfiles._SAID, "scores", False)
     path = tmp_path / "logits.csv"

@@ -560,11 +560,16 @@ def match_files(
     return matched
 
 
+#: No micrograph is this many pixels across: a coordinate or diameter beyond it is an error in
+#: the file (an I/O trial's 1e300 overflowed scipy's KD-tree in evaluate, naming no file).
+MAX_COORDINATE = 1e7
+
+
 def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Raise :class:`PickFileError` naming ``path`` and the row of the first impossible pick.
 
-    Coordinates must be finite; a diameter is either unknown (NaN) or a
-    finite number > 0; a score is unknown (NaN) or finite. Rows are counted
+    Coordinates must be finite and within :data:`MAX_COORDINATE`; a diameter is either
+    unknown (NaN) or a number in (0, :data:`MAX_COORDINATE`]; a score is unknown (NaN) or finite. Rows are counted
     from 1 in the order the file lists its picks.
     """
     x = table["x"].to_numpy(np.float64)
@@ -579,7 +584,17 @@ def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
     names = table["micrograph"].astype(str) if "micrograph" in table else pd.Series([], dtype=str)
     problems = [
         (~np.isfinite(x) | ~np.isfinite(y), lambda r: f"a NaN or infinite coordinate {where(r)}"),
+        (
+            (np.abs(x) > MAX_COORDINATE) | (np.abs(y) > MAX_COORDINATE),
+            lambda r: (
+                f"a coordinate beyond any micrograph (over {MAX_COORDINATE:.0e} px) {where(r)}"
+            ),
+        ),
         (np.isinf(diameter), lambda r: f"an infinite diameter {where(r)}"),
+        (
+            diameter > MAX_COORDINATE,
+            lambda r: f"a diameter beyond any micrograph (over {MAX_COORDINATE:.0e} px) {where(r)}",
+        ),
         (diameter <= 0, lambda r: f"a diameter (or box size) that is not > 0 {where(r)}"),
         (np.isinf(score), lambda r: f"an infinite score {where(r)}"),
         (
