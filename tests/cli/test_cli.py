@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -372,6 +373,41 @@ def test_diameter_in_angstrom_on_mrc_files_with_a_placeholder_pixel_size_is_refu
 
     args = build_parser().parse_args(["pick", str(tmp_path), "--diameter-A", "150"])
     _check_pixel_size_known(args, sorted(tmp_path.glob("*.mrc")))  # one states it: allowed
+
+
+@pytest.mark.parametrize("command", ["evaluate", "pick", "train", "filter"])
+def test_a_named_pipe_given_as_a_file_is_said_to_be_no_regular_file(tmp_path, capsys, command):
+    """An I/O trial: a pipe (or /dev/null) was "no such file or folder", and evaluate ended
+    in a StopIteration traceback looking for the missing one."""
+    import numpy as np
+
+    from napari_cryopick.io.micrographs import write_mrc
+
+    mrc = write_mrc(tmp_path / "m.mrc", np.zeros((32, 32), np.float32), pixel_size=2.0)
+    truth = tmp_path / "m.csv"
+    truth.write_text("x,y\n5,5\n")
+    pipe = tmp_path / "m.star"
+    os.mkfifo(pipe)
+    argv = {
+        "evaluate": ["evaluate", "--pred", str(pipe), "--truth", str(truth), "--diameter", "9"],
+        "pick": ["pick", str(pipe), "--diameter", "9", "--out", str(tmp_path / "o")],
+        "train": [
+            "train",
+            "--micrographs",
+            str(mrc),
+            "--picks",
+            str(pipe),
+            "--diameter",
+            "9",
+            "--out",
+            str(tmp_path / "t.pt"),
+        ],
+        "filter": ["filter", str(pipe), "--threshold", "0.3", "--out", str(tmp_path / "o")],
+    }[command]
+    assert cli.main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert f"{pipe}: not a regular file or folder" in err
+    assert "Traceback" not in err
 
 
 def test_a_second_format_read_as_an_input_is_said_as_such(tmp_path, capsys, monkeypatch):

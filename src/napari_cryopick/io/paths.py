@@ -224,6 +224,10 @@ def expand_inputs(
             found.extend((p, True) for p in inside)
         elif path.is_file():
             found.append((path, False))
+        elif path.exists():
+            # a named pipe, /dev/null: "no such file" was untrue, and evaluate's search for
+            # the missing one ended in a StopIteration traceback (an I/O trial)
+            raise ValueError(f"{path}: not a regular file or folder")
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     return found
