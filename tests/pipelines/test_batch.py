@@ -109,6 +109,35 @@ def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
     assert (outcome.n_picked, outcome.n_skipped) == (0, 2)
 
 
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        {"input": [1]},
+        {"outputs": "m1.star", "sizes": 5},
+        {"outputs": [None]},
+        {"sizes": ["big"]},
+        {"digests": [3]},
+        None,
+    ],
+)
+def test_a_damaged_manifest_record_is_left_out_as_a_cut_one_is(
+    micrographs, tiny_model, tmp_path, damaged
+):
+    """An I/O trial's hand-damaged manifest lines ended --skip runs in TypeErrors."""
+    out = tmp_path / "out"
+    request = _request(micrographs[:2], tiny_model, out)
+    drive(run_batch(request, BatchOptions(skip=True, summary=False)))
+    manifest = out / "cryopick_manifest.jsonl"
+    done = [json.loads(line) for line in manifest.read_text().splitlines()]
+    done = [record for record in done if record["status"] == "done"]
+    # a copy of the first micrograph's record, damaged (or a line that is no record)
+    line = json.dumps({**done[0], **damaged} if damaged else [1, 2])
+    with open(manifest, "a") as handle:
+        handle.write(line + "\n")
+    outcome = drive(run_batch(request, BatchOptions(skip=True)))
+    assert (outcome.n_picked, outcome.n_skipped) == (0, 2)
+
+
 def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, tmp_path, caplog):
     # a trial: cryopick pick mics --out picks --format csv replaced the user's own hand
     # picks picks/<micrograph>.csv without a word

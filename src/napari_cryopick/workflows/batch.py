@@ -521,9 +521,36 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # the last line of a killed run
-                if isinstance(record, dict):
+                if _well_formed(record):
                     records.append(record)
     return sorted(records, key=_record_time)  # stable: a file's order within a time
+
+
+#: The types of a manifest record's fields where present (None allowed in digests).
+_RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "input": str,
+    "status": str,
+    "fingerprint": str,
+    "outputs": list,
+    "sizes": list,
+    "digests": list,
+}
+
+
+def _well_formed(record: Any) -> bool:
+    """Whether a manifest line is a record a run could have written: a damaged one (an
+    I/O trial's ``"input": [1]``, ``"sizes": 5``, ``"outputs": [null]``) is left out as a
+    line cut short is, not a TypeError in the next run."""
+    if not isinstance(record, dict):
+        return False
+    for key, kind in _RECORD_FIELDS.items():
+        if key in record and not isinstance(record[key], kind):
+            return False
+    return (
+        all(isinstance(name, str) for name in record.get("outputs", []))
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in record.get("sizes", []))
+        and all(d is None or isinstance(d, str) for d in record.get("digests", []))
+    )
 
 
 def _record_time(record: Mapping[str, Any]) -> float:
