@@ -812,6 +812,17 @@ def test_coordinates_and_sizes_beyond_any_micrograph_are_refused_naming_the_file
     assert len(read_picks(path)) == 2
 
 
+def test_a_topaz_file_refuses_a_micrograph_name_with_a_tab(tmp_path):
+    """An I/O trial's micrograph "tab<TAB>x.mrc" was written to Topaz, which could not be
+    read back ("line 2 has 5 fields")."""
+    tabbed = picks.make_picks([10.0], [5.0], diameter=20.0, micrograph="tab\tx")
+    with pytest.raises(PickFileError, match="names with tabs"):
+        write_picks(tabbed, tmp_path / "t.txt", "topaz")
+    assert not list(tmp_path.iterdir())
+    write_picks(tabbed, tmp_path / "t.star", "star")  # other formats take it back
+    assert read_picks(tmp_path / "t.star")["micrograph"].tolist() == ["tab\tx"]
+
+
 def test_scores_outside_0_1_are_warned_about_once(tmp_path, caplog, monkeypatch):
     monkeypatch.setitem(pickfiles._SAID, "scores", False)
     path = tmp_path / "logits.csv"

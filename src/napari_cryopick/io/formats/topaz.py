@@ -126,6 +126,10 @@ def write(table: pd.DataFrame, path: str | Path, *, integer: bool = True) -> Non
         uses); ``False`` keeps two decimals.
     """
     decimals = 0 if integer else 2
+    if any("\t" in str(name) for name in table["micrograph"]):
+        # (Topaz's columns are tab-separated: an I/O trial's "tab\tx.txt" was written and
+        # could not be read back, "line 2 has 5 fields")
+        raise file_error(path, "micrograph names with tabs cannot be written to a Topaz file")
     score = table["score"].to_numpy(np.float64)
     # every file has the score column, an empty micrograph's and one of hand picks only
     # too: Topaz files of one run are concatenated under the first file's header, and a
