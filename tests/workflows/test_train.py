@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -141,6 +142,18 @@ def test_a_model_file_replaced_by_training_is_kept_as_previous(tmp_path, trainin
     assert third.previous == tmp_path / "model.previous-2.pt"
     assert load_checkpoint(third.previous)[1]["history"][-1]["tool"] == "second"
     assert not list(tmp_path.glob(".*part"))
+    # a file of the user's that is no model, or a folder, of the kept name is not replaced
+    # (an I/O trial's own model.previous.pt text was)
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "model.previous.pt").write_text("precious\n")
+    (own / "model.previous-2.pt").mkdir()
+    shutil.copy(out, own / "model.pt")
+    fourth = drive(train(_request(training_set, own / "model.pt")))
+    assert fourth.previous == own / "model.previous-3.pt"
+    assert (own / "model.previous.pt").read_text() == "precious\n"
+    assert load_checkpoint(fourth.previous)[1]["history"][-1]["tool"] == "third"
+    assert not list(own.glob(".*part"))
 
 
 def test_output_is_checked_before_training(tmp_path, training_set, monkeypatch):

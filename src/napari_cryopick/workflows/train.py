@@ -1300,16 +1300,30 @@ def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Pa
 
     ``keep``: a file that must not be replaced there (the training's starting
     model, e.g. ``--init model.previous.pt``): then ``model.previous-2.pt``,
-    ``-3``, ... the first that is not it.
+    ``-3``, ... the first that is not it. Nor is a folder or a file that is no model
+    file (not a torch zip archive) replaced there: an I/O trial's own
+    ``model.previous.pt`` text was.
     """
     path = Path(path)
     suffix = path.suffix or ".pt"
     candidate = path.with_name(f"{path.stem}.previous{suffix}")
     number = 1
-    while keep is not None and candidate.exists() and _same_file(candidate, keep):
+    while candidate.exists() and (
+        (keep is not None and _same_file(candidate, keep)) or not _a_model_file(candidate)
+    ):
         number += 1
         candidate = path.with_name(f"{path.stem}.previous-{number}{suffix}")
     return candidate
+
+
+def _a_model_file(path: Path) -> bool:
+    """Whether ``path`` is a file torch saved (a zip archive), one a training may replace."""
+    import zipfile
+
+    try:
+        return path.is_file() and zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def _same_file(first: Path, second: str | os.PathLike) -> bool:
@@ -1341,10 +1355,13 @@ def _save(
             staged = previous.with_name(f".{previous.name}.{os.getpid()}.part")
             staged.unlink(missing_ok=True)
             try:
-                os.link(path, staged)
-            except OSError:  # a file system without hard links
-                shutil.copy2(path, staged)
-            os.replace(staged, previous)
+                try:
+                    os.link(path, staged)
+                except OSError:  # a file system without hard links
+                    shutil.copy2(path, staged)
+                os.replace(staged, previous)
+            finally:
+                staged.unlink(missing_ok=True)  # (moved: gone already)
         return save_checkpoint(path, model, metadata=metadata), previous
     except OSError as error:
         reason = error.strerror or str(error)
