@@ -152,6 +152,27 @@ def test_metadata_round_trip_weights_only():
         exemplars.bank_from_metadata({"format_version": 1, "crop_size": 64, "datasets": {"x": {}}})
 
 
+def test_a_bank_whose_arrays_do_not_fit_together_is_malformed():
+    """The metadata is not covered by the checksums: an I/O trial's edited bank (one
+    micrograph name for five crops, another crop size) gave an IndexError traceback."""
+    examples = [_example("m0", 50, 6), _example("m1", 30, 7)]
+    stored = exemplars.bank_to_metadata(
+        exemplars.build_bank(examples, "one", max_particles=40, crop_size=64)
+    )
+    assert exemplars.bank_from_metadata(stored).datasets["one"].n_crops > 1
+    one = stored["datasets"]["one"]
+    labels = np.asarray(one["labels"], np.float32).reshape(-1, 5)
+    beyond = labels.copy()
+    beyond[0, 0] = 99  # a label of a crop that is not there
+    for damaged in (
+        {**stored, "datasets": {"one": {**one, "micrographs": ["m1"]}}},
+        {**stored, "crop_size": 32},
+        {**stored, "datasets": {"one": {**one, "labels": beyond.ravel().tolist()}}},
+    ):
+        with pytest.raises(ValueError, match=r"malformed exemplar bank.*'one'"):
+            exemplars.bank_from_metadata(damaged)
+
+
 def test_bank_crops_keep_labels_on_particles():
     # (sample_exemplars, the unused replay sampler, was removed: replay goes through
     # continual.train_model's exemplar examples; the labels-on-particles check stays)

@@ -156,6 +156,26 @@ def test_a_model_file_replaced_by_training_is_kept_as_previous(tmp_path, trainin
     assert not list(own.glob(".*part"))
 
 
+def test_a_starting_model_with_a_damaged_exemplar_bank_is_named(tmp_path, training_set):
+    """The metadata is not covered by the checksums: an I/O trial's edited bank was
+    "malformed exemplar bank in model metadata: ..." without the file's name."""
+    import torch
+
+    from napari_cryopick.core.model import save_checkpoint
+
+    first = drive(train(_request(training_set, tmp_path / "first.pt")))
+    model, metadata = load_checkpoint(first.path)
+    stored = metadata["exemplars"]
+    [name] = stored["datasets"]
+    stored["datasets"][name]["micrographs"] = ["one name for every crop", "and another"]
+    damaged = save_checkpoint(tmp_path / "damaged.pt", model, metadata=metadata)
+    request = _request(training_set, tmp_path / "next.pt", mode="continual", base_model=damaged)
+    with pytest.raises(ValueError, match=r"damaged\.pt: malformed exemplar bank"):
+        drive(train(request))
+    assert not (tmp_path / "next.pt").exists()
+    assert torch.load(damaged, weights_only=True)  # (a model file still)
+
+
 def test_output_is_checked_before_training(tmp_path, training_set, monkeypatch):
     called = []
     monkeypatch.setattr(

@@ -548,15 +548,39 @@ def bank_from_metadata(data: dict[str, Any] | None) -> ExemplarBank:
                     KINDS.index(stored_kinds[int(k)]) if stored_kinds[int(k)] in KINDS else 0
                     for k in labels[:, 4]
                 ]
-            datasets[str(name)] = DatasetExemplars(
+            exemplars = DatasetExemplars(
                 crops=_as_numpy(d["crops"], np.float16).reshape(-1, crop_size, crop_size),
                 labels=labels,
                 origins=_as_numpy(d["origins"], np.int64).reshape(-1, 2),
                 micrographs=tuple(str(m) for m in d["micrographs"]),
             )
-    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+            _check_consistent(str(name), exemplars)
+            datasets[str(name)] = exemplars
+    except (KeyError, TypeError, RuntimeError, ValueError, IndexError) as error:
         raise ValueError(f"malformed exemplar bank in model metadata: {error}") from None
     return ExemplarBank(crop_size=crop_size, datasets=datasets)
+
+
+def _check_consistent(name: str, exemplars: DatasetExemplars) -> None:
+    """Raise ValueError when a data set's stored arrays do not fit together (the metadata
+    is not covered by the checksums: an I/O trial's edited bank gave an IndexError)."""
+    n = exemplars.n_crops
+    labels = exemplars.labels
+    if exemplars.origins.shape[0] != n or (
+        exemplars.micrographs and len(exemplars.micrographs) != n
+    ):
+        raise ValueError(
+            f"data set {name!r}: {n} crops, {exemplars.origins.shape[0]} origins and "
+            f"{len(exemplars.micrographs)} micrograph names"
+        )
+    if labels.shape[0] and not (
+        np.isfinite(labels).all()
+        and (labels[:, 0] >= 0).all()
+        and (labels[:, 0] < n).all()
+        and (labels[:, 4] >= 0).all()
+        and (labels[:, 4] < len(KINDS)).all()
+    ):
+        raise ValueError(f"data set {name!r}: labels of crops or kinds that are not there")
 
 
 def _as_numpy(value: Any, dtype: Any) -> np.ndarray:

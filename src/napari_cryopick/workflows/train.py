@@ -826,7 +826,13 @@ def _base(request: TrainRequest, mode: str) -> tuple[Any, dict[str, Any], str | 
     if base is None:
         return None, {}, None
     if isinstance(base, (str, os.PathLike)):
+        from napari_cryopick.core.exemplars import bank_from_metadata
+
         model, metadata = load_checkpoint(base)
+        try:  # (the metadata is not covered by the checksums: a damaged bank names its file)
+            bank_from_metadata(metadata.get("exemplars"))
+        except ValueError as error:
+            raise ValueError(f"{base}: {error}") from None
         return model, metadata, str(base)
     return base, dict(request.base_metadata or {}), "model in memory"
 
