@@ -261,6 +261,34 @@ def test_targets_peak_offset_size():
     assert xy.numpy() == pytest.approx(np.array([[21.0, 10.0], [7.0, 30.0]]))
 
 
+def test_targets_offset_radius_points_neighbours_to_the_centre():
+    # two objects 5 cells apart: every cell of each 3 x 3 window points to its object
+    picks = make_picks([21.0, 41.0], [10.0, 10.0], diameter=[20.0, 20.0])
+    targets = build_targets(picks, (40, 60), ("particle",), offset_radius=1)
+    mask = targets["offset_mask"][0]
+    assert mask.sum() == 18
+    assert targets["reg_mask"].sum() == 2  # the size stays at the centre cells
+    rows, cols = np.nonzero(mask)
+    xy = decode_positions(
+        torch.from_numpy(targets["offset"]), torch.from_numpy(rows), torch.from_numpy(cols)
+    ).numpy()
+    expected = np.where(cols[:, None] < 8, [[21.0, 10.0]], [[41.0, 10.0]])
+    assert xy == pytest.approx(expected)
+    # a cell between two touching objects points to the nearer one
+    close = build_targets(
+        make_picks([21.0, 29.0], [10.0, 10.0], diameter=20.0),
+        (40, 60),
+        ("particle",),
+        offset_radius=1,
+    )
+    # x=21 -> col 5 (u 5.375), x=29 -> col 7 (u 7.375): cell 6 (centre 6.5) is nearer the second
+    assert close["offset"][0, 2, 6] == pytest.approx(7.375 - 6)
+    # radius 0: the offset is learned at the centre cells only, as CenterNet
+    assert (
+        build_targets(picks, (40, 60), ("particle",))["offset_mask"] == targets["reg_mask"]
+    ).all()
+
+
 def test_targets_negatives_and_kinds():
     picks = make_picks(
         [20.0, 60.0, 40.0, 99.0],

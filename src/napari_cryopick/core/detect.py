@@ -25,7 +25,8 @@ Coordinate convention between the heatmap and pixels (matches the training
 targets of :mod:`napari_cryopick.core.model`): a peak at heatmap cell ``(i, j)``
 with offset ``(dx, dy)`` is a centre at ``x = (j + dx) * stride - 0.5``,
 ``y = (i + dy) * stride - 0.5`` in prepared pixels (pixel-centre convention:
-cell ``j`` spans pixels ``4j .. 4j+3``, offsets lie in ``[0, 1)``; see
+cell ``j`` spans pixels ``4j .. 4j+3``, offsets lie in ``[0, 1)`` at an object's
+centre cell and point to it from the cells around it too; see
 :func:`napari_cryopick.core.model.network.decode_positions`). It lives in two helpers,
 :func:`_cells_to_pixels` and :func:`_pixels_to_cells`.
 

@@ -46,6 +46,10 @@ class TrainConfig:
         Factor of the negative penalty there (user negatives: always 1).
     offset_weight, size_weight
         Weights of the L1 offset and log-size losses.
+    offset_radius
+        The offset is learned in the cells up to this many cells from each
+        labelled centre cell too, pointing to the centre (0: the centre cell
+        only, CenterNet), so a heatmap peak a cell off the centre still gives it.
     positive_crop_fraction
         Fraction of crops centred (with jitter) on a labelled object.
     edge_margin
@@ -112,6 +116,7 @@ class TrainConfig:
     reduced_penalty: float = 0.1
     offset_weight: float = 1.0
     size_weight: float = 1.0
+    offset_radius: int = 1
     positive_crop_fraction: float = 0.5
     edge_margin: float = 0.125
     zero_pad_probability: float = 0.3
@@ -150,6 +155,8 @@ class TrainConfig:
             low, high = self.scale_range
             if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
                 raise ValueError(f"scale_range must be 0 < low <= high, got {self.scale_range}")
+        if not 0 <= self.offset_radius <= 8:
+            raise ValueError(f"offset_radius must be in [0, 8] cells, got {self.offset_radius}")
         if self.prefetch_batches is not None and self.prefetch_batches < 0:
             raise ValueError(f"prefetch_batches must be >= 0, got {self.prefetch_batches}")
         if self.views_per_label is not None and not self.views_per_label > 0:

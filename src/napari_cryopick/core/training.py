@@ -491,6 +491,7 @@ def sample_batch(
                 model_config.kinds,
                 stride=model_config.stride,
                 target_diameter_px=model_config.target_diameter_px,
+                offset_radius=config.offset_radius,
             )
         )
         images.append(crop)

@@ -189,7 +189,10 @@ def detection_losses(
         logits, heatmap_target, positive=positive, negative_weight=negative_weight
     )
     reg_mask = targets["reg_mask"]  # [B, 1, h, w]
-    offset_loss = masked_l1(outputs["offset"], targets["offset"], reg_mask)
+    # the offset where it was set (the centre cell, and its neighbours with offset_radius)
+    offset_loss = masked_l1(
+        outputs["offset"], targets["offset"], targets.get("offset_mask", reg_mask)
+    )
     if "size" in outputs:
         size_loss = masked_l1(outputs["size"], targets["size"], reg_mask)
     else:

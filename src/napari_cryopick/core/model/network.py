@@ -13,7 +13,8 @@ Decoding (all positions in *input* pixels, pixel-centre convention, see
 ``offset``
     ``[B, 2, h, w]`` in the order ``(dx, dy)``: the object centre of cell
     ``(i, j)`` is ``x = (j + dx) * 4 - 0.5``, ``y = (i + dy) * 4 - 0.5``;
-    targets lie in ``[0, 1)``.
+    targets lie in ``[0, 1)`` at the centre cell, ``[-r, r + 1)`` in the cells
+    up to ``r`` (``TrainConfig.offset_radius``) from it.
 ``size``
     ``[B, 1, h, w]`` log-diameter relative to ``config.target_diameter_px``;
     the diameter in input pixels is ``target_diameter_px * exp(size)``

@@ -7,11 +7,16 @@ For every labelled object of kind ``k`` (a heatmap channel):
   sigma_factor`` (at least ``min_sigma``) so larger objects get wider peaks;
   overlapping peaks take the maximum.
 * ``offset`` (dx, dy) and ``size`` (``log(diameter / target_diameter_px)``)
-  are set at the centre cell, where ``reg_mask`` is 1.
+  are set at the centre cell, where ``reg_mask`` is 1. With ``offset_radius``
+  r > 0 the offset is also set in the cells up to r cells from the centre cell
+  (pointing from each to the object's centre; a cell between two objects points
+  to the nearer), where ``offset_mask`` is 1: a heatmap peak one cell off the
+  centre still gives the centre.
 
 Cell ``(i, j)`` covers input pixels ``stride*j .. stride*j + stride - 1``
 (pixel centres), so ``u = (x + 0.5) / stride``, ``j = floor(u)``,
-``dx = u - j`` in ``[0, 1)`` (see :mod:`napari_cryopick.core.model.network`).
+``dx = u - j`` in ``[0, 1)`` at the centre cell (see
+:mod:`napari_cryopick.core.model.network`).
 
 Objects of kind ``"negative"`` (carbon, ice, junk clicked by the user) paint
 a disc of their diameter into ``negative_mask``: there the heatmap is pushed to
@@ -51,6 +56,7 @@ def build_targets(
     default_diameter_px: float | None = None,
     sigma_factor: float = 1.0 / 6.0,
     min_sigma: float = 0.5,
+    offset_radius: int = 0,
 ) -> dict[str, np.ndarray]:
     """Heatmap, offset, size and mask targets for one image.
 
@@ -73,13 +79,16 @@ def build_targets(
         Diameter for picks without one (NaN); ``target_diameter_px`` if None.
     sigma_factor, min_sigma
         Gaussian ``sigma = max(diameter / stride * sigma_factor, min_sigma)`` in cells.
+    offset_radius
+        Cells (Chebyshev distance from the centre cell) whose offset points to
+        the object's centre too (0: the centre cell only).
 
     Returns
     -------
     dict of numpy.ndarray
         ``heatmap`` ``[K, h, w]``, ``offset`` ``[2, h, w]`` (dx, dy), ``size``
-        ``[1, h, w]``, ``reg_mask`` ``[1, h, w]``, ``negative_mask`` and
-        ``unknown_mask`` ``[1, h, w]``, float32, ``h, w = ceil(rows/stride), ceil(cols/stride)``.
+        ``[1, h, w]``, ``reg_mask`` ``[1, h, w]``, ``offset_mask``,
+        ``negative_mask`` and ``unknown_mask`` ``[1, h, w]``, float32, ``h, w = ceil(rows/stride), ceil(cols/stride)``.
     """
     n = len(picks)
     columns = picks.columns
@@ -95,6 +104,7 @@ def build_targets(
         default_diameter_px=default_diameter_px,
         sigma_factor=sigma_factor,
         min_sigma=min_sigma,
+        offset_radius=offset_radius,
     )
 
 
@@ -111,6 +121,7 @@ def build_targets_from_arrays(
     default_diameter_px: float | None = None,
     sigma_factor: float = 1.0 / 6.0,
     min_sigma: float = 0.5,
+    offset_radius: int = 0,
 ) -> dict[str, np.ndarray]:
     """:func:`build_targets` on plain arrays (the training loop's fast path).
 
@@ -130,14 +141,17 @@ def build_targets_from_arrays(
     offset = np.zeros((2, out_h, out_w), np.float32)
     size = np.zeros((1, out_h, out_w), np.float32)
     reg_mask = np.zeros((1, out_h, out_w), np.float32)
+    offset_mask = np.zeros((1, out_h, out_w), np.float32)
     negative_mask = np.zeros((1, out_h, out_w), np.float32)
     unknown_mask = np.zeros((1, out_h, out_w), np.float32)
     if len(x) == 0:
-        return _pack(heatmap, offset, size, reg_mask, negative_mask, unknown_mask)
+        return _pack(heatmap, offset, size, reg_mask, offset_mask, negative_mask, unknown_mask)
     cols, dx = _cell_index(x, stride)
     rows, dy = _cell_index(y, stride)
     grid_rows = np.arange(out_h)[:, None]
     grid_cols = np.arange(out_w)[None, :]
+    # distance (cells) from each cell's centre to the object its offset points to
+    nearest = np.full((out_h, out_w), np.inf)
 
     for mask, mask_kind in ((negative_mask, NEGATIVE_KIND), (unknown_mask, UNKNOWN_KIND)):
         for index in np.flatnonzero(kind == mask_kind):
@@ -164,21 +178,35 @@ def build_targets_from_arrays(
             window = heatmap[channel, r0:r1, c0:c1]
             np.maximum(window, peak, out=window)
             if 0 <= row < out_h and 0 <= col < out_w:
-                offset[0, row, col] = dx[index]
-                offset[1, row, col] = dy[index]
                 size[0, row, col] = math.log(diameter[index] / target_diameter_px)
                 reg_mask[0, row, col] = 1.0
+            o0, o1 = max(row - offset_radius, 0), min(row + offset_radius + 1, out_h)
+            p0, p1 = max(col - offset_radius, 0), min(col + offset_radius + 1, out_w)
+            if o0 >= o1 or p0 >= p1:
+                continue
+            # the object's centre relative to each cell of the window, in cells
+            ox = (dx[index] + col - np.arange(p0, p1))[None, :].repeat(o1 - o0, axis=0)
+            oy = (dy[index] + row - np.arange(o0, o1))[:, None].repeat(p1 - p0, axis=1)
+            distance = np.hypot(ox - 0.5, oy - 0.5)
+            closer = distance < nearest[o0:o1, p0:p1]
+            nearest[o0:o1, p0:p1][closer] = distance[closer]
+            offset[0, o0:o1, p0:p1][closer] = ox[closer]
+            offset[1, o0:o1, p0:p1][closer] = oy[closer]
+            offset_mask[0, o0:o1, p0:p1][closer] = 1.0
     # A labelled centre is never a negative, even if a negative disc touches it.
     negative_mask[0][heatmap.max(axis=0) >= 1.0] = 0.0
-    return _pack(heatmap, offset, size, reg_mask, negative_mask, unknown_mask)
+    return _pack(heatmap, offset, size, reg_mask, offset_mask, negative_mask, unknown_mask)
 
 
-def _pack(heatmap, offset, size, reg_mask, negative_mask, unknown_mask) -> dict[str, np.ndarray]:
+def _pack(
+    heatmap, offset, size, reg_mask, offset_mask, negative_mask, unknown_mask
+) -> dict[str, np.ndarray]:
     return {
         "heatmap": heatmap,
         "offset": offset,
         "size": size,
         "reg_mask": reg_mask,
+        "offset_mask": offset_mask,
         "negative_mask": negative_mask,
         "unknown_mask": unknown_mask,
     }
