@@ -823,6 +823,20 @@ def test_a_topaz_file_refuses_a_micrograph_name_with_a_tab(tmp_path):
     assert read_picks(tmp_path / "t.star")["micrograph"].tolist() == ["tab\tx"]
 
 
+def test_a_cbox_file_of_tomogram_picks_is_refused(tmp_path):
+    """crYOLO's tomogram CBOX (picks at several _CoordinateZ) was read as 2-D, every
+    slice's picks piled onto one image (an I/O trial)."""
+    header = "data_cryolo\nloop_\n_CoordinateX\n_CoordinateY\n_CoordinateZ\n_Width\n_Height\n"
+    tomogram = tmp_path / "tomo.cbox"
+    tomogram.write_text(header + "10 10 12 20 20\n30 30 40 20 20\n")
+    with pytest.raises(PickFileError, match=r"tomo\.cbox: picks at 2 depths.*tomogram"):
+        read_picks(tomogram)
+    for z in ("<NA> ", "0 "):  # crYOLO's 2-D files: no depth, or one
+        flat = tmp_path / "flat.cbox"
+        flat.write_text(header + f"10 10 {z}20 20\n30 30 {z}20 20\n")
+        assert read_picks(flat)["x"].tolist() == [20.0, 40.0]
+
+
 def test_scores_outside_0_1_are_warned_about_once(tmp_path, caplog, monkeypatch):
     monkeypatch.setitem(pickfiles._SAID, "scores", False)
     path = tmp_path / "logits.csv"

@@ -165,6 +165,16 @@ def read(path: str | Path) -> pd.DataFrame:
     est_height = np.where(np.isfinite(est_height), est_height, est_width)
     diameter = np.where(np.isfinite(est_width), (est_width + est_height) / 2, width)
     tube_id = tube_id_column(frame, "filamentid", path, offset=1)
+    depth = numeric_column(frame, "CoordinateZ", path, required=False)
+    slices = np.unique(depth[np.isfinite(depth)])
+    if len(slices) > 1:
+        # crYOLO's tomogram picks: read as 2-D they pile every slice's onto one image
+        # (an I/O trial's file was read without a word)
+        raise file_error(
+            path,
+            f"picks at {len(slices)} depths (_CoordinateZ {slices[0]:g} to {slices[-1]:g}): "
+            "tomogram picks; napari-cryopick picks 2-D micrographs",
+        )
     return pd.DataFrame(
         {
             "micrograph": [""] * len(frame),
