@@ -84,6 +84,20 @@ def test_an_optics_group_given_twice_with_two_pixel_sizes_is_refused(tmp_path):
     assert [m.pixel_size for m in read_micrographs_star(star, project_dir=tmp_path)] == [1.77, 1.5]
 
 
+@pytest.mark.parametrize("size", ["abc", "-4", "nan", "0"])
+def test_a_pixel_size_that_is_not_a_positive_number_is_refused(tmp_path, size):
+    """An I/O trial's abc, -4 and nan fell back to the headers' sizes without a word."""
+    star = tmp_path / "micrographs_ctf.star"
+    star.write_text(
+        RELION31.replace("opticsGroup2 2 0.885 300.0 1.5\n", f"opticsGroup2 2 0.885 300.0 {size}\n")
+    )
+    with pytest.raises(
+        RelionStarError,
+        match=r"micrographs_ctf\.star: data_optics, optics group 2: rlnMicrographPixelSize",
+    ):
+        read_micrographs_star(star, project_dir=tmp_path)
+
+
 def test_relion30_list_gives_detector_pixel_size(tmp_path):
     star = tmp_path / "micrographs_ctf.star"
     star.write_text(RELION30)

@@ -143,6 +143,18 @@ def _positive(value: object) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
+def _pixel_size(path: Path, value: object, where: str) -> float | None:
+    """A pixel size column's value: None where the column is absent, else a positive
+    number; any other value is an error naming the file (an I/O trial's ``abc``, ``-4``
+    and ``nan`` fell back to the headers' sizes without a word)."""
+    if value is None:
+        return None
+    size = _positive(value)
+    if size is None:
+        raise _error(path, f"{where}: rlnMicrographPixelSize {value!r} is not a positive number")
+    return size
+
+
 def _micrograph_block(path: Path, blocks: dict[str, object]) -> pd.DataFrame:
     # RELION 3.1+: data_micrographs; 3.0: one unnamed block. Any block with names will do.
     names = sorted(blocks, key=lambda name: name != "micrographs")
@@ -160,7 +172,8 @@ def _optics_pixel_sizes(path: Path, blocks: dict[str, object]) -> dict[int, floa
         return {}
     sizes: dict[int, float] = {}
     for _, row in optics.iterrows():
-        size = _positive(row.get("rlnMicrographPixelSize"))
+        where = f"data_optics, optics group {row['rlnOpticsGroup']}"
+        size = _pixel_size(path, row.get("rlnMicrographPixelSize"), where)
         if size is None:
             # A movie list has only the movies' pixel size; micrograph lists have both.
             size = _positive(row.get("rlnMicrographOriginalPixelSize"))
@@ -214,7 +227,7 @@ def read_micrographs_star(
         if not name or name == "<NA>":
             raise _error(path, f"row {index}: empty rlnMicrographName")
         group = int(row["rlnOpticsGroup"]) if has_groups else 0
-        pixel_size = _positive(row.get("rlnMicrographPixelSize"))
+        pixel_size = _pixel_size(path, row.get("rlnMicrographPixelSize"), f"row {index}")
         if pixel_size is None and has_groups and optics:
             if group not in optics:
                 raise _error(
