@@ -325,8 +325,46 @@ def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
         for r in range(pick.review.review_table.rowCount())
     ]
     assert "mic_1" not in rows
+    # the end counts the micrographs still open and names the one closed (a GUI trial read
+    # "2 micrographs picked" with one open, three closed unsaid)
+    said = pick.status.text()
+    assert "2 micrographs picked; 1 closed since (mic_1): their picks left with them" in said
+    # one closed after it was picked and reviewed, uncorrected: said, and its reviewed
+    # flag goes with its picks (it stayed ticked for the micrograph opened again)
+    viewer.layers.selection.active = viewer.layers["mic_2"]
+    qtbot.wait(50)
+    pick.review.reviewed_check.click()
+    assert "mic_2" in session(viewer).reviewed
+    viewer.layers.remove(viewer.layers["mic_2"])
+    qtbot.wait(200)
+    said = pick.status.text()
+    assert "mic_2 closed: its picks (not corrected) left with it; pick it again" in said, said
+    assert "mic_2" not in session(viewer).reviewed
     written = pick.export(tmp_path / "export", "star")
     assert "mic_1.star" not in {p.name for p in written}
+
+
+def test_a_corrected_micrograph_closed_while_picking_is_said_to_keep_its_corrections(
+    three_open, qtbot
+):
+    """A GUI trial closed a corrected micrograph during Pick all open: "its picks are
+    dropped", though its corrected picks were kept aside and came back when opened."""
+    viewer, _annotate, _train, pick, _paths = three_open
+    assert pick.pick_all_open() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    viewer.layers.selection.active = viewer.layers["mic_0"]
+    qtbot.wait(50)
+    points = viewer.layers["mic_0 picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+    assert pick.pick_all_open() is not None, pick.status.text()
+    viewer.layers.remove(viewer.layers["mic_0"])  # before its new result arrives
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    qtbot.wait(200)
+    said = pick.status.text()
+    assert "2 micrographs picked; 1 closed since (mic_0): open them again" in said, said
+    assert "their picks come back with your corrections" in said
+    assert "mic_0" in session(viewer).closed_corrections
 
 
 def test_picks_of_a_micrograph_closed_while_picking_skip_another_file_of_its_name(

@@ -120,6 +120,9 @@ class SessionState:
         #: Micrographs closed with corrections not used as training labels (their
         #: results left the session with them): the Pick widget says so once.
         self.discarded_corrections: set[str] = set()
+        #: Micrographs closed with picks but no corrections (their picks left with them):
+        #: the review says so once (a GUI trial's reviewed micrograph lost them unsaid).
+        self.dropped_picks: set[str] = set()
         #: Results of micrographs closed with corrections, by name: ``(path, result,
         #: model)``. Opening the same file again brings them back (a trial closed a
         #: micrograph by mistake and lost its deletions); the viewer closing ends them.

@@ -398,6 +398,8 @@ class PickWidget(QWidget):
         #: The candidates' score floor of the last Pick folder… run (None: picks only).
         self._folder_floor: float | None = None
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
+        #: the last run's micrographs closed before their picks arrived
+        self._closed_in_job: list[str] = []
         #: {micrograph: the data-set head its shown picks came from} (picked with "each
         #: data set's own"): another head chosen later filters them at its threshold
         self._own_head_picked: dict[str, str] = {}
@@ -1553,6 +1555,7 @@ class PickWidget(QWidget):
         self._picked_names = {}
         self._job_layers = {micrograph_name(layer): micrograph_identity(layer) for layer in layers}
         self._pick_errors = []
+        self._closed_in_job = []
         self._saved_note = self._saved_models_note()  # (files on disk: once a job)
         job = requests[0] if len(requests) == 1 else requests
         worker = background(_picking_job, job, self._cancel)
@@ -1634,8 +1637,15 @@ class PickWidget(QWidget):
         name = event.item.name
         if name not in session_micrographs(self.viewer) or not self._still_open(name):
             # closed while it was being picked: its results left the session with it
+            self._closed_in_job.append(name)
+            kept = (
+                "; your corrected picks of it are kept aside (open it again)"
+                if name in session(self.viewer).closed_corrections
+                else ""
+            )  # (a GUI trial read "its picks are dropped" of a micrograph whose were kept)
             self.status.setText(
-                f"{name}: closed while picking, its picks are dropped ({event.step}/{event.total})"
+                f"{name}: closed while picking, this run's picks of it are dropped{kept} "
+                f"({event.step}/{event.total})"
             )
             self._advance(event.step)
             return
@@ -1712,7 +1722,7 @@ class PickWidget(QWidget):
         elif (
             not self._job_failed
             and self._job_what == "Picking"
-            and len(self._picked_names) + len(self._pick_errors) > 1
+            and len(self._picked_names) + len(self._pick_errors) + len(self._closed_in_job) > 1
         ):
             # (open micrographs picked; an export or a folder picked says its own end, a
             # trial: "Exported 239 picks" was replaced by the last pick's summary)
@@ -1761,8 +1771,20 @@ class PickWidget(QWidget):
     def _picked_all_text(self) -> str:
         """The status after picking several micrographs: how many, and the one on screen
         (a re-trial: the last micrograph picked was described, not the one shown)."""
-        n = len(self._picked_names)
+        # those closed since (or before their picks came) are not counted but named (a GUI
+        # trial read "2 micrographs picked" with one left open, three closed unsaid)
+        open_now = session_micrographs(self.viewer)
+        picked = [name for name in self._picked_names if name in open_now]
+        closed = [name for name in self._picked_names if name not in open_now]
+        closed += [name for name in self._closed_in_job if name not in open_now]
+        n = len(picked)
         text = f"{n} micrograph{'' if n == 1 else 's'} picked"
+        if closed:
+            names = set(closed)
+            text += (
+                f"; {len(names)} closed since ({name_list(sorted(names), 3)}): "
+                f"{_closed_text(session(self.viewer), names)}"
+            )
         layer = current_micrograph_layer(self.viewer)
         name = micrograph_name(layer) if layer is not None else ""
         warning = ""
@@ -1967,6 +1989,7 @@ class PickWidget(QWidget):
         self._cancel = threading.Event()
         self._picked_names = {}  # (none open: the folder's end says what was written)
         self._pick_errors = []
+        self._closed_in_job = []
         # a child process: its numpy/torch work never holds this process's GIL or its cores
         job = pick_in_child if FOLDER_PICKING_IN_CHILD else _picking_job
         worker = background(job, request, self._cancel)

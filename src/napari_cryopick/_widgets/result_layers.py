@@ -1099,8 +1099,13 @@ def follow_micrographs(viewer: Any) -> None:
                 state.closed_corrections[name] = (path, state.pick_results[name], state.model)
                 if path is not None:  # and on disk: napari closing closes every micrograph
                     _save_corrections(real, name, path)
-            elif path is not None:  # none left (used as labels, or picked anew)
-                _forget_corrections(path)
+            else:
+                state.dropped_picks.add(name)
+                # the reviewed flag went with the picks it was about (it stayed ticked for
+                # the micrograph opened again, and its new picks showed as reviewed)
+                state.reviewed.discard(name)
+                if path is not None:  # none left (used as labels, or picked anew)
+                    _forget_corrections(path)
             del state.pick_results[name]
             state.deleted_picks.pop(name, None)  # (another file of its name may open next)
             state.closed_picked.add(name)

@@ -166,7 +166,7 @@ class ReviewPanel(QWidget):
         self._tiff_y_from_last_row = tiff_y_from_last_row or (lambda: False)
         self._threshold_for = threshold_for
         #: micrograph name -> when it was closed with corrections / when they came back
-        self._recent: dict[str, dict[str, float]] = {"closed": {}, "restored": {}}
+        self._recent: dict[str, dict[str, float]] = {"closed": {}, "restored": {}, "dropped": {}}
         self._say = say
         #: the micrographs the last "picks are back" status spoke of (its model said again
         #: when Pick's model changes: PickWidget._restate_made_with)
@@ -398,6 +398,16 @@ class ReviewPanel(QWidget):
         state = session(self.viewer)
         if name in state.pick_results:  # picked (or opened) again: nothing to say any more
             state.discarded_corrections.discard(name)
+            state.dropped_picks.discard(name)
+        elif name in state.dropped_picks:
+            state.dropped_picks.discard(name)
+            names = [n for n in self._together("dropped", name) if n not in state.pick_results]
+            one = len(names) == 1
+            self._say(
+                f"{name_list(names, 3)} closed: {'its' if one else 'their'} picks (not "
+                f"corrected) left with {'it' if one else 'them'}; pick "
+                f"{'it' if one else 'them'} again when opened."
+            )
         elif name in state.discarded_corrections:
             # closed with corrections not yet kept (a trial lost them without a word)
             state.discarded_corrections.discard(name)
