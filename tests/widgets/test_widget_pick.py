@@ -2417,6 +2417,9 @@ def test_export_names_the_micrographs_closed_after_picking(picker, real_data_dir
     viewer.layers.clear()
     assert not widget.export(tmp_path / "export", "star")
     assert "the 2 micrograph(s) picked (061_10028, 062_10028) were closed" in widget.status.text()
+    # nothing open: Pick all open says so, as Pick current does (it emptied the status)
+    assert widget.pick_all_open() is None
+    assert widget.status.text() == "Open a micrograph first."
 
 
 def test_the_slider_totals_name_the_micrograph_on_screen_after_a_switch(

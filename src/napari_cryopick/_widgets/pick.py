@@ -1832,6 +1832,9 @@ class PickWidget(QWidget):
             self.status.setText(clash_message(clashes))
             return None
         if self.worker is None:
+            if not layers:  # (the status was emptied, a GUI trial; Pick current says this)
+                self.status.setText(no_micrograph_text(self.viewer))
+                return None
             layers, self._left_out_text = self._without_other_kinds(layers)
             if not layers:
                 self.status.setText(self._left_out_text)
