@@ -1117,6 +1117,28 @@ def test_undo_delete_brings_back_the_picks_deleted_last(make_napari_viewer, tmp_
     assert len(session(viewer).pick_results["mic_a"].picks) == 50
 
 
+def test_the_status_follows_the_picks_again_after_an_undo(make_napari_viewer, tmp_path, qtbot):
+    """A GUI trial read "3 picks deleted last brought back" through two more deletions."""
+    from napari_cryopick._widgets.review import REVIEW_DELAY_MS
+
+    viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path)
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = {0, 1, 2}
+    layer.remove_selected()
+    qtbot.wait(REVIEW_DELAY_MS + 200)
+    assert pick.review.undo_deletion() == 3
+    qtbot.wait(REVIEW_DELAY_MS + 200)  # the undo's own refresh: its note stays
+    assert "mic_a: 3 picks deleted last brought back" in pick.status.text()
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = {0, 1}
+    layer.remove_selected()
+    qtbot.wait(REVIEW_DELAY_MS + 200)
+    said = pick.status.text()
+    assert "brought back" not in said, said
+    assert "48 picks" in said, said
+
+
 def test_a_box_files_picks_deleted_are_corrections(make_napari_viewer, tmp_path, qtbot):
     """A GUI trial: picks deleted from a BOX file's (no scores) were no corrections: the
     next Load picks… replaced them unasked, closing the micrograph dropped them, and Use as

@@ -1398,7 +1398,10 @@ class PickWidget(QWidget):
                 self.status.setText(new)
                 self._pick_said = (new, name, now)
             return
-        if not self._filter_shown or text != self._filter_shown:
+        passing, name, objects = self.review.said_in_passing
+        if passing and text == passing and shown_objects(self.viewer, name) != objects:
+            self.review.said_in_passing = ("", "", "")  # the picks changed since: counts
+        elif not self._filter_shown or text != self._filter_shown:
             return
         names = list(session(self.viewer).pick_results)
         if len(names) == 1:

@@ -55,6 +55,7 @@ from .result_layers import (
     result_picks,
     set_aside_retained,
     show_pick_result,
+    shown_objects,
     undo_deletion,
 )
 from .shown import (
@@ -167,6 +168,9 @@ class ReviewPanel(QWidget):
         self._threshold_for = threshold_for
         #: micrograph name -> when it was closed with corrections / when they came back
         self._recent: dict[str, dict[str, float]] = {"closed": {}, "restored": {}, "dropped": {}}
+        #: A note said after an action, its micrograph and the objects shown then: the
+        #: Pick widget's counts replace it once those change (see :meth:`undo_deletion`).
+        self.said_in_passing: tuple[str, str, str] = ("", "", "")
         self._say = say
         #: the micrographs the last "picks are back" status spoke of (its model said again
         #: when Pick's model changes: PickWidget._restate_made_with)
@@ -604,7 +608,11 @@ class ReviewPanel(QWidget):
         name = session(self.viewer).displayed
         n = undo_deletion(self.viewer)
         if n:
-            self._say(f"{name}: {counted(n, 'picks')} deleted last brought back")
+            text = f"{name}: {counted(n, 'picks')} deleted last brought back"
+            self._say(text)
+            # until the picks change again: then the counts take over (a GUI trial read it
+            # through two more deletions and a switch of micrograph)
+            self.said_in_passing = (text, name or "", shown_objects(self.viewer, name or ""))
         else:
             self._say(f"{name or 'No micrograph shown'}: no deleted picks to bring back")
         return n
