@@ -168,9 +168,17 @@ def test_a_bank_whose_arrays_do_not_fit_together_is_malformed():
         {**stored, "datasets": {"one": {**one, "micrographs": ["m1"]}}},
         {**stored, "crop_size": 32},
         {**stored, "datasets": {"one": {**one, "labels": beyond.ravel().tolist()}}},
+        {**stored, "datasets": {"one": {**one, "micrographs": []}}},
     ):
         with pytest.raises(ValueError, match=r"malformed exemplar bank.*'one'"):
             exemplars.bank_from_metadata(damaged)
+    # picks without a diameter are stored as NaN: a valid bank (a review)
+    unsized = labels.copy()
+    unsized[:, 3] = np.nan
+    back = exemplars.bank_from_metadata(
+        {**stored, "datasets": {"one": {**one, "labels": unsized.ravel().tolist()}}}
+    )
+    assert np.isnan(back.datasets["one"].labels[:, 3]).all()
 
 
 def test_bank_crops_keep_labels_on_particles():

@@ -283,6 +283,18 @@ def test_targets_offset_radius_points_neighbours_to_the_centre():
     )
     # x=21 -> col 5 (u 5.375), x=29 -> col 7 (u 7.375): cell 6 (centre 6.5) is nearer the second
     assert close["offset"][0, 2, 6] == pytest.approx(7.375 - 6)
+    # two objects under two cells apart: each centre cell is its own object's, size and
+    # offset alike, though the other lies nearer its middle (a review)
+    # A at u (5.95, 2.95): cell (2, 5), 0.64 from its middle; B at u (6.05, 2.5): cell
+    # (2, 6), 0.55 from the middle of A's cell
+    for order in ((0, 1), (1, 0)):
+        x, y, d = np.array([23.3, 23.7]), np.array([11.3, 9.5]), np.array([20.0, 40.0])
+        pair = make_picks(x[list(order)], y[list(order)], diameter=d[list(order)])
+        tight = build_targets(pair, (40, 60), ("particle",), offset_radius=1)
+        assert tight["offset"][:, 2, 5] == pytest.approx([0.95, 0.95])
+        assert tight["size"][0, 2, 5] == pytest.approx(0.0)
+        assert tight["offset"][:, 2, 6] == pytest.approx([0.05, 0.5])
+        assert tight["size"][0, 2, 6] == pytest.approx(math.log(2.0))
     # radius 0: the offset is learned at the centre cells only, as CenterNet
     assert (
         build_targets(picks, (40, 60), ("particle",))["offset_mask"] == targets["reg_mask"]

@@ -218,6 +218,14 @@ def test_batches_made_ahead_in_a_thread_are_the_same_batches(monkeypatch):
         TrainConfig(prefetch_batches=-1)
 
 
+@pytest.mark.parametrize("radius", [1.5, -1, 9, True])
+def test_offset_radius_is_a_whole_number_of_cells(radius):
+    """A float broke the slicing of the training targets (a review)."""
+    with pytest.raises(ValueError, match="offset_radius must be a whole number of cells"):
+        TrainConfig(offset_radius=radius)
+    assert TrainConfig(offset_radius=2).offset_radius == 2
+
+
 def test_a_training_that_made_the_model_worse_is_said_diverged_and_returns_no_model():
     # a trial's --lr 100 (and --lr 1e6: weights ~2e4, within the weight check): finite
     # losses, a model that picked nothing written over a good one, exit 0

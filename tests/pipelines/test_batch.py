@@ -117,6 +117,8 @@ def test_a_record_cut_short_does_not_swallow_the_next_runs_first_record(
         {"outputs": [None]},
         {"sizes": ["big"]},
         {"digests": [3]},
+        {"seconds": "x"},  # (a review: write_summary's format ended in a ValueError)
+        {"mean_score": "x"},
         None,
     ],
 )

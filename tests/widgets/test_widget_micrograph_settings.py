@@ -338,7 +338,7 @@ def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
     viewer.layers.remove(viewer.layers["mic_2"])
     qtbot.wait(200)
     said = pick.status.text()
-    assert "mic_2 closed: its picks (not corrected) left with it; pick it again" in said, said
+    assert "mic_2 closed: its picks left with it (no corrections to keep aside)" in said, said
     assert "mic_2" not in session(viewer).reviewed
     written = pick.export(tmp_path / "export", "star")
     assert "mic_1.star" not in {p.name for p in written}

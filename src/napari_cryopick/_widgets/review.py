@@ -408,9 +408,9 @@ class ReviewPanel(QWidget):
             names = [n for n in self._together("dropped", name) if n not in state.pick_results]
             one = len(names) == 1
             self._say(
-                f"{name_list(names, 3)} closed: {'its' if one else 'their'} picks (not "
-                f"corrected) left with {'it' if one else 'them'}; pick "
-                f"{'it' if one else 'them'} again when opened."
+                f"{name_list(names, 3)} closed: {'its' if one else 'their'} picks left with "
+                f"{'it' if one else 'them'} (no corrections to keep aside); pick or load "
+                f"{'its' if one else 'their'} picks again when opened."
             )
         elif name in state.discarded_corrections:
             # closed with corrections not yet kept (a trial lost them without a word)

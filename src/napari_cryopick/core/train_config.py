@@ -155,8 +155,14 @@ class TrainConfig:
             low, high = self.scale_range
             if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
                 raise ValueError(f"scale_range must be 0 < low <= high, got {self.scale_range}")
-        if not 0 <= self.offset_radius <= 8:
-            raise ValueError(f"offset_radius must be in [0, 8] cells, got {self.offset_radius}")
+        if (
+            not isinstance(self.offset_radius, int)
+            or isinstance(self.offset_radius, bool)
+            or not 0 <= self.offset_radius <= 8
+        ):
+            raise ValueError(
+                f"offset_radius must be a whole number of cells in [0, 8], got {self.offset_radius}"
+            )
         if self.prefetch_batches is not None and self.prefetch_batches < 0:
             raise ValueError(f"prefetch_batches must be >= 0, got {self.prefetch_batches}")
         if self.views_per_label is not None and not self.views_per_label > 0:

@@ -180,7 +180,8 @@ def expand_inputs(
     FileNotFoundError
         An item that does not exist.
     ValueError
-        A folder without any file of the suffixes (below it too, ``recursive``).
+        A folder without any file of the suffixes (below it too, ``recursive``), or
+        an item that is neither a regular file nor a folder (a named pipe, a device).
     """
     items = _expand_patterns(items)
     suffixes = tuple(s.lower() for s in suffixes)

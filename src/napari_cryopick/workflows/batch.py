@@ -531,9 +531,17 @@ _RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "input": str,
     "status": str,
     "fingerprint": str,
+    "micrograph": str,
     "outputs": list,
     "sizes": list,
     "digests": list,
+    "picks": int,
+    "seconds": (int, float),
+    "finished": (int, float),
+    "started_at": (int, float),
+    "mean_score": (int, float, type(None)),
+    "keep_candidates": (int, float, type(None)),
+    "list_pixel_size_A": (int, float, type(None)),
 }
 
 

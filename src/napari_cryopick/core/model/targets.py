@@ -177,9 +177,6 @@ def build_targets_from_arrays(
             peak = np.exp(-(rr**2 + cc**2) / (2 * sigma**2)).astype(np.float32)
             window = heatmap[channel, r0:r1, c0:c1]
             np.maximum(window, peak, out=window)
-            if 0 <= row < out_h and 0 <= col < out_w:
-                size[0, row, col] = math.log(diameter[index] / target_diameter_px)
-                reg_mask[0, row, col] = 1.0
             o0, o1 = max(row - offset_radius, 0), min(row + offset_radius + 1, out_h)
             p0, p1 = max(col - offset_radius, 0), min(col + offset_radius + 1, out_w)
             if o0 >= o1 or p0 >= p1:
@@ -193,6 +190,15 @@ def build_targets_from_arrays(
             offset[0, o0:o1, p0:p1][closer] = ox[closer]
             offset[1, o0:o1, p0:p1][closer] = oy[closer]
             offset_mask[0, o0:o1, p0:p1][closer] = 1.0
+            if 0 <= row < out_h and 0 <= col < out_w:
+                # the centre cell is its object's, size and offset alike, whatever lies
+                # nearer its middle (two objects a cell apart); of two in one cell, the last
+                size[0, row, col] = math.log(diameter[index] / target_diameter_px)
+                reg_mask[0, row, col] = 1.0
+                offset[0, row, col] = dx[index]
+                offset[1, row, col] = dy[index]
+                offset_mask[0, row, col] = 1.0
+                nearest[row, col] = -1.0
     # A labelled centre is never a negative, even if a negative disc touches it.
     negative_mask[0][heatmap.max(axis=0) >= 1.0] = 0.0
     return _pack(heatmap, offset, size, reg_mask, offset_mask, negative_mask, unknown_mask)
