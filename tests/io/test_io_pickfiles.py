@@ -433,6 +433,19 @@ def test_star_writes_relion_s_no_score_value_for_hand_added_picks(tmp_path):
     np.testing.assert_allclose(back["score"].iloc[[0, 2]], table["score"].iloc[[0, 2]], atol=1e-4)
 
 
+@pytest.mark.parametrize("value", ["abc", "-3", "nan"])
+def test_a_diameter_comment_that_is_no_size_is_said(tmp_path, caplog, value):
+    """An I/O trial's "# cryopickDiameter abc" was left out without a word."""
+    path = tmp_path / "m.star"
+    path.write_text(
+        f"# cryopickDiameter {value}\ndata_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n"
+    )
+    with caplog.at_level("WARNING"):
+        table = read_picks(path)
+    assert table["diameter"].isna().all()
+    assert f"m.star: '# cryopickDiameter {value}' is not a positive number" in caplog.text
+
+
 def test_star_coordinate_files_give_the_diameter_in_a_comment_relion_skips(tmp_path):
     # an interop trial: RELION prints "+ WARNING: will ignore (but maintain) values for the
     # unknown label: cryopickDiameter" on standard error for every file it reads

@@ -47,6 +47,7 @@ columns and its micrograph names (folders and suffixes) survive a filter.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -230,8 +231,17 @@ def _comment_diameter(path: Path) -> float:
     try:
         value = float(found.group(1))
     except ValueError:
-        return float("nan")
-    return value if np.isfinite(value) and value > 0 else float("nan")
+        value = float("nan")
+    if np.isfinite(value) and value > 0:
+        return value
+    # (an I/O trial's "abc", -3 and nan were left out without a word)
+    logging.getLogger(__name__).warning(
+        "%s: '# %s %s' is not a positive number of pixels: the picks have no diameter",
+        path,
+        DIAMETER_LABEL,
+        found.group(1),
+    )
+    return float("nan")
 
 
 def keep_rows(path: str | Path, keep: np.ndarray) -> str:
