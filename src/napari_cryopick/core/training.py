@@ -313,12 +313,13 @@ def build_examples(
     examples = []
     in_memory_bytes = 0
     for index, (image, table, diameter) in enumerate(zip(micrographs, picks, diameters)):
+        source = str(names[index]) if names is not None else f"micrograph {index + 1}"
         if isinstance(image, str | os.PathLike):
             # streamed: one original micrograph in memory at a time (issue 14)
             from napari_cryopick.io.micrographs import read_micrograph
 
+            source = str(image)  # (its file named, not only its stem: an I/O trial)
             image = read_micrograph(image).data
-        source = str(names[index]) if names is not None else f"micrograph {index + 1}"
         try:  # as picking refuses it (a robustness trial trained on an all-zero micrograph)
             check_contrast(image)
         except ValueError as exc:
