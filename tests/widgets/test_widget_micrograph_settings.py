@@ -312,7 +312,7 @@ def test_error_messages_never_hold_an_array_repr():
 def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
     three_open, qtbot, tmp_path
 ):
-    viewer, _annotate, _train, pick, _paths = three_open
+    viewer, _annotate, _train, pick, paths = three_open
     worker = pick.pick_all_open()
     assert worker is not None, pick.status.text()
     viewer.layers.remove(viewer.layers["mic_1"])  # before its result arrives
@@ -340,6 +340,13 @@ def test_results_of_a_micrograph_closed_while_picking_leave_the_session(
     said = pick.status.text()
     assert "mic_2 closed: its picks left with it (no corrections to keep aside)" in said, said
     assert "mic_2" not in session(viewer).reviewed
+    # opened again, not picked: no row of the table is it (another stayed highlighted,
+    # and Next stepped from that one)
+    viewer.open(str(paths[2]), plugin=PLUGIN)
+    viewer.layers.selection.active = viewer.layers["mic_2"]
+    qtbot.wait(200)
+    assert not pick.review.review_table.selectionModel().selectedRows()
+    assert not pick.review.reviewed_check.isChecked()
     written = pick.export(tmp_path / "export", "star")
     assert "mic_1.star" not in {p.name for p in written}
 

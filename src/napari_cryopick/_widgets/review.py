@@ -794,6 +794,10 @@ class ReviewPanel(QWidget):
         row = self._review_order.get(name)
         if row is not None and row < self.review_table.rowCount():
             self.review_table.selectRow(row)
+        elif not self._folder_files:
+            # not picked (opened again after its picks left with it): no row is it (a GUI
+            # trial's table kept another highlighted, and Next stepped from that one)
+            self.review_table.clearSelection()
 
     def _on_reviewed_toggled(self, checked: bool) -> None:
         name = self._shown_micrograph()
