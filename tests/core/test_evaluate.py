@@ -460,6 +460,8 @@ def test_picks_of_another_size_than_the_truth_are_warned_about():
     with pytest.warns(UserWarning, match="the coordinates spread alike, so not binning") as said:
         evaluate(boxes, truth)
     assert "are the predictions' sizes box sizes" in str(said[0].message)
+    # or picked (or trained) at a wrong diameter (a CLI trial's STAR picks at 2x)
+    assert "or was the diameter given when picking (or training) off?" in str(said[0].message)
     assert "--pred-binning" not in str(said[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

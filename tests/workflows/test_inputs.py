@@ -285,6 +285,9 @@ def test_box_sizes_far_from_the_particles_are_not_taken_for_their_diameter(
     # said as a warning all the same: the estimate fails on low-contrast micrographs (a
     # re-trial's 62 px apoferritin read as 93 px, its 93 px boxes kept)
     assert "give --diameter if the particles are smaller" in text
+    # the image's estimate beside it is said as one (a CLI trial read its 96 px as
+    # confirming the 100 px boxes of 62 px apoferritin)
+    assert "an estimate that can read hollow or faint particles" in text
     tight, text = estimates[10.0]  # smaller than the estimate: a tight box is kept
     assert tight == 10.0
     assert "but the micrographs show" not in text
@@ -356,7 +359,7 @@ def test_a_utf16_topaz_file_in_a_folder_of_clicks_is_refused_not_left_out_as_not
     assert sum(len(table) for table in sets[0].picks) == len(table)
 
 
-def test_the_model_learns_the_diameter_it_is_trained_at_not_box_sizes(tmp_path, make_blobs):
+def test_the_model_learns_the_diameter_it_is_trained_at_not_box_sizes(tmp_path, make_blobs, caplog):
     """A trial: BOX files of 80 px boxes around 56 px ribosomes, --diameter 56: "the
     given diameter is used", but the model wrote 80-83 px particles (evaluate: AP 0.03)."""
     from napari_cryopick.io.micrographs import write_mrc
@@ -369,7 +372,12 @@ def test_the_model_learns_the_diameter_it_is_trained_at_not_box_sizes(tmp_path, 
         image, table = make_blobs(seed, size=160, n=10)
         write_mrc(tmp_path / "mics" / f"m{seed}.mrc", image)
         write_picks(table.assign(diameter=48.0), tmp_path / "box" / f"m{seed}.box")
-    sets, _ = training_sets_from_files([tmp_path / "mics"], [tmp_path / "box"], diameter_px=18.0)
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files(
+            [tmp_path / "mics"], [tmp_path / "box"], diameter_px=18.0
+        )
+    # which diameter (a CLI trial read "the model learns the diameter")
+    assert "the model learns 18 px, not the files' 48 px" in caplog.text
     assert sets[0].diameter_px == [18.0, 18.0]
     for picks in sets[0].picks:  # unknown: training fills in the 18 px trained at
         assert picks["diameter"].isna().all()

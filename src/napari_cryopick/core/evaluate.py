@@ -859,9 +859,12 @@ def _warn_if_sizes_differ(
             # the coordinates spread alike: not binned (a CLI trial's 100 px BOX boxes
             # against 54 px diameters were asked "binned 2 times? (--truth-binning 2)")
             larger = "predictions'" if pred_d > truth_d else "ground truth's"
+            # (a CLI trial's STAR picks of `cryopick pick --diameter 124`, twice the 62 px,
+            # were asked only about BOX files)
             advice = (
                 f"the coordinates spread alike, so not binning: are the {larger} sizes box "
-                f"sizes (BOX files hold boxes, often larger than the particle)? {advice}"
+                f"sizes (BOX files hold boxes, often larger than the particle), or was the "
+                f"diameter given when picking (or training) off? {advice}"
             )
         elif round(ratio) >= 2 and abs(ratio / round(ratio) - 1.0) < 0.1:
             # a whole factor: the picks of micrographs binned that many times, most likely;

@@ -974,7 +974,12 @@ def _box_or_estimate(loaded: Sequence[Any], tables: Sequence[Any], box: float) -
             "crYOLO CBOX without _EstWidth)%s; a box is often 1.5-2 times the particle: give "
             "--diameter if the particles are smaller",
             box,
-            f" (the micrographs show {seen:.0f} px around the clicks)" if seen else "",
+            # (the image estimate reads hollow or faint particles up to 1.5 times too large:
+            # a CLI trial read its 96 px as confirming 100 px boxes of 62 px particles)
+            f" (the micrographs show {seen:.0f} px around the clicks, an estimate that can "
+            "read hollow or faint particles up to 1.5 times too large)"
+            if seen
+            else "",
         )
         return float(box)
     logger.warning(
@@ -1235,10 +1240,13 @@ def _particles_at_trained_size(table: Any, names: Sequence[str], diameters: Sequ
     off[known] = diameters_disagree(size[known], at[known])
     if not off.any():
         return table
+    # (a CLI trial could not tell which diameter "the model learns")
     logger.info(
         "%d picks' sizes in the pick files (box sizes?) differ from the diameter trained "
-        "at: the model learns the diameter",
+        "at: the model learns %.0f px, not the files' %.0f px (median)",
         int(off.sum()),
+        float(np.median(at[off])),
+        float(np.median(size[off])),
     )
     table = table.copy()
     table.loc[off, "diameter"] = np.nan
