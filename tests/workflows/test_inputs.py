@@ -668,7 +668,9 @@ def test_a_stray_tiny_vesicle_is_left_out_of_training_and_named(tmp_path, make_b
     assert sets[0].diameter_px == [pytest.approx((30.0 * 36.0) ** 0.5)]
 
 
-def test_a_diameter_in_pixels_at_one_known_pixel_size_is_recorded_in_angstrom(tmp_path, caplog):
+def test_a_diameter_in_pixels_at_one_known_pixel_size_is_recorded_in_angstrom(
+    tmp_path, caplog, capsys
+):
     """A trial: a model trained on 1.5 Å/px MRCs (clicks, no --diameter-A) picked 2x-binned
     micrographs (3 Å/px) at the training's pixels: 43 picks for about 340, unsaid."""
     import numpy as np
@@ -699,8 +701,14 @@ def test_a_diameter_in_pixels_at_one_known_pixel_size_is_recorded_in_angstrom(tm
     training_sets_from_files([str(mics)], [str(fibers)], diameter_px=20.0)
     assert "fiber width 20 px at the micrographs' 1.5 Å/px: 30 Å" in caplog.text
     out = tmp_path / "m.pt"
+    capsys.readouterr()
     assert main(["train", "--micrographs", str(mics), "--picks", str(picks), "--out", str(out),
                  "--diameter", "20", "--steps", "2", "--threads", "1"]) == 0  # fmt: skip
+    # the data set the clicks train, named (a CLI trial's "apo" was said only by info)
+    assert (
+        f"micrograph(s) of data set '{tmp_path.name}' (from the folder names; --dataset NAME"
+        in capsys.readouterr().out
+    )
     _model, metadata = load_checkpoint(out)
     assert metadata["history"][-1]["diameter_A"] == pytest.approx(30.0)  # picking converts it
     # a header with the 1.0 Å placeholder, or none (PNG): nothing is recorded in Å

@@ -519,9 +519,15 @@ def run(args: argparse.Namespace) -> int:
         if high - low < 0.05
         else f"diameters {low:.1f}-{high:.1f} px (each micrograph's)"
     )
+    # the data set the picks train (its head, and the folders picked with it later), said:
+    # a CLI trial's "apo/mics" was data set "apo" unsaid (only cryopick info showed it)
+    names = sorted({str(s.name) for s in request.datasets})  # type: ignore[union-attr]
+    named = args.dataset or (args.head if args.head != "generic" else None)
+    chosen = "" if named else " (from the folder names; --dataset NAME to choose)"
     print(
-        f"training ({mode}) on {n_micrographs} micrograph(s), {n_labels} picks, "
-        f"{n_negatives} negatives, {size}, "
+        f"training ({mode}) on {n_micrographs} micrograph(s) of data set"
+        f"{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}{chosen}, "
+        f"{n_labels} picks, {n_negatives} negatives, {size}, "
         f"{_steps_text(args, mode, n_labels)}{_budget_text(request.time_limit_s, request.device)}"
     )
     try:
