@@ -843,7 +843,7 @@ def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, caps
     junk.write_text("x,y\n30,30\n200,60\n")
     caplog.set_level(logging.INFO, logger="napari_cryopick")
     assert main([*args, "--negatives", str(junk)]) == 0, capsys.readouterr().err
-    assert "on 3 micrograph(s), " in capsys.readouterr().out
+    assert "on 3 micrograph(s) of data set" in capsys.readouterr().out
     assert "1 micrograph(s) hold negatives only and are trained on for them: m2" in caplog.text
     # negatives only, their names matched: said so (the hint on names sent a trial astray)
     (tmp_path / "none").mkdir()
