@@ -405,25 +405,30 @@ class ReviewPanel(QWidget):
             state.dropped_picks.discard(name)
         elif name in state.dropped_picks:
             state.dropped_picks.discard(name)
-            names = [n for n in self._together("dropped", name) if n not in state.pick_results]
-            one = len(names) == 1
+            names, one = self._closed_together("dropped", name)
             self._say(
-                f"{name_list(names, 3)} closed: {'its' if one else 'their'} picks left with "
+                f"{names} closed: {'its' if one else 'their'} picks left with "
                 f"{'it' if one else 'them'} (no corrections to keep aside); pick or load "
                 f"{'its' if one else 'their'} picks again when opened."
             )
         elif name in state.discarded_corrections:
             # closed with corrections not yet kept (a trial lost them without a word)
             state.discarded_corrections.discard(name)
-            # closed together (a re-trial's two closed micrographs: the last one named)
-            names = [n for n in self._together("closed", name) if n not in state.pick_results]
-            one = len(names) == 1
+            names, one = self._closed_together("closed", name)
             self._say(
-                f"{name_list(names, 3)} closed: {'its' if one else 'their'} picks and your "
+                f"{names} closed: {'its' if one else 'their'} picks and your "
                 "corrections of them (picks deleted, moved or added) are kept aside: open "
                 f"the same {'file' if one else 'files'} again and they come back (in a later "
                 f"napari session too); until then Export leaves {'it' if one else 'them'} out."
             )
+
+    def _closed_together(self, event: str, name: str) -> tuple[str, bool]:
+        """The micrographs closed with ``name`` (:meth:`_together`, still closed), listed,
+        and whether it is one: said once (a re-trial's two closed micrographs: the last one
+        named)."""
+        state = session(self.viewer)
+        names = [n for n in self._together(event, name) if n not in state.pick_results]
+        return name_list(names, 3), len(names) == 1
 
     def _together(self, event: str, name: str) -> list[str]:
         """``name`` and the micrographs of the same ``event`` ("closed", "restored") in the

@@ -1307,7 +1307,7 @@ def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Pa
     ``keep``: a file that must not be replaced there (the training's starting
     model, e.g. ``--init model.previous.pt``): then ``model.previous-2.pt``,
     ``-3``, ... the first that is not it. Nor is a folder or a file that is no model
-    file (not a torch zip archive) replaced there: an I/O trial's own
+    file (:func:`_is_checkpoint`) replaced there: an I/O trial's own
     ``model.previous.pt`` text was.
     """
     path = Path(path)
@@ -1315,21 +1315,12 @@ def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Pa
     candidate = path.with_name(f"{path.stem}.previous{suffix}")
     number = 1
     while candidate.exists() and (
-        (keep is not None and _same_file(candidate, keep)) or not _a_model_file(candidate)
+        (keep is not None and _same_file(candidate, keep))
+        or not (candidate.is_file() and _is_checkpoint(candidate))
     ):
         number += 1
         candidate = path.with_name(f"{path.stem}.previous-{number}{suffix}")
     return candidate
-
-
-def _a_model_file(path: Path) -> bool:
-    """Whether ``path`` is a file torch saved (a zip archive), one a training may replace."""
-    import zipfile
-
-    try:
-        return path.is_file() and zipfile.is_zipfile(path)
-    except OSError:
-        return False
 
 
 def _same_file(first: Path, second: str | os.PathLike) -> bool:
