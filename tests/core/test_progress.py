@@ -104,6 +104,20 @@ def test_the_first_draw_of_a_bar_knows_its_total(capsys):
     assert "/3" in err.split("\r")[1]  # the first drawn line
 
 
+def test_a_note_before_the_first_step_makes_no_bar_of_its_own(capsys):
+    # training yields a note (clicks on nothing) before its first step: the bar is the steps'
+    def noted():
+        yield SimpleNamespace(text="the clicks on m0 sit on nothing")
+        return (yield from _job(3))
+
+    seen = []
+    assert drive(noted(), seen.append, progress_bar=True, description="training") == "done"
+    assert seen[0].text.startswith("the clicks")  # the caller still gets it
+    err = capsys.readouterr().err
+    assert "training: 0step" not in err
+    assert "/3" in err.split("\r")[1]
+
+
 def test_log_lines_during_a_progress_bar_stand_on_lines_of_their_own(capsys):
     # a re-trial: per-micrograph warnings were printed onto the bar's line, and
     # `grep -v step/s` on the log dropped them

@@ -454,6 +454,32 @@ def test_a_typed_diameter_the_clicks_contradict_is_said_while_training(annotated
     assert "around the 30 clicks" in text
 
 
+def test_clicks_made_on_the_wrong_micrograph_are_said_while_training(
+    annotated, real_data_dir, qtbot
+):
+    """Annotations went to the wrong micrograph once: clicks that sit on nothing the other
+    micrographs' clicks sit on are named in the status before the training they spoil."""
+    viewer, train, tmp_path = annotated
+    for name, clicks_of in (("063_10028", "063_10028"), (SECOND, NAME)):
+        # 063: its own particles clicked; 062: 061's particles clicked on it
+        _path, annotate = _open_second(viewer, tmp_path, real_data_dir, name)
+        annotate.dataset_edit.setText("ribosome")
+        annotate.dataset_edit.editingFinished.emit()
+        clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{clicks_of}.csv").head(30)
+        annotate.set_kind("particle").add(picks_to_napari(clicks))
+    train.steps_spin.setValue(4)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    text = train.status.text()
+    assert text.startswith("Training done"), text
+    assert (
+        f"(Warning: Data set 'ribosome': the clicks on {SECOND} sit on nothing the other "
+        "micrographs' clicks sit on"
+    ) in text
+    assert f"clicks on {NAME} sit" not in text
+    assert "clicks on 063_10028 sit" not in text
+
+
 def _trained_then_063_picked(annotated, real_data_dir, qtbot, threshold=None):
     """Train briefly on the annotated micrograph, open micrograph 063 beside it and pick it
     with the Pick widget (at ``threshold`` when given); returns the Pick widget."""

@@ -821,6 +821,47 @@ def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path
     assert "s the whole job)" in capsys.readouterr().out
 
 
+def test_cli_train_ends_with_the_pick_command_for_the_data_set(tmp_path, capsys):
+    """The last line is the next step: picking the training micrographs' folder with the model."""
+    import shlex
+
+    from napari_cryopick.cli import main
+
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=2, clicked=2)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    # one micrograph named as a file, the other by its folder: one folder to pick
+    mics = tmp_path / "mics"
+    args[2:3] = [str(mics / "m0.mrc"), str(mics)]
+    assert main(args) == 0, capsys.readouterr().err
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("next: cryopick pick ")
+    command = shlex.split(last.removeprefix("next: "))
+    assert command[2:] == [str(mics), "--model", str(tmp_path / "m.pt"), "--out", "picks"]
+    out = tmp_path / "picked"
+    assert main([*command[1:-1], str(out), "--threads", "1", "--format", "csv"]) == 0
+    assert sorted(p.name for p in out.glob("*.csv")) == ["m0.csv", "m1.csv"]
+
+
+def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, capsys, caplog):
+    """A trial's clicks of one micrograph trained on another (AP 0.07 against 0.57), unsaid."""
+    import logging
+    import shutil
+
+    from napari_cryopick.cli import main
+
+    caplog.set_level(logging.WARNING, logger="napari_cryopick")
+    args = _simulated_clicks(tmp_path, (640, 640), 90, micrographs=3, clicked=3)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "sit on nothing" not in caplog.text
+    caplog.clear()
+    shutil.copy(tmp_path / "picks" / "m1.csv", tmp_path / "picks" / "m0.csv")
+    assert main(args) == 0, capsys.readouterr().err  # said, and trained as asked
+    assert ": the clicks on m0 sit on nothing the other micrographs' clicks sit on" in caplog.text
+    assert "m1 sit" not in caplog.text
+    assert "m2 sit" not in caplog.text
+
+
 def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, capsys, caplog):
     """The rest of a data set in --micrographs is not refused: named, left out of training."""
     import logging

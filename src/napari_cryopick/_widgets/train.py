@@ -69,6 +69,7 @@ from napari_cryopick.workflows.train import (
     ADAPT_MODES,
     CALIBRATING,
     TrainingSet,
+    TrainNote,
     TrainPreview,
     TrainRequest,
     train,
@@ -240,13 +241,6 @@ def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[A
 #: The start of the refusals of a training set without objects: the status says them
 #: until a refresh of the table finds objects.
 _NOTHING_ANNOTATED = ("No annotated micrographs", "Only negatives are annotated")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainNote:
-    """A warning of the training job before it trains (shown in the status line)."""
-
-    text: str
 
 
 def _warm_up_torch() -> None:

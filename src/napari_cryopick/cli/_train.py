@@ -579,4 +579,24 @@ def run(args: argparse.Namespace) -> int:
             f"on (you clicked particles that close to it; the default is {default_border:g}; "
             "'cryopick pick --border' overrides)"
         )
+    print(f"next: {_next_command(args.micrographs, outcome.path)}")
     return EXIT_OK
+
+
+def _next_command(micrographs: list[Path], model: Path) -> str:
+    """The ``cryopick pick`` command for the rest of the data set (a micrograph's folder)."""
+    import shlex
+
+    from napari_cryopick.io.paths import MICROGRAPH_LIST_SUFFIXES
+
+    inputs: list[str] = []
+    for entry in map(Path, micrographs):
+        # folders and micrograph lists (.cs, .star) as given; a micrograph stands for its folder
+        source = (
+            entry.parent
+            if entry.is_file() and entry.suffix.lower() not in MICROGRAPH_LIST_SUFFIXES
+            else entry
+        )
+        if str(source) not in inputs:
+            inputs.append(str(source))
+    return shlex.join(["cryopick", "pick", *inputs, "--model", str(model), "--out", "picks"])

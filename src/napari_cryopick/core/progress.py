@@ -85,7 +85,8 @@ def drive(
     Parameters
     ----------
     job
-        Generator yielding events with ``step`` and ``total`` attributes.
+        Generator yielding events with ``step`` and ``total`` attributes (events
+        without a ``step``, such as notes, make no bar).
     on_event
         Called with every event.
     progress_bar
@@ -116,7 +117,7 @@ def drive(
                 return stop.value
             if on_event is not None:
                 on_event(event)
-            if progress_bar and bar is None:
+            if progress_bar and bar is None and hasattr(event, "step"):
                 # made at the first event: a job refused before it starts (bad input)
                 # leaves its one error line alone, not an empty "0step" bar above it
                 from tqdm.auto import tqdm

@@ -1,0 +1,272 @@
+"""Do the clicks sit on particles? A check before training on them.
+
+Clicks saved against the wrong micrograph, or read with the wrong convention
+(y counted from the other edge, coordinates of binned micrographs), train a
+detector on background: a trial's clicks of one micrograph trained on another
+gave AP@0.5 0.07 instead of 0.57, and nothing said so. Such clicks share
+nothing: the image at them looks like the image beside them.
+
+:func:`click_scores` asks the prepared micrographs (particles at the network's
+diameter, normalised). For each micrograph, the windows (1.5 diameters wide)
+around the clicks of the *other* micrographs are averaged and rotationally
+averaged into a template (a rough 2D class average of the particle with its
+fringe). Each click of this micrograph is scored by its window's correlation
+with the template less the mean correlation of four places half a diameter
+beside it; the z-score of those differences (their mean over its standard
+error) is high on particles and near 0 for misplaced clicks. Places beside
+the click, not random places anywhere, are the reference: another micrograph's
+clicks still lie in the ice among the particles, which scores above random
+places on carbon. Templates are made again without the micrographs found off.
+With too few clicks per micrograph, all clicks are scored in two random
+halves, each against the other's template.
+
+:func:`clicks_off_particles` names a micrograph whose z is below :data:`Z_OFF`
+while the others' z per click, scaled to its number of clicks, predicts at
+least :data:`Z_EXPECTED`, and all clicks when their z together is below
+:data:`Z_ALL_OFF`. Measured by ``benchmarks/exp_click_check.py`` (see
+``docs/user-guide.md``): a quarter of the labels of three micrographs, right
+clicks never named, one micrograph given another's clicks named and all clicks
+with y flipped named on every real set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["ClickScore", "click_scores", "clicks_off_particles"]
+
+#: Half the window around a click, in particle diameters (the particle and its fringe).
+HALF_WINDOW = 0.75
+
+#: A micrograph whose clicks score below this z sit on nothing the others sit on.
+Z_OFF = 2.0
+
+#: ... when its clicks, at the others' z per click, would score at least this.
+Z_EXPECTED = 5.0
+
+#: All clicks together sit on nothing when their z is below this.
+Z_ALL_OFF = 1.0
+
+#: Fewest clicks a micrograph needs to be judged, and a template to be made of.
+MIN_CLICKS = 10
+
+#: Most clicks scored per micrograph.
+MAX_CLICKS = 200
+
+#: Each click is compared with the places this many diameters beside it, this many.
+SHIFT = 0.5
+BESIDE = 4
+
+
+@dataclass(frozen=True)
+class ClickScore:
+    """How far a micrograph's clicks sit above chance.
+
+    Attributes
+    ----------
+    name
+        The micrograph (the pooled check: ``""``).
+    clicks
+        Clicks scored.
+    z
+        Their mean correlation with the template above random places, in
+        standard errors.
+    """
+
+    name: str
+    clicks: int
+    z: float
+
+
+def _inside(image: np.ndarray, xy: np.ndarray, half: int) -> np.ndarray:
+    """Which of ``xy`` have their whole window inside ``image``."""
+    rows = np.rint(xy[..., 1])
+    cols = np.rint(xy[..., 0])
+    return (
+        (rows >= half)
+        & (rows < image.shape[0] - half)
+        & (cols >= half)
+        & (cols < image.shape[1] - half)
+    )
+
+
+def _windows(image: np.ndarray, xy: np.ndarray, half: int) -> np.ndarray:
+    """The ``(2 half + 1)^2`` windows around ``xy`` (each wholly inside ``image``)."""
+    size = 2 * half + 1
+    out = np.empty((len(xy), size, size), np.float32)
+    for i, (x, y) in enumerate(np.rint(xy).astype(int)):
+        out[i] = image[y - half : y + half + 1, x - half : x + half + 1]
+    return out
+
+
+def _rotational_average(window: np.ndarray) -> np.ndarray:
+    """``window`` averaged over rotations about its centre (particles lie in any orientation)."""
+    half = window.shape[0] // 2
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    rings = np.minimum(np.rint(np.hypot(yy, xx)).astype(int), half + 1)
+    profile = np.asarray(ndimage.mean(window, rings, np.arange(half + 2)))
+    profile[half + 1] = profile[: half + 1].mean()  # corners: the window's mean
+    return profile[rings]
+
+
+def _correlations(windows: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each window with ``template``."""
+    a = windows.reshape(len(windows), template.size).astype(np.float64)
+    a -= a.mean(axis=1, keepdims=True)
+    b = template.ravel() - template.mean()
+    norm = np.sqrt((a * a).sum(axis=1) * (b * b).sum())
+    return (a @ b) / np.where(norm > 0, norm, 1.0)
+
+
+def _differences(
+    image: np.ndarray, xy: np.ndarray, template: np.ndarray, half: int, rng
+) -> np.ndarray:
+    """Each click's correlation with ``template`` less that of the places beside it.
+
+    The places: :data:`BESIDE` of them :data:`SHIFT` diameters away (at a random angle
+    and its quarter turns). A click on a particle correlates better than the places
+    beside it; a misplaced click no better, wherever in the micrograph it lies (the
+    clicks of another micrograph still lie in the ice among particles, which random
+    places anywhere would not). Clicks whose places leave the image are left out.
+    """
+    angle = rng.uniform(0, 2 * np.pi, len(xy))[:, None] + np.arange(BESIDE) * 2 * np.pi / BESIDE
+    shift = SHIFT * half / HALF_WINDOW
+    beside = xy[:, None, :] + shift * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+    inside = _inside(image, xy, half) & _inside(image, beside, half).all(axis=1)
+    around = _correlations(_windows(image, beside[inside].reshape(-1, 2), half), template)
+    return _correlations(_windows(image, xy[inside], half), template) - around.reshape(
+        -1, BESIDE
+    ).mean(axis=1)
+
+
+def _z(differences: np.ndarray) -> float:
+    """How many standard errors the mean of ``differences`` lies above 0."""
+    if len(differences) < 2:
+        return 0.0
+    spread = float(differences.std(ddof=1)) / np.sqrt(len(differences))
+    return float(differences.mean() / spread) if spread > 0 else 0.0
+
+
+def click_scores(
+    images: Sequence[np.ndarray],
+    clicks: Sequence[np.ndarray],
+    names: Sequence[str],
+    diameter_px: float,
+    *,
+    seed: int = 0,
+) -> list[ClickScore]:
+    """Each micrograph's clicks scored against a template of the other micrographs' clicks.
+
+    Parameters
+    ----------
+    images
+        Micrographs with particles of ``diameter_px`` (prepared: normalised).
+    clicks
+        ``(n, 2)`` x, y of the particle clicks on each, in its pixels.
+    names
+        The micrographs' names.
+    diameter_px
+        The particle diameter in those pixels.
+    seed
+        Seed of the random places (and of the subset of clicks, above :data:`MAX_CLICKS`).
+
+    Returns
+    -------
+    list of ClickScore
+        One per micrograph with at least :data:`MIN_CLICKS` clicks inside it when the others
+        hold as many; otherwise one pooled score (``name == ""``) of two random halves of
+        all clicks, when there are twice as many; empty when too few clicks to say.
+    """
+    rng = np.random.default_rng(seed)
+    half = max(2, round(float(HALF_WINDOW * diameter_px)))
+    images = [np.asarray(image) for image in images]
+    positions, windows = [], []
+    for image, xy in zip(images, clicks, strict=True):
+        xy = np.asarray(xy, float).reshape(-1, 2)
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        xy = xy[_inside(image, xy, half)]
+        if len(xy) > MAX_CLICKS:
+            xy = xy[np.sort(rng.choice(len(xy), MAX_CLICKS, replace=False))]
+        positions.append(xy)
+        windows.append(_windows(image, xy, half))
+    counts = np.array([len(xy) for xy in positions])
+    scores: list[ClickScore] = []
+    # twice: the second time the templates leave out the micrographs whose clicks the
+    # first found on nothing (a misplaced third of the clicks blurs the others' template)
+    trusted = np.ones(len(images), bool)
+    for _ in range(2):
+        scores, z_of = [], {}
+        for i, image in enumerate(images):
+            others = [w for j, w in enumerate(windows) if j != i and trusted[j] and len(w)]
+            if counts[i] < MIN_CLICKS or sum(map(len, others)) < MIN_CLICKS:
+                continue
+            template = _rotational_average(np.concatenate(others).mean(axis=0))
+            differences = _differences(image, positions[i], template, half, rng)
+            z = _z(differences)
+            scores.append(ClickScore(names[i], len(differences), z))
+            z_of[i] = z
+        off = {i for i, z in z_of.items() if z < Z_OFF}
+        if not off or len(off) == len(z_of):
+            break
+        trusted = np.array([i not in off for i in range(len(images))])
+    if scores or counts.sum() < 2 * MIN_CLICKS:
+        return scores
+    # (nearly) all clicks on one micrograph: two random halves, each against the other's
+    # template; their z's are independent and add as sqrt(2) times their mean
+    halves = [rng.random(n) < 0.5 for n in counts]
+    z = []
+    for side in (True, False):
+        others = np.concatenate([w[h != side] for w, h in zip(windows, halves, strict=True)])
+        template = _rotational_average(others.mean(axis=0))
+        differences = [
+            _differences(image, xy[h == side], template, half, rng)
+            for image, xy, h in zip(images, positions, halves, strict=True)
+        ]
+        z.append(_z(np.concatenate(differences)))
+    return [ClickScore("", int(counts.sum()), float(np.mean(z) * np.sqrt(2)))]
+
+
+def clicks_off_particles(scores: Sequence[ClickScore]) -> list[str]:
+    """Warnings for the micrographs (or all clicks) whose clicks sit on nothing in common.
+
+    A micrograph is named when its z is below :data:`Z_OFF` while the median of the
+    other micrographs' z per click, times the square root of its own number of clicks,
+    is at least :data:`Z_EXPECTED` (so a faint data set's few clicks are not named for
+    being faint). When the clicks' z together (Stouffer's, each micrograph weighted by
+    the square root of its clicks) is below :data:`Z_ALL_OFF`, all clicks are named.
+    """
+    scores = [s for s in scores if s.clicks >= 2]
+    if not scores:
+        return []
+    hint = (
+        "are they this micrograph's, with y counted from the same edge, in the "
+        "micrograph's own pixels (not a binned copy's)?"
+    )
+    # all of them together: a faint set's few clicks per micrograph add up; below
+    # Z_ALL_OFF only (a faint simulated L's right clicks, ten a micrograph, scored 2)
+    weights = np.sqrt([s.clicks for s in scores])
+    together = float(np.dot(weights, [s.z for s in scores]) / np.linalg.norm(weights))
+    if together < Z_ALL_OFF:
+        named = ", ".join(s.name for s in scores if s.name)
+        where = f" on {named}" if named else ""
+        return [
+            f"the clicks{where} sit on nothing in common: the image at them looks like the "
+            f"image half a diameter beside them (z {together:.1f} over "
+            f"{sum(s.clicks for s in scores)} of them away from the edges, where clicks on "
+            f"particles score {Z_EXPECTED:g} and more); {hint}"
+        ]
+    notes = []
+    for score in scores:
+        others = [s.z / np.sqrt(s.clicks) for s in scores if s is not score]
+        expected = float(np.median(others)) * np.sqrt(score.clicks) if others else 0.0
+        if score.z < Z_OFF and expected >= Z_EXPECTED:
+            notes.append(
+                f"the clicks on {score.name} sit on nothing the other micrographs' clicks "
+                f"sit on (z {score.z:.1f} over {score.clicks} of them away from its edges, "
+                f"{expected:.0f} expected from the others' clicks); {hint}"
+            )
+    return notes

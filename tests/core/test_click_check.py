@@ -1,0 +1,100 @@
+"""The check that clicks sit on particles (clicks of another micrograph, y flipped)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryopick.core.click_check import (
+    MIN_CLICKS,
+    ClickScore,
+    click_scores,
+    clicks_off_particles,
+)
+from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+
+DIAMETER = 28.0
+
+
+@pytest.fixture(scope="module")
+def micrographs():
+    """Three simulated micrographs of 28 px particles and a quarter of them clicked."""
+    config = SimulationConfig(shape=(512, 512), diameter_px=DIAMETER, n_particles=80, snr=0.3)
+    images, clicks = [], []
+    for seed in range(3):
+        simulated = simulate_micrograph(config, seed=seed)
+        image = simulated.image
+        images.append((image - np.median(image)) / image.std())
+        particles = simulated.picks[simulated.picks["kind"] == "particle"]
+        clicks.append(particles[["x", "y"]].to_numpy(float)[::4])
+    return images, clicks, ["m0", "m1", "m2"]
+
+
+def test_clicks_on_particles_score_high_and_are_not_named(micrographs):
+    images, clicks, names = micrographs
+    scores = click_scores(images, clicks, names, DIAMETER)
+    assert [s.name for s in scores] == names
+    assert all(s.z > 5 for s in scores), scores
+    assert clicks_off_particles(scores) == []
+
+
+def test_a_micrograph_given_another_ones_clicks_is_named(micrographs):
+    images, clicks, names = micrographs
+    scores = click_scores(images, [clicks[1], clicks[1], clicks[2]], names, DIAMETER)
+    by_name = {s.name: s for s in scores}
+    assert by_name["m0"].z < 2 < 5 < by_name["m1"].z
+    notes = clicks_off_particles(scores)
+    assert len(notes) == 1, notes
+    assert notes[0].startswith("the clicks on m0 sit on nothing the other micrographs'")
+    assert f"over {by_name['m0'].clicks} of them away from its edges" in notes[0]
+    assert "with y counted from the same edge" in notes[0]
+
+
+def test_clicks_with_y_flipped_are_named_together(micrographs):
+    images, clicks, names = micrographs
+    flipped = [
+        np.column_stack([xy[:, 0], image.shape[0] - 1 - xy[:, 1]])
+        for xy, image in zip(clicks, images, strict=True)
+    ]
+    notes = clicks_off_particles(click_scores(images, flipped, names, DIAMETER))
+    assert len(notes) == 1, notes
+    assert notes[0].startswith("the clicks on m0, m1, m2 sit on nothing in common")
+
+
+def test_one_micrograph_is_scored_in_two_halves(micrographs):
+    images, clicks, _ = micrographs
+    (score,) = click_scores(images[:1], clicks[:1], ["m0"], DIAMETER)
+    assert score.name == ""
+    assert score.clicks == len(clicks[0])
+    assert score.z > 5
+    rng = np.random.default_rng(1)
+    anywhere = rng.uniform(40, 470, (len(clicks[0]), 2))
+    (score,) = click_scores(images[:1], [anywhere], ["m0"], DIAMETER)
+    notes = clicks_off_particles([score])
+    assert len(notes) == 1
+    assert notes[0].startswith("the clicks sit on nothing in common")
+    assert f"over {score.clicks} of them" in notes[0]
+
+
+def test_too_few_clicks_say_nothing(micrographs):
+    images, clicks, names = micrographs
+    few = [xy[: MIN_CLICKS - 1] for xy in clicks[:2]]
+    # one micrograph short of clicks beside two with enough is not judged; fewer than two
+    # times MIN_CLICKS in all are not judged at all
+    assert [s.name for s in click_scores(images, [few[0], *clicks[1:]], names, DIAMETER)] == [
+        "m1",
+        "m2",
+    ]
+    assert click_scores(images[:2], few, names[:2], DIAMETER) == []
+    # clicks outside the image, or not finite, are left out
+    outside = np.vstack([clicks[0], [[-50.0, 10.0], [np.nan, 3.0], [1e9, 1e9]]])
+    scores = click_scores(images, [outside, *clicks[1:]], names, DIAMETER)
+    assert scores[0].clicks <= len(clicks[0])
+
+
+def test_a_faint_micrographs_few_clicks_are_not_named_for_being_faint():
+    """Named only when the others' z per click predicts a clear score for its clicks."""
+    faint = [ClickScore("a", 12, 1.5), ClickScore("b", 12, 3.0), ClickScore("c", 12, 2.5)]
+    assert clicks_off_particles(faint) == []
+    clear = [ClickScore("a", 12, 0.5), ClickScore("b", 12, 9.0), ClickScore("c", 12, 8.0)]
+    assert [n.split(" sit ")[0] for n in clicks_off_particles(clear)] == ["the clicks on a"]
