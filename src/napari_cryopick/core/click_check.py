@@ -184,7 +184,7 @@ def click_scores(
     rng = np.random.default_rng(seed)
     half = max(2, round(float(HALF_WINDOW * diameter_px)))
     images = [np.asarray(image) for image in images]
-    positions, windows = [], []
+    positions = []
     for image, xy in zip(images, clicks, strict=True):
         xy = np.asarray(xy, float).reshape(-1, 2)
         xy = xy[np.isfinite(xy).all(axis=1)]
@@ -192,35 +192,46 @@ def click_scores(
         if len(xy) > MAX_CLICKS:
             xy = xy[np.sort(rng.choice(len(xy), MAX_CLICKS, replace=False))]
         positions.append(xy)
-        windows.append(_windows(image, xy, half))
     counts = np.array([len(xy) for xy in positions])
+    # each micrograph's sum of windows: a template of the others' is the total less its
+    # own (memory of one window per micrograph, whatever the number of clicks)
+    sums = np.zeros((len(images), 2 * half + 1, 2 * half + 1))
+    for i, (image, xy) in enumerate(zip(images, positions, strict=True)):
+        sums[i] = _windows(image, xy, half).sum(axis=0)
     scores: list[ClickScore] = []
     # twice: the second time the templates leave out the micrographs whose clicks the
     # first found on nothing (a misplaced third of the clicks blurs the others' template)
     trusted = np.ones(len(images), bool)
     for _ in range(2):
         scores, z_of = [], {}
+        total, number = sums[trusted].sum(axis=0), counts[trusted].sum()
         for i, image in enumerate(images):
-            others = [w for j, w in enumerate(windows) if j != i and trusted[j] and len(w)]
-            if counts[i] < MIN_CLICKS or sum(map(len, others)) < MIN_CLICKS:
+            own = trusted[i]
+            others = number - counts[i] * own
+            if counts[i] < MIN_CLICKS or others < MIN_CLICKS:
                 continue
-            template = _rotational_average(np.concatenate(others).mean(axis=0))
+            template = _rotational_average((total - sums[i] * own) / others)
             differences = _differences(image, positions[i], template, half, rng)
-            z = _z(differences)
-            scores.append(ClickScore(names[i], len(differences), z))
-            z_of[i] = z
+            z_of[i] = _z(differences)
+            scores.append(ClickScore(names[i], len(differences), z_of[i]))
         off = {i for i, z in z_of.items() if z < Z_OFF}
         if not off or len(off) == len(z_of):
             break
         trusted = np.array([i not in off for i in range(len(images))])
     if scores or counts.sum() < 2 * MIN_CLICKS:
         return scores
-    # (nearly) all clicks on one micrograph: two random halves, each against the other's
-    # template; their z's are independent and add as sqrt(2) times their mean
+    # no micrograph judged (one micrograph holds the clicks, or each a few): two random
+    # halves of all clicks, each against the other's template; their z's are independent
+    # and add as sqrt(2) times their mean
     halves = [rng.random(n) < 0.5 for n in counts]
     z = []
     for side in (True, False):
-        others = np.concatenate([w[h != side] for w, h in zip(windows, halves, strict=True)])
+        others = np.concatenate(
+            [
+                _windows(image, xy[h != side], half)
+                for image, xy, h in zip(images, positions, halves, strict=True)
+            ]
+        )
         template = _rotational_average(others.mean(axis=0))
         differences = [
             _differences(image, xy[h == side], template, half, rng)
