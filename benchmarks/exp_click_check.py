@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_cryopick.core.click_check import click_scores, clicks_off_particles
+from napari_cryopick.core.click_check import check_clicks, click_scores
 from napari_cryopick.core.model import DetectorConfig
 from napari_cryopick.core.model.inputs import prepare_micrograph
 from napari_cryopick.io.micrographs import read_micrograph
@@ -86,7 +86,7 @@ def main() -> None:
                     ("all flipped", flipped),
                 ):
                     scores = click_scores(images, given, names, diameter, seed=draw)
-                    notes = clicks_off_particles(scores)
+                    notes = check_clicks(images, given, names, diameter, seed=draw)
                     rows.append(
                         {
                             "set": name,
@@ -98,6 +98,7 @@ def main() -> None:
                             "warned": bool(notes),
                             "named_first": any(f" {names[0]} " in n for n in notes),
                             "all": any("nothing in common" in n for n in notes),
+                            "mirrored": any("look mirrored" in n for n in notes),
                         }
                     )
             for case in ("right", "one swapped", "all flipped"):
@@ -111,7 +112,8 @@ def main() -> None:
                     f"{name} share {share:g} ({np.mean([sum(r['clicks']) for r in mine]):.0f} clicks) "
                     f"{case}: z {min(zs, default=np.nan):.1f}..{max(zs, default=np.nan):.1f}, "
                     f"warned {sum(r['warned'] for r in mine)}/{len(mine)}, first named "
-                    f"{sum(r['named_first'] for r in mine)}, all named {sum(r['all'] for r in mine)}"
+                    f"{sum(r['named_first'] for r in mine)}, all named {sum(r['all'] for r in mine)}, "
+                    f"mirrored {sum(r['mirrored'] for r in mine)}"
                 )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import pytest
 from napari_cryopick.core.click_check import (
     MIN_CLICKS,
     ClickScore,
+    check_clicks,
     click_scores,
     clicks_off_particles,
 )
@@ -50,15 +51,26 @@ def test_a_micrograph_given_another_ones_clicks_is_named(micrographs):
     assert "with y counted from the same edge" in notes[0]
 
 
-def test_clicks_with_y_flipped_are_named_together(micrographs):
+def test_clicks_with_y_flipped_are_said_to_look_mirrored(micrographs):
+    """A trial's y-flipped apoferritin clicks scored 1.0-1.5 per micrograph, above the
+    warning of clicks on nothing: mirrored back they sit on particles, which says why."""
     images, clicks, names = micrographs
     flipped = [
         np.column_stack([xy[:, 0], image.shape[0] - 1 - xy[:, 1]])
         for xy, image in zip(clicks, images, strict=True)
     ]
-    notes = clicks_off_particles(click_scores(images, flipped, names, DIAMETER))
+    scores = click_scores(images, flipped, names, DIAMETER)
+    assert clicks_off_particles(scores)[0].startswith("the clicks on m0, m1, m2 sit on nothing")
+    notes = check_clicks(images, flipped, names, DIAMETER)
     assert len(notes) == 1, notes
-    assert notes[0].startswith("the clicks on m0, m1, m2 sit on nothing in common")
+    assert notes[0].startswith("the clicks look mirrored top to bottom")
+    assert "cryopick train --flip-y" in notes[0]
+    # the right clicks: nothing said, mirrored or not
+    assert check_clicks(images, clicks, names, DIAMETER) == []
+    # a micrograph given another's clicks: named as before
+    (note,) = check_clicks(images, [clicks[1], clicks[1], clicks[2]], names, DIAMETER)
+    assert note.startswith("the clicks on m0 sit on nothing")
+    assert note.endswith("and is the particle diameter right?")
 
 
 def test_one_micrograph_is_scored_in_two_halves(micrographs):
@@ -98,3 +110,9 @@ def test_a_faint_micrographs_few_clicks_are_not_named_for_being_faint():
     assert clicks_off_particles(faint) == []
     clear = [ClickScore("a", 12, 0.5), ClickScore("b", 12, 9.0), ClickScore("c", 12, 8.0)]
     assert [n.split(" sit ")[0] for n in clicks_off_particles(clear)] == ["the clicks on a"]
+    # a trial's misplaced micrograph scored -2.3 with 4.97 expected: named; near the
+    # expectation's floor, only well below it
+    trial = [ClickScore("a", 30, -2.3), ClickScore("b", 30, 4.3), ClickScore("c", 30, 5.7)]
+    assert [n.split(" sit ")[0] for n in clicks_off_particles(trial)] == ["the clicks on a"]
+    near = [ClickScore("a", 30, 1.5), ClickScore("b", 30, 4.0), ClickScore("c", 30, 4.4)]
+    assert clicks_off_particles(near) == []

@@ -847,6 +847,8 @@ def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, c
     import logging
     import shutil
 
+    import pandas as pd
+
     from napari_cryopick.cli import main
 
     caplog.set_level(logging.WARNING, logger="napari_cryopick")
@@ -854,12 +856,24 @@ def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, c
     args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
     assert main(args) == 0, capsys.readouterr().err
     assert "sit on nothing" not in caplog.text
+    assert "mirrored" not in caplog.text
     caplog.clear()
-    shutil.copy(tmp_path / "picks" / "m1.csv", tmp_path / "picks" / "m0.csv")
+    picks = tmp_path / "picks"
+    own = pd.read_csv(picks / "m0.csv")
+    shutil.copy(picks / "m1.csv", picks / "m0.csv")
     assert main(args) == 0, capsys.readouterr().err  # said, and trained as asked
     assert ": the clicks on m0 sit on nothing the other micrographs' clicks sit on" in caplog.text
     assert "m1 sit" not in caplog.text
     assert "m2 sit" not in caplog.text
+    # every file counting y from the bottom: said to look mirrored, with the option
+    caplog.clear()
+    own.to_csv(picks / "m0.csv", index=False)
+    for name in ("m0", "m1", "m2"):
+        table = pd.read_csv(picks / f"{name}.csv")
+        table.assign(y=639 - table["y"]).to_csv(picks / f"{name}.csv", index=False)
+    assert main(args) == 0, capsys.readouterr().err
+    assert ": the clicks look mirrored top to bottom" in caplog.text
+    assert "cryopick train --flip-y" in caplog.text
 
 
 def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, capsys, caplog):

@@ -415,20 +415,19 @@ def misplaced_clicks(examples: Sequence[Any], diameter_px: float) -> list[str]:
     """
     import numpy as np
 
-    from napari_cryopick.core.click_check import click_scores, clicks_off_particles
+    from napari_cryopick.core.click_check import check_clicks
 
     clicks = []
     for example in examples:
         picks = example.pick_arrays()
         particle = picks.kind == "particle"
         clicks.append(np.column_stack([picks.x[particle], picks.y[particle]]))
-    scores = click_scores(
+    return check_clicks(
         [example.prepared.image for example in examples],
         clicks,
         [example.name for example in examples],
         diameter_px,
     )
-    return clicks_off_particles(scores)
 
 
 def check_writable(path: Path) -> None:
