@@ -575,6 +575,23 @@ def test_export_says_when_a_micrograph_picked_is_gone_and_leaves_out_its_removed
     assert names == {"m0.png", "m1_renamed.png"}
 
 
+def test_export_of_filtered_picks_names_the_micrographs_the_run_picked(tmp_path, tiny_model):
+    """A trial: ``cryopick filter``'s folder of picks of PNG micrographs was exported as
+    ``<name>.mrc`` ("no cryopick pick manifest"), the unfiltered folder as ``<name>.png``."""
+    mics = _two_pngs(tmp_path / "pngs")
+    picks = tmp_path / "picked"
+    assert main(["pick", str(mics), "--model", str(tiny_model), "--diameter", "20",
+                 "--threshold", "0", "--out", str(picks)]) == 0  # fmt: skip
+    filtered, again = tmp_path / "filtered", tmp_path / "again"
+    assert main(["filter", str(picks), "--threshold", "0", "--out", str(filtered)]) == 0
+    assert main(["filter", str(filtered), "--threshold", "0", "--out", str(again)]) == 0
+    for folder in (filtered, again):  # a filter of a filter's folder too
+        out = tmp_path / f"{folder.name}.star"
+        assert main(["cryosparc", "export", str(folder), "--out", str(out)]) == 0
+        table = starfile.read(out, always_dict=True)["particles"]
+        assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}, folder
+
+
 def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, project):
     """A trial: a RELION job's picks were exported as ``mic_autopick.mrc``; PNG inputs as
     ``.mrc``; picks of ``mic`` matched no exposure ``<uid>_mic_patch_aligned_doseweighted``."""

@@ -114,12 +114,11 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     must be told (a trial: ``mic_autopick.mrc`` was written).
     """
     from napari_cryopick.io.paths import pick_file_suffixes, pick_files
-    from napari_cryopick.workflows.batch import input_gone, read_manifests
+    from napari_cryopick.workflows.batch import input_gone, micrograph_files, read_manifests
 
     suffixes = pick_file_suffixes()
     files: list[Path] = []
     micrographs: dict[str, str] = {}
-    manifests: dict[Path, dict[str, Path]] = {}  # folder -> {output file: micrograph file}
     for item in items:  # (quoted wildcards: expanded by run_export)
         item = Path(item)
         records = read_manifests(item) if item.is_dir() else {}
@@ -146,7 +145,11 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
             # files named one by one (or by a wildcard) of a pick run's folder: its
             # manifest knows their micrographs' files (a re-trial's "O4/*.star" of TIFF
             # micrographs was exported as t_0002.mrc, the folder itself as t_0002.tif)
-            micrographs.update(_micrographs_from_manifests(found, manifests))
+            # (and a cryopick filter's folder, since 2026-12-05: a trial's filtered picks of
+            # PNG micrographs were exported as <name>.mrc)
+            micrographs.update(
+                {source.stem: source.name for source in micrograph_files(found).values()}
+            )
         if gone:
             # a trial renamed a micrograph and picked it again: both names' picks were
             # exported, the same particles twice, without a word
@@ -158,35 +161,6 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
                 file=sys.stderr,
             )
     return files, micrographs
-
-
-def _micrographs_from_manifests(
-    files: list[Path], cache: dict[Path, dict[str, Path]], depth: int = 4
-) -> dict[str, str]:
-    """``{stem: micrograph file name}`` of pick files a pick run recorded in the manifest
-    of their folder or a folder above (up to ``depth`` levels: a run mirrors sub-folders)."""
-    from napari_cryopick.workflows.batch import read_manifests
-
-    found: dict[str, str] = {}
-    for file in files:
-        folder = Path(os.path.abspath(file)).parent
-        for _level in range(depth):
-            if folder not in cache:
-                outputs: dict[str, Path] = {}
-                if any(folder.glob("cryopick_manifest*.jsonl")):
-                    for record in read_manifests(folder).values():
-                        if record.get("status") == "done":
-                            for name in record.get("outputs") or []:
-                                outputs[str(name)] = Path(str(record["input"]))
-                cache[folder] = outputs
-            source = cache[folder].get(os.path.relpath(os.path.abspath(file), folder))
-            if source is not None:
-                found[source.stem] = source.name
-                break
-            if folder.parent == folder:
-                break
-            folder = folder.parent
-    return found
 
 
 def _note_candidates(items: list[Path]) -> None:

@@ -553,7 +553,11 @@ def _filter(args: argparse.Namespace) -> int:
     from napari_cryopick.io.formats.star import read_listed
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks
-    from napari_cryopick.workflows.batch import record_filtered, recorded_outputs
+    from napari_cryopick.workflows.batch import (
+        micrograph_files,
+        record_filtered,
+        recorded_outputs,
+    )
 
     _check(args)
     found = pick_files(args.inputs, recursive=args.recursive, recursive_option="--recursive")
@@ -690,7 +694,13 @@ def _filter(args: argparse.Namespace) -> int:
         if "no new index written" not in said:
             made.append(folder)
     # a later filter into --out may replace them; nothing else is replaced unsaid
-    record_filtered(out, [path for path in made if path.is_file()])
+    # with each file's micrograph, as the inputs' manifests knew it (exports name it)
+    sources = micrograph_files(list(written))
+    record_filtered(
+        out,
+        [path for path in made if path.is_file()],
+        {target: sources[path] for path, target in written.items() if path in sources},
+    )
     if errors:
         return EXIT_BAD_INPUT if done == 0 else EXIT_FAILED
     return EXIT_OK

@@ -726,16 +726,74 @@ def record_export(out_dir: Path, written: Sequence[Path]) -> None:
     _record_files(out_dir, written, EXPORTED)
 
 
-def record_filtered(out_dir: Path, written: Sequence[Path]) -> None:
-    """Record files ``cryopick filter`` wrote into ``out_dir`` (status ``filtered``)."""
-    _record_files(out_dir, written, FILTERED)
+def record_filtered(
+    out_dir: Path, written: Sequence[Path], micrographs: Mapping[Path, Path] | None = None
+) -> None:
+    """Record files ``cryopick filter`` wrote into ``out_dir`` (status ``filtered``), with
+    the micrograph file of each that the manifests of its input knew (``inputs``: a
+    path, or null), so exports of the filtered files name the micrographs as exports of
+    the picks do (a trial's PNG micrographs were exported as ``<name>.mrc``)."""
+    micrographs = micrographs or {}
+    inputs = [micrographs.get(Path(path)) for path in written]
+    extra = {"inputs": [str(i) if i else None for i in inputs]} if any(inputs) else {}
+    _record_files(out_dir, written, FILTERED, extra=extra)
+
+
+def micrograph_files(files: Sequence[Path], depth: int = 4) -> dict[Path, Path]:
+    """The micrograph file of each pick file that a manifest records, ``{pick file: micrograph}``.
+
+    The manifest of the pick file's folder, or of a folder above it (up to ``depth``
+    levels: a pick run mirrors sub-folders), written by ``cryopick pick`` or
+    ``cryopick relion`` (``done`` records: their ``input``) or by ``cryopick filter``
+    (``filtered`` records: their ``inputs``). Pick files no manifest knows are left out.
+    """
+    cache: dict[Path, dict[str, Path]] = {}
+    found: dict[Path, Path] = {}
+    for file in files:
+        folder = Path(os.path.abspath(file)).parent
+        for _level in range(depth):
+            if folder not in cache:
+                cache[folder] = _recorded_micrographs(folder)
+            source = cache[folder].get(os.path.relpath(os.path.abspath(file), folder))
+            if source is not None:
+                found[Path(file)] = source
+                break
+            if folder.parent == folder:
+                break
+            folder = folder.parent
+    return found
+
+
+def _recorded_micrographs(folder: Path) -> dict[str, Path]:
+    """``{output file (relative to folder): micrograph file}`` of the manifests in ``folder``."""
+    outputs: dict[str, Path] = {}
+    if not any(folder.glob(f"{MANIFEST_NAME}*.jsonl")):
+        return outputs
+    for record in _manifest_records(folder):  # oldest first: the newest writer wins
+        names = record.get("outputs")
+        if not isinstance(names, list):
+            continue
+        if record.get("status") == "done" and isinstance(record.get("input"), str):
+            sources = [record["input"]] * len(names)
+        elif record.get("status") == FILTERED and isinstance(record.get("inputs"), list):
+            sources = record["inputs"]
+        else:
+            continue
+        for name, source in zip(names, sources, strict=False):
+            if isinstance(source, str) and source:
+                outputs[str(name)] = Path(source)
+    return outputs
 
 
 def _record_files(
-    out_dir: Path, written: Sequence[Path], status: str, shard: tuple[int, int] | None = None
+    out_dir: Path,
+    written: Sequence[Path],
+    status: str,
+    shard: tuple[int, int] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """A manifest line of status ``status`` recording ``written`` (files in ``out_dir``), in
-    the manifest of ``shard`` (default: the folder's unsharded one)."""
+    the manifest of ``shard`` (default: the folder's unsharded one), with ``extra`` fields."""
     if not written:
         return
     record = {
@@ -744,6 +802,7 @@ def _record_files(
         "sizes": [path.stat().st_size for path in written],
         "digests": [_output_digest(path) for path in written],
         "finished": round(time.time(), 3),
+        **(extra or {}),
     }
     with open(_manifest_path(Path(out_dir), shard), "a", encoding="utf-8") as handle:
         if not _ends_a_line(handle.name):
