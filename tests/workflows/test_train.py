@@ -876,6 +876,28 @@ def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, c
     assert "cryopick train --flip-y" in caplog.text
 
 
+def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path, capsys):
+    """A trial's two proteins in folders of one name became one data set: continual
+    retrained the first one's head on the second protein (AP 0.60 -> 0.01)."""
+    from napari_cryopick.cli import main
+
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=1, clicked=1)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    assert main(args) == 0, capsys.readouterr().err
+    first = tmp_path / "m.pt"
+    again = [*args, "--mode", "continual", "--init", str(first)]
+    again[again.index("--out") + 1] = str(tmp_path / "c.pt")
+    assert main(again) == 2
+    err = capsys.readouterr().err
+    name = tmp_path.name
+    assert f"data set {name!r} (from the folder names) is already in {first}" in err
+    assert f"give --dataset {name} to retrain it" in err
+    assert not (tmp_path / "c.pt").exists()
+    # named: trained as asked, the same data set or a new one
+    assert main([*again, "--dataset", name]) == 0, capsys.readouterr().err
+    assert main([*again, "--dataset", "other", "--out", str(tmp_path / "d.pt")]) == 0
+
+
 def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, capsys, caplog):
     """The rest of a data set in --micrographs is not refused: named, left out of training."""
     import logging
