@@ -46,6 +46,35 @@ def test_picks_of_micrographs_not_given_are_counted_and_named(tmp_path, caplog):
     assert "2 file(s)" in line
 
 
+def test_a_pick_file_named_a_character_from_a_micrograph_left_without_picks_is_warned(
+    tmp_path, caplog
+):
+    """A trial's May08_03_15_02.star beside micrograph May08_03.15.02: 40 clicks lost to
+    an INFO line. Named with the micrograph meant, as a warning; files of micrographs not
+    given whose names are as close to a micrograph that has picks stay INFO."""
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    folder = tmp_path / "clicks"
+    folder.mkdir()
+    write_picks(make_picks([10.0, 20.0], [20.0, 30.0]), folder / "May08_03.05.02.star")
+    write_picks(make_picks([10.0, 20.0, 30.0], [20.0] * 3), folder / "May08_03_15_02.star")
+    write_picks(make_picks([10.0], [20.0]), folder / "May08_03.05.03.star")
+    paths = [(p, True) for p in sorted(folder.glob("*.star"))]
+    read_training_picks(paths, {"May08_03.05.02", "May08_03.15.02"})
+    (record,) = [r for r in caplog.records if "not used" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    text = record.getMessage()
+    assert "4 pick(s) of 2 micrograph(s)" in text
+    assert "May08_03_15_02 (did you mean May08_03.15.02?)" in text
+    assert "May08_03.05.03 (did you mean" not in text  # May08_03.05.02 has its picks
+    caplog.clear()
+    (folder / "May08_03_15_02.star").unlink()
+    read_training_picks(
+        [(p, True) for p in sorted(folder.glob("*.star"))], {"May08_03.05.02", "May08_03.15.02"}
+    )
+    (record,) = [r for r in caplog.records if "not used" in r.getMessage()]
+    assert record.levelno == logging.INFO
+
+
 def test_training_refuses_one_micrograph_name_from_two_folders(tmp_path):
     """GridA/FoilHole_1 and GridB/FoilHole_1 were merged into one micrograph (a review)."""
     import pytest

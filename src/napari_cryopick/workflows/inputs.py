@@ -214,7 +214,8 @@ def read_training_picks(
             name_list(pathless),
         )
     if unused:
-        _log_unused(unused, skipped, names)
+        picked = {str(n) for t in tables for n in t["micrograph"].unique()}
+        _log_unused(unused, skipped, names, picked)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -344,12 +345,19 @@ def read_annotation_picks(
     return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), datasets
 
 
-def _log_unused(unused: dict[str, int], skipped: list[str], names: Collection[str]) -> None:
+def _log_unused(
+    unused: dict[str, int],
+    skipped: list[str],
+    names: Collection[str],
+    picked: Collection[str] = (),
+) -> None:
     """Say how many picks of the pick files belong to micrographs not given, naming a few.
 
     Picks of a per-micrograph file named after a given micrograph, whose picks another
     file already gives (``mic_manualpick.star`` beside a ``particles.star`` of ``mic``),
-    are said apart, as a warning: a trial's were "not among the micrographs given"."""
+    are said apart, as a warning: a trial's were "not among the micrographs given". A
+    name close to a given micrograph left without picks (``picked``: those with some) is
+    said as a warning with that name (a typo)."""
     from napari_cryopick.io.pickfiles import match_name
 
     known = set(names)
@@ -367,11 +375,23 @@ def _log_unused(unused: dict[str, int], skipped: list[str], names: Collection[st
         if not unused:
             return
     files = f" ({len(skipped)} file(s) wholly: {name_list(skipped, 5)})" if skipped else ""
-    logger.info(
+
+    # a name that differs from a given micrograph's only in case or separators is that
+    # micrograph's, misspelt: said as a warning with the name meant (a trial's
+    # May08_03_15_02.star beside micrograph May08_03.15.02 lost its 40 clicks to an INFO
+    # line); only against given micrographs left without picks (a data set's STAR file
+    # names hundreds of micrographs beside the few given)
+    def key(name: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", name.casefold())
+
+    bare = {key(n): n for n in known if n not in picked and n not in unused}
+    close = {n: bare.get(key(n)) for n in unused}
+    typos = [f"{n} (did you mean {m}?)" for n, m in close.items() if m]
+    (logger.warning if typos else logger.info)(
         "not used: %d pick(s) of %d micrograph(s) that are not among the micrographs given: %s%s",
         sum(unused.values()),
         len(unused),
-        name_list(unused, 5),
+        name_list([*typos, *(n for n, m in close.items() if m is None)], 5),
         files,
     )
 
