@@ -842,6 +842,23 @@ def test_cli_train_ends_with_the_pick_command_for_the_data_set(tmp_path, capsys)
     assert sorted(p.name for p in out.glob("*.csv")) == ["m0.csv", "m1.csv"]
 
 
+def test_the_pick_command_names_cryopick_as_it_was_started(tmp_path, monkeypatch):
+    """``.venv/bin/cryopick`` typed, not on PATH: the next command says that path."""
+    from napari_cryopick.cli._train import _next_command
+
+    typed = tmp_path / "venv" / "bin" / "cryopick"
+    typed.parent.mkdir(parents=True)
+    typed.write_text("")
+    typed.chmod(0o755)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("sys.argv", [str(typed), "train"])
+    assert _next_command([tmp_path], tmp_path / "m.pt").startswith(f"{typed} pick ")
+    monkeypatch.setenv("PATH", str(typed.parent))  # the one on PATH: its name
+    assert _next_command([tmp_path], tmp_path / "m.pt").startswith("cryopick pick ")
+    monkeypatch.setattr("sys.argv", ["/x/__main__.py", "train"])  # python -m
+    assert _next_command([tmp_path], tmp_path / "m.pt").startswith("cryopick pick ")
+
+
 def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, capsys, caplog):
     """A trial's clicks of one micrograph trained on another (AP 0.07 against 0.57), unsaid."""
     import logging

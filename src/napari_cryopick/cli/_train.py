@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -628,4 +629,19 @@ def _next_command(micrographs: list[Path], model: Path) -> str:
         )
         if str(source) not in inputs:
             inputs.append(str(source))
-    return shlex.join(["cryopick", "pick", *inputs, "--model", str(model), "--out", "picks"])
+    return shlex.join([_program(), "pick", *inputs, "--model", str(model), "--out", "picks"])
+
+
+def _program() -> str:
+    """``cryopick`` as this run was started: the path typed when it is not the one on PATH
+    (a trial's ``.venv/bin/cryopick train`` was told ``cryopick pick``, not found outside
+    the activated environment)."""
+    import shutil
+
+    typed = sys.argv[0] if sys.argv else ""
+    if Path(typed).name != "cryopick":
+        return "cryopick"
+    found = shutil.which("cryopick")
+    if found and os.path.realpath(found) == os.path.realpath(typed):
+        return "cryopick"
+    return typed
