@@ -222,6 +222,9 @@ def run_scenario(sets: dict[str, RealSet], names, args, pick_options: dict) -> d
         )
 
     def log(event):
+        if not hasattr(event, "losses"):  # a note (TrainNote) or a preview
+            print(f"    {getattr(event, 'text', event)}", flush=True)
+            return
         print(f"    step {event.step}/{event.total} loss {event.losses['total']:.3f}", flush=True)
 
     everything = [old1, old2, new]

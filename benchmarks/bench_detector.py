@@ -223,6 +223,9 @@ def run_ours(
     )
 
     def on_event(event):
+        if not hasattr(event, "losses"):  # a note (TrainNote) or a preview
+            log(f"  [ours {split.name}] {getattr(event, 'text', event)}")
+            return
         log(
             f"  [ours {split.name}] step {event.step}/{event.total} "
             f"loss {event.losses['total']:.3f} {event.elapsed_s:.0f}s"

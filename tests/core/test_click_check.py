@@ -19,7 +19,7 @@ DIAMETER = 28.0
 
 @pytest.fixture(scope="module")
 def micrographs():
-    """Three simulated micrographs of 28 px particles and a quarter of them clicked."""
+    """Three simulated micrographs of 28 px particles and half of them clicked."""
     config = SimulationConfig(shape=(512, 512), diameter_px=DIAMETER, n_particles=80, snr=0.3)
     images, clicks = [], []
     for seed in range(3):
@@ -27,7 +27,7 @@ def micrographs():
         image = simulated.image
         images.append((image - np.median(image)) / image.std())
         particles = simulated.picks[simulated.picks["kind"] == "particle"]
-        clicks.append(particles[["x", "y"]].to_numpy(float)[::4])
+        clicks.append(particles[["x", "y"]].to_numpy(float)[::2])
     return images, clicks, ["m0", "m1", "m2"]
 
 
@@ -64,7 +64,7 @@ def test_clicks_with_y_flipped_are_said_to_look_mirrored(micrographs):
     notes = check_clicks(images, flipped, names, DIAMETER)
     assert len(notes) == 1, notes
     assert notes[0].startswith("the clicks look mirrored top to bottom")
-    assert "cryopick train --flip-y" in notes[0]
+    assert "cryopick train's --flip-y mirrors them" in notes[0]
     # the right clicks: nothing said, mirrored or not
     assert check_clicks(images, clicks, names, DIAMETER) == []
     # a micrograph given another's clicks: named as before
@@ -77,7 +77,7 @@ def test_one_micrograph_is_scored_in_two_halves(micrographs):
     images, clicks, _ = micrographs
     (score,) = click_scores(images[:1], clicks[:1], ["m0"], DIAMETER)
     assert score.name == ""
-    assert score.clicks == len(clicks[0])
+    assert MIN_CLICKS * 2 <= score.clicks <= len(clicks[0])
     assert score.z > 5
     rng = np.random.default_rng(1)
     anywhere = rng.uniform(40, 470, (len(clicks[0]), 2))
@@ -116,3 +116,28 @@ def test_a_faint_micrographs_few_clicks_are_not_named_for_being_faint():
     assert [n.split(" sit ")[0] for n in clicks_off_particles(trial)] == ["the clicks on a"]
     near = [ClickScore("a", 30, 1.5), ClickScore("b", 30, 4.0), ClickScore("c", 30, 4.4)]
     assert clicks_off_particles(near) == []
+
+
+def test_clicks_on_noise_are_all_scored_and_named_together_in_short():
+    """A review: the second pass left out the one micrograph that passed the first, and
+    the note named every micrograph (hundreds, in the Train widget's status line)."""
+    rng = np.random.default_rng(3)
+    images = [rng.normal(size=(200, 200)).astype(np.float32) for _ in range(12)]
+    clicks = [rng.uniform(30, 170, (20, 2)) for _ in images]
+    names = [f"n{i:02d}" for i in range(12)]
+    scores = click_scores(images, clicks, names, DIAMETER)
+    assert [s.name for s in scores] == names
+    (note,) = clicks_off_particles([ClickScore(name, 20, 0.0) for name in names])
+    assert note.startswith("the clicks on n00, n01, n02, n03, n04, ... (12 in all) sit on")
+
+
+def test_clicks_whose_places_beside_leave_the_image_say_nothing():
+    """A review: a micrograph two diameters tall scored none of its clicks (the places
+    beside them leave it) and said 'sit on nothing' of clear particles."""
+    image = np.zeros((2 * int(DIAMETER), 1400), np.float32)
+    xs = np.arange(40.0, 1360.0, 30.0)
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    for x in xs:
+        image[np.hypot(yy - DIAMETER, xx - x) < DIAMETER / 2] = -3.0
+    clicks = np.column_stack([xs, np.full(len(xs), DIAMETER)])
+    assert check_clicks([image], [clicks], ["thin"], DIAMETER) == []

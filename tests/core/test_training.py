@@ -660,6 +660,12 @@ def test_cli_train_reads_napari_annotations(tmp_path, capsys, caplog):
     _model, metadata = load_checkpoint(out)
     assert metadata["datasets"] == ["toy"]
     assert metadata["history"][-1]["micrographs"] == ["mic_0"]
+    # continual on the data set Annotate named: its name is the user's, trained as asked
+    # (the refusal of a name only folder names chose is not for it)
+    more = [*base, "--annotations", "--mode", "continual", "--init", str(out)]
+    more[more.index("--out") + 1] = str(tmp_path / "more.pt")
+    assert main(more) == 0, capsys.readouterr().err
+    capsys.readouterr()
     # with pick files of the other micrograph: both trained on, one data set named
     assert main([*base, "--annotations", "--picks", str(picks / "mic_1.csv")]) == 0
     _model, metadata = load_checkpoint(out)

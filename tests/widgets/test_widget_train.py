@@ -478,6 +478,7 @@ def test_clicks_made_on_the_wrong_micrograph_are_said_while_training(
     ) in text
     assert f"clicks on {NAME} sit" not in text
     assert "clicks on 063_10028 sit" not in text
+    assert "is the particle diameter right?)" in text  # not "right?.)"
 
 
 def _trained_then_063_picked(annotated, real_data_dir, qtbot, threshold=None):

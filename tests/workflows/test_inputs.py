@@ -57,22 +57,35 @@ def test_a_pick_file_named_a_character_from_a_micrograph_left_without_picks_is_w
     folder.mkdir()
     write_picks(make_picks([10.0, 20.0], [20.0, 30.0]), folder / "May08_03.05.02.star")
     write_picks(make_picks([10.0, 20.0, 30.0], [20.0] * 3), folder / "May08_03_15_02.star")
-    write_picks(make_picks([10.0], [20.0]), folder / "May08_03.05.03.star")
+    # May08_03_05_02: May08_03.05.02's name misspelt, but that micrograph has its picks
+    write_picks(make_picks([10.0], [20.0]), folder / "May08_03_05_02.star")
+    # a STAR file of many other micrographs: the misspelt one is still shown, first
+    others = [make_picks([5.0], [5.0], micrograph=f"A_{i:03d}") for i in range(300)]
+    write_picks(pd.concat(others, ignore_index=True), folder / "all.star")
     paths = [(p, True) for p in sorted(folder.glob("*.star"))]
     read_training_picks(paths, {"May08_03.05.02", "May08_03.15.02"})
     (record,) = [r for r in caplog.records if "not used" in r.getMessage()]
     assert record.levelno == logging.WARNING
     text = record.getMessage()
-    assert "4 pick(s) of 2 micrograph(s)" in text
-    assert "May08_03_15_02 (did you mean May08_03.15.02?)" in text
-    assert "May08_03.05.03 (did you mean" not in text  # May08_03.05.02 has its picks
+    assert "304 pick(s) of 302 micrograph(s)" in text
+    assert "given: May08_03_15_02 (did you mean May08_03.15.02?), A_000" in text
+    assert "May08_03_05_02 (did you mean" not in text
     caplog.clear()
     (folder / "May08_03_15_02.star").unlink()
+    (folder / "all.star").unlink()
     read_training_picks(
         [(p, True) for p in sorted(folder.glob("*.star"))], {"May08_03.05.02", "May08_03.15.02"}
     )
     (record,) = [r for r in caplog.records if "not used" in r.getMessage()]
     assert record.levelno == logging.INFO
+    # separators are not dropped: mic_11_0 is not mic_1_10 misspelt
+    caplog.clear()
+    write_picks(make_picks([10.0], [20.0]), folder / "mic_11_0.star")
+    read_training_picks([(folder / "mic_11_0.star", True), (folder / "May08_03.05.02.star", True)],
+                        {"May08_03.05.02", "mic_1_10"})  # fmt: skip
+    (record,) = [r for r in caplog.records if "not used" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert "did you mean" not in record.getMessage()
 
 
 def test_training_refuses_one_micrograph_name_from_two_folders(tmp_path):

@@ -890,7 +890,7 @@ def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, c
         table.assign(y=639 - table["y"]).to_csv(picks / f"{name}.csv", index=False)
     assert main(args) == 0, capsys.readouterr().err
     assert ": the clicks look mirrored top to bottom" in caplog.text
-    assert "cryopick train --flip-y" in caplog.text
+    assert "cryopick train's --flip-y mirrors them" in caplog.text
 
 
 def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path, capsys):

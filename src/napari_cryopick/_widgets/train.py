@@ -1160,7 +1160,8 @@ class TrainWidget(QWidget):
 
     def _on_yielded(self, event: Any) -> None:
         if isinstance(event, TrainNote):
-            note = f" (Warning: {event.text[0].upper()}{event.text[1:]}.)"
+            stop = "" if event.text.endswith(("?", ".", "!")) else "."  # (not "right?.")
+            note = f" (Warning: {event.text[0].upper()}{event.text[1:]}{stop})"
             self.diameter_note += note
             self._mode_text += note
             self.status.setText(self._mode_text + "…")

@@ -344,12 +344,13 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
     wiped protein for another one whose folder has the same name (a trial's apoferritin
     and ribosome folders were both ``mics_train``: apoferritin's AP fell from 0.60 to
     0.01, after a warning the progress bar followed). Named with ``--dataset`` (or
-    ``--head``), it trains as asked.
+    ``--head``), or from napari's annotations (``--annotations``: their Data set), it
+    trains as asked.
     """
     if args.init is None or mode not in ("continual", "fewshot"):
         return
-    if args.dataset or (args.head and args.head != "generic"):
-        return
+    if args.dataset or (args.head and args.head != "generic") or args.annotations:
+        return  # named by the user (--annotations: Annotate's Data set names them)
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
     held = set(checkpoint_datasets(args.init))

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from napari_cryopick.core.text import name_list
+
 __all__ = ["ClickScore", "check_clicks", "click_scores", "clicks_off_particles"]
 
 #: Half the window around a click, in particle diameters (the particle and its fringe).
@@ -57,7 +59,7 @@ Z_ALL_OFF = 1.0
 MIN_CLICKS = 10
 
 #: Most clicks scored per micrograph.
-MAX_CLICKS = 200
+MAX_CLICKS = 100
 
 #: Each click is compared with the places this many diameters beside it, this many.
 SHIFT = 0.5
@@ -111,15 +113,15 @@ def _rotational_average(window: np.ndarray) -> np.ndarray:
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
     rings = np.minimum(np.rint(np.hypot(yy, xx)).astype(int), half + 1)
     profile = np.asarray(ndimage.mean(window, rings, np.arange(half + 2)))
-    profile[half + 1] = profile[: half + 1].mean()  # corners: the window's mean
+    profile[half + 1] = profile[: half + 1].mean()  # corners: the mean of the rings
     return profile[rings]
 
 
 def _correlations(windows: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Pearson correlation of each window with ``template``."""
-    a = windows.reshape(len(windows), template.size).astype(np.float64)
+    a = windows.reshape(len(windows), template.size).astype(np.float32)
     a -= a.mean(axis=1, keepdims=True)
-    b = template.ravel() - template.mean()
+    b = (template.ravel() - template.mean()).astype(np.float32)
     norm = np.sqrt((a * a).sum(axis=1) * (b * b).sum())
     return (a @ b) / np.where(norm > 0, norm, 1.0)
 
@@ -200,33 +202,22 @@ def click_scores(
     sums = np.zeros((len(images), 2 * half + 1, 2 * half + 1))
     for i, (image, xy) in enumerate(zip(images, positions, strict=True)):
         sums[i] = _windows(image, xy, half).sum(axis=0)
-    scores: list[ClickScore] = []
-    # twice: the second time the templates leave out the micrographs whose clicks the
-    # first found on nothing (a misplaced third of the clicks blurs the others' template)
-    trusted = np.ones(len(images), bool)
-    for _ in range(2):
-        scores, z_of = [], {}
-        total, number = sums[trusted].sum(axis=0), counts[trusted].sum()
-        for i, image in enumerate(images):
-            own = trusted[i]
-            others = number - counts[i] * own
-            if counts[i] < MIN_CLICKS or others < MIN_CLICKS:
-                continue
-            template = _rotational_average((total - sums[i] * own) / others)
-            differences = _differences(image, positions[i], template, half, rng)
-            z_of[i] = _z(differences)
-            scores.append(ClickScore(names[i], len(differences), z_of[i]))
-        off = {i for i, z in z_of.items() if z < Z_OFF}
-        if not off or len(off) == len(z_of):
-            break
-        trusted = np.array([i not in off for i in range(len(images))])
-    if scores or counts.sum() < 2 * MIN_CLICKS:
-        return scores
+    scored = _scored(images, positions, names, counts, sums, np.ones(len(images), bool), half, rng)
+    off = [i for i, score in scored.items() if score.z < Z_OFF]
+    if 0 < len(off) < len(scored):
+        # again, the templates without the micrographs found on nothing (a misplaced third
+        # of the clicks blurs the others' template); kept when it judges as many
+        trusted = np.ones(len(images), bool)
+        trusted[off] = False
+        again = _scored(images, positions, names, counts, sums, trusted, half, rng)
+        scored = again if len(again) == len(scored) else scored
+    if scored or counts.sum() < 2 * MIN_CLICKS:
+        return list(scored.values())
     # no micrograph judged (one micrograph holds the clicks, or each a few): two random
     # halves of all clicks, each against the other's template; their z's are independent
     # and add as sqrt(2) times their mean
     halves = [rng.random(n) < 0.5 for n in counts]
-    z = []
+    z, number = [], 0
     for side in (True, False):
         others = np.concatenate(
             [
@@ -235,12 +226,33 @@ def click_scores(
             ]
         )
         template = _rotational_average(others.mean(axis=0))
-        differences = [
-            _differences(image, xy[h == side], template, half, rng)
-            for image, xy, h in zip(images, positions, halves, strict=True)
-        ]
-        z.append(_z(np.concatenate(differences)))
-    return [ClickScore("", int(counts.sum()), float(np.mean(z) * np.sqrt(2)))]
+        differences = np.concatenate(
+            [
+                _differences(image, xy[h == side], template, half, rng)
+                for image, xy, h in zip(images, positions, halves, strict=True)
+            ]
+        )
+        z.append(_z(differences))
+        number += len(differences)
+    if number < 2 * MIN_CLICKS:  # the places beside them leave the image: nothing to say
+        return []
+    return [ClickScore("", number, float(np.mean(z) * np.sqrt(2)))]
+
+
+def _scored(images, positions, names, counts, sums, trusted, half, rng) -> dict[int, ClickScore]:
+    """One pass of :func:`click_scores`: each micrograph (by index) against the trusted others."""
+    scores = {}
+    total, number = sums[trusted].sum(axis=0), counts[trusted].sum()
+    for i, image in enumerate(images):
+        own = trusted[i]
+        others = number - counts[i] * own
+        if counts[i] < MIN_CLICKS or others < MIN_CLICKS:
+            continue
+        template = _rotational_average((total - sums[i] * own) / others)
+        differences = _differences(image, positions[i], template, half, rng)
+        if len(differences) >= MIN_CLICKS:  # (the places beside them inside the image)
+            scores[i] = ClickScore(names[i], len(differences), _z(differences))
+    return scores
 
 
 def _together(scores: Sequence[ClickScore]) -> float:
@@ -278,7 +290,7 @@ def clicks_off_particles(scores: Sequence[ClickScore]) -> list[str]:
     # Z_ALL_OFF only (a faint simulated L's right clicks, ten a micrograph, scored 2)
     together = _together(scores)
     if together < Z_ALL_OFF:
-        named = ", ".join(s.name for s in scores if s.name)
+        named = name_list([s.name for s in scores if s.name], 5)
         where = f" on {named}" if named else ""
         return [
             f"the clicks{where} sit on nothing in common: the image at them looks like the "
@@ -331,7 +343,7 @@ def check_clicks(
             return [
                 f"the clicks look mirrored top to bottom: at them the image shows little in "
                 f"common (z {together:.1f}), mirrored they sit on particles (z {flipped:.1f}); "
-                "the pick files may count y from the bottom (cryopick train --flip-y reads "
-                "them so)"
+                "the pick files may count y from the other edge (cryopick train's --flip-y "
+                "mirrors them, or mirrors them back when it was given)"
             ]
     return clicks_off_particles(scores)

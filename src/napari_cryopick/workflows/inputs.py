@@ -381,17 +381,20 @@ def _log_unused(
     # May08_03_15_02.star beside micrograph May08_03.15.02 lost its 40 clicks to an INFO
     # line); only against given micrographs left without picks (a data set's STAR file
     # names hundreds of micrographs beside the few given)
-    def key(name: str) -> str:
-        return re.sub(r"[^0-9a-z]", "", name.casefold())
+    def key(name: str) -> str:  # each run of separators one (mic_11_0 is not mic_1_10)
+        return re.sub(r"[^0-9a-z]+", "_", name.casefold())
 
     bare = {key(n): n for n in known if n not in picked and n not in unused}
     close = {n: bare.get(key(n)) for n in unused}
-    typos = [f"{n} (did you mean {m}?)" for n, m in close.items() if m]
+    typos = sorted(f"{n} (did you mean {m}?)" for n, m in close.items() if m)
+    others = [n for n, m in close.items() if m is None]
+    # the misspelt first, all of them: a sorted list of hundreds would hide them
+    shown = ", ".join([*typos, *([name_list(others, 5)] if others else [])])
     (logger.warning if typos else logger.info)(
         "not used: %d pick(s) of %d micrograph(s) that are not among the micrographs given: %s%s",
         sum(unused.values()),
         len(unused),
-        name_list([*typos, *(n for n, m in close.items() if m is None)], 5),
+        shown,
         files,
     )
 
