@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -901,6 +902,8 @@ def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path,
     args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=1, clicked=1)
     args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
     assert main(args) == 0, capsys.readouterr().err
+    main_output_of_new_model = capsys.readouterr().out  # a new model: the loss alone
+    assert "(loss " in main_output_of_new_model
     first = tmp_path / "m.pt"
     again = [*args, "--mode", "continual", "--init", str(first)]
     again[again.index("--out") + 1] = str(tmp_path / "c.pt")
@@ -912,6 +915,10 @@ def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path,
     assert not (tmp_path / "c.pt").exists()
     # named: trained as asked, the same data set or a new one
     assert main([*again, "--dataset", name]) == 0, capsys.readouterr().err
+    # its loss says its terms (a trial read "loss 9.919" against a new model's 2.29)
+    said = capsys.readouterr().out
+    assert re.search(r"\(loss [\d.]+: detection [\d.]+ \+ .*distill [\d.]+", said), said
+    assert "detection" not in main_output_of_new_model
     assert main([*again, "--dataset", "other", "--out", str(tmp_path / "d.pt")]) == 0
 
 

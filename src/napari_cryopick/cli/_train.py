@@ -586,8 +586,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"trained {len(outcome.history)} steps in {outcome.seconds:.1f} s{ended} "
-        f"(loss {loss:.3f}, the mean of the last {min(len(tail), LOSS_TAIL_STEPS)} steps, "
-        f"as cryopick info shows) -> {outcome.path}"
+        f"(loss {loss:.3f}{_loss_terms(outcome.history[-LOSS_TAIL_STEPS:])}, the mean of "
+        f"the last {min(len(tail), LOSS_TAIL_STEPS)} steps, as cryopick info shows) -> "
+        f"{outcome.path}"
     )
     for note in training_notes(outcome, n_labels):
         print(f"note: {note}")
@@ -612,6 +613,33 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"next: {_next_command(args.micrographs, outcome.path)}")
     return EXIT_OK
+
+
+#: The detection loss's own terms; the others are the mode's (continual's distillation...).
+DETECTION_TERMS = ("heatmap", "offset", "size")
+
+
+def _loss_terms(tail: list[dict]) -> str:
+    """``": detection 2.29 + distill 5.10 + ..."`` when the mode adds terms to the
+    detection loss (a trial read a continual run's "loss 9.919" against a new model's
+    2.29, unexplained); "" otherwise."""
+    import numpy as np
+
+    if not tail:
+        return ""
+    extra = sorted(
+        {k for h in tail for k, v in h.items() if isinstance(v, float)}
+        - {"lr", "total", *DETECTION_TERMS}
+    )
+    if not extra:
+        return ""
+
+    def mean(keys: tuple[str, ...]) -> float:
+        return float(np.mean([sum(h.get(k, 0.0) for k in keys) for h in tail]))
+
+    parts = [f"detection {mean(DETECTION_TERMS):.3f}"]
+    parts += [f"{key} {mean((key,)):.3f}" for key in extra]
+    return ": " + " + ".join(parts)
 
 
 def _next_command(micrographs: list[Path], model: Path) -> str:
