@@ -2038,6 +2038,65 @@ def test_trained_model_far_from_its_diameter_warns_in_the_pick_widget(
     assert "1 files" in said, said
 
 
+def test_the_micrograph_on_screen_closed_with_corrections_comes_back_with_them(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """A GUI trial: three micrographs open, the middle one picked and corrected, closed
+    while on screen and opened again: "its picks are back with your corrections", and
+    none were (the result layers showed it before its picks came back, and that empty
+    layer was stored over them, on disk too)."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    names = ["061_10028", "062_10028", "063_10028"]
+    (tmp_path / "data").mkdir()
+    viewer = make_napari_viewer()
+    for name in names:
+        shutil.copy(real_data_dir / DATASET / "micrographs" / f"{name}.png", tmp_path / "data")
+        viewer.open(str(tmp_path / "data" / f"{name}.png"), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(56.0)  # picked with the bundled model, as the trial
+    widget.device_combo.setCurrentText("cpu")
+    state = session(viewer)
+    annotate.micrograph_combo.setCurrentText(names[1])
+    qtbot.waitUntil(lambda: state.displayed == names[1], timeout=5000)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    qtbot.wait(500)
+    points = viewer.layers[f"{names[1]} picks"]
+    viewer.layers.selection.active = points  # the user edits the picks layer
+    points.mode = "select"
+    points.selected_data = {0, 1}
+    points.remove_selected()
+    points.selected_data = set()
+    points.mode = "add"
+    points.add(np.array([[512.0, 20.0]]))
+    qtbot.wait(500)
+    kept = int(points.shown.sum())
+    assert kept > 0
+    viewer.layers.remove(viewer.layers[names[1]])  # while on screen
+    qtbot.waitUntil(lambda: state.displayed == names[0], timeout=5000)
+    qtbot.wait(500)
+    # napari selects a layer it adds before it tells of the insertion, so the result
+    # layers may show the micrograph before its picks come back (the trial's order; not
+    # every run's): that order, made sure of
+    from napari_cryopick._widgets.result_layers import display
+
+    display(viewer, names[1])
+    viewer.open(str(tmp_path / "data" / f"{names[1]}.png"), plugin="napari-cryopick")
+    qtbot.wait(500)
+    assert "opened again: its picks are back" in widget.status.text()
+    qtbot.waitUntil(lambda: state.displayed == names[1], timeout=5000)
+    qtbot.wait(500)
+    assert int(viewer.layers[f"{names[1]} picks"].shown.sum()) == kept
+    # what the layers show is what is kept: leaving it (or the autosave) stores the layer
+    annotate.micrograph_combo.setCurrentText(names[2])
+    qtbot.waitUntil(lambda: state.displayed == names[2], timeout=5000)
+    annotate.micrograph_combo.setCurrentText(names[1])
+    qtbot.waitUntil(lambda: state.displayed == names[1], timeout=5000)
+    qtbot.wait(500)
+    assert int(viewer.layers[f"{names[1]} picks"].shown.sum()) == kept
+
+
 def test_closing_a_micrograph_with_corrections_keeps_them_until_it_opens_again(
     picker, tmp_path, qtbot
 ):

@@ -1397,6 +1397,12 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
             picked_at = round(float(sizes.median()), 1)
         if picked_at:
             set_micrograph_settings(viewer, layer, diameter_px=float(picked_at))
+    if state.displayed == name:
+        # shown already (napari made the new layer active before it told of its insertion):
+        # the result layers showed it without picks, and would store that empty layer over
+        # the picks just restored (a GUI trial: "its picks are back", and none were)
+        for _ in _filling(viewer, name):
+            pass
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)
     if not result.file_picks and (closed is None or model is not state.model):
