@@ -481,6 +481,34 @@ def test_clicks_made_on_the_wrong_micrograph_are_said_while_training(
     assert "is the particle diameter right?)" in text  # not "right?.)"
 
 
+def test_after_training_the_picks_shown_follow_the_threshold_it_reports(annotated, qtbot):
+    """A GUI trial: the slider at 0.5, Train said "picks shown at threshold 0.15" and
+    the slider read 0.15, but the previewed micrograph showed (and exported) the picks
+    of 0.5."""
+    from napari_cryopick.core.detect import apply_threshold
+
+    viewer, train, tmp_path = annotated
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    pick.set_threshold(0.5)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    qtbot.wait(500)
+    threshold = train.last_result.pick_threshold
+    assert threshold is not None
+    assert threshold < 0.5
+    assert pick.threshold() == pytest.approx(threshold, abs=1e-3)
+    state = session(viewer)
+    candidates = state.pick_results[NAME].picks
+    expected = len(apply_threshold(candidates, pick.threshold()))
+    assert int(viewer.layers[f"{NAME} picks"].shown.sum()) == expected
+    assert NAME not in state.earlier_model  # its picks are this model's (not "earlier")
+    from napari_cryopick.io.pickfiles import read_picks
+
+    exported = tmp_path / "exported"
+    pick.export(exported, "star")
+    assert len(read_picks(next(exported.glob("*.star")))) == expected
+
+
 def _trained_then_063_picked(annotated, real_data_dir, qtbot, threshold=None):
     """Train briefly on the annotated micrograph, open micrograph 063 beside it and pick it
     with the Pick widget (at ``threshold`` when given); returns the Pick widget."""

@@ -1282,10 +1282,6 @@ class TrainWidget(QWidget):
         # the previews left alone: the old model's, scored on another scale; not another
         # file of its name opened meanwhile)
         fresh = bool(self._preview_name) and self._final_drawn and not closed
-        if threshold is not None and fresh:
-            from .result_layers import apply_display_threshold
-
-            apply_display_threshold(self.viewer, self._preview_name, threshold)
         state.set_model(
             outcome.model,
             outcome.path,
@@ -1301,6 +1297,14 @@ class TrainWidget(QWidget):
                 state.pick_results[self._preview_name] = dataclasses.replace(
                     previewed, model_file=str(Path(outcome.path).resolve())
                 )
+            if threshold is not None:
+                # shown at the new model's threshold once it is this model's: set_model
+                # above took it for an earlier model's picks, kept at the slider's old value
+                # (a GUI trial: "picks shown at threshold 0.15", and 0.5's shown, exported)
+                from .result_layers import apply_display_threshold
+
+                apply_display_threshold(self.viewer, self._preview_name, threshold)
+                state.picks_changed.emit(self._preview_name)
         from napari_cryopick.workflows.train import steps_cut_short
 
         cut = steps_cut_short(outcome)

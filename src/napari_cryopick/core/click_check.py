@@ -270,8 +270,9 @@ def _judged(scores: Sequence[ClickScore]) -> list[ClickScore]:
 
 
 HINT = (
-    "are they this micrograph's, with y counted from the same edge, in the micrograph's "
-    "own pixels (not a binned copy's), and is the particle diameter right?"
+    "are they this micrograph's (not made while another was on screen), with y counted "
+    "from the same edge, in the micrograph's own pixels (not a binned copy's), and is the "
+    "particle diameter right?"
 )
 
 
@@ -308,7 +309,7 @@ def clicks_off_particles(scores: Sequence[ClickScore]) -> list[str]:
             notes.append(
                 f"the clicks on {score.name} sit on nothing the other micrographs' clicks "
                 f"sit on (z {score.z:.1f} over {score.clicks} of them away from its edges, "
-                f"{expected:.0f} expected from the others' clicks); {HINT}"
+                f"where the others' clicks predict z {expected:.0f}); {HINT}"
             )
     return notes
 
