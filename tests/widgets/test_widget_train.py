@@ -455,10 +455,13 @@ def test_a_typed_diameter_the_clicks_contradict_is_said_while_training(annotated
 
 
 def test_clicks_made_on_the_wrong_micrograph_are_said_while_training(
-    annotated, real_data_dir, qtbot
+    annotated, real_data_dir, qtbot, monkeypatch
 ):
     """Annotations went to the wrong micrograph once: clicks that sit on nothing the other
-    micrographs' clicks sit on are named in the status before the training they spoil."""
+    micrographs' clicks sit on are named in the status before the training they spoil,
+    and as a napari warning (a GUI trial found the status line's easy to miss)."""
+    warned = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", warned.append)
     viewer, train, tmp_path = annotated
     for name, clicks_of in (("063_10028", "063_10028"), (SECOND, NAME)):
         # 063: its own particles clicked; 062: 061's particles clicked on it
@@ -479,6 +482,8 @@ def test_clicks_made_on_the_wrong_micrograph_are_said_while_training(
     assert f"clicks on {NAME} sit" not in text
     assert "clicks on 063_10028 sit" not in text
     assert "is the particle diameter right?)" in text  # not "right?.)"
+    assert [w for w in warned if f"the clicks on {SECOND} sit on nothing" in w], warned
+    assert all(w.startswith("Training: ") for w in warned)
 
 
 def test_after_training_the_picks_shown_follow_the_threshold_it_reports(annotated, qtbot):

@@ -1161,10 +1161,16 @@ class TrainWidget(QWidget):
     def _on_yielded(self, event: Any) -> None:
         if isinstance(event, TrainNote):
             stop = "" if event.text.endswith(("?", ".", "!")) else "."  # (not "right?.")
-            note = f" (Warning: {event.text[0].upper()}{event.text[1:]}{stop})"
+            sentence = f"{event.text[0].upper()}{event.text[1:]}{stop}"
+            note = f" (Warning: {sentence})"
             self.diameter_note += note
             self._mode_text += note
             self.status.setText(self._mode_text + "…")
+            # and as napari's warning: in the status line, among the mode's words and the
+            # notes of the end, a GUI trial found it easy to miss
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"Training: {sentence}")
             return
         if isinstance(event, TrainPreview):
             from .result_layers import has_corrections, showing_pick_result
