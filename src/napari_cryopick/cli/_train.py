@@ -336,6 +336,12 @@ def _known_diameters(init: str | None) -> dict[str, float]:
     return {d.name: float(d.diameter_px) for d in card.datasets if d.diameter_px}
 
 
+def _named(args: argparse.Namespace) -> str | None:
+    """The data set the options name (``--dataset``, or a ``--head`` other than the
+    generic one); None: the folder names choose it."""
+    return args.dataset or (args.head if args.head and args.head != "generic" else None)
+
+
 def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any) -> None:
     """Refuse to retrain a data set of ``--init`` that only the folder names chose.
 
@@ -349,7 +355,7 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
     """
     if args.init is None or mode not in ("continual", "fewshot"):
         return
-    if args.dataset or (args.head and args.head != "generic") or args.annotations:
+    if _named(args) or args.annotations:
         return  # named by the user (--annotations: Annotate's Data set names them)
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
@@ -553,8 +559,7 @@ def run(args: argparse.Namespace) -> int:
     # the data set the picks train (its head, and the folders picked with it later), said:
     # a CLI trial's "apo/mics" was data set "apo" unsaid (only cryopick info showed it)
     names = sorted({str(s.name) for s in request.datasets})  # type: ignore[union-attr]
-    named = args.dataset or (args.head if args.head != "generic" else None)
-    chosen = "" if named else " (from the folder names; --dataset NAME to choose)"
+    chosen = "" if _named(args) else " (from the folder names; --dataset NAME to choose)"
     print(
         f"training ({mode}) on {n_micrographs} micrograph(s) of data set"
         f"{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}{chosen}, "

@@ -77,8 +77,8 @@ class ClickScore:
     clicks
         Clicks scored.
     z
-        Their mean correlation with the template above random places, in
-        standard errors.
+        How far their correlation with the template lies above that of the places
+        beside them, in standard errors.
     """
 
     name: str

@@ -355,9 +355,9 @@ def _log_unused(
 
     Picks of a per-micrograph file named after a given micrograph, whose picks another
     file already gives (``mic_manualpick.star`` beside a ``particles.star`` of ``mic``),
-    are said apart, as a warning: a trial's were "not among the micrographs given". A
-    name close to a given micrograph left without picks (``picked``: those with some) is
-    said as a warning with that name (a typo)."""
+    are said apart, as a warning: a trial's were "not among the micrographs given". A name
+    that differs only in case or separators from a given micrograph left without picks
+    (``picked``: those with some) is said as a warning with that name (a typo)."""
     from napari_cryopick.io.pickfiles import match_name
 
     known = set(names)

@@ -72,6 +72,8 @@ from . import (
     tube_id_column,
 )
 
+logger = logging.getLogger(__name__)
+
 NAME = "star"
 SUFFIXES: tuple[str, ...] = (".star",)
 
@@ -235,7 +237,7 @@ def _comment_diameter(path: Path) -> float:
     if np.isfinite(value) and value > 0:
         return value
     # (an I/O trial's "abc", -3 and nan were left out without a word)
-    logging.getLogger(__name__).warning(
+    logger.warning(
         "%s: '# %s %s' is not a positive number of pixels: the picks have no diameter",
         path,
         DIAMETER_LABEL,
