@@ -592,6 +592,35 @@ def test_export_of_filtered_picks_names_the_micrographs_the_run_picked(tmp_path,
         assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}, folder
 
 
+def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path):
+    """A review: a file of fibers and particles filtered to STAR gives two files (the
+    fibers', and ``_particles`` beside it); only the first was recorded with its
+    micrograph, so an export of the second named ``<stem>.mrc``, not the micrograph."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.batch import _record_files, micrograph_files
+
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    mixed = pd.concat(
+        [
+            make_picks([10.0, 40.0], [20.0, 50.0], diameter=20.0, score=0.9),
+            make_picks(
+                [100.0, 200.0], [100.0, 100.0], diameter=20.0, score=0.9, kind="fiber", tube_id=1
+            ),  # fmt: skip
+        ],
+        ignore_index=True,
+    ).assign(micrograph="m")
+    write_picks(mixed, picked / "m.csv", "csv")
+    micrograph = tmp_path / "mics" / "m.png"
+    _record_files(picked, [picked / "m.csv"], "done", extra={"input": str(micrograph)})
+    out = tmp_path / "filtered"
+    assert main(["filter", str(picked), "--format", "star", "--out", str(out)]) == 0
+    files = sorted(out.glob("*.star"))
+    assert [f.name for f in files] == ["m.star", "m_particles.star"]
+    assert micrograph_files(files) == dict.fromkeys(files, micrograph)
+
+
 def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, project):
     """A trial: a RELION job's picks were exported as ``mic_autopick.mrc``; PNG inputs as
     ``.mrc``; picks of ``mic`` matched no exposure ``<uid>_mic_patch_aligned_doseweighted``."""

@@ -622,6 +622,7 @@ def _filter(args: argparse.Namespace) -> int:
     lowest = np.inf  # the lowest score read: files written at a higher threshold say so
     errors = len(problems)
     written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
+    outputs: dict[Path, list[Path]] = {}  # input coordinate file -> every file it gave
     unscored: list[Path] = []  # files without scores (BOX): nothing to threshold
     for target, (path, name, listed_by) in targets.items():
         format = _output_format(path, args.format)
@@ -648,6 +649,7 @@ def _filter(args: argparse.Namespace) -> int:
             errors += 1
             continue
         written[path.resolve()] = target
+        outputs[path.resolve()] = files
         made += files
         kept += written_picks
         total += len(table)
@@ -695,11 +697,17 @@ def _filter(args: argparse.Namespace) -> int:
             made.append(folder)
     # a later filter into --out may replace them; nothing else is replaced unsaid
     # with each file's micrograph, as the inputs' manifests knew it (exports name it)
+    # (every file of one: a fiber file beside the particles' is of the same micrograph)
     sources = micrograph_files(list(written))
     record_filtered(
         out,
         [path for path in made if path.is_file()],
-        {target: sources[path] for path, target in written.items() if path in sources},
+        {
+            file: sources[path]
+            for path, files in outputs.items()
+            if path in sources
+            for file in files
+        },
     )
     if errors:
         return EXIT_BAD_INPUT if done == 0 else EXIT_FAILED
