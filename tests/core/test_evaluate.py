@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import warnings
 
@@ -813,3 +814,68 @@ def test_cli_evaluate_warns_of_duplicate_picks(tmp_path, capsys):
         False,
         True,
     ]
+
+
+def _crowded_picks(seed: int, height: int = 1200, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Truth of ``n`` micrographs of 60 px particles, and a picker's predictions: each
+    particle found a few pixels off, with as many false picks again anywhere."""
+    rng = np.random.default_rng(seed)
+    preds, truths = [], []
+    for index in range(n):
+        x, y = rng.uniform(40, 1160, 120), rng.uniform(40, height - 40, 120)
+        truths.append(make_picks(x, y, diameter=60.0, micrograph=f"m{index}"))
+        px = np.concatenate([x + rng.normal(0, 4, 120), rng.uniform(0, 1200, 120)])
+        py = np.concatenate([y + rng.normal(0, 4, 120), rng.uniform(0, height, 120)])
+        preds.append(make_picks(px, py, diameter=60.0, score=rng.uniform(0, 1, 240),
+                                micrograph=f"m{index}"))  # fmt: skip
+    return pd.concat(preds, ignore_index=True), pd.concat(truths, ignore_index=True)
+
+
+def test_truth_mirrored_top_to_bottom_is_found_with_the_micrographs_height():
+    """A CLI trial: y-flipped truth files scored AP 0.01, unsaid (evaluate reads no
+    micrographs, so the height comes from the pairs of picks)."""
+    from napari_cryopick.core.evaluate import mirrored_truth
+    from napari_cryopick.core.pick_table import flip_y
+
+    for seed, height in ((0, 1200), (1, 4096)):
+        pred, truth = _crowded_picks(seed, height)
+        assert mirrored_truth(pred, truth, 15.0) is None  # as given: no mirror
+        mirror = mirrored_truth(pred, flip_y(truth, height), 15.0)
+        assert mirror is not None
+        assert abs(mirror.height - height) <= 2
+        assert mirror.mirrored_recall > 0.9
+        assert mirror.recall < 0.3
+    few = mirrored_truth(pred.iloc[:10], flip_y(truth, height).iloc[:10], 15.0)
+    assert few is None  # too few picks to say
+
+
+def test_cli_evaluate_says_mirrored_truth_and_flips_either_side(tmp_path, capsys):
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.pick_table import flip_y
+    from napari_cryopick.io.pickfiles import write_picks
+
+    pred, truth = _crowded_picks(2)
+    write_picks(pred, tmp_path / "pred.star")
+    write_picks(flip_y(truth, 1200), tmp_path / "truth.star")
+    common = [
+        "evaluate",
+        "--pred",
+        str(tmp_path / "pred.star"),
+        "--truth",
+        str(tmp_path / "truth.star"),
+    ]
+    assert main(common) == 0
+    captured = capsys.readouterr()
+    assert "far better mirrored top to bottom" in captured.err
+    assert "--truth-flip-y HEIGHT" in captured.err
+    height = re.search(r"about (\d+) by these picks", captured.err)
+    assert height is not None
+    assert abs(int(height.group(1)) - 1200) <= 2
+    low = float(captured.out.split("AP@0.5")[1].split()[0])
+    for option in ("--truth-flip-y", "--pred-flip-y"):
+        assert main([*common, option, "1200"]) == 0
+        captured = capsys.readouterr()
+        assert "mirrored" not in captured.err
+        assert float(captured.out.split("AP@0.5")[1].split()[0]) > low + 0.3
+    assert main([*common, "--truth-flip-y", "0"]) == 2
+    assert "--truth-flip-y must be > 0" in capsys.readouterr().err

@@ -607,7 +607,7 @@ def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path
             make_picks([10.0, 40.0], [20.0, 50.0], diameter=20.0, score=0.9),
             make_picks(
                 [100.0, 200.0], [100.0, 100.0], diameter=20.0, score=0.9, kind="fiber", tube_id=1
-            ),  # fmt: skip
+            ),
         ],
         ignore_index=True,
     ).assign(micrograph="m")

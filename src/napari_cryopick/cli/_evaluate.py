@@ -87,6 +87,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help=f"the {what} files' coordinates are of micrographs binned F times (e.g. "
             "Topaz run with -s F); they are scaled to the original pixels (default 1)",
         )
+    for side, what in (("pred", "prediction"), ("truth", "ground-truth")):
+        parser.add_argument(
+            f"--{side}-flip-y",
+            type=float,
+            default=None,
+            metavar="HEIGHT",
+            help=f"mirror the {what} files' y on micrographs HEIGHT pixels high (original "
+            "pixels): files written with the origin at the bottom (EMAN .box, a flipped "
+            "export; evaluate reads no micrographs, so it needs the height)",
+        )
     parser.add_argument(
         "--extra-micrographs",
         choices=("ignore", "false-positive", "error"),
@@ -202,8 +212,10 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, se
     for option, value in (
         ("--pred-binning", args.pred_binning),
         ("--truth-binning", args.truth_binning),
+        ("--pred-flip-y", args.pred_flip_y),
+        ("--truth-flip-y", args.truth_flip_y),
     ):
-        if not (math.isfinite(value) and value > 0):
+        if value is not None and not (math.isfinite(value) and value > 0):
             raise CLIError(f"{option} must be > 0, got {value:g}")
     below = args.recursive
     truth = read_pick_files(
@@ -219,6 +231,12 @@ def _read_both(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, se
         truth = read_pick_files(
             args.truth, "ground-truth", args.truth_format, pred_names, args.truth_binning, below
         )
+    from napari_cryopick.core.pick_table import flip_y
+
+    if args.pred_flip_y is not None:
+        pred = flip_y(pred, args.pred_flip_y)
+    if args.truth_flip_y is not None:
+        truth = flip_y(truth, args.truth_flip_y)
     for table, side in ((pred, "prediction"), (truth, "ground-truth")):
         _warn_off_image(table, side)
     return pred, truth, picked
@@ -318,6 +336,35 @@ def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
 
     ratio = extent_ratio(pred, truth, SCALE_MIN_PICKS)
     return ratio if ratio is not None and (ratio >= 2 or ratio <= 0.5) else None
+
+
+def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespace) -> None:
+    """Warn when the ground truth matches the predictions far better mirrored top to
+    bottom (:func:`napari_cryopick.core.evaluate.mirrored_truth`; a CLI trial's y-flipped
+    truth files scored AP 0.01 unsaid), within a quarter of the particles' diameter (the
+    truth's, else ``--diameter``, else the predictions'), else half ``--tolerance`` (half a
+    diameter found half of apoferritin's mirrored truth by chance among a picker's
+    candidates: no contrast left)."""
+    import numpy as np
+    import pandas as pd
+
+    from napari_cryopick.core.evaluate import mirrored_truth
+
+    sizes = [truth["diameter"], pd.Series([args.diameter], dtype=float), pred["diameter"]]
+    diameters = [float(np.nanmedian(d)) for d in sizes if np.isfinite(d.to_numpy(float)).any()]
+    tolerance = args.tolerance / 2 if args.tolerance is not None else None
+    radius = diameters[0] / 4 if diameters else tolerance
+    mirror = mirrored_truth(pred, truth, radius) if radius else None
+    if mirror is None:
+        return
+    print(
+        f"cryopick evaluate: warning: the ground truth matches the predictions far better "
+        f"mirrored top to bottom ({mirror.mirrored_recall:.0%} of its picks beside a "
+        f"prediction, against {mirror.recall:.0%} as given): one side's y runs the other way "
+        f"(origin at the bottom). If so, give --truth-flip-y HEIGHT (or --pred-flip-y "
+        f"HEIGHT), the micrographs' height in pixels: about {mirror.height} by these picks",
+        file=sys.stderr,
+    )
 
 
 def _say_duplicates(pred: pd.DataFrame, truth: pd.DataFrame, diameter: float | None) -> None:
@@ -486,6 +533,7 @@ def run(args: argparse.Namespace) -> int:
             f"micrographs (try {side} {round(factor)})",
             file=sys.stderr,
         )
+    _say_mirror(pred, truth, args)
     print(report.summary())
     if args.json is not None:
         atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")

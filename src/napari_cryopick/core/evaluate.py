@@ -49,6 +49,7 @@ __all__ = [
     "EvaluationReport",
     "MatchResult",
     "MicrographMismatchError",
+    "Mirror",
     "PRCurve",
     "auroc",
     "average_precision",
@@ -57,6 +58,7 @@ __all__ = [
     "box_iou",
     "evaluate",
     "match_picks",
+    "mirrored_truth",
     "precision_recall_curve",
 ]
 
@@ -822,6 +824,75 @@ def extent_ratio(pred: pd.DataFrame, truth: pd.DataFrame, min_picks: int = 20) -
     if min(extents) <= 0:
         return None
     return float(extents[1] / extents[0])
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """Ground truth that matches the predictions far better mirrored top to bottom
+    (:func:`mirrored_truth`): ``height`` is the micrographs' height it implies
+    (``y -> height - 1 - y``), ``recall`` and ``mirrored_recall`` the share of the truth
+    with a prediction within the radius as given and mirrored."""
+
+    height: int
+    recall: float
+    mirrored_recall: float
+
+
+def mirrored_truth(
+    pred: pd.DataFrame, truth: pd.DataFrame, radius_px: float, min_picks: int = 20
+) -> Mirror | None:
+    """Whether one side's y runs the other way (a file written with the origin at the
+    bottom, EMAN's or a flipped export's), without the micrographs' heights: pairs of a
+    prediction and a truth pick within ``radius_px`` in x are pooled over the shared
+    micrographs; a mirror puts their sums ``y_pred + y_truth`` at ``height - 1``, so the
+    most common sum is tried as the mirror. None unless the mirrored truth finds a
+    prediction within ``radius_px`` for at least half its picks and twice as many as
+    given (a picker's many candidates find much of the truth by chance either way:
+    give a radius well inside a particle, a quarter of its diameter), or with fewer
+    than ``min_picks`` on a side."""
+    if not (math.isfinite(radius_px) and radius_px > 0):
+        return None
+    shared = set(pred["micrograph"].astype(str)) & set(truth["micrograph"].astype(str))
+    groups = []
+    for name in sorted(shared):
+        p = pred.loc[pred["micrograph"].astype(str) == name, ["x", "y"]].to_numpy(np.float64)
+        t = truth.loc[truth["micrograph"].astype(str) == name, ["x", "y"]].to_numpy(np.float64)
+        groups.append((p[np.isfinite(p).all(axis=1)], t[np.isfinite(t).all(axis=1)]))
+    if sum(len(p) for p, _ in groups) < min_picks or sum(len(t) for _, t in groups) < min_picks:
+        return None
+    sums = []
+    for p, t in groups:
+        if len(p) and len(t):
+            near = cKDTree(p[:, :1]).query_ball_point(t[:, :1], radius_px, p=np.inf)
+            sums += [p[j, 1] + t[i, 1] for i, js in enumerate(near) for j in js]
+    if not sums:
+        return None
+    sums = np.asarray(sums)
+    counts, edges = np.histogram(
+        sums, bins=np.arange(sums.min(), sums.max() + radius_px, radius_px)
+    )
+    best = int(np.argmax(counts))
+    close = sums[np.abs(sums - (edges[best] + radius_px / 2)) <= radius_px]
+    total = float(np.median(close))  # height - 1
+
+    def found(flip: bool) -> tuple[float, list[float]]:
+        hits, matched, n = 0, [], 0
+        for p, t in groups:
+            n += len(t)
+            if len(p) and len(t):
+                points = np.column_stack([t[:, 0], total - t[:, 1]]) if flip else t
+                distance, index = cKDTree(p).query(points, distance_upper_bound=radius_px)
+                hit = np.isfinite(distance)
+                hits += int(hit.sum())
+                matched += list(p[index[hit], 1] + t[hit, 1])
+        return hits / n, matched
+
+    recall, _ = found(False)
+    mirrored, matched = found(True)
+    if mirrored >= 0.5 and mirrored >= 2 * recall:
+        # the height from the pairs the mirror matched (the histogram's bin is coarse)
+        return Mirror(round(float(np.median(matched)) + 1), recall, mirrored)
+    return None
 
 
 def _warn_if_sizes_differ(
