@@ -3190,3 +3190,35 @@ def test_pick_folders_end_says_its_files_hold_every_candidate(make_napari_viewer
     widget._folder_floor = None
     widget._on_folder_done(batch)
     assert "every candidate" not in widget.status.text()
+
+
+def test_the_diameter_hint_holds_back_only_its_own_threads_log(monkeypatch, caplog):
+    """The hint prepares the request to read its warnings, and keeps that preparation's
+    log lines back (the picking job logs them once): a picking job's lines logged from
+    another thread meanwhile were lost too (the logger was disabled process-wide)."""
+    import logging
+    import threading
+    from types import SimpleNamespace
+
+    import napari_cryopick.workflows.pick as workflow
+    from napari_cryopick._widgets.pick import _trained_diameter_text
+
+    log = logging.getLogger(workflow.__name__)
+
+    def prepare(request):
+        log.warning("from the hint's preparation")
+        other = threading.Thread(target=log.warning, args=("from a picking job",))
+        other.start()
+        other.join()
+        return SimpleNamespace(warnings=["far from the trained diameter"])
+
+    prepare.__module__ = workflow.__name__  # the logger the hint holds back is prepare's
+    monkeypatch.setattr(workflow, "prepare", prepare)
+    with caplog.at_level(logging.WARNING, logger=workflow.__name__):
+        text = _trained_diameter_text(object())
+    assert text == "Warning: far from the trained diameter "
+    messages = [record.getMessage() for record in caplog.records]
+    assert "from a picking job" in messages
+    assert "from the hint's preparation" not in messages
+    log.warning("after the hint")
+    assert caplog.records[-1].getMessage() == "after the hint"

@@ -278,19 +278,26 @@ def _trained_diameter_text(request: Any) -> str:
     a model trained on clicks finds particles near the size it learned.
     """
     import logging
+    import threading
 
     from napari_cryopick.workflows.pick import prepare
 
     # the picking job prepares (and logs) the request again: its warnings once on stderr,
-    # not twice (a trial's "has a head of its own")
+    # not twice (a trial's "has a head of its own"); only this thread's records are held
+    # back (a picking job's in another thread meanwhile are not)
     pick_log = logging.getLogger(prepare.__module__)
-    was_disabled, pick_log.disabled = pick_log.disabled, True
+    thread = threading.get_ident()
+
+    def other_threads(record: logging.LogRecord) -> bool:
+        return record.thread != thread
+
+    pick_log.addFilter(other_threads)
     try:
         return _warning_texts(prepare(request).warnings)
     except Exception:  # a hint only: the worker reports a bad request
         return ""
     finally:
-        pick_log.disabled = was_disabled
+        pick_log.removeFilter(other_threads)
 
 
 def _warning_texts(warnings: Any) -> str:
