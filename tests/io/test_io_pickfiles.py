@@ -1343,3 +1343,23 @@ def test_a_table_of_thousands_of_columns_is_refused_before_parsing(tmp_path):
         "x,y," + ",".join(f"c{i}" for i in range(n)) + "\n1,2," + ",".join("3" * n) + "\n"
     )
     assert len(read_picks(fine)) == 1
+
+
+def test_micrograph_names_of_digits_stay_text_in_star_files(tmp_path):
+    """An interop trial: picks of micrograph ``0001`` written to STAR (the package's
+    writers name it by its stem) read back as micrograph ``1``: no micrograph of that name,
+    so training on ``0001.mrc`` found no labels."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+
+    table = make_picks([10.0, 20.0, 30.0], [5.0, 6.0, 7.0], diameter=20.0, score=0.5)
+    table["micrograph"] = ["0001", "0001", "1e3"]
+    write_picks(table, tmp_path / "w.star")
+    assert read_picks(tmp_path / "w.star")["micrograph"].tolist() == ["0001", "0001", "1e3"]
+    # a RELION index naming them, and its coordinate files
+    write_picks(table.iloc[:2], tmp_path / "0001_autopick.star")
+    (tmp_path / "autopick.star").write_text(
+        "data_coordinate_files\n\nloop_\n_rlnMicrographName #1\n_rlnMicrographCoordinates #2\n"
+        f"0001 {tmp_path / '0001_autopick.star'}\n"
+    )
+    assert set(read_picks(tmp_path / "autopick.star")["micrograph"]) == {"0001"}

@@ -564,8 +564,20 @@ def drop_rows(
     return "".join(line for index, line in enumerate(lines) if index not in dropped)
 
 
+#: STAR labels read as text, never as numbers: micrograph ``0001`` (named by its stem, as
+#: the package's own per-micrograph files and napari's writer name it) read as the number
+#: 1, so its picks matched no micrograph (an interop trial).
+STRING_LABELS: tuple[str, ...] = (
+    "rlnMicrographName",
+    "rlnMicrographCoordinates",
+    "rlnMicrographMovieName",
+    "rlnImageName",
+)
+
+
 def starfile_read(path: str | os.PathLike) -> dict[str, object]:
-    """``starfile.read(path, always_dict=True)``, without keeping the file's lines.
+    """``starfile.read(path, always_dict=True)``, without keeping the file's lines, the
+    names of :data:`STRING_LABELS` as text.
 
     starfile reads lines through :mod:`linecache` and clears it only when it
     succeeds: after a file failed, the same path read again (corrected, or
@@ -576,7 +588,7 @@ def starfile_read(path: str | os.PathLike) -> dict[str, object]:
     import starfile
 
     try:
-        return starfile.read(path, always_dict=True)
+        return starfile.read(path, always_dict=True, parse_as_string=list(STRING_LABELS))
     finally:
         linecache.clearcache()
 
