@@ -1363,3 +1363,21 @@ def test_micrograph_names_of_digits_stay_text_in_star_files(tmp_path):
         f"0001 {tmp_path / '0001_autopick.star'}\n"
     )
     assert set(read_picks(tmp_path / "autopick.star")["micrograph"]) == {"0001"}
+
+
+def test_topaz_tab_files_read_as_topaz_coordinates(tmp_path):
+    """Topaz names its coordinate files ``.txt`` or ``.tab`` (``topaz/utils/files.py``);
+    an interop trial's ``.tab`` file was refused as an unknown suffix."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.paths import pick_files
+    from napari_cryopick.io.pickfiles import detect_format, read_picks, write_picks
+
+    table = make_picks([10.0, 20.0], [5.0, 6.0], score=[0.5, -1.0], micrograph=["m0", "m1"])
+    write_picks(table, tmp_path / "picks.txt", "topaz", binning=4)
+    expected = read_picks(tmp_path / "picks.txt", binning=4)
+    (tmp_path / "picks.txt").rename(tmp_path / "picks.tab")
+    assert detect_format(tmp_path / "picks.tab") == "topaz"
+    got = read_picks(tmp_path / "picks.tab", binning=4)
+    assert got["micrograph"].tolist() == ["m0", "m1"]
+    pd.testing.assert_frame_equal(got, expected)
+    assert [p.name for p, _ in pick_files([tmp_path])] == ["picks.tab"]

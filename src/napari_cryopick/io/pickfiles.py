@@ -149,6 +149,8 @@ def detect_format(path: str | os.PathLike) -> str:
             "cannot tell the pick format of this .txt file: expected a Topaz header "
             "'image_name<TAB>x_coord<TAB>y_coord' or a CSV header with x and y",
         )
+    if suffix == ".tab":  # Topaz's other suffix of coordinate files (no CSV is .tab)
+        return _topaz.NAME
     for name, module in {**FORMATS, **READ_ONLY_FORMATS}.items():
         if name != _topaz.NAME and suffix in module.SUFFIXES:
             return name
@@ -355,7 +357,7 @@ def _match_with_uid(name: str, names: Collection[str]) -> str | None:
 
 
 #: Suffixes a folder's pick files are looked for with, in order of preference.
-FOLDER_PICK_SUFFIXES: tuple[str, ...] = (".star", ".cbox", ".box", ".txt", ".csv")
+FOLDER_PICK_SUFFIXES: tuple[str, ...] = (".star", ".cbox", ".box", ".txt", ".tab", ".csv")
 #: A folder with at most this many pick files is also searched for rows naming a
 #: micrograph in files of several micrographs (a ``particles.star``); larger folders
 #: are per-micrograph files, read only by name.

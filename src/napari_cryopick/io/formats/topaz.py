@@ -35,7 +35,7 @@ from . import (
 )
 
 NAME = "topaz"
-SUFFIXES: tuple[str, ...] = (".txt",)
+SUFFIXES: tuple[str, ...] = (".txt", ".tab")  # Topaz reads both (topaz/utils/files.py)
 #: ``topaz preprocess -s S`` downsamples by Fourier cropping, which keeps pixel 0 at
 #: pixel 0: original = S x downsampled, as ``topaz extract -x`` and ``topaz convert
 #: --up-scale`` scale (no half-block shift; ``core.pick_table.binned_to_original``).
