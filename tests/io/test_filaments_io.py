@@ -232,3 +232,71 @@ def test_centre_lines_bad_files_are_file_errors(tmp_path):
     (tmp_path / "not.json").write_text("not json")
     with pytest.raises(PickFileError, match="JSON"):
         read_centre_lines(tmp_path / "not.json")
+
+
+HELICON = """#micrograph: mic1.mrc
+#segment length: 40
+#segment width: 40
+#helix: (100.0, 100.0),(300.5, 100.0),40
+150.0 100.0
+200.0 100.0
+250.0 100.0
+#helix: (50, 400),(50.0, 600.0),40
+50.0 500.0
+#helix: (700, 700),(800, 800),40
+"""
+
+
+def test_cryolo_helicon_box_files_read_as_fibers(tmp_path):
+    """crYOLO's filament "helicon" box files (``CoordsIO.write_eman1_helicon``: each
+    filament a ``#helix: (x1, y1),(x2, y2),box`` line, then the centres between) were
+    refused as a malformed BOX file (an interop trial)."""
+    from napari_cryopick.io.formats import PickFileError
+    from napari_cryopick.io.pickfiles import read_picks
+
+    (tmp_path / "mic1.box").write_text(HELICON)
+    table = read_picks(tmp_path / "mic1.box")
+    assert set(table["kind"]) == {"fiber"}
+    assert set(table["micrograph"]) == {"mic1"}
+    assert table["tube_id"].tolist() == [1] * 5 + [2] * 3 + [3] * 2
+    first = table[table["tube_id"] == 1][["x", "y"]].to_numpy()
+    np.testing.assert_allclose(
+        first, [[100, 100], [150, 100], [200, 100], [250, 100], [300.5, 100]]
+    )
+    np.testing.assert_allclose(table[table["tube_id"] == 3][["x", "y"]], [[700, 700], [800, 800]])
+    assert (table["diameter"] == 40.0).all()
+    # damaged: a helix line without its ends, a box of four fields, named with the line
+    for bad, line in (("#helix: (100.0, 100.0),40", 4), ("150 100 40 40", 5)):
+        lines = HELICON.splitlines()
+        lines[line - 1] = bad
+        (tmp_path / "bad.box").write_text("\n".join(lines) + "\n")
+        with pytest.raises(PickFileError, match=rf"bad.box.*line {line}"):
+            read_picks(tmp_path / "bad.box")
+
+
+def test_cryolo_helicon_box_files_filter_into_a_fiber_format(tmp_path, capsys):
+    from napari_cryopick.cli import main
+
+    (tmp_path / "mic1.box").write_text(HELICON)
+    assert main(["filter", str(tmp_path / "mic1.box"), "--format", "star",
+                 "--out", str(tmp_path / "star")]) == 0  # fmt: skip
+    table = read_picks(tmp_path / "star" / "mic1.star")
+    assert sorted(set(table["tube_id"])) == [1, 2, 3]
+    capsys.readouterr()
+    # kept as BOX: refused (BOX cannot hold these fibers), said once, not "written as"
+    assert (
+        main(
+            [
+                "filter",
+                str(tmp_path / "mic1.box"),
+                "--kind",
+                "fiber",
+                "--out",
+                str(tmp_path / "box"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "box files cannot hold fibers" in err
+    assert "written as" not in err

@@ -17,10 +17,19 @@ _start_end``): a fifth column ``-1`` marks the start of a filament and ``-2``
 its end. Read as fibers: each start-end pair is one tube (``tube_id`` 1, 2,
 ...), its two ends the path's vertices, the box width its diameter. Other
 extra columns are ignored.
+
+crYOLO's filament "helicon" files (``CoordsIO.write_eman1_helicon``, older crYOLO's
+``EMAN_HELIX_SEGMENTED`` output; napari-boxmanager reads them too) are read as
+fibers as well: ``#micrograph: name`` first, then per filament a line
+``#helix: (x1, y1),(x2, y2),box`` with its two ends' centres and the box size,
+followed by the centres ``x y`` of the boxes between them. Each filament is one
+tube, its path the start, the boxes between and the end; the box size is its
+diameter. Read only (``cryopick filter`` rewrites them as another format).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +61,8 @@ def read(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     check_readable(path, allow_empty=True)
     lines = read_text(path).splitlines()
+    if any(line.lstrip().startswith(HELIX) for line in lines):
+        return _read_helicon(path, lines)
     rows, markers, numbers = [], [], []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
@@ -86,6 +97,84 @@ def read(path: str | Path) -> pd.DataFrame:
             "score": np.nan,
             "kind": kind,
             "tube_id": tube_id,
+        }
+    )
+
+
+#: The line that starts each filament of a crYOLO helicon box file.
+HELIX = "#helix"
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_HELIX_LINE = re.compile(
+    rf"#helix:?\s*\(\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\)\s*,\s*"
+    rf"\(\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\)\s*,\s*({_NUMBER})"
+)
+
+
+def _read_helicon(path: Path, lines: list[str]) -> pd.DataFrame:
+    """The fibers of a crYOLO helicon box file (see the module's text): one tube per
+    ``#helix`` line, its start, the box centres after the line, its end."""
+    xs, ys, sizes, tubes = [], [], [], []
+    end: tuple[float, float] | None = None
+    size = np.nan
+
+    def close() -> None:
+        if end is not None:
+            xs.append(end[0])
+            ys.append(end[1])
+            sizes.append(size)
+            tubes.append(tubes[-1])  # the filament's, as its start's
+
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text.startswith(HELIX):
+            match = _HELIX_LINE.match(text)
+            if match is None:
+                raise file_error(
+                    path,
+                    f"line {number}: a crYOLO helicon line reads '#helix: (x1, y1),(x2, y2),"
+                    f"box', found {text!r}",
+                )
+            close()
+            x1, y1, x2, y2, size = (float(v) for v in match.groups())
+            tube = (max(tubes) if tubes else 0) + 1
+            xs.append(x1)
+            ys.append(y1)
+            sizes.append(size)
+            tubes.append(tube)
+            end = (x2, y2)
+            continue
+        if not text or text.startswith("#"):
+            continue
+        fields = text.split()
+        if end is None:
+            raise file_error(path, f"line {number}: a box before the first '#helix' line")
+        if len(fields) != 2:
+            raise file_error(
+                path,
+                f"line {number} has {len(fields)} fields: a crYOLO helicon file holds box "
+                "centres 'x y' after each '#helix' line",
+            )
+        try:
+            x, y = (float(v) for v in fields)
+        except ValueError:
+            raise file_error(path, f"line {number} is not numeric: {text!r}") from None
+        xs.append(x)
+        ys.append(y)
+        sizes.append(size)
+        tubes.append(tubes[-1])
+    close()
+    values = np.column_stack([xs, ys, sizes]) if xs else np.zeros((0, 3))
+    if not np.isfinite(values).all():
+        raise file_error(path, "a NaN or infinite number")
+    return pd.DataFrame(
+        {
+            "micrograph": [""] * len(values),
+            "x": values[:, 0],
+            "y": values[:, 1],
+            "diameter": values[:, 2],
+            "score": np.nan,
+            "kind": "fiber",
+            "tube_id": np.asarray(tubes, dtype=np.int64),
         }
     )
 
@@ -127,6 +216,8 @@ def keep_rows(path: str | Path, keep: np.ndarray) -> str:
     """
     path = Path(path)
     lines = text_lines(read_text(path, newline=""))
+    if any(line.lstrip().startswith(HELIX) for line in lines):
+        raise RowMismatch(f"{path}: a crYOLO helicon file (its ends are in '#helix' lines)")
     rows = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     keep = np.asarray(keep, dtype=bool)
     if len(rows) != len(keep):
