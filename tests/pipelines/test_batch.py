@@ -16,6 +16,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from _pipeline_helpers import THRESHOLD, tree_bytes, write_micrographs
 from PIL import Image
@@ -339,6 +340,70 @@ def test_skip_redoes_changed_settings_missing_files_and_cut_records(
     changed = _request(micrographs, tiny_model, out, threshold=0.2)
     redo = drive(run_batch(changed, BatchOptions(skip=True)))
     assert (redo.n_picked, redo.n_skipped) == (6, 0)
+
+
+def test_skip_picks_again_output_files_damaged_since(micrographs, tiny_model, tmp_path, caplog):
+    """A scale trial: a finished run's folder copied with three files cut short (mid-row,
+    empty, at a row's end) resumed with --skip kept all three "as edited" and exited 0;
+    its summary still counted their old picks. A file that no longer reads (or is empty)
+    holds no edit of the user's: picked again. One that reads is kept, as an edit, and a
+    same-size change (zeros after a crash) is no longer taken as done."""
+    out = tmp_path / "out"
+    request = _request(micrographs, tiny_model, out)
+    drive(run_batch(request, BatchOptions(skip=True)))
+    cut, empty, shorter, zeros = (
+        out / name for name in ("a/m0.star", "a/m1.star", "b/m0.star", "b/m1.star")
+    )
+    before = {path: path.read_bytes() for path in (cut, empty, shorter, zeros)}
+    assert all(len(read_picks(path)) >= 3 for path in before)
+    text = cut.read_text()
+    cut.write_text(text[: text.rindex("\t")])  # mid-row: the last row one value short
+    empty.write_bytes(b"")
+    rows = shorter.read_text().splitlines(keepends=True)
+    shorter.write_text("".join(rows[:-1]))  # a whole row less: as a user's deletion
+    zeros.write_bytes(b"\0" * len(before[zeros]))
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
+        resumed = drive(run_batch(request, BatchOptions(skip=True)))
+    assert (resumed.n_picked, resumed.n_kept) == (3, 1)
+    assert "3 output file(s) an earlier run wrote are damaged now" in caplog.text
+    assert "--skip keeps 1 file(s)" in caplog.text
+    assert "b/m0.star" in caplog.text
+    for path in (cut, empty, zeros):
+        assert path.read_bytes() == before[path], path
+    assert shorter.read_text() == "".join(rows[:-1])
+    # the summary says what the kept file holds now, not the run's count
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("input")
+    row = summary.loc[str(micrographs[2])]  # b/m0.mrc
+    now = len(read_picks(shorter))
+    assert row["picks"] == now + 1  # the run's count
+    assert f"b/m0.star changed since (edited?): it holds {now} picks now" in row["reason"]
+
+
+def test_a_second_name_of_a_micrograph_given_beside_it_is_no_other_layout(
+    tiny_model, tmp_path, caplog
+):
+    """A scale trial: b.mrc -> a.mrc added to a picked folder was picked right, but the
+    run said the micrographs were picked before under other names: give the same folders."""
+    folder = tmp_path / "mics"
+    (first,) = write_micrographs(folder, ["a.mrc"])
+    out = tmp_path / "out"
+    drive(run_batch(_request([first], tiny_model, out), BatchOptions(skip=True)))
+    (folder / "b.mrc").symlink_to(first)
+    paths = sorted(folder.iterdir())
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
+        again = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped) == (1, 1)
+    assert (out / "b.star").is_file()
+    assert "under other names" not in caplog.text
+    # a name whose file's record is of a micrograph not given now (a folder moved or
+    # renamed): still said
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "c.mrc").symlink_to(first)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
+        drive(run_batch(_request([moved / "c.mrc"], tiny_model, out), BatchOptions(skip=True)))
+    assert "under other names" in caplog.text
 
 
 def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_path):

@@ -567,14 +567,20 @@ def _record_time(record: Mapping[str, Any]) -> float:
 
 
 def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
+    """Whether a ``done`` record's files are as it wrote them: their sizes, and their
+    digests where recorded (a file of the same size changed since, an edit or blocks of
+    zeros after a crash, was taken as done; 0.03 ms a file, session 24's probe)."""
     outputs = record.get("outputs") or []
     sizes = record.get("sizes") or []
     if record.get("status") != "done" or len(outputs) != len(sizes) or not outputs:
         return False
-    for name, size in zip(outputs, sizes):
+    digests = record.get("digests") or [None] * len(outputs)
+    for name, size, digest in zip(outputs, sizes, digests):
         path = out_dir / name
         try:
             if path.stat().st_size != size:
+                return False
+            if digest is not None and _output_digest(path) != digest:
                 return False
         except OSError:
             return False
@@ -667,10 +673,13 @@ def foreign_files(
     paths: Sequence[Path],
     include_exports: bool = False,
     recorded: Mapping[str, Recorded] | None = None,
+    damaged: list[tuple[Path, str]] | None = None,
 ) -> list[Path]:
     """Those of ``paths`` (files below ``out_dir``) that exist and that no record of the
     folder's manifests wrote as they are now (:func:`recorded_outputs`; ``recorded``:
-    read before, by a caller that checks many times)."""
+    read before, by a caller that checks many times). A recorded file changed since
+    into no pick file (:func:`damaged_output`) is not one: appended to ``damaged`` with
+    the reason, when given."""
     if recorded is None:
         recorded = recorded_outputs(out_dir, include_exports) if Path(out_dir).is_dir() else {}
     found = []
@@ -690,8 +699,30 @@ def foreign_files(
         elif known.size != stat.st_size or (
             known.digest is not None and known.digest != _output_digest(path)
         ):
-            found.append(path)
+            # a run's file damaged since, empty or unreadable, holds nothing of the user's:
+            # replaced, not kept as an edit (a trial's copy cut short was kept as "edited")
+            reason = damaged_output(path)
+            if reason is None:
+                found.append(path)
+            elif damaged is not None:
+                damaged.append((path, reason))
     return found
+
+
+def damaged_output(path: Path) -> str | None:
+    """Why an output file a run recorded cannot be the user's edit of it: empty, or no
+    longer a pick file (cut short by an interrupted copy or a full disk); None if it reads."""
+    from napari_cryopick.io.pickfiles import read_picks
+
+    try:
+        if path.stat().st_size == 0:
+            return "empty"
+        read_picks(path)
+    except OSError:
+        return None  # not readable at all: the write will say
+    except ValueError as error:  # PickFileError: the file named, the line
+        return str(error).replace(f"{path}: ", "", 1)
+    return None
 
 
 def candidate_files(out_dir: Path, paths: Sequence[Path]) -> dict[Path, float]:
@@ -955,6 +986,8 @@ def _split_items(
     # the same file through another path (a symlinked or moved folder: RELION projects
     # link everything) is the same micrograph: a trial's --skip picked all of it again
     by_file = {r["real"]: r for r in records.values() if isinstance(r.get("real"), str)}
+    items = list(items)
+    given = {os.path.abspath(item.source) for item in items}
     todo, done, moved = [], [], []
     for item in items:
         record = records.get(item.key) or by_file.get(os.path.realpath(item.source))
@@ -968,7 +1001,11 @@ def _split_items(
             done.append(item)
         else:
             todo.append(item)
-            moved.append((item, record))
+            picked = os.path.abspath(str(record.get("input", "")))
+            if picked == os.path.abspath(item.source) or picked not in given:
+                # (another name of a file given too, a symlink beside it, is no other
+                # layout: a trial's b.png -> a.png was told to give the same folders)
+                moved.append((item, record))
     return todo, done, moved
 
 
@@ -980,12 +1017,22 @@ def _keep_foreign(
     if not out_dir.is_dir():
         return list(todo), []
     recorded = recorded_outputs(out_dir)
-    pick, kept, files = [], [], []
+    pick, kept, files, damaged = [], [], [], []
     for item in todo:
         paths = output_paths(item.stem, prepared.request.formats, prepared.kinds)
-        found = foreign_files(out_dir, paths, recorded=recorded)
+        found = foreign_files(out_dir, paths, recorded=recorded, damaged=damaged)
         (kept if found else pick).append(item)
         files += found
+    if damaged:
+        path, reason = damaged[0]
+        logger.warning(
+            "%s: %d output file(s) an earlier run wrote are damaged now (e.g. %s: %s): "
+            "their micrographs are picked again",
+            out_dir,
+            len(damaged),
+            os.path.relpath(path, out_dir),
+            reason,
+        )
     if kept:
         names = ", ".join(os.path.relpath(p, out_dir) for p in files[:3])
         more = f" and {len(files) - 3} more" if len(files) > 3 else ""
@@ -2356,7 +2403,9 @@ def write_summary(
                     str(record.get("picks", "")),
                     "" if mean is None else f"{mean:.4f}",
                     f"{record.get('seconds', float('nan')):.3f}",
-                    _csv_field(_failure_reason(record) or _gone(record)),
+                    _csv_field(
+                        _failure_reason(record) or _gone(record) or _changed(out_dir, record)
+                    ),
                 ]
             )
         )
@@ -2402,6 +2451,39 @@ def _gone(record: Mapping[str, Any]) -> str:
     if record.get("status") == "done" and input_gone(record):
         return "picked; the micrograph is no longer at this path (renamed, moved or deleted)"
     return ""
+
+
+def _changed(out_dir: Path, record: Mapping[str, Any]) -> str:
+    """For a picked micrograph whose output file changed since the run wrote it (an edit
+    ``--skip`` kept): said in the row's reason with the picks it holds now (a scale
+    trial's summary counted 114 picks of a file holding 30)."""
+    from napari_cryopick.io.pickfiles import read_picks
+
+    if record.get("status") != "done" or _outputs_intact(out_dir, record):
+        return ""
+    for name in record.get("outputs") or []:
+        path = out_dir / str(name)
+        if _outputs_intact(out_dir, {**record, **_one_output(record, str(name))}):
+            continue
+        if not path.is_file():
+            return f"picked; {name} is gone since"
+        try:
+            now = len(read_picks(path))
+        except (OSError, ValueError):
+            return f"picked; {name} changed since and cannot be read"
+        return f"picked; {name} changed since (edited?): it holds {now} picks now"
+    return ""
+
+
+def _one_output(record: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The fields of ``record`` that describe its output ``name`` alone."""
+    index = list(map(str, record.get("outputs") or [])).index(name)
+    digests = record.get("digests") or [None] * len(record.get("outputs") or [])
+    return {
+        "outputs": [name],
+        "sizes": (record.get("sizes") or [])[index : index + 1],
+        "digests": digests[index : index + 1],
+    }
 
 
 def _failure_reason(record: Mapping[str, Any]) -> str:
