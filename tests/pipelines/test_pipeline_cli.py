@@ -1839,3 +1839,34 @@ def test_filter_of_a_relion_job_folder_says_nothing_of_the_files_its_index_lists
     captured = capsys.readouterr()
     assert "2 of 2 coordinate files" in captured.out
     assert "not taken" not in captured.err
+
+
+def test_outputs_are_refused_in_read_only_folders_even_as_root(tmp_path, capsys):
+    """A scale trial run as root (containers, facility pipelines): cryopick pick, filter
+    and train wrote into r-x folders (and made sub-folders in them), which the Pick
+    widget refuses. chmod does not stop root: the folder's mode does, here."""
+    import stat
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    write_picks(make_picks([10.0], [20.0], score=0.9), tmp_path / "m0.star")
+    read_only = tmp_path / "raw"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        for out in (read_only, read_only / "sub"):
+            code = main(
+                ["filter", str(tmp_path / "m0.star"), "--threshold", "0.5", "--out", str(out)]
+            )
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert f"--out {out}: {read_only} is a read-only folder (dr-xr-xr-x)" in err
+            assert list(read_only.iterdir()) == []
+        from napari_cryopick.workflows.train import check_writable
+
+        with pytest.raises(ValueError, match="is a read-only folder"):
+            check_writable(read_only / "models" / "m.pt")
+        assert list(read_only.iterdir()) == []
+    finally:
+        read_only.chmod(stat.S_IRWXU)

@@ -183,10 +183,23 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
             signal.signal(signal.SIGTERM, previous)
 
 
+def _refuse_read_only(path: Path, option: str) -> None:
+    """Refuse an output below a folder whose mode lets nobody write (a scale trial's
+    ``cryopick pick`` and ``filter`` run as root littered ``r-x`` folders, which the Pick
+    widget already refused; :func:`~napari_cryopick.io.paths.read_only_text`)."""
+    from napari_cryopick.cli import CLIError
+    from napari_cryopick.io.paths import read_only_text
+
+    reason = read_only_text(path)
+    if reason is not None:
+        raise CLIError(f"{option} {path}: {reason}")
+
+
 def _probe_folder(folder: Path, option: str) -> None:
     """Create and remove a file in ``folder``: the only test of writability that root obeys too."""
     from napari_cryopick.cli import CLIError
 
+    _refuse_read_only(folder, option)
     try:
         descriptor, probe = tempfile.mkstemp(prefix=".cryopick-write-test.", dir=folder)
     except OSError as error:
@@ -218,6 +231,7 @@ def check_output_file(path: Path | None, option: str, *, create_folder: bool = F
     if not folder.is_dir():
         if not create_folder:
             raise CLIError(f"{option} {path}: the folder {folder} does not exist")
+        _refuse_read_only(folder, option)  # (before a folder is made in it)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -255,6 +269,7 @@ def check_output_folder(path: Path, option: str) -> None:
     for parent in (path, *path.parents):
         if parent.exists() and not parent.is_dir():
             raise CLIError(f"{option} {path}: {parent} is a file, not a folder")
+    _refuse_read_only(path, option)  # (before a folder is made in it)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -25,6 +25,7 @@ __all__ = [
     "micrograph_pixel_sizes",
     "pick_file_suffixes",
     "pick_files",
+    "read_only_text",
     "writable_folder",
 ]
 
@@ -45,6 +46,22 @@ def writable_folder(folder: str | os.PathLike) -> bool:
     except OSError:
         return False
     return os.access(folder, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def read_only_text(path: str | os.PathLike) -> str | None:
+    """Why no output may go to ``path`` (a folder, or a file in one, made if missing):
+    the nearest of it and its parents that exists is a folder whose mode lets nobody
+    write (``r-xr-xr-x``, a shared raw-data folder; :func:`writable_folder`), which root
+    (containers, facility pipelines) could write in all the same. None: not so."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or writable_folder(existing):
+        return None
+    return (
+        f"{existing} is a read-only folder ({stat.filemode(existing.stat().st_mode)}): "
+        "cryopick writes nothing there, even as root; give another folder, or make it "
+        "writable (chmod u+w)"
+    )
 
 
 def pick_file_suffixes() -> tuple[str, ...]:

@@ -450,6 +450,11 @@ def check_writable(path: Path) -> None:
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"{path}: {parent} is not a folder")
+    from napari_cryopick.io.paths import read_only_text
+
+    reason = read_only_text(parent)  # (root may write there: not said by the probe)
+    if reason is not None:
+        raise ValueError(f"{path}: {reason}")
     try:
         if not parent.exists():  # said: a typo in --out made folders unsaid (a trial)
             parent.mkdir(parents=True)
