@@ -1870,3 +1870,24 @@ def test_outputs_are_refused_in_read_only_folders_even_as_root(tmp_path, capsys)
         assert list(read_only.iterdir()) == []
     finally:
         read_only.chmod(stat.S_IRWXU)
+
+
+def test_filter_keeps_hand_added_picks_as_the_pick_widget_does(tmp_path, capsys):
+    """A review: picks without a score among a picker's (added by hand in napari, then
+    exported) passed the Pick widget's threshold and cryosparc export's, but cryopick
+    filter --threshold dropped them: the user's corrections lost."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    table = make_picks([10.0, 50.0, 90.0], [20.0, 60.0, 100.0], diameter=20.0,
+                       score=[0.9, 0.1, np.nan])  # fmt: skip
+    write_picks(table, tmp_path / "m.star")
+    assert main(["filter", str(tmp_path / "m.star"), "--threshold", "0.3",
+                 "--out", str(tmp_path / "out")]) == 0  # fmt: skip
+    kept = read_picks(tmp_path / "out" / "m.star")
+    assert kept["x"].tolist() == [10.0, 90.0]
+    # a file of no scores at all (hand picks alone) is still refused a threshold
+    write_picks(table.iloc[2:], tmp_path / "hand.star")
+    assert main(["filter", str(tmp_path / "hand.star"), "--threshold", "0.3",
+                 "--out", str(tmp_path / "out2")]) == 2  # fmt: skip
+    assert "no scores to threshold" in capsys.readouterr().err

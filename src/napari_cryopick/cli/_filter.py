@@ -145,10 +145,16 @@ def _check(args: argparse.Namespace) -> None:
 def keep_mask(table, path: Path, args: argparse.Namespace):
     """Which rows of ``table`` pass the filters of ``args`` (messages name ``path``).
 
-    The filter is core ``pick_table.filter_mask``, the one the Pick widget shows with.
+    The filter is core ``pick_table.filter_mask``, the one the Pick widget shows with:
+    picks without a score among scored ones (added by hand in napari, exported with the
+    picker's) are kept, as the widget and ``cryosparc export`` keep them (a review: they
+    were dropped here); a file without any score is still refused a threshold.
     """
+    import numpy as np
+
     from napari_cryopick.core.pick_table import filter_mask
 
+    scored = np.isfinite(table["score"].to_numpy(np.float64)) if len(table) else np.ones(0, bool)
     try:
         return filter_mask(
             table,
@@ -156,6 +162,7 @@ def keep_mask(table, path: Path, args: argparse.Namespace):
             min_diameter=args.min_diameter,
             max_diameter=args.max_diameter,
             kind=args.kind,
+            keep_unscored=bool(scored.any()),
         )
     except ValueError as error:
         raise CLIError(f"{path}: {error}") from None
