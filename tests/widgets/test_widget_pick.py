@@ -1719,6 +1719,51 @@ def test_a_micrograph_without_a_data_set_typed_is_picked_as_its_folder_names_it(
     assert widget.threshold() == pytest.approx(0.06)
 
 
+def test_pick_folder_with_each_data_sets_own_head_picks_at_each_heads_diameter(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A review: Pick folder with "each data set's own" head sent only the threshold back
+    to the workflow; every data set of the folder was picked at the Diameter box's, the
+    head of the micrograph on screen's (cryopick pick: each head's own)."""
+    import napari_cryopick._widgets.pick as pick_module
+    from _model_cards import save_data_set_heads_model
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick.workflows.pick import prepare, resolve_diameter
+
+    path = save_data_set_heads_model(tmp_path / "cont.pt", {"ribo": 56.0, "beta": 40.0})
+    shown = tmp_path / "ribo" / "mics"
+    shown.mkdir(parents=True)
+    _write_png(shown / "m.png", np.random.default_rng(0).normal(size=(160, 192)))
+    folder = tmp_path / "beta" / "mics"
+    folder.mkdir(parents=True)
+    _write_png(folder / "b.png", np.random.default_rng(1).normal(size=(160, 192)))
+    viewer = make_napari_viewer()
+    viewer.open(str(shown / "m.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    assert widget.head_combo.currentText() == OWN_HEADS
+    assert widget.diameter_spin.value() == pytest.approx(56.0)  # ribo's, on screen
+    started = []
+    monkeypatch.setattr(
+        pick_module, "background", lambda job, request, cancel: started.append(request)
+    )
+    monkeypatch.setattr(widget, "_start", lambda *args, **kwargs: None)
+    widget.export_edit.setText(str(tmp_path / "out"))
+    widget.pick_folder(folder)
+    (request,) = started
+    assert request.diameter_px is None  # each micrograph's own head's, by the workflow
+    prepared = prepare(request)
+    head = prepared.config_for(str((folder / "b.png").resolve())).head
+    assert head == "beta"
+    diameter = resolve_diameter(request, prepared.card, None, micrograph="b",
+                                model_name="cont", head=head)  # fmt: skip
+    assert diameter == pytest.approx(40.0)
+    # one head chosen: the Diameter box's, as before
+    widget.head_combo.setCurrentText("ribo")
+    widget.pick_folder(folder)
+    assert started[-1].diameter_px == pytest.approx(56.0)
+
+
 def test_pick_folder_takes_the_data_set_its_files_were_annotated_as(
     make_napari_viewer, tmp_path, monkeypatch
 ):

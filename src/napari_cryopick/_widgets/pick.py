@@ -1487,11 +1487,13 @@ class PickWidget(QWidget):
     def pick_request(self, micrographs: list[Any], **fields: Any) -> Any:
         """The workflow ``PickRequest`` of the form for ``micrographs``.
 
-        ``diameter_px`` (a field) overrides the Diameter box.
+        ``diameter_px`` (a field) overrides the Diameter box; None: the workflow's choice
+        for each micrograph (its data set's head's own diameter, as ``cryopick pick``).
         """
         from napari_cryopick.workflows.pick import PickRequest
 
-        diameter = float(fields.pop("diameter_px", self.diameter_spin.value()))
+        given = fields.pop("diameter_px", self.diameter_spin.value())
+        diameter = None if given is None else float(given)
         key = self._scale_key(diameter)
         if "diameter_factor" not in fields and key in self._scale_choices:
             # zero-shot: the scale and contrast chosen on the first micrographs picked
@@ -1972,7 +1974,13 @@ class PickWidget(QWidget):
         floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
         self._folder_floor = floor
         try:
-            own = {"threshold": None} if self.head_combo.currentText() == OWN_HEADS else {}
+            # each data set's own head at its own diameter too (a review: every data set
+            # of a folder was picked at the diameter of the head of the micrograph on screen)
+            own = (
+                {"threshold": None, "diameter_px": None}
+                if self.head_combo.currentText() == OWN_HEADS
+                else {}
+            )
             request = self.pick_request(
                 paths,
                 out_dir=Path(out_dir),
