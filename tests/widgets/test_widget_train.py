@@ -1469,3 +1469,22 @@ def test_the_status_names_a_head_or_each_data_sets_own():
     assert head_words("") == ""
     # a GUI trial read "head 'each data set's own'" after a fine-tune of two data sets
     assert head_words(OWN_HEADS) == ", each data set picked with its own head"
+
+
+def test_train_widget_cleans_its_labels_as_cryopick_train_does(annotated):
+    """A review: the Train widget built its training tables itself, so a click made twice
+    and a negative on a particle trained as labelled (cryopick train --annotations of the
+    same sidecars leaves both out, said): one way to read labels now."""
+    viewer, train, _ = annotated
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    particles = annotate.set_kind("particle")
+    first, second = np.asarray(particles.data[0]), np.asarray(particles.data[1])
+    particles.add(first + 1.0)  # the same particle clicked twice
+    negatives = annotate.set_kind("negative")
+    negatives.add(second)  # junk marked on a particle
+    request = train.build_request()
+    (table,) = request.datasets[0].picks
+    assert (table["kind"] == "particle").sum() == 30
+    assert (table["kind"] == "negative").sum() == 0
+    assert "1 duplicate pick(s) left out" in train.size_note
+    assert "1 negative(s) lie on labelled objects" in train.size_note

@@ -931,9 +931,10 @@ class TrainWidget(QWidget):
             path = layer_path(mlayer)
             key = str(Path(path if path is not None else micrograph_name(mlayer)).absolute())
             images[key] = mlayer
-        from napari_cryopick.workflows.inputs import diameter_in_angstrom, size_of
+        from napari_cryopick.workflows.inputs import clean_labels, diameter_in_angstrom, size_of
 
         sets = []
+        labels_said: list[str] = []
         # unnamed micrographs belong to the form's data set (or "default"): grouped under
         # that name, not as a second set of the same name (which training refused)
         fallback = dataset or "default"
@@ -958,6 +959,10 @@ class TrainWidget(QWidget):
                 tables.append(fiber_training_table(item.picks, item.diameter_px))
                 names.append(item.micrograph)
             diameters = self._diameters_of(items)
+            # the passes cryopick train --annotations makes on the same labels (a review:
+            # duplicates, sizes far from the trained one, negatives on picks were trained)
+            tables, said = clean_labels(tables, names, diameters)
+            labels_said += said
             # in Å where every micrograph's header gives one pixel size, as cryopick
             # train records it: picking converts it at other pixel sizes
             in_angstrom = (
@@ -996,6 +1001,8 @@ class TrainWidget(QWidget):
         labelled = [t[t["kind"] != "negative"] for s in sets for t in s.picks if len(t)]
         warning = kind_size_warning(pd.concat(labelled, ignore_index=True)) if labelled else None
         self.size_note = f" (Warning: {warning[0].upper()}{warning[1:]}.)" if warning else ""
+        for said in labels_said:
+            self.size_note += f" (Warning: {said[0].upper()}{said[1:]}.)"
         current = current_micrograph_layer(self.viewer)
         preview = None
         self._preview_name = ""

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from napari_cryopick.core.text import name_list
 from napari_cryopick.io.pickfiles import match_name
 from napari_cryopick.workflows.train import TrainingSet
 
-__all__ = ["match_name", "read_training_picks", "training_sets_from_files"]
+__all__ = ["clean_labels", "match_name", "read_training_picks", "training_sets_from_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -694,18 +695,7 @@ def training_sets_from_files(
     # (a trial's were dropped with "their 3 negatives are not used either")
     unlabelled = [n for n in names if n not in marked]
     junk_only = [n for n in names if n in marked and n not in with_positives]
-    low = candidate_share(positive)
-    if low is not None:
-        logger.warning(
-            "%.0f %% of the %d picks score below %g (the lowest %.3g): candidate files "
-            "('cryopick pick --keep-candidates', a RELION job with a candidate threshold) "
-            "hold every candidate, and each trains as a particle; keep the picks you "
-            "trust first (cryopick filter --threshold)",
-            100 * low,
-            len(positive),
-            CANDIDATE_SCORE,
-            float(positive["score"].min()),
-        )
+    _warn_of_candidates(positive)
     crowded = clicks_in_a_corner(positive, shapes)
     if crowded is not None and crowded > 0:  # (all at the origin: no binning to suggest)
         # binned b times, picks reach at most 1/b of the side (less: none lies on the
@@ -1058,6 +1048,62 @@ def _fiber_widths(positive: Any, given: list[float], count: int, dataset: str) -
         width,
     )
     return [width] * count
+
+
+def _warn_of_candidates(positive: Any) -> None:
+    """Warn when most ``positive`` labels score as a picker's candidates (:func:`candidate_share`)."""
+    low = candidate_share(positive)
+    if low is not None:
+        logger.warning(
+            "%.0f %% of the %d picks score below %g (the lowest %.3g): candidate files "
+            "('cryopick pick --keep-candidates', a RELION job with a candidate threshold) "
+            "hold every candidate, and each trains as a particle; keep the picks you "
+            "trust first (cryopick filter --threshold)",
+            100 * low,
+            len(positive),
+            CANDIDATE_SCORE,
+            float(positive["score"].min()),
+        )
+
+
+def clean_labels(
+    tables: Sequence[Any], names: Sequence[str], diameters: Sequence[float]
+) -> tuple[list[Any], list[str]]:
+    """The passes :func:`training_sets_from_files` makes on the labels it reads, for
+    tables built elsewhere (the Train widget's, from its layers): duplicate picks and
+    stray vesicles left out, particle sizes far from their micrograph's trained diameter
+    made unknown, negatives on a pick left out, most labels scoring as candidates warned
+    of. One table per micrograph ``names[i]`` trained at ``diameters[i]`` in, the same
+    out, and what was said (each warning also logged). A review: the Train widget built
+    its tables itself, so the same annotations trained otherwise than ``cryopick train
+    --annotations`` trains them."""
+    import pandas as pd
+
+    from napari_cryopick.core.pick_table import empty_picks
+
+    said: list[str] = []
+
+    thread = threading.get_ident()
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.thread == thread:  # (not another job's, logged meanwhile)
+                said.append(record.getMessage())
+
+    keep = _Keep(logging.WARNING)
+    logger.addHandler(keep)
+    try:
+        frames = [t.assign(micrograph=n) for t, n in zip(tables, names, strict=True)]
+        table = pd.concat(frames, ignore_index=True) if frames else empty_picks()
+        fallback = float(pd.Series(diameters, dtype=float).median()) if len(diameters) else None
+        table = _without_stray_vesicles(_without_duplicates(table, fallback))
+        table = _particles_at_trained_size(table, names, diameters)
+        table = _without_negatives_on_picks(table, names, diameters)
+        _warn_of_candidates(table[table["kind"] != "negative"] if len(table) else table)
+    finally:
+        logger.removeHandler(keep)
+    out = [table[table["micrograph"] == n].reset_index(drop=True) for n in names]
+    return out, said
 
 
 def _without_duplicates(table: Any, diameter_px: float | None) -> Any:
