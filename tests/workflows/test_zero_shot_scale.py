@@ -470,3 +470,39 @@ def test_a_stop_during_the_search_stops_it_and_picks_nothing(simulated, tmp_path
     assert outcome.n_picked == 0
     assert len(calls) == 1  # not the 3 x 6 picks of a whole search
     assert not list((tmp_path / "out").glob("*.star"))
+
+
+def test_the_search_takes_micrographs_spread_over_the_run(simulated, monkeypatch, caplog):
+    """A scale trial: three empty test exposures first in the folder chose the scale of
+    every micrograph after them (0.8 where 1.0 was right), and the run named none of the
+    micrographs the search used. Now its first, its last and one between, named."""
+    import numpy as np
+
+    from napari_cryopick.core import scale_search
+    from napari_cryopick.workflows.pick import search_order
+
+    assert search_order(1) == [0]
+    assert search_order(3) == [0, 1, 2]
+    assert search_order(10) == [0, 4, 9, 1, 2, 3, 5, 6, 7, 8]
+    assert sorted(search_order(37)) == list(range(37))
+    images, _ = simulated
+    seen = []
+    original = scale_search.choose_scale
+
+    def recording(model, images, diameters, *args, **kwargs):
+        seen.append([float(np.std(image)) for image in images])
+        return original(model, images, diameters, *args, **kwargs)
+
+    monkeypatch.setattr(scale_search, "choose_scale", recording)
+    empty = [
+        Micrograph(np.random.default_rng(i).normal(size=(512, 512)), name=f"empty{i}")
+        for i in range(3)
+    ]
+    run = [*empty, images[0], images[1], images[2]]
+    request = PickRequest(micrographs=run, diameter_px=GIVEN_DIAMETER, device="cpu")
+    with caplog.at_level(logging.INFO, logger="napari_cryopick.workflows.pick"):
+        with_scale(prepare(request), run)
+    (used,) = seen
+    assert len(used) == 3
+    # empty0 (the first), empty2 or sim0 (between), sim2 (the last): not the three empty
+    assert "3 micrographs spread over the run (empty0, empty2, sim2)" in caplog.text

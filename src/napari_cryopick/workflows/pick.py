@@ -1929,8 +1929,19 @@ def _write_fibers(
 # --------------------------------------------------------------------------
 
 
-#: Micrographs the zero-shot scale search picks (the first ones of a run).
+#: Micrographs the zero-shot scale search picks (spread over the run: :func:`search_order`).
 SCALE_SEARCH_MICROGRAPHS = 3
+
+
+def search_order(count: int, first: int = SCALE_SEARCH_MICROGRAPHS) -> list[int]:
+    """The order the zero-shot search tries a run's ``count`` micrographs in: ``first`` of
+    them spread evenly over the run (its first, its last, between), then the rest in
+    order. A scale trial's run began with three empty test exposures, which chose the
+    scale of every micrograph after them (0.8 where 1.0 was right)."""
+    import numpy as np
+
+    spread = list(dict.fromkeys(np.linspace(0, count - 1, min(first, count)).round().astype(int)))
+    return [*map(int, spread), *(i for i in range(count) if i not in set(spread))]
 
 
 def zero_shot(prepared: PreparedPick) -> bool:
@@ -1994,6 +2005,9 @@ def with_scale(
 
     # said before it runs: it picks the first micrographs several times over before the
     # first micrograph is picked (a trial's 8k micrograph: 96 s without a line)
+    from napari_cryopick.core.text import name_list
+
+    order = [sources[i] for i in search_order(len(sources))]
     logger.info(
         "zero-shot: choosing the %s the general model sees the particles at, on %s "
         "(--no-scale-search and --no-invert-contrast skip it)...",
@@ -2002,11 +2016,12 @@ def with_scale(
         ),
         "the micrograph"
         if len(sources) == 1
-        else f"the first {min(SCALE_SEARCH_MICROGRAPHS, len(sources))} micrographs",
+        else f"{min(SCALE_SEARCH_MICROGRAPHS, len(sources))} micrographs spread over the run "
+        f"({name_list([_search_name(s) for s in order[:SCALE_SEARCH_MICROGRAPHS]])})",
     )
     images, diameters, problems, small = [], [], [], []
     every = True  # every micrograph of the run was tried
-    for tried, source in enumerate(sources):
+    for tried, source in enumerate(order):
         if tried == SEARCH_MAX_READS:
             every = False
             break  # micrographs too small to search on: do not read the whole run for it
@@ -2074,6 +2089,12 @@ def with_scale(
     except ValueError:  # no usable factor: picking reports the diameter per micrograph
         return _resolved(prepared, {}, polarity, inverted=inverted), {}
     return _resolved(prepared, confidences, polarity, factor, inverted), confidences
+
+
+def _search_name(source: Any) -> str:
+    """A micrograph of the search, as the user knows it: its file's name, else its name."""
+    origin = getattr(source, "source", source)
+    return Path(origin).name if _is_path(origin) else _source_name(source) or "?"
 
 
 def _resolved(
