@@ -658,3 +658,34 @@ def test_a_list_of_placeholder_headers_opens_a_few_of_them(tmp_path, monkeypatch
     monkeypatch.setattr(mrcfile, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
     assert listed_pixel_size_warning("micrographs.star", sizes) is None
     assert len(opened) == 5
+
+
+def test_a_text_list_of_micrograph_paths_names_its_micrographs(tmp_path, monkeypatch):
+    """A scale trial's script wrote the micrographs to pick, one path a line, with a
+    comment and blank lines: ``cryopick pick list.txt`` refused it as "a pick file"."""
+    from napari_cryopick.io.paths import micrograph_files
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("a.mrc", "b.mrc", "c d.mrc"):
+        write_mrc(folder / name, np.zeros((8, 8), np.float32))
+    listing = tmp_path / "lists" / "todo.txt"
+    listing.parent.mkdir()
+    (listing.parent / "here.mrc").write_bytes((folder / "a.mrc").read_bytes())
+    listing.write_text(
+        f"# picked tonight\n\n{folder / 'a.mrc'}\n  {folder / 'c d.mrc'}  \nhere.mrc\n"
+    )
+    files = micrograph_files([listing])
+    assert files == [folder / "a.mrc", folder / "c d.mrc", listing.parent / "here.mrc"]
+    monkeypatch.chdir(tmp_path)  # relative to the working folder when not beside the list
+    listing.write_text("data/b.mrc\n")
+    assert micrograph_files([listing]) == [tmp_path / "data" / "b.mrc"]
+    listing.write_text("data/b.mrc\ndata/gone.mrc\n")
+    with pytest.raises(
+        ValueError, match=r"todo.txt: a list of micrographs, 1 of which.*line 2: data/gone"
+    ):
+        micrograph_files([listing])
+    # a Topaz pick file is no list: still refused as a pick file
+    listing.write_text("image_name\tx_coord\ty_coord\tscore\na\t1\t2\t0.5\n")
+    with pytest.raises(ValueError, match="a pick file, not a micrograph"):
+        micrograph_files([listing])

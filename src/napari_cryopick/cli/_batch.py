@@ -284,6 +284,7 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
             job,
             progress_bar=True,
             description=description,
+            unit="micrograph",
             on_event=_say_failure(args.monitor is not None),
         )
     except KeyboardInterrupt:

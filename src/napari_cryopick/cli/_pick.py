@@ -655,7 +655,7 @@ def _run(args: argparse.Namespace, request: Any, batch: bool) -> int:
         batch = True
     if batch:  # resume, shards, Dask, monitor: workflows/batch.py
         return run_pick_batch(args, request)
-    outcome = drive(pick(request), progress_bar=True, description="picking")
+    outcome = drive(pick(request), progress_bar=True, description="picking", unit="micrograph")
     print_scale(outcome, request, asked=args.scale_search is True)
     from napari_cryopick.cli._batch import failed_count, say_failed
 

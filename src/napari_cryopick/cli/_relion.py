@@ -362,6 +362,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         run_batch(request, batch, items),
         progress_bar=True,
         description="picking",
+        unit="micrograph",
         file=sys.stdout,
         on_event=_say_failure(False),  # as cryopick pick: named when it fails
     )

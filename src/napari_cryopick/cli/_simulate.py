@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     job = simulate_dataset(
         args.out_dir, args.micrographs, config, seed=args.seed, name_prefix=args.prefix
     )
-    paths = drive(job, progress_bar=True, description="simulate")
+    paths = drive(job, progress_bar=True, description="simulate", unit="micrograph")
     print(f"wrote {len(paths)} micrograph(s) and their truth to {args.out_dir}", file=sys.stderr)
     asked = {"particle": args.particles, "vesicle": args.vesicles, "fiber": args.fibers}
     for line in _fewer_than_asked(Path(args.out_dir), paths, asked):

@@ -79,6 +79,7 @@ def drive(
     progress_bar: bool = False,
     description: str = "",
     file: Any = None,
+    unit: str = "step",
 ) -> T:
     """Run a job generator to the end and return its result.
 
@@ -100,6 +101,9 @@ def drive(
     file
         Stream of the progress bar (default: standard error). ``cryopick relion`` draws
         it on standard output: RELION shows a job's standard error as errors.
+    unit
+        What a step is, in the bar's rate ("micrograph": "2.1 micrograph/s", not the
+        "step/s" a scale trial read while picking).
     """
     bar = None
     swapped: list[tuple[Any, Any]] = []
@@ -125,7 +129,7 @@ def drive(
                 step = getattr(event, "step", None)
                 bar = tqdm(
                     desc=description,
-                    unit="step",
+                    unit=unit,
                     total=getattr(event, "total", None),  # not a first "0step" of no total
                     # the rate counts from the first event's step: a first micrograph done
                     # before the bar was made read "21959.71step/s" (a trial)

@@ -359,6 +359,11 @@ def _micrograph_inputs(
         if from_folder and written_by_cryopick(path):
             continue
         suffix = path.suffix.lower()
+        if not from_folder and suffix == ".txt":
+            listed = _text_list(path)
+            if listed is not None:
+                found.extend((item, None) for item in listed)
+                continue
         if not from_folder and suffix not in (*MICROGRAPH_SUFFIXES, *MICROGRAPH_LIST_SUFFIXES):
             # refused before anything is made (a CLI trial's pick CSV given as a micrograph
             # ran the zero-shot search, made --out and a manifest, then failed it)
@@ -394,6 +399,41 @@ def _micrograph_inputs(
     return unique
 
 
+def _text_list(path: Path) -> list[Path] | None:
+    """The micrographs a plain-text list names, one path a line (``#`` comments and blank
+    lines skipped; a relative path is of the list's folder, else of the working folder),
+    as scripts write them (a scale trial's list was refused as "a pick file"). None when
+    ``path`` is no such list (a pick file, or lines that name no micrograph files)."""
+    from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = [
+        (number, line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    if not lines or any(Path(line).suffix.lower() not in MICROGRAPH_SUFFIXES for _, line in lines):
+        return None
+    files, missing = [], []
+    for number, line in lines:
+        given = Path(line).expanduser()
+        beside = given if given.is_absolute() else path.parent / given
+        chosen = beside if beside.exists() or given.is_absolute() else given
+        if not chosen.is_file():
+            missing.append(f"line {number}: {line}")
+        files.append(Path(os.path.abspath(chosen)))
+    if missing:
+        raise ValueError(
+            f"{path}: a list of micrographs, {len(missing)} of which are not there "
+            f"({'; '.join(missing[:3])}{'; ...' if len(missing) > 3 else ''}): relative "
+            "paths are of the list's folder or the working folder"
+        )
+    return files
+
+
 def micrograph_files(
     items: Iterable[str | os.PathLike],
     *,
@@ -410,7 +450,8 @@ def micrograph_files(
     resolved in its project folder (:func:`find_project_dir`): a cryoSPARC
     exposures ``.cs`` (:func:`napari_cryopick.io.cryosparc.read_exposures`) or
     a RELION micrograph STAR file
-    (:func:`napari_cryopick.io.relion.read_micrographs_star`).
+    (:func:`napari_cryopick.io.relion.read_micrographs_star`); a ``.txt`` file
+    of one micrograph path a line too (:func:`_text_list`).
     """
     return [path for path, _ in _micrograph_inputs(items, recursive, recursive_option)]
 
