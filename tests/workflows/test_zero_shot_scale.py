@@ -306,6 +306,13 @@ def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
     note = " ".join(capsys.readouterr().err.split())
     assert "already holds the picks of 1 micrograph(s) made with other settings" in note
     assert "--keep-candidates and use cryopick filter" in note
+    # back to the first settings: picked with them before, not "other settings" (a scale
+    # trial's STAR, BOX, STAR runs were told their files would be written over, then
+    # skipped, as they should be)
+    assert cli.main([*args, "--skip"]) == 0
+    captured = capsys.readouterr()
+    assert "made with other settings" not in captured.err
+    assert "1 already done" in captured.out
 
 
 def test_a_zero_shot_run_of_unreadable_micrographs_says_only_their_failures(

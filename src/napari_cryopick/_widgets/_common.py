@@ -903,11 +903,6 @@ def short_error(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def points_layers(viewer: Any) -> list[Any]:
-    """Points layers of ``viewer``."""
-    return [layer for layer in viewer.layers if layer_type(layer) == "points"]
-
-
 def listen_to_model(viewer: Any, widget: Any, listener: Callable[[Any, Path | None], None]) -> None:
     """Call ``listener(model, path)`` when the session's model changes, while ``widget`` lives."""
     signal = session(viewer).model_changed

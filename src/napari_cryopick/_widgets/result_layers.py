@@ -829,29 +829,6 @@ def showing_candidates(
     )
 
 
-def show_candidates(
-    viewer: Any,
-    micrograph: str,
-    candidates: pd.DataFrame,
-    threshold: float,
-    *,
-    link_radius_px: float | None = None,
-) -> Any:
-    """Put every particle candidate of one micrograph in the points layer; show those above.
-
-    The points layer holds all candidates down to the score floor and shows
-    (``layer.shown``) those scoring ``threshold`` or more, so moving the
-    threshold (:func:`apply_display_threshold`) changes no data and keeps the
-    user's corrections. Picks the user added by hand to an earlier result of
-    the micrograph are kept. Vesicles become circles (each its own diameter)
-    and fiber candidates are traced into paths. Returns the particle points
-    layer when the micrograph is displayed (see :func:`showing_pick_result`).
-    """
-    for _ in showing_candidates(viewer, micrograph, candidates, threshold, link_radius_px):
-        pass
-    return result_layer(viewer, micrograph)
-
-
 def apply_display_threshold(viewer: Any, micrograph: str, threshold: float) -> int | None:
     """Show the picks of ``micrograph`` scoring ``threshold`` or more; returns how many.
 

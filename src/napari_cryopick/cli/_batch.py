@@ -16,11 +16,8 @@ from typing import Any
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.core.text import name_list
 
-#: Default score floor of ``--keep-candidates`` without a value (PickConfig.score_floor).
-DEFAULT_CANDIDATE_FLOOR = 0.05
 
-
-def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: bool = True) -> None:
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the batch, cluster and streaming options to ``parser``."""
     batch = parser.add_argument_group(
         "batches and pipelines",
@@ -57,18 +54,6 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, keep_candidates: boo
         help="micrographs read ahead by a background thread while the model runs (default 1; "
         "0: off)",
     )
-    if keep_candidates:
-        batch.add_argument(
-            "--keep-candidates",
-            nargs="?",
-            type=float,
-            const=DEFAULT_CANDIDATE_FLOOR,
-            default=None,
-            metavar="FLOOR",
-            help="write every candidate scoring at least FLOOR (default "
-            f"{DEFAULT_CANDIDATE_FLOOR}) with its score; re-threshold later with "
-            "'cryopick filter' (no network)",
-        )
     batch.add_argument(
         "--summary",
         action="store_true",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
+from napari_cryopick.cli import CLIError
 from napari_cryopick.cli._defaults import dataclass_defaults
 from napari_cryopick.workflows.pick import PICK_FORMATS, SCALE_SEARCH_MICROGRAPHS
 
@@ -206,7 +206,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     from napari_cryopick.cli._batch import add_batch_arguments
 
-    add_batch_arguments(parser, keep_candidates=False)  # --skip, --shard, --dask, --monitor
+    add_batch_arguments(parser)  # --skip, --shard, --dask, --monitor
     parser.set_defaults(func=run)
 
 
@@ -508,7 +508,17 @@ def _note_earlier_runs(request) -> None:
         for f in factors
         for inverted in polarities
     }
-    other = [r for r in records.values() if r.get("fingerprint") not in fingerprints]
+    # micrographs picked (not failed) with other settings and never with these (a scale
+    # trial's STAR, BOX, STAR runs into one folder: the third was told its files would be
+    # written over, then skipped them all; failures counted as picks)
+    these = {key for fingerprint in fingerprints for key in read_manifests(out, fingerprint)}
+    other = [
+        r
+        for key, r in records.items()
+        if r.get("fingerprint") not in fingerprints
+        and r.get("status") == "done"
+        and key not in these
+    ]
     if other:
         if isinstance(request.model, (str, Path)):
             # a bad model is the one line said, not after this note (docs/reliability.md;
@@ -640,39 +650,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, request: Any, batch: bool) -> int:
-    """The rest of :func:`run`, once ``--out`` is known to be writable."""
+    """The rest of :func:`run`, once ``--out`` is known to be writable: every run into a
+    folder (``--out`` has a default) goes through the batch workflow and is recorded in
+    its manifest (issue 14: two runs into one folder never mix without notice)."""
     from napari_cryopick.cli._batch import run_pick_batch
-    from napari_cryopick.core.progress import drive
-    from napari_cryopick.workflows.pick import pick
 
     _note_tiff_rows(request)
-    if request.out_dir is not None:
-        # every run into a folder is recorded in its manifest (issue 14: two runs into
-        # one folder never mix without notice)
-        _note_earlier_runs(request)
-        if not batch:
-            args.no_summary = True  # a plain run: the manifest only, no summary files
-        batch = True
-    if batch:  # resume, shards, Dask, monitor: workflows/batch.py
-        return run_pick_batch(args, request)
-    outcome = drive(pick(request), progress_bar=True, description="picking", unit="micrograph")
-    print_scale(outcome, request, asked=args.scale_search is True)
-    from napari_cryopick.cli._batch import failed_count, say_failed
-
-    say_failed(outcome.errors, "pick")
-    total = outcome.n_micrographs
-    if request.kinds == ("fiber",):
-        n_fibers = (
-            outcome.picks.groupby(["micrograph", "tube_id"]).ngroups if len(outcome.picks) else 0
-        )
-        what = f"traced {n_fibers} fibers"
-    else:
-        what = f"picked {len(outcome.picks)} objects"
-    print(
-        f"{what} in {outcome.n_done} of {total} micrographs{failed_count(outcome.errors)} "
-        f"(threshold {outcome.threshold:.3g}) "
-        f"-> {args.out} ({args.format}), {outcome.seconds:.1f} s"
-    )
-    if outcome.errors:
-        return EXIT_BAD_INPUT if outcome.n_done == 0 else EXIT_FAILED
-    return EXIT_OK
+    _note_earlier_runs(request)
+    if not batch:
+        args.no_summary = True  # a plain run: the manifest only, no summary files
+    return run_pick_batch(args, request)

@@ -17,7 +17,6 @@ unlabelled micrographs are examples without picks.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections.abc import Generator, Sequence
@@ -306,8 +305,3 @@ def train_with_unlabelled(
         model = result.model
         done = len(history)
     return TrainResult(model=model, history=history, completed=result.completed)
-
-
-def copy_model(model: Detector) -> Detector:
-    """A deep copy (training works in place)."""
-    return copy.deepcopy(model)

@@ -40,7 +40,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
-    "atomic_open",
     "atomic_path",
     "atomic_paths",
     "atomic_write_bytes",
@@ -343,20 +342,6 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[tuple[Path, ...]]:
         for temporary in temporaries:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-
-
-@contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
-    """``open()`` a file for writing that appears at ``path`` only when the block succeeds.
-
-    ``mode`` is ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``.
-    """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', got {mode!r}")
-    if mode == "w":
-        kwargs.setdefault("encoding", "utf-8")
-    with atomic_path(path) as temporary, open(temporary, mode, **kwargs) as stream:
-        yield stream
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

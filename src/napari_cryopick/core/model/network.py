@@ -416,8 +416,3 @@ def decode_positions(offset: Tensor, rows: Tensor, cols: Tensor, stride: int = 4
     x = (cols.to(offset.dtype) + dx) * stride - 0.5
     y = (rows.to(offset.dtype) + dy) * stride - 0.5
     return torch.stack([x, y], dim=1)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters of ``model``."""
-    return sum(parameter.numel() for parameter in model.parameters())
