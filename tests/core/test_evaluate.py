@@ -879,3 +879,19 @@ def test_cli_evaluate_says_mirrored_truth_and_flips_either_side(tmp_path, capsys
         assert float(captured.out.split("AP@0.5")[1].split()[0]) > low + 0.3
     assert main([*common, "--truth-flip-y", "0"]) == 2
     assert "--truth-flip-y must be > 0" in capsys.readouterr().err
+
+
+def test_picks_without_a_score_rank_first_as_in_the_evaluate_widget():
+    """A review: cryopick evaluate gave hand-added picks (no score) the highest score of
+    the others, tied with it, where the Evaluate widget ranks them first (1, or higher)."""
+    from napari_cryopick.core.evaluate import fill_scores
+
+    np.testing.assert_allclose(fill_scores(np.array([0.2, np.nan, 0.4])), [0.2, 1.0, 0.4])
+    np.testing.assert_allclose(fill_scores(np.array([2.5, np.nan])), [2.5, 2.5])  # log-odds
+    np.testing.assert_allclose(fill_scores(np.array([np.nan, np.nan])), [1.0, 1.0])
+    # ranked first: a hand pick on a particle before a picker's pick beside nothing
+    truth = make_picks([100.0], [100.0], diameter=40.0, micrograph="m")
+    for order in ([0, 1], [1, 0]):
+        pred = make_picks([600.0, 100.0], [600.0, 100.0], diameter=40.0,
+                          score=[0.9, np.nan], micrograph="m").iloc[order]  # fmt: skip
+        assert evaluate(pred, truth).ap["AP@0.5"] == pytest.approx(1.0), order

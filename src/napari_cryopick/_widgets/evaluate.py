@@ -143,10 +143,10 @@ def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Predicted picks without a score (added by hand) count as sure ones: score 1, or the
     highest score of the others where that is higher (a file's Topaz log-odds: hand picks
     ranked below misses at 2.0, where ``cryopick evaluate`` ranks them first)."""
-    scores = table["score"]
-    if scores.isna().any():
-        top = float(scores.max()) if scores.notna().any() else 1.0
-        table = table.assign(score=scores.fillna(max(1.0, top)))
+    from napari_cryopick.core.evaluate import fill_scores
+
+    if table["score"].isna().any():
+        table = table.assign(score=fill_scores(table["score"].to_numpy(float)))
     return table
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "best_threshold",
     "box_iou",
     "evaluate",
+    "fill_scores",
     "match_picks",
     "mirrored_truth",
     "precision_recall_curve",
@@ -180,11 +181,14 @@ def _diameters(table: pd.DataFrame, diameter_px: float | None, what: str) -> np.
     return diameters
 
 
-def _fill_scores(scores: np.ndarray) -> np.ndarray:
+def fill_scores(scores: np.ndarray) -> np.ndarray:
+    """``scores`` with the missing ones (picks added by hand) filled as sure ones."""
     scores = np.asarray(scores, dtype=np.float64).copy()
     finite = np.isfinite(scores)
     if not finite.all():
-        fill = scores[finite].max() if finite.any() else 1.0
+        # picks without a score (added by hand) are sure ones: 1, or the highest score
+        # of the others where that is higher, as the Evaluate widget ranks them
+        fill = max(1.0, float(scores[finite].max())) if finite.any() else 1.0
         scores[~finite] = fill
     return scores
 
@@ -381,7 +385,7 @@ def match_picks(
     positives = truth[~negative]
 
     n = len(pred)
-    scores = _fill_scores(pred["score"].to_numpy())
+    scores = fill_scores(pred["score"].to_numpy())
     matched_truth = np.full(n, -1, dtype=np.int64)
     on_negative = np.zeros(n, dtype=bool)
     pred_names = pred["micrograph"].to_numpy(object)
@@ -549,7 +553,7 @@ def average_recall(
     """
     pred = normalize_picks(pred)
     if score_threshold is not None:
-        pred = pred[_fill_scores(pred["score"].to_numpy()) >= score_threshold]
+        pred = pred[fill_scores(pred["score"].to_numpy()) >= score_threshold]
     recalls = []
     with warnings.catch_warnings():
         # The micrograph-name warning is given once by the caller, not per threshold.
