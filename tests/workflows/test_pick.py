@@ -1029,3 +1029,27 @@ def test_a_run_of_data_sets_of_other_pixel_sizes_records_and_picks_each_in_angst
     (said,) = one.resolved_warnings.values()
     assert "the model was trained at 24 Å with --pixel-size 1.5" in said
     assert "--diameter-A 24 (8.0 px)" in said
+
+
+def test_cryopick_pick_takes_the_data_set_a_file_was_annotated_as(tmp_path, monkeypatch):
+    """A review: the Pick widget's Pick folder took the data set Annotate saved for a file
+    (its sidecar), cryopick pick only its folder's name, so the same folder was picked
+    with another head from the command line. One choice now, the workflow's."""
+    from _model_cards import save_data_set_heads_model
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.pick import PickRequest, micrograph_datasets, prepare
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    model = save_data_set_heads_model(tmp_path / "heads.pt", {"ribo": 56.0, "beta": 40.0})
+    folder = tmp_path / "empiar_0000" / "micrographs"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    files = [write_mrc(folder / f"{n}.mrc", rng.normal(size=(160, 192)).astype(np.float32), 1.0)
+             for n in ("a", "b")]  # fmt: skip
+    save_annotations(Annotations(files[0], make_picks([50.0], [60.0]), "beta", 40.0))
+    request = PickRequest(micrographs=files, model=model, device="cpu", out_dir=tmp_path / "out")
+    assert micrograph_datasets(request) == [("a", "beta"), ("b", "empiar_0000")]
+    prepared = prepare(dataclasses.replace(request, micrographs=files[:1]))
+    assert prepared.config_for(str(files[0].resolve())).head == "beta"

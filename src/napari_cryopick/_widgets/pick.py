@@ -263,12 +263,11 @@ def _picking_dataset(layer: Any) -> str:
 
 
 def _annotated_dataset(path: Path) -> str:
-    """The data set micrograph file ``path`` was annotated as (its sidecar, read as the
-    reader reads it for a micrograph opened), "" when none."""
-    from napari_cryopick._reader import _saved_settings
-    from napari_cryopick.layers.points import DATASET_KEY
+    """The data set micrograph file ``path`` was annotated as (its sidecar), "" when none:
+    the workflow's choice (:func:`~napari_cryopick.workflows.pick.annotated_dataset`)."""
+    from napari_cryopick.workflows.pick import annotated_dataset
 
-    return str(_saved_settings(path).get(DATASET_KEY) or "")
+    return annotated_dataset(path)
 
 
 def _trained_diameter_text(request: Any) -> str:

@@ -592,10 +592,25 @@ def _default_head(head: str | None, card: Any, heads: tuple[str, ...]) -> str | 
     return own.pop() if len(names) == 1 and len(own) == 1 else None
 
 
+def annotated_dataset(path: str | os.PathLike) -> str:
+    """The data set micrograph file ``path`` was annotated as in napari (Annotate's *Data
+    set*, in its sidecar); "" when none, or the sidecar cannot be read (Annotate says why)."""
+    from napari_cryopick.io.annotations import AnnotationError, load_annotations
+
+    try:
+        saved = load_annotations(path)
+    except (AnnotationError, OSError, ValueError):
+        return ""
+    return str(saved.dataset or "") if saved is not None else ""
+
+
 def micrograph_datasets(request: PickRequest) -> list[tuple[str, str]]:
     """``(name, data set)`` of each micrograph of ``request`` in order: the data set of
-    ``request.datasets``, else the one its folder names (as ``cryopick train`` names data
-    sets); "" when neither says (a list: files of one name in two folders are two)."""
+    ``request.datasets``, else the one it was annotated as in napari
+    (:func:`annotated_dataset`, as ``cryopick train --annotations`` and the Pick widget
+    take it; a review: ``cryopick pick`` of a folder annotated 'apoferritin' used its
+    folder's name), else the one its folder names (as ``cryopick train`` names data
+    sets); "" when none says (a list: files of one name in two folders are two)."""
     from .inputs import _dataset_name
 
     found = []
@@ -603,7 +618,7 @@ def micrograph_datasets(request: PickRequest) -> list[tuple[str, str]]:
         name = Path(micrograph).stem if _is_path(micrograph) else _source_name(micrograph)
         dataset = request.datasets.get(name)
         if dataset is None and _is_path(micrograph):
-            dataset = _dataset_name(Path(micrograph))
+            dataset = annotated_dataset(micrograph) or _dataset_name(Path(micrograph))
         found.append((name, dataset or ""))
     return found
 
