@@ -847,6 +847,24 @@ def test_truth_mirrored_top_to_bottom_is_found_with_the_micrographs_height():
         assert mirror.recall < 0.3
     few = mirrored_truth(pred.iloc[:10], flip_y(truth, height).iloc[:10], 15.0)
     assert few is None  # too few picks to say
+    # micrographs of two heights (a re-trial: ribosome 1024 px, apoferritin 1200 px, one
+    # height said): found on each, both heights said
+    low_pred, low_truth = _crowded_picks(3, 1024, n=3)
+    high_pred, high_truth = _crowded_picks(4, 1200, n=2)
+    high_pred = high_pred.assign(micrograph=high_pred["micrograph"] + "h")
+    high_truth = high_truth.assign(micrograph=high_truth["micrograph"] + "h")
+    mixed = mirrored_truth(
+        pd.concat([low_pred, high_pred], ignore_index=True),
+        pd.concat([flip_y(low_truth, 1024), flip_y(high_truth, 1200)], ignore_index=True),
+        15.0,
+    )
+    assert mixed is not None
+    assert mixed.mirrored_recall > 0.9
+    assert [n for _, n in mixed.heights] == [3, 2]
+    assert [abs(h - e) <= 2 for (h, _), e in zip(mixed.heights, (1024, 1200), strict=True)] == [
+        True,
+        True,
+    ]
 
 
 def test_cli_evaluate_says_mirrored_truth_and_flips_either_side(tmp_path, capsys):

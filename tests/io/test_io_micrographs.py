@@ -680,6 +680,12 @@ def test_a_text_list_of_micrograph_paths_names_its_micrographs(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)  # relative to the working folder when not beside the list
     listing.write_text("data/b.mrc\n")
     assert micrograph_files([listing]) == [tmp_path / "data" / "b.mrc"]
+    # saved by Windows Notepad (a byte-order mark, CRLF), a quoted path
+    listing.write_bytes(b"\xef\xbb\xbfdata/b.mrc\r\n'data/c d.mrc'\r\n")
+    assert micrograph_files([listing]) == [
+        tmp_path / "data" / "b.mrc",
+        tmp_path / "data" / "c d.mrc",
+    ]
     listing.write_text("data/b.mrc\ndata/gone.mrc\n")
     with pytest.raises(
         ValueError, match=r"todo.txt: a list of micrographs, 1 of which.*line 2: data/gone"

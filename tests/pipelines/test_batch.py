@@ -1300,3 +1300,23 @@ def test_warnings_kept_by_overlapping_tasks_leave_the_logger_as_found():
     assert kept == {"a": ["from a"], "b": ["from b"]}
     assert package.propagate
     assert not [h for h in package.handlers if type(h).__name__ == "Keep"]
+
+
+def test_the_summary_counts_a_kept_fiber_file_in_fibers(tmp_path):
+    """A re-trial: a fibers' file edited since was summarised "it holds 234 picks now"
+    beside the run's 661 (points along the fibers, not the vertices read back): a user
+    read it as 430 picks lost. Fibers are counted as fibers."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.batch import _changed
+
+    fibers = make_picks([10.0, 90.0, 10.0, 90.0], [10.0, 10.0, 50.0, 50.0], diameter=20.0,
+                        score=0.9, kind="fiber", tube_id=[1, 1, 2, 2])  # fmt: skip
+    path = write_picks(fibers, tmp_path / "m.star")
+    record = {"status": "done", "outputs": ["m.star"], "sizes": [path.stat().st_size + 1]}
+    assert (
+        _changed(tmp_path, record)
+        == "picked; m.star changed since (edited?): it holds 2 fibers now"
+    )
+    write_picks(fibers.assign(kind="particle", tube_id=0), path)
+    assert _changed(tmp_path, record).endswith("it holds 4 picks now")

@@ -1867,6 +1867,15 @@ def test_outputs_are_refused_in_read_only_folders_even_as_root(tmp_path, capsys)
 
         with pytest.raises(ValueError, match="is a read-only folder"):
             check_writable(read_only / "models" / "m.pt")
+        # a RELION job folder (no exit marker either), a simulation, the demo (a re-trial)
+        for words in (
+            ["relion", "--o", str(read_only), "--in_mics", str(tmp_path / "x.star")],
+            ["relion", "--o", str(read_only / "job001"), "--in_mics", str(tmp_path / "x.star")],
+            ["simulate", str(read_only / "sim")],
+            ["demo", "--no-viewer", "--out", str(read_only / "demo")],
+        ):
+            assert main(words) == 2, words
+            assert "is a read-only folder" in capsys.readouterr().err, words
         assert list(read_only.iterdir()) == []
     finally:
         read_only.chmod(stat.S_IRWXU)

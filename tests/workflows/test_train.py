@@ -1455,3 +1455,21 @@ def test_vesicle_models_train_on_zoomed_crops_and_particle_models_do_not(
     drive(train(_request(training_set, tmp_path / "p.pt", kinds=("particle",))))
     assert seen
     assert set(seen) == {None}
+
+
+def test_the_pick_command_names_a_list_of_micrographs_as_given(tmp_path):
+    """A re-trial: ``train --micrographs lists/ok.txt`` was told ``pick lists``, a folder
+    without micrographs; a list (RELION .star, cryoSPARC .cs, a .txt of paths) is given
+    as it is, a micrograph stands for its folder."""
+    import shlex
+
+    from napari_cryopick.cli._train import _next_command
+
+    listing = tmp_path / "lists" / "ok.txt"
+    listing.parent.mkdir()
+    listing.write_text("a.mrc\n")
+    micrograph = tmp_path / "mics" / "a.mrc"
+    micrograph.parent.mkdir()
+    micrograph.write_bytes(b"")
+    words = shlex.split(_next_command([listing, micrograph], tmp_path / "m.pt"))
+    assert words[2:4] == [str(listing), str(micrograph.parent)]

@@ -216,6 +216,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
     model_path = args.model if args.model is not None else bundled_model_path()
+    from napari_cryopick.cli._errors import check_output_folder
+
+    check_output_folder(Path(args.out), "--out")  # a read-only folder too, even as root
 
     start = time.perf_counter()
     simulated = simulate_demo_micrograph(args.seed)

@@ -357,12 +357,22 @@ def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespac
     mirror = mirrored_truth(pred, truth, radius) if radius else None
     if mirror is None:
         return
+    if mirror.heights:  # one HEIGHT an option: the files of each height on their own
+        heights = ", ".join(f"about {h} px for {n}" for h, n in mirror.heights)
+        advice = (
+            f"the micrographs' heights differ ({heights} micrograph(s)): evaluate the files "
+            "of each height on their own with --truth-flip-y HEIGHT (or --pred-flip-y HEIGHT)"
+        )
+    else:
+        advice = (
+            "If so, give --truth-flip-y HEIGHT (or --pred-flip-y HEIGHT), the micrographs' "
+            f"height in pixels: about {mirror.height} by these picks"
+        )
     print(
         f"cryopick evaluate: warning: the ground truth matches the predictions far better "
         f"mirrored top to bottom ({mirror.mirrored_recall:.0%} of its picks beside a "
         f"prediction, against {mirror.recall:.0%} as given): one side's y runs the other way "
-        f"(origin at the bottom). If so, give --truth-flip-y HEIGHT (or --pred-flip-y "
-        f"HEIGHT), the micrographs' height in pixels: about {mirror.height} by these picks",
+        f"(origin at the bottom). {advice}",
         file=sys.stderr,
     )
 

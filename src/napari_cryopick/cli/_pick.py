@@ -221,8 +221,8 @@ def add_scale_and_view_options(parser: argparse.ArgumentParser | argparse._Argum
         "--scale-search",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="zero-shot (the bundled or a general model, its generic head): pick the first "
-        f"{SCALE_SEARCH_MICROGRAPHS} micrographs at 0.8-1.25 times the diameter and use the "
+        help="zero-shot (the bundled or a general model, its generic head): pick "
+        f"{SCALE_SEARCH_MICROGRAPHS} micrographs spread over the run at 0.8-1.25 times the diameter and use the "
         "factor the model is most confident at; warns when the diameter looks off (default: "
         "on, but for cryopick pick --monitor; a trained model never searches)",
     )
@@ -232,8 +232,8 @@ def add_scale_and_view_options(parser: argparse.ArgumentParser | argparse._Argum
         default=None,
         help="pick on the inverted micrographs (particles lighter than the background, e.g. "
         "negative stain). Default: zero-shot picking (the bundled or a general model) inverts "
-        "when the model is clearly more confident so, on the first "
-        f"{SCALE_SEARCH_MICROGRAPHS} micrographs; a trained model picks them as they are",
+        f"when the model is clearly more confident so, on {SCALE_SEARCH_MICROGRAPHS} "
+        "micrographs spread over the run; a trained model picks them as they are",
     )
     parser.add_argument(
         "--diameter-factor",

@@ -150,6 +150,10 @@ def mark_refused_options(words: list[str]) -> None:
             job_dir = word[len("--o=") :]
     if not job_dir or job_dir.startswith("-"):  # an empty output field: no job folder known
         return
+    from napari_cryopick.io.paths import read_only_text
+
+    if read_only_text(job_dir) is not None:
+        return  # nothing written into a read-only folder, not even the marker
     try:
         Path(job_dir).mkdir(parents=True, exist_ok=True)
         write_exit_marker(job_dir, "failure")
@@ -258,9 +262,14 @@ def info_on_stdout() -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick relion``; returns the exit code (and leaves RELION's exit marker)."""
+    from napari_cryopick.io.paths import read_only_text
     from napari_cryopick.io.relion import clear_exit_markers, write_exit_marker
 
     job_dir = args.o
+    refused = read_only_text(job_dir)
+    if refused is not None:  # (root could write there; no exit marker either: a re-trial)
+        print(f"cryopick relion: error: --o {job_dir}: {refused}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         job_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

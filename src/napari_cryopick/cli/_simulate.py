@@ -201,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
         n_fibers=args.fibers,
         fiber_width_px=args.fiber_width,
     )  # raises ValueError (exit code 2) on bad values
+    from napari_cryopick.cli._errors import check_output_folder
+
+    check_output_folder(Path(args.out_dir), "output folder")  # read-only too, even as root
     if not args.overwrite:
         _refuse_to_replace(Path(args.out_dir), args.micrographs, args.prefix)
     job = simulate_dataset(

@@ -655,12 +655,10 @@ def _next_command(micrographs: list[Path], model: Path) -> str:
 
     inputs: list[str] = []
     for entry in map(Path, micrographs):
-        # folders and micrograph lists (.cs, .star) as given; a micrograph stands for its folder
-        source = (
-            entry.parent
-            if entry.is_file() and entry.suffix.lower() not in MICROGRAPH_LIST_SUFFIXES
-            else entry
-        )
+        # folders and micrograph lists (.cs, .star, a .txt of paths) as given; a micrograph
+        # stands for its folder (a re-trial's list.txt was told "pick lists/")
+        listed = (*MICROGRAPH_LIST_SUFFIXES, ".txt")
+        source = entry.parent if entry.is_file() and entry.suffix.lower() not in listed else entry
         if str(source) not in inputs:
             inputs.append(str(source))
     return shlex.join([_program(), "pick", *inputs, "--model", str(model), "--out", "picks"])

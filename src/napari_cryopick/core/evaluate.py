@@ -840,6 +840,8 @@ class Mirror:
     height: int
     recall: float
     mirrored_recall: float
+    #: ``((height, micrographs), ...)`` when the micrographs' heights differ (empty else)
+    heights: tuple[tuple[int, int], ...] = ()
 
 
 def mirrored_truth(
@@ -849,7 +851,8 @@ def mirrored_truth(
     bottom, EMAN's or a flipped export's), without the micrographs' heights: pairs of a
     prediction and a truth pick within ``radius_px`` in x are pooled over the shared
     micrographs; a mirror puts their sums ``y_pred + y_truth`` at ``height - 1``, so the
-    most common sum is tried as the mirror. None unless the mirrored truth finds a
+    most common sum is tried as the mirror (each micrograph's own where it has ten pairs
+    or more: heights may differ). None unless the mirrored truth finds a
     prediction within ``radius_px`` for at least half its picks and twice as many as
     given (a picker's many candidates find much of the truth by chance either way:
     give a radius well inside a particle, a quarter of its diameter), or with fewer
@@ -864,39 +867,66 @@ def mirrored_truth(
         groups.append((p[np.isfinite(p).all(axis=1)], t[np.isfinite(t).all(axis=1)]))
     if sum(len(p) for p, _ in groups) < min_picks or sum(len(t) for _, t in groups) < min_picks:
         return None
-    sums = []
-    for p, t in groups:
-        if len(p) and len(t):
-            near = cKDTree(p[:, :1]).query_ball_point(t[:, :1], radius_px, p=np.inf)
-            sums += [p[j, 1] + t[i, 1] for i, js in enumerate(near) for j in js]
-    if not sums:
+    own = [_pair_sums(p, t, radius_px) for p, t in groups]
+    pooled = np.concatenate(own) if own else np.zeros(0)
+    if not len(pooled):
         return None
-    sums = np.asarray(sums)
-    counts, edges = np.histogram(
-        sums, bins=np.arange(sums.min(), sums.max() + radius_px, radius_px)
-    )
-    best = int(np.argmax(counts))
-    close = sums[np.abs(sums - (edges[best] + radius_px / 2)) <= radius_px]
-    total = float(np.median(close))  # height - 1
+    overall = _mode_sum(pooled, radius_px)
+    # each micrograph's own mirror where it has pairs enough (heights may differ: a
+    # re-trial's ribosome 1024 px and apoferritin 1200 px truth evaluated together)
+    totals = [_mode_sum(sums, radius_px) if len(sums) >= 10 else overall for sums in own]
 
-    def found(flip: bool) -> tuple[float, list[float]]:
+    def found(flip: bool) -> tuple[float, list[list[float]]]:
         hits, matched, n = 0, [], 0
-        for p, t in groups:
+        for (p, t), total in zip(groups, totals, strict=True):
             n += len(t)
+            matched.append([])
             if len(p) and len(t):
                 points = np.column_stack([t[:, 0], total - t[:, 1]]) if flip else t
                 distance, index = cKDTree(p).query(points, distance_upper_bound=radius_px)
                 hit = np.isfinite(distance)
                 hits += int(hit.sum())
-                matched += list(p[index[hit], 1] + t[hit, 1])
+                matched[-1] = list(p[index[hit], 1] + t[hit, 1])
         return hits / n, matched
 
     recall, _ = found(False)
     mirrored, matched = found(True)
-    if mirrored >= 0.5 and mirrored >= 2 * recall:
-        # the height from the pairs the mirror matched (the histogram's bin is coarse)
-        return Mirror(round(float(np.median(matched)) + 1), recall, mirrored)
-    return None
+    if not (mirrored >= 0.5 and mirrored >= 2 * recall):
+        return None
+    # the heights from the pairs the mirror matched (the histogram's bin is coarse), one
+    # per micrograph with pairs, gathered where they lie within two radii of another
+    each = sorted(round(float(np.median(m)) + 1) for m in matched if len(m) >= 3)
+    every = [h for m in matched for h in m]
+    height = round(float(np.median(every)) + 1)
+    clusters: list[list[int]] = []
+    for value in each:
+        if clusters and value - clusters[-1][-1] <= 2 * radius_px:
+            clusters[-1].append(value)
+        else:
+            clusters.append([value])
+    heights = tuple((round(float(np.median(c))), len(c)) for c in clusters)
+    return Mirror(height, recall, mirrored, heights if len(heights) > 1 else ())
+
+
+def _pair_sums(pred_xy: np.ndarray, truth_xy: np.ndarray, radius_px: float) -> np.ndarray:
+    """``y_pred + y_truth`` of every pair of a prediction and a truth pick within
+    ``radius_px`` in x (one micrograph)."""
+    if not len(pred_xy) or not len(truth_xy):
+        return np.zeros(0)
+    near = cKDTree(pred_xy[:, :1]).query_ball_point(truth_xy[:, :1], radius_px, p=np.inf)
+    return np.asarray(
+        [pred_xy[j, 1] + truth_xy[i, 1] for i, js in enumerate(near) for j in js], dtype=float
+    )
+
+
+def _mode_sum(sums: np.ndarray, radius_px: float) -> float:
+    """The most common of ``sums`` (bins of ``radius_px``), refined to the median near it."""
+    counts, edges = np.histogram(
+        sums, bins=np.arange(sums.min(), sums.max() + radius_px, radius_px)
+    )
+    best = int(np.argmax(counts)) if len(counts) else 0
+    centre = (edges[best] + radius_px / 2) if len(counts) else float(sums[0])
+    return float(np.median(sums[np.abs(sums - centre) <= radius_px]))
 
 
 def _warn_if_sizes_differ(

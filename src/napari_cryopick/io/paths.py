@@ -376,7 +376,8 @@ def _micrograph_inputs(
             )
             raise ValueError(
                 f"{path}: {what}, not a micrograph ({', '.join(MICROGRAPH_SUFFIXES)}) or a "
-                "micrograph list (RELION .star, cryoSPARC .cs)"
+                "micrograph list (RELION .star, cryoSPARC .cs, a .txt of one micrograph "
+                "path a line)"
                 + (
                     ": pick files are read by cryopick train --picks and cryopick evaluate"
                     if suffix in FOLDER_PICK_SUFFIXES
@@ -406,12 +407,12 @@ def _text_list(path: Path) -> list[Path] | None:
     ``path`` is no such list (a pick file, or lines that name no micrograph files)."""
     from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
 
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # (a Notepad list starts with a byte-order mark: a re-trial's was "not there")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
     lines = [
-        (number, line.strip())
+        (number, _unquoted(line.strip()))
         for number, line in enumerate(text.splitlines(), start=1)
         if line.strip() and not line.strip().startswith("#")
     ]
@@ -432,6 +433,13 @@ def _text_list(path: Path) -> list[Path] | None:
             "paths are of the list's folder or the working folder"
         )
     return files
+
+
+def _unquoted(text: str) -> str:
+    """``text`` without one pair of enclosing quotes (a path a script quoted)."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
 
 
 def micrograph_files(

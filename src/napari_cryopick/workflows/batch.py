@@ -2259,7 +2259,7 @@ def _run_locked(
     # a SLURM that will not take the worker jobs is said before the zero-shot search's
     # minutes, not after them (a trial's run searched, then said "no sbatch")
     _check_cluster_first(options)
-    # zero-shot: the scale on the first micrographs of the whole run, so every
+    # zero-shot: the scale on micrographs spread over the whole run, so every
     # shard (and a resumed run) picks at the same one
     scale_source = "search" if request.diameter_factor is None else "option"
     earlier = earlier_view(prepared, out_dir) if options.skip else None
@@ -2468,10 +2468,14 @@ def _changed(out_dir: Path, record: Mapping[str, Any]) -> str:
         if not path.is_file():
             return f"picked; {name} is gone since"
         try:
-            now = len(read_picks(path))
+            table = read_picks(path)
         except (OSError, ValueError):
             return f"picked; {name} changed since and cannot be read"
-        return f"picked; {name} changed since (edited?): it holds {now} picks now"
+        fibers = table[table["kind"].astype(str) == "fiber"]
+        if len(fibers):  # fibers as fibers: their points read back fewer than were picked
+            count = len(fibers[["micrograph", "tube_id"]].drop_duplicates())
+            return f"picked; {name} changed since (edited?): it holds {count} fibers now"
+        return f"picked; {name} changed since (edited?): it holds {len(table)} picks now"
     return ""
 
 

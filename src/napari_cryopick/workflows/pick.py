@@ -172,7 +172,7 @@ class PickRequest:
         The network rescales each micrograph as if the diameter were this
         times the given one; the diameters written stay the given ones.
         None: 1, except for zero-shot picking (:func:`zero_shot`), where
-        :func:`with_scale` chooses it from the first micrographs
+        :func:`with_scale` chooses it on micrographs spread over the run
         (:func:`napari_cryopick.core.scale_search.choose_scale`).
     scale_search
         Let zero-shot picking choose ``diameter_factor`` (False: 1; CLI
@@ -2018,7 +2018,7 @@ def with_scale(
         invert,
     )
 
-    # said before it runs: it picks the first micrographs several times over before the
+    # said before it runs: it picks these micrographs several times over before the
     # first micrograph is picked (a trial's 8k micrograph: 96 s without a line)
     from napari_cryopick.core.text import name_list
 
