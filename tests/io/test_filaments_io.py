@@ -265,6 +265,14 @@ def test_cryolo_helicon_box_files_read_as_fibers(tmp_path):
     )
     np.testing.assert_allclose(table[table["tube_id"] == 3][["x", "y"]], [[700, 700], [800, 800]])
     assert (table["diameter"] == 40.0).all()
+    # crYOLO's own writer (some versions) puts the ends' boxes among the centres too, and
+    # its csv writer ends lines with CRLF: each end read once (a review: doubled)
+    full = HELICON.replace("(300.5, 100.0),40\n", "(300.5, 100.0),40\n100.0 100.0\n")
+    full = full.replace("250.0 100.0\n", "250.0 100.0\n300.5 100.0\n")
+    (tmp_path / "mic2.box").write_bytes(full.replace("\n", "\r\n").encode())
+    again = read_picks(tmp_path / "mic2.box")
+    np.testing.assert_allclose(again[["x", "y"]], table[["x", "y"]])
+    assert again["tube_id"].tolist() == table["tube_id"].tolist()
     # damaged: a helix line without its ends, a box of four fields, named with the line
     for bad, line in (("#helix: (100.0, 100.0),40", 4), ("150 100 40 40", 5)):
         lines = HELICON.splitlines()

@@ -362,21 +362,31 @@ def test_skip_picks_again_output_files_damaged_since(micrographs, tiny_model, tm
     rows = shorter.read_text().splitlines(keepends=True)
     shorter.write_text("".join(rows[:-1]))  # a whole row less: as a user's deletion
     zeros.write_bytes(b"\0" * len(before[zeros]))
+    # a user's edit that no longer reads, whole lines (a review: replaced as damaged)
+    typo = out / "b" / "m2.star"
+    typo.write_text(typo.read_text() + "12.5 oops\n")
     with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
         resumed = drive(run_batch(request, BatchOptions(skip=True)))
-    assert (resumed.n_picked, resumed.n_kept) == (3, 1)
+    assert (resumed.n_picked, resumed.n_kept) == (3, 2)
     assert "3 output file(s) an earlier run wrote are damaged now" in caplog.text
-    assert "--skip keeps 1 file(s)" in caplog.text
+    assert "--skip keeps 2 file(s)" in caplog.text
     assert "b/m0.star" in caplog.text
     for path in (cut, empty, zeros):
         assert path.read_bytes() == before[path], path
     assert shorter.read_text() == "".join(rows[:-1])
+    assert typo.read_text().endswith("12.5 oops\n")
     # the summary says what the kept file holds now, not the run's count
     summary = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("input")
     row = summary.loc[str(micrographs[2])]  # b/m0.mrc
     now = len(read_picks(shorter))
     assert row["picks"] == now + 1  # the run's count
     assert f"b/m0.star changed since (edited?): it holds {now} picks now" in row["reason"]
+    reason = summary.loc[str(micrographs[4]), "reason"]  # b/m2.mrc
+    assert reason == "picked; b/m2.star changed since and cannot be read"
+    # without --skip a damaged file is refused as any changed one (only a resume replaces)
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"would be replaced.*a/m1\.star"):
+        drive(run_batch(request, BatchOptions()))
 
 
 def test_a_second_name_of_a_micrograph_given_beside_it_is_no_other_layout(

@@ -794,3 +794,22 @@ def test_two_micrograph_files_of_one_name_are_named_both(tmp_path):
         )
     assert str(files[0]) in str(raised.value)
     assert str(files[1]) in str(raised.value)
+
+
+def test_clean_labels_keeps_two_micrographs_of_one_name_apart():
+    """A review: the Train widget's labels of gridA/0001 and gridB/0001 (one name) were
+    matched by name, so each trained on both's clicks and duplicates ran across them."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.workflows.inputs import clean_labels
+
+    first = make_picks([10.0, 50.0], [10.0, 50.0], diameter=20.0)
+    second = make_picks([10.5], [10.0], diameter=20.0)  # where the first has a pick
+    out, said = clean_labels([first, second], ["0001", "0001"], [20.0, 20.0])
+    assert [len(t) for t in out] == [2, 1]
+    assert said == []
+    # a duplicate within one is said with its name, as the user knows it
+    out, said = clean_labels(
+        [first, make_picks([10.0, 10.5], [10.0, 10.0])], ["a", "b"], [20.0, 20.0]
+    )
+    assert [len(t) for t in out] == [2, 1]
+    assert said[0].endswith(": b")

@@ -511,7 +511,9 @@ def _note_earlier_runs(request) -> None:
     # micrographs picked (not failed) with other settings and never with these (a scale
     # trial's STAR, BOX, STAR runs into one folder: the third was told its files would be
     # written over, then skipped them all; failures counted as picks)
-    these = {key for fingerprint in fingerprints for key in read_manifests(out, fingerprint)}
+    from napari_cryopick.workflows.batch import done_inputs
+
+    these = done_inputs(out, fingerprints)
     other = [
         r
         for key, r in records.items()

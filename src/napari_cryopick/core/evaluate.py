@@ -859,12 +859,21 @@ def mirrored_truth(
     than ``min_picks`` on a side."""
     if not (math.isfinite(radius_px) and radius_px > 0):
         return None
-    shared = set(pred["micrograph"].astype(str)) & set(truth["micrograph"].astype(str))
-    groups = []
-    for name in sorted(shared):
-        p = pred.loc[pred["micrograph"].astype(str) == name, ["x", "y"]].to_numpy(np.float64)
-        t = truth.loc[truth["micrograph"].astype(str) == name, ["x", "y"]].to_numpy(np.float64)
-        groups.append((p[np.isfinite(p).all(axis=1)], t[np.isfinite(t).all(axis=1)]))
+    # particles and vesicles (negatives and fiber vertices say nothing of a mirror), one
+    # grouping a side (a review: a mask over the whole table per micrograph, 47 s for 4000)
+    sides = []
+    for table in (pred, truth):
+        kinds = table["kind"].astype(str) if "kind" in table else pd.Series("particle", table.index)
+        points = table[~kinds.isin(["negative", "fiber"])]
+        sides.append(
+            {
+                str(name): xy[np.isfinite(xy).all(axis=1)]
+                for name, group in points.groupby(points["micrograph"].astype(str))
+                for xy in [group[["x", "y"]].to_numpy(np.float64)]
+            }
+        )
+    shared = sorted(set(sides[0]) & set(sides[1]))
+    groups = [(sides[0][name], sides[1][name]) for name in shared]
     if sum(len(p) for p, _ in groups) < min_picks or sum(len(t) for _, t in groups) < min_picks:
         return None
     own = [_pair_sums(p, t, radius_px) for p, t in groups]
@@ -914,9 +923,11 @@ def _pair_sums(pred_xy: np.ndarray, truth_xy: np.ndarray, radius_px: float) -> n
     if not len(pred_xy) or not len(truth_xy):
         return np.zeros(0)
     near = cKDTree(pred_xy[:, :1]).query_ball_point(truth_xy[:, :1], radius_px, p=np.inf)
-    return np.asarray(
-        [pred_xy[j, 1] + truth_xy[i, 1] for i, js in enumerate(near) for j in js], dtype=float
-    )
+    counts = np.fromiter((len(js) for js in near), dtype=np.int64, count=len(near))
+    if not counts.sum():
+        return np.zeros(0)
+    j = np.concatenate([np.asarray(js, dtype=np.int64) for js in near if len(js)])
+    return pred_xy[j, 1] + np.repeat(truth_xy[:, 1], counts)
 
 
 def _mode_sum(sums: np.ndarray, radius_px: float) -> float:

@@ -52,7 +52,11 @@ def read_only_text(path: str | os.PathLike) -> str | None:
     """Why no output may go to ``path`` (a folder, or a file in one, made if missing):
     the nearest of it and its parents that exists is a folder whose mode lets nobody
     write (``r-xr-xr-x``, a shared raw-data folder; :func:`writable_folder`), which root
-    (containers, facility pipelines) could write in all the same. None: not so."""
+    (containers, facility pipelines) could write in all the same. None: not so, or not
+    run as root (a write probe then says what the file system allows: an ACL may grant
+    what the mode bits do not, on NFSv4 or SMB shares)."""
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        return None
     path = Path(path)
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is None or not existing.is_dir() or writable_folder(existing):

@@ -68,7 +68,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -504,6 +504,18 @@ def read_manifests(out_dir: Path, fingerprint: str | None = None) -> dict[str, d
     return records
 
 
+def done_inputs(out_dir: Path, fingerprints: Collection[str]) -> set[str]:
+    """The micrographs (record ``input``) a run of any of ``fingerprints`` picked into
+    ``out_dir`` (the manifests read once, however many fingerprints)."""
+    return {
+        str(record["input"])
+        for record in _manifest_records(out_dir)
+        if "input" in record
+        and record.get("fingerprint") in fingerprints
+        and record.get("status") == "done"
+    }
+
+
 def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
     """Every record of every manifest in ``out_dir``, oldest first (a line cut short by a
     kill is left out).
@@ -574,7 +586,8 @@ def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
     sizes = record.get("sizes") or []
     if record.get("status") != "done" or len(outputs) != len(sizes) or not outputs:
         return False
-    digests = record.get("digests") or [None] * len(outputs)
+    digests = list(record.get("digests") or [])
+    digests += [None] * (len(outputs) - len(digests))  # (a line with fewer: sizes still)
     for name, size, digest in zip(outputs, sizes, digests):
         path = out_dir / name
         try:
@@ -651,11 +664,15 @@ def _output_digest(path: Path) -> str:
 
 
 def unrecorded_outputs(
-    prepared: PreparedPick, items: Sequence[WorkItem], out_dir: Path
+    prepared: PreparedPick,
+    items: Sequence[WorkItem],
+    out_dir: Path,
+    resume: bool = False,
 ) -> list[Path]:
     """Files a run would replace that it did not write: an output name of ``items``
     that exists in ``out_dir`` but no manifest there records, or recorded with
-    other contents (changed since: a user's corrections).
+    other contents (changed since: a user's corrections); ``resume`` (``--skip``):
+    not those damaged since (:func:`damaged_output`), which a resume replaces.
 
     A trial's ``cryopick pick mics --out picks --format csv`` replaced the
     user's own hand picks ``picks/<micrograph>.csv`` without a word.
@@ -665,7 +682,7 @@ def unrecorded_outputs(
         for item in items
         for path in output_paths(item.stem, prepared.request.formats, prepared.kinds)
     ]
-    return foreign_files(out_dir, paths)
+    return foreign_files(out_dir, paths, damaged=[] if resume else None)
 
 
 def foreign_files(
@@ -677,9 +694,9 @@ def foreign_files(
 ) -> list[Path]:
     """Those of ``paths`` (files below ``out_dir``) that exist and that no record of the
     folder's manifests wrote as they are now (:func:`recorded_outputs`; ``recorded``:
-    read before, by a caller that checks many times). A recorded file changed since
-    into no pick file (:func:`damaged_output`) is not one: appended to ``damaged`` with
-    the reason, when given."""
+    read before, by a caller that checks many times). ``damaged`` given (a ``--skip``
+    resume): a recorded file changed since into a damaged one (:func:`damaged_output`)
+    is not one, but appended there with the reason; otherwise it is one (refused)."""
     if recorded is None:
         recorded = recorded_outputs(out_dir, include_exports) if Path(out_dir).is_dir() else {}
     found = []
@@ -699,29 +716,33 @@ def foreign_files(
         elif known.size != stat.st_size or (
             known.digest is not None and known.digest != _output_digest(path)
         ):
-            # a run's file damaged since, empty or unreadable, holds nothing of the user's:
-            # replaced, not kept as an edit (a trial's copy cut short was kept as "edited")
-            reason = damaged_output(path)
+            # a run's file damaged since (cut short) holds nothing of the user's: a resume
+            # replaces it, not kept as an edit (a trial's cut copy was kept as "edited")
+            reason = damaged_output(path) if damaged is not None else None
             if reason is None:
                 found.append(path)
-            elif damaged is not None:
+            else:
                 damaged.append((path, reason))
     return found
 
 
 def damaged_output(path: Path) -> str | None:
-    """Why an output file a run recorded cannot be the user's edit of it: empty, or no
-    longer a pick file (cut short by an interrupted copy or a full disk); None if it reads."""
+    """Why an output file a run recorded is damaged, not the user's edit of it: it no
+    longer reads as a pick file *and* shows how a copy or a write was cut short (empty,
+    a run of zero bytes, no newline at its end: every file a run writes ends in one);
+    None otherwise. A file that does not read but shows none of those (a CSV saved with
+    ';' by a spreadsheet, UTF-16 from an editor, a typo) is the user's: kept, said (a
+    review: those were replaced as damaged)."""
     from napari_cryopick.io.pickfiles import read_picks
 
     try:
-        if path.stat().st_size == 0:
-            return "empty"
+        content = path.read_bytes()
         read_picks(path)
     except OSError:
         return None  # not readable at all: the write will say
     except ValueError as error:  # PickFileError: the file named, the line
-        return str(error).replace(f"{path}: ", "", 1)
+        cut = not content or b"\0" * 8 in content or not content.endswith(b"\n")
+        return str(error).replace(f"{path}: ", "", 1) if cut else None
     return None
 
 
@@ -842,16 +863,20 @@ def _record_files(
 
 
 def refuse_to_replace(
-    prepared: PreparedPick, items: Sequence[WorkItem] | None = None, summary: bool = False
+    prepared: PreparedPick,
+    items: Sequence[WorkItem] | None = None,
+    summary: bool = False,
+    resume: bool = False,
 ) -> None:
     """Raise ValueError naming the files of :func:`unrecorded_outputs` (``items``: those
     of the prepared request's micrographs by default), if any; ``summary``: the
-    ``summary.csv`` and ``summary.png`` the run will write too."""
+    ``summary.csv`` and ``summary.png`` the run will write too; ``resume``: a ``--skip``
+    run, which replaces damaged files (:func:`damaged_output`)."""
     out_dir = Path(prepared.request.out_dir)
     if not out_dir.is_dir():
         return
     items = plan_items(prepared) if items is None else items
-    found = unrecorded_outputs(prepared, items, out_dir)
+    found = unrecorded_outputs(prepared, items, out_dir, resume)
     if summary:
         found += foreign_summary(out_dir)
     _refuse(out_dir, found)
@@ -1020,9 +1045,12 @@ def _keep_foreign(
     pick, kept, files, damaged = [], [], [], []
     for item in todo:
         paths = output_paths(item.stem, prepared.request.formats, prepared.kinds)
-        found = foreign_files(out_dir, paths, recorded=recorded, damaged=damaged)
+        own: list[tuple[Path, str]] = []
+        found = foreign_files(out_dir, paths, recorded=recorded, damaged=own)
         (kept if found else pick).append(item)
         files += found
+        if not found:  # (a micrograph kept for an edited file keeps its damaged one too)
+            damaged += own
     if damaged:
         path, reason = damaged[0]
         logger.warning(
@@ -2300,7 +2328,7 @@ def _run_locked(
     else:
         todo, done, picked_again = list(items), [], done
     if not options.overwrite:
-        refuse_to_replace(prepared, todo, summary=options.summary)
+        refuse_to_replace(prepared, todo, summary=options.summary, resume=options.skip)
     if picked_again:
         # a batch trial reran an interrupted run without --skip: 220 finished micrographs
         # picked again and their files rewritten, unsaid

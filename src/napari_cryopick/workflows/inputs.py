@@ -1072,8 +1072,8 @@ def clean_labels(
     """The passes :func:`training_sets_from_files` makes on the labels it reads, for
     tables built elsewhere (the Train widget's, from its layers): duplicate picks and
     stray vesicles left out, particle sizes far from their micrograph's trained diameter
-    made unknown, negatives on a pick left out, most labels scoring as candidates warned
-    of. One table per micrograph ``names[i]`` trained at ``diameters[i]`` in, the same
+    made unknown, negatives on a pick left out, labels of which 10 % or more score as
+    candidates warned of. One table per micrograph ``names[i]`` trained at ``diameters[i]`` in, the same
     out, and what was said (each warning also logged). A review: the Train widget built
     its tables itself, so the same annotations trained otherwise than ``cryopick train
     --annotations`` trains them."""
@@ -1092,17 +1092,26 @@ def clean_labels(
 
     keep = _Keep(logging.WARNING)
     logger.addHandler(keep)
+    # each micrograph by its position, not its name: two files of one name (gridA/0001,
+    # gridB/0001) kept apart (a review: their labels were swapped and merged)
+    keys = [f"{index}:{name}" for index, name in enumerate(names)]
     try:
-        frames = [t.assign(micrograph=n) for t, n in zip(tables, names, strict=True)]
+        frames = [t.assign(micrograph=k) for t, k in zip(tables, keys, strict=True)]
         table = pd.concat(frames, ignore_index=True) if frames else empty_picks()
         fallback = float(pd.Series(diameters, dtype=float).median()) if len(diameters) else None
         table = _without_stray_vesicles(_without_duplicates(table, fallback))
-        table = _particles_at_trained_size(table, names, diameters)
-        table = _without_negatives_on_picks(table, names, diameters)
+        table = _particles_at_trained_size(table, keys, diameters)
+        table = _without_negatives_on_picks(table, keys, diameters)
         _warn_of_candidates(table[table["kind"] != "negative"] if len(table) else table)
     finally:
         logger.removeHandler(keep)
-    out = [table[table["micrograph"] == n].reset_index(drop=True) for n in names]
+    out = [
+        table[table["micrograph"] == k].assign(micrograph=n).reset_index(drop=True)
+        for k, n in zip(keys, names, strict=True)
+    ]
+    # (the messages name micrographs by their names, as the user knows them)
+    for key, name in sorted(zip(keys, names, strict=True), key=lambda kn: -len(kn[0])):
+        said = [text.replace(key, name) for text in said]
     return out, said
 
 

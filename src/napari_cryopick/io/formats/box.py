@@ -22,13 +22,15 @@ crYOLO's filament "helicon" files (``CoordsIO.write_eman1_helicon``, older crYOL
 ``EMAN_HELIX_SEGMENTED`` output; napari-boxmanager reads them too) are read as
 fibers as well: ``#micrograph: name`` first, then per filament a line
 ``#helix: (x1, y1),(x2, y2),box`` with its two ends' centres and the box size,
-followed by the centres ``x y`` of the boxes between them. Each filament is one
+followed by the centres ``x y`` of its boxes (with or without the two ends' boxes:
+crYOLO's versions differ; each end is read once). Each filament is one
 tube, its path the start, the boxes between and the end; the box size is its
 diameter. Read only (``cryopick filter`` rewrites them as another format).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -112,18 +114,9 @@ _HELIX_LINE = re.compile(
 
 def _read_helicon(path: Path, lines: list[str]) -> pd.DataFrame:
     """The fibers of a crYOLO helicon box file (see the module's text): one tube per
-    ``#helix`` line, its start, the box centres after the line, its end."""
-    xs, ys, sizes, tubes = [], [], [], []
-    end: tuple[float, float] | None = None
-    size = np.nan
-
-    def close() -> None:
-        if end is not None:
-            xs.append(end[0])
-            ys.append(end[1])
-            sizes.append(size)
-            tubes.append(tubes[-1])  # the filament's, as its start's
-
+    ``#helix`` line, its start, the box centres after the line, its end. crYOLO writes
+    the boxes at the two ends among the centres too (some versions): each end once."""
+    filaments: list[tuple[tuple[float, float], list[tuple[float, float]], tuple, float]] = []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if text.startswith(HELIX):
@@ -134,19 +127,13 @@ def _read_helicon(path: Path, lines: list[str]) -> pd.DataFrame:
                     f"line {number}: a crYOLO helicon line reads '#helix: (x1, y1),(x2, y2),"
                     f"box', found {text!r}",
                 )
-            close()
             x1, y1, x2, y2, size = (float(v) for v in match.groups())
-            tube = (max(tubes) if tubes else 0) + 1
-            xs.append(x1)
-            ys.append(y1)
-            sizes.append(size)
-            tubes.append(tube)
-            end = (x2, y2)
+            filaments.append(((x1, y1), [], (x2, y2), size))
             continue
         if not text or text.startswith("#"):
             continue
         fields = text.split()
-        if end is None:
+        if not filaments:
             raise file_error(path, f"line {number}: a box before the first '#helix' line")
         if len(fields) != 2:
             raise file_error(
@@ -158,12 +145,15 @@ def _read_helicon(path: Path, lines: list[str]) -> pd.DataFrame:
             x, y = (float(v) for v in fields)
         except ValueError:
             raise file_error(path, f"line {number} is not numeric: {text!r}") from None
-        xs.append(x)
-        ys.append(y)
-        sizes.append(size)
-        tubes.append(tubes[-1])
-    close()
-    values = np.column_stack([xs, ys, sizes]) if xs else np.zeros((0, 3))
+        filaments[-1][1].append((x, y))
+    rows = []
+    for tube, (start, boxes, end, size) in enumerate(filaments, start=1):
+        if boxes and math.dist(boxes[0], start) <= 0.5:
+            boxes = boxes[1:]
+        if boxes and math.dist(boxes[-1], end) <= 0.5:
+            boxes = boxes[:-1]
+        rows += [(x, y, size, tube) for x, y in (start, *boxes, end)]
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     if not np.isfinite(values).all():
         raise file_error(path, "a NaN or infinite number")
     return pd.DataFrame(
@@ -174,7 +164,7 @@ def _read_helicon(path: Path, lines: list[str]) -> pd.DataFrame:
             "diameter": values[:, 2],
             "score": np.nan,
             "kind": "fiber",
-            "tube_id": np.asarray(tubes, dtype=np.int64),
+            "tube_id": values[:, 3].astype(np.int64),
         }
     )
 
