@@ -513,3 +513,12 @@ def test_the_search_takes_micrographs_spread_over_the_run(simulated, monkeypatch
     assert len(used) == 3
     # empty0 (the first), empty2 or sim0 (between), sim2 (the last): not the three empty
     assert "3 micrographs spread over the run (empty0, empty2, sim2)" in caplog.text
+    assert "searched on" not in caplog.text  # the ones named were used
+    # a thumbnail among them is passed over: the ones used instead are said (a re-trial)
+    thumbnail = Micrograph(np.random.default_rng(9).normal(size=(64, 64)), name="thumb")
+    run = [thumbnail, *images]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="napari_cryopick.workflows.pick"):
+        with_scale(prepare(dataclasses.replace(request, micrographs=run)), run)
+    assert "(sim1, sim2, thumb)" in caplog.text  # (named in sorted order)
+    assert "searched on sim0, sim1, sim2 instead" in caplog.text

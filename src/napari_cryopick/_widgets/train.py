@@ -1002,6 +1002,8 @@ class TrainWidget(QWidget):
         warning = kind_size_warning(pd.concat(labelled, ignore_index=True)) if labelled else None
         self.size_note = f" (Warning: {warning[0].upper()}{warning[1:]}.)" if warning else ""
         for said in labels_said:
+            # the widget's words for the command line's advice (a review)
+            said = said.replace("(cryopick filter --threshold)", "(Pick's threshold slider)")
             self.size_note += f" (Warning: {said[0].upper()}{said[1:]}.)"
         current = current_micrograph_layer(self.viewer)
         preview = None

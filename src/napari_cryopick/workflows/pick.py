@@ -2026,6 +2026,8 @@ def with_scale(
     from napari_cryopick.core.text import name_list
 
     order = [sources[i] for i in search_order(len(sources))]
+    planned = [_search_name(s) for s in order[:SCALE_SEARCH_MICROGRAPHS]]
+    used: list[str] = []
     logger.info(
         "zero-shot: choosing the %s the general model sees the particles at, on %s "
         "(--no-scale-search and --no-invert-contrast skip it)...",
@@ -2035,7 +2037,7 @@ def with_scale(
         "the micrograph"
         if len(sources) == 1
         else f"{min(SCALE_SEARCH_MICROGRAPHS, len(sources))} micrographs spread over the run "
-        f"({name_list([_search_name(s) for s in order[:SCALE_SEARCH_MICROGRAPHS]])})",
+        f"({name_list(planned)})",
     )
     images, diameters, problems, small = [], [], [], []
     every = True  # every micrograph of the run was tried
@@ -2064,12 +2066,20 @@ def with_scale(
             continue
         images.append(micrograph.data)
         diameters.append(diameter)
+        used.append(_search_name(source))
         if len(images) == SCALE_SEARCH_MICROGRAPHS:
             every = False
             break
     if not images and small:  # micrographs that small are all there is (at most 3 kept)
         images = [image for image, _ in small]
         diameters = [diameter for _, diameter in small]
+    elif images and used != planned:  # (a re-trial: the first line named those planned)
+        logger.info(
+            "zero-shot: searched on %s instead (the others unreadable or under %g diameters "
+            "on a side)",
+            name_list(used),
+            SEARCH_MIN_DIAMETERS,
+        )
     if not images and every and not any(problems):
         # no micrograph of the run can be read: each fails, said once (a formats trial
         # read this warning, "picked at the diameter as given", before the one failure)
