@@ -9,7 +9,9 @@ raises ``GeneratorExit`` inside it so it can clean up.
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -23,6 +25,21 @@ T = TypeVar("T")
 REFRESH_S_TERMINAL = 0.1
 REFRESH_S_LOG = 30.0
 _clock = time.monotonic
+
+
+class ThreadWarnings(logging.Handler):
+    """Keeps the messages of the warnings (and worse) logged by the thread that made it,
+    in :attr:`said`: what a job said, for a caller that shows it elsewhere (a widget's
+    status line, a Dask worker's result), not another job's logged meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: list[str] = []
+        thread = threading.get_ident()
+        self.addFilter(lambda record: record.thread == thread)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append(record.getMessage())
 
 
 @dataclass(frozen=True)

@@ -579,25 +579,36 @@ def _record_time(record: Mapping[str, Any]) -> float:
 
 
 def _outputs_intact(out_dir: Path, record: Mapping[str, Any]) -> bool:
-    """Whether a ``done`` record's files are as it wrote them: their sizes, and their
-    digests where recorded (a file of the same size changed since, an edit or blocks of
-    zeros after a crash, was taken as done; 0.03 ms a file, session 24's probe)."""
+    """Whether a ``done`` record's files are as it wrote them (:func:`_changed_outputs`)."""
     outputs = record.get("outputs") or []
     sizes = record.get("sizes") or []
     if record.get("status") != "done" or len(outputs) != len(sizes) or not outputs:
         return False
+    return not _changed_outputs(out_dir, record)
+
+
+def _changed_outputs(out_dir: Path, record: Mapping[str, Any]) -> list[str]:
+    """The outputs of ``record`` not as it wrote them: gone, another size, or other
+    contents where a digest was recorded (a file of the same size changed since, an edit
+    or blocks of zeros after a crash, was taken as done; 0.03 ms a file, session 24's
+    probe). A line with fewer digests than outputs is checked by size for the rest."""
+    outputs = [str(name) for name in record.get("outputs") or []]
+    sizes = record.get("sizes") or []
     digests = list(record.get("digests") or [])
-    digests += [None] * (len(outputs) - len(digests))  # (a line with fewer: sizes still)
-    for name, size, digest in zip(outputs, sizes, digests):
-        path = out_dir / name
-        try:
-            if path.stat().st_size != size:
-                return False
-            if digest is not None and _output_digest(path) != digest:
-                return False
-        except OSError:
-            return False
-    return True
+    digests += [None] * (len(outputs) - len(digests))
+    return [
+        name
+        for name, size, digest in zip(outputs, sizes, digests)
+        if not _as_recorded(out_dir / name, size, digest)
+    ]
+
+
+def _as_recorded(path: Path, size: int, digest: str | None) -> bool:
+    """Whether ``path`` exists with the recorded size and, where recorded, digest."""
+    try:
+        return path.stat().st_size == size and (digest is None or _output_digest(path) == digest)
+    except OSError:
+        return False
 
 
 class Recorded(NamedTuple):
@@ -713,9 +724,7 @@ def foreign_files(
             # (a file put there after a kill before the write is the user's)
             if abs(stat.st_mtime - (known.started_at or 0.0)) > STARTED_WINDOW_S:
                 found.append(path)
-        elif known.size != stat.st_size or (
-            known.digest is not None and known.digest != _output_digest(path)
-        ):
+        elif not _as_recorded(path, known.size, known.digest):
             # a run's file damaged since (cut short) holds nothing of the user's: a resume
             # replaces it, not kept as an edit (a trial's cut copy was kept as "edited")
             reason = damaged_output(path) if damaged is not None else None
@@ -1615,15 +1624,9 @@ def _warnings_kept() -> Iterator[list[str]]:
     """The package's warnings logged by this thread, kept (not printed) for the driver:
     a trial's Dask worker printed them without the ``WARNING:`` the command's own have,
     and a SLURM worker's would go to its job's log file, unseen."""
-    said: list[str] = []
-    thread = threading.get_ident()
+    from napari_cryopick.core.progress import ThreadWarnings
 
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            said.append(record.getMessage())
-
-    keep = Keep(logging.WARNING)
-    keep.addFilter(lambda record: record.thread == thread)
+    keep = ThreadWarnings()
     package = logging.getLogger("napari_cryopick")
     with _KEEPING_LOCK:
         if not _KEEPING["tasks"]:
@@ -1632,7 +1635,7 @@ def _warnings_kept() -> Iterator[list[str]]:
         package.propagate = False
         package.addHandler(keep)
     try:
-        yield said
+        yield keep.said
     finally:
         with _KEEPING_LOCK:
             package.removeHandler(keep)
@@ -2487,35 +2490,24 @@ def _changed(out_dir: Path, record: Mapping[str, Any]) -> str:
     trial's summary counted 114 picks of a file holding 30)."""
     from napari_cryopick.io.pickfiles import read_picks
 
-    if record.get("status") != "done" or _outputs_intact(out_dir, record):
+    if record.get("status") != "done":
         return ""
-    for name in record.get("outputs") or []:
-        path = out_dir / str(name)
-        if _outputs_intact(out_dir, {**record, **_one_output(record, str(name))}):
-            continue
-        if not path.is_file():
-            return f"picked; {name} is gone since"
-        try:
-            table = read_picks(path)
-        except (OSError, ValueError):
-            return f"picked; {name} changed since and cannot be read"
-        fibers = table[table["kind"].astype(str) == "fiber"]
-        if len(fibers):  # fibers as fibers: their points read back fewer than were picked
-            count = len(fibers[["micrograph", "tube_id"]].drop_duplicates())
-            return f"picked; {name} changed since (edited?): it holds {count} fibers now"
-        return f"picked; {name} changed since (edited?): it holds {len(table)} picks now"
-    return ""
-
-
-def _one_output(record: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The fields of ``record`` that describe its output ``name`` alone."""
-    index = list(map(str, record.get("outputs") or [])).index(name)
-    digests = record.get("digests") or [None] * len(record.get("outputs") or [])
-    return {
-        "outputs": [name],
-        "sizes": (record.get("sizes") or [])[index : index + 1],
-        "digests": digests[index : index + 1],
-    }
+    changed = _changed_outputs(out_dir, record)
+    if not changed:
+        return ""
+    name = changed[0]
+    path = out_dir / name
+    if not path.is_file():
+        return f"picked; {name} is gone since"
+    try:
+        table = read_picks(path)
+    except (OSError, ValueError):
+        return f"picked; {name} changed since and cannot be read"
+    fibers = table[table["kind"].astype(str) == "fiber"]
+    if len(fibers):  # fibers as fibers: their points read back fewer than were picked
+        count = len(fibers[["micrograph", "tube_id"]].drop_duplicates())
+        return f"picked; {name} changed since (edited?): it holds {count} fibers now"
+    return f"picked; {name} changed since (edited?): it holds {len(table)} picks now"
 
 
 def _failure_reason(record: Mapping[str, Any]) -> str:

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import re
-import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1080,17 +1079,9 @@ def clean_labels(
     import pandas as pd
 
     from napari_cryopick.core.pick_table import empty_picks
+    from napari_cryopick.core.progress import ThreadWarnings
 
-    said: list[str] = []
-
-    thread = threading.get_ident()
-
-    class _Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.thread == thread:  # (not another job's, logged meanwhile)
-                said.append(record.getMessage())
-
-    keep = _Keep(logging.WARNING)
+    keep = ThreadWarnings()  # (this thread's: not another job's, logged meanwhile)
     logger.addHandler(keep)
     # each micrograph by its position, not its name: two files of one name (gridA/0001,
     # gridB/0001) kept apart (a review: their labels were swapped and merged)
@@ -1110,6 +1101,7 @@ def clean_labels(
         for k, n in zip(keys, names, strict=True)
     ]
     # (the messages name micrographs by their names, as the user knows them)
+    said = keep.said
     for key, name in sorted(zip(keys, names, strict=True), key=lambda kn: -len(kn[0])):
         said = [text.replace(key, name) for text in said]
     return out, said

@@ -1958,8 +1958,9 @@ def search_order(count: int, first: int = SCALE_SEARCH_MICROGRAPHS) -> list[int]
     scale of every micrograph after them (0.8 where 1.0 was right)."""
     import numpy as np
 
-    spread = list(dict.fromkeys(np.linspace(0, count - 1, min(first, count)).round().astype(int)))
-    return [*map(int, spread), *(i for i in range(count) if i not in set(spread))]
+    spread = [int(i) for i in np.linspace(0, count - 1, min(first, count)).round()]
+    chosen = set(spread)
+    return [*dict.fromkeys(spread), *(i for i in range(count) if i not in chosen)]
 
 
 def zero_shot(prepared: PreparedPick) -> bool:

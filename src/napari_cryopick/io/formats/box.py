@@ -63,7 +63,7 @@ def read(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     check_readable(path, allow_empty=True)
     lines = read_text(path).splitlines()
-    if any(line.lstrip().startswith(HELIX) for line in lines):
+    if _is_helicon(lines):
         return _read_helicon(path, lines)
     rows, markers, numbers = [], [], []
     for number, line in enumerate(lines, start=1):
@@ -110,6 +110,11 @@ _HELIX_LINE = re.compile(
     rf"#helix:?\s*\(\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\)\s*,\s*"
     rf"\(\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\)\s*,\s*({_NUMBER})"
 )
+
+
+def _is_helicon(lines: list[str]) -> bool:
+    """Whether the lines of a BOX file are those of a crYOLO helicon file."""
+    return any(line.lstrip().startswith(HELIX) for line in lines)
 
 
 def _read_helicon(path: Path, lines: list[str]) -> pd.DataFrame:
@@ -206,7 +211,7 @@ def keep_rows(path: str | Path, keep: np.ndarray) -> str:
     """
     path = Path(path)
     lines = text_lines(read_text(path, newline=""))
-    if any(line.lstrip().startswith(HELIX) for line in lines):
+    if _is_helicon(lines):
         raise RowMismatch(f"{path}: a crYOLO helicon file (its ends are in '#helix' lines)")
     rows = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     keep = np.asarray(keep, dtype=bool)
