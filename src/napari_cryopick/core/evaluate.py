@@ -860,7 +860,8 @@ def mirrored_truth(
     if not (math.isfinite(radius_px) and radius_px > 0):
         return None
     # particles and vesicles (negatives and fiber vertices say nothing of a mirror), one
-    # grouping a side (a review: a mask over the whole table per micrograph, 47 s for 4000)
+    # grouping a side (a review: a mask over the whole table per micrograph grew with
+    # the square of the micrographs)
     sides = []
     for table in (pred, truth):
         kinds = table["kind"].astype(str) if "kind" in table else pd.Series("particle", table.index)

@@ -612,7 +612,7 @@ def micrograph_datasets(request: PickRequest, sidecars: bool = True) -> list[tup
     folder's name), else the one its folder names (as ``cryopick train`` names data
     sets); "" when none says (a list: files of one name in two folders are two).
     ``sidecars`` False: not looked for (a model without data-set heads chooses nothing
-    by them: 0.4 ms a micrograph saved, more on a network file system)."""
+    by them: up to three file lookups a micrograph saved)."""
     from .inputs import _dataset_name
 
     found = []
