@@ -1739,7 +1739,9 @@ def test_pick_folder_with_each_data_sets_own_head_picks_at_each_heads_diameter(
     _write_png(folder / "b.png", np.random.default_rng(1).normal(size=(160, 192)))
     viewer = make_napari_viewer()
     viewer.open(str(shown / "m.png"), plugin="napari-cryopick")
+    viewer.open(str(folder / "b.png"), plugin="napari-cryopick")  # two open
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    viewer.layers.selection.active = viewer.layers["m"]
     assert widget.load_model(path), widget.status.text()
     assert widget.head_combo.currentText() == OWN_HEADS
     assert widget.diameter_spin.value() == pytest.approx(56.0)  # ribo's, on screen

@@ -1471,20 +1471,39 @@ def test_the_status_names_a_head_or_each_data_sets_own():
     assert head_words(OWN_HEADS) == ", each data set picked with its own head"
 
 
-def test_train_widget_cleans_its_labels_as_cryopick_train_does(annotated):
+def test_train_widget_cleans_its_labels_as_cryopick_train_does(annotated, real_data_dir):
     """A review: the Train widget built its training tables itself, so a click made twice
     and a negative on a particle trained as labelled (cryopick train --annotations of the
     same sidecars leaves both out, said): one way to read labels now."""
-    viewer, train, _ = annotated
+    viewer, train, tmp_path = annotated
+    real = real_data_dir
     _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    main_layer = viewer.layers[NAME]
     particles = annotate.set_kind("particle")
     first, second = np.asarray(particles.data[0]), np.asarray(particles.data[1])
+    # a second micrograph open, of the same data set, with its own clicks (one of them
+    # where the first micrograph has one: no duplicate across micrographs)
+    other = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real / DATASET / "micrographs" / other.name, other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers[other.stem]
+    annotate.diameter_spin.setValue(56.0)
+    annotate.dataset_edit.setText("ribosome")
+    annotate.dataset_edit.editingFinished.emit()
+    clicks = pd.read_csv(real / DATASET / "picks" / f"{other.stem}.csv").head(20)
+    added = annotate.set_kind("particle")
+    added.add(picks_to_napari(clicks))
+    added.add(first)
+    viewer.layers.selection.active = main_layer
+    particles = annotate.set_kind("particle")
     particles.add(first + 1.0)  # the same particle clicked twice
     negatives = annotate.set_kind("negative")
     negatives.add(second)  # junk marked on a particle
     request = train.build_request()
-    (table,) = request.datasets[0].picks
-    assert (table["kind"] == "particle").sum() == 30
-    assert (table["kind"] == "negative").sum() == 0
+    tables = dict(zip(request.datasets[0].names, request.datasets[0].picks, strict=True))
+    assert sorted(tables) == sorted([NAME, other.stem])
+    assert (tables[NAME]["kind"] == "particle").sum() == 30
+    assert (tables[NAME]["kind"] == "negative").sum() == 0
+    assert (tables[other.stem]["kind"] == "particle").sum() == 21
     assert "1 duplicate pick(s) left out" in train.size_note
     assert "1 negative(s) lie on labelled objects" in train.size_note
