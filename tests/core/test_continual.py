@@ -666,7 +666,7 @@ def test_continual_on_a_data_set_again_replaces_its_exemplars_not_adds_copies(
     original = continual.build_bank
 
     def spy(examples, *args, **kwargs):
-        offered.append([e.name for e in examples])
+        offered.append([e.name for e in [*examples, *kwargs.get("earlier", ())]])
         return original(examples, *args, **kwargs)
 
     monkeypatch.setattr(continual, "build_bank", spy)
@@ -686,6 +686,50 @@ def test_continual_on_a_data_set_again_replaces_its_exemplars_not_adds_copies(
     # later run on alpha_0 miss them and keep its crops twice)
     assert {"alpha_0", "alpha_1"} <= set(names)
     assert not any(name.startswith("exemplar:") for name in names)
+
+
+def test_more_clicks_of_a_data_set_keep_a_share_of_its_earlier_exemplars(joint_result):
+    """A CLI trial's second session of 263 ribosome clicks filled the 200-particle bank with
+    its new micrographs: none of the first session's were left to replay."""
+    metadata, model = joint_result.metadata, joint_result.model
+    config = continual.ContinualConfig(max_exemplars=12, exemplar_crop_size=48)
+    first = drive(
+        continual.train_model(
+            "continual",
+            [_dataset("alpha", 0)],
+            base_model=model,
+            base_metadata=metadata,
+            train_config=_train_config(2),
+            continual_config=config,
+        )
+    )
+    before = bank_from_metadata(first.metadata["exemplars"]).datasets["alpha"]
+    assert before.n_particles
+    assert set(before.micrographs) <= {"alpha_0", "alpha_1"}
+    dense = _dataset("alpha", 7, n_micrographs=4)  # 32 new clicks: more than the bank holds
+    dense = continual.DatasetExamples(
+        "alpha",
+        [dataclasses.replace(e, name=e.name.replace("alpha", "later")) for e in dense.examples],
+    )
+    second = drive(
+        continual.train_model(
+            "continual",
+            [dense],
+            base_model=first.model,
+            base_metadata=first.metadata,
+            train_config=_train_config(2),
+            continual_config=config,
+        )
+    )
+    entry = bank_from_metadata(second.metadata["exemplars"]).datasets["alpha"]
+    assert entry.n_particles <= 12
+    kept = [i for i, name in enumerate(entry.micrographs) if name in {"alpha_0", "alpha_1"}]
+    assert kept, entry.micrographs  # the first session is still replayed
+    new = [i for i, name in enumerate(entry.micrographs) if name.startswith("later")]
+    assert new, entry.micrographs  # and the new micrographs joined it
+    labels = entry.labels
+    earlier_particles = int(np.isin(labels[:, 0], kept).sum())
+    assert earlier_particles >= min(before.n_particles, 12 // 2) - 3  # a crop brings its all
 
 
 def test_heads_a_later_finetune_moved_are_said_by_info_and_pick(joint_result, tmp_path, capsys):

@@ -219,3 +219,36 @@ def test_particles_in_overlapping_crops_are_counted_once():
     # the same position on another micrograph is another particle
     other = DatasetExemplars(crops, labels, origins, ("mic", "other"))
     assert other.n_particles == 3
+
+
+def test_earlier_exemplars_keep_a_share_when_new_clicks_fill_the_bank():
+    """A CLI trial: a second session's dense clicks of the same protein took the whole
+    bank; the first session's micrographs were no longer replayed."""
+    first = exemplars.build_bank(
+        [_example("old_a", 40, 3), _example("old_b", 40, 4)], "ds", max_particles=60, crop_size=64
+    )
+    entry = first.datasets["ds"]
+    earlier = [
+        _Example(
+            image=entry.crops[i].astype(np.float32),
+            picks=entry.crop_picks(i),
+            name=entry.micrographs[i],
+        )
+        for i in range(entry.n_crops)
+    ]
+    dense = [_example("new_a", 150, 5), _example("new_b", 150, 6)]
+    bank = exemplars.build_bank(dense, "ds", max_particles=60, crop_size=64, earlier=earlier)
+    kept = bank.datasets["ds"]
+    assert kept.n_particles <= 60
+    counts = {}
+    for index, name in enumerate(kept.micrographs):
+        counts[name[:3]] = counts.get(name[:3], 0) + len(kept.crop_picks(index))
+    # the earlier session holds up to half the bank (a crop brings all its particles)
+    assert 20 <= counts.get("old", 0) <= 30, counts
+    assert counts.get("new", 0) >= 25, counts
+    # with few new clicks, the earlier ones fill the room left
+    sparse = [_example("new_c", 4, 7)]
+    bank = exemplars.build_bank(sparse, "ds", max_particles=60, crop_size=64, earlier=earlier)
+    names = bank.datasets["ds"].micrographs
+    assert "new_c" in names
+    assert bank.datasets["ds"].n_particles >= entry.n_particles - 5

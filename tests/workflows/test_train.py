@@ -329,7 +329,10 @@ def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, traini
     assert "data set 'toy' is already in the model" in text
     assert "trained at 20 px, this run at 40 px, which becomes its diameter" in text
     assert "retrains its head on these micrographs alone and adds their exemplars to its " in text
-    assert "earlier ones; that suits more clicks of the same protein; for another protein" in text
+    assert (
+        "earlier ones (which keep up to half of its bank); that suits more clicks of the "
+        "same protein; for another protein" in text
+    )
     assert "replaces" not in text
     kept = bank_from_metadata(retrained.metadata["exemplars"]).datasets["toy"].micrographs
     # the earlier micrographs' exemplars stay, under their own names (a third run on t0

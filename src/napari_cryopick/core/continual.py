@@ -740,8 +740,9 @@ def train_model(
         ]
         if continual_config.max_exemplars > 0:
             bank = build_bank(
-                pool + previous,
+                pool,
                 dataset.name,
+                earlier=previous,
                 max_particles=continual_config.max_exemplars,
                 crop_size=bank.crop_size,
                 max_micrographs=continual_config.exemplar_micrographs,

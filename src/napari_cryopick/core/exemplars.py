@@ -14,7 +14,9 @@ Selection rule (:func:`build_bank`)
     ``max_micrographs`` most-labelled micrographs (falling back to the others
     if these do not hold enough labels). Windows are then taken greedily, the
     one covering the most not-yet-covered labelled particles first, as long as
-    the data set stays within ``max_particles`` particles. Each crop keeps
+    the data set stays within ``max_particles`` particles. A data set trained
+    again on other micrographs keeps its earlier crops first, up to half of
+    ``max_particles`` (:data:`EARLIER_SHARE`). Each crop keeps
     *all* its labels (particles and user negatives, as coordinates relative to
     the crop), so replay and distillation see exactly what the user labelled.
 
@@ -38,6 +40,9 @@ from napari_cryopick.core.pick_table import KINDS, make_picks
 BANK_FORMAT_VERSION = 1
 DEFAULT_CROP_SIZE = 128
 DEFAULT_MAX_PARTICLES = 200
+#: At most this share of a data set's exemplar particles is kept, first, from its
+#: earlier runs when a run adds micrographs to it (:func:`build_bank`'s ``earlier``).
+EARLIER_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,7 @@ def build_bank(
     crop_size: int = DEFAULT_CROP_SIZE,
     max_micrographs: int = 2,
     bank: ExemplarBank | None = None,
+    earlier: Sequence[Any] = (),
 ) -> ExemplarBank:
     """Select exemplar crops of one data set and add them to a bank.
 
@@ -205,6 +211,14 @@ def build_bank(
         Crops come preferably from this many most-labelled micrographs.
     bank
         Bank to add to; a new one if ``None``. The input is not modified.
+    earlier
+        The data set's exemplars of earlier runs (crops shaped like examples),
+        to keep beside ``examples``: they are taken first, up to
+        :data:`EARLIER_SHARE` of ``max_particles``, then ``examples`` fill the
+        rest, then more earlier ones where room is left. Ranked with the new
+        micrographs, dense new clicks took the whole bank (a CLI trial's second
+        session of 263 ribosome clicks left none of the first session's
+        micrographs to replay).
 
     Returns
     -------
@@ -215,10 +229,21 @@ def build_bank(
         bank = empty_bank(crop_size)
     size = int(bank.crop_size)
     negative = "negative"
+    new = len(examples)
+    examples = [*examples, *earlier]
     ranked = sorted(
-        range(len(examples)),
+        range(new),
         key=lambda i: -int((examples[i].picks["kind"].astype(str) != negative).sum()),
     )
+    old = list(range(new, len(examples)))
+    # (pool, particle cap) in turn: earlier sessions' share, the most-labelled new
+    # micrographs, the other new ones, then earlier exemplars again where room is left
+    stages = [(old, int(max_particles * EARLIER_SHARE))] if old else []
+    stages += [
+        (ranked[:max_micrographs], max_particles),
+        (ranked[max_micrographs:], max_particles),
+        (old, max_particles),
+    ]
 
     def candidates(indices: Iterable[int]) -> list[tuple[int, int, int]]:
         windows = []
@@ -243,16 +268,16 @@ def build_bank(
 
     chosen: list[tuple[int, int, int]] = []
     total = 0
-    for pool in (ranked[:max_micrographs], ranked[max_micrographs:]):
+    for pool, cap in stages:
         windows = candidates(pool)
-        while total < max_particles and windows:
+        while total < cap and windows:
             best, best_gain = None, 0
             for window in windows:
                 members = inside(window)
                 # A crop brings all its particles (covered ones too) into the count.
                 count = int(members.sum())
                 gain = int((members & ~covered[window[0]]).sum())
-                if gain > best_gain and total + count <= max_particles:
+                if gain > best_gain and total + count <= cap:
                     best, best_gain = window, gain
             if best is None:
                 break

@@ -944,7 +944,8 @@ def base_model_warnings(
         notes.append(
             f"data set {name!r} is already in the model ({old.labels} labels{size}): "
             f"{wording.mode_name(mode)} retrains its head on these micrographs alone and "
-            "adds their exemplars to its earlier ones; that suits more clicks of the same "
+            "adds their exemplars to its earlier ones (which keep up to half of its bank); "
+            "that suits more clicks of the same "
             f"protein; for another protein give {wording.dataset}, which keeps {name!r} as it is"
         )
     for name in trained:
