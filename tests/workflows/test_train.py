@@ -925,6 +925,31 @@ def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path,
     assert main([*again, "--dataset", "other", "--out", str(tmp_path / "d.pt")]) == 0
 
 
+def test_cli_continual_from_the_bundled_model_on_a_set_it_holds_by_folder_name_is_refused(
+    tmp_path, capsys
+):
+    """A trial's folder empiar10028_ribosome, --mode continual without --init: the bundled
+    model's head of that name was retrained on 59 clicks (865 labels before), warned only,
+    where the same clash with --init is refused."""
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model.bundled import bundled_model_path
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    name = "vesicles"
+    assert name in checkpoint_datasets(bundled_model_path())
+    folder = tmp_path / name
+    folder.mkdir()
+    args = _simulated_clicks(folder, (256, 256), 12, micrographs=1, clicked=1)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    assert main([*args, "--mode", "continual"]) == 2
+    err = capsys.readouterr().err
+    assert f"data set {name!r} (from the folder names) is already in the bundled general" in err
+    assert f"give --dataset {name} to retrain it" in err
+    assert not (folder / "m.pt").exists()
+    # named: trained as asked
+    assert main([*args, "--mode", "continual", "--dataset", "mine"]) == 0, capsys.readouterr().err
+
+
 def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, capsys, caplog):
     """The rest of a data set in --micrographs is not refused: named, left out of training."""
     import logging

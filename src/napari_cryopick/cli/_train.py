@@ -351,20 +351,25 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
     and ribosome folders were both ``mics_train``: apoferritin's AP fell from 0.60 to
     0.01, after a warning the progress bar followed). Named with ``--dataset`` (or
     ``--head``), or from napari's annotations (``--annotations``: their Data set), it
-    trains as asked.
+    trains as asked. Without ``--init`` the bundled general model is the one retrained
+    (a trial's folder ``empiar10028_ribosome`` retrained its head of that name, 865
+    labels on 10 micrographs, on 59 clicks of 3, with a warning only).
     """
-    if args.init is None or mode not in ("continual", "fewshot"):
+    if mode not in ("continual", "fewshot"):
         return
     if _named(args) or args.annotations:
         return  # named by the user (--annotations: Annotate's Data set names them)
+    from napari_cryopick.core.model.bundled import bundled_model_path
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
-    held = set(checkpoint_datasets(args.init))
+    start = args.init if args.init is not None else bundled_model_path()
+    held = set(checkpoint_datasets(start))
     clash = [str(s.name) for s in request.datasets if str(s.name) in held]
     if clash:
         name = clash[0]
+        model = args.init if args.init is not None else "the bundled general model"
         raise CLIError(
-            f"data set {name!r} (from the folder names) is already in {args.init}: --mode "
+            f"data set {name!r} (from the folder names) is already in {model}: --mode "
             f"{mode} would retrain its head on these micrographs alone, so another protein "
             f"would replace it; give --dataset {name} to retrain it (more clicks of the same "
             "protein), or --dataset NAME to add another protein"
