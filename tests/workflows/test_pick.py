@@ -413,6 +413,15 @@ def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
         "a/m0.mrc": 0.21, "a/m1.mrc": 0.21, "b/m0.mrc": 0.33, "b/m1.mrc": 0.33
     }  # fmt: skip
     assert prepared.head_configs["a"].border == 0.4
+    # one data set's folder with a head other than the default: said (a trial found it in
+    # the manifest only); the default head's folder needs no word
+    for folder, said in ((micrograph_files[:2], True), (micrograph_files[2:], False)):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="napari_cryopick"):
+            prepare(dataclasses.replace(request, micrographs=folder))
+        own = "data set a is picked with its own head (the model's default head is 'b'; --head"
+        assert (own in caplog.text) is said, caplog.text
+        assert "with its own head" in caplog.text if said else "own head" not in caplog.text
     # a's own threshold and border also when its head is named, or its folder picked alone
     for one in (prepare(dataclasses.replace(request, head="a")),
                 prepare(dataclasses.replace(request, micrographs=micrograph_files[:2]))):  # fmt: skip

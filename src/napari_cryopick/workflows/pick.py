@@ -927,6 +927,18 @@ def prepare(request: PickRequest) -> PreparedPick:
             ),
             f" (micrographs of no data set of the model with head '{main_head}')" if others else "",
         )
+    elif request.head is None and main_head != trained_head:
+        # one data set with a head of its own, not the model's default: said as for several
+        # (a trial's ribosome folder was picked with its head, said only in the manifest)
+        sets = sorted({d for _name, d in datasets if d and head_of.get(d) == main_head})
+        if sets:
+            logger.info(
+                "data set %s is picked with its own head%s (the model's default head is "
+                "'%s'; --head chooses another)",
+                ", ".join(sets),
+                "" if sets == [main_head] else f" '{main_head}'",
+                trained_head,
+            )
     messages = [
         trained_diameter_warning(prepared),
         in_angstrom,
