@@ -499,6 +499,42 @@ def test_micrographs_of_two_pixel_sizes_train_each_at_its_own_diameter(tmp_path,
     assert "different pixel sizes (2, 4 Å/px) but one diameter in pixels" in caplog.text
 
 
+def test_micrographs_whose_pick_files_give_two_sizes_train_each_at_its_own(tmp_path, caplog):
+    # a trial: ribosome PNGs and 2x binned copies (no pixel sizes), 56 and 28 px in the pick
+    # files, trained both at 42 px (the median of all), and picked at 42 px: AP@0.6 0.000
+    import numpy as np
+    from skimage.io import imsave
+
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics, picks = tmp_path / "mics", tmp_path / "picks"
+    mics.mkdir()
+    picks.mkdir()
+    rng = np.random.default_rng(0)
+    sizes = {"a1": 56.0, "a2": 56.0, "b1": 28.0, "b2": 28.0}
+    for name, diameter in sizes.items():
+        side = 256 if diameter == 56.0 else 128
+        imsave(mics / f"{name}.png", rng.integers(0, 255, (side, side), dtype=np.uint8))
+        centres = [side / 4, side / 2, 3 * side / 4]
+        write_picks(make_picks(centres, centres, diameter=diameter), picks / f"{name}.csv")
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    (own,), table = training_sets_from_files([str(mics)], [str(picks)])
+    assert dict(zip(own.names, own.diameter_px, strict=True)) == sizes
+    said = caplog.text
+    assert "the pick files give the particles different sizes on different micrographs " in said
+    assert "(28 px on b1, b2; 56 px on a1, a2)" in said
+    assert "the model records 56 px" in said
+    assert "differ from the diameter trained at" not in said  # each file's own: kept
+    assert table["diameter"].notna().all()
+    # sizes that agree (within 25 %): one diameter, the median, as before
+    write_picks(make_picks([32, 64, 96], [32, 64, 96], diameter=50.0), picks / "b1.csv")
+    write_picks(make_picks([32, 64, 96], [32, 64, 96], diameter=50.0), picks / "b2.csv")
+    caplog.clear()
+    (one,), _ = training_sets_from_files([str(mics)], [str(picks)])
+    assert set(one.diameter_px) == {53.0}
+    assert "different sizes on different micrographs" not in caplog.text
+
+
 def test_every_unreadable_micrograph_with_picks_is_named_at_once(tmp_path):
     # a trial needed three runs to learn of three broken micrographs: each stopped at one
     import numpy as np
