@@ -1507,3 +1507,35 @@ def test_train_widget_cleans_its_labels_as_cryopick_train_does(annotated, real_d
     assert (tables[other.stem]["kind"] == "particle").sum() == 21
     assert "1 duplicate pick(s) left out" in train.size_note
     assert "1 negative(s) lie on labelled objects" in train.size_note
+
+
+def test_fiber_paths_without_a_width_are_refused_until_annotate_gives_one(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    # a GUI trial left Annotate's Diameter untouched for 24 px fibers: they trained at the
+    # box's 100 px without a word and the traced paths covered a third of each fiber
+    # (cryopick train refuses paths without a width)
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    for name in (NAME, "062_10028"):
+        path = tmp_path / f"{name}.png"
+        shutil.copy(real_data_dir / DATASET / "micrographs" / f"{name}.png", path)
+        viewer.open(str(path), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    annotate.set_micrograph(viewer.layers[NAME])
+    annotate.dataset_edit.setText("fibs")
+    annotate.dataset_edit.editingFinished.emit()
+    fibers = annotate.set_kind("fiber")
+    fibers.add(np.array([[100.0, 100.0], [100.0, 500.0], [300.0, 800.0]]), shape_type="path")
+    train.refresh_datasets()
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    assert train.start() is None
+    said = train.status.text()
+    assert f"The fiber paths of {NAME} carry no width: set Annotate's Diameter" in said
+    # the width typed in Annotate: trained at it
+    annotate.diameter_spin.setValue(24.0)
+    annotate.diameter_spin.editingFinished.emit()
+    request = train.build_request()
+    (fiber_set,) = request.datasets
+    assert list(fiber_set.diameter_px) == [24.0]

@@ -1065,11 +1065,27 @@ class TrainWidget(QWidget):
         typical = _vesicle_diameters(picks[picks["kind"] != "negative"])
         if typical is not None:
             return [typical] * len(items)
-        return [self._diameter_of(item) for item in items]
+        own = [self._diameter_of(item) for item in items]
+        known = [d for d in own if d is not None]
+        if len(known) == len(own):
+            return known
+        if not known:
+            # as cryopick train refuses paths without a width (a GUI trial's fibers trained
+            # at the box's 100 px, unsaid, traced a third of 24 px fibers)
+            from napari_cryopick.core.text import name_list
 
-    def _diameter_of(self, item: Annotations) -> float:
+            bare = [item.micrograph for item, d in zip(items, own, strict=True) if d is None]
+            raise ValueError(
+                f"The fiber paths of {name_list(bare, 3)} carry no width: set Annotate's "
+                "Diameter to the fibers' width in pixels on the micrograph, then Train "
+                "(fibers have no default width)"
+            )
+        width = float(np.median(known))  # the data set's other micrographs' width
+        return [width if d is None else d for d in own]
+
+    def _diameter_of(self, item: Annotations) -> float | None:
         """Scale of one micrograph that is not of a vesicles-only data set: its particle
-        diameter, or its objects' median size."""
+        diameter, or its objects' median size; None for fiber paths nobody gave a width."""
         picks = item.picks
         if not (picks["kind"] == "particle").any():
             objects = picks[picks["kind"] != "negative"]
@@ -1077,6 +1093,8 @@ class TrainWidget(QWidget):
             keep = np.isfinite(sizes) & (sizes > 0)
             if keep.any():
                 return float(np.median(sizes[keep]))
+            if not item.diameter_px and (objects["kind"] == "fiber").any():
+                return None
         return float(item.diameter_px or self.diameter_spin.value())
 
     def start(self) -> Any:
