@@ -1093,7 +1093,7 @@ def test_undo_delete_brings_back_the_picks_deleted_last(make_napari_viewer, tmp_
     assert not has_corrections(viewer, "mic_a")  # nothing deleted any more
     assert len(session(viewer).pick_results["mic_a"].picks) == 50
     assert pick.review.undo_deletion() == 0
-    assert "no deleted picks to bring back" in pick.status.text()
+    assert "nothing deleted to bring back" in pick.status.text()
 
     # deletions used as training labels are negatives: not brought back as picks
     from napari_cryopick._widgets._common import set_micrograph_settings

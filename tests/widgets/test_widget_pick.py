@@ -1372,6 +1372,54 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     assert "cannot store that picks are vesicles" not in widget.status.text()
 
 
+def test_undo_delete_brings_back_circles_and_paths(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A GUI trial deleted a circle and a path: Undo delete said "no deleted picks to bring
+    back", and picking again keeps them deleted, so they were lost short of redrawing."""
+    from napari_cryopick._widgets.result_layers import has_corrections
+
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    noise = np.random.default_rng(1).normal(size=(300, 300)).astype(np.float32)
+    viewer.add_image(noise, name="other", metadata={"name": "other"})  # two open
+    viewer.layers.selection.active = viewer.layers["mic"]
+    vesicles = viewer.layers["mic vesicles"]
+    centres = sorted(np.round(v.mean(axis=0)).tolist() for v in vesicles.data)
+    vesicles.selected_data = {0}
+    vesicles.remove_selected()
+    fibers = viewer.layers["mic fibers"]
+    path = np.asarray(fibers.data[0]).copy()
+    fibers.selected_data = {0}
+    fibers.remove_selected()
+    assert (len(vesicles.data), len(fibers.data)) == (1, 0)
+    assert has_corrections(viewer, "mic")
+    assert widget.review.undo_deletion() == 1  # the last deletion first: the path
+    assert "mic: 1 path deleted last brought back" in widget.status.text()
+    fibers = viewer.layers["mic fibers"]
+    assert len(fibers.data) == 1
+    np.testing.assert_allclose(fibers.data[0], path)
+    widget.review.undo_button.click()
+    assert "mic: 1 circle deleted last brought back" in widget.status.text()
+    vesicles = viewer.layers["mic vesicles"]
+    assert sorted(np.round(v.mean(axis=0)).tolist() for v in vesicles.data) == centres
+    assert not has_corrections(viewer, "mic")  # nothing deleted any more
+    assert widget.review.undo_deletion() == 0
+    assert "nothing deleted to bring back" in widget.status.text()
+    widget.set_threshold(0.31)  # drawn again from the store: still there
+    widget.set_threshold(0.3)
+    assert len(viewer.layers["mic vesicles"].data) == 2
+    assert len(viewer.layers["mic fibers"].data) == 1
+    # a circle moved after a deletion stays moved when the deletion is undone
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {1}
+    vesicles.remove_selected()
+    viewer.layers["mic picks"].data = viewer.layers["mic picks"].data + 5.0
+    moved = np.asarray(viewer.layers["mic picks"].data).copy()
+    assert widget.review.undo_deletion() == 1
+    assert len(viewer.layers["mic vesicles"].data) == 2
+    np.testing.assert_allclose(viewer.layers["mic picks"].data, moved)
+
+
 def test_corrected_vesicles_and_fibers_become_training_labels(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):

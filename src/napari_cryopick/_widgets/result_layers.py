@@ -298,20 +298,79 @@ def _keep_for_undo(viewer: Any, event: Any) -> None:
     del stack[:-UNDO_DEPTH]
 
 
+@dataclass(frozen=True)
+class _ShapesDeleted:
+    """Circles or paths a deletion is about to remove, for :func:`undo_deletion`: the
+    micrograph's result as it was just before (its circles and paths come back from it)."""
+
+    result: ShownResult
+    what: str  # "vesicles" or "fibers": the plural said
+    count: int
+
+
+def _keep_shapes_for_undo(viewer: Any, event: Any) -> None:
+    """Keep the result of the micrograph whose circles or paths a deletion is about to
+    remove, for :func:`undo_deletion` (a GUI trial's Undo delete said "no deleted picks to
+    bring back" after a circle was deleted, and picking again keeps it deleted)."""
+    if str(getattr(event, "action", "")) != "removing":
+        return
+    layer = event.source
+    name = layer.metadata.get("micrograph") or ""
+    what = layer.metadata.get(SHOWS_KEY)
+    indices = tuple(getattr(event, "data_indices", ()) or ())
+    if not name or not indices or what not in _SHAPE_KINDS or unproxy(layer) in _BEING_FILLED:
+        return  # (filling the layer removes its old shapes: not the user's deletion)
+    shared = shared_layer(viewer, what)
+    if shared is None or unproxy(shared) is not unproxy(layer):
+        return  # a copy of it: not the result's
+    state = session(viewer)
+    if state.displayed != name or name not in state.pick_results:
+        return
+    _store_shape_edits(viewer, name)  # the shapes as they are before it (moves, drawings)
+    stack = state.deleted_picks.setdefault(name, [])
+    stack.append(_ShapesDeleted(state.pick_results[name], what, len(indices)))
+    del stack[:-UNDO_DEPTH]
+
+
+def next_undo(viewer: Any) -> str:
+    """What :func:`undo_deletion` would bring back on the micrograph shown: ``"picks"``,
+    ``"vesicles"`` or ``"fibers"`` ("" for nothing)."""
+    state = session(viewer)
+    stack = state.deleted_picks.get(state.displayed or "")
+    if not stack:
+        return ""
+    return stack[-1].what if isinstance(stack[-1], _ShapesDeleted) else "picks"
+
+
 def undo_deletion(viewer: Any) -> int:
-    """Bring back the picks the user deleted last on the micrograph the result layers
-    show, as they were (scores, sizes: network picks again, hand picks again). Returns
-    how many came back (0: nothing to undo)."""
+    """Bring back the picks, circles or paths the user deleted last on the micrograph the
+    result layers show, as they were (scores, sizes: network picks again, hand picks
+    again). Returns how many came back (0: nothing to undo)."""
     state = session(viewer)
     name = state.displayed
     stack = state.deleted_picks.get(name or "")
     if not name or not stack or name not in state.pick_results:
         return 0
-    table = stack.pop()
-    _store_edits(viewer)  # what the layer holds now (later edits) first
+    entry = stack.pop()
+    _store_edits(viewer)  # what the layers hold now (later edits) first
     stored = state.pick_results[name]
-    picks, _rows = _appended(stored.picks, table)
-    state.pick_results[name] = replace(stored, picks=picks)
+    if isinstance(entry, _ShapesDeleted):
+        # the circles and paths as they were before the deletion, the points as they are
+        shapes = {"vesicle", "fiber"}
+        before = entry.result
+        points = stored.picks[~stored.picks["kind"].isin(shapes)]
+        picks, _rows = _appended(before.picks[before.picks["kind"].isin(shapes)], points)
+        state.pick_results[name] = replace(
+            stored,
+            picks=picks,
+            edited=(stored.edited - shapes) | (before.edited & shapes),
+            deleted_shapes=before.deleted_shapes,
+        )
+        count = entry.count
+    else:
+        picks, _rows = _appended(stored.picks, entry)
+        state.pick_results[name] = replace(stored, picks=picks)
+        count = len(entry)
     for _ in _filling(viewer, name):
         pass
     state.unsaved.add(name)  # saved as any edit is
@@ -319,7 +378,7 @@ def undo_deletion(viewer: Any) -> int:
         with contextlib.suppress(RuntimeError):  # the timer's Qt object gone
             state.autosave_timer.start()
     state.picks_changed.emit(name)
-    return len(table)
+    return count
 
 
 #: Layer metadata key of the (threshold, size range) a result layer's picks are shown at.
@@ -1235,8 +1294,9 @@ def _start_autosave(viewer: Any) -> None:
     def _watch(layer: Any) -> None:
         if layer.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS):
             layer.events.data.connect(_edited)
-        if layer.metadata.get(SHOWS_KEY) == "picks":
-            layer.events.data.connect(functools.partial(_keep_for_undo, viewer))
+        if layer.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS):
+            keep = _keep_for_undo if layer.metadata.get(SHOWS_KEY) == "picks" else None
+            layer.events.data.connect(functools.partial(keep or _keep_shapes_for_undo, viewer))
             with contextlib.suppress(Exception):  # (a napari without layer key bindings)
                 layer.bind_key("Control-Z", lambda _layer: undo_deletion(viewer), overwrite=True)
 

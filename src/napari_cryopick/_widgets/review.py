@@ -51,6 +51,7 @@ from .result_layers import (
     apply_display_threshold,
     close_result_layers,
     display,
+    next_undo,
     result_layer,
     result_picks,
     set_aside_retained,
@@ -208,8 +209,9 @@ class ReviewPanel(QWidget):
         self.next_button = QPushButton("Next ▶")
         self.undo_button = QPushButton("Undo delete")
         self.undo_button.setToolTip(
-            "Bring back the picks deleted last on the micrograph shown, with their scores "
-            "(Ctrl+Z on its picks layer); picking again keeps deleted picks deleted"
+            "Bring back the picks, circles or paths deleted last on the micrograph shown, "
+            "with their scores (Ctrl+Z on its result layers); picking again keeps deleted "
+            "ones deleted"
         )
         self.reviewed_check = QCheckBox("Reviewed")
         self.reviewed_check.setToolTip("Mark the shown micrograph as reviewed")
@@ -611,15 +613,17 @@ class ReviewPanel(QWidget):
     def undo_deletion(self) -> int:
         """Bring back the picks deleted last on the micrograph shown; says how many."""
         name = session(self.viewer).displayed
+        what = next_undo(self.viewer)
         n = undo_deletion(self.viewer)
         if n:
-            text = f"{name}: {counted(n, 'picks')} deleted last brought back"
+            noun = {"vesicles": "circles", "fibers": "paths"}.get(what, "picks")
+            text = f"{name}: {counted(n, noun)} deleted last brought back"
             self._say(text)
             # until the picks change again: then the counts take over (a GUI trial read it
             # through two more deletions and a switch of micrograph)
             self.said_in_passing = (text, name or "", shown_objects(self.viewer, name or ""))
         else:
-            self._say(f"{name or 'No micrograph shown'}: no deleted picks to bring back")
+            self._say(f"{name or 'No micrograph shown'}: nothing deleted to bring back")
         return n
 
     def confirm(self, question: str) -> bool:
