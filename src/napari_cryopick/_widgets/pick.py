@@ -2443,6 +2443,7 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         current = _current_picks(self.viewer, name)
         texts, saved, unreviewed = [], None, ""
+        became: list[tuple[str, str]] = []  # (what was shown, the kind of label it became)
         # a vesicle or fiber model's result without particle picks adds no particle labels
         if (current is not None and len(current)) or not (len(vesicles) or len(fibers)):
             particles = picks[picks["kind"] == "particle"]
@@ -2460,13 +2461,8 @@ class PickWidget(QWidget):
                 f"{len(table)} particle labels ({added} added from the picks{deleted}, "
                 "your clicks unchanged)"
             )
-            if added and name not in state.reviewed:
-                # a trial pressed it on 723 shown picks, 340 of them false: all labels now
-                unreviewed = (
-                    f" Note: {name} is not marked Reviewed: every shown pick became a "
-                    f"particle label; delete the false ones in the '{mlayer.name} particle' "
-                    "layer (they are not picks any more)."
-                )
+            if added:
+                became.append(("pick", "particle"))
         _store_shape_edits(self.viewer, name)  # circles and paths deleted since
         stored = state.pick_results.get(name)
         gone = stored.deleted_shapes if stored is not None else ()
@@ -2490,6 +2486,8 @@ class PickWidget(QWidget):
             table, added = merge_vesicle_labels(self.viewer, mlayer, vesicles)
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
             texts.append(f"{len(table)} vesicle labels ({added} added from the circles)")
+            if added:
+                became.append(("circle", "vesicle"))
         if len(fibers):
             known = fibers["diameter"].notna()
             width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
@@ -2499,6 +2497,19 @@ class PickWidget(QWidget):
             saved = replace_annotations(self.viewer, mlayer, table, "fiber")
             count = int(table["tube_id"].nunique())
             texts.append(f"{count} fiber labels ({added} added from the traced fibers)")
+            if added:
+                became.append(("path", "fiber"))
+        if became and name not in state.reviewed:
+            # a trial pressed it on 723 shown picks, 340 of them false: all labels now (and a
+            # vesicle trial's 23 false circles of 64, said nothing of: only picks were)
+            whats = [what for what, _kind in became]
+            shown = ", ".join(whats[:-1]) + (" and " if len(whats) > 1 else "") + whats[-1]
+            layers = ", ".join(f"'{mlayer.name} {kind}'" for _what, kind in became)
+            unreviewed = (
+                f" Note: {name} is not marked Reviewed: every shown {shown} became a label; delete "
+                f"the false ones in the {layers} layer{'s' if len(became) > 1 else ''} (they "
+                "are not picks any more)."
+            )
         if name in state.pick_results:
             # saved as labels: the corrections are safe, a training preview may redraw
             # the micrograph, and later deletions and circle edits count from here
