@@ -1418,6 +1418,26 @@ def test_undo_delete_brings_back_circles_and_paths(
     assert widget.review.undo_deletion() == 1
     assert len(viewer.layers["mic vesicles"].data) == 2
     np.testing.assert_allclose(viewer.layers["mic picks"].data, moved)
+    # circles drawn or moved after a deletion stay when it is undone (a re-trial: they
+    # went with it)
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {0}
+    vesicles.remove_selected()
+    vesicles.selected_data = set()
+    vesicles.add_ellipses(
+        np.array([[300.0, 100.0], [300.0, 160.0], [360.0, 160.0], [360.0, 100.0]])
+    )
+    moved_one = np.asarray(vesicles.data[0]) + np.array([0.0, 10.0])
+    vesicles.data = [moved_one, np.asarray(vesicles.data[1])]  # the one left moved
+    vesicles.shape_type = ["ellipse", "ellipse"]
+    kept = sorted(np.round(np.asarray(v).mean(axis=0)).tolist() for v in vesicles.data)
+    assert widget.review.undo_deletion() == 1
+    assert "mic: 1 circle deleted last brought back" in widget.status.text()
+    now = sorted(
+        np.round(np.asarray(v).mean(axis=0)).tolist() for v in viewer.layers["mic vesicles"].data
+    )
+    assert len(now) == 3
+    assert all(centre in now for centre in kept), (kept, now)
 
 
 def test_corrected_vesicles_and_fibers_become_training_labels(

@@ -300,24 +300,45 @@ def _keep_for_undo(viewer: Any, event: Any) -> None:
 
 @dataclass(frozen=True)
 class _ShapesDeleted:
-    """Circles or paths a deletion is about to remove, for :func:`undo_deletion`: the
-    micrograph's result as it was just before (its circles and paths come back from it)."""
+    """Circles or paths a deletion removed, for :func:`undo_deletion`."""
 
-    result: ShownResult
-    what: str  # "vesicles" or "fibers": the plural said
-    count: int
+    result: ShownResult  # the micrograph's result just before the deletion
+    what: str  # "vesicles" or "fibers": the layer's, and the plural said
+    removed: pd.DataFrame  # the shapes deleted (:func:`_shapes_table` rows)
+    left: pd.DataFrame  # the layer's shapes just after it
+    spots: tuple  # the deleted-shape spots it made (:func:`_deleted_shapes`)
+
+    @property
+    def count(self) -> int:
+        if self.what == "vesicles":
+            return len(self.removed)
+        return int(self.removed["tube_id"].nunique()) if len(self.removed) else 0
+
+
+def _shapes_table_of(layer: Any, micrograph: str, keep: np.ndarray) -> pd.DataFrame:
+    """:func:`_shapes_table` of the shapes ``keep`` (a mask over ``layer.data``) only."""
+    from napari_cryopick.layers.results import shapes_to_paths
+
+    features = layer.features
+    scores = None
+    if "score" in features.columns and len(features) == len(layer.data):
+        scores = features["score"].to_numpy(float)[keep]
+    data = [shape for shape, kept in zip(layer.data, keep, strict=True) if kept]
+    if layer.metadata.get(SHOWS_KEY) == "vesicles":
+        return shapes_to_vesicles(data, micrograph=micrograph, scores=scores)
+    return _fiber_table(shapes_to_paths(data), scores, micrograph, _filled(layer).width)
 
 
 def _keep_shapes_for_undo(viewer: Any, event: Any) -> None:
-    """Keep the result of the micrograph whose circles or paths a deletion is about to
-    remove, for :func:`undo_deletion` (a GUI trial's Undo delete said "no deleted picks to
-    bring back" after a circle was deleted, and picking again keeps it deleted)."""
+    """Keep the circles or paths a deletion is about to remove, for :func:`undo_deletion`
+    (a GUI trial's Undo delete said "no deleted picks to bring back" after a circle was
+    deleted, and picking again keeps it deleted)."""
     if str(getattr(event, "action", "")) != "removing":
         return
     layer = event.source
     name = layer.metadata.get("micrograph") or ""
     what = layer.metadata.get(SHOWS_KEY)
-    indices = tuple(getattr(event, "data_indices", ()) or ())
+    indices = [int(i) for i in (getattr(event, "data_indices", ()) or ())]
     if not name or not indices or what not in _SHAPE_KINDS or unproxy(layer) in _BEING_FILLED:
         return  # (filling the layer removes its old shapes: not the user's deletion)
     shared = shared_layer(viewer, what)
@@ -327,9 +348,53 @@ def _keep_shapes_for_undo(viewer: Any, event: Any) -> None:
     if state.displayed != name or name not in state.pick_results:
         return
     _store_shape_edits(viewer, name)  # the shapes as they are before it (moves, drawings)
+    stored = state.pick_results[name]
+    gone = np.zeros(len(layer.data), bool)
+    gone[[i for i in indices if 0 <= i < len(gone)]] = True
+    removed = _shapes_table_of(layer, name, gone)
+    left = _shapes_table_of(layer, name, ~gone)
+    kind = _SHAPE_KINDS[what]
+    spots = _deleted_shapes(kind, _shapes_table(layer, name), left, every=stored.file_picks)
     stack = state.deleted_picks.setdefault(name, [])
-    stack.append(_ShapesDeleted(state.pick_results[name], what, len(indices)))
+    stack.append(_ShapesDeleted(stored, what, removed, left, spots))
     del stack[:-UNDO_DEPTH]
+
+
+def _undo_shapes(viewer: Any, name: str, entry: _ShapesDeleted) -> None:
+    """Put the circles or paths of ``entry`` back into ``name``'s stored result (the
+    layers' edits stored first). Nothing changed in their layer since the deletion: the
+    result's circles (paths) as they were before it, not edited if they were not; else
+    the deleted ones beside what the user made since (a re-trial's circle drawn after a
+    deletion went when the deletion was undone)."""
+    state = session(viewer)
+    kind = _SHAPE_KINDS[entry.what]
+    layer = result_layer(viewer, name, entry.what)
+    now = _shapes_table(layer, name) if layer is not None else None
+    unchanged = now is not None and not _shapes_differ(entry.left, now)
+    _store_edits(viewer)
+    stored = state.pick_results[name]
+    picks = stored.picks
+    others = picks[picks["kind"] != kind]
+    if unchanged:
+        before = entry.result.picks
+        restored, _rows = _appended(others, before[before["kind"] == kind])
+        edited = (stored.edited - {kind}) | (entry.result.edited & {kind})
+    else:
+        removed = entry.removed
+        if kind == "fiber" and len(removed):  # numbered after the paths there are
+            tubes = picks.loc[picks["kind"] == "fiber", "tube_id"]
+            start = max(int(tubes.max()), 0) if len(tubes) else 0
+            order = {t: start + i + 1 for i, t in enumerate(dict.fromkeys(removed["tube_id"]))}
+            removed = removed.assign(tube_id=removed["tube_id"].map(order))
+        restored, _rows = _appended(picks, removed)
+        edited = stored.edited | {kind}
+    spots = set(entry.spots)
+    state.pick_results[name] = replace(
+        stored,
+        picks=restored,
+        edited=edited,
+        deleted_shapes=tuple(s for s in stored.deleted_shapes if s not in spots),
+    )
 
 
 def next_undo(viewer: Any) -> str:
@@ -352,22 +417,12 @@ def undo_deletion(viewer: Any) -> int:
     if not name or not stack or name not in state.pick_results:
         return 0
     entry = stack.pop()
-    _store_edits(viewer)  # what the layers hold now (later edits) first
-    stored = state.pick_results[name]
     if isinstance(entry, _ShapesDeleted):
-        # the circles and paths as they were before the deletion, the points as they are
-        shapes = {"vesicle", "fiber"}
-        before = entry.result
-        points = stored.picks[~stored.picks["kind"].isin(shapes)]
-        picks, _rows = _appended(before.picks[before.picks["kind"].isin(shapes)], points)
-        state.pick_results[name] = replace(
-            stored,
-            picks=picks,
-            edited=(stored.edited - shapes) | (before.edited & shapes),
-            deleted_shapes=before.deleted_shapes,
-        )
+        _undo_shapes(viewer, name, entry)
         count = entry.count
     else:
+        _store_edits(viewer)  # what the layer holds now (later edits) first
+        stored = state.pick_results[name]
         picks, _rows = _appended(stored.picks, entry)
         state.pick_results[name] = replace(stored, picks=picks)
         count = len(entry)
