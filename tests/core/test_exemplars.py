@@ -252,3 +252,37 @@ def test_earlier_exemplars_keep_a_share_when_new_clicks_fill_the_bank():
     names = bank.datasets["ds"].micrographs
     assert "new_c" in names
     assert bank.datasets["ds"].n_particles >= entry.n_particles - 5
+
+
+def test_earlier_exemplars_of_every_earlier_micrograph_stay_over_runs():
+    """A re-trial's third run kept only the second run's denser crops: the first run's
+    micrographs were no longer replayed."""
+
+    def crops_of(bank: exemplars.ExemplarBank) -> list[_Example]:
+        entry = bank.datasets["ds"]
+        return [
+            _Example(entry.crops[i].astype(np.float32), entry.crop_picks(i), entry.micrographs[i])
+            for i in range(entry.n_crops)
+        ]
+
+    first = exemplars.build_bank(
+        [_example(f"one_{i}", 12, 10 + i) for i in range(3)], "ds", max_particles=60, crop_size=64
+    )
+    second = exemplars.build_bank(
+        [_example(f"two_{i}", 150, 20 + i) for i in range(2)],
+        "ds",
+        max_particles=60,
+        crop_size=64,
+        earlier=crops_of(first),
+    )
+    assert {n[:3] for n in second.datasets["ds"].micrographs} == {"one", "two"}
+    third = exemplars.build_bank(
+        [_example(f"three_{i}", 150, 30 + i) for i in range(2)],
+        "ds",
+        max_particles=60,
+        crop_size=64,
+        earlier=crops_of(second),
+    )
+    names = set(third.datasets["ds"].micrographs)
+    assert {n[:3] for n in names} == {"one", "two", "thr"}, names
+    assert third.datasets["ds"].n_particles <= 60

@@ -16,7 +16,8 @@ Selection rule (:func:`build_bank`)
     one covering the most not-yet-covered labelled particles first, as long as
     the data set stays within ``max_particles`` particles. A data set trained
     again on other micrographs keeps its earlier crops first, up to half of
-    ``max_particles`` (:data:`EARLIER_SHARE`). Each crop keeps
+    ``max_particles`` (:data:`EARLIER_SHARE`): one crop of each earlier
+    micrograph (the sparsest first), then the densest. Each crop keeps
     *all* its labels (particles and user negatives, as coordinates relative to
     the crop), so replay and distillation see exactly what the user labelled.
 
@@ -182,6 +183,10 @@ def _inside(picks: pd.DataFrame, x0: int, y0: int, size: int) -> np.ndarray:
     return (x >= x0) & (x <= x0 + size - 1) & (y >= y0) & (y <= y0 + size - 1)
 
 
+def _name_of(example: Any) -> str:
+    return str(getattr(example, "name", ""))
+
+
 def build_bank(
     examples: Sequence[Any],
     dataset_name: str,
@@ -236,13 +241,16 @@ def build_bank(
         key=lambda i: -int((examples[i].picks["kind"].astype(str) != negative).sum()),
     )
     old = list(range(new, len(examples)))
-    # (pool, particle cap) in turn: earlier sessions' share, the most-labelled new
-    # micrographs, the other new ones, then earlier exemplars again where room is left
-    stages = [(old, int(max_particles * EARLIER_SHARE))] if old else []
+    # (pool, particle cap, spread over micrographs) in turn: earlier runs' share, spread
+    # over their micrographs (a re-trial's third run kept only the second's denser
+    # crops), the most-labelled new micrographs, the other new ones, then earlier
+    # exemplars again where room is left
+    share = int(max_particles * EARLIER_SHARE)
+    stages = [(old, share, True), (old, share, False)] if old else []
     stages += [
-        (ranked[:max_micrographs], max_particles),
-        (ranked[max_micrographs:], max_particles),
-        (old, max_particles),
+        (ranked[:max_micrographs], max_particles, False),
+        (ranked[max_micrographs:], max_particles, False),
+        (old, max_particles, False),
     ]
 
     def candidates(indices: Iterable[int]) -> list[tuple[int, int, int]]:
@@ -268,8 +276,20 @@ def build_bank(
 
     chosen: list[tuple[int, int, int]] = []
     total = 0
-    for pool, cap in stages:
+    for pool, cap, spread in stages:
         windows = candidates(pool)
+        if spread:
+            # one crop of each earlier micrograph first, the sparsest first, so that the
+            # denser crops of a later run do not take the whole share (a re-trial's third
+            # run kept none of the first run's micrographs)
+            best_of: dict[str, tuple[int, int, tuple[int, int, int]]] = {}
+            for window in windows:
+                members = inside(window)
+                gain = int((members & ~covered[window[0]]).sum())
+                name = _name_of(examples[window[0]])
+                if gain > 0 and (name not in best_of or gain > best_of[name][1]):
+                    best_of[name] = (int(members.sum()), gain, window)
+            windows = [w for _count, _gain, w in sorted(best_of.values(), key=lambda v: v[0])]
         while total < cap and windows:
             best, best_gain = None, 0
             for window in windows:
@@ -279,6 +299,8 @@ def build_bank(
                 gain = int((members & ~covered[window[0]]).sum())
                 if gain > best_gain and total + count <= cap:
                     best, best_gain = window, gain
+                    if spread:
+                        break  # in their order: the sparsest micrograph's first
             if best is None:
                 break
             windows.remove(best)
