@@ -526,6 +526,21 @@ def test_micrographs_whose_pick_files_give_two_sizes_train_each_at_its_own(tmp_p
     assert "the model records 56 px" in said
     assert "differ from the diameter trained at" not in said  # each file's own: kept
     assert table["diameter"].notna().all()
+    # a micrograph whose file gives no size: the size nearest what its image shows (a
+    # re-trial's took the 42 px median of 56 and 28 px), said apart
+    from skimage.draw import disk
+
+    image = rng.normal(128, 10, (256, 256))
+    for centre in (64, 128, 192):
+        image[disk((centre, centre), 14, shape=image.shape)] -= 60
+    imsave(mics / "c1.png", np.clip(image, 0, 255).astype(np.uint8))
+    (picks / "c1.csv").write_text("x,y\n64,64\n128,128\n192,192\n")
+    caplog.clear()
+    (own,), _ = training_sets_from_files([str(mics)], [str(picks)])
+    assert dict(zip(own.names, own.diameter_px, strict=True)) == {**sizes, "c1": 28.0}
+    assert "; without sizes in their files: c1 at 28 px (nearest the " in caplog.text
+    (picks / "c1.csv").unlink()
+    (mics / "c1.png").unlink()
     # sizes that agree (within 25 %): one diameter, the median, as before
     write_picks(make_picks([32, 64, 96], [32, 64, 96], diameter=50.0), picks / "b1.csv")
     write_picks(make_picks([32, 64, 96], [32, 64, 96], diameter=50.0), picks / "b2.csv")

@@ -1324,11 +1324,14 @@ def _particles_at_trained_size(table: Any, names: Sequence[str], diameters: Sequ
 
 
 def _sizes_per_micrograph(
-    tables: Sequence[Any], names: Sequence[str], dataset: str = ""
+    tables: Sequence[Any], names: Sequence[str], dataset: str = "", loaded: Sequence[Any] = ()
 ) -> list[float] | None:
     """Each micrograph's own pick-file diameter (median), when the micrographs' medians
     differ by more than 25 % (micrographs of two binnings, pixel sizes unknown); None
-    when they agree. Micrographs whose files give no size take the median of all.
+    when they agree. A micrograph whose files give no size takes the size of the others
+    nearest the one its image shows around its clicks (``loaded``: the micrographs; a
+    re-trial's size-less one took the 42 px median of 56 and 28 px, a size of neither),
+    else the median of all, and is said apart.
 
     A trial's ribosome micrographs and 2x binned copies (56 and 28 px picks, PNGs
     without pixel sizes) trained both at 42 px, the median of all, and the model picked
@@ -1346,14 +1349,27 @@ def _sizes_per_micrograph(
     known = [m for m in medians if m is not None]
     if len(known) < 2 or not diameters_disagree(max(known), min(known)):
         return None
-    middle = float(np.median(known))
-    own = [middle if m is None else m for m in medians]
+    own = list(medians)
+    guessed = []
+    for i, size in enumerate(medians):
+        if size is None:
+            shown = _image_size(loaded[i], tables[i]) if i < len(loaded) else None
+            own[i] = (
+                min(known, key=lambda k: abs(math.log(k / shown)))
+                if shown
+                else float(np.median(known))
+            )
+            how = f"nearest the {shown:.0f} px its image shows" if shown else "the median"
+            guessed.append(f"{names[i]} at {own[i]:.0f} px ({how})")
     groups: dict[int, list[str]] = {}
-    for name, size in zip(names, own, strict=True):
-        groups.setdefault(round(size), []).append(name)
+    for name, size, given in zip(names, own, medians, strict=True):
+        if given is not None:
+            groups.setdefault(round(size), []).append(name)
     listed = "; ".join(
         f"{size} px on {name_list(members, 3)}" for size, members in sorted(groups.items())
     )
+    if guessed:
+        listed += f"; without sizes in their files: {name_list(guessed, 3)}"
     logger.warning(
         "%sthe pick files give the particles different sizes on different micrographs "
         "(%s): micrographs of different binnings or pixel sizes? Each micrograph is trained "
@@ -1365,6 +1381,22 @@ def _sizes_per_micrograph(
         sorted(own)[len(own) // 2],  # what the data set records (workflows.train)
     )
     return own
+
+
+def _image_size(micrograph: Any, table: Any) -> float | None:
+    """The particle diameter ``micrograph``'s image shows around the clicks of ``table``
+    (:func:`napari_cryopick.core.diameter.estimate_diameter`, the clicks' sizes left
+    out); None when it cannot be measured."""
+    from napari_cryopick.core.diameter import estimate_diameter
+
+    clicks = table[["x", "y"]] if len(table) else table
+    try:
+        source = getattr(micrograph, "path", None) or micrograph
+        shape = getattr(micrograph, "shape", None)
+        found = estimate_diameter([source], [clicks], shapes=[shape] if shape else None)
+    except (ValueError, OSError):
+        return None
+    return float(found.diameter_px) if found.source == "image" else None
 
 
 def _check_diameters(
@@ -1429,7 +1461,11 @@ def _check_diameters(
             logger.warning(message)
         return [float(known)] * len(loaded)
     if not diameters:
-        own = _sizes_per_micrograph(tables, names, dataset) if estimate.source == "picks" else None
+        own = (
+            _sizes_per_micrograph(tables, names, dataset, loaded)
+            if estimate.source == "picks"
+            else None
+        )
         if own is not None:
             return own
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
