@@ -1528,14 +1528,26 @@ def test_fiber_paths_without_a_width_are_refused_until_annotate_gives_one(
     annotate.dataset_edit.editingFinished.emit()
     fibers = annotate.set_kind("fiber")
     fibers.add(np.array([[100.0, 100.0], [100.0, 500.0], [300.0, 800.0]]), shape_type="path")
+    # particles of the same data set clicked on the other micrograph at 60 px: no width
+    # for the fibers (a re-trial's paths took the particles' 60 px)
+    annotate.set_micrograph(viewer.layers["062_10028"])
+    annotate.dataset_edit.setText("fibs")
+    annotate.dataset_edit.editingFinished.emit()
+    annotate.diameter_spin.setValue(60.0)
+    annotate.diameter_spin.editingFinished.emit()
+    annotate.set_kind("particle").add(np.array([[200.0, 200.0], [400.0, 400.0]]))
     train.refresh_datasets()
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     assert train.start() is None
     said = train.status.text()
     assert f"The fiber paths of {NAME} carry no width: set Annotate's Diameter" in said
     # the width typed in Annotate: trained at it
+    annotate.set_micrograph(viewer.layers[NAME])
     annotate.diameter_spin.setValue(24.0)
     annotate.diameter_spin.editingFinished.emit()
     request = train.build_request()
     (fiber_set,) = request.datasets
-    assert list(fiber_set.diameter_px) == [24.0]
+    assert dict(zip(fiber_set.names, fiber_set.diameter_px, strict=True)) == {
+        NAME: 24.0,
+        "062_10028": 60.0,
+    }

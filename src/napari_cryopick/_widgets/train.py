@@ -1066,9 +1066,15 @@ class TrainWidget(QWidget):
         if typical is not None:
             return [typical] * len(items)
         own = [self._diameter_of(item) for item in items]
-        known = [d for d in own if d is not None]
-        if len(known) == len(own):
-            return known
+        if all(d is not None for d in own):
+            return own
+        # the width of the data set's other fiber micrographs, not a particle's diameter (a
+        # re-trial's paths took the 60 px of particles clicked on another micrograph)
+        known = [
+            d
+            for item, d in zip(items, own, strict=True)
+            if d is not None and (item.picks["kind"] == "fiber").any()
+        ]
         if not known:
             # as cryopick train refuses paths without a width (a GUI trial's fibers trained
             # at the box's 100 px, unsaid, traced a third of 24 px fibers)
