@@ -334,6 +334,42 @@ def test_relion_job_failure_leaves_the_failure_marker(relion_project, tmp_path, 
     assert not (job / "RELION_JOB_EXIT_SUCCESS").exists()
 
 
+def test_relion_abort_requests_stop_the_job_and_go_with_its_marker(
+    relion_project, tiny_model, monkeypatch, capsys
+):
+    """RELION's External-job rules: on RELION_JOB_ABORT_NOW write RELION_JOB_EXIT_ABORTED and
+    remove the request. A pipeline trial's Abort pressed while the job waited in a queue was
+    deleted as the job started, which picked everything and said success."""
+    import napari_cryopick.io.relion as relion_io
+
+    job = relion_project / "External/job004"
+    job.mkdir(parents=True)
+    (job / "RELION_JOB_ABORT_NOW").touch()  # pressed while queued
+    assert _relion(tiny_model) == 1
+    assert "aborted by RELION before it started" in capsys.readouterr().err
+    assert (job / "RELION_JOB_EXIT_ABORTED").is_file()
+    assert not (job / "RELION_JOB_ABORT_NOW").exists()
+    assert not (job / "autopick.star").exists()
+    # an abort while it picks: stopped, the request removed with the marker
+    calls = []
+    real = relion_io.abort_requested
+
+    def pressed_after_the_first_look(control):
+        calls.append(control)
+        if len(calls) > 1:
+            (relion_project / control / "RELION_JOB_ABORT_NOW").touch()
+        return real(control)
+
+    monkeypatch.setattr(relion_io, "abort_requested", pressed_after_the_first_look)
+    assert _relion(tiny_model) == 1
+    assert (job / "RELION_JOB_EXIT_ABORTED").is_file()
+    assert not (job / "RELION_JOB_ABORT_NOW").exists()
+    monkeypatch.setattr(relion_io, "abort_requested", real)
+    assert _relion(tiny_model) == 0, capsys.readouterr().err  # continued: done
+    assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
+    assert not (job / "RELION_JOB_EXIT_ABORTED").exists()
+
+
 def test_relion_job_run_outside_the_project_says_where_to_run_it(
     relion_project, tiny_model, monkeypatch, capsys
 ):

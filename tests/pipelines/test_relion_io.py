@@ -11,6 +11,7 @@ from napari_cryopick.io.relion import (
     COORDINATES_NODE_TYPE,
     RelionStarError,
     abort_requested,
+    clear_abort_request,
     clear_exit_markers,
     coordinate_file_path,
     read_micrographs_star,
@@ -192,6 +193,9 @@ def test_output_nodes_and_exit_markers(tmp_path):
     assert sorted(p.name for p in job.glob("RELION_JOB_EXIT_*")) == ["RELION_JOB_EXIT_SUCCESS"]
     (job / "RELION_JOB_ABORT_NOW").touch()
     assert abort_requested(job)
-    clear_exit_markers(job)
+    clear_exit_markers(job)  # an earlier run's markers, not an abort request (RELION's too)
+    assert [p.name for p in job.glob("RELION_JOB_*")] == ["RELION_JOB_ABORT_NOW"]
+    assert abort_requested(job)
+    clear_abort_request(job)
     assert not list(job.glob("RELION_JOB_*"))
     assert not abort_requested(job)

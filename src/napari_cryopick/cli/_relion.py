@@ -263,7 +263,12 @@ def info_on_stdout() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick relion``; returns the exit code (and leaves RELION's exit marker)."""
     from napari_cryopick.io.paths import read_only_text
-    from napari_cryopick.io.relion import clear_exit_markers, write_exit_marker
+    from napari_cryopick.io.relion import (
+        abort_requested,
+        clear_abort_request,
+        clear_exit_markers,
+        write_exit_marker,
+    )
 
     job_dir = args.o
     refused = read_only_text(job_dir)
@@ -276,6 +281,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"cryopick relion: error: {job_dir}: {error.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
     clear_exit_markers(job_dir)
+    control = args.pipeline_control or job_dir
+    if abort_requested(control):  # aborted while it waited in a queue: stopped at once
+        write_exit_marker(job_dir, "aborted")
+        clear_abort_request(control)
+        print("cryopick relion: aborted by RELION before it started (RELION_JOB_ABORT_NOW)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
     try:
         with info_on_stdout():
             code = _run(args, job_dir)
@@ -302,6 +314,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     from napari_cryopick.io.micrographs import is_tiff
     from napari_cryopick.io.relion import (
         abort_requested,
+        clear_abort_request,
         write_coordinate_files_star,
         write_exit_marker,
         write_output_nodes,
@@ -409,6 +422,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     say_empty(outcome, "relion")  # (a trial's 3 Å/px optics group: 12 picks where 106)
     if outcome.stopped:
         write_exit_marker(job_dir, "aborted")
+        clear_abort_request(control)  # RELION's rule: the request goes with the marker
         print("cryopick relion: aborted by RELION (RELION_JOB_ABORT_NOW)", file=sys.stderr)
         return EXIT_FAILED
     if outcome.errors:

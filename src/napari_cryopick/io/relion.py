@@ -359,9 +359,19 @@ def write_output_nodes(
 
 
 def clear_exit_markers(job_dir: str | os.PathLike) -> None:
-    """Remove the exit markers and the abort request of an earlier run of the job."""
-    for marker in (*EXIT_MARKERS.values(), ABORT_NOW):
+    """Remove the exit markers of an earlier run of the job, not an abort request: one
+    made while the job waited in a queue stops it as it starts (RELION's
+    ``pipeline_control_delete_exit_files`` leaves it too; a pipeline trial's queued job,
+    aborted, ran to the end and said success)."""
+    for marker in EXIT_MARKERS.values():
         (Path(job_dir) / marker).unlink(missing_ok=True)
+
+
+def clear_abort_request(pipeline_control: str | os.PathLike | None) -> None:
+    """Remove ``RELION_JOB_ABORT_NOW`` once the job has stopped for it, as RELION's
+    External-job rules ask (create ``RELION_JOB_EXIT_ABORTED``, remove the request)."""
+    if pipeline_control is not None:
+        (Path(pipeline_control) / ABORT_NOW).unlink(missing_ok=True)
 
 
 def write_exit_marker(job_dir: str | os.PathLike, outcome: str) -> Path:
