@@ -158,6 +158,10 @@ def test_a_list_without_loop_and_labels_says_what_is_missing(tmp_path):
         # an absolute name inside a project: mirrored as the relative one (a trial:
         # J/tmp/trial_pipe/proj/MotionCorr/job009/Movies/GridB/...)
         ("/data/proj/MotionCorr/job009/Movies/GridB/a.mrc", "J/Movies/GridB/a_autopick.star"),
+        # folders before the job folder: after the first /jobNNN/, as RELION 3.1's Extract
+        # looks (decomposePipelineFileName; a pipeline trial's went below proj/MotionCorr)
+        ("../proj/MotionCorr/job002/Movies/GridA/061.mrc", "J/Movies/GridA/061_autopick.star"),
+        ("a/b/MotionCorr/job1002/m.mrc", "J/m_autopick.star"),
     ],
 )
 def test_coordinate_paths_mirror_folders_below_the_job(name, expected):

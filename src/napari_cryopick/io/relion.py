@@ -68,10 +68,11 @@ COORDINATES_NODE_TYPE = "MicrographsCoords.star.relion.autopick"
 #: RELION 3.1 used integer node types; 2 is a coordinate list.
 _COORDINATES_NODE_TYPE_31 = "2"
 _VERSION_LINE = "# version 30001"
-# "<Process>/jobNNN/rest": RELION's pipeline file names (decomposePipelineFileName).
-_PIPELINE_NAME = re.compile(r"^[^/]+/job\d+/(.+)$")
-#: The same ``<Process>/jobNNN/`` anywhere in an absolute name.
-_PIPELINE_NAME_INSIDE = re.compile(r"/[^/]+/job\d+/(.+)$")
+# "<...>/jobNNN/rest": RELION's pipeline file names. As its decomposePipelineFileName, the
+# first "/jobNNN/" anywhere (RELION 3.1's Extract finds coordinate files so: a pipeline
+# trial's ../proj/MotionCorr/job002/Movies/a.mrc was written below proj/MotionCorr/...,
+# where Extract looked in Movies/), also in an absolute name.
+_PIPELINE_NAME = re.compile(r"/job\d{3,}/(.+)$")
 
 
 class RelionStarError(ValueError):
@@ -249,11 +250,9 @@ def read_micrographs_star(
 def _mirrored_part(micrograph_name: str) -> PurePosixPath:
     """The part of a micrograph name that is mirrored below the output job folder."""
     name = micrograph_name.replace("\\", "/")
-    match = _PIPELINE_NAME.match(name)
-    if match is None and name.startswith("/"):
-        # an absolute name inside a project (/data/proj/MotionCorr/job009/Movies/a.mrc)
-        # is mirrored as the relative one (Movies/a.mrc), not as its whole path (a trial)
-        match = _PIPELINE_NAME_INSIDE.search(name)
+    # (an absolute name inside a project, /data/proj/MotionCorr/job009/Movies/a.mrc, is
+    # mirrored as the relative one, Movies/a.mrc, not as its whole path: a trial)
+    match = _PIPELINE_NAME.search(name)
     rest = match.group(1) if match else name
     # no absolute paths and no escapes out of the job folder
     parts = [part for part in PurePosixPath(rest).parts if part not in ("/", "", ".", "..")]
