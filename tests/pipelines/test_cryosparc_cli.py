@@ -702,6 +702,26 @@ def test_export_of_picks_with_no_known_file_says_the_name_it_writes(tmp_path, ca
     assert set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"]) == {"a.mrc"}
 
 
+def test_export_warns_of_micrograph_names_with_spaces(tmp_path, capsys):
+    # a pipeline trial: the quoted name written for "May08 v1.2" made cryosparc-tools' STAR
+    # reader (rows split at every space) refuse the file
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    (tmp_path / "picks").mkdir()
+    for name in ("plain", "May08 v1.2"):
+        table = make_picks([10.0, 30.0], [20.0, 40.0], diameter=20.0)
+        write_picks(table, tmp_path / "picks" / f"{name}.csv")
+    out = tmp_path / "export.star"
+    capsys.readouterr()
+    assert main(["cryosparc", "export", str(tmp_path / "picks"), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the names of 1 micrograph(s) hold spaces (May08 v1.2): written quoted" in err
+    assert "rename them without spaces first" in err
+    names = set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"])
+    assert names == {"plain.mrc", "May08 v1.2.mrc"}  # as RELION and starfile read them
+
+
 def test_export_takes_a_quoted_wildcard(tmp_path, capsys):
     """A trial: 'cryopick cryosparc export "picks/*.star"' (quoted) was "no such file",
     while pick, train and filter expand such patterns."""

@@ -402,6 +402,16 @@ def run_export(args: argparse.Namespace) -> int:
             "to exposures by that name: give --exposures J.cs if it is not the file's",
             file=sys.stderr,
         )
+    micrographs = sorted(set(picks["micrograph"].astype(str)))
+    spaced = [m for m in micrographs if any(c.isspace() for c in (names or {}).get(m, m))]
+    if spaced:  # (a pipeline trial: cryosparc-tools' reader split the quoted name in two)
+        print(
+            f"cryopick cryosparc export: warning: the names of {len(spaced)} micrograph(s) "
+            f"hold spaces ({name_list(spaced, 3)}): written quoted, as RELION 3.1+ and "
+            "starfile read them, but cryoSPARC's STAR reader (cryosparc-tools) splits rows "
+            "at every space and refuses the file: rename them without spaces first",
+            file=sys.stderr,
+        )
     n_micrographs = picks["micrograph"].nunique() if len(picks) else 0
     flip = ", y flipped" if args.flip_y else ""
     if binning not in (None, 1.0):
