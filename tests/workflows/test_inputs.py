@@ -541,6 +541,19 @@ def test_micrographs_whose_pick_files_give_two_sizes_train_each_at_its_own(tmp_p
     assert "; without sizes in their files: c1 at 28 px (nearest the " in caplog.text
     (picks / "c1.csv").unlink()
     (mics / "c1.png").unlink()
+    # a micrograph of negatives only (no click to measure around): the size of the
+    # micrographs of its shape, never the 42 px median the model would record (a review)
+    imsave(mics / "b3.png", rng.integers(0, 255, (128, 128), dtype=np.uint8))
+    write_picks(make_picks([40, 80], [40, 80], kind="negative"), picks / "b3.csv")
+    caplog.clear()
+    (own,), _ = training_sets_from_files([str(mics)], [str(picks)])
+    assert dict(zip(own.names, own.diameter_px, strict=True)) == {**sizes, "b3": 28.0}
+    assert "b3 at 28 px (no clicks to measure: that of the micrographs of its shape)" in (
+        caplog.text
+    )
+    assert "the model records 42" not in caplog.text
+    (picks / "b3.csv").unlink()
+    (mics / "b3.png").unlink()
     # sizes that agree (within 25 %): one diameter, the median, as before
     write_picks(make_picks([32, 64, 96], [32, 64, 96], diameter=50.0), picks / "b1.csv")
     write_picks(make_picks([32, 64, 96], [32, 64, 96], diameter=50.0), picks / "b2.csv")

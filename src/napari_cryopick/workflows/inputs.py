@@ -1350,16 +1350,48 @@ def _sizes_per_micrograph(
     if len(known) < 2 or not diameters_disagree(max(known), min(known)):
         return None
     own = list(medians)
+    # a size no image can tell (no click to measure around, a negatives-only micrograph):
+    # the size most micrographs have, never a median of sizes (one no micrograph has, which
+    # the model would record: a review)
+    counts: dict[float, int] = {}
+    for size in known:
+        counts[size] = counts.get(size, 0) + 1
+    most = max(counts, key=lambda size: (counts[size], size))
+
+    def side(i: int) -> float | None:  # a micrograph's size (a binned copy's is smaller)
+        shape = getattr(loaded[i], "shape", None) if i < len(loaded) else None
+        return float(np.sqrt(shape[0] * shape[1])) if shape else None
+
+    sides: dict[float, list[float]] = {}
+    for i, size in enumerate(medians):
+        if size is not None and side(i):
+            sides.setdefault(size, []).append(side(i))
+
+    def by_shape(i: int) -> float | None:
+        # the size of the micrographs of its shape, when one shape tells (binned copies)
+        mine = side(i)
+        if not mine or len(sides) < 2:
+            return None
+        far = {s: abs(math.log(mine / float(np.median(v)))) for s, v in sides.items()}
+        best = min(far, key=far.get)
+        rest = [d for s, d in far.items() if s != best]
+        return best if min(rest) - far[best] > math.log(1.25) else None
+
     guessed = []
     for i, size in enumerate(medians):
         if size is None:
-            shown = _image_size(loaded[i], tables[i]) if i < len(loaded) else None
-            own[i] = (
-                min(known, key=lambda k: abs(math.log(k / shown)))
-                if shown
-                else float(np.median(known))
-            )
-            how = f"nearest the {shown:.0f} px its image shows" if shown else "the median"
+            measurable = i < len(loaded) and len(tables[i])
+            shown = _image_size(loaded[i], tables[i]) if measurable else None
+            shaped = None if shown else by_shape(i)
+            if shown:
+                own[i] = min(known, key=lambda k: abs(math.log(k / shown)))
+                how = f"nearest the {shown:.0f} px its image shows"
+            elif shaped:
+                own[i] = shaped
+                how = "no clicks to measure: that of the micrographs of its shape"
+            else:
+                own[i] = most
+                how = "no clicks to measure: the size most micrographs have"
             guessed.append(f"{names[i]} at {own[i]:.0f} px ({how})")
     groups: dict[int, list[str]] = {}
     for name, size, given in zip(names, own, medians, strict=True):
