@@ -364,6 +364,18 @@ def test_relion_abort_requests_stop_the_job_and_go_with_its_marker(
     assert _relion(tiny_model) == 1
     assert (job / "RELION_JOB_EXIT_ABORTED").is_file()
     assert not (job / "RELION_JOB_ABORT_NOW").exists()
+
+    # pressed after the job's last look: it ends as it was going to, and the request it
+    # did not act on does not stop the next run (a review)
+    def pressed_too_late(control):  # each look comes before the press
+        (relion_project / control / "RELION_JOB_ABORT_NOW").touch()
+        return False
+
+    monkeypatch.setattr(relion_io, "abort_requested", pressed_too_late)
+    assert _relion(tiny_model) == 0, capsys.readouterr().err
+    assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
+    assert not (job / "RELION_JOB_ABORT_NOW").exists()
+    (job / "RELION_JOB_EXIT_SUCCESS").unlink()
     monkeypatch.setattr(relion_io, "abort_requested", real)
     assert _relion(tiny_model) == 0, capsys.readouterr().err  # continued: done
     assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()

@@ -285,8 +285,11 @@ def run(args: argparse.Namespace) -> int:
     if abort_requested(control):  # aborted while it waited in a queue: stopped at once
         write_exit_marker(job_dir, "aborted")
         clear_abort_request(control)
-        print("cryopick relion: aborted by RELION before it started (RELION_JOB_ABORT_NOW)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "cryopick relion: aborted by RELION before it started (RELION_JOB_ABORT_NOW was "
+            f"in {control}, now removed: run the job again if no abort was meant)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     try:
         with info_on_stdout():
@@ -304,6 +307,10 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         write_exit_marker(job_dir, "failure")
         raise
+    finally:
+        # however it ended, a request it did not act on (pressed after its last look, or
+        # as it failed) does not stop the next run of the command (a review)
+        clear_abort_request(control)
     return code
 
 
