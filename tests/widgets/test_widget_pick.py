@@ -1440,6 +1440,26 @@ def test_undo_delete_brings_back_circles_and_paths(
     assert all(centre in now for centre in kept), (kept, now)
 
 
+def test_undo_of_a_circle_whose_layer_was_deleted_adds_no_copy(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A review: a circle deleted, then its result layer deleted before the deletion reached
+    the store; Undo put the circle back beside itself (two rows of one vesicle)."""
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    noise = np.random.default_rng(1).normal(size=(300, 300)).astype(np.float32)
+    viewer.add_image(noise, name="other", metadata={"name": "other"})  # two open
+    viewer.layers.selection.active = viewer.layers["mic"]
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {0}
+    vesicles.remove_selected()
+    viewer.layers.remove(vesicles)
+    widget.review.undo_deletion()
+    stored = session(viewer).pick_results["mic"].picks
+    circles = stored[stored["kind"] == "vesicle"]
+    assert len(circles) == 2
+    assert not circles.duplicated(["x", "y"]).any()
+
+
 def test_corrected_vesicles_and_fibers_become_training_labels(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):

@@ -360,6 +360,14 @@ def _keep_shapes_for_undo(viewer: Any, event: Any) -> None:
     del stack[:-UNDO_DEPTH]
 
 
+def _same_rows(first: pd.DataFrame, second: pd.DataFrame, kind: str) -> bool:
+    """Whether two pick tables hold the same ``kind`` rows (positions and sizes)."""
+    columns = ["x", "y", "diameter"]
+    a = first.loc[first["kind"] == kind, columns].to_numpy(float)
+    b = second.loc[second["kind"] == kind, columns].to_numpy(float)
+    return a.shape == b.shape and bool(np.allclose(a, b, equal_nan=True))
+
+
 def _undo_shapes(viewer: Any, name: str, entry: _ShapesDeleted) -> None:
     """Put the circles or paths of ``entry`` back into ``name``'s stored result (the
     layers' edits stored first). Nothing changed in their layer since the deletion: the
@@ -375,6 +383,8 @@ def _undo_shapes(viewer: Any, name: str, entry: _ShapesDeleted) -> None:
     stored = state.pick_results[name]
     picks = stored.picks
     others = picks[picks["kind"] != kind]
+    if layer is None and _same_rows(picks, entry.result.picks, kind):
+        return  # its layer went before the deletion reached the store: nothing is gone
     if unchanged:
         before = entry.result.picks
         restored, _rows = _appended(others, before[before["kind"] == kind])
