@@ -1541,13 +1541,29 @@ def test_fiber_paths_without_a_width_are_refused_until_annotate_gives_one(
     assert train.start() is None
     said = train.status.text()
     assert f"The fiber paths of {NAME} carry no width: set Annotate's Diameter" in said
-    # the width typed in Annotate: trained at it
-    annotate.set_micrograph(viewer.layers[NAME])
+    # fibers of the data set with a width on a third micrograph: borrowed, for the scale
+    # and for the points along the paths (a review: densified at a 20 px default)
+    third = "063_10028"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{third}.png", tmp_path)
+    viewer.open(str(tmp_path / f"{third}.png"), plugin="napari-cryopick")
+    annotate.set_micrograph(viewer.layers[third])
+    annotate.dataset_edit.setText("fibs")
+    annotate.dataset_edit.editingFinished.emit()
     annotate.diameter_spin.setValue(24.0)
     annotate.diameter_spin.editingFinished.emit()
-    request = train.build_request()
-    (fiber_set,) = request.datasets
-    assert dict(zip(fiber_set.names, fiber_set.diameter_px, strict=True)) == {
-        NAME: 24.0,
-        "062_10028": 60.0,
-    }
+    annotate.set_kind("fiber").add(np.array([[600.0, 100.0], [600.0, 700.0]]), shape_type="path")
+    train.refresh_datasets()
+    (fiber_set,) = train.build_request().datasets
+    sizes = dict(zip(fiber_set.names, fiber_set.diameter_px, strict=True))
+    assert sizes == {NAME: 24.0, "062_10028": 60.0, third: 24.0}
+    table = fiber_set.picks[fiber_set.names.index(NAME)]
+    along = table[table["kind"] == "fiber"]
+    assert np.allclose(along["diameter"], 24.0)
+    steps = np.hypot(*np.diff(along[["x", "y"]].to_numpy(float), axis=0).T)
+    assert np.median(steps) == pytest.approx(12.0, abs=1.5)  # every half width
+    # the width typed in Annotate on the micrograph itself: trained at it
+    annotate.set_micrograph(viewer.layers[NAME])
+    annotate.diameter_spin.setValue(30.0)
+    annotate.diameter_spin.editingFinished.emit()
+    (fiber_set,) = train.build_request().datasets
+    assert dict(zip(fiber_set.names, fiber_set.diameter_px, strict=True))[NAME] == 30.0

@@ -943,7 +943,8 @@ class TrainWidget(QWidget):
         ]
         for name, items in group_by_dataset(named).items():
             micrographs, tables, names = [], [], []
-            for item in items:
+            diameters = self._diameters_of(items)
+            for item, scale in zip(items, diameters, strict=True):
                 key = str(Path(item.micrograph_path).absolute())
                 mlayer = images.get(key)
                 micrographs.append(
@@ -956,9 +957,13 @@ class TrainWidget(QWidget):
                     if mlayer is not None
                     else Path(item.micrograph_path)
                 )
-                tables.append(fiber_training_table(item.picks, item.diameter_px))
+                # paths without a width of their own: the micrograph's Diameter, else (fibers
+                # only) the width it trains at, borrowed from the data set's other fibers (a
+                # review: densified at a 20 px default)
+                particles = bool((item.picks["kind"] == "particle").any())
+                width = item.diameter_px or (None if particles else scale)
+                tables.append(fiber_training_table(item.picks, width))
                 names.append(item.micrograph)
-            diameters = self._diameters_of(items)
             # the passes cryopick train --annotations makes on the same labels (a review:
             # duplicates, sizes far from the trained one, negatives on picks were trained)
             tables, said = clean_labels(tables, names, diameters)

@@ -932,11 +932,14 @@ def prepare(request: PickRequest) -> PreparedPick:
         # (a trial's ribosome folder was picked with its head, said only in the manifest)
         sets = sorted({d for _name, d in datasets if d and head_of.get(d) == main_head})
         if sets:
+            # (its own head when named after it; else the head it maps to, e.g. the generic
+            # head that learned it: a review read "its own head 'generic'")
+            own = sets == [main_head]
             logger.info(
-                "data set %s is picked with its own head%s (the model's default head is "
-                "'%s'; --head chooses another)",
+                "data set %s is picked with %s (the model's default head is '%s'; --head "
+                "chooses another)",
                 ", ".join(sets),
-                "" if sets == [main_head] else f" '{main_head}'",
+                "its own head" if own else f"head '{main_head}'",
                 trained_head,
             )
     messages = [
