@@ -33,6 +33,16 @@ def _example(name: str, n: int, seed: int, size: int = 256) -> _Example:
     return _Example(image=image, picks=picks, name=name)
 
 
+def _crops_of(bank: exemplars.ExemplarBank, name: str = "ds") -> list[_Example]:
+    """A data set's exemplar crops shaped like examples (as continual training hands them
+    back to ``build_bank(earlier=...)``)."""
+    entry = bank.datasets[name]
+    return [
+        _Example(entry.crops[i].astype(np.float32), entry.crop_picks(i), entry.micrographs[i])
+        for i in range(entry.n_crops)
+    ]
+
+
 def test_build_bank_respects_budget_and_prefers_dense_micrographs():
     examples = [_example("sparse", 10, 0), _example("dense", 120, 1), _example("mid", 60, 2)]
     bank = exemplars.build_bank(examples, "ds", max_particles=50, crop_size=64)
@@ -228,14 +238,7 @@ def test_earlier_exemplars_keep_a_share_when_new_clicks_fill_the_bank():
         [_example("old_a", 40, 3), _example("old_b", 40, 4)], "ds", max_particles=60, crop_size=64
     )
     entry = first.datasets["ds"]
-    earlier = [
-        _Example(
-            image=entry.crops[i].astype(np.float32),
-            picks=entry.crop_picks(i),
-            name=entry.micrographs[i],
-        )
-        for i in range(entry.n_crops)
-    ]
+    earlier = _crops_of(first)
     dense = [_example("new_a", 150, 5), _example("new_b", 150, 6)]
     bank = exemplars.build_bank(dense, "ds", max_particles=60, crop_size=64, earlier=earlier)
     kept = bank.datasets["ds"]
@@ -258,31 +261,16 @@ def test_earlier_exemplars_of_every_earlier_micrograph_stay_over_runs():
     """A re-trial's third run kept only the second run's denser crops: the first run's
     micrographs were no longer replayed."""
 
-    def crops_of(bank: exemplars.ExemplarBank) -> list[_Example]:
-        entry = bank.datasets["ds"]
-        return [
-            _Example(entry.crops[i].astype(np.float32), entry.crop_picks(i), entry.micrographs[i])
-            for i in range(entry.n_crops)
-        ]
-
     first = exemplars.build_bank(
         [_example(f"one_{i}", 12, 10 + i) for i in range(3)], "ds", max_particles=60, crop_size=64
     )
-    second = exemplars.build_bank(
-        [_example(f"two_{i}", 150, 20 + i) for i in range(2)],
-        "ds",
-        max_particles=60,
-        crop_size=64,
-        earlier=crops_of(first),
-    )
-    assert {n[:3] for n in second.datasets["ds"].micrographs} == {"one", "two"}
-    third = exemplars.build_bank(
-        [_example(f"three_{i}", 150, 30 + i) for i in range(2)],
-        "ds",
-        max_particles=60,
-        crop_size=64,
-        earlier=crops_of(second),
-    )
-    names = set(third.datasets["ds"].micrographs)
-    assert {n[:3] for n in names} == {"one", "two", "thr"}, names
-    assert third.datasets["ds"].n_particles <= 60
+    bank, runs = first, ["one"]
+    for run, seed in (("two", 20), ("three", 30)):  # later runs of dense clicks
+        dense = [_example(f"{run}_{i}", 150, seed + i) for i in range(2)]
+        bank = exemplars.build_bank(
+            dense, "ds", max_particles=60, crop_size=64, earlier=_crops_of(bank)
+        )
+        runs.append(run)
+        names = set(bank.datasets["ds"].micrographs)
+        assert {n.split("_")[0] for n in names} == set(runs), names
+        assert bank.datasets["ds"].n_particles <= 60
