@@ -266,6 +266,12 @@ def test_report_json_and_summary():
     threshold = report.best_f1[0]
     assert f"per micrograph, picks with score >= {threshold:.4f} (the best-F1 threshold" in text
     assert report.per_micrograph["n_pred"].sum() == (pred["score"] >= threshold).sum()
+    # nothing matched: no threshold offered (a trial read "best F1 0.000 at score >= 0.5461")
+    far = pred.assign(x=pred["x"] + 500.0)
+    text = evaluate(far, truth, tolerance_px=5.0).summary()
+    assert "best F1        0.000 (no prediction matches: no threshold)" in text
+    assert "at score >=" not in text
+    assert "per micrograph" not in text
 
 
 @pytest.mark.slow

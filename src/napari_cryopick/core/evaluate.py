@@ -759,6 +759,10 @@ class EvaluationReport:
         lines.append(f"  {'AR@0.5:0.95':<14} {fmt(self.ar)}")
         lines.append(f"  {'AUROC':<14} {fmt(self.auroc)}")
         for label, (thr, f, p, r) in (("F1", self.best_f1), ("F2", self.best_f2)):
+            if not f > 0:  # nothing matched: no threshold is better than another (a trial
+                # read "best F1 0.000 at score >= 0.5461" as advice)
+                lines.append(f"  best {label:<9} {fmt(f)} (no prediction matches: no threshold)")
+                continue
             lines.append(
                 f"  best {label:<9} {fmt(f)} at score >= {fmt(thr, 4)} "
                 f"(precision {fmt(p)}, recall {fmt(r)})"
@@ -770,7 +774,7 @@ class EvaluationReport:
                 f"  ignored predictions on {len(self.ignored_micrographs)} micrograph(s) "
                 "absent from the ground truth"
             )
-        if len(self.per_micrograph):
+        if len(self.per_micrograph) and self.best_f1[1] > 0:
             lines.append("")
             lines.append(
                 f"per micrograph, picks with score >= {fmt(self.best_f1[0], 4)} (the best-F1 "
