@@ -244,18 +244,27 @@ def test_evaluate_takes_the_folders_below_with_recursive(tmp_path, capsys):
     assert "GridB/a.star" in err, err
 
 
-def test_evaluate_warns_of_picks_off_the_micrograph(tmp_path, capsys):
-    """A robustness trial's ground truth held picks at x = -50 (off every micrograph):
-    counted as particles every picker misses, unsaid."""
+def _scored_picks(tmp_path, n, extent):
+    """``n`` scored 40 px picks of micrograph ``m`` at random places up to ``extent`` px,
+    written to ``p.star``; returns that file and their x and y (to make truth files of)."""
     import numpy as np
 
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 
     rng = np.random.default_rng(0)
-    x, y = rng.uniform(30, 1000, 40), rng.uniform(30, 1000, 40)
-    scores = {"score": rng.uniform(0.2, 1, 40), "diameter": 40.0, "micrograph": "m"}
-    pred = write_picks(make_picks(x, y, **scores), tmp_path / "p.star")
+    x, y = rng.uniform(30, extent, n), rng.uniform(30, extent, n)
+    scores = {"score": rng.uniform(0.2, 1, n), "diameter": 40.0, "micrograph": "m"}
+    return write_picks(make_picks(x, y, **scores), tmp_path / "p.star"), x, y
+
+
+def test_evaluate_warns_of_picks_off_the_micrograph(tmp_path, capsys):
+    """A robustness trial's ground truth held picks at x = -50 (off every micrograph):
+    counted as particles every picker misses, unsaid."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    pred, x, y = _scored_picks(tmp_path, 40, 1000)
     inside = write_picks(make_picks(x, y, diameter=40.0, micrograph="m"), tmp_path / "t.star")
     off = write_picks(
         make_picks([*x, -50.0], [*y, 500.0], diameter=40.0, micrograph="m"), tmp_path / "o.star"
@@ -270,15 +279,10 @@ def test_evaluate_warns_of_picks_off_the_micrograph(tmp_path, capsys):
 
 def test_evaluate_says_when_the_truth_looks_like_a_few_clicks(tmp_path, capsys):
     """A new-user trial scored 923 picks against its 90 clicks (AP 0.18), unsaid."""
-    import numpy as np
-
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 
-    rng = np.random.default_rng(0)
-    x, y = rng.uniform(30, 2000, 200), rng.uniform(30, 2000, 200)
-    scores = {"score": rng.uniform(0.2, 1, 200), "diameter": 40.0, "micrograph": "m"}
-    pred = write_picks(make_picks(x, y, **scores), tmp_path / "p.star")
+    pred, x, y = _scored_picks(tmp_path, 200, 2000)
     every = write_picks(make_picks(x, y, diameter=40.0, micrograph="m"), tmp_path / "t.star")
     clicks = write_picks(
         make_picks(x[:25], y[:25], diameter=40.0, micrograph="m"), tmp_path / "c.star"

@@ -315,20 +315,6 @@ class _ShapesDeleted:
         return int(self.removed["tube_id"].nunique()) if len(self.removed) else 0
 
 
-def _shapes_table_of(layer: Any, micrograph: str, keep: np.ndarray) -> pd.DataFrame:
-    """:func:`_shapes_table` of the shapes ``keep`` (a mask over ``layer.data``) only."""
-    from napari_cryopick.layers.results import shapes_to_paths
-
-    features = layer.features
-    scores = None
-    if "score" in features.columns and len(features) == len(layer.data):
-        scores = features["score"].to_numpy(float)[keep]
-    data = [shape for shape, kept in zip(layer.data, keep, strict=True) if kept]
-    if layer.metadata.get(SHOWS_KEY) == "vesicles":
-        return shapes_to_vesicles(data, micrograph=micrograph, scores=scores)
-    return _fiber_table(shapes_to_paths(data), scores, micrograph, _filled(layer).width)
-
-
 def _keep_shapes_for_undo(viewer: Any, event: Any) -> None:
     """Keep the circles or paths a deletion is about to remove, for :func:`undo_deletion`
     (a GUI trial's Undo delete said "no deleted picks to bring back" after a circle was
@@ -351,8 +337,8 @@ def _keep_shapes_for_undo(viewer: Any, event: Any) -> None:
     stored = state.pick_results[name]
     gone = np.zeros(len(layer.data), bool)
     gone[[i for i in indices if 0 <= i < len(gone)]] = True
-    removed = _shapes_table_of(layer, name, gone)
-    left = _shapes_table_of(layer, name, ~gone)
+    removed = _shapes_table(layer, name, gone)
+    left = _shapes_table(layer, name, ~gone)
     kind = _SHAPE_KINDS[what]
     spots = _deleted_shapes(kind, _shapes_table(layer, name), left, every=stored.file_picks)
     stack = state.deleted_picks.setdefault(name, [])
@@ -382,12 +368,11 @@ def _undo_shapes(viewer: Any, name: str, entry: _ShapesDeleted) -> None:
     _store_edits(viewer)
     stored = state.pick_results[name]
     picks = stored.picks
-    others = picks[picks["kind"] != kind]
     if layer is None and _same_rows(picks, entry.result.picks, kind):
         return  # its layer went before the deletion reached the store: nothing is gone
     if unchanged:
         before = entry.result.picks
-        restored, _rows = _appended(others, before[before["kind"] == kind])
+        restored, _rows = _appended(picks[picks["kind"] != kind], before[before["kind"] == kind])
         edited = (stored.edited - {kind}) | (entry.result.edited & {kind})
     else:
         removed = entry.removed
@@ -603,23 +588,27 @@ def _filled(layer: Any) -> _Fill:
     return _FILLS.get(unproxy(layer)) or _Fill()
 
 
-def _shapes_table(layer: Any, micrograph: str) -> pd.DataFrame:
+def _shapes_table(layer: Any, micrograph: str, keep: np.ndarray | None = None) -> pd.DataFrame:
     """The circles or paths of a vesicles or fibers result layer as a pick table.
 
     A circle is a vesicle (centre, diameter); a path is a fiber (its vertices,
     one ``tube_id`` per path, the layer's fiber width as diameter). Scores
-    come from the layer's ``score`` feature (NaN: drawn by hand).
+    come from the layer's ``score`` feature (NaN: drawn by hand). ``keep``: a
+    mask over ``layer.data``, the shapes to take (default: all).
     """
     from napari_cryopick.layers.results import shapes_to_paths
 
+    data = layer.data
     features = layer.features
     scores = None
-    if "score" in features.columns and len(features) == len(layer.data):
+    if "score" in features.columns and len(features) == len(data):
         scores = features["score"].to_numpy(float)
+    if keep is not None:
+        data = [shape for shape, kept in zip(data, keep, strict=True) if kept]
+        scores = scores[keep] if scores is not None else None
     if layer.metadata.get(SHOWS_KEY) == "vesicles":
-        return shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
-    paths = shapes_to_paths(layer.data)
-    return _fiber_table(paths, scores, micrograph, _filled(layer).width)
+        return shapes_to_vesicles(data, micrograph=micrograph, scores=scores)
+    return _fiber_table(shapes_to_paths(data), scores, micrograph, _filled(layer).width)
 
 
 def _shapes_edited(layer: Any, micrograph: str) -> bool:
@@ -1357,11 +1346,11 @@ def _start_autosave(viewer: Any) -> None:
             timer.start()
 
     def _watch(layer: Any) -> None:
-        if layer.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS):
+        shows = layer.metadata.get(SHOWS_KEY)
+        if shows in ("picks", *_SHAPE_KINDS):
             layer.events.data.connect(_edited)
-        if layer.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS):
-            keep = _keep_for_undo if layer.metadata.get(SHOWS_KEY) == "picks" else None
-            layer.events.data.connect(functools.partial(keep or _keep_shapes_for_undo, viewer))
+            keep = _keep_for_undo if shows == "picks" else _keep_shapes_for_undo
+            layer.events.data.connect(functools.partial(keep, viewer))
             with contextlib.suppress(Exception):  # (a napari without layer key bindings)
                 layer.bind_key("Control-Z", lambda _layer: undo_deletion(viewer), overwrite=True)
 

@@ -321,7 +321,6 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     from napari_cryopick.io.micrographs import is_tiff
     from napari_cryopick.io.relion import (
         abort_requested,
-        clear_abort_request,
         write_coordinate_files_star,
         write_exit_marker,
         write_output_nodes,
@@ -428,8 +427,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     )
     say_empty(outcome, "relion")  # (a trial's 3 Å/px optics group: 12 picks where 106)
     if outcome.stopped:
-        write_exit_marker(job_dir, "aborted")
-        clear_abort_request(control)  # RELION's rule: the request goes with the marker
+        write_exit_marker(job_dir, "aborted")  # (run() removes the request, RELION's rule)
         print("cryopick relion: aborted by RELION (RELION_JOB_ABORT_NOW)", file=sys.stderr)
         return EXIT_FAILED
     if outcome.errors:

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1330,8 +1331,9 @@ def _sizes_per_micrograph(
     differ by more than 25 % (micrographs of two binnings, pixel sizes unknown); None
     when they agree. A micrograph whose files give no size takes the size of the others
     nearest the one its image shows around its clicks (``loaded``: the micrographs; a
-    re-trial's size-less one took the 42 px median of 56 and 28 px, a size of neither),
-    else the median of all, and is said apart.
+    re-trial's size-less one took the 42 px median of 56 and 28 px, a size of neither);
+    with no clicks to measure (negatives only), that of the micrographs of its shape (a
+    binned copy is smaller), else the size most micrographs have; it is said apart.
 
     A trial's ribosome micrographs and 2x binned copies (56 and 28 px picks, PNGs
     without pixel sizes) trained both at 42 px, the median of all, and the model picked
@@ -1353,23 +1355,19 @@ def _sizes_per_micrograph(
     # a size no image can tell (no click to measure around, a negatives-only micrograph):
     # the size most micrographs have, never a median of sizes (one no micrograph has, which
     # the model would record: a review)
-    counts: dict[float, int] = {}
-    for size in known:
-        counts[size] = counts.get(size, 0) + 1
+    counts = Counter(known)
     most = max(counts, key=lambda size: (counts[size], size))
-
-    def side(i: int) -> float | None:  # a micrograph's size (a binned copy's is smaller)
-        shape = getattr(loaded[i], "shape", None) if i < len(loaded) else None
-        return float(np.sqrt(shape[0] * shape[1])) if shape else None
-
+    shapes = [getattr(m, "shape", None) for m in loaded]
+    # each micrograph's side (a binned copy's is smaller)
+    side = [float(np.sqrt(s[0] * s[1])) if s else None for s in shapes]
     sides: dict[float, list[float]] = {}
-    for i, size in enumerate(medians):
-        if size is not None and side(i):
-            sides.setdefault(size, []).append(side(i))
+    for size, length in zip(medians, side, strict=False):
+        if size is not None and length:
+            sides.setdefault(size, []).append(length)
 
     def by_shape(i: int) -> float | None:
         # the size of the micrographs of its shape, when one shape tells (binned copies)
-        mine = side(i)
+        mine = side[i] if i < len(side) else None
         if not mine or len(sides) < 2:
             return None
         far = {s: abs(math.log(mine / float(np.median(v)))) for s, v in sides.items()}
@@ -1421,11 +1419,10 @@ def _image_size(micrograph: Any, table: Any) -> float | None:
     out); None when it cannot be measured."""
     from napari_cryopick.core.diameter import estimate_diameter
 
-    clicks = table[["x", "y"]] if len(table) else table
     try:
         source = getattr(micrograph, "path", None) or micrograph
         shape = getattr(micrograph, "shape", None)
-        found = estimate_diameter([source], [clicks], shapes=[shape] if shape else None)
+        found = estimate_diameter([source], [table[["x", "y"]]], shapes=[shape] if shape else None)
     except (ValueError, OSError):
         return None
     return float(found.diameter_px) if found.source == "image" else None
@@ -1493,14 +1490,10 @@ def _check_diameters(
             logger.warning(message)
         return [float(known)] * len(loaded)
     if not diameters:
-        own = (
-            _sizes_per_micrograph(tables, names, dataset, loaded)
-            if estimate.source == "picks"
-            else None
-        )
-        if own is not None:
-            return own
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
+            own = _sizes_per_micrograph(tables, names, dataset, loaded)  # (unless they differ)
+            if own is not None:
+                return own
             logger.info(
                 "%sparticle diameter %g px, the median of the %d picks' diameters (pick "
                 "files, or the Diameter typed in napari's Annotate; BOX files give box sizes, "
