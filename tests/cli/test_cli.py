@@ -278,7 +278,7 @@ def test_evaluate_warns_of_picks_off_the_micrograph(tmp_path, capsys):
 
 
 def test_evaluate_says_when_the_truth_looks_like_a_few_clicks(tmp_path, capsys):
-    """A new-user trial scored 923 picks against its 90 clicks (AP 0.18), unsaid."""
+    """A new-user trial scored 923 picks against its 90 clicks, unsaid."""
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 

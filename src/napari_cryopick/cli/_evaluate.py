@@ -399,7 +399,7 @@ def _say_duplicates(pred: pd.DataFrame, truth: pd.DataFrame, diameter: float | N
 def _say_sparse_truth(report: Any) -> None:
     """Say when the truth looks like a few clicks: most predictions match nothing while
     nearly every truth pick is found (a new-user trial scored 923 picks against its 90
-    clicks, AP 0.18, unsaid; the Evaluate widget says so for its annotation layers)."""
+    clicks, unsaid; the Evaluate widget says so for its annotation layers)."""
     import numpy as np
 
     curves = list(report.pr_curves.values())

@@ -1337,7 +1337,7 @@ def _sizes_per_micrograph(
 
     A trial's ribosome micrographs and 2x binned copies (56 and 28 px picks, PNGs
     without pixel sizes) trained both at 42 px, the median of all, and the model picked
-    the unbinned ones at 42 px (AP@0.6 0.000).
+    the unbinned ones at 42 px, a size of neither.
     """
     import numpy as np
 
