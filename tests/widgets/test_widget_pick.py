@@ -1473,6 +1473,11 @@ def test_corrected_vesicles_and_fibers_become_training_labels(
     viewer, widget = _picked_with_vesicles_and_fibers(
         make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
     )
+    from napari_cryopick.io.micrographs import write_mrc
+
+    noise = np.random.default_rng(1).normal(size=(300, 300)).astype(np.float32)
+    viewer.open(str(write_mrc(tmp_path / "other.mrc", noise)), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers["mic"]  # two open, mic on screen
     vesicles = viewer.layers["mic vesicles"]
     vesicles.selected_data = {0}
     vesicles.remove_selected()  # a false vesicle
