@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_cryopick.core.evaluate import evaluate
@@ -390,3 +391,69 @@ def test_hand_picks_rank_first_among_log_odds_scores():
     assert _sure_scores(table)["score"].tolist() == [3.0, 3.0, 2.0]
     probabilities = table.assign(score=[None, 0.4, 0.2])
     assert _sure_scores(probabilities)["score"].tolist() == [1.0, 0.4, 0.2]
+
+
+def test_a_mirrored_or_doubled_truth_file_is_said_and_the_mirror_can_be_undone(
+    make_napari_viewer, real_data_dir, tmp_path
+):
+    """``cryopick evaluate`` warns of a truth mirrored top to bottom, binned or holding
+    duplicates; the widget scored such files unsaid (AP near 0). A file counting y from
+    the bottom row is mirrored onto its micrograph (named by the file, not the one on
+    screen) with *Truth y from the last row*."""
+    folder = real_data_dir / DATASET
+    viewer = make_napari_viewer()
+    for name in ("062_10028", NAME):  # NAME on screen; the file names it
+        viewer.open(str(folder / "micrographs" / f"{name}.png"), plugin="napari-cryopick")
+    height = int(viewer.layers[NAME].data.shape[-2])
+    truth = read_picks(folder / "picks" / f"{NAME}.csv")
+    pred = make_picks(
+        truth["x"],
+        truth["y"],
+        diameter=56.0,
+        score=np.linspace(1, 0.5, len(truth)),
+        micrograph=NAME,
+    )
+    data, kwargs, _ = picks_layer(pred, f"{NAME} picks")
+    viewer.add_points(data, **kwargs)
+    mirrored = tmp_path / f"{NAME}.csv"
+    truth.assign(y=height - 1 - truth["y"]).to_csv(mirrored, index=False)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    widget.diameter_spin.setValue(56.0)
+    widget.pred_combo.setCurrentText(f"{NAME} picks")
+    viewer.layers.selection.active = viewer.layers["062_10028"]  # another one on screen
+
+    assert widget.load_truth(mirrored) is not None
+    report = widget.run()
+    assert report.ap["AP@0.5"] < 0.2
+    text = widget.results_label.text()
+    assert "far better mirrored top to bottom" in text
+    assert f"tick 'Truth y from the last row' and load {NAME}.csv again" in text
+
+    widget.truth_flip_check.setChecked(True)
+    layer = widget.load_truth(mirrored)
+    np.testing.assert_allclose(layer.data[:, 0], truth["y"].to_numpy(float))  # NAME's height
+    report = widget.run()
+    assert report.ap["AP@0.5"] > 0.95
+    assert "Warning" not in widget.results_label.text()
+
+    doubled = tmp_path / "doubled" / f"{NAME}.csv"
+    doubled.parent.mkdir()
+    pd.concat([truth, truth]).to_csv(doubled, index=False)
+    widget.truth_flip_check.setChecked(False)
+    widget.load_truth(doubled)
+    assert widget.run() is not None
+    assert f"ground truth holds {len(truth)} duplicate pick(s)" in widget.results_label.text()
+
+    binned = tmp_path / "binned" / f"{NAME}.csv"
+    binned.parent.mkdir()
+    truth.assign(x=truth["x"] / 4, y=truth["y"] / 4, diameter=14.0).to_csv(binned, index=False)
+    widget.load_truth(binned)
+    assert widget.run() is not None
+    assert "look like those of a binned micrograph" in widget.results_label.text()
+
+
+def test_mirroring_a_truth_file_needs_its_micrograph(make_napari_viewer, real_data_dir):
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    assert widget.load_truth(real_data_dir / DATASET / "picks" / f"{NAME}.csv", flip_y=True) is None
+    assert "open its micrograph first" in widget.results_label.text()

@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -139,6 +140,58 @@ def _for_the_widget(message: str) -> str:
     )
 
 
+#: Layer metadata of a truth layer read by *Load truth file…*: the file it came from.
+TRUTH_FILE_KEY = "cryopick_truth_file"
+#: ... and whether it was mirrored top to bottom as it was read.
+TRUTH_FLIPPED_KEY = "cryopick_truth_flipped"
+
+
+def _input_problems(
+    pred: pd.DataFrame, truth: pd.DataFrame, truth_layer: Any, diameter: float
+) -> list[str]:
+    """What ``cryopick evaluate`` warns of in its inputs, worded for this widget: picks
+    repeated on either side, one side's coordinates binned, or y mirrored top to bottom
+    (a truth file counting y from the bottom row scores AP near 0 unsaid)."""
+    from napari_cryopick.core.evaluate import mirrored_truth, scale_mismatch
+    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION, duplicate_picks
+
+    said = []
+    for side, table, effect in (
+        ("ground truth holds", truth, "each counts as a particle to find"),
+        ("predictions hold", pred, "each beyond the first counts as a false positive"),
+    ):
+        repeated = int(duplicate_picks(table, diameter).sum())
+        if repeated:
+            said.append(
+                f"the {side} {repeated} duplicate pick(s), within {DUPLICATE_FRACTION:g} "
+                f"diameter of another pick: {effect}"
+            )
+    ratio = scale_mismatch(pred, truth)
+    if ratio is not None:
+        said.append(
+            f"the ground truth spreads {ratio:.2g} times as far as the predictions: one "
+            "side's coordinates look like those of a binned micrograph"
+        )
+    sizes = truth["diameter"].to_numpy(float) if "diameter" in truth else np.empty(0)
+    sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
+    radius = (float(np.median(sizes)) if sizes.size else float(diameter)) / 4
+    mirror = mirrored_truth(pred, truth, radius)
+    if mirror is not None:
+        from_file = truth_layer.metadata.get(TRUTH_FILE_KEY)
+        untick = "untick" if truth_layer.metadata.get(TRUTH_FLIPPED_KEY) else "tick"
+        advice = (
+            f"{untick} 'Truth y from the last row' and load {Path(from_file).name} again"
+            if from_file
+            else "one of the layers lies mirrored on the micrograph"
+        )
+        said.append(
+            f"the ground truth matches the predictions far better mirrored top to bottom "
+            f"({mirror.mirrored_recall:.0%} of its picks beside a prediction, against "
+            f"{mirror.recall:.0%} as given): its y runs the other way; {advice}"
+        )
+    return said
+
+
 def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Predicted picks without a score (added by hand) count as sure ones: score 1, or the
     highest score of the others where that is higher (a file's Topaz log-odds: hand picks
@@ -176,6 +229,11 @@ class EvaluateWidget(QWidget):
         load_truth = QPushButton("Load truth file…")
         load_truth.setToolTip("Read a STAR/BOX/CBOX/Topaz/CSV pick file as ground truth")
         load_truth.clicked.connect(self._browse_truth)
+        self.truth_flip_check = QCheckBox("Truth y from the last row")
+        self.truth_flip_check.setToolTip(
+            "The truth file counts y from the micrograph's bottom row (RELION's picks of TIFF "
+            "micrographs, some EMAN BOX files): mirror it onto the micrograph when loading"
+        )
         self.iou_combo = QComboBox()
         self.iou_combo.addItems(["0.5", "0.6"])
         self.diameter_spin = QDoubleSpinBox()
@@ -214,6 +272,7 @@ class EvaluateWidget(QWidget):
         form.addRow("Predicted", self.pred_combo)
         form.addRow("Ground truth", self.truth_combo)
         form.addRow("", load_truth)
+        form.addRow("", self.truth_flip_check)
         form.addRow("IoU", self.iou_combo)
         form.addRow("Diameter", self.diameter_spin)
         form.addRow("Tolerance", self.tolerance_spin)
@@ -394,26 +453,43 @@ class EvaluateWidget(QWidget):
         else:
             self.pred_combo.setCurrentIndex(-1)
 
-    def load_truth(self, path: str | Path) -> Any:
-        """Read a pick file and add it as a points layer chosen as the ground truth."""
-        from napari_cryopick.io.pickfiles import read_picks
+    def load_truth(self, path: str | Path, flip_y: bool | None = None) -> Any:
+        """Read a pick file and add it as a points layer chosen as the ground truth.
+
+        ``flip_y`` (None: the *Truth y from the last row* box) mirrors its y onto the
+        micrograph it names (else the one on screen), whose height must be known.
+        """
+        from napari_cryopick.core.pick_table import flip_y as mirror
+        from napari_cryopick.io.pickfiles import match_name, read_picks
         from napari_cryopick.layers.points import picks_layer
 
         path = Path(path)
+        flip = self.truth_flip_check.isChecked() if flip_y is None else flip_y
         try:
             table = read_picks(path)
         except (ValueError, OSError) as exc:
             self.results_label.setText(str(exc))
             return None
+        layers = {micrograph_name(m): m for m in micrograph_layers(self.viewer)}
+        owner = match_name(path.stem, set(layers))  # 061_autopick.star: micrograph 061
+        if flip:
+            named = set(table["micrograph"].astype(str)) & set(layers) if len(table) else set()
+            shown = current_micrograph_layer(self.viewer)
+            image = layers.get(owner or (named.pop() if len(named) == 1 else ""), shown)
+            if image is None:
+                self.results_label.setText(
+                    f"{path.name}: open its micrograph first: mirroring y needs its height"
+                )
+                return None
+            table = mirror(table, int(image.data.shape[-2]))
         data, kwargs, _ = picks_layer(
             table, f"{path.stem} truth", default_diameter=self.diameter_spin.value()
         )
-        from napari_cryopick.io.pickfiles import match_name
-
-        names = {micrograph_name(m) for m in micrograph_layers(self.viewer)}
-        owner = match_name(path.stem, names)  # 061_autopick.star: micrograph 061
-        if owner and kwargs["metadata"].get("micrograph") not in names:
-            kwargs["metadata"] = {**kwargs.get("metadata", {}), "micrograph": owner}
+        metadata = {**kwargs.get("metadata", {}), TRUTH_FILE_KEY: str(path)}
+        metadata[TRUTH_FLIPPED_KEY] = bool(flip)
+        if owner and metadata.get("micrograph") not in layers:
+            metadata["micrograph"] = owner
+        kwargs["metadata"] = metadata
         layer = self.viewer.add_points(data, **kwargs)
         self._user_choice["truth"] = weakref.ref(unproxy(layer))  # chosen: kept
         self._refreshing = True  # what follows is chosen for the user, not by them
@@ -523,6 +599,7 @@ class EvaluateWidget(QWidget):
                 "thresholds are too low (load the micrograph's complete picks with "
                 "Load truth file…)"
             )
+        said += _input_problems(pred, truth, truth_layer, self.diameter_spin.value())
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         # e.g. predicted and true sizes too different for IoU: under the figures
         self.results_label.setText(self.results_label.text() + text)

@@ -323,21 +323,6 @@ def _check_names(
         )
 
 
-#: Picks fewer than this on either side say nothing of a scale between them.
-SCALE_MIN_PICKS = 20
-
-
-def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
-    """How many times the ground truth's extent exceeds the predictions' (or the reverse,
-    as a factor below 1), when it is 2 or more: one side's coordinates are of binned
-    micrographs. None: the two spread alike, or too few picks
-    (:func:`napari_cryopick.core.evaluate.extent_ratio`)."""
-    from napari_cryopick.core.evaluate import extent_ratio
-
-    ratio = extent_ratio(pred, truth, SCALE_MIN_PICKS)
-    return ratio if ratio is not None and (ratio >= 2 or ratio <= 0.5) else None
-
-
 def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespace) -> None:
     """Warn when the ground truth matches the predictions far better mirrored top to
     bottom (:func:`napari_cryopick.core.evaluate.mirrored_truth`; a CLI trial's y-flipped
@@ -507,7 +492,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from napari_cryopick.cli._errors import check_output_file
-    from napari_cryopick.core.evaluate import evaluate
+    from napari_cryopick.core.evaluate import evaluate, scale_mismatch
     from napari_cryopick.io.atomic import atomic_write_text
 
     # before the (possibly long) evaluation: a bad output path fails at once

@@ -834,6 +834,18 @@ def extent_ratio(pred: pd.DataFrame, truth: pd.DataFrame, min_picks: int = 20) -
     return float(extents[1] / extents[0])
 
 
+#: Picks fewer than this on either side say nothing of a scale between them.
+SCALE_MIN_PICKS = 20
+
+
+def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
+    """How many times the ground truth's extent exceeds the predictions' (or the reverse,
+    as a factor below 1), when it is 2 or more: one side's coordinates are of binned
+    micrographs. None: the two spread alike, or too few picks (:func:`extent_ratio`)."""
+    ratio = extent_ratio(pred, truth, SCALE_MIN_PICKS)
+    return ratio if ratio is not None and (ratio >= 2 or ratio <= 0.5) else None
+
+
 @dataclass(frozen=True)
 class Mirror:
     """Ground truth that matches the predictions far better mirrored top to bottom
