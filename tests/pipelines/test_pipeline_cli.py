@@ -1948,3 +1948,29 @@ def test_filter_keeps_hand_added_picks_as_the_pick_widget_does(tmp_path, capsys)
     assert main(["filter", str(tmp_path / "hand.star"), "--threshold", "0.3",
                  "--out", str(tmp_path / "out2")]) == 2  # fmt: skip
     assert "no scores to threshold" in capsys.readouterr().err
+
+
+def test_pick_draws_the_first_micrographs_with_their_picks(tmp_path, tiny_model, capsys):
+    """A new-user trial had no look at a command-line run's picks without napari:
+    ``--pictures N`` draws the first N micrographs picked, below ``--out/pictures`` as the
+    pick files lie below ``--out`` (two micrographs of one name in two folders)."""
+    from matplotlib.image import imread
+
+    write_micrographs(tmp_path / "mics", ["a/x.mrc", "b/x.mrc", "b/y.mrc"], shape=(128, 160))
+    out = tmp_path / "out"
+    args = ["pick", str(tmp_path / "mics" / "a"), str(tmp_path / "mics" / "b")]
+    args += ["--model", str(tiny_model), "--diameter", "20", "--threshold", str(THRESHOLD)]
+    assert main([*args, "--out", str(out), "--pictures", "2"]) == 0
+    pictures = sorted(p.relative_to(out / "pictures") for p in (out / "pictures").rglob("*.png"))
+    assert len(pictures) == 2
+    for picture in pictures:
+        assert (out / picture.with_suffix(".star")).is_file()  # the pick file's place
+        image = imread(out / "pictures" / picture)
+        assert min(image.shape[:2]) > 100
+        picks = read_picks(out / picture.with_suffix(".star"))
+        assert len(picks) > 0
+        green = (image[..., 1] > 0.7) & (image[..., 0] < 0.3) & (image[..., 2] < 0.6)
+        assert green.sum() > 20 * len(picks)  # a circle a pick
+    assert len({p.name for p in pictures}) == 1  # x.png twice, in a/ and b/
+    assert main([*args, "--out", str(tmp_path / "none"), "--pictures", "-1"]) == 2
+    assert "--pictures must be >= 0, got -1" in capsys.readouterr().err

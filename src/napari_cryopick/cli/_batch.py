@@ -16,6 +16,9 @@ from typing import Any
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.core.text import name_list
 
+#: Folder below ``--out`` of the pictures ``--pictures N`` draws.
+PICTURES_FOLDER = "pictures"
+
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the batch, cluster and streaming options to ``parser``."""
@@ -62,6 +65,15 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     batch.add_argument(
         "--no-summary", action="store_true", help="do not write summary.csv / summary.png"
+    )
+    batch.add_argument(
+        "--pictures",
+        type=int,
+        default=0,
+        metavar="N",
+        help="draw the first N micrographs picked with their picks (circles of their "
+        f"diameter) into <out>/{PICTURES_FOLDER}/<name>.png: a look at the picks without "
+        "napari, e.g. on a cluster (default 0: none)",
     )
     cluster = parser.add_argument_group(
         "Dask cluster",
@@ -225,6 +237,46 @@ def _say_failure(always: bool):
     return on_event
 
 
+def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
+    """``on_event`` that also draws the first ``count`` micrographs picked, with their
+    picks, as ``out/pictures/<the output's path below out>.png`` (a new-user trial had no
+    look at a command-line run's picks but napari). The micrograph is read again; a
+    picture that cannot be made is said and the run goes on."""
+    if count <= 0:
+        return on_event
+    import logging
+
+    log = logging.getLogger("napari_cryopick.cli")
+    drawn = 0
+
+    def draw(event: Any) -> None:
+        nonlocal drawn
+        on_event(event)
+        item = getattr(event, "item", None)
+        if drawn >= count or event.error or item is None or item.path is None:
+            return
+        from napari_cryopick.io.micrographs import read_micrograph
+        from napari_cryopick.workflows.pictures import save_picks_figure
+
+        drawn += 1
+        written = [Path(p) for p in event.written]
+        try:
+            below = written[0].resolve().relative_to(out.resolve()) if written else None
+        except ValueError:
+            below = None
+        path = out / PICTURES_FOLDER / (below or Path(item.name)).with_suffix(".png")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image = read_micrograph(item.path).data
+            save_picks_figure(
+                image, item.picks, path, title=f"{item.name}: {len(item.picks)} picks"
+            )
+        except (OSError, ValueError) as error:
+            log.warning("cryopick %s: no picture of %s: %s", command, item.name, error)
+
+    return draw
+
+
 def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pick") -> int:
     """Run a built pick request through the batch runner; print one summary line.
 
@@ -270,7 +322,12 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
             progress_bar=True,
             description=description,
             unit="micrograph",
-            on_event=_say_failure(args.monitor is not None),
+            on_event=_with_pictures(
+                _say_failure(args.monitor is not None),
+                Path(request.out_dir),
+                getattr(args, "pictures", 0) or 0,
+                command,
+            ),
         )
     except KeyboardInterrupt:
         job.close()  # the manifest is closed and Dask is shut down; files are whole

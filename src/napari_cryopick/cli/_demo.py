@@ -95,55 +95,6 @@ def display_available() -> bool:
     return importlib.util.find_spec("napari") is not None
 
 
-def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
-    """PNG of ``image`` (contrast-stretched) with each pick drawn as a circle of its diameter.
-
-    Parameters
-    ----------
-    image
-        Micrograph ``(rows, cols)``.
-    picks
-        Pick table (project convention, original pixels).
-    path
-        PNG to write (written to a temporary name first, then moved).
-    title
-        Figure title.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import numpy as np
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Circle
-
-    from napari_cryopick.core.preprocess import lowpass, to_uint8
-    from napari_cryopick.io.atomic import atomic_path
-
-    rows, cols = image.shape
-    diameters = picks["diameter"].to_numpy(float) if len(picks) else np.array([])
-    median = float(np.nanmedian(diameters)) if np.isfinite(diameters).any() else 20.0
-    shown = to_uint8(lowpass(np.asarray(image, np.float32), max(2.0, median / 8)))
-    figure = Figure(figsize=(8, 8 * rows / cols), dpi=100)
-    axes = figure.add_axes((0, 0, 1, 0.95 if title else 1))
-    axes.imshow(shown, cmap="gray", interpolation="bilinear")
-    for x, y, diameter in zip(picks["x"], picks["y"], diameters):
-        radius = (diameter if np.isfinite(diameter) else median) / 2
-        axes.add_patch(Circle((x, y), radius, fill=False, edgecolor="#00e676", linewidth=1.2))
-    axes.set_xlim(-0.5, cols - 0.5)
-    axes.set_ylim(rows - 0.5, -0.5)
-    axes.set_axis_off()
-    if title:
-        figure.suptitle(title, fontsize=11)
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
-    return path
-
-
 def _open_viewer(simulated: Any, result: Any, selected: Any) -> None:
     import napari
 
@@ -212,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_cryopick.io.micrographs import Micrograph, write_mrc
     from napari_cryopick.io.pickfiles import write_picks
     from napari_cryopick.workflows.pick import PickRequest, pick
+    from napari_cryopick.workflows.pictures import save_picks_figure
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")

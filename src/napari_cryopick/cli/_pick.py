@@ -412,6 +412,8 @@ def _check_pick_options(args: argparse.Namespace) -> None:
 
     defaults = dataclass_defaults("napari_cryopick.core.detect", "PickConfig")
     overlap = int(defaults["overlap"])
+    if getattr(args, "pictures", 0) < 0:
+        raise CLIError(f"--pictures must be >= 0, got {args.pictures}")
     if args.tile_size < 2 * overlap:
         raise CLIError(
             f"--tile-size must be at least {2 * overlap} (twice the {overlap} px neighbouring "

@@ -1,0 +1,55 @@
+"""Pictures of picks on a micrograph (PNG), drawn without napari: ``cryopick demo`` and
+``cryopick pick --pictures N``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
+    """PNG of ``image`` (contrast-stretched) with each pick drawn as a circle of its diameter.
+
+    Parameters
+    ----------
+    image
+        Micrograph ``(rows, cols)``.
+    picks
+        Pick table (project convention, original pixels).
+    path
+        PNG to write (written to a temporary name first, then moved).
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    from napari_cryopick.core.preprocess import lowpass, to_uint8
+    from napari_cryopick.io.atomic import atomic_path
+
+    rows, cols = image.shape
+    diameters = picks["diameter"].to_numpy(float) if len(picks) else np.array([])
+    median = float(np.nanmedian(diameters)) if np.isfinite(diameters).any() else 20.0
+    shown = to_uint8(lowpass(np.asarray(image, np.float32), max(2.0, median / 8)))
+    figure = Figure(figsize=(8, 8 * rows / cols), dpi=100)
+    axes = figure.add_axes((0, 0, 1, 0.95 if title else 1))
+    axes.imshow(shown, cmap="gray", interpolation="bilinear")
+    for x, y, diameter in zip(picks["x"], picks["y"], diameters):
+        radius = (diameter if np.isfinite(diameter) else median) / 2
+        axes.add_patch(Circle((x, y), radius, fill=False, edgecolor="#00e676", linewidth=1.2))
+    axes.set_xlim(-0.5, cols - 0.5)
+    axes.set_ylim(rows - 0.5, -0.5)
+    axes.set_axis_off()
+    if title:
+        figure.suptitle(title, fontsize=11)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    return path
