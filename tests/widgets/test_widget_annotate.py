@@ -290,7 +290,7 @@ def test_picks_as_labels_keep_the_users_clicks(make_napari_viewer, tmp_path):
     clicks = make_picks([50.0, 150.0], [50.0, 150.0], diameter=20.0, micrograph="m")
     replace_annotations(viewer, mlayer, clicks, "particle")
     picks = make_picks([54.0, 100.0], [52.0, 30.0], score=[0.9, 0.8], micrograph="m")
-    merged, added = merge_particle_labels(viewer, mlayer, picks, 20.0)
+    merged, added, _ = merge_particle_labels(viewer, mlayer, picks, 20.0)
     assert added == 1  # the pick 4.5 px from a click is that click's particle
     assert sorted(merged["x"].round(3)) == [50.0, 100.0, 150.0]  # the click did not move
     assert merged["score"].isna().all()

@@ -326,6 +326,42 @@ def test_deleted_picks_used_as_labels_stay_deleted_after_picking_again(picker, q
     assert distance.min() >= 28.0
 
 
+def test_picks_deleted_after_being_used_as_labels_become_negatives(picker, real_data_dir):
+    """A GUI trial used the picks as training labels, then deleted 5 false picks and
+    pressed the button again: the 5 stayed particle labels (its sidecar), the status said
+    "0 added", and the next training learnt the junk as particles."""
+    from napari_cryopick._widgets.annotate import current_labels
+
+    viewer, widget, _ = picker
+    other = real_data_dir / DATASET / "micrographs" / "062_10028.png"
+    viewer.open(str(other), plugin="napari-cryopick")  # a second micrograph open
+    viewer.layers.selection.active = viewer.layers[NAME]
+    mlayer = viewer.layers[NAME]
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    labels = current_labels(viewer, mlayer, "particle")
+    assert len(labels) > 10
+    points = viewer.layers[f"{NAME} picks"]
+    shown = np.flatnonzero(points.shown)
+    junk_rows = shown[np.argsort(points.features["score"].to_numpy()[shown])[:3]]
+    junk = points.data[junk_rows][:, ::-1].copy()  # (x, y)
+    points.selected_data = set(junk_rows.tolist())
+    points.remove_selected()
+    assert widget.use_as_labels() is not None
+    text = widget.status.text()
+    assert f"{len(labels) - 3} particle labels (0 added from the picks, 3 deleted picks" in text
+    assert "(3 of them labels since an earlier Use as training labels: no longer)" in text
+    after = current_labels(viewer, mlayer, "particle")[["x", "y"]].to_numpy()
+    negatives = current_labels(viewer, mlayer, "negative")[["x", "y"]].to_numpy()
+    for spot in junk:
+        assert np.hypot(*(after - spot).T).min() > 20.0  # no label there any more
+        assert np.hypot(*(negatives - spot).T).min() < 0.5  # a negative instead
+    saved = load_annotations(mlayer.source.path)  # the sidecar too
+    assert saved.counts()["particle"] == len(labels) - 3
+    assert saved.counts()["negative"] == 3
+    assert len(current_labels(viewer, viewer.layers["062_10028"], "negative")) == 0
+
+
 def test_picking_again_keeps_the_users_deletions(picker, qtbot):
     """A trial deleted 3 picks and pressed Pick current (and Pick all open) again: all 3
     came back unsaid; the guide says the corrections go with the micrograph."""

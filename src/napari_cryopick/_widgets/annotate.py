@@ -331,21 +331,38 @@ def replace_annotations(
     return save_sidecar(viewer, micrograph_layer)
 
 
+#: A particle label this close (px) to a pick's position is that pick's label, made by an
+#: earlier *Use as training labels* (an exact copy of its position).
+SAME_AS_PICK_PX = 0.5
+
+
 def merge_particle_labels(
-    viewer: Any, micrograph_layer: Any, picks: pd.DataFrame, diameter_px: float
-) -> tuple[pd.DataFrame, int]:
+    viewer: Any,
+    micrograph_layer: Any,
+    picks: pd.DataFrame,
+    diameter_px: float,
+    deleted: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, int, int]:
     """The user's particle clicks plus the picks that are not already clicked.
 
     A pick within half a diameter of a click is the same particle: the click
-    is kept where the user put it. Returns the merged table and how many
-    picks were added.
+    is kept where the user put it. A label at a ``deleted`` pick's position
+    (within :data:`SAME_AS_PICK_PX`) is that pick's, made by an earlier *Use as
+    training labels*: the user deleted it since, so it goes (a GUI trial's five
+    deleted false picks stayed particle labels, unsaid). Returns the merged
+    table, how many picks were added and how many labels went.
     """
     name = micrograph_name(micrograph_layer)
     clicks = current_labels(viewer, micrograph_layer, "particle")
+    dropped = 0
+    if deleted is not None and len(deleted) and len(clicks):
+        kept = far_from(clicks, deleted, SAME_AS_PICK_PX)
+        dropped = len(clicks) - len(kept)
+        clicks = kept.reset_index(drop=True)
     picks = picks.assign(score=np.nan, diameter=float(diameter_px), micrograph=name)
     picks = far_from(picks, clicks, 0.5 * float(diameter_px))
     merged = pd.concat([t for t in (clicks, picks) if len(t)] or [empty_picks()], ignore_index=True)
-    return merged, len(picks)
+    return merged, len(picks), dropped
 
 
 def merge_vesicle_labels(

@@ -2449,14 +2449,22 @@ class PickWidget(QWidget):
             particles = picks[picks["kind"] == "particle"]
             if micrograph_diameter(mlayer) is None:  # the labels' diameter: Annotate shows it
                 set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)
-            table, added = merge_particle_labels(self.viewer, mlayer, particles, diameter)
-            negatives, junk = merge_negative_labels(
-                self.viewer, mlayer, deleted_picks(self.viewer, name, diameter), table, diameter
+            gone = deleted_picks(self.viewer, name, diameter)
+            table, added, dropped = merge_particle_labels(
+                self.viewer, mlayer, particles, diameter, deleted=gone
             )
+            negatives, junk = merge_negative_labels(self.viewer, mlayer, gone, table, diameter)
             if junk:  # the picks the user deleted are junk: negatives to train on
                 replace_annotations(self.viewer, mlayer, negatives, "negative")
             saved = replace_annotations(self.viewer, mlayer, table, "particle")
             deleted = f", {counted(junk, 'deleted picks')} as negatives" if junk else ""
+            if dropped:
+                deleted += (
+                    f" ({dropped} of them labels since an earlier Use as training labels: "
+                    "no longer)"
+                    if dropped <= junk
+                    else f", {counted(dropped, 'earlier labels')} of deleted picks removed"
+                )
             texts.append(
                 f"{len(table)} particle labels ({added} added from the picks{deleted}, "
                 "your clicks unchanged)"

@@ -173,7 +173,7 @@ def _moved_to_labels(viewer: Any, layer: Any, rows: np.ndarray) -> bool:
         )
         known = drawn["diameter"].to_numpy(float)
         size = diameter or (float(np.nanmedian(known)) if np.isfinite(known).any() else None)
-        labels, _ = merge_particle_labels(viewer, mlayer, drawn, size or DEFAULT_DIAMETER)
+        labels, _, _ = merge_particle_labels(viewer, mlayer, drawn, size or DEFAULT_DIAMETER)
     else:
         drawn = _shapes_table(layer, micrograph)  # (the layer shows no result: all drawn)
         if kind == "vesicle":
