@@ -3406,3 +3406,43 @@ def test_the_diameter_hint_holds_back_only_its_own_threads_log(monkeypatch, capl
     assert "from the hint's preparation" not in messages
     log.warning("after the hint")
     assert caplog.records[-1].getMessage() == "after the hint"
+
+
+def test_a_micrograph_kept_at_an_earlier_models_threshold_shows_at_it_when_switched_to(
+    picker, real_data_dir, qtbot
+):
+    """A GUI trial picked three micrographs at 0.30, loaded a trained model (the slider
+    went to its 0.15; the earlier picks keep 0.30, the status said), picked one of them
+    again and went back to another: 125 picks shown at 0.15 while the status said 118 at
+    0.30, and the export wrote what was on screen once it had been looked at. The shared
+    points layer's reshow kept the micrograph before's threshold while being filled."""
+    import copy
+
+    from napari_cryopick._widgets.annotate import find_micrograph_layer
+
+    viewer, widget, path = picker
+    other = path.with_name("062_10028.png")
+    shutil.copy(real_data_dir / DATASET / "micrographs" / other.name, other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    scores = session(viewer).pick_results[NAME].picks["score"].to_numpy(float)
+    high, low = (round(float(np.quantile(scores, q)), 3) for q in (0.7, 0.2))  # (0.30, 0.15)
+    widget.set_threshold(high)
+    expected = int((scores >= high).sum())
+    assert 5 < expected < int((scores >= low).sum()) - 5
+    session(viewer).set_model(copy.deepcopy(session(viewer).model), None, threshold=low)
+    qtbot.waitUntil(lambda: widget.threshold() == pytest.approx(low), timeout=5_000)
+    viewer.layers.selection.active = find_micrograph_layer(viewer, "062_10028")
+    qtbot.waitUntil(lambda: session(viewer).displayed == "062_10028", timeout=5_000)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    viewer.layers.selection.active = find_micrograph_layer(viewer, NAME)
+    qtbot.waitUntil(lambda: f"{NAME} picks" in viewer.layers, timeout=5_000)
+    qtbot.wait(300)
+    layer = viewer.layers[f"{NAME} picks"]
+    scores = layer.features["score"].to_numpy(float)
+    assert int(layer.shown.sum()) == expected
+    assert scores[layer.shown].min() >= high
+    assert (scores[~layer.shown] < high).all()
+    assert int((widget._shown_picks()["micrograph"] == NAME).sum()) == expected  # the export

@@ -439,7 +439,11 @@ def _reshow_beside_hand_picks(layer: Any) -> None:
     """Show a result layer's picks again at the threshold and size range they are shown at
     once picks are deleted or moved: a candidate a deleted (or moved) hand pick hid comes
     back, one a moved hand pick now sits on goes (a review: the export lost one particle,
-    or held one twice, until the slider moved)."""
+    or held one twice, until the slider moved). Not while :func:`_put` fills the layer
+    with another micrograph: its metadata still held the one before's threshold (a GUI
+    trial's micrograph kept at an earlier model's 0.30 was shown at the slider's 0.15)."""
+    if unproxy(layer) in _BEING_FILLED:
+        return  # (the fill shows the picks at their own threshold)
     shown_at = layer.metadata.get(SHOWN_AT_KEY)
     if shown_at is None or len(layer.features) != len(layer.data):
         return
