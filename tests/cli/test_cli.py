@@ -371,6 +371,17 @@ def test_diameter_in_angstrom_on_images_without_pixel_size_is_refused_at_once(tm
     assert len(err.splitlines()) == 1
     assert "give --pixel-size (Å per pixel) too" in err
     assert not out.exists()
+    # one MRC of a known pixel size beside them: still refused at once, naming the others
+    # (a CLI trial: the search ran on the MRC, then each PNG failed, said twice, exit 1)
+    from napari_cryopick.io.micrographs import write_mrc
+
+    write_mrc(tmp_path / "m.mrc", np.zeros((32, 32), np.float32), pixel_size=2.0)
+    assert cli.main(["pick", str(tmp_path), "--diameter-A", "150", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "3 of these micrographs are PNG, JPEG or TIFF files, which carry no pixel size" in err
+    assert str(tmp_path / "a.png") in err
+    assert not out.exists()
 
 
 def test_diameter_in_angstrom_on_mrc_files_with_a_placeholder_pixel_size_is_refused_at_once(

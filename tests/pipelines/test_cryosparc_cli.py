@@ -592,6 +592,33 @@ def test_export_of_filtered_picks_names_the_micrographs_the_run_picked(tmp_path,
         assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}, folder
 
 
+def test_export_of_a_relion_jobs_index_or_filtered_job_names_its_micrographs_files(
+    tmp_path, tiny_model, monkeypatch, capsys
+):
+    """A pipeline trial: the RELION job folder of PNG micrographs was exported with their
+    names, its ``autopick.star`` and a filtered copy of the job as ``<name>.mrc`` ("no
+    file is known"), though the index names every micrograph's file."""
+    (tmp_path / "MotionCorr" / "job002").mkdir(parents=True)
+    _two_pngs(tmp_path / "MotionCorr" / "job002" / "Movies")
+    (tmp_path / "mics.star").write_text(
+        "data_micrographs\nloop_\n_rlnMicrographName #1\n"
+        "MotionCorr/job002/Movies/m0.png\nMotionCorr/job002/Movies/m1.png\n"
+    )
+    monkeypatch.chdir(tmp_path)  # RELION runs External jobs from the project folder
+    job = "External/job004/"
+    assert main(["relion", "--o", job, "--in_mics", "mics.star", "--j", "1",
+                 "--model", str(tiny_model), "--diameter", "20", "--threshold", "0"]) == 0  # fmt: skip
+    assert main(["filter", job, "--threshold", "0", "--out", "External/job004_f"]) == 0
+    capsys.readouterr()
+    for given in (job, f"{job}autopick.star", "External/job004_f",
+                  "External/job004_f/autopick.star"):  # fmt: skip
+        out = tmp_path / "export.star"
+        assert main(["cryosparc", "export", given, "--out", str(out), "--overwrite"]) == 0
+        assert "no file is known" not in capsys.readouterr().err, given
+        table = starfile.read(out, always_dict=True)["particles"]
+        assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}, given
+
+
 def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path):
     """A review: a file of fibers and particles filtered to STAR gives two files (the
     fibers', and ``_particles`` beside it); only the first was recorded with its

@@ -16,7 +16,7 @@ import argparse
 import math
 import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from napari_cryopick.cli import EXIT_OK, CLIError
@@ -150,6 +150,8 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
             micrographs.update(
                 {source.stem: source.name for source in micrograph_files(found).values()}
             )
+        for name, stem in _indexed_micrographs(item).items():
+            micrographs.setdefault(stem, name)
         if gone:
             # a trial renamed a micrograph and picked it again: both names' picks were
             # exported, the same particles twice, without a word
@@ -161,6 +163,25 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
                 file=sys.stderr,
             )
     return files, micrographs
+
+
+def _indexed_micrographs(item: Path) -> dict[str, str]:
+    """``{micrograph file name: its stem}`` of the RELION coordinate index ``item`` (a
+    STAR file, or a folder's ``autopick.star``) lists: a RELION job's index, or a filtered
+    one, names each micrograph's file (a pipeline trial's filtered job of PNG micrographs
+    was exported as ``<name>.mrc``, "no file known"). Empty for anything else."""
+    from napari_cryopick.io.formats.star import read_coordinate_index
+
+    index_path = item / "autopick.star" if item.is_dir() else item
+    if index_path.suffix.lower() != ".star" or not index_path.is_file():
+        return {}
+    try:
+        index = read_coordinate_index(index_path)
+    except (ValueError, OSError):
+        return {}  # (said when its picks are read)
+    if index is None:
+        return {}
+    return {PurePosixPath(n).name: PurePosixPath(n).stem for n, _file, _why in index.entries if n}
 
 
 def _note_candidates(items: list[Path]) -> None:

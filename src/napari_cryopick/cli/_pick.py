@@ -301,13 +301,24 @@ def _check_pixel_size_known(args: argparse.Namespace, micrographs: list[Path]) -
         return
     if not micrographs:
         return
+    from napari_cryopick.core.text import name_list
     from napari_cryopick.io.micrographs import header_pixel_size
     from napari_cryopick.io.paths import micrograph_pixel_sizes
 
-    mrc = [p for p in micrographs if p.suffix.lower() not in _NO_PIXEL_SIZE_SUFFIXES]
-    if any(header_pixel_size(p) is not None for p in mrc):  # (stops at the first known)
-        return
     if micrograph_pixel_sizes(args.inputs or []):  # a micrograph list states one
+        return
+    mrc = [p for p in micrographs if p.suffix.lower() not in _NO_PIXEL_SIZE_SUFFIXES]
+    if len(mrc) < len(micrographs) and mrc:
+        # some never can (a CLI trial's folder of PNGs and one MRC: the search ran on the
+        # MRC, then every other micrograph failed on its own, each said twice)
+        other = [p for p in micrographs if p.suffix.lower() in _NO_PIXEL_SIZE_SUFFIXES]
+        raise CLIError(
+            f"--diameter-A {args.diameter_A:g}: {len(other)} of these micrographs are PNG, "
+            f"JPEG or TIFF files, which carry no pixel size ({name_list([str(p) for p in other], 3)}); "
+            "give --pixel-size (Å per pixel) too, or the diameter in pixels (--diameter), or "
+            "pick the MRC files on their own"
+        )
+    if any(header_pixel_size(p) is not None for p in mrc):  # (stops at the first known)
         return
     if mrc:
         more = f" and {len(mrc) - 1} more" if len(mrc) > 1 else ""
