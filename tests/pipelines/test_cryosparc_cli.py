@@ -729,9 +729,9 @@ def test_export_of_picks_with_no_known_file_says_the_name_it_writes(tmp_path, ca
     assert set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"]) == {"a.mrc"}
 
 
-def test_export_warns_of_micrograph_names_with_spaces(tmp_path, capsys):
+def test_export_refuses_micrograph_names_with_spaces(tmp_path, capsys):
     # a pipeline trial: the quoted name written for "May08 v1.2" made cryosparc-tools' STAR
-    # reader (rows split at every space) refuse the file
+    # reader (rows split at every space) refuse the file, after a warning and exit 0
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 
@@ -741,12 +741,15 @@ def test_export_warns_of_micrograph_names_with_spaces(tmp_path, capsys):
         write_picks(table, tmp_path / "picks" / f"{name}.csv")
     out = tmp_path / "export.star"
     capsys.readouterr()
-    assert main(["cryosparc", "export", str(tmp_path / "picks"), "--out", str(out)]) == 0
+    assert main(["cryosparc", "export", str(tmp_path / "picks"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "warning: the names of 1 micrograph(s) hold spaces (May08 v1.2): written quoted" in err
-    assert "rename them without spaces first" in err
+    assert "the names of 1 micrograph(s) hold spaces (May08 v1.2): cryoSPARC's STAR" in err
+    assert "rename the micrographs" in err
+    assert not out.exists()
+    (tmp_path / "picks" / "May08 v1.2.csv").unlink()
+    assert main(["cryosparc", "export", str(tmp_path / "picks"), "--out", str(out)]) == 0
     names = set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"])
-    assert names == {"plain.mrc", "May08 v1.2.mrc"}  # as RELION and starfile read them
+    assert names == {"plain.mrc"}
 
 
 def test_export_takes_a_quoted_wildcard(tmp_path, capsys):

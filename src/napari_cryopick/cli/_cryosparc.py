@@ -413,6 +413,17 @@ def run_export(args: argparse.Namespace) -> int:
                 f"(micrograph_blob/shape), which it does not hold for {len(lacking)} "
                 f"micrograph(s) with picks: {name_list(lacking, 5)}"
             )
+    micrographs = sorted(set(picks["micrograph"].astype(str)))
+    spaced = [m for m in micrographs if any(c.isspace() for c in (names or {}).get(m, m))]
+    if spaced:
+        # a pipeline trial: cryosparc-tools' reader split the quoted name in two and refused
+        # the file this command wrote, after a warning and exit 0
+        raise CLIError(
+            f"the names of {len(spaced)} micrograph(s) hold spaces ({name_list(spaced, 3)}): "
+            "cryoSPARC's STAR reader (cryosparc-tools) splits rows at every space, quoted or "
+            "not, and would refuse the file; rename the micrographs (or link them under "
+            "names without spaces), pick them again and export that folder"
+        )
     write_import_star(picks, args.out, micrograph_files=names, heights=heights, flip_y=args.flip_y)
     guessed = sorted(set(picks["micrograph"].astype(str)) - set(names or ()))
     if guessed:  # (a trial: PNG micrographs written as .mrc without a word)
@@ -421,16 +432,6 @@ def run_export(args: argparse.Namespace) -> int:
             f"({name_list(guessed, 3)}: no cryopick pick manifest beside their pick files, "
             "no --exposures), so rlnMicrographName is <name>.mrc; cryoSPARC links picks "
             "to exposures by that name: give --exposures J.cs if it is not the file's",
-            file=sys.stderr,
-        )
-    micrographs = sorted(set(picks["micrograph"].astype(str)))
-    spaced = [m for m in micrographs if any(c.isspace() for c in (names or {}).get(m, m))]
-    if spaced:  # (a pipeline trial: cryosparc-tools' reader split the quoted name in two)
-        print(
-            f"cryopick cryosparc export: warning: the names of {len(spaced)} micrograph(s) "
-            f"hold spaces ({name_list(spaced, 3)}): written quoted, as RELION 3.1+ and "
-            "starfile read them, but cryoSPARC's STAR reader (cryosparc-tools) splits rows "
-            "at every space and refuses the file: rename them without spaces first",
             file=sys.stderr,
         )
     n_micrographs = picks["micrograph"].nunique() if len(picks) else 0
