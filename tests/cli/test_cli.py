@@ -572,3 +572,15 @@ def test_evaluate_names_a_ground_truth_without_picks(tmp_path, capsys):
     argv = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--diameter", "20"]
     assert cli.main(argv) == 2
     assert f"the ground truth ({truth}) holds no picks" in capsys.readouterr().err
+
+
+def test_info_without_a_model_shows_the_bundled_general_model(capsys):
+    """A CLI trial could not look at the bundled model: info wanted a file path."""
+    from napari_cryopick.core.model import bundled_model_path
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"model: {bundled_model_path()}\n")
+    for name in checkpoint_datasets(bundled_model_path()):
+        assert f"  {name}: " in out

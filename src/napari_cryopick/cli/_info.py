@@ -1,4 +1,4 @@
-"""``cryopick info MODEL``: what a model file holds.
+"""``cryopick info [MODEL]``: what a model file holds (the bundled general model without one).
 
 Prints the heads, the data sets the model learned (with their exemplar
 counts), the particle diameter, the detector configuration and the training
@@ -24,7 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show the heads, data sets, exemplars and training history of a model file",
         description="Show what a napari-cryopick model file holds.",
     )
-    parser.add_argument("model", type=Path, metavar="MODEL", help="model file (.pt)")
+    parser.add_argument(
+        "model",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="MODEL",
+        help="model file (.pt; default: the bundled general model, the one cryopick pick "
+        "uses without --model)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.set_defaults(func=run)
 
@@ -240,6 +248,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_cryopick.core.model.checkpoint import load_checkpoint
 
     path: Path = args.model
+    if path is None:  # (a CLI trial: the bundled model could not be shown without its path)
+        from napari_cryopick.core.model import bundled_model_path
+
+        path = bundled_model_path()
     if not path.exists():
         print(f"cryopick info: error: {path}: no such file", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -182,7 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         type=int,
         default=0,
-        help="CPU threads for torch in this process (default: torch's choice); 1 is "
+        help="CPU threads for torch in this process (default 0: torch's choice); 1 is "
         "fastest on a busy machine (as cryopick train --threads); not the --dask "
         "workers' (local:N workers are single-threaded)",
     )

@@ -270,7 +270,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         type=int,
         default=0,
-        help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy machine",
+        help="CPU threads for torch (default 0: torch's choice); 1 is fastest on a busy machine",
     )
     parser.set_defaults(func=run)
 

@@ -2276,10 +2276,13 @@ def scale_lines(
             "and train a model on them"
         )
     elif beyond is not None:
-        size = f" ({diameter_px * beyond:.0f} px)" if diameter_px else ""
+        # no size in pixels, and no direction: a CLI trial's 54 px for 108 px beta-gal was
+        # told "more confident still at 0.64 x (35 px)", half the particles' parts looking
+        # like particles to it, and read it as a diameter to try
         warnings.append(
-            f"the model is more confident still at {beyond:g} x the diameter{size}, beyond "
-            f"the {searched} searched: the diameter given may be off; measure a few "
+            f"the model is more confident still at {beyond:g} x the diameter, beyond the "
+            f"{searched} searched: the diameter given may be off, either way (at half the "
+            "particles' size their parts can look like particles to it); measure a few "
             f"particles and give their diameter{contrast}"
         )
     elif len(inside) > 1 and factor == min(inside) and not any(f < lo for f in probes):
