@@ -425,6 +425,7 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         f"{outcome.seconds:.1f} s{timing}{summary}"
     )
     say_empty(outcome, command)
+    say_unseen(outcome, command)
     return _exit_code(outcome)
 
 
@@ -445,6 +446,28 @@ def failed_count(errors: dict[str, str]) -> str:
     many failed (a trial's "71 of 202 micrographs, 128 already done": 3 unsaid).
     """
     return f", {len(errors)} failed (named above)" if errors else ""
+
+
+def say_unseen(outcome: Any, command: str) -> None:
+    """Name the micrographs the general model barely saw, zero-shot, in a run where it saw
+    the rest (a CLI trial's folder of ribosome and apoferritin micrographs: the search ran
+    on two ribosome ones, and the apoferritin ones got 14-28 picks of about 160, unsaid;
+    picked alone they were warned of)."""
+    from napari_cryopick.core.scale_search import LOW_CONFIDENCE, barely_sees
+
+    unseen = list(getattr(outcome, "unseen", ()) or ())
+    if not unseen or barely_sees(getattr(outcome, "scale_confidences", None) or {}):
+        return  # (none, or the whole run was said to be barely seen)
+    print(
+        f"cryopick {command}: warning: the general model barely sees the particles of "
+        f"{len(unseen)} of {outcome.n_picked} picked micrograph(s) (confidence below "
+        f"{LOW_CONFIDENCE:g}, as on proteins it does not know): {name_list(unseen, 10)}. "
+        "Their zero-shot picks are likely poor: another protein or particle size than the "
+        "rest (pick them on their own, with their diameter), or micrographs with few or no "
+        "particles (carbon, empty ice); to pick an unknown protein, click a few particles "
+        "and train a model on them",
+        file=sys.stderr,
+    )
 
 
 def say_empty(outcome: Any, command: str) -> None:

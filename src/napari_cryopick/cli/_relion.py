@@ -416,7 +416,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
     write_output_nodes(job_dir, node, relion31=args.relion31)
     print_scale(outcome, request, "relion", asked=args.scale_search is True)
-    from napari_cryopick.cli._batch import failed_count, say_empty, say_failed
+    from napari_cryopick.cli._batch import failed_count, say_empty, say_failed, say_unseen
 
     say_failed(outcome.errors, "relion")
     print(
@@ -426,6 +426,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         f"{autopick}, {outcome.seconds:.1f} s"
     )
     say_empty(outcome, "relion")  # (a trial's 3 Å/px optics group: 12 picks where 106)
+    say_unseen(outcome, "relion")
     if outcome.stopped:
         write_exit_marker(job_dir, "aborted")  # (run() removes the request, RELION's rule)
         print("cryopick relion: aborted by RELION (RELION_JOB_ABORT_NOW)", file=sys.stderr)

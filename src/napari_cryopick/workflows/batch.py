@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from napari_cryopick.core.scale_search import LOW_CONFIDENCE, pick_confidence
 from napari_cryopick.workflows.pick import (
     MicrographPicks,
     PickProgress,
@@ -280,6 +281,12 @@ class BatchOutcome:
         As in :class:`~napari_cryopick.workflows.pick.PickOutcome`.
     empty
         Names of the micrographs picked without a single pick (in order).
+    unseen
+        Zero-shot picking: names of the micrographs picked (with picks) on which the
+        general model's confidence is below
+        :data:`~napari_cryopick.core.scale_search.LOW_CONFIDENCE`, the level at which
+        it barely sees particles (another protein or diameter than the rest, or an
+        empty or carbon-covered micrograph), in order.
     """
 
     n_micrographs: int
@@ -306,6 +313,7 @@ class BatchOutcome:
     threshold: float | None = None
     warnings: tuple[str, ...] = ()
     empty: tuple[str, ...] = ()
+    unseen: tuple[str, ...] = ()
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -962,6 +970,7 @@ def _run_state() -> dict[str, Any]:
         "errors": {},
         "stopped": False,
         "empty": [],
+        "unseen": [],
     }
 
 
@@ -1392,6 +1401,10 @@ class _Result:
     #: the warnings a Dask worker logged for this micrograph, said again by the driver
     #: (a worker's own stderr is a SLURM log file, or unformatted)
     warnings: tuple[str, ...] = ()
+    #: zero-shot picking: the general model's confidence on this micrograph (the scale
+    #: search's measure, :func:`~napari_cryopick.core.scale_search.pick_confidence`);
+    #: None otherwise
+    confidence: float | None = None
 
 
 def _load(item: WorkItem) -> Any:
@@ -1412,8 +1425,13 @@ def _compute(prepared: PreparedPick, item: WorkItem, micrograph: Any) -> _Result
         # micrograph 2,341 of 5,000 ended the whole run unrecorded, and --skip met it again
         return _Result(item, None, _message(item, error), time.perf_counter() - start)
     seconds, cpu = time.perf_counter() - start, time.thread_time() - cpu
+    confidence = None
+    if zero_shot(prepared) and len(picks.shape) >= 2 and picks.diameter_px > 0:
+        confidence = pick_confidence(picks.candidates["score"], picks.shape, picks.diameter_px)
     # the heatmap stays behind: only the tables travel and are written
-    return _Result(item, dataclasses.replace(picks, result=None), "", seconds, cpu)
+    return _Result(
+        item, dataclasses.replace(picks, result=None), "", seconds, cpu, confidence=confidence
+    )
 
 
 def _message(item: WorkItem, error: BaseException) -> str:
@@ -2197,6 +2215,8 @@ def _drive(
             state["picks"] += len(table)
             if not len(table):
                 state["empty"].append(result.picks.name)
+            elif result.confidence is not None and result.confidence < LOW_CONFIDENCE:
+                state["unseen"].append(result.picks.name)
             if len(table) and "tube_id" in table:
                 fibers = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
                 state["fibers"] += fibers["tube_id"].nunique()
@@ -2380,6 +2400,7 @@ def _run_locked(
         n_fibers=state["fibers"],
         n_fiber_points=state["fiber_points"],
         empty=tuple(state["empty"]),
+        unseen=tuple(state["unseen"]),
         errors=dict(state["errors"]),
         stopped=state["stopped"],
         seconds=time.perf_counter() - start,

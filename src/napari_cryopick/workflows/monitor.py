@@ -268,6 +268,7 @@ def monitor(
         n_picks=state["picks"],
         n_fibers=state["fibers"],
         empty=tuple(state["empty"]),
+        unseen=tuple(state["unseen"]),
         errors=dict(state["errors"]),
         stopped=state["stopped"],
         seconds=time.perf_counter() - start,
