@@ -1567,3 +1567,25 @@ def test_fiber_paths_without_a_width_are_refused_until_annotate_gives_one(
     annotate.diameter_spin.editingFinished.emit()
     (fiber_set,) = train.build_request().datasets
     assert dict(zip(fiber_set.names, fiber_set.diameter_px, strict=True))[NAME] == 30.0
+
+
+def test_clicks_made_during_training_are_said_not_to_be_in_the_model(
+    annotated, real_data_dir, qtbot
+):
+    """A GUI trial clicked particles of another micrograph while training: saved to its
+    own sidecar, as they should be, and the end status said nothing of their not being
+    in the model just trained."""
+    viewer, train, tmp_path = annotated
+    train.steps_spin.setValue(6)
+    train.preview_spin.setValue(0)
+    assert train.start() is not None, train.last_error
+    _annotate_second(viewer, tmp_path, real_data_dir, "ribosome")  # during the training
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    text = train.status.text()
+    assert text.startswith("Training done"), text
+    assert f"Note: The labels of {SECOND} changed during the training" in text
+    assert "press Train again to use them" in text
+    assert train.start() is not None, train.last_error  # nothing changed meanwhile
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert train.status.text().startswith("Training done"), train.status.text()
+    assert "changed during the training" not in train.status.text()

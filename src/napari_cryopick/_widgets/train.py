@@ -196,6 +196,23 @@ def training_set(viewer: Any, include_saved: bool = False) -> list[Annotations]:
     return items
 
 
+def _label_keys(items: list[Annotations]) -> dict[str, frozenset]:
+    """``{micrograph name: its labels}`` (kind and position to a tenth of a pixel) of
+    :func:`training_set`'s annotations, to tell labels changed since."""
+    keys = {}
+    for item in items:
+        table = item.picks
+        name = Path(str(item.micrograph_path)).stem
+        keys[name] = frozenset(
+            zip(
+                table["kind"].astype(str),
+                np.round(table["x"].to_numpy(float), 1),
+                np.round(table["y"].to_numpy(float), 1),
+            )
+        )
+    return keys
+
+
 def _with_objects(items: list[Annotations], fallback: str) -> tuple[list[Annotations], list[str]]:
     """``items`` of the data sets that hold objects (particles, vesicles, fibers), and the
     names of those that hold negatives only (nothing to learn a head from): a micrograph of
@@ -1127,6 +1144,9 @@ class TrainWidget(QWidget):
         self.last_request = request
         # a model the user loads in Pick while this trains is replaced at its end: said
         self._model_at_start = session(self.viewer).model
+        # clicks made while it trains are not in it: said at its end (a GUI trial's clicks
+        # on another micrograph during the training were saved, and unsaid not learnt)
+        self._labels_at_start = _label_keys(training_set(self.viewer))
         # (the file was named by it just now, from the data sets it trains)
         self._run_name = self._model_dataset(self._request_items)
         self.diameter_note = ""
@@ -1383,13 +1403,27 @@ class TrainWidget(QWidget):
             for table in training_set.picks
             if "kind" in getattr(table, "columns", ())
         )
-        notes = "".join(
-            f"\nNote: {n[0].upper()}{n[1:]}." for n in training_notes(outcome, clicks, gui=True)
-        )
+        said = training_notes(outcome, clicks, gui=True)
+        changed = self._labels_changed_since_start()
+        if changed:
+            said.append(
+                f"the labels of {name_list(changed, 3)} changed during the training (clicks "
+                "added, moved or deleted, or picks used as labels): this model did not learn "
+                "those changes; press Train again to use them"
+            )
+        notes = "".join(f"\nNote: {n[0].upper()}{n[1:]}." for n in said)
         self.status.setText(
             f"Training done in {_duration(outcome.seconds)}{ended}; model saved to "
             f"{outcome.path}{using}{picked}{note}.{self.diameter_note}{replaced}{notes}"
         )
+
+    def _labels_changed_since_start(self) -> list[str]:
+        """The open micrographs whose training labels differ from those at Train's press."""
+        before = getattr(self, "_labels_at_start", None)
+        if before is None:
+            return []
+        now = _label_keys(training_set(self.viewer))
+        return sorted(name for name in set(before) | set(now) if before.get(name) != now.get(name))
 
     def _on_errored(self, exc: Exception) -> None:
         self.last_error = str(exc)
