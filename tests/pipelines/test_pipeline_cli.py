@@ -1287,6 +1287,31 @@ def test_a_run_into_its_own_input_folder_does_not_pick_its_overview(tmp_path, ti
     assert sorted(p.name for p in micrograph_files([other])) == ["m0.mrc", "summary.png"]
 
 
+def test_a_run_below_its_input_folder_does_not_pick_its_pictures(tmp_path, tiny_model, capsys):
+    """A review: ``--pictures`` into ``--out`` below the micrographs' folder, searched with
+    ``--recursive`` (or ``--monitor``) again, picked its own pictures as micrographs (over
+    and over: pictures of pictures)."""
+    from napari_cryopick.io.paths import micrograph_files, written_by_cryopick
+
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["m0.mrc", "m1.mrc"])
+    out = mics / "picks"
+    common = ["--model", str(tiny_model), "--diameter", "20", "--threshold", str(THRESHOLD)]
+    args = ["pick", str(mics), "--recursive", *common, "--out", str(out), "--pictures", "2"]
+    assert main(args) == 0
+    pictures = sorted((out / "pictures").rglob("*.png"))
+    assert len(pictures) == 2
+    assert all(written_by_cryopick(p) for p in pictures)
+    capsys.readouterr()
+    assert main([*args, "--skip"]) == 0
+    assert "0 of 2 micrographs, 2 already done" in capsys.readouterr().out
+    assert sorted((out / "pictures").rglob("*.png")) == pictures  # no picture of a picture
+    # a PNG micrograph in a folder named pictures of no cryopick run is one
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "m.png").write_bytes(pictures[0].read_bytes())
+    assert [p.name for p in micrograph_files([tmp_path / "pictures"])] == ["m.png"]
+
+
 RUN_DATA = """
 # version 30001
 

@@ -333,6 +333,16 @@ def test_clicks_as_ground_truth_are_said_to_be_incomplete(evaluation):
     widget.truth_combo.setCurrentText(complete)
     assert widget.run() is not None
     assert "objects clicked" not in widget.results_label.text()
+    # clicks in one corner spread less than the picks: no "binned" warning (a review)
+    rng = np.random.default_rng(1)
+    corner = make_picks(rng.uniform(0, 400, 25), rng.uniform(0, 400, 25), diameter=56.0)
+    data, kwargs, _ = picks_layer(corner.assign(micrograph=NAME), f"{NAME} corner")
+    kwargs["metadata"] = {**kwargs["metadata"], ROLE_KEY: "annotation"}
+    viewer.add_points(data, **kwargs)
+    widget._refresh_layers()
+    widget.truth_combo.setCurrentText(f"{NAME} corner")
+    assert widget.run() is not None, widget.results_label.text()
+    assert "binned" not in widget.results_label.text()
 
 
 def test_a_pick_file_opened_is_the_truth_before_annotations_that_hold_the_result(

@@ -350,7 +350,7 @@ def test_picks_deleted_after_being_used_as_labels_become_negatives(picker, real_
     assert widget.use_as_labels() is not None
     text = widget.status.text()
     assert f"{len(labels) - 3} particle labels (0 added from the picks, 3 deleted picks" in text
-    assert "(3 of them labels since an earlier Use as training labels: no longer)" in text
+    assert "3 deleted picks as negatives, 3 earlier labels of deleted picks removed" in text
     after = current_labels(viewer, mlayer, "particle")[["x", "y"]].to_numpy()
     negatives = current_labels(viewer, mlayer, "negative")[["x", "y"]].to_numpy()
     for spot in junk:

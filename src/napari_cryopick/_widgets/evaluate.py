@@ -150,32 +150,39 @@ def _input_problems(
     pred: pd.DataFrame, truth: pd.DataFrame, truth_layer: Any, diameter: float
 ) -> list[str]:
     """What ``cryopick evaluate`` warns of in its inputs, worded for this widget: picks
-    repeated on either side, one side's coordinates binned, or y mirrored top to bottom
-    (a truth file counting y from the bottom row scores AP near 0 unsaid)."""
-    from napari_cryopick.core.evaluate import mirrored_truth, scale_mismatch
-    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION, duplicate_picks
+    repeated on either side, one side's coordinates binned (not against clicks, which
+    cover part of a micrograph), or y mirrored top to bottom (a truth file counting y
+    from the bottom row scores AP near 0 unsaid)."""
+    from napari_cryopick.core.evaluate import (
+        duplicate_counts,
+        mirror_radius,
+        mirrored_truth,
+        scale_mismatch,
+    )
+    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION
 
     said = []
-    for side, table, effect in (
-        ("ground truth holds", truth, "each counts as a particle to find"),
-        ("predictions hold", pred, "each beyond the first counts as a false positive"),
+    counts = duplicate_counts(pred, truth, diameter)
+    for side, repeated, effect in (
+        ("ground truth holds", counts["truth"], "each counts as a particle to find"),
+        ("predictions hold", counts["pred"], "each beyond the first counts as a false positive"),
     ):
-        repeated = int(duplicate_picks(table, diameter).sum())
         if repeated:
             said.append(
                 f"the {side} {repeated} duplicate pick(s), within {DUPLICATE_FRACTION:g} "
                 f"diameter of another pick: {effect}"
             )
-    ratio = scale_mismatch(pred, truth)
+    # clicks in one corner spread less than picks over the whole micrograph (a review)
+    ratio = (
+        scale_mismatch(pred, truth) if truth_layer.metadata.get(ROLE_KEY) != "annotation" else None
+    )
     if ratio is not None:
         said.append(
             f"the ground truth spreads {ratio:.2g} times as far as the predictions: one "
             "side's coordinates look like those of a binned micrograph"
         )
-    sizes = truth["diameter"].to_numpy(float) if "diameter" in truth else np.empty(0)
-    sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
-    radius = (float(np.median(sizes)) if sizes.size else float(diameter)) / 4
-    mirror = mirrored_truth(pred, truth, radius)
+    radius = mirror_radius(pred, truth, diameter)
+    mirror = mirrored_truth(pred, truth, radius) if radius else None
     if mirror is not None:
         from_file = truth_layer.metadata.get(TRUTH_FILE_KEY)
         untick = "untick" if truth_layer.metadata.get(TRUTH_FLIPPED_KEY) else "tick"
@@ -474,8 +481,14 @@ class EvaluateWidget(QWidget):
         owner = match_name(path.stem, set(layers))  # 061_autopick.star: micrograph 061
         if flip:
             named = set(table["micrograph"].astype(str)) & set(layers) if len(table) else set()
+            if owner is None and len(named) > 1:  # one height a file (a review)
+                self.results_label.setText(
+                    f"{path.name} holds the picks of {len(named)} open micrographs: mirroring "
+                    "y needs one micrograph's height; load one micrograph's file"
+                )
+                return None
             shown = current_micrograph_layer(self.viewer)
-            image = layers.get(owner or (named.pop() if len(named) == 1 else ""), shown)
+            image = layers.get(owner or (named.pop() if named else ""), shown)
             if image is None:
                 self.results_label.setText(
                     f"{path.name}: open its micrograph first: mirroring y needs its height"

@@ -2458,13 +2458,8 @@ class PickWidget(QWidget):
                 replace_annotations(self.viewer, mlayer, negatives, "negative")
             saved = replace_annotations(self.viewer, mlayer, table, "particle")
             deleted = f", {counted(junk, 'deleted picks')} as negatives" if junk else ""
-            if dropped:
-                deleted += (
-                    f" ({dropped} of them labels since an earlier Use as training labels: "
-                    "no longer)"
-                    if dropped <= junk
-                    else f", {counted(dropped, 'earlier labels')} of deleted picks removed"
-                )
+            if dropped:  # (an earlier press made labels of them)
+                deleted += f", {counted(dropped, 'earlier labels')} of deleted picks removed"
             texts.append(
                 f"{len(table)} particle labels ({added} added from the picks{deleted}, "
                 "your clicks unchanged)"

@@ -15,9 +15,7 @@ from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.core.text import name_list
-
-#: Folder below ``--out`` of the pictures ``--pictures N`` draws.
-PICTURES_FOLDER = "pictures"
+from napari_cryopick.io.paths import PICTURES_FOLDER
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -271,7 +269,7 @@ def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
             save_picks_figure(
                 image, item.picks, path, title=f"{item.name}: {len(item.picks)} picks"
             )
-        except (OSError, ValueError) as error:
+        except Exception as error:  # a picture is never worth the run (memory, a backend)
             log.warning("cryopick %s: no picture of %s: %s", command, item.name, error)
 
     return draw

@@ -175,6 +175,12 @@ def _indexed_micrographs(item: Path) -> dict[str, str]:
     index_path = item / "autopick.star" if item.is_dir() else item
     if index_path.suffix.lower() != ".star" or not index_path.is_file():
         return {}
+    try:  # its head first: a wildcard of thousands of pick files is not parsed twice
+        with open(index_path, "rb") as handle:
+            if b"data_coordinate_files" not in handle.read(1 << 16):
+                return {}
+    except OSError:
+        return {}  # (said when its picks are read)
     try:
         index = read_coordinate_index(index_path)
     except (ValueError, OSError):

@@ -330,15 +330,9 @@ def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespac
     truth's, else ``--diameter``, else the predictions'), else half ``--tolerance`` (half a
     diameter found half of apoferritin's mirrored truth by chance among a picker's
     candidates: no contrast left)."""
-    import numpy as np
-    import pandas as pd
+    from napari_cryopick.core.evaluate import mirror_radius, mirrored_truth
 
-    from napari_cryopick.core.evaluate import mirrored_truth
-
-    sizes = [truth["diameter"], pd.Series([args.diameter], dtype=float), pred["diameter"]]
-    diameters = [float(np.nanmedian(d)) for d in sizes if np.isfinite(d.to_numpy(float)).any()]
-    tolerance = args.tolerance / 2 if args.tolerance is not None else None
-    radius = diameters[0] / 4 if diameters else tolerance
+    radius = mirror_radius(pred, truth, args.diameter, args.tolerance)
     mirror = mirrored_truth(pred, truth, radius) if radius else None
     if mirror is None:
         return
@@ -365,13 +359,14 @@ def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespac
 def _say_duplicates(pred: pd.DataFrame, truth: pd.DataFrame, diameter: float | None) -> None:
     """Warn of picks repeated in either side (a trial: a truth file holding every pick
     twice halved the recall and AP, 0.848 to 0.441, without a word)."""
-    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION, duplicate_picks
+    from napari_cryopick.core.evaluate import duplicate_counts
+    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION
 
-    for side, table, effect in (
-        ("ground truth holds", truth, "each counts as a particle to find"),
-        ("predictions hold", pred, "each beyond the first counts as a false positive"),
+    counts = duplicate_counts(pred, truth, diameter)
+    for side, repeated, effect in (
+        ("ground truth holds", counts["truth"], "each counts as a particle to find"),
+        ("predictions hold", counts["pred"], "each beyond the first counts as a false positive"),
     ):
-        repeated = int(duplicate_picks(table, diameter).sum())
         if repeated:
             print(
                 f"cryopick evaluate: warning: the {side} {repeated} duplicate pick(s), within "

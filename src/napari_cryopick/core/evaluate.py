@@ -846,6 +846,40 @@ def scale_mismatch(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
     return ratio if ratio is not None and (ratio >= 2 or ratio <= 0.5) else None
 
 
+def mirror_radius(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    diameter_px: float | None = None,
+    tolerance_px: float | None = None,
+) -> float | None:
+    """The radius :func:`mirrored_truth` is asked within: a quarter of the particles'
+    diameter (the truth's median, else ``diameter_px``, else the predictions' median),
+    else half ``tolerance_px`` (half a diameter found half of apoferritin's mirrored
+    truth by chance among a picker's candidates: no contrast left). None: no size known."""
+    sizes = [truth.get("diameter"), pd.Series([diameter_px], dtype=float), pred.get("diameter")]
+    for values in sizes:
+        known = np.asarray(values if values is not None else [], dtype=float)
+        known = known[np.isfinite(known) & (known > 0)]
+        if known.size:
+            return float(np.median(known)) / 4
+    return tolerance_px / 2 if tolerance_px else None
+
+
+def duplicate_counts(
+    pred: pd.DataFrame, truth: pd.DataFrame, diameter_px: float | None = None
+) -> dict[str, int]:
+    """``{"truth": n, "pred": n}``: the picks each side repeats within
+    :data:`~napari_cryopick.core.pick_table.DUPLICATE_FRACTION` of a diameter of another
+    of its micrograph (two pick files of one micrograph concatenated: a trial's doubled
+    truth halved recall and AP, unsaid)."""
+    from napari_cryopick.core.pick_table import duplicate_picks
+
+    return {
+        side: int(duplicate_picks(table, diameter_px).sum())
+        for side, table in (("truth", truth), ("pred", pred))
+    }
+
+
 @dataclass(frozen=True)
 class Mirror:
     """Ground truth that matches the predictions far better mirrored top to bottom

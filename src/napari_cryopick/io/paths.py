@@ -327,21 +327,32 @@ def _listed_micrographs(path: Path) -> list[tuple[Path, float | None]]:
 
 #: Images ``cryopick pick`` writes into its output folder (the run's overview).
 OUTPUT_IMAGES = frozenset({"summary.png"})
+#: Folder below ``--out`` of the pictures ``cryopick pick --pictures N`` draws (the pick
+#: files' folders mirrored below it).
+PICTURES_FOLDER = "pictures"
+
+
+def _a_runs_folder(folder: Path) -> bool:
+    return (folder / "summary.csv").is_file() or any(folder.glob("cryopick_manifest*.jsonl"))
 
 
 def written_by_cryopick(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an image a ``cryopick pick`` run wrote (its ``summary.png``
-    beside the run's ``summary.csv`` or manifest), not a micrograph.
+    """Whether ``path`` is an image a ``cryopick pick`` run wrote, not a micrograph: its
+    ``summary.png`` beside the run's ``summary.csv`` or manifest, or a PNG below the
+    run's ``pictures/`` folder (``--pictures N``).
 
     A run into its own input folder (``--out`` = the folder, ``--monitor DIR
     --out DIR/picks``) picked its overview as a micrograph the next time (a
-    trial).
+    trial), and its pictures over and over (a review).
     """
     path = Path(path)
-    if path.name not in OUTPUT_IMAGES:
+    if path.name in OUTPUT_IMAGES:
+        return _a_runs_folder(path.parent)
+    if path.suffix.lower() != ".png":
         return False
-    folder = path.parent
-    return (folder / "summary.csv").is_file() or any(folder.glob("cryopick_manifest*.jsonl"))
+    return any(
+        parent.name == PICTURES_FOLDER and _a_runs_folder(parent.parent) for parent in path.parents
+    )
 
 
 def _micrograph_inputs(
