@@ -409,7 +409,7 @@ def test_a_mirrored_or_doubled_truth_file_is_said_and_the_mirror_can_be_undone(
     """``cryopick evaluate`` warns of a truth mirrored top to bottom, binned or holding
     duplicates; the widget scored such files unsaid (AP near 0). A file counting y from
     the bottom row is mirrored onto its micrograph (named by the file, not the one on
-    screen) with *Truth y from the last row*."""
+    screen) with *y from the last row*."""
     folder = real_data_dir / DATASET
     viewer = make_napari_viewer()
     for name in ("062_10028", NAME):  # NAME on screen; the file names it
@@ -437,7 +437,7 @@ def test_a_mirrored_or_doubled_truth_file_is_said_and_the_mirror_can_be_undone(
     assert report.ap["AP@0.5"] < 0.2
     text = widget.results_label.text()
     assert "far better mirrored top to bottom" in text
-    assert f"tick 'Truth y from the last row' and load {NAME}.csv again" in text
+    assert f"tick 'y from the last row' and load {NAME}.csv again" in text
 
     widget.truth_flip_check.setChecked(True)
     layer = widget.load_truth(mirrored)

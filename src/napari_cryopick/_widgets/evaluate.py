@@ -187,7 +187,7 @@ def _input_problems(
         from_file = truth_layer.metadata.get(TRUTH_FILE_KEY)
         untick = "untick" if truth_layer.metadata.get(TRUTH_FLIPPED_KEY) else "tick"
         advice = (
-            f"{untick} 'Truth y from the last row' and load {Path(from_file).name} again"
+            f"{untick} 'y from the last row' and load {Path(from_file).name} again"
             if from_file
             else "one of the layers lies mirrored on the micrograph"
         )
@@ -236,7 +236,7 @@ class EvaluateWidget(QWidget):
         load_truth = QPushButton("Load truth file…")
         load_truth.setToolTip("Read a STAR/BOX/CBOX/Topaz/CSV pick file as ground truth")
         load_truth.clicked.connect(self._browse_truth)
-        self.truth_flip_check = QCheckBox("Truth y from the last row")
+        self.truth_flip_check = QCheckBox("y from the last row")
         self.truth_flip_check.setToolTip(
             "The truth file counts y from the micrograph's bottom row (RELION's picks of TIFF "
             "micrographs, some EMAN BOX files): mirror it onto the micrograph when loading"
@@ -278,8 +278,10 @@ class EvaluateWidget(QWidget):
         form = QFormLayout()
         form.addRow("Predicted", self.pred_combo)
         form.addRow("Ground truth", self.truth_combo)
-        form.addRow("", load_truth)
-        form.addRow("", self.truth_flip_check)
+        truth_row = QHBoxLayout()  # one row: the four widgets fit a full-HD window
+        truth_row.addWidget(load_truth)
+        truth_row.addWidget(self.truth_flip_check)
+        form.addRow("", truth_row)
         form.addRow("IoU", self.iou_combo)
         form.addRow("Diameter", self.diameter_spin)
         form.addRow("Tolerance", self.tolerance_spin)
@@ -463,7 +465,7 @@ class EvaluateWidget(QWidget):
     def load_truth(self, path: str | Path, flip_y: bool | None = None) -> Any:
         """Read a pick file and add it as a points layer chosen as the ground truth.
 
-        ``flip_y`` (None: the *Truth y from the last row* box) mirrors its y onto the
+        ``flip_y`` (None: the *y from the last row* box) mirrors its y onto the
         micrograph it names (else the one on screen), whose height must be known.
         """
         from napari_cryopick.core.pick_table import flip_y as mirror
