@@ -362,6 +362,32 @@ def test_picks_deleted_after_being_used_as_labels_become_negatives(picker, real_
     assert len(current_labels(viewer, viewer.layers["062_10028"], "negative")) == 0
 
 
+def test_labels_from_picks_shown_far_above_the_models_threshold_are_said_partial(
+    picker, real_data_dir
+):
+    """A GUI trial moved the slider to 0.50, corrected the 51 picks shown and used them as
+    labels: the 682 other picks of the model's 0.06 stayed unlabelled beside them, and the
+    retrained model found 28 % of the particles. Said, with what to do instead."""
+    viewer, widget, _ = picker
+    viewer.open(str(real_data_dir / DATASET / "micrographs" / "062_10028.png"))
+    viewer.layers.selection.active = viewer.layers[NAME]
+    scores = session(viewer).pick_results[NAME].picks["score"].to_numpy(float)
+    own = 0.15  # the tiny model has no calibrated threshold: the default
+    high = round(float(np.quantile(scores[scores >= own], 0.8)), 3)
+    widget.set_threshold(high)
+    shown = int((scores >= high).sum())
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    text = widget.status.text()
+    picked = int((scores >= own).sum())
+    assert f"Note: the {shown} picks shown at threshold {high:.3g}" in text, text
+    assert f"are a part of the {picked} the model picks at its threshold 0.15" in text, text
+    assert "lower the threshold to 0.15, delete the false picks" in text
+    widget.set_threshold(own)  # at the model's threshold: nothing partial to say
+    assert widget.use_as_labels() is not None
+    assert "are a part of the" not in widget.status.text()
+
+
 def test_picking_again_keeps_the_users_deletions(picker, qtbot):
     """A trial deleted 3 picks and pressed Pick current (and Pick all open) again: all 3
     came back unsaid; the guide says the corrections go with the micrograph."""
