@@ -367,7 +367,7 @@ def test_labels_from_picks_shown_far_above_the_models_threshold_are_said_partial
 ):
     """A GUI trial moved the slider to 0.50, corrected the 51 picks shown and used them as
     labels: the 682 other picks of the model's 0.06 stayed unlabelled beside them, and the
-    retrained model found 28 % of the particles. Said, with what to do instead."""
+    retrained model picked far fewer particles. Said, with what to do instead."""
     viewer, widget, _ = picker
     viewer.open(str(real_data_dir / DATASET / "micrographs" / "062_10028.png"))
     viewer.layers.selection.active = viewer.layers[NAME]

@@ -2397,7 +2397,7 @@ class PickWidget(QWidget):
         own and are far fewer than its picks there: the particles not shown stay
         unlabelled beside labelled ones, and a model trained on them learns to score them
         low (a GUI trial labelled the 51 picks shown at 0.50 of the 733 at the model's
-        0.06: the retrained model found 28 % of the particles at its threshold)."""
+        0.06: the retrained model picked far fewer particles at its threshold)."""
         if candidates is None or not len(candidates) or "score" not in candidates:
             return ""
         state = session(self.viewer)
