@@ -94,6 +94,9 @@ def test_the_training_set_follows_clicks_and_names_made_after_train_docked(annot
     layer.add([[500.0, 500.0], [-50.0, 2000.0]])  # (row, col): the second is off the image
     assert "1 click(s) outside the micrograph (1024 x 1024 px) not kept" in annotate.status.text()
     assert len(layer.data) == 31
+    # still said once the click is saved (a guide trial: replaced by "Saved to" at once)
+    qtbot.waitUntil(lambda: "Saved to" in annotate.status.text(), timeout=10_000)
+    assert "1 click(s) outside the micrograph (1024 x 1024 px) not kept" in annotate.status.text()
     qtbot.waitUntil(lambda: train.datasets_table.item(0, 2).text() == "31", timeout=10_000)
     annotate.dataset_edit.setText("ribo80S")
     annotate.dataset_edit.editingFinished.emit()

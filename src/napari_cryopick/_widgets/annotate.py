@@ -507,7 +507,8 @@ class AnnotateWidget(QWidget):
         self.status.setWordWrap(True)
         shortcuts = QLabel(
             "Shortcuts: Alt+1 particle, Alt+2 vesicle, Alt+3 fiber, Alt+4 negative. "
-            "Edits are saved automatically beside the micrograph."
+            "Edits are saved automatically (beside the micrograph, or in your annotation "
+            "folder where that is read-only; the status line says where)."
         )
         shortcuts.setWordWrap(True)
 
@@ -689,10 +690,14 @@ class AnnotateWidget(QWidget):
                     layer.remove_selected()
                 finally:
                     self._dropping = False
-                self.status.setText(
+                note = (
                     f"{micrograph}: {int((~inside).sum())} click(s) outside the micrograph "
                     f"({int(cols)} x {int(rows)} px) not kept"
                 )
+                self.status.setText(note)
+                # kept under the save's counts until the next edit (a GUI trial's note
+                # was replaced by "Saved to ..." 0.4 s later, unread)
+                self._slip_notes[micrograph] = note
         self.schedule_save(micrograph)
 
     def activate(self) -> Any | None:
