@@ -835,3 +835,15 @@ def test_cli_continual_without_init_refuses_to_replace_a_model_of_other_data_set
         capsys.readouterr().err
     )
     assert main([*base[:6], str(other), *base[7:], "--mode", "continual"]) == 0
+
+
+def test_the_steps_planned_are_estimated_after_the_first_steps():
+    """A CLI trial's progress bar said 62 steps after the first (slow: start-up), then
+    1000: the time-limit estimate waits for a few steps."""
+    from napari_cryopick.core.training import ESTIMATE_AFTER_STEPS, _planned_steps
+
+    assert _planned_steps(1, 1000, 2.0, 120.0, False) == 1000  # not 60
+    assert _planned_steps(ESTIMATE_AFTER_STEPS - 1, 1000, 5.0, 120.0, False) == 1000
+    assert _planned_steps(100, 1000, 20.0, 120.0, False) == 600
+    assert _planned_steps(100, 1000, 20.0, None, False) == 1000
+    assert _planned_steps(100, 1000, 120.0, 120.0, True) == 100

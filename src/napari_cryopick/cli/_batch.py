@@ -15,7 +15,6 @@ from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
 from napari_cryopick.core.text import name_list
-from napari_cryopick.io.paths import PICTURES_FOLDER
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +69,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="draw the first N micrographs picked with their picks (circles of their "
-        f"diameter) into <out>/{PICTURES_FOLDER}/<name>.png: a look at the picks without "
+        "diameter) into <out>/pictures/<name>.png: a look at the picks without "
         "napari, e.g. on a cluster (default 0: none)",
     )
     cluster = parser.add_argument_group(
@@ -254,6 +253,7 @@ def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
         if drawn >= count or event.error or item is None or item.path is None:
             return
         from napari_cryopick.io.micrographs import read_micrograph
+        from napari_cryopick.io.paths import PICTURES_FOLDER
         from napari_cryopick.workflows.pictures import save_picks_figure
 
         drawn += 1

@@ -615,13 +615,21 @@ def _planned_steps(
 ) -> int:
     """Steps training will reach: ``steps``, or fewer where the time budget ends first.
 
-    Progress bars then end at the budget and their remaining time is right.
+    Progress bars then end at the budget and their remaining time is right. Not
+    before :data:`ESTIMATE_AFTER_STEPS` steps: the first ones carry the start-up (a
+    CLI trial's bar said 62 steps after the first, then 1000).
     """
     if limit is None or done >= steps:
         return steps
     if out_of_time:
         return done
+    if done < ESTIMATE_AFTER_STEPS:
+        return steps
     return int(min(steps, max(done + 1, round(done * limit / max(elapsed, 1e-6)))))
+
+
+#: Steps after which :func:`_planned_steps` estimates what fits in the time budget.
+ESTIMATE_AFTER_STEPS = 10
 
 
 def _eta(done: int, total: int, elapsed: float, limit: float | None) -> float:
