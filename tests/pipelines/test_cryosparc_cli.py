@@ -619,6 +619,25 @@ def test_export_of_a_relion_jobs_index_or_filtered_job_names_its_micrographs_fil
         assert set(table["rlnMicrographName"]) == {"m0.png", "m1.png"}, given
 
 
+def test_export_of_relions_own_coordinate_files_names_the_micrograph_without_the_suffix(
+    tmp_path, capsys
+):
+    """A re-trial exported a RELION 3.0 AutoPick job's Movies folder (no index):
+    ``mic_autopick.star`` went out as micrograph ``mic_autopick.mrc``, no exposure's name."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    movies = tmp_path / "AutoPick" / "job005" / "Movies"
+    movies.mkdir(parents=True)
+    for stem in ("m0_autopick", "m1_manualpick"):
+        write_picks(make_picks([10.0, 30.0], [20.0, 40.0], diameter=20.0), movies / f"{stem}.star")
+    out = tmp_path / "export.star"
+    assert main(["cryosparc", "export", str(movies), "--out", str(out)]) == 0
+    names = set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"])
+    assert names == {"m0.mrc", "m1.mrc"}
+    assert "no file is known for 2 micrograph(s) (m0, m1" in capsys.readouterr().err
+
+
 def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path):
     """A review: a file of fibers and particles filtered to STAR gives two files (the
     fibers', and ``_particles`` beside it); only the first was recorded with its

@@ -462,6 +462,43 @@ def test_a_mirrored_or_doubled_truth_file_is_said_and_the_mirror_can_be_undone(
     assert "look like those of a binned micrograph" in widget.results_label.text()
 
 
+def test_a_whole_data_sets_truth_file_is_mirrored_micrograph_by_micrograph(
+    make_napari_viewer, real_data_dir, tmp_path
+):
+    """A re-trial's truth file of two open micrographs, counting y from the bottom: told
+    to tick the box, then refused ("load one micrograph's file")."""
+    folder = real_data_dir / DATASET
+    viewer = make_napari_viewer()
+    names = ("062_10028", NAME)
+    for name in names:
+        viewer.open(str(folder / "micrographs" / f"{name}.png"), plugin="napari-cryopick")
+    tables = []
+    for name in (*names, "063_10028"):  # 063 is not open: its rows as read
+        table = read_picks(folder / "picks" / f"{name}.csv").assign(micrograph=name)
+        tables.append(table.assign(y=1023 - table["y"]) if name != "063_10028" else table)
+    mirrored = tmp_path / "truth_all.csv"
+    pd.concat(tables).to_csv(mirrored, index=False)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    layer = widget.load_truth(mirrored, flip_y=True)
+    assert layer is not None, widget.results_label.text()
+    loaded = layer.features.assign(y=layer.data[:, 0], x=layer.data[:, 1])
+    for name in (*names, "063_10028"):
+        expected = read_picks(folder / "picks" / f"{name}.csv")
+        got = loaded[loaded["micrograph"] == name]
+        np.testing.assert_allclose(np.sort(got["y"]), np.sort(expected["y"]))
+
+
+def test_binning_advice_names_no_command_line_option():
+    from napari_cryopick._widgets.evaluate import _for_the_widget
+
+    said = _for_the_widget(
+        "the sizes differ 2 times: picks of micrographs binned 2 times? (--truth-binning 2 "
+        "scales their coordinates and sizes); else read the figures"
+    )
+    assert "--" not in said
+    assert "scale the file's coordinates and sizes 2 times" in said
+
+
 def test_mirroring_a_truth_file_needs_its_micrograph(make_napari_viewer, real_data_dir):
     viewer = make_napari_viewer()
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")

@@ -1592,3 +1592,9 @@ def test_clicks_made_during_training_are_said_not_to_be_in_the_model(
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
     assert train.status.text().startswith("Training done"), train.status.text()
     assert "changed during the training" not in train.status.text()
+    # a micrograph closed during the training was learnt as it was: not "changed"
+    assert train.start() is not None, train.last_error
+    viewer.layers.remove(SECOND)
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert train.status.text().startswith("Training done"), train.status.text()
+    assert "changed during the training" not in train.status.text()

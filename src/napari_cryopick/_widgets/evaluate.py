@@ -134,6 +134,13 @@ def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
 
 def _for_the_widget(message: str) -> str:
     """A core warning worded for this widget (its controls, not the command's options)."""
+    # the command's binning options have no box here (a re-trial was told to use one)
+    message = re.sub(
+        r" \(--(?:pred|truth)-binning (\d+) scales their coordinates and sizes\)",
+        r" (load picks of the micrograph as shown, or scale the file's coordinates and "
+        r"sizes \1 times)",
+        message,
+    )
     message = re.sub(r"--diameter (\d+)", r"\1 px in the Diameter box", message)
     return message.replace("--tolerance PX", "the Tolerance box").replace(
         "--diameter", "the Diameter box"
@@ -189,7 +196,8 @@ def _input_problems(
         advice = (
             f"{untick} 'y from the last row' and load {Path(from_file).name} again"
             if from_file
-            else "one of the layers lies mirrored on the micrograph"
+            else "one of the layers lies mirrored on the micrograph (a truth file: load it "
+            "with Load truth file… and 'y from the last row' ticked)"
         )
         said.append(
             f"the ground truth matches the predictions far better mirrored top to bottom "
@@ -468,7 +476,6 @@ class EvaluateWidget(QWidget):
         ``flip_y`` (None: the *y from the last row* box) mirrors its y onto the
         micrograph it names (else the one on screen), whose height must be known.
         """
-        from napari_cryopick.core.pick_table import flip_y as mirror
         from napari_cryopick.io.pickfiles import match_name, read_picks
         from napari_cryopick.layers.points import picks_layer
 
@@ -482,21 +489,10 @@ class EvaluateWidget(QWidget):
         layers = {micrograph_name(m): m for m in micrograph_layers(self.viewer)}
         owner = match_name(path.stem, set(layers))  # 061_autopick.star: micrograph 061
         if flip:
-            named = set(table["micrograph"].astype(str)) & set(layers) if len(table) else set()
-            if owner is None and len(named) > 1:  # one height a file (a review)
-                self.results_label.setText(
-                    f"{path.name} holds the picks of {len(named)} open micrographs: mirroring "
-                    "y needs one micrograph's height; load one micrograph's file"
-                )
+            mirrored = self._mirrored(table, path, owner, layers)
+            if mirrored is None:
                 return None
-            shown = current_micrograph_layer(self.viewer)
-            image = layers.get(owner or (named.pop() if named else ""), shown)
-            if image is None:
-                self.results_label.setText(
-                    f"{path.name}: open its micrograph first: mirroring y needs its height"
-                )
-                return None
-            table = mirror(table, int(image.data.shape[-2]))
+            table = mirrored
         data, kwargs, _ = picks_layer(
             table, f"{path.stem} truth", default_diameter=self.diameter_spin.value()
         )
@@ -516,6 +512,35 @@ class EvaluateWidget(QWidget):
         finally:
             self._refreshing = False
         return layer
+
+    def _mirrored(
+        self, table: pd.DataFrame, path: Path, owner: str | None, layers: dict
+    ) -> pd.DataFrame | None:
+        """``table``'s y mirrored top to bottom on its micrographs (None: said why not).
+
+        A file named after a micrograph, or naming one open micrograph (else the one on
+        screen), takes that one's height; a whole data set's file each open micrograph's
+        own (a re-trial was told to tick the box for one, then refused), the rows of
+        micrographs not open as read (only an open micrograph is evaluated here).
+        """
+        from napari_cryopick.core.pick_table import flip_y
+
+        by_name = table["micrograph"].astype(str)
+        named = set(by_name) & set(layers) if len(table) else set()
+        if owner is None and len(named) > 1:
+            parts = [
+                flip_y(group, int(layers[name].data.shape[-2])) if name in named else group
+                for name, group in table.groupby(by_name, sort=False)
+            ]
+            return pd.concat(parts).loc[table.index]
+        name = owner or (next(iter(named)) if named else "")
+        image = layers.get(name, current_micrograph_layer(self.viewer))
+        if image is None:
+            self.results_label.setText(
+                f"{path.name}: open its micrograph first: mirroring y needs its height"
+            )
+            return None
+        return flip_y(table, int(image.data.shape[-2]))
 
     def _browse_truth(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

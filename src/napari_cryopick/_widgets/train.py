@@ -1423,7 +1423,8 @@ class TrainWidget(QWidget):
         if before is None:
             return []
         now = _label_keys(training_set(self.viewer))
-        return sorted(name for name in set(before) | set(now) if before.get(name) != now.get(name))
+        # (a micrograph closed meanwhile is not changed: a re-trial's was named)
+        return sorted(name for name in now if before.get(name) != now[name])
 
     def _on_errored(self, exc: Exception) -> None:
         self.last_error = str(exc)

@@ -165,6 +165,10 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     return files, micrographs
 
 
+#: The suffixes RELION's picking jobs add to a micrograph's name in its coordinate file.
+RELION_COORDINATE_SUFFIXES = ("_autopick", "_manualpick")
+
+
 def _indexed_micrographs(item: Path) -> dict[str, str]:
     """``{micrograph file name: its stem}`` of the RELION coordinate index ``item`` (a
     STAR file, or a folder's ``autopick.star``) lists: a RELION job's index, or a filtered
@@ -369,6 +373,17 @@ def run_export(args: argparse.Namespace) -> int:
     # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the
     # micrograph a run's manifest names)
     picks = read_pick_files(files, names=set(picked) if picked else None, binning=binning or 1.0)
+    # RELION's own coordinate files (AutoPick/jobNNN/Movies/mic_autopick.star, a RELION 3.0
+    # job without an index) name their micrograph with the suffix: mic, not mic_autopick
+    # (a re-trial's export named mic_autopick.mrc, which no exposure is)
+    suffixed = {
+        name: name[: -len(suffix)]
+        for name in set(picks["micrograph"].astype(str))
+        for suffix in RELION_COORDINATE_SUFFIXES
+        if name.endswith(suffix) and len(name) > len(suffix) and name not in (picked or {})
+    }
+    if suffixed:
+        picks = picks.assign(micrograph=picks["micrograph"].astype(str).replace(suffixed))
     if args.exposures is not None:
         names, shapes = _exposure_names(args.exposures)
         # then to the exposures' names by the same rule (mic -> <uid>_mic_patch_aligned_
