@@ -312,10 +312,11 @@ def _check_pixel_size_known(args: argparse.Namespace, micrographs: list[Path]) -
         # some never can (a CLI trial's folder of PNGs and one MRC: the search ran on the
         # MRC, then every other micrograph failed on its own, each said twice)
         other = [p for p in micrographs if p.suffix.lower() in _NO_PIXEL_SIZE_SUFFIXES]
+        named = name_list([str(p) for p in other], 3)
         raise CLIError(
             f"--diameter-A {args.diameter_A:g}: {len(other)} of these micrographs "
             f"{'is a' if len(other) == 1 else 'are'} PNG, JPEG or TIFF "
-            f"file{'' if len(other) == 1 else 's'}, which carry no pixel size ({name_list([str(p) for p in other], 3)}); "
+            f"file{'' if len(other) == 1 else 's'}, which carry no pixel size ({named}); "
             "give --pixel-size (Å per pixel) too, or the diameter in pixels (--diameter), or "
             "pick the MRC files on their own"
         )
