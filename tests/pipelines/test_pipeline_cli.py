@@ -2021,3 +2021,27 @@ def test_zero_shot_names_the_micrographs_the_general_model_barely_sees(
         f"(confidence below 0.19, as on proteins it does not know): {apoferritin[0].stem}." in err
     )
     assert len(read_picks(out / f"{apoferritin[0].stem}.star")) > 0  # picked all the same
+
+
+def test_fiber_options_are_checked_at_once_and_said_to_do_nothing_without_fibers(
+    tmp_path, tiny_model, caplog, capsys
+):
+    """A fibers trial: --max-angle 200 failed on every micrograph after picking it, and
+    fiber options on a model of no fibers (or a helical layout for CBOX files) went
+    unsaid."""
+    import logging
+
+    write_micrographs(tmp_path / "mics", ["m0.mrc"])
+    args = ["pick", str(tmp_path / "mics"), "--model", str(tiny_model), "--diameter", "20"]
+    assert main([*args, "--max-angle", "200", "--out", str(tmp_path / "a")]) == 2
+    assert "--max-angle must be in (0, 180], got 200" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert main([*args, "--max-angle", "45", "--out", str(tmp_path / "b")]) == 0
+    assert "the fiber options given (angle limit) do nothing: the model picks no fibers" in (
+        caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert main([*args, "--out", str(tmp_path / "c")]) == 0
+    assert "fiber options" not in caplog.text

@@ -1062,3 +1062,18 @@ def test_cryopick_pick_takes_the_data_set_a_file_was_annotated_as(tmp_path, monk
     assert micrograph_datasets(request) == [("a", "beta"), ("b", "empiar_0000")]
     prepared = prepare(dataclasses.replace(request, micrographs=files[:1]))
     assert prepared.config_for(str(files[0].resolve())).head == "beta"
+
+
+def test_fiber_options_warning_says_when_the_options_can_do_nothing():
+    from napari_cryopick.workflows.pick import FiberOptions, fiber_options_warning
+
+    segments = FiberOptions(helical_layout="segments")
+    assert fiber_options_warning(("fiber",), FiberOptions(), ("cbox",)) is None
+    assert fiber_options_warning(("fiber",), segments, ("star",)) is None
+    said = fiber_options_warning(("fiber",), segments, ("cbox",))
+    assert said == (
+        "the helical layout 'segments' applies to STAR files only: CBOX files of fibers keep "
+        "their own layout"
+    )
+    said = fiber_options_warning(("vesicle",), FiberOptions(link_radius_px=50.0), ("star",))
+    assert said.startswith("the fiber options given (link radius) do nothing")

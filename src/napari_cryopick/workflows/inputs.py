@@ -163,6 +163,9 @@ def read_training_picks(
             # RELION's manual picking of helices: start and end of each helix, no tube
             # ids (its file is the same as for particles: only the kind tells them apart)
             table["tube_id"] = table.groupby("micrograph", sort=False).cumcount() // 2 + 1
+            # and the points along each, as for the files with tube ids above (a fibers
+            # trial's straight helices trained on their two ends only)
+            table = densify_fiber_picks(table)
             paired.append(path.name)
         table["file_row"] = range(1, len(table) + 1)
         given = table["micrograph"].isin(names)

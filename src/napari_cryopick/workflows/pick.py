@@ -106,6 +106,10 @@ class FiberOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be > 0, got {value}")
+        if self.max_angle_deg > 180:
+            # as core.fibers checks it, but before any micrograph is picked (a fibers
+            # trial's 200 failed on every micrograph, one after the other)
+            raise ValueError(f"max_angle_deg must be in (0, 180], got {self.max_angle_deg:g}")
         if self.helical_layout not in ("start_end", "segments"):
             raise ValueError(
                 f"helical_layout must be 'start_end' or 'segments', got {self.helical_layout!r}"
@@ -974,6 +978,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         )
     if request.out_dir is not None:
         messages.append(kind_format_warning(kinds, request.formats))
+    messages.append(fiber_options_warning(kinds, request.fibers, request.formats))
     messages = [m for m in messages if m is not None]
     for message in messages:
         logger.warning(message)
@@ -1728,6 +1733,38 @@ def write_outputs(prepared: PreparedPick, item: MicrographPicks, stem: Path) -> 
 
 #: Pick-file formats that store no kind: vesicles written there reopen as particles.
 KINDLESS_FORMATS = ("box", "cbox", "topaz")
+
+
+def fiber_options_warning(
+    kinds: Sequence[str], fibers: FiberOptions, formats: Sequence[str]
+) -> str | None:
+    """A warning when fiber options given can do nothing: the model picks no fibers, or the
+    helical layout (``segments``) for files that are not STAR (a fibers trial's options on
+    a vesicle model, and ``--helical-layout segments --format cbox``, went unsaid)."""
+    default = FiberOptions()
+    given = [
+        label
+        for label, field_name in (
+            ("link radius", "link_radius_px"),
+            ("angle limit", "max_angle_deg"),
+            ("box distance", "box_distance_px"),
+            ("helical layout", "helical_layout"),
+        )
+        if getattr(fibers, field_name) != getattr(default, field_name)
+    ]
+    if not given:
+        return None
+    if "fiber" not in kinds:
+        return (
+            f"the fiber options given ({', '.join(given)}) do nothing: the model picks no "
+            f"fibers (it picks {', '.join(kinds) or 'nothing'})"
+        )
+    if fibers.helical_layout != default.helical_layout and "star" not in formats:
+        return (
+            f"the helical layout '{fibers.helical_layout}' applies to STAR files only: "
+            f"{', '.join(f.upper() for f in formats)} files of fibers keep their own layout"
+        )
+    return None
 
 
 def kind_format_warning(kinds: Sequence[str], formats: Sequence[str]) -> str | None:
