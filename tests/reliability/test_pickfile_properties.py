@@ -193,6 +193,19 @@ def test_picks_far_off_the_micrograph_are_refused_edge_picks_dropped(caplog):
     all_out = make_picks([500.0] * 30, [500.0] * 30, diameter=20.0)
     with pytest.raises(PickFileError, match="30 of 30 picks"):
         picks_on_micrograph(all_out, (100, 100), source="m.csv", strict=False)
+    # a fiber path drawn past the edge (a fibers trial: 40 px beyond, a 24 px fiber,
+    # stopped the training): its points beyond are dropped; a path wholly outside is far
+    path = make_picks([-40.0, 0.0, 40.0, 80.0], [50.0] * 4, diameter=24.0, kind="fiber")
+    path = path.assign(tube_id=1)
+    caplog.clear()
+    kept = picks_on_micrograph(path, (100, 100), source="f.csv")
+    assert kept["x"].tolist() == [0.0, 40.0, 80.0]
+    assert "dropped 1 of 4 points along the fiber paths outside" in caplog.text
+    outside = path.assign(x=path["x"] + 300.0, tube_id=2)
+    with pytest.raises(PickFileError, match=r"f\.csv: data row 5"):
+        picks_on_micrograph(
+            pd.concat([path, outside], ignore_index=True), (100, 100), source="f.csv"
+        )
 
 
 def test_a_pick_larger_than_its_micrograph_is_refused_naming_it():

@@ -641,7 +641,9 @@ def picks_on_micrograph(
     """Picks whose centre lies on a micrograph of ``shape``; edge picks just outside are dropped.
 
     A centre up to half a diameter (at least one pixel) beyond the border is
-    an edge pick: it is dropped and counted in a logged warning. A pick
+    an edge pick: it is dropped and counted in a logged warning, as are the
+    points of a fiber path (``tube_id > 0``) beyond the border however far,
+    when the path has points on the micrograph. A pick
     without a diameter gets half of ``diameter_px``, else
     :data:`EDGE_SLACK_FRACTION` of the micrograph's shorter side (RELION's
     STAR, Topaz and plain CSV files carry no diameter: a trial's pick 3 px
@@ -702,6 +704,13 @@ def picks_on_micrograph(
         [-0.5 - x, x - (cols - 0.5), -0.5 - y, y - (rows - 0.5), np.zeros(len(table))]
     )
     far = beyond > slack
+    if "tube_id" in table.columns and far.any():
+        # a fiber path drawn past the edge (a fibers trial's 40 px beyond it stopped the
+        # training): the points of a path with points on the micrograph are edge points,
+        # dropped below; a path wholly outside is still far
+        tube = np.nan_to_num(table["tube_id"].to_numpy(np.float64))
+        crossing = (tube > 0) & np.isin(tube, tube[(tube > 0) & (beyond <= 0)])
+        far &= ~crossing
     if far.all() or (strict and far.any()):
         row = int(np.flatnonzero(far)[0])
         number = _data_row(table, row)
