@@ -891,3 +891,37 @@ def test_clean_labels_keeps_two_micrographs_of_one_name_apart():
     )
     assert [len(t) for t in out] == [2, 1]
     assert said[0].endswith(": b")
+
+
+def test_kind_given_over_a_file_that_names_its_kinds_is_said_and_keeps_negatives(tmp_path, caplog):
+    """A fibers trial: a CSV of a fiber and 3 particles trained as vesicles with --kind
+    vesicle (and its particles as fiber spots with --kind fiber), unsaid; a negative in
+    such a file became an object too."""
+    import pandas as pd
+
+    from napari_cryopick.workflows.inputs import read_training_picks
+
+    rows = [
+        (100.0, 100.0, 24.0, "fiber", 1),
+        (200.0, 100.0, 24.0, "fiber", 1),
+        (300.0, 300.0, 48.0, "particle", 0),
+        (350.0, 300.0, 48.0, "particle", 0),
+        (500.0, 500.0, 48.0, "negative", 0),
+    ]
+    path = tmp_path / "m0.csv"
+    pd.DataFrame(rows, columns=["x", "y", "diameter", "kind", "tube_id"]).to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        table = read_training_picks([(path, False)], {"m0"}, kind="vesicle")
+    assert "names its picks' kinds: " in caplog.text
+    assert "2 particle" in caplog.text
+    assert "made vesicle by --kind vesicle" in caplog.text
+    assert (table["kind"] == "negative").sum() == 1  # junk stays junk
+    assert set(table["kind"]) == {"vesicle", "negative"}
+    # a plain file of points (every kind "particle") given --kind: nothing to say
+    plain = tmp_path / "m1.csv"
+    pd.DataFrame({"x": [10.0, 20.0], "y": [10.0, 20.0]}).to_csv(plain, index=False)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        table = read_training_picks([(plain, False)], {"m1"}, kind="vesicle")
+    assert "names its picks' kinds" not in caplog.text
+    assert (table["kind"] == "vesicle").all()

@@ -201,7 +201,23 @@ def read_training_picks(
         if kind is not None:
             if kind == "fiber" and len(matched) and not (matched["tube_id"] > 0).any():
                 pathless.append(path.name)
-            matched = matched.assign(kind=kind)
+            stated = matched["kind"].astype(str)
+            negatives = (stated == "negative") if kind != "negative" else stated != stated
+            others = stated[~negatives & (stated != kind)]
+            if (stated[~negatives] != "particle").any() and len(others):
+                # the file names its picks' kinds (a fibers trial's CSV of a fiber and 3
+                # particles trained as 86 vesicles with --kind vesicle, unsaid)
+                counts = ", ".join(f"{n} {k}" for k, n in others.value_counts().items())
+                logger.warning(
+                    "%s names its picks' kinds: %s made %s by --kind %s (leave out --kind "
+                    "to train each as the file says)",
+                    path,
+                    counts,
+                    kind,
+                    kind,
+                )
+            # (the file's negatives stay negatives: junk is no object of any kind)
+            matched = matched.assign(kind=stated.where(negatives, kind))
         tables.append(matched)
     if paired:
         logger.info(
