@@ -925,3 +925,25 @@ def test_kind_given_over_a_file_that_names_its_kinds_is_said_and_keeps_negatives
         table = read_training_picks([(plain, False)], {"m1"}, kind="vesicle")
     assert "names its picks' kinds" not in caplog.text
     assert (table["kind"] == "vesicle").all()
+
+
+def test_particles_beside_fibers_train_at_the_particles_diameter(tmp_path, make_blobs, caplog):
+    """A fibers trial: 48 px particles and 24 px fibers in one file trained at 24 px, the
+    median over the fibers' many points along their paths."""
+    import pandas as pd
+
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "picks").mkdir()
+    image, _table = make_blobs(0, size=400, n=4)
+    write_mrc(tmp_path / "mics" / "m0.mrc", image)
+    rows = [(x, 300.0, 24.0, "fiber", 1) for x in (20.0, 380.0)]
+    rows += [(x, 80.0, 48.0, "particle", 0) for x in (60.0, 160.0, 260.0)]
+    table = pd.DataFrame(rows, columns=["x", "y", "diameter", "kind", "tube_id"])
+    table.to_csv(tmp_path / "picks" / "m0.csv", index=False)
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        sets, _table = training_sets_from_files([tmp_path / "mics"], [tmp_path / "picks"])
+    diameter = sets[0].diameter_px
+    assert (diameter if not isinstance(diameter, list) else diameter[0]) == 48.0

@@ -1480,6 +1480,10 @@ def _check_diameters(
         # the image-based estimate measures round particles: a re-trial's 24 px fibers
         # read as 185 px ("particle diameter") beside the width given
         return _fiber_widths(positive, diameters, len(loaded), dataset)
+    if "particle" in kinds and len(kinds) > 1:
+        # the particles' diameter, not the median over the fibers' many points along
+        # their paths (a fibers trial's 48 px particles beside 24 px fibers trained at 24)
+        positive = positive[positive["kind"].astype(str) == "particle"]
     tables = [positive[positive["micrograph"] == name] for name in names]
     scales = _pixel_scales(loaded)
     if scales is not None:
