@@ -638,3 +638,23 @@ def test_clicks_within_the_save_delay_are_saved_when_napari_closes(annotate, mic
     np.testing.assert_allclose(
         saved.of_kind("particle")[["x", "y"]], [[120.0, 100.0], [320.0, 300.0]]
     )
+
+
+def test_a_stale_selection_left_by_replaced_data_does_not_break_a_new_diameter(
+    annotate, real_data_dir
+):
+    """A continual trial's script replaced the particle layer's data (its 20 added
+    points still selected), then typed a diameter: IndexError in napari's current_size,
+    and the process aborted."""
+    viewer, widget = annotate
+    viewer.open(str(real_data_dir / "empiar10028_ribosome/micrographs/062_10028.png"))
+    viewer.layers.selection.active = viewer.layers["061_10028"]
+    layer = widget.set_kind("particle")
+    layer.add(np.array([[100.0, 100.0], [200.0, 200.0], [300.0, 300.0]]))
+    layer.selected_data = {0, 1, 2}
+    layer.data = np.zeros((0, 2))
+    widget.diameter_spin.setValue(80.0)
+    widget.diameter_spin.editingFinished.emit()
+    assert layer.current_size == 80.0
+    layer.add(np.array([[50.0, 60.0]]))  # clicks go on at the new size
+    assert float(np.ravel(layer.size)[-1]) == 80.0

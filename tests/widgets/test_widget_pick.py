@@ -547,6 +547,16 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
         "picked with the bundled general model (zero-shot); saved models of the open data "
         "sets: ribosome.pt (ribosome): Load one" in widget.status.text()
     )
+    # Pick all open says so too (a continual trial's restart: it was left out)
+    _write_png(tmp_path / "mic2.png", np.random.default_rng(2).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "mic2.png"), plugin="napari-cryopick")
+    set_micrograph_settings(viewer, viewer.layers["mic2"], dataset="ribosome", diameter_px=40.0)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "2 micrographs picked" in widget.status.text(), widget.status.text()
+    assert "saved models of the open data sets: ribosome.pt (ribosome): Load one" in (
+        widget.status.text()
+    )
     # a model that knows another open data set says so (a GUI trial's continual
     # apoferritin.pt held the ribosome too, listed as if of the apoferritin alone)
     from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint

@@ -336,6 +336,17 @@ def replace_annotations(
 SAME_AS_PICK_PX = 0.5
 
 
+def _drop_stale_selection(layer: Any) -> None:
+    """Unselect the points a selection names beyond the layer's data: napari sizes the
+    selected points when ``current_size`` is set, and a selection left over from data
+    replaced by a script or another plugin raised IndexError there (a trial's process
+    aborted)."""
+    selected = set(layer.selected_data)
+    kept = {i for i in selected if i < len(layer.data)}
+    if kept != selected:
+        layer.selected_data = kept
+
+
 def merge_particle_labels(
     viewer: Any,
     micrograph_layer: Any,
@@ -1096,12 +1107,14 @@ class AnnotateWidget(QWidget):
             fibers.metadata = {**fibers.metadata, "diameter": float(diameter)}
         negatives = find_annotation_layer(self.viewer, micrograph_name(mlayer), "negative")
         if negatives is not None:  # drawn at half the diameter; no size is recorded
+            _drop_stale_selection(negatives)
             negatives.current_size = 0.5 * diameter
             if len(negatives.data):
                 negatives.size = np.full(len(negatives.data), 0.5 * diameter)
         layer = find_annotation_layer(self.viewer, micrograph_name(mlayer), "particle")
         if layer is None:
             return
+        _drop_stale_selection(layer)
         layer.current_size = diameter
         defaults = layer.feature_defaults
         if "diameter" in defaults.columns:

@@ -1809,7 +1809,12 @@ class PickWidget(QWidget):
         if self._pick_errors:  # (a re-trial: a micrograph that failed went unsaid)
             text += f"; {len(self._pick_errors)} not picked: {self._pick_errors[0]}"
         left = f"\n{self._picked_all_left}" if self._picked_all_left else ""
-        return f"{self._diameter_warning()}{self._trained_warning}{warning}{text}{left}"
+        # the saved models of the open data sets, as after Pick current (a continual trial's
+        # restart picked all open micrographs with the bundled model, unsaid)
+        return (
+            f"{self._diameter_warning()}{self._trained_warning}{self._saved_note}{warning}"
+            f"{text}{left}"
+        )
 
     def _micrograph(self, layer: Any) -> Any:
         from napari_cryopick.io.micrographs import Micrograph
