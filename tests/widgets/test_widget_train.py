@@ -1598,3 +1598,23 @@ def test_clicks_made_during_training_are_said_not_to_be_in_the_model(
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
     assert train.status.text().startswith("Training done"), train.status.text()
     assert "changed during the training" not in train.status.text()
+
+
+def test_one_data_set_of_two_particle_sizes_is_said_to_hold_two_proteins(annotated, real_data_dir):
+    """A continual trial named two β-gal micrographs 'ribosome': trained into the ribosome
+    head at 56 and 108 px, unsaid, and the ribosome's picks collapsed."""
+    viewer, train, tmp_path = annotated
+    annotate = _annotate_second(viewer, tmp_path, real_data_dir, "ribosome")
+    annotate.diameter_spin.setValue(108.0)
+    annotate.diameter_spin.editingFinished.emit()
+    train.refresh_datasets()
+    train.dataset_combo.setCurrentText("ribosome")
+    train.build_request()
+    assert (
+        f"Data set 'ribosome' holds particles of 56 px ({NAME}) and 108 px ({SECOND}): two "
+        "proteins under one name" in train.size_note
+    ), train.size_note
+    annotate.diameter_spin.setValue(60.0)  # one protein's sizes: nothing said
+    annotate.diameter_spin.editingFinished.emit()
+    train.build_request()
+    assert "two proteins" not in train.size_note

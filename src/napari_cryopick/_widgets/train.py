@@ -213,6 +213,36 @@ def _label_keys(items: list[Annotations]) -> dict[str, frozenset]:
     return keys
 
 
+#: Micrographs of one data set whose diameters differ more than this many times (at one
+#: pixel size) are said to hold two proteins (:func:`_mixed_sizes_note`).
+MIXED_SIZES_RATIO = 1.5
+
+
+def _mixed_sizes_note(
+    name: str, names: list[str], diameters: list[float], micrographs: list[Any]
+) -> str:
+    """A warning when one data set's micrographs are of particles of very different sizes
+    in Å (or in pixels, without pixel sizes): two proteins under one name train one head,
+    and the first is lost (a continual trial's β-gal micrographs named 'ribosome': the
+    ribosome head's picks collapsed)."""
+    sizes = [float(d) for d in diameters]
+    if len(sizes) < 2 or min(sizes) <= 0:
+        return ""
+    pixel = [getattr(m, "pixel_size", None) for m in micrographs]
+    if all(p for p in pixel):
+        sizes = [d * float(p) for d, p in zip(sizes, pixel, strict=True)]
+    if max(sizes) <= MIXED_SIZES_RATIO * min(sizes):
+        return ""
+    small = names[sizes.index(min(sizes))]
+    large = names[sizes.index(max(sizes))]
+    unit = "Å" if all(p for p in pixel) else "px"
+    return (
+        f"data set {name!r} holds particles of {min(sizes):.0f} {unit} ({small}) and "
+        f"{max(sizes):.0f} {unit} ({large}): two proteins under one name train one head, "
+        "and the one trained first is lost; give each protein its own Data set in Annotate"
+    )
+
+
 def _with_objects(items: list[Annotations], fallback: str) -> tuple[list[Annotations], list[str]]:
     """``items`` of the data sets that hold objects (particles, vesicles, fibers), and the
     names of those that hold negatives only (nothing to learn a head from): a micrograph of
@@ -985,6 +1015,9 @@ class TrainWidget(QWidget):
             # duplicates, sizes far from the trained one, negatives on picks were trained)
             tables, said = clean_labels(tables, names, diameters)
             labels_said += said
+            mixed = _mixed_sizes_note(name, names, diameters, micrographs)
+            if mixed:
+                labels_said.append(mixed)
             # in Å where every micrograph's header gives one pixel size, as cryopick
             # train records it: picking converts it at other pixel sizes
             in_angstrom = (
