@@ -161,24 +161,13 @@ def _input_problems(
     cover part of a micrograph), or y mirrored top to bottom (a truth file counting y
     from the bottom row scores AP near 0 unsaid)."""
     from napari_cryopick.core.evaluate import (
-        duplicate_counts,
+        duplicate_warnings,
         mirror_radius,
         mirrored_truth,
         scale_mismatch,
     )
-    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION
 
-    said = []
-    counts = duplicate_counts(pred, truth, diameter)
-    for side, repeated, effect in (
-        ("ground truth holds", counts["truth"], "each counts as a particle to find"),
-        ("predictions hold", counts["pred"], "each beyond the first counts as a false positive"),
-    ):
-        if repeated:
-            said.append(
-                f"the {side} {repeated} duplicate pick(s), within {DUPLICATE_FRACTION:g} "
-                f"diameter of another pick: {effect}"
-            )
+    said = duplicate_warnings(pred, truth, diameter)
     # clicks in one corner spread less than picks over the whole micrograph (a review)
     ratio = (
         scale_mismatch(pred, truth) if truth_layer.metadata.get(ROLE_KEY) != "annotation" else None

@@ -359,21 +359,10 @@ def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespac
 def _say_duplicates(pred: pd.DataFrame, truth: pd.DataFrame, diameter: float | None) -> None:
     """Warn of picks repeated in either side (a trial: a truth file holding every pick
     twice halved the recall and AP, 0.848 to 0.441, without a word)."""
-    from napari_cryopick.core.evaluate import duplicate_counts
-    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION
+    from napari_cryopick.core.evaluate import duplicate_warnings
 
-    counts = duplicate_counts(pred, truth, diameter)
-    for side, repeated, effect in (
-        ("ground truth holds", counts["truth"], "each counts as a particle to find"),
-        ("predictions hold", counts["pred"], "each beyond the first counts as a false positive"),
-    ):
-        if repeated:
-            print(
-                f"cryopick evaluate: warning: the {side} {repeated} duplicate pick(s), within "
-                f"{DUPLICATE_FRACTION:g} diameter of another pick of the same micrograph (two "
-                f"pick files of one micrograph concatenated?): {effect}",
-                file=sys.stderr,
-            )
+    for warning in duplicate_warnings(pred, truth, diameter):
+        print(f"cryopick evaluate: warning: {warning}", file=sys.stderr)
 
 
 def _say_sparse_truth(report: Any) -> None:

@@ -865,19 +865,28 @@ def mirror_radius(
     return tolerance_px / 2 if tolerance_px else None
 
 
-def duplicate_counts(
+def duplicate_warnings(
     pred: pd.DataFrame, truth: pd.DataFrame, diameter_px: float | None = None
-) -> dict[str, int]:
-    """``{"truth": n, "pred": n}``: the picks each side repeats within
-    :data:`~napari_cryopick.core.pick_table.DUPLICATE_FRACTION` of a diameter of another
-    of its micrograph (two pick files of one micrograph concatenated: a trial's doubled
-    truth halved recall and AP, unsaid)."""
-    from napari_cryopick.core.pick_table import duplicate_picks
+) -> list[str]:
+    """What each side's repeated picks do to the figures, one line a side that has some:
+    picks within :data:`~napari_cryopick.core.pick_table.DUPLICATE_FRACTION` of a
+    diameter of another of their micrograph (two pick files of one micrograph
+    concatenated: a trial's doubled truth halved recall and AP, unsaid)."""
+    from napari_cryopick.core.pick_table import DUPLICATE_FRACTION, duplicate_picks
 
-    return {
-        side: int(duplicate_picks(table, diameter_px).sum())
-        for side, table in (("truth", truth), ("pred", pred))
-    }
+    said = []
+    for side, table, effect in (
+        ("ground truth holds", truth, "each counts as a particle to find"),
+        ("predictions hold", pred, "each beyond the first counts as a false positive"),
+    ):
+        repeated = int(duplicate_picks(table, diameter_px).sum())
+        if repeated:
+            said.append(
+                f"the {side} {repeated} duplicate pick(s), within {DUPLICATE_FRACTION:g} "
+                "diameter of another pick of the same micrograph (two pick files of one "
+                f"micrograph concatenated?): {effect}"
+            )
+    return said
 
 
 @dataclass(frozen=True)
