@@ -174,21 +174,9 @@ def _indexed_micrographs(item: Path) -> dict[str, str]:
     STAR file, or a folder's ``autopick.star``) lists: a RELION job's index, or a filtered
     one, names each micrograph's file (a pipeline trial's filtered job of PNG micrographs
     was exported as ``<name>.mrc``, "no file known"). Empty for anything else."""
-    from napari_cryopick.io.formats.star import read_coordinate_index
+    from napari_cryopick.io.formats.star import coordinate_index_of
 
-    index_path = item / "autopick.star" if item.is_dir() else item
-    if index_path.suffix.lower() != ".star" or not index_path.is_file():
-        return {}
-    try:  # its head first: a wildcard of thousands of pick files is not parsed twice
-        with open(index_path, "rb") as handle:
-            if b"data_coordinate_files" not in handle.read(1 << 16):
-                return {}
-    except OSError:
-        return {}  # (said when its picks are read)
-    try:
-        index = read_coordinate_index(index_path)
-    except (ValueError, OSError):
-        return {}  # (said when its picks are read)
+    _path, index = coordinate_index_of(item)
     if index is None:
         return {}
     return {PurePosixPath(n).name: PurePosixPath(n).stem for n, _file, _why in index.entries if n}

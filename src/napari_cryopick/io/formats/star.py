@@ -369,18 +369,30 @@ def relion_tiff_indexes(items: Iterable[str | Path]) -> list[tuple[Path, str]]:
     except FileNotFoundError:
         items = [item for item in items if Path(item).exists()]  # (said when read)
     for item in items:
-        path = Path(item)
-        index_path = path / "autopick.star" if path.is_dir() else path
-        if index_path.suffix.lower() != ".star" or not index_path.is_file():
-            continue
-        try:
-            index = read_coordinate_index(index_path)
-        except (ValueError, OSError):
-            continue
+        index_path, index = coordinate_index_of(item)
         tiffs = index.tiff_micrographs() if index is not None else []
         if tiffs:
             found.append((index_path, tiffs[0][0]))
     return found
+
+
+def coordinate_index_of(item: str | Path) -> tuple[Path, CoordinateIndex | None]:
+    """``(index file, its rows)`` of ``item``: a STAR file, or a folder holding a RELION
+    job's ``autopick.star``; rows None for anything that is no readable coordinate-file
+    index (said where its picks are read). A file whose head (64 KiB) names no
+    ``data_coordinate_files`` block is not parsed: a wildcard of thousands of pick files
+    is read once, by their reader."""
+    path = Path(item)
+    index_path = path / "autopick.star" if path.is_dir() else path
+    if index_path.suffix.lower() != ".star" or not index_path.is_file():
+        return index_path, None
+    try:
+        with open(index_path, "rb") as handle:
+            if b"data_coordinate_files" not in handle.read(1 << 16):
+                return index_path, None
+        return index_path, read_coordinate_index(index_path)
+    except (ValueError, OSError):
+        return index_path, None
 
 
 def read_coordinate_index(path: str | Path) -> CoordinateIndex | None:
