@@ -2548,9 +2548,8 @@ class PickWidget(QWidget):
                 f"the false ones in the {layers} layer{'s' if len(became) > 1 else ''} (they "
                 "are not picks any more)."
             )
-        partial = self._partial_labels_note(name, current, len(particle_picks))
-        if partial and any(kind == "particle" for _what, kind in became):
-            unreviewed += partial
+        if ("pick", "particle") in became:  # (picks added as labels: were they all?)
+            unreviewed += self._partial_labels_note(name, current, len(particle_picks))
         if name in state.pick_results:
             # saved as labels: the corrections are safe, a training preview may redraw
             # the micrograph, and later deletions and circle edits count from here

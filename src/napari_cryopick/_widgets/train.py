@@ -229,13 +229,13 @@ def _mixed_sizes_note(
     if len(sizes) < 2 or min(sizes) <= 0:
         return ""
     pixel = [getattr(m, "pixel_size", None) for m in micrographs]
-    if all(p for p in pixel):
+    unit = "Å" if all(pixel) else "px"
+    if unit == "Å":
         sizes = [d * float(p) for d, p in zip(sizes, pixel, strict=True)]
     if max(sizes) <= MIXED_SIZES_RATIO * min(sizes):
         return ""
     small = names[sizes.index(min(sizes))]
     large = names[sizes.index(max(sizes))]
-    unit = "Å" if all(p for p in pixel) else "px"
     return (
         f"data set {name!r} holds particles of {min(sizes):.0f} {unit} ({small}) and "
         f"{max(sizes):.0f} {unit} ({large}): two proteins under one name train one head, "

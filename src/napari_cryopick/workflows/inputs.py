@@ -202,7 +202,7 @@ def read_training_picks(
             if kind == "fiber" and len(matched) and not (matched["tube_id"] > 0).any():
                 pathless.append(path.name)
             stated = matched["kind"].astype(str)
-            negatives = (stated == "negative") if kind != "negative" else stated != stated
+            negatives = stated.eq("negative") & (kind != "negative")
             others = stated[~negatives & (stated != kind)]
             if (stated[~negatives] != "particle").any() and len(others):
                 # the file names its picks' kinds (a fibers trial's CSV of a fiber and 3
