@@ -3004,6 +3004,48 @@ def test_picking_again_with_another_model_shows_its_picks_at_its_threshold(picke
     assert "at threshold 0.02" in widget.status.text(), widget.status.text()
 
 
+def test_moving_the_slider_moves_an_earlier_models_picks_on_screen_only(
+    picker, real_data_dir, tmp_path, qtbot
+):
+    """A GUI trial moved the slider after loading another model: the micrograph on screen,
+    picked by the earlier model, kept the threshold it was shown at and nothing moved."""
+    from qtpy.QtWidgets import QAbstractSlider
+
+    from napari_cryopick._widgets.result_layers import result_layer
+    from napari_cryopick.core.model import save_checkpoint
+
+    viewer, widget, _path = picker  # picked at 0.05 by the session's model
+    _pick_a_second(viewer, widget, real_data_dir, tmp_path, qtbot)
+    history = [{"mode": "new", "datasets": ["other"], "pick_threshold": 0.02}]
+    other = save_checkpoint(
+        tmp_path / "other.pt", Detector(DetectorConfig()), metadata={"history": history}
+    )
+    assert widget.load_model(other)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=10_000)
+    widget.set_threshold(0.3)  # set from code (a head's, a model's): both keep theirs
+    assert widget._threshold_for(NAME) == pytest.approx(0.05)
+    widget.threshold_slider.triggerAction(QAbstractSlider.SliderAction.SliderSingleStepSub)
+    moved = widget.threshold()
+    assert moved == pytest.approx(0.29)
+    assert widget._threshold_for(NAME) == pytest.approx(moved)  # the one on screen follows
+    assert widget._threshold_for("062_10028") == pytest.approx(0.05)  # the other keeps its
+    layer = result_layer(viewer, NAME)
+    scores = layer.features["score"].to_numpy()
+    qtbot.waitUntil(lambda: int(layer.shown.sum()) == int((scores >= moved).sum()), timeout=5000)
+    said = widget.status.text()
+    assert "062_10028 at 0.05 (picked by an earlier model" in said, said
+    assert f"{NAME} at 0.05" not in said, said
+    # at the slider's end no value changes: the one on screen follows all the same
+    viewer.layers.selection.active = viewer.layers["062_10028"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "062_10028", timeout=10_000)
+    widget.set_threshold(0.0)
+    widget.threshold_slider.triggerAction(QAbstractSlider.SliderAction.SliderToMinimum)
+    assert widget._threshold_for("062_10028") == pytest.approx(0.0)
+    second = result_layer(viewer, "062_10028")
+    qtbot.waitUntil(lambda: int(second.shown.sum()) == len(second.data), timeout=5000)
+
+
 def test_a_micrograph_picked_again_off_screen_is_shown_and_exported_at_the_slider(
     picker, real_data_dir, tmp_path, qtbot
 ):

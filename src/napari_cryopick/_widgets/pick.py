@@ -618,6 +618,8 @@ class PickWidget(QWidget):
         layout.addStretch(1)
 
         self.threshold_slider.valueChanged.connect(self._on_threshold_changed)
+        # (the user's moves only: drag, keys, wheel, clicks beside the handle)
+        self.threshold_slider.actionTriggered.connect(self._on_slider_moved_by_user)
         self.min_diameter_spin.valueChanged.connect(self._on_size_changed)
         self.max_diameter_spin.valueChanged.connect(self._on_size_changed)
         self._own_followed = ""  # the micrograph "each data set's own" last followed
@@ -1259,6 +1261,19 @@ class PickWidget(QWidget):
             # the user moved it: the threshold of the data set on screen, all its micrographs
             self._own_thresholds[self._own_head_of_current()] = threshold
         self._refilter()
+
+    def _on_slider_moved_by_user(self, _action: int = 0) -> None:
+        """The user moves the slider: the micrograph on screen follows it, also when an
+        earlier model's picks there kept the threshold they were shown at (a GUI trial moved
+        the slider and nothing on screen changed; the status said why, unread). Others keep
+        theirs. (Emitted before the value changes: its change, if any, refilters.)"""
+        layer = current_micrograph_layer(self.viewer)
+        name = micrograph_name(layer) if layer is not None else ""
+        if not name or self._pinned.pop(name, None) is None:
+            return
+        slider = self.threshold_slider
+        if slider.sliderPosition() == slider.value():  # at an end: no change to refilter
+            self._refilter()
 
     def diameter_range(self) -> tuple[float | None, float | None]:
         """The size filter ``(min, max)`` in pixels; None where the box says "any"."""
