@@ -1070,6 +1070,50 @@ def test_deleted_circles_and_paths_used_as_labels_become_negatives(
     assert len(viewer.layers["mic fibers"].data) == 0
 
 
+def test_circles_and_paths_deleted_after_an_earlier_press_lose_their_labels(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A GUI trial used the circles and paths as labels, deleted a false circle and a
+    false path, pressed again: both stayed labels (the status said they were negatives,
+    and training dropped those negatives as lying on labels)."""
+    from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
+    from napari_cryopick.workflows.inputs import clean_labels
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    mlayer = find_micrograph_layer(viewer, "mic")
+    assert len(current_labels(viewer, mlayer, "vesicle")) == 2
+    assert current_labels(viewer, mlayer, "fiber")["tube_id"].nunique() == 1
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {i for i, v in enumerate(vesicles.data) if v.mean(axis=0)[1] > 200}
+    vesicles.remove_selected()
+    fibers = viewer.layers["mic fibers"]
+    fibers.selected_data = {0}
+    fibers.remove_selected()
+    assert widget.use_as_labels() is not None, widget.status.text()
+    said = widget.status.text()
+    assert "2 deleted circles or paths as negatives" in said, said
+    assert "1 vesicle label (0 added from the circles, 1 earlier label of deleted circles " in said
+    assert (
+        "0 fiber labels (0 added from the traced fibers, 1 earlier label of deleted paths" in said
+    )
+    left = current_labels(viewer, mlayer, "vesicle")
+    assert [tuple(xy) for xy in left[["x", "y"]].to_numpy().round(1)] == [(119.5, 119.5)]
+    assert len(current_labels(viewer, mlayer, "fiber")) == 0
+    # what training reads keeps both negatives: no label lies under them now
+    labels = pd.concat(
+        [current_labels(viewer, mlayer, k) for k in ("particle", "vesicle", "negative")],
+        ignore_index=True,
+    )
+    (cleaned,), _said = clean_labels([labels], ["mic"], [10.0])
+    assert int((cleaned["kind"] == "negative").sum()) == 2
+
+
 def test_picking_again_keeps_deleted_circles_deleted(
     make_napari_viewer, qtbot, monkeypatch, tmp_path
 ):
@@ -1576,7 +1620,7 @@ def test_corrected_vesicles_and_fibers_become_training_labels(
     assert list(viewer.layers["mic fiber"].shape_type) == ["path"]
     status = widget.status.text()
     assert "2 vesicle labels (2 added from the circles)" in status
-    assert "1 fiber labels (1 added from the traced fibers)" in status
+    assert "1 fiber label (1 added from the traced fibers)" in status
     # not reviewed: every circle and path shown is a label now, said (a vesicle trial's
     # 23 false circles of 64 became labels without the note particles get)
     assert (

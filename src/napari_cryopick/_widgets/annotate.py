@@ -377,17 +377,28 @@ def merge_particle_labels(
 
 
 def merge_vesicle_labels(
-    viewer: Any, micrograph_layer: Any, vesicles: pd.DataFrame
-) -> tuple[pd.DataFrame, int]:
+    viewer: Any, micrograph_layer: Any, vesicles: pd.DataFrame, deleted: Any = ()
+) -> tuple[pd.DataFrame, int, int]:
     """The user's vesicle circles plus the vesicles that are not already among them.
 
     A vesicle whose centre lies within its own radius of an annotated
     circle's centre is the same vesicle: the annotated circle is kept as it
-    is. Returns the merged table (centre and diameter of each circle) and how
-    many vesicles were added.
+    is. A circle label centred on a ``deleted`` circle's centre (x, y spots of
+    ``ShownResult.deleted_shapes``, within :data:`SAME_AS_PICK_PX`) is that
+    circle's, made by an earlier *Use as training labels*: it goes, as for
+    particles (a GUI trial's deleted circle stayed a vesicle label, and the
+    negative made of it was dropped at training as lying on a label). Returns the
+    merged table (centre and diameter of each circle), how many vesicles were
+    added and how many labels went.
     """
     name = micrograph_name(micrograph_layer)
     drawn = current_labels(viewer, micrograph_layer, "vesicle")
+    dropped = 0
+    spots = _spots(deleted)
+    if len(spots) and len(drawn):
+        kept = far_from(drawn, spots, SAME_AS_PICK_PX)
+        dropped = len(drawn) - len(kept)
+        drawn = kept.reset_index(drop=True)
     vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
     diameter = vesicles["diameter"].to_numpy(float)
     radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)
@@ -395,31 +406,46 @@ def merge_vesicle_labels(
     merged = pd.concat(
         [t for t in (drawn, vesicles) if len(t)] or [empty_picks()], ignore_index=True
     )
-    return merged, len(vesicles)
+    return merged, len(vesicles), dropped
+
+
+def _spots(deleted: Any) -> pd.DataFrame:
+    """The (x, y) spots of deleted shapes as a table (``ShownResult.deleted_shapes``)."""
+    return pd.DataFrame(np.asarray(deleted, float).reshape(-1, 2), columns=["x", "y"])
 
 
 def merge_fiber_labels(
-    viewer: Any, micrograph_layer: Any, fibers: pd.DataFrame, width_px: float
-) -> tuple[pd.DataFrame, int]:
+    viewer: Any, micrograph_layer: Any, fibers: pd.DataFrame, width_px: float, deleted: Any = ()
+) -> tuple[pd.DataFrame, int, int]:
     """The user's fiber paths plus the fibers (one ``tube_id`` each) not already drawn.
 
     A fiber that runs along one drawn path for at least half its length
     (within half a width: core ``fibers.path_coverage``) is that fiber: the
-    drawn path is kept as it is. The merged table holds the vertices of every
+    drawn path is kept as it is. A path label through a ``deleted`` path's spot
+    (``ShownResult.deleted_shapes``, a point on that path; within
+    :data:`SAME_AS_PICK_PX`) is that path's, made by an earlier *Use as training
+    labels*: it goes, as for particles. The merged table holds the vertices of every
     path, kind ``"fiber"``, one ``tube_id`` per path, as the Annotate widget
-    stores drawn fibers. Returns it and how many fibers were added.
+    stores drawn fibers. Returns it, how many fibers were added and how many labels
+    went.
     """
-    from napari_cryopick.core.fibers import path_coverage
+    from napari_cryopick.core.fibers import path_coverage, paths_near
 
     name = micrograph_name(micrograph_layer)
     drawn = picks_to_paths(current_labels(viewer, micrograph_layer, "fiber"))
+    spots = _spots(deleted)
+    dropped = 0
+    if len(spots) and drawn:
+        gone = paths_near(drawn, spots[["x", "y"]].to_numpy(), SAME_AS_PICK_PX)
+        drawn = [path for path, away in zip(drawn, ~gone, strict=True) if away]
+        dropped = int(gone.sum())
     tolerance = 0.5 * float(width_px)
     new = [
         path
         for path in picks_to_paths(fibers)
         if path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE
     ]
-    return paths_to_picks([*drawn, *new], micrograph=name), len(new)
+    return paths_to_picks([*drawn, *new], micrograph=name), len(new), dropped
 
 
 def merge_negative_labels(

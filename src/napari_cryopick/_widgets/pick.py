@@ -2511,7 +2511,7 @@ class PickWidget(QWidget):
             if dropped:  # (an earlier press made labels of them)
                 deleted += f", {counted(dropped, 'earlier labels')} of deleted picks removed"
             texts.append(
-                f"{len(table)} particle labels ({added} added from the picks{deleted}, "
+                f"{counted(len(table), 'particle labels')} ({added} added from the picks{deleted}, "
                 "your clicks unchanged)"
             )
             if added:
@@ -2535,21 +2535,33 @@ class PickWidget(QWidget):
                     f"{junk} deleted {'circles or paths' if junk != 1 else 'circle or path'} "
                     "as negatives"
                 )
-        if len(vesicles):
-            table, added = merge_vesicle_labels(self.viewer, mlayer, vesicles)
+        if len(vesicles) or (len(gone) and len(current_labels(self.viewer, mlayer, "vesicle"))):
+            table, added, dropped = merge_vesicle_labels(
+                self.viewer, mlayer, vesicles, deleted=gone
+            )
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
-            texts.append(f"{len(table)} vesicle labels ({added} added from the circles)")
+            removed = f", {counted(dropped, 'earlier labels')} of deleted circles removed"
+            texts.append(
+                f"{counted(len(table), 'vesicle labels')} ({added} added from the circles"
+                f"{removed if dropped else ''})"
+            )
             if added:
                 became.append(("circle", "vesicle"))
-        if len(fibers):
+        if len(fibers) or (len(gone) and len(current_labels(self.viewer, mlayer, "fiber"))):
             known = fibers["diameter"].notna()
             width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
             if micrograph_diameter(mlayer) is None:  # the width training densifies paths at
                 set_micrograph_settings(self.viewer, mlayer, diameter_px=width)
-            table, added = merge_fiber_labels(self.viewer, mlayer, fibers, width)
+            table, added, dropped = merge_fiber_labels(
+                self.viewer, mlayer, fibers, width, deleted=gone
+            )
             saved = replace_annotations(self.viewer, mlayer, table, "fiber")
-            count = int(table["tube_id"].nunique())
-            texts.append(f"{count} fiber labels ({added} added from the traced fibers)")
+            count = int(table["tube_id"].nunique()) if len(table) else 0
+            removed = f", {counted(dropped, 'earlier labels')} of deleted paths removed"
+            texts.append(
+                f"{counted(count, 'fiber labels')} ({added} added from the traced fibers"
+                f"{removed if dropped else ''})"
+            )
             if added:
                 became.append(("path", "fiber"))
         if became and name not in state.reviewed:

@@ -177,10 +177,10 @@ def _moved_to_labels(viewer: Any, layer: Any, rows: np.ndarray) -> bool:
     else:
         drawn = _shapes_table(layer, micrograph)  # (the layer shows no result: all drawn)
         if kind == "vesicle":
-            labels, _ = merge_vesicle_labels(viewer, mlayer, drawn)
+            labels, _, _ = merge_vesicle_labels(viewer, mlayer, drawn)
         else:
             width = diameter or _filled(layer).width or DEFAULT_DIAMETER
-            labels, _ = merge_fiber_labels(viewer, mlayer, drawn, width)
+            labels, _, _ = merge_fiber_labels(viewer, mlayer, drawn, width)
     active = viewer.layers.selection.active
     replace_annotations(viewer, mlayer, labels, kind)
     if active is not None and active in viewer.layers:
