@@ -244,6 +244,36 @@ def test_evaluate_takes_the_folders_below_with_recursive(tmp_path, capsys):
     assert "GridB/a.star" in err, err
 
 
+def test_outputs_that_are_devices_or_pipes_are_refused_before_the_work(tmp_path, capsys):
+    """A CLI trial: ``evaluate --json`` to a pipe (or /dev/stdout) printed the whole report,
+    then failed as "already exists"; ``train --out /dev/null`` trained to the end first."""
+    import numpy as np
+
+    from napari_cryopick.cli._errors import os_error_message
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.atomic import atomic_write_text
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.train import check_writable
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    picks = write_picks(make_picks(np.array([50.0]), np.array([60.0]), diameter=40.0,
+                                   micrograph="a"), tmp_path / "a.star")  # fmt: skip
+    for option in ("--json", "--pr-curve"):
+        args = ["evaluate", "--pred", str(picks), "--truth", str(picks), option, str(pipe)]
+        assert cli.main(args) == 2
+        said = capsys.readouterr()
+        assert f"{option} {pipe}: is not a regular file (a device or a pipe)" in said.err
+        assert "AP@0.5" not in said.out  # refused before the evaluation
+    with pytest.raises(ValueError, match="is not a regular file"):
+        check_writable(pipe)
+    # and where a writer meets one all the same, its own reason, not "already exists"
+    with pytest.raises(OSError) as caught:
+        atomic_write_text(pipe, "x")
+    assert "not a regular file" in os_error_message(caught.value)
+    assert "already exists" not in os_error_message(caught.value)
+
+
 def _scored_picks(tmp_path, n, extent):
     """``n`` scored 40 px picks of micrograph ``m`` at random places up to ``extent`` px,
     written to ``p.star``; returns that file and their x and y (to make truth files of)."""

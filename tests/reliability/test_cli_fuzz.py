@@ -224,6 +224,36 @@ def test_train_refuses_a_learning_rate_that_is_no_number_above_0(tmp_path, capsy
     assert not (tmp_path / "model.pt").exists()
 
 
+def test_train_refuses_continual_weights_and_sizes_out_of_range_by_their_options(
+    tmp_path, capsys, micrograph
+):
+    # a CLI trial: --replay-fraction 2 was refused after reading, as "replay_fraction";
+    # --distill-weight nan trained until "the loss became nan (learning rate too high?)";
+    # --crop-size 100000 asked for 37 GiB
+    picks = tmp_path / "m1.csv"
+    picks.write_text("x,y,diameter\n30,30,20\n60,60,20\n")
+    argv = ["train", "--micrographs", micrograph, "--picks", picks, "--diameter", 20]
+    argv += ["--out", tmp_path / "model.pt", "--steps", 1, "--mode", "continual"]
+    for option, value, said in (
+        ("--exemplars", "-1", "--exemplars must be >= 0"),
+        ("--distill-weight", "nan", "--distill-weight must be a number >= 0"),
+        ("--reg-weight", "inf", "--reg-weight must be a number >= 0"),
+        ("--reg-weight", "-5", "--reg-weight must be a number >= 0"),
+        ("--replay-fraction", "2", "--replay-fraction must lie in [0, 1)"),
+        ("--replay-fraction", "nan", "--replay-fraction must lie in [0, 1)"),
+        ("--crop-size", "100000", "--crop-size 16 to 4096"),
+    ):
+        code, out, err = run(capsys, *argv, option, value)
+        assert code == 2, (option, value)
+        assert_one_line(err, said)
+        assert "training" not in out + err  # refused before anything was read
+    assert not (tmp_path / "model.pt").exists()
+    from napari_cryopick.core.continual import ContinualConfig
+
+    with pytest.raises(ValueError, match="distill_weight must be a number >= 0, got nan"):
+        ContinualConfig(distill_weight=float("nan"))
+
+
 def test_training_that_diverges_writes_no_model(tmp_path, capsys, micrograph):
     # a trial's --lr 1e9 with --init good.pt: 'trained 3 steps (loss nan)', exit 0, a
     # model of NaN weights in place of the good one

@@ -73,6 +73,8 @@ def os_error_message(error: OSError) -> str:
     strerror = clean_message(error.strerror or str(error))
     if reason is None:
         reason = strerror
+    elif strerror.lower().startswith("cannot ") and ": it is " in strerror:
+        reason = strerror  # io.atomic's own reason ("cannot write: it is a folder")
     elif strerror.lower().startswith("cannot "):
         # atomic writes say what they were doing: "cannot write: No space left on device"
         reason = f"{strerror.split(':', 1)[0]}: {reason}"
@@ -224,6 +226,13 @@ def check_output_file(path: Path | None, option: str, *, create_folder: bool = F
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"{option} {path}: is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        # a device, a pipe, or a link to one: the file is written beside it and renamed
+        # over it, which a device refuses (a trial's --json /dev/stdout failed after the
+        # whole report, as "already exists")
+        raise CLIError(
+            f"{option} {path}: is not a regular file (a device or a pipe); give a file name"
+        )
     folder = path.parent
     for parent in (folder, *folder.parents):
         if parent.exists() and not parent.is_dir():

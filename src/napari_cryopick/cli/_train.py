@@ -424,16 +424,41 @@ def _warn_relion_tiff(items: list, flipped: bool) -> None:
         )
 
 
+#: The largest --crop-size taken (rescaled pixels: particles span about 28 there, so a
+#: 4096 px micrograph of 100 px particles is about 1150): a trial's 100000 asked for 37 GiB.
+MAX_CROP_SIZE = 4096
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numbers by their options, before any micrograph is read (a CLI
+    trial: ``--replay-fraction 2`` was refused after reading as ``replay_fraction``, and
+    ``--distill-weight nan`` trained until "the loss became nan (learning rate too high?)")."""
+    if args.steps < 1 or args.batch_size < 1 or not 16 <= args.crop_size <= MAX_CROP_SIZE:
+        raise CLIError(
+            f"--steps and --batch-size must be >= 1 and --crop-size 16 to {MAX_CROP_SIZE}, "
+            f"got {args.steps}, {args.batch_size} and {args.crop_size}"
+        )
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise CLIError(f"--lr must be a number > 0, got {args.lr:g}")
+    if args.exemplars < 0:
+        raise CLIError(f"--exemplars must be >= 0, got {args.exemplars}")
+    for option, value in (
+        ("--distill-weight", args.distill_weight),
+        ("--reg-weight", args.reg_weight),
+    ):
+        if not (math.isfinite(value) and value >= 0):
+            raise CLIError(f"{option} must be a number >= 0, got {value:g}")
+    if not 0.0 <= args.replay_fraction < 1.0:
+        raise CLIError(f"--replay-fraction must lie in [0, 1), got {args.replay_fraction:g}")
+
+
 def request_from_args(args: argparse.Namespace):
     """The :class:`~napari_cryopick.workflows.train.TrainRequest` of the parsed options."""
     from napari_cryopick import __version__
     from napari_cryopick.workflows.inputs import training_sets_from_files
     from napari_cryopick.workflows.train import TrainRequest
 
-    if args.steps < 1 or args.batch_size < 1 or args.crop_size < 16:
-        raise CLIError("--steps and --batch-size must be >= 1 and --crop-size >= 16")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise CLIError(f"--lr must be a number > 0, got {args.lr:g}")
+    _check_numbers(args)
     if args.views_per_label < 0:
         raise CLIError(f"--views-per-label must be >= 0, got {args.views_per_label:g}")
     _refuse_empty_names(args)
@@ -518,6 +543,7 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     _time_limit(args.time_limit)  # a bad budget is refused before reading any micrograph
+    _check_numbers(args)
     _refuse_empty_names(args)
     try:
         check_writable(args.out)  # before reading any micrograph

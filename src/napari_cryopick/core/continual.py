@@ -204,11 +204,12 @@ class ContinualConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.seen_views_factor <= 1.0:
             raise ValueError(f"seen_views_factor must be in (0, 1], got {self.seen_views_factor}")
-        if not 0.0 <= self.replay_fraction < 1.0:
+        if not 0.0 <= self.replay_fraction < 1.0:  # (NaN too)
             raise ValueError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
         for name in ("distill_weight", "reg_weight", "tie_weight", "generic_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):  # a NaN passed "< 0" (a CLI trial)
+                raise ValueError(f"{name} must be a number >= 0, got {value}")
         if self.max_exemplars < 0:
             raise ValueError("max_exemplars must be >= 0")
 

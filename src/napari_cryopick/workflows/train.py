@@ -446,6 +446,11 @@ def check_writable(path: Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path}: is a folder; give the checkpoint file name")
+    if path.exists() and not path.is_file():
+        # (a trial's --out /dev/null trained to the end, then could not write there)
+        raise ValueError(
+            f"{path}: is not a regular file (a device or a pipe); give the checkpoint file name"
+        )
     _refuse_replacing_data(path)
     parent = path.parent
     if parent.exists() and not parent.is_dir():
