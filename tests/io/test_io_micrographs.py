@@ -290,6 +290,28 @@ def test_corrupt_mrc_header(tmp_path):
     assert_error(path, "not a valid MRC file")
 
 
+@pytest.mark.parametrize(
+    ("where", "said"), [(212, "no machine stamp"), (208, "no 'MAP ' identifier")]
+)
+def test_mrc_headers_of_older_writers_are_read_when_the_data_fits(tmp_path, where, said):
+    # a CLI trial: a zeroed machine stamp, and a header without "MAP " (older writers),
+    # were refused as "truncated or corrupt"
+    image = ramp(48, 64)
+    raw = bytearray(write_mrc(tmp_path / "good.mrc", image, pixel_size=1.5).read_bytes())
+    raw[where : where + 4] = bytes(4)
+    path = tmp_path / "old.mrc"
+    path.write_bytes(bytes(raw))
+    micrograph = read_micrograph(path)
+    np.testing.assert_array_equal(micrograph.data, image)
+    assert micrograph.pixel_size == pytest.approx(1.5)
+    assert any(said in note for note in micrograph.notes), micrograph.notes
+    # the same header with its data cut short, or noise with no header: still refused
+    path.write_bytes(bytes(raw[:-100]))
+    assert_error(path, "truncated or corrupt")
+    path.write_bytes(np.random.default_rng(1).bytes(5000))
+    assert_error(path, "not a valid MRC file")
+
+
 def test_movie_mrc_says_motion_correction(tmp_path):
     path = tmp_path / "movie.mrcs"
     with mrcfile.new(path) as mrc:

@@ -194,7 +194,33 @@ def _imod_stamped(header: Any) -> bool:
         return False
 
 
+#: mrcfile's strict refusals of header words that older writers leave out: such files are
+#: read again permissively, and kept only if the data then matches the header's size
+#: and mode exactly (the other checks below apply as to any file).
+_OLD_HEADER_WORDS = {
+    "machine stamp": "no machine stamp (byte order taken from the header's sizes)",
+    "map id": "no 'MAP ' identifier (an older MRC writer's)",
+}
+
+
 def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
+    try:
+        return _read_mrc_as(path, notes, permissive=False)
+    except MicrographError as error:
+        said = str(error).lower()
+        old = [note for word, note in _OLD_HEADER_WORDS.items() if word in said]
+        if not old:
+            raise
+    # (a CLI trial: a zeroed machine stamp and a header without "MAP " were refused as
+    # "truncated or corrupt"; permissive reading checks the size and mode all the same)
+    data, pixel_size = _read_mrc_as(path, notes, permissive=True)
+    notes.append(f"header with {old[0]}: read all the same, its size and mode fit the data")
+    return data, pixel_size
+
+
+def _read_mrc_as(
+    path: Path, notes: list[str], *, permissive: bool
+) -> tuple[np.ndarray, float | None]:
     import mrcfile
 
     try:
@@ -203,7 +229,13 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
             # warnings only the file's size matters (the rest are harmless
             # header oddities)
             warnings.simplefilter("always", RuntimeWarning)
-            with mrcfile.open(path, mode="r", permissive=False) as mrc:
+            with mrcfile.open(path, mode="r", permissive=permissive) as mrc:
+                if mrc.data is None:
+                    # (permissive: a file too short, or a mode of no data type, leaves no
+                    # data, with a warning saying why)
+                    said = [str(w.message) for w in caught]
+                    said = [m for m in said if "data block" in m] + said + ["no data block"]
+                    raise ValueError(said[0])
                 data = np.array(mrc.data)
                 if data.dtype == np.int8 and _imod_unsigned_bytes(mrc.header):
                     data = data.view(np.uint8)
