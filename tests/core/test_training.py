@@ -679,6 +679,26 @@ def test_cli_train_reads_napari_annotations(tmp_path, capsys, caplog):
     assert "no napari annotations" in capsys.readouterr().err
 
 
+def test_cli_train_names_every_unusable_annotation_file_at_once(tmp_path, capsys):
+    # a CLI trial: two broken sidecars were named one a run (fix one, run, find the next)
+    mics, _picks = _write_data(tmp_path, n=3)
+    for name in ("mic_0", "mic_1"):
+        (mics / f"{name}.cryopick.json").write_text('{"particles": "abc"}')
+    base = ["train", "--micrographs", str(mics), "--out", str(tmp_path / "m.pt")]
+    base += ["--device", "cpu", "--steps", "1", "--annotations"]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "2 annotation files cannot be used" in err, err
+    assert str(mics / "mic_0.cryopick.json") in err
+    assert str(mics / "mic_1.cryopick.json") in err
+    assert len(err.strip().splitlines()) == 1, err
+    (mics / "mic_1.cryopick.json").unlink()  # one left: its own message, as before
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert str(mics / "mic_0.cryopick.json") in err
+    assert "annotation files" not in err, err
+
+
 def test_cli_train_annotations_train_at_the_diameter_typed_in_annotate(tmp_path, capsys):
     # a trial's fiber paths (clicks carry no diameter) were trained at 42 and 122 px
     # estimated by the CLI, with 24 px typed in Annotate: 82-95 "fibers" traced for 4

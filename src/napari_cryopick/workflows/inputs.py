@@ -341,11 +341,16 @@ def read_annotation_picks(
     from napari_cryopick.io.pickfiles import picks_on_micrograph
 
     tables, datasets = [], {}
+    refused: list[ValueError] = []  # every unusable sidecar said at once (a CLI trial: one a run)
     for path, name in zip(paths, names, strict=True):
         sidecar = find_sidecar(path)
         if sidecar is None:
             continue
-        annotations = read_sidecar(sidecar, micrograph_path=path)
+        try:
+            annotations = read_sidecar(sidecar, micrograph_path=path)
+        except ValueError as error:  # AnnotationError, naming the file
+            refused.append(error)
+            continue
         table = annotations.picks.assign(micrograph=name)
         if annotations.dataset:
             datasets[name] = annotations.dataset
@@ -359,9 +364,20 @@ def read_annotation_picks(
             table["diameter"] = table["diameter"].fillna(float(saved))
         if (table["tube_id"] > 0).any():
             table = densify_fiber_picks(table)
-        tables.append(
-            picks_on_micrograph(table, shapes[name], source=sidecar, diameter_px=diameter_px)
-        )
+        try:
+            tables.append(
+                picks_on_micrograph(table, shapes[name], source=sidecar, diameter_px=diameter_px)
+            )
+        except ValueError as error:  # clicks far off the micrograph, naming the sidecar
+            refused.append(error)
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        from napari_cryopick.io.annotations import AnnotationError
+
+        said = "; ".join(map(str, refused[:5]))
+        more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""
+        raise AnnotationError(f"{len(refused)} annotation files cannot be used: {said}{more}")
     return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), datasets
 
 
