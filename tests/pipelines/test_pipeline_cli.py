@@ -334,6 +334,32 @@ def test_relion_job_failure_leaves_the_failure_marker(relion_project, tmp_path, 
     assert not (job / "RELION_JOB_EXIT_SUCCESS").exists()
 
 
+def test_relion_job_folder_that_is_a_file_is_named_as_pick_names_it(relion_project, capsys):
+    # a CLI trial: --o naming the micrographs' STAR file read "mics_ctf.star: File exists"
+    # (and a folder below it "Not a directory"); the file is untouched
+    star = relion_project / "mics.star"
+    star.write_text("data_\n")
+    for given, said in (
+        ("mics.star", "--o mics.star: mics.star is a file, not a folder: give the job's folder"),
+        ("mics.star/sub", "--o mics.star/sub: mics.star is a file, not a folder"),
+    ):
+        assert main(["relion", "--o", given, "--in_mics", "x.star"]) == 2
+        err = capsys.readouterr().err
+        assert said in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert star.read_text() == "data_\n"
+
+
+def test_monitor_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = tmp_path / "out"
+    assert main(["pick", "--monitor", str(afile), "--out", str(out), "--diameter", "50"]) == 2
+    assert f"{afile}: a file, not a folder (--monitor watches a folder)" in capsys.readouterr().err
+    assert main(["pick", "--monitor", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "nope: no such folder (--monitor watches a folder)" in capsys.readouterr().err
+
+
 def test_relion_abort_requests_stop_the_job_and_go_with_its_marker(
     relion_project, tiny_model, monkeypatch, capsys
 ):

@@ -291,7 +291,8 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         if args.idle_timeout <= 0 or args.poll <= 0:
             raise CLIError("--idle-timeout and --poll must be > 0")
         if not args.monitor.is_dir():
-            raise CLIError(f"{args.monitor}: no such folder (--monitor)")
+            what = "a file, not a folder" if args.monitor.exists() else "no such folder"
+            raise CLIError(f"{args.monitor}: {what} (--monitor watches a folder)")
         from napari_cryopick.workflows.monitor import monitor
 
         job = monitor(

@@ -260,6 +260,17 @@ def info_on_stdout() -> Iterator[None]:
             handler.setLevel(level)
 
 
+def _not_a_folder(job_dir: Path, error: OSError) -> str:
+    """Why the job folder ``job_dir`` could not be made: a file in its place or above it,
+    named, else the system's reason."""
+    for part in (job_dir, *job_dir.parents):
+        if part.exists() and not part.is_dir():
+            return f"{part} is a file, not a folder" + (
+                ": give the job's folder (RELION's --o)" if part == job_dir else ""
+            )
+    return str(error.strerror or error)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryopick relion``; returns the exit code (and leaves RELION's exit marker)."""
     from napari_cryopick.io.paths import read_only_text
@@ -278,7 +289,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         job_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        print(f"cryopick relion: error: {job_dir}: {error.strerror}", file=sys.stderr)
+        # named as pick names them (a CLI trial's --o of a STAR file read "File exists")
+        print(f"cryopick relion: error: --o {job_dir}: {_not_a_folder(job_dir, error)}",
+              file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
     clear_exit_markers(job_dir)
     control = args.pipeline_control or job_dir
