@@ -1179,6 +1179,31 @@ def test_a_utf16_or_utf32_pick_file_is_said_to_be_one(tmp_path, encoding, suffix
     assert len(read_picks(path)) in (1, 2)
 
 
+@pytest.mark.parametrize("suffix", [".star", ".csv", ".box"])
+def test_random_bytes_are_not_said_to_be_utf16(tmp_path, suffix):
+    # a CLI trial: random bytes named .star were "a UTF-16 or UTF-32 text file", with iconv
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(np.random.default_rng(2).bytes(3000).replace(b"\n", b"\x00"))
+    with pytest.raises(PickFileError) as raised:
+        read_picks(path)
+    said = str(raised.value)
+    assert said.startswith(f"{path}: ")
+    assert "UTF-16" not in said, said
+    assert "iconv" not in said, said
+
+
+def test_a_star_file_with_cr_line_ends_says_so(tmp_path):
+    # a CLI trial: "no STAR data block found (is it a STAR file?)"
+    text = "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 20\n30 40\n"
+    path = tmp_path / "m.star"
+    path.write_bytes(text.replace("\n", "\r").encode())
+    with pytest.raises(PickFileError) as raised:
+        read_picks(path)
+    assert str(raised.value).startswith(f"{path}: its lines end in CR alone")
+    path.write_bytes(text.replace("\n", "\r\n").encode())  # Windows' line ends are read
+    assert read_picks(path)[["x", "y"]].to_numpy().tolist() == [[10.0, 20.0], [30.0, 40.0]]
+
+
 def test_a_star_file_corrected_after_a_failed_read_is_read_as_it_is_now(tmp_path):
     # starfile kept the failed file's lines (linecache): the corrected file, read again
     # in the same napari session, still failed

@@ -116,13 +116,22 @@ def other_encoding(path: Path) -> tuple[str, str] | None:
     if marked:
         name = marked[0]
         codec = {"UTF-16": "utf-16", "UTF-32": "utf-32"}[name]
-    elif b"\x00" in head.split(b"\n", 1)[0]:
+    elif b"\x00" in head.split(b"\n", 1)[0] and _wide_text(head[:256]):
         name = "UTF-16 or UTF-32 (NUL bytes in its first line)"
         codec = "utf-16-le" if head[1:2] == b"\x00" and head[:1] != b"\x00" else "utf-16-be"
     else:
         return None
     text = head.decode(codec, errors="replace").lstrip("\ufeff")
     return name, text.split("\n", 1)[0].strip()
+
+
+def _wide_text(head: bytes) -> bool:
+    """Whether ``head`` reads as UTF-16 or UTF-32 text without a byte-order mark: a NUL
+    byte beside nearly every character, in one byte position of each pair (random bytes
+    named ``.star`` were told to convert from UTF-16, a CLI trial)."""
+    if len(head) < 4:
+        return False
+    return any(head[start::2].count(0) >= 0.75 * len(head[start::2]) for start in (0, 1))
 
 
 def refuse_other_encodings(path: Path) -> None:
@@ -593,8 +602,26 @@ def starfile_read(path: str | os.PathLike) -> dict[str, object]:
         linecache.clearcache()
 
 
+def _cr_line_ends_only(path: Path) -> bool:
+    """Whether the file's lines end in CR alone (classic Mac OS): starfile reads them as
+    one line ("no STAR data block found", or a parser error; a CLI trial)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return False  # (the reader says why)
+    return b"\r" in head and b"\n" not in head
+
+
 def read_star_blocks(path: Path) -> dict[str, object]:
     """All blocks of a STAR file as ``{name: DataFrame | dict}``, errors as :class:`PickFileError`."""
+    if _cr_line_ends_only(path):
+        raise file_error(
+            path,
+            "its lines end in CR alone (an old Mac OS text file), which RELION and starfile "
+            f"read as one line: convert the line ends, e.g. tr '\\r' '\\n' < {path.name} > "
+            f"new{path.suffix}",
+        )
     try:
         blocks = starfile_read(path)
     except Exception as exc:  # starfile/pandas raise many types on malformed text
