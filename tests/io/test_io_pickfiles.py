@@ -1179,6 +1179,26 @@ def test_a_utf16_or_utf32_pick_file_is_said_to_be_one(tmp_path, encoding, suffix
     assert len(read_picks(path)) in (1, 2)
 
 
+def test_a_pick_file_reached_twice_is_taken_once(tmp_path, capsys):
+    # a CLI trial: evaluate --pred a.csv a.csv counted every pick twice (precision 0.5)
+    from napari_cryopick.cli import main
+    from napari_cryopick.io.paths import pick_files
+
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    path = folder / "a.csv"
+    path.write_text("x,y,diameter,score\n50,60,20,0.9\n150,60,20,0.8\n")
+    (tmp_path / "link.csv").symlink_to(path)
+    found = pick_files([path, path, folder, tmp_path / "link.csv"])
+    assert found == [(path, False)]
+    truth = tmp_path / "truth" / "a.csv"
+    truth.parent.mkdir()
+    truth.write_text("x,y,diameter\n50,60,20\n150,60,20\n")
+    assert main(["evaluate", "--pred", str(path), str(path), "--truth", str(truth)]) == 0
+    out = capsys.readouterr().out
+    assert "predictions 2, ground truth 2" in out, out
+
+
 @pytest.mark.parametrize("suffix", [".star", ".csv", ".box"])
 def test_random_bytes_are_not_said_to_be_utf16(tmp_path, suffix):
     # a CLI trial: random bytes named .star were "a UTF-16 or UTF-32 text file", with iconv

@@ -555,7 +555,8 @@ def pick_files(
 ) -> list[tuple[Path, bool]]:
     """Pick files named directly or found in the named folders: ``(path, from_folder)``.
 
-    A folder's :data:`BOOKKEEPING_FILES` are left out. ``recursive``: the folders
+    A folder's :data:`BOOKKEEPING_FILES` are left out; a file reached twice (named twice,
+    or named and in a named folder, links included) is taken once. ``recursive``: the folders
     below the named ones too (``recursive_option``: the option that asks for it, named
     in the hints).
     """
@@ -567,7 +568,17 @@ def pick_files(
         recursive=recursive,
         recursive_option=recursive_option,
     )
-    kept = [(p, folder) for p, folder in found if not (folder and is_bookkeeping_file(p))]
+    kept, seen = [], set()
+    for p, folder in found:
+        if folder and is_bookkeeping_file(p):
+            continue
+        key = os.path.realpath(p)
+        if key in seen:
+            # named twice, or named and in a folder named (a CLI trial's --pred a.csv a.csv
+            # counted every pick twice, half of them false)
+            continue
+        seen.add(key)
+        kept.append((p, folder))
     if found and not kept:
         folder = found[0][0].parent
         # a pick run's output folder holds its summary.csv and, with sub-folders of
