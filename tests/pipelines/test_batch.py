@@ -416,6 +416,25 @@ def test_a_second_name_of_a_micrograph_given_beside_it_is_no_other_layout(
     assert "under other names" in caplog.text
 
 
+def test_skip_through_a_linked_folder_knows_links_that_share_one_file(tiny_model, tmp_path):
+    """A facility trial: a.png and b.png both links to one file, picked, then --skip
+    through a link to their folder picked one of them again (one record kept per file)."""
+    (real,) = write_micrographs(tmp_path / "data", ["real.mrc"])
+    folder = tmp_path / "links"
+    folder.mkdir()
+    for name in ("a.mrc", "b.mrc"):
+        (folder / name).symlink_to(real)
+    out = tmp_path / "out"
+    paths = sorted(folder.iterdir())
+    first = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    assert first.n_picked == 2
+    link = tmp_path / "linked"
+    link.symlink_to(folder, target_is_directory=True)
+    linked = [link / p.name for p in paths]
+    again = drive(run_batch(_request(linked, tiny_model, out), BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped) == (0, 2)
+
+
 def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_path):
     """A trial: the same folder through a symlink was picked again; a micrograph replaced
     under the same path was taken as done."""
@@ -673,6 +692,58 @@ def test_monitor_tries_a_failed_micrograph_again_once_its_file_changes(tiny_mode
     assert outcome.errors == {}
     assert outcome.n_micrographs == 1  # one micrograph, tried twice (a trial: "3 of 4")
     assert (tmp_path / "out" / "late.star").is_file()
+
+
+def test_monitor_picks_a_micrograph_again_when_it_changes_after_it_was_picked(tiny_model, tmp_path):
+    # a facility trial: a preallocated file picked while still zeros, and a micrograph
+    # replaced under its name, kept their first picks all session (a restart re-picked them)
+    from napari_cryopick.io.micrographs import write_mrc
+
+    incoming = tmp_path / "incoming"
+    (path,) = write_micrographs(incoming, ["m.mrc"])
+    clock = {"t": 0.0}
+    other = np.random.default_rng(7).normal(size=(96, 128)).astype(np.float32)
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        if clock["t"] == 3.0:
+            write_mrc(path, other, 2.0)  # the same size: only its time tells
+
+    out = tmp_path / "out"
+    request = _request((), tiny_model, out)
+    job = monitor(
+        request, incoming, idle_timeout=6.0, poll_s=1.0, settle_s=0.0,
+        clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    events = []
+    outcome = drive(job, events.append)
+    assert [e.micrograph for e in events] == ["m", "m"]
+    assert outcome.errors == {}
+    fresh = tmp_path / "fresh"
+    drive(run_batch(_request([path], tiny_model, fresh), BatchOptions()))
+    assert (out / "m.star").read_bytes() == (fresh / "m.star").read_bytes()
+    # a restarted monitor has nothing left to do
+    again = drive(monitor(request, incoming, idle_timeout=0.5, poll_s=0.1, settle_s=0.0))
+    assert (again.n_picked, again.n_skipped) == (0, 1)
+
+
+def test_monitor_searches_folders_as_recursive_does(tiny_model, tmp_path):
+    # a facility trial: the monitor picked the copies in .snapshot/ and passed over a
+    # linked session folder; cryopick pick --recursive did the opposite
+    from napari_cryopick.io.paths import expand_inputs
+
+    incoming = tmp_path / "incoming"
+    write_micrographs(incoming, ["a.mrc", ".snapshot/hourly/a.mrc", ".cache/b.mrc"])
+    write_micrographs(tmp_path / "elsewhere", ["c.mrc"])
+    (incoming / "session2").symlink_to(tmp_path / "elsewhere")
+    out = tmp_path / "out"
+    outcome = drive(monitor(_request((), tiny_model, out), incoming, idle_timeout=2.0,
+                            poll_s=0.5, settle_s=0.0))  # fmt: skip
+    assert outcome.errors == {}
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.star"))
+    assert written == ["a.star", "session2/c.star"]
+    listed = expand_inputs([incoming], (".mrc",), "micrographs", recursive=True)
+    assert sorted(str(p.relative_to(incoming)) for p, _ in listed) == ["a.mrc", "session2/c.mrc"]
 
 
 def test_monitor_picks_a_refused_micrograph_once_the_users_file_is_moved_away(tiny_model, tmp_path):

@@ -1028,12 +1028,24 @@ def _split_items(
     names (another layout of the outputs), with that record."""
     # the same file through another path (a symlinked or moved folder: RELION projects
     # link everything) is the same micrograph: a trial's --skip picked all of it again
-    by_file = {r["real"]: r for r in records.values() if isinstance(r.get("real"), str)}
+    # several links to one file (a.png and b.png -> real.png) each have a record: the one
+    # whose outputs are this item's (a facility trial's --skip through a linked folder
+    # picked 20 of 150 again, all links sharing a file)
+    by_file: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records.values():
+        if isinstance(r.get("real"), str):
+            by_file.setdefault(r["real"], []).append(r)
     items = list(items)
     given = {os.path.abspath(item.source) for item in items}
     todo, done, moved = [], [], []
     for item in items:
-        record = records.get(item.key) or by_file.get(os.path.realpath(item.source))
+        record = records.get(item.key)
+        if record is None:
+            same_file = by_file.get(os.path.realpath(item.source), [])
+            record = next(
+                (r for r in same_file if _outputs_at(out_dir, r, item)),
+                same_file[0] if same_file else None,
+            )
         if (
             record is None
             or not _outputs_intact(out_dir, record)

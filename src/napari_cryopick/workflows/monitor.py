@@ -50,14 +50,18 @@ __all__ = ["monitor"]
 
 
 def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, float]]:
-    from napari_cryopick.io.paths import written_by_cryopick
+    """Size and time of the micrographs in ``folder`` and below, found as ``cryopick pick
+    --recursive`` finds them (:func:`napari_cryopick.io.paths._tree`): hidden folders left
+    out, linked folders followed once (a facility trial's monitor picked the copies in
+    ``.snapshot/`` and passed over a linked session folder, where --recursive did the
+    opposite)."""
+    from napari_cryopick.io.paths import _tree, written_by_cryopick
 
     found: dict[Path, tuple[int, float]] = {}
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            if name.startswith(".") or Path(name).suffix.lower() not in suffixes:
+    for _root, files in _tree(folder, suffixes):
+        for path in files:
+            if path.name.startswith("."):
                 continue
-            path = Path(root) / name
             if written_by_cryopick(path):
                 continue  # the overview of a run into the watched folder
             try:
@@ -141,7 +145,10 @@ def monitor(
     ``poll_s``): a micrograph still being copied is not read half-written.
     Files already complete (manifest) are never picked again, so a
     restarted monitor continues. A file that failed (caught empty or cut
-    short) is tried again once its size or modification time changes. Sub-folders are mirrored below
+    short), or that changed after it was picked (a writer that paused longer
+    than ``settle_s``, a micrograph replaced), is picked again once its size
+    and modification time settle again. Folders are searched as ``cryopick pick
+    --recursive`` searches them (hidden ones left out, links followed once). Sub-folders are mirrored below
     ``request.out_dir``. Stops when no new micrograph arrived for
     ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops between
     micrographs with every file written whole.
@@ -181,7 +188,7 @@ def monitor(
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
     state = _run_state()
     seen: dict[Path, tuple[int, float]] = {}
-    handled: set[Path] = set()
+    handled: dict[Path, tuple[int, float]] = {}  # size and time when taken
     failed: dict[Path, tuple[int, float]] = {}  # size and time of a file when it failed
     refused: dict[Path, tuple[WorkItem, dict]] = {}  # files of the user's in the way
     attempted: set[Path] = set()  # each micrograph counted once, retries too (a trial)
@@ -200,9 +207,15 @@ def monitor(
                 if path in failed and now_scan[path] != failed[path]:
                     # it changed since it failed (a copy that stalled, a file created empty
                     # and written later): a trial's stayed failed for the whole session
-                    handled.discard(path)
+                    handled.pop(path, None)
                     del failed[path]
                     state["errors"].pop(str(path), None)
+                elif path in handled and now_scan[path] != handled[path]:
+                    # changed since it was picked (a writer that paused longer than the
+                    # poll, a micrograph replaced under its name): picked again once it
+                    # settles, as --skip picks a replaced micrograph (a facility trial's
+                    # monitor kept the picks of a preallocated file's zeros)
+                    del handled[path]
                 if path in handled:
                     continue
                 size, mtime = now_scan[path]
@@ -210,7 +223,7 @@ def monitor(
                     continue  # new, still growing, or too fresh
                 relative = path.relative_to(folder)
                 stem = out_dir / relative.parent / relative.stem
-                handled.add(path)
+                handled[path] = (size, mtime)
                 if not shard_items([WorkItem(path, stem)], options.shard, out_dir):
                     continue  # another shard's, whenever it arrives (as a list run's)
                 if stems.get(stem, path) != path:
