@@ -77,6 +77,23 @@ def test_temporaries_of_killed_processes_are_removed_by_the_next_write(tmp_path)
     assert remove_stale_temporaries(target) == []
 
 
+@pytest.mark.parametrize("length", [207, 231, 240, 255])
+def test_file_names_up_to_the_systems_longest_are_written(tmp_path, length):
+    # a facility trial: stems of 232-255 characters failed with "File name too long",
+    # the temporary's own name (".<name>.~<pid>-<host>.<random>.tmp") being too long
+    target = tmp_path / ("é" * 3 + "m" * (length - 11) + ".star")  # 2-byte characters too
+    assert len(target.name.encode()) == length
+    atomic_write_text(target, "data_\n")
+    assert target.read_text() == "data_\n"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    # a killed process's temporary of it (its name cut short) goes with the next write
+    short = atomic._temporary_name(target.name)
+    stale = tmp_path / f".{short}.~{_dead_pid()}-{atomic._HOST}.abc123.tmp"
+    stale.write_bytes(b"half")
+    assert is_temporary(stale)
+    assert remove_stale_temporaries(target) == [stale]
+
+
 def test_a_folder_is_listed_only_when_it_changed(tmp_path, monkeypatch):
     """Writing many files into one folder does not list it each time; new leftovers are still found."""
     listed = []

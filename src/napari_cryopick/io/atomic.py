@@ -131,14 +131,14 @@ def _remove_stale(folder: Path, name: str | None) -> list[Path]:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
-    prefix = "." if name is None else f".{name}.~"
+    names = None if name is None else {name, _temporary_name(name)}  # (cut short: long)
     for entry in entries:
-        if not entry.name.startswith(prefix):
+        if not entry.name.startswith("."):
             continue
         match = _TEMPORARY.match(entry.name)
         if not match or match["host"] != _HOST:
             continue
-        if name is not None and match["name"] != name:
+        if names is not None and match["name"] not in names:
             continue
         pid = int(match["pid"])
         if pid == os.getpid() or _process_alive(pid):
@@ -157,6 +157,22 @@ def _named(error: OSError, path: Path, action: str) -> OSError:
     return type(error)(error.errno, f"cannot {action}: {strerror}", str(path))
 
 
+#: The longest file name (bytes) most file systems take.
+_NAME_MAX = 255
+
+
+def _temporary_name(name: str) -> str:
+    """The ``<name>`` part of a temporary file of destination ``name``: ``name`` itself,
+    cut short (on a character boundary) where the temporary's whole name would pass
+    :data:`_NAME_MAX` bytes (a facility trial's 232-255 character stems failed with "File
+    name too long", naming the destination, which was not)."""
+    room = _NAME_MAX - len(f"..~{os.getpid()}-{_HOST}.XXXXXXXX.tmp".encode())
+    encoded = name.encode(errors="surrogateescape")
+    if len(encoded) <= room:
+        return name
+    return encoded[: max(room, 1)].decode(errors="ignore") or "x"
+
+
 def _new_temporary(path: Path) -> Path:
     if path.exists() and not path.is_file():
         # the rename would replace it: a run as root turned /dev/null into a file
@@ -167,7 +183,9 @@ def _new_temporary(path: Path) -> Path:
     _remove_stale_in_folder(folder)
     try:
         descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.~{os.getpid()}-{_HOST}.", suffix=".tmp", dir=folder
+            prefix=f".{_temporary_name(path.name)}.~{os.getpid()}-{_HOST}.",
+            suffix=".tmp",
+            dir=folder,
         )
     except OSError as error:
         raise _named(error, path, "write") from None

@@ -5,8 +5,8 @@ seconds; a micrograph is picked once its size and modification time stopped
 changing (a file still being copied is never read half-written). Picking,
 writing and recording go through the batch driver of
 :mod:`napari_cryopick.workflows.batch` (sequential or Dask, the same
-manifest), so a restarted monitor continues and never picks a micrograph
-twice.
+manifest), so a restarted monitor continues and never picks an unchanged
+micrograph twice.
 """
 
 from __future__ import annotations
