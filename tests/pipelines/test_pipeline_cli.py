@@ -518,6 +518,27 @@ def test_a_pick_file_given_as_a_micrograph_is_refused_before_anything_is_made(
     assert f"{notes}: a .docx file, not a micrograph" in capsys.readouterr().err
 
 
+def test_pick_writes_nothing_into_a_read_only_folder_below_out(tmp_path, tiny_model, capsys):
+    # a facility trial, run as root: a read-only sub-folder of --out got its micrograph's
+    # picks (and another one a new folder made in it); only --out itself was checked
+    mics = tmp_path / "mics"
+    write_micrographs(mics, ["gridX/m0.mrc", "gridY/m1.mrc", "gridY/sq1/m2.mrc"])
+    out = tmp_path / "out"
+    (out / "gridY").mkdir(parents=True)
+    (out / "gridY").chmod(0o555)
+    try:
+        args = ["pick", str(mics), "--recursive", "--model", str(tiny_model)]
+        code = main([*args, "--diameter", "20", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 1, err
+        assert (out / "gridX" / "m0.star").is_file()
+        assert list((out / "gridY").iterdir()) == []  # neither files nor folders made
+        assert "m1" in err, err
+        assert "m2" in err, err
+    finally:
+        (out / "gridY").chmod(0o755)
+
+
 def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     mics = tmp_path / "mics"
     names = ["m0", "m1", "m2", "m3", "m4"]

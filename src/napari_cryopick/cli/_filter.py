@@ -505,9 +505,10 @@ def _write_unless_foreign(
     picks written and the files."""
     import tempfile
 
+    from napari_cryopick.io.paths import make_output_folder
     from napari_cryopick.workflows.batch import foreign_files
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_output_folder(target.parent)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".cryopick-filter-") as staging:
         # the messages name the folder the files go to, and are said once they are there
         said.folder, said.notes = target.parent, []

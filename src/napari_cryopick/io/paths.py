@@ -68,6 +68,20 @@ def read_only_text(path: str | os.PathLike) -> str | None:
     )
 
 
+def make_output_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` made (with its parents) for output files, refused as
+    :func:`read_only_text` says when it or the nearest existing folder above it is
+    read-only: run as root, a batch wrote into (and made folders in) read-only
+    sub-folders of ``--out``, which only ``--out`` itself was checked for (a facility
+    trial). Raises PermissionError naming the folder."""
+    folder = Path(folder)
+    reason = read_only_text(folder)
+    if reason is not None:
+        raise PermissionError(reason)  # (it names the folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def pick_file_suffixes() -> tuple[str, ...]:
     """File suffixes of every pick-file format (``.star``, ``.box``, ...), sorted."""
     from napari_cryopick.io.pickfiles import FORMATS

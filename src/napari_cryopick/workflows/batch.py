@@ -2158,8 +2158,9 @@ def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, An
 def _publish(stem: Path, files: Sequence[tuple[str, bytes]]) -> list[Path]:
     """Write files rendered by a worker beside ``stem``, each atomically."""
     from napari_cryopick.io.atomic import atomic_write_bytes
+    from napari_cryopick.io.paths import make_output_folder
 
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    make_output_folder(stem.parent)
     return [atomic_write_bytes(stem.parent / name, data) for name, data in files]
 
 

@@ -1862,10 +1862,11 @@ def write_micrograph_picks(
     import numpy as np
 
     from napari_cryopick.io.micrographs import is_tiff
+    from napari_cryopick.io.paths import make_output_folder
     from napari_cryopick.io.pickfiles import BOXED_FORMATS, write_picks
 
     check_fiber_formats(kinds, request.formats)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    make_output_folder(stem.parent)
     height = float(item.shape[0])
     flip = request.flip_y or (request.flip_tiff_y and is_tiff(item.path))
     point_kinds = tuple(k for k in kinds if k != "fiber")
