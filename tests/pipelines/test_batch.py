@@ -424,15 +424,21 @@ def test_skip_through_a_linked_folder_knows_links_that_share_one_file(tiny_model
     folder.mkdir()
     for name in ("a.mrc", "b.mrc"):
         (folder / name).symlink_to(real)
-    out = tmp_path / "out"
-    paths = sorted(folder.iterdir())
-    first = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    first, again = _picked_then_again_through_a_link(folder, tiny_model, tmp_path)
     assert first.n_picked == 2
-    link = tmp_path / "linked"
+    assert (again.n_picked, again.n_skipped) == (0, 2)
+
+
+def _picked_then_again_through_a_link(folder, model, tmp_path):
+    """The micrographs of ``folder`` picked into ``tmp_path/out``, then picked with --skip
+    through a link to ``folder``: both outcomes."""
+    paths = sorted(folder.iterdir())
+    out = tmp_path / "out"
+    first = drive(run_batch(_request(paths, model, out), BatchOptions(skip=True)))
+    link = tmp_path / "link"
     link.symlink_to(folder, target_is_directory=True)
     linked = [link / p.name for p in paths]
-    again = drive(run_batch(_request(linked, tiny_model, out), BatchOptions(skip=True)))
-    assert (again.n_picked, again.n_skipped) == (0, 2)
+    return first, drive(run_batch(_request(linked, model, out), BatchOptions(skip=True)))
 
 
 def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_path):
@@ -443,12 +449,8 @@ def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_
     folder = tmp_path / "mics"
     paths = write_micrographs(folder, ["m0.mrc", "m1.mrc", "m2.mrc"])
     out = tmp_path / "out"
-    first = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    first, again = _picked_then_again_through_a_link(folder, tiny_model, tmp_path)
     assert first.n_picked == 3
-    link = tmp_path / "link"
-    link.symlink_to(folder, target_is_directory=True)
-    linked = [link / p.name for p in paths]
-    again = drive(run_batch(_request(linked, tiny_model, out), BatchOptions(skip=True)))
     assert (again.n_picked, again.n_skipped) == (0, 3)
     # m1 replaced by another micrograph under the same name: picked again
     shutil.copyfile(paths[2], paths[1])
@@ -722,9 +724,50 @@ def test_monitor_picks_a_micrograph_again_when_it_changes_after_it_was_picked(ti
     fresh = tmp_path / "fresh"
     drive(run_batch(_request([path], tiny_model, fresh), BatchOptions()))
     assert (out / "m.star").read_bytes() == (fresh / "m.star").read_bytes()
+    # counted once, with its last picks (a review: "picked 39 objects in 2 of 1")
+    assert (outcome.n_micrographs, outcome.n_picked) == (1, 1)
+    assert outcome.n_picks == len(read_picks(out / "m.star"))
     # a restarted monitor has nothing left to do
     again = drive(monitor(request, incoming, idle_timeout=0.5, poll_s=0.1, settle_s=0.0))
     assert (again.n_picked, again.n_skipped) == (0, 1)
+
+
+def test_monitor_picks_again_a_micrograph_that_changed_while_it_was_picked(
+    tiny_model, tmp_path, monkeypatch
+):
+    # a review: a slow writer went on between the scan and the manifest record; the record
+    # took the finished file's size and time, so the half-written file's picks stayed
+    import napari_cryopick.workflows.batch as batch
+    from napari_cryopick.io.micrographs import write_mrc
+
+    incoming = tmp_path / "incoming"
+    (path,) = write_micrographs(incoming, ["m.mrc"])
+    finished = np.random.default_rng(9).normal(size=(96, 128)).astype(np.float32)
+    real_record = batch._record
+    calls = []
+
+    def written_meanwhile(result, written, out_dir):
+        if not calls:
+            write_mrc(path, finished, 2.0)  # the writer went on while it was picked
+        calls.append(result.item.source)
+        return real_record(result, written, out_dir)
+
+    monkeypatch.setattr(batch, "_record", written_meanwhile)
+    clock = {"t": 0.0}
+
+    def sleep(seconds):
+        clock["t"] += seconds
+
+    out = tmp_path / "out"
+    outcome = drive(monitor(
+        _request((), tiny_model, out), incoming, idle_timeout=4.0, poll_s=1.0, settle_s=0.0,
+        clock=lambda: clock["t"], sleep=sleep,
+    ))  # fmt: skip
+    assert calls == [path, path]  # picked again once it settled
+    assert (outcome.n_skipped, outcome.n_picked) == (0, 1)
+    fresh = tmp_path / "fresh"
+    drive(run_batch(_request([path], tiny_model, fresh), BatchOptions()))
+    assert (out / "m.star").read_bytes() == (fresh / "m.star").read_bytes()
 
 
 def test_monitor_searches_folders_as_recursive_does(tiny_model, tmp_path):
@@ -736,6 +779,8 @@ def test_monitor_searches_folders_as_recursive_does(tiny_model, tmp_path):
     write_micrographs(incoming, ["a.mrc", ".snapshot/hourly/a.mrc", ".cache/b.mrc"])
     write_micrographs(tmp_path / "elsewhere", ["c.mrc"])
     (incoming / "session2").symlink_to(tmp_path / "elsewhere")
+    (incoming / "session2" / "back").symlink_to(incoming)  # a loop: searched once
+    (incoming / "folder.mrc").mkdir()  # a folder named like a micrograph: not one
     out = tmp_path / "out"
     outcome = drive(monitor(_request((), tiny_model, out), incoming, idle_timeout=2.0,
                             poll_s=0.5, settle_s=0.0))  # fmt: skip

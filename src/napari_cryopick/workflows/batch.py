@@ -210,11 +210,18 @@ class WorkItem:
         Output path without suffix (``write_outputs`` adds ``.star``, ...).
     pixel_size
         Angstrom per pixel overriding the file header (RELION optics tables).
+    stat
+        ``(size, mtime_ns)`` of ``source`` when it was taken to be picked (a monitor's
+        scan), recorded in the manifest instead of its state once picked: a file that
+        changed while it was read is then seen as changed (a review: a slow writer's
+        half-written micrograph was recorded with the finished file's size, and never
+        picked again). None: its state when its record is written.
     """
 
     source: Path
     stem: Path
     pixel_size: float | None = None
+    stat: tuple[int, int] | None = None
 
     @property
     def key(self) -> str:
@@ -2128,9 +2135,18 @@ def _executor(
 
 
 def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, Any]:
+    taken = result.item.stat
     record: dict[str, Any] = {
         "input": result.item.key,
-        **_input_stat(result.item.source),
+        **(
+            _input_stat(result.item.source)
+            if taken is None
+            else {
+                "real": os.path.realpath(result.item.source),
+                "input_size": int(taken[0]),
+                "input_mtime_ns": int(taken[1]),
+            }
+        ),
         "micrograph": result.item.source.stem,
         # the pixel size a RELION or cryoSPARC list gave it (None: its header's), which
         # the settings' fingerprint cannot hold: --skip picks it again when it changes
@@ -2226,14 +2242,19 @@ def _drive(
             state["picked"] += 1
             table = result.picks.picks
             state["picks"] += len(table)
+            said = ""
             if not len(table):
-                state["empty"].append(result.picks.name)
+                state["empty"].append(said := result.picks.name)
             elif result.confidence is not None and result.confidence < LOW_CONFIDENCE:
-                state["unseen"].append(result.picks.name)
+                state["unseen"].append(said := result.picks.name)
+            fibers = fiber_points = 0
             if len(table) and "tube_id" in table:
-                fibers = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
-                state["fibers"] += fibers["tube_id"].nunique()
-                state["fiber_points"] += len(fibers)
+                traced = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
+                fibers, fiber_points = int(traced["tube_id"].nunique()), len(traced)
+                state["fibers"] += fibers
+                state["fiber_points"] += fiber_points
+            if "by_source" in state:  # (a monitor's: a micrograph may be picked again)
+                state["by_source"][result.item.key] = (len(table), fibers, fiber_points, said)
             event = PickProgress(
                 state["step"],
                 total,

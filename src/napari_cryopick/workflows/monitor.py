@@ -49,26 +49,35 @@ logger = logging.getLogger(__name__)
 __all__ = ["monitor"]
 
 
-def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, float]]:
-    """Size and time of the micrographs in ``folder`` and below, found as ``cryopick pick
-    --recursive`` finds them (:func:`napari_cryopick.io.paths._tree`): hidden folders left
-    out, linked folders followed once (a facility trial's monitor picked the copies in
+def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, int]]:
+    """``(size, mtime_ns)`` of the micrographs in ``folder`` and below, found as ``cryopick
+    pick --recursive`` finds them: hidden folders and files left out, linked folders
+    followed, each folder once (a facility trial's monitor picked the copies in
     ``.snapshot/`` and passed over a linked session folder, where --recursive did the
-    opposite)."""
-    from napari_cryopick.io.paths import _tree, written_by_cryopick
+    opposite). ``os.walk`` reads the entries' types from the listing: no file is looked
+    at twice on a network file system polled every few seconds."""
+    from napari_cryopick.io.paths import written_by_cryopick
 
-    found: dict[Path, tuple[int, float]] = {}
-    for _root, files in _tree(folder, suffixes):
-        for path in files:
-            if path.name.startswith("."):
+    found: dict[Path, tuple[int, int]] = {}
+    visited: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in visited:  # a link back up, or a second link to one folder
+            dirs[:] = []
+            continue
+        visited.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.startswith(".") or Path(name).suffix.lower() not in suffixes:
                 continue
+            path = Path(root) / name
             if written_by_cryopick(path):
                 continue  # the overview of a run into the watched folder
             try:
                 status = path.stat()
             except OSError:
-                continue  # vanished between listing and stat
-            found[path] = (status.st_size, status.st_mtime)
+                continue  # vanished between listing and stat (or a broken link)
+            found[path] = (status.st_size, status.st_mtime_ns)
     return found
 
 
@@ -125,6 +134,25 @@ def _freed(refused: dict[Path, tuple[WorkItem, dict]], state: dict) -> list[Work
             state["errors"].pop(str(source), None)
             freed.append(item)
     return freed
+
+
+def _forget_earlier_counts(state: dict, items: Iterable[WorkItem]) -> None:
+    """Take back what an earlier pick of ``items`` this session added to the counts: a
+    micrograph picked again (changed since) counts once, with its new picks (a review:
+    "picked 39 objects in 2 of 1 micrographs", and a preallocated file picked as zeros
+    still said to have no picks)."""
+    for item in items:
+        earlier = state["by_source"].pop(item.key, None)
+        if earlier is None:
+            continue
+        picks, fibers, fiber_points, said = earlier
+        state["picked"] -= 1
+        state["picks"] -= picks
+        state["fibers"] -= fibers
+        state["fiber_points"] -= fiber_points
+        for listed in (state["empty"], state["unseen"]):
+            if said in listed:
+                listed.remove(said)
 
 
 def monitor(
@@ -187,12 +215,13 @@ def monitor(
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
     state = _run_state()
-    seen: dict[Path, tuple[int, float]] = {}
-    handled: dict[Path, tuple[int, float]] = {}  # size and time when taken
-    failed: dict[Path, tuple[int, float]] = {}  # size and time of a file when it failed
+    seen: dict[Path, tuple[int, int]] = {}
+    handled: dict[Path, tuple[int, int]] = {}  # size and time (ns) when taken
+    failed: dict[Path, tuple[int, int]] = {}  # size and time of a file when it failed
     refused: dict[Path, tuple[WorkItem, dict]] = {}  # files of the user's in the way
     attempted: set[Path] = set()  # each micrograph counted once, retries too (a trial)
     stems: dict[Path, Path] = {}
+    state["by_source"] = {}  # each micrograph's counts: taken back when picked again
     skipped = 0
     busy = 0.0  # seconds spent picking (not waiting for micrographs to arrive)
     executor = None
@@ -218,12 +247,12 @@ def monitor(
                     del handled[path]
                 if path in handled:
                     continue
-                size, mtime = now_scan[path]
-                if seen.get(path) != (size, mtime) or wall - mtime < settle:
+                size, mtime_ns = now_scan[path]
+                if seen.get(path) != (size, mtime_ns) or wall - mtime_ns / 1e9 < settle:
                     continue  # new, still growing, or too fresh
                 relative = path.relative_to(folder)
                 stem = out_dir / relative.parent / relative.stem
-                handled[path] = (size, mtime)
+                handled[path] = (size, mtime_ns)
                 if not shard_items([WorkItem(path, stem)], options.shard, out_dir):
                     continue  # another shard's, whenever it arrives (as a list run's)
                 if stems.get(stem, path) != path:
@@ -232,15 +261,18 @@ def monitor(
                     )
                     continue
                 stems[stem] = path
-                ready.append(WorkItem(path, stem))
+                # recorded with the state it was taken in (changed while read: seen so)
+                ready.append(WorkItem(path, stem, stat=(size, mtime_ns)))
             seen = now_scan
-            ready = ready + _freed(refused, state)
+            taken = {item.source for item in ready}
+            ready += [item for item in _freed(refused, state) if item.source not in taken]
             if ready:
                 todo, done = complete_items(ready, out_dir, fingerprint)
                 skipped += len(done)
                 if not options.overwrite:
                     todo = _not_replacing(prepared, todo, out_dir, state, refused)
                 if todo:
+                    _forget_earlier_counts(state, todo)
                     attempted.update(item.source for item in todo)
                     last_new = clock()
                     began = time.perf_counter()
