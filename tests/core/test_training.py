@@ -697,6 +697,18 @@ def test_cli_train_names_every_unusable_annotation_file_at_once(tmp_path, capsys
     err = capsys.readouterr().err
     assert str(mics / "mic_0.cryopick.json") in err
     assert "annotation files" not in err, err
+    # a good sidecar of an unreadable micrograph: the micrograph is named, not its sidecar
+    # (a review: "2 annotation files cannot be used: .../m0.mrc: not a valid MRC file")
+    from napari_cryopick.io.annotations import Annotations, save_annotations
+
+    (mics / "mic_0.cryopick.json").unlink()
+    for name in ("mic_1", "mic_2"):
+        save_annotations(Annotations(mics / f"{name}.tif", make_picks([40.0], [40.0]), "toy", 20.0))
+        (mics / f"{name}.tif").write_bytes(b"not a tiff")
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert str(mics / "mic_1.tif") in err, err
+    assert "annotation file" not in err, err
 
 
 def test_cli_train_annotations_train_at_the_diameter_typed_in_annotate(tmp_path, capsys):

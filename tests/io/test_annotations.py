@@ -84,6 +84,23 @@ def test_read_only_folder_goes_to_user_dir(tmp_path, monkeypatch):
     assert load_annotations(path).counts()["particle"] == 2
 
 
+@pytest.mark.parametrize("length", [230, 246, 251])
+def test_micrographs_of_the_longest_names_have_their_annotations_kept(tmp_path, length):
+    # a re-trial: micrographs with stems of 242-250 bytes failed with "File name too long"
+    # ('<name>.cryopick.json' is longer than a file name may be)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / ("m" * length + ".mrc")
+    path.write_bytes(b"")
+    assert find_sidecar(path) is None
+    written = save_annotations(Annotations(micrograph_path=path, picks=_table()))
+    assert len(written.name.encode()) <= 255
+    assert find_sidecar(path) == written
+    assert load_annotations(path).counts()["particle"] == 2
+    beside = length + len(".cryopick.json") <= 255
+    assert (written.parent == folder) is beside  # beside it where the name fits
+
+
 def test_folder_without_write_bits_goes_to_user_dir_even_for_root(tmp_path):
     folder = tmp_path / "shared"
     path = _micrograph(folder)

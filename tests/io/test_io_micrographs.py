@@ -310,6 +310,9 @@ def test_mrc_headers_of_older_writers_are_read_when_the_data_fits(tmp_path, wher
     assert_error(path, "truncated or corrupt")
     path.write_bytes(np.random.default_rng(1).bytes(5000))
     assert_error(path, "not a valid MRC file")
+    # text named .mrc: mrcfile's own reason, not the permissive reading's (a review)
+    path.write_text("x y\n" * 600)
+    assert_error(path, "Map ID string not found - not an MRC file")
 
 
 def test_movie_mrc_says_motion_correction(tmp_path):

@@ -1188,9 +1188,13 @@ def test_a_pick_file_reached_twice_is_taken_once(tmp_path, capsys):
     folder.mkdir()
     path = folder / "a.csv"
     path.write_text("x,y,diameter,score\n50,60,20,0.9\n150,60,20,0.8\n")
-    (tmp_path / "link.csv").symlink_to(path)
-    found = pick_files([path, path, folder, tmp_path / "link.csv"])
-    assert found == [(path, False)]
+    (folder / "b.csv").symlink_to(path)  # another name: another micrograph's file
+    (tmp_path / "linked").symlink_to(folder)
+    found = pick_files([path, path, folder, tmp_path / "linked"])
+    assert found == [(path, False), (folder / "b.csv", True)]
+    # named after its folder: named all the same (the first place kept)
+    assert pick_files([folder, path]) == [(path, False), (folder / "b.csv", True)]
+    (folder / "b.csv").unlink()
     truth = tmp_path / "truth" / "a.csv"
     truth.parent.mkdir()
     truth.write_text("x,y,diameter\n50,60,20\n150,60,20\n")
@@ -1203,13 +1207,19 @@ def test_a_pick_file_reached_twice_is_taken_once(tmp_path, capsys):
 def test_random_bytes_are_not_said_to_be_utf16(tmp_path, suffix):
     # a CLI trial: random bytes named .star were "a UTF-16 or UTF-32 text file", with iconv
     path = tmp_path / f"m{suffix}"
-    path.write_bytes(np.random.default_rng(2).bytes(3000).replace(b"\n", b"\x00"))
-    with pytest.raises(PickFileError) as raised:
-        read_picks(path)
-    said = str(raised.value)
-    assert said.startswith(f"{path}: ")
-    assert "UTF-16" not in said, said
-    assert "iconv" not in said, said
+    for data in (
+        np.random.default_rng(2).bytes(3000).replace(b"\n", b"\x00"),
+        bytes(4096),  # zeros left by a crash (a review)
+    ):
+        path.write_bytes(data)
+        with pytest.raises(PickFileError) as raised:
+            read_picks(path)
+        said = str(raised.value)
+        assert said.startswith(f"{path}: ")
+        assert "UTF-16" not in said, said
+        assert "iconv" not in said, said
+        assert len(said) < 300, said
+    assert "holds only zero bytes" in said
 
 
 def test_a_star_file_with_cr_line_ends_says_so(tmp_path):

@@ -770,6 +770,54 @@ def test_monitor_picks_again_a_micrograph_that_changed_while_it_was_picked(
     assert (out / "m.star").read_bytes() == (fresh / "m.star").read_bytes()
 
 
+def test_monitor_waits_for_a_micrograph_still_changing_and_names_it_when_stopped(
+    tiny_model, tmp_path, caplog
+):
+    # a re-trial: a monitor stopped at its idle timeout while a micrograph was still being
+    # rewritten, and said nothing; a change now counts as activity
+    from napari_cryopick.io.micrographs import write_mrc
+
+    incoming = tmp_path / "incoming"
+    (path,) = write_micrographs(incoming, ["m.mrc"])
+    clock = {"t": 0.0}
+    rng = np.random.default_rng(3)
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        if clock["t"] <= 6.0:  # rewritten at every look until t = 6
+            write_mrc(path, rng.normal(size=(96, 128)).astype(np.float32), 2.0)
+
+    out = tmp_path / "out"
+    job = monitor(
+        _request((), tiny_model, out), incoming, idle_timeout=3.0, poll_s=1.0, settle_s=0.0,
+        clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    events = []
+    outcome = drive(job, events.append)
+    assert [e.micrograph for e in events] == ["m"]  # once, when it stopped changing
+    assert clock["t"] > 6.0
+    assert (outcome.n_picked, outcome.errors) == (1, {})
+    # stopped (Ctrl-C) while it changes: named, not taken as picked
+    clock["t"] = 0.0
+    stop = {"now": False}
+
+    def sleep_then_stop(seconds):
+        sleep(seconds)
+        stop["now"] = clock["t"] >= 3.0
+
+    options = BatchOptions(should_stop=lambda: stop["now"])
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.monitor"):
+        again = drive(monitor(
+            _request((), tiny_model, tmp_path / "out2"), incoming, options, idle_timeout=30.0,
+            poll_s=1.0, settle_s=0.0, clock=lambda: clock["t"], sleep=sleep_then_stop,
+        ))  # fmt: skip
+    assert again.n_picked == 0
+    assert "1 micrograph(s) were still being written or changed when the monitor stopped" in (
+        caplog.text
+    )
+    assert "m.mrc" in caplog.text
+
+
 def test_monitor_searches_folders_as_recursive_does(tiny_model, tmp_path):
     # a facility trial: the monitor picked the copies in .snapshot/ and passed over a
     # linked session folder; cryopick pick --recursive did the opposite

@@ -91,6 +91,7 @@ from ._common import (
     unproxy,
     update_or_add_layer,
 )
+from .shown import spots_table
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +395,7 @@ def merge_vesicle_labels(
     name = micrograph_name(micrograph_layer)
     drawn = current_labels(viewer, micrograph_layer, "vesicle")
     dropped = 0
-    spots = _spots(deleted)
+    spots = spots_table(deleted)
     if len(spots) and len(drawn):
         kept = far_from(drawn, spots, SAME_AS_PICK_PX)
         dropped = len(drawn) - len(kept)
@@ -407,11 +408,6 @@ def merge_vesicle_labels(
         [t for t in (drawn, vesicles) if len(t)] or [empty_picks()], ignore_index=True
     )
     return merged, len(vesicles), dropped
-
-
-def _spots(deleted: Any) -> pd.DataFrame:
-    """The (x, y) spots of deleted shapes as a table (``ShownResult.deleted_shapes``)."""
-    return pd.DataFrame(np.asarray(deleted, float).reshape(-1, 2), columns=["x", "y"])
 
 
 def merge_fiber_labels(
@@ -433,7 +429,7 @@ def merge_fiber_labels(
 
     name = micrograph_name(micrograph_layer)
     drawn = picks_to_paths(current_labels(viewer, micrograph_layer, "fiber"))
-    spots = _spots(deleted)
+    spots = spots_table(deleted)
     dropped = 0
     if len(spots) and drawn:
         gone = paths_near(drawn, spots[["x", "y"]].to_numpy(), SAME_AS_PICK_PX)

@@ -98,6 +98,7 @@ from .shown import (
     _objects_text,
     counted,
     default_pick_config,
+    spots_table,
     tracked_positions,
 )
 
@@ -2520,7 +2521,7 @@ class PickWidget(QWidget):
         stored = state.pick_results.get(name)
         gone = stored.deleted_shapes if stored is not None else ()
         if gone:  # the network's circles and paths the user deleted are junk too
-            spots = pd.DataFrame(np.asarray(gone, float).reshape(-1, 2), columns=["x", "y"])
+            spots = spots_table(gone)
             negatives, junk = merge_negative_labels(
                 self.viewer,
                 mlayer,
@@ -2535,10 +2536,9 @@ class PickWidget(QWidget):
                     f"{junk} deleted {'circles or paths' if junk != 1 else 'circle or path'} "
                     "as negatives"
                 )
-        if len(vesicles) or (len(gone) and len(current_labels(self.viewer, mlayer, "vesicle"))):
-            table, added, dropped = merge_vesicle_labels(
-                self.viewer, mlayer, vesicles, deleted=gone
-            )
+        # (with nothing of a kind shown, its labels change only where deletions drop some)
+        table, added, dropped = merge_vesicle_labels(self.viewer, mlayer, vesicles, deleted=gone)
+        if len(vesicles) or dropped:
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
             removed = f", {counted(dropped, 'earlier labels')} of deleted circles removed"
             texts.append(
@@ -2547,14 +2547,13 @@ class PickWidget(QWidget):
             )
             if added:
                 became.append(("circle", "vesicle"))
-        if len(fibers) or (len(gone) and len(current_labels(self.viewer, mlayer, "fiber"))):
-            known = fibers["diameter"].notna()
-            width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
-            if micrograph_diameter(mlayer) is None:  # the width training densifies paths at
+        known = fibers["diameter"].notna()
+        width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
+        table, added, dropped = merge_fiber_labels(self.viewer, mlayer, fibers, width, deleted=gone)
+        if len(fibers) or dropped:
+            if len(fibers) and micrograph_diameter(mlayer) is None:
+                # the width training densifies paths at
                 set_micrograph_settings(self.viewer, mlayer, diameter_px=width)
-            table, added, dropped = merge_fiber_labels(
-                self.viewer, mlayer, fibers, width, deleted=gone
-            )
             saved = replace_annotations(self.viewer, mlayer, table, "fiber")
             count = int(table["tube_id"].nunique()) if len(table) else 0
             removed = f", {counted(dropped, 'earlier labels')} of deleted paths removed"

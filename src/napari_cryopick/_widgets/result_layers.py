@@ -80,6 +80,7 @@ from .shown import (
     _without_deleted,
     as_shown,
     default_pick_config,
+    spots_table,
     tracked_positions,
 )
 
@@ -900,7 +901,7 @@ def _without_negatives(
         return shown
     negatives = current_labels(viewer, mlayer, "negative")
     if len(deleted_shapes):
-        spots = pd.DataFrame(np.asarray(deleted_shapes, float).reshape(-1, 2), columns=["x", "y"])
+        spots = spots_table(deleted_shapes)
         negatives = pd.concat([negatives[["x", "y"]], spots], ignore_index=True)
     if not len(negatives):
         return shown

@@ -222,6 +222,11 @@ def _appended(table: pd.DataFrame, added: pd.DataFrame) -> tuple[pd.DataFrame, l
     return (pd.concat(parts) if parts else empty_picks()), rows
 
 
+def spots_table(spots: Any) -> pd.DataFrame:
+    """The (x, y) spots of deleted shapes (``ShownResult.deleted_shapes``) as a table."""
+    return pd.DataFrame(np.asarray(spots, float).reshape(-1, 2), columns=["x", "y"])
+
+
 def _deleted_shapes(
     kind: str, before: pd.DataFrame | None, now: pd.DataFrame, every: bool = False
 ) -> tuple[tuple[float, float], ...]:

@@ -123,7 +123,10 @@ def _belongs_to_another(sidecar: Path, micrograph_path: Path) -> bool:
     exists beside ``micrograph_path`` (by file name, in any case: a folder moved keeps
     its sidecars; a sidecar of a file since converted, ``x.tif`` to ``x.mrc``, stays
     this one's)."""
-    if not sidecar.is_file():
+    try:
+        if not sidecar.is_file():
+            return False
+    except OSError:  # (a name too long for the file system: none there)
         return False
     try:
         stored = json.loads(sidecar.read_text(encoding="utf-8")).get("micrograph_path")
@@ -141,7 +144,18 @@ def user_file_key(micrograph_path: Path) -> str:
     """``<stem>-<first 16 hex of the SHA-1 of the absolute path>``: the name of a
     micrograph's files in the per-user folder (two folders' ``m1.mrc`` apart)."""
     digest = hashlib.sha1(str(micrograph_path.resolve()).encode("utf-8")).hexdigest()[:16]
-    return f"{_stem(micrograph_path)}-{digest}"
+    stem = _stem(micrograph_path).encode(errors="surrogateescape")[:_LONGEST_STEM]
+    return f"{stem.decode(errors='ignore')}-{digest}"  # (the digest tells long stems apart)
+
+
+#: The longest stem (bytes) a per-user file name keeps: with ``-<digest>.json`` it stays
+#: within the 255 bytes of a file name.
+_LONGEST_STEM = 200
+
+
+def _fits(name: str) -> bool:
+    """Whether ``name`` is short enough for a file name (255 bytes)."""
+    return len(name.encode(errors="surrogateescape")) <= 255
 
 
 def _user_path(micrograph_path: Path) -> Path:
@@ -159,8 +173,11 @@ def sidecar_path(micrograph_path: str | os.PathLike) -> Path:
     existing = find_sidecar(micrograph_path)
     if existing is not None:
         return existing
-    if writable_folder(micrograph_path.parent):
-        return _beside_path(micrograph_path)
+    beside = _beside_path(micrograph_path)
+    if writable_folder(micrograph_path.parent) and _fits(beside.name):
+        return beside
+    # (a micrograph name of 242-255 bytes leaves no room for ".cryopick.json": a trial's
+    # such micrographs failed with "File name too long")
     return _user_path(micrograph_path)
 
 

@@ -53,7 +53,8 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
-# ".<name>.~<pid>-<host>.<random>.tmp"
+# ".<name>.~<pid>-<host>.<random>.tmp" (<name> cut short where the whole would pass 255
+# bytes: :func:`_temporary_name`)
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.~(?P<pid>\d+)-(?P<host>[A-Za-z0-9]*)\.[^.]+\.tmp$")
 _HELD_SIGNALS = tuple(
     s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s
@@ -166,7 +167,9 @@ def _temporary_name(name: str) -> str:
     cut short (on a character boundary) where the temporary's whole name would pass
     :data:`_NAME_MAX` bytes (a facility trial's 232-255 character stems failed with "File
     name too long", naming the destination, which was not)."""
-    room = _NAME_MAX - len(f"..~{os.getpid()}-{_HOST}.XXXXXXXX.tmp".encode())
+    # the room left by the longest process id (10 digits), not this one's: every process
+    # of a host cuts a name alike, so a dead one's temporaries are known by it (a review)
+    room = _NAME_MAX - len(f"..~{'9' * 10}-{_HOST}.XXXXXXXX.tmp".encode())
     encoded = name.encode(errors="surrogateescape")
     if len(encoded) <= room:
         return name

@@ -198,7 +198,7 @@ def _imod_stamped(header: Any) -> bool:
 #: read again permissively, and kept only if the data then matches the header's size
 #: and mode exactly (the other checks below apply as to any file).
 _OLD_HEADER_WORDS = {
-    "machine stamp": "no machine stamp (byte order taken from the header's sizes)",
+    "machine stamp": "no machine stamp (byte order taken from its mode word)",
     "map id": "no 'MAP ' identifier (an older MRC writer's)",
 }
 
@@ -207,14 +207,29 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
     try:
         return _read_mrc_as(path, notes, permissive=False)
     except MicrographError as error:
-        said = str(error).lower()
-        old = [note for word, note in _OLD_HEADER_WORDS.items() if word in said]
-        if not old:
+        said = str(error)[len(f"{path}: ") :].lower()  # mrcfile's words, not the path's
+        if not any(word in said for word in _OLD_HEADER_WORDS):
             raise
+        strict = error
     # (a CLI trial: a zeroed machine stamp and a header without "MAP " were refused as
     # "truncated or corrupt"; permissive reading checks the size and mode all the same)
-    data, pixel_size = _read_mrc_as(path, notes, permissive=True)
-    notes.append(f"header with {old[0]}: read all the same, its size and mode fit the data")
+    try:
+        data, pixel_size = _read_mrc_as(path, notes, permissive=True)
+    except MicrographError:
+        raise strict from None  # no MRC file after all: said as before (a review)
+    import mrcfile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (what they say is the note below)
+        with mrcfile.open(path, header_only=True, permissive=True) as mrc:
+            header = mrc.header
+        missing = [_OLD_HEADER_WORDS["map id"]] if bytes(header.map)[:3] != b"MAP" else []
+        try:
+            mrcfile.utils.byte_order_from_machine_stamp(header.machst)
+        except ValueError:
+            missing.append(_OLD_HEADER_WORDS["machine stamp"])
+    said = " and ".join(missing) or "an older writer's oddity"
+    notes.append(f"header with {said}: read all the same, its size and mode fit the data")
     return data, pixel_size
 
 

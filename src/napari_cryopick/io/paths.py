@@ -569,8 +569,9 @@ def pick_files(
 ) -> list[tuple[Path, bool]]:
     """Pick files named directly or found in the named folders: ``(path, from_folder)``.
 
-    A folder's :data:`BOOKKEEPING_FILES` are left out; a file reached twice (named twice,
-    or named and in a named folder, links included) is taken once. ``recursive``: the folders
+    A folder's :data:`BOOKKEEPING_FILES` are left out; a file reached twice under one name
+    (named twice, or named and in a named folder, through a linked folder) is taken once,
+    as named where it is named once. ``recursive``: the folders
     below the named ones too (``recursive_option``: the option that asks for it, named
     in the hints).
     """
@@ -582,17 +583,20 @@ def pick_files(
         recursive=recursive,
         recursive_option=recursive_option,
     )
-    kept, seen = [], set()
+    taken: dict[tuple[str, str], tuple[Path, bool]] = {}
     for p, folder in found:
         if folder and is_bookkeeping_file(p):
             continue
-        key = os.path.realpath(p)
-        if key in seen:
-            # named twice, or named and in a folder named (a CLI trial's --pred a.csv a.csv
-            # counted every pick twice, half of them false)
-            continue
-        seen.add(key)
-        kept.append((p, folder))
+        # one file reached twice under one name (named twice, named and in a folder named:
+        # a CLI trial's --pred a.csv a.csv counted every pick twice, half of them false);
+        # a link of another name is another micrograph's file (per-micrograph formats are
+        # matched by name), and a file named directly counts as named wherever it comes
+        key = (os.path.realpath(p), p.name)
+        if key not in taken:
+            taken[key] = (p, folder)
+        elif not folder:
+            taken[key] = (taken[key][0], False)
+    kept = list(taken.values())
     if found and not kept:
         folder = found[0][0].parent
         # a pick run's output folder holds its summary.csv and, with sub-folders of

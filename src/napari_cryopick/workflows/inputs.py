@@ -364,9 +364,10 @@ def read_annotation_picks(
             table["diameter"] = table["diameter"].fillna(float(saved))
         if (table["tube_id"] > 0).any():
             table = densify_fiber_picks(table)
+        shape = shapes[name]  # (read on use: an unreadable micrograph is said as itself)
         try:
             tables.append(
-                picks_on_micrograph(table, shapes[name], source=sidecar, diameter_px=diameter_px)
+                picks_on_micrograph(table, shape, source=sidecar, diameter_px=diameter_px)
             )
         except ValueError as error:  # clicks far off the micrograph, naming the sidecar
             refused.append(error)

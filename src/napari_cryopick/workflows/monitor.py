@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 
+from napari_cryopick.core.text import name_list
 from napari_cryopick.workflows.batch import (
     BatchOptions,
     BatchOutcome,
@@ -175,7 +176,9 @@ def monitor(
     restarted monitor continues. A file that failed (caught empty or cut
     short), or that changed after it was picked (a writer that paused longer
     than ``settle_s``, a micrograph replaced), is picked again once its size
-    and modification time settle again. Folders are searched as ``cryopick pick
+    and modification time settle again (a change counts as activity for
+    ``idle_timeout``; micrographs still changing when it stops are named). Folders are
+    searched as ``cryopick pick
     --recursive`` searches them (hidden ones left out, links followed once). Sub-folders are mirrored below
     ``request.out_dir``. Stops when no new micrograph arrived for
     ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops between
@@ -226,12 +229,17 @@ def monitor(
     busy = 0.0  # seconds spent picking (not waiting for micrographs to arrive)
     executor = None
     last_new = clock()
+    now_scan: dict[Path, tuple[int, int]] = {}
     try:
         executor = _executor(prepared, options, fingerprint)
         while True:
             now_scan = _scan(folder, MICROGRAPH_SUFFIXES)
             wall = time.time()
             ready: list[WorkItem] = []
+            if any(seen.get(path) != taken for path, taken in now_scan.items()):
+                # a micrograph arrived, grows or changed: the folder is alive (a re-trial's
+                # monitor stopped while a picked micrograph was still being rewritten)
+                last_new = clock()
             for path in sorted(now_scan):
                 if path in failed and now_scan[path] != failed[path]:
                     # it changed since it failed (a copy that stalled, a file created empty
@@ -305,6 +313,14 @@ def monitor(
         manifest.close()
         if executor is not None:
             executor.close()
+    unsettled = sorted(path for path in now_scan if path not in handled and path not in failed)
+    if unsettled:  # still changing when it stopped: said, not taken as done
+        logger.warning(
+            "%d micrograph(s) were still being written or changed when the monitor stopped, "
+            "and are not picked as they are now: %s (start it again to pick them)",
+            len(unsettled),
+            name_list([str(p) for p in unsettled], 5),
+        )
     summary = write_summary(out_dir, fingerprint, options.shard) if options.summary else ()
     return BatchOutcome(
         n_micrographs=len(attempted | set(refused)) + skipped,  # refused: counted, named

@@ -131,7 +131,13 @@ def _wide_text(head: bytes) -> bool:
     named ``.star`` were told to convert from UTF-16, a CLI trial)."""
     if len(head) < 4:
         return False
-    return any(head[start::2].count(0) >= 0.75 * len(head[start::2]) for start in (0, 1))
+    even, odd = head[0::2], head[1::2]
+    # one position of each pair mostly NUL, the other mostly not (a file of zeros, left by
+    # a crash, is no text: a review)
+    return any(
+        nul.count(0) >= 0.75 * len(nul) and text.count(0) <= 0.25 * len(text)
+        for nul, text in ((even, odd), (odd, even))
+    )
 
 
 def refuse_other_encodings(path: Path) -> None:
@@ -141,6 +147,14 @@ def refuse_other_encodings(path: Path) -> None:
     found = other_encoding(path)
     if found is not None:
         raise other_encoding_error(path, found[0])
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return  # (the reader says why)
+    if head and not head.strip(b"\x00"):
+        # (a review: read as text, its 4096 NULs were printed as the "columns found")
+        raise file_error(path, "holds only zero bytes: a write cut short (a crash, a full disk)?")
 
 
 def other_encoding_error(path: Path, name: str) -> PickFileError:
