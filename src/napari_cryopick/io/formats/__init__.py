@@ -207,7 +207,10 @@ def read_delimited(path: Path, *, separator: str | None, lower: bool = False) ->
 
     refuse_other_encodings(path)
     with path.open("rb") as handle:
-        first = handle.readline(_HEADER_BYTES).decode("utf-8", errors="replace").strip()
+        first = handle.readline(_HEADER_BYTES).decode("utf-8", errors="replace")
+    # (lines ended by CR alone, an old Mac OS file: pandas reads them, the header is the
+    # first; a re-trial's CSV was "a header line of 1255 columns")
+    first = (first.splitlines() or [""])[0].strip()
     fields = len(re.split(r"\s+" if separator is None else re.escape(separator), first))
     cut = len(first) >= _HEADER_BYTES - 1  # (a header line of a megabyte: counted so far)
     if fields > MAX_COLUMNS or cut:
