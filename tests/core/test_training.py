@@ -707,7 +707,9 @@ def test_cli_train_names_every_unusable_annotation_file_at_once(tmp_path, capsys
         (mics / f"{name}.tif").write_bytes(b"not a tiff")
     assert main(base) == 2
     err = capsys.readouterr().err
+    assert "2 micrographs cannot be used" in err, err
     assert str(mics / "mic_1.tif") in err, err
+    assert str(mics / "mic_2.tif") in err, err
     assert "annotation file" not in err, err
 
 

@@ -99,6 +99,13 @@ def test_micrographs_of_the_longest_names_have_their_annotations_kept(tmp_path, 
     assert load_annotations(path).counts()["particle"] == 2
     beside = length + len(".cryopick.json") <= 255
     assert (written.parent == folder) is beside  # beside it where the name fits
+    # the per-user key keeps every stem that fitted before whole (a review: 201-233 bytes
+    # were cut, and their saved annotations and corrections no longer found)
+    from napari_cryopick.io.annotations import user_file_key
+
+    key = user_file_key(path)
+    assert len((key + ".json").encode()) <= 255
+    assert key.startswith("m" * min(length, 233) + ("-" if length <= 233 else ""))
 
 
 def test_folder_without_write_bits_goes_to_user_dir_even_for_root(tmp_path):

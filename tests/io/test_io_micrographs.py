@@ -310,6 +310,13 @@ def test_mrc_headers_of_older_writers_are_read_when_the_data_fits(tmp_path, wher
     assert_error(path, "truncated or corrupt")
     path.write_bytes(np.random.default_rng(1).bytes(5000))
     assert_error(path, "not a valid MRC file")
+    # a stack without a machine stamp: said as a stack, not as corrupt (a review)
+    with mrcfile.new(tmp_path / "stack.mrc") as mrc:
+        mrc.set_data(np.zeros((3, 16, 16), dtype=np.float32))
+    raw = bytearray((tmp_path / "stack.mrc").read_bytes())
+    raw[212:216] = bytes(4)
+    path.write_bytes(bytes(raw))
+    assert_error(path, "3D volume with 3 sections|3 frames")
     # text named .mrc: mrcfile's own reason, not the permissive reading's (a review)
     path.write_text("x y\n" * 600)
     assert_error(path, "Map ID string not found - not an MRC file")

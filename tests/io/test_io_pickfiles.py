@@ -1203,6 +1203,24 @@ def test_a_pick_file_reached_twice_is_taken_once(tmp_path, capsys):
     assert "predictions 2, ground truth 2" in out, out
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_wide_text_without_a_byte_order_mark_is_said_to_be_so(tmp_path, encoding):
+    # (a review: the zero-file check first lost UTF-32 without a mark)
+    path = tmp_path / "m.csv"
+    path.write_bytes("x,y\n10,20\n30,40\n".encode(encoding))
+    with pytest.raises(PickFileError, match="UTF-16 or UTF-32"):
+        read_picks(path)
+
+
+def test_a_header_of_many_columns_is_refused_whatever_separates_its_lines(tmp_path):
+    # a review: str.splitlines() split the header at a form feed, and 5001 columns went
+    # to pandas past the guard (the hostile-input review's 200,000 took 20 minutes)
+    path = tmp_path / "m.csv"
+    path.write_text("x\x0c," + ",".join(f"c{i}" for i in range(5000)) + "\n1,2\n")
+    with pytest.raises(PickFileError, match="columns: not a pick table"):
+        read_picks(path)
+
+
 @pytest.mark.parametrize("suffix", [".star", ".csv", ".box"])
 def test_random_bytes_are_not_said_to_be_utf16(tmp_path, suffix):
     # a CLI trial: random bytes named .star were "a UTF-16 or UTF-32 text file", with iconv

@@ -730,6 +730,15 @@ def test_monitor_picks_a_micrograph_again_when_it_changes_after_it_was_picked(ti
     # a restarted monitor has nothing left to do
     again = drive(monitor(request, incoming, idle_timeout=0.5, poll_s=0.1, settle_s=0.0))
     assert (again.n_picked, again.n_skipped) == (0, 1)
+    # restarted, skipped as complete, then replaced: picked, one micrograph (a review:
+    # "2 of 1" by this way round)
+    clock["t"] = 0.0  # (sleep writes it again at t = 3: a new time)
+    job = monitor(
+        request, incoming, idle_timeout=6.0, poll_s=1.0, settle_s=0.0,
+        clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    third = drive(job)
+    assert (third.n_micrographs, third.n_picked, third.n_skipped) == (1, 1, 0)
 
 
 def test_monitor_picks_again_a_micrograph_that_changed_while_it_was_picked(
@@ -816,6 +825,22 @@ def test_monitor_waits_for_a_micrograph_still_changing_and_names_it_when_stopped
         caplog.text
     )
     assert "m.mrc" in caplog.text
+    # Ctrl-C, as the command line's monitor ends: said too
+    clock["t"] = 0.0
+    caplog.clear()
+
+    def sleep_then_interrupt(seconds):
+        sleep(seconds)
+        if clock["t"] >= 3.0:
+            raise KeyboardInterrupt
+
+    logged = caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.monitor")
+    with logged, pytest.raises(KeyboardInterrupt):
+        drive(monitor(
+            _request((), tiny_model, tmp_path / "out3"), incoming, idle_timeout=30.0,
+            poll_s=1.0, settle_s=0.0, clock=lambda: clock["t"], sleep=sleep_then_interrupt,
+        ))  # fmt: skip
+    assert "were still being written or changed when the monitor stopped" in caplog.text
 
 
 def test_monitor_searches_folders_as_recursive_does(tiny_model, tmp_path):

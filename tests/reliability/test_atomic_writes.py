@@ -86,8 +86,11 @@ def test_file_names_up_to_the_systems_longest_are_written(tmp_path, length, monk
     atomic_write_text(target, "data_\n")
     assert target.read_text() == "data_\n"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
-    # a killed process's temporary of it (its name cut short) goes with the next write
-    short = atomic._temporary_name(target.name)
+    # a killed process's temporary of it (its name cut short, by a process whose id has
+    # other digits than this one's: the cut must not depend on it) goes with the next write
+    with monkeypatch.context() as patched:
+        patched.setattr(atomic.os, "getpid", lambda: 12)
+        short = atomic._temporary_name(target.name)
     # (a process id of other digits than this one's: the cut does not depend on it)
     pid = 3999999 if len(str(os.getpid())) != 7 else 39
     monkeypatch.setattr(atomic, "_process_alive", lambda p: p != pid)

@@ -148,9 +148,10 @@ def user_file_key(micrograph_path: Path) -> str:
     return f"{stem.decode(errors='ignore')}-{digest}"  # (the digest tells long stems apart)
 
 
-#: The longest stem (bytes) a per-user file name keeps: with ``-<digest>.json`` it stays
-#: within the 255 bytes of a file name.
-_LONGEST_STEM = 200
+#: The longest stem (bytes) a per-user file name keeps: with ``-<16 hex>.json`` it stays
+#: within the 255 bytes of a file name (shorter stems, every name that fitted before,
+#: keep their keys: a review).
+_LONGEST_STEM = 255 - len("-0123456789abcdef.json")
 
 
 def _fits(name: str) -> bool:

@@ -8,6 +8,7 @@ file itself raise :class:`MicrographError`, whose message starts with the path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -215,15 +216,19 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
     # "truncated or corrupt"; permissive reading checks the size and mode all the same)
     try:
         data, pixel_size = _read_mrc_as(path, notes, permissive=True)
-    except MicrographError:
-        raise strict from None  # no MRC file after all: said as before (a review)
+    except MicrographError as error:
+        if "not a valid MRC file" in str(error):
+            raise strict from None  # no MRC file after all: said as before (a review)
+        raise  # an MRC file all the same: a stack, a volume, complex data, no pixels
     import mrcfile
 
-    with warnings.catch_warnings():
+    missing = []
+    with warnings.catch_warnings(), contextlib.suppress(ValueError, OSError):
         warnings.simplefilter("ignore")  # (what they say is the note below)
         with mrcfile.open(path, header_only=True, permissive=True) as mrc:
             header = mrc.header
-        missing = [_OLD_HEADER_WORDS["map id"]] if bytes(header.map)[:3] != b"MAP" else []
+        if bytes(header.map)[:3] != b"MAP":
+            missing.append(_OLD_HEADER_WORDS["map id"])
         try:
             mrcfile.utils.byte_order_from_machine_stamp(header.machst)
         except ValueError:

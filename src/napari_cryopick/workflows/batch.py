@@ -2242,11 +2242,13 @@ def _drive(
             state["picked"] += 1
             table = result.picks.picks
             state["picks"] += len(table)
-            said = ""
+            listed = ""  # the list its name went to
             if not len(table):
-                state["empty"].append(said := result.picks.name)
+                state["empty"].append(result.picks.name)
+                listed = "empty"
             elif result.confidence is not None and result.confidence < LOW_CONFIDENCE:
-                state["unseen"].append(said := result.picks.name)
+                state["unseen"].append(result.picks.name)
+                listed = "unseen"
             fibers = fiber_points = 0
             if len(table) and "tube_id" in table:
                 traced = table[(table["kind"] == "fiber") & (table["tube_id"] > 0)]
@@ -2254,7 +2256,13 @@ def _drive(
                 state["fibers"] += fibers
                 state["fiber_points"] += fiber_points
             if "by_source" in state:  # (a monitor's: a micrograph may be picked again)
-                state["by_source"][result.item.key] = (len(table), fibers, fiber_points, said)
+                state["by_source"][result.item.key] = (
+                    len(table),
+                    fibers,
+                    fiber_points,
+                    listed,
+                    result.picks.name,
+                )
             event = PickProgress(
                 state["step"],
                 total,

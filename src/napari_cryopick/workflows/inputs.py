@@ -338,10 +338,12 @@ def read_annotation_picks(
 
     from napari_cryopick.core.object_kinds import densify_fiber_picks
     from napari_cryopick.io.annotations import find_sidecar, read_sidecar
+    from napari_cryopick.io.micrographs import MicrographError
     from napari_cryopick.io.pickfiles import picks_on_micrograph
 
     tables, datasets = [], {}
     refused: list[ValueError] = []  # every unusable sidecar said at once (a CLI trial: one a run)
+    unreadable: list[ValueError] = []  # and every micrograph they are of that cannot be read
     for path, name in zip(paths, names, strict=True):
         sidecar = find_sidecar(path)
         if sidecar is None:
@@ -364,21 +366,29 @@ def read_annotation_picks(
             table["diameter"] = table["diameter"].fillna(float(saved))
         if (table["tube_id"] > 0).any():
             table = densify_fiber_picks(table)
-        shape = shapes[name]  # (read on use: an unreadable micrograph is said as itself)
+        try:
+            shape = shapes[name]  # (read on use)
+        except MicrographError as error:  # said as the micrograph's, not its sidecar's
+            unreadable.append(error)
+            continue
         try:
             tables.append(
                 picks_on_micrograph(table, shape, source=sidecar, diameter_px=diameter_px)
             )
         except ValueError as error:  # clicks far off the micrograph, naming the sidecar
             refused.append(error)
-    if len(refused) == 1:
-        raise refused[0]
-    if refused:
+    if len(refused) + len(unreadable) == 1:
+        raise (refused or unreadable)[0]
+    if refused or unreadable:
         from napari_cryopick.io.annotations import AnnotationError
 
-        said = "; ".join(map(str, refused[:5]))
-        more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""
-        raise AnnotationError(f"{len(refused)} annotation files cannot be used: {said}{more}")
+        parts = []
+        for errors, what in ((unreadable, "micrographs"), (refused, "annotation files")):
+            if errors:
+                said = "; ".join(map(str, errors[:5]))
+                more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
+                parts.append(f"{len(errors)} {what} cannot be used: {said}{more}")
+        raise AnnotationError("; ".join(parts))
     return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), datasets
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
@@ -50,6 +51,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["monitor"]
 
 
+#: Watched folders whose search stopped at :data:`MOST_FOLDERS_SEARCHED` (said once).
+_CAPPED: set[str] = set()
+
+
 def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, int]]:
     """``(size, mtime_ns)`` of the micrographs in ``folder`` and below, found as ``cryopick
     pick --recursive`` finds them: hidden folders and files left out, linked folders
@@ -57,7 +62,7 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, int]
     ``.snapshot/`` and passed over a linked session folder, where --recursive did the
     opposite). ``os.walk`` reads the entries' types from the listing: no file is looked
     at twice on a network file system polled every few seconds."""
-    from napari_cryopick.io.paths import written_by_cryopick
+    from napari_cryopick.io.paths import MOST_FOLDERS_SEARCHED, written_by_cryopick
 
     found: dict[Path, tuple[int, int]] = {}
     visited: set[str] = set()
@@ -66,6 +71,15 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, int]
         if real in visited:  # a link back up, or a second link to one folder
             dirs[:] = []
             continue
+        if len(visited) >= MOST_FOLDERS_SEARCHED:  # as --recursive stops, said once
+            if str(folder) not in _CAPPED:
+                _CAPPED.add(str(folder))
+                logger.warning(
+                    "%s: only the first %d folders are watched: name the folder you mean",
+                    folder,
+                    MOST_FOLDERS_SEARCHED,
+                )
+            break
         visited.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
@@ -78,7 +92,8 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[Path, tuple[int, int]
                 status = path.stat()
             except OSError:
                 continue  # vanished between listing and stat (or a broken link)
-            found[path] = (status.st_size, status.st_mtime_ns)
+            if stat.S_ISREG(status.st_mode):  # (not a pipe or socket of that name)
+                found[path] = (status.st_size, status.st_mtime_ns)
     return found
 
 
@@ -137,6 +152,30 @@ def _freed(refused: dict[Path, tuple[WorkItem, dict]], state: dict) -> list[Work
     return freed
 
 
+def _say_unsettled(
+    now_scan: dict[Path, tuple[int, int]],
+    previous: dict[Path, tuple[int, int]],
+    handled: dict[Path, tuple[int, int]],
+    failed: dict[Path, tuple[int, int]],
+) -> None:
+    """Name the micrographs that changed between the last two looks and are not picked as
+    they are now: still being written when the monitor stopped (a re-trial's ended
+    without a word while a picked one was being rewritten)."""
+    changing = sorted(
+        path
+        for path, taken in now_scan.items()
+        if path in previous and previous[path] != taken and path not in handled
+        and path not in failed
+    )  # fmt: skip
+    if changing:
+        logger.warning(
+            "%d micrograph(s) were still being written or changed when the monitor stopped, "
+            "and are not picked as they are now: %s (start it again to pick them)",
+            len(changing),
+            name_list([str(p) for p in changing], 5),
+        )
+
+
 def _forget_earlier_counts(state: dict, items: Iterable[WorkItem]) -> None:
     """Take back what an earlier pick of ``items`` this session added to the counts: a
     micrograph picked again (changed since) counts once, with its new picks (a review:
@@ -146,14 +185,13 @@ def _forget_earlier_counts(state: dict, items: Iterable[WorkItem]) -> None:
         earlier = state["by_source"].pop(item.key, None)
         if earlier is None:
             continue
-        picks, fibers, fiber_points, said = earlier
+        picks, fibers, fiber_points, listed, name = earlier
         state["picked"] -= 1
         state["picks"] -= picks
         state["fibers"] -= fibers
         state["fiber_points"] -= fiber_points
-        for listed in (state["empty"], state["unseen"]):
-            if said in listed:
-                listed.remove(said)
+        if listed and name in state[listed]:
+            state[listed].remove(name)
 
 
 def monitor(
@@ -225,11 +263,12 @@ def monitor(
     attempted: set[Path] = set()  # each micrograph counted once, retries too (a trial)
     stems: dict[Path, Path] = {}
     state["by_source"] = {}  # each micrograph's counts: taken back when picked again
-    skipped = 0
+    skipped: set[Path] = set()  # complete already (a manifest's): not picked again
     busy = 0.0  # seconds spent picking (not waiting for micrographs to arrive)
     executor = None
     last_new = clock()
     now_scan: dict[Path, tuple[int, int]] = {}
+    previous: dict[Path, tuple[int, int]] = {}  # the scan before the last
     try:
         executor = _executor(prepared, options, fingerprint)
         while True:
@@ -271,12 +310,12 @@ def monitor(
                 stems[stem] = path
                 # recorded with the state it was taken in (changed while read: seen so)
                 ready.append(WorkItem(path, stem, stat=(size, mtime_ns)))
-            seen = now_scan
+            previous, seen = seen, now_scan
             taken = {item.source for item in ready}
             ready += [item for item in _freed(refused, state) if item.source not in taken]
             if ready:
                 todo, done = complete_items(ready, out_dir, fingerprint)
-                skipped += len(done)
+                skipped.update(item.source for item in done)
                 if not options.overwrite:
                     todo = _not_replacing(prepared, todo, out_dir, state, refused)
                 if todo:
@@ -313,19 +352,15 @@ def monitor(
         manifest.close()
         if executor is not None:
             executor.close()
-    unsettled = sorted(path for path in now_scan if path not in handled and path not in failed)
-    if unsettled:  # still changing when it stopped: said, not taken as done
-        logger.warning(
-            "%d micrograph(s) were still being written or changed when the monitor stopped, "
-            "and are not picked as they are now: %s (start it again to pick them)",
-            len(unsettled),
-            name_list([str(p) for p in unsettled], 5),
-        )
+        # (here too at Ctrl-C: the command line's monitor ends so)
+        _say_unsettled(now_scan, previous, handled, failed)
     summary = write_summary(out_dir, fingerprint, options.shard) if options.summary else ()
     return BatchOutcome(
-        n_micrographs=len(attempted | set(refused)) + skipped,  # refused: counted, named
+        # each micrograph once: refused ones counted (and named); one skipped as complete,
+        # then changed and picked, is picked (a review: "2 of 1")
+        n_micrographs=len(attempted | set(refused) | skipped),
         n_picked=state["picked"],
-        n_skipped=skipped,
+        n_skipped=len(skipped - attempted),
         n_picks=state["picks"],
         n_fibers=state["fibers"],
         empty=tuple(state["empty"]),

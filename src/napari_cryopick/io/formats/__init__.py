@@ -129,15 +129,31 @@ def _wide_text(head: bytes) -> bool:
     """Whether ``head`` reads as UTF-16 or UTF-32 text without a byte-order mark: a NUL
     byte beside nearly every character, in one byte position of each pair (random bytes
     named ``.star`` were told to convert from UTF-16, a CLI trial)."""
-    if len(head) < 4:
+    if len(head) < 8:
         return False
-    even, odd = head[0::2], head[1::2]
-    # one position of each pair mostly NUL, the other mostly not (a file of zeros, left by
-    # a crash, is no text: a review)
-    return any(
-        nul.count(0) >= 0.75 * len(nul) and text.count(0) <= 0.25 * len(text)
-        for nul, text in ((even, odd), (odd, even))
-    )
+    # UTF-16: one byte of each pair mostly NUL, the other mostly not; UTF-32: three of
+    # each four (a file of zeros, left by a crash, is no text: a review)
+    for width in (2, 4):
+        columns = [head[offset::width] for offset in range(width)]
+        nul = [c.count(0) >= 0.75 * len(c) for c in columns]
+        text = [c.count(0) <= 0.25 * len(c) for c in columns]
+        if sum(nul) == width - 1 and sum(text) == 1:
+            return True
+    return False
+
+
+def _only_zero_bytes(path: Path) -> bool:
+    """Whether ``path`` holds bytes, every one of them zero (read until one is not)."""
+    try:
+        with path.open("rb") as handle:
+            seen = False
+            while chunk := handle.read(1 << 20):
+                if chunk.strip(b"\x00"):
+                    return False
+                seen = True
+            return seen
+    except OSError:
+        return False  # (the reader says why)
 
 
 def refuse_other_encodings(path: Path) -> None:
@@ -147,12 +163,7 @@ def refuse_other_encodings(path: Path) -> None:
     found = other_encoding(path)
     if found is not None:
         raise other_encoding_error(path, found[0])
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return  # (the reader says why)
-    if head and not head.strip(b"\x00"):
+    if _only_zero_bytes(path):
         # (a review: read as text, its 4096 NULs were printed as the "columns found")
         raise file_error(path, "holds only zero bytes: a write cut short (a crash, a full disk)?")
 
@@ -210,7 +221,7 @@ def read_delimited(path: Path, *, separator: str | None, lower: bool = False) ->
         first = handle.readline(_HEADER_BYTES).decode("utf-8", errors="replace")
     # (lines ended by CR alone, an old Mac OS file: pandas reads them, the header is the
     # first; a re-trial's CSV was "a header line of 1255 columns")
-    first = (first.splitlines() or [""])[0].strip()
+    first = re.split(r"\r\n?|\n", first, maxsplit=1)[0].strip()  # (pandas' line ends only)
     fields = len(re.split(r"\s+" if separator is None else re.escape(separator), first))
     cut = len(first) >= _HEADER_BYTES - 1  # (a header line of a megabyte: counted so far)
     if fields > MAX_COLUMNS or cut:
