@@ -351,6 +351,9 @@ def test_picks_deleted_after_being_used_as_labels_become_negatives(picker, real_
     text = widget.status.text()
     assert f"{len(labels) - 3} particle labels (0 added from the picks, 3 deleted picks" in text
     assert "3 deleted picks as negatives, 3 earlier labels of deleted picks removed" in text
+    # no circles or paths shown, none dropped: no vesicle or fiber labels written or said
+    assert "vesicle label" not in text, text
+    assert "fiber label" not in text, text
     after = current_labels(viewer, mlayer, "particle")[["x", "y"]].to_numpy()
     negatives = current_labels(viewer, mlayer, "negative")[["x", "y"]].to_numpy()
     for spot in junk:
