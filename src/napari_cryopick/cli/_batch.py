@@ -115,7 +115,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=600.0,
         metavar="S",
-        help="monitor: stop when no new micrograph came for S seconds (default 600)",
+        help="monitor: stop when no micrograph arrived or changed for S seconds (default 600)",
     )
     stream.add_argument(
         "--poll",

@@ -214,13 +214,12 @@ def monitor(
     restarted monitor continues. A file that failed (caught empty or cut
     short), or that changed after it was picked (a writer that paused longer
     than ``settle_s``, a micrograph replaced), is picked again once its size
-    and modification time settle again (a change counts as activity for
-    ``idle_timeout``; micrographs still changing when it stops are named). Folders are
-    searched as ``cryopick pick
-    --recursive`` searches them (hidden ones left out, links followed once). Sub-folders are mirrored below
-    ``request.out_dir``. Stops when no new micrograph arrived for
-    ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops between
-    micrographs with every file written whole.
+    and modification time settle again; micrographs still changing when it
+    stops are named. Folders are searched as ``cryopick pick --recursive``
+    searches them (hidden ones left out, links followed once); sub-folders are
+    mirrored below ``request.out_dir``. Stops when no micrograph arrived or
+    changed for ``idle_timeout`` seconds; closing the generator (Ctrl-C) stops
+    between micrographs with every file written whole.
     """
     from napari_cryopick.io.micrographs import MICROGRAPH_SUFFIXES
 
