@@ -348,6 +348,16 @@ def _drop_stale_selection(layer: Any) -> None:
         layer.selected_data = kept
 
 
+def _labels_not_at(labels: pd.DataFrame, spots: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+    """``labels`` without those at one of ``spots`` (x, y; within :data:`SAME_AS_PICK_PX`):
+    the copies an earlier *Use as training labels* made of picks or circles deleted since.
+    Returns the labels kept and how many went."""
+    if spots is None or not len(spots) or not len(labels):
+        return labels, 0
+    kept = far_from(labels, spots, SAME_AS_PICK_PX)
+    return kept.reset_index(drop=True), len(labels) - len(kept)
+
+
 def merge_particle_labels(
     viewer: Any,
     micrograph_layer: Any,
@@ -366,11 +376,7 @@ def merge_particle_labels(
     """
     name = micrograph_name(micrograph_layer)
     clicks = current_labels(viewer, micrograph_layer, "particle")
-    dropped = 0
-    if deleted is not None and len(deleted) and len(clicks):
-        kept = far_from(clicks, deleted, SAME_AS_PICK_PX)
-        dropped = len(clicks) - len(kept)
-        clicks = kept.reset_index(drop=True)
+    clicks, dropped = _labels_not_at(clicks, deleted)
     picks = picks.assign(score=np.nan, diameter=float(diameter_px), micrograph=name)
     picks = far_from(picks, clicks, 0.5 * float(diameter_px))
     merged = pd.concat([t for t in (clicks, picks) if len(t)] or [empty_picks()], ignore_index=True)
@@ -393,13 +399,9 @@ def merge_vesicle_labels(
     added and how many labels went.
     """
     name = micrograph_name(micrograph_layer)
-    drawn = current_labels(viewer, micrograph_layer, "vesicle")
-    dropped = 0
-    spots = spots_table(deleted)
-    if len(spots) and len(drawn):
-        kept = far_from(drawn, spots, SAME_AS_PICK_PX)
-        dropped = len(drawn) - len(kept)
-        drawn = kept.reset_index(drop=True)
+    drawn, dropped = _labels_not_at(
+        current_labels(viewer, micrograph_layer, "vesicle"), spots_table(deleted)
+    )
     vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
     diameter = vesicles["diameter"].to_numpy(float)
     radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["name_list"]
+__all__ = ["message_list", "name_list"]
 
 
 def name_list(names: Iterable[object], limit: int = 6, *, quoted: bool = False) -> str:
@@ -19,3 +19,15 @@ def name_list(names: Iterable[object], limit: int = 6, *, quoted: bool = False) 
     shown = sorted(repr(str(n)) if quoted else str(n) for n in names)
     text = ", ".join(shown[:limit])
     return text + (f", ... ({len(shown)} in all)" if len(shown) > limit else "")
+
+
+def message_list(messages: Iterable[object], limit: int) -> str:
+    """The first ``limit`` of ``messages`` (each naming its file), in their order, joined by
+    "; ", and how many more there are when not all are shown.
+
+    >>> message_list(["a: bad", "b: bad", "c: bad"], limit=2)
+    'a: bad; b: bad; and 1 more'
+    """
+    shown = [str(m) for m in messages]
+    more = f"; and {len(shown) - limit} more" if len(shown) > limit else ""
+    return "; ".join(shown[:limit]) + more

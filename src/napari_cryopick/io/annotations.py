@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from napari_cryopick.core.pick_table import KINDS, empty_picks, normalize_picks
-from napari_cryopick.io.atomic import atomic_write_text
+from napari_cryopick.io.atomic import NAME_MAX, atomic_write_text
 from napari_cryopick.io.paths import SIDECAR_SUFFIX, writable_folder
 
 logger = logging.getLogger(__name__)
@@ -151,12 +151,12 @@ def user_file_key(micrograph_path: Path) -> str:
 #: The longest stem (bytes) a per-user file name keeps: with ``-<16 hex>.json`` it stays
 #: within the 255 bytes of a file name (shorter stems, every name that fitted before,
 #: keep their keys: a review).
-_LONGEST_STEM = 255 - len("-0123456789abcdef.json")
+_LONGEST_STEM = NAME_MAX - len("-0123456789abcdef.json")
 
 
 def _fits(name: str) -> bool:
-    """Whether ``name`` is short enough for a file name (255 bytes)."""
-    return len(name.encode(errors="surrogateescape")) <= 255
+    """Whether ``name`` is short enough for a file name (:data:`~.atomic.NAME_MAX`)."""
+    return len(name.encode(errors="surrogateescape")) <= NAME_MAX
 
 
 def _user_path(micrograph_path: Path) -> Path:

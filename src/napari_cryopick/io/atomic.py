@@ -159,17 +159,17 @@ def _named(error: OSError, path: Path, action: str) -> OSError:
 
 
 #: The longest file name (bytes) most file systems take.
-_NAME_MAX = 255
+NAME_MAX = 255
 
 
 def _temporary_name(name: str) -> str:
     """The ``<name>`` part of a temporary file of destination ``name``: ``name`` itself,
     cut short (on a character boundary) where the temporary's whole name would pass
-    :data:`_NAME_MAX` bytes (a facility trial's 232-255 character stems failed with "File
+    :data:`NAME_MAX` bytes (a facility trial's 232-255 character stems failed with "File
     name too long", naming the destination, which was not)."""
     # the room left by the longest process id (10 digits), not this one's: every process
     # of a host cuts a name alike, so a dead one's temporaries are known by it (a review)
-    room = _NAME_MAX - len(f"..~{'9' * 10}-{_HOST}.XXXXXXXX.tmp".encode())
+    room = NAME_MAX - len(f"..~{'9' * 10}-{_HOST}.XXXXXXXX.tmp".encode())
     encoded = name.encode(errors="surrogateescape")
     if len(encoded) <= room:
         return name

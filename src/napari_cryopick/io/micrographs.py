@@ -8,7 +8,6 @@ file itself raise :class:`MicrographError`, whose message starts with the path.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -215,27 +214,11 @@ def _read_mrc(path: Path, notes: list[str]) -> tuple[np.ndarray, float | None]:
     # (a CLI trial: a zeroed machine stamp and a header without "MAP " were refused as
     # "truncated or corrupt"; permissive reading checks the size and mode all the same)
     try:
-        data, pixel_size = _read_mrc_as(path, notes, permissive=True)
+        return _read_mrc_as(path, notes, permissive=True)
     except MicrographError as error:
         if "not a valid MRC file" in str(error):
             raise strict from None  # no MRC file after all: said as before (a review)
         raise  # an MRC file all the same: a stack, a volume, complex data, no pixels
-    import mrcfile
-
-    missing = []
-    with warnings.catch_warnings(), contextlib.suppress(ValueError, OSError):
-        warnings.simplefilter("ignore")  # (what they say is the note below)
-        with mrcfile.open(path, header_only=True, permissive=True) as mrc:
-            header = mrc.header
-        if bytes(header.map)[:3] != b"MAP":
-            missing.append(_OLD_HEADER_WORDS["map id"])
-        try:
-            mrcfile.utils.byte_order_from_machine_stamp(header.machst)
-        except ValueError:
-            missing.append(_OLD_HEADER_WORDS["machine stamp"])
-    said = " and ".join(missing) or "an older writer's oddity"
-    notes.append(f"header with {said}: read all the same, its size and mode fit the data")
-    return data, pixel_size
 
 
 def _read_mrc_as(
@@ -274,6 +257,13 @@ def _read_mrc_as(
         raise _error(
             path, f"not a valid MRC file (truncated or corrupt): {_first_line(exc)}"
         ) from None
+    if permissive:  # which header words were missing, as mrcfile warned of them
+        said = " ".join(str(w.message) for w in caught).lower()
+        missing = [note for word, note in _OLD_HEADER_WORDS.items() if word in said]
+        notes.append(
+            f"header with {' and '.join(missing) or 'an older writer oddity'}: read all the "
+            "same, its size and mode fit the data"
+        )
     larger = [str(w.message) for w in caught if "larger than expected" in str(w.message)]
     if larger:
         # more data than the header's size and mode say: a wrong mode word reads

@@ -1152,16 +1152,19 @@ def _outputs_at(out_dir: Path, record: Mapping[str, Any], item: WorkItem) -> boo
     return True
 
 
-def _input_stat(path: Path) -> dict[str, Any]:
-    """What a manifest record keeps of the micrograph file, to notice it replaced."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return {}
+def _input_stat(path: Path, taken: tuple[int, int] | None = None) -> dict[str, Any]:
+    """What a manifest record keeps of the micrograph file, to notice it replaced: its
+    size and time now, or ``taken`` (``WorkItem.stat``, when it was taken to be picked)."""
+    if taken is None:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return {}
+        taken = (stat.st_size, stat.st_mtime_ns)
     return {
         "real": os.path.realpath(path),
-        "input_size": stat.st_size,
-        "input_mtime_ns": stat.st_mtime_ns,
+        "input_size": int(taken[0]),
+        "input_mtime_ns": int(taken[1]),
     }
 
 
@@ -2135,18 +2138,9 @@ def _executor(
 
 
 def _record(result: _Result, written: list[Path], out_dir: Path) -> dict[str, Any]:
-    taken = result.item.stat
     record: dict[str, Any] = {
         "input": result.item.key,
-        **(
-            _input_stat(result.item.source)
-            if taken is None
-            else {
-                "real": os.path.realpath(result.item.source),
-                "input_size": int(taken[0]),
-                "input_mtime_ns": int(taken[1]),
-            }
-        ),
+        **_input_stat(result.item.source, result.item.stat),
         "micrograph": result.item.source.stem,
         # the pixel size a RELION or cryoSPARC list gave it (None: its header's), which
         # the settings' fingerprint cannot hold: --skip picks it again when it changes

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from napari_cryopick.core.text import name_list
+from napari_cryopick.core.text import message_list, name_list
 from napari_cryopick.io.pickfiles import match_name
 from napari_cryopick.workflows.train import TrainingSet
 
@@ -310,10 +310,9 @@ def _every_unreadable(
             shapes[name]
         except MicrographError as error:
             errors.append(str(error))
-    shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
     return ValueError(
         f"{len(errors)} micrograph(s) with picks cannot be read (mend or move them, or leave "
-        f"out their pick files): {shown}"
+        f"out their pick files): {message_list(errors, 10)}"
     )
 
 
@@ -382,12 +381,11 @@ def read_annotation_picks(
     if refused or unreadable:
         from napari_cryopick.io.annotations import AnnotationError
 
-        parts = []
-        for errors, what in ((unreadable, "micrographs"), (refused, "annotation files")):
-            if errors:
-                said = "; ".join(map(str, errors[:5]))
-                more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
-                parts.append(f"{len(errors)} {what} cannot be used: {said}{more}")
+        parts = [
+            f"{len(errors)} {what} cannot be used: {message_list(errors, 5)}"
+            for errors, what in ((unreadable, "micrographs"), (refused, "annotation files"))
+            if errors
+        ]
         raise AnnotationError("; ".join(parts))
     return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), datasets
 
