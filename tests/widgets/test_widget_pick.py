@@ -1083,10 +1083,17 @@ def test_circles_and_paths_deleted_after_an_earlier_press_lose_their_labels(
     from napari_cryopick.workflows.inputs import clean_labels
 
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    from napari_cryopick.io.micrographs import write_mrc
+
     viewer, widget = _picked_with_vesicles_and_fibers(
         make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
     )
     viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    # a second micrograph open beside it: the labels go to the one on screen only
+    image = np.random.default_rng(5).normal(size=(480, 480)).astype(np.float32)
+    viewer.open(str(write_mrc(tmp_path / "other.mrc", image)), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers["mic"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "mic", timeout=10_000)
     widget.review.reviewed_check.setChecked(True)
     assert widget.use_as_labels() is not None, widget.status.text()
     mlayer = find_micrograph_layer(viewer, "mic")
@@ -1115,6 +1122,9 @@ def test_circles_and_paths_deleted_after_an_earlier_press_lose_their_labels(
     )
     (cleaned,), _said = clean_labels([labels], ["mic"], [10.0])
     assert int((cleaned["kind"] == "negative").sum()) == 2
+    other = find_micrograph_layer(viewer, "other")
+    for kind in ("particle", "vesicle", "fiber", "negative"):
+        assert len(current_labels(viewer, other, kind)) == 0, kind
 
 
 def test_picking_again_keeps_deleted_circles_deleted(
