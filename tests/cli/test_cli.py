@@ -528,6 +528,12 @@ def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
     err = capsys.readouterr().err
     assert "nothing.mrc" in err
     assert "machine is busy" not in err
+    bad = tmp_path / "bad.pt"  # nor above a model file that is none (a CLI trial)
+    bad.write_bytes(b"not a checkpoint" * 100)
+    assert cli.main([*args, "--out", str(tmp_path / "r"), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.pt: not a napari-cryopick checkpoint" in err
+    assert "machine is busy" not in err
     # cryopick train too (a trial at load 6: 11 steps in 45 s, 143 with --threads 1),
     # once its inputs are checked
     missing = ["train", "--micrographs", str(tmp_path / "missing"), "--picks", str(tmp_path)]

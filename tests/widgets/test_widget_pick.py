@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -1125,6 +1126,101 @@ def test_circles_and_paths_deleted_after_an_earlier_press_lose_their_labels(
     other = find_micrograph_layer(viewer, "other")
     for kind in ("particle", "vesicle", "fiber", "negative"):
         assert len(current_labels(viewer, other, kind)) == 0, kind
+
+
+def test_labels_follow_circles_and_paths_changed_after_an_earlier_press(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """Session 51's re-trial: after *Use as training labels*, a circle resized and a path
+    reshaped kept their labels as they were at the press, and a circle moved and then
+    deleted kept its label (its negative went where it was deleted)."""
+    from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
+    from napari_cryopick._widgets.result_layers import _saved_result, autosave_corrections
+    from napari_cryopick.core.fibers import picks_to_paths
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    mlayer = find_micrograph_layer(viewer, "mic")
+    assert len(current_labels(viewer, mlayer, "vesicle")) == 2
+    vesicles = viewer.layers["mic vesicles"]
+    shapes = [np.asarray(v, float) for v in vesicles.data]
+    first = int(np.argmin([v.mean(axis=0)[1] for v in shapes]))  # at x 119.5
+    second = 1 - first  # at x 279.5
+    centre = shapes[second].mean(axis=0)
+    shapes[second] = centre + (shapes[second] - centre) * (64.0 / 48.0)  # resized
+    shapes[first] = shapes[first] + np.array([0.0, 10.0])  # moved 10 px right
+    vesicles.data = shapes
+    vesicles.shape_type = ["ellipse", "ellipse"]
+    vesicles.selected_data = {first}
+    vesicles.remove_selected()  # ... and then deleted
+    fibers = viewer.layers["mic fibers"]
+    path = np.asarray(fibers.data[0], float).copy()
+    path[0] += np.array([8.0, 0.0])  # its first vertex dragged 8 px down
+    fibers.data = [path]
+    fibers.shape_type = ["path"]
+    # what a restart would bring back knows which labels copy which shapes
+    assert autosave_corrections(viewer, "mic") is not None
+    saved = _saved_result(tmp_path / "mic.mrc", "mic")
+    assert saved is not None
+    assert saved.labelled_shapes is not None
+    assert sorted(saved.labelled_shapes[:, 0].tolist()).count(0.0) == 2  # both circles
+    assert widget.use_as_labels() is not None, widget.status.text()
+    said = widget.status.text()
+    assert "1 deleted circle or path as negatives" in said, said
+    assert (
+        "1 vesicle label (0 added from the circles, 1 earlier label of deleted circles "
+        "removed, 1 earlier label of circles resized or moved since updated)" in said
+    ), said
+    assert (
+        "1 fiber label (0 added from the traced fibers, 1 earlier label of paths reshaped "
+        "since updated)" in said
+    ), said
+    left = current_labels(viewer, mlayer, "vesicle")
+    assert left[["x", "y"]].to_numpy().round(1).tolist() == [[279.5, 119.5]]
+    assert left["diameter"].iloc[0] == pytest.approx(64.0, abs=1.0)  # as resized
+    (labelled,) = picks_to_paths(current_labels(viewer, mlayer, "fiber"))
+    np.testing.assert_allclose(labelled[:, ::-1], path, atol=0.5)  # as reshaped (x, y)
+    negatives = current_labels(viewer, mlayer, "negative")
+    assert negatives[["x", "y"]].to_numpy().round(1).tolist() == [[129.5, 119.5]]
+    # a third press changes nothing: the labels are the shapes as they are
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert "earlier label" not in widget.status.text(), widget.status.text()
+    assert len(current_labels(viewer, mlayer, "vesicle")) == 1
+    assert current_labels(viewer, mlayer, "fiber")["tube_id"].nunique() == 1
+
+
+def test_labels_follow_only_shapes_the_user_changed():
+    """What a later press does to labels copying circles (tables only): a circle hidden by
+    the threshold is unchanged (stored still), one resized follows, a deleted one whose
+    spot an unchanged neighbour covers is no resize of that neighbour, and nothing is
+    updated before an edit or without a record (picked again since)."""
+    from napari_cryopick._widgets.shown import ShownResult, labels_to_update, shapes_record
+    from napari_cryopick.core.pick_table import make_picks
+
+    circles = make_picks(
+        [100.0, 300.0, 330.0, 600.0],
+        [100.0, 100.0, 100.0, 100.0],
+        diameter=[48.0, 80.0, 80.0, 50.0],
+        score=[0.9, 0.8, 0.7, 0.2],  # the last hidden at a threshold of 0.3
+        kind="vesicle",
+    )
+    result = ShownResult(circles, None, labelled_shapes=shapes_record(circles))
+    assert labels_to_update(result, "vesicle") is None  # nothing edited since
+    now = circles.drop(index=[1]).copy()  # the circle at 300 deleted: 330 covers its centre
+    now.loc[0, "diameter"] = 60.0  # the one at 100 resized
+    edited = replace(result, picks=now, edited=frozenset({"vesicle"}))
+    updates = labels_to_update(edited, "vesicle")
+    assert updates is not None
+    assert updates.stale["x"].tolist() == [100.0, 300.0]
+    assert updates.replacements[["x", "diameter"]].to_numpy().tolist() == [[100.0, 60.0]]
+    assert (updates.deleted, updates.changed) == (1, 1)
+    assert labels_to_update(replace(edited, labelled_shapes=None), "vesicle") is None
+    assert labels_to_update(edited, "fiber") is None  # no path in the record
 
 
 def test_picking_again_keeps_deleted_circles_deleted(
@@ -3233,7 +3329,6 @@ def test_pick_all_opens_counts_follow_edits_under_its_note_of_micrographs_left(
     """A GUI trial: after Pick all open left a vesicle-annotated micrograph out (said on a
     second line), deleting picks and switching micrographs left the status at its old
     count: the appended note stopped the counts from following."""
-    from dataclasses import replace
 
     from napari_cryopick._widgets._common import show_only_micrograph
     from napari_cryopick.core.pick_table import make_picks

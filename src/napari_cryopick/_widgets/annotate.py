@@ -383,9 +383,45 @@ def merge_particle_labels(
     return merged, len(picks), dropped
 
 
-def merge_vesicle_labels(
-    viewer: Any, micrograph_layer: Any, vesicles: pd.DataFrame, deleted: Any = ()
+def _copies_dropped(
+    labels: pd.DataFrame, updates: Any, kind: str, name: str
 ) -> tuple[pd.DataFrame, int, int]:
+    """``labels`` (circles, or path vertices) without the copies of the shapes ``updates``
+    (``shown.LabelUpdates``) says changed or went since they were used as labels, with
+    those shapes as they are now in their place. Returns the labels, how many went
+    (labels of deleted shapes: ``dropped``; ``updated``: replaced)."""
+    from .shown import _unchanged
+
+    if updates is None or not len(labels):
+        return labels, 0, 0
+    if kind == "vesicle":
+        copy = np.asarray(_unchanged(kind, labels, updates.stale), bool)
+        kept = labels[~copy]
+        new = updates.replacements.assign(score=np.nan, micrograph=name, kind="vesicle")
+        new = new[~np.asarray(_unchanged(kind, new, kept), bool)]
+        gone, updated = int(copy.sum()), len(new)
+        merged = pd.concat([t for t in (kept, new) if len(t)] or [empty_picks()])
+        return merged.reset_index(drop=True), max(gone - updated, 0), updated
+    paths = picks_to_paths(labels)
+    copy = _unchanged(kind, paths_to_picks(paths, micrograph=name), updates.stale)
+    left = [p for p, c in zip(paths, copy, strict=True) if not c]
+    replacing = picks_to_paths(updates.replacements.assign(micrograph=name))
+    there = _unchanged(
+        kind, paths_to_picks(replacing, micrograph=name), paths_to_picks(left, micrograph=name)
+    )
+    new = [p for p, t in zip(replacing, there, strict=True) if not t]
+    gone, updated = int(sum(copy)), len(new)
+    merged = paths_to_picks([*left, *new], micrograph=name)
+    return merged.reset_index(drop=True), max(gone - updated, 0), updated
+
+
+def merge_vesicle_labels(
+    viewer: Any,
+    micrograph_layer: Any,
+    vesicles: pd.DataFrame,
+    deleted: Any = (),
+    updates: Any = None,
+) -> tuple[pd.DataFrame, int, int, int]:
     """The user's vesicle circles plus the vesicles that are not already among them.
 
     A vesicle whose centre lies within its own radius of an annotated
@@ -394,14 +430,18 @@ def merge_vesicle_labels(
     ``ShownResult.deleted_shapes``, within :data:`SAME_AS_PICK_PX`) is that
     circle's, made by an earlier *Use as training labels*: it goes, as for
     particles (a GUI trial's deleted circle stayed a vesicle label, and the
-    negative made of it was dropped at training as lying on a label). Returns the
-    merged table (centre and diameter of each circle), how many vesicles were
-    added and how many labels went.
+    negative made of it was dropped at training as lying on a label). A circle label
+    that copies a circle ``updates`` (``shown.LabelUpdates``) says was resized, moved
+    or deleted since that press follows it (a GUI trial's resized circle kept its old
+    size as a label). Returns the merged table (centre and diameter of each circle),
+    how many vesicles were added, how many labels went and how many were updated.
     """
     name = micrograph_name(micrograph_layer)
     drawn, dropped = _labels_not_at(
         current_labels(viewer, micrograph_layer, "vesicle"), spots_table(deleted)
     )
+    drawn, went, updated = _copies_dropped(drawn, updates, "vesicle", name)
+    dropped += went
     vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
     diameter = vesicles["diameter"].to_numpy(float)
     radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)
@@ -409,12 +449,17 @@ def merge_vesicle_labels(
     merged = pd.concat(
         [t for t in (drawn, vesicles) if len(t)] or [empty_picks()], ignore_index=True
     )
-    return merged, len(vesicles), dropped
+    return merged, len(vesicles), dropped, updated
 
 
 def merge_fiber_labels(
-    viewer: Any, micrograph_layer: Any, fibers: pd.DataFrame, width_px: float, deleted: Any = ()
-) -> tuple[pd.DataFrame, int, int]:
+    viewer: Any,
+    micrograph_layer: Any,
+    fibers: pd.DataFrame,
+    width_px: float,
+    deleted: Any = (),
+    updates: Any = None,
+) -> tuple[pd.DataFrame, int, int, int]:
     """The user's fiber paths plus the fibers (one ``tube_id`` each) not already drawn.
 
     A fiber that runs along one drawn path for at least half its length
@@ -422,28 +467,33 @@ def merge_fiber_labels(
     drawn path is kept as it is. A path label through a ``deleted`` path's spot
     (``ShownResult.deleted_shapes``, a point on that path; within
     :data:`SAME_AS_PICK_PX`) is that path's, made by an earlier *Use as training
-    labels*: it goes, as for particles. The merged table holds the vertices of every
-    path, kind ``"fiber"``, one ``tube_id`` per path, as the Annotate widget
-    stores drawn fibers. Returns it, how many fibers were added and how many labels
-    went.
+    labels*: it goes, as for particles; a path label that copies a path ``updates``
+    says was reshaped or deleted since follows it, as circles do. The merged table
+    holds the vertices of every path, kind ``"fiber"``, one ``tube_id`` per path, as the
+    Annotate widget stores drawn fibers. Returns it, how many fibers were added, how
+    many labels went and how many were updated.
     """
     from napari_cryopick.core.fibers import path_coverage, paths_near
 
     name = micrograph_name(micrograph_layer)
-    drawn = picks_to_paths(current_labels(viewer, micrograph_layer, "fiber"))
+    labels, went, updated = _copies_dropped(
+        current_labels(viewer, micrograph_layer, "fiber"), updates, "fiber", name
+    )
+    drawn = picks_to_paths(labels)
     spots = spots_table(deleted)
     dropped = 0
     if len(spots) and drawn:
         gone = paths_near(drawn, spots[["x", "y"]].to_numpy(), SAME_AS_PICK_PX)
         drawn = [path for path, away in zip(drawn, ~gone, strict=True) if away]
         dropped = int(gone.sum())
+    dropped += went
     tolerance = 0.5 * float(width_px)
     new = [
         path
         for path in picks_to_paths(fibers)
         if path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE
     ]
-    return paths_to_picks([*drawn, *new], micrograph=name), len(new), dropped
+    return paths_to_picks([*drawn, *new], micrograph=name), len(new), dropped, updated
 
 
 def merge_negative_labels(

@@ -91,6 +91,7 @@ from .result_layers import (
 )
 from .review import ReviewPanel
 from .shown import (
+    SHAPE_CODES,
     _fiber_width,
     _has_diameters,
     _object_counts,
@@ -98,6 +99,8 @@ from .shown import (
     _objects_text,
     counted,
     default_pick_config,
+    labels_to_update,
+    shapes_record,
     spots_table,
     tracked_positions,
 )
@@ -298,6 +301,17 @@ def _trained_diameter_text(request: Any) -> str:
         return ""
     finally:
         pick_log.removeFilter(other_threads)
+
+
+def _earlier_labels_text(dropped: int, updated: int, shapes: str, how: str) -> str:
+    """What *Use as training labels* did to the labels an earlier press made of circles
+    (paths) deleted (``dropped``) or changed (``updated``) since, as ", ..." ("" for none)."""
+    texts = []
+    if dropped:
+        texts.append(f"{counted(dropped, 'earlier labels')} of deleted {shapes} removed")
+    if updated:
+        texts.append(f"{counted(updated, 'earlier labels')} of {shapes} {how} since updated")
+    return "".join(f", {text}" for text in texts)
 
 
 def _warning_texts(warnings: Any) -> str:
@@ -2536,30 +2550,34 @@ class PickWidget(QWidget):
                     f"{junk} deleted {'circles or paths' if junk != 1 else 'circle or path'} "
                     "as negatives"
                 )
-        # (with nothing of a kind shown, its labels change only where deletions drop some)
-        table, added, dropped = merge_vesicle_labels(self.viewer, mlayer, vesicles, deleted=gone)
-        if len(vesicles) or dropped:
+        # (with nothing of a kind shown, its labels change only where deletions drop some;
+        # labels copying circles and paths edited since an earlier press follow them)
+        follow = {k: labels_to_update(stored, k) if stored else None for k in SHAPE_CODES}
+        table, added, dropped, updated = merge_vesicle_labels(
+            self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
+        )
+        if len(vesicles) or dropped or updated:
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
-            removed = f", {counted(dropped, 'earlier labels')} of deleted circles removed"
             texts.append(
                 f"{counted(len(table), 'vesicle labels')} ({added} added from the circles"
-                f"{removed if dropped else ''})"
+                f"{_earlier_labels_text(dropped, updated, 'circles', 'resized or moved')})"
             )
             if added:
                 became.append(("circle", "vesicle"))
         known = fibers["diameter"].notna()
         width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
-        table, added, dropped = merge_fiber_labels(self.viewer, mlayer, fibers, width, deleted=gone)
-        if len(fibers) or dropped:
+        table, added, dropped, updated = merge_fiber_labels(
+            self.viewer, mlayer, fibers, width, deleted=gone, updates=follow["fiber"]
+        )
+        if len(fibers) or dropped or updated:
             if len(fibers) and micrograph_diameter(mlayer) is None:
                 # the width training densifies paths at
                 set_micrograph_settings(self.viewer, mlayer, diameter_px=width)
             saved = replace_annotations(self.viewer, mlayer, table, "fiber")
             count = int(table["tube_id"].nunique()) if len(table) else 0
-            removed = f", {counted(dropped, 'earlier labels')} of deleted paths removed"
             texts.append(
                 f"{counted(count, 'fiber labels')} ({added} added from the traced fibers"
-                f"{removed if dropped else ''})"
+                f"{_earlier_labels_text(dropped, updated, 'paths', 'reshaped')})"
             )
             if added:
                 became.append(("path", "fiber"))
@@ -2585,7 +2603,11 @@ class PickWidget(QWidget):
                 tracked_positions(stored, current) if current is not None else stored.original
             )
             state.pick_results[name] = replace(
-                stored, original=original, edited=frozenset(), deleted_shapes=()
+                stored,
+                original=original,
+                edited=frozenset(),
+                deleted_shapes=(),
+                labelled_shapes=shapes_record(pd.concat([vesicles, fibers])),
             )
             # the deleted picks are negatives now: Undo delete would make them labels too
             state.deleted_picks.pop(name, None)

@@ -178,10 +178,10 @@ def _moved_to_labels(viewer: Any, layer: Any, rows: np.ndarray) -> bool:
     else:
         drawn = _shapes_table(layer, micrograph)  # (the layer shows no result: all drawn)
         if kind == "vesicle":
-            labels, _, _ = merge_vesicle_labels(viewer, mlayer, drawn)
+            labels, *_counts = merge_vesicle_labels(viewer, mlayer, drawn)
         else:
             width = diameter or _filled(layer).width or DEFAULT_DIAMETER
-            labels, _, _ = merge_fiber_labels(viewer, mlayer, drawn, width)
+            labels, *_counts = merge_fiber_labels(viewer, mlayer, drawn, width)
     active = viewer.layers.selection.active
     replace_annotations(viewer, mlayer, labels, kind)
     if active is not None and active in viewer.layers:
@@ -1580,6 +1580,7 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
         "deleted_shapes": np.asarray(result.deleted_shapes, float).reshape(-1, 2)
         if result.deleted_shapes
         else None,
+        "labelled_shapes": result.labelled_shapes,
     }
     key = f"corrections:{path}"
     try:
@@ -1656,9 +1657,19 @@ def _saved_result(path: Any, name: str) -> ShownResult | None:
         edited=frozenset(settings.get("edited") or ()),
         negatives=arrays.get("negatives"),
         deleted_shapes=tuple(map(tuple, deleted)) if deleted is not None else (),
+        labelled_shapes=_record_array(arrays.get("labelled_shapes")),
         model_file=_model_file_setting(settings.get("model_file")),
         file_picks=bool(settings.get("file_picks", False)),
     )
+
+
+def _record_array(value: Any) -> np.ndarray | None:
+    """The saved ``labelled_shapes`` (rows of 5 numbers; files kept before it have none,
+    one of another shape is not used)."""
+    if value is None:
+        return None
+    value = np.asarray(value, float)
+    return value if value.ndim == 2 and value.shape[1] == 5 and len(value) else None
 
 
 def _model_file_setting(value: Any) -> str | None:

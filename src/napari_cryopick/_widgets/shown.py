@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from napari_cryopick.core.pick_table import empty_picks, near_points
+from napari_cryopick.core.text import counted
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ class ShownResult:
     #: the user deleted since the last "Use as training labels" (which makes them
     #: negatives, as it does deleted particle picks).
     deleted_shapes: tuple[tuple[float, float], ...] = ()
+    #: The network's circles and paths as they were when last used as training labels
+    #: (:func:`shapes_record`: rows of kind code, x, y, diameter, tube_id): a label that
+    #: is a copy of one follows it when the user resizes, moves, reshapes or deletes it
+    #: afterwards (:func:`labels_to_update`). None: not used as labels since picked.
+    labelled_shapes: np.ndarray | None = None
     #: The model file the network's picks were made with (the bundled model's too), kept
     #: on disk with the corrections: picks back from an earlier session say which model
     #: made them (a re-trial's picks of a trained model came back beside the bundled
@@ -227,55 +233,85 @@ def spots_table(spots: Any) -> pd.DataFrame:
     return pd.DataFrame(np.asarray(spots, float).reshape(-1, 2), columns=["x", "y"])
 
 
-def _deleted_shapes(
-    kind: str, before: pd.DataFrame | None, now: pd.DataFrame, every: bool = False
-) -> tuple[tuple[float, float], ...]:
-    """Where the network's circles (paths) of ``before`` that ``now`` lacks were.
+def _successors(kind: str, before: pd.DataFrame, now: pd.DataFrame) -> list[Any]:
+    """What each circle (path) of ``before`` became in ``now``: a row label of ``now``
+    (a path: its ``tube_id``), or None where it went.
 
     A circle is the same one moved or resized when a circle of ``now`` covers its
     centre, is centred inside it, and is within a factor of 2 of its size (a trial
     dragged a 190 px circle by 60 px, a re-trial resized one by +50 % and another by
     -30 %: each old centre, still inside, became a negative on the vesicle just
     labelled; a neighbouring vesicle lies a diameter or more away, and a small circle
-    nested in a large one is no resize of it);
-    a path is the same one reshaped when it runs along a path of ``now`` for
-    half its length or more (within half its width, core ``path_coverage``).
-    Otherwise it was deleted: its centre, or the point of the path farthest
-    from the paths left (a trial deleted one of two crossing fibers: its middle
-    vertex was the crossing, and the deletion was not seen). Shapes drawn by
-    hand (no score) are not the network's: not counted, unless ``every`` (a pick
-    file's result, ``ShownResult.file_picks``, whose shapes have no scores: its
-    deletions made no negatives).
+    nested in a large one is no resize of it); the nearest such one. A path is the same
+    one reshaped when it runs along a path of ``now`` for half its length or more
+    (within half its width, core ``path_coverage``); the one it runs along most.
     """
-    if before is None or not len(before):
-        return ()
-    scored = before if every else before[before["score"].notna()]
-    gone: list[tuple[float, float]] = []
+    found: list[Any] = []
     if kind == "vesicle":
         sizes = now["diameter"].to_numpy(float)
-        for row in scored.itertuples():
+        xs, ys = now["x"].to_numpy(float), now["y"].to_numpy(float)
+        for row in before.itertuples():
             size = float(row.diameter) if np.isfinite(row.diameter) else 0.0
-            near = np.hypot(now["x"].to_numpy(float) - row.x, now["y"].to_numpy(float) - row.y)
+            near = np.hypot(xs - row.x, ys - row.y)
             if size > 0:
                 with np.errstate(invalid="ignore"):
                     same = (near < 0.5 * size) & (near < 0.5 * sizes)
                     same &= (sizes >= 0.5 * size) & (sizes <= 2.0 * size)
             else:
                 same = near < 1.0
-            if not same.any():
-                gone.append((float(row.x), float(row.y)))
-        return tuple(gone)
-    from scipy.spatial import cKDTree
+            found.append(
+                now.index[np.flatnonzero(same)[np.argmin(near[same])]] if same.any() else None
+            )
+        return found
+    from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage
 
-    from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage, resample_path
-
-    paths = [t[["x", "y"]].to_numpy(float) for _, t in now.groupby("tube_id", sort=False)]
-    for _tube, path in scored.groupby("tube_id", sort=False):
+    paths = {t: g[["x", "y"]].to_numpy(float) for t, g in now.groupby("tube_id", sort=False)}
+    for _tube, path in before.groupby("tube_id", sort=False):
         points = path[["x", "y"]].to_numpy(float)
         width = float(path["diameter"].median()) if path["diameter"].notna().any() else 0.0
         tolerance = max(0.5 * width, 1.0)
-        if paths and path_coverage(points, paths, tolerance) >= SAME_FIBER_COVERAGE:
+        cover = {t: path_coverage(points, [p], tolerance) for t, p in paths.items()}
+        best = max(cover, key=cover.get) if cover else None
+        found.append(best if best is not None and cover[best] >= SAME_FIBER_COVERAGE else None)
+    return found
+
+
+def _deleted_shapes(
+    kind: str, before: pd.DataFrame | None, now: pd.DataFrame, every: bool = False
+) -> tuple[tuple[float, float], ...]:
+    """Where the network's circles (paths) of ``before`` that ``now`` lacks were.
+
+    A circle or path of ``now`` that one of ``before`` became (moved, resized,
+    reshaped: :func:`_successors`) is no deletion of it. Otherwise it was deleted:
+    its centre, or the point of the path farthest from the paths left (a trial
+    deleted one of two crossing fibers: its middle vertex was the crossing, and the
+    deletion was not seen). Shapes drawn by hand (no score) are not the network's:
+    not counted, unless ``every`` (a pick file's result, ``ShownResult.file_picks``,
+    whose shapes have no scores: its deletions made no negatives).
+    """
+    if before is None or not len(before):
+        return ()
+    scored = before if every else before[before["score"].notna()]
+    found = _successors(kind, scored, now)
+    if kind == "vesicle":
+        return tuple(
+            (float(row.x), float(row.y))
+            for row, then in zip(scored.itertuples(), found, strict=True)
+            if then is None
+        )
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.core.fibers import resample_path
+
+    paths = [t[["x", "y"]].to_numpy(float) for _, t in now.groupby("tube_id", sort=False)]
+    gone: list[tuple[float, float]] = []
+    groups = scored.groupby("tube_id", sort=False)
+    for (_tube, path), then in zip(groups, found, strict=True):
+        if then is not None:
             continue  # reshaped, not deleted
+        points = path[["x", "y"]].to_numpy(float)
+        width = float(path["diameter"].median()) if path["diameter"].notna().any() else 0.0
+        tolerance = max(0.5 * width, 1.0)
         spot = points[len(points) // 2]
         if paths and len(points) > 1:
             # the point nearest its middle that is clear of the paths left (a negative
@@ -288,6 +324,127 @@ def _deleted_shapes(
             spot = dense[int(best)]
         gone.append((float(spot[0]), float(spot[1])))
     return tuple(gone)
+
+
+#: The codes of the shape kinds in ``ShownResult.labelled_shapes`` (its first column).
+SHAPE_CODES = {"vesicle": 0.0, "fiber": 1.0}
+#: A shape within this many pixels of one used as training labels (centre, diameter;
+#: a path's every vertex, both ways) is that one unchanged, and a label within it of
+#: one is that shape's copy.
+SAME_SHAPE_PX = 1.0
+
+
+def shapes_record(shapes: pd.DataFrame) -> np.ndarray | None:
+    """The circles and paths of ``shapes`` (a pick table) as ``ShownResult.labelled_shapes``
+    rows: kind code (:data:`SHAPE_CODES`), x, y, diameter, tube_id. None: none."""
+    rows = shapes[shapes["kind"].astype(str).isin(list(SHAPE_CODES))]
+    if not len(rows):
+        return None
+    codes = rows["kind"].astype(str).map(SHAPE_CODES).to_numpy(float)
+    return np.column_stack([codes, rows[["x", "y", "diameter", "tube_id"]].to_numpy(float)])
+
+
+def _record_table(record: np.ndarray | None, kind: str) -> pd.DataFrame:
+    """The ``kind`` rows of a :func:`shapes_record` as a pick table (no scores)."""
+    from napari_cryopick.core.pick_table import make_picks
+
+    rows = np.asarray(record if record is not None else (), float).reshape(-1, 5)
+    rows = rows[rows[:, 0] == SHAPE_CODES[kind]]
+    return make_picks(
+        rows[:, 1], rows[:, 2], diameter=rows[:, 3], kind=kind, tube_id=rows[:, 4].astype(int)
+    )
+
+
+def _same_path(first: np.ndarray, second: np.ndarray, tolerance: float) -> bool:
+    """Whether two paths ((N, 2) x, y) lie within ``tolerance`` of each other, every
+    vertex of each on the other (a vertex moved, an end cut or drawn on: not)."""
+    from napari_cryopick.core.fibers import _distance_to_polyline
+
+    return bool(
+        (_distance_to_polyline(first, second) <= tolerance).all()
+        and (_distance_to_polyline(second, first) <= tolerance).all()
+    )
+
+
+def _unchanged(kind: str, then: pd.DataFrame, now: pd.DataFrame) -> list[bool]:
+    """Which circles (paths) of ``then`` ``now`` holds as they were (:data:`SAME_SHAPE_PX`)."""
+    if kind == "vesicle":
+        if not len(now):
+            return [False] * len(then)
+        xy = now[["x", "y"]].to_numpy(float)
+        sizes = now["diameter"].to_numpy(float)
+        same = []
+        for row in then.itertuples():
+            near = np.hypot(xy[:, 0] - row.x, xy[:, 1] - row.y) <= SAME_SHAPE_PX
+            with np.errstate(invalid="ignore"):
+                sized = np.abs(sizes - row.diameter) <= SAME_SHAPE_PX
+            sized |= np.isnan(sizes) & np.isnan(row.diameter)
+            same.append(bool((near & sized).any()))
+        return same
+    paths = [g[["x", "y"]].to_numpy(float) for _, g in now.groupby("tube_id", sort=False)]
+    return [
+        any(_same_path(g[["x", "y"]].to_numpy(float), p, SAME_SHAPE_PX) for p in paths)
+        for _, g in then.groupby("tube_id", sort=False)
+    ]
+
+
+@dataclass(frozen=True)
+class LabelUpdates:
+    """What became of the circles (paths) of one kind used as training labels before
+    (:func:`labels_to_update`): their labels (copies) to drop, and what replaces them."""
+
+    stale: pd.DataFrame  # the shapes as they were used (their labels go)
+    replacements: pd.DataFrame  # what the changed ones are now (labels in their place)
+    deleted: int  # how many of ``stale`` went
+    changed: int  # how many of ``stale`` were resized, moved or reshaped
+
+
+def labels_to_update(result: ShownResult, kind: str) -> LabelUpdates | None:
+    """The labels of ``kind`` that copy the result's shapes as they were last used as
+    training labels (``result.labelled_shapes``) and that the user resized, moved,
+    reshaped or deleted since: a later *Use as training labels* drops those copies and
+    labels the shapes as they are now (a GUI trial resized a circle after pressing it
+    and pressed again: the label kept the old size; a path moved and then deleted
+    kept its label). None: nothing of ``kind`` edited since (``result.edited``), or no
+    record (picked since, a training's preview: the labels stay as they are).
+
+    The shapes now are the result's stored ones of ``kind``, those hidden by the
+    threshold too (hiding is no correction); a path counts when it is a tube.
+    """
+    then = _record_table(result.labelled_shapes, kind)
+    if kind not in result.edited or not len(then):
+        return None
+    now = result.picks[result.picks["kind"].astype(str) == kind]
+    if kind == "fiber":
+        now = now[now["tube_id"] > 0]
+    same = np.asarray(_unchanged(kind, then, now), bool)
+    if kind == "vesicle":
+        stale, kept = then[~same], then[same]
+    else:
+        tubes = [
+            t for (t, _g), s in zip(then.groupby("tube_id", sort=False), same, strict=True) if not s
+        ]
+        stale, kept = then[then["tube_id"].isin(tubes)], then[~then["tube_id"].isin(tubes)]
+    if not len(stale):
+        return None
+    found = {r for r in _successors(kind, stale, now) if r is not None}
+    replacements = now[(now.index if kind == "vesicle" else now["tube_id"]).isin(found)]
+    if len(replacements) and len(kept):  # one labelled as it is already (a neighbour)
+        if kind == "vesicle":
+            replacements = replacements[~np.asarray(_unchanged(kind, replacements, kept), bool)]
+        else:
+            labelled = _unchanged(kind, replacements, kept)
+            tubes = [
+                t
+                for (t, _g), s in zip(
+                    replacements.groupby("tube_id", sort=False), labelled, strict=True
+                )
+                if s
+            ]
+            replacements = replacements[~replacements["tube_id"].isin(tubes)]
+    count = len(stale) if kind == "vesicle" else int(stale["tube_id"].nunique())
+    changed = len(replacements) if kind == "vesicle" else int(replacements["tube_id"].nunique())
+    return LabelUpdates(stale, replacements, max(count - changed, 0), changed)
 
 
 def _traced_key(threshold: float) -> float:
@@ -462,12 +619,6 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
     keep = ~near_points(picks, particle, gone, radius)
     shown = replace(shown, picks=picks[keep].reset_index(drop=True)) if not keep.all() else shown
     return shown, gone[["x", "y"]].to_numpy(np.float32)
-
-
-def counted(n: int, plural: str) -> str:
-    """``"3 picks"``, ``"1 pick"``: a count of objects named in the plural (one of them in
-    the singular: a trial read "1 picks")."""
-    return f"{n} {plural if n != 1 else plural[:-1]}"
 
 
 def _objects_text(counts: dict[str, int], kinds: tuple[str, ...] = ("particle",)) -> str:

@@ -678,7 +678,14 @@ def _filter(args: argparse.Namespace) -> int:
     done = count - errors
     failed = f" ({errors} failed)" if errors else ""
     fibers = f" ({fibers_kept} of {fibers_total} fibers)" if fibers_total else ""
-    print(f"kept {kept} of {total} picks{fibers} in {done} of {count} files{failed} -> {args.out}")
+    if done or not errors:
+        print(
+            f"kept {kept} of {total} picks{fibers} in {done} of {count} files{failed} -> {args.out}"
+        )
+    else:  # ("kept 0 of 0 picks in 0 of 1 files (1 failed) -> out", nothing written there)
+        from napari_cryopick.core.text import counted
+
+        print(f"filtered nothing: {counted(errors, 'files')} failed (said above), nothing written")
     if args.kind is not None and total and args.kind not in kinds:
         # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
         print(

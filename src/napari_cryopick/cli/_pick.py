@@ -648,7 +648,12 @@ def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     cuda = str(args.device).startswith("cuda")
     if not args.threads and getattr(args, "dask", None) is None and not cuda:
-        # after the options are checked: a trial saw the note above an option error
+        # after the options and the model are checked: a trial saw the note above an
+        # option error, another above "bad.pt: not a napari-cryopick checkpoint"
+        if args.model is not None:
+            from napari_cryopick.core.model import load_checkpoint
+
+            load_checkpoint(args.model)  # (a fraction of a second; picking loads it again)
         say_busy_machine(gpu_possible=args.device == "auto")
     if request.out_dir is not None:
         from napari_cryopick.cli._errors import check_output_folder

@@ -31,3 +31,9 @@ def message_list(messages: Iterable[object], limit: int) -> str:
     shown = [str(m) for m in messages]
     more = f"; and {len(shown) - limit} more" if len(shown) > limit else ""
     return "; ".join(shown[:limit]) + more
+
+
+def counted(n: int, plural: str) -> str:
+    """``"3 picks"``, ``"1 pick"``: a count of objects named in the plural (one of them in
+    the singular: a trial read "1 picks")."""
+    return f"{n} {plural if n != 1 else plural[:-1]}"

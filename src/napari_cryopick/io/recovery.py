@@ -42,7 +42,9 @@ from napari_cryopick.io.atomic import atomic_write_bytes
 FORMAT_NAME = "napari-cryopick-corrections"
 FORMAT_VERSION = 1
 _NUMBER_COLUMNS = ("x", "y", "diameter", "score", "tube_id")
-_ARRAYS = ("original", "negatives", "deleted_shapes")
+#: The position arrays kept, and their columns (``labelled_shapes``: kind code, x, y,
+#: diameter, tube_id of the circles and paths last used as training labels).
+_ARRAYS = {"original": 2, "negatives": 2, "deleted_shapes": 2, "labelled_shapes": 5}
 
 
 @dataclass
@@ -51,7 +53,7 @@ class SavedCorrections:
 
     ``picks`` is every candidate (project pick table, all kinds) as the user
     left them; ``arrays`` the result's position arrays (``original``,
-    ``negatives``, ``deleted_shapes``; absent: None); ``settings`` the
+    ``negatives``, ``deleted_shapes``, ``labelled_shapes``; absent: None); ``settings`` the
     result's numbers (threshold, heatmap placement, fiber width, link radius,
     kinds edited) and where it came from (``model``, ``saved``).
     """
@@ -121,7 +123,7 @@ def save_corrections(saved: SavedCorrections) -> Path:
     for name in _ARRAYS:
         value = saved.arrays.get(name)
         if value is not None:
-            arrays[name] = np.asarray(value, np.float64).reshape(-1, 2)
+            arrays[name] = np.asarray(value, np.float64).reshape(-1, _ARRAYS[name])
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
