@@ -38,8 +38,11 @@ def _saved(path):
     arrays = {
         "original": np.array([[10.0, 5.0], [99.0, 9.0]], np.float32),
         "negatives": None,
-        # the circles and paths last used as training labels: kind code, x, y, diameter, tube
-        "labelled_shapes": np.array([[0.0, 30.0, 7.0, 80.0, 0.0], [1.0, 5.0, 5.0, 9.0, 1.0]]),
+        # the circles and paths last used as training labels: kind code, x, y, diameter,
+        # tube, score
+        "labelled_shapes": np.array(
+            [[0.0, 30.0, 7.0, 80.0, 0.0, 0.4], [1.0, 5.0, 5.0, 9.0, 1.0, np.nan]]
+        ),
     }
     settings = {"threshold": 0.2, "edited": ["vesicle"], "link_radius_px": None}
     return SavedCorrections(path, picks, arrays, settings)
@@ -61,10 +64,10 @@ def test_corrections_come_back_as_saved(micrograph, tmp_path):
     assert back.picks["kind"].tolist() == ["particle", "particle", "vesicle"]
     assert back.arrays["original"].tolist() == [[10.0, 5.0], [99.0, 9.0]]
     assert back.arrays["negatives"] is None
-    assert back.arrays["labelled_shapes"].tolist() == [
-        [0.0, 30.0, 7.0, 80.0, 0.0],
-        [1.0, 5.0, 5.0, 9.0, 1.0],
-    ]
+    np.testing.assert_array_equal(
+        back.arrays["labelled_shapes"],
+        [[0.0, 30.0, 7.0, 80.0, 0.0, 0.4], [1.0, 5.0, 5.0, 9.0, 1.0, np.nan]],
+    )
     assert back.settings == {"threshold": 0.2, "edited": ["vesicle"], "link_radius_px": None}
     forget_corrections(micrograph)
     assert load_corrections(micrograph) is None

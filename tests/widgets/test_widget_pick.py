@@ -938,13 +938,16 @@ def test_empty_picks_layer_has_array_colour(make_napari_viewer):
     assert len(layer.data) == 0
 
 
-def _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch, folder=None):
+def _picked_with_vesicles_and_fibers(
+    make_napari_viewer, qtbot, monkeypatch, folder=None, second_fiber=False
+):
     """A ("particle", "vesicle", "fiber") model has picked micrograph "mic" at 0.3.
 
     The worker, decoding, tracing and layers are real; only the network's
     output maps are replaced by known ones (an untrained network's are noise):
-    one particle, two vesicles of 48 px, one horizontal fiber. With a
-    ``folder``, "mic" is the file ``folder/mic.mrc`` opened in napari.
+    one particle, two vesicles of 48 px, one horizontal fiber (``second_fiber``: and a
+    fainter one, 0.5, below it). With a ``folder``, "mic" is the file
+    ``folder/mic.mrc`` opened in napari.
     """
     import napari_cryopick.core.detect as core
 
@@ -963,6 +966,15 @@ def _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch, fol
             0.9 * np.exp(-0.5 * ((rr - 60) / 1.0) ** 2),
             0.0,
         )  # a horizontal fiber along row 60, columns 10-80
+        if second_fiber:  # and a fainter one along row 85
+            heat[2] = np.maximum(
+                heat[2],
+                np.where(
+                    (np.arange(cols)[None, :] >= 10) & (np.arange(cols)[None, :] <= 80),
+                    0.5 * np.exp(-0.5 * ((rr - 85) / 1.0) ** 2),
+                    0.0,
+                ),
+            )
         diameter = np.full((rows, cols), 20.0, np.float32)
         diameter[30, 30] = diameter[30, 70] = 48.0  # the vesicles' own diameters
         return {
@@ -1194,33 +1206,131 @@ def test_labels_follow_circles_and_paths_changed_after_an_earlier_press(
     assert current_labels(viewer, mlayer, "fiber")["tube_id"].nunique() == 1
 
 
+def _reshaped(layer, index: int, factor: float = 1.0, shift: tuple = (0.0, 0.0)) -> None:
+    """Shape ``index`` of a shapes layer scaled about its centre and moved (row, col)."""
+    shapes = [np.asarray(v, float) for v in layer.data]
+    centre = shapes[index].mean(axis=0)
+    shapes[index] = centre + (shapes[index] - centre) * factor + np.asarray(shift)
+    kinds = list(layer.shape_type)
+    layer.data = shapes
+    layer.shape_type = kinds
+
+
+def test_labels_of_the_user_and_hidden_shapes_stay_when_shapes_change(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A review of the labels following their shapes: a circle covered by the user's own
+    label became a second label when resized; a label the user nudged got a copy beside
+    it; circles hidden by the threshold at a press stopped following."""
+    from napari_cryopick._widgets.annotate import (
+        current_labels,
+        find_micrograph_layer,
+        replace_annotations,
+    )
+    from napari_cryopick.core.pick_table import make_picks
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    widget.review.reviewed_check.setChecked(True)
+    mlayer = find_micrograph_layer(viewer, "mic")
+    mine = make_picks([282.0], [121.0], diameter=[52.0], kind="vesicle", micrograph="mic")
+    replace_annotations(viewer, mlayer, mine, "vesicle")  # over the circle at 279.5
+    assert widget.use_as_labels() is not None, widget.status.text()
+
+    def circles() -> list:
+        table = current_labels(viewer, mlayer, "vesicle").sort_values("x")
+        return table[["x", "diameter"]].to_numpy().round(1).tolist()
+
+    assert circles() == [[119.5, 48.0], [282.0, 52.0]]
+    vesicles = viewer.layers["mic vesicles"]
+    at = [float(np.asarray(v).mean(axis=0)[1]) for v in vesicles.data]
+    _reshaped(vesicles, int(np.argmax(at)), factor=56 / 48)  # the one under the user's
+    table = current_labels(viewer, mlayer, "vesicle")
+    table.loc[table["x"] < 200, "x"] += 3.0  # the user nudged the copy of the other one
+    replace_annotations(viewer, mlayer, table, "vesicle")
+    _reshaped(vesicles, int(np.argmin(at)), factor=56 / 48)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert "earlier label" not in widget.status.text(), widget.status.text()
+    assert circles() == [[122.5, 48.0], [282.0, 52.0]]  # as the user left them, no copies
+    # a press with the circles hidden by the threshold keeps them followed
+    replace_annotations(viewer, mlayer, mine.iloc[:0], "vesicle")
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert [d for _x, d in circles()] == pytest.approx([56.0, 56.0], abs=0.5)
+    widget.set_threshold(0.85)  # both circles hidden, the fiber shown
+    assert widget.use_as_labels() is not None, widget.status.text()
+    widget.set_threshold(0.3)
+    vesicles = viewer.layers["mic vesicles"]
+    at = [float(np.asarray(v).mean(axis=0)[1]) for v in vesicles.data]
+    _reshaped(vesicles, int(np.argmax(at)), shift=(0.0, 10.0))
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert "1 earlier label of circles resized or moved since updated" in widget.status.text()
+    assert [x for x, _d in circles()] == pytest.approx([119.5, 289.5], abs=0.5)
+
+
+def test_a_fiber_hidden_by_the_threshold_keeps_its_label_when_another_is_edited(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A review: a second fiber, hidden by a higher threshold, lost its label when the
+    first was reshaped (a micrograph's paths are stored as shown when first edited)."""
+    from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path, second_fiber=True
+    )
+    viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    widget.review.reviewed_check.setChecked(True)
+    assert len(viewer.layers["mic fibers"].data) == 2
+    assert widget.use_as_labels() is not None, widget.status.text()
+    mlayer = find_micrograph_layer(viewer, "mic")
+    assert current_labels(viewer, mlayer, "fiber")["tube_id"].nunique() == 2
+    widget.set_threshold(0.7)  # the fainter fiber hidden
+    fibers = viewer.layers["mic fibers"]
+    assert len(fibers.data) == 1
+    path = np.asarray(fibers.data[0], float).copy()
+    path[0] += np.array([8.0, 0.0])
+    fibers.data = [path]
+    fibers.shape_type = ["path"]
+    assert widget.use_as_labels() is not None, widget.status.text()
+    said = widget.status.text()
+    assert "2 fiber labels (0 added from the traced fibers, 1 earlier label of paths " in said
+    assert "deleted paths" not in said, said
+
+
 def test_labels_follow_only_shapes_the_user_changed():
     """What a later press does to labels copying circles (tables only): a circle hidden by
     the threshold is unchanged (stored still), one resized follows, a deleted one whose
-    spot an unchanged neighbour covers is no resize of that neighbour, and nothing is
-    updated before an edit or without a record (picked again since)."""
+    spot an unchanged neighbour covers is no resize of that neighbour, one resized and
+    then hidden waits, and nothing is updated before an edit or without a record."""
     from napari_cryopick._widgets.shown import ShownResult, labels_to_update, shapes_record
     from napari_cryopick.core.pick_table import make_picks
 
     circles = make_picks(
-        [100.0, 300.0, 330.0, 600.0],
-        [100.0, 100.0, 100.0, 100.0],
-        diameter=[48.0, 80.0, 80.0, 50.0],
-        score=[0.9, 0.8, 0.7, 0.2],  # the last hidden at a threshold of 0.3
+        [100.0, 300.0, 330.0, 600.0, 800.0],
+        [100.0] * 5,
+        diameter=[48.0, 80.0, 80.0, 50.0, 50.0],
+        score=[0.9, 0.8, 0.7, 0.2, 0.6],  # the one at 600 hidden at a threshold of 0.3
         kind="vesicle",
     )
-    result = ShownResult(circles, None, labelled_shapes=shapes_record(circles))
-    assert labels_to_update(result, "vesicle") is None  # nothing edited since
+    result = ShownResult(circles, None, labelled_shapes=shapes_record(circles, circles))
+    assert len(result.labelled_shapes) == 5  # each shape once
+    assert labels_to_update(result, "vesicle", 0.3) is None  # nothing edited since
     now = circles.drop(index=[1]).copy()  # the circle at 300 deleted: 330 covers its centre
     now.loc[0, "diameter"] = 60.0  # the one at 100 resized
+    now.loc[4, ["diameter", "score"]] = [70.0, 0.1]  # the one at 800 resized, then hidden
     edited = replace(result, picks=now, edited=frozenset({"vesicle"}))
-    updates = labels_to_update(edited, "vesicle")
+    updates = labels_to_update(edited, "vesicle", 0.3)
     assert updates is not None
-    assert updates.stale["x"].tolist() == [100.0, 300.0]
-    assert updates.replacements[["x", "diameter"]].to_numpy().tolist() == [[100.0, 60.0]]
-    assert (updates.deleted, updates.changed) == (1, 1)
-    assert labels_to_update(replace(edited, labelled_shapes=None), "vesicle") is None
-    assert labels_to_update(edited, "fiber") is None  # no path in the record
+    pairs = [
+        (float(then["x"].iloc[0]), None if new is None else float(new["diameter"].iloc[0]))
+        for then, new in updates.pairs
+    ]
+    assert pairs == [(100.0, 60.0), (300.0, None)]
+    assert labels_to_update(replace(edited, labelled_shapes=None), "vesicle", 0.3) is None
+    assert labels_to_update(edited, "fiber", 0.3) is None  # no path in the record
 
 
 def test_picking_again_keeps_deleted_circles_deleted(

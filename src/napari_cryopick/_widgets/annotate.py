@@ -386,33 +386,43 @@ def merge_particle_labels(
 def _copies_dropped(
     labels: pd.DataFrame, updates: Any, kind: str, name: str
 ) -> tuple[pd.DataFrame, int, int]:
-    """``labels`` (circles, or path vertices) without the copies of the shapes ``updates``
-    (``shown.LabelUpdates``) says changed or went since they were used as labels, with
-    those shapes as they are now in their place. Returns the labels, how many went
-    (labels of deleted shapes: ``dropped``; ``updated``: replaced)."""
+    """``labels`` (circles, or path vertices) with the copies of the shapes ``updates``
+    (``shown.LabelUpdates``) says changed since they were used as labels replaced by
+    them as they are now, and those of shapes deleted since dropped. A shape without a
+    copy among the labels (one the user edited in the label layer, or covered by a
+    label of their own) changes nothing. Returns the labels and how many copies were
+    dropped and replaced."""
     from .shown import _unchanged
 
     if updates is None or not len(labels):
         return labels, 0, 0
-    if kind == "vesicle":
-        copy = np.asarray(_unchanged(kind, labels, updates.stale), bool)
-        kept = labels[~copy]
-        new = updates.replacements.assign(score=np.nan, micrograph=name, kind="vesicle")
-        new = new[~np.asarray(_unchanged(kind, new, kept), bool)]
-        gone, updated = int(copy.sum()), len(new)
-        merged = pd.concat([t for t in (kept, new) if len(t)] or [empty_picks()])
-        return merged.reset_index(drop=True), max(gone - updated, 0), updated
-    paths = picks_to_paths(labels)
-    copy = _unchanged(kind, paths_to_picks(paths, micrograph=name), updates.stale)
-    left = [p for p, c in zip(paths, copy, strict=True) if not c]
-    replacing = picks_to_paths(updates.replacements.assign(micrograph=name))
-    there = _unchanged(
-        kind, paths_to_picks(replacing, micrograph=name), paths_to_picks(left, micrograph=name)
-    )
-    new = [p for p, t in zip(replacing, there, strict=True) if not t]
-    gone, updated = int(sum(copy)), len(new)
-    merged = paths_to_picks([*left, *new], micrograph=name)
-    return merged.reset_index(drop=True), max(gone - updated, 0), updated
+    fiber = kind == "fiber"
+    if fiber:  # numbered 1..n
+        labels = paths_to_picks(picks_to_paths(labels), micrograph=name)
+    dropped = updated = 0
+    for shape, now in updates.pairs:
+        copy = np.asarray(_unchanged(kind, labels, shape), bool)  # a label (path) each
+        if not copy.any():
+            continue
+        if fiber:
+            tubes = list(dict.fromkeys(labels["tube_id"]))
+            labels = labels[~labels["tube_id"].isin(np.asarray(tubes)[copy])]
+        else:
+            labels = labels[~copy]
+        if now is None:
+            dropped += 1
+            continue
+        updated += 1
+        new = now.assign(score=np.nan, micrograph=name, kind=kind)
+        if any(_unchanged(kind, new, labels)):
+            continue  # labelled as it is already
+        if fiber:  # numbered after the paths there are
+            start = int(labels["tube_id"].max()) if len(labels) else 0
+            new = new.assign(tube_id=pd.factorize(new["tube_id"])[0] + start + 1)
+        labels = pd.concat([t for t in (labels, new) if len(t)], ignore_index=True)
+    if fiber:  # renumbered 1..n, as the Annotate widget keeps drawn fibers
+        labels = paths_to_picks(picks_to_paths(labels), micrograph=name)
+    return labels.reset_index(drop=True), dropped, updated
 
 
 def merge_vesicle_labels(

@@ -79,6 +79,7 @@ from .result_layers import (
     _counts_without_tracing,
     _current_picks,
     _store_shape_edits,
+    _threshold_of,
     apply_display_threshold,
     autosave_corrections,
     deleted_picks,
@@ -97,8 +98,10 @@ from .shown import (
     _object_counts,
     _object_scores,
     _objects_text,
+    _record_table,
     counted,
     default_pick_config,
+    labelled_now,
     labels_to_update,
     shapes_record,
     spots_table,
@@ -2457,6 +2460,21 @@ class PickWidget(QWidget):
             "picks and use them as labels again."
         )
 
+    def _labelled_shapes(
+        self, mlayer: Any, stored: Any, vesicles: pd.DataFrame, fibers: pd.DataFrame
+    ) -> Any:
+        """The circles and paths whose copies are ``mlayer``'s labels after a press: those
+        shown that became (or were) labels, and those of the press before that still are
+        (hidden now by the threshold, say: their labels follow them when shown again)."""
+        from .annotate import current_labels
+
+        earlier = {k: _record_table(stored.labelled_shapes, k) for k in SHAPE_CODES}
+        tables = []
+        for kind, shown in (("vesicle", vesicles), ("fiber", fibers)):
+            labels = current_labels(self.viewer, mlayer, kind)
+            tables += [labelled_now(shown, labels, kind), labelled_now(earlier[kind], labels, kind)]
+        return shapes_record(*tables)
+
     def use_as_labels(self) -> Path | None:
         """Add the shown picks, circles and fibers of the current micrograph to its annotations.
 
@@ -2552,7 +2570,8 @@ class PickWidget(QWidget):
                 )
         # (with nothing of a kind shown, its labels change only where deletions drop some;
         # labels copying circles and paths edited since an earlier press follow them)
-        follow = {k: labels_to_update(stored, k) if stored else None for k in SHAPE_CODES}
+        shown_at = _threshold_of(self.viewer, stored, None, name)
+        follow = {k: labels_to_update(stored, k, shown_at) if stored else None for k in SHAPE_CODES}
         table, added, dropped, updated = merge_vesicle_labels(
             self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
         )
@@ -2607,7 +2626,7 @@ class PickWidget(QWidget):
                 original=original,
                 edited=frozenset(),
                 deleted_shapes=(),
-                labelled_shapes=shapes_record(pd.concat([vesicles, fibers])),
+                labelled_shapes=self._labelled_shapes(mlayer, stored, vesicles, fibers),
             )
             # the deleted picks are negatives now: Undo delete would make them labels too
             state.deleted_picks.pop(name, None)

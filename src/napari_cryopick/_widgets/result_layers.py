@@ -1664,12 +1664,15 @@ def _saved_result(path: Any, name: str) -> ShownResult | None:
 
 
 def _record_array(value: Any) -> np.ndarray | None:
-    """The saved ``labelled_shapes`` (rows of 5 numbers; files kept before it have none,
-    one of another shape is not used)."""
+    """The saved ``labelled_shapes`` (rows of ``shown.RECORD_COLUMNS``; files kept before
+    it have none, one of another shape is not used)."""
+    from .shown import RECORD_COLUMNS
+
     if value is None:
         return None
     value = np.asarray(value, float)
-    return value if value.ndim == 2 and value.shape[1] == 5 and len(value) else None
+    wide = value.ndim == 2 and value.shape[1] == len(RECORD_COLUMNS)
+    return value if wide and len(value) else None
 
 
 def _model_file_setting(value: Any) -> str | None:

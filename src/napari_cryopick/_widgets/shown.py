@@ -57,9 +57,9 @@ class ShownResult:
     #: the user deleted since the last "Use as training labels" (which makes them
     #: negatives, as it does deleted particle picks).
     deleted_shapes: tuple[tuple[float, float], ...] = ()
-    #: The network's circles and paths as they were when last used as training labels
-    #: (:func:`shapes_record`: rows of kind code, x, y, diameter, tube_id): a label that
-    #: is a copy of one follows it when the user resizes, moves, reshapes or deletes it
+    #: The circles and paths whose copies are training labels, as they were when last
+    #: used as labels (:func:`shapes_record`, rows of :data:`RECORD_COLUMNS`): a label
+    #: that copies one follows it when the user resizes, moves, reshapes or deletes it
     #: afterwards (:func:`labels_to_update`). None: not used as labels since picked.
     labelled_shapes: np.ndarray | None = None
     #: The model file the network's picks were made with (the bundled model's too), kept
@@ -334,24 +334,57 @@ SHAPE_CODES = {"vesicle": 0.0, "fiber": 1.0}
 SAME_SHAPE_PX = 1.0
 
 
-def shapes_record(shapes: pd.DataFrame) -> np.ndarray | None:
-    """The circles and paths of ``shapes`` (a pick table) as ``ShownResult.labelled_shapes``
-    rows: kind code (:data:`SHAPE_CODES`), x, y, diameter, tube_id. None: none."""
-    rows = shapes[shapes["kind"].astype(str).isin(list(SHAPE_CODES))]
-    if not len(rows):
+#: The columns of ``ShownResult.labelled_shapes``: the kind's code, then pick columns.
+RECORD_COLUMNS = ("code", "x", "y", "diameter", "tube_id", "score")
+
+
+def shapes_record(*tables: pd.DataFrame) -> np.ndarray | None:
+    """The circles and paths of ``tables`` (pick tables) as ``ShownResult.labelled_shapes``
+    rows (:data:`RECORD_COLUMNS`; a path's tube numbered anew, one a table's path), the
+    same shape once. None: none."""
+    rows, tube = [], 0
+    for table in tables:
+        if table is None or not len(table):
+            continue
+        table = table[table["kind"].astype(str).isin(list(SHAPE_CODES))]
+        for kind, part in table.groupby(table["kind"].astype(str), sort=False):
+            if kind == "fiber":  # tubes numbered apart from the other tables' paths
+                ids = pd.factorize(part["tube_id"])[0] + tube + 1
+                tube = int(ids.max()) if len(ids) else tube
+                part = part.assign(tube_id=ids)
+            values = part[["x", "y", "diameter", "tube_id", "score"]].to_numpy(float)
+            rows.append(np.column_stack([np.full(len(part), SHAPE_CODES[kind]), values]))
+    if not rows:
         return None
-    codes = rows["kind"].astype(str).map(SHAPE_CODES).to_numpy(float)
-    return np.column_stack([codes, rows[["x", "y", "diameter", "tube_id"]].to_numpy(float)])
+    record = np.vstack(rows)
+    # the same shape twice (shown, and carried over from the press before): once
+    circles = record[record[:, 0] == SHAPE_CODES["vesicle"]]
+    _values, first = np.unique(np.round(circles[:, 1:4], 1), axis=0, return_index=True)
+    kept = [circles[np.sort(first)]]
+    fibers = record[record[:, 0] == SHAPE_CODES["fiber"]]
+    paths: list[np.ndarray] = []
+    for tube in dict.fromkeys(fibers[:, 4]):
+        path = fibers[fibers[:, 4] == tube]
+        if not any(_same_path(path[:, 1:3], q[:, 1:3], SAME_SHAPE_PX) for q in paths):
+            paths.append(path)
+    kept += paths
+    return np.vstack(kept) if sum(map(len, kept)) else None
 
 
 def _record_table(record: np.ndarray | None, kind: str) -> pd.DataFrame:
-    """The ``kind`` rows of a :func:`shapes_record` as a pick table (no scores)."""
+    """The ``kind`` rows of a :func:`shapes_record` as a pick table."""
     from napari_cryopick.core.pick_table import make_picks
 
-    rows = np.asarray(record if record is not None else (), float).reshape(-1, 5)
+    width = len(RECORD_COLUMNS)
+    rows = np.asarray(record if record is not None else (), float).reshape(-1, width)
     rows = rows[rows[:, 0] == SHAPE_CODES[kind]]
     return make_picks(
-        rows[:, 1], rows[:, 2], diameter=rows[:, 3], kind=kind, tube_id=rows[:, 4].astype(int)
+        rows[:, 1],
+        rows[:, 2],
+        diameter=rows[:, 3],
+        kind=kind,
+        tube_id=np.nan_to_num(rows[:, 4]).astype(int),
+        score=rows[:, 5],
     )
 
 
@@ -367,7 +400,8 @@ def _same_path(first: np.ndarray, second: np.ndarray, tolerance: float) -> bool:
 
 
 def _unchanged(kind: str, then: pd.DataFrame, now: pd.DataFrame) -> list[bool]:
-    """Which circles (paths) of ``then`` ``now`` holds as they were (:data:`SAME_SHAPE_PX`)."""
+    """Which circles (paths, by ``tube_id`` in their order) of ``then`` ``now`` holds as
+    they were (:data:`SAME_SHAPE_PX`: centre and diameter; a path's every vertex)."""
     if kind == "vesicle":
         if not len(now):
             return [False] * len(then)
@@ -388,28 +422,41 @@ def _unchanged(kind: str, then: pd.DataFrame, now: pd.DataFrame) -> list[bool]:
     ]
 
 
+def labelled_now(shapes: pd.DataFrame, labels: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The circles (paths) of ``shapes`` that ``labels`` holds a copy of (:func:`_unchanged`)."""
+    shapes = shapes[shapes["kind"].astype(str) == kind]
+    if not len(shapes) or not len(labels):
+        return shapes.iloc[:0]
+    same = np.asarray(_unchanged(kind, shapes, labels), bool)
+    if kind == "vesicle":
+        return shapes[same]
+    tubes = [t for (t, _g), s in zip(shapes.groupby("tube_id", sort=False), same, strict=True) if s]
+    return shapes[shapes["tube_id"].isin(tubes)]
+
+
 @dataclass(frozen=True)
 class LabelUpdates:
     """What became of the circles (paths) of one kind used as training labels before
-    (:func:`labels_to_update`): their labels (copies) to drop, and what replaces them."""
+    (:func:`labels_to_update`): each changed one as it was used, and what it is now
+    (None: deleted)."""
 
-    stale: pd.DataFrame  # the shapes as they were used (their labels go)
-    replacements: pd.DataFrame  # what the changed ones are now (labels in their place)
-    deleted: int  # how many of ``stale`` went
-    changed: int  # how many of ``stale`` were resized, moved or reshaped
+    pairs: tuple[tuple[pd.DataFrame, pd.DataFrame | None], ...]
 
 
-def labels_to_update(result: ShownResult, kind: str) -> LabelUpdates | None:
-    """The labels of ``kind`` that copy the result's shapes as they were last used as
-    training labels (``result.labelled_shapes``) and that the user resized, moved,
-    reshaped or deleted since: a later *Use as training labels* drops those copies and
-    labels the shapes as they are now (a GUI trial resized a circle after pressing it
-    and pressed again: the label kept the old size; a path moved and then deleted
-    kept its label). None: nothing of ``kind`` edited since (``result.edited``), or no
-    record (picked since, a training's preview: the labels stay as they are).
+def labels_to_update(result: ShownResult, kind: str, threshold: float) -> LabelUpdates | None:
+    """The circles (paths) of ``kind`` last used as training labels
+    (``result.labelled_shapes``) that the user resized, moved, reshaped or deleted since:
+    a later *Use as training labels* replaces the labels copying them with them as they
+    are now, or drops them (a GUI trial resized a circle after pressing it and pressed
+    again: the label kept the old size; a path moved and then deleted kept its label).
+    None: nothing of ``kind`` edited since (``result.edited``), or no record (picked
+    since, a training's preview: the labels stay as they are).
 
-    The shapes now are the result's stored ones of ``kind``, those hidden by the
-    threshold too (hiding is no correction); a path counts when it is a tube.
+    The shapes now are the result's stored ones, those hidden by ``threshold`` too:
+    hiding changes no label. A shape whose successor (:func:`_successors`) scores below
+    the threshold is left alone, as is a path without one whose own score lies below it
+    (a micrograph's paths are stored as shown when first edited: a fiber hidden then is
+    not stored, not deleted).
     """
     then = _record_table(result.labelled_shapes, kind)
     if kind not in result.edited or not len(then):
@@ -417,34 +464,32 @@ def labels_to_update(result: ShownResult, kind: str) -> LabelUpdates | None:
     now = result.picks[result.picks["kind"].astype(str) == kind]
     if kind == "fiber":
         now = now[now["tube_id"] > 0]
-    same = np.asarray(_unchanged(kind, then, now), bool)
+    same = _unchanged(kind, then, now)
     if kind == "vesicle":
-        stale, kept = then[~same], then[same]
+        shapes = [then.iloc[[i]] for i in range(len(then))]
     else:
-        tubes = [
-            t for (t, _g), s in zip(then.groupby("tube_id", sort=False), same, strict=True) if not s
-        ]
-        stale, kept = then[then["tube_id"].isin(tubes)], then[~then["tube_id"].isin(tubes)]
-    if not len(stale):
-        return None
-    found = {r for r in _successors(kind, stale, now) if r is not None}
-    replacements = now[(now.index if kind == "vesicle" else now["tube_id"]).isin(found)]
-    if len(replacements) and len(kept):  # one labelled as it is already (a neighbour)
-        if kind == "vesicle":
-            replacements = replacements[~np.asarray(_unchanged(kind, replacements, kept), bool)]
-        else:
-            labelled = _unchanged(kind, replacements, kept)
-            tubes = [
-                t
-                for (t, _g), s in zip(
-                    replacements.groupby("tube_id", sort=False), labelled, strict=True
-                )
-                if s
-            ]
-            replacements = replacements[~replacements["tube_id"].isin(tubes)]
-    count = len(stale) if kind == "vesicle" else int(stale["tube_id"].nunique())
-    changed = len(replacements) if kind == "vesicle" else int(replacements["tube_id"].nunique())
-    return LabelUpdates(stale, replacements, max(count - changed, 0), changed)
+        shapes = [g for _t, g in then.groupby("tube_id", sort=False)]
+    pairs = []
+    labelled = [shape for shape, kept in zip(shapes, same, strict=True) if kept]
+    labelled = pd.concat(labelled) if labelled else then.iloc[:0]
+    for shape, kept in zip(shapes, same, strict=True):
+        if kept:
+            continue
+        (found,) = _successors(kind, shape, now)
+        if found is not None:
+            successor = now.loc[[found]] if kind == "vesicle" else now[now["tube_id"] == found]
+            if any(_unchanged(kind, successor, labelled)):
+                found = None  # a neighbour labelled as it is: this one went
+        if found is None:
+            hidden = kind == "fiber" and float(shape["score"].max()) < threshold
+            if not hidden:
+                pairs.append((shape, None))
+            continue
+        scores = successor["score"].to_numpy(float)
+        if np.isfinite(scores).all() and float(scores.max()) < threshold:
+            continue  # changed, then hidden: as it was until shown again
+        pairs.append((shape, successor))
+    return LabelUpdates(tuple(pairs)) if pairs else None
 
 
 def _traced_key(threshold: float) -> float:

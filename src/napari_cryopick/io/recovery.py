@@ -43,8 +43,8 @@ FORMAT_NAME = "napari-cryopick-corrections"
 FORMAT_VERSION = 1
 _NUMBER_COLUMNS = ("x", "y", "diameter", "score", "tube_id")
 #: The position arrays kept, and their columns (``labelled_shapes``: kind code, x, y,
-#: diameter, tube_id of the circles and paths last used as training labels).
-_ARRAYS = {"original": 2, "negatives": 2, "deleted_shapes": 2, "labelled_shapes": 5}
+#: diameter, tube_id and score of the circles and paths last used as training labels).
+_ARRAYS = {"original": 2, "negatives": 2, "deleted_shapes": 2, "labelled_shapes": 6}
 
 
 @dataclass
