@@ -236,9 +236,9 @@ def test_train_refuses_continual_weights_and_sizes_out_of_range_by_their_options
     argv += ["--out", tmp_path / "model.pt", "--steps", 1, "--mode", "continual"]
     for option, value, said in (
         ("--exemplars", "-1", "--exemplars must be >= 0"),
-        ("--distill-weight", "nan", "--distill-weight must be a number >= 0"),
-        ("--reg-weight", "inf", "--reg-weight must be a number >= 0"),
-        ("--reg-weight", "-5", "--reg-weight must be a number >= 0"),
+        ("--distill-weight", "nan", "--distill-weight must be a finite number >= 0"),
+        ("--reg-weight", "inf", "--reg-weight must be a finite number >= 0"),
+        ("--reg-weight", "-5", "--reg-weight must be a finite number >= 0"),
         ("--replay-fraction", "2", "--replay-fraction must lie in [0, 1)"),
         ("--replay-fraction", "nan", "--replay-fraction must lie in [0, 1)"),
         ("--crop-size", "100000", "--crop-size 16 to 4096"),
@@ -247,6 +247,16 @@ def test_train_refuses_continual_weights_and_sizes_out_of_range_by_their_options
         assert code == 2, (option, value)
         assert_one_line(err, said)
         assert "training" not in out + err  # refused before anything was read
+    assert not (tmp_path / "model.pt").exists()
+    # continual learning's own options in another mode: refused, not ignored (a CLI trial)
+    argv[argv.index("continual")] = "fewshot"
+    code, _out, err = run(capsys, *argv, "--replay-fraction", "0.3", "--reg-weight", "1")
+    assert code == 2
+    assert_one_line(
+        err,
+        "--reg-weight and --replay-fraction are used by --mode continual only (this training "
+        "is fewshot): leave them out, or give --mode continual",
+    )
     assert not (tmp_path / "model.pt").exists()
     from napari_cryopick.core.continual import ContinualConfig
 

@@ -682,6 +682,48 @@ def test_a_model_of_particles_of_two_sizes_with_one_head(tmp_path, micrograph_fi
     assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(24.0)
 
 
+def test_a_data_set_only_the_generic_head_learned_is_picked_at_its_own_size(
+    tmp_path, micrograph_files, make_config, caplog
+):
+    """A CLI trial: apoferritin (62 px, --exemplars 0) then a continual β-gal run (108 px,
+    a head of its own): picking an apoferritin folder was refused ("different sizes with
+    one head: give the diameter"), where the docs promise its own size; and the data set,
+    lost by the continual run, picked nothing, unsaid (``cryopick info`` too)."""
+    from napari_cryopick.cli._info import _format, model_info
+    from napari_cryopick.core.model import Detector, load_checkpoint, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(make_config())
+    model.add_head("large", init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=(
+            DatasetCard("small", diameter_px=12.0),  # the generic head's only
+            DatasetCard("large", diameter_px=24.0, head="large"),
+        ),
+        diameter_px=24.0,
+        history=(
+            {"mode": "new", "datasets": ["small"]},
+            {"mode": "continual", "datasets": ["large"]},
+        ),
+    )
+    path = save_checkpoint(tmp_path / "lost.pt", model, metadata=card.to_metadata())
+    names = {Path(m).stem: "small" for m in micrograph_files[:1]}
+    request = _request(micrograph_files[:1], path, None, diameter_px=None, datasets=names)
+    prepared = prepare(request)  # not refused
+    assert prepared.config.head == "generic"
+    (said,) = prepared.warnings
+    assert said.startswith("small: only the generic head knew it (no head of its own, no ")
+    assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(12.0)
+    # micrographs of no data set of the model: still refused without a diameter
+    with pytest.raises(ValueError, match="different sizes with one head"):
+        prepare(_request(micrograph_files[:1], path, None, diameter_px=None, head="generic"))
+    loaded, metadata = load_checkpoint(path)
+    text = _format(path, model_info(loaded, metadata))
+    assert "small: no exemplars, no own head (only the generic head knew it, and a later " in text
+    assert ModelCard.from_metadata(metadata).lost_by_continual({"small"}) == ()  # banked
+
+
 def test_a_model_trained_in_angstrom_is_checked_in_angstrom(
     tmp_path, micrograph_files, make_config, caplog
 ):

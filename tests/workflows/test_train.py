@@ -318,9 +318,16 @@ def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, traini
     text, _ = continual(replace(first, metadata=bare), other)
     assert "toy: no own head and no exemplars" in text
     assert "--mode joint first" in text
+    # an own head without exemplars (--exemplars 0): kept, but nothing replays it
+    # (a CLI trial's β-gal: AP 0.80 -> 0.73 after a continual run, unsaid)
+    text, _ = continual(
+        replace(adopted, metadata={**adopted.metadata, "exemplars": None}), training_set
+    )
+    assert "other: own head but no exemplars in this model: continual training keeps " in text
     joint = drive(train(_request(training_set, None, mode="joint")))
     text, both = continual(joint, other)
     assert "no own head" not in text
+    assert "no exemplars" not in text
     assert "already in the model" not in text
     # the same name again: its head trains on these micrographs alone, and their exemplars
     # join its earlier ones (not "replaces its exemplars", which the bank never did)
@@ -678,7 +685,7 @@ def test_info_gives_each_heads_own_calibrated_threshold(tmp_path, capsys):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("pick threshold"))
     assert line == (
         "pick threshold: 0.106 (calibrated on the last training's clicks; head beta); "
-        "head ribo 0.13 (their own trainings'); other heads the default"
+        "head ribo 0.13 (its own training's); other heads the default"
     )
 
 
@@ -1061,6 +1068,7 @@ def test_a_data_set_name_one_letter_off_the_models_is_warned_about(training_set)
         "continual", first.model, first.metadata, {"toys": 20.0}
     )
     assert any("'toys' is new to the model, which holds 'toy'" in n for n in notes)
+    assert any("if these micrographs are of data set 'toy', train" in n for n in notes)
     other = train_workflow.base_model_warnings(
         "continual", first.model, first.metadata, {"apoferritin": 20.0}
     )

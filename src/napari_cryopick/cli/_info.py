@@ -74,6 +74,8 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "datasets": card.dataset_names,
         # heads a later fine-tune moved the body from under (they pick poorly)
         "moved_by_finetune": list(card.moved_by_finetune()),
+        # data sets only the generic head knew, moved by a later continual run
+        "lost_by_continual": list(card.lost_by_continual(set(bank.datasets))),
         "dataset_diameters_px": {d.name: d.diameter_px for d in card.datasets},
         "exemplars": bank_summary(bank),
         "exemplar_bytes": bank_nbytes(bank),
@@ -121,7 +123,7 @@ def _per_head(
         line = f"{calibrated})"
     if own:
         line += "; " + ", ".join(f"head {h} {number.format(v)}" for h, v in own.items())
-        line += " (their own trainings')"
+        line += " (its own training's)" if len(own) == 1 else " (their own trainings')"
         if len(own) < len(heads) - 1:
             line += "; other heads the default"
     return line
@@ -198,6 +200,11 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         head = "own head" if name in info["heads"] else "no own head"
         if name in info.get("moved_by_finetune", ()):
             head += " (trained before a later fine-tune moved the shared body: picks poorly)"
+        elif name in info.get("lost_by_continual", ()):
+            head += (
+                " (only the generic head knew it, and a later continual run moved that head: "
+                "picks poorly)"
+            )
         bank = (
             f"{count} exemplar {objects} ({nbytes / 1024:.0f} KiB)"
             if count is not None

@@ -447,9 +447,33 @@ def _check_numbers(args: argparse.Namespace) -> None:
         ("--reg-weight", args.reg_weight),
     ):
         if not (math.isfinite(value) and value >= 0):
-            raise CLIError(f"{option} must be a number >= 0, got {value:g}")
+            raise CLIError(f"{option} must be a finite number >= 0, got {value:g}")
     if not 0.0 <= args.replay_fraction < 1.0:
         raise CLIError(f"--replay-fraction must lie in [0, 1), got {args.replay_fraction:g}")
+
+
+def _refuse_continual_options(args: argparse.Namespace, mode: str) -> None:
+    """Continual learning's own options given to another mode are refused, as ``--init``
+    with ``--mode new`` is (a CLI trial's ``--mode fewshot --replay-fraction 0.3`` and
+    ``--mode new --distill-weight 5`` trained without them, unsaid)."""
+    if mode == "continual":
+        return
+    defaults = dataclass_defaults("napari_cryopick.core.continual", "ContinualConfig")
+    given = [
+        option
+        for option, key in (
+            ("--distill-weight", "distill_weight"),
+            ("--reg-weight", "reg_weight"),
+            ("--replay-fraction", "replay_fraction"),
+        )
+        if getattr(args, key) != defaults[key]
+    ]
+    if given:
+        raise CLIError(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} used by --mode "
+            f"continual only (this training is {mode}): leave "
+            f"{'it' if len(given) == 1 else 'them'} out, or give --mode continual"
+        )
 
 
 def request_from_args(args: argparse.Namespace):
@@ -568,6 +592,7 @@ def run(args: argparse.Namespace) -> int:
         say_busy_machine(gpu_possible=args.device == "auto")
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
+    _refuse_continual_options(args, mode)
     _refuse_unnamed_retraining(args, mode, request)
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
         _refuse_to_lose_out_datasets(args.out, mode, request)

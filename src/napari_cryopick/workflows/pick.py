@@ -442,6 +442,10 @@ class PreparedPick:
     own_heads: dict[str, str] = field(default_factory=dict)
     #: ``{head: PickConfig}`` of those heads (each at its own threshold and border).
     head_configs: dict[str, Any] = field(default_factory=dict)
+    #: ``{micrograph key: data set}`` of the micrographs picked with the generic head
+    #: whose data set it learned (no head of its own) beside data sets of other sizes:
+    #: picked at that data set's diameter (:func:`resolve_diameter`), not refused.
+    generic_sets: dict[str, str] = field(default_factory=dict)
 
     def config_for(self, key: str) -> Any:
         """The picking configuration of a micrograph (its own head's, or ``config``)."""
@@ -532,12 +536,14 @@ def resolve_diameter(
     micrograph: str,
     model_name: str,
     head: str | None = None,
+    dataset: str | None = None,
 ) -> float:
     """The particle diameter in pixels for one micrograph (the request's one owner of it).
 
     ``request.diameter_px``; else ``request.diameter_A`` over the micrograph's
     pixel size; else the model card's diameter for the head picked with
-    (``head``, default the request's).
+    (``head``, default the request's), or for ``dataset``, a data set of the model
+    the generic head picks (:attr:`PreparedPick.generic_sets`).
 
     Raises
     ------
@@ -554,6 +560,8 @@ def resolve_diameter(
             )
         return float(request.diameter_A) / float(pixel_size)
     head = request.head if head is None else head
+    if dataset:  # its own training's size (a data set is the head name the card knows)
+        head = dataset
     trained_A = trained_diameter_angstrom(card, head, request) if card is not None else None
     if trained_A is not None and pixel_size and math.isfinite(pixel_size) and pixel_size > 0:
         # trained with --diameter-A: the same particle at this micrograph's pixel size (a
@@ -788,7 +796,7 @@ def prepare(request: PickRequest) -> PreparedPick:
     """
     from napari_cryopick.core.detect import PickConfig
     from napari_cryopick.core.model import resolve_device
-    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.core.model.card import GENERIC_HEAD, ModelCard
 
     resolve_device(request.device)  # CUDA asked for but absent: the request's fault, said once
     model, metadata, model_name = _load_model(request)
@@ -894,9 +902,22 @@ def prepare(request: PickRequest) -> PreparedPick:
             for key, (_name, dataset) in zip(keys, datasets, strict=True)
             if dataset and dataset in head_of and head_of[dataset] != main_head
         }
+    generic_sets: dict[str, str] = {}
+    if request.diameter_px is None and request.diameter_A is None:
+        # a data set the generic head learned beside others of other sizes: picked at its
+        # own size (a CLI trial's apoferritin folder, 62 px, of a model continued on β-gal,
+        # 108 px, was refused: "give the diameter"); sizes within 25 %: the stored one
+        learned = several_sizes(card, GENERIC_HEAD)
+        for key, (_name, dataset) in zip(
+            [_micrograph_key(m) for m in request.micrographs], datasets, strict=True
+        ):
+            head_used = own_heads.get(key, main_head) or GENERIC_HEAD
+            if head_used == GENERIC_HEAD and dataset in learned and dataset not in heads:
+                generic_sets[key] = dataset
     in_angstrom = None
     if request.diameter_px is None and request.diameter_A is None:
-        others = len(own_heads) < len(request.micrographs) or not request.micrographs
+        covered = len(set(own_heads) | set(generic_sets))
+        others = covered < len(request.micrographs) or not request.micrographs
         if others and trained_diameter_angstrom(card, main_head, request) is None:
             _refuse_one_of_several_diameters(card, main_head, model_name)
             in_angstrom = several_sizes_warning(card, main_head, model_name)
@@ -910,6 +931,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         stems=stems,
         own_heads=own_heads,
         head_configs=_own_head_configs(request, card, config, own_heads, trained_head),
+        generic_sets=generic_sets,
     )
     if own_heads:
         by_set = {
@@ -950,6 +972,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         trained_diameter_warning(prepared),
         in_angstrom,
         moved_head_warning(card, {main_head, *own_heads.values()}),
+        lost_data_set_warning(card, set(generic_sets.values())),
         # a general model's data-set heads are copies of its generic head: nothing to advise
         # (a trial's zero-shot folder was told to pick with its data set's head)
         head_warning(
@@ -1013,6 +1036,26 @@ def moved_head_warning(card: Any, heads: Collection[str | None]) -> str | None:
         f"{', '.join(dict.fromkeys(finetuned))}) moved the shared body: they pick poorly; "
         "pick with the model of before the fine-tune, or train their data sets again into "
         "this model (--mode continual --init MODEL)"
+    )
+
+
+def lost_data_set_warning(card: Any, datasets: Collection[str]) -> str | None:
+    """A warning naming the data sets picked with the generic head that a later continual
+    run moved away from them (:meth:`~napari_cryopick.core.model.card.ModelCard.lost_by_continual`:
+    no head of their own, no exemplars; a CLI trial's apoferritin gave 0 picks, unsaid)."""
+    if card is None or not datasets:
+        return None
+    from napari_cryopick.core.exemplars import bank_from_metadata
+
+    banked = set(bank_from_metadata(card.exemplars).datasets)
+    lost = sorted(set(datasets) & set(card.lost_by_continual(banked)))
+    if not lost:
+        return None
+    return (
+        f"{', '.join(lost)}: only the generic head knew {'it' if len(lost) == 1 else 'them'} "
+        "(no head of its own, no exemplars), and a later continual run moved that head to "
+        "other data: it picks poorly; pick with the model of before that run, or train "
+        "the data set again into this model (--mode continual --init MODEL)"
     )
 
 
@@ -1409,6 +1452,7 @@ def _read_with_diameter(
         micrograph=str(origin) if _is_path(origin) else name,
         model_name=prepared.model_name,
         head=prepared.config_for(_micrograph_key(source, micrograph)).head,
+        dataset=prepared.generic_sets.get(_micrograph_key(source, micrograph)),
     )
     return micrograph, name, diameter
 

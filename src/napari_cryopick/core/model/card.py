@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -197,6 +197,29 @@ class ModelCard:
             moved = [n for n in dict.fromkeys(moved) if n not in trained]
             seen |= trained
         return tuple(moved)
+
+    def lost_by_continual(self, banked: Collection[str]) -> tuple[str, ...]:
+        """Data sets a later ``continual`` run moved the generic head away from: those with
+        no head of their own and no exemplars (``banked``: the data sets the exemplar bank
+        holds), which only the generic head knew (a CLI trial's apoferritin, trained with
+        ``--exemplars 0``, then a continual β-gal run: 0 picks, while ``info`` listed it
+        as any other data set). A later run that trains a data set again clears it."""
+        seen: set[str] = set()
+        lost: list[str] = []
+        for run in self.history:
+            trained = {str(name) for name in run.get("datasets") or ()}
+            if run.get("mode") == "continual":
+                lost += [
+                    d.name
+                    for d in self.datasets
+                    if d.name in seen
+                    and d.name not in trained
+                    and d.name not in banked
+                    and d.head == GENERIC_HEAD
+                ]
+            lost = [n for n in dict.fromkeys(lost) if n not in trained]
+            seen |= trained
+        return tuple(lost)
 
     def dataset(self, name: str) -> DatasetCard | None:
         """The data set called ``name``, or None."""
