@@ -1195,7 +1195,9 @@ def test_cli_train_refuses_picks_the_starting_model_cannot_detect(tmp_path, caps
     args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=1, clicked=1)
     args += ["--init", str(vesicles), "--mode", "fewshot", "--steps", "2", "--threads", "1"]
     assert main(args) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "training" not in captured.out  # refused before it read as started (a trial)
+    err = captured.err
     assert err.startswith(f"cryopick train: error: data set '{tmp_path.name}': its picks are")
     assert f"of kind particle and the model {vesicles} detects only vesicle" in err
     assert "--kind vesicle" in err
@@ -1450,6 +1452,13 @@ def test_cli_trains_picks_and_shows_a_data_set_named_like_a_torch_method(tmp_pat
     # an empty name is refused naming its option, not turned into the folder's name
     assert main([*args, *short, "--dataset", ""]) == 2
     assert "--dataset must name the data set, got an empty name" in capsys.readouterr().err
+    # and names no folder selects are refused (a CLI trial's " bgal" and "a/b")
+    assert main([*args, *short, "--dataset", " bgal"]) == 2
+    assert "--dataset ' bgal': a name with spaces around it" in capsys.readouterr().err
+    assert main([*args, *short, "--head", "a/b"]) == 2
+    assert "--head 'a/b': a data set's name is one word of a folder's name" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_model_folder_made_for_out_is_said(tmp_path, caplog):

@@ -378,11 +378,22 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
 
 def _refuse_empty_names(args: argparse.Namespace) -> None:
     """Refuse an empty ``--dataset`` or ``--head``: it would silently fall back to the
-    folder's name. Any other text names a head (``train``, ``eval``, ``a.b`` included:
-    the model keys its heads apart from their names)."""
+    folder's name; and one with spaces around it or a path separator (a CLI trial's
+    ``" bgal"`` and ``"a/b"`` made heads no folder name ever selects). Any other text
+    names a head (``train``, ``eval``, ``a.b`` included: the model keys its heads apart
+    from their names)."""
     for option, given in (("--dataset", args.dataset), ("--head", args.head)):
-        if given is not None and not given.strip():
+        if given is None:
+            continue
+        if not given.strip():
             raise CLIError(f"{option} must name the data set, got an empty name")
+        if given != given.strip():
+            raise CLIError(f"{option} {given!r}: a name with spaces around it (a typo?)")
+        if "/" in given or "\\" in given:
+            raise CLIError(
+                f"{option} {given!r}: a data set's name is one word of a folder's name, "
+                "without / or \\ (picking selects a head by the micrographs' folder)"
+            )
 
 
 def _refuse_to_lose_out_datasets(out: Any, mode: str, request: Any) -> None:
@@ -579,11 +590,21 @@ def run(args: argparse.Namespace) -> int:
             "model's weights): leave out --mode to fine-tune from it, or give --mode "
             "continual, fewshot or joint"
         )
+    starting = None
     if args.init is not None:  # a bad starting model is refused before reading micrographs
         from napari_cryopick.core.model import load_checkpoint
 
-        load_checkpoint(args.init)
+        starting, _metadata = load_checkpoint(args.init)
     request, picks = request_from_args(args)
+    if starting is not None:  # picks of none of its kinds: refused before "training ..."
+        from napari_cryopick.workflows.train import check_usable_labels
+
+        kinds = tuple(getattr(starting.config, "kinds", ("particle",)))
+        for training_set in request.datasets:
+            try:
+                check_usable_labels(training_set, kinds, f"the model {args.init}")
+            except ValueError as error:
+                raise CLIError(str(error)) from None
     if not args.threads and not str(args.device).startswith("cuda"):
         # a trial at load 6: 11 steps in 45 s with torch's threads, 143 with --threads 1;
         # said after the options and inputs are checked, never above an error
