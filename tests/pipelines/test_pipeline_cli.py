@@ -1670,7 +1670,7 @@ def test_filter_names_a_file_it_skips_once(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert f"cryopick filter: failed {bad}: no block with rlnCoordinateX" in err
     # nothing written: not "kept 0 of 0 picks in 0 of 1 files (1 failed) -> o"
-    assert out == "filtered nothing: 1 file failed (said above), nothing written\n"
+    assert out == "filtered nothing: 1 file failed (said above)\n"
     assert not (tmp_path / "o").exists()
 
 

@@ -257,6 +257,11 @@ def test_train_refuses_continual_weights_and_sizes_out_of_range_by_their_options
         "--reg-weight and --replay-fraction are used by --mode continual only (this training "
         "is fewshot): leave them out, or give --mode continual",
     )
+    # before any micrograph is read (a review: after reading, below the busy-machine note)
+    missing = [str(tmp_path / "missing") if a == micrograph else a for a in argv]
+    code, _out, err = run(capsys, *missing, "--distill-weight", "0.5")
+    assert code == 2
+    assert "--distill-weight is used by --mode continual only (this training is fewshot)" in err
     assert not (tmp_path / "model.pt").exists()
     from napari_cryopick.core.continual import ContinualConfig
 

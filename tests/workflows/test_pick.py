@@ -715,6 +715,27 @@ def test_a_data_set_only_the_generic_head_learned_is_picked_at_its_own_size(
     (said,) = prepared.warnings
     assert said.startswith("small: only the generic head knew it (no head of its own, no ")
     assert pick_one(prepared, micrograph_files[0]).diameter_px == pytest.approx(12.0)
+    # a Dask worker picks it at that size too (a review: 24 px there), and so do the
+    # batch runner's own processes; the files agree
+    from napari_cryopick.workflows.batch import BatchOptions, run_batch
+
+    every = {"formats": ("csv",), "keep_candidates": 0.0, "threshold": 0.0}
+    near = dataclasses.replace(request, out_dir=tmp_path / "here", **every)
+    far = dataclasses.replace(request, out_dir=tmp_path / "far", **every)
+    assert drive(pick(near)).n_done == 1
+    assert drive(run_batch(far, BatchOptions(dask="local:1", summary=False))).n_picked == 1
+    (here,), (there,) = (list((tmp_path / f).rglob("*.csv")) for f in ("here", "far"))
+    assert read_picks(here)["diameter"].median() == pytest.approx(12.0, rel=0.2)
+    assert there.read_bytes() == here.read_bytes()
+    # with a diameter given, or the generic head asked for, the lost data set is still said
+    for options in ({"diameter_px": 12.0}, {"head": "generic"}):
+        (said,) = prepare(dataclasses.replace(request, **options)).warnings
+        assert said.startswith("small: only the generic head knew it"), options
+    # a data set with a head of its own picked with the generic head: at its own size
+    names = {Path(m).stem: "large" for m in micrograph_files[:1]}
+    generic = _request(micrograph_files[:1], path, None, diameter_px=None, head="generic")
+    generic = dataclasses.replace(generic, datasets=names)
+    assert pick_one(prepare(generic), micrograph_files[0]).diameter_px == pytest.approx(24.0)
     # micrographs of no data set of the model: still refused without a diameter
     with pytest.raises(ValueError, match="different sizes with one head"):
         prepare(_request(micrograph_files[:1], path, None, diameter_px=None, head="generic"))

@@ -412,10 +412,11 @@ def _copies_dropped(
         if now is None:
             dropped += 1
             continue
-        updated += 1
         new = now.assign(score=np.nan, micrograph=name, kind=kind)
         if any(_unchanged(kind, new, labels)):
-            continue  # labelled as it is already
+            dropped += 1  # what it became is labelled already (two became one): it went
+            continue
+        updated += 1
         if fiber:  # numbered after the paths there are
             start = int(labels["tube_id"].max()) if len(labels) else 0
             new = new.assign(tube_id=pd.factorize(new["tube_id"])[0] + start + 1)

@@ -449,8 +449,9 @@ def labels_to_update(result: ShownResult, kind: str, threshold: float) -> LabelU
     a later *Use as training labels* replaces the labels copying them with them as they
     are now, or drops them (a GUI trial resized a circle after pressing it and pressed
     again: the label kept the old size; a path moved and then deleted kept its label).
-    None: nothing of ``kind`` edited since (``result.edited``), or no record (picked
-    since, a training's preview: the labels stay as they are).
+    None: nothing changed, no record (picked since, a training's preview: the labels stay
+    as they are), or fibers still traced at each threshold (never edited: no paths
+    stored to compare).
 
     The shapes now are the result's stored ones, those hidden by ``threshold`` too:
     hiding changes no label. A shape whose successor (:func:`_successors`) scores below
@@ -459,10 +460,12 @@ def labels_to_update(result: ShownResult, kind: str, threshold: float) -> LabelU
     not stored, not deleted).
     """
     then = _record_table(result.labelled_shapes, kind)
-    if kind not in result.edited or not len(then):
+    if not len(then):
         return None
     now = result.picks[result.picks["kind"].astype(str) == kind]
     if kind == "fiber":
+        if kind not in result.edited and not (now["tube_id"] > 0).any():
+            return None  # candidates traced at each threshold: no paths to compare yet
         now = now[now["tube_id"] > 0]
     same = _unchanged(kind, then, now)
     if kind == "vesicle":

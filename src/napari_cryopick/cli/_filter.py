@@ -685,7 +685,7 @@ def _filter(args: argparse.Namespace) -> int:
     else:  # ("kept 0 of 0 picks in 0 of 1 files (1 failed) -> out", nothing written there)
         from napari_cryopick.core.text import counted
 
-        print(f"filtered nothing: {counted(errors, 'files')} failed (said above), nothing written")
+        print(f"filtered nothing: {counted(errors, 'files')} failed (said above)")
     if args.kind is not None and total and args.kind not in kinds:
         # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
         print(

@@ -590,6 +590,8 @@ def run(args: argparse.Namespace) -> int:
             "model's weights): leave out --mode to fine-tune from it, or give --mode "
             "continual, fewshot or joint"
         )
+    # (the request's resolved_mode, known before any micrograph is read)
+    _refuse_continual_options(args, args.mode or ("finetune" if args.init else "new"))
     starting = None
     if args.init is not None:  # a bad starting model is refused before reading micrographs
         from napari_cryopick.core.model import load_checkpoint
@@ -605,6 +607,7 @@ def run(args: argparse.Namespace) -> int:
                 check_usable_labels(training_set, kinds, f"the model {args.init}")
             except ValueError as error:
                 raise CLIError(str(error)) from None
+        del starting  # (the workflow loads it again: not held twice while training)
     if not args.threads and not str(args.device).startswith("cuda"):
         # a trial at load 6: 11 steps in 45 s with torch's threads, 143 with --threads 1;
         # said after the options and inputs are checked, never above an error
@@ -613,7 +616,6 @@ def run(args: argparse.Namespace) -> int:
         say_busy_machine(gpu_possible=args.device == "auto")
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
-    _refuse_continual_options(args, mode)
     _refuse_unnamed_retraining(args, mode, request)
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
         _refuse_to_lose_out_datasets(args.out, mode, request)

@@ -1576,9 +1576,13 @@ def _plugin_class() -> type:
                 request = dataclasses.replace(request, model=path)
             prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
             if self.heads is not None:
-                config, heads, configs = self.heads
+                config, heads, configs, sets = self.heads
                 prepared = dataclasses.replace(
-                    prepared, config=config, own_heads=heads, head_configs=configs
+                    prepared,
+                    config=config,
+                    own_heads=heads,
+                    head_configs=configs,
+                    generic_sets=sets,
                 )
             self.prepared = prepared
 
@@ -2023,7 +2027,13 @@ class _Dask:
                     self.plugin_name,
                     shipped,
                     checkpoint,
-                    (prepared.config, dict(prepared.own_heads), dict(prepared.head_configs)),
+                    (
+                        prepared.config,
+                        dict(prepared.own_heads),
+                        dict(prepared.head_configs),
+                        # (a review: without it a worker picked them at the model's size)
+                        dict(prepared.generic_sets),
+                    ),
                 ),
                 name=self.plugin_name,
             )

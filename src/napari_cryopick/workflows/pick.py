@@ -819,7 +819,10 @@ def prepare(request: PickRequest) -> PreparedPick:
     own_heads_of_model = tuple(h for h in heads if h not in recipe_heads(card))
     head = request.head
     head_of = data_set_heads(card, heads, own_heads_of_model)
-    datasets = micrograph_datasets(request, sidecars=bool(head_of))
+    # sizes the generic head learned more than 25 % apart: each data set's micrographs at
+    # its own (so Annotate's data set is looked for too, as with data-set heads)
+    learned = several_sizes(card, GENERIC_HEAD)
+    datasets = micrograph_datasets(request, sidecars=bool(head_of) or bool(learned))
     if head is None:
         head = _data_set_head(datasets, head_of)
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
@@ -902,18 +905,25 @@ def prepare(request: PickRequest) -> PreparedPick:
             for key, (_name, dataset) in zip(keys, datasets, strict=True)
             if dataset and dataset in head_of and head_of[dataset] != main_head
         }
+    by_generic: dict[str, str] = {}  # {micrograph key: data set} picked with the generic head
+    for key, (_name, dataset) in zip(
+        [_micrograph_key(m) for m in request.micrographs], datasets, strict=True
+    ):
+        if dataset and (own_heads.get(key, main_head) or GENERIC_HEAD) == GENERIC_HEAD:
+            by_generic[key] = dataset
     generic_sets: dict[str, str] = {}
     if request.diameter_px is None and request.diameter_A is None:
         # a data set the generic head learned beside others of other sizes: picked at its
         # own size (a CLI trial's apoferritin folder, 62 px, of a model continued on β-gal,
         # 108 px, was refused: "give the diameter"); sizes within 25 %: the stored one
-        learned = several_sizes(card, GENERIC_HEAD)
-        for key, (_name, dataset) in zip(
-            [_micrograph_key(m) for m in request.micrographs], datasets, strict=True
-        ):
-            head_used = own_heads.get(key, main_head) or GENERIC_HEAD
-            if head_used == GENERIC_HEAD and dataset in learned and dataset not in heads:
-                generic_sets[key] = dataset
+        generic_sets = {key: d for key, d in by_generic.items() if d in learned}
+        for dataset in sorted(set(generic_sets.values())):
+            try:  # a size the detector cannot use: said once, before picking
+                preparation_scale(learned[dataset], model.config)
+            except ValueError as error:
+                raise ValueError(
+                    f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
+                ) from None
     in_angstrom = None
     if request.diameter_px is None and request.diameter_A is None:
         covered = len(set(own_heads) | set(generic_sets))
@@ -972,7 +982,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         trained_diameter_warning(prepared),
         in_angstrom,
         moved_head_warning(card, {main_head, *own_heads.values()}),
-        lost_data_set_warning(card, set(generic_sets.values())),
+        lost_data_set_warning(card, set(by_generic.values())),
         # a general model's data-set heads are copies of its generic head: nothing to advise
         # (a trial's zero-shot folder was told to pick with its data set's head)
         head_warning(
