@@ -829,6 +829,38 @@ def test_a_joint_training_of_two_data_sets_picks_each_with_its_own_head(
         assert pick._head_threshold(head) == calibration[head]["pick_threshold"]
 
 
+def test_the_micrograph_previewed_shows_its_own_heads_threshold_after_a_joint_training(
+    annotated, real_data_dir, qtbot
+):
+    """A GUI trial (Pick docked, each data set's own head): after training, the micrograph
+    on screen showed every candidate of the model's 0.05 and more while the slider and
+    Pick's status said its own head's 0.083 (548 picks shown, 216 on Pick current)."""
+    from napari_cryopick._widgets._common import OWN_HEADS
+    from napari_cryopick._widgets.result_layers import result_layer
+
+    viewer, train, tmp_path = annotated
+    _annotate_second(viewer, tmp_path, real_data_dir, dataset="second")
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    viewer.layers.selection.active = viewer.layers[NAME]  # the ribosome micrograph on screen
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=10_000)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("joint"))
+    train.output_edit.setText(str(tmp_path / "models" / "joint.pt"))
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=120_000)
+    assert train.last_error == ""
+    qtbot.waitUntil(lambda: pick.head_combo.currentText() == OWN_HEADS, timeout=10_000)
+    own = pick._threshold_for(NAME)
+    assert own == pytest.approx(pick._head_threshold("ribosome"), abs=1e-3)
+    assert pick.threshold() == pytest.approx(own, abs=1e-3)
+    layer = result_layer(viewer, NAME)
+    scores = layer.features["score"].to_numpy(float)
+    shown = np.asarray(layer.shown, bool)
+    assert shown.sum() == (scores >= own - 1e-9).sum(), (own, shown.sum())
+    from napari_cryopick._widgets._common import threshold_text
+
+    assert f"picks shown at threshold {threshold_text(own)}" in train.status.text()
+
+
 def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotated, real_data_dir):
     # a trial trained continual on "bgal" with a ribosome micrograph still open: the
     # ribosome set was retrained too (its head and exemplars replaced), said only in

@@ -1379,6 +1379,9 @@ class TrainWidget(QWidget):
         # the previews left alone: the old model's, scored on another scale; not another
         # file of its name opened meanwhile)
         fresh = bool(self._preview_name) and self._final_drawn and not closed
+        if fresh:  # its final preview: this model's picks, not an earlier model's to pin
+            state.earlier_model.discard(self._preview_name)
+            state.micrograph_thresholds.pop(self._preview_name, None)
         state.set_model(
             outcome.model,
             outcome.path,
@@ -1388,18 +1391,20 @@ class TrainWidget(QWidget):
             threshold=threshold,
         )
         if fresh:
-            state.earlier_model.discard(self._preview_name)  # its final preview: this model's
             previewed = state.pick_results.get(self._preview_name)
             if previewed is not None and outcome.path is not None:  # kept with corrections
                 state.pick_results[self._preview_name] = dataclasses.replace(
                     previewed, model_file=str(Path(outcome.path).resolve())
                 )
             if threshold is not None:
-                # shown at the new model's threshold once it is this model's: set_model
-                # above took it for an earlier model's picks, kept at the slider's old value
-                # (a GUI trial: "picks shown at threshold 0.15", and 0.5's shown, exported)
+                # shown at the new model's threshold (a GUI trial: "picks shown at threshold
+                # 0.15", and 0.5's shown, exported); with each data set's own head, at its
+                # head's, as Pick set it for the micrograph (a GUI trial: 548 picks of 0.05
+                # and more shown while the slider and status said apoferritin's 0.083)
                 from .result_layers import apply_display_threshold
 
+                if head == OWN_HEADS:
+                    threshold = state.micrograph_thresholds.get(self._preview_name, threshold)
                 apply_display_threshold(self.viewer, self._preview_name, threshold)
                 state.picks_changed.emit(self._preview_name)
         from napari_cryopick.workflows.train import steps_cut_short
