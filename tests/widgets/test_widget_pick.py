@@ -577,6 +577,18 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
         "saved models of the open data sets: apoferritin.pt (apoferritin; knows ribosome "
         "too), ribosome.pt (ribosome): Load one" in widget._saved_models_note()
     )
+    # a data set without a file of its own: the newest that knows it (a GUI trial's
+    # restart beside joint_apoferritin_bgal.pt only: nothing said)
+    _write_png(tmp_path / "beta.png", np.random.default_rng(3).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "beta.png"), plugin="napari-cryopick")
+    set_micrograph_settings(viewer, viewer.layers["beta"], dataset="bgal", diameter_px=40.0)
+    save_checkpoint(
+        default_model_path("joint_apoferritin_bgal"),
+        Detector(DetectorConfig()),
+        metadata={"diameter_px": 40.0, "datasets": ["apoferritin", "bgal"]},
+    )
+    assert "joint_apoferritin_bgal.pt (bgal; knows apoferritin too)" in widget._saved_models_note()
+    viewer.layers.remove(viewer.layers["beta"])
     viewer.layers.remove(viewer.layers["apo"])
     assert widget.load_model(saved)
     # the note goes with the Load (a GUI trial read "... Load one" after loading one)

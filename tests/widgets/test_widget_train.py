@@ -856,6 +856,11 @@ def test_the_micrograph_previewed_shows_its_own_heads_threshold_after_a_joint_tr
     scores = layer.features["score"].to_numpy(float)
     shown = np.asarray(layer.shown, bool)
     assert shown.sum() == (scores >= own - 1e-9).sum(), (own, shown.sum())
+    # the threshold Evaluate and Export take for it is that one too (a GUI trial's Evaluate
+    # quoted the 0.15 of the earlier model's pin)
+    state = session(viewer)
+    kept = state.micrograph_thresholds.get(NAME, state.display_threshold)
+    assert kept == pytest.approx(own, abs=1e-3)
     from napari_cryopick._widgets._common import threshold_text
 
     assert f"picks shown at threshold {threshold_text(own)}" in train.status.text()

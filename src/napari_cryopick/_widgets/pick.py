@@ -787,15 +787,19 @@ class PickWidget(QWidget):
             return ""
         from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
-        from .train import default_model_path, remembered_model_path
+        from .train import default_model_path, newest_model_knowing, remembered_model_path
 
         saved = {}
         for layer in micrograph_layers(self.viewer):
             dataset = micrograph_dataset(layer)
-            path = (
-                (remembered_model_path(dataset) or default_model_path(dataset)) if dataset else None
-            )
-            if path is not None and Path(path).is_file():
+            if not dataset or dataset in saved:
+                continue
+            path = remembered_model_path(dataset) or default_model_path(dataset)
+            if not Path(path).is_file():
+                # else the newest that knows it: a joint model's file is named after all its
+                # data sets (a GUI trial's restart: zero-shot, no word of joint_a_b.pt)
+                path = newest_model_knowing(dataset, path) or path
+            if Path(path).is_file():
                 saved[dataset] = Path(path)
         if not saved:
             return ""
