@@ -230,6 +230,12 @@ OWN_HEADS = "each data set's own"
 SLIDER_STEPS = 1000
 
 
+def on_slider_step(threshold: float) -> float:
+    """``threshold`` on the Pick slider's step, as the slider shows it (the thousandth it
+    is written with: 0.0645 is 0.065)."""
+    return round(float(f"{float(threshold):.3f}") * SLIDER_STEPS) / SLIDER_STEPS
+
+
 def threshold_text(threshold: float) -> str:
     """``0.15`` as "0.15", ``0.106`` (a calibrated threshold) as "0.106"."""
     short = f"{threshold:.2f}"

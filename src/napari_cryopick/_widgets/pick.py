@@ -66,6 +66,7 @@ from ._common import (
     more_coming,
     no_micrograph_reason,
     no_micrograph_text,
+    on_slider_step,
     scroll_layout,
     session,
     session_micrographs,
@@ -1000,6 +1001,9 @@ class PickWidget(QWidget):
             threshold = self._head_threshold(head)
         if threshold is None:
             threshold = self.threshold()
+        # on the slider's step, as the slider and the status show it (a GUI trial's head
+        # calibrated at 0.0834 showed 100 picks at "0.083", the head chosen by name 111)
+        threshold = on_slider_step(threshold)
         session(self.viewer).micrograph_thresholds[micrograph] = threshold
         return threshold
 

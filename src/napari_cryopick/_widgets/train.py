@@ -1320,6 +1320,29 @@ class TrainWidget(QWidget):
             return False  # (both are set together, for the micrograph on screen at Train)
         return not still_the_micrograph(self.viewer, self._preview_name, self._preview_identity)
 
+    def _own_head_threshold(self, outcome: Any, threshold: float) -> float:
+        """The threshold the micrograph previewed shows at with each data set's own head:
+        its data set's head's calibrated one (the default for a head without one), on the
+        slider's step, as the Pick widget shows it; ``threshold`` for a micrograph of no
+        data set with a head (``cryopick pick``'s rule, ``workflows.pick``)."""
+        from napari_cryopick.core.detect import PickConfig
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import data_set_heads, head_threshold, recipe_heads
+
+        from ._common import on_slider_step
+        from .annotate import find_micrograph_layer
+        from .pick import _picking_dataset
+
+        layer = find_micrograph_layer(self.viewer, self._preview_name)
+        card = ModelCard.of_model(outcome.model, outcome.metadata)
+        heads = tuple(getattr(outcome.model, "head_names", ()) or ())
+        own = tuple(h for h in heads if h not in recipe_heads(card))
+        head = data_set_heads(card, heads, own).get(_picking_dataset(layer)) if layer else None
+        if head:
+            value = head_threshold(card, head)
+            threshold = PickConfig().threshold if value is None else float(value)
+        return on_slider_step(threshold)
+
     def _on_returned(self, value: Any) -> None:
         self._showing.add(self._returned(value))  # after the previews still being shown
 
@@ -1379,9 +1402,6 @@ class TrainWidget(QWidget):
         # the previews left alone: the old model's, scored on another scale; not another
         # file of its name opened meanwhile)
         fresh = bool(self._preview_name) and self._final_drawn and not closed
-        if fresh:  # its final preview: this model's picks, not an earlier model's to pin
-            state.earlier_model.discard(self._preview_name)
-            state.micrograph_thresholds.pop(self._preview_name, None)
         state.set_model(
             outcome.model,
             outcome.path,
@@ -1391,6 +1411,7 @@ class TrainWidget(QWidget):
             threshold=threshold,
         )
         if fresh:
+            state.earlier_model.discard(self._preview_name)  # its final preview: this model's
             previewed = state.pick_results.get(self._preview_name)
             if previewed is not None and outcome.path is not None:  # kept with corrections
                 state.pick_results[self._preview_name] = dataclasses.replace(
@@ -1404,7 +1425,8 @@ class TrainWidget(QWidget):
                 from .result_layers import apply_display_threshold
 
                 if head == OWN_HEADS:
-                    threshold = state.micrograph_thresholds.get(self._preview_name, threshold)
+                    threshold = self._own_head_threshold(outcome, threshold)
+                    state.micrograph_thresholds[self._preview_name] = threshold
                 apply_display_threshold(self.viewer, self._preview_name, threshold)
                 state.picks_changed.emit(self._preview_name)
         from napari_cryopick.workflows.train import steps_cut_short
