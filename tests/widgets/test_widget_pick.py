@@ -2006,6 +2006,51 @@ def test_a_loaded_model_picks_at_its_calibrated_threshold(make_napari_viewer, tm
     assert prepare(widget.pick_request([])).config.border == PickConfig().border
 
 
+def test_micrographs_of_an_earlier_model_keep_their_own_heads_thresholds(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A GUI re-trial: after a new model (a fine-tune), the micrographs picked by the
+    earlier one with each data set's own head were all held at the threshold of the one on
+    screen (β-gal's 0.05 became apoferritin's 0.083: 108 picks left out of the export)."""
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick.core.model import save_checkpoint
+
+    model = Detector(DetectorConfig())
+    for head in ("ribo", "beta"):
+        model.add_head(head, init_from="generic")
+    metadata = {
+        "datasets": ["ribo", "beta"],
+        "dataset_info": {
+            "ribo": {"name": "ribo", "diameter_px": 40.0, "head": "ribo"},
+            "beta": {"name": "beta", "diameter_px": 40.0, "head": "beta"},
+        },
+        "history": [
+            {"mode": "fewshot", "datasets": ["beta"], "pick_threshold": 0.12},
+            {"mode": "fewshot", "datasets": ["ribo"], "pick_threshold": 0.06},
+        ],
+    }
+    first = save_checkpoint(tmp_path / "first.pt", model, metadata=metadata)
+    second = save_checkpoint(tmp_path / "second.pt", model, metadata=metadata)
+    viewer = make_napari_viewer()
+    for name, seed, dataset in (("mic", 0, "ribo"), ("other", 1, "beta")):
+        _write_png(tmp_path / f"{name}.png", np.random.default_rng(seed).normal(size=(160, 192)))
+        viewer.open(str(tmp_path / f"{name}.png"), plugin="napari-cryopick")
+        set_micrograph_settings(viewer, viewer.layers[name], dataset=dataset, diameter_px=40.0)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.load_model(first), widget.status.text()
+    widget.head_combo.setCurrentText(OWN_HEADS)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    viewer.layers.selection.active = viewer.layers["mic"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "mic", timeout=10_000)
+    assert widget._threshold_for("other") == pytest.approx(0.12)
+    assert widget._threshold_for("mic") == pytest.approx(0.06)
+    assert widget.load_model(second), widget.status.text()  # a new model: not re-picked
+    assert widget._threshold_for("other") == pytest.approx(0.12)  # as it was shown
+    assert widget._threshold_for("mic") == pytest.approx(0.06)
+
+
 def test_a_loaded_model_picks_with_the_head_its_last_training_trained(
     make_napari_viewer, tmp_path, qtbot
 ):
