@@ -587,9 +587,17 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
         Detector(DetectorConfig()),
         metadata={"diameter_px": 40.0, "datasets": ["apoferritin", "bgal"]},
     )
+    # (one file of two open data sets named once: a re-trial read it twice)
     assert "joint_apoferritin_bgal.pt (bgal; knows apoferritin too)" in widget._saved_models_note()
-    viewer.layers.remove(viewer.layers["beta"])
     viewer.layers.remove(viewer.layers["apo"])
+    default_model_path("apoferritin").unlink()
+    _write_png(tmp_path / "apo2.png", np.random.default_rng(4).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "apo2.png"), plugin="napari-cryopick")
+    set_micrograph_settings(viewer, viewer.layers["apo2"], dataset="apoferritin", diameter_px=40.0)
+    assert "joint_apoferritin_bgal.pt (apoferritin, bgal)" in widget._saved_models_note()
+    viewer.layers.remove(viewer.layers["apo2"])
+    assert not default_model_path("apoferritin").exists()
+    viewer.layers.remove(viewer.layers["beta"])
     assert widget.load_model(saved)
     # the note goes with the Load (a GUI trial read "... Load one" after loading one)
     assert "saved models" not in widget.status.text()

@@ -805,15 +805,18 @@ class PickWidget(QWidget):
         if not saved:
             return ""
 
-        def described(name: str, path: Path) -> str:
+        by_file: dict[Path, list[str]] = {}  # one file of several data sets named once
+        for name, path in sorted(saved.items()):
+            by_file.setdefault(path, []).append(name)
+
+        def described(path: Path, names: list[str]) -> str:
             # the other open data sets it knows (a GUI trial's continual apoferritin.pt held
             # the ribosome too, listed beside ribosome.pt as if of the apoferritin alone)
-            others = sorted((set(checkpoint_datasets(path)) & set(saved)) - {name})
-            return (
-                f"{path.name} ({name}{'; knows ' + ', '.join(others) + ' too' if others else ''})"
-            )
+            others = sorted((set(checkpoint_datasets(path)) & set(saved)) - set(names))
+            known = "; knows " + ", ".join(others) + " too" if others else ""
+            return f"{path.name} ({', '.join(names)}{known})"
 
-        files = ", ".join(described(name, path) for name, path in sorted(saved.items()))
+        files = ", ".join(described(path, names) for path, names in by_file.items())
         return (
             f"Note: picked with the bundled general model (zero-shot); saved models of the "
             f"open data sets: {files}: Load one to pick with it.\n"
