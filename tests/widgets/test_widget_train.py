@@ -845,31 +845,39 @@ def test_the_micrograph_previewed_shows_its_own_heads_threshold_after_a_joint_tr
     qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=10_000)
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("joint"))
     train.output_edit.setText(str(tmp_path / "models" / "joint.pt"))
+    pick.set_threshold(0.4)  # the slider before: what the preview was first pinned at
     assert train.start() is not None, train.last_error
     qtbot.waitUntil(lambda: train.worker is None, timeout=120_000)
     assert train.last_error == ""
     qtbot.waitUntil(lambda: pick.head_combo.currentText() == OWN_HEADS, timeout=10_000)
-    own = pick._threshold_for(NAME)
-    assert own == pytest.approx(pick._head_threshold("ribosome"), abs=1e-3)
-    # on the slider's step, as shown (a GUI trial: 0.0834 filtered, "0.083" said)
-    assert pick.threshold() == own
+    # what the micrograph shows, and what Evaluate and Export take for it (a GUI trial's
+    # Evaluate quoted the 0.15 of the earlier model's pin), before Pick computes anything
+    state = session(viewer)
+    kept = state.micrograph_thresholds.get(NAME, state.display_threshold)
     layer = result_layer(viewer, NAME)
     scores = layer.features["score"].to_numpy(float)
     shown = np.asarray(layer.shown, bool)
-    assert shown.sum() == (scores >= own - 1e-9).sum(), (own, shown.sum())
-    # the threshold Evaluate and Export take for it is that one too (a GUI trial's Evaluate
-    # quoted the 0.15 of the earlier model's pin)
-    state = session(viewer)
-    kept = state.micrograph_thresholds.get(NAME, state.display_threshold)
-    assert kept == pytest.approx(own, abs=1e-3)
+    assert shown.sum() == (scores >= kept - 1e-9).sum(), (kept, shown.sum())
+    # its head's own, on the slider's step, as the slider shows it
+    assert kept == pytest.approx(pick._head_threshold("ribosome"), abs=1e-3)
+    assert kept == pick.threshold()
+    from napari_cryopick._widgets._common import threshold_text
+
+    assert f"picks shown at threshold {threshold_text(kept)}" in train.status.text()
+    # another model now (loaded): it keeps that threshold, not the pin of before the
+    # training (a review: the preview's old pin came back at the next model)
+    assert pick.load_model(train.last_result.path), pick.status.text()
+    assert pick._threshold_for(NAME) == kept
+    # a head calibrated between the slider's steps shows on a step (0.0834 filtered where
+    # "0.083" was said: a GUI trial)
+    pick.set_threshold(0.3)  # moved by hand: the picks are this model's now
+    assert pick.pick_current() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
     calibrated = pick._head_threshold
     pick._own_thresholds.clear()
     pick._head_threshold = lambda head: 0.0834 if head == "ribosome" else calibrated(head)
     assert pick._threshold_for(NAME) == 0.083
     pick._head_threshold = calibrated
-    from napari_cryopick._widgets._common import threshold_text
-
-    assert f"picks shown at threshold {threshold_text(own)}" in train.status.text()
 
 
 def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotated, real_data_dir):

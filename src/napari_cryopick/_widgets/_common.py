@@ -140,6 +140,10 @@ class SessionState:
         #: changed since: training, loading): exporting them says so (a trial retrained,
         #: re-picked the micrograph on screen and exported three: two of the old model).
         self.earlier_model: set[str] = set()
+        #: ``earlier_model`` as it was just before the last model change: whose picks were
+        #: an earlier model's already (the Pick widget keeps their thresholds) and whose were
+        #: the model replaced (shown at that model's thresholds until now).
+        self.earlier_before: set[str] = set()
         #: Size (rows, columns, in world units) of the micrograph last shown alone.
         self.shown_extent: tuple[float, ...] | None = None
         self.displayed: str | None = None
@@ -187,6 +191,7 @@ class SessionState:
         head just trained, a threshold at which its picks show).
         """
         if model is not self.model:
+            self.earlier_before = set(self.earlier_model)
             self.earlier_model = {
                 name
                 for name, result in self.pick_results.items()

@@ -1122,15 +1122,18 @@ class PickWidget(QWidget):
         if self.model is not None and model is not self.model:
             own = self.head_combo.currentText() == OWN_HEADS
             for name in state.earlier_model & set(state.pick_results):
-                # the threshold it was shown at: with each data set's own head, its own
-                # (recorded when shown); _threshold_for would read the new model's
-                # calibration against the old model, and fall back to the slider (a GUI
-                # re-trial: β-gal micrographs shown at 0.05 were held at the 0.083 of the
-                # apoferritin micrograph on screen, 108 picks dropped from the export)
+                if name in state.earlier_before and name in self._pinned:
+                    continue  # an earlier model's picks already: at the threshold kept
+                # the replaced model's picks: the threshold each was shown at; with each
+                # data set's own head its own (recorded when shown): _threshold_for would
+                # read the new model's calibration against the old model and fall back to
+                # the slider (a GUI re-trial: β-gal micrographs shown at 0.05 were held at
+                # the 0.083 of the apoferritin micrograph on screen, 108 picks dropped from
+                # the export); a pin left from before (a training's preview, re-picked
+                # since) is no longer theirs (a review)
+                self._pinned.pop(name, None)
                 shown = state.micrograph_thresholds.get(name) if own else None
-                self._pinned.setdefault(
-                    name, shown if shown is not None else self._threshold_for(name)
-                )
+                self._pinned[name] = shown if shown is not None else self._threshold_for(name)
         self.set_model(model, path, state.model_origin)
         if state.head and self.head_combo.findText(state.head) >= 0:
             self.head_combo.setCurrentText(state.head)

@@ -100,6 +100,7 @@ from ._common import (
     micrograph_layers,
     micrograph_name,
     more_coming,
+    on_slider_step,
     scroll_layout,
     session,
     session_micrographs,
@@ -1329,7 +1330,6 @@ class TrainWidget(QWidget):
         from napari_cryopick.core.model.card import ModelCard
         from napari_cryopick.workflows.pick import data_set_heads, head_threshold, recipe_heads
 
-        from ._common import on_slider_step
         from .annotate import find_micrograph_layer
         from .pick import _picking_dataset
 
@@ -1396,7 +1396,10 @@ class TrainWidget(QWidget):
             )
         self._model_at_start = None
         if threshold is not None:
-            state.display_threshold = threshold  # the new model's picks are shown at it
+            # the new model's picks are shown at it, on the slider's step as Pick shows it
+            # (a review: 0.0834 filtered where the slider and status said 0.083)
+            threshold = on_slider_step(threshold)
+            state.display_threshold = threshold
         closed = self._preview_gone()
         # the last preview drawn, on the micrograph previewed (not one whose corrected picks
         # the previews left alone: the old model's, scored on another scale; not another
