@@ -98,7 +98,12 @@ def test_demo_without_display_does_not_open_napari(
     monkeypatch.setattr(_demo, "_open_viewer", fail)
     code = cli.main(["demo", "--out", str(tmp_path / "d")])
     assert code == 0
-    assert "no display" in capsys.readouterr().out
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("no display (DISPLAY and WAYLAND_DISPLAY unset): not opening")
+    # the README's word: the last line is the command that picks it yourself (a new user's
+    # trial read the display note last)
+    assert lines[-1].startswith("pick it yourself: ")
+    assert "cryopick pick " in lines[-1]
 
 
 @pytest.mark.slow

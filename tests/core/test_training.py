@@ -512,6 +512,8 @@ def test_cli_joint_training_says_each_heads_threshold(tmp_path, capsys, monkeypa
     printed = capsys.readouterr().out
     assert "--mode joint without --init: a new model started from the general" in printed
     assert "picks unseen data (generic head) at threshold 0.12 by default" in printed
+    # what that threshold means for the picks (a new user's 1736 picks of 776 particles)
+    assert "F2 weighs recall, expect more picks than particles" in printed
     assert "with its own head at its own threshold: a 0.07, b 0.09" in printed
 
 

@@ -2022,6 +2022,14 @@ def test_filter_keeps_hand_added_picks_as_the_pick_widget_does(tmp_path, capsys)
     assert main(["filter", str(tmp_path / "hand.star"), "--threshold", "0.3",
                  "--out", str(tmp_path / "out2")]) == 2  # fmt: skip
     assert "no scores to threshold" in capsys.readouterr().err
+    # BOX files, a picker's too, keep no scores: said so (a new user's pick --format box
+    # output was asked "was it written by a picker?")
+    write_picks(table, tmp_path / "m.box")
+    assert main(["filter", str(tmp_path / "m.box"), "--threshold", "0.3",
+                 "--out", str(tmp_path / "out3")]) == 2  # fmt: skip
+    assert "(BOX files and hand-made pick files hold none; a picker's STAR" in (
+        capsys.readouterr().err
+    )
 
 
 def test_pick_draws_the_first_micrographs_with_their_picks(tmp_path, tiny_model, capsys):

@@ -220,9 +220,19 @@ def run(args: argparse.Namespace) -> int:
         f"precision {precision:.2f}, recall {recall:.2f}"
     )
     print(f"wrote {star_path}, {png_path} and {mrc_path}")
+    viewer = not args.no_viewer and display_available()
+    if not args.no_viewer and not viewer:
+        # said before the command, which stays the last line (as the README says: a new
+        # user's trial read this note last), naming which of the two it is
+        import importlib.util
+
+        why = (
+            "no display (DISPLAY and WAYLAND_DISPLAY unset)"
+            if importlib.util.find_spec("napari") is not None
+            else "napari is not installed"
+        )
+        print(f"{why}: not opening napari; {png_path.name} shows the picks")
     print(f"pick it yourself: {_hint(args, mrc_path)}")
-    if not args.no_viewer and display_available():
+    if viewer:
         _open_viewer(simulated, result, selected)
-    elif not args.no_viewer:
-        print("no display (DISPLAY unset or napari missing): not opening napari")
     return EXIT_OK

@@ -672,7 +672,8 @@ def _filter(args: argparse.Namespace) -> int:
     _warn_relion_tiff(indexes, written, args)
     if unscored and not written and not errors:
         raise CLIError(
-            f"{name_list(unscored)}: no scores to threshold (was it written by a picker?)"
+            f"{name_list(unscored)}: no scores to threshold (BOX files and hand-made pick files hold none; a "
+            "picker's STAR, CBOX, CSV or Topaz file keeps them)"
         )
     count = len(targets) + len(problems) - len(unscored)
     done = count - errors

@@ -681,8 +681,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"picks{' unseen data (generic head)' if own else ''} at threshold "
             f"{outcome.pick_threshold:.3g} by default (best F2 on the training clicks, never "
-            "above the default, lower the sparser the clicks; 'cryopick pick --threshold' "
-            "overrides)"
+            "above the default, lower the sparser the clicks: F2 weighs recall, expect more "
+            "picks than particles; 'cryopick pick --threshold' overrides, 'cryopick evaluate' "
+            "on fully picked micrographs prints the best-F1 one)"
         )
     thresholds = {h: v["pick_threshold"] for h, v in own.items() if "pick_threshold" in v}
     if thresholds:  # a joint run: each data set's head calibrated on its own clicks

@@ -284,7 +284,12 @@ def filter_mask(
     unscored = ~np.isfinite(scores) if keep_unscored else np.zeros(len(table), dtype=bool)
     if threshold is not None:
         if not keep_unscored and not np.isfinite(scores).any():
-            raise ValueError("has no scores to threshold (was it written by a picker?)")
+            # (a new user's BOX files, written by cryopick pick, were asked "was it written
+            # by a picker?")
+            raise ValueError(
+                "has no scores to threshold (BOX files and hand-made pick files hold none; a "
+                "picker's STAR, CBOX, CSV or Topaz file keeps them)"
+            )
         keep &= unscored | (scores >= threshold)
     if min_diameter is not None or max_diameter is not None:
         diameters = table["diameter"].to_numpy(np.float64)
