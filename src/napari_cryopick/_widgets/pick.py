@@ -425,8 +425,9 @@ class PickWidget(QWidget):
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
         #: the last run's micrographs closed before their picks arrived
         self._closed_in_job: list[str] = []
-        #: {micrograph: the data-set head its shown picks came from} (picked with "each
-        #: data set's own"): another head chosen later filters them at its threshold
+        #: {micrograph: the head its shown picks came from} (its data set's with "each data
+        #: set's own", else the one chosen): another head chosen later filters them at its
+        #: threshold
         self._own_head_picked: dict[str, str] = {}
         self._saved_note = ""  # the running job's _saved_models_note
         #: the zero-shot search's warning, by the key of its choice (said again on reuse)
@@ -919,6 +920,9 @@ class PickWidget(QWidget):
         if head == OWN_HEADS:
             self._follow_own_head()
             self._refilter()  # each picked micrograph at its own data set's threshold
+            other = self._other_heads_text(OWN_HEADS)
+            if other:  # (said for a head chosen by name; not for this one: a GUI re-trial)
+                self.status.setText(other)
             return
         if session(self.viewer).micrograph_thresholds:
             self._forget_own_thresholds()  # one slider for all again
@@ -930,25 +934,36 @@ class PickWidget(QWidget):
 
     def _other_heads_text(self, head: str | None, names: Any = None) -> str:
         """A warning naming the open micrographs (of ``names``) whose shown picks came
-        from another data set's head than ``head`` (picked with "each data set's own"):
-        one threshold filters them all now (a trial's β-gal picks were exported at the
-        ribosome head's 0.15 instead of 0.059, 642 picks for 947, unsaid)."""
-        if not head or head == OWN_HEADS:
+        from another head than the one that filters them now: ``head``, or with "each data
+        set's own" (``OWN_HEADS``) each one's data set's head (a trial's β-gal picks were
+        exported at the ribosome head's 0.15 instead of 0.059, 642 picks for 947, unsaid;
+        a re-trial's apoferritin-head picks of a β-gal micrograph at β-gal's 0.05)."""
+        if not head:
             return ""
         stored = session(self.viewer).pick_results
+
+        def filtering(name: str) -> str | None:
+            return self._own_head_of(name) if head == OWN_HEADS else head
+
         others = sorted(
             name
-            for name, own in self._own_head_picked.items()
-            if own != head and name in stored and (names is None or name in names)
+            for name, picked in self._own_head_picked.items()
+            if name in stored
+            and (names is None or name in names)
+            and filtering(name) not in (None, picked)
         )
         if not others:
             return ""
         heads = sorted({self._own_head_picked[name] for name in others})
+        now = (
+            f"\"{OWN_HEADS}\" now filters them at their data sets' heads' thresholds"
+            if head == OWN_HEADS
+            else f"head '{head}' now filters them at its threshold"
+        )
         return (
             f"Warning: the picks of {len(others)} micrograph(s) ({name_list(others, 3)}) came "
-            f'from head {", ".join(repr(h) for h in heads)}, picked with "{OWN_HEADS}"; '
-            f"head '{head}' now filters them at its threshold: pick them again with it, or "
-            f'choose "{OWN_HEADS}" to show (and export) them at their own'
+            f"from head {', '.join(repr(h) for h in heads)}; {now}: pick them again, or "
+            "choose the head they came from to show (and export) them at its threshold"
         )
 
     def _head_threshold(self, head: str | None) -> float | None:
@@ -1732,8 +1747,9 @@ class PickWidget(QWidget):
         session(self.viewer).earlier_model.discard(name)
         threshold = self._threshold_for(name)
         own = self._own_head_of(name) if self.head_combo.currentText() == OWN_HEADS else None
-        if own:
-            self._own_head_picked[name] = own
+        picked = own or self.head()
+        if picked:
+            self._own_head_picked[name] = picked
         else:
             self._own_head_picked.pop(name, None)
         yield from showing_pick_result(
@@ -2276,7 +2292,10 @@ class PickWidget(QWidget):
             f"{len(written)} {format} file(s) in {folder}{note}"
             f"{self._export_warning}{unrecorded}"
         )
-        other = self._other_heads_text(self.head(), set(table["micrograph"].astype(str)))
+        current = OWN_HEADS if self.head_combo.currentText() == OWN_HEADS else self.head()
+        # the micrographs written, those whose shown picks are none too (their files)
+        exported = set(table["micrograph"].astype(str)) | {Path(w).stem for w in written}
+        other = self._other_heads_text(current, exported)
         if other:
             self.status.setText(f"{self.status.text()}\n{other}")
         if self.keep_candidates_check.isChecked():
