@@ -428,7 +428,7 @@ class PickWidget(QWidget):
         #: {micrograph: the head its shown picks came from} (its data set's with "each data
         #: set's own", else the one chosen): another head chosen later filters them at its
         #: threshold
-        self._own_head_picked: dict[str, str] = {}
+        self._head_picked: dict[str, str] = {}
         self._saved_note = ""  # the running job's _saved_models_note
         #: the zero-shot search's warning, by the key of its choice (said again on reuse)
         self._scale_warnings: dict[tuple, str] = {}
@@ -947,14 +947,14 @@ class PickWidget(QWidget):
 
         others = sorted(
             name
-            for name, picked in self._own_head_picked.items()
+            for name, picked in self._head_picked.items()
             if name in stored
             and (names is None or name in names)
             and filtering(name) not in (None, picked)
         )
         if not others:
             return ""
-        heads = sorted({self._own_head_picked[name] for name in others})
+        heads = sorted({self._head_picked[name] for name in others})
         now = (
             f"\"{OWN_HEADS}\" now filters them at their data sets' heads' thresholds"
             if head == OWN_HEADS
@@ -1749,9 +1749,9 @@ class PickWidget(QWidget):
         own = self._own_head_of(name) if self.head_combo.currentText() == OWN_HEADS else None
         picked = own or self.head()
         if picked:
-            self._own_head_picked[name] = picked
+            self._head_picked[name] = picked
         else:
-            self._own_head_picked.pop(name, None)
+            self._head_picked.pop(name, None)
         yield from showing_pick_result(
             self.viewer, name, event.item, threshold, model_file=self.model_file()
         )

@@ -475,10 +475,10 @@ def labels_to_update(result: ShownResult, kind: str, threshold: float) -> LabelU
     pairs = []
     labelled = [shape for shape, kept in zip(shapes, same, strict=True) if kept]
     labelled = pd.concat(labelled) if labelled else then.iloc[:0]
-    for shape, kept in zip(shapes, same, strict=True):
+    successors = _successors(kind, then, now)  # (a shape each, in the order of ``shapes``)
+    for shape, kept, found in zip(shapes, same, successors, strict=True):
         if kept:
             continue
-        (found,) = _successors(kind, shape, now)
         if found is not None:
             successor = now.loc[[found]] if kind == "vesicle" else now[now["tube_id"] == found]
             if any(_unchanged(kind, successor, labelled)):

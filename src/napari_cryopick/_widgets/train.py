@@ -1328,15 +1328,15 @@ class TrainWidget(QWidget):
         data set with a head (``cryopick pick``'s rule, ``workflows.pick``)."""
         from napari_cryopick.core.detect import PickConfig
         from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import data_set_heads, head_threshold, recipe_heads
+        from napari_cryopick.workflows.pick import data_set_heads, head_threshold
 
         from .annotate import find_micrograph_layer
-        from .pick import _picking_dataset
+        from .pick import _data_set_heads_of, _picking_dataset
 
         layer = find_micrograph_layer(self.viewer, self._preview_name)
         card = ModelCard.of_model(outcome.model, outcome.metadata)
         heads = tuple(getattr(outcome.model, "head_names", ()) or ())
-        own = tuple(h for h in heads if h not in recipe_heads(card))
+        own = _data_set_heads_of(outcome.model, outcome.metadata)  # as Pick's Head box lists
         head = data_set_heads(card, heads, own).get(_picking_dataset(layer)) if layer else None
         if head:
             value = head_threshold(card, head)

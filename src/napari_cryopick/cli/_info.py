@@ -75,7 +75,7 @@ def model_info(model: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         # heads a later fine-tune moved the body from under (they pick poorly)
         "moved_by_finetune": list(card.moved_by_finetune()),
         # data sets only the generic head knew, moved by a later continual run
-        "lost_by_continual": list(card.lost_by_continual(set(bank.datasets))),
+        "lost_by_continual": list(card.lost_by_continual()),
         "dataset_diameters_px": {d.name: d.diameter_px for d in card.datasets},
         "exemplars": bank_summary(bank),
         "exemplar_bytes": bank_nbytes(bank),

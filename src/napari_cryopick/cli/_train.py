@@ -566,6 +566,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_cryopick.workflows.train import (
         TrainOutputError,
         check_writable,
+        resolve_mode,
         steps_cut_short,
         train,
         training_notes,
@@ -591,7 +592,7 @@ def run(args: argparse.Namespace) -> int:
             "continual, fewshot or joint"
         )
     # (the request's resolved_mode, known before any micrograph is read)
-    _refuse_continual_options(args, args.mode or ("finetune" if args.init else "new"))
+    _refuse_continual_options(args, resolve_mode(args.mode, args.init is not None))
     starting = None
     if args.init is not None:  # a bad starting model is refused before reading micrographs
         from napari_cryopick.core.model import load_checkpoint

@@ -1055,10 +1055,7 @@ def lost_data_set_warning(card: Any, datasets: Collection[str]) -> str | None:
     no head of their own, no exemplars; a CLI trial's apoferritin gave 0 picks, unsaid)."""
     if card is None or not datasets:
         return None
-    from napari_cryopick.core.exemplars import bank_from_metadata
-
-    banked = set(bank_from_metadata(card.exemplars).datasets)
-    lost = sorted(set(datasets) & set(card.lost_by_continual(banked)))
+    lost = sorted(set(datasets) & set(card.lost_by_continual()))
     if not lost:
         return None
     return (

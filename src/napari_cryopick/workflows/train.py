@@ -208,10 +208,17 @@ class TrainRequest:
 
     @property
     def resolved_mode(self) -> str:
-        """The mode to run: :attr:`mode`, else ``finetune`` with a base model, else ``new``."""
-        if self.mode is not None:
-            return self.mode
-        return "finetune" if self.base_model is not None else "new"
+        """The mode to run (:func:`resolve_mode`)."""
+        return resolve_mode(self.mode, self.base_model is not None)
+
+
+def resolve_mode(mode: str | None, has_base_model: bool) -> str:
+    """The mode a training runs: ``mode``, else ``finetune`` with a base model, else
+    ``new`` (:attr:`TrainRequest.resolved_mode`; ``cryopick train`` checks its options
+    by it before reading any micrograph)."""
+    if mode is not None:
+        return mode
+    return "finetune" if has_base_model else "new"
 
 
 @dataclass(frozen=True)

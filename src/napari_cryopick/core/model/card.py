@@ -198,12 +198,15 @@ class ModelCard:
             seen |= trained
         return tuple(moved)
 
-    def lost_by_continual(self, banked: Collection[str]) -> tuple[str, ...]:
+    def lost_by_continual(self, banked: Collection[str] | None = None) -> tuple[str, ...]:
         """Data sets a later ``continual`` run moved the generic head away from: those with
         no head of their own and no exemplars (``banked``: the data sets the exemplar bank
-        holds), which only the generic head knew (a CLI trial's apoferritin, trained with
+        holds; default: the card's own bank's, read from its names alone, not its crops),
+        which only the generic head knew (a CLI trial's apoferritin, trained with
         ``--exemplars 0``, then a continual β-gal run: 0 picks, while ``info`` listed it
         as any other data set). A later run that trains a data set again clears it."""
+        if banked is None:
+            banked = set((self.exemplars or {}).get("datasets") or {})
         seen: set[str] = set()
         lost: list[str] = []
         for run in self.history:
