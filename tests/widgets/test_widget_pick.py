@@ -1160,6 +1160,17 @@ def test_circles_and_paths_deleted_after_an_earlier_press_lose_their_labels(
         assert len(current_labels(viewer, other, kind)) == 0, kind
 
 
+def _open_beside(viewer, qtbot, folder: Path, seed: int = 6):
+    """Open a second micrograph, ``folder/other.mrc``, and show "mic" again: labels and
+    thresholds must stay with the micrograph on screen."""
+    from napari_cryopick.io.micrographs import write_mrc
+
+    image = np.random.default_rng(seed).normal(size=(480, 480)).astype(np.float32)
+    viewer.open(str(write_mrc(folder / "other.mrc", image)), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers["mic"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "mic", timeout=10_000)
+
+
 def test_labels_follow_circles_and_paths_changed_after_an_earlier_press(
     make_napari_viewer, qtbot, monkeypatch, tmp_path
 ):
@@ -1175,6 +1186,7 @@ def test_labels_follow_circles_and_paths_changed_after_an_earlier_press(
         make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
     )
     viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    _open_beside(viewer, qtbot, tmp_path)  # the labels go to the one on screen only
     widget.review.reviewed_check.setChecked(True)
     assert widget.use_as_labels() is not None, widget.status.text()
     mlayer = find_micrograph_layer(viewer, "mic")
@@ -1224,6 +1236,9 @@ def test_labels_follow_circles_and_paths_changed_after_an_earlier_press(
     assert "earlier label" not in widget.status.text(), widget.status.text()
     assert len(current_labels(viewer, mlayer, "vesicle")) == 1
     assert current_labels(viewer, mlayer, "fiber")["tube_id"].nunique() == 1
+    other = find_micrograph_layer(viewer, "other")
+    for kind in ("particle", "vesicle", "fiber", "negative"):
+        assert len(current_labels(viewer, other, kind)) == 0, kind
 
 
 def _reshaped(layer, index: int, factor: float = 1.0, shift: tuple = (0.0, 0.0)) -> None:
@@ -1254,6 +1269,7 @@ def test_labels_of_the_user_and_hidden_shapes_stay_when_shapes_change(
         make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
     )
     viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    _open_beside(viewer, qtbot, tmp_path)
     widget.review.reviewed_check.setChecked(True)
     mlayer = find_micrograph_layer(viewer, "mic")
     mine = make_picks([282.0], [121.0], diameter=[52.0], kind="vesicle", micrograph="mic")
@@ -1312,6 +1328,7 @@ def test_a_fiber_hidden_by_the_threshold_keeps_its_label_when_another_is_edited(
         make_napari_viewer, qtbot, monkeypatch, folder=tmp_path, second_fiber=True
     )
     viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    _open_beside(viewer, qtbot, tmp_path)
     widget.review.reviewed_check.setChecked(True)
     assert len(viewer.layers["mic fibers"].data) == 2
     assert widget.use_as_labels() is not None, widget.status.text()
