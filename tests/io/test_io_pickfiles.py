@@ -586,6 +586,20 @@ def test_read_pick_files_refuses_one_micrograph_from_two_files(tmp_path):
     assert str(files[1]) in str(error.value)
 
 
+def test_read_pick_files_names_a_link_to_a_file_also_given(tmp_path):
+    # a multi-micrograph file and a link of another name to it: the same picks twice, said
+    # as such (it was "two files of one micrograph", naming no link)
+    table = pd.concat([sample_table(2, micrograph="a"), sample_table(2, micrograph="b")])
+    write_picks(table, tmp_path / "picks.star")
+    (tmp_path / "other.star").symlink_to(tmp_path / "picks.star")
+    files = [tmp_path / "other.star", tmp_path / "picks.star"]
+    with pytest.raises(PickFileError, match="the same file as") as error:
+        pickfiles.read_pick_files(files)
+    assert str(files[0]) in str(error.value)
+    assert str(files[1]) in str(error.value)
+    assert "link" in str(error.value)
+
+
 def test_read_pick_files_takes_the_fibers_file_of_a_mixed_model_with_its_micrograph(tmp_path):
     # `cryopick pick` with a model of fibers and particles writes mic.star and
     # mic_fibers.star: one micrograph, other kinds, so no name clash

@@ -547,6 +547,13 @@ def match_files(
             first = source.setdefault((name, kind), path)
             if first != path:
                 same_folder = Path(first).parent == Path(path).parent
+                if os.path.realpath(first) == os.path.realpath(path):
+                    # a link to a file also given (a trial's other.star -> picks.star was
+                    # told "two files of one micrograph", naming no link)
+                    raise file_error(
+                        path,
+                        f"the same file as {first} (a link to it, or it to this): give it once",
+                    )
                 raise file_error(
                     path,
                     f"micrograph names must be unique: {first} also holds {kind} picks of "
