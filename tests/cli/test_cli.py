@@ -34,6 +34,15 @@ def _console_script() -> Path:
     return script
 
 
+def test_simulate_usage_shows_out_dir_required(capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse's usage showed "[OUT_DIR]" (optional for the parser only) beside
+    # "output folder (required)" (a docs audit)
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--help"])
+    usage = capsys.readouterr().out.splitlines()[0]
+    assert usage == "usage: cryopick simulate OUT_DIR [options]"
+
+
 def test_help_exits_zero_and_shows_usage(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         cli.main(["--help"])

@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from napari_cryopick.core.evaluate import (
     MicrographMismatchError,
@@ -19,6 +21,7 @@ from napari_cryopick.core.evaluate import (
     best_threshold,
     box_iou,
     evaluate,
+    keeping_text,
     match_picks,
     precision_recall_curve,
 )
@@ -272,6 +275,32 @@ def test_report_json_and_summary():
     assert "best F1        0.000 (no prediction matches: no threshold)" in text
     assert "at score >=" not in text
     assert "per micrograph" not in text
+
+
+def test_summary_threshold_keeps_the_picks_it_was_measured_on():
+    # a docs audit: best F1 at 0.271088 printed as 0.2711; cryopick filter --threshold
+    # 0.2711 then dropped that pick from the set evaluate had scored
+    truth = _truth_row(3)
+    scores = [0.9, 0.271088, 0.27105, 0.1]
+    pred = _pred_from_labels([True, True, False, False], scores, 3)
+    report = evaluate(pred, truth, tolerance_px=5.0)
+    assert report.best_f1[0] == pytest.approx(0.271088)
+    printed = re.search(r"best F1 +[0-9.]+ at score >= ([0-9.]+)", report.summary()).group(1)
+    assert printed == "0.27108"  # 4 digits keep 0.27105 too: one more
+    kept = np.asarray(scores) >= float(printed)
+    assert kept.tolist() == [True, True, False, False]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(-50, 50, allow_nan=False), min_size=1, max_size=30, unique=True),
+    st.integers(0, 29),
+)
+def test_keeping_text_keeps_exactly_the_scores_at_or_above(scores, index):
+    scores = np.asarray(scores)
+    threshold = float(scores[index % len(scores)])
+    text = keeping_text(threshold, scores)
+    assert ((scores >= float(text)) == (scores >= threshold)).all()
 
 
 @pytest.mark.slow

@@ -1999,6 +1999,13 @@ def test_outputs_are_refused_in_read_only_folders_even_as_root(tmp_path, capsys)
             assert main(words) == 2, words
             assert "is a read-only folder" in capsys.readouterr().err, words
         assert list(read_only.iterdir()) == []
+        # a file option names the file given, not only its folder (a docs audit's --json
+        # raw/e.json was told "--json raw: ...")
+        pick_file = str(tmp_path / "m0.star")
+        report = read_only / "e.json"
+        words = ["evaluate", "--pred", pick_file, "--truth", pick_file, "--json", str(report)]
+        assert main(words) == 2
+        assert f"--json {report}: {read_only} is a read-only folder" in capsys.readouterr().err
     finally:
         read_only.chmod(stat.S_IRWXU)
 

@@ -197,16 +197,21 @@ def _refuse_read_only(path: Path, option: str) -> None:
         raise CLIError(f"{option} {path}: {reason}")
 
 
-def _probe_folder(folder: Path, option: str) -> None:
-    """Create and remove a file in ``folder``: the only test of writability that root obeys too."""
+def _probe_folder(folder: Path, option: str, given: Path | None = None) -> None:
+    """Create and remove a file in ``folder``: the only test of writability that root obeys too.
+
+    ``given``: the file the option names in ``folder``, named in the errors (a docs audit's
+    ``--json raw/e.json`` was told "--json raw: ...")."""
     from napari_cryopick.cli import CLIError
 
-    _refuse_read_only(folder, option)
+    _refuse_read_only(folder if given is None else given, option)
     try:
         descriptor, probe = tempfile.mkstemp(prefix=".cryopick-write-test.", dir=folder)
     except OSError as error:
+        where = "there" if given is None else f"in {folder}"
         raise CLIError(
-            f"{option} {folder}: cannot write there: {os_error_message(error).split(': ')[-1]}"
+            f"{option} {folder if given is None else given}: cannot write {where}: "
+            f"{os_error_message(error).split(': ')[-1]}"
         ) from None
     os.close(descriptor)
     os.unlink(probe)
@@ -245,7 +250,7 @@ def check_output_file(path: Path | None, option: str, *, create_folder: bool = F
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise CLIError(f"{option} {path}: {os_error_message(error)}") from None
-    _probe_folder(folder, option)
+    _probe_folder(folder, option, path)
 
 
 def check_not_among_inputs(path: Path | None, option: str, inputs: list[Path]) -> None:

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="write synthetic micrographs (MRC) with their truth picks (CSV)",
+        # OUT_DIR is required; argparse's own usage showed it optional ([OUT_DIR], a docs audit)
+        usage="%(prog)s OUT_DIR [options]",
         description=(
             "Simulate cryo-EM micrographs with known truth: particles of several "
             "shapes, vesicles, fibers, carbon edges and ice contamination, under a "

@@ -35,6 +35,7 @@ import math
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
 import numpy as np
@@ -753,6 +754,9 @@ class EvaluationReport:
         def fmt(value: float, digits: int = 3) -> str:
             return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
 
+        # the predictions' distinct scores (every criterion's curve has them all)
+        scores = np.concatenate([np.empty(0), *(c.thresholds for c in self.pr_curves.values())])
+
         lines = [f"predictions {self.n_pred}, ground truth {self.n_truth} ({self.criterion})"]
         for name, value in self.ap.items():
             lines.append(f"  {name:<14} {fmt(value)}")
@@ -764,7 +768,7 @@ class EvaluationReport:
                 lines.append(f"  best {label:<9} {fmt(f)} (no prediction matches: no threshold)")
                 continue
             lines.append(
-                f"  best {label:<9} {fmt(f)} at score >= {fmt(thr, 4)} "
+                f"  best {label:<9} {fmt(f)} at score >= {keeping_text(thr, scores)} "
                 f"(precision {fmt(p)}, recall {fmt(r)})"
             )
         if self.n_on_negatives:
@@ -777,11 +781,33 @@ class EvaluationReport:
         if len(self.per_micrograph) and self.best_f1[1] > 0:
             lines.append("")
             lines.append(
-                f"per micrograph, picks with score >= {fmt(self.best_f1[0], 4)} (the best-F1 "
+                f"per micrograph, picks with score >= {keeping_text(self.best_f1[0], scores)} (the best-F1 "
                 f"threshold, {self.criterion}):"
             )
             lines.append(self.per_micrograph.to_string(index=False, float_format="%.3f"))
         return "\n".join(lines)
+
+
+def keeping_text(threshold: float, scores: np.ndarray) -> str:
+    """``threshold`` as a decimal that keeps the same picks of ``scores`` (``>=``).
+
+    The shortest decimal of 4 digits or more at most ``threshold`` and above every
+    score below it, so that the value printed, given to ``cryopick filter
+    --threshold``, keeps the picks it was measured on (a docs audit: 0.271088 printed
+    as 0.2711 lost that pick).
+    """
+    if not math.isfinite(threshold):
+        return "n/a"
+    below = scores[scores < threshold]
+    lower = float(below.max()) if below.size else -math.inf
+    for digits in range(4, 10):
+        text = f"{threshold:.{digits}f}"
+        if not float(text) <= threshold:  # rounded up: round down instead
+            floored = Decimal(threshold).quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR)
+            text = f"{floored:.{digits}f}"
+        if float(text) > lower:
+            return text
+    return repr(float(threshold))
 
 
 def _per_micrograph(match: MatchResult, threshold: float) -> pd.DataFrame:
