@@ -608,6 +608,27 @@ def test_the_eye_icons_switch_the_micrograph_clicks_go_to(
     assert widget.kind_combo.currentText() == "particle"
 
 
+def test_the_eye_icon_shows_a_micrograph_never_annotated_ready_for_clicks(
+    make_napari_viewer, micrograph_path, real_data_dir, qtbot
+):
+    """A GUI trial opened 061 and 062, docked Annotate (062 on screen), clicked on 062,
+    then showed 061 with its eye icon: 061 had no annotation layer, its image stayed
+    selected, and the next click on it added nothing."""
+    viewer = make_napari_viewer()
+    viewer.open(str(micrograph_path), plugin="napari-cryopick")
+    _open_second(viewer, micrograph_path, real_data_dir)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    qtbot.waitUntil(lambda: widget.micrograph_combo.currentText() == "062_10028", timeout=2000)
+    widget.set_kind("particle").add([200.0, 200.0])
+    viewer.layers["061_10028"].visible = True
+    active = viewer.layers.selection.active
+    assert active.name == "061_10028 particle"
+    assert active.mode == "add"
+    active.add([300.0, 300.0])  # the click on the micrograph seen
+    qtbot.wait(SAVE_WAIT_MS)
+    assert len(load_annotations(micrograph_path).picks) == 1
+
+
 def test_save_now_says_a_sample_s_clicks_are_not_saved(annotate):
     """A napari I/O trial: clicks on a sample micrograph (no file) and Save now read
     "Nothing to save: no micrograph has annotations", the opposite of the truth."""

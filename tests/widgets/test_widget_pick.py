@@ -525,6 +525,53 @@ def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):
     assert widget.status.text().startswith("No model file given"), widget.status.text()
 
 
+def test_picks_of_a_job_whose_model_was_replaced_meanwhile_stay_that_models(
+    picker, qtbot, tmp_path, real_data_dir, monkeypatch
+):
+    """A GUI trial pressed Pick all open near a training's end: the first model's picks
+    were recorded (and exported, unwarned) as the new model's, at its threshold."""
+    from napari_cryopick._widgets._common import adopt_model_file
+    from napari_cryopick.core.model import load_checkpoint, save_checkpoint
+
+    viewer, widget, path = picker
+    state = session(viewer)
+    other = "062_10028"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{other}.png", path.parent)
+    viewer.open(str(path.parent / f"{other}.png"), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=10_000)
+    widget.set_threshold(0.06)
+    held = len(state.pick_results[NAME].picks)
+    new_file = save_checkpoint(tmp_path / "new.pt", widget.model, metadata={})
+    new_model, metadata = load_checkpoint(new_file)
+    on_picked = widget._on_picked
+
+    def training_ends_now(event):  # the session's model replaced while the job runs
+        if state.model is not new_model:
+            adopt_model_file(viewer, new_model, new_file, metadata, "trained")
+            # as Train does with its preview: NAME holds the new model's picks
+            state.earlier_model.discard(NAME)
+        on_picked(event)
+
+    monkeypatch.setattr(widget, "_on_picked", training_ends_now)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert widget.model is new_model
+    # the micrograph picked by the replaced model: an earlier model's picks, at its threshold
+    assert other in state.earlier_model
+    assert state.pick_results[other].model_file != str(new_file.resolve())
+    assert widget._threshold_for(other) == pytest.approx(0.06)
+    widget.set_threshold(0.02)  # the new model's slider: the earlier model's picks stay at theirs
+    assert widget._threshold_for(other) == pytest.approx(0.06)
+    # the one holding the new model's picks (a preview) keeps them
+    assert NAME not in state.earlier_model
+    assert len(state.pick_results[NAME].picks) == held
+    widget.export(tmp_path / "export", "star")
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    said = widget.status.text()
+    assert f"the picks of 1 of these micrograph(s) ({other}) were made by another model" in said
+
+
 def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     make_napari_viewer, tmp_path, qtbot
 ):
@@ -609,7 +656,7 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     assert "saved models" not in widget.status.text()  # a model of the session's
 
 
-def test_an_rgb_image_open_says_why_it_is_no_micrograph(make_napari_viewer):
+def test_an_rgb_image_open_says_why_it_is_no_micrograph(make_napari_viewer, tmp_path):
     # a formats trial opened an RGB PNG with napari's own reader: Pick said "Open a
     # micrograph first." beside it
     viewer = make_napari_viewer()
@@ -631,6 +678,18 @@ def test_an_rgb_image_open_says_why_it_is_no_micrograph(make_napari_viewer):
     assert "File > Open Folder... and choose napari-cryopick" in text
     # Pick too, before Pick is pressed (a GUI trial: silent until then)
     assert widget.status.text().startswith("Open a micrograph first: 'mics' is a 3D image")
+    # beside a micrograph, selected: Pick current said nothing and picked the micrograph
+    # shown before it (a GUI trial)
+    from napari_cryopick.io.micrographs import write_mrc
+
+    mic = write_mrc(tmp_path / "mic.mrc", np.zeros((64, 64), np.float32))
+    viewer.open(str(mic), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.add_image(
+        np.zeros((32, 48, 3), np.uint8), rgb=True, name="photo"
+    )
+    assert widget.pick_current() is None
+    assert widget.worker is None
+    assert widget.status.text().startswith("Not picked: 'photo' is a colour (RGB) image")
 
 
 def test_first_open_uses_bundled_model(make_napari_viewer, real_data_dir, tmp_path, qtbot):
@@ -751,6 +810,36 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     assert widget.status.text().startswith("Exported "), widget.status.text()
     widget.review.show_micrograph(widget.review.names().index(shown))
     assert widget.status.text().startswith("Exported "), widget.status.text()
+
+
+def test_a_zero_shot_scale_chosen_on_a_tiny_image_is_not_kept_for_the_others(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+):
+    """A GUI trial picked a 12 x 10 px image zero-shot first: its "barely sees" and 1 x
+    were reused for a ribosome micrograph the model sees best at 0.8 x."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    viewer.open(
+        str(real_data_dir / DATASET / "micrographs" / f"{NAME}.png"), plugin="napari-cryopick"
+    )
+    tiny = tmp_path / "tiny.png"
+    _write_png(tiny, np.random.default_rng(0).integers(0, 255, (10, 12)).astype(np.uint8))
+    viewer.open(str(tiny), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    widget.diameter_spin.setValue(70.0)
+    viewer.layers.selection.active = viewer.layers["tiny"]
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget._scale_choices == {}  # no choice for the others
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=10_000)
+    widget.diameter_spin.setValue(70.0)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
+    said = widget.status.text()
+    assert "at 0.8 x the diameter (zero-shot scale: as if 56 px)" in said, said
+    assert "barely sees" not in said, said
 
 
 def test_pick_all_open_says_which_micrograph_failed(
@@ -2808,6 +2897,41 @@ def test_corrections_back_from_disk_name_the_model_that_picked_them(
     again.open(str(path), plugin="napari-cryopick")
     said = pick.status.text()
     assert f"ribosome.pt ({model_file.resolve()}, no longer there)" in said, said
+
+
+def test_corrections_back_from_disk_of_the_bundled_model_are_its_picks(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+):
+    """A GUI trial picked two micrographs with the bundled model, corrected them and
+    opened them again in a new napari: Export warned that an earlier version of the model
+    had made them, the one Pick picks with."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {0}
+    points.remove_selected()  # a correction: kept on disk
+    viewer.close()
+
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    again.open(str(path), plugin="napari-cryopick")
+    assert f"{NAME}: picks are back with your corrections" in pick.status.text()
+    assert pick.model is session(again).bundled[0]
+    assert NAME not in session(again).earlier_model
+    pick.export(tmp_path / "export", "star")
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+    said = pick.status.text()
+    assert said.startswith("Exported "), said
+    assert "Warning: the picks of" not in said, said
 
 
 @pytest.mark.parametrize("key", ["picked_diameter_px", "fiber_width_px"])

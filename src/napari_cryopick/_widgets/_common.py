@@ -649,19 +649,23 @@ def no_micrograph_text(viewer: Any) -> str:
     ]
     if not images:
         return OPEN_FIRST
-    first = images[0]
-    why = "colour (RGB)" if getattr(first, "rgb", False) else f"{getattr(first, 'ndim', 2)}D"
+    return f"Open a micrograph first: {not_a_micrograph_text(images[0])}."
+
+
+def not_a_micrograph_text(layer: Any) -> str:
+    """Why an image layer is no micrograph (a 3D stack, colour), and how to open it as one."""
+    why = "colour (RGB)" if getattr(layer, "rgb", False) else f"{getattr(layer, 'ndim', 2)}D"
     stacked = ""
-    if getattr(first, "ndim", 2) == 3 and not getattr(first, "rgb", False):
+    if getattr(layer, "ndim", 2) == 3 and not getattr(layer, "rgb", False):
         # a GUI trial's folder, opened with napari's own reader, became one 3D stack
         stacked = (
             "; a folder opened with napari's own reader is one stack: open it with "
             "File > Open Folder... and choose napari-cryopick, one layer per micrograph"
         )
     return (
-        f"Open a micrograph first: {first.name!r} is a {why} image, not a 2D grey "
-        "micrograph (open it with File > Open... and the napari-cryopick reader, which "
-        f"reads colour as grey; a movie needs motion correction{stacked})."
+        f"{layer.name!r} is a {why} image, not a 2D grey micrograph (open it with File > "
+        "Open... and the napari-cryopick reader, which reads colour as grey; a movie needs "
+        f"motion correction{stacked})"
     )
 
 

@@ -1020,6 +1020,10 @@ class AnnotateWidget(QWidget):
         self.micrograph_combo.blockSignals(False)
         self._on_micrograph_changed()
         self._kind_of_saved(mlayer)
+        # its annotation layer exists once shown, the selection kept (the eye icon's switch
+        # then selects it: a GUI trial's micrograph never annotated stayed without one, its
+        # image selected, and the next click on it added nothing)
+        self.annotation_layer()
 
     def _on_active_layer(self, event: Any = None) -> None:
         """Follow the layer the user selects: a micrograph, or an annotation layer of one."""

@@ -40,6 +40,7 @@ from napari_cryopick.core.pick_table import empty_picks
 from napari_cryopick.core.progress import drive
 from napari_cryopick.core.text import name_list
 from napari_cryopick.io.pickfiles import FORMATS as PICK_FORMATS
+from napari_cryopick.layers.results import ROLE_KEY
 
 from ._common import (
     BUNDLED_ORIGIN,
@@ -57,6 +58,7 @@ from ._common import (
     distinct_micrographs,
     is_micrograph_layer,
     layer_path,
+    layer_type,
     listen_to_model,
     micrograph_dataset,
     micrograph_diameter,
@@ -66,6 +68,7 @@ from ._common import (
     more_coming,
     no_micrograph_reason,
     no_micrograph_text,
+    not_a_micrograph_text,
     on_slider_step,
     scroll_layout,
     session,
@@ -433,6 +436,12 @@ class PickWidget(QWidget):
         #: the zero-shot search's warning, by the key of its choice (said again on reuse)
         self._scale_warnings: dict[tuple, str] = {}
         self._job_what = ""  # the running or last job: "Picking", "Export"
+        #: The model (and its file) the running or last pick job picks with.
+        self._job_model: tuple[Any, str | None] = (None, None)
+        #: The threshold each micrograph would have shown the job's model's picks at, taken
+        #: when the session's model changed while the job ran (its picks then are an earlier
+        #: model's, kept at it).
+        self._job_thresholds: dict[str, float] = {}
         self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
         self._pick_said: tuple[str, str, str] | None = None  # (status, micrograph, objects)
@@ -845,10 +854,15 @@ class PickWidget(QWidget):
         if len(files) != 1:
             return
         file = files.pop()
-        if file is None or file == self.model_file() or not Path(file).is_file():
+        if file is None or not Path(file).is_file():
             return
         threshold = restored_threshold(self.viewer)
-        if not self.load_model(file, origin="the model of the picks back from disk"):
+        # the model Pick has (the bundled one) made them: this model's picks, not an earlier
+        # one's (a GUI trial's Export warned of bundled-model picks "made by an earlier
+        # version of the model")
+        if file != self.model_file() and not self.load_model(
+            file, origin="the model of the picks back from disk"
+        ):
             return
         names = set(state.restored_from_disk) & set(state.pick_results)
         mine = {n for n in names if state.pick_results[n].model_file == file}
@@ -1007,11 +1021,20 @@ class PickWidget(QWidget):
             state.micrograph_thresholds[micrograph] = pinned
             return pinned
         self._pinned.pop(micrograph, None)  # picked again since
+        threshold = self._model_threshold(micrograph)
         if self.head_combo.currentText() != OWN_HEADS:
             # the slider's, and no threshold of its own left from the earlier model's picks
             # (a GUI trial's re-picked micrograph was shown on switching, and exported, at
             # the 0.30 its earlier picks kept while the slider read 0.15)
             state.micrograph_thresholds.pop(micrograph, None)
+        else:
+            state.micrograph_thresholds[micrograph] = threshold
+        return threshold
+
+    def _model_threshold(self, micrograph: str) -> float:
+        """The threshold the model loaded shows ``micrograph``'s picks at (no pin, nothing
+        recorded): with "each data set's own", its data set's head's; else the slider's."""
+        if self.head_combo.currentText() != OWN_HEADS:
             return self.threshold()
         head = self._own_head_of(micrograph)
         threshold = self._own_thresholds.get(head)
@@ -1021,9 +1044,7 @@ class PickWidget(QWidget):
             threshold = self.threshold()
         # on the slider's step, as the slider and the status show it (a GUI trial's head
         # calibrated at 0.0834 showed 100 picks at "0.083", the head chosen by name 111)
-        threshold = on_slider_step(threshold)
-        session(self.viewer).micrograph_thresholds[micrograph] = threshold
-        return threshold
+        return on_slider_step(threshold)
 
     def _kept_threshold(self, micrograph: str) -> float | None:
         """The threshold ``micrograph``'s picks keep while an earlier model's (:attr:`_pinned`);
@@ -1134,6 +1155,11 @@ class PickWidget(QWidget):
         from napari_cryopick.core.continual import diameter_for_head
 
         state = session(self.viewer)
+        if self.worker is not None and self._job_what == "Picking" and model is not self.model:
+            # the job's picks still to come are the replaced model's: at its thresholds
+            self._job_thresholds = {
+                name: self._model_threshold(name) for name in session_micrographs(self.viewer)
+            }
         if self.model is not None and model is not self.model:
             own = self.head_combo.currentText() == OWN_HEADS
             for name in state.earlier_model & set(state.pick_results):
@@ -1636,6 +1662,11 @@ class PickWidget(QWidget):
         self._cancel = threading.Event()
         self._picked_names = {}
         self._job_layers = {micrograph_name(layer): micrograph_identity(layer) for layer in layers}
+        # the model the job picks with, whatever the session's model becomes meanwhile (a
+        # training ending during Pick all open: a GUI trial's bundled-model picks were
+        # recorded, shown and exported as the new model's)
+        self._job_model = (self.model, self.model_file())
+        self._job_thresholds = {}
         self._pick_errors = []
         self._closed_in_job = []
         self._saved_note = self._saved_models_note()  # (files on disk: once a job)
@@ -1735,26 +1766,62 @@ class PickWidget(QWidget):
         inverted = bool(getattr(event.item, "inverted", False))
         key = self._request_scale_keys.get(round(float(event.item.diameter_px), 3))
         warning = self._scale_warning(event.item)
-        if key is not None:  # (the model, diameter and head the job was started with)
+        from napari_cryopick.workflows.pick import SEARCH_MIN_DIAMETERS
+
+        # a choice made on a micrograph a few particles across is none for the others (a
+        # GUI trial's 12 x 10 px image set "barely sees" and 1 x for a ribosome micrograph
+        # seen best at 0.8 x); the workflow's search passes such ones over as well
+        small = min(event.item.shape) < SEARCH_MIN_DIAMETERS * float(event.item.diameter_px)
+        if key is not None and not (small and getattr(event.item, "scale_confidences", None)):
+            # (the model, diameter and head the job was started with)
             self._scale_choices[key] = (factor, inverted)
             if getattr(event.item, "scale_confidences", None):
                 self._scale_warnings[key] = warning
             else:  # the scale chosen before, reused: its warning holds as well (a re-trial)
                 warning = warning or self._scale_warnings.get(key, "")
-        # picked now by the model loaded: no longer an earlier model's picks, which keep the
-        # threshold they were shown at (a GUI trial's new picks were shown and exported at
-        # the first model's 0.15 while the slider read the second model's 0.102)
-        session(self.viewer).earlier_model.discard(name)
-        threshold = self._threshold_for(name)
-        own = self._own_head_of(name) if self.head_combo.currentText() == OWN_HEADS else None
-        picked = own or self.head()
-        if picked:
-            self._head_picked[name] = picked
-        else:
+        state = session(self.viewer)
+        job_model, job_file = self._job_model
+        earlier = ""
+        if job_model is not self.model:
+            # picked by the model the job started with, replaced since (a training ended):
+            # an earlier model's picks, at the threshold that model showed them at
+            held = state.pick_results.get(name)
+            if (
+                held is not None
+                and name not in state.earlier_model
+                and held.picks["score"].notna().any()
+            ):
+                # the new model's picks of it (a training's preview) stay: newer than these
+                self.status.setText(
+                    f"{name}: kept the picks of the model loaded since; this job's (the "
+                    f"earlier model's) left out ({event.step}/{event.total})"
+                )
+                self._advance(event.step)
+                return
+            state.earlier_model.add(name)
+            self._pinned[name] = self._job_thresholds.get(name, self.threshold())
             self._head_picked.pop(name, None)
+            earlier = (
+                " (picked with the model this job started with, replaced since: 'Pick all "
+                "open' re-picks it with the one loaded)"
+            )
+        else:
+            # picked now by the model loaded: no longer an earlier model's picks, which keep
+            # the threshold they were shown at (a GUI trial's new picks were shown and
+            # exported at the first model's 0.15 while the slider read the second's 0.102)
+            state.earlier_model.discard(name)
+            own = self._own_head_of(name) if self.head_combo.currentText() == OWN_HEADS else None
+            picked = own or self.head()
+            if picked:
+                self._head_picked[name] = picked
+            else:
+                self._head_picked.pop(name, None)
+        threshold = self._threshold_for(name)
         yield from showing_pick_result(
-            self.viewer, name, event.item, threshold, model_file=self.model_file()
+            self.viewer, name, event.item, threshold, model_file=job_file
         )
+        if earlier:  # (a result shown counts as the model's loaded: it is not)
+            state.earlier_model.add(name)
         apply_display_threshold(self.viewer, name, threshold)
         shown = shown_objects(self.viewer, name)
         scale = ""
@@ -1770,7 +1837,7 @@ class PickWidget(QWidget):
             f"{self._diameter_warning(name, float(event.item.diameter_px))}"
             f"{self._trained_warning}{self._saved_note}"
             f"{warning}{name}: {shown} "
-            f"at threshold {threshold_text(threshold)}{scale} "
+            f"at threshold {threshold_text(threshold)}{scale}{earlier} "
             f"({event.step}/{event.total})"
         )
         self._pick_said = (self.status.text(), name, shown)
@@ -1899,6 +1966,19 @@ class PickWidget(QWidget):
 
     def pick_current(self) -> Any:
         """Pick the current micrograph in the background; returns the worker."""
+        active = self.viewer.layers.selection.active
+        if (
+            self.worker is None
+            and active is not None
+            and layer_type(active) == "image"
+            and active.metadata.get(ROLE_KEY) != "heatmap"
+            and not is_micrograph_layer(active)
+            and micrograph_layers(self.viewer)  # (none: "Open a micrograph first: ...")
+        ):
+            # the image selected is the one meant: not the micrograph shown before it (a GUI
+            # trial's colour image, added by hand, re-picked the micrograph before, unsaid)
+            self.status.setText(f"Not picked: {not_a_micrograph_text(active)}.")
+            return None
         mlayer = current_micrograph_layer(self.viewer)
         refusal = self._sizes_unknown([mlayer]) if mlayer is not None else None
         if refusal is not None and self.worker is None:

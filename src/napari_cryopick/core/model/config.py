@@ -40,7 +40,7 @@ class DetectorConfig:
         each particle with a ring of context around it. 28 px gave AP@0.5
         +0.03 to +0.04 over 20 px on the three real data sets at ~2x the
         picking cost (``benchmarks/results/detector.md``); checkpoints store
-        their own value (the bundled model: 20).
+        their own value (the bundled model: 28).
     widths
         Channel widths of the four encoder levels (strides 2, 4, 8, 16).
     feature_channels

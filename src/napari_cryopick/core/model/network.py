@@ -101,8 +101,8 @@ class Body(nn.Module):
 
     Encoder levels at strides 2, 4, 8, 16 (``widths``); the decoder upsamples
     the stride-16 level twice with additive skip connections. The receptive
-    field of a stride-4 output cell is about 160 input pixels, i.e. eight
-    particle diameters at the default 20 px target diameter.
+    field of a stride-4 output cell is about 160 input pixels, i.e. nearly six
+    particle diameters at the default 28 px target diameter.
     """
 
     def __init__(self, widths: tuple[int, ...], feature_channels: int):
