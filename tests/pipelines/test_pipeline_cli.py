@@ -2006,6 +2006,13 @@ def test_outputs_are_refused_in_read_only_folders_even_as_root(tmp_path, capsys)
         words = ["evaluate", "--pred", pick_file, "--truth", pick_file, "--json", str(report)]
         assert main(words) == 2
         assert f"--json {report}: {read_only} is a read-only folder" in capsys.readouterr().err
+        # also when the file is there already (a review: refused only while it was not)
+        read_only.chmod(stat.S_IRWXU)
+        report.write_text("{}")
+        read_only.chmod(0o555)
+        assert main(words) == 2
+        assert f"--json {report}: {read_only} is a read-only folder" in capsys.readouterr().err
+        assert report.read_text() == "{}"
     finally:
         read_only.chmod(stat.S_IRWXU)
 

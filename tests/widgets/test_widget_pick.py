@@ -530,7 +530,6 @@ def test_picks_of_a_job_whose_model_was_replaced_meanwhile_stay_that_models(
 ):
     """A GUI trial pressed Pick all open near a training's end: the first model's picks
     were recorded (and exported, unwarned) as the new model's, at its threshold."""
-    from napari_cryopick._widgets._common import adopt_model_file
     from napari_cryopick.core.model import load_checkpoint, save_checkpoint
 
     viewer, widget, path = picker
@@ -544,32 +543,50 @@ def test_picks_of_a_job_whose_model_was_replaced_meanwhile_stay_that_models(
     held = len(state.pick_results[NAME].picks)
     new_file = save_checkpoint(tmp_path / "new.pt", widget.model, metadata={})
     new_model, metadata = load_checkpoint(new_file)
+    newer_model, _ = load_checkpoint(new_file)
     on_picked = widget._on_picked
+    calls = []
 
     def training_ends_now(event):  # the session's model replaced while the job runs
-        if state.model is not new_model:
-            adopt_model_file(viewer, new_model, new_file, metadata, "trained")
-            # as Train does with its preview: NAME holds the new model's picks
+        calls.append(event)
+        if len(calls) == 1:
+            # a training's end: its model, with the threshold it calibrated (the slider
+            # moves to it), and its preview of NAME, the new model's picks (as Train does)
+            state.set_model(new_model, new_file, metadata, "trained", threshold=0.02)
             state.earlier_model.discard(NAME)
+        elif len(calls) == 2:
+            # a second training during the same job (a re-trial: the picks after it were
+            # pinned at the first trained model's threshold)
+            state.set_model(newer_model, new_file, metadata, "trained", threshold=0.01)
         on_picked(event)
 
     monkeypatch.setattr(widget, "_on_picked", training_ends_now)
     assert widget.pick_all_open() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
-    assert widget.model is new_model
+    assert widget.model is newer_model
+    assert widget.threshold() == pytest.approx(0.01)
+    # the job's end says which micrographs are whose (a re-trial read "2 micrographs
+    # picked" only)
+    said = widget.status.text()
+    assert f"1 of them ({other}) picked with the model this job started with" in said, said
+    assert f"{NAME} kept the picks of the model loaded since" in said, said
     # the micrograph picked by the replaced model: an earlier model's picks, at its threshold
     assert other in state.earlier_model
     assert state.pick_results[other].model_file != str(new_file.resolve())
     assert widget._threshold_for(other) == pytest.approx(0.06)
-    widget.set_threshold(0.02)  # the new model's slider: the earlier model's picks stay at theirs
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=10_000)
+    widget.set_threshold(0.03)  # the new model's slider: the earlier model's picks stay at theirs
     assert widget._threshold_for(other) == pytest.approx(0.06)
-    # the one holding the new model's picks (a preview) keeps them
-    assert NAME not in state.earlier_model
+    # the one holding the new model's picks (a preview) keeps them (an earlier model's
+    # since the second change)
     assert len(state.pick_results[NAME].picks) == held
     widget.export(tmp_path / "export", "star")
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     said = widget.status.text()
-    assert f"the picks of 1 of these micrograph(s) ({other}) were made by another model" in said
+    warned = said[said.index("Warning: the picks of") :]
+    assert other in warned, said
+    assert "were made by another model" in warned, said
 
 
 def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
@@ -931,8 +948,23 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     assert "mic_b.box" in widget.status.text()
     assert (mine / "mic_b.box").read_text() == "my picks\n"
     widget.export_edit.setText(str(out))
+    written = {name: (out / f"{name}.box").stat().st_mtime_ns for name in ("mic_a", "mic_b")}
     assert widget.pick_folder(folder) is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    # picked before with these settings: kept, not picked again (a folder of thousands
+    # cancelled half-way was picked anew); the broken one is tried again
+    said = widget.status.text()
+    assert f"2 micrograph(s) picked into {out} before with these settings kept" in said, said
+    assert {n: (out / f"{n}.box").stat().st_mtime_ns for n in written} == written
+    assert widget.progress_bar.maximum() == 1
+    assert widget.last_batch.n_kept == 2
+    # a file gone: its micrograph is picked again, the other kept
+    (out / "mic_a.box").unlink()
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert (out / "mic_a.box").is_file()
+    assert widget.last_batch.n_kept == 1
+    assert (out / "mic_b.box").stat().st_mtime_ns == written["mic_b"]
 
 
 def test_pick_folder_writes_beside_each_folder_and_never_into_raw_data(
@@ -2934,6 +2966,56 @@ def test_corrections_back_from_disk_of_the_bundled_model_are_its_picks(
     assert "Warning: the picks of" not in said, said
 
 
+def test_corrections_back_from_disk_of_another_model_keep_their_threshold(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """A re-trial: the bundled model's picks of one micrograph, corrected at 0.15, came
+    back beside a trained model's picks of another, whose model Pick loaded; they were
+    shown and exported at the trained model's 0.05 (195 picks never seen)."""
+    from napari_cryopick.core.model import save_checkpoint
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    other = "062_10028"
+    paths = {}
+    for name in (NAME, other):
+        paths[name] = tmp_path / "data" / f"{name}.png"
+        paths[name].parent.mkdir(exist_ok=True)
+        shutil.copy(real_data_dir / DATASET / "micrographs" / f"{name}.png", paths[name])
+    model_file = save_checkpoint(tmp_path / "ribosome.pt", ribosome_model, metadata={})
+    viewer = make_napari_viewer()
+    for name in (NAME, other):
+        viewer.open(str(paths[name]), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+
+    def picked_and_corrected(name: str) -> None:
+        viewer.layers.selection.active = viewer.layers[name]
+        qtbot.waitUntil(lambda: session(viewer).displayed == name, timeout=10_000)
+        assert widget.pick_current() is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+        points = viewer.layers[f"{name} picks"]
+        points.selected_data = {0}
+        points.remove_selected()  # a correction: kept on disk
+
+    widget.set_threshold(0.15)
+    picked_and_corrected(NAME)  # the bundled model's, at 0.15
+    assert widget.load_model(model_file), widget.status.text()
+    widget.set_threshold(0.05)
+    picked_and_corrected(other)  # the trained model's, at 0.05
+    viewer.close()
+
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    again.open(str(paths[other]), plugin="napari-cryopick")  # loads the trained model back
+    again.open(str(paths[NAME]), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: NAME in session(again).pick_results, timeout=10_000)
+    assert pick.model_path == model_file
+    assert NAME in session(again).earlier_model
+    assert pick._threshold_for(NAME) == pytest.approx(0.15)
+    assert pick._threshold_for(other) == pytest.approx(0.05)
+
+
 @pytest.mark.parametrize("key", ["picked_diameter_px", "fiber_width_px"])
 def test_kept_corrections_bring_back_the_diameter_picked_at(key, tmp_path, monkeypatch):
     """The diameter a micrograph was picked at comes back with its kept corrections,
@@ -3938,7 +4020,7 @@ def test_pick_folders_end_says_its_files_hold_every_candidate(make_napari_viewer
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     batch = SimpleNamespace(
         picks=empty_picks(), written=["a.star"], inverted=False, at_negatives=0,
-        scale_confidences={}, errors={}, diameter_factor=1.0,
+        scale_confidences={}, errors={}, diameter_factor=1.0, n_kept=0, n_micrographs=1,
     )  # fmt: skip
     widget._folder_floor = 0.05
     widget._on_folder_done(batch)

@@ -438,10 +438,16 @@ class PickWidget(QWidget):
         self._job_what = ""  # the running or last job: "Picking", "Export"
         #: The model (and its file) the running or last pick job picks with.
         self._job_model: tuple[Any, str | None] = (None, None)
-        #: The threshold each micrograph would have shown the job's model's picks at, taken
-        #: when the session's model changed while the job ran (its picks then are an earlier
-        #: model's, kept at it).
+        #: The threshold each micrograph of the job would show the job's model's picks at
+        #: (taken when it starts, brought up to date at the first model change while it
+        #: runs): picks it makes after that change are an earlier model's, kept at it.
         self._job_thresholds: dict[str, float] = {}
+        #: The head each micrograph of the job is picked with ("each data set's own").
+        self._job_heads: dict[str, str | None] = {}
+        #: The micrographs of the job picked after a model change (an earlier model's), and
+        #: those whose new model's picks (a training's preview) were kept instead.
+        self._job_earlier: list[str] = []
+        self._job_kept: list[str] = []
         self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
         self._pick_said: tuple[str, str, str] | None = None  # (status, micrograph, objects)
@@ -840,10 +846,11 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         if self.worker is not None:
             return
+        pinned = self._pin_restored_earlier()
         if state.model is not None:
             # picked with that model already (the first micrograph back loaded it): each
             # head back at the threshold its micrographs were left at
-            if self._seed_own_thresholds():
+            if self._seed_own_thresholds() or pinned:
                 self._refilter()
             return  # a model of this session: the user's choice (the message names both)
         files = {
@@ -877,6 +884,19 @@ class PickWidget(QWidget):
             self.set_threshold(threshold)
         if seeded or threshold is not None:
             self._refilter()  # each micrograph at its head's, the slider moved or not
+
+    def _pin_restored_earlier(self) -> bool:
+        """Micrographs back from disk that another model than Pick's picked keep the
+        threshold they were left at, as an earlier model's picks do (a re-trial: the
+        bundled model's picks of apoferritin, corrected at 0.15, came back beside a trained
+        model's and were shown and exported at its 0.10, 195 picks never seen). Whether
+        any was pinned (the caller filters the picks again)."""
+        state = session(self.viewer)
+        names = set(state.restored_from_disk) & state.earlier_model & set(state.pick_results)
+        new = sorted(name for name in names if name not in self._pinned)
+        for name in new:
+            self._pinned[name] = on_slider_step(float(state.pick_results[name].threshold))
+        return bool(new)
 
     def _seed_own_thresholds(self) -> bool:
         """With "each data set's own": each head at the threshold its micrographs back from
@@ -1155,11 +1175,25 @@ class PickWidget(QWidget):
         from napari_cryopick.core.continual import diameter_for_head
 
         state = session(self.viewer)
-        if self.worker is not None and self._job_what == "Picking" and model is not self.model:
-            # the job's picks still to come are the replaced model's: at its thresholds
-            self._job_thresholds = {
-                name: self._model_threshold(name) for name in session_micrographs(self.viewer)
-            }
+        if (
+            self.worker is not None
+            and self._job_what == "Picking"
+            and self.model is self._job_model[0]
+            and model is not self.model
+        ):
+            # the job's picks still to come are the replaced model's: at the thresholds it
+            # shows them at now (the slider may have moved since the job started); with each
+            # data set's own head, a head's threshold the slider set, else the one taken at
+            # the start (the session already holds the new model: its heads' calibrations
+            # are not this model's). Once only: a second change leaves them (a re-trial's
+            # second training pinned them at the first trained model's threshold).
+            own = self.head_combo.currentText() == OWN_HEADS
+            for name in self._job_thresholds:
+                head = self._job_heads.get(name)
+                if not own:
+                    self._job_thresholds[name] = self.threshold()
+                elif self._own_thresholds.get(head) is not None:
+                    self._job_thresholds[name] = on_slider_step(self._own_thresholds[head])
         if self.model is not None and model is not self.model:
             own = self.head_combo.currentText() == OWN_HEADS
             for name in state.earlier_model & set(state.pick_results):
@@ -1666,7 +1700,11 @@ class PickWidget(QWidget):
         # training ending during Pick all open: a GUI trial's bundled-model picks were
         # recorded, shown and exported as the new model's)
         self._job_model = (self.model, self.model_file())
-        self._job_thresholds = {}
+        own = self.head_combo.currentText() == OWN_HEADS
+        names = list(self._job_layers) or [getattr(m, "name", str(m)) for m in micrographs]
+        self._job_heads = {name: self._own_head_of(name) for name in names} if own else {}
+        self._job_thresholds = {name: self._model_threshold(name) for name in names}
+        self._job_earlier, self._job_kept = [], []
         self._pick_errors = []
         self._closed_in_job = []
         self._saved_note = self._saved_models_note()  # (files on disk: once a job)
@@ -1728,14 +1766,16 @@ class PickWidget(QWidget):
             button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
-    def _advance(self, step: int) -> None:
+    def _advance(self, step: int, total: int | None = None) -> None:
         # QProgressBar.setValue repaints at once; each repaint composes the whole window (a
         # software-GL pass on a machine without a GPU). Posted instead: it is painted with
         # the status line in one pass (napari's progress bar below processes events).
         self.progress_bar.setUpdatesEnabled(False)
+        if total is not None and total != self.progress_bar.maximum():
+            self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(step)
         self.progress_bar.setUpdatesEnabled(True)
-        self._progress.advance_to(step)
+        self._progress.advance_to(step, total)
 
     def _on_picked(self, event: Any) -> None:
         if event.item is None:
@@ -1768,10 +1808,15 @@ class PickWidget(QWidget):
         warning = self._scale_warning(event.item)
         from napari_cryopick.workflows.pick import SEARCH_MIN_DIAMETERS
 
-        # a choice made on a micrograph a few particles across is none for the others (a
-        # GUI trial's 12 x 10 px image set "barely sees" and 1 x for a ribosome micrograph
-        # seen best at 0.8 x); the workflow's search passes such ones over as well
-        small = min(event.item.shape) < SEARCH_MIN_DIAMETERS * float(event.item.diameter_px)
+        # a choice made on a micrograph a few particles across is none for the larger ones
+        # open (a GUI trial's 12 x 10 px image set "barely sees" and 1 x for a ribosome
+        # micrograph seen best at 0.8 x); the workflow's search passes such ones over as
+        # well, unless all are that small
+        least = SEARCH_MIN_DIAMETERS * float(event.item.diameter_px)
+        small = min(event.item.shape) < least and any(
+            min(getattr(layer.data, "shape", (0,))[-2:]) >= least
+            for layer in micrograph_layers(self.viewer)
+        )
         if key is not None and not (small and getattr(event.item, "scale_confidences", None)):
             # (the model, diameter and head the job was started with)
             self._scale_choices[key] = (factor, inverted)
@@ -1786,12 +1831,9 @@ class PickWidget(QWidget):
             # picked by the model the job started with, replaced since (a training ended):
             # an earlier model's picks, at the threshold that model showed them at
             held = state.pick_results.get(name)
-            if (
-                held is not None
-                and name not in state.earlier_model
-                and held.picks["score"].notna().any()
-            ):
+            if held is not None and name not in state.earlier_model and not held.file_picks:
                 # the new model's picks of it (a training's preview) stay: newer than these
+                self._job_kept.append(name)
                 self.status.setText(
                     f"{name}: kept the picks of the model loaded since; this job's (the "
                     f"earlier model's) left out ({event.step}/{event.total})"
@@ -1801,6 +1843,7 @@ class PickWidget(QWidget):
             state.earlier_model.add(name)
             self._pinned[name] = self._job_thresholds.get(name, self.threshold())
             self._head_picked.pop(name, None)
+            self._job_earlier.append(name)
             earlier = (
                 " (picked with the model this job started with, replaced since: 'Pick all "
                 "open' re-picks it with the one loaded)"
@@ -1818,10 +1861,8 @@ class PickWidget(QWidget):
                 self._head_picked.pop(name, None)
         threshold = self._threshold_for(name)
         yield from showing_pick_result(
-            self.viewer, name, event.item, threshold, model_file=job_file
+            self.viewer, name, event.item, threshold, model_file=job_file, earlier=bool(earlier)
         )
-        if earlier:  # (a result shown counts as the model's loaded: it is not)
-            state.earlier_model.add(name)
         apply_display_threshold(self.viewer, name, threshold)
         shown = shown_objects(self.viewer, name)
         scale = ""
@@ -1832,7 +1873,7 @@ class PickWidget(QWidget):
             )
         if inverted:
             scale += ", on the inverted micrograph (particles lighter than the background)"
-        self._picked_names[name] = (warning, scale)
+        self._picked_names[name] = (warning, scale + earlier)
         self.status.setText(
             f"{self._diameter_warning(name, float(event.item.diameter_px))}"
             f"{self._trained_warning}{self._saved_note}"
@@ -1872,7 +1913,11 @@ class PickWidget(QWidget):
         elif (
             not self._job_failed
             and self._job_what == "Picking"
-            and len(self._picked_names) + len(self._pick_errors) + len(self._closed_in_job) > 1
+            and len(self._picked_names)
+            + len(self._pick_errors)
+            + len(self._closed_in_job)
+            + len(self._job_kept)
+            > 1
         ):
             # (open micrographs picked; an export or a folder picked says its own end, a
             # trial: "Exported 239 picks" was replaced by the last pick's summary)
@@ -1947,6 +1992,20 @@ class PickWidget(QWidget):
             )
         if self._pick_errors:  # (a re-trial: a micrograph that failed went unsaid)
             text += f"; {len(self._pick_errors)} not picked: {self._pick_errors[0]}"
+        # a model change while the job ran, said at its end too (a re-trial read only "2
+        # micrographs picked": which were the earlier model's, which kept a preview)
+        earlier = [n for n in self._job_earlier if n in picked]
+        if earlier:
+            text += (
+                f"; {len(earlier)} of them ({name_list(earlier, 3)}) picked with the model "
+                "this job started with, replaced since: 'Pick all open' re-picks them with "
+                "the one loaded"
+            )
+        if self._job_kept:
+            text += (
+                f"; {name_list(self._job_kept, 3)} kept the picks of the model loaded since "
+                "(its training's preview), this job's left out"
+            )
         left = f"\n{self._picked_all_left}" if self._picked_all_left else ""
         # the saved models of the open data sets, as after Pick current (a continual trial's
         # restart picked all open micrographs with the bundled model, unsaid)
@@ -2143,6 +2202,9 @@ class PickWidget(QWidget):
                 formats=(self.format_combo.currentText(),),
                 keep_candidates=floor,
                 flip_tiff_y=self._flip_tiff(self.format_combo.currentText()),
+                # a folder picked before with these settings goes on where it stopped (a
+                # folder of thousands, cancelled or closed half-way, was picked anew)
+                resume=True,
                 # each data set's own head at its own calibrated threshold, as cryopick pick
                 # writes them (the slider shows the data set on screen's: a β-gal folder
                 # was written at the ribosome's 0.15, not its head's 0.059)
@@ -2151,7 +2213,7 @@ class PickWidget(QWidget):
             # a bad format/kind combination, or files of the user's that picking would
             # replace, are reported now, not in the worker
             prepared = prepare(request)
-            refuse_to_replace(prepared)
+            refuse_to_replace(prepared, resume=True)
             # a folder that cannot be written is said now, not after picking everything
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             if not writable_folder(out_dir):
@@ -2181,17 +2243,26 @@ class PickWidget(QWidget):
     def _on_folder_progress(self, event: Any) -> None:
         # the status first: napari's progress bar may process events (the end, re-entering)
         self.status.setText(f"{self._trained_warning}{event.step}/{event.total} {event.postfix()}")
-        self._advance(int(event.step))
+        self._advance(int(event.step), int(event.total))  # (fewer: those picked before kept)
 
     def _on_folder_done(self, batch: Any) -> None:
         if batch is None:
             return  # cancelled: _on_finished says so
         self.last_batch = batch
-        text = (
-            f"{self._trained_warning}{_objects_text(_object_counts(batch.picks), self._model_kinds())} in "
-            f"{len(batch.written)} files -> "
-            f"{self.export_edit.text()}"
-        )
+        counts = _objects_text(_object_counts(batch.picks), self._model_kinds())
+        text = f"{self._trained_warning}{counts} in {len(batch.written)} files -> "
+        text += self.export_edit.text()
+        if batch.n_kept:
+            # a folder picked before with these settings goes on where it stopped
+            kept = (
+                f"{batch.n_kept} micrograph(s) picked into {self.export_edit.text()} before "
+                "with these settings kept as they were (another model, threshold or format "
+                "picks them anew)"
+            )
+            if batch.n_micrographs == batch.n_kept:
+                text = f"{self._trained_warning}Nothing left to pick: {kept}"
+            else:
+                text += f"; {kept}"
         floor = self._folder_floor
         if floor is not None:
             # the count is of the picks at the threshold; the files hold more rows (a review

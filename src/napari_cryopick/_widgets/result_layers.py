@@ -1001,8 +1001,12 @@ def showing_pick_result(
     keep_manual: bool = True,
     honour_negatives: bool = True,
     model_file: str | None = None,
+    earlier: bool = False,
 ) -> Iterator[None]:
     """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
+
+    ``earlier``: the picks of a model the session's model replaced meanwhile (a pick job
+    a training's end overtook): kept among the earlier model's picks throughout.
 
     The result is stored in the session (with the picks the user added by
     hand to an earlier result of the micrograph). When the micrograph is the
@@ -1015,7 +1019,10 @@ def showing_pick_result(
     if state.displayed == micrograph:
         _store_edits(viewer)
     old = state.pick_results.get(micrograph) if keep_manual else None
-    state.earlier_model.discard(micrograph)  # picked now (or read from a file)
+    if earlier:
+        state.earlier_model.add(micrograph)
+    else:
+        state.earlier_model.discard(micrograph)  # picked now (or read from a file)
     state.deleted_picks.pop(micrograph, None)  # (an undo would bring back another result's)
     shown = _with_manual(as_shown(result), old)
     gone = old.deleted_shapes if old is not None else ()  # circles and paths deleted

@@ -185,16 +185,17 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
             signal.signal(signal.SIGTERM, previous)
 
 
-def _refuse_read_only(path: Path, option: str) -> None:
+def _refuse_read_only(path: Path, option: str, given: Path | None = None) -> None:
     """Refuse an output below a folder whose mode lets nobody write (a scale trial's
     ``cryopick pick`` and ``filter`` run as root littered ``r-x`` folders, which the Pick
-    widget already refused; :func:`~napari_cryopick.io.paths.read_only_text`)."""
+    widget already refused; :func:`~napari_cryopick.io.paths.read_only_text`).
+    ``given``: the file the option names in ``path`` (a folder), named instead."""
     from napari_cryopick.cli import CLIError
     from napari_cryopick.io.paths import read_only_text
 
     reason = read_only_text(path)
     if reason is not None:
-        raise CLIError(f"{option} {path}: {reason}")
+        raise CLIError(f"{option} {path if given is None else given}: {reason}")
 
 
 def _probe_folder(folder: Path, option: str, given: Path | None = None) -> None:
@@ -204,7 +205,8 @@ def _probe_folder(folder: Path, option: str, given: Path | None = None) -> None:
     ``--json raw/e.json`` was told "--json raw: ...")."""
     from napari_cryopick.cli import CLIError
 
-    _refuse_read_only(folder if given is None else given, option)
+    # the folder is checked (the file may exist already: it is no folder), the file named
+    _refuse_read_only(folder, option, given)
     try:
         descriptor, probe = tempfile.mkstemp(prefix=".cryopick-write-test.", dir=folder)
     except OSError as error:

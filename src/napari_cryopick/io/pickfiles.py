@@ -552,7 +552,7 @@ def match_files(
                     # told "two files of one micrograph", naming no link)
                     raise file_error(
                         path,
-                        f"the same file as {first} (a link to it, or it to this): give it once",
+                        f"the same file as {first} (given twice: a link, or another path to it): give it once",
                     )
                 raise file_error(
                     path,

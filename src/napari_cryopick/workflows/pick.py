@@ -201,6 +201,11 @@ class PickRequest:
         The Pick widget's request: its warnings name the widgets' controls (the Head
         box, Annotate's Data set), not command-line options, also for the files of a
         folder it picks.
+    resume
+        With ``out_dir``: the micrographs an earlier run into it picked with the same
+        settings, their files intact, are kept and not picked again (``cryopick pick
+        --skip``; the Pick widget's *Pick folder…*, so that a folder of thousands
+        stopped half-way goes on where it stopped).
     """
 
     micrographs: Sequence[Any]
@@ -227,6 +232,7 @@ class PickRequest:
     datasets: Mapping[str, str] = field(default_factory=dict)
     input_folders: tuple[Path, ...] = ()
     in_napari: bool = False
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str):
@@ -391,6 +397,9 @@ class PickOutcome:
         What the run found doubtful before picking (also logged), e.g. a
         trained model asked to pick far from its diameter
         (:func:`trained_diameter_warning`).
+    n_kept
+        Micrographs an earlier run into the output folder had picked with the same
+        settings, kept and not picked again (``PickRequest.resume``).
     """
 
     picks: Any
@@ -406,6 +415,7 @@ class PickOutcome:
     #: Picks left out at the negatives marked in napari, over all micrographs.
     at_negatives: int = 0
     warnings: tuple[str, ...] = ()
+    n_kept: int = 0
 
     @property
     def n_done(self) -> int:
@@ -2474,7 +2484,7 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
 
     from .batch import BatchOptions, run_batch
 
-    job = run_batch(request, BatchOptions(summary=False))
+    job = run_batch(request, BatchOptions(summary=False, skip=request.resume))
     tables, written = [], []
     at_negatives = 0
     try:
@@ -2505,4 +2515,5 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
         polarity_confidences=dict(batch.polarity_confidences),
         warnings=batch.warnings,
         at_negatives=at_negatives,
+        n_kept=batch.n_skipped,
     )
