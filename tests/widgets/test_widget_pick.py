@@ -965,6 +965,28 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     assert (out / "mic_a.box").is_file()
     assert widget.last_batch.n_kept == 1
     assert (out / "mic_b.box").stat().st_mtime_ns == written["mic_b"]
+    # a file edited by hand is kept and said, the others go on (a re-trial's one edited
+    # file refused the whole resume, as --skip once did)
+    (out / "mic_b.box").write_text("10\t10\t20\t20\n")
+    (out / "mic_a.box").unlink()
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert (out / "mic_a.box").is_file()
+    assert (out / "mic_b.box").read_text() == "10\t10\t20\t20\n"
+    said = widget.status.text()
+    assert "1 of them for files edited since" in said, said
+    # other settings (another format): said, as cryopick pick says it
+    widget.format_combo.setCurrentText("csv")
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    said = widget.status.text()
+    assert "the folder held the picks of 2 micrograph(s) made with other settings" in said, said
+    # cancelled: said how to go on
+    widget.export_edit.setText(str(tmp_path / "cancelled"))
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "Pick folder… again goes on where it stopped" in widget.status.text()
 
 
 def test_pick_folder_writes_beside_each_folder_and_never_into_raw_data(

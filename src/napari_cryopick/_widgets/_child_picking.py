@@ -49,7 +49,7 @@ class ChildPickingError(RuntimeError):
     """The picking process failed (its message says why) or died."""
 
 
-def _child_request(request: Any, folder: Path) -> Any:
+def child_request(request: Any, folder: Path) -> Any:
     """``request`` as the child gets it: an in-memory model saved as a checkpoint file."""
     model = request.model
     if model is None or isinstance(model, (str, os.PathLike)):
@@ -99,7 +99,7 @@ def pick_in_child(request: Any, cancel: threading.Event) -> Generator[Any, None,
     """
     with tempfile.TemporaryDirectory(prefix="cryopick-pick-") as name:
         folder = Path(name)
-        (folder / "request.pkl").write_bytes(pickle.dumps(_child_request(request, folder)))
+        (folder / "request.pkl").write_bytes(pickle.dumps(child_request(request, folder)))
         command = [sys.executable, "-m", "napari_cryopick._widgets._child_picking", str(folder)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         finished = threading.Event()

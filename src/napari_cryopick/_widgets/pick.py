@@ -448,6 +448,8 @@ class PickWidget(QWidget):
         #: those whose new model's picks (a training's preview) were kept instead.
         self._job_earlier: list[str] = []
         self._job_kept: list[str] = []
+        #: Pick folder…'s temporary folder of the model handed to the picking child.
+        self._handover: Any = None
         self._job_failed = False  # ... and whether it failed
         self._picked_all_shown = ""  # the status _finishing said after picking several
         self._pick_said: tuple[str, str, str] | None = None  # (status, micrograph, objects)
@@ -1896,6 +1898,7 @@ class PickWidget(QWidget):
     def _finishing(self) -> Iterator[None]:
         """After the worker: wait for its results to be shown, then free the buttons."""
         self.worker = None
+        self._release_handover()  # (a Pick folder… job's model file)
         self._progress.close()
         self._set_busy(False)
         if self._cancel.is_set():
@@ -1906,6 +1909,13 @@ class PickWidget(QWidget):
                 if self._job_what == "Picking"
                 else "files written so far are complete."
             )
+            if self._job_what == "Picking" and self._job_earlier:  # (a re-trial: unsaid)
+                kept += (
+                    f" {name_list(self._job_earlier, 3)}: picked with the model this job "
+                    "started with, replaced since."
+                )
+            elif self._job_what == "Picking folder":
+                kept += " Pick folder… again goes on where it stopped."
             self.status.setText(
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
                 f"micrograph(s); {kept}"
@@ -2210,16 +2220,23 @@ class PickWidget(QWidget):
                 # was written at the ribosome's 0.15, not its head's 0.059)
                 **own,
             )
+            if FOLDER_PICKING_IN_CHILD:
+                # the model as the child gets it (a model in memory saved as a checkpoint
+                # file) before the checks: the folder's records of these settings are the
+                # child's (its settings fingerprint names that file), so the check below
+                # keeps what the resumed run keeps (a re-trial's edited file was refused)
+                request = self._handed_over(request)
             # a bad format/kind combination, or files of the user's that picking would
             # replace, are reported now, not in the worker
             prepared = prepare(request)
-            refuse_to_replace(prepared, resume=True)
+            refuse_to_replace(prepared, resume=True, request=request)
             # a folder that cannot be written is said now, not after picking everything
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             if not writable_folder(out_dir):
                 raise ValueError(f"{out_dir}: cannot write pick files there")
             self._trained_warning = _warning_texts(prepared.warnings)
         except (ValueError, OSError) as exc:
+            self._release_handover()
             self.status.setText(str(exc))
             return None
         from ._child_picking import pick_in_child
@@ -2240,6 +2257,22 @@ class PickWidget(QWidget):
             what="Picking folder",
         )
 
+    def _handed_over(self, request: Any) -> Any:
+        """``request`` with an in-memory model saved in a temporary folder as the picking
+        child reads it (kept until the job ends: :meth:`_release_handover`)."""
+        import tempfile
+
+        from ._child_picking import child_request
+
+        self._release_handover()
+        self._handover = tempfile.TemporaryDirectory(prefix="cryopick-model-")
+        return child_request(request, Path(self._handover.name))
+
+    def _release_handover(self) -> None:
+        if self._handover is not None:
+            self._handover.cleanup()
+            self._handover = None
+
     def _on_folder_progress(self, event: Any) -> None:
         # the status first: napari's progress bar may process events (the end, re-entering)
         self.status.setText(f"{self._trained_warning}{event.step}/{event.total} {event.postfix()}")
@@ -2259,10 +2292,24 @@ class PickWidget(QWidget):
                 "with these settings kept as they were (another model, threshold or format "
                 "picks them anew)"
             )
+            edited = getattr(batch, "n_edited", 0)
+            if edited:  # (a re-trial's one edited file stopped the whole resume)
+                kept += (
+                    f", {edited} of them for files edited since (no run wrote them as they "
+                    "are now: move them away to pick those micrographs again)"
+                )
             if batch.n_micrographs == batch.n_kept:
                 text = f"{self._trained_warning}Nothing left to pick: {kept}"
             else:
                 text += f"; {kept}"
+        other = getattr(batch, "n_other_settings", 0)
+        if other:
+            # (said by cryopick pick; the widget replaced them unsaid, a re-trial)
+            text += (
+                f"; the folder held the picks of {other} micrograph(s) made with other "
+                "settings (another model, head, threshold or format, or a command-line "
+                "run): written over where the names are the same"
+            )
         floor = self._folder_floor
         if floor is not None:
             # the count is of the picks at the threshold; the files hold more rows (a review

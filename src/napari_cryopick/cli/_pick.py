@@ -502,40 +502,10 @@ def print_scale(outcome, request, command: str = "pick", asked: bool = False) ->
 def _note_earlier_runs(request) -> None:
     """Say so when the output folder holds picks of a run with other settings (those of
     these settings, without --skip: ``workflows.batch``, which knows the run's micrographs)."""
-    from napari_cryopick.workflows.batch import read_manifests, settings_fingerprint
+    from napari_cryopick.workflows.batch import picked_with_other_settings
 
     out = Path(request.out_dir)
-    if not out.is_dir():
-        return
-    records = read_manifests(out)
-    if not records:
-        return
-    from dataclasses import replace
-
-    from napari_cryopick.core.scale_search import SCALE_FACTORS
-
-    # a zero-shot run chooses its factor and contrast later: any of them is these settings
-    search = request.diameter_factor is None and request.scale_search
-    factors = SCALE_FACTORS if search else (request.diameter_factor,)
-    polarities = (False, True) if request.invert_contrast is None else (request.invert_contrast,)
-    fingerprints = {
-        settings_fingerprint(replace(request, diameter_factor=f, invert_contrast=inverted))
-        for f in factors
-        for inverted in polarities
-    }
-    # micrographs picked (not failed) with other settings and never with these (a scale
-    # trial's STAR, BOX, STAR runs into one folder: the third was told its files would be
-    # written over, then skipped them all; failures counted as picks)
-    from napari_cryopick.workflows.batch import done_inputs
-
-    these = done_inputs(out, fingerprints)
-    other = [
-        r
-        for key, r in records.items()
-        if r.get("fingerprint") not in fingerprints
-        and r.get("status") == "done"
-        and key not in these
-    ]
+    other = picked_with_other_settings(request)
     if other:
         if isinstance(request.model, (str, Path)):
             # a bad model is the one line said, not after this note (docs/reliability.md;

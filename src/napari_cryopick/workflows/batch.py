@@ -294,6 +294,10 @@ class BatchOutcome:
         :data:`~napari_cryopick.core.scale_search.LOW_CONFIDENCE`, the level at which
         it barely sees particles (another protein or diameter than the rest, or an
         empty or carbon-covered micrograph), in order.
+    n_other_settings
+        Micrographs the output folder held picks of made with other settings (and never
+        with these) before the run (:func:`picked_with_other_settings`): written over
+        where the run writes the same names.
     """
 
     n_micrographs: int
@@ -321,6 +325,7 @@ class BatchOutcome:
     warnings: tuple[str, ...] = ()
     empty: tuple[str, ...] = ()
     unseen: tuple[str, ...] = ()
+    n_other_settings: int = 0
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -891,15 +896,24 @@ def refuse_to_replace(
     items: Sequence[WorkItem] | None = None,
     summary: bool = False,
     resume: bool = False,
+    request: PickRequest | None = None,
 ) -> None:
     """Raise ValueError naming the files of :func:`unrecorded_outputs` (``items``: those
     of the prepared request's micrographs by default), if any; ``summary``: the
     ``summary.csv`` and ``summary.png`` the run will write too; ``resume``: a ``--skip``
-    run, which replaces damaged files (:func:`damaged_output`)."""
+    run, which replaces damaged files (:func:`damaged_output`) and, with the default
+    items, leaves out those :func:`run_batch` would keep (:func:`resumed_todo`; the
+    settings are ``request``'s, default the prepared one's)."""
     out_dir = Path(prepared.request.out_dir)
     if not out_dir.is_dir():
         return
-    items = plan_items(prepared) if items is None else items
+    if items is None:
+        items = plan_items(prepared)
+        if resume:
+            # the Pick widget's check before Pick folder…: a file edited since an earlier
+            # run of these settings is kept by the run, not refused (a re-trial's one
+            # edited file stopped the whole resume, as --skip's once did)
+            items = resumed_todo(prepared, items, out_dir, request or prepared.request)
     found = unrecorded_outputs(prepared, items, out_dir, resume)
     if summary:
         found += foreign_summary(out_dir)
@@ -964,6 +978,62 @@ def _refuse(out_dir: Path, found: Sequence[Path]) -> None:
         "folder or move them away (cryopick pick and cryopick relion: --overwrite replaces "
         "them" + ("; --no-summary writes no summary" if summary else "") + ")"
     )
+
+
+def picked_with_other_settings(request: PickRequest) -> list[str]:
+    """The micrographs (manifest keys) ``request.out_dir`` holds picks of made with other
+    settings than ``request``'s and never with these (the run writes over their files
+    where it writes the same names): said by ``cryopick pick`` and the Pick widget's
+    *Pick folder…* (another model, threshold or format; a command-line run's picks,
+    whose settings the widget records differently, among them)."""
+    from napari_cryopick.core.scale_search import SCALE_FACTORS
+
+    out = Path(request.out_dir)
+    if not out.is_dir():
+        return []
+    records = read_manifests(out)
+    if not records:
+        return []
+    # a zero-shot run chooses its factor and contrast later: any of them is these settings
+    search = request.diameter_factor is None and request.scale_search
+    factors = SCALE_FACTORS if search else (request.diameter_factor,)
+    polarities = (False, True) if request.invert_contrast is None else (request.invert_contrast,)
+    fingerprints = {
+        settings_fingerprint(
+            dataclasses.replace(request, diameter_factor=f, invert_contrast=inverted)
+        )
+        for f in factors
+        for inverted in polarities
+    }
+    # micrographs picked (not failed) with other settings and never with these (a scale
+    # trial's STAR, BOX, STAR runs into one folder: the third was told its files would be
+    # written over, then skipped them all; failures counted as picks)
+    these = done_inputs(out, fingerprints)
+    return [
+        key
+        for key, r in records.items()
+        if r.get("fingerprint") not in fingerprints
+        and r.get("status") == "done"
+        and key not in these
+    ]
+
+
+def resumed_todo(
+    prepared: PreparedPick, items: Sequence[WorkItem], out_dir: Path, request: PickRequest
+) -> list[WorkItem]:
+    """The ``items`` a resumed run (``--skip``) of ``request`` into ``out_dir`` picks, as
+    :func:`run_batch` chooses them: those no earlier run of the same settings finished
+    (files intact), less those whose files were edited since (kept, not picked)."""
+    earlier = earlier_view(prepared, out_dir)
+    if earlier is not None:  # the zero-shot scale the earlier run chose: its settings
+        factor, inverted = earlier
+        request = dataclasses.replace(request, diameter_factor=factor, invert_contrast=inverted)
+    records = read_manifests(out_dir, settings_fingerprint(request))
+    if not records:
+        return list(items)
+    todo, _done, _moved = _split_items(items, out_dir, records, request.pixel_size_A is None)
+    todo, _kept = _keep_foreign(prepared, todo, out_dir, say=False)
+    return todo
 
 
 def _run_state() -> dict[str, Any]:
@@ -1072,10 +1142,11 @@ def _split_items(
 
 
 def _keep_foreign(
-    prepared: PreparedPick, todo: Sequence[WorkItem], out_dir: Path
+    prepared: PreparedPick, todo: Sequence[WorkItem], out_dir: Path, say: bool = True
 ) -> tuple[list[WorkItem], list[WorkItem]]:
     """Split ``todo`` into (to pick, kept): a micrograph whose output file exists and no
-    run wrote as it is now (edited or written by the user) is kept, with a warning."""
+    run wrote as it is now (edited or written by the user) is kept, with a warning
+    (``say``: logged; the run's own check says it, not a check before it)."""
     if not out_dir.is_dir():
         return list(todo), []
     recorded = recorded_outputs(out_dir)
@@ -1088,7 +1159,7 @@ def _keep_foreign(
         files += found
         if not found:  # (a micrograph kept for an edited file keeps its damaged one too)
             damaged += own
-    if damaged:
+    if damaged and say:
         path, reason = damaged[0]
         logger.warning(
             "%s: %d output file(s) an earlier run wrote are damaged now (e.g. %s: %s): "
@@ -1098,7 +1169,7 @@ def _keep_foreign(
             os.path.relpath(path, out_dir),
             reason,
         )
-    if kept:
+    if kept and say:
         names = ", ".join(os.path.relpath(p, out_dir) for p in files[:3])
         more = f" and {len(files) - 3} more" if len(files) > 3 else ""
         logger.warning(
@@ -2379,6 +2450,7 @@ def _run_locked(
     fingerprint = settings_fingerprint(request)
     items = shard_items(items, options.shard, out_dir)
     records = read_manifests(out_dir, fingerprint)  # (the folder's runs of these settings)
+    n_other = len(picked_with_other_settings(request))
     # (--pixel-size beats every list's: then their sizes changing changes nothing)
     todo, done, moved = _split_items(items, out_dir, records, request.pixel_size_A is None)
     picked_again: list[WorkItem] = []
@@ -2462,6 +2534,7 @@ def _run_locked(
         polarity_confidences=dict(prepared.polarity_confidences),
         threshold=float(prepared.config.threshold),
         warnings=prepared.warnings + tuple(m for m in prepared.resolved_warnings.values() if m),
+        n_other_settings=n_other,
     )
 
 

@@ -400,6 +400,12 @@ class PickOutcome:
     n_kept
         Micrographs an earlier run into the output folder had picked with the same
         settings, kept and not picked again (``PickRequest.resume``).
+    n_edited
+        Of those, the micrographs kept because their files were edited since (no run
+        wrote them as they are now).
+    n_other_settings
+        Micrographs the output folder held picks of made with other settings, written
+        over where the run wrote the same names (``BatchOutcome.n_other_settings``).
     """
 
     picks: Any
@@ -416,6 +422,8 @@ class PickOutcome:
     at_negatives: int = 0
     warnings: tuple[str, ...] = ()
     n_kept: int = 0
+    n_edited: int = 0
+    n_other_settings: int = 0
 
     @property
     def n_done(self) -> int:
@@ -2516,4 +2524,6 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
         warnings=batch.warnings,
         at_negatives=at_negatives,
         n_kept=batch.n_skipped,
+        n_edited=batch.n_kept,
+        n_other_settings=batch.n_other_settings,
     )
