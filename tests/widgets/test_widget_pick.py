@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -553,6 +554,7 @@ def test_picks_of_a_job_whose_model_was_replaced_meanwhile_stay_that_models(
             # a training's end: its model, with the threshold it calibrated (the slider
             # moves to it), and its preview of NAME, the new model's picks (as Train does)
             state.set_model(new_model, new_file, metadata, "trained", threshold=0.02)
+            state.pick_results[NAME] = dataclasses.replace(state.pick_results[NAME])
             state.earlier_model.discard(NAME)
         elif len(calls) == 2:
             # a second training during the same job (a re-trial: the picks after it were
@@ -986,7 +988,7 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     assert widget.pick_folder(folder) is not None, widget.status.text()
     widget.cancel()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert "Pick folder… again goes on where it stopped" in widget.status.text()
+    assert "Pick folder… again with the same settings goes on where it" in widget.status.text()
 
 
 def test_pick_folder_writes_beside_each_folder_and_never_into_raw_data(

@@ -443,6 +443,18 @@ def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
         for key, record in read_manifests(out).items()
     }
     assert recorded == {"a": ("a", 0.21), "b": ("b", 0.33)}
+    # resumed (the Pick widget's Pick folder…): kept, but a micrograph whose data set, and
+    # so head, changed since is picked again with its new head (a review: its files of
+    # the old head were kept)
+    again = dataclasses.replace(request, out_dir=out, resume=True, **every)
+    assert drive(pick(again)).n_kept == 4
+    moved = drive(pick(dataclasses.replace(again, datasets={"m1": "b"})))
+    assert moved.n_kept == 3
+    heads = {
+        f"{Path(key).parent.name}/{Path(key).name}": record["head"]
+        for key, record in read_manifests(out).items()
+    }
+    assert heads == {"a/m0.mrc": "a", "a/m1.mrc": "b", "b/m0.mrc": "b", "b/m1.mrc": "b"}
     # Dask workers pick each with its own head too (they are handed the driver's choice)
     from napari_cryopick.workflows.batch import BatchOptions, run_batch
 

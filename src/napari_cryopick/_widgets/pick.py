@@ -448,6 +448,9 @@ class PickWidget(QWidget):
         #: those whose new model's picks (a training's preview) were kept instead.
         self._job_earlier: list[str] = []
         self._job_kept: list[str] = []
+        #: The result each micrograph of the job held when it started (a result shown
+        #: since, not one of these, is the new model's: a training's preview).
+        self._job_held: dict[str, Any] = {}
         #: Pick folder…'s temporary folder of the model handed to the picking child.
         self._handover: Any = None
         self._job_failed = False  # ... and whether it failed
@@ -1707,6 +1710,8 @@ class PickWidget(QWidget):
         self._job_heads = {name: self._own_head_of(name) for name in names} if own else {}
         self._job_thresholds = {name: self._model_threshold(name) for name in names}
         self._job_earlier, self._job_kept = [], []
+        results = session(self.viewer).pick_results
+        self._job_held = {name: results.get(name) for name in names}
         self._pick_errors = []
         self._closed_in_job = []
         self._saved_note = self._saved_models_note()  # (files on disk: once a job)
@@ -1833,7 +1838,12 @@ class PickWidget(QWidget):
             # picked by the model the job started with, replaced since (a training ended):
             # an earlier model's picks, at the threshold that model showed them at
             held = state.pick_results.get(name)
-            if held is not None and name not in state.earlier_model and not held.file_picks:
+            if (
+                held is not None
+                and held is not self._job_held.get(name)  # (shown since the job started)
+                and name not in state.earlier_model
+                and not held.file_picks
+            ):
                 # the new model's picks of it (a training's preview) stay: newer than these
                 self._job_kept.append(name)
                 self.status.setText(
@@ -1915,7 +1925,7 @@ class PickWidget(QWidget):
                     "started with, replaced since."
                 )
             elif self._job_what == "Picking folder":
-                kept += " Pick folder… again goes on where it stopped."
+                kept += " Pick folder… again with the same settings goes on where it stopped."
             self.status.setText(
                 f"Cancelled after {self.progress_bar.value()} of {self.progress_bar.maximum()} "
                 f"micrograph(s); {kept}"
@@ -2220,22 +2230,22 @@ class PickWidget(QWidget):
                 # was written at the ribosome's 0.15, not its head's 0.059)
                 **own,
             )
+            # a bad format/kind combination, or files of the user's that picking would
+            # replace, are reported now, not in the worker (warnings say "the model")
+            prepared = prepare(request)
             if FOLDER_PICKING_IN_CHILD:
                 # the model as the child gets it (a model in memory saved as a checkpoint
-                # file) before the checks: the folder's records of these settings are the
-                # child's (its settings fingerprint names that file), so the check below
-                # keeps what the resumed run keeps (a re-trial's edited file was refused)
+                # file): the folder's records of these settings are the child's (its
+                # settings fingerprint names that file), so the check below keeps what the
+                # resumed run keeps (a re-trial's edited file was refused)
                 request = self._handed_over(request)
-            # a bad format/kind combination, or files of the user's that picking would
-            # replace, are reported now, not in the worker
-            prepared = prepare(request)
             refuse_to_replace(prepared, resume=True, request=request)
             # a folder that cannot be written is said now, not after picking everything
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             if not writable_folder(out_dir):
                 raise ValueError(f"{out_dir}: cannot write pick files there")
             self._trained_warning = _warning_texts(prepared.warnings)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RuntimeError) as exc:  # (torch's writer: RuntimeError)
             self._release_handover()
             self.status.setText(str(exc))
             return None

@@ -1031,9 +1031,21 @@ def resumed_todo(
     records = read_manifests(out_dir, settings_fingerprint(request))
     if not records:
         return list(items)
-    todo, _done, _moved = _split_items(items, out_dir, records, request.pixel_size_A is None)
+    todo, _done, _moved = _split_items(
+        items, out_dir, records, request.pixel_size_A is None, _planned_heads(prepared)
+    )
     todo, _kept = _keep_foreign(prepared, todo, out_dir, say=False)
     return todo
+
+
+def _planned_heads(prepared: PreparedPick) -> Callable[[str], str | None] | None:
+    """The head each micrograph (by key) is picked with, as its manifest record says it
+    (``record["head"]``), when that follows the micrograph (no head given: each data set
+    its own); None when one head picks all (the settings' fingerprint holds it)."""
+    if prepared.request.head is not None:
+        return None
+    default = getattr(prepared.model, "default_head", None)
+    return lambda key: prepared.config_for(key).head or default
 
 
 def _run_state() -> dict[str, Any]:
@@ -1099,10 +1111,13 @@ def _split_items(
     out_dir: Path,
     records: Mapping[str, Mapping[str, Any]],
     listed: bool = True,
+    heads: Callable[[str], str | None] | None = None,
 ) -> tuple[list[WorkItem], list[WorkItem], list[tuple[WorkItem, Mapping[str, Any]]]]:
     """(to do, complete, moved) of ``items`` by ``records`` (:func:`read_manifests` of one
     fingerprint): moved are those to do whose files a run wrote, intact, under other
-    names (another layout of the outputs), with that record."""
+    names (another layout of the outputs), with that record. ``heads``: the head each
+    item (by key) is picked with now; a record of another head is not complete (each
+    data set's own head, with the data set a micrograph belongs to changed since)."""
     # the same file through another path (a symlinked or moved folder: RELION projects
     # link everything) is the same micrograph: a trial's --skip picked all of it again
     # several links to one file (a.png and b.png -> real.png) each have a record: the one
@@ -1127,6 +1142,10 @@ def _split_items(
             record is None
             or not _outputs_intact(out_dir, record)
             or not _input_unchanged(item, record, listed)
+            # picked with another head than now (the settings' head "each data set's own",
+            # the micrograph annotated as another data set since: a review, the Pick
+            # widget's resume kept the files of the head it had been picked with)
+            or (heads is not None and "head" in record and record["head"] != heads(item.key))
         ):
             todo.append(item)
         elif _outputs_at(out_dir, record, item):
@@ -2452,7 +2471,9 @@ def _run_locked(
     records = read_manifests(out_dir, fingerprint)  # (the folder's runs of these settings)
     n_other = len(picked_with_other_settings(request))
     # (--pixel-size beats every list's: then their sizes changing changes nothing)
-    todo, done, moved = _split_items(items, out_dir, records, request.pixel_size_A is None)
+    todo, done, moved = _split_items(
+        items, out_dir, records, request.pixel_size_A is None, _planned_heads(prepared)
+    )
     picked_again: list[WorkItem] = []
     n_kept = 0  # of the skipped: files the user edited since, kept (not picked)
     if options.skip:
