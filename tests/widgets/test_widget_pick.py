@@ -2955,6 +2955,18 @@ def test_corrections_back_from_disk_name_the_model_that_picked_them(
     assert f"ribosome.pt ({model_file.resolve()}, no longer there)" in said, said
 
 
+def _picked_and_corrected(viewer, widget, qtbot, name: str = NAME) -> None:
+    """Pick ``name`` on screen with ``widget`` and delete its first pick (a correction,
+    kept on disk for the next napari)."""
+    viewer.layers.selection.active = viewer.layers[name]
+    qtbot.waitUntil(lambda: session(viewer).displayed == name, timeout=10_000)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    points = viewer.layers[f"{name} picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+
+
 def test_corrections_back_from_disk_of_the_bundled_model_are_its_picks(
     make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
 ):
@@ -2970,11 +2982,7 @@ def test_corrections_back_from_disk_of_the_bundled_model_are_its_picks(
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     widget.diameter_spin.setValue(56.0)
     widget.device_combo.setCurrentText("cpu")
-    assert widget.pick_current() is not None, widget.status.text()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
-    points = viewer.layers[f"{NAME} picks"]
-    points.selected_data = {0}
-    points.remove_selected()  # a correction: kept on disk
+    _picked_and_corrected(viewer, widget, qtbot)
     viewer.close()
 
     again = make_napari_viewer()
@@ -3013,20 +3021,11 @@ def test_corrections_back_from_disk_of_another_model_keep_their_threshold(
     widget.diameter_spin.setValue(56.0)
     widget.device_combo.setCurrentText("cpu")
 
-    def picked_and_corrected(name: str) -> None:
-        viewer.layers.selection.active = viewer.layers[name]
-        qtbot.waitUntil(lambda: session(viewer).displayed == name, timeout=10_000)
-        assert widget.pick_current() is not None, widget.status.text()
-        qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
-        points = viewer.layers[f"{name} picks"]
-        points.selected_data = {0}
-        points.remove_selected()  # a correction: kept on disk
-
     widget.set_threshold(0.15)
-    picked_and_corrected(NAME)  # the bundled model's, at 0.15
+    _picked_and_corrected(viewer, widget, qtbot)  # the bundled model's, at 0.15
     assert widget.load_model(model_file), widget.status.text()
     widget.set_threshold(0.05)
-    picked_and_corrected(other)  # the trained model's, at 0.05
+    _picked_and_corrected(viewer, widget, qtbot, other)  # the trained model's, at 0.05
     viewer.close()
 
     again = make_napari_viewer()
