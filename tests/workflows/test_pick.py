@@ -36,6 +36,23 @@ def _request(paths, model, out, **options):
     return PickRequest(micrographs=paths, model=model, **values)
 
 
+def test_a_model_without_a_stored_diameter_asks_for_one_in_the_words_of_its_caller(
+    tmp_path, micrograph_files, make_config
+):
+    # a GUI re-trial's model without a diameter, picked with "each data set's own", was
+    # told "give --diameter or --diameter-A" in napari
+    from napari_cryopick.core.model import Detector, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "m.pt", Detector(make_config()), metadata={})
+    for in_napari, words in ((False, "give --diameter or --diameter-A"),
+                             (True, "the Pick widget's Diameter box")):  # fmt: skip
+        request = _request(micrograph_files[:1], path, None, diameter_px=None, in_napari=in_napari)
+        with pytest.raises(ValueError, match="no usable particle diameter") as raised:
+            drive(pick(request))
+        assert words in str(raised.value)
+        assert ("--diameter" in str(raised.value)) is not in_napari
+
+
 def test_format_list_is_the_pick_file_registry():
     assert set(PICK_FORMATS) == set(FORMATS)
 

@@ -588,10 +588,16 @@ def resolve_diameter(
     stored = card.diameter_for_head(head) if card is not None else None
     if not stored or not math.isfinite(stored) or stored <= 0:
         what = "none" if stored is None else repr(stored)
+        give = (
+            # the widget's words (a re-trial was told to give --diameter in napari)
+            "give it in the Pick widget's Diameter box with a head chosen by name (\"each "
+            "data set's own\" picks each data set at its head's stored diameter)"
+            if request.in_napari
+            else "give --diameter or --diameter-A"
+        )
         raise ValueError(
-            f"{model_name}: no usable particle diameter stored in the model ({what}); give "
-            "--diameter or --diameter-A (the general model picks any protein at the diameter "
-            "you give)"
+            f"{model_name}: no usable particle diameter stored in the model ({what}); "
+            f"{give} (the general model picks any protein at the diameter you give)"
         )
     return float(stored)
 
