@@ -1309,7 +1309,8 @@ def _follow_eye_icon(viewer: Any, layer: Any) -> None:
     if kind and mode in ("", "pan_zoom", "Mode.PAN_ZOOM"):  # napari's mode of a hidden layer
         mode = _ADD_MODES.get(kind, "")
 
-    viewer.layers.selection.active = shown  # Annotate, docked, follows and makes its layers
+    # Annotate, docked, follows (it made the micrograph's annotation layer when shown)
+    viewer.layers.selection.active = shown
     target = None
     # Annotate starts another micrograph with the kind of objects clicked last, not
     # negatives (a re-trial: after negatives, the eye switch left no layer to click on)

@@ -671,10 +671,9 @@ def _filter(args: argparse.Namespace) -> int:
             lowest = min(lowest, float(np.nanmin(scores)))
     _warn_relion_tiff(indexes, written, args)
     if unscored and not written and not errors:
-        raise CLIError(
-            f"{name_list(unscored)}: no scores to threshold (BOX files and hand-made pick files hold none; a "
-            "picker's STAR, CBOX, CSV or Topaz file keeps them)"
-        )
+        from napari_cryopick.core.pick_table import NO_SCORES
+
+        raise CLIError(f"{name_list(unscored)}: {NO_SCORES}")
     count = len(targets) + len(problems) - len(unscored)
     done = count - errors
     failed = f" ({errors} failed)" if errors else ""

@@ -244,6 +244,14 @@ def beside_hand_picks(
     return near
 
 
+#: Why a pick file has nothing to threshold (``filter_mask``'s error; ``cryopick filter``'s
+#: when every file given is so).
+NO_SCORES = (
+    "no scores to threshold (BOX files and hand-made pick files hold none; a picker's "
+    "STAR, CBOX, CSV or Topaz file keeps them)"
+)
+
+
 def filter_mask(
     table: pd.DataFrame,
     *,
@@ -286,10 +294,7 @@ def filter_mask(
         if not keep_unscored and not np.isfinite(scores).any():
             # (a new user's BOX files, written by cryopick pick, were asked "was it written
             # by a picker?")
-            raise ValueError(
-                "has no scores to threshold (BOX files and hand-made pick files hold none; a "
-                "picker's STAR, CBOX, CSV or Topaz file keeps them)"
-            )
+            raise ValueError(f"has {NO_SCORES}")
         keep &= unscored | (scores >= threshold)
     if min_diameter is not None or max_diameter is not None:
         diameters = table["diameter"].to_numpy(np.float64)
