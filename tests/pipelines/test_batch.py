@@ -367,7 +367,7 @@ def test_skip_picks_again_output_files_damaged_since(micrographs, tiny_model, tm
     typo.write_text(typo.read_text() + "12.5 oops\n")
     with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
         resumed = drive(run_batch(request, BatchOptions(skip=True)))
-    assert (resumed.n_picked, resumed.n_kept) == (3, 2)
+    assert (resumed.n_picked, resumed.n_kept, resumed.n_damaged) == (3, 2, 3)
     assert "3 output file(s) an earlier run wrote are damaged now" in caplog.text
     assert "--skip keeps 2 file(s)" in caplog.text
     assert "b/m0.star" in caplog.text

@@ -977,6 +977,16 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     assert (out / "mic_b.box").read_text() == "10\t10\t20\t20\n"
     said = widget.status.text()
     assert "1 of them for files edited since" in said, said
+    assert "damaged" not in said, said
+    # a file a crash left as zeros is picked again, and said on screen (the picking
+    # process logged it to the terminal only)
+    (out / "mic_a.box").write_bytes(b"\0" * 16)
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.last_batch.n_damaged == 1
+    said = widget.status.text()
+    assert "1 file(s) an earlier run wrote there were damaged since" in said, said
+    assert (out / "mic_b.box").read_text() == "10\t10\t20\t20\n"
     # other settings (another format): said, as cryopick pick says it
     widget.format_combo.setCurrentText("csv")
     assert widget.pick_folder(folder) is not None, widget.status.text()

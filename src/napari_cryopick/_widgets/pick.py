@@ -2312,6 +2312,12 @@ class PickWidget(QWidget):
                 text = f"{self._trained_warning}Nothing left to pick: {kept}"
             else:
                 text += f"; {kept}"
+        damaged = getattr(batch, "n_damaged", 0)
+        if damaged:  # (logged in the picking process's terminal only, a re-trial)
+            text += (
+                f"; {damaged} file(s) an earlier run wrote there were damaged since (cut "
+                "short or emptied): their micrographs were picked again"
+            )
         other = getattr(batch, "n_other_settings", 0)
         if other:
             # (said by cryopick pick; the widget replaced them unsaid, a re-trial)

@@ -298,6 +298,10 @@ class BatchOutcome:
         Micrographs the output folder held picks of made with other settings (and never
         with these) before the run (:func:`picked_with_other_settings`): written over
         where the run writes the same names.
+    n_damaged
+        ``skip``: output files an earlier run of these settings wrote that were damaged
+        since (cut short, emptied: :func:`damaged_output`); their micrographs are among
+        those picked again (also logged).
     """
 
     n_micrographs: int
@@ -326,6 +330,7 @@ class BatchOutcome:
     empty: tuple[str, ...] = ()
     unseen: tuple[str, ...] = ()
     n_other_settings: int = 0
+    n_damaged: int = 0
 
     @property
     def seconds_per_micrograph(self) -> float | None:
@@ -1034,7 +1039,7 @@ def resumed_todo(
     todo, _done, _moved = _split_items(
         items, out_dir, records, request.pixel_size_A is None, _planned_heads(prepared)
     )
-    todo, _kept = _keep_foreign(prepared, todo, out_dir, say=False)
+    todo, _kept, _damaged = _keep_foreign(prepared, todo, out_dir, say=False)
     return todo
 
 
@@ -1162,12 +1167,13 @@ def _split_items(
 
 def _keep_foreign(
     prepared: PreparedPick, todo: Sequence[WorkItem], out_dir: Path, say: bool = True
-) -> tuple[list[WorkItem], list[WorkItem]]:
-    """Split ``todo`` into (to pick, kept): a micrograph whose output file exists and no
-    run wrote as it is now (edited or written by the user) is kept, with a warning
-    (``say``: logged; the run's own check says it, not a check before it)."""
+) -> tuple[list[WorkItem], list[WorkItem], int]:
+    """Split ``todo`` into (to pick, kept, damaged files): a micrograph whose output file
+    exists and no run wrote as it is now (edited or written by the user) is kept, with a
+    warning (``say``: logged; the run's own check says it, not a check before it); one
+    whose earlier file is damaged (:func:`damaged_output`) is picked again, counted."""
     if not out_dir.is_dir():
-        return list(todo), []
+        return list(todo), [], 0
     recorded = recorded_outputs(out_dir)
     pick, kept, files, damaged = [], [], [], []
     for item in todo:
@@ -1201,7 +1207,7 @@ def _keep_foreign(
             more,
             len(kept),
         )
-    return pick, kept
+    return pick, kept, len(damaged)
 
 
 def _note_other_layout(moved: Sequence[tuple[WorkItem, Mapping[str, Any]]], out_dir: Path) -> None:
@@ -2476,6 +2482,7 @@ def _run_locked(
     )
     picked_again: list[WorkItem] = []
     n_kept = 0  # of the skipped: files the user edited since, kept (not picked)
+    n_damaged = 0  # files an earlier run wrote, damaged since: their micrographs picked again
     if options.skip:
         _note_other_layout(moved, out_dir)
         if not options.overwrite and records:
@@ -2484,7 +2491,7 @@ def _run_locked(
             # trial's one hand-edited file stopped every micrograph, the deleted one too); a
             # folder where no run of these settings finished anything (a wrong --out) is
             # refused below as without --skip
-            todo, kept = _keep_foreign(prepared, todo, out_dir)
+            todo, kept, n_damaged = _keep_foreign(prepared, todo, out_dir)
             done = done + kept
             n_kept = len(kept)
     else:
@@ -2556,6 +2563,7 @@ def _run_locked(
         threshold=float(prepared.config.threshold),
         warnings=prepared.warnings + tuple(m for m in prepared.resolved_warnings.values() if m),
         n_other_settings=n_other,
+        n_damaged=n_damaged,
     )
 
 

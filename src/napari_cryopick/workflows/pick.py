@@ -406,6 +406,9 @@ class PickOutcome:
     n_other_settings
         Micrographs the output folder held picks of made with other settings, written
         over where the run wrote the same names (``BatchOutcome.n_other_settings``).
+    n_damaged
+        Output files of such an earlier run damaged since (cut short, emptied), whose
+        micrographs were picked again (``BatchOutcome.n_damaged``).
     """
 
     picks: Any
@@ -424,6 +427,7 @@ class PickOutcome:
     n_kept: int = 0
     n_edited: int = 0
     n_other_settings: int = 0
+    n_damaged: int = 0
 
     @property
     def n_done(self) -> int:
@@ -2532,4 +2536,5 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
         n_kept=batch.n_skipped,
         n_edited=batch.n_kept,
         n_other_settings=batch.n_other_settings,
+        n_damaged=batch.n_damaged,
     )
