@@ -1208,6 +1208,39 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
     assert int(viewer.layers["mic picks"].shown.sum()) == 0
 
 
+def test_evaluate_scores_picked_fibers_as_points_by_half_their_width(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """A fiber trial: Evaluate offered only the empty picks layer, not the fibers, and said
+    "The predicted layer has no points: pick first" beside 4 fibers on screen."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.layers.points import picks_layer
+
+    viewer, _widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    x = np.arange(40.0, 320.0, 8.0)  # the true fiber along the traced one, and a false one
+    truth = make_picks(
+        np.r_[x, x], np.r_[np.full(len(x), 239.5), np.full(len(x), 400.0)],
+        diameter=20.0, micrograph="mic", kind="fiber",
+        tube_id=np.r_[np.ones(len(x)), np.full(len(x), 2)].astype(int),
+    )  # fmt: skip
+    data, kwargs, _ = picks_layer(truth, "mic truth")
+    viewer.add_points(data, **kwargs)
+    _dock, evaluation = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    offered = [evaluation.pred_combo.itemText(i) for i in range(evaluation.pred_combo.count())]
+    assert "mic fibers" in offered, offered
+    evaluation.pred_combo.setCurrentText("mic fibers")
+    evaluation.truth_combo.setCurrentText("mic truth")
+    report = evaluation.run()
+    assert report is not None, evaluation.results_label.text()
+    said = evaluation.results_label.text()
+    assert "Fibers are scored as the points along them" in said, said
+    assert "matched within 10 px of a true point (half the fiber width" in said, said
+    # the traced fiber's points match the first true fiber, none lies on the second
+    _threshold, _f1, precision, recall = report.best_f1
+    assert 0.3 < recall < 0.6, (recall, said)
+    assert precision > 0.9, (precision, said)
+
+
 def test_negatives_keep_vesicles_and_fibers_away_too(make_napari_viewer, qtbot, monkeypatch):
     """A vesicle trial: a negative cross on a false vesicle (or a false fiber) did not
     hide it when picked again; only particle picks honoured negatives."""
@@ -2648,13 +2681,14 @@ def test_picks_without_score_are_never_doubled(make_napari_viewer, tmp_path):
     assert again["score"].isna().all()
 
 
-def test_a_loaded_fiber_file_shows_its_own_tubes(make_napari_viewer, tmp_path):
+def test_a_loaded_fiber_file_shows_its_own_tubes(make_napari_viewer, tmp_path, qtbot):
     """Fibers of a RELION helical STAR come back as the file's tubes, not traced again
     (tracing would join two collinear tubes with a small gap, or split them)."""
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 
     viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((512, 512), np.float32), name="g", metadata={"name": "g"})
     viewer.add_image(np.zeros((512, 512), np.float32), name="f", metadata={"name": "f"})
     _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     pick.set_threshold(0.5)
@@ -2678,6 +2712,11 @@ def test_a_loaded_fiber_file_shows_its_own_tubes(make_napari_viewer, tmp_path):
     columns = sorted(path[:, 1].tolist() for path in paths)
     assert columns[0] == first.tolist()  # every vertex, in the file's order
     assert columns[1] == second[::-1].tolist()
+    # and drawn: a GUI trial's loaded fibers were counted in the table and never shown
+    qtbot.waitUntil(lambda: viewer.layers["f fibers"].visible, timeout=5_000)
+    pick.review.show_micrograph(0)
+    qtbot.wait(200)
+    assert viewer.layers["f fibers"].visible
 
 
 def test_export_runs_as_a_job_with_progress_and_cancel(make_napari_viewer, qtbot, tmp_path):

@@ -92,25 +92,31 @@ def _of(layer: Any) -> str:
 
 
 def evaluable_layers(viewer: Any) -> list[Any]:
-    """The layers Evaluate compares: points, and circles of vesicles (shapes layers of
-    kind ``"vesicle"``: the Pick widget's results, Annotate's, a pick file's).
+    """The layers Evaluate compares: points, circles of vesicles and paths of fibers
+    (shapes layers of kind ``"vesicle"`` or ``"fiber"``: the Pick widget's results,
+    Annotate's, a pick file's).
 
     A vesicle trial's picks were circles only: Evaluate offered the empty points
-    layer and said "pick first".
+    layer and said "pick first"; a fiber trial's were paths, with the same message.
     """
     return [
         layer
         for layer in viewer.layers
         if layer_type(layer) == "points"
-        or (layer_type(layer) == "shapes" and layer.metadata.get("kind") == "vesicle")
+        or (layer_type(layer) == "shapes" and layer.metadata.get("kind") in _SHAPE_KINDS)
     ]
 
 
+#: Kinds of shapes layers Evaluate scores (fibers as the points along their paths).
+_SHAPE_KINDS = ("vesicle", "fiber")
+
+
 def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
-    """A points layer (or a layer of vesicle circles: centre and diameter each) as a pick
-    table, every row named ``micrograph`` when given."""
+    """A points layer (or a layer of vesicle circles: centre and diameter each; of fiber
+    paths: their vertices, one ``tube_id`` per path) as a pick table, every row named
+    ``micrograph`` when given."""
     from napari_cryopick.layers.points import points_to_picks
-    from napari_cryopick.layers.results import shapes_to_vesicles
+    from napari_cryopick.layers.results import shapes_to_paths, shapes_to_vesicles
 
     features = layer.features if len(layer.features) == len(layer.data) else None
     if layer_type(layer) == "shapes":
@@ -119,7 +125,13 @@ def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:
             if features is not None and ("score" in features.columns)
             else None
         )
-        table = shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
+        if layer.metadata.get("kind") == "fiber":
+            from .shown import _fiber_table
+
+            width = layer.metadata.get("diameter")
+            table = _fiber_table(shapes_to_paths(layer.data), scores, micrograph, width)
+        else:
+            table = shapes_to_vesicles(layer.data, micrograph=micrograph, scores=scores)
     else:
         table = points_to_picks(layer.data, features, micrograph=micrograph)
         # a candidate a hand pick sits on is that particle, never shown nor exported: not
@@ -194,6 +206,26 @@ def _input_problems(
             f"{mirror.recall:.0%} as given): its y runs the other way; {advice}"
         )
     return said
+
+
+def fiber_tolerance(pred: pd.DataFrame, truth: pd.DataFrame, fallback: float) -> float | None:
+    """The centre distance fiber points are matched within when no tolerance is given:
+    half the fiber width (the truth's, else the predictions', else half ``fallback``);
+    None when neither side holds fibers.
+
+    Fibers are scored as the points along them (docs/evaluation.md): by box
+    overlap, points a fiber width wide spaced a few pixels apart match their
+    neighbours' truth as readily as their own (as ``cryopick evaluate`` advises
+    ``--tolerance``, half the width).
+    """
+    widths = []
+    for table in (truth, pred):
+        fibers = table[table["kind"].astype(str) == "fiber"] if len(table) else table
+        if len(fibers):
+            finite = fibers["diameter"].to_numpy(float)
+            finite = finite[np.isfinite(finite) & (finite > 0)]
+            widths.append(float(np.median(finite)) if len(finite) else float(fallback))
+    return widths[0] / 2.0 if widths else None
 
 
 def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
@@ -544,17 +576,18 @@ class EvaluateWidget(QWidget):
         truth_layer = self.viewer.layers[self.truth_combo.currentText()]
         name = str(pred_layer.metadata.get("micrograph") or "micrograph")
         pred = None
-        # the session's own circles (not a file's, opened with the same look: a trial's
-        # 5-circle STAR was scored as the session's 127 circles once Pick had run)
+        # the session's own circles or paths (not a file's, opened with the same look: a
+        # trial's 5-circle STAR was scored as the session's 127 circles once Pick had run)
         if (
             layer_type(pred_layer) == "shapes"
             and pred_layer.metadata.get(ROLE_KEY) == "result"
             and not pred_layer.metadata.get(SOURCE_KEY)
         ):
-            from .result_layers import every_vesicle
+            from .result_layers import every_candidate
 
-            # every circle down to the score floor, not only those above the slider
-            pred = every_vesicle(self.viewer, name)
+            # every circle (fiber point) down to the score floor, not only those above
+            # the slider
+            pred = every_candidate(self.viewer, name, pred_layer.metadata.get("kind"))
         if pred is None:
             pred = layer_picks(pred_layer, name)
         return pred, layer_picks(truth_layer, name)
@@ -596,6 +629,10 @@ class EvaluateWidget(QWidget):
             self.results_label.setText("The predicted layer has no points: pick first.")
             return None
         iou = float(self.iou_combo.currentText())
+        tolerance = self.tolerance()
+        fibers = fiber_tolerance(pred, truth, self.diameter_spin.value())
+        if tolerance is None and fibers is not None:
+            tolerance = fibers  # (a fiber trial's paths: "pick first")
         import warnings
 
         try:
@@ -605,7 +642,7 @@ class EvaluateWidget(QWidget):
                     pred,
                     truth,
                     iou_thresholds=(iou,),
-                    tolerance_px=self.tolerance(),
+                    tolerance_px=tolerance,
                     diameter_px=self.diameter_spin.value(),
                 )
         except ValueError as exc:
@@ -630,6 +667,16 @@ class EvaluateWidget(QWidget):
             )
         said += _input_problems(pred, truth, truth_layer, self.diameter_spin.value())
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
+        if fibers is not None:
+            how = (
+                f"matched within {tolerance:g} px of a true point"
+                + (" (half the fiber width; the Tolerance box sets another)"
+                   if self.tolerance() is None else "")
+            )  # fmt: skip
+            text = (
+                f"\nFibers are scored as the points along them, not as paths ({how}); "
+                "a start-end STAR file holds only the ends of each piece." + text
+            )
         # e.g. predicted and true sizes too different for IoU: under the figures
         self.results_label.setText(self.results_label.text() + text)
         return report

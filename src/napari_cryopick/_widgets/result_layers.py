@@ -701,33 +701,37 @@ def _put_shapes(
     layer_data: tuple,
     create: bool,
     width: float | None = None,
-) -> None:
+) -> Any:
     """:func:`_put` for circles and paths; records what the layer was filled with
-    (:func:`_filled`; ``width``: the fiber width of paths)."""
+    (:func:`_filled`; ``width``: the fiber width of paths). Returns the layer when it was
+    added now (hidden: its caller reveals it on a later turn), else None."""
     layer, new = _put(viewer, what, micrograph, layer_data, create)
     if new:
         layer.events.data.connect(functools.partial(_mark_added_shapes, viewer))
     if layer is not None:
         _FILLS[unproxy(layer)] = _Fill(width=width)  # the paths' width first: read below
         _FILLS[unproxy(layer)] = _Fill(_shapes_table(layer, micrograph), width)
+    return layer if new else None
 
 
 def _show_shapes(
     viewer: Any, micrograph: str, result: ShownResult | None, threshold: float, add: bool
-) -> None:
+) -> list[Any]:
     """Vesicle circles and traced fibers above ``threshold`` in their shared layers.
 
     A micrograph without vesicles (fibers) empties the circles (paths) layer,
     which then shows none of another micrograph's; the layer is created only
-    when ``add`` and there is something to show.
+    when ``add`` and there is something to show. Returns the layers added now
+    (hidden: the caller reveals them on a later turn, :func:`_reveal`).
     """
+    added = []
     picks = result.picks if result is not None else empty_picks()
     vesicles = _shown_vesicles(viewer, picks, threshold)
     if len(vesicles) or shared_layer(viewer, "vesicles") is not None:
         data, kwargs, type_name = vesicles_layer(vesicles, "vesicles", micrograph=micrograph)
         kwargs["metadata"] = {**kwargs["metadata"], "rows": [int(i) for i in vesicles.index]}
-        _put_shapes(viewer, "vesicles", micrograph, (data, kwargs, type_name),
-                    add and len(vesicles) > 0)  # fmt: skip
+        added.append(_put_shapes(viewer, "vesicles", micrograph, (data, kwargs, type_name),
+                                 add and len(vesicles) > 0))  # fmt: skip
     fibers = picks[picks["kind"] == "fiber"]
     if len(fibers) or shared_layer(viewer, "fibers") is not None:
         paths, scores, rows = _shown_fibers(result, threshold) if len(fibers) else ([], [], [])
@@ -738,8 +742,9 @@ def _show_shapes(
         kwargs["metadata"] = {**kwargs["metadata"], "rows": rows}
         if width:  # the width File > Save Selected Layers writes
             kwargs["metadata"]["diameter"] = float(width)
-        _put_shapes(viewer, "fibers", micrograph, (data, kwargs, type_name),
-                    add and len(fibers) > 0, width)  # fmt: skip
+        added.append(_put_shapes(viewer, "fibers", micrograph, (data, kwargs, type_name),
+                                 add and len(fibers) > 0, width))  # fmt: skip
+    return [layer for layer in added if layer is not None]
 
 
 def _threshold_of(
@@ -814,8 +819,12 @@ def _filling(
         yield
     if (state.displayed or "") != micrograph:
         return
-    _show_shapes(viewer, micrograph, shown, threshold, create and shown is not None)
+    added = _show_shapes(viewer, micrograph, shown, threshold, create and shown is not None)
     yield
+    if added:  # (a GUI trial's fibers loaded from files were counted and never drawn)
+        for layer in added:
+            _reveal(viewer, layer)
+        yield
 
 
 def _release(viewer: Any) -> None:
@@ -1723,9 +1732,10 @@ def result_picks(viewer: Any, micrograph: str) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
 
-def every_vesicle(viewer: Any, micrograph: str) -> pd.DataFrame | None:
-    """Every vesicle circle of ``micrograph``'s result down to the score floor, with the
-    user's edits (circles drawn by hand have no score); None: no result stored.
+def every_candidate(viewer: Any, micrograph: str, kind: str) -> pd.DataFrame | None:
+    """Every vesicle circle (``kind`` "vesicle") or fiber point ("fiber") of
+    ``micrograph``'s result down to the score floor, with the user's edits (shapes drawn
+    by hand have no score); None: no result stored.
 
     What Evaluate scores, as the picks layer holds every particle candidate: a
     trial's vesicle evaluation saw only the circles above the slider, so its best
@@ -1737,7 +1747,7 @@ def every_vesicle(viewer: Any, micrograph: str) -> pd.DataFrame | None:
     stored = state.pick_results.get(micrograph)
     if stored is None:
         return None
-    return stored.picks[stored.picks["kind"] == "vesicle"].reset_index(drop=True)
+    return stored.picks[stored.picks["kind"] == kind].reset_index(drop=True)
 
 
 def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
