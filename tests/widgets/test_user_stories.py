@@ -1929,3 +1929,47 @@ def test_docks_share_a_column_by_what_they_hold():
     assert _water_fill([300, 1150, 730], 980) == [300, 340, 340]
     # none fits an equal share: equal shares
     assert _water_fill([316, 1182, 763, 571], 978) == [244, 244, 244, 244]
+
+
+def test_load_picks_says_how_many_picks_a_command_line_run_wrote_are_hidden(
+    make_napari_viewer, tmp_path
+):
+    """A round-trip trial: ``cryopick pick`` wrote picks down to the model's 0.101, Load
+    picks… showed them at the slider's 0.15, and Export wrote fewer, unsaid."""
+    import torch
+
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+    from napari_cryopick.io.pickfiles import read_picks
+
+    torch.manual_seed(0)
+    model = Detector(DetectorConfig(target_diameter_px=20.0))
+    with torch.no_grad():  # spread the scores (an untrained head gives ~0.10 everywhere)
+        model.heads["generic"].heatmap[2].weight.mul_(300.0)
+        model.heads["generic"].heatmap[2].bias.sub_(3.5)
+    model_file = save_checkpoint(tmp_path / "tiny.pt", model)
+    paths = [_micrograph_file(tmp_path, name, seed=i) for i, name in enumerate(("m1", "m2"))]
+    out = tmp_path / "picks"
+    assert main([
+        "pick", *map(str, paths), "--model", str(model_file), "--diameter", "20",
+        "--threshold", "0.05", "--format", "star", "--out", str(out),
+    ]) == 0  # fmt: skip
+    written = {p.stem: read_picks(p) for p in sorted(out.glob("*.star"))}
+    hidden = sum(int(((t["score"] >= 0.05) & (t["score"] < 0.3)).sum()) for t in written.values())
+    assert hidden > 0  # (the test's premise: picks between the two thresholds)
+
+    viewer = make_napari_viewer()
+    for path in paths:
+        viewer.open(str(path), plugin=PLUGIN)
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.set_threshold(0.3)
+    assert pick.review.load_picks(out) == ["m1", "m2"]
+    said = pick.status.text()
+    assert (
+        f"{hidden} of the files' picks score below the threshold they are shown at (0.30) "
+        "and are hidden: Export writes only the picks shown (the files were picked at 0.05"
+    ) in said, said
+    pick.set_threshold(0.05)  # shown as written: nothing to say
+    assert pick.review.load_picks(out) == ["m1", "m2"]
+    assert "hidden" not in pick.status.text(), pick.status.text()

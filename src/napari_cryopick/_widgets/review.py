@@ -9,7 +9,7 @@ folder are ``io.review``'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from ._common import (
     same_file,
     session,
     show_only_micrograph,
+    threshold_text,
 )
 from .result_layers import (
     _SHAPE_KINDS,
@@ -699,6 +700,7 @@ class ReviewPanel(QWidget):
         folder = Path(folder)
         self._picks_folder = folder  # the reviewed flags are saved here
         loaded, problems = [], []
+        hidden: list[tuple[int, float | None, float]] = []  # (picks hidden, written at, shown at)
         try:
             flags = read_reviewed(folder)
         except ValueError as exc:
@@ -742,7 +744,9 @@ class ReviewPanel(QWidget):
             # the file replaces what the session had (its picks without score included)
             result = ShownResult(table.reset_index(drop=True), None, file_picks=True)
             show_pick_result(self.viewer, name, result, keep_manual=False, honour_negatives=False)
-            apply_display_threshold(self.viewer, name, self._threshold_for(name))
+            shown_at = self._threshold_for(name)
+            apply_display_threshold(self.viewer, name, shown_at)
+            hidden.append(_hidden_picks(folder, path, table, shown_at))
             loaded.append(name)
         text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
         box = "'TIFF y from the last row'"
@@ -757,6 +761,7 @@ class ReviewPanel(QWidget):
                 "y from the first row, as napari and cryopick write them; files of RELION or "
                 f"crYOLO count it from the last row: tick {box} and load again)"
             )
+        text += _hidden_text(hidden)
         if kept:
             text += (
                 f"; {name_list(kept, 3)} kept {'its' if len(kept) == 1 else 'their'} "
@@ -852,3 +857,42 @@ def _y_from_last_row_possible(pick_file: Path, micrograph_layer: Any) -> bool:
         and path is not None
         and is_tiff(path)
     )
+
+
+def _hidden_picks(
+    folder: Path, path: Path, table: pd.DataFrame, shown_at: float
+) -> tuple[int, float | None, float]:
+    """``(picks hidden, threshold written at, threshold shown at)`` of a loaded file: its
+    scored rows below the threshold it is shown at, of those a pick run wrote as picks
+    (at or above the threshold its manifest recorded; a candidates file's rows below it
+    are candidates by design). A GUI trial's export of a command-line run's files
+    loaded at the slider's 0.15 lost the picks written at 0.101, unsaid."""
+    from napari_cryopick.workflows.batch import picked_threshold
+
+    table = table[table["kind"].astype(str) != "fiber"]  # (a path's points: shown as one)
+    scores = pd.to_numeric(table["score"], errors="coerce").to_numpy(float)
+    written_at = picked_threshold(folder, path)
+    below = scores < shown_at  # (NaN: a hand pick, always shown)
+    if written_at is not None:
+        below &= scores >= written_at
+    return int(below.sum()), written_at, float(shown_at)
+
+
+def _hidden_text(hidden: Sequence[tuple[int, float | None, float]]) -> str:
+    """The status line's note of the loaded picks the threshold hides ('' when none)."""
+    count = sum(n for n, _written, _shown in hidden)
+    if not count:
+        return ""
+    shown = sorted({at for n, _written, at in hidden if n})
+    written = sorted({at for n, at, _shown in hidden if n and at is not None})
+    text = (
+        f"; {count} of the files' picks score below the threshold they are shown at "
+        f"({', '.join(threshold_text(t) for t in shown)}) and are hidden: Export writes "
+        "only the picks shown"
+    )
+    if written:
+        text += (
+            f" (the files were picked at {', '.join(threshold_text(t) for t in written)}: "
+            "move the slider there to show every pick they hold)"
+        )
+    return text

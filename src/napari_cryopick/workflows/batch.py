@@ -100,6 +100,7 @@ __all__ = [
     "foreign_summary",
     "parse_dask",
     "parse_shard",
+    "picked_threshold",
     "plan_items",
     "read_manifests",
     "record_export",
@@ -692,6 +693,24 @@ def recorded_outputs(
             for name, size, digest in zip(outputs, sizes, digests)
         )
     return known
+
+
+def picked_threshold(out_dir: Path, path: Path) -> float | None:
+    """The threshold the pick run that last wrote ``path`` in ``out_dir`` picked at, as its
+    manifest recorded it; None when no run's record is the file's last (an export, a
+    filter or no record at all) or it holds none."""
+    try:
+        name = os.path.relpath(Path(path), Path(out_dir))
+        records = _manifest_records(Path(out_dir))
+    except (OSError, ValueError):
+        return None
+    threshold = None
+    for record in records:
+        if name in (record.get("outputs") or []):
+            value = record.get("threshold") if record.get("status") == "done" else None
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            threshold = float(value) if ok and math.isfinite(value) else None
+    return threshold
 
 
 def _output_digest(path: Path) -> str:
