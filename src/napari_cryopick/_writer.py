@@ -86,6 +86,13 @@ def _table(data: Any, meta: dict) -> pd.DataFrame:
         # with (a re-trial changed it after File > Open and the file kept the old one)
         default_diameter=known or metadata.get("default_diameter"),
     )
+    diameters = table["diameter"].to_numpy(np.float64)
+    known_sizes = diameters[np.isfinite(diameters) & (diameters > 0)]
+    if len(known_sizes) and len(known_sizes) < len(table):
+        # points added by hand among picks of a size are of that size (a round-trip
+        # trial's two added picks were saved without one, and cryopick evaluate refused
+        # the file)
+        table.loc[~np.isfinite(diameters), "diameter"] = float(np.median(known_sizes))
     size = meta.get("size")
     # the displayed size is a diameter only for a layer the user made (cryopick's
     # layers show picks without one at a fallback size: a trial's RELION 3.1 STAR picks

@@ -572,6 +572,19 @@ def test_opened_picks_go_to_the_open_micrograph_and_keep_its_diameter(
     back = read_picks(saved[0])
     assert (back["micrograph"] == "mic_001").all()
     np.testing.assert_allclose(back["diameter"], 56.0)
+    # a point added by hand among the file's picks (of their own size) is of that size (a
+    # round-trip trial's were saved without one, and cryopick evaluate refused the file)
+    # (with no diameter set for the micrograph: with one, that one)
+    set_diameter = image.metadata.pop(DIAMETER_KEY)
+    sized = write_picks(sample_picks("mic_001").assign(diameter=61.0), tmp_path / "sized.star")
+    [with_size] = viewer.open(str(sized), plugin=PLUGIN)
+    with_size.add([[20.0, 30.0]])
+    back = read_picks(
+        WRITERS["star"](str(tmp_path / "added.star"), *with_size.as_layer_data_tuple()[:2])[0]
+    )
+    assert len(back) == len(sample_picks()) + 1
+    np.testing.assert_allclose(back["diameter"], 61.0)
+    image.metadata[DIAMETER_KEY] = set_diameter
     # cryoSPARC's names (a UID before, the job's suffix after) go to the open micrograph
     uid = sample_picks("012345678901234567890_mic_001_patch_aligned_doseweighted")
     [from_cs] = viewer.open(str(write_picks(uid, tmp_path / "particles.csv")), plugin=PLUGIN)
