@@ -461,7 +461,7 @@ def test_keep_candidates_then_filter_equals_picking_at_the_threshold(tmp_path, t
     before = (filtered / "a/m0.star").read_bytes()
     capsys.readouterr()
     assert main(["pick", *common, "--out", str(filtered), "--skip"]) == 2
-    assert "would be replaced that no earlier cryopick run" in capsys.readouterr().err
+    assert "would be replaced that no earlier cryopick pick run" in capsys.readouterr().err
     assert (filtered / "a/m0.star").read_bytes() == before
     assert main(["filter", str(candidates / "a"), str(candidates / "b"), "--threshold",
                  str(threshold), "--out", str(filtered)]) == 0  # fmt: skip

@@ -421,6 +421,23 @@ def test_picking_again_keeps_the_users_deletions(picker, qtbot):
     assert "3 deleted picks as negatives" in widget.status.text()
 
 
+def test_exported_picks_name_their_micrograph_files_for_cryosparc(picker, tmp_path):
+    """A round-trip trial: cryosparc export of the widget's exported (corrected) picks
+    named 064_10028.mrc for PNG micrographs ("no cryopick pick manifest beside them"),
+    where the command line's picks named the PNG files."""
+    import starfile
+
+    from napari_cryopick.cli import main
+
+    _viewer, widget, micrograph_path = picker
+    folder = tmp_path / "exported"
+    assert widget.export(folder, "star"), widget.status.text()
+    out = tmp_path / "cs.star"
+    assert main(["cryosparc", "export", str(folder), "--out", str(out)]) == 0
+    table = starfile.read(out, always_dict=True)["particles"]
+    assert set(table["rlnMicrographName"]) == {micrograph_path.name}
+
+
 def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_path):
     """A junk micrograph reviewed after a first export: every pick deleted, exported again.
 

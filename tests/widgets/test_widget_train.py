@@ -498,9 +498,13 @@ def test_after_training_the_picks_shown_follow_the_threshold_it_reports(annotate
     viewer, train, tmp_path = annotated
     _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     pick.set_threshold(0.5)
+    state = session(viewer)
+    at_change = []  # whether the preview was "an earlier model's" as Pick heard of the model
+    state.model_changed.connect(lambda *_: at_change.append(NAME in state.earlier_model))
     assert train.start() is not None, train.last_error
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
     qtbot.wait(500)
+    assert at_change == [False]
     threshold = train.last_result.pick_threshold
     assert threshold is not None
     assert threshold < 0.5
@@ -510,6 +514,13 @@ def test_after_training_the_picks_shown_follow_the_threshold_it_reports(annotate
     expected = len(apply_threshold(candidates, pick.threshold()))
     assert int(viewer.layers[f"{NAME} picks"].shown.sum()) == expected
     assert NAME not in state.earlier_model  # its picks are this model's (not "earlier")
+    # and Pick says so, at that threshold (a GUI trial's read "9 vesicles at threshold
+    # 0.15 (picked by an earlier model, …)" beside Train's "picks shown at threshold 0.13")
+    said = pick.status.text()
+    assert "earlier model" not in said, said
+    from napari_cryopick._widgets._common import threshold_text
+
+    assert f"at threshold {threshold_text(threshold)}" in said, said
     from napari_cryopick.io.pickfiles import read_picks
 
     exported = tmp_path / "exported"

@@ -184,11 +184,14 @@ class SessionState:
         *,
         head: str = "",
         threshold: float | None = None,
+        its_own: str = "",
     ) -> None:
         """Make ``model`` the session's current model and tell the listeners.
 
         ``head`` and ``threshold`` are suggestions for picking with it (the
-        head just trained, a threshold at which its picks show).
+        head just trained, a threshold at which its picks show). ``its_own``: a
+        micrograph whose result this model made (a training's final preview), not
+        an earlier model's.
         """
         if model is not self.model:
             self.earlier_before = set(self.earlier_model)
@@ -196,6 +199,9 @@ class SessionState:
                 name
                 for name, result in self.pick_results.items()
                 if result.picks["score"].notna().any()  # a network's (a file's has none)
+                # (before the listeners: a GUI trial's Pick said its training's preview was
+                # "picked by an earlier model" at 0.15 until the next refresh)
+                and name != its_own
             }
         self.model = model
         self.model_path = None if path is None else Path(path)

@@ -172,7 +172,12 @@ def _export_items(
 
 
 def _exporting(
-    items: list, folder: Path, format: str, cancel: threading.Event, flip_tiff_y: bool = False
+    items: list,
+    folder: Path,
+    format: str,
+    cancel: threading.Event,
+    flip_tiff_y: bool = False,
+    inputs: dict | None = None,
 ):
     """Write each micrograph's files (:func:`_export_items`), a micrograph at a time, for a worker.
 
@@ -181,25 +186,30 @@ def _exporting(
     crYOLO filaments in CBOX), each file atomically. Yields ``(done, total)``
     after each micrograph; stops between two when ``cancel`` is set (every
     file written is complete). Returns the files. ``flip_tiff_y``: TIFF micrographs'
-    y from the last row (the Pick widget's *TIFF y from the last row*).
+    y from the last row (the Pick widget's *TIFF y from the last row*). ``inputs``:
+    filled with ``{file written: its micrograph file}`` where known.
     """
     from napari_cryopick.workflows.batch import record_export
     from napari_cryopick.workflows.pick import PickRequest, write_micrograph_picks
 
     request = PickRequest(micrographs=(), formats=(format,), flip_tiff_y=flip_tiff_y)
     written: list[Path] = []
+    inputs = {} if inputs is None else inputs
     try:
         for done, (item, kinds) in enumerate(items, start=1):
             if cancel.is_set():
                 break
-            written += write_micrograph_picks(item, folder / (item.name or "picks"), request, kinds)
+            files = write_micrograph_picks(item, folder / (item.name or "picks"), request, kinds)
+            written += files
+            if item.path:
+                inputs.update(dict.fromkeys(map(Path, files), Path(item.path)))
             yield done, len(items)
     except BaseException:
         # the files written before a failure are complete and the user's: recorded as
         # exported, or the next export into the folder refused them as "not written by
         # cryopick" (a review: a BOX box size unknown on micrograph 5 of 10)
         with contextlib.suppress(OSError):
-            record_export(folder, written)
+            record_export(folder, written, inputs)
         raise
     return written
 
@@ -2379,14 +2389,15 @@ class PickWidget(QWidget):
         if items is None:
             return None
         self._cancel = threading.Event()
+        inputs: dict[Path, Path] = {}
         worker = background(
-            _exporting, items, folder, format, self._cancel, self._flip_tiff(format)
+            _exporting, items, folder, format, self._cancel, self._flip_tiff(format), inputs
         )
         self._start(
             worker,
             len(items),
             lambda done: self._advance(int(done[0])),
-            lambda written: self._exported(table, written, folder, format),
+            lambda written: self._exported(table, written, folder, format, inputs),
             what="Export",
         )
         self.status.setText(
@@ -2480,13 +2491,22 @@ class PickWidget(QWidget):
         tables = [t for t in (result_picks(self.viewer, name) for name in names) if len(t)]
         return pd.concat(tables, ignore_index=True) if tables else empty_picks()
 
-    def _exported(self, table: pd.DataFrame, written: list, folder: Path, format: str) -> None:
+    def _exported(
+        self,
+        table: pd.DataFrame,
+        written: list,
+        folder: Path,
+        format: str,
+        inputs: dict | None = None,
+    ) -> None:
         from napari_cryopick.workflows.batch import record_export
 
         self.last_exported = list(written)
         unrecorded = ""
         try:  # a later export may replace them; a pick run into the folder may not
-            record_export(folder, [Path(p) for p in written])
+            # (with their micrographs' files: a round-trip trial's cryosparc export of the
+            # corrected picks named 064_10028.mrc for PNG micrographs)
+            record_export(folder, [Path(p) for p in written], inputs)
         except OSError as exc:
             unrecorded = f"\nWarning: not recorded in the folder's manifest: {exc}"
         if self._cancel.is_set():
@@ -2641,14 +2661,15 @@ class PickWidget(QWidget):
         items = self._checked_export_items(table, format, folder)
         if items is None:
             return []
+        inputs: dict[Path, Path] = {}
         try:
             written = drive(
-                _exporting(items, folder, format, self._cancel, self._flip_tiff(format))
+                _exporting(items, folder, format, self._cancel, self._flip_tiff(format), inputs)
             )
         except (ValueError, OSError) as exc:
             self.status.setText(f"Export failed: {exc}")
             return []
-        self._exported(table, written, folder, format)
+        self._exported(table, written, folder, format, inputs)
         return self.last_exported
 
     def _no_picks_to_label(self, name: str) -> str:

@@ -1774,19 +1774,19 @@ def _result_fibers(viewer: Any, micrograph: str) -> pd.DataFrame:
 def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFrame:
     """The particle picks of ``micrograph`` the user deleted (false picks: junk, carbon).
 
-    A candidate of the picking's result with no pick of the corrected ones
-    (shown or hidden by the threshold) within half a diameter: a moved pick
-    or one replaced by a hand-added pick is the same particle, not a deletion.
+    A candidate of the picking's result no corrected pick (shown or hidden by the
+    threshold) is left at, and with no pick moved or added by hand within half a
+    diameter: a moved pick or one replaced by a hand-added pick is the same particle,
+    not a deletion (:func:`~.shown.deleted_places`, as picking again keeps them away).
     """
-    from napari_cryopick.core.pick_table import far_from
+    from .shown import deleted_places
 
     stored = session(viewer).pick_results.get(micrograph)
     original = getattr(stored, "original", None)
     if original is None or not len(original):
         return empty_picks()
     current = _current_picks(viewer, micrograph)
-    positions = pd.DataFrame(np.asarray(original, dtype=float), columns=["x", "y"])
-    return far_from(positions, current, 0.5 * float(diameter_px)).reset_index(drop=True)
+    return deleted_places(original, current, 0.5 * float(diameter_px))
 
 
 def _current_picks(viewer: Any, micrograph: str) -> pd.DataFrame | None:

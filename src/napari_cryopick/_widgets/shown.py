@@ -638,6 +638,34 @@ def _moved_picks(candidates: pd.DataFrame, original: np.ndarray | None) -> pd.Da
     return far_from(scored, pd.DataFrame(np.asarray(original, float), columns=["x", "y"]), 0.5)
 
 
+def _left_in_place(current: pd.DataFrame, original: Any) -> pd.DataFrame:
+    """The ``current`` picks lying at one of the ``original`` positions (within 0.5 px)."""
+    from napari_cryopick.core.pick_table import nearest_distances
+
+    positions = pd.DataFrame(np.asarray(original, float).reshape(-1, 2), columns=["x", "y"])
+    return current[nearest_distances(current, positions) <= 0.5] if len(current) else current
+
+
+def deleted_places(original: Any, current: pd.DataFrame, radius: float) -> pd.DataFrame:
+    """The ``original`` positions (x, y) of a result whose pick the user deleted.
+
+    No pick of ``current`` (the candidates as corrected, hidden ones too) is left at
+    one (within 0.5 px), and no pick the user moved or added lies within ``radius``
+    (half a diameter) of it: a pick moved a little, or replaced by one added by hand,
+    is the same particle, not a deletion. A candidate left where it was is no such
+    reason (a round-trip trial's deleted pick, 20 px from a candidate the threshold
+    hid, came back on picking again).
+    """
+    from napari_cryopick.core.pick_table import far_from
+
+    positions = pd.DataFrame(np.asarray(original, float).reshape(-1, 2), columns=["x", "y"])
+    if current is None or not len(current):
+        return positions
+    left = _left_in_place(current, original)
+    changed = current.drop(index=left.index)  # (moved, or added by hand)
+    return far_from(far_from(positions, left, 0.5), changed, radius).reset_index(drop=True)
+
+
 def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[ShownResult, np.ndarray]:
     """``shown`` without the network's particle candidates where the user deleted one of
     an earlier result of the micrograph, and those places ((N, 2) x, y).
@@ -645,11 +673,18 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
     A trial deleted 3 picks and pressed Pick (or Pick all open) again: all 3 came
     back unsaid. Deletions not yet used as training labels now go with the
     micrograph through re-picking, as hand-added picks do (:func:`_with_manual`).
+
+    A place of the earlier result is deleted when no candidate is left at it (within
+    0.5 px) and no pick the user moved or added lies within half a diameter of it (a
+    pick moved a little is not a deletion). A candidate left where it was is no reason:
+    a round-trip trial's deleted pick, beside a candidate the threshold hid, came back.
+    A new candidate within half a diameter of a deleted place goes unless an earlier
+    candidate left in place lies nearer to it (that one's particle, not the deleted).
     """
     none = np.zeros((0, 2), np.float32)
     if old is None or old.original is None or not len(old.original):
         return shown, none
-    from napari_cryopick.core.pick_table import far_from
+    from napari_cryopick.core.pick_table import nearest_distances
 
     current = _particle_candidates(old.picks)
     # particle sizes only: a vesicle's would widen the radius around each deletion
@@ -658,13 +693,18 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
     if not sizes.notna().any():
         return shown, none
     radius = 0.5 * float(np.nanmedian(sizes))
-    positions = pd.DataFrame(np.asarray(old.original, float), columns=["x", "y"])
-    gone = far_from(positions, current, radius)
+    gone = deleted_places(old.original, current, radius)
     if not len(gone):
         return shown, none
+    left = _left_in_place(current, old.original)
     picks = shown.picks
     particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
-    keep = ~near_points(picks, particle, gone, radius)
+    near = near_points(picks, particle, gone, radius)
+    if near.any() and len(left):
+        rows = np.flatnonzero(near)
+        to_gone = nearest_distances(picks.iloc[rows], gone)
+        near[rows[nearest_distances(picks.iloc[rows], left) < to_gone]] = False
+    keep = ~near
     shown = replace(shown, picks=picks[keep].reset_index(drop=True)) if not keep.all() else shown
     return shown, gone[["x", "y"]].to_numpy(np.float32)
 

@@ -1412,6 +1412,7 @@ class TrainWidget(QWidget):
             origin=TRAINED_ORIGIN,
             head=head if head in (*heads, OWN_HEADS) else "",
             threshold=threshold,
+            its_own=self._preview_name if fresh else "",
         )
         if fresh:
             state.earlier_model.discard(self._preview_name)  # its final preview: this model's

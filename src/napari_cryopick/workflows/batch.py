@@ -825,10 +825,17 @@ def candidate_files(out_dir: Path, paths: Sequence[Path]) -> dict[Path, float]:
     return found
 
 
-def record_export(out_dir: Path, written: Sequence[Path]) -> None:
+def record_export(
+    out_dir: Path, written: Sequence[Path], micrographs: Mapping[Path, Path] | None = None
+) -> None:
     """Record files the Pick widget exported into ``out_dir`` (a line of its manifest,
-    status ``exported``): a later export there may replace them, a pick run may not."""
-    _record_files(out_dir, written, EXPORTED)
+    status ``exported``): a later export there may replace them, a pick run may not.
+    ``micrographs``: the micrograph file of each (``inputs``, as :func:`record_filtered`
+    records them), so ``cryopick cryosparc export`` names the exposures right."""
+    micrographs = micrographs or {}
+    inputs = [micrographs.get(Path(path)) for path in written]
+    extra = {"inputs": [os.path.abspath(i) if i else None for i in inputs]} if any(inputs) else {}
+    _record_files(out_dir, written, EXPORTED, extra=extra)
 
 
 def record_filtered(
@@ -849,8 +856,9 @@ def micrograph_files(files: Sequence[Path], depth: int = 4) -> dict[Path, Path]:
 
     The manifest of the pick file's folder, or of a folder above it (up to ``depth``
     levels: a pick run mirrors sub-folders), written by ``cryopick pick`` or
-    ``cryopick relion`` (``done`` records: their ``input``) or by ``cryopick filter``
-    (``filtered`` records: their ``inputs``). Pick files no manifest knows are left out.
+    ``cryopick relion`` (``done`` records: their ``input``), by ``cryopick filter``
+    (``filtered`` records: their ``inputs``) or by the Pick widget's export
+    (``exported`` records: their ``inputs``). Pick files no manifest knows are left out.
     """
     cache: dict[Path, dict[str, Path]] = {}
     found: dict[Path, Path] = {}
@@ -880,7 +888,9 @@ def _recorded_micrographs(folder: Path) -> dict[str, Path]:
             continue
         if record.get("status") == "done" and isinstance(record.get("input"), str):
             sources = [record["input"]] * len(names)
-        elif record.get("status") == FILTERED and isinstance(record.get("inputs"), list):
+        elif record.get("status") in (FILTERED, EXPORTED) and isinstance(
+            record.get("inputs"), list
+        ):
             sources = record["inputs"]
         else:
             continue
@@ -997,8 +1007,10 @@ def _refuse(out_dir: Path, found: Sequence[Path]) -> None:
     names = ", ".join(os.path.relpath(p, out_dir) for p in found[:3])
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     raise ValueError(
-        f"{out_dir}: {len(found)} file(s) would be replaced that no earlier cryopick run "
-        f"into this folder wrote, or that changed since ({names}{more}): pick into another "
+        # (a round-trip trial read "no cryopick run wrote" of napari's exported files)
+        f"{out_dir}: {len(found)} file(s) would be replaced that no earlier cryopick pick "
+        "run into this folder wrote (yours, napari's exports of your corrections, cryopick "
+        f"filter's), or that changed since ({names}{more}): pick into another "
         "folder or move them away (cryopick pick and cryopick relion: --overwrite replaces "
         "them" + ("; --no-summary writes no summary" if summary else "") + ")"
     )

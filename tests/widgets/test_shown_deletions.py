@@ -1,0 +1,49 @@
+"""Deleted picks through re-picking, on the tables alone (``_widgets.shown``: no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_cryopick._widgets.shown import ShownResult, _without_deleted
+from napari_cryopick.core.pick_table import make_picks
+
+
+def _result(xy, scores, original=None):
+    xy = np.asarray(xy, float)
+    picks = make_picks(xy[:, 0], xy[:, 1], score=scores, diameter=56.0, micrograph="m")
+    return ShownResult(picks, None, original=None if original is None else np.asarray(original))
+
+
+def test_a_deleted_pick_beside_a_hidden_candidate_stays_deleted():
+    """A round-trip trial: a pick deleted 20 px from a candidate the threshold hid came
+    back on Pick current (the candidate left in place was taken for the pick moved)."""
+    earlier = [[100.0, 100.0], [120.0, 100.0], [300.0, 300.0]]  # 120: hidden (0.05)
+    old = _result(earlier, [0.9, 0.05, 0.8], original=earlier)
+    corrected = ShownResult(old.picks.drop(index=0).reset_index(drop=True), None,
+                            original=old.original)  # fmt: skip
+    new = _result([[100.5, 100.0], [119.5, 100.0], [300.0, 300.0]], [0.9, 0.06, 0.8])
+    kept, gone = _without_deleted(new, corrected)
+    np.testing.assert_allclose(gone, [[100.0, 100.0]])
+    xy = kept.picks[["x", "y"]].to_numpy()
+    assert not np.any(np.hypot(*(xy - [100.0, 100.0]).T) < 1.0)  # not back
+    assert np.any(np.hypot(*(xy - [120.0, 100.0]).T) < 1.0)  # the hidden one's particle stays
+    assert len(kept.picks) == 2
+
+
+def test_a_deleted_double_leaves_its_twin_and_a_moved_pick_is_no_deletion():
+    """Two picks 7 px apart (one particle picked twice), one deleted: the other's particle
+    keeps its pick when picked again; a pick moved by 10 px deletes nothing."""
+    earlier = [[100.0, 100.0], [107.0, 100.0], [300.0, 300.0]]
+    old = _result(earlier, [0.9, 0.7, 0.8], original=earlier)
+    twin = ShownResult(old.picks.drop(index=1).reset_index(drop=True), None,
+                       original=old.original)  # fmt: skip
+    new = _result([[101.0, 100.0], [300.0, 300.0]], [0.9, 0.8])
+    kept, gone = _without_deleted(new, twin)
+    np.testing.assert_allclose(gone, [[107.0, 100.0]])
+    assert len(kept.picks) == 2  # 101 lies nearer the twin left at 100 than the deleted 107
+
+    moved = old.picks.copy()
+    moved.loc[2, "x"] = 310.0  # the user moved the pick at 300 by 10 px (its score kept)
+    kept, gone = _without_deleted(new, ShownResult(moved, None, original=old.original))
+    assert len(gone) == 0
+    assert len(kept.picks) == 2
