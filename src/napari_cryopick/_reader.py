@@ -264,6 +264,8 @@ def _claims(path: Path) -> bool:
         # (0 bytes)"), where napari said only that the reader "refused the file" (a
         # trial), or asked which reader to use
         return True
+    if suffix == ".star" and other_encoding(path) is not None:
+        return True  # read, it says to save it as UTF-8 (an I/O fuzz's UTF-16 STAR: "no reader")
     if suffix == ".star":
         # coordinates, or RELION's index of coordinate files (an External or AutoPick
         # job's autopick.star: the files it lists are read)

@@ -176,6 +176,32 @@ def test_missing_keys_and_versions(tmp_path):
     with pytest.raises(CheckpointError, match="stride"):
         load_checkpoint(path)
 
+    # an I/O fuzz: a config's extra that is no mapping gave a traceback in info and train
+    not_a_mapping = _raw(model)
+    not_a_mapping["config"]["extra"] = [1]
+    path = tmp_path / "extra.pt"
+    torch.save(not_a_mapping, path)
+    with pytest.raises(CheckpointError, match=r"extra\.pt: .*extra must be a mapping, got list"):
+        load_checkpoint(path)
+    # weights of another shape: torch's first line said nothing alone
+    shapes = _raw(model)
+    name = next(k for k in shapes["state_dict"] if k.endswith("weight"))
+    shapes["state_dict"][name] = torch.zeros(3, 3)
+    path = tmp_path / "shape.pt"
+    torch.save(shapes, path)
+    with pytest.raises(CheckpointError, match=f"size mismatch for {name}"):
+        load_checkpoint(path)
+
+
+def test_a_card_whose_data_sets_are_no_list_names_none(tmp_path):
+    """An I/O fuzz: metadata ``datasets`` = 5 ended cryopick train --init in a TypeError."""
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    path = save_checkpoint(tmp_path / "m.pt", _model(), metadata={"datasets": 5})
+    assert checkpoint_datasets(path) == ()
+    path = save_checkpoint(tmp_path / "n.pt", _model(), metadata={"datasets": ["a", "b"]})
+    assert checkpoint_datasets(path) == ("a", "b")
+
 
 def test_heads_named_like_torch_module_attributes_save_load_and_pick(tmp_path):
     """A data set named ``train``, ``eval``, ``to``, ... (attributes of torch modules) or

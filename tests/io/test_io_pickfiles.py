@@ -747,7 +747,18 @@ def test_topaz_binning_follows_topaz_s_own_rule(tmp_path):
         (
             "tube.star",
             "data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n1 2 1.7\n",
-            "tube id is a whole number",
+            r"column 'rlnHelicalTubeID' has 1\.7 in data row 1: a tube id is a whole number",
+        ),
+        (  # an I/O fuzz: read as a 2 px particle 220 px off, unsaid
+            "negative.cbox",
+            "data_cryolo\nloop_\n_CoordinateX\n_CoordinateY\n_Width\n_Height\n_EstWidth\n"
+            "_EstHeight\n300 300 -220 220 -180 184\n",
+            "data row 1 has _Width -220, which is not > 0",
+        ),
+        (  # an I/O fuzz: one Latin-1 byte in a row was "cannot tell the pick format"
+            "latin1.txt",
+            "image_name\tx_coord\ty_coord\tscore\nmic_\udce9\t120\t340\t2.9\n",
+            r"not a UTF-8 text file \(byte 37",
         ),
         ("tube.csv", "x,y,tube_id\n1,2,-1\n", "tube id is a whole number"),
         ("huge.csv", "x,y,tube_id\n1,2,1e30\n", "tube id is a whole number"),
@@ -756,7 +767,7 @@ def test_topaz_binning_follows_topaz_s_own_rule(tmp_path):
 )
 def test_malformed_pick_files_are_refused_naming_file_and_row(tmp_path, name, text, match):
     path = tmp_path / name
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
     with pytest.raises(PickFileError, match=match) as info:
         read_picks(path)
     assert str(info.value).startswith(str(path))

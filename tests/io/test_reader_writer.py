@@ -160,6 +160,13 @@ def test_picks_reader_claims_a_utf16_pick_file_and_says_its_encoding(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_bytes("shopping list\n".encode("utf-16"))
     assert _reader.get_picks_reader(str(notes)) is None
+    # a STAR file too (an I/O fuzz: "no reader", where the command line said why)
+    star = tmp_path / "p.star"
+    star.write_bytes("data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n".encode("utf-16"))
+    reader = _reader.get_picks_reader(str(star))
+    assert reader is not None
+    with pytest.raises(ValueError, match=r"p.star: a UTF-16 text file: pick files are read as"):
+        reader(str(star))
 
 
 def test_picks_reader_opens_cryosparc_particles_and_relion_s_coordinate_index(tmp_path):

@@ -95,7 +95,19 @@ def test_a_pixel_size_that_is_not_a_positive_number_is_refused(tmp_path, size):
     with pytest.raises(
         RelionStarError,
         match=r"micrographs_ctf\.star: data_optics, optics group 2: rlnMicrographPixelSize",
-    ):
+    ) as info:
+        read_micrographs_star(star, project_dir=tmp_path)
+    assert "np." not in str(info.value)  # the file's value, not numpy's np.float64(-4.0)
+
+
+def test_a_whole_negative_pixel_size_is_said_as_written(tmp_path):
+    """An I/O fuzz read "rlnMicrographPixelSize np.int64(-1) is not a positive number"."""
+    star = tmp_path / "neg.star"
+    star.write_text(
+        "data_optics\nloop_\n_rlnOpticsGroup #1\n_rlnMicrographPixelSize #2\n1 -1\n\n"
+        "data_micrographs\nloop_\n_rlnMicrographName #1\n_rlnOpticsGroup #2\nMotionCorr/a.mrc 1\n"
+    )
+    with pytest.raises(RelionStarError, match=r"rlnMicrographPixelSize -1 is not a positive"):
         read_micrographs_star(star, project_dir=tmp_path)
 
 

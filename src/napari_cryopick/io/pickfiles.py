@@ -99,12 +99,16 @@ def y_from_last_row(format: str, micrograph: Any) -> bool:
 
 
 def _first_line(path: Path) -> str:
+    """The first non-blank line, decoded alone: a byte that is no UTF-8 further down (an
+    I/O fuzz's Latin-1 micrograph name in a row) leaves the header readable, so the file
+    is read as its format and its error names that byte, not "cannot tell the format"."""
     try:
-        with path.open(encoding="utf-8-sig") as handle:  # a byte-order mark is no header
-            for line in handle:
+        with path.open("rb") as handle:
+            for raw in iter(lambda: handle.readline(1 << 20), b""):  # (a line at most 1 MiB)
+                line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")  # (no BOM)
                 if line.strip():
                     return line
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return ""
     return ""
 

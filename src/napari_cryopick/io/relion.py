@@ -152,7 +152,11 @@ def _pixel_size(path: Path, value: object, where: str) -> float | None:
         return None
     size = _positive(value)
     if size is None:
-        raise _error(path, f"{where}: rlnMicrographPixelSize {value!r} is not a positive number")
+        from napari_cryopick.io.formats import value_text
+
+        raise _error(
+            path, f"{where}: rlnMicrographPixelSize {value_text(value)} is not a positive number"
+        )
     return size
 
 

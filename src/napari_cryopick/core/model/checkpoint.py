@@ -244,7 +244,10 @@ def checkpoint_datasets(path: str | os.PathLike) -> tuple[str, ...]:
         metadata = read_checkpoint(path).get("metadata") or {}
     except (ValueError, OSError):
         return ()
-    return tuple(str(name) for name in metadata.get("datasets") or ())
+    names = metadata.get("datasets") if isinstance(metadata, dict) else None
+    if not isinstance(names, (list, tuple)):  # (a fuzzed card's 5: a traceback in train)
+        return ()
+    return tuple(str(name) for name in names)
 
 
 def not_a_model_file(path: str | os.PathLike) -> str | None:
@@ -287,7 +290,10 @@ def load_checkpoint(
         model = Detector(config)
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # the first line and its first detail (torch's "Error(s) in loading state_dict for
+        # Detector:" said nothing alone: the size mismatch follows)
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        message = " ".join(lines[:2]) if lines else type(error).__name__
         raise CheckpointError(f"{path}: checkpoint does not build a detector: {message}") from None
     model.to(map_location)
     model.eval()

@@ -104,6 +104,8 @@ class DetectorConfig:
             raise ValueError(f"lowpass must be >= 0, got {self.lowpass}")
         if not (self.background >= 0 and self.background < float("inf")):
             raise ValueError(f"background must be >= 0 and finite, got {self.background}")
+        if not isinstance(self.extra, dict):  # (a fuzzed checkpoint's [1]: a traceback later)
+            raise ValueError(f"extra must be a mapping, got {type(self.extra).__name__}")
         if (
             not self.head_names
             or "" in self.head_names

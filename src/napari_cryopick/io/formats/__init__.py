@@ -332,6 +332,14 @@ def numeric_column(
 MAX_TUBE_ID = 2**31 - 1
 
 
+def value_text(value: object) -> str:
+    """A file's value as written there: text quoted, numbers bare (an I/O fuzz read
+    "filamentid has np.int64(-5)", numpy's repr)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def tube_id_column(frame: pd.DataFrame, column: str, path: Path, *, offset: int = 0) -> np.ndarray:
     """Tube ids of ``frame[column]`` plus ``offset`` as int64, 0 where missing (no fiber).
 
@@ -346,7 +354,8 @@ def tube_id_column(frame: pd.DataFrame, column: str, path: Path, *, offset: int 
         row = int(np.flatnonzero(bad)[0])
         raise file_error(
             path,
-            f"column '{column}' has {frame[column].iloc[row]!r} in data row {row + 1}: a "
+            f"column '{column}' has {value_text(frame[column].iloc[row])} in data row "
+            f"{row + 1}: a "
             f"tube id is a whole number from 0 to {MAX_TUBE_ID}",
         )
     return np.where(known, values + offset, 0).astype(np.int64)

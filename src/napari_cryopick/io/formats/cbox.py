@@ -162,6 +162,19 @@ def read(path: str | Path) -> pd.DataFrame:
     height = numeric_column(frame, "Height", path)
     est_width = numeric_column(frame, "EstWidth", path, required=False)
     est_height = numeric_column(frame, "EstHeight", path, required=False)
+    for name, values in (
+        ("_Width", width),
+        ("_Height", height),
+        ("_EstWidth", est_width),
+        ("_EstHeight", est_height),
+    ):
+        # a box or size of <= 0 (an I/O fuzz's -220 box and -180/184 estimate were read
+        # as a 2 px particle 220 px off, unsaid; BOX and CSV refuse theirs)
+        bad = np.flatnonzero(np.isfinite(values) & (values <= 0))
+        if len(bad):
+            raise file_error(
+                path, f"data row {bad[0] + 1} has {name} {values[bad[0]]:g}, which is not > 0"
+            )
     est_height = np.where(np.isfinite(est_height), est_height, est_width)
     diameter = np.where(np.isfinite(est_width), (est_width + est_height) / 2, width)
     tube_id = tube_id_column(frame, "filamentid", path, offset=1)
