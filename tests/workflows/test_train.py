@@ -847,7 +847,7 @@ def test_cli_train_ends_with_the_pick_command_for_the_data_set(tmp_path, capsys)
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("next: cryopick pick ")
     command = shlex.split(last.removeprefix("next: "))
-    assert command[2:] == [str(mics), "--model", str(tmp_path / "m.pt"), "--out", "picks"]
+    assert command[2:] == [str(mics), "--model", str(tmp_path / "m.pt"), "--out", "picks_m"]
     out = tmp_path / "picked"
     assert main([*command[1:-1], str(out), "--threads", "1", "--format", "csv"]) == 0
     assert sorted(p.name for p in out.glob("*.csv")) == ["m0.csv", "m1.csv"]

@@ -742,7 +742,10 @@ def _next_command(micrographs: list[Path], model: Path) -> str:
         source = entry.parent if entry.is_file() and entry.suffix.lower() not in listed else entry
         if str(source) not in inputs:
             inputs.append(str(source))
-    return shlex.join([_program(), "pick", *inputs, "--model", str(model), "--out", "picks"])
+    # a folder of the model's own: a second model's command into "picks" wrote over the
+    # first one's picks (said only as it did, a round-trip trial)
+    out = f"picks_{Path(model).stem}"
+    return shlex.join([_program(), "pick", *inputs, "--model", str(model), "--out", out])
 
 
 def _program() -> str:
