@@ -1519,3 +1519,23 @@ def test_the_summary_counts_a_kept_fiber_file_in_fibers(tmp_path):
     )
     write_picks(fibers.assign(kind="particle", tube_id=0), path)
     assert _changed(tmp_path, record).endswith("it holds 4 picks now")
+
+
+def test_picked_thresholds_name_each_file_under_the_run_s_manifest(
+    micrographs, tiny_model, tmp_path
+):
+    """Load picks… of a sub-folder of a pick run (its one manifest above it) lost the
+    threshold the files were picked at (a review)."""
+    from napari_cryopick.workflows.batch import picked_thresholds, record_export
+
+    out = tmp_path / "out"
+    drive(run_batch(_request(micrographs, tiny_model, out), BatchOptions()))
+    files = sorted(out.rglob("*.star"))
+    assert any(f.parent != out for f in files)  # (the test's premise: mirrored sub-folders)
+    for folder in {f.parent for f in files}:
+        found = picked_thresholds(folder)
+        for file in files:
+            assert found[os.path.normpath(os.path.abspath(file))] == pytest.approx(THRESHOLD)
+    # a file exported over since (corrections): no pick run's threshold any more
+    record_export(out, [files[0]])
+    assert picked_thresholds(files[0].parent)[os.path.abspath(files[0])] is None

@@ -47,3 +47,27 @@ def test_a_deleted_double_leaves_its_twin_and_a_moved_pick_is_no_deletion():
     kept, gone = _without_deleted(new, ShownResult(moved, None, original=old.original))
     assert len(gone) == 0
     assert len(kept.picks) == 2
+
+
+def test_deleted_places_go_by_position_not_by_a_repeated_index():
+    """A review: ``drop(index=...)`` by label took a moved pick sharing a label for a
+    candidate left in place, and its earlier place for a deletion."""
+    from napari_cryopick._widgets.shown import deleted_places
+
+    original = np.array([[100.0, 100.0], [300.0, 300.0]])
+    current = make_picks(np.array([100.0, 310.0]), np.array([100.0, 300.0]), score=[0.9, 0.8])
+    current.index = [0, 0]
+    assert len(deleted_places(original, current, 28.0)) == 0
+
+
+def test_fibers_are_matched_within_half_the_width_either_side_knows():
+    """A review: a truth without widths (RELION's helical STAR) took half the Diameter
+    box (50 px) over the predictions' 40 px width."""
+    from napari_cryopick._widgets.evaluate import fiber_tolerance
+
+    truth = make_picks([1.0, 2.0], [1.0, 1.0], kind="fiber", tube_id=1)  # no width
+    pred = make_picks([1.0, 2.0], [1.0, 1.0], kind="fiber", tube_id=1, diameter=40.0)
+    assert fiber_tolerance(pred, truth, 100.0) == (20.0, True)
+    assert fiber_tolerance(truth, truth, 100.0) == (50.0, False)
+    particles = make_picks([1.0], [1.0], diameter=40.0)
+    assert fiber_tolerance(particles, particles, 100.0) is None

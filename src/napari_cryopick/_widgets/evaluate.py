@@ -208,24 +208,30 @@ def _input_problems(
     return said
 
 
-def fiber_tolerance(pred: pd.DataFrame, truth: pd.DataFrame, fallback: float) -> float | None:
-    """The centre distance fiber points are matched within when no tolerance is given:
-    half the fiber width (the truth's, else the predictions', else half ``fallback``);
+def fiber_tolerance(
+    pred: pd.DataFrame, truth: pd.DataFrame, fallback: float
+) -> tuple[float, bool] | None:
+    """``(distance, of the width)``: the centre distance fiber points are matched within
+    when no tolerance is given, half the fiber width (the truth's, else the
+    predictions'; False: neither side knows it, half ``fallback``, the Diameter box);
     None when neither side holds fibers.
 
     Fibers are scored as the points along them (docs/evaluation.md): by box
     overlap, points a fiber width wide spaced a few pixels apart match their
     neighbours' truth as readily as their own (as ``cryopick evaluate`` advises
-    ``--tolerance``, half the width).
+    ``--tolerance``, half the width). A RELION helical STAR or a drawn path often
+    holds no width: the predictions' is taken then (a review: the Diameter box's).
     """
-    widths = []
-    for table in (truth, pred):
-        fibers = table[table["kind"].astype(str) == "fiber"] if len(table) else table
-        if len(fibers):
-            finite = fibers["diameter"].to_numpy(float)
-            finite = finite[np.isfinite(finite) & (finite > 0)]
-            widths.append(float(np.median(finite)) if len(finite) else float(fallback))
-    return widths[0] / 2.0 if widths else None
+    fibers = [t[t["kind"].astype(str) == "fiber"] for t in (truth, pred) if len(t)]
+    fibers = [t for t in fibers if len(t)]
+    if not fibers:
+        return None
+    for table in fibers:
+        widths = table["diameter"].to_numpy(float)
+        widths = widths[np.isfinite(widths) & (widths > 0)]
+        if len(widths):
+            return float(np.median(widths)) / 2.0, True
+    return float(fallback) / 2.0, False
 
 
 def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
@@ -632,7 +638,7 @@ class EvaluateWidget(QWidget):
         tolerance = self.tolerance()
         fibers = fiber_tolerance(pred, truth, self.diameter_spin.value())
         if tolerance is None and fibers is not None:
-            tolerance = fibers  # (a fiber trial's paths: "pick first")
+            tolerance = fibers[0]  # (a fiber trial's paths: "pick first")
         import warnings
 
         try:
@@ -668,11 +674,10 @@ class EvaluateWidget(QWidget):
         said += _input_problems(pred, truth, truth_layer, self.diameter_spin.value())
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         if fibers is not None:
-            how = (
-                f"matched within {tolerance:g} px of a true point"
-                + (" (half the fiber width; the Tolerance box sets another)"
-                   if self.tolerance() is None else "")
-            )  # fmt: skip
+            of = "the fiber width" if fibers[1] else "the Diameter box (no fiber width known)"
+            how = f"matched within {tolerance:g} px of a true point" + (
+                f" (half {of}; the Tolerance box sets another)" if self.tolerance() is None else ""
+            )
             text = (
                 f"\nFibers are scored as the points along them, not as paths ({how}); "
                 "a start-end STAR file holds only the ends of each piece." + text

@@ -9,6 +9,7 @@ folder are ``io.review``'s.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -701,6 +702,7 @@ class ReviewPanel(QWidget):
         self._picks_folder = folder  # the reviewed flags are saved here
         loaded, problems = [], []
         hidden: list[tuple[int, float | None, float]] = []  # (picks hidden, written at, shown at)
+        written_at: dict[str, float | None] | None = None  # the manifests' thresholds, read once
         try:
             flags = read_reviewed(folder)
         except ValueError as exc:
@@ -746,7 +748,12 @@ class ReviewPanel(QWidget):
             show_pick_result(self.viewer, name, result, keep_manual=False, honour_negatives=False)
             shown_at = self._threshold_for(name)
             apply_display_threshold(self.viewer, name, shown_at)
-            hidden.append(_hidden_picks(folder, path, table, shown_at))
+            if written_at is None:
+                from napari_cryopick.workflows.batch import picked_thresholds
+
+                written_at = picked_thresholds(folder)
+            recorded = written_at.get(os.path.normpath(os.path.abspath(path)))
+            hidden.append(_hidden_picks(table, shown_at, recorded))
             loaded.append(name)
         text = f"Loaded picks of {len(loaded)} micrograph(s) from {folder}"
         box = "'TIFF y from the last row'"
@@ -860,18 +867,15 @@ def _y_from_last_row_possible(pick_file: Path, micrograph_layer: Any) -> bool:
 
 
 def _hidden_picks(
-    folder: Path, path: Path, table: pd.DataFrame, shown_at: float
+    table: pd.DataFrame, shown_at: float, written_at: float | None
 ) -> tuple[int, float | None, float]:
     """``(picks hidden, threshold written at, threshold shown at)`` of a loaded file: its
     scored rows below the threshold it is shown at, of those a pick run wrote as picks
     (at or above the threshold its manifest recorded; a candidates file's rows below it
     are candidates by design). A GUI trial's export of a command-line run's files
     loaded at the slider's 0.15 lost the picks written at 0.101, unsaid."""
-    from napari_cryopick.workflows.batch import picked_threshold
-
     table = table[table["kind"].astype(str) != "fiber"]  # (a path's points: shown as one)
     scores = pd.to_numeric(table["score"], errors="coerce").to_numpy(float)
-    written_at = picked_threshold(folder, path)
     below = scores < shown_at  # (NaN: a hand pick, always shown)
     if written_at is not None:
         below &= scores >= written_at

@@ -656,13 +656,13 @@ def deleted_places(original: Any, current: pd.DataFrame, radius: float) -> pd.Da
     reason (a round-trip trial's deleted pick, 20 px from a candidate the threshold
     hid, came back on picking again).
     """
-    from napari_cryopick.core.pick_table import far_from
+    from napari_cryopick.core.pick_table import far_from, nearest_distances
 
     positions = pd.DataFrame(np.asarray(original, float).reshape(-1, 2), columns=["x", "y"])
     if current is None or not len(current):
         return positions
-    left = _left_in_place(current, original)
-    changed = current.drop(index=left.index)  # (moved, or added by hand)
+    at = nearest_distances(current, positions) <= 0.5  # (by position: an index may repeat)
+    left, changed = current[at], current[~at]  # (changed: moved, or added by hand)
     return far_from(far_from(positions, left, 0.5), changed, radius).reset_index(drop=True)
 
 

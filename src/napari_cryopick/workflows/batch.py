@@ -100,7 +100,7 @@ __all__ = [
     "foreign_summary",
     "parse_dask",
     "parse_shard",
-    "picked_threshold",
+    "picked_thresholds",
     "plan_items",
     "read_manifests",
     "record_export",
@@ -695,22 +695,32 @@ def recorded_outputs(
     return known
 
 
-def picked_threshold(out_dir: Path, path: Path) -> float | None:
-    """The threshold the pick run that last wrote ``path`` in ``out_dir`` picked at, as its
-    manifest recorded it; None when no run's record is the file's last (an export, a
-    filter or no record at all) or it holds none."""
-    try:
-        name = os.path.relpath(Path(path), Path(out_dir))
-        records = _manifest_records(Path(out_dir))
-    except (OSError, ValueError):
-        return None
-    threshold = None
-    for record in records:
-        if name in (record.get("outputs") or []):
+def picked_thresholds(folder: Path, depth: int = 4) -> dict[str, float | None]:
+    """``{absolute file path: threshold}`` of the pick files the manifests of ``folder``
+    and of up to ``depth - 1`` folders above it record (a pick run mirrors sub-folders
+    under its one manifest): the threshold the pick run that last wrote each file picked
+    at; None when the file's last record is no pick run's (an export, a filter) or
+    holds none. Read once for a whole folder (a review: once per micrograph)."""
+    found: dict[str, float | None] = {}
+    here = Path(os.path.abspath(folder))
+    for _level in range(depth):
+        try:
+            records = _manifest_records(here)
+        except OSError:
+            records = []
+        known: dict[str, float | None] = {}
+        for record in records:  # oldest first: the newest writer wins
             value = record.get("threshold") if record.get("status") == "done" else None
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             threshold = float(value) if ok and math.isfinite(value) else None
-    return threshold
+            for name in record.get("outputs") or []:
+                known[os.path.normpath(os.path.join(here, str(name)))] = threshold
+        for name, threshold in known.items():
+            found.setdefault(name, threshold)  # (the nearest folder's manifest first)
+        if here.parent == here:
+            break
+        here = here.parent
+    return found
 
 
 def _output_digest(path: Path) -> str:
