@@ -1539,3 +1539,24 @@ def test_picked_thresholds_name_each_file_under_the_run_s_manifest(
     # a file exported over since (corrections): no pick run's threshold any more
     record_export(out, [files[0]])
     assert picked_thresholds(files[0].parent)[os.path.abspath(files[0])] is None
+
+
+def test_manifests_are_read_again_only_when_they_changed(micrographs, tiny_model, tmp_path):
+    """A run's start read the folder's manifests three to five times over (a review):
+    now once while they stay as they are, and again as soon as a line is added."""
+    import napari_cryopick.workflows.batch as batch
+
+    out = tmp_path / "out"
+    drive(run_batch(_request(micrographs[:2], tiny_model, out), BatchOptions()))
+    first = batch._manifest_records(out)
+    calls = []
+    real_loads = json.loads
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch.json, "loads", lambda text: calls.append(1) or real_loads(text))
+        assert batch._manifest_records(out) == first  # not parsed again
+        assert calls == []
+        batch.record_export(out, [next(out.rglob("*.star"))])
+        again = batch._manifest_records(out)
+    assert len(again) == len(first) + 1
+    assert again[-1]["status"] == "exported"
+    assert calls  # parsed again

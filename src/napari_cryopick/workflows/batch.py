@@ -551,8 +551,20 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
     run after a sharded one was taken for older than the shard's (its files
     then "changed since").
     """
+    paths = sorted(Path(out_dir).glob(f"{MANIFEST_NAME}*.jsonl"))
+    try:
+        stats = [path.stat() for path in paths]
+        key = tuple((str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in zip(paths, stats))
+    except OSError:
+        key = None
+    folder = os.path.abspath(out_dir)
+    cached = _RECORDS_READ.get(folder)
+    if key is not None and cached is not None and cached[0] == key:
+        # the same manifests as read a moment ago: a run's start read a 100,000-record
+        # folder's manifests three to five times over (the records are never changed)
+        return list(cached[1])
     records = []
-    for path in sorted(Path(out_dir).glob(f"{MANIFEST_NAME}*.jsonl")):
+    for path in paths:
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 try:
@@ -561,7 +573,17 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
                     continue  # the last line of a killed run
                 if _well_formed(record):
                     records.append(record)
-    return sorted(records, key=_record_time)  # stable: a file's order within a time
+    records.sort(key=_record_time)  # stable: a file's order within a time
+    if key is not None:
+        if len(_RECORDS_READ) >= 8:
+            _RECORDS_READ.clear()
+        _RECORDS_READ[folder] = (key, records)
+    return list(records)
+
+
+#: The records :func:`_manifest_records` read last, by folder: ``{folder: (the manifests'
+#: paths, sizes, times and inodes, records)}``; read again when any of those changed.
+_RECORDS_READ: dict[str, tuple[tuple, list[dict[str, Any]]]] = {}
 
 
 #: The types of a manifest record's fields where present (None allowed in digests).
