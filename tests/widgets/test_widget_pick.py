@@ -4189,3 +4189,26 @@ def test_a_micrograph_kept_at_an_earlier_models_threshold_shows_at_it_when_switc
     assert scores[layer.shown].min() >= high
     assert (scores[~layer.shown] < high).all()
     assert int((widget._shown_picks()["micrograph"] == NAME).sum()) == expected  # the export
+
+
+def test_own_thresholds_status_leaves_out_an_earlier_models_pinned_one(make_napari_viewer):
+    """A re-trial read the threshold an earlier model's picks keep (0.37) among the data
+    sets' own ("at each data set's own threshold (0.06, 0.12, 0.37; …)")."""
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick._widgets.shown import ShownResult
+    from napari_cryopick.core.pick_table import make_picks
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.head_combo.addItem(OWN_HEADS)
+    widget.head_combo.setCurrentText(OWN_HEADS)
+    state = session(viewer)
+    for name in ("a", "b", "c"):
+        picks = make_picks([1.0], [1.0], score=[0.5], micrograph=name)
+        state.pick_results[name] = ShownResult(picks, None)
+    state.micrograph_thresholds.update(a=0.06, b=0.12, c=0.37)
+    state.earlier_model.add("c")
+    widget._pinned["c"] = 0.37
+    said = widget._filter_text("3 picks")
+    assert "at each data set's own threshold (0.06, 0.12; " in said, said
+    assert "; c at 0.37 (picked by an earlier model" in said, said

@@ -1593,7 +1593,10 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         names = list(state.pick_results)
         text = f"{objects} at threshold {threshold_text(self.threshold())}"
-        own = {round(t, 3) for t in state.micrograph_thresholds.values()}
+        pinned = {n: t for n in names if (t := self._kept_threshold(n)) is not None}
+        # the data sets' own thresholds, not an earlier model's pinned ones (said below:
+        # a re-trial read the pin among them)
+        own = {round(t, 3) for n, t in state.micrograph_thresholds.items() if n not in pinned}
         if self.head_combo.currentText() == OWN_HEADS and len(own) > 1:
             text = (
                 f"{objects} at each data set's own threshold "
@@ -1602,7 +1605,6 @@ class PickWidget(QWidget):
             )
         # an earlier model's picks keep the threshold they were shown at (a GUI re-trial
         # read "at threshold 0.40" beside picks still shown at 0.102)
-        pinned = {n: t for n in names if (t := self._kept_threshold(n)) is not None}
         if pinned:
             kept = ", ".join(sorted({threshold_text(t) for t in pinned.values()}))
             if set(pinned) == set(names):
