@@ -4212,3 +4212,44 @@ def test_own_thresholds_status_leaves_out_an_earlier_models_pinned_one(make_napa
     said = widget._filter_text("3 picks")
     assert "at each data set's own threshold (0.06, 0.12; " in said, said
     assert "; c at 0.37 (picked by an earlier model" in said, said
+
+
+def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A GUI trial's few-shot model: the ribosome learned by the generic head (56 px), β-gal
+    by a head of its own (108 px). With "each data set's own" the Diameter box kept β-gal's
+    108 px on a ribosome micrograph, and Pick current picked it there (17 picks, 119 with
+    Pick all open and cryopick pick)."""
+    from napari_cryopick._widgets.pick import OWN_HEADS
+    from napari_cryopick.core.model import save_checkpoint
+
+    model = Detector(DetectorConfig())
+    model.add_head("bgal", init_from="generic")
+    metadata = {
+        "datasets": ["ribosome", "bgal"],
+        "dataset_info": {
+            "ribosome": {"name": "ribosome", "diameter_px": 56.0, "head": "generic"},
+            "bgal": {"name": "bgal", "diameter_px": 108.0, "head": "bgal"},
+        },
+        "history": [
+            {"mode": "new", "datasets": ["ribosome"]},
+            {"mode": "fewshot", "datasets": ["bgal"]},
+        ],
+    }
+    path = save_checkpoint(tmp_path / "fewshot.pt", model, metadata=metadata)
+    viewer = make_napari_viewer()
+    for name in ("ribo_mic", "bgal_mic"):
+        _write_png(tmp_path / f"{name}.png", np.random.default_rng(0).normal(size=(160, 192)))
+        viewer.open(str(tmp_path / f"{name}.png"), plugin="napari-cryopick")
+    set_micrograph_settings(viewer, viewer.layers["ribo_mic"], dataset="ribosome")
+    set_micrograph_settings(viewer, viewer.layers["bgal_mic"], dataset="bgal")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(path), widget.status.text()
+    widget.head_combo.setCurrentText(OWN_HEADS)
+    viewer.layers.selection.active = viewer.layers["bgal_mic"]
+    qtbot.waitUntil(lambda: widget.diameter_spin.value() == pytest.approx(108.0), timeout=5_000)
+    viewer.layers.selection.active = viewer.layers["ribo_mic"]
+    qtbot.waitUntil(lambda: widget.diameter_spin.value() == pytest.approx(56.0), timeout=5_000)
+    assert widget._diameter_of(viewer.layers["ribo_mic"]) == pytest.approx(56.0)
+    assert widget._diameter_of(viewer.layers["bgal_mic"]) == pytest.approx(108.0)

@@ -1044,6 +1044,17 @@ class PickWidget(QWidget):
         # its own head, or the generic head for a data set it learned (as cryopick pick)
         return self._head_of_sets.get(dataset) if dataset else None
 
+    def _own_diameter_of_layer(self, mlayer: Any) -> float | None:
+        """With "each data set's own", the diameter micrograph layer ``mlayer`` is picked
+        at: its data set's own training's, also where the generic head picks it (as
+        ``cryopick pick`` resolves it: a GUI trial's ribosome micrograph, learned by the
+        generic head, was picked at the 108 px of the β-gal head shown before); None when
+        the model knows none for it."""
+        head = self._own_head_of_layer(mlayer)
+        if head is None:
+            return None
+        return self._head_diameter(_picking_dataset(mlayer)) or self._head_diameter(head)
+
     def _threshold_for(self, micrograph: str) -> float:
         """The threshold ``micrograph`` shows (and exports) at: with "each data set's own",
         what the slider set for its data set's head, else that head's calibrated one (as
@@ -1180,10 +1191,11 @@ class PickWidget(QWidget):
         stored = self._own_thresholds.get(own)
         if stored is not None:  # as the slider last set it for this data set
             self._move_slider(stored)
-        if own is None:
+        diameter = self._own_diameter_of_layer(shown) if shown is not None else None
+        if diameter is None:
             diameter = self.measured_diameter()
-            if diameter:
-                self.diameter_spin.setValue(float(diameter))
+        if diameter:
+            self.diameter_spin.setValue(float(diameter))
 
     def _on_session_model(self, model: Any, path: Path | None) -> None:
         """A new session model: pick with it, with the head and threshold it comes with."""
@@ -2176,7 +2188,7 @@ class PickWidget(QWidget):
             # Diameter box shows it for Pick (a re-trial: an apoferritin micrograph was
             # picked at the 56 px of the ribosome on screen; a trial: a β-gal micrograph
             # at the 62 px Annotate had carried over, 2281 picks, where Pick gave 943)
-            diameter = self._head_diameter(self._own_head_of(micrograph_name(layer)))
+            diameter = self._own_diameter_of_layer(layer)
             if diameter:
                 return diameter
         own = micrograph_diameter(layer) if "particle" in self._model_kinds() else None
