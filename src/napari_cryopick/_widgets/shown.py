@@ -704,6 +704,18 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
         rows = np.flatnonzero(near)
         to_gone = nearest_distances(picks.iloc[rows], gone)
         near[rows[nearest_distances(picks.iloc[rows], left) < to_gone]] = False
+        # a pick left within a quarter diameter of a deleted one is the same particle
+        # picked twice, the one the user kept: the new candidate nearest to it is its,
+        # even where that lies nearer the deleted one (a GUI re-trial deleted the better
+        # centred of two and lost the particle on Pick current)
+        twins = left[nearest_distances(left, gone) <= radius / 2]
+        if len(twins) and near.any():
+            from scipy.spatial import cKDTree
+
+            rows = np.flatnonzero(particle)
+            xy = picks.iloc[rows][["x", "y"]].to_numpy(float)
+            distance, index = cKDTree(xy).query(twins[["x", "y"]].to_numpy(float))
+            near[rows[index[distance <= radius]]] = False
     keep = ~near
     shown = replace(shown, picks=picks[keep].reset_index(drop=True)) if not keep.all() else shown
     return shown, gone[["x", "y"]].to_numpy(np.float32)
