@@ -1272,8 +1272,11 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(
         drive(run_batch(request, BatchOptions(read_ahead=0)))
     old = time.time() - 3600
     os.utime(lock, (old, old))
-    assert drive(run_batch(request, BatchOptions(read_ahead=0))).n_picked == 2
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.workflows.batch"):
+        assert drive(run_batch(request, BatchOptions(read_ahead=0))).n_picked == 2
     assert not lock.exists()
+    # its start and its last sign of life (a trial took the start time for its end)
+    assert "ended without releasing it (started now, last active 3600 s ago" in caplog.text
 
 
 def test_a_run_releases_only_its_own_lock_and_an_unreadable_old_lock_is_taken_over(tmp_path):

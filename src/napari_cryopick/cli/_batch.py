@@ -369,9 +369,11 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     print_scale(outcome, request, command, asked=asked)
     say_failed(outcome.errors, command)
     done = outcome.n_skipped - outcome.n_kept
-    skipped = f", {done} already done (--skip)" if done else ""
+    # a monitor resumes without --skip (a pipeline trial read "(--skip)" it never gave)
+    why = "earlier runs of the monitor" if getattr(args, "monitor", None) else "--skip"
+    skipped = f", {done} already done ({why})" if done else ""
     if outcome.n_kept:  # (a CLI trial: an edited file's micrograph counted as done)
-        skipped += f", {outcome.n_kept} kept as edited since (--skip)"
+        skipped += f", {outcome.n_kept} kept as edited since ({why})"
     skipped += failed_count(outcome.errors)
     summary = f"; summary: {outcome.summary[0]}" if outcome.summary else ""
     per = outcome.seconds_per_micrograph

@@ -1460,10 +1460,11 @@ class _OutputLock:
             except FileNotFoundError:
                 return
             logger.warning(
-                "%s: taking over the lock of a run that ended without releasing it (%s, "
-                "process %s on %s)",
-                self.path,
+                "%s: taking over the lock of a run that ended without releasing it (started "
+                "%s, last active %.0f s ago, process %s on %s)",  # (a trial took the start
+                self.path,  # time for when it ended)
                 holder.get("started", "?"),
+                age,
                 pid,
                 host,
             )
