@@ -4253,3 +4253,18 @@ def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
     qtbot.waitUntil(lambda: widget.diameter_spin.value() == pytest.approx(56.0), timeout=5_000)
     assert widget._diameter_of(viewer.layers["ribo_mic"]) == pytest.approx(56.0)
     assert widget._diameter_of(viewer.layers["bgal_mic"]) == pytest.approx(108.0)
+    # a head chosen by name: the box shows its 108 px, Pick all open picks the ribosome
+    # micrograph at its own 56 px and warns of the box no more (a GUI trial read "diameter
+    # 108 px, but this micrograph's diameter in Annotate is 56 px" beside "picking at 56")
+    set_micrograph_settings(viewer, viewer.layers["ribo_mic"], dataset="ribosome", diameter_px=56.0)
+    widget.head_combo.setCurrentText("bgal")
+    assert widget.diameter_spin.value() == pytest.approx(108.0)
+    assert current_micrograph_layer(viewer).name == "ribo_mic"
+    assert "Warning: diameter 108 px, but" in widget._diameter_warning()  # the box's
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_all_open() is not None, widget.status.text()
+    assert "diameter 108 px, but" not in widget.status.text()  # (as the job starts)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget._job_diameters["ribo_mic"] == pytest.approx(56.0)
+    if current_micrograph_layer(viewer).name == "ribo_mic":
+        assert widget._job_diameter_warning() == ""  # what the job picked it at: its own

@@ -454,6 +454,7 @@ class PickWidget(QWidget):
         self._job_thresholds: dict[str, float] = {}
         #: The head each micrograph of the job is picked with ("each data set's own").
         self._job_heads: dict[str, str | None] = {}
+        self._job_diameters: dict[str, float] = {}  # {micrograph: diameter the job picks at}
         #: The micrographs of the job picked after a model change (an earlier model's), and
         #: those whose new model's picks (a training's preview) were kept instead.
         self._job_earlier: list[str] = []
@@ -1364,6 +1365,17 @@ class PickWidget(QWidget):
     def _model_kinds(self) -> tuple[str, ...]:
         return tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
 
+    def _job_diameter_warning(self) -> str:
+        """:meth:`_diameter_warning` of the micrograph on screen at the diameter this job
+        picks it at ("" when the job does not pick it): *Pick all open* picks each at its
+        own, not the Diameter box's (a GUI trial read "diameter 108 px, but this
+        micrograph's diameter in Annotate is 56 px" of a ribosome micrograph picked at
+        56 px)."""
+        layer = current_micrograph_layer(self.viewer)
+        name = micrograph_name(layer) if layer is not None else ""
+        used = self._job_diameters.get(name)
+        return "" if used is None else self._diameter_warning(name, used)
+
     def _diameter_warning(self, name: str | None = None, used: float | None = None) -> str:
         """The Diameter box against the micrograph on screen's Annotate diameter; with
         ``name`` and ``used``: the diameter micrograph ``name`` was picked at against its
@@ -1716,6 +1728,9 @@ class PickWidget(QWidget):
             diameters = [self.diameter_spin.value()] * len(micrographs)
         for micrograph, diameter in zip(micrographs, diameters, strict=True):
             groups.setdefault(float(diameter), []).append(micrograph)
+        self._job_diameters = {
+            getattr(m, "name", str(m)): float(d) for m, d in zip(micrographs, diameters)
+        }
         try:
             requests = [self.pick_request(mics, diameter_px=d) for d, mics in groups.items()]
         except ValueError as exc:
@@ -1744,7 +1759,7 @@ class PickWidget(QWidget):
         self._trained_warning = "".join(  # shown with each result too
             dict.fromkeys(_trained_diameter_text(request) for request in requests)
         )
-        warning = self._diameter_warning() + self._trained_warning
+        warning = self._job_diameter_warning() + self._trained_warning
         worker = self._start(worker, len(micrographs), self._on_picked)
         if warning:
             self.status.setText(warning + "Picking…")
@@ -2054,8 +2069,8 @@ class PickWidget(QWidget):
         # the saved models of the open data sets, as after Pick current (a continual trial's
         # restart picked all open micrographs with the bundled model, unsaid)
         return (
-            f"{self._diameter_warning()}{self._trained_warning}{self._saved_note}{warning}"
-            f"{text}{left}"
+            f"{self._job_diameter_warning()}{self._trained_warning}{self._saved_note}"
+            f"{warning}{text}{left}"
         )
 
     def _micrograph(self, layer: Any) -> Any:
