@@ -4214,14 +4214,9 @@ def test_own_thresholds_status_leaves_out_an_earlier_models_pinned_one(make_napa
     assert "; c at 0.37 (picked by an earlier model" in said, said
 
 
-def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
-    make_napari_viewer, tmp_path, qtbot
-):
-    """A GUI trial's few-shot model: the ribosome learned by the generic head (56 px), β-gal
-    by a head of its own (108 px). With "each data set's own" the Diameter box kept β-gal's
-    108 px on a ribosome micrograph, and Pick current picked it there (17 picks, 119 with
-    Pick all open and cryopick pick)."""
-    from napari_cryopick._widgets.pick import OWN_HEADS
+def _fewshot_ribosome_bgal(make_napari_viewer, tmp_path):
+    """A model whose generic head learned the ribosome (56 px) and whose head 'bgal' β-gal
+    (108 px), loaded in Pick; micrographs ribo_mic and bgal_mic of those data sets open."""
     from napari_cryopick.core.model import save_checkpoint
 
     model = Detector(DetectorConfig())
@@ -4246,6 +4241,46 @@ def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
     set_micrograph_settings(viewer, viewer.layers["bgal_mic"], dataset="bgal")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     assert widget.load_model(path), widget.status.text()
+    widget.device_combo.setCurrentText("cpu")
+    return viewer, widget, model, metadata
+
+
+def test_a_new_model_keeps_each_data_sets_own_without_naming_the_head_it_trained(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A GUI re-trial: after a training of β-gal with "each data set's own" chosen, Pick
+    said "the picks of 061_10028, 062_10028 came from head 'generic'; head 'bgal' now
+    filters them at its threshold", of its passing choice of the head just trained."""
+    from napari_cryopick._widgets.pick import OWN_HEADS
+
+    viewer, widget, _model, metadata = _fewshot_ribosome_bgal(make_napari_viewer, tmp_path)
+    widget.head_combo.setCurrentText(OWN_HEADS)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    # a continual training gave the ribosome a head of its own, and trained β-gal last
+    again = Detector(DetectorConfig())
+    for head in ("ribosome", "bgal"):
+        again.add_head(head, init_from="generic")
+    metadata = dict(metadata, dataset_info={
+        "ribosome": {"name": "ribosome", "diameter_px": 56.0, "head": "ribosome"},
+        "bgal": {"name": "bgal", "diameter_px": 108.0, "head": "bgal"},
+    })  # fmt: skip
+    session(viewer).set_model(again, None, metadata, head="bgal")  # as Train hands it over
+    assert widget.head_combo.currentText() == OWN_HEADS
+    said = widget.status.text()
+    assert "head 'bgal' now filters them" not in said, said
+
+
+def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A GUI trial's few-shot model: the ribosome learned by the generic head (56 px), β-gal
+    by a head of its own (108 px). With "each data set's own" the Diameter box kept β-gal's
+    108 px on a ribosome micrograph, and Pick current picked it there (17 picks, 119 with
+    Pick all open and cryopick pick)."""
+    from napari_cryopick._widgets.pick import OWN_HEADS
+
+    viewer, widget, _model, _metadata = _fewshot_ribosome_bgal(make_napari_viewer, tmp_path)
     widget.head_combo.setCurrentText(OWN_HEADS)
     viewer.layers.selection.active = viewer.layers["bgal_mic"]
     qtbot.waitUntil(lambda: widget.diameter_spin.value() == pytest.approx(108.0), timeout=5_000)

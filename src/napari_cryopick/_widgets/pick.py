@@ -1238,22 +1238,30 @@ class PickWidget(QWidget):
                 shown = state.micrograph_thresholds.get(name) if own else None
                 self._pinned[name] = shown if shown is not None else self._threshold_for(name)
         self.set_model(model, path, state.model_origin)
-        if state.head and self.head_combo.findText(state.head) >= 0:
-            self.head_combo.setCurrentText(state.head)
+        suggested = state.head and self.head_combo.findText(state.head) >= 0
+        chosen = state.head if suggested else self.head_combo.currentText()
         own = self._own_head_of_current()
         several = len(self._data_set_heads()) > 1
         if self.head_combo.findText(OWN_HEADS) >= 0 and (
-            self.head_combo.currentText() == OWN_HEADS
-            or (own and own != self.head())
+            chosen == OWN_HEADS
+            or (own and own != (None if chosen in ("", OWN_HEADS) else chosen))
             or several  # as cryopick pick without --head, which warns of unknown folders
         ):
             # the micrograph on screen has a head of its own (a trial loaded a model whose
-            # last training was β-gal's on a ribosome micrograph): each data set its own
+            # last training was β-gal's on a ribosome micrograph): each data set its own,
+            # chosen at once (a GUI re-trial's status said the head just trained "now
+            # filters" the ribosome micrographs, from its passing choice)
             self.head_combo.blockSignals(True)
             self.head_combo.setCurrentText(OWN_HEADS)
             self.head_combo.blockSignals(False)
             self._follow_own_head()
+            self._refilter()  # each picked micrograph at its own data set's threshold
+            other = self._other_heads_text(OWN_HEADS)
+            if other:
+                self.status.setText(other)
             return
+        if suggested:
+            self.head_combo.setCurrentText(state.head)
         # the model card owns the diameter its head was trained at (a vesicle model: the
         # vesicles' median size, not the particle diameter measured in Annotate); a head
         # that learned several sizes has none of its own: the micrograph's (a re-trial's
