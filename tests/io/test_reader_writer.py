@@ -150,23 +150,21 @@ def test_readers_claim_only_their_files(tmp_path):
 
 
 def test_picks_reader_claims_a_utf16_pick_file_and_says_its_encoding(tmp_path):
-    # a review: napari said only "no reader" for a Topaz file saved as "Unicode" (UTF-16)
-    topaz = tmp_path / "p.txt"
-    topaz.write_bytes("image_name\tx_coord\ty_coord\nm\t10\t20\n".encode("utf-16"))
-    reader = _reader.get_picks_reader(str(topaz))
-    assert reader is not None
-    with pytest.raises(ValueError, match=r"p.txt: a UTF-16 text file: pick files are read as"):
-        reader(str(topaz))
+    # a review: napari said only "no reader" for a Topaz file saved as "Unicode" (UTF-16);
+    # an I/O fuzz: a STAR file too, where the command line said why
+    for name, text in (
+        ("p.txt", "image_name\tx_coord\ty_coord\nm\t10\t20\n"),
+        ("p.star", "data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(text.encode("utf-16"))
+        reader = _reader.get_picks_reader(str(path))
+        assert reader is not None, name
+        with pytest.raises(ValueError, match=rf"{name}: a UTF-16 text file: pick files are read"):
+            reader(str(path))
     notes = tmp_path / "notes.txt"
     notes.write_bytes("shopping list\n".encode("utf-16"))
     assert _reader.get_picks_reader(str(notes)) is None
-    # a STAR file too (an I/O fuzz: "no reader", where the command line said why)
-    star = tmp_path / "p.star"
-    star.write_bytes("data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n".encode("utf-16"))
-    reader = _reader.get_picks_reader(str(star))
-    assert reader is not None
-    with pytest.raises(ValueError, match=r"p.star: a UTF-16 text file: pick files are read as"):
-        reader(str(star))
 
 
 def test_picks_reader_opens_cryosparc_particles_and_relion_s_coordinate_index(tmp_path):
