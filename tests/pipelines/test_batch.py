@@ -1558,6 +1558,8 @@ def test_manifests_are_read_again_only_when_they_changed(micrographs, tiny_model
         patch.setattr(batch.json, "loads", lambda text: calls.append(1) or real_loads(text))
         assert batch._manifest_records(out) == first  # not parsed again
         assert calls == []
+        first[0]["status"] = "changed by a caller"  # a caller's own copy (a review)
+        assert batch._manifest_records(out)[0]["status"] != "changed by a caller"
         batch.record_export(out, [next(out.rglob("*.star"))])
         again = batch._manifest_records(out)
     assert len(again) == len(first) + 1

@@ -567,7 +567,7 @@ def test_pick_skip_shard_and_monitor_options(tmp_path, tiny_model, capsys):
     assert main(["pick", "--monitor", str(mics), "--idle-timeout", "3", "--poll", "0.1",
                  "--model", str(tiny_model), "--diameter", "20", "--out", str(monitored)]) == 0  # fmt: skip
     said = capsys.readouterr().out
-    assert f"{len(names)} already done (earlier runs of the monitor)" in said, said
+    assert f"{len(names)} already done (earlier runs into this folder)" in said, said
     assert main(["pick", str(mics), *common, "--shard", "3/2"]) == 2
     assert main(["pick", *common]) == 2  # neither micrographs nor --monitor
     assert main(["pick", str(mics), *common, "--dask", "local:0"]) == 2

@@ -78,3 +78,25 @@ def test_fibers_are_matched_within_half_the_width_either_side_knows():
     assert fiber_tolerance(truth, truth, 100.0) == (50.0, False)
     particles = make_picks([1.0], [1.0], diameter=40.0)
     assert fiber_tolerance(particles, particles, 100.0) is None
+
+
+def test_a_hidden_candidate_is_no_twin_and_a_twin_keeps_only_its_own_particle():
+    """A review: a candidate the threshold hid 10 px from a deleted pick kept the new pick
+    at the deleted place as its "twin"; and a twin kept the candidate of another deletion."""
+    earlier = [[100.0, 100.0], [110.0, 100.0], [300.0, 300.0]]
+    old = _result(earlier, [0.9, 0.05, 0.8], original=earlier)  # 110: hidden at 0.15
+    deleted = ShownResult(old.picks.drop(index=0).reset_index(drop=True), None,
+                          original=old.original)  # fmt: skip
+    new = _result([[100.5, 100.0], [300.0, 300.0]], [0.9, 0.8])
+    kept, _gone = _without_deleted(new, deleted, shown_at=0.15)
+    assert kept.picks[["x", "y"]].to_numpy().tolist() == [[300.0, 300.0]]
+
+    earlier = [[100.0, 100.0], [110.0, 100.0], [75.0, 100.0], [300.0, 300.0]]
+    old = _result(earlier, [0.9, 0.8, 0.7, 0.8], original=earlier)
+    # X at 100 kept; its twin at 110 and a false pick at 75 deleted
+    corrected = ShownResult(old.picks.iloc[[0, 3]].reset_index(drop=True), None,
+                            original=old.original)  # fmt: skip
+    new = _result([[75.5, 100.0], [300.0, 300.0]], [0.9, 0.8])
+    kept, gone = _without_deleted(new, corrected, shown_at=0.15)
+    assert len(gone) == 2
+    assert kept.picks[["x", "y"]].to_numpy().tolist() == [[300.0, 300.0]]

@@ -4301,5 +4301,7 @@ def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
     assert "diameter 108 px, but" not in widget.status.text()  # (as the job starts)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert widget._job_diameters["ribo_mic"] == pytest.approx(56.0)
-    if current_micrograph_layer(viewer).name == "ribo_mic":
-        assert widget._job_diameter_warning() == ""  # what the job picked it at: its own
+    viewer.layers.selection.active = viewer.layers["ribo_mic"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "ribo_mic", timeout=10_000)
+    assert widget._job_diameter_warning() == ""  # what the job picked it at: its own
+    assert "diameter 108 px, but" not in widget._picked_all_text()  # (the job's end)

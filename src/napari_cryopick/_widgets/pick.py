@@ -1736,14 +1736,14 @@ class PickWidget(QWidget):
             diameters = [self.diameter_spin.value()] * len(micrographs)
         for micrograph, diameter in zip(micrographs, diameters, strict=True):
             groups.setdefault(float(diameter), []).append(micrograph)
-        self._job_diameters = {
-            getattr(m, "name", str(m)): float(d) for m, d in zip(micrographs, diameters)
-        }
         try:
             requests = [self.pick_request(mics, diameter_px=d) for d, mics in groups.items()]
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
+        self._job_diameters = {
+            getattr(m, "name", str(m)): float(d) for m, d in zip(micrographs, diameters)
+        }
         self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
         self._picked_names = {}

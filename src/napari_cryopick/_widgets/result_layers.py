@@ -1037,7 +1037,8 @@ def showing_pick_result(
     gone = old.deleted_shapes if old is not None else ()  # circles and paths deleted
     if honour_negatives:  # a network's result (a file loaded is shown as it is)
         shown = _without_negatives(viewer, micrograph, shown, gone)
-    shown, deleted = _without_deleted(shown, old)
+    shown_at = _threshold_of(viewer, old, None, micrograph) if old is not None else None
+    shown, deleted = _without_deleted(shown, old, shown_at)
     original = tracked_positions(shown, shown.picks)
     if len(deleted):  # still deletions (not yet labels): "Use as training labels" takes them
         original = np.vstack([original, deleted.astype(np.float32)])

@@ -666,7 +666,9 @@ def deleted_places(original: Any, current: pd.DataFrame, radius: float) -> pd.Da
     return far_from(far_from(positions, left, 0.5), changed, radius).reset_index(drop=True)
 
 
-def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[ShownResult, np.ndarray]:
+def _without_deleted(
+    shown: ShownResult, old: ShownResult | None, shown_at: float | None = None
+) -> tuple[ShownResult, np.ndarray]:
     """``shown`` without the network's particle candidates where the user deleted one of
     an earlier result of the micrograph, and those places ((N, 2) x, y).
 
@@ -680,6 +682,8 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
     a round-trip trial's deleted pick, beside a candidate the threshold hid, came back.
     A new candidate within half a diameter of a deleted place goes unless an earlier
     candidate left in place lies nearer to it (that one's particle, not the deleted).
+    ``shown_at``: the threshold the earlier result was shown at: of a particle picked
+    twice, a pick kept on screen (a twin) keeps the particle (None: ``old.threshold``).
     """
     none = np.zeros((0, 2), np.float32)
     if old is None or old.original is None or not len(old.original):
@@ -708,14 +712,25 @@ def _without_deleted(shown: ShownResult, old: ShownResult | None) -> tuple[Shown
         # picked twice, the one the user kept: the new candidate nearest to it is its,
         # even where that lies nearer the deleted one (a GUI re-trial deleted the better
         # centred of two and lost the particle on Pick current)
-        twins = left[nearest_distances(left, gone) <= radius / 2]
+        # (a twin is a pick the user saw and kept: a candidate the threshold hid beside a
+        # deleted pick is none, a review)
+        threshold = old.threshold if shown_at is None else shown_at
+        seen = left[left["score"].to_numpy(float) >= float(threshold)]
+        twins = seen[nearest_distances(seen, gone) <= radius / 2]
         if len(twins) and near.any():
             from scipy.spatial import cKDTree
 
             rows = np.flatnonzero(particle)
             xy = picks.iloc[rows][["x", "y"]].to_numpy(float)
-            distance, index = cKDTree(xy).query(twins[["x", "y"]].to_numpy(float))
-            near[rows[index[distance <= radius]]] = False
+            twin_xy = twins[["x", "y"]].to_numpy(float)
+            distance, index = cKDTree(xy).query(twin_xy)
+            # the candidate nearest a twin is its when the deleted place nearest that
+            # candidate is the twin's partner, not another deletion (a review: a false pick
+            # deleted a diameter away lost nothing, the twin's candidate sat on it)
+            gone_xy = gone[["x", "y"]].to_numpy(float)
+            _d, partner = cKDTree(gone_xy).query(xy[index])
+            own = np.hypot(*(gone_xy[partner] - twin_xy).T) <= radius / 2
+            near[rows[index[(distance <= radius) & own]]] = False
     keep = ~near
     shown = replace(shown, picks=picks[keep].reset_index(drop=True)) if not keep.all() else shown
     return shown, gone[["x", "y"]].to_numpy(np.float32)

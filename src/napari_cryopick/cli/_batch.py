@@ -370,7 +370,7 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     say_failed(outcome.errors, command)
     done = outcome.n_skipped - outcome.n_kept
     # a monitor resumes without --skip (a pipeline trial read "(--skip)" it never gave)
-    why = "earlier runs of the monitor" if getattr(args, "monitor", None) else "--skip"
+    why = "earlier runs into this folder" if getattr(args, "monitor", None) else "--skip"
     skipped = f", {done} already done ({why})" if done else ""
     if outcome.n_kept:  # (a CLI trial: an edited file's micrograph counted as done)
         skipped += f", {outcome.n_kept} kept as edited since ({why})"

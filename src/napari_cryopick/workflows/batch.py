@@ -561,8 +561,8 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
     cached = _RECORDS_READ.get(folder)
     if key is not None and cached is not None and cached[0] == key:
         # the same manifests as read a moment ago: a run's start read a 100,000-record
-        # folder's manifests three to five times over (the records are never changed)
-        return list(cached[1])
+        # folder's manifests three to five times over (copies: a caller may change its own)
+        return [dict(record) for record in cached[1]]
     records = []
     for path in paths:
         with open(path, encoding="utf-8") as handle:
@@ -574,11 +574,12 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
                 if _well_formed(record):
                     records.append(record)
     records.sort(key=_record_time)  # stable: a file's order within a time
-    if key is not None:
+    if key:  # (folders without a manifest are not kept: nothing to save)
         if len(_RECORDS_READ) >= 8:
             _RECORDS_READ.clear()
         _RECORDS_READ[folder] = (key, records)
-    return list(records)
+        return [dict(record) for record in records]
+    return records
 
 
 #: The records :func:`_manifest_records` read last, by folder: ``{folder: (the manifests'
