@@ -1560,6 +1560,11 @@ def test_manifests_are_read_again_only_when_they_changed(micrographs, tiny_model
         assert calls == []
         first[0]["status"] = "changed by a caller"  # a caller's own copy (a review)
         assert batch._manifest_records(out)[0]["status"] != "changed by a caller"
+        patch.setattr(batch, "RECORDS_KEPT_S", 0.0)  # kept for a run's start only
+        batch._manifest_records(out)
+        assert calls
+        calls.clear()
+        patch.setattr(batch, "RECORDS_KEPT_S", 10.0)
         batch.record_export(out, [next(out.rglob("*.star"))])
         again = batch._manifest_records(out)
     assert len(again) == len(first) + 1

@@ -559,7 +559,8 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
         key = None
     folder = os.path.abspath(out_dir)
     cached = _RECORDS_READ.get(folder)
-    if key is not None and cached is not None and cached[0] == key:
+    fresh = cached is not None and time.monotonic() - cached[2] < RECORDS_KEPT_S
+    if key is not None and cached is not None and fresh and cached[0] == key:
         # the same manifests as read a moment ago: a run's start read a 100,000-record
         # folder's manifests three to five times over (copies: a caller may change its own)
         return [dict(record) for record in cached[1]]
@@ -577,14 +578,18 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
     if key:  # (folders without a manifest are not kept: nothing to save)
         if len(_RECORDS_READ) >= 8:
             _RECORDS_READ.clear()
-        _RECORDS_READ[folder] = (key, records)
+        _RECORDS_READ[folder] = (key, records, time.monotonic())
         return [dict(record) for record in records]
     return records
 
 
 #: The records :func:`_manifest_records` read last, by folder: ``{folder: (the manifests'
-#: paths, sizes, times and inodes, records)}``; read again when any of those changed.
-_RECORDS_READ: dict[str, tuple[tuple, list[dict[str, Any]]]] = {}
+#: paths, sizes, times and inodes, records, when read)}``; read again when any of those
+#: changed, or after :data:`RECORDS_KEPT_S` (a network file system's cached attributes
+#: can lag another host's appends: kept for a run's start only, a review).
+_RECORDS_READ: dict[str, tuple[tuple, list[dict[str, Any]], float]] = {}
+#: Seconds the records read stay served from :data:`_RECORDS_READ`.
+RECORDS_KEPT_S = 10.0
 
 
 #: The types of a manifest record's fields where present (None allowed in digests).
