@@ -455,6 +455,7 @@ class PickWidget(QWidget):
         #: The head each micrograph of the job is picked with ("each data set's own").
         self._job_heads: dict[str, str | None] = {}
         self._job_diameters: dict[str, float] = {}  # {micrograph: diameter the job picks at}
+        self._job_own_diameters: dict[str, float | None] = {}  # {micrograph: its own, then}
         #: The micrographs of the job picked after a model change (an earlier model's), and
         #: those whose new model's picks (a training's preview) were kept instead.
         self._job_earlier: list[str] = []
@@ -1382,21 +1383,32 @@ class PickWidget(QWidget):
         layer = current_micrograph_layer(self.viewer)
         name = micrograph_name(layer) if layer is not None else ""
         used = self._job_diameters.get(name)
-        return "" if used is None else self._diameter_warning(name, used)
+        if used is None:
+            return ""
+        # against its own diameter as the job found it, not one typed since (a review: a
+        # micrograph given 100 px after it was picked at 70 was warned of on every switch)
+        if name not in self._job_own_diameters:
+            return self._diameter_warning(name, used)
+        own = self._job_own_diameters[name]
+        return self._diameter_warning(name, used, own) if own else ""
 
-    def _diameter_warning(self, name: str | None = None, used: float | None = None) -> str:
+    def _diameter_warning(
+        self, name: str | None = None, used: float | None = None, measured: float | None = None
+    ) -> str:
         """The Diameter box against the micrograph on screen's Annotate diameter; with
         ``name`` and ``used``: the diameter micrograph ``name`` was picked at against its
         own (a GUI re-trial read the ribosome model's 56 px against the vesicle
-        micrograph on screen, which that run had not picked)."""
+        micrograph on screen, which that run had not picked); ``measured``: its own as it
+        was then (default: as it is now)."""
         if name is None or used is None:
             measured = self.measured_diameter()
             value = self.diameter_spin.value()
         else:
-            from .annotate import find_micrograph_layer
+            if measured is None:
+                from .annotate import find_micrograph_layer
 
-            layer = find_micrograph_layer(self.viewer, name)
-            measured = self.measured_diameter(layer) if layer is not None else None
+                layer = find_micrograph_layer(self.viewer, name)
+                measured = self.measured_diameter(layer) if layer is not None else None
             value = float(used)
         if measured and abs(value - measured) > DIAMETER_MISMATCH * measured:
             whose = "this micrograph's" if name is None else f"{name}'s"
@@ -1743,6 +1755,9 @@ class PickWidget(QWidget):
             return None
         self._job_diameters = {
             getattr(m, "name", str(m)): float(d) for m, d in zip(micrographs, diameters)
+        }
+        self._job_own_diameters = {
+            micrograph_name(layer): self.measured_diameter(layer) for layer in layers
         }
         self._request_scale_keys = {round(d, 3): self._scale_key(d) for d in groups}
         self._cancel = threading.Event()
