@@ -52,6 +52,7 @@ from ._common import (
     threshold_text,
     unproxy,
 )
+from .result_layers import _SHAPE_KINDS
 
 
 def _prediction_rank(layer: Any) -> int:
@@ -103,12 +104,11 @@ def evaluable_layers(viewer: Any) -> list[Any]:
         layer
         for layer in viewer.layers
         if layer_type(layer) == "points"
-        or (layer_type(layer) == "shapes" and layer.metadata.get("kind") in _SHAPE_KINDS)
+        or (
+            layer_type(layer) == "shapes"
+            and layer.metadata.get("kind") in _SHAPE_KINDS.values()  # (fibers: as points)
+        )
     ]
-
-
-#: Kinds of shapes layers Evaluate scores (fibers as the points along their paths).
-_SHAPE_KINDS = ("vesicle", "fiber")
 
 
 def layer_picks(layer: Any, micrograph: str = "") -> pd.DataFrame:

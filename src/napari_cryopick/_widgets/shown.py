@@ -638,12 +638,25 @@ def _moved_picks(candidates: pd.DataFrame, original: np.ndarray | None) -> pd.Da
     return far_from(scored, pd.DataFrame(np.asarray(original, float), columns=["x", "y"]), 0.5)
 
 
-def _left_in_place(current: pd.DataFrame, original: Any) -> pd.DataFrame:
-    """The ``current`` picks lying at one of the ``original`` positions (within 0.5 px)."""
+def _split_in_place(
+    current: pd.DataFrame, positions: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``current`` as (left at one of ``positions`` within 0.5 px, the others: moved or
+    added by hand), by position (an index may repeat)."""
     from napari_cryopick.core.pick_table import nearest_distances
 
-    positions = pd.DataFrame(np.asarray(original, float).reshape(-1, 2), columns=["x", "y"])
-    return current[nearest_distances(current, positions) <= 0.5] if len(current) else current
+    at = nearest_distances(current, positions) <= 0.5
+    return current[at], current[~at]
+
+
+def _gone(
+    positions: pd.DataFrame, left: pd.DataFrame, changed: pd.DataFrame, radius: float
+) -> pd.DataFrame:
+    """The ``positions`` no pick is ``left`` at and no ``changed`` one lies within
+    ``radius`` of (:func:`deleted_places`)."""
+    from napari_cryopick.core.pick_table import far_from
+
+    return far_from(far_from(positions, left, 0.5), changed, radius).reset_index(drop=True)
 
 
 def deleted_places(original: Any, current: pd.DataFrame, radius: float) -> pd.DataFrame:
@@ -656,14 +669,10 @@ def deleted_places(original: Any, current: pd.DataFrame, radius: float) -> pd.Da
     reason (a round-trip trial's deleted pick, 20 px from a candidate the threshold
     hid, came back on picking again).
     """
-    from napari_cryopick.core.pick_table import far_from, nearest_distances
-
     positions = pd.DataFrame(np.asarray(original, float).reshape(-1, 2), columns=["x", "y"])
     if current is None or not len(current):
         return positions
-    at = nearest_distances(current, positions) <= 0.5  # (by position: an index may repeat)
-    left, changed = current[at], current[~at]  # (changed: moved, or added by hand)
-    return far_from(far_from(positions, left, 0.5), changed, radius).reset_index(drop=True)
+    return _gone(positions, *_split_in_place(current, positions), radius)
 
 
 def _without_deleted(
@@ -697,10 +706,11 @@ def _without_deleted(
     if not sizes.notna().any():
         return shown, none
     radius = 0.5 * float(np.nanmedian(sizes))
-    gone = deleted_places(old.original, current, radius)
+    positions = pd.DataFrame(np.asarray(old.original, float).reshape(-1, 2), columns=["x", "y"])
+    left, changed = _split_in_place(current, positions)  # (once: the places and the twins)
+    gone = _gone(positions, left, changed, radius)
     if not len(gone):
         return shown, none
-    left = _left_in_place(current, old.original)
     picks = shown.picks
     particle = (picks["kind"] == "particle").to_numpy() & picks["score"].notna().to_numpy()
     near = near_points(picks, particle, gone, radius)

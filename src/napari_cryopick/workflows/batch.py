@@ -730,8 +730,7 @@ def picked_thresholds(folder: Path, depth: int = 4) -> dict[str, float | None]:
     at; None when the file's last record is no pick run's (an export, a filter) or
     holds none. Read once for a whole folder (a review: once per micrograph)."""
     found: dict[str, float | None] = {}
-    here = Path(os.path.abspath(folder))
-    for _level in range(depth):
+    for here in _folders_up(folder, depth):
         try:
             records = _manifest_records(here)
         except OSError:
@@ -745,10 +744,18 @@ def picked_thresholds(folder: Path, depth: int = 4) -> dict[str, float | None]:
                 known[os.path.normpath(os.path.join(here, str(name)))] = threshold
         for name, threshold in known.items():
             found.setdefault(name, threshold)  # (the nearest folder's manifest first)
-        if here.parent == here:
-            break
-        here = here.parent
     return found
+
+
+def _folders_up(folder: Path, depth: int) -> Iterator[Path]:
+    """``folder`` (absolute) and the folders above it, ``depth`` in all at most: where the
+    manifest recording a pick file lies (a pick run mirrors sub-folders under its one)."""
+    here = Path(os.path.abspath(folder))
+    for _level in range(depth):
+        yield here
+        if here.parent == here:
+            return
+        here = here.parent
 
 
 def _output_digest(path: Path) -> str:
@@ -901,17 +908,13 @@ def micrograph_files(files: Sequence[Path], depth: int = 4) -> dict[Path, Path]:
     cache: dict[Path, dict[str, Path]] = {}
     found: dict[Path, Path] = {}
     for file in files:
-        folder = Path(os.path.abspath(file)).parent
-        for _level in range(depth):
+        for folder in _folders_up(Path(file).parent, depth):
             if folder not in cache:
                 cache[folder] = _recorded_micrographs(folder)
             source = cache[folder].get(os.path.relpath(os.path.abspath(file), folder))
             if source is not None:
                 found[Path(file)] = source
                 break
-            if folder.parent == folder:
-                break
-            folder = folder.parent
     return found
 
 
@@ -1060,25 +1063,13 @@ def picked_with_other_settings(request: PickRequest) -> list[str]:
     where it writes the same names): said by ``cryopick pick`` and the Pick widget's
     *Pick folder…* (another model, threshold or format; a command-line run's picks,
     whose settings the widget records differently, among them)."""
-    from napari_cryopick.core.scale_search import SCALE_FACTORS
-
     out = Path(request.out_dir)
     if not out.is_dir():
         return []
     records = read_manifests(out)
     if not records:
         return []
-    # a zero-shot run chooses its factor and contrast later: any of them is these settings
-    search = request.diameter_factor is None and request.scale_search
-    factors = SCALE_FACTORS if search else (request.diameter_factor,)
-    polarities = (False, True) if request.invert_contrast is None else (request.invert_contrast,)
-    fingerprints = {
-        settings_fingerprint(
-            dataclasses.replace(request, diameter_factor=f, invert_contrast=inverted)
-        )
-        for f in factors
-        for inverted in polarities
-    }
+    fingerprints = set(_view_fingerprints(request))
     # micrographs picked (not failed) with other settings and never with these (a scale
     # trial's STAR, BOX, STAR runs into one folder: the third was told its files would be
     # written over, then skipped them all; failures counted as picks)
@@ -1090,6 +1081,24 @@ def picked_with_other_settings(request: PickRequest) -> list[str]:
         and r.get("status") == "done"
         and key not in these
     ]
+
+
+def _view_fingerprints(request: PickRequest) -> dict[str, tuple[float, bool]]:
+    """``{settings fingerprint: (diameter factor, inverted)}`` of every view a run of
+    ``request`` may record: a zero-shot run chooses its factor and contrast as it starts,
+    so any of them is these settings (one of each when the request gives them)."""
+    from napari_cryopick.core.scale_search import SCALE_FACTORS
+
+    search = request.diameter_factor is None and request.scale_search
+    factors = SCALE_FACTORS if search else (request.diameter_factor or 1.0,)
+    polarities = (False, True) if request.invert_contrast is None else (request.invert_contrast,)
+    return {
+        settings_fingerprint(
+            dataclasses.replace(request, diameter_factor=f, invert_contrast=inverted)
+        ): (f, inverted)
+        for f in factors
+        for inverted in polarities
+    }
 
 
 def resumed_todo(
@@ -1147,23 +1156,13 @@ def earlier_view(prepared: PreparedPick, out_dir: Path) -> tuple[float, bool] | 
     """
     from collections import Counter
 
-    from napari_cryopick.core.scale_search import SCALE_FACTORS
-
     request = prepared.request
     search = request.diameter_factor is None and request.scale_search
     if not (search or request.invert_contrast is None):
         return None
     if not zero_shot(prepared) or not Path(out_dir).is_dir():
         return None
-    factors = SCALE_FACTORS if search else (request.diameter_factor or 1.0,)
-    polarities = (False, True) if request.invert_contrast is None else (request.invert_contrast,)
-    by_fingerprint = {
-        settings_fingerprint(
-            dataclasses.replace(request, diameter_factor=f, invert_contrast=inverted)
-        ): (f, inverted)
-        for f in factors
-        for inverted in polarities
-    }
+    by_fingerprint = _view_fingerprints(request)
     found = Counter(
         by_fingerprint[record["fingerprint"]]
         for record in read_manifests(out_dir).values()
