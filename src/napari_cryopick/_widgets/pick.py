@@ -1193,9 +1193,7 @@ class PickWidget(QWidget):
         stored = self._own_thresholds.get(own)
         if stored is not None:  # as the slider last set it for this data set
             self._move_slider(stored)
-        diameter = self._own_diameter_of_layer(shown) if shown is not None else None
-        if diameter is None:
-            diameter = self.measured_diameter()
+        diameter = self._own_diameter_of_layer(shown) or self.measured_diameter()
         if diameter:
             self.diameter_spin.setValue(float(diameter))
 
