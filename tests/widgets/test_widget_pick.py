@@ -429,7 +429,10 @@ def test_exported_picks_name_their_micrograph_files_for_cryosparc(picker, tmp_pa
 
     from napari_cryopick.cli import main
 
-    _viewer, widget, micrograph_path = picker
+    viewer, widget, micrograph_path = picker
+    other = micrograph_path.parent / "copy_10028.png"  # a second micrograph open, not picked
+    shutil.copy(micrograph_path, other)
+    viewer.open(str(other), plugin="napari-cryopick")
     folder = tmp_path / "exported"
     assert widget.export(folder, "star"), widget.status.text()
     out = tmp_path / "cs.star"
@@ -1234,6 +1237,12 @@ def test_evaluate_scores_picked_fibers_as_points_by_half_their_width(
     from napari_cryopick.layers.points import picks_layer
 
     viewer, _widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+    # a second micrograph open, the picked one shown again
+    blank = np.random.default_rng(1).normal(size=(400, 400)).astype(np.float32)
+    viewer.add_image(blank, name="other", metadata={"name": "other"})
+    viewer.layers.selection.active = viewer.layers["mic"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "mic", timeout=10_000)
+    qtbot.waitUntil(lambda: "mic fibers" in viewer.layers, timeout=10_000)
     x = np.arange(40.0, 320.0, 8.0)  # the true fiber along the traced one, and a false one
     truth = make_picks(
         np.r_[x, x], np.r_[np.full(len(x), 239.5), np.full(len(x), 400.0)],
@@ -4199,6 +4208,10 @@ def test_own_thresholds_status_leaves_out_an_earlier_models_pinned_one(make_napa
     from napari_cryopick.core.pick_table import make_picks
 
     viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):  # three micrographs open
+        viewer.add_image(rng.normal(size=(64, 64)).astype(np.float32), name=name,
+                         metadata={"name": name})  # fmt: skip
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     widget.head_combo.addItem(OWN_HEADS)
     widget.head_combo.setCurrentText(OWN_HEADS)
