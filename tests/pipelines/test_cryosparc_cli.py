@@ -170,8 +170,8 @@ def test_export_writes_one_star_cryosparc_imports(project, tmp_path, tiny_model,
     )
 
 
-def test_export_of_candidates_says_so(project, tmp_path, tiny_model, capsys):
-    # a trial exported 1,641 candidates down to 0.05 for 1,200 picks without a word
+def test_export_of_candidates_is_at_the_runs_threshold(project, tmp_path, tiny_model, capsys):
+    # a trial exported 1,641 candidates down to 0.05 for 1,200 picks: said only, then
     _, exposures, _, _files = project
     candidates = tmp_path / "candidates"
     common = ["--model", str(tiny_model), "--diameter", "20", "--threshold", "0.4"]
@@ -183,12 +183,21 @@ def test_export_of_candidates_says_so(project, tmp_path, tiny_model, capsys):
     err = capsys.readouterr().err
     assert "cryopick cryosparc export: note: " in err
     assert "every candidate down to score 0.05" in err
+    assert "at the threshold their run picked at (0.4)" in err
     assert "no file is known" not in err  # the run's manifest names the files
-    assert "--threshold 0.4" in err
     picked = tmp_path / "picked.star"
     assert main(["cryosparc", "export", str(candidates), "--out", str(picked),
                  "--threshold", "0.4"]) == 0  # fmt: skip
     assert "every candidate" not in capsys.readouterr().err
+    every = tmp_path / "every.star"
+    assert main(["cryosparc", "export", str(candidates), "--out", str(every),
+                 "--threshold", "0"]) == 0  # fmt: skip
+    default = starfile.read(out, always_dict=True)["particles"]
+    at_run = starfile.read(picked, always_dict=True)["particles"]
+    whole = starfile.read(every, always_dict=True)["particles"]
+    assert len(whole) > len(default) > 0  # the candidates below 0.4 are left out
+    pd.testing.assert_frame_equal(default, at_run)
+    assert (default["rlnAutopickFigureOfMerit"] >= 0.4).all()
 
 
 def test_particles_are_truth_for_evaluate_and_labels_for_train(project, tmp_path, capsys):

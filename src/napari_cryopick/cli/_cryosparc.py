@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="T",
         type=float,
         default=None,
-        help="keep picks scoring at least this (files written with --keep-candidates)",
+        help="keep picks scoring at least this (files written with --keep-candidates; default: the threshold their run picked at)",
     )
     export.add_argument(
         "--flip-y",
@@ -182,23 +182,52 @@ def _indexed_micrographs(item: Path) -> dict[str, str]:
     return {PurePosixPath(n).name: PurePosixPath(n).stem for n, _file, _why in index.entries if n}
 
 
-def _note_candidates(items: list[Path]) -> None:
-    """Say so when a folder's files hold every candidate (``--keep-candidates``): a trial
-    exported 1,641 candidates down to score 0.05 for 1,200 picks, unsaid."""
+def _run_thresholds(items: list[Path]) -> tuple[dict[str, float], float]:
+    """``{micrograph: the threshold its run picked at}`` of the micrographs picked into the
+    folders of ``items`` with ``--keep-candidates`` (their files hold every candidate down
+    to a floor), and the lowest floor (``inf`` when none)."""
     from napari_cryopick.workflows.batch import read_manifests
 
+    thresholds: dict[str, float] = {}
+    floor = math.inf
     for item in items:
         records = read_manifests(item).values() if item.is_dir() else ()
-        floors = [r for r in records if r.get("keep_candidates") is not None]
-        if floors:
-            threshold = max(float(r.get("threshold", 0.0)) for r in floors)
-            floor = min(float(r["keep_candidates"]) for r in floors)
-            print(
-                f"cryopick cryosparc export: note: {item} holds every candidate down to score "
-                f"{floor:g} (picked with --keep-candidates), not only the picks: give "
-                f"--threshold {threshold:g} (the run's) to export the picks",
-                file=sys.stderr,
-            )
+        for record in records:
+            if record.get("status") != "done" or record.get("keep_candidates") is None:
+                continue
+            try:
+                threshold = float(record.get("threshold"))
+                floor = min(floor, float(record["keep_candidates"]))
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(threshold):
+                thresholds[Path(str(record["input"])).stem] = threshold
+    return thresholds, floor
+
+
+def _at_run_thresholds(picks: Any, items: list[Path]) -> Any:
+    """Without ``--threshold``, the picks of files that hold every candidate
+    (``--keep-candidates``) at the threshold their run picked at, said: a trial exported
+    1,641 candidates down to 0.05 for 1,200 picks (a note only, until 2026-12-06)."""
+    import numpy as np
+
+    thresholds, floor = _run_thresholds(items)
+    if not thresholds or not len(picks):
+        return picks
+    names = picks["micrograph"].astype(str)
+    at = names.map(thresholds).to_numpy(float)  # NaN: not a candidates file's micrograph
+    below = ~np.isnan(at) & (picks["score"].to_numpy(float) < at)  # unscored: kept
+    values = sorted(set(thresholds.values()))
+    shown = ", ".join(f"{v:g}" for v in values[:3]) + (" ..." if len(values) > 3 else "")
+    print(
+        f"cryopick cryosparc export: note: the files of {len(thresholds)} micrograph(s) hold "
+        f"every candidate down to score {floor:g} (picked with --keep-candidates): exported "
+        f"at the threshold their run picked at ({shown}), {int(below.sum())} candidate(s) "
+        "below it left out; give --threshold T to export at another (--threshold 0: every "
+        "candidate)",
+        file=sys.stderr,
+    )
+    return picks[~below].reset_index(drop=True)
 
 
 def _warn_relion_tiff(items: list[Path]) -> None:
@@ -353,8 +382,6 @@ def run_export(args: argparse.Namespace) -> int:
     check_not_among_inputs(args.out, "--out", [Path(item) for item in args.inputs])
     if not args.overwrite:
         _refuse_to_replace(Path(args.out))
-    if args.threshold is None:
-        _note_candidates([Path(item) for item in args.inputs])
     _warn_relion_tiff([Path(item) for item in args.inputs])
     names, shapes = (picked or None, {})
     # one micrograph name, one file: never merged; a per-micrograph file takes the
@@ -372,6 +399,8 @@ def run_export(args: argparse.Namespace) -> int:
     }
     if suffixed:
         picks = picks.assign(micrograph=picks["micrograph"].astype(str).replace(suffixed))
+    if args.threshold is None:
+        picks = _at_run_thresholds(picks, [Path(item) for item in args.inputs])
     if args.exposures is not None:
         names, shapes = _exposure_names(args.exposures)
         # then to the exposures' names by the same rule (mic -> <uid>_mic_patch_aligned_
