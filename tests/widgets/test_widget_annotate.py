@@ -450,6 +450,39 @@ def test_a_click_without_a_drag_in_vesicle_mode_is_not_kept(annotate, micrograph
     assert load_annotations(micrograph_path).picks["diameter"].tolist() == [200.0, 150.0]
 
 
+def test_a_vesicle_centred_off_the_micrograph_is_not_kept(annotate, micrograph_path, real_data_dir):
+    # a GUI trial's circle centred at x = -22.75 was kept unsaid, then dropped by every
+    # training with a log line; a second micrograph open, the other's circles stay
+    viewer, widget = annotate
+    other = micrograph_path.with_name("062_10028.png")
+    shutil.copy(real_data_dir / "empiar10028_ribosome/micrographs/062_10028.png", other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    widget.micrograph_combo.setCurrentText("061_10028")
+    circles = widget.set_kind("vesicle")
+    assert circles.name == "061_10028 vesicle"
+
+    def circle(row, col, size):
+        return np.array([row, col], float) + size * np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
+
+    rows, cols = viewer.layers["061_10028"].data.shape[-2:]
+    circles.add(
+        [circle(100, 100, 200.0), circle(300, -150, 200.0), circle(rows - 50, 300, 160.0)],
+        shape_type="ellipse",
+    )
+    widget.save_pending()
+    assert len(circles.data) == 1
+    assert f"2 circle(s) centred outside the micrograph ({cols} x {rows} px)" in (
+        widget.status.text()
+    )
+    saved = load_annotations(micrograph_path).picks
+    assert saved["diameter"].tolist() == [200.0]
+    # a circle reaching over the edge, its centre on the micrograph, is a vesicle
+    circles.add([circle(300, -50, 200.0)], shape_type="ellipse")
+    widget.save_pending()
+    assert len(load_annotations(micrograph_path).picks) == 2
+    assert "outside" not in widget.status.text()
+
+
 def test_a_dragged_vesicle_stays_whatever_the_zoom(annotate, micrograph_path):
     # a trial zoomed out on a 2217 px micrograph: every circle below 1.5 times a click's
     # (79 px there) was removed, a real 74 px vesicle with them; only a click's own circle
