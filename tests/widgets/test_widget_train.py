@@ -1680,3 +1680,21 @@ def test_one_data_set_of_two_particle_sizes_is_said_to_hold_two_proteins(annotat
     annotate.diameter_spin.editingFinished.emit()
     train.build_request()
     assert "two proteins" not in train.size_note
+
+
+def test_a_data_set_no_micrograph_has_is_refused(annotated, real_data_dir):
+    # a GUI trial typed "nothing_here" into Data set: a New model of every data set
+    # started, to be saved under that name
+    viewer, train, tmp_path = annotated
+    _annotate_second(viewer, tmp_path, real_data_dir, "other")
+    for mode in ("new", "fewshot", "continual", "joint"):
+        train.mode_combo.setCurrentIndex(train.mode_combo.findData(mode))
+        train.dataset_combo.setCurrentText("nothing_here")
+        with pytest.raises(ValueError, match=r"No micrograph is annotated as data set "
+                           r"'nothing_here' \(annotated: other, ribosome\)"):  # fmt: skip
+            train.build_request()
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.dataset_combo.setCurrentText("")  # empty: every data set
+    assert sorted(s.name for s in train.build_request().datasets) == ["other", "ribosome"]
+    train.dataset_combo.setCurrentText("other")
+    assert sorted(s.name for s in train.build_request().datasets) == ["other", "ribosome"]

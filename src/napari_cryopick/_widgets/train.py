@@ -876,6 +876,21 @@ class TrainWidget(QWidget):
         mode = self.mode_combo.currentData()
         dataset = self.dataset_combo.currentText().strip()
         annotations = training_set(self.viewer, self.include_saved.isChecked())
+        named = sorted({item.dataset for item in annotations if item.dataset})
+        if (
+            dataset
+            and annotations
+            and dataset not in named
+            and len(named) == len({item.dataset for item in annotations})
+        ):
+            # every micrograph has a data set of its own and none is the one typed (a GUI
+            # trial's "nothing_here" started a training of every data set, saved under
+            # that name): an unnamed micrograph would take the name, none does
+            raise ValueError(
+                f"No micrograph is annotated as data set '{dataset}' (annotated: "
+                f"{name_list(named, 5)}): choose one of those in Data set, name a "
+                "micrograph so in Annotate, or leave Data set empty to train them all."
+            )
         if dataset and mode in ("fewshot", "continual"):
             # the data set chosen is the one trained: the model's others are kept by their
             # heads and exemplars (a trial's continual run on "bgal" retrained "ribosome",
