@@ -4318,3 +4318,41 @@ def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
     qtbot.waitUntil(lambda: session(viewer).displayed == "ribo_mic", timeout=10_000)
     assert widget._job_diameter_warning() == ""  # what the job picked it at: its own
     assert "diameter 108 px, but" not in widget._picked_all_text()  # (the job's end)
+
+
+def test_closing_a_micrograph_whose_corrections_became_labels_says_where_they_are(
+    picker, real_data_dir, tmp_path, qtbot
+):
+    # a GUI trial added two picks by hand, used the picks as training labels, picked again
+    # and closed the micrograph: "no corrections to keep aside", and it looked for its
+    # picks in the picks layer when it opened the file again
+    viewer, widget, path = picker
+    second = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", second)
+    viewer.open(str(second), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=5000)
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+    points.selected_data = set()
+    points.add([[120.0, 130.0], [700.0, 650.0]])
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert session(viewer).pick_results[NAME].picks["score"].isna().sum() == 2
+    viewer.layers.remove(viewer.layers[NAME])
+    qtbot.wait(200)
+    said = widget.status.text()
+    assert f"{NAME} closed: its picks left with it; your corrections were used as training " in (
+        said
+    ), said
+    assert "no corrections" not in said
+    # and they are there: the picks added by hand among its particle labels
+    from napari_cryopick.io.annotations import load_annotations
+
+    labels = load_annotations(path).picks
+    particles = labels.loc[labels["kind"] == "particle", ["x", "y"]].to_numpy(float)
+    for x, y in ((130.0, 120.0), (650.0, 700.0)):
+        assert np.min(np.hypot(particles[:, 0] - x, particles[:, 1] - y)) < 1.0
+    assert (labels["kind"] == "negative").sum() == 1

@@ -123,6 +123,9 @@ class SessionState:
         #: Micrographs closed with picks but no corrections (their picks left with them):
         #: the review says so once (a GUI trial's reviewed micrograph lost them unsaid).
         self.dropped_picks: set[str] = set()
+        #: Of those, the ones whose picks held picks added by hand, all used as training
+        #: labels: said apart (a GUI trial read "no corrections" and missed its own picks).
+        self.labelled_picks: set[str] = set()
         #: Results of micrographs closed with corrections, by name: ``(path, result,
         #: model)``. Opening the same file again brings them back (a trial closed a
         #: micrograph by mistake and lost its deletions); the viewer closing ends them.

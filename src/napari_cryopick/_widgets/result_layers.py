@@ -1213,6 +1213,9 @@ def follow_micrographs(viewer: Any) -> None:
                     _save_corrections(real, name, path)
             else:
                 state.dropped_picks.add(name)
+                hand = state.pick_results[name].picks["score"].isna()
+                if hand.any() and not hand.all() and not state.pick_results[name].file_picks:
+                    state.labelled_picks.add(name)  # (kept worth otherwise)
                 # the reviewed flag went with the picks it was about (it stayed ticked for
                 # the micrograph opened again, and its new picks showed as reviewed)
                 state.reviewed.discard(name)

@@ -407,14 +407,27 @@ class ReviewPanel(QWidget):
         if name in state.pick_results:  # picked (or opened) again: nothing to say any more
             state.discarded_corrections.discard(name)
             state.dropped_picks.discard(name)
+            state.labelled_picks.discard(name)
         elif name in state.dropped_picks:
             state.dropped_picks.discard(name)
             names, one = self._closed_together("dropped", name)
-            self._say(
-                f"{names} closed: {'its' if one else 'their'} picks left with "
-                f"{'it' if one else 'them'} (no corrections to keep aside); pick or load "
-                f"{'its' if one else 'their'} picks again when opened."
-            )
+            its, it = ("its", "it") if one else ("their", "them")
+            if name in state.labelled_picks:
+                # a GUI trial read "no corrections to keep aside" after Use as training
+                # labels, and looked for its hand-added picks in the picks layer
+                state.labelled_picks.discard(name)
+                self._say(
+                    f"{names} closed: {its} picks left with {it}; your corrections were used "
+                    f"as training labels and come back with {it} (the picks you added among "
+                    f"the particle labels, those you deleted as negatives, which picking "
+                    f"leaves out); pick or load {its} picks again when opened (picking adds "
+                    "no label as a pick)."
+                )
+            else:
+                self._say(
+                    f"{names} closed: {its} picks left with {it} (no corrections to keep "
+                    f"aside); pick or load {its} picks again when opened."
+                )
         elif name in state.discarded_corrections:
             # closed with corrections not yet kept (a trial lost them without a word)
             state.discarded_corrections.discard(name)
