@@ -947,3 +947,49 @@ def test_particles_beside_fibers_train_at_the_particles_diameter(tmp_path, make_
         sets, _table = training_sets_from_files([tmp_path / "mics"], [tmp_path / "picks"])
     diameter = sets[0].diameter_px
     assert (diameter if not isinstance(diameter, list) else diameter[0]) == 48.0
+
+
+#: Rows of the β-gal picks a CLI trial clicked (a random 7 of each micrograph's): y counted
+#: from the bottom, the image estimate found no particle up to a quarter of the 4096 px
+#: micrographs and trained at 1024 px, with no word of the mirror.
+MIRRORED_TRIAL_ROWS = {
+    "Falcon_2012_06_12-14_33_35_0": [553, 23, 41, 599, 371, 65, 407],
+    "Falcon_2012_06_12-14_57_34_0": [600, 23, 214, 677, 47, 134, 307],
+    "Falcon_2012_06_12-15_07_41_0": [93, 191, 328, 62, 102, 165, 238],
+}
+
+
+def test_clicks_around_which_no_particle_shows_are_refused_naming_the_mirror(
+    real_data_dir, tmp_path
+):
+    from napari_cryopick.core.diameter import estimate_diameter
+    from napari_cryopick.core.pick_table import flip_y
+    from napari_cryopick.io.micrographs import read_micrograph
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    root = real_data_dir / "empiar10017_bgal"
+    mics, picks, flipped = (tmp_path / n for n in ("mics", "picks", "flipped"))
+    for folder in (mics, picks, flipped):
+        folder.mkdir()
+    images, tables = [], []
+    for name, rows in MIRRORED_TRIAL_ROWS.items():
+        (mics / f"{name}.jpg").symlink_to(root / "micrographs" / f"{name}.jpg")
+        table = pd.read_csv(root / "picks" / f"{name}.csv").iloc[rows][["x", "y"]]
+        image = read_micrograph(mics / f"{name}.jpg").data
+        table.to_csv(picks / f"{name}.csv", index=False)
+        flip_y(table, image.shape[0]).to_csv(flipped / f"{name}.csv", index=False)
+        images.append(image)
+        tables.append(flip_y(table, image.shape[0]))
+    assert estimate_diameter(images, tables).at_limit  # the case: no particle at the clicks
+    with pytest.raises(ValueError) as refused:
+        training_sets_from_files([str(mics)], [str(flipped)])
+    said = str(refused.value)
+    assert "no particle diameter given, and around the 21 clicks the micrographs show no " in said
+    assert "mirrored top to bottom they sit on particles of about" in said
+    assert "--flip-y" in said
+    # the same clicks as given: trained at the size the micrographs show
+    sets, _ = training_sets_from_files([str(mics)], [str(picks)])
+    assert 0.75 * 108 < sets[0].diameter_px[0] < 1.25 * 108
+    # and with a diameter given, not refused (the check of the clicks says the mirror then)
+    sets, _ = training_sets_from_files([str(mics)], [str(flipped)], diameter_px=108.0)
+    assert sets[0].diameter_px == [108.0] * 3

@@ -58,6 +58,10 @@ DISAGREEMENT = 0.25
 #: radius (a quarter of the smallest micrograph side): a sixteenth of that side.
 HIGH_PASS = 0.25
 
+#: An image estimate at this fraction of its search range's top or above reached it
+#: (:attr:`DiameterEstimate.at_limit`).
+AT_LIMIT = 0.95
+
 
 @dataclass(frozen=True)
 class DiameterEstimate:
@@ -71,11 +75,16 @@ class DiameterEstimate:
         ``"picks"`` (the pick files' own diameters) or ``"image"`` (scale space at the clicks).
     n_picks
         Clicks used (``"picks"``: those whose file gives a size).
+    at_limit
+        ``"image"``: the estimate reached the top of its search range (a quarter of
+        the smallest micrograph side): the micrographs show no particle around the
+        clicks (clicks mirrored, or off the particles), not a particle that large.
     """
 
     diameter_px: float
     source: str
     n_picks: int
+    at_limit: bool = False
 
 
 def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
@@ -247,7 +256,12 @@ def estimate_diameter(
         raise ValueError(f"micrographs too small ({smallest} px) to estimate a diameter")
     profile, factor = _radial_profile(micrographs, points, top)
     diameter = 2.0 * factor * _edge_radius(profile)
-    return DiameterEstimate(float(np.clip(diameter, min_diameter_px, top)), "image", n_picks)
+    return DiameterEstimate(
+        float(np.clip(diameter, min_diameter_px, top)),
+        "image",
+        n_picks,
+        at_limit=bool(diameter >= AT_LIMIT * top),
+    )
 
 
 def diameters_disagree(first_px: Any, second_px: Any) -> Any:

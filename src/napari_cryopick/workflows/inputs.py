@@ -1472,6 +1472,43 @@ def _image_size(micrograph: Any, table: Any) -> float | None:
     return float(found.diameter_px) if found.source == "image" else None
 
 
+def _no_particle_at_clicks(
+    loaded: Sequence[Any], tables: Sequence[Any], estimate: Any, dataset: str
+) -> str:
+    """The refusal of an image estimate that reached its search range's top: around the
+    clicks the micrographs show no particle. Mirrored top to bottom they are estimated
+    again: a CLI trial's clicks counting y from the bottom trained at 1024 px (a quarter of
+    its 4096 px micrographs) with no word of the mirror, which the check of the clicks
+    gives only beside a diameter."""
+    from napari_cryopick.core.diameter import estimate_diameter
+    from napari_cryopick.core.pick_table import flip_y
+
+    where = f"{dataset}: " if dataset else ""
+    start = (
+        f"{where}no particle diameter given, and around the {estimate.n_picks} clicks the "
+        f"micrographs show no particle up to {estimate.diameter_px:.0f} px (a quarter of "
+        "the smallest micrograph side)"
+    )
+    try:
+        mirrored = estimate_diameter(
+            [m.path for m in loaded],
+            [flip_y(t, m.shape[0]) for t, m in zip(tables, loaded, strict=True)],
+            shapes=[m.shape for m in loaded],
+        )
+    except ValueError:
+        mirrored = None
+    if mirrored is not None and not mirrored.at_limit:
+        return (
+            f"{start}; mirrored top to bottom they sit on particles of about "
+            f"{mirrored.diameter_px:.0f} px: the pick files may count y from the bottom "
+            "(give --flip-y, or leave it out if given); give --diameter too"
+        )
+    return (
+        f"{start}: check that the clicks lie on particles of these micrographs (names, "
+        "binning, y from the bottom: --flip-y) and give --diameter"
+    )
+
+
 def _check_diameters(
     loaded: Sequence[Any],
     names: Sequence[str],
@@ -1537,6 +1574,8 @@ def _check_diameters(
         if message is not None:
             logger.warning(message)
         return [float(known)] * len(loaded)
+    if not diameters and estimate.at_limit:
+        raise ValueError(_no_particle_at_clicks(loaded, tables, estimate, dataset))
     if not diameters:
         if estimate.source == "picks":  # the pick files carry it: the usual case, no warning
             own = _sizes_per_micrograph(tables, names, dataset, loaded)  # (unless they differ)
