@@ -524,6 +524,12 @@ def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
     assert "note: the machine is busy (load 2.4 on 2 cores): --threads 1" in capsys.readouterr().err
     assert not say_busy_machine(load=1.2, cores=2)
     assert capsys.readouterr().err == ""
+    # other jobs on more than half the cores: torch's threads wait on each other already
+    # (a CLI trial below load 2 on 2 cores trained a quarter as fast, unsaid)
+    assert say_busy_machine(load=1.6, cores=2)
+    assert not say_busy_machine(load=8.0, cores=16)
+    assert say_busy_machine(load=9.0, cores=16)
+    capsys.readouterr()
     write_mrc(tmp_path / "m.mrc", np.zeros((128, 128), np.float32) + np.eye(128, dtype=np.float32))
     monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
     args = ["pick", str(tmp_path / "m.mrc"), "--diameter", "20", "--device", "cpu"]
