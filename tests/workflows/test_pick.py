@@ -1169,3 +1169,43 @@ def test_fiber_options_warning_says_when_the_options_can_do_nothing():
     )
     said = fiber_options_warning(("vesicle",), FiberOptions(link_radius_px=50.0), ("star",))
     assert said.startswith("the fiber options given (link radius) do nothing")
+
+
+def test_a_micrograph_of_another_binning_in_a_run_is_said(
+    tmp_path, micrograph_files, tiny_checkpoint, caplog
+):
+    # a CLI trial's folder of a 4096 px JPG and a 2x binned 2048 px MRC: the binned one was
+    # picked at the other's diameter (80 picks of 621 particles), nothing said
+    from skimage.measure import block_reduce
+
+    from napari_cryopick.io.micrographs import read_micrograph, write_mrc
+
+    image = read_micrograph(micrograph_files[1]).data
+    # (its header keeps the unbinned pixel size, as an export that does not rescale it)
+    binned = write_mrc(
+        tmp_path / "a" / "m1_bin2.mrc", block_reduce(image, (2, 2), np.mean), pixel_size=2.0
+    )
+    paths = [micrograph_files[0], binned]
+    with caplog.at_level(logging.WARNING):
+        outcome = drive(pick(_request(paths, tiny_checkpoint, None)))
+    said = [r.getMessage() for r in caplog.records if "times the size of" in r.getMessage()]
+    assert [w for w in outcome.warnings if "times the size of" in w] == said  # (and no other)
+    assert all(isinstance(w, str) for w in outcome.warnings)
+    rows, cols = image.shape
+    assert said == [
+        f"m1_bin2 ({cols // 2} x {rows // 2} px) is 0.5 times the size of m0 ({cols} x {rows} "
+        f"px) and both are picked at {DIAMETER:.0f} px: if one is binned, pick it apart with "
+        "its own --diameter (or give the micrographs' pixel sizes and --diameter-A) (said "
+        "once a run)"
+    ]
+    # its header's pixel size right: picked at its own pixels (20 and 10 px), nothing to say
+    binned = write_mrc(binned, block_reduce(image, (2, 2), np.mean), pixel_size=4.0)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        drive(pick(_request(paths, tiny_checkpoint, None, diameter_px=None, diameter_A=40.0)))
+    assert not [r for r in caplog.records if "times the size of" in r.getMessage()]
+    # micrographs of one size: nothing either
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        drive(pick(_request(micrograph_files, tiny_checkpoint, None)))
+    assert not [r for r in caplog.records if "times the size of" in r.getMessage()]
