@@ -932,6 +932,14 @@ def test_cli_evaluate_says_mirrored_truth_and_flips_either_side(tmp_path, capsys
         assert float(captured.out.split("AP@0.5")[1].split()[0]) > low + 0.3
     assert main([*common, "--truth-flip-y", "0"]) == 2
     assert "--truth-flip-y must be > 0" in capsys.readouterr().err
+    # a flip given the wrong way: the advice is to take it back (a CLI trial given
+    # --pred-flip-y on files that agreed was told to give one of the flips)
+    write_picks(truth, tmp_path / "truth.star")
+    assert main([*common, "--pred-flip-y", "1200"]) == 0
+    err = capsys.readouterr().err
+    assert "far better mirrored top to bottom" in err
+    assert "If so, leave out --pred-flip-y 1200" in err
+    assert "HEIGHT" not in err
 
 
 def test_picks_without_a_score_rank_first_as_in_the_evaluate_widget():

@@ -336,7 +336,21 @@ def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespac
     mirror = mirrored_truth(pred, truth, radius) if radius else None
     if mirror is None:
         return
-    if mirror.heights:  # one HEIGHT an option: the files of each height on their own
+    given = [
+        f"{option} {value:g}"
+        for option, value in (
+            ("--pred-flip-y", args.pred_flip_y),
+            ("--truth-flip-y", args.truth_flip_y),
+        )
+        if value is not None
+    ]
+    if given:
+        # a flip given already: the advice is to take it back (a CLI trial given
+        # --pred-flip-y was told to give --truth-flip-y or --pred-flip-y)
+        advice = f"If so, leave out {' and '.join(given)}"
+        if len(given) == 2:
+            advice = f"If so, leave out one of {' and '.join(given)}"
+    elif mirror.heights:  # one HEIGHT an option: the files of each height on their own
         heights = ", ".join(f"about {h} px for {n}" for h, n in mirror.heights)
         advice = (
             f"the micrographs' heights differ ({heights} micrograph(s)): evaluate the files "
