@@ -1204,6 +1204,22 @@ def test_a_micrograph_of_another_binning_in_a_run_is_said(
     with caplog.at_level(logging.WARNING):
         drive(pick(_request(paths, tiny_checkpoint, None, diameter_px=None, diameter_A=40.0)))
     assert not [r for r in caplog.records if "times the size of" in r.getMessage()]
+    # picked at diameters of their own (each data set's head's, as a CLI trial's 1024 px
+    # ribosome and 4096 px β-gal micrographs at 56 and 108 px): nothing either
+    from napari_cryopick.workflows.pick import _warn_of_other_size, prepare
+
+    prepared = prepare(_request(paths, tiny_checkpoint, None))
+    small = Micrograph(np.zeros((48, 48), np.float32), name="small")
+    large = Micrograph(np.zeros((192, 192), np.float32), name="large")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _warn_of_other_size(prepared, small, "small", 10.0)
+        _warn_of_other_size(prepared, large, "large", 40.0)
+        assert not caplog.records
+        _warn_of_other_size(prepared, large, "large2", 10.0)  # at the small one's diameter
+    assert [r.getMessage()[:50] for r in caplog.records] == [
+        "large2 (192 x 192 px) is 4 times the size of small"
+    ]
     # micrographs of one size: nothing either
     caplog.clear()
     with caplog.at_level(logging.WARNING):

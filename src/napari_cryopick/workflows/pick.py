@@ -458,10 +458,10 @@ class PreparedPick:
     #: over each one's pixel size), each said once: ``{rounded diameter: message}``.
     #: A worker process (``--dask``) fills its own copy (its log shows them).
     resolved_warnings: dict[Any, str | None] = field(default_factory=dict, compare=False)
-    #: ``(name, (rows, cols), diameter px)`` of the run's first micrograph picked, which
-    #: the others' sizes are compared with (:func:`_warn_of_other_size`).
-    first_size: list[tuple[str, tuple[int, int], float]] = field(
-        default_factory=list, compare=False
+    #: ``{diameter px: (name, (rows, cols))}`` of the run's first micrograph picked at each
+    #: diameter, which the others' sizes are compared with (:func:`_warn_of_other_size`).
+    first_size: dict[float, tuple[str, tuple[int, int]]] = field(
+        default_factory=dict, compare=False
     )
     #: ``{micrograph key: head}`` of the micrographs picked with another head than
     #: ``config``'s: their data set's own (a run of several data sets without ``--head``);
@@ -1634,32 +1634,33 @@ def _warn_of_size(micrograph: Any, label: str, diameter: float) -> None:
         )
 
 
-#: Micrographs of one run whose sides differ this many times or more (both sides) are
-#: of another binning, unless their diameters differ as much (:func:`_warn_of_other_size`).
+#: Micrographs of one run picked at one diameter whose sides differ this many times or
+#: more (both sides) are of another binning (:func:`_warn_of_other_size`).
 OTHER_SIZE_FACTOR = 1.5
 
 
 def _warn_of_other_size(
     prepared: PreparedPick, micrograph: Any, label: str, diameter: float
 ) -> None:
-    """Say so (once a run) when a micrograph's sides are another multiple of the first
-    micrograph's than its diameter in pixels is: a binned copy picked at the others'
-    diameter (a CLI trial's folder of a 4096 px JPG and a 2x binned 2048 px MRC: 80 picks
-    of 621 particles on the binned one, nothing said)."""
+    """Say so (once a run) when a micrograph's sides are 1.5 times those of the run's first
+    micrograph picked at the same diameter in pixels or more (or at most two thirds): a
+    binned copy picked at the others' diameter (a CLI trial's folder of a 4096 px JPG and a
+    2x binned 2048 px MRC: 80 picks of 621 particles on the binned one, nothing said).
+    Micrographs picked at diameters of their own (pixel sizes known, each data set's head's:
+    a trial's 1024 px ribosome and 4096 px β-gal micrographs at 56 and 108 px) are
+    compared with those picked at theirs."""
     shape = tuple(int(n) for n in micrograph.data.shape[-2:])
-    if not prepared.first_size:
-        prepared.first_size.append((label, shape, diameter))
+    key = round(float(diameter), 2)
+    first = prepared.first_size.setdefault(key, (label, shape))
     if "other size" in prepared.resolved_warnings:
         return
-    first_label, first_shape, first_diameter = prepared.first_size[0]
+    first_label, first_shape = first
     sides = [a / b for a, b in zip(shape, first_shape, strict=True)]
     if not all(s >= OTHER_SIZE_FACTOR for s in sides) and not all(
         s <= 1 / OTHER_SIZE_FACTOR for s in sides
     ):
         return
     ratio = math.sqrt(sides[0] * sides[1])
-    if abs(math.log((diameter / first_diameter) / ratio)) < math.log(1.25):
-        return  # picked at a diameter scaled as its sides (pixel sizes known)
     message = (
         f"{label} ({shape[1]} x {shape[0]} px) is {ratio:.2g} times the size of {first_label} "
         f"({first_shape[1]} x {first_shape[0]} px) and both are picked at {diameter:.0f} px: "
