@@ -1225,3 +1225,23 @@ def test_a_micrograph_of_another_binning_in_a_run_is_said(
     with caplog.at_level(logging.WARNING):
         drive(pick(_request(micrograph_files, tiny_checkpoint, None)))
     assert not [r for r in caplog.records if "times the size of" in r.getMessage()]
+
+
+def test_micrographs_without_a_pick_are_said_at_the_thresholds_they_were_picked_at(capsys):
+    # a CLI trial's apoferritin micrographs, picked with their own head at 0.0949, were
+    # said to give no pick "at threshold 0.115" (the run's default head's)
+    from types import SimpleNamespace
+
+    from napari_cryopick.cli._batch import say_empty
+
+    outcome = SimpleNamespace(
+        empty=("a", "b"), n_picked=5, threshold=0.115, empty_thresholds=(0.0949,)
+    )
+    say_empty(outcome, "pick")
+    assert "2 of 5 picked micrograph(s) gave no pick at threshold 0.0949: a, b" in (
+        capsys.readouterr().err
+    )
+    say_empty(SimpleNamespace(**{**vars(outcome), "empty_thresholds": (0.0949, 0.115)}), "pick")
+    assert "gave no pick at their heads' thresholds (0.0949, 0.115): a, b" in (
+        capsys.readouterr().err
+    )

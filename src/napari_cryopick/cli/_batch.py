@@ -478,6 +478,13 @@ def say_empty(outcome: Any, command: str) -> None:
         return
     threshold = getattr(outcome, "threshold", None)
     at = f" at threshold {threshold:.3g}" if threshold is not None else ""
+    thresholds = tuple(getattr(outcome, "empty_thresholds", ()) or ())
+    if len(thresholds) == 1:
+        # the one they were picked at: their head's (a CLI trial's apoferritin micrographs,
+        # picked with their own head at 0.0949, were said to give none at 0.115)
+        at = f" at threshold {thresholds[0]:.3g}"
+    elif thresholds:
+        at = f" at their heads' thresholds ({', '.join(f'{t:.3g}' for t in thresholds)})"
     print(
         f"cryopick {command}: warning: {len(outcome.empty)} of {outcome.n_picked} picked "
         f"micrograph(s) gave no pick{at}: {name_list(list(outcome.empty), 10)}. A model "

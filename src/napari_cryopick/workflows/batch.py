@@ -329,6 +329,8 @@ class BatchOutcome:
     threshold: float | None = None
     warnings: tuple[str, ...] = ()
     empty: tuple[str, ...] = ()
+    #: The thresholds the micrographs of ``empty`` were picked at (their heads').
+    empty_thresholds: tuple[float, ...] = ()
     unseen: tuple[str, ...] = ()
     n_other_settings: int = 0
     n_damaged: int = 0
@@ -1142,6 +1144,7 @@ def _run_state() -> dict[str, Any]:
         "errors": {},
         "stopped": False,
         "empty": [],
+        "empty_thresholds": set(),
         "unseen": [],
     }
 
@@ -2414,6 +2417,8 @@ def _drive(
             listed = ""  # the list its name went to
             if not len(table):
                 state["empty"].append(result.picks.name)
+                if "threshold" in record:  # its head's (a run of several: the one it had)
+                    state["empty_thresholds"].add(record["threshold"])
                 listed = "empty"
             elif result.confidence is not None and result.confidence < LOW_CONFIDENCE:
                 state["unseen"].append(result.picks.name)
@@ -2615,6 +2620,7 @@ def _run_locked(
         n_fibers=state["fibers"],
         n_fiber_points=state["fiber_points"],
         empty=tuple(state["empty"]),
+        empty_thresholds=tuple(sorted(state["empty_thresholds"])),
         unseen=tuple(state["unseen"]),
         errors=dict(state["errors"]),
         stopped=state["stopped"],

@@ -363,6 +363,7 @@ def monitor(
         n_picks=state["picks"],
         n_fibers=state["fibers"],
         empty=tuple(state["empty"]),
+        empty_thresholds=tuple(sorted(state["empty_thresholds"])),
         unseen=tuple(state["unseen"]),
         errors=dict(state["errors"]),
         stopped=state["stopped"],
