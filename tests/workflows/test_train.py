@@ -1075,6 +1075,31 @@ def test_a_data_set_name_one_letter_off_the_models_is_warned_about(training_set)
     assert not any("is new to the model" in n for n in other)
 
 
+def test_finetuning_a_data_set_at_another_size_is_warned_about(training_set):
+    # a CLI trial fine-tuned apoferritin micrographs in a folder named bgal: β-gal's head
+    # and bank took them, at 62 px instead of 108, unsaid (continual and fewshot refuse)
+    from napari_cryopick.core.model.card import ModelCard
+
+    first = drive(train(_request(training_set, None, mode="new")))  # data set "toy"
+    [toy] = ModelCard.from_metadata(first.metadata).datasets
+    for mode in ("finetune", "joint"):
+        notes = train_workflow.base_model_warnings(
+            mode, first.model, first.metadata, {"toy": 3 * toy.diameter_px}
+        )
+        said = [n for n in notes if "'toy' is already in the model" in n]
+        assert said == [
+            f"data set 'toy' is already in the model, trained at {toy.diameter_px:.0f} px; "
+            f"this run's micrographs are at {3 * toy.diameter_px:.0f} px, which becomes its "
+            "diameter: if they are another protein, give another --dataset name (a head of its "
+            "own), "
+            "which keeps 'toy' as it is"
+        ], notes
+        same = train_workflow.base_model_warnings(
+            mode, first.model, first.metadata, {"toy": toy.diameter_px}
+        )
+        assert not [n for n in same if "is already in the model" in n]
+
+
 def test_a_given_diameter_the_clicks_contradict_is_warned_about(real_data_dir):
     """The Train widget's check (a trial typed 20 px for 108 px particles, unsaid)."""
     import pandas as pd

@@ -942,7 +942,19 @@ def base_model_warnings(
     notes = []
     for name, diameter in trained.items():
         old = held.get(name)
-        if old is None or mode not in ("continual", "fewshot"):
+        if old is None:
+            continue
+        if mode not in ("continual", "fewshot"):
+            # finetune and joint retrain it too, whatever the protein: a size far from its
+            # own says another protein under its name (a CLI trial's apoferritin folder
+            # named bgal took β-gal's head and bank to 62 px, unsaid)
+            if old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25:
+                notes.append(
+                    f"data set {name!r} is already in the model, trained at "
+                    f"{old.diameter_px:.0f} px; this run's micrographs are at {diameter:.0f} "
+                    f"px, which becomes its diameter: if they are another protein, give "
+                    f"{wording.dataset} (a head of its own), which keeps {name!r} as it is"
+                )
             continue
         size = ""
         if old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25:
