@@ -929,6 +929,9 @@ def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path,
     said = capsys.readouterr().out
     assert re.search(r"\(loss [\d.]+: detection [\d.]+ \+ .*distill [\d.]+", said), said
     assert "detection" not in main_output_of_new_model
+    # its plan says the steps are at most those given (a CLI trial read "1000 steps" at the
+    # start and "of at most 915 steps" at the end)
+    assert "up to 2 steps (fewer for few picks: " in said, said
     assert main([*again, "--dataset", "other", "--out", str(tmp_path / "d.pt")]) == 0
 
 

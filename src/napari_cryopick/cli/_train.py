@@ -302,8 +302,15 @@ def _budget_text(limit: float | str | None, device: str) -> str:
 
 def _steps_text(args: argparse.Namespace, mode: str, n_labels: int) -> str:
     """``1000 steps``, or the fewer steps ``--views-per-label`` allows for these picks."""
-    if mode == "continual" or not args.views_per_label:  # continual adds exemplar picks
+    if not args.views_per_label:
         return f"{args.steps} steps"
+    if mode == "continual":
+        # its exemplars' picks count too, known once the bank is read (a CLI trial read
+        # "1000 steps" here and "of at most 915 steps" at the end)
+        return (
+            f"up to {args.steps} steps (fewer for few picks: {args.views_per_label:g} crops "
+            "per pick, the earlier data sets' exemplars replayed counted)"
+        )
     from napari_cryopick.core.continual import train_config_for_mode
     from napari_cryopick.core.training import TrainConfig, label_step_limit
 
