@@ -460,9 +460,9 @@ def test_info_shows_each_runs_steps_of_planned_heads_and_adopted_heads(tmp_path,
     path = save_checkpoint(tmp_path / "model.pt", result.model, metadata=result.metadata)
     assert main(["info", str(path)]) == 0
     history = capsys.readouterr().out.split("training history: 2 run(s)")[1].splitlines()
-    assert "mode=new  data sets=alpha  steps=2 of 2  heads=generic  " in history[1]
+    assert "mode=new  data sets=alpha  steps=2 of 2  model heads=generic  " in history[1]
     assert "adopted" not in history[1]
-    assert "steps=2 of 2  heads=generic,beta,alpha  adopted heads=alpha  " in history[2]
+    assert "steps=2 of 2  model heads=generic,beta,alpha  adopted heads=alpha  " in history[2]
 
     assert main(["info", str(path), "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)["history"]
@@ -478,8 +478,8 @@ def test_info_shows_each_runs_steps_of_planned_heads_and_adopted_heads(tmp_path,
     save_checkpoint(path, result.model, metadata=cut)
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "steps=1 of 5 (time budget)  heads=generic" in out
-    assert "steps=2 of 2 (stopped)  heads=generic,beta,alpha" in out
+    assert "steps=1 of 5 (time budget)  model heads=generic" in out
+    assert "steps=2 of 2 (stopped)  model heads=generic,beta,alpha" in out
 
 
 def test_cli_mode_options_reach_the_training_request(tmp_path):

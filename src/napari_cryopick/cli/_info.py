@@ -225,7 +225,7 @@ def _format(path: Path, info: dict[str, Any]) -> str:
         lines.append(
             f"  {index}. {run.get('date', '?')}  mode={run.get('mode', '?')}  "
             f"data sets={','.join(run.get('datasets', []))}  steps={_steps(run)}  "
-            + (f"heads={','.join(run['heads'])}  " if run.get("heads") else "")
+            + (f"model heads={','.join(run['heads'])}  " if run.get("heads") else "")
             + (f"adopted heads={','.join(adopted)}  " if adopted else "")
             + f"{float(run.get('seconds', 0.0)):.1f} s training"
             + (
