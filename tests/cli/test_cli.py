@@ -526,9 +526,20 @@ def test_pick_says_when_the_machine_is_busy_and_no_threads_were_given(
     assert capsys.readouterr().err == ""
     # other jobs on more than half the cores: torch's threads wait on each other already
     # (a CLI trial below load 2 on 2 cores trained a quarter as fast, unsaid)
-    assert say_busy_machine(load=1.6, cores=2)
-    assert not say_busy_machine(load=8.0, cores=16)
-    assert say_busy_machine(load=9.0, cores=16)
+    assert say_busy_machine(load=1.6, cores=2, running=1.0)
+    assert not say_busy_machine(load=8.0, cores=16, running=10.0)
+    assert say_busy_machine(load=9.0, cores=16, running=8.0)
+    # unless the load is the command run just before (a script's train, then pick: a
+    # review): nothing else runs now
+    assert not say_busy_machine(load=1.7, cores=2, running=0.0)
+    assert not say_busy_machine(load=13.8, cores=16, running=1.0)
+    assert say_busy_machine(load=2.0, cores=2, running=0.0)  # all cores: as before
+    from napari_cryopick.cli._pick import _others_running
+
+    if sys.platform.startswith("linux"):  # (the CI's and this machine's)
+        now = _others_running(samples=2, gap_s=0.0)
+        assert now is not None
+        assert now >= 0.0
     capsys.readouterr()
     write_mrc(tmp_path / "m.mrc", np.zeros((128, 128), np.float32) + np.eye(128, dtype=np.float32))
     monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))

@@ -198,6 +198,27 @@ def test_export_of_candidates_is_at_the_runs_threshold(project, tmp_path, tiny_m
     assert len(whole) > len(default) > 0  # the candidates below 0.4 are left out
     pd.testing.assert_frame_equal(default, at_run)
     assert (default["rlnAutopickFigureOfMerit"] >= 0.4).all()
+    # the files named, not their folder: the same (a review: every candidate, unsaid)
+    named = tmp_path / "named.star"
+    files = sorted(candidates.glob("*.star"))
+    assert main(["cryosparc", "export", *map(str, files), "--out", str(named)]) == 0
+    assert "at the threshold their run picked at (0.4)" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(starfile.read(named, always_dict=True)["particles"], default)
+    # a file the Pick widget exported there since (reviewed at 0.2) is the user's: whole
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+    from napari_cryopick.workflows.batch import record_export
+
+    first = files[0]
+    reviewed = read_picks(first)
+    reviewed = reviewed[reviewed["score"] >= 0.2].reset_index(drop=True)
+    assert (reviewed["score"] < 0.4).any()
+    write_picks(reviewed, first)
+    record_export(candidates, [first])
+    again = tmp_path / "again.star"
+    assert main(["cryosparc", "export", str(candidates), "--out", str(again)]) == 0
+    table = starfile.read(again, always_dict=True)["particles"]
+    mine = table[table["rlnMicrographName"].str.startswith(first.stem)]
+    assert len(mine) == len(reviewed)
 
 
 def test_particles_are_truth_for_evaluate_and_labels_for_train(project, tmp_path, capsys):

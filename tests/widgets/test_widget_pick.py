@@ -4356,3 +4356,34 @@ def test_closing_a_micrograph_whose_corrections_became_labels_says_where_they_ar
     for x, y in ((130.0, 120.0), (650.0, 700.0)):
         assert np.min(np.hypot(particles[:, 0] - x, particles[:, 1] - y)) < 1.0
     assert (labels["kind"] == "negative").sum() == 1
+
+
+def test_picks_all_added_by_hand_are_kept_aside_when_the_micrograph_closes(
+    picker, real_data_dir, tmp_path, qtbot
+):
+    # a review: where the network found nothing, picks the user then added by hand (none
+    # used as labels) left with the closed micrograph, unsaid
+    from napari_cryopick._widgets.result_layers import display
+    from napari_cryopick.core.pick_table import empty_picks
+
+    viewer, widget, _path = picker
+    second = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", second)
+    viewer.open(str(second), plugin="napari-cryopick")
+    state = session(viewer)
+    state.pick_results[NAME] = replace(
+        state.pick_results[NAME], picks=empty_picks(), original=np.zeros((0, 2), np.float32)
+    )
+    viewer.layers.selection.active = viewer.layers[NAME]
+    display(viewer, NAME)
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=5000)
+    points = viewer.layers[f"{NAME} picks"]
+    assert len(points.data) == 0
+    points.add([[120.0, 130.0], [700.0, 650.0]])
+    viewer.layers.remove(viewer.layers[NAME])
+    qtbot.wait(200)
+    said = widget.status.text()
+    assert f"{NAME} closed: its picks and your corrections of them" in said, said
+    viewer.open(str(tmp_path / "data" / f"{NAME}.png"), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: NAME in state.pick_results, timeout=5000)
+    assert int(state.pick_results[NAME].picks["score"].isna().sum()) == 2

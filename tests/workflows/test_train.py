@@ -1093,9 +1093,9 @@ def test_finetuning_a_data_set_at_another_size_is_warned_about(training_set):
         assert said == [
             f"data set 'toy' is already in the model, trained at {toy.diameter_px:.0f} px; "
             f"this run's micrographs are at {3 * toy.diameter_px:.0f} px, which becomes its "
-            "diameter: if they are another protein, give another --dataset name (a head of its "
-            "own), "
-            "which keeps 'toy' as it is"
+            "diameter: if they are another protein, give another --dataset name with --mode "
+            f"continual (a head of its own; --mode {mode} moves the whole model), which keeps "
+            "'toy' as it is"
         ], notes
         same = train_workflow.base_model_warnings(
             mode, first.model, first.metadata, {"toy": toy.diameter_px}

@@ -1214,7 +1214,7 @@ def follow_micrographs(viewer: Any) -> None:
             else:
                 state.dropped_picks.add(name)
                 hand = state.pick_results[name].picks["score"].isna()
-                if hand.any() and not hand.all() and not state.pick_results[name].file_picks:
+                if hand.any() and not state.pick_results[name].file_picks:
                     state.labelled_picks.add(name)  # (kept worth otherwise)
                 # the reviewed flag went with the picks it was about (it stayed ticked for
                 # the micrograph opened again, and its new picks showed as reviewed)
@@ -1635,7 +1635,9 @@ def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
         return False  # a pick file's unscored rows are the file's (has_corrections said)
     picks = session(viewer).pick_results[name].picks
     scores = picks["score"]
-    if not (scores.isna().any() and scores.notna().any()):
+    if not scores.isna().any():
+        # (every pick by hand, the network having found none there, is worth it too: a
+        # review found them dropped unsaid)
         return False
     hand = picks.loc[scores.isna() & (picks["kind"].astype(str) == "particle"), ["x", "y"]]
     if not len(hand):

@@ -410,23 +410,31 @@ class ReviewPanel(QWidget):
             state.labelled_picks.discard(name)
         elif name in state.dropped_picks:
             state.dropped_picks.discard(name)
-            names, one = self._closed_together("dropped", name)
+            together = [n for n in self._together("dropped", name) if n not in state.pick_results]
+            labelled = [n for n in together if n in state.labelled_picks]
+            state.labelled_picks.difference_update(together)
+            names, one = name_list(together, 3), len(together) == 1
             its, it = ("its", "it") if one else ("their", "them")
-            if name in state.labelled_picks:
+            text = f"{names} closed: {its} picks left with {it}"
+            if labelled:
                 # a GUI trial read "no corrections to keep aside" after Use as training
                 # labels, and looked for its hand-added picks in the picks layer
-                state.labelled_picks.discard(name)
+                which = (
+                    "your corrections"
+                    if labelled == together
+                    else (f"your corrections of {name_list(labelled, 3)}")
+                )
                 self._say(
-                    f"{names} closed: {its} picks left with {it}; your corrections were used "
-                    f"as training labels and come back with {it} (the picks you added among "
-                    f"the particle labels, those you deleted as negatives, which picking "
-                    f"leaves out); pick or load {its} picks again when opened (picking adds "
-                    "no label as a pick)."
+                    f"{text}; {which} were used as training labels and come back with "
+                    f"{'it' if len(labelled) == 1 else 'them'} (the picks you added among "
+                    "the labels, those you deleted as negatives, which picking leaves out); "
+                    f"pick or load {its} picks again when opened (picking adds no label as a "
+                    "pick)."
                 )
             else:
                 self._say(
-                    f"{names} closed: {its} picks left with {it} (no corrections to keep "
-                    f"aside); pick or load {its} picks again when opened."
+                    f"{text} (no corrections to keep aside); pick or load {its} picks again "
+                    "when opened."
                 )
         elif name in state.discarded_corrections:
             # closed with corrections not yet kept (a trial lost them without a word)

@@ -182,52 +182,36 @@ def _indexed_micrographs(item: Path) -> dict[str, str]:
     return {PurePosixPath(n).name: PurePosixPath(n).stem for n, _file, _why in index.entries if n}
 
 
-def _run_thresholds(items: list[Path]) -> tuple[dict[str, float], float]:
-    """``{micrograph: the threshold its run picked at}`` of the micrographs picked into the
-    folders of ``items`` with ``--keep-candidates`` (their files hold every candidate down
-    to a floor), and the lowest floor (``inf`` when none)."""
-    from napari_cryopick.workflows.batch import read_manifests
+def _at_run_thresholds(read: list[tuple[Path, Any]]) -> list[tuple[Path, Any]]:
+    """Without ``--threshold``, the picks of files that hold a run's candidates
+    (``--keep-candidates``: every pick down to a floor) at the threshold that run picked
+    at, said: a trial exported 1,641 candidates down to 0.05 for 1,200 picks (a note only,
+    until 2026-12-06). Picks without a score (added by hand) are kept; files an export
+    or a filter replaced since are the user's, kept whole (``batch.candidate_thresholds``)."""
+    from napari_cryopick.workflows.batch import candidate_thresholds
 
-    thresholds: dict[str, float] = {}
-    floor = math.inf
-    for item in items:
-        records = read_manifests(item).values() if item.is_dir() else ()
-        for record in records:
-            if record.get("status") != "done" or record.get("keep_candidates") is None:
-                continue
-            try:
-                threshold = float(record.get("threshold"))
-                floor = min(floor, float(record["keep_candidates"]))
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(threshold):
-                thresholds[Path(str(record["input"])).stem] = threshold
-    return thresholds, floor
-
-
-def _at_run_thresholds(picks: Any, items: list[Path]) -> Any:
-    """Without ``--threshold``, the picks of files that hold every candidate
-    (``--keep-candidates``) at the threshold their run picked at, said: a trial exported
-    1,641 candidates down to 0.05 for 1,200 picks (a note only, until 2026-12-06)."""
-    import numpy as np
-
-    thresholds, floor = _run_thresholds(items)
-    if not thresholds or not len(picks):
-        return picks
-    names = picks["micrograph"].astype(str)
-    at = names.map(thresholds).to_numpy(float)  # NaN: not a candidates file's micrograph
-    below = ~np.isnan(at) & (picks["score"].to_numpy(float) < at)  # unscored: kept
-    values = sorted(set(thresholds.values()))
+    held = candidate_thresholds([path for path, _table in read])
+    held = {path: pair for path, pair in held.items() if math.isfinite(pair[1])}
+    if not held:
+        return read
+    out, left = [], 0
+    for path, table in read:
+        if path in held and len(table):
+            below = table["score"].to_numpy(float) < held[path][1]  # NaN (by hand): kept
+            left += int(below.sum())
+            table = table[~below].reset_index(drop=True)
+        out.append((path, table))
+    floor = min(floor for floor, _t in held.values())
+    values = sorted({threshold for _f, threshold in held.values()})
     shown = ", ".join(f"{v:g}" for v in values[:3]) + (" ..." if len(values) > 3 else "")
     print(
-        f"cryopick cryosparc export: note: the files of {len(thresholds)} micrograph(s) hold "
-        f"every candidate down to score {floor:g} (picked with --keep-candidates): exported "
-        f"at the threshold their run picked at ({shown}), {int(below.sum())} candidate(s) "
-        "below it left out; give --threshold T to export at another (--threshold 0: every "
-        "candidate)",
+        f"cryopick cryosparc export: note: {len(held)} file(s) hold every candidate down to "
+        f"score {floor:g} (picked with --keep-candidates): exported at the threshold their "
+        f"run picked at ({shown}), {left} candidate(s) below it left out; give --threshold "
+        "T to export at another (--threshold 0: every candidate)",
         file=sys.stderr,
     )
-    return picks[~below].reset_index(drop=True)
+    return out
 
 
 def _warn_relion_tiff(items: list[Path]) -> None:
@@ -351,7 +335,7 @@ def run_export(args: argparse.Namespace) -> int:
     """Run ``cryopick cryosparc export``; returns the exit code."""
     from napari_cryopick.cli._errors import check_not_among_inputs, check_output_file
     from napari_cryopick.io.cryosparc import write_import_star
-    from napari_cryopick.io.pickfiles import match_name, read_pick_files
+    from napari_cryopick.io.pickfiles import joined_picks, match_files, match_name, read_picks
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
@@ -387,7 +371,10 @@ def run_export(args: argparse.Namespace) -> int:
     # one micrograph name, one file: never merged; a per-micrograph file takes the
     # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the
     # micrograph a run's manifest names)
-    picks = read_pick_files(files, names=set(picked) if picked else None, binning=binning or 1.0)
+    read = [(Path(f), read_picks(f, binning=binning or 1.0)) for f in files]
+    if args.threshold is None:
+        read = _at_run_thresholds(read)
+    picks = joined_picks(match_files(read, set(picked) if picked else None))
     # RELION's own coordinate files (AutoPick/jobNNN/Movies/mic_autopick.star, a RELION 3.0
     # job without an index) name their micrograph with the suffix: mic, not mic_autopick
     # (a re-trial's export named mic_autopick.mrc, which no exposure is)
@@ -399,8 +386,6 @@ def run_export(args: argparse.Namespace) -> int:
     }
     if suffixed:
         picks = picks.assign(micrograph=picks["micrograph"].astype(str).replace(suffixed))
-    if args.threshold is None:
-        picks = _at_run_thresholds(picks, [Path(item) for item in args.inputs])
     if args.exposures is not None:
         names, shapes = _exposure_names(args.exposures)
         # then to the exposures' names by the same rule (mic -> <uid>_mic_patch_aligned_

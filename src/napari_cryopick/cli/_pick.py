@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -560,8 +561,30 @@ def _note_tiff_rows(request) -> None:
         )
 
 
+def _others_running(samples: int = 3, gap_s: float = 0.05) -> float | None:
+    """How many threads of other processes are runnable now (Linux: ``/proc/loadavg``'s
+    running count, less this one, the mean of a few samples); None elsewhere. Unlike the
+    load average, the command that ran just before (a ``cryopick train`` of this script)
+    is not in it."""
+    counts = []
+    for index in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as handle:
+                running = int(handle.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        counts.append(max(running - 1, 0))
+        if index + 1 < samples:
+            time.sleep(gap_s)
+    return sum(counts) / len(counts)
+
+
 def say_busy_machine(
-    load: float | None = None, cores: int | None = None, *, gpu_possible: bool = False
+    load: float | None = None,
+    cores: int | None = None,
+    *,
+    gpu_possible: bool = False,
+    running: float | None = None,
 ) -> bool:
     """Print a note when other jobs keep the CPU busy and ``--threads`` was not given:
     torch's threads then wait on each other (1.57 s per micrograph with torch's default
@@ -579,9 +602,15 @@ def say_busy_machine(
         cores = len(affinity(0)) if affinity is not None else os.cpu_count()
     # torch runs a thread on every core: with other jobs on more than half of them its
     # threads wait on each other (a CLI trial at a load below 2 on 2 cores: 111 training
-    # steps in 120 s with torch's threads, 158 in 32 s with --threads 1, unsaid)
+    # steps in 120 s with torch's threads, 158 in 32 s with --threads 1, unsaid). The load
+    # average also holds the command run just before (a script's train, then pick: a
+    # review), so other jobs must be running now too
     if not cores or load < max(1.0, cores / 2 + 0.5):
         return False
+    if load < cores:
+        running = _others_running() if running is None else running
+        if running is None or running < cores / 2:
+            return False
     threads = os.environ.get("OMP_NUM_THREADS", "").strip()
     if threads.isdigit() and int(threads) <= max(1, cores // 2):
         # torch runs that many threads already: the advice is taken (a docs trial under

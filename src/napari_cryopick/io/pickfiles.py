@@ -509,10 +509,15 @@ def read_pick_files_and_names(
             micrographs |= set(table["micrograph"].astype(str))
         elif names is not None and (name := match_name(path.stem, names)) is not None:
             micrographs.add(name)
+    return joined_picks(matched), micrographs
+
+
+def joined_picks(matched: Sequence[tuple[Path, pd.DataFrame]]) -> pd.DataFrame:
+    """The tables of :func:`match_files` as one (an empty pick table when none has a row)."""
     tables = [table for _path, table in matched if len(table)]
     if not tables:
-        return _picks.empty_picks(), micrographs
-    return pd.concat(tables, ignore_index=True), micrographs
+        return _picks.empty_picks()
+    return pd.concat(tables, ignore_index=True)
 
 
 def _pairs(table: pd.DataFrame) -> set[tuple[str, str]]:

@@ -852,23 +852,56 @@ def candidate_files(out_dir: Path, paths: Sequence[Path]) -> dict[Path, float]:
     later), with that floor; files an export or another run replaced since are not."""
     if not Path(out_dir).is_dir():
         return {}
-    latest: dict[str, Mapping[str, Any]] = {}
-    for record in _manifest_records(out_dir):  # oldest first: the newest writer wins
-        if record.get("status") in ("done", EXPORTED, FILTERED):
-            for name in record.get("outputs") or []:
-                latest[str(name)] = record
-    found = {}
+    held = candidate_thresholds(paths, folder=Path(out_dir))
+    return {path: floor for path, (floor, _threshold) in held.items()}
+
+
+def candidate_thresholds(
+    paths: Sequence[Path], *, folder: Path | None = None, depth: int = 4
+) -> dict[Path, tuple[float, float]]:
+    """``{file: (floor, threshold)}`` of those of ``paths`` that hold a pick run's
+    candidates as it wrote them (``keep_candidates``: every pick down to the floor), with
+    the threshold that run picked at. The newest writer of a file wins (an export or a
+    filter into the folder since: not candidates), and its size must be the one the run
+    recorded. The manifest is the one of ``folder``, else the nearest of the file's folder
+    and up to ``depth - 1`` folders above it (a pick run mirrors sub-folders under its
+    one manifest; files named one by one, not their folder: a review)."""
+    newest: dict[Path, dict[str, Mapping[str, Any]]] = {}
+
+    def writers(here: Path) -> dict[str, Mapping[str, Any]]:
+        if here not in newest:
+            table: dict[str, Mapping[str, Any]] = {}
+            try:
+                records = _manifest_records(here)
+            except OSError:
+                records = []
+            for record in records:  # oldest first: the newest writer wins
+                if record.get("status") in ("done", EXPORTED, FILTERED):
+                    for name in record.get("outputs") or []:
+                        table[os.path.normpath(os.path.join(here, str(name)))] = record
+            newest[here] = table
+        return newest[here]
+
+    found: dict[Path, tuple[float, float]] = {}
     for path in paths:
-        record = latest.get(os.path.relpath(path, out_dir))
-        floor = None if record is None else record.get("keep_candidates")
-        if record is None or record.get("status") != "done" or floor is None:
-            continue
-        sizes = dict(zip(record.get("outputs") or [], record.get("sizes") or []))
-        try:
-            if path.stat().st_size == sizes.get(os.path.relpath(path, out_dir)):
-                found[path] = float(floor)
-        except OSError:
-            continue
+        key = os.path.normpath(os.path.abspath(path))
+        folders = [Path(os.path.abspath(folder))] if folder is not None else None
+        for here in folders or _folders_up(Path(key).parent, depth):
+            record = writers(here).get(key)
+            if record is None:
+                continue
+            floor, threshold = record.get("keep_candidates"), record.get("threshold")
+            if record.get("status") == "done" and floor is not None:
+                rel = os.path.relpath(key, here)
+                sizes = dict(zip(record.get("outputs") or [], record.get("sizes") or []))
+                try:
+                    intact = os.stat(key).st_size == sizes.get(rel)
+                except OSError:
+                    intact = False
+                ok = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+                if intact:
+                    found[Path(path)] = (float(floor), float(threshold) if ok else math.nan)
+            break  # the nearest manifest that records the file
     return found
 
 

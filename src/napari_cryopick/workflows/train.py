@@ -953,7 +953,9 @@ def base_model_warnings(
                     f"data set {name!r} is already in the model, trained at "
                     f"{old.diameter_px:.0f} px; this run's micrographs are at {diameter:.0f} "
                     f"px, which becomes its diameter: if they are another protein, give "
-                    f"{wording.dataset} (a head of its own), which keeps {name!r} as it is"
+                    f"{wording.dataset} with {wording.mode_name('continual')} (a head of its "
+                    f"own; {wording.mode_name(mode)} moves the whole model), which keeps "
+                    f"{name!r} as it is"
                 )
             continue
         size = ""
