@@ -1215,6 +1215,8 @@ def test_a_micrograph_of_another_binning_in_a_run_is_said(
     with caplog.at_level(logging.WARNING):
         _warn_of_other_size(prepared, small, "small", 10.0)
         _warn_of_other_size(prepared, large, "large", 40.0)
+        # another data set's head at the same diameter (a review)
+        _warn_of_other_size(prepared, large, "large", 10.0, "setA")
         assert not caplog.records
         _warn_of_other_size(prepared, large, "large2", 10.0)  # at the small one's diameter
     assert [r.getMessage()[:50] for r in caplog.records] == [

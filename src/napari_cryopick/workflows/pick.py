@@ -458,9 +458,10 @@ class PreparedPick:
     #: over each one's pixel size), each said once: ``{rounded diameter: message}``.
     #: A worker process (``--dask``) fills its own copy (its log shows them).
     resolved_warnings: dict[Any, str | None] = field(default_factory=dict, compare=False)
-    #: ``{diameter px: (name, (rows, cols))}`` of the run's first micrograph picked at each
-    #: diameter, which the others' sizes are compared with (:func:`_warn_of_other_size`).
-    first_size: dict[float, tuple[str, tuple[int, int]]] = field(
+    #: ``{(diameter px, head): (name, (rows, cols))}`` of the run's first micrograph picked
+    #: at each diameter with each head, which the others' sizes are compared with
+    #: (:func:`_warn_of_other_size`).
+    first_size: dict[tuple[float, str | None], tuple[str, tuple[int, int]]] = field(
         default_factory=dict, compare=False
     )
     #: ``{micrograph key: head}`` of the micrographs picked with another head than
@@ -1640,17 +1641,18 @@ OTHER_SIZE_FACTOR = 1.5
 
 
 def _warn_of_other_size(
-    prepared: PreparedPick, micrograph: Any, label: str, diameter: float
+    prepared: PreparedPick, micrograph: Any, label: str, diameter: float, head: str | None = None
 ) -> None:
     """Say so (once a run) when a micrograph's sides are 1.5 times those of the run's first
     micrograph picked at the same diameter in pixels or more (or at most two thirds): a
     binned copy picked at the others' diameter (a CLI trial's folder of a 4096 px JPG and a
     2x binned 2048 px MRC: 80 picks of 621 particles on the binned one, nothing said).
     Micrographs picked at diameters of their own (pixel sizes known, each data set's head's:
-    a trial's 1024 px ribosome and 4096 px β-gal micrographs at 56 and 108 px) are
-    compared with those picked at theirs."""
+    a trial's 1024 px ribosome and 4096 px β-gal micrographs at 56 and 108 px), or with
+    another data set's head (two data sets trained at one diameter: a review), are
+    compared with those picked so."""
     shape = tuple(int(n) for n in micrograph.data.shape[-2:])
-    key = round(float(diameter), 2)
+    key = (round(float(diameter), 2), head)
     first = prepared.first_size.setdefault(key, (label, shape))
     if "other size" in prepared.resolved_warnings:
         return
@@ -1694,7 +1696,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     # its data set's own head, in a run of several
     config = prepared.config_for(_micrograph_key(source, micrograph))
     _warn_of_size(micrograph, str(source) if _is_path(source) else name, diameter)
-    _warn_of_other_size(prepared, micrograph, name or str(source), diameter)
+    _warn_of_other_size(prepared, micrograph, name or str(source), diameter, config.head)
     key = (round(float(diameter), 1), config.head)
     _warn_of_overridden_pixel_size(prepared, micrograph, config.head, diameter)
     _warn_of_unknown_pixel_size(prepared, micrograph, config.head, diameter)
