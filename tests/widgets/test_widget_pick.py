@@ -4320,6 +4320,13 @@ def test_each_data_sets_own_shows_a_generic_head_data_set_at_its_own_diameter(
     assert "diameter 108 px, but" not in widget._picked_all_text()  # (the job's end)
 
 
+def _open_second(viewer, real_data_dir, tmp_path):
+    """Open a copy of a second ribosome micrograph beside the picker's."""
+    second = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", second)
+    viewer.open(str(second), plugin="napari-cryopick")
+
+
 def test_closing_a_micrograph_whose_corrections_became_labels_says_where_they_are(
     picker, real_data_dir, tmp_path, qtbot
 ):
@@ -4327,9 +4334,7 @@ def test_closing_a_micrograph_whose_corrections_became_labels_says_where_they_ar
     # and closed the micrograph: "no corrections to keep aside", and it looked for its
     # picks in the picks layer when it opened the file again
     viewer, widget, path = picker
-    second = tmp_path / "data" / "062_10028.png"
-    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", second)
-    viewer.open(str(second), plugin="napari-cryopick")
+    _open_second(viewer, real_data_dir, tmp_path)
     viewer.layers.selection.active = viewer.layers[NAME]
     qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=5000)
     points = viewer.layers[f"{NAME} picks"]
@@ -4367,9 +4372,7 @@ def test_picks_all_added_by_hand_are_kept_aside_when_the_micrograph_closes(
     from napari_cryopick.core.pick_table import empty_picks
 
     viewer, widget, _path = picker
-    second = tmp_path / "data" / "062_10028.png"
-    shutil.copy(real_data_dir / DATASET / "micrographs" / "062_10028.png", second)
-    viewer.open(str(second), plugin="napari-cryopick")
+    _open_second(viewer, real_data_dir, tmp_path)
     state = session(viewer)
     state.pick_results[NAME] = replace(
         state.pick_results[NAME], picks=empty_picks(), original=np.zeros((0, 2), np.float32)
