@@ -66,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="T",
         type=float,
         default=None,
-        help="keep picks scoring at least this (files written with --keep-candidates; default: the threshold their run picked at)",
+        help="keep picks scoring at least this (files written with --keep-candidates; "
+        "default: the threshold their run picked at)",
     )
     export.add_argument(
         "--flip-y",
