@@ -240,3 +240,26 @@ def test_clicks_map_onto_the_block_averaged_pixel_that_holds_them(factor):
         assert _binned_index(i * factor + (factor - 1) / 2, factor, 100) == i
     assert _binned_index(-5.0, factor, 100) == 0
     assert _binned_index(1e6, factor, 100) == 99
+
+
+def test_fibers_beside_particles_of_another_size_are_said_written_at_the_particles():
+    # a CLI trial's 24 px fibers beside 50 px particles: one model wrote the fibers 50 px
+    # wide (CBOX boxes 99 px) without a word, under the 3x size warning
+    from napari_cryopick.workflows.inputs import kind_size_warning
+
+    def labels(fiber_width):
+        return pd.DataFrame(
+            {
+                "kind": ["particle"] * 3 + ["fiber"] * 4,
+                "diameter": [50.0, 49.0, 51.0] + [fiber_width] * 4,
+            }
+        )
+
+    said = kind_size_warning(labels(24.0))
+    assert said == (
+        "the fibers (median width 24 px) are traced and written at the particles' diameter "
+        "(50 px), not their width, by a model of both: train a model of the fibers alone for "
+        "their own width"
+    )
+    assert kind_size_warning(labels(45.0)) is None  # within a quarter: nothing to say
+    assert "train a model per kind" in kind_size_warning(labels(10.0))  # over 3x: as before
