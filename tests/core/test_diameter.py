@@ -189,6 +189,19 @@ def test_vesicle_training_sets_rescale_by_the_geometric_mean_and_mixed_sizes_war
     sets, table = training_sets_from_files(mics, [str(tmp_path / "plain")], kind="vesicle")
     assert set(table["kind"]) == {"vesicle"}
     assert sets[0].diameter_px == [pytest.approx(200.0)] * 2
+    # vesicles without their sizes: said (a trial's x,y CSV trained every vesicle at one
+    # size, said as particles' "estimated from the micrographs")
+    (tmp_path / "sizeless").mkdir()
+    for path in (tmp_path / "ves").iterdir():
+        pd.read_csv(path).drop(columns="diameter").to_csv(
+            tmp_path / "sizeless" / path.name, index=False
+        )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        training_sets_from_files(mics, [str(tmp_path / "sizeless")], diameter_px=30.0)
+    assert "the vesicle labels carry no diameters: every vesicle trains at one size" in (
+        caplog.text
+    )
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         training_sets_from_files(mics, [str(tmp_path / "mixed")], diameter_px=30.0)

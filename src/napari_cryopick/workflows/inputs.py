@@ -1550,6 +1550,16 @@ def _check_diameters(
     if not diameters and vesicles is not None:
         return [vesicles] * len(loaded)
     kinds = set(positive["kind"].astype(str)) if len(positive) else set()
+    if kinds == {"vesicle"}:
+        # a vesicle set without its circles' sizes (a fibers and vesicles trial's x,y CSV
+        # trained every vesicle at one size "estimated from the micrographs around 12
+        # clicks" of particles, and the size head learned nothing)
+        logger.warning(
+            "%sthe vesicle labels carry no diameters: every vesicle trains at one size, so "
+            "the model learns no vesicle sizes; give each vesicle's diameter (a diameter "
+            "column, or circles drawn in napari's Annotate)",
+            f"{dataset}: " if dataset else "",
+        )
     if kinds == {"fiber"}:
         # the image-based estimate measures round particles: a re-trial's 24 px fibers
         # read as 185 px ("particle diameter") beside the width given
