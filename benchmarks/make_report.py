@@ -28,6 +28,7 @@ ORDER = (
     "accuracy_s10",
     "accuracy_s8_swa",
     "detector",
+    "click_check",
     "speed",
     "continual",
     "continual_real",
