@@ -720,6 +720,14 @@ def test_points_read_as_fibers_without_paths_are_warned_of(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
         read_training_picks([(paths, False)], {"m0"}, kind="fiber")
     assert "no fiber paths" not in caplog.text
+    assert "one point" not in caplog.text
+    # tube ids, one point each (a fibers trial's four tubes of one point trained unsaid)
+    singles = write_picks(make_picks([20.0, 80.0], [30.0, 60.0], micrograph="m0", kind="fiber",
+                                     tube_id=[1, 2], diameter=20.0), tmp_path / "m0_one.csv")  # fmt: skip
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        read_training_picks([(singles, False)], {"m0"})
+    assert "m0_one.csv: every fiber path holds one point (one row per tube id)" in caplog.text
 
 
 def test_relion_manual_picking_helices_train_as_one_fiber_per_pair(tmp_path, caplog):

@@ -155,6 +155,7 @@ def read_training_picks(
     unused: dict[str, int] = {}  # picks of micrographs not given, by micrograph
     pathless: list[str] = []  # files read as fibers (--kind fiber) that hold no paths
     paired: list[str] = []  # RELION manual-picking helices: rows paired into fibers
+    single: list[str] = []  # files whose every fiber path is one point
     for (path, table), in_file, (_path, from_folder) in zip(
         matched_files, in_files, paths, strict=True
     ):
@@ -218,6 +219,9 @@ def read_training_picks(
                 )
             # (the file's negatives stay negatives: junk is no object of any kind)
             matched = matched.assign(kind=stated.where(negatives, kind))
+        fibers = matched[(matched["kind"].astype(str) == "fiber") & (matched["tube_id"] > 0)]
+        if len(fibers) and fibers.groupby(["micrograph", "tube_id"]).size().max() == 1:
+            single.append(path.name)
         tables.append(matched)
     if paired:
         logger.info(
@@ -232,6 +236,13 @@ def read_training_picks(
             "fiber, not the fiber between them; give paths (a helical STAR with "
             "rlnHelicalTubeID, a crYOLO filament CBOX, or paths drawn in napari's Annotate)",
             name_list(pathless),
+        )
+    if single:
+        # a fibers trial's file of four tubes of one point each trained without a word
+        logger.warning(
+            "%s: every fiber path holds one point (one row per tube id): each trains as a "
+            "spot on a fiber, not a path; give each fiber's points under one tube id",
+            name_list(single),
         )
     if unused:
         picked = {str(n) for t in tables for n in t["micrograph"].unique()}
