@@ -385,6 +385,19 @@ def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, 
     assert "(precision 1.000, recall 1.000)" in captured.out
     assert cli.main([*common, "--kind", "vesicle"]) == 2
     assert "--kind vesicle: the predictions hold no vesicle picks" in capsys.readouterr().err
+    # a micrograph whose truth holds none of the kind: its predictions are false positives,
+    # not picks of a micrograph the truth lacks (a review: ignored, precision inflated)
+    other = make_picks([300.0], [300.0], diameter=40.0, micrograph="n")
+    both = pd.concat([fibers, particles, other], ignore_index=True)
+    truth = write_picks(both, tmp_path / "t2.csv")
+    stray = make_picks([50.0, 150.0], [50.0] * 2, diameter=20.0, micrograph="n", kind="fiber",
+                       tube_id=1, score=0.9)  # fmt: skip
+    pred = write_picks(pd.concat([fibers.assign(score=0.9), stray]), tmp_path / "p2.csv")
+    args = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--tolerance", "10"]
+    assert cli.main([*args, "--kind", "fiber"]) == 0
+    captured = capsys.readouterr()
+    assert "absent from the ground truth" not in captured.err
+    assert "predictions 6, ground truth 4 (dist<=10px)" in captured.out
 
 
 @pytest.mark.parametrize("command", ["pick", "info"])

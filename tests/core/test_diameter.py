@@ -202,6 +202,10 @@ def test_vesicle_training_sets_rescale_by_the_geometric_mean_and_mixed_sizes_war
     assert "the vesicle labels carry no diameters: every vesicle trains at one size" in (
         caplog.text
     )
+    caplog.clear()  # with their diameters and a diameter given: nothing of the kind (a review)
+    with caplog.at_level(logging.WARNING):
+        training_sets_from_files(mics, [str(tmp_path / "ves")], diameter_px=200.0)
+    assert "carry no diameters" not in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         training_sets_from_files(mics, [str(tmp_path / "mixed")], diameter_px=30.0)
@@ -270,9 +274,9 @@ def test_fibers_beside_particles_of_another_size_are_said_written_at_the_particl
 
     said = kind_size_warning(labels(24.0))
     assert said == (
-        "the fibers (median width 24 px) are traced and written at the particles' diameter "
-        "(50 px), not their width, by a model of both: train a model of the fibers alone for "
-        "their own width"
+        "the fibers (median width 24 px) are traced and written at the one diameter a model "
+        "of both picks at (the particles', 50 px, unless a diameter is given), not their "
+        "width: train a model of the fibers alone for their own width"
     )
     assert kind_size_warning(labels(45.0)) is None  # within a quarter: nothing to say
     assert "train a model per kind" in kind_size_warning(labels(10.0))  # over 3x: as before

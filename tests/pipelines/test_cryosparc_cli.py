@@ -221,6 +221,28 @@ def test_export_of_candidates_is_at_the_runs_threshold(project, tmp_path, tiny_m
     assert len(mine) == len(reviewed)
 
 
+def test_candidates_deep_below_the_folder_exported_are_at_the_runs_threshold(
+    tmp_path, tiny_model, capsys
+):
+    # a review: a pick run over an EPU tree mirrors its sub-folders under one manifest; a
+    # file four folders below it was exported whole, unsaid
+    root = tmp_path / "Sessions"
+    write_micrographs(root, ["S1/Images-Disc1/GridSquare_1/Data/mic_a.mrc"], shape=SHAPE)
+    candidates = tmp_path / "candidates"
+    assert main(["pick", str(root), "--recursive", "--model", str(tiny_model), "--diameter",
+                 "20", "--threshold", "0.4", "--keep-candidates", "0.05", "--out",
+                 str(candidates)]) == 0  # fmt: skip
+    [written] = candidates.rglob("mic_a.star")
+    assert len(written.relative_to(candidates).parts) == 5
+    capsys.readouterr()
+    out = tmp_path / "deep.star"
+    assert main(["cryosparc", "export", str(candidates), "--out", str(out)]) == 0
+    assert "at the threshold their run picked at (0.4)" in capsys.readouterr().err
+    table = starfile.read(out, always_dict=True)["particles"]
+    assert len(table)
+    assert (table["rlnAutopickFigureOfMerit"] >= 0.4).all()
+
+
 def test_particles_are_truth_for_evaluate_and_labels_for_train(project, tmp_path, capsys):
     from napari_cryopick.cli import build_parser
     from napari_cryopick.cli._train import request_from_args

@@ -4363,6 +4363,31 @@ def test_closing_a_micrograph_whose_corrections_became_labels_says_where_they_ar
     assert (labels["kind"] == "negative").sum() == 1
 
 
+def test_micrographs_closed_together_say_whose_corrections_became_labels(
+    picker, real_data_dir, tmp_path, qtbot
+):
+    # a review: each close event forgot the micrographs of the group said before it, so a
+    # labelled and an unlabelled micrograph closed together read "no corrections"
+    viewer, widget, _path = picker
+    _open_second(viewer, real_data_dir, tmp_path)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=5000)
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = set()
+    points.add([[120.0, 130.0]])
+    assert widget.use_as_labels() is not None, widget.status.text()
+    viewer.layers.remove(viewer.layers[NAME])
+    viewer.layers.remove(viewer.layers["062_10028"])
+    qtbot.wait(200)
+    said = widget.status.text()
+    assert "closed: their picks left with them; your corrections of 061_10028 were used" in (
+        said
+    ), said
+    assert "062_10028" in said.split("closed:")[0]
+
+
 def test_picks_all_added_by_hand_are_kept_aside_when_the_micrograph_closes(
     picker, real_data_dir, tmp_path, qtbot
 ):

@@ -1058,6 +1058,16 @@ def test_kinds_far_apart_in_size_are_warned_about_before_training(annotated, rea
     train.build_request()
     assert "particle (median 56 px) and the vesicle (median 300 px)" in train.size_note
     assert "train a model per kind" in train.size_note
+    # each data set of its own (a joint run: each at its own scale), said per data set as
+    # cryopick train says it, not of the kinds pooled (a review)
+    annotate.dataset_edit.setText("ves")
+    annotate.dataset_edit.editingFinished.emit()
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("joint"))
+    train.build_request()
+    assert "train a model per kind" not in train.size_note
+    annotate.dataset_edit.setText("ribosome")
+    annotate.dataset_edit.editingFinished.emit()
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     # a micrograph of vesicles only is scaled as cryopick train scales a vesicle set:
     # the geometric mean of the smallest and largest (the median before)
     from napari_cryopick.io.annotations import Annotations

@@ -1214,6 +1214,7 @@ def follow_micrographs(viewer: Any) -> None:
             else:
                 state.dropped_picks.add(name)
                 hand = state.pick_results[name].picks["score"].isna()
+                state.labelled_picks.discard(name)  # (a close before: this one's own)
                 if hand.any() and not state.pick_results[name].file_picks:
                     state.labelled_picks.add(name)  # (kept worth otherwise)
                 # the reviewed flag went with the picks it was about (it stayed ticked for

@@ -411,8 +411,9 @@ class ReviewPanel(QWidget):
         elif name in state.dropped_picks:
             state.dropped_picks.discard(name)
             together = [n for n in self._together("dropped", name) if n not in state.pick_results]
+            # (left in labelled_picks until picked or opened again: the next close event
+            # of the same group names them all again, a review)
             labelled = [n for n in together if n in state.labelled_picks]
-            state.labelled_picks.difference_update(together)
             names, one = name_list(together, 3), len(together) == 1
             its, it = ("its", "it") if one else ("their", "them")
             text = f"{names} closed: {its} picks left with {it}"

@@ -1069,9 +1069,17 @@ class TrainWidget(QWidget):
                 self.mode_note += f" (Warning: {note}.)"
         from napari_cryopick.workflows.inputs import kind_size_warning
 
-        labelled = [t[t["kind"] != "negative"] for s in sets for t in s.picks if len(t)]
-        warning = kind_size_warning(pd.concat(labelled, ignore_index=True)) if labelled else None
-        self.size_note = f" (Warning: {warning[0].upper()}{warning[1:]}.)" if warning else ""
+        # each data set's own, as cryopick train says them: each trains at its own scale (a
+        # review: particles of one set beside fibers of another were said written alike)
+        warnings = []
+        for one in sets:
+            labelled = [t[t["kind"] != "negative"] for t in one.picks if len(t)]
+            warning = (
+                kind_size_warning(pd.concat(labelled, ignore_index=True)) if labelled else None
+            )
+            if warning and warning not in warnings:
+                warnings.append(warning)
+        self.size_note = "".join(f" (Warning: {w[0].upper()}{w[1:]}.)" for w in warnings)
         for said in labels_said:
             # the widget's words for the command line's advice (a review)
             said = said.replace("(cryopick filter --threshold)", "(Pick's threshold slider)")

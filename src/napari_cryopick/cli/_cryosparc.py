@@ -183,7 +183,7 @@ def _indexed_micrographs(item: Path) -> dict[str, str]:
     return {PurePosixPath(n).name: PurePosixPath(n).stem for n, _file, _why in index.entries if n}
 
 
-def _at_run_thresholds(read: list[tuple[Path, Any]]) -> list[tuple[Path, Any]]:
+def _at_run_thresholds(read: list[tuple[Path, Any]], items: list[Path]) -> list[tuple[Path, Any]]:
     """Without ``--threshold``, the picks of files that hold a run's candidates
     (``--keep-candidates``: every pick down to a floor) at the threshold that run picked
     at, said: a trial exported 1,641 candidates down to 0.05 for 1,200 picks (a note only,
@@ -191,7 +191,16 @@ def _at_run_thresholds(read: list[tuple[Path, Any]]) -> list[tuple[Path, Any]]:
     or a filter replaced since are the user's, kept whole (``batch.candidate_thresholds``)."""
     from napari_cryopick.workflows.batch import candidate_thresholds
 
-    held = candidate_thresholds([path for path, _table in read])
+    # the files of a folder given: its manifest, however deep below it they lie (a pick
+    # run over an EPU tree mirrors its sub-folders: a review); other files: the manifest
+    # of their folder or of one above it
+    files = [path for path, _table in read]
+    held: dict[Path, tuple[float, float]] = {}
+    for item in (Path(i) for i in items):
+        if item.is_dir():
+            below = [f for f in files if f not in held and _below(f, item)]
+            held.update(candidate_thresholds(below, folder=item))
+    held.update(candidate_thresholds([f for f in files if f not in held]))
     held = {path: pair for path, pair in held.items() if math.isfinite(pair[1])}
     if not held:
         return read
@@ -213,6 +222,11 @@ def _at_run_thresholds(read: list[tuple[Path, Any]]) -> list[tuple[Path, Any]]:
         file=sys.stderr,
     )
     return out
+
+
+def _below(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` or a folder below it."""
+    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)
 
 
 def _warn_relion_tiff(items: list[Path]) -> None:
@@ -374,7 +388,7 @@ def run_export(args: argparse.Namespace) -> int:
     # micrograph a run's manifest names)
     read = [(Path(f), read_picks(f, binning=binning or 1.0)) for f in files]
     if args.threshold is None:
-        read = _at_run_thresholds(read)
+        read = _at_run_thresholds(read, [Path(item) for item in args.inputs])
     picks = joined_picks(match_files(read, set(picked) if picked else None))
     # RELION's own coordinate files (AutoPick/jobNNN/Movies/mic_autopick.star, a RELION 3.0
     # job without an index) name their micrograph with the suffix: mic, not mic_autopick

@@ -411,10 +411,12 @@ def _of_kind(pred: Any, truth: Any, kind: str) -> tuple[Any, Any]:
     """The picks of ``kind`` on both sides (``--kind``), the truth's negatives kept (picks
     on junk are counted apart); refused when either side has none."""
     kinds = (pred["kind"].astype(str), truth["kind"].astype(str))
+    given = len(pred)
     pred = pred[kinds[0] == kind].reset_index(drop=True)
     truth = truth[kinds[1].isin((kind, "negative"))].reset_index(drop=True)
-    for table, side in ((pred, "predictions"), (truth, "ground truth")):
-        if not (table["kind"].astype(str) == kind).any():
+    for table, side, held in ((pred, "predictions", given), (truth, "ground truth", 1)):
+        if held and not (table["kind"].astype(str) == kind).any():
+            # (predictions of no pick at all are scored, AP 0, as without --kind)
             raise CLIError(f"--kind {kind}: the {side} hold no {kind} picks")
     return pred, truth
 
@@ -561,7 +563,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.kind is not None:
+        before = set(truth["micrograph"].astype(str))
         pred, truth = _of_kind(pred, truth, args.kind)
+        # a micrograph whose truth holds none of the kind has none of it: its predictions
+        # are false positives, not picks of a micrograph the truth lacks (a review)
+        empty = empty | (before - set(truth["micrograph"].astype(str)))
     else:
         _say_other_kinds(pred, truth)
     _say_duplicates(pred, truth, args.diameter)

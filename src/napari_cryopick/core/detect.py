@@ -949,12 +949,12 @@ def border_from_clicks(
     distance on: the smallest edge distance of a clicked particle (to 0.01
     diameters), rounded down to :data:`BORDER_STEP`, never above ``default``
     (``PickConfig``'s 0.5). Clicks that all keep half a diameter from the
-    edge change nothing. Particles and vesicles count (rows of kind
-    ``"particle"`` or ``"vesicle"``, or every row of a table without a ``kind``
-    column; a vesicle trial's circle clicked 0.38 diameters from the edge was
-    picked at the default margin with every vesicle the edge cuts lost, since
-    2026-12-06), measured in the micrograph's diameter, the one picking applies the
-    margin in; the margin then applies to every kind the model picks.
+    edge change nothing. Particles count (rows of kind ``"particle"``, or every row of
+    a table without a ``kind`` column), and vesicles where no particle was clicked (a
+    vesicle trial's circle clicked 0.38 diameters from the edge was picked at the
+    default margin with every vesicle the edge cuts lost, since 2026-12-06), measured
+    in the micrograph's diameter, the one picking applies the margin in; the margin
+    then applies to every kind the model picks.
 
     Parameters
     ----------
@@ -975,19 +975,24 @@ def border_from_clicks(
         The margin; None when no particle was clicked.
     """
     default = PickConfig().border if default is None else float(default)
-    nearest = math.inf
+    nearest = {"particle": math.inf, "vesicle": math.inf}
     for item in clicks:
         table, shape = item[0], item[1]
         diameter = float(item[2]) if len(item) > 2 else diameter_px
         if diameter is None or not diameter > 0:
             raise ValueError(f"diameter must be > 0 px, got {diameter!r}")
-        if "kind" in table.columns:  # (NaN kinds train nothing either)
-            table = table[table["kind"].isin(("particle", "vesicle"))]
-        if not len(table):
-            continue
-        nearest = min(nearest, float(np.min(_edge_distance(table, shape))) / float(diameter))
-    if not math.isfinite(nearest):
+        kinds = table["kind"] if "kind" in table.columns else pd.Series("particle", table.index)
+        for kind in nearest:  # (NaN kinds train nothing either)
+            rows = table[(kinds == kind).to_numpy()]
+            if len(rows):
+                distance = float(np.min(_edge_distance(rows, shape))) / float(diameter)
+                nearest[kind] = min(nearest[kind], distance)
+    # vesicles only where no particle was clicked: a vesicle drawn mostly off the edge
+    # must not move a particle model's margin (a review)
+    closest = nearest["particle"] if math.isfinite(nearest["particle"]) else nearest["vesicle"]
+    if not math.isfinite(closest):
         return None
+    nearest = closest
     # to 0.01 diameters first (0.2499 stays 0.25), then down to the step
     fraction = round(max(0.0, nearest), 2)
     stepped = math.floor(fraction / BORDER_STEP + 1e-9) * BORDER_STEP

@@ -220,7 +220,12 @@ def read_training_picks(
             # (the file's negatives stay negatives: junk is no object of any kind)
             matched = matched.assign(kind=stated.where(negatives, kind))
         fibers = matched[(matched["kind"].astype(str) == "fiber") & (matched["tube_id"] > 0)]
-        if len(fibers) and fibers.groupby(["micrograph", "tube_id"]).size().max() == 1:
+        paired_here = bool(paired) and paired[-1] == path.name  # (tube ids made up here)
+        if (
+            len(fibers)
+            and not paired_here
+            and fibers.groupby(["micrograph", "tube_id"]).size().max() == 1
+        ):
             single.append(path.name)
         tables.append(matched)
     if paired:
@@ -1286,9 +1291,10 @@ def kind_size_warning(positive: Any) -> str | None:
         # (a CLI trial's 24 px fibers beside 50 px particles were written 50 px wide, CBOX
         # boxes 99 px, and evaluated against their 24 px truth at AP 0.40 instead of 0.87)
         return (
-            f"the fibers (median width {fiber:.0f} px) are traced and written at the "
-            f"particles' diameter ({particle:.0f} px), not their width, by a model of both: "
-            "train a model of the fibers alone for their own width"
+            f"the fibers (median width {fiber:.0f} px) are traced and written at the one "
+            f"diameter a model of both picks at (the particles', {particle:.0f} px, unless a "
+            "diameter is given), not their width: train a model of the fibers alone for "
+            "their own width"
         )
     return (
         f"the {small} (median {medians[small]:.0f} px) and the {large} (median "
@@ -1561,7 +1567,7 @@ def _check_diameters(
     if not diameters and vesicles is not None:
         return [vesicles] * len(loaded)
     kinds = set(positive["kind"].astype(str)) if len(positive) else set()
-    if kinds == {"vesicle"}:
+    if kinds == {"vesicle"} and _kind_diameters(positive).get("vesicle") is None:
         # a vesicle set without its circles' sizes (a fibers and vesicles trial's x,y CSV
         # trained every vesicle at one size "estimated from the micrographs around 12
         # clicks" of particles, and the size head learned nothing)
