@@ -531,6 +531,13 @@ def merge_negative_labels(
     return merged, len(new)
 
 
+def _on_micrograph(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Which positions (row, column: napari's data order) lie on a micrograph of ``shape``
+    (pixel centres 0 .. n-1, up to half a pixel beyond): a click or a circle's centre."""
+    height, width = shape
+    return (rows >= -0.5) & (rows <= height - 0.5) & (cols >= -0.5) & (cols <= width - 0.5)
+
+
 class AnnotateWidget(QWidget):
     """Choose micrograph and object kind, click objects; saved automatically."""
 
@@ -771,14 +778,9 @@ class AnnotateWidget(QWidget):
             and len(layer.data)
             and not getattr(self, "_dropping", False)
         ):
-            rows, cols = np.asarray(mlayer.data.shape[-2:], float)
+            rows, cols = mlayer.data.shape[-2:]
             data = np.asarray(layer.data, float)
-            inside = (
-                (data[:, -2] >= -0.5)
-                & (data[:, -2] <= rows - 0.5)
-                & (data[:, -1] >= -0.5)
-                & (data[:, -1] <= cols - 0.5)
-            )
+            inside = _on_micrograph(data[:, -2], data[:, -1], (rows, cols))
             if not inside.all():
                 self._dropping = True
                 try:
@@ -1458,15 +1460,9 @@ class AnnotateWidget(QWidget):
         outside = np.zeros(len(sizes), bool)
         mlayer = find_micrograph_layer(self.viewer, micrograph)
         if mlayer is not None:
-            rows, cols = np.asarray(mlayer.data.shape[-2:], float)
+            rows, cols = mlayer.data.shape[-2:]
             centres = layer_to_picks(layer)[["x", "y"]].to_numpy(float)
-            outside = ~(
-                (centres[:, 0] >= -0.5)
-                & (centres[:, 0] <= cols - 0.5)
-                & (centres[:, 1] >= -0.5)
-                & (centres[:, 1] <= rows - 0.5)
-            )
-            outside &= ~tiny
+            outside = ~_on_micrograph(centres[:, 1], centres[:, 0], (rows, cols)) & ~tiny
         if not (tiny.any() or outside.any()):
             return True
         self._remove_slips(layer, np.flatnonzero(tiny | outside).tolist())

@@ -881,7 +881,7 @@ class TrainWidget(QWidget):
             dataset
             and annotations
             and dataset not in named
-            and len(named) == len({item.dataset for item in annotations})
+            and all(item.dataset for item in annotations)
         ):
             # every micrograph has a data set of its own and none is the one typed (a GUI
             # trial's "nothing_here" started a training of every data set, saved under

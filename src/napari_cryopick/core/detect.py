@@ -992,9 +992,8 @@ def border_from_clicks(
     closest = nearest["particle"] if math.isfinite(nearest["particle"]) else nearest["vesicle"]
     if not math.isfinite(closest):
         return None
-    nearest = closest
     # to 0.01 diameters first (0.2499 stays 0.25), then down to the step
-    fraction = round(max(0.0, nearest), 2)
+    fraction = round(max(0.0, closest), 2)
     stepped = math.floor(fraction / BORDER_STEP + 1e-9) * BORDER_STEP
     return round(min(default, stepped), 4)
 

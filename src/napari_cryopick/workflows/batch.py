@@ -733,20 +733,35 @@ def picked_thresholds(folder: Path, depth: int = 4) -> dict[str, float | None]:
     holds none. Read once for a whole folder (a review: once per micrograph)."""
     found: dict[str, float | None] = {}
     for here in _folders_up(folder, depth):
-        try:
-            records = _manifest_records(here)
-        except OSError:
-            records = []
-        known: dict[str, float | None] = {}
-        for record in records:  # oldest first: the newest writer wins
-            value = record.get("threshold") if record.get("status") == "done" else None
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            threshold = float(value) if ok and math.isfinite(value) else None
-            for name in record.get("outputs") or []:
-                known[os.path.normpath(os.path.join(here, str(name)))] = threshold
-        for name, threshold in known.items():
-            found.setdefault(name, threshold)  # (the nearest folder's manifest first)
+        for name, record in _newest_writers(Path(here)).items():
+            found.setdefault(name, _run_threshold(record))  # (the nearest manifest first)
     return found
+
+
+def _newest_writers(
+    here: Path, statuses: Collection[str] | None = None
+) -> dict[str, Mapping[str, Any]]:
+    """``{absolute file path: record}``: the newest record of ``here``'s manifests that
+    lists each file among its outputs (of ``statuses`` only; None: any); none when the
+    manifests cannot be read."""
+    try:
+        records = _manifest_records(here)
+    except OSError:
+        records = []
+    newest: dict[str, Mapping[str, Any]] = {}
+    for record in records:  # oldest first: the newest writer wins
+        if statuses is None or record.get("status") in statuses:
+            for name in record.get("outputs") or []:
+                newest[os.path.normpath(os.path.join(here, str(name)))] = record
+    return newest
+
+
+def _run_threshold(record: Mapping[str, Any]) -> float | None:
+    """The threshold a pick run's ``done`` record picked at (None: another record, or
+    none it can give)."""
+    value = record.get("threshold") if record.get("status") == "done" else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok and math.isfinite(value) else None
 
 
 def _folders_up(folder: Path, depth: int) -> Iterator[Path]:
@@ -866,31 +881,18 @@ def candidate_thresholds(
     recorded. The manifest is the one of ``folder``, else the nearest of the file's folder
     and up to ``depth - 1`` folders above it (a pick run mirrors sub-folders under its
     one manifest; files named one by one, not their folder: a review)."""
-    newest: dict[Path, dict[str, Mapping[str, Any]]] = {}
-
-    def writers(here: Path) -> dict[str, Mapping[str, Any]]:
-        if here not in newest:
-            table: dict[str, Mapping[str, Any]] = {}
-            try:
-                records = _manifest_records(here)
-            except OSError:
-                records = []
-            for record in records:  # oldest first: the newest writer wins
-                if record.get("status") in ("done", EXPORTED, FILTERED):
-                    for name in record.get("outputs") or []:
-                        table[os.path.normpath(os.path.join(here, str(name)))] = record
-            newest[here] = table
-        return newest[here]
-
+    writers: dict[Path, dict[str, Mapping[str, Any]]] = {}  # (each folder read once)
+    given = [Path(os.path.abspath(folder))] if folder is not None else None
     found: dict[Path, tuple[float, float]] = {}
     for path in paths:
         key = os.path.normpath(os.path.abspath(path))
-        folders = [Path(os.path.abspath(folder))] if folder is not None else None
-        for here in folders or _folders_up(Path(key).parent, depth):
-            record = writers(here).get(key)
+        for here in given or _folders_up(Path(key).parent, depth):
+            if here not in writers:
+                writers[here] = _newest_writers(here, ("done", EXPORTED, FILTERED))
+            record = writers[here].get(key)
             if record is None:
                 continue
-            floor, threshold = record.get("keep_candidates"), record.get("threshold")
+            floor = record.get("keep_candidates")
             if record.get("status") == "done" and floor is not None:
                 rel = os.path.relpath(key, here)
                 sizes = dict(zip(record.get("outputs") or [], record.get("sizes") or []))
@@ -898,9 +900,9 @@ def candidate_thresholds(
                     intact = os.stat(key).st_size == sizes.get(rel)
                 except OSError:
                     intact = False
-                ok = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
                 if intact:
-                    found[Path(path)] = (float(floor), float(threshold) if ok else math.nan)
+                    threshold = _run_threshold(record)
+                    found[Path(path)] = (float(floor), math.nan if threshold is None else threshold)
             break  # the nearest manifest that records the file
     return found
 

@@ -160,7 +160,8 @@ def read_training_picks(
         matched_files, in_files, paths, strict=True
     ):
         table = table.copy()
-        if kind == "fiber" and _manual_helices(path, table):
+        helices = kind == "fiber" and _manual_helices(path, table)
+        if helices:
             # RELION's manual picking of helices: start and end of each helix, no tube
             # ids (its file is the same as for particles: only the kind tells them apart)
             table["tube_id"] = table.groupby("micrograph", sort=False).cumcount() // 2 + 1
@@ -220,10 +221,9 @@ def read_training_picks(
             # (the file's negatives stay negatives: junk is no object of any kind)
             matched = matched.assign(kind=stated.where(negatives, kind))
         fibers = matched[(matched["kind"].astype(str) == "fiber") & (matched["tube_id"] > 0)]
-        paired_here = bool(paired) and paired[-1] == path.name  # (tube ids made up here)
         if (
             len(fibers)
-            and not paired_here
+            and not helices  # (tube ids made up here, by pairs)
             and fibers.groupby(["micrograph", "tube_id"]).size().max() == 1
         ):
             single.append(path.name)

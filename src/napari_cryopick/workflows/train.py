@@ -944,11 +944,12 @@ def base_model_warnings(
         old = held.get(name)
         if old is None:
             continue
+        resized = bool(old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25)
         if mode not in ("continual", "fewshot"):
             # finetune and joint retrain it too, whatever the protein: a size far from its
             # own says another protein under its name (a CLI trial's apoferritin folder
             # named bgal took β-gal's head and bank to 62 px, unsaid)
-            if old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25:
+            if resized:
                 notes.append(
                     f"data set {name!r} is already in the model, trained at "
                     f"{old.diameter_px:.0f} px; this run's micrographs are at {diameter:.0f} "
@@ -959,7 +960,7 @@ def base_model_warnings(
                 )
             continue
         size = ""
-        if old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25:
+        if resized:
             size = (
                 f"; it was trained at {old.diameter_px:.0f} px, this run at {diameter:.0f} px, "
                 "which becomes its diameter"
