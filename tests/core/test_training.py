@@ -836,6 +836,9 @@ def test_cli_train_warns_of_clicks_that_look_mirrored_top_to_bottom(
         runs[picks] = caplog.text
     assert "look mirrored top to bottom" in runs["flipped"]
     assert "--flip-y" in runs["flipped"]
+    # said once: the click check's note, not again by the protection pass (a trial read
+    # both, in two wordings)
+    assert runs["flipped"].count("look mirrored top to bottom") == 1
     assert "mirrored" not in runs["good"]
     # the pick files read with --flip-y are the right way up again
     caplog.clear()

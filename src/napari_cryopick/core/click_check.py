@@ -314,6 +314,11 @@ def clicks_off_particles(scores: Sequence[ClickScore]) -> list[str]:
     return notes
 
 
+#: How :func:`check_clicks`'s note on mirrored clicks begins (a training that said it
+#: does not say it again from the starting model's detections, ``ContinualConfig.warn_mirrored``).
+MIRRORED_NOTE = "the clicks look mirrored top to bottom"
+
+
 def check_clicks(
     images: Sequence[np.ndarray],
     clicks: Sequence[np.ndarray],
@@ -344,7 +349,7 @@ def check_clicks(
         flipped = _together(_judged(click_scores(images, mirrored, names, diameter_px, seed=seed)))
         if flipped >= Z_EXPECTED and flipped - together >= 3:
             return [
-                f"the clicks look mirrored top to bottom: at them the image shows little in "
+                f"{MIRRORED_NOTE}: at them the image shows little in "
                 f"common (z {together:.1f}), mirrored they sit on particles (z {flipped:.1f}); "
                 "the pick files may count y from the other edge (cryopick train's --flip-y "
                 "mirrors them, or mirrors them back when it was given)"

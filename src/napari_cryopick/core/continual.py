@@ -182,6 +182,11 @@ class ContinualConfig:
         clicks), 0.69 (simulated L), 0.90-0.94 (β-gal, ribosome, simulated
         ring: half the views gained 0.001-0.016; docs/general-model.md,
         session 11).
+    warn_mirrored
+        The protection pass warns when the starting model sees the clicks far better
+        mirrored top to bottom (:func:`looks_mirrored`). ``cryopick train`` turns it off
+        where its click check said so already (a trial read the warning twice, in two
+        wordings).
     """
 
     distill_weight: float = 0.1
@@ -200,6 +205,7 @@ class ContinualConfig:
     pretrained_batchnorm: bool = True
     seen_separation: float = 0.75
     seen_views_factor: float = 0.5
+    warn_mirrored: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.seen_views_factor <= 1.0:
@@ -685,7 +691,9 @@ def train_model(
         mode in ("joint", "finetune", "continual") and base_model is not None
     )
     if continual_config.protect_prior and starts_trained and GENERIC_HEAD in model.heads:
-        examples, protected = _protect(model, examples, train_config)
+        examples, protected = _protect(
+            model, examples, train_config, continual_config.warn_mirrored
+        )
         if (
             pretrained is not None
             and protected is not None
@@ -793,7 +801,10 @@ def train_config_for_mode(mode: str, train_config: TrainConfig) -> TrainConfig:
 
 
 def _protect(
-    model: Detector, examples: list[TrainingExample], train_config: TrainConfig
+    model: Detector,
+    examples: list[TrainingExample],
+    train_config: TrainConfig,
+    warn_mirrored: bool = True,
 ) -> tuple[list[TrainingExample], dict[str, Any] | None]:
     """The starting model's detections as "unknown" picks (see ``ContinualConfig.protect_prior``).
 
@@ -814,7 +825,7 @@ def _protect(
     )
     if threshold is None:
         return examples, None
-    if looks_mirrored(separation, mirrored):
+    if warn_mirrored and looks_mirrored(separation, mirrored):
         logger.warning(
             "the clicks look mirrored top to bottom: the starting model ranks them above "
             "random places with probability %.2f, and %.2f mirrored. The pick files may "

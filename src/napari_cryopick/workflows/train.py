@@ -1083,6 +1083,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         Writing failed at the end; the model was saved elsewhere (the
         message says where).
     """
+    from napari_cryopick.core.click_check import MIRRORED_NOTE
     from napari_cryopick.core.continual import (
         ContinualConfig,
         DatasetExamples,
@@ -1174,6 +1175,8 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         for note in misplaced_clicks(examples, config.target_diameter_px):
             logger.warning("data set '%s': %s", training_set.name, note)
             yield TrainNote(f"data set '{training_set.name}': {note}")
+            if note.startswith(MIRRORED_NOTE):  # said once, not again by the protection pass
+                continual_config = replace(continual_config, warn_mirrored=False)
 
     trained_sizes = {d.name: d.diameter_px for d in datasets}
     for note in base_model_warnings(mode, base_model, base_metadata, trained_sizes):
