@@ -233,3 +233,18 @@ def test_cs_round_trip_through_the_import_star(tmp_path):
     ]
     np.testing.assert_allclose(table["rlnCoordinateX"], [200.0, 1800.0], atol=0.01)
     np.testing.assert_allclose(table["rlnCoordinateY"], [200.0, 300.0], atol=0.01)
+
+
+def test_an_empty_exposures_file_is_named_not_a_traceback(tmp_path, capsys):
+    """A hostile-input trial: a 0-byte exposures .cs (a failed job, a cut copy) ended
+    cryopick pick, train and cryosparc export with NumPy's "EOFError: No data left in
+    file"; particles .cs files of 0 bytes were already named."""
+    from napari_cryopick.cli import main
+
+    empty = tmp_path / "exposures.cs"
+    empty.write_bytes(b"")
+    with pytest.raises(CryosparcError, match=r"exposures\.cs: file is empty \(0 bytes\)"):
+        read_exposures(empty)
+    assert main(["pick", str(empty), "--out", str(tmp_path / "out"), "--diameter", "32"]) == 2
+    assert "exposures.cs: file is empty (0 bytes)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

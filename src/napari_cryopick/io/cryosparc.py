@@ -111,6 +111,8 @@ def read_cs(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise _error(path, "no such file")
+    if path.stat().st_size == 0:  # NumPy's EOFError from deep inside (a failed job's file)
+        raise _error(path, "file is empty (0 bytes): not a cryoSPARC .cs file")
     with open(path, "rb") as handle:
         compressed = handle.read(6)[1:] == b"CSDAT"
     if compressed:
@@ -139,7 +141,7 @@ def _read_numpy_cs(path: Path) -> np.ndarray:
             # np.load takes any file that is not NumPy's for a pickle (a text file too)
             raise _error(path, "not a cryoSPARC .cs file (not a NumPy array file)") from None
         return _read_with_cryosparc_tools(path, exc)
-    except OSError as exc:
+    except (OSError, EOFError) as exc:
         return _read_with_cryosparc_tools(path, exc)
 
 
