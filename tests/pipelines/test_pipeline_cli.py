@@ -2053,7 +2053,7 @@ def test_filter_keeps_hand_added_picks_as_the_pick_widget_does(tmp_path, capsys)
     )
 
 
-def test_pick_draws_the_first_micrographs_with_their_picks(tmp_path, tiny_model, capsys):
+def test_pick_draws_the_first_micrographs_with_their_picks(tmp_path, tiny_model, capsys, caplog):
     """A new-user trial had no look at a command-line run's picks without napari:
     ``--pictures N`` draws the first N micrographs picked, below ``--out/pictures`` as the
     pick files lie below ``--out`` (two micrographs of one name in two folders)."""
@@ -2077,6 +2077,16 @@ def test_pick_draws_the_first_micrographs_with_their_picks(tmp_path, tiny_model,
     assert len({p.name for p in pictures}) == 1  # x.png twice, in a/ and b/
     assert main([*args, "--out", str(tmp_path / "none"), "--pictures", "-1"]) == 2
     assert "--pictures must be >= 0, got -1" in capsys.readouterr().err
+    # a run again replaces its own pictures, never a user's file of that name (a
+    # hostile-input trial's "mine" became a PNG, unsaid)
+    drawn = out / "pictures" / pictures[0]
+    own = out / "pictures" / pictures[1]
+    drawn_before = drawn.stat().st_mtime_ns
+    own.write_text("mine")
+    assert main([*args, "--out", str(out), "--pictures", "2"]) == 0
+    assert own.read_text() == "mine"
+    assert drawn.stat().st_mtime_ns != drawn_before
+    assert f"{own} exists and is not a picture cryopick drew" in caplog.text
 
 
 def test_zero_shot_names_the_micrographs_the_general_model_barely_sees(

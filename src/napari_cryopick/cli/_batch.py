@@ -254,7 +254,7 @@ def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
             return
         from napari_cryopick.io.micrographs import read_micrograph
         from napari_cryopick.io.paths import PICTURES_FOLDER
-        from napari_cryopick.workflows.pictures import save_picks_figure
+        from napari_cryopick.workflows.pictures import is_own_picture, save_picks_figure
 
         drawn += 1
         written = [Path(p) for p in event.written]
@@ -263,6 +263,16 @@ def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
         except ValueError:
             below = None
         path = out / PICTURES_FOLDER / (below or Path(item.name)).with_suffix(".png")
+        if path.exists() and not is_own_picture(path):
+            # a user's own file of that name (a hostile-input trial's was replaced unsaid)
+            log.warning(
+                "cryopick %s: no picture of %s: %s exists and is not a picture cryopick "
+                "drew; it is left as it is",
+                command,
+                item.name,
+                path,
+            )
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             image = read_micrograph(item.path).data

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: The PNG text chunk (``Software``) of the pictures written here: a picture of an
+#: earlier run is replaced, a user's own file of that name is not (:func:`is_own_picture`).
+PICTURE_SOFTWARE = "napari-cryopick picks picture"
+
 
 def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     """PNG of ``image`` (contrast-stretched) with each pick drawn as a circle of its diameter.
@@ -51,5 +55,16 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     if title:
         figure.suptitle(title, fontsize=11)
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
+        figure.savefig(temporary, format="png", metadata={"Software": PICTURE_SOFTWARE})
     return path
+
+
+def is_own_picture(path: Path) -> bool:
+    """Whether ``path`` is a picture :func:`save_picks_figure` wrote (its PNG text chunk)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.info.get("Software") == PICTURE_SOFTWARE
+    except Exception:  # not an image at all (a user's notes of that name): not ours
+        return False
