@@ -226,6 +226,20 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     assert "for them, pick with --flip-tiff-y" in err
     assert main([*args, "--format", "cbox", "--flip-y", "--out", str(tmp_path / "d")]) == 0
     assert "TIFF" not in capsys.readouterr().err
+    # --flip-tiff-y leaves JPEG micrographs as they are, which crYOLO reads from the last
+    # row too: said (a docs check found the note gone and the JPEGs' files unflipped)
+    from PIL import Image
+
+    jpegs = tmp_path / "jpegs"
+    jpegs.mkdir()
+    Image.fromarray(rng.integers(0, 255, (96, 128), dtype=np.uint8)).save(jpegs / "j.jpg")
+    jpeg_args = ["pick", str(jpegs), "--model", str(tiny_model), "--diameter", "20"]
+    for flip, said in ((["--flip-tiff-y"], True), (["--flip-y"], False)):
+        out = tmp_path / f"j{flip[0]}"
+        assert main([*jpeg_args, *flip, "--format", "box", "--out", str(out)]) == 0
+        err = capsys.readouterr().err
+        assert ("--flip-tiff-y mirrors TIFF micrographs only" in err) is said
+        assert ("for crYOLO, pick them with --flip-y" in err) is said
     # --flip-tiff-y mirrors the TIFF micrographs' y only: an MRC of the same run as it is
     import mrcfile
 

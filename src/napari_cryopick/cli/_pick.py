@@ -535,11 +535,23 @@ def _note_tiff_rows(request) -> None:
     napari-boxmanager shows TIFF images flipped; a convention review)."""
     from napari_cryopick.io.micrographs import is_jpeg, is_tiff
 
-    if request.flip_y or request.flip_tiff_y:
+    if request.flip_y:
         return
     sources = [m for m in request.micrographs if isinstance(m, (str, Path))]
     tiffs = [m for m in sources if is_tiff(m)]
     jpegs = [m for m in sources if is_jpeg(m)]
+    boxed = [f for f in ("box", "cbox") if f in request.formats]
+    if request.flip_tiff_y:
+        if boxed and jpegs:  # mirrored TIFFs, JPEGs as they are (a docs check: unsaid)
+            print(
+                f"cryopick pick: note: {len(jpegs)} JPEG micrograph(s): --flip-tiff-y "
+                f"mirrors TIFF micrographs only, and the {'/'.join(boxed).upper()} files "
+                "of the JPEG ones count y from the file's first row; crYOLO counts y of "
+                "JPEG micrographs from the last row: for crYOLO, pick them with --flip-y, "
+                "in a run of their own",
+                file=sys.stderr,
+            )
+        return
     if tiffs and "star" in request.formats:
         print(
             f"cryopick pick: note: {len(tiffs)} TIFF micrograph(s): the STAR files count y "
@@ -548,7 +560,6 @@ def _note_tiff_rows(request) -> None:
             "(cryopick relion does so itself)",
             file=sys.stderr,
         )
-    boxed = [f for f in ("box", "cbox") if f in request.formats]
     if boxed and (tiffs or jpegs):
         count = f"{len(tiffs)} TIFF" if not jpegs else f"{len(tiffs) + len(jpegs)} TIFF or JPEG"
         print(
