@@ -72,6 +72,29 @@ def test_particles_become_picks_in_pixels(tmp_path):
     np.testing.assert_allclose(flipped["y"], [399 - 200.0, 399 - 300.0])
 
 
+def test_particles_off_their_micrograph_are_said_and_kept(tmp_path, caplog):
+    """A hostile-input trial's fractions 1.5 and -0.2 became x = 384 and -51.2 on a
+    256 px micrograph, converted unsaid; the file holds each micrograph's shape."""
+    import logging
+
+    fields = {
+        "location/micrograph_path": np.array([b"J4/m/mic_a.mrc"] * 3),
+        "location/center_x_frac": np.array([0.25, 1.5, 0.5], np.float32),
+        "location/center_y_frac": np.array([0.5, 0.5, 1.0], np.float32),
+        "location/micrograph_shape": np.array([[256, 256]] * 3, np.uint32),
+    }
+    with caplog.at_level(logging.WARNING):
+        picks = read_particles(_save(tmp_path / "off.cs", fields))
+    np.testing.assert_allclose(picks["x"], [64.0, 384.0, 128.0])  # kept as they are
+    assert "off.cs: 1 particle(s) lie off their micrograph" in caplog.text
+    assert "x=384, y=128 on mic_a of 256 x 256 px" in caplog.text
+    caplog.clear()
+    fields["location/center_x_frac"][1] = 0.75  # on the micrograph, its edge included
+    with caplog.at_level(logging.WARNING):
+        read_particles(_save(tmp_path / "on.cs", fields))
+    assert "off their micrograph" not in caplog.text
+
+
 def test_compressed_cs_files_of_newer_cryosparc_read_as_numpy_ones(tmp_path):
     # a trial: a cryoSPARC v4.4+ (CSDAT, cryosparc-tools format 2) particles file was
     # refused as "holds Python objects", though cryosparc-tools reads it

@@ -39,6 +39,7 @@ default so that picks match the original micrographs' stems.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
@@ -50,6 +51,8 @@ import pandas as pd
 
 from .atomic import atomic_write_text
 from .formats import CRYOSPARC_UID, SCORE_DECIMALS, format_number, star_block
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CryosparcError",
@@ -333,12 +336,26 @@ def read_particles(
     y = np.asarray(data["location/center_y_frac"], dtype=float) * ny
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise _error(path, "non-finite particle locations")
-    if flip_y:
-        y = (ny - 1) - y
     names = [
         micrograph_name(_text(value), strip_uid=strip_uid)
         for value in data["location/micrograph_path"]
     ]
+    off = np.flatnonzero((x < 0) | (x > nx) | (y < 0) | (y > ny))
+    if len(off):  # the file holds each micrograph's shape: said (a hostile-input trial)
+        first = off[0]
+        logger.warning(
+            "%s: %d particle(s) lie off their micrograph (location fractions outside "
+            "0-1, e.g. x=%g, y=%g on %s of %g x %g px): kept as they are; check the file",
+            path,
+            len(off),
+            x[first],
+            y[first],
+            names[first],
+            nx[first],
+            ny[first],
+        )
+    if flip_y:
+        y = (ny - 1) - y
     score = (
         np.asarray(data["pick_stats/ncc_score"], dtype=float)
         if "pick_stats/ncc_score" in data.dtype.names
