@@ -71,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="T",
         type=float,
         default=None,
-        help="keep picks scoring at least this",
+        help="keep picks scoring at least this; picks without a score (NaN or empty: "
+        "added by hand) among scored ones are kept, as the Pick widget keeps them",
     )
     parser.add_argument(
         "--min-diameter", type=float, default=None, metavar="PX", help="keep diameters >= PX"
