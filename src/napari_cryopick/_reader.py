@@ -343,6 +343,7 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
 
     layers = []
     open_layers = open_micrograph_layers()
+    shown = _shown_micrograph(open_layers)
     for file_path in _paths(path):
         with _said_in_napari():  # what the readers warn of (a fiber of one point left out)
             if file_path.suffix.lower() == CENTRE_LINES_SUFFIX:
@@ -360,14 +361,56 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
             table = match_micrograph(table, list(open_layers))
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
         _note_y_from_last_row(file_path, [str(name) for name, _ in groups], open_layers)
+        hidden: dict[str, list[str]] = {"not open": [], "open": []}
         for micrograph, group in groups:
             name = str(micrograph or file_path.stem)
             layer = open_layers.get(name)
             # picks without a diameter (a RELION 3.1 STAR) shown and saved at the
             # micrograph's diameter, not a 32 px fallback written back as theirs (a trial)
             known = micrograph_diameter(layer) if layer is not None else None
-            layers += pick_file_layers(group, name, source=file_path.name, default_diameter=known)
+            made = pick_file_layers(group, name, source=file_path.name, default_diameter=known)
+            if shown is not None and name != shown:
+                # not over the micrograph seen (a GUI trial's picks of a micrograph not
+                # open lay over another, unsaid): shown with their own
+                for _data, kwargs, _kind in made:
+                    kwargs["visible"] = False
+                hidden["open" if layer is not None else "not open"].append(name)
+            layers += made
+        _say_hidden(file_path, hidden, shown)
     return layers
+
+
+def _shown_micrograph(open_layers: dict[str, Any]) -> str | None:
+    """The micrograph seen: the top-most visible one of ``open_layers`` (in the layer
+    list's order), else None (none open, or none visible)."""
+    visible = [name for name, layer in open_layers.items() if getattr(layer, "visible", True)]
+    return visible[-1] if visible else None
+
+
+def _say_hidden(file_path: Path, hidden: dict[str, list[str]], shown: str | None) -> None:
+    """Say which micrographs' layers of a pick file were opened hidden (not over ``shown``)."""
+    parts = []
+    if missing := hidden["not open"]:
+        what = (
+            f"{missing[0]} is not open: its layer is"
+            if len(missing) == 1
+            else f"{len(missing)} micrographs it picks are not open (e.g. {missing[0]}): "
+            "their layers are"
+        )
+        parts.append(
+            f"{what} hidden, not drawn over another micrograph; open the micrograph to "
+            "see its picks on it"
+        )
+    if elsewhere := hidden["open"]:
+        what = (
+            f"{elsewhere[0]} is not the micrograph seen ({shown}): its layer is"
+            if len(elsewhere) == 1
+            else f"{len(elsewhere)} open micrographs are not the one seen ({shown}; e.g. "
+            f"{elsewhere[0]}): their layers are"
+        )
+        parts.append(f"{what} hidden until that micrograph is shown")
+    if parts:
+        warnings.warn(f"{file_path.name}: {'; '.join(parts)}", UserWarning, stacklevel=3)
 
 
 def _note_y_from_last_row(file_path: Path, names: list[str], open_layers: dict[str, Any]) -> None:

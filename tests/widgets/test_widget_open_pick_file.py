@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from napari_cryopick._widgets._common import SHOWS_KEY
 from napari_cryopick.io.pickfiles import read_picks, write_picks
 
@@ -12,7 +14,8 @@ def test_a_pick_file_of_a_micrograph_not_open_leaves_the_results_where_they_are(
     make_napari_viewer, real_data_dir, tmp_path, qtbot
 ):
     # a trial opened 062's STAR file with 061 on screen: the shared result layers were
-    # renamed to 062 (heatmap zeroed) and the opened picks were hidden
+    # renamed to 062 (heatmap zeroed) and the opened picks were hidden, unsaid; a later
+    # trial's were drawn over 061's image, unsaid: they open hidden, and it is said
     viewer = make_napari_viewer()
     folder = real_data_dir / DATASET
     viewer.open(str(folder / "micrographs" / "061_10028.png"), plugin="napari-cryopick")
@@ -33,9 +36,10 @@ def test_a_pick_file_of_a_micrograph_not_open_leaves_the_results_where_they_are(
     names_before = sorted(layer.name for layer in shared)
     assert all(name.startswith("061_10028") for name in names_before)
     other = write_picks(read_picks(folder / "picks" / "062_10028.csv"), tmp_path / "062_10028.star")
-    [opened] = viewer.open(str(other), plugin="napari-cryopick")
+    with pytest.warns(UserWarning, match="062_10028 is not open: its layer is hidden"):
+        [opened] = viewer.open(str(other), plugin="napari-cryopick")
     qtbot.wait(300)
     assert sorted(layer.name for layer in shared) == names_before
     assert all(layer.metadata.get("micrograph") == "061_10028" for layer in shared)
-    assert opened.visible
+    assert not opened.visible
     assert len(opened.data) == len(read_picks(other))
