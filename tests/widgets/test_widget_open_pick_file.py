@@ -19,7 +19,7 @@ def test_a_pick_file_of_a_micrograph_not_open_leaves_the_results_where_they_are(
     viewer = make_napari_viewer()
     folder = real_data_dir / DATASET
     viewer.open(str(folder / "micrographs" / "061_10028.png"), plugin="napari-cryopick")
-    viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    _dock, pick = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
 
     def shared_layers():
         return [layer for layer in viewer.layers if layer.metadata.get(SHOWS_KEY)]
@@ -43,3 +43,10 @@ def test_a_pick_file_of_a_micrograph_not_open_leaves_the_results_where_they_are(
     assert all(layer.metadata.get("micrograph") == "061_10028" for layer in shared)
     assert not opened.visible
     assert len(opened.data) == len(read_picks(other))
+    # Export of no picks names the opened file's layer and how to write it (a GUI trial
+    # edited one and read "Nothing to export: pick first.")
+    assert pick.export(tmp_path / "exported", "star") == []
+    text = pick.status.text()
+    assert text.startswith("Nothing to export: pick first.")
+    assert "File > Open (062_10028 picks from 062_10028.star)" in text
+    assert "File > Save Selected Layers writes a selected one as a pick file" in text

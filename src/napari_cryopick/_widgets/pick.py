@@ -2536,7 +2536,18 @@ class PickWidget(QWidget):
                     f"({name_list(closed, 3)}) were closed; {_closed_text(state, closed)}."
                 )
                 return None
-            self.status.setText("Nothing to export: pick first.")
+            opened = self._opened_files()
+            self.status.setText(
+                "Nothing to export: pick first."
+                + (
+                    f" Files opened with File > Open ({name_list(opened, 2)}) are shown, not "
+                    "Pick's picks: File > Save Selected Layers writes a selected one as a "
+                    "pick file, or read their folder with Load picks… to review and export "
+                    "them here."
+                    if opened
+                    else ""
+                )
+            )
             return None
         tables = [t for t in (result_picks(self.viewer, name) for name in names) if len(t)]
         return pd.concat(tables, ignore_index=True) if tables else empty_picks()
@@ -2722,16 +2733,20 @@ class PickWidget(QWidget):
         self._exported(table, written, folder, format, inputs)
         return self.last_exported
 
-    def _no_picks_to_label(self, name: str) -> str:
-        """Why Use as training labels adds nothing to ``name``: no picks of Pick's."""
-        from napari_cryopick.core.text import name_list
+    def _opened_files(self, micrograph: str | None = None) -> list[str]:
+        """The layers of pick files opened with File > Open (of ``micrograph``, or of any)."""
         from napari_cryopick.layers.results import SOURCE_KEY
 
-        opened = [
+        return [
             layer.name
             for layer in self.viewer.layers
-            if layer.metadata.get(SOURCE_KEY) and layer.metadata.get("micrograph") == name
+            if layer.metadata.get(SOURCE_KEY)
+            and micrograph in (None, layer.metadata.get("micrograph"))
         ]
+
+    def _no_picks_to_label(self, name: str) -> str:
+        """Why Use as training labels adds nothing to ``name``: no picks of Pick's."""
+        opened = self._opened_files(name)
         text = f"No picks on {name} to use as training labels: pick it first"
         if opened:
             text += (
