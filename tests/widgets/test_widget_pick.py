@@ -503,6 +503,28 @@ def test_export_asks_before_replacing_pick_folders_candidate_files(picker, tmp_p
     assert not asked
 
 
+def test_export_into_a_pick_runs_folder_says_which_of_its_files_it_replaced(picker, tmp_path):
+    """A GUI trial reviewed a cryopick pick folder's picks and exported them into it: the
+    run's STAR file was replaced, said only as "Exported 125 picks"."""
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.workflows.batch import run_batch
+    from napari_cryopick.workflows.pick import PickRequest
+
+    viewer, widget, path = picker
+    out = tmp_path / "run"
+    request = PickRequest(
+        micrographs=[path], model=session(viewer).model, diameter_px=56.0, device="cpu",
+        out_dir=out, formats=("star",),
+    )  # fmt: skip
+    drive(run_batch(request))
+    assert widget.export(out, "star") == [out / f"{NAME}.star"]
+    assert f"Replaced 1 file(s) a cryopick pick run wrote ({NAME}.star)" in widget.status.text()
+    assert widget.export(out, "star") != []  # the export's own file now: nothing to say
+    assert "Replaced" not in widget.status.text()
+    assert widget.export(tmp_path / "elsewhere", "star") != []
+    assert "Replaced" not in widget.status.text()
+
+
 def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
     """A review: with Annotate not docked (or a kind's layer closed) the merge saw no
     clicks, and the sidecar was saved with the picks alone."""

@@ -11,6 +11,7 @@ files) is ``review``'s.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -2461,7 +2462,11 @@ class PickWidget(QWidget):
         their names that neither a pick run nor an export wrote (a re-trial's hand picks
         were replaced by Export, "Exported 123 picks")."""
         from napari_cryopick.io.paths import writable_folder
-        from napari_cryopick.workflows.batch import candidate_files, foreign_files
+        from napari_cryopick.workflows.batch import (
+            candidate_files,
+            foreign_files,
+            picked_thresholds,
+        )
         from napari_cryopick.workflows.pick import (
             check_fiber_formats,
             kind_format_warning,
@@ -2518,6 +2523,20 @@ class PickWidget(QWidget):
         kinds = set(table["kind"].astype(str)) if len(table) else set()
         warning = kind_format_warning(sorted(kinds), (format,))
         self._export_warning = "" if warning is None else f"\nWarning: {warning}"
+        # a pick run's files the export replaces with the picks shown (a GUI trial's
+        # review of a cryopick pick folder, exported into it: replaced, unsaid)
+        runs = picked_thresholds(folder) if any(t.exists() for t in targets) else {}
+        replaced = [
+            t.name
+            for t in targets
+            if t.exists() and runs.get(os.path.normpath(os.path.abspath(t))) is not None
+        ]
+        if replaced:
+            self._export_warning += (
+                f"\nReplaced {len(replaced)} file(s) a cryopick pick run wrote "
+                f"({name_list(replaced, 3)}): they hold the picks shown now, your corrections "
+                "included (export into another folder to keep the run's)"
+            )
         return items
 
     def _shown_picks(self) -> pd.DataFrame | None:
