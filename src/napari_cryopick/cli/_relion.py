@@ -120,6 +120,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "since (Param 'overwrite', no value); refused by default",
     )
     own.add_argument(
+        "--coords",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="no picking: take each micrograph's picks from FOLDER/<micrograph stem>.star "
+        "(the Pick widget's STAR export of your corrected picks, searched below FOLDER) "
+        "into the job folder and autopick.star, as a picking job writes them",
+    )
+    own.add_argument(
         "--relion31",
         action="store_true",
         help="RELION 3.1: also write coords_suffix_autopick.star and declare it (integer node "
@@ -352,8 +361,10 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         from napari_cryopick.core.model.checkpoint import not_a_model_file
 
         raise CLIError(not_a_model_file(args.model) or f"{args.model}: not a model file")
-    view = view_request_fields(args)
     micrographs, items = _items(job_dir, args.in_mics)
+    if args.coords is not None:
+        return _import_coordinates(args, job_dir, micrographs, items)
+    view = view_request_fields(args)
     options = dict(view["options"])
     if (
         options["rotations"]
@@ -447,6 +458,85 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     if outcome.errors:
         write_exit_marker(job_dir, "failure")
         return EXIT_FAILED
+    write_exit_marker(job_dir, "success")
+    return EXIT_OK
+
+
+def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, items) -> int:
+    """``--coords FOLDER``: each listed micrograph's picks from ``FOLDER/<stem>.star`` (the
+    Pick widget's STAR export, in napari's frame) into the job folder as a picking job
+    writes them (TIFF micrographs' y mirrored, as RELION reads them), with
+    ``autopick.star`` and the output nodes (a GUI trial found no way from its corrected
+    picks to Extract's input: the widget knows no RELION project)."""
+    from napari_cryopick.io.micrographs import is_tiff, read_micrograph
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
+    from napari_cryopick.io.relion import (
+        write_coordinate_files_star,
+        write_exit_marker,
+        write_output_nodes,
+    )
+
+    folder = args.coords
+    if not folder.is_dir():
+        raise CLIError(f"--coords {folder}: not a folder (the Pick widget's STAR export)")
+    inside = Path(os.path.abspath(job_dir))
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.rglob("*.star")):
+        if inside not in Path(os.path.abspath(path)).parents:  # (not a job's own outputs)
+            found.setdefault(path.stem, []).append(path)
+    entries, picks, missing = [], 0, []
+    stems = [Path(micrograph.name).stem for micrograph in micrographs]
+    for micrograph, item in zip(micrographs, items, strict=True):
+        stem = Path(micrograph.name).stem
+        files = found.get(stem, [])
+        if files and stems.count(stem) > 1:  # (napari opens one micrograph of a name)
+            twins = [m.name for m in micrographs if Path(m.name).stem == stem]
+            raise CLIError(
+                f"--coords {folder}: {files[0].name} could be the picks of any of "
+                f"{', '.join(twins[:3])} (one name, several folders): import them one "
+                "micrograph list per folder"
+            )
+        if len(files) > 1:
+            raise CLIError(
+                f"--coords {folder}: {len(files)} files for {micrograph.name} "
+                f"({', '.join(str(f) for f in files[:3])}): keep one"
+            )
+        if not files:
+            missing.append(stem)
+            continue
+        table = read_picks(files[0], micrograph=stem)
+        height = None
+        if is_tiff(micrograph.path):  # RELION reads TIFF images bottom row first
+            height = read_micrograph(micrograph.path).data.shape[0]
+        target = item.stem.with_name(item.stem.name + ".star")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_picks(table, target, "star", flip_y_height=height, micrograph_names=False)
+        entries.append((micrograph.name, target))
+        picks += len(table)
+    if not entries:
+        raise CLIError(
+            f"--coords {folder}: no <micrograph stem>.star file for any of the "
+            f"{len(micrographs)} micrographs of {args.in_mics} (e.g. {missing[0]}.star)"
+        )
+    autopick = write_coordinate_files_star(job_dir, entries)
+    node = autopick
+    if args.relion31:
+        from napari_cryopick.io.atomic import atomic_write_text
+
+        node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
+    write_output_nodes(job_dir, node, relion31=args.relion31)
+    print(
+        f"imported {picks} picks of {len(entries)} of {len(items)} micrographs from {folder} "
+        f"into {autopick}"
+    )
+    if missing:
+        from napari_cryopick.core.text import name_list
+
+        print(
+            f"cryopick relion: note: {len(missing)} micrograph(s) of the list have no file in "
+            f"{folder} ({name_list(missing, 3)}): Extract leaves them out",
+            file=sys.stderr,
+        )
     write_exit_marker(job_dir, "success")
     return EXIT_OK
 
