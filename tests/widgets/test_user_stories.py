@@ -910,6 +910,46 @@ def test_reload_candidates_review_and_export(make_napari_viewer, qtbot, tmp_path
     assert len(read_picks(written)) == int((candidates["score"] >= 0.8).sum())
 
 
+def test_the_review_table_and_next_leave_the_next_click_to_annotate(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """A GUI trial: after Next or a row of the review table the micrograph's image layer
+    was selected in pan-zoom mode, and the next click added nothing; the layer list and
+    Annotate's Micrograph box selected its annotation layer, in add mode."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    viewer = make_napari_viewer()
+    for name in ("mic_a", "mic_b", "mic_c"):
+        viewer.open(str(_micrograph_file(tmp_path, name, shape=(512, 512))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    for name in ("mic_a", "mic_b", "mic_c"):
+        write_picks(
+            _candidates(20, shape=(512, 512)).assign(micrograph=name), folder / f"{name}.star"
+        )
+    _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.review.load_picks(folder) == ["mic_a", "mic_b", "mic_c"]
+
+    def click_ready(name: str) -> bool:
+        active = viewer.layers.selection.active
+        return (
+            active is not None
+            and active.name == f"{name} particle"
+            and str(active.mode) in ("add", "Mode.ADD")
+            and annotate.micrograph_combo.currentText() == name
+        )
+
+    assert pick.review.show_micrograph(0) == "mic_a"
+    qtbot.waitUntil(lambda: click_ready("mic_a"), timeout=5000)
+    assert pick.review.step_micrograph(+1) == "mic_b"
+    qtbot.waitUntil(lambda: click_ready("mic_b"), timeout=5000)
+    assert viewer.layers["mic_b"].visible
+    assert not viewer.layers["mic_a"].visible
+    assert pick.review.step_micrograph(-1) == "mic_a"
+    qtbot.waitUntil(lambda: click_ready("mic_a"), timeout=5000)
+
+
 def test_loaded_picks_become_labels_at_their_own_diameter(make_napari_viewer, tmp_path):
     """A napari I/O trial: loaded crYOLO/CSV picks of 56 px became 100 px labels (the
     Pick widget's diameter), and the micrograph's diameter became 100 too."""
