@@ -333,6 +333,9 @@ def test_closing_a_micrograph_saves_its_last_click_and_closes_its_layers(
     viewer.layers["061_10028 particle"].add([600.0, 500.0])
     viewer.layers.clear()
     assert load_annotations(micrograph_path).counts()["particle"] == 3
+    # nothing open: the status no longer counts the last micrograph's (a GUI trial read
+    # "109 particle, 3 negative" with nothing open)
+    assert widget.status.text() == "No micrograph open: open one to annotate it."
 
 
 def test_selecting_a_micrograph_keeps_one_active_layer(

@@ -841,6 +841,10 @@ class AnnotateWidget(QWidget):
             # an image that is no micrograph (a folder stacked in 3D, colour): said at
             # once, not at the first click (a GUI trial's Annotate stayed silent)
             self.status.setText(reason)
+        elif not layers and getattr(event, "type", "") == "removed":
+            # the last micrograph closed: not its counts any more (a GUI trial read
+            # "109 particle, 3 negative" with nothing open)
+            self.status.setText("No micrograph open: open one to annotate it.")
         for mlayer in layers:
             real = unproxy(mlayer)
             if real not in self._named:  # a weak set: a closed layer's id may come back
