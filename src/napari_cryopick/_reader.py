@@ -361,7 +361,7 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
             table = match_micrograph(table, list(open_layers))
         groups = list(table.groupby("micrograph", sort=True)) or [(file_path.stem, table)]
         _note_y_from_last_row(file_path, [str(name) for name, _ in groups], open_layers)
-        hidden: dict[str, list[str]] = {"not open": [], "open": []}
+        hidden: list[str] = []
         for micrograph, group in groups:
             name = str(micrograph or file_path.stem)
             layer = open_layers.get(name)
@@ -369,15 +369,46 @@ def read_picks_layers(path: str | Sequence[str]) -> list:
             # micrograph's diameter, not a 32 px fallback written back as theirs (a trial)
             known = micrograph_diameter(layer) if layer is not None else None
             made = pick_file_layers(group, name, source=file_path.name, default_diameter=known)
-            if shown is not None and name != shown:
-                # not over the micrograph seen (a GUI trial's picks of a micrograph not
-                # open lay over another, unsaid): shown with their own
+            if layer is None and shown is not None and _names_another(name, file_path, open_layers):
+                # another micrograph's picks, not over the one seen (a GUI trial's 062
+                # picks lay over 063's image, unsaid); a file that names none (a BOX of
+                # another name) stays over it, as before
                 for _data, kwargs, _kind in made:
                     kwargs["visible"] = False
-                hidden["open" if layer is not None else "not open"].append(name)
+                hidden.append(name)
             layers += made
-        _say_hidden(file_path, hidden, shown)
+        if hidden:
+            what = (
+                f"{hidden[0]} is not open: its layer is"
+                if len(hidden) == 1
+                else f"{len(hidden)} micrographs it picks are not open (e.g. {hidden[0]}): "
+                "their layers are"
+            )
+            warnings.warn(
+                f"{file_path.name}: {what} hidden, not drawn over {shown}; open the "
+                "micrograph and select it (with a cryopick widget docked), or tick the "
+                "layer's eye icon, to see its picks on it",
+                UserWarning,
+                stacklevel=2,
+            )
     return layers
+
+
+def _names_another(name: str, file_path: Path, open_layers: dict[str, Any]) -> bool:
+    """Whether a pick file's group ``name`` is a micrograph other than the open ones: named
+    by the file's rows (not its file name), or a micrograph file of that name lies beside
+    an open one (a per-micrograph file of a folder's other micrograph)."""
+    from .io.micrographs import MICROGRAPH_SUFFIXES
+
+    stem = file_path.stem.lower()
+    if name.lower() not in (stem, stem.removesuffix("_autopick"), stem.removesuffix("_pick")):
+        return True  # the rows name it (STAR rlnMicrographName, CSV, Topaz, cryoSPARC)
+    folders = {Path(path).parent for path in open_micrograph_paths(open_layers).values() if path}
+    return any(
+        (folder / f"{name}{suffix}").is_file()
+        for folder in folders
+        for suffix in (*MICROGRAPH_SUFFIXES, *(s.upper() for s in MICROGRAPH_SUFFIXES))
+    )
 
 
 def _shown_micrograph(open_layers: dict[str, Any]) -> str | None:
@@ -385,32 +416,6 @@ def _shown_micrograph(open_layers: dict[str, Any]) -> str | None:
     list's order), else None (none open, or none visible)."""
     visible = [name for name, layer in open_layers.items() if getattr(layer, "visible", True)]
     return visible[-1] if visible else None
-
-
-def _say_hidden(file_path: Path, hidden: dict[str, list[str]], shown: str | None) -> None:
-    """Say which micrographs' layers of a pick file were opened hidden (not over ``shown``)."""
-    parts = []
-    if missing := hidden["not open"]:
-        what = (
-            f"{missing[0]} is not open: its layer is"
-            if len(missing) == 1
-            else f"{len(missing)} micrographs it picks are not open (e.g. {missing[0]}): "
-            "their layers are"
-        )
-        parts.append(
-            f"{what} hidden, not drawn over another micrograph; open the micrograph to "
-            "see its picks on it"
-        )
-    if elsewhere := hidden["open"]:
-        what = (
-            f"{elsewhere[0]} is not the micrograph seen ({shown}): its layer is"
-            if len(elsewhere) == 1
-            else f"{len(elsewhere)} open micrographs are not the one seen ({shown}; e.g. "
-            f"{elsewhere[0]}): their layers are"
-        )
-        parts.append(f"{what} hidden until that micrograph is shown")
-    if parts:
-        warnings.warn(f"{file_path.name}: {'; '.join(parts)}", UserWarning, stacklevel=3)
 
 
 def _note_y_from_last_row(file_path: Path, names: list[str], open_layers: dict[str, Any]) -> None:

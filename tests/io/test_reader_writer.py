@@ -511,37 +511,43 @@ def test_viewer_opens_mrc_and_pick_file(make_napari_viewer, tmp_path):
     np.testing.assert_allclose(points.features["score"], [0.9, 0.4, 0.7])
 
 
-def test_picks_of_a_micrograph_not_seen_are_opened_hidden_and_said(make_napari_viewer, tmp_path):
+def test_picks_of_a_micrograph_not_open_are_opened_hidden_and_said(make_napari_viewer, tmp_path):
     """A GUI trial: File > Open of 062's STAR with only 063 open drew 062's picks over
-    063's image, unsaid. A pick file's layers of micrographs other than the one seen open
-    hidden (said), and come with their micrograph when it is shown."""
-    from napari_cryopick._widgets._common import show_only_micrograph
+    063's image, unsaid. The layers of a micrograph not open (named by the file's rows,
+    or a micrograph of that name beside an open one) open hidden, said; a file that
+    names no other micrograph (a BOX file of another name) stays over the one seen."""
+    from napari_cryopick.core.pick_table import make_picks
 
     viewer = make_napari_viewer()
     for name in ("mic_001", "mic_002"):
         write_mrc(tmp_path / f"{name}.mrc", np.zeros((128, 160), np.float32))
         viewer.open(str(tmp_path / f"{name}.mrc"), plugin=PLUGIN)
-    show_only_micrograph(viewer, "mic_002")  # mic_002 seen
+    write_mrc(tmp_path / "mic_004.mrc", np.zeros((128, 160), np.float32))  # not opened
     tables = [sample_picks(name) for name in ("mic_001", "mic_002", "mic_003")]
     path = write_picks(pd.concat(tables, ignore_index=True), tmp_path / "all.star")
     with pytest.warns(UserWarning, match="hidden") as said:
         viewer.open(str(path), plugin=PLUGIN)
     text = " ".join(str(w.message) for w in said)
-    assert "all.star: mic_003 is not open: its layer is hidden" in text
-    assert "mic_001 is not the micrograph seen (mic_002): its layer is hidden until" in text
-    layers = {
-        name: viewer.layers[f"{name} picks from all.star"]
-        for name in ("mic_001", "mic_002", "mic_003")
+    assert "all.star: mic_003 is not open: its layer is hidden, not drawn over mic_002" in text
+    assert "tick the layer's eye icon" in text
+    visible = {
+        n: viewer.layers[f"{n} picks from all.star"].visible
+        for n in ("mic_001", "mic_002", "mic_003")
     }
-    assert [layers[n].visible for n in ("mic_001", "mic_002", "mic_003")] == [False, True, False]
-    show_only_micrograph(viewer, "mic_001")  # switching shows its picks with it
-    assert [layers[n].visible for n in ("mic_001", "mic_002", "mic_003")] == [True, False, False]
-    # the seen micrograph's own file: shown, nothing said
-    own = write_picks(sample_picks("mic_001"), tmp_path / "mic_001.star")
+    assert not visible["mic_003"]
+    assert visible["mic_002"]  # (an open micrograph's picks: as before, they show)
+    # a per-micrograph file (no names in its rows) of a micrograph beside the open ones
+    (tmp_path / "picks").mkdir()
+    per = write_picks(sample_picks("").assign(micrograph=""), tmp_path / "picks" / "mic_004.star")
+    with pytest.warns(UserWarning, match="mic_004 is not open: its layer is hidden"):
+        [other] = viewer.open(str(per), plugin=PLUGIN)
+    assert not other.visible
+    # a BOX file named after no micrograph (a user's own "my_picks.box"): over the one seen
+    box = write_picks(make_picks([40.0], [50.0], diameter=20.0), tmp_path / "my_picks.box")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*hidden")
-        [opened] = viewer.open(str(own), plugin=PLUGIN)
-    assert opened.visible
+        [mine] = viewer.open(str(box), plugin=PLUGIN)
+    assert mine.visible
 
 
 def test_a_star_or_cbox_file_over_an_open_tiff_says_who_counts_y_from_the_last_row(

@@ -36,7 +36,9 @@ def test_a_pick_file_of_a_micrograph_not_open_leaves_the_results_where_they_are(
     names_before = sorted(layer.name for layer in shared)
     assert all(name.startswith("061_10028") for name in names_before)
     other = write_picks(read_picks(folder / "picks" / "062_10028.csv"), tmp_path / "062_10028.star")
-    with pytest.warns(UserWarning, match="062_10028 is not open: its layer is hidden"):
+    with pytest.warns(
+        UserWarning, match="062_10028 is not open: its layer is hidden, not drawn over 061_10028"
+    ):
         [opened] = viewer.open(str(other), plugin="napari-cryopick")
     qtbot.wait(300)
     assert sorted(layer.name for layer in shared) == names_before
