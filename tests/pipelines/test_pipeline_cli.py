@@ -123,10 +123,14 @@ def test_relion_external_job_writes_what_extract_reads(relion_project, tiny_mode
 
 def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(relion_project, capsys):
     """A GUI trial found no way from the Pick widget's exported (corrected) picks to
-    Extract's input: ``--coords FOLDER`` takes each listed micrograph's ``<stem>.star``
-    into the job as a picking job writes its files, with autopick.star, and picks nothing."""
+    Extract's input: ``--coords FOLDER`` takes each listed micrograph's file into the job
+    as a picking job writes its files, with autopick.star, and picks nothing."""
+    import mrcfile
+    import tifffile
+
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.batch import record_export
 
     exported = relion_project / "exported"
     exported.mkdir()
@@ -134,59 +138,73 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(relion_
     write_picks(picks.assign(score=[0.9, float("nan"), 0.5]), exported / "mic_002.star")
     args = ["relion", "--o", "External/job007/", "--in_mics",
             "CtfFind/job003/micrographs_ctf.star", "--coords", "exported"]  # fmt: skip
-    assert main(args) == 0, capsys.readouterr().err
+    assert main([*args, "--threshold", "0.9"]) == 0, capsys.readouterr().err
     out, err = capsys.readouterr()
     assert "imported 3 picks of 1 of 3 micrographs from exported" in out
-    assert "2 micrograph(s) of the list have no file in exported (mic_001, mic_001)" in err
+    assert "--coords picks nothing: --threshold not used" in err
+    assert f"2 micrograph(s) of the list have no file in exported ({LISTED[0]}, {LISTED[1]})" in err
+    assert "pixel size" not in err  # (no diameter is converted)
     job = relion_project / "External/job007"
     assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
     table = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]
     assert table["rlnMicrographName"].tolist() == [LISTED[2]]
-    assert table["rlnMicrographCoordinates"].tolist() == [
-        "External/job007/Movies/GridB/mic_002_autopick.star"
-    ]
-    back = read_picks(relion_project / table["rlnMicrographCoordinates"][0])
+    written = relion_project / "External/job007/Movies/GridB/mic_002_autopick.star"
+    assert table["rlnMicrographCoordinates"].tolist() == [str(written.relative_to(relion_project))]
+    back = read_picks(written)
     np.testing.assert_allclose(back[["x", "y"]], picks[["x", "y"]])
-    assert all(
-        label.startswith("rln")
-        for label in next(
-            iter(
-                starfile.read(
-                    relion_project / table["rlnMicrographCoordinates"][0], always_dict=True
-                ).values()
-            )
-        ).columns
-    )
+    columns = next(iter(starfile.read(written, always_dict=True).values())).columns
+    assert all(label.startswith("rln") for label in columns)
     nodes = starfile.read(job / "RELION_OUTPUT_NODES.star", always_dict=True)["output_nodes"]
     assert nodes["rlnPipeLineNodeName"].tolist() == ["External/job007/autopick.star"]
     assert not (job / "summary.csv").exists()  # nothing was picked
-    # a file of a name two listed micrographs share is refused, naming them
-    write_picks(picks.assign(micrograph="mic_001"), exported / "mic_001.star")
+    # the job's files are its own now: a user's file of such a name is refused
+    other = relion_project / "External/job011/Movies/GridB/mic_002_autopick.star"
+    other.parent.mkdir(parents=True)
+    other.write_text("mine")
+    assert main([*args[:2], "External/job011/", *args[3:]]) == 2
+    assert "External/job011 holds 1 file(s) of these names" in capsys.readouterr().err
+    assert other.read_text() == "mine"
+    # a file of a name two listed micrographs share: refused, unless the export's
+    # manifest says whose it is
+    write_picks(picks.assign(micrograph="mic_001"), exported / "mic_001_autopick.star")
     assert main([*args[:2], "External/job008/", *args[3:]]) == 2
     err = capsys.readouterr().err
-    assert "mic_001.star could be the picks of any of MotionCorr/job002/Movies/GridA" in err
+    assert "mic_001_autopick.star could be the picks of" in err
     assert (relion_project / "External/job008/RELION_JOB_EXIT_FAILURE").is_file()
+    record_export(exported, [exported / "mic_001_autopick.star"], {
+        exported / "mic_001_autopick.star": relion_project / LISTED[1]})  # fmt: skip
+    assert main([*args[:2], "External/job008/", *args[3:]]) == 0, capsys.readouterr().err
+    table = starfile.read(relion_project / "External/job008/autopick.star", always_dict=True)
+    assert table["coordinate_files"]["rlnMicrographName"].tolist() == LISTED[1:]
     # a folder holding none of the list's micrographs: refused
-    (exported / "mic_001.star").unlink()
-    (exported / "mic_002.star").unlink()
+    for path in exported.iterdir():
+        path.unlink()
     assert main([*args[:2], "External/job009/", *args[3:]]) == 2
-    assert "no <micrograph stem>.star file for any of the 3 micrographs" in capsys.readouterr().err
-    # a TIFF micrograph's picks (napari's frame) are mirrored, as RELION reads TIFF images
-    import mrcfile
-    import tifffile
-
+    assert "no coordinate file for any of the 3 micrographs" in capsys.readouterr().err
+    # a TIFF micrograph's picks are mirrored, as RELION reads TIFF images, unless the
+    # export wrote them so ('TIFF y from the last row': a review found them mirrored twice)
     with mrcfile.open(relion_project / LISTED[2]) as opened:
         image = np.asarray(opened.data)
-    tifffile.imwrite((relion_project / LISTED[2]).with_suffix(".tif"), image)
+    tiff = (relion_project / LISTED[2]).with_suffix(".tif")
+    tifffile.imwrite(tiff, image)
     listing = relion_project / "CtfFind/job003/micrographs_ctf.star"
     listing.with_name("tiff.star").write_text(
         listing.read_text().replace(LISTED[2], LISTED[2][: -len(".mrc")] + ".tif")
     )
+    tiff_args = [*args[:2], "External/job010/", "--in_mics", "CtfFind/job003/tiff.star", *args[5:]]
     write_picks(picks, exported / "mic_002.star")
-    tiff_args = [*args[:2], "External/job010/", "--in_mics", "CtfFind/job003/tiff.star"]
-    assert main([*tiff_args, *args[5:]]) == 0, capsys.readouterr().err
+    assert main(tiff_args) == 0, capsys.readouterr().err
+    assert "1 TIFF micrograph(s): y mirrored" in capsys.readouterr().out
     mirrored = read_picks(relion_project / "External/job010/Movies/GridB/mic_002_autopick.star")
     np.testing.assert_allclose(mirrored["y"], image.shape[0] - 1 - picks["y"])
+    flipped = picks.assign(y=image.shape[0] - 1 - picks["y"])
+    write_picks(flipped, exported / "mic_002.star")
+    record_export(exported, [exported / "mic_002.star"], {exported / "mic_002.star": tiff},
+                  flip_tiff_y=True)  # fmt: skip
+    assert main([*tiff_args[:2], "External/job012/", *tiff_args[3:]]) == 0
+    assert "y mirrored" not in capsys.readouterr().out
+    as_written = read_picks(relion_project / "External/job012/Movies/GridB/mic_002_autopick.star")
+    np.testing.assert_allclose(as_written["y"], flipped["y"])
 
 
 def test_relion_job_writes_tiff_micrographs_y_as_relion_reads_tiff_images(

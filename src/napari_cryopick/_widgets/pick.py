@@ -210,7 +210,7 @@ def _exporting(
         # exported, or the next export into the folder refused them as "not written by
         # cryopick" (a review: a BOX box size unknown on micrograph 5 of 10)
         with contextlib.suppress(OSError):
-            record_export(folder, written, inputs)
+            record_export(folder, written, inputs, flip_tiff_y=flip_tiff_y)
         raise
     return written
 
@@ -2586,7 +2586,9 @@ class PickWidget(QWidget):
         try:  # a later export may replace them; a pick run into the folder may not
             # (with their micrographs' files: a round-trip trial's cryosparc export of the
             # corrected picks named 064_10028.mrc for PNG micrographs)
-            record_export(folder, [Path(p) for p in written], inputs)
+            record_export(
+                folder, [Path(p) for p in written], inputs, flip_tiff_y=self._flip_tiff(format)
+            )
         except OSError as exc:
             unrecorded = f"\nWarning: not recorded in the folder's manifest: {exc}"
         if self._cancel.is_set():

@@ -170,7 +170,7 @@ def mark_refused_options(words: list[str]) -> None:
         pass  # the command line's own message is what the user sees
 
 
-def _items(job_dir: Path, star: Path) -> tuple[list, list]:
+def _items(job_dir: Path, star: Path, check_pixel_sizes: bool = True) -> tuple[list, list]:
     from napari_cryopick.io.relion import coordinate_file_path, read_micrographs_star
     from napari_cryopick.workflows.batch import WorkItem
 
@@ -210,7 +210,8 @@ def _items(job_dir: Path, star: Path) -> tuple[list, list]:
         owners[coordinates] = micrograph.name
         stem = coordinates.with_name(coordinates.name[: -len(".star")])
         items.append(WorkItem(micrograph.path, stem, micrograph.pixel_size))
-    _check_pixel_sizes(star, micrographs)
+    if check_pixel_sizes:
+        _check_pixel_sizes(star, micrographs)
     return micrographs, items
 
 
@@ -355,16 +356,17 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     )
     from napari_cryopick.workflows.pick import PickRequest
 
+    if args.coords is not None:  # no picking: no model, no pixel sizes
+        micrographs, items = _items(job_dir, args.in_mics, check_pixel_sizes=False)
+        return _import_coordinates(args, job_dir, micrographs, items)
     if args.j < 1:
         raise CLIError(f"--j must be >= 1, got {args.j}")
     if args.model is not None and not args.model.is_file():
         from napari_cryopick.core.model.checkpoint import not_a_model_file
 
         raise CLIError(not_a_model_file(args.model) or f"{args.model}: not a model file")
-    micrographs, items = _items(job_dir, args.in_mics)
-    if args.coords is not None:
-        return _import_coordinates(args, job_dir, micrographs, items)
     view = view_request_fields(args)
+    micrographs, items = _items(job_dir, args.in_mics)
     options = dict(view["options"])
     if (
         options["rotations"]
@@ -462,12 +464,22 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     return EXIT_OK
 
 
+#: Options of a picking job that ``--coords`` (no picking) does not use: said when given.
+_PICKING_OPTIONS = ("model", "head", "diameter", "diameter_A", "threshold", "min_distance",
+                    "keep_candidates", "dask")  # fmt: skip
+#: The names the coordinate files of a micrograph may take in ``--coords FOLDER``: the
+#: Pick widget's export, RELION's and crYOLO's per-micrograph files.
+_COORDS_SUFFIXES = (".star", "_autopick.star", "_pick.star")
+
+
 def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, items) -> int:
-    """``--coords FOLDER``: each listed micrograph's picks from ``FOLDER/<stem>.star`` (the
-    Pick widget's STAR export, in napari's frame) into the job folder as a picking job
-    writes them (TIFF micrographs' y mirrored, as RELION reads them), with
+    """``--coords FOLDER``: each listed micrograph's picks from ``FOLDER`` (the Pick
+    widget's STAR export, its manifest naming each file's micrograph; else the file named
+    after the micrograph) into the job folder as a picking job writes them (TIFF
+    micrographs' y mirrored, as RELION reads them, unless the export wrote them so), with
     ``autopick.star`` and the output nodes (a GUI trial found no way from its corrected
     picks to Extract's input: the widget knows no RELION project)."""
+    from napari_cryopick.core.text import name_list
     from napari_cryopick.io.micrographs import is_tiff, read_micrograph
     from napari_cryopick.io.pickfiles import read_picks, write_picks
     from napari_cryopick.io.relion import (
@@ -475,49 +487,86 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         write_exit_marker,
         write_output_nodes,
     )
+    from napari_cryopick.workflows.batch import (
+        foreign_files,
+        micrograph_files,
+        record_export,
+        tiff_y_flipped,
+    )
 
     folder = args.coords
     if not folder.is_dir():
         raise CLIError(f"--coords {folder}: not a folder (the Pick widget's STAR export)")
+    unused = [f"--{n.replace('_', '-')}" for n in _PICKING_OPTIONS if getattr(args, n, None)]
+    if unused:
+        print(
+            f"cryopick relion: note: --coords picks nothing: {', '.join(unused)} not used",
+            file=sys.stderr,
+        )
     inside = Path(os.path.abspath(job_dir))
-    found: dict[str, list[Path]] = {}
-    for path in sorted(folder.rglob("*.star")):
-        if inside not in Path(os.path.abspath(path)).parents:  # (not a job's own outputs)
-            found.setdefault(path.stem, []).append(path)
-    entries, picks, missing = [], 0, []
+    files = [
+        path
+        for path in sorted(folder.rglob("*.star"))
+        if inside not in Path(os.path.abspath(path)).parents  # (not the job's own outputs)
+    ]
+    recorded = {  # the micrograph each exported file is of, where a manifest says it
+        os.path.normpath(os.path.abspath(micrograph)): path
+        for path, micrograph in micrograph_files(files).items()
+    }
+    by_name: dict[str, list[Path]] = {}
+    for path in files:
+        for suffix in _COORDS_SUFFIXES:
+            if path.name.endswith(suffix):
+                by_name.setdefault(path.name[: -len(suffix)], []).append(path)
     stems = [Path(micrograph.name).stem for micrograph in micrographs]
+    listed = {os.path.normpath(os.path.abspath(m.path)) for m in micrographs}
+    claimed = {path for micrograph, path in recorded.items() if micrograph in listed}
+    chosen = []
     for micrograph, item in zip(micrographs, items, strict=True):
+        source = recorded.get(os.path.normpath(os.path.abspath(micrograph.path)))
         stem = Path(micrograph.name).stem
-        files = found.get(stem, [])
-        if files and stems.count(stem) > 1:  # (napari opens one micrograph of a name)
-            twins = [m.name for m in micrographs if Path(m.name).stem == stem]
-            raise CLIError(
-                f"--coords {folder}: {files[0].name} could be the picks of any of "
-                f"{', '.join(twins[:3])} (one name, several folders): import them one "
-                "micrograph list per folder"
-            )
-        if len(files) > 1:
-            raise CLIError(
-                f"--coords {folder}: {len(files)} files for {micrograph.name} "
-                f"({', '.join(str(f) for f in files[:3])}): keep one"
-            )
-        if not files:
-            missing.append(stem)
-            continue
-        table = read_picks(files[0], micrograph=stem)
-        height = None
-        if is_tiff(micrograph.path):  # RELION reads TIFF images bottom row first
-            height = read_micrograph(micrograph.path).data.shape[0]
+        named = [f for f in by_name.get(stem, []) if f not in claimed]
+        if source is None and named:
+            if len(named) > 1 or stems.count(stem) > 1:
+                twins = [m.name for m in micrographs if Path(m.name).stem == stem]
+                raise CLIError(
+                    f"--coords {folder}: {name_list([str(f) for f in named], 3)} could be "
+                    f"the picks of {name_list(twins, 3)} (one name, several files or "
+                    "folders) and no manifest says which: keep one file per micrograph"
+                )
+            source = named[0]
         target = item.stem.with_name(item.stem.name + ".star")
+        chosen.append((micrograph, source, target))
+    missing = [m.name for m, source, _t in chosen if source is None]
+    found = [(m, source, t) for m, source, t in chosen if source is not None]
+    if not found:
+        raise CLIError(
+            f"--coords {folder}: no coordinate file for any of the {len(micrographs)} "
+            f"micrographs of {args.in_mics} (e.g. {stems[0]}.star or {stems[0]}_autopick.star)"
+        )
+    targets = [target for _m, _s, target in found]
+    foreign = foreign_files(job_dir, targets, include_exports=True)
+    if foreign and not args.overwrite:
+        raise CLIError(
+            f"{job_dir} holds {len(foreign)} file(s) of these names that no run of the job "
+            f"wrote, or that changed since ({name_list([f.name for f in foreign], 3)}): "
+            "give another job folder, or --overwrite"
+        )
+    flipped = tiff_y_flipped([source for _m, source, _t in found])
+    entries, picks, mirrored = [], 0, 0
+    for micrograph, source, target in found:
+        table = read_picks(source, micrograph=Path(micrograph.name).stem)
+        height = None
+        if is_tiff(micrograph.path) and source not in flipped:
+            # RELION reads TIFF images bottom row first; an export that ticked 'TIFF y
+            # from the last row' wrote them so already (a review: mirrored twice)
+            height = read_micrograph(micrograph.path).data.shape[0]
+            mirrored += 1
         target.parent.mkdir(parents=True, exist_ok=True)
         write_picks(table, target, "star", flip_y_height=height, micrograph_names=False)
         entries.append((micrograph.name, target))
         picks += len(table)
-    if not entries:
-        raise CLIError(
-            f"--coords {folder}: no <micrograph stem>.star file for any of the "
-            f"{len(micrographs)} micrographs of {args.in_mics} (e.g. {missing[0]}.star)"
-        )
+    record_export(job_dir, targets, {t: Path(m.path) for m, _s, t in found})
     autopick = write_coordinate_files_star(job_dir, entries)
     node = autopick
     if args.relion31:
@@ -528,10 +577,13 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     print(
         f"imported {picks} picks of {len(entries)} of {len(items)} micrographs from {folder} "
         f"into {autopick}"
+        + (
+            f" ({mirrored} TIFF micrograph(s): y mirrored, as RELION reads them)"
+            if mirrored
+            else ""
+        )
     )
     if missing:
-        from napari_cryopick.core.text import name_list
-
         print(
             f"cryopick relion: note: {len(missing)} micrograph(s) of the list have no file in "
             f"{folder} ({name_list(missing, 3)}): Extract leaves them out",

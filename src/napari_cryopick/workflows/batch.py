@@ -908,16 +908,41 @@ def candidate_thresholds(
 
 
 def record_export(
-    out_dir: Path, written: Sequence[Path], micrographs: Mapping[Path, Path] | None = None
+    out_dir: Path,
+    written: Sequence[Path],
+    micrographs: Mapping[Path, Path] | None = None,
+    *,
+    flip_tiff_y: bool = False,
 ) -> None:
     """Record files the Pick widget exported into ``out_dir`` (a line of its manifest,
     status ``exported``): a later export there may replace them, a pick run may not.
     ``micrographs``: the micrograph file of each (``inputs``, as :func:`record_filtered`
-    records them), so ``cryopick cryosparc export`` names the exposures right."""
+    records them), so ``cryopick cryosparc export`` names the exposures right.
+    ``flip_tiff_y``: TIFF micrographs' y written from the last row (the widget's box), so
+    that ``cryopick relion --coords`` does not mirror them again (:func:`tiff_y_flipped`)."""
     micrographs = micrographs or {}
     inputs = [micrographs.get(Path(path)) for path in written]
-    extra = {"inputs": [os.path.abspath(i) if i else None for i in inputs]} if any(inputs) else {}
+    extra: dict[str, Any] = (
+        {"inputs": [os.path.abspath(i) if i else None for i in inputs]} if any(inputs) else {}
+    )
+    if flip_tiff_y:
+        extra["flip_tiff_y"] = True
     _record_files(out_dir, written, EXPORTED, extra=extra)
+
+
+def tiff_y_flipped(files: Sequence[Path]) -> set[Path]:
+    """Those of ``files`` whose newest record (their folder's manifests) says TIFF
+    micrographs' y was written from the last row (:func:`record_export`'s ``flip_tiff_y``)."""
+    flipped: set[Path] = set()
+    writers: dict[Path, dict[str, Mapping[str, Any]]] = {}
+    for file in files:
+        folder = Path(os.path.abspath(file)).parent
+        if folder not in writers:
+            writers[folder] = _newest_writers(folder)
+        record = writers[folder].get(os.path.normpath(os.path.abspath(file)))
+        if record is not None and record.get("flip_tiff_y") is True:
+            flipped.add(Path(file))
+    return flipped
 
 
 def record_filtered(
