@@ -2179,14 +2179,22 @@ def test_pick_draws_the_first_micrographs_with_their_picks(tmp_path, tiny_model,
     assert "--pictures must be >= 0, got -1" in capsys.readouterr().err
     # a run again replaces its own pictures, never a user's file of that name (a
     # hostile-input trial's "mine" became a PNG, unsaid)
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from napari_cryopick.workflows.pictures import PICTURE_SOFTWARE
+
     drawn = out / "pictures" / pictures[0]
     own = out / "pictures" / pictures[1]
-    drawn_before = drawn.stat().st_mtime_ns
+    Figure().savefig(drawn, format="png")  # as earlier versions drew it: matplotlib's chunk
     own.write_text("mine")
     assert main([*args, "--out", str(out), "--pictures", "2"]) == 0
     assert own.read_text() == "mine"
-    assert drawn.stat().st_mtime_ns != drawn_before
+    with Image.open(drawn) as image:
+        assert image.info["Software"] == PICTURE_SOFTWARE  # replaced
     assert f"{own} exists and is not a picture cryopick drew" in caplog.text
+    # the name left to its user does not use up one of the two pictures: y is drawn
+    assert len(list((out / "pictures").rglob("*.png"))) == 3
 
 
 def test_zero_shot_names_the_micrographs_the_general_model_barely_sees(

@@ -256,7 +256,6 @@ def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
         from napari_cryopick.io.paths import PICTURES_FOLDER
         from napari_cryopick.workflows.pictures import is_own_picture, save_picks_figure
 
-        drawn += 1
         written = [Path(p) for p in event.written]
         try:
             below = written[0].resolve().relative_to(out.resolve()) if written else None
@@ -273,6 +272,7 @@ def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
                 path,
             )
             return
+        drawn += 1  # (a name left to its user's file does not count)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             image = read_micrograph(item.path).data

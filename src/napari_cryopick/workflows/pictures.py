@@ -60,11 +60,14 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
 
 
 def is_own_picture(path: Path) -> bool:
-    """Whether ``path`` is a picture :func:`save_picks_figure` wrote (its PNG text chunk)."""
+    """Whether ``path`` is a picture :func:`save_picks_figure` wrote: its PNG text chunk,
+    or matplotlib's default one, which pictures carried before the chunk was set (a
+    review: a run into an earlier run's folder kept its old pictures)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            return image.info.get("Software") == PICTURE_SOFTWARE
+            software = str(image.info.get("Software", ""))
     except Exception:  # not an image at all (a user's notes of that name): not ours
         return False
+    return software == PICTURE_SOFTWARE or software.startswith("Matplotlib version")
