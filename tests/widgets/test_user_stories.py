@@ -948,6 +948,16 @@ def test_the_review_table_and_next_leave_the_next_click_to_annotate(
     assert not viewer.layers["mic_a"].visible
     assert pick.review.step_micrograph(-1) == "mic_a"
     qtbot.waitUntil(lambda: click_ready("mic_a"), timeout=5000)
+    # reviewing the picks (the picks layer selected): it stays selected, in its mode, so
+    # a click meant to select a false pick adds no label (a review)
+    picks = viewer.layers["mic_a picks"]
+    viewer.layers.selection.active = picks
+    picks.mode = "select"
+    assert pick.review.step_micrograph(+1) == "mic_b"
+    qtbot.wait(100)
+    assert viewer.layers.selection.active is picks
+    assert str(picks.mode) in ("select", "Mode.SELECT")
+    assert picks.metadata["micrograph"] == "mic_b"
 
 
 def test_loaded_picks_become_labels_at_their_own_diameter(make_napari_viewer, tmp_path):

@@ -617,13 +617,20 @@ class ReviewPanel(QWidget):
         if self._folder_files:
             self._open_for_review(name)
             self.refresh_review_table()
-        # selected first, as in the layer list: Annotate (docked) then gives the next
-        # click to the micrograph's annotation layer (a GUI trial's click after Next
-        # did nothing: shown first, Annotate took the image's selection for a choice)
-        for mlayer in micrograph_layers(self.viewer):
-            if micrograph_name(mlayer) == name:
-                self.viewer.layers.selection.active = mlayer
-        show_only_micrograph(self.viewer, name)
+        active = self.viewer.layers.selection.active
+        if active is not None and active.metadata.get(SHOWS_KEY) == "picks":
+            # reviewing the picks (selecting, deleting): the picks layer stays selected,
+            # in its mode, and follows the micrograph (a review: a click meant to select
+            # a false pick after Next became an annotation there)
+            show_only_micrograph(self.viewer, name)
+        else:
+            # selected first, as in the layer list: Annotate (docked) then gives the next
+            # click to the micrograph's annotation layer (a GUI trial's click after Next
+            # did nothing: shown first, Annotate took the image's selection for a choice)
+            for mlayer in micrograph_layers(self.viewer):
+                if micrograph_name(mlayer) == name:
+                    self.viewer.layers.selection.active = mlayer
+            show_only_micrograph(self.viewer, name)
         self.review_table.selectRow(row)
         self._show_reviewed(name in session(self.viewer).reviewed)
         return name
