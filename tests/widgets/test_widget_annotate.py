@@ -335,7 +335,7 @@ def test_closing_a_micrograph_saves_its_last_click_and_closes_its_layers(
     assert load_annotations(micrograph_path).counts()["particle"] == 3
     # nothing open: the status no longer counts the last micrograph's (a GUI trial read
     # "109 particle, 3 negative" with nothing open)
-    assert widget.status.text() == "No micrograph open: open one to annotate it."
+    assert widget.status.text() == "Open a micrograph first."
 
 
 def test_selecting_a_micrograph_keeps_one_active_layer(

@@ -844,7 +844,7 @@ class AnnotateWidget(QWidget):
         elif not layers and getattr(event, "type", "") == "removed":
             # the last micrograph closed: not its counts any more (a GUI trial read
             # "109 particle, 3 negative" with nothing open)
-            self.status.setText("No micrograph open: open one to annotate it.")
+            self.status.setText(no_micrograph_text(self.viewer))
         for mlayer in layers:
             real = unproxy(mlayer)
             if real not in self._named:  # a weak set: a closed layer's id may come back

@@ -2535,7 +2535,7 @@ class PickWidget(QWidget):
             self._export_warning += (
                 f"\nReplaced {len(replaced)} file(s) a cryopick pick run wrote "
                 f"({name_list(replaced, 3)}): they hold the picks shown now, your corrections "
-                "included (export into another folder to keep the run's)"
+                "included (to keep a run's files, export into another folder)"
             )
         return items
 
@@ -2561,8 +2561,8 @@ class PickWidget(QWidget):
                 + (
                     f" Files opened with File > Open ({name_list(opened, 2)}) are shown, not "
                     "Pick's picks: File > Save Selected Layers writes a selected one as a "
-                    "pick file, or read their folder with Load picks… to review and export "
-                    "them here."
+                    "pick file (your edits in it included), which Load picks… then reads "
+                    "to review and export here."
                     if opened
                     else ""
                 )

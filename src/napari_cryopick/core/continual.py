@@ -826,12 +826,15 @@ def _protect(
     if threshold is None:
         return examples, None
     if warn_mirrored and looks_mirrored(separation, mirrored):
+        from napari_cryopick.core.click_check import MIRRORED_NOTE
+
         logger.warning(
-            "the clicks look mirrored top to bottom: the starting model ranks them above "
+            "%s: the starting model ranks them above "
             "random places with probability %.2f, and %.2f mirrored. The pick files may "
             "count y the other way: cryopick train --flip-y reads files that count y from "
             "the bottom (origin bottom-left); leave it out for files that count from the "
             "top. Check them on a micrograph in napari",
+            MIRRORED_NOTE,
             separation,
             mirrored,
         )
