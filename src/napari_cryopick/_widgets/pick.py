@@ -2465,7 +2465,7 @@ class PickWidget(QWidget):
         from napari_cryopick.workflows.batch import (
             candidate_files,
             foreign_files,
-            picked_thresholds,
+            pick_run_files,
         )
         from napari_cryopick.workflows.pick import (
             check_fiber_formats,
@@ -2525,11 +2525,9 @@ class PickWidget(QWidget):
         self._export_warning = "" if warning is None else f"\nWarning: {warning}"
         # a pick run's files the export replaces with the picks shown (a GUI trial's
         # review of a cryopick pick folder, exported into it: replaced, unsaid)
-        runs = picked_thresholds(folder) if any(t.exists() for t in targets) else {}
+        runs = pick_run_files(folder) if any(t.exists() for t in targets) else set()
         replaced = [
-            t.name
-            for t in targets
-            if t.exists() and runs.get(os.path.normpath(os.path.abspath(t))) is not None
+            t.name for t in targets if t.exists() and os.path.normpath(os.path.abspath(t)) in runs
         ]
         if replaced:
             self._export_warning += (

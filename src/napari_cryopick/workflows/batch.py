@@ -738,6 +738,17 @@ def picked_thresholds(folder: Path, depth: int = 4) -> dict[str, float | None]:
     return found
 
 
+def pick_run_files(folder: Path, depth: int = 4) -> set[str]:
+    """Absolute paths of the files whose newest record (the manifests of ``folder`` and of
+    up to ``depth - 1`` folders above it) is a pick run's (status ``done``), not an export
+    or a filter: what an export into the folder replaces of a run's."""
+    found: dict[str, bool] = {}
+    for here in _folders_up(folder, depth):
+        for name, record in _newest_writers(Path(here)).items():
+            found.setdefault(name, record.get("status") == "done")  # (the nearest first)
+    return {name for name, by_run in found.items() if by_run}
+
+
 def _newest_writers(
     here: Path, statuses: Collection[str] | None = None
 ) -> dict[str, Mapping[str, Any]]:
