@@ -121,7 +121,9 @@ def test_relion_external_job_writes_what_extract_reads(relion_project, tiny_mode
     assert nodes["rlnPipeLineNodeType"].tolist() == [2]
 
 
-def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(relion_project, capsys):
+def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(
+    relion_project, tiny_model, capsys
+):
     """A GUI trial found no way from the Pick widget's exported (corrected) picks to
     Extract's input: ``--coords FOLDER`` takes each listed micrograph's file into the job
     as a picking job writes its files, with autopick.star, and picks nothing."""
@@ -129,6 +131,7 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(relion_
     import tifffile
 
     from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.micrographs import write_mrc
     from napari_cryopick.io.pickfiles import write_picks
     from napari_cryopick.workflows.batch import record_export
 
@@ -176,6 +179,31 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(relion_
     assert main([*args[:2], "External/job008/", *args[3:]]) == 0, capsys.readouterr().err
     table = starfile.read(relion_project / "External/job008/autopick.star", always_dict=True)
     assert table["coordinate_files"]["rlnMicrographName"].tolist() == LISTED[1:]
+    # an import again without mic_001's file: its earlier file goes (RELION 3.1's Extract
+    # finds files by name), and a picking run is refused there, as --coords is in a
+    # picking job's folder (a trial's Continue listed nothing in autopick.star)
+    kept = relion_project / "External/job008/Movies/GridB/mic_001_autopick.star"
+    assert kept.is_file()
+    (exported / "mic_001_autopick.star").unlink()
+    assert main([*args[:2], "External/job008/", *args[3:], "--device", "cpu"]) == 0
+    assert "--device not used" in capsys.readouterr().err
+    assert not kept.exists()
+    assert _relion(None, size=("--diameter", "20"), job="External/job008/") == 2
+    assert "holds picks imported with --coords" in capsys.readouterr().err
+    assert _relion(tiny_model) == 0  # a picking job's folder: no import into it
+    assert main([*args[:2], "External/job004/", *args[3:]]) == 2
+    assert "holds a picking run's picks: --coords needs a job folder" in capsys.readouterr().err
+    # the job folder itself, or picks of micrographs of another size: refused
+    assert main([*args[:2], "External/job013/", *args[3:6], "External/job013"]) == 2
+    assert "the job folder itself (--o)" in capsys.readouterr().err
+    small = relion_project / "small"
+    small.mkdir()
+    write_mrc(small / "mic_002.mrc", np.zeros((64, 64), np.float32))
+    record_export(
+        exported, [exported / "mic_002.star"], {exported / "mic_002.star": small / "mic_002.mrc"}
+    )
+    assert main([*args[:2], "External/job014/", *args[3:]]) == 2
+    assert "holds picks of " in capsys.readouterr().err
     # a folder holding none of the list's micrographs: refused
     for path in exported.iterdir():
         path.unlink()

@@ -359,6 +359,13 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     if args.coords is not None:  # no picking: no model, no pixel sizes
         micrographs, items = _items(job_dir, args.in_mics, check_pixel_sizes=False)
         return _import_coordinates(args, job_dir, micrographs, items)
+    from napari_cryopick.workflows.batch import imported_files
+
+    if imported_files(job_dir):  # (a trial's Continue listed nothing in autopick.star)
+        raise CLIError(
+            f"{job_dir} holds picks imported with --coords: a picking job needs a job "
+            "folder of its own (a new External job)"
+        )
     if args.j < 1:
         raise CLIError(f"--j must be >= 1, got {args.j}")
     if args.model is not None and not args.model.is_file():
@@ -489,7 +496,9 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     )
     from napari_cryopick.workflows.batch import (
         foreign_files,
+        imported_files,
         micrograph_files,
+        picked_here,
         record_export,
         tiff_y_flipped,
     )
@@ -497,22 +506,33 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     folder = args.coords
     if not folder.is_dir():
         raise CLIError(f"--coords {folder}: not a folder (the Pick widget's STAR export)")
+    inside = Path(os.path.abspath(job_dir))
+    if Path(os.path.abspath(folder)) == inside or inside in Path(os.path.abspath(folder)).parents:
+        raise CLIError(
+            f"--coords {folder}: the job folder itself (--o); give the folder the Pick "
+            "widget exported to"
+        )
+    if picked_here(job_dir):  # a Continue of that picking job would list nothing
+        raise CLIError(
+            f"{job_dir} holds a picking run's picks: --coords needs a job folder of its own "
+            "(a new External job)"
+        )
     unused = [f"--{n.replace('_', '-')}" for n in _PICKING_OPTIONS if getattr(args, n, None)]
+    unused += [
+        f"--{n}" for n, default in (("device", "auto"), ("j", 1)) if getattr(args, n) != default
+    ]
     if unused:
         print(
             f"cryopick relion: note: --coords picks nothing: {', '.join(unused)} not used",
             file=sys.stderr,
         )
-    inside = Path(os.path.abspath(job_dir))
     files = [
         path
         for path in sorted(folder.rglob("*.star"))
         if inside not in Path(os.path.abspath(path)).parents  # (not the job's own outputs)
     ]
-    recorded = {  # the micrograph each exported file is of, where a manifest says it
-        os.path.normpath(os.path.abspath(micrograph)): path
-        for path, micrograph in micrograph_files(files).items()
-    }
+    sources = micrograph_files(files)  # the micrograph each file is of, where recorded
+    recorded = {os.path.normpath(os.path.abspath(m)): path for path, m in sources.items()}
     by_name: dict[str, list[Path]] = {}
     for path in files:
         for suffix in _COORDS_SUFFIXES:
@@ -535,6 +555,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
                     "folders) and no manifest says which: keep one file per micrograph"
                 )
             source = named[0]
+            _same_size(source, sources.get(source), micrograph.path)
         target = item.stem.with_name(item.stem.name + ".star")
         chosen.append((micrograph, source, target))
     missing = [m.name for m, source, _t in chosen if source is None]
@@ -552,6 +573,10 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             f"wrote, or that changed since ({name_list([f.name for f in foreign], 3)}): "
             "give another job folder, or --overwrite"
         )
+    for stale in imported_files(job_dir) - set(targets):
+        # an earlier import's file of a micrograph this one has none for: gone, or
+        # RELION 3.1's Extract (files found by name) would take it (a trial)
+        stale.unlink(missing_ok=True)
     flipped = tiff_y_flipped([source for _m, source, _t in found])
     entries, picks, mirrored = [], 0, 0
     for micrograph, source, target in found:
@@ -566,7 +591,12 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         write_picks(table, target, "star", flip_y_height=height, micrograph_names=False)
         entries.append((micrograph.name, target))
         picks += len(table)
-    record_export(job_dir, targets, {t: Path(m.path) for m, _s, t in found})
+    record_export(
+        job_dir,
+        targets,
+        {t: Path(m.path) for m, _s, t in found},
+        imported_from=os.path.abspath(folder),
+    )
     autopick = write_coordinate_files_star(job_dir, entries)
     node = autopick
     if args.relion31:
@@ -591,6 +621,25 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         )
     write_exit_marker(job_dir, "success")
     return EXIT_OK
+
+
+def _same_size(source: Path, recorded: Path | None, micrograph: str) -> None:
+    """Refuse a coordinate file whose manifest names a micrograph of another size than the
+    listed one of its name (a trial's picks of 512 px copies landed in the top-left
+    quarter of the 1024 px micrographs, unsaid)."""
+    if recorded is None or not Path(recorded).is_file():
+        return
+    from napari_cryopick.io.micrographs import read_micrograph
+
+    if os.path.samefile(recorded, micrograph):
+        return
+    picked, listed = (read_micrograph(p).data.shape for p in (recorded, micrograph))
+    if picked != listed:
+        raise CLIError(
+            f"--coords: {source} holds picks of {recorded} ({picked[1]} x {picked[0]} px), "
+            f"not of {micrograph} ({listed[1]} x {listed[0]} px): pick or export the "
+            "micrographs of the list"
+        )
 
 
 def threads_cluster(threads: int) -> str | None:

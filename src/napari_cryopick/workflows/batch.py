@@ -924,6 +924,7 @@ def record_export(
     micrographs: Mapping[Path, Path] | None = None,
     *,
     flip_tiff_y: bool = False,
+    imported_from: str | None = None,
 ) -> None:
     """Record files the Pick widget exported into ``out_dir`` (a line of its manifest,
     status ``exported``): a later export there may replace them, a pick run may not.
@@ -938,7 +939,26 @@ def record_export(
     )
     if flip_tiff_y:
         extra["flip_tiff_y"] = True
+    if imported_from is not None:  # cryopick relion --coords: its folder (imported_files)
+        extra["imported_from"] = imported_from
     _record_files(out_dir, written, EXPORTED, extra=extra)
+
+
+def imported_files(out_dir: Path) -> set[Path]:
+    """The files ``cryopick relion --coords`` imported into the job folder ``out_dir``
+    (records with ``imported_from``), as paths below it; empty when none."""
+    found: set[Path] = set()
+    for record in _manifest_records(Path(out_dir)) if Path(out_dir).is_dir() else []:
+        if record.get("imported_from") is not None:
+            found.update(Path(out_dir) / str(name) for name in record.get("outputs") or [])
+    return found
+
+
+def picked_here(out_dir: Path) -> bool:
+    """Whether a pick run recorded a micrograph in ``out_dir``'s manifests (a ``done`` or
+    failed record of an input)."""
+    records = _manifest_records(Path(out_dir)) if Path(out_dir).is_dir() else []
+    return any(isinstance(record.get("input"), str) for record in records)
 
 
 def tiff_y_flipped(files: Sequence[Path]) -> set[Path]:
