@@ -525,6 +525,35 @@ def test_export_into_a_pick_runs_folder_says_which_of_its_files_it_replaced(pick
     assert "Replaced" not in widget.status.text()
 
 
+def test_export_never_replaces_the_file_of_another_micrograph_of_its_name(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """A trial exported GridA/mic, closed it, exported GridB/mic (one name, two folders)
+    into the same folder: GridA's file was replaced, unsaid."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    for grid in ("GridA", "GridB"):
+        (tmp_path / grid).mkdir()
+        shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", tmp_path / grid)
+    viewer = make_napari_viewer()
+    session(viewer).set_model(ribosome_model, None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    out = tmp_path / "out"
+    written = {}
+    for grid in ("GridA", "GridB"):
+        viewer.open(str(tmp_path / grid / f"{NAME}.png"), plugin="napari-cryopick")
+        assert widget.pick_current() is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        written[grid] = widget.export(out, "star")
+        text = widget.status.text()
+        viewer.layers.remove(viewer.layers[NAME])
+    assert written["GridA"] == [out / f"{NAME}.star"]
+    assert written["GridB"] == []
+    assert f"{NAME}.star in {out} holds the picks of {tmp_path / 'GridA' / NAME}.png" in text
+    assert "choose another export folder to keep both" in text
+
+
 def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
     """A review: with Annotate not docked (or a kind's layer closed) the merge saw no
     clicks, and the sidecar was saved with the picks alone."""

@@ -2465,6 +2465,7 @@ class PickWidget(QWidget):
         from napari_cryopick.workflows.batch import (
             candidate_files,
             foreign_files,
+            micrograph_files,
             pick_run_files,
         )
         from napari_cryopick.workflows.pick import (
@@ -2493,6 +2494,28 @@ class PickWidget(QWidget):
             # folder of mode r-x as root: a STAR file and a manifest were left there)
             self.status.setText(
                 f"Export: {existing} is read-only (raw data?): choose another export folder"
+            )
+            return None
+        # a file of the same name exported from another micrograph file (one name in two
+        # folders, exported one after the other: a trial's first one was replaced unsaid)
+        own = {
+            path: Path(item.path)
+            for item, kinds in items
+            if item.path
+            for path in output_paths(folder / (item.name or "picks"), (format,), kinds)
+        }
+        recorded = micrograph_files([t for t in own if t.exists()], depth=1)
+        clash = [
+            (path, source)
+            for path, source in recorded.items()
+            if source.is_file() and own[path].is_file() and not os.path.samefile(source, own[path])
+        ]
+        if clash:
+            path, source = clash[0]
+            self.status.setText(
+                f"Export: {path.name} in {folder} holds the picks of {source}, another "
+                f"micrograph of the name {path.stem} ({len(clash)} such file(s)): choose "
+                "another export folder to keep both"
             )
             return None
         found = foreign_files(folder, targets, include_exports=True)
