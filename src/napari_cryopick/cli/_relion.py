@@ -124,9 +124,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="FOLDER",
-        help="no picking: take each micrograph's picks from FOLDER/<micrograph stem>.star "
-        "(the Pick widget's STAR export of your corrected picks, searched below FOLDER) "
-        "into the job folder and autopick.star, as a picking job writes them",
+        help="no picking: take each micrograph's picks from the Pick widget's STAR export "
+        "in FOLDER (the file its manifest records for the micrograph, else "
+        "<micrograph stem>.star or _autopick.star below FOLDER) into the job folder and "
+        "autopick.star, as a picking job writes them",
     )
     own.add_argument(
         "--relion31",
@@ -627,7 +628,7 @@ def _same_size(source: Path, recorded: Path | None, micrograph: str) -> None:
     """Refuse a coordinate file whose manifest names a micrograph of another size than the
     listed one of its name (a trial's picks of 512 px copies landed in the top-left
     quarter of the 1024 px micrographs, unsaid)."""
-    if recorded is None or not Path(recorded).is_file():
+    if recorded is None or not (Path(recorded).is_file() and Path(micrograph).is_file()):
         return
     from napari_cryopick.io.micrographs import read_micrograph
 
