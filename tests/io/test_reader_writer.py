@@ -542,6 +542,12 @@ def test_picks_of_a_micrograph_not_open_are_opened_hidden_and_said(make_napari_v
     with pytest.warns(UserWarning, match="mic_004 is not open: its layer is hidden"):
         [other] = viewer.open(str(per), plugin=PLUGIN)
     assert not other.visible
+    relion = write_picks(
+        sample_picks("").assign(micrograph=""), tmp_path / "picks" / "mic_004_autopick.star"
+    )
+    with pytest.warns(UserWarning, match="is not open: its layer is hidden"):
+        [named] = viewer.open(str(relion), plugin=PLUGIN)
+    assert not named.visible
     # a BOX file named after no micrograph (a user's own "my_picks.box"): over the one seen
     box = write_picks(make_picks([40.0], [50.0], diameter=20.0), tmp_path / "my_picks.box")
     with warnings.catch_warnings():
