@@ -535,7 +535,10 @@ def test_picks_of_a_micrograph_not_open_are_opened_hidden_and_said(make_napari_v
         for n in ("mic_001", "mic_002", "mic_003")
     }
     assert not visible["mic_003"]
-    assert visible["mic_002"]  # (an open micrograph's picks: as before, they show)
+    # an open micrograph's picks show, as before (with a widget docked, napari selects
+    # the new layer and its micrograph becomes the one seen)
+    assert visible["mic_002"]
+    assert visible["mic_001"]
     # a per-micrograph file (no names in its rows) of a micrograph beside the open ones
     (tmp_path / "picks").mkdir()
     per = write_picks(sample_picks("").assign(micrograph=""), tmp_path / "picks" / "mic_004.star")

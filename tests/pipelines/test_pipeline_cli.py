@@ -204,6 +204,32 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(
     )
     assert main([*args[:2], "External/job014/", *args[3:]]) == 2
     assert "holds picks of " in capsys.readouterr().err
+    # two exports of one micrograph below the folder: refused, naming both; an export's
+    # fibers file beside its particles is no second file (a review)
+    (exported / "round2").mkdir()
+    mic_002 = relion_project / LISTED[2]
+    write_picks(picks, exported / "round2" / "mic_002.star")
+    write_picks(picks.assign(kind="fiber", tube_id=1), exported / "mic_002_fibers.star")
+    record_export(
+        exported, [exported / "mic_002_fibers.star"], {exported / "mic_002_fibers.star": mic_002}
+    )
+    record_export(exported / "round2", [exported / "round2" / "mic_002.star"], {
+        exported / "round2" / "mic_002.star": mic_002})  # fmt: skip
+    record_export(exported, [exported / "mic_002.star"], {exported / "mic_002.star": mic_002})
+    assert main([*args[:2], "External/job015/", *args[3:]]) == 2
+    assert "all hold picks of" in capsys.readouterr().err
+    import shutil
+
+    shutil.rmtree(exported / "round2")  # (its manifest too)
+    vesicle = make_picks([70.0], [70.0], diameter=40.0, micrograph="mic_002").assign(kind="vesicle")
+    write_picks(pd.concat([picks, vesicle], ignore_index=True), exported / "mic_002.star")
+    record_export(exported, [exported / "mic_002.star"], {exported / "mic_002.star": mic_002})
+    assert main([*args[:2], "External/job015/", *args[3:]]) == 0, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "1 vesicle(s) or fiber point(s) left out" in err
+    assert (
+        len(read_picks(relion_project / "External/job015/Movies/GridB/mic_002_autopick.star")) == 3
+    )
     # a folder holding none of the list's micrographs: refused
     for path in exported.iterdir():
         path.unlink()
@@ -363,6 +389,11 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     assert main([*args, "--out", str(tmp_path / "e")]) == 0
     assert main([*args, "--flip-tiff-y", "--out", str(tmp_path / "f")]) == 0
     capsys.readouterr()
+    # the run's records say so (relion --coords does not mirror its files again)
+    from napari_cryopick.workflows.batch import tiff_y_flipped
+
+    runs = [tmp_path / "e" / "m.star", tmp_path / "f" / "m.star"]
+    assert tiff_y_flipped(runs) == {runs[1]}
     for name, mirrored in (("m", True), ("n", False)):
         plain = read_picks(tmp_path / "e" / f"{name}.star")
         flipped = read_picks(tmp_path / "f" / f"{name}.star")

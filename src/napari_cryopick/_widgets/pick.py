@@ -172,6 +172,15 @@ def _export_items(
     return items
 
 
+def _same_micrograph(first: Path, second: Path) -> bool:
+    """Whether two micrograph paths name one file (the same file through a link or a
+    mount when both are there; the same path when one is gone: a moved micrograph's
+    export is not replaced by another's of its name)."""
+    if first.is_file() and second.is_file():
+        return os.path.samefile(first, second)
+    return os.path.normpath(os.path.abspath(first)) == os.path.normpath(os.path.abspath(second))
+
+
 def _exporting(
     items: list,
     folder: Path,
@@ -482,6 +491,7 @@ class PickWidget(QWidget):
         self._picked_all_left = ""  # its note of the micrographs it left out (below)
         self._left_out_text = ""  # Pick all open: micrographs of another kind's picks, left
         self._export_warning = ""  # what the last export's format cannot hold
+        self._export_flip = False  # the TIFF box as the last export started
         self._cancel = threading.Event()
         self._progress = JobProgress()
         # results being shown, one step per event-loop turn (see showing_pick_result)
@@ -2499,7 +2509,7 @@ class PickWidget(QWidget):
         # a file of the same name exported from another micrograph file (one name in two
         # folders, exported one after the other: a trial's first one was replaced unsaid)
         own = {
-            path: Path(item.path)
+            path: (Path(item.path), item.name)
             for item, kinds in items
             if item.path
             for path in output_paths(folder / (item.name or "picks"), (format,), kinds)
@@ -2508,13 +2518,13 @@ class PickWidget(QWidget):
         clash = [
             (path, source)
             for path, source in recorded.items()
-            if source.is_file() and own[path].is_file() and not os.path.samefile(source, own[path])
+            if not _same_micrograph(source, own[path][0])
         ]
         if clash:
             path, source = clash[0]
             self.status.setText(
                 f"Export: {path.name} in {folder} holds the picks of {source}, another "
-                f"micrograph of the name {path.stem} ({len(clash)} such file(s)): choose "
+                f"micrograph of the name {own[path][1]} ({len(clash)} such file(s)): choose "
                 "another export folder to keep both"
             )
             return None
@@ -2546,6 +2556,7 @@ class PickWidget(QWidget):
         kinds = set(table["kind"].astype(str)) if len(table) else set()
         warning = kind_format_warning(sorted(kinds), (format,))
         self._export_warning = "" if warning is None else f"\nWarning: {warning}"
+        self._export_flip = self._flip_tiff(format)  # (the box as the export starts)
         # a pick run's files the export replaces with the picks shown (a GUI trial's
         # review of a cryopick pick folder, exported into it: replaced, unsaid)
         runs = pick_run_files(folder) if any(t.exists() for t in targets) else set()
@@ -2608,7 +2619,10 @@ class PickWidget(QWidget):
             # (with their micrographs' files: a round-trip trial's cryosparc export of the
             # corrected picks named 064_10028.mrc for PNG micrographs)
             record_export(
-                folder, [Path(p) for p in written], inputs, flip_tiff_y=self._flip_tiff(format)
+                folder,
+                [Path(p) for p in written],
+                inputs,
+                flip_tiff_y=self._export_flip,
             )
         except OSError as exc:
             unrecorded = f"\nWarning: not recorded in the folder's manifest: {exc}"

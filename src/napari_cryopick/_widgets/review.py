@@ -614,15 +614,24 @@ class ReviewPanel(QWidget):
         if not 0 <= row < len(names):
             return None
         name = names[row]
+        active = self.viewer.layers.selection.active  # (before a folder's file opens)
         if self._folder_files:
             self._open_for_review(name)
             self.refresh_review_table()
-        active = self.viewer.layers.selection.active
-        if active is not None and active.metadata.get(SHOWS_KEY) == "picks":
+        if (
+            active is not None
+            and active in self.viewer.layers
+            and active.metadata.get(SHOWS_KEY)
+            in (
+                "picks",
+                *_SHAPE_KINDS,
+            )
+        ):
             # reviewing the picks (selecting, deleting): the picks layer stays selected,
             # in its mode, and follows the micrograph (a review: a click meant to select
             # a false pick after Next became an annotation there)
             show_only_micrograph(self.viewer, name)
+            self.viewer.layers.selection.active = active  # (a folder's file opened: its)
         else:
             # selected first, as in the layer list: Annotate (docked) then gives the next
             # click to the micrograph's annotation layer (a GUI trial's click after Next

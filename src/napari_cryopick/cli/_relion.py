@@ -126,7 +126,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FOLDER",
         help="no picking: take each micrograph's picks from the Pick widget's STAR export "
         "in FOLDER (the file its manifest records for the micrograph, else "
-        "<micrograph stem>.star or _autopick.star below FOLDER) into the job folder and "
+        "<micrograph stem>.star, _autopick.star or _pick.star below FOLDER) into the job "
+        "folder and "
         "autopick.star, as a picking job writes them",
     )
     own.add_argument(
@@ -518,7 +519,9 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             f"{job_dir} holds a picking run's picks: --coords needs a job folder of its own "
             "(a new External job)"
         )
-    unused = [f"--{n.replace('_', '-')}" for n in _PICKING_OPTIONS if getattr(args, n, None)]
+    unused = [
+        f"--{n.replace('_', '-')}" for n in _PICKING_OPTIONS if getattr(args, n, None) is not None
+    ]
     unused += [
         f"--{n}" for n, default in (("device", "auto"), ("j", 1)) if getattr(args, n) != default
     ]
@@ -533,18 +536,29 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         if inside not in Path(os.path.abspath(path)).parents  # (not the job's own outputs)
     ]
     sources = micrograph_files(files)  # the micrograph each file is of, where recorded
-    recorded = {os.path.normpath(os.path.abspath(m)): path for path, m in sources.items()}
+    several: dict[str, list[Path]] = {}
+    for path, m in sources.items():
+        if any(path.name == Path(m).stem + suffix for suffix in _COORDS_SUFFIXES):
+            # (not an export's <mic>_fibers.star, a review: helical pairs as particles)
+            several.setdefault(os.path.realpath(m), []).append(path)
+    for m, paths in several.items():
+        if len(paths) > 1 and m in {os.path.realpath(x.path) for x in micrographs}:
+            raise CLIError(
+                f"--coords {folder}: {name_list([str(p) for p in paths], 3)} all hold picks "
+                f"of {m}: give the folder of one export"
+            )
+    recorded = {m: paths[0] for m, paths in several.items()}
     by_name: dict[str, list[Path]] = {}
     for path in files:
         for suffix in _COORDS_SUFFIXES:
             if path.name.endswith(suffix):
                 by_name.setdefault(path.name[: -len(suffix)], []).append(path)
     stems = [Path(micrograph.name).stem for micrograph in micrographs]
-    listed = {os.path.normpath(os.path.abspath(m.path)) for m in micrographs}
+    listed = {os.path.realpath(m.path) for m in micrographs}
     claimed = {path for micrograph, path in recorded.items() if micrograph in listed}
     chosen = []
     for micrograph, item in zip(micrographs, items, strict=True):
-        source = recorded.get(os.path.normpath(os.path.abspath(micrograph.path)))
+        source = recorded.get(os.path.realpath(micrograph.path))
         stem = Path(micrograph.name).stem
         named = [f for f in by_name.get(stem, []) if f not in claimed]
         if source is None and named:
@@ -574,24 +588,31 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             f"wrote, or that changed since ({name_list([f.name for f in foreign], 3)}): "
             "give another job folder, or --overwrite"
         )
-    for stale in imported_files(job_dir) - set(targets):
-        # an earlier import's file of a micrograph this one has none for: gone, or
-        # RELION 3.1's Extract (files found by name) would take it (a trial)
-        stale.unlink(missing_ok=True)
     flipped = tiff_y_flipped([source for _m, source, _t in found])
-    entries, picks, mirrored = [], 0, 0
+    # everything read before anything is written: a bad file or micrograph stops the job
+    # with the job folder as it was (a review: a re-run refused the half written)
+    planned, mirrored, others = [], 0, 0
     for micrograph, source, target in found:
         table = read_picks(source, micrograph=Path(micrograph.name).stem)
+        particles = table[table["kind"].astype(str) == "particle"]
+        others += len(table) - len(particles)  # (fibers, vesicles: Extract takes points)
         height = None
         if is_tiff(micrograph.path) and source not in flipped:
             # RELION reads TIFF images bottom row first; an export that ticked 'TIFF y
             # from the last row' wrote them so already (a review: mirrored twice)
             height = read_micrograph(micrograph.path).data.shape[0]
             mirrored += 1
+        planned.append((micrograph, target, particles, height))
+    for stale in imported_files(job_dir) - set(targets):
+        # an earlier import's file of a micrograph this one has none for: gone, or
+        # RELION 3.1's Extract (files found by name) would take it (a trial)
+        stale.unlink(missing_ok=True)
+    entries, picks = [], 0
+    for micrograph, target, particles, height in planned:
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_picks(table, target, "star", flip_y_height=height, micrograph_names=False)
+        write_picks(particles, target, "star", flip_y_height=height, micrograph_names=False)
         entries.append((micrograph.name, target))
-        picks += len(table)
+        picks += len(particles)
     record_export(
         job_dir,
         targets,
@@ -614,6 +635,13 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             else ""
         )
     )
+    if others:
+        print(
+            f"cryopick relion: note: {others} vesicle(s) or fiber point(s) left out: the job "
+            "imports particles (pick fibers with a picking job, which writes RELION's "
+            "start-end pairs)",
+            file=sys.stderr,
+        )
     if missing:
         print(
             f"cryopick relion: note: {len(missing)} micrograph(s) of the list have no file in "

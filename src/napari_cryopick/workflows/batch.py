@@ -963,7 +963,8 @@ def picked_here(out_dir: Path) -> bool:
 
 def tiff_y_flipped(files: Sequence[Path]) -> set[Path]:
     """Those of ``files`` whose newest record (their folder's manifests) says TIFF
-    micrographs' y was written from the last row (:func:`record_export`'s ``flip_tiff_y``)."""
+    micrographs' y was written from the last row (:func:`record_export`'s ``flip_tiff_y``,
+    a pick run's ``flip_tiff_y`` or ``flip_y``)."""
     flipped: set[Path] = set()
     writers: dict[Path, dict[str, Mapping[str, Any]]] = {}
     for file in files:
@@ -971,7 +972,7 @@ def tiff_y_flipped(files: Sequence[Path]) -> set[Path]:
         if folder not in writers:
             writers[folder] = _newest_writers(folder)
         record = writers[folder].get(os.path.normpath(os.path.abspath(file)))
-        if record is not None and record.get("flip_tiff_y") is True:
+        if record is not None and (record.get("flip_tiff_y") or record.get("flip_y")):
             flipped.add(Path(file))
     return flipped
 
@@ -2490,6 +2491,10 @@ def _drive(
             record["head"] = config.head or getattr(prepared.model, "default_head", None)
             if prepared.request.keep_candidates is not None:
                 record["keep_candidates"] = float(prepared.request.keep_candidates)
+            if prepared.request.flip_tiff_y or prepared.request.flip_y:
+                # y from the last row (TIFF only, or every micrograph): said to readers of
+                # the files, relion --coords among them (tiff_y_flipped; a review)
+                record["flip_tiff_y" if prepared.request.flip_tiff_y else "flip_y"] = True
         manifest.add(record)
         if result.picks is None:
             state["errors"][str(result.item.source)] = error
