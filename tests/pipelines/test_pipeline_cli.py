@@ -230,6 +230,25 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(
     assert (
         len(read_picks(relion_project / "External/job015/Movies/GridB/mic_002_autopick.star")) == 3
     )
+    # a damaged file stops the job before anything is written: the job folder as it was,
+    # and a run after the repair is not refused over half-written files (a review)
+    job15 = relion_project / "External/job015"
+    before = {p: p.read_bytes() for p in job15.rglob("*_autopick.star")}
+    (exported / "GridA").mkdir()
+    good = exported / "GridA" / "mic_001.star"  # listed first: written first before
+    write_picks(picks.assign(micrograph="mic_001"), good)
+    record_export(exported / "GridA", [good], {good: relion_project / LISTED[0]})
+    kept_002 = (exported / "mic_002.star").read_bytes()
+    (exported / "mic_002.star").write_text("data_\nloop_\n_rlnCoordinateX #1\nnot-a-number\n")
+    assert main([*args[:2], "External/job015/", *args[3:]]) == 2
+    assert "mic_002.star" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in job15.rglob("*_autopick.star")} == before
+    (exported / "mic_002.star").write_bytes(kept_002)
+    assert main([*args[:2], "External/job015/", *args[3:]]) == 0, capsys.readouterr().err
+    assert (job15 / "Movies/GridA/mic_001_autopick.star").is_file()
+    import shutil
+
+    shutil.rmtree(exported / "GridA")
     # a folder holding none of the list's micrographs: refused
     for path in exported.iterdir():
         path.unlink()
