@@ -413,6 +413,15 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
 
     runs = [tmp_path / "e" / "m.star", tmp_path / "f" / "m.star"]
     assert tiff_y_flipped(runs) == {runs[1]}
+    # a file below the folder whose manifest records it (a run mirrors sub-folders under
+    # its one manifest): found there too
+    from napari_cryopick.workflows.batch import record_export
+
+    below = tmp_path / "g" / "sub" / "m.star"
+    below.parent.mkdir(parents=True)
+    below.write_bytes(runs[1].read_bytes())
+    record_export(tmp_path / "g", [below], flip_tiff_y=True)
+    assert tiff_y_flipped([below]) == {below}
     for name, mirrored in (("m", True), ("n", False)):
         plain = read_picks(tmp_path / "e" / f"{name}.star")
         flipped = read_picks(tmp_path / "f" / f"{name}.star")

@@ -892,29 +892,47 @@ def candidate_thresholds(
     recorded. The manifest is the one of ``folder``, else the nearest of the file's folder
     and up to ``depth - 1`` folders above it (a pick run mirrors sub-folders under its
     one manifest; files named one by one, not their folder: a review)."""
-    writers: dict[Path, dict[str, Mapping[str, Any]]] = {}  # (each folder read once)
-    given = [Path(os.path.abspath(folder))] if folder is not None else None
     found: dict[Path, tuple[float, float]] = {}
+    nearest = _nearest_records(paths, depth, ("done", EXPORTED, FILTERED), folder)
+    for path, (record, here) in nearest.items():
+        floor = record.get("keep_candidates")
+        if record.get("status") != "done" or floor is None:
+            continue
+        key = os.path.normpath(os.path.abspath(path))
+        sizes = dict(zip(record.get("outputs") or [], record.get("sizes") or []))
+        try:
+            intact = os.stat(key).st_size == sizes.get(os.path.relpath(key, here))
+        except OSError:
+            intact = False
+        if intact:
+            threshold = _run_threshold(record)
+            found[path] = (float(floor), math.nan if threshold is None else threshold)
+    return found
+
+
+def _nearest_records(
+    paths: Sequence[Path],
+    depth: int = 4,
+    statuses: Collection[str] | None = None,
+    folder: Path | None = None,
+) -> dict[Path, tuple[Mapping[str, Any], Path]]:
+    """``{path: (record, its folder)}``: the newest record (of ``statuses``; None: any)
+    listing each of ``paths`` among its outputs, in the nearest manifest that lists it:
+    ``folder``'s only when given, else the file's folder and up to ``depth - 1`` folders
+    above it (a pick run mirrors sub-folders under its one manifest). Each folder's
+    manifests are read once; paths no manifest lists are left out."""
+    writers: dict[Path, dict[str, Mapping[str, Any]]] = {}
+    given = [Path(os.path.abspath(folder))] if folder is not None else None
+    found: dict[Path, tuple[Mapping[str, Any], Path]] = {}
     for path in paths:
         key = os.path.normpath(os.path.abspath(path))
         for here in given or _folders_up(Path(key).parent, depth):
             if here not in writers:
-                writers[here] = _newest_writers(here, ("done", EXPORTED, FILTERED))
+                writers[here] = _newest_writers(here, statuses)
             record = writers[here].get(key)
-            if record is None:
-                continue
-            floor = record.get("keep_candidates")
-            if record.get("status") == "done" and floor is not None:
-                rel = os.path.relpath(key, here)
-                sizes = dict(zip(record.get("outputs") or [], record.get("sizes") or []))
-                try:
-                    intact = os.stat(key).st_size == sizes.get(rel)
-                except OSError:
-                    intact = False
-                if intact:
-                    threshold = _run_threshold(record)
-                    found[Path(path)] = (float(floor), math.nan if threshold is None else threshold)
-            break  # the nearest manifest that records the file
+            if record is not None:
+                found[Path(path)] = (record, here)
+                break
     return found
 
 
@@ -961,20 +979,15 @@ def picked_here(out_dir: Path) -> bool:
     return any(isinstance(record.get("input"), str) for record in records)
 
 
-def tiff_y_flipped(files: Sequence[Path]) -> set[Path]:
-    """Those of ``files`` whose newest record (their folder's manifests) says TIFF
-    micrographs' y was written from the last row (:func:`record_export`'s ``flip_tiff_y``,
-    a pick run's ``flip_tiff_y`` or ``flip_y``)."""
-    flipped: set[Path] = set()
-    writers: dict[Path, dict[str, Mapping[str, Any]]] = {}
-    for file in files:
-        folder = Path(os.path.abspath(file)).parent
-        if folder not in writers:
-            writers[folder] = _newest_writers(folder)
-        record = writers[folder].get(os.path.normpath(os.path.abspath(file)))
-        if record is not None and (record.get("flip_tiff_y") or record.get("flip_y")):
-            flipped.add(Path(file))
-    return flipped
+def tiff_y_flipped(files: Sequence[Path], depth: int = 4) -> set[Path]:
+    """Those of ``files`` whose newest record (the nearest manifest listing them, up to
+    ``depth - 1`` folders above) says TIFF micrographs' y was written from the last row
+    (:func:`record_export`'s ``flip_tiff_y``, a pick run's ``flip_tiff_y`` or ``flip_y``)."""
+    return {
+        path
+        for path, (record, _here) in _nearest_records(files, depth).items()
+        if record.get("flip_tiff_y") or record.get("flip_y")
+    }
 
 
 def record_filtered(
