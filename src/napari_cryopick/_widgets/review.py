@@ -618,15 +618,12 @@ class ReviewPanel(QWidget):
         if self._folder_files:
             self._open_for_review(name)
             self.refresh_review_table()
-        if (
+        reviewing = (
             active is not None
             and active in self.viewer.layers
-            and active.metadata.get(SHOWS_KEY)
-            in (
-                "picks",
-                *_SHAPE_KINDS,
-            )
-        ):
+            and active.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS)
+        )
+        if reviewing:
             # reviewing the picks (selecting, deleting): the picks layer stays selected,
             # in its mode, and follows the micrograph (a review: a click meant to select
             # a false pick after Next became an annotation there)

@@ -346,9 +346,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     from napari_cryopick.io.micrographs import is_tiff
     from napari_cryopick.io.relion import (
         abort_requested,
-        write_coordinate_files_star,
         write_exit_marker,
-        write_output_nodes,
     )
     from napari_cryopick.workflows.batch import (
         BatchOptions,
@@ -442,14 +440,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         for micrograph, item in zip(micrographs, items)
         if item.key in done
     ]
-    autopick = write_coordinate_files_star(job_dir, entries)
-    node = autopick
-    if args.relion31:
-        # RELION 3.1's Extract takes a coords_suffix file naming the micrograph list
-        from napari_cryopick.io.atomic import atomic_write_text
-
-        node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
-    write_output_nodes(job_dir, node, relion31=args.relion31)
+    autopick = _write_index(args, job_dir, entries)
     print_scale(outcome, request, "relion", asked=args.scale_search is True)
     from napari_cryopick.cli._batch import failed_count, say_empty, say_failed, say_unseen
 
@@ -492,9 +483,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     from napari_cryopick.io.micrographs import is_tiff, read_micrograph
     from napari_cryopick.io.pickfiles import read_picks, write_picks
     from napari_cryopick.io.relion import (
-        write_coordinate_files_star,
         write_exit_marker,
-        write_output_nodes,
     )
     from napari_cryopick.workflows.batch import (
         foreign_files,
@@ -619,13 +608,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         {t: Path(m.path) for m, _s, t in found},
         imported_from=os.path.abspath(folder),
     )
-    autopick = write_coordinate_files_star(job_dir, entries)
-    node = autopick
-    if args.relion31:
-        from napari_cryopick.io.atomic import atomic_write_text
-
-        node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
-    write_output_nodes(job_dir, node, relion31=args.relion31)
+    autopick = _write_index(args, job_dir, entries)
     print(
         f"imported {picks} picks of {len(entries)} of {len(items)} micrographs from {folder} "
         f"into {autopick}"
@@ -650,6 +633,24 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         )
     write_exit_marker(job_dir, "success")
     return EXIT_OK
+
+
+def _write_index(args: argparse.Namespace, job_dir: Path, entries: list) -> Path:
+    """Write what Extract reads of the job, picking or importing: ``autopick.star`` (the
+    ``(micrograph, coordinate file)`` ``entries``), with ``--relion31`` RELION 3.1's
+    ``coords_suffix`` file naming the micrograph list, and the output node of either;
+    returns ``autopick.star``."""
+    from napari_cryopick.io.relion import write_coordinate_files_star, write_output_nodes
+
+    autopick = write_coordinate_files_star(job_dir, entries)
+    node = autopick
+    if args.relion31:
+        # RELION 3.1's Extract takes a coords_suffix file naming the micrograph list
+        from napari_cryopick.io.atomic import atomic_write_text
+
+        node = atomic_write_text(job_dir / "coords_suffix_autopick.star", f"{args.in_mics}\n")
+    write_output_nodes(job_dir, node, relion31=args.relion31)
+    return autopick
 
 
 def _same_size(source: Path, recorded: Path | None, micrograph: str) -> None:
