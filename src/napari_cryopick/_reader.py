@@ -406,9 +406,9 @@ def _names_another(name: str, file_path: Path, open_layers: dict[str, Any]) -> b
     folders = {Path(path).parent for path in open_micrograph_paths(open_layers).values() if path}
     bare = {name, name.removesuffix("_autopick"), name.removesuffix("_pick")}  # RELION's names
     return any(
-        (folder / f"{stem}{suffix}").is_file()
+        (folder / f"{micrograph}{suffix}").is_file()
         for folder in folders
-        for stem in bare
+        for micrograph in bare
         for suffix in (*MICROGRAPH_SUFFIXES, *(s.upper() for s in MICROGRAPH_SUFFIXES))
     )
 
