@@ -185,7 +185,16 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(
     kept = relion_project / "External/job008/Movies/GridB/mic_001_autopick.star"
     assert kept.is_file()
     (exported / "mic_001_autopick.star").unlink()
-    assert main([*args[:2], "External/job008/", *args[3:], "--device", "cpu"]) == 0
+    # (a review: a file of the earlier import edited since was removed unsaid)
+    edited = kept.read_text()
+    kept.write_text(edited + "120\t100\n")  # a particle the user added
+    assert main([*args[:2], "External/job008/", *args[3:]]) == 2
+    err = capsys.readouterr().err
+    assert "1 file(s) of an earlier import changed since it" in err
+    assert "Movies/GridB/mic_001_autopick.star" in err
+    assert "give --overwrite" in err
+    assert kept.read_text() == edited + "120\t100\n"
+    assert main([*args[:2], "External/job008/", *args[3:], "--device", "cpu", "--overwrite"]) == 0
     assert "--device not used" in capsys.readouterr().err
     assert not kept.exists()
     assert _relion(None, size=("--diameter", "20"), job="External/job008/") == 2

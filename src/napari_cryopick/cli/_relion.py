@@ -570,12 +570,24 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             f"micrographs of {args.in_mics} (e.g. {stems[0]}.star or {stems[0]}_autopick.star)"
         )
     targets = [target for _m, _s, target in found]
+    # an earlier import's file of a micrograph this one has none for is removed: gone, or
+    # RELION 3.1's Extract (files found by name) would take it (a trial)
+    stale = sorted(imported_files(job_dir) - set(targets))
     foreign = foreign_files(job_dir, targets, include_exports=True)
     if foreign and not args.overwrite:
         raise CLIError(
             f"{job_dir} holds {len(foreign)} file(s) of these names that no run of the job "
             f"wrote, or that changed since ({name_list([f.name for f in foreign], 3)}): "
             "give another job folder, or --overwrite"
+        )
+    edited = foreign_files(job_dir, stale, include_exports=True)
+    if edited and not args.overwrite:
+        # (a review: an edited file of the earlier import was removed unsaid)
+        raise CLIError(
+            f"{job_dir}: {len(edited)} file(s) of an earlier import changed since it "
+            f"({name_list([str(f.relative_to(job_dir)) for f in edited], 3)}) and "
+            f"{folder} has no picks for their micrographs: this import would remove them; "
+            "move them away, or give --overwrite"
         )
     flipped = tiff_y_flipped([source for _m, source, _t in found])
     # everything read before anything is written: a bad file or micrograph stops the job
@@ -592,10 +604,8 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             height = read_micrograph(micrograph.path).data.shape[0]
             mirrored += 1
         planned.append((micrograph, target, particles, height))
-    for stale in imported_files(job_dir) - set(targets):
-        # an earlier import's file of a micrograph this one has none for: gone, or
-        # RELION 3.1's Extract (files found by name) would take it (a trial)
-        stale.unlink(missing_ok=True)
+    for path in stale:
+        path.unlink(missing_ok=True)
     entries, picks = [], 0
     for micrograph, target, particles, height in planned:
         target.parent.mkdir(parents=True, exist_ok=True)
