@@ -4472,3 +4472,25 @@ def test_picks_all_added_by_hand_are_kept_aside_when_the_micrograph_closes(
     viewer.open(str(tmp_path / "data" / f"{NAME}.png"), plugin="napari-cryopick")
     qtbot.waitUntil(lambda: NAME in state.pick_results, timeout=5000)
     assert int(state.pick_results[NAME].picks["score"].isna().sum()) == 2
+
+
+def test_export_into_a_folder_with_a_damaged_or_unreadable_manifest(picker, tmp_path):
+    """A review: a manifest in the export folder that does not read raised out of the
+    export's check of the folder. A line of bytes that are not text is left out as a
+    damaged line is; a manifest that cannot be opened is named in the status."""
+    from napari_cryopick.workflows.batch import MANIFEST_NAME
+
+    _viewer, widget, _ = picker
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / f"{MANIFEST_NAME}.jsonl").write_bytes(b'{"status": "exp\xff\xfe\n')
+    assert widget.export(folder, "star") == [folder / f"{NAME}.star"]
+    assert "Exported" in widget.status.text()
+    assert widget.export(folder, "star") != []  # its own record read beside the damaged line
+    assert "did not write" not in widget.status.text()
+    other = tmp_path / "other"
+    (other / f"{MANIFEST_NAME}.jsonl").mkdir(parents=True)  # (opens as no file does)
+    assert widget.export(other, "star") == []
+    text = widget.status.text()
+    assert text.startswith(f"Export: cannot read {other / MANIFEST_NAME}.jsonl")
+    assert not (other / f"{NAME}.star").exists()

@@ -2468,9 +2468,22 @@ class PickWidget(QWidget):
 
     def _checked_export_items(self, table: pd.DataFrame, format: str, folder: Path) -> list | None:
         """:func:`_export_items`; None (and the status says why) when fibers cannot be written
-        in ``format`` (``cryopick pick`` refuses the same), or when ``folder`` holds files of
+        in ``format`` (``cryopick pick`` refuses the same), when ``folder`` holds files of
         their names that neither a pick run nor an export wrote (a re-trial's hand picks
-        were replaced by Export, "Exported 123 picks")."""
+        were replaced by Export, "Exported 123 picks"), or when its manifests or files
+        cannot be read (a review: raised out of the check)."""
+        try:
+            return self._check_export(table, format, folder)
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else folder
+            self.status.setText(
+                f"Export: cannot read {where}: {exc.strerror or exc} (choose another export "
+                "folder, or make it readable)"
+            )
+            return None
+
+    def _check_export(self, table: pd.DataFrame, format: str, folder: Path) -> list | None:
+        """:meth:`_checked_export_items` without its handling of unreadable files."""
         from napari_cryopick.io.paths import writable_folder
         from napari_cryopick.workflows.batch import (
             candidate_files,

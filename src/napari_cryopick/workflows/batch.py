@@ -568,7 +568,9 @@ def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
         return [dict(record) for record in cached[1]]
     records = []
     for path in paths:
-        with open(path, encoding="utf-8") as handle:
+        # (bytes that are not text: a damaged line, left out as a cut one is; a review's
+        # damaged manifest raised out of the Pick widget's export check)
+        with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
                     record = json.loads(line)
