@@ -431,6 +431,32 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     below.write_bytes(runs[1].read_bytes())
     record_export(tmp_path / "g", [below], flip_tiff_y=True)
     assert tiff_y_flipped([below]) == {below}
+    # filtered copies keep the record (a review: relion --coords mirrored a filtered copy
+    # of a --flip-tiff-y run once more), and a Topaz copy of them is warned of
+    for run in ("e", "f"):
+        assert (
+            main(
+                [
+                    "filter",
+                    str(tmp_path / run),
+                    "--threshold",
+                    "0",
+                    "--out",
+                    str(tmp_path / f"{run}2"),
+                ]
+            )
+            == 0
+        )
+        assert "last row" not in capsys.readouterr().err
+    filtered = [tmp_path / "e2" / "m.star", tmp_path / "f2" / "m.star", tmp_path / "f2" / "n.star"]
+    assert tiff_y_flipped(filtered) == set(filtered[1:])
+    assert (
+        main(["filter", str(tmp_path / "f"), "--format", "topaz", "--out", str(tmp_path / "f3")])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "1 file(s) whose manifest says TIFF micrographs' y was written from the last row" in err
+    assert "(e.g. m.star)" in err
     for name, mirrored in (("m", True), ("n", False)):
         plain = read_picks(tmp_path / "e" / f"{name}.star")
         flipped = read_picks(tmp_path / "f" / f"{name}.star")

@@ -465,6 +465,35 @@ def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) ->
         )
 
 
+def _warn_flipped_tiff(
+    flipped: set[Path], sources: dict, written: dict, args: argparse.Namespace
+) -> None:
+    """Warn when files of TIFF micrographs (``sources``: each file's micrograph) whose
+    manifest says their y was written from the last row (``cryopick pick --flip-tiff-y``,
+    an export with the TIFF box ticked) go to Topaz or CSV, which count y from the first
+    row: ``filter`` reads no micrographs, so it cannot mirror them (as
+    :func:`_warn_relion_tiff`)."""
+    from napari_cryopick.io.micrographs import is_tiff
+
+    names = sorted(
+        path.name
+        for path in flipped
+        if path in written
+        and path in sources
+        and is_tiff(sources[path])
+        and _output_format(path, args.format) in ("topaz", "csv")
+    )
+    if names:
+        print(
+            f"cryopick filter: warning: {len(names)} file(s) whose manifest says TIFF "
+            f"micrographs' y was written from the last row (e.g. {names[0]}): the "
+            f"--format {args.format} files keep that y, which Topaz and napari count from "
+            "the first row: mirror them (y -> height - 1 - y), or pick the micrographs "
+            "again without --flip-tiff-y for those programs",
+            file=sys.stderr,
+        )
+
+
 def _foreign_text(out: Path, found: list[Path]) -> str:
     from napari_cryopick.core.text import name_list
 
@@ -569,6 +598,7 @@ def _filter(args: argparse.Namespace) -> int:
         micrograph_files,
         record_filtered,
         recorded_outputs,
+        tiff_y_flipped,
     )
 
     _check(args)
@@ -718,16 +748,21 @@ def _filter(args: argparse.Namespace) -> int:
     # with each file's micrograph, as the inputs' manifests knew it (exports name it)
     # (every file of one: a fiber file beside the particles' is of the same micrograph)
     sources = micrograph_files(list(written))
-    record_filtered(
-        out,
-        [path for path in made if path.is_file()],
-        {
-            file: sources[path]
-            for path, files in outputs.items()
-            if path in sources
-            for file in files
-        },
-    )
+    # files whose TIFF y a pick run or an export wrote from the last row keep it, and
+    # their record says so (a review: relion --coords mirrored a filtered copy again)
+    flipped = tiff_y_flipped(list(written))
+    _warn_flipped_tiff(flipped, sources, written, args)
+    of_flipped = {file for path in flipped for file in outputs.get(path, [])}
+    micrographs = {
+        file: sources[path] for path, files in outputs.items() if path in sources for file in files
+    }
+    for flip in (False, True):
+        record_filtered(
+            out,
+            [path for path in made if path.is_file() and (path in of_flipped) == flip],
+            micrographs,
+            flip_tiff_y=flip,
+        )
     if errors:
         return EXIT_BAD_INPUT if done == 0 else EXIT_FAILED
     return EXIT_OK

@@ -993,15 +993,26 @@ def tiff_y_flipped(files: Sequence[Path], depth: int = 4) -> set[Path]:
 
 
 def record_filtered(
-    out_dir: Path, written: Sequence[Path], micrographs: Mapping[Path, Path] | None = None
+    out_dir: Path,
+    written: Sequence[Path],
+    micrographs: Mapping[Path, Path] | None = None,
+    *,
+    flip_tiff_y: bool = False,
 ) -> None:
     """Record files ``cryopick filter`` wrote into ``out_dir`` (status ``filtered``), with
     the micrograph file of each that the manifests of its input knew (``inputs``: a
     path, or null), so exports of the filtered files name the micrographs as exports of
-    the picks do (a trial's PNG micrographs were exported as ``<name>.mrc``)."""
+    the picks do (a trial's PNG micrographs were exported as ``<name>.mrc``).
+    ``flip_tiff_y``: their inputs' TIFF y was written from the last row
+    (:func:`tiff_y_flipped`), and so is theirs (a review: ``relion --coords`` mirrored a
+    filtered copy of such files once more)."""
     micrographs = micrographs or {}
     inputs = [micrographs.get(Path(path)) for path in written]
-    extra = {"inputs": [str(i) if i else None for i in inputs]} if any(inputs) else {}
+    extra: dict[str, Any] = (
+        {"inputs": [str(i) if i else None for i in inputs]} if any(inputs) else {}
+    )
+    if flip_tiff_y:
+        extra["flip_tiff_y"] = True
     _record_files(out_dir, written, FILTERED, extra=extra)
 
 
