@@ -4494,3 +4494,28 @@ def test_export_into_a_folder_with_a_damaged_or_unreadable_manifest(picker, tmp_
     text = widget.status.text()
     assert text.startswith(f"Export: cannot read {other / MANIFEST_NAME}.jsonl")
     assert not (other / f"{NAME}.star").exists()
+
+
+def test_a_model_trained_with_a_diameter_in_angstrom_picks_binned_micrographs_at_their_size(
+    picker, tmp_path
+):
+    """A review: ``cryopick pick`` picks with a model trained at 84 Å (56 px at 1.5 Å) at
+    84 Å over each micrograph's pixel size (28 px on a 2x-binned one), the Pick widget at
+    the card's 56 px."""
+    from napari_cryopick.core.model import save_checkpoint
+
+    viewer, widget, _ = picker
+    metadata = {
+        "datasets": ["ribosome"],
+        "dataset_info": {"ribosome": {"name": "ribosome", "diameter_px": 56.0, "head": None}},
+        "diameter_px": 56.0,
+        "history": [{"mode": "new", "datasets": ["ribosome"], "diameter_A": 84.0}],
+    }
+    path = save_checkpoint(tmp_path / "angstrom.pt", widget.model, metadata=metadata)
+    viewer.layers[NAME].metadata["pixel_size"] = 3.0  # (the PNG has none)
+    assert widget.load_model(path), widget.status.text()
+    assert widget.diameter_spin.value() == pytest.approx(28.0)
+    assert widget._head_diameter("ribosome") == pytest.approx(28.0)
+    # no pixel size known: the card's pixels
+    viewer.layers[NAME].metadata.pop("pixel_size")
+    assert widget._head_diameter("ribosome") == pytest.approx(56.0)

@@ -838,6 +838,14 @@ def test_a_joint_training_of_two_data_sets_picks_each_with_its_own_head(
     assert set(calibration) == {"ribosome", "second"}
     for head in calibration:
         assert pick._head_threshold(head) == calibration[head]["pick_threshold"]
+    # the model loaded from its file (another session): the same (a review: each head
+    # at the slider's, where cryopick pick takes each head's)
+    session(viewer).set_model(None, None)
+    assert pick.load_model(outcome.path), pick.status.text()
+    assert session(viewer).head == ""  # (a joint model: no head trained last)
+    assert pick.head_combo.currentText() == OWN_HEADS
+    for head in calibration:
+        assert pick._head_threshold(head) == calibration[head]["pick_threshold"]
 
 
 def test_the_micrograph_previewed_shows_its_own_heads_threshold_after_a_joint_training(

@@ -1032,18 +1032,23 @@ class PickWidget(QWidget):
         """The threshold ``head`` picks at (None: the model's default head), as ``cryopick
         pick --head`` does; None when the session's model has no calibration."""
         state = session(self.viewer)
-        calibrated = state.model is not None and state.model is self.model and state.head
-        if not calibrated or state.threshold is None:
+        if state.model is None or state.model is not self.model:
             return None
         if not head or head == state.head:  # the trained head picks what has no other
-            return float(state.threshold)
+            return None if not state.head or state.threshold is None else float(state.threshold)
         from napari_cryopick.core.model.card import ModelCard
         from napari_cryopick.workflows.pick import head_threshold
 
-        # another data set's head: its own training's, as cryopick pick --head
+        # another data set's head: its own training's, as cryopick pick --head; a joint
+        # model's heads each their own, the model loaded from its file too (a review: a
+        # joint model's file picked every head at the slider's, the CLI at each head's)
         card = ModelCard.of_model(self.model, state.model_metadata or {})
         own = head_threshold(card, head)
-        return default_pick_config().threshold if own is None else float(own)
+        if own is not None:
+            return float(own)
+        return (
+            None if not state.head or state.threshold is None else default_pick_config().threshold
+        )
 
     def _own_head_of(self, micrograph: str) -> str | None:
         """The model's head of the data set of ``micrograph`` (Annotate's), if any."""
@@ -1066,7 +1071,9 @@ class PickWidget(QWidget):
         head = self._own_head_of_layer(mlayer)
         if head is None:
             return None
-        return self._head_diameter(_picking_dataset(mlayer)) or self._head_diameter(head)
+        return self._head_diameter(_picking_dataset(mlayer), mlayer) or self._head_diameter(
+            head, mlayer
+        )
 
     def _threshold_for(self, micrograph: str) -> float:
         """The threshold ``micrograph`` shows (and exports) at: with "each data set's own",
@@ -1116,15 +1123,35 @@ class PickWidget(QWidget):
         self._own_thresholds.clear()
         session(self.viewer).micrograph_thresholds.clear()
 
-    def _head_diameter(self, head: str | None) -> float | None:
-        """The diameter a data-set ``head`` picks at (its data set's), or None."""
+    def _head_diameter(self, head: str | None, mlayer: Any = None) -> float | None:
+        """The diameter a data-set ``head`` picks at (its data set's), or None
+        (:meth:`_card_diameter`)."""
         metadata = self._model_metadata()
         if not head or head not in (metadata.get("dataset_info") or {}):
             return None
+        return self._card_diameter(metadata, head, mlayer)
+
+    def _card_diameter(
+        self, metadata: dict | None, head: str | None, mlayer: Any = None
+    ) -> float | None:
+        """The diameter the model card stores for ``head`` in the pixels of micrograph
+        layer ``mlayer`` (default: the one on screen): a head trained with a diameter in
+        Å at that micrograph's pixel size, as ``cryopick pick`` resolves it (a review: a
+        2x-binned micrograph was picked at the training's pixels); else the card's
+        pixels; None when it stores none."""
         from napari_cryopick.core.continual import diameter_for_head
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import PickRequest, trained_diameter_angstrom
 
         diameter = diameter_for_head(metadata, head)
-        return float(diameter) if diameter else None
+        if self.model is not None:
+            card = ModelCard.of_model(self.model, metadata or {})
+            trained_A = trained_diameter_angstrom(card, head, PickRequest(micrographs=[]))
+            shown = mlayer if mlayer is not None else current_micrograph_layer(self.viewer)
+            pixel = shown.metadata.get("pixel_size") if shown is not None else None
+            if trained_A is not None and pixel and np.isfinite(pixel) and pixel > 0:
+                return float(trained_A) / float(pixel)
+        return float(diameter) if diameter and np.isfinite(diameter) else None
 
     def _take_head_settings(self, head: str | None) -> None:
         """The threshold and diameter ``head`` picks at (None: the model's default head)."""
@@ -1210,7 +1237,6 @@ class PickWidget(QWidget):
 
     def _on_session_model(self, model: Any, path: Path | None) -> None:
         """A new session model: pick with it, with the head and threshold it comes with."""
-        from napari_cryopick.core.continual import diameter_for_head
 
         state = session(self.viewer)
         if (
@@ -1276,7 +1302,7 @@ class PickWidget(QWidget):
         # vesicles' median size, not the particle diameter measured in Annotate); a head
         # that learned several sizes has none of its own: the micrograph's (a re-trial's
         # ribosome was picked at the 108 px of β-gal, the last data set)
-        diameter = diameter_for_head(state.model_metadata, self.head())
+        diameter = self._card_diameter(state.model_metadata, self.head())
         if self._learned_sizes(self.head()):
             diameter = self.measured_diameter()
         if diameter and np.isfinite(diameter):
