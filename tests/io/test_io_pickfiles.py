@@ -1362,6 +1362,14 @@ def test_a_folder_gives_each_micrograph_its_file_its_relion_file_or_its_rows(tmp
     assert "e" not in found
     assert len(problems) == 1
     assert "e.star" in problems[0]
+    # a file of one micrograph asked for is not another's too (a review: b_2.star, with
+    # b and b_2 open, loaded onto both); alone, b_2.star is taken for b (match_name)
+    write_picks(table(2, ""), tmp_path / "b_2.star")
+    (tmp_path / "b_autopick.star").unlink()
+    found, _problems = micrograph_picks_in_folder(tmp_path, ["b", "b_2"])
+    assert {name: path.name for name, (path, _rows) in found.items()} == {"b_2": "b_2.star"}
+    found, _problems = micrograph_picks_in_folder(tmp_path, ["b"])
+    assert {name: path.name for name, (path, _rows) in found.items()} == {"b": "b_2.star"}
 
 
 def test_a_relion_job_folder_gives_the_files_its_index_lists(tmp_path):

@@ -396,7 +396,9 @@ def micrograph_picks_in_folder(
     chosen: dict[str, Path] = {}
     for name in wanted:
         exact = [f for f in files if f.stem == name]
-        named = exact or [f for f in files if match_name(f.stem, [name]) == name]
+        # among every name asked for: mic_1_b.star is mic_1_b's with both open, not
+        # mic_1's too (a review: one file loaded onto two micrographs)
+        named = exact or [f for f in files if match_name(f.stem, wanted) == name]
         if named:
             chosen[name] = named[0]
     for name, path in chosen.items():
