@@ -399,18 +399,24 @@ def _names_another(name: str, file_path: Path, open_layers: dict[str, Any]) -> b
     by the file's rows (not its file name), or a micrograph file of that name lies beside
     an open one (a per-micrograph file of a folder's other micrograph)."""
     from .io.micrographs import MICROGRAPH_SUFFIXES
+    from .io.pickfiles import match_name
 
     stem = file_path.stem.lower()
-    if name.lower() not in (stem, stem.removesuffix("_autopick"), stem.removesuffix("_pick")):
+    if name.lower() != stem and match_name(stem, [name.lower()]) is None:
         return True  # the rows name it (STAR rlnMicrographName, CSV, Topaz, cryoSPARC)
+    # a micrograph file beside an open one that the file's name names, by the rule of
+    # cryopick train (a review: mic_002_manualpick.star, mic_002-picks.star were drawn
+    # over the micrograph seen; only _autopick and _pick were known)
     folders = {Path(path).parent for path in open_micrograph_paths(open_layers).values() if path}
-    bare = {name, name.removesuffix("_autopick"), name.removesuffix("_pick")}  # RELION's names
-    return any(
-        (folder / f"{micrograph}{suffix}").is_file()
-        for folder in folders
-        for micrograph in bare
-        for suffix in (*MICROGRAPH_SUFFIXES, *(s.upper() for s in MICROGRAPH_SUFFIXES))
-    )
+    beside: set[str] = set()
+    for folder in folders:
+        try:
+            beside.update(
+                f.stem.lower() for f in folder.iterdir() if f.suffix.lower() in MICROGRAPH_SUFFIXES
+            )
+        except OSError:
+            continue
+    return match_name(name.lower(), beside) is not None
 
 
 def _shown_micrograph(open_layers: dict[str, Any]) -> str | None:

@@ -551,6 +551,15 @@ def test_picks_of_a_micrograph_not_open_are_opened_hidden_and_said(make_napari_v
     with pytest.warns(UserWarning, match="is not open: its layer is hidden"):
         [named] = viewer.open(str(relion), plugin=PLUGIN)
     assert not named.visible
+    # any name of the rule of cryopick train (a review: RELION's _manualpick and a
+    # "-picks" file were drawn over the micrograph seen)
+    for other_name in ("mic_004_manualpick.star", "mic_004-picks.star"):
+        other_file = write_picks(
+            sample_picks("").assign(micrograph=""), tmp_path / "picks" / other_name
+        )
+        with pytest.warns(UserWarning, match="is not open: its layer is hidden"):
+            [named] = viewer.open(str(other_file), plugin=PLUGIN)
+        assert not named.visible
     # a BOX file named after no micrograph (a user's own "my_picks.box"): over the one seen
     box = write_picks(make_picks([40.0], [50.0], diameter=20.0), tmp_path / "my_picks.box")
     with warnings.catch_warnings():
