@@ -681,13 +681,13 @@ def test_export_of_relions_own_coordinate_files_names_the_micrograph_without_the
 
     movies = tmp_path / "AutoPick" / "job005" / "Movies"
     movies.mkdir(parents=True)
-    for stem in ("m0_autopick", "m1_manualpick"):
+    for stem in ("m0_autopick", "m1_manualpick", "m2_pick"):  # (a review: m2_pick.mrc)
         write_picks(make_picks([10.0, 30.0], [20.0, 40.0], diameter=20.0), movies / f"{stem}.star")
     out = tmp_path / "export.star"
     assert main(["cryosparc", "export", str(movies), "--out", str(out)]) == 0
     names = set(starfile.read(out, always_dict=True)["particles"]["rlnMicrographName"])
-    assert names == {"m0.mrc", "m1.mrc"}
-    assert "no file is known for 2 micrograph(s) (m0, m1" in capsys.readouterr().err
+    assert names == {"m0.mrc", "m1.mrc", "m2.mrc"}
+    assert "no file is known for 3 micrograph(s) (m0, m1, m2" in capsys.readouterr().err
 
 
 def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path):

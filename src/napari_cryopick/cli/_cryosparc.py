@@ -166,10 +166,6 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     return files, micrographs
 
 
-#: The suffixes RELION's picking jobs add to a micrograph's name in its coordinate file.
-RELION_COORDINATE_SUFFIXES = ("_autopick", "_manualpick")
-
-
 def _indexed_micrographs(item: Path) -> dict[str, str]:
     """``{micrograph file name: its stem}`` of the RELION coordinate index ``item`` (a
     STAR file, or a folder's ``autopick.star``) lists: a RELION job's index, or a filtered
@@ -393,10 +389,12 @@ def run_export(args: argparse.Namespace) -> int:
     # RELION's own coordinate files (AutoPick/jobNNN/Movies/mic_autopick.star, a RELION 3.0
     # job without an index) name their micrograph with the suffix: mic, not mic_autopick
     # (a re-trial's export named mic_autopick.mrc, which no exposure is)
+    from napari_cryopick.io.relion import COORDINATE_SUFFIXES
+
     suffixed = {
         name: name[: -len(suffix)]
         for name in set(picks["micrograph"].astype(str))
-        for suffix in RELION_COORDINATE_SUFFIXES
+        for suffix in COORDINATE_SUFFIXES
         if name.endswith(suffix) and len(name) > len(suffix) and name not in (picked or {})
     }
     if suffixed:

@@ -126,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FOLDER",
         help="no picking: take each micrograph's picks from the Pick widget's STAR export "
         "in FOLDER (the file its manifest records for the micrograph, else "
-        "<micrograph stem>.star, _autopick.star or _pick.star below FOLDER) into the job "
+        "<micrograph stem>.star, _autopick.star, _manualpick.star or _pick.star below FOLDER) into the job "
         "folder and "
         "autopick.star, as a picking job writes them",
     )
@@ -467,9 +467,6 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
 #: Options of a picking job that ``--coords`` (no picking) does not use: said when given.
 _PICKING_OPTIONS = ("model", "head", "diameter", "diameter_A", "threshold", "min_distance",
                     "keep_candidates", "dask")  # fmt: skip
-#: The names the coordinate files of a micrograph may take in ``--coords FOLDER``: the
-#: Pick widget's export, RELION's and crYOLO's per-micrograph files.
-_COORDS_SUFFIXES = (".star", "_autopick.star", "_pick.star")
 
 
 def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, items) -> int:
@@ -482,9 +479,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     from napari_cryopick.core.text import name_list
     from napari_cryopick.io.micrographs import is_tiff, read_micrograph
     from napari_cryopick.io.pickfiles import read_picks, write_picks
-    from napari_cryopick.io.relion import (
-        write_exit_marker,
-    )
+    from napari_cryopick.io.relion import COORDINATE_SUFFIXES, write_exit_marker
     from napari_cryopick.workflows.batch import (
         foreign_files,
         imported_files,
@@ -494,6 +489,9 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         tiff_y_flipped,
     )
 
+    # a micrograph's file: <stem>.star (the Pick widget's export), else with a picking
+    # program's suffix (mic_autopick.star; the rule cryosparc export names them by)
+    suffixes = (".star", *(suffix + ".star" for suffix in COORDINATE_SUFFIXES))
     folder = args.coords
     if not folder.is_dir():
         raise CLIError(f"--coords {folder}: not a folder (the Pick widget's STAR export)")
@@ -527,7 +525,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     sources = micrograph_files(files)  # the micrograph each file is of, where recorded
     several: dict[str, list[Path]] = {}
     for path, m in sources.items():
-        if any(path.name == Path(m).stem + suffix for suffix in _COORDS_SUFFIXES):
+        if any(path.name == Path(m).stem + suffix for suffix in suffixes):
             # (not an export's <mic>_fibers.star, a review: helical pairs as particles)
             several.setdefault(os.path.realpath(m), []).append(path)
     for m, paths in several.items():
@@ -539,7 +537,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     recorded = {m: paths[0] for m, paths in several.items()}
     by_name: dict[str, list[Path]] = {}
     for path in files:
-        for suffix in _COORDS_SUFFIXES:
+        for suffix in suffixes:
             if path.name.endswith(suffix):
                 by_name.setdefault(path.name[: -len(suffix)], []).append(path)
     stems = [Path(micrograph.name).stem for micrograph in micrographs]

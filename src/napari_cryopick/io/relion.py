@@ -61,6 +61,11 @@ EXIT_MARKERS: dict[str, str] = {
     "failure": "RELION_JOB_EXIT_FAILURE",
     "aborted": "RELION_JOB_EXIT_ABORTED",
 }
+#: The suffixes picking programs add to a micrograph's stem in its coordinate file's
+#: name: RELION's AutoPick and ManualPick (``mic_autopick.star``,
+#: ``mic_manualpick.star``) and the short ``mic_pick.star``. ``cryopick cryosparc
+#: export`` and ``cryopick relion --coords`` take a file of that name for ``mic``.
+COORDINATE_SUFFIXES = ("_autopick", "_manualpick", "_pick")
 #: Written by the RELION GUI into the job folder when the user presses "Abort".
 ABORT_NOW = "RELION_JOB_ABORT_NOW"
 #: RELION 4/5 node type label of a coordinate-file list (as AutoPick's own output).
