@@ -838,3 +838,29 @@ def test_export_takes_a_quoted_wildcard(tmp_path, capsys):
     assert main(["cryosparc", "export", str(folder / "*.star"), "--out", str(out)]) == 0
     particles = starfile.read(out, always_dict=True)["particles"]
     assert len(particles) == 4
+
+
+def test_export_of_picks_written_with_tiff_y_from_the_last_row_says_so(tmp_path, capsys):
+    """A review: a --flip-tiff-y folder's (or a ticked TIFF export's) picks went to
+    cryoSPARC mirrored against a plain folder's, unsaid, where a RELION index of TIFF
+    micrographs is warned of."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.workflows.batch import record_export
+
+    for flip in (False, True):
+        folder = tmp_path / f"flip{flip}"
+        folder.mkdir()
+        written = {}
+        for name, suffix in (("t", ".tif"), ("m", ".mrc")):
+            path = write_picks(
+                make_picks([10.0, 30.0], [20.0, 40.0], diameter=20.0, micrograph=name),
+                folder / f"{name}.star",
+            )
+            written[path] = tmp_path / f"{name}{suffix}"
+        record_export(folder, list(written), written, flip_tiff_y=flip)
+        out = tmp_path / f"export{flip}.star"
+        assert main(["cryosparc", "export", str(folder), "--out", str(out)]) == 0
+        err = capsys.readouterr().err
+        said = "1 file(s) of TIFF micrographs (e.g. t.star) were written with y from the"
+        assert (said in err) is flip, err

@@ -242,6 +242,28 @@ def _warn_relion_tiff(items: list[Path]) -> None:
         )
 
 
+def _warn_flipped_tiff(files: list[Path]) -> None:
+    """Say when files of TIFF micrographs whose manifest says their y was written from
+    the last row (``cryopick pick --flip-tiff-y``, an export with the TIFF box ticked)
+    are exported: they keep that y, mirrored against a plain ``cryopick pick`` folder's
+    (a review: exported so, unsaid, where a RELION index of TIFFs is warned of)."""
+    from napari_cryopick.io.micrographs import is_tiff
+    from napari_cryopick.workflows.batch import micrograph_files, tiff_y_flipped
+
+    flipped = tiff_y_flipped(files)
+    sources = micrograph_files(sorted(flipped)) if flipped else {}
+    tiffs = sorted(path.name for path, micrograph in sources.items() if is_tiff(micrograph))
+    if tiffs:
+        print(
+            f"cryopick cryosparc export: warning: {len(tiffs)} file(s) of TIFF micrographs "
+            f"(e.g. {tiffs[0]}) were written with y from the image's last row (their "
+            "manifest says so: --flip-tiff-y, or an export with the TIFF box ticked): their "
+            "picks are exported with that y, mirrored against a cryopick pick folder's: "
+            "export picks written without it",
+            file=sys.stderr,
+        )
+
+
 def _exposure_names(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
     """``{micrograph name: file name}`` and ``{micrograph name: (rows, columns)}`` of an
     exposures .cs.
@@ -378,6 +400,7 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.overwrite:
         _refuse_to_replace(Path(args.out))
     _warn_relion_tiff([Path(item) for item in args.inputs])
+    _warn_flipped_tiff([Path(f) for f in files])
     names, shapes = (picked or None, {})
     # one micrograph name, one file: never merged; a per-micrograph file takes the
     # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the
