@@ -452,6 +452,19 @@ def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_
     first = widget.export(folder, "star")
     assert len(first) == 1
     assert len(read_picks(first[0])) > 0
+    # every pick hidden by the threshold, not deleted: asked before the file is emptied
+    # (a GUI trial's slider at its top replaced each earlier export with an empty file)
+    asked = []
+    widget.review.confirm = lambda question: asked.append(question) or False
+    widget.set_threshold(1.0)
+    assert widget.export(folder, "star") == []
+    (question,) = asked
+    assert question.startswith(f"The threshold 1.00 hides every pick of {NAME}: exporting replaces")
+    assert "keeps its files" in widget.status.text()
+    assert len(read_picks(first[0])) > 0
+    assert widget.export(tmp_path / "new", "star") != []  # no file to empty: not asked
+    assert len(asked) == 1
+    widget.set_threshold(0.05)
     points = viewer.layers[f"{NAME} picks"]
     points.selected_data = set(range(len(points.data)))
     points.remove_selected()

@@ -91,6 +91,7 @@ from .result_layers import (
     ensuring_result_layers,
     follow_micrographs,
     restored_threshold,
+    result_layer,
     result_picks,
     showing_pick_result,
     shown_objects,
@@ -170,6 +171,34 @@ def _export_items(
         )
         items.append((item, tuple(sorted(kinds))))
     return items
+
+
+def _emptied_by_threshold(viewer: Any, items: Sequence, folder: Path, format: str) -> dict:
+    """``{micrograph: its file}`` of the export ``items`` that write no pick while their
+    micrograph still has picks (hidden by the threshold or the size range, not deleted),
+    over an existing file of theirs in ``folder`` that holds picks."""
+    from napari_cryopick.io.pickfiles import read_picks
+    from napari_cryopick.workflows.pick import output_paths
+
+    state = session(viewer)
+    found = {}
+    for item, kinds in items:
+        if len(item.picks) or not item.name:
+            continue
+        layer = result_layer(viewer, item.name)
+        stored = state.pick_results.get(item.name)
+        left = len(layer.data) if layer is not None else len(stored.picks) if stored else 0
+        if not left:
+            continue  # every pick deleted: the empty file is what the user made
+        for target in output_paths(folder / item.name, (format,), kinds):
+            if not target.is_file():
+                continue
+            try:
+                if len(read_picks(target)):
+                    found[item.name] = target
+            except (ValueError, OSError):
+                continue  # (not ours to judge: the write will replace or refuse it)
+    return found
 
 
 def _same_micrograph(first: Path, second: Path) -> bool:
@@ -2588,6 +2617,22 @@ class PickWidget(QWidget):
             self.status.setText(
                 f"Export: nothing written; {folder} keeps its candidate files: choose another "
                 "export folder to write the picks shown beside them"
+            )
+            return None
+        # an earlier export's picks replaced by an empty file because the threshold hides
+        # every pick of its micrograph, not because they were deleted (a GUI trial's
+        # slider at its top: "Exported 0 picks", each earlier file emptied, unasked)
+        emptied = _emptied_by_threshold(self.viewer, items, folder, format)
+        if emptied and not self.review.confirm(
+            f"The threshold {threshold_text(self.threshold())} hides every pick of "
+            f"{name_list(sorted(emptied), 3)}: exporting replaces "
+            f"{name_list([p.name for p in emptied.values()], 3)} in {folder}, which "
+            f"{'holds' if len(emptied) == 1 else 'hold'} picks, with "
+            f"{'an empty file' if len(emptied) == 1 else 'empty files'}. Replace?"
+        ):
+            self.status.setText(
+                f"Export: nothing written; {folder} keeps its files: lower the threshold to "
+                "show the picks to write"
             )
             return None
         # the kinds written, not those picked (a trial: "cbox files cannot store that picks
