@@ -748,6 +748,18 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     viewer.layers.remove(viewer.layers["apo2"])
     assert not default_model_path("apoferritin").exists()
     viewer.layers.remove(viewer.layers["beta"])
+    # an unnamed micrograph: its folder's data set, as Train names its model (a GUI
+    # trial's restart beside trial57.pt: zero-shot picks, unsaid)
+    (tmp_path / "trial57").mkdir()
+    _write_png(tmp_path / "trial57" / "u.png", np.random.default_rng(5).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "trial57" / "u.png"), plugin="napari-cryopick")
+    save_checkpoint(
+        default_model_path("trial57"),
+        Detector(DetectorConfig()),
+        metadata={"diameter_px": 40.0, "datasets": ["trial57"]},
+    )
+    assert "trial57.pt (trial57)" in widget._saved_models_note()
+    viewer.layers.remove(viewer.layers["u"])
     assert widget.load_model(saved)
     # the note goes with the Load (a GUI trial read "... Load one" after loading one)
     assert "saved models" not in widget.status.text()

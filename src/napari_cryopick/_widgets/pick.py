@@ -865,7 +865,9 @@ class PickWidget(QWidget):
 
         saved = {}
         for layer in micrograph_layers(self.viewer):
-            dataset = micrograph_dataset(layer)
+            # an unnamed micrograph's its folder's, as Train named its model (a GUI trial's
+            # restart beside trial57.pt: zero-shot picks, unsaid)
+            dataset = _picking_dataset(layer)
             if not dataset or dataset in saved:
                 continue
             path = remembered_model_path(dataset) or default_model_path(dataset)
