@@ -4522,7 +4522,7 @@ def test_export_into_a_folder_with_a_damaged_or_unreadable_manifest(picker, tmp_
 
 
 def test_a_model_trained_with_a_diameter_in_angstrom_picks_binned_micrographs_at_their_size(
-    picker, tmp_path
+    picker, tmp_path, monkeypatch
 ):
     """A review: ``cryopick pick`` picks with a model trained at 84 Å (56 px at 1.5 Å) at
     84 Å over each micrograph's pixel size (28 px on a 2x-binned one), the Pick widget at
@@ -4541,6 +4541,31 @@ def test_a_model_trained_with_a_diameter_in_angstrom_picks_binned_micrographs_at
     assert widget.load_model(path), widget.status.text()
     assert widget.diameter_spin.value() == pytest.approx(28.0)
     assert widget._head_diameter("ribosome") == pytest.approx(28.0)
+    # Pick all open and Pick folder… pick the others at it over their pixel sizes, as
+    # cryopick pick (a review: all at the pixels of the one on screen)
+    other = viewer.add_image(np.zeros((64, 64), np.float32), name="other")
+    other.metadata.update(viewer.layers[NAME].metadata, pixel_size=2.0)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    assert widget._box_follows_angstrom()
+    assert widget._diameter_of(other) == pytest.approx(42.0)
+    import napari_cryopick.workflows.pick as pick_workflow
+
+    asked = []
+
+    def stop(request):
+        asked.append(request)
+        raise ValueError("stopped by the test")
+
+    monkeypatch.setattr(pick_workflow, "prepare", stop)
+    folder = tmp_path / "data"  # (Pick folder…: each file's pixel size, as cryopick pick)
+    assert widget.pick_folder(folder) is None
+    assert asked[-1].diameter_px is None
+    widget.diameter_spin.setValue(40.0)  # typed: every micrograph at it
+    assert not widget._box_follows_angstrom()
+    assert widget._diameter_of(other) == pytest.approx(40.0)
+    assert widget.pick_folder(folder) is None
+    assert asked[-1].diameter_px == pytest.approx(40.0)
+    viewer.layers.remove(other)
     # no pixel size known: the card's pixels
     viewer.layers[NAME].metadata.pop("pixel_size")
     assert widget._head_diameter("ribosome") == pytest.approx(56.0)

@@ -2298,7 +2298,29 @@ class PickWidget(QWidget):
         own = micrograph_diameter(layer) if "particle" in self._model_kinds() else None
         if own:
             return float(own)
+        if self._box_follows_angstrom():
+            # the model's diameter in Å at this micrograph's pixel size, as cryopick pick
+            # (a review: Pick all open picked a 1.3 Å/px micrograph at the 2 Å/px one's)
+            return self._card_diameter(self._model_metadata(), self.head(), layer) or (
+                self.diameter_spin.value()
+            )
         return self.diameter_spin.value()
+
+    def _box_follows_angstrom(self) -> bool:
+        """Whether the Diameter box holds the model's diameter in Å at the pixel size of
+        the micrograph on screen (:meth:`_card_diameter`), not one the user typed: other
+        micrographs are then picked at it over their own pixel sizes."""
+        if self.model is None:
+            return False
+        from napari_cryopick.core.model.card import ModelCard
+        from napari_cryopick.workflows.pick import PickRequest, trained_diameter_angstrom
+
+        metadata = self._model_metadata()
+        card = ModelCard.of_model(self.model, metadata or {})
+        if trained_diameter_angstrom(card, self.head(), PickRequest(micrographs=[])) is None:
+            return False
+        here = self._card_diameter(metadata, self.head())
+        return here is not None and abs(here - self.diameter_spin.value()) < 0.01
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs")
@@ -2342,6 +2364,10 @@ class PickWidget(QWidget):
             own = (
                 {"threshold": None, "diameter_px": None}
                 if self.head_combo.currentText() == OWN_HEADS
+                # the model's Å diameter at each file's pixel size, as cryopick pick (a
+                # review: one folder's 1.3 Å/px files at the 2 Å/px shown one's pixels)
+                else {"diameter_px": None}
+                if self._box_follows_angstrom()
                 else {}
             )
             request = self.pick_request(
