@@ -1716,3 +1716,44 @@ def test_a_data_set_no_micrograph_has_is_refused(annotated, real_data_dir):
     assert sorted(s.name for s in train.build_request().datasets) == ["other", "ribosome"]
     train.dataset_combo.setCurrentText("other")
     assert sorted(s.name for s in train.build_request().datasets) == ["other", "ribosome"]
+
+
+def test_particles_nobody_gave_a_diameter_train_at_the_size_their_micrograph_shows(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    """A review: clicks of a micrograph never given a diameter trained at the Train box's
+    100 px, where ``cryopick train`` without ``--diameter`` estimates it from the
+    micrographs around the clicks (56 px ribosomes). Now the widget estimates it too,
+    keeps it for the micrograph (Annotate shows it) and says so; a diameter typed in the
+    Train box is used as given."""
+    from napari_cryopick._widgets._common import micrograph_diameter
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv").head(20)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    assert micrograph_diameter(viewer.layers[NAME]) is None
+    assert train.diameter_spin.value() == 100.0
+    # typed in the Train box: the diameter of micrographs without their own, as given
+    train.diameter_spin.setValue(70.0)
+    train.diameter_spin.editingFinished.emit()
+    (typed,) = train.build_request().datasets
+    assert typed.diameter_px[0] == 70.0
+    assert micrograph_diameter(viewer.layers[NAME]) is None
+    assert "No particle diameter given" not in train.size_note
+    train._diameter_typed = False  # (as before any typing)
+    (one,) = train.build_request().datasets
+    assert one.diameter_px[0] == pytest.approx(56.0, rel=0.15)
+    assert micrograph_diameter(viewer.layers[NAME]) == pytest.approx(one.diameter_px[0])
+    assert "No particle diameter given for 061_10028:" in train.size_note
+    assert "estimated from the micrographs around 20 clicks" in train.size_note
+    # given now: as given, nothing said
+    (again,) = train.build_request().datasets
+    assert again.diameter_px[0] == one.diameter_px[0]
+    assert "No particle diameter given" not in train.size_note

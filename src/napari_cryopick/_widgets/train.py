@@ -104,6 +104,7 @@ from ._common import (
     scroll_layout,
     session,
     session_micrographs,
+    set_micrograph_settings,
     still_the_micrograph,
     threshold_text,
 )
@@ -550,6 +551,11 @@ class TrainWidget(QWidget):
         self.diameter_spin.setRange(1.0, 5000.0)
         self.diameter_spin.setSuffix(" px")
         self.diameter_spin.setValue(100.0)
+        # typed by the user: micrographs without a diameter of their own train at it, else
+        # at the size their micrographs show around the clicks (_estimated_where_none_given)
+        self._diameter_typed = False
+        self._estimate_notes: list[str] = []
+        self.diameter_spin.editingFinished.connect(self._on_diameter_typed)
         self.diameter_spin.setToolTip(
             "Particle diameter of micrographs without a measured one (Annotate sets it)"
         )
@@ -671,6 +677,9 @@ class TrainWidget(QWidget):
     def suggested_threshold(self) -> float | None:
         """The threshold the last training calibrated (None: none, or PickConfig's)."""
         return None if self.last_result is None else self.last_result.pick_threshold
+
+    def _on_diameter_typed(self) -> None:
+        self._diameter_typed = True  # (editingFinished: the user's, never a setValue)
 
     def _on_layers_changed(self, _event: Any = None) -> None:
         mlayer = current_micrograph_layer(self.viewer)
@@ -998,6 +1007,7 @@ class TrainWidget(QWidget):
 
         sets = []
         labels_said: list[str] = []
+        self._estimate_notes = []
         # unnamed micrographs belong to the form's data set (or "default"): grouped under
         # that name, not as a second set of the same name (which training refused)
         fallback = dataset or "default"
@@ -1080,7 +1090,7 @@ class TrainWidget(QWidget):
             if warning and warning not in warnings:
                 warnings.append(warning)
         self.size_note = "".join(f" (Warning: {w[0].upper()}{w[1:]}.)" for w in warnings)
-        for said in labels_said:
+        for said in [*self._estimate_notes, *labels_said]:
             # the widget's words for the command line's advice (a review)
             said = said.replace("(cryopick filter --threshold)", "(Pick's threshold slider)")
             self.size_note += f" (Warning: {said[0].upper()}{said[1:]}.)"
@@ -1145,6 +1155,7 @@ class TrainWidget(QWidget):
         if typical is not None:
             return [typical] * len(items)
         own = [self._diameter_of(item) for item in items]
+        own = self._estimated_where_none_given(items, own)
         if all(d is not None for d in own):
             return own
         # the width of the data set's other fiber micrographs, not a particle's diameter (a
@@ -1167,6 +1178,59 @@ class TrainWidget(QWidget):
             )
         width = float(np.median(known))  # the data set's other micrographs' width
         return [width if d is None else d for d in own]
+
+    def _estimated_where_none_given(
+        self, items: list[Annotations], own: list[float | None]
+    ) -> list[float | None]:
+        """``own`` with the particle micrographs nobody gave a diameter (none in Annotate,
+        none typed in this widget's box) at the size their micrographs show around the
+        clicks, as ``cryopick train`` estimates it without ``--diameter``; the micrographs
+        keep it (Annotate shows it, the circles are drawn at it) and the status says so.
+        A GUI trial's clicks of one data set, never given a diameter, trained at the
+        box's 100 px, where the command line estimated 55 px for its 56 px ribosomes."""
+        bare = [
+            i
+            for i, item in enumerate(items)
+            if not item.diameter_px and (item.picks["kind"] == "particle").any()
+        ]
+        if not bare or self._diameter_typed:
+            return own
+        from napari_cryopick.core.diameter import estimate_diameter
+        from napari_cryopick.workflows.train import MIN_CLICKS_TO_MEASURE
+
+        tables = [items[i].picks[items[i].picks["kind"] == "particle"][["x", "y"]] for i in bare]
+        if sum(len(t) for t in tables) < MIN_CLICKS_TO_MEASURE:
+            return own  # (too few to measure: the box's, warned of as before)
+        images = {micrograph_name(m): m for m in micrograph_layers(self.viewer)}
+        sources = [
+            np.asarray(images[items[i].micrograph].data, np.float32)
+            if items[i].micrograph in images
+            else items[i].micrograph_path
+            for i in bare
+        ]
+        try:
+            found = estimate_diameter(sources, tables)
+        except (ValueError, OSError):
+            return own
+        if found.source != "image" or found.at_limit:
+            return own
+        diameter = round(float(found.diameter_px), 1)
+        for i in bare:
+            own[i] = diameter
+            layer = images.get(items[i].micrograph)
+            if layer is not None:
+                set_micrograph_settings(self.viewer, layer, diameter_px=diameter)
+        names = [items[i].micrograph for i in bare]
+        from napari_cryopick.core.text import name_list
+
+        self._estimate_notes.append(
+            f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px, "
+            f"estimated from the micrographs around {found.n_picks} clicks, as cryopick "
+            "train does (Annotate shows it now); an estimate from the image alone can be "
+            "off (1.5x on a hollow particle such as apoferritin): press Measure in Annotate "
+            "and drag across one particle to set it"
+        )
+        return own
 
     def _diameter_of(self, item: Annotations) -> float | None:
         """Scale of one micrograph that is not of a vesicles-only data set: its particle
