@@ -466,30 +466,30 @@ def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) ->
 
 
 def _warn_flipped_tiff(
-    flipped: set[Path], sources: dict, written: dict, args: argparse.Namespace
+    flipped: set[Path], every: set[Path], sources: dict, written: dict, args: argparse.Namespace
 ) -> None:
     """Warn when files of TIFF micrographs (``sources``: each file's micrograph) whose
     manifest says their y was written from the last row (``cryopick pick --flip-tiff-y``,
-    an export with the TIFF box ticked) go to Topaz or CSV, which count y from the first
-    row: ``filter`` reads no micrographs, so it cannot mirror them (as
-    :func:`_warn_relion_tiff`)."""
+    an export with the TIFF box ticked; ``every``: ``--flip-y``, any micrograph's) go to
+    Topaz or CSV, which count y from the first row: ``filter`` reads no micrographs, so
+    it cannot mirror them (as :func:`_warn_relion_tiff`)."""
     from napari_cryopick.io.micrographs import is_tiff
 
     names = sorted(
         path.name
         for path in flipped
         if path in written
-        and path in sources
-        and is_tiff(sources[path])
+        and (path in every or (path in sources and is_tiff(sources[path])))
         and _output_format(path, args.format) in ("topaz", "csv")
     )
     if names:
         print(
             f"cryopick filter: warning: {len(names)} file(s) whose manifest says TIFF "
-            f"micrographs' y was written from the last row (e.g. {names[0]}): the "
-            f"--format {args.format} files keep that y, which Topaz and napari count from "
-            "the first row: mirror them (y -> height - 1 - y), or pick the micrographs "
-            "again without --flip-tiff-y for those programs",
+            f"micrographs' y was written from the last row (e.g. {names[0]}; --flip-y: "
+            f"every micrograph's): the --format {args.format} files keep that y, which "
+            "Topaz and napari count from the first row: mirror them (y -> height - 1 - y), "
+            "or pick the micrographs again without --flip-tiff-y or --flip-y for those "
+            "programs",
             file=sys.stderr,
         )
 
@@ -595,6 +595,7 @@ def _filter(args: argparse.Namespace) -> int:
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks
     from napari_cryopick.workflows.batch import (
+        all_y_flipped,
         micrograph_files,
         record_filtered,
         recorded_outputs,
@@ -751,17 +752,23 @@ def _filter(args: argparse.Namespace) -> int:
     # files whose TIFF y a pick run or an export wrote from the last row keep it, and
     # their record says so (a review: relion --coords mirrored a filtered copy again)
     flipped = tiff_y_flipped(list(written))
-    _warn_flipped_tiff(flipped, sources, written, args)
-    of_flipped = {file for path in flipped for file in outputs.get(path, [])}
+    every = all_y_flipped(list(written))  # (--flip-y: MRC too)
+    _warn_flipped_tiff(flipped, every, sources, written, args)
+
+    def flips(path: Path) -> str:
+        return "all" if path in every else "tiff" if path in flipped else ""
+
+    of = {file: flips(path) for path, files in outputs.items() for file in files}
     micrographs = {
         file: sources[path] for path, files in outputs.items() if path in sources for file in files
     }
-    for flip in (False, True):
+    for flip in ("", "tiff", "all"):
         record_filtered(
             out,
-            [path for path in made if path.is_file() and (path in of_flipped) == flip],
+            [path for path in made if path.is_file() and of.get(path, "") == flip],
             micrographs,
-            flip_tiff_y=flip,
+            flip_tiff_y=flip == "tiff",
+            flip_y=flip == "all",
         )
     if errors:
         return EXIT_BAD_INPUT if done == 0 else EXIT_FAILED

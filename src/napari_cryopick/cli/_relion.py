@@ -481,6 +481,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     from napari_cryopick.io.pickfiles import read_picks, write_picks
     from napari_cryopick.io.relion import COORDINATE_SUFFIXES, write_exit_marker
     from napari_cryopick.workflows.batch import (
+        all_y_flipped,
         foreign_files,
         imported_files,
         micrograph_files,
@@ -588,19 +589,28 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             "move them away, or give --overwrite"
         )
     flipped = tiff_y_flipped([source for _m, source, _t in found])
+    every = all_y_flipped([source for _m, source, _t in found])
     # everything read before anything is written: a bad file or micrograph stops the job
     # with the job folder as it was (a review: a re-run refused the half written)
-    planned, mirrored, others = [], 0, 0
+    planned, mirrored, kept, back, others = [], 0, 0, 0, 0
     for micrograph, source, target in found:
         table = read_picks(source, micrograph=Path(micrograph.name).stem)
         particles = table[table["kind"].astype(str) == "particle"]
         others += len(table) - len(particles)  # (fibers, vesicles: Extract takes points)
         height = None
-        if is_tiff(micrograph.path) and source not in flipped:
+        tiff = is_tiff(micrograph.path)
+        if tiff and source not in flipped:
             # RELION reads TIFF images bottom row first; an export that ticked 'TIFF y
             # from the last row' wrote them so already (a review: mirrored twice)
             height = read_micrograph(micrograph.path).data.shape[0]
             mirrored += 1
+        elif not tiff and source in every:
+            # a --flip-y run's MRC picks count y from the last row, RELION reads MRC as
+            # stored: mirrored back (a trial: imported upside down, unsaid)
+            height = read_micrograph(micrograph.path).data.shape[0]
+            back += 1
+        elif tiff:
+            kept += 1
         planned.append((micrograph, target, particles, height))
     for path in stale:
         path.unlink(missing_ok=True)
@@ -617,14 +627,22 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         imported_from=os.path.abspath(folder),
     )
     autopick = _write_index(args, job_dir, entries)
+    said = [
+        f"{mirrored} TIFF micrograph(s): y mirrored, as RELION reads them (no manifest beside "
+        "their files says they were written so)"
+        if mirrored
+        else "",
+        f"{kept} TIFF micrograph(s): y as written, from the last row, as their manifest says "
+        "and RELION reads them"
+        if kept
+        else "",
+        f"{back} micrograph(s) of a --flip-y run: y mirrored back, as RELION reads MRC files"
+        if back
+        else "",
+    ]
     print(
         f"imported {picks} picks of {len(entries)} of {len(items)} micrographs from {folder} "
-        f"into {autopick}"
-        + (
-            f" ({mirrored} TIFF micrograph(s): y mirrored, as RELION reads them)"
-            if mirrored
-            else ""
-        )
+        f"into {autopick}" + "".join(f" ({text})" for text in said if text)
     )
     if others:
         print(

@@ -992,12 +992,25 @@ def tiff_y_flipped(files: Sequence[Path], depth: int = 4) -> set[Path]:
     }
 
 
+def all_y_flipped(files: Sequence[Path], depth: int = 4) -> set[Path]:
+    """Those of ``files`` whose newest record says every micrograph's y was written from
+    the last row (a pick run's ``--flip-y``, a filtered copy of such files), MRC ones
+    too: RELION reads MRC as stored, so those need mirroring back (a trial: a ``--flip-y``
+    run's MRC picks imported upside down, unsaid). A subset of :func:`tiff_y_flipped`."""
+    return {
+        path
+        for path, (record, _here) in _nearest_records(files, depth).items()
+        if record.get("flip_y")
+    }
+
+
 def record_filtered(
     out_dir: Path,
     written: Sequence[Path],
     micrographs: Mapping[Path, Path] | None = None,
     *,
     flip_tiff_y: bool = False,
+    flip_y: bool = False,
 ) -> None:
     """Record files ``cryopick filter`` wrote into ``out_dir`` (status ``filtered``), with
     the micrograph file of each that the manifests of its input knew (``inputs``: a
@@ -1005,13 +1018,16 @@ def record_filtered(
     the picks do (a trial's PNG micrographs were exported as ``<name>.mrc``).
     ``flip_tiff_y``: their inputs' TIFF y was written from the last row
     (:func:`tiff_y_flipped`), and so is theirs (a review: ``relion --coords`` mirrored a
-    filtered copy of such files once more)."""
+    filtered copy of such files once more); ``flip_y``: every micrograph's
+    (:func:`all_y_flipped`)."""
     micrographs = micrographs or {}
     inputs = [micrographs.get(Path(path)) for path in written]
     extra: dict[str, Any] = (
         {"inputs": [str(i) if i else None for i in inputs]} if any(inputs) else {}
     )
-    if flip_tiff_y:
+    if flip_y:
+        extra["flip_y"] = True
+    elif flip_tiff_y:
         extra["flip_tiff_y"] = True
     _record_files(out_dir, written, FILTERED, extra=extra)
 
