@@ -862,5 +862,12 @@ def test_export_of_picks_written_with_tiff_y_from_the_last_row_says_so(tmp_path,
         out = tmp_path / f"export{flip}.star"
         assert main(["cryosparc", "export", str(folder), "--out", str(out)]) == 0
         err = capsys.readouterr().err
-        said = "1 file(s) of TIFF micrographs (e.g. t.star) were written with y from the"
+        said = "1 file(s) (e.g. t.star) were written with y from the image's last row"
         assert (said in err) is flip, err
+    # a --flip-y run's: every micrograph's (a TIFF pipeline trial: its MRC unsaid)
+    from napari_cryopick.workflows.batch import record_filtered
+
+    folder = tmp_path / "flipTrue"
+    record_filtered(folder, sorted(folder.glob("*.star")), flip_y=True)
+    assert main(["cryosparc", "export", str(folder), "--out", str(tmp_path / "every.star")]) == 0
+    assert "2 file(s) (e.g. m.star) were written with y" in capsys.readouterr().err

@@ -248,18 +248,23 @@ def _warn_flipped_tiff(files: list[Path]) -> None:
     are exported: they keep that y, mirrored against a plain ``cryopick pick`` folder's
     (a review: exported so, unsaid, where a RELION index of TIFFs is warned of)."""
     from napari_cryopick.io.micrographs import is_tiff
-    from napari_cryopick.workflows.batch import micrograph_files, tiff_y_flipped
+    from napari_cryopick.workflows.batch import all_y_flipped, micrograph_files, tiff_y_flipped
 
     flipped = tiff_y_flipped(files)
+    every = all_y_flipped(sorted(flipped)) if flipped else set()  # --flip-y: MRC too
     sources = micrograph_files(sorted(flipped)) if flipped else {}
-    tiffs = sorted(path.name for path, micrograph in sources.items() if is_tiff(micrograph))
-    if tiffs:
+    names = sorted(
+        path.name
+        for path in flipped
+        if path in every or (path in sources and is_tiff(sources[path]))
+    )
+    if names:
         print(
-            f"cryopick cryosparc export: warning: {len(tiffs)} file(s) of TIFF micrographs "
-            f"(e.g. {tiffs[0]}) were written with y from the image's last row (their "
-            "manifest says so: --flip-tiff-y, or an export with the TIFF box ticked): their "
-            "picks are exported with that y, mirrored against a cryopick pick folder's: "
-            "export picks written without it",
+            f"cryopick cryosparc export: warning: {len(names)} file(s) (e.g. {names[0]}) "
+            "were written with y from the image's last row (their manifest says so: "
+            "--flip-tiff-y for TIFF micrographs, --flip-y for every one, or an export with "
+            "the TIFF box ticked): their picks are exported with that y, mirrored against a "
+            "cryopick pick folder's: export a folder picked without those options",
             file=sys.stderr,
         )
 
