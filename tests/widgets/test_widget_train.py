@@ -1753,6 +1753,12 @@ def test_particles_nobody_gave_a_diameter_train_at_the_size_their_micrograph_sho
     assert micrograph_diameter(viewer.layers[NAME]) == pytest.approx(one.diameter_px[0])
     assert "No particle diameter given for 061_10028:" in train.size_note
     assert "estimated from the micrographs around 20 clicks" in train.size_note
+    # Annotate's box shows it at once, and the sidecar keeps it (a GUI trial: 100 px in
+    # the box, and again in a reopened session)
+    from napari_cryopick.io.annotations import load_annotations
+
+    assert annotate.diameter_spin.value() == pytest.approx(one.diameter_px[0])
+    assert load_annotations(path).diameter_px == pytest.approx(one.diameter_px[0])
     # given now: as given, nothing said
     (again,) = train.build_request().datasets
     assert again.diameter_px[0] == one.diameter_px[0]

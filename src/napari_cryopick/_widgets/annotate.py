@@ -1230,6 +1230,13 @@ class AnnotateWidget(QWidget):
         diameter = micrograph_diameter(mlayer) if mlayer is not None else None
         if diameter is not None:
             self._resize_particles(mlayer, diameter)
+            shown = self.micrograph_combo.currentText() == mlayer.name  # (not `is`: proxies)
+            if shown and self.diameter_spin.value() != diameter:
+                # the box shows it (a GUI trial: Train's estimate drawn, the box at 100 px
+                # until another micrograph was shown and this one again)
+                self.diameter_spin.blockSignals(True)
+                self.diameter_spin.setValue(float(diameter))
+                self.diameter_spin.blockSignals(False)
 
     def _on_diameter_changed(self, value: float) -> None:
         mlayer = self.micrograph_layer()

@@ -20,6 +20,7 @@ uses them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -1214,12 +1215,19 @@ class TrainWidget(QWidget):
             return own
         if found.source != "image" or found.at_limit:
             return own
+        from .annotate import save_sidecar
+
         diameter = round(float(found.diameter_px), 1)
         for i in bare:
             own[i] = diameter
             layer = images.get(items[i].micrograph)
-            if layer is not None:
-                set_micrograph_settings(self.viewer, layer, diameter_px=diameter)
+            if layer is not None and set_micrograph_settings(
+                self.viewer, layer, diameter_px=diameter
+            ):
+                # in its sidecar at once, as a diameter typed in Annotate (a GUI trial's
+                # reopened session showed 100 px again)
+                with contextlib.suppress(OSError):  # (Annotate's next save says why)
+                    save_sidecar(self.viewer, layer)
         names = [items[i].micrograph for i in bare]
         from napari_cryopick.core.text import name_list
 
