@@ -4522,7 +4522,7 @@ def test_export_into_a_folder_with_a_damaged_or_unreadable_manifest(picker, tmp_
 
 
 def test_a_model_trained_with_a_diameter_in_angstrom_picks_binned_micrographs_at_their_size(
-    picker, tmp_path, monkeypatch
+    picker, tmp_path, monkeypatch, real_data_dir
 ):
     """A review: ``cryopick pick`` picks with a model trained at 84 Å (56 px at 1.5 Å) at
     84 Å over each micrograph's pixel size (28 px on a 2x-binned one), the Pick widget at
@@ -4543,11 +4543,22 @@ def test_a_model_trained_with_a_diameter_in_angstrom_picks_binned_micrographs_at
     assert widget._head_diameter("ribosome") == pytest.approx(28.0)
     # Pick all open and Pick folder… pick the others at it over their pixel sizes, as
     # cryopick pick (a review: all at the pixels of the one on screen)
-    other = viewer.add_image(np.zeros((64, 64), np.float32), name="other")
-    other.metadata.update(viewer.layers[NAME].metadata, pixel_size=2.0)
+    second = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / second.name, second)
+    viewer.open(str(second), plugin="napari-cryopick")
+    other = viewer.layers["062_10028"]
+    other.metadata["pixel_size"] = 2.0
     viewer.layers.selection.active = viewer.layers[NAME]
     assert widget._box_follows_angstrom()
     assert widget._diameter_of(other) == pytest.approx(42.0)
+    # the other micrograph on screen: the box follows its pixel size, still the card's
+    # (a review: it kept 28 px, read as typed, and every micrograph was picked at it)
+    viewer.layers.selection.active = other
+    assert widget.diameter_spin.value() == pytest.approx(42.0)
+    assert widget._box_follows_angstrom()
+    assert widget._diameter_of(viewer.layers[NAME]) == pytest.approx(28.0)
+    viewer.layers.selection.active = viewer.layers[NAME]
+    assert widget.diameter_spin.value() == pytest.approx(28.0)
     import napari_cryopick.workflows.pick as pick_workflow
 
     asked = []

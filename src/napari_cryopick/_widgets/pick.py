@@ -715,6 +715,7 @@ class PickWidget(QWidget):
         self.min_diameter_spin.valueChanged.connect(self._on_size_changed)
         self.max_diameter_spin.valueChanged.connect(self._on_size_changed)
         self._own_followed = ""  # the micrograph "each data set's own" last followed
+        self._card_box_value: float | None = None  # the Diameter box as the card set it
         self.head_combo.currentTextChanged.connect(self._on_head_changed)
         self.pick_current_button.clicked.connect(self.pick_current)
         self.pick_all_button.clicked.connect(self.pick_all_open)
@@ -1191,7 +1192,13 @@ class PickWidget(QWidget):
             self._move_slider(threshold)
         diameter = self._head_diameter(head)
         if diameter:
-            self.diameter_spin.setValue(diameter)
+            self._set_box_from_card(diameter)
+
+    def _set_box_from_card(self, diameter: float) -> None:
+        """The Diameter box at the model card's diameter for the micrograph on screen,
+        remembered as the card's (:meth:`_box_follows_angstrom`)."""
+        self.diameter_spin.setValue(float(diameter))
+        self._card_box_value = self.diameter_spin.value()
 
     def _data_set_heads(self) -> list[str]:
         """The model's heads of data sets (:func:`_data_set_heads_of`)."""
@@ -1334,10 +1341,14 @@ class PickWidget(QWidget):
         # that learned several sizes has none of its own: the micrograph's (a re-trial's
         # ribosome was picked at the 108 px of β-gal, the last data set)
         diameter = self._card_diameter(state.model_metadata, self.head())
-        if self._learned_sizes(self.head()):
+        learned = self._learned_sizes(self.head())
+        if learned:
             diameter = self.measured_diameter()
         if diameter and np.isfinite(diameter):
-            self.diameter_spin.setValue(float(diameter))
+            if learned:
+                self.diameter_spin.setValue(float(diameter))
+            else:
+                self._set_box_from_card(diameter)
         if state.threshold is not None:
             self.set_threshold(state.threshold)
 
@@ -1417,6 +1428,12 @@ class PickWidget(QWidget):
         diameter = self.measured_diameter()
         if diameter and abs(self.diameter_spin.value() - diameter) > 0.05:
             self.diameter_spin.setValue(diameter)
+        elif not diameter and self._box_follows_angstrom():
+            # a micrograph of its own pixel size: the model's Å diameter at it (a review:
+            # the box kept the one before's, and every micrograph was picked at it)
+            here = self._card_diameter(self._model_metadata(), self.head())
+            if here:
+                self._set_box_from_card(here)
 
     def _on_layers_inserted(self, event: Any) -> None:
         """A micrograph opened: the result layers are made now if the viewer has none.
@@ -2319,8 +2336,10 @@ class PickWidget(QWidget):
         card = ModelCard.of_model(self.model, metadata or {})
         if trained_diameter_angstrom(card, self.head(), PickRequest(micrographs=[])) is None:
             return False
-        here = self._card_diameter(metadata, self.head())
-        return here is not None and abs(here - self.diameter_spin.value()) < 0.01
+        # the value the card set, not one typed since (compared with the card's diameter
+        # at the micrograph on screen, a switch to another pixel size read as typed)
+        set_by_card = getattr(self, "_card_box_value", None)
+        return set_by_card is not None and abs(set_by_card - self.diameter_spin.value()) < 0.01
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of micrographs")
