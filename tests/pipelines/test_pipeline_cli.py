@@ -434,6 +434,14 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
 
     runs = [tmp_path / "e" / "m.star", tmp_path / "f" / "m.star"]
     assert tiff_y_flipped(runs) == {runs[1]}
+    # --flip-y beside --flip-tiff-y mirrors every micrograph: recorded so (a review: as
+    # TIFF only, so relion --coords left the MRC picks upside down)
+    from napari_cryopick.workflows.batch import all_y_flipped
+
+    assert main([*args, "--flip-y", "--flip-tiff-y", "--out", str(tmp_path / "both")]) == 0
+    capsys.readouterr()
+    both = [tmp_path / "both" / "n.star"]
+    assert all_y_flipped([*runs, *both]) == set(both)
     # a file below the folder whose manifest records it (a run mirrors sub-folders under
     # its one manifest): found there too
     from napari_cryopick.workflows.batch import record_export

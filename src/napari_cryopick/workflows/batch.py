@@ -2536,7 +2536,9 @@ def _drive(
             if prepared.request.flip_tiff_y or prepared.request.flip_y:
                 # y from the last row (TIFF only, or every micrograph): said to readers of
                 # the files, relion --coords among them (tiff_y_flipped; a review)
-                record["flip_tiff_y" if prepared.request.flip_tiff_y else "flip_y"] = True
+                # (--flip-y with --flip-tiff-y mirrors every one: a review found it recorded
+                # as TIFF only, and relion --coords left MRC picks upside down)
+                record["flip_y" if prepared.request.flip_y else "flip_tiff_y"] = True
         manifest.add(record)
         if result.picks is None:
             state["errors"][str(result.item.source)] = error
