@@ -464,6 +464,20 @@ def test_export_after_deleting_every_pick_replaces_the_earlier_file(picker, tmp_
     assert len(read_picks(first[0])) > 0
     assert widget.export(tmp_path / "new", "star") != []  # no file to empty: not asked
     assert len(asked) == 1
+    # the shown picks deleted (select-all selects those only; candidates below the
+    # threshold stay): the empty file is the user's, not asked (a review)
+    points = viewer.layers[f"{NAME} picks"]
+    widget.set_threshold(round(float(np.median(points.features["score"])), 3))
+    (shown_file,) = widget.export(tmp_path / "shown", "star")  # the shown picks only
+    assert len(read_picks(shown_file)) > 0
+    shown = np.flatnonzero(np.asarray(points.shown, bool))
+    assert 0 < len(shown) < len(points.data)
+    points.selected_data = set(shown.tolist())
+    points.remove_selected()
+    assert len(points.data) > 0
+    assert widget.export(tmp_path / "shown", "star") == [shown_file]
+    assert len(asked) == 1
+    assert len(read_picks(shown_file)) == 0
     widget.set_threshold(0.05)
     points = viewer.layers[f"{NAME} picks"]
     points.selected_data = set(range(len(points.data)))

@@ -174,9 +174,11 @@ def _export_items(
 
 
 def _emptied_by_threshold(viewer: Any, items: Sequence, folder: Path, format: str) -> dict:
-    """``{micrograph: its file}`` of the export ``items`` that write no pick while their
-    micrograph still has picks (hidden by the threshold or the size range, not deleted),
-    over an existing file of theirs in ``folder`` that holds picks."""
+    """``{micrograph: its file}`` of the export ``items`` that write no pick over an
+    existing file of theirs in ``folder`` holding picks their micrograph still has,
+    hidden (by the threshold or the size range), not deleted: the picks exported before
+    that the user deleted since are not asked about (a review: select-all selects the
+    shown picks only, the candidates below the threshold stay)."""
     from napari_cryopick.io.pickfiles import read_picks
     from napari_cryopick.workflows.pick import output_paths
 
@@ -187,18 +189,40 @@ def _emptied_by_threshold(viewer: Any, items: Sequence, folder: Path, format: st
             continue
         layer = result_layer(viewer, item.name)
         stored = state.pick_results.get(item.name)
-        left = len(layer.data) if layer is not None else len(stored.picks) if stored else 0
-        if not left:
+        if layer is not None:
+            left = np.asarray(layer.data, float).reshape(-1, 2)[:, ::-1]  # (x, y)
+        elif stored is not None:
+            left = stored.picks[["x", "y"]].to_numpy(float)
+        else:
+            continue
+        if not len(left):
             continue  # every pick deleted: the empty file is what the user made
         for target in output_paths(folder / item.name, (format,), kinds):
             if not target.is_file():
                 continue
             try:
-                if len(read_picks(target)):
-                    found[item.name] = target
-            except (ValueError, OSError):
+                earlier = read_picks(target)[["x", "y"]].to_numpy(float)
+            except (ValueError, OSError, KeyError):
                 continue  # (not ours to judge: the write will replace or refuse it)
+            height = item.shape[0] if item.shape and item.shape[0] else None
+            mirrored = (
+                np.column_stack([earlier[:, 0], height - 1 - earlier[:, 1]])
+                if height and len(earlier)
+                else earlier
+            )  # (an export with 'TIFF y from the last row' ticked)
+            if len(earlier) and (
+                _any_within(earlier, left, 1.0) or _any_within(mirrored, left, 1.0)
+            ):
+                found[item.name] = target
     return found
+
+
+def _any_within(points: np.ndarray, others: np.ndarray, distance: float) -> bool:
+    """Whether any of ``points`` lies within ``distance`` of one of ``others`` (n×2)."""
+    from scipy.spatial import cKDTree
+
+    nearest, _ = cKDTree(others).query(points, k=1, distance_upper_bound=distance)
+    return bool(np.isfinite(nearest).any())
 
 
 def _same_micrograph(first: Path, second: Path) -> bool:
