@@ -1740,9 +1740,10 @@ def test_particles_nobody_gave_a_diameter_train_at_the_size_their_micrograph_sho
     _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
     assert micrograph_diameter(viewer.layers[NAME]) is None
     assert train.diameter_spin.value() == 100.0
+    train.diameter_spin.editingFinished.emit()  # tabbed through, nothing typed (a review)
+    assert not train._diameter_typed
     # typed in the Train box: the diameter of micrographs without their own, as given
     train.diameter_spin.setValue(70.0)
-    train.diameter_spin.editingFinished.emit()
     (typed,) = train.build_request().datasets
     assert typed.diameter_px[0] == 70.0
     assert micrograph_diameter(viewer.layers[NAME]) is None
@@ -1763,3 +1764,41 @@ def test_particles_nobody_gave_a_diameter_train_at_the_size_their_micrograph_sho
     (again,) = train.build_request().datasets
     assert again.diameter_px[0] == one.diameter_px[0]
     assert "No particle diameter given" not in train.size_note
+
+
+def test_a_data_set_the_starting_model_learned_trains_at_its_diameter_when_none_given(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    """A review: with a starting model that learned the data set, ``cryopick train``
+    without ``--diameter`` takes the model's diameter of it; the widget estimated it from
+    the image instead (a head retrained at another scale)."""
+    from napari_cryopick._widgets._common import micrograph_diameter
+    from napari_cryopick.core.model import Detector, DetectorConfig
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    metadata = {
+        "datasets": ["ribo"],
+        "dataset_info": {"ribo": {"name": "ribo", "diameter_px": 60.0, "head": None}},
+        "diameter_px": 60.0,
+        "history": [{"mode": "new", "datasets": ["ribo"]}],
+    }
+    session(viewer).set_model(Detector(DetectorConfig()), None, metadata)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    annotate.dataset_edit.setText("ribo")
+    annotate.dataset_edit.editingFinished.emit()
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv").head(20)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
+    assert micrograph_diameter(viewer.layers[NAME]) is None
+    (one,) = train.build_request().datasets
+    assert one.diameter_px[0] == 60.0  # (the image shows 55 px)
+    assert "60 px, the diameter the model trained from learned their data set at" in (
+        train.size_note
+    )
+    assert micrograph_diameter(viewer.layers[NAME]) == 60.0

@@ -556,7 +556,8 @@ class TrainWidget(QWidget):
         # at the size their micrographs show around the clicks (_estimated_where_none_given)
         self._diameter_typed = False
         self._estimate_notes: list[str] = []
-        self.diameter_spin.editingFinished.connect(self._on_diameter_typed)
+        self._following_box = False  # the widget sets the box (not the user)
+        self.diameter_spin.valueChanged.connect(self._on_diameter_typed)
         self.diameter_spin.setToolTip(
             "Particle diameter of micrographs without a measured one (Annotate sets it)"
         )
@@ -679,14 +680,21 @@ class TrainWidget(QWidget):
         """The threshold the last training calibrated (None: none, or PickConfig's)."""
         return None if self.last_result is None else self.last_result.pick_threshold
 
-    def _on_diameter_typed(self) -> None:
-        self._diameter_typed = True  # (editingFinished: the user's, never a setValue)
+    def _on_diameter_typed(self, _value: float = 0.0) -> None:
+        # a value changed, not by the widget following a micrograph (a review: tabbing
+        # through the box, editingFinished without a change, switched the estimate off)
+        if not self._following_box:
+            self._diameter_typed = True
 
     def _on_layers_changed(self, _event: Any = None) -> None:
         mlayer = current_micrograph_layer(self.viewer)
         diameter = micrograph_diameter(mlayer) if mlayer is not None else None
         if diameter is not None:
-            self.diameter_spin.setValue(diameter)
+            self._following_box = True
+            try:
+                self.diameter_spin.setValue(diameter)
+            finally:
+                self._following_box = False
         self.refresh_datasets()
 
     def refresh_datasets(self) -> pd.DataFrame:
@@ -1017,7 +1025,11 @@ class TrainWidget(QWidget):
         ]
         for name, items in group_by_dataset(named).items():
             micrographs, tables, names = [], [], []
-            diameters = self._diameters_of(items)
+            # a data set the starting model learned: its diameter, as cryopick train takes
+            # it without --diameter (a review: the image estimate retrained its head at
+            # another scale)
+            known = ((metadata or {}).get("dataset_info") or {}).get(name) or {}
+            diameters = self._diameters_of(items, known.get("diameter_px"))
             for item, scale in zip(items, diameters, strict=True):
                 key = str(Path(item.micrograph_path).absolute())
                 mlayer = images.get(key)
@@ -1139,7 +1151,7 @@ class TrainWidget(QWidget):
             run_info={"source": "napari Train widget"},
         )
 
-    def _diameters_of(self, items: list[Annotations]) -> list[float]:
+    def _diameters_of(self, items: list[Annotations], known: float | None = None) -> list[float]:
         """Scale of each micrograph of one data set: its particle diameter, or its
         objects' typical size.
 
@@ -1156,7 +1168,7 @@ class TrainWidget(QWidget):
         if typical is not None:
             return [typical] * len(items)
         own = [self._diameter_of(item) for item in items]
-        own = self._estimated_where_none_given(items, own)
+        own = self._estimated_where_none_given(items, own, known)
         if all(d is not None for d in own):
             return own
         # the width of the data set's other fiber micrographs, not a particle's diameter (a
@@ -1181,7 +1193,7 @@ class TrainWidget(QWidget):
         return [width if d is None else d for d in own]
 
     def _estimated_where_none_given(
-        self, items: list[Annotations], own: list[float | None]
+        self, items: list[Annotations], own: list[float | None], known: float | None = None
     ) -> list[float | None]:
         """``own`` with the particle micrographs nobody gave a diameter (none in Annotate,
         none typed in this widget's box) at the size their micrographs show around the
@@ -1196,28 +1208,51 @@ class TrainWidget(QWidget):
         ]
         if not bare or self._diameter_typed:
             return own
-        from napari_cryopick.core.diameter import estimate_diameter
-        from napari_cryopick.workflows.train import MIN_CLICKS_TO_MEASURE
-
-        tables = [items[i].picks[items[i].picks["kind"] == "particle"][["x", "y"]] for i in bare]
-        if sum(len(t) for t in tables) < MIN_CLICKS_TO_MEASURE:
-            return own  # (too few to measure: the box's, warned of as before)
         images = {micrograph_name(m): m for m in micrograph_layers(self.viewer)}
-        sources = [
-            np.asarray(images[items[i].micrograph].data, np.float32)
-            if items[i].micrograph in images
-            else items[i].micrograph_path
-            for i in bare
-        ]
-        try:
-            found = estimate_diameter(sources, tables)
-        except (ValueError, OSError):
-            return own
-        if found.source != "image" or found.at_limit:
-            return own
+        names = [items[i].micrograph for i in bare]
+        from napari_cryopick.core.text import name_list
+
+        if known and np.isfinite(known) and known > 0:
+            # the starting model's diameter of this data set, as cryopick train takes it
+            # (a review: the image estimate retrained its head at another scale)
+            diameter = round(float(known), 1)
+            said = (
+                f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px, the "
+                "diameter the model trained from learned their data set at, as cryopick "
+                "train takes it (Annotate shows it now): type another in Annotate if the "
+                "particles differ"
+            )
+        else:
+            from napari_cryopick.core.diameter import estimate_diameter
+            from napari_cryopick.workflows.train import MIN_CLICKS_TO_MEASURE
+
+            tables = [
+                items[i].picks[items[i].picks["kind"] == "particle"][["x", "y"]] for i in bare
+            ]
+            if sum(len(t) for t in tables) < MIN_CLICKS_TO_MEASURE:
+                return own  # (too few to measure: the box's, warned of as before)
+            sources = [
+                np.asarray(images[items[i].micrograph].data, np.float32)
+                if items[i].micrograph in images
+                else items[i].micrograph_path
+                for i in bare
+            ]
+            try:
+                found = estimate_diameter(sources, tables)
+            except (ValueError, OSError):
+                return own
+            if found.source != "image" or found.at_limit:
+                return own
+            diameter = round(float(found.diameter_px), 1)
+            said = (
+                f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px, "
+                f"estimated from the micrographs around {found.n_picks} clicks, as cryopick "
+                "train does (Annotate shows it now); an estimate from the image alone can be "
+                "off (1.5x on a hollow particle such as apoferritin): press Measure in "
+                "Annotate and drag across one particle to set it"
+            )
         from .annotate import save_sidecar
 
-        diameter = round(float(found.diameter_px), 1)
         for i in bare:
             own[i] = diameter
             layer = images.get(items[i].micrograph)
@@ -1228,16 +1263,7 @@ class TrainWidget(QWidget):
                 # reopened session showed 100 px again)
                 with contextlib.suppress(OSError):  # (Annotate's next save says why)
                     save_sidecar(self.viewer, layer)
-        names = [items[i].micrograph for i in bare]
-        from napari_cryopick.core.text import name_list
-
-        self._estimate_notes.append(
-            f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px, "
-            f"estimated from the micrographs around {found.n_picks} clicks, as cryopick "
-            "train does (Annotate shows it now); an estimate from the image alone can be "
-            "off (1.5x on a hollow particle such as apoferritin): press Measure in Annotate "
-            "and drag across one particle to set it"
-        )
+        self._estimate_notes.append(said)
         return own
 
     def _diameter_of(self, item: Annotations) -> float | None:
