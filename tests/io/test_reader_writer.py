@@ -560,6 +560,12 @@ def test_picks_of_a_micrograph_not_open_are_opened_hidden_and_said(make_napari_v
         with pytest.warns(UserWarning, match="is not open: its layer is hidden"):
             [named] = viewer.open(str(other_file), plugin=PLUGIN)
         assert not named.visible
+    # rows naming a micrograph whose name extends the file's (mic.star of mic_005): the
+    # rows name it (a review: drawn over the one seen)
+    prefix = write_picks(sample_picks("mic_005"), tmp_path / "picks" / "mic.star")
+    with pytest.warns(UserWarning, match="mic_005 is not open: its layer is hidden"):
+        [longer] = viewer.open(str(prefix), plugin=PLUGIN)
+    assert not longer.visible
     # a BOX file named after no micrograph (a user's own "my_picks.box"): over the one seen
     box = write_picks(make_picks([40.0], [50.0], diameter=20.0), tmp_path / "my_picks.box")
     with warnings.catch_warnings():
