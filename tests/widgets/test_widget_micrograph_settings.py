@@ -54,6 +54,7 @@ def three_open(make_napari_viewer, tmp_path, monkeypatch, qtbot):
     _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
     _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.diameter_spin.setValue(40.0)  # (the general model picks at a diameter given)
     paths = [_micrograph_file(tmp_path / "data", f"mic_{i}", seed=i) for i in range(3)]
     for path in paths:
         viewer.open(str(path), plugin=PLUGIN)
@@ -114,7 +115,7 @@ def test_typing_the_value_shown_records_it(three_open):
 
 def test_pick_and_train_diameters_follow_annotate_at_once(three_open):
     _viewer, annotate, train, pick, _paths = three_open
-    assert pick.diameter_spin.value() == pytest.approx(100.0)
+    assert pick.diameter_spin.value() == pytest.approx(40.0)  # (the fixture's)
     annotate.diameter_spin.setValue(56.0)  # no switch of micrograph
     assert pick.diameter_spin.value() == pytest.approx(56.0)
     assert train.diameter_spin.value() == pytest.approx(56.0)
@@ -245,6 +246,7 @@ def test_a_second_file_of_an_open_micrographs_name_is_closed_with_a_warning(
     viewer = make_napari_viewer()
     _dock, annotate = viewer.window.add_plugin_dock_widget(PLUGIN, "Annotate")
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.diameter_spin.setValue(40.0)  # (the general model picks at a diameter given)
     first = _micrograph_file(tmp_path / "a", "mic", seed=1)
     if suffixes[0] == "png":
         first = tmp_path / "b" / "mic.png"

@@ -4594,3 +4594,26 @@ def test_a_model_trained_with_a_diameter_in_angstrom_picks_binned_micrographs_at
     # no pixel size known: the card's pixels
     viewer.layers[NAME].metadata.pop("pixel_size")
     assert widget._head_diameter("ribosome") == pytest.approx(56.0)
+
+
+def test_the_general_model_is_not_run_at_a_diameter_nobody_gave(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    """A check of the GUI against the CLI: with the bundled model and no diameter given
+    anywhere, Pick picked at the box's first 100 px (89 of about 340 ribosomes), where
+    ``cryopick pick`` asks for ``--diameter``. Refused now, saying how to give it."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    _write_png(tmp_path / "mic.png", np.random.default_rng(0).normal(size=(160, 192)))
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "mic.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.pick_current() is None
+    assert widget.status.text().startswith("No particle diameter for mic: the general model")
+    assert widget.pick_all_open() is None
+    assert widget.pick_folder(tmp_path) is None
+    assert "No particle diameter for the micrographs of" in widget.status.text()
+    widget.diameter_spin.setValue(30.0)  # given: picked
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "picks at threshold" in widget.status.text() or "picked" in widget.status.text()

@@ -579,6 +579,10 @@ class PickWidget(QWidget):
         self.diameter_spin.setToolTip(
             "Particle diameter in pixels: follows the diameter measured or clicked in Annotate"
         )
+        # the box at its first value, set by nobody (_sizes_unknown: the general model
+        # picks at the diameter given, none given is refused as cryopick pick refuses it)
+        self._box_untouched = True
+        self.diameter_spin.valueChanged.connect(self._on_box_changed)
         defaults = default_pick_config()  # the widget's defaults are cryopick pick's
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", "cpu", "cuda"])
@@ -1241,6 +1245,9 @@ class PickWidget(QWidget):
         card = ModelCard.of_model(self.model, self._model_metadata())
         return several_sizes(card, head or getattr(self.model, "default_head", None))
 
+    def _on_box_changed(self, _value: float = 0.0) -> None:
+        self._box_untouched = False
+
     def _sizes_unknown(self, layers: Sequence[Any]) -> str | None:
         """A refusal when a micrograph would be picked with a head that learned particles
         of several sizes and Annotate holds no diameter of its own (the command line
@@ -1255,7 +1262,7 @@ class PickWidget(QWidget):
         card = ModelCard.of_model(self.model, self._model_metadata())
         default = trained_head(card, heads) or getattr(self.model, "default_head", None)
         own = self._data_set_heads()
-        unknown, sizes, used = [], {}, None
+        unknown, sizes, used, none_given = [], {}, None, []
         for layer in layers:
             head = chosen
             if head is None:
@@ -1265,6 +1272,21 @@ class PickWidget(QWidget):
             if learned and micrograph_diameter(layer) is None:
                 unknown.append(micrograph_name(layer))
                 sizes, used = learned, head
+            elif (
+                getattr(self, "_box_untouched", False)
+                and micrograph_diameter(layer) is None
+                and not card.diameter_for_head(head)
+            ):
+                none_given.append(micrograph_name(layer))
+        if none_given and not unknown:
+            # a model that stores no diameter (the bundled general model) at the box's
+            # first 100 px, which nobody gave (a check of the GUI against the CLI: 89 of
+            # about 340 ribosomes, at a diameter cryopick pick refuses to guess)
+            return (
+                f"No particle diameter for {name_list(none_given, 3)}: the general model picks "
+                "any protein at the diameter you give. Measure one particle in Annotate (or "
+                "type its diameter there, or in the Diameter box here), then pick."
+            )
         if not unknown:
             return None
         listed = ", ".join(f"{name} {size:g} px" for name, size in sizes.items())
@@ -2384,6 +2406,18 @@ class PickWidget(QWidget):
         except (ValueError, OSError) as exc:
             self.status.setText(str(exc))
             return None
+        if self._box_untouched and self.head_combo.currentText() != OWN_HEADS:
+            from napari_cryopick.core.model.card import ModelCard
+
+            card = ModelCard.of_model(self.model, self._model_metadata())
+            if not card.diameter_for_head(self.head()):
+                # (as Pick current: the box's first 100 px is nobody's diameter)
+                self.status.setText(
+                    f"No particle diameter for the micrographs of {folder}: the general model "
+                    "picks any protein at the diameter you give. Type it in the Diameter box "
+                    "(or Measure one particle in Annotate), then Pick folder…."
+                )
+                return None
         out_dir = self.export_edit.text().strip()
         if not out_dir or out_dir == self._default_export:
             # the default follows the folder: a trial's second folder went into the first
