@@ -28,15 +28,22 @@ DATASET = "empiar10028_ribosome"
 NAME = "061_10028"
 
 
-@pytest.fixture
-def annotated(make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot):
-    """Viewer with a real micrograph and 30 clicked ribosomes (from the real labels)."""
+def _open_real_micrograph(make_napari_viewer, real_data_dir, tmp_path, monkeypatch):
+    """A viewer with a copy of the real micrograph :data:`NAME` open (annotations saved
+    under ``tmp_path``); the viewer and the copy's path."""
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     path = tmp_path / "data" / f"{NAME}.png"
     path.parent.mkdir()
     shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin="napari-cryopick")
+    return viewer, path
+
+
+@pytest.fixture
+def annotated(make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot):
+    """Viewer with a real micrograph and 30 clicked ribosomes (from the real labels)."""
+    viewer, _path = _open_real_micrograph(make_napari_viewer, real_data_dir, tmp_path, monkeypatch)
     _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
     annotate.diameter_spin.setValue(56.0)
     annotate.dataset_edit.setText("ribosome")
@@ -1728,12 +1735,7 @@ def test_particles_nobody_gave_a_diameter_train_at_the_size_their_micrograph_sho
     Train box is used as given."""
     from napari_cryopick._widgets._common import micrograph_diameter
 
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    path = tmp_path / "data" / f"{NAME}.png"
-    path.parent.mkdir()
-    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
-    viewer = make_napari_viewer()
-    viewer.open(str(path), plugin="napari-cryopick")
+    viewer, path = _open_real_micrograph(make_napari_viewer, real_data_dir, tmp_path, monkeypatch)
     _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
     clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv").head(20)
     annotate.set_kind("particle").add(picks_to_napari(clicks))
@@ -1775,12 +1777,7 @@ def test_a_data_set_the_starting_model_learned_trains_at_its_diameter_when_none_
     from napari_cryopick._widgets._common import micrograph_diameter
     from napari_cryopick.core.model import Detector, DetectorConfig
 
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    path = tmp_path / "data" / f"{NAME}.png"
-    path.parent.mkdir()
-    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
-    viewer = make_napari_viewer()
-    viewer.open(str(path), plugin="napari-cryopick")
+    viewer, _path = _open_real_micrograph(make_napari_viewer, real_data_dir, tmp_path, monkeypatch)
     metadata = {
         "datasets": ["ribo"],
         "dataset_info": {"ribo": {"name": "ribo", "diameter_px": 60.0, "head": None}},
