@@ -1799,3 +1799,24 @@ def test_a_data_set_the_starting_model_learned_trains_at_its_diameter_when_none_
         train.size_note
     )
     assert micrograph_diameter(viewer.layers[NAME]) == 60.0
+
+
+def test_no_particle_measured_around_the_clicks_trains_at_the_box_and_says_so(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    """Where the micrographs show no particle around the clicks (``cryopick train``
+    refuses it), the widget trains at its box's value and says why."""
+    import napari_cryopick.core.diameter as diameter_module
+    from napari_cryopick._widgets._common import micrograph_diameter
+
+    viewer, _path = _open_real_micrograph(make_napari_viewer, real_data_dir, tmp_path, monkeypatch)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv").head(5)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    at_top = diameter_module.DiameterEstimate(256.0, "image", 5, at_limit=True)
+    monkeypatch.setattr(diameter_module, "estimate_diameter", lambda *a, **k: at_top)
+    (one,) = train.build_request().datasets
+    assert one.diameter_px[0] == 100.0
+    assert "show no particle up to 256 px: trained at the Train box's 100 px" in train.size_note
+    assert micrograph_diameter(viewer.layers[NAME]) is None

@@ -1224,13 +1224,12 @@ class TrainWidget(QWidget):
             )
         else:
             from napari_cryopick.core.diameter import estimate_diameter
-            from napari_cryopick.workflows.train import MIN_CLICKS_TO_MEASURE
 
+            # (from any number of clicks, as cryopick train: fewer are noisier, and the
+            # status asks to measure one particle)
             tables = [
                 items[i].picks[items[i].picks["kind"] == "particle"][["x", "y"]] for i in bare
             ]
-            if sum(len(t) for t in tables) < MIN_CLICKS_TO_MEASURE:
-                return own  # (too few to measure: the box's, warned of as before)
             sources = [
                 np.asarray(images[items[i].micrograph].data, np.float32)
                 if items[i].micrograph in images
@@ -1241,7 +1240,17 @@ class TrainWidget(QWidget):
                 found = estimate_diameter(sources, tables)
             except (ValueError, OSError):
                 return own
-            if found.source != "image" or found.at_limit:
+            if found.source == "image" and found.at_limit:
+                # (cryopick train refuses it; here the box's value, said)
+                self._estimate_notes.append(
+                    f"no particle diameter given for {name_list(names, 3)}, and around the "
+                    f"{found.n_picks} clicks the micrographs show no particle up to "
+                    f"{found.diameter_px:.0f} px: trained at the Train box's "
+                    f"{self.diameter_spin.value():g} px; press Measure in Annotate and drag "
+                    "across one particle to set it"
+                )
+                return own
+            if found.source != "image":
                 return own
             diameter = round(float(found.diameter_px), 1)
             said = (
