@@ -402,12 +402,9 @@ def _names_another(name: str, file_path: Path, open_layers: dict[str, Any]) -> b
     from .io.pickfiles import match_name
 
     stem, lowered = file_path.stem.lower(), name.lower()
-    # the file's name names it: the name, or the name and a suffix (mic_autopick), not a
-    # longer name (a review: rows naming mic_002 in mic.star were drawn over the one seen)
-    named_by_file = stem == lowered or (
-        stem.startswith(lowered) and len(stem) > len(lowered) and stem[len(lowered)] in "_-."
-    )
-    if not named_by_file:
+    # the file's name names it (match_name: mic, mic_autopick), not a longer name (a
+    # review: rows naming mic_002 in mic.star were drawn over the one seen)
+    if match_name(stem, [lowered]) is None or not stem.startswith(lowered):
         return True  # the rows name it (STAR rlnMicrographName, CSV, Topaz, cryoSPARC)
     # a micrograph file beside an open one that the file's name names, by the rule of
     # cryopick train (a review: mic_002_manualpick.star, mic_002-picks.star were drawn

@@ -430,18 +430,16 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     assert main([*args, "--flip-tiff-y", "--out", str(tmp_path / "f")]) == 0
     capsys.readouterr()
     # the run's records say so (relion --coords does not mirror its files again)
-    from napari_cryopick.workflows.batch import tiff_y_flipped
+    from napari_cryopick.workflows.batch import y_flips
 
     runs = [tmp_path / "e" / "m.star", tmp_path / "f" / "m.star"]
-    assert tiff_y_flipped(runs) == {runs[1]}
+    assert set(y_flips(runs)) == {runs[1]}
     # --flip-y beside --flip-tiff-y mirrors every micrograph: recorded so (a review: as
     # TIFF only, so relion --coords left the MRC picks upside down)
-    from napari_cryopick.workflows.batch import all_y_flipped
-
     assert main([*args, "--flip-y", "--flip-tiff-y", "--out", str(tmp_path / "both")]) == 0
     capsys.readouterr()
     both = [tmp_path / "both" / "n.star"]
-    assert all_y_flipped([*runs, *both]) == set(both)
+    assert {p for p, how in y_flips([*runs, *both]).items() if how == "all"} == set(both)
     # a file below the folder whose manifest records it (a run mirrors sub-folders under
     # its one manifest): found there too
     from napari_cryopick.workflows.batch import record_export
@@ -450,7 +448,7 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     below.parent.mkdir(parents=True)
     below.write_bytes(runs[1].read_bytes())
     record_export(tmp_path / "g", [below], flip_tiff_y=True)
-    assert tiff_y_flipped([below]) == {below}
+    assert set(y_flips([below])) == {below}
     # filtered copies keep the record (a review: relion --coords mirrored a filtered copy
     # of a --flip-tiff-y run once more), and a Topaz copy of them is warned of
     for run in ("e", "f"):
@@ -469,7 +467,7 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
         )
         assert "last row" not in capsys.readouterr().err
     filtered = [tmp_path / "e2" / "m.star", tmp_path / "f2" / "m.star", tmp_path / "f2" / "n.star"]
-    assert tiff_y_flipped(filtered) == set(filtered[1:])
+    assert set(y_flips(filtered)) == set(filtered[1:])
     assert (
         main(["filter", str(tmp_path / "f"), "--format", "topaz", "--out", str(tmp_path / "f3")])
         == 0

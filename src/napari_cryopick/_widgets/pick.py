@@ -204,15 +204,12 @@ def _emptied_by_threshold(viewer: Any, items: Sequence, folder: Path, format: st
                 earlier = read_picks(target)[["x", "y"]].to_numpy(float)
             except (ValueError, OSError, KeyError):
                 continue  # (not ours to judge: the write will replace or refuse it)
-            height = item.shape[0] if item.shape and item.shape[0] else None
-            mirrored = (
-                np.column_stack([earlier[:, 0], height - 1 - earlier[:, 1]])
-                if height and len(earlier)
-                else earlier
-            )  # (an export with 'TIFF y from the last row' ticked)
-            if len(earlier) and (
-                _any_within(earlier, left, 1.0) or _any_within(mirrored, left, 1.0)
-            ):
+            if not len(earlier):
+                continue
+            height = item.shape[0] if item.shape else 0
+            # (written as shown, or mirrored by an export with 'TIFF y from the last row')
+            mirrored = np.column_stack([earlier[:, 0], height - 1 - earlier[:, 1]])
+            if _any_within(earlier, left, 1.0) or (height and _any_within(mirrored, left, 1.0)):
                 found[item.name] = target
     return found
 
@@ -582,6 +579,7 @@ class PickWidget(QWidget):
         # the box at its first value, set by nobody (_sizes_unknown: the general model
         # picks at the diameter given, none given is refused as cryopick pick refuses it)
         self._box_untouched = True
+        self._card_box_value: float | None = None  # the box as the model card set it
         self.diameter_spin.valueChanged.connect(self._on_box_changed)
         defaults = default_pick_config()  # the widget's defaults are cryopick pick's
         self.device_combo = QComboBox()
@@ -743,7 +741,6 @@ class PickWidget(QWidget):
         self.min_diameter_spin.valueChanged.connect(self._on_size_changed)
         self.max_diameter_spin.valueChanged.connect(self._on_size_changed)
         self._own_followed = ""  # the micrograph "each data set's own" last followed
-        self._card_box_value: float | None = None  # the Diameter box as the card set it
         self.head_combo.currentTextChanged.connect(self._on_head_changed)
         self.pick_current_button.clicked.connect(self.pick_current)
         self.pick_all_button.clicked.connect(self.pick_all_open)
@@ -1200,18 +1197,27 @@ class PickWidget(QWidget):
         2x-binned micrograph was picked at the training's pixels); else the card's
         pixels; None when it stores none."""
         from napari_cryopick.core.continual import diameter_for_head
+
+        diameter = diameter_for_head(metadata, head)
+        trained_A = self._trained_angstrom(metadata, head)
+        if trained_A is not None:
+            shown = mlayer if mlayer is not None else current_micrograph_layer(self.viewer)
+            pixel = shown.metadata.get("pixel_size") if shown is not None else None
+            if pixel and np.isfinite(pixel) and pixel > 0:
+                return float(trained_A) / float(pixel)
+        return float(diameter) if diameter and np.isfinite(diameter) else None
+
+    def _trained_angstrom(self, metadata: dict | None, head: str | None) -> float | None:
+        """The diameter in Å ``head``'s training recorded (``cryopick pick``'s
+        :func:`~napari_cryopick.workflows.pick.trained_diameter_angstrom`, no pixel size
+        or Å given), None without a model or when it was given in pixels."""
+        if self.model is None:
+            return None
         from napari_cryopick.core.model.card import ModelCard
         from napari_cryopick.workflows.pick import PickRequest, trained_diameter_angstrom
 
-        diameter = diameter_for_head(metadata, head)
-        if self.model is not None:
-            card = ModelCard.of_model(self.model, metadata or {})
-            trained_A = trained_diameter_angstrom(card, head, PickRequest(micrographs=[]))
-            shown = mlayer if mlayer is not None else current_micrograph_layer(self.viewer)
-            pixel = shown.metadata.get("pixel_size") if shown is not None else None
-            if trained_A is not None and pixel and np.isfinite(pixel) and pixel > 0:
-                return float(trained_A) / float(pixel)
-        return float(diameter) if diameter and np.isfinite(diameter) else None
+        card = ModelCard.of_model(self.model, metadata or {})
+        return trained_diameter_angstrom(card, head, PickRequest(micrographs=[]))
 
     def _take_head_settings(self, head: str | None) -> None:
         """The threshold and diameter ``head`` picks at (None: the model's default head)."""
@@ -1248,6 +1254,13 @@ class PickWidget(QWidget):
     def _on_box_changed(self, _value: float = 0.0) -> None:
         self._box_untouched = False
 
+    def _nobody_gave_a_diameter(self, card: Any, head: str | None) -> bool:
+        """Whether picking with ``head`` would run at the box's first value, which nobody
+        gave: the box untouched, and the model card (the general model's) storing no
+        diameter for the head. (A micrograph's own diameter from Annotate is the
+        caller's to check.)"""
+        return self._box_untouched and not card.diameter_for_head(head)
+
     def _sizes_unknown(self, layers: Sequence[Any]) -> str | None:
         """A refusal when a micrograph would be picked with a head that learned particles
         of several sizes and Annotate holds no diameter of its own (the command line
@@ -1272,11 +1285,7 @@ class PickWidget(QWidget):
             if learned and micrograph_diameter(layer) is None:
                 unknown.append(micrograph_name(layer))
                 sizes, used = learned, head
-            elif (
-                getattr(self, "_box_untouched", False)
-                and micrograph_diameter(layer) is None
-                and not card.diameter_for_head(head)
-            ):
+            elif micrograph_diameter(layer) is None and self._nobody_gave_a_diameter(card, head):
                 none_given.append(micrograph_name(layer))
         if none_given and not unknown:
             # a model that stores no diameter (the bundled general model) at the box's
@@ -2373,18 +2382,11 @@ class PickWidget(QWidget):
         """Whether the Diameter box holds the model's diameter in Å at the pixel size of
         the micrograph on screen (:meth:`_card_diameter`), not one the user typed: other
         micrographs are then picked at it over their own pixel sizes."""
-        if self.model is None:
-            return False
-        from napari_cryopick.core.model.card import ModelCard
-        from napari_cryopick.workflows.pick import PickRequest, trained_diameter_angstrom
-
-        metadata = self._model_metadata()
-        card = ModelCard.of_model(self.model, metadata or {})
-        if trained_diameter_angstrom(card, self.head(), PickRequest(micrographs=[])) is None:
+        if self._trained_angstrom(self._model_metadata(), self.head()) is None:
             return False
         # the value the card set, not one typed since (compared with the card's diameter
         # at the micrograph on screen, a switch to another pixel size read as typed)
-        set_by_card = getattr(self, "_card_box_value", None)
+        set_by_card = self._card_box_value
         return set_by_card is not None and abs(set_by_card - self.diameter_spin.value()) < 0.01
 
     def _choose_folder(self) -> None:
@@ -2406,11 +2408,11 @@ class PickWidget(QWidget):
         except (ValueError, OSError) as exc:
             self.status.setText(str(exc))
             return None
-        if self._box_untouched and self.head_combo.currentText() != OWN_HEADS:
+        if self.head_combo.currentText() != OWN_HEADS:
             from napari_cryopick.core.model.card import ModelCard
 
             card = ModelCard.of_model(self.model, self._model_metadata())
-            if not card.diameter_for_head(self.head()):
+            if self._nobody_gave_a_diameter(card, self.head()):
                 # (as Pick current: the box's first 100 px is nobody's diameter)
                 self.status.setText(
                     f"No particle diameter for the micrographs of {folder}: the general model "

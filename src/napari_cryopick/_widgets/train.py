@@ -1240,7 +1240,7 @@ class TrainWidget(QWidget):
                 found = estimate_diameter(sources, tables)
             except (ValueError, OSError):
                 return own
-            if found.source == "image" and found.at_limit:
+            if found.at_limit:  # (x, y only: always an estimate from the image)
                 # (cryopick train refuses it; here the box's value, said)
                 self._estimate_notes.append(
                     f"no particle diameter given for {name_list(names, 3)}, and around the "
@@ -1249,8 +1249,6 @@ class TrainWidget(QWidget):
                     f"{self.diameter_spin.value():g} px; press Measure in Annotate and drag "
                     "across one particle to set it"
                 )
-                return own
-            if found.source != "image":
                 return own
             diameter = round(float(found.diameter_px), 1)
             said = (

@@ -247,17 +247,11 @@ def _warn_flipped_tiff(files: list[Path]) -> None:
     the last row (``cryopick pick --flip-tiff-y``, an export with the TIFF box ticked)
     are exported: they keep that y, mirrored against a plain ``cryopick pick`` folder's
     (a review: exported so, unsaid, where a RELION index of TIFFs is warned of)."""
-    from napari_cryopick.io.micrographs import is_tiff
-    from napari_cryopick.workflows.batch import all_y_flipped, micrograph_files, tiff_y_flipped
+    from napari_cryopick.workflows.batch import last_row_files, micrograph_files, y_flips
 
-    flipped = tiff_y_flipped(files)
-    every = all_y_flipped(sorted(flipped)) if flipped else set()  # --flip-y: MRC too
-    sources = micrograph_files(sorted(flipped)) if flipped else {}
-    names = sorted(
-        path.name
-        for path in flipped
-        if path in every or (path in sources and is_tiff(sources[path]))
-    )
+    flips = y_flips(files)
+    sources = micrograph_files(sorted(flips)) if flips else {}
+    names = sorted(path.name for path in last_row_files(flips, sources))
     if names:
         print(
             f"cryopick cryosparc export: warning: {len(names)} file(s) (e.g. {names[0]}) "

@@ -466,21 +466,19 @@ def _warn_relion_tiff(indexes: list, written: dict, args: argparse.Namespace) ->
 
 
 def _warn_flipped_tiff(
-    flipped: set[Path], every: set[Path], sources: dict, written: dict, args: argparse.Namespace
+    flips: dict[Path, str], sources: dict, written: dict, args: argparse.Namespace
 ) -> None:
-    """Warn when files of TIFF micrographs (``sources``: each file's micrograph) whose
-    manifest says their y was written from the last row (``cryopick pick --flip-tiff-y``,
-    an export with the TIFF box ticked; ``every``: ``--flip-y``, any micrograph's) go to
-    Topaz or CSV, which count y from the first row: ``filter`` reads no micrographs, so
-    it cannot mirror them (as :func:`_warn_relion_tiff`)."""
-    from napari_cryopick.io.micrographs import is_tiff
+    """Warn when files whose picks count y from the image's last row (their manifest's
+    :func:`~napari_cryopick.workflows.batch.y_flips`: ``cryopick pick --flip-tiff-y`` or a
+    ticked TIFF export of TIFF micrographs, ``--flip-y`` of any; ``sources``: each file's
+    micrograph) go to Topaz or CSV, which count y from the first row: ``filter`` reads no
+    micrographs, so it cannot mirror them (as :func:`_warn_relion_tiff`)."""
+    from napari_cryopick.workflows.batch import last_row_files
 
     names = sorted(
         path.name
-        for path in flipped
-        if path in written
-        and (path in every or (path in sources and is_tiff(sources[path])))
-        and _output_format(path, args.format) in ("topaz", "csv")
+        for path in last_row_files(flips, sources)
+        if path in written and _output_format(path, args.format) in ("topaz", "csv")
     )
     if names:
         print(
@@ -595,11 +593,10 @@ def _filter(args: argparse.Namespace) -> int:
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS, read_picks
     from napari_cryopick.workflows.batch import (
-        all_y_flipped,
         micrograph_files,
         record_filtered,
         recorded_outputs,
-        tiff_y_flipped,
+        y_flips,
     )
 
     _check(args)
@@ -751,14 +748,9 @@ def _filter(args: argparse.Namespace) -> int:
     sources = micrograph_files(list(written))
     # files whose TIFF y a pick run or an export wrote from the last row keep it, and
     # their record says so (a review: relion --coords mirrored a filtered copy again)
-    flipped = tiff_y_flipped(list(written))
-    every = all_y_flipped(list(written))  # (--flip-y: MRC too)
-    _warn_flipped_tiff(flipped, every, sources, written, args)
-
-    def flips(path: Path) -> str:
-        return "all" if path in every else "tiff" if path in flipped else ""
-
-    of = {file: flips(path) for path, files in outputs.items() for file in files}
+    flips = y_flips(list(written))
+    _warn_flipped_tiff(flips, sources, written, args)
+    of = {file: flips.get(path, "") for path, files in outputs.items() for file in files}
     micrographs = {
         file: sources[path] for path, files in outputs.items() if path in sources for file in files
     }

@@ -481,13 +481,12 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     from napari_cryopick.io.pickfiles import read_picks, write_picks
     from napari_cryopick.io.relion import COORDINATE_SUFFIXES, write_exit_marker
     from napari_cryopick.workflows.batch import (
-        all_y_flipped,
         foreign_files,
         imported_files,
         micrograph_files,
         picked_here,
         record_export,
-        tiff_y_flipped,
+        y_flips,
     )
 
     # a micrograph's file: <stem>.star (the Pick widget's export), else with a picking
@@ -572,14 +571,16 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     # an earlier import's file of a micrograph this one has none for is removed: gone, or
     # RELION 3.1's Extract (files found by name) would take it (a trial)
     stale = sorted(imported_files(job_dir) - set(targets))
-    foreign = foreign_files(job_dir, targets, include_exports=True)
+    # (the manifests read once for both: the files of this import, and the earlier's)
+    changed = set(foreign_files(job_dir, [*targets, *stale], include_exports=True))
+    foreign = [path for path in targets if path in changed]
     if foreign and not args.overwrite:
         raise CLIError(
             f"{job_dir} holds {len(foreign)} file(s) of these names that no run of the job "
             f"wrote, or that changed since ({name_list([f.name for f in foreign], 3)}): "
             "give another job folder, or --overwrite"
         )
-    edited = foreign_files(job_dir, stale, include_exports=True)
+    edited = [path for path in stale if path in changed]
     if edited and not args.overwrite:
         # (a review: an edited file of the earlier import was removed unsaid)
         raise CLIError(
@@ -588,8 +589,7 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             f"{folder} has no picks for their micrographs: this import would remove them; "
             "move them away, or give --overwrite"
         )
-    flipped = tiff_y_flipped([source for _m, source, _t in found])
-    every = all_y_flipped([source for _m, source, _t in found])
+    flips = y_flips([source for _m, source, _t in found])
     # everything read before anything is written: a bad file or micrograph stops the job
     # with the job folder as it was (a review: a re-run refused the half written)
     planned, mirrored, kept, back, others = [], 0, 0, 0, 0
@@ -599,12 +599,12 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
         others += len(table) - len(particles)  # (fibers, vesicles: Extract takes points)
         height = None
         tiff = is_tiff(micrograph.path)
-        if tiff and source not in flipped:
+        if tiff and source not in flips:
             # RELION reads TIFF images bottom row first; an export that ticked 'TIFF y
             # from the last row' wrote them so already (a review: mirrored twice)
             height = read_micrograph(micrograph.path).data.shape[0]
             mirrored += 1
-        elif not tiff and source in every:
+        elif not tiff and flips.get(source) == "all":
             # a --flip-y run's MRC picks count y from the last row, RELION reads MRC as
             # stored: mirrored back (a trial: imported upside down, unsaid)
             height = read_micrograph(micrograph.path).data.shape[0]

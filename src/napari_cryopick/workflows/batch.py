@@ -951,7 +951,7 @@ def record_export(
     ``micrographs``: the micrograph file of each (``inputs``, as :func:`record_filtered`
     records them), so ``cryopick cryosparc export`` names the exposures right.
     ``flip_tiff_y``: TIFF micrographs' y written from the last row (the widget's box), so
-    that ``cryopick relion --coords`` does not mirror them again (:func:`tiff_y_flipped`)."""
+    that ``cryopick relion --coords`` does not mirror them again (:func:`y_flips`)."""
     micrographs = micrographs or {}
     inputs = [micrographs.get(Path(path)) for path in written]
     extra: dict[str, Any] = (
@@ -981,27 +981,31 @@ def picked_here(out_dir: Path) -> bool:
     return any(isinstance(record.get("input"), str) for record in records)
 
 
-def tiff_y_flipped(files: Sequence[Path], depth: int = 4) -> set[Path]:
-    """Those of ``files`` whose newest record (the nearest manifest listing them, up to
-    ``depth - 1`` folders above) says TIFF micrographs' y was written from the last row
-    (:func:`record_export`'s ``flip_tiff_y``, a pick run's ``flip_tiff_y`` or ``flip_y``)."""
-    return {
-        path
-        for path, (record, _here) in _nearest_records(files, depth).items()
-        if record.get("flip_tiff_y") or record.get("flip_y")
-    }
+def y_flips(files: Sequence[Path], depth: int = 4) -> dict[Path, str]:
+    """``{file: how}`` of those of ``files`` whose newest record (the nearest manifest
+    listing them, up to ``depth - 1`` folders above) says their y was written from the
+    image's last row: ``"all"``, every micrograph's (a pick run's ``--flip-y``, a filtered
+    copy of such files: MRC ones too, which RELION reads as stored, so mirrored back by
+    ``relion --coords``; a trial's were imported upside down), or ``"tiff"``, TIFF
+    micrographs' only (:func:`record_export`'s ``flip_tiff_y``, a pick run's
+    ``--flip-tiff-y``); files of neither are left out."""
+    found: dict[Path, str] = {}
+    for path, (record, _here) in _nearest_records(files, depth).items():
+        if record.get("flip_y"):
+            found[path] = "all"
+        elif record.get("flip_tiff_y"):
+            found[path] = "tiff"
+    return found
 
 
-def all_y_flipped(files: Sequence[Path], depth: int = 4) -> set[Path]:
-    """Those of ``files`` whose newest record says every micrograph's y was written from
-    the last row (a pick run's ``--flip-y``, a filtered copy of such files), MRC ones
-    too: RELION reads MRC as stored, so those need mirroring back (a trial: a ``--flip-y``
-    run's MRC picks imported upside down, unsaid). A subset of :func:`tiff_y_flipped`."""
-    return {
-        path
-        for path, (record, _here) in _nearest_records(files, depth).items()
-        if record.get("flip_y")
-    }
+def last_row_files(flips: Mapping[Path, str], micrographs: Mapping[Path, Path]) -> set[Path]:
+    """Those of :func:`y_flips`' files whose picks count y from the image's last row: every
+    ``"all"`` one, and the ``"tiff"`` ones of a TIFF micrograph (``micrographs``: each
+    file's, :func:`micrograph_files`): what a program counting y from the first row
+    (Topaz, cryoSPARC, napari) reads mirrored."""
+    from napari_cryopick.io.micrographs import is_tiff
+
+    return {path for path, how in flips.items() if how == "all" or is_tiff(micrographs.get(path))}
 
 
 def record_filtered(
@@ -1017,9 +1021,8 @@ def record_filtered(
     path, or null), so exports of the filtered files name the micrographs as exports of
     the picks do (a trial's PNG micrographs were exported as ``<name>.mrc``).
     ``flip_tiff_y``: their inputs' TIFF y was written from the last row
-    (:func:`tiff_y_flipped`), and so is theirs (a review: ``relion --coords`` mirrored a
-    filtered copy of such files once more); ``flip_y``: every micrograph's
-    (:func:`all_y_flipped`)."""
+    (:func:`y_flips`), and so is theirs (a review: ``relion --coords`` mirrored a
+    filtered copy of such files once more); ``flip_y``: every micrograph's."""
     micrographs = micrographs or {}
     inputs = [micrographs.get(Path(path)) for path in written]
     extra: dict[str, Any] = (
@@ -2535,7 +2538,7 @@ def _drive(
                 record["keep_candidates"] = float(prepared.request.keep_candidates)
             if prepared.request.flip_tiff_y or prepared.request.flip_y:
                 # y from the last row (TIFF only, or every micrograph): said to readers of
-                # the files, relion --coords among them (tiff_y_flipped; a review)
+                # the files, relion --coords among them (y_flips; a review)
                 # (--flip-y with --flip-tiff-y mirrors every one: a review found it recorded
                 # as TIFF only, and relion --coords left MRC picks upside down)
                 record["flip_y" if prepared.request.flip_y else "flip_tiff_y"] = True
