@@ -1820,3 +1820,78 @@ def test_no_particle_measured_around_the_clicks_trains_at_the_box_and_says_so(
     assert one.diameter_px[0] == 100.0
     assert "show no particle up to 256 px: trained at the Train box's 100 px" in train.size_note
     assert micrograph_diameter(viewer.layers[NAME]) is None
+
+
+def test_an_estimate_is_kept_only_by_a_request_the_widget_accepts(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    """A review: the diameter estimated for micrographs nobody gave one was written to
+    them while the request was built, and stayed when the request was then refused (here
+    fiber paths of the same data set without a width)."""
+    from napari_cryopick._widgets._common import micrograph_diameter
+    from napari_cryopick.io.annotations import load_annotations
+
+    viewer, path = _open_real_micrograph(make_napari_viewer, real_data_dir, tmp_path, monkeypatch)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv").head(20)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    _open_second(viewer, tmp_path, real_data_dir, SECOND)
+    annotate.set_micrograph(viewer.layers[SECOND])
+    annotate.set_kind("fiber").add(
+        np.array([[100.0, 100.0], [100.0, 500.0], [300.0, 800.0]]), shape_type="path"
+    )
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    assert train.start() is None
+    assert f"The fiber paths of {SECOND} carry no width" in train.status.text()
+    assert micrograph_diameter(viewer.layers[NAME]) is None
+    saved = load_annotations(path)
+    assert saved is None or not saved.diameter_px
+    # the fibers given a width: the request is built, and the estimate kept
+    annotate.diameter_spin.setValue(24.0)
+    annotate.diameter_spin.editingFinished.emit()
+    sizes = dict(zip(*[(s.names, s.diameter_px) for s in train.build_request().datasets][0]))
+    assert sizes[SECOND] == 24.0
+    assert sizes[NAME] == pytest.approx(56.0, rel=0.15)
+    assert micrograph_diameter(viewer.layers[NAME]) == sizes[NAME]
+    assert load_annotations(path).diameter_px == sizes[NAME]
+
+
+def test_micrographs_of_two_pixel_sizes_nobody_gave_a_diameter_are_estimated_apart(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    """A review: one estimate in pixels was given to every micrograph of a data set,
+    whatever its pixel size; the particles of a 2x-binned micrograph are half as many
+    pixels across (``cryopick train`` compares micrographs of other pixel sizes in Å)."""
+    import imageio.v3 as iio
+    from skimage.measure import block_reduce
+
+    from napari_cryopick._widgets._common import micrograph_diameter
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    for name, binning in ((NAME, 1), (SECOND, 2)):
+        image = np.asarray(
+            iio.imread(real_data_dir / DATASET / "micrographs" / f"{name}.png"), np.float32
+        )
+        image = block_reduce(image, binning, np.mean)
+        path = write_mrc(tmp_path / f"{name}.mrc", image, pixel_size=1.5 * binning)
+        viewer.open(str(path), plugin="napari-cryopick")
+        annotate.set_micrograph(viewer.layers[name])
+        annotate.dataset_edit.setText("ribosome")
+        annotate.dataset_edit.editingFinished.emit()
+        clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{name}.csv").head(20)
+        clicks[["x", "y"]] /= binning
+        annotate.set_kind("particle").add(picks_to_napari(clicks))
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    (one,) = train.build_request().datasets
+    sizes = dict(zip(one.names, one.diameter_px, strict=True))
+    assert sizes[NAME] == pytest.approx(56.0, rel=0.15)
+    assert sizes[SECOND] == pytest.approx(28.0, rel=0.15)
+    assert micrograph_diameter(viewer.layers[SECOND]) == sizes[SECOND]
+    assert f"No particle diameter given for {SECOND}: {sizes[SECOND]:g} px at 3 Å/px" in (
+        train.size_note
+    )

@@ -246,6 +246,30 @@ def _mixed_sizes_note(
     )
 
 
+def _by_pixel_size(indices: list[int], layers: list[Any]) -> list[list[int]]:
+    """``indices`` grouped by their micrographs' pixel sizes (``layers[i].metadata``),
+    within 5 % of each other as ``cryopick train`` compares them; micrographs of no known
+    size (or the 1.0 Å placeholder) go with the first group."""
+    groups: list[tuple[float, list[int]]] = []
+    unknown: list[int] = []
+    for i in indices:
+        layer = layers[i]
+        size = layer.metadata.get("pixel_size") if layer is not None else None
+        if not size or not np.isfinite(size) or size <= 0 or size == 1.0:
+            unknown.append(i)
+            continue
+        for known, members in groups:
+            if abs(size - known) <= 0.05 * min(size, known):
+                members.append(i)
+                break
+        else:
+            groups.append((float(size), [i]))
+    if not groups:
+        return [unknown]
+    groups[0][1].extend(unknown)
+    return [sorted(members) for _size, members in groups]
+
+
 def _with_objects(items: list[Annotations], fallback: str) -> tuple[list[Annotations], list[str]]:
     """``items`` of the data sets that hold objects (particles, vesicles, fibers), and the
     names of those that hold negatives only (nothing to learn a head from): a micrograph of
@@ -556,6 +580,9 @@ class TrainWidget(QWidget):
         # at the size their micrographs show around the clicks (_estimated_where_none_given)
         self._diameter_typed = False
         self._estimate_notes: list[str] = []
+        # (micrograph layer, diameter) estimated by the request being built: kept on them
+        # only once it is built (_keep_estimates)
+        self._estimates: list[tuple[Any, float]] = []
         self._following_box = False  # the widget sets the box (not the user)
         self.diameter_spin.valueChanged.connect(self._on_diameter_typed)
         self.diameter_spin.setToolTip(
@@ -1017,6 +1044,7 @@ class TrainWidget(QWidget):
         sets = []
         labels_said: list[str] = []
         self._estimate_notes = []
+        self._estimates = []
         # unnamed micrographs belong to the form's data set (or "default"): grouped under
         # that name, not as a second set of the same name (which training refused)
         fallback = dataset or "default"
@@ -1127,9 +1155,13 @@ class TrainWidget(QWidget):
             preview_dataset = (
                 micrograph_dataset(current) or inherited_dataset or _dataset_or_folder(current)
             )
-            preview_diameter = micrograph_diameter(current) or inherited_diameter
+            # (an estimate of this request: the micrograph's once the request is built)
+            estimated = [d for m, d in self._estimates if m.name == current.name]
+            preview_diameter = (
+                micrograph_diameter(current) or next(iter(estimated), None) or inherited_diameter
+            )
         minutes = self.time_spin.value()
-        return TrainRequest(
+        request = TrainRequest(
             datasets=sets,
             out=self.output_path(annotations),
             mode=mode,
@@ -1150,6 +1182,8 @@ class TrainWidget(QWidget):
             preview_diameter_px=preview_diameter,
             run_info={"source": "napari Train widget"},
         )
+        self._keep_estimates()
+        return request
 
     def _diameters_of(self, items: list[Annotations], known: float | None = None) -> list[float]:
         """Scale of each micrograph of one data set: its particle diameter, or its
@@ -1198,9 +1232,12 @@ class TrainWidget(QWidget):
         """``own`` with the particle micrographs nobody gave a diameter (none in Annotate,
         none typed in this widget's box) at the size their micrographs show around the
         clicks, as ``cryopick train`` estimates it without ``--diameter``; the micrographs
-        keep it (Annotate shows it, the circles are drawn at it) and the status says so.
+        keep it once the request is built (:meth:`_keep_estimates`) and the status says so.
         A GUI trial's clicks of one data set, never given a diameter, trained at the
-        box's 100 px, where the command line estimated 55 px for its 56 px ribosomes."""
+        box's 100 px, where the command line estimated 55 px for its 56 px ribosomes.
+
+        Micrographs of different pixel sizes are estimated apart, each pixel size its own
+        number of pixels (a review: one value in pixels was given to 1 and 2 Å/px alike)."""
         bare = [
             i
             for i, item in enumerate(items)
@@ -1209,69 +1246,104 @@ class TrainWidget(QWidget):
         if not bare or self._diameter_typed:
             return own
         images = {micrograph_name(m): m for m in micrograph_layers(self.viewer)}
-        names = [items[i].micrograph for i in bare]
         from napari_cryopick.core.text import name_list
 
         if known and np.isfinite(known) and known > 0:
             # the starting model's diameter of this data set, as cryopick train takes it
             # (a review: the image estimate retrained its head at another scale)
             diameter = round(float(known), 1)
-            said = (
+            names = [items[i].micrograph for i in bare]
+            self._estimate_notes.append(
                 f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px, the "
                 "diameter the model trained from learned their data set at, as cryopick "
                 "train takes it (Annotate shows it now): type another in Annotate if the "
                 "particles differ"
             )
-        else:
-            from napari_cryopick.core.diameter import estimate_diameter
+            return self._estimated(items, own, images, bare, diameter)
+        groups = _by_pixel_size(bare, [images.get(item.micrograph) for item in items])
+        for group in groups:
+            diameter = self._estimate_from_clicks(items, images, group, len(groups) > 1)
+            if diameter is not None:
+                own = self._estimated(items, own, images, group, diameter)
+        return own
 
-            # (from any number of clicks, as cryopick train: fewer are noisier, and the
-            # status asks to measure one particle)
-            tables = [
-                items[i].picks[items[i].picks["kind"] == "particle"][["x", "y"]] for i in bare
-            ]
-            sources = [
-                np.asarray(images[items[i].micrograph].data, np.float32)
-                if items[i].micrograph in images
-                else items[i].micrograph_path
-                for i in bare
-            ]
-            try:
-                found = estimate_diameter(sources, tables)
-            except (ValueError, OSError):
-                return own
-            if found.at_limit:  # (x, y only: always an estimate from the image)
-                # (cryopick train refuses it; here the box's value, said)
-                self._estimate_notes.append(
-                    f"no particle diameter given for {name_list(names, 3)}, and around the "
-                    f"{found.n_picks} clicks the micrographs show no particle up to "
-                    f"{found.diameter_px:.0f} px: trained at the Train box's "
-                    f"{self.diameter_spin.value():g} px; press Measure in Annotate and drag "
-                    "across one particle to set it"
-                )
-                return own
-            diameter = round(float(found.diameter_px), 1)
-            said = (
-                f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px, "
-                f"estimated from the micrographs around {found.n_picks} clicks, as cryopick "
-                "train does (Annotate shows it now); an estimate from the image alone can be "
-                "off (1.5x on a hollow particle such as apoferritin): press Measure in "
-                "Annotate and drag across one particle to set it"
+    def _estimate_from_clicks(
+        self, items: list[Annotations], images: dict[str, Any], group: list[int], apart: bool
+    ) -> float | None:
+        """The diameter the micrographs ``items[group]`` (of one pixel size) show around
+        their clicks, said in the status (with their pixel size if ``apart`` from others);
+        None where none can be measured (said too)."""
+        from napari_cryopick.core.diameter import estimate_diameter
+        from napari_cryopick.core.text import name_list
+
+        names = [items[i].micrograph for i in group]
+        # (from any number of clicks, as cryopick train: fewer are noisier, and the status
+        # asks to measure one particle)
+        tables = [items[i].picks[items[i].picks["kind"] == "particle"][["x", "y"]] for i in group]
+        sources = [
+            np.asarray(images[items[i].micrograph].data, np.float32)
+            if items[i].micrograph in images
+            else items[i].micrograph_path
+            for i in group
+        ]
+        try:
+            found = estimate_diameter(sources, tables)
+        except (ValueError, OSError):
+            return None
+        if found.at_limit:  # (x, y only: always an estimate from the image)
+            # (cryopick train refuses it; here the box's value, said)
+            self._estimate_notes.append(
+                f"no particle diameter given for {name_list(names, 3)}, and around the "
+                f"{found.n_picks} clicks the micrographs show no particle up to "
+                f"{found.diameter_px:.0f} px: trained at the Train box's "
+                f"{self.diameter_spin.value():g} px; press Measure in Annotate and drag "
+                "across one particle to set it"
             )
-        from .annotate import save_sidecar
+            return None
+        diameter = round(float(found.diameter_px), 1)
+        layer = images.get(names[0])
+        size = layer.metadata.get("pixel_size") if layer is not None else None
+        at = f" at {size:g} Å/px" if size and apart else ""
+        self._estimate_notes.append(
+            f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px{at}, "
+            f"estimated from the micrographs around {found.n_picks} clicks, as cryopick "
+            "train does (Annotate shows it now); an estimate from the image alone can be "
+            "off (1.5x on a hollow particle such as apoferritin): press Measure in "
+            "Annotate and drag across one particle to set it"
+        )
+        return diameter
 
-        for i in bare:
+    def _estimated(
+        self,
+        items: list[Annotations],
+        own: list[float | None],
+        images: dict[str, Any],
+        group: list[int],
+        diameter: float,
+    ) -> list[float | None]:
+        """``own`` with ``diameter`` for the micrographs ``items[group]``, kept on their
+        layers once the request is built (:meth:`_keep_estimates`)."""
+        own = list(own)
+        for i in group:
             own[i] = diameter
             layer = images.get(items[i].micrograph)
-            if layer is not None and set_micrograph_settings(
-                self.viewer, layer, diameter_px=diameter
-            ):
-                # in its sidecar at once, as a diameter typed in Annotate (a GUI trial's
-                # reopened session showed 100 px again)
+            if layer is not None:
+                self._estimates.append((layer, diameter))
+        return own
+
+    def _keep_estimates(self) -> None:
+        """Give the micrographs the diameters estimated for them by the request just built
+        (Annotate shows them, the circles are drawn at them) and save them in their
+        sidecars, as a diameter typed in Annotate (a GUI trial's reopened session showed
+        100 px again). Only a request the widget accepted: a refused one (e.g. fiber paths
+        of the data set without a width) leaves no estimate behind (a review)."""
+        from .annotate import save_sidecar
+
+        for layer, diameter in self._estimates:
+            if set_micrograph_settings(self.viewer, layer, diameter_px=diameter):
                 with contextlib.suppress(OSError):  # (Annotate's next save says why)
                     save_sidecar(self.viewer, layer)
-        self._estimate_notes.append(said)
-        return own
+        self._estimates = []
 
     def _diameter_of(self, item: Annotations) -> float | None:
         """Scale of one micrograph that is not of a vesicles-only data set: its particle
