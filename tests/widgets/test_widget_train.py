@@ -1850,7 +1850,8 @@ def test_an_estimate_is_kept_only_by_a_request_the_widget_accepts(
     # the fibers given a width: the request is built, and the estimate kept
     annotate.diameter_spin.setValue(24.0)
     annotate.diameter_spin.editingFinished.emit()
-    sizes = dict(zip(*[(s.names, s.diameter_px) for s in train.build_request().datasets][0]))
+    (both,) = train.build_request().datasets
+    sizes = dict(zip(both.names, both.diameter_px, strict=True))
     assert sizes[SECOND] == 24.0
     assert sizes[NAME] == pytest.approx(56.0, rel=0.15)
     assert micrograph_diameter(viewer.layers[NAME]) == sizes[NAME]
