@@ -256,8 +256,12 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
         assert written[0].stem.startswith(NAME)
         table = read_picks(written[0])
         assert len(table) == n, format
-        if format in ("star", "csv", "cbox"):
-            assert table["score"].isna().sum() <= 1, format  # only the hand-added pick
+        if format in ("star", "csv"):  # (CBOX writes no score as a confidence of its own)
+            # the hand-added pick and the moved one (the user's own since used as labels,
+            # so a re-pick keeps it where it was put): no score; the others keep theirs
+            unscored = table[table["score"].isna()][["y", "x"]].to_numpy()
+            assert len(unscored) == 2, format
+            assert np.hypot(*(unscored - (moved + [6.0, -4.0])).T).min() < 1.0, format
         np.testing.assert_allclose(
             np.sort(table["x"].to_numpy()), np.sort(kept[:, 1]), atol=1.0, err_msg=format
         )
@@ -4173,6 +4177,42 @@ def test_a_pick_moved_elsewhere_stays_where_it_was_put_through_picking_again(pic
     points = viewer.layers[f"{NAME} picks"]
     visible = points.data[points.shown]
     assert np.hypot(*(visible - target).T).min() < 0.5  # still there, shown
+
+
+def test_a_moved_pick_used_as_a_label_stays_where_it_was_put_through_picking_again(picker, qtbot):
+    """A GUI trial: a pick moved 19 px onto its particle, then *Use as training labels*,
+    then *Pick current*: the network's pick was back at the old place (the label at the
+    new one), and the export wrote the old place. It stays where it was put now."""
+    viewer, widget, _ = picker
+    state = session(viewer)
+    points = viewer.layers[f"{NAME} picks"]
+    index = int(np.flatnonzero(points.shown)[0])
+    old = points.data[index].copy()
+    target = old + np.array([15.0, -12.0])
+    data = points.data.copy()
+    data[index] = target  # dragged a little: the same particle, better centred
+    points.data = data
+    qtbot.waitUntil(
+        lambda: (
+            np.hypot(
+                state.pick_results[NAME].picks["y"] - target[0],
+                state.pick_results[NAME].picks["x"] - target[1],
+            ).min()
+            < 0.5
+        ),
+        timeout=5_000,
+    )
+    viewer.layers.selection.active = viewer.layers[NAME]
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    points = viewer.layers[f"{NAME} picks"]
+    visible = points.data[points.shown]
+    assert np.hypot(*(visible - target).T).min() < 0.5  # still there, shown
+    assert np.hypot(*(visible - old).T).min() > 1.0  # not the network's again
+    picks = state.pick_results[NAME].picks
+    at = np.hypot(picks["y"] - target[0], picks["x"] - target[1]) < 0.5
+    assert picks.loc[at, "score"].isna().all()  # the user's own, as one added by hand
 
 
 def test_a_refused_second_file_of_an_open_micrographs_name_restores_nothing(

@@ -90,6 +90,7 @@ from .result_layers import (
     deleted_picks,
     ensuring_result_layers,
     follow_micrographs,
+    own_moved_picks,
     restored_threshold,
     result_layer,
     result_picks,
@@ -3204,7 +3205,10 @@ class PickWidget(QWidget):
             unreviewed += self._partial_labels_note(name, current, len(particle_picks))
         if name in state.pick_results:
             # saved as labels: the corrections are safe, a training preview may redraw
-            # the micrograph, and later deletions and circle edits count from here
+            # the micrograph, and later deletions and circle edits count from here; a
+            # moved pick is the user's now, as one added by hand (kept by a re-pick)
+            if own_moved_picks(self.viewer, name):
+                current = _current_picks(self.viewer, name)
             _store_shape_edits(self.viewer, name)
             stored = state.pick_results[name]
             original = (

@@ -1796,6 +1796,50 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     return deleted_places(original, current, 0.5 * float(diameter_px))
 
 
+def own_moved_picks(viewer: Any, micrograph: str) -> int:
+    """Make the network's picks the user moved on ``micrograph`` the user's own: no score,
+    drawn as picks added by hand; how many.
+
+    *Use as training labels* calls it before the result's positions are taken as the
+    ones picked (``ShownResult.original``): a moved pick left scored there lay at one of
+    them, no correction any more, so picking again or a training's preview put the
+    network's pick back at its old place, and the export wrote that place, not the
+    label's (a GUI trial). A pick of the user's own stays through a re-pick
+    (:func:`_with_manual`), as one added by hand does.
+    """
+    from napari_cryopick.core.pick_table import nearest_distances
+    from napari_cryopick.layers.points import points_to_picks
+
+    state = session(viewer)
+    stored = state.pick_results.get(micrograph)
+    if stored is None or stored.original is None or not len(stored.original):
+        return 0
+    original = pd.DataFrame(np.asarray(stored.original, float).reshape(-1, 2), columns=["x", "y"])
+    layer = result_layer(viewer, micrograph)
+    if layer is not None:  # displayed: the layer holds the candidates as corrected
+        table = points_to_picks(layer.data, layer.features, micrograph=micrograph)
+    else:
+        table = stored.picks
+    scored = table["score"].notna().to_numpy() & (table["kind"] == "particle").to_numpy()
+    moved = scored & (nearest_distances(table, original) > 0.5)
+    rows = np.flatnonzero(moved)
+    if not rows.size:
+        return 0
+    if layer is not None:
+        layer.features.loc[layer.features.index[rows], "score"] = np.nan
+        colours = np.array(layer.border_color, dtype=float)
+        if len(colours) == len(table):
+            colours[rows] = _MANUAL_COLOUR
+            layer.border_color = colours
+        if state.displayed == micrograph:
+            _store_edits(viewer, layer)
+    else:
+        picks = stored.picks.copy()
+        picks.loc[picks.index[rows], "score"] = np.nan
+        state.pick_results[micrograph] = replace(stored, picks=picks)
+    return int(rows.size)
+
+
 def _current_picks(viewer: Any, micrograph: str) -> pd.DataFrame | None:
     """Every particle candidate of ``micrograph`` as the user left them (None: no result)."""
     from napari_cryopick.layers.points import points_to_picks
