@@ -261,7 +261,7 @@ def test_edit_use_as_labels_and_export(picker, tmp_path):
             # so a re-pick keeps it where it was put): no score; the others keep theirs
             unscored = table[table["score"].isna()][["y", "x"]].to_numpy()
             assert len(unscored) == 2, format
-            assert np.hypot(*(unscored - (moved + [6.0, -4.0])).T).min() < 1.0, format
+            assert np.hypot(*(unscored - (moved + np.array([6.0, -4.0]))).T).min() < 1.0, format
         np.testing.assert_allclose(
             np.sort(table["x"].to_numpy()), np.sort(kept[:, 1]), atol=1.0, err_msg=format
         )
