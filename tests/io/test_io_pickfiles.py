@@ -697,7 +697,10 @@ def test_coordinate_file_indices_listing_each_other_are_refused_by_name(tmp_path
         read_picks(tmp_path / "a.star")
 
 
-@pytest.mark.parametrize("column", ["micrograph_name", "Micrograph_Path", "image_name"])
+@pytest.mark.parametrize(
+    "column",
+    ["micrograph_name", "Micrograph_Path", "image_name", "rlnMicrographName", "filename"],
+)
 def test_csv_reads_the_micrograph_under_other_tools_column_names(tmp_path, column):
     """A CSV naming its micrographs 'micrograph_name' was read as one micrograph named
     after the file (user trial helper-29)."""
@@ -705,6 +708,21 @@ def test_csv_reads_the_micrograph_under_other_tools_column_names(tmp_path, colum
     path.write_text(f"{column},x,y\nJ5/mic_1.mrc,10,20\nJ5/mic_2.mrc,30,40\n")
     table = read_picks(path)
     assert list(table["micrograph"]) == ["mic_1", "mic_2"]
+
+
+def test_a_csv_column_of_micrograph_files_under_another_name_is_refused_naming_it(tmp_path):
+    """A CLI trial's CSV named its micrographs 'mic_path' (any name not read as the
+    micrograph): the picks of 3 micrographs were read as one micrograph's, named after the
+    file, and training said only "no labelled particles". Now refused, naming the column;
+    a text column of other values (notes) is no such column."""
+    path = tmp_path / "exported.csv"
+    path.write_text("mic_path,x,y\nJ5/mic_1.mrc,10,20\nJ5/mic_2.MRC,30,40\n")
+    with pytest.raises(
+        PickFileError, match=r"exported\.csv: its column 'mic_path' holds micrograph file names"
+    ):
+        read_picks(path)
+    path.write_text("x,y,note\n10,20,edge\n30,40,good.\n")
+    assert list(read_picks(path)["micrograph"]) == ["exported", "exported"]
 
 
 def test_topaz_binning_follows_topaz_s_own_rule(tmp_path):

@@ -1293,6 +1293,14 @@ def test_cli_train_on_pick_files_without_rows_says_they_are_empty(tmp_path, caps
     assert "m1.star: readable, with no rows" in err
     assert "matched by its name" not in err
     assert not (tmp_path / "m.pt").exists()
+    # a file given by name, whatever its name (a CLI trial's --picks headeronly.star)
+    one = tmp_path / "headeronly.star"
+    (tmp_path / "picks" / "m1.star").rename(one)
+    args = ["train", "--micrographs", str(tmp_path / "mics"), "--picks", str(one)]
+    assert main([*args, "--diameter", "10", "--out", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "headeronly.star: readable, with no rows" in err
+    assert "matched by its name" not in err
 
 
 def test_the_threshold_calibration_names_its_micrographs_in_its_messages():

@@ -79,13 +79,14 @@ def candidate_share(picks: Any) -> float | None:
 
 
 def _empty_matched_files(found: Sequence[tuple[Path, bool]], names: set[str]) -> list[Path]:
-    """Those of the pick files ``found`` named after a micrograph of ``names`` that read
-    as valid files without picks."""
+    """Those of the pick files ``found`` named after a micrograph of ``names``, or named
+    by the user (not found in a folder: a CLI trial's ``--picks headeronly.star`` was told
+    how pick files are matched by name), that read as valid files without picks."""
     from napari_cryopick.io.pickfiles import match_name, read_picks
 
     empty = []
-    for path, _folder in found:
-        if match_name(Path(path).stem, names) is None:
+    for path, folder in found:
+        if folder and match_name(Path(path).stem, names) is None:
             continue
         try:
             if not len(read_picks(path)):

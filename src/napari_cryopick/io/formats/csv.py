@@ -2,8 +2,10 @@
 
 Columns ``x,y,diameter,score`` (centres, pixels, the project convention),
 then ``micrograph``, ``kind`` and ``tube_id`` when they carry information.
-The micrograph may also come as ``micrograph_name``, ``micrograph_path`` or
-``image_name`` (other tools' exports; :data:`MICROGRAPH_COLUMNS`).
+The micrograph may also come as ``micrograph_name``, ``micrograph_path``,
+``image_name``, ``rlnMicrographName``, ``filename`` or ``file_name`` (other tools'
+exports; :data:`MICROGRAPH_COLUMNS`); a column of micrograph file names under
+another name is refused, naming it, not read as one micrograph's picks.
 Only ``x`` and ``y`` are required on reading, so plain ``x,y,diameter`` tables
 (the shared real-data picks, CryoPPP-derived sets) read as they are. Column
 names are matched case-insensitively; missing values are empty fields.
@@ -37,7 +39,35 @@ MICROGRAPH_COLUMNS: tuple[str, ...] = (
     "micrograph_name",
     "micrograph_path",
     "image_name",
+    # a RELION STAR table saved as CSV (pandas, starfile), and plain file-name columns
+    "rlnmicrographname",
+    "_rlnmicrographname",
+    "micrographname",
+    "filename",
+    "file_name",
 )
+
+#: Ends of the values that make a column of other name a column of micrograph files
+#: (refused: read without it, every row would be one micrograph's, the file's name).
+_MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def _refuse_unread_micrograph_column(frame: pd.DataFrame, path: Path) -> None:
+    """A column of micrograph file names under a name not in :data:`MICROGRAPH_COLUMNS`:
+    refused, naming it. A CLI trial's ``filename`` and ``rlnMicrographName`` columns were
+    left unread: the picks of 3 micrographs became one micrograph's, named after the
+    file (training then found "no labelled particles")."""
+    for column in frame.columns:
+        if column in ("x", "y", "diameter", "score", "kind", "tube_id"):
+            continue
+        values = frame[column].dropna().astype(str).str.strip().str.lower()
+        if len(values) and values.str.endswith(_MICROGRAPH_SUFFIXES).mean() > 0.5:
+            raise file_error(
+                path,
+                f"its column {column!r} holds micrograph file names, but the micrograph is "
+                f"read from a column named {', '.join(repr(c) for c in MICROGRAPH_COLUMNS)}: "
+                f"rename {column!r} to 'micrograph'",
+            )
 
 
 def looks_like_csv_picks(first_line: str, either: bool = False) -> bool:
@@ -132,7 +162,10 @@ def read(path: str | Path) -> pd.DataFrame:
     kinds = text_column(frame, "kind", "")
     kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
     # the micrograph under the names other tools' CSV exports give it
-    name_label = next((c for c in MICROGRAPH_COLUMNS if c in frame.columns), "micrograph")
+    name_label = next((c for c in MICROGRAPH_COLUMNS if c in frame.columns), None)
+    if name_label is None:
+        _refuse_unread_micrograph_column(frame, path)
+        name_label = "micrograph"
     return pd.DataFrame(
         {
             "micrograph": names_column(frame, name_label, path),
