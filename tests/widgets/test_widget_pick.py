@@ -4150,17 +4150,16 @@ def test_docking_annotate_keeps_labels_edited_before_it_and_saves_them(picker, q
     qtbot.waitUntil(lambda: load_annotations(path).counts()["particle"] == n - 2, timeout=5000)
 
 
-def test_a_pick_moved_elsewhere_stays_where_it_was_put_through_picking_again(picker, qtbot):
-    """A review: a network pick dragged to another place vanished on the next Pick: its
-    old place counted as a deletion, and the moved pick, scored, was no hand pick."""
-    viewer, widget, _ = picker
+def _move_first_shown(viewer, qtbot, place) -> tuple[np.ndarray, np.ndarray]:
+    """Drag the first shown pick of :data:`NAME` to ``place(its position)``, and wait until
+    the session stores it there; (old, new) positions (y, x)."""
     state = session(viewer)
     points = viewer.layers[f"{NAME} picks"]
-    shown = np.flatnonzero(points.shown)
-    index = int(shown[0])
-    target = _far_from(points.data)
+    index = int(np.flatnonzero(points.shown)[0])
+    old = points.data[index].copy()
+    target = np.asarray(place(old), float)
     data = points.data.copy()
-    data[index] = target  # dragged onto a place the network put nothing
+    data[index] = target
     points.data = data
     qtbot.waitUntil(
         lambda: (
@@ -4172,6 +4171,16 @@ def test_a_pick_moved_elsewhere_stays_where_it_was_put_through_picking_again(pic
         ),
         timeout=5_000,
     )
+    return old, target
+
+
+def test_a_pick_moved_elsewhere_stays_where_it_was_put_through_picking_again(picker, qtbot):
+    """A review: a network pick dragged to another place vanished on the next Pick: its
+    old place counted as a deletion, and the moved pick, scored, was no hand pick."""
+    viewer, widget, _ = picker
+    points = viewer.layers[f"{NAME} picks"]
+    # dragged onto a place the network put nothing
+    _old, target = _move_first_shown(viewer, qtbot, lambda _old: _far_from(points.data))
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     points = viewer.layers[f"{NAME} picks"]
@@ -4184,24 +4193,8 @@ def test_a_moved_pick_used_as_a_label_stays_where_it_was_put_through_picking_aga
     then *Pick current*: the network's pick was back at the old place (the label at the
     new one), and the export wrote the old place. It stays where it was put now."""
     viewer, widget, _ = picker
-    state = session(viewer)
-    points = viewer.layers[f"{NAME} picks"]
-    index = int(np.flatnonzero(points.shown)[0])
-    old = points.data[index].copy()
-    target = old + np.array([15.0, -12.0])
-    data = points.data.copy()
-    data[index] = target  # dragged a little: the same particle, better centred
-    points.data = data
-    qtbot.waitUntil(
-        lambda: (
-            np.hypot(
-                state.pick_results[NAME].picks["y"] - target[0],
-                state.pick_results[NAME].picks["x"] - target[1],
-            ).min()
-            < 0.5
-        ),
-        timeout=5_000,
-    )
+    # dragged a little: the same particle, better centred
+    old, target = _move_first_shown(viewer, qtbot, lambda old: old + np.array([15.0, -12.0]))
     viewer.layers.selection.active = viewer.layers[NAME]
     assert widget.use_as_labels() is not None, widget.status.text()
     assert widget.pick_current() is not None, widget.status.text()
@@ -4210,7 +4203,7 @@ def test_a_moved_pick_used_as_a_label_stays_where_it_was_put_through_picking_aga
     visible = points.data[points.shown]
     assert np.hypot(*(visible - target).T).min() < 0.5  # still there, shown
     assert np.hypot(*(visible - old).T).min() > 1.0  # not the network's again
-    picks = state.pick_results[NAME].picks
+    picks = session(viewer).pick_results[NAME].picks
     at = np.hypot(picks["y"] - target[0], picks["x"] - target[1]) < 0.5
     assert picks.loc[at, "score"].isna().all()  # the user's own, as one added by hand
 
