@@ -871,3 +871,31 @@ def test_export_of_picks_written_with_tiff_y_from_the_last_row_says_so(tmp_path,
     record_filtered(folder, sorted(folder.glob("*.star")), flip_y=True)
     assert main(["cryosparc", "export", str(folder), "--out", str(tmp_path / "every.star")]) == 0
     assert "2 file(s) (e.g. m.star) were written with y" in capsys.readouterr().err
+
+
+def test_a_folder_picked_at_two_settings_is_said_by_export_and_filter(
+    project, tmp_path, tiny_model, capsys
+):
+    """A pipeline trial: a run at --threshold 0.6 killed partway over a folder picked at
+    0.15 left files of both; cryosparc export and filter passed them on as one particle
+    set, unsaid. Each file's manifest record says which run wrote it: now said."""
+    _root, _exposures, _particles, mics = project
+    out = tmp_path / "picks"
+    common = ["--model", str(tiny_model), "--diameter", "20", "--out", str(out)]
+    assert main(["pick", *map(str, mics), *common]) == 0
+    exported = tmp_path / "one.star"
+    capsys.readouterr()
+    assert main(["cryosparc", "export", str(out), "--out", str(exported)]) == 0
+    assert "different settings" not in capsys.readouterr().err  # one run: nothing said
+    assert main(["pick", str(mics[0]), *common, "--threshold", "0.6"]) == 0
+    capsys.readouterr()
+    both = tmp_path / "both.star"
+    assert main(["cryosparc", "export", str(out), "--out", str(both)]) == 0
+    err = capsys.readouterr().err
+    assert "cryopick cryosparc export: warning: the files were picked with different " in err
+    assert "threshold 0.6: 1 file(s)" in err
+    assert "threshold 0.15: 1 file(s)" in err
+    assert main(["filter", str(out), "--threshold", "0.3", "--out", str(tmp_path / "f")]) == 0
+    assert "cryopick filter: warning: the files were picked with different settings" in (
+        capsys.readouterr().err
+    )

@@ -4150,12 +4150,12 @@ def test_docking_annotate_keeps_labels_edited_before_it_and_saves_them(picker, q
     qtbot.waitUntil(lambda: load_annotations(path).counts()["particle"] == n - 2, timeout=5000)
 
 
-def _move_first_shown(viewer, qtbot, place) -> tuple[np.ndarray, np.ndarray]:
-    """Drag the first shown pick of :data:`NAME` to ``place(its position)``, and wait until
+def _move_shown(viewer, qtbot, place, which: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Drag shown pick ``which`` of :data:`NAME` to ``place(its position)``, and wait until
     the session stores it there; (old, new) positions (y, x)."""
     state = session(viewer)
     points = viewer.layers[f"{NAME} picks"]
-    index = int(np.flatnonzero(points.shown)[0])
+    index = int(np.flatnonzero(points.shown)[which])
     old = points.data[index].copy()
     target = np.asarray(place(old), float)
     data = points.data.copy()
@@ -4180,7 +4180,7 @@ def test_a_pick_moved_elsewhere_stays_where_it_was_put_through_picking_again(pic
     viewer, widget, _ = picker
     points = viewer.layers[f"{NAME} picks"]
     # dragged onto a place the network put nothing
-    _old, target = _move_first_shown(viewer, qtbot, lambda _old: _far_from(points.data))
+    _old, target = _move_shown(viewer, qtbot, lambda _old: _far_from(points.data))
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     points = viewer.layers[f"{NAME} picks"]
@@ -4194,7 +4194,7 @@ def test_a_moved_pick_used_as_a_label_stays_where_it_was_put_through_picking_aga
     new one), and the export wrote the old place. It stays where it was put now."""
     viewer, widget, _ = picker
     # dragged a little: the same particle, better centred
-    old, target = _move_first_shown(viewer, qtbot, lambda old: old + np.array([15.0, -12.0]))
+    old, target = _move_shown(viewer, qtbot, lambda old: old + np.array([15.0, -12.0]))
     viewer.layers.selection.active = viewer.layers[NAME]
     assert widget.use_as_labels() is not None, widget.status.text()
     assert widget.pick_current() is not None, widget.status.text()
@@ -4206,6 +4206,26 @@ def test_a_moved_pick_used_as_a_label_stays_where_it_was_put_through_picking_aga
     picks = session(viewer).pick_results[NAME].picks
     at = np.hypot(picks["y"] - target[0], picks["x"] - target[1]) < 0.5
     assert picks.loc[at, "score"].isna().all()  # the user's own, as one added by hand
+
+
+def test_a_moved_pick_the_threshold_hides_stays_the_networks_when_labels_are_made(picker, qtbot):
+    """A review: a moved pick hidden by the threshold (no label made of it) became a white
+    hand pick at *Use as training labels*, shown, kept by every re-pick and exported."""
+    viewer, widget, _ = picker
+    points = viewer.layers[f"{NAME} picks"]
+    lowest = int(np.argmin(points.features["score"].to_numpy()[points.shown]))
+    _old, target = _move_shown(viewer, qtbot, lambda old: old + np.array([15.0, -12.0]), lowest)
+    picks = session(viewer).pick_results[NAME].picks
+    at = np.hypot(picks["y"] - target[0], picks["x"] - target[1]) < 0.5
+    score = float(picks.loc[at, "score"].iloc[0])
+    widget.set_threshold(score + 0.002)  # hidden now, the others shown
+    viewer.layers.selection.active = viewer.layers[NAME]
+    assert widget.use_as_labels() is not None, widget.status.text()
+    labels = viewer.layers[f"{NAME} particle"].data
+    assert np.hypot(*(labels - target).T).min() > 1.0  # no label made of it
+    picks = session(viewer).pick_results[NAME].picks
+    at = np.hypot(picks["y"] - target[0], picks["x"] - target[1]) < 0.5
+    assert picks.loc[at, "score"].notna().all()  # still the network's, scored
 
 
 def test_a_refused_second_file_of_an_open_micrographs_name_restores_nothing(

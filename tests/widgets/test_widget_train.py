@@ -1858,12 +1858,15 @@ def test_an_estimate_is_kept_only_by_a_request_the_widget_accepts(
     assert load_annotations(path).diameter_px == sizes[NAME]
 
 
+@pytest.mark.parametrize("learned", [False, True])
 def test_micrographs_of_two_pixel_sizes_nobody_gave_a_diameter_are_estimated_apart(
-    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, learned
 ):
     """A review: one estimate in pixels was given to every micrograph of a data set,
     whatever its pixel size; the particles of a 2x-binned micrograph are half as many
-    pixels across (``cryopick train`` compares micrographs of other pixel sizes in Å)."""
+    pixels across (``cryopick train`` compares micrographs of other pixel sizes in Å).
+    ``learned``: the starting model's diameter of the data set, in pixels of one pixel
+    size, is not given to both either (``cryopick train`` asks for ``--diameter-A``)."""
     import imageio.v3 as iio
     from skimage.measure import block_reduce
 
@@ -1888,6 +1891,17 @@ def test_micrographs_of_two_pixel_sizes_nobody_gave_a_diameter_are_estimated_apa
         annotate.set_kind("particle").add(picks_to_napari(clicks))
     _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    if learned:
+        from napari_cryopick.core.model import Detector, DetectorConfig
+
+        metadata = {
+            "datasets": ["ribosome"],
+            "dataset_info": {"ribosome": {"name": "ribosome", "diameter_px": 60.0}},
+            "diameter_px": 60.0,
+            "history": [{"mode": "new", "datasets": ["ribosome"]}],
+        }
+        session(viewer).set_model(Detector(DetectorConfig()), None, metadata)
+        train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
     (one,) = train.build_request().datasets
     sizes = dict(zip(one.names, one.diameter_px, strict=True))
     assert sizes[NAME] == pytest.approx(56.0, rel=0.15)

@@ -3207,7 +3207,8 @@ class PickWidget(QWidget):
             # saved as labels: the corrections are safe, a training preview may redraw
             # the micrograph, and later deletions and circle edits count from here; a
             # moved pick is the user's now, as one added by hand (kept by a re-pick)
-            if own_moved_picks(self.viewer, name):
+            labels = current_labels(self.viewer, mlayer, "particle")
+            if own_moved_picks(self.viewer, name, labels):
                 current = _current_picks(self.viewer, name)
             _store_shape_edits(self.viewer, name)
             stored = state.pick_results[name]

@@ -1796,9 +1796,11 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     return deleted_places(original, current, 0.5 * float(diameter_px))
 
 
-def own_moved_picks(viewer: Any, micrograph: str) -> int:
-    """Make the network's picks the user moved on ``micrograph`` the user's own: no score,
-    drawn as picks added by hand; how many.
+def own_moved_picks(viewer: Any, micrograph: str, labels: pd.DataFrame) -> int:
+    """Make the network's picks the user moved on ``micrograph`` that are particle
+    ``labels`` now (within 0.5 px of one) the user's own: no score, drawn as picks added
+    by hand; how many. A moved pick the threshold hides (no label made of it) stays the
+    network's (a review: it came back white, shown and exported).
 
     *Use as training labels* calls it before the result's positions are taken as the
     ones picked (``ShownResult.original``): a moved pick left scored there lay at one of
@@ -1822,6 +1824,7 @@ def own_moved_picks(viewer: Any, micrograph: str) -> int:
         table = stored.picks
     scored = table["score"].notna().to_numpy() & (table["kind"] == "particle").to_numpy()
     moved = scored & (nearest_distances(table, original) > 0.5)
+    moved &= nearest_distances(table, labels) <= 0.5
     rows = np.flatnonzero(moved)
     if not rows.size:
         return 0

@@ -1155,11 +1155,7 @@ class TrainWidget(QWidget):
             preview_dataset = (
                 micrograph_dataset(current) or inherited_dataset or _dataset_or_folder(current)
             )
-            # (an estimate of this request: the micrograph's once the request is built)
-            estimated = [d for m, d in self._estimates if m.name == current.name]
-            preview_diameter = (
-                micrograph_diameter(current) or next(iter(estimated), None) or inherited_diameter
-            )
+            preview_diameter = micrograph_diameter(current) or inherited_diameter
         minutes = self.time_spin.value()
         request = TrainRequest(
             datasets=sets,
@@ -1248,9 +1244,12 @@ class TrainWidget(QWidget):
         images = {micrograph_name(m): m for m in micrograph_layers(self.viewer)}
         from napari_cryopick.core.text import name_list
 
-        if known and np.isfinite(known) and known > 0:
+        groups = _by_pixel_size(bare, [images.get(item.micrograph) for item in items])
+        if known and np.isfinite(known) and known > 0 and len(groups) == 1:
             # the starting model's diameter of this data set, as cryopick train takes it
-            # (a review: the image estimate retrained its head at another scale)
+            # (a review: the image estimate retrained its head at another scale); in
+            # pixels of one pixel size: micrographs of several are estimated each
+            # (cryopick train asks for --diameter-A there)
             diameter = round(float(known), 1)
             names = [items[i].micrograph for i in bare]
             self._estimate_notes.append(
@@ -1260,7 +1259,6 @@ class TrainWidget(QWidget):
                 "particles differ"
             )
             return self._estimated(items, own, images, bare, diameter)
-        groups = _by_pixel_size(bare, [images.get(item.micrograph) for item in items])
         for group in groups:
             diameter = self._estimate_from_clicks(items, images, group, len(groups) > 1)
             if diameter is not None:
@@ -1301,8 +1299,10 @@ class TrainWidget(QWidget):
             )
             return None
         diameter = round(float(found.diameter_px), 1)
-        layer = images.get(names[0])
-        size = layer.metadata.get("pixel_size") if layer is not None else None
+        sizes = [
+            images[n].metadata.get("pixel_size") for n in names if n in images
+        ]  # (of one group: the first known one)
+        size = next((float(v) for v in sizes if v and v != 1.0), None)
         at = f" at {size:g} Å/px" if size and apart else ""
         self._estimate_notes.append(
             f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px{at}, "

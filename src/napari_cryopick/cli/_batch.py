@@ -503,3 +503,18 @@ def say_empty(outcome: Any, command: str) -> None:
         "background (--invert-contrast), another size (--diameter), or no particles there",
         file=sys.stderr,
     )
+
+
+def warn_mixed_settings(files: list[Path], command: str) -> None:
+    """Say when the files were picked with more than one set of settings (a run killed
+    partway over another's: :func:`~napari_cryopick.workflows.batch.mixed_settings`)."""
+    from napari_cryopick.workflows.batch import mixed_settings
+
+    mixed = mixed_settings(files)
+    if mixed:
+        print(
+            f"{command}: warning: the files were picked with different settings ({mixed}): "
+            "a run stopped partway over an earlier one's files? pick the folder again with "
+            "one setting (--skip picks only the others again)",
+            file=sys.stderr,
+        )

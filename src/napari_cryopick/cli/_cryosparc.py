@@ -400,6 +400,9 @@ def run_export(args: argparse.Namespace) -> int:
         _refuse_to_replace(Path(args.out))
     _warn_relion_tiff([Path(item) for item in args.inputs])
     _warn_flipped_tiff([Path(f) for f in files])
+    from ._batch import warn_mixed_settings
+
+    warn_mixed_settings([Path(f) for f in files], "cryopick cryosparc export")
     names, shapes = (picked or None, {})
     # one micrograph name, one file: never merged; a per-micrograph file takes the
     # micrograph's name by cryopick train's rule (mic_autopick.star -> mic, the

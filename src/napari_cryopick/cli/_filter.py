@@ -750,6 +750,9 @@ def _filter(args: argparse.Namespace) -> int:
     # their record says so (a review: relion --coords mirrored a filtered copy again)
     flips = y_flips(list(written))
     _warn_flipped_tiff(flips, sources, written, args)
+    from ._batch import warn_mixed_settings
+
+    warn_mixed_settings(list(written), "cryopick filter")
     of = {file: flips.get(path, "") for path, files in outputs.items() for file in files}
     micrographs = {
         file: sources[path] for path, files in outputs.items() if path in sources for file in files

@@ -998,6 +998,38 @@ def y_flips(files: Sequence[Path], depth: int = 4) -> dict[Path, str]:
     return found
 
 
+def mixed_settings(files: Sequence[Path], depth: int = 4) -> str:
+    """How the pick runs that wrote ``files`` last differ, when more than one set of
+    settings (fingerprint) did: ``"threshold 0.6: 10 files (e.g. mic_000.star);
+    threshold 0.15: 20 files (e.g. mic_010.star)"``; "" for one (or none recorded).
+
+    A run into a folder of another run's files, killed or stopped partway, leaves picks of
+    two settings side by side (each file's record says which); exported or filtered as
+    one, they made a particle set of two thresholds, unsaid (a pipeline trial). Files
+    whose newest record is no pick run's (filtered, exported) are left out.
+    """
+    groups: dict[str, list[tuple[Path, Mapping[str, Any]]]] = {}
+    for path, (record, _here) in _nearest_records(files, depth).items():
+        fingerprint = record.get("fingerprint")
+        if record.get("status") == "done" and isinstance(fingerprint, str):
+            groups.setdefault(fingerprint, []).append((path, record))
+    if len(groups) < 2:
+        return ""
+    firsts = [members[0][1] for members in groups.values()]
+
+    def differs(key: str) -> bool:
+        return len({repr(record.get(key)) for record in firsts}) > 1
+
+    key = next((k for k in ("threshold", "head") if differs(k)), None)
+    parts = []
+    for members in sorted(groups.values(), key=len, reverse=True):
+        record = members[0][1]
+        what = f"{key} {record.get(key)}" if key else f"settings {record.get('fingerprint')}"
+        example = sorted(path.name for path, _r in members)[0]
+        parts.append(f"{what}: {len(members)} file(s) (e.g. {example})")
+    return "; ".join(parts)
+
+
 def last_row_files(flips: Mapping[Path, str], micrographs: Mapping[Path, Path]) -> set[Path]:
     """Those of :func:`y_flips`' files whose picks count y from the image's last row: every
     ``"all"`` one, and the ``"tiff"`` ones of a TIFF micrograph (``micrographs``: each

@@ -78,15 +78,17 @@ def candidate_share(picks: Any) -> float | None:
     return share if share >= CANDIDATE_MIN_SHARE else None
 
 
-def _empty_matched_files(found: Sequence[tuple[Path, bool]], names: set[str]) -> list[Path]:
-    """Those of the pick files ``found`` named after a micrograph of ``names``, or named
-    by the user (not found in a folder: a CLI trial's ``--picks headeronly.star`` was told
-    how pick files are matched by name), that read as valid files without picks."""
+def _empty_matched_files(
+    found: Sequence[tuple[Path, bool]], names: set[str], named: bool = False
+) -> list[Path]:
+    """Those of the pick files ``found`` named after a micrograph of ``names`` (``named``:
+    or given by name, not found in a folder: a CLI trial's ``--picks headeronly.star`` was
+    told how pick files are matched by name) that read as valid files without picks."""
     from napari_cryopick.io.pickfiles import match_name, read_picks
 
     empty = []
     for path, folder in found:
-        if folder and match_name(Path(path).stem, names) is None:
+        if (folder or not named) and match_name(Path(path).stem, names) is None:
             continue
         try:
             if not len(read_picks(path)):
@@ -737,7 +739,8 @@ def training_sets_from_files(
                 "training needs particles too (a model learns what a particle is from them; "
                 "negatives only say what is not one)"
             )
-        empty = _empty_matched_files(found, name_set)
+        # (files given by name too: every one read no particle of these micrographs)
+        empty = _empty_matched_files(found, name_set, named=True)
         if empty:
             # the names matched: the files hold no rows (a trial's header-only STAR was
             # told how pick files are matched by name)

@@ -52,22 +52,34 @@ MICROGRAPH_COLUMNS: tuple[str, ...] = (
 _MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
-def _refuse_unread_micrograph_column(frame: pd.DataFrame, path: Path) -> None:
-    """A column of micrograph file names under a name not in :data:`MICROGRAPH_COLUMNS`:
-    refused, naming it. A CLI trial's ``filename`` and ``rlnMicrographName`` columns were
-    left unread: the picks of 3 micrographs became one micrograph's, named after the
-    file (training then found "no labelled particles")."""
+def _micrograph_column(frame: pd.DataFrame, path: Path) -> str:
+    """The column the micrograph is read from: the first of :data:`MICROGRAPH_COLUMNS`
+    holding a name ("micrograph" if none: every row the file's micrograph).
+
+    A column of micrograph file names under another name is refused, naming it, where no
+    such column holds a name. A CLI trial's ``filename`` and ``rlnMicrographName``
+    columns were left unread: the picks of 3 micrographs became one micrograph's, named
+    after the file (training then found "no labelled particles"); a review's empty
+    ``micrograph`` column beside a filled ``mic_path`` one read the same.
+    """
+    present = [c for c in MICROGRAPH_COLUMNS if c in frame.columns]
+    for column in present:
+        if frame[column].fillna("").astype(str).str.strip().ne("").any():
+            return column
     for column in frame.columns:
-        if column in ("x", "y", "diameter", "score", "kind", "tube_id"):
+        if column in (*present, "x", "y", "diameter", "score", "kind", "tube_id"):
             continue
         values = frame[column].dropna().astype(str).str.strip().str.lower()
+        values = values[values.ne("") & ~values.str.contains("@", regex=False)]  # (stacks)
         if len(values) and values.str.endswith(_MICROGRAPH_SUFFIXES).mean() > 0.5:
             raise file_error(
                 path,
                 f"its column {column!r} holds micrograph file names, but the micrograph is "
-                f"read from a column named {', '.join(repr(c) for c in MICROGRAPH_COLUMNS)}: "
-                f"rename {column!r} to 'micrograph'",
+                "read from a column named micrograph (or micrograph_name, micrograph_path, "
+                "image_name, rlnMicrographName, filename, file_name): rename "
+                f"{column!r} to 'micrograph'",
             )
+    return present[0] if present else "micrograph"
 
 
 def looks_like_csv_picks(first_line: str, either: bool = False) -> bool:
@@ -162,10 +174,7 @@ def read(path: str | Path) -> pd.DataFrame:
     kinds = text_column(frame, "kind", "")
     kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
     # the micrograph under the names other tools' CSV exports give it
-    name_label = next((c for c in MICROGRAPH_COLUMNS if c in frame.columns), None)
-    if name_label is None:
-        _refuse_unread_micrograph_column(frame, path)
-        name_label = "micrograph"
+    name_label = _micrograph_column(frame, path)
     return pd.DataFrame(
         {
             "micrograph": names_column(frame, name_label, path),
