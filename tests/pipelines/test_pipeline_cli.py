@@ -1323,12 +1323,15 @@ def test_ctrl_c_ends_a_monitor_session_with_its_summary(tmp_path, tiny_model, mo
 
     mics = tmp_path / "mics"
     write_micrographs(mics, ["m0.mrc", "m1.mrc", "m2.mrc"])
+    (mics / "bad.mrc").write_bytes(b"not an MRC file" * 100)  # named again at the end
     out = tmp_path / "out"
     original = streaming.monitor
 
     def interrupted_when_all_are_picked(*args, **kwargs):
         def sleep(seconds):
-            if len(list(out.glob("*.star"))) == 3:
+            manifest = out / "cryopick_manifest.jsonl"
+            failed = manifest.is_file() and '"status": "failed"' in manifest.read_text()
+            if len(list(out.glob("*.star"))) == 3 and failed:
                 raise KeyboardInterrupt
             time.sleep(seconds)
 
@@ -1340,8 +1343,13 @@ def test_ctrl_c_ends_a_monitor_session_with_its_summary(tmp_path, tiny_model, mo
     assert code == 130
     err = capsys.readouterr().err
     assert "monitoring stopped; 3 micrographs picked" in err
+    # the failure, said when it failed (a warning), is named again at the end (a pipeline
+    # trial's Ctrl-C said nothing of it)
+    assert f"cryopick pick: failed {mics / 'bad.mrc'}: not a valid MRC file" in err
+    assert "1 failed (named above)" in err
     assert "--skip" not in err  # monitoring always continues where it stopped
-    assert (out / "summary.csv").read_text().count("\n") == 4  # header and 3 micrographs
+    # header, 3 micrographs picked and the one that failed
+    assert (out / "summary.csv").read_text().count("\n") == 5
 
 
 def test_relion_params_labels_as_the_docs_give_them(relion_project, tiny_model, capsys):

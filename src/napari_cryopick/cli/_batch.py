@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
-from napari_cryopick.core.text import name_list
+from napari_cryopick.core.text import counted, name_list
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -207,11 +207,20 @@ def _monitor_stopped(request: Any, options: Any, command: str) -> None:
     records = read_manifests(out, fingerprint) if out.is_dir() else {}
     done = [r for r in records.values() if r.get("status") == "done"]
     picks = sum(int(r.get("picks") or 0) for r in done)
+    # named again, as at an idle end (a pipeline trial's Ctrl-C said nothing of the
+    # corrupt micrograph it met an hour before)
+    failed = [str(r.get("error") or r.get("input")) for r in records.values()
+              if r.get("status") == "failed"]  # fmt: skip
+    for error in failed[:20]:
+        print(f"cryopick {command}: failed {error}", file=sys.stderr)
+    more = " (the first 20 named above)" if len(failed) > 20 else " (named above)"
+    said = f", {len(failed)} failed{more}" if failed else ""
     summary = write_summary(out, fingerprint, options.shard) if options.summary and records else ()
     written = f"; summary: {summary[0]}" if summary else ""
     print(
-        f"cryopick {command}: monitoring stopped; {len(done)} micrographs picked into {out} "
-        f"so far ({picks} objects){written}. The same command continues where it stopped.",
+        f"cryopick {command}: monitoring stopped; {counted(len(done), 'micrographs')} picked "
+        f"into {out} so far ({picks} objects){said}{written}. The same command continues "
+        "where it stopped.",
         file=sys.stderr,
     )
 
