@@ -2389,3 +2389,21 @@ def test_fiber_options_are_checked_at_once_and_said_to_do_nothing_without_fibers
     with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
         assert main([*args, "--out", str(tmp_path / "c")]) == 0
     assert "fiber options" not in caplog.text
+
+
+def test_relion_coords_of_a_folder_picked_at_two_settings_says_so(
+    relion_project, tiny_model, capsys
+):
+    """A pipeline trial: a folder picked at two thresholds (a run stopped partway over
+    another's files) went into a job as one set; now said, as export and filter say it."""
+    common = ["--model", str(tiny_model), "--diameter", "20", "--out", "picked"]
+    assert main(["pick", "MotionCorr/job002/Movies", "--recursive", *common]) == 0
+    # the two mic_001 again (picked/GridA/, picked/GridB/), mic_002 not
+    assert main(["pick", *LISTED[:2], *common, "--threshold", "0.6"]) == 0
+    capsys.readouterr()
+    args = ["relion", "--o", "External/job012/", "--in_mics",
+            "CtfFind/job003/micrographs_ctf.star", "--coords", "picked"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cryopick relion: warning: the files were picked with different settings" in err
+    assert "threshold 0.6: 2 file(s)" in err

@@ -590,6 +590,9 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             "move them away, or give --overwrite"
         )
     flips = y_flips([source for _m, source, _t in found])
+    from ._batch import warn_mixed_settings
+
+    warn_mixed_settings([source for _m, source, _t in found], "cryopick relion")
     # everything read before anything is written: a bad file or micrograph stops the job
     # with the job folder as it was (a review: a re-run refused the half written)
     planned, mirrored, kept, back, others = [], 0, 0, 0, 0
