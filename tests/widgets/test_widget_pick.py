@@ -1414,6 +1414,40 @@ def test_deleted_circles_and_paths_used_as_labels_become_negatives(
     assert len(viewer.layers["mic fibers"].data) == 0
 
 
+def test_a_deleted_circle_on_the_users_own_vesicle_label_makes_no_negative(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A vesicle trial deleted the network's circle over a vesicle it had drawn itself and
+    used the picks as labels: a negative beside the label was written, which training
+    dropped (a place cannot be both) and picking honoured: the vesicle was never picked
+    again, unsaid."""
+    from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    # the user's own circle over the second vesicle (48 px at x 279.5, y 119.5), 6 px off
+    corner = np.array([119.5 - 24.0, 285.5 - 24.0])
+    box = corner + 48.0 * np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    annotate.set_kind("vesicle").add(box, shape_type="ellipse")
+    viewer.layers.selection.active = viewer.layers["mic"]
+    vesicles = viewer.layers["mic vesicles"]
+    vesicles.selected_data = {i for i, v in enumerate(vesicles.data) if v.mean(axis=0)[1] > 200}
+    vesicles.remove_selected()
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    said = widget.status.text()
+    assert "1 deleted circle on your vesicle labels made no negatives" in said, said
+    negatives = current_labels(viewer, find_micrograph_layer(viewer, "mic"), "negative")
+    assert not len(negatives) or np.hypot(negatives["x"] - 279.5, negatives["y"] - 119.5).min() > 24
+    assert widget.pick_current() is not None, widget.status.text()  # the same maps again
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    centres = [tuple(np.round(v.mean(axis=0), 1)) for v in viewer.layers["mic vesicles"].data]
+    assert (119.5, 279.5) in centres  # picked: the user's label says it is a vesicle
+
+
 def test_circles_and_paths_deleted_after_an_earlier_press_lose_their_labels(
     make_napari_viewer, qtbot, monkeypatch, tmp_path
 ):

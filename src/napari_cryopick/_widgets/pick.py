@@ -463,6 +463,23 @@ def _closed_text(state: Any, closed: set[str]) -> str:
     )
 
 
+def _off_vesicle_labels(spots: pd.DataFrame, vesicles: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The ``spots`` (x, y) no vesicle label of the user's is centred on (within a
+    quarter of its diameter, the rule by which a network circle is a drawn one's
+    vesicle), and how many were. A label at a spot's very place (within 0.5 px) is an
+    earlier press's copy of that circle, which the press removes (``merge_vesicle_labels``):
+    no reason to keep the spot."""
+    if not len(spots) or not len(vesicles):
+        return spots, 0
+    sizes = vesicles["diameter"].to_numpy(float)
+    reach = np.where(np.isfinite(sizes), 0.25 * sizes, 0.0)
+    dx = spots["x"].to_numpy(float)[:, None] - vesicles["x"].to_numpy(float)[None, :]
+    dy = spots["y"].to_numpy(float)[:, None] - vesicles["y"].to_numpy(float)[None, :]
+    distance = np.hypot(dx, dy)
+    on = ((distance <= reach[None, :]) & (distance > 0.5)).any(axis=1)
+    return spots[~on].reset_index(drop=True), int(on.sum())
+
+
 class PickWidget(QWidget):
     """Model, head, diameter, threshold; pick current/all/folder; review; export; labels."""
 
@@ -3144,6 +3161,17 @@ class PickWidget(QWidget):
         gone = stored.deleted_shapes if stored is not None else ()
         if gone:  # the network's circles and paths the user deleted are junk too
             spots = spots_table(gone)
+            # ... except where the user's own vesicle label lies (centred within a quarter
+            # of its diameter: that vesicle): a negative there was dropped by training and
+            # hid the vesicle from picking, unsaid (a vesicle trial)
+            spots, on_labels = _off_vesicle_labels(
+                spots, current_labels(self.viewer, mlayer, "vesicle")
+            )
+            if on_labels:
+                texts.append(
+                    f"{counted(on_labels, 'deleted circles')} on your vesicle labels made no "
+                    "negatives (delete the label in the vesicle layer if it is no vesicle)"
+                )
             negatives, junk = merge_negative_labels(
                 self.viewer,
                 mlayer,
