@@ -375,7 +375,8 @@ def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, 
     captured = capsys.readouterr()
     assert (
         "note: the ground truth holds picks of kinds the predictions have none of (2 "
-        "particle): they count as missed; --kind fiber scores the fiber picks alone"
+        "particle): kinds are not compared, so they count as missed where no prediction "
+        "lies on them; --kind fiber scores the fiber picks alone"
     ) in captured.err
     assert "predictions 4, ground truth 6 (dist<=10px)" in captured.out
     assert cli.main([*common, "--kind", "fiber"]) == 0
@@ -385,6 +386,19 @@ def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, 
     assert "(precision 1.000, recall 1.000)" in captured.out
     assert cli.main([*common, "--kind", "vesicle"]) == 2
     assert "--kind vesicle: the predictions hold no vesicle picks" in capsys.readouterr().err
+    # a truth without kinds (read as particles) beside vesicles predicted: matched anyway,
+    # and no --kind advised that would refuse it (a vesicle trial)
+    circles = write_picks(particles.assign(kind="vesicle", score=0.9), tmp_path / "v.csv")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("x,y,diameter,micrograph\n300,300,40,m\n400,300,40,m\n")
+    assert cli.main(["evaluate", "--pred", str(circles), "--truth", str(plain)]) == 0
+    captured = capsys.readouterr()
+    assert "(2 particle): kinds are not compared" in captured.err
+    assert "--kind" not in captured.err
+    assert "a file without a kind column (an x,y CSV, BOX, Topaz) reads as particles" in (
+        captured.err
+    )
+    assert "(precision 1.000, recall 1.000)" in captured.out
     # a micrograph whose truth holds none of the kind: its predictions are false positives,
     # not picks of a micrograph the truth lacks (a review: ignored, precision inflated)
     other = make_picks([300.0], [300.0], diameter=40.0, micrograph="n")
