@@ -9,7 +9,8 @@ scores three cases:
 
 * ``right``: every micrograph's own clicks;
 * ``one swapped``: the first micrograph given the second one's clicks;
-* ``all flipped``: every micrograph's clicks with y counted from the other edge.
+* ``all flipped``: every micrograph's clicks with y counted from the other edge;
+* ``one flipped``: the first micrograph's clicks so, the others' right.
 
 It prints, per set and share, the z-scores and how often the check warns (the
 right clicks should never be named; the swapped micrograph, or all flipped
@@ -84,6 +85,7 @@ def main() -> None:
                     ("right", clicks),
                     ("one swapped", swapped),
                     ("all flipped", flipped),
+                    ("one flipped", [flipped[0], *clicks[1:]]),
                 ):
                     scores = click_scores(images, given, names, diameter, seed=draw)
                     notes = check_clicks(images, given, names, diameter, seed=draw)
@@ -99,9 +101,13 @@ def main() -> None:
                             "named_first": any(f" {names[0]} " in n for n in notes),
                             "all": any("nothing in common" in n for n in notes),
                             "mirrored": any("look mirrored" in n for n in notes),
+                            "first_mirrored": any(
+                                n.startswith(f"the clicks on {names[0]} look mirrored")
+                                for n in notes
+                            ),
                         }
                     )
-            for case in ("right", "one swapped", "all flipped"):
+            for case in ("right", "one swapped", "all flipped", "one flipped"):
                 mine = [
                     r
                     for r in rows
@@ -113,7 +119,8 @@ def main() -> None:
                     f"{case}: z {min(zs, default=np.nan):.1f}..{max(zs, default=np.nan):.1f}, "
                     f"warned {sum(r['warned'] for r in mine)}/{len(mine)}, first named "
                     f"{sum(r['named_first'] for r in mine)}, all named {sum(r['all'] for r in mine)}, "
-                    f"mirrored {sum(r['mirrored'] for r in mine)}"
+                    f"mirrored {sum(r['mirrored'] for r in mine)}, first said mirrored "
+                    f"{sum(r['first_mirrored'] for r in mine)}"
                 )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

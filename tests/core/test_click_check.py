@@ -73,6 +73,21 @@ def test_clicks_with_y_flipped_are_said_to_look_mirrored(micrographs):
     assert note.endswith("and is the particle diameter right?")
 
 
+def test_one_micrographs_clicks_with_y_flipped_are_said_mirrored_by_name(micrographs):
+    """A docs trial: one pick file of three counted y from the other edge; its clicks
+    scored z 2.4 where the others predicted 16, above the warning of clicks on nothing,
+    and nothing was said. Mirrored (the others as given) they sit on particles: named."""
+    images, clicks, names = micrographs
+    one = [np.column_stack([clicks[0][:, 0], images[0].shape[0] - 1 - clicks[0][:, 1]])]
+    notes = check_clicks(images, [*one, *clicks[1:]], names, DIAMETER)
+    assert len(notes) == 1, notes
+    assert notes[0].startswith("the clicks on m0 look mirrored top to bottom: at them")
+    assert "its pick file may count y from the other edge" in notes[0]
+    # another micrograph's clicks are no mirror: named as sitting on nothing, as before
+    (note,) = check_clicks(images, [clicks[1], clicks[1], clicks[2]], names, DIAMETER)
+    assert note.startswith("the clicks on m0 sit on nothing")
+
+
 def test_one_micrograph_is_scored_in_two_halves(micrographs):
     images, clicks, _ = micrographs
     (score,) = click_scores(images[:1], clicks[:1], ["m0"], DIAMETER)
