@@ -3159,14 +3159,20 @@ class PickWidget(QWidget):
         _store_shape_edits(self.viewer, name)  # circles and paths deleted since
         stored = state.pick_results.get(name)
         gone = stored.deleted_shapes if stored is not None else ()
+        # (with nothing of a kind shown, its labels change only where deletions drop some;
+        # labels copying circles and paths edited since an earlier press follow them)
+        shown_at = _threshold_of(self.viewer, stored, None, name)
+        follow = {k: labels_to_update(stored, k, shown_at) if stored else None for k in SHAPE_CODES}
         if gone:  # the network's circles and paths the user deleted are junk too
             spots = spots_table(gone)
-            # ... except where the user's own vesicle label lies (centred within a quarter
-            # of its diameter: that vesicle): a negative there was dropped by training and
-            # hid the vesicle from picking, unsaid (a vesicle trial)
-            spots, on_labels = _off_vesicle_labels(
-                spots, current_labels(self.viewer, mlayer, "vesicle")
+            # ... except where a vesicle label the press keeps lies (centred within a
+            # quarter of its diameter: that vesicle; an earlier press's copy of a deleted
+            # circle goes): a negative there was dropped by training and hid the vesicle
+            # from picking, unsaid (a vesicle trial)
+            kept, *_ = merge_vesicle_labels(
+                self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
             )
+            spots, on_labels = _off_vesicle_labels(spots, kept[kept["kind"] == "vesicle"])
             if on_labels:
                 texts.append(
                     f"{counted(on_labels, 'deleted circles')} on your vesicle labels made no "
@@ -3186,10 +3192,6 @@ class PickWidget(QWidget):
                     f"{junk} deleted {'circles or paths' if junk != 1 else 'circle or path'} "
                     "as negatives"
                 )
-        # (with nothing of a kind shown, its labels change only where deletions drop some;
-        # labels copying circles and paths edited since an earlier press follow them)
-        shown_at = _threshold_of(self.viewer, stored, None, name)
-        follow = {k: labels_to_update(stored, k, shown_at) if stored else None for k in SHAPE_CODES}
         table, added, dropped, updated = merge_vesicle_labels(
             self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
         )
