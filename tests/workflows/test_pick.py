@@ -1250,3 +1250,45 @@ def test_micrographs_without_a_pick_are_said_at_the_thresholds_they_were_picked_
     assert "gave no pick at their heads' thresholds (0.0949, 0.115): a, b" in (
         capsys.readouterr().err
     )
+
+
+def test_fibers_are_counted_and_drawn_as_fibers_not_as_their_points(tmp_path, monkeypatch):
+    """A fiber trial: the progress bar said "sim_0000: 186 picks" and the picture drew a
+    circle on each of the 186 points of 4 traced fibers, titled "186 picks"."""
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+    from napari_cryopick.core.pick_table import make_picks, object_counts, objects_said
+    from napari_cryopick.workflows.pick import MicrographPicks, PickProgress
+    from napari_cryopick.workflows.pictures import save_picks_figure
+
+    fibers = pd.concat(
+        [
+            make_picks(
+                np.linspace(10, 90, 20),
+                [20.0 + 20 * t] * 20,
+                diameter=8.0,
+                micrograph="m",
+                kind="fiber",
+                tube_id=t + 1,
+            )
+            for t in range(3)
+        ],
+        ignore_index=True,
+    )
+    particles = make_picks([50.0, 70.0], [90.0, 90.0], diameter=12.0, micrograph="m")
+    table = pd.concat([fibers, particles], ignore_index=True)
+    assert object_counts(table) == {"picks": 2, "vesicles": 0, "fibers": 3}
+    assert objects_said(table) == "2 picks, 3 fibers"
+    assert objects_said(fibers.iloc[:0]) == "0 picks"
+    item = MicrographPicks("m", None, (100, 100), None, 12.0, table, table)
+    event = PickProgress(1, 1, "m", len(table), 0.1, item=item)
+    assert event.postfix() == "m: 2 picks, 3 fibers"
+    lines, circles = [], []
+    plot, patch = Axes.plot, Axes.add_patch
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: lines.append(a) or plot(self, *a, **k))
+    monkeypatch.setattr(Axes, "add_patch", lambda self, p: circles.append(p) or patch(self, p))
+    save_picks_figure(np.zeros((100, 100), np.float32), table, tmp_path / "m.png", title="m")
+    assert (tmp_path / "m.png").stat().st_size > 0
+    assert len(lines) == 3  # one line per fiber
+    assert len(circles) == 2  # one circle per particle, none on the fibers' points

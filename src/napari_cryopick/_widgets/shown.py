@@ -760,18 +760,11 @@ def _objects_text(counts: dict[str, int], kinds: tuple[str, ...] = ("particle",)
 
 
 def _object_counts(table: pd.DataFrame) -> dict[str, int]:
-    """Objects of a pick table as the user sees them: picks, vesicles and fibers.
+    """Objects of a pick table as the user sees them (:func:`core.pick_table.object_counts`:
+    one per pick and circle, one per fiber, not one per vertex of its path)."""
+    from napari_cryopick.core.pick_table import object_counts
 
-    One per particle pick and vesicle circle; one per fiber (a tube of a
-    micrograph), not one per vertex of its path.
-    """
-    kinds = table["kind"].astype(str)
-    fibers = table[kinds == "fiber"]
-    return {
-        "picks": int((~kinds.isin(["vesicle", "fiber"])).sum()),
-        "vesicles": int((kinds == "vesicle").sum()),
-        "fibers": len(fibers[["micrograph", "tube_id"]].drop_duplicates()),
-    }
+    return object_counts(table)
 
 
 def _object_scores(table: pd.DataFrame) -> np.ndarray:

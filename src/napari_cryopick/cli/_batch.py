@@ -285,8 +285,10 @@ def _with_pictures(on_event: Any, out: Path, count: int, command: str) -> Any:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             image = read_micrograph(item.path).data
+            from napari_cryopick.core.pick_table import objects_said
+
             save_picks_figure(
-                image, item.picks, path, title=f"{item.name}: {len(item.picks)} picks"
+                image, item.picks, path, title=f"{item.name}: {objects_said(item.picks)}"
             )
         except Exception as error:  # a picture is never worth the run (memory, a backend)
             log.warning("cryopick %s: no picture of %s: %s", command, item.name, error)

@@ -364,6 +364,10 @@ class PickProgress:
         """One-line summary for a progress bar."""
         if self.error:
             return f"{self.micrograph}: FAILED"
+        if self.item is not None:  # fibers as fibers, not their points (a fiber trial)
+            from napari_cryopick.core.pick_table import objects_said
+
+            return f"{self.micrograph}: {objects_said(self.item.picks)}"
         return f"{self.micrograph}: {self.n_picks} picks"
 
 

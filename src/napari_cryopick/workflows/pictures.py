@@ -11,7 +11,8 @@ PICTURE_SOFTWARE = "napari-cryopick picks picture"
 
 
 def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
-    """PNG of ``image`` (contrast-stretched) with each pick drawn as a circle of its diameter.
+    """PNG of ``image`` (contrast-stretched) with each pick drawn as a circle of its diameter,
+    and each fiber (the points of a ``tube_id``) as a line along its path.
 
     Parameters
     ----------
@@ -46,9 +47,17 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     figure = Figure(figsize=(8, 8 * rows / cols), dpi=100)
     axes = figure.add_axes((0, 0, 1, 0.95 if title else 1))
     axes.imshow(shown, cmap="gray", interpolation="bilinear")
-    for x, y, diameter in zip(picks["x"], picks["y"], diameters):
+    kinds = picks["kind"].astype(str).to_numpy() if "kind" in picks else np.array([])
+    fiber = kinds == "fiber" if len(kinds) == len(picks) else np.zeros(len(picks), bool)
+    for x, y, diameter in zip(picks["x"][~fiber], picks["y"][~fiber], diameters[~fiber]):
         radius = (diameter if np.isfinite(diameter) else median) / 2
         axes.add_patch(Circle((x, y), radius, fill=False, edgecolor="#00e676", linewidth=1.2))
+    # fibers as the paths they are, one line through each tube's points in order (a fiber
+    # trial's picture drew a circle on each of 186 points of 4 fibers)
+    paths = picks[fiber]
+    by = "tube_id" if "tube_id" in paths else None
+    for _tube, points in paths.groupby(by) if by and len(paths) else []:
+        axes.plot(points["x"], points["y"], color="#00e676", linewidth=1.5)
     axes.set_xlim(-0.5, cols - 0.5)
     axes.set_ylim(rows - 0.5, -0.5)
     axes.set_axis_off()
