@@ -463,6 +463,9 @@ def test_border_margin_follows_the_clicks_closest_to_the_edge():
     assert border_from_clicks([(vesicles, shape)], 20.0) == pytest.approx(0.25)
     inside = pd.DataFrame({"x": [12.0], "y": [100.0], "kind": ["vesicle"]})  # 0.6: default
     assert border_from_clicks([(inside, shape)], 20.0) == PickConfig().border
+    # half a diameter inside or more changes nothing, vesicles too (a review: 0.55 gave 0.45)
+    half = pd.DataFrame({"x": [11.0], "y": [100.0], "kind": ["vesicle"]})
+    assert border_from_clicks([(half, shape)], 20.0) == PickConfig().border
     # beside clicked particles, the particles' margin (a vesicle mostly off the edge must
     # not move a particle model's: a review)
     joint = pd.DataFrame({"x": [2.0, 100.0], "y": [100.0] * 2, "kind": ["vesicle", "particle"]})

@@ -1439,7 +1439,7 @@ def test_a_deleted_circle_on_the_users_own_vesicle_label_makes_no_negative(
     widget.review.reviewed_check.setChecked(True)
     assert widget.use_as_labels() is not None, widget.status.text()
     said = widget.status.text()
-    assert "1 deleted circle on your vesicle labels made no negatives" in said, said
+    assert "1 deleted circle on vesicle labels made no negatives" in said, said
     negatives = current_labels(viewer, find_micrograph_layer(viewer, "mic"), "negative")
     assert not len(negatives) or np.hypot(negatives["x"] - 279.5, negatives["y"] - 119.5).min() > 24
     assert widget.pick_current() is not None, widget.status.text()  # the same maps again

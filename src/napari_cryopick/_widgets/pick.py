@@ -3175,7 +3175,7 @@ class PickWidget(QWidget):
             spots, on_labels = _off_vesicle_labels(spots, kept[kept["kind"] == "vesicle"])
             if on_labels:
                 texts.append(
-                    f"{counted(on_labels, 'deleted circles')} on your vesicle labels made no "
+                    f"{counted(on_labels, 'deleted circles')} on vesicle labels made no "
                     "negatives (delete the label in the vesicle layer if it is no vesicle)"
                 )
             negatives, junk = merge_negative_labels(

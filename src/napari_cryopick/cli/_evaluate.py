@@ -438,6 +438,8 @@ def _say_other_kinds(pred: Any, truth: Any) -> None:
         f"; --kind {shared[0]} scores the {shared[0]} picks alone"
         if shared
         else "; a file without a kind column (an x,y CSV, BOX, Topaz) reads as particles"
+        if "particle" in other
+        else ""
     )
     # kinds are not compared: a vesicle trial's 50 "particle" truth picks were said to
     # count as missed where 44 matched the vesicles predicted

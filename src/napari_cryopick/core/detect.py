@@ -999,7 +999,9 @@ def border_from_clicks(
     if not math.isfinite(closest):
         # (less what a predicted circle's centre lies from the label's: a trial's two
         # clicked vesicles by the edge were not picked, their circles 11-18 px nearer it)
-        closest = nearest["vesicle"] - VESICLE_BORDER_SLACK
+        closest = nearest["vesicle"]
+        if closest < default:  # (vesicles all half a diameter inside change nothing)
+            closest -= VESICLE_BORDER_SLACK
     if not math.isfinite(closest):
         return None
     # to 0.01 diameters first (0.2499 stays 0.25), then down to the step

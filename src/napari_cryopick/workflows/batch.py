@@ -1018,7 +1018,9 @@ def mixed_settings(files: Sequence[Path], depth: int = 4) -> str:
     firsts = [members[0][1] for members in groups.values()]
 
     def differs(key: str) -> bool:
-        return len({repr(record.get(key)) for record in firsts}) > 1
+        # every group's own value (older records keep no threshold: a review)
+        values = [record.get(key) for record in firsts]
+        return None not in values and len({repr(v) for v in values}) == len(values)
 
     key = next((k for k in ("threshold", "head") if differs(k)), None)
     parts = []

@@ -56,8 +56,10 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     # trial's picture drew a circle on each of 186 points of 4 fibers)
     paths = picks[fiber]
     by = "tube_id" if "tube_id" in paths else None
-    for _tube, points in paths.groupby(by) if by and len(paths) else []:
-        axes.plot(points["x"], points["y"], color="#00e676", linewidth=1.5)
+    for _tube, points in paths.groupby(by, dropna=False) if by and len(paths) else []:
+        axes.plot(points["x"], points["y"], color="#00e676", linewidth=1.5, marker=".")
+    if by is None and len(paths):  # (points of no known path: drawn as points)
+        axes.plot(paths["x"], paths["y"], color="#00e676", linestyle="none", marker=".")
     axes.set_xlim(-0.5, cols - 0.5)
     axes.set_ylim(rows - 0.5, -0.5)
     axes.set_axis_off()
