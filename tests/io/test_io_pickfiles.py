@@ -734,6 +734,21 @@ def test_a_csv_column_of_micrograph_files_under_another_name_is_refused_naming_i
     assert list(read_picks(path)["micrograph"]) == ["exported", "exported"]
 
 
+def test_a_blank_line_between_loop_and_its_labels_is_said_not_pandas_internals(tmp_path):
+    """A fuzz test (CI, session 58): ``loop_``, a blank line, then the labels read as
+    "not a valid STAR file: Length mismatch: Expected axis has 1 elements" (starfile
+    reads no loop then, with rows or without)."""
+    from napari_cryopick.io.filaments import read_relion_helical
+
+    path = tmp_path / "gap.star"
+    for rows in ("", "1 2\n3 4\n"):
+        path.write_text(f"data_\nloop_\n\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n{rows}")
+        for read in (read_picks, read_relion_helical):
+            with pytest.raises(PickFileError, match=r"gap\.star: not a valid STAR file: line 3: a "
+                               r"blank line between loop_ \(line 2\) and its labels"):  # fmt: skip
+                read(path)
+
+
 def test_topaz_binning_follows_topaz_s_own_rule(tmp_path):
     """topaz preprocess -s 4 crops in Fourier space: original = 4 x downsampled, no half-block
     shift (the block-averaging rule put every pick 1.5 px off; user trial helper-32)."""

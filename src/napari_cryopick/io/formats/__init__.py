@@ -498,8 +498,11 @@ def _unlabelled_values(lines: Sequence[str]) -> str:
             return f"line {opened}: data_{block} is empty (no loop_ with labels, no _label value)"
         return ""
 
+    gap = 0  # a blank line between the open loop_ and its first label
     for index, raw in enumerate(lines):
         line = raw.strip()
+        if not line and loop and labels == 0:
+            gap = gap or index + 1
         if not line or line.startswith("#"):
             continue
         if line.startswith("data_"):
@@ -516,8 +519,16 @@ def _unlabelled_values(lines: Sequence[str]) -> str:
                 what = f"a loop_ after {table}"
                 return second.format(line=f"line {index + 1}", block=block, what=what)
             loop, labels, table = index + 1, 0, f"the loop_ of line {index + 1}"
+            gap = 0
         elif line.startswith("_"):
             content = True
+            if loop and labels == 0 and gap:
+                # starfile reads no loop then, and raised pandas' internals (a fuzz
+                # test: "Length mismatch: Expected axis has 1 elements")
+                return (
+                    f"line {gap}: a blank line between loop_ (line {loop}) and its labels "
+                    f"in data_{block}: starfile reads no loop from it; remove the blank line"
+                )
             if loop and labels < 0:
                 what = f"{line.split()[0]} after the rows of {table}"
                 return second.format(line=f"line {index + 1}", block=block, what=what)
