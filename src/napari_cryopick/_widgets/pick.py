@@ -3163,16 +3163,17 @@ class PickWidget(QWidget):
         # labels copying circles and paths edited since an earlier press follow them)
         shown_at = _threshold_of(self.viewer, stored, None, name)
         follow = {k: labels_to_update(stored, k, shown_at) if stored else None for k in SHAPE_CODES}
+        # the vesicle labels this press leaves (read once: the negatives below need them)
+        table, added, dropped, updated = merge_vesicle_labels(
+            self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
+        )
         if gone:  # the network's circles and paths the user deleted are junk too
             spots = spots_table(gone)
             # ... except where a vesicle label the press keeps lies (centred within a
             # quarter of its diameter: that vesicle; an earlier press's copy of a deleted
             # circle goes): a negative there was dropped by training and hid the vesicle
             # from picking, unsaid (a vesicle trial)
-            kept, *_ = merge_vesicle_labels(
-                self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
-            )
-            spots, on_labels = _off_vesicle_labels(spots, kept[kept["kind"] == "vesicle"])
+            spots, on_labels = _off_vesicle_labels(spots, table[table["kind"] == "vesicle"])
             if on_labels:
                 texts.append(
                     f"{counted(on_labels, 'deleted circles')} on vesicle labels made no "
@@ -3192,9 +3193,6 @@ class PickWidget(QWidget):
                     f"{junk} deleted {'circles or paths' if junk != 1 else 'circle or path'} "
                     "as negatives"
                 )
-        table, added, dropped, updated = merge_vesicle_labels(
-            self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
-        )
         if len(vesicles) or dropped or updated:
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
             texts.append(
