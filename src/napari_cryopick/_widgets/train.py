@@ -250,12 +250,14 @@ def _by_pixel_size(indices: list[int], layers: list[Any]) -> list[list[int]]:
     """``indices`` grouped by their micrographs' pixel sizes (``layers[i].metadata``),
     within 5 % of each other as ``cryopick train`` compares them; micrographs of no known
     size (or the 1.0 Å placeholder) go with the first group."""
+    from napari_cryopick.workflows.inputs import known_pixel_size
+
     groups: list[tuple[float, list[int]]] = []
     unknown: list[int] = []
     for i in indices:
         layer = layers[i]
         size = layer.metadata.get("pixel_size") if layer is not None else None
-        if not size or not np.isfinite(size) or size <= 0 or size == 1.0:
+        if not known_pixel_size(size):
             unknown.append(i)
             continue
         for known, members in groups:

@@ -940,13 +940,17 @@ def diameter_in_angstrom(
     return value
 
 
+def known_pixel_size(size: Any) -> bool:
+    """Whether ``size`` (Å/px) is a micrograph's own: finite, positive and not the 1.0 Å
+    placeholder of headers that hold none (PNG, TIFF, unset MRC)."""
+    return size is not None and math.isfinite(size) and size > 0 and size != 1.0
+
+
 def _pixel_scales(loaded: Sequence[Any]) -> list[float] | None:
     """Each micrograph's pixel size over the median one, when every micrograph's is known
-    (not the 1.0 Å placeholder) and they differ by more than 5 %; else None."""
+    (:func:`known_pixel_size`) and they differ by more than 5 %; else None."""
     sizes = [getattr(m, "pixel_size", None) for m in loaded]
-    if not sizes or not all(
-        size is not None and math.isfinite(size) and size > 0 and size != 1.0 for size in sizes
-    ):
+    if not sizes or not all(known_pixel_size(size) for size in sizes):
         return None
     if max(sizes) <= 1.05 * min(sizes):
         return None
