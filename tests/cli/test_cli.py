@@ -399,6 +399,17 @@ def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, 
         captured.err
     )
     assert "(precision 1.000, recall 1.000)" in captured.out
+    # fibers in the truth beside vesicles predicted: no kind shared and no particles, so
+    # neither --kind nor the no-kind-column advice (it would not explain a fiber)
+    assert cli.main(["evaluate", "--pred", str(circles), "--truth", str(truth)]) == 0
+    err = capsys.readouterr().err
+    assert "have none of (4 fiber, 2 particle)" in err
+    fibers_only = write_picks(fibers, tmp_path / "fibers_only.csv")
+    assert cli.main(["evaluate", "--pred", str(circles), "--truth", str(fibers_only)]) == 0
+    err = capsys.readouterr().err
+    assert "have none of (4 fiber): kinds are not compared" in err
+    assert "--kind" not in err
+    assert "reads as particles" not in err
     # a micrograph whose truth holds none of the kind: its predictions are false positives,
     # not picks of a micrograph the truth lacks (a review: ignored, precision inflated)
     other = make_picks([300.0], [300.0], diameter=40.0, micrograph="n")

@@ -156,3 +156,21 @@ def test_clicks_whose_places_beside_leave_the_image_say_nothing():
         image[np.hypot(yy - DIAMETER, xx - x) < DIAMETER / 2] = -3.0
     clicks = np.column_stack([xs, np.full(len(xs), DIAMETER)])
     assert check_clicks([image], [clicks], ["thin"], DIAMETER) == []
+
+
+def test_mirrored_trials_are_capped_and_not_run_for_repeated_names(micrographs, monkeypatch):
+    """Each trial scores every micrograph again: only the MAX_MIRROR_TRIALS furthest below
+    their prediction are tried (none here), and none where a name is two micrographs'
+    (which of them would be unsaid)."""
+    import napari_cryopick.core.click_check as click_check
+
+    images, clicks, names = micrographs
+    one = [np.column_stack([clicks[0][:, 0], images[0].shape[0] - 1 - clicks[0][:, 1]])]
+    given = [*one, *clicks[1:]]
+    repeated = ["m0", "m0", "m2"]
+    assert not any("look mirrored" in n for n in check_clicks(images, given, repeated, DIAMETER))
+    monkeypatch.setattr(click_check, "MAX_MIRROR_TRIALS", 0)
+    assert not any("look mirrored" in n for n in check_clicks(images, given, names, DIAMETER))
+    monkeypatch.setattr(click_check, "MAX_MIRROR_TRIALS", 1)
+    (note,) = check_clicks(images, given, names, DIAMETER)
+    assert note.startswith("the clicks on m0 look mirrored top to bottom")

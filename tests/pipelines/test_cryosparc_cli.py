@@ -899,3 +899,12 @@ def test_a_folder_picked_at_two_settings_is_said_by_export_and_filter(
     assert "cryopick filter: warning: the files were picked with different settings" in (
         capsys.readouterr().err
     )
+    # the other micrograph at 0.6 too, with another diameter: two runs share the threshold,
+    # which then tells no group apart; each is said by its settings' fingerprint instead
+    assert main(["pick", str(mics[1]), *common[:2], "--diameter", "24", *common[4:],
+                 "--threshold", "0.6"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["cryosparc", "export", str(out), "--out", str(tmp_path / "three.star")]) == 0
+    err = capsys.readouterr().err
+    assert "different settings (settings " in err
+    assert "threshold 0.6" not in err

@@ -1292,3 +1292,10 @@ def test_fibers_are_counted_and_drawn_as_fibers_not_as_their_points(tmp_path, mo
     assert (tmp_path / "m.png").stat().st_size > 0
     assert len(lines) == 3  # one line per fiber
     assert len(circles) == 2  # one circle per particle, none on the fibers' points
+    # fiber points of no known path (a table without tube_id): drawn as points, no line
+    lines.clear(), circles.clear()
+    save_picks_figure(np.zeros((100, 100), np.float32), fibers.drop(columns="tube_id"),
+                      tmp_path / "p.png")  # fmt: skip
+    assert len(lines) == 1
+    assert not circles
+    assert len(lines[0][0]) == len(fibers)
