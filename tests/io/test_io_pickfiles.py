@@ -1534,3 +1534,107 @@ def test_topaz_tab_files_read_as_topaz_coordinates(tmp_path):
     assert got["micrograph"].tolist() == ["m0", "m1"]
     pd.testing.assert_frame_equal(got, expected)
     assert [p.name for p, _ in pick_files([tmp_path])] == ["picks.tab"]
+
+
+def test_csv_comment_lines_are_skipped_and_later_lines_keep_their_numbers(tmp_path):
+    """A CLI trial's ``# comment`` above a CSV's header read as "line 2 has 2 fields, the
+    header names 1", and one at its end as "a non-numeric value"; BOX files skip them."""
+    above = tmp_path / "comment.csv"
+    above.write_text("# comment\n  # indented\nx,y\n10,20\n")
+    assert read_picks(above)[["x", "y"]].values.tolist() == [[10.0, 20.0]]
+    below = tmp_path / "comment_end.csv"
+    below.write_text("x,y,micrograph\n10,20,mic#1\n# comment at end")  # (no line end)
+    table = read_picks(below)
+    assert table[["x", "y"]].values.tolist() == [[10.0, 20.0]]
+    assert table["micrograph"].tolist() == ["mic#1"]  # a '#' in a value is no comment
+    bad = tmp_path / "bad.csv"
+    bad.write_text("# a\nx,y\n# b\n1,2\n3,4,5\n")
+    with pytest.raises(PickFileError, match=r"bad\.csv: line 5 has 3 fields, the header names 2"):
+        read_picks(bad)
+    txt = tmp_path / "picks.txt"  # a .txt CSV: its header below the comments
+    txt.write_text("# exported\nx,y\n1,2\n")
+    assert detect_format(txt) == "csv"
+
+
+def test_csv_box_columns_are_said_not_read(tmp_path, caplog, monkeypatch):
+    """A CLI trial's ``X,Y,Width,Height`` CSV read its x,y as centres and dropped the
+    box size unsaid (a bounding-box table usually gives the top-left corner)."""
+    monkeypatch.setitem(pickfiles._SAID, "box columns", False)
+    path = tmp_path / "wh.csv"
+    path.write_text("X,Y,Width,Height\n1,2,30,30\n")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("x,y,diameter\n1,2,30\n")
+    with caplog.at_level("WARNING"):
+        read_picks(plain)
+        assert "not read" not in caplog.text
+        table = read_picks(path)
+        read_picks(path)
+    assert table[["x", "y"]].values.tolist() == [[1.0, 2.0]]  # as they are, not guessed
+    assert (
+        caplog.text.count(
+            "wh.csv: its column(s) Width, Height are not read, and its x,y are read as the "
+            "centres of the picks"
+        )
+        == 1
+    )
+
+
+def test_relion_type_suffix_is_not_part_of_the_micrograph_name(tmp_path):
+    """RELION's ``file:type`` suffix (a CLI trial's ``mics/May08_04.32.27.mrc:mrc``)
+    stayed in the micrograph name, which matched no micrograph."""
+    path = tmp_path / "dots.star"
+    path.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnMicrographName #3\n"
+        "10 20 May08_03.05.02\n30 40 mics/May08_03.15.02.tiff:tiff\n"
+        "50 60 mics/May08_04.32.27.mrc:mrc\n70 80 mics/May08_04.32.27.mrc\n"
+        "90 10 stack_1:mrcs\n"
+    )
+    assert read_picks(path)["micrograph"].tolist() == [
+        "May08_03.05.02",
+        "May08_03.15.02",
+        "May08_04.32.27",
+        "May08_04.32.27",
+        "stack_1",
+    ]
+
+
+def _particles_cs(path, paths, uids=None):
+    fields = [
+        ("location/micrograph_path", "S64"),
+        ("location/micrograph_shape", "<u4", (2,)),
+        ("location/center_x_frac", "<f4"),
+        ("location/center_y_frac", "<f4"),
+    ]
+    if uids is not None:
+        fields.append(("location/micrograph_uid", "<u8"))
+    data = np.zeros(len(paths), dtype=fields)
+    data["location/micrograph_path"] = paths
+    data["location/micrograph_shape"] = [1000, 1000]
+    data["location/center_x_frac"] = np.linspace(0.1, 0.3, len(paths))
+    data["location/center_y_frac"] = np.linspace(0.1, 0.3, len(paths))
+    if uids is not None:
+        data["location/micrograph_uid"] = uids
+    with open(path, "wb") as handle:  # (np.save would add .npy)
+        np.save(handle, data)
+    return path
+
+
+def test_cryosparc_particles_without_paths_are_told_apart_by_micrograph_uid(tmp_path, caplog):
+    """A CLI trial's particles .cs with empty micrograph paths and two micrograph uids was
+    read as one micrograph's, named after the file."""
+    nopath = _particles_cs(tmp_path / "nopath.cs", [b""] * 3, [11, 11, 12])
+    with caplog.at_level("WARNING"):
+        table = read_picks(nopath)
+    assert table["micrograph"].tolist() == ["11", "11", "12"]
+    assert "nopath.cs: 3 particle(s) have no location/micrograph_path" in caplog.text
+    assert "named by its uid (11, 12)" in caplog.text
+    # a uid whose other particles have a path takes that path's name
+    some = _particles_cs(tmp_path / "some.cs", [b"J1/a.mrc", b"", b""], [11, 11, 12])
+    assert read_picks(some)["micrograph"].tolist() == ["a", "a", "some"]
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # one uid, or none: one micrograph, as before
+        one = read_picks(_particles_cs(tmp_path / "one.cs", [b""] * 2, [11, 11]))
+        none = read_picks(_particles_cs(tmp_path / "none.cs", [b""] * 2))
+    assert one["micrograph"].tolist() == ["one", "one"]
+    assert none["micrograph"].tolist() == ["none", "none"]
+    assert "micrograph_uid" not in caplog.text

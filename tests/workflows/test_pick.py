@@ -1299,3 +1299,25 @@ def test_fibers_are_counted_and_drawn_as_fibers_not_as_their_points(tmp_path, mo
     assert len(lines) == 1
     assert not circles
     assert len(lines[0][0]) == len(fibers)
+
+
+def test_every_micrograph_smaller_than_a_particle_is_named(tmp_path, tiny_checkpoint, caplog):
+    # a CLI trial of 3 such micrographs (40 px MRC and PNG, 8 px MRC) read one warning
+    # (m8x8's) in a log where the progress bar began the other two warnings' lines: each
+    # micrograph is warned of by name (a guard: not said once a run)
+    import imageio.v3 as iio
+
+    from napari_cryopick.io.micrographs import write_mrc
+
+    image = np.random.default_rng(0).normal(size=(12, 12)).astype(np.float32)
+    paths = [write_mrc(tmp_path / "m8x8.mrc", image[:8, :8]),
+             write_mrc(tmp_path / "tiny.mrc", image)]  # fmt: skip
+    iio.imwrite(tmp_path / "tinyp.png", (image * 20 + 128).clip(0, 255).astype(np.uint8))
+    paths.append(tmp_path / "tinyp.png")
+    with caplog.at_level("WARNING"):
+        drive(pick(_request(paths, tiny_checkpoint, None)))
+    for name, side in (("m8x8", 8), ("tiny", 12), ("tinyp", 12)):
+        assert (
+            f"{name}.{'png' if name == 'tinyp' else 'mrc'}: the micrograph ({side} x {side} px) "
+            "is smaller than one particle" in caplog.text
+        )

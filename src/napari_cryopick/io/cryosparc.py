@@ -16,7 +16,8 @@ particles (``J*_particles*.cs``, ``*_passthrough_particles*.cs``)
     ``location/micrograph_path``, ``location/center_x_frac``,
     ``location/center_y_frac`` (fractions of the width and height),
     ``location/micrograph_shape`` (``[ny, nx]``); the score from
-    ``pick_stats/ncc_score`` when present.
+    ``pick_stats/ncc_score`` when present; ``location/micrograph_uid`` names the
+    micrographs of particles without a path (:func:`read_particles`).
 
 Coordinates and the y axis
 --------------------------
@@ -296,6 +297,12 @@ def read_particles(
     strip_uid
         Drop cryoSPARC's UID prefix from micrograph names.
 
+    Particles with an empty ``location/micrograph_path`` take the name of a particle of
+    their ``location/micrograph_uid`` that has one; where the rest belong to several
+    uids, each is named by its uid, with a warning naming the file; of one uid, their
+    name is empty (:func:`napari_cryopick.io.pickfiles.read_picks` names them after
+    the file).
+
     Returns
     -------
     pandas.DataFrame
@@ -322,6 +329,7 @@ def read_particles(
             "location/center_x_frac",
             "location/center_y_frac",
             "location/micrograph_shape",
+            "location/micrograph_uid",
             "pick_stats/ncc_score",
         ),
     )
@@ -340,6 +348,7 @@ def read_particles(
         micrograph_name(_text(value), strip_uid=strip_uid)
         for value in data["location/micrograph_path"]
     ]
+    names = _names_from_uids(path, data, names)
     off = np.flatnonzero((x < 0) | (x > nx) | (y < 0) | (y > ny))
     if len(off):  # the file holds each micrograph's shape: said (a hostile-input trial)
         first = off[0]
@@ -368,6 +377,42 @@ def read_particles(
         score=score,
         micrograph=names,
     )
+
+
+def _names_from_uids(path: Path, data: np.ndarray, names: list[str]) -> list[str]:
+    """Names for the particles with an empty ``location/micrograph_path``, from their
+    ``location/micrograph_uid``: the name of a row of that uid that has a path, else,
+    where such rows belong to several micrographs (uids), each its uid as text, said.
+
+    A CLI trial's particles of 2 micrographs without paths were read as one micrograph's,
+    named after the file. One uid (or no uid field) leaves the names empty, as before:
+    the picks of one micrograph, named after the file (or the micrograph asked for).
+    """
+    field = "location/micrograph_uid"
+    empty = [i for i, name in enumerate(names) if not name]
+    if not empty or field not in (data.dtype.names or ()):
+        return names
+    values = np.asarray(data[field])
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        return names  # (no uid to tell micrographs by)
+    uids = [str(int(uid)) for uid in values]
+    named = {uid: name for uid, name in zip(uids, names) if name}
+    names = [name or named.get(uid, "") for name, uid in zip(names, uids)]
+    unnamed = list(dict.fromkeys(uids[i] for i in empty if not names[i]))
+    if len(unnamed) < 2:
+        return names
+    logger.warning(
+        "%s: %d particle(s) have no location/micrograph_path, and belong to %d micrographs "
+        "by their location/micrograph_uid: each is named by its uid (%s%s), not by a "
+        "micrograph file; for picks that match micrographs, give a particles .cs that "
+        "keeps the micrograph paths (the picking or extraction job's)",
+        path,
+        sum(not name for name in names),
+        len(unnamed),
+        ", ".join(unnamed[:5]),
+        ", ..." if len(unnamed) > 5 else "",
+    )
+    return [name or uid for name, uid in zip(names, uids)]
 
 
 def write_import_star(

@@ -30,6 +30,7 @@ from .formats import (
     PickFileError,
     RowMismatch,
     blank_reason,
+    comment_line,
     file_error,
     micrograph_stem,
     other_encoding,
@@ -66,7 +67,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 #: Warnings given once a process (see read_picks).
-_SAID = {"scores": False, "origins": False}
+_SAID = {"scores": False, "origins": False, "box columns": False}
 
 FORMATS: dict[str, ModuleType] = {
     module.NAME: module for module in (_star, _box, _cbox, _topaz, _csv)
@@ -106,7 +107,7 @@ def _first_line(path: Path) -> str:
         with path.open("rb") as handle:
             for raw in iter(lambda: handle.readline(1 << 20), b""):  # (a line at most 1 MiB)
                 line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")  # (no BOM)
-                if line.strip():
+                if line.strip() and not comment_line(line):  # (a CSV's comments, skipped)
                     return line
     except OSError:
         return ""
@@ -252,6 +253,18 @@ def read_picks(
             "coordinates'",
             path,
             shift[1],
+        )
+    boxes = table.attrs.get(_csv.BOX_COLUMNS_ATTR)
+    if boxes and not _SAID["box columns"]:
+        _SAID["box columns"] = True  # once a process, as the scores
+        logger.warning(
+            "%s: its column(s) %s are not read, and its x,y are read as the centres of the "
+            "picks: a CSV gives x,y (centres), diameter, score and micrograph columns "
+            "(docs/file-conventions.md). If x,y are the top-left corners of boxes, add half "
+            "the box to each and name the box size 'diameter' (said once; other files may "
+            "have such columns too)",
+            path,
+            ", ".join(boxes),
         )
     names = table["micrograph"].astype(str)
     unnamed = names == ""

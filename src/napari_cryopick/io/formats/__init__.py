@@ -21,6 +21,8 @@ share: :class:`PickFileError` and small text helpers.
 from __future__ import annotations
 
 import collections
+import contextlib
+import io
 import math
 import os
 import re
@@ -200,7 +202,32 @@ MAX_COLUMNS = 1000
 _HEADER_BYTES = 1 << 20
 
 
-def read_delimited(path: Path, *, separator: str | None, lower: bool = False) -> pd.DataFrame:
+def comment_line(line: str | bytes) -> bool:
+    """Whether a line of a delimited table is a comment: ``#`` its first non-blank
+    character (a byte-order mark before it aside), as BOX files' are read. A ``#`` later
+    in the line is a value's (``mic#1``), not a comment."""
+    if isinstance(line, bytes):
+        return line.lstrip(b"\xef\xbb\xbf \t").startswith(b"#")
+    return line.lstrip("\ufeff \t").startswith("#")
+
+
+def _without_comments(path: Path) -> io.BytesIO | None:
+    """The bytes of ``path`` with each comment line (:func:`comment_line`) left empty, its
+    line end kept, so that pandas skips it as a blank line and counts the lines after it
+    as they are in the file; None when the file has no comment line."""
+    raw = path.read_bytes()
+    if b"#" not in raw:
+        return None
+    lines = raw.splitlines(keepends=True)
+    if not any(comment_line(line) for line in lines):
+        return None
+    kept = [line[len(line.rstrip(b"\r\n")) :] if comment_line(line) else line for line in lines]
+    return io.BytesIO(b"".join(kept))
+
+
+def read_delimited(
+    path: Path, *, separator: str | None, lower: bool = False, comments: bool = False
+) -> pd.DataFrame:
     """A text table with a header line: every field as text, one column per header name.
 
     ``separator``: ``","`` (CSV, quoted fields), ``"\\t"``, or None (runs of
@@ -212,13 +239,23 @@ def read_delimited(path: Path, *, separator: str | None, lower: bool = False) ->
     are empty. Empty trailing header fields (a trailing separator) are
     dropped; a column named twice is refused. A UTF-8 byte-order mark is read
     past. A header of more than :data:`MAX_COLUMNS` names is refused before
-    parsing (pandas takes seconds per thousand columns).
+    parsing (pandas takes seconds per thousand columns). ``comments``: lines whose
+    first non-blank character is ``#`` are skipped (:func:`comment_line`), a header
+    line among them; line numbers in errors stay the file's.
     """
     import re
 
     refuse_other_encodings(path)
-    with path.open("rb") as handle:
-        first = handle.readline(_HEADER_BYTES).decode("utf-8", errors="replace")
+    source: Path | io.BytesIO = path
+    if comments:
+        source = _without_comments(path) or path
+    with path.open("rb") if isinstance(source, Path) else contextlib.nullcontext(source) as handle:
+        first = handle.readline(_HEADER_BYTES)
+        while comments and first and not first.strip():  # (the comment lines above the header)
+            first = handle.readline(_HEADER_BYTES)
+        first = first.decode("utf-8", errors="replace")
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
     # (lines ended by CR alone, an old Mac OS file: pandas reads them, the header is the
     # first; a re-trial's CSV was "a header line of 1255 columns")
     first = re.split(r"\r\n?|\n", first, maxsplit=1)[0].strip()  # (pandas' line ends only)
@@ -232,7 +269,7 @@ def read_delimited(path: Path, *, separator: str | None, lower: bool = False) ->
         )
     try:
         frame = pd.read_csv(
-            path,
+            source,
             sep=r"\s+" if separator is None else separator,
             header=None,
             dtype=str,
@@ -708,17 +745,27 @@ def repeated_blocks(path: Path, text: str | None = None) -> None:
         )
 
 
+#: RELION's file-type suffix of an image name, ``mic.mrc:mrc`` (``FileName::getFileFormat``
+#: reads the type after the colon; the types its image reader takes): not part of the name.
+RELION_TYPE_SUFFIX = re.compile(
+    r":(?:mrcs?|tiff?|spi|xmp|stk|vol|img|hed|eer|ecc|dm[34]?)$", re.IGNORECASE
+)
+
+
 def micrograph_stem(name: object) -> str:
     """``"MotionCorr/job002/mic_001.mrc"`` -> ``"mic_001"``; empty for missing names.
 
     Only micrograph suffixes (``.mrc``, ``.png``, ...) are stripped, so names
-    with dots such as ``May08_03.05.02`` stay whole.
+    with dots such as ``May08_03.05.02`` stay whole. RELION's type suffix
+    (``mic_001.mrc:mrc``, :data:`RELION_TYPE_SUFFIX`) goes first: a CLI trial's
+    ``rlnMicrographName`` ``mics/May08_04.32.27.mrc:mrc`` was the micrograph
+    ``May08_04.32.27.mrc:mrc``, which matched no micrograph file.
     """
     from ..micrographs import MICROGRAPH_SUFFIXES
 
     if name is None or (isinstance(name, float) and math.isnan(name)):
         return ""
-    text = str(name).strip()
+    text = RELION_TYPE_SUFFIX.sub("", str(name).strip())
     if not text or text == NA_TEXT:
         return ""
     base = text.replace("\\", "/").rsplit("/", 1)[-1]
@@ -745,7 +792,8 @@ def names_column(frame: pd.DataFrame, column: str, path: str | os.PathLike) -> l
         if value in stem_of:
             continue
         stem = stem_of[value] = micrograph_stem(value)
-        text = str(value).strip()
+        # (mic.mrc and RELION's mic.mrc:mrc are one file)
+        text = RELION_TYPE_SUFFIX.sub("", str(value).strip())
         if stem and named.setdefault(stem, text) != text:
             raise file_error(
                 path,

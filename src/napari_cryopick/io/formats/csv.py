@@ -8,7 +8,10 @@ exports; :data:`MICROGRAPH_COLUMNS`); a column of micrograph file names under
 another name is refused, naming it, not read as one micrograph's picks.
 Only ``x`` and ``y`` are required on reading, so plain ``x,y,diameter`` tables
 (the shared real-data picks, CryoPPP-derived sets) read as they are. Column
-names are matched case-insensitively; missing values are empty fields.
+names are matched case-insensitively; missing values are empty fields. Lines whose
+first non-blank character is ``#`` are comments, skipped as in BOX files. Box columns
+(``width``, ``height``, :data:`BOX_COLUMNS`) are not read: a file holding them is said
+(:data:`BOX_COLUMNS_ATTR`), x and y being read as centres.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pandas as pd
 from . import (
     SCORE_DECIMALS,
     check_readable,
+    comment_line,
     file_error,
     format_number,
     names_column,
@@ -46,6 +50,26 @@ MICROGRAPH_COLUMNS: tuple[str, ...] = (
     "filename",
     "file_name",
 )
+
+#: Columns of a bounding-box table (lower case), which the reader does not read: their x,y
+#: are often the boxes' top-left corners, where this reader takes centres.
+BOX_COLUMNS: tuple[str, ...] = (
+    "width",
+    "height",
+    "w",
+    "h",
+    "box_width",
+    "box_height",
+    "boxwidth",
+    "boxheight",
+    "box_size",
+    "boxsize",
+    "box",
+)
+#: ``DataFrame.attrs`` key of :func:`read`'s tables: the box columns (:data:`BOX_COLUMNS`,
+#: as the header names them) holding values, or an empty tuple; said by
+#: :func:`napari_cryopick.io.pickfiles.read_picks`.
+BOX_COLUMNS_ATTR = "csv_box_columns"
 
 #: Ends of the values that make a column of other name a column of micrograph files
 #: (refused: read without it, every row would be one micrograph's, the file's name).
@@ -95,6 +119,37 @@ def looks_like_csv_picks(first_line: str, either: bool = False) -> bool:
     return ("x" in names or "y" in names) if either else ("x" in names and "y" in names)
 
 
+def _header_line(path: Path) -> str:
+    """The header line: the first line that is neither blank nor a comment
+    (:func:`~napari_cryopick.io.formats.comment_line`)."""
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        for line in handle:
+            if line.strip() and not comment_line(line):
+                return line
+    return ""
+
+
+def _box_columns(frame: pd.DataFrame, path: Path) -> tuple[str, ...]:
+    """The columns of :data:`BOX_COLUMNS` holding a value, as the header names them.
+
+    A CLI trial's ``X,Y,Width,Height`` table read its boxes' x,y as centres and left
+    the box size out, unsaid: a bounding-box table usually gives the top-left corner,
+    so every pick would lie half a box off. Not guessed (the reader reads no box), said.
+    """
+    import csv
+
+    found = [
+        c
+        for c in frame.columns
+        if c in BOX_COLUMNS and frame[c].fillna("").astype(str).str.strip().ne("").any()
+    ]
+    if not found:
+        return ()
+    header = next(csv.reader([_header_line(path).strip()]), [])
+    as_written = {_unquoted(n.strip()).lower(): _unquoted(n.strip()) for n in header}
+    return tuple(as_written.get(c, c) for c in found)
+
+
 def _unquoted(name: str) -> str:
     return name[1:-1].strip() if len(name) >= 2 and name[0] == name[-1] == "'" else name
 
@@ -104,8 +159,7 @@ def _refuse_other_separator(path: Path) -> None:
     of decimal commas): said at once. Read with commas, its decimal commas split every
     line into more fields than the header's one, and a re-trial read only "line 2 has 3
     fields, the header names 1"."""
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
-        header = handle.readline()
+    header = _header_line(path)
     if "," in header:
         return
     for separator, said, why in (
@@ -132,14 +186,17 @@ def _refuse_cut_last_line(path: Path) -> None:
     refuse_other_encodings(path)  # (a UTF-16 file's last byte: "cut short")
     with path.open("rb") as handle:
         header = handle.readline()
+        while header and (not header.strip() or comment_line(header)):
+            header = handle.readline()  # (comment lines above the header)
+        body = handle.tell()
         handle.seek(0, 2)
         size = handle.tell()
-        handle.seek(max(len(header), size - 65536))
+        handle.seek(max(body, size - 65536))
         tail = handle.read()
     if not tail or tail.endswith((b"\n", b"\r")):
         return
     last = tail.splitlines()[-1].decode("utf-8", errors="replace")
-    if not last.strip():
+    if not last.strip() or comment_line(last):
         return
     names = next(csv.reader([header.decode("utf-8-sig", errors="replace").strip()]), [])
     fields = next(csv.reader([last]), [])
@@ -166,7 +223,9 @@ def read(path: str | Path) -> pd.DataFrame:
     check_readable(path)
     _refuse_other_separator(path)
     _refuse_cut_last_line(path)
-    frame = read_delimited(path, separator=",", lower=True)
+    # comment lines skipped, as BOX files' (a CLI trial's "# comment" above the header
+    # was "line 2 has 2 fields, the header names 1"; one at the end, "a non-numeric value")
+    frame = read_delimited(path, separator=",", lower=True, comments=True)
     # 'x','y': single-quoted names (pandas unquotes only double quotes), as the header
     # check (looks_like_csv_picks) reads them
     frame.columns = [_unquoted(name) for name in frame.columns]
@@ -175,7 +234,7 @@ def read(path: str | Path) -> pd.DataFrame:
     kind = [k if k else ("fiber" if t > 0 else "particle") for k, t in zip(kinds, tube_id)]
     # the micrograph under the names other tools' CSV exports give it
     name_label = _micrograph_column(frame, path)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "micrograph": names_column(frame, name_label, path),
             "x": numeric_column(frame, "x", path),
@@ -186,6 +245,8 @@ def read(path: str | Path) -> pd.DataFrame:
             "tube_id": tube_id,
         }
     )
+    table.attrs[BOX_COLUMNS_ATTR] = _box_columns(frame, path)
+    return table
 
 
 def write(table: pd.DataFrame, path: str | Path, *, decimals: int = 3) -> None:
