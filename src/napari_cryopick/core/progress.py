@@ -73,6 +73,32 @@ class _AboveBar:
         self.stream.flush()
 
 
+class _LogLines:
+    """The stream of a progress bar drawn to a file or a pipe (a cluster job's log,
+    RELION's run.out): each draw a line of its own, without tqdm's carriage returns and
+    blanking. A CLI trial's log began every warning after the bar with the bar's text and
+    a carriage return (``picking: 33%|...\r   \rWARNING: ...``): ``grep '^WARNING'``
+    found the first warning only, and a viewer that shows carriage returns showed a
+    run of bars on one line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").rstrip()
+        if line:  # (a blanking of the line, or the bar's closing line end: nothing)
+            self.stream.write(line + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:  # (encoding, fileno: the stream's)
+        return getattr(self.stream, name)
+
+
 def _logs_above(bar_class: Any, bar_stream: Any) -> list[tuple[Any, Any]]:
     """Point the root logger's handlers of the bar's stream, and of standard output and
     error (a bar on one of them is cleared by a write to the other, ``tqdm.write``), at
@@ -144,6 +170,7 @@ def drive(
                 from tqdm.auto import tqdm
 
                 step = getattr(event, "step", None)
+                postfix = getattr(event, "postfix", None)
                 bar = tqdm(
                     desc=description,
                     unit=unit,
@@ -151,14 +178,19 @@ def drive(
                     # the rate counts from the first event's step: a first micrograph done
                     # before the bar was made read "21959.71step/s" (a trial)
                     initial=step if isinstance(step, int) and step > 0 else 0,
-                    file=file,
+                    file=file if terminal else _LogLines(file),
                     bar_format=(
                         _OWN_ETA_FORMAT if getattr(event, "eta_s", None) is not None else None
                     ),
                     dynamic_ncols=True,
                     mininterval=interval,
+                    # (its first line with the first event's postfix: in a log, drawn once)
+                    postfix=postfix() if callable(postfix) else None,
                 )
-                swapped = _logs_above(tqdm, file)
+                # (in a log the bar's lines end, so log records stand on their own)
+                swapped = _logs_above(tqdm, file) if terminal else []
+                if not terminal:  # drawn: the log keeps every line
+                    last_drawn = _clock()
             if bar is not None:
                 total = getattr(event, "total", None)
                 step = getattr(event, "step", None)
@@ -172,7 +204,8 @@ def drive(
                     bar.bar_format = _OWN_ETA_FORMAT
                 now = _clock()
                 last_step = step is not None and total is not None and step >= total
-                if now - last_drawn >= interval or last_step:
+                # (the last step on a terminal at once; in a log, the close draws it)
+                if now - last_drawn >= interval or (last_step and terminal):
                     postfix = getattr(event, "postfix", None)
                     if callable(postfix):
                         bar.set_postfix_str(postfix(), refresh=False)
