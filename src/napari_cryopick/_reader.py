@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .io.filaments import CENTRE_LINES_SUFFIX, looks_like_centre_lines, read_centre_lines
-from .io.formats import blank_reason, other_encoding
+from .io.formats import blank_reason, comment_line, other_encoding
 from .io.formats.csv import looks_like_csv_picks
 from .io.formats.topaz import looks_like_topaz
 from .io.micrographs import MICROGRAPH_SUFFIXES, read_micrograph
@@ -284,7 +284,12 @@ def _claims(path: Path) -> bool:
     first_line = (
         other[1]
         if other is not None
-        else next((line for line in _head(path, 4096).splitlines() if line.strip()), "")
+        # (comment lines above a CSV's header skipped, as the CSV reader skips them: a
+        # review's such CSV was read by the command line and "no reader" in napari)
+        else next(
+            (ln for ln in _head(path, 4096).splitlines() if ln.strip() and not comment_line(ln)),
+            "",
+        )
     )
     if suffix == ".csv":
         # a header naming x or y: read, and a missing or misspelt column is said ("missing

@@ -37,6 +37,17 @@ def test_a_log_gets_a_few_bars_not_one_per_step(capsys):
     assert "at 500" in err  # the last event's postfix, not a stale one
 
 
+def test_a_log_draws_the_last_step_once_however_slow_the_job(capsys, monkeypatch):
+    # a review: with 30 s or more before the last step, it was drawn, then the close drew
+    # it again: two "100%" lines in the log
+    ticks = iter(range(0, 10_000, 40))
+    monkeypatch.setattr(progress, "_clock", lambda: float(next(ticks)))
+    drive(_job(5), progress_bar=True, description="picking")
+    err = capsys.readouterr().err
+    assert err.count("5/5") == 1, err
+    assert err.count("picking") == 5  # each step 40 s after the one before: each drawn once
+
+
 def test_a_job_that_stops_early_shows_where_it_stopped(capsys):
     # a time budget ends training before its planned steps: no "last step" event
     drive(_job(30, total=1000), progress_bar=True, description="training")

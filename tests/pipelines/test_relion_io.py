@@ -69,6 +69,15 @@ def test_relion31_list_gives_optics_pixel_size_per_group(tmp_path):
     assert micrographs[1].path == tmp_path / "MotionCorr/job002/Movies/sub/a.mrc"
 
 
+def test_a_relion_type_suffix_is_no_part_of_the_micrograph_file(tmp_path):
+    # a review: "x.mrc:mrc" (RELION's file-type suffix) pointed at a file of that name
+    star = tmp_path / "micrographs_ctf.star"
+    star.write_text(RELION30.replace("x.mrc ", "x.mrc:mrc "))
+    (micrograph,) = read_micrographs_star(star, project_dir=tmp_path)
+    assert micrograph.name == "MotionCorr/job002/Movies/x.mrc:mrc"  # as RELION names it
+    assert micrograph.path == tmp_path / "MotionCorr/job002/Movies/x.mrc"
+
+
 def test_an_optics_group_given_twice_with_two_pixel_sizes_is_refused(tmp_path):
     # the last row's pixel size was taken, unsaid (RELION takes the first)
     star = tmp_path / "micrographs_ctf.star"

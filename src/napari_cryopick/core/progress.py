@@ -164,6 +164,7 @@ def drive(
                 return stop.value
             if on_event is not None:
                 on_event(event)
+            now = _clock()
             if progress_bar and bar is None and hasattr(event, "step"):
                 # made at the first event: a job refused before it starts (bad input)
                 # leaves its one error line alone, not an empty "0step" bar above it
@@ -190,7 +191,7 @@ def drive(
                 # (in a log the bar's lines end, so log records stand on their own)
                 swapped = _logs_above(tqdm, file) if terminal else []
                 if not terminal:  # drawn: the log keeps every line
-                    last_drawn = _clock()
+                    last_drawn = now
             if bar is not None:
                 total = getattr(event, "total", None)
                 step = getattr(event, "step", None)
@@ -202,10 +203,10 @@ def drive(
                     # the job estimates its own end (a time budget): tqdm's estimate from
                     # the steps left would be a second, different one
                     bar.bar_format = _OWN_ETA_FORMAT
-                now = _clock()
                 last_step = step is not None and total is not None and step >= total
-                # (the last step on a terminal at once; in a log, the close draws it)
-                if now - last_drawn >= interval or (last_step and terminal):
+                # the last step on a terminal at once; in a log only the close draws it (a
+                # review: drawn here after 30 s, the close drew "100%" a second time)
+                if (last_step and terminal) or (now - last_drawn >= interval and not last_step):
                     postfix = getattr(event, "postfix", None)
                     if callable(postfix):
                         bar.set_postfix_str(postfix(), refresh=False)

@@ -299,8 +299,8 @@ def read_particles(
 
     Particles with an empty ``location/micrograph_path`` take the name of a particle of
     their ``location/micrograph_uid`` that has one; where the rest belong to several
-    uids, each is named by its uid, with a warning naming the file; of one uid, their
-    name is empty (:func:`napari_cryopick.io.pickfiles.read_picks` names them after
+    uids, or lie beside particles with paths, each is named by its uid, with a warning
+    naming the file; of one uid in a file without paths, their name is empty (:func:`napari_cryopick.io.pickfiles.read_picks` names them after
     the file).
 
     Returns
@@ -382,7 +382,8 @@ def read_particles(
 def _names_from_uids(path: Path, data: np.ndarray, names: list[str]) -> list[str]:
     """Names for the particles with an empty ``location/micrograph_path``, from their
     ``location/micrograph_uid``: the name of a row of that uid that has a path, else,
-    where such rows belong to several micrographs (uids), each its uid as text, said.
+    where such rows belong to several micrographs (uids), or beside rows that have paths
+    (other micrographs: a review), each its uid as text, said.
 
     A CLI trial's particles of 2 micrographs without paths were read as one micrograph's,
     named after the file. One uid (or no uid field) leaves the names empty, as before:
@@ -399,10 +400,10 @@ def _names_from_uids(path: Path, data: np.ndarray, names: list[str]) -> list[str
     named = {uid: name for uid, name in zip(uids, names) if name}
     names = [name or named.get(uid, "") for name, uid in zip(names, uids)]
     unnamed = list(dict.fromkeys(uids[i] for i in empty if not names[i]))
-    if len(unnamed) < 2:
-        return names
+    if not unnamed or (len(unnamed) == 1 and not any(names)):
+        return names  # (one micrograph, no paths at all: named after the file, as before)
     logger.warning(
-        "%s: %d particle(s) have no location/micrograph_path, and belong to %d micrographs "
+        "%s: %d particle(s) have no location/micrograph_path, and belong to %d micrograph(s) "
         "by their location/micrograph_uid: each is named by its uid (%s%s), not by a "
         "micrograph file; for picks that match micrographs, give a particles .cs that "
         "keeps the micrograph paths (the picking or extraction job's)",

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from .atomic import atomic_write_text
-from .formats import star_block, star_loop_problem, starfile_read
+from .formats import RELION_TYPE_SUFFIX, star_block, star_loop_problem, starfile_read
 
 __all__ = [
     "ABORT_NOW",
@@ -251,7 +251,9 @@ def read_micrographs_star(
             magnification = _positive(row.get("rlnMagnification"))
             if detector_um and magnification:
                 pixel_size = detector_um * 1e4 / magnification
-        file = Path(name) if Path(name).is_absolute() else project / name
+        # the file without RELION's type suffix (mic.mrc:mrc, a review); the name as given
+        stored = RELION_TYPE_SUFFIX.sub("", name)
+        file = Path(stored) if Path(stored).is_absolute() else project / stored
         micrographs.append(RelionMicrograph(name, file, pixel_size, group))
     return micrographs
 

@@ -9,8 +9,9 @@ stem of ``location/micrograph_path`` *as written*, cryoSPARC's UID prefix
 included: the stem of the micrograph file the picks belong to, which is
 also the name of that micrograph when it is picked or trained on from an
 exposures ``.cs`` list. Particles without a path (an empty ``micrograph_path``) of
-several ``location/micrograph_uid`` are named by their uid, said (a CLI trial's were
-one micrograph's, named after the file); of one uid, after the file, as before.
+several ``location/micrograph_uid``, or beside particles with paths, are named by their
+uid, said (a CLI trial's were one micrograph's, named after the file); of one uid in a
+file without paths, after the file, as before.
 
 cryoSPARC reads picks back from one STAR file across micrographs
 (:func:`napari_cryopick.io.cryosparc.write_import_star`, ``cryopick cryosparc
