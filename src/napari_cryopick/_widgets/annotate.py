@@ -91,7 +91,7 @@ from ._common import (
     unproxy,
     update_or_add_layer,
 )
-from .shown import SAME_SHAPE_PX, _same_path, _unchanged, spots_table
+from .shown import spots_table
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +392,8 @@ def _copies_dropped(
     copy among the labels (one the user edited in the label layer, or covered by a
     label of their own) changes nothing. Returns the labels and how many copies were
     dropped and replaced."""
+    from .shown import _unchanged
+
     if updates is None or not len(labels):
         return labels, 0, 0
     fiber = kind == "fiber"
@@ -430,8 +432,7 @@ def merge_vesicle_labels(
     vesicles: pd.DataFrame,
     deleted: Any = (),
     updates: Any = None,
-    own: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, int, int, int, int]:
+) -> tuple[pd.DataFrame, int, int, int]:
     """The user's vesicle circles plus the vesicles that are not already among them.
 
     A vesicle whose centre lies within its own radius of an annotated
@@ -443,13 +444,8 @@ def merge_vesicle_labels(
     negative made of it was dropped at training as lying on a label). A circle label
     that copies a circle ``updates`` (``shown.LabelUpdates``) says was resized, moved
     or deleted since that press follows it (a GUI trial's resized circle kept its old
-    size as a label). ``own``: circles of ``vesicles`` the user drew, moved or resized on
-    the result layer (which the export writes) since they were last used as labels: a
-    label each covers (centred within its radius) is replaced by it, the user's later
-    word (a vesicle trial's circle resized over its own drawn vesicle was
-    exported at the new size and kept as a label at the old one, unsaid). Returns the
-    merged table (centre and diameter of each circle), how many vesicles were added, how
-    many labels went, how many were updated and how many were replaced so.
+    size as a label). Returns the merged table (centre and diameter of each circle),
+    how many vesicles were added, how many labels went and how many were updated.
     """
     name = micrograph_name(micrograph_layer)
     drawn, dropped = _labels_not_at(
@@ -457,24 +453,14 @@ def merge_vesicle_labels(
     )
     drawn, went, updated = _copies_dropped(drawn, updates, "vesicle", name)
     dropped += went
+    vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
     diameter = vesicles["diameter"].to_numpy(float)
     radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)
-    replaced = 0
-    if own is not None and len(own) and len(drawn):
-        size = own["diameter"].to_numpy(float)
-        reach = np.where(np.isfinite(size), 0.5 * size, 0.0)
-        dx = drawn["x"].to_numpy(float)[:, None] - own["x"].to_numpy(float)[None, :]
-        dy = drawn["y"].to_numpy(float)[:, None] - own["y"].to_numpy(float)[None, :]
-        covered = (np.hypot(dx, dy) < reach[None, :]).any(axis=1)
-        covered &= ~np.asarray(_unchanged("vesicle", drawn, own), bool)  # (itself)
-        replaced = int(covered.sum())
-        drawn = drawn[~covered]
-    vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
     vesicles = far_from(vesicles, drawn, radius)
     merged = pd.concat(
         [t for t in (drawn, vesicles) if len(t)] or [empty_picks()], ignore_index=True
     )
-    return merged, len(vesicles), dropped, updated, replaced
+    return merged, len(vesicles), dropped, updated
 
 
 def merge_fiber_labels(
@@ -484,8 +470,7 @@ def merge_fiber_labels(
     width_px: float,
     deleted: Any = (),
     updates: Any = None,
-    own: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, int, int, int, int]:
+) -> tuple[pd.DataFrame, int, int, int]:
     """The user's fiber paths plus the fibers (one ``tube_id`` each) not already drawn.
 
     A fiber that runs along one drawn path for at least half its length
@@ -496,11 +481,8 @@ def merge_fiber_labels(
     labels*: it goes, as for particles; a path label that copies a path ``updates``
     says was reshaped or deleted since follows it, as circles do. The merged table
     holds the vertices of every path, kind ``"fiber"``, one ``tube_id`` per path, as the
-    Annotate widget stores drawn fibers. ``own``: paths of ``fibers`` the user drew or
-    reshaped on the result layer since they were last used as labels: a drawn path
-    either runs along for half its length or more is replaced by it, as circles are
-    (:func:`merge_vesicle_labels`). Returns it, how many fibers were added, how many
-    labels went, how many were updated and how many were replaced so.
+    Annotate widget stores drawn fibers. Returns it, how many fibers were added, how
+    many labels went and how many were updated.
     """
     from napari_cryopick.core.fibers import path_coverage, paths_near
 
@@ -517,28 +499,12 @@ def merge_fiber_labels(
         dropped = int(gone.sum())
     dropped += went
     tolerance = 0.5 * float(width_px)
-    replaced = 0
-    mine = picks_to_paths(own) if own is not None and len(own) else []
-    if mine and drawn:
-
-        def theirs(path: np.ndarray) -> bool:  # (a drawn path a path of the user's replaces)
-            return any(
-                not _same_path(path, m, SAME_SHAPE_PX)
-                and max(path_coverage(m, [path], tolerance), path_coverage(path, [m], tolerance))
-                >= SAME_FIBER_COVERAGE
-                for m in mine
-            )
-
-        replaced_now = [theirs(path) for path in drawn]
-        replaced = int(sum(replaced_now))
-        drawn = [path for path, gone in zip(drawn, replaced_now, strict=True) if not gone]
     new = [
         path
         for path in picks_to_paths(fibers)
         if path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE
     ]
-    merged = paths_to_picks([*drawn, *new], micrograph=name)
-    return merged, len(new), dropped, updated, replaced
+    return paths_to_picks([*drawn, *new], micrograph=name), len(new), dropped, updated
 
 
 def merge_negative_labels(

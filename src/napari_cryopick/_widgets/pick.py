@@ -392,28 +392,6 @@ def _earlier_labels_text(dropped: int, updated: int, shapes: str, how: str) -> s
     return "".join(f", {text}" for text in texts)
 
 
-def _own_shapes(stored: Any, shown: pd.DataFrame, kind: str) -> pd.DataFrame | None:
-    """The circles (paths) of ``shown`` the user drew, moved, resized or reshaped on the
-    result layer (no score: ``result_layers.edited_by_user``) and not used as labels as
-    they are since (``stored.labelled_shapes``): at *Use as training labels* they replace
-    the user's own labels they cover. None for a pick file's result (its shapes have no
-    scores: the file's, not the user's)."""
-    if stored is None or stored.file_picks:
-        return None
-    mine = shown[shown["score"].isna()]
-    earlier = _record_table(stored.labelled_shapes, kind)
-    if not len(mine) or not len(earlier):
-        return mine
-    return mine.drop(labelled_now(mine, earlier, kind).index)
-
-
-def _replaced_text(replaced: int, shapes: str, how: str) -> str:
-    """ ", N of your labels replaced by the <shapes> you <how> over them" ("" for none)."""
-    if not replaced:
-        return ""
-    return f", {replaced} of your own labels replaced by the {shapes} you {how} over them"
-
-
 def _warning_texts(warnings: Any) -> str:
     return "".join(f"Warning: {text} " for text in warnings)
 
@@ -3133,8 +3111,6 @@ class PickWidget(QWidget):
             self.status.setText(no_micrograph_text(self.viewer))
             return None
         name = micrograph_name(mlayer)
-        # (the circles and paths the user moved, resized or reshaped are theirs from here)
-        _store_shape_edits(self.viewer, name)
         picks = result_picks(self.viewer, name)
         if name not in session(self.viewer).pick_results and not len(picks):
             # nothing Pick picked or loaded: say so, write no empty sidecar (a trial opened
@@ -3188,11 +3164,9 @@ class PickWidget(QWidget):
         shown_at = _threshold_of(self.viewer, stored, None, name)
         follow = {k: labels_to_update(stored, k, shown_at) if stored else None for k in SHAPE_CODES}
         # the vesicle labels this press leaves (read once: the negatives below need them)
-        own = {k: _own_shapes(stored, t, k) for k, t in (("vesicle", vesicles), ("fiber", fibers))}
-        table, added, dropped, updated, replaced = merge_vesicle_labels(
-            self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"],
-            own=own["vesicle"],
-        )  # fmt: skip
+        table, added, dropped, updated = merge_vesicle_labels(
+            self.viewer, mlayer, vesicles, deleted=gone, updates=follow["vesicle"]
+        )
         if gone:  # the network's circles and paths the user deleted are junk too
             spots = spots_table(gone)
             # ... except where a vesicle label the press keeps lies (centred within a
@@ -3223,17 +3197,15 @@ class PickWidget(QWidget):
             saved = replace_annotations(self.viewer, mlayer, table, "vesicle")
             texts.append(
                 f"{counted(len(table), 'vesicle labels')} ({added} added from the circles"
-                f"{_earlier_labels_text(dropped, updated, 'circles', 'resized or moved')}"
-                f"{_replaced_text(replaced, 'circles', 'drew, moved or resized')})"
+                f"{_earlier_labels_text(dropped, updated, 'circles', 'resized or moved')})"
             )
             if added:
                 became.append(("circle", "vesicle"))
         known = fibers["diameter"].notna()
         width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
-        table, added, dropped, updated, replaced = merge_fiber_labels(
-            self.viewer, mlayer, fibers, width, deleted=gone, updates=follow["fiber"],
-            own=own["fiber"],
-        )  # fmt: skip
+        table, added, dropped, updated = merge_fiber_labels(
+            self.viewer, mlayer, fibers, width, deleted=gone, updates=follow["fiber"]
+        )
         if len(fibers) or dropped or updated:
             if len(fibers) and micrograph_diameter(mlayer) is None:
                 # the width training densifies paths at
@@ -3242,8 +3214,7 @@ class PickWidget(QWidget):
             count = int(table["tube_id"].nunique()) if len(table) else 0
             texts.append(
                 f"{counted(count, 'fiber labels')} ({added} added from the traced fibers"
-                f"{_earlier_labels_text(dropped, updated, 'paths', 'reshaped')}"
-                f"{_replaced_text(replaced, 'paths', 'drew or reshaped')})"
+                f"{_earlier_labels_text(dropped, updated, 'paths', 'reshaped')})"
             )
             if added:
                 became.append(("path", "fiber"))

@@ -80,7 +80,6 @@ from .shown import (
     _without_deleted,
     as_shown,
     default_pick_config,
-    edited_by_user,
     spots_table,
     tracked_positions,
 )
@@ -565,21 +564,16 @@ def _mark_added_shapes(viewer: Any, event: Any) -> None:
     layer = event.source
     if rows is not None and len(rows) and _moved_to_labels(viewer, layer, rows):
         return
-    if rows is not None and len(rows):
-        _as_drawn_by_hand(layer, rows)
-
-
-def _as_drawn_by_hand(layer: Any, rows: Any) -> None:
-    """Shapes ``rows`` of a circles or paths layer without a score, drawn white."""
     features = layer.features
-    if "score" in features.columns and len(features) == len(layer.data):
+    if rows is not None and "score" in features.columns and len(features) == len(layer.data):
         features.loc[rows, "score"] = np.nan
-    colours = np.array(layer.edge_color, dtype=float, copy=True)
-    if colours.ndim == 2 and len(colours) == len(layer.data):
-        from napari_cryopick.layers.points import score_colours
+    if rows is not None and len(rows):
+        colours = np.array(layer.edge_color, dtype=float, copy=True)
+        if colours.ndim == 2 and len(colours) == len(layer.data):
+            from napari_cryopick.layers.points import score_colours
 
-        colours[rows] = score_colours(np.full(len(rows), np.nan))
-        layer.edge_color = colours
+            colours[rows] = score_colours(np.full(len(rows), np.nan))
+            layer.edge_color = colours
 
 
 @dataclass(frozen=True)
@@ -653,11 +647,6 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
         now = _shapes_table(layer, micrograph)
         if not _shapes_differ(_filled(layer).table, now):
             continue
-        own = edited_by_user(kind, _filled(layer).table, now)
-        if own.any() and len(own) == len(layer.data):  # (a shape each, in the layer's order)
-            # the network's shapes the user moved, resized or reshaped are theirs now
-            _as_drawn_by_hand(layer, np.flatnonzero(own))
-            now = _shapes_table(layer, micrograph)
         picks = stored.picks
         kept = picks[~picks.index.isin(layer.metadata["rows"])]
         added = now

@@ -422,23 +422,6 @@ def _unchanged(kind: str, then: pd.DataFrame, now: pd.DataFrame) -> list[bool]:
     ]
 
 
-def edited_by_user(kind: str, before: pd.DataFrame | None, now: pd.DataFrame) -> np.ndarray:
-    """Which circles (paths, a value each ``tube_id`` in their order) of ``now`` are the
-    network's that the user moved, resized or reshaped: scored, and not among ``before``
-    (the layer as filled) as they were (:func:`_unchanged`). They are the user's own from
-    then on (no score), as circles drawn by hand are: a vesicle trial resized a network
-    circle over its own drawn vesicle, and the export wrote the new size while the label
-    kept the old one; a re-pick brought the network's circle back."""
-    if kind == "vesicle":
-        shapes = [now.iloc[[i]] for i in range(len(now))]
-    else:
-        shapes = [g for _t, g in now.groupby("tube_id", sort=False)]
-    if before is None or not shapes:
-        return np.zeros(len(shapes), bool)
-    scored = np.array([bool(shape["score"].notna().all()) for shape in shapes])
-    return scored & ~np.asarray(_unchanged(kind, now, before), bool)
-
-
 def labelled_now(shapes: pd.DataFrame, labels: pd.DataFrame, kind: str) -> pd.DataFrame:
     """The circles (paths) of ``shapes`` that ``labels`` holds a copy of (:func:`_unchanged`)."""
     shapes = shapes[shapes["kind"].astype(str) == kind]
