@@ -1448,6 +1448,57 @@ def test_a_deleted_circle_on_the_users_own_vesicle_label_makes_no_negative(
     assert (119.5, 279.5) in centres  # picked: the user's label says it is a vesicle
 
 
+def test_circles_and_paths_shown_unlike_the_users_own_labels_under_them_are_said(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """A vesicle trial resized a network circle over a vesicle it had drawn itself (and
+    reshaped a traced path along its own drawn fiber), then used them as labels: the
+    export wrote the new circle and path, the labels kept the old drawings, unsaid. The
+    labels stay (a press never rewrites the user's own), and the difference is said."""
+    from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    # the user's own circle over the second vesicle (48 px at x 279.5, y 119.5), 6 px off,
+    # and their own path 5.5 px beside the traced fiber (row 239.5)
+    corner = np.array([119.5 - 24.0, 285.5 - 24.0])
+    box = corner + 48.0 * np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    annotate.set_kind("vesicle").add(box, shape_type="ellipse")
+    annotate.set_kind("fiber").add(np.array([[245.0, 40.0], [245.0, 320.0]]), shape_type="path")
+    viewer.layers.selection.active = viewer.layers["mic"]
+    vesicles = viewer.layers["mic vesicles"]
+    second = next(i for i, v in enumerate(vesicles.data) if v.mean(axis=0)[1] > 200)
+    _reshaped(vesicles, second, factor=1.5)  # 72 px now
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    said = widget.status.text()
+    assert (
+        "1 circle shown lies on vesicle labels of your own and differs from them: your labels "
+        "stay as they are and training learns them, while an export writes the circles as "
+        "shown (to train on a circle as shown, delete your label under it in the 'mic "
+        "vesicle' layer and press again)"
+    ) in said, said
+    assert "1 path shown lies on fiber labels of your own and differs from them" in said
+    mlayer = find_micrograph_layer(viewer, "mic")
+    labels = current_labels(viewer, mlayer, "vesicle")
+    assert sorted(labels["x"].round(1)) == [119.5, 285.5]  # the user's own stays as drawn
+    # the label under it deleted, as the note says: the circle as shown becomes the label
+    annotate_layer = viewer.layers["mic vesicle"]
+    annotate_layer.selected_data = {
+        i for i, v in enumerate(annotate_layer.data) if v.mean(axis=0)[1] > 200
+    }
+    annotate_layer.remove_selected()
+    viewer.layers.selection.active = viewer.layers["mic"]
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert "circle shown lies" not in widget.status.text()
+    labels = current_labels(viewer, mlayer, "vesicle")
+    at = np.hypot(labels["x"] - 279.5, labels["y"] - 119.5) < 1.0
+    assert labels.loc[at, "diameter"].tolist() == [pytest.approx(72.0, abs=1.0)]
+
+
 def test_circles_and_paths_deleted_after_an_earlier_press_lose_their_labels(
     make_napari_viewer, qtbot, monkeypatch, tmp_path
 ):

@@ -392,6 +392,32 @@ def _earlier_labels_text(dropped: int, updated: int, shapes: str, how: str) -> s
     return "".join(f", {text}" for text in texts)
 
 
+def _apart_from_labels(shown: pd.DataFrame, labels: pd.DataFrame, kind: str, layer: str) -> list:
+    """The status text (a list of none or one) of the circles (paths) ``shown`` that lie on
+    labels of the user's own and differ from them: *Use as training labels* keeps those
+    labels, so what training learns there is not what the export writes. A vesicle trial
+    resized a network circle over a vesicle it had drawn itself: the export wrote the new
+    size, the label kept the old drawing, unsaid (labels are not rewritten by a press: a
+    review found that rewriting them lost labels the user had edited since)."""
+    shown = shown[shown["kind"].astype(str) == kind]
+    if not len(shown):
+        return []
+    copied = labelled_now(shown, labels, kind)
+    if kind == "vesicle":
+        apart = len(shown) - len(copied)
+    else:
+        apart = int(shown["tube_id"].nunique()) - int(copied["tube_id"].nunique())
+    if apart <= 0:
+        return []
+    what = {"vesicle": "circles", "fiber": "paths"}[kind]
+    return [
+        f"{counted(apart, what)} shown {'lie' if apart != 1 else 'lies'} on {kind} labels of "
+        f"your own and differ{'s' if apart == 1 else ''} from them: your labels stay as they are and training learns them, while an export "
+        f"writes the {what} as shown (to train on a {what[:-1]} as shown, delete your label "
+        f"under it in the '{layer} {kind}' layer and press again)"
+    ]
+
+
 def _warning_texts(warnings: Any) -> str:
     return "".join(f"Warning: {text} " for text in warnings)
 
@@ -3199,6 +3225,7 @@ class PickWidget(QWidget):
                 f"{counted(len(table), 'vesicle labels')} ({added} added from the circles"
                 f"{_earlier_labels_text(dropped, updated, 'circles', 'resized or moved')})"
             )
+            texts += _apart_from_labels(vesicles, table, "vesicle", mlayer.name)
             if added:
                 became.append(("circle", "vesicle"))
         known = fibers["diameter"].notna()
@@ -3216,6 +3243,7 @@ class PickWidget(QWidget):
                 f"{counted(count, 'fiber labels')} ({added} added from the traced fibers"
                 f"{_earlier_labels_text(dropped, updated, 'paths', 'reshaped')})"
             )
+            texts += _apart_from_labels(fibers, table, "fiber", mlayer.name)
             if added:
                 became.append(("path", "fiber"))
         if became and name not in state.reviewed:
