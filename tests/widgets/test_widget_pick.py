@@ -4587,6 +4587,7 @@ def test_closing_a_micrograph_whose_corrections_became_labels_says_where_they_ar
         said
     ), said
     assert "no corrections" not in said
+    assert "(what you added or corrected among the labels, what you deleted as negatives" in said
     # and they are there: the picks added by hand among its particle labels
     from napari_cryopick.io.annotations import load_annotations
 
