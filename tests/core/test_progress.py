@@ -48,6 +48,20 @@ def test_a_log_draws_the_last_step_once_however_slow_the_job(capsys, monkeypatch
     assert err.count("picking") == 5  # each step 40 s after the one before: each drawn once
 
 
+def test_a_log_draws_a_one_step_job_once_and_a_growing_total_at_every_step(capsys, monkeypatch):
+    # a review: a one-micrograph run drew "1/1" at the bar's making and again at the close;
+    # a monitor's total grows with each micrograph found (each event a last step), and
+    # its log showed the first micrograph and the end only
+    drive(_job(1), progress_bar=True, description="picking")
+    assert capsys.readouterr().err.count("1/1") == 1
+    ticks = iter(range(0, 10_000, 40))
+    monkeypatch.setattr(progress, "_clock", lambda: float(next(ticks)))
+    drive((_Step(i, i) for i in range(1, 5)), progress_bar=True, description="monitoring")
+    err = capsys.readouterr().err
+    for step in range(1, 5):
+        assert err.count(f"{step}/{step}") == 1, err
+
+
 def test_a_job_that_stops_early_shows_where_it_stopped(capsys):
     # a time budget ends training before its planned steps: no "last step" event
     drive(_job(30, total=1000), progress_bar=True, description="training")

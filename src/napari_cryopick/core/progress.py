@@ -99,6 +99,11 @@ class _LogLines:
         return getattr(self.stream, name)
 
 
+def _drawn_state(bar: Any) -> tuple:
+    """What a drawn bar line says that a later draw would change: step, total, postfix."""
+    return (bar.n, bar.total, bar.postfix)
+
+
 def _logs_above(bar_class: Any, bar_stream: Any) -> list[tuple[Any, Any]]:
     """Point the root logger's handlers of the bar's stream, and of standard output and
     error (a bar on one of them is cleared by a write to the other, ``tqdm.write``), at
@@ -151,7 +156,8 @@ def drive(
     bar = None
     swapped: list[tuple[Any, Any]] = []
     event = None
-    interval, last_drawn = REFRESH_S_TERMINAL, -float("inf")
+    drawn: tuple | None = None  # (step, total, postfix) last drawn in a log
+    interval, last_drawn, terminal = REFRESH_S_TERMINAL, -float("inf"), False
     if progress_bar:
         file = sys.stderr if file is None else file
         terminal = bool(getattr(file, "isatty", lambda: False)())
@@ -165,6 +171,7 @@ def drive(
             if on_event is not None:
                 on_event(event)
             now = _clock()
+            created = False
             if progress_bar and bar is None and hasattr(event, "step"):
                 # made at the first event: a job refused before it starts (bad input)
                 # leaves its one error line alone, not an empty "0step" bar above it
@@ -190,8 +197,9 @@ def drive(
                 )
                 # (in a log the bar's lines end, so log records stand on their own)
                 swapped = _logs_above(tqdm, file) if terminal else []
+                created = True
                 if not terminal:  # drawn: the log keeps every line
-                    last_drawn = now
+                    last_drawn, drawn = now, _drawn_state(bar)
             if bar is not None:
                 total = getattr(event, "total", None)
                 step = getattr(event, "step", None)
@@ -204,14 +212,14 @@ def drive(
                     # the steps left would be a second, different one
                     bar.bar_format = _OWN_ETA_FORMAT
                 last_step = step is not None and total is not None and step >= total
-                # the last step on a terminal at once; in a log only the close draws it (a
-                # review: drawn here after 30 s, the close drew "100%" a second time)
-                if (last_step and terminal) or (now - last_drawn >= interval and not last_step):
+                # (a monitor's every micrograph is a last step: its total grows; in a log,
+                # the bar just made is drawn already)
+                if (now - last_drawn >= interval or last_step) and not (created and not terminal):
                     postfix = getattr(event, "postfix", None)
                     if callable(postfix):
                         bar.set_postfix_str(postfix(), refresh=False)
                     bar.refresh()
-                    last_drawn = now
+                    last_drawn, drawn = now, _drawn_state(bar)
     finally:
         for handler, stream in swapped:
             handler.stream = stream
@@ -219,5 +227,9 @@ def drive(
             postfix = getattr(event, "postfix", None)
             if callable(postfix):  # the last event's, drawn by close
                 bar.set_postfix_str(postfix(), refresh=False)
+            if not terminal and drawn == _drawn_state(bar):
+                # drawn as it ends: in a log the close draws nothing more (a review: "100%"
+                # twice; leave=False blanks the line, which _LogLines drops)
+                bar.leave = False
             bar.close()
         job.close()
