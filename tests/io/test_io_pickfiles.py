@@ -1554,6 +1554,15 @@ def test_csv_comment_lines_are_skipped_and_later_lines_keep_their_numbers(tmp_pa
     txt = tmp_path / "picks.txt"  # a .txt CSV: its header below the comments
     txt.write_text("# exported\nx,y\n1,2\n")
     assert detect_format(txt) == "csv"
+    # lines ended by CR alone (an old Mac OS file): comments skipped, the header's column
+    # count still checked (a review: 5002 columns read instead of refused)
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b"# exported\rx,y\r1,2\r")
+    assert read_picks(mac)[["x", "y"]].values.tolist() == [[1.0, 2.0]]
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes(b"# c\r" + ",".join(f"c{i}" for i in range(1002)).encode() + b"\r")
+    with pytest.raises(PickFileError, match="header line names 1002 columns"):
+        read_picks(wide)
     from napari_cryopick._reader import get_picks_reader
 
     # napari opens them too (a review: "no reader" for what the command line read)

@@ -76,6 +76,14 @@ def test_a_relion_type_suffix_is_no_part_of_the_micrograph_file(tmp_path):
     (micrograph,) = read_micrographs_star(star, project_dir=tmp_path)
     assert micrograph.name == "MotionCorr/job002/Movies/x.mrc:mrc"  # as RELION names it
     assert micrograph.path == tmp_path / "MotionCorr/job002/Movies/x.mrc"
+    # read from outside the project: the project folder is found by the file itself
+    from napari_cryopick.io.paths import find_project_dir
+
+    listing = tmp_path / "CtfFind" / "job003" / "micrographs_ctf.star"
+    listing.parent.mkdir(parents=True)
+    (tmp_path / "MotionCorr/job002/Movies").mkdir(parents=True)
+    (tmp_path / "MotionCorr/job002/Movies/x.mrc").write_bytes(b"")
+    assert find_project_dir(listing, micrograph.name) == tmp_path
 
 
 def test_an_optics_group_given_twice_with_two_pixel_sizes_is_refused(tmp_path):

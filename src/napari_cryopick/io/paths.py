@@ -303,9 +303,13 @@ def find_project_dir(listing: str | os.PathLike, relative: str) -> Path | None:
     cryoSPARC and RELION list micrographs relative to their project folder
     (``P12/``, the RELION project); a list lies somewhere below it
     (``P12/J5/x.cs``, ``CtfFind/job003/micrographs_ctf.star``). ``None`` when
-    ``relative`` is absolute or exists in no folder above ``listing``.
+    ``relative`` is absolute or exists in no folder above ``listing``. RELION's type
+    suffix (``x.mrc:mrc``) is no part of the file looked for (a review: such a list read
+    from outside the project named its first micrograph as not found).
     """
-    path = Path(relative)
+    from napari_cryopick.io.formats import RELION_TYPE_SUFFIX
+
+    path = Path(RELION_TYPE_SUFFIX.sub("", str(relative)))
     if path.is_absolute():
         return None
     for folder in Path(listing).resolve().parents:

@@ -216,7 +216,8 @@ def _without_comments(path: Path) -> io.BytesIO | None:
     line end kept, so that pandas skips it as a blank line and counts the lines after it
     as they are in the file; None when the file has no comment line."""
     raw = path.read_bytes()
-    if b"#" not in raw:
+    # (a '#' in a value, mic#1, is no reason to split the file: a line starting with one is)
+    if not re.search(rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*#", raw) and not re.search(rb"\r[ \t]*#", raw):
         return None
     lines = raw.splitlines(keepends=True)
     if not any(comment_line(line) for line in lines):
@@ -258,7 +259,10 @@ def read_delimited(
             source.seek(0)
     # (lines ended by CR alone, an old Mac OS file: pandas reads them, the header is the
     # first; a re-trial's CSV was "a header line of 1255 columns")
-    first = re.split(r"\r\n?|\n", first, maxsplit=1)[0].strip()  # (pandas' line ends only)
+    # (the first line that is not blank: a CR-only file's emptied comment lines are read
+    # as one line above, and its header, the first part, was empty: a review's 5002
+    # columns were read instead of refused)
+    first = next((p.strip() for p in re.split(r"\r\n?|\n", first) if p.strip()), "")
     fields = len(re.split(r"\s+" if separator is None else re.escape(separator), first))
     cut = len(first) >= _HEADER_BYTES - 1  # (a header line of a megabyte: counted so far)
     if fields > MAX_COLUMNS or cut:
