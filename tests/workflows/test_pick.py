@@ -1321,3 +1321,21 @@ def test_every_micrograph_smaller_than_a_particle_is_named(tmp_path, tiny_checkp
             f"{name}.{'png' if name == 'tinyp' else 'mrc'}: the micrograph ({side} x {side} px) "
             "is smaller than one particle" in caplog.text
         )
+
+
+def test_calibrated_thresholds_are_read_in_thousandths_rounded_down():
+    """A GUI trial: a calibrated 0.1038 was 0.104 on the Pick slider (thousandths), and the
+    widget wrote 2 picks fewer than cryopick pick at 0.1038. Both read it as 0.103 now."""
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+    from napari_cryopick.workflows.pick import head_threshold, model_threshold, thousandth_below
+
+    card = ModelCard(
+        heads=("generic", "apo"),
+        datasets=(DatasetCard("apo", diameter_px=40.0, head="apo"),),
+        diameter_px=40.0,
+        history=({"mode": "fewshot", "datasets": ["apo"], "pick_threshold": 0.10384},),
+    )
+    assert model_threshold(card) == 0.103
+    assert head_threshold(card, "apo") == 0.103
+    assert thousandth_below(0.15) == 0.15  # (no float error takes a thousandth off)
+    assert thousandth_below(0.0999999) == 0.099

@@ -400,13 +400,15 @@ def _apart_from_labels(shown: pd.DataFrame, labels: pd.DataFrame, kind: str, lay
     size, the label kept the old drawing, unsaid (labels are not rewritten by a press: a
     review found that rewriting them lost labels the user had edited since)."""
     shown = shown[shown["kind"].astype(str) == kind]
-    if not len(shown):
+    labels = labels[labels["kind"].astype(str) == kind]
+    if not len(shown) or not len(labels):
         return []
     copied = labelled_now(shown, labels, kind)
-    if kind == "vesicle":
-        apart = len(shown) - len(copied)
-    else:
-        apart = int(shown["tube_id"].nunique()) - int(copied["tube_id"].nunique())
+    others = shown.drop(copied.index)
+    # only where a label is the same object, so that deleting it as advised loses none (a
+    # review: a large circle over a small vesicle drawn in it, a short path along a long
+    # fiber label, were said to differ, and the advice deleted those labels)
+    apart = _same_objects(others, labels, kind)
     if apart <= 0:
         return []
     what = {"vesicle": "circles", "fiber": "paths"}[kind]
@@ -416,6 +418,40 @@ def _apart_from_labels(shown: pd.DataFrame, labels: pd.DataFrame, kind: str, lay
         f"writes the {what} as shown (to train on a {what[:-1]} as shown, delete your label "
         f"under it in the '{layer} {kind}' layer and press again)"
     ]
+
+
+def _same_objects(shapes: pd.DataFrame, labels: pd.DataFrame, kind: str) -> int:
+    """How many circles (paths) of ``shapes`` a label of ``labels`` is the same object as:
+    centres each within the other's radius and diameters within a factor of 2 (the rule
+    that tells a resized circle, ``shown._successors``); a path and a label each running
+    along the other for half its length or more (within half the path's width)."""
+    if not len(shapes) or not len(labels):
+        return 0
+    if kind == "vesicle":
+        size = shapes["diameter"].to_numpy(float)[:, None]
+        other = labels["diameter"].to_numpy(float)[None, :]
+        near = np.hypot(
+            shapes["x"].to_numpy(float)[:, None] - labels["x"].to_numpy(float)[None, :],
+            shapes["y"].to_numpy(float)[:, None] - labels["y"].to_numpy(float)[None, :],
+        )
+        with np.errstate(invalid="ignore"):
+            same = (near < 0.5 * size) & (near < 0.5 * other)
+            same &= (other >= 0.5 * size) & (other <= 2.0 * size)
+        return int(same.any(axis=1).sum())
+    from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage, picks_to_paths
+
+    drawn = picks_to_paths(labels)
+    count = 0
+    for _tube, path in shapes.groupby("tube_id", sort=False):
+        points = path[["x", "y"]].to_numpy(float)
+        width = path["diameter"].to_numpy(float)
+        tolerance = 0.5 * float(np.nanmedian(width)) if np.isfinite(width).any() else 1.0
+        count += any(
+            min(path_coverage(points, [d], tolerance), path_coverage(d, [points], tolerance))
+            >= SAME_FIBER_COVERAGE
+            for d in drawn
+        )
+    return count
 
 
 def _warning_texts(warnings: Any) -> str:
@@ -1414,7 +1450,10 @@ class PickWidget(QWidget):
         suggested = state.head and self.head_combo.findText(state.head) >= 0
         chosen = state.head if suggested else self.head_combo.currentText()
         own = self._own_head_of_current()
-        several = len(self._data_set_heads()) > 1
+        # data sets picked by more than one head: the generic head's too, for the data
+        # sets trained into it (a GUI trial's few-shot apoferritin head, left chosen,
+        # picked the ribosome micrographs, learned by the generic head: AP 0, unsaid)
+        several = len(set(self._head_of_sets.values())) > 1
         if self.head_combo.findText(OWN_HEADS) >= 0 and (
             chosen == OWN_HEADS
             or (own and own != (None if chosen in ("", OWN_HEADS) else chosen))
@@ -1691,7 +1730,7 @@ class PickWidget(QWidget):
         """The slider's status of the one micrograph picked, ``name``, named, and the one on
         screen when it is another (a re-trial read "110 picks" beside a micrograph with none,
         not yet picked)."""
-        text = self._filter_text(f"{name}: {shown_objects(self.viewer, name)}")
+        text = self._filter_text(f"{name}: {shown_objects(self.viewer, name)}", name)
         layer = current_micrograph_layer(self.viewer)
         screen = micrograph_name(layer) if layer is not None else ""
         if screen and screen != name:
@@ -1814,11 +1853,18 @@ class PickWidget(QWidget):
                     totals[kind] += n
         return self._filter_text(self._totals_text(totals, names))
 
-    def _filter_text(self, objects: str) -> str:
-        """``"<objects> at threshold 0.15"``, with the size filter and what it does not change."""
+    def _filter_text(self, objects: str, name: str = "") -> str:
+        """``"<objects> at threshold 0.15"``, with the size filter and what it does not change;
+        ``objects`` of the one micrograph ``name``: at the threshold it is shown at."""
         state = session(self.viewer)
         names = list(state.pick_results)
-        text = f"{objects} at threshold {threshold_text(self.threshold())}"
+        threshold = self.threshold()
+        if name and self.head_combo.currentText() == OWN_HEADS:
+            # its data set's head's, not the slider's of another on screen (a GUI trial
+            # read "061_10028: 115 picks at threshold 0.104", apoferritin's, beside its
+            # ribosome picks shown at 0.118)
+            threshold = state.micrograph_thresholds.get(name, threshold)
+        text = f"{objects} at threshold {threshold_text(threshold)}"
         pinned = {n: t for n in names if (t := self._kept_threshold(n)) is not None}
         # the data sets' own thresholds, not an earlier model's pinned ones (said below:
         # a re-trial read the pin among them)

@@ -428,9 +428,9 @@ class ReviewPanel(QWidget):
                 self._say(
                     f"{text}; {which} were used as training labels and come back with "
                     # (picks, circles or paths alike: a vesicle trial read of "picks")
-                    f"{'it' if len(labelled) == 1 else 'them'} (what you added or corrected "
-                    "among the labels, what you deleted as negatives, which picking leaves "
-                    f"out); pick or load {its} picks again when opened (the labels stay in "
+                    f"{'it' if len(labelled) == 1 else 'them'} (what you added among the "
+                    "labels, and what you deleted as negatives that picking keeps away); "
+                    f"pick or load {its} picks again when opened (the labels stay in "
                     "their own layers, not among the picks)."
                 )
             else:

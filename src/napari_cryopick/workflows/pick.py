@@ -728,14 +728,28 @@ def _last_run_value(card: Any, key: str, upper: float) -> float | None:
     return _bounded(card.history[-1].get(key), upper)
 
 
+def thousandth_below(threshold: float) -> float:
+    """``threshold`` rounded down to a thousandth: a calibrated threshold as ``cryopick
+    pick`` and the Pick widget's slider (thousandths) both apply it. A trial's calibrated
+    0.1038 was 0.104 on the slider, and the widget wrote 2 picks fewer than the command
+    line; down, a pick at the calibrated threshold stays."""
+    return math.floor(float(threshold) * 1000.0 + 1e-6) / 1000.0
+
+
+def _threshold_value(value: float | None) -> float | None:
+    return None if value is None else thousandth_below(value)
+
+
 def model_threshold(card: Any) -> float | None:
     """The threshold the model's last training calibrated for its default head, or None.
 
     ``cryopick train`` (and the Train widget) store it in the run's history
     record (:func:`napari_cryopick.workflows.train.calibrate_threshold`: the
-    best-F2 threshold on the training clicks, never above ``PickConfig``'s).
+    best-F2 threshold on the training clicks, never above ``PickConfig``'s), in
+    thousandths (:func:`thousandth_below`; a model stored before with more digits is
+    read so).
     """
-    return _last_run_value(card, "pick_threshold", 1.0)
+    return _threshold_value(_last_run_value(card, "pick_threshold", 1.0))
 
 
 def model_border(card: Any) -> float | None:
@@ -780,8 +794,9 @@ def _calibration(card: Any, head: str | None, trained_head: str | None) -> dict[
 def head_threshold(card: Any, head: str) -> float | None:
     """The threshold the training of ``head``'s data set calibrated (its last run that
     trained that head alone), or None: what ``cryopick pick --head`` and the Pick
-    widget's Head box pick another head than the one trained last at."""
-    return _head_run_value(card, head, "pick_threshold", 1.0)
+    widget's Head box pick another head than the one trained last at (in thousandths, as
+    :func:`model_threshold`)."""
+    return _threshold_value(_head_run_value(card, head, "pick_threshold", 1.0))
 
 
 def head_border(card: Any, head: str) -> float | None:

@@ -817,7 +817,10 @@ def calibrate_threshold(
     cap = default
     if clicked == ("particle",):  # measured on particles: vesicles and fibers keep the default
         cap = sparse_clicks_cap(choice.click_share, default)
-    return float(np.clip(min(threshold, cap), 0.01, 0.99))
+    from napari_cryopick.workflows.pick import thousandth_below
+
+    # (in thousandths: what the Pick widget's slider holds, so both pick alike)
+    return thousandth_below(float(np.clip(min(threshold, cap), 0.01, 0.99)))
 
 
 #: Share of a trained model's picks (at the default threshold, on the clicked
