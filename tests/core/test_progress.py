@@ -54,7 +54,10 @@ def test_a_log_draws_a_one_step_job_once_and_a_growing_total_at_every_step(capsy
     # its log showed the first micrograph and the end only
     drive(_job(1), progress_bar=True, description="picking")
     assert capsys.readouterr().err.count("1/1") == 1
-    ticks = iter(range(0, 10_000, 40))
+    # the same last step twice (training's calibration pass, said again): one line
+    drive((_Step(3, 3) for _ in range(3)), progress_bar=True, description="training")
+    assert capsys.readouterr().err.count("3/3") == 1
+    ticks = iter(range(0, 10_000, 10))  # (10 s apart: drawn as last steps, not by interval)
     monkeypatch.setattr(progress, "_clock", lambda: float(next(ticks)))
     drive((_Step(i, i) for i in range(1, 5)), progress_bar=True, description="monitoring")
     err = capsys.readouterr().err

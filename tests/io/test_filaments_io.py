@@ -122,6 +122,23 @@ def test_start_end_pieces_are_tubes_of_their_own(tmp_path):
     np.testing.assert_allclose(joined[0], [[0, 0], [100, 0], [100, 100]])
 
 
+def test_pieces_of_one_tube_id_that_do_not_touch_are_fibers_of_their_own(tmp_path):
+    """A fiber trial: two pairs of tube id 1, 300 px apart, were joined into one path by a
+    made-up straight stretch, which training labelled and a CBOX export boxed."""
+    reused = tmp_path / "reused.star"
+    reused.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n"
+        "10 10 1\n110 10 1\n10 100 2\n110 100 2\n300 300 1\n400 300 1\n"
+    )
+    paths = read_relion_helical(reused)[""]
+    assert len(paths) == 3
+    np.testing.assert_allclose(paths[0], [[10, 10], [110, 10]])
+    np.testing.assert_allclose(paths[1], [[300, 300], [400, 300]])
+    picks = read_picks(reused)
+    assert picks["tube_id"].nunique() == 3
+    assert len(picks) == 6  # the pairs' ends, nothing between them
+
+
 def test_reads_relion_manual_pick_start_end_without_tube_ids():
     back = read_relion_helical(GOLDEN / "relion_manualpick_helix.star")
     assert list(back) == [""]

@@ -2698,13 +2698,13 @@ def test_a_few_shot_head_trained_in_the_session_leaves_other_data_sets_to_their_
         history=({"mode": "new", "datasets": ["ribo"], "pick_threshold": 0.118},
                  {"mode": "fewshot", "datasets": ["apo"], "pick_threshold": 0.096}),
     )  # fmt: skip
-    for name, seed in (("ribo", 0), ("apo", 1)):
+    for name, seed in (("ribo", 0), ("apo", 1), ("other", 2)):
         folder = tmp_path / name / "mics"
         folder.mkdir(parents=True)
         _write_png(folder / f"{name}_m.png", np.random.default_rng(seed).normal(size=(160, 192)))
     viewer = make_napari_viewer()
-    viewer.open(str(tmp_path / "ribo" / "mics" / "ribo_m.png"), plugin="napari-cryopick")
-    viewer.open(str(tmp_path / "apo" / "mics" / "apo_m.png"), plugin="napari-cryopick")
+    for name in ("ribo", "other", "apo"):
+        viewer.open(str(tmp_path / name / "mics" / f"{name}_m.png"), plugin="napari-cryopick")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
     viewer.layers.selection.active = viewer.layers["apo_m"]
     # as the Train widget hands a few-shot training's model over: its head suggested
@@ -2713,9 +2713,18 @@ def test_a_few_shot_head_trained_in_the_session_leaves_other_data_sets_to_their_
     assert widget.threshold() == pytest.approx(0.096)  # apo's, on screen
     request = widget.pick_request([widget._micrograph(viewer.layers["ribo_m"])])
     assert request.head is None  # each micrograph its data set's: the generic head's ribo
+    # a micrograph of neither data set: the head trained last's size and threshold, as
+    # cryopick pick picks it (a review: the Diameter box's, whatever it held)
+    viewer.layers.selection.active = viewer.layers["other_m"]
+    assert widget.threshold() == pytest.approx(0.096)
+    assert widget.diameter_spin.value() == pytest.approx(40.0)
+    assert widget._diameter_of(viewer.layers["other_m"]) == pytest.approx(40.0)
     viewer.layers.selection.active = viewer.layers["ribo_m"]
     assert widget.threshold() == pytest.approx(0.118)
     assert widget.diameter_spin.value() == pytest.approx(56.0)
+    widget.diameter_spin.setValue(100.0)  # (a value of the user's, for another micrograph)
+    assert widget._diameter_of(viewer.layers["other_m"]) == pytest.approx(40.0)
+    widget.diameter_spin.setValue(56.0)
     widget.device_combo.setCurrentText("cpu")
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)

@@ -1339,3 +1339,8 @@ def test_calibrated_thresholds_are_read_in_thousandths_rounded_down():
     assert head_threshold(card, "apo") == 0.103
     assert thousandth_below(0.15) == 0.15  # (no float error takes a thousandth off)
     assert thousandth_below(0.0999999) == 0.099
+    import numpy as np
+
+    # a float32 score at a thousandth is never below the threshold read from it (a review)
+    scores = np.arange(10, 990, dtype=np.float32) / np.float32(1000)
+    assert all(thousandth_below(float(s)) <= float(s) for s in scores)

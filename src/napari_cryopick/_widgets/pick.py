@@ -405,10 +405,13 @@ def _apart_from_labels(shown: pd.DataFrame, labels: pd.DataFrame, kind: str, lay
         return []
     copied = labelled_now(shown, labels, kind)
     others = shown.drop(copied.index)
+    # the user's own: not the copies of shown shapes (this press's among them: a review's
+    # circle over another's fresh copy was said to differ from "your" label)
+    own = labels.drop(labelled_now(labels, shown, kind).index)
     # only where a label is the same object, so that deleting it as advised loses none (a
     # review: a large circle over a small vesicle drawn in it, a short path along a long
     # fiber label, were said to differ, and the advice deleted those labels)
-    apart = _same_objects(others, labels, kind)
+    apart = _same_objects(others, own, kind)
     if apart <= 0:
         return []
     what = {"vesicle": "circles", "fiber": "paths"}[kind]
@@ -1260,6 +1263,14 @@ class PickWidget(QWidget):
         self._own_thresholds.clear()
         session(self.viewer).micrograph_thresholds.clear()
 
+    def _trained_head_diameter(self, mlayer: Any = None) -> float | None:
+        """With "each data set's own", the diameter a micrograph of no data set of the model
+        is picked at: the head trained last's, as ``cryopick pick`` picks it (a review: a
+        few-shot model's micrograph of a folder naming neither data set was picked at the
+        Diameter box's 100 px, the command line at the head's 40); None: not known."""
+        head = session(self.viewer).head
+        return self._head_diameter(head, mlayer) if head and head != OWN_HEADS else None
+
     def _head_diameter(self, head: str | None, mlayer: Any = None) -> float | None:
         """The diameter a data-set ``head`` picks at (its data set's), or None
         (:meth:`_card_diameter`)."""
@@ -1404,7 +1415,11 @@ class PickWidget(QWidget):
         stored = self._own_thresholds.get(own)
         if stored is not None:  # as the slider last set it for this data set
             self._move_slider(stored)
-        diameter = self._own_diameter_of_layer(shown) or self.measured_diameter()
+        diameter = (
+            self._own_diameter_of_layer(shown)
+            or self.measured_diameter()
+            or self._trained_head_diameter(shown)
+        )
         if diameter:
             self.diameter_spin.setValue(float(diameter))
 
@@ -2460,6 +2475,10 @@ class PickWidget(QWidget):
         own = micrograph_diameter(layer) if "particle" in self._model_kinds() else None
         if own:
             return float(own)
+        if self.head_combo.currentText() == OWN_HEADS:
+            trained = self._trained_head_diameter(layer)
+            if trained:
+                return trained
         if self._box_follows_angstrom():
             # the model's diameter in Å at this micrograph's pixel size, as cryopick pick
             # (a review: Pick all open picked a 1.3 Å/px micrograph at the 2 Å/px one's)

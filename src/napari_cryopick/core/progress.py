@@ -218,8 +218,11 @@ def drive(
                     postfix = getattr(event, "postfix", None)
                     if callable(postfix):
                         bar.set_postfix_str(postfix(), refresh=False)
-                    bar.refresh()
-                    last_drawn, drawn = now, _drawn_state(bar)
+                    # (in a log, a line that says what the last one said is left out: a
+                    # review's training log had "choosing the pick threshold" twice)
+                    if terminal or _drawn_state(bar) != drawn:
+                        bar.refresh()
+                        last_drawn, drawn = now, _drawn_state(bar)
     finally:
         for handler, stream in swapped:
             handler.stream = stream

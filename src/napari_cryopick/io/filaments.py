@@ -108,8 +108,11 @@ def start_end_paths(
     """Start-end pairs of rows joined into fibers: ``(micrograph, (N, 2) path, first row)``.
 
     Pieces with one id (``cryopickFiberID``, else the tube id) in one micrograph
-    are one fiber, in the order of their first rows; a vertex where one piece
-    ends and the next starts is kept once. A NaN id is a fiber of its own.
+    are one fiber, in the order of their first rows, where each starts where the one
+    before ends (that vertex kept once); a piece that starts elsewhere begins a fiber of
+    its own (a fiber trial's two pairs of one tube id, 300 px apart, were joined by a
+    made-up straight stretch that training labelled and a CBOX export boxed). A NaN id
+    is a fiber of its own.
     """
     if len(x) % 2:
         raise file_error(
@@ -131,8 +134,9 @@ def start_end_paths(
         for piece in parts[1:]:
             if np.allclose(piece[0], joined[-1]):
                 joined = np.vstack([joined, piece[1:]])
-            else:
-                joined = np.vstack([joined, piece])
+            else:  # (not touching: another fiber of that id)
+                out.append((key[0], joined, first[key]))
+                joined = piece
         out.append((key[0], joined, first[key]))
     return out
 

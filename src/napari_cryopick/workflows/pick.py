@@ -733,7 +733,9 @@ def thousandth_below(threshold: float) -> float:
     pick`` and the Pick widget's slider (thousandths) both apply it. A trial's calibrated
     0.1038 was 0.104 on the slider, and the widget wrote 2 picks fewer than the command
     line; down, a pick at the calibrated threshold stays."""
-    return math.floor(float(threshold) * 1000.0 + 1e-6) / 1000.0
+    # (1e-9: a float64 thousandth, 0.103 * 1000 = 102.99999999999999, stays itself; a
+    # float32 score just below one, 0.09899999946, is not lifted above it: a review)
+    return math.floor(float(threshold) * 1000.0 + 1e-9) / 1000.0
 
 
 def _threshold_value(value: float | None) -> float | None:
