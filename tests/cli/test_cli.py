@@ -357,6 +357,36 @@ def test_evaluate_says_fibers_are_scored_as_points(tmp_path, capsys):
     assert "fibers" not in capsys.readouterr().err
 
 
+def test_evaluate_fills_in_points_along_start_end_fibers(tmp_path, capsys):
+    """A fiber trial scored its exact truth, written as start-end STAR, against itself as
+    dense points: recall 0.156, only the pieces' ends matched. With --tolerance, both
+    sides are points every tolerance along their paths when one side's are sparser."""
+    import numpy as np
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    xs = np.arange(20.0, 421.0, 4.0)  # a straight fiber, a point every 4 px
+    dense = make_picks(xs, [100.0] * len(xs), diameter=20.0, micrograph="m", kind="fiber",
+                       tube_id=1)  # fmt: skip
+    truth = write_picks(dense, tmp_path / "truth.csv")
+    ends = write_picks(dense.iloc[[0, -1]].assign(score=0.8), tmp_path / "ends.star")
+    from napari_cryopick.io.pickfiles import read_picks
+
+    assert len(read_picks(ends)) == 2  # a start-end pair
+    args = ["evaluate", "--pred", str(ends), "--truth", str(truth), "--tolerance", "5"]
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert "fibers are scored as points every 5 px along their paths" in captured.err
+    assert "(precision 1.000, recall 1.000)" in captured.out, captured.out
+    # dense on both sides: as given
+    assert cli.main(["evaluate", "--pred", str(truth), "--truth", str(truth),
+                     "--tolerance", "5"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "every 5 px" not in captured.err
+    assert f"predictions {len(xs)}, ground truth {len(xs)}" in captured.out
+
+
 def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, capsys):
     """A fibers trial's simulated truth held particles beside the fibers a fiber model
     picked: they counted as missed fibers (recall 0.836 for 0.881), unsaid."""
@@ -378,11 +408,12 @@ def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, 
         "particle): kinds are not compared, so they count as missed where no prediction "
         "lies on them; --kind fiber scores the fiber picks alone"
     ) in captured.err
-    assert "predictions 4, ground truth 6 (dist<=10px)" in captured.out
+    # (the fiber's points 30 px apart, filled in every 10 px on both sides: 10 points)
+    assert "predictions 10, ground truth 12 (dist<=10px)" in captured.out
     assert cli.main([*common, "--kind", "fiber"]) == 0
     captured = capsys.readouterr()
     assert "kinds the predictions have none of" not in captured.err
-    assert "predictions 4, ground truth 4 (dist<=10px)" in captured.out
+    assert "predictions 10, ground truth 10 (dist<=10px)" in captured.out
     assert "(precision 1.000, recall 1.000)" in captured.out
     assert cli.main([*common, "--kind", "vesicle"]) == 2
     assert "--kind vesicle: the predictions hold no vesicle picks" in capsys.readouterr().err
@@ -422,7 +453,8 @@ def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, 
     assert cli.main([*args, "--kind", "fiber"]) == 0
     captured = capsys.readouterr()
     assert "absent from the ground truth" not in captured.err
-    assert "predictions 6, ground truth 4 (dist<=10px)" in captured.out
+    # (fibers filled in every 10 px: m's 10 points, n's stray fiber 11)
+    assert "predictions 21, ground truth 10 (dist<=10px)" in captured.out
 
 
 @pytest.mark.parametrize("command", ["pick", "info"])
