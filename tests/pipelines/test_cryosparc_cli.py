@@ -692,10 +692,10 @@ def test_export_of_relions_own_coordinate_files_names_the_micrograph_without_the
 
 def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path):
     """A review: a file of fibers and particles filtered to STAR gives two files (the
-    fibers', and ``_particles`` beside it); only the first was recorded with its
+    fibers', and the particles' beside it); only the first was recorded with its
     micrograph, so an export of the second named ``<stem>.mrc``, not the micrograph."""
     from napari_cryopick.core.pick_table import make_picks
-    from napari_cryopick.io.pickfiles import write_picks
+    from napari_cryopick.io.pickfiles import read_picks, write_picks
     from napari_cryopick.workflows.batch import _record_files, micrograph_files
 
     picked = tmp_path / "picked"
@@ -715,8 +715,22 @@ def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path
     out = tmp_path / "filtered"
     assert main(["filter", str(picked), "--format", "star", "--out", str(out)]) == 0
     files = sorted(out.glob("*.star"))
-    assert [f.name for f in files] == ["m.star", "m_particles.star"]
+    # as cryopick pick names them: the particles <name>, the fibers <name>_fibers
+    assert [f.name for f in files] == ["m.star", "m_fibers.star"]
+    assert set(read_picks(out / "m_fibers.star")["kind"]) == {"fiber"}
+    assert set(read_picks(out / "m.star")["kind"]) == {"particle"}
     assert micrograph_files(files) == dict.fromkeys(files, micrograph)
+    # a file of two micrographs into CBOX (one file a micrograph): the fibers' files apart
+    # from the particles' (a fiber trial: the same names for both)
+    two = pd.concat([mixed, mixed.assign(micrograph="n")], ignore_index=True)
+    write_picks(two, tmp_path / "two.csv", "csv")
+    boxes = tmp_path / "boxes"
+    args = ["filter", str(tmp_path / "two.csv"), "--format", "cbox", "--box-size", "20"]
+    assert main([*args, "--out", str(boxes)]) == 0
+    names = sorted(f.name for f in boxes.glob("*.cbox"))
+    assert names == ["m.cbox", "m_fibers.cbox", "n.cbox", "n_fibers.cbox"]
+    assert set(read_picks(boxes / "n_fibers.cbox")["kind"]) == {"fiber"}
+    assert len(read_picks(boxes / "n.cbox")) == 2
 
 
 def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, project):

@@ -272,7 +272,10 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
         # a crYOLO filament CBOX holds its boxes: rewritten as CBOX, the same boxes (an
         # interop trial's came back every half width from the start, the last box lost)
         as_boxes = format == "cbox" and source_format == "cbox"
-        target = _write_fibers(passed[fibers], path, target, format, options, as_boxes, said)
+        mixed = bool((~fibers).any())
+        target = _write_fibers(
+            passed[fibers], path, target, format, options, as_boxes, said, mixed=mixed
+        )
         passed = passed[~fibers].reset_index(drop=True)
         apart = int(fibers.sum())
         if not len(passed):
@@ -313,20 +316,32 @@ def _warn_of_kind_lost(said: _Said, passed: Any, format: str) -> None:
 
 
 def _write_fibers(
-    fibers, path: Path, target: Path, format: str, options: dict, as_boxes: bool, said: _Said
+    fibers,
+    path: Path,
+    target: Path,
+    format: str,
+    options: dict,
+    as_boxes: bool,
+    said: _Said,
+    *,
+    mixed: bool = False,
 ) -> Path:
     """Write the fiber picks of ``path`` to ``target`` (:func:`write_fiber_table`, one
     file per micrograph for CBOX; ``as_boxes``: the vertices are a CBOX file's boxes);
-    returns where the file's other picks go: beside, with ``_particles`` in the name
-    (``cryopick pick`` names fiber files ``_fibers``)."""
+    returns where the file's other picks go. ``mixed`` (the file holds other picks too):
+    the fibers go to ``<name>_fibers``, the others to ``target``, as ``cryopick pick``
+    names them (a fiber trial: filter wrote the fibers to ``<name>.cbox``, which crYOLO
+    takes as the micrograph's boxes, and the particles to ``<name>_particles.cbox``; and
+    a file of several micrographs gave both kinds' CBOX files the same names)."""
     from napari_cryopick.io.filaments import write_fiber_table
 
     binning = float(options.get("binning", 1.0))
     names = sorted(set(fibers["micrograph"].astype(str)))
+    tail = "_fibers" if mixed else ""
     if format == "star" or len(names) <= 1:
         write_fiber_table(
             fibers,
-            target,
+            target.with_name(f"{target.stem}{tail}{target.suffix}"),
             format,
             micrograph_names=options.get("micrograph_names"),
             binning=binning,
@@ -337,7 +352,7 @@ def _write_fibers(
         for name in names:
             write_fiber_table(
                 fibers[fibers["micrograph"].astype(str) == name],
-                target.with_name(name + target.suffix),
+                target.with_name(name + tail + target.suffix),
                 format,
                 binning=binning,
                 box_size_px=options.get("box_size"),
@@ -347,7 +362,7 @@ def _write_fibers(
             f"cryopick filter: {path.name}: {len(names)} {format} filament files, one per "
             f"micrograph, in {said.folder or target.parent}"
         )
-    return target.with_name(f"{target.stem}_particles{target.suffix}")
+    return target
 
 
 def _expand_indexes(
