@@ -746,3 +746,14 @@ def test_info_without_a_model_shows_the_bundled_general_model(capsys):
     assert out.startswith(f"model: {bundled_model_path()}\n")
     for name in checkpoint_datasets(bundled_model_path()):
         assert f"  {name}: " in out
+
+
+def test_simulate_says_a_pixel_size_of_one_angstrom_reads_as_unknown(tmp_path, capsys):
+    """A fiber trial simulated at --pixel-size 1: every reader takes a 1.0 Å/px header as
+    MRC's placeholder, and picking then said no pixel size was known, with no word from
+    simulate."""
+    args = ["simulate", "-n", "1", "--size", "96", "96", "--particles", "3"]
+    assert cli.main([*args, str(tmp_path / "one"), "--pixel-size", "1"]) == 0
+    assert "--pixel-size 1: readers take an MRC header of 1.0" in capsys.readouterr().err
+    assert cli.main([*args, str(tmp_path / "two"), "--pixel-size", "2"]) == 0
+    assert "placeholder" not in capsys.readouterr().err

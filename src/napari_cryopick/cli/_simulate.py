@@ -186,6 +186,17 @@ def run(args: argparse.Namespace) -> int:
             f"--size {rows} {cols}: {rows * cols:,} pixels is too large "
             f"(at most {_MAX_PIXELS:,}, e.g. 16384 x 16384)"
         )
+    from napari_cryopick.io.micrographs import PLACEHOLDER_PIXEL_SIZE
+
+    if args.pixel_size == PLACEHOLDER_PIXEL_SIZE:
+        # a fiber trial's 1.0 Å/px micrographs were then "of no pixel size known" to pick
+        print(
+            f"cryopick simulate: warning: --pixel-size {args.pixel_size:g}: readers take an "
+            "MRC header of 1.0 Å/px as the placeholder of a pixel size not known (MRC's "
+            "default), so picking these micrographs says no pixel size is known; give "
+            "another value (e.g. 1.01) to have it read",
+            file=sys.stderr,
+        )
     carbon = 1.0 if args.carbon else 0.0
     if args.carbon_probability is not None:
         carbon = args.carbon_probability

@@ -1105,7 +1105,8 @@ def _warn_if_unscored(pred: pd.DataFrame) -> None:
     scores = pd.to_numeric(pred["score"], errors="coerce").to_numpy(float)
     if len(scores) and not np.isfinite(scores).any():
         warnings.warn(
-            "the predictions carry no scores (BOX files and hand picks have none): "
+            "the predictions carry no scores (BOX files, start-end STAR files without "
+            "rlnAutopickFigureOfMerit and hand picks have none): "
             "nothing ranks them, so AP is their precision times their recall, AUROC means "
             "nothing and the best-F1 threshold is not a threshold; read precision and recall",
             UserWarning,
