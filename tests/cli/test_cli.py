@@ -362,6 +362,7 @@ def test_evaluate_fills_in_points_along_start_end_fibers(tmp_path, capsys):
     dense points: recall 0.156, only the pieces' ends matched. With --tolerance, both
     sides are points every tolerance along their paths when one side's are sparser."""
     import numpy as np
+    import pandas as pd
 
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
@@ -379,6 +380,16 @@ def test_evaluate_fills_in_points_along_start_end_fibers(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "fibers are scored as points every 5 px along their paths" in captured.err
     assert "(precision 1.000, recall 1.000)" in captured.out, captured.out
+    # the other kinds as they are, a tube id on them or not (a review: negatives with a
+    # tube id became fiber points)
+    from napari_cryopick.cli._evaluate import _filled_fibers
+
+    junk = make_picks([5.0], [5.0], micrograph="m", kind="negative", tube_id=4)
+    sparse = pd.concat([read_picks(ends), junk], ignore_index=True)
+    _pred, filled, done = _filled_fibers(read_picks(ends), sparse, 5.0)
+    assert done
+    assert filled["kind"].tolist().count("negative") == 1
+    assert (filled["kind"] == "fiber").sum() > 50
     # dense on both sides: as given
     assert cli.main(["evaluate", "--pred", str(truth), "--truth", str(truth),
                      "--tolerance", "5"]) == 0  # fmt: skip

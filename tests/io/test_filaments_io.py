@@ -137,6 +137,17 @@ def test_pieces_of_one_tube_id_that_do_not_touch_are_fibers_of_their_own(tmp_pat
     picks = read_picks(reused)
     assert picks["tube_id"].nunique() == 3
     assert len(picks) == 6  # the pairs' ends, nothing between them
+    # each with its own first row's score (a review: the second took the first's)
+    scored = tmp_path / "scored.star"
+    scored.write_text(
+        "data_\n\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnHelicalTubeID\n"
+        "_rlnAutopickFigureOfMerit\n"
+        "10 10 1 0.9\n110 10 1 0.9\n300 300 1 0.2\n400 300 1 0.2\n"
+    )
+    picks = read_picks(scored)
+    far = picks["x"] >= 300
+    assert picks.loc[far, "score"].tolist() == [0.2, 0.2]
+    assert picks.loc[~far, "score"].tolist() == [0.9, 0.9]
 
 
 def test_reads_relion_manual_pick_start_end_without_tube_ids():

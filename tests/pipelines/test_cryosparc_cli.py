@@ -731,6 +731,14 @@ def test_filter_records_the_micrograph_of_every_file_it_writes_from_one(tmp_path
     assert names == ["m.cbox", "m_fibers.cbox", "n.cbox", "n_fibers.cbox"]
     assert set(read_picks(boxes / "n_fibers.cbox")["kind"]) == {"fiber"}
     assert len(read_picks(boxes / "n.cbox")) == 2
+    # the names are the file's, not the threshold's: particles all below it, the fibers
+    # still in <name>_fibers (a review: <name>.cbox, crYOLO's name for the boxes)
+    low = mixed.assign(score=np.where(mixed["kind"] == "fiber", 0.9, 0.2))
+    write_picks(low, tmp_path / "low.csv", "csv")
+    kept = tmp_path / "kept"
+    args = ["filter", str(tmp_path / "low.csv"), "--format", "cbox", "--box-size", "20"]
+    assert main([*args, "--threshold", "0.5", "--out", str(kept)]) == 0
+    assert sorted(f.name for f in kept.glob("*.cbox")) == ["low_fibers.cbox"]
 
 
 def test_export_names_the_micrographs_the_run_picked(tmp_path, tiny_model, project):

@@ -2713,8 +2713,11 @@ def test_a_few_shot_head_trained_in_the_session_leaves_other_data_sets_to_their_
     assert widget.threshold() == pytest.approx(0.096)  # apo's, on screen
     request = widget.pick_request([widget._micrograph(viewer.layers["ribo_m"])])
     assert request.head is None  # each micrograph its data set's: the generic head's ribo
-    # a micrograph of neither data set: the head trained last's size and threshold, as
-    # cryopick pick picks it (a review: the Diameter box's, whatever it held)
+    # a micrograph of neither data set, shown after ribo's: the head trained last's size
+    # and threshold, as cryopick pick picks it (a review: the Diameter box's, whatever it
+    # held)
+    viewer.layers.selection.active = viewer.layers["ribo_m"]
+    assert widget.diameter_spin.value() == pytest.approx(56.0)
     viewer.layers.selection.active = viewer.layers["other_m"]
     assert widget.threshold() == pytest.approx(0.096)
     assert widget.diameter_spin.value() == pytest.approx(40.0)

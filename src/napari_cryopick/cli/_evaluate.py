@@ -474,18 +474,22 @@ def _filled_fibers(pred: Any, truth: Any, tolerance: float | None) -> tuple[Any,
         return pred, truth, False
     if not (_sparse_fibers(pred, tolerance) or _sparse_fibers(truth, tolerance)):
         return pred, truth, False
+    if any(((t["kind"].astype(str) == "fiber") & ~(t["tube_id"] > 0)).any() for t in (pred, truth)):
+        return pred, truth, False  # (fiber points of no tube: no path to fill in)
+    import pandas as pd
+
     from napari_cryopick.core.object_kinds import densify_fiber_picks
 
     def filled(table: Any) -> Any:
-        fibers = (table["kind"].astype(str) == "fiber") & (table["tube_id"] > 0)
+        fibers = (table["kind"].astype(str) == "fiber").to_numpy()
         if not fibers.any():
             return table
+        # the fibers alone (a review: particles and negatives with a tube id became fibers)
         scores = table[fibers].groupby(["micrograph", "tube_id"])["score"].max()
-        dense = densify_fiber_picks(table, tolerance)
-        along = dense["tube_id"] > 0
-        keys = list(zip(dense.loc[along, "micrograph"], dense.loc[along, "tube_id"], strict=True))
-        dense.loc[along, "score"] = [scores.get(key, float("nan")) for key in keys]
-        return dense
+        dense = densify_fiber_picks(table[fibers], tolerance)
+        keys = list(zip(dense["micrograph"], dense["tube_id"], strict=True))
+        dense["score"] = [scores.get(key, float("nan")) for key in keys]
+        return pd.concat([table[~fibers], dense], ignore_index=True)
 
     return filled(pred), filled(truth), True
 

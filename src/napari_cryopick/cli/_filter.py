@@ -272,7 +272,9 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
         # a crYOLO filament CBOX holds its boxes: rewritten as CBOX, the same boxes (an
         # interop trial's came back every half width from the start, the last box lost)
         as_boxes = format == "cbox" and source_format == "cbox"
-        mixed = bool((~fibers).any())
+        # (of the file, not of the picks the threshold passes: the names stay one run to the
+        # next, a review's particles all below --threshold put the fibers in <name>.cbox)
+        mixed = bool((table["kind"].astype(str) != "fiber").any())
         target = _write_fibers(
             passed[fibers], path, target, format, options, as_boxes, said, mixed=mixed
         )

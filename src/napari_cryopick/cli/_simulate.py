@@ -186,9 +186,11 @@ def run(args: argparse.Namespace) -> int:
             f"--size {rows} {cols}: {rows * cols:,} pixels is too large "
             f"(at most {_MAX_PIXELS:,}, e.g. 16384 x 16384)"
         )
+    import numpy as np
+
     from napari_cryopick.io.micrographs import PLACEHOLDER_PIXEL_SIZE
 
-    if args.pixel_size == PLACEHOLDER_PIXEL_SIZE:
+    if np.float32(args.pixel_size) == PLACEHOLDER_PIXEL_SIZE:  # (as the header stores it)
         # a fiber trial's 1.0 Å/px micrographs were then "of no pixel size known" to pick
         print(
             f"cryopick simulate: warning: --pixel-size {args.pixel_size:g}: readers take an "

@@ -212,8 +212,8 @@ def drive(
                     # the steps left would be a second, different one
                     bar.bar_format = _OWN_ETA_FORMAT
                 last_step = step is not None and total is not None and step >= total
-                # (a monitor's every micrograph is a last step: its total grows; in a log,
-                # the bar just made is drawn already)
+                # (a monitor's last micrograph of each batch it finds is a last step: its
+                # total grows; in a log, the bar just made is drawn already)
                 if (now - last_drawn >= interval or last_step) and not (created and not terminal):
                     postfix = getattr(event, "postfix", None)
                     if callable(postfix):

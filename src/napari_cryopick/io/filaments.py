@@ -118,26 +118,25 @@ def start_end_paths(
         raise file_error(
             path, f"start-end coordinates come in pairs of rows, but the file has {len(x)} rows"
         )
-    pieces: dict[tuple[str, float], list[np.ndarray]] = {}
-    first: dict[tuple[str, float], int] = {}
+    pieces: dict[tuple[str, float], list[tuple[np.ndarray, int]]] = {}
     for i in range(0, len(x), 2):
         if names[i] != names[i + 1]:
             raise file_error(
                 path, f"rows {i + 1} and {i + 2} (a start-end pair) name two micrographs"
             )
         key = (names[i], ids[i] if np.isfinite(ids[i]) else -1.0 - i)
-        first.setdefault(key, i)
-        pieces.setdefault(key, []).append(np.array([[x[i], y[i]], [x[i + 1], y[i + 1]]]))
+        piece = np.array([[x[i], y[i]], [x[i + 1], y[i + 1]]])
+        pieces.setdefault(key, []).append((piece, i))
     out = []
     for key, parts in pieces.items():
-        joined = parts[0]
-        for piece in parts[1:]:
+        joined, row = parts[0]
+        for piece, start in parts[1:]:
             if np.allclose(piece[0], joined[-1]):
                 joined = np.vstack([joined, piece[1:]])
-            else:  # (not touching: another fiber of that id)
-                out.append((key[0], joined, first[key]))
-                joined = piece
-        out.append((key[0], joined, first[key]))
+            else:  # (not touching: another fiber of that id, with its own first row)
+                out.append((key[0], joined, row))
+                joined, row = piece, start
+        out.append((key[0], joined, row))
     return out
 
 
