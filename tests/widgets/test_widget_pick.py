@@ -3765,6 +3765,30 @@ def test_pick_folder_says_how_many_picks_it_left_out_at_the_negatives(picker, qt
     assert "3 pick(s) at the negatives marked in napari left out" in widget.status.text()
 
 
+def test_pick_folder_says_an_open_micrographs_corrections_are_not_in_its_files(picker, qtbot):
+    """An evaluation trial corrected a micrograph (5 deleted, 1 added), then ran Pick
+    folder… on its folder: the file held the network's picks again, the deleted ones back
+    and the added one missing, while the screen showed the corrections, unsaid."""
+    viewer, widget, path = picker
+    assert widget.pick_folder(path.parent) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert "open with your corrections" not in widget.status.text()  # none yet
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+    assert widget.pick_folder(path.parent) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    said = widget.status.text()
+    # (into a folder picked before with these settings: kept as it was, nothing said)
+    assert "Nothing left to pick" in said, said
+    assert "open with your corrections" not in said
+    widget.export_edit.setText(str(path.parent / "again"))
+    assert widget.pick_folder(path.parent) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    said = widget.status.text()
+    assert f"{NAME}, open with your corrections, was picked anew: these files do not" in said
+
+
 def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_threshold(
     make_napari_viewer, tmp_path, qtbot
 ):

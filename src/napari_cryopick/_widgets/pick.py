@@ -578,6 +578,7 @@ class PickWidget(QWidget):
         self._job_layers: dict[str, tuple[Any, Path | None]] = {}
         #: The candidates' score floor of the last Pick folder… run (None: picks only).
         self._folder_floor: float | None = None
+        self._folder_files: set[Path] = set()  # the micrograph files Pick folder… picks
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
         #: the last run's micrographs closed before their picks arrived
         self._closed_in_job: list[str] = []
@@ -2546,6 +2547,7 @@ class PickWidget(QWidget):
 
         floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
         self._folder_floor = floor
+        self._folder_files = {Path(p).resolve() for p in paths}
         try:
             # each data set's own head at its own diameter too (a review: every data set
             # of a folder was picked at the diameter of the head of the micrograph on screen)
@@ -2690,10 +2692,40 @@ class PickWidget(QWidget):
                 batch.diameter_factor, batch.scale_confidences, self._request_scale_key[1]
             )
             text = f"{warned}{text}; {line}"
+        # the files this run wrote (not those an earlier run left, kept as they were)
+        stems = {Path(p).stem for p in batch.written}
+        corrected = [n for n in self._corrected_in_folder() if stems & {n, f"{n}_fibers"}]
+        if corrected:
+            # an eval trial's 5 deleted picks were back in the folder's file, its hand pick
+            # missing, while the screen showed them corrected, unsaid
+            text += (
+                f"; {name_list(corrected, 3)}, open with your corrections, {'was' if len(corrected) == 1 else 'were'} "
+                "picked anew: these files do not hold the corrections (Export picks writes "
+                "the micrographs as you corrected them, into this folder too)"
+            )
         if batch.errors:
             # one line per failed file; each message starts with the file's path
             text += f"\n{len(batch.errors)} failed:\n" + "\n".join(batch.errors.values())
         self.status.setText(text)
+
+    def _corrected_in_folder(self) -> list[str]:
+        """The open micrographs of the files Pick folder… picked whose shown picks hold the
+        user's corrections (deleted, moved or added picks, edited circles and paths)."""
+        from .result_layers import has_corrections
+
+        state = session(self.viewer)
+        names = []
+        for mlayer in micrograph_layers(self.viewer):
+            path, name = layer_path(mlayer), micrograph_name(mlayer)
+            stored = state.pick_results.get(name)
+            if path is None or stored is None or path.resolve() not in self._folder_files:
+                continue
+            if stored.file_picks:
+                continue  # a pick file's picks: the file's, not corrections
+            added = stored.picks["score"].isna().any()
+            if added or has_corrections(self.viewer, name):
+                names.append(name)
+        return sorted(names)
 
     # --- export and labels ---
 
