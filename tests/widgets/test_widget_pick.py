@@ -3789,6 +3789,27 @@ def test_pick_folder_says_an_open_micrographs_corrections_are_not_in_its_files(p
     assert f"{NAME}, open with your corrections, was picked anew: these files do not" in said
 
 
+def test_pick_folder_of_jpeg_micrographs_into_cbox_says_how_crYOLO_counts_y(
+    picker, qtbot, tmp_path
+):
+    """An evaluation trial: Export picks (CBOX) of a JPEG micrograph said crYOLO counts its
+    y from the last row; Pick folder… into CBOX, the run fed to crYOLO, said nothing."""
+    import imageio.v3 as iio
+
+    _viewer, widget, path = picker
+    jpegs = tmp_path / "jpegs"
+    jpegs.mkdir()
+    iio.imwrite(jpegs / "j.jpg", iio.imread(path))
+    widget.format_combo.setCurrentText("cbox")
+    widget.export_edit.setText(str(tmp_path / "out"))
+    assert widget.pick_folder(jpegs) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    said = widget.status.text()
+    assert "Note: 1 JPEG micrograph(s): the CBOX files count y from the image's first row" in (
+        said
+    ), said
+
+
 def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_threshold(
     make_napari_viewer, tmp_path, qtbot
 ):

@@ -579,6 +579,7 @@ class PickWidget(QWidget):
         #: The candidates' score floor of the last Pick folder… run (None: picks only).
         self._folder_floor: float | None = None
         self._folder_files: set[Path] = set()  # the micrograph files Pick folder… picks
+        self._folder_format = ""  # ... and the format it writes
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
         #: the last run's micrographs closed before their picks arrived
         self._closed_in_job: list[str] = []
@@ -2548,6 +2549,7 @@ class PickWidget(QWidget):
         floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
         self._folder_floor = floor
         self._folder_files = {Path(p).resolve() for p in paths}
+        self._folder_format = self.format_combo.currentText()
         try:
             # each data set's own head at its own diameter too (a review: every data set
             # of a folder was picked at the diameter of the head of the micrograph on screen)
@@ -2692,6 +2694,8 @@ class PickWidget(QWidget):
                 batch.diameter_factor, batch.scale_confidences, self._request_scale_key[1]
             )
             text = f"{warned}{text}; {line}"
+        if batch.written:  # which programs count y of these files from the last row
+            text += self._rows_note_of(sorted(map(str, self._folder_files)), self._folder_format)
         # the files this run wrote (not those an earlier run left, kept as they were)
         stems = {Path(p).stem for p in batch.written}
         corrected = [n for n in self._corrected_in_folder() if stems & {n, f"{n}_fibers"}]
@@ -2999,13 +3003,19 @@ class PickWidget(QWidget):
         as ``cryopick pick`` says (a convention review: unsaid in napari's export, whose
         files count y from the first row, as napari shows the image), and how the files
         were written."""
-        from napari_cryopick.io.micrographs import is_jpeg, is_tiff
-
         open_paths = {
             micrograph_name(layer): layer_path(layer) for layer in micrograph_layers(self.viewer)
         }
         retained = session(self.viewer).retained_from  # (closed by the review, exported too)
         paths = [str(open_paths.get(name) or retained.get(name) or "") for name in names]
+        return self._rows_note_of(paths, format)
+
+    def _rows_note_of(self, paths: list[str], format: str) -> str:
+        """:meth:`_tiff_rows_note` of the micrograph files ``paths`` (Pick folder…'s too: an
+        evaluation trial's folder of JPEG micrographs went to CBOX unsaid, where Export
+        said it)."""
+        from napari_cryopick.io.micrographs import is_jpeg, is_tiff
+
         tiffs = [p for p in paths if is_tiff(p)]
         jpegs = [p for p in paths if is_jpeg(p)]
         box = "'TIFF y from the last row'"
