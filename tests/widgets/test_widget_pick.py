@@ -3810,6 +3810,17 @@ def test_pick_folder_of_jpeg_micrographs_into_cbox_says_how_crYOLO_counts_y(
     ), said
 
 
+def test_evaluates_diameter_follows_the_diameter_the_micrograph_was_picked_at(picker):
+    """An evaluation trial's truth without diameters (a RELION STAR) was scored at the
+    Evaluate box's first 100 px while Pick showed the model's 108, unsaid."""
+    from napari_cryopick._widgets._common import micrograph_diameter
+
+    viewer, _widget, _path = picker
+    assert micrograph_diameter(viewer.layers[NAME]) is None  # none from Annotate
+    _dock, evaluation = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
+    assert evaluation.diameter_spin.value() == pytest.approx(56.0)
+
+
 def test_each_data_sets_own_head_shows_and_exports_each_micrograph_at_its_threshold(
     make_napari_viewer, tmp_path, qtbot
 ):

@@ -384,11 +384,17 @@ class EvaluateWidget(QWidget):
         self._diameter_typed = True
 
     def _follow_diameter(self) -> None:
-        """The box shows the diameter of the micrograph on screen, until the user types one."""
+        """The box shows the diameter of the micrograph on screen (Annotate's, else the one
+        it was picked at), until the user types one."""
         if self._diameter_typed:
             return
         current = current_micrograph_layer(self.viewer)
         diameter = micrograph_diameter(current) if current is not None else None
+        if not diameter and current is not None:
+            # an evaluation trial's truth without diameters was scored at the box's first
+            # 100 px while Pick showed the model's 108, unsaid
+            stored = session(self.viewer).pick_results.get(micrograph_name(current))
+            diameter = stored.picked_diameter_px if stored is not None else None
         if diameter:
             self.diameter_spin.blockSignals(True)
             self.diameter_spin.setValue(diameter)
