@@ -1414,6 +1414,21 @@ def test_deleted_circles_and_paths_used_as_labels_become_negatives(
     assert len(viewer.layers["mic fibers"].data) == 0
 
 
+def _own_circle_over_the_second(make_napari_viewer, qtbot, monkeypatch, tmp_path):
+    """:func:`_picked_with_vesicles_and_fibers` of ``tmp_path/mic.mrc``, and the user's own
+    circle drawn in Annotate over its second vesicle (48 px at x 279.5, y 119.5), 6 px
+    off: (viewer, Pick widget, Annotate widget)."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    corner = np.array([119.5 - 24.0, 285.5 - 24.0])
+    box = corner + 48.0 * np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    annotate.set_kind("vesicle").add(box, shape_type="ellipse")
+    return viewer, widget, annotate
+
+
 def test_a_deleted_circle_on_the_users_own_vesicle_label_makes_no_negative(
     make_napari_viewer, qtbot, monkeypatch, tmp_path
 ):
@@ -1423,15 +1438,9 @@ def test_a_deleted_circle_on_the_users_own_vesicle_label_makes_no_negative(
     again, unsaid."""
     from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
 
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    viewer, widget = _picked_with_vesicles_and_fibers(
-        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    viewer, widget, _annotate = _own_circle_over_the_second(
+        make_napari_viewer, qtbot, monkeypatch, tmp_path
     )
-    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
-    # the user's own circle over the second vesicle (48 px at x 279.5, y 119.5), 6 px off
-    corner = np.array([119.5 - 24.0, 285.5 - 24.0])
-    box = corner + 48.0 * np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
-    annotate.set_kind("vesicle").add(box, shape_type="ellipse")
     viewer.layers.selection.active = viewer.layers["mic"]
     vesicles = viewer.layers["mic vesicles"]
     vesicles.selected_data = {i for i, v in enumerate(vesicles.data) if v.mean(axis=0)[1] > 200}
@@ -1457,16 +1466,10 @@ def test_circles_and_paths_shown_unlike_the_users_own_labels_under_them_are_said
     labels stay (a press never rewrites the user's own), and the difference is said."""
     from napari_cryopick._widgets.annotate import current_labels, find_micrograph_layer
 
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    viewer, widget = _picked_with_vesicles_and_fibers(
-        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    viewer, widget, annotate = _own_circle_over_the_second(
+        make_napari_viewer, qtbot, monkeypatch, tmp_path
     )
-    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
-    # the user's own circle over the second vesicle (48 px at x 279.5, y 119.5), 6 px off,
     # and their own path 5.5 px beside the traced fiber (row 239.5)
-    corner = np.array([119.5 - 24.0, 285.5 - 24.0])
-    box = corner + 48.0 * np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
-    annotate.set_kind("vesicle").add(box, shape_type="ellipse")
     annotate.set_kind("fiber").add(np.array([[245.0, 40.0], [245.0, 320.0]]), shape_type="path")
     viewer.layers.selection.active = viewer.layers["mic"]
     vesicles = viewer.layers["mic vesicles"]
