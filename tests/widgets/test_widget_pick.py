@@ -3811,6 +3811,22 @@ def test_pick_folder_of_jpeg_micrographs_into_cbox_says_how_crYOLO_counts_y(
     assert "Note: 1 JPEG micrograph(s): the CBOX files count y from the image's first row" in (
         said
     ), said
+    # TIFF into STAR, the box ticked while the run goes on: said as the run wrote them, and
+    # how to have them otherwise is to pick the folder again (a review: the box read at the
+    # end, and "export again", which writes the open micrographs only)
+    tiffs = tmp_path / "tiffs"
+    tiffs.mkdir()
+    iio.imwrite(tiffs / "t.tif", iio.imread(path))
+    widget.format_combo.setCurrentText("star")
+    widget.tiff_y_check.setChecked(False)
+    assert widget.pick_folder(tiffs) is not None, widget.status.text()
+    widget.tiff_y_check.setChecked(True)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    said = widget.status.text()
+    assert "Note: 1 TIFF micrograph(s): the STAR files count y from the image's first row" in (
+        said
+    ), said
+    assert "tick 'TIFF y from the last row' and pick the folder again" in said
 
 
 def test_evaluates_diameter_follows_the_diameter_the_micrograph_was_picked_at(picker):

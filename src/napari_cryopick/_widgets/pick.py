@@ -579,7 +579,8 @@ class PickWidget(QWidget):
         #: The candidates' score floor of the last Pick folder… run (None: picks only).
         self._folder_floor: float | None = None
         self._folder_files: set[Path] = set()  # the micrograph files Pick folder… picks
-        self._folder_format = ""  # ... and the format it writes
+        self._folder_format = ""  # ... and the format it writes, the TIFF y box as it started
+        self._folder_flip = self._folder_ticked = False
         self._pick_errors: list[str] = []  # the last run's micrographs that failed
         #: the last run's micrographs closed before their picks arrived
         self._closed_in_job: list[str] = []
@@ -627,6 +628,7 @@ class PickWidget(QWidget):
         self._left_out_text = ""  # Pick all open: micrographs of another kind's picks, left
         self._export_warning = ""  # what the last export's format cannot hold
         self._export_flip = False  # the TIFF box as the last export started
+        self._export_ticked = False
         self._cancel = threading.Event()
         self._progress = JobProgress()
         # results being shown, one step per event-loop turn (see showing_pick_result)
@@ -2550,6 +2552,8 @@ class PickWidget(QWidget):
         self._folder_floor = floor
         self._folder_files = {Path(p).resolve() for p in paths}
         self._folder_format = self.format_combo.currentText()
+        self._folder_flip = self._flip_tiff(self._folder_format)  # (as the run writes them)
+        self._folder_ticked = self.tiff_y_check.isChecked()
         try:
             # each data set's own head at its own diameter too (a review: every data set
             # of a folder was picked at the diameter of the head of the micrograph on screen)
@@ -2695,7 +2699,14 @@ class PickWidget(QWidget):
             )
             text = f"{warned}{text}; {line}"
         if batch.written:  # which programs count y of these files from the last row
-            text += self._rows_note_of(sorted(map(str, self._folder_files)), self._folder_format)
+            failed = set(map(str, batch.errors))  # (by name or by file)
+            picked = sorted(
+                p for p in map(str, self._folder_files) if not {p, Path(p).stem} & failed
+            )
+            text += self._rows_note_of(
+                picked, self._folder_format, self._folder_flip, self._folder_ticked,
+                "pick the folder again",
+            )  # fmt: skip
         # the files this run wrote (not those an earlier run left, kept as they were)
         stems = {Path(p).stem for p in batch.written}
         corrected = [n for n in self._corrected_in_folder() if stems & {n, f"{n}_fibers"}]
@@ -2893,6 +2904,7 @@ class PickWidget(QWidget):
         warning = kind_format_warning(sorted(kinds), (format,))
         self._export_warning = "" if warning is None else f"\nWarning: {warning}"
         self._export_flip = self._flip_tiff(format)  # (the box as the export starts)
+        self._export_ticked = self.tiff_y_check.isChecked()
         # a pick run's files the export replaces with the picks shown (a GUI trial's
         # review of a cryopick pick folder, exported into it: replaced, unsaid)
         runs = pick_run_files(folder) if any(t.exists() for t in targets) else set()
@@ -3008,10 +3020,15 @@ class PickWidget(QWidget):
         }
         retained = session(self.viewer).retained_from  # (closed by the review, exported too)
         paths = [str(open_paths.get(name) or retained.get(name) or "") for name in names]
-        return self._rows_note_of(paths, format)
+        # (the box as the export started: a review, it stays clickable meanwhile)
+        return self._rows_note_of(paths, format, self._export_flip, self._export_ticked)
 
-    def _rows_note_of(self, paths: list[str], format: str) -> str:
-        """:meth:`_tiff_rows_note` of the micrograph files ``paths`` (Pick folder…'s too: an
+    def _rows_note_of(
+        self, paths: list[str], format: str, flip: bool, ticked: bool, again: str = "export again"
+    ) -> str:
+        """:meth:`_tiff_rows_note` of the micrograph files ``paths`` written in ``format``,
+        with TIFF y from the last row (``flip``) or not, the box ``ticked`` as the writing
+        started; ``again``: how to write them otherwise (Pick folder…'s too: an
         evaluation trial's folder of JPEG micrographs went to CBOX unsaid, where Export
         said it)."""
         from napari_cryopick.io.micrographs import is_jpeg, is_tiff
@@ -3020,13 +3037,13 @@ class PickWidget(QWidget):
         jpegs = [p for p in paths if is_jpeg(p)]
         box = "'TIFF y from the last row'"
         notes = []
-        if self._flip_tiff(format) and tiffs:
+        if flip and tiffs:
             notes.append(
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): y written from the image's last "
                 f"row ({box}), as {'RELION' if format == 'star' else 'crYOLO and EMAN2'} "
                 "read TIFF images; napari and Topaz count it from the first row"
             )
-        elif self.tiff_y_check.isChecked() and tiffs:
+        elif ticked and tiffs:
             notes.append(
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): {format.upper()} files count y from "
                 f"the first row, as napari and Topaz do ({box} applies to STAR, BOX and CBOX)"
@@ -3035,14 +3052,14 @@ class PickWidget(QWidget):
             notes.append(
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): the STAR files count y from the "
                 "image's first row, as napari shows it; RELION reads TIFF images bottom row "
-                f"first: for RELION, tick {box} and export again"
+                f"first: for RELION, tick {box} and {again}"
             )
         elif format in ("box", "cbox") and tiffs:
             notes.append(
                 f"\nNote: {len(tiffs)} TIFF micrograph(s): the {format.upper()} files count y "
                 "from the image's first row, as napari shows it; crYOLO, EMAN2 and "
                 f"napari-boxmanager count it from the last row: for them, tick {box} and "
-                "export again"
+                f"{again}"
             )
         if format in ("box", "cbox") and jpegs:
             # said apart: the box is TIFF's only (a review: "tick it" read with it ticked)
