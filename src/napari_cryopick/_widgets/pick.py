@@ -2550,7 +2550,8 @@ class PickWidget(QWidget):
 
         floor = KEEP_CANDIDATES if self.keep_candidates_check.isChecked() else None
         self._folder_floor = floor
-        self._folder_files = {Path(p).resolve() for p in paths}
+        # (abspath: resolve can raise on a link loop, a review)
+        self._folder_files = {Path(os.path.abspath(p)) for p in paths}
         self._folder_format = self.format_combo.currentText()
         self._folder_flip = self._flip_tiff(self._folder_format)  # (as the run writes them)
         self._folder_ticked = self.tiff_y_check.isChecked()
@@ -2733,7 +2734,9 @@ class PickWidget(QWidget):
         for mlayer in micrograph_layers(self.viewer):
             path, name = layer_path(mlayer), micrograph_name(mlayer)
             stored = state.pick_results.get(name)
-            if path is None or stored is None or path.resolve() not in self._folder_files:
+            if path is None or stored is None:
+                continue
+            if Path(os.path.abspath(path)) not in self._folder_files:
                 continue
             if stored.file_picks:
                 continue  # a pick file's picks: the file's, not corrections
