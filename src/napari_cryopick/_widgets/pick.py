@@ -110,6 +110,7 @@ from .shown import (
     default_pick_config,
     labelled_now,
     labels_to_update,
+    same_circles,
     shapes_record,
     spots_table,
     tracked_positions,
@@ -431,15 +432,7 @@ def _same_objects(shapes: pd.DataFrame, labels: pd.DataFrame, kind: str) -> int:
     if not len(shapes) or not len(labels):
         return 0
     if kind == "vesicle":
-        size = shapes["diameter"].to_numpy(float)[:, None]
-        other = labels["diameter"].to_numpy(float)[None, :]
-        near = np.hypot(
-            shapes["x"].to_numpy(float)[:, None] - labels["x"].to_numpy(float)[None, :],
-            shapes["y"].to_numpy(float)[:, None] - labels["y"].to_numpy(float)[None, :],
-        )
-        with np.errstate(invalid="ignore"):
-            same = (near < 0.5 * size) & (near < 0.5 * other)
-            same &= (other >= 0.5 * size) & (other <= 2.0 * size)
+        same, _near = same_circles(shapes, labels)
         return int(same.any(axis=1).sum())
     from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage, picks_to_paths
 

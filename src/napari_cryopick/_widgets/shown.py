@@ -248,19 +248,13 @@ def _successors(kind: str, before: pd.DataFrame, now: pd.DataFrame) -> list[Any]
     """
     found: list[Any] = []
     if kind == "vesicle":
-        sizes = now["diameter"].to_numpy(float)
-        xs, ys = now["x"].to_numpy(float), now["y"].to_numpy(float)
-        for row in before.itertuples():
-            size = float(row.diameter) if np.isfinite(row.diameter) else 0.0
-            near = np.hypot(xs - row.x, ys - row.y)
-            if size > 0:
-                with np.errstate(invalid="ignore"):
-                    same = (near < 0.5 * size) & (near < 0.5 * sizes)
-                    same &= (sizes >= 0.5 * size) & (sizes <= 2.0 * size)
-            else:
-                same = near < 1.0
+        same, near = same_circles(before, now)
+        sizes = before["diameter"].to_numpy(float)
+        for i, size in enumerate(sizes):
+            # (a circle of no size: one at its very place)
+            row = same[i] if np.isfinite(size) and size > 0 else near[i] < 1.0
             found.append(
-                now.index[np.flatnonzero(same)[np.argmin(near[same])]] if same.any() else None
+                now.index[np.flatnonzero(row)[np.argmin(near[i][row])]] if row.any() else None
             )
         return found
     from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage
@@ -274,6 +268,23 @@ def _successors(kind: str, before: pd.DataFrame, now: pd.DataFrame) -> list[Any]
         best = max(cover, key=cover.get) if cover else None
         found.append(best if best is not None and cover[best] >= SAME_FIBER_COVERAGE else None)
     return found
+
+
+def same_circles(first: pd.DataFrame, second: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(same, near)``, each ``(len(first), len(second))``: whether a circle of ``second``
+    is one of ``first`` moved or resized (it covers that one's centre, is centred inside
+    it and is within a factor of 2 of its size: :func:`_successors`), and the distances
+    of their centres. Circles without a finite size are the same as none."""
+    size = first["diameter"].to_numpy(float)[:, None]
+    other = second["diameter"].to_numpy(float)[None, :]
+    near = np.hypot(
+        first["x"].to_numpy(float)[:, None] - second["x"].to_numpy(float)[None, :],
+        first["y"].to_numpy(float)[:, None] - second["y"].to_numpy(float)[None, :],
+    )
+    with np.errstate(invalid="ignore"):
+        same = (near < 0.5 * size) & (near < 0.5 * other)
+        same &= (other >= 0.5 * size) & (other <= 2.0 * size)
+    return same, near
 
 
 def _deleted_shapes(
