@@ -1304,7 +1304,9 @@ class TrainWidget(QWidget):
         sizes = [
             images[n].metadata.get("pixel_size") for n in names if n in images
         ]  # (of one group: the first known one)
-        size = next((float(v) for v in sizes if v and v != 1.0), None)
+        from napari_cryopick.workflows.inputs import known_pixel_size
+
+        size = next((float(v) for v in sizes if known_pixel_size(v)), None)
         at = f" at {size:g} Å/px" if size and apart else ""
         self._estimate_notes.append(
             f"no particle diameter given for {name_list(names, 3)}: {diameter:g} px{at}, "

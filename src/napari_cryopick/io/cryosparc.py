@@ -300,8 +300,8 @@ def read_particles(
     Particles with an empty ``location/micrograph_path`` take the name of a particle of
     their ``location/micrograph_uid`` that has one; where the rest belong to several
     uids, or lie beside particles with paths, each is named by its uid, with a warning
-    naming the file; of one uid in a file without paths, their name is empty (:func:`napari_cryopick.io.pickfiles.read_picks` names them after
-    the file).
+    naming the file; of one uid in a file without paths, their name is empty
+    (:func:`napari_cryopick.io.pickfiles.read_picks` names them after the file).
 
     Returns
     -------

@@ -922,7 +922,7 @@ def diameter_in_angstrom(
     import numpy as np
 
     sizes = [getattr(m, "pixel_size", None) for m in loaded]
-    known = [s for s in sizes if s is not None and math.isfinite(s) and s > 0 and s != 1.0]
+    known = [s for s in sizes if known_pixel_size(s)]
     if not known or len(known) < len(sizes) or max(known) > 1.05 * min(known):
         return None
     pixel = float(np.median(known))
@@ -943,7 +943,9 @@ def diameter_in_angstrom(
 def known_pixel_size(size: Any) -> bool:
     """Whether ``size`` (Å/px) is a micrograph's own: finite, positive and not the 1.0 Å
     placeholder of headers that hold none (PNG, TIFF, unset MRC)."""
-    return size is not None and math.isfinite(size) and size > 0 and size != 1.0
+    from napari_cryopick.io.micrographs import PLACEHOLDER_PIXEL_SIZE
+
+    return size is not None and math.isfinite(size) and size > 0 and size != PLACEHOLDER_PIXEL_SIZE
 
 
 def _pixel_scales(loaded: Sequence[Any]) -> list[float] | None:
