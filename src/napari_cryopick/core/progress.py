@@ -171,7 +171,6 @@ def drive(
             if on_event is not None:
                 on_event(event)
             now = _clock()
-            created = False
             if progress_bar and bar is None and hasattr(event, "step"):
                 # made at the first event: a job refused before it starts (bad input)
                 # leaves its one error line alone, not an empty "0step" bar above it
@@ -197,7 +196,6 @@ def drive(
                 )
                 # (in a log the bar's lines end, so log records stand on their own)
                 swapped = _logs_above(tqdm, file) if terminal else []
-                created = True
                 if not terminal:  # drawn: the log keeps every line
                     last_drawn, drawn = now, _drawn_state(bar)
             if bar is not None:
@@ -213,13 +211,14 @@ def drive(
                     bar.bar_format = _OWN_ETA_FORMAT
                 last_step = step is not None and total is not None and step >= total
                 # (a monitor's last micrograph of each batch it finds is a last step: its
-                # total grows; in a log, the bar just made is drawn already)
-                if (now - last_drawn >= interval or last_step) and not (created and not terminal):
+                # total grows)
+                if now - last_drawn >= interval or last_step:
                     postfix = getattr(event, "postfix", None)
                     if callable(postfix):
                         bar.set_postfix_str(postfix(), refresh=False)
-                    # (in a log, a line that says what the last one said is left out: a
-                    # review's training log had "choosing the pick threshold" twice)
+                    # (in a log, a line that says what the last one said is left out, the
+                    # bar just made among them: a review's training log had "choosing the
+                    # pick threshold" twice)
                     if terminal or _drawn_state(bar) != drawn:
                         bar.refresh()
                         last_drawn, drawn = now, _drawn_state(bar)
