@@ -1471,7 +1471,7 @@ def test_circles_and_paths_shown_unlike_the_users_own_labels_under_them_are_said
     )
     # and their own path 5.5 px beside the traced fiber (row 239.5)
     annotate.set_kind("fiber").add(np.array([[245.0, 40.0], [245.0, 320.0]]), shape_type="path")
-    viewer.layers.selection.active = viewer.layers["mic"]
+    _open_beside(viewer, qtbot, tmp_path)  # the labels go to the one on screen only
     vesicles = viewer.layers["mic vesicles"]
     second = next(i for i, v in enumerate(vesicles.data) if v.mean(axis=0)[1] > 200)
     _reshaped(vesicles, second, factor=1.5)  # 72 px now
@@ -1500,6 +1500,9 @@ def test_circles_and_paths_shown_unlike_the_users_own_labels_under_them_are_said
     labels = current_labels(viewer, mlayer, "vesicle")
     at = np.hypot(labels["x"] - 279.5, labels["y"] - 119.5) < 1.0
     assert labels.loc[at, "diameter"].tolist() == [pytest.approx(72.0, abs=1.0)]
+    other = find_micrograph_layer(viewer, "other")
+    for kind in ("vesicle", "fiber", "negative"):
+        assert len(current_labels(viewer, other, kind)) == 0, kind
 
 
 def test_only_shapes_that_are_the_same_object_as_a_label_are_said_to_differ():
