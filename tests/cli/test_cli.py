@@ -375,11 +375,19 @@ def test_evaluate_fills_in_points_along_start_end_fibers(tmp_path, capsys):
     from napari_cryopick.io.pickfiles import read_picks
 
     assert len(read_picks(ends)) == 2  # a start-end pair
-    args = ["evaluate", "--pred", str(ends), "--truth", str(truth), "--tolerance", "5"]
+    report = tmp_path / "report.json"
+    args = ["evaluate", "--pred", str(ends), "--truth", str(truth), "--tolerance", "5",
+            "--json", str(report)]  # fmt: skip
     assert cli.main(args) == 0
     captured = capsys.readouterr()
     assert "fibers are scored as points every 5 px along their paths" in captured.err
     assert "(precision 1.000, recall 1.000)" in captured.out, captured.out
+    # the JSON says its counts are of filled-in points (the pick file holds 2 rows)
+    import json
+
+    document = json.loads(report.read_text())
+    assert document["fibers_as_points_every_px"] == 5.0
+    assert document["n_pred"] > 2
     # the other kinds as they are, a tube id on them or not (a review: negatives with a
     # tube id became fiber points)
     from napari_cryopick.cli._evaluate import _filled_fibers
@@ -396,6 +404,9 @@ def test_evaluate_fills_in_points_along_start_end_fibers(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "every 5 px" not in captured.err
     assert f"predictions {len(xs)}, ground truth {len(xs)}" in captured.out
+    assert cli.main(["evaluate", "--pred", str(truth), "--truth", str(truth),
+                     "--tolerance", "5", "--json", str(report), "--overwrite"]) == 0  # fmt: skip
+    assert "fibers_as_points_every_px" not in json.loads(report.read_text())
 
 
 def test_evaluate_says_kinds_the_predictions_lack_and_scores_one_kind(tmp_path, capsys):

@@ -658,7 +658,10 @@ def run(args: argparse.Namespace) -> int:
     _say_sparse_truth(report)
     print(report.summary())
     if args.json is not None:
-        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
+        document = report.to_dict()
+        if filled:  # its counts are of the points filled in, not of the files' rows
+            document["fibers_as_points_every_px"] = float(args.tolerance)
+        atomic_write_text(args.json, json.dumps(document, indent=2) + "\n")
         print(f"report written to {args.json}")
     if args.pr_curve is not None:
         frames = [
