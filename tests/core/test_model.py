@@ -406,6 +406,24 @@ def test_sparse_weights_pseudo_labels_and_user_negatives():
     assert weight[0, 0, 0, 0] == 1.0
 
 
+def test_no_pseudo_label_beside_a_label():
+    """A review: a model peaking one cell off a click (clicks are rarely centred) made a
+    second positive of the clicked particle; a peak half a diameter away is one."""
+    # a click at (42, 42) prepared px (cell 10), a particle 28 px wide: 7 cells
+    click = make_picks([42.0], [42.0], diameter=28.0)
+    targets = build_targets(click, (96, 96), ("particle",), stride=4, target_diameter_px=28.0)
+    target = torch.from_numpy(targets["heatmap"])[None]
+    logits = torch.full_like(target, -4.0)
+    logits[0, 0, 10, 11] = math.log(0.85 / 0.15)  # the model's peak, one cell off
+    logits[0, 0, 10, 14] = math.log(0.85 / 0.15)  # and half a diameter (3.5 cells) off
+    negative_mask = torch.zeros(1, 1, *target.shape[-2:])
+    positive, _ = sparse_label_weights(logits, target, negative_mask)
+    assert positive[0, 0, 10, 10]  # the click
+    assert not positive[0, 0, 10, 11]
+    assert positive[0, 0, 10, 14]
+    assert int(positive.sum()) == 2
+
+
 def _loss_gradient(logits, target, negative_mask, sparse, unknown_mask=None):
     logits = logits.clone().requires_grad_(True)
     zeros = torch.zeros(1, 2, 8, 8)

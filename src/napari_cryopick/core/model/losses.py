@@ -4,7 +4,9 @@ Sparse annotation (EPicker): users click some particles, not all, so an
 unlabelled cell may be a real particle. With ``sparse=True``
 
 * cells where the (detached) prediction is a local maximum above
-  ``pseudo_label_threshold`` (0.7) are pseudo-labels: treated as positives;
+  ``pseudo_label_threshold`` (0.7), about half a diameter or further from every
+  label (heatmap target below :data:`PSEUDO_LABEL_CLEARANCE`), are pseudo-labels:
+  treated as positives;
 * the negative penalty is multiplied by ``reduced_penalty`` (0.1) where the
   prediction is above ``reduce_penalty_above`` (0.5);
 * cells inside a user negative (``negative_mask``) are never pseudo-labelled
@@ -16,6 +18,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+#: Heatmap target below which a cell may become a pseudo-label: the Gaussian of a label
+#: with the default width (a sixth of the diameter) falls to exp(-4.5) = 0.011 at half a
+#: diameter, so a pseudo-label lies about half a diameter or further from every label.
+PSEUDO_LABEL_CLEARANCE = 0.01
 
 
 def focal_loss(
@@ -114,7 +121,11 @@ def sparse_label_weights(
         p = torch.sigmoid(logits.detach())
         user_negative = negative_mask.expand_as(p) > 0
         local_max = p == F.max_pool2d(p, 3, stride=1, padding=1)
-        pseudo = (p > pseudo_label_threshold) & local_max & (target < 1.0) & ~user_negative
+        # an unlabelled particle's peak, not a labelled one's neighbouring cell: a model
+        # peaking a cell off a click (clicks are rarely centred) made two adjacent
+        # positives of one particle (a review, 2026-12-07)
+        apart = target < PSEUDO_LABEL_CLEARANCE
+        pseudo = (p > pseudo_label_threshold) & local_max & apart & ~user_negative
         positive = (target >= 1.0) | pseudo
         negative_weight = torch.ones_like(p)
         negative_weight[(p > reduce_penalty_above) & ~user_negative] = reduced_penalty
