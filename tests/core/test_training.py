@@ -811,7 +811,7 @@ def test_cli_train_never_writes_the_model_over_a_data_file(tmp_path, capsys):
 
 
 def test_cli_train_warns_of_clicks_that_look_mirrored_top_to_bottom(
-    real_data_dir, tmp_path, caplog
+    real_data_dir, tmp_path, caplog, capsys
 ):
     # a trial trained on y-flipped ribosome picks without a word: loss 2.1 against 0.28,
     # AP 0.35 against 0.85, while the starting model's view of the clicks said it
@@ -828,11 +828,12 @@ def test_cli_train_warns_of_clicks_that_look_mirrored_top_to_bottom(
     base = ["train", "--micrographs", str(tmp_path / "mics"), "--diameter", "56", "--steps", "1"]
     base += ["--crop-size", "64", "--threads", "1", "--device", "cpu"]
     runs = {}
-    for picks in ("good", "flipped"):
+    for picks, extra in (("good", []), ("flipped", ["--allow-mirrored"])):
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             out = tmp_path / f"{picks}.pt"
-            assert main([*base, "--picks", str(tmp_path / picks), "--out", str(out)]) == 0
+            given = [*base, "--picks", str(tmp_path / picks), "--out", str(out), *extra]
+            assert main(given) == 0
         runs[picks] = caplog.text
     assert "look mirrored top to bottom" in runs["flipped"]
     assert "--flip-y" in runs["flipped"]
@@ -840,6 +841,17 @@ def test_cli_train_warns_of_clicks_that_look_mirrored_top_to_bottom(
     # both, in two wordings)
     assert runs["flipped"].count("look mirrored top to bottom") == 1
     assert "mirrored" not in runs["good"]
+    # without --allow-mirrored the run stops before training (a trial's script got a
+    # model of the mirrored positions with exit status 0): nothing written
+    capsys.readouterr()
+    refused = tmp_path / "refused.pt"
+    assert main([*base, "--picks", str(tmp_path / "flipped"), "--out", str(refused)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"cryopick train: error: data set '\w+': the clicks look mirrored", err)
+    assert "--flip-y" in err
+    assert "nothing was trained" in err
+    assert "--allow-mirrored" in err
+    assert not refused.exists()
     # the pick files read with --flip-y are the right way up again
     caplog.clear()
     with caplog.at_level(logging.WARNING):

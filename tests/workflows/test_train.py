@@ -900,9 +900,26 @@ def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, c
     for name in ("m0", "m1", "m2"):
         table = pd.read_csv(picks / f"{name}.csv")
         table.assign(y=639 - table["y"]).to_csv(picks / f"{name}.csv", index=False)
-    assert main(args) == 0, capsys.readouterr().err
+    assert main([*args, "--allow-mirrored"]) == 0, capsys.readouterr().err
     assert ": the clicks look mirrored top to bottom" in caplog.text
     assert "cryopick train's --flip-y mirrors them" in caplog.text
+    # without --allow-mirrored: stopped before training, the model left as it was
+    model = Path(args[args.index("--out") + 1])
+    before = model.read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the clicks look mirrored top to bottom" in err
+    assert "nothing was trained" in err
+    assert model.read_bytes() == before
+    # one pick file of three counting y from the bottom: refused too, by name
+    for name in ("m1", "m2"):
+        table = pd.read_csv(picks / f"{name}.csv")
+        table.assign(y=639 - table["y"]).to_csv(picks / f"{name}.csv", index=False)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the clicks on m0 look mirrored top to bottom" in err, err
+    assert model.read_bytes() == before
 
 
 def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path, capsys):

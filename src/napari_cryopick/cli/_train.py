@@ -91,6 +91,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "written by 'cryopick pick --flip-y'); they are mirrored on each micrograph's height",
     )
     parser.add_argument(
+        "--allow-mirrored",
+        action="store_true",
+        help="train even where the clicks look mirrored top to bottom (y counted from the "
+        "other edge: the check compares the image at the clicks and mirrored); by default "
+        "such a run stops before training, with exit status 2",
+    )
+    parser.add_argument(
         "--pixel-size",
         type=float,
         metavar="A",
@@ -552,6 +559,7 @@ def request_from_args(args: argparse.Namespace):
         },
         time_limit_s=_time_limit(args.time_limit),
         device=args.device,
+        refuse_mirrored=not args.allow_mirrored,
         run_info={
             "tool": f"napari-cryopick {__version__}",
             "micrographs": [n for s in sets for n in (s.names or [])],

@@ -322,6 +322,9 @@ def clicks_off_particles(scores: Sequence[ClickScore]) -> list[str]:
 #: How :func:`check_clicks`'s note on mirrored clicks begins (a training that said it
 #: does not say it again from the starting model's detections, ``ContinualConfig.warn_mirrored``).
 MIRRORED_NOTE = "the clicks look mirrored top to bottom"
+#: Words of every note on mirrored clicks, the whole set's and one micrograph's
+#: (``cryopick train`` stops on them: :attr:`~napari_cryopick.workflows.train.TrainRequest.refuse_mirrored`).
+MIRRORED_WORDS = "look mirrored top to bottom"
 
 
 def check_clicks(
