@@ -415,7 +415,7 @@ def test_no_pseudo_label_beside_a_label():
     target = torch.from_numpy(targets["heatmap"])[None]
     logits = torch.full_like(target, -4.0)
     logits[0, 0, 10, 11] = math.log(0.85 / 0.15)  # the model's peak, one cell off
-    logits[0, 0, 10, 14] = math.log(0.85 / 0.15)  # and half a diameter (3.5 cells) off
+    logits[0, 0, 10, 14] = math.log(0.85 / 0.15)  # and 4 cells off, past half a diameter
     negative_mask = torch.zeros(1, 1, *target.shape[-2:])
     positive, _ = sparse_label_weights(logits, target, negative_mask)
     assert positive[0, 0, 10, 10]  # the click

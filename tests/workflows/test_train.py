@@ -912,14 +912,28 @@ def test_cli_train_says_clicks_that_sit_on_nothing_the_others_sit_on(tmp_path, c
     assert "the clicks look mirrored top to bottom" in err
     assert "nothing was trained" in err
     assert model.read_bytes() == before
-    # one pick file of three counting y from the bottom: refused too, by name
-    for name in ("m1", "m2"):
-        table = pd.read_csv(picks / f"{name}.csv")
-        table.assign(y=639 - table["y"]).to_csv(picks / f"{name}.csv", index=False)
-    assert main(args) == 2
+
+
+def test_cli_train_names_every_micrograph_whose_clicks_look_mirrored(tmp_path, capsys):
+    """A review: the refusal named the first of two mirrored pick files only (fixed, and
+    rerun: refused on the second); with -v it gave a traceback and exit status 1."""
+    import pandas as pd
+
+    from napari_cryopick.cli import main
+
+    args = _simulated_clicks(tmp_path, (640, 640), 90, micrographs=5, clicked=5)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    for name in ("m0", "m3"):
+        path = tmp_path / "picks" / f"{name}.csv"
+        table = pd.read_csv(path)
+        table.assign(y=639 - table["y"]).to_csv(path, index=False)
+    assert main(["-v", *args]) == 2
     err = capsys.readouterr().err
     assert "the clicks on m0 look mirrored top to bottom" in err, err
-    assert model.read_bytes() == before
+    assert "the clicks on m3 look mirrored top to bottom" in err
+    assert "Traceback" not in err
+    assert err.count("nothing was trained") == 1
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path, capsys):

@@ -579,6 +579,7 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_cryopick.core.progress import drive
     from napari_cryopick.workflows.train import (
+        MirroredClicksError,
         TrainOutputError,
         check_writable,
         resolve_mode,
@@ -663,6 +664,8 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         outcome = drive(train(request), progress_bar=True, description=f"training ({mode})")
+    except MirroredClicksError as error:  # a refusal: exit 2 with -v too, no traceback
+        raise CLIError(str(error)) from None
     except TrainOutputError as error:
         print(f"cryopick train: error: {error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT

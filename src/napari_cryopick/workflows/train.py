@@ -1162,6 +1162,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
 
     datasets = []
     set_diameters: list[list[float]] = []  # each data set's micrographs' diameters
+    mirrored: list[str] = []  # refused notes: every one said at once (a review)
     for training_set in request.datasets:
         diameters = _diameters(training_set)
         images, names = [], []
@@ -1190,15 +1191,18 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         del images
         for note in misplaced_clicks(examples, config.target_diameter_px):
             if request.refuse_mirrored and MIRRORED_WORDS in note:
-                raise MirroredClicksError(
-                    f"data set '{training_set.name}': {note}; nothing was trained "
-                    "(cryopick train --allow-mirrored trains on them as they are)"
-                )
+                mirrored.append(f"data set '{training_set.name}': {note}")
+                continue
             logger.warning("data set '%s': %s", training_set.name, note)
             yield TrainNote(f"data set '{training_set.name}': {note}")
             if note.startswith(MIRRORED_NOTE):  # said once, not again by the protection pass
                 continual_config = replace(continual_config, warn_mirrored=False)
 
+    if mirrored:
+        raise MirroredClicksError(
+            "; ".join(mirrored) + "; nothing was trained (cryopick train --allow-mirrored "
+            "trains on them as they are)"
+        )
     trained_sizes = {d.name: d.diameter_px for d in datasets}
     for note in base_model_warnings(mode, base_model, base_metadata, trained_sizes):
         logger.warning("%s", note)
