@@ -78,6 +78,18 @@ def _no_modal_questions(monkeypatch) -> None:
     monkeypatch.setattr(QMessageBox, "question", staticmethod(unexpected))
 
 
+@pytest.fixture(autouse=True)
+def _labels_of_unreviewed_micrographs(request, monkeypatch) -> None:
+    """GUI tests press *Use as training labels* on micrographs not marked Reviewed, which
+    asks first (``PickWidget.confirm_labels``): answered Yes here, as the tests press it
+    to make labels; the tests of the question replace the answer."""
+    if request.node.get_closest_marker("gui") is None:
+        return
+    from napari_cryopick._widgets.pick import PickWidget
+
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _self, _question: True)
+
+
 def _cuda_available() -> bool:
     try:
         import torch

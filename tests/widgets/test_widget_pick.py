@@ -606,6 +606,31 @@ def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
     np.testing.assert_allclose(saved.of_kind("negative")[["x", "y"]], [[900.0, 5.0]])
 
 
+def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypatch):
+    """A GUI trial deleted 3 false picks of the 960 shown at the model's threshold, a
+    third of them false, and pressed the button as the loop says: all became labels, and
+    the note saying so came after the press. Asked first now; No changes nothing; a
+    micrograph marked Reviewed is not asked about."""
+    from napari_cryopick._widgets.pick import PickWidget
+
+    viewer, widget, path = picker
+    asked = []
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or False)
+    shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
+    assert shown > 1
+    assert widget.use_as_labels() is None
+    assert f"{NAME} is not marked Reviewed: all its {shown} picks shown become" in asked[0]
+    assert widget.status.text().startswith(f"Nothing changed on {NAME}"), widget.status.text()
+    assert load_annotations(path) is None  # no sidecar written
+    assert f"{NAME} particle" not in viewer.layers
+    # ticked Reviewed: made labels without a question
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.use_as_labels() is not None
+    assert len(asked) == 1
+    assert len(load_annotations(path).of_kind("particle")) == shown
+    assert "not marked Reviewed" not in widget.status.text()
+
+
 def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):
     """A trial loaded a model during Pick current: the result showed under its name."""
     from napari_cryopick.core.model import save_checkpoint
