@@ -939,6 +939,9 @@ def test_zero_shot_scale_serves_every_open_micrograph(
     # the status ends on the micrograph on screen, not the last one picked (a re-trial)
     shown = micrograph_name(current_micrograph_layer(viewer))
     assert widget.status.text().startswith(f"2 micrographs picked; {shown} (on screen): ")
+    # with the sum the slider says (a GUI trial read it only after moving the slider)
+    total = sum(int(np.sum(r.picks["score"] >= widget.threshold())) for r in results.values())
+    assert f"; {total} picks on the 2 in all" in widget.status.text(), widget.status.text()
     # the next pick (either micrograph) reuses the factor instead of searching again
     assert widget.pick_request([]).diameter_factor == 0.8
     # stepping to the other micrograph: the status describes it (a trial: it kept naming

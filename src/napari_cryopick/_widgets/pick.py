@@ -2312,6 +2312,13 @@ class PickWidget(QWidget):
                 f"; {name} (on screen): {shown_objects(self.viewer, name)} at threshold "
                 f"{threshold}{scale}"
             )
+        if n > 1 and "fiber" not in self._model_kinds():  # (fibers: traced to be counted)
+            # the sum, as the slider's status says it (a GUI trial read it only after a move)
+            totals: dict[str, int] = {}
+            for each in picked:
+                for kind, count in _object_counts(result_picks(self.viewer, each)).items():
+                    totals[kind] = totals.get(kind, 0) + count
+            text += f"; {_objects_text(totals, self._model_kinds())} on the {n} in all"
         if self._pick_errors:  # (a re-trial: a micrograph that failed went unsaid)
             text += f"; {len(self._pick_errors)} not picked: {self._pick_errors[0]}"
         # a model change while the job ran, said at its end too (a re-trial read only "2
