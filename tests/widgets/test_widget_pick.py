@@ -372,12 +372,20 @@ def test_picks_deleted_after_being_used_as_labels_become_negatives(picker, real_
 
 
 def test_labels_from_picks_shown_far_above_the_models_threshold_are_said_partial(
-    picker, real_data_dir
+    picker, real_data_dir, monkeypatch
 ):
     """A GUI trial moved the slider to 0.50, corrected the 51 picks shown and used them as
     labels: the 682 other picks of the model's 0.06 stayed unlabelled beside them, and the
-    retrained model picked far fewer particles. Said, with what to do instead."""
-    viewer, widget, _ = picker
+    retrained model picked far fewer particles. Said, with what to do instead; asked
+    before, on a micrograph marked Reviewed too (a re-trial labelled the 82 right picks
+    shown at 0.40, ticked Reviewed, and read the note only after: AP 0.828 -> 0.731)."""
+    from napari_cryopick._widgets.pick import PickWidget
+
+    viewer, widget, path = picker
+    asked, answers = [], [False, True, True]
+    monkeypatch.setattr(
+        PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or answers[len(asked) - 1]
+    )
     viewer.open(str(real_data_dir / DATASET / "micrographs" / "062_10028.png"))
     viewer.layers.selection.active = viewer.layers[NAME]
     scores = session(viewer).pick_results[NAME].picks["score"].to_numpy(float)
@@ -386,15 +394,26 @@ def test_labels_from_picks_shown_far_above_the_models_threshold_are_said_partial
     widget.set_threshold(high)
     shown = int((scores >= high).sum())
     widget.review.reviewed_check.setChecked(True)
+    picked = int((scores >= own).sum())
+    assert widget.use_as_labels() is None  # answered No: nothing written
+    from napari_cryopick._widgets._common import threshold_text
+
+    at = threshold_text(high)
+    assert f"The {shown} picks shown at threshold {at} are a part of the {picked}" in asked[0]
+    assert "not marked Reviewed" not in asked[0]
+    assert "lower the threshold to 0.15, delete the false ones" in asked[0]
+    assert widget.status.text().startswith(f"Nothing changed on {NAME}")
+    assert "lower the threshold to 0.15" in widget.status.text()
+    assert load_annotations(path) is None
     assert widget.use_as_labels() is not None, widget.status.text()
     text = widget.status.text()
-    picked = int((scores >= own).sum())
     assert f"Note: the {shown} picks shown at threshold {high:.3g}" in text, text
     assert f"are a part of the {picked} the model picks at its threshold 0.15" in text, text
     assert "lower the threshold to 0.15, delete the false picks" in text
-    widget.set_threshold(own)  # at the model's threshold: nothing partial to say
+    widget.set_threshold(own)  # at the model's threshold: nothing partial to say, or ask
     assert widget.use_as_labels() is not None
     assert "are a part of the" not in widget.status.text()
+    assert len(asked) == 2
 
 
 def test_picking_again_keeps_the_users_deletions(picker, qtbot):
@@ -619,7 +638,7 @@ def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypat
     shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
     assert shown > 1
     assert widget.use_as_labels() is None
-    assert f"{NAME} is not marked Reviewed: all its {shown} picks shown become" in asked[0]
+    assert f"{NAME} is not marked Reviewed: the {shown} picks shown all become" in asked[0]
     assert widget.status.text().startswith(f"Nothing changed on {NAME}"), widget.status.text()
     assert load_annotations(path) is None  # no sidecar written
     assert f"{NAME} particle" not in viewer.layers

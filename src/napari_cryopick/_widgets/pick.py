@@ -3191,13 +3191,23 @@ class PickWidget(QWidget):
         return float(np.median(diameters)) if len(diameters) else None
 
     def _labels_confirmed(
-        self, name: str, particles: pd.DataFrame, vesicles: pd.DataFrame, fibers: pd.DataFrame
+        self,
+        name: str,
+        particles: pd.DataFrame,
+        vesicles: pd.DataFrame,
+        fibers: pd.DataFrame,
+        partial: tuple[int, float, float] | None,
     ) -> bool:
-        """Whether the user, asked, goes on to make every shown object of ``name``, a
-        micrograph not marked Reviewed, a label (a GUI trial deleted 3 false picks of the
-        960 shown at the model's threshold, a third of them false, pressed the button as the
-        loop says, and retrained a worse model: AP 0.821 -> 0.789 on a micrograph it never
-        clicked on; the note saying so came after the press)."""
+        """Whether the user goes on to make the shown objects of ``name`` labels: asked when
+        it is not marked Reviewed (a GUI trial deleted 3 false picks of the 960 shown at the
+        model's threshold, a third of them false, pressed the button as the loop says, and
+        retrained a worse model: AP 0.821 -> 0.789 on a micrograph it never clicked on; the
+        note saying so came after the press), and when the picks shown are a part of the
+        model's (``partial``, :meth:`_partial_labels`; a re-trial then raised the threshold
+        to 0.40, labelled the 82 right picks shown, and retrained: 0.828 -> 0.731)."""
+        reviewed = name in session(self.viewer).reviewed
+        if reviewed and partial is None:
+            return True
         paths = int(fibers["tube_id"].nunique()) if "tube_id" in fibers and len(fibers) else 0
         parts = [
             counted(n, noun)
@@ -3207,11 +3217,27 @@ class PickWidget(QWidget):
         if not parts:
             return True
         shown = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        said = []
+        if not reviewed:
+            said.append(
+                f"{name} is not marked Reviewed: the {shown} shown all become training "
+                "labels, the false ones too, and a model retrained on false labels picks worse."
+            )
+        lower = ""
+        if partial is not None:
+            picked, at, own = partial
+            said.append(
+                f"The {counted(len(particles), 'picks')} shown at threshold {threshold_text(at)} "
+                f"are a part of the {picked} the model picks at its threshold "
+                f"{threshold_text(own)}: the particles among the others stay unlabelled beside "
+                "labelled ones, and a model retrained on these labels learns to score them low "
+                "and picks fewer."
+            )
+            lower = f"lower the threshold to {threshold_text(own)}, "
         return self.confirm_labels(
-            f"{name} is not marked Reviewed: all its {shown} shown become training labels, "
-            "the false ones too, and a model retrained on false labels picks worse.\n\n"
-            "Use them all now? (No: delete the false ones first, select and Delete, or tick "
-            "Reviewed when every shown one is right.)"
+            " ".join(said) + "\n\nUse them as labels now? (No: to label them, "
+            f"{lower}delete the false ones, select and Delete, and tick Reviewed when every "
+            "shown one is right.)"
         )
 
     def confirm_labels(self, question: str) -> bool:
@@ -3223,14 +3249,17 @@ class PickWidget(QWidget):
         )
         return answer == QMessageBox.Yes
 
-    def _partial_labels_note(self, name: str, candidates: Any, shown: int) -> str:
-        """A note when the picks made labels are shown at a threshold well above the model's
-        own and are far fewer than its picks there: the particles not shown stay
-        unlabelled beside labelled ones, and a model trained on them learns to score them
-        low (a GUI trial labelled the 51 picks shown at 0.50 of the 733 at the model's
-        0.06: the retrained model picked far fewer particles at its threshold)."""
-        if candidates is None or not len(candidates) or "score" not in candidates:
-            return ""
+    def _partial_labels(
+        self, name: str, candidates: Any, shown: int
+    ) -> tuple[int, float, float] | None:
+        """``(picked, at, own)`` when the ``shown`` picks are shown at threshold ``at`` well
+        above the model's own, ``own``, and are far fewer than the ``picked`` there: the
+        particles not shown would stay unlabelled beside labelled ones, and a model trained
+        on them learns to score them low (a GUI trial labelled the 51 picks shown at 0.50 of
+        the 733 at the model's 0.06: the retrained model picked far fewer particles at its
+        threshold)."""
+        if not shown or candidates is None or not len(candidates) or "score" not in candidates:
+            return None
         state = session(self.viewer)
         stored = state.pick_results.get(name)
         if name in state.earlier_model and stored is not None:
@@ -3243,7 +3272,15 @@ class PickWidget(QWidget):
         scores = candidates["score"].to_numpy(float)
         picked = int(np.sum(scores >= own))
         if at < own + 0.05 or picked < 1.5 * max(shown, 1):
+            return None
+        return picked, at, own
+
+    def _partial_labels_note(self, name: str, candidates: Any, shown: int) -> str:
+        """The status line's note of :meth:`_partial_labels`, after the press."""
+        partial = self._partial_labels(name, candidates, shown)
+        if partial is None:
             return ""
+        picked, at, own = partial
         return (
             f" Note: the {shown} picks shown at threshold {threshold_text(at)} are a part of "
             f"the {picked} the model picks at its threshold {threshold_text(own)}: the "
@@ -3317,16 +3354,16 @@ class PickWidget(QWidget):
         if diameter is None:  # vesicles or fibers only: their own sizes (the widget's unused)
             diameter = float(self.diameter_spin.value())
         state = session(self.viewer)
-        if name not in state.reviewed and not self._labels_confirmed(
-            name, particle_picks, vesicles, fibers
-        ):
+        current = _current_picks(self.viewer, name)
+        partial = self._partial_labels(name, current, len(particle_picks))
+        if not self._labels_confirmed(name, particle_picks, vesicles, fibers, partial):
+            lower = f"lower the threshold to {threshold_text(partial[2])}, " if partial else ""
             self.status.setText(
-                f"Nothing changed on {name}: its shown picks were not made labels. Delete the "
-                "false ones first (select, Delete), or tick Reviewed when every shown one is "
-                "right, then press Use as training labels again."
+                f"Nothing changed on {name}: its shown picks were not made labels. To label "
+                f"them, {lower}delete the false ones (select, Delete) and tick Reviewed when "
+                "every shown one is right, then press Use as training labels again."
             )
             return None
-        current = _current_picks(self.viewer, name)
         texts, saved, unreviewed = [], None, ""
         became: list[tuple[str, str]] = []  # (what was shown, the kind of label it became)
         # a vesicle or fiber model's result without particle picks adds no particle labels
