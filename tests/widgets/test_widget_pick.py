@@ -633,20 +633,32 @@ def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypat
     from napari_cryopick._widgets.pick import PickWidget
 
     viewer, widget, path = picker
-    asked = []
-    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or False)
-    shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
+    asked, answers = [], [False, True]
+    monkeypatch.setattr(
+        PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or answers[len(asked) - 1]
+    )
+    points = viewer.layers[f"{NAME} picks"]
+    shown = int(points.shown.sum())
     assert shown > 1
     assert widget.use_as_labels() is None
-    assert f"{NAME} is not marked Reviewed: the {shown} picks shown all become" in asked[0]
+    said = f"{NAME} is not marked Reviewed: the {shown} picks shown that are not labels yet"
+    assert said in asked[0], asked[0]
     assert widget.status.text().startswith(f"Nothing changed on {NAME}"), widget.status.text()
     assert load_annotations(path) is None  # no sidecar written
     assert f"{NAME} particle" not in viewer.layers
-    # ticked Reviewed: made labels without a question
+    assert widget.use_as_labels() is not None  # answered Yes
+    assert len(load_annotations(path).of_kind("particle")) == shown
+    # three false picks deleted since, every other pick a label already: nothing new to
+    # label, so not asked again, and the three labels go (a review: asked about all)
+    points.selected_data = set(np.flatnonzero(points.shown)[:3].tolist())
+    points.remove_selected()
+    assert widget.use_as_labels() is not None
+    assert len(asked) == 2
+    assert len(load_annotations(path).of_kind("particle")) == shown - 3
+    # ticked Reviewed: not asked
     widget.review.reviewed_check.setChecked(True)
     assert widget.use_as_labels() is not None
-    assert len(asked) == 1
-    assert len(load_annotations(path).of_kind("particle")) == shown
+    assert len(asked) == 2
     assert "not marked Reviewed" not in widget.status.text()
 
 

@@ -3190,44 +3190,65 @@ class PickWidget(QWidget):
         diameters = diameters[np.isfinite(diameters) & (diameters > 0)]
         return float(np.median(diameters)) if len(diameters) else None
 
-    def _labels_confirmed(
+    def _new_labels(
         self,
-        name: str,
+        mlayer: Any,
         particles: pd.DataFrame,
         vesicles: pd.DataFrame,
         fibers: pd.DataFrame,
+        diameter: float,
+    ) -> tuple[int, int, int]:
+        """How many shown picks, circles and paths the press would add as labels: those
+        not labels already, by the merges' own rules (a review: a second press after
+        deleting 3 false picks, every other pick a label already, was asked about all)."""
+        from .annotate import merge_fiber_labels, merge_particle_labels, merge_vesicle_labels
+
+        known = fibers["diameter"].notna() if "diameter" in fibers else pd.Series(dtype=bool)
+        width = float(fibers.loc[known, "diameter"].median()) if known.any() else diameter
+        return (
+            merge_particle_labels(self.viewer, mlayer, particles, diameter)[1]
+            if len(particles)
+            else 0,
+            merge_vesicle_labels(self.viewer, mlayer, vesicles)[1] if len(vesicles) else 0,
+            merge_fiber_labels(self.viewer, mlayer, fibers, width)[1] if len(fibers) else 0,
+        )
+
+    def _labels_confirmed(
+        self,
+        name: str,
+        new: tuple[int, int, int],
+        shown: int,
         partial: tuple[int, float, float] | None,
     ) -> bool:
-        """Whether the user goes on to make the shown objects of ``name`` labels: asked when
-        it is not marked Reviewed (a GUI trial deleted 3 false picks of the 960 shown at the
-        model's threshold, a third of them false, pressed the button as the loop says, and
-        retrained a worse model: AP 0.821 -> 0.789 on a micrograph it never clicked on; the
-        note saying so came after the press), and when the picks shown are a part of the
-        model's (``partial``, :meth:`_partial_labels`; a re-trial then raised the threshold
-        to 0.40, labelled the 82 right picks shown, and retrained: 0.828 -> 0.731)."""
+        """Whether the user goes on to make the ``new`` (picks, circles, paths) of ``name``
+        labels: asked when it is not marked Reviewed (a GUI trial deleted 3 false picks of
+        the 960 shown at the model's threshold, a third of them false, pressed the button
+        as the loop says, and retrained a worse model: AP 0.821 -> 0.789 on a micrograph it
+        never clicked on; the note saying so came after the press), and when the ``shown``
+        picks are a part of the model's (``partial``, :meth:`_partial_labels`; a re-trial
+        then raised the threshold to 0.40, labelled the 82 right picks shown, and
+        retrained: 0.828 -> 0.731). Nothing new to label: not asked."""
         reviewed = name in session(self.viewer).reviewed
-        if reviewed and partial is None:
-            return True
-        paths = int(fibers["tube_id"].nunique()) if "tube_id" in fibers and len(fibers) else 0
         parts = [
             counted(n, noun)
-            for n, noun in ((len(particles), "picks"), (len(vesicles), "circles"), (paths, "paths"))
+            for n, noun in zip(new, ("picks", "circles", "paths"), strict=True)
             if n
         ]
-        if not parts:
+        if not parts or (reviewed and partial is None):
             return True
-        shown = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
         said = []
         if not reviewed:
             said.append(
-                f"{name} is not marked Reviewed: the {shown} shown all become training "
-                "labels, the false ones too, and a model retrained on false labels picks worse."
+                f"{name} is not marked Reviewed: the {what} shown that are not labels yet all "
+                "become training labels, the false ones too, and a model retrained on false "
+                "labels picks worse."
             )
         lower = ""
         if partial is not None:
             picked, at, own = partial
             said.append(
-                f"The {counted(len(particles), 'picks')} shown at threshold {threshold_text(at)} "
+                f"The {counted(shown, 'picks')} shown at threshold {threshold_text(at)} "
                 f"are a part of the {picked} the model picks at its threshold "
                 f"{threshold_text(own)}: the particles among the others stay unlabelled beside "
                 "labelled ones, and a model retrained on these labels learns to score them low "
@@ -3355,8 +3376,9 @@ class PickWidget(QWidget):
             diameter = float(self.diameter_spin.value())
         state = session(self.viewer)
         current = _current_picks(self.viewer, name)
-        partial = self._partial_labels(name, current, len(particle_picks))
-        if not self._labels_confirmed(name, particle_picks, vesicles, fibers, partial):
+        new = self._new_labels(mlayer, particle_picks, vesicles, fibers, diameter)
+        partial = self._partial_labels(name, current, len(particle_picks)) if new[0] else None
+        if not self._labels_confirmed(name, new, len(particle_picks), partial):
             lower = f"lower the threshold to {threshold_text(partial[2])}, " if partial else ""
             self.status.setText(
                 f"Nothing changed on {name}: its shown picks were not made labels. To label "
