@@ -2314,9 +2314,15 @@ class PickWidget(QWidget):
             )
         if n > 1 and "fiber" not in self._model_kinds():  # (fibers: traced to be counted)
             # the sum, as the slider's status says it (a GUI trial read it only after a move)
+            # the review table's counts when it has counted them all (cheap: this runs on
+            # every edit), else counted here (right after the job, before the table's turn)
+            counted_by_table = self.review.counts
             totals: dict[str, int] = {}
             for each in picked:
-                for kind, count in _object_counts(result_picks(self.viewer, each)).items():
+                counts = counted_by_table.get(each) or _object_counts(
+                    result_picks(self.viewer, each)
+                )
+                for kind, count in counts.items():
                     totals[kind] = totals.get(kind, 0) + count
             text += f"; {_objects_text(totals, self._model_kinds())} on the {n} in all"
         if self._pick_errors:  # (a re-trial: a micrograph that failed went unsaid)
