@@ -39,7 +39,7 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick.core.pick_table import empty_picks
 from napari_cryopick.core.progress import drive
-from napari_cryopick.core.text import name_list
+from napari_cryopick.core.text import and_list, name_list
 from napari_cryopick.io.pickfiles import FORMATS as PICK_FORMATS
 from napari_cryopick.layers.results import ROLE_KEY
 
@@ -3242,7 +3242,7 @@ class PickWidget(QWidget):
         ]
         if not parts or (reviewed and partial is None):
             return True
-        what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        what = and_list(parts)
         said = []
         if not reviewed:
             said.append(
@@ -3302,9 +3302,10 @@ class PickWidget(QWidget):
             return None
         return picked, at, own
 
-    def _partial_labels_note(self, name: str, candidates: Any, shown: int) -> str:
-        """The status line's note of :meth:`_partial_labels`, after the press."""
-        partial = self._partial_labels(name, candidates, shown)
+    @staticmethod
+    def _partial_labels_note(shown: int, partial: tuple[int, float, float] | None) -> str:
+        """The status line's note, after the press, of the ``shown`` picks made labels and
+        :meth:`_partial_labels`'s ``partial`` of them (None: nothing to say)."""
         if partial is None:
             return ""
         picked, at, own = partial
@@ -3383,9 +3384,10 @@ class PickWidget(QWidget):
         state = session(self.viewer)
         current = _current_picks(self.viewer, name)
         new = self._new_labels(mlayer, particle_picks, vesicles, fibers, diameter)
-        partial = self._partial_labels(name, current, len(particle_picks)) if new[0] else None
-        if not self._labels_confirmed(name, new, len(particle_picks), partial):
-            lower = f"lower the threshold to {threshold_text(partial[2])}, " if partial else ""
+        partial = self._partial_labels(name, current, len(particle_picks))
+        asked = partial if new[0] else None  # (no new pick labels: nothing partial to ask)
+        if not self._labels_confirmed(name, new, len(particle_picks), asked):
+            lower = f"lower the threshold to {threshold_text(asked[2])}, " if asked else ""
             self.status.setText(
                 f"Nothing changed on {name}: its shown picks were not made labels. To label "
                 f"them, {lower}delete the false ones (select, Delete) and tick Reviewed when "
@@ -3483,8 +3485,7 @@ class PickWidget(QWidget):
         if became and name not in state.reviewed:
             # a trial pressed it on 723 shown picks, 340 of them false: all labels now (and a
             # vesicle trial's 23 false circles of 64, said nothing of: only picks were)
-            whats = [what for what, _kind in became]
-            shown = ", ".join(whats[:-1]) + (" and " if len(whats) > 1 else "") + whats[-1]
+            shown = and_list(what for what, _kind in became)
             layers = ", ".join(f"'{mlayer.name} {kind}'" for _what, kind in became)
             unreviewed = (
                 f" Note: {name} is not marked Reviewed: every shown {shown} became a label; delete "
@@ -3492,7 +3493,7 @@ class PickWidget(QWidget):
                 "are not picks any more)."
             )
         if ("pick", "particle") in became:  # (picks added as labels: were they all?)
-            unreviewed += self._partial_labels_note(name, current, len(particle_picks))
+            unreviewed += self._partial_labels_note(len(particle_picks), partial)
         if name in state.pick_results:
             # saved as labels: the corrections are safe, a training preview may redraw
             # the micrograph, and later deletions and circle edits count from here; a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["message_list", "name_list"]
+__all__ = ["and_list", "counted", "message_list", "name_list"]
 
 
 def name_list(names: Iterable[object], limit: int = 6, *, quoted: bool = False) -> str:
@@ -37,3 +37,15 @@ def counted(n: int, plural: str) -> str:
     """``"3 picks"``, ``"1 pick"``: a count of objects named in the plural (one of them in
     the singular: a trial read "1 picks")."""
     return f"{n} {plural if n != 1 else plural[:-1]}"
+
+
+def and_list(items: Iterable[object]) -> str:
+    """``items`` in their order, the last joined by "and".
+
+    >>> and_list(["3 picks", "2 circles", "1 path"])
+    '3 picks, 2 circles and 1 path'
+    """
+    words = [str(item) for item in items]
+    return (
+        ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + (words[-1] if words else "")
+    )

@@ -169,7 +169,7 @@ class TrainRequest:
         Extra plain-type fields for this run's history record (tool version,
         micrograph names, ...).
     refuse_mirrored
-        Stop before training (:class:`MirroredClicksError`, nothing written) where the
+        Stop before training (:class:`MirroredClicksError`, no model written) where the
         clicks of the whole set or of one micrograph look mirrored top to bottom
         (:mod:`napari_cryopick.core.click_check`); False: a warning, as napari shows.
         ``cryopick train`` stops unless ``--allow-mirrored``: a trial's script got a
