@@ -625,7 +625,7 @@ def test_use_as_labels_keeps_saved_clicks_without_their_layers(picker):
     np.testing.assert_allclose(saved.of_kind("negative")[["x", "y"]], [[900.0, 5.0]])
 
 
-def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypatch):
+def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypatch, real_data_dir):
     """A GUI trial deleted 3 false picks of the 960 shown at the model's threshold, a
     third of them false, and pressed the button as the loop says: all became labels, and
     the note saying so came after the press. Asked first now; No changes nothing; a
@@ -637,6 +637,11 @@ def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypat
     monkeypatch.setattr(
         PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or answers[len(asked) - 1]
     )
+    from napari_cryopick._widgets.annotate import current_labels
+
+    other = real_data_dir / DATASET / "micrographs" / "062_10028.png"
+    viewer.open(str(other), plugin="napari-cryopick")  # a second micrograph open
+    viewer.layers.selection.active = viewer.layers[NAME]
     points = viewer.layers[f"{NAME} picks"]
     shown = int(points.shown.sum())
     assert shown > 1
@@ -660,6 +665,8 @@ def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypat
     assert widget.use_as_labels() is not None
     assert len(asked) == 2
     assert "not marked Reviewed" not in widget.status.text()
+    # the other micrograph's labels untouched throughout
+    assert len(current_labels(viewer, viewer.layers["062_10028"], "particle")) == 0
 
 
 def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):
