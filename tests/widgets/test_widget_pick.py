@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -667,6 +668,36 @@ def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypat
     assert "not marked Reviewed" not in widget.status.text()
     # the other micrograph's labels untouched throughout
     assert len(current_labels(viewer, viewer.layers["062_10028"], "particle")) == 0
+
+
+def test_new_picks_of_a_reviewed_micrograph_are_not_reviewed(picker, qtbot, monkeypatch):
+    """A review: the Reviewed tick stayed after a new model re-picked the micrograph, so
+    "Use as training labels" took the new model's picks, which nobody had looked at,
+    without asking. The same model picking again keeps the tick."""
+    from napari_cryopick._widgets.pick import PickWidget
+
+    viewer, widget, _ = picker
+    asked = []
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or False)
+    widget.review.reviewed_check.setChecked(True)
+    assert widget.pick_current() is not None, widget.status.text()  # the same model again
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert NAME in session(viewer).reviewed
+    assert widget.review.reviewed_check.isChecked()
+    assert "Reviewed" not in widget.status.text(), widget.status.text()
+    other = copy.deepcopy(widget.model)  # another model: other weights, other picks
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.mul_(0.9)
+    session(viewer).set_model(other, None)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert NAME not in session(viewer).reviewed
+    assert not widget.review.reviewed_check.isChecked()
+    assert "no longer marked Reviewed: these picks are new" in widget.status.text()
+    assert widget.use_as_labels() is None  # asked first again (answered No)
+    assert len(asked) == 1
+    assert "not marked Reviewed" in asked[0], asked
 
 
 def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):

@@ -167,6 +167,9 @@ class SessionState:
         #: export writes its files as an open one's (TIFF y from the last row, helical STAR)
         self.retained_image: dict[str, tuple[tuple[int, ...], float | None]] = {}
         self.reviewed: set[str] = set()
+        #: Micrographs whose Reviewed flag a new result of other picks took away
+        #: (:func:`~.result_layers.showing_pick_result`), until the Pick widget says so.
+        self.reviewed_dropped: set[str] = set()
         #: Picks the user deleted, per micrograph, one table per deletion (newest last),
         #: for :func:`~.result_layers.undo_deletion`; a new result of it empties its list.
         self.deleted_picks: dict[str, list[Any]] = {}

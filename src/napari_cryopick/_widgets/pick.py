@@ -598,6 +598,7 @@ class PickWidget(QWidget):
         #: The micrographs of the job picked after a model change (an earlier model's), and
         #: those whose new model's picks (a training's preview) were kept instead.
         self._job_earlier: list[str] = []
+        self._job_unreviewed: list[str] = []  # Reviewed ticks new picks took away
         self._job_kept: list[str] = []
         #: The result each micrograph of the job held when it started (a result shown
         #: since, not one of these, is the new model's: a training's preview).
@@ -2011,7 +2012,7 @@ class PickWidget(QWidget):
         names = list(self._job_layers) or [getattr(m, "name", str(m)) for m in micrographs]
         self._job_heads = {name: self._own_head_of(name) for name in names} if own else {}
         self._job_thresholds = {name: self._model_threshold(name) for name in names}
-        self._job_earlier, self._job_kept = [], []
+        self._job_earlier, self._job_kept, self._job_unreviewed = [], [], []
         results = session(self.viewer).pick_results
         self._job_held = {name: results.get(name) for name in names}
         self._pick_errors = []
@@ -2179,6 +2180,11 @@ class PickWidget(QWidget):
         )
         apply_display_threshold(self.viewer, name, threshold)
         shown = shown_objects(self.viewer, name)
+        unreviewed = ""
+        if name in state.reviewed_dropped:  # (its Reviewed tick was about other picks)
+            state.reviewed_dropped.discard(name)
+            self._job_unreviewed.append(name)
+            unreviewed = "; no longer marked Reviewed: these picks are new"
         scale = ""
         if factor != 1.0:
             scale = (
@@ -2192,7 +2198,7 @@ class PickWidget(QWidget):
             f"{self._diameter_warning(name, float(event.item.diameter_px))}"
             f"{self._trained_warning}{self._saved_note}"
             f"{warning}{name}: {shown} "
-            f"at threshold {threshold_text(threshold)}{scale}{earlier} "
+            f"at threshold {threshold_text(threshold)}{scale}{earlier}{unreviewed} "
             f"({event.step}/{event.total})"
         )
         self._pick_said = (self.status.text(), name, shown)
@@ -2329,6 +2335,12 @@ class PickWidget(QWidget):
             text += f"; {len(self._pick_errors)} not picked: {self._pick_errors[0]}"
         # a model change while the job ran, said at its end too (a re-trial read only "2
         # micrographs picked": which were the earlier model's, which kept a preview)
+        unreviewed = [n for n in self._job_unreviewed if n in picked]
+        if unreviewed:
+            text += (
+                f"; {name_list(unreviewed, 3)} no longer marked Reviewed: "
+                f"{'its picks are' if len(unreviewed) == 1 else 'their picks are'} new"
+            )
         earlier = [n for n in self._job_earlier if n in picked]
         if earlier:
             text += (

@@ -80,6 +80,7 @@ from .shown import (
     _without_deleted,
     as_shown,
     default_pick_config,
+    same_candidates,
     spots_table,
     tracked_positions,
 )
@@ -1037,6 +1038,14 @@ def showing_pick_result(
     gone = old.deleted_shapes if old is not None else ()  # circles and paths deleted
     if honour_negatives:  # a network's result (a file loaded is shown as it is)
         shown = _without_negatives(viewer, micrograph, shown, gone)
+    state.reviewed_dropped.discard(micrograph)  # (said of this result only)
+    reviewed = honour_negatives and micrograph in state.reviewed
+    if reviewed and not same_candidates(old, shown, model_file):
+        # the flag was about the picks reviewed, not these: "Use as training labels" asks
+        # again before they become labels (a review found the question skipped for a new
+        # model's picks nobody had looked at)
+        state.reviewed.discard(micrograph)
+        state.reviewed_dropped.add(micrograph)
     shown_at = _threshold_of(viewer, old, None, micrograph) if old is not None else None
     shown, deleted = _without_deleted(shown, old, shown_at)
     original = tracked_positions(shown, shown.picks)

@@ -403,6 +403,8 @@ class ReviewPanel(QWidget):
 
     def _on_picks_changed(self, name: str) -> None:
         self.refresh_review_rows([name])
+        if name == self._shown_micrograph():  # (new picks may have taken its flag away)
+            self._show_reviewed(name in session(self.viewer).reviewed)
         state = session(self.viewer)
         if name in state.pick_results:  # picked (or opened) again: nothing to say any more
             state.discarded_corrections.discard(name)
@@ -868,6 +870,7 @@ class ReviewPanel(QWidget):
             self._say(f"{name or 'This micrograph'} has no picks to review yet: pick it first.")
             return
         reviewed = session(self.viewer).reviewed
+        session(self.viewer).reviewed_dropped.discard(name)
         if checked:
             reviewed.add(name)
         else:

@@ -791,6 +791,28 @@ def _scored_positions(picks: pd.DataFrame) -> np.ndarray:
     return particles.loc[particles["score"].notna(), ["x", "y"]].to_numpy(np.float32)
 
 
+def same_candidates(old: ShownResult | None, new: ShownResult, model_file: str | None) -> bool:
+    """Whether the network's result ``new`` brings back ``old``'s candidates (the same
+    model picking the micrograph again), so what the user reviewed of ``old`` still holds.
+
+    Particle candidates are compared by place: the same count, each within 0.5 px of one
+    of ``old``'s as picked (``original``: deleted and moved ones too). A result without
+    particle candidates (circles, paths) is the same when the same model file made both.
+    """
+    if old is None or old.file_picks or old.original is None:
+        return False
+    before = np.asarray(old.original, float).reshape(-1, 2)
+    now = _scored_positions(new.picks).astype(float)
+    if not len(before) and not len(now):
+        return old.model_file is not None and old.model_file == model_file
+    if len(before) != len(now):
+        return False
+    from scipy.spatial import cKDTree
+
+    distance, _ = cKDTree(before).query(now)
+    return bool(np.all(distance <= 0.5))
+
+
 def tracked_positions(result: ShownResult | None, picks: pd.DataFrame) -> np.ndarray:
     """``(x, y)`` float32 of the particle picks whose deletion or move is a correction:
     the scored ones (the network's), or every one of a pick file's result
