@@ -277,9 +277,14 @@ def keep_rows(path: str | Path, keep: np.ndarray) -> str:
 
 
 def _start_end_pairs(block: pd.DataFrame, tube_id: np.ndarray) -> bool:
-    """Whether a block is RELION helical start-end pairs with tube ids (what RELION's
-    manual picking and ``cryopick pick --kind fiber --format star`` write), not fiber
-    vertices (``write`` gives those ``cryopickKind``) or extracted segments (priors)."""
+    """Whether a block is RELION helical start-end pairs with tube ids (what ``cryopick
+    pick --kind fiber --format star`` writes), not fiber vertices (``write`` gives those
+    ``cryopickKind``) or extracted segments (priors).
+
+    RELION's own manual picking writes a helix's start and end with no tube id, in the
+    very layout of its manually picked particles: such a file reads as points here
+    (``filaments.read_relion_helical`` and training with ``--kind fiber`` pair it).
+    """
     from ..filaments import FIBER_LABEL, SEGMENT_LABELS
 
     if FIBER_LABEL in block.columns:
