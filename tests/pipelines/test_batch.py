@@ -673,10 +673,11 @@ def test_parse_dask():
 
 
 def test_monitor_tries_a_failed_micrograph_again_once_its_file_changes(tiny_model, tmp_path):
-    # a trial: a file created empty, written seconds later, stayed failed all session
+    # a trial: a file created empty, written seconds later, stayed failed all session (an
+    # empty MRC now waits, below; a file that is no MRC at all fails, and is tried again)
     incoming = tmp_path / "incoming"
     incoming.mkdir()
-    (incoming / "late.mrc").write_bytes(b"")
+    (incoming / "late.mrc").write_bytes(b"not an MRC file, a placeholder\n" * 64)
     clock = {"t": 0.0}
 
     def sleep(seconds):
@@ -694,6 +695,40 @@ def test_monitor_tries_a_failed_micrograph_again_once_its_file_changes(tiny_mode
     assert outcome.errors == {}
     assert outcome.n_micrographs == 1  # one micrograph, tried twice (a trial: "3 of 4")
     assert (tmp_path / "out" / "late.star").is_file()
+
+
+def test_monitor_waits_for_an_mrc_shorter_than_its_header_says(tiny_model, tmp_path):
+    """A trial's copy paused longer than the poll: the half-copied MRC was said to have
+    failed as corrupt twice, then picked. It waits now, unsaid, and is picked once whole;
+    one still cut short when the monitor stops is named as such."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    write_micrographs(tmp_path / "whole", ["late.mrc", "never.mrc"])
+    data = (tmp_path / "whole" / "late.mrc").read_bytes()
+    (incoming / "late.mrc").write_bytes(data[: len(data) // 3])  # the copy pauses
+    (incoming / "never.mrc").write_bytes(data[:700])  # not even the header: stays so
+    clock = {"t": 0.0}
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        if clock["t"] == 3.0:  # settled for two looks before the copy goes on
+            (incoming / "late.mrc").write_bytes(data)
+
+    job = monitor(
+        _request((), tiny_model, tmp_path / "out"), incoming, idle_timeout=4.0, poll_s=1.0,
+        settle_s=0.0, clock=lambda: clock["t"], sleep=sleep,
+    )  # fmt: skip
+    events = []
+    outcome = drive(job, events.append)
+    assert [(e.micrograph, bool(e.error)) for e in events] == [("late", False)]
+    assert (tmp_path / "out" / "late.star").is_file()
+    assert list(outcome.errors) == [str(incoming / "never.mrc")]
+    assert (
+        "shorter than its MRC header says (700 bytes)"
+        in outcome.errors[str(incoming / "never.mrc")]
+    )
+    assert outcome.n_micrographs == 2
+    assert outcome.n_picked == 1
 
 
 def test_monitor_picks_a_micrograph_again_when_it_changes_after_it_was_picked(tiny_model, tmp_path):

@@ -571,6 +571,39 @@ def header_pixel_size(path: str | os.PathLike) -> float | None:
         return None
 
 
+def mrc_shorter_than_header(path: str | os.PathLike, size: int | None = None) -> bool:
+    """Whether an MRC file holds fewer bytes than its header says its data take, or not
+    even the 1024 of a header: a copy still arriving (or a file cut short). False for
+    other formats, and for a header that cannot be read or makes no sense (reading it
+    then says what is wrong).
+
+    ``size``: the file's size when known (a scan's), else read from the file system.
+    """
+    import mrcfile
+    from mrcfile.utils import data_dtype_from_header
+
+    if Path(path).suffix.lower() not in (".mrc", ".mrcs"):
+        return False
+    try:
+        if (os.path.getsize(path) if size is None else size) < 1024:
+            return True  # not even the header yet (an empty file just created)
+        with warnings.catch_warnings():  # (a file that is no MRC: its reading says so)
+            warnings.simplefilter("ignore")
+            opened = mrcfile.open(path, header_only=True, permissive=True)
+        with opened:
+            header = opened.header
+            shape = [int(header.nx), int(header.ny), int(header.nz)]
+            extended = int(header.nsymbt)
+            itemsize = data_dtype_from_header(header).itemsize
+        if size is None:
+            size = os.path.getsize(path)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+    if min(shape) < 1 or extended < 0:
+        return False
+    return size < 1024 + extended + math.prod(shape) * itemsize
+
+
 def write_mrc(path: str | os.PathLike, data: np.ndarray, pixel_size: float | None = None) -> Path:
     """Write a 2D array as a float32 MRC file.
 

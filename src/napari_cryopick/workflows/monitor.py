@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 
 from napari_cryopick.core.text import name_list
+from napari_cryopick.io.micrographs import mrc_shorter_than_header
 from napari_cryopick.workflows.batch import (
     BatchOptions,
     BatchOutcome,
@@ -258,6 +259,7 @@ def monitor(
     seen: dict[Path, tuple[int, int]] = {}
     handled: dict[Path, tuple[int, int]] = {}  # size and time (ns) when taken
     failed: dict[Path, tuple[int, int]] = {}  # size and time of a file when it failed
+    waiting: dict[Path, tuple[int, int]] = {}  # MRC files shorter than their headers say
     refused: dict[Path, tuple[WorkItem, dict]] = {}  # files of the user's in the way
     attempted: set[Path] = set()  # each micrograph counted once, retries too (a trial)
     stems: dict[Path, Path] = {}
@@ -296,6 +298,12 @@ def monitor(
                 size, mtime_ns = now_scan[path]
                 if seen.get(path) != (size, mtime_ns) or wall - mtime_ns / 1e9 < settle:
                     continue  # new, still growing, or too fresh
+                if mrc_shorter_than_header(path, size):
+                    # a copy that paused longer than the poll: picked once whole (a trial's
+                    # was said to have failed as corrupt twice, then picked)
+                    waiting[path] = (size, mtime_ns)
+                    continue
+                waiting.pop(path, None)
                 relative = path.relative_to(folder)
                 stem = out_dir / relative.parent / relative.stem
                 handled[path] = (size, mtime_ns)
@@ -353,11 +361,19 @@ def monitor(
             executor.close()
         # (here too at Ctrl-C: the command line's monitor ends so)
         _say_unsettled(now_scan, previous, handled, failed)
+    cut_short = {p for p, taken in waiting.items() if now_scan.get(p) == taken == previous.get(p)}
+    for path in sorted(cut_short):  # (those still changing: said above)
+        taken = waiting[path]
+        state["errors"][str(path)] = (
+            f"{path}: shorter than its MRC header says ({taken[0]} bytes): still being "
+            "copied when the monitor stopped, or cut short; not picked (start the monitor "
+            "again once it is whole)"
+        )
     summary = write_summary(out_dir, fingerprint, options.shard) if options.summary else ()
     return BatchOutcome(
         # each micrograph once: refused ones counted (and named); one skipped as complete,
         # then changed and picked, is picked (a review: "2 of 1")
-        n_micrographs=len(attempted | set(refused) | skipped),
+        n_micrographs=len(attempted | set(refused) | skipped | cut_short),
         n_picked=state["picked"],
         n_skipped=len(skipped - attempted),
         n_picks=state["picks"],
