@@ -586,6 +586,16 @@ def test_read_pick_files_refuses_one_micrograph_from_two_files(tmp_path):
     assert str(files[1]) in str(error.value)
 
 
+def test_read_pick_files_of_one_folder_in_two_formats_says_how_to_give_one(tmp_path):
+    # a CLI trial gave cryopick train a folder picked in five formats: the advice named
+    # cryopick evaluate's options, which train has not
+    write_picks(sample_table(2, micrograph=""), tmp_path / "m.star")
+    write_picks(sample_table(2, micrograph=""), tmp_path / "m.csv")
+    with pytest.raises(PickFileError, match="micrograph names must be unique") as error:
+        pickfiles.read_pick_files([tmp_path / "m.csv", tmp_path / "m.star"])
+    assert f"the files of one format, '{tmp_path / '*.csv'}' (quoted" in str(error.value)
+
+
 def test_read_pick_files_names_a_link_to_a_file_also_given(tmp_path):
     # a multi-micrograph file and a link of another name to it: the same picks twice, said
     # as such (it was "two files of one micrograph", naming no link)

@@ -930,3 +930,16 @@ def test_a_folder_picked_at_two_settings_is_said_by_export_and_filter(
     err = capsys.readouterr().err
     assert "different settings (settings " in err
     assert "threshold 0.6" not in err
+    # one folder picked once per format: each format's files are one run's, no mix (a
+    # trial's five runs, one a format, were told of a run stopped partway)
+    formats = tmp_path / "formats"
+    for fmt in ("star", "cbox", "csv"):
+        assert main(["pick", *map(str, mics), *common[:4], "--out", str(formats),
+                     "--format", fmt, "--threshold", "0.2"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["filter", str(formats), "--threshold", "0.3", "--out", str(tmp_path / "g")]) == 0
+    assert "different settings" not in capsys.readouterr().err
+    # exported: the newest run's files, said, with the others' (exported unsaid before)
+    assert main(["cryosparc", "export", str(formats), "--out", str(tmp_path / "f.star")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the .csv files, exported; earlier runs left .cbox, .star files" in err, err

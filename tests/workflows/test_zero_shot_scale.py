@@ -315,6 +315,16 @@ def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
     captured = capsys.readouterr()
     assert "made with other settings" not in captured.err
     assert "1 already done" in captured.out
+    # another format only: its files go beside theirs, nothing written over (a trial's
+    # runs of one folder in five formats were each told of overwriting)
+    assert cli.main([*args, "--format", "box"]) == 0
+    note = " ".join(capsys.readouterr().err.split())
+    assert "in other formats only: this run writes its files beside theirs" in note, note
+    assert "writes over" not in note
+    # ... and the first format again with other settings: written over, said so
+    assert cli.main([*args, "--threshold", "0.6"]) == 0
+    note = " ".join(capsys.readouterr().err.split())
+    assert "in the format(s) this run writes; this run writes over their files" in note, note
 
 
 def test_a_zero_shot_run_of_unreadable_micrographs_says_only_their_failures(

@@ -140,6 +140,7 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
                 files.extend(written)
                 if written:
                     micrographs[source.stem] = source.name
+            _note_other_formats(item, files)
         else:
             found = [path for path, _ in pick_files([item])]
             files.extend(found)
@@ -164,6 +165,35 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
                 file=sys.stderr,
             )
     return files, micrographs
+
+
+def _note_other_formats(folder: Path, chosen: list[Path]) -> None:
+    """Say which files of ``folder`` an export takes when earlier runs wrote the same
+    micrographs' picks there in other formats too (a trial's folder of STAR, BOX, CBOX,
+    Topaz and CSV runs was exported from its newest run's CSV files, unsaid)."""
+    from napari_cryopick.io.paths import pick_file_suffixes
+    from napari_cryopick.workflows.batch import _manifest_records
+
+    suffixes = pick_file_suffixes()
+    taken = {
+        path.suffix.lower() for path in chosen if path.parent == folder or folder in path.parents
+    }
+    others: set[str] = set()
+    for record in _manifest_records(folder):
+        if record.get("status") != "done":
+            continue
+        for name in record.get("outputs") or ():
+            suffix = Path(name).suffix.lower()
+            if suffix in suffixes and suffix not in taken and (folder / name).is_file():
+                others.add(suffix)
+    if taken and others:
+        print(
+            f"cryopick cryosparc export: note: {folder} holds each micrograph's picks of its "
+            f"newest run, the {', '.join(sorted(taken))} files, exported; earlier runs left "
+            f"{', '.join(sorted(others))} files of them there too (to export those, name "
+            f"them: {folder}/*{sorted(others)[0]})",
+            file=sys.stderr,
+        )
 
 
 def _indexed_micrographs(item: Path) -> dict[str, str]:

@@ -514,11 +514,21 @@ def _note_earlier_runs(request) -> None:
             from napari_cryopick.core.model import load_checkpoint
 
             load_checkpoint(request.model)
+        same = picked_with_other_settings(request, same_formats=True)
+        if same:
+            what = (
+                f"already holds the picks of {len(same)} micrograph(s) made with other "
+                "settings (model, diameter, threshold, ...) in the format(s) this run "
+                "writes; this run writes over their files where it writes the same names "
+                "(--skip does not skip them: their settings differ)"
+            )
+        else:  # (a trial's runs of one folder in five formats: each told of overwriting)
+            what = (
+                f"also holds the picks of {len(other)} micrograph(s) made with other "
+                "settings, in other formats only: this run writes its files beside theirs"
+            )
         print(
-            f"cryopick pick: note: {out} already holds the picks of {len(other)} micrograph(s) "
-            "made with other settings (model, diameter, threshold, format, ...); this run "
-            "writes over their files where it writes the same names (--skip does not skip "
-            f"them: their settings differ); every run is recorded in "
+            f"cryopick pick: note: {out} {what}; every run is recorded in "
             f"{out}/cryopick_manifest.jsonl. To try other thresholds without picking "
             "again, pick once with --keep-candidates and use cryopick filter",
             file=sys.stderr,

@@ -583,8 +583,10 @@ def match_files(
                     f"micrograph names must be unique: {first} also holds {kind} picks of "
                     f"micrograph {name!r}"
                     + (
-                        " (two files of one micrograph: give one of them, e.g. one format; "
-                        "cryopick evaluate: --pred-format / --truth-format choose one in a folder)"
+                        " (two files of one micrograph: give one of them, e.g. the files of "
+                        f"one format, '{Path(first).parent / ('*' + Path(first).suffix)}' "
+                        "(quoted: cryopick expands it); cryopick evaluate: --pred-format / "
+                        "--truth-format choose one in a folder)"
                         if same_folder
                         else " (names are file names without folders); give the files of "
                         "one folder at a time"

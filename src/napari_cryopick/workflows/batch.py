@@ -1007,7 +1007,20 @@ def mixed_settings(files: Sequence[Path], depth: int = 4) -> str:
     two settings side by side (each file's record says which); exported or filtered as
     one, they made a particle set of two thresholds, unsaid (a pipeline trial). Files
     whose newest record is no pick run's (filtered, exported) are left out.
+
+    Files of each format are compared among themselves: runs of one folder in several
+    formats write each format's files beside the others', none a mix (a trial's five
+    runs, one a format, were told of a run stopped partway).
     """
+    by_format: dict[str, list[Path]] = {}
+    for path in files:
+        by_format.setdefault(Path(path).suffix.lower(), []).append(Path(path))
+    mixed = [_mixed_settings_of(group, depth) for group in by_format.values()]
+    return "; ".join(text for text in mixed if text)
+
+
+def _mixed_settings_of(files: Sequence[Path], depth: int) -> str:
+    """:func:`mixed_settings` of files of one format."""
     groups: dict[str, list[tuple[Path, Mapping[str, Any]]]] = {}
     for path, (record, _here) in _nearest_records(files, depth).items():
         fingerprint = record.get("fingerprint")
@@ -1230,12 +1243,17 @@ def _refuse(out_dir: Path, found: Sequence[Path]) -> None:
     )
 
 
-def picked_with_other_settings(request: PickRequest) -> list[str]:
+def picked_with_other_settings(request: PickRequest, *, same_formats: bool = False) -> list[str]:
     """The micrographs (manifest keys) ``request.out_dir`` holds picks of made with other
     settings than ``request``'s and never with these (the run writes over their files
     where it writes the same names): said by ``cryopick pick`` and the Pick widget's
     *Pick folder…* (another model, threshold or format; a command-line run's picks,
-    whose settings the widget records differently, among them)."""
+    whose settings the widget records differently, among them).
+
+    ``same_formats``: only those whose recorded files include one of a format this run
+    writes (a trial's runs of one folder in five formats, each beside the others, were
+    each told that their files would be written over).
+    """
     out = Path(request.out_dir)
     if not out.is_dir():
         return []
@@ -1247,12 +1265,26 @@ def picked_with_other_settings(request: PickRequest) -> list[str]:
     # trial's STAR, BOX, STAR runs into one folder: the third was told its files would be
     # written over, then skipped them all; failures counted as picks)
     these = done_inputs(out, fingerprints)
-    return [
+    other = [
         key
         for key, r in records.items()
         if r.get("fingerprint") not in fingerprints
         and r.get("status") == "done"
         and key not in these
+    ]
+    if not same_formats:
+        return other
+    from napari_cryopick.io.pickfiles import FORMATS
+
+    suffixes = tuple(FORMATS[f].SUFFIXES[0] for f in request.formats if f in FORMATS)
+    written: dict[str, list[str]] = {}  # every run's files of each (not the latest run's)
+    for record in _manifest_records(out):
+        if record.get("status") == "done" and record.get("fingerprint") not in fingerprints:
+            written.setdefault(str(record.get("input")), []).extend(record.get("outputs") or ())
+    return [
+        key
+        for key in other
+        if any(str(name).lower().endswith(suffixes) for name in written.get(str(key), ()))
     ]
 
 
