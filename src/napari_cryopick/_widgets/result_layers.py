@@ -656,6 +656,15 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
             added = now.assign(
                 tube_id=now["tube_id"] + (max(int(tubes.max()), 0) if len(tubes) else 0)
             )
+        if len(now):
+            # a network circle the user moved or resized, a path reshaped, is theirs now,
+            # as a dragged pick is (_with_manual): a re-pick keeps it (a GUI trial's
+            # resized circle went back to the network's size at the next Pick current,
+            # while deleted ones stayed deleted)
+            changed = (_changed_circles if kind == "vesicle" else _changed_paths)(
+                now, _filled(layer).table
+            )
+            added = added.assign(score=added["score"].where(~changed))
         table, rows = _appended(kept, added)
         gone = _deleted_shapes(kind, _filled(layer).table, now, every=stored.file_picks)
         state.pick_results[micrograph] = replace(
@@ -666,6 +675,43 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
         )
         layer.metadata["rows"] = rows
         _FILLS[unproxy(layer)] = replace(_filled(layer), table=now)
+
+
+def _changed_circles(now: pd.DataFrame, before: pd.DataFrame) -> np.ndarray:
+    """Mask over ``now``'s rows: network circles (scored) with no circle of ``before`` at
+    the same centre and size (within 0.01 px), i.e. moved or resized by the user."""
+    scored = now["score"].notna().to_numpy()
+    if not scored.any():
+        return scored
+    if not len(before):
+        return scored
+    from scipy.spatial import cKDTree
+
+    columns = ["x", "y", "diameter"]
+    tree = cKDTree(np.nan_to_num(before[columns].to_numpy(float), nan=-1.0))
+    distance, _ = tree.query(np.nan_to_num(now[columns].to_numpy(float), nan=-1.0))
+    return scored & (distance > 0.01)
+
+
+def _changed_paths(now: pd.DataFrame, before: pd.DataFrame) -> np.ndarray:
+    """Mask over ``now``'s rows: the vertices of network paths (scored) that match no path
+    of ``before`` vertex for vertex (within 0.01 px), i.e. reshaped by the user."""
+    changed = np.zeros(len(now), bool)
+    shapes = {
+        tube: group[["x", "y"]].to_numpy(float)
+        for tube, group in before.groupby("tube_id", sort=False)
+    }
+    for tube, group in now.groupby("tube_id", sort=False):
+        if group["score"].isna().all():
+            continue  # drawn by hand: the user's already
+        points = group[["x", "y"]].to_numpy(float)
+        same = any(
+            len(old) == len(points) and np.allclose(old, points, atol=0.01)
+            for old in shapes.values()
+        )
+        if not same:
+            changed[(now["tube_id"] == tube).to_numpy()] = True
+    return changed
 
 
 def _counts_without_tracing(
