@@ -700,6 +700,52 @@ def test_new_picks_of_a_reviewed_micrograph_are_not_reviewed(picker, qtbot, monk
     assert "not marked Reviewed" in asked[0], asked
 
 
+def test_the_reviewed_tick_of_a_folder_review_follows_the_picks(
+    picker, make_napari_viewer, qtbot, tmp_path, ribosome_model
+):
+    """A review trial: picks of the folder's model picked again by that model lost their
+    tick (read from a file, never "the same"); a tick new picks took away came back from
+    the folder's record when the review stepped back; after a model change the same model
+    could never keep a tick on a micrograph with deletions carried over."""
+    from napari_cryopick.io.review import read_reviewed
+
+    _viewer, widget, path = picker
+    assert widget.export(tmp_path / "picks", "star")  # the folder's picks: this model's
+    other = copy.deepcopy(ribosome_model)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.mul_(0.9)
+    review = make_napari_viewer()
+    _dock, pick = review.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    pick.diameter_spin.setValue(56.0)
+    pick.device_combo.setCurrentText("cpu")
+    pick.set_threshold(0.05)
+    assert pick.review.review_folder(path.parent, tmp_path / "picks") == 1
+    assert pick.review.step_micrograph(+1) == NAME
+    pick.review.reviewed_check.setChecked(True)
+    assert read_reviewed(tmp_path / "picks") == {NAME}
+
+    def picked_with(model) -> None:
+        session(review).set_model(model, None)
+        assert pick.pick_current() is not None, pick.status.text()
+        qtbot.waitUntil(lambda: pick.worker is None, timeout=60_000)
+
+    picked_with(ribosome_model)  # the model of the folder's picks: the tick stays
+    assert NAME in session(review).reviewed, pick.status.text()
+    picked_with(other)  # another model: gone, from the folder's record too
+    assert NAME not in session(review).reviewed
+    assert "no longer marked Reviewed" in pick.status.text()
+    assert read_reviewed(tmp_path / "picks") == set()
+    points = review.layers[f"{NAME} picks"]
+    points.selected_data = set(np.flatnonzero(points.shown)[:3].tolist())
+    points.remove_selected()  # three deleted, ticked again, the same model once more
+    pick.review.reviewed_check.setChecked(True)
+    picked_with(other)
+    assert NAME in session(review).reviewed, pick.status.text()
+    assert read_reviewed(tmp_path / "picks") == {NAME}
+    assert int(review.layers[f"{NAME} picks"].shown.sum()) == int(points.shown.sum())
+
+
 def test_no_model_is_loaded_while_a_pick_runs(picker, qtbot, tmp_path):
     """A trial loaded a model during Pick current: the result showed under its name."""
     from napari_cryopick.core.model import save_checkpoint

@@ -1084,19 +1084,21 @@ def showing_pick_result(
     gone = old.deleted_shapes if old is not None else ()  # circles and paths deleted
     if honour_negatives:  # a network's result (a file loaded is shown as it is)
         shown = _without_negatives(viewer, micrograph, shown, gone)
-    state.reviewed_dropped.discard(micrograph)  # (said of this result only)
-    reviewed = honour_negatives and micrograph in state.reviewed
-    if reviewed and not same_candidates(old, shown, model_file):
-        # the flag was about the picks reviewed, not these: "Use as training labels" asks
-        # again before they become labels (a review found the question skipped for a new
-        # model's picks nobody had looked at)
-        state.reviewed.discard(micrograph)
-        state.reviewed_dropped.add(micrograph)
     shown_at = _threshold_of(viewer, old, None, micrograph) if old is not None else None
     shown, deleted = _without_deleted(shown, old, shown_at)
     original = tracked_positions(shown, shown.picks)
     if len(deleted):  # still deletions (not yet labels): "Use as training labels" takes them
         original = np.vstack([original, deleted.astype(np.float32)])
+    if honour_negatives:  # a network's picks now, not those back from an earlier session
+        state.restored_from_disk.discard(micrograph)
+    state.reviewed_dropped.discard(micrograph)  # (said of this result only)
+    reviewed = honour_negatives and micrograph in state.reviewed
+    if reviewed and not same_candidates(old, original, model_file):
+        # the flag was about the picks reviewed, not these: "Use as training labels" asks
+        # again before they become labels (a review found the question skipped for a new
+        # model's picks nobody had looked at)
+        state.reviewed.discard(micrograph)
+        state.reviewed_dropped.add(micrograph)
     state.pick_results[micrograph] = replace(
         shown, original=original, deleted_shapes=gone, model_file=model_file
     )

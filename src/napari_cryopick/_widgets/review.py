@@ -402,10 +402,19 @@ class ReviewPanel(QWidget):
             self.load_picks(self._picks_folder, only=name)
 
     def _on_picks_changed(self, name: str) -> None:
+        state = session(self.viewer)
+        if name in state.reviewed_dropped and self._picks_folder is not None:
+            # new picks took the tick away: the folder's record too, or loading the
+            # folder's picks (stepping back to it) brought the tick back for picks nobody
+            # reviewed (a review trial)
+            try:
+                if name in read_reviewed(self._picks_folder):
+                    write_reviewed(self._picks_folder, name, False)
+            except (OSError, ValueError) as exc:
+                self._say(f"Could not save the reviewed flag: {exc}")
         self.refresh_review_rows([name])
         if name == self._shown_micrograph():  # (new picks may have taken its flag away)
-            self._show_reviewed(name in session(self.viewer).reviewed)
-        state = session(self.viewer)
+            self._show_reviewed(name in state.reviewed)
         if name in state.pick_results:  # picked (or opened) again: nothing to say any more
             state.discarded_corrections.discard(name)
             state.dropped_picks.discard(name)
@@ -767,8 +776,11 @@ class ReviewPanel(QWidget):
         ):
             kept = []
         # the folder's flags say its files' picks were reviewed: not the corrections a
-        # micrograph kept instead (the flags came back before the question, kept or not)
-        session(self.viewer).reviewed.update(flags - set(kept))
+        # micrograph kept instead (the flags came back before the question, kept or not),
+        # unless those came back from an earlier napari session, whose review ticked them
+        # into this folder (a review trial's three ticks went, unsaid, with No)
+        restored = set(session(self.viewer).restored_from_disk)
+        session(self.viewer).reviewed.update(flags - (set(kept) - restored))
         for name in names:
             if name not in found or name in kept:
                 continue

@@ -791,26 +791,35 @@ def _scored_positions(picks: pd.DataFrame) -> np.ndarray:
     return particles.loc[particles["score"].notna(), ["x", "y"]].to_numpy(np.float32)
 
 
-def same_candidates(old: ShownResult | None, new: ShownResult, model_file: str | None) -> bool:
-    """Whether the network's result ``new`` brings back ``old``'s candidates (the same
-    model picking the micrograph again), so what the user reviewed of ``old`` still holds.
+def same_candidates(old: ShownResult | None, original: np.ndarray, model_file: str | None) -> bool:
+    """Whether a network's new result of a micrograph, whose candidates as picked are
+    ``original`` (``ShownResult.original``: (x, y), the places deleted before included),
+    brings back ``old``'s candidates (the same model picking it again), so what the user
+    reviewed of ``old`` still holds.
 
-    Particle candidates are compared by place: the same count, each within 0.5 px of one
-    of ``old``'s as picked (``original``: deleted and moved ones too). A result without
+    Each of the new candidates lies within 0.01 px of one of ``old``'s as picked (the
+    same model gives the same places; ``old`` may hold more: places deleted under an
+    earlier model). Of picks read from a file, each scored one still there lies on a
+    new candidate (the file holds those above its threshold only). A result without
     particle candidates (circles, paths) is the same when the same model file made both.
     """
-    if old is None or old.file_picks or old.original is None:
+    if old is None:
         return False
-    before = np.asarray(old.original, float).reshape(-1, 2)
-    now = _scored_positions(new.picks).astype(float)
-    if not len(before) and not len(now):
+    now = np.asarray(original, float).reshape(-1, 2)
+    if old.file_picks:
+        inside, outside = _scored_positions(old.picks).astype(float), now
+    else:
+        if old.original is None:
+            return False
+        inside, outside = now, np.asarray(old.original, float).reshape(-1, 2)
+    if not len(inside) and not len(outside):
         return old.model_file is not None and old.model_file == model_file
-    if len(before) != len(now):
+    if not len(inside) or not len(outside):
         return False
     from scipy.spatial import cKDTree
 
-    distance, _ = cKDTree(before).query(now)
-    return bool(np.all(distance <= 0.5))
+    distance, _ = cKDTree(outside).query(inside)
+    return bool(np.all(distance <= 0.01))
 
 
 def tracked_positions(result: ShownResult | None, picks: pd.DataFrame) -> np.ndarray:
