@@ -1432,6 +1432,24 @@ def test_training_names_corrected_micrographs_it_does_not_learn_from(
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
 
 
+def test_training_names_labelled_micrographs_closed_since(annotated, real_data_dir, qtbot):
+    """A review trial pressed "Use as training labels" on a micrograph (124 labels), the
+    folder review closed it, and the next training left those labels out, unsaid."""
+    viewer, train, _tmp = annotated
+    pick = _trained_then_063_picked(annotated, real_data_dir, qtbot, threshold=0.3)
+    viewer.layers.selection.active = viewer.layers["063_10028"]
+    assert pick.use_as_labels() is not None, pick.status.text()
+    viewer.layers.remove(viewer.layers["063_10028"])  # closed (the review steps on)
+    assert train.start() is not None, train.last_error
+    said = train.status.text()
+    assert "(not trained on: the labels you made on 063_10028, closed since; tick " in said, said
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    train.include_saved.setChecked(True)  # taken: not said
+    assert train.start() is not None, train.last_error
+    assert "the labels you made on" not in train.status.text(), train.status.text()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+
+
 def test_the_training_progress_follows_a_sentence_or_a_colon():
     """A trial read "... (a new model for particles) Left out: ... its model.: step 2"."""
     from napari_cryopick._widgets.train import _then

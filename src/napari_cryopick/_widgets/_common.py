@@ -170,6 +170,9 @@ class SessionState:
         #: Micrographs whose Reviewed flag a new result of other picks took away
         #: (:func:`~.result_layers.showing_pick_result`), until the Pick widget says so.
         self.reviewed_dropped: set[str] = set()
+        #: Micrographs *Use as training labels* saved labels of in this session, and the
+        #: file saved: Train names those closed since that it does not train on.
+        self.labelled_in_session: dict[str, Any] = {}
         #: Picks the user deleted, per micrograph, one table per deletion (newest last),
         #: for :func:`~.result_layers.undo_deletion`; a new result of it empties its list.
         self.deleted_picks: dict[str, list[Any]] = {}

@@ -3529,5 +3529,7 @@ class PickWidget(QWidget):
             state.deleted_picks.pop(name, None)
             if name == state.displayed:  # the corrections kept on disk follow at once
                 autosave_corrections(self.viewer)
+        if saved is not None:  # (a closed micrograph's labels: Train says when it leaves them)
+            state.labelled_in_session[name] = saved
         self.status.setText(f"Training labels on {name}: {'; '.join(texts)}.{unreviewed}")
         return saved

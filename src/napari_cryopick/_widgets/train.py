@@ -1407,7 +1407,7 @@ class TrainWidget(QWidget):
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){of}{start}"
             f"{self.mode_note}{self.size_note}{self.junk_note}{self.kind_note}"
-            f"{self._corrections_note()}"
+            f"{self._corrections_note()}{self._closed_labels_note(request)}"
         )
         self.status.setText(self._mode_text + "…")
         worker = background(_training_job, request, self._cancel)
@@ -1445,6 +1445,33 @@ class TrainWidget(QWidget):
         return (
             f" (not trained on: your corrections of {name_list(pending, 3)}; Pick's 'Use as "
             "training labels' makes them labels for the next training)"
+        )
+
+    def _closed_labels_note(self, request: Any) -> str:
+        """Name the micrographs labelled in this session (Pick's "Use as training labels")
+        that are closed now and not among those this training reads: a review trial's
+        folder review closed a micrograph it had just labelled (124 labels, 3 negatives),
+        and the next training left them out, unsaid."""
+        state = session(self.viewer)
+        if not state.labelled_in_session:
+            return ""
+        trained: set[str] = set()
+        for dataset in request.datasets:
+            if dataset.names:
+                trained.update(map(str, dataset.names))
+                continue
+            for item in dataset.micrographs:
+                if isinstance(item, (str, Path)):
+                    trained.add(Path(item).stem)
+                elif getattr(item, "name", None):
+                    trained.add(str(item.name))
+        open_now = session_micrographs(self.viewer)
+        left = sorted(name for name in state.labelled_in_session if name not in open_now | trained)
+        if not left:
+            return ""
+        return (
+            f" (not trained on: the labels you made on {name_list(left, 3)}, closed since; "
+            "tick 'Include saved annotations of closed micrographs' to train on them)"
         )
 
     def cancel(self) -> None:
