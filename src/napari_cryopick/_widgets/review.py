@@ -561,6 +561,12 @@ class ReviewPanel(QWidget):
         path); the text names the vesicles and fibers among them, e.g.
         ``"4 (2 vesicles, 1 fiber)"``. The mean score is one score per object.
         """
+        state = session(self.viewer)
+        if self._folder_files and name not in state.pick_results:
+            # a folder's micrograph not opened yet: its picks are not read (a review trial
+            # read "0 | –" for files of 110 picks each)
+            self._review_counts[name] = {}
+            return (name, 0, float("nan"), name in state.reviewed), "not opened yet"
         # the displayed micrograph from its layers, the others from the session's store
         table = result_picks(self.viewer, name)
         counts = _object_counts(table)
