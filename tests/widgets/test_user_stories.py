@@ -1651,6 +1651,49 @@ def test_reviewing_a_folder_says_a_micrograph_that_cannot_be_opened(make_napari_
     assert "m0 picks" in viewer.layers
 
 
+def test_export_of_a_folder_review_names_corrections_not_opened_this_session(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A review trial exported a folder review in a new napari session: two micrographs
+    corrected in the earlier one, not opened since, were not written, unsaid."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for index, name in enumerate(("m0", "m1")):
+        _micrograph_file(folder, name, shape=(256, 256), seed=index)
+        write_picks(
+            _candidates(20, seed=index).assign(micrograph=name), picks / f"{name}.star", "star"
+        )
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    assert pick.review.step_micrograph(+1) == "m0"
+    layer = viewer.layers["m0 picks"]
+    layer.selected_data = {0, 1}
+    layer.remove_selected()  # corrected, kept on disk when napari closes
+    viewer.close()
+
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    assert pick.review.step_micrograph(+1) == "m0"
+    assert pick.review.step_micrograph(+1) == "m1"  # m0 closed by the review: exported
+    assert pick.export(tmp_path / "out", "star")
+    assert "Not exported" not in pick.status.text(), pick.status.text()
+    third = make_napari_viewer()  # a session that opens m1 only
+    _dock, pick = third.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    assert pick.review.show_micrograph(1) == "m1"
+    assert pick.export(tmp_path / "out2", "star")
+    said = pick.status.text()
+    assert "Not exported: 1 micrograph(s) of the folder reviewed, not opened in this" in said
+    assert "(m0): show them in the review table to export them" in said, said
+
+
 def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     """The reviewed flag is kept with the pick files and comes back in a new session."""
     import json

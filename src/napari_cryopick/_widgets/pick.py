@@ -3006,6 +3006,13 @@ class PickWidget(QWidget):
                 f"\nNot exported: {len(closed)} micrograph(s) closed after picking "
                 f"({name_list(closed, 3)}); {_closed_text(state, closed)} to export them"
             )
+        unopened = self._unopened_with_corrections()
+        if unopened:
+            note += (
+                f"\nNot exported: {len(unopened)} micrograph(s) of the folder reviewed, not "
+                f"opened in this napari session, hold corrections kept from an earlier one "
+                f"({name_list(unopened, 3)}): show them in the review table to export them"
+            )
         note += self._tiff_rows_note(set(table["micrograph"].astype(str)), format)
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "
@@ -3023,6 +3030,21 @@ class PickWidget(QWidget):
                 f"{self.status.text()}\nNote: 'keep candidates' is Pick folder's; Export "
                 "picks writes the picks shown (lower the threshold to write more)"
             )
+
+    def _unopened_with_corrections(self) -> list[str]:
+        """The micrographs of the folder under review (Review folder…) not opened in this
+        session whose corrections an earlier session kept on disk: an export leaves them
+        out (a review trial's two reviewed micrographs went unwritten, unsaid)."""
+        from napari_cryopick.io.recovery import recovery_path
+
+        state = session(self.viewer)
+        return [
+            path.stem
+            for path in self.review._folder_files
+            if path.stem not in state.pick_results
+            and path.stem not in state.retained
+            and recovery_path(path).is_file()
+        ]
 
     def _flip_tiff(self, format: str) -> bool:
         """Whether files of ``format`` count TIFF micrographs' y from the last row: the box
