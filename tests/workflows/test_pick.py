@@ -1252,6 +1252,31 @@ def test_micrographs_without_a_pick_are_said_at_the_thresholds_they_were_picked_
     )
 
 
+def test_micrographs_with_far_fewer_picks_than_the_run_are_said(tmp_path, capsys):
+    # a CLI trial's ten inverted copies got 5-23 picks each where the others got about
+    # 110: only summary.png showed it
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from napari_cryopick.cli._batch import say_few
+
+    rows = [(f"m{i}", "done", 110 + i) for i in range(8)]
+    rows += [("inv0", "done", 5), ("inv1", "done", 21), ("empty", "done", 0), ("bad", "failed", 0)]
+    summary = tmp_path / "summary.csv"
+    pd.DataFrame(rows, columns=["micrograph", "status", "picks"]).to_csv(summary, index=False)
+    say_few(SimpleNamespace(summary=(summary, tmp_path / "summary.png")), "pick")
+    err = " ".join(capsys.readouterr().err.split())
+    assert "2 of 11 micrograph(s) gave fewer than a fifth of the run's median" in err, err
+    assert "inv0 (5), inv1 (21)" in err  # not the one without picks (said apart)
+    # a run of a few micrographs, or of few picks each, says nothing
+    pd.DataFrame(rows[-4:], columns=["micrograph", "status", "picks"]).to_csv(summary, index=False)
+    say_few(SimpleNamespace(summary=(summary,)), "pick")
+    assert capsys.readouterr().err == ""
+    say_few(SimpleNamespace(summary=()), "pick")  # no summary written: nothing read
+    assert capsys.readouterr().err == ""
+
+
 def test_fibers_are_counted_and_drawn_as_fibers_not_as_their_points(tmp_path, monkeypatch):
     """A fiber trial: the progress bar said "sim_0000: 186 picks" and the picture drew a
     circle on each of the 186 points of 4 traced fibers, titled "186 picks"."""

@@ -447,6 +447,7 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
         f"{outcome.seconds:.1f} s{timing}{summary}"
     )
     say_empty(outcome, command)
+    say_few(outcome, command)
     say_unseen(outcome, command)
     return _exit_code(outcome)
 
@@ -488,6 +489,44 @@ def say_unseen(outcome: Any, command: str) -> None:
         "rest (pick them on their own, with their diameter), or micrographs with few or no "
         "particles (carbon, empty ice); to pick an unknown protein, click a few particles "
         "and train a model on them",
+        file=sys.stderr,
+    )
+
+
+#: A micrograph with fewer picks than this share of the run's median is named.
+FEW_PICKS_SHARE = 0.2
+
+
+def say_few(outcome: Any, command: str) -> None:
+    """Name the micrographs of a run picked with far fewer picks than its median (from
+    ``summary.csv``): a CLI trial's ten inverted copies got 5-23 picks each where the
+    others got about 110, and only ``summary.png`` showed it. Runs of at least 5 picked
+    micrographs whose median is at least 20 picks; those without a pick are
+    :func:`say_empty`'s."""
+    import pandas as pd
+
+    table_path = next((p for p in getattr(outcome, "summary", ()) if p.suffix == ".csv"), None)
+    if table_path is None:
+        return
+    try:
+        table = pd.read_csv(table_path)
+        done = table[table["status"].astype(str) == "done"]
+        picks = done["picks"].astype(float)
+    except (OSError, ValueError, KeyError):
+        return
+    median = float(picks.median()) if len(picks) else 0.0
+    if len(picks) < 5 or median < 20:
+        return
+    few = done[(picks > 0) & (picks < FEW_PICKS_SHARE * median)]
+    if not len(few):
+        return
+    names = [f"{m} ({int(n)})" for m, n in zip(few["micrograph"].astype(str), few["picks"])]
+    print(
+        f"cryopick {command}: warning: {len(few)} of {len(done)} micrograph(s) gave fewer "
+        f"than a fifth of the run's median of {median:g} picks: {name_list(names, 10)}. "
+        "Look at them: particles lighter than the background (a trained model picks "
+        "micrographs as they are: --invert-contrast), another particle size, or few "
+        "particles there (carbon, thick ice); summary.png plots every micrograph",
         file=sys.stderr,
     )
 
