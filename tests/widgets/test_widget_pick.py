@@ -2330,6 +2330,47 @@ def test_a_circle_resized_or_a_path_reshaped_stays_so_through_a_re_pick(
     stayed deleted. A circle the user moved or resized, a path reshaped, is theirs now,
     as a dragged pick is; the other circle is the network's still."""
     viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
+
+    def resize_first() -> None:
+        vesicles = viewer.layers["mic vesicles"]
+        shapes = [np.asarray(v, float) for v in vesicles.data]
+        first = int(np.argmin([v.mean(axis=0)[1] for v in shapes]))
+        centre = shapes[first].mean(axis=0)
+        shapes[first] = centre + (shapes[first] - centre) * (64.0 / 48.0)  # resized
+        vesicles.data = shapes
+        vesicles.shape_type = ["ellipse"] * len(shapes)
+
+    def repick() -> pd.DataFrame:
+        assert widget.pick_current() is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        circles = session(viewer).pick_results["mic"].picks
+        return circles[circles["kind"] == "vesicle"].sort_values("x")
+
+    resize_first()
+    fibers = viewer.layers["mic fibers"]
+    path = np.asarray(fibers.data[0], float).copy()
+    path[0] += np.array([8.0, 0.0])  # its first vertex dragged 8 px down
+    fibers.data = [path]
+    fibers.shape_type = ["path"]
+    circles = repick()
+    shown = viewer.layers["mic fibers"].data
+    assert len(shown) == 1  # the reshaped path, not the traced one beside it
+    np.testing.assert_allclose(np.asarray(shown[0], float), path, atol=0.01)
+    assert len(circles) == 2  # not doubled
+    np.testing.assert_allclose(circles["diameter"], [64.0, 48.0], atol=0.5)
+    assert np.isnan(circles["score"].iloc[0])  # the user's now
+    assert circles["score"].iloc[1] == pytest.approx(0.8, abs=0.01)  # the network's
+    widths = sorted(np.ptp(v[:, 1]) for v in viewer.layers["mic vesicles"].data)
+    np.testing.assert_allclose(widths, [48.0, 64.0], atol=0.5)  # and so drawn
+
+
+def test_a_resized_circle_stays_the_users_through_a_later_edit(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A review: a circle resized, then another deleted before the re-pick: the second
+    edit stored the first circle again with the score its layer still showed, and the
+    re-pick put the network's back."""
+    viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
     vesicles = viewer.layers["mic vesicles"]
     shapes = [np.asarray(v, float) for v in vesicles.data]
     first = int(np.argmin([v.mean(axis=0)[1] for v in shapes]))
@@ -2337,24 +2378,23 @@ def test_a_circle_resized_or_a_path_reshaped_stays_so_through_a_re_pick(
     shapes[first] = centre + (shapes[first] - centre) * (64.0 / 48.0)  # resized
     vesicles.data = shapes
     vesicles.shape_type = ["ellipse"] * len(shapes)
+    vesicles.selected_data = {1 - first}
+    vesicles.remove_selected()  # then the other deleted
     fibers = viewer.layers["mic fibers"]
     path = np.asarray(fibers.data[0], float).copy()
-    path[0] += np.array([8.0, 0.0])  # its first vertex dragged 8 px down
+    path[-1] += np.array([6.0, 0.0])  # a path reshaped, then another drawn
     fibers.data = [path]
     fibers.shape_type = ["path"]
-    assert widget.pick_current() is not None, widget.status.text()  # picked again
+    fibers.add_paths([np.array([[300.0, 40.0], [300.0, 200.0]])])
+    assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    shown = viewer.layers["mic fibers"].data
-    assert len(shown) == 1  # the reshaped path, not the traced one beside it
-    np.testing.assert_allclose(np.asarray(shown[0], float), path, atol=0.01)
     circles = session(viewer).pick_results["mic"].picks
-    circles = circles[circles["kind"] == "vesicle"].sort_values("x")
-    assert len(circles) == 2  # not doubled
-    np.testing.assert_allclose(circles["diameter"], [64.0, 48.0], atol=0.5)
-    assert np.isnan(circles["score"].iloc[0])  # the user's now
-    assert circles["score"].iloc[1] == pytest.approx(0.8, abs=0.01)  # the network's
-    widths = sorted(np.ptp(v[:, 1]) for v in viewer.layers["mic vesicles"].data)
-    np.testing.assert_allclose(widths, [48.0, 64.0], atol=0.5)  # and so drawn
+    circles = circles[circles["kind"] == "vesicle"]
+    assert circles["diameter"].round(1).tolist() == [64.0]  # as resized; the other deleted
+    assert circles["score"].isna().all()
+    paths = [np.asarray(p, float) for p in viewer.layers["mic fibers"].data]
+    assert len(paths) == 2  # the reshaped path and the drawn one, no traced one beside
+    assert any(len(p) == len(path) and np.allclose(p, path, atol=0.01) for p in paths)
 
 
 def test_undo_delete_brings_back_circles_and_paths(

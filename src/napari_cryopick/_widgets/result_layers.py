@@ -660,11 +660,15 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
             # a network circle the user moved or resized, a path reshaped, is theirs now,
             # as a dragged pick is (_with_manual): a re-pick keeps it (a GUI trial's
             # resized circle went back to the network's size at the next Pick current,
-            # while deleted ones stayed deleted)
-            changed = (_changed_circles if kind == "vesicle" else _changed_paths)(
-                now, _filled(layer).table
-            )
-            added = added.assign(score=added["score"].where(~changed))
+            # while deleted ones stayed deleted); one made theirs by an earlier edit stays
+            # so (the layer still shows its score: a review found it the network's again
+            # after a second edit)
+            differs = _changed_circles if kind == "vesicle" else _changed_paths
+            shown = picks[picks.index.isin(layer.metadata["rows"])]
+            theirs = shown[shown["score"].isna() & (shown["kind"] == kind)]
+            scored = now["score"].notna().to_numpy()
+            own = differs(now, _filled(layer).table) | (scored & ~differs(now, theirs))
+            added = added.assign(score=added["score"].where(~own))
         table, rows = _appended(kept, added)
         gone = _deleted_shapes(kind, _filled(layer).table, now, every=stored.file_picks)
         state.pick_results[micrograph] = replace(
@@ -695,22 +699,19 @@ def _changed_circles(now: pd.DataFrame, before: pd.DataFrame) -> np.ndarray:
 
 def _changed_paths(now: pd.DataFrame, before: pd.DataFrame) -> np.ndarray:
     """Mask over ``now``'s rows: the vertices of network paths (scored) that match no path
-    of ``before`` vertex for vertex (within 0.01 px), i.e. reshaped by the user."""
+    of ``before`` vertex for vertex (to 0.01 px), i.e. reshaped by the user."""
     changed = np.zeros(len(now), bool)
-    shapes = {
-        tube: group[["x", "y"]].to_numpy(float)
-        for tube, group in before.groupby("tube_id", sort=False)
-    }
+
+    def key(group: pd.DataFrame) -> bytes:
+        return np.round(group[["x", "y"]].to_numpy(float), 2).tobytes()
+
+    known = {key(group) for _tube, group in before.groupby("tube_id", sort=False)}
+    tubes = now["tube_id"].to_numpy()
     for tube, group in now.groupby("tube_id", sort=False):
         if group["score"].isna().all():
             continue  # drawn by hand: the user's already
-        points = group[["x", "y"]].to_numpy(float)
-        same = any(
-            len(old) == len(points) and np.allclose(old, points, atol=0.01)
-            for old in shapes.values()
-        )
-        if not same:
-            changed[(now["tube_id"] == tube).to_numpy()] = True
+        if key(group) not in known:
+            changed[tubes == tube] = True
     return changed
 
 
