@@ -555,12 +555,12 @@ def say_empty(outcome: Any, command: str) -> None:
     )
 
 
-def warn_mixed_settings(files: list[Path], command: str) -> None:
+def warn_mixed_settings(files: list[Path], command: str, *, per_format: bool = False) -> None:
     """Say when the files were picked with more than one set of settings (a run killed
     partway over another's: :func:`~napari_cryopick.workflows.batch.mixed_settings`)."""
     from napari_cryopick.workflows.batch import mixed_settings
 
-    mixed = mixed_settings(files)
+    mixed = mixed_settings(files, per_format=per_format)
     if mixed:
         print(
             f"{command}: warning: the files were picked with different settings ({mixed}): "

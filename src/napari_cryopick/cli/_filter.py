@@ -769,7 +769,7 @@ def _filter(args: argparse.Namespace) -> int:
     _warn_flipped_tiff(flips, sources, written, args)
     from ._batch import warn_mixed_settings
 
-    warn_mixed_settings(list(written), "cryopick filter")
+    warn_mixed_settings(list(written), "cryopick filter", per_format=True)
     of = {file: flips.get(path, "") for path, files in outputs.items() for file in files}
     micrographs = {
         file: sources[path] for path, files in outputs.items() if path in sources for file in files

@@ -998,7 +998,7 @@ def y_flips(files: Sequence[Path], depth: int = 4) -> dict[Path, str]:
     return found
 
 
-def mixed_settings(files: Sequence[Path], depth: int = 4) -> str:
+def mixed_settings(files: Sequence[Path], depth: int = 4, *, per_format: bool = False) -> str:
     """How the pick runs that wrote ``files`` last differ, when more than one set of
     settings (fingerprint) did: ``"threshold 0.6: 10 files (e.g. mic_000.star);
     threshold 0.15: 20 files (e.g. mic_010.star)"``; "" for one (or none recorded).
@@ -1008,10 +1008,15 @@ def mixed_settings(files: Sequence[Path], depth: int = 4) -> str:
     one, they made a particle set of two thresholds, unsaid (a pipeline trial). Files
     whose newest record is no pick run's (filtered, exported) are left out.
 
-    Files of each format are compared among themselves: runs of one folder in several
+    ``per_format``: files of each format are compared among themselves, for a command
+    that reads every file given (``cryopick filter``): runs of one folder in several
     formats write each format's files beside the others', none a mix (a trial's five
-    runs, one a format, were told of a run stopped partway).
+    runs, one a format, were told of a run stopped partway). An export takes one file a
+    micrograph, so its files are compared all together: one micrograph's newest file in
+    one format beside another's in another is a mix (a review).
     """
+    if not per_format:
+        return _mixed_settings_of(files, depth)
     by_format: dict[str, list[Path]] = {}
     for path in files:
         by_format.setdefault(Path(path).suffix.lower(), []).append(Path(path))
