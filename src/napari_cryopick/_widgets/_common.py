@@ -170,6 +170,8 @@ class SessionState:
         #: Micrographs whose Reviewed flag a new result of other picks took away
         #: (:func:`~.result_layers.showing_pick_result`), until the Pick widget says so.
         self.reviewed_dropped: set[str] = set()
+        #: The same, for the review panel to take out of its folder's record (once).
+        self.unmark_in_folder: set[str] = set()
         #: Micrographs *Use as training labels* saved labels of in this session, and the
         #: file saved: Train names those closed since that it does not train on.
         self.labelled_in_session: dict[str, Any] = {}

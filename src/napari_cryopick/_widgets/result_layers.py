@@ -1100,6 +1100,7 @@ def showing_pick_result(
         # model's picks nobody had looked at)
         state.reviewed.discard(micrograph)
         state.reviewed_dropped.add(micrograph)
+        state.unmark_in_folder.add(micrograph)
     state.pick_results[micrograph] = replace(
         shown, original=original, deleted_shapes=gone, model_file=model_file
     )
@@ -1278,6 +1279,8 @@ def follow_micrographs(viewer: Any) -> None:
                 # the reviewed flag went with the picks it was about (it stayed ticked for
                 # the micrograph opened again, and its new picks showed as reviewed)
                 state.reviewed.discard(name)
+                state.reviewed_dropped.discard(name)
+                state.unmark_in_folder.discard(name)
                 if path is not None:  # none left (used as labels, or picked anew)
                     _forget_corrections(path)
             del state.pick_results[name]
@@ -1522,6 +1525,8 @@ def set_aside_retained(viewer: Any, name: str, path: Path | None) -> Path | None
     del state.retained_from[name]
     state.retained_image.pop(name, None)
     state.reviewed.discard(name)
+    state.reviewed_dropped.discard(name)
+    state.unmark_in_folder.discard(name)
     state.deleted_picks.pop(name, None)
     result = state.pick_results.pop(name, None)
     if worth:

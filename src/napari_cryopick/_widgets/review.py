@@ -403,7 +403,8 @@ class ReviewPanel(QWidget):
 
     def _on_picks_changed(self, name: str) -> None:
         state = session(self.viewer)
-        if name in state.reviewed_dropped and self._picks_folder is not None:
+        if name in state.unmark_in_folder and self._picks_folder is not None:
+            state.unmark_in_folder.discard(name)  # (once: not another folder's later)
             # new picks took the tick away: the folder's record too, or loading the
             # folder's picks (stepping back to it) brought the tick back for picks nobody
             # reviewed (a review trial)
@@ -889,6 +890,7 @@ class ReviewPanel(QWidget):
             return
         reviewed = session(self.viewer).reviewed
         session(self.viewer).reviewed_dropped.discard(name)
+        session(self.viewer).unmark_in_folder.discard(name)
         if checked:
             reviewed.add(name)
         else:
