@@ -736,6 +736,7 @@ def test_the_reviewed_tick_of_a_folder_review_follows_the_picks(
     assert NAME not in session(review).reviewed
     assert "no longer marked Reviewed" in pick.status.text()
     assert read_reviewed(tmp_path / "picks") == set()
+    assert NAME not in session(review).unmark_in_folder  # taken once (not a later folder's)
     points = review.layers[f"{NAME} picks"]
     points.selected_data = set(np.flatnonzero(points.shown)[:3].tolist())
     points.remove_selected()  # three deleted, ticked again, the same model once more
