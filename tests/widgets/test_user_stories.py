@@ -1735,7 +1735,7 @@ def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     assert [row[3] for row in pick.review.refresh_review_table()] == [True, True, False]
     # their picks not read yet: not "0" picks (a review trial read "0 | –" for files of
     # 110 picks each)
-    assert pick.review.review_table.item(2, 1).text() == "not opened yet"
+    assert pick.review.review_table.item(2, 1).text() == "not loaded"
     assert pick.review.step_micrograph(+1) == "m0"
     assert pick.review.reviewed_check.isChecked()
     assert int(pick.review.review_table.item(0, 1).text()) > 0  # read now

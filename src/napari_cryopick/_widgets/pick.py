@@ -3035,7 +3035,7 @@ class PickWidget(QWidget):
         """The micrographs of the folder under review (Review folder…) not opened in this
         session whose corrections an earlier session kept on disk: an export leaves them
         out (a review trial's two reviewed micrographs went unwritten, unsaid)."""
-        from napari_cryopick.io.recovery import recovery_path
+        from napari_cryopick.io.recovery import corrections_kept, recovery_path
 
         state = session(self.viewer)
         return [
@@ -3043,7 +3043,9 @@ class PickWidget(QWidget):
             for path in self.review._folder_files
             if path.stem not in state.pick_results
             and path.stem not in state.retained
-            and recovery_path(path).is_file()
+            and path.stem not in state.closed_picked  # (opened, and said as closed)
+            and recovery_path(path).is_file()  # (cheap first: most have none)
+            and corrections_kept(path)  # (not of the file as it was before it changed)
         ]
 
     def _flip_tiff(self, format: str) -> bool:

@@ -42,6 +42,7 @@ from ._common import (
     micrograph_name,
     same_file,
     session,
+    session_micrographs,
     show_only_micrograph,
     threshold_text,
 )
@@ -564,10 +565,12 @@ class ReviewPanel(QWidget):
         """
         state = session(self.viewer)
         if self._folder_files and name not in state.pick_results:
-            # a folder's micrograph not opened yet: its picks are not read (a review trial
-            # read "0 | –" for files of 110 picks each)
+            # a folder's micrograph whose picks are not read: not opened yet (or closed
+            # since), or open without picks (a review trial read "0 | –" for files of 110
+            # picks each)
             self._review_counts[name] = {}
-            return (name, 0, float("nan"), name in state.reviewed), "not opened yet"
+            text = "not picked" if name in session_micrographs(self.viewer) else "not loaded"
+            return (name, 0, float("nan"), name in state.reviewed), text
         # the displayed micrograph from its layers, the others from the session's store
         table = result_picks(self.viewer, name)
         counts = _object_counts(table)

@@ -184,6 +184,13 @@ def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | N
     return SavedCorrections(path, picks, arrays, settings)
 
 
+def corrections_kept(micrograph_path: str | os.PathLike) -> bool:
+    """Whether corrections are kept for ``micrograph_path`` as the file is now (those
+    :func:`load_corrections` takes back), read from their header only."""
+    kept = _kept(micrograph_path)
+    return kept is not None and _fits(kept[0], kept[2])
+
+
 def stale_corrections(micrograph_path: str | os.PathLike) -> Path | None:
     """The corrections file kept for ``micrograph_path`` if it was saved for the file as
     it was before it changed (:func:`load_corrections` does not take it back), so the
