@@ -1037,24 +1037,33 @@ def test_load_picks_keeps_the_ticks_of_corrections_back_from_an_earlier_session(
     """A review trial ticked corrected micrographs (the ticks saved in the pick folder),
     closed napari, opened them again (the corrections back from disk) and pressed Load
     picks…, answering No: the ticks, given to these corrections, went unsaid."""
+    from napari_cryopick.io.review import write_reviewed
+
     viewer, pick, folder = _with_pick_files(make_napari_viewer, tmp_path, ("mic_a", "mic_b"))
     pick.review.confirm = lambda _question: True
     assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
+    viewer.layers.selection.active = viewer.layers["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    layer.selected_data = {0}
+    layer.remove_selected()  # corrected, not ticked
     viewer.layers.selection.active = viewer.layers["mic_b"]
     layer = viewer.layers["mic_b picks"]
     layer.selected_data = {0, 1}
     layer.remove_selected()  # corrected and ticked: saved into the folder's record
     pick.review.reviewed_check.setChecked(True)
     viewer.close()  # the corrections kept on disk beside the micrograph
+    write_reviewed(folder, "mic_a", True)  # the folder's file of mic_a reviewed elsewhere
 
     again = make_napari_viewer()
     for name in ("mic_a", "mic_b"):
         again.open(str(tmp_path / f"{name}.mrc"), plugin=PLUGIN)
     _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
     assert len(session(again).pick_results["mic_b"].picks) == 48  # back from disk
+    assert session(again).reviewed == {"mic_b"}  # ticked when kept: back with them
     pick.review.confirm = lambda _question: False  # "No": keep the corrections
-    assert pick.review.load_picks(folder) == ["mic_a"]
-    assert session(again).reviewed == {"mic_b"}  # the tick they were given
+    assert pick.review.load_picks(folder) == []
+    # mic_b's tick, given to its corrections; not the folder's tick of mic_a's file
+    assert session(again).reviewed == {"mic_b"}
 
 
 def test_load_picks_asks_before_replacing_corrections(make_napari_viewer, tmp_path):

@@ -1595,6 +1595,10 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
     if threshold is not None:  # the Pick widget's slider, where the user left it (before
         state.threshold_requested.emit(threshold)  # the message: its status stays)
     state.restored_unsaid.add(name)
+    if closed is None and result.kept_reviewed:
+        # reviewed when kept: ticked again (a review trial's Load picks… answered No kept
+        # three reviewed micrographs' corrections and dropped their ticks, unsaid)
+        state.reviewed.add(name)
     if closed is None:
         state.restored_from_disk.add(name)
     else:
@@ -1658,6 +1662,7 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
         "edited": sorted(result.edited),
         "model_file": result.model_file,
         "file_picks": result.file_picks,
+        "reviewed": name in session(viewer).reviewed,  # (the tick comes back with them)
     }
     arrays = {
         "original": result.original,
@@ -1747,6 +1752,7 @@ def _saved_result(path: Any, name: str) -> ShownResult | None:
         labelled_shapes=_record_array(arrays.get("labelled_shapes")),
         model_file=_model_file_setting(settings.get("model_file")),
         file_picks=bool(settings.get("file_picks", False)),
+        kept_reviewed=settings.get("reviewed") is True,
     )
 
 

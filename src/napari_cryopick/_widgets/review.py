@@ -786,11 +786,9 @@ class ReviewPanel(QWidget):
         ):
             kept = []
         # the folder's flags say its files' picks were reviewed: not the corrections a
-        # micrograph kept instead (the flags came back before the question, kept or not),
-        # unless those came back from an earlier napari session, whose review ticked them
-        # into this folder (a review trial's three ticks went, unsaid, with No)
-        restored = set(session(self.viewer).restored_from_disk)
-        session(self.viewer).reviewed.update(flags - (set(kept) - restored))
+        # micrograph kept instead (the flags came back before the question, kept or not;
+        # corrections kept on disk when ticked bring their own tick back with them)
+        session(self.viewer).reviewed.update(flags - set(kept))
         for name in names:
             if name not in found or name in kept:
                 continue

@@ -74,6 +74,9 @@ class ShownResult:
     #: picks were replaced by the next load unasked, dropped on closing, and made no
     #: negatives). Picks the user adds afterwards count as corrections too.
     file_picks: bool = False
+    #: Corrections kept on disk by a napari session in which the micrograph was ticked
+    #: *Reviewed*: the tick comes back with them (:func:`~.result_layers._saved_result`).
+    kept_reviewed: bool = False
     #: Fibers as shown at a threshold, ``{threshold: (paths, scores, rows)}``
     #: (:func:`_shown_fibers`): tracing again only at a threshold not seen yet.
     #: A new result (``dataclasses.replace``) starts with an empty one.
