@@ -298,17 +298,21 @@ def monitor(
                 size, mtime_ns = now_scan[path]
                 if seen.get(path) != (size, mtime_ns) or wall - mtime_ns / 1e9 < settle:
                     continue  # new, still growing, or too fresh
+                relative = path.relative_to(folder)
+                stem = out_dir / relative.parent / relative.stem
+                if not shard_items([WorkItem(path, stem)], options.shard, out_dir):
+                    handled[path] = (size, mtime_ns)
+                    continue  # another shard's, whenever it arrives (as a list run's)
+                if waiting.get(path) == (size, mtime_ns):
+                    continue  # still as short as at the last look (its header read then)
                 if mrc_shorter_than_header(path, size):
                     # a copy that paused longer than the poll: picked once whole (a trial's
-                    # was said to have failed as corrupt twice, then picked)
+                    # was said to have failed as corrupt twice, then picked); this shard's
+                    # only (a review: every shard counted it)
                     waiting[path] = (size, mtime_ns)
                     continue
                 waiting.pop(path, None)
-                relative = path.relative_to(folder)
-                stem = out_dir / relative.parent / relative.stem
                 handled[path] = (size, mtime_ns)
-                if not shard_items([WorkItem(path, stem)], options.shard, out_dir):
-                    continue  # another shard's, whenever it arrives (as a list run's)
                 if stems.get(stem, path) != path:
                     state["errors"][str(path)] = (
                         f"{path}: would overwrite the picks of {stems[stem]}; not picked"
