@@ -606,18 +606,20 @@ def say_busy_machine(
     *,
     gpu_possible: bool = False,
     running: float | None = None,
-) -> bool:
+) -> int:
     """Print a note when other jobs keep the CPU busy and ``--threads`` was not given:
     torch's threads then wait on each other (1.57 s per micrograph with torch's default
-    against 0.54 s with ``--threads 1`` at load 2 on 2 cores, docs/picking.md). Returns
-    whether it said so. ``CRYOPICK_LOAD_NOTE=0`` turns it off (the test suite does:
-    its own load would add the line to commands whose output the tests read)."""
+    against 0.54 s with ``--threads 1`` at load 2 on 2 cores, docs/picking.md; a README
+    trial's training did 3 steps in 25 s, where 1 thread does 35 a second). Returns the
+    threads the command should run (the cores the load leaves, at least 1), 0 when
+    nothing was said. ``CRYOPICK_LOAD_NOTE=0`` turns it off (the test suite does: its
+    own load would add the line to commands whose output the tests read)."""
     if os.environ.get("CRYOPICK_LOAD_NOTE", "1") == "0":
-        return False
+        return 0
     try:
         load = os.getloadavg()[0] if load is None else load
     except OSError:  # not on this platform
-        return False
+        return 0
     if cores is None:
         affinity = getattr(os, "sched_getaffinity", None)
         cores = len(affinity(0)) if affinity is not None else os.cpu_count()
@@ -627,28 +629,30 @@ def say_busy_machine(
     # average also holds the command run just before (a script's train, then pick: a
     # review), so other jobs must be running now too
     if not cores or load < max(1.0, cores / 2 + 0.5):
-        return False
+        return 0
     if load < cores:
         running = _others_running() if running is None else running
         if running is None or running < cores / 2:
-            return False
+            return 0
     threads = os.environ.get("OMP_NUM_THREADS", "").strip()
     if threads.isdigit() and int(threads) <= max(1, cores // 2):
         # torch runs that many threads already: the advice is taken (a docs trial under
         # OMP_NUM_THREADS=1 was told it on every command)
-        return False
+        return 0
     if gpu_possible:
         import torch
 
         if torch.cuda.is_available():  # picked on the GPU (--device auto)
-            return False
+            return 0
+    free = max(1, int(cores - load))
     print(
         f"note: the machine is busy (load {load:.1f} on {cores} core"
-        f"{'' if cores == 1 else 's'}): --threads 1 (or the cores this job holds) is "
-        "often several times faster",
+        f"{'' if cores == 1 else 's'}): torch runs {free} thread{'' if free == 1 else 's'} "
+        "(with other jobs on the cores its threads wait on each other: several times "
+        "slower); --threads N sets another number",
         file=sys.stderr,
     )
-    return True
+    return free
 
 
 def run(args: argparse.Namespace) -> int:
@@ -677,7 +681,11 @@ def run(args: argparse.Namespace) -> int:
             from napari_cryopick.core.model import load_checkpoint
 
             load_checkpoint(args.model)  # (a fraction of a second; picking loads it again)
-        say_busy_machine(gpu_possible=args.device == "auto")
+        threads = say_busy_machine(gpu_possible=args.device == "auto")
+        if threads:  # (as the note says)
+            import torch
+
+            torch.set_num_threads(threads)
     if request.out_dir is not None:
         from napari_cryopick.cli._errors import check_output_folder
 

@@ -630,7 +630,11 @@ def run(args: argparse.Namespace) -> int:
         # said after the options and inputs are checked, never above an error
         from napari_cryopick.cli._pick import say_busy_machine
 
-        say_busy_machine(gpu_possible=args.device == "auto")
+        threads = say_busy_machine(gpu_possible=args.device == "auto")
+        if threads:  # (as the note says)
+            import torch
+
+            torch.set_num_threads(threads)
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
     _refuse_unnamed_retraining(args, mode, request)
