@@ -1245,12 +1245,23 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     said = widget.status.text()
     assert "1 file(s) an earlier run wrote there were damaged since" in said, said
     assert (out / "mic_b.box").read_text() == "10\t10\t20\t20\n"
-    # other settings (another format): said, as cryopick pick says it
+    # other settings (another format): said, as cryopick pick says it, beside them
     widget.format_combo.setCurrentText("csv")
     assert widget.pick_folder(folder) is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     said = widget.status.text()
-    assert "the folder held the picks of 2 micrograph(s) made with other settings" in said, said
+    assert (
+        "the folder also held the picks of 2 micrograph(s) made with other settings in "
+        "other formats only: this run's files are beside theirs"
+    ) in said, said
+    assert "written over" not in said
+    # another threshold in that format: written over, said so
+    widget.set_threshold(0.5)
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    said = widget.status.text()
+    assert "made with other settings (another model, head or threshold" in said, said
+    assert "in this format: written over where the names are the same" in said, said
     # cancelled: said how to go on
     widget.export_edit.setText(str(tmp_path / "cancelled"))
     assert widget.pick_folder(folder) is not None, widget.status.text()

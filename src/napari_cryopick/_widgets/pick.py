@@ -2688,12 +2688,18 @@ class PickWidget(QWidget):
                 "short or emptied): their micrographs were picked again"
             )
         other = getattr(batch, "n_other_settings", 0)
-        if other:
+        beside = getattr(batch, "n_other_formats", 0)
+        if other - beside:
             # (said by cryopick pick; the widget replaced them unsaid, a re-trial)
             text += (
-                f"; the folder held the picks of {other} micrograph(s) made with other "
-                "settings (another model, head, threshold or format, or a command-line "
-                "run): written over where the names are the same"
+                f"; the folder held the picks of {other - beside} micrograph(s) made with "
+                "other settings (another model, head or threshold, or a command-line run) "
+                "in this format: written over where the names are the same"
+            )
+        if beside:  # (a review: "written over" was said of other formats' files too)
+            text += (
+                f"; the folder also held the picks of {beside} micrograph(s) made with other "
+                "settings in other formats only: this run's files are beside theirs"
             )
         floor = self._folder_floor
         if floor is not None:

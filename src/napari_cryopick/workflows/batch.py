@@ -299,6 +299,9 @@ class BatchOutcome:
         Micrographs the output folder held picks of made with other settings (and never
         with these) before the run (:func:`picked_with_other_settings`): written over
         where the run writes the same names.
+    n_other_formats
+        Those of them whose files are all of other formats than the run writes: beside
+        the run's, none written over.
     n_damaged
         ``skip``: output files an earlier run of these settings wrote that were damaged
         since (cut short, emptied: :func:`damaged_output`); their micrographs are among
@@ -333,6 +336,7 @@ class BatchOutcome:
     empty_thresholds: tuple[float, ...] = ()
     unseen: tuple[str, ...] = ()
     n_other_settings: int = 0
+    n_other_formats: int = 0
     n_damaged: int = 0
 
     @property
@@ -2764,6 +2768,8 @@ def _run_locked(
     items = shard_items(items, options.shard, out_dir)
     records = read_manifests(out_dir, fingerprint)  # (the folder's runs of these settings)
     n_other = len(picked_with_other_settings(request))
+    # of which in the formats this run writes (their files written over where named alike)
+    n_same_formats = len(picked_with_other_settings(request, same_formats=True)) if n_other else 0
     # (--pixel-size beats every list's: then their sizes changing changes nothing)
     todo, done, moved = _split_items(
         items, out_dir, records, request.pixel_size_A is None, _planned_heads(prepared)
@@ -2852,6 +2858,7 @@ def _run_locked(
         threshold=float(prepared.config.threshold),
         warnings=prepared.warnings + tuple(m for m in prepared.resolved_warnings.values() if m),
         n_other_settings=n_other,
+        n_other_formats=n_other - n_same_formats,
         n_damaged=n_damaged,
     )
 

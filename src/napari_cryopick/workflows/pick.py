@@ -409,7 +409,9 @@ class PickOutcome:
         wrote them as they are now).
     n_other_settings
         Micrographs the output folder held picks of made with other settings, written
-        over where the run wrote the same names (``BatchOutcome.n_other_settings``).
+        over where the run wrote the same names (``BatchOutcome.n_other_settings``);
+    n_other_formats
+        those of them of other formats only (``BatchOutcome.n_other_formats``).
     n_damaged
         Output files of such an earlier run damaged since (cut short, emptied), whose
         micrographs were picked again (``BatchOutcome.n_damaged``).
@@ -431,6 +433,7 @@ class PickOutcome:
     n_kept: int = 0
     n_edited: int = 0
     n_other_settings: int = 0
+    n_other_formats: int = 0
     n_damaged: int = 0
 
     @property
@@ -2602,5 +2605,6 @@ def _pick_into_folder(request: PickRequest) -> Generator[PickProgress, None, Pic
         n_kept=batch.n_skipped,
         n_edited=batch.n_kept,
         n_other_settings=batch.n_other_settings,
+        n_other_formats=batch.n_other_formats,
         n_damaged=batch.n_damaged,
     )
