@@ -1660,23 +1660,30 @@ def test_reviewing_a_folder_says_a_micrograph_that_cannot_be_opened(make_napari_
     assert "m0 picks" in viewer.layers
 
 
+def _review_folder_files(tmp_path, names) -> tuple:
+    """Micrograph files ``names`` in ``tmp_path/micrographs`` and a STAR file of 20 scored
+    candidates of each in ``tmp_path/picks``: the two folders of a folder review."""
+    from napari_cryopick.io.pickfiles import write_picks
+
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    for index, name in enumerate(names):
+        _micrograph_file(folder, name, shape=(256, 256), seed=index)
+        write_picks(
+            _candidates(20, seed=index).assign(micrograph=name), picks / f"{name}.star", "star"
+        )
+    return folder, picks
+
+
 def test_export_of_a_folder_review_names_corrections_not_opened_this_session(
     make_napari_viewer, tmp_path, monkeypatch
 ):
     """A review trial exported a folder review in a new napari session: two micrographs
     corrected in the earlier one, not opened since, were not written, unsaid."""
-    from napari_cryopick.io.pickfiles import write_picks
-
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    folder = tmp_path / "micrographs"
-    folder.mkdir()
-    picks = tmp_path / "picks"
-    picks.mkdir()
-    for index, name in enumerate(("m0", "m1")):
-        _micrograph_file(folder, name, shape=(256, 256), seed=index)
-        write_picks(
-            _candidates(20, seed=index).assign(micrograph=name), picks / f"{name}.star", "star"
-        )
+    folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
     viewer = make_napari_viewer()
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
     pick.review.review_folder(folder, picks)
@@ -1707,18 +1714,9 @@ def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     """The reviewed flag is kept with the pick files and comes back in a new session."""
     import json
 
-    from napari_cryopick.io.pickfiles import write_picks
     from napari_cryopick.io.review import REVIEW_FILE
 
-    folder = tmp_path / "micrographs"
-    folder.mkdir()
-    picks = tmp_path / "picks"
-    picks.mkdir()
-    for index, name in enumerate(("m0", "m1", "m2")):
-        _micrograph_file(folder, name, shape=(256, 256), seed=index)
-        write_picks(
-            _candidates(20, seed=index).assign(micrograph=name), picks / f"{name}.star", "star"
-        )
+    folder, picks = _review_folder_files(tmp_path, ("m0", "m1", "m2"))
 
     viewer = make_napari_viewer()
     _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")

@@ -2334,6 +2334,18 @@ def test_vesicle_corrections_survive_the_threshold_and_fibers_export(
     assert "cannot store that picks are vesicles" not in widget.status.text()
 
 
+def _resize_first_circle(vesicles, factor: float) -> int:
+    """Resize the leftmost circle of a vesicles layer by ``factor`` about its centre, as
+    a drag of its handles does; its index."""
+    shapes = [np.asarray(v, float) for v in vesicles.data]
+    first = int(np.argmin([v.mean(axis=0)[1] for v in shapes]))
+    centre = shapes[first].mean(axis=0)
+    shapes[first] = centre + (shapes[first] - centre) * factor
+    vesicles.data = shapes
+    vesicles.shape_type = ["ellipse"] * len(shapes)
+    return first
+
+
 def test_a_circle_resized_or_a_path_reshaped_stays_so_through_a_re_pick(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):
@@ -2343,22 +2355,13 @@ def test_a_circle_resized_or_a_path_reshaped_stays_so_through_a_re_pick(
     as a dragged pick is; the other circle is the network's still."""
     viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
 
-    def resize_first() -> None:
-        vesicles = viewer.layers["mic vesicles"]
-        shapes = [np.asarray(v, float) for v in vesicles.data]
-        first = int(np.argmin([v.mean(axis=0)[1] for v in shapes]))
-        centre = shapes[first].mean(axis=0)
-        shapes[first] = centre + (shapes[first] - centre) * (64.0 / 48.0)  # resized
-        vesicles.data = shapes
-        vesicles.shape_type = ["ellipse"] * len(shapes)
-
     def repick() -> pd.DataFrame:
         assert widget.pick_current() is not None, widget.status.text()
         qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
         circles = session(viewer).pick_results["mic"].picks
         return circles[circles["kind"] == "vesicle"].sort_values("x")
 
-    resize_first()
+    _resize_first_circle(viewer.layers["mic vesicles"], 64.0 / 48.0)
     fibers = viewer.layers["mic fibers"]
     path = np.asarray(fibers.data[0], float).copy()
     path[0] += np.array([8.0, 0.0])  # its first vertex dragged 8 px down
@@ -2384,12 +2387,7 @@ def test_a_resized_circle_stays_the_users_through_a_later_edit(
     re-pick put the network's back."""
     viewer, widget = _picked_with_vesicles_and_fibers(make_napari_viewer, qtbot, monkeypatch)
     vesicles = viewer.layers["mic vesicles"]
-    shapes = [np.asarray(v, float) for v in vesicles.data]
-    first = int(np.argmin([v.mean(axis=0)[1] for v in shapes]))
-    centre = shapes[first].mean(axis=0)
-    shapes[first] = centre + (shapes[first] - centre) * (64.0 / 48.0)  # resized
-    vesicles.data = shapes
-    vesicles.shape_type = ["ellipse"] * len(shapes)
+    first = _resize_first_circle(vesicles, 64.0 / 48.0)
     vesicles.selected_data = {1 - first}
     vesicles.remove_selected()  # then the other deleted
     fibers = viewer.layers["mic fibers"]
