@@ -1450,6 +1450,42 @@ def test_training_names_labelled_micrographs_closed_since(annotated, real_data_d
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
 
 
+def test_training_in_napari_leaves_a_core_to_the_viewer(monkeypatch):
+    """A README trial's training did 3 steps in 25 s with torch's 2 threads on a busy
+    2-core machine (35 a second with 1): the Train widget's job runs a thread fewer than
+    the cores, as Pick's picking process does, unless OMP_NUM_THREADS says otherwise."""
+    import os
+    import threading
+    from types import SimpleNamespace
+
+    import torch
+
+    import napari_cryopick._widgets.train as module
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+    def train(_request):
+        return None
+        yield  # (a generator)
+
+    monkeypatch.setattr(module, "train", train)
+    request = SimpleNamespace(device="auto", datasets=[])
+    job = module._training_job(request, threading.Event())
+    with pytest.raises(StopIteration):
+        next(job)
+    assert calls == [1]
+    module._leave_a_core_to_the_viewer("cuda")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    module._leave_a_core_to_the_viewer("cpu")
+    assert calls == [1, 15]
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the user's: kept
+    module._leave_a_core_to_the_viewer("cpu")
+    assert calls == [1, 15]
+
+
 def test_the_training_progress_follows_a_sentence_or_a_colon():
     """A trial read "... (a new model for particles) Left out: ... its model.: step 2"."""
     from napari_cryopick._widgets.train import _then
