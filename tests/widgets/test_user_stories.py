@@ -1064,6 +1064,11 @@ def test_load_picks_keeps_the_ticks_of_corrections_back_from_an_earlier_session(
     assert pick.review.load_picks(folder) == []
     # mic_b's tick, given to its corrections; not the folder's tick of mic_a's file
     assert session(again).reviewed == {"mic_b"}
+    # "Yes": the files' picks replace the corrections, and their ticks are the folder's
+    write_reviewed(folder, "mic_b", False)
+    pick.review.confirm = lambda _question: True
+    assert pick.review.load_picks(folder) == ["mic_a", "mic_b"]
+    assert session(again).reviewed == {"mic_a"}
 
 
 def test_load_picks_asks_before_replacing_corrections(make_napari_viewer, tmp_path):

@@ -695,6 +695,9 @@ def test_new_picks_of_a_reviewed_micrograph_are_not_reviewed(picker, qtbot, monk
     assert NAME not in session(viewer).reviewed
     assert not widget.review.reviewed_check.isChecked()
     assert "no longer marked Reviewed: these picks are new" in widget.status.text()
+    # taken with no folder under review too: a later review of a folder must not lose its
+    # tick of this name to it (a review)
+    assert NAME not in session(viewer).unmark_in_folder
     assert widget.use_as_labels() is None  # asked first again (answered No)
     assert len(asked) == 1
     assert "not marked Reviewed" in asked[0], asked

@@ -52,6 +52,7 @@ from .result_layers import (
     _shapes_edited,
     _store_edits,
     apply_display_threshold,
+    autosave_corrections,
     close_result_layers,
     display,
     next_undo,
@@ -404,8 +405,9 @@ class ReviewPanel(QWidget):
 
     def _on_picks_changed(self, name: str) -> None:
         state = session(self.viewer)
-        if name in state.unmark_in_folder and self._picks_folder is not None:
-            state.unmark_in_folder.discard(name)  # (once: not another folder's later)
+        unmark = name in state.unmark_in_folder
+        state.unmark_in_folder.discard(name)  # (taken on this emit: not another folder's later)
+        if unmark and self._picks_folder is not None:
             # new picks took the tick away: the folder's record too, or loading the
             # folder's picks (stepping back to it) brought the tick back for picks nobody
             # reviewed (a review trial)
@@ -789,6 +791,10 @@ class ReviewPanel(QWidget):
         # micrograph kept instead (the flags came back before the question, kept or not;
         # corrections kept on disk when ticked bring their own tick back with them)
         session(self.viewer).reviewed.update(flags - set(kept))
+        # the files' picks replace those of the others: a tick of theirs is the folder's
+        # (a review: a tick back with corrections stayed on the file's picks replacing them)
+        replaced = {n for n in names if n in found and n not in kept}
+        session(self.viewer).reviewed.difference_update(replaced - flags)
         for name in names:
             if name not in found or name in kept:
                 continue
@@ -901,6 +907,9 @@ class ReviewPanel(QWidget):
                 write_reviewed(self._picks_folder, name, checked)
             except OSError as exc:
                 self._say(f"Could not save the reviewed flag: {exc}")
+        # and with the corrections kept on disk, which bring it back (a review: a crash
+        # after the tick brought back the corrections without it)
+        autosave_corrections(self.viewer, name)
         self.refresh_review_table()
         row = self._review_order.get(name)
         if row is not None:
