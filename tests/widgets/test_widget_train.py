@@ -1464,7 +1464,8 @@ def test_training_in_napari_leaves_a_core_to_the_viewer(monkeypatch):
 
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})  # the cores it may use
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
 
     def train(_request):
@@ -1476,14 +1477,14 @@ def test_training_in_napari_leaves_a_core_to_the_viewer(monkeypatch):
     job = module._training_job(request, threading.Event())
     with pytest.raises(StopIteration):
         next(job)
-    assert calls == [1]
-    module._leave_a_core_to_the_viewer("cuda")
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    module._leave_a_core_to_the_viewer("cpu")
-    assert calls == [1, 15]
+    assert calls == [1, 2]  # and set back when the training ended (the process's count)
+    assert module._leave_a_core_to_the_viewer("cuda") is None
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)))
+    assert module._leave_a_core_to_the_viewer("cpu") == 2
+    assert calls == [1, 2, 15]
     monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the user's: kept
-    module._leave_a_core_to_the_viewer("cpu")
-    assert calls == [1, 15]
+    assert module._leave_a_core_to_the_viewer("cpu") is None
+    assert calls == [1, 2, 15]
 
 
 def test_the_training_progress_follows_a_sentence_or_a_colon():

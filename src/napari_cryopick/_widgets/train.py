@@ -309,26 +309,39 @@ def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[A
     """
     from napari_cryopick.workflows.train import diameter_warnings
 
-    _leave_a_core_to_the_viewer(request.device)
-    for note in diameter_warnings(request.datasets):  # before the minutes it would spoil
-        yield TrainNote(note)
-    return (yield from cancellable(train(request), cancel))
+    previous = _leave_a_core_to_the_viewer(request.device)
+    try:
+        for note in diameter_warnings(request.datasets):  # before the minutes it would spoil
+            yield TrainNote(note)
+        return (yield from cancellable(train(request), cancel))
+    finally:
+        if previous is not None:  # (torch's count is the whole process's)
+            import torch
+
+            torch.set_num_threads(previous)
 
 
-def _leave_a_core_to_the_viewer(device: str) -> None:
-    """Train on the CPU with a thread fewer than the cores (at least 1), in this worker
-    thread (torch's thread count is per thread under OpenMP), as *Pick*'s picking
-    process does: napari keeps a core, and on a machine busy with other jobs torch's
-    threads do not wait on each other (a README trial's ``cryopick train`` did 3 steps
-    in 25 s with torch's 2 threads on 2 cores, about 35 a second with 1). An
-    ``OMP_NUM_THREADS`` the user set is kept."""
+def _leave_a_core_to_the_viewer(device: str) -> int | None:
+    """Train on the CPU with a thread fewer than the cores this process may use (at
+    least 1), as *Pick*'s picking process does: napari keeps a core, and on a machine
+    busy with other jobs torch's threads do not wait on each other (a README trial's
+    ``cryopick train`` did 3 steps in 25 s with torch's 2 threads on 2 cores, about 35 a
+    second with 1). Returns the count before, to be set back when the training ends
+    (torch's count is the process's); None when nothing was changed: an
+    ``OMP_NUM_THREADS`` the user set, or a GPU that trains."""
     import os
 
     if str(device).startswith("cuda") or os.environ.get("OMP_NUM_THREADS", "").strip():
-        return
+        return None
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    if str(device) == "auto" and torch.cuda.is_available():
+        return None
+    affinity = getattr(os, "sched_getaffinity", None)  # (a SLURM job's cores, not the node's)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, cores - 1))
+    return previous
 
 
 #: The start of the refusals of a training set without objects: the status says them
