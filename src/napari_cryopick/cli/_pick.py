@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import time
@@ -183,9 +184,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         type=int,
         default=0,
-        help="CPU threads for torch in this process (default 0: torch's choice); 1 is "
-        "fastest on a busy machine (as cryopick train --threads); not the --dask "
-        "workers' (local:N workers are single-threaded)",
+        help="CPU threads for torch in this process (default 0: torch's choice, or on a "
+        "machine busy with other jobs the cores they leave, said in a note; as cryopick "
+        "train --threads); not the --dask workers' (local:N workers are single-threaded)",
     )
     parser.add_argument(
         "--tile-size",
@@ -644,7 +645,12 @@ def say_busy_machine(
 
         if torch.cuda.is_available():  # picked on the GPU (--device auto)
             return 0
-    free = max(1, int(cores - load))
+    # the cores other jobs leave now (the load average lags: one of jobs just ended, or of
+    # the command run before, would leave an idle many-core machine one thread, a review)
+    running = _others_running() if running is None else running
+    free = max(1, cores - math.ceil(running)) if running is not None else max(1, int(cores - load))
+    if free >= cores:
+        return 0  # nothing else runs now
     print(
         f"note: the machine is busy (load {load:.1f} on {cores} core"
         f"{'' if cores == 1 else 's'}): torch runs {free} thread{'' if free == 1 else 's'} "

@@ -277,7 +277,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         type=int,
         default=0,
-        help="CPU threads for torch (default 0: torch's choice); 1 is fastest on a busy machine",
+        help="CPU threads for torch (default 0: torch's choice, or on a machine busy with "
+        "other jobs the cores they leave, said in a note)",
     )
     parser.set_defaults(func=run)
 
