@@ -2399,6 +2399,9 @@ def test_a_resized_circle_stays_the_users_through_a_later_edit(
     fibers.data = [path]
     fibers.shape_type = ["path"]
     fibers.add_paths([np.array([[300.0, 40.0], [300.0, 200.0]])])
+    fibers.add_paths([np.array([[340.0, 40.0], [340.0, 200.0]])])
+    fibers.selected_data = {2}
+    fibers.remove_selected()  # a deletion stores the edits before it: a later edit
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     circles = session(viewer).pick_results["mic"].picks
