@@ -731,6 +731,38 @@ def test_monitor_waits_for_an_mrc_shorter_than_its_header_says(tiny_model, tmp_p
     assert outcome.n_picked == 1
 
 
+def test_a_cut_short_mrc_is_its_own_shards_only(tiny_model, tmp_path):
+    """A review: every shard's monitor named (and counted) a cut-short MRC of the folder,
+    whichever shard it belongs to."""
+    from napari_cryopick.workflows.batch import shard_items
+
+    incoming = tmp_path / "incoming"
+    write_micrographs(tmp_path / "whole", [f"m{i}.mrc" for i in range(6)])
+    incoming.mkdir()
+    for path in sorted((tmp_path / "whole").glob("*.mrc")):
+        (incoming / path.name).write_bytes(path.read_bytes()[:2000])  # all cut short
+    owners = {}
+    for shard in (1, 2):
+        clock = {"t": 0.0}
+
+        def sleep(seconds, clock=clock):
+            clock["t"] += seconds
+
+        out = tmp_path / "out"
+        options = BatchOptions(shard=(shard, 2), summary=False)
+        outcome = drive(monitor(
+            _request((), tiny_model, out), incoming, options, idle_timeout=3.0, poll_s=1.0,
+            settle_s=0.0, clock=lambda clock=clock: clock["t"], sleep=sleep,
+        ))  # fmt: skip
+        owners[shard] = sorted(Path(p).name for p in outcome.errors)
+        assert outcome.n_micrographs == len(owners[shard])
+        mine = shard_items(
+            [WorkItem(p, out / p.stem) for p in sorted(incoming.glob("*.mrc"))], (shard, 2), out
+        )
+        assert owners[shard] == sorted(item.source.name for item in mine)
+    assert sorted(owners[1] + owners[2]) == [f"m{i}.mrc" for i in range(6)]  # each once
+
+
 def test_monitor_picks_a_micrograph_again_when_it_changes_after_it_was_picked(tiny_model, tmp_path):
     # a facility trial: a preallocated file picked while still zeros, and a micrograph
     # replaced under its name, kept their first picks all session (a restart re-picked them)
