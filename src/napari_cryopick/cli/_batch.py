@@ -499,7 +499,8 @@ FEW_PICKS_SHARE = 0.2
 
 def say_few(outcome: Any, command: str) -> None:
     """Name the micrographs of a run picked with far fewer picks than its median (from
-    ``summary.csv``): a CLI trial's ten inverted copies got 5-23 picks each where the
+    ``summary.csv``, which holds every micrograph picked into the folder with these
+    settings, earlier runs and other shards too): a CLI trial's ten inverted copies got 5-23 picks each where the
     others got about 110, and only ``summary.png`` showed it. Runs of at least 5 picked
     micrographs whose median is at least 20 picks; those without a pick are
     :func:`say_empty`'s."""
@@ -522,8 +523,9 @@ def say_few(outcome: Any, command: str) -> None:
         return
     names = [f"{m} ({int(n)})" for m, n in zip(few["micrograph"].astype(str), few["picks"])]
     print(
-        f"cryopick {command}: warning: {len(few)} of {len(done)} micrograph(s) gave fewer "
-        f"than a fifth of the run's median of {median:g} picks: {name_list(names, 10)}. "
+        f"cryopick {command}: warning: {len(few)} of the {len(done)} micrograph(s) picked "
+        f"in {table_path} gave fewer than a fifth of their median of {median:g} picks: "
+        f"{name_list(names, 10)}. "
         "Look at them: particles lighter than the background (a trained model picks "
         "micrographs as they are: --invert-contrast), another particle size, or few "
         "particles there (carbon, thick ice); summary.png plots every micrograph",
