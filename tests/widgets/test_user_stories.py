@@ -1682,6 +1682,28 @@ def _review_folder_files(tmp_path, names) -> tuple:
     return folder, picks
 
 
+def test_the_review_table_tells_micrographs_not_loaded_from_those_not_picked(
+    make_napari_viewer, tmp_path
+):
+    """A review trial read "0 | –" for micrographs whose files hold 110 picks each: their
+    picks were not read yet. One open without a pick file is "not picked"."""
+    folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
+    (picks / "m1.star").unlink()
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+
+    def cell(row: int) -> str:
+        return pick.review.review_table.item(row, 1).text()
+
+    assert [cell(0), cell(1)] == ["not loaded", "not loaded"]
+    assert pick.review.step_micrograph(+1) == "m0"
+    assert int(cell(0)) > 0
+    assert pick.review.step_micrograph(+1) == "m1"  # open, no pick file to read
+    pick.review.refresh_review_table()
+    assert cell(1) == "not picked"
+
+
 def test_export_of_a_folder_review_names_corrections_not_opened_this_session(
     make_napari_viewer, tmp_path, monkeypatch
 ):
