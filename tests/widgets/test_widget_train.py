@@ -1401,6 +1401,28 @@ def test_training_status_says_the_steps_of_a_time_limit_are_an_estimate(annotate
     assert "step 7/20," in train.status.text()
 
 
+def test_the_training_status_ends_on_the_latest_step_when_events_nest(annotated, monkeypatch):
+    """A parity trial read "step 4/1000", then 3, 2, 1, then 7, 6, 5: napari's progress
+    bar processes events, so the next steps were handled inside this one's, and its
+    status, set after, overwrote theirs."""
+    from napari_cryopick.core.training import TrainProgress
+
+    _viewer, train, _ = annotated
+    train._mode_text = "Training (new model)"
+    losses = {"total": 1.0}
+    nested = [TrainProgress(5, 100, losses, 1e-3, 4.0, eta_s=10.0, cap=100)]
+    original = train._progress.advance_to
+
+    def advance(step, total=None):  # as napari's bar handling the queued next event
+        if nested:
+            train._on_yielded(nested.pop())
+        original(step, total)
+
+    monkeypatch.setattr(train._progress, "advance_to", advance)
+    train._on_yielded(TrainProgress(4, 100, losses, 1e-3, 4.0, eta_s=11.0, cap=100))
+    assert "step 5/100" in train.status.text(), train.status.text()
+
+
 def test_the_training_status_names_its_starting_model_with_one_article():
     """A trial read "starting from the the model of the picks back from disk"."""
     from napari_cryopick._widgets.train import _starting_from

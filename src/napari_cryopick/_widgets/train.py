@@ -1562,7 +1562,6 @@ class TrainWidget(QWidget):
         if self.progress_bar.maximum() != event.total:
             self.progress_bar.setMaximum(int(event.total))
         self.progress_bar.setValue(max(self.progress_bar.value(), int(event.step)))
-        self._progress.advance_to(event.step, event.total)
         eta = getattr(event, "eta_s", None)
         if eta is not None and not self._cancel.is_set():
             cap = getattr(event, "cap", None)
@@ -1574,6 +1573,10 @@ class TrainWidget(QWidget):
             self.status.setText(
                 _then(self._mode_text, f"{steps}, about {_duration(eta)} left") + self._preview_note
             )
+        # last: napari's progress bar may process events, and the later steps handled in
+        # it must not be overwritten by this one's status (a parity trial read "step 4", 3,
+        # 2, 1, then 7, 6, 5)
+        self._progress.advance_to(event.step, event.total)
 
     def _preview_gone(self) -> bool:
         """Whether the micrograph this training previews on was closed meanwhile (also
