@@ -1419,8 +1419,13 @@ def test_the_training_status_ends_on_the_latest_step_when_events_nest(annotated,
         original(step, total)
 
     monkeypatch.setattr(train._progress, "advance_to", advance)
+    train.diameter_note = " (Warning: the given diameter differs from the clicks'.)"
     train._on_yielded(TrainProgress(4, 100, losses, 1e-3, 4.0, eta_s=11.0, cap=100))
-    assert "step 5/100" in train.status.text(), train.status.text()
+    said = train.status.text()
+    assert "step 5/100" in said, said
+    # the job's warnings after the progress (a parity trial's 250-character diameter
+    # warning pushed "step n/1000, about s left" to the end of every line)
+    assert said.index("step 5/100") < said.index("(Warning: the given diameter"), said
 
 
 def test_the_training_status_names_its_starting_model_with_one_article():

@@ -1517,8 +1517,9 @@ class TrainWidget(QWidget):
             sentence = f"{event.text[0].upper()}{event.text[1:]}{stop}"
             note = f" (Warning: {sentence})"
             self.diameter_note += note
-            self._mode_text += note
-            self.status.setText(self._mode_text + "…")
+            # after the progress, not before it (a parity trial's 250-character diameter
+            # warning pushed every "step n/1000, about s left" to the end of the line)
+            self.status.setText(self._mode_text + "…" + self.diameter_note)
             # and as napari's warning: in the status line, among the mode's words and the
             # notes of the end, a GUI trial found it easy to miss
             from napari.utils.notifications import show_warning
@@ -1553,7 +1554,9 @@ class TrainWidget(QWidget):
             if not self._cancel.is_set():
                 self.status.setText(
                     _then(
-                        self._mode_text, "choosing the pick threshold on the training micrographs…"
+                        self._mode_text,
+                        "choosing the pick threshold on the training micrographs…"
+                        + self.diameter_note,
                     )
                 )
             return
@@ -1571,7 +1574,9 @@ class TrainWidget(QWidget):
                 else f"step {event.step}/{event.total}"
             )
             self.status.setText(
-                _then(self._mode_text, f"{steps}, about {_duration(eta)} left") + self._preview_note
+                _then(self._mode_text, f"{steps}, about {_duration(eta)} left")
+                + self.diameter_note
+                + self._preview_note
             )
         # last: napari's progress bar may process events, and the later steps handled in
         # it must not be overwritten by this one's status (a parity trial read "step 4", 3,
