@@ -183,9 +183,9 @@ def _child_main(folder: Path) -> int:
     try:
         import torch
 
-        affinity = getattr(os, "sched_getaffinity", None)  # (a SLURM job's cores)
-        cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 2)
-        torch.set_num_threads(max(1, cores - 1))
+        from napari_cryopick.core.model import cpu_cores
+
+        torch.set_num_threads(max(1, cpu_cores() - 1))
         from napari_cryopick.workflows.pick import pick
 
         request = pickle.loads((folder / "request.pkl").read_bytes())

@@ -3041,7 +3041,7 @@ class PickWidget(QWidget):
         """The micrographs of the folder under review (Review folder…) not opened in this
         session whose corrections an earlier session kept on disk: an export leaves them
         out (a review trial's two reviewed micrographs went unwritten, unsaid)."""
-        from napari_cryopick.io.recovery import corrections_kept, recovery_path
+        from napari_cryopick.io.recovery import corrections_kept
 
         state = session(self.viewer)
         return [
@@ -3050,7 +3050,6 @@ class PickWidget(QWidget):
             if path.stem not in state.pick_results
             and path.stem not in state.retained
             and path.stem not in state.closed_picked  # (opened, and said as closed)
-            and recovery_path(path).is_file()  # (cheap first: most have none)
             and corrections_kept(path)  # (not of the file as it was before it changed)
         ]
 

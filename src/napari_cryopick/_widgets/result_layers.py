@@ -685,9 +685,7 @@ def _changed_circles(now: pd.DataFrame, before: pd.DataFrame) -> np.ndarray:
     """Mask over ``now``'s rows: network circles (scored) with no circle of ``before`` at
     the same centre and size (within 0.01 px), i.e. moved or resized by the user."""
     scored = now["score"].notna().to_numpy()
-    if not scored.any():
-        return scored
-    if not len(before):
+    if not scored.any() or not len(before):
         return scored
     from scipy.spatial import cKDTree
 

@@ -337,10 +337,10 @@ def _leave_a_core_to_the_viewer(device: str) -> int | None:
 
     if str(device) == "auto" and torch.cuda.is_available():
         return None
-    affinity = getattr(os, "sched_getaffinity", None)  # (a SLURM job's cores, not the node's)
-    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 2)
+    from napari_cryopick.core.model import cpu_cores
+
     previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, cores - 1))
+    torch.set_num_threads(max(1, cpu_cores() - 1))
     return previous
 
 
@@ -1485,18 +1485,14 @@ class TrainWidget(QWidget):
         state = session(self.viewer)
         if not state.labelled_in_session:
             return ""
-        trained: set[str] = set()
-        for dataset in request.datasets:
-            if dataset.names:
-                trained.update(map(str, dataset.names))
-                continue
-            for item in dataset.micrographs:
-                if isinstance(item, (str, Path)):
-                    trained.add(Path(item).stem)
-                elif getattr(item, "name", None):
-                    trained.add(str(item.name))
+        from napari_cryopick.workflows.train import dataset_holding
+
         open_now = session_micrographs(self.viewer)
-        left = sorted(name for name in state.labelled_in_session if name not in open_now | trained)
+        left = sorted(
+            name
+            for name in state.labelled_in_session
+            if name not in open_now and dataset_holding(request, name) is None
+        )
         if not left:
             return ""
         return (

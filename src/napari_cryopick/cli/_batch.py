@@ -500,10 +500,10 @@ FEW_PICKS_SHARE = 0.2
 def say_few(outcome: Any, command: str) -> None:
     """Name the micrographs of a run picked with far fewer picks than its median (from
     ``summary.csv``, which holds every micrograph picked into the folder with these
-    settings, earlier runs and other shards too): a CLI trial's ten inverted copies got 5-23 picks each where the
-    others got about 110, and only ``summary.png`` showed it. Runs of at least 5 picked
-    micrographs whose median is at least 20 picks; those without a pick are
-    :func:`say_empty`'s."""
+    settings, earlier runs and other shards too): a CLI trial's ten inverted copies got
+    5-23 picks each where the others got about 110, and only ``summary.png`` showed it.
+    Runs of at least 5 picked micrographs whose median is at least 20 picks; those
+    without a pick are :func:`say_empty`'s."""
     import pandas as pd
 
     table_path = next((p for p in getattr(outcome, "summary", ()) if p.suffix == ".csv"), None)

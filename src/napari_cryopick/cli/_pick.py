@@ -622,8 +622,9 @@ def say_busy_machine(
     except OSError:  # not on this platform
         return 0
     if cores is None:
-        affinity = getattr(os, "sched_getaffinity", None)
-        cores = len(affinity(0)) if affinity is not None else os.cpu_count()
+        from napari_cryopick.core.model import cpu_cores
+
+        cores = cpu_cores()
     # torch runs a thread on every core: with other jobs on more than half of them its
     # threads wait on each other (a CLI trial at a load below 2 on 2 cores: 111 training
     # steps in 120 s with torch's threads, 158 in 32 s with --threads 1, unsaid). The load

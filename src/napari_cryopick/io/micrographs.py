@@ -585,7 +585,8 @@ def mrc_shorter_than_header(path: str | os.PathLike, size: int | None = None) ->
     if Path(path).suffix.lower() not in (".mrc", ".mrcs"):
         return False
     try:
-        if (os.path.getsize(path) if size is None else size) < 1024:
+        size = os.path.getsize(path) if size is None else size
+        if size < 1024:
             return True  # not even the header yet (an empty file just created)
         with warnings.catch_warnings():  # (a file that is no MRC: its reading says so)
             warnings.simplefilter("ignore")
@@ -595,8 +596,6 @@ def mrc_shorter_than_header(path: str | os.PathLike, size: int | None = None) ->
             shape = [int(header.nx), int(header.ny), int(header.nz)]
             extended = int(header.nsymbt)
             itemsize = data_dtype_from_header(header).itemsize
-        if size is None:
-            size = os.path.getsize(path)
     except (OSError, ValueError, TypeError, AttributeError):
         return False
     if min(shape) < 1 or extended < 0:

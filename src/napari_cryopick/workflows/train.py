@@ -47,6 +47,7 @@ __all__ = [
     "TrainingSet",
     "check_usable_labels",
     "check_writable",
+    "dataset_holding",
     "diameter_warnings",
     "train",
     "training_notes",
@@ -579,7 +580,7 @@ def check_usable_labels(
 def _set_of(request: TrainRequest, micrograph: str) -> int:
     """Index of the training set holding the micrograph named ``micrograph``; else the
     one named ``request.preview_dataset``; else the last one."""
-    index = _holding(request, micrograph)
+    index = dataset_holding(request, micrograph)
     if index is not None:
         return index
     for index, training_set in enumerate(request.datasets):
@@ -588,7 +589,7 @@ def _set_of(request: TrainRequest, micrograph: str) -> int:
     return len(request.datasets) - 1
 
 
-def _holding(request: TrainRequest, micrograph: str) -> int | None:
+def dataset_holding(request: TrainRequest, micrograph: str) -> int | None:
     """Index of the training set holding the micrograph named ``micrograph`` (None: none)."""
     for index, training_set in enumerate(request.datasets):
         names = training_set.names
@@ -1217,7 +1218,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
     head = None if mode == "new" else request.datasets[-1].name
     shown_set = _set_of(request, preview_name)
     preview_diameter = datasets[shown_set].diameter_px
-    if _holding(request, preview_name) is None and request.preview_diameter_px:
+    if dataset_holding(request, preview_name) is None and request.preview_diameter_px:
         preview_diameter = float(request.preview_diameter_px)  # the micrograph's own
     preview_head = None if mode == "new" else request.datasets[shown_set].name
     trained: list[Any] = []

@@ -26,6 +26,15 @@ from napari_cryopick.core.model.inputs import (
 from napari_cryopick.core.model.network import DetectionHead, Detector, pad_to_multiple
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask where the platform has one
+    (a SLURM job's cores, not the node's), else every core; at least 1."""
+    import os
+
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     """The torch device for a user's choice.
 
@@ -75,6 +84,7 @@ __all__ = [
     "DetectorConfig",
     "PreparedMicrograph",
     "bundled_model_path",
+    "cpu_cores",
     "diameter_from_angstrom",
     "load_bundled_model",
     "load_checkpoint",
