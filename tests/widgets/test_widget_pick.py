@@ -670,19 +670,31 @@ def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypat
     assert len(current_labels(viewer, viewer.layers["062_10028"], "particle")) == 0
 
 
-def test_new_picks_of_a_reviewed_micrograph_are_not_reviewed(picker, qtbot, monkeypatch):
+def test_new_picks_of_a_reviewed_micrograph_are_not_reviewed(
+    picker, qtbot, monkeypatch, real_data_dir
+):
     """A review: the Reviewed tick stayed after a new model re-picked the micrograph, so
     "Use as training labels" took the new model's picks, which nobody had looked at,
-    without asking. The same model picking again keeps the tick."""
+    without asking. The same model picking again keeps the tick; a second micrograph,
+    reviewed and not picked again, keeps its own."""
     from napari_cryopick._widgets.pick import PickWidget
 
-    viewer, widget, _ = picker
+    viewer, widget, path = picker
     asked = []
     monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or False)
+    second = "062_10028"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{second}.png", path.parent)
+    viewer.open(str(path.parent / f"{second}.png"), plugin="napari-cryopick")
+    assert widget.pick_current() is not None, widget.status.text()  # the second one
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    widget.review.reviewed_check.setChecked(True)
+    assert session(viewer).reviewed == {second}
+    viewer.layers.selection.active = viewer.layers[NAME]
+    qtbot.waitUntil(lambda: session(viewer).displayed == NAME, timeout=10_000)
     widget.review.reviewed_check.setChecked(True)
     assert widget.pick_current() is not None, widget.status.text()  # the same model again
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert NAME in session(viewer).reviewed
+    assert session(viewer).reviewed == {NAME, second}
     assert widget.review.reviewed_check.isChecked()
     assert "Reviewed" not in widget.status.text(), widget.status.text()
     other = copy.deepcopy(widget.model)  # another model: other weights, other picks
@@ -692,7 +704,7 @@ def test_new_picks_of_a_reviewed_micrograph_are_not_reviewed(picker, qtbot, monk
     session(viewer).set_model(other, None)
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert NAME not in session(viewer).reviewed
+    assert session(viewer).reviewed == {second}  # the other micrograph's tick stays
     assert not widget.review.reviewed_check.isChecked()
     assert "no longer marked Reviewed: these picks are new" in widget.status.text()
     # taken with no folder under review too: a later review of a folder must not lose its
