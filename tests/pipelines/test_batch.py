@@ -1637,3 +1637,20 @@ def test_manifests_are_read_again_only_when_they_changed(micrographs, tiny_model
     assert len(again) == len(first) + 1
     assert again[-1]["status"] == "exported"
     assert calls  # parsed again
+
+
+def test_written_suffixes_are_every_finished_runs_files_still_there(tmp_path):
+    """cryosparc export's note on other formats reads them: each run's, not each
+    micrograph's newest, and neither a file removed since nor a run that did not finish."""
+    from napari_cryopick.workflows.batch import MANIFEST_NAME, written_suffixes
+
+    records = [
+        {"input": "a.mrc", "status": "done", "outputs": ["a.star"], "finished": 1.0},
+        {"input": "a.mrc", "status": "done", "outputs": ["a.cbox"], "finished": 2.0},
+        {"input": "a.mrc", "status": "done", "outputs": ["a.box"], "finished": 3.0},
+        {"input": "a.mrc", "status": "failed", "outputs": ["a.csv"], "finished": 4.0},
+    ]
+    (tmp_path / f"{MANIFEST_NAME}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    for name in ("a.star", "a.cbox", "a.csv"):  # a.box removed since
+        (tmp_path / name).write_text("x")
+    assert written_suffixes(tmp_path) == {".star", ".cbox"}

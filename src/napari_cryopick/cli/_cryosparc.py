@@ -172,20 +172,12 @@ def _note_other_formats(folder: Path, chosen: list[Path]) -> None:
     micrographs' picks there in other formats too (a trial's folder of STAR, BOX, CBOX,
     Topaz and CSV runs was exported from its newest run's CSV files, unsaid)."""
     from napari_cryopick.io.paths import pick_file_suffixes
-    from napari_cryopick.workflows.batch import _manifest_records
+    from napari_cryopick.workflows.batch import written_suffixes
 
-    suffixes = pick_file_suffixes()
     taken = {
         path.suffix.lower() for path in chosen if path.parent == folder or folder in path.parents
     }
-    others: set[str] = set()
-    for record in _manifest_records(folder):
-        if record.get("status") != "done":
-            continue
-        for name in record.get("outputs") or ():
-            suffix = Path(name).suffix.lower()
-            if suffix in suffixes and suffix not in taken and (folder / name).is_file():
-                others.add(suffix)
+    others = (written_suffixes(folder) & set(pick_file_suffixes())) - taken
     if taken and others:
         print(
             f"cryopick cryosparc export: note: {folder} holds each micrograph's picks of its "

@@ -548,6 +548,21 @@ def done_inputs(out_dir: Path, fingerprints: Collection[str]) -> set[str]:
     }
 
 
+def written_suffixes(out_dir: Path) -> set[str]:
+    """The suffixes (``".star"``, ``".box"``...) of the files any finished run recorded
+    in ``out_dir``'s manifests and that are still there: every run's, not only each
+    micrograph's newest (a folder picked in several formats holds them side by side)."""
+    suffixes: set[str] = set()
+    for record in _manifest_records(out_dir):
+        if record.get("status") != "done":
+            continue
+        for name in record.get("outputs") or ():
+            suffix = Path(name).suffix.lower()
+            if suffix and suffix not in suffixes and (Path(out_dir) / name).is_file():
+                suffixes.add(suffix)
+    return suffixes
+
+
 def _manifest_records(out_dir: Path) -> list[dict[str, Any]]:
     """Every record of every manifest in ``out_dir``, oldest first (a line cut short by a
     kill is left out).
