@@ -103,6 +103,22 @@ def test_the_diameter_and_data_set_shown_are_those_each_micrograph_uses(three_op
     assert np.allclose(viewer.layers["mic_0 particle"].size, 80.0)
 
 
+def test_an_unnamed_micrographs_data_set_box_shows_the_folder_training_names_it_after(
+    three_open,
+):
+    """A parity trial: Annotate's Data set box stayed empty while training named the data
+    set (and its head) after the micrographs' folder; its grey text now says which."""
+    viewer, annotate, train, _pick, _paths = three_open
+    _click(annotate)
+    assert annotate.dataset_edit.text() == ""
+    assert annotate.dataset_edit.placeholderText().startswith("data (its folder's name")
+    train.refresh_datasets()  # what training names it, as the box says
+    assert train.datasets_table.item(0, 0).text() == "(unnamed: data)"
+    viewer.add_image(np.zeros((64, 64), np.float32), name="unsaved")  # from no file
+    assert annotate.micrograph_combo.currentText() == "unsaved"
+    assert "folder" not in annotate.dataset_edit.placeholderText()
+
+
 def test_typing_the_value_shown_records_it(three_open):
     viewer, annotate, _train, _pick, _paths = three_open
     mlayer = viewer.layers["mic_2"]

@@ -800,7 +800,7 @@ def set_micrograph_settings(
         if typed:
             state.typed_diameter = diameter_px
             state.typed_diameter_dataset = (
-                dataset if dataset is not None else _dataset_or_folder(micrograph_layer)
+                dataset if dataset is not None else dataset_or_folder(micrograph_layer)
             )
         if micrograph_diameter(micrograph_layer) != diameter_px:
             micrograph_layer.metadata[DIAMETER_KEY] = diameter_px
@@ -860,7 +860,7 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
         # an unnamed micrograph's data set is its folder's, as training names it (a trial's
         # unnamed vesicle micrograph took the 24 px typed on an unnamed fiber micrograph
         # of another folder)
-        own_or_folder = own_set or _dataset_or_folder(micrograph_layer)
+        own_or_folder = own_set or dataset_or_folder(micrograph_layer)
         diameter = data_set_diameter(viewer, micrograph_layer, own_or_folder)
         if diameter is None and state.typed_diameter_dataset == own_or_folder:
             # typed for micrographs of its data set only: a trial typed 56 px on a ribosome
@@ -870,7 +870,7 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
     return diameter, dataset
 
 
-def _dataset_or_folder(micrograph_layer: Any) -> str:
+def dataset_or_folder(micrograph_layer: Any) -> str:
     """A micrograph's data-set name, else its folder's as ``cryopick train`` names it
     (one opened from no file: "")."""
     from napari_cryopick.workflows.inputs import folder_dataset_name
@@ -882,9 +882,9 @@ def _dataset_or_folder(micrograph_layer: Any) -> str:
 
 def data_set_diameter(viewer: Any, micrograph_layer: Any, dataset: str) -> float | None:
     """The diameter of the top-most other open micrograph of ``dataset`` that has one
-    (an unnamed one's data set is its folder's, :func:`_dataset_or_folder`)."""
+    (an unnamed one's data set is its folder's, :func:`dataset_or_folder`)."""
     for other in reversed(micrograph_layers(viewer)):
-        if unproxy(other) is unproxy(micrograph_layer) or _dataset_or_folder(other) != dataset:
+        if unproxy(other) is unproxy(micrograph_layer) or dataset_or_folder(other) != dataset:
             continue
         diameter = micrograph_diameter(other)
         if diameter is not None:

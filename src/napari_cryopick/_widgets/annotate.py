@@ -68,6 +68,7 @@ from ._common import (
     connect_while_alive,
     current_micrograph_layer,
     data_set_diameter,
+    dataset_or_folder,
     end_unfinished_paths,
     inherited_settings,
     is_micrograph_layer,
@@ -97,6 +98,8 @@ logger = logging.getLogger(__name__)
 
 SHORTCUTS = {"Alt-1": "particle", "Alt-2": "vesicle", "Alt-3": "fiber", "Alt-4": "negative"}
 SAVE_DELAY_MS = 400
+#: The Data set box's grey text for a micrograph opened from no file.
+DATASET_PLACEHOLDER = "data-set name (e.g. ribosome)"
 
 #: A drawn vesicle smaller than this, or one napari added (at the end of its drag) as
 #: exactly the circle a press draws at the zoom of that moment (within
@@ -600,7 +603,7 @@ class AnnotateWidget(QWidget):
             "Drag a line across a particle: its length becomes the diameter"
         )
         self.dataset_edit = QLineEdit()
-        self.dataset_edit.setPlaceholderText("data-set name (e.g. ribosome)")
+        self.dataset_edit.setPlaceholderText(DATASET_PLACEHOLDER)
         self.dataset_edit.setToolTip(
             "Micrographs of one data set train one few-shot head of this name"
         )
@@ -1100,6 +1103,13 @@ class AnnotateWidget(QWidget):
             self._follow_in_folder(mlayer, dataset=own)
         # the boxes show what this micrograph uses, never the previous one's values
         self.dataset_edit.setText(micrograph_dataset(mlayer))
+        # empty, training names the data set after the micrograph's folder: the box says
+        # which (a parity trial's box stayed empty while its model's head was named
+        # 'empiar10146_apoferritin')
+        folder = dataset_or_folder(mlayer)
+        self.dataset_edit.setPlaceholderText(
+            f"{folder} (its folder's name; type another)" if folder else DATASET_PLACEHOLDER
+        )
         self.diameter_spin.blockSignals(True)
         self.diameter_spin.setValue(micrograph_diameter(mlayer) or DEFAULT_DIAMETER)
         self.diameter_spin.blockSignals(False)

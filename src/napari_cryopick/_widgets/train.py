@@ -83,7 +83,6 @@ from ._common import (
     TRAINED_ORIGIN,
     JobProgress,
     StepQueue,
-    _dataset_or_folder,
     adopt_model_file,
     background,
     base_model,
@@ -91,6 +90,7 @@ from ._common import (
     cancellable,
     connect_while_alive,
     current_micrograph_layer,
+    dataset_or_folder,
     distinct_micrographs,
     inherited_settings,
     is_micrograph_layer,
@@ -1185,7 +1185,7 @@ class TrainWidget(QWidget):
             # trial's unannotated β-gal micrograph was previewed at the ribosome's 56 px
             inherited_diameter, inherited_dataset = inherited_settings(self.viewer, current)
             preview_dataset = (
-                micrograph_dataset(current) or inherited_dataset or _dataset_or_folder(current)
+                micrograph_dataset(current) or inherited_dataset or dataset_or_folder(current)
             )
             preview_diameter = micrograph_diameter(current) or inherited_diameter
         minutes = self.time_spin.value()
