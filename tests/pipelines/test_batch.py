@@ -180,7 +180,7 @@ def test_a_run_does_not_replace_files_it_did_not_write(micrographs, tiny_model, 
     assert (resumed.n_picked, resumed.n_skipped) == (1, len(NAMES) - 1)
     assert resumed.n_kept == 1  # (a CLI trial: counted "already done" on the command line)
     assert (elsewhere / "a" / "m0.star").is_file()
-    assert "--skip keeps 1 file(s)" in caplog.text
+    assert "resuming, kept 1 file(s)" in caplog.text
     assert "b/m2.star" in caplog.text
     assert edited.read_text().endswith("# checked\n")
     # every output edited or deleted: still this run's folder, the resume goes on (a
@@ -369,7 +369,7 @@ def test_skip_picks_again_output_files_damaged_since(micrographs, tiny_model, tm
         resumed = drive(run_batch(request, BatchOptions(skip=True)))
     assert (resumed.n_picked, resumed.n_kept, resumed.n_damaged) == (3, 2, 3)
     assert "3 output file(s) an earlier run wrote are damaged now" in caplog.text
-    assert "--skip keeps 2 file(s)" in caplog.text
+    assert "resuming, kept 2 file(s)" in caplog.text
     assert "b/m0.star" in caplog.text
     for path in (cut, empty, zeros):
         assert path.read_bytes() == before[path], path

@@ -487,7 +487,9 @@ def test_pick_of_tiff_micrographs_to_star_says_how_relion_reads_them(tmp_path, t
     assert "--format csv files count y from the first row" in capsys.readouterr().err
 
 
-def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tiny_model, capsys):
+def test_relion_job_continues_and_uses_the_optics_pixel_size(
+    relion_project, tiny_model, capsys, caplog
+):
     assert _relion(tiny_model) == 0
     # the headers' 2 A/px against the table's 1 A/px: said (a trial's list gave the movies'
     # 1 A/px for 4 A/px micrographs: 1 pick in 10 micrographs, exit 0, unsaid)
@@ -511,6 +513,21 @@ def test_relion_job_continues_and_uses_the_optics_pixel_size(relion_project, tin
     assert _relion(tiny_model) == 0
     assert "picked 0 particles in 0 micrographs (3 done before)" in capsys.readouterr().out
     assert tree_bytes(job) == before
+    # a file corrected by hand, the job continued: kept and still listed for Extract (a
+    # trial's corrected micrograph left autopick.star, the job ending in success)
+    corrected = job / "Movies/GridA/mic_001_autopick.star"
+    original = corrected.read_text()
+    corrected.write_text(original.rstrip("\n").rsplit("\n", 1)[0] + "\n")  # a pick deleted
+    assert _relion(tiny_model) == 0
+    captured = capsys.readouterr()
+    assert "(3 done before, 1 of them kept as edited since); 3 of 3 micrographs" in (
+        captured.out
+    ), captured.out
+    assert "resuming, kept 1 file(s)" in caplog.text
+    index = starfile.read(job / "autopick.star")
+    assert "Movies/GridA/mic_001_autopick.star" in " ".join(index["rlnMicrographCoordinates"])
+    assert corrected.read_text() != original
+    corrected.write_text(original)
     # 24 A at the optics table's 1 A/px: picked at 24 px (the MRC header would give 12)
     assert _relion(tiny_model, size=("--diameter", "12"), job="External/job005/") == 0
     at_24 = read_picks(job / "Movies/GridA/mic_001_autopick.star")["diameter"].mean()

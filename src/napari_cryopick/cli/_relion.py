@@ -434,7 +434,9 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     _todo, complete = complete_items(
         items, job_dir, outcome.fingerprint or settings_fingerprint(request)
     )
-    done = {item.key for item in complete}
+    # with the files the user edited since, kept as they are (a trial's hand-corrected
+    # micrograph left the index, so Extract lost it, on a job ending in success)
+    done = {item.key for item in complete} | set(outcome.kept)
     entries = [
         (micrograph.name, item.stem.with_name(item.stem.name + ".star"))
         for micrograph, item in zip(micrographs, items)
@@ -445,9 +447,10 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     from napari_cryopick.cli._batch import failed_count, say_empty, say_failed, say_unseen
 
     say_failed(outcome.errors, "relion")
+    kept = f", {outcome.n_kept} of them kept as edited since" if outcome.n_kept else ""
     print(
         f"picked {outcome.n_picks} particles in {outcome.n_picked} micrographs "
-        f"({outcome.n_skipped} done before{failed_count(outcome.errors)}); "
+        f"({outcome.n_skipped} done before{kept}{failed_count(outcome.errors)}); "
         f"{len(entries)} of {len(items)} micrographs in "
         f"{autopick}, {outcome.seconds:.1f} s"
     )

@@ -320,6 +320,9 @@ class BatchOutcome:
     startup_seconds: float = 0.0
     waiting_seconds: float = 0.0
     n_kept: int = 0
+    #: the keys of those kept micrographs (``cryopick relion`` lists their files in
+    #: ``autopick.star``: a trial's hand-corrected file was left out of Extract's index)
+    kept: tuple[str, ...] = ()
     diameter_factor: float = 1.0
     scale_confidences: dict[float, float] = field(default_factory=dict)
     scale_source: str = "search"
@@ -1496,7 +1499,7 @@ def _keep_foreign(
         names = ", ".join(os.path.relpath(p, out_dir) for p in files[:3])
         more = f" and {len(files) - 3} more" if len(files) > 3 else ""
         logger.warning(
-            "%s: --skip keeps %d file(s) that no cryopick run wrote as they are now "
+            "%s: resuming, kept %d file(s) that no cryopick run wrote as they are now "
             "(edited since, or yours: %s%s): their %d micrograph(s) are not picked; move "
             "the files away, or give --overwrite, to pick them again",
             out_dir,
@@ -2790,7 +2793,7 @@ def _run_locked(
         items, out_dir, records, request.pixel_size_A is None, _planned_heads(prepared)
     )
     picked_again: list[WorkItem] = []
-    n_kept = 0  # of the skipped: files the user edited since, kept (not picked)
+    kept: list[WorkItem] = []  # of the skipped: files the user edited since (not picked)
     n_damaged = 0  # files an earlier run wrote, damaged since: their micrographs picked again
     if options.skip:
         _note_other_layout(moved, out_dir)
@@ -2802,7 +2805,6 @@ def _run_locked(
             # refused below as without --skip
             todo, kept, n_damaged = _keep_foreign(prepared, todo, out_dir)
             done = done + kept
-            n_kept = len(kept)
     else:
         todo, done, picked_again = list(items), [], done
     if not options.overwrite:
@@ -2850,7 +2852,8 @@ def _run_locked(
         n_micrographs=len(items),
         n_picked=state["picked"],
         n_skipped=len(done),
-        n_kept=n_kept,
+        n_kept=len(kept),
+        kept=tuple(item.key for item in kept),
         n_picks=state["picks"],
         n_fibers=state["fibers"],
         n_fiber_points=state["fiber_points"],
