@@ -1001,3 +1001,29 @@ def test_clicks_around_which_no_particle_shows_are_refused_naming_the_mirror(
     # and with a diameter given, not refused (the check of the clicks says the mirror then)
     sets, _ = training_sets_from_files([str(mics)], [str(flipped)], diameter_px=108.0)
     assert sets[0].diameter_px == [108.0] * 3
+
+
+def test_picks_a_coordinate_index_gives_a_micrograph_misnamed_in_the_list_are_warned_so(
+    tmp_path, caplog
+):
+    """A RELION trial: micrographs_ctf.star misnamed 14_57_34_0.mrc as 14_57_34.mrc, and
+    the ManualPick job's index gave its clicks to 14_57_34_0. They were "not used: ... whose
+    picks another pick file already gives", where no other file gave any."""
+    caplog.set_level(logging.INFO, logger="napari_cryopick")
+    job = tmp_path / "ManualPick/job004"
+    (job / "Movies").mkdir(parents=True)
+    for name in ("m_0", "n_0"):
+        write_picks(make_picks([10.0, 20.0], [20.0, 30.0]), job / f"Movies/{name}_manualpick.star")
+    (job / "manualpick.star").write_text(
+        "data_coordinate_files\n\nloop_\n_rlnMicrographName #1\n_rlnMicrographCoordinates #2\n"
+        + "".join(
+            f"MotionCorr/job002/Movies/{n}.mrc ManualPick/job004/Movies/{n}_manualpick.star\n"
+            for n in ("m_0", "n_0")
+        )
+    )
+    table = read_training_picks([(job / "manualpick.star", False)], {"m", "n_0"})
+    assert set(table["micrograph"]) == {"n_0"}
+    (record,) = [r for r in caplog.records if "not used" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "m_0 (did you mean m?)" in record.getMessage()
+    assert "another pick file" not in record.getMessage()

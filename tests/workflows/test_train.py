@@ -1008,6 +1008,16 @@ def test_cli_train_takes_micrographs_without_picks_and_says_which(tmp_path, caps
     assert "on 2 micrograph(s)" in capsys.readouterr().out
     assert "1 of 3 micrographs have no picks and are not trained on (m2)" in caplog.text
     assert f"a file without rows holds no picks: {empty})" in caplog.text
+    # a micrograph list naming a file that does not exist: said (a RELION trial's misnamed
+    # micrograph was listed as any other without picks)
+    listed = tmp_path / "micrographs.star"
+    rows = [tmp_path / "mics" / n for n in ("m0.mrc", "m1.mrc", "gone.mrc")]
+    listed.write_text("data_micrographs\n\nloop_\n_rlnMicrographName #1\n"
+                      + "".join(f"{row}\n" for row in rows))  # fmt: skip
+    caplog.clear()
+    assert main([*args[:2], str(listed), *args[3:]]) == 0, capsys.readouterr().err
+    assert "(gone): pick them" in caplog.text
+    assert f"; no such file: {rows[2]}" in caplog.text
     empty.unlink()
     # junk marked on m2 (negatives only): trained on for them (a trial's were dropped)
     junk = tmp_path / "m2_junk.csv"

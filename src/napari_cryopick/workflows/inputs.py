@@ -425,7 +425,11 @@ def _log_unused(
     from napari_cryopick.io.pickfiles import match_name
 
     known = set(names)
-    covered = {n: c for n, c in unused.items() if match_name(n, known) is not None}
+    matched = {n: match_name(n, known) for n in unused}
+    # only where the micrograph matched has picks of another file: one left without any
+    # is a misnamed micrograph, said below (a RELION trial's list named 14_57_34.mrc for
+    # 14_57_34_0.mrc: its ManualPick clicks were "given by another pick file", none was)
+    covered = {n: c for n, c in unused.items() if matched[n] is not None and matched[n] in picked}
     if covered:
         logger.warning(
             "not used: %d pick(s) of file(s) named after given micrographs (%s), whose "
@@ -449,7 +453,8 @@ def _log_unused(
         return re.sub(r"[^0-9a-z]+", "_", name.casefold())
 
     bare = {key(n): n for n in known if n not in picked and n not in unused}
-    close = {n: bare.get(key(n)) for n in unused}
+    close = {n: bare.get(key(n)) or (matched[n] if matched[n] in bare.values() else None)
+             for n in unused}  # fmt: skip
     typos = sorted(f"{n} (did you mean {m}?)" for n, m in close.items() if m)
     others = [n for n, m in close.items() if m is None]
     # the misspelt first, all of them: a sorted list of hundreds would hide them
@@ -792,14 +797,22 @@ def training_sets_from_files(
             if annotations
             else "pick files are matched by micrograph name"
         )
+        # and those whose file does not exist (a RELION trial's list misnamed one: it was
+        # listed here as any other, its clicks said to be another micrograph's)
+        gone = [
+            n for n, p in zip(names, paths, strict=True) if n in left_out and not os.path.exists(p)
+        ]
         logger.warning(
             "%d of %d micrographs have no picks and are not trained on (%s): pick them "
-            "with the trained model (%s; a file without rows holds no picks%s)",
+            "with the trained model (%s; a file without rows holds no picks%s)%s",
             len(unlabelled),
             len(names),
             name_list(unlabelled, 20),  # all of them, unless a folder of thousands
             matched,
             f": {name_list([str(p) for p in empty], 5)}" if empty else "",
+            f"; no such file: {name_list([str(paths[names.index(n)]) for n in gone], 5)}"
+            if gone
+            else "",
         )
         keep = [i for i, name in enumerate(names) if name not in left_out]
         paths = [paths[i] for i in keep]
