@@ -2424,3 +2424,26 @@ def test_relion_coords_of_a_folder_picked_at_two_settings_says_so(
     err = capsys.readouterr().err
     assert "cryopick relion: warning: the files were picked with different settings" in err
     assert "threshold 0.6: 2 file(s)" in err
+
+
+def test_training_on_a_relion_list_says_how_relion_picks_with_the_model(
+    relion_project, tiny_model, capsys
+):
+    """A RELION trial trained from its ManualPick clicks and the CtfFind list, and was told
+    only the cryopick pick command, whose flat files Extract does not read as a job's."""
+    assert _relion(tiny_model) == 0
+    capsys.readouterr()
+    train = ["--picks", "External/job004/Movies/GridB", "--diameter", "12", "--steps", "2",
+             "--batch-size", "1", "--crop-size", "32", "--out", "m.pt"]  # fmt: skip
+    listed = relion_project / "CtfFind/job003/gridB.star"  # (two mic_001 in the whole list)
+    listed.write_text(MICROGRAPHS_CTF.replace(f"{LISTED[0]} ", "# "))
+    assert main(["train", "--micrographs", "CtfFind/job003/gridB.star", *train]) == 0
+    out = capsys.readouterr().out
+    assert "next: " in out
+    model = (relion_project / "m.pt").resolve()
+    assert (
+        "in RELION: an External job running 'cryopick relion' on "
+        f"CtfFind/job003/gridB.star with the Params label 'model', value {model}"
+    ) in " ".join(out.split()), out
+    assert main(["train", "--micrographs", "MotionCorr/job002/Movies/GridB", *train]) == 0
+    assert "in RELION" not in capsys.readouterr().out  # a folder: no RELION list

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -721,6 +722,15 @@ def run(args: argparse.Namespace) -> int:
             "'cryopick pick --border' overrides)"
         )
     print(f"next: {_next_command(args.micrographs, outcome.path)}")
+    relion = _relion_lists(args.micrographs)
+    if relion:
+        # a RELION trial was told the pick command above, whose flat files Extract does
+        # not read as a picking job's
+        print(
+            f"  in RELION: an External job running '{_program()} relion' on {relion[0]} "
+            f"with the Params label 'model', value {Path(outcome.path).resolve()} (it writes "
+            "the picking job Extract reads: docs/pipelines.md, 'RELION: an External job')"
+        )
     return EXIT_OK
 
 
@@ -769,6 +779,17 @@ def _next_command(micrographs: list[Path], model: Path) -> str:
     # first one's picks (said only as it did, a round-trip trial)
     out = f"picks_{Path(model).stem}"
     return shlex.join([_program(), "pick", *inputs, "--model", str(model), "--out", out])
+
+
+def _relion_lists(micrographs: list[Path]) -> list[Path]:
+    """The RELION micrograph lists among ``micrographs``: STAR files in a job folder
+    (``CtfFind/job003/micrographs_ctf.star``)."""
+    return [
+        Path(m)
+        for m in micrographs
+        if Path(m).suffix.lower() == ".star"
+        and any(re.fullmatch(r"job\d+", part) for part in Path(m).parent.parts)
+    ]
 
 
 def _program() -> str:
