@@ -137,7 +137,10 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
     if failed and not layers:
         raise failed[0]
     if failed:
-        said.append(f"{len(failed)} micrograph(s) not opened: {failed[0]}")
+        # each named, as cryopick pick names them (a review read one of two)
+        from .core.text import message_list
+
+        said.append(f"{len(failed)} micrograph(s) not opened: {message_list(failed, 5)}")
     for message in said:
         warnings.warn(f"{folder}: {message}", UserWarning, stacklevel=1)
     if not layers:

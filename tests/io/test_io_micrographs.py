@@ -375,6 +375,23 @@ def test_tiff_frames_written_one_by_one_or_as_float_planes_are_a_movie(tmp_path)
     np.testing.assert_array_equal(read_micrograph(planes).data, counts[0].astype(np.float32))
 
 
+def test_a_tiff_with_a_thumbnail_reads_its_first_image_and_says_so(tmp_path):
+    """A review: a TIFF whose second image is 100 x 100 was read as its first, unsaid."""
+    image = np.random.default_rng(0).integers(0, 255, (64, 80)).astype(np.uint8)
+    path = tmp_path / "thumb.tif"
+    with tifffile.TiffWriter(path) as writer:
+        writer.write(image)
+        writer.write(image[:10, :10])
+    read = read_micrograph(path)
+    np.testing.assert_array_equal(read.data, image.astype(np.float32))
+    assert read.notes == (
+        "1 more image(s) of other sizes in the file (10x10; thumbnails?) left out: the first, "
+        "64x80, is read",
+    )
+    tifffile.imwrite(path, image)
+    assert read_micrograph(path).notes == ()
+
+
 def test_8_bit_frames_on_a_grey_tiff_page_are_a_movie_and_rgb_stays_colour(tmp_path):
     """A robustness trial: 3- and 4-frame 8-bit movies tagged MINISBLACK (planes or
     interleaved) were read as colour, the frames mixed as luma and the 4th dropped as

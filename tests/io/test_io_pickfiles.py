@@ -95,6 +95,20 @@ def test_golden_eman_box_corner_to_centre():
     assert table["micrograph"].tolist() == ["eman", "eman"]
 
 
+def test_a_box_that_is_not_square_is_read_at_its_width_and_said(tmp_path, caplog):
+    """A review's 24 x 48 box was read at 24 px without a word: EMAN boxes are square."""
+    path = tmp_path / "m.box"
+    path.write_text("10\t20\t24\t24\n119\t200\t24\t48\n")
+    with caplog.at_level("WARNING", logger="napari_cryopick"):
+        table = read_picks(path)
+    np.testing.assert_allclose(table[["x", "y", "diameter"]].iloc[1], [131.0, 224.0, 24.0])
+    assert "m.box: 1 box(es) not square (line 2: width 24, height 48)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="napari_cryopick"):
+        read_picks(GOLDEN / "eman.box")
+    assert "not square" not in caplog.text
+
+
 @pytest.mark.parametrize("name", ["cryolo18.cbox", "cryolo_legacy.cbox"])
 def test_golden_cryolo_cbox(name):
     table = read_picks(GOLDEN / name)

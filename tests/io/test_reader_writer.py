@@ -450,12 +450,13 @@ def test_a_folder_of_micrographs_opens_one_layer_each_beside_its_sidecars(
     save_annotations(Annotations(tmp_path / "a.mrc", sample_picks(), diameter_px=12.0))
     assert list(tmp_path.glob("*.json"))  # the sidecar lies beside them
     (tmp_path / "broken.mrc").write_bytes(b"not an MRC file")
+    (tmp_path / "zero.png").write_bytes(b"")  # each named (a review read one of two)
     assert _reader.get_micrograph_reader(str(tmp_path / "empty")) is None
     (tmp_path / "empty").mkdir()
     assert _reader.get_micrograph_reader(str(tmp_path / "empty")) is None
     assert _reader.get_picks_reader(str(tmp_path)) is None
     viewer = make_napari_viewer()
-    with pytest.warns(UserWarning, match=r": 1 micrograph\(s\) not opened: .*broken.mrc"):
+    with pytest.warns(UserWarning, match=r": 2 micrograph\(s\) not opened: .*broken.mrc.*zero.png"):
         viewer.open(str(tmp_path), plugin=PLUGIN)
     assert [layer.name for layer in viewer.layers] == ["a", "b", "c"]
     assert viewer.layers["a"].data.shape == (40, 48)
@@ -464,6 +465,7 @@ def test_a_folder_of_micrographs_opens_one_layer_each_beside_its_sidecars(
     viewer.layers.clear()  # (open ones are not read again)
     monkeypatch.setattr(_reader, "FOLDER_LAYERS_MAX", 2)
     (tmp_path / "broken.mrc").unlink()
+    (tmp_path / "zero.png").unlink()
     with pytest.warns(UserWarning, match="opened the first 2 of its 3 micrographs"):
         layers = _reader.read_micrograph_folder(str(tmp_path))
     assert [kwargs["name"] for _data, kwargs, _kind in layers] == ["a", "b"]

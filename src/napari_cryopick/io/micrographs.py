@@ -145,7 +145,9 @@ def read_micrograph(path: str | os.PathLike, *, quiet: bool = False) -> Microgra
         if WRAPPED_BYTES_NOTE in notes:
             _log_once(path, WRAPPED_BYTES_NOTE, not quiet)
     elif suffix in _TIFF_SUFFIXES:
-        data = _read_tiff(path)
+        data = _read_tiff(path, notes)
+        for note in notes:  # (its other images left out: said as a warning, once)
+            _log_once(path, note, not quiet)
     else:
         data = _read_plain_image(path)
 
@@ -330,7 +332,9 @@ def _stated_pixel_size(voxel_x: float) -> float | None:
     return float(voxel_x) if known else None
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, notes: list[str] | None = None) -> np.ndarray:
+    """The TIFF file's first image; ``notes`` gets a line naming the images of other
+    sizes it holds besides (thumbnails, a review: read unsaid)."""
     import tifffile
 
     try:
@@ -340,6 +344,7 @@ def _read_tiff(path: Path) -> np.ndarray:
             # frames written one by one are series of their own: a trial's 3-frame
             # stack was picked on its first frame alone (thumbnails differ in shape)
             frames = sum(1 for other in tif.series if other.shape == series.shape)
+            sizes = [other.shape for other in tif.series if other.shape != series.shape]
             data = series.asarray()
             photometric = series.pages[0].photometric
             keyframe = series.keyframe
@@ -359,6 +364,12 @@ def _read_tiff(path: Path) -> np.ndarray:
         raise _error(path, f"not a readable TIFF image: {_first_line(exc)}") from None
     if frames > 1:
         raise _error(path, f"is a movie or stack with {frames} frames: {_MOTION_CORRECTION_HINT}")
+    if sizes and notes is not None:
+        shown = ", ".join("x".join(map(str, size)) for size in sizes[:3])
+        notes.append(
+            f"{len(sizes)} more image(s) of other sizes in the file ({shown}; thumbnails?) "
+            f"left out: the first, {'x'.join(map(str, data.shape))}, is read"
+        )
     if np.iscomplexobj(data):
         raise _error(path, "TIFF holds complex (Fourier-space) data, not a micrograph")
     while data.ndim > 2 and data.shape[0] == 1:

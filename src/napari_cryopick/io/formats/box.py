@@ -30,6 +30,7 @@ diameter. Read only (``cryopick filter`` rewrites them as another format).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -46,6 +47,8 @@ from . import (
     read_text,
     text_lines,
 )
+
+logger = logging.getLogger(__name__)
 
 NAME = "box"
 SUFFIXES: tuple[str, ...] = (".box",)
@@ -87,6 +90,19 @@ def read(path: str | Path) -> pd.DataFrame:
         row = int(np.flatnonzero(~finite)[0])
         raise file_error(path, f"data row {row + 1} has a NaN or infinite number")
     width, height = values[:, 2], values[:, 3]
+    odd = np.flatnonzero(np.abs(width - height) > 0.5)
+    if len(odd):
+        # EMAN boxes are square: columns mixed up, said (a review's 24 x 48 box was read at
+        # 24 px unsaid)
+        logger.warning(
+            "%s: %d box(es) not square (line %d: width %g, height %g): the width is taken "
+            "as the particle's diameter; columns are x y width height",
+            path,
+            len(odd),
+            numbers[odd[0]],
+            width[odd[0]],
+            height[odd[0]],
+        )
     kind, tube_id = "particle", np.zeros(len(values), np.int64)
     if any(marker in FILAMENT_MARKERS for marker in markers):
         kind, tube_id = "fiber", _start_end_tubes(path, markers, numbers)
