@@ -2447,3 +2447,44 @@ def test_training_on_a_relion_list_says_how_relion_picks_with_the_model(
     ) in " ".join(out.split()), out
     assert main(["train", "--micrographs", "MotionCorr/job002/Movies/GridB", *train]) == 0
     assert "in RELION" not in capsys.readouterr().out  # a folder: no RELION list
+
+
+def test_a_relion_job_interrupted_lists_what_it_finished_for_extract(
+    relion_project, tiny_model, monkeypatch, capsys
+):
+    """A RELION trial: Ctrl-C left no autopick.star and said nothing of what was done,
+    where RELION's Abort listed the micrographs finished."""
+    from napari_cryopick.workflows import batch
+
+    assert _relion(tiny_model) == 0
+    job = relion_project / "External/job004"
+    (job / "autopick.star").unlink()
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield  # a generator, as the batch runner
+
+    monkeypatch.setattr(batch, "run_batch", interrupted)
+    assert _relion(tiny_model) == 130
+    assert "interrupted: 3 of 3 micrographs in External/job004/autopick.star" in (
+        capsys.readouterr().out
+    )
+    assert len(starfile.read(job / "autopick.star")) == 3
+    assert (job / "RELION_JOB_EXIT_ABORTED").is_file()
+    # SIGTERM (a cluster's cancel): the same, with the exit status of a terminated command
+    from napari_cryopick.cli._errors import Terminated, run_main
+
+    def terminated(*args, **kwargs):
+        raise Terminated
+        yield
+
+    monkeypatch.setattr(batch, "run_batch", terminated)
+    (job / "autopick.star").unlink()
+    argv = ["relion", "--o", "External/job004/", "--in_mics", "CtfFind/job003/micrographs_ctf.star",
+            "--j", "1", "--model", str(tiny_model), "--diameter-A", "24",
+            "--threshold", str(THRESHOLD)]  # fmt: skip
+    assert run_main(main, argv) == 143
+    assert "cryopick: terminated" in capsys.readouterr().err
+    assert len(starfile.read(job / "autopick.star")) == 3
+    assert (job / "RELION_JOB_EXIT_ABORTED").is_file()

@@ -319,8 +319,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with info_on_stdout():
             code = _run(args, job_dir)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         write_exit_marker(job_dir, "aborted")
+        from napari_cryopick.cli._errors import Terminated
+
+        if isinstance(stop, Terminated):  # SIGTERM (a cluster's): "terminated", 143
+            raise
         print("cryopick relion: interrupted (RELION_JOB_EXIT_ABORTED)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CLIError, ValueError, OSError) as error:
@@ -351,6 +355,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     from napari_cryopick.workflows.batch import (
         BatchOptions,
         complete_items,
+        read_manifests,
         run_batch,
         settings_fingerprint,
     )
@@ -419,30 +424,43 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     )
     from napari_cryopick.cli._batch import _say_failure
 
-    outcome = drive(
-        run_batch(request, batch, items),
-        progress_bar=True,
-        description="picking",
-        unit="micrograph",
-        file=sys.stdout,
-        on_event=_say_failure(False),  # as cryopick pick: named when it fails
-    )
+    def index(fingerprint: str, kept: tuple[str, ...] = ()) -> tuple[Path, list]:
+        """autopick.star: every complete micrograph of the list, in its order, with
+        the settings the run picked with, and those ``kept`` as the user edited them."""
+        _todo, complete = complete_items(items, job_dir, fingerprint)
+        done = {item.key for item in complete} | set(kept)
+        entries = [
+            (micrograph.name, item.stem.with_name(item.stem.name + ".star"))
+            for micrograph, item in zip(micrographs, items)
+            if item.key in done
+        ]
+        return _write_index(args, job_dir, entries), entries
 
-    # autopick.star lists every complete micrograph of the list, in its order
+    try:
+        outcome = drive(
+            run_batch(request, batch, items),
+            progress_bar=True,
+            description="picking",
+            unit="micrograph",
+            file=sys.stdout,
+            on_event=_say_failure(False),  # as cryopick pick: named when it fails
+        )
+    except KeyboardInterrupt:
+        # the micrographs finished are listed for Extract, as after RELION's Abort (a
+        # trial's Ctrl-C left no autopick.star, and said nothing of what was done)
+        with contextlib.suppress(Exception):
+            # the settings of the newest file written (a zero-shot run's chosen scale is
+            # in its fingerprint, not the request's)
+            records = [r for r in read_manifests(job_dir).values() if r.get("status") == "done"]
+            newest = max(records, key=lambda r: r.get("finished", 0), default={})
+            autopick, entries = index(newest.get("fingerprint") or settings_fingerprint(request))
+            print(f"interrupted: {len(entries)} of {len(items)} micrographs in {autopick}")
+        raise
     # with the settings the run picked with (a zero-shot run chooses its scale and
-    # contrast: the request's own fingerprint listed nothing then)
-    _todo, complete = complete_items(
-        items, job_dir, outcome.fingerprint or settings_fingerprint(request)
-    )
-    # with the files the user edited since, kept as they are (a trial's hand-corrected
-    # micrograph left the index, so Extract lost it, on a job ending in success)
-    done = {item.key for item in complete} | set(outcome.kept)
-    entries = [
-        (micrograph.name, item.stem.with_name(item.stem.name + ".star"))
-        for micrograph, item in zip(micrographs, items)
-        if item.key in done
-    ]
-    autopick = _write_index(args, job_dir, entries)
+    # contrast: the request's own fingerprint listed nothing then), and the files the
+    # user edited since, kept as they are (a trial's hand-corrected micrograph left the
+    # index, so Extract lost it, on a job ending in success)
+    autopick, entries = index(outcome.fingerprint or settings_fingerprint(request), outcome.kept)
     print_scale(outcome, request, "relion", asked=args.scale_search is True)
     from napari_cryopick.cli._batch import failed_count, say_empty, say_failed, say_unseen
 
