@@ -139,6 +139,8 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(
     exported.mkdir()
     picks = make_picks([30.0, 60.0, 90.0], [40.0, 50.0, 20.0], diameter=24.0, micrograph="mic_002")
     write_picks(picks.assign(score=[0.9, float("nan"), 0.5]), exported / "mic_002.star")
+    # a file of a micrograph the list does not name: said (a RELION trial's was not)
+    write_picks(picks, exported / "mic_099_manualpick.star")
     args = ["relion", "--o", "External/job007/", "--in_mics",
             "CtfFind/job003/micrographs_ctf.star", "--coords", "exported"]  # fmt: skip
     assert main([*args, "--threshold", "0.9"]) == 0, capsys.readouterr().err
@@ -147,6 +149,9 @@ def test_relion_job_imports_the_pick_widgets_corrected_picks_for_extract(
     assert "--coords picks nothing: --threshold not used" in err
     assert f"2 micrograph(s) of the list have no file in exported ({LISTED[0]}, {LISTED[1]})" in err
     assert "pixel size" not in err  # (no diameter is converted)
+    assert "1 coordinate file(s) in exported are of no micrograph of " in err
+    assert "(mic_099_manualpick.star): not imported" in err
+    (exported / "mic_099_manualpick.star").unlink()
     job = relion_project / "External/job007"
     assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
     table = starfile.read(job / "autopick.star", always_dict=True)["coordinate_files"]

@@ -681,6 +681,22 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
             f"{folder} ({name_list(missing, 3)}): Extract leaves them out",
             file=sys.stderr,
         )
+    # coordinate files of micrographs the list does not name: said (a RELION trial's
+    # stray _manualpick.star was left out unsaid)
+    used = {source for _m, source, _t in found}
+    stray = [
+        path
+        for path in files
+        if path not in used
+        and (path in sources or any(path.name.endswith(f"{s}.star") for s in COORDINATE_SUFFIXES))
+    ]
+    if stray:
+        print(
+            f"cryopick relion: note: {len(stray)} coordinate file(s) in {folder} are of no "
+            f"micrograph of {args.in_mics} ({name_list([p.name for p in stray], 3)}): not "
+            "imported",
+            file=sys.stderr,
+        )
     write_exit_marker(job_dir, "success")
     return EXIT_OK
 
