@@ -533,6 +533,13 @@ def test_relion_job_continues_and_uses_the_optics_pixel_size(
     assert "Movies/GridA/mic_001_autopick.star" in " ".join(index["rlnMicrographCoordinates"])
     assert corrected.read_text() != original
     corrected.write_text(original)
+    # a Continue at another threshold picks the job again: said (a trial's was not)
+    assert _relion(tiny_model, "--threshold", "0.5") == 0
+    assert "3 micrograph(s) of the job had been picked with other settings" in (
+        capsys.readouterr().err
+    )
+    assert _relion(tiny_model) == 0  # (back to the job's settings)
+    assert "other settings" not in capsys.readouterr().err
     # 24 A at the optics table's 1 A/px: picked at 24 px (the MRC header would give 12)
     assert _relion(tiny_model, size=("--diameter", "12"), job="External/job005/") == 0
     at_24 = read_picks(job / "Movies/GridA/mic_001_autopick.star")["diameter"].mean()

@@ -472,6 +472,15 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
         f"{len(entries)} of {len(items)} micrographs in "
         f"{autopick}, {outcome.seconds:.1f} s"
     )
+    if outcome.n_other_settings:
+        # a Continue with a new threshold (model, diameter...) picks the job again: said (a
+        # RELION trial's went unsaid)
+        print(
+            f"cryopick relion: note: {outcome.n_other_settings} micrograph(s) of the job had "
+            "been picked with other settings (model, diameter, threshold, ...): picked again "
+            "with these, their files written over",
+            file=sys.stderr,
+        )
     say_empty(outcome, "relion")  # (a trial's 3 Å/px optics group: 12 picks where 106)
     say_unseen(outcome, "relion")
     if outcome.stopped:
