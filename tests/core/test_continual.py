@@ -732,6 +732,42 @@ def test_more_clicks_of_a_data_set_keep_a_share_of_its_earlier_exemplars(joint_r
     assert earlier_particles >= min(before.n_particles, 12 // 2) - 3  # a crop brings its all
 
 
+def test_a_data_set_only_the_generic_head_knew_is_said_lost_to_a_finetune():
+    """A continual trial: a --mode new ribosome model (no head of its own), fine-tuned on
+    β-gal (--init without --mode), picked the ribosome at AP 0.00; nothing was said before
+    the training nor at picking."""
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import lost_data_set_warning
+    from napari_cryopick.workflows.train import base_model_warnings
+
+    first = drive(
+        continual.train_model(
+            "new",
+            [_dataset("alpha", 0)],
+            config=CONFIG,
+            train_config=_train_config(2),
+            continual_config=_continual_config(),
+        )
+    )
+    notes = base_model_warnings("finetune", first.model, first.metadata, {"delta": 20.0})
+    assert any(
+        "alpha had no head of its own (only the generic head knew it) and will be forgotten; "
+        "--mode continual keeps it" in note
+        for note in notes
+    ), notes
+    assert not [n for n in base_model_warnings("continual", first.model, first.metadata,
+                                               {"delta": 20.0}) if "forgotten" in n]  # fmt: skip
+    finetuned = _adapt("finetune", _dataset("delta", 3), first)
+    card = ModelCard.from_metadata(finetuned.metadata)
+    said = lost_data_set_warning(card, {"alpha"})
+    assert said is not None
+    assert said.startswith(
+        "alpha: only the generic head knew it, and a later fine-tune (on delta) retrained that "
+        "head: it picks poorly"
+    )
+    assert lost_data_set_warning(card, {"delta"}) is None
+
+
 def test_heads_a_later_finetune_moved_are_said_by_info_and_pick(joint_result, tmp_path, capsys):
     """A continual-learning trial fine-tuned on apoferritin: its ribosome and beta-gal heads
     then picked nothing (AP 0.000), while info listed them as own heads with thresholds and

@@ -802,6 +802,16 @@ def test_cli_train_never_writes_the_model_over_a_data_file(tmp_path, capsys):
     assert main([*base, "--out", str(notes)]) == 2
     assert "exists and is not a model file" in capsys.readouterr().err
     assert notes.read_text() == "my notes"
+    # another tool's torch file too (a continual trial's was replaced, kept only as the
+    # .previous.pt the next training replaces)
+    import torch
+
+    other = tmp_path / "other_tool.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    saved = other.read_bytes()
+    assert main([*base, "--out", str(other)]) == 2
+    assert "exists and is not a model file" in capsys.readouterr().err
+    assert other.read_bytes() == saved
     assert {p.name: p.read_bytes() for p in [*mics.iterdir(), *picks.iterdir()]} == before
     # a model file is replaced (and kept as .previous.pt), as before
     model = tmp_path / "m.pt"

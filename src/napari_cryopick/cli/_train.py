@@ -240,7 +240,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "new: fresh model; joint: several data sets, one head each + generic; "
             "finetune: continue on new data (forgets); continual: new data + exemplars of "
             "the old data sets with distillation; fewshot: a new head only, body frozen. "
-            "Default: new, or finetune with --init"
+            "Default: new, or finetune with --init (which forgets the model's other data "
+            "sets: give continual to add a protein)"
         ),
     )
     group.add_argument(

@@ -1114,6 +1114,21 @@ def lost_data_set_warning(card: Any, datasets: Collection[str]) -> str | None:
     if card is None or not datasets:
         return None
     lost = sorted(set(datasets) & set(card.lost_by_continual()))
+    # a later fine-tune retrained the generic head on other data (a continual trial's
+    # ribosome, a --mode new model's, picked 0 after a fine-tune on β-gal, unsaid)
+    moved = sorted((set(datasets) & set(card.moved_by_finetune())) - set(lost))
+    if moved:
+        finetuned = [
+            str(n) for run in card.history if run.get("mode") == "finetune"
+            for n in run.get("datasets") or ()
+        ]  # fmt: skip
+        return (
+            f"{', '.join(moved)}: only the generic head knew "
+            f"{'it' if len(moved) == 1 else 'them'}, and a later fine-tune (on "
+            f"{', '.join(dict.fromkeys(finetuned))}) retrained that head: it picks poorly; "
+            "pick with the model of before the fine-tune, or train the data set again into "
+            "this model (--mode continual --init MODEL)"
+        )
     if not lost:
         return None
     return (
