@@ -417,6 +417,69 @@ def test_labels_from_picks_shown_far_above_the_models_threshold_are_said_partial
     assert len(asked) == 2
 
 
+def test_only_the_corrections_become_labels_when_asked(picker, monkeypatch):
+    """A GUI trial could not review 950 picks, answered Yes (every shown pick a label, a
+    third of them false) and retrained a model that picked more false ones. The dialog
+    offers the corrections alone: picks added or moved become labels, deleted ones
+    negatives, the others stay picks, unlabelled."""
+    from napari_cryopick._widgets.annotate import current_labels
+    from napari_cryopick._widgets.pick import CORRECTIONS_ONLY, PickWidget
+
+    viewer, widget, path = picker
+    asked = []
+    monkeypatch.setattr(
+        PickWidget, "confirm_labels", lambda _w, q: asked.append(q) or CORRECTIONS_ONLY
+    )
+    widget.set_threshold(0.1)
+    points = viewer.layers[f"{NAME} picks"]
+    shown = int(points.shown.sum())
+    order = np.argsort(-points.features["score"].to_numpy())
+    points.selected_data = set(order[:2].tolist())  # two deleted
+    points.remove_selected()
+    data = points.data.copy()
+    moved_to = data[0] + [6.0, -4.0]
+    data[0] = moved_to  # one moved
+    points.data = data
+    points.selected_data = set()
+    added = _far_from(points.data)
+    points.add(added)  # one added by hand
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert "Corrections only" in asked[0]
+    labels = current_labels(viewer, viewer.layers[NAME], "particle")[["y", "x"]].to_numpy()
+    assert len(labels) == 2  # the moved pick and the added one, not the shown ones
+    assert np.hypot(*(labels - moved_to).T).min() < 0.5
+    assert np.hypot(*(labels - added).T).min() < 0.5
+    assert len(current_labels(viewer, viewer.layers[NAME], "negative")) == 2
+    assert "not marked Reviewed: every shown" not in widget.status.text()
+    assert load_annotations(path).counts()["particle"] == 2
+    assert int(points.shown.sum()) == shown - 1  # the others stay picks, shown
+
+
+def test_the_labels_dialogs_default_is_the_corrections_only(qtbot):
+    """Enter on the dialog makes only the corrections labels; Yes all the shown picks."""
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication, QMessageBox
+
+    from napari_cryopick._widgets.pick import CORRECTIONS_ONLY, ask_labels
+
+    def press(which):
+        def answer():
+            box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox))
+            if which == "default":
+                box.defaultButton().click()
+            else:
+                box.button(which).click()
+
+        QTimer.singleShot(200, answer)
+
+    press("default")
+    assert ask_labels(None, "Use them?") == CORRECTIONS_ONLY
+    press(QMessageBox.Yes)
+    assert ask_labels(None, "Use them?") is True
+    press(QMessageBox.No)
+    assert ask_labels(None, "Use them?") is False
+
+
 def test_picking_again_keeps_the_users_deletions(picker, qtbot):
     """A trial deleted 3 picks and pressed Pick current (and Pick all open) again: all 3
     came back unsaid; the guide says the corrections go with the micrograph."""
@@ -847,6 +910,44 @@ def test_picks_of_a_job_whose_model_was_replaced_meanwhile_stay_that_models(
     warned = said[said.index("Warning: the picks of") :]
     assert other in warned, said
     assert "were made by another model" in warned, said
+
+
+def test_after_a_restart_pick_takes_the_model_saved_for_the_open_data_set(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """A GUI trial restarted napari, pressed Pick all open and got zero-shot picks beside
+    its bgal.pt; the note naming the file came only after. The micrographs of one data
+    set with a saved model now pick with it, said; one of another data set without one
+    leaves the bundled model (the note after picking names the file)."""
+    from napari_cryopick._widgets.train import default_model_path
+    from napari_cryopick.core.model.bundled import bundled_model_path
+
+    saved = default_model_path("ribosome")
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundled_model_path(), saved)
+    (tmp_path / "ribosome").mkdir()
+    (tmp_path / "other").mkdir()
+    for folder, name, seed in (("ribosome", "r1", 0), ("ribosome", "r2", 1), ("other", "o", 2)):
+        _write_png(tmp_path / folder / f"{name}.png", np.random.default_rng(seed).normal(size=(96, 96)))  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "ribosome" / "r1.png"), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.model_path == saved  # docked after the micrograph opened
+    assert "saved for ribosome" in widget.model_label.text()
+    assert widget.status.text().startswith(
+        "Picks with ribosome.pt, the model saved for data set ribosome"
+    )
+    assert str(bundled_model_path()) in widget.status.text()
+    # a second viewer (a restart): docked first, then the micrographs opened
+    viewer2 = make_napari_viewer()
+    _dock, widget2 = viewer2.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    viewer2.open(str(tmp_path / "other" / "o.png"), plugin="napari-cryopick")
+    assert widget2.model_path is None  # no model saved for 'other': the bundled one
+    viewer2.open(str(tmp_path / "ribosome" / "r2.png"), plugin="napari-cryopick")
+    assert widget2.model_path is None  # two data sets, one without a saved model
+    viewer2.layers.remove(viewer2.layers["o"])
+    viewer2.open(str(tmp_path / "ribosome" / "r1.png"), plugin="napari-cryopick")
+    assert widget2.model_path == saved
 
 
 def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(

@@ -90,6 +90,7 @@ from .result_layers import (
     deleted_picks,
     ensuring_result_layers,
     follow_micrographs,
+    moved_picks,
     own_moved_picks,
     restored_threshold,
     result_layer,
@@ -489,6 +490,27 @@ def prewarm_text_glyphs(viewer: Any) -> bool:
 
 #: Relative difference between the Pick diameter and the measured one that earns a warning.
 DIAMETER_MISMATCH = 0.25
+#: The answer of :meth:`PickWidget.confirm_labels` that makes only the user's corrections
+#: labels (picks added or moved, circles and paths changed; deletions as negatives).
+CORRECTIONS_ONLY = "corrections"
+
+
+def ask_labels(parent: Any, question: str) -> bool | str:
+    """Ask whether the shown picks become labels: True (Yes, all of them),
+    :data:`CORRECTIONS_ONLY` (the default button: Enter) or False (No, or the dialog
+    closed)."""
+    from qtpy.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Question, "napari-cryopick", question, parent=parent)
+    every = box.addButton(QMessageBox.Yes)
+    corrections = box.addButton("Corrections only", QMessageBox.AcceptRole)
+    box.addButton(QMessageBox.No)
+    box.setDefaultButton(corrections)
+    box.exec_()
+    clicked = box.clickedButton()
+    return True if clicked is every else CORRECTIONS_ONLY if clicked is corrections else False
+
+
 #: Score floor of the files "Pick folder…" writes when candidates are kept (re-threshold later).
 KEEP_CANDIDATES = 0.05
 #: "Pick folder…" runs the pick workflow in a child process (``_child_picking``); False: in
@@ -850,6 +872,7 @@ class PickWidget(QWidget):
         self._on_layers_changed()
         follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
         self._take_restored_model()  # opened before the widget was docked
+        self._take_saved_model()
         restored = restored_threshold(self.viewer)  # opened before the widget was docked
         if restored is not None:
             self.set_threshold(restored)
@@ -963,27 +986,11 @@ class PickWidget(QWidget):
         """With the bundled model (none trained or loaded this session): the model files
         saved for the open micrographs' data sets, which Load picks with (a trial restarted
         napari and got zero-shot picks beside ribosome.pt and bgal.pt, unsaid)."""
-        state = session(self.viewer)
-        if state.model is not None or state.bundled is None or self.model is not state.bundled[0]:
+        if not self._has_bundled_only():
             return ""
         from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
-        from .train import default_model_path, newest_model_knowing, remembered_model_path
-
-        saved = {}
-        for layer in micrograph_layers(self.viewer):
-            # an unnamed micrograph's its folder's, as Train named its model (a GUI trial's
-            # restart beside trial57.pt: zero-shot picks, unsaid)
-            dataset = _picking_dataset(layer)
-            if not dataset or dataset in saved:
-                continue
-            path = remembered_model_path(dataset) or default_model_path(dataset)
-            if not Path(path).is_file():
-                # else the newest that knows it: a joint model's file is named after all its
-                # data sets (a GUI trial's restart: zero-shot, no word of joint_a_b.pt)
-                path = newest_model_knowing(dataset, path) or path
-            if Path(path).is_file():
-                saved[dataset] = Path(path)
+        saved = self._saved_models()
         if not saved:
             return ""
 
@@ -1003,6 +1010,58 @@ class PickWidget(QWidget):
             f"Note: picked with the bundled general model (zero-shot); saved models of the "
             f"open data sets: {files}: Load one to pick with it.\n"
         )
+
+    def _has_bundled_only(self) -> bool:
+        """Whether Pick has the bundled model, none trained or loaded in this session."""
+        state = session(self.viewer)
+        return (
+            state.model is None and state.bundled is not None and (self.model is state.bundled[0])
+        )
+
+    def _saved_models(self) -> dict[str, Path]:
+        """``{data set: model file}`` of the open micrographs' data sets that have a model
+        file saved by the Train widget (the file it last wrote for the data set, else the
+        newest that knows it)."""
+        from .train import default_model_path, newest_model_knowing, remembered_model_path
+
+        saved: dict[str, Path] = {}
+        for layer in micrograph_layers(self.viewer):
+            # an unnamed micrograph's its folder's, as Train named its model (a GUI trial's
+            # restart beside trial57.pt: zero-shot picks, unsaid)
+            dataset = _picking_dataset(layer)
+            if not dataset or dataset in saved:
+                continue
+            path = remembered_model_path(dataset) or default_model_path(dataset)
+            if not Path(path).is_file():
+                # else the newest that knows it: a joint model's file is named after all its
+                # data sets (a GUI trial's restart: zero-shot, no word of joint_a_b.pt)
+                path = newest_model_knowing(dataset, path) or path
+            if Path(path).is_file():
+                saved[dataset] = Path(path)
+        return saved
+
+    def _take_saved_model(self) -> None:
+        """After a restart (Pick has the bundled model, none trained or loaded in this
+        session, no picks back from disk), the open micrographs' data sets all saved in one
+        model file: pick with it, said (a GUI trial restarted napari, pressed Pick all open
+        and got zero-shot picks beside its bgal.pt; the note naming it came after)."""
+        state = session(self.viewer)
+        if self.worker is not None or not self._has_bundled_only() or state.restored_from_disk:
+            return
+        names = {_picking_dataset(layer) for layer in micrograph_layers(self.viewer)}
+        saved = self._saved_models()
+        files = set(saved.values())
+        if len(files) != 1 or "" in names or names - set(saved):
+            return  # several, or a data set without one: the note after picking names them
+        file = files.pop()
+        from napari_cryopick.core.model.bundled import bundled_model_path
+
+        if self.load_model(file, origin=f"saved for {', '.join(sorted(names))}"):
+            self.status.setText(
+                f"Picks with {file.name}, the model saved for data set "
+                f"{', '.join(sorted(names))}. To pick with another, Load it (the bundled "
+                f"general model: {bundled_model_path()})."
+            )
 
     def _take_restored_model(self, _name: str = "") -> None:
         """Picks back from an earlier napari session, all made with one model file that
@@ -1604,6 +1663,7 @@ class PickWidget(QWidget):
         self._on_layers_changed()
         if is_micrograph_layer(event.value):
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
+            self._take_saved_model()
 
     def _model_kinds(self) -> tuple[str, ...]:
         return tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
@@ -3266,9 +3326,10 @@ class PickWidget(QWidget):
         new: tuple[int, int, int],
         shown: int,
         partial: tuple[int, float, float] | None,
-    ) -> bool:
+    ) -> bool | str:
         """Whether the user goes on to make the ``new`` (picks, circles, paths) of ``name``
-        labels: asked when it is not marked Reviewed (a GUI trial deleted 3 false picks of
+        labels (True), only the corrections (:data:`CORRECTIONS_ONLY`), or none (False):
+        asked when it is not marked Reviewed (a GUI trial deleted 3 false picks of
         the 960 shown at the model's threshold, a third of them false, pressed the button
         as the loop says, and retrained a worse model: AP 0.821 -> 0.789 on a micrograph it
         never clicked on; the note saying so came after the press), and when the ``shown``
@@ -3303,19 +3364,16 @@ class PickWidget(QWidget):
             )
             lower = f"lower the threshold to {threshold_text(own)}, "
         return self.confirm_labels(
-            " ".join(said) + "\n\nUse them as labels now? (No: to label them, "
-            f"{lower}delete the false ones, select and Delete, and tick Reviewed when every "
-            "shown one is right.)"
+            " ".join(said) + "\n\nUse them all as labels now (Yes)? Or only your corrections "
+            "(Corrections only: the picks you added or moved become labels, the ones you "
+            "deleted negatives, the others stay unlabelled)? (No: nothing changes; to label "
+            f"them all, {lower}delete the false ones, select and Delete, and tick Reviewed "
+            "when every shown one is right.)"
         )
 
-    def confirm_labels(self, question: str) -> bool:
-        """Ask the user a yes-or-no question (No is the default). Tests replace it."""
-        from qtpy.QtWidgets import QMessageBox
-
-        answer = QMessageBox.question(
-            self, "napari-cryopick", question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No
-        )
-        return answer == QMessageBox.Yes
+    def confirm_labels(self, question: str) -> bool | str:
+        """Ask whether the shown picks become labels (:func:`ask_labels`). Tests replace it."""
+        return ask_labels(self, question)
 
     def _partial_labels(
         self, name: str, candidates: Any, shown: int
@@ -3427,7 +3485,22 @@ class PickWidget(QWidget):
         new = self._new_labels(mlayer, particle_picks, vesicles, fibers, diameter)
         partial = self._partial_labels(name, current, len(particle_picks))
         asked = partial if new[0] else None  # (no new pick labels: nothing partial to ask)
-        if not self._labels_confirmed(name, new, len(particle_picks), asked):
+        answer = self._labels_confirmed(name, new, len(particle_picks), asked)
+        if answer == CORRECTIONS_ONLY:
+            # the picks the user added or moved, the circles and paths drawn or changed (no
+            # score once stored), and the deletions: a GUI trial could not review 950 picks,
+            # made them all labels, and retrained on a third of them false (more false picks)
+            _store_shape_edits(self.viewer, name)
+            own = picks["score"].isna().to_numpy() | moved_picks(self.viewer, name, picks)
+            particle_picks = particle_picks[own[(picks["kind"] == "particle").to_numpy()]]
+            stored = state.pick_results.get(name)
+            shapes = stored.picks if stored is not None else picks.iloc[:0]
+            shapes = shapes[shapes["score"].isna()]
+            vesicles = shapes[shapes["kind"] == "vesicle"]
+            fibers = shapes[shapes["kind"] == "fiber"]
+            picks = pd.concat([particle_picks, vesicles, fibers], ignore_index=True)
+            partial = None
+        if not answer:
             lower = f"lower the threshold to {threshold_text(asked[2])}, " if asked else ""
             self.status.setText(
                 f"Nothing changed on {name}: its shown picks were not made labels. To label "
@@ -3523,7 +3596,7 @@ class PickWidget(QWidget):
             texts += _apart_from_labels(fibers, table, "fiber", mlayer.name)
             if added:
                 became.append(("path", "fiber"))
-        if became and name not in state.reviewed:
+        if became and name not in state.reviewed and answer != CORRECTIONS_ONLY:
             # a trial pressed it on 723 shown picks, 340 of them false: all labels now (and a
             # vesicle trial's 23 false circles of 64, said nothing of: only picks were)
             shown = and_list(what for what, _kind in became)

@@ -1863,6 +1863,20 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     return deleted_places(original, current, 0.5 * float(diameter_px))
 
 
+def moved_picks(viewer: Any, micrograph: str, table: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``table`` (picks of ``micrograph``) are the network's particle picks
+    the user moved: scored, and more than 0.5 px from every position picked
+    (``ShownResult.original``)."""
+    from napari_cryopick.core.pick_table import nearest_distances
+
+    stored = session(viewer).pick_results.get(micrograph)
+    if stored is None or stored.original is None or not len(stored.original) or not len(table):
+        return np.zeros(len(table), dtype=bool)
+    original = pd.DataFrame(np.asarray(stored.original, float).reshape(-1, 2), columns=["x", "y"])
+    scored = table["score"].notna().to_numpy() & (table["kind"] == "particle").to_numpy()
+    return scored & (nearest_distances(table, original) > 0.5)
+
+
 def own_moved_picks(viewer: Any, micrograph: str, labels: pd.DataFrame) -> int:
     """Make the network's picks the user moved on ``micrograph`` that are particle
     ``labels`` now (within 0.5 px of one) the user's own: no score, drawn as picks added
@@ -1883,14 +1897,12 @@ def own_moved_picks(viewer: Any, micrograph: str, labels: pd.DataFrame) -> int:
     stored = state.pick_results.get(micrograph)
     if stored is None or stored.original is None or not len(stored.original):
         return 0
-    original = pd.DataFrame(np.asarray(stored.original, float).reshape(-1, 2), columns=["x", "y"])
     layer = result_layer(viewer, micrograph)
     if layer is not None:  # displayed: the layer holds the candidates as corrected
         table = points_to_picks(layer.data, layer.features, micrograph=micrograph)
     else:
         table = stored.picks
-    scored = table["score"].notna().to_numpy() & (table["kind"] == "particle").to_numpy()
-    moved = scored & (nearest_distances(table, original) > 0.5)
+    moved = moved_picks(viewer, micrograph, table)
     moved &= nearest_distances(table, labels) <= 0.5
     rows = np.flatnonzero(moved)
     if not rows.size:
