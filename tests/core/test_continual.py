@@ -757,6 +757,17 @@ def test_a_data_set_only_the_generic_head_knew_is_said_lost_to_a_finetune():
     ), notes
     assert not [n for n in base_model_warnings("continual", first.model, first.metadata,
                                                {"delta": 20.0}) if "forgotten" in n]  # fmt: skip
+    # without exemplars nothing keeps it: not promised
+    bare = {**first.metadata, "exemplars": None}
+    notes = base_model_warnings("finetune", first.model, bare, {"delta": 20.0})
+    assert any("nothing can keep a data set without exemplars" in note for note in notes), notes
+    # a general model's data sets are its pretraining, not the user's: nothing said of them
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.core.model.bundled import bundled_model_path
+
+    general, metadata = load_checkpoint(bundled_model_path())
+    notes = base_model_warnings("finetune", general, metadata, {"delta": 20.0})
+    assert not [n for n in notes if "only the generic head knew" in n], notes
     finetuned = _adapt("finetune", _dataset("delta", 3), first)
     card = ModelCard.from_metadata(finetuned.metadata)
     said = lost_data_set_warning(card, {"alpha"})

@@ -812,6 +812,16 @@ def test_cli_train_never_writes_the_model_over_a_data_file(tmp_path, capsys):
     assert main([*base, "--out", str(other)]) == 2
     assert "exists and is not a model file" in capsys.readouterr().err
     assert other.read_bytes() == saved
+    # a model of ours that no longer verifies (weights changed since its checksum): the
+    # user mends it by training into it, not refused
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+
+    damaged = save_checkpoint(tmp_path / "damaged.pt", Detector(DetectorConfig()))
+    raw = torch.load(damaged, weights_only=True)
+    first = next(iter(raw["state_dict"]))
+    raw["state_dict"][first] = raw["state_dict"][first] + 1.0
+    torch.save(raw, damaged)
+    assert main([*base, "--out", str(damaged)]) == 0, capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in [*mics.iterdir(), *picks.iterdir()]} == before
     # a model file is replaced (and kept as .previous.pt), as before
     model = tmp_path / "m.pt"

@@ -2131,3 +2131,33 @@ def test_load_picks_says_how_many_picks_a_command_line_run_wrote_are_hidden(
     pick.set_threshold(0.05)  # shown as written: nothing to say
     assert pick.review.load_picks(out) == ["m1", "m2"]
     assert "hidden" not in pick.status.text(), pick.status.text()
+
+
+def test_corrections_only_of_a_pick_files_picks_labels_the_users_edits_alone(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A review: a pick file's picks hold no score, so 'Corrections only' took every one
+    of them for the user's own and made them all labels."""
+    from napari_cryopick._widgets.annotate import current_labels
+    from napari_cryopick._widgets.pick import CORRECTIONS_ONLY, PickWidget
+    from napari_cryopick.io.pickfiles import write_picks
+
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, _q: CORRECTIONS_ONLY)
+    viewer = make_napari_viewer()
+    viewer.open(str(_micrograph_file(tmp_path, "mic_a", shape=(512, 512))), plugin=PLUGIN)
+    folder = tmp_path / "picks"
+    folder.mkdir()
+    boxes = _candidates(12, shape=(512, 512)).assign(micrograph="mic_a")
+    write_picks(boxes, folder / "mic_a.box", "box")  # (a BOX file holds no score)
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    assert pick.review.load_picks(folder) == ["mic_a"]
+    layer = viewer.layers["mic_a picks"]
+    assert len(layer.data) == 12
+    layer.selected_data = {0}
+    layer.remove_selected()  # a deletion
+    layer.selected_data = set()
+    layer.add(np.array([5.0, 5.0]))  # a particle added (no box lay there)
+    assert pick.use_as_labels() is not None, pick.status.text()
+    labels = current_labels(viewer, viewer.layers["mic_a"], "particle")
+    assert len(labels) == 1, labels  # the one added, not the file's 11 picks
+    assert len(current_labels(viewer, viewer.layers["mic_a"], "negative")) == 1

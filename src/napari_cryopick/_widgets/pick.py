@@ -604,6 +604,7 @@ class PickWidget(QWidget):
         #: threshold
         self._head_picked: dict[str, str] = {}
         self._saved_note = ""  # the running job's _saved_models_note
+        self._taken_note = ""  # the saved model _take_saved_model took for the next job
         #: the zero-shot search's warning, by the key of its choice (said again on reuse)
         self._scale_warnings: dict[tuple, str] = {}
         self._job_what = ""  # the running or last job: "Picking", "Export"
@@ -872,7 +873,6 @@ class PickWidget(QWidget):
         self._on_layers_changed()
         follow_micrographs(self.viewer)  # one set of result layers, following the micrograph
         self._take_restored_model()  # opened before the widget was docked
-        self._take_saved_model()
         restored = restored_threshold(self.viewer)  # opened before the widget was docked
         if restored is not None:
             self.set_threshold(restored)
@@ -1041,10 +1041,12 @@ class PickWidget(QWidget):
         return saved
 
     def _take_saved_model(self) -> None:
-        """After a restart (Pick has the bundled model, none trained or loaded in this
-        session, no picks back from disk), the open micrographs' data sets all saved in one
-        model file: pick with it, said (a GUI trial restarted napari, pressed Pick all open
-        and got zero-shot picks beside its bgal.pt; the note naming it came after)."""
+        """Pick current or Pick all open after a restart (Pick has the bundled model, none
+        trained or loaded in this session, no picks back from disk), the open micrographs'
+        data sets all saved in one model file: pick with it, said with the picks (a GUI
+        trial restarted napari, pressed Pick all open and got zero-shot picks beside its
+        bgal.pt; the note naming it came after). Decided at the press, on the micrographs
+        open then (a review: on opening, the first micrograph's model took the rest)."""
         state = session(self.viewer)
         if self.worker is not None or not self._has_bundled_only() or state.restored_from_disk:
             return
@@ -1057,10 +1059,10 @@ class PickWidget(QWidget):
         from napari_cryopick.core.model.bundled import bundled_model_path
 
         if self.load_model(file, origin=f"saved for {', '.join(sorted(names))}"):
-            self.status.setText(
-                f"Picks with {file.name}, the model saved for data set "
-                f"{', '.join(sorted(names))}. To pick with another, Load it (the bundled "
-                f"general model: {bundled_model_path()})."
+            self._taken_note = (
+                f"Picked with {file.name}, the model saved for data set "
+                f"{', '.join(sorted(names))} (to pick with another, Load it; the bundled "
+                f"general model: {bundled_model_path()}).\n"
             )
 
     def _take_restored_model(self, _name: str = "") -> None:
@@ -1663,7 +1665,6 @@ class PickWidget(QWidget):
         self._on_layers_changed()
         if is_micrograph_layer(event.value):
             self._showing.add(ensuring_result_layers(self.viewer, self._model_kinds()))
-            self._take_saved_model()
 
     def _model_kinds(self) -> tuple[str, ...]:
         return tuple(getattr(getattr(self.model, "config", None), "kinds", ("particle",)))
@@ -2077,7 +2078,8 @@ class PickWidget(QWidget):
         self._job_held = {name: results.get(name) for name in names}
         self._pick_errors = []
         self._closed_in_job = []
-        self._saved_note = self._saved_models_note()  # (files on disk: once a job)
+        # (files on disk: once a job); or the saved model taken at this press
+        self._saved_note, self._taken_note = self._saved_models_note() or self._taken_note, ""
         job = requests[0] if len(requests) == 1 else requests
         worker = background(_picking_job, job, self._cancel)
         self._trained_warning = "".join(  # shown with each result too
@@ -2432,6 +2434,7 @@ class PickWidget(QWidget):
 
     def pick_current(self) -> Any:
         """Pick the current micrograph in the background; returns the worker."""
+        self._take_saved_model()
         active = self.viewer.layers.selection.active
         if (
             self.worker is None
@@ -2465,6 +2468,7 @@ class PickWidget(QWidget):
         if clashes:
             self.status.setText(clash_message(clashes))
             return None
+        self._take_saved_model()
         if self.worker is None:
             if not layers:  # (the status was emptied, a GUI trial; Pick current says this)
                 self.status.setText(no_micrograph_text(self.viewer))
@@ -3486,14 +3490,20 @@ class PickWidget(QWidget):
         partial = self._partial_labels(name, current, len(particle_picks))
         asked = partial if new[0] else None  # (no new pick labels: nothing partial to ask)
         answer = self._labels_confirmed(name, new, len(particle_picks), asked)
+        shapes_shown = bool(len(vesicles) or len(fibers))  # (a shapes result, filtered or not)
         if answer == CORRECTIONS_ONLY:
             # the picks the user added or moved, the circles and paths drawn or changed (no
             # score once stored), and the deletions: a GUI trial could not review 950 picks,
             # made them all labels, and retrained on a third of them false (more false picks)
             _store_shape_edits(self.viewer, name)
-            own = picks["score"].isna().to_numpy() | moved_picks(self.viewer, name, picks)
-            particle_picks = particle_picks[own[(picks["kind"] == "particle").to_numpy()]]
             stored = state.pick_results.get(name)
+            if stored is not None and stored.file_picks:
+                # a pick file's picks hold no score: the user's are those off its positions
+                # (a review: every loaded pick became a label)
+                own = moved_picks(self.viewer, name, picks, scored=False)
+            else:
+                own = picks["score"].isna().to_numpy() | moved_picks(self.viewer, name, picks)
+            particle_picks = particle_picks[own[(picks["kind"] == "particle").to_numpy()]]
             shapes = stored.picks if stored is not None else picks.iloc[:0]
             shapes = shapes[shapes["score"].isna()]
             vesicles = shapes[shapes["kind"] == "vesicle"]
@@ -3511,7 +3521,7 @@ class PickWidget(QWidget):
         texts, saved, unreviewed = [], None, ""
         became: list[tuple[str, str]] = []  # (what was shown, the kind of label it became)
         # a vesicle or fiber model's result without particle picks adds no particle labels
-        if (current is not None and len(current)) or not (len(vesicles) or len(fibers)):
+        if (current is not None and len(current)) or not shapes_shown:
             particles = picks[picks["kind"] == "particle"]
             if micrograph_diameter(mlayer) is None:  # the labels' diameter: Annotate shows it
                 set_micrograph_settings(self.viewer, mlayer, diameter_px=diameter)

@@ -1863,18 +1863,23 @@ def deleted_picks(viewer: Any, micrograph: str, diameter_px: float) -> pd.DataFr
     return deleted_places(original, current, 0.5 * float(diameter_px))
 
 
-def moved_picks(viewer: Any, micrograph: str, table: pd.DataFrame) -> np.ndarray:
+def moved_picks(
+    viewer: Any, micrograph: str, table: pd.DataFrame, scored: bool = True
+) -> np.ndarray:
     """Which rows of ``table`` (picks of ``micrograph``) are the network's particle picks
     the user moved: scored, and more than 0.5 px from every position picked
-    (``ShownResult.original``)."""
+    (``ShownResult.original``). ``scored`` False: any particle pick off those positions
+    (a pick file's hold no score: moved or added by the user alike)."""
     from napari_cryopick.core.pick_table import nearest_distances
 
     stored = session(viewer).pick_results.get(micrograph)
     if stored is None or stored.original is None or not len(stored.original) or not len(table):
         return np.zeros(len(table), dtype=bool)
     original = pd.DataFrame(np.asarray(stored.original, float).reshape(-1, 2), columns=["x", "y"])
-    scored = table["score"].notna().to_numpy() & (table["kind"] == "particle").to_numpy()
-    return scored & (nearest_distances(table, original) > 0.5)
+    kept = np.array(table["kind"] == "particle", dtype=bool)
+    if scored:
+        kept &= table["score"].notna().to_numpy()
+    return kept & (nearest_distances(table, original) > 0.5)
 
 
 def own_moved_picks(viewer: Any, micrograph: str, labels: pd.DataFrame) -> int:

@@ -355,6 +355,7 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     from napari_cryopick.workflows.batch import (
         BatchOptions,
         complete_items,
+        foreign_files,
         read_manifests,
         run_batch,
         settings_fingerprint,
@@ -424,10 +425,15 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     )
     from napari_cryopick.cli._batch import _say_failure
 
-    def index(fingerprint: str, kept: tuple[str, ...] = ()) -> tuple[Path, list]:
+    def index(fingerprint: str, kept: tuple[str, ...] | None = None) -> tuple[Path, list]:
         """autopick.star: every complete micrograph of the list, in its order, with
-        the settings the run picked with, and those ``kept`` as the user edited them."""
-        _todo, complete = complete_items(items, job_dir, fingerprint)
+        the settings the run picked with, and those ``kept`` as the user edited them
+        (None: found here, a run interrupted before it said which: a review)."""
+        todo, complete = complete_items(items, job_dir, fingerprint)
+        if kept is None:
+            targets = {item.stem.with_name(item.stem.name + ".star"): item.key for item in todo}
+            edited = foreign_files(job_dir, list(targets), damaged=[])
+            kept = tuple(targets[path] for path in edited)
         done = {item.key for item in complete} | set(kept)
         entries = [
             (micrograph.name, item.stem.with_name(item.stem.name + ".star"))
@@ -693,12 +699,19 @@ def _import_coordinates(args: argparse.Namespace, job_dir: Path, micrographs, it
     # coordinate files of micrographs the list does not name: said (a RELION trial's
     # stray _manualpick.star was left out unsaid)
     used = {source for _m, source, _t in found}
-    stray = [
-        path
-        for path in files
-        if path not in used
-        and (path in sources or any(path.name.endswith(f"{s}.star") for s in COORDINATE_SUFFIXES))
-    ]
+    stray = []
+    for path in files:
+        if path in used or path.name.startswith("coords_suffix_"):  # (RELION 3's index)
+            continue
+        if path in sources:  # an export's file: of its manifest's micrograph
+            if os.path.realpath(sources[path]) not in listed:
+                stray.append(path)
+            continue
+        # a RELION-named file of a listed micrograph is its (a second copy, say), not stray
+        named = [path.name[: -len(f"{s}.star")] for s in COORDINATE_SUFFIXES
+                 if path.name.endswith(f"{s}.star")]  # fmt: skip
+        if named and named[0] not in stems:
+            stray.append(path)
     if stray:
         print(
             f"cryopick relion: note: {len(stray)} coordinate file(s) in {folder} are of no "

@@ -519,16 +519,25 @@ def _refuse_replacing_data(path: Path) -> None:
 
 
 def _is_checkpoint(path: Path) -> bool:
-    """Whether ``path`` is a napari-cryopick model file (:func:`read_checkpoint` reads it;
-    another tool's torch file is not: a continual trial's was replaced by a training's
-    ``--out``, kept only as the ``.previous.pt`` the next training replaces)."""
-    from napari_cryopick.core.model.checkpoint import read_checkpoint
+    """Whether ``path`` is a napari-cryopick model file: a torch archive whose dictionary
+    says ``format`` napari-cryopick, damaged weights or not (retraining into it is how a
+    user mends one); another tool's torch file is not (a continual trial's was replaced by
+    a training's ``--out``, kept only as the ``.previous.pt`` the next training replaces)."""
+    import zipfile
+
+    import torch
+
+    from napari_cryopick.core.model.checkpoint import FORMAT_NAME
 
     try:
-        read_checkpoint(path)
-    except (ValueError, OSError):
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.rsplit("/", 1)[-1] == "data.pkl" for name in archive.namelist()):
+                return False
+        # (mapped, not read: another tool's file may be gigabytes)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # torch raises many types on files it cannot read
         return False
-    return True
+    return isinstance(checkpoint, dict) and checkpoint.get("format") == FORMAT_NAME
 
 
 def check_usable_labels(
@@ -1024,14 +1033,24 @@ def base_model_warnings(
         # and the data sets only the generic head knew (a --mode new model's): the run
         # retrains that head too (a continual trial's ribosome went from AP 0.81 to 0.00
         # under a fine-tune on β-gal, unsaid before and after)
+        # (not a general model's: its data sets are what it was pretrained on, the
+        # simulated shapes among them, nothing a user keeps)
         headless = [n for n in held if n not in trained and n not in heads]
-        if headless and GENERIC_HEAD in base_model.head_names:
+        general = isinstance(base_metadata, dict) and "general_model" in base_metadata
+        if headless and GENERIC_HEAD in base_model.head_names and not general:
+            from napari_cryopick.core.exemplars import bank_from_metadata
+
+            banked = bank_from_metadata(base_metadata.get("exemplars")).datasets
+            keeps = (
+                f"{wording.mode_name('continual')} keeps it (a head of its own, from its exemplars)"
+                if all(n in banked for n in headless)
+                else "nothing can keep a data set without exemplars: train it again with "
+                f"{wording.mode_name('joint')}"
+            )
             notes.append(
                 f"{wording.mode_name(mode)} retrains the whole model, its generic head "
                 f"included, on {', '.join(trained)}: {', '.join(headless)} had no head of "
-                f"its own (only the generic head knew it) and will be forgotten; "
-                f"{wording.mode_name('continual')} keeps it (a head of its own, from its "
-                "exemplars)"
+                f"its own (only the generic head knew it) and will be forgotten; {keeps}"
             )
     if mode == "continual":
         from napari_cryopick.core.continual import heads_to_adopt

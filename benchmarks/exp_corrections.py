@@ -1,0 +1,161 @@
+"""Experiment: retraining on the user's corrections (issue 10, the napari loop).
+
+*Use as training labels* on a micrograph not marked Reviewed asks what becomes a
+label (session 62): every shown pick (Yes), or only the corrections (the default:
+picks added or moved, deletions as negatives). A GUI trial answered Yes on 950
+unreviewed picks and retrained a model that picked more false ones. This measures
+both answers against not retraining, with the commands users run
+(``bench_accuracy.py``'s protocol and helpers):
+
+1. ``cryopick train`` (defaults) on the 3 training micrographs' clicks;
+2. ``cryopick pick`` those 3 micrographs at the model's own threshold: what the user
+   sees; the user then deletes the ``--fix`` best-scored false picks of each (no
+   true particle within a quarter diameter) and adds ``--fix`` particles no pick
+   and no click found (drawn at random from the truth);
+3. ``cryopick train`` (defaults, a new model from the general model, as the Train
+   widget's default mode) on
+   - ``corrections``: the clicks, the added particles, the deletions as negatives;
+   - ``all_shown``: the same plus every shown pick not deleted (false ones too),
+     except those within half a diameter of a click (as the widget merges them);
+4. every model scores every candidate of the test micrographs (``--threshold 0``).
+
+    .venv/bin/python benchmarks/exp_corrections.py --sets empiar10146_apoferritin \
+        --seeds 0 --fix 10 --out benchmarks/results/exp_session62.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_accuracy as bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _nearest(points: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
+    """Distance from each of ``points`` to the nearest of ``others`` (inf: none)."""
+    from scipy.spatial import cKDTree
+
+    if not len(points):
+        return np.zeros(0)
+    if not len(others):
+        return np.full(len(points), np.inf)
+    distance, _ = cKDTree(others[["x", "y"]].to_numpy(float)).query(
+        points[["x", "y"]].to_numpy(float)
+    )
+    return distance
+
+
+def corrections(
+    shown: pd.DataFrame, truth: pd.DataFrame, clicks: pd.DataFrame, diameter: float, fix: int, rng
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(deleted, added, kept) of one micrograph: the ``fix`` best-scored false picks, ``fix``
+    particles found by no pick and no click, and the shown picks not deleted."""
+    false = _nearest(shown, truth) > 0.25 * diameter
+    deleted = shown[false].sort_values("score", ascending=False).head(fix)
+    missed = truth[
+        (_nearest(truth, shown) > 0.25 * diameter) & (_nearest(truth, clicks) > 0.5 * diameter)
+    ]
+    order = rng.permutation(len(missed))[:fix]
+    added = missed.iloc[order]
+    kept = shown.drop(index=deleted.index)
+    return deleted, added, kept
+
+
+def _train(cryopick: str, split, labels: dict[str, pd.DataFrame], work: Path, extra) -> dict:
+    """``cryopick train`` on the training micrographs with ``labels`` (x, y, kind)."""
+    folder = work / "clicks"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in labels.items():
+        table[["x", "y", "kind"]].to_csv(folder / f"{name}.csv", index=False)
+    model = work / "model.pt"
+    command = [cryopick, "train", "--micrographs", *[str(split.paths[n]) for n in split.train]]
+    command += ["--picks", str(folder), "--diameter", f"{split.diameter_px:g}"]
+    command += ["--out", str(model), *extra]
+    seconds, text = bench._run(command, work / "log.txt")
+    steps = re.findall(r"trained (\d+) steps", text)
+    return {"model": model, "train_wall_s": seconds, "steps": int(steps[-1]) if steps else None}
+
+
+def run(set_name: str, seed: int, fix: int, args) -> dict:
+    split = bench.load_set(args.data / set_name)
+    bench.general_model(split, args.general_without)
+    work = args.work / f"{set_name}_s{seed}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    train_args = ["--time-limit", "0", "--seed", str(seed)]
+    first = bench.cryopick_train(args.cryopick, split, split.train_picks, work / "r1", train_args)
+    base = bench.score_all(args.cryopick, split, first["model"], work / "r1")
+    shown, _ = bench.cryopick_pick(
+        args.cryopick, split, first["model"], work / "r1", out_name="shown", names=split.train
+    )
+    rng = np.random.default_rng(seed)
+    fixed: dict[str, dict[str, pd.DataFrame]] = {"corrections": {}, "all_shown": {}}
+    counts = {"deleted": 0, "added": 0, "shown": 0, "shown_false": 0}
+    for name in split.train:
+        clicks = split.train_picks[name].assign(kind="particle")
+        picks = shown[shown["micrograph"] == name] if len(shown) else shown
+        truth = split.truth[name]
+        deleted, added, kept = corrections(picks, truth, clicks, split.diameter_px, fix, rng)
+        counts["deleted"] += len(deleted)
+        counts["added"] += len(added)
+        counts["shown"] += len(picks)
+        counts["shown_false"] += int((_nearest(picks, truth) > 0.25 * split.diameter_px).sum())
+        negatives = deleted[["x", "y"]].assign(kind="negative")
+        own = pd.concat([clicks[["x", "y", "kind"]], added[["x", "y"]].assign(kind="particle")])
+        fixed["corrections"][name] = pd.concat([own, negatives], ignore_index=True)
+        beside = kept[_nearest(kept, clicks) > 0.5 * split.diameter_px]
+        every = beside[["x", "y"]].assign(kind="particle")
+        fixed["all_shown"][name] = pd.concat([own, every, negatives], ignore_index=True)
+    row = {
+        "experiment": "corrections",
+        "set": set_name,
+        "seed": seed,
+        "fix": fix,
+        "AP@0.5_clicks": base["AP@0.5"],
+        "AP@0.6_clicks": base["AP@0.6"],
+        **counts,
+        "steps_clicks": first["steps_done"],
+        "commit": bench._commit(),
+    }
+    for variant, labels in fixed.items():
+        trained = _train(args.cryopick, split, labels, work / variant, train_args)
+        after = bench.score_all(args.cryopick, split, trained["model"], work / variant)
+        row[f"AP@0.5_{variant}"] = after["AP@0.5"]
+        row[f"AP@0.6_{variant}"] = after["AP@0.6"]
+        row[f"steps_{variant}"] = trained["steps"]
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=bench.DEFAULT_DATA)
+    parser.add_argument("--sets", default=",".join(bench.REAL_SETS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--fix", type=int, default=10, help="deletions and additions each")
+    parser.add_argument("--general-without", type=Path, default=ROOT / "benchmarks" / "models")
+    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "corrections")
+    parser.add_argument("--cryopick", default=str(Path(sys.executable).with_name("cryopick")))
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    for set_name in args.sets.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            row = run(set_name, seed, args.fix, args)
+            with args.out.open("a") as stream:
+                stream.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
