@@ -543,6 +543,7 @@ def test_cli_train_writes_loadable_checkpoint(tmp_path, capsys):
     args2 = ["train", "--micrographs", str(mics / "mic_1.tif"), "--picks", str(picks)]
     args2 += ["--diameter", "20", "--out", str(out2), "--steps", "2", "--batch-size", "1"]
     args2 += ["--crop-size", "32", "--init", str(out), "--head", "b", "--device", "cpu"]
+    args2 += ["--mode", "finetune"]  # (without: continual, which keeps toy with a head)
     assert main(args2) == 0
     model2, metadata2 = load_checkpoint(out2)
     assert model2.head_names == ("generic", "b")

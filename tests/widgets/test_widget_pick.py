@@ -480,6 +480,18 @@ def test_the_labels_dialogs_default_is_the_corrections_only(qtbot):
     assert ask_labels(None, "Use them?") is False
 
 
+def test_warnings_found_while_picking_reach_the_status(picker, tmp_path, qtbot):
+    """A GUI trial: a micrograph a quarter the size of the other, picked at the same
+    diameter, gave 0 picks; the run's warning reached only the terminal."""
+    viewer, widget, _path = picker
+    _write_png(tmp_path / "small.png", np.random.default_rng(0).normal(size=(256, 256)))
+    viewer.open(str(tmp_path / "small.png"), plugin="napari-cryopick")
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: "times the size of" in widget.status.text(), timeout=10_000)
+    assert "Warning: " in widget.status.text()
+
+
 def test_picking_again_keeps_the_users_deletions(picker, qtbot):
     """A trial deleted 3 picks and pressed Pick current (and Pick all open) again: all 3
     came back unsaid; the guide says the corrections go with the micrograph."""

@@ -1596,3 +1596,33 @@ def test_the_pick_command_names_a_list_of_micrographs_as_given(tmp_path):
     micrograph.write_bytes(b"")
     words = shlex.split(_next_command([listing, micrograph], tmp_path / "m.pt"))
     assert words[2:4] == [str(listing), str(micrograph.parent)]
+
+
+def test_cli_train_with_init_and_no_mode_keeps_the_models_other_data_sets(tmp_path, capsys):
+    """A continual trial: --init ribosome.pt on β-gal clicks fine-tuned by default and the
+    ribosome went from AP 0.81 to 0.00. A new data set now trains continual (said), which
+    keeps the others; more clicks of the data set the model holds still fine-tune."""
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import load_checkpoint
+
+    args = _simulated_clicks(tmp_path, (256, 256), 20, micrographs=2, clicked=2)
+    short = ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    assert main([*args, *short, "--dataset", "first"]) == 0
+    out = args.index("--out") + 1
+    second = [*args, *short, "--init", str(tmp_path / "m.pt"), "--dataset", "second"]
+    second[out] = str(tmp_path / "m2.pt")
+    capsys.readouterr()
+    assert main(second) == 0, capsys.readouterr().err
+    said = capsys.readouterr().out
+    assert "--init without --mode: continual, which keeps the data sets of" in said, said
+    assert "(first); --mode finetune retrains the whole model on this one" in said
+    assert "training (continual)" in said
+    _model, metadata = load_checkpoint(tmp_path / "m2.pt")
+    assert metadata["history"][-1]["mode"] == "continual"
+    assert {"first", "second"} <= set(metadata["datasets"])
+    again = [*args, *short, "--init", str(tmp_path / "m.pt"), "--dataset", "first"]
+    again[out] = str(tmp_path / "m3.pt")
+    assert main(again) == 0
+    said = capsys.readouterr().out
+    assert "training (finetune)" in said, said
+    assert "--init without --mode" not in said

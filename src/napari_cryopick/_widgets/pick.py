@@ -2086,7 +2086,7 @@ class PickWidget(QWidget):
             dict.fromkeys(_trained_diameter_text(request) for request in requests)
         )
         warning = self._job_diameter_warning() + self._trained_warning
-        worker = self._start(worker, len(micrographs), self._on_picked)
+        worker = self._start(worker, len(micrographs), self._on_picked, self._on_pick_returned)
         if warning:
             self.status.setText(warning + "Picking…")
         return worker
@@ -2271,6 +2271,17 @@ class PickWidget(QWidget):
         """Whether the micrograph the job picked as ``name`` is still that one."""
         picked = self._job_layers.get(name)
         return picked is None or still_the_micrograph(self.viewer, name, picked)
+
+    def _on_pick_returned(self, outcome: Any) -> None:
+        """The run's warnings found while picking (a micrograph of another size picked at
+        the same diameter, say), said with the end of the job as the ones found before
+        it are: a GUI trial's ribosome micrograph, picked at β-gal's 108 px, gave 0 picks
+        and the warning reached only the terminal."""
+        said = self._trained_warning
+        found = [w for w in getattr(outcome, "warnings", ()) or () if w and w not in said]
+        if found:
+            text = _warning_texts(found).strip()
+            self._left_out_text = f"{self._left_out_text}\n{text}".strip()
 
     def _on_finished(self) -> None:
         self._showing.add(self._finishing())
