@@ -452,6 +452,7 @@ def test_only_the_corrections_become_labels_when_asked(picker, monkeypatch):
     assert len(current_labels(viewer, viewer.layers[NAME], "negative")) == 2
     assert "not marked Reviewed: every shown" not in widget.status.text()
     assert load_annotations(path).counts()["particle"] == 2
+    assert "2 added from your corrections, 2 deleted picks as negatives" in widget.status.text()
     assert int(points.shown.sum()) == shown - 1  # the others stay picks, shown
 
 
@@ -722,7 +723,9 @@ def test_use_as_labels_asks_first_on_a_micrograph_not_reviewed(picker, monkeypat
     shown = int(points.shown.sum())
     assert shown > 1
     assert widget.use_as_labels() is None
-    said = f"{NAME} is not marked Reviewed: the {shown} picks shown that are not labels yet"
+    said = (
+        f"{NAME} is not marked Reviewed: with Yes, the {shown} picks shown that are not labels yet"
+    )
     assert said in asked[0], asked[0]
     assert widget.status.text().startswith(f"Nothing changed on {NAME}"), widget.status.text()
     assert load_annotations(path) is None  # no sidecar written
@@ -974,6 +977,11 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     from napari_cryopick.core.model.bundled import bundled_model_path
 
     viewer = make_napari_viewer()
+    # a micrograph of a data set without a saved model stays open: Pick keeps the bundled
+    # model (with every open data set saved in one file it takes that file: the test above)
+    _write_png(tmp_path / "keep.png", np.random.default_rng(9).normal(size=(160, 192)))
+    viewer.open(str(tmp_path / "keep.png"), plugin="napari-cryopick")
+    set_micrograph_settings(viewer, viewer.layers["keep"], dataset="unsaved", diameter_px=40.0)
     _write_png(tmp_path / "mic.png", np.random.default_rng(0).normal(size=(160, 192)))
     viewer.open(str(tmp_path / "mic.png"), plugin="napari-cryopick")
     set_micrograph_settings(viewer, viewer.layers["mic"], dataset="ribosome", diameter_px=40.0)
@@ -997,7 +1005,7 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     set_micrograph_settings(viewer, viewer.layers["mic2"], dataset="ribosome", diameter_px=40.0)
     assert widget.pick_all_open() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert "2 micrographs picked" in widget.status.text(), widget.status.text()
+    assert "3 micrographs picked" in widget.status.text(), widget.status.text()
     assert "saved models of the open data sets: ribosome.pt (ribosome): Load one" in (
         widget.status.text()
     )

@@ -3363,9 +3363,9 @@ class PickWidget(QWidget):
         said = []
         if not reviewed:
             said.append(
-                f"{name} is not marked Reviewed: the {what} shown that are not labels yet all "
-                "become training labels, the false ones too, and a model retrained on false "
-                "labels picks worse."
+                f"{name} is not marked Reviewed: with Yes, the {what} shown that are not "
+                "labels yet all become training labels, the false ones too, and a model "
+                "retrained on false labels picks worse."
             )
         lower = ""
         if partial is not None:
@@ -3547,9 +3547,10 @@ class PickWidget(QWidget):
             deleted = f", {counted(junk, 'deleted picks')} as negatives" if junk else ""
             if dropped:  # (an earlier press made labels of them)
                 deleted += f", {counted(dropped, 'earlier labels')} of deleted picks removed"
+            source = "your corrections" if answer == CORRECTIONS_ONLY else "the picks"
             texts.append(
-                f"{counted(len(table), 'particle labels')} ({added} added from the picks{deleted}, "
-                "your clicks unchanged)"
+                f"{counted(len(table), 'particle labels')} ({added} added from {source}"
+                f"{deleted}, your clicks unchanged)"
             )
             if added:
                 became.append(("pick", "particle"))
