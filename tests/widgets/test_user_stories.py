@@ -2161,3 +2161,11 @@ def test_corrections_only_of_a_pick_files_picks_labels_the_users_edits_alone(
     labels = current_labels(viewer, viewer.layers["mic_a"], "particle")
     assert len(labels) == 1, labels  # the one added, not the file's 11 picks
     assert len(current_labels(viewer, viewer.layers["mic_a"], "negative")) == 1
+    # a file's circles hold no score either: none of them taken (not every one)
+    viewer.open(str(_micrograph_file(tmp_path, "mic_v", shape=(512, 512))), plugin=PLUGIN)
+    circles = make_picks([100.0, 300.0], [100.0, 300.0], diameter=80.0, kind="vesicle")
+    write_picks(circles.assign(micrograph="mic_v"), folder / "mic_v.csv", "csv")
+    assert pick.review.load_picks(folder, only="mic_v") == ["mic_v"]
+    viewer.layers.selection.active = viewer.layers["mic_v"]
+    pick.use_as_labels()
+    assert len(current_labels(viewer, viewer.layers["mic_v"], "vesicle")) == 0

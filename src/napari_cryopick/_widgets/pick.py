@@ -3516,7 +3516,10 @@ class PickWidget(QWidget):
                 own = picks["score"].isna().to_numpy() | moved_picks(self.viewer, name, picks)
             particle_picks = particle_picks[own[(picks["kind"] == "particle").to_numpy()]]
             shapes = stored.picks if stored is not None else picks.iloc[:0]
-            shapes = shapes[shapes["score"].isna()]
+            # (a pick file's circles and paths hold no score either, and which of them the
+            # user changed is not kept: none is taken, rather than every one)
+            file_shapes = stored is not None and stored.file_picks
+            shapes = shapes.iloc[:0] if file_shapes else shapes[shapes["score"].isna()]
             vesicles = shapes[shapes["kind"] == "vesicle"]
             fibers = shapes[shapes["kind"] == "fiber"]
             picks = pd.concat([particle_picks, vesicles, fibers], ignore_index=True)
