@@ -307,8 +307,9 @@ def test_fewshot_head_starts_as_the_generic_head_and_trains_all_its_layers(joint
     assert any(k.startswith("size") for k in moved)
 
 
-def test_new_mode_trains_the_generic_head_only():
-    result = drive(
+def _new_alpha() -> Any:
+    """Two steps of ``--mode new`` on data set alpha (only the generic head knows it)."""
+    return drive(
         continual.train_model(
             "new",
             [_dataset("alpha", 0)],
@@ -317,6 +318,10 @@ def test_new_mode_trains_the_generic_head_only():
             continual_config=_continual_config(),
         )
     )
+
+
+def test_new_mode_trains_the_generic_head_only():
+    result = _new_alpha()
     assert result.model.head_names == ("generic",)
     assert {h["head"] for h in result.history} == {"generic"}
     assert result.metadata["datasets"] == ["alpha"]
@@ -740,15 +745,7 @@ def test_a_data_set_only_the_generic_head_knew_is_said_lost_to_a_finetune():
     from napari_cryopick.workflows.pick import lost_data_set_warning
     from napari_cryopick.workflows.train import base_model_warnings
 
-    first = drive(
-        continual.train_model(
-            "new",
-            [_dataset("alpha", 0)],
-            config=CONFIG,
-            train_config=_train_config(2),
-            continual_config=_continual_config(),
-        )
-    )
+    first = _new_alpha()
     notes = base_model_warnings("finetune", first.model, first.metadata, {"delta": 20.0})
     assert any(
         "alpha had no head of its own (only the generic head knew it) and will be forgotten; "

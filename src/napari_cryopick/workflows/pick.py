@@ -1095,16 +1095,21 @@ def moved_head_warning(card: Any, heads: Collection[str | None]) -> str | None:
     hit = sorted(head for head in heads if head in moved and head != GENERIC_HEAD)
     if not hit:
         return None
-    finetuned = [
-        str(n) for run in card.history if run.get("mode") == "finetune"
-        for n in run.get("datasets") or ()
-    ]  # fmt: skip
     return (
         f"head(s) {', '.join(hit)} were trained before a later fine-tune (on "
-        f"{', '.join(dict.fromkeys(finetuned))}) moved the shared body: they pick poorly; "
+        f"{_finetuned_sets(card)}) moved the shared body: they pick poorly; "
         "pick with the model of before the fine-tune, or train their data sets again into "
         "this model (--mode continual --init MODEL)"
     )
+
+
+def _finetuned_sets(card: Any) -> str:
+    """The data sets the card's fine-tune runs trained, in order, once each."""
+    names = [
+        str(n) for run in card.history if run.get("mode") == "finetune"
+        for n in run.get("datasets") or ()
+    ]  # fmt: skip
+    return ", ".join(dict.fromkeys(names))
 
 
 def lost_data_set_warning(card: Any, datasets: Collection[str]) -> str | None:
@@ -1118,14 +1123,10 @@ def lost_data_set_warning(card: Any, datasets: Collection[str]) -> str | None:
     # ribosome, a --mode new model's, picked 0 after a fine-tune on β-gal, unsaid)
     moved = sorted((set(datasets) & set(card.moved_by_finetune())) - set(lost))
     if moved:
-        finetuned = [
-            str(n) for run in card.history if run.get("mode") == "finetune"
-            for n in run.get("datasets") or ()
-        ]  # fmt: skip
         return (
             f"{', '.join(moved)}: only the generic head knew "
             f"{'it' if len(moved) == 1 else 'them'}, and a later fine-tune (on "
-            f"{', '.join(dict.fromkeys(finetuned))}) retrained that head: it picks poorly; "
+            f"{_finetuned_sets(card)}) retrained that head: it picks poorly; "
             "pick with the model of before the fine-tune, or train the data set again into "
             "this model (--mode continual --init MODEL)"
         )
