@@ -932,6 +932,30 @@ def test_continual_trains_the_data_set_chosen_and_says_what_it_replaces(annotate
     assert "--" not in train.mode_note
 
 
+def test_continual_of_unnamed_micrographs_takes_the_data_set_of_their_folder(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch
+):
+    """A GUI trial left its β-gal micrographs unnamed in Annotate (whose grey text says
+    'bgal (its folder's name ...)'), typed bgal in Train's Data set box and chose
+    Continual: refused, "No annotated micrographs", 20 clicks made."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    folder = tmp_path / "myprotein"
+    folder.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", folder)
+    viewer.open(str(folder / f"{NAME}.png"), plugin="napari-cryopick")
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{NAME}.csv").head(10)
+    annotate.set_kind("particle").add(picks_to_napari(clicks))
+    assert annotate.dataset_edit.text() == ""  # unnamed
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    for mode in ("continual", "fewshot"):
+        train.mode_combo.setCurrentIndex(train.mode_combo.findData(mode))
+        train.dataset_combo.setCurrentText("myprotein")
+        request = train.build_request()
+        assert [s.name for s in request.datasets] == ["myprotein"], mode
+
+
 def test_the_data_set_box_shows_the_micrograph_on_screen_until_the_user_chooses(
     annotated, real_data_dir, qtbot
 ):

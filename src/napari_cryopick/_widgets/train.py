@@ -971,8 +971,15 @@ class TrainWidget(QWidget):
         if dataset and mode in ("fewshot", "continual"):
             # the data set chosen is the one trained: the model's others are kept by their
             # heads and exemplars (a trial's continual run on "bgal" retrained "ribosome",
-            # whose micrograph was still open, replacing its head and exemplars)
-            annotations = [item for item in annotations if item.dataset == dataset]
+            # whose micrograph was still open, replacing its head and exemplars); an
+            # unnamed micrograph is of its folder's data set, as training names it (a GUI
+            # trial's unnamed micrographs of folder bgal/ were refused: "No annotated
+            # micrographs", with "bgal" typed as Annotate's grey text suggested)
+            annotations = [
+                item
+                for item in annotations
+                if item.dataset == dataset or (not item.dataset and _folder_name(item) == dataset)
+            ]
         # an unnamed micrograph belongs to the data set typed, else to its folder's, as
         # `cryopick train --annotations` names it (it trained as "default" here)
         annotations = [
