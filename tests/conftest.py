@@ -88,6 +88,11 @@ def _labels_of_unreviewed_micrographs(request, monkeypatch) -> None:
     from napari_cryopick._widgets.pick import PickWidget
 
     monkeypatch.setattr(PickWidget, "confirm_labels", lambda _self, _question: True)
+    # and Train's question before a training that makes the model forget data sets:
+    # answered Yes, as the tests press Train to train; its own test replaces the answer
+    from napari_cryopick._widgets.train import TrainWidget
+
+    monkeypatch.setattr(TrainWidget, "confirm_forgetting", lambda _self, _question: True)
 
 
 def _cuda_available() -> bool:

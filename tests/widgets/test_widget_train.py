@@ -1324,6 +1324,37 @@ def test_after_a_restart_continual_starts_from_a_newer_model_that_knows_the_data
     assert state.model_path == own
 
 
+def test_a_fine_tune_that_makes_the_model_forget_asks_first(annotated, monkeypatch, qtbot):
+    """A GUI trial's fine-tune on β-gal made the model forget the ribosome; the warning
+    came with the training already running. Asked before, No the default."""
+    from napari_cryopick._widgets._common import adopt_model_file
+    from napari_cryopick._widgets.train import TrainWidget
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+
+    viewer, train, tmp_path = annotated
+    path = save_checkpoint(
+        tmp_path / "apo.pt",
+        Detector(DetectorConfig(head_names=("generic", "apoferritin"))),
+        metadata={"diameter_px": 62.0, "datasets": ["apoferritin"]},
+    )
+    model, metadata = load_checkpoint(path)
+    adopt_model_file(viewer, model, path, metadata, "model file")
+    asked = []
+    monkeypatch.setattr(TrainWidget, "confirm_forgetting", lambda _w, q: asked.append(q) or False)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
+    train.dataset_combo.setCurrentText("ribosome")
+    assert train.start() is None
+    assert "the heads of apoferritin will forget their data sets" in asked[0], asked
+    assert asked[0].endswith("Train anyway?")
+    assert train.status.text().startswith("Not trained: choose Continual")
+    assert train.worker is None
+    asked.clear()
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    assert train.start() is not None, train.last_error  # nothing forgotten: not asked
+    assert asked == []
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+
+
 def test_after_a_restart_the_model_file_given_last_is_the_data_sets(annotated, qtbot):
     # a trial saved its model to a file of its own; after a restart, Fine-tune started from
     # the bundled model and wrote the default file: a second lineage, the user's forgotten

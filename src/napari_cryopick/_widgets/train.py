@@ -1400,6 +1400,16 @@ class TrainWidget(QWidget):
                 return None
         return float(item.diameter_px or self.diameter_spin.value())
 
+    def confirm_forgetting(self, question: str) -> bool:
+        """Ask whether to train a mode that makes the model forget data sets (No is the
+        default). Tests replace it."""
+        from qtpy.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self, "napari-cryopick", question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No
+        )
+        return answer == QMessageBox.Yes
+
     def start(self) -> Any:
         """Start training in a napari worker; returns the worker (None on bad input)."""
         if self.worker is not None:
@@ -1414,6 +1424,21 @@ class TrainWidget(QWidget):
             self.status.setText(str(exc))
             self.last_error = str(exc)
             return None
+        forgets = [
+            part.strip(" ().")
+            for part in self.mode_note.split("(Warning: ")[1:]
+            if "forget" in part or "forgotten" in part
+        ]
+        if forgets and request.resolved_mode in ("finetune", "joint"):
+            # asked before the minutes of training, not said after the press (a GUI trial's
+            # fine-tune on β-gal made the model forget the ribosome; the warning came with
+            # the training running)
+            question = " ".join(f"{part}." for part in forgets)
+            if not self.confirm_forgetting(f"{question}\n\nTrain anyway?"):
+                self.status.setText(
+                    "Not trained: choose Continual to keep the model's other data sets."
+                )
+                return None
         self.last_error = ""
         self.last_result = None
         self.last_request = request
