@@ -956,6 +956,19 @@ def test_continual_of_unnamed_micrographs_takes_the_data_set_of_their_folder(
         assert [s.name for s in request.datasets] == ["myprotein"], mode
 
 
+def test_a_continual_run_of_several_data_sets_is_saved_under_their_names(annotated, real_data_dir):
+    """A GUI trial's Continual run with the Data set box empty trained its ribosome and
+    β-gal micrographs and saved them as models/model.pt."""
+    from napari_cryopick._widgets.train import default_model_path
+
+    viewer, train, tmp_path = annotated
+    _annotate_second(viewer, tmp_path, real_data_dir, dataset="second")
+    train.output_edit.setText("")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    train.dataset_combo.setCurrentText("")
+    assert train.output_path() == default_model_path("ribosome_second")
+
+
 def test_the_data_set_box_shows_the_micrograph_on_screen_until_the_user_chooses(
     annotated, real_data_dir, qtbot
 ):

@@ -1027,3 +1027,20 @@ def test_picks_a_coordinate_index_gives_a_micrograph_misnamed_in_the_list_are_wa
     assert record.levelno == logging.WARNING
     assert "m_0 (did you mean m?)" in record.getMessage()
     assert "another pick file" not in record.getMessage()
+
+
+def test_fiber_paths_without_a_width_are_filled_every_half_of_the_diameter_given(tmp_path):
+    """A fibers trial: paths of RELION helices and x,y,tube_id CSVs were filled every 10 px
+    (half a default 20 px) whatever --diameter said; every half width, as documented."""
+    folder = tmp_path / "paths"
+    folder.mkdir()
+    # one straight 200 px fiber, its two ends (tube id 1), no width in the file
+    (folder / "m.csv").write_text("x,y,tube_id\n50,100,1\n250,100,1\n")
+    counts = {
+        diameter: len(
+            read_training_picks([(folder / "m.csv", True)], {"m"}, "fiber", diameter_px=diameter)
+        )
+        for diameter in (8.0, 40.0)
+    }
+    assert 45 <= counts[8.0] <= 55  # every 4 px along 200 px
+    assert 8 <= counts[40.0] <= 12  # every 20 px

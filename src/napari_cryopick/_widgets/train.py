@@ -902,7 +902,9 @@ class TrainWidget(QWidget):
             return typed or self._trained_name
         # before a request (a re-trial: output_path() named model.pt for folder "myfolder")
         names = {item.dataset or _folder_name(item) for item in items}
-        return names.pop() if len(names) == 1 else "model"
+        # several (a Continual run with the box empty trains them all): named after them all,
+        # as New does (a GUI trial's ribosome and β-gal model was models/model.pt)
+        return "_".join(sorted(names)) if names else "model"
 
     def _browse_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model as", "", "Model (*.pt)")

@@ -144,11 +144,19 @@ def read_training_picks(
     from napari_cryopick.core.object_kinds import densify_fiber_picks
     from napari_cryopick.io.pickfiles import match_files
 
+    def densified(table: Any) -> Any:
+        """Fiber paths as points every half width: the width ``--diameter`` gives where the
+        file holds none (a trial's RELION helices were filled every 10 px, half a default
+        20 px, whatever --diameter said)."""
+        if not (table["tube_id"] > 0).any():
+            return table
+        if diameter_px:
+            unknown = (table["tube_id"] > 0) & table["diameter"].isna()
+            table = table.assign(diameter=table["diameter"].mask(unknown, float(diameter_px)))
+        return densify_fiber_picks(table)
+
     paths = _without_notes(paths)
-    read = [
-        (path, densify_fiber_picks(table) if (table["tube_id"] > 0).any() else table)
-        for path, table in _read_pick_files(paths, binning)
-    ]
+    read = [(path, densified(table)) for path, table in _read_pick_files(paths, binning)]
     in_files = [set(table["micrograph"]) for _path, table in read]
     # a per-micrograph file (.box, .cbox, ...) named after the micrograph plus a suffix;
     # two files of one micrograph are refused (the rule of cryopick evaluate)
@@ -170,7 +178,7 @@ def read_training_picks(
             table["tube_id"] = table.groupby("micrograph", sort=False).cumcount() // 2 + 1
             # and the points along each, as for the files with tube ids above (a fibers
             # trial's straight helices trained on their two ends only)
-            table = densify_fiber_picks(table)
+            table = densified(table)
             paired.append(path.name)
         table["file_row"] = range(1, len(table) + 1)
         given = table["micrograph"].isin(names)
