@@ -630,8 +630,9 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and args.mode == "new":  # it was ignored without a word
         raise CLIError(
             "--init is not used by --mode new (a fresh model, started from the general "
-            "model's weights): leave out --mode to fine-tune from it, or give --mode "
-            "continual, fewshot or joint"
+            "model's weights): leave out --mode to train from it (continual when it holds "
+            "other data sets, else a fine-tune), or give --mode finetune, continual, fewshot "
+            "or joint"
         )
     # (the request's resolved_mode, known before any micrograph is read; --init without
     # --mode is decided by the data sets, below)
