@@ -296,10 +296,29 @@ def _run(command: list[str], log: Path) -> tuple[float, str]:
 
 
 def write_clicks(clicks: dict[str, pd.DataFrame], folder: Path) -> None:
-    """One CSV of x, y per training micrograph (a user's clicks carry no diameter)."""
+    """One CSV of x, y per training micrograph (a user's clicks carry no diameter), with
+    their ``kind`` where it names other than particles (negatives: junk marked)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, table in clicks.items():
-        table[["x", "y"]].to_csv(folder / f"{name}.csv", index=False)
+        other = "kind" in table and (table["kind"].astype(str) != "particle").any()
+        table[["x", "y", "kind"] if other else ["x", "y"]].to_csv(
+            folder / f"{name}.csv", index=False
+        )
+
+
+def first_training(set_name: str, seed: int, args) -> tuple[DataSplit, Path, list[str], dict]:
+    """An experiment's start: the set's split (its leave-one-out general model chosen), a
+    fresh work folder, the training arguments (every training at its step cap) and
+    ``cryopick train`` on the clicks with its AP (``"base"``) over every candidate."""
+    split = load_set(args.data / set_name)
+    general_model(split, args.general_without)
+    work = args.work / f"{set_name}_s{seed}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    train_args = ["--time-limit", "0", "--seed", str(seed)]
+    first = cryopick_train(args.cryopick, split, split.train_picks, work / "r1", train_args)
+    first["base"] = score_all(args.cryopick, split, first["model"], work / "r1")
+    return split, work, train_args, first
 
 
 def cryopick_train(

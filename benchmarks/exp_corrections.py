@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -72,30 +70,9 @@ def corrections(
     return deleted, added, kept
 
 
-def _train(cryopick: str, split, labels: dict[str, pd.DataFrame], work: Path, extra) -> dict:
-    """``cryopick train`` on the training micrographs with ``labels`` (x, y, kind)."""
-    folder = work / "clicks"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, table in labels.items():
-        table[["x", "y", "kind"]].to_csv(folder / f"{name}.csv", index=False)
-    model = work / "model.pt"
-    command = [cryopick, "train", "--micrographs", *[str(split.paths[n]) for n in split.train]]
-    command += ["--picks", str(folder), "--diameter", f"{split.diameter_px:g}"]
-    command += ["--out", str(model), *extra]
-    seconds, text = bench._run(command, work / "log.txt")
-    steps = re.findall(r"trained (\d+) steps", text)
-    return {"model": model, "train_wall_s": seconds, "steps": int(steps[-1]) if steps else None}
-
-
 def run(set_name: str, seed: int, fix: int, args) -> dict:
-    split = bench.load_set(args.data / set_name)
-    bench.general_model(split, args.general_without)
-    work = args.work / f"{set_name}_s{seed}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    train_args = ["--time-limit", "0", "--seed", str(seed)]
-    first = bench.cryopick_train(args.cryopick, split, split.train_picks, work / "r1", train_args)
-    base = bench.score_all(args.cryopick, split, first["model"], work / "r1")
+    split, work, train_args, first = bench.first_training(set_name, seed, args)
+    base = first["base"]
     shown, _ = bench.cryopick_pick(
         args.cryopick, split, first["model"], work / "r1", out_name="shown", names=split.train
     )
@@ -129,11 +106,11 @@ def run(set_name: str, seed: int, fix: int, args) -> dict:
         "commit": bench._commit(),
     }
     for variant, labels in fixed.items():
-        trained = _train(args.cryopick, split, labels, work / variant, train_args)
+        trained = bench.cryopick_train(args.cryopick, split, labels, work / variant, train_args)
         after = bench.score_all(args.cryopick, split, trained["model"], work / variant)
         row[f"AP@0.5_{variant}"] = after["AP@0.5"]
         row[f"AP@0.6_{variant}"] = after["AP@0.6"]
-        row[f"steps_{variant}"] = trained["steps"]
+        row[f"steps_{variant}"] = trained["steps_done"]
     print(json.dumps(row), flush=True)
     return row
 

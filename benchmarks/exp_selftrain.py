@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -38,15 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(set_name: str, seed: int, thresholds: list[float], args) -> list[dict]:
-    folder = args.data / set_name
-    split = bench.load_set(folder)
-    bench.general_model(split, args.general_without)
-    work = args.work / f"{set_name}_s{seed}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    train_args = ["--time-limit", "0", "--seed", str(seed)]
-    first = bench.cryopick_train(args.cryopick, split, split.train_picks, work / "r1", train_args)
-    base = bench.score_all(args.cryopick, split, first["model"], work / "r1")
+    split, work, train_args, first = bench.first_training(set_name, seed, args)
+    base = first["base"]
     candidates, _ = bench.cryopick_pick(
         args.cryopick, split, first["model"], work / "r1", extra=("--threshold", "0")
     )
