@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -796,3 +797,28 @@ def test_simulate_says_a_pixel_size_of_one_angstrom_reads_as_unknown(tmp_path, c
     assert "--pixel-size 1: readers take an MRC header of 1.0" in capsys.readouterr().err
     assert cli.main([*args, str(tmp_path / "two"), "--pixel-size", "2"]) == 0
     assert "placeholder" not in capsys.readouterr().err
+
+
+def test_evaluate_takes_the_predictions_diameter_for_a_truth_without_one(tmp_path, capsys):
+    """A CLI trial's RELION ManualPick truth (no diameter) was refused beside predictions
+    that all said 56 px: their diameter is taken, said; several sizes still need one given."""
+    import numpy as np
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    rng = np.random.default_rng(1)
+    x, y = np.arange(30) * 33.0 + 20, rng.uniform(30, 1000, 30)
+    truth = tmp_path / "t.csv"
+    truth.write_text("x,y,micrograph\n" + "".join(f"{a},{b},m\n" for a, b in zip(x, y)))
+    scores = {"score": rng.uniform(0.2, 1, 30), "micrograph": "m"}
+    pred = write_picks(make_picks(x + 10, y, diameter=56.0, **scores), tmp_path / "p.star")
+    assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth)]) == 0
+    out, err = capsys.readouterr()
+    assert "ground-truth picks have no diameter: boxes of the predictions' diameter, 56 px" in err
+    # shifted 10 px: IoU 46/66 = 0.70 at 56 px boxes, a match at 0.5 and 0.6
+    assert re.search(r"AP@0\.6\s+1\.000", out), out
+    mixed = make_picks(x, y, diameter=np.where(np.arange(30) % 2, 40.0, 80.0), **scores)
+    pred = write_picks(mixed, tmp_path / "mixed.star")
+    assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth)]) == 2
+    assert "IoU matching needs a diameter" in capsys.readouterr().err

@@ -834,12 +834,13 @@ def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path
 
 
 def test_cli_train_ends_with_the_pick_command_for_the_data_set(tmp_path, capsys):
-    """The last line is the next step: picking the training micrographs' folder with the model."""
+    """The last line is the next step: picking the training micrographs' folder (which
+    holds one not clicked) with the model."""
     import shlex
 
     from napari_cryopick.cli import main
 
-    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=2, clicked=2)
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=3, clicked=2)
     args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
     # one micrograph named as a file, the other by its folder: one folder to pick
     mics = tmp_path / "mics"
@@ -851,7 +852,7 @@ def test_cli_train_ends_with_the_pick_command_for_the_data_set(tmp_path, capsys)
     assert command[2:] == [str(mics), "--model", str(tmp_path / "m.pt"), "--out", "picks_m"]
     out = tmp_path / "picked"
     assert main([*command[1:-1], str(out), "--threads", "1", "--format", "csv"]) == 0
-    assert sorted(p.name for p in out.glob("*.csv")) == ["m0.csv", "m1.csv"]
+    assert sorted(p.name for p in out.glob("*.csv")) == ["m0.csv", "m1.csv", "m2.csv"]
 
 
 def test_the_pick_command_names_cryopick_as_it_was_started(tmp_path, monkeypatch):
@@ -1596,6 +1597,28 @@ def test_the_pick_command_names_a_list_of_micrographs_as_given(tmp_path):
     micrograph.write_bytes(b"")
     words = shlex.split(_next_command([listing, micrograph], tmp_path / "m.pt"))
     assert words[2:4] == [str(listing), str(micrograph.parent)]
+
+
+def test_the_pick_command_names_no_folder_of_trained_micrographs_only(tmp_path):
+    """A CLI trial trained on a folder of its three clicked micrographs and was told to
+    pick that folder: the training micrographs alone. Such a folder is a placeholder now,
+    said; a folder that holds others too is given as before."""
+    import shlex
+
+    from napari_cryopick.cli._train import _next_command
+
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.mrc").write_bytes(b"")
+    said = _next_command([folder], tmp_path / "m.pt", ["a", "b"])
+    words = shlex.split(said.split(" (")[0])
+    assert words[1:3] == ["pick", "MICROGRAPHS"]
+    assert str(folder) not in words
+    assert "the rest of the data set" in said
+    assert f"every micrograph of {folder}" in said
+    (folder / "c.mrc").write_bytes(b"")  # one not trained on: the folder, as given
+    assert shlex.split(_next_command([folder], tmp_path / "m.pt", ["a", "b"]))[2] == str(folder)
 
 
 def test_cli_train_with_init_and_no_mode_keeps_the_models_other_data_sets(tmp_path, capsys):

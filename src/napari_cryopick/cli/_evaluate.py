@@ -376,6 +376,53 @@ def _say_mirror(pred: pd.DataFrame, truth: pd.DataFrame, args: argparse.Namespac
     )
 
 
+def _common_diameter(table: pd.DataFrame) -> float | None:
+    """The one diameter of ``table``'s picks that have one (within 2 %), else None."""
+    import numpy as np
+    import pandas as pd
+
+    if "diameter" not in table or not len(table):
+        return None
+    values = pd.to_numeric(table["diameter"], errors="coerce").to_numpy(np.float64)
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        return None
+    middle = float(np.median(values))
+    return middle if values.max() - values.min() <= 0.02 * middle else None
+
+
+def _other_sides_diameter(pred: pd.DataFrame, truth: pd.DataFrame) -> float | None:
+    """Without ``--diameter`` and ``--tolerance``: for picks of one side without a diameter
+    (RELION ManualPick files, Topaz), the diameter all picks of the other side share, said
+    (a CLI trial's ManualPick truth was refused beside predictions that all said 56 px)."""
+    import numpy as np
+    import pandas as pd
+
+    def lacking(table: pd.DataFrame) -> bool:
+        if not len(table):
+            return False
+        if "diameter" not in table:
+            return True
+        values = pd.to_numeric(table["diameter"], errors="coerce").to_numpy(np.float64)
+        return bool((~np.isfinite(values) | (values <= 0)).any())
+
+    for side, table, other, other_table in (
+        ("ground-truth", truth, "predictions'", pred),
+        ("predicted", pred, "ground truth's", truth),
+    ):
+        if lacking(table) and not lacking(other_table):
+            diameter = _common_diameter(other_table)
+            if diameter is None:
+                return None  # (several sizes: the error asks for --diameter)
+            print(
+                f"cryopick evaluate: note: the {side} picks have no diameter: boxes of the "
+                f"{other} diameter, {diameter:.4g} px, for IoU (--diameter PX to choose)",
+                file=sys.stderr,
+            )
+            return diameter
+    return None
+
+
 def _say_duplicates(pred: pd.DataFrame, truth: pd.DataFrame, diameter: float | None) -> None:
     """Warn of picks repeated in either side (a trial: a truth file holding every pick
     twice halved the recall and AP, 0.848 to 0.441, without a word)."""
@@ -628,6 +675,8 @@ def run(args: argparse.Namespace) -> int:
         empty = empty | (before - set(truth["micrograph"].astype(str)))
     else:
         _say_other_kinds(pred, truth)
+    if args.diameter is None and args.tolerance is None:
+        args.diameter = _other_sides_diameter(pred, truth)
     _say_duplicates(pred, truth, args.diameter)
     pred, truth, filled = _filled_fibers(pred, truth, args.tolerance)
     _say_fibers(pred, truth, args.tolerance, filled)

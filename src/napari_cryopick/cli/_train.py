@@ -9,6 +9,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -750,7 +751,8 @@ def run(args: argparse.Namespace) -> int:
             f"on (you clicked particles that close to it; the default is {default_border:g}; "
             "'cryopick pick --border' overrides)"
         )
-    print(f"next: {_next_command(args.micrographs, outcome.path)}")
+    trained = request.run_info.get("micrographs") or []
+    print(f"next: {_next_command(args.micrographs, outcome.path, trained)}")
     relion = _relion_lists(args.micrographs)
     if relion:
         # a RELION trial was told the pick command above, whose flat files Extract does
@@ -790,11 +792,17 @@ def _loss_terms(tail: list[dict]) -> str:
     return ": " + " + ".join(parts)
 
 
-def _next_command(micrographs: list[Path], model: Path) -> str:
-    """The ``cryopick pick`` command for the rest of the data set (a micrograph's folder)."""
+def _next_command(micrographs: list[Path], model: Path, trained: Iterable[str] = ()) -> str:
+    """The ``cryopick pick`` command for the rest of the data set (a micrograph's folder).
+
+    Where every micrograph the inputs hold was trained on (``trained``: their names), the
+    inputs are a placeholder, ``MICROGRAPHS``, said after the command: a CLI trial trained
+    on a folder of its three clicked micrographs and was told to pick that folder, the
+    training micrographs alone."""
     import shlex
 
-    from napari_cryopick.io.paths import MICROGRAPH_LIST_SUFFIXES
+    from napari_cryopick.core.text import name_list
+    from napari_cryopick.io.paths import MICROGRAPH_LIST_SUFFIXES, micrograph_files
 
     inputs: list[str] = []
     for entry in map(Path, micrographs):
@@ -807,6 +815,20 @@ def _next_command(micrographs: list[Path], model: Path) -> str:
     # a folder of the model's own: a second model's command into "picks" wrote over the
     # first one's picks (said only as it did, a round-trip trial)
     out = f"picks_{Path(model).stem}"
+    only_trained = False
+    if trained:
+        try:
+            found = micrograph_files(inputs)
+        except (OSError, ValueError):  # (a list gone meanwhile: the inputs as given)
+            found = []
+        only_trained = bool(found) and {p.stem for p in found} <= set(trained)
+    if only_trained:
+        command = shlex.join([_program(), "pick"])
+        rest = shlex.join(["--model", str(model), "--out", out])
+        return (
+            f"{command} MICROGRAPHS {rest} (MICROGRAPHS: the rest of the data set, a folder "
+            f"or a micrograph list; every micrograph of {name_list(inputs, 3)} was trained on)"
+        )
     return shlex.join([_program(), "pick", *inputs, "--model", str(model), "--out", out])
 
 
