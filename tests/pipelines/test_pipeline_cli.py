@@ -979,6 +979,38 @@ def test_filter_writes_topaz_targets_for_binned_micrographs(tmp_path, capsys):
     assert "--binning must be at least 1" in capsys.readouterr().err
 
 
+def test_filter_writes_picks_of_binned_copies_for_the_unbinned_micrographs(tmp_path, capsys):
+    """A trial picked 2x binned copies and found no way back to per-micrograph files of
+    the originals (filter --binning 0.5 refused): --picks-binning B converts them, by the
+    block-averaging rule (Topaz files by Topaz's), also in the file's own format."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.pickfiles import write_picks
+
+    table = make_picks([100, 250], [200, 50], score=[0.9, 0.6], micrograph="m", diameter=28.0)
+    for folder in ("binned", "binned_topaz"):
+        (tmp_path / folder).mkdir()
+    source = write_picks(table, tmp_path / "binned" / "m.star")
+    topaz = write_picks(table, tmp_path / "binned_topaz" / "m.txt", format="topaz")
+    out = tmp_path / "unbinned"
+    assert main(["filter", str(source), "--picks-binning", "2", "--out", str(out)]) == 0
+    back = read_picks(out / "m.star")
+    np.testing.assert_allclose(back["x"], [200.5, 500.5])  # x = 2 x_b + 1/2
+    np.testing.assert_allclose(back["y"], [400.5, 100.5])
+    np.testing.assert_allclose(back["diameter"], [56.0, 56.0])
+    out = tmp_path / "unbinned_topaz"
+    assert main(["filter", str(topaz), "--picks-binning", "2", "--out", str(out)]) == 0
+    np.testing.assert_allclose(read_picks(out / "m.txt")["x"], [200, 500])  # x = 2 x_b
+    # both ways at once: binned 2x picks for 4x binned micrographs
+    out = tmp_path / "rebinned"
+    assert main(["filter", str(source), "--picks-binning", "2", "--binning", "4",
+                 "--out", str(out)]) == 0  # fmt: skip
+    np.testing.assert_allclose(read_picks(out / "m.star")["x"], [49.75, 124.75])
+    assert (
+        main(["filter", str(source), "--picks-binning", "0.5", "--out", str(tmp_path / "x")]) == 2
+    )
+    assert "--picks-binning must be at least 1" in capsys.readouterr().err
+
+
 def test_pick_refuses_to_replace_the_users_own_picks_unless_told(
     tmp_path, tiny_model, capsys, caplog
 ):

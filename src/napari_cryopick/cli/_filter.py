@@ -110,10 +110,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=(
             "write coordinates for the micrographs binned B times, e.g. Topaz training "
             "targets for 'topaz preprocess -s B' (Topaz files follow Topaz's rule x = B x_b, "
-            "other formats block binning; docs/file-conventions.md)"
+            "other formats the block-averaging rule x = B x_b + (B - 1)/2; "
+            "docs/file-conventions.md)"
+        ),
+    )
+    parser.add_argument(
+        "--picks-binning",
+        type=float,
+        default=None,
+        metavar="B",
+        help=(
+            "the input files' coordinates are those of micrographs binned B times (e.g. "
+            "picked on 2x binned copies): written for the unbinned micrographs, read as "
+            "cryopick train --picks-binning reads them (Topaz files by Topaz's rule)"
         ),
     )
     parser.set_defaults(func=run)
+
+
+def _converts(args: argparse.Namespace) -> bool:
+    """Whether the coordinates change (``--binning`` or ``--picks-binning`` other than 1)."""
+    return any(
+        getattr(args, name, None) not in (None, 1.0) for name in ("binning", "picks_binning")
+    )
+
+
+def _unbinned(table, path: Path, args: argparse.Namespace):
+    """``table`` (read from ``path``) in the unbinned micrographs' pixels with
+    ``--picks-binning`` (a trial picked 2x binned copies and found no way back to
+    per-micrograph files of the originals)."""
+    if args.picks_binning in (None, 1.0):
+        return table
+    from napari_cryopick.core.pick_table import binned_to_original
+    from napari_cryopick.io.pickfiles import FORMATS, detect_format
+
+    module = FORMATS.get(detect_format(path))
+    block = getattr(module, "BLOCK_BINNING", True)
+    return binned_to_original(table, args.picks_binning, block=block)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -123,8 +156,10 @@ def _check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    if args.binning is not None and not (math.isfinite(args.binning) and args.binning >= 1):
-        raise CLIError(f"--binning must be at least 1, got {args.binning:g}")
+    for name in ("binning", "picks_binning"):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value >= 1):
+            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {value:g}")
     if args.box_size is not None and args.box_size < 1.0:  # as cryopick pick
         raise CLIError(f"--box-size must be at least 1 px, got {args.box_size:g}")
     if (
@@ -135,11 +170,19 @@ def _check(args: argparse.Namespace) -> None:
         raise CLIError("--min-diameter is larger than --max-diameter")
     if all(
         getattr(args, name) is None
-        for name in ("threshold", "min_diameter", "max_diameter", "kind", "format", "binning")
+        for name in (
+            "threshold",
+            "min_diameter",
+            "max_diameter",
+            "kind",
+            "format",
+            "binning",
+            "picks_binning",
+        )
     ):
         raise CLIError(
-            "give --threshold, --min-diameter, --max-diameter or --kind (or --format or "
-            "--binning alone to convert every pick)"
+            "give --threshold, --min-diameter, --max-diameter or --kind (or --format, "
+            "--binning or --picks-binning alone to convert every pick)"
         )
 
 
@@ -224,7 +267,7 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
     from napari_cryopick.workflows.pick import one_box_size
 
     source_format = detect_format(path)
-    same = format == source_format and format in ROW_FORMATS and args.binning in (None, 1.0)
+    same = format == source_format and format in ROW_FORMATS and not _converts(args)
     if same and not (format in BOXED_FORMATS and args.box_size is not None):
         try:
             write_kept_rows(path, target, keep, format)
@@ -429,6 +472,14 @@ def _write_index(index: Path, read: CoordinateIndex, written: dict, folder: Path
         return f"{index}: no new index written (RELION's Extract reads STAR coordinate files, not --format {args.format})"
     if not listed:
         return f"{index}: no new index written (none of its coordinate files was filtered)"
+    if args.picks_binning not in (None, 1.0):
+        # it names the binned copies the coordinates were picked on
+        return (
+            f"{index}: no new index written: it names the micrographs the coordinates were "
+            f"picked on, binned {args.picks_binning:g} times, and --picks-binning writes "
+            "coordinates for the unbinned ones (list those with the coordinate files to "
+            "extract)"
+        )
     if args.binning not in (None, 1.0):
         # its micrographs are the unbinned ones: Extract would cut every particle at
         # coordinates 1/binning of its place (a trial's 2x: 217, 153 where 434, 306)
@@ -685,6 +736,7 @@ def _filter(args: argparse.Namespace) -> int:
         format = _output_format(path, args.format)
         try:
             table = read_picks(path) if listed_by is None else read_listed(path, name, listed_by)
+            table = _unbinned(table, path, args)
             scores = table["score"].to_numpy(np.float64)
             if (
                 args.threshold is not None
