@@ -801,6 +801,26 @@ def test_training_notes_say_when_the_start_already_saw_the_particles():
     assert "Pick widget's bundled general model" in gui[1]
 
 
+def test_the_train_widgets_notes_say_when_the_clicks_set_the_steps():
+    """A vesicle trial set 100000 steps and a minute and got 135 steps in 7 s, unsaid."""
+    from types import SimpleNamespace
+
+    from napari_cryopick.workflows.train import training_notes
+
+    def outcome(planned, asked):
+        config = {"steps": asked, "views_per_label": 60.0}
+        run = {"steps": planned, "planned_steps": planned, "train_config": config}
+        return SimpleNamespace(
+            metadata={"history": [run]}, previous=None, history=[{}] * planned, completed=True
+        )
+
+    (note,) = training_notes(outcome(135, 100000), 9, gui=True)
+    assert "planned 135 steps, not the 100000 of Steps: 60 crops per click" in note
+    assert "your 9 clicks" in note
+    assert training_notes(outcome(1000, 1000), 400, gui=True) == []  # Steps set them
+    assert training_notes(outcome(135, 100000), 9) == []  # cryopick train says it before
+
+
 def _simulated_clicks(folder, shape, n_particles, micrographs, clicked):
     """``folder/mics/m<i>.mrc`` of 40 px particles, and every third particle of the first
     ``clicked`` as ``folder/picks/m<i>.csv``; the ``cryopick train`` arguments for them."""

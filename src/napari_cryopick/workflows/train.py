@@ -354,6 +354,8 @@ def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -
     run = history[-1] if history else {}
     protected = run.get("protected") if isinstance(run, dict) else None
     if not isinstance(protected, dict) or protected.get("views_per_label") is None:
+        if gui:
+            notes += _click_limit_note(run, n_clicks)
         return notes
     notes.append(
         f"the starting model already sees these particles (it ranks your clicks above "
@@ -370,6 +372,26 @@ def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -
             f"with zero-shot picking ({zero_shot}) before picking them all"
         )
     return notes
+
+
+def _click_limit_note(run: Any, n_clicks: int) -> list[str]:
+    """The Train widget's note where the clicks, not Steps, set the steps trained
+    (``TrainConfig.views_per_label``): a vesicle trial set 100000 steps and a minute,
+    got 135 steps in 7 s, and nothing said why. (``cryopick train`` says it before.)"""
+    if not isinstance(run, dict):
+        return []
+    config = run.get("train_config") if isinstance(run.get("train_config"), dict) else {}
+    asked, planned = config.get("steps"), run.get("planned_steps")
+    views = config.get("views_per_label")
+    numbers_given = all(isinstance(v, numbers.Number) for v in (asked, planned, views))
+    if not numbers_given or int(planned) >= int(asked) or n_clicks <= 0:
+        return []
+    return [
+        f"training planned {int(planned)} steps, not the {int(asked)} of Steps: "
+        f"{views:g} crops per click for your {n_clicks} clicks, so that a few clicks are "
+        "not learned by heart (more clicks train longer; Steps and Time limit are upper "
+        "bounds)"
+    ]
 
 
 #: Fewer particle clicks than this are not measured against the diameter given.
