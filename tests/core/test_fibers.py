@@ -271,3 +271,37 @@ def test_chains_of_scattered_detections_are_dropped_fibers_with_a_gap_kept():
     assert drop_sparse_paths([sparse_fiber[::2]], width) == []  # 2.4 widths apart: no fiber
     with pytest.raises(ValueError, match="width_px"):
         drop_sparse_paths([noise], 0.0)
+
+
+def test_a_fiber_fading_along_it_stays_one_path_at_a_higher_threshold():
+    """A napari trial: 12 fibers at threshold 0.15, 18 at 0.6, the detections along each
+    fiber fading below the higher threshold in places. Traced with hysteresis (linked
+    down to the default threshold, kept between strong vertices), a fiber is one path
+    at any threshold, its weak ends trimmed; a chain of weak candidates alone goes."""
+    import pandas as pd
+
+    from napari_cryopick.core.object_kinds import trace_fiber_candidates
+
+    width = 24.0
+    fiber = _line_points((0.0, 100.0), (400.0, 100.0), 8.4)
+    score = np.full(len(fiber), 0.9)
+    score[(fiber[:, 0] > 140) & (fiber[:, 0] < 220)] = 0.3  # fading in the middle, 80 px
+    score[fiber[:, 0] > 360] = 0.2  # and at one end
+    weak = _line_points((0.0, 300.0), (300.0, 300.0), 8.4)  # a faint fiber only
+    points = np.vstack([fiber, weak])
+    candidates = pd.DataFrame(
+        {"x": points[:, 0], "y": points[:, 1], "score": np.r_[score, np.full(len(weak), 0.2)]}
+    )
+    common = {"link_radius_px": 50.0, "smooth": False, "diameter_px": width}
+    paths, picks = trace_fiber_candidates(candidates, threshold=0.15, **common)
+    assert len(paths) == 2  # both fibers, whole
+    for threshold in (0.5, 0.6, 0.85):
+        (path,) = trace_fiber_candidates(candidates, threshold=threshold, **common)[0]
+        assert path[:, 1] == pytest.approx(100.0)  # the strong fiber, one path
+        assert path_length(path) == pytest.approx(360.0, abs=9.0)  # its weak end trimmed
+    paths, picks = trace_fiber_candidates(candidates, threshold=0.6, **common)
+    assert picks["score"].unique() == pytest.approx([0.9])  # scored by its strong part
+    # linked at the threshold itself, as before: the fading stretch breaks it
+    paths, _ = trace_fiber_candidates(candidates, threshold=0.6, link_threshold=0.6, **common)
+    assert len(paths) == 2
+    assert all(p[:, 1] == pytest.approx(100.0) for p in paths)

@@ -255,16 +255,53 @@ class FiberPickResult:
     max_angle_deg: float
 
 
-def _path_scores(paths: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, scores: np.ndarray):
-    """Mean score of the candidates nearest to each path's vertices."""
+def _path_scores(
+    paths: Sequence[np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float = -np.inf,
+):
+    """Mean score of the candidates nearest to each path's vertices, of those scoring
+    ``threshold`` or more (the weaker ones a path bridges a fading stretch with do not
+    bring its score below the threshold it is shown at)."""
     if not len(x):
         return [float("nan")] * len(paths)
     tree = cKDTree(np.column_stack([x, y]))
     out = []
     for path in paths:
         _, index = tree.query(np.asarray(path, dtype=np.float64).reshape(-1, 2))
-        out.append(float(np.mean(scores[np.unique(index)])))
+        near = scores[np.unique(index)]
+        strong = near[near >= threshold]
+        out.append(float(np.mean(strong if len(strong) else near)))
     return out
+
+
+#: The score down to which fiber candidates are linked into paths when the threshold is
+#: higher (the default pick threshold, :class:`napari_cryopick.core.detect.PickConfig`).
+FIBER_LINK_THRESHOLD = PickConfig().threshold
+
+
+def _strong_stretches(
+    paths: Sequence[np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    min_points: int,
+) -> list[np.ndarray]:
+    """Each path from its first to its last vertex whose nearest candidate scores
+    ``threshold`` or more; paths with fewer than ``min_points`` such vertices dropped."""
+    tree = cKDTree(np.column_stack([x, y]))
+    kept = []
+    for path in paths:
+        path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+        _, index = tree.query(path)
+        strong = np.flatnonzero(scores[index] >= threshold)
+        if len(strong) < max(min_points, 1):
+            continue
+        kept.append(path[strong[0] : strong[-1] + 1])
+    return kept
 
 
 def trace_fiber_candidates(
@@ -277,8 +314,16 @@ def trace_fiber_candidates(
     smooth: bool | int = True,
     diameter_px: float | None = None,
     micrograph: str = "",
+    link_threshold: float | None = None,
 ) -> tuple[list[np.ndarray], pd.DataFrame]:
     """Trace fiber candidates above a threshold into paths (no network).
+
+    Paths are traced with hysteresis, as edges are (Canny): candidates down to
+    ``link_threshold`` are linked, then each path keeps the stretch from its first to
+    its last vertex scoring ``threshold`` or more, and a path without ``min_points``
+    such vertices is dropped. A fiber whose detection fades somewhere along it
+    stays one path at a higher threshold instead of breaking into pieces (a napari
+    trial: 12 fibers at 0.15, 18 at 0.6).
 
     Parameters
     ----------
@@ -286,7 +331,12 @@ def trace_fiber_candidates(
         Fiber candidates (``FiberPickResult.candidates``, or any picks with
         ``x``, ``y``, ``score``).
     threshold
-        Candidates with ``score >= threshold`` are linked.
+        Paths keep their stretch between vertices with ``score >= threshold``.
+    link_threshold
+        Candidates with ``score >= link_threshold`` are linked; None: the
+        lower of ``threshold`` and the default pick threshold
+        (:data:`FIBER_LINK_THRESHOLD`), so the paths' shape does not change
+        above it, and below it every candidate shown is linked.
     link_radius_px, max_angle_deg, min_points, smooth
         See :func:`napari_cryopick.core.fibers.trace_fibers`.
     diameter_px
@@ -304,7 +354,10 @@ def trace_fiber_candidates(
         The traced paths and their vertices as a pick table (see
         :class:`FiberPickResult`).
     """
-    selected = apply_threshold(candidates, threshold) if len(candidates) else candidates
+    if link_threshold is None:
+        link_threshold = min(threshold, FIBER_LINK_THRESHOLD)
+    link_threshold = min(link_threshold, threshold)
+    selected = apply_threshold(candidates, link_threshold) if len(candidates) else candidates
     if len(selected) == 0:
         return [], empty_picks()
     x = selected["x"].to_numpy(np.float64)
@@ -319,11 +372,13 @@ def trace_fiber_candidates(
         min_points=min_points,
         smooth=smooth,
     )
+    if paths and threshold > link_threshold:
+        paths = _strong_stretches(paths, x, y, scores, threshold, min_points)
     if diameter_px is not None and diameter_px > 0:
         paths = drop_duplicate_paths(drop_sparse_paths(paths, diameter_px), diameter_px)
     picks = paths_to_picks(paths, micrograph=micrograph, diameter=diameter_px)
     if len(picks):
-        path_score = _path_scores(paths, x, y, scores)
+        path_score = _path_scores(paths, x, y, scores, threshold)
         picks["score"] = np.asarray(path_score, dtype=np.float64)[picks["tube_id"].to_numpy() - 1]
     return paths, picks
 
