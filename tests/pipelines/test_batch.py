@@ -429,6 +429,37 @@ def test_skip_through_a_linked_folder_knows_links_that_share_one_file(tiny_model
     assert (again.n_picked, again.n_skipped) == (0, 2)
 
 
+def test_skip_knows_the_micrographs_of_a_moved_folder(tiny_model, tmp_path):
+    """A facility trial moved its picked folder (scratch to archive) and --skip picked all
+    of it again, unsaid: a micrograph of the same name, size and time whose recorded path
+    is gone is the one picked. One replaced since, or a copy beside the original, is not."""
+    import shutil
+
+    folder = tmp_path / "scratch" / "mics"
+    paths = write_micrographs(folder, ["m0.mrc", "m1.mrc", "m2.mrc"])
+    out = tmp_path / "out"
+    first = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    assert first.n_picked == 3
+    archive = tmp_path / "archive" / "mics"
+    archive.parent.mkdir()
+    folder.rename(archive)
+    moved = sorted(archive.iterdir())
+    stat = moved[1].stat()  # m1 touched since: picked again
+    os.utime(moved[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    again = drive(run_batch(_request(moved, tiny_model, out), BatchOptions(skip=True)))
+    assert (again.n_picked, again.n_skipped) == (1, 2)
+    # a copy with the times kept, its original still there: not known by its name
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    shutil.copy2(moved[0], copies / "m0.mrc")
+    out2 = tmp_path / "out2"
+    drive(run_batch(_request([moved[0]], tiny_model, out2), BatchOptions(skip=True)))
+    third = drive(
+        run_batch(_request([copies / "m0.mrc"], tiny_model, out2), BatchOptions(skip=True))
+    )
+    assert (third.n_picked, third.n_skipped) == (1, 0)
+
+
 def _picked_then_again_through_a_link(folder, model, tmp_path):
     """The micrographs of ``folder`` picked into ``tmp_path/out``, then picked with --skip
     through a link to ``folder``: both outcomes."""

@@ -1430,16 +1430,20 @@ def _split_items(
     # whose outputs are this item's (a facility trial's --skip through a linked folder
     # picked 20 of 150 again, all links sharing a file)
     by_file: dict[str, list[Mapping[str, Any]]] = {}
+    by_name: dict[tuple[str, Any, Any], list[Mapping[str, Any]]] = {}
     for r in records.values():
         if isinstance(r.get("real"), str):
             by_file.setdefault(r["real"], []).append(r)
+        if isinstance(r.get("input"), str) and "input_size" in r:
+            name = (os.path.basename(r["input"]), r["input_size"], r.get("input_mtime_ns"))
+            by_name.setdefault(name, []).append(r)
     items = list(items)
     given = {os.path.abspath(item.source) for item in items}
     todo, done, moved = [], [], []
     for item in items:
         record = records.get(item.key)
         if record is None:
-            same_file = by_file.get(os.path.realpath(item.source), [])
+            same_file = by_file.get(os.path.realpath(item.source), []) or _moved_here(item, by_name)
             record = next(
                 (r for r in same_file if _outputs_at(out_dir, r, item)),
                 same_file[0] if same_file else None,
@@ -1464,6 +1468,20 @@ def _split_items(
                 # layout: a trial's b.png -> a.png was told to give the same folders)
                 moved.append((item, record))
     return todo, done, moved
+
+
+def _moved_here(
+    item: WorkItem, by_name: Mapping[tuple[str, Any, Any], list[Mapping[str, Any]]]
+) -> list[Mapping[str, Any]]:
+    """The records of a micrograph file moved to ``item.source`` since it was picked: of
+    its name, size and modification time, at a path that no longer exists (a facility
+    trial moved its folder from scratch to the archive, and ``--skip`` picked every
+    micrograph again: a move changes the real path, which links are known by)."""
+    stat = _input_stat(item.source)
+    if not stat:
+        return []
+    name = (os.path.basename(item.source), stat["input_size"], stat["input_mtime_ns"])
+    return [r for r in by_name.get(name, []) if not os.path.lexists(str(r["input"]))]
 
 
 def _keep_foreign(
