@@ -480,12 +480,12 @@ def _run(args: argparse.Namespace, job_dir: Path) -> int:
     )
     if outcome.n_other_settings:
         # a Continue with a new threshold (model, diameter...) picks the job again: said (a
-        # RELION trial's went unsaid)
+        # RELION trial's went unsaid); on standard output, run.out: a job that went well
+        # leaves run.err empty (a facility trial saw it among the job's errors)
         print(
             f"cryopick relion: note: {outcome.n_other_settings} micrograph(s) of the job had "
             "been picked with other settings (model, diameter, threshold, ...): picked again "
-            "with these, their files written over",
-            file=sys.stderr,
+            "with these, their files written over"
         )
     say_empty(outcome, "relion")  # (a trial's 3 Å/px optics group: 12 picks where 106)
     say_unseen(outcome, "relion")

@@ -2861,10 +2861,15 @@ def _run_locked(
                 state,
             )
     finally:
-        if manifest is not None:
-            manifest.close()
-        if executor is not None:
-            executor.close()
+        try:
+            if manifest is not None:
+                manifest.close()
+        finally:
+            # also when closing the manifest fails (a full disk fails its flush again): a
+            # Dask cluster left to the interpreter's exit logged its teardown after the
+            # error (a facility trial: 14 INFO lines below the one error line)
+            if executor is not None:
+                executor.close()
     summary = write_summary(out_dir, fingerprint, options.shard) if options.summary else ()
     return BatchOutcome(
         n_micrographs=len(items),
