@@ -1009,6 +1009,15 @@ def test_filter_writes_picks_of_binned_copies_for_the_unbinned_micrographs(tmp_p
         main(["filter", str(source), "--picks-binning", "0.5", "--out", str(tmp_path / "x")]) == 2
     )
     assert "--picks-binning must be at least 1" in capsys.readouterr().err
+    # a BOX file's box grows with its picks (it stayed at the binned copies' 28 px)
+    (tmp_path / "binned_box").mkdir()
+    box = write_picks(table, tmp_path / "binned_box" / "m.box", format="box", box_size=28)
+    out = tmp_path / "unbinned_box"
+    assert main(["filter", str(box), "--picks-binning", "2", "--out", str(out)]) == 0
+    assert (out / "m.box").read_text().splitlines()[0].split("\t")[2:] == ["56", "56"]
+    back = read_picks(out / "m.box")
+    np.testing.assert_allclose(back["x"], [200.5, 500.5], atol=0.5)
+    np.testing.assert_allclose(back["diameter"], [56.0, 56.0])
 
 
 def test_pick_refuses_to_replace_the_users_own_picks_unless_told(

@@ -520,8 +520,9 @@ def _shown_fibers(result: ShownResult, threshold: float) -> tuple[list, list, li
     file, or paths the user edited) are paths as they are, shown when
     unscored or any vertex scores ``threshold`` or more, each with its best
     vertex score; candidates without one (a picking's result) are traced at
-    ``threshold``, each path with the mean score of its candidates (as
-    ``cryopick pick`` traces them). The rows are those of the tubes shown and
+    ``threshold`` (with hysteresis: core ``trace_fiber_candidates``), each path with
+    the mean score of its candidates at the threshold (as ``cryopick pick`` traces
+    them). The rows are those of the tubes shown and
     every candidate's. Kept in ``result.traced``: a threshold seen before (the
     review table, the status, an export) is not traced again.
     """

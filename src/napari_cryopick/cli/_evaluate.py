@@ -398,25 +398,27 @@ def _other_sides_diameter(pred: pd.DataFrame, truth: pd.DataFrame) -> float | No
     import numpy as np
     import pandas as pd
 
-    def lacking(table: pd.DataFrame) -> bool:
+    def lacking(table: pd.DataFrame) -> int:
         if not len(table):
-            return False
+            return 0
         if "diameter" not in table:
-            return True
+            return len(table)
         values = pd.to_numeric(table["diameter"], errors="coerce").to_numpy(np.float64)
-        return bool((~np.isfinite(values) | (values <= 0)).any())
+        return int((~np.isfinite(values) | (values <= 0)).sum())
 
     for side, table, other, other_table in (
         ("ground-truth", truth, "predictions'", pred),
         ("predicted", pred, "ground truth's", truth),
     ):
-        if lacking(table) and not lacking(other_table):
+        missing = lacking(table)
+        if missing and not lacking(other_table):
             diameter = _common_diameter(other_table)
             if diameter is None:
                 return None  # (several sizes: the error asks for --diameter)
+            which = "the" if missing == len(table) else f"{missing} of the {len(table)}"
             print(
-                f"cryopick evaluate: note: the {side} picks have no diameter: boxes of the "
-                f"{other} diameter, {diameter:.4g} px, for IoU (--diameter PX to choose)",
+                f"cryopick evaluate: note: {which} {side} picks have no diameter: boxes of "
+                f"the {other} diameter, {diameter:.4g} px, for IoU (--diameter PX to choose)",
                 file=sys.stderr,
             )
             return diameter

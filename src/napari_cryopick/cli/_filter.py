@@ -291,8 +291,14 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
         options["binning"] = args.binning
     if format in BOXED_FORMATS:
         box = args.box_size
-        if box is None:
-            box = box_size_of(path) if source_format in BOXED_FORMATS else one_box_size(passed)
+        if box is None and source_format in BOXED_FORMATS:
+            box = box_size_of(path)
+            if box is not None and args.picks_binning not in (None, 1.0):
+                # the input's box is in the binned copies' pixels (a review: 28 px boxes
+                # stayed 28 around picks converted to the unbinned micrographs)
+                box = box * args.picks_binning
+        elif box is None:
+            box = one_box_size(passed)
         options["box_size"] = box
     if format == "star":
         # per-micrograph coordinate files name no micrograph (read_picks used the stem)

@@ -64,6 +64,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 import uuid
@@ -2869,7 +2870,11 @@ def _run_locked(
             # Dask cluster left to the interpreter's exit logged its teardown after the
             # error (a facility trial: 14 INFO lines below the one error line)
             if executor is not None:
-                executor.close()
+                if sys.exc_info()[0] is None:
+                    executor.close()
+                else:  # (the error that stopped the run is the one said, not the close's)
+                    with contextlib.suppress(Exception):
+                        executor.close()
     summary = write_summary(out_dir, fingerprint, options.shard) if options.summary else ()
     return BatchOutcome(
         n_micrographs=len(items),

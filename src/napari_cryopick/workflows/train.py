@@ -386,11 +386,13 @@ def _click_limit_note(run: Any, n_clicks: int) -> list[str]:
     numbers_given = all(isinstance(v, numbers.Number) for v in (asked, planned, views))
     if not numbers_given or int(planned) >= int(asked) or n_clicks <= 0:
         return []
+    # (continual: the exemplar bank's picks replayed count as clicks too)
+    replayed = " and the earlier data sets' exemplars" if run.get("mode") == "continual" else ""
     return [
         f"training planned {int(planned)} steps, not the {int(asked)} of Steps: "
-        f"{views:g} crops per click for your {n_clicks} clicks, so that a few clicks are "
-        "not learned by heart (more clicks train longer; Steps and Time limit are upper "
-        "bounds)"
+        f"{views:g} crops per click for your {n_clicks} clicks{replayed}, so that a few "
+        "clicks are not learned by heart (more clicks train longer; Steps and Time limit "
+        "are upper bounds)"
     ]
 
 
