@@ -1478,6 +1478,8 @@ def _moved_here(
     its name, size and modification time, at a path that no longer exists (a facility
     trial moved its folder from scratch to the archive, and ``--skip`` picked every
     micrograph again: a move changes the real path, which links are known by)."""
+    if not by_name:
+        return []
     stat = _input_stat(item.source)
     if not stat:
         return []
