@@ -448,16 +448,39 @@ def test_skip_knows_the_micrographs_of_a_moved_folder(tiny_model, tmp_path):
     os.utime(moved[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
     again = drive(run_batch(_request(moved, tiny_model, out), BatchOptions(skip=True)))
     assert (again.n_picked, again.n_skipped) == (1, 2)
-    # a copy with the times kept, its original still there: not known by its name
+    # a copy with the times kept, its original still there: not known by its name (its
+    # picks would replace the original's: refused, test below)
     copies = tmp_path / "copies"
     copies.mkdir()
     shutil.copy2(moved[0], copies / "m0.mrc")
     out2 = tmp_path / "out2"
     drive(run_batch(_request([moved[0]], tiny_model, out2), BatchOptions(skip=True)))
-    third = drive(
-        run_batch(_request([copies / "m0.mrc"], tiny_model, out2), BatchOptions(skip=True))
-    )
-    assert (third.n_picked, third.n_skipped) == (1, 0)
+    with pytest.raises(ValueError, match="picks of other micrographs"):
+        drive(run_batch(_request([copies / "m0.mrc"], tiny_model, out2), BatchOptions(skip=True)))
+
+
+def test_micrographs_of_the_same_names_in_another_folder_do_not_replace_the_picks(
+    tiny_model, tmp_path
+):
+    """A trial picked other/ (a different data set, the same file names) into the folder
+    mics/ was picked into: every file of mics/ was replaced, unsaid, with or without
+    --skip, and summary.csv then said the user had edited them. Refused now, naming a
+    file and both micrographs; --overwrite replaces them."""
+    first = write_micrographs(tmp_path / "mics", ["m0.mrc", "m1.mrc"])
+    other = write_micrographs(tmp_path / "other", ["m0.mrc", "m1.mrc"], pixel_size=3.0)
+    out = tmp_path / "out"
+    drive(run_batch(_request(first, tiny_model, out), BatchOptions()))
+    before = (out / "m0.star").read_bytes()
+    for options in (BatchOptions(), BatchOptions(skip=True)):
+        with pytest.raises(ValueError, match=r"2 file\(s\) hold the picks of other") as error:
+            drive(run_batch(_request(other, tiny_model, out), options))
+        assert str(first[0]) in str(error.value)
+        assert str(other[0]) in str(error.value)
+    assert (out / "m0.star").read_bytes() == before
+    again = drive(run_batch(_request(first, tiny_model, out), BatchOptions(skip=True)))
+    assert again.n_skipped == 2  # the micrographs themselves: done, as before
+    replaced = drive(run_batch(_request(other, tiny_model, out), BatchOptions(overwrite=True)))
+    assert replaced.n_picked == 2
 
 
 def _picked_then_again_through_a_link(folder, model, tmp_path):

@@ -1207,6 +1207,52 @@ def refuse_to_replace(
     if summary:
         found += foreign_summary(out_dir)
     _refuse(out_dir, found)
+    _refuse_other_micrographs(out_dir, other_micrographs_outputs(prepared, items, out_dir))
+
+
+def other_micrographs_outputs(
+    prepared: PreparedPick, items: Sequence[WorkItem], out_dir: Path
+) -> list[tuple[Path, str, WorkItem]]:
+    """``(file, the micrograph it holds the picks of, the item that would replace it)``
+    for the output files of ``items`` that an earlier run wrote for another micrograph
+    file still there: one of the same name in another folder, or a copy beside it (a
+    trial picked ``other/`` into the folder ``mics/`` was picked into, names alike, and
+    every file of ``mics/`` was replaced, unsaid). A micrograph moved or deleted since, a
+    link to the same file, or one replaced under its own path is not another."""
+    records = read_manifests(out_dir) if Path(out_dir).is_dir() else {}
+    owners: dict[str, str] = {}
+    for record in records.values():
+        if record.get("status") == "done" and isinstance(record.get("input"), str):
+            for name in record.get("outputs") or []:
+                owners[str(name)] = record["input"]
+    if not owners:
+        return []
+    found = []
+    for item in items:
+        for path in output_paths(item.stem, prepared.request.formats, prepared.kinds):
+            other = owners.get(os.path.relpath(path, out_dir))
+            if other is None or other == item.key or not path.exists():
+                continue
+            if not os.path.exists(other) or os.path.realpath(other) == os.path.realpath(
+                item.source
+            ):
+                continue
+            found.append((path, other, item))
+    return found
+
+
+def _refuse_other_micrographs(out_dir: Path, found: Sequence[tuple[Path, str, WorkItem]]) -> None:
+    if not found:
+        return
+    path, other, item = found[0]
+    count = len({str(p) for p, _, _ in found})
+    raise ValueError(
+        f"{out_dir}: {count} file(s) hold the picks of other micrographs picked into this "
+        f"folder before, which this run would replace (e.g. {os.path.relpath(path, out_dir)}"
+        f", picks of {other}, not of {item.source}): micrographs of the same names in "
+        "other folders; pick into another folder (cryopick pick and cryopick relion: "
+        "--overwrite replaces them)"
+    )
 
 
 def refuse_summary_collision(
