@@ -1009,6 +1009,22 @@ def test_filter_writes_picks_of_binned_copies_for_the_unbinned_micrographs(tmp_p
         main(["filter", str(source), "--picks-binning", "0.5", "--out", str(tmp_path / "x")]) == 2
     )
     assert "--picks-binning must be at least 1" in capsys.readouterr().err
+    # a RELION particles file loses its optics table and paths when converted: said
+    relion = tmp_path / "binned_relion"
+    relion.mkdir()
+    (relion / "particles.star").write_text(
+        "data_optics\nloop_\n_rlnOpticsGroup #1\n_rlnImagePixelSize #2\n1 2.0\n\n"
+        "data_particles\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n"
+        "_rlnMicrographName #3\n_rlnOpticsGroup #4\n100 200 mics/m.mrc 1\n"
+    )
+    out = tmp_path / "unbinned_relion"
+    assert main(["filter", str(relion), "--picks-binning", "2", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "other blocks and columns (the optics table" in err
+    np.testing.assert_allclose(read_picks(out / "particles.star")["x"], [200.5])
+    out = tmp_path / "unbinned_plain"  # a coordinate file of one block: nothing lost
+    assert main(["filter", str(source), "--picks-binning", "2", "--out", str(out)]) == 0
+    assert "are not kept" not in capsys.readouterr().err
     # a BOX file's box grows with its picks (it stayed at the binned copies' 28 px)
     (tmp_path / "binned_box").mkdir()
     box = write_picks(table, tmp_path / "binned_box" / "m.box", format="box", box_size=28)

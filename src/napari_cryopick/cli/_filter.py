@@ -222,6 +222,7 @@ class _Said:
     folder: Path | None = None
     notes: list[str] | None = None
     kind_lost: bool = False
+    star_lost: bool = False
 
     def after_write(self, text: str) -> None:
         """Say ``text`` (on stderr) once the files it speaks of are in place."""
@@ -286,6 +287,8 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
                 )
     passed = table[keep].reset_index(drop=True)
     _warn_of_kind_lost(said, passed, format)
+    if source_format == "star" and _converts(args):
+        _warn_of_star_content_lost(said, path)
     options = {}
     if args.binning not in (None, 1.0):
         options["binning"] = args.binning
@@ -364,6 +367,30 @@ def _warn_of_kind_lost(said: _Said, passed: Any, format: str) -> None:
     if warning is not None:
         said.kind_lost = True
         print(f"cryopick filter: warning: {warning}", file=sys.stderr)
+
+
+def _warn_of_star_content_lost(said: _Said, path: Path) -> None:
+    """A RELION STAR file whose coordinates are converted is written anew, coordinates,
+    scores and diameters only: said once a command where it held more (a fuzzing trial's
+    particles file lost its optics table and micrograph paths, unsaid)."""
+    if said.star_lost:
+        return
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return
+    blocks = sum(1 for line in text.splitlines() if line.strip().startswith("data_"))
+    import re
+
+    paths = "_rlnMicrographName" in text and re.search(r"\S/\S+\.\w+", text) is not None
+    if blocks > 1 or paths or "_rlnOpticsGroup" in text or "_rlnImageName" in text:
+        said.star_lost = True
+        print(
+            f"cryopick filter: warning: {path}: converting the coordinates writes a new STAR "
+            "file with coordinates, scores and diameters only: its other blocks and columns "
+            "(the optics table, micrograph paths, angles) are not kept",
+            file=sys.stderr,
+        )
 
 
 def _write_fibers(
