@@ -821,4 +821,6 @@ def test_evaluate_takes_the_predictions_diameter_for_a_truth_without_one(tmp_pat
     mixed = make_picks(x, y, diameter=np.where(np.arange(30) % 2, 40.0, 80.0), **scores)
     pred = write_picks(mixed, tmp_path / "mixed.star")
     assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth)]) == 2
-    assert "IoU matching needs a diameter" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "IoU matching needs a diameter" in err
+    assert "the predictions' picks have several diameters (40-80 px)" in err

@@ -976,7 +976,7 @@ def test_filter_writes_topaz_targets_for_binned_micrographs(tmp_path, capsys):
     assert main(["filter", str(source), "--binning", "2", "--out", str(star)]) == 0
     np.testing.assert_allclose(sorted(read_picks(star / "mic_a.star")["x"]), [199.75, 499.75])
     assert main(["filter", str(source), "--binning", "0.5", "--out", str(tmp_path / "x")]) == 2
-    assert "--binning must be at least 1" in capsys.readouterr().err
+    assert "--binning must be a number of at least 1" in capsys.readouterr().err
 
 
 def test_filter_writes_picks_of_binned_copies_for_the_unbinned_micrographs(tmp_path, capsys):
@@ -1008,7 +1008,7 @@ def test_filter_writes_picks_of_binned_copies_for_the_unbinned_micrographs(tmp_p
     assert (
         main(["filter", str(source), "--picks-binning", "0.5", "--out", str(tmp_path / "x")]) == 2
     )
-    assert "--picks-binning must be at least 1" in capsys.readouterr().err
+    assert "--picks-binning must be a number of at least 1" in capsys.readouterr().err
     # a RELION particles file loses its optics table and paths when converted: said
     relion = tmp_path / "binned_relion"
     relion.mkdir()

@@ -413,8 +413,15 @@ def _other_sides_diameter(pred: pd.DataFrame, truth: pd.DataFrame) -> float | No
         missing = lacking(table)
         if missing and not lacking(other_table):
             diameter = _common_diameter(other_table)
-            if diameter is None:
-                return None  # (several sizes: the error asks for --diameter)
+            if diameter is None:  # (several sizes: the error below asks for --diameter)
+                sizes = pd.to_numeric(other_table["diameter"], errors="coerce")
+                print(
+                    f"cryopick evaluate: note: the {other} picks have several diameters "
+                    f"({sizes.min():.4g}-{sizes.max():.4g} px): none is taken for the "
+                    f"{side} picks without one",
+                    file=sys.stderr,
+                )
+                return None
             which = "the" if missing == len(table) else f"{missing} of the {len(table)}"
             print(
                 f"cryopick evaluate: note: {which} {side} picks have no diameter: boxes of "

@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "filter",
         help="re-threshold or size-filter pick files (no network)",
         description=(
-            "Keep the picks of pick files (STAR, BOX, CBOX, Topaz, CSV, cryoSPARC particles "
-            ".cs, written as STAR; folders are searched for them) that pass a score threshold and a diameter range, and write them to "
+            "Keep the picks of pick files (STAR, BOX, CBOX, Topaz, CSV; folders are searched "
+            "for them; a cryoSPARC particles .cs given by name, written as STAR) that pass a score threshold and a diameter range, and write them to "
             "--out, keeping the files' folder layout. STAR, BOX and CBOX files in their own "
             "format lose only the rows filtered out (RELION's other blocks and columns, "
             "micrograph names and box sizes stay as written). A RELION coordinate-file index "
@@ -159,7 +159,9 @@ def _check(args: argparse.Namespace) -> None:
     for name in ("binning", "picks_binning"):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value >= 1):
-            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {value:g}")
+            raise CLIError(
+                f"--{name.replace('_', '-')} must be a number of at least 1, got {value:g}"
+            )
     if args.box_size is not None and args.box_size < 1.0:  # as cryopick pick
         raise CLIError(f"--box-size must be at least 1 px, got {args.box_size:g}")
     if (
