@@ -495,7 +495,7 @@ def _picked_then_again_through_a_link(folder, model, tmp_path):
     return first, drive(run_batch(_request(linked, model, out), BatchOptions(skip=True)))
 
 
-def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_path):
+def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_path, caplog):
     """A trial: the same folder through a symlink was picked again; a micrograph replaced
     under the same path was taken as done."""
     import shutil
@@ -510,8 +510,12 @@ def test_skip_knows_a_micrograph_by_its_file_not_the_path_typed(tiny_model, tmp_
     shutil.copyfile(paths[2], paths[1])
     stat = paths[1].stat()
     os.utime(paths[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
-    redo = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
+    with caplog.at_level(logging.INFO, logger="napari_cryopick.workflows.batch"):
+        redo = drive(run_batch(_request(paths, tiny_model, out), BatchOptions(skip=True)))
     assert (redo.n_picked, redo.n_skipped) == (1, 2)
+    # said why (a fuzzing trial's touched micrograph was picked again, unsaid)
+    assert "1 micrograph(s) changed since they were picked" in caplog.text
+    assert str(paths[1]) in caplog.text
     # another name of the same file writes its own picks (a trial: "1 already done", and
     # alias.star was never written); so does a folder picked again in another layout
     dotted = tmp_path / "dotted" / "m0.v2.mrc"  # its outputs m0.v2.star are not m0's

@@ -1578,6 +1578,31 @@ def _keep_foreign(
     return pick, kept, len(damaged)
 
 
+def _note_changed(
+    todo: Sequence[WorkItem],
+    records: Mapping[str, Mapping[str, Any]],
+    out_dir: Path,
+    listed: bool,
+) -> None:
+    """Say which micrographs ``--skip`` picks again because their file changed since they
+    were picked (a fuzzing trial's touched micrograph was picked again, unsaid)."""
+    changed = [
+        item
+        for item in todo
+        if (record := records.get(item.key)) is not None
+        and record.get("status") == "done"
+        and _outputs_intact(out_dir, record)
+        and not _input_unchanged(item, record, listed)
+    ]
+    if changed:
+        logger.info(
+            "%d micrograph(s) changed since they were picked (another size or modification "
+            "time, or another pixel size in their list; e.g. %s): picked again",
+            len(changed),
+            changed[0].source,
+        )
+
+
 def _note_other_layout(moved: Sequence[tuple[WorkItem, Mapping[str, Any]]], out_dir: Path) -> None:
     """Warn when micrographs to pick were picked into this folder before under other
     names (:func:`_split_items`): the outputs mirror the folders given, so another set of
@@ -2864,6 +2889,7 @@ def _run_locked(
     n_damaged = 0  # files an earlier run wrote, damaged since: their micrographs picked again
     if options.skip:
         _note_other_layout(moved, out_dir)
+        _note_changed(todo, records, out_dir, request.pixel_size_A is None)
         if not options.overwrite and records:
             # resuming a run over thousands: a file the user edited (or wrote) since is
             # kept and its micrograph skipped, said, instead of the whole resume refused (a
