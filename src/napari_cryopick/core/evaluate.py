@@ -175,7 +175,7 @@ def _diameters(table: pd.DataFrame, diameter_px: float | None, what: str) -> np.
         if diameter_px is None:
             raise ValueError(
                 f"IoU matching needs a diameter: {int(missing.sum())} {what} pick(s) have none "
-                "(Topaz and some STAR files store none); give the particle diameter "
+                "(Topaz and some STAR files store none); give the diameter of the objects "
                 "(--diameter PX) or match by centre distance (--tolerance PX)"
             )
         diameters[missing] = float(diameter_px)
