@@ -479,8 +479,17 @@ def test_micrographs_of_the_same_names_in_another_folder_do_not_replace_the_pick
     assert (out / "m0.star").read_bytes() == before
     again = drive(run_batch(_request(first, tiny_model, out), BatchOptions(skip=True)))
     assert again.n_skipped == 2  # the micrographs themselves: done, as before
+    # in another format too: two files of one name for two micrographs (a GUI trial's BOX
+    # files of other micrographs were written beside the STAR ones, said "other settings")
+    boxes = dataclasses.replace(_request(other, tiny_model, out), formats=("box",))
+    with pytest.raises(ValueError, match="hold the picks of other micrographs"):
+        drive(run_batch(boxes, BatchOptions(skip=True)))
+    assert not (out / "m0.box").exists()
     replaced = drive(run_batch(_request(other, tiny_model, out), BatchOptions(overwrite=True)))
     assert replaced.n_picked == 2
+    # the folder's names are other/'s now: resuming it is no refusal (the latest owner)
+    resumed = drive(run_batch(_request(other, tiny_model, out), BatchOptions(skip=True)))
+    assert resumed.n_skipped == 2
 
 
 def _picked_then_again_through_a_link(folder, model, tmp_path):

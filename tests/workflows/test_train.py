@@ -807,18 +807,36 @@ def test_the_train_widgets_notes_say_when_the_clicks_set_the_steps():
 
     from napari_cryopick.workflows.train import training_notes
 
-    def outcome(planned, asked):
-        config = {"steps": asked, "views_per_label": 60.0}
-        run = {"steps": planned, "planned_steps": planned, "train_config": config}
+    def outcome(planned, asked, views=60.0, **run):
+        config = {
+            "steps": asked,
+            "views_per_label": views,
+            "batch_size": 8,
+            "positive_crop_fraction": 0.5,
+            "warmup_steps": 50,
+        }
+        run.update(steps=planned, planned_steps=planned, train_config=config)
         return SimpleNamespace(
             metadata={"history": [run]}, previous=None, history=[{}] * planned, completed=True
         )
 
     (note,) = training_notes(outcome(135, 100000), 9, gui=True)
     assert "planned 135 steps, not the 100000 of Steps: 60 crops per click" in note
-    assert "your 9 clicks" in note
+    assert "your 9 clicks, so that" in note
     assert training_notes(outcome(1000, 1000), 400, gui=True) == []  # Steps set them
     assert training_notes(outcome(135, 100000), 9) == []  # cryopick train says it before
+    # the starting model sees the particles (a GUI trial's 5000 Steps trained 100, said
+    # only as "30 crops per click, half the default"), below the fewest steps
+    seen = {"separation": 0.98, "threshold": 0.2, "views_per_label": 30.0}
+    notes = training_notes(outcome(100, 5000, 30.0, protected=seen), 8, gui=True)
+    said = "planned 100 steps, not the 5000 of Steps: 30 crops per click for your 8 clicks"
+    assert f"{said}, and 100 steps at the fewest" in notes[0]
+    assert "half the default" in notes[1]
+    # continual: the exemplars replayed are said only where they made more steps
+    (alone,) = training_notes(outcome(120, 5000, mode="continual"), 8, gui=True)
+    assert "exemplars" not in alone
+    (more,) = training_notes(outcome(300, 5000, mode="continual"), 8, gui=True)
+    assert "your 8 clicks and the earlier data sets' exemplars replayed" in more
 
 
 def _simulated_clicks(folder, shape, n_particles, micrographs, clicked):

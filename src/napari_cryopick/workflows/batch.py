@@ -1220,25 +1220,44 @@ def other_micrographs_outputs(
     every file of ``mics/`` was replaced, unsaid). A micrograph moved or deleted since, a
     link to the same file, or one replaced under its own path is not another."""
     records = read_manifests(out_dir) if Path(out_dir).is_dir() else {}
-    owners: dict[str, str] = {}
-    for record in records.values():
-        if record.get("status") == "done" and isinstance(record.get("input"), str):
+    # by output name without its format: a file of another format beside them is the
+    # same name of two micrographs too (a GUI trial's BOX files of other micrographs were
+    # written beside the first ones' STAR files, said as "other settings")
+    owners: dict[str, tuple[str, list[Path]]] = {}
+    # the latest run's micrograph owns a name (one --overwrite gave to another since)
+    done = [r for r in records.values() if r.get("status") == "done"]
+    for record in sorted(done, key=lambda r: _number(r.get("finished"))):
+        if isinstance(record.get("input"), str):
+            stems = {_output_stem(str(name)) for name in record.get("outputs") or []}
+            for stem in stems:
+                owners[stem] = (record["input"], [])
             for name in record.get("outputs") or []:
-                owners[str(name)] = record["input"]
+                owners[_output_stem(str(name))][1].append(out_dir / str(name))
     if not owners:
         return []
     found = []
     for item in items:
-        for path in output_paths(item.stem, prepared.request.formats, prepared.kinds):
-            other = owners.get(os.path.relpath(path, out_dir))
-            if other is None or other == item.key or not path.exists():
-                continue
-            if not os.path.exists(other) or os.path.realpath(other) == os.path.realpath(
-                item.source
-            ):
-                continue
-            found.append((path, other, item))
+        owner = owners.get(os.path.relpath(item.stem, out_dir))
+        if owner is None or owner[0] == item.key:
+            continue
+        other, files = owner
+        present = [path for path in files if path.exists()]
+        if not present or not os.path.exists(other):
+            continue
+        if os.path.realpath(other) == os.path.realpath(item.source):
+            continue
+        found.append((present[0], other, item))
     return found
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _output_stem(name: str) -> str:
+    """An output file's name without its format's suffix (and ``_fibers``)."""
+    stem = os.path.splitext(name)[0]
+    return stem[: -len("_fibers")] if stem.endswith("_fibers") else stem
 
 
 def _refuse_other_micrographs(out_dir: Path, found: Sequence[tuple[Path, str, WorkItem]]) -> None:
@@ -1247,11 +1266,10 @@ def _refuse_other_micrographs(out_dir: Path, found: Sequence[tuple[Path, str, Wo
     path, other, item = found[0]
     count = len({str(p) for p, _, _ in found})
     raise ValueError(
-        f"{out_dir}: {count} file(s) hold the picks of other micrographs picked into this "
-        f"folder before, which this run would replace (e.g. {os.path.relpath(path, out_dir)}"
-        f", picks of {other}, not of {item.source}): micrographs of the same names in "
-        "other folders; pick into another folder (cryopick pick and cryopick relion: "
-        "--overwrite replaces them)"
+        f"{out_dir}: {count} file(s) hold the picks of other micrographs of the names this "
+        f"run would write (e.g. {os.path.relpath(path, out_dir)}, picks of {other}, not "
+        f"of {item.source}): micrographs of the same names in other folders; pick into "
+        "another folder (cryopick pick and cryopick relion: --overwrite replaces them)"
     )
 
 

@@ -353,9 +353,10 @@ def training_notes(outcome: TrainOutcome, n_clicks: int, *, gui: bool = False) -
     history = outcome.metadata.get("history") if isinstance(outcome.metadata, dict) else None
     run = history[-1] if history else {}
     protected = run.get("protected") if isinstance(run, dict) else None
+    if gui:  # (also where the starting model sees the particles: a GUI trial's 5000 Steps
+        # trained 100, said only as "30 crops per click, half the default")
+        notes += _click_limit_note(run, n_clicks)
     if not isinstance(protected, dict) or protected.get("views_per_label") is None:
-        if gui:
-            notes += _click_limit_note(run, n_clicks)
         return notes
     notes.append(
         f"the starting model already sees these particles (it ranks your clicks above "
@@ -386,11 +387,23 @@ def _click_limit_note(run: Any, n_clicks: int) -> list[str]:
     numbers_given = all(isinstance(v, numbers.Number) for v in (asked, planned, views))
     if not numbers_given or int(planned) >= int(asked) or n_clicks <= 0:
         return []
-    # (continual: the exemplar bank's picks replayed count as clicks too)
-    replayed = " and the earlier data sets' exemplars" if run.get("mode") == "continual" else ""
+    batch = config.get("batch_size")
+    fraction = config.get("positive_crop_fraction")
+    warmup = config.get("warmup_steps")
+    expected = (
+        math.ceil(views * n_clicks / (batch * max(fraction, 1e-6)))
+        if all(isinstance(v, numbers.Number) for v in (batch, fraction))
+        else int(planned)
+    )
+    fewest = 2 * int(warmup) if isinstance(warmup, numbers.Number) else 0
+    extra = ""
+    if int(planned) > max(expected, fewest) and run.get("mode") == "continual":
+        extra = " and the earlier data sets' exemplars replayed"  # (they count as clicks)
+    elif int(planned) == fewest and expected < fewest:
+        extra = f", and {fewest} steps at the fewest"
     return [
         f"training planned {int(planned)} steps, not the {int(asked)} of Steps: "
-        f"{views:g} crops per click for your {n_clicks} clicks{replayed}, so that a few "
+        f"{views:g} crops per click for your {n_clicks} clicks{extra}, so that a few "
         "clicks are not learned by heart (more clicks train longer; Steps and Time limit "
         "are upper bounds)"
     ]
