@@ -540,6 +540,7 @@ class TrainWidget(QWidget):
         self.last_request: TrainRequest | None = None
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
+        self._model_warnings: list[str] = []  # the base model's warnings in it
         self.size_note: str = ""  # kinds too different in size for one model
         self.junk_note: str = ""  # data sets of negatives only, not trained on
         self.kind_note: str = ""  # data sets of other kinds left out of a new model
@@ -1020,6 +1021,7 @@ class TrainWidget(QWidget):
         model, metadata = None, {}
         self.base_origin = ""
         self.mode_note = ""
+        self._model_warnings = []  # the base model's warnings in mode_note, as written
         self.size_note = ""
         if mode in ADAPT_MODES or mode == "joint":
             if mode != "joint":  # (Joint with no session model starts anew, as the CLI's)
@@ -1158,6 +1160,7 @@ class TrainWidget(QWidget):
                 # no own head", not "Ribo": a re-trial)
                 if note.split(" ", 1)[0].rstrip(":,;") not in known:
                     note = note[0].upper() + note[1:]
+                self._model_warnings.append(note)
                 self.mode_note += f" (Warning: {note}.)"
         from napari_cryopick.workflows.inputs import kind_size_warning
 
@@ -1426,11 +1429,7 @@ class TrainWidget(QWidget):
             self.status.setText(str(exc))
             self.last_error = str(exc)
             return None
-        forgets = [
-            part.strip(" ().")
-            for part in self.mode_note.split("(Warning: ")[1:]
-            if "forget" in part or "forgotten" in part
-        ]
+        forgets = [n for n in self._model_warnings if "forget" in n or "forgotten" in n]
         if forgets and request.resolved_mode in ("finetune", "joint"):
             # asked before the minutes of training, not said after the press (a GUI trial's
             # fine-tune on β-gal made the model forget the ribosome; the warning came with

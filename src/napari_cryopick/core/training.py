@@ -62,6 +62,7 @@ __all__ = [
     "resolve_time_limit",
     "sample_batch",
     "train_detector",
+    "views_step_count",
 ]
 
 #: Pick kinds that are not labelled objects: user negatives and the "unknown"
@@ -601,12 +602,22 @@ def count_labels(examples: Sequence[TrainingExample]) -> int:
     return sum(len(e.pick_arrays().labels) for e in unique)
 
 
+def views_step_count(
+    views_per_label: float, labels: int, batch_size: int, positive_crop_fraction: float
+) -> int:
+    """Steps that centre ``views_per_label`` crops on each of ``labels`` objects on average,
+    before :func:`label_step_limit`'s bounds."""
+    per_step = batch_size * max(positive_crop_fraction, 1e-6)
+    return math.ceil(views_per_label * labels / per_step)
+
+
 def label_step_limit(config: TrainConfig, labels: int) -> int:
     """The steps ``config`` allows for ``labels`` labelled objects (see ``views_per_label``)."""
     if config.views_per_label is None:
         return config.steps
-    per_step = config.batch_size * max(config.positive_crop_fraction, 1e-6)
-    limit = math.ceil(config.views_per_label * labels / per_step)
+    limit = views_step_count(
+        config.views_per_label, labels, config.batch_size, config.positive_crop_fraction
+    )
     return int(min(config.steps, max(limit, 2 * config.warmup_steps, 1)))
 
 

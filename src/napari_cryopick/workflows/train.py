@@ -390,8 +390,10 @@ def _click_limit_note(run: Any, n_clicks: int) -> list[str]:
     batch = config.get("batch_size")
     fraction = config.get("positive_crop_fraction")
     warmup = config.get("warmup_steps")
+    from napari_cryopick.core.training import views_step_count
+
     expected = (
-        math.ceil(views * n_clicks / (batch * max(fraction, 1e-6)))
+        views_step_count(views, n_clicks, batch, fraction)
         if all(isinstance(v, numbers.Number) for v in (batch, fraction))
         else int(planned)
     )
