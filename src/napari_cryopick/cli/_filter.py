@@ -135,18 +135,21 @@ def _converts(args: argparse.Namespace) -> bool:
     )
 
 
-def _unbinned(table, path: Path, args: argparse.Namespace):
-    """``table`` (read from ``path``) in the unbinned micrographs' pixels with
-    ``--picks-binning`` (a trial picked 2x binned copies and found no way back to
-    per-micrograph files of the originals)."""
-    if args.picks_binning in (None, 1.0):
-        return table
+def _read(path: Path, name: str | None, listed_by: Path | None, args: argparse.Namespace):
+    """The picks of ``path`` (of micrograph ``name`` of the index ``listed_by``), in the
+    unbinned micrographs' pixels with ``--picks-binning`` (a trial picked 2x binned copies
+    and found no way back to per-micrograph files of the originals), as ``read_picks``
+    converts binned files (each format's rule)."""
     from napari_cryopick.core.pick_table import binned_to_original
-    from napari_cryopick.io.pickfiles import FORMATS, detect_format
+    from napari_cryopick.io.formats.star import read_listed
+    from napari_cryopick.io.pickfiles import read_picks
 
-    module = FORMATS.get(detect_format(path))
-    block = getattr(module, "BLOCK_BINNING", True)
-    return binned_to_original(table, args.picks_binning, block=block)
+    binning = args.picks_binning or 1.0
+    if listed_by is None:
+        return read_picks(path, binning=binning)
+    table = read_listed(path, name, listed_by)
+    # (an index lists RELION coordinate files: STAR, block averaging)
+    return binned_to_original(table, binning) if binning != 1.0 else table
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -381,9 +384,9 @@ def _warn_of_star_content_lost(said: _Said, path: Path) -> None:
         text = path.read_text(errors="replace")
     except OSError:
         return
-    blocks = sum(1 for line in text.splitlines() if line.strip().startswith("data_"))
     import re
 
+    blocks = sum(1 for line in text.splitlines() if line.strip().startswith("data_"))
     paths = "_rlnMicrographName" in text and re.search(r"\S/\S+\.\w+", text) is not None
     if blocks > 1 or paths or "_rlnOpticsGroup" in text or "_rlnImageName" in text:
         said.star_lost = True
@@ -692,9 +695,8 @@ def _filter(args: argparse.Namespace) -> int:
     from napari_cryopick.cli._errors import check_output_folder
     from napari_cryopick.core.text import name_list
     from napari_cryopick.io.formats import micrograph_stem
-    from napari_cryopick.io.formats.star import read_listed
     from napari_cryopick.io.paths import pick_files
-    from napari_cryopick.io.pickfiles import FORMATS, read_picks
+    from napari_cryopick.io.pickfiles import FORMATS
     from napari_cryopick.workflows.batch import (
         micrograph_files,
         record_filtered,
@@ -770,8 +772,7 @@ def _filter(args: argparse.Namespace) -> int:
     for target, (path, name, listed_by) in targets.items():
         format = _output_format(path, args.format)
         try:
-            table = read_picks(path) if listed_by is None else read_listed(path, name, listed_by)
-            table = _unbinned(table, path, args)
+            table = _read(path, name, listed_by, args)
             scores = table["score"].to_numpy(np.float64)
             if (
                 args.threshold is not None

@@ -256,18 +256,11 @@ class FiberPickResult:
 
 
 def _path_scores(
-    paths: Sequence[np.ndarray],
-    x: np.ndarray,
-    y: np.ndarray,
-    scores: np.ndarray,
-    threshold: float = -np.inf,
-):
-    """Mean score of the candidates nearest to each path's vertices, of those scoring
-    ``threshold`` or more (the weaker ones a path bridges a fading stretch with do not
-    bring its score below the threshold it is shown at)."""
-    if not len(x):
-        return [float("nan")] * len(paths)
-    tree = cKDTree(np.column_stack([x, y]))
+    paths: Sequence[np.ndarray], tree: cKDTree, scores: np.ndarray, threshold: float
+) -> list[float]:
+    """Mean score of the candidates (``tree`` of their positions) nearest to each path's
+    vertices, of those scoring ``threshold`` or more (the weaker ones a path bridges a
+    fading stretch with do not bring its score below the threshold it is shown at)."""
     out = []
     for path in paths:
         _, index = tree.query(np.asarray(path, dtype=np.float64).reshape(-1, 2))
@@ -284,15 +277,14 @@ FIBER_LINK_THRESHOLD = PickConfig().threshold
 
 def _strong_stretches(
     paths: Sequence[np.ndarray],
-    x: np.ndarray,
-    y: np.ndarray,
+    tree: cKDTree,
     scores: np.ndarray,
     threshold: float,
     min_points: int,
 ) -> list[np.ndarray]:
-    """Each path from its first to its last vertex whose nearest candidate scores
-    ``threshold`` or more; paths with fewer than ``min_points`` such vertices dropped."""
-    tree = cKDTree(np.column_stack([x, y]))
+    """Each path from its first to its last vertex whose nearest candidate (``tree`` of
+    their positions) scores ``threshold`` or more; paths with fewer than ``min_points``
+    such vertices dropped."""
     kept = []
     for path in paths:
         path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
@@ -372,13 +364,14 @@ def trace_fiber_candidates(
         min_points=min_points,
         smooth=smooth,
     )
+    tree = cKDTree(np.column_stack([x, y]))  # (selected holds at least one candidate)
     if paths and threshold > link_threshold:
-        paths = _strong_stretches(paths, x, y, scores, threshold, min_points)
+        paths = _strong_stretches(paths, tree, scores, threshold, min_points)
     if diameter_px is not None and diameter_px > 0:
         paths = drop_duplicate_paths(drop_sparse_paths(paths, diameter_px), diameter_px)
     picks = paths_to_picks(paths, micrograph=micrograph, diameter=diameter_px)
     if len(picks):
-        path_score = _path_scores(paths, x, y, scores, threshold)
+        path_score = _path_scores(paths, tree, scores, threshold)
         picks["score"] = np.asarray(path_score, dtype=np.float64)[picks["tube_id"].to_numpy() - 1]
     return paths, picks
 

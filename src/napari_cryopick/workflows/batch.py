@@ -1226,13 +1226,13 @@ def other_micrographs_outputs(
     owners: dict[str, tuple[str, list[Path]]] = {}
     # the latest run's micrograph owns a name (one --overwrite gave to another since)
     done = [r for r in records.values() if r.get("status") == "done"]
-    for record in sorted(done, key=lambda r: _number(r.get("finished"))):
-        if isinstance(record.get("input"), str):
-            stems = {_output_stem(str(name)) for name in record.get("outputs") or []}
-            for stem in stems:
-                owners[stem] = (record["input"], [])
-            for name in record.get("outputs") or []:
-                owners[_output_stem(str(name))][1].append(out_dir / str(name))
+    for record in sorted(done, key=_record_time):
+        if not isinstance(record.get("input"), str):
+            continue
+        files: dict[str, list[Path]] = {}
+        for name in map(str, record.get("outputs") or []):
+            files.setdefault(_output_stem(name), []).append(out_dir / name)
+        owners.update((stem, (record["input"], paths)) for stem, paths in files.items())
     if not owners:
         return []
     found = []
@@ -1248,10 +1248,6 @@ def other_micrographs_outputs(
             continue
         found.append((present[0], other, item))
     return found
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _output_stem(name: str) -> str:
@@ -1609,8 +1605,8 @@ def _note_changed(
         for item in todo
         if (record := records.get(item.key)) is not None
         and record.get("status") == "done"
+        and not _input_unchanged(item, record, listed)  # (a stat; the files' check after)
         and _outputs_intact(out_dir, record)
-        and not _input_unchanged(item, record, listed)
     ]
     if changed:
         logger.info(
