@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -2060,3 +2061,26 @@ def test_micrographs_of_two_pixel_sizes_nobody_gave_a_diameter_are_estimated_apa
     assert f"No particle diameter given for {SECOND}: {sizes[SECOND]:g} px at 3 Å/px" in (
         train.size_note
     )
+
+
+def test_the_status_says_when_the_clicks_set_the_steps(annotated, real_data_dir, qtbot):
+    """A vesicle trial set 100000 steps and got 135 in 7 s, and a GUI trial's 5000 Steps
+    on particles the general model already sees trained 100: the end status says that
+    the clicks set them. Two micrographs open, the clicks on one."""
+    viewer, train, tmp_path = annotated
+    other = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / other.name, other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    layer = viewer.layers[f"{NAME} particle"]
+    layer.data = layer.data[:5]  # 5 clicks: 60 crops each at 2 a step (half), 300 steps
+    train.steps_spin.setValue(5000)
+    train.preview_spin.setValue(0)
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=120_000)
+    status = train.status.text()
+    assert status.startswith("Training done"), status
+    planned = re.search(r"Training planned (\d+) steps, not the 5000 of Steps: (\S+) crops", status)
+    assert planned is not None, status
+    views = float(planned.group(2))
+    assert int(planned.group(1)) == max(100, round(views * 5 / 1))  # batch 2, half centred
+    assert "for your 5 clicks" in status
