@@ -764,6 +764,23 @@ def test_evaluate_says_when_the_predictions_hold_no_picks(tmp_path, capsys):
     assert "hold no picks" not in capsys.readouterr().err
 
 
+def test_evaluate_scores_empty_predictions_without_asking_for_a_diameter(tmp_path, capsys):
+    """A fuzzing: an empty prediction file against a truth without diameters was asked for
+    --diameter (after a note of "several diameters (nan-nan px)"), though nothing can
+    match and the answer is AP 0 whatever the diameter."""
+    pred, truth = tmp_path / "p" / "m.star", tmp_path / "t" / "m.star"
+    for path, rows in ((pred, ""), (truth, "100 100\n300 300\n")):
+        path.parent.mkdir()
+        path.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n" + rows)
+    argv = ["evaluate", "--pred", str(pred.parent), "--truth", str(truth.parent)]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "AP@0.5         0.000" in out
+    assert "ground truth 2" in out
+    assert "nan" not in err
+    assert "--diameter" not in err
+
+
 def test_evaluate_names_a_ground_truth_without_picks(tmp_path, capsys):
     """A hostile-input review: an empty truth file gave "the ground truth holds no picks"
     without naming the file."""

@@ -411,7 +411,8 @@ def _other_sides_diameter(pred: pd.DataFrame, truth: pd.DataFrame) -> float | No
         ("predicted", pred, "ground truth's", truth),
     ):
         missing = lacking(table)
-        if missing and not lacking(other_table):
+        # (an empty other side has no diameter to lend: "several diameters (nan-nan px)")
+        if missing and len(other_table) and not lacking(other_table):
             diameter = _common_diameter(other_table)
             if diameter is None:  # (several sizes: the error below asks for --diameter)
                 sizes = pd.to_numeric(other_table["diameter"], errors="coerce")

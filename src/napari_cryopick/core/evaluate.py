@@ -397,8 +397,10 @@ def match_picks(
 
     use_iou = iou is not None
     pred_d_all = _diameters(pred, diameter_px, "predicted") if use_iou and n else None
-    truth_d_all = _diameters(positives, diameter_px, "ground-truth") if use_iou else None
-    neg_d_all = _diameters(negatives, diameter_px, "negative") if use_iou else None
+    # (without predictions nothing is matched: a truth without diameters needs none, where
+    # an empty prediction file was asked for --diameter though it could only score AP 0)
+    truth_d_all = _diameters(positives, diameter_px, "ground-truth") if use_iou and n else None
+    neg_d_all = _diameters(negatives, diameter_px, "negative") if use_iou and n else None
 
     truth_groups = positives.groupby("micrograph", sort=False).indices
     neg_groups = negatives.groupby("micrograph", sort=False).indices
