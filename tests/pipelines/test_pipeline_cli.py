@@ -1555,6 +1555,15 @@ def test_filter_of_a_relion_job_writes_what_extract_reads(relion_project, tiny_m
     halved = read_picks(relion_project / "External/job004_bin2/Movies/GridA/mic_001_autopick.star")
     source = read_picks(old_files[0])[["x", "y"]]
     np.testing.assert_allclose(halved[["x", "y"]], (source + 0.5) / 2 - 0.5, atol=1e-3)
+    # read for and written for one binning: the coordinates stay those of the micrographs
+    # the index names, so it is written (a fuzzing: refused, "--picks-binning writes
+    # coordinates for the unbinned ones", false for the pair)
+    assert main(["filter", "External/job004", "--picks-binning", "2", "--binning", "2",
+                 "--out", "External/job004_same"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "3 of 3 coordinate files listed" in out, out
+    same = read_picks(relion_project / "External/job004_same/Movies/GridA/mic_001_autopick.star")
+    np.testing.assert_allclose(same[["x", "y"]], source, atol=1e-3)
     # a RELION ManualPick job folder: its selection and RELION 3.1 list are no pick files
     manual = relion_project / "ManualPick/job005"
     shutil.copytree(job / "Movies", manual / "Movies")

@@ -510,7 +510,10 @@ def _write_index(index: Path, read: CoordinateIndex, written: dict, folder: Path
         return f"{index}: no new index written (RELION's Extract reads STAR coordinate files, not --format {args.format})"
     if not listed:
         return f"{index}: no new index written (none of its coordinate files was filtered)"
-    if args.picks_binning not in (None, 1.0):
+    # read for and written for one binning (--picks-binning B --binning B): the index
+    # names the micrographs of the coordinates written
+    converted = (args.picks_binning or 1.0) != (args.binning or 1.0)
+    if converted and args.picks_binning not in (None, 1.0):
         # it names the binned copies the coordinates were picked on
         return (
             f"{index}: no new index written: it names the micrographs the coordinates were "
@@ -518,7 +521,7 @@ def _write_index(index: Path, read: CoordinateIndex, written: dict, folder: Path
             "coordinates for the unbinned ones (list those with the coordinate files to "
             "extract)"
         )
-    if args.binning not in (None, 1.0):
+    if converted and args.binning not in (None, 1.0):
         # its micrographs are the unbinned ones: Extract would cut every particle at
         # coordinates 1/binning of its place (a trial's 2x: 217, 153 where 434, 306)
         return (
