@@ -456,6 +456,28 @@ def test_only_the_corrections_become_labels_when_asked(picker, monkeypatch):
     assert int(points.shown.sum()) == shown - 1  # the others stay picks, shown
 
 
+def test_use_as_labels_leaves_the_annotation_layer_active(picker, monkeypatch):
+    """A napari trial: the first press on a micrograph without negatives added its
+    negative layer as the active one, in pan/zoom mode, so the next click on the canvas
+    added nothing while Annotate's Kind still said particle."""
+    from napari_cryopick._widgets.pick import CORRECTIONS_ONLY, PickWidget
+
+    viewer, widget, _path = picker
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, _q: CORRECTIONS_ONLY)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {int(np.flatnonzero(points.shown)[0])}
+    points.remove_selected()
+    layer = annotate.set_kind("particle")
+    assert viewer.layers.selection.active.name == layer.name == f"{NAME} particle"
+    assert f"{NAME} negative" not in [candidate.name for candidate in viewer.layers]
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert len(viewer.layers[f"{NAME} negative"].data) == 1  # the deleted pick
+    active = viewer.layers.selection.active
+    assert active.name == f"{NAME} particle"
+    assert active.mode == "add"
+
+
 def test_the_labels_dialogs_default_is_the_corrections_only(qtbot):
     """Enter on the dialog makes only the corrections labels; Yes all the shown picks."""
     from qtpy.QtCore import QTimer

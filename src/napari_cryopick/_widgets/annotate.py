@@ -329,9 +329,15 @@ def replace_annotations(
     diameter = micrograph_layer.metadata.get(DIAMETER_KEY)
     layer_data = annotation_layer_data(table, name, kind, diameter)
     existing = find_annotation_layer(viewer, name, kind)
+    active = viewer.layers.selection.active
     if existing is not None and existing.name != layer_data[1]["name"]:
         viewer.layers.remove(existing)
     update_or_add_layer(viewer, layer_data)
+    if active is not None and active in viewer.layers and viewer.layers.selection.active != active:
+        # a layer added (the first negatives of *Use as training labels*) is not made the
+        # active one: a trial's next click went to the new negative layer in pan/zoom
+        # mode, lost, while Annotate's Kind still said particle
+        viewer.layers.selection.active = active
     return save_sidecar(viewer, micrograph_layer)
 
 
