@@ -3696,6 +3696,57 @@ def test_corrections_back_from_disk_name_the_model_that_picked_them(
     assert f"ribosome.pt ({model_file.resolve()}, no longer there)" in said, said
 
 
+def test_corrections_back_from_disk_of_a_model_file_trained_into_since_are_an_earlier_models(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """A napari trial: picks made with ribosome.pt, the file then written again by a
+    training into it; after a restart Pick said they were picked with the model it picks
+    with, and re-picked them with the new one at the old one's threshold, unsaid."""
+    import os
+
+    from napari_cryopick.core.model import save_checkpoint
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    (tmp_path / "models").mkdir()
+    model_file = save_checkpoint(tmp_path / "models" / "ribosome.pt", ribosome_model, metadata={})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(model_file), widget.status.text()
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    widget.set_threshold(0.05)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {0}
+    points.remove_selected()  # a correction: kept on disk
+    shown = int(points.shown.sum())
+    viewer.close()
+    # the file written again (a training into it), another model
+    history = [{"mode": "new", "datasets": ["ribosome"], "pick_threshold": 0.08}]
+    save_checkpoint(model_file, ribosome_model, metadata={"history": history})
+    stat = model_file.stat()
+    os.utime(model_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    again.open(str(path), plugin="napari-cryopick")
+    said = pick.status.text()
+    assert f"{NAME}: picks are back with your corrections" in said, said
+    assert "picked with an earlier version of ribosome.pt" in said, said
+    assert "which Pick picks with." not in said, said
+    state = session(again)
+    assert pick.model_path == model_file  # the file as it is now picks from now on
+    assert NAME in state.earlier_model  # ... but these are an earlier version's picks
+    assert pick.threshold() == pytest.approx(0.08)  # its own threshold, not theirs
+    qtbot.waitUntil(lambda: state.displayed == NAME, timeout=5000)
+    assert int(again.layers[f"{NAME} picks"].shown.sum()) == shown  # kept where left
+
+
 def _picked_and_corrected(viewer, widget, qtbot, name: str = NAME) -> None:
     """Pick ``name`` on screen with ``widget`` and delete its first pick (a correction,
     kept on disk for the next napari)."""

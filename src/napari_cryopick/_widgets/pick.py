@@ -111,6 +111,7 @@ from .shown import (
     default_pick_config,
     labelled_now,
     labels_to_update,
+    made_by_earlier_file,
     same_circles,
     shapes_record,
     spots_table,
@@ -577,6 +578,9 @@ class PickWidget(QWidget):
         self._pinned: dict[str, float] = {}
         self._setting_threshold = False  # the slider shows a head's value, not the user's
         self.model_path: Path | None = None
+        #: ``model_path``'s (size, mtime_ns) when Pick took the model (read or written):
+        #: kept with its picks, so a file trained into again later is another model's
+        self.model_stamp: tuple[int, int] | None = None
         self.worker = None
         self.last_batch = None
         self.last_exported: list[Path] = []
@@ -610,6 +614,7 @@ class PickWidget(QWidget):
         self._job_what = ""  # the running or last job: "Picking", "Export"
         #: The model (and its file) the running or last pick job picks with.
         self._job_model: tuple[Any, str | None] = (None, None)
+        self._job_stamp: tuple[int, int] | None = None  # its file's stamp (model_stamp)
         #: The threshold each micrograph of the job would show the job's model's picks at
         #: (taken when it starts, brought up to date at the first model change while it
         #: runs): picks it makes after that change are an earlier model's, kept at it.
@@ -937,8 +942,11 @@ class PickWidget(QWidget):
         from napari_cryopick.workflows.pick import data_set_heads
 
         self._forget_own_thresholds()  # its heads' own, anew
+        from napari_cryopick.io.recovery import file_stamp
+
         self.model = model
         self.model_path = None if path is None else Path(path)
+        self.model_stamp = file_stamp(self.model_path)
         heads = list(getattr(model, "head_names", ()) or ())
         metadata = self._model_metadata_of(model)
         own = _data_set_heads_of(model, metadata)
@@ -1099,10 +1107,19 @@ class PickWidget(QWidget):
         ):
             return
         names = set(state.restored_from_disk) & set(state.pick_results)
-        mine = {n for n in names if state.pick_results[n].model_file == file}
+        # (not those the file made before it was written again: an earlier version's,
+        # kept at the threshold they were left at, as in the session that picked them)
+        mine = {
+            n
+            for n in names
+            if state.pick_results[n].model_file == file
+            and not made_by_earlier_file(state.pick_results[n])
+        }
         state.earlier_model -= mine  # this model's picks now
         for name in mine:
             self._pinned.pop(name, None)
+        if not mine:
+            threshold = None  # the model's own calibrated threshold, for its own picks
         seeded = self._seed_own_thresholds()
         if seeded:
             own = self._own_thresholds.get(self._own_head_of_current())
@@ -1137,7 +1154,7 @@ class PickWidget(QWidget):
         model_file = self.model_file()
         for name in sorted(set(state.restored_from_disk) & set(state.pick_results)):
             result = state.pick_results[name]
-            if result.model_file == model_file:
+            if result.model_file == model_file and not made_by_earlier_file(result):
                 head = self._own_head_of(name)
                 self._own_thresholds.setdefault(head, float(result.threshold))
         return True
@@ -2069,6 +2086,7 @@ class PickWidget(QWidget):
         # training ending during Pick all open: a GUI trial's bundled-model picks were
         # recorded, shown and exported as the new model's)
         self._job_model = (self.model, self.model_file())
+        self._job_stamp = self.model_stamp if self.model_path is not None else None
         own = self.head_combo.currentText() == OWN_HEADS
         names = list(self._job_layers) or [getattr(m, "name", str(m)) for m in micrographs]
         self._job_heads = {name: self._own_head_of(name) for name in names} if own else {}
@@ -2238,7 +2256,13 @@ class PickWidget(QWidget):
                 self._head_picked.pop(name, None)
         threshold = self._threshold_for(name)
         yield from showing_pick_result(
-            self.viewer, name, event.item, threshold, model_file=job_file, earlier=bool(earlier)
+            self.viewer,
+            name,
+            event.item,
+            threshold,
+            model_file=job_file,
+            model_stamp=self._job_stamp,
+            earlier=bool(earlier),
         )
         apply_display_threshold(self.viewer, name, threshold)
         shown = shown_objects(self.viewer, name)

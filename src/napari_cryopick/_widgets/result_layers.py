@@ -1056,6 +1056,7 @@ def showing_pick_result(
     keep_manual: bool = True,
     honour_negatives: bool = True,
     model_file: str | None = None,
+    model_stamp: tuple[int, int] | None = None,
     earlier: bool = False,
 ) -> Iterator[None]:
     """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
@@ -1100,7 +1101,11 @@ def showing_pick_result(
         state.reviewed_dropped.add(micrograph)
         state.unmark_in_folder.add(micrograph)
     state.pick_results[micrograph] = replace(
-        shown, original=original, deleted_shapes=gone, model_file=model_file
+        shown,
+        original=original,
+        deleted_shapes=gone,
+        model_file=model_file,
+        model_stamp=model_stamp if model_file is not None else None,
     )
     if _to_display(viewer, micrograph):
         if (state.displayed or "") != micrograph:
@@ -1659,6 +1664,7 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
         "picked_diameter_px": result.picked_diameter_px,
         "edited": sorted(result.edited),
         "model_file": result.model_file,
+        "model_stamp": list(result.model_stamp) if result.model_stamp else None,
         "file_picks": result.file_picks,
         "reviewed": name in session(viewer).reviewed,  # (the tick comes back with them)
     }
@@ -1749,6 +1755,7 @@ def _saved_result(path: Any, name: str) -> ShownResult | None:
         deleted_shapes=tuple(map(tuple, deleted)) if deleted is not None else (),
         labelled_shapes=_record_array(arrays.get("labelled_shapes")),
         model_file=_model_file_setting(settings.get("model_file")),
+        model_stamp=_stamp_setting(settings.get("model_stamp")),
         file_picks=bool(settings.get("file_picks", False)),
         kept_reviewed=settings.get("reviewed") is True,
     )
@@ -1764,6 +1771,13 @@ def _record_array(value: Any) -> np.ndarray | None:
     value = np.asarray(value, float)
     wide = value.ndim == 2 and value.shape[1] == len(RECORD_COLUMNS)
     return value if wide and len(value) else None
+
+
+def _stamp_setting(value: Any) -> tuple[int, int] | None:
+    """The saved ``model_stamp`` setting (files kept before it existed have none)."""
+    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        return value[0], value[1]
+    return None
 
 
 def _model_file_setting(value: Any) -> str | None:

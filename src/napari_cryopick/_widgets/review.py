@@ -97,6 +97,20 @@ def _made_with(state: Any, names: list[str], current: str | None) -> str:
         return f"{Path(file).name} ({file}{'' if Path(file).is_file() else ', no longer there'})"
 
     made = " and ".join(named(f) for f in sorted(files))
+    from .shown import made_by_earlier_file
+
+    older = [
+        n for n in names if n in state.pick_results and made_by_earlier_file(state.pick_results[n])
+    ]
+    if files == {current} and older:
+        # the file was written again since (a training into it): a napari trial's picks
+        # were said to be the retrained model's and re-picked at the old one's threshold
+        which = "They were" if len(older) == len(names) else f"Those of {name_list(older, 3)} were"
+        return (
+            f". {which} picked with an earlier version of {made}, written again since "
+            "(trained into): Pick picks with it as it is now, and Pick current re-picks "
+            "them with it"
+        )
     if files == {current}:
         return f". They were picked with {made}, which Pick picks with"
     if current in files:

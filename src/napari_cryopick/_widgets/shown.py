@@ -68,6 +68,12 @@ class ShownResult:
     #: model, which Pick current would have re-picked them with). None: not known (a
     #: pick file loaded, a training's preview, a model never saved).
     model_file: str | None = None
+    #: ``(size, mtime_ns)`` of ``model_file`` when the model picked with was read or
+    #: written (:func:`~napari_cryopick.io.recovery.file_stamp`): after a restart, the
+    #: same path written again since (a training into that file) is an earlier version's
+    #: picks, not the file's now (a napari trial's were credited to the retrained model
+    #: and picked at the old one's threshold). None: not known.
+    model_stamp: tuple[int, int] | None = None
     #: The picks without a score are a pick file's (*Load picks…*: BOX, Topaz, ... files
     #: hold none), as it gave them, not added by hand: their positions are ``original``
     #: and deleting or moving one is a correction (a GUI trial's deletions of a BOX file's
@@ -793,6 +799,17 @@ def _scored_positions(picks: pd.DataFrame) -> np.ndarray:
     """``(x, y)`` float32 of the scored particle picks (the network's, not the user's)."""
     particles = _particle_candidates(picks)
     return particles.loc[particles["score"].notna(), ["x", "y"]].to_numpy(np.float32)
+
+
+def made_by_earlier_file(result: ShownResult) -> bool:
+    """Whether ``result``'s picks were made by its model file as it was before it was
+    written again (its stamp then differs from the file's now); False where not known."""
+    from napari_cryopick.io.recovery import file_stamp
+
+    if result.model_file is None or result.model_stamp is None:
+        return False
+    now = file_stamp(result.model_file)
+    return now is not None and tuple(now) != tuple(result.model_stamp)
 
 
 def same_candidates(old: ShownResult | None, original: np.ndarray, model_file: str | None) -> bool:

@@ -76,6 +76,20 @@ def _fingerprint(path: Path) -> list[int]:
     return [int(stat.st_size), int(stat.st_mtime_ns)]
 
 
+def file_stamp(path: str | os.PathLike | None) -> tuple[int, int] | None:
+    """``(size, modification time in ns)`` of ``path``; None: no path, or not readable.
+
+    Kept with picks beside the model file that made them: the same path written again
+    since (a training into the same file) is another model."""
+    if path is None:
+        return None
+    try:
+        size, mtime = _fingerprint(Path(path))
+    except OSError:
+        return None
+    return size, mtime
+
+
 _SAMPLE_BLOCKS = 16
 _SAMPLE_BYTES = 1 << 16
 
