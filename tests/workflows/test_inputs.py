@@ -444,6 +444,11 @@ def test_a_relion_project_names_its_data_set_not_movies():
     assert _dataset_name(Path("/cs/P12/J5/motioncorrected/0123_m.mrc")) == "P12"
     assert _dataset_name(Path("/cs/P12/J2/imported/0123_m.mrc")) == "P12"
     assert _dataset_name(Path("/Movies/m.mrc")) == "Movies"  # nothing above: kept
+    # EPU: every grid square of every session was data set "Data" (a CLI trial's second
+    # protein fine-tuned the first away under that name)
+    epu = Path("/d/bgal_0412/Images-Disc1/GridSquare_1000/Data/FoilHole_1_Data_2_fractions.mrc")
+    assert _dataset_name(epu) == "bgal_0412"
+    assert _dataset_name(Path("/d/apo/images-disc2/gridsquare_7/data/f.mrc")) == "apo"
 
 
 def test_candidate_files_given_as_training_picks_are_warned_about(tmp_path, caplog):

@@ -858,6 +858,36 @@ def _simulated_clicks(folder, shape, n_particles, micrographs, clicked):
     return [*args, "--diameter", "40", "--out", str(folder / "m.pt"), "--device", "cpu"]
 
 
+def test_cli_train_refuses_to_fine_tune_a_folder_named_data_set_at_another_size(tmp_path, capsys):
+    """A CLI trial's two proteins in EPU folders were both data set "Data": --init without
+    --mode fine-tuned the β-gal model on the ribosome (F1 0.84 to 0.16), said by a warning
+    only. A size more than 25 % from the one the data set was trained at now stops the
+    run when only the folder names chose the data set; --dataset trains as asked."""
+    from napari_cryopick.cli import main
+
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=2, clicked=2)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    assert main(args) == 0
+    name = tmp_path.name  # ("mics" names no data set: the folder above it does)
+    out = args.index("--out") + 1
+    again = [*args, "--init", str(tmp_path / "m.pt")]
+    again[out] = str(tmp_path / "m2.pt")
+    again[again.index("--diameter") + 1] = "60"
+    capsys.readouterr()
+    assert main(again) == 2
+    err = capsys.readouterr().err
+    assert f"data set {name!r} (from the folder names) is in" in err, err
+    assert "trained at 40 px; these micrographs' particles are 60 px" in err, err
+    assert f"or --dataset {name} to retrain it at the new size" in err
+    assert not (tmp_path / "m2.pt").exists()
+    assert main([*again, "--dataset", name]) == 0  # named: as asked
+    close = list(again)  # within 25 % of it: more clicks of the same protein, fine-tuned
+    close[close.index("--diameter") + 1] = "44"
+    close[out] = str(tmp_path / "m3.pt")
+    assert main(close) == 0
+    assert "training (finetune)" in capsys.readouterr().out
+
+
 def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path, capsys):
     from napari_cryopick.cli import main
 

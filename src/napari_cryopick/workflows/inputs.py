@@ -557,7 +557,7 @@ def _dataset_name(path: Path) -> str:
     # MotionCorr/job002/Movies/ names the project: every RELION-trained model was
     # called "Movies", a trial)
     while folder.parent != folder and (
-        folder.name.lower() in _GENERIC_FOLDERS or re.fullmatch(r"job\d+|J\d+", folder.name)
+        folder.name.lower() in _GENERIC_FOLDERS or _GENERIC_PATTERN.fullmatch(folder.name)
     ):
         folder = folder.parent
     return folder.name or start.name
@@ -582,8 +582,15 @@ _GENERIC_FOLDERS = frozenset(
         "manualpick",
         "autopick",
         "select",
+        # EPU's session layout, Images-Disc1/GridSquare_<n>/Data/FoilHole_*.mrc: every
+        # grid square of every session was data set "Data" (a CLI trial's second protein
+        # fine-tuned the first one away under it)
+        "data",
     }
 )
+#: Folder names of one pattern that name no data set: RELION's ``job005``, cryoSPARC's
+#: ``J5``, EPU's ``GridSquare_1234`` and ``Images-Disc1``.
+_GENERIC_PATTERN = re.compile(r"job\d+|J\d+|GridSquare_\d+|Images-Disc\d+", re.IGNORECASE)
 
 
 def training_sets_from_files(
