@@ -871,7 +871,7 @@ def test_cli_train_warns_of_clicks_that_look_mirrored_top_to_bottom(
     assert re.search(r"cryopick train: error: data set '\w+': the clicks look mirrored", err)
     assert "--flip-y" in err
     assert "nothing was trained" in err
-    assert "--allow-mirrored" in err
+    assert "--allow-misplaced" in err
     assert not refused.exists()
     # the pick files read with --flip-y are the right way up again
     caplog.clear()
@@ -879,6 +879,37 @@ def test_cli_train_warns_of_clicks_that_look_mirrored_top_to_bottom(
         flipped = [*base, "--picks", str(tmp_path / "flipped"), "--flip-y"]
         assert main([*flipped, "--out", str(tmp_path / "fixed.pt")]) == 0
     assert "mirrored" not in caplog.text
+
+
+def test_cli_train_stops_on_clicks_of_binned_micrographs(real_data_dir, tmp_path, capsys):
+    """A CLI trial gave crYOLO files of 2x binned micrographs without --picks-binning 2:
+    warned ("top-left 48 %", "sit on nothing in common"), trained, exit 0, and the model
+    picked 3,600 a micrograph instead of 800. Clicks that sit on particles only scaled up
+    now stop the run, as mirrored ones do; --picks-binning 2 reads them right."""
+    import shutil
+
+    source = real_data_dir / "empiar10028_ribosome"
+    for folder in ("mics", "binned"):
+        (tmp_path / folder).mkdir()
+    for name in ("061_10028", "062_10028"):
+        shutil.copy(source / "micrographs" / f"{name}.png", tmp_path / "mics")
+        picks = pd.read_csv(source / "picks" / f"{name}.csv")
+        # block-averaging's rule, x = 2 x_b + 1/2 (docs/file-conventions.md)
+        binned = picks.assign(x=(picks["x"] - 0.5) / 2, y=(picks["y"] - 0.5) / 2)
+        binned.to_csv(tmp_path / "binned" / f"{name}.csv", index=False)
+    base = ["train", "--micrographs", str(tmp_path / "mics"), "--picks", str(tmp_path / "binned")]
+    base += ["--diameter", "56", "--steps", "1", "--crop-size", "64", "--threads", "1"]
+    base += ["--device", "cpu"]
+    refused = tmp_path / "refused.pt"
+    capsys.readouterr()
+    assert main([*base, "--out", str(refused)]) == 2
+    err = capsys.readouterr().err
+    assert "look like coordinates of micrographs binned 2 times" in err, err
+    assert "--picks-binning 2 reads them so" in err
+    assert "nothing was trained" in err
+    assert not refused.exists()
+    assert main([*base, "--picks-binning", "2", "--out", str(tmp_path / "fixed.pt")]) == 0
+    assert "binned" not in capsys.readouterr().err
 
 
 def test_cli_continual_without_init_refuses_to_replace_a_model_of_other_data_sets(tmp_path, capsys):

@@ -93,11 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "written by 'cryopick pick --flip-y'); they are mirrored on each micrograph's height",
     )
     parser.add_argument(
+        "--allow-misplaced",
         "--allow-mirrored",
+        dest="allow_mirrored",
         action="store_true",
         help="train even where the clicks look mirrored top to bottom (y counted from the "
-        "other edge: the check compares the image at the clicks and mirrored); by default "
-        "such a run stops before training, with exit status 2",
+        "other edge) or like coordinates of binned micrographs (the check compares the "
+        "image at the clicks, mirrored and scaled); by default such a run stops before "
+        "training, with exit status 2",
     )
     parser.add_argument(
         "--pixel-size",

@@ -173,8 +173,10 @@ class TrainRequest:
         Stop before training (:class:`MirroredClicksError`, no model written) where the
         clicks of the whole set or of one micrograph look mirrored top to bottom
         (:mod:`napari_cryopick.core.click_check`); False: a warning, as napari shows.
-        ``cryopick train`` stops unless ``--allow-mirrored``: a trial's script got a
+        ``cryopick train`` stops unless ``--allow-misplaced``: a trial's script got a
         model of the mirrored positions (AP 0.008 instead of 0.85) with exit status 0.
+        Clicks that sit on particles only scaled up by a power of two (coordinates of
+        binned micrographs) are refused alike.
     """
 
     datasets: Sequence[TrainingSet]
@@ -1172,7 +1174,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         Writing failed at the end; the model was saved elsewhere (the
         message says where).
     """
-    from napari_cryopick.core.click_check import MIRRORED_NOTE, MIRRORED_WORDS
+    from napari_cryopick.core.click_check import BINNED_WORDS, MIRRORED_NOTE, MIRRORED_WORDS
     from napari_cryopick.core.continual import (
         ContinualConfig,
         DatasetExamples,
@@ -1263,7 +1265,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         set_diameters.append(diameters)
         del images
         for note in misplaced_clicks(examples, config.target_diameter_px):
-            if request.refuse_mirrored and MIRRORED_WORDS in note:
+            if request.refuse_mirrored and (MIRRORED_WORDS in note or BINNED_WORDS in note):
                 mirrored.append(f"data set '{training_set.name}': {note}")
                 continue
             logger.warning("data set '%s': %s", training_set.name, note)
@@ -1273,7 +1275,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
 
     if mirrored:
         raise MirroredClicksError(
-            "; ".join(mirrored) + "; nothing was trained (cryopick train --allow-mirrored "
+            "; ".join(mirrored) + "; nothing was trained (cryopick train --allow-misplaced "
             "trains on them as they are)"
         )
     trained_sizes = {d.name: d.diameter_px for d in datasets}
