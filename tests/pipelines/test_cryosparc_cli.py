@@ -243,6 +243,43 @@ def test_candidates_deep_below_the_folder_exported_are_at_the_runs_threshold(
     assert (table["rlnAutopickFigureOfMerit"] >= 0.4).all()
 
 
+def test_filter_export_and_evaluate_take_a_nested_pick_folder_whole(tmp_path, tiny_model, capsys):
+    """A CLI trial's EPU tree: cryopick filter of the pick folder found "no pick files in
+    this folder" (it needed --recursive), and cryosparc export of the filtered folder
+    "folders are not searched below", while the export of the pick folder recursed by its
+    manifest. A cryopick run's folder is taken whole by all three now."""
+    from napari_cryopick.io.pickfiles import read_picks
+
+    root = tmp_path / "Sessions"
+    names = [f"S1/Images-Disc1/GridSquare_{g}/Data/mic_{g}.mrc" for g in (1, 2)]
+    write_micrographs(root, names, shape=SHAPE)
+    picks = tmp_path / "picks"
+    assert main(["pick", str(root), "--recursive", "--model", str(tiny_model), "--diameter",
+                 "20", "--threshold", "0.05", "--out", str(picks)]) == 0  # fmt: skip
+    written = sorted(picks.rglob("mic_*.star"))
+    assert len(written) == 2
+    scores = np.concatenate([read_picks(path)["score"].to_numpy() for path in written])
+    threshold = float(np.median(scores))
+    filtered = tmp_path / "filtered"
+    capsys.readouterr()
+    assert main(["filter", str(picks), "--threshold", str(threshold), "--out",
+                 str(filtered)]) == 0  # fmt: skip
+    kept = sorted(filtered.rglob("mic_*.star"))
+    assert [path.name for path in kept] == ["mic_1.star", "mic_2.star"]
+    after = np.concatenate([read_picks(path)["score"].to_numpy() for path in kept])
+    assert 0 < len(after) < len(scores)
+    assert (after >= threshold).all()
+    out = tmp_path / "filtered.star"
+    assert main(["cryosparc", "export", str(filtered), "--out", str(out)]) == 0
+    table = starfile.read(out, always_dict=True)["particles"]
+    assert len(table) == len(after)
+    assert set(table["rlnMicrographName"]) == {"mic_1.mrc", "mic_2.mrc"}
+    # evaluate: the pick folder against itself, every file taken (not "not searched below")
+    assert main(["evaluate", "--pred", str(picks), "--truth", str(filtered), "--diameter",
+                 "20"]) == 0  # fmt: skip
+    assert f"predictions {len(scores)}, ground truth {len(after)}" in capsys.readouterr().out
+
+
 def test_particles_are_truth_for_evaluate_and_labels_for_train(project, tmp_path, capsys):
     from napari_cryopick.cli import build_parser
     from napari_cryopick.cli._train import request_from_args

@@ -115,7 +115,12 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
     must be told (a trial: ``mic_autopick.mrc`` was written).
     """
     from napari_cryopick.io.paths import pick_file_suffixes, pick_files
-    from napari_cryopick.workflows.batch import input_gone, micrograph_files, read_manifests
+    from napari_cryopick.workflows.batch import (
+        input_gone,
+        micrograph_files,
+        read_manifests,
+        run_folder_pick_files,
+    )
 
     suffixes = pick_file_suffixes()
     files: list[Path] = []
@@ -142,7 +147,10 @@ def export_pick_files(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
                     micrographs[source.stem] = source.name
             _note_other_formats(item, files)
         else:
-            found = [path for path, _ in pick_files([item])]
+            # a filter's folder of sub-folders: the files it recorded (a CLI trial's export of
+            # a filtered EPU tree read "folders are not searched below")
+            below = run_folder_pick_files(item) if item.is_dir() else None
+            found = below or [path for path, _ in pick_files([item])]
             files.extend(found)
             # files named one by one (or by a wildcard) of a pick run's folder: its
             # manifest knows their micrographs' files (a re-trial's "O4/*.star" of TIFF

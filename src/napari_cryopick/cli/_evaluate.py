@@ -142,9 +142,15 @@ def _pick_files(
     """
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS
+    from napari_cryopick.workflows.batch import expand_run_folders
 
+    # a cryopick run's folder whose files lie in sub-folders: taken whole, as its manifest
+    # records them (as filter and cryosparc export take it)
+    expanded = list(paths) if recursive else expand_run_folders(paths)
+    from_runs = {Path(p) for p in expanded} - {Path(p) for p in paths}
     try:
-        found = pick_files(paths, recursive=recursive, recursive_option="--recursive")
+        found = pick_files(expanded, recursive=recursive, recursive_option="--recursive")
+        found = [(path, in_folder or path in from_runs) for path, in_folder in found]
     except FileNotFoundError:
         missing = next(p for p in paths if not Path(p).exists())
         raise CLIError(f"{missing}: {what} file or folder does not exist") from None

@@ -701,6 +701,7 @@ def _filter(args: argparse.Namespace) -> int:
     from napari_cryopick.io.paths import pick_files
     from napari_cryopick.io.pickfiles import FORMATS
     from napari_cryopick.workflows.batch import (
+        expand_run_folders,
         micrograph_files,
         record_filtered,
         recorded_outputs,
@@ -708,7 +709,10 @@ def _filter(args: argparse.Namespace) -> int:
     )
 
     _check(args)
-    found = pick_files(args.inputs, recursive=args.recursive, recursive_option="--recursive")
+    # a cryopick run's folder whose files lie in sub-folders is taken whole, as its manifest
+    # records them (as cryosparc export and evaluate take it)
+    inputs = args.inputs if args.recursive else expand_run_folders(args.inputs)
+    found = pick_files(inputs, recursive=args.recursive, recursive_option="--recursive")
     files, indexes, problems = _expand_indexes([path for path, _ in found])
     if not args.recursive:
         from napari_cryopick.io.paths import pick_folders_below
@@ -716,7 +720,7 @@ def _filter(args: argparse.Namespace) -> int:
         # a folder with a RELION index (autopick.star) is read through it: the files it
         # lists below are taken (a re-trial read "not taken" of the two it then filtered)
         indexed = {os.path.abspath(index.parent) for index, _ in indexes}
-        for folder, said in pick_folders_below(args.inputs):  # (a batch trial filtered 20
+        for folder, said in pick_folders_below(inputs):  # (a batch trial filtered 20
             # stale top-level files of a pick folder and not the 26 current ones below)
             if os.path.abspath(folder) in indexed:
                 continue

@@ -750,6 +750,52 @@ def recorded_outputs(
     return known
 
 
+def run_folder_pick_files(folder: Path) -> list[Path] | None:
+    """The pick files a cryopick run recorded in ``folder``'s manifests, whatever their
+    depth, when some lie in its sub-folders (a pick run over an EPU or RELION tree mirrors
+    them): each micrograph's of its newest pick run, or a filter's files in its output
+    folder, still there. None: no such file below it, or a folder with a RELION
+    coordinate index (read through it). ``cryopick filter``, ``cryosparc export`` and
+    ``evaluate`` take a run's folder whole this way (a CLI trial's filter of a nested
+    pick folder found "no pick files", and the export of the filtered folder "folders
+    are not searched below")."""
+    from napari_cryopick.io.formats.star import coordinate_index_of
+    from napari_cryopick.io.paths import pick_file_suffixes
+
+    suffixes = set(pick_file_suffixes())
+    records = read_manifests(folder)
+    if records:
+        names = [
+            str(name)
+            for record in records.values()
+            if record.get("status") == "done"
+            for name in record.get("outputs") or []
+        ]
+    else:
+        names = list(recorded_outputs(folder, include_filtered=True))
+    files = sorted(
+        {
+            folder / name
+            for name in names
+            if Path(name).suffix.lower() in suffixes and (folder / name).is_file()
+        }
+    )
+    if not any(path.parent != folder for path in files):
+        return None
+    if coordinate_index_of(folder)[1] is not None:
+        return None
+    return files
+
+
+def expand_run_folders(items: Sequence[Any]) -> list[Any]:
+    """``items`` with each folder :func:`run_folder_pick_files` knows replaced by its files."""
+    expanded: list[Any] = []
+    for item in items:
+        files = run_folder_pick_files(Path(item)) if Path(item).is_dir() else None
+        expanded.extend(files if files else [item])
+    return expanded
+
+
 def picked_thresholds(folder: Path, depth: int = 4) -> dict[str, float | None]:
     """``{absolute file path: threshold}`` of the pick files the manifests of ``folder``
     and of up to ``depth - 1`` folders above it record (a pick run mirrors sub-folders
