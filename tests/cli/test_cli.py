@@ -816,6 +816,31 @@ def test_simulate_says_a_pixel_size_of_one_angstrom_reads_as_unknown(tmp_path, c
     assert "placeholder" not in capsys.readouterr().err
 
 
+def test_pick_warns_when_the_pixel_size_given_differs_from_the_header(tmp_path, caplog):
+    """A CLI trial's --pixel-size 0.885 on micrographs whose headers said 1.77 picked 399
+    of 3,241 particles with an INFO line only (which told it to give --pixel-size)."""
+    import logging
+
+    args = ["simulate", "-n", "1", "--size", "160", "160", "--particles", "4"]
+    assert cli.main([*args, str(tmp_path / "sim"), "--pixel-size", "2"]) == 0
+    [micrograph] = sorted((tmp_path / "sim").rglob("*.mrc"))
+    pick = ["pick", str(micrograph), "--diameter-A", "60", "--out"]
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert cli.main([*pick, str(tmp_path / "p1"), "--pixel-size", "4"]) == 0
+    assert "--pixel-size 4 Å/px replaces the 2 Å/px of its header" in caplog.text, caplog.text
+    assert "leave out --pixel-size if the header is right" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert cli.main([*pick, str(tmp_path / "p2"), "--pixel-size", "2.05"]) == 0  # 5 %
+    assert "replaces the" not in caplog.text
+    # cryopick train alike
+    train = ["train", "--micrographs", str(micrograph), "--picks", str(tmp_path / "sim/picks")]
+    train += ["--diameter-A", "60", "--steps", "1", "--crop-size", "32", "--device", "cpu"]
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert cli.main([*train, "--pixel-size", "4", "--out", str(tmp_path / "m.pt")]) == 0
+    assert "--pixel-size 4 Å/px replaces the 2 Å/px of its header" in caplog.text, caplog.text
+
+
 def test_evaluate_takes_the_predictions_diameter_for_a_truth_without_one(tmp_path, capsys):
     """A CLI trial's RELION ManualPick truth (no diameter) was refused beside predictions
     that all said 56 px: their diameter is taken, said; several sizes still need one given."""

@@ -528,10 +528,25 @@ def _headers(
     from napari_cryopick.io.micrographs import read_micrograph
 
     by_name = {Path(path).stem: Path(path) for path in paths}
+    said: set[float] = set()  # header pixel sizes said to differ from --pixel-size
 
     def read(name: str) -> _Header:
         header = _header(read_micrograph(by_name[name]), listed)
         if pixel_size_A is not None:
+            own = header.pixel_size
+            if own and abs(pixel_size_A / own - 1.0) > 0.05 and round(own, 4) not in said:
+                # (as cryopick pick says it: a CLI trial's --pixel-size contradicted its
+                # headers, unsaid)
+                said.add(round(own, 4))
+                logger.warning(
+                    "%s: --pixel-size %g Å/px replaces the %g Å/px of its header (%.2g times "
+                    "it): diameters in Å become pixels with the given one; leave out "
+                    "--pixel-size if the header is right",
+                    by_name[name],
+                    pixel_size_A,
+                    own,
+                    own / pixel_size_A,
+                )
             header = dataclasses.replace(header, pixel_size=float(pixel_size_A))
         return header
 
