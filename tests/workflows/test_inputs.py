@@ -211,6 +211,52 @@ def test_pixel_size_option_gives_png_micrographs_a_diameter_in_angstrom(tmp_path
     assert args.pixel_size == 1.5
 
 
+OPTICS_STAR = """
+data_optics
+loop_
+_rlnOpticsGroup #1
+_rlnOpticsGroupName #2
+_rlnMicrographPixelSize #3
+_rlnImagePixelSize #4
+1 opticsGroup1 {size} 3.54
+
+data_particles
+loop_
+_rlnMicrographName #1
+_rlnCoordinateX #2
+_rlnCoordinateY #3
+_rlnOpticsGroup #4
+MotionCorr/job002/Movies/m0.mrc 100.0 100.0 1
+MotionCorr/job002/Movies/m0.mrc 250.0 300.0 1
+"""
+
+
+def test_a_particles_files_optics_pixel_size_serves_micrographs_without_one(tmp_path, caplog):
+    """A CLI trial's MRC headers held the placeholder 1.0 beside its particles STAR's
+    1.77 Å/px (data_optics): --diameter-A was refused, "none is known". Its
+    rlnMicrographPixelSize is taken now (not rlnImagePixelSize, the extracted
+    particles'); a header that gives another is kept, said."""
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.workflows.inputs import training_sets_from_files
+
+    mics = tmp_path / "mics"
+    mics.mkdir()
+    image = np.random.default_rng(0).normal(size=(400, 400)).astype(np.float32)
+    write_mrc(mics / "m0.mrc", image, pixel_size=1.0)  # the placeholder: none
+    clicks = tmp_path / "particles.star"
+    clicks.write_text(OPTICS_STAR.format(size=1.77))
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files([str(mics)], [str(clicks)], diameter_A=177.0)
+    assert sets[0].diameter_px == [pytest.approx(100.0)]
+    assert "pixel size 1.77 Å/px from the optics table of" in caplog.text
+    caplog.clear()
+    write_mrc(mics / "m0.mrc", image, pixel_size=0.885)  # a header of its own: kept, said
+    with caplog.at_level(logging.INFO, logger="napari_cryopick"):
+        sets, _ = training_sets_from_files([str(mics)], [str(clicks)], diameter_A=177.0)
+    assert sets[0].diameter_px == [pytest.approx(200.0)]
+    assert "its header says 0.885 Å/px, the optics table of" in caplog.text, caplog.text
+
+
 def test_picks_of_binned_micrographs_are_warned_about(tmp_path, caplog):
     """A trial trained on a Topaz file of 4 x binned micrographs (no --picks-binning): all
     clicks in the top-left quarter, exit 0, not a word."""

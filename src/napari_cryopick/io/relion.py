@@ -201,6 +201,43 @@ def _optics_pixel_sizes(path: Path, blocks: dict[str, object]) -> dict[int, floa
     return sizes
 
 
+def star_micrograph_pixel_sizes(path: str | os.PathLike) -> dict[str, float]:
+    """``{micrograph file stem: Å/px}`` that a STAR pick file gives its rows'
+    micrographs with ``rlnMicrographPixelSize`` (a RELION 3.1+ particles file: in its
+    optics table, joined on ``rlnOpticsGroup``, or per row). Only that column counts:
+    ``rlnImagePixelSize`` is the extracted particles', ``rlnMicrographOriginalPixelSize``
+    the movies' (coordinates are in the micrographs' pixels). Empty for a file that gives
+    none, or that is no readable STAR file (its picks' reader says why)."""
+    try:
+        blocks = _read_blocks(Path(path))
+        block = _micrograph_block(Path(path), blocks)
+    except (RelionStarError, OSError, ValueError):
+        return {}
+    optics = blocks.get("optics")
+    groups: dict[int, float] = {}
+    if isinstance(optics, pd.DataFrame) and {"rlnOpticsGroup", "rlnMicrographPixelSize"} <= set(
+        optics.columns
+    ):
+        for group, size in zip(optics["rlnOpticsGroup"], optics["rlnMicrographPixelSize"]):
+            value = _positive(size)
+            if value is not None:
+                groups.setdefault(int(group), value)
+    sizes: dict[str, float] = {}
+    rows = block.to_dict("records")
+    for row in rows:
+        value = _positive(row.get("rlnMicrographPixelSize"))
+        if value is None and "rlnOpticsGroup" in row:
+            try:
+                value = groups.get(int(row["rlnOpticsGroup"]))
+            except (TypeError, ValueError):
+                value = None
+        if value is None:
+            continue
+        name = RELION_TYPE_SUFFIX.sub("", str(row["rlnMicrographName"]).strip())
+        sizes.setdefault(PurePosixPath(name).stem, value)
+    return sizes
+
+
 def read_micrographs_star(
     path: str | os.PathLike, project_dir: str | os.PathLike | None = None
 ) -> list[RelionMicrograph]:

@@ -522,16 +522,53 @@ class _MadeWhenAsked(Mapping):
 
 
 def _headers(
-    paths: Sequence[Path], listed: dict[str, float], pixel_size_A: float | None
+    paths: Sequence[Path],
+    listed: dict[str, float],
+    pixel_size_A: float | None,
+    from_picks: Mapping[str, tuple[float, Path]] | None = None,
 ) -> _MadeWhenAsked:
-    """Micrograph name -> :class:`_Header`, each file read when first asked for."""
+    """Micrograph name -> :class:`_Header`, each file read when first asked for.
+
+    ``from_picks``: ``{micrograph name: (Å/px, STAR pick file)}`` of pick files' optics
+    tables, taken for a micrograph whose header and list give none (a CLI trial's MRC
+    headers held the placeholder 1.0 beside its particles file's 1.77 Å/px, and
+    ``--diameter-A`` was refused: "none is known"); one that differs from the header's is
+    said, the header's kept."""
     from napari_cryopick.io.micrographs import read_micrograph
 
     by_name = {Path(path).stem: Path(path) for path in paths}
     said: set[float] = set()  # header pixel sizes said to differ from --pixel-size
+    told: set[tuple[str, float]] = set()  # (pick file, Å/px) taken or said to differ
+
+    def from_pick_file(name: str, header: _Header) -> _Header:
+        size, source = (from_picks or {}).get(name, (None, None))
+        if size is None or pixel_size_A is not None:
+            return header
+        key = (str(source), round(size, 4))
+        if header.pixel_size is None:
+            if key not in told:
+                told.add(key)
+                logger.info(
+                    "%s: pixel size %g Å/px from the optics table of %s (the header gives none)",
+                    by_name[name],
+                    size,
+                    source,
+                )
+            return dataclasses.replace(header, pixel_size=size)
+        if abs(size / header.pixel_size - 1.0) > 0.05 and key not in told:
+            told.add(key)
+            logger.warning(
+                "%s: its header says %g Å/px, the optics table of %s %g Å/px: the header's "
+                "is used (give --pixel-size if it is wrong)",
+                by_name[name],
+                header.pixel_size,
+                source,
+                size,
+            )
+        return header
 
     def read(name: str) -> _Header:
-        header = _header(read_micrograph(by_name[name]), listed)
+        header = from_pick_file(name, _header(read_micrograph(by_name[name]), listed))
         if pixel_size_A is not None:
             own = header.pixel_size
             if own and abs(pixel_size_A / own - 1.0) > 0.05 and round(own, 4) not in said:
@@ -700,7 +737,15 @@ def training_sets_from_files(
             f"micrograph names must be unique (picks go by name): {first} is "
             f"{' and '.join(files[:2])}{more}; rename one, or train on them apart"
         )
-    headers = _headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A)
+    from_picks: dict[str, tuple[float, Path]] = {}
+    if picks and pixel_size_A is None:
+        from napari_cryopick.io.relion import star_micrograph_pixel_sizes
+
+        for path, _ in pick_files(picks):
+            if path.suffix.lower() == ".star":
+                for name, size in star_micrograph_pixel_sizes(path).items():
+                    from_picks.setdefault(name, (size, path))
+    headers = _headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A, from_picks)
     name_set = set(names)
     shapes = _MadeWhenAsked(names, lambda name: headers[name].shape)
     if not picks and not annotations:
