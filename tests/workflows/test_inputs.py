@@ -175,6 +175,17 @@ def test_training_matches_picks_to_dose_weighted_micrographs_and_names_them_when
     sets, _ = training_sets_from_files([str(mics)], picks, diameter_px=16.0)
     assert sets[0].names == ["sim_0000_DW", "sim_0001_DW"]
     assert [len(t) for t in sets[0].picks] == [2, 2]
+    # one STAR file of both micrographs, its rows naming them without _DW: matched as its
+    # files would be (a CLI trial's EPU rows FoilHole_..._120000 for the micrographs
+    # FoilHole_..._120000_fractions were refused, its CBOX files of those names matched)
+    both = pd.concat(
+        [make_picks([20.0, 40.0], [20.0, 40.0], micrograph=f"sim_000{i}") for i in range(2)]
+    )
+    write_picks(both, tmp_path / "particles.star")
+    star = [str(tmp_path / "particles.star")]
+    sets, _ = training_sets_from_files([str(mics)], star, diameter_px=16.0)
+    assert sets[0].names == ["sim_0000_DW", "sim_0001_DW"]
+    assert [len(t) for t in sets[0].picks] == [2, 2]
     # a folder of pick files of other micrographs: the error names the micrographs
     folder = tmp_path / "others"
     folder.mkdir()

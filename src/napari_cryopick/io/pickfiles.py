@@ -342,9 +342,10 @@ def match_micrograph(table: pd.DataFrame, names: Collection[str]) -> pd.DataFram
     A file whose picks all carry one name that is not in ``names`` (a
     per-micrograph file is named after its file, ``mic_001_autopick.star``)
     takes the name :func:`match_name` finds; a file whose rows name several
-    micrographs, or a known one, is left as it is (rows naming another
-    micrograph are never reassigned). The one rule of ``cryopick train``
-    and ``cryopick evaluate``.
+    micrographs, none of them known, gives each row the name :func:`match_name` finds
+    for it, when no two names take one micrograph's; a file that names a known
+    micrograph is left as it is (rows naming another micrograph are never
+    reassigned). The one rule of ``cryopick train`` and ``cryopick evaluate``.
     """
     in_file = set(table["micrograph"].astype(str))
     known = set(names)
@@ -359,6 +360,15 @@ def match_micrograph(table: pd.DataFrame, names: Collection[str]) -> pd.DataFram
         bare = CRYOSPARC_UID.sub("", name)
         if bare != name and (match := match_name(bare, known)) is not None:
             renames[name] = match
+    if not renames and not in_file & known:
+        # rows of several micrographs, none of them given by its name: each takes the
+        # name a file of its name would (EPU's FoilHole_..._120000 rows for the
+        # FoilHole_..._120000_fractions micrographs: a CLI trial's STAR was refused, its
+        # CBOX files of the same names matched), where no two take one micrograph's
+        found = {name: match_name(name, known) for name in in_file}
+        targets = [match for match in found.values() if match is not None]
+        if targets and len(set(targets)) == len(targets):
+            renames = {name: match for name, match in found.items() if match is not None}
     if not renames:
         return table
     return table.assign(micrograph=table["micrograph"].astype(str).replace(renames))
