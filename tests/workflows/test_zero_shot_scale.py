@@ -324,7 +324,10 @@ def test_cryopick_pick_says_when_the_scale_search_asked_for_cannot_run(
     # ... and the first format again with other settings: written over, said so
     assert cli.main([*args, "--threshold", "0.6"]) == 0
     note = " ".join(capsys.readouterr().err.split())
-    assert "in the format(s) this run writes; this run writes over their files" in note, note
+    assert (
+        "in the format(s) this run writes; this run writes over the files of those of them it picks"
+        in note
+    ), note
 
 
 def test_a_zero_shot_run_of_unreadable_micrographs_says_only_their_failures(

@@ -517,11 +517,14 @@ def _note_earlier_runs(request) -> None:
             load_checkpoint(request.model)
         same = picked_with_other_settings(request, same_formats=True)
         if same:
+            # (the folder's count: "of those of them it picks", a CLI trial's run of 4
+            # micrographs read "writes over their files" of 8)
             what = (
                 f"already holds the picks of {len(same)} micrograph(s) made with other "
                 "settings (model, diameter, threshold, ...) in the format(s) this run "
-                "writes; this run writes over their files where it writes the same names "
-                "(--skip does not skip them: their settings differ)"
+                "writes; this run writes over the files of those of them it picks, where "
+                "it writes the same names (--skip does not skip them: their settings "
+                "differ)"
             )
         else:  # (a trial's runs of one folder in five formats: each told of overwriting)
             what = (
