@@ -477,6 +477,32 @@ def test_colour_tiff_stored_as_planes_is_read_as_grayscale(tmp_path):
     assert planar.shape == (16, 20)
 
 
+def test_frames_stored_as_colour_planes_are_warned_of(tmp_path, caplog):
+    """A file-format trial: tifffile writes a (4, y, x) 8-bit stack as planar RGBA; it was
+    picked as a colour image (frames mixed as luma, the 4th dropped as alpha) with notes
+    nobody saw. Channels far apart and a varying alpha are warned of now; a grey image
+    stored as colour with a little chroma noise (JPEG) is read as before, unsaid."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(128, 25, (64, 64))
+    frames = np.stack([np.clip(base + rng.normal(0, 12, base.shape), 0, 255) for _ in range(4)])
+    path = tmp_path / "movie4.tif"
+    tifffile.imwrite(path, frames.astype(np.uint8))
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.io.micrographs"):
+        micrograph = read_micrograph(path)
+    assert micrograph.shape == (64, 64)
+    assert "a 4th frame of a stack?" in caplog.text, caplog.text
+    assert "its channels differ" in caplog.text
+    assert "motion-correct" in caplog.text
+    caplog.clear()
+    grey = np.clip(base, 0, 255)
+    tinted = np.stack([grey, grey + rng.normal(0, 1, grey.shape), grey], axis=-1)
+    iio.imwrite(tmp_path / "tinted.png", np.clip(tinted, 0, 255).astype(np.uint8))
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick.io.micrographs"):
+        tinted_read = read_micrograph(tmp_path / "tinted.png")
+    assert "converted colour image to grayscale (BT.709 luma)" in tinted_read.notes
+    assert caplog.text == ""
+
+
 def test_complex_tiff_is_refused(tmp_path):
     """A fuzzing review: the imaginary part was dropped with a raw ComplexWarning."""
     path = tmp_path / "fft.tif"

@@ -151,7 +151,7 @@ def read_micrograph(path: str | os.PathLike, *, quiet: bool = False) -> Microgra
     else:
         data = _read_plain_image(path)
 
-    data = _to_grayscale(path, data, notes)
+    data = _to_grayscale(path, data, notes, not quiet)
     data = _replace_non_finite(path, data.astype(np.float32, copy=False), notes, not quiet)
     data = _scale_huge(path, data, notes, not quiet)
     return Micrograph(
@@ -463,7 +463,18 @@ def _is_cmyk(path: Path) -> bool:
         return image.mode == "CMYK"
 
 
-def _to_grayscale(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
+#: Channels of a colour micrograph that differ by more than this share of the image's
+#: spread (mean absolute difference over the luma's standard deviation) are said: a
+#: micrograph stored as colour has equal channels, or nearly (JPEG's chroma).
+CHANNELS_APART = 0.2
+
+
+def _to_grayscale(path: Path, data: np.ndarray, notes: list[str], log: bool = True) -> np.ndarray:
+    """``data`` as one grey image. A colour image's conversion, and an alpha channel
+    dropped that is not the same everywhere, are logged (once a process) when its
+    channels differ: a file-format trial's 4-frame 8-bit TIFF stack, which tifffile
+    writes as planar RGBA, was picked as colour, frames mixed as luma and the 4th
+    dropped as alpha, with a note nobody saw."""
     if data.ndim == 2:
         return data
     if data.ndim == 3 and data.shape[-1] in (1, 2):  # gray or gray + alpha
@@ -472,15 +483,38 @@ def _to_grayscale(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
         return data[..., 0]
     if data.ndim == 3 and data.shape[-1] in (3, 4):
         channels = data[..., :3].astype(np.float64)
-        if data.shape[-1] == 4:
-            notes.append("dropped the alpha channel")
         if np.array_equal(channels[..., 0], channels[..., 1]) and np.array_equal(
             channels[..., 0], channels[..., 2]
         ):
+            if data.shape[-1] == 4:
+                notes.append("dropped the alpha channel")
             notes.append("colour image with equal channels read as grayscale")
             return channels[..., 0]
-        notes.append("converted colour image to grayscale (BT.709 luma)")
-        return channels @ _LUMA
+        grey = channels @ _LUMA
+        spread = float(grey.std()) or 1.0
+        apart = max(
+            float(np.mean(np.abs(channels[..., i] - channels[..., j]))) / spread
+            for i, j in ((0, 1), (0, 2), (1, 2))
+        )
+        alpha = data[..., 3] if data.shape[-1] == 4 else None
+        varied = alpha is not None and bool(np.any(alpha != alpha.flat[0]))
+        if varied:
+            note = "dropped the alpha channel (not the same everywhere: a 4th frame of a stack?)"
+            _say(path, notes, note, log)
+        elif alpha is not None:
+            notes.append("dropped the alpha channel")
+        note = "converted colour image to grayscale (BT.709 luma)"
+        if apart > CHANNELS_APART:
+            _say(
+                path,
+                notes,
+                f"{note}; its channels differ ({apart:.2g} of the image's spread apart): if "
+                f"they are frames of a stack, {_MOTION_CORRECTION_HINT}",
+                log,
+            )
+        else:
+            notes.append(note)
+        return grey
     raise _error(path, f"has shape {data.shape}, expected a 2D micrograph")
 
 
