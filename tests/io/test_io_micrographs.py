@@ -503,6 +503,24 @@ def test_frames_stored_as_colour_planes_are_warned_of(tmp_path, caplog):
     assert caplog.text == ""
 
 
+def test_mrc_of_4_bit_pixels_is_named_as_such(tmp_path):
+    """A file-format trial: SerialEM's mode 101 (4-bit packed) read "not a valid MRC file
+    (truncated or corrupt)"; it is a valid file of a mode mrcfile cannot read."""
+    import struct
+
+    plain = tmp_path / "bytes.mrc"
+    with mrcfile.new(plain) as mrc:
+        mrc.set_data(np.zeros((16, 16), np.int8))
+    header = bytearray(plain.read_bytes()[:1024])
+    header[12:16] = struct.pack("<i", 101)
+    nibbles = np.random.default_rng(0).integers(0, 16, (16, 16), dtype=np.uint8)
+    path = tmp_path / "frames.mrc"
+    path.write_bytes(bytes(header) + (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).tobytes())
+    error = assert_error(path, "MRC mode 101")
+    assert "4-bit" in str(error)
+    assert "corrupt" not in str(error)
+
+
 def test_complex_tiff_is_refused(tmp_path):
     """A fuzzing review: the imaginary part was dropped with a raw ComplexWarning."""
     path = tmp_path / "fft.tif"

@@ -256,6 +256,15 @@ def _read_mrc_as(
                 is_volume = bool(mrc.is_volume()) or bool(mrc.is_volume_stack())
                 axes = (int(mrc.header.mapc), int(mrc.header.mapr))
     except (ValueError, OSError, EOFError) as exc:
+        if "mode '101'" in str(exc):
+            # a valid file of a mode mrcfile cannot read (a file-format trial read
+            # "truncated or corrupt"): SerialEM's 4-bit packed frames
+            raise _error(
+                path,
+                "MRC mode 101 (4-bit packed pixels, SerialEM's movie frames) is not read: "
+                "motion-correct the frames into a micrograph, or convert it (IMOD: "
+                "newstack -mode 0 IN OUT)",
+            ) from None
         raise _error(
             path, f"not a valid MRC file (truncated or corrupt): {_first_line(exc)}"
         ) from None
