@@ -585,6 +585,25 @@ def test_a_micrograph_named_twice_is_taken_once(tmp_path, monkeypatch):
     assert len(output_stems(files, tmp_path / "out")) == 2
 
 
+def test_compressed_micrographs_in_a_folder_are_said(tmp_path, caplog):
+    """A file-format trial: a folder of .mrc.gz read "no micrographs in this folder", and
+    beside other micrographs they were left out unsaid."""
+    from napari_cryopick.io.paths import micrograph_files
+
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    with mrcfile.new(folder / "a.mrc.gz", compression="gzip") as mrc:
+        mrc.set_data(np.zeros((16, 16), np.float32))
+    (folder / "notes.txt.gz").write_bytes(b"")  # no micrograph's
+    with pytest.raises(ValueError, match=r"no micrographs in this folder") as info:
+        micrograph_files([folder])
+    assert "1 compressed micrograph(s) left out (a.mrc.gz): decompress them" in str(info.value)
+    write_mrc(folder / "b.mrc", ramp(16, 16))
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert [p.name for p in micrograph_files([folder])] == ["b.mrc"]
+    assert "1 compressed micrograph(s) left out (a.mrc.gz)" in caplog.text
+
+
 def test_a_folder_without_micrographs_names_its_subfolders_that_hold_some(tmp_path):
     """`cryopick simulate OUT` writes OUT/micrographs/: giving OUT said only 'no micrographs'."""
     from napari_cryopick.io.paths import micrograph_files

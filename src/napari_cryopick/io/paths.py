@@ -13,7 +13,7 @@ import glob
 import logging
 import os
 import stat
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from napari_cryopick.core.text import name_list
@@ -237,10 +237,14 @@ def expand_inputs(
             found.extend((p, True) for p in inside)
         elif path.is_dir():
             inside = _usable(path, [p for p in path.iterdir() if p.suffix.lower() in suffixes])
+            packed = _compressed(path, suffixes) if what == "micrographs" else ""
+            if packed and inside:
+                logger.warning("%s: %s", path, packed)
             if not inside:
                 # every folder below that holds some, at any depth: a trial followed the
                 # advice "apo/, bgal/ hold some" and lost ribo/GridA/ and ribo/GridC/Session2/
                 hint = _not_searched(_holding_below(path, suffixes, named), what, option)
+                hint += f"; {packed}" if packed else ""
                 if what == "pick files" and any(map(is_annotation_file, path.glob("*.json"))):
                     hint += NAPARI_ANNOTATIONS_HINT
                 raise ValueError(
@@ -431,6 +435,28 @@ def _micrograph_inputs(
             seen.add(key)
             unique.append((path, size))
     return unique
+
+
+#: Suffixes of compressed files (``mic.mrc.gz``): not read as micrographs.
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+
+
+def _compressed(folder: Path, suffixes: Sequence[str]) -> str:
+    """What to say of ``folder``'s compressed micrographs (``mic.mrc.gz``: EMPIAR
+    entries hold some), left out; "" when none (a file-format trial's folder of .mrc.gz
+    read "no micrographs in this folder", and beside others they were left out unsaid)."""
+    packed = [
+        p.name
+        for p in folder.iterdir()
+        if p.suffix.lower() in COMPRESSED_SUFFIXES and Path(p.stem).suffix.lower() in suffixes
+    ]
+    if not packed:
+        return ""
+    return (
+        f"{len(packed)} compressed micrograph(s) left out ({', '.join(sorted(packed)[:3])}"
+        f"{', ...' if len(packed) > 3 else ''}): decompress them first (gunzip, bunzip2, "
+        "unxz, unzstd)"
+    )
 
 
 def _text_list(path: Path) -> list[Path] | None:
