@@ -248,14 +248,21 @@ def test_filter_export_and_evaluate_take_a_nested_pick_folder_whole(tmp_path, ti
     this folder" (it needed --recursive), and cryosparc export of the filtered folder
     "folders are not searched below", while the export of the pick folder recursed by its
     manifest. A cryopick run's folder is taken whole by all three now."""
+    import tifffile
+
     from napari_cryopick.io.pickfiles import read_picks
 
     root = tmp_path / "Sessions"
-    names = [f"S1/Images-Disc1/GridSquare_{g}/Data/mic_{g}.mrc" for g in (1, 2)]
-    write_micrographs(root, names, shape=SHAPE)
+    for g in (1, 2):  # TIFF: a file named by the default suffix (.mrc) would be wrong
+        path = root / f"S1/Images-Disc1/GridSquare_{g}/Data/mic_{g}.tif"
+        path.parent.mkdir(parents=True)
+        tifffile.imwrite(path, np.random.default_rng(g).normal(size=SHAPE).astype(np.float32))
     picks = tmp_path / "picks"
-    assert main(["pick", str(root), "--recursive", "--model", str(tiny_model), "--diameter",
-                 "20", "--threshold", "0.05", "--out", str(picks)]) == 0  # fmt: skip
+    common = ["--recursive", "--model", str(tiny_model), "--diameter", "20", "--threshold"]
+    assert main(["pick", str(root), *common, "0.05", "--out", str(picks)]) == 0
+    # a later run in another format beside them (a review: each micrograph's newest run
+    # alone was taken, the scored STAR files left out for BOX files without scores)
+    assert main(["pick", str(root), *common, "0.3", "--format", "box", "--out", str(picks)]) == 0
     written = sorted(picks.rglob("mic_*.star"))
     assert len(written) == 2
     scores = np.concatenate([read_picks(path)["score"].to_numpy() for path in written])
@@ -266,6 +273,12 @@ def test_filter_export_and_evaluate_take_a_nested_pick_folder_whole(tmp_path, ti
                  str(filtered)]) == 0  # fmt: skip
     kept = sorted(filtered.rglob("mic_*.star"))
     assert [path.name for path in kept] == ["mic_1.star", "mic_2.star"]
+    # the run's manifest, 5 folders above the files, still says each file's micrograph
+    records = [json.loads(line) for line in (filtered / "cryopick_manifest.jsonl").open()]
+    assert {name.rsplit("/", 1)[-1] for r in records for name in r.get("inputs") or []} == {
+        "mic_1.tif",
+        "mic_2.tif",
+    }
     after = np.concatenate([read_picks(path)["score"].to_numpy() for path in kept])
     assert 0 < len(after) < len(scores)
     assert (after >= threshold).all()
@@ -273,10 +286,10 @@ def test_filter_export_and_evaluate_take_a_nested_pick_folder_whole(tmp_path, ti
     assert main(["cryosparc", "export", str(filtered), "--out", str(out)]) == 0
     table = starfile.read(out, always_dict=True)["particles"]
     assert len(table) == len(after)
-    assert set(table["rlnMicrographName"]) == {"mic_1.mrc", "mic_2.mrc"}
+    assert set(table["rlnMicrographName"]) == {"mic_1.tif", "mic_2.tif"}
     # evaluate: the pick folder against itself, every file taken (not "not searched below")
     assert main(["evaluate", "--pred", str(picks), "--truth", str(filtered), "--diameter",
-                 "20"]) == 0  # fmt: skip
+                 "20", "--pred-format", "star"]) == 0  # fmt: skip
     assert f"predictions {len(scores)}, ground truth {len(after)}" in capsys.readouterr().out
 
 

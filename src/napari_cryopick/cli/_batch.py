@@ -557,12 +557,15 @@ def say_empty(outcome: Any, command: str) -> None:
     )
 
 
-def warn_mixed_settings(files: list[Path], command: str, *, per_format: bool = False) -> None:
+def warn_mixed_settings(
+    files: list[Path], command: str, *, per_format: bool = False, depth: int = 4
+) -> None:
     """Say when the files were picked with more than one set of settings (a run killed
-    partway over another's: :func:`~napari_cryopick.workflows.batch.mixed_settings`)."""
+    partway over another's: :func:`~napari_cryopick.workflows.batch.mixed_settings`;
+    ``depth``: how far above a file its run's manifest may lie)."""
     from napari_cryopick.workflows.batch import mixed_settings
 
-    mixed = mixed_settings(files, per_format=per_format)
+    mixed = mixed_settings(files, depth, per_format=per_format)
     if mixed:
         print(
             f"{command}: warning: the files were picked with different settings ({mixed}): "

@@ -712,6 +712,18 @@ def _filter(args: argparse.Namespace) -> int:
     # a cryopick run's folder whose files lie in sub-folders is taken whole, as its manifest
     # records them (as cryosparc export and evaluate take it)
     inputs = args.inputs if args.recursive else expand_run_folders(args.inputs)
+    # how far above its files a run's manifest lies (a run over an EPU tree: 5 folders; the
+    # manifests' records of micrograph files and TIFF y were not found, a review)
+    depth = max(
+        [4]
+        + [
+            len(Path(os.path.abspath(item)).relative_to(os.path.abspath(given)).parts)
+            for given in args.inputs
+            if Path(given).is_dir()
+            for item in inputs
+            if Path(os.path.abspath(item)).is_relative_to(os.path.abspath(given))
+        ]
+    )
     found = pick_files(inputs, recursive=args.recursive, recursive_option="--recursive")
     files, indexes, problems = _expand_indexes([path for path, _ in found])
     if not args.recursive:
@@ -857,14 +869,14 @@ def _filter(args: argparse.Namespace) -> int:
     # a later filter into --out may replace them; nothing else is replaced unsaid
     # with each file's micrograph, as the inputs' manifests knew it (exports name it)
     # (every file of one: a fiber file beside the particles' is of the same micrograph)
-    sources = micrograph_files(list(written))
+    sources = micrograph_files(list(written), depth)
     # files whose TIFF y a pick run or an export wrote from the last row keep it, and
     # their record says so (a review: relion --coords mirrored a filtered copy again)
-    flips = y_flips(list(written))
+    flips = y_flips(list(written), depth)
     _warn_flipped_tiff(flips, sources, written, args)
     from ._batch import warn_mixed_settings
 
-    warn_mixed_settings(list(written), "cryopick filter", per_format=True)
+    warn_mixed_settings(list(written), "cryopick filter", per_format=True, depth=depth)
     of = {file: flips.get(path, "") for path, files in outputs.items() for file in files}
     micrographs = {
         file: sources[path] for path, files in outputs.items() if path in sources for file in files

@@ -751,28 +751,20 @@ def recorded_outputs(
 
 
 def run_folder_pick_files(folder: Path) -> list[Path] | None:
-    """The pick files a cryopick run recorded in ``folder``'s manifests, whatever their
+    """The pick files cryopick runs recorded in ``folder``'s manifests, whatever their
     depth, when some lie in its sub-folders (a pick run over an EPU or RELION tree mirrors
-    them): each micrograph's of its newest pick run, or a filter's files in its output
-    folder, still there. None: no such file below it, or a folder with a RELION
-    coordinate index (read through it). ``cryopick filter``, ``cryosparc export`` and
-    ``evaluate`` take a run's folder whole this way (a CLI trial's filter of a nested
-    pick folder found "no pick files", and the export of the filtered folder "folders
-    are not searched below")."""
+    them): every one still there, of every run (pick runs in several formats, a filter's,
+    an export's), as a search of the folder would find them beside each other (a review:
+    each micrograph's newest run alone left a folder's STAR files out beside a later
+    BOX run's). None: no such file below it, or a folder with a RELION coordinate index
+    (read through it). ``cryopick filter``, ``cryosparc export`` and ``evaluate`` take a
+    run's folder whole this way (a CLI trial's filter of a nested pick folder found "no
+    pick files", and the export of the filtered folder "folders are not searched below")."""
     from napari_cryopick.io.formats.star import coordinate_index_of
     from napari_cryopick.io.paths import pick_file_suffixes
 
     suffixes = set(pick_file_suffixes())
-    records = read_manifests(folder)
-    if records:
-        names = [
-            str(name)
-            for record in records.values()
-            if record.get("status") == "done"
-            for name in record.get("outputs") or []
-        ]
-    else:
-        names = list(recorded_outputs(folder, include_filtered=True))
+    names = list(recorded_outputs(folder, include_exports=True, include_filtered=True))
     files = sorted(
         {
             folder / name
