@@ -602,6 +602,11 @@ def test_compressed_micrographs_in_a_folder_are_said(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
         assert [p.name for p in micrograph_files([folder])] == ["b.mrc"]
     assert "1 compressed micrograph(s) left out (a.mrc.gz)" in caplog.text
+    caplog.clear()  # decompressed beside it: read, nothing left out (a review)
+    write_mrc(folder / "a.mrc", ramp(16, 16))
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert [p.name for p in micrograph_files([folder])] == ["a.mrc", "b.mrc"]
+    assert "compressed" not in caplog.text
 
 
 def test_a_folder_without_micrographs_names_its_subfolders_that_hold_some(tmp_path):

@@ -108,6 +108,25 @@ def test_corrections_of_a_file_touched_since_are_taken(micrograph):
     assert stale_corrections(big) is not None
 
 
+def test_a_model_files_stamp_follows_its_bytes_not_its_time(tmp_path):
+    """Picks back from disk keep the stamp of the model file that made them: a training
+    into that file since makes them an earlier version's. A copy without its times (cp
+    -r) or a touch is the same model (a review: the modification time called every
+    model of a copied project changed)."""
+    from napari_cryopick.io.recovery import file_stamp
+
+    model = tmp_path / "m.pt"
+    model.write_bytes(bytes(range(256)) * 4000)
+    stamp = file_stamp(model)
+    stat = model.stat()
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**10))
+    assert file_stamp(model) == stamp
+    model.write_bytes(bytes(range(255, -1, -1)) * 4000)  # trained into: same size, new bytes
+    assert file_stamp(model) != stamp
+    assert file_stamp(tmp_path / "gone.pt") is None
+    assert file_stamp(None) is None
+
+
 def test_an_unreadable_corrections_file_is_passed_over(micrograph):
     path = recovery_path(micrograph)
     path.parent.mkdir(parents=True)

@@ -108,12 +108,15 @@ def test_an_unnamed_micrographs_data_set_box_shows_the_folder_training_names_it_
 ):
     """A parity trial: Annotate's Data set box stayed empty while training named the data
     set (and its head) after the micrographs' folder; its grey text now says which."""
-    viewer, annotate, train, _pick, _paths = three_open
+    from napari_cryopick.workflows.inputs import folder_dataset_name
+
+    viewer, annotate, train, _pick, paths = three_open
+    folder = folder_dataset_name(paths[0])  # (tmp_path's: "data" names no data set)
     _click(annotate)
     assert annotate.dataset_edit.text() == ""
-    assert annotate.dataset_edit.placeholderText().startswith("data (its folder's name")
+    assert annotate.dataset_edit.placeholderText().startswith(f"{folder} (its folder's name")
     train.refresh_datasets()  # what training names it, as the box says
-    assert train.datasets_table.item(0, 0).text() == "(unnamed: data)"
+    assert train.datasets_table.item(0, 0).text() == f"(unnamed: {folder})"
     viewer.add_image(np.zeros((64, 64), np.float32), name="unsaved")  # from no file
     assert annotate.micrograph_combo.currentText() == "unsaved"
     assert "folder" not in annotate.dataset_edit.placeholderText()

@@ -163,6 +163,11 @@ def test_train_to_the_end_stays_responsive(annotated, qtbot, cpu_slowness, threa
     assert viewer.layers[f"{NAME} heatmap"].scale[0] > 1
     # the final preview's picks are the saved model's: kept with corrections, they say so
     assert session(viewer).pick_results[NAME].model_file == str(saved.resolve())
+    # ... with the file's stamp, as Pick's picks (a later training into it: an earlier
+    # version's after a restart; a review found the preview's without one)
+    from napari_cryopick.io.recovery import file_stamp
+
+    assert session(viewer).pick_results[NAME].model_stamp == file_stamp(saved)
     # the clicked particles seeded the new model's exemplar bank, in memory and in the file
     bank = bank_from_metadata(session(viewer).model_metadata["exemplars"])
     assert list(bank.datasets) == ["ribosome"]
@@ -1014,8 +1019,8 @@ def test_unnamed_micrographs_train_beside_named_ones(annotated, real_data_dir, q
     train.dataset_combo.setCurrentText("")
     request = train.build_request()
     folder = folder_dataset_name(tmp_path / "data" / f"{SECOND}.png")
-    assert folder == "data"
-    assert sorted(s.name for s in request.datasets) == ["data", "ribosome"]
+    assert folder == tmp_path.name  # ("data" names no data set: EPU's Data folders)
+    assert sorted(s.name for s in request.datasets) == sorted([folder, "ribosome"])
     worker = train.start()
     assert worker is not None, train.last_error
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
@@ -1028,19 +1033,20 @@ def test_an_unnamed_data_set_is_listed_and_saved_under_its_folders_name(annotate
     # table said "(unnamed)" and the model went to models/model.pt
     from napari_cryopick._widgets.train import default_model_path
 
-    viewer, train, _tmp_path = annotated
+    viewer, train, tmp_path = annotated
+    folder = tmp_path.name  # the micrographs lie in tmp_path/data ("data" names no data set)
     annotate = viewer.window.dock_widgets["Annotate (napari-cryopick)"]
     annotate.dataset_edit.setText("")
     annotate.dataset_edit.editingFinished.emit()
     train.output_edit.setText("")
     train.dataset_combo.setCurrentText("")
     train.refresh_datasets()
-    assert train.datasets_table.item(0, 0).text() == "(unnamed: data)"
+    assert train.datasets_table.item(0, 0).text() == f"(unnamed: {folder})"
     # before any request too (a re-trial: output_path() then named models/model.pt)
-    assert train.output_path() == default_model_path("data")
+    assert train.output_path() == default_model_path(folder)
     request = train.build_request()
-    assert [s.name for s in request.datasets] == ["data"]
-    assert request.out == default_model_path("data")
+    assert [s.name for s in request.datasets] == [folder]
+    assert request.out == default_model_path(folder)
 
 
 def test_micrographs_of_negatives_only_are_listed_and_trained_with_their_data_set(

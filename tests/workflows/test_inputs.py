@@ -266,6 +266,12 @@ def test_a_particles_files_optics_pixel_size_serves_micrographs_without_one(tmp_
         sets, _ = training_sets_from_files([str(mics)], [str(clicks)], diameter_A=177.0)
     assert sets[0].diameter_px == [pytest.approx(200.0)]
     assert "its header says 0.885 Å/px, the optics table of" in caplog.text, caplog.text
+    # rows naming the micrograph as EPU's STAR files do, without its suffix (m0 for
+    # m0_fractions): matched as the rows are (a review)
+    write_mrc(mics / "m0.mrc", image, pixel_size=1.0)
+    (mics / "m0.mrc").rename(mics / "m0_fractions.mrc")
+    sets, _ = training_sets_from_files([str(mics)], [str(clicks)], diameter_A=177.0)
+    assert sets[0].diameter_px == [pytest.approx(100.0)]
 
 
 def test_picks_of_binned_micrographs_are_warned_about(tmp_path, caplog):

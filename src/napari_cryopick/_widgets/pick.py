@@ -578,9 +578,9 @@ class PickWidget(QWidget):
         self._pinned: dict[str, float] = {}
         self._setting_threshold = False  # the slider shows a head's value, not the user's
         self.model_path: Path | None = None
-        #: ``model_path``'s (size, mtime_ns) when Pick took the model (read or written):
+        #: ``model_path``'s (size, sampled digest) when Pick took the model (read or written):
         #: kept with its picks, so a file trained into again later is another model's
-        self.model_stamp: tuple[int, int] | None = None
+        self.model_stamp: tuple[int, str] | None = None
         self.worker = None
         self.last_batch = None
         self.last_exported: list[Path] = []
@@ -614,7 +614,7 @@ class PickWidget(QWidget):
         self._job_what = ""  # the running or last job: "Picking", "Export"
         #: The model (and its file) the running or last pick job picks with.
         self._job_model: tuple[Any, str | None] = (None, None)
-        self._job_stamp: tuple[int, int] | None = None  # its file's stamp (model_stamp)
+        self._job_stamp: tuple[int, str] | None = None  # its file's stamp (model_stamp)
         #: The threshold each micrograph of the job would show the job's model's picks at
         #: (taken when it starts, brought up to date at the first model change while it
         #: runs): picks it makes after that change are an earlier model's, kept at it.

@@ -1056,7 +1056,7 @@ def showing_pick_result(
     keep_manual: bool = True,
     honour_negatives: bool = True,
     model_file: str | None = None,
-    model_stamp: tuple[int, int] | None = None,
+    model_stamp: tuple[int, str] | None = None,
     earlier: bool = False,
 ) -> Iterator[None]:
     """:func:`show_pick_result` in steps: each ``yield`` ends one event-loop turn's work.
@@ -1773,9 +1773,14 @@ def _record_array(value: Any) -> np.ndarray | None:
     return value if wide and len(value) else None
 
 
-def _stamp_setting(value: Any) -> tuple[int, int] | None:
+def _stamp_setting(value: Any) -> tuple[int, str] | None:
     """The saved ``model_stamp`` setting (files kept before it existed have none)."""
-    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and type(value[0]) is int
+        and isinstance(value[1], str)
+    ):
         return value[0], value[1]
     return None
 

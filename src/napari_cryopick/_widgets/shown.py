@@ -68,12 +68,12 @@ class ShownResult:
     #: model, which Pick current would have re-picked them with). None: not known (a
     #: pick file loaded, a training's preview, a model never saved).
     model_file: str | None = None
-    #: ``(size, mtime_ns)`` of ``model_file`` when the model picked with was read or
+    #: ``(size, sampled digest)`` of ``model_file`` when the model picked with was read or
     #: written (:func:`~napari_cryopick.io.recovery.file_stamp`): after a restart, the
     #: same path written again since (a training into that file) is an earlier version's
     #: picks, not the file's now (a napari trial's were credited to the retrained model
     #: and picked at the old one's threshold). None: not known.
-    model_stamp: tuple[int, int] | None = None
+    model_stamp: tuple[int, str] | None = None
     #: The picks without a score are a pick file's (*Load picks…*: BOX, Topaz, ... files
     #: hold none), as it gave them, not added by hand: their positions are ``original``
     #: and deleting or moving one is a correction (a GUI trial's deletions of a BOX file's

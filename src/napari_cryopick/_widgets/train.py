@@ -1716,8 +1716,14 @@ class TrainWidget(QWidget):
             state.earlier_model.discard(self._preview_name)  # its final preview: this model's
             previewed = state.pick_results.get(self._preview_name)
             if previewed is not None and outcome.path is not None:  # kept with corrections
+                from napari_cryopick.io.recovery import file_stamp
+
+                # with the file's stamp, as Pick's picks: a later training into the file
+                # makes them an earlier version's after a restart too (a review)
                 state.pick_results[self._preview_name] = dataclasses.replace(
-                    previewed, model_file=str(Path(outcome.path).resolve())
+                    previewed,
+                    model_file=str(Path(outcome.path).resolve()),
+                    model_stamp=file_stamp(outcome.path),
                 )
             if threshold is not None:
                 # shown at the new model's threshold (a GUI trial: "picks shown at threshold

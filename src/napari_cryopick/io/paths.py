@@ -237,7 +237,7 @@ def expand_inputs(
             found.extend((p, True) for p in inside)
         elif path.is_dir():
             inside = _usable(path, [p for p in path.iterdir() if p.suffix.lower() in suffixes])
-            packed = _compressed(path, suffixes) if what == "micrographs" else ""
+            packed = _compressed(path, suffixes, inside) if what == "micrographs" else ""
             if packed and inside:
                 logger.warning("%s: %s", path, packed)
             if not inside:
@@ -441,14 +441,18 @@ def _micrograph_inputs(
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
 
-def _compressed(folder: Path, suffixes: Sequence[str]) -> str:
+def _compressed(folder: Path, suffixes: Sequence[str], taken: Sequence[Path] = ()) -> str:
     """What to say of ``folder``'s compressed micrographs (``mic.mrc.gz``: EMPIAR
     entries hold some), left out; "" when none (a file-format trial's folder of .mrc.gz
-    read "no micrographs in this folder", and beside others they were left out unsaid)."""
+    read "no micrographs in this folder", and beside others they were left out unsaid).
+    One whose decompressed copy is among ``taken`` is not said (it is read)."""
+    read = {p.name for p in taken}
     packed = [
         p.name
         for p in folder.iterdir()
-        if p.suffix.lower() in COMPRESSED_SUFFIXES and Path(p.stem).suffix.lower() in suffixes
+        if p.suffix.lower() in COMPRESSED_SUFFIXES
+        and Path(p.stem).suffix.lower() in suffixes
+        and p.stem not in read
     ]
     if not packed:
         return ""

@@ -76,18 +76,20 @@ def _fingerprint(path: Path) -> list[int]:
     return [int(stat.st_size), int(stat.st_mtime_ns)]
 
 
-def file_stamp(path: str | os.PathLike | None) -> tuple[int, int] | None:
-    """``(size, modification time in ns)`` of ``path``; None: no path, or not readable.
+def file_stamp(path: str | os.PathLike | None) -> tuple[int, str] | None:
+    """``(size, digest of 16 blocks of its bytes)`` of ``path`` (:func:`_sample_digest`);
+    None: no path, or not readable.
 
     Kept with picks beside the model file that made them: the same path written again
-    since (a training into the same file) is another model."""
+    since (a training into the same file) is another model. Not the modification time:
+    a project copied without its times (``cp -r``) would call every model changed (a
+    review)."""
     if path is None:
         return None
     try:
-        size, mtime = _fingerprint(Path(path))
+        return Path(path).stat().st_size, _sample_digest(Path(path))
     except OSError:
         return None
-    return size, mtime
 
 
 _SAMPLE_BLOCKS = 16

@@ -744,7 +744,10 @@ def training_sets_from_files(
         for path, _ in pick_files(picks):
             if path.suffix.lower() == ".star":
                 for name, size in star_micrograph_pixel_sizes(path).items():
-                    from_picks.setdefault(name, (size, path))
+                    # (named as its rows are matched: EPU rows without _fractions)
+                    match = name if name in names else match_name(name, names)
+                    if match is not None:
+                        from_picks.setdefault(match, (size, path))
     headers = _headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A, from_picks)
     name_set = set(names)
     shapes = _MadeWhenAsked(names, lambda name: headers[name].shape)
