@@ -929,9 +929,19 @@ def test_cli_continual_without_init_refuses_to_replace_a_model_of_other_data_set
     for mode in ("continual", "fewshot", "finetune"):
         assert main([*base, "--mode", mode]) == 2
         err = capsys.readouterr().err
-        assert f"holds a model of bgal, ribosome; --mode {mode} without --init" in err, err
+        assert "holds a model of 2 data set(s) (bgal, ribosome); " in err, err
+        assert f"--mode {mode} without --init starts from the bundled general model" in err
         assert f"--init {out}" in err
         assert out.read_bytes() == before  # left as it was
+    # the default mode, a new model, too (a later trial's forgotten --init replaced its
+    # three-protein model, and a second one its .previous.pt); and joint
+    for extra in ([], ["--mode", "new"], ["--mode", "joint"]):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert "so the model written there would not know bgal, ribosome" in err, err
+        assert out.read_bytes() == before
+    assert main(base) == 2
+    assert "without --init this run trains a new model" in capsys.readouterr().err
     # a file of the bundled model's and this run's data sets only: nothing lost, trained
     other = tmp_path / "other.pt"
     assert main([*base[:6], str(other), *base[7:], "--mode", "continual"]) == 0, (

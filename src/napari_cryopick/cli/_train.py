@@ -475,25 +475,42 @@ def _refuse_empty_names(args: argparse.Namespace) -> None:
             )
 
 
-def _refuse_to_lose_out_datasets(out: Any, mode: str, request: Any) -> None:
+def _refuse_to_lose_out_datasets(
+    out: Any, mode: str, request: Any, *, given_mode: bool = True
+) -> None:
     """Refuse a run without ``--init`` that would write over a model of data sets the new
     model would not know (a continual-learning trial forgot ``--init`` with ``--out`` its
     ribosome and beta-gal model: replaced by the bundled model plus apoferritin, kept only
-    as the ``.previous.pt`` the next training replaces)."""
+    as the ``.previous.pt`` the next training replaces; a later trial did so with the
+    default mode, a new model, which was not checked). ``given_mode``: ``--mode`` was
+    given (said as such; else the default, a new model)."""
     from napari_cryopick.core.model.bundled import bundled_model_path
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
     from napari_cryopick.core.text import name_list
 
     if out is None or not Path(out).is_file():
         return
-    held = checkpoint_datasets(out)
-    kept = set(checkpoint_datasets(bundled_model_path())) | {s.name for s in request.datasets}
+    try:
+        held = checkpoint_datasets(out)
+    except (OSError, ValueError):
+        return  # no readable model: the output check says what it is
+    trained = {s.name for s in request.datasets}
+    # a new (or joint) model knows this run's data sets only; an adapted bundled model
+    # the bundled model's too
+    adapted = mode in ("continual", "fewshot", "finetune")
+    kept = trained | (set(checkpoint_datasets(bundled_model_path())) if adapted else set())
     lost = [name for name in held if name not in kept]
     if lost:
+        how = (
+            f"--mode {mode} without --init starts from the bundled general model"
+            if given_mode
+            else "without --init this run trains a new model"
+        )
         raise CLIError(
-            f"{out} holds a model of {name_list(lost, 5)}; --mode {mode} without --init "
-            "starts from the bundled general model, so the model written there would not "
-            f"know them: add to it with --init {out}, or write elsewhere (--out)"
+            f"{out} holds a model of {len(held)} data set(s) ({name_list(held, 5)}); {how}, "
+            f"so the model written there would not know {name_list(lost, 5)}: add to it "
+            f"with --init {out}, or write elsewhere (--out), or move {out} away first to "
+            "replace it"
         )
 
 
@@ -708,8 +725,11 @@ def run(args: argparse.Namespace) -> int:
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
     _refuse_unnamed_retraining(args, mode, request)
+    if args.init is None:
+        # (a new model too: a continual trial's forgotten --init replaced its three-protein
+        # model, and a second forgotten one its .previous.pt, with a note only)
+        _refuse_to_lose_out_datasets(args.out, mode, request, given_mode=args.mode is not None)
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
-        _refuse_to_lose_out_datasets(args.out, mode, request)
         print(f"--mode {mode} without --init: starting from the bundled general model")
     elif args.init is None and mode == "joint":
         print(
