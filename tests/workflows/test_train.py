@@ -1024,6 +1024,23 @@ def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path,
     assert f"data set {name!r} (from the folder names) is already in {first}" in err
     assert f"give --dataset {name} to retrain it" in err
     assert not (tmp_path / "c.pt").exists()
+    # micrographs of two folders: --dataset would name both (a continual trial followed
+    # the one-set advice and trained its second protein into the first one's head)
+    import shutil
+
+    (tmp_path / "other" / "protein").mkdir(parents=True)
+    shutil.copy(tmp_path / "mics" / "m0.mrc", tmp_path / "other" / "protein" / "o0.mrc")
+    shutil.copy(tmp_path / "picks" / "m0.csv", tmp_path / "picks" / "o0.csv")
+    two = list(again)
+    two[two.index("--micrographs") + 1 : two.index("--micrographs") + 2] = [
+        str(tmp_path / "mics"),
+        str(tmp_path / "other" / "protein"),
+    ]
+    assert main(two) == 2
+    err = capsys.readouterr().err
+    assert "these micrographs are of 2 data sets by their folders" in err, err
+    assert "Train each folder in a run of its own" in err
+    (tmp_path / "picks" / "o0.csv").unlink()
     # named: trained as asked, the same data set or a new one
     assert main([*again, "--dataset", name]) == 0, capsys.readouterr().err
     # its loss says its terms (a trial read "loss 9.919" against a new model's 2.29)

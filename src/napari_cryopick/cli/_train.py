@@ -447,6 +447,20 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
     if clash:
         name = clash[0]
         model = args.init if args.init is not None else "the bundled general model"
+        sets = [str(s.name) for s in request.datasets]
+        if len(sets) > 1:
+            # --dataset names every micrograph of a run: a continual trial followed the
+            # one-set advice with two sessions and trained apoferritin into the ribosome
+            # head (its diameter changed to apoferritin's, apoferritin not in the model)
+            raise CLIError(
+                f"data set {name!r} (from the folder names) is already in {model}, and "
+                f"these micrographs are of {len(sets)} data sets by their folders "
+                f"({', '.join(sets)}): --mode {mode} would retrain {name!r}'s head on its "
+                "micrographs alone, so another protein of that folder name would replace "
+                f"it. Train each folder in a run of its own: --dataset {name} to retrain "
+                f"{name!r} (more clicks of the same protein), --dataset NAME for another "
+                "protein (--dataset names every micrograph of a run)"
+            )
         raise CLIError(
             f"data set {name!r} (from the folder names) is already in {model}: --mode "
             f"{mode} would retrain its head on these micrographs alone, so another protein "
