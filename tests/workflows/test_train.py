@@ -862,7 +862,7 @@ def test_cli_train_refuses_to_fine_tune_a_folder_named_data_set_at_another_size(
     """A CLI trial's two proteins in EPU folders were both data set "Data": --init without
     --mode fine-tuned the β-gal model on the ribosome (F1 0.84 to 0.16), said by a warning
     only. A size more than 25 % from the one the data set was trained at now stops the
-    run when only the folder names chose the data set; --dataset trains as asked."""
+    run, named or not; --allow-resize trains as asked."""
     from napari_cryopick.cli import main
 
     args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=2, clicked=2)
@@ -878,9 +878,17 @@ def test_cli_train_refuses_to_fine_tune_a_folder_named_data_set_at_another_size(
     err = capsys.readouterr().err
     assert f"data set {name!r} (from the folder names) is in" in err, err
     assert "trained at 40 px; these micrographs' particles are 60 px" in err, err
-    assert f"or --dataset {name} to retrain it at the new size" in err
+    assert f"or --dataset {name} --allow-resize to retrain it at the new size" in err
     assert not (tmp_path / "m2.pt").exists()
-    assert main([*again, "--dataset", name]) == 0  # named: as asked
+    # named, at that size: refused too (a continual trial's apoferritin given β-gal's name
+    # replaced β-gal's head, AP 0.80 to 0.00, after a warning); --allow-resize trains it
+    for named in (["--dataset", name], ["--dataset", name, "--mode", "continual"]):
+        assert main([*again, *named]) == 2
+        err = capsys.readouterr().err
+        assert f"data set {name!r} is in" in err, err
+        assert "this run's particles are 60 px (50% apart): another protein" in err, err
+        assert not (tmp_path / "m2.pt").exists()
+    assert main([*again, "--dataset", name, "--allow-resize"]) == 0  # as asked
     close = list(again)  # within 25 % of it: more clicks of the same protein, fine-tuned
     close[close.index("--diameter") + 1] = "44"
     close[out] = str(tmp_path / "m3.pt")

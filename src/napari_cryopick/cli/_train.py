@@ -93,6 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "written by 'cryopick pick --flip-y'); they are mirrored on each micrograph's height",
     )
     parser.add_argument(
+        "--allow-resize",
+        action="store_true",
+        help="train a data set --init holds at a particle size more than 25 %% from the one "
+        "it was trained at (by default refused: another protein under its name?)",
+    )
+    parser.add_argument(
         "--allow-misplaced",
         "--allow-mirrored",
         dest="allow_mirrored",
@@ -376,8 +382,6 @@ def _default_adapt_mode(args: argparse.Namespace, request: Any, metadata: Any) -
     held = [] if general else [d.name for d in ModelCard.from_metadata(metadata or {}).datasets]
     others = [name for name in held if name not in names]
     mode = "continual" if others else "finetune"
-    if mode == "finetune" and not general:
-        _refuse_resized_folder_name(args, request, metadata)
     _refuse_continual_options(args, mode)
     if others:
         print(
@@ -388,18 +392,22 @@ def _default_adapt_mode(args: argparse.Namespace, request: Any, metadata: Any) -
     return dataclasses.replace(request, mode=mode)
 
 
-def _refuse_resized_folder_name(args: argparse.Namespace, request: Any, metadata: Any) -> None:
-    """Refuse the default fine-tune of a data set of ``--init`` that only the folder names
-    chose, at a particle size more than 25 % from the one it was trained at: another
-    protein under the same folder name (a CLI trial's EPU ``Data`` folders: a ribosome
-    fine-tuned the whole β-gal model, whose picks fell from F1 0.84 to 0.16, after a
-    warning only). Named with ``--dataset`` or by napari's annotations, it trains as asked."""
-    if _named(args) or args.annotations:
+def _refuse_resized_dataset(
+    args: argparse.Namespace, request: Any, metadata: Any, mode: str
+) -> None:
+    """Refuse to train a data set of ``--init`` at a particle size more than 25 % from the
+    one it was trained at: another protein under its name. Only the folder names chose
+    it (a CLI trial's EPU ``Data`` folders: a ribosome fine-tuned the whole β-gal model,
+    whose picks fell from F1 0.84 to 0.16, after a warning only), or the user named it
+    (``--dataset``, ``--head``, napari's Data set: a continual trial's apoferritin given
+    β-gal's name, 62 px for 108, replaced β-gal). ``--allow-resize`` trains as asked."""
+    if args.allow_resize:
         return
     import numpy as np
 
     from napari_cryopick.core.model.card import ModelCard
 
+    named = bool(_named(args) or args.annotations)
     held = {d.name: d.diameter_px for d in ModelCard.from_metadata(metadata or {}).datasets}
     for training_set in request.datasets:
         name = str(training_set.name)
@@ -411,13 +419,26 @@ def _refuse_resized_folder_name(args: argparse.Namespace, request: Any, metadata
         if not old or not sizes.size:
             continue
         new = float(np.median(sizes))
-        if abs(new / old - 1) > 0.25:
+        if abs(new / old - 1) > 0.25 and named:
+            # named (--dataset, --head, napari's Data set): a continual trial's apoferritin
+            # given β-gal's name replaced β-gal's head (AP 0.80 to 0.00) after a warning
+            raise CLIError(
+                f"data set {name!r} is in {args.init}, trained at {old:.0f} px; this run's "
+                f"particles are {new:.0f} px ({abs(new / old - 1):.0%} apart): another "
+                f"protein under its name? Training would make {name!r} a {new:.0f} px data "
+                f"set and pick its micrographs poorly. Give another --dataset name for "
+                f"another protein, or --allow-resize if {name!r}'s particles really are "
+                f"{new:.0f} px now (micrographs binned otherwise, a diameter corrected)"
+            )
+        # (unnamed in continual or few-shot: refused whatever the size, below)
+        if abs(new / old - 1) > 0.25 and mode in ("finetune", "joint"):
+            how = f"--mode {mode}" if args.mode else "--init without --mode"
             raise CLIError(
                 f"data set {name!r} (from the folder names) is in {args.init}, trained at "
                 f"{old:.0f} px; these micrographs' particles are {new:.0f} px: another "
-                f"protein? --init without --mode would fine-tune the whole model on them and "
-                f"lose {name!r} as it is. Give --dataset NAME to add another protein "
-                f"(continual keeps {name!r}), or --dataset {name} to retrain it at the new size"
+                f"protein? {how} would train the whole model on them and lose {name!r} as "
+                f"it is. Give --dataset NAME to add another protein (continual keeps "
+                f"{name!r}), or --dataset {name} --allow-resize to retrain it at the new size"
             )
 
 
@@ -716,6 +737,10 @@ def run(args: argparse.Namespace) -> int:
     request, picks = request_from_args(args)
     if args.init is not None and args.mode is None:
         request = _default_adapt_mode(args, request, starting_metadata)
+    if args.init is not None and not (
+        isinstance(starting_metadata, dict) and "general_model" in starting_metadata
+    ):
+        _refuse_resized_dataset(args, request, starting_metadata, request.resolved_mode)
     if starting is not None:  # picks of none of its kinds: refused before "training ..."
         from napari_cryopick.workflows.train import check_usable_labels
 
