@@ -234,6 +234,16 @@ def test_in_memory_micrographs_and_bad_requests(tmp_path, tiny_checkpoint, make_
     # a typo is answered with the head meant (a trial's --head ribosom)
     with pytest.raises(ValueError, match=r"no head 'generc' \(did you mean 'generic'\?\)"):
         drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, head="generc")))
+    # a data set of the model without a head of its own (a new model's): which head picks
+    # it, not "no head" beside cryopick info's list of it (a continual trial)
+    from dataclasses import replace as replaced
+
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    card = replaced(ModelCard.from_metadata(metadata), datasets=(DatasetCard("ribo", 20.0),))
+    with pytest.raises(ValueError, match="data set 'ribo' has no head of its own: the generic"):
+        drive(pick(PickRequest(micrographs=images, model=model, metadata=card.to_metadata(),
+                               head="ribo")))  # fmt: skip
     with pytest.raises(ValueError, match="no 'fiber' kind"):
         drive(pick(PickRequest(micrographs=images, model=model, metadata=metadata, kinds="fiber")))
     for bad in ({"threshold": 2.0}, {"diameter_px": -1.0}, {"formats": ("pdf",)}):

@@ -864,6 +864,14 @@ def prepare(request: PickRequest) -> PreparedPick:
         import difflib
 
         # (a trial's typo, --head ribosom, was told the heads but not which it meant)
+        if request.head in {d.name for d in card.datasets}:
+            # a data set of the model without a head of its own (a new model's: the generic
+            # head learned it; a continual trial read "no head" beside cryopick info's list)
+            raise ValueError(
+                f"{model_name}: data set {request.head!r} has no head of its own: the "
+                f"{GENERIC_HEAD} head learned it and picks it (leave out --head, or give "
+                f"--head {GENERIC_HEAD}); heads are {list(heads)}"
+            )
         close = difflib.get_close_matches(request.head, heads, n=1)
         meant = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"{model_name}: no head {request.head!r}{meant}; heads are {list(heads)}")
