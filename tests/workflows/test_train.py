@@ -896,6 +896,42 @@ def test_cli_train_refuses_to_fine_tune_a_folder_named_data_set_at_another_size(
     assert "training (finetune)" in capsys.readouterr().out
 
 
+def test_picking_micrographs_of_another_size_than_the_training_ones_is_warned_of(tmp_path, caplog):
+    """A scale trial: a model trained on 1024 px micrographs without pixel sizes picked
+    2x upsampled copies at its 56 px (AP 0), unsaid. The training records its
+    micrographs' size; picking micrographs 1.5 times larger or smaller at the trained
+    pixels, with no pixel sizes to tie them, says so with the diameter to give."""
+    import logging
+
+    from scipy import ndimage
+
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.io.micrographs import read_micrograph, write_mrc
+
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=2, clicked=2)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    assert main(args) == 0
+    _model, metadata = load_checkpoint(tmp_path / "m.pt")
+    assert metadata["history"][-1]["micrograph_px"] == {tmp_path.name: [256, 256]}
+    image = read_micrograph(tmp_path / "mics" / "m1.mrc").data
+    (tmp_path / "x2").mkdir()
+    write_mrc(tmp_path / "x2" / "big.mrc", ndimage.zoom(image, 2, order=1))
+    pick = ["pick", "--model", str(tmp_path / "m.pt"), "--format", "csv", "--threads", "1"]
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        assert main([*pick, str(tmp_path / "x2"), "--out", str(tmp_path / "p1")]) == 0
+    assert "big: 512x512 px, 2 times the 256x256 px micrographs the model was trained" in (
+        caplog.text
+    ), caplog.text
+    assert "give --diameter 80" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        given = [*pick, str(tmp_path / "x2"), "--diameter", "80", "--out", str(tmp_path / "p2")]
+        assert main(given) == 0
+        assert main([*pick, str(tmp_path / "mics"), "--out", str(tmp_path / "p3")]) == 0
+    assert "times the" not in caplog.text
+
+
 def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path, capsys):
     from napari_cryopick.cli import main
 

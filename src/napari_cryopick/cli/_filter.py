@@ -712,19 +712,20 @@ def _filter(args: argparse.Namespace) -> int:
     # a cryopick run's folder whose files lie in sub-folders is taken whole, as its manifest
     # records them (as cryosparc export and evaluate take it)
     inputs = args.inputs if args.recursive else expand_run_folders(args.inputs)
-    # how far above its files a run's manifest lies (a run over an EPU tree: 5 folders; the
-    # manifests' records of micrograph files and TIFF y were not found, a review)
+    found = pick_files(inputs, recursive=args.recursive, recursive_option="--recursive")
+    # how far above its files a run's manifest may lie: the depth of the files below the
+    # folders given (a run over an EPU tree: 5 folders; the manifest's records of their
+    # micrographs and TIFF y were not found, a review)
+    folders = [os.path.abspath(given) for given in args.inputs if Path(given).is_dir()]
     depth = max(
         [4]
         + [
-            len(Path(os.path.abspath(item)).relative_to(os.path.abspath(given)).parts)
-            for given in args.inputs
-            if Path(given).is_dir()
-            for item in inputs
-            if Path(os.path.abspath(item)).is_relative_to(os.path.abspath(given))
+            len(Path(os.path.abspath(path)).relative_to(folder).parts)
+            for path, _ in found
+            for folder in folders
+            if Path(os.path.abspath(path)).is_relative_to(folder)
         ]
     )
-    found = pick_files(inputs, recursive=args.recursive, recursive_option="--recursive")
     files, indexes, problems = _expand_indexes([path for path, _ in found])
     if not args.recursive:
         from napari_cryopick.io.paths import pick_folders_below

@@ -1696,6 +1696,56 @@ def _warn_of_unknown_pixel_size(
     logger.warning(message)
 
 
+#: A micrograph this many times larger (or smaller) than the model's training micrographs,
+#: picked at the training's pixels with no pixel sizes to tie them, is said.
+OTHER_SCALE_RATIO = 1.5
+
+
+def _warn_of_other_scale(
+    prepared: PreparedPick, micrograph: Any, head: str | None, diameter: float
+) -> None:
+    """Warn (once a run per ratio) when a micrograph is picked at the particle size in
+    pixels the model was trained at and is at least :data:`OTHER_SCALE_RATIO` times larger
+    or smaller than the micrographs it was trained on, with no pixel sizes to tie the two:
+    binned or super-resolution copies have particles of another size (a scale trial's
+    model of 1024 px micrographs picked 2x upsampled copies at its 56 px: AP 0, unsaid).
+    No word when a diameter is given, or when the model's diameter in Å meets the
+    micrograph's pixel size (the conversion follows the scale)."""
+    request = prepared.request
+    card = prepared.card
+    if request.diameter_px is not None or request.diameter_A is not None or card is None:
+        return
+    pixel = micrograph.pixel_size
+    if trained_diameter_angstrom(card, head, request) is not None and pixel:
+        return
+    run = _training_run(card, head) or {}
+    sizes = run.get("micrograph_px")
+    if not isinstance(sizes, dict) or not sizes:
+        return
+    names = [n for n in run.get("datasets", ()) or () if n in sizes]
+    own = head if head in sizes else (names[-1] if names else next(iter(sizes)))
+    try:
+        trained = max(float(v) for v in sizes[own])
+    except (TypeError, ValueError):
+        return
+    ratio = max(micrograph.shape) / trained if trained > 0 else 1.0
+    if 1 / OTHER_SCALE_RATIO < ratio < OTHER_SCALE_RATIO:
+        return
+    key = ("other scale", round(ratio, 1))
+    if key in prepared.resolved_warnings:
+        return
+    rows, cols = sizes[own]
+    message = (
+        f"{micrograph.name or micrograph.path}: {micrograph.shape[1]}x{micrograph.shape[0]} "
+        f"px, {ratio:.2g} times the {cols}x{rows} px micrographs the model was trained on "
+        f"({own}), picked at the {diameter:.1f} px it was trained at (no pixel sizes tie the "
+        f"two): if these are binned or super-resolution copies of such micrographs, give "
+        f"--diameter {diameter * ratio:.0f}"
+    )
+    prepared.resolved_warnings[key] = message
+    logger.warning(message)
+
+
 def _warn_of_size(micrograph: Any, label: str, diameter: float) -> None:
     """Warn when a micrograph is smaller than one particle: a trial's 40 px micrograph
     gave an empty file without a word."""
@@ -1777,6 +1827,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     _warn_of_overridden_pixel_size(prepared, micrograph, config.head, diameter)
     _warn_of_unknown_pixel_size(prepared, micrograph, config.head, diameter)
     _note_diameter_from_angstrom(prepared, micrograph, config.head, diameter)
+    _warn_of_other_scale(prepared, micrograph, config.head, diameter)
     in_angstrom = request.diameter_A is not None or (
         request.diameter_px is not None
         and trained_diameter_angstrom(prepared.card, config.head, request) is not None

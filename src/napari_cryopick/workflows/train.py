@@ -467,6 +467,26 @@ def diameter_warnings(datasets: Sequence[TrainingSet]) -> list[str]:
 # --------------------------------------------------------------------------
 
 
+def _micrograph_sizes(datasets: Sequence[Any]) -> dict[str, list[int]]:
+    """``{data set: [rows, columns]}``, the median size of its training micrographs in
+    original pixels (their prepared images over their preparation scales)."""
+    import numpy as np
+
+    sizes: dict[str, list[int]] = {}
+    for dataset in datasets:
+        shapes = [
+            (
+                example.prepared.shape[0] / example.prepared.scale_y,
+                example.prepared.shape[1] / example.prepared.scale_x,
+            )
+            for example in dataset.examples
+        ]
+        if shapes:
+            rows, cols = np.median(np.asarray(shapes, float), axis=0)
+            sizes[str(dataset.name)] = [int(np.rint(rows)), int(np.rint(cols))]
+    return sizes
+
+
 def misplaced_clicks(examples: Sequence[Any], diameter_px: float) -> list[str]:
     """Micrographs whose particle clicks sit on nothing the other clicks sit on.
 
@@ -1407,6 +1427,12 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             # said both were "recorded with the model" in Å; neither was)
             run["diameters_A"] = each_A
         run.update(dict(request.run_info))
+        # each data set's micrographs' size (rows, columns; median): picking compares a
+        # micrograph of another size with it where no pixel sizes tie the two (a scale
+        # trial's model picked 2x upsampled copies at the training's 56 px, AP 0, unsaid)
+        sizes = _micrograph_sizes(datasets)
+        if sizes:
+            run["micrograph_px"] = sizes
         # the whole job from the user's start (reading, the starting model's pass, the
         # threshold's picking pass); "seconds" is the training loop's
         run["job_seconds"] = round(time.perf_counter() - start, 2)
