@@ -806,10 +806,11 @@ def made_by_earlier_file(result: ShownResult) -> bool:
     written again (its stamp then differs from the file's now); False where not known."""
     from napari_cryopick.io.recovery import file_stamp
 
-    if result.model_file is None or result.model_stamp is None:
+    stamp = getattr(result, "model_stamp", None)
+    if getattr(result, "model_file", None) is None or stamp is None:
         return False
     now = file_stamp(result.model_file)
-    return now is not None and tuple(now) != tuple(result.model_stamp)
+    return now is not None and tuple(now) != tuple(stamp)
 
 
 def same_candidates(old: ShownResult | None, original: np.ndarray, model_file: str | None) -> bool:
