@@ -941,7 +941,7 @@ def test_cli_continual_without_init_refuses_to_replace_a_model_of_other_data_set
         assert "so the model written there would not know bgal, ribosome" in err, err
         assert out.read_bytes() == before
     assert main(base) == 2
-    assert "without --init this run trains a new model" in capsys.readouterr().err
+    assert "this run without --init trains a new model" in capsys.readouterr().err
     # a file of the bundled model's and this run's data sets only: nothing lost, trained
     other = tmp_path / "other.pt"
     assert main([*base[:6], str(other), *base[7:], "--mode", "continual"]) == 0, (

@@ -889,6 +889,25 @@ def test_cli_train_refuses_to_fine_tune_a_folder_named_data_set_at_another_size(
         assert "this run's particles are 60 px (50% apart): another protein" in err, err
         assert not (tmp_path / "m2.pt").exists()
     assert main([*again, "--dataset", name, "--allow-resize"]) == 0  # as asked
+    # in Å both times: the protein's size, whatever the pixels (a review: the same protein
+    # on 2x copies, --diameter-A 120 both times, was refused at 80 px for 40)
+    from napari_cryopick.io.micrographs import read_micrograph, write_mrc
+
+    for folder, pixel in (("a3", 3.0), ("a15", 1.5)):
+        (tmp_path / folder).mkdir()
+        for index in range(2):
+            image = read_micrograph(tmp_path / "mics" / f"m{index}.mrc").data
+            write_mrc(tmp_path / folder / f"{folder}_{index}.mrc", image, pixel_size=pixel)
+            (tmp_path / "picks" / f"{folder}_{index}.csv").write_bytes(
+                (tmp_path / "picks" / f"m{index}.csv").read_bytes()
+            )
+    short = ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    angstrom = ["train", "--picks", str(tmp_path / "picks"), "--diameter-A", "120"]
+    angstrom += ["--dataset", "prot", "--device", "cpu", *short]
+    assert main([*angstrom, "--micrographs", str(tmp_path / "a3"), "--out",
+                 str(tmp_path / "a.pt")]) == 0  # fmt: skip
+    assert main([*angstrom, "--micrographs", str(tmp_path / "a15"), "--init",
+                 str(tmp_path / "a.pt"), "--out", str(tmp_path / "b.pt")]) == 0  # fmt: skip
     close = list(again)  # within 25 % of it: more clicks of the same protein, fine-tuned
     close[close.index("--diameter") + 1] = "44"
     close[out] = str(tmp_path / "m3.pt")
@@ -930,6 +949,31 @@ def test_picking_micrographs_of_another_size_than_the_training_ones_is_warned_of
         assert main(given) == 0
         assert main([*pick, str(tmp_path / "mics"), "--out", str(tmp_path / "p3")]) == 0
     assert "times the" not in caplog.text
+    # a model of two data sets of 256 and 512 px micrographs picks each without a word (a
+    # review: its own 256 px micrographs were told to halve the diameter, the last data
+    # set's 512 px taken for every one's)
+    (tmp_path / "beta").mkdir()
+    _simulated_clicks(tmp_path / "beta", (512, 512), 40, micrographs=1, clicked=1)
+    for folder, suffix in (("mics", ".mrc"), ("picks", ".csv")):
+        (tmp_path / "beta" / folder / f"m0{suffix}").rename(
+            tmp_path / "beta" / folder / f"b0{suffix}"
+        )
+    joint = ["train", "--micrographs", str(tmp_path / "mics"), str(tmp_path / "beta" / "mics")]
+    joint += ["--picks", str(tmp_path / "picks"), str(tmp_path / "beta" / "picks")]
+    joint += ["--diameter", "40", "--out", str(tmp_path / "joint.pt"), "--device", "cpu"]
+    joint += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    assert main(joint) == 0
+    _model, metadata = load_checkpoint(tmp_path / "joint.pt")
+    assert sorted(map(tuple, metadata["history"][-1]["micrograph_px"].values())) == [
+        (256, 256),
+        (512, 512),
+    ]
+    pick[pick.index(str(tmp_path / "m.pt"))] = str(tmp_path / "joint.pt")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="napari_cryopick"):
+        for i, folder in enumerate((tmp_path / "mics", tmp_path / "beta" / "mics")):
+            assert main([*pick, str(folder), "--out", str(tmp_path / f"j{i}")]) == 0
+    assert "times the" not in caplog.text, caplog.text
 
 
 def test_cli_train_from_a_general_model_that_sees_the_particles_says_so(tmp_path, capsys):

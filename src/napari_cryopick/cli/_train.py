@@ -406,9 +406,12 @@ def _refuse_resized_dataset(
     import numpy as np
 
     from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import _run_diameter_A, _training_run
 
     named = bool(_named(args) or args.annotations)
-    held = {d.name: d.diameter_px for d in ModelCard.from_metadata(metadata or {}).datasets}
+    card = ModelCard.from_metadata(metadata or {})
+    held = {d.name: d.diameter_px for d in card.datasets}
+    several = len(request.datasets) > 1
     for training_set in request.datasets:
         name = str(training_set.name)
         old = held.get(name)
@@ -419,26 +422,44 @@ def _refuse_resized_dataset(
         if not old or not sizes.size:
             continue
         new = float(np.median(sizes))
+        run = _training_run(card, name) or {}
+        old_A, new_A = _run_diameter_A(run, name), getattr(training_set, "diameter_A", None)
+        if old_A and new_A:
+            # both in Å: the protein's size, whatever the pixels (a review: the same
+            # protein on 2x copies, --diameter-A 120 both times, was refused at 80 px for 40)
+            if abs(float(new_A) / old_A - 1) <= 0.25:
+                continue
+            old, new = float(old_A), float(new_A)
+        unit = "Å" if old_A and new_A else "px"
         if abs(new / old - 1) > 0.25 and named:
             # named (--dataset, --head, napari's Data set): a continual trial's apoferritin
             # given β-gal's name replaced β-gal's head (AP 0.80 to 0.00) after a warning
             raise CLIError(
-                f"data set {name!r} is in {args.init}, trained at {old:.0f} px; this run's "
-                f"particles are {new:.0f} px ({abs(new / old - 1):.0%} apart): another "
-                f"protein under its name? Training would make {name!r} a {new:.0f} px data "
-                f"set and pick its micrographs poorly. Give another --dataset name for "
-                f"another protein, or --allow-resize if {name!r}'s particles really are "
-                f"{new:.0f} px now (micrographs binned otherwise, a diameter corrected)"
+                f"data set {name!r} is in {args.init}, trained at {old:.0f} {unit}; this "
+                f"run's particles are {new:.0f} {unit} ({abs(new / old - 1):.0%} apart): "
+                f"another protein under its name? Training would make {name!r} a "
+                f"{new:.0f} {unit} data set and pick its micrographs poorly. Give another "
+                f"--dataset name for another protein, or --allow-resize if {name!r}'s "
+                f"particles really are {new:.0f} {unit} now (micrographs binned otherwise, a "
+                "diameter corrected)"
             )
         # (unnamed in continual or few-shot: refused whatever the size, below)
         if abs(new / old - 1) > 0.25 and mode in ("finetune", "joint"):
             how = f"--mode {mode}" if args.mode else "--init without --mode"
+            # (--dataset names every micrograph of a run: with several data sets, the
+            # advice of one merged them, a review)
+            retrain = (
+                "--allow-resize to retrain it at the new size (train each folder in a run of "
+                "its own to name one)"
+                if several
+                else f"--dataset {name} --allow-resize to retrain it at the new size"
+            )
             raise CLIError(
                 f"data set {name!r} (from the folder names) is in {args.init}, trained at "
-                f"{old:.0f} px; these micrographs' particles are {new:.0f} px: another "
-                f"protein? {how} would train the whole model on them and lose {name!r} as "
-                f"it is. Give --dataset NAME to add another protein (continual keeps "
-                f"{name!r}), or --dataset {name} --allow-resize to retrain it at the new size"
+                f"{old:.0f} {unit}; these micrographs' particles are {new:.0f} {unit}: "
+                f"another protein? {how} would train the whole model on them and lose "
+                f"{name!r} as it is. Give --dataset NAME to add another protein (continual "
+                f"keeps {name!r}), or {retrain}"
             )
 
 
@@ -538,8 +559,9 @@ def _refuse_to_lose_out_datasets(
     if lost:
         how = (
             f"--mode {mode} without --init starts from the bundled general model"
-            if given_mode
-            else "without --init this run trains a new model"
+            if given_mode and adapted
+            else f"{f'--mode {mode}' if given_mode else 'this run'} without --init trains a "
+            "new model"
         )
         raise CLIError(
             f"{out} holds a model of {len(held)} data set(s) ({name_list(held, 5)}); {how}, "

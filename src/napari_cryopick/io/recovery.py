@@ -87,9 +87,21 @@ def file_stamp(path: str | os.PathLike | None) -> tuple[int, str] | None:
     if path is None:
         return None
     try:
-        return Path(path).stat().st_size, _sample_digest(Path(path))
+        stat = Path(path).stat()
+        # read again only when the file changed (a review: 1 MiB read for each of a
+        # thousand micrographs' picks back from disk, all of one model file)
+        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _STAMPS:
+            if len(_STAMPS) > 64:
+                _STAMPS.clear()
+            _STAMPS[key] = (int(stat.st_size), _sample_digest(Path(path)))
+        return _STAMPS[key]
     except OSError:
         return None
+
+
+#: :func:`file_stamp`'s answers by (path, size, modification time).
+_STAMPS: dict[tuple[str, int, int], tuple[int, str]] = {}
 
 
 _SAMPLE_BLOCKS = 16

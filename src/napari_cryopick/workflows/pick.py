@@ -1702,45 +1702,60 @@ OTHER_SCALE_RATIO = 1.5
 
 
 def _warn_of_other_scale(
-    prepared: PreparedPick, micrograph: Any, head: str | None, diameter: float
+    prepared: PreparedPick,
+    micrograph: Any,
+    head: str | None,
+    diameter: float,
+    dataset: str | None = None,
 ) -> None:
     """Warn (once a run per ratio) when a micrograph is picked at the particle size in
     pixels the model was trained at and is at least :data:`OTHER_SCALE_RATIO` times larger
     or smaller than the micrographs it was trained on, with no pixel sizes to tie the two:
     binned or super-resolution copies have particles of another size (a scale trial's
     model of 1024 px micrographs picked 2x upsampled copies at its 56 px: AP 0, unsaid).
-    No word when a diameter is given, or when the model's diameter in Å meets the
-    micrograph's pixel size (the conversion follows the scale)."""
+    The micrographs of the data set it is picked as (``head``'s, or ``dataset``, the one
+    the generic head picks it as: :attr:`PreparedPick.generic_sets`); with neither known,
+    those of every data set of the run, when the micrograph is that far from all of them
+    (a review: a joint model of 256 and 512 px micrographs told its own 256 px ones to
+    halve the diameter). No word when a diameter is given, or when the model's diameter
+    in Å meets the micrograph's pixel size (the conversion follows the scale)."""
     request = prepared.request
     card = prepared.card
     if request.diameter_px is not None or request.diameter_A is not None or card is None:
         return
-    pixel = micrograph.pixel_size
-    if trained_diameter_angstrom(card, head, request) is not None and pixel:
+    own = dataset or head
+    if trained_diameter_angstrom(card, own, request) is not None and micrograph.pixel_size:
         return
-    run = _training_run(card, head) or {}
+    run = _training_run(card, own) or {}
     sizes = run.get("micrograph_px")
     if not isinstance(sizes, dict) or not sizes:
         return
-    names = [n for n in run.get("datasets", ()) or () if n in sizes]
-    own = head if head in sizes else (names[-1] if names else next(iter(sizes)))
     try:
-        trained = max(float(v) for v in sizes[own])
+        recorded = {str(name): (int(rows), int(cols)) for name, (rows, cols) in sizes.items()}
     except (TypeError, ValueError):
+        return  # (a record of another shape: nothing to compare with)
+    chosen = {own: recorded[own]} if own in recorded else recorded
+    ratios = {
+        name: max(micrograph.shape) / max(shape) for name, shape in chosen.items() if max(shape) > 0
+    }
+    if not ratios or any(1 / OTHER_SCALE_RATIO < r < OTHER_SCALE_RATIO for r in ratios.values()):
         return
-    ratio = max(micrograph.shape) / trained if trained > 0 else 1.0
-    if 1 / OTHER_SCALE_RATIO < ratio < OTHER_SCALE_RATIO:
-        return
+    name, ratio = min(ratios.items(), key=lambda item: abs(math.log(item[1])))
     key = ("other scale", round(ratio, 1))
     if key in prepared.resolved_warnings:
         return
-    rows, cols = sizes[own]
+    rows, cols = recorded[name]
+    size = f"{diameter * ratio:.0f}"
+    advice = (
+        f"set the particle diameter to {size} px (Annotate, or Pick's box)"
+        if request.in_napari
+        else f"give --diameter {size}"
+    )
     message = (
         f"{micrograph.name or micrograph.path}: {micrograph.shape[1]}x{micrograph.shape[0]} "
         f"px, {ratio:.2g} times the {cols}x{rows} px micrographs the model was trained on "
-        f"({own}), picked at the {diameter:.1f} px it was trained at (no pixel sizes tie the "
-        f"two): if these are binned or super-resolution copies of such micrographs, give "
-        f"--diameter {diameter * ratio:.0f}"
+        f"({name}), picked at the {diameter:.1f} px it was trained at (no pixel sizes tie the "
+        f"two): if these are binned or super-resolution copies of such micrographs, {advice}"
     )
     prepared.resolved_warnings[key] = message
     logger.warning(message)
@@ -1827,7 +1842,13 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
     _warn_of_overridden_pixel_size(prepared, micrograph, config.head, diameter)
     _warn_of_unknown_pixel_size(prepared, micrograph, config.head, diameter)
     _note_diameter_from_angstrom(prepared, micrograph, config.head, diameter)
-    _warn_of_other_scale(prepared, micrograph, config.head, diameter)
+    _warn_of_other_scale(
+        prepared,
+        micrograph,
+        config.head,
+        diameter,
+        prepared.generic_sets.get(_micrograph_key(source, micrograph)),
+    )
     in_angstrom = request.diameter_A is not None or (
         request.diameter_px is not None
         and trained_diameter_angstrom(prepared.card, config.head, request) is not None
