@@ -478,6 +478,31 @@ def test_use_as_labels_leaves_the_annotation_layer_active(picker, monkeypatch):
     assert active.mode == "add"
 
 
+def test_a_pick_added_back_on_an_earlier_negative_replaces_it(picker, monkeypatch):
+    """A napari trial deleted a pick (a negative at the next press), added it back by hand
+    and pressed again: a particle label and a negative 0.35 px apart, one spot trained
+    both ways, unsaid. The newer word wins: the negative goes, said."""
+    from napari_cryopick._widgets.annotate import current_labels
+    from napari_cryopick._widgets.pick import CORRECTIONS_ONLY, PickWidget
+
+    viewer, widget, _path = picker
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, _q: CORRECTIONS_ONLY)
+    points = viewer.layers[f"{NAME} picks"]
+    first = int(np.flatnonzero(points.shown)[0])
+    where = points.data[first].copy()
+    points.selected_data = {first}
+    points.remove_selected()
+    assert widget.use_as_labels() is not None, widget.status.text()
+    mlayer = viewer.layers[NAME]
+    assert len(current_labels(viewer, mlayer, "negative")) == 1
+    points.add(where + np.array([0.35, 0.0]))  # the user changed their mind: a particle
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert len(current_labels(viewer, mlayer, "negative")) == 0
+    labels = current_labels(viewer, mlayer, "particle")[["y", "x"]].to_numpy()
+    assert np.hypot(*(labels - where).T).min() < 1.0
+    assert "1 earlier negative under them removed" in widget.status.text(), widget.status.text()
+
+
 def test_the_labels_dialogs_default_is_the_corrections_only(qtbot):
     """Enter on the dialog makes only the corrections labels; Yes all the shown picks."""
     from qtpy.QtCore import QTimer

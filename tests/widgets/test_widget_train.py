@@ -1532,6 +1532,32 @@ def test_training_names_corrected_micrographs_it_does_not_learn_from(
     said = train.status.text()
     assert "(not trained on: your corrections of 063_10028; Pick's" in said, said
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    # said when it is done too (a napari trial looked after the training, not during it)
+    done = train.status.text()
+    assert "Note: Not trained on: your corrections of 063_10028" in done, done
+
+
+def test_training_names_micrographs_of_picks_added_by_hand_not_yet_labels(
+    annotated, real_data_dir, qtbot, monkeypatch
+):
+    """A napari trial added a pick back after a press of "Use as training labels" and
+    retrained: the added pick was no label, and the training said nothing of it (only
+    deleted or moved picks were counted)."""
+    from napari_cryopick._widgets.pick import CORRECTIONS_ONLY, PickWidget
+
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, _q: CORRECTIONS_ONLY)
+    viewer, train, _tmp = annotated
+    pick = _trained_then_063_picked(annotated, real_data_dir, qtbot, threshold=0.3)
+    viewer.layers.selection.active = viewer.layers["063_10028"]
+    points = viewer.layers["063_10028 picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+    assert pick.use_as_labels() is not None, pick.status.text()  # the deletion: a negative
+    points.add(np.array([[500.0, 520.0]]))  # a pick added by hand since, no label yet
+    assert train.start() is not None, train.last_error
+    said = train.status.text()
+    assert "(not trained on: your corrections of 063_10028; Pick's" in said, said
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
 
 
 def test_training_names_labelled_micrographs_closed_since(annotated, real_data_dir, qtbot):

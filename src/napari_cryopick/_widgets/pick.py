@@ -3568,10 +3568,23 @@ class PickWidget(QWidget):
                 self.viewer, mlayer, particles, diameter, deleted=gone
             )
             negatives, junk = merge_negative_labels(self.viewer, mlayer, gone, table, diameter)
-            if junk:  # the picks the user deleted are junk: negatives to train on
+            # a pick the user added (or kept) where an earlier press made a negative of a
+            # deleted one: the newer word wins, the negative goes (a napari trial's label
+            # and negative 0.35 px apart, one spot trained both ways, unsaid)
+            from napari_cryopick.core.pick_table import far_from
+
+            added_now = table.iloc[len(table) - added :] if added else table.iloc[:0]
+            undone = 0
+            if len(added_now) and len(negatives):
+                kept = far_from(negatives, added_now, 0.5 * float(diameter))
+                undone = len(negatives) - len(kept)
+                negatives = kept.reset_index(drop=True)
+            if junk or undone:  # the picks the user deleted are junk: negatives to train on
                 replace_annotations(self.viewer, mlayer, negatives, "negative")
             saved = replace_annotations(self.viewer, mlayer, table, "particle")
             deleted = f", {counted(junk, 'deleted picks')} as negatives" if junk else ""
+            if undone:
+                deleted += f", {counted(undone, 'earlier negatives')} under them removed"
             if dropped:  # (an earlier press made labels of them)
                 deleted += f", {counted(dropped, 'earlier labels')} of deleted picks removed"
             source = "your corrections" if answer == CORRECTIONS_ONLY else "the picks"

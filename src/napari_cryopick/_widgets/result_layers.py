@@ -1697,6 +1697,29 @@ def _save_corrections(viewer: Any, name: str, path: Any) -> Path | None:
     return written
 
 
+def unlabelled_corrections(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
+    """Whether ``name``'s result holds what the user did that no training learns yet:
+    corrections not used as training labels, or picks added by hand beside the network's
+    that are not among its particle labels (Train names such micrographs: a napari
+    trial's retraining learned junk where it had just added a pick, unsaid). The picks
+    as on screen now (the session's result holds them once the micrograph is left)."""
+    if has_corrections(viewer, name):
+        return True
+    stored = session(viewer).pick_results.get(name)
+    current = _current_picks(viewer, name)
+    if stored is None or stored.file_picks or current is None or not len(current):
+        return False
+    hand = current.loc[current["score"].isna(), ["x", "y"]]
+    if not len(hand):
+        return False
+    if micrograph_layer is None:
+        return True
+    from .annotate import current_labels
+
+    labels = current_labels(viewer, micrograph_layer, "particle")
+    return bool(len(far_from(hand, labels, 1.0)))
+
+
 def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
     """Whether ``name``'s result holds what the user did and did not keep yet: corrections
     not yet used as training labels (:func:`has_corrections`), or picks added by hand

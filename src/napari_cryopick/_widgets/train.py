@@ -1494,20 +1494,29 @@ class TrainWidget(QWidget):
         labels" saves them (a GUI trial's retraining after correcting a micrograph left the
         corrections out, unsaid until the previews skipped it).
         """
-        from .result_layers import has_corrections
-
-        state = session(self.viewer)
-        open_now = session_micrographs(self.viewer)
-        pending = sorted(
-            name
-            for name in state.pick_results
-            if name in open_now and has_corrections(self.viewer, name)
-        )
+        pending = self._pending_corrections()
         if not pending:
             return ""
         return (
             f" (not trained on: your corrections of {name_list(pending, 3)}; Pick's 'Use as "
             "training labels' makes them labels for the next training)"
+        )
+
+    def _pending_corrections(self) -> list[str]:
+        """The open micrographs holding corrections no training learns yet: deleted or
+        moved picks, and picks added by hand that are not particle labels (a napari trial's
+        added pick was left out of a retraining, unsaid: ``has_corrections`` counts no
+        added pick, a re-pick keeping them)."""
+        from .annotate import find_micrograph_layer
+        from .result_layers import unlabelled_corrections
+
+        state = session(self.viewer)
+        open_now = session_micrographs(self.viewer)
+        return sorted(
+            name
+            for name in state.pick_results
+            if name in open_now
+            and unlabelled_corrections(self.viewer, name, find_micrograph_layer(self.viewer, name))
         )
 
     def _closed_labels_note(self, request: Any) -> str:
@@ -1772,6 +1781,14 @@ class TrainWidget(QWidget):
             if "kind" in getattr(table, "columns", ())
         )
         said = training_notes(outcome, clicks, gui=True)
+        pending = self._pending_corrections()
+        if pending:
+            # said at the end too: a user who looks after a 2-minute training did not
+            # see it in the running status (a napari trial)
+            said.append(
+                f"not trained on: your corrections of {name_list(pending, 3)} (Pick's 'Use "
+                "as training labels' makes them labels for the next training)"
+            )
         changed = self._labels_changed_since_start()
         if changed:
             said.append(
