@@ -1042,6 +1042,8 @@ def test_an_unnamed_data_set_is_listed_and_saved_under_its_folders_name(annotate
     train.dataset_combo.setCurrentText("")
     train.refresh_datasets()
     assert train.datasets_table.item(0, 0).text() == f"(unnamed: {folder})"
+    # the empty box says it in grey, as Annotate's (a napari trial: no hint at all)
+    assert train.dataset_combo.lineEdit().placeholderText().startswith(f"{folder} (the folder")
     # before any request too (a re-trial: output_path() then named models/model.pt)
     assert train.output_path() == default_model_path(folder)
     request = train.build_request()

@@ -797,6 +797,17 @@ class TrainWidget(QWidget):
         self.dataset_combo.addItems(names)
         self.dataset_combo.setCurrentText(current if filled is None else filled)
         self.dataset_combo.blockSignals(False)
+        edit = self.dataset_combo.lineEdit()
+        if edit is not None:
+            # an empty box: the name unnamed micrographs train as, in grey, as Annotate shows
+            # it (a napari trial's EPU micrographs: Train's box empty, no hint, while the
+            # table said "(unnamed: ribo_0412)")
+            folders = ", ".join(sorted({_folder_name(i) for i in items if not i.dataset}))
+            edit.setPlaceholderText(
+                f"{folders} (the folder's name of unnamed micrographs; type another)"
+                if folders
+                else ""
+            )
         if filled is not None:
             self._filled_name = filled
         if self.last_error.startswith(_NOTHING_ANNOTATED) and self.status.text() == self.last_error:
