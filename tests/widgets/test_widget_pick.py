@@ -3646,11 +3646,12 @@ def test_closing_a_micrograph_with_corrections_keeps_them_until_it_opens_again(
     assert "discarded" not in widget.status.text()
 
 
-def test_corrections_back_from_disk_name_the_model_that_picked_them(
+def _corrected_with_a_model_file(
     make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
 ):
-    """A re-trial: a trained model's corrected picks came back in a new napari beside the
-    bundled model, unsaid; Pick current would have re-picked them with it."""
+    """A napari session that picked a copy of the ribosome micrograph with ``ribosome.pt``
+    at 0.05 and deleted a pick (a correction kept on disk), then closed: the micrograph's
+    path, the model file and how many picks were shown."""
     from napari_cryopick.core.model import save_checkpoint
 
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
@@ -3671,7 +3672,19 @@ def test_corrections_back_from_disk_name_the_model_that_picked_them(
     points = viewer.layers[f"{NAME} picks"]
     points.selected_data = {0}
     points.remove_selected()  # a correction: kept on disk
+    shown = int(points.shown.sum())
     viewer.close()
+    return path, model_file, shown
+
+
+def test_corrections_back_from_disk_name_the_model_that_picked_them(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+):
+    """A re-trial: a trained model's corrected picks came back in a new napari beside the
+    bundled model, unsaid; Pick current would have re-picked them with it."""
+    path, model_file, _shown = _corrected_with_a_model_file(
+        make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+    )
 
     again = make_napari_viewer()
     _dock, pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
@@ -3731,26 +3744,9 @@ def test_corrections_back_from_disk_of_a_model_file_trained_into_since_are_an_ea
 
     from napari_cryopick.core.model import save_checkpoint
 
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    path = tmp_path / "data" / f"{NAME}.png"
-    path.parent.mkdir()
-    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
-    (tmp_path / "models").mkdir()
-    model_file = save_checkpoint(tmp_path / "models" / "ribosome.pt", ribosome_model, metadata={})
-    viewer = make_napari_viewer()
-    viewer.open(str(path), plugin="napari-cryopick")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
-    assert widget.load_model(model_file), widget.status.text()
-    widget.diameter_spin.setValue(56.0)
-    widget.device_combo.setCurrentText("cpu")
-    widget.set_threshold(0.05)
-    assert widget.pick_current() is not None, widget.status.text()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    points = viewer.layers[f"{NAME} picks"]
-    points.selected_data = {0}
-    points.remove_selected()  # a correction: kept on disk
-    shown = int(points.shown.sum())
-    viewer.close()
+    path, model_file, shown = _corrected_with_a_model_file(
+        make_napari_viewer, real_data_dir, tmp_path, monkeypatch, ribosome_model, qtbot
+    )
     # the file written again (a training into it), another model
     history = [{"mode": "new", "datasets": ["ribosome"], "pick_threshold": 0.08}]
     save_checkpoint(model_file, ribosome_model, metadata={"history": history})
