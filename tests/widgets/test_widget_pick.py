@@ -501,6 +501,19 @@ def test_a_pick_added_back_on_an_earlier_negative_replaces_it(picker, monkeypatc
     labels = current_labels(viewer, mlayer, "particle")[["y", "x"]].to_numpy()
     assert np.hypot(*(labels - where).T).min() < 1.0
     assert "1 earlier negative under them removed" in widget.status.text(), widget.status.text()
+    # a negative the user clicked beside one of the network's picks stays when every shown
+    # pick becomes a label (a review: "Yes" removed it, the older word winning)
+    from napari_cryopick._widgets.annotate import replace_annotations
+
+    network = int(np.flatnonzero(points.shown & np.isfinite(points.features["score"]))[0])
+    beside = points.data[network] + np.array([3.0, 0.0])
+    from napari_cryopick.core.pick_table import make_picks
+
+    replace_annotations(viewer, mlayer, make_picks([beside[1]], [beside[0]]), "negative")
+    monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, _q: True)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert len(current_labels(viewer, mlayer, "negative")) == 1
+    assert "under them removed" not in widget.status.text()
 
 
 def test_the_labels_dialogs_default_is_the_corrections_only(qtbot):

@@ -1560,6 +1560,15 @@ def test_training_names_micrographs_of_picks_added_by_hand_not_yet_labels(
     said = train.status.text()
     assert "(not trained on: your corrections of 063_10028; Pick's" in said, said
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    viewer.layers.selection.active = viewer.layers["063_10028"]
+    assert pick.use_as_labels() is not None, pick.status.text()  # the added pick: a label
+    assert train._pending_corrections() == []
+    # one added beside that label (within half a diameter: the same particle, no label
+    # added) is not named forever (a review)
+    points = viewer.layers["063_10028 picks"]
+    points.add(np.array([[500.0, 540.0]]))
+    assert pick.use_as_labels() is not None, pick.status.text()
+    assert train._pending_corrections() == []
 
 
 def test_training_names_labelled_micrographs_closed_since(annotated, real_data_dir, qtbot):

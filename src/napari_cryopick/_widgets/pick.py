@@ -3568,15 +3568,17 @@ class PickWidget(QWidget):
                 self.viewer, mlayer, particles, diameter, deleted=gone
             )
             negatives, junk = merge_negative_labels(self.viewer, mlayer, gone, table, diameter)
-            # a pick the user added (or kept) where an earlier press made a negative of a
-            # deleted one: the newer word wins, the negative goes (a napari trial's label
-            # and negative 0.35 px apart, one spot trained both ways, unsaid)
+            # a pick the user added or moved (no score) onto a negative: the newer word
+            # wins, the negative goes (a napari trial's label and negative 0.35 px apart,
+            # one spot trained both ways, unsaid); within a quarter diameter, the rule
+            # training holds for a label beside a negative. Not the network's picks (a
+            # review: "Yes" on every shown pick removed a negative clicked beside one)
             from napari_cryopick.core.pick_table import far_from
 
-            added_now = table.iloc[len(table) - added :] if added else table.iloc[:0]
+            own = particles[particles["score"].isna()]
             undone = 0
-            if len(added_now) and len(negatives):
-                kept = far_from(negatives, added_now, 0.5 * float(diameter))
+            if len(own) and len(negatives):
+                kept = far_from(negatives, own, 0.25 * float(diameter))
                 undone = len(negatives) - len(kept)
                 negatives = kept.reset_index(drop=True)
             if junk or undone:  # the picks the user deleted are junk: negatives to train on

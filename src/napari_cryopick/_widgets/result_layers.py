@@ -1709,15 +1709,21 @@ def unlabelled_corrections(viewer: Any, name: str, micrograph_layer: Any = None)
     current = _current_picks(viewer, name)
     if stored is None or stored.file_picks or current is None or not len(current):
         return False
-    hand = current.loc[current["score"].isna(), ["x", "y"]]
-    if not len(hand):
+    hand = current.loc[current["score"].isna(), ["x", "y", "diameter"]]
+    if not len(hand) or micrograph_layer is None:
+        # (a micrograph the review closed and keeps: none of its layers to compare with, a
+        # review found it named after its picks were labels)
         return False
-    if micrograph_layer is None:
-        return True
     from .annotate import current_labels
 
     labels = current_labels(viewer, micrograph_layer, "particle")
-    return bool(len(far_from(hand, labels, 1.0)))
+    # a label within half a diameter is that pick's, as *Use as training labels* merges
+    # them (a review: a pick beside a label was named forever, never added)
+    sizes = pd.to_numeric(hand["diameter"], errors="coerce").to_numpy(float)
+    size = micrograph_diameter(micrograph_layer) or (
+        float(np.nanmedian(sizes)) if np.isfinite(sizes).any() else 2.0
+    )
+    return bool(len(far_from(hand[["x", "y"]], labels, 0.5 * float(size))))
 
 
 def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
