@@ -915,6 +915,34 @@ def test_cli_train_refuses_to_fine_tune_a_folder_named_data_set_at_another_size(
     assert "training (finetune)" in capsys.readouterr().out
 
 
+def test_the_resize_refusal_leaves_vesicles_and_fibers_alone():
+    """Vesicle and fiber sizes vary from micrograph to micrograph: more clicks of a vesicle
+    data set on micrographs of larger vesicles is no other protein (a review of the
+    refusal of a data set trained at another particle size)."""
+    import argparse
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from napari_cryopick.cli import CLIError
+    from napari_cryopick.cli._train import _refuse_resized_dataset
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    metadata = ModelCard(datasets=(DatasetCard("ves", 185.0),)).to_metadata()
+    args = argparse.Namespace(
+        allow_resize=False, dataset="ves", head=None, annotations=False, init="m.pt", mode=None
+    )
+    for kind, refused in (("vesicle", False), ("particle", True)):
+        picks = pd.DataFrame({"x": [1.0], "y": [1.0], "kind": [kind]})
+        training_set = SimpleNamespace(name="ves", diameter_px=[250.0], picks=[picks])
+        request = SimpleNamespace(datasets=[training_set])
+        if refused:
+            with pytest.raises(CLIError, match="185 px; this run's particles are 250 px"):
+                _refuse_resized_dataset(args, request, metadata, "continual")
+        else:
+            _refuse_resized_dataset(args, request, metadata, "continual")
+
+
 def test_picking_micrographs_of_another_size_than_the_training_ones_is_warned_of(tmp_path, caplog):
     """A scale trial: a model trained on 1024 px micrographs without pixel sizes picked
     2x upsampled copies at its 56 px (AP 0), unsaid. The training records its

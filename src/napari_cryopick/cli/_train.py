@@ -415,6 +415,14 @@ def _refuse_resized_dataset(
     for training_set in request.datasets:
         name = str(training_set.name)
         old = held.get(name)
+        kinds = {
+            str(kind)
+            for table in training_set.picks
+            if "kind" in getattr(table, "columns", ())
+            for kind in table["kind"].unique()
+        }
+        if kinds & {"vesicle", "fiber"}:
+            continue  # sizes of their own, varying from micrograph to micrograph
         sizes = np.asarray(
             training_set.diameter_px if training_set.diameter_px is not None else [], float
         )
