@@ -1724,7 +1724,11 @@ def _warn_of_other_scale(
     if request.diameter_px is not None or request.diameter_A is not None or card is None:
         return
     own = dataset or head
-    if trained_diameter_angstrom(card, own, request) is not None and micrograph.pixel_size:
+    if micrograph.pixel_size and (
+        trained_diameter_angstrom(card, own, request) is not None
+        # trained with a pixel size of its own: _warn_of_overridden_pixel_size says it
+        or overridden_pixel_size(card, own, request) is not None
+    ):
         return
     run = _training_run(card, own) or {}
     sizes = run.get("micrograph_px")
