@@ -1377,6 +1377,35 @@ def test_a_fine_tune_that_makes_the_model_forget_asks_first(annotated, monkeypat
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
 
 
+def test_training_a_data_set_of_the_model_at_another_size_asks_first(annotated, monkeypatch):
+    """A continual trial's apoferritin given β-gal's name replaced β-gal (AP 0.80 to 0.00):
+    cryopick train refuses it now; the widget said it on its status line and trained.
+    It asks first, No the default."""
+    from napari_cryopick._widgets._common import adopt_model_file
+    from napari_cryopick._widgets.train import TrainWidget
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    viewer, train, tmp_path = annotated
+    card = ModelCard(datasets=(DatasetCard("ribosome", 108.0),), diameter_px=108.0)
+    path = save_checkpoint(
+        tmp_path / "big.pt",
+        Detector(DetectorConfig(head_names=("generic", "ribosome"))),
+        metadata=card.to_metadata(),
+    )
+    model, metadata = load_checkpoint(path)
+    adopt_model_file(viewer, model, path, metadata, "model file")
+    asked = []
+    monkeypatch.setattr(TrainWidget, "confirm_forgetting", lambda _w, q: asked.append(q) or False)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
+    train.dataset_combo.setCurrentText("ribosome")
+    assert train.start() is None
+    assert "trained at 108 px, this run at 56 px, which becomes its diameter" in asked[0], asked
+    assert asked[0].endswith("Train anyway?")
+    assert train.status.text().startswith("Not trained: for another protein"), train.status.text()
+    assert train.worker is None
+
+
 def test_after_a_restart_the_model_file_given_last_is_the_data_sets(annotated, qtbot):
     # a trial saved its model to a file of its own; after a restart, Fine-tune started from
     # the bundled model and wrote the default file: a second lineage, the user's forgotten

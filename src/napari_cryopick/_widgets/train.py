@@ -1441,14 +1441,23 @@ class TrainWidget(QWidget):
             self.last_error = str(exc)
             return None
         forgets = [n for n in self._model_warnings if "forget" in n or "forgotten" in n]
-        if forgets and request.resolved_mode in ("finetune", "joint"):
+        if request.resolved_mode not in ("finetune", "joint"):
+            forgets = []
+        # a data set of the model trained at another size: another protein under its name?
+        # (as cryopick train refuses it: a continual trial's apoferritin given β-gal's name
+        # replaced β-gal; the widget said so on its status line and trained)
+        resized = [n for n in self._model_warnings if "which becomes its diameter" in n]
+        if forgets or resized:
             # asked before the minutes of training, not said after the press (a GUI trial's
             # fine-tune on β-gal made the model forget the ribosome; the warning came with
             # the training running)
-            question = " ".join(f"{part}." for part in forgets)
+            question = " ".join(f"{part}." for part in dict.fromkeys(forgets + resized))
             if not self.confirm_forgetting(f"{question}\n\nTrain anyway?"):
                 self.status.setText(
                     "Not trained: choose Continual to keep the model's other data sets."
+                    if forgets
+                    else "Not trained: for another protein, give its micrographs another "
+                    "data-set name (Annotate's Data set, or this Data set box)."
                 )
                 return None
         self.last_error = ""
