@@ -1346,23 +1346,34 @@ def test_after_a_restart_continual_starts_from_a_newer_model_that_knows_the_data
     assert state.model_path == own
 
 
-def test_a_fine_tune_that_makes_the_model_forget_asks_first(annotated, monkeypatch, qtbot):
-    """A GUI trial's fine-tune on β-gal made the model forget the ribosome; the warning
-    came with the training already running. Asked before, No the default."""
+def _asked_with_a_model_of(annotated, monkeypatch, head: str, metadata: dict) -> list[str]:
+    """Make a model with a ``head`` of its own and ``metadata`` the session's (loaded from
+    a file, as Pick's Load does); Train's questions are answered No and kept in the list
+    returned."""
     from napari_cryopick._widgets._common import adopt_model_file
     from napari_cryopick._widgets.train import TrainWidget
     from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
 
-    viewer, train, tmp_path = annotated
+    viewer, _train, tmp_path = annotated
     path = save_checkpoint(
-        tmp_path / "apo.pt",
-        Detector(DetectorConfig(head_names=("generic", "apoferritin"))),
-        metadata={"diameter_px": 62.0, "datasets": ["apoferritin"]},
+        tmp_path / f"{head}_model.pt",
+        Detector(DetectorConfig(head_names=("generic", head))),
+        metadata=metadata,
     )
-    model, metadata = load_checkpoint(path)
-    adopt_model_file(viewer, model, path, metadata, "model file")
-    asked = []
+    model, loaded = load_checkpoint(path)
+    adopt_model_file(viewer, model, path, loaded, "model file")
+    asked: list[str] = []
     monkeypatch.setattr(TrainWidget, "confirm_forgetting", lambda _w, q: asked.append(q) or False)
+    return asked
+
+
+def test_a_fine_tune_that_makes_the_model_forget_asks_first(annotated, monkeypatch, qtbot):
+    """A GUI trial's fine-tune on β-gal made the model forget the ribosome; the warning
+    came with the training already running. Asked before, No the default."""
+    _viewer, train, _tmp_path = annotated
+    asked = _asked_with_a_model_of(
+        annotated, monkeypatch, "apoferritin", {"diameter_px": 62.0, "datasets": ["apoferritin"]}
+    )
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
     train.dataset_combo.setCurrentText("ribosome")
     assert train.start() is None
@@ -1381,22 +1392,11 @@ def test_training_a_data_set_of_the_model_at_another_size_asks_first(annotated, 
     """A continual trial's apoferritin given β-gal's name replaced β-gal (AP 0.80 to 0.00):
     cryopick train refuses it now; the widget said it on its status line and trained.
     It asks first, No the default."""
-    from napari_cryopick._widgets._common import adopt_model_file
-    from napari_cryopick._widgets.train import TrainWidget
-    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
     from napari_cryopick.core.model.card import DatasetCard, ModelCard
 
-    viewer, train, tmp_path = annotated
+    _viewer, train, _tmp_path = annotated
     card = ModelCard(datasets=(DatasetCard("ribosome", 108.0),), diameter_px=108.0)
-    path = save_checkpoint(
-        tmp_path / "big.pt",
-        Detector(DetectorConfig(head_names=("generic", "ribosome"))),
-        metadata=card.to_metadata(),
-    )
-    model, metadata = load_checkpoint(path)
-    adopt_model_file(viewer, model, path, metadata, "model file")
-    asked = []
-    monkeypatch.setattr(TrainWidget, "confirm_forgetting", lambda _w, q: asked.append(q) or False)
+    asked = _asked_with_a_model_of(annotated, monkeypatch, "ribosome", card.to_metadata())
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("continual"))
     train.dataset_combo.setCurrentText("ribosome")
     assert train.start() is None
