@@ -521,6 +521,20 @@ class _MadeWhenAsked(Mapping):
         return len(self._keys)
 
 
+def given_pixel_size_note(label: Any, given: float | None, header: float | None) -> str | None:
+    """What to say when ``--pixel-size`` (``given``) differs by more than 5 % from the pixel
+    size of a micrograph's header or list, which it replaces; None otherwise (the one
+    check of ``cryopick train`` and ``cryopick pick``: a CLI trial's --pixel-size 0.885 on
+    micrographs whose headers said 1.77 picked 399 of 3,241 particles, unsaid)."""
+    if given is None or not header or abs(given / header - 1.0) <= 0.05:
+        return None
+    return (
+        f"{label}: --pixel-size {given:g} Å/px replaces the {header:g} Å/px of its header "
+        f"({header / given:.2g} times it): diameters in Å become pixels with the given one; "
+        "leave out --pixel-size if the header is right"
+    )
+
+
 def _headers(
     paths: Sequence[Path],
     listed: dict[str, float],
@@ -571,19 +585,10 @@ def _headers(
         header = from_pick_file(name, _header(read_micrograph(by_name[name]), listed))
         if pixel_size_A is not None:
             own = header.pixel_size
-            if own and abs(pixel_size_A / own - 1.0) > 0.05 and round(own, 4) not in said:
-                # (as cryopick pick says it: a CLI trial's --pixel-size contradicted its
-                # headers, unsaid)
+            note = given_pixel_size_note(by_name[name], pixel_size_A, own)
+            if note is not None and round(own, 4) not in said:
                 said.add(round(own, 4))
-                logger.warning(
-                    "%s: --pixel-size %g Å/px replaces the %g Å/px of its header (%.2g times "
-                    "it): diameters in Å become pixels with the given one; leave out "
-                    "--pixel-size if the header is right",
-                    by_name[name],
-                    pixel_size_A,
-                    own,
-                    own / pixel_size_A,
-                )
+                logger.warning(note)
             header = dataclasses.replace(header, pixel_size=float(pixel_size_A))
         return header
 

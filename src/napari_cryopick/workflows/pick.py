@@ -1556,17 +1556,16 @@ def _warn_of_given_pixel_size(prepared: PreparedPick, micrograph: Any) -> None:
     from the pixel size of a micrograph's header (or list), which it replaces: a CLI
     trial's --pixel-size 0.885 on micrographs whose headers said 1.77 picked 399 of 3,241
     particles (AP 0) with an INFO line only, which told it to give --pixel-size."""
-    given, header = prepared.request.pixel_size_A, micrograph.pixel_size
-    if given is None or not header or abs(given / header - 1.0) <= 0.05:
+    from napari_cryopick.workflows.inputs import given_pixel_size_note
+
+    header = micrograph.pixel_size
+    label = micrograph.name or micrograph.path
+    message = given_pixel_size_note(label, prepared.request.pixel_size_A, header)
+    if message is None:
         return
     key = ("given pixel", round(float(header), 4))
     if key in prepared.resolved_warnings:
         return
-    message = (
-        f"{micrograph.name or micrograph.path}: --pixel-size {given:g} Å/px replaces the "
-        f"{header:g} Å/px of its header ({header / given:.2g} times it): diameters in Å "
-        "become pixels with the given one; leave out --pixel-size if the header is right"
-    )
     prepared.resolved_warnings[key] = message
     logger.warning(message)
 
