@@ -743,6 +743,7 @@ def training_sets_from_files(
             f"{' and '.join(files[:2])}{more}; rename one, or train on them apart"
         )
     from_picks: dict[str, tuple[float, Path]] = {}
+    name_set = set(names)
     if picks and pixel_size_A is None:
         from napari_cryopick.io.relion import star_micrograph_pixel_sizes
 
@@ -750,11 +751,10 @@ def training_sets_from_files(
             if path.suffix.lower() == ".star":
                 for name, size in star_micrograph_pixel_sizes(path).items():
                     # (named as its rows are matched: EPU rows without _fractions)
-                    match = name if name in names else match_name(name, names)
+                    match = match_name(name, name_set)
                     if match is not None:
                         from_picks.setdefault(match, (size, path))
     headers = _headers(paths, micrograph_pixel_sizes(micrographs), pixel_size_A, from_picks)
-    name_set = set(names)
     shapes = _MadeWhenAsked(names, lambda name: headers[name].shape)
     if not picks and not annotations:
         raise ValueError("give pick files (--picks), or --annotations to use napari's")
