@@ -407,6 +407,7 @@ def _refuse_resized_dataset(
 
     from napari_cryopick.core.model.card import ModelCard
     from napari_cryopick.workflows.pick import _run_diameter_A, _training_run
+    from napari_cryopick.workflows.train import resized
 
     named = bool(_named(args) or args.annotations)
     card = ModelCard.from_metadata(metadata or {})
@@ -435,11 +436,11 @@ def _refuse_resized_dataset(
         if old_A and new_A:
             # both in Å: the protein's size, whatever the pixels (a review: the same
             # protein on 2x copies, --diameter-A 120 both times, was refused at 80 px for 40)
-            if abs(float(new_A) / old_A - 1) <= 0.25:
-                continue
             old, new = float(old_A), float(new_A)
+        if not resized(old, new):
+            continue
         unit = "Å" if old_A and new_A else "px"
-        if abs(new / old - 1) > 0.25 and named:
+        if named:
             # named (--dataset, --head, napari's Data set): a continual trial's apoferritin
             # given β-gal's name replaced β-gal's head (AP 0.80 to 0.00) after a warning
             raise CLIError(
@@ -452,7 +453,7 @@ def _refuse_resized_dataset(
                 "diameter corrected)"
             )
         # (unnamed in continual or few-shot: refused whatever the size, below)
-        if abs(new / old - 1) > 0.25 and mode in ("finetune", "joint"):
+        if mode in ("finetune", "joint"):
             how = f"--mode {mode}" if args.mode else "--init without --mode"
             # (--dataset names every micrograph of a run: with several data sets, the
             # advice of one merged them, a review)

@@ -1000,6 +1000,16 @@ WIDGET_WORDING = Wording(
 )
 
 
+#: A data set trained again at a particle size this share or more away from its own is
+#: taken for another protein under its name (warned of here; ``cryopick train`` refuses it).
+RESIZED_SHARE = 0.25
+
+
+def resized(old: float | None, new: float | None) -> bool:
+    """Whether ``new`` lies more than :data:`RESIZED_SHARE` from ``old`` (both known)."""
+    return bool(old and new and abs(new / old - 1) > RESIZED_SHARE)
+
+
 def base_model_warnings(
     mode: str,
     base_model: Any,
@@ -1033,12 +1043,12 @@ def base_model_warnings(
         old = held.get(name)
         if old is None:
             continue
-        resized = bool(old.diameter_px and diameter and abs(diameter / old.diameter_px - 1) > 0.25)
+        other_size = resized(old.diameter_px, diameter)
         if mode not in ("continual", "fewshot"):
             # finetune and joint retrain it too, whatever the protein: a size far from its
             # own says another protein under its name (a CLI trial's apoferritin folder
             # named bgal took β-gal's head and bank to 62 px, unsaid)
-            if resized:
+            if other_size:
                 notes.append(
                     f"data set {name!r} is already in the model, trained at "
                     f"{old.diameter_px:.0f} px; this run's micrographs are at {diameter:.0f} "
@@ -1049,7 +1059,7 @@ def base_model_warnings(
                 )
             continue
         size = ""
-        if resized:
+        if other_size:
             size = (
                 f"; it was trained at {old.diameter_px:.0f} px, this run at {diameter:.0f} px, "
                 "which becomes its diameter"
