@@ -462,9 +462,13 @@ def test_use_as_labels_leaves_the_annotation_layer_active(picker, monkeypatch):
     added nothing while Annotate's Kind still said particle."""
     from napari_cryopick._widgets.pick import CORRECTIONS_ONLY, PickWidget
 
-    viewer, widget, _path = picker
+    viewer, widget, path = picker
     monkeypatch.setattr(PickWidget, "confirm_labels", lambda _w, _q: CORRECTIONS_ONLY)
     _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    other = path.with_name("other.png")  # a second micrograph open beside it
+    shutil.copy(path, other)
+    viewer.open(str(other), plugin="napari-cryopick")
+    annotate.set_micrograph(viewer.layers[NAME])  # back to the picked one
     points = viewer.layers[f"{NAME} picks"]
     points.selected_data = {int(np.flatnonzero(points.shown)[0])}
     points.remove_selected()
@@ -476,6 +480,7 @@ def test_use_as_labels_leaves_the_annotation_layer_active(picker, monkeypatch):
     active = viewer.layers.selection.active
     assert active.name == f"{NAME} particle"
     assert active.mode == "add"
+    assert "other negative" not in [candidate.name for candidate in viewer.layers]
 
 
 def test_a_pick_added_back_on_an_earlier_negative_replaces_it(picker, monkeypatch):
