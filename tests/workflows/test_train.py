@@ -366,6 +366,15 @@ def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, traini
         caplog.text
     )
     assert "give every data set's micrographs and picks to this joint run" in caplog.text
+    # the Train widget asks before such a run by the notes' kind, not by their words
+    for mode in ("finetune", "joint"):
+        notes = train_workflow.base_model_warnings(mode, both.model, both.metadata, {"other": 40})
+        assert [n.kind for n in notes if "will forget" in n] == ["forgets"], notes
+    notes = train_workflow.base_model_warnings("finetune", first.model, first.metadata, {"o": 40})
+    assert [n.kind for n in notes if "will be forgotten" in n] == ["forgets"], notes
+    adopt = train_workflow.base_model_warnings("continual", first.model, first.metadata, {"o": 40})
+    assert adopt
+    assert {n.kind for n in adopt} == {""}, adopt
 
 
 def test_bad_requests_fail_at_once(training_set):
@@ -1341,10 +1350,21 @@ def test_finetuning_a_data_set_at_another_size_is_warned_about(training_set):
             f"continual (a head of its own; --mode {mode} moves the whole model), which keeps "
             "'toy' as it is"
         ], notes
+        # the Train widget asks before such a run by this kind, not by the words
+        assert [n.kind for n in said] == ["resized"]
         same = train_workflow.base_model_warnings(
             mode, first.model, first.metadata, {"toy": toy.diameter_px}
         )
         assert not [n for n in same if "is already in the model" in n]
+    for mode in ("continual", "fewshot"):
+        notes = train_workflow.base_model_warnings(
+            mode, first.model, first.metadata, {"toy": 3 * toy.diameter_px}
+        )
+        assert [n.kind for n in notes if "'toy' is already in the model" in n] == ["resized"]
+        same = train_workflow.base_model_warnings(
+            mode, first.model, first.metadata, {"toy": toy.diameter_px}
+        )
+        assert [n.kind for n in same if "'toy' is already in the model" in n] == [""]
 
 
 def test_a_given_diameter_the_clicks_contradict_is_warned_about(real_data_dir):

@@ -540,7 +540,7 @@ class TrainWidget(QWidget):
         self.last_request: TrainRequest | None = None
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
-        self._model_warnings: list[str] = []  # the base model's warnings in it
+        self._model_warnings: list[Any] = []  # the base model's ModelNotes in it
         self.size_note: str = ""  # kinds too different in size for one model
         self.junk_note: str = ""  # data sets of negatives only, not trained on
         self.kind_note: str = ""  # data sets of other kinds left out of a new model
@@ -1162,7 +1162,11 @@ class TrainWidget(QWidget):
                 )
             )
         if model is not None:  # what this run would lose of the model's data sets, said here
-            from napari_cryopick.workflows.train import WIDGET_WORDING, base_model_warnings
+            from napari_cryopick.workflows.train import (
+                WIDGET_WORDING,
+                ModelNote,
+                base_model_warnings,
+            )
 
             sizes = {t.name: float(np.median(t.diameter_px)) for t in sets}
             known = {*sizes, *(str(n) for n in (metadata or {}).get("datasets") or ())}
@@ -1170,7 +1174,7 @@ class TrainWidget(QWidget):
                 # a note that starts with a data set's name keeps it as written ("ribo had
                 # no own head", not "Ribo": a re-trial)
                 if note.split(" ", 1)[0].rstrip(":,;") not in known:
-                    note = note[0].upper() + note[1:]
+                    note = ModelNote(note[0].upper() + note[1:], note.kind)
                 self._model_warnings.append(note)
                 self.mode_note += f" (Warning: {note}.)"
         from napari_cryopick.workflows.inputs import kind_size_warning
@@ -1440,13 +1444,13 @@ class TrainWidget(QWidget):
             self.status.setText(str(exc))
             self.last_error = str(exc)
             return None
-        forgets = [n for n in self._model_warnings if "forget" in n or "forgotten" in n]
+        forgets = [n for n in self._model_warnings if n.kind == "forgets"]
         if request.resolved_mode not in ("finetune", "joint"):
             forgets = []
         # a data set of the model trained at another size: another protein under its name?
         # (as cryopick train refuses it: a continual trial's apoferritin given β-gal's name
         # replaced β-gal; the widget said so on its status line and trained)
-        resized = [n for n in self._model_warnings if "which becomes its diameter" in n]
+        resized = [n for n in self._model_warnings if n.kind == "resized"]
         if forgets or resized:
             # asked before the minutes of training, not said after the press (a GUI trial's
             # fine-tune on β-gal made the model forget the ribosome; the warning came with

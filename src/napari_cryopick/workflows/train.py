@@ -1005,6 +1005,23 @@ WIDGET_WORDING = Wording(
 RESIZED_SHARE = 0.25
 
 
+class ModelNote(str):
+    """A note of :func:`base_model_warnings`; ``kind`` says what it warns of.
+
+    ``"forgets"``: the run retrains what the model's other data sets rely on;
+    ``"resized"``: a data set of the model trained again at another particle size
+    (another protein under its name?); ``""``: advice. The Train widget asks
+    before the first two (by kind, not by the words, which may change).
+    """
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str = "") -> ModelNote:
+        note = super().__new__(cls, text)
+        note.kind = kind
+        return note
+
+
 def resized(old: float | None, new: float | None) -> bool:
     """Whether ``new`` lies more than :data:`RESIZED_SHARE` from ``old`` (both known)."""
     return bool(old and new and abs(new / old - 1) > RESIZED_SHARE)
@@ -1016,7 +1033,7 @@ def base_model_warnings(
     base_metadata: dict[str, Any],
     trained: dict[str, float],
     wording: Wording = Wording(),
-) -> list[str]:
+) -> list[ModelNote]:
     """What a training from ``base_model`` would lose of the data sets it already holds.
 
     ``trained``: the data sets of this run and their diameters (pixels).
@@ -1050,12 +1067,15 @@ def base_model_warnings(
             # named bgal took β-gal's head and bank to 62 px, unsaid)
             if other_size:
                 notes.append(
-                    f"data set {name!r} is already in the model, trained at "
-                    f"{old.diameter_px:.0f} px; this run's micrographs are at {diameter:.0f} "
-                    f"px, which becomes its diameter: if they are another protein, give "
-                    f"{wording.dataset} with {wording.mode_name('continual')} (a head of its "
-                    f"own; {wording.mode_name(mode)} moves the whole model), which keeps "
-                    f"{name!r} as it is"
+                    ModelNote(
+                        f"data set {name!r} is already in the model, trained at "
+                        f"{old.diameter_px:.0f} px; this run's micrographs are at {diameter:.0f} "
+                        f"px, which becomes its diameter: if they are another protein, give "
+                        f"{wording.dataset} with {wording.mode_name('continual')} (a head of its "
+                        f"own; {wording.mode_name(mode)} moves the whole model), which keeps "
+                        f"{name!r} as it is",
+                        "resized",
+                    )
                 )
             continue
         size = ""
@@ -1068,11 +1088,15 @@ def base_model_warnings(
         # only (continual replays the other data sets' exemplars, not this one's), and
         # the bank keeps this set's exemplars of other micrographs next to the new ones
         notes.append(
-            f"data set {name!r} is already in the model ({old.labels} labels{size}): "
-            f"{wording.mode_name(mode)} retrains its head on these micrographs alone and "
-            "adds their exemplars to its earlier ones (which keep up to half of its bank); "
-            "that suits more clicks of the same "
-            f"protein; for another protein give {wording.dataset}, which keeps {name!r} as it is"
+            ModelNote(
+                f"data set {name!r} is already in the model ({old.labels} labels{size}): "
+                f"{wording.mode_name(mode)} retrains its head on these micrographs alone and "
+                "adds their exemplars to its earlier ones (which keep up to half of its bank); "
+                "that suits more clicks of the same "
+                f"protein; for another protein give {wording.dataset}, which keeps {name!r} "
+                "as it is",
+                "resized" if other_size else "",
+            )
         )
     for name in trained:
         if name in held:
@@ -1097,9 +1121,12 @@ def base_model_warnings(
                 else ""
             )
             notes.append(
-                f"{wording.mode_name(mode)} retrains the whole model on "
-                f"{', '.join(trained)}: the heads of {', '.join(others)} will forget their "
-                f"data sets; {wording.mode_name('continual')} keeps them{together}"
+                ModelNote(
+                    f"{wording.mode_name(mode)} retrains the whole model on "
+                    f"{', '.join(trained)}: the heads of {', '.join(others)} will forget "
+                    f"their data sets; {wording.mode_name('continual')} keeps them{together}",
+                    "forgets",
+                )
             )
         # and the data sets only the generic head knew (a --mode new model's): the run
         # retrains that head too (a continual trial's ribosome went from AP 0.81 to 0.00
@@ -1119,9 +1146,12 @@ def base_model_warnings(
                 f"{wording.mode_name('joint')}"
             )
             notes.append(
-                f"{wording.mode_name(mode)} retrains the whole model, its generic head "
-                f"included, on {', '.join(trained)}: {', '.join(headless)} had no head of "
-                f"its own (only the generic head knew it) and will be forgotten; {keeps}"
+                ModelNote(
+                    f"{wording.mode_name(mode)} retrains the whole model, its generic head "
+                    f"included, on {', '.join(trained)}: {', '.join(headless)} had no head "
+                    f"of its own (only the generic head knew it) and will be forgotten; {keeps}",
+                    "forgets",
+                )
             )
     if mode == "continual":
         from napari_cryopick.core.continual import heads_to_adopt
@@ -1153,7 +1183,7 @@ def base_model_warnings(
                 "one, copied from the generic head and kept by replaying its exemplars; "
                 f"pick it with {wording.head.format(name=name)}"
             )
-    return notes
+    return [note if isinstance(note, ModelNote) else ModelNote(note) for note in notes]
 
 
 def _kinds(request: TrainRequest, tables: Sequence[Any]) -> tuple[str, ...]:
