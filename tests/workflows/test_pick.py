@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -785,6 +786,74 @@ def test_a_data_set_only_the_generic_head_learned_is_picked_at_its_own_size(
     text = _format(path, model_info(loaded, metadata))
     assert "small: no exemplars, no own head (only the generic head knew it, and a later " in text
     assert ModelCard.from_metadata(metadata).lost_by_continual({"small"}) == ()  # banked
+
+
+def test_a_monitored_folder_is_picked_with_its_data_sets_head_and_size(
+    tmp_path, micrograph_files, make_config
+):
+    """A review: monitor mode prepared its run before any micrograph arrived, so the
+    data set's head was never chosen: a monitor of folder a/ picked with head b (trained
+    last) at b's size, where a list run of a/ took head a; and a model whose generic head
+    learned two sizes was refused. The folder names its micrographs' data set."""
+    import os
+
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+    from napari_cryopick.workflows.batch import BatchOptions, read_manifests, run_batch
+    from napari_cryopick.workflows.monitor import monitor
+
+    def picked(model, tag, **changes):
+        """{"list" | "monitor": (heads, median diameter)} of folder a/ picked both ways."""
+        request = _request(
+            micrograph_files[:2], model, None, diameter_px=None, keep_candidates=0.0, **changes
+        )
+        past = time.time() - 100  # settled long ago: the monitor takes them at once
+        for path in micrograph_files[:2]:
+            os.utime(path, (past, past))
+        found = {}
+        for way in ("list", "monitor"):
+            out = tmp_path / f"{tag}_{way}"
+            run = dataclasses.replace(request, out_dir=out, formats=("csv",))
+            if way == "list":
+                drive(run_batch(run, BatchOptions(summary=False)))
+            else:
+                run = dataclasses.replace(run, micrographs=())
+                job = monitor(run, micrograph_files[0].parent, BatchOptions(summary=False),
+                              idle_timeout=0.5, poll_s=0.1, settle_s=0.0)  # fmt: skip
+                drive(job)
+            records = read_manifests(out).values()
+            sizes = [read_picks(f)["diameter"].median() for f in sorted(out.rglob("*.csv"))]
+            found[way] = ({r.get("head") for r in records}, sizes)
+        return found
+
+    model = Detector(make_config())
+    for name in ("a", "b"):
+        model.add_head(name, init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=(
+            DatasetCard("a", diameter_px=14.0, head="a"),
+            DatasetCard("b", diameter_px=28.0, head="b"),
+        ),
+        diameter_px=28.0,
+        history=({"mode": "fewshot", "datasets": ["b"]},),
+    )
+    heads = save_checkpoint(tmp_path / "ab.pt", model, metadata=card.to_metadata())
+    found = picked(heads, "heads")
+    assert found["list"][0] == found["monitor"][0] == {"a"}, found
+    assert found["monitor"][1] == pytest.approx([14.0, 14.0], rel=0.2), found
+    # the generic head learned a (14 px) and b (28 px): each folder at its own size
+    one = Detector(make_config())
+    learned = ModelCard(
+        heads=one.head_names,
+        datasets=(DatasetCard("a", diameter_px=14.0), DatasetCard("b", diameter_px=28.0)),
+        diameter_px=28.0,
+        history=({"mode": "new", "datasets": ["a", "b"]},),
+    )
+    generic = save_checkpoint(tmp_path / "g.pt", one, metadata=learned.to_metadata())
+    found = picked(generic, "generic")  # (refused before: "different sizes with one head")
+    assert found["monitor"][1] == pytest.approx(found["list"][1]), found
+    assert found["monitor"][1] == pytest.approx([14.0, 14.0], rel=0.2), found
 
 
 def _besides_replaced(outcome) -> tuple[str, ...]:

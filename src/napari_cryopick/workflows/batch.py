@@ -2118,13 +2118,14 @@ def _plugin_class() -> type:
                 request = dataclasses.replace(request, model=path)
             prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
             if self.heads is not None:
-                config, heads, configs, sets = self.heads
+                config, heads, configs, sets, folder_set = self.heads
                 prepared = dataclasses.replace(
                     prepared,
                     config=config,
                     own_heads=heads,
                     head_configs=configs,
                     generic_sets=sets,
+                    folder_set=folder_set,
                 )
             self.prepared = prepared
 
@@ -2575,6 +2576,7 @@ class _Dask:
                         dict(prepared.head_configs),
                         # (a review: without it a worker picked them at the model's size)
                         dict(prepared.generic_sets),
+                        prepared.folder_set,
                     ),
                 ),
                 name=self.plugin_name,

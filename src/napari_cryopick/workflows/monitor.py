@@ -233,7 +233,12 @@ def monitor(
     out_dir = Path(request.out_dir)
     settle = poll_s if settle_s is None else settle_s
     start = time.perf_counter()
-    prepared = prepare(dataclasses.replace(request, micrographs=()))
+    # the folder names its micrographs' data set (their head and size), as a list run's
+    prepared = prepare(
+        dataclasses.replace(
+            request, micrographs=(), input_folders=request.input_folders or (folder,)
+        )
+    )
     chooses = request.invert_contrast is None or (
         request.diameter_factor is None and request.scale_search
     )

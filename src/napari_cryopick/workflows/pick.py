@@ -481,6 +481,13 @@ class PreparedPick:
     #: whose data set it learned (no head of its own) beside data sets of other sizes:
     #: picked at that data set's diameter (:func:`resolve_diameter`), not refused.
     generic_sets: dict[str, str] = field(default_factory=dict)
+    #: The data set of a monitored folder's micrographs (the run had none when prepared)
+    #: when the generic head picks it at its own size, as :attr:`generic_sets` would.
+    folder_set: str = ""
+
+    def generic_set(self, key: str) -> str | None:
+        """The data set the generic head picks micrograph ``key`` as (None: none)."""
+        return self.generic_sets.get(key) or self.folder_set or None
 
     def config_for(self, key: str) -> Any:
         """The picking configuration of a micrograph (its own head's, or ``config``)."""
@@ -677,6 +684,14 @@ def micrograph_datasets(request: PickRequest, sidecars: bool = True) -> list[tup
             dataset = annotated or _dataset_name(Path(micrograph))
         found.append((name, dataset or ""))
     return found
+
+
+def folder_datasets(folders: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
+    """``("", data set)`` of each folder: what its micrographs' data set would be (their
+    folder's name, as :func:`micrograph_datasets` names them; generic names looked above)."""
+    from .inputs import _dataset_name
+
+    return [("", _dataset_name(Path(folder) / "micrograph")) for folder in folders]
 
 
 def _data_set_head(datasets: Sequence[tuple[str, str]], head_of: Mapping[str, str]) -> str | None:
@@ -889,8 +904,11 @@ def prepare(request: PickRequest) -> PreparedPick:
     # its own (so Annotate's data set is looked for too, as with data-set heads)
     learned = several_sizes(card, GENERIC_HEAD)
     datasets = micrograph_datasets(request, sidecars=bool(head_of) or bool(learned))
+    # a monitored folder, prepared before its micrographs arrive: theirs, as its name says
+    # (a review: a monitor of folder a/ picked with the head the model trained last, b)
+    folder_sets = [] if request.micrographs else folder_datasets(request.input_folders)
     if head is None:
-        head = _data_set_head(datasets, head_of)
+        head = _data_set_head(datasets or folder_sets, head_of)
     model_kinds = tuple(getattr(model.config, "kinds", ("particle",))) or ("particle",)
     kinds = request.kinds or tuple(k for k in model_kinds if k not in _NON_PICK_KINDS)
     for kind in kinds:
@@ -990,10 +1008,27 @@ def prepare(request: PickRequest) -> PreparedPick:
                 raise ValueError(
                     f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
                 ) from None
+    folder_set = ""
+    if request.diameter_px is None and request.diameter_A is None and folder_sets:
+        [(_name, dataset)] = folder_sets[:1]
+        if (
+            len(folder_sets) == 1
+            and dataset in learned
+            and (main_head or GENERIC_HEAD) == (GENERIC_HEAD)
+        ):
+            folder_set = dataset
+            try:
+                preparation_scale(learned[dataset], model.config)
+            except ValueError as error:
+                raise ValueError(
+                    f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
+                ) from None
     in_angstrom = None
     if request.diameter_px is None and request.diameter_A is None:
         covered = len(set(own_heads) | set(generic_sets))
-        others = covered < len(request.micrographs) or not request.micrographs
+        others = (covered < len(request.micrographs) or not request.micrographs) and not (
+            folder_set
+        )
         if others and trained_diameter_angstrom(card, main_head, request) is None:
             _refuse_one_of_several_diameters(card, main_head, model_name)
             in_angstrom = several_sizes_warning(card, main_head, model_name)
@@ -1008,6 +1043,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         own_heads=own_heads,
         head_configs=_own_head_configs(request, card, config, own_heads, trained_head),
         generic_sets=generic_sets,
+        folder_set=folder_set,
     )
     if own_heads:
         by_set = {
@@ -1032,7 +1068,9 @@ def prepare(request: PickRequest) -> PreparedPick:
     elif request.head is None and main_head != trained_head:
         # one data set with a head of its own, not the model's default: said as for several
         # (a trial's ribosome folder was picked with its head, said only in the manifest)
-        sets = sorted({d for _name, d in datasets if d and head_of.get(d) == main_head})
+        sets = sorted(
+            {d for _name, d in datasets or folder_sets if d and head_of.get(d) == main_head}
+        )
         if sets:
             # (its own head when named after it; else the head it maps to, e.g. the generic
             # head that learned it: a review read "its own head 'generic'")
@@ -1542,7 +1580,7 @@ def _read_with_diameter(
         micrograph=str(origin) if _is_path(origin) else name,
         model_name=prepared.model_name,
         head=prepared.config_for(_micrograph_key(source, micrograph)).head,
-        dataset=prepared.generic_sets.get(_micrograph_key(source, micrograph)),
+        dataset=prepared.generic_set(_micrograph_key(source, micrograph)),
     )
     return micrograph, name, diameter
 
@@ -1850,7 +1888,7 @@ def pick_one(prepared: PreparedPick, source: Any) -> MicrographPicks:
         micrograph,
         config.head,
         diameter,
-        prepared.generic_sets.get(_micrograph_key(source, micrograph)),
+        prepared.generic_set(_micrograph_key(source, micrograph)),
     )
     in_angstrom = request.diameter_A is not None or (
         request.diameter_px is not None
