@@ -720,8 +720,20 @@ def test_border_learned_from_the_clicks_is_stored_and_picked_with(
         20.0,
     )
     out = tmp_path / "edge.pt"
-    outcome = drive(train(_request(clicked, out)))
+    from napari_cryopick.core import detect
+
+    weighed = []  # the margin the threshold was chosen at (a review: 0.5, picked at 0.25)
+    choose = detect.choose_threshold
+
+    def spy(*args, config, **options):
+        weighed.append(config.border)
+        return choose(*args, config=config, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(detect, "choose_threshold", spy)
+        outcome = drive(train(_request(clicked, out)))
     assert outcome.pick_border == pytest.approx(0.25)
+    assert weighed == [pytest.approx(0.25)]
     _model, metadata = load_checkpoint(out)
     assert metadata["history"][-1]["pick_border"] == pytest.approx(0.25)
 
