@@ -948,6 +948,13 @@ def test_cli_continual_without_init_refuses_to_replace_a_model_of_other_data_set
         capsys.readouterr().err
     )
     assert main([*base[:6], str(other), *base[7:], "--mode", "continual"]) == 0
+    # an --init of another model than the file written over's (a review: not checked)
+    for mode in ("continual", "finetune"):
+        assert main([*base, "--init", str(other), "--mode", mode, "--dataset", "new"]) == 2
+        err = capsys.readouterr().err
+        assert f"the model trained from {other} does not hold them all" in err, err
+        assert f"so the model written there would not know bgal, ribosome: continue {out} " in err
+        assert out.read_bytes() == before
 
 
 def test_the_steps_planned_are_estimated_after_the_first_steps():

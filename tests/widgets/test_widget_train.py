@@ -1406,6 +1406,41 @@ def test_training_a_data_set_of_the_model_at_another_size_asks_first(annotated, 
     assert train.worker is None
 
 
+def test_a_new_model_written_over_a_model_of_other_data_sets_asks_first(
+    annotated, monkeypatch, qtbot
+):
+    """A review: 'Save model to' naming a model of other data sets replaced it with a
+    New model run (kept only as the .previous.pt the next training replaces), where
+    cryopick train refuses such a run. Asked first, No the default."""
+    from napari_cryopick._widgets.train import TrainWidget
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    _viewer, train, tmp_path = annotated
+    card = ModelCard(datasets=(DatasetCard("apoferritin", 62.0), DatasetCard("bgal", 108.0)))
+    theirs = save_checkpoint(
+        tmp_path / "theirs.pt", Detector(DetectorConfig()), metadata=card.to_metadata()
+    )
+    before = theirs.read_bytes()
+    asked: list[str] = []
+    monkeypatch.setattr(TrainWidget, "confirm_forgetting", lambda _w, q: asked.append(q) or False)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.output_edit.setText(str(theirs))
+    assert train.start() is None
+    (question,) = asked
+    assert f"{theirs} holds a model of 2 data set(s) (apoferritin, bgal); the model" in question
+    assert "would not know apoferritin, bgal" in question
+    assert train.status.text().startswith("Not trained: give another file in 'Save model to'")
+    assert train.worker is None
+    assert theirs.read_bytes() == before
+    # a file of its own: not asked
+    asked.clear()
+    train.output_edit.setText(str(tmp_path / "mine.pt"))
+    assert train.start() is not None, train.last_error
+    assert asked == []
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+
+
 def test_after_a_restart_the_model_file_given_last_is_the_data_sets(annotated, qtbot):
     # a trial saved its model to a file of its own; after a restart, Fine-tune started from
     # the bundled model and wrote the default file: a second lineage, the user's forgotten

@@ -1451,17 +1451,36 @@ class TrainWidget(QWidget):
         # (as cryopick train refuses it: a continual trial's apoferritin given β-gal's name
         # replaced β-gal; the widget said so on its status line and trained)
         resized = [n for n in self._model_warnings if n.kind == "resized"]
-        if forgets or resized:
+        # the model file written over: one of data sets the new model would not know (as
+        # cryopick train refuses it; a review: 'Save model to' replaced such a file, kept
+        # only as the .previous.pt the next training replaces)
+        from napari_cryopick.core.text import name_list
+        from napari_cryopick.workflows.train import datasets_lost_by_writing
+
+        held, lost = datasets_lost_by_writing(request)
+        replaces = []
+        if lost:
+            replaces = [
+                f"{request.out} holds a model of {len(held)} data set(s) "
+                f"({name_list(held, 5)}); the model this training writes there would not "
+                f"know {name_list(lost, 5)} (the file's earlier version is kept as its "
+                ".previous.pt only until the next training)"
+            ]
+        if forgets or resized or replaces:
             # asked before the minutes of training, not said after the press (a GUI trial's
             # fine-tune on β-gal made the model forget the ribosome; the warning came with
             # the training running)
-            question = " ".join(f"{part}." for part in dict.fromkeys(forgets + resized))
+            parts = dict.fromkeys(forgets + resized + replaces)
+            question = " ".join(f"{part}." for part in parts)
             if not self.confirm_forgetting(f"{question}\n\nTrain anyway?"):
                 self.status.setText(
                     "Not trained: choose Continual to keep the model's other data sets."
                     if forgets
                     else "Not trained: for another protein, give its micrographs another "
                     "data-set name (Annotate's Data set, or this Data set box)."
+                    if resized
+                    else "Not trained: give another file in 'Save model to', or load that "
+                    "model in Pick to train on from it."
                 )
                 return None
         self.last_error = ""

@@ -541,43 +541,39 @@ def _refuse_empty_names(args: argparse.Namespace) -> None:
 
 
 def _refuse_to_lose_out_datasets(
-    out: Any, mode: str, request: Any, *, given_mode: bool = True
+    out: Any, mode: str, request: Any, *, given_mode: bool = True, init: Any = None
 ) -> None:
-    """Refuse a run without ``--init`` that would write over a model of data sets the new
-    model would not know (a continual-learning trial forgot ``--init`` with ``--out`` its
-    ribosome and beta-gal model: replaced by the bundled model plus apoferritin, kept only
-    as the ``.previous.pt`` the next training replaces; a later trial did so with the
-    default mode, a new model, which was not checked). ``given_mode``: ``--mode`` was
-    given (said as such; else the default, a new model)."""
-    from napari_cryopick.core.model.bundled import bundled_model_path
-    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+    """Refuse a run that would write over a model of data sets the new model would not
+    know (:func:`napari_cryopick.workflows.train.datasets_lost_by_writing`: a
+    continual-learning trial forgot ``--init`` with ``--out`` its ribosome and beta-gal
+    model; a later trial did so with the default mode, a new model; an ``--init`` of
+    another model than ``--out``'s too). ``given_mode``: ``--mode`` was given (said as
+    such; else the default)."""
     from napari_cryopick.core.text import name_list
+    from napari_cryopick.workflows.train import datasets_lost_by_writing
 
-    if out is None or not Path(out).is_file():
+    held, lost = datasets_lost_by_writing(
+        dataclasses.replace(request, out=out, mode=mode, base_model=init)
+    )
+    if not lost:
         return
-    try:
-        held = checkpoint_datasets(out)
-    except (OSError, ValueError):
-        return  # no readable model: the output check says what it is
-    trained = {s.name for s in request.datasets}
-    # a new (or joint) model knows this run's data sets only; an adapted bundled model
-    # the bundled model's too
     adapted = mode in ("continual", "fewshot", "finetune")
-    kept = trained | (set(checkpoint_datasets(bundled_model_path())) if adapted else set())
-    lost = [name for name in held if name not in kept]
-    if lost:
+    if init is not None:
+        how = f"the model trained from {init} does not hold them all"
+        advice = f"continue {out} itself with --init {out}"
+    else:
         how = (
             f"--mode {mode} without --init starts from the bundled general model"
             if given_mode and adapted
             else f"{f'--mode {mode}' if given_mode else 'this run'} without --init trains a "
             "new model"
         )
-        raise CLIError(
-            f"{out} holds a model of {len(held)} data set(s) ({name_list(held, 5)}); {how}, "
-            f"so the model written there would not know {name_list(lost, 5)}: add to it "
-            f"with --init {out}, or write elsewhere (--out), or move {out} away first to "
-            "replace it"
-        )
+        advice = f"add to it with --init {out}"
+    raise CLIError(
+        f"{out} holds a model of {len(held)} data set(s) ({name_list(held, 5)}); {how}, "
+        f"so the model written there would not know {name_list(lost, 5)}: {advice}, or "
+        f"write elsewhere (--out), or move {out} away first to replace it"
+    )
 
 
 def _warn_relion_tiff(items: list, flipped: bool) -> None:
@@ -795,10 +791,11 @@ def run(args: argparse.Namespace) -> int:
     request = dataclasses.replace(request, started_at=started)
     mode = request.resolved_mode
     _refuse_unnamed_retraining(args, mode, request)
-    if args.init is None:
-        # (a new model too: a continual trial's forgotten --init replaced its three-protein
-        # model, and a second forgotten one its .previous.pt, with a note only)
-        _refuse_to_lose_out_datasets(args.out, mode, request, given_mode=args.mode is not None)
+    # (a new model too: a continual trial's forgotten --init replaced its three-protein
+    # model, and a second forgotten one its .previous.pt, with a note only)
+    _refuse_to_lose_out_datasets(
+        args.out, mode, request, given_mode=args.mode is not None, init=args.init
+    )
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
         print(f"--mode {mode} without --init: starting from the bundled general model")
     elif args.init is None and mode == "joint":

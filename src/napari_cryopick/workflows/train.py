@@ -23,6 +23,7 @@ error says where (:class:`TrainOutputError`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import logging
@@ -1004,6 +1005,39 @@ WIDGET_WORDING = Wording(
         "joint": "Joint",
     },
 )
+
+
+def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(held, lost)``: the data sets of the model file ``request.out`` already holds, and
+    those of them the model this run writes there would not know (neither trained now nor
+    held by the model it starts from, whose card the new one carries on: the bundled general
+    model where an adapting mode starts from none). ``((), ())`` when ``out`` is no
+    readable model file. A continual trial forgot ``--init`` with ``--out`` its ribosome
+    and β-gal model: replaced by the bundled model plus apoferritin, kept only as the
+    ``.previous.pt`` the next training replaces; ``cryopick train`` refuses such a run,
+    the Train widget asks first."""
+    from napari_cryopick.core.model.bundled import bundled_model_path
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    out = request.out
+    if out is None or not Path(out).is_file():
+        return (), ()
+    try:
+        held = tuple(checkpoint_datasets(out))
+    except (OSError, ValueError):
+        return (), ()  # no readable model: the output check says what it is
+    kept = {str(s.name) for s in request.datasets}
+    base = request.base_model
+    if base is None:
+        if request.resolved_mode in ("continual", "fewshot", "finetune"):
+            kept |= set(checkpoint_datasets(bundled_model_path()))
+    elif isinstance(base, (str, os.PathLike)):
+        with contextlib.suppress(OSError, ValueError):  # (the training says what it is)
+            kept |= set(checkpoint_datasets(base))
+    else:  # (what a fine-tune or joint run forgets of them is base_model_warnings')
+        kept |= set(ModelCard.of_model(base, request.base_metadata or {}).dataset_names)
+    return held, tuple(name for name in held if name not in kept)
 
 
 #: A data set trained again at a particle size this share or more away from its own is
