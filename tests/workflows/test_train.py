@@ -964,6 +964,44 @@ def test_the_resize_refusal_leaves_vesicles_and_fibers_alone():
             _refuse_resized_dataset(args, request, metadata, "continual")
 
 
+def test_the_train_widgets_resize_question_follows_the_refusals_rule(training_set):
+    """A review: the Train widget asked about a data set trained at another size in pixels
+    only (the same protein on 2x-binned micrographs, a vesicle set of larger vesicles),
+    where cryopick train compares in Å and leaves vesicles and fibers alone. One rule:
+    ``resized_datasets``, which ``base_model_warnings`` is given."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+    from napari_cryopick.workflows.train import resized_datasets
+
+    run = {"mode": "new", "datasets": ["prot"], "diameter_A": 120.0}
+    metadata = ModelCard(datasets=(DatasetCard("prot", 40.0),), history=(run,)).to_metadata()
+    particles = [pd.DataFrame({"x": [1.0], "y": [1.0], "kind": ["particle"]})]
+
+    def run_of(diameter_px, diameter_A=None, picks=particles):
+        return SimpleNamespace(
+            name="prot", diameter_px=[diameter_px], diameter_A=diameter_A, picks=picks
+        )
+
+    assert resized_datasets(metadata, [run_of(80.0, 120.0)]) == {}  # 2x binned, same Å
+    assert resized_datasets(metadata, [run_of(80.0, 200.0)]) == {"prot": (120.0, 200.0, "Å")}
+    assert resized_datasets(metadata, [run_of(80.0)]) == {"prot": (40.0, 80.0, "px")}
+    assert resized_datasets(metadata, [run_of(44.0)]) == {}  # within 25 %
+    vesicles = [pd.DataFrame({"x": [1.0], "y": [1.0], "kind": ["vesicle"]})]
+    assert resized_datasets(metadata, [run_of(80.0, picks=vesicles)]) == {}
+    # base_model_warnings says a resize by that rule (the widget asks by the note's kind)
+    first = drive(train(_request(training_set, None, mode="new")))  # "toy" at 20 px
+    for resized_sets, kinds in (({}, [""]), ({"toy": (120.0, 200.0, "Å")}, ["resized"])):
+        notes = train_workflow.base_model_warnings(
+            "continual", first.model, first.metadata, {"toy": 60.0}, resized_sets=resized_sets
+        )
+        said = [n for n in notes if "'toy' is already in the model" in n]
+        assert [n.kind for n in said] == kinds, said
+    assert "trained at 120 Å, this run at 200 Å, which becomes its diameter" in said[0]
+
+
 def test_picking_micrographs_of_another_size_than_the_training_ones_is_warned_of(tmp_path, caplog):
     """A scale trial: a model trained on 1024 px micrographs without pixel sizes picked
     2x upsampled copies at its 56 px (AP 0), unsaid. The training records its

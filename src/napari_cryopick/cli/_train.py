@@ -403,43 +403,11 @@ def _refuse_resized_dataset(
     β-gal's name, 62 px for 108, replaced β-gal). ``--allow-resize`` trains as asked."""
     if args.allow_resize:
         return
-    import numpy as np
-
-    from napari_cryopick.core.model.card import ModelCard
-    from napari_cryopick.workflows.pick import _run_diameter_A, _training_run
-    from napari_cryopick.workflows.train import resized
+    from napari_cryopick.workflows.train import resized_datasets
 
     named = bool(_named(args) or args.annotations)
-    card = ModelCard.from_metadata(metadata or {})
-    held = {d.name: d.diameter_px for d in card.datasets}
     several = len(request.datasets) > 1
-    for training_set in request.datasets:
-        name = str(training_set.name)
-        old = held.get(name)
-        kinds = {
-            str(kind)
-            for table in training_set.picks
-            if "kind" in getattr(table, "columns", ())
-            for kind in table["kind"].unique()
-        }
-        if kinds & {"vesicle", "fiber"}:
-            continue  # sizes of their own, varying from micrograph to micrograph
-        sizes = np.asarray(
-            training_set.diameter_px if training_set.diameter_px is not None else [], float
-        )
-        sizes = sizes[np.isfinite(sizes)] if sizes.ndim else sizes.reshape(-1)
-        if not old or not sizes.size:
-            continue
-        new = float(np.median(sizes))
-        run = _training_run(card, name) or {}
-        old_A, new_A = _run_diameter_A(run, name), getattr(training_set, "diameter_A", None)
-        if old_A and new_A:
-            # both in Å: the protein's size, whatever the pixels (a review: the same
-            # protein on 2x copies, --diameter-A 120 both times, was refused at 80 px for 40)
-            old, new = float(old_A), float(new_A)
-        if not resized(old, new):
-            continue
-        unit = "Å" if old_A and new_A else "px"
+    for name, (old, new, unit) in resized_datasets(metadata, request.datasets).items():
         if named:
             # named (--dataset, --head, napari's Data set): a continual trial's apoferritin
             # given β-gal's name replaced β-gal's head (AP 0.80 to 0.00) after a warning

@@ -1007,6 +1007,52 @@ WIDGET_WORDING = Wording(
 )
 
 
+def resized_datasets(
+    base_metadata: Mapping[str, Any] | None, training_sets: Sequence[TrainingSet]
+) -> dict[str, tuple[float, float, str]]:
+    """``{name: (old, new, unit)}``: the data sets of the model (``base_metadata``) this run
+    trains at a particle size :func:`resized` from the one it was trained at, in Å where
+    both that training and this run know it (the same protein on 2x-binned micrographs is
+    not another size), else in pixels (the median of the run's micrographs). Vesicle and
+    fiber sets are left out: their sizes vary from micrograph to micrograph. ``cryopick
+    train`` refuses such a run, the Train widget asks first (both by this: a review found
+    the widget comparing pixels only)."""
+    import numpy as np
+
+    from napari_cryopick.core.model.card import ModelCard
+
+    from .pick import _run_diameter_A, _training_run
+
+    card = ModelCard.from_metadata(base_metadata or {})
+    held = {d.name: d.diameter_px for d in card.datasets}
+    found = {}
+    for training_set in training_sets:
+        name = str(training_set.name)
+        old = held.get(name)
+        kinds = {
+            str(kind)
+            for table in training_set.picks
+            if "kind" in getattr(table, "columns", ())
+            for kind in table["kind"].unique()
+        }
+        if not old or kinds & {"vesicle", "fiber"}:
+            continue
+        sizes = np.asarray(
+            training_set.diameter_px if training_set.diameter_px is not None else [], float
+        ).reshape(-1)
+        sizes = sizes[np.isfinite(sizes)]
+        if not sizes.size:
+            continue
+        new, unit = float(np.median(sizes)), "px"
+        old_A = _run_diameter_A(_training_run(card, name) or {}, name)
+        new_A = getattr(training_set, "diameter_A", None)
+        if old_A and new_A:
+            old, new, unit = float(old_A), float(new_A), "Å"
+        if resized(old, new):
+            found[name] = (float(old), new, unit)
+    return found
+
+
 def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(held, lost)``: the data sets of the model file ``request.out`` already holds, and
     those of them the model this run writes there would not know (neither trained now nor
@@ -1073,11 +1119,14 @@ def base_model_warnings(
     base_metadata: dict[str, Any],
     trained: dict[str, float],
     wording: Wording = Wording(),
+    resized_sets: Mapping[str, tuple[float, float, str]] | None = None,
 ) -> list[ModelNote]:
     """What a training from ``base_model`` would lose of the data sets it already holds.
 
     ``trained``: the data sets of this run and their diameters (pixels).
     ``wording``: how the advice names the controls (options or widget boxes).
+    ``resized_sets``: :func:`resized_datasets` of the run's training sets (in Å where
+    known, vesicles and fibers left out); None: compared in the pixels of ``trained``.
     Three ways a user can wipe an earlier protein without a word (a trial):
     retraining a data-set name the model already holds (its head trains on
     this run's micrographs alone, and their exemplars join its earlier ones:
@@ -1100,7 +1149,12 @@ def base_model_warnings(
         old = held.get(name)
         if old is None:
             continue
-        other_size = resized(old.diameter_px, diameter)
+        if resized_sets is None:
+            other_size = resized(old.diameter_px, diameter)
+            then, now, unit = old.diameter_px, diameter, "px"
+        else:
+            other_size = name in resized_sets
+            then, now, unit = resized_sets.get(name, (old.diameter_px, diameter, "px"))
         if mode not in ("continual", "fewshot"):
             # finetune and joint retrain it too, whatever the protein: a size far from its
             # own says another protein under its name (a CLI trial's apoferritin folder
@@ -1109,8 +1163,8 @@ def base_model_warnings(
                 notes.append(
                     ModelNote(
                         f"data set {name!r} is already in the model, trained at "
-                        f"{old.diameter_px:.0f} px; this run's micrographs are at {diameter:.0f} "
-                        f"px, which becomes its diameter: if they are another protein, give "
+                        f"{then:.0f} {unit}; this run's micrographs are at {now:.0f} "
+                        f"{unit}, which becomes its diameter: if they are another protein, give "
                         f"{wording.dataset} with {wording.mode_name('continual')} (a head of its "
                         f"own; {wording.mode_name(mode)} moves the whole model), which keeps "
                         f"{name!r} as it is",
@@ -1121,7 +1175,7 @@ def base_model_warnings(
         size = ""
         if other_size:
             size = (
-                f"; it was trained at {old.diameter_px:.0f} px, this run at {diameter:.0f} px, "
+                f"; it was trained at {then:.0f} {unit}, this run at {now:.0f} {unit}, "
                 "which becomes its diameter"
             )
         # what train_model does: the head trains on from its weights, on this run's data
@@ -1379,7 +1433,17 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             "trains on them as they are)"
         )
     trained_sizes = {d.name: d.diameter_px for d in datasets}
-    for note in base_model_warnings(mode, base_model, base_metadata, trained_sizes):
+    # (each micrograph's diameter as training resolved it: a set may give none)
+    resized_sets = resized_datasets(
+        base_metadata,
+        [
+            replace(training_set, diameter_px=list(sizes))
+            for training_set, sizes in zip(request.datasets, set_diameters, strict=True)
+        ],
+    )
+    for note in base_model_warnings(
+        mode, base_model, base_metadata, trained_sizes, resized_sets=resized_sets
+    ):
         logger.warning("%s", note)
 
     preview_image, preview_name = (None, "")
