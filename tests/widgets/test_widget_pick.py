@@ -3798,6 +3798,44 @@ def _picked_and_corrected(viewer, widget, qtbot, name: str = NAME) -> None:
     points.remove_selected()
 
 
+def test_corrections_back_from_disk_keep_their_threshold_without_the_pick_widget(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+):
+    """A trial left a micrograph's corrected picks at 0.30, opened it again beside others
+    with the Train widget docked alone and trained: the corrections were saved again at the
+    new model's 0.15, and the 10 picks hidden came back (and were exported)."""
+    from napari_cryopick._widgets.result_layers import autosave_corrections
+    from napari_cryopick.io.recovery import load_corrections
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    path = tmp_path / "data" / f"{NAME}.png"
+    path.parent.mkdir()
+    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    widget.diameter_spin.setValue(56.0)
+    widget.device_combo.setCurrentText("cpu")
+    _picked_and_corrected(viewer, widget, qtbot)
+    widget.set_threshold(0.3)
+    shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
+    viewer.close()
+    assert load_corrections(path).settings["threshold"] == pytest.approx(0.3)
+
+    again = make_napari_viewer()
+    _dock, _train = again.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    again.open(str(path), plugin="napari-cryopick")
+    qtbot.waitUntil(lambda: NAME in session(again).pick_results, timeout=10_000)
+    state = session(again)
+    state.display_threshold = 0.15  # as a training's end sets it for the new model's picks
+    assert autosave_corrections(again, NAME) is not None
+    assert load_corrections(path).settings["threshold"] == pytest.approx(0.3)
+    # and Pick, docked now, shows them as they were left
+    _dock, _pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    qtbot.waitUntil(lambda: f"{NAME} picks" in again.layers, timeout=10_000)
+    assert int(again.layers[f"{NAME} picks"].shown.sum()) == shown
+
+
 def test_corrections_back_from_disk_of_the_bundled_model_are_its_picks(
     make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
 ):

@@ -1412,6 +1412,33 @@ def test_fibers_are_counted_and_drawn_as_fibers_not_as_their_points(tmp_path, mo
     assert len(lines[0][0]) == len(fibers)
 
 
+def test_a_large_micrographs_picture_is_drawn_binned_where_its_pixels_are(tmp_path, monkeypatch):
+    """A trial's K3 super-resolution micrographs took 25 s and 5 GB a picture with
+    --pictures (the whole image low-passed and drawn); binned first, the picture shows the
+    same place where the circles are (original pixels)."""
+    from matplotlib.axes import Axes
+    from PIL import Image
+
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.workflows import pictures
+
+    image = np.zeros((3000, 4001), np.float32)
+    image[1000:1200, 3000:3200] = 1.0  # a bright square at x 3000-3200, y 1000-1200
+    drawn = []
+    show = Axes.imshow
+    monkeypatch.setattr(Axes, "imshow", lambda self, a, **k: drawn.append(a) or show(self, a, **k))
+    picks = make_picks([3100.0], [1100.0], diameter=200.0, micrograph="m")
+    pictures.save_picks_figure(image, picks, tmp_path / "m.png")
+    assert max(drawn[0].shape) <= 2 * pictures.PICTURE_PIXELS  # binned, not 4001 px drawn
+    picture = np.asarray(Image.open(tmp_path / "m.png").convert("L"), float)
+    rows, cols = picture.shape
+    bright = np.argwhere(picture > 200)
+    y, x = bright.mean(axis=0)
+    # the square's centre, (3100, 1100) in the micrograph, where it is in the picture
+    assert x / cols * 4001 == pytest.approx(3100, abs=30)
+    assert y / rows * 3000 == pytest.approx(1100, abs=30)
+
+
 def test_every_micrograph_smaller_than_a_particle_is_named(tmp_path, tiny_checkpoint, caplog):
     # a CLI trial of 3 such micrographs (40 px MRC and PNG, 8 px MRC) read one warning
     # (m8x8's) in a log where the progress bar began the other two warnings' lines: each

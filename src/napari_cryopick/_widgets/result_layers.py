@@ -52,6 +52,7 @@ from ._common import (
     micrograph_layers,
     micrograph_name,
     more_coming,
+    on_slider_step,
     same_file,
     say_save_failed,
     say_save_succeeded,
@@ -1594,6 +1595,10 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         # current); a pick file's corrected picks are no model's (a review: Export called
         # them "made by another model")
         state.earlier_model.add(name)
+        # at the threshold it was left at, with or without the Pick widget to pin it (a
+        # trial: a training with Train docked alone set the new model's 0.15 as the display
+        # threshold, and the corrections were saved again at it: 10 hidden picks back)
+        state.micrograph_thresholds.setdefault(name, on_slider_step(float(result.threshold)))
     threshold = restored_threshold(viewer)
     if threshold is not None:  # the Pick widget's slider, where the user left it (before
         state.threshold_requested.emit(threshold)  # the message: its status stays)

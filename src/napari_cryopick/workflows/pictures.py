@@ -10,6 +10,11 @@ from pathlib import Path
 PICTURE_SOFTWARE = "napari-cryopick picks picture"
 
 
+#: The image of a picture is binned to about this many pixels across (twice the 800 px
+#: of the picture) before it is drawn.
+PICTURE_PIXELS = 1600
+
+
 def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     """PNG of ``image`` (contrast-stretched) with each pick drawn as a circle of its diameter,
     and each fiber (the points of a ``tube_id``) as a line along its path.
@@ -43,10 +48,27 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     rows, cols = image.shape
     diameters = picks["diameter"].to_numpy(float) if len(picks) else np.array([])
     median = float(np.nanmedian(diameters)) if np.isfinite(diameters).any() else 20.0
-    shown = to_uint8(lowpass(np.asarray(image, np.float32), max(2.0, median / 8)))
+    # binned to about twice the picture's 800 px first (a trial: a K3 super-resolution
+    # micrograph's picture low-passed and drawn whole took 22 s and 4 GB more per
+    # micrograph); drawn in the original pixels' coordinates
+    factor = max(1, max(rows, cols) // PICTURE_PIXELS)
+    small = np.asarray(image, np.float32)
+    if factor > 1:
+        from skimage.measure import block_reduce
+
+        whole = small[: rows // factor * factor, : cols // factor * factor]  # (no padding)
+        small = block_reduce(whole, (factor, factor), np.mean).astype(np.float32)
+    sigma = max(2.0, median / 8) / factor
+    shown = to_uint8(lowpass(small, sigma) if sigma >= 1 else small)
     figure = Figure(figsize=(8, 8 * rows / cols), dpi=100)
     axes = figure.add_axes((0, 0, 1, 0.95 if title else 1))
-    axes.imshow(shown, cmap="gray", interpolation="bilinear")
+    height, width = shown.shape
+    axes.imshow(
+        shown,
+        cmap="gray",
+        interpolation="bilinear",
+        extent=(-0.5, width * factor - 0.5, height * factor - 0.5, -0.5),
+    )
     kinds = picks["kind"].astype(str).to_numpy() if "kind" in picks else np.array([])
     fiber = kinds == "fiber" if len(kinds) == len(picks) else np.zeros(len(picks), bool)
     for x, y, diameter in zip(picks["x"][~fiber], picks["y"][~fiber], diameters[~fiber]):
