@@ -992,6 +992,18 @@ def test_picks_of_a_job_whose_model_was_replaced_meanwhile_stay_that_models(
     assert "were made by another model" in warned, said
 
 
+def _bundled_knowing(path, dataset: str):
+    """The bundled model saved at ``path`` with ``dataset`` among its card's data sets (as
+    the Train widget's model of that data set lists it)."""
+    from napari_cryopick.core.model import load_checkpoint, save_checkpoint
+    from napari_cryopick.core.model.bundled import bundled_model_path
+
+    model, metadata = load_checkpoint(bundled_model_path())
+    metadata = {**metadata, "datasets": [*metadata.get("datasets", []), dataset]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(path, model, metadata=metadata)
+
+
 def test_after_a_restart_pick_takes_the_model_saved_for_the_open_data_set(
     make_napari_viewer, tmp_path, qtbot
 ):
@@ -1004,9 +1016,7 @@ def test_after_a_restart_pick_takes_the_model_saved_for_the_open_data_set(
     from napari_cryopick._widgets.train import default_model_path
     from napari_cryopick.core.model.bundled import bundled_model_path
 
-    saved = default_model_path("ribosome")
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(bundled_model_path(), saved)
+    saved = _bundled_knowing(default_model_path("ribosome"), "ribosome")
     (tmp_path / "ribosome").mkdir()
     (tmp_path / "other").mkdir()
     for folder, name, seed in (("ribosome", "r1", 0), ("ribosome", "r2", 1), ("other", "o", 2)):
@@ -1031,6 +1041,18 @@ def test_after_a_restart_pick_takes_the_model_saved_for_the_open_data_set(
     said = widget.status.text()
     assert "Picked with ribosome.pt, the model saved for data set ribosome" in said, said
     assert str(bundled_model_path()) in said
+    # a file of the data set's name whose card does not list it is none of its (a trial's
+    # k3.pt, trained on data set k3train, was taken for data set k3's)
+    other = make_napari_viewer()
+    _dock, fresh = other.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    fresh.device_combo.setCurrentText("cpu")
+    fresh.diameter_spin.setValue(20.0)
+    shutil.copy(bundled_model_path(), saved)  # the card lists no "ribosome"
+    other.open(str(tmp_path / "ribosome" / "r1.png"), plugin="napari-cryopick")
+    assert fresh.pick_all_open() is not None, fresh.status.text()
+    qtbot.waitUntil(lambda: fresh.worker is None, timeout=60_000)
+    assert fresh.model_path is None, fresh.status.text()
+    assert "Picked with ribosome.pt" not in fresh.status.text()
 
 
 def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
@@ -1039,7 +1061,6 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     # a trial restarted napari: Pick picked zero-shot with the bundled model beside the
     # ribosome.pt and bgal.pt it had trained, unsaid
     from napari_cryopick._widgets.train import default_model_path
-    from napari_cryopick.core.model.bundled import bundled_model_path
 
     viewer = make_napari_viewer()
     # a micrograph of a data set without a saved model stays open: Pick keeps the bundled
@@ -1055,9 +1076,7 @@ def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert "saved models" not in widget.status.text()  # none saved
-    saved = default_model_path("ribosome")
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(bundled_model_path(), saved)
+    saved = _bundled_knowing(default_model_path("ribosome"), "ribosome")
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert (

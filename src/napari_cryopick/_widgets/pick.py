@@ -334,6 +334,13 @@ def _preload_picking_modules() -> None:
             importlib.import_module(name)
 
 
+def _knows(path: Any, dataset: str) -> bool:
+    """Whether model file ``path`` exists and its card lists ``dataset``."""
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    return Path(path).is_file() and dataset in checkpoint_datasets(path)
+
+
 def _picking_dataset(layer: Any) -> str:
     """The data set a micrograph is picked as: Annotate's, else the one its folder names as
     ``cryopick pick`` names it (a re-trial's ribosome/mics/061 with no data set typed was
@@ -1040,11 +1047,13 @@ class PickWidget(QWidget):
             if not dataset or dataset in saved:
                 continue
             path = remembered_model_path(dataset) or default_model_path(dataset)
-            if not Path(path).is_file():
+            if not _knows(path, dataset):
                 # else the newest that knows it: a joint model's file is named after all its
-                # data sets (a GUI trial's restart: zero-shot, no word of joint_a_b.pt)
-                path = newest_model_knowing(dataset, path) or path
-            if Path(path).is_file():
+                # data sets (a GUI trial's restart: zero-shot, no word of joint_a_b.pt); a
+                # file of the data set's name that does not know it is none of its (a
+                # trial's k3.pt of data set k3train was taken for data set k3's)
+                path = newest_model_knowing(dataset, path)
+            if path is not None and _knows(path, dataset):
                 saved[dataset] = Path(path)
         return saved
 
