@@ -25,6 +25,7 @@ ORDER = (
     "accuracy_lowload",
     "accuracy_ablation",
     "sizes",
+    "scales",
     "accuracy_s10",
     "accuracy_s8_swa",
     "detector",
