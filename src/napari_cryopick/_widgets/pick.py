@@ -3583,11 +3583,12 @@ class PickWidget(QWidget):
             # training holds for a label beside a negative. Not the network's picks (a
             # review: "Yes" on every shown pick removed a negative clicked beside one)
             from napari_cryopick.core.pick_table import far_from
+            from napari_cryopick.workflows.inputs import NEGATIVE_ON_PICK
 
             own = particles[particles["score"].isna()]
             undone = 0
             if len(own) and len(negatives):
-                kept = far_from(negatives, own, 0.25 * float(diameter))
+                kept = far_from(negatives, own, NEGATIVE_ON_PICK * float(diameter))
                 undone = len(negatives) - len(kept)
                 negatives = kept.reset_index(drop=True)
             if junk or undone:  # the picks the user deleted are junk: negatives to train on
