@@ -489,6 +489,26 @@ def _write_data(folder, n=2):
     return folder / "mics", folder / "picks"
 
 
+def test_cli_training_names_micrographs_with_corrections_not_made_labels(tmp_path, capsys):
+    """A trial corrected a micrograph's picks in napari without making them labels, then
+    trained on it with cryopick train: the Train widget names such corrections, the
+    command said nothing and trained without them."""
+    from napari_cryopick.core.pick_table import make_picks
+    from napari_cryopick.io.recovery import SavedCorrections, save_corrections
+
+    mics, picks = _write_data(tmp_path)
+    corrected = mics / "mic_1.tif"
+    save_corrections(
+        SavedCorrections(corrected, make_picks([10.0], [12.0], diameter=20.0, score=[np.nan]))
+    )
+    base = ["train", "--micrographs", str(mics), "--picks", str(picks), "--diameter", "20"]
+    base += ["--steps", "1", "--crop-size", "32", "--threads", "1", "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "m.pt")]) == 0
+    err = capsys.readouterr().err
+    assert "napari holds corrections of mic_1 (picks deleted or added in the Pick" in err, err
+    assert "mic_0" not in err
+
+
 def test_cli_joint_training_says_each_heads_threshold(tmp_path, capsys, monkeypatch):
     # a joint run's data-set heads each pick at the threshold calibrated on their own clicks
     from napari_cryopick.workflows import train as train_workflow

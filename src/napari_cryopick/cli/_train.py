@@ -544,6 +544,30 @@ def _refuse_to_lose_out_datasets(
     )
 
 
+def _warn_unlabelled_corrections(request: Any) -> None:
+    """Name the training micrographs whose picks napari corrected (picks deleted, added or
+    moved in the Pick widget) without making the corrections training labels: they are
+    kept beside the micrograph for napari, not learned (a trial: the Train widget named
+    them, cryopick train on the same micrographs said nothing)."""
+    from napari_cryopick.core.text import name_list
+    from napari_cryopick.io.recovery import corrections_kept
+
+    names = []
+    for training_set in request.datasets:
+        for micrograph in training_set.micrographs:
+            path = getattr(micrograph, "path", micrograph)
+            if isinstance(path, (str, os.PathLike)) and corrections_kept(path):
+                names.append(Path(path).stem)
+    if names:
+        print(
+            f"cryopick train: warning: napari holds corrections of {name_list(names, 5)} "
+            "(picks deleted or added in the Pick widget) that were never made training "
+            "labels: they are not learned; open the micrograph(s) in napari and press Use as "
+            "training labels, then train with --annotations",
+            file=sys.stderr,
+        )
+
+
 def _warn_relion_tiff(items: list, flipped: bool) -> None:
     """Say when picks come from a RELION index of TIFF micrographs: their y counts from the
     image's last row (a convention review trained on them mirrored; only the general
@@ -764,6 +788,7 @@ def run(args: argparse.Namespace) -> int:
     _refuse_to_lose_out_datasets(
         args.out, mode, request, given_mode=args.mode is not None, init=args.init
     )
+    _warn_unlabelled_corrections(request)
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
         print(f"--mode {mode} without --init: starting from the bundled general model")
     elif args.init is None and mode == "joint":
