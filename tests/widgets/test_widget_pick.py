@@ -1587,6 +1587,46 @@ def test_zero_shot_inverts_open_micrographs_with_lighter_particles(
     assert widget.pick_request([]).invert_contrast is True
 
 
+def test_the_typed_diameter_is_the_screens_pixels_on_micrographs_of_other_pixel_sizes(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    """A facility trial typed 229 px on a K3 micrograph (0.83 Å/px) and pressed Pick all
+    open: its super-resolution copy (0.415 Å/px) was picked at 229 px too (AP 0), said
+    after picking in the command line's words. The box is the screen's micrograph's
+    pixels; another micrograph whose header states another pixel size is picked at the
+    same particle's size in its own."""
+    from scipy import ndimage
+
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    image = simulate_micrograph(
+        SimulationConfig(shape=(256, 256), diameter_px=20.0, n_particles=20), seed=0
+    ).image
+    viewer = make_napari_viewer()
+    viewer.open(
+        str(write_mrc(tmp_path / "k3.mrc", image, pixel_size=1.66)), plugin="napari-cryopick"
+    )
+    large = ndimage.zoom(image, 2, order=1)  # the super-resolution copy
+    viewer.open(
+        str(write_mrc(tmp_path / "sr.mrc", large, pixel_size=0.83)), plugin="napari-cryopick"
+    )
+    unknown = write_mrc(tmp_path / "plain.mrc", image)  # no pixel size: the box as typed
+    viewer.open(str(unknown), plugin="napari-cryopick")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    viewer.layers.selection.active = viewer.layers["k3"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "k3", timeout=10_000)
+    widget.device_combo.setCurrentText("cpu")
+    widget.diameter_spin.setValue(20.0)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
+    results = session(viewer).pick_results
+    picked = {name: results[name].picked_diameter_px for name in ("k3", "sr", "plain")}
+    assert picked == {"k3": pytest.approx(20.0), "sr": pytest.approx(40.0),
+                      "plain": pytest.approx(20.0)}  # fmt: skip
+
+
 def test_empty_picks_layer_has_array_colour(make_napari_viewer):
     from napari_cryopick.core.pick_table import empty_picks, make_picks
     from napari_cryopick.layers.points import picks_layer

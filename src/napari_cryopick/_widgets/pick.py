@@ -2615,7 +2615,24 @@ class PickWidget(QWidget):
             return self._card_diameter(self._model_metadata(), self.head(), layer) or (
                 self.diameter_spin.value()
             )
-        return self.diameter_spin.value()
+        return self._typed_at(layer)
+
+    def _typed_at(self, layer: Any) -> float:
+        """The Diameter box's value at micrograph ``layer``'s pixels: the box is in the pixels
+        of the micrograph on screen; where both state their pixel sizes (the file's header)
+        and they differ, the same particle at ``layer``'s (a facility trial: 229 px typed on
+        a K3 micrograph, 0.83 Å/px, picked its super-resolution copy, 0.415 Å/px, at 229 px
+        with Pick all open: AP 0, said after picking in the command line's words)."""
+        typed = float(self.diameter_spin.value())
+        screen = current_micrograph_layer(self.viewer)
+        if screen is None or layer is None or screen is layer:
+            return typed
+        here, there = (m.metadata.get("pixel_size") for m in (screen, layer))
+        if not (here and there and np.isfinite(here) and np.isfinite(there)):
+            return typed
+        if here <= 0 or there <= 0 or abs(here / there - 1) <= 0.01:
+            return typed
+        return typed * float(here) / float(there)
 
     def _box_follows_angstrom(self) -> bool:
         """Whether the Diameter box holds the model's diameter in Å at the pixel size of
