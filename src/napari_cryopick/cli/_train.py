@@ -173,7 +173,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the pick threshold); 'auto' (120 s on a CPU, 20 s on a GPU) or 0 for none "
         f"(default {defaults['time_limit_s']}); reading, one training step, the threshold's "
         "pass and saving always run, so a budget of a few seconds is exceeded (by 5-20 s "
-        "on a busy 2-core CPU): leave that margin under a cluster job's wall time",
+        "on a busy 2-core CPU): leave that margin under a cluster job's wall time; the "
+        "learning rate follows the time too, so only 0 repeats a training exactly",
     )
     parser.add_argument(
         "--batch-size",
