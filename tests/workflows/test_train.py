@@ -1366,6 +1366,52 @@ def test_base_model_warnings_name_the_callers_controls(training_set):
     assert "another name in the Data set box" in again[0]
 
 
+def test_a_fine_tune_on_fewer_labels_than_the_data_set_was_learnt_from_is_said(
+    training_set, caplog
+):
+    """A trial: cryopick train on 59 clicks, then a napari fine-tune on 7 corrections,
+    which learnt the 7 alone (AP 0.871 -> 0.836), unsaid."""
+    first = drive(train(_request(training_set, None, mode="new")))  # data set "toy"
+    learnt = first.card.dataset("toy").labels
+    assert learnt == sum(len(t) for t in training_set.picks)
+    for mode in ("finetune", "joint"):
+        notes = train_workflow.base_model_warnings(
+            mode, first.model, first.metadata, {"toy": 20.0}, labels={"toy": 3}
+        )
+        said = [n for n in notes if "'toy' is already in the model, learnt from" in n]
+        assert said == [
+            f"data set 'toy' is already in the model, learnt from {learnt} labels on 2 "
+            f"micrograph(s); --mode {mode} retrains the model on this run's 3 alone, so what "
+            "it learnt from the others may be lost: give their pick files too (--picks, or "
+            "--annotations for napari's labels)"
+        ], notes
+        more = train_workflow.base_model_warnings(
+            mode, first.model, first.metadata, {"toy": 20.0}, labels={"toy": learnt}
+        )
+        assert not [n for n in more if "learnt from" in n]
+    widget = train_workflow.base_model_warnings(
+        "finetune", first.model, first.metadata, {"toy": 20.0},
+        train_workflow.WIDGET_WORDING, labels={"toy": 3},
+    )  # fmt: skip
+    (said,) = [n for n in widget if "learnt from" in n]
+    assert "the Fine-tune mode retrains the model on this run's 3 alone" in said
+    assert "Review's Load picks… then Pick's Use as training labels" in said
+    # a training says it (the command line logs it): one micrograph of the two
+    import logging
+
+    one = replace(
+        training_set, micrographs=training_set.micrographs[:1], picks=training_set.picks[:1],
+        names=["t0"],
+    )  # fmt: skip
+    request = _request(one, None, mode="finetune", base_model=first.model)
+    request = replace(request, base_metadata=first.metadata)
+    with caplog.at_level(logging.WARNING):
+        drive(train(request))
+    assert f"learnt from {learnt} labels on 2 micrograph(s); --mode finetune retrains the " in (
+        caplog.text
+    )
+
+
 def test_a_data_set_name_one_letter_off_the_models_is_warned_about(training_set):
     # a trial's `cryopick train --head ribosme` made a fifth head and a second exemplar bank
     # of the ribosome's micrographs without a word

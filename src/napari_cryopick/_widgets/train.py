@@ -465,6 +465,16 @@ def newest_model_knowing(dataset: str, than: Path) -> Path | None:
     return None
 
 
+def _labels_of(training_set: Any) -> int:
+    """The labels of a training set (every pick but negatives)."""
+    return int(
+        sum(
+            int((table["kind"].astype(str) != "negative").sum()) if "kind" in table else len(table)
+            for table in training_set.picks
+        )
+    )
+
+
 def head_words(head: str) -> str:
     """``", head 'ribosome'"`` for the training's status line ("" without a head); Pick's
     "each data set's own" is a choice of its Head box, not a head (a GUI trial read
@@ -1180,6 +1190,7 @@ class TrainWidget(QWidget):
                 sizes,
                 WIDGET_WORDING,
                 resized_sets=resized_datasets(metadata, sets),
+                labels={t.name: _labels_of(t) for t in sets},
             )
             for note in notes:
                 # a note that starts with a data set's name keeps it as written ("ribo had
