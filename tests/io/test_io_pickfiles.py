@@ -1397,6 +1397,29 @@ def test_cbox_gives_hand_picks_among_scored_ones_the_highest_confidence(tmp_path
     assert pickfiles.read_picks(alone)["score"].isna().all()
 
 
+def test_a_folder_gives_a_micrograph_the_fibers_written_beside_its_points(tmp_path):
+    """A review: cryopick pick writes a model's fibers beside its particles
+    (``m0_fibers.star`` next to ``m0.star``); Load picks… read the points alone."""
+    from napari_cryopick.io.filaments import write_fiber_table
+    from napari_cryopick.io.pickfiles import micrograph_picks_in_folder
+
+    points = picks.make_picks([10.0, 50.0], [10.0, 50.0], diameter=20.0, micrograph="m0")
+    write_picks(points, tmp_path / "m0.star", micrograph_names=False)
+    fibers = picks.make_picks(
+        [5.0, 30.0, 60.0], [5.0, 30.0, 60.0], diameter=10.0, micrograph="m0", kind="fiber",
+        score=0.9, tube_id=1,
+    )  # fmt: skip
+    write_fiber_table(fibers, tmp_path / "m0_fibers.star", "star", micrograph_names=False)
+    write_picks(points.assign(micrograph="m1"), tmp_path / "m1.star", micrograph_names=False)
+    found, problems = micrograph_picks_in_folder(tmp_path, ["m0", "m1"])
+    assert problems == []
+    path, rows = found["m0"]
+    assert path.name == "m0.star"
+    assert rows["kind"].value_counts().to_dict() == {"particle": 2, "fiber": 2}
+    assert (rows["micrograph"] == "m0").all()
+    assert found["m1"][1]["kind"].value_counts().to_dict() == {"particle": 2}
+
+
 def test_a_folder_gives_each_micrograph_its_file_its_relion_file_or_its_rows(tmp_path):
     """A napari I/O trial: Load picks… read only ``<micrograph>.<ext>``; RELION's
     ``<micrograph>_autopick.star`` was skipped unsaid and a ``particles.star`` of

@@ -426,7 +426,14 @@ def micrograph_picks_in_folder(
             chosen[name] = named[0]
     for name, path in chosen.items():
         try:
-            found[name] = (path, read_picks(path, micrograph=name))
+            table = read_picks(path, micrograph=name)
+            # the fibers cryopick writes beside a micrograph's points (<name>_fibers.star
+            # next to <name>.star): a review's Load picks read the points alone
+            companion = path.with_name(f"{name}_fibers{path.suffix}")
+            if path.stem == name and companion.is_file():
+                fibers = read_picks(companion, micrograph=name)
+                table = pd.concat([table, fibers], ignore_index=True)
+            found[name] = (path, table)
         except (PickFileError, ValueError, OSError) as exc:
             problems.append(str(exc))
     rest = [n for n in wanted if n not in chosen]
