@@ -1524,6 +1524,18 @@ def test_a_micrograph_with_a_pixel_size_trains_a_diameter_in_angstrom(
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     request = train.build_request()
     assert [s.diameter_A for s in request.datasets] == [pytest.approx(84.0)]
+    # a 2x-binned copy (3 Å/px) clicked at 28 px beside it: one size in Å, 84, as cryopick
+    # train --annotations records it (a review: the widget recorded none, so cryopick pick
+    # of the model picked every micrograph at one size in pixels)
+    binned = image.reshape(512, 2, 512, 2).mean(axis=(1, 3))
+    other = write_mrc(tmp_path / "binned.mrc", np.asarray(binned, np.float32), pixel_size=3.0)
+    viewer.open(str(other), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers["binned"]
+    annotate.diameter_spin.setValue(28.0)
+    half = clicks.assign(x=(clicks["x"] + 0.5) / 2 - 0.5, y=(clicks["y"] + 0.5) / 2 - 0.5)
+    annotate.set_kind("particle").add(picks_to_napari(half))
+    request = train.build_request()
+    assert [s.diameter_A for s in request.datasets] == [pytest.approx(84.0)]
 
 
 def test_training_status_says_the_steps_of_a_time_limit_are_an_estimate(annotated):

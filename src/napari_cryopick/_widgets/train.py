@@ -1103,7 +1103,7 @@ class TrainWidget(QWidget):
             path = layer_path(mlayer)
             key = str(Path(path if path is not None else micrograph_name(mlayer)).absolute())
             images[key] = mlayer
-        from napari_cryopick.workflows.inputs import clean_labels, diameter_in_angstrom, size_of
+        from napari_cryopick.workflows.inputs import clean_labels, set_diameter_angstrom, size_of
 
         sets = []
         labels_said: list[str] = []
@@ -1149,17 +1149,13 @@ class TrainWidget(QWidget):
             mixed = _mixed_sizes_note(name, names, diameters, micrographs)
             if mixed:
                 labels_said.append(mixed)
-            # in Å where every micrograph's header gives one pixel size, as cryopick
-            # train records it: picking converts it at other pixel sizes
-            in_angstrom = (
-                diameter_in_angstrom(
-                    diameters[0],
-                    micrographs,
-                    name,
-                    size_of({kind for item in items for kind in item.picks["kind"]}),
-                )
-                if len(set(diameters)) == 1
-                else None
+            # in Å where the headers give it, as cryopick train records it: picking converts
+            # it at other pixel sizes
+            in_angstrom = set_diameter_angstrom(
+                diameters,
+                micrographs,
+                name,
+                size_of({kind for item in items for kind in item.picks["kind"]}),
             )
             sets.append(
                 TrainingSet(

@@ -954,16 +954,14 @@ def training_sets_from_files(
         for i, value in zip(members, own, strict=True):
             checked[i] = value
         in_angstrom[name] = diameter_A
-        members_loaded = [loaded[i] for i in members]
-        if diameter_A is None and diameter_px is None and _pixel_scales(members_loaded):
-            # measured at each micrograph's pixel size: one size in Å, which picking
-            # converts at each micrograph's pixel size (the run records it)
-            found = {round(d * m.pixel_size, 2) for d, m in zip(own, members_loaded, strict=True)}
-            in_angstrom[name] = found.pop() if len(found) == 1 else None
-        elif diameter_A is None and len(set(own)) == 1:
+        if diameter_A is None:
             kinds = set(table[table["micrograph"].isin([names[i] for i in members])]["kind"])
-            in_angstrom[name] = diameter_in_angstrom(
-                own[0], members_loaded, name if len(set(groups)) > 1 else "", size_of(kinds)
+            in_angstrom[name] = set_diameter_angstrom(
+                own,
+                [loaded[i] for i in members],
+                name if len(set(groups)) > 1 else "",
+                size_of(kinds),
+                each_own=diameter_px is None,
             )
     diameters = checked
     table = _particles_at_trained_size(table, names, diameters)
@@ -1001,6 +999,29 @@ def size_of(kinds: Collection[str]) -> str:
     if objects == {"fiber"}:
         return "fiber width"
     return "vesicle diameter" if objects == {"vesicle"} else "particle diameter"
+
+
+def set_diameter_angstrom(
+    diameters: Sequence[float],
+    loaded: Sequence[Any],
+    dataset: str = "",
+    what: str = "particle diameter",
+    *,
+    each_own: bool = True,
+) -> float | None:
+    """A data set's one particle size in Å, which a training records (picking converts it
+    at each micrograph's pixel size), or None. ``diameters``: each micrograph's, in its own
+    pixels; ``each_own``: each micrograph's own (measured or annotated), not one given for
+    all. Micrographs of several pixel sizes (:func:`_pixel_scales`) with own diameters: the
+    one size in Å they all make; else one diameter in pixels at the micrographs' one pixel
+    size (:func:`diameter_in_angstrom`). ``cryopick train`` and the Train widget both ask
+    here (a review: the widget recorded none for a data set of two pixel sizes)."""
+    if each_own and _pixel_scales(loaded):
+        found = {round(d * m.pixel_size, 2) for d, m in zip(diameters, loaded, strict=True)}
+        return found.pop() if len(found) == 1 else None
+    if len(set(diameters)) == 1:
+        return diameter_in_angstrom(diameters[0], loaded, dataset, what)
+    return None
 
 
 def diameter_in_angstrom(
