@@ -469,6 +469,13 @@ def test_a_folder_of_micrographs_opens_one_layer_each_beside_its_sidecars(
     with pytest.warns(UserWarning, match="opened the first 2 of its 3 micrographs"):
         layers = _reader.read_micrograph_folder(str(tmp_path))
     assert [kwargs["name"] for _data, kwargs, _kind in layers] == ["a", "b"]
+    # large micrographs: as many as fit in the memory allowed (a facility trial's folder of
+    # super-resolution micrographs, 0.77 GB a layer, blocked napari and filled memory)
+    monkeypatch.setattr(_reader, "FOLDER_LAYERS_MAX", 50)
+    monkeypatch.setattr(_reader, "FOLDER_BYTES_MAX", 40 * 48 * 4 + 1)  # a's, and a little
+    with pytest.warns(UserWarning, match=r"opened the first 2 of its 3 micrographs \(by name, "):
+        layers = _reader.read_micrograph_folder(str(tmp_path))
+    assert [kwargs["name"] for _data, kwargs, _kind in layers] == ["a", "b"]
 
 
 def test_a_folder_opens_one_micrograph_of_each_name(tmp_path):
