@@ -1053,6 +1053,20 @@ def test_after_a_restart_pick_takes_the_model_saved_for_the_open_data_set(
     qtbot.waitUntil(lambda: fresh.worker is None, timeout=60_000)
     assert fresh.model_path is None, fresh.status.text()
     assert "Picked with ribosome.pt" not in fresh.status.text()
+    # an older model that knows the data set is its (a review: only newer ones were looked
+    # at once the file of its name was passed over)
+    import os
+
+    joint = _bundled_knowing(saved.with_name("joint_ribosome_other.pt"), "ribosome")
+    os.utime(joint, (saved.stat().st_mtime - 100, saved.stat().st_mtime - 100))
+    third = make_napari_viewer()
+    _dock, again = third.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    again.device_combo.setCurrentText("cpu")
+    again.diameter_spin.setValue(20.0)
+    third.open(str(tmp_path / "ribosome" / "r1.png"), plugin="napari-cryopick")
+    assert again.pick_all_open() is not None, again.status.text()
+    qtbot.waitUntil(lambda: again.worker is None, timeout=60_000)
+    assert again.model_path == joint, again.status.text()
 
 
 def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(
@@ -1625,6 +1639,14 @@ def test_the_typed_diameter_is_the_screens_pixels_on_micrographs_of_other_pixel_
     picked = {name: results[name].picked_diameter_px for name in ("k3", "sr", "plain")}
     assert picked == {"k3": pytest.approx(20.0), "sr": pytest.approx(40.0),
                       "plain": pytest.approx(20.0)}  # fmt: skip
+    # in the pixels of the micrograph on screen when it was typed, not when pressed (a
+    # review: typed on k3, then sr shown, Pick all open read it in sr's pixels)
+    viewer.layers.selection.active = viewer.layers["sr"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "sr", timeout=10_000)
+    assert widget.pick_all_open() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
+    picked = {name: results[name].picked_diameter_px for name in ("k3", "sr")}
+    assert picked == {"k3": pytest.approx(20.0), "sr": pytest.approx(40.0)}
 
 
 def test_empty_picks_layer_has_array_colour(make_napari_viewer):

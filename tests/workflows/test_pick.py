@@ -789,7 +789,7 @@ def test_a_data_set_only_the_generic_head_learned_is_picked_at_its_own_size(
 
 
 def test_a_monitored_folder_is_picked_with_its_data_sets_head_and_size(
-    tmp_path, micrograph_files, make_config
+    tmp_path, micrograph_files, make_config, caplog
 ):
     """A review: monitor mode prepared its run before any micrograph arrived, so the
     data set's head was never chosen: a monitor of folder a/ picked with head b (trained
@@ -842,6 +842,18 @@ def test_a_monitored_folder_is_picked_with_its_data_sets_head_and_size(
     found = picked(heads, "heads")
     assert found["list"][0] == found["monitor"][0] == {"a"}, found
     assert found["monitor"][1] == pytest.approx([14.0, 14.0], rel=0.2), found
+    # sub-folders naming other data sets of the model: picked as the monitored folder's,
+    # said once each (a review: a monitor of proj/ with proj/a and proj/b)
+    import logging
+
+    caplog.clear()
+    run = _request((), heads, tmp_path / "whole", diameter_px=None, formats=("csv",))
+    with caplog.at_level(logging.WARNING):
+        drive(monitor(run, tmp_path, BatchOptions(summary=False), idle_timeout=0.5,
+                      poll_s=0.1, settle_s=0.0))  # fmt: skip
+    said = [r.getMessage() for r in caplog.records if "but the monitor picks" in r.getMessage()]
+    assert len(said) == 2, said
+    assert "its folder names data set 'a' of the model, but the monitor picks every" in said[0]
     # the generic head learned a (14 px) and b (28 px): each folder at its own size
     one = Detector(make_config())
     learned = ModelCard(

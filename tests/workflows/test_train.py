@@ -964,6 +964,26 @@ def test_the_resize_refusal_leaves_vesicles_and_fibers_alone():
             _refuse_resized_dataset(args, request, metadata, "continual")
 
 
+def test_writing_over_a_model_counts_the_users_data_sets_not_the_general_models(
+    tmp_path, training_set
+):
+    """A review: a New model run over ribosome.pt, fine-tuned from the bundled model, was
+    asked about losing sim_sphere and ten more of the general model's own data sets."""
+    from napari_cryopick.core.model import load_checkpoint, save_checkpoint
+    from napari_cryopick.core.model.bundled import bundled_model_path
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    model, metadata = load_checkpoint(bundled_model_path())
+    pretrained = list(checkpoint_datasets(bundled_model_path()))
+    out = tmp_path / "toy.pt"
+    save_checkpoint(out, model, metadata={**metadata, "datasets": [*pretrained, "toy"]})
+    lost = train_workflow.datasets_lost_by_writing(_request(training_set, out, mode="new"))
+    assert lost == (("toy",), ())
+    save_checkpoint(out, model, metadata={**metadata, "datasets": [*pretrained, "toy", "b"]})
+    lost = train_workflow.datasets_lost_by_writing(_request(training_set, out, mode="new"))
+    assert lost == (("toy", "b"), ("b",))
+
+
 def test_the_train_widgets_resize_question_follows_the_refusals_rule(training_set):
     """A review: the Train widget asked about a data set trained at another size in pixels
     only (the same protein on 2x-binned micrographs, a vesicle set of larger vesicles),
@@ -1381,9 +1401,9 @@ def test_a_fine_tune_on_fewer_labels_than_the_data_set_was_learnt_from_is_said(
         said = [n for n in notes if "'toy' is already in the model, learnt from" in n]
         assert said == [
             f"data set 'toy' is already in the model, learnt from {learnt} labels on 2 "
-            f"micrograph(s); --mode {mode} retrains the model on this run's 3 alone, so what "
-            "it learnt from the others may be lost: give their pick files too (--picks, or "
-            "--annotations for napari's labels)"
+            f"micrograph(s); --mode {mode} retrains the model on this run's 3 labels alone, so "
+            "what it learnt from the others may be lost: give their pick files too (--picks, "
+            "or --annotations for napari's labels)"
         ], notes
         more = train_workflow.base_model_warnings(
             mode, first.model, first.metadata, {"toy": 20.0}, labels={"toy": learnt}
@@ -1394,7 +1414,7 @@ def test_a_fine_tune_on_fewer_labels_than_the_data_set_was_learnt_from_is_said(
         train_workflow.WIDGET_WORDING, labels={"toy": 3},
     )  # fmt: skip
     (said,) = [n for n in widget if "learnt from" in n]
-    assert "the Fine-tune mode retrains the model on this run's 3 alone" in said
+    assert "the Fine-tune mode retrains the model on this run's 3 labels alone" in said
     assert "Review's Load picks… then Pick's Use as training labels" in said
     # a training says it (the command line logs it): one micrograph of the two
     import logging

@@ -696,6 +696,7 @@ class PickWidget(QWidget):
         # picks at the diameter given, none given is refused as cryopick pick refuses it)
         self._box_untouched = True
         self._card_box_value: float | None = None  # the box as the model card set it
+        self._box_pixel_size: float | None = None  # Å/px of the micrograph it was set on
         self.diameter_spin.valueChanged.connect(self._on_box_changed)
         defaults = default_pick_config()  # the widget's defaults are cryopick pick's
         self.device_combo = QComboBox()
@@ -1052,7 +1053,7 @@ class PickWidget(QWidget):
                 # data sets (a GUI trial's restart: zero-shot, no word of joint_a_b.pt); a
                 # file of the data set's name that does not know it is none of its (a
                 # trial's k3.pt of data set k3train was taken for data set k3's)
-                path = newest_model_knowing(dataset, path)
+                path = newest_model_knowing(dataset, path, newer=False)
             if path is not None and _knows(path, dataset):
                 saved[dataset] = Path(path)
         return saved
@@ -1429,6 +1430,10 @@ class PickWidget(QWidget):
 
     def _on_box_changed(self, _value: float = 0.0) -> None:
         self._box_untouched = False
+        # the pixels it is in: the micrograph's on screen now (a review: a value typed on a
+        # K3 micrograph, then its super-resolution copy shown, was read in the copy's)
+        screen = current_micrograph_layer(self.viewer)
+        self._box_pixel_size = screen.metadata.get("pixel_size") if screen is not None else None
 
     def _nobody_gave_a_diameter(self, card: Any, head: str | None) -> bool:
         """Whether picking with ``head`` would run at the box's first value, which nobody
@@ -2619,15 +2624,15 @@ class PickWidget(QWidget):
 
     def _typed_at(self, layer: Any) -> float:
         """The Diameter box's value at micrograph ``layer``'s pixels: the box is in the pixels
-        of the micrograph on screen; where both state their pixel sizes (the file's header)
+        of the micrograph on screen when it was set; where both state their pixel sizes (the
+        file's header)
         and they differ, the same particle at ``layer``'s (a facility trial: 229 px typed on
         a K3 micrograph, 0.83 Å/px, picked its super-resolution copy, 0.415 Å/px, at 229 px
         with Pick all open: AP 0, said after picking in the command line's words)."""
         typed = float(self.diameter_spin.value())
-        screen = current_micrograph_layer(self.viewer)
-        if screen is None or layer is None or screen is layer:
+        if layer is None:
             return typed
-        here, there = (m.metadata.get("pixel_size") for m in (screen, layer))
+        here, there = self._box_pixel_size, layer.metadata.get("pixel_size")
         if not (here and there and np.isfinite(here) and np.isfinite(there)):
             return typed
         if here <= 0 or there <= 0 or abs(here / there - 1) <= 0.01:

@@ -437,18 +437,20 @@ def saved_model_files() -> list[Path]:
     return sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt"))
 
 
-def newest_model_knowing(dataset: str, than: Path) -> Path | None:
+def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Path | None:
     """A model file newer than ``than`` (the data set's own file) whose card lists
     ``dataset``: among the models folder's ``*.pt`` (not the ``.previous.pt`` versions)
     and the files remembered for data sets (:func:`remembered_model_path`). The newest;
-    None when there is none (or ``than`` is the newest)."""
+    None when there is none (or ``than`` is the newest). ``newer`` False: any file but
+    ``than`` (which is none of the data set's: a review found an older joint model that
+    knew it passed over)."""
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
     files = {p.absolute() for p in saved_model_files()}
     files |= {Path(v).absolute() for v in _last_models().values() if isinstance(v, str) and v}
     files.discard(Path(than).absolute())
     try:
-        since = Path(than).stat().st_mtime
+        since = Path(than).stat().st_mtime if newer else float("-inf")
     except OSError:
         since = float("-inf")
     newer = []
@@ -1497,8 +1499,8 @@ class TrainWidget(QWidget):
                     else "Not trained: for another protein, give its micrographs another "
                     "data-set name (Annotate's Data set, or this Data set box)."
                     if resized
-                    else "Not trained: give another file in 'Save model to', or load that "
-                    "model in Pick to train on from it."
+                    else "Not trained: give another file in 'Save model to', or add to that "
+                    "model: load it in Pick and train with Continual."
                 )
                 return None
         self.last_error = ""

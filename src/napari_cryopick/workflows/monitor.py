@@ -18,6 +18,7 @@ import stat
 import time
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
+from typing import Any
 
 from napari_cryopick.core.text import name_list
 from napari_cryopick.io.micrographs import mrc_shorter_than_header
@@ -195,6 +196,32 @@ def _forget_earlier_counts(state: dict, items: Iterable[WorkItem]) -> None:
             state[listed].remove(name)
 
 
+def _say_other_data_set(prepared: Any, folder: Path, path: Path, told: set[str]) -> None:
+    """Warn (once a data set) of a micrograph in a sub-folder naming another data set of
+    the model than the monitored folder's: the run picks with the folder's data set's head
+    and size (prepared before any micrograph arrived), where a list run would take its
+    own (a review of the monitor's folder data set)."""
+    from napari_cryopick.workflows.inputs import _dataset_name
+
+    own = _dataset_name(path)
+    top = _dataset_name(folder / "micrograph")
+    names = set(getattr(prepared.card, "dataset_names", ()) or ())
+    if own == top or own not in names or own in told:
+        return
+    told.add(own)
+    logger.warning(
+        "%s: its folder names data set %r of the model, but the monitor picks every "
+        "micrograph below %s as %s: monitor %s on its own (or pick it with cryopick pick) "
+        "to pick it with %r's head and size",
+        path,
+        own,
+        folder,
+        f"data set {top!r}" if top in names else "the model's default head",
+        path.parent,
+        own,
+    )
+
+
 def monitor(
     request: PickRequest,
     folder: str | os.PathLike,
@@ -262,6 +289,7 @@ def monitor(
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
     state = _run_state()
     seen: dict[Path, tuple[int, int]] = {}
+    told: set[str] = set()  # sub-folders' data sets said to be picked as the folder's
     handled: dict[Path, tuple[int, int]] = {}  # size and time (ns) when taken
     failed: dict[Path, tuple[int, int]] = {}  # size and time of a file when it failed
     waiting: dict[Path, tuple[int, int]] = {}  # MRC files shorter than their headers say
@@ -326,6 +354,7 @@ def monitor(
                 stems[stem] = path
                 # recorded with the state it was taken in (changed while read: seen so)
                 ready.append(WorkItem(path, stem, stat=(size, mtime_ns)))
+                _say_other_data_set(prepared, folder, path, told)
             previous, seen = seen, now_scan
             taken = {item.source for item in ready}
             ready += [item for item in _freed(refused, state) if item.source not in taken]

@@ -1062,8 +1062,8 @@ def resized_datasets(
 def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(held, lost)``: the data sets of the model file ``request.out`` already holds, and
     those of them the model this run writes there would not know (neither trained now nor
-    held by the model it starts from, whose card the new one carries on: the bundled general
-    model where an adapting mode starts from none). ``((), ())`` when ``out`` is no
+    held by the model it starts from, whose card the new one carries on); the bundled
+    general model's own data sets are left out of both. ``((), ())`` when ``out`` is no
     readable model file. A continual trial forgot ``--init`` with ``--out`` its ribosome
     and β-gal model: replaced by the bundled model plus apoferritin, kept only as the
     ``.previous.pt`` the next training replaces; ``cryopick train`` refuses such a run,
@@ -1076,18 +1076,20 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
     if out is None or not Path(out).is_file():
         return (), ()
     try:
-        held = tuple(checkpoint_datasets(out))
+        # (the general model's own data sets, which a model adapted from it carries, are
+        # nothing a user keeps: a review's New model over a fine-tuned ribosome.pt was
+        # asked about losing sim_sphere and ten more)
+        pretrained = set(checkpoint_datasets(bundled_model_path()))
+        held = tuple(n for n in checkpoint_datasets(out) if n not in pretrained)
     except (OSError, ValueError):
         return (), ()  # no readable model: the output check says what it is
     kept = {str(s.name) for s in request.datasets}
+    # (no base: a new model, or the bundled model's start, whose data sets are left out)
     base = request.base_model
-    if base is None:
-        if request.resolved_mode in ("continual", "fewshot", "finetune"):
-            kept |= set(checkpoint_datasets(bundled_model_path()))
-    elif isinstance(base, (str, os.PathLike)):
+    if isinstance(base, (str, os.PathLike)):
         with contextlib.suppress(OSError, ValueError):  # (the training says what it is)
             kept |= set(checkpoint_datasets(base))
-    else:  # (what a fine-tune or joint run forgets of them is base_model_warnings')
+    elif base is not None:  # (what a fine-tune or joint run forgets is base_model_warnings')
         kept |= set(ModelCard.of_model(base, request.base_metadata or {}).dataset_names)
     return held, tuple(name for name in held if name not in kept)
 
@@ -1188,7 +1190,8 @@ def base_model_warnings(
                         f"data set {name!r} is already in the model, learnt from "
                         f"{old.labels} labels on {old.micrographs} micrograph(s); "
                         f"{wording.mode_name(mode)} retrains the model on this run's "
-                        f"{labels[name]} alone, so what it learnt from the others may be lost: "
+                        f"{labels[name]} labels alone, so what it learnt from the others may "
+                        "be lost: "
                         f"{wording.earlier}"
                     )
                 )
