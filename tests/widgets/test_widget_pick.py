@@ -5492,9 +5492,10 @@ def test_a_model_trained_with_a_diameter_in_angstrom_picks_binned_micrographs_at
     folder = tmp_path / "data"  # (Pick folder…: each file's pixel size, as cryopick pick)
     assert widget.pick_folder(folder) is None
     assert asked[-1].diameter_px is None
-    widget.diameter_spin.setValue(40.0)  # typed: every micrograph at it
+    widget.diameter_spin.setValue(40.0)  # typed, in the pixels of the one on screen (3 Å)
     assert not widget._box_follows_angstrom()
-    assert widget._diameter_of(other) == pytest.approx(40.0)
+    # Pick all open: the same particle (120 Å) at the other's 2 Å/px; Pick folder…: as typed
+    assert widget._diameter_of(other) == pytest.approx(60.0)
     assert widget.pick_folder(folder) is None
     assert asked[-1].diameter_px == pytest.approx(40.0)
     viewer.layers.remove(other)
