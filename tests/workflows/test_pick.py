@@ -842,18 +842,41 @@ def test_a_monitored_folder_is_picked_with_its_data_sets_head_and_size(
     found = picked(heads, "heads")
     assert found["list"][0] == found["monitor"][0] == {"a"}, found
     assert found["monitor"][1] == pytest.approx([14.0, 14.0], rel=0.2), found
-    # sub-folders naming other data sets of the model: picked as the monitored folder's,
-    # said once each (a review: a monitor of proj/ with proj/a and proj/b)
-    import logging
-
-    caplog.clear()
+    # a folder of both data sets' folders: each micrograph with its own data set's head, as
+    # a list run (a trial's monitor of a folder of two sessions: the ribosome's with the
+    # β-gal head, AP 0)
     run = _request((), heads, tmp_path / "whole", diameter_px=None, formats=("csv",))
+    drive(monitor(run, tmp_path, BatchOptions(summary=False), idle_timeout=0.5, poll_s=0.1,
+                  settle_s=0.0))  # fmt: skip
+    records = read_manifests(tmp_path / "whole").values()
+    assert {Path(r["input"]).parent.name: r.get("head") for r in records} == {"a": "a", "b": "b"}
+    # Dask workers too (the folder's heads travel with the run's model)
+    run = _request((), heads, tmp_path / "far", diameter_px=None, formats=("csv",))
+    drive(monitor(run, tmp_path, BatchOptions(summary=False, dask="local:1"),
+                  idle_timeout=0.5, poll_s=0.1, settle_s=0.0))  # fmt: skip
+    sizes = {
+        f.parent.name: read_picks(f)["diameter"].median()
+        for f in sorted((tmp_path / "far").rglob("*.csv"))
+    }
+    assert sizes == {"a": pytest.approx(14.0, rel=0.2), "b": pytest.approx(28.0, rel=0.2)}
+    # a folder that names no data set of the model: the head trained last, said once
+    import logging
+    import shutil
+
+    elsewhere = tmp_path / "incoming_0412"
+    elsewhere.mkdir()
+    for path in micrograph_files[:2]:
+        shutil.copy(path, elsewhere / path.name)
+        os.utime(elsewhere / path.name, (time.time() - 100, time.time() - 100))
+    caplog.clear()
+    run = _request((), heads, tmp_path / "none", diameter_px=None, formats=("csv",))
     with caplog.at_level(logging.WARNING):
-        drive(monitor(run, tmp_path, BatchOptions(summary=False), idle_timeout=0.5,
+        drive(monitor(run, elsewhere, BatchOptions(summary=False), idle_timeout=0.5,
                       poll_s=0.1, settle_s=0.0))  # fmt: skip
-    said = [r.getMessage() for r in caplog.records if "but the monitor picks" in r.getMessage()]
-    assert len(said) == 2, said
-    assert "its folder names data set 'a' of the model, but the monitor picks every" in said[0]
+    said = [r.getMessage() for r in caplog.records if "names no data set" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert "picked with head 'b' (the last training's)" in said[0]
+    assert "monitor with --head NAME (heads: a, b)" in said[0]
     # the generic head learned a (14 px) and b (28 px): each folder at its own size
     one = Detector(make_config())
     learned = ModelCard(

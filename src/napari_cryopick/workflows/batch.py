@@ -2118,14 +2118,15 @@ def _plugin_class() -> type:
                 request = dataclasses.replace(request, model=path)
             prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
             if self.heads is not None:
-                config, heads, configs, sets, folder_set = self.heads
+                config, heads, configs, sets, folder_heads, folder_sizes = self.heads
                 prepared = dataclasses.replace(
                     prepared,
                     config=config,
                     own_heads=heads,
                     head_configs=configs,
                     generic_sets=sets,
-                    folder_set=folder_set,
+                    folder_heads=folder_heads,
+                    folder_sizes=folder_sizes,
                 )
             self.prepared = prepared
 
@@ -2576,7 +2577,8 @@ class _Dask:
                         dict(prepared.head_configs),
                         # (a review: without it a worker picked them at the model's size)
                         dict(prepared.generic_sets),
-                        prepared.folder_set,
+                        dict(prepared.folder_heads),
+                        prepared.folder_sizes,
                     ),
                 ),
                 name=self.plugin_name,

@@ -196,29 +196,30 @@ def _forget_earlier_counts(state: dict, items: Iterable[WorkItem]) -> None:
             state[listed].remove(name)
 
 
-def _say_other_data_set(prepared: Any, folder: Path, path: Path, told: set[str]) -> None:
-    """Warn (once a data set) of a micrograph in a sub-folder naming another data set of
-    the model than the monitored folder's: the run picks with the folder's data set's head
-    and size (prepared before any micrograph arrived), where a list run would take its
-    own (a review of the monitor's folder data set)."""
+def _say_other_data_set(prepared: Any, path: Path, told: set[str]) -> None:
+    """Warn (once a run) of micrographs whose folder names no data set of a model of
+    several, picked with the head the last training trained, as a list run warns
+    (:func:`~napari_cryopick.workflows.pick.last_head_warning`; a trial's monitor of such a
+    folder said nothing)."""
+    from napari_cryopick.core.model.card import GENERIC_HEAD
     from napari_cryopick.workflows.inputs import _dataset_name
 
-    own = _dataset_name(path)
-    top = _dataset_name(folder / "micrograph")
-    names = set(getattr(prepared.card, "dataset_names", ()) or ())
-    if own == top or own not in names or own in told:
+    head_of = prepared.folder_heads
+    if not head_of or "unknown" in told or _dataset_name(path) in head_of:
         return
-    told.add(own)
+    head = prepared.config.head
+    sets = [name for name in head_of if name != GENERIC_HEAD]
+    if head is None or head == GENERIC_HEAD or len(sets) < 2 or head_of.get(head) != head:
+        return
+    told.add("unknown")
+    heads = sorted({head_of[name] for name in sets})
     logger.warning(
-        "%s: its folder names data set %r of the model, but the monitor picks every "
-        "micrograph below %s as %s: monitor %s on its own (or pick it with cryopick pick) "
-        "to pick it with %r's head and size",
+        "%s: its folder names no data set of the model: picked with head '%s' (the last "
+        "training's), as is every micrograph of such folders; if they are another data "
+        "set's, monitor with --head NAME (heads: %s)",
         path,
-        own,
-        folder,
-        f"data set {top!r}" if top in names else "the model's default head",
-        path.parent,
-        own,
+        head,
+        ", ".join(heads),
     )
 
 
@@ -289,7 +290,7 @@ def monitor(
     manifest = _Manifest(_manifest_path(out_dir, options.shard), fingerprint)
     state = _run_state()
     seen: dict[Path, tuple[int, int]] = {}
-    told: set[str] = set()  # sub-folders' data sets said to be picked as the folder's
+    told: set[str] = set()  # what _say_other_data_set said (once a run)
     handled: dict[Path, tuple[int, int]] = {}  # size and time (ns) when taken
     failed: dict[Path, tuple[int, int]] = {}  # size and time of a file when it failed
     waiting: dict[Path, tuple[int, int]] = {}  # MRC files shorter than their headers say
@@ -354,7 +355,7 @@ def monitor(
                 stems[stem] = path
                 # recorded with the state it was taken in (changed while read: seen so)
                 ready.append(WorkItem(path, stem, stat=(size, mtime_ns)))
-                _say_other_data_set(prepared, folder, path, told)
+                _say_other_data_set(prepared, path, told)
             previous, seen = seen, now_scan
             taken = {item.source for item in ready}
             ready += [item for item in _freed(refused, state) if item.source not in taken]

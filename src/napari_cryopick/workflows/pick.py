@@ -481,17 +481,36 @@ class PreparedPick:
     #: whose data set it learned (no head of its own) beside data sets of other sizes:
     #: picked at that data set's diameter (:func:`resolve_diameter`), not refused.
     generic_sets: dict[str, str] = field(default_factory=dict)
-    #: The data set of a monitored folder's micrographs (the run had none when prepared)
-    #: when the generic head picks it at its own size, as :attr:`generic_sets` would.
-    folder_set: str = ""
+    #: A monitored folder's run (prepared before its micrographs arrive): ``{data set:
+    #: head}`` of the model's data sets (:func:`data_set_heads`), each arriving micrograph
+    #: picked with its data set's, named by its folder as a list run names it
+    #: (:func:`micrograph_datasets` without sidecars); ``{}``: not a monitor's run.
+    folder_heads: dict[str, str] = field(default_factory=dict)
+    #: ...and the data sets the generic head learned at sizes of their own, picked at them
+    #: (as :attr:`generic_sets`; empty with a diameter given).
+    folder_sizes: frozenset[str] = frozenset()
+
+    def _folder_dataset(self, key: str) -> str:
+        from .inputs import _dataset_name
+
+        return _dataset_name(Path(key)) if os.path.isabs(key) else ""
 
     def generic_set(self, key: str) -> str | None:
         """The data set the generic head picks micrograph ``key`` as (None: none)."""
-        return self.generic_sets.get(key) or self.folder_set or None
+        if key in self.generic_sets or not self.folder_sizes:
+            return self.generic_sets.get(key)
+        from napari_cryopick.core.model.card import GENERIC_HEAD
+
+        dataset = self._folder_dataset(key)
+        head = self.config_for(key).head or GENERIC_HEAD
+        return dataset if dataset in self.folder_sizes and head == GENERIC_HEAD else None
 
     def config_for(self, key: str) -> Any:
         """The picking configuration of a micrograph (its own head's, or ``config``)."""
         head = self.own_heads.get(key)
+        if head is None and self.folder_heads:
+            head = self.folder_heads.get(self._folder_dataset(key))
+            head = None if head == self.config.head else head
         return self.config if head is None else self.head_configs[head]
 
 
@@ -1008,26 +1027,27 @@ def prepare(request: PickRequest) -> PreparedPick:
                 raise ValueError(
                     f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
                 ) from None
-    folder_set = ""
-    if request.diameter_px is None and request.diameter_A is None and folder_sets:
-        [(_name, dataset)] = folder_sets[:1]
-        if (
-            len(folder_sets) == 1
-            and dataset in learned
-            and (main_head or GENERIC_HEAD) == (GENERIC_HEAD)
-        ):
-            folder_set = dataset
-            try:
-                preparation_scale(learned[dataset], model.config)
-            except ValueError as error:
-                raise ValueError(
-                    f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
-                ) from None
+    # a monitored folder: each arriving micrograph its own data set's head and size, as a
+    # list run of it would (a trial's monitor of a folder of two sessions picked the
+    # ribosome's with the β-gal head: AP 0, unsaid)
+    folder_heads: dict[str, str] = {}
+    folder_sizes: frozenset[str] = frozenset()
+    if folder_sets:
+        folder_heads = dict(head_of) if request.head is None else {}
+        if request.diameter_px is None and request.diameter_A is None:
+            folder_sizes = frozenset(learned)
+            for dataset in sorted(folder_sizes):
+                try:  # a size the detector cannot use: said once, before picking
+                    preparation_scale(learned[dataset], model.config)
+                except ValueError as error:
+                    raise ValueError(
+                        f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
+                    ) from None
     in_angstrom = None
     if request.diameter_px is None and request.diameter_A is None:
         covered = len(set(own_heads) | set(generic_sets))
         others = (covered < len(request.micrographs) or not request.micrographs) and not (
-            folder_set
+            folder_sizes
         )
         if others and trained_diameter_angstrom(card, main_head, request) is None:
             _refuse_one_of_several_diameters(card, main_head, model_name)
@@ -1041,9 +1061,12 @@ def prepare(request: PickRequest) -> PreparedPick:
         model_name=model_name,
         stems=stems,
         own_heads=own_heads,
-        head_configs=_own_head_configs(request, card, config, own_heads, trained_head),
+        head_configs=_own_head_configs(
+            request, card, config, {**own_heads, **folder_heads}, trained_head
+        ),
         generic_sets=generic_sets,
-        folder_set=folder_set,
+        folder_heads=folder_heads,
+        folder_sizes=folder_sizes,
     )
     if own_heads:
         by_set = {
