@@ -1219,6 +1219,14 @@ def test_cli_continual_on_a_data_set_the_folder_names_chose_is_refused(tmp_path,
     assert f"data set {name!r} (from the folder names) is already in {first}" in err
     assert f"give --dataset {name} to retrain it" in err
     assert not (tmp_path / "c.pt").exists()
+    # particles of another size in a folder of the same name: another protein, said so
+    # at once (a trial followed "give --dataset" and met the size refusal next)
+    bigger = list(again)
+    bigger[bigger.index("--diameter") + 1] = "80"
+    assert main(bigger) == 2
+    err = capsys.readouterr().err
+    assert "trained at 40 px; these micrographs' particles are 80 px: another protein" in err
+    assert f"Give --dataset NAME to add it as a data set of its own (--dataset {name} " in err
     # micrographs of two folders: --dataset would name both (a continual trial followed
     # the one-set advice and trained its second protein into the first one's head)
     import shutil

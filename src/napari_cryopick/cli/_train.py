@@ -481,6 +481,25 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
                 f"{name!r} (more clicks of the same protein), --dataset NAME for another "
                 "protein (--dataset names every micrograph of a run)"
             )
+        from napari_cryopick.core.model.checkpoint import read_checkpoint
+        from napari_cryopick.workflows.train import resized_datasets
+
+        try:
+            metadata = read_checkpoint(start).get("metadata") or {}
+        except (OSError, ValueError):
+            metadata = {}
+        other = resized_datasets(metadata, request.datasets).get(name)
+        if other is not None:
+            # (a trial followed "give --dataset bgal" with apoferritin's micrographs and
+            # met the size refusal next: the sizes say which advice fits)
+            old, new, unit = other
+            raise CLIError(
+                f"data set {name!r} (from the folder names) is already in {model}, trained "
+                f"at {old:.0f} {unit}; these micrographs' particles are {new:.0f} {unit}: "
+                f"another protein under its name? Give --dataset NAME to add it as a data "
+                f"set of its own (--dataset {name} --allow-resize retrains {name!r} at the "
+                "new size)"
+            )
         raise CLIError(
             f"data set {name!r} (from the folder names) is already in {model}: --mode "
             f"{mode} would retrain its head on these micrographs alone, so another protein "
