@@ -1059,6 +1059,36 @@ def resized_datasets(
     return found
 
 
+def micrographs_of_other_datasets(
+    base_metadata: Mapping[str, Any] | None, names: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """Notes naming this run's micrographs (``names``: ``{data set: micrograph names}``)
+    that the starting model holds exemplars of under another data set: the same
+    micrographs trained as another protein (a trial gave apoferritin's micrographs the
+    ribosome's name, 62 px against 56, within the size check: the ribosome fell from AP
+    0.85 to 0.68, said only as "already in the model")."""
+    from napari_cryopick.core.exemplars import bank_from_metadata
+    from napari_cryopick.core.text import name_list
+
+    if not isinstance(base_metadata, Mapping) or "general_model" in base_metadata:
+        return []  # (a general model's data sets are what it was pretrained on)
+    try:
+        bank = bank_from_metadata(base_metadata.get("exemplars"))
+    except ValueError:
+        return []  # (the training says what it is)
+    notes = []
+    for dataset, micrographs in names.items():
+        for other, held in sorted(bank.datasets.items()):
+            both = sorted(set(micrographs) & set(held.micrographs))
+            if other != dataset and both:
+                notes.append(
+                    f"data set {dataset!r}: {name_list(both, 3)} are micrographs of data set "
+                    f"{other!r} in the starting model (its exemplars): if they show "
+                    f"{other!r}'s protein, train them under that name"
+                )
+    return notes
+
+
 def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(held, lost)``: the data sets of the model file ``request.out`` already holds, and
     those of them the model this run writes there would not know (neither trained now nor
@@ -1415,6 +1445,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
 
     datasets = []
     set_diameters: list[list[float]] = []  # each data set's micrographs' diameters
+    set_names: dict[str, list[str]] = {}  # each data set's micrographs' names
     mirrored: list[str] = []  # refused notes: every one said at once (a review)
     for training_set in request.datasets:
         diameters = _diameters(training_set)
@@ -1425,6 +1456,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             images.append(image)
             given = training_set.names[index] if training_set.names is not None else ""
             names.append(given or name or f"{training_set.name}_{index}")
+        set_names[str(training_set.name)] = names
         examples = build_examples(
             images,
             list(training_set.picks),
@@ -1473,6 +1505,9 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
         mode, base_model, base_metadata, trained_sizes, resized_sets=resized_sets, labels=labels
     ):
         logger.warning("%s", note)
+    for note in micrographs_of_other_datasets(base_metadata, set_names):
+        logger.warning("%s", note)
+        yield TrainNote(note)
 
     preview_image, preview_name = (None, "")
     if request.preview is not None:
