@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -628,8 +629,33 @@ def test_monitor_of_a_file_says_it_is_a_file(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["pick", "--monitor", str(afile), "--out", str(out), "--diameter", "50"]) == 2
     assert f"{afile}: a file, not a folder (--monitor watches a folder)" in capsys.readouterr().err
-    assert main(["pick", "--monitor", str(tmp_path / "nope"), "--out", str(out)]) == 2
-    assert "nope: no such folder (--monitor watches a folder)" in capsys.readouterr().err
+    assert main(["pick", "--monitor", str(tmp_path / "no" / "pe"), "--out", str(out)]) == 2
+    assert "pe: no such folder, nor " in capsys.readouterr().err
+
+
+def test_monitor_waits_for_a_folder_not_made_yet(tiny_model, tmp_path):
+    """A facility trial started the monitor before the microscope made the session folder
+    and was refused: it is waited for (its parent must be there)."""
+    from napari_cryopick.core.progress import drive
+    from napari_cryopick.workflows.batch import BatchOptions
+    from napari_cryopick.workflows.monitor import monitor
+    from napari_cryopick.workflows.pick import PickRequest
+
+    session = tmp_path / "session42"
+    clock = {"t": 0.0}
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        if clock["t"] == 2.0:  # the microscope makes the folder and writes a micrograph
+            write_micrographs(session, ["m0.mrc"])
+            old = time.time() - 100
+            os.utime(session / "m0.mrc", (old, old))
+
+    request = PickRequest(micrographs=(), model=tiny_model, device="cpu", diameter_px=12.0,
+                          out_dir=tmp_path / "out", threshold=0.0)  # fmt: skip
+    outcome = drive(monitor(request, session, BatchOptions(summary=False), idle_timeout=6.0,
+                            poll_s=1.0, settle_s=0.0, clock=lambda: clock["t"], sleep=sleep))  # fmt: skip
+    assert outcome.n_picked == 1
 
 
 def test_relion_abort_requests_stop_the_job_and_go_with_its_marker(

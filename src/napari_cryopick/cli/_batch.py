@@ -311,9 +311,14 @@ def run_pick_batch(args: argparse.Namespace, request: Any, *, command: str = "pi
     if args.monitor is not None:
         if args.idle_timeout <= 0 or args.poll <= 0:
             raise CLIError("--idle-timeout and --poll must be > 0")
-        if not args.monitor.is_dir():
-            what = "a file, not a folder" if args.monitor.exists() else "no such folder"
-            raise CLIError(f"{args.monitor}: {what} (--monitor watches a folder)")
+        if args.monitor.exists() and not args.monitor.is_dir():
+            raise CLIError(f"{args.monitor}: a file, not a folder (--monitor watches a folder)")
+        if not args.monitor.exists() and not args.monitor.parent.is_dir():
+            # (a folder not made yet is waited for: its parent must be there)
+            raise CLIError(
+                f"{args.monitor}: no such folder, nor {args.monitor.parent} (--monitor "
+                "watches a folder, or waits for one to appear in a folder that is there)"
+            )
         from napari_cryopick.workflows.monitor import monitor
 
         job = monitor(

@@ -254,8 +254,14 @@ def monitor(
 
     options = dataclasses.replace(options or BatchOptions(), skip=True)
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: a file, not a folder")
+    if not folder.exists():
+        # a session folder the microscope has not made yet (a facility trial started the
+        # monitor before EPU did and was refused); its parent must be there (a typo)
+        if not folder.parent.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder, nor {folder.parent}")
+        logger.warning("%s: no such folder yet: waiting for it to appear", folder)
     if request.out_dir is None:
         raise ValueError("monitor mode needs an output folder")
     out_dir = Path(request.out_dir)
