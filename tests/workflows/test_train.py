@@ -335,10 +335,13 @@ def test_trainings_that_would_forget_an_earlier_data_set_say_so(tmp_path, traini
     text, retrained = continual(both, again)
     assert "data set 'toy' is already in the model" in text
     assert "trained at 20 px, this run at 40 px, which becomes its diameter" in text
-    assert "retrains its head on these micrographs alone and adds their exemplars to its " in text
+    assert "retrains its head on these micrographs alone and adds their exemplars to those " in (
+        text
+    )
     assert (
-        "earlier ones (which keep up to half of its bank); that suits more clicks of the "
-        "same protein; for another protein" in text
+        "of its other micrographs (which keep up to half of its bank; exemplars of these "
+        "micrographs are made anew); that suits more clicks of the same protein; for another "
+        "protein" in text
     )
     assert "replaces" not in text
     kept = bank_from_metadata(retrained.metadata["exemplars"]).datasets["toy"].micrographs
@@ -1425,6 +1428,14 @@ def test_a_fine_tune_on_fewer_labels_than_the_data_set_was_learnt_from_is_said(
     (said,) = [n for n in widget if "learnt from" in n]
     assert "the Fine-tune mode retrains the model on this run's 3 labels alone" in said
     assert "Review's Load picks… then Pick's Use as training labels" in said
+    # continual says it too (a trial: 18 clicks on the micrographs of 59, told "adds")
+    (continual,) = train_workflow.base_model_warnings(
+        "continual", first.model, first.metadata, {"toy": 20.0}, labels={"toy": 3}
+    )
+    assert (
+        f"retrains its head on these micrographs alone (3 labels, its last training's {learnt})"
+        in continual
+    )
     # a training says it (the command line logs it): one micrograph of the two
     import logging
 

@@ -1235,11 +1235,19 @@ def base_model_warnings(
         # what train_model does: the head trains on from its weights, on this run's data
         # only (continual replays the other data sets' exemplars, not this one's), and
         # the bank keeps this set's exemplars of other micrographs next to the new ones
+        # (a trial's continual run of 18 clicks on the micrographs of 59 was told its
+        # exemplars were added: those of these micrographs are made anew, 59 became 18)
+        fewer = (
+            f" ({labels[name]} labels, its last training's {old.labels})"
+            if labels is not None and 0 < labels.get(name, old.labels) < old.labels
+            else ""
+        )
         notes.append(
             ModelNote(
                 f"data set {name!r} is already in the model ({old.labels} labels{size}): "
-                f"{wording.mode_name(mode)} retrains its head on these micrographs alone and "
-                "adds their exemplars to its earlier ones (which keep up to half of its bank); "
+                f"{wording.mode_name(mode)} retrains its head on these micrographs alone"
+                f"{fewer} and adds their exemplars to those of its other micrographs (which "
+                "keep up to half of its bank; exemplars of these micrographs are made anew); "
                 "that suits more clicks of the same "
                 f"protein; for another protein give {wording.dataset}, which keeps {name!r} "
                 "as it is",
