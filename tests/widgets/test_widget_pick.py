@@ -3879,15 +3879,9 @@ def _picked_and_corrected(viewer, widget, qtbot, name: str = NAME) -> None:
     points.remove_selected()
 
 
-def test_corrections_back_from_disk_keep_their_threshold_without_the_pick_widget(
-    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
-):
-    """A trial left a micrograph's corrected picks at 0.30, opened it again beside others
-    with the Train widget docked alone and trained: the corrections were saved again at the
-    new model's 0.15, and the 10 picks hidden came back (and were exported)."""
-    from napari_cryopick._widgets.result_layers import autosave_corrections
-    from napari_cryopick.io.recovery import load_corrections
-
+def _corrected_copy(make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot):
+    """``(viewer, Pick widget, path)``: a copy of micrograph NAME picked by the bundled
+    model and corrected (:func:`_picked_and_corrected`), corrections kept on disk."""
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     path = tmp_path / "data" / f"{NAME}.png"
     path.parent.mkdir()
@@ -3898,6 +3892,21 @@ def test_corrections_back_from_disk_keep_their_threshold_without_the_pick_widget
     widget.diameter_spin.setValue(56.0)
     widget.device_combo.setCurrentText("cpu")
     _picked_and_corrected(viewer, widget, qtbot)
+    return viewer, widget, path
+
+
+def test_corrections_back_from_disk_keep_their_threshold_without_the_pick_widget(
+    make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+):
+    """A trial left a micrograph's corrected picks at 0.30, opened it again beside others
+    with the Train widget docked alone and trained: the corrections were saved again at the
+    new model's 0.15, and the 10 picks hidden came back (and were exported)."""
+    from napari_cryopick._widgets.result_layers import autosave_corrections
+    from napari_cryopick.io.recovery import load_corrections
+
+    viewer, widget, path = _corrected_copy(
+        make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+    )
     widget.set_threshold(0.3)
     shown = int(viewer.layers[f"{NAME} picks"].shown.sum())
     viewer.close()
@@ -3923,16 +3932,9 @@ def test_corrections_back_from_disk_of_the_bundled_model_are_its_picks(
     """A GUI trial picked two micrographs with the bundled model, corrected them and
     opened them again in a new napari: Export warned that an earlier version of the model
     had made them, the one Pick picks with."""
-    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
-    path = tmp_path / "data" / f"{NAME}.png"
-    path.parent.mkdir()
-    shutil.copy(real_data_dir / DATASET / "micrographs" / f"{NAME}.png", path)
-    viewer = make_napari_viewer()
-    viewer.open(str(path), plugin="napari-cryopick")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
-    widget.diameter_spin.setValue(56.0)
-    widget.device_combo.setCurrentText("cpu")
-    _picked_and_corrected(viewer, widget, qtbot)
+    viewer, _widget, path = _corrected_copy(
+        make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot
+    )
     viewer.close()
 
     again = make_napari_viewer()

@@ -877,6 +877,21 @@ def _own_head_configs(
     return configs
 
 
+def _check_stored_sizes(
+    datasets: Collection[str], learned: Mapping[str, float], model: Any, model_name: str
+) -> None:
+    """Refuse, before picking, a data set whose stored size the detector cannot use."""
+    from napari_cryopick.core.model.inputs import preparation_scale
+
+    for dataset in sorted(datasets):
+        try:
+            preparation_scale(learned[dataset], model.config)
+        except ValueError as error:
+            raise ValueError(
+                f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
+            ) from None
+
+
 def prepare(request: PickRequest) -> PreparedPick:
     """Resolve a request once: load the model, check kinds and head, lay out outputs.
 
@@ -1020,13 +1035,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         # own size (a CLI trial's apoferritin folder, 62 px, of a model continued on β-gal,
         # 108 px, was refused: "give the diameter"); sizes within 25 %: the stored one
         generic_sets = {key: d for key, d in by_generic.items() if d in learned}
-        for dataset in sorted(set(generic_sets.values())):
-            try:  # a size the detector cannot use: said once, before picking
-                preparation_scale(learned[dataset], model.config)
-            except ValueError as error:
-                raise ValueError(
-                    f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
-                ) from None
+        _check_stored_sizes(set(generic_sets.values()), learned, model, model_name)
     # a monitored folder: each arriving micrograph its own data set's head and size, as a
     # list run of it would (a trial's monitor of a folder of two sessions picked the
     # ribosome's with the β-gal head: AP 0, unsaid)
@@ -1036,13 +1045,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         folder_heads = dict(head_of) if request.head is None else {}
         if request.diameter_px is None and request.diameter_A is None:
             folder_sizes = frozenset(learned)
-            for dataset in sorted(folder_sizes):
-                try:  # a size the detector cannot use: said once, before picking
-                    preparation_scale(learned[dataset], model.config)
-                except ValueError as error:
-                    raise ValueError(
-                        f"{model_name}: data set {dataset!r}'s stored {error}; give --diameter"
-                    ) from None
+            _check_stored_sizes(folder_sizes, learned, model, model_name)
     in_angstrom = None
     if request.diameter_px is None and request.diameter_A is None:
         covered = len(set(own_heads) | set(generic_sets))
