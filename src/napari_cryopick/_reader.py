@@ -39,8 +39,9 @@ def _paths(path: str | Sequence[str]) -> list[Path]:
 #: Micrographs a folder opens as layers at most (each is read whole, into memory): the
 #: rest are said, and Pick folder picks them all.
 FOLDER_LAYERS_MAX = 50
-#: ...and at most about this many bytes of micrograph data (float32): a facility trial's
-#: folder of K3 super-resolution micrographs took 0.77 GB a layer, 50 of them 38 GB.
+#: ...and at most about this many bytes of micrograph data (float32; napari holds about as
+#: much again): a facility trial's folder of K3 super-resolution micrographs (0.38 GB of data
+#: each) took 0.77 GB a layer, 50 of them 38 GB.
 FOLDER_BYTES_MAX = 4 * 1024**3
 
 
@@ -124,6 +125,7 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
             f"another file is open ({other[0].name}: {open_now[other[0].stem]}, …); "
             "annotations and picks go by name: close those first"
         )
+    total = len(files)
     if len(files) > FOLDER_LAYERS_MAX:
         said.append(
             f"opened the first {FOLDER_LAYERS_MAX} of its {len(files)} micrographs "
@@ -132,12 +134,14 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
         )
         files = files[:FOLDER_LAYERS_MAX]
     layers, failed = [], []
-    held = 0
-    for index, file in enumerate(files):
+    held = opened = 0
+    for file in files:
         if held >= FOLDER_BYTES_MAX:
+            # (instead of the count's message: one says how many, a review read two)
+            said[:] = [m for m in said if not m.startswith("opened the first")]
             said.append(
-                f"opened the first {index} of its {len(files)} micrographs (by name, "
-                f"{held / 1024**3:.1f} GB in memory, each as its own layer): large "
+                f"opened the first {opened} of its {total} micrographs (by name, "
+                f"{held / 1024**3:.1f} GB of micrograph data, each as its own layer): large "
                 "micrographs; the Pick widget's 'Pick folder…' (or cryopick pick) picks them "
                 "all, reading one at a time"
             )
@@ -148,6 +152,7 @@ def read_micrograph_folder(path: str | Sequence[str]) -> list:
             failed.append(error)
             continue
         layers += read
+        opened += 1
         held += sum(int(getattr(data, "nbytes", 0)) for data, _kwargs, _kind in read)
     if failed and not layers:
         raise failed[0]

@@ -1418,6 +1418,12 @@ def test_a_folder_gives_a_micrograph_the_fibers_written_beside_its_points(tmp_pa
     assert rows["kind"].value_counts().to_dict() == {"particle": 2, "fiber": 2}
     assert (rows["micrograph"] == "m0").all()
     assert found["m1"][1]["kind"].value_counts().to_dict() == {"particle": 2}
+    # a broken fibers file: its problem said, the points still loaded (a review)
+    (tmp_path / "m0_fibers.star").write_text("data_\nloop_\n_rlnCoordinateX #1\nnot-a-number\n")
+    found, problems = micrograph_picks_in_folder(tmp_path, ["m0"])
+    assert found["m0"][1]["kind"].value_counts().to_dict() == {"particle": 2}
+    assert len(problems) == 1
+    assert "m0_fibers.star" in problems[0]
 
 
 def test_a_folder_gives_each_micrograph_its_file_its_relion_file_or_its_rows(tmp_path):

@@ -476,6 +476,15 @@ def test_a_folder_of_micrographs_opens_one_layer_each_beside_its_sidecars(
     with pytest.warns(UserWarning, match=r"opened the first 2 of its 3 micrographs \(by name, "):
         layers = _reader.read_micrograph_folder(str(tmp_path))
     assert [kwargs["name"] for _data, kwargs, _kind in layers] == ["a", "b"]
+    # both caps at once: one message, of the whole folder (a review read "the first 50 of its
+    # 120" and "the first 5 of its 50")
+    monkeypatch.setattr(_reader, "FOLDER_LAYERS_MAX", 2)
+    monkeypatch.setattr(_reader, "FOLDER_BYTES_MAX", 1)
+    with pytest.warns(UserWarning, match="opened the first") as said:
+        layers = _reader.read_micrograph_folder(str(tmp_path))
+    messages = [str(w.message) for w in said if "opened the first" in str(w.message)]
+    assert len(messages) == 1, messages
+    assert "opened the first 1 of its 3 micrographs (by name, " in messages[0]
 
 
 def test_a_folder_opens_one_micrograph_of_each_name(tmp_path):

@@ -1112,3 +1112,20 @@ def test_fiber_paths_without_a_width_are_filled_every_half_of_the_diameter_given
     }
     assert 45 <= counts[8.0] <= 55  # every 4 px along 200 px
     assert 8 <= counts[40.0] <= 12  # every 20 px
+
+
+def test_a_data_sets_size_in_angstrom_from_micrographs_of_several_pixel_sizes():
+    """One size in Å within 5 % is recorded (their median): a review's Train widget
+    measured 55.7 px at 1.5 Å/px beside 27.9 px at 3 Å/px (83.55 and 83.7 Å), and
+    nothing was recorded."""
+    from types import SimpleNamespace
+
+    from napari_cryopick.workflows.inputs import set_diameter_angstrom
+
+    loaded = [SimpleNamespace(pixel_size=1.5), SimpleNamespace(pixel_size=3.0)]
+    assert set_diameter_angstrom([55.7, 27.9], loaded) == pytest.approx(83.62, abs=0.01)
+    assert set_diameter_angstrom([56.0, 40.0], loaded) is None  # 84 and 120 Å: two sizes
+    # one pixel size: one diameter in pixels at it
+    same = [SimpleNamespace(pixel_size=1.5)] * 2
+    assert set_diameter_angstrom([56.0, 56.0], same) == pytest.approx(84.0)
+    assert set_diameter_angstrom([56.0, 60.0], same) is None

@@ -876,6 +876,17 @@ def test_a_monitored_folder_is_picked_with_its_data_sets_head_and_size(
     said = [r.getMessage() for r in caplog.records if "names no data set" in r.getMessage()]
     assert len(said) == 1, caplog.text
     assert "picked with head 'b' (the last training's)" in said[0]
+    # a head the monitored folder's name chose is said as such (a review: "the last
+    # training's" for head a)
+    (tmp_path / "a" / "session2").mkdir()
+    shutil.copy(micrograph_files[0], tmp_path / "a" / "session2" / "late.mrc")
+    os.utime(tmp_path / "a" / "session2" / "late.mrc", (time.time() - 100,) * 2)
+    caplog.clear()
+    run = _request((), heads, tmp_path / "sub", diameter_px=None, formats=("csv",))
+    with caplog.at_level(logging.WARNING):
+        drive(monitor(run, tmp_path / "a", BatchOptions(summary=False), idle_timeout=0.5,
+                      poll_s=0.1, settle_s=0.0))  # fmt: skip
+    assert "picked with head 'a' (the monitored folder's data set's)" in caplog.text
     assert "monitor with --head NAME (heads: a, b)" in said[0]
     # the generic head learned a (14 px) and b (28 px): each folder at its own size
     one = Detector(make_config())
@@ -889,6 +900,20 @@ def test_a_monitored_folder_is_picked_with_its_data_sets_head_and_size(
     found = picked(generic, "generic")  # (refused before: "different sizes with one head")
     assert found["monitor"][1] == pytest.approx(found["list"][1]), found
     assert found["monitor"][1] == pytest.approx([14.0, 14.0], rel=0.2), found
+    # a folder of no data set it learned: each micrograph refused, as a list run is (a
+    # review: picked at the last size learned, unsaid)
+    run = _request((), generic, tmp_path / "unknown", diameter_px=None, formats=("csv",))
+    outcome = drive(monitor(run, elsewhere, BatchOptions(summary=False), idle_timeout=0.5,
+                            poll_s=0.1, settle_s=0.0))  # fmt: skip
+    assert outcome.n_picked == 0
+    assert len(outcome.errors) == 2
+    assert all("different sizes with one head" in e for e in outcome.errors.values())
+    # a list run on Dask workers of such a model: the driver's sizes, not refused by the
+    # workers (a review: "different sizes with one head" in the workers' setup)
+    listed = _request(micrograph_files[:2], generic, tmp_path / "dask", diameter_px=None,
+                      formats=("csv",), keep_candidates=0.0)  # fmt: skip
+    outcome = drive(run_batch(listed, BatchOptions(summary=False, dask="local:1")))
+    assert outcome.n_picked == 2, outcome.errors
 
 
 def _besides_replaced(outcome) -> tuple[str, ...]:

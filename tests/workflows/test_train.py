@@ -985,6 +985,11 @@ def test_writing_over_a_model_counts_the_users_data_sets_not_the_general_models(
     save_checkpoint(out, model, metadata={**metadata, "datasets": [*pretrained, "toy", "b"]})
     lost = train_workflow.datasets_lost_by_writing(_request(training_set, out, mode="new"))
     assert lost == (("toy", "b"), ("b",))
+    # a user's own data set of a name the general model has too is the user's (a review)
+    own = {k: v for k, v in metadata.items() if k != "general_model"}
+    save_checkpoint(out, model, metadata={**own, "datasets": ["vesicles"]})
+    lost = train_workflow.datasets_lost_by_writing(_request(training_set, out, mode="new"))
+    assert lost == (("vesicles",), ("vesicles",))
 
 
 def test_the_train_widgets_resize_question_follows_the_refusals_rule(training_set):

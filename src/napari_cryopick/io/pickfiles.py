@@ -426,16 +426,20 @@ def micrograph_picks_in_folder(
             chosen[name] = named[0]
     for name, path in chosen.items():
         try:
-            table = read_picks(path, micrograph=name)
-            # the fibers cryopick writes beside a micrograph's points (<name>_fibers.star
-            # next to <name>.star): a review's Load picks read the points alone
-            companion = path.with_name(f"{name}_fibers{path.suffix}")
-            if path.stem == name and companion.is_file():
-                fibers = read_picks(companion, micrograph=name)
-                table = pd.concat([table, fibers], ignore_index=True)
-            found[name] = (path, table)
+            found[name] = (path, read_picks(path, micrograph=name))
         except (PickFileError, ValueError, OSError) as exc:
             problems.append(str(exc))
+            continue
+        # the fibers cryopick writes beside a micrograph's points (<name>_fibers.star next
+        # to <name>.star): a review's Load picks read the points alone
+        companion = path.with_name(f"{name}_fibers{path.suffix}")
+        if path.stem == name and companion.is_file():
+            try:
+                fibers = read_picks(companion, micrograph=name)
+            except (PickFileError, ValueError, OSError) as exc:
+                problems.append(str(exc))  # (its points stay)
+                continue
+            found[name] = (path, pd.concat([found[name][1], fibers], ignore_index=True))
     rest = [n for n in wanted if n not in chosen]
     # a RELION job folder: its index (autopick.star) lists each micrograph's coordinate
     # file below it (a re-trial's Load picks of AutoPick/job006 found nothing)

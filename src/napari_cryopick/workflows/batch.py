@@ -2116,7 +2116,9 @@ def _plugin_class() -> type:
                 path = folder / "model.pt"
                 path.write_bytes(self.checkpoint)
                 request = dataclasses.replace(request, model=path)
-            prepared = prepare(dataclasses.replace(request, micrographs=(), out_dir=None))
+            prepared = prepare(
+                dataclasses.replace(request, micrographs=(), out_dir=None), worker=True
+            )
             if self.heads is not None:
                 config, heads, configs, sets, folder_heads, folder_sizes = self.heads
                 prepared = dataclasses.replace(

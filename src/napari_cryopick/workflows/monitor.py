@@ -212,13 +212,19 @@ def _say_other_data_set(prepared: Any, path: Path, told: set[str]) -> None:
     if head is None or head == GENERIC_HEAD or len(sets) < 2 or head_of.get(head) != head:
         return
     told.add("unknown")
+    from napari_cryopick.workflows.pick import trained_head
+
+    last = trained_head(prepared.card, tuple(getattr(prepared.model, "head_names", ())))
+    # (a review: a head the monitored folder's name chose was called the last training's)
+    why = "the last training's" if head == last else "the monitored folder's data set's"
     heads = sorted({head_of[name] for name in sets})
     logger.warning(
-        "%s: its folder names no data set of the model: picked with head '%s' (the last "
-        "training's), as is every micrograph of such folders; if they are another data "
-        "set's, monitor with --head NAME (heads: %s)",
+        "%s: its folder names no data set of the model: picked with head '%s' (%s), as is "
+        "every micrograph of such folders; if they are another data set's, monitor with "
+        "--head NAME (heads: %s)",
         path,
         head,
+        why,
         ", ".join(heads),
     )
 

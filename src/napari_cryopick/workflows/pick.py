@@ -892,8 +892,13 @@ def _check_stored_sizes(
             ) from None
 
 
-def prepare(request: PickRequest) -> PreparedPick:
+def prepare(request: PickRequest, *, worker: bool = False) -> PreparedPick:
     """Resolve a request once: load the model, check kinds and head, lay out outputs.
+
+    ``worker``: a Dask worker's preparation of a run the driver prepared (its micrographs
+    are not given; the driver's heads and sizes replace what it resolves): the refusal of a
+    head that learned several sizes is the driver's (a review: a worker refused a list run
+    the driver had taken).
 
     Raises
     ------
@@ -1052,7 +1057,7 @@ def prepare(request: PickRequest) -> PreparedPick:
         others = (covered < len(request.micrographs) or not request.micrographs) and not (
             folder_sizes
         )
-        if others and trained_diameter_angstrom(card, main_head, request) is None:
+        if others and not worker and trained_diameter_angstrom(card, main_head, request) is None:
             _refuse_one_of_several_diameters(card, main_head, model_name)
             in_angstrom = several_sizes_warning(card, main_head, model_name)
     prepared = PreparedPick(
@@ -1506,6 +1511,21 @@ def _several_sizes_A(card: Any, head: str | None) -> dict[str, float]:
     return sizes
 
 
+def _refuse_an_unknown_size(prepared: PreparedPick, key: str) -> None:
+    """A monitored folder's micrograph picked with a head that learned several sizes, of no
+    data set it learned (by its folder) and without a diameter given: refused as a list run
+    of it is (:func:`_refuse_one_of_several_diameters`), for that micrograph (a review: a
+    monitor picked it at the last size learned, unsaid)."""
+    from napari_cryopick.core.model.card import GENERIC_HEAD
+
+    if not prepared.folder_sizes or prepared.generic_set(key) is not None:
+        return
+    head = prepared.config_for(key).head or GENERIC_HEAD
+    request = prepared.request
+    if head == GENERIC_HEAD and trained_diameter_angstrom(prepared.card, head, request) is None:
+        _refuse_one_of_several_diameters(prepared.card, head, prepared.model_name)
+
+
 def _refuse_one_of_several_diameters(card: Any, head: str | None, model_name: str) -> None:
     """No diameter given, and ``head`` learned data sets of particles of different sizes:
     which one these micrographs show is unknown (a trial's New model of ribosome, 56 px,
@@ -1599,6 +1619,7 @@ def _read_with_diameter(
     origin = getattr(source, "source", source)  # the file of a batch work item
     name = micrograph.name or (Path(origin).stem if _is_path(origin) else "")
     _warn_of_pixel_size(prepared, micrograph, str(origin) if _is_path(origin) else name)
+    _refuse_an_unknown_size(prepared, _micrograph_key(source, micrograph))
     diameter = resolve_diameter(
         prepared.request,
         prepared.card,

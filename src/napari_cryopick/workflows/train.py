@@ -1098,21 +1098,26 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
     and β-gal model: replaced by the bundled model plus apoferritin, kept only as the
     ``.previous.pt`` the next training replaces; ``cryopick train`` refuses such a run,
     the Train widget asks first."""
-    from napari_cryopick.core.model.bundled import bundled_model_path
     from napari_cryopick.core.model.card import ModelCard
     from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
     out = request.out
     if out is None or not Path(out).is_file():
         return (), ()
+    from napari_cryopick.core.model.checkpoint import read_checkpoint
+
+    from .pick import recipe_heads
+
     try:
-        # (the general model's own data sets, which a model adapted from it carries, are
-        # nothing a user keeps: a review's New model over a fine-tuned ribosome.pt was
-        # asked about losing sim_sphere and ten more)
-        pretrained = set(checkpoint_datasets(bundled_model_path()))
-        held = tuple(n for n in checkpoint_datasets(out) if n not in pretrained)
+        metadata = read_checkpoint(out).get("metadata") or {}
     except (OSError, ValueError):
         return (), ()  # no readable model: the output check says what it is
+    # (the general model's own data sets, which a model adapted from it carries, are
+    # nothing a user keeps: a review's New model over a fine-tuned ribosome.pt was asked
+    # about losing sim_sphere and ten more; only where its card says they are the general
+    # model's: a user's own data set "vesicles" is the user's, a second review)
+    pretrained = set(recipe_heads(ModelCard.from_metadata(metadata)))
+    held = tuple(n for n in checkpoint_datasets(out) if n not in pretrained)
     kept = {str(s.name) for s in request.datasets}
     # (no base: a new model, or the bundled model's start, whose data sets are left out)
     base = request.base_model
