@@ -1647,6 +1647,23 @@ def test_the_typed_diameter_is_the_screens_pixels_on_micrographs_of_other_pixel_
     qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
     picked = {name: results[name].picked_diameter_px for name in ("k3", "sr")}
     assert picked == {"k3": pytest.approx(20.0), "sr": pytest.approx(40.0)}
+    # the box shows it in sr's pixels, and Pick current picks at it (a GUI trial: Pick
+    # current at the typed 108, Pick all open at 54, the box still 108)
+    assert widget.diameter_spin.value() == pytest.approx(40.0)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=90_000)
+    assert results["sr"].picked_diameter_px == pytest.approx(40.0)
+    # Annotate's diameter taken by a micrograph of the data set at another pixel size: the
+    # same particle (a GUI trial: a binned copy took 108 px typed on the other)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    viewer.layers.selection.active = viewer.layers["k3"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "k3", timeout=10_000)
+    annotate.diameter_spin.setValue(22.0)
+    annotate.diameter_spin.editingFinished.emit()
+    viewer.layers.selection.active = viewer.layers["sr"]
+    qtbot.waitUntil(lambda: session(viewer).displayed == "sr", timeout=10_000)
+    qtbot.waitUntil(lambda: micrograph_diameter(viewer.layers["sr"]) is not None, timeout=5_000)
+    assert micrograph_diameter(viewer.layers["sr"]) == pytest.approx(44.0)
 
 
 def test_empty_picks_layer_has_array_colour(make_napari_viewer):

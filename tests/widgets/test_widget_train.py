@@ -1292,6 +1292,43 @@ def test_continual_from_the_bundled_model_names_the_saved_models_it_leaves_out(a
     assert "saved models" not in train.mode_note
 
 
+def test_after_a_restart_a_file_of_the_data_sets_name_that_does_not_know_it_is_not_its(
+    annotated,
+):
+    """A GUI trial: the models folder's ribo.pt knew another data set only, an older
+    joint model knew ribo; Train started from ribo.pt while Pick took the older one. The
+    data set's model is one whose card lists it, for both."""
+    import os
+
+    from napari_cryopick.core.model import Detector, DetectorConfig
+    from napari_cryopick.core.model.checkpoint import save_checkpoint
+
+    viewer, train, tmp_path = annotated
+    models = tmp_path / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    named = models / "ribosome.pt"  # the data set's name, another data set's model
+    save_checkpoint(
+        named,
+        Detector(DetectorConfig(head_names=("bgal",))),
+        metadata={"diameter_px": 108.0, "datasets": ["bgal"]},
+    )
+    joint = models / "joint_ribosome_other.pt"
+    save_checkpoint(
+        joint,
+        Detector(DetectorConfig(head_names=("ribosome", "other"))),
+        metadata={"diameter_px": 56.0, "datasets": ["ribosome", "other"]},
+    )
+    os.utime(joint, (1e9 - 100, 1e9 - 100))  # older
+    os.utime(named, (1e9, 1e9))
+    assert session(viewer).model is None  # as after a restart
+    train.output_edit.setText("")  # the data set's own file, not one given
+    train.dataset_combo.setCurrentText("ribosome")
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
+    request = train.build_request()
+    assert set(request.base_model.head_names) >= {"ribosome", "other"}
+    assert session(viewer).model_path == joint.absolute()
+
+
 def test_after_a_restart_continual_starts_from_a_newer_model_that_knows_the_data_set(
     annotated,
 ):

@@ -181,6 +181,7 @@ class SessionState:
         self.bundled: tuple[Any, dict] | None = None
         self.typed_diameter: float | None = None
         self.typed_diameter_dataset: str = ""  # the data set of the micrograph it was typed on
+        self.typed_diameter_pixel_size: float | None = None  # that micrograph's (Å/px)
         self.typed_dataset: str | None = None
         self.typed_on: dict[str, Path | None] = {}
         #: Why micrographs opened again were closed (:func:`guard_one_layer_per_micrograph`).
@@ -802,6 +803,7 @@ def set_micrograph_settings(
             state.typed_diameter_dataset = (
                 dataset if dataset is not None else dataset_or_folder(micrograph_layer)
             )
+            state.typed_diameter_pixel_size = micrograph_layer.metadata.get("pixel_size")
         if micrograph_diameter(micrograph_layer) != diameter_px:
             micrograph_layer.metadata[DIAMETER_KEY] = diameter_px
             changed = True
@@ -866,8 +868,23 @@ def inherited_settings(viewer: Any, micrograph_layer: Any) -> tuple[float | None
             # typed for micrographs of its data set only: a trial typed 56 px on a ribosome
             # micrograph, and β-gal and apoferritin micrographs named in Annotate took it
             # and were picked at 56 px by their own heads (β-gal AP 0.83 -> 0.00, unsaid)
-            diameter = state.typed_diameter
+            diameter = at_pixel_size(
+                state.typed_diameter, state.typed_diameter_pixel_size, micrograph_layer
+            )
     return diameter, dataset
+
+
+def at_pixel_size(diameter: float, pixel_size: Any, micrograph_layer: Any) -> float:
+    """``diameter`` (pixels of a micrograph of ``pixel_size`` Å/px) in the pixels of
+    ``micrograph_layer``: the same particle where both pixel sizes are known (headers) and
+    differ by more than 1 %; else as it is. (A trial: a 2x-binned copy took the 108 px
+    typed on the other and was picked at it, recall 0.38 for 0.88.)"""
+    there = micrograph_layer.metadata.get("pixel_size")
+    if not (pixel_size and there) or not (np.isfinite(pixel_size) and np.isfinite(there)):
+        return diameter
+    if pixel_size <= 0 or there <= 0 or abs(pixel_size / there - 1) <= 0.01:
+        return diameter
+    return round(float(diameter) * float(pixel_size) / float(there), 2)
 
 
 def dataset_or_folder(micrograph_layer: Any) -> str:
@@ -882,13 +899,14 @@ def dataset_or_folder(micrograph_layer: Any) -> str:
 
 def data_set_diameter(viewer: Any, micrograph_layer: Any, dataset: str) -> float | None:
     """The diameter of the top-most other open micrograph of ``dataset`` that has one
-    (an unnamed one's data set is its folder's, :func:`dataset_or_folder`)."""
+    (an unnamed one's data set is its folder's, :func:`dataset_or_folder`), in this
+    micrograph's pixels (:func:`at_pixel_size`)."""
     for other in reversed(micrograph_layers(viewer)):
         if unproxy(other) is unproxy(micrograph_layer) or dataset_or_folder(other) != dataset:
             continue
         diameter = micrograph_diameter(other)
         if diameter is not None:
-            return diameter
+            return at_pixel_size(diameter, other.metadata.get("pixel_size"), micrograph_layer)
     return None
 
 

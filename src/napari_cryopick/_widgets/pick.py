@@ -50,6 +50,7 @@ from ._common import (
     JobProgress,
     StepQueue,
     adopt_model_file,
+    at_pixel_size,
     background,
     bundled_model,
     cancellable,
@@ -1076,7 +1077,7 @@ class PickWidget(QWidget):
         file = files.pop()
         from napari_cryopick.core.model.bundled import bundled_model_path
 
-        if self.load_model(file, origin=f"saved for {', '.join(sorted(names))}"):
+        if self.load_model(file, origin=f"model saved for {', '.join(sorted(names))}"):
             self._taken_note = (
                 f"Picked with {file.name}, the model saved for data set "
                 f"{', '.join(sorted(names))} (to pick with another, Load it; the bundled "
@@ -1677,6 +1678,16 @@ class PickWidget(QWidget):
             here = self._card_diameter(self._model_metadata(), self.head())
             if here:
                 self._set_box_from_card(here)
+        elif not diameter and not self._box_untouched:
+            # a value typed on another micrograph: the same particle in this one's pixels,
+            # shown, so Pick current picks as Pick all open does (a GUI trial: 108 typed at
+            # 1.77 Å/px, its 3.54 Å/px copy on screen, Pick current at 108, all open at 54)
+            screen = current_micrograph_layer(self.viewer)
+            if screen is not None:
+                typed = self.diameter_spin.value()
+                value = at_pixel_size(typed, self._box_pixel_size, screen)
+                if abs(value - typed) > 0.05:
+                    self.diameter_spin.setValue(value)  # (and its pixel size recorded)
 
     def _on_layers_inserted(self, event: Any) -> None:
         """A micrograph opened: the result layers are made now if the viewer has none.
@@ -2630,14 +2641,7 @@ class PickWidget(QWidget):
         a K3 micrograph, 0.83 Å/px, picked its super-resolution copy, 0.415 Å/px, at 229 px
         with Pick all open: AP 0, said after picking in the command line's words)."""
         typed = float(self.diameter_spin.value())
-        if layer is None:
-            return typed
-        here, there = self._box_pixel_size, layer.metadata.get("pixel_size")
-        if not (here and there and np.isfinite(here) and np.isfinite(there)):
-            return typed
-        if here <= 0 or there <= 0 or abs(here / there - 1) <= 0.01:
-            return typed
-        return typed * float(here) / float(there)
+        return typed if layer is None else at_pixel_size(typed, self._box_pixel_size, layer)
 
     def _box_follows_angstrom(self) -> bool:
         """Whether the Diameter box holds the model's diameter in Å at the pixel size of

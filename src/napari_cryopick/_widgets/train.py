@@ -876,10 +876,22 @@ class TrainWidget(QWidget):
         if session(self.viewer).model is not None:
             return
         start, origin = path, SAVED_ORIGIN
+        dataset = self._model_dataset()
         if keeps_old:
-            newer = newest_model_knowing(self._model_dataset(), path)
+            newer = newest_model_knowing(dataset, path)
             if newer is not None:
                 start, origin = newer, NEWER_ORIGIN
+        if start == path and not self.output_edit.text().strip() and path.is_file():
+            from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+            if dataset not in checkpoint_datasets(path):
+                # a file named after the data set that does not know it is none of its, as
+                # Pick takes models (a GUI trial: Train started from bgalb.pt of data set
+                # ribo while Pick took the older model that knew bgalb)
+                other = newest_model_knowing(dataset, path, newer=False)
+                if other is None:
+                    return
+                start, origin = other, NEWER_ORIGIN
         if not start.is_file():
             return
         try:
