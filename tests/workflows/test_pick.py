@@ -1347,6 +1347,14 @@ def test_a_micrograph_of_another_binning_in_a_run_is_said(
         "its own --diameter (or give the micrographs' pixel sizes and --diameter-A) (said "
         "once a run)"
     ]
+    # in napari, in the widget's words (a GUI trial was told of --diameter)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        drive(pick(_request(paths, tiny_checkpoint, None, in_napari=True)))
+    said = [r.getMessage() for r in caplog.records if "times the size of" in r.getMessage()]
+    assert said
+    assert "if one is binned, give it its own diameter in Annotate" in said[0]
+    assert "--diameter" not in said[0]
     # its header's pixel size right: picked at its own pixels (20 and 10 px), nothing to say
     binned = write_mrc(binned, block_reduce(image, (2, 2), np.mean), pixel_size=4.0)
     caplog.clear()

@@ -1892,11 +1892,18 @@ def _warn_of_other_size(
     ):
         return
     ratio = math.sqrt(sides[0] * sides[1])
+    advice = (
+        # the widget's words (a GUI trial was told of --diameter in napari)
+        "if one is binned, give it its own diameter in Annotate (micrographs whose files "
+        "state their pixel sizes are picked at one particle size)"
+        if prepared.request.in_napari
+        else "if one is binned, pick it apart with its own --diameter (or give the "
+        "micrographs' pixel sizes and --diameter-A)"
+    )
     message = (
         f"{label} ({shape[1]} x {shape[0]} px) is {ratio:.2g} times the size of {first_label} "
         f"({first_shape[1]} x {first_shape[0]} px) and both are picked at {diameter:.0f} px: "
-        "if one is binned, pick it apart with its own --diameter (or give the micrographs' "
-        "pixel sizes and --diameter-A) (said once a run)"
+        f"{advice} (said once a run)"
     )
     prepared.resolved_warnings["other size"] = message
     logger.warning(message)
