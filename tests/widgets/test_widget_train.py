@@ -1425,6 +1425,31 @@ def test_a_fine_tune_that_makes_the_model_forget_asks_first(annotated, monkeypat
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
 
 
+def test_the_starting_models_advice_is_said_again_when_the_training_ends(
+    annotated, monkeypatch, qtbot
+):
+    """A napari trial: a fine-tune on fewer labels than the model learnt the data set from
+    was warned while it trained; the final status dropped the warning."""
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    _viewer, train, _tmp_path = annotated
+    card = ModelCard(
+        datasets=(DatasetCard("ribosome", 56.0, micrographs=9, labels=500, head="ribosome"),),
+        diameter_px=56.0,
+    )
+    asked = _asked_with_a_model_of(annotated, monkeypatch, "ribosome", card.to_metadata())
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("finetune"))
+    train.dataset_combo.setCurrentText("ribosome")
+    assert train.start() is not None, train.last_error
+    qtbot.waitUntil(lambda: train.worker is None, timeout=120_000)
+    assert asked == []  # advice, not a question
+    said = train.status.text()
+    assert said.startswith("Training done"), said
+    assert "Note: Data set 'ribosome' is already in the model, learnt from 500 labels on 9 " in (
+        said
+    )
+
+
 def test_training_a_data_set_of_the_model_at_another_size_asks_first(annotated, monkeypatch):
     """A continual trial's apoferritin given β-gal's name replaced β-gal (AP 0.80 to 0.00):
     cryopick train refuses it now; the widget said it on its status line and trained.

@@ -553,6 +553,7 @@ class TrainWidget(QWidget):
         self.base_origin: str = ""  # where the last adapting run started from
         self.mode_note: str = ""  # why the mode run differs from the chosen one
         self._model_warnings: list[Any] = []  # the base model's ModelNotes in it
+        self._run_notes: list[Any] = []  # those of the running training, said at its end
         self.size_note: str = ""  # kinds too different in size for one model
         self.junk_note: str = ""  # data sets of negatives only, not trained on
         self.kind_note: str = ""  # data sets of other kinds left out of a new model
@@ -1476,6 +1477,8 @@ class TrainWidget(QWidget):
             self.status.setText(str(exc))
             self.last_error = str(exc)
             return None
+        # (the asked ones are answered; the others are said again when it ends)
+        self._run_notes = [n for n in self._model_warnings if not n.kind]
         forgets = [n for n in self._model_warnings if n.kind == "forgets"]
         if request.resolved_mode not in ("finetune", "joint"):
             forgets = []
@@ -1856,6 +1859,10 @@ class TrainWidget(QWidget):
             if "kind" in getattr(table, "columns", ())
         )
         said = training_notes(outcome, clicks, gui=True)
+        # the starting model's advice of this run (fewer labels than it learnt the data set
+        # from, a head given to an earlier data set, ...): said at the end too (a napari
+        # trial read it while training, and the final status dropped it)
+        said += [str(n) for n in self._run_notes]
         pending = self._pending_corrections()
         if pending:
             # said at the end too: a user who looks after a 2-minute training did not
