@@ -243,6 +243,11 @@ class DatasetExamples:
     examples: Sequence[TrainingExample]
     diameter_px: float | None = None
 
+    @property
+    def labels(self) -> int:
+        """Its labelled objects (every pick but negatives), as its model card counts them."""
+        return int(sum(int((e.picks["kind"] != "negative").sum()) for e in self.examples))
+
 
 @dataclass
 class ContinualResult(TrainResult):
@@ -915,7 +920,7 @@ def _run_card(
             name=dataset.name,
             diameter_px=_dataset_diameter(dataset, model.config),
             micrographs=len(dataset.examples),
-            labels=int(sum(int((e.picks["kind"] != "negative").sum()) for e in dataset.examples)),
+            labels=dataset.labels,
             head=dataset.name if dataset.name in model.heads else model.default_head,
         )
         for dataset in datasets

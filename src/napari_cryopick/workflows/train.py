@@ -1195,6 +1195,7 @@ def base_model_warnings(
         old = held.get(name)
         if old is None:
             continue
+        fewer_labels = labels is not None and 0 < labels.get(name, old.labels) < old.labels
         if resized_sets is None:
             other_size = resized(old.diameter_px, diameter)
             then, now, unit = old.diameter_px, diameter, "px"
@@ -1217,7 +1218,7 @@ def base_model_warnings(
                         "resized",
                     )
                 )
-            elif labels is not None and 0 < labels.get(name, old.labels) < old.labels:
+            elif fewer_labels:
                 # (a trial: a napari fine-tune on 7 corrections after a cryopick train on
                 # 59 clicks learnt the 7 alone, AP 0.871 -> 0.836, unsaid)
                 notes.append(
@@ -1243,9 +1244,7 @@ def base_model_warnings(
         # (a trial's continual run of 18 clicks on the micrographs of 59 was told its
         # exemplars were added: those of these micrographs are made anew, 59 became 18)
         fewer = (
-            f" ({labels[name]} labels, its last training's {old.labels})"
-            if labels is not None and 0 < labels.get(name, old.labels) < old.labels
-            else ""
+            f" ({labels[name]} labels, its last training's {old.labels})" if fewer_labels else ""
         )
         notes.append(
             ModelNote(
@@ -1510,10 +1509,7 @@ def train(request: TrainRequest) -> Generator[Any, None, TrainOutcome]:
             for training_set, sizes in zip(request.datasets, set_diameters, strict=True)
         ],
     )
-    labels = {
-        d.name: int(sum(int((e.picks["kind"] != "negative").sum()) for e in d.examples))
-        for d in datasets
-    }
+    labels = {d.name: d.labels for d in datasets}
     for note in base_model_warnings(
         mode, base_model, base_metadata, trained_sizes, resized_sets=resized_sets, labels=labels
     ):
