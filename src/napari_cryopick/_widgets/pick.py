@@ -335,13 +335,6 @@ def _preload_picking_modules() -> None:
             importlib.import_module(name)
 
 
-def _knows(path: Any, dataset: str) -> bool:
-    """Whether model file ``path`` exists and its card lists ``dataset``."""
-    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
-
-    return Path(path).is_file() and dataset in checkpoint_datasets(path)
-
-
 def _picking_dataset(layer: Any) -> str:
     """The data set a micrograph is picked as: Annotate's, else the one its folder names as
     ``cryopick pick`` names it (a re-trial's ribosome/mics/061 with no data set typed was
@@ -1039,7 +1032,12 @@ class PickWidget(QWidget):
         """``{data set: model file}`` of the open micrographs' data sets that have a model
         file saved by the Train widget (the file it last wrote for the data set, else the
         newest that knows it)."""
-        from .train import default_model_path, newest_model_knowing, remembered_model_path
+        from .train import (
+            default_model_path,
+            model_knows,
+            newest_model_knowing,
+            remembered_model_path,
+        )
 
         saved: dict[str, Path] = {}
         for layer in micrograph_layers(self.viewer):
@@ -1049,13 +1047,13 @@ class PickWidget(QWidget):
             if not dataset or dataset in saved:
                 continue
             path = remembered_model_path(dataset) or default_model_path(dataset)
-            if not _knows(path, dataset):
+            if not model_knows(path, dataset):
                 # else the newest that knows it: a joint model's file is named after all its
                 # data sets (a GUI trial's restart: zero-shot, no word of joint_a_b.pt); a
                 # file of the data set's name that does not know it is none of its (a
                 # trial's k3.pt of data set k3train was taken for data set k3's)
                 path = newest_model_knowing(dataset, path, newer=False)
-            if path is not None and _knows(path, dataset):
+            if path is not None:  # (one that knows it: newest_model_knowing's too)
                 saved[dataset] = Path(path)
         return saved
 

@@ -437,6 +437,14 @@ def saved_model_files() -> list[Path]:
     return sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt"))
 
 
+def model_knows(path: Any, dataset: str) -> bool:
+    """Whether model file ``path`` exists and its card lists ``dataset`` (the data set's
+    model, for Pick and Train alike)."""
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    return Path(path).is_file() and dataset in checkpoint_datasets(path)
+
+
 def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Path | None:
     """A model file newer than ``than`` (the data set's own file) whose card lists
     ``dataset``: among the models folder's ``*.pt`` (not the ``.previous.pt`` versions)
@@ -453,15 +461,15 @@ def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Pat
         since = Path(than).stat().st_mtime if newer else float("-inf")
     except OSError:
         since = float("-inf")
-    newer = []
+    found = []
     for file in files:
         try:
             mtime = file.stat().st_mtime
         except OSError:
             continue
         if mtime > since:
-            newer.append((mtime, file))
-    for _mtime, file in sorted(newer, reverse=True):
+            found.append((mtime, file))
+    for _mtime, file in sorted(found, reverse=True):
         if dataset in checkpoint_datasets(file):  # (one that cannot be read: no start)
             return file
     return None
@@ -882,17 +890,19 @@ class TrainWidget(QWidget):
             newer = newest_model_knowing(dataset, path)
             if newer is not None:
                 start, origin = newer, NEWER_ORIGIN
-        if start == path and not self.output_edit.text().strip() and path.is_file():
-            from napari_cryopick.core.model.checkpoint import checkpoint_datasets
-
-            if dataset not in checkpoint_datasets(path):
-                # a file named after the data set that does not know it is none of its, as
-                # Pick takes models (a GUI trial: Train started from bgalb.pt of data set
-                # ribo while Pick took the older model that knew bgalb)
-                other = newest_model_knowing(dataset, path, newer=False)
-                if other is None:
-                    return
-                start, origin = other, NEWER_ORIGIN
+        if (
+            start == path
+            and not self.output_edit.text().strip()
+            and path.is_file()
+            and not model_knows(path, dataset)
+        ):
+            # a file named after the data set that does not know it is none of its, as
+            # Pick takes models (a GUI trial: Train started from bgalb.pt of data set ribo
+            # while Pick took the older model that knew bgalb)
+            other = newest_model_knowing(dataset, path, newer=False)
+            if other is None:
+                return
+            start, origin = other, NEWER_ORIGIN
         if not start.is_file():
             return
         try:

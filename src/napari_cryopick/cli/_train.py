@@ -459,10 +459,14 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
     if _named(args) or args.annotations:
         return  # named by the user (--annotations: Annotate's Data set names them)
     from napari_cryopick.core.model.bundled import bundled_model_path
-    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+    from napari_cryopick.core.model.checkpoint import metadata_datasets, read_checkpoint
 
     start = args.init if args.init is not None else bundled_model_path()
-    held = set(checkpoint_datasets(start))
+    try:  # (read once: its data sets here, their sizes below)
+        metadata = read_checkpoint(start).get("metadata") or {}
+    except (OSError, ValueError):
+        metadata = {}
+    held = set(metadata_datasets(metadata))
     clash = [str(s.name) for s in request.datasets if str(s.name) in held]
     if clash:
         name = clash[0]
@@ -481,13 +485,8 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
                 f"{name!r} (more clicks of the same protein), --dataset NAME for another "
                 "protein (--dataset names every micrograph of a run)"
             )
-        from napari_cryopick.core.model.checkpoint import read_checkpoint
         from napari_cryopick.workflows.train import resized_datasets
 
-        try:
-            metadata = read_checkpoint(start).get("metadata") or {}
-        except (OSError, ValueError):
-            metadata = {}
         other = resized_datasets(metadata, request.datasets).get(name)
         if other is not None:
             # (a trial followed "give --dataset bgal" with apoferritin's micrographs and

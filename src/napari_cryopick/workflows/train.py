@@ -1099,15 +1099,17 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
     ``.previous.pt`` the next training replaces; ``cryopick train`` refuses such a run,
     the Train widget asks first."""
     from napari_cryopick.core.model.card import ModelCard
-    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+    from napari_cryopick.core.model.checkpoint import (
+        checkpoint_datasets,
+        metadata_datasets,
+        read_checkpoint,
+    )
+
+    from .pick import recipe_heads
 
     out = request.out
     if out is None or not Path(out).is_file():
         return (), ()
-    from napari_cryopick.core.model.checkpoint import read_checkpoint
-
-    from .pick import recipe_heads
-
     try:
         metadata = read_checkpoint(out).get("metadata") or {}
     except (OSError, ValueError):
@@ -1117,7 +1119,7 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
     # about losing sim_sphere and ten more; only where its card says they are the general
     # model's: a user's own data set "vesicles" is the user's, a second review)
     pretrained = set(recipe_heads(ModelCard.from_metadata(metadata)))
-    held = tuple(n for n in checkpoint_datasets(out) if n not in pretrained)
+    held = tuple(n for n in metadata_datasets(metadata) if n not in pretrained)
     kept = {str(s.name) for s in request.datasets}
     # (no base: a new model, or the bundled model's start, whose data sets are left out)
     base = request.base_model

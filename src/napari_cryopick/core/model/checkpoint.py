@@ -244,6 +244,11 @@ def checkpoint_datasets(path: str | os.PathLike) -> tuple[str, ...]:
         metadata = read_checkpoint(path).get("metadata") or {}
     except (ValueError, OSError):
         return ()
+    return metadata_datasets(metadata)
+
+
+def metadata_datasets(metadata: Any) -> tuple[str, ...]:
+    """The data sets a checkpoint's ``metadata`` lists (() when it lists none)."""
     names = metadata.get("datasets") if isinstance(metadata, dict) else None
     if not isinstance(names, (list, tuple)):  # (a fuzzed card's 5: a traceback in train)
         return ()
