@@ -847,6 +847,20 @@ def _commit() -> str:
         return "unknown"
 
 
+def run_meta(script: str, argv: list[str], source: str) -> dict:
+    """Date, machine, commit and command of a run of ``script`` (a benchmark that runs the
+    commands as this one does: one torch thread), for its report."""
+    machine = machine_info()
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{machine['cpu']}, {machine['cores']} cores, "
+        f"{'a CUDA GPU' if machine['gpu'] else 'no GPU'}, torch {machine['torch']}; "
+        "1 torch thread (OMP_NUM_THREADS=1, as bench_accuracy.py)",
+        "commit": source,
+        "command": " ".join([f".venv/bin/python {script}", *argv]),
+    }
+
+
 def _megapixels(path: Path) -> float:
     from PIL import Image
 

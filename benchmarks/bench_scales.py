@@ -38,7 +38,6 @@ factor) is cached in ``benchmarks/_work/scales/runs`` so a killed run goes on.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import sys
@@ -47,10 +46,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-from skimage.measure import block_reduce
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_accuracy as accuracy
+from napari_cryopick.core.preprocess import bin_image
 from napari_cryopick.io.micrographs import read_micrograph, write_mrc
 
 HERE = Path(__file__).parent
@@ -63,9 +62,7 @@ def rescale_image(image: np.ndarray, factor: float) -> np.ndarray:
     """Block means for ``1/factor`` an integer (binning), cubic interpolation otherwise."""
     inverse = 1.0 / factor
     if factor < 1 and abs(inverse - round(inverse)) < 1e-9:
-        k = round(inverse)
-        rows, cols = (image.shape[0] // k) * k, (image.shape[1] // k) * k
-        return block_reduce(image[:rows, :cols], (k, k), np.mean).astype(np.float32)
+        return bin_image(image, round(inverse))
     return ndimage.zoom(image, factor, order=3, grid_mode=True, mode="grid-mirror").astype(
         np.float32
     )
@@ -250,15 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             rows.append(row)
-    machine = accuracy.machine_info()
-    meta = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{machine['cpu']}, {machine['cores']} cores, "
-        f"{'a CUDA GPU' if machine['gpu'] else 'no GPU'}, torch {machine['torch']}; "
-        "1 torch thread (OMP_NUM_THREADS=1, as bench_accuracy.py)",
-        "commit": source,
-        "command": " ".join([".venv/bin/python benchmarks/bench_scales.py", *argv]),
-    }
+    meta = accuracy.run_meta("benchmarks/bench_scales.py", argv, source)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "scales.json").write_text(
         json.dumps({"meta": meta, "rows": rows, "skipped": skipped}, indent=1)

@@ -24,7 +24,6 @@ Results: ``benchmarks/results/sizes.json`` and ``sizes.md``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import sys
@@ -182,15 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         row = run_set(name, args.work, args.cryopick)
         print(json.dumps(row), flush=True)
         rows.append(row)
-    machine = accuracy.machine_info()
-    meta = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{machine['cpu']}, {machine['cores']} cores, "
-        f"{'a CUDA GPU' if machine['gpu'] else 'no GPU'}, torch {machine['torch']}; "
-        "1 torch thread (OMP_NUM_THREADS=1, as bench_accuracy.py)",
-        "commit": source,
-        "command": " ".join([".venv/bin/python benchmarks/bench_sizes.py", *argv]),
-    }
+    meta = accuracy.run_meta("benchmarks/bench_sizes.py", argv, source)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sizes.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     write_markdown(rows, meta, args.out / "sizes.md")

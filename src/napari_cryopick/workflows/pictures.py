@@ -42,7 +42,7 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle
 
-    from napari_cryopick.core.preprocess import lowpass, to_uint8
+    from napari_cryopick.core.preprocess import bin_image, lowpass, to_uint8
     from napari_cryopick.io.atomic import atomic_path
 
     rows, cols = image.shape
@@ -52,12 +52,7 @@ def save_picks_figure(image, picks, path: Path, *, title: str = "") -> Path:
     # micrograph's picture low-passed and drawn whole took 22 s and 4 GB more per
     # micrograph); drawn in the original pixels' coordinates
     factor = max(1, max(rows, cols) // PICTURE_PIXELS)
-    small = np.asarray(image, np.float32)
-    if factor > 1:
-        from skimage.measure import block_reduce
-
-        whole = small[: rows // factor * factor, : cols // factor * factor]  # (no padding)
-        small = block_reduce(whole, (factor, factor), np.mean).astype(np.float32)
+    small = bin_image(image, factor) if factor > 1 else np.asarray(image, np.float32)
     sigma = max(2.0, median / 8) / factor
     shown = to_uint8(lowpass(small, sigma) if sigma >= 1 else small)
     figure = Figure(figsize=(8, 8 * rows / cols), dpi=100)
