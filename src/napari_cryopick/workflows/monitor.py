@@ -198,26 +198,23 @@ def _forget_earlier_counts(state: dict, items: Iterable[WorkItem]) -> None:
 
 def _say_other_data_set(prepared: Any, path: Path, told: set[str]) -> None:
     """Warn (once a run) of micrographs whose folder names no data set of a model of
-    several, picked with the head the last training trained, as a list run warns
+    several, picked with a data-set head as a list run warns
     (:func:`~napari_cryopick.workflows.pick.last_head_warning`; a trial's monitor of such a
     folder said nothing)."""
-    from napari_cryopick.core.model.card import GENERIC_HEAD
     from napari_cryopick.workflows.inputs import _dataset_name
+    from napari_cryopick.workflows.pick import guessed_head, trained_head
 
     head_of = prepared.folder_heads
     if not head_of or "unknown" in told or _dataset_name(path) in head_of:
         return
-    head = prepared.config.head
-    sets = [name for name in head_of if name != GENERIC_HEAD]
-    if head is None or head == GENERIC_HEAD or len(sets) < 2 or head_of.get(head) != head:
+    guess = guessed_head(prepared, head_of)
+    if guess is None:
         return
     told.add("unknown")
-    from napari_cryopick.workflows.pick import trained_head
-
+    head, heads = guess
     last = trained_head(prepared.card, tuple(getattr(prepared.model, "head_names", ())))
     # (a review: a head the monitored folder's name chose was called the last training's)
     why = "the last training's" if head == last else "the monitored folder's data set's"
-    heads = sorted({head_of[name] for name in sets})
     logger.warning(
         "%s: its folder names no data set of the model: picked with head '%s' (%s), as is "
         "every micrograph of such folders; if they are another data set's, monitor with "
@@ -225,7 +222,7 @@ def _say_other_data_set(prepared: Any, path: Path, told: set[str]) -> None:
         path,
         head,
         why,
-        ", ".join(heads),
+        heads,
     )
 
 

@@ -1217,6 +1217,26 @@ def lost_data_set_warning(card: Any, datasets: Collection[str]) -> str | None:
     )
 
 
+def guessed_head(prepared: PreparedPick, head_of: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(head, the heads to choose from, listed)`` when micrographs of no data set of the
+    model are picked with a data-set head of its own in a model of several data sets
+    (``head_of``: :func:`data_set_heads`): which protein they show is a guess. None
+    otherwise (the generic head, one data set)."""
+    from napari_cryopick.core.model.card import GENERIC_HEAD
+
+    head = prepared.config.head
+    sets = [name for name in head_of if name != GENERIC_HEAD]
+    if head is None or head == GENERIC_HEAD or len(sets) < 2:
+        return None
+    if head_of.get(head) != head:  # (not a data-set head of its own)
+        return None
+    by_generic = sorted(name for name in sets if head_of[name] == GENERIC_HEAD)
+    heads = ", ".join(sorted({head_of[name] for name in sets} - {GENERIC_HEAD}))
+    if by_generic:
+        heads += f", {GENERIC_HEAD} (for {', '.join(by_generic)})"
+    return head, heads
+
+
 def last_head_warning(
     prepared: PreparedPick, head_of: Mapping[str, str], unknown: Sequence[str]
 ) -> str | None:
@@ -1231,14 +1251,10 @@ def last_head_warning(
     model, whose ribosome the generic head picks (AP 0.71 against 0.86), unsaid: the
     model's data sets count, not only its heads.
     """
-    from napari_cryopick.core.model.card import GENERIC_HEAD
-
-    head = prepared.config.head
-    sets = [name for name in head_of if name != GENERIC_HEAD]
-    if not unknown or head is None or head == GENERIC_HEAD or len(sets) < 2:
+    guess = guessed_head(prepared, head_of)
+    if not unknown or guess is None:
         return None
-    if head_of.get(head) != head:  # (not a data-set head of its own)
-        return None
+    head, heads = guess
     diameter = prepared.card.diameter_for_head(head) if prepared.card is not None else None
     size = f", {diameter:g} px" if diameter and prepared.request.diameter_px is None else ""
     shown = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
@@ -1246,10 +1262,6 @@ def last_head_warning(
         f"{_named(prepared)}{shown} picked with head '{head}' (the last training's"
         f"{size}, threshold {prepared.config.threshold:.3g}), but "
     )
-    by_generic = sorted(name for name in sets if head_of[name] == GENERIC_HEAD)
-    heads = ", ".join(sorted({head_of[name] for name in sets} - {GENERIC_HEAD}))
-    if by_generic:
-        heads += f", {GENERIC_HEAD} (for {', '.join(by_generic)})"
     request = prepared.request
     if request.in_napari or not any(_is_path(m) for m in request.micrographs):  # napari's
         # (a GUI re-trial's Pick folder… was told to "pick with --head NAME")
