@@ -2633,9 +2633,8 @@ class PickWidget(QWidget):
 
     def _typed_at(self, layer: Any) -> float:
         """The Diameter box's value at micrograph ``layer``'s pixels: the box is in the pixels
-        of the micrograph on screen when it was set; where both state their pixel sizes (the
-        file's header)
-        and they differ, the same particle at ``layer``'s (a facility trial: 229 px typed on
+        of the micrograph on screen when it was set; where both files state their pixel
+        sizes and they differ, the same particle at ``layer``'s (a facility trial: 229 px typed on
         a K3 micrograph, 0.83 Å/px, picked its super-resolution copy, 0.415 Å/px, at 229 px
         with Pick all open: AP 0, said after picking in the command line's words)."""
         typed = float(self.diameter_spin.value())
