@@ -402,31 +402,41 @@ def test_a_data_set_picked_with_another_head_than_its_own_is_warned_of(
     )
 
 
+def _heads_model(path, make_config, sizes: dict, diameter_px: float, history: tuple):
+    """A tiny model file with a head of its own for each data set of ``sizes`` ({name:
+    diameter in pixels}), its card's diameter and training ``history``."""
+    from napari_cryopick.core.model import Detector, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    model = Detector(make_config())
+    for name in sizes:
+        model.add_head(name, init_from="generic")
+    card = ModelCard(
+        heads=model.head_names,
+        datasets=tuple(DatasetCard(n, diameter_px=d, head=n) for n, d in sizes.items()),
+        diameter_px=diameter_px,
+        history=history,
+    )
+    return save_checkpoint(path, model, metadata=card.to_metadata())
+
+
 def test_a_run_of_several_data_sets_picks_each_with_its_own_head(
     tmp_path, micrograph_files, make_config, caplog
 ):
     # HydraPicker's heads: micrographs of data sets a/ and b/ in one run (no --head) are
     # picked each with its own head, diameter and calibrated threshold (before: all with
     # b's, the head trained last, with a warning)
-    from napari_cryopick.core.model import Detector, save_checkpoint
-    from napari_cryopick.core.model.card import DatasetCard, ModelCard
 
-    model = Detector(make_config())
-    for name in ("a", "b"):
-        model.add_head(name, init_from="generic")
-    card = ModelCard(
-        heads=model.head_names,
-        datasets=(
-            DatasetCard("a", diameter_px=24.0, head="a"),
-            DatasetCard("b", diameter_px=16.0, head="b"),
-        ),
-        diameter_px=DIAMETER,
-        history=(
+    path = _heads_model(
+        tmp_path / "ab.pt",
+        make_config,
+        {"a": 24.0, "b": 16.0},
+        DIAMETER,
+        (
             {"mode": "fewshot", "datasets": ["a"], "pick_threshold": 0.21, "pick_border": 0.4},
             {"mode": "fewshot", "datasets": ["b"], "pick_threshold": 0.33},
         ),
     )
-    path = save_checkpoint(tmp_path / "ab.pt", model, metadata=card.to_metadata())
     request = _request(micrograph_files, path, None, diameter_px=None, threshold=None)
     with caplog.at_level("INFO", logger="napari_cryopick"):
         prepared = prepare(request)
@@ -826,19 +836,13 @@ def test_a_monitored_folder_is_picked_with_its_data_sets_head_and_size(
             found[way] = ({r.get("head") for r in records}, sizes)
         return found
 
-    model = Detector(make_config())
-    for name in ("a", "b"):
-        model.add_head(name, init_from="generic")
-    card = ModelCard(
-        heads=model.head_names,
-        datasets=(
-            DatasetCard("a", diameter_px=14.0, head="a"),
-            DatasetCard("b", diameter_px=28.0, head="b"),
-        ),
-        diameter_px=28.0,
-        history=({"mode": "fewshot", "datasets": ["b"]},),
+    heads = _heads_model(
+        tmp_path / "ab.pt",
+        make_config,
+        {"a": 14.0, "b": 28.0},
+        28.0,
+        ({"mode": "fewshot", "datasets": ["b"]},),
     )
-    heads = save_checkpoint(tmp_path / "ab.pt", model, metadata=card.to_metadata())
     found = picked(heads, "heads")
     assert found["list"][0] == found["monitor"][0] == {"a"}, found
     assert found["monitor"][1] == pytest.approx([14.0, 14.0], rel=0.2), found
