@@ -3931,6 +3931,9 @@ def test_corrections_back_from_disk_keep_their_threshold_without_the_pick_widget
 
     again = make_napari_viewer()
     _dock, _train = again.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    other = path.with_name("062_10028.png")  # opened beside it, as the trial's were
+    shutil.copy(real_data_dir / DATASET / "micrographs" / other.name, other)
+    again.open(str(other), plugin="napari-cryopick")
     again.open(str(path), plugin="napari-cryopick")
     qtbot.waitUntil(lambda: NAME in session(again).pick_results, timeout=10_000)
     state = session(again)

@@ -41,6 +41,15 @@ def _open_real_micrograph(make_napari_viewer, real_data_dir, tmp_path, monkeypat
     return viewer, path
 
 
+def _second_micrograph(viewer, real_data_dir, tmp_path) -> None:
+    """Open a second real micrograph (062, not annotated) beside :data:`NAME`, which stays
+    the one worked on."""
+    path = tmp_path / "data" / "062_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / path.name, path)
+    viewer.open(str(path), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers[NAME]
+
+
 @pytest.fixture
 def annotated(make_napari_viewer, real_data_dir, tmp_path, monkeypatch, qtbot):
     """Viewer with a real micrograph and 30 clicked ribosomes (from the real labels)."""
@@ -1293,7 +1302,7 @@ def test_continual_from_the_bundled_model_names_the_saved_models_it_leaves_out(a
 
 
 def test_after_a_restart_a_file_of_the_data_sets_name_that_does_not_know_it_is_not_its(
-    annotated,
+    annotated, real_data_dir
 ):
     """A GUI trial: the models folder's ribo.pt knew another data set only, an older
     joint model knew ribo; Train started from ribo.pt while Pick took the older one. The
@@ -1304,6 +1313,7 @@ def test_after_a_restart_a_file_of_the_data_sets_name_that_does_not_know_it_is_n
     from napari_cryopick.core.model.checkpoint import save_checkpoint
 
     viewer, train, tmp_path = annotated
+    _second_micrograph(viewer, real_data_dir, tmp_path)  # (two open, as users have)
     models = tmp_path / "models"
     models.mkdir(parents=True, exist_ok=True)
     named = models / "ribosome.pt"  # the data set's name, another data set's model
@@ -1426,13 +1436,14 @@ def test_a_fine_tune_that_makes_the_model_forget_asks_first(annotated, monkeypat
 
 
 def test_the_starting_models_advice_is_said_again_when_the_training_ends(
-    annotated, monkeypatch, qtbot
+    annotated, monkeypatch, qtbot, real_data_dir
 ):
     """A napari trial: a fine-tune on fewer labels than the model learnt the data set from
     was warned while it trained; the final status dropped the warning."""
     from napari_cryopick.core.model.card import DatasetCard, ModelCard
 
-    _viewer, train, _tmp_path = annotated
+    viewer, train, tmp_path = annotated
+    _second_micrograph(viewer, real_data_dir, tmp_path)  # (two open, as users have)
     card = ModelCard(
         datasets=(DatasetCard("ribosome", 56.0, micrographs=9, labels=500, head="ribosome"),),
         diameter_px=56.0,
@@ -1469,7 +1480,7 @@ def test_training_a_data_set_of_the_model_at_another_size_asks_first(annotated, 
 
 
 def test_a_new_model_written_over_a_model_of_other_data_sets_asks_first(
-    annotated, monkeypatch, qtbot
+    annotated, monkeypatch, qtbot, real_data_dir
 ):
     """A review: 'Save model to' naming a model of other data sets replaced it with a
     New model run (kept only as the .previous.pt the next training replaces), where
@@ -1478,7 +1489,8 @@ def test_a_new_model_written_over_a_model_of_other_data_sets_asks_first(
     from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
     from napari_cryopick.core.model.card import DatasetCard, ModelCard
 
-    _viewer, train, tmp_path = annotated
+    viewer, train, tmp_path = annotated
+    _second_micrograph(viewer, real_data_dir, tmp_path)  # (two open, as users have)
     card = ModelCard(datasets=(DatasetCard("apoferritin", 62.0), DatasetCard("bgal", 108.0)))
     theirs = save_checkpoint(
         tmp_path / "theirs.pt", Detector(DetectorConfig()), metadata=card.to_metadata()
