@@ -341,18 +341,36 @@ def test_evaluate_says_fibers_are_scored_as_points(tmp_path, capsys):
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 
-    xs = [10.0, 40.0, 70.0, 100.0]
+    xs = [10.0, 18.0, 26.0, 34.0]  # points along a fiber, 8 px apart
     points = make_picks(xs, [50.0] * 4, diameter=20.0, micrograph="m", kind="fiber", tube_id=1)
     truth = write_picks(points, tmp_path / "t.csv")
     pred = write_picks(points.assign(score=0.9), tmp_path / "p.csv")
-    assert cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth)]) == 0
-    assert "fibers are scored as points, not paths" in capsys.readouterr().err
+    # by default matched within half the fiber width, as the Evaluate widget does (a
+    # design review: the CLI matched fiber points by box overlap, the widget by distance)
+    document = tmp_path / "r.json"
+    args = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--json", str(document)]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "fibers are scored as the points along them, not as paths" in err, err
+    assert "matched within 10 px of a true point (half the fiber width; --tolerance PX" in err
+    assert "AP@10px" in json.loads(document.read_text())["ap"]
     assert (
-        cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth), "--tolerance", "10"]) == 0
+        cli.main(["evaluate", "--pred", str(pred), "--truth", str(truth), "--tolerance", "12"]) == 0
     )
     err = capsys.readouterr().err
-    assert "fibers are scored as points" in err
+    assert "matched within 12 px of a true point (as asked)" in err, err
     assert "--tolerance PX" not in err  # given
+    # no width in the files: half --diameter; neither: boxes, and how to compare otherwise
+    unsized = write_picks(points.assign(diameter=float("nan")), tmp_path / "u.csv")
+    args = ["evaluate", "--pred", str(pred.with_name("pu.csv")), "--truth", str(unsized)]
+    write_picks(points.assign(score=0.9, diameter=float("nan")), tmp_path / "pu.csv")
+    assert cli.main([*args, "--diameter", "30"]) == 0
+    assert "within 15 px of a true point (half the diameter: no fiber width" in (
+        capsys.readouterr().err
+    )
+    assert cli.main(args) != 0
+    err = capsys.readouterr().err
+    assert "no fiber width and no diameter known" in err, err
     particles = write_picks(points.assign(kind="particle", tube_id=0), tmp_path / "q.csv")
     assert cli.main(["evaluate", "--pred", str(particles), "--truth", str(particles)]) == 0
     assert "fibers" not in capsys.readouterr().err
@@ -391,14 +409,15 @@ def test_evaluate_fills_in_points_along_start_end_fibers(tmp_path, capsys):
     assert document["n_pred"] > 2
     # the other kinds as they are, a tube id on them or not (a review: negatives with a
     # tube id became fiber points)
-    from napari_cryopick.cli._evaluate import _filled_fibers
+    from napari_cryopick.core.evaluate import fibers_as_points
 
     junk = make_picks([5.0], [5.0], micrograph="m", kind="negative", tube_id=4)
     sparse = pd.concat([read_picks(ends), junk], ignore_index=True)
-    _pred, filled, done = _filled_fibers(read_picks(ends), sparse, 5.0)
-    assert done
-    assert filled["kind"].tolist().count("negative") == 1
-    assert (filled["kind"] == "fiber").sum() > 50
+    scoring = fibers_as_points(read_picks(ends), sparse, 5.0)
+    assert scoring.filled
+    assert scoring.source == "given"
+    assert scoring.truth["kind"].tolist().count("negative") == 1
+    assert (scoring.truth["kind"] == "fiber").sum() > 50
     # dense on both sides: as given
     assert cli.main(["evaluate", "--pred", str(truth), "--truth", str(truth),
                      "--tolerance", "5"]) == 0  # fmt: skip

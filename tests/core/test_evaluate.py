@@ -956,3 +956,23 @@ def test_picks_without_a_score_rank_first_as_in_the_evaluate_widget():
         pred = make_picks([600.0, 100.0], [600.0, 100.0], diameter=40.0,
                           score=[0.9, np.nan], micrograph="m").iloc[order]  # fmt: skip
         assert evaluate(pred, truth).ap["AP@0.5"] == pytest.approx(1.0), order
+
+
+def test_fibers_are_matched_within_half_the_width_either_side_knows():
+    """A review: a truth without widths (RELION's helical STAR) took half the Diameter
+    box (50 px) over the predictions' 40 px width."""
+    from napari_cryopick.core.evaluate import fibers_as_points
+
+    truth = make_picks([1.0, 2.0], [1.0, 1.0], kind="fiber", tube_id=1)  # no width
+    pred = make_picks([1.0, 2.0], [1.0, 1.0], kind="fiber", tube_id=1, diameter=40.0)
+
+    def rule(pred, truth, tolerance=None, diameter=100.0):
+        scoring = fibers_as_points(pred, truth, tolerance, diameter)
+        return scoring and (scoring.tolerance_px, scoring.source)
+
+    assert rule(pred, truth) == (20.0, "width")
+    assert rule(truth, truth) == (50.0, "diameter")
+    assert rule(truth, truth, diameter=None) == (None, None)
+    assert rule(pred, truth, tolerance=7.0) == (7.0, "given")
+    particles = make_picks([1.0], [1.0], diameter=40.0)
+    assert rule(particles, particles) is None

@@ -67,19 +67,6 @@ def test_deleted_places_go_by_position_not_by_a_repeated_index():
     assert len(deleted_places(original, current, 28.0)) == 0
 
 
-def test_fibers_are_matched_within_half_the_width_either_side_knows():
-    """A review: a truth without widths (RELION's helical STAR) took half the Diameter
-    box (50 px) over the predictions' 40 px width."""
-    from napari_cryopick._widgets.evaluate import fiber_tolerance
-
-    truth = make_picks([1.0, 2.0], [1.0, 1.0], kind="fiber", tube_id=1)  # no width
-    pred = make_picks([1.0, 2.0], [1.0, 1.0], kind="fiber", tube_id=1, diameter=40.0)
-    assert fiber_tolerance(pred, truth, 100.0) == (20.0, True)
-    assert fiber_tolerance(truth, truth, 100.0) == (50.0, False)
-    particles = make_picks([1.0], [1.0], diameter=40.0)
-    assert fiber_tolerance(particles, particles, 100.0) is None
-
-
 def test_a_hidden_candidate_is_no_twin_and_a_twin_keeps_only_its_own_particle():
     """A review: a candidate the threshold hid 10 px from a deleted pick kept the new pick
     at the deleted place as its "twin"; and a twin kept the candidate of another deletion."""

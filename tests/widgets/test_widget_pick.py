@@ -1780,7 +1780,7 @@ def test_vesicles_show_as_circles_and_fibers_as_paths(
 
 
 def test_evaluate_scores_picked_fibers_as_points_by_half_their_width(
-    make_napari_viewer, qtbot, monkeypatch
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
 ):
     """A fiber trial: Evaluate offered only the empty picks layer, not the fibers, and said
     "The predicted layer has no points: pick first" beside 4 fibers on screen."""
@@ -1816,6 +1816,21 @@ def test_evaluate_scores_picked_fibers_as_points_by_half_their_width(
     _threshold, _f1, precision, recall = report.best_f1
     assert 0.3 < recall < 0.6, (recall, said)
     assert precision > 0.9, (precision, said)
+    # `cryopick evaluate` scores the same layers, written to files, alike (a design
+    # review: it matched fiber points by box overlap where the widget took half the width)
+    import json
+
+    from napari_cryopick import cli
+    from napari_cryopick.io.pickfiles import write_picks
+
+    pred, truth_table = evaluation.tables()
+    files = [write_picks(t, tmp_path / f"{n}.csv") for t, n in ((pred, "p"), (truth_table, "t"))]
+    document = tmp_path / "report.json"
+    args = ["evaluate", "--pred", str(files[0]), "--truth", str(files[1]), "--json", str(document)]
+    assert cli.main(args) == 0
+    from_cli = json.loads(document.read_text())
+    assert from_cli["ap"]["AP@10px"] == pytest.approx(report.ap["AP@10px"], abs=1e-9)
+    assert from_cli["best_f1"]["recall"] == pytest.approx(recall, abs=1e-9)
 
 
 def test_negatives_keep_vesicles_and_fibers_away_too(make_napari_viewer, qtbot, monkeypatch):

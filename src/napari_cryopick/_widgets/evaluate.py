@@ -208,32 +208,6 @@ def _input_problems(
     return said
 
 
-def fiber_tolerance(
-    pred: pd.DataFrame, truth: pd.DataFrame, fallback: float
-) -> tuple[float, bool] | None:
-    """``(distance, of the width)``: the centre distance fiber points are matched within
-    when no tolerance is given, half the fiber width (the truth's, else the
-    predictions'; False: neither side knows it, half ``fallback``, the Diameter box);
-    None when neither side holds fibers.
-
-    Fibers are scored as the points along them (docs/evaluation.md): by box
-    overlap, points a fiber width wide spaced a few pixels apart match their
-    neighbours' truth as readily as their own (as ``cryopick evaluate`` advises
-    ``--tolerance``, half the width). A RELION helical STAR or a drawn path often
-    holds no width: the predictions' is taken then (a review: the Diameter box's).
-    """
-    fibers = [t[t["kind"].astype(str) == "fiber"] for t in (truth, pred) if len(t)]
-    fibers = [t for t in fibers if len(t)]
-    if not fibers:
-        return None
-    for table in fibers:
-        widths = table["diameter"].to_numpy(float)
-        widths = widths[np.isfinite(widths) & (widths > 0)]
-        if len(widths):
-            return float(np.median(widths)) / 2.0, True
-    return float(fallback) / 2.0, False
-
-
 def _sure_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Predicted picks without a score (added by hand) count as sure ones: score 1, or the
     highest score of the others where that is higher (a file's Topaz log-odds: hand picks
@@ -606,7 +580,7 @@ class EvaluateWidget(QWidget):
 
     def run(self) -> Any:
         """Evaluate the chosen layers; returns the :class:`EvaluationReport`."""
-        from napari_cryopick.core.evaluate import evaluate
+        from napari_cryopick.core.evaluate import evaluate, fibers_as_points
 
         if not self.pred_combo.currentText() or not self.truth_combo.currentText():
             self.results_label.setText("Choose a predicted and a ground-truth points layer.")
@@ -642,9 +616,10 @@ class EvaluateWidget(QWidget):
             return None
         iou = float(self.iou_combo.currentText())
         tolerance = self.tolerance()
-        fibers = fiber_tolerance(pred, truth, self.diameter_spin.value())
-        if tolerance is None and fibers is not None:
-            tolerance = fibers[0]  # (a fiber trial's paths: "pick first")
+        # the rule of `cryopick evaluate` (a design review: the two scored fibers apart)
+        fibers = fibers_as_points(pred, truth, tolerance, self.diameter_spin.value())
+        if fibers is not None:
+            pred, truth, tolerance = fibers.pred, fibers.truth, fibers.tolerance_px
         import warnings
 
         try:
@@ -680,14 +655,8 @@ class EvaluateWidget(QWidget):
         said += _input_problems(pred, truth, truth_layer, self.diameter_spin.value())
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         if fibers is not None:
-            of = "the fiber width" if fibers[1] else "the Diameter box (no fiber width known)"
-            how = f"matched within {tolerance:g} px of a true point" + (
-                f" (half {of}; the Tolerance box sets another)" if self.tolerance() is None else ""
-            )
-            text = (
-                f"\nFibers are scored as the points along them, not as paths ({how}); "
-                "a start-end STAR file holds only the ends of each piece." + text
-            )
+            note = fibers.note("the Tolerance box").replace("the diameter:", "the Diameter box:")
+            text = f"\n{note[0].upper()}{note[1:]}." + text
         # e.g. predicted and true sizes too different for IoU: under the figures
         self.results_label.setText(self.results_label.text() + text)
         return report

@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="PX",
-        help="also match by centre distance <= PX; it then sets the F1/F2 thresholds",
+        help="also match by centre distance <= PX; it then sets the F1/F2 thresholds "
+        "(fibers: default half the fiber width, else half --diameter)",
     )
     parser.add_argument(
         "--diameter",
@@ -514,72 +515,6 @@ def _say_other_kinds(pred: Any, truth: Any) -> None:
     )
 
 
-def _sparse_fibers(table: Any, spacing: float) -> bool:
-    """Whether ``table``'s fiber vertices lie further apart along their tubes than
-    ``spacing`` (median step): start-end pieces, a crYOLO filament's boxes, a drawn path."""
-    import numpy as np
-
-    fibers = table[(table["kind"].astype(str) == "fiber") & (table["tube_id"] > 0)]
-    steps = [
-        np.hypot(*np.diff(group[["x", "y"]].to_numpy(float), axis=0).T)
-        for _key, group in fibers.groupby(["micrograph", "tube_id"], sort=False)
-        if len(group) > 1
-    ]
-    return bool(steps) and float(np.median(np.concatenate(steps))) > spacing
-
-
-def _filled_fibers(pred: Any, truth: Any, tolerance: float | None) -> tuple[Any, Any, bool]:
-    """Both sides' fibers as points every ``tolerance`` px along their paths when either
-    side's vertices lie further apart (each predicted point with its tube's score); the
-    tables as given otherwise. A fiber trial scored its exact truth, written as start-end
-    STAR, against itself as dense points: recall 0.156, the pieces' ends only."""
-    if tolerance is None or tolerance <= 0:
-        return pred, truth, False
-    if not (_sparse_fibers(pred, tolerance) or _sparse_fibers(truth, tolerance)):
-        return pred, truth, False
-    if any(((t["kind"].astype(str) == "fiber") & ~(t["tube_id"] > 0)).any() for t in (pred, truth)):
-        return pred, truth, False  # (fiber points of no tube: no path to fill in)
-    import pandas as pd
-
-    from napari_cryopick.core.object_kinds import densify_fiber_picks
-
-    def filled(table: Any) -> Any:
-        fibers = (table["kind"].astype(str) == "fiber").to_numpy()
-        if not fibers.any():
-            return table
-        # the fibers alone (a review: particles and negatives with a tube id became fibers)
-        scores = table[fibers].groupby(["micrograph", "tube_id"])["score"].max()
-        dense = densify_fiber_picks(table[fibers], tolerance)
-        keys = list(zip(dense["micrograph"], dense["tube_id"], strict=True))
-        dense["score"] = [scores.get(key, float("nan")) for key in keys]
-        return pd.concat([table[~fibers], dense], ignore_index=True)
-
-    return filled(pred), filled(truth), True
-
-
-def _say_fibers(pred: Any, truth: Any, tolerance: float | None, filled: bool = False) -> None:
-    """Fibers are scored as points: said, with how to compare them (a trial scored start-end
-    STAR files against dense fiber points and read recall 0.095 without a word)."""
-    kinds = set(pred["kind"].astype(str)) | set(truth["kind"].astype(str))
-    if "fiber" not in kinds:
-        return
-    if filled:
-        said = (
-            f"fibers are scored as points every {tolerance:g} px along their paths (the "
-            "vertices of one side lie further apart: start-end pieces or filament boxes)"
-        )
-    elif tolerance is not None:
-        said = "fibers are scored as the points along them"
-    else:
-        said = (
-            "fibers are scored as points, not paths (a start-end STAR holds only the ends of "
-            "each piece); for fibers compare points along them by distance, --tolerance PX "
-            "(e.g. half the fiber width), which fills in points along sparse paths: "
-            "docs/evaluation.md"
-        )
-    print(f"cryopick evaluate: note: {said}", file=sys.stderr)
-
-
 #: The first line of the CSV ``--pr-curve`` writes.
 _PR_HEADER = "criterion,threshold,precision,recall"
 
@@ -650,7 +585,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from napari_cryopick.cli._errors import check_output_file
-    from napari_cryopick.core.evaluate import evaluate, scale_mismatch
+    from napari_cryopick.core.evaluate import evaluate, fibers_as_points, scale_mismatch
     from napari_cryopick.io.atomic import atomic_write_text
 
     # before the (possibly long) evaluation: a bad output path fails at once
@@ -694,15 +629,18 @@ def run(args: argparse.Namespace) -> int:
     if args.diameter is None and args.tolerance is None:
         args.diameter = _other_sides_diameter(pred, truth)
     _say_duplicates(pred, truth, args.diameter)
-    pred, truth, filled = _filled_fibers(pred, truth, args.tolerance)
-    _say_fibers(pred, truth, args.tolerance, filled)
+    tolerance = args.tolerance
+    fibers = fibers_as_points(pred, truth, tolerance, args.diameter)
+    if fibers is not None:  # the Evaluate widget's rule (a design review: they differed)
+        pred, truth, tolerance = fibers.pred, fibers.truth, fibers.tolerance_px
+        print(f"cryopick evaluate: note: {fibers.note()}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         report = evaluate(
             pred,
             truth,
             iou_thresholds=tuple(args.iou),
-            tolerance_px=args.tolerance,
+            tolerance_px=tolerance,
             diameter_px=args.diameter,
             pred_only=args.extra_micrographs.replace("-", "_"),
             truth_micrographs=empty,
@@ -724,8 +662,8 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.json is not None:
         document = report.to_dict()
-        if filled:  # its counts are of the points filled in, not of the files' rows
-            document["fibers_as_points_every_px"] = float(args.tolerance)
+        if fibers is not None and fibers.filled:  # counts of the points filled in, not rows
+            document["fibers_as_points_every_px"] = float(tolerance)
         atomic_write_text(args.json, json.dumps(document, indent=2) + "\n")
         print(f"report written to {args.json}")
     if args.pr_curve is not None:

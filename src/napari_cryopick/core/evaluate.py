@@ -48,6 +48,7 @@ from napari_cryopick.core.text import name_list
 __all__ = [
     "AR_IOU_THRESHOLDS",
     "EvaluationReport",
+    "FiberScoring",
     "MatchResult",
     "MicrographMismatchError",
     "Mirror",
@@ -58,6 +59,7 @@ __all__ = [
     "best_threshold",
     "box_iou",
     "evaluate",
+    "fibers_as_points",
     "fill_scores",
     "match_picks",
     "mirrored_truth",
@@ -1114,6 +1116,129 @@ def _warn_if_unscored(pred: pd.DataFrame) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+@dataclass(frozen=True)
+class FiberScoring:
+    """How fibers are scored (:func:`fibers_as_points`): the tables to evaluate, the
+    centre distance points are matched within, what it came from, and whether points
+    were filled in along sparse paths."""
+
+    pred: pd.DataFrame
+    truth: pd.DataFrame
+    tolerance_px: float | None
+    #: "given" (asked for), "width" (half the fibers' width), "diameter" (half the
+    #: diameter given: no width known), or None (no distance: boxes by IoU)
+    source: str | None
+    filled: bool
+
+    def note(self, tolerance_option: str = "--tolerance PX") -> str:
+        """One sentence on how fibers were scored, for a report."""
+        if self.filled:
+            said = (
+                f"fibers are scored as points every {self.tolerance_px:g} px along their "
+                "paths (the vertices of one side lie further apart: start-end pieces, "
+                "filament boxes or a drawn path)"
+            )
+        elif self.tolerance_px is not None:
+            said = "fibers are scored as the points along them, not as paths"
+        else:
+            return (
+                "fibers are scored as points by box overlap, not as paths (no fiber width "
+                "and no diameter known): compare points along them by distance with "
+                f"{tolerance_option} (e.g. half the fiber width), which also fills in "
+                "points along sparse paths (docs/evaluation.md)"
+            )
+        of = {
+            "width": "half the fiber width",
+            "diameter": "half the diameter: no fiber width known",
+            "given": "as asked",
+        }[str(self.source)]
+        how = f"matched within {self.tolerance_px:g} px of a true point ({of}"
+        if self.source != "given":
+            how += f"; {tolerance_option} sets another"
+        return f"{said}, {how})"
+
+
+def _sparse_fibers(table: pd.DataFrame, spacing: float) -> bool:
+    """Whether ``table``'s fiber vertices lie further apart along their tubes than
+    ``spacing`` (median step): start-end pieces, a crYOLO filament's boxes, a drawn path."""
+    fibers = table[(table["kind"].astype(str) == "fiber") & (table["tube_id"] > 0)]
+    steps = [
+        np.hypot(*np.diff(group[["x", "y"]].to_numpy(float), axis=0).T)
+        for _key, group in fibers.groupby(["micrograph", "tube_id"], sort=False)
+        if len(group) > 1
+    ]
+    return bool(steps) and float(np.median(np.concatenate(steps))) > spacing
+
+
+def _filled_fibers(table: pd.DataFrame, spacing: float) -> pd.DataFrame:
+    """``table`` with its fibers as points every ``spacing`` px along their paths, each
+    with its tube's score (the other kinds as given, a tube id on them or not)."""
+    from napari_cryopick.core.object_kinds import densify_fiber_picks
+
+    fibers = (table["kind"].astype(str) == "fiber").to_numpy()
+    if not fibers.any():
+        return table
+    scores = table[fibers].groupby(["micrograph", "tube_id"])["score"].max()
+    dense = densify_fiber_picks(table[fibers], spacing)
+    keys = list(zip(dense["micrograph"], dense["tube_id"], strict=True))
+    dense["score"] = [scores.get(key, float("nan")) for key in keys]
+    return pd.concat([table[~fibers], dense], ignore_index=True)
+
+
+def fibers_as_points(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    tolerance_px: float | None = None,
+    diameter_px: float | None = None,
+) -> FiberScoring | None:
+    """How fibers of either side are scored; None when neither side holds fibers.
+
+    Fibers are scored as the points along them (docs/evaluation.md), matched by centre
+    distance: by box overlap, points a fiber width wide spaced a few pixels apart match
+    their neighbours' truth as readily as their own. Without ``tolerance_px`` the distance
+    is half the fiber width (the truth's median, else the predictions'; a RELION helical
+    STAR or a drawn path often holds none), else half ``diameter_px``; with none known,
+    None (boxes by IoU). When either side's vertices lie further apart than the distance
+    (start-end pieces, filament boxes, a simplified path), both sides' fibers become points
+    every that many pixels along their paths (a trial scored its exact truth, written as
+    start-end STAR, against itself as dense points: recall 0.156, the pieces' ends only).
+
+    The one rule of ``cryopick evaluate`` and the napari Evaluate widget.
+    """
+    pred_in, truth_in = pred, truth
+    pred = normalize_picks(pred)
+    truth = normalize_picks(truth)
+    sides = [t[t["kind"].astype(str) == "fiber"] for t in (truth, pred)]
+    if not any(len(t) for t in sides):
+        return None
+    source: str | None = None
+    if tolerance_px is not None:
+        source = "given"
+    else:
+        for table in sides:
+            widths = table["diameter"].to_numpy(float)
+            widths = widths[np.isfinite(widths) & (widths > 0)]
+            if len(widths):
+                tolerance_px, source = float(np.median(widths)) / 2.0, "width"
+                break
+        else:
+            if diameter_px is not None and diameter_px > 0:
+                tolerance_px, source = float(diameter_px) / 2.0, "diameter"
+    filled = False
+    if (
+        tolerance_px is not None
+        and tolerance_px > 0
+        and (_sparse_fibers(pred, tolerance_px) or _sparse_fibers(truth, tolerance_px))
+        # fiber points of no tube: no path to fill in
+        and not any(
+            ((t["kind"].astype(str) == "fiber") & ~(t["tube_id"] > 0)).any() for t in (pred, truth)
+        )
+    ):
+        filled = True
+        pred_in, truth_in = _filled_fibers(pred, tolerance_px), _filled_fibers(truth, tolerance_px)
+    return FiberScoring(pred_in, truth_in, tolerance_px, source, filled)
 
 
 def evaluate(
