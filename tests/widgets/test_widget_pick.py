@@ -1067,6 +1067,28 @@ def test_after_a_restart_pick_takes_the_model_saved_for_the_open_data_set(
     assert again.pick_all_open() is not None, again.status.text()
     qtbot.waitUntil(lambda: again.worker is None, timeout=60_000)
     assert again.model_path == joint, again.status.text()
+    # the only copy that knows it is an earlier version (a New model written over a file
+    # of two data sets, answered Yes): taken and named as such (a napari trial: nothing
+    # named it after a restart)
+    earlier = joint.rename(joint.with_name("joint_ribosome_other.previous.pt"))
+    fourth = make_napari_viewer()
+    _dock, last = fourth.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    last.device_combo.setCurrentText("cpu")
+    last.diameter_spin.setValue(20.0)
+    for name in ("r1", "r2"):
+        fourth.open(str(tmp_path / "ribosome" / f"{name}.png"), plugin="napari-cryopick")
+    assert last.pick_all_open() is not None, last.status.text()
+    qtbot.waitUntil(lambda: last.worker is None, timeout=60_000)
+    assert last.model_path == earlier.absolute(), last.status.text()
+    assert (
+        "Picked with joint_ribosome_other.previous.pt, the model saved for data set ribosome "
+        "(the earlier version of joint_ribosome_other.pt, which the next training of "
+        "joint_ribosome_other.pt replaces: copy it to keep it; to pick with another"
+    ) in last.status.text(), last.status.text()
+    from napari_cryopick._widgets.train import earlier_version_of
+
+    assert earlier_version_of(Path("a.b.previous-2.pt")) == "a.b.pt"
+    assert earlier_version_of(Path("previous.pt")) is None
 
 
 def test_picking_with_the_bundled_model_names_the_open_data_sets_saved_models(

@@ -335,6 +335,20 @@ def _preload_picking_modules() -> None:
             importlib.import_module(name)
 
 
+def _earlier_words(path: Path) -> str:
+    """``"; the earlier version of joint.pt, ..."`` for a ``.previous.pt`` file Pick takes
+    or names ("" for any other): the next training of that file replaces it."""
+    from .train import earlier_version_of
+
+    of = earlier_version_of(path)
+    if of is None:
+        return ""
+    return (
+        f"; the earlier version of {of}, which the next training of {of} replaces: "
+        "copy it to keep it"
+    )
+
+
 def _picking_dataset(layer: Any) -> str:
     """The data set a micrograph is picked as: Annotate's, else the one its folder names as
     ``cryopick pick`` names it (a re-trial's ribosome/mics/061 with no data set typed was
@@ -1013,7 +1027,7 @@ class PickWidget(QWidget):
             # the ribosome too, listed beside ribosome.pt as if of the apoferritin alone)
             others = sorted((set(checkpoint_datasets(path)) & set(saved)) - set(names))
             known = "; knows " + ", ".join(others) + " too" if others else ""
-            return f"{path.name} ({', '.join(names)}{known})"
+            return f"{path.name} ({', '.join(names)}{known}{_earlier_words(path)})"
 
         files = ", ".join(described(path, names) for path, names in by_file.items())
         return (
@@ -1036,6 +1050,7 @@ class PickWidget(QWidget):
             default_model_path,
             model_knows,
             newest_model_knowing,
+            previous_model_knowing,
             remembered_model_path,
         )
 
@@ -1053,6 +1068,8 @@ class PickWidget(QWidget):
                 # file of the data set's name that does not know it is none of its (a
                 # trial's k3.pt of data set k3train was taken for data set k3's)
                 path = newest_model_knowing(dataset, path, newer=False)
+            if path is None:  # else an earlier version that knows it: its only copy
+                path = previous_model_knowing(dataset)
             if path is not None:  # (one that knows it: newest_model_knowing's too)
                 saved[dataset] = Path(path)
         return saved
@@ -1076,10 +1093,11 @@ class PickWidget(QWidget):
         from napari_cryopick.core.model.bundled import bundled_model_path
 
         if self.load_model(file, origin=f"model saved for {', '.join(sorted(names))}"):
+            earlier = _earlier_words(file)  # "; the earlier version of ..."
             self._taken_note = (
                 f"Picked with {file.name}, the model saved for data set "
-                f"{', '.join(sorted(names))} (to pick with another, Load it; the bundled "
-                f"general model: {bundled_model_path()}).\n"
+                f"{', '.join(sorted(names))} ({f'{earlier[2:]}; ' if earlier else ''}to pick "
+                f"with another, Load it; the bundled general model: {bundled_model_path()}).\n"
             )
 
     def _take_restored_model(self, _name: str = "") -> None:

@@ -475,6 +475,42 @@ def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Pat
     return None
 
 
+def previous_model_knowing(dataset: str) -> Path | None:
+    """The newest earlier version (``*.previous.pt``, ``*.previous-N.pt``) of the models
+    folder's files and the files remembered for data sets whose card lists ``dataset``;
+    None when there is none. The only copy of a data set that a model written over its
+    file left out (a New model over a file of two data sets, answered Yes): a napari trial
+    found nothing named it after a restart. Sought only where no model file knows the data
+    set (:func:`newest_model_knowing`)."""
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    files = set(default_model_path("model").parent.glob("*.previous*.pt"))
+    for value in _last_models().values():
+        if isinstance(value, str) and value:
+            kept = Path(value)
+            files |= set(kept.parent.glob(f"{kept.stem}.previous*{kept.suffix or '.pt'}"))
+    found = []
+    for file in files:
+        try:
+            found.append((file.stat().st_mtime, file.absolute()))
+        except OSError:
+            continue
+    for _mtime, file in sorted(found, reverse=True):
+        if dataset in checkpoint_datasets(file):
+            return file
+    return None
+
+
+def earlier_version_of(path: Path) -> str | None:
+    """``"joint.pt"`` for ``joint.previous.pt`` or ``joint.previous-2.pt``: the file whose
+    earlier version ``path`` is (:func:`napari_cryopick.workflows.train.previous_model_path`);
+    None for any other file."""
+    import re
+
+    found = re.fullmatch(r"(.+)\.previous(?:-\d+)?", Path(path).stem)
+    return f"{found.group(1)}{Path(path).suffix}" if found else None
+
+
 def _labels_of(training_set: Any) -> int:
     """The labels of a training set (every pick but negatives)."""
     return int(
