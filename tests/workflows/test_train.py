@@ -939,6 +939,40 @@ def test_cli_train_refuses_to_fine_tune_a_folder_named_data_set_at_another_size(
     assert "training (finetune)" in capsys.readouterr().out
 
 
+def test_a_model_adapted_from_the_general_model_keeps_its_users_data_sets(tmp_path, capsys):
+    """A docs review: a model trained from the bundled model (``--init`` it, continual)
+    keeps its ``general_model`` recipe, and cryopick train took every such model for the
+    general model: its user's data set retrained at another size was not refused, and
+    ``--init`` without ``--mode`` on another data set fine-tuned it away. Only the
+    general model's own recipe sets are left out now."""
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import load_checkpoint
+    from napari_cryopick.core.model.bundled import bundled_model_path
+
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=1, clicked=1)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    out = args.index("--out") + 1
+    first = [*args, "--init", str(bundled_model_path()), "--mode", "continual"]
+    assert main([*first, "--dataset", "prot"]) == 0
+    _model, metadata = load_checkpoint(tmp_path / "m.pt")
+    assert "general_model" in metadata  # (the recipe is carried on)
+    resized = [*args, "--init", str(tmp_path / "m.pt"), "--dataset", "prot", "--mode", "finetune"]
+    resized[resized.index("--diameter") + 1] = "60"
+    resized[out] = str(tmp_path / "m2.pt")
+    capsys.readouterr()
+    assert main(resized) == 2
+    err = capsys.readouterr().err
+    assert "data set 'prot' is in" in err, err
+    assert "trained at 40 px; this run's particles are 60 px" in err, err
+    assert not (tmp_path / "m2.pt").exists()
+    other = [*args, "--init", str(tmp_path / "m.pt"), "--dataset", "other"]
+    other[out] = str(tmp_path / "m3.pt")
+    assert main(other) == 0
+    said = capsys.readouterr().out
+    assert "--init without --mode: continual, which keeps the data sets of" in said, said
+    assert "(prot)" in said, said
+
+
 def test_the_resize_refusal_leaves_vesicles_and_fibers_alone():
     """Vesicle and fiber sizes vary from micrograph to micrograph: more clicks of a vesicle
     data set on micrographs of larger vesicles is no other protein (a review of the

@@ -229,7 +229,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "data-set name stored in the model (default: each micrograph's folder as "
             "given, links not followed; folders that name no protein give the name of the "
             "folder above them: micrographs, mics, images, Movies, RELION's jobNNN and "
-            "job-type folders, cryoSPARC's JNN, motioncorrected and imported; so --mode "
+            "job-type folders, cryoSPARC's JNN, motioncorrected and imported, EPU's Data, "
+            "GridSquare_N and Images-DiscN; so --mode "
             "joint over several folders trains one head per folder); the head trained has "
             "this name (--head is the same option)"
         ),
@@ -377,10 +378,15 @@ def _default_adapt_mode(args: argparse.Namespace, request: Any, metadata: Any) -
     ``--init ribosome.pt`` on β-gal clicks fine-tuned by default: the ribosome went from
     AP 0.81 to 0.00; continual kept it at 0.81."""
     from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.workflows.pick import recipe_heads
 
     names = {str(s.name) for s in request.datasets}
-    general = isinstance(metadata, dict) and "general_model" in metadata
-    held = [] if general else [d.name for d in ModelCard.from_metadata(metadata or {}).datasets]
+    # the user's data sets, not the general model's recipe ones (a review: a model adapted
+    # from the general model counted as the general model, so its user's data sets were
+    # fine-tuned away by default)
+    card = ModelCard.from_metadata(metadata or {})
+    recipe = set(recipe_heads(card))
+    held = [d.name for d in card.datasets if d.name not in recipe]
     others = [name for name in held if name not in names]
     mode = "continual" if others else "finetune"
     _refuse_continual_options(args, mode)
@@ -487,7 +493,7 @@ def _refuse_unnamed_retraining(args: argparse.Namespace, mode: str, request: Any
             )
         from napari_cryopick.workflows.train import resized_datasets
 
-        other = resized_datasets(metadata, request.datasets).get(name)
+        other = resized_datasets(metadata, request.datasets, keep_recipe=True).get(name)
         if other is not None:
             # (a trial followed "give --dataset bgal" with apoferritin's micrographs and
             # met the size refusal next: the sizes say which advice fits)
@@ -775,9 +781,7 @@ def run(args: argparse.Namespace) -> int:
     request, picks = request_from_args(args)
     if args.init is not None and args.mode is None:
         request = _default_adapt_mode(args, request, starting_metadata)
-    if args.init is not None and not (
-        isinstance(starting_metadata, dict) and "general_model" in starting_metadata
-    ):
+    if args.init is not None:  # (the general model's recipe sets: resized_datasets skips)
         _refuse_resized_dataset(args, request, starting_metadata, request.resolved_mode)
     if starting is not None:  # picks of none of its kinds: refused before "training ..."
         from napari_cryopick.workflows.train import check_usable_labels

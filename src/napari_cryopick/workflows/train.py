@@ -1014,23 +1014,32 @@ WIDGET_WORDING = Wording(
 
 
 def resized_datasets(
-    base_metadata: Mapping[str, Any] | None, training_sets: Sequence[TrainingSet]
+    base_metadata: Mapping[str, Any] | None,
+    training_sets: Sequence[TrainingSet],
+    *,
+    keep_recipe: bool = False,
 ) -> dict[str, tuple[float, float, str]]:
     """``{name: (old, new, unit)}``: the data sets of the model (``base_metadata``) this run
     trains at a particle size :func:`resized` from the one it was trained at, in Å where
     both that training and this run know it (the same protein on 2x-binned micrographs is
     not another size), else in pixels (the median of the run's micrographs). Vesicle and
-    fiber sets are left out: their sizes vary from micrograph to micrograph. ``cryopick
-    train`` refuses such a run, the Train widget asks first (both by this: a review found
+    fiber sets are left out: their sizes vary from micrograph to micrograph, and so are the
+    general model's recipe sets (:func:`~napari_cryopick.workflows.pick.recipe_heads`)
+    unless ``keep_recipe`` (to word a refusal to retrain one). ``cryopick train`` refuses
+    such a run, the Train widget asks first (both by this: a review found
     the widget comparing pixels only)."""
     import numpy as np
 
     from napari_cryopick.core.model.card import ModelCard
 
-    from .pick import _run_diameter_A, _training_run
+    from .pick import _run_diameter_A, _training_run, recipe_heads
 
     card = ModelCard.from_metadata(base_metadata or {})
-    held = {d.name: d.diameter_px for d in card.datasets}
+    # the general model's own recipe sets are copies of its generic head, no protein of the
+    # user's: left out (a review: cryopick train skipped every model adapted from the general
+    # model instead, the user's data sets trained at another size with them)
+    recipe = set() if keep_recipe else set(recipe_heads(card))
+    held = {d.name: d.diameter_px for d in card.datasets if d.name not in recipe}
     found = {}
     for training_set in training_sets:
         name = str(training_set.name)
@@ -1068,10 +1077,16 @@ def micrographs_of_other_datasets(
     ribosome's name, 62 px against 56, within the size check: the ribosome fell from AP
     0.85 to 0.68, said only as "already in the model")."""
     from napari_cryopick.core.exemplars import bank_from_metadata
+    from napari_cryopick.core.model.card import ModelCard
     from napari_cryopick.core.text import name_list
 
-    if not isinstance(base_metadata, Mapping) or "general_model" in base_metadata:
-        return []  # (a general model's data sets are what it was pretrained on)
+    from .pick import recipe_heads
+
+    if not isinstance(base_metadata, Mapping):
+        return []
+    # (a general model's recipe sets are what it was pretrained on: not the user's, also
+    # in a model adapted from it)
+    recipe = set(recipe_heads(ModelCard.from_metadata(base_metadata)))
     try:
         bank = bank_from_metadata(base_metadata.get("exemplars"))
     except ValueError:
@@ -1080,7 +1095,7 @@ def micrographs_of_other_datasets(
     for dataset, micrographs in names.items():
         for other, held in sorted(bank.datasets.items()):
             both = sorted(set(micrographs) & set(held.micrographs))
-            if other != dataset and both:
+            if other != dataset and both and other not in recipe:
                 notes.append(
                     f"data set {dataset!r}: {name_list(both, 3)} are micrographs of data set "
                     f"{other!r} in the starting model (its exemplars): if they show "
@@ -1187,6 +1202,8 @@ def base_model_warnings(
     (:func:`napari_cryopick.core.continual.train_model`), which is said too.
     """
     from napari_cryopick.core.model.card import GENERIC_HEAD, ModelCard
+
+    from .pick import recipe_heads
 
     if base_model is None or mode == "new":
         return []
@@ -1295,9 +1312,10 @@ def base_model_warnings(
         # under a fine-tune on β-gal, unsaid before and after)
         # (not a general model's: its data sets are what it was pretrained on, the
         # simulated shapes among them, nothing a user keeps)
-        headless = [n for n in held if n not in trained and n not in heads]
-        general = isinstance(base_metadata, dict) and "general_model" in base_metadata
-        if headless and GENERIC_HEAD in base_model.head_names and not general:
+        # (nor a model's adapted from it: its user's data sets are the user's, a review)
+        recipe = set(recipe_heads(ModelCard.from_metadata(base_metadata)))
+        headless = [n for n in held if n not in trained and n not in heads and n not in recipe]
+        if headless and GENERIC_HEAD in base_model.head_names:
             from napari_cryopick.core.exemplars import bank_from_metadata
 
             banked = bank_from_metadata(base_metadata.get("exemplars")).datasets
