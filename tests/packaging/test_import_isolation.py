@@ -224,3 +224,18 @@ def test_the_tables_behind_the_result_layers_import_no_gui() -> None:
     shown = PACKAGE_ROOT / "_widgets" / "shown.py"
     assert _imported_names(shown)  # it was read
     assert _violations([shown]) == []
+
+
+def test_opening_a_micrograph_imports_neither_torch_nor_scipy_spatial() -> None:
+    """napari imports the reader when the first micrograph opens: a responsiveness trial
+    found it importing scipy.spatial (about 0.27 s of frozen viewer) for fiber files, and
+    torch and the picking modules load in a background thread instead
+    (``napari_cryopick._warmup``)."""
+    code = (
+        "import sys, napari_cryopick._reader\n"
+        "print(sorted(m for m in ('torch', 'scipy.spatial') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", out

@@ -552,6 +552,9 @@ class AnnotateWidget(QWidget):
 
     def __init__(self, napari_viewer: Any):
         super().__init__()
+        from napari_cryopick._warmup import start_warm_up
+
+        start_warm_up()  # torch and picking's modules, loaded while the user clicks
         self.viewer = napari_viewer
         self._pending: set[str] = set()
         self._loaded: set[str] = set()

@@ -307,32 +307,19 @@ def _picking_job(request: Any, cancel: threading.Event):
 
 
 def _preload_picking_modules() -> None:
-    """Import what picking needs here, in the GUI thread, once (the widget opens).
+    """Load what picking needs ahead, once: the modules without Qt classes in a background
+    thread (:mod:`napari_cryopick._warmup`: imported here, in the GUI thread, they froze
+    the viewer 1.1 s on docking), ``napari.qt.threading`` here.
 
-    Imported by the worker instead, torch's, scipy's and pyarrow's extension
-    modules hold the GIL while they load: measured 1.7 s without a single
-    event-loop tick on the first "Pick current".
+    Imported by the worker instead, torch's, scipy's and pyarrow's extension modules
+    held the GIL while they loaded: measured 1.7 s without a single event-loop tick on
+    the first "Pick current".
     """
-    import contextlib
-    import importlib
+    import napari.qt.threading  # noqa: F401  (Qt classes: the GUI thread's)
 
-    for name in (
-        "scipy.fft",
-        "scipy.linalg",
-        "scipy.ndimage",
-        "scipy.constants",
-        "pyarrow.pandas_compat",
-        "napari.qt.threading",
-        "napari_cryopick.core.detect",
-        "napari_cryopick.core.fibers",
-        "napari_cryopick.core.model.card",
-        "napari_cryopick.core.object_kinds",
-        "napari_cryopick.core.preprocess",
-        "napari_cryopick.core.tiled_picking",
-        "napari_cryopick.workflows.pick",
-    ):
-        with contextlib.suppress(ImportError):  # optional (pyarrow): nothing to preload
-            importlib.import_module(name)
+    from napari_cryopick._warmup import start_warm_up
+
+    start_warm_up()
 
 
 def _earlier_words(path: Path) -> str:

@@ -307,6 +307,9 @@ def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[A
     the threshold ``cryopick pick`` would use, calibrated on the clicks), or
     None when cancelled (nothing written).
     """
+    from napari_cryopick._warmup import wait_for_warm_up
+
+    wait_for_warm_up()  # (the optimiser's start-up it runs: once, not twice at a time)
     from napari_cryopick.workflows.train import diameter_warnings
 
     previous = _leave_a_core_to_the_viewer(request.device)
@@ -347,22 +350,6 @@ def _leave_a_core_to_the_viewer(device: str) -> int | None:
 #: The start of the refusals of a training set without objects: the status says them
 #: until a refresh of the table finds objects.
 _NOTHING_ANNOTATED = ("No annotated micrographs", "Only negatives are annotated")
-
-
-def _warm_up_torch() -> None:
-    """Run the lazy one-time initialisation of torch's optimiser and autograd here.
-
-    The first ``torch.optim.AdamW`` lazily imports a large part of torch
-    (about 2 s, holding the GIL for up to ~0.3 s at a time); done inside the
-    worker it would freeze the viewer when training starts. Done once, in the
-    GUI thread, when the widget opens.
-    """
-    import torch
-
-    weight = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.AdamW([weight], lr=1e-3)
-    (weight * 2.0).sum().backward()
-    optimizer.step()
 
 
 def _dataset_columns(kinds: tuple[str, ...]) -> list[str]:
@@ -764,7 +751,12 @@ class TrainWidget(QWidget):
         connect_while_alive(
             session(self.viewer).annotations_changed, self, lambda _name: self.refresh_datasets()
         )
-        _warm_up_torch()
+        # torch's optimiser start-up in a background thread, not here: 2.0-2.2 s of frozen
+        # viewer on docking (a responsiveness trial); the reader started it if a micrograph
+        # was opened first
+        from napari_cryopick._warmup import start_warm_up
+
+        start_warm_up()
         self.refresh_datasets()
         self.bank_panel.refresh()
         call_on_window_close(self.viewer, self._on_window_close)

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from napari_cryopick.core.pick_table import make_picks, normalize_picks
 
@@ -181,6 +180,8 @@ class _Linker:
         self.radius = float(radius)
         self.max_angle = math.radians(max_angle_deg)
         self.cos_max = math.cos(self.max_angle) - 1e-12
+        from scipy.spatial import cKDTree  # (here: opening a micrograph imports this module)
+
         self.neighbours = cKDTree(points).query_ball_point(points, r=self.radius)
         self.used = np.zeros(len(points), dtype=bool)
 
