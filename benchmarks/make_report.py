@@ -41,6 +41,7 @@ ORDER = (
     "batch",
     "atomic_writes",
     "open_folder",
+    "responsiveness",
 )
 
 

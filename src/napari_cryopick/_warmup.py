@@ -5,9 +5,10 @@ and sympy), and picking needs scipy's and pyarrow's extension modules. Done in t
 thread when the Train or Pick dock opened, they froze the viewer: a responsiveness trial
 measured 2.0-2.2 s without an event-loop tick on docking Train, 1.1 s on docking Pick.
 Done by the first training or picking worker instead, they held the GIL in bursts when
-the job started. So they run here, in a daemon thread started when the first micrograph
-opens or a dock widget is created (whichever comes first): the same trial measured
-stalls of 0.19 s at the most while it ran, and docking Train then took 0.23 s.
+the job started. So they run here, in a daemon thread started 2 s after the first
+micrograph opens (it shows first) or when a dock widget is created, whichever comes
+first: docking Train then stalled the viewer 0.11 s instead of 2.2 s
+(``benchmarks/bench_responsiveness.py``, docs/benchmarks.md).
 
 Only third-party packages that import none of napari-cryopick's or napari's modules are
 loaded here, each from its top-level package down (``torch`` before its submodules), the
