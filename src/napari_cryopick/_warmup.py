@@ -6,8 +6,8 @@ thread when the Train or Pick dock opened, they froze the viewer: a responsivene
 measured 2.0-2.2 s without an event-loop tick on docking Train, 1.1 s on docking Pick.
 Done by the first training or picking worker instead, they held the GIL in bursts when
 the job started. So they run here, in a daemon thread started 2 s after the first
-micrograph opens (it shows first) or when a dock widget is created, whichever comes
-first: docking Train then stalled the viewer 0.11 s instead of 2.2 s
+micrograph opens (it shows first) or when the Annotate, Train or Pick dock is created,
+whichever comes first: docking Train then stalled the viewer 0.11 s instead of 2.2 s
 (``benchmarks/bench_responsiveness.py``, docs/benchmarks.md).
 
 Only third-party packages that import none of napari-cryopick's or napari's modules are

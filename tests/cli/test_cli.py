@@ -338,6 +338,8 @@ def test_evaluate_says_when_the_truth_looks_like_a_few_clicks(tmp_path, capsys):
 def test_evaluate_says_fibers_are_scored_as_points(tmp_path, capsys):
     """A trial scored start-end STAR fiber files against fiber points: recall 0.095, no
     word that fibers are points here."""
+    import pandas as pd
+
     from napari_cryopick.core.pick_table import make_picks
     from napari_cryopick.io.pickfiles import write_picks
 
@@ -370,7 +372,13 @@ def test_evaluate_says_fibers_are_scored_as_points(tmp_path, capsys):
     )
     assert cli.main(args) != 0
     err = capsys.readouterr().err
-    assert "no fiber width and no diameter known" in err, err
+    assert "no fiber width nor diameter is known to match them by" in err, err
+    # a file of particles and fibers: the distance scores both, said (a review)
+    mixed = pd.concat([points, points.assign(kind="particle", tube_id=0, y=90.0)])
+    both = write_picks(mixed, tmp_path / "mixed.csv")
+    assert cli.main(["evaluate", "--pred", str(both), "--truth", str(both)]) == 0
+    err = capsys.readouterr().err
+    assert "the other kinds' picks are matched within it too (--kind fiber scores" in err, err
     particles = write_picks(points.assign(kind="particle", tube_id=0), tmp_path / "q.csv")
     assert cli.main(["evaluate", "--pred", str(particles), "--truth", str(particles)]) == 0
     assert "fibers" not in capsys.readouterr().err

@@ -16,6 +16,9 @@ def fresh_warm_up(monkeypatch):
 
     runs: list[tuple[bool, str]] = []
     done = threading.Event()
+    if _warmup._thread is not None:  # one an earlier test started (a reader's delay) ends first
+        _warmup._go.set()
+        _warmup._thread.join(120)
 
     def recorded() -> None:
         runs.append(
@@ -60,13 +63,32 @@ def test_opening_a_micrograph_warms_up_after_it_shows_and_a_dock_at_once(
     assert runs == [(False, "cryopick-warm-up")]
 
 
-def test_a_failed_warm_up_is_no_error_and_waiting_ends(monkeypatch):
+def test_a_failed_warm_up_is_no_error_and_waiting_ends(fresh_warm_up, monkeypatch):
     from napari_cryopick import _warmup
 
     def broken() -> None:
         raise ImportError("no torch here")
 
-    monkeypatch.setattr(_warmup, "_thread", None)
-    monkeypatch.setattr(_warmup, "_go", threading.Event())
+    raised: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
     monkeypatch.setattr(_warmup, "warm_up", broken)
     assert _warmup.wait_for_warm_up(10)
+    assert raised == []  # logged at debug level, not raised in the thread
+
+
+def test_training_waits_for_the_warm_up_and_hears_cancel(fresh_warm_up, monkeypatch):
+    """A review: the training job waited for the warm-up without a timeout, deaf to
+    Cancel (nothing yielded meanwhile)."""
+    from napari_cryopick import _warmup
+    from napari_cryopick._widgets.train import _training_job
+
+    release = threading.Event()
+    monkeypatch.setattr(_warmup, "warm_up", lambda: release.wait(30))
+    cancel = threading.Event()
+    cancel.set()
+    job = _training_job(None, cancel)  # (no request is read before the warm-up)
+    with pytest.raises(StopIteration) as stopped:
+        next(job)
+    assert stopped.value.value is None
+    assert _warmup._thread.is_alive()  # it had not finished: the job left on Cancel
+    release.set()

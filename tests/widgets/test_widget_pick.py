@@ -1853,6 +1853,26 @@ def test_evaluate_scores_picked_fibers_as_points_by_half_their_width(
     from_cli = json.loads(document.read_text())
     assert from_cli["ap"]["AP@10px"] == pytest.approx(report.ap["AP@10px"], abs=1e-9)
     assert from_cli["best_f1"]["recall"] == pytest.approx(recall, abs=1e-9)
+    # the same truth as its fibers' two ends (a start-end STAR): filled in along them, beside
+    # the picked fiber's points of no tube (a review: those kept the ends from being filled,
+    # and the traced fiber matched two true points)
+    ends = truth.groupby("tube_id").nth([0, -1])
+    data, kwargs, _ = picks_layer(ends, "mic ends")
+    viewer.add_points(data, **kwargs)
+    evaluation.truth_combo.setCurrentText("mic ends")
+    from_ends = evaluation.run()
+    assert from_ends is not None, evaluation.results_label.text()
+    assert "every 10 px along their paths" in evaluation.results_label.text()
+    _threshold, _f1, precision, ends_recall = from_ends.best_f1
+    assert 0.3 < ends_recall < 0.6, (ends_recall, evaluation.results_label.text())
+    assert precision > 0.9
+    pred, truth_table = evaluation.tables()
+    files = [write_picks(t, tmp_path / f"{n}2.csv") for t, n in ((pred, "p"), (truth_table, "t"))]
+    args = ["evaluate", "--pred", str(files[0]), "--truth", str(files[1]), "--json", str(document),
+            "--overwrite"]  # fmt: skip
+    assert cli.main(args) == 0
+    from_cli = json.loads(document.read_text())
+    assert from_cli["ap"]["AP@10px"] == pytest.approx(from_ends.ap["AP@10px"], abs=1e-9)
 
 
 def test_negatives_keep_vesicles_and_fibers_away_too(make_napari_viewer, qtbot, monkeypatch):

@@ -973,6 +973,52 @@ def test_a_model_adapted_from_the_general_model_keeps_its_users_data_sets(tmp_pa
     assert "(prot)" in said, said
 
 
+def test_the_general_models_recipe_sets_are_those_its_recipe_trained_and_no_user_retrained():
+    """A review: every data set of the first run counted as the recipe's, so a user's
+    folder named ``vesicles`` fine-tuned from the general model was left out of the resize
+    refusal and the forgetting notes; a resumed recipe run (two runs) and a card without
+    history must keep the recipe's sets; a fine-tune of the bundled model listed its ten
+    recipe heads as forgotten."""
+    from types import SimpleNamespace
+
+    from napari_cryopick.core.model.bundled import load_bundled_model
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+    from napari_cryopick.workflows.pick import recipe_heads
+    from napari_cryopick.workflows.train import base_model_warnings
+
+    recipe = {"mode": "joint", "datasets": ["sim_sphere", "vesicles"]}
+    user = {"mode": "finetune", "datasets": ["vesicles"], "train_config": {}}
+    sets = (DatasetCard("sim_sphere", 28.0), DatasetCard("vesicles", 40.0))
+
+    def card(*history, general=True):
+        extra = {"general_model": {"recipe": "x"}} if general else {}
+        return ModelCard(datasets=sets, history=tuple(history), extra=extra)
+
+    assert recipe_heads(card(recipe)) == ("sim_sphere", "vesicles")
+    assert recipe_heads(card(recipe, dict(recipe))) == ("sim_sphere", "vesicles")  # resumed
+    assert recipe_heads(card(recipe, user)) == ("sim_sphere",)  # the user's vesicles
+    assert recipe_heads(card()) == ("sim_sphere", "vesicles")  # no history: all of them
+    assert recipe_heads(card(recipe, general=False)) == ()
+    assert recipe_heads(None) == ()
+    model, metadata = load_bundled_model()
+    notes = base_model_warnings("finetune", model, metadata, {"mine": 40.0})
+    assert not [n for n in notes if "sim_sphere" in n], notes
+    # a user's head beside them is named (one data set, not the ten recipe heads)
+    mine = SimpleNamespace(head_names=(*model.head_names, "ribo"))
+    with_user = ModelCard.from_metadata(metadata)
+    with_user = with_user.with_run(
+        {"mode": "continual", "datasets": ["ribo"], "train_config": {}},
+        [DatasetCard("ribo", 56.0)],
+        heads=mine.head_names,
+        kinds=("particle",),
+        exemplars=None,
+    )
+    notes = base_model_warnings("finetune", mine, with_user.to_metadata(), {"mine": 40.0})
+    forgets = [n for n in notes if n.kind == "forgets"]
+    assert len(forgets) == 1, notes
+    assert "the heads of ribo will forget" in forgets[0], forgets
+
+
 def test_the_resize_refusal_leaves_vesicles_and_fibers_alone():
     """Vesicle and fiber sizes vary from micrograph to micrograph: more clicks of a vesicle
     data set on micrographs of larger vesicles is no other protein (a review of the

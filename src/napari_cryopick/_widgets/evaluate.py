@@ -655,7 +655,8 @@ class EvaluateWidget(QWidget):
         said += _input_problems(pred, truth, truth_layer, self.diameter_spin.value())
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         if fibers is not None:
-            note = fibers.note("the Tolerance box").replace("the diameter:", "the Diameter box:")
+            note = fibers.note("the Tolerance box", kind_option=None)
+            note = note.replace("the diameter:", "the Diameter box:")
             text = f"\n{note[0].upper()}{note[1:]}." + text
         # e.g. predicted and true sizes too different for IoU: under the figures
         self.results_label.setText(self.results_label.text() + text)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -309,7 +310,10 @@ def _training_job(request: TrainRequest, cancel: threading.Event) -> Generator[A
     """
     from napari_cryopick._warmup import wait_for_warm_up
 
-    wait_for_warm_up()  # (the optimiser's start-up it runs: once, not twice at a time)
+    # (the optimiser's start-up it runs: once, not twice at a time; Cancel heard meanwhile)
+    while not wait_for_warm_up(0.2):
+        if cancel.is_set():
+            return None
     from napari_cryopick.workflows.train import diameter_warnings
 
     previous = _leave_a_core_to_the_viewer(request.device)
@@ -419,9 +423,10 @@ def remember_model_path(dataset: str, path: Path) -> None:
 
 
 def saved_model_files() -> list[Path]:
-    """The models folder's model files, sorted (not the ``.previous.pt`` versions)."""
+    """The models folder's model files, sorted (not the earlier versions, ``.previous.pt``
+    and ``.previous-N.pt``: a review found a ``-2`` taken before a newer ``.previous.pt``)."""
     folder = default_model_path("model").parent
-    return sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".previous.pt"))
+    return sorted(p for p in folder.glob("*.pt") if earlier_version_of(p) is None)
 
 
 def model_knows(path: Any, dataset: str) -> bool:
@@ -439,7 +444,6 @@ def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Pat
     None when there is none (or ``than`` is the newest). ``newer`` False: any file but
     ``than`` (which is none of the data set's: a review found an older joint model that
     knew it passed over)."""
-    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
 
     files = {p.absolute() for p in saved_model_files()}
     files |= {Path(v).absolute() for v in _last_models().values() if isinstance(v, str) and v}
@@ -457,7 +461,7 @@ def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Pat
         if mtime > since:
             found.append((mtime, file))
     for _mtime, file in sorted(found, reverse=True):
-        if dataset in checkpoint_datasets(file):  # (one that cannot be read: no start)
+        if dataset in _card_datasets(file):  # (one that cannot be read: no start)
             return file
     return None
 
@@ -469,13 +473,15 @@ def previous_model_knowing(dataset: str) -> Path | None:
     file left out (a New model over a file of two data sets, answered Yes): a napari trial
     found nothing named it after a restart. Sought only where no model file knows the data
     set (:func:`newest_model_knowing`)."""
-    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+    import glob
 
     files = set(default_model_path("model").parent.glob("*.previous*.pt"))
     for value in _last_models().values():
         if isinstance(value, str) and value:
             kept = Path(value)
-            files |= set(kept.parent.glob(f"{kept.stem}.previous*{kept.suffix or '.pt'}"))
+            pattern = f"{glob.escape(kept.stem)}.previous*{glob.escape(kept.suffix or '.pt')}"
+            files |= set(kept.parent.glob(pattern))
+    files = {file for file in files if earlier_version_of(file) is not None}
     found = []
     for file in files:
         try:
@@ -483,9 +489,27 @@ def previous_model_knowing(dataset: str) -> Path | None:
         except OSError:
             continue
     for _mtime, file in sorted(found, reverse=True):
-        if dataset in checkpoint_datasets(file):
+        if dataset in _card_datasets(file):
             return file
     return None
+
+
+def _card_datasets(path: Path) -> tuple[str, ...]:
+    """:func:`~napari_cryopick.core.model.checkpoint.checkpoint_datasets` of ``path``,
+    read once for a version of the file (its size and time): Pick asks of every earlier
+    version at each press, in the GUI thread (a review)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return ()
+    return _card_datasets_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _card_datasets_of(path: str, _size: int, _mtime_ns: int) -> tuple[str, ...]:
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
+    return checkpoint_datasets(path)
 
 
 def earlier_version_of(path: Path) -> str | None:

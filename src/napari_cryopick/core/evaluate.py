@@ -1131,9 +1131,16 @@ class FiberScoring:
     #: diameter given: no width known), or None (no distance: boxes by IoU)
     source: str | None
     filled: bool
+    #: either side holds particles or vesicles too (scored at the same distance)
+    other_kinds: bool = False
+    #: both sides hold fibers (so that ``--kind fiber`` can score them alone)
+    both_sides: bool = False
 
-    def note(self, tolerance_option: str = "--tolerance PX") -> str:
-        """One sentence on how fibers were scored, for a report."""
+    def note(
+        self, tolerance_option: str = "--tolerance PX", kind_option: str | None = "--kind fiber"
+    ) -> str:
+        """One sentence on how fibers were scored, for a report (``kind_option``: how to
+        score the fibers alone, None: not said)."""
         if self.filled:
             said = (
                 f"fibers are scored as points every {self.tolerance_px:g} px along their "
@@ -1144,10 +1151,10 @@ class FiberScoring:
             said = "fibers are scored as the points along them, not as paths"
         else:
             return (
-                "fibers are scored as points by box overlap, not as paths (no fiber width "
-                "and no diameter known): compare points along them by distance with "
-                f"{tolerance_option} (e.g. half the fiber width), which also fills in "
-                "points along sparse paths (docs/evaluation.md)"
+                "fibers are scored as points, not as paths, and no fiber width nor diameter "
+                "is known to match them by: give the distance to match them within, "
+                f"{tolerance_option} (e.g. half the fiber width), which also fills in points "
+                "along sparse paths, or a diameter for box overlap (docs/evaluation.md)"
             )
         of = {
             "width": "half the fiber width",
@@ -1157,7 +1164,14 @@ class FiberScoring:
         how = f"matched within {self.tolerance_px:g} px of a true point ({of}"
         if self.source != "given":
             how += f"; {tolerance_option} sets another"
-        return f"{said}, {how})"
+        others = ""
+        if self.other_kinds:  # (a review: the fibers' distance scored the particles too)
+            others = "; the other kinds' picks are matched within it too" + (
+                f" ({kind_option} scores the fibers alone)"
+                if kind_option and self.both_sides
+                else ""
+            )
+        return f"{said}, {how}){others}"
 
 
 def _sparse_fibers(table: pd.DataFrame, spacing: float) -> bool:
@@ -1173,11 +1187,12 @@ def _sparse_fibers(table: pd.DataFrame, spacing: float) -> bool:
 
 
 def _filled_fibers(table: pd.DataFrame, spacing: float) -> pd.DataFrame:
-    """``table`` with its fibers as points every ``spacing`` px along their paths, each
-    with its tube's score (the other kinds as given, a tube id on them or not)."""
+    """``table`` with its fibers' paths as points every ``spacing`` px along them, each
+    with its tube's score; fiber points of no tube (a picking's untraced candidates:
+    points already) and the other kinds as given, a tube id on them or not."""
     from napari_cryopick.core.object_kinds import densify_fiber_picks
 
-    fibers = (table["kind"].astype(str) == "fiber").to_numpy()
+    fibers = ((table["kind"].astype(str) == "fiber") & (table["tube_id"] > 0)).to_numpy()
     if not fibers.any():
         return table
     scores = table[fibers].groupby(["micrograph", "tube_id"])["score"].max()
@@ -1230,15 +1245,16 @@ def fibers_as_points(
     if (
         tolerance_px is not None
         and tolerance_px > 0
+        # (fiber points of no tube are points already: a review found the Evaluate widget's
+        # untraced candidates kept a start-end truth from being filled in)
         and (_sparse_fibers(pred, tolerance_px) or _sparse_fibers(truth, tolerance_px))
-        # fiber points of no tube: no path to fill in
-        and not any(
-            ((t["kind"].astype(str) == "fiber") & ~(t["tube_id"] > 0)).any() for t in (pred, truth)
-        )
     ):
         filled = True
         pred_in, truth_in = _filled_fibers(pred, tolerance_px), _filled_fibers(truth, tolerance_px)
-    return FiberScoring(pred_in, truth_in, tolerance_px, source, filled)
+    kinds = set(pred["kind"].astype(str)) | set(truth["kind"].astype(str))
+    other_kinds = bool(kinds - {"fiber", "negative"})
+    both = all(len(side) for side in sides)
+    return FiberScoring(pred_in, truth_in, tolerance_px, source, filled, other_kinds, both)
 
 
 def evaluate(

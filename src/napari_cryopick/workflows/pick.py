@@ -846,13 +846,29 @@ def head_border(card: Any, head: str) -> float | None:
 
 def recipe_heads(card: Any) -> tuple[str, ...]:
     """The data-set heads of a general model's own recipe (copies of its generic head,
-    which picks unseen data with the zero-shot scale search): the data sets of the first
-    training of a card that carries ``general_model``; () for other models. A model
-    adapted from the general model keeps them beside the heads it was trained with."""
+    which picks unseen data with the zero-shot scale search): the data sets of a card that
+    carries ``general_model`` trained by its recipe's runs (``scripts/train_general_model.py``:
+    the history's first runs, those without the ``train_config`` every ``cryopick train``
+    or Train widget run records; all its data sets when it records no history), less any
+    a later training trained (a user's folder named ``vesicles`` fine-tuned from the
+    general model is the user's); () for other models. A model adapted from the general
+    model keeps them beside the heads it was trained with."""
+    from napari_cryopick.core.model.card import _listed
+
     extra = getattr(card, "extra", None) or {}
-    if card is None or "general_model" not in extra or not card.history:
+    if card is None or "general_model" not in extra:
         return ()
-    return tuple(card.history[0].get("datasets", ()) or ())
+    runs = [run for run in _listed(card.history) if isinstance(run, Mapping)]
+    if not runs:
+        return tuple(d.name for d in card.datasets)
+    recipe: list[str] = []
+    later: set[str] = set()
+    for index, run in enumerate(runs):
+        if "train_config" in run:  # the user's trainings from here on
+            later = {str(n) for after in runs[index:] for n in _listed(after.get("datasets"))}
+            break
+        recipe += [str(n) for n in _listed(run.get("datasets"))]
+    return tuple(n for n in dict.fromkeys(recipe) if n not in later)
 
 
 def _own_head_configs(

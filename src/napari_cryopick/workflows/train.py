@@ -1207,8 +1207,13 @@ def base_model_warnings(
 
     if base_model is None or mode == "new":
         return []
-    held = {d.name: d for d in ModelCard.from_metadata(base_metadata).datasets}
+    card = ModelCard.from_metadata(base_metadata)
+    held = {d.name: d for d in card.datasets}
     heads = [h for h in base_model.head_names if h != GENERIC_HEAD]
+    # a general model's recipe sets (copies of its generic head, in a model adapted from it
+    # too) are nothing a user keeps: neither forgotten nor a name to train under (a review:
+    # a fine-tune of the bundled model listed its ten recipe heads as forgotten)
+    recipe = set(recipe_heads(card))
     notes = []
     for name, diameter in trained.items():
         old = held.get(name)
@@ -1282,7 +1287,9 @@ def base_model_warnings(
             continue
         # a typo makes a new head (a trial's --head ribosme: a fifth head and a second
         # exemplar bank of the same micrographs, without a word)
-        close = difflib.get_close_matches(name, [n for n in held if n not in trained], 1, 0.8)
+        close = difflib.get_close_matches(
+            name, [n for n in held if n not in trained and n not in recipe], 1, 0.8
+        )
         if close:
             notes.append(
                 f"data set {name!r} is new to the model, which holds {close[0]!r}: if these "
@@ -1292,7 +1299,7 @@ def base_model_warnings(
     if mode in ("finetune", "joint"):
         # joint from a model trains body and heads on this run's data sets alone, as
         # finetune does (a trial's --mode joint --init was not warned; finetune was)
-        others = [h for h in heads if h not in trained]
+        others = [h for h in heads if h not in trained and h not in recipe]
         if others:
             together = (
                 " (or give every data set's micrographs and picks to this joint run)"
@@ -1313,7 +1320,6 @@ def base_model_warnings(
         # (not a general model's: its data sets are what it was pretrained on, the
         # simulated shapes among them, nothing a user keeps)
         # (nor a model's adapted from it: its user's data sets are the user's, a review)
-        recipe = set(recipe_heads(ModelCard.from_metadata(base_metadata)))
         headless = [n for n in held if n not in trained and n not in heads and n not in recipe]
         if headless and GENERIC_HEAD in base_model.head_names:
             from napari_cryopick.core.exemplars import bank_from_metadata
