@@ -1515,6 +1515,40 @@ def test_a_new_model_written_over_a_model_of_other_data_sets_asks_first(
     qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
 
 
+def test_a_training_that_would_replace_a_data_sets_only_copy_asks_first(
+    annotated, monkeypatch, real_data_dir
+):
+    """A napari trial: a New ribosome model written over a joint ribosome + apoferritin
+    file (answered Yes) left the apoferritin in X.previous.pt alone; the next training
+    into X.pt replaced that file unasked. Asked first now, No the default."""
+    from napari_cryopick._widgets.train import TrainWidget
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    viewer, train, tmp_path = annotated
+    _second_micrograph(viewer, real_data_dir, tmp_path)  # (two open, as users have)
+    ribosome = ModelCard(datasets=(DatasetCard("ribosome", 56.0),))
+    both = ModelCard(datasets=(DatasetCard("ribosome", 56.0), DatasetCard("apoferritin", 62.0)))
+    out = save_checkpoint(
+        tmp_path / "x.pt", Detector(DetectorConfig()), metadata=ribosome.to_metadata()
+    )
+    earlier = save_checkpoint(
+        tmp_path / "x.previous.pt", Detector(DetectorConfig()), metadata=both.to_metadata()
+    )
+    before = earlier.read_bytes()
+    asked: list[str] = []
+    monkeypatch.setattr(TrainWidget, "confirm_forgetting", lambda _w, q: asked.append(q) or False)
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.dataset_combo.setCurrentText("ribosome")
+    train.output_edit.setText(str(out))
+    assert train.start() is None
+    (question,) = asked
+    assert "x.previous.pt, the earlier version kept of x.pt, holds the only copy of " in question
+    assert "apoferritin; this training replaces it (copy or rename" in question, question
+    assert train.worker is None
+    assert earlier.read_bytes() == before
+
+
 def test_after_a_restart_the_model_file_given_last_is_the_data_sets(annotated, qtbot):
     # a trial saved its model to a file of its own; after a restart, Fine-tune started from
     # the bundled model and wrote the default file: a second lineage, the user's forgotten

@@ -1019,6 +1019,37 @@ def test_the_general_models_recipe_sets_are_those_its_recipe_trained_and_no_user
     assert "the heads of ribo will forget" in forgets[0], forgets
 
 
+def test_cli_train_refuses_to_replace_the_earlier_version_holding_a_data_sets_only_copy(
+    tmp_path, capsys
+):
+    """A trial: apoferritin, left only in X.previous.pt by a New model written over a
+    joint file, went with the next training into X.pt, unasked."""
+    from napari_cryopick.cli import main
+    from napari_cryopick.core.model import Detector, DetectorConfig, save_checkpoint
+    from napari_cryopick.core.model.card import DatasetCard, ModelCard
+
+    args = _simulated_clicks(tmp_path, (256, 256), 12, micrographs=1, clicked=1)
+    args += ["--steps", "2", "--batch-size", "2", "--crop-size", "64", "--threads", "1"]
+    args += ["--dataset", "ribo"]
+    out = tmp_path / "m.pt"  # (the --out of the arguments)
+    ribo = ModelCard(datasets=(DatasetCard("ribo", 40.0),))
+    both = ModelCard(datasets=(DatasetCard("ribo", 40.0), DatasetCard("apo", 62.0)))
+    save_checkpoint(out, Detector(DetectorConfig()), metadata=ribo.to_metadata())
+    earlier = save_checkpoint(
+        tmp_path / "m.previous.pt", Detector(DetectorConfig()), metadata=both.to_metadata()
+    )
+    before = earlier.read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--init", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{earlier}, the earlier version kept of {out}, holds the only copy of apo" in err
+    assert earlier.read_bytes() == before
+    # starting from the earlier version itself: it is kept (the next one is m.previous-2.pt)
+    assert main([*args, "--init", str(earlier), "--mode", "continual"]) == 0
+    assert earlier.read_bytes() == before
+    assert (tmp_path / "m.previous-2.pt").is_file()
+
+
 def test_the_resize_refusal_leaves_vesicles_and_fibers_alone():
     """Vesicle and fiber sizes vary from micrograph to micrograph: more clicks of a vesicle
     data set on micrographs of larger vesicles is no other protein (a review of the

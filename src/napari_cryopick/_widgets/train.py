@@ -1552,7 +1552,10 @@ class TrainWidget(QWidget):
         # cryopick train refuses it; a review: 'Save model to' replaced such a file, kept
         # only as the .previous.pt the next training replaces)
         from napari_cryopick.core.text import name_list
-        from napari_cryopick.workflows.train import datasets_lost_by_writing
+        from napari_cryopick.workflows.train import (
+            datasets_lost_by_writing,
+            datasets_lost_with_previous,
+        )
 
         held, lost = datasets_lost_by_writing(request)
         replaces = []
@@ -1563,6 +1566,15 @@ class TrainWidget(QWidget):
                 f"know {name_list(lost, 5)} (the file's earlier version is kept as its "
                 ".previous.pt only until the next training)"
             ]
+        # ... nor the earlier version it replaces, where that alone knows a data set (a
+        # napari trial's apoferritin, left in X.previous.pt by a New model, went unasked)
+        previous, only = datasets_lost_with_previous(request)
+        if only:
+            replaces.append(
+                f"{previous.name}, the earlier version kept of {Path(request.out).name}, "
+                f"holds the only copy of {name_list(only, 5)}; this training replaces it "
+                f"(copy or rename {previous} first to keep it)"
+            )
         if forgets or resized or replaces:
             # asked before the minutes of training, not said after the press (a GUI trial's
             # fine-tune on β-gal made the model forget the ribosome; the warning came with

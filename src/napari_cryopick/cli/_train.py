@@ -569,6 +569,28 @@ def _refuse_to_lose_out_datasets(
     )
 
 
+def _refuse_to_lose_previous(out: Any, request: Any, init: Any = None) -> None:
+    """Refuse a run whose writing of ``out`` would replace the earlier version kept beside
+    it when that holds the only copy of a data set among it, ``out`` and the new model
+    (:func:`napari_cryopick.workflows.train.datasets_lost_with_previous`: a trial's
+    apoferritin, left only in ``X.previous.pt`` by a New model, went with the next
+    training into ``X.pt``)."""
+    from napari_cryopick.core.text import name_list
+    from napari_cryopick.workflows.train import datasets_lost_with_previous
+
+    previous, lost = datasets_lost_with_previous(
+        dataclasses.replace(request, out=out, base_model=init)
+    )
+    if not lost:
+        return
+    raise CLIError(
+        f"{previous}, the earlier version kept of {out}, holds the only copy of "
+        f"{name_list(lost, 5)} (neither {out} nor the model this run writes knows it), and "
+        f"writing {out} replaces it: copy or rename {previous} first to keep it, or write "
+        "elsewhere (--out)"
+    )
+
+
 def _warn_unlabelled_corrections(request: Any) -> None:
     """Name the training micrographs whose picks napari corrected (picks deleted, added or
     moved in the Pick widget) without making the corrections training labels: they are
@@ -811,6 +833,7 @@ def run(args: argparse.Namespace) -> int:
     _refuse_to_lose_out_datasets(
         args.out, mode, request, given_mode=args.mode is not None, init=args.init
     )
+    _refuse_to_lose_previous(args.out, request, init=args.init)
     _warn_unlabelled_corrections(request)
     if args.init is None and mode in ("continual", "fewshot", "finetune"):
         print(f"--mode {mode} without --init: starting from the bundled general model")

@@ -1115,7 +1115,6 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
     the Train widget asks first."""
     from napari_cryopick.core.model.card import ModelCard
     from napari_cryopick.core.model.checkpoint import (
-        checkpoint_datasets,
         metadata_datasets,
         read_checkpoint,
     )
@@ -1135,6 +1134,16 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
     # model's: a user's own data set "vesicles" is the user's, a second review)
     pretrained = set(recipe_heads(ModelCard.from_metadata(metadata)))
     held = tuple(n for n in metadata_datasets(metadata) if n not in pretrained)
+    kept = _known_after(request)
+    return held, tuple(name for name in held if name not in kept)
+
+
+def _known_after(request: TrainRequest) -> set[str]:
+    """The data sets the model this run writes knows: those it trains and those of the
+    model it starts from (whose card it carries on)."""
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
+
     kept = {str(s.name) for s in request.datasets}
     # (no base: a new model, or the bundled model's start, whose data sets are left out)
     base = request.base_model
@@ -1143,7 +1152,41 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
             kept |= set(checkpoint_datasets(base))
     elif base is not None:  # (what a fine-tune or joint run forgets is base_model_warnings')
         kept |= set(ModelCard.of_model(base, request.base_metadata or {}).dataset_names)
-    return held, tuple(name for name in held if name not in kept)
+    return kept
+
+
+def datasets_lost_with_previous(request: TrainRequest) -> tuple[Path | None, tuple[str, ...]]:
+    """``(previous, lost)``: the earlier version of ``request.out`` this run's writing would
+    replace (:func:`previous_model_path`; a model file), and the data sets it alone knows
+    of these three: it, the model file ``out`` (kept as the new earlier version) and the
+    model this run writes; the general model's own data sets left out. ``(None, ())``
+    when nothing would be lost. A napari trial wrote a New ribosome model over a joint
+    ribosome and apoferritin file (answered Yes: kept as ``.previous.pt``), then a training
+    into the same file replaced that ``.previous.pt``, the apoferritin's only copy, unasked;
+    ``cryopick train`` refuses such a run, the Train widget asks first."""
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.core.model.checkpoint import metadata_datasets, read_checkpoint
+
+    from .pick import recipe_heads
+
+    out = request.out
+    if out is None or not Path(out).is_file():
+        return None, ()
+    keep = request.base_model if isinstance(request.base_model, (str, os.PathLike)) else None
+    previous = previous_model_path(Path(out), keep)
+    if not previous.is_file():
+        return None, ()
+    sets = []
+    for path in (previous, Path(out)):
+        try:
+            metadata = read_checkpoint(path).get("metadata") or {}
+        except (OSError, ValueError):
+            metadata = {}
+        pretrained = set(recipe_heads(ModelCard.from_metadata(metadata)))
+        sets.append([n for n in metadata_datasets(metadata) if n not in pretrained])
+    known = _known_after(request) | set(sets[1])
+    lost = tuple(name for name in sets[0] if name not in known)
+    return (previous, lost) if lost else (None, ())
 
 
 #: A data set trained again at a particle size this share or more away from its own is
