@@ -974,5 +974,7 @@ def test_fibers_are_matched_within_half_the_width_either_side_knows():
     assert rule(truth, truth) == (50.0, "diameter")
     assert rule(truth, truth, diameter=None) == (None, None)
     assert rule(pred, truth, tolerance=7.0) == (7.0, "given")
+    # to 0.1 px (a GUI trial's widget said "AP@11.9982px" where the CLI said 12 px)
+    assert rule(pred.assign(diameter=23.9964), truth) == (12.0, "width")
     particles = make_picks([1.0], [1.0], diameter=40.0)
     assert rule(particles, particles) is None

@@ -1834,6 +1834,9 @@ def test_evaluate_scores_picked_fibers_as_points_by_half_their_width(
     said = evaluation.results_label.text()
     assert "Fibers are scored as the points along them" in said, said
     assert "matched within 10 px of a true point (half the fiber width" in said, said
+    # the points scored are not the paths an export writes (a GUI trial: AP 0.800 here,
+    # 0.882 from cryopick evaluate on the exported file, unexplained)
+    assert "not as the traced paths an export writes" in said, said
     # the traced fiber's points match the first true fiber, none lies on the second
     _threshold, _f1, precision, recall = report.best_f1
     assert 0.3 < recall < 0.6, (recall, said)

@@ -657,6 +657,16 @@ class EvaluateWidget(QWidget):
         if fibers is not None:
             note = fibers.note("the Tolerance box", kind_option=None)
             note = note.replace("the diameter:", "the Diameter box:")
+            pred_layer = self.viewer.layers[self.pred_combo.currentText()]
+            if pred_layer.metadata.get("kind") == "fiber" and not pred_layer.metadata.get(
+                SOURCE_KEY
+            ):
+                # (a GUI trial's exported paths scored AP 0.882 where the widget said 0.800)
+                note += (
+                    "; the picked fibers are scored as every point the model found along them "
+                    "down to the score floor, not as the traced paths an export writes, so "
+                    "'cryopick evaluate' on an exported file scores a little differently"
+                )
             text = f"\n{note[0].upper()}{note[1:]}." + text
         # e.g. predicted and true sizes too different for IoU: under the figures
         self.results_label.setText(self.results_label.text() + text)

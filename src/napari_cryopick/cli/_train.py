@@ -423,8 +423,8 @@ def _refuse_resized_dataset(
                 f"run's particles are {new:.0f} {unit} ({abs(new / old - 1):.0%} apart): "
                 f"another protein under its name? Training would make {name!r} a "
                 f"{new:.0f} {unit} data set and pick its micrographs poorly. Give another "
-                f"--dataset name for another protein, or --allow-resize if {name!r}'s "
-                f"particles really are {new:.0f} {unit} now (micrographs binned otherwise, a "
+                f"--dataset name for another protein, or --allow-resize if the particles "
+                f"of {name!r} really are {new:.0f} {unit} now (micrographs binned otherwise, a "
                 "diameter corrected)"
             )
         # (unnamed in continual or few-shot: refused whatever the size, below)
