@@ -225,7 +225,7 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
     qtbot.waitUntil(lambda: train.worker is None, timeout=30_000)
 
     assert train.last_result is None
-    assert "cancelled" in train.status.text()
+    assert train.status.text().startswith("Training cancelled: the previous model is unchanged.")
     # the preview picks left on screen are said to be the cancelled model's (a trial
     # exported them unmarked); Export warns of them as an earlier model's
     assert f"picks shown on {NAME} are the cancelled training's last preview" in (
@@ -243,6 +243,18 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
     assert train.start() is not None, train.last_error
     assert not train.progress_bar.text().startswith("cancelled")  # a new run: the default
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+
+
+def test_cancel_without_an_earlier_model_says_nothing_was_written(annotated, qtbot):
+    # a GUI trial's Cancel pressed at once read "the previous model is unchanged" where
+    # there was none
+    _viewer, train, tmp_path = annotated
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    assert train.start() is not None, train.last_error
+    train.cancel()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
+    assert train.status.text() == "Training cancelled: no model was written.", train.status.text()
+    assert not (tmp_path / "models" / "ribosome.pt").exists()
 
 
 def test_a_failed_training_is_said_once_and_not_raised_in_the_viewer(annotated, qtbot):

@@ -1808,7 +1808,12 @@ class TrainWidget(QWidget):
     def _returned(self, value: Any) -> Iterator[None]:
         yield from ()
         if value is None:
-            text = "Training cancelled: the previous model is unchanged."
+            # (no model before it: nothing "unchanged" to speak of, a GUI trial)
+            text = (
+                "Training cancelled: the previous model is unchanged."
+                if session(self.viewer).model is not None
+                else "Training cancelled: no model was written."
+            )
             # the bar says where it stopped, not a training still under way (a trial read
             # 64/357 after Cancel)
             self.progress_bar.setFormat("cancelled at step %v of %m")
