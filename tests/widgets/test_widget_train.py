@@ -2323,3 +2323,49 @@ def test_the_status_says_when_the_clicks_set_the_steps(annotated, real_data_dir,
     views = float(planned.group(2))
     assert int(planned.group(1)) == max(100, round(views * 5 / 1))  # batch 2, half centred
     assert "for your 5 clicks" in status
+
+
+def test_a_typed_name_over_unnamed_micrographs_of_two_folders_is_said(
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
+):
+    """A GUI trial's unnamed ribosome and apoferritin micrographs, of two folders, trained
+    as one data set under the name typed in Data set (New mode), unsaid until the click
+    check warned; said now with the training, and not when each trains as its folder's."""
+    from napari_cryopick.core.simulate import SimulationConfig, simulate_micrograph
+    from napari_cryopick.io.micrographs import write_mrc
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    for seed, folder in enumerate(("ribo", "apo")):
+        simulated = simulate_micrograph(
+            SimulationConfig(shape=(256, 256), diameter_px=40.0, n_particles=8), seed=seed
+        )
+        (tmp_path / folder).mkdir()
+        write_mrc(tmp_path / folder / f"{folder}1.mrc", simulated.image)
+        viewer.open(str(tmp_path / folder / f"{folder}1.mrc"), plugin="napari-cryopick")
+        viewer.layers.selection.active = viewer.layers[f"{folder}1"]
+        annotate.diameter_spin.setValue(40.0)
+        particles = simulated.picks[simulated.picks["kind"] == "particle"].head(4)
+        annotate.set_kind("particle").add(picks_to_napari(particles))
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
+    train.steps_spin.setValue(2)
+    train.batch_spin.setValue(2)
+    train.crop_spin.setValue(64)
+    train.device_combo.setCurrentText("cpu")
+    train.output_edit.setText(str(tmp_path / "models" / "mix.pt"))
+    train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
+    train.dataset_combo.setCurrentText("mix")
+    assert train.start() is not None, train.last_error
+    assert (
+        "the unnamed micrographs of folders apo, ribo all train as data set 'mix', the name "
+        "typed" in train.status.text()
+    ), train.status.text()
+    train.cancel()  # (what it said is what is tested)
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)
+    train.dataset_combo.setCurrentText("")  # each as its folder's: nothing to say
+    train.output_edit.setText(str(tmp_path / "models" / "two.pt"))
+    assert train.start() is not None, train.last_error
+    assert "all train as data set" not in train.status.text(), train.status.text()
+    train.cancel()
+    qtbot.waitUntil(lambda: train.worker is None, timeout=90_000)

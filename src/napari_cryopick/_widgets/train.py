@@ -611,6 +611,7 @@ class TrainWidget(QWidget):
         self._run_notes: list[Any] = []  # those of the running training, said at its end
         self.size_note: str = ""  # kinds too different in size for one model
         self.junk_note: str = ""  # data sets of negatives only, not trained on
+        self.merge_note: str = ""  # unnamed micrographs of several folders under one name
         self.kind_note: str = ""  # data sets of other kinds left out of a new model
         self.diameter_note: str = ""  # the typed diameter against the clicks (the job's)
         self._cancel = threading.Event()
@@ -1083,6 +1084,16 @@ class TrainWidget(QWidget):
             ]
         # an unnamed micrograph belongs to the data set typed, else to its folder's, as
         # `cryopick train --annotations` names it (it trained as "default" here)
+        folders = sorted({_folder_name(item) for item in annotations if not item.dataset})
+        self.merge_note = ""
+        if dataset and len(folders) > 1:
+            # (a GUI trial's unnamed ribosome and apoferritin micrographs, of two folders,
+            # trained as one data set under the name typed; the click check then warned)
+            self.merge_note = (
+                f" (Note: the unnamed micrographs of folders {name_list(folders, 4)} all "
+                f"train as data set '{dataset}', the name typed; to keep them apart, name "
+                "them in Annotate, or leave Data set empty to train each as its folder's.)"
+            )
         annotations = [
             dataclasses.replace(item, dataset=item.dataset or dataset or _folder_name(item))
             for item in annotations
@@ -1621,7 +1632,7 @@ class TrainWidget(QWidget):
             of = " of " + ", ".join(f"{s.name} ({len(s.micrographs)})" for s in request.datasets)
         self._mode_text = (
             f"Training ({MODES[request.resolved_mode]}) on {count} micrograph(s){of}{start}"
-            f"{self.mode_note}{self.size_note}{self.junk_note}{self.kind_note}"
+            f"{self.mode_note}{self.size_note}{self.junk_note}{self.kind_note}{self.merge_note}"
             f"{self._corrections_note()}{self._closed_labels_note(request)}"
         )
         self.status.setText(self._mode_text + "…")
