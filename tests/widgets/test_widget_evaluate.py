@@ -83,6 +83,13 @@ def test_an_empty_truth_gives_way_to_a_truth_opened_later(make_napari_viewer, re
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Evaluate")
     assert widget.pred_combo.currentText() == f"{NAME} results"
     assert widget.truth_combo.currentText() == empty.name  # the only candidate
+    # evaluated so, it says which layer is empty and what to do (a fiber trial's empty
+    # picks layer stood as the truth beside its fibers: "nothing to compare")
+    assert widget.run() is None
+    assert widget.results_label.text() == (
+        f"The ground-truth layer '{empty.name}' has no points: nothing to compare (choose "
+        "another, or Load truth file…)."
+    )
     data, kwargs, _ = picks_layer(table.assign(micrograph=NAME), f"{NAME} truth")
     viewer.add_points(data, **kwargs)
     assert widget.truth_combo.currentText() == f"{NAME} truth"

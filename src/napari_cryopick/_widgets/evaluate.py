@@ -609,7 +609,12 @@ class EvaluateWidget(QWidget):
         pred, truth = self.tables()
         pred = _sure_scores(pred)
         if not len(truth):
-            self.results_label.setText("The ground-truth layer has no points: nothing to compare.")
+            # (a fiber trial's empty picks layer stood as the truth beside its fibers: what
+            # to do next said)
+            self.results_label.setText(
+                f"The ground-truth layer '{self.truth_combo.currentText()}' has no points: "
+                "nothing to compare (choose another, or Load truth file…)."
+            )
             return None
         if not len(pred):
             self.results_label.setText("The predicted layer has no points: pick first.")
