@@ -1876,6 +1876,16 @@ def test_evaluate_scores_picked_fibers_as_points_by_half_their_width(
     assert cli.main(args) == 0
     from_cli = json.loads(document.read_text())
     assert from_cli["ap"]["AP@10px"] == pytest.approx(from_ends.ap["AP@10px"], abs=1e-9)
+    # paths drawn in Annotate are scored as drawn: no word of a model's candidates (a
+    # review found that note beside them)
+    _dock, annotate = viewer.window.add_plugin_dock_widget("napari-cryopick", "Annotate")
+    drawn = annotate.set_kind("fiber")
+    drawn.add_paths([np.array([[239.5, 40.0], [239.5, 320.0]])])
+    evaluation.pred_combo.setCurrentText(drawn.name)
+    evaluation.truth_combo.setCurrentText("mic truth")
+    assert evaluation.run() is not None, evaluation.results_label.text()
+    assert "Fibers are scored as" in evaluation.results_label.text()
+    assert "not as the traced paths" not in evaluation.results_label.text()
 
 
 def test_negatives_keep_vesicles_and_fibers_away_too(make_napari_viewer, qtbot, monkeypatch):

@@ -1557,6 +1557,7 @@ def test_a_training_that_would_replace_a_data_sets_only_copy_asks_first(
     (question,) = asked
     assert "x.previous.pt, the earlier version kept of x.pt, holds the only copy of " in question
     assert "apoferritin; this training replaces it (copy or rename" in question, question
+    assert train.status.text().startswith(f"Not trained: copy or rename {earlier} to keep it")
     assert train.worker is None
     assert earlier.read_bytes() == before
 

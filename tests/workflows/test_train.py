@@ -1000,6 +1000,17 @@ def test_the_general_models_recipe_sets_are_those_its_recipe_trained_and_no_user
     assert recipe_heads(card()) == ("sim_sphere", "vesicles")  # no history: all of them
     assert recipe_heads(card(recipe, general=False)) == ()
     assert recipe_heads(None) == ()
+    # a recipe run's data sets as a mapping of name to details (the leave-one-out models:
+    # the record's details written over the list; a review found them counting none)
+    detailed = {**recipe, "datasets": {"sim_sphere": {"n": 1}, "vesicles": {"n": 2}}}
+    assert recipe_heads(card(detailed, user)) == ("sim_sphere",)
+    from pathlib import Path
+
+    from napari_cryopick.core.model import load_checkpoint
+
+    models = Path(__file__).resolve().parents[2] / "benchmarks" / "models"
+    _model, loo = load_checkpoint(models / "general_without_empiar10017_bgal.pt")
+    assert len(recipe_heads(ModelCard.from_metadata(loo))) == len(loo["datasets"]) == 9
     model, metadata = load_bundled_model()
     notes = base_model_warnings("finetune", model, metadata, {"mine": 40.0})
     assert not [n for n in notes if "sim_sphere" in n], notes

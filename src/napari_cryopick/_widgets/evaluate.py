@@ -233,6 +233,7 @@ class EvaluateWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.report = None
+        self._scored_candidates = False  # the last predictions were a result's candidates
 
         self.pred_combo = QComboBox()
         self.pred_combo.setToolTip(
@@ -574,6 +575,7 @@ class EvaluateWidget(QWidget):
             # every circle (fiber point) down to the score floor, not only those above
             # the slider
             pred = every_candidate(self.viewer, name, pred_layer.metadata.get("kind"))
+        self._scored_candidates = pred is not None  # (what the fibers note says)
         if pred is None:
             pred = layer_picks(pred_layer, name)
         return pred, layer_picks(truth_layer, name)
@@ -663,9 +665,8 @@ class EvaluateWidget(QWidget):
             note = fibers.note("the Tolerance box", kind_option=None)
             note = note.replace("the diameter:", "the Diameter box:")
             pred_layer = self.viewer.layers[self.pred_combo.currentText()]
-            if pred_layer.metadata.get("kind") == "fiber" and not pred_layer.metadata.get(
-                SOURCE_KEY
-            ):
+            if pred_layer.metadata.get("kind") == "fiber" and self._scored_candidates:
+                # (only the result's candidates: a review found the note beside drawn paths)
                 # (a GUI trial's exported paths scored AP 0.882 where the widget said 0.800)
                 note += (
                     "; the picked fibers are scored as every point the model found along them "

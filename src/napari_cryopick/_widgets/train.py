@@ -1601,6 +1601,11 @@ class TrainWidget(QWidget):
                     if resized
                     else "Not trained: give another file in 'Save model to', or add to that "
                     "model: load it in Pick and train with Continual."
+                    if lost
+                    # (only the earlier version at stake: a review found the advice above
+                    # leading to the same question again)
+                    else f"Not trained: copy or rename {previous} to keep it (or load it in "
+                    "Pick and train with Continual), or give another file in 'Save model to'."
                 )
                 return None
         self.last_error = ""

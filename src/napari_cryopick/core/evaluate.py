@@ -1154,7 +1154,8 @@ class FiberScoring:
                 "fibers are scored as points, not as paths, and no fiber width nor diameter "
                 "is known to match them by: give the distance to match them within, "
                 f"{tolerance_option} (e.g. half the fiber width), which also fills in points "
-                "along sparse paths, or a diameter for box overlap (docs/evaluation.md)"
+                "along sparse paths, or the fiber width as the diameter, whose half is then "
+                "the distance (docs/evaluation.md)"
             )
         of = {
             "width": "half the fiber width",
@@ -1237,7 +1238,8 @@ def fibers_as_points(
             widths = widths[np.isfinite(widths) & (widths > 0)]
             if len(widths):
                 # (to 0.1 px: a GUI trial read "AP@11.9982px" of 24 px fibers, the CLI 12)
-                tolerance_px, source = round(float(np.median(widths)) / 2.0, 1), "width"
+                half = max(0.1, round(float(np.median(widths)) / 2.0, 1))
+                tolerance_px, source = half, "width"
                 break
         else:
             if diameter_px is not None and diameter_px > 0:

@@ -858,6 +858,14 @@ def recipe_heads(card: Any) -> tuple[str, ...]:
     extra = getattr(card, "extra", None) or {}
     if card is None or "general_model" not in extra:
         return ()
+
+    def names(run: Mapping[str, Any]) -> list[str]:
+        # a list, or (the recipe's runs before --finalise: its record's per-set details
+        # written over the list) a mapping of name to details (a review: the leave-one-out
+        # general models counted no recipe set)
+        value = run.get("datasets")
+        return [str(n) for n in (list(value) if isinstance(value, Mapping) else _listed(value))]
+
     runs = [run for run in _listed(card.history) if isinstance(run, Mapping)]
     if not runs:
         return tuple(d.name for d in card.datasets)
@@ -865,9 +873,9 @@ def recipe_heads(card: Any) -> tuple[str, ...]:
     later: set[str] = set()
     for index, run in enumerate(runs):
         if "train_config" in run:  # the user's trainings from here on
-            later = {str(n) for after in runs[index:] for n in _listed(after.get("datasets"))}
+            later = {n for after in runs[index:] for n in names(after)}
             break
-        recipe += [str(n) for n in _listed(run.get("datasets"))]
+        recipe += names(run)
     return tuple(n for n in dict.fromkeys(recipe) if n not in later)
 
 
