@@ -1011,6 +1011,9 @@ def test_the_general_models_recipe_sets_are_those_its_recipe_trained_and_no_user
     models = Path(__file__).resolve().parents[2] / "benchmarks" / "models"
     _model, loo = load_checkpoint(models / "general_without_empiar10017_bgal.pt")
     assert len(recipe_heads(ModelCard.from_metadata(loo))) == len(loo["datasets"]) == 9
+    # continual from it (generic head only, no bank) loses nothing a user keeps
+    notes = base_model_warnings("continual", _model, loo, {"mine": 40.0})
+    assert not [n for n in notes if "no own head" in n], notes
     model, metadata = load_bundled_model()
     notes = base_model_warnings("finetune", model, metadata, {"mine": 40.0})
     assert not [n for n in notes if "sim_sphere" in n], notes

@@ -1388,7 +1388,8 @@ def base_model_warnings(
 
         bank = bank_from_metadata(base_metadata.get("exemplars"))
         adopted = heads_to_adopt(base_model, bank, list(trained))
-        headless = [n for n in held if n not in trained and n not in heads]
+        # (the general model's recipe sets: nothing a user keeps, a review)
+        headless = [n for n in held if n not in trained and n not in heads and n not in recipe]
         lost = [n for n in headless if n not in bank.datasets]
         if lost:
             notes.append(
@@ -1396,7 +1397,11 @@ def base_model_warnings(
                 "generic head knew it, and continual training moves it to the new data; "
                 f"train with {wording.mode_name('joint')} first to keep it"
             )
-        unbanked = [n for n in held if n not in trained and n in heads and n not in bank.datasets]
+        unbanked = [
+            n
+            for n in held
+            if n not in trained and n in heads and n not in bank.datasets and n not in recipe
+        ]
         if unbanked:
             # (a CLI trial's β-gal, trained with --exemplars 0: AP 0.80 -> 0.73 after a
             # continual ribosome run, unsaid)
