@@ -1827,7 +1827,7 @@ class TrainWidget(QWidget):
             # (no model before it: nothing "unchanged" to speak of, a GUI trial)
             text = (
                 "Training cancelled: the previous model is unchanged."
-                if session(self.viewer).model is not None
+                if self._model_at_start is not None
                 else "Training cancelled: no model was written."
             )
             # the bar says where it stopped, not a training still under way (a trial read
