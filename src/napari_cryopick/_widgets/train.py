@@ -1084,16 +1084,12 @@ class TrainWidget(QWidget):
             ]
         # an unnamed micrograph belongs to the data set typed, else to its folder's, as
         # `cryopick train --annotations` names it (it trained as "default" here)
-        folders = sorted({_folder_name(item) for item in annotations if not item.dataset})
-        self.merge_note = ""
-        if dataset and len(folders) > 1:
-            # (a GUI trial's unnamed ribosome and apoferritin micrographs, of two folders,
-            # trained as one data set under the name typed; the click check then warned)
-            self.merge_note = (
-                f" (Note: the unnamed micrographs of folders {name_list(folders, 4)} all "
-                f"train as data set '{dataset}', the name typed; to keep them apart, name "
-                "them in Annotate, or leave Data set empty to train each as its folder's.)"
-            )
+        # the unnamed micrographs' folders, for the note below (once those trained are known)
+        unnamed = {
+            str(item.micrograph_path): _folder_name(item)
+            for item in annotations
+            if not item.dataset and dataset
+        }
         annotations = [
             dataclasses.replace(item, dataset=item.dataset or dataset or _folder_name(item))
             for item in annotations
@@ -1125,6 +1121,18 @@ class TrainWidget(QWidget):
         if mode == "fewshot" and not dataset:
             raise ValueError("Few-shot training needs a data-set name (the new head's name).")
         annotations = self._one_kind_per_model(mode, dataset, annotations)
+        folders = sorted(
+            {unnamed[key] for item in annotations if (key := str(item.micrograph_path)) in unnamed}
+        )
+        self.merge_note = ""
+        if len(folders) > 1:
+            # (a GUI trial's unnamed ribosome and apoferritin micrographs, of two folders,
+            # trained as one data set under the name typed; the click check then warned)
+            self.merge_note = (
+                f" (Note: the unnamed micrographs of folders {name_list(folders, 4)} all "
+                f"train as data set '{dataset}', the name typed; to keep them apart, name "
+                "them in Annotate, or leave Data set empty to train each as its folder's.)"
+            )
         self._request_items = annotations
         kinds = annotated_kinds(annotations)
         model, metadata = None, {}
