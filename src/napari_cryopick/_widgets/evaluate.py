@@ -662,8 +662,7 @@ class EvaluateWidget(QWidget):
         said += _input_problems(pred, truth, truth_layer, self.diameter_spin.value())
         text = "".join(f"\nWarning: {m[0].upper()}{m[1:]}." for m in said)
         if fibers is not None:
-            note = fibers.note("the Tolerance box", kind_option=None)
-            note = note.replace("the diameter:", "the Diameter box:")
+            note = fibers.note("the Tolerance box", None, "the Diameter box")
             pred_layer = self.viewer.layers[self.pred_combo.currentText()]
             if pred_layer.metadata.get("kind") == "fiber" and self._scored_candidates:
                 # (only the result's candidates: a review found the note beside drawn paths)

@@ -323,7 +323,7 @@ def _preload_picking_modules() -> None:
 
 
 def _earlier_words(path: Path) -> str:
-    """``"; the earlier version of joint.pt, ..."`` for a ``.previous.pt`` file Pick takes
+    """``"the earlier version of joint.pt, ..."`` for a ``.previous.pt`` file Pick takes
     or names ("" for any other): the next training of that file replaces it."""
     from .train import earlier_version_of
 
@@ -331,8 +331,7 @@ def _earlier_words(path: Path) -> str:
     if of is None:
         return ""
     return (
-        f"; the earlier version of {of}, which the next training of {of} replaces: "
-        "copy it to keep it"
+        f"the earlier version of {of}, which the next training of {of} replaces: copy it to keep it"
     )
 
 
@@ -1014,7 +1013,8 @@ class PickWidget(QWidget):
             # the ribosome too, listed beside ribosome.pt as if of the apoferritin alone)
             others = sorted((set(checkpoint_datasets(path)) & set(saved)) - set(names))
             known = "; knows " + ", ".join(others) + " too" if others else ""
-            return f"{path.name} ({', '.join(names)}{known}{_earlier_words(path)})"
+            earlier = _earlier_words(path)
+            return f"{path.name} ({', '.join(names)}{known}{f'; {earlier}' if earlier else ''})"
 
         files = ", ".join(described(path, names) for path, names in by_file.items())
         return (
@@ -1080,10 +1080,10 @@ class PickWidget(QWidget):
         from napari_cryopick.core.model.bundled import bundled_model_path
 
         if self.load_model(file, origin=f"model saved for {', '.join(sorted(names))}"):
-            earlier = _earlier_words(file)  # "; the earlier version of ..."
+            earlier = _earlier_words(file)  # "the earlier version of ..."
             self._taken_note = (
                 f"Picked with {file.name}, the model saved for data set "
-                f"{', '.join(sorted(names))} ({f'{earlier[2:]}; ' if earlier else ''}to pick "
+                f"{', '.join(sorted(names))} ({f'{earlier}; ' if earlier else ''}to pick "
                 f"with another, Load it; the bundled general model: {bundled_model_path()}).\n"
             )
 

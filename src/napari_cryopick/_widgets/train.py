@@ -432,9 +432,7 @@ def saved_model_files() -> list[Path]:
 def model_knows(path: Any, dataset: str) -> bool:
     """Whether model file ``path`` exists and its card lists ``dataset`` (the data set's
     model, for Pick and Train alike)."""
-    from napari_cryopick.core.model.checkpoint import checkpoint_datasets
-
-    return Path(path).is_file() and dataset in checkpoint_datasets(path)
+    return Path(path).is_file() and dataset in _card_datasets(path)
 
 
 def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Path | None:
@@ -444,7 +442,6 @@ def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Pat
     None when there is none (or ``than`` is the newest). ``newer`` False: any file but
     ``than`` (which is none of the data set's: a review found an older joint model that
     knew it passed over)."""
-
     files = {p.absolute() for p in saved_model_files()}
     files |= {Path(v).absolute() for v in _last_models().values() if isinstance(v, str) and v}
     files.discard(Path(than).absolute())
@@ -452,6 +449,12 @@ def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Pat
         since = Path(than).stat().st_mtime if newer else float("-inf")
     except OSError:
         since = float("-inf")
+    return _newest_knowing(files, dataset, since)
+
+
+def _newest_knowing(files: Collection[Path], dataset: str, since: float) -> Path | None:
+    """The newest of ``files`` changed after ``since`` (a time stamp) whose card lists
+    ``dataset`` (one that cannot be read: none); None when there is none."""
     found = []
     for file in files:
         try:
@@ -461,7 +464,7 @@ def newest_model_knowing(dataset: str, than: Path, *, newer: bool = True) -> Pat
         if mtime > since:
             found.append((mtime, file))
     for _mtime, file in sorted(found, reverse=True):
-        if dataset in _card_datasets(file):  # (one that cannot be read: no start)
+        if dataset in _card_datasets(file):
             return file
     return None
 
@@ -481,17 +484,8 @@ def previous_model_knowing(dataset: str) -> Path | None:
             kept = Path(value)
             pattern = f"{glob.escape(kept.stem)}.previous*{glob.escape(kept.suffix or '.pt')}"
             files |= set(kept.parent.glob(pattern))
-    files = {file for file in files if earlier_version_of(file) is not None}
-    found = []
-    for file in files:
-        try:
-            found.append((file.stat().st_mtime, file.absolute()))
-        except OSError:
-            continue
-    for _mtime, file in sorted(found, reverse=True):
-        if dataset in _card_datasets(file):
-            return file
-    return None
+    files = {file.absolute() for file in files if earlier_version_of(file) is not None}
+    return _newest_knowing(files, dataset, float("-inf"))
 
 
 def _card_datasets(path: Path) -> tuple[str, ...]:

@@ -1137,10 +1137,13 @@ class FiberScoring:
     both_sides: bool = False
 
     def note(
-        self, tolerance_option: str = "--tolerance PX", kind_option: str | None = "--kind fiber"
+        self,
+        tolerance_option: str = "--tolerance PX",
+        kind_option: str | None = "--kind fiber",
+        diameter_name: str = "the diameter",
     ) -> str:
         """One sentence on how fibers were scored, for a report (``kind_option``: how to
-        score the fibers alone, None: not said)."""
+        score the fibers alone, None: not said; ``diameter_name``: what gave the diameter)."""
         if self.filled:
             said = (
                 f"fibers are scored as points every {self.tolerance_px:g} px along their "
@@ -1159,7 +1162,7 @@ class FiberScoring:
             )
         of = {
             "width": "half the fiber width",
-            "diameter": "half the diameter: no fiber width known",
+            "diameter": f"half {diameter_name}: no fiber width known",
             "given": "as asked",
         }[str(self.source)]
         how = f"matched within {self.tolerance_px:g} px of a true point ({of}"

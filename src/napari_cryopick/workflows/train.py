@@ -1113,29 +1113,34 @@ def datasets_lost_by_writing(request: TrainRequest) -> tuple[tuple[str, ...], tu
     and β-gal model: replaced by the bundled model plus apoferritin, kept only as the
     ``.previous.pt`` the next training replaces; ``cryopick train`` refuses such a run,
     the Train widget asks first."""
-    from napari_cryopick.core.model.card import ModelCard
-    from napari_cryopick.core.model.checkpoint import (
-        metadata_datasets,
-        read_checkpoint,
-    )
-
-    from .pick import recipe_heads
-
     out = request.out
     if out is None or not Path(out).is_file():
         return (), ()
-    try:
-        metadata = read_checkpoint(out).get("metadata") or {}
-    except (OSError, ValueError):
+    held = _users_datasets(out)
+    if held is None:
         return (), ()  # no readable model: the output check says what it is
-    # (the general model's own data sets, which a model adapted from it carries, are
-    # nothing a user keeps: a review's New model over a fine-tuned ribosome.pt was asked
-    # about losing sim_sphere and ten more; only where its card says they are the general
-    # model's: a user's own data set "vesicles" is the user's, a second review)
-    pretrained = set(recipe_heads(ModelCard.from_metadata(metadata)))
-    held = tuple(n for n in metadata_datasets(metadata) if n not in pretrained)
     kept = _known_after(request)
     return held, tuple(name for name in held if name not in kept)
+
+
+def _users_datasets(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The data sets model file ``path``'s card lists but the general model's own recipe
+    sets (:func:`~napari_cryopick.workflows.pick.recipe_heads`); None when it cannot be
+    read. The general model's own data sets, which a model adapted from it carries, are
+    nothing a user keeps (a review's New model over a fine-tuned ribosome.pt was asked
+    about losing sim_sphere and ten more); only where its card says they are the general
+    model's: a user's own data set "vesicles" is the user's (a second review)."""
+    from napari_cryopick.core.model.card import ModelCard
+    from napari_cryopick.core.model.checkpoint import metadata_datasets, read_checkpoint
+
+    from .pick import recipe_heads
+
+    try:
+        metadata = read_checkpoint(path).get("metadata") or {}
+    except (OSError, ValueError):
+        return None
+    pretrained = set(recipe_heads(ModelCard.from_metadata(metadata)))
+    return tuple(n for n in metadata_datasets(metadata) if n not in pretrained)
 
 
 def _known_after(request: TrainRequest) -> set[str]:
@@ -1164,11 +1169,6 @@ def datasets_lost_with_previous(request: TrainRequest) -> tuple[Path | None, tup
     ribosome and apoferritin file (answered Yes: kept as ``.previous.pt``), then a training
     into the same file replaced that ``.previous.pt``, the apoferritin's only copy, unasked;
     ``cryopick train`` refuses such a run, the Train widget asks first."""
-    from napari_cryopick.core.model.card import ModelCard
-    from napari_cryopick.core.model.checkpoint import metadata_datasets, read_checkpoint
-
-    from .pick import recipe_heads
-
     out = request.out
     if out is None or not Path(out).is_file():
         return None, ()
@@ -1176,16 +1176,8 @@ def datasets_lost_with_previous(request: TrainRequest) -> tuple[Path | None, tup
     previous = previous_model_path(Path(out), keep)
     if not previous.is_file():
         return None, ()
-    sets = []
-    for path in (previous, Path(out)):
-        try:
-            metadata = read_checkpoint(path).get("metadata") or {}
-        except (OSError, ValueError):
-            metadata = {}
-        pretrained = set(recipe_heads(ModelCard.from_metadata(metadata)))
-        sets.append([n for n in metadata_datasets(metadata) if n not in pretrained])
-    known = _known_after(request) | set(sets[1])
-    lost = tuple(name for name in sets[0] if name not in known)
+    known = _known_after(request) | set(_users_datasets(out) or ())
+    lost = tuple(name for name in _users_datasets(previous) or () if name not in known)
     return (previous, lost) if lost else (None, ())
 
 
