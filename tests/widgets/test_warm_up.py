@@ -32,9 +32,20 @@ def fresh_warm_up(monkeypatch):
     return runs, done
 
 
-def test_docking_train_warms_up_in_a_background_thread(make_napari_viewer, fresh_warm_up):
+def test_docking_train_warms_up_in_a_background_thread(
+    make_napari_viewer, fresh_warm_up, tmp_path, monkeypatch
+):
+    import numpy as np
+
+    from napari_cryopick import _warmup
+    from napari_cryopick.io.micrographs import write_mrc
+
     runs, done = fresh_warm_up
+    monkeypatch.setattr(_warmup, "OPENED_DELAY_S", 30.0)  # (the dock starts it, not these)
     viewer = make_napari_viewer()
+    for name in ("a", "b"):  # (two micrographs open, as users have)
+        write_mrc(tmp_path / f"{name}.mrc", np.zeros((64, 64), np.float32))
+        viewer.open(str(tmp_path / f"{name}.mrc"), plugin="napari-cryopick")
     viewer.window.add_plugin_dock_widget("napari-cryopick", "Train")
     assert done.wait(10), "no warm-up started"
     assert runs == [(False, "cryopick-warm-up")]

@@ -245,10 +245,11 @@ def test_cancel_keeps_previous_model(annotated, qtbot):
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
 
 
-def test_cancel_without_an_earlier_model_says_nothing_was_written(annotated, qtbot):
+def test_cancel_without_an_earlier_model_says_nothing_was_written(annotated, qtbot, real_data_dir):
     # a GUI trial's Cancel pressed at once read "the previous model is unchanged" where
     # there was none
-    _viewer, train, tmp_path = annotated
+    viewer, train, tmp_path = annotated
+    _second_micrograph(viewer, real_data_dir, tmp_path)  # (two open, as users have)
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     assert train.start() is not None, train.last_error
     train.cancel()
