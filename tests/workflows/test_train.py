@@ -157,6 +157,24 @@ def test_a_model_file_replaced_by_training_is_kept_as_previous(tmp_path, trainin
     assert not list(own.glob(".*part"))
 
 
+def test_an_earlier_version_this_version_cannot_read_is_not_replaced(tmp_path, training_set):
+    # (a review) an earlier version that cannot be read (a newer napari-cryopick's file)
+    # counted as knowing no data set and was replaced by the next training unasked
+    import torch
+
+    from napari_cryopick.core.model.checkpoint import FORMAT_NAME
+
+    out = tmp_path / "model.pt"
+    drive(train(_request(training_set, out, run_info={"tool": "first"})))
+    newer = {"format": FORMAT_NAME, "format_version": 99, "config": {}, "state_dict": {}}
+    torch.save(newer, tmp_path / "model.previous.pt")
+    before = (tmp_path / "model.previous.pt").read_bytes()
+    second = drive(train(_request(training_set, out, run_info={"tool": "second"})))
+    assert second.previous == tmp_path / "model.previous-2.pt"
+    assert (tmp_path / "model.previous.pt").read_bytes() == before
+    assert load_checkpoint(second.previous)[1]["history"][-1]["tool"] == "first"
+
+
 def test_a_starting_model_with_a_damaged_exemplar_bank_is_named(tmp_path, training_set):
     """The metadata is not covered by the checksums: an I/O trial's edited bank was
     "malformed exemplar bank in model metadata: ..." without the file's name."""

@@ -1808,7 +1808,8 @@ def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Pa
     model, e.g. ``--init model.previous.pt``): then ``model.previous-2.pt``,
     ``-3``, ... the first that is not it. Nor is a folder or a file that is no model
     file (:func:`_is_checkpoint`) replaced there: an I/O trial's own
-    ``model.previous.pt`` text was.
+    ``model.previous.pt`` text was. Nor a model file this version cannot read (a newer
+    napari-cryopick's, a damaged card): what data sets it alone knows cannot be checked.
     """
     path = Path(path)
     suffix = path.suffix or ".pt"
@@ -1817,6 +1818,7 @@ def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Pa
     while candidate.exists() and (
         (keep is not None and _same_file(candidate, keep))
         or not (candidate.is_file() and _is_checkpoint(candidate))
+        or _users_datasets(candidate) is None
     ):
         number += 1
         candidate = path.with_name(f"{path.stem}.previous-{number}{suffix}")
