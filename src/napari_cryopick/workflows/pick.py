@@ -845,38 +845,9 @@ def head_border(card: Any, head: str) -> float | None:
 
 
 def recipe_heads(card: Any) -> tuple[str, ...]:
-    """The data-set heads of a general model's own recipe (copies of its generic head,
-    which picks unseen data with the zero-shot scale search): the data sets of a card that
-    carries ``general_model`` trained by its recipe's runs (``scripts/train_general_model.py``:
-    the history's first runs, those without the ``train_config`` every ``cryopick train``
-    or Train widget run records; all its data sets when it records no history), less any
-    a later training trained (a user's folder named ``vesicles`` fine-tuned from the
-    general model is the user's); () for other models. A model adapted from the general
-    model keeps them beside the heads it was trained with."""
-    from napari_cryopick.core.model.card import _listed
-
-    extra = getattr(card, "extra", None) or {}
-    if card is None or "general_model" not in extra:
-        return ()
-
-    def names(run: Mapping[str, Any]) -> list[str]:
-        # a list, or (the recipe's runs before --finalise: its record's per-set details
-        # written over the list) a mapping of name to details (a review: the leave-one-out
-        # general models counted no recipe set)
-        value = run.get("datasets")
-        return [str(n) for n in (list(value) if isinstance(value, Mapping) else _listed(value))]
-
-    runs = [run for run in _listed(card.history) if isinstance(run, Mapping)]
-    if not runs:
-        return tuple(d.name for d in card.datasets)
-    recipe: list[str] = []
-    later: set[str] = set()
-    for index, run in enumerate(runs):
-        if "train_config" in run:  # the user's trainings from here on
-            later = {n for after in runs[index:] for n in names(after)}
-            break
-        recipe += names(run)
-    return tuple(n for n in dict.fromkeys(recipe) if n not in later)
+    """The general model's own recipe sets among ``card``'s data sets
+    (:meth:`~napari_cryopick.core.model.card.ModelCard.recipe_datasets`); () for no card."""
+    return card.recipe_datasets() if card is not None else ()
 
 
 def _own_head_configs(

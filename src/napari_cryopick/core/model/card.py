@@ -224,6 +224,38 @@ class ModelCard:
             seen |= trained
         return tuple(lost)
 
+    def recipe_datasets(self) -> tuple[str, ...]:
+        """The data sets of a general model's own recipe (their heads are copies of its
+        generic head, which picks unseen data with the zero-shot scale search): for a card
+        that carries ``general_model``, those its recipe's runs trained
+        (``scripts/train_general_model.py``: the history's first runs, those without the
+        ``train_config`` every ``cryopick train`` or Train widget run records; all its data
+        sets when it records no history), less any a later training trained (a user's
+        folder named ``vesicles`` fine-tuned from the general model is the user's); () for
+        other models. A model adapted from the general model keeps them beside the heads
+        it was trained with."""
+        if "general_model" not in (self.extra or {}):
+            return ()
+
+        def names(run: Mapping[str, Any]) -> list[str]:
+            # a list, or (the recipe's runs before --finalise: its record's per-set details
+            # written over the list) a mapping of name to details (a review: the
+            # leave-one-out general models counted no recipe set)
+            value = run.get("datasets")
+            return [str(n) for n in (list(value) if isinstance(value, Mapping) else _listed(value))]
+
+        runs = [run for run in _listed(self.history) if isinstance(run, Mapping)]
+        if not runs:
+            return tuple(d.name for d in self.datasets)
+        recipe: list[str] = []
+        later: set[str] = set()
+        for index, run in enumerate(runs):
+            if "train_config" in run:  # the user's trainings from here on
+                later = {n for after in runs[index:] for n in names(after)}
+                break
+            recipe += names(run)
+        return tuple(n for n in dict.fromkeys(recipe) if n not in later)
+
     def dataset(self, name: str) -> DatasetCard | None:
         """The data set called ``name``, or None."""
         return next((d for d in self.datasets if d.name == name), None)
