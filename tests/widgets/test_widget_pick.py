@@ -2751,6 +2751,62 @@ def test_a_circle_resized_or_a_path_reshaped_stays_so_through_a_re_pick(
     np.testing.assert_allclose(widths, [48.0, 64.0], atol=0.5)  # and so drawn
 
 
+def _circles_back(make_napari_viewer, path, qtbot) -> pd.DataFrame:
+    """The circles a new napari session shows back for micrograph file ``path``."""
+    again = make_napari_viewer()
+    again.open(str(path), plugin="napari-cryopick")
+    again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    qtbot.waitUntil(lambda: "mic" in session(again).pick_results, timeout=10_000)
+    picks = session(again).pick_results["mic"].picks
+    again.close()
+    return picks[picks["kind"] == "vesicle"]
+
+
+def test_circles_resized_and_deleted_before_a_re_pick_survive_a_restart(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A GUI trial resized a circle, deleted another and pressed Pick current: both edits
+    stayed on screen, but the file of corrections went (the re-picked result held no
+    edit of its own) and after a restart both were gone."""
+    from napari_cryopick.io.recovery import recovery_path
+
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    vesicles = viewer.layers["mic vesicles"]
+    first = _resize_first_circle(vesicles, 64.0 / 48.0)
+    vesicles.selected_data = {1 - first}
+    vesicles.remove_selected()
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    qtbot.wait(2500)  # the autosave after the re-pick
+    assert recovery_path(tmp_path / "mic.mrc").exists()
+    viewer.close()
+    circles = _circles_back(make_napari_viewer, tmp_path / "mic.mrc", qtbot)
+    assert circles["diameter"].round(1).tolist() == [64.0]  # resized; the other deleted
+    assert circles["score"].isna().all()
+
+
+def test_a_circle_deleted_just_before_napari_closes_is_kept(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A GUI trial deleted two circles and closed napari within the autosave's delay: the
+    circles layer was removed before the micrograph, its edit never stored, and the
+    circles were back after a restart (deleted picks were kept)."""
+    viewer, _widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    for other in ("mic picks", "mic fibers"):  # (a vesicle model's result: circles alone)
+        viewer.layers.remove(other)
+    vesicles = viewer.layers["mic vesicles"]
+    assert len(vesicles.data) == 2
+    vesicles.selected_data = {0, 1}
+    vesicles.remove_selected()
+    viewer.close()  # at once
+    circles = _circles_back(make_napari_viewer, tmp_path / "mic.mrc", qtbot)
+    assert len(circles) == 0
+
+
 def test_a_resized_circle_stays_the_users_through_a_later_edit(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):

@@ -625,7 +625,7 @@ def _shapes_edited(layer: Any, micrograph: str) -> bool:
     return _shapes_differ(_filled(layer).table, _shapes_table(layer, micrograph))
 
 
-def _store_shape_edits(viewer: Any, micrograph: str) -> None:
+def _store_shape_edits(viewer: Any, micrograph: str, removed: Any = None) -> None:
     """Keep the user's edits of ``micrograph``'s circles and paths in the session's store.
 
     A circles (paths) layer shows the stored rows ``metadata["rows"]`` as it
@@ -638,12 +638,20 @@ def _store_shape_edits(viewer: Any, micrograph: str) -> None:
     they score below it, never traced again (picking again traces anew).
     Re-thresholding, switching micrograph, the review table, exporting and
     "Use as training labels" then start from the corrected store, as they do
-    for points.
+    for points. ``removed``: a circles or paths layer being removed, no longer among
+    the viewer's layers (napari closing removed it before the micrograph: a GUI trial's
+    circle deleted just before closing napari came back).
     """
     state = session(viewer)
     for what, kind in _SHAPE_KINDS.items():
         stored = state.pick_results.get(micrograph)
         layer = result_layer(viewer, micrograph, what)
+        if (
+            removed is not None
+            and removed.metadata.get(SHOWS_KEY) == what
+            and removed.metadata.get("micrograph") == micrograph
+        ):
+            layer = removed
         if stored is None or layer is None or "rows" not in layer.metadata:
             continue
         now = _shapes_table(layer, micrograph)
@@ -887,13 +895,18 @@ def _store_edits(viewer: Any, layer: Any = None) -> None:
     The points layer holds every particle candidate of the displayed
     micrograph as the user left them (deleted, moved, added by hand); before
     the layers show another micrograph, that table replaces the stored one.
+    ``layer``: a result layer being removed (no longer among the viewer's layers): its
+    edits are stored (a points layer's, or a circles or paths layer's alone).
     """
     from napari_cryopick.layers.points import points_to_picks
 
     state = session(viewer)
     name = state.displayed
+    shapes = layer if layer is not None and layer.metadata.get(SHOWS_KEY) in _SHAPE_KINDS else None
     if name is not None:
-        _store_shape_edits(viewer, name)
+        _store_shape_edits(viewer, name, shapes)
+    if shapes is not None:
+        return
     stored = state.pick_results.get(name) if name is not None else None
     if layer is None:
         layer = result_layer(viewer, name) if name is not None else None
@@ -1250,7 +1263,7 @@ def follow_micrographs(viewer: Any) -> None:
         _follow(name)
 
     def _on_removed(event: Any) -> None:
-        if event.value.metadata.get(SHOWS_KEY) == "picks":
+        if event.value.metadata.get(SHOWS_KEY) in ("picks", *_SHAPE_KINDS):
             _store_edits(real, event.value)  # deleting the layer does not undo corrections
         else:
             _store_edits(real)  # a micrograph the review closes keeps its corrections
@@ -1733,28 +1746,40 @@ def unlabelled_corrections(viewer: Any, name: str, micrograph_layer: Any = None)
 
 def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
     """Whether ``name``'s result holds what the user did and did not keep yet: corrections
-    not yet used as training labels (:func:`has_corrections`), or picks added by hand
-    beside the network's that are not among the micrograph's particle labels (a re-trial:
-    a hand pick used as a label brought every pick back in each later session)."""
+    not yet used as training labels (:func:`has_corrections`), circles and paths deleted
+    since (``ShownResult.deleted_shapes``), or picks, circles and paths of the user's (no
+    score: added by hand, or made theirs by moving, resizing or reshaping) that are not
+    among the micrograph's labels of their kind (a re-trial: a hand pick used as a label
+    brought every pick back in each later session). A re-pick keeps the user's circles and
+    deletions but starts a result not yet edited: a GUI trial's resized and deleted
+    circles, kept by it, were dropped from disk and gone after a restart."""
     if has_corrections(viewer, name):
         return True
-    if session(viewer).pick_results[name].file_picks:
+    stored = session(viewer).pick_results[name]
+    if stored.file_picks:
         return False  # a pick file's unscored rows are the file's (has_corrections said)
-    picks = session(viewer).pick_results[name].picks
+    if stored.deleted_shapes:
+        return True  # (not yet negatives: "Use as training labels" makes them so)
+    picks = stored.picks
     scores = picks["score"]
     if not scores.isna().any():
         # (every pick by hand, the network having found none there, is worth it too: a
         # review found them dropped unsaid)
         return False
-    hand = picks.loc[scores.isna() & (picks["kind"].astype(str) == "particle"), ["x", "y"]]
-    if not len(hand):
-        return False
-    if micrograph_layer is None:
-        return True
+    kinds = picks["kind"].astype(str)
     from .annotate import current_labels
 
-    # more than a pixel from every particle label (all of them when there are none)
-    return bool(len(far_from(hand, current_labels(viewer, micrograph_layer, "particle"), 1.0)))
+    for kind in ("particle", *_SHAPE_KINDS.values()):
+        hand = picks.loc[scores.isna() & (kinds == kind), ["x", "y"]]
+        if not len(hand):
+            continue
+        if micrograph_layer is None:
+            return True
+        # more than a pixel from every label of its kind (all of them when there are none;
+        # a path's vertices, each, from the labelled paths' vertices)
+        if len(far_from(hand, current_labels(viewer, micrograph_layer, kind), 1.0)):
+            return True
+    return False
 
 
 def _forget_corrections(path: Any) -> None:
