@@ -773,6 +773,39 @@ def test_keep_candidates_then_filter_equals_picking_at_the_threshold(tmp_path, t
     assert "written at a threshold above" not in capsys.readouterr().err
 
 
+def test_filter_without_a_threshold_keeps_a_candidates_run_at_its_threshold(
+    tmp_path, tiny_model, capsys
+):
+    """A trial converted a folder of candidates (--keep-candidates 0.05) to STAR for RELION
+    without --threshold: "kept 825 of 825 picks", the candidates below the run's threshold
+    among them, unsaid (cryosparc export of the same folder kept the run's picks)."""
+    mics = write_micrographs(tmp_path / "mics", ["a/m0.mrc", "b/m0.mrc"])
+    common = [*map(str, mics), "--model", str(tiny_model), "--diameter", "20"]
+    candidates, direct = tmp_path / "cand", tmp_path / "direct"
+    assert (
+        main(["pick", *common, "--out", str(tmp_path / "first"), "--keep-candidates", "0.05"]) == 0
+    )
+    threshold = str(_threshold_between_scores(read_picks(tmp_path / "first/a/m0.star")["score"]))
+    common += ["--threshold", threshold]
+    assert main(["pick", *common, "--out", str(candidates), "--keep-candidates", "0.05"]) == 0
+    assert main(["pick", *common, "--out", str(direct)]) == 0
+    capsys.readouterr()
+    converted = tmp_path / "converted"
+    assert main(["filter", str(candidates), "--format", "star", "--out", str(converted)]) == 0
+    err = capsys.readouterr().err
+    assert "2 file(s) hold every candidate down to score 0.05" in err
+    assert "kept at the threshold their run picked at" in err
+    for name in ("a/m0.star", "b/m0.star"):
+        wanted = read_picks(direct / name)
+        got = read_picks(converted / name)
+        assert len(got) < len(read_picks(candidates / name))
+        np.testing.assert_allclose(got[["x", "y", "score"]], wanted[["x", "y", "score"]])
+    every = tmp_path / "every"  # --threshold 0: every candidate, unsaid
+    assert main(["filter", str(candidates), "--threshold", "0", "--out", str(every)]) == 0
+    assert "hold every candidate" not in capsys.readouterr().err
+    assert len(read_picks(every / "a/m0.star")) == len(read_picks(candidates / "a/m0.star"))
+
+
 def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
     picks = tmp_path / "p.star"
     picks.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n1 2\n")

@@ -9,6 +9,8 @@ here imports torch or dask until a run starts (fast ``--help``).
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -578,3 +580,48 @@ def warn_mixed_settings(
             "one setting (--skip picks only the others again)",
             file=sys.stderr,
         )
+
+
+def run_thresholds_of_candidates(
+    files: list[Path], items: list[Path]
+) -> dict[Path, tuple[float, float]]:
+    """``{file: (floor, threshold)}`` of ``files`` (read from the inputs ``items``) that
+    hold a pick run's candidates as it wrote them (``--keep-candidates``: every pick down
+    to a floor), with the threshold that run picked at (``batch.candidate_thresholds``;
+    files an export or a filter replaced since are the user's: not among them). What
+    ``cryosparc export`` and ``filter`` without ``--threshold`` keep of them: the picks
+    at that threshold (a trial's filter into STAR kept every candidate down to 0.05,
+    unsaid, where the export of the same folder kept the run's)."""
+    from napari_cryopick.workflows.batch import candidate_thresholds
+
+    # the files of a folder given: its manifest, however deep below it they lie (a pick
+    # run over an EPU tree mirrors its sub-folders: a review); other files: the manifest
+    # of their folder or of one above it
+    held: dict[Path, tuple[float, float]] = {}
+    for item in (Path(i) for i in items):
+        if item.is_dir():
+            below = [f for f in files if f not in held and _below(f, item)]
+            held.update(candidate_thresholds(below, folder=item))
+    held.update(candidate_thresholds([f for f in files if f not in held]))
+    return {path: pair for path, pair in held.items() if math.isfinite(pair[1])}
+
+
+def candidates_note(
+    command: str, done: str, held: dict[Path, tuple[float, float]], left: int
+) -> str:
+    """The note of a command that kept ``held``'s candidate files at their runs'
+    thresholds (:func:`run_thresholds_of_candidates`), ``left`` candidates below them."""
+    floor = min(floor for floor, _t in held.values())
+    values = sorted({threshold for _f, threshold in held.values()})
+    shown = ", ".join(f"{v:g}" for v in values[:3]) + (" ..." if len(values) > 3 else "")
+    return (
+        f"{command}: note: {len(held)} file(s) hold every candidate down to score "
+        f"{floor:g} (picked with --keep-candidates): {done} at the threshold their run "
+        f"picked at ({shown}), {left} candidate(s) below it left out; give --threshold T "
+        f"for another (--threshold 0: every candidate)"
+    )
+
+
+def _below(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` or a folder below it."""
+    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)

@@ -215,19 +215,9 @@ def _at_run_thresholds(read: list[tuple[Path, Any]], items: list[Path]) -> list[
     at, said: a trial exported 1,641 candidates down to 0.05 for 1,200 picks (a note only,
     until 2026-12-06). Picks without a score (added by hand) are kept; files an export
     or a filter replaced since are the user's, kept whole (``batch.candidate_thresholds``)."""
-    from napari_cryopick.workflows.batch import candidate_thresholds
+    from ._batch import candidates_note, run_thresholds_of_candidates
 
-    # the files of a folder given: its manifest, however deep below it they lie (a pick
-    # run over an EPU tree mirrors its sub-folders: a review); other files: the manifest
-    # of their folder or of one above it
-    files = [path for path, _table in read]
-    held: dict[Path, tuple[float, float]] = {}
-    for item in (Path(i) for i in items):
-        if item.is_dir():
-            below = [f for f in files if f not in held and _below(f, item)]
-            held.update(candidate_thresholds(below, folder=item))
-    held.update(candidate_thresholds([f for f in files if f not in held]))
-    held = {path: pair for path, pair in held.items() if math.isfinite(pair[1])}
+    held = run_thresholds_of_candidates([path for path, _table in read], items)
     if not held:
         return read
     out, left = [], 0
@@ -237,22 +227,8 @@ def _at_run_thresholds(read: list[tuple[Path, Any]], items: list[Path]) -> list[
             left += int(below.sum())
             table = table[~below].reset_index(drop=True)
         out.append((path, table))
-    floor = min(floor for floor, _t in held.values())
-    values = sorted({threshold for _f, threshold in held.values()})
-    shown = ", ".join(f"{v:g}" for v in values[:3]) + (" ..." if len(values) > 3 else "")
-    print(
-        f"cryopick cryosparc export: note: {len(held)} file(s) hold every candidate down to "
-        f"score {floor:g} (picked with --keep-candidates): exported at the threshold their "
-        f"run picked at ({shown}), {left} candidate(s) below it left out; give --threshold "
-        "T to export at another (--threshold 0: every candidate)",
-        file=sys.stderr,
-    )
+    print(candidates_note("cryopick cryosparc export", "exported", held, left), file=sys.stderr)
     return out
-
-
-def _below(path: Path, folder: Path) -> bool:
-    """Whether ``path`` lies in ``folder`` or a folder below it."""
-    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)
 
 
 def _warn_relion_tiff(items: list[Path]) -> None:

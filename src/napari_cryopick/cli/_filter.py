@@ -72,7 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="keep picks scoring at least this; picks without a score (NaN or empty: "
-        "added by hand) among scored ones are kept, as the Pick widget keeps them",
+        "added by hand) among scored ones are kept, as the Pick widget keeps them. Default: "
+        "a pick run's files of candidates (--keep-candidates) at the threshold that run "
+        "picked at (as cryosparc export), other files whole",
     )
     parser.add_argument(
         "--min-diameter", type=float, default=None, metavar="PX", help="keep diameters >= PX"
@@ -789,10 +791,22 @@ def _filter(args: argparse.Namespace) -> int:
     written: dict[Path, Path] = {}  # input coordinate file -> its filtered file
     outputs: dict[Path, list[Path]] = {}  # input coordinate file -> every file it gave
     unscored: list[Path] = []  # files without scores (BOX): nothing to threshold
+    at_run: dict[Path, tuple[float, float]] = {}  # a run's candidates: at its threshold
+    if args.threshold is None:
+        from ._batch import run_thresholds_of_candidates
+
+        at_run = run_thresholds_of_candidates(
+            [path for path, _name, _listed in targets.values()], [Path(i) for i in args.inputs]
+        )
+    below_run = 0  # candidates left out below their run's threshold
     for target, (path, name, listed_by) in targets.items():
         format = _output_format(path, args.format)
         try:
             table = _read(path, name, listed_by, args)
+            file_args = args
+            if path in at_run:
+                file_args = argparse.Namespace(**{**vars(args), "threshold": at_run[path][1]})
+                below_run += int((table["score"].to_numpy(np.float64) < at_run[path][1]).sum())
             scores = table["score"].to_numpy(np.float64)
             if (
                 args.threshold is not None
@@ -802,7 +816,7 @@ def _filter(args: argparse.Namespace) -> int:
             ):
                 unscored.append(path)  # e.g. the BOX files beside a picker's STAR files
                 continue
-            keep = keep_mask(table, path, args)
+            keep = keep_mask(table, path, file_args)
             written_picks, files = _write_unless_foreign(
                 table, keep, path, target, format, listed_by, args, out, recorded, said
             )
@@ -840,6 +854,10 @@ def _filter(args: argparse.Namespace) -> int:
         from napari_cryopick.core.text import counted
 
         print(f"filtered nothing: {counted(errors, 'files')} failed (said above)")
+    if at_run:
+        from ._batch import candidates_note
+
+        print(candidates_note("cryopick filter", "kept", at_run, below_run), file=sys.stderr)
     if args.kind is not None and total and args.kind not in kinds:
         # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
         print(
