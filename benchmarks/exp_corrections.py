@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -115,6 +116,60 @@ def run(set_name: str, seed: int, fix: int, args) -> dict:
     return row
 
 
+def run_unclicked(set_name: str, seed: int, fix: int, args) -> dict:
+    """A napari trial's case: the user clicked two of the three training micrographs,
+    trained, picked the third and corrected it there (``--fix`` deletions and additions),
+    then answered *Corrections only* (or Yes) on it, a micrograph without clicks, whose
+    other particles become unlabelled background. Against training on the two alone."""
+    split = bench.load_set(args.data / set_name)
+    bench.general_model(split, args.general_without)
+    work = args.work / f"unclicked_{set_name}_s{seed}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    train_args = ["--time-limit", "0", "--seed", str(seed)]
+    clicked, third = list(split.train[:2]), split.train[2]
+    two = {name: split.train_picks[name] for name in clicked}
+    first = bench.cryopick_train(args.cryopick, split, two, work / "r1", train_args)
+    base = bench.score_all(args.cryopick, split, first["model"], work / "r1")
+    shown, _ = bench.cryopick_pick(
+        args.cryopick, split, first["model"], work / "r1", out_name="shown", names=[third]
+    )
+    rng = np.random.default_rng(seed)
+    truth = split.truth[third]
+    no_clicks = truth.iloc[:0]
+    deleted, added, kept = corrections(shown, truth, no_clicks, split.diameter_px, fix, rng)
+    negatives = deleted[["x", "y"]].assign(kind="negative")
+    own = added[["x", "y"]].assign(kind="particle")
+    every = kept[["x", "y"]].assign(kind="particle")
+    row = {
+        "experiment": "corrections_unclicked",
+        "set": set_name,
+        "seed": seed,
+        "fix": fix,
+        "AP@0.5_two_clicked": base["AP@0.5"],
+        "AP@0.6_two_clicked": base["AP@0.6"],
+        "deleted": len(deleted),
+        "added": len(added),
+        "shown": len(shown),
+        "truth_third": len(truth),
+        "shown_false": int((_nearest(shown, truth) > 0.25 * split.diameter_px).sum()),
+        "commit": bench._commit(),
+    }
+    variants = {
+        "corrections": pd.concat([own, negatives], ignore_index=True),
+        "all_shown": pd.concat([own, every, negatives], ignore_index=True),
+    }
+    for variant, third_labels in variants.items():
+        labels = {**two, third: third_labels}
+        trained = bench.cryopick_train(args.cryopick, split, labels, work / variant, train_args)
+        after = bench.score_all(args.cryopick, split, trained["model"], work / variant)
+        row[f"AP@0.5_{variant}"] = after["AP@0.5"]
+        row[f"AP@0.6_{variant}"] = after["AP@0.6"]
+        row[f"steps_{variant}"] = trained["steps_done"]
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=bench.DEFAULT_DATA)
@@ -125,10 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "corrections")
     parser.add_argument("--cryopick", default=str(Path(sys.executable).with_name("cryopick")))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--unclicked",
+        action="store_true",
+        help="the corrections on a third training micrograph without clicks (run_unclicked)",
+    )
     args = parser.parse_args(argv)
+    experiment = run_unclicked if args.unclicked else run
     for set_name in args.sets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            row = run(set_name, seed, args.fix, args)
+            row = experiment(set_name, seed, args.fix, args)
             with args.out.open("a") as stream:
                 stream.write(json.dumps(row) + "\n")
     return 0
