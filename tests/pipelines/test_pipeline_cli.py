@@ -827,6 +827,20 @@ def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("command", ["filter", "pick"])
+def test_a_box_size_of_part_of_a_pixel_is_refused(tmp_path, capsys, command):
+    # a CLI trial's --box-size 64.5 wrote boxes of 64 px, unsaid: BOX and CBOX hold whole
+    # pixels
+    argv = [command, str(tmp_path / "p.star"), "--format", "box", "--out", str(tmp_path / "o")]
+    for size, said in (("64.5", "boxes are whole pixels, got 64.5: give 64 or 65"),
+                       ("0.5", "must be at least 1 px, got 0.5")):  # fmt: skip
+        with pytest.raises(SystemExit) as refused:
+            main([*argv, "--box-size", size])
+        assert refused.value.code == 2
+        assert f"--box-size: {said}" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_pick_file_given_as_a_micrograph_is_refused_before_anything_is_made(
     tmp_path, tiny_model, capsys
 ):

@@ -44,6 +44,24 @@ class CLIError(Exception):
     """An error to show the user as one line, with exit code 2."""
 
 
+def box_size(text: str) -> float:
+    """``--box-size``'s type: a whole number of pixels, at least 1 (BOX and CBOX files hold
+    whole-pixel boxes: a CLI trial's 64.5 became 64, unsaid)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of pixels: {text!r}") from None
+    if not (math.isfinite(value) and value >= 1.0):
+        raise argparse.ArgumentTypeError(f"must be at least 1 px, got {text}")
+    if value != round(value):
+        raise argparse.ArgumentTypeError(
+            f"boxes are whole pixels, got {text}: give {math.floor(value)} or {math.ceil(value)}"
+        )
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """``cryopick``'s parsers (sub-commands take the same class).
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError
+from napari_cryopick.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CLIError, box_size
 from napari_cryopick.workflows.pick import FIBER_FORMATS
 from napari_cryopick.workflows.pick import PICK_FORMATS as _FORMATS
 
@@ -96,11 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--box-size",
-        type=float,
+        type=box_size,
         default=None,
         metavar="PX",
         help=(
-            "box edge for BOX/CBOX output (default: a BOX/CBOX input's own, else one "
+            "box edge for BOX/CBOX output in whole pixels (default: a BOX/CBOX input's own, else one "
             "whole-pixel box a file, the picks' median diameter)"
         ),
     )

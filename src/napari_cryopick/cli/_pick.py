@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from napari_cryopick.cli import CLIError
+from napari_cryopick.cli import CLIError, box_size
 from napari_cryopick.cli._defaults import dataclass_defaults
 from napari_cryopick.workflows.pick import PICK_FORMATS, SCALE_SEARCH_MICROGRAPHS
 
@@ -110,10 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--box-size",
-        type=float,
+        type=box_size,
         default=None,
         metavar="PX",
-        help="box edge of box and cbox files, particles and fibers alike (centres stay; "
+        help="box edge of box and cbox files in whole pixels, particles and fibers alike (centres stay; "
         "default: one whole-pixel box per file for particles, the median of their "
         "diameters rounded (CBOX keeps each one's own in _EstWidth); each vesicle's own "
         "size; twice the width of a fiber)",
