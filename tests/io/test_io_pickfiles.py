@@ -1013,6 +1013,19 @@ def test_an_empty_topaz_file_keeps_the_score_column_for_joining(tmp_path):
     np.testing.assert_allclose(frame["x_coord"], sample_table(3)["x"].round())
 
 
+def test_an_empty_star_file_has_the_labels_of_a_full_one(tmp_path):
+    """A CLI trial: a micrograph without picks got a STAR file of coordinates alone, the
+    run's others a figure-of-merit column too (tables joined with starfile came out
+    uneven)."""
+    import starfile
+
+    empty = write_picks(picks.empty_picks(), tmp_path / "a.star", "star", micrograph_names=False)
+    run = sample_table(3).assign(diameter=56.0)  # (a picker's run: one diameter, a comment)
+    full = write_picks(run, tmp_path / "b.star", "star", micrograph_names=False)
+    assert list(starfile.read(empty).columns) == list(starfile.read(full).columns)
+    assert len(read_picks(empty)) == 0
+
+
 def test_a_star_file_with_two_coordinate_blocks_is_refused_with_their_names(tmp_path):
     two = tmp_path / "two.star"
     two.write_text(

@@ -539,7 +539,9 @@ def write(
     ]
     if micrograph_names:
         columns.append(("rlnMicrographName", [f"{n}{micrograph_suffix}" for n in names]))
-    if np.isfinite(table["score"].to_numpy(float)).any():
+    if not len(table) or np.isfinite(table["score"].to_numpy(float)).any():
+        # (a micrograph without picks too: every file of a picker's run has the same
+        # labels, as the Topaz writer's header; a CLI trial's empty file lacked the FOM)
         columns.append(
             (
                 "rlnAutopickFigureOfMerit",
