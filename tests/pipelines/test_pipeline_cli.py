@@ -838,6 +838,9 @@ def test_a_box_size_of_part_of_a_pixel_is_refused(tmp_path, capsys, command):
             main([*argv, "--box-size", size])
         assert refused.value.code == 2
         assert f"--box-size: {said}" in capsys.readouterr().err
+    if command == "filter":  # whole pixels in the binned micrographs too (a review)
+        assert main([*argv, "--box-size", "65", "--binning", "2"]) == 2
+        assert "gives boxes of 32.5 px in the binned micrographs" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

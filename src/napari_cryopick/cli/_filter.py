@@ -157,7 +157,7 @@ def _read(path: Path, name: str | None, listed_by: Path | None, args: argparse.N
 def _check(args: argparse.Namespace) -> None:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}")
-    for name in ("min_diameter", "max_diameter", "box_size"):
+    for name in ("min_diameter", "max_diameter"):  # (--box-size: its argument type)
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CLIError(f"--{name.replace('_', '-')} must be > 0, got {value}")
@@ -167,8 +167,15 @@ def _check(args: argparse.Namespace) -> None:
             raise CLIError(
                 f"--{name.replace('_', '-')} must be a number of at least 1, got {value:g}"
             )
-    if args.box_size is not None and args.box_size < 1.0:  # as cryopick pick
-        raise CLIError(f"--box-size must be at least 1 px, got {args.box_size:g}")
+    if args.box_size is not None and args.binning is not None:
+        binned = args.box_size / args.binning
+        if binned != round(binned) or binned < 1.0:
+            # (a review: --box-size 65 --binning 2 wrote boxes of 32 px, unsaid)
+            raise CLIError(
+                f"--box-size {args.box_size:g} at --binning {args.binning:g} gives boxes of "
+                f"{binned:g} px in the binned micrographs, which BOX and CBOX files hold in "
+                "whole pixels: give a multiple of the binning"
+            )
     if (
         args.min_diameter is not None
         and args.max_diameter is not None
@@ -798,7 +805,8 @@ def _filter(args: argparse.Namespace) -> int:
         at_run = run_thresholds_of_candidates(
             [path for path, _name, _listed in targets.values()], [Path(i) for i in args.inputs]
         )
-    below_run = 0  # candidates left out below their run's threshold
+    below_run = 0  # candidates left out below their run's threshold (files written)
+    held_run: dict[Path, tuple[float, float]] = {}  # those files
     for target, (path, name, listed_by) in targets.items():
         format = _output_format(path, args.format)
         try:
@@ -806,7 +814,6 @@ def _filter(args: argparse.Namespace) -> int:
             file_args = args
             if path in at_run:
                 file_args = argparse.Namespace(**{**vars(args), "threshold": at_run[path][1]})
-                below_run += int((table["score"].to_numpy(np.float64) < at_run[path][1]).sum())
             scores = table["score"].to_numpy(np.float64)
             if (
                 args.threshold is not None
@@ -827,6 +834,10 @@ def _filter(args: argparse.Namespace) -> int:
             print(f"cryopick filter: failed {message}", file=sys.stderr)
             errors += 1
             continue
+        if path in at_run:
+            below = table[table["score"].to_numpy(np.float64) < at_run[path][1]]
+            below_run += _fiber_count(below) + int((below["kind"].astype(str) != "fiber").sum())
+            held_run[path] = at_run[path]
         written[path.resolve()] = target
         outputs[path.resolve()] = files
         made += files
@@ -854,10 +865,10 @@ def _filter(args: argparse.Namespace) -> int:
         from napari_cryopick.core.text import counted
 
         print(f"filtered nothing: {counted(errors, 'files')} failed (said above)")
-    if at_run:
+    if held_run:
         from ._batch import candidates_note
 
-        print(candidates_note("cryopick filter", "kept", at_run, below_run), file=sys.stderr)
+        print(candidates_note("cryopick filter", "kept", held_run, below_run), file=sys.stderr)
     if args.kind is not None and total and args.kind not in kinds:
         # a trial: "kept 0 of 4077 picks" and 5 empty files, the reason unsaid
         print(
