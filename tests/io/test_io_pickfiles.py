@@ -1019,11 +1019,15 @@ def test_an_empty_star_file_has_the_labels_of_a_full_one(tmp_path):
     uneven)."""
     import starfile
 
-    empty = write_picks(picks.empty_picks(), tmp_path / "a.star", "star", micrograph_names=False)
-    run = sample_table(3).assign(diameter=56.0)  # (a picker's run: one diameter, a comment)
-    full = write_picks(run, tmp_path / "b.star", "star", micrograph_names=False)
+    options = {"micrograph_names": False, "diameter_comment": True, "scores": True}  # a run's
+    empty = write_picks(picks.empty_picks(), tmp_path / "a.star", "star", **options)
+    run = sample_table(3).assign(diameter=56.0)
+    full = write_picks(run, tmp_path / "b.star", "star", **options)
     assert list(starfile.read(empty).columns) == list(starfile.read(full).columns)
     assert len(read_picks(empty)) == 0
+    # by default only where a pick has a score (files of hand picks hold no FOM: a review)
+    unscored = write_picks(picks.empty_picks(), tmp_path / "c.star", "star")
+    assert "rlnAutopickFigureOfMerit" not in unscored.read_text()
 
 
 def test_a_star_file_with_two_coordinate_blocks_is_refused_with_their_names(tmp_path):

@@ -827,6 +827,20 @@ def test_filter_refuses_bad_options_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_micrograph_without_picks_gets_the_star_labels_of_the_others(
+    tmp_path, tiny_model, capsys
+):
+    # a CLI trial: the empty file of a run held the coordinates' labels alone, the others
+    # the figure of merit too (tables joined with starfile came out uneven)
+    mics = write_micrographs(tmp_path / "mics", ["m0.mrc"])
+    out = tmp_path / "out"
+    argv = ["pick", *map(str, mics), "--model", str(tiny_model), "--diameter", "20"]
+    assert main([*argv, "--threshold", "1", "--out", str(out)]) == 0
+    text = (out / "m0.star").read_text()
+    assert len(read_picks(out / "m0.star")) == 0
+    assert "_rlnAutopickFigureOfMerit" in text
+
+
 @pytest.mark.parametrize("command", ["filter", "pick"])
 def test_a_box_size_of_part_of_a_pixel_is_refused(tmp_path, capsys, command):
     # a CLI trial's --box-size 64.5 wrote boxes of 64 px, unsaid: BOX and CBOX hold whole

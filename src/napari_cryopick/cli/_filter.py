@@ -267,6 +267,8 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
     pick table; BOX and CBOX then keep the input's box size, else one whole-pixel
     box a file as ``cryopick pick`` writes them.
     """
+    import numpy as np
+
     from napari_cryopick.io.pickfiles import (
         BOXED_FORMATS,
         MULTI_MICROGRAPH_FORMATS,
@@ -321,6 +323,9 @@ def _write(table, keep, path: Path, target: Path, format: str, listed_by, args, 
         # per-micrograph coordinate files name no micrograph (read_picks used the stem)
         names = set(table["micrograph"].astype(str))
         options["micrograph_names"] = listed_by is None and names != {path.stem}
+        # the input's FOM label kept when the filter passes no pick (a file of the same
+        # labels as the others)
+        options["scores"] = bool(np.isfinite(table["score"].to_numpy(float)).any())
     fibers = (passed["kind"] == "fiber").to_numpy()
     if fibers.any() and format not in FIBER_FORMATS:
         # a re-trial's fibers written to BOX read back as particles, unsaid; cryopick pick

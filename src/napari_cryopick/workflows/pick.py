@@ -2261,6 +2261,9 @@ def write_micrograph_picks(
                 # one diameter in a comment RELION skips: its reader warns on standard
                 # error of every file with a label it does not know (an interop trial)
                 options["diameter_comment"] = True
+                # the FOM label in a file without picks too: every file of the run has
+                # the same labels (a CLI trial's tables joined unevenly)
+                options["scores"] = True
             if format in BOXED_FORMATS and request.box_size_px is not None:
                 options["box_size"] = request.box_size_px
             elif format in BOXED_FORMATS and (box := one_box_size(points)) is not None:

@@ -507,6 +507,7 @@ def write(
     micrograph_suffix: str = "",
     decimals: int = 3,
     diameter_comment: bool | None = None,
+    scores: bool | None = None,
 ) -> None:
     """Write picks as a RELION STAR file (one ``data_`` loop block).
 
@@ -529,6 +530,10 @@ def write(
         Give the picks one diameter, the median of theirs, in a ``# cryopickDiameter``
         comment instead of a column RELION does not know (particles only). ``None``
         (default): when the particles' diameters are all one (nothing is lost).
+    scores
+        Write ``rlnAutopickFigureOfMerit``. ``None`` (default): when any pick has a score;
+        a picker's run gives True, so that a micrograph without picks has the labels of
+        the run's other files (a CLI trial's empty file lacked the FOM column).
     """
     names = table["micrograph"].astype(str).tolist()
     if micrograph_names is None:
@@ -539,9 +544,9 @@ def write(
     ]
     if micrograph_names:
         columns.append(("rlnMicrographName", [f"{n}{micrograph_suffix}" for n in names]))
-    if not len(table) or np.isfinite(table["score"].to_numpy(float)).any():
-        # (a micrograph without picks too: every file of a picker's run has the same
-        # labels, as the Topaz writer's header; a CLI trial's empty file lacked the FOM)
+    if scores is None:
+        scores = bool(np.isfinite(table["score"].to_numpy(float)).any())
+    if scores:
         columns.append(
             (
                 "rlnAutopickFigureOfMerit",
