@@ -2779,12 +2779,43 @@ def test_circles_resized_and_deleted_before_a_re_pick_survive_a_restart(
     vesicles.remove_selected()
     assert widget.pick_current() is not None, widget.status.text()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    qtbot.wait(2500)  # the autosave after the re-pick
-    assert recovery_path(tmp_path / "mic.mrc").exists()
+    qtbot.waitUntil(recovery_path(tmp_path / "mic.mrc").exists, timeout=10_000)  # autosave
     viewer.close()
     circles = _circles_back(make_napari_viewer, tmp_path / "mic.mrc", qtbot)
     assert circles["diameter"].round(1).tolist() == [64.0]  # resized; the other deleted
     assert circles["score"].isna().all()
+
+
+def test_a_circle_resized_before_a_re_pick_is_kept_until_it_is_a_label(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A resize alone (no deletion pending): the re-picked result keeps the circle as the
+    user's, and so does the disk until *Use as training labels* makes it a label."""
+    from napari_cryopick._widgets.result_layers import _kept_worth
+    from napari_cryopick.io.micrographs import write_mrc
+    from napari_cryopick.io.recovery import recovery_path
+
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    viewer, widget = _picked_with_vesicles_and_fibers(
+        make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
+    )
+    noise = np.random.default_rng(1).normal(size=(300, 300)).astype(np.float32)
+    viewer.open(str(write_mrc(tmp_path / "other.mrc", noise)), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers["mic"]  # two open, mic on screen
+    qtbot.waitUntil(lambda: session(viewer).displayed == "mic", timeout=10_000)
+    _resize_first_circle(viewer.layers["mic vesicles"], 64.0 / 48.0)
+    assert widget.pick_current() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    kept = recovery_path(tmp_path / "mic.mrc")
+    qtbot.waitUntil(kept.exists, timeout=10_000)  # (the autosave after the re-pick)
+    assert widget.use_as_labels() is not None, widget.status.text()
+    assert not _kept_worth(viewer, "mic", viewer.layers["mic"])  # a label now
+    viewer.close()
+    assert not kept.exists()
+    again = make_napari_viewer()
+    again.open(str(tmp_path / "mic.mrc"), plugin="napari-cryopick")
+    again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert "mic" not in session(again).pick_results  # nothing to bring back
 
 
 def test_a_circle_deleted_just_before_napari_closes_is_kept(

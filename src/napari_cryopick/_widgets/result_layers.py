@@ -1767,19 +1767,40 @@ def _kept_worth(viewer: Any, name: str, micrograph_layer: Any = None) -> bool:
         # review found them dropped unsaid)
         return False
     kinds = picks["kind"].astype(str)
-    from .annotate import current_labels
-
     for kind in ("particle", *_SHAPE_KINDS.values()):
-        hand = picks.loc[scores.isna() & (kinds == kind), ["x", "y"]]
+        hand = picks[scores.isna() & (kinds == kind)]
         if not len(hand):
             continue
-        if micrograph_layer is None:
-            return True
-        # more than a pixel from every label of its kind (all of them when there are none;
-        # a path's vertices, each, from the labelled paths' vertices)
-        if len(far_from(hand, current_labels(viewer, micrograph_layer, kind), 1.0)):
+        if micrograph_layer is None or _not_labels(viewer, micrograph_layer, hand, kind):
             return True
     return False
+
+
+def _not_labels(viewer: Any, micrograph_layer: Any, hand: pd.DataFrame, kind: str) -> bool:
+    """Whether any of the user's own ``kind`` picks ``hand`` is not among the micrograph's
+    labels, by the rules *Use as training labels* merges them with: a pick more than a
+    pixel from every particle label; a circle whose centre lies beyond its radius from
+    every circle label's; a path that runs along no labelled path for at least
+    ``SAME_FIBER_COVERAGE`` of its length, within half its width (a review: a circle
+    skipped as that label's would have counted as kept forever)."""
+    from .annotate import current_labels
+
+    labels = current_labels(viewer, micrograph_layer, kind)
+    if kind == "particle":
+        return bool(len(far_from(hand[["x", "y"]], labels, 1.0)))
+    if kind == "vesicle":
+        diameter = hand["diameter"].to_numpy(float)
+        return bool(
+            len(far_from(hand, labels, np.where(np.isfinite(diameter), 0.5 * diameter, 1.0)))
+        )
+    from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage, picks_to_paths
+
+    drawn = picks_to_paths(labels)
+    widths = hand["diameter"].to_numpy(float)
+    tolerance = 0.5 * float(np.nanmedian(widths)) if np.isfinite(widths).any() else 1.0
+    return any(
+        path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE for path in picks_to_paths(hand)
+    )
 
 
 def _forget_corrections(path: Any) -> None:

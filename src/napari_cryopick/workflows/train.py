@@ -1809,7 +1809,8 @@ def previous_model_path(path: Path, keep: str | os.PathLike | None = None) -> Pa
     ``-3``, ... the first that is not it. Nor is a folder or a file that is no model
     file (:func:`_is_checkpoint`) replaced there: an I/O trial's own
     ``model.previous.pt`` text was. Nor a model file this version cannot read (a newer
-    napari-cryopick's, a damaged card): what data sets it alone knows cannot be checked.
+    napari-cryopick's, one whose weights fail their checks): what data sets it alone
+    knows cannot be checked, so it is kept, however damaged.
     """
     path = Path(path)
     suffix = path.suffix or ".pt"
