@@ -252,10 +252,15 @@ def test_cancel_without_an_earlier_model_says_nothing_was_written(annotated, qtb
     _second_micrograph(viewer, real_data_dir, tmp_path)  # (two open, as users have)
     train.mode_combo.setCurrentIndex(train.mode_combo.findData("new"))
     assert train.start() is not None, train.last_error
+    # busy until the first step plans the steps in the time limit (the Steps box is only
+    # their cap: the bar read "cancelled at step 0 of 1000")
+    assert train.progress_bar.maximum() == 0
     train.cancel()
     qtbot.waitUntil(lambda: train.worker is None, timeout=60_000)
     assert train.status.text() == "Training cancelled: no model was written.", train.status.text()
     assert not (tmp_path / "models" / "ribosome.pt").exists()
+    assert train.progress_bar.maximum() == 1  # no longer busy
+    assert train.progress_bar.text() == "cancelled before the first step"
 
 
 def test_a_failed_training_is_said_once_and_not_raised_in_the_viewer(annotated, qtbot):

@@ -1623,8 +1623,9 @@ class TrainWidget(QWidget):
         self.diameter_note = ""
         self._cancel = threading.Event()
         self.loss_plot.clear()
-        steps = self.steps_spin.value()
-        self.progress_bar.setRange(0, steps)
+        # busy until the first step says how many the time limit plans (the Steps box is
+        # only their cap: a trial's Cancel at once read "cancelled at step 0 of 1000")
+        self.progress_bar.setRange(0, 0)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("%p%")  # (the default; a cancelled run's words gone)
         origin = self.base_origin
@@ -1654,7 +1655,7 @@ class TrainWidget(QWidget):
         # very file this training writes (it then saved to an odd <stem>.<pid>.pt)
         self.bank_panel.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self._showing.add(self._progress.starting(worker, steps, "cryopick training"))
+        self._showing.add(self._progress.starting(worker, 0, "cryopick training"))
         return worker
 
     def _corrections_note(self) -> str:
@@ -1834,7 +1835,11 @@ class TrainWidget(QWidget):
             )
             # the bar says where it stopped, not a training still under way (a trial read
             # 64/357 after Cancel)
-            self.progress_bar.setFormat("cancelled at step %v of %m")
+            self.progress_bar.setFormat(
+                "cancelled at step %v of %m"
+                if self.progress_bar.maximum() > 0
+                else "cancelled before the first step"
+            )
             shown = self._previewed
             if shown and shown in session_micrographs(self.viewer):
                 # its picks are the cancelled model's (a trial exported them unmarked)
@@ -2017,6 +2022,8 @@ class TrainWidget(QWidget):
         yield from ()
         self.worker = None
         self._progress.close()
+        if self.progress_bar.maximum() == 0:  # no step done: no longer busy
+            self.progress_bar.setRange(0, 1)
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.bank_panel.setEnabled(True)
