@@ -1737,6 +1737,57 @@ def test_export_of_a_folder_review_names_corrections_not_opened_this_session(
     assert "(m0): show them in the review table to export them" in said, said
 
 
+def test_export_of_a_folder_review_names_the_micrographs_never_opened(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A folder trial reviewed 8 micrographs, opened 3 and exported: "to 3 star file(s)",
+    the 5 never opened left out unsaid."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    folder, picks = _review_folder_files(tmp_path, ("m0", "m1", "m2"))
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    assert pick.review.step_micrograph(+1) == "m0"
+    assert pick.export(tmp_path / "out", "star")
+    said = pick.status.text()
+    assert "Not exported: 2 micrograph(s) of the folder reviewed, never opened (m1, m2)" in said
+    assert f"their picks are in {picks} as picked" in said, said
+    assert pick.review.step_micrograph(+1) == "m1"
+    assert pick.review.step_micrograph(+1) == "m2"
+    assert pick.export(tmp_path / "out", "star")
+    assert "never opened" not in pick.status.text()
+
+
+def test_a_folder_reviews_corrections_come_back_at_their_threshold(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A folder trial reviewed a micrograph at 0.40, deleted two picks and ticked Reviewed;
+    after a restart its picks came back, still ticked, at 0.15: 4 more shown and
+    exported."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    assert pick.review.step_micrograph(+1) == "m0"
+    pick.set_threshold(0.4)
+    layer = viewer.layers["m0 picks"]
+    layer.selected_data = {0, 1}
+    layer.remove_selected()
+    pick.review.reviewed_check.setChecked(True)
+    shown = int(layer.shown.sum())
+    viewer.close()
+
+    again = make_napari_viewer()
+    _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    assert pick.review.step_micrograph(+1) == "m0"
+    assert "picks are back with your corrections" in pick.status.text()
+    assert pick.threshold() == pytest.approx(0.4)
+    assert int(again.layers["m0 picks"].shown.sum()) == shown
+    assert pick.review.reviewed_check.isChecked()
+
+
 def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
     """The reviewed flag is kept with the pick files and comes back in a new session."""
     import json

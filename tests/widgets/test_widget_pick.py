@@ -1410,6 +1410,32 @@ def _write_png(path, image):
     iio.imwrite(path, scaled.astype(np.uint8))
 
 
+def test_pick_folder_says_the_runs_warnings(make_napari_viewer, tmp_path, qtbot):
+    """A folder trial: a 4096 px micrograph among 1024 px ones, picked at their diameter,
+    was warned of in the terminal only (the status said counts and the scale)."""
+    from napari_cryopick.core.model import save_checkpoint
+
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    _write_png(folder / "mic_a.png", rng.normal(size=(160, 160)))
+    _write_png(folder / "mic_b.png", rng.normal(size=(640, 640)))
+    model_file = save_checkpoint(
+        tmp_path / "tiny.pt", Detector(DetectorConfig()), metadata={"datasets": ["tiny"]}
+    )
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert widget.load_model(model_file)
+    widget.diameter_spin.setValue(20.0)
+    widget.device_combo.setCurrentText("cpu")
+    widget.export_edit.setText(str(tmp_path / "picks"))
+    assert widget.pick_folder(folder) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    said = widget.status.text()
+    assert "Warning: mic_b (640 x 640 px) is 4 times the size of mic_a (160 x 160 px)" in said
+    assert said.count("times the size of") == 1  # once, not again from the run
+
+
 def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, tmp_path, qtbot):
     rng = np.random.default_rng(1)
     folder = tmp_path / "micrographs"

@@ -2798,7 +2798,14 @@ class PickWidget(QWidget):
             return  # cancelled: _on_finished says so
         self.last_batch = batch
         counts = _objects_text(_object_counts(batch.picks), self._model_kinds())
-        text = f"{self._trained_warning}{counts} in {len(batch.written)} files -> "
+        # the run's own warnings too, those the files' sizes gave (a folder trial's 4096 px
+        # micrograph among 1024 px ones, picked at their diameter, was warned of in the
+        # terminal only)
+        said = self._trained_warning
+        said += _warning_texts(
+            w for w in dict.fromkeys(getattr(batch, "warnings", ())) if w and w not in said
+        )
+        text = f"{said}{counts} in {len(batch.written)} files -> "
         text += self.export_edit.text()
         if batch.n_kept:
             # a folder picked before with these settings goes on where it stopped
@@ -2814,7 +2821,7 @@ class PickWidget(QWidget):
                     "are now: move them away to pick those micrographs again)"
                 )
             if batch.n_micrographs == batch.n_kept:
-                text = f"{self._trained_warning}Nothing left to pick: {kept}"
+                text = f"{said}Nothing left to pick: {kept}"
             else:
                 text += f"; {kept}"
         damaged = getattr(batch, "n_damaged", 0)
@@ -3155,6 +3162,22 @@ class PickWidget(QWidget):
                 f"opened in this napari session, hold corrections kept from an earlier one "
                 f"({name_list(unopened, 3)}): show them in the review table to export them"
             )
+        never = self._never_opened(set(unopened))
+        if never:
+            # (a folder trial exported 3 of the 8 micrographs reviewed, the 5 never opened
+            # left out unsaid)
+            where = self.review._picks_folder
+            also = (
+                f"; their picks are in {where} as picked (cryopick filter {where} --out DIR "
+                "writes every file)"
+                if where is not None
+                else ""
+            )
+            note += (
+                f"\nNot exported: {len(never)} micrograph(s) of the folder reviewed, never "
+                f"opened ({name_list(never, 3)}): show them in the review table to export "
+                f"them{also}"
+            )
         note += self._tiff_rows_note(set(table["micrograph"].astype(str)), format)
         self.status.setText(
             f"Exported {_objects_text(_object_counts(table), self._model_kinds())}{self._unscored_text(table)} to "
@@ -3187,6 +3210,19 @@ class PickWidget(QWidget):
             and path.stem not in state.retained
             and path.stem not in state.closed_picked  # (opened, and said as closed)
             and corrections_kept(path)  # (not of the file as it was before it changed)
+        ]
+
+    def _never_opened(self, said: set[str]) -> list[str]:
+        """The micrographs of the folder under review (Review folder…) not opened in this
+        session nor named in ``said``: an export writes none of them."""
+        state = session(self.viewer)
+        return [
+            path.stem
+            for path in self.review._folder_files
+            if path.stem not in said
+            and path.stem not in state.pick_results
+            and path.stem not in state.retained
+            and path.stem not in state.closed_picked
         ]
 
     def _flip_tiff(self, format: str) -> bool:

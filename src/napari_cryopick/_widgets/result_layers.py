@@ -1603,15 +1603,23 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
             pass
     state.closed_picked.discard(name)
     state.discarded_corrections.discard(name)
-    if not result.file_picks and (closed is None or model is not state.model):
+    earlier = not result.file_picks and (closed is None or model is not state.model)
+    if earlier:
         # picked by a model before the current one (an earlier napari session's: never the
         # current); a pick file's corrected picks are no model's (a review: Export called
         # them "made by another model")
         state.earlier_model.add(name)
+    if earlier or (closed is None and result.file_picks):
         # at the threshold it was left at, with or without the Pick widget to pin it (a
         # trial: a training with Train docked alone set the new model's 0.15 as the display
-        # threshold, and the corrections were saved again at it: 10 hidden picks back)
+        # threshold, and the corrections were saved again at it: 10 hidden picks back); a
+        # pick file's corrected picks too (a folder trial reviewed one at 0.40 and after a
+        # restart it came back, still ticked, at 0.15 with 4 more picks, exported)
         state.micrograph_thresholds.setdefault(name, on_slider_step(float(result.threshold)))
+    if closed is None:
+        state.restored_from_disk.add(name)
+    else:
+        state.restored_from_disk.discard(name)
     threshold = restored_threshold(viewer)
     if threshold is not None:  # the Pick widget's slider, where the user left it (before
         state.threshold_requested.emit(threshold)  # the message: its status stays)
@@ -1620,10 +1628,6 @@ def _restore_corrections(viewer: Any, layer: Any) -> None:
         # reviewed when kept: ticked again (a review trial's Load picks… answered No kept
         # three reviewed micrographs' corrections and dropped their ticks, unsaid)
         state.reviewed.add(name)
-    if closed is None:
-        state.restored_from_disk.add(name)
-    else:
-        state.restored_from_disk.discard(name)
     state.corrections_restored.emit(name)
     state.picks_changed.emit(name)
 
@@ -1634,7 +1638,8 @@ def restored_threshold(viewer: Any) -> float | None:
     slider stays where the user put it in this session)."""
     state = session(viewer)
     names = list(state.pick_results)
-    if not names or not set(names) <= state.earlier_model:
+    # (an earlier model's, or back from an earlier session: a pick file's corrections too)
+    if not names or not set(names) <= state.earlier_model | state.restored_from_disk:
         return None
     thresholds = {round(float(state.pick_results[name].threshold), 3) for name in names}
     return thresholds.pop() if len(thresholds) == 1 else None
