@@ -1,6 +1,7 @@
 """Corrected picks kept on disk until used (``io.recovery``): napari closing loses nothing."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,30 +128,68 @@ def test_a_model_files_stamp_follows_its_bytes_not_its_time(tmp_path):
     assert file_stamp(None) is None
 
 
-def test_an_unreadable_corrections_file_is_passed_over(micrograph):
-    path = recovery_path(micrograph)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"not a numpy file")
-    assert load_corrections(micrograph) is None
-    assert path.exists()  # left for the user to look at
-
-
-def test_a_corrections_file_of_columns_that_do_not_fit_is_passed_over(micrograph):
-    """Columns of different lengths (a file written by something else): nothing comes
-    back, and nothing is raised into napari's event."""
+def _damaged(micrograph, arrays_changed=None, header_changed=None, data=None) -> Path:
+    """The corrections of ``micrograph`` saved, then damaged: its bytes replaced by
+    ``data``, or arrays and header entries changed."""
     import io
     import json
 
-    from napari_cryopick.io.recovery import FORMAT_NAME, _fingerprint
-
-    header = {"format": FORMAT_NAME, "micrograph": _fingerprint(micrograph), "settings": {}}
-    arrays = {f"picks_{n}": np.zeros(3) for n in ("x", "y", "diameter", "score")}
-    arrays["picks_tube_id"] = np.zeros(2)
-    arrays["picks_kind"] = np.array(["particle"] * 3)
+    path = save_corrections(_saved(micrograph))
+    if data is not None:
+        path.write_bytes(data(path.read_bytes()))
+        return path
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    header = json.loads(str(arrays["header"]))
+    header["settings"].update(header_changed or {})
+    arrays.update(arrays_changed or {})
     arrays["header"] = np.array(json.dumps(header))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    path = recovery_path(micrograph)
-    path.parent.mkdir(parents=True)
     path.write_bytes(buffer.getvalue())
-    assert load_corrections(micrograph) is None
+    return path
+
+
+DAMAGES = {
+    "not numpy": {"data": lambda _b: b"not a numpy file"},
+    "cut short": {"data": lambda b: b[: len(b) // 2]},
+    "empty": {"data": lambda _b: b""},
+    "columns of other lengths": {"arrays_changed": {"picks_tube_id": np.zeros(2)}},
+    "NaN x": {"arrays_changed": {"picks_x": np.array([np.nan, 1.0, 2.0])}},
+    "x of 1e9 px": {"arrays_changed": {"picks_y": np.array([1e9, 1.0, 2.0])}},
+    "unknown kind": {"arrays_changed": {"picks_kind": np.array(["particle", "ribosome", "x"])}},
+    "threshold text": {"header_changed": {"threshold": "abc"}},
+    "threshold NaN": {"header_changed": {"threshold": float("nan")}},
+    "original of odd shape": {"arrays_changed": {"original": np.zeros(3)}},
+    "diameter text": {"header_changed": {"picked_diameter_px": "56"}},
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+def test_a_damaged_corrections_file_is_said_and_set_aside(micrograph, damage):
+    """A robustness trial: damaged corrections were passed over unsaid and written over
+    at the next save, or raised out of napari's opening of the micrograph (a cut file's
+    BadZipFile, a NaN threshold's ValueError, a 1e9 px pick overflowing napari's slider)."""
+    from napari_cryopick.io.recovery import DamagedCorrections
+
+    path = _damaged(micrograph, **DAMAGES[damage])
+    before = path.read_bytes()
+    with pytest.raises(DamagedCorrections, match="cannot be read") as raised:
+        load_corrections(micrograph)
+    said = str(raised.value)
+    assert said.startswith(f"{path}: the corrections kept for {micrograph}")
+    [aside] = path.parent.glob(f"{path.name}.unreadable-*")
+    assert f"set aside as {aside}" in said
+    assert aside.read_bytes() == before  # kept as it was
+    assert not path.exists()  # the next save does not replace it
+    save_corrections(_saved(micrograph))
+    assert aside.read_bytes() == before
+    assert load_corrections(micrograph) is not None
+
+
+def test_a_saved_file_passes_the_checks_with_its_nan_scores(micrograph):
+    # (the user's own picks and labelled shapes hold NaN scores: not damage)
+    save_corrections(_saved(micrograph))
+    back = load_corrections(micrograph)
+    assert np.isnan(back.arrays["labelled_shapes"][1, 5])
+    assert np.isnan(back.picks["score"].iloc[1])

@@ -4291,6 +4291,34 @@ def test_corrections_survive_napari_closing_until_used_as_labels(
     assert NAME not in session(third).pick_results
 
 
+def test_damaged_corrections_are_said_and_napari_goes_on(
+    picker, make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    """A robustness trial cut a corrections file short: opening its micrograph raised
+    BadZipFile out of napari (a 1e9 px pick left napari unable to close its viewer), or
+    the damaged file was written over unsaid at the next correction."""
+    from napari_cryopick.io.recovery import recovery_path
+
+    viewer, _widget, path = picker
+    points = viewer.layers[f"{NAME} picks"]
+    points.selected_data = {0}
+    points.remove_selected()
+    viewer.close()
+    kept = recovery_path(path)
+    kept.write_bytes(kept.read_bytes()[:200])  # cut short
+    warned: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", warned.append)
+    again = make_napari_viewer()
+    again.open(str(path), plugin="napari-cryopick")
+    _dock, _pick = again.window.add_plugin_dock_widget("napari-cryopick", "Pick")
+    assert NAME not in session(again).pick_results
+    [said] = [w for w in warned if "cannot be read" in w]
+    assert said.startswith(f"{NAME}: {kept}: the corrections kept for")
+    [aside] = kept.parent.glob(f"{kept.name}.unreadable-*")
+    assert f"set aside as {aside}" in said
+    again.close()  # and napari closes
+
+
 def _reopened(make_napari_viewer, path, qtbot):
     """The particle picks restored in a new viewer that opens ``path`` (then closed)."""
     viewer = make_napari_viewer()

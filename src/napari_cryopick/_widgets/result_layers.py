@@ -1817,9 +1817,15 @@ def _forget_corrections(path: Any) -> None:
 
 def _saved_result(path: Any, name: str) -> ShownResult | None:
     """The result with corrections an earlier napari session kept for ``path`` (None: none)."""
-    from napari_cryopick.io.recovery import load_corrections
+    from napari_cryopick.io.recovery import DamagedCorrections, load_corrections
 
-    saved = load_corrections(path)
+    try:
+        saved = load_corrections(path)
+    except DamagedCorrections as error:  # (set aside: said, napari goes on)
+        from napari.utils.notifications import show_warning
+
+        show_warning(f"{name}: {error}")
+        return None
     if saved is None:
         return None
     settings, arrays = saved.settings, saved.arrays

@@ -18,7 +18,9 @@ It holds plain arrays and one JSON text, read with ``allow_pickle=False``. It
 is only taken back for the file it was saved for, unchanged since (its size
 and modification time); it is removed when the micrograph holds no
 corrections any more (used as training labels, picked anew without them,
-closed without them).
+closed without them). One that cannot be read, or holds what this module never
+writes, is set aside unchanged as ``<name>.unreadable-<date>`` and said
+(:class:`DamagedCorrections`).
 
 This module imports neither napari nor Qt.
 """
@@ -191,25 +193,127 @@ def _fits(path: Path, header: dict[str, Any]) -> bool:
         return False
 
 
+class DamagedCorrections(ValueError):
+    """A corrections file that cannot be read or holds what this module never writes; the
+    message names it and where it was set aside (:func:`load_corrections`)."""
+
+
+#: Coordinates beyond this many pixels are no micrograph's (napari's sliders overflow at
+#: 2**31: a damaged file's 1e9 left napari unable to close its viewer).
+MAX_COORDINATE = 1e7
+
+
 def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | None:
-    """The corrections saved for ``micrograph_path``; None when there are none, when the
+    """The corrections saved for ``micrograph_path``; None when there are none, or when the
     file changed since (another size, or another time and content: :func:`stale_corrections`
-    says so), or when the saved file cannot be read (it is left for the user to look at;
-    nothing is raised: they are a safety net)."""
-    kept = _kept(micrograph_path)
-    if kept is None or not _fits(kept[0], kept[2]):
+    says so).
+
+    Raises
+    ------
+    DamagedCorrections
+        The corrections file cannot be read, or holds what this module never writes (cut
+        short, not an archive, arrays of other lengths, coordinates that are no numbers or
+        no micrograph's, unknown kinds, settings of the wrong types): it is set aside as
+        ``<name>.unreadable-<date>`` first, so that the next save does not replace it (a
+        robustness trial's damaged file was written over unsaid, or raised out of napari).
+    """
+    path = Path(micrograph_path).absolute()
+    source = recovery_path(path)
+    if not source.is_file():
         return None
-    path, source, header = kept
     try:
-        with np.load(source, allow_pickle=False) as data:
-            table = {name: data[f"picks_{name}"] for name in _NUMBER_COLUMNS}
-            table["kind"] = data["picks_kind"].astype(str)
-            arrays = {name: (data[name] if name in data.files else None) for name in _ARRAYS}
-        picks = normalize_picks(pd.DataFrame(table).assign(micrograph=path.stem))
-        settings = dict(header.get("settings") or {})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        kept = _kept(path)
+        if kept is None:
+            raise ValueError(f"not a {FORMAT_NAME} file")
+        if not _fits(path, kept[2]):
+            return None
+        return _read_checked(path, source, kept[2])
+    except Exception as error:  # numpy and zipfile raise many types on damaged archives
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"{type(error).__name__}{': ' + reason if reason else ''}"
+        aside = _set_aside(source)
+        where = f"set aside as {aside}" if aside is not None else "left where it is"
+        raise DamagedCorrections(
+            f"{source}: the corrections kept for {path} cannot be read ({reason}); {where}"
+        ) from None
+
+
+def _read_checked(path: Path, source: Path, header: dict[str, Any]) -> SavedCorrections:
+    """The corrections of ``source``, checked (ValueError: what this module never writes)."""
+    from napari_cryopick.core.pick_table import KINDS
+
+    with np.load(source, allow_pickle=False) as data:
+        table = {name: np.asarray(data[f"picks_{name}"], np.float64) for name in _NUMBER_COLUMNS}
+        kinds = np.asarray(data["picks_kind"]).astype(str)
+        arrays = {name: (data[name] if name in data.files else None) for name in _ARRAYS}
+    lengths = {len(kinds), *(len(v) for v in table.values())}
+    if len(lengths) != 1 or any(v.ndim != 1 for v in table.values()) or kinds.ndim != 1:
+        raise ValueError("pick columns of different lengths")
+    for name in ("x", "y"):
+        if not (np.isfinite(table[name]) & (np.abs(table[name]) < MAX_COORDINATE)).all():
+            raise ValueError(f"pick {name} that is no micrograph's position")
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown kinds {unknown[:3]}")
+    for name, width in _ARRAYS.items():
+        value = arrays[name]
+        if value is None:
+            continue
+        value = np.asarray(value, np.float64)
+        if value.ndim > 2 or value.size % width:
+            raise ValueError(f"{name} of another shape")
+        value = value.reshape(-1, width)
+        # positions: x, y (the labelled shapes' first column is their kind's code, the
+        # last their score, NaN for the user's own)
+        position = value[:, 1:3] if name == "labelled_shapes" else value
+        if not (np.isfinite(position) & (np.abs(position) < MAX_COORDINATE)).all():
+            raise ValueError(f"{name} that are no micrograph's positions")
+        arrays[name] = value
+    settings = header.get("settings")
+    settings = {} if settings is None else settings
+    if not isinstance(settings, dict):
+        raise ValueError("settings that are no mapping")
+    threshold = settings.get("threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise ValueError(f"threshold {threshold!r}")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"threshold {threshold!r}")
+    for name in ("heatmap_scale", "heatmap_translate"):
+        value = settings.get(name)
+        if value is not None and not (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and np.isfinite(v) for v in value)
+        ):
+            raise ValueError(f"{name} {value!r}")
+    for name in ("picked_diameter_px", "fiber_width_px", "link_radius_px"):
+        value = settings.get(name)
+        if value is not None and not (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and 0 < value < MAX_COORDINATE
+        ):
+            raise ValueError(f"{name} {value!r}")
+    edited = settings.get("edited")
+    if edited is not None and not (
+        isinstance(edited, (list, tuple)) and all(isinstance(e, str) for e in edited)
+    ):
+        raise ValueError(f"edited {edited!r}")
+    picks = normalize_picks(pd.DataFrame({**table, "kind": kinds}).assign(micrograph=path.stem))
+    return SavedCorrections(path, picks, arrays, dict(settings))
+
+
+def _set_aside(source: Path) -> Path | None:
+    """Rename the damaged file ``source`` to ``<name>.unreadable-<date>`` beside it (None:
+    it could not be renamed)."""
+    import time
+
+    aside = source.with_name(f"{source.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        os.replace(source, aside)
+    except OSError:
         return None
-    return SavedCorrections(path, picks, arrays, settings)
+    return aside
 
 
 def corrections_kept(micrograph_path: str | os.PathLike) -> bool:
