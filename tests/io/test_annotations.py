@@ -167,6 +167,34 @@ def test_index_lists_annotated_by_dataset(tmp_path):
     assert list_annotated() == [a.absolute()]
 
 
+@pytest.mark.parametrize("damage", ["cut short", "not utf-8"])
+def test_a_damaged_index_keeps_what_can_be_read_and_is_set_aside(tmp_path, caplog, damage):
+    """A robustness trial cut the index in half and clicked once: it was written again with
+    that one micrograph, and Train's saved annotations went from 4 micrographs to 1 (a
+    file that was not UTF-8 raised at every autosave)."""
+    from napari_cryopick.io.annotations import user_annotation_dir
+
+    paths = [_micrograph(tmp_path / name, f"{name}.png") for name in ("a", "b", "c", "d")]
+    for path in paths[:3]:
+        save_annotations(Annotations(micrograph_path=path, picks=_table(), dataset="one"))
+    index = user_annotation_dir() / "index.json"
+    text = index.read_bytes()
+    damaged = (
+        text[: text.index(b'"one"', text.index(b"b.png")) + 5]
+        if damage == "cut short"
+        else (b"\xff\xfe" + text)
+    )
+    index.write_bytes(damaged)
+    assert list_annotated()[:2] == [paths[0].absolute(), paths[1].absolute()]  # still read
+    with caplog.at_level("WARNING"):
+        save_annotations(Annotations(micrograph_path=paths[3], picks=_table(), dataset="one"))
+    kept = [paths[0], paths[1], paths[3]] if damage == "cut short" else paths
+    assert list_annotated() == [p.absolute() for p in kept]
+    [aside] = index.parent.glob("index.json.unreadable-*")
+    assert aside.read_bytes() == damaged
+    assert f"set aside as {aside}" in caplog.text
+
+
 def test_dataset_summary_counts():
     items = [
         Annotations(micrograph_path="x.png", picks=_table(), dataset="one"),
@@ -245,8 +273,13 @@ def test_a_sidecars_unusable_positions_and_sizes_are_left_out_saying_so(tmp_path
     """An I/O trial's hand-edited sidecar: a null x stopped training with "data must be
     finite" (no file named); diameters of -5 or NaN reached the layers."""
     sidecar = tmp_path / ("m" + SIDECAR_SUFFIX)
-    picks = {"x": [None, 473.0, 10.0], "y": [52.0, 86.0, 12.0], "diameter": [56, -5, 40]}
-    picks.update(kind=["particle"] * 3, score=[None] * 3, tube_id=[0] * 3)
+    # (and a robustness trial's x of 1e9 px overflowed napari's sliders: no micrograph's)
+    picks = {
+        "x": [None, 473.0, 10.0, 1e9],
+        "y": [52.0, 86.0, 12.0, 5.0],
+        "diameter": [56, -5, 40, 40],
+    }
+    picks.update(kind=["particle"] * 4, score=[None] * 4, tube_id=[0] * 4)
     document = {"format": "napari-cryopick-annotations", "diameter_px": -5, "picks": picks}
     sidecar.write_text(json.dumps(document))
     with caplog.at_level("WARNING"):
@@ -257,7 +290,7 @@ def test_a_sidecars_unusable_positions_and_sizes_are_left_out_saying_so(tmp_path
     assert read.diameter_px is None
     said = caplog.text
     assert said.count(str(sidecar)) == 3, said
-    assert "1 pick(s) without a finite position" in said
+    assert "2 pick(s) without a finite position on a micrograph" in said
     document.update(diameter_px=float("nan"))
     sidecar.write_text(json.dumps(document))  # (Python's json writes NaN)
     assert read_sidecar(sidecar).diameter_px is None

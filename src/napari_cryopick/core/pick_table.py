@@ -32,6 +32,10 @@ import pandas as pd
 
 PICK_COLUMNS: tuple[str, ...] = ("micrograph", "x", "y", "diameter", "score", "kind", "tube_id")
 KINDS: tuple[str, ...] = ("particle", "vesicle", "fiber", "negative")
+#: Coordinates this many pixels or more from the origin are no micrograph's: files kept by
+#: the tool refuse them (napari's sliders overflow at 2**31: a damaged file's 1e9 left
+#: napari unable to close its viewer).
+MAX_COORDINATE_PX = 1e7
 
 _DTYPES = {
     "micrograph": object,

@@ -36,7 +36,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.pick_table import KINDS, empty_picks, normalize_picks
+from napari_cryopick.core.pick_table import (
+    KINDS,
+    MAX_COORDINATE_PX,
+    empty_picks,
+    normalize_picks,
+)
 from napari_cryopick.io.atomic import NAME_MAX, atomic_write_text
 from napari_cryopick.io.paths import SIDECAR_SUFFIX, writable_folder
 
@@ -316,10 +321,16 @@ def read_sidecar(
         raise AnnotationError(f"{path}: unknown object kind(s) {sorted(unknown)}")
     # an I/O trial's hand-edited file: a null x stopped training with "data must be
     # finite", naming no file; a diameter of -5 or NaN reached the layers
-    placed = np.isfinite(table["x"].to_numpy()) & np.isfinite(table["y"].to_numpy())
+    # (and one at 1e9 px overflowed napari's sliders: a robustness trial)
+    placed = np.ones(len(table), bool)
+    for column in ("x", "y"):
+        values = table[column].to_numpy()
+        placed &= np.isfinite(values) & (np.abs(values) < MAX_COORDINATE_PX)
     if not placed.all():
         logger.warning(
-            "%s: %d pick(s) without a finite position left out", path, int((~placed).sum())
+            "%s: %d pick(s) without a finite position on a micrograph left out",
+            path,
+            int((~placed).sum()),
         )
         table = table[placed].reset_index(drop=True)
     sizes = table["diameter"].to_numpy()
@@ -352,20 +363,63 @@ def _index_path() -> Path:
     return user_annotation_dir() / "index.json"
 
 
+#: One ``"micrograph path": "data set"`` entry of the index's JSON text.
+_INDEX_ENTRY = r'"((?:[^"\\]|\\.)*)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+
+
 def _read_index() -> dict[str, str]:
+    """The index ``{micrograph path: data set}``; {} when there is none. A damaged one (cut
+    short, not UTF-8, not an object) gives the entries that can still be read."""
+    return _read_index_checked()[0]
+
+
+def _read_index_checked() -> tuple[dict[str, str], bool]:
+    """``(index, damaged)``: :func:`_read_index`'s entries, and whether the file is damaged
+    (its entries were salvaged from its text, entry by entry)."""
+    import re
+
     try:
-        data = json.loads(_index_path().read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        raw = _index_path().read_bytes()
+    except OSError:
+        return {}, False
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        if isinstance(data, dict):
+            return {str(k): str(v) for k, v in data.items()}, False
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    text = raw.decode("utf-8", errors="replace")
+    salvaged = {}
+    for key, value in re.findall(_INDEX_ENTRY, text):
+        with contextlib.suppress(json.JSONDecodeError):
+            salvaged[json.loads(f'"{key}"')] = json.loads(f'"{value}"')
+    return salvaged, True
 
 
 def _add_to_index(micrograph_path: Path, dataset: str) -> None:
-    index = _read_index()
+    index, damaged = _read_index_checked()
+    salvaged = len(index)
     key = str(micrograph_path)
-    if index.get(key) == dataset:
+    if index.get(key) == dataset and not damaged:
         return
     index[key] = dataset
+    if damaged:
+        # kept as it was, beside the one written from what could be read of it (a
+        # robustness trial's cut index was written again with one entry: Train's saved
+        # annotations went from 4 micrographs to 1, unsaid)
+        import time
+
+        aside = _index_path().with_name(f"index.json.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+        with contextlib.suppress(OSError):
+            os.replace(_index_path(), aside)
+            logger.warning(
+                "%s: the index of annotated micrographs was damaged: %d entr%s read from it "
+                "kept, the file set aside as %s",
+                _index_path(),
+                salvaged,
+                "y" if salvaged == 1 else "ies",
+                aside,
+            )
     # the index is a convenience; the sidecar itself was written
     with contextlib.suppress(OSError):
         _atomic_write_text(_index_path(), json.dumps(index, indent=1, sort_keys=True))

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_cryopick.core.pick_table import normalize_picks
+from napari_cryopick.core.pick_table import MAX_COORDINATE_PX, normalize_picks
 from napari_cryopick.io.annotations import user_annotation_dir, user_file_key
 from napari_cryopick.io.atomic import atomic_write_bytes
 
@@ -198,11 +198,6 @@ class DamagedCorrections(ValueError):
     message names it and where it was set aside (:func:`load_corrections`)."""
 
 
-#: Coordinates beyond this many pixels are no micrograph's (napari's sliders overflow at
-#: 2**31: a damaged file's 1e9 left napari unable to close its viewer).
-MAX_COORDINATE = 1e7
-
-
 def load_corrections(micrograph_path: str | os.PathLike) -> SavedCorrections | None:
     """The corrections saved for ``micrograph_path``; None when there are none, or when the
     file changed since (another size, or another time and content: :func:`stale_corrections`
@@ -250,7 +245,7 @@ def _read_checked(path: Path, source: Path, header: dict[str, Any]) -> SavedCorr
     if len(lengths) != 1 or any(v.ndim != 1 for v in table.values()) or kinds.ndim != 1:
         raise ValueError("pick columns of different lengths")
     for name in ("x", "y"):
-        if not (np.isfinite(table[name]) & (np.abs(table[name]) < MAX_COORDINATE)).all():
+        if not (np.isfinite(table[name]) & (np.abs(table[name]) < MAX_COORDINATE_PX)).all():
             raise ValueError(f"pick {name} that is no micrograph's position")
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
@@ -266,7 +261,7 @@ def _read_checked(path: Path, source: Path, header: dict[str, Any]) -> SavedCorr
         # positions: x, y (the labelled shapes' first column is their kind's code, the
         # last their score, NaN for the user's own)
         position = value[:, 1:3] if name == "labelled_shapes" else value
-        if not (np.isfinite(position) & (np.abs(position) < MAX_COORDINATE)).all():
+        if not (np.isfinite(position) & (np.abs(position) < MAX_COORDINATE_PX)).all():
             raise ValueError(f"{name} that are no micrograph's positions")
         arrays[name] = value
     settings = header.get("settings")
@@ -291,7 +286,7 @@ def _read_checked(path: Path, source: Path, header: dict[str, Any]) -> SavedCorr
         if value is not None and not (
             isinstance(value, (int, float))
             and not isinstance(value, bool)
-            and 0 < value < MAX_COORDINATE
+            and 0 < value < MAX_COORDINATE_PX
         ):
             raise ValueError(f"{name} {value!r}")
     edited = settings.get("edited")
