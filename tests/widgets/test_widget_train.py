@@ -1593,6 +1593,33 @@ def test_after_a_restart_the_model_file_given_last_is_the_data_sets(annotated, q
     assert not default_model_path("ribosome").exists()
 
 
+def test_a_damaged_sidecar_of_a_closed_micrograph_left_out_of_training_is_said(
+    annotated, real_data_dir, monkeypatch
+):
+    """A robustness trial cut a closed micrograph's sidecar: Train listed 3 micrographs of
+    4, unsaid."""
+    from napari_cryopick._widgets.train import training_set
+    from napari_cryopick.io.annotations import Annotations, find_sidecar, save_annotations
+
+    viewer, _train, tmp_path = annotated
+    _second_micrograph(viewer, real_data_dir, tmp_path)  # (two open, as users have)
+    path = tmp_path / "data" / "063_10028.png"
+    shutil.copy(real_data_dir / DATASET / "micrographs" / path.name, path)
+    clicks = pd.read_csv(real_data_dir / DATASET / "picks" / f"{path.stem}.csv").head(5)
+    save_annotations(Annotations(path, make_picks(clicks["x"], clicks["y"]), "ribosome", 56.0))
+    sidecar = find_sidecar(path)
+    sidecar.write_text(sidecar.read_text()[:40])  # cut short
+    warned: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", warned.append)
+    included = training_set(viewer, include_saved=True)
+    assert "063_10028" not in {a.micrograph for a in included}
+    [said] = warned
+    assert str(sidecar) in said
+    assert "the saved annotations of 063_10028.png are left out of the training" in said
+    training_set(viewer, include_saved=True)
+    assert len(warned) == 1  # once
+
+
 def test_saved_annotations_of_closed_micrographs_are_those_of_the_open_data_sets(
     annotated, real_data_dir, qtbot
 ):
