@@ -1620,6 +1620,35 @@ def test_a_damaged_sidecar_of_a_closed_micrograph_left_out_of_training_is_said(
     assert len(warned) == 1  # once
 
 
+def test_a_damaged_record_of_model_files_keeps_what_can_be_read(tmp_path, caplog):
+    """A robustness trial cut last_models.json: Train forgot the user's model file of the
+    data set and trained into the default one, unsaid."""
+    from napari_cryopick._widgets.train import (
+        _last_models_path,
+        remember_model_path,
+        remembered_model_path,
+    )
+
+    remember_model_path("apo", tmp_path / "apo.pt")
+    remember_model_path("ribosome", tmp_path / "ribo.pt")
+    record = _last_models_path()
+    text = record.read_bytes()
+    cut = text[: text.index(b"ribo.pt") + 8]  # the second entry whole, the object not closed
+    record.write_bytes(cut)
+    assert remembered_model_path("ribosome") == tmp_path / "ribo.pt"
+    assert remembered_model_path("apo") == tmp_path / "apo.pt"
+    with caplog.at_level("WARNING"):
+        remember_model_path("bgal", tmp_path / "bgal.pt")
+    assert [remembered_model_path(n) for n in ("apo", "ribosome", "bgal")] == [
+        tmp_path / "apo.pt",
+        tmp_path / "ribo.pt",
+        tmp_path / "bgal.pt",
+    ]
+    [aside] = record.parent.glob(f"{record.name}.unreadable-*")
+    assert aside.read_bytes() == cut
+    assert f"set aside as {aside}" in caplog.text
+
+
 def test_saved_annotations_of_closed_micrographs_are_those_of_the_open_data_sets(
     annotated, real_data_dir, qtbot
 ):

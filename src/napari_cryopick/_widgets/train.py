@@ -405,14 +405,12 @@ def _last_models_path() -> Path:
 
 
 def _last_models() -> dict:
-    """``{data set: model file}`` as recorded ({} when none, or unreadable)."""
-    import json
+    """``{data set: model file}`` as recorded ({} when none; a damaged file: the entries
+    that can still be read, a robustness trial's cut file had Train forget the user's
+    model file and train into the default one, unsaid)."""
+    from napari_cryopick.io.annotations import read_string_map
 
-    try:
-        paths = json.loads(_last_models_path().read_text())
-    except (OSError, ValueError):
-        return {}
-    return paths if isinstance(paths, dict) else {}
+    return read_string_map(_last_models_path())[0]
 
 
 def remembered_model_path(dataset: str) -> Path | None:
@@ -425,16 +423,20 @@ def remember_model_path(dataset: str, path: Path) -> None:
     """Record ``path`` as ``dataset``'s model file (the default file: forgotten)."""
     import json
 
+    from napari_cryopick.io.annotations import read_string_map, set_aside_damaged
     from napari_cryopick.io.atomic import atomic_write_text
 
     target = _last_models_path()
-    paths = _last_models()
+    paths, damaged = read_string_map(target)
+    salvaged = len(paths)
     path = Path(path).absolute()
     if path == default_model_path(dataset).absolute():
-        if paths.pop(dataset, None) is None:
+        if paths.pop(dataset, None) is None and not damaged:
             return
     else:
         paths[dataset] = str(path)
+    if damaged:
+        set_aside_damaged(target, "the record of each data set's model file", salvaged)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(target, json.dumps(paths, indent=1, sort_keys=True) + "\n")

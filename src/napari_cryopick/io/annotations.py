@@ -363,23 +363,19 @@ def _index_path() -> Path:
     return user_annotation_dir() / "index.json"
 
 
-#: One ``"micrograph path": "data set"`` entry of the index's JSON text.
-_INDEX_ENTRY = r'"((?:[^"\\]|\\.)*)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+#: One ``"name": "text"`` entry of a JSON object's text.
+_STRING_ENTRY = r'"((?:[^"\\]|\\.)*)"\s*:\s*"((?:[^"\\]|\\.)*)"'
 
 
-def _read_index() -> dict[str, str]:
-    """The index ``{micrograph path: data set}``; {} when there is none. A damaged one (cut
-    short, not UTF-8, not an object) gives the entries that can still be read."""
-    return _read_index_checked()[0]
-
-
-def _read_index_checked() -> tuple[dict[str, str], bool]:
-    """``(index, damaged)``: :func:`_read_index`'s entries, and whether the file is damaged
-    (its entries were salvaged from its text, entry by entry)."""
+def read_string_map(path: Path) -> tuple[dict[str, str], bool]:
+    """``(entries, damaged)`` of a JSON file of one object of strings (the index of
+    annotated micrographs, the Train widget's model file of each data set): {} when there
+    is none; a damaged one (cut short, not UTF-8, not an object) gives the entries that
+    can still be read, and ``damaged`` True."""
     import re
 
     try:
-        raw = _index_path().read_bytes()
+        raw = Path(path).read_bytes()
     except OSError:
         return {}, False
     try:
@@ -388,16 +384,43 @@ def _read_index_checked() -> tuple[dict[str, str], bool]:
             return {str(k): str(v) for k, v in data.items()}, False
     except (UnicodeDecodeError, json.JSONDecodeError):
         pass
-    text = raw.decode("utf-8", errors="replace")
     salvaged = {}
-    for key, value in re.findall(_INDEX_ENTRY, text):
+    for key, value in re.findall(_STRING_ENTRY, raw.decode("utf-8", errors="replace")):
         with contextlib.suppress(json.JSONDecodeError):
             salvaged[json.loads(f'"{key}"')] = json.loads(f'"{value}"')
     return salvaged, True
 
 
+def set_aside_damaged(path: Path, what: str, kept: int) -> Path | None:
+    """Rename the damaged file ``path`` (``what`` it is) to ``<name>.unreadable-<date>``
+    beside it, before it is written again with the ``kept`` entries read from it, and say
+    so (None: it could not be renamed)."""
+    import time
+
+    aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        os.replace(path, aside)
+    except OSError:
+        return None
+    logger.warning(
+        "%s: %s was damaged: %d entr%s read from it kept, the file set aside as %s",
+        path,
+        what,
+        kept,
+        "y" if kept == 1 else "ies",
+        aside,
+    )
+    return aside
+
+
+def _read_index() -> dict[str, str]:
+    """The index ``{micrograph path: data set}``; {} when there is none. A damaged one (cut
+    short, not UTF-8, not an object) gives the entries that can still be read."""
+    return read_string_map(_index_path())[0]
+
+
 def _add_to_index(micrograph_path: Path, dataset: str) -> None:
-    index, damaged = _read_index_checked()
+    index, damaged = read_string_map(_index_path())
     salvaged = len(index)
     key = str(micrograph_path)
     if index.get(key) == dataset and not damaged:
@@ -407,19 +430,7 @@ def _add_to_index(micrograph_path: Path, dataset: str) -> None:
         # kept as it was, beside the one written from what could be read of it (a
         # robustness trial's cut index was written again with one entry: Train's saved
         # annotations went from 4 micrographs to 1, unsaid)
-        import time
-
-        aside = _index_path().with_name(f"index.json.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
-        with contextlib.suppress(OSError):
-            os.replace(_index_path(), aside)
-            logger.warning(
-                "%s: the index of annotated micrographs was damaged: %d entr%s read from it "
-                "kept, the file set aside as %s",
-                _index_path(),
-                salvaged,
-                "y" if salvaged == 1 else "ies",
-                aside,
-            )
+        set_aside_damaged(_index_path(), "the index of annotated micrographs", salvaged)
     # the index is a convenience; the sidecar itself was written
     with contextlib.suppress(OSError):
         _atomic_write_text(_index_path(), json.dumps(index, indent=1, sort_keys=True))
