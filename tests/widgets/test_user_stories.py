@@ -1758,6 +1758,30 @@ def test_export_of_a_folder_review_names_the_micrographs_never_opened(
     assert "never opened" not in pick.status.text()
 
 
+def test_a_reviewed_folder_micrograph_closed_by_hand_keeps_its_tick(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A folder trial ticked Reviewed on a micrograph and closed its layer: the table lost
+    the tick (the review file kept it), and Export said to pick it again, where showing it
+    in the table brings its picks back from the pick file."""
+    monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
+    folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    assert pick.review.step_micrograph(+1) == "m0"
+    pick.review.reviewed_check.setChecked(True)
+    viewer.layers.remove("m0")  # closed by hand
+    rows = pick.review.refresh_review_table()
+    assert [(row[0], row[3]) for row in rows] == [("m0", True), ("m1", False)]
+    assert pick.review.review_table.item(0, 1).text() == "not loaded"
+    pick.export(tmp_path / "out", "star")
+    said = pick.status.text()
+    assert "(m0) were closed; show m0 in the review table." in said, said
+    assert pick.review.show_micrograph(0) == "m0"  # back from its pick file, still ticked
+    assert pick.review.reviewed_check.isChecked()
+
+
 def test_a_folder_reviews_corrections_come_back_at_their_threshold(
     make_napari_viewer, tmp_path, monkeypatch
 ):

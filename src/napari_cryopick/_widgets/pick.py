@@ -2431,7 +2431,7 @@ class PickWidget(QWidget):
             names = set(closed)
             text += (
                 f"; {len(names)} closed since ({name_list(sorted(names), 3)}): "
-                f"{_closed_text(session(self.viewer), names)}"
+                f"{self._closed_how(names)}"
             )
         layer = current_micrograph_layer(self.viewer)
         name = micrograph_name(layer) if layer is not None else ""
@@ -3102,7 +3102,7 @@ class PickWidget(QWidget):
             if closed:  # a re-trial closed every picked micrograph: "pick first"
                 self.status.setText(
                     f"Nothing to export: the {len(closed)} micrograph(s) picked "
-                    f"({name_list(closed, 3)}) were closed; {_closed_text(state, closed)}."
+                    f"({name_list(closed, 3)}) were closed; {self._closed_how(closed)}."
                 )
                 return None
             opened = self._opened_files()
@@ -3153,7 +3153,7 @@ class PickWidget(QWidget):
         if closed:
             note += (
                 f"\nNot exported: {len(closed)} micrograph(s) closed after picking "
-                f"({name_list(closed, 3)}); {_closed_text(state, closed)} to export them"
+                f"({name_list(closed, 3)}); {self._closed_how(closed)} to export them"
             )
         unopened = self._unopened_with_corrections()
         if unopened:
@@ -3211,6 +3211,18 @@ class PickWidget(QWidget):
             and path.stem not in state.closed_picked  # (opened, and said as closed)
             and corrections_kept(path)  # (not of the file as it was before it changed)
         ]
+
+    def _closed_how(self, closed: set[str]) -> str:
+        """What brings the picks of the ``closed`` micrographs back (:func:`_closed_text`);
+        those of the folder under review come back from the review table, from their pick
+        files (a folder trial was told to pick such a one again)."""
+        folder = set(closed) & {path.stem for path in self.review._folder_files}
+        rest = set(closed) - folder
+        state = session(self.viewer)
+        return " and ".join(
+            [f"show {name_list(folder, 3)} in the review table"] * bool(folder)
+            + [_closed_text(state, rest)] * bool(rest)
+        )
 
     def _never_opened(self, said: set[str]) -> list[str]:
         """The micrographs of the folder under review (Review folder…) not opened in this

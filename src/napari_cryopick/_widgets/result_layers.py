@@ -1294,8 +1294,12 @@ def follow_micrographs(viewer: Any) -> None:
                 if hand.any() and not state.pick_results[name].file_picks:
                     state.labelled_picks.add(name)  # (kept worth otherwise)
                 # the reviewed flag went with the picks it was about (it stayed ticked for
-                # the micrograph opened again, and its new picks showed as reviewed)
-                state.reviewed.discard(name)
+                # the micrograph opened again, and its new picks showed as reviewed); not a
+                # pick file's picks, which stay in their file, the flag with them (kept in
+                # its folder's review file too: a folder trial's closed micrograph lost its
+                # tick in the review table, while the file kept it)
+                if not state.pick_results[name].file_picks:
+                    state.reviewed.discard(name)
                 state.reviewed_dropped.discard(name)
                 state.unmark_in_folder.discard(name)
                 if path is not None:  # none left (used as labels, or picked anew)
