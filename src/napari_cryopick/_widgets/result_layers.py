@@ -1225,9 +1225,14 @@ def close_result_layers(viewer: Any) -> None:
     in the layer list)."""
     if micrograph_layers(viewer):
         return
-    for layer in [layer for layer in viewer.layers if layer.metadata.get(SHOWS_KEY)]:
-        if layer in viewer.layers:
-            viewer.layers.remove(layer)
+    # one batch: napari's canvas collects garbage once at its end, not after each layer
+    # (a folder trial: closing the last micrograph froze the viewer 1.3-1.6 s, three full
+    # collections of about 0.45 s each)
+    batched = getattr(viewer.layers, "batched_update", None)
+    with batched() if callable(batched) else contextlib.nullcontext():
+        for layer in [layer for layer in viewer.layers if layer.metadata.get(SHOWS_KEY)]:
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)
 
 
 def follow_micrographs(viewer: Any) -> None:
