@@ -710,7 +710,10 @@ def test_export_into_a_pick_runs_folder_says_which_of_its_files_it_replaced(pick
     )  # fmt: skip
     drive(run_batch(request))
     assert widget.export(out, "star") == [out / f"{NAME}.star"]
-    assert f"Replaced 1 file(s) a cryopick pick run wrote ({NAME}.star)" in widget.status.text()
+    assert (
+        f"Replaced 1 file(s) a pick run (Pick folder…, cryopick pick) wrote ({NAME}.star)"
+        in widget.status.text()
+    )
     assert widget.export(out, "star") != []  # the export's own file now: nothing to say
     assert "Replaced" not in widget.status.text()
     assert widget.export(tmp_path / "elsewhere", "star") != []

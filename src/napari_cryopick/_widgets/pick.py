@@ -3083,7 +3083,7 @@ class PickWidget(QWidget):
         ]
         if replaced:
             self._export_warning += (
-                f"\nReplaced {len(replaced)} file(s) a cryopick pick run wrote "
+                f"\nReplaced {len(replaced)} file(s) a pick run (Pick folder…, cryopick pick) wrote "
                 f"({name_list(replaced, 3)}): they hold the picks shown now, your corrections "
                 "included (to keep a run's files, export into another folder)"
             )
