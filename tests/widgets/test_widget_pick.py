@@ -1503,6 +1503,10 @@ def test_pick_folder_writes_one_file_each_and_skips_corrupt(make_napari_viewer, 
     # cancelled half-way was picked anew); the broken one is tried again
     said = widget.status.text()
     assert f"2 micrograph(s) picked into {out} before with these settings kept" in said, said
+    # nothing left but the broken one, which failed again (a folder trial read "0 picks in
+    # 0 files -> ...")
+    assert said.startswith("Nothing left to pick: "), said
+    assert "1 failed" in said
     assert {n: (out / f"{n}.box").stat().st_mtime_ns for n in written} == written
     assert widget.progress_bar.maximum() == 1
     assert widget.last_batch.n_kept == 2

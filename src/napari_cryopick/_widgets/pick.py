@@ -2820,7 +2820,9 @@ class PickWidget(QWidget):
                     f", {edited} of them for files edited since (no run wrote them as they "
                     "are now: move them away to pick those micrographs again)"
                 )
-            if batch.n_micrographs == batch.n_kept:
+            # (those that fail again are said below: a folder trial's resumed run read "0
+            # picks in 0 files" for a folder whose one broken file failed again)
+            if batch.n_micrographs == batch.n_kept + len(batch.errors):
                 text = f"{said}Nothing left to pick: {kept}"
             else:
                 text += f"; {kept}"
