@@ -106,7 +106,13 @@ def run(set_name: str, seed: int, fix: int, args) -> dict:
         "steps_clicks": first["steps_done"],
         "commit": bench._commit(),
     }
-    for variant, labels in fixed.items():
+    return _trained_variants(row, fixed, split, work, train_args, args)
+
+
+def _trained_variants(row: dict, variants: dict, split, work: Path, train_args, args) -> dict:
+    """``row`` with each variant's labels trained (``cryopick train``) and scored: its
+    AP@0.5, AP@0.6 and steps; printed, returned."""
+    for variant, labels in variants.items():
         trained = bench.cryopick_train(args.cryopick, split, labels, work / variant, train_args)
         after = bench.score_all(args.cryopick, split, trained["model"], work / variant)
         row[f"AP@0.5_{variant}"] = after["AP@0.5"]
@@ -156,18 +162,10 @@ def run_unclicked(set_name: str, seed: int, fix: int, args) -> dict:
         "commit": bench._commit(),
     }
     variants = {
-        "corrections": pd.concat([own, negatives], ignore_index=True),
-        "all_shown": pd.concat([own, every, negatives], ignore_index=True),
+        "corrections": {**two, third: pd.concat([own, negatives], ignore_index=True)},
+        "all_shown": {**two, third: pd.concat([own, every, negatives], ignore_index=True)},
     }
-    for variant, third_labels in variants.items():
-        labels = {**two, third: third_labels}
-        trained = bench.cryopick_train(args.cryopick, split, labels, work / variant, train_args)
-        after = bench.score_all(args.cryopick, split, trained["model"], work / variant)
-        row[f"AP@0.5_{variant}"] = after["AP@0.5"]
-        row[f"AP@0.6_{variant}"] = after["AP@0.6"]
-        row[f"steps_{variant}"] = trained["steps_done"]
-    print(json.dumps(row), flush=True)
-    return row
+    return _trained_variants(row, variants, split, work, train_args, args)
 
 
 def main(argv: list[str] | None = None) -> int:
