@@ -1803,6 +1803,16 @@ def _picked_with_vesicles_and_fibers(
     return viewer, widget
 
 
+def _another_open(viewer, tmp_path) -> None:
+    """Another micrograph (``other.mrc``, noise) opened beside "mic", which stays on
+    screen: two open, as users have."""
+    from napari_cryopick.io.micrographs import write_mrc
+
+    noise = np.random.default_rng(1).normal(size=(300, 300)).astype(np.float32)
+    viewer.open(str(write_mrc(tmp_path / "other.mrc", noise)), plugin="napari-cryopick")
+    viewer.layers.selection.active = viewer.layers["mic"]
+
+
 def test_vesicles_show_as_circles_and_fibers_as_paths(
     make_napari_viewer, tmp_path, qtbot, monkeypatch
 ):
@@ -2825,16 +2835,13 @@ def test_a_circle_resized_before_a_re_pick_is_kept_until_it_is_a_label(
     """A resize alone (no deletion pending): the re-picked result keeps the circle as the
     user's, and so does the disk until *Use as training labels* makes it a label."""
     from napari_cryopick._widgets.result_layers import _kept_worth
-    from napari_cryopick.io.micrographs import write_mrc
     from napari_cryopick.io.recovery import recovery_path
 
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     viewer, widget = _picked_with_vesicles_and_fibers(
         make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
     )
-    noise = np.random.default_rng(1).normal(size=(300, 300)).astype(np.float32)
-    viewer.open(str(write_mrc(tmp_path / "other.mrc", noise)), plugin="napari-cryopick")
-    viewer.layers.selection.active = viewer.layers["mic"]  # two open, mic on screen
+    _another_open(viewer, tmp_path)
     qtbot.waitUntil(lambda: session(viewer).displayed == "mic", timeout=10_000)
     _resize_first_circle(viewer.layers["mic vesicles"], 64.0 / 48.0)
     assert widget.pick_current() is not None, widget.status.text()
@@ -3003,11 +3010,7 @@ def test_corrected_vesicles_and_fibers_become_training_labels(
     viewer, widget = _picked_with_vesicles_and_fibers(
         make_napari_viewer, qtbot, monkeypatch, folder=tmp_path
     )
-    from napari_cryopick.io.micrographs import write_mrc
-
-    noise = np.random.default_rng(1).normal(size=(300, 300)).astype(np.float32)
-    viewer.open(str(write_mrc(tmp_path / "other.mrc", noise)), plugin="napari-cryopick")
-    viewer.layers.selection.active = viewer.layers["mic"]  # two open, mic on screen
+    _another_open(viewer, tmp_path)
     vesicles = viewer.layers["mic vesicles"]
     vesicles.selected_data = {0}
     vesicles.remove_selected()  # a false vesicle
