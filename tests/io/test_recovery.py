@@ -187,6 +187,16 @@ def test_a_damaged_corrections_file_is_said_and_set_aside(micrograph, damage):
     assert load_corrections(micrograph) is not None
 
 
+def test_a_record_of_labelled_shapes_of_an_older_layout_is_passed_over(micrograph):
+    # (a review: files kept on 2026-12-06 held 5 columns; one row was called damaged and
+    # the corrections set aside, six rows read as garbage)
+    for rows in (1, 6):
+        _damaged(micrograph, arrays_changed={"labelled_shapes": np.ones((rows, 5))})
+        back = load_corrections(micrograph)
+        assert back.arrays["labelled_shapes"] is None
+        assert len(back.picks) == 3
+
+
 def test_a_saved_file_passes_the_checks_with_its_nan_scores(micrograph):
     # (the user's own picks and labelled shapes hold NaN scores: not damage)
     save_corrections(_saved(micrograph))

@@ -1759,7 +1759,7 @@ def test_export_of_a_folder_review_names_the_micrographs_never_opened(
 
 
 def test_a_reviewed_folder_micrograph_closed_by_hand_keeps_its_tick(
-    make_napari_viewer, tmp_path, monkeypatch
+    make_napari_viewer, tmp_path, monkeypatch, qtbot
 ):
     """A folder trial ticked Reviewed on a micrograph and closed its layer: the table lost
     the tick (the review file kept it), and Export said to pick it again, where showing it
@@ -1780,6 +1780,20 @@ def test_a_reviewed_folder_micrograph_closed_by_hand_keeps_its_tick(
     assert "(m0) were closed; show m0 in the review table." in said, said
     assert pick.review.show_micrograph(0) == "m0"  # back from its pick file, still ticked
     assert pick.review.reviewed_check.isChecked()
+    # closed again, then opened by hand and picked by the network: its picks are not
+    # reviewed, and the folder's file keeps its flag (a review: it was written off)
+    import json
+
+    from napari_cryopick.io.review import REVIEW_FILE
+
+    viewer.layers.remove("m0")
+    viewer.open(str(folder / "m0.mrc"), plugin=PLUGIN)
+    pick.diameter_spin.setValue(40.0)
+    pick.device_combo.setCurrentText("cpu")
+    assert pick.pick_current() is not None, pick.status.text()
+    qtbot.waitUntil(lambda: pick.worker is None, timeout=120_000)
+    assert "m0" not in session(viewer).reviewed
+    assert json.loads((picks / REVIEW_FILE).read_text())["reviewed"] == ["m0"]
 
 
 def test_a_folder_reviews_corrections_come_back_at_their_threshold(

@@ -139,6 +139,10 @@ class SessionState:
         #: Micrographs closed with a result (it left the session with them): Export says
         #: it does not write them (a trial's closed micrograph was left out unsaid).
         self.closed_picked: set[str] = set()
+        #: Of those, the ones closed with a pick file's picks (Load picks…, Review
+        #: folder…): their Reviewed tick stays, the flag being the file's, and the review
+        #: table brings their picks back (a folder trial's closed one lost its tick).
+        self.closed_file_picks: set[str] = set()
         #: Micrographs whose results a model made before the current one (the model
         #: changed since: training, loading): exporting them says so (a trial retrained,
         #: re-picked the micrograph on screen and exported three: two of the old model).

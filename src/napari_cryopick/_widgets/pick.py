@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -3170,8 +3171,8 @@ class PickWidget(QWidget):
             # left out unsaid)
             where = self.review._picks_folder
             also = (
-                f"; their picks are in {where} as picked (cryopick filter {where} --out DIR "
-                "writes every file)"
+                f"; their picks are in {where} as picked (cryopick filter "
+                f"{shlex.quote(str(where))} --out DIR writes every file)"
                 if where is not None
                 else ""
             )
@@ -3218,9 +3219,13 @@ class PickWidget(QWidget):
         """What brings the picks of the ``closed`` micrographs back (:func:`_closed_text`);
         those of the folder under review come back from the review table, from their pick
         files (a folder trial was told to pick such a one again)."""
-        folder = set(closed) & {path.stem for path in self.review._folder_files}
-        rest = set(closed) - folder
         state = session(self.viewer)
+        # (those closed with the folder's pick file's picks: not a network's picks of a
+        # file of that name, which the table would replace with the old pick file's)
+        folder = (
+            set(closed) & {path.stem for path in self.review._folder_files}
+        ) & state.closed_file_picks
+        rest = set(closed) - folder
         return " and ".join(
             [f"show {name_list(folder, 3)} in the review table"] * bool(folder)
             + [_closed_text(state, rest)] * bool(rest)
@@ -3230,10 +3235,12 @@ class PickWidget(QWidget):
         """The micrographs of the folder under review (Review folder…) not opened in this
         session nor named in ``said``: an export writes none of them."""
         state = session(self.viewer)
+        open_now = set(session_micrographs(self.viewer))  # (open without a pick file too)
         return [
             path.stem
             for path in self.review._folder_files
             if path.stem not in said
+            and path.stem not in open_now
             and path.stem not in state.pick_results
             and path.stem not in state.retained
             and path.stem not in state.closed_picked

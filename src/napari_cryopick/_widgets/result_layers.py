@@ -1107,13 +1107,19 @@ def showing_pick_result(
         state.restored_from_disk.discard(micrograph)
     state.reviewed_dropped.discard(micrograph)  # (said of this result only)
     reviewed = honour_negatives and micrograph in state.reviewed
-    if reviewed and not same_candidates(old, original, model_file):
+    if reviewed and micrograph in state.closed_file_picks:
+        # the tick a closed pick file's picks kept is the file's, which stays as it is:
+        # the network's picks here are not reviewed, and the file's flag is not unmarked
+        # (a review: a micrograph opened again by hand and picked wrote it off the folder)
+        state.reviewed.discard(micrograph)
+    elif reviewed and not same_candidates(old, original, model_file):
         # the flag was about the picks reviewed, not these: "Use as training labels" asks
         # again before they become labels (a review found the question skipped for a new
         # model's picks nobody had looked at)
         state.reviewed.discard(micrograph)
         state.reviewed_dropped.add(micrograph)
         state.unmark_in_folder.add(micrograph)
+    state.closed_file_picks.discard(micrograph)  # (in the session again)
     state.pick_results[micrograph] = replace(
         shown,
         original=original,
@@ -1303,8 +1309,11 @@ def follow_micrographs(viewer: Any) -> None:
                 # pick file's picks, which stay in their file, the flag with them (kept in
                 # its folder's review file too: a folder trial's closed micrograph lost its
                 # tick in the review table, while the file kept it)
-                if not state.pick_results[name].file_picks:
+                if state.pick_results[name].file_picks:
+                    state.closed_file_picks.add(name)
+                else:
                     state.reviewed.discard(name)
+                    state.closed_file_picks.discard(name)
                 state.reviewed_dropped.discard(name)
                 state.unmark_in_folder.discard(name)
                 if path is not None:  # none left (used as labels, or picked anew)

@@ -435,8 +435,11 @@ def remember_model_path(dataset: str, path: Path) -> None:
             return
     else:
         paths[dataset] = str(path)
-    if damaged:
-        set_aside_damaged(target, "the record of each data set's model file", salvaged)
+    if (
+        damaged
+        and set_aside_damaged(target, "the record of each data set's model file", salvaged) is None
+    ):
+        return  # (not written over)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(target, json.dumps(paths, indent=1, sort_keys=True) + "\n")

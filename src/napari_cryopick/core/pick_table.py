@@ -32,9 +32,9 @@ import pandas as pd
 
 PICK_COLUMNS: tuple[str, ...] = ("micrograph", "x", "y", "diameter", "score", "kind", "tube_id")
 KINDS: tuple[str, ...] = ("particle", "vesicle", "fiber", "negative")
-#: Coordinates this many pixels or more from the origin are no micrograph's: files kept by
-#: the tool refuse them (napari's sliders overflow at 2**31: a damaged file's 1e9 left
-#: napari unable to close its viewer).
+#: Coordinates beyond this many pixels from the origin are no micrograph's: every file the
+#: tool reads refuses them (pick files; its sidecars and kept corrections too: napari's
+#: sliders overflow at 2**31, and a damaged file's 1e9 left napari unable to close).
 MAX_COORDINATE_PX = 1e7
 
 _DTYPES = {

@@ -325,7 +325,7 @@ def read_sidecar(
     placed = np.ones(len(table), bool)
     for column in ("x", "y"):
         values = table[column].to_numpy()
-        placed &= np.isfinite(values) & (np.abs(values) < MAX_COORDINATE_PX)
+        placed &= np.isfinite(values) & (np.abs(values) <= MAX_COORDINATE_PX)
     if not placed.all():
         logger.warning(
             "%s: %d pick(s) without a finite position on a micrograph left out",
@@ -381,7 +381,8 @@ def read_string_map(path: Path) -> tuple[dict[str, str], bool]:
     try:
         data = json.loads(raw.decode("utf-8"))
         if isinstance(data, dict):
-            return {str(k): str(v) for k, v in data.items()}, False
+            # (a value that is no text is no entry: a null read as the path "None", a review)
+            return {str(k): v for k, v in data.items() if isinstance(v, str)}, False
     except (UnicodeDecodeError, json.JSONDecodeError):
         pass
     salvaged = {}
@@ -392,14 +393,16 @@ def read_string_map(path: Path) -> tuple[dict[str, str], bool]:
 
 
 def set_aside_damaged(path: Path, what: str, kept: int) -> Path | None:
-    """Rename the damaged file ``path`` (``what`` it is) to ``<name>.unreadable-<date>``
+    """Copy the damaged file ``path`` (``what`` it is) to ``<name>.unreadable-<date>``
     beside it, before it is written again with the ``kept`` entries read from it, and say
-    so (None: it could not be renamed)."""
+    so (None: it could not be copied: the caller leaves ``path`` as it is). A copy, not a
+    move: should the writing fail, the damaged file is still where it was (a review)."""
+    import shutil
     import time
 
     aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        os.replace(path, aside)
+        shutil.copy2(path, aside)
     except OSError:
         return None
     logger.warning(
@@ -426,11 +429,12 @@ def _add_to_index(micrograph_path: Path, dataset: str) -> None:
     if index.get(key) == dataset and not damaged:
         return
     index[key] = dataset
-    if damaged:
-        # kept as it was, beside the one written from what could be read of it (a
-        # robustness trial's cut index was written again with one entry: Train's saved
-        # annotations went from 4 micrographs to 1, unsaid)
-        set_aside_damaged(_index_path(), "the index of annotated micrographs", salvaged)
+    # a damaged index is kept as it was, beside the one written from what could be read of
+    # it (a robustness trial's cut index was written again with one entry: Train's saved
+    # annotations went from 4 micrographs to 1, unsaid); not written over when it cannot be
+    what = "the index of annotated micrographs"
+    if damaged and set_aside_damaged(_index_path(), what, salvaged) is None:
+        return  # (the sidecar itself was written)
     # the index is a convenience; the sidecar itself was written
     with contextlib.suppress(OSError):
         _atomic_write_text(_index_path(), json.dumps(index, indent=1, sort_keys=True))

@@ -617,8 +617,9 @@ def match_files(
 
 
 #: No micrograph is this many pixels across: a coordinate or diameter beyond it is an error in
-#: the file (an I/O trial's 1e300 overflowed scipy's KD-tree in evaluate, naming no file).
-MAX_COORDINATE = 1e7
+#: the file (an I/O trial's 1e300 overflowed scipy's KD-tree in evaluate, naming no file);
+#: the one limit of every file the tool reads (core ``pick_table.MAX_COORDINATE_PX``).
+MAX_COORDINATE = _picks.MAX_COORDINATE_PX
 
 
 def check_pick_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
