@@ -1661,6 +1661,8 @@ def test_reviewing_a_folder_says_a_micrograph_that_cannot_be_opened(make_napari_
     assert f"{folder / 'm1.mrc'} could not be opened" in pick.status.text()
     assert "m1.mrc: not a valid MRC file" in pick.status.text()
     assert not [layer.name for layer in viewer.layers if layer.metadata.get("cryopick_shows")]
+    # its row says so (a folder trial's broken PNG stayed "not loaded")
+    assert pick.review.review_table.item(1, 1).text() == "cannot be opened"
     assert pick.review.step_micrograph(-1) == "m0"  # back: it opens with its picks
     assert "m0 picks" in viewer.layers
 

@@ -195,6 +195,7 @@ class ReviewPanel(QWidget):
         #: when Pick's model changes: PickWidget._restate_made_with)
         self.restored_said: list[str] = []
         self._folder_files: list[Path] = []  # "Review folder…": micrograph files, in order
+        self._unopenable: set[str] = set()  # of those, the ones that could not be opened
         self._picks_folder: Path | None = None
         self._review_open: str | None = None  # the micrograph the review opened last
         # the table follows edits and the threshold once the user rests
@@ -309,6 +310,7 @@ class ReviewPanel(QWidget):
             if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES
         )
         self._picks_folder = None if picks_folder is None else Path(picks_folder)
+        self._unopenable = set()
         aside = self._set_aside_other_files(self._folder_files)
         problem = "" if self._picks_folder is None else self._load_reviewed(self._picks_folder)
         self.refresh_review_table()
@@ -407,6 +409,7 @@ class ReviewPanel(QWidget):
             # a re-trial's unreadable micrograph raised out of the step, unsaid, and left
             # the result layers with no micrograph open
             self._review_open = None
+            self._unopenable.add(name)  # (its row says so: a folder trial's stayed "not loaded")
             self._say(f"{path} could not be opened: {error}")
             return
         finally:
@@ -586,6 +589,8 @@ class ReviewPanel(QWidget):
             # picks each)
             self._review_counts[name] = {}
             text = "not picked" if name in session_micrographs(self.viewer) else "not loaded"
+            if name in self._unopenable and name not in session_micrographs(self.viewer):
+                text = "cannot be opened"
             return (name, 0, float("nan"), name in state.reviewed), text
         # the displayed micrograph from its layers, the others from the session's store
         table = result_picks(self.viewer, name)
