@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -307,10 +306,9 @@ def save_sidecar(viewer: Any, micrograph_layer: Any) -> Path | None:
     if sidecar is not None:
         if saved_annotations(micrograph_layer) is None and sidecar.is_file():
             # unreadable (edited by hand, another program's): kept beside, not overwritten
-            backup = sidecar.with_name(
-                f"{sidecar.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
-            )
-            sidecar.replace(backup)
+            from napari_cryopick.io.atomic import set_aside
+
+            backup = set_aside(sidecar)
             logger.warning("%s could not be read; kept as %s", sidecar, backup)
         _SAVED.pop(sidecar, None)
     return save_annotations(annotations)
@@ -463,9 +461,7 @@ def merge_vesicle_labels(
     drawn, went, updated = _copies_dropped(drawn, updates, "vesicle", name)
     dropped += went
     vesicles = vesicles.assign(score=np.nan, micrograph=name, kind="vesicle")
-    diameter = vesicles["diameter"].to_numpy(float)
-    radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)
-    vesicles = far_from(vesicles, drawn, radius)
+    vesicles = vesicles_not_labelled(vesicles, drawn)
     merged = pd.concat(
         [t for t in (drawn, vesicles) if len(t)] or [empty_picks()], ignore_index=True
     )
@@ -493,7 +489,7 @@ def merge_fiber_labels(
     Annotate widget stores drawn fibers. Returns it, how many fibers were added, how
     many labels went and how many were updated.
     """
-    from napari_cryopick.core.fibers import path_coverage, paths_near
+    from napari_cryopick.core.fibers import paths_near
 
     name = micrograph_name(micrograph_layer)
     labels, went, updated = _copies_dropped(
@@ -507,13 +503,30 @@ def merge_fiber_labels(
         drawn = [path for path, away in zip(drawn, ~gone, strict=True) if away]
         dropped = int(gone.sum())
     dropped += went
-    tolerance = 0.5 * float(width_px)
-    new = [
-        path
-        for path in picks_to_paths(fibers)
-        if path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE
-    ]
+    new = fiber_paths_not_labelled(picks_to_paths(fibers), drawn, width_px)
     return paths_to_picks([*drawn, *new], micrograph=name), len(new), dropped, updated
+
+
+def vesicles_not_labelled(vesicles: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """The circles of ``vesicles`` that are none of the circle ``labels``: a circle whose
+    centre lies within its own radius of a label's centre is that label's vesicle. The one
+    rule of merging circles into the labels and of telling the user's circles kept."""
+    diameter = vesicles["diameter"].to_numpy(float)
+    radius = np.where(np.isfinite(diameter), 0.5 * diameter, 0.0)
+    return far_from(vesicles, labels, radius)
+
+
+def fiber_paths_not_labelled(
+    paths: list[np.ndarray], drawn: list[np.ndarray], width_px: float
+) -> list[np.ndarray]:
+    """The ``paths`` that are none of the labelled paths ``drawn``: one running along a
+    drawn path for at least ``SAME_FIBER_COVERAGE`` of its length, within half the fiber
+    width ``width_px`` (core ``fibers.path_coverage``), is that fiber. The one rule of
+    merging paths into the labels and of telling the user's paths kept."""
+    from napari_cryopick.core.fibers import path_coverage
+
+    tolerance = 0.5 * float(width_px)
+    return [path for path in paths if path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE]
 
 
 def merge_negative_labels(

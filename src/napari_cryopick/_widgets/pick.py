@@ -3199,21 +3199,26 @@ class PickWidget(QWidget):
                 "picks writes the picks shown (lower the threshold to write more)"
             )
 
-    def _unopened_with_corrections(self) -> list[str]:
-        """The micrographs of the folder under review (Review folder…) not opened in this
-        session whose corrections an earlier session kept on disk: an export leaves them
-        out (a review trial's two reviewed micrographs went unwritten, unsaid)."""
-        from napari_cryopick.io.recovery import corrections_kept
-
+    def _folder_left_out(self) -> list[Path]:
+        """The files of the folder under review (Review folder…) whose micrographs an
+        export does not write: not in this session (not picked or loaded, not kept by the
+        review, not said as closed)."""
         state = session(self.viewer)
         return [
-            path.stem
+            path
             for path in self.review._folder_files
             if path.stem not in state.pick_results
             and path.stem not in state.retained
             and path.stem not in state.closed_picked  # (opened, and said as closed)
-            and corrections_kept(path)  # (not of the file as it was before it changed)
         ]
+
+    def _unopened_with_corrections(self) -> list[str]:
+        """Of :meth:`_folder_left_out`, those whose corrections an earlier session kept on
+        disk (a review trial's two reviewed micrographs went unwritten, unsaid)."""
+        from napari_cryopick.io.recovery import corrections_kept
+
+        # (not of the file as it was before it changed)
+        return [path.stem for path in self._folder_left_out() if corrections_kept(path)]
 
     def _closed_how(self, closed: set[str]) -> str:
         """What brings the picks of the ``closed`` micrographs back (:func:`_closed_text`);
@@ -3232,18 +3237,13 @@ class PickWidget(QWidget):
         )
 
     def _never_opened(self, said: set[str]) -> list[str]:
-        """The micrographs of the folder under review (Review folder…) not opened in this
-        session nor named in ``said``: an export writes none of them."""
-        state = session(self.viewer)
-        open_now = set(session_micrographs(self.viewer))  # (open without a pick file too)
+        """Of :meth:`_folder_left_out`, those not open now (open without a pick file
+        too) nor named in ``said``: never opened in this session."""
+        open_now = set(session_micrographs(self.viewer))
         return [
             path.stem
-            for path in self.review._folder_files
-            if path.stem not in said
-            and path.stem not in open_now
-            and path.stem not in state.pick_results
-            and path.stem not in state.retained
-            and path.stem not in state.closed_picked
+            for path in self._folder_left_out()
+            if path.stem not in said and path.stem not in open_now
         ]
 
     def _flip_tiff(self, format: str) -> bool:

@@ -1806,24 +1806,18 @@ def _not_labels(viewer: Any, micrograph_layer: Any, hand: pd.DataFrame, kind: st
     every circle label's; a path that runs along no labelled path for at least
     ``SAME_FIBER_COVERAGE`` of its length, within half its width (a review: a circle
     skipped as that label's would have counted as kept forever)."""
-    from .annotate import current_labels
+    from napari_cryopick.core.fibers import picks_to_paths
+
+    from .annotate import current_labels, fiber_paths_not_labelled, vesicles_not_labelled
 
     labels = current_labels(viewer, micrograph_layer, kind)
     if kind == "particle":
         return bool(len(far_from(hand[["x", "y"]], labels, 1.0)))
     if kind == "vesicle":
-        diameter = hand["diameter"].to_numpy(float)
-        return bool(
-            len(far_from(hand, labels, np.where(np.isfinite(diameter), 0.5 * diameter, 1.0)))
-        )
-    from napari_cryopick.core.fibers import SAME_FIBER_COVERAGE, path_coverage, picks_to_paths
-
-    drawn = picks_to_paths(labels)
+        return bool(len(vesicles_not_labelled(hand, labels)))
     widths = hand["diameter"].to_numpy(float)
-    tolerance = 0.5 * float(np.nanmedian(widths)) if np.isfinite(widths).any() else 1.0
-    return any(
-        path_coverage(path, drawn, tolerance) < SAME_FIBER_COVERAGE for path in picks_to_paths(hand)
-    )
+    width = float(np.nanmedian(widths)) if np.isfinite(widths).any() else 2.0
+    return bool(fiber_paths_not_labelled(picks_to_paths(hand), picks_to_paths(labels), width))
 
 
 def _forget_corrections(path: Any) -> None:

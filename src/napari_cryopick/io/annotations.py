@@ -397,12 +397,10 @@ def set_aside_damaged(path: Path, what: str, kept: int) -> Path | None:
     beside it, before it is written again with the ``kept`` entries read from it, and say
     so (None: it could not be copied: the caller leaves ``path`` as it is). A copy, not a
     move: should the writing fail, the damaged file is still where it was (a review)."""
-    import shutil
-    import time
+    from napari_cryopick.io.atomic import set_aside
 
-    aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        shutil.copy2(path, aside)
+        aside = set_aside(path, copy=True)
     except OSError:
         return None
     logger.warning(

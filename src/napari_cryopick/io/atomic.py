@@ -61,6 +61,24 @@ _HELD_SIGNALS = tuple(
 )
 
 
+def set_aside(path: str | os.PathLike, *, copy: bool = False) -> Path:
+    """Keep the unreadable or damaged file ``path`` as ``<name>.unreadable-<date>`` beside
+    it, unchanged (moved; with ``copy``, copied, the file staying where it was), and return
+    where: the one convention of every file the tool keeps (annotation sidecars, kept
+    corrections, the index of annotated micrographs, the record of model files). Raises
+    OSError when it cannot."""
+    import shutil
+    import time
+
+    path = Path(path)
+    aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    if copy:
+        shutil.copy2(path, aside)
+    else:
+        os.replace(path, aside)
+    return aside
+
+
 def is_temporary(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a temporary file of this module (to skip when listing folders)."""
     return bool(_TEMPORARY.match(Path(path).name))

@@ -306,16 +306,14 @@ def _read_checked(path: Path, source: Path, header: dict[str, Any]) -> SavedCorr
 
 
 def _set_aside(source: Path) -> Path | None:
-    """Rename the damaged file ``source`` to ``<name>.unreadable-<date>`` beside it (None:
-    it could not be renamed)."""
-    import time
+    """Move the damaged file ``source`` aside (:func:`~napari_cryopick.io.atomic.set_aside`;
+    None: it could not be moved)."""
+    from napari_cryopick.io.atomic import set_aside
 
-    aside = source.with_name(f"{source.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        os.replace(source, aside)
+        return set_aside(source)
     except OSError:
         return None
-    return aside
 
 
 def corrections_kept(micrograph_path: str | os.PathLike) -> bool:
