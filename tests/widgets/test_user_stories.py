@@ -1684,6 +1684,15 @@ def _review_folder_files(tmp_path, names) -> tuple:
     return folder, picks
 
 
+def _reviewing(make_napari_viewer, folder, picks) -> tuple:
+    """``(viewer, Pick widget)`` of a new napari reviewing ``folder`` with its ``picks``
+    folder (Review folder…)."""
+    viewer = make_napari_viewer()
+    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
+    pick.review.review_folder(folder, picks)
+    return viewer, pick
+
+
 def test_the_review_table_tells_micrographs_not_loaded_from_those_not_picked(
     make_napari_viewer, tmp_path
 ):
@@ -1691,9 +1700,7 @@ def test_the_review_table_tells_micrographs_not_loaded_from_those_not_picked(
     picks were not read yet. One open without a pick file is "not picked"."""
     folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
     (picks / "m1.star").unlink()
-    viewer = make_napari_viewer()
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    _viewer, pick = _reviewing(make_napari_viewer, folder, picks)
 
     def cell(row: int) -> str:
         return pick.review.review_table.item(row, 1).text()
@@ -1713,18 +1720,14 @@ def test_export_of_a_folder_review_names_corrections_not_opened_this_session(
     corrected in the earlier one, not opened since, were not written, unsaid."""
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
-    viewer = make_napari_viewer()
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    viewer, pick = _reviewing(make_napari_viewer, folder, picks)
     assert pick.review.step_micrograph(+1) == "m0"
     layer = viewer.layers["m0 picks"]
     layer.selected_data = {0, 1}
     layer.remove_selected()  # corrected, kept on disk when napari closes
     viewer.close()
 
-    again = make_napari_viewer()
-    _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    _again, pick = _reviewing(make_napari_viewer, folder, picks)
     assert pick.review.step_micrograph(+1) == "m0"
     assert pick.review.step_micrograph(+1) == "m1"  # m0 closed by the review: exported
     assert pick.export(tmp_path / "out", "star")
@@ -1746,9 +1749,7 @@ def test_export_of_a_folder_review_names_the_micrographs_never_opened(
     the 5 never opened left out unsaid."""
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     folder, picks = _review_folder_files(tmp_path, ("m0", "m1", "m2"))
-    viewer = make_napari_viewer()
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    _viewer, pick = _reviewing(make_napari_viewer, folder, picks)
     assert pick.review.step_micrograph(+1) == "m0"
     assert pick.export(tmp_path / "out", "star")
     said = pick.status.text()
@@ -1768,9 +1769,7 @@ def test_a_reviewed_folder_micrograph_closed_by_hand_keeps_its_tick(
     in the table brings its picks back from the pick file."""
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
-    viewer = make_napari_viewer()
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    viewer, pick = _reviewing(make_napari_viewer, folder, picks)
     assert pick.review.step_micrograph(+1) == "m0"
     pick.review.reviewed_check.setChecked(True)
     viewer.layers.remove("m0")  # closed by hand
@@ -1806,9 +1805,7 @@ def test_a_folder_reviews_corrections_come_back_at_their_threshold(
     exported."""
     monkeypatch.setenv("CRYOPICK_ANNOTATION_DIR", str(tmp_path / "user"))
     folder, picks = _review_folder_files(tmp_path, ("m0", "m1"))
-    viewer = make_napari_viewer()
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    viewer, pick = _reviewing(make_napari_viewer, folder, picks)
     assert pick.review.step_micrograph(+1) == "m0"
     pick.set_threshold(0.4)
     layer = viewer.layers["m0 picks"]
@@ -1818,9 +1815,7 @@ def test_a_folder_reviews_corrections_come_back_at_their_threshold(
     shown = int(layer.shown.sum())
     viewer.close()
 
-    again = make_napari_viewer()
-    _dock, pick = again.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    again, pick = _reviewing(make_napari_viewer, folder, picks)
     assert pick.review.step_micrograph(+1) == "m0"
     assert "picks are back with your corrections" in pick.status.text()
     assert pick.threshold() == pytest.approx(0.4)
@@ -1836,9 +1831,7 @@ def test_reviewed_flags_survive_closing_napari(make_napari_viewer, tmp_path):
 
     folder, picks = _review_folder_files(tmp_path, ("m0", "m1", "m2"))
 
-    viewer = make_napari_viewer()
-    _dock, pick = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick")
-    pick.review.review_folder(folder, picks)
+    viewer, pick = _reviewing(make_napari_viewer, folder, picks)
     assert pick.review.step_micrograph(+1) == "m0"
     pick.review.reviewed_check.setChecked(True)
     assert pick.review.step_micrograph(+1) == "m1"
